@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run the checks: ruff, mypy --strict, pytest.
+# The README's test command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent"
+missing=""
+for prog in aria2c transmission-cli transmission-daemon opentracker mktorrent; do
+  command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; then
+    echo "installing real peers for the interop tests:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $PEERS >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "CI: cannot install$missing (no apt-get or no root)" >&2
+    exit 1
+  else
+    echo "note:$missing not installed; their interop tests will be skipped" >&2
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m ruff check .
+python3 -m mypy --strict
+python3 -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,63 @@
+"""Typed errors of the engine: each says what was wrong and where."""
+
+from __future__ import annotations
+
+
+class TorrentEngineError(Exception):
+    """Base of every error the engine raises on bad input or failed I/O."""
+
+
+class BencodeError(TorrentEngineError, ValueError):
+    """Malformed bencoded data; ``offset`` is the byte where decoding stopped."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at byte {offset})")
+        self.reason = message
+        self.offset = offset
+
+
+class MetainfoError(TorrentEngineError, ValueError):
+    """A .torrent file that is not valid; ``field`` names the offending key path."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.reason = message
+        self.field = field
+
+
+class MagnetError(TorrentEngineError, ValueError):
+    """A magnet URI that cannot be used; ``param`` names the offending parameter."""
+
+    def __init__(self, message: str, param: str = "") -> None:
+        super().__init__(f"{param}: {message}" if param else message)
+        self.reason = message
+        self.param = param
+
+
+class PeerProtocolError(TorrentEngineError):
+    """A peer broke the wire protocol (bad handshake, oversized message, bad index...)."""
+
+
+class EncryptionError(PeerProtocolError):
+    """MSE/PE negotiation failed or was refused by policy."""
+
+
+class TrackerError(TorrentEngineError):
+    """A tracker request failed or the tracker sent an unusable response."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.reason = message
+        self.url = url
+
+
+class DHTError(TorrentEngineError):
+    """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
+
+
+class StorageError(TorrentEngineError, OSError):
+    """Reading or writing torrent data on disk failed."""
+
+
+class SessionError(TorrentEngineError):
+    """An operation is not valid in the session's current state."""

@@ -1,0 +1,281 @@
+"""Events that sessions, trackers and the DHT publish, and the bus that carries them.
+
+Every event is a small frozen dataclass with a dotted ``name`` (see docs/events.md). Dispatch
+is asynchronous: ``publish`` only queues the event for the next loop tick, so a publisher is
+never blocked or broken by a subscriber, and a subscriber that raises is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ALL",
+    "DhtBootstrapped",
+    "Event",
+    "EventBus",
+    "PeerConnected",
+    "PeerDisconnected",
+    "PieceCompleted",
+    "PieceHashFailed",
+    "SessionChecking",
+    "SessionCompleted",
+    "SessionError",
+    "SessionMetadataReceived",
+    "SessionPaused",
+    "SessionResumed",
+    "SessionStarted",
+    "SessionStopped",
+    "StatsUpdate",
+    "Subscription",
+    "TrackerFailed",
+    "TrackerSuccess",
+]
+
+ALL = "*"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """Base of all events. ``info_hash`` is the hex info-hash of the torrent it concerns
+    (empty for events of the shared resources, such as the DHT)."""
+
+    name: ClassVar[str] = "event"
+    info_hash: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionStarted(Event):
+    name: ClassVar[str] = "session.started"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionChecking(Event):
+    """Existing data is being verified; ``progress`` goes from 0.0 to 1.0."""
+
+    name: ClassVar[str] = "session.checking"
+    progress: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionMetadataReceived(Event):
+    name: ClassVar[str] = "session.metadata_received"
+    torrent_name: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionPaused(Event):
+    name: ClassVar[str] = "session.paused"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionResumed(Event):
+    name: ClassVar[str] = "session.resumed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionCompleted(Event):
+    name: ClassVar[str] = "session.completed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionStopped(Event):
+    name: ClassVar[str] = "session.stopped"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionError(Event):
+    name: ClassVar[str] = "session.error"
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PieceCompleted(Event):
+    name: ClassVar[str] = "piece.completed"
+    index: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PieceHashFailed(Event):
+    name: ClassVar[str] = "piece.hash_failed"
+    index: int = 0
+    peers: tuple[str, ...] = ()  # "host:port" of each peer that sent a block of it
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerConnected(Event):
+    name: ClassVar[str] = "peer.connected"
+    address: str = ""
+    port: int = 0
+    client: str = ""
+    incoming: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerDisconnected(Event):
+    name: ClassVar[str] = "peer.disconnected"
+    address: str = ""
+    port: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrackerSuccess(Event):
+    name: ClassVar[str] = "tracker.success"
+    url: str = ""
+    peers: int = 0
+    seeders: int | None = None
+    leechers: int | None = None
+    interval: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrackerFailed(Event):
+    name: ClassVar[str] = "tracker.failed"
+    url: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DhtBootstrapped(Event):
+    name: ClassVar[str] = "dht.bootstrapped"
+    nodes: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StatsUpdate(Event):
+    """Published once a second by a running session."""
+
+    name: ClassVar[str] = "stats.update"
+    state: str = ""
+    downloaded: int = 0
+    uploaded: int = 0
+    download_rate: float = 0.0
+    upload_rate: float = 0.0
+    peers: int = 0
+    progress: float = 0.0
+    eta: float | None = None
+
+
+Callback = Callable[[Event], object]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """Handle returned by :meth:`EventBus.subscribe`; ``cancel()`` stops delivery."""
+
+    bus: EventBus
+    name: str
+    callback: Callback
+    active: bool = field(default=True)
+
+    def cancel(self) -> None:
+        if self.active:
+            self.active = False
+            self.bus._remove(self)
+
+
+class EventBus:
+    """Publish/subscribe by event name; ``"*"`` receives every event.
+
+    Callbacks run on the event loop at the next tick after ``publish``. A callback may return
+    an awaitable; it is not awaited (callbacks should be quick) and is closed with a warning.
+    For async consumers, :meth:`stream` yields events through a bounded memory stream.
+    """
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Subscription]] = {}
+        self._forward: list[EventBus] = []
+
+    def subscribe(self, name: str, callback: Callback) -> Subscription:
+        sub = Subscription(self, name, callback)
+        self._subs.setdefault(name, []).append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.name)
+        if subs and sub in subs:
+            subs.remove(sub)
+
+    def forward_to(self, other: EventBus) -> Callable[[], None]:
+        """Re-publish every event of this bus on ``other``; returns a function that undoes it."""
+        self._forward.append(other)
+
+        def undo() -> None:
+            if other in self._forward:
+                self._forward.remove(other)
+
+        return undo
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for delivery; never blocks and never raises from a subscriber."""
+        targets = [*self._subs.get(event.name, ()), *self._subs.get(ALL, ())]
+        if targets:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:
+                self._deliver(event, targets)
+            else:
+                loop.call_soon(self._deliver, event, targets)
+        for other in self._forward:
+            other.publish(event)
+
+    @staticmethod
+    def _deliver(event: Event, targets: list[Subscription]) -> None:
+        for sub in targets:
+            if not sub.active:
+                continue
+            try:
+                result = sub.callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", sub.callback, event.name)
+                continue
+            close = getattr(result, "close", None)
+            if close is not None and asyncio.iscoroutine(result):
+                log.warning("event subscriber %r returned a coroutine; it was not awaited", sub.callback)
+                close()
+
+    @asynccontextmanager
+    async def stream(
+        self, name: str = ALL, max_buffer: int = 1024
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+        """``async with bus.stream("piece.completed") as events: async for ev in events: ...``
+
+        When the consumer falls ``max_buffer`` events behind, newer events are dropped (and
+        counted in the log) rather than blocking the publisher.
+        """
+        send: MemoryObjectSendStream[Event]
+        receive: MemoryObjectReceiveStream[Event]
+        send, receive = anyio.create_memory_object_stream[Event](max_buffer)
+        dropped = 0
+
+        def push(event: Event) -> None:
+            nonlocal dropped
+            try:
+                send.send_nowait(event)
+            except anyio.WouldBlock:
+                dropped += 1
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+
+        sub = self.subscribe(name, push)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            sub.cancel()
+            send.close()
+            if dropped:
+                log.warning("event stream %r dropped %d events (consumer too slow)", name, dropped)
