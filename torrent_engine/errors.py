@@ -51,6 +51,15 @@ class TrackerError(TorrentEngineError):
         self.url = url
 
 
+class TrackerRefused(TrackerError):
+    """The tracker answered with a ``failure reason`` (BEP 3). ``retry_in`` is BEP 31's advice
+    in seconds: None when not given, -1 for "never"."""
+
+    def __init__(self, message: str, url: str = "", retry_in: int | None = None) -> None:
+        super().__init__(message, url)
+        self.retry_in = retry_in
+
+
 class DHTError(TorrentEngineError):
     """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
 
