@@ -1,0 +1,81 @@
+"""Resume data: atomic writes, mismatches force a recheck, only verified pieces are kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from torrent_engine import resume
+from torrent_engine.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+
+
+def _data(tmp_path: Path, files: list[Path | None], pieces: set[int]) -> ResumeData:
+    return ResumeData(info_hash=b"h" * 20, save_path=str(tmp_path), have=resume.set_to_bitfield(pieces, 10),
+                      num_pieces=10, file_priorities=[1, 0], uploaded=5, downloaded=7, added_time=1,
+                      saved_time=2, files=stamp_files(files))
+
+
+def test_round_trip_and_trust(tmp_path: Path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x" * 100)
+    data = _data(tmp_path, [f, None], {0, 3, 9})
+    path = tmp_path / "state" / "t.resume"
+    save_resume(path, data)
+    loaded = load_resume(path)
+    assert loaded == data
+    assert trusted_pieces(loaded, info_hash=b"h" * 20, num_pieces=10, save_path=str(tmp_path),
+                          current=stamp_files([f, None])) == {0, 3, 9}
+
+
+def test_changed_file_or_other_torrent_forces_recheck(tmp_path: Path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x" * 100)
+    data = _data(tmp_path, [f], {1})
+    kw = {"info_hash": b"h" * 20, "num_pieces": 10, "save_path": str(tmp_path)}
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # touched after the save
+    assert trusted_pieces(data, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
+    data = _data(tmp_path, [f], {1})
+    with open(f, "ab") as fh:
+        fh.write(b"more")
+    assert trusted_pieces(data, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
+    data = _data(tmp_path, [f], {1})
+    assert trusted_pieces(data, info_hash=b"o" * 20, num_pieces=10, save_path=str(tmp_path),
+                          current=stamp_files([f])) is None
+    assert trusted_pieces(data, info_hash=b"h" * 20, num_pieces=10, save_path=str(tmp_path / "x"),
+                          current=stamp_files([f])) is None
+    f.unlink()
+    assert trusted_pieces(data, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
+    assert trusted_pieces(None, current=[], **kw) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", [b"", b"garbage", b"le", b"d7:versioni1ee", b"d7:versioni9ee"])
+def test_corrupt_resume_file_means_recheck(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "t.resume"
+    path.write_bytes(raw)
+    assert load_resume(path) is None
+
+
+def test_crash_during_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.resume"
+    old = _data(tmp_path, [None], {2})
+    save_resume(path, old)
+
+    def crash(fd: int) -> None:
+        raise OSError("power lost")
+
+    monkeypatch.setattr(resume.os, "fsync", crash)
+    new = _data(tmp_path, [None], {2, 3, 4})
+    with pytest.raises(OSError):
+        save_resume(path, new)
+    monkeypatch.undo()
+    assert load_resume(path) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.resume"]  # no temp file left
+
+
+def test_bitfield_helpers_match_bep3_order() -> None:
+    assert resume.set_to_bitfield({0, 9}, 10) == b"\x80\x40"
+    assert resume.bitfield_to_set(b"\x80\x40", 10) == {0, 9}
+    assert resume.bitfield_to_set(b"\xff\xff", 10) == set(range(10))  # spare bits ignored

@@ -1,0 +1,61 @@
+"""The session state table: legal transitions publish their event, illegal ones raise."""
+
+from __future__ import annotations
+
+import pytest
+
+from torrent_engine import events as ev
+from torrent_engine.errors import SessionError
+from torrent_engine.session_state import TRANSITIONS, SessionStateMachine, State
+
+
+def _machine() -> tuple[SessionStateMachine, list[ev.Event]]:
+    bus = ev.EventBus()
+    seen: list[ev.Event] = []
+    bus.subscribe("*", seen.append)
+    return SessionStateMachine(bus, "ab" * 20), seen
+
+
+def test_normal_life_publishes_each_event_in_order() -> None:
+    m, seen = _machine()
+    for state in (State.CHECKING, State.DOWNLOADING, State.PAUSED, State.DOWNLOADING, State.SEEDING,
+                  State.STOPPED):
+        m.to(state)
+    assert [type(e) for e in seen] == [ev.SessionChecking, ev.SessionStarted, ev.SessionPaused,
+                                      ev.SessionResumed, ev.SessionCompleted, ev.SessionStopped]
+    assert all(e.info_hash == "ab" * 20 for e in seen)
+
+
+def test_magnet_path_and_error() -> None:
+    m, seen = _machine()
+    m.to(State.DOWNLOADING_METADATA)
+    m.to(State.CHECKING)
+    m.to(State.ERROR, error="disk full")
+    assert isinstance(seen[1], ev.SessionMetadataReceived)
+    assert isinstance(seen[-1], ev.SessionError) and seen[-1].error == "disk full"
+    m.to(State.STOPPED)
+
+
+@pytest.mark.parametrize(("path", "bad"), [
+    ((), State.QUEUED),
+    ((State.CHECKING,), State.DOWNLOADING_METADATA),
+    ((State.CHECKING, State.SEEDING), State.DOWNLOADING_METADATA),
+    ((State.CHECKING, State.DOWNLOADING, State.SEEDING, State.STOPPED), State.ERROR),
+    ((State.ERROR,), State.DOWNLOADING),
+    ((State.PAUSED,), State.PAUSED),
+])
+def test_illegal_transitions_raise_and_keep_state(path: tuple[State, ...], bad: State) -> None:
+    m, seen = _machine()
+    for state in path:
+        m.to(state)
+    before = m.state
+    count = len(seen)
+    with pytest.raises(SessionError, match=bad.value):
+        m.to(bad)
+    assert m.state is before and len(seen) == count
+
+
+def test_every_state_can_reach_stopped_except_stopped() -> None:
+    for state in State:
+        if state is not State.STOPPED:
+            assert (state, State.STOPPED) in TRANSITIONS, state

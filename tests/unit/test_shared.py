@@ -1,0 +1,142 @@
+"""SharedResources: reference counting, single-flight start-up, failures, routing by info-hash."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.errors import SessionError
+from torrent_engine.shared import SharedResources, TokenBucket
+
+pytestmark = pytest.mark.anyio
+
+
+def _config(**kw: Any) -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, **kw)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_ref_count_starts_once_and_closes_on_zero() -> None:
+    async with SharedResources(_config()) as shared:
+        fds = _open_fds()
+        await shared.acquire()
+        port = shared.listen_port
+        assert port > 0 and shared.running
+        await shared.acquire()
+        assert shared.count == 2 and shared.starts == 1
+        await shared.release()
+        assert shared.running  # one user left
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        await shared.release()
+        assert not shared.running and shared.listen_port == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        assert _open_fds() == fds
+        # a new first acquire starts the services again
+        await shared.acquire()
+        assert shared.starts == 2 and shared.listen_port > 0
+        await shared.release()
+
+
+async def test_concurrent_first_acquires_share_one_start() -> None:
+    async with SharedResources(_config()) as shared:
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(shared.acquire)
+        assert shared.starts == 1 and shared.count == 5
+        for _ in range(5):
+            await shared.release()
+        assert not shared.running
+
+
+async def test_start_failure_reaches_every_waiter() -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        cfg = _config()
+        cfg.listen_port = busy.getsockname()[1]
+        errors: list[BaseException] = []
+
+        async def acquire() -> None:
+            try:
+                await shared.acquire()
+            except OSError as exc:
+                errors.append(exc)
+
+        async with SharedResources(cfg) as shared:
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(acquire)
+            assert len(errors) == 4
+            assert shared.starts == 1 and shared.count == 0 and not shared.running
+    finally:
+        busy.close()
+
+
+async def test_release_without_acquire_and_acquire_outside_context() -> None:
+    shared = SharedResources(_config())
+    with pytest.raises(SessionError):
+        await shared.acquire()
+    async with shared:
+        with pytest.raises(SessionError):
+            await shared.release()
+
+
+async def test_incoming_connections_are_routed_by_info_hash() -> None:
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        info_hash = await stream.receive(20)
+        if not known(info_hash):
+            raise ValueError("unknown torrent")
+        return info_hash, stream
+
+    got: list[bytes] = []
+    routed = anyio.Event()
+
+    def handler(stream: Any) -> bool:
+        got.append(b"A")
+        routed.set()
+        return False  # refused: the listener closes it
+
+    async with SharedResources(_config(), handshaker=handshaker) as shared:
+        await shared.acquire()
+        shared.register(b"A" * 20, handler)
+        with pytest.raises(SessionError):
+            shared.register(b"A" * 20, handler)
+        # unknown info-hash: closed without reaching any handler
+        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+        await stream.send(b"B" * 20)
+        with anyio.fail_after(5):
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+                await stream.receive()
+        await stream.aclose()
+        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+        await stream.send(b"A" * 20)
+        with anyio.fail_after(5):
+            await routed.wait()
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+                await stream.receive()
+        await stream.aclose()
+        assert got == [b"A"]
+        shared.unregister(b"A" * 20)
+        await shared.release()
+
+
+def test_token_bucket_delays_past_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(100_000, clock=lambda: now[0])
+    assert bucket.try_consume(100_000) == 0.0  # the one-second burst
+    assert bucket.try_consume(50_000) == pytest.approx(0.5)
+    now[0] += 1.0
+    assert bucket.try_consume(10_000) == 0.0
+    assert TokenBucket(0).try_consume(10**9) == 0.0

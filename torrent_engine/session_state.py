@@ -1,0 +1,113 @@
+"""The session's lifecycle as a table: which state may follow which, and the event each publishes.
+
+Everything that changes a session's state goes through :class:`SessionStateMachine`; a change
+not in the table raises ``SessionError`` naming both states.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from . import events as ev
+from .errors import SessionError
+
+
+class State(enum.Enum):
+    QUEUED = "queued"
+    CHECKING = "checking"
+    DOWNLOADING_METADATA = "downloading_metadata"
+    DOWNLOADING = "downloading"
+    SEEDING = "seeding"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+S = State
+_ACTIVE = (S.CHECKING, S.DOWNLOADING_METADATA, S.DOWNLOADING, S.SEEDING)
+
+# (from, to) -> the event published. States a session may be resumed into from PAUSED are the
+# active ones; STOPPED may be restarted (it re-checks or trusts its resume data).
+TRANSITIONS: dict[tuple[State, State], Callable[[str, str], ev.Event]] = {}
+
+
+def _add(src: State, dst: State, make: Callable[[str, str], ev.Event]) -> None:
+    TRANSITIONS[(src, dst)] = make
+
+
+def _started(h: str, _e: str) -> ev.Event:
+    return ev.SessionStarted(info_hash=h)
+
+
+def _checking(h: str, _e: str) -> ev.Event:
+    return ev.SessionChecking(info_hash=h, progress=0.0)
+
+
+def _metadata(h: str, _e: str) -> ev.Event:
+    return ev.SessionMetadataReceived(info_hash=h)
+
+
+def _completed(h: str, _e: str) -> ev.Event:
+    return ev.SessionCompleted(info_hash=h)
+
+
+def _paused(h: str, _e: str) -> ev.Event:
+    return ev.SessionPaused(info_hash=h)
+
+
+def _resumed(h: str, _e: str) -> ev.Event:
+    return ev.SessionResumed(info_hash=h)
+
+
+def _stopped(h: str, _e: str) -> ev.Event:
+    return ev.SessionStopped(info_hash=h)
+
+
+def _error(h: str, e: str) -> ev.Event:
+    return ev.SessionError(info_hash=h, error=e)
+
+
+for _src in (S.QUEUED, S.STOPPED):
+    _add(_src, S.CHECKING, _checking)
+    _add(_src, S.DOWNLOADING_METADATA, _started)
+    _add(_src, S.DOWNLOADING, _started)
+    _add(_src, S.SEEDING, _started)
+    _add(_src, S.PAUSED, _paused)
+_add(S.QUEUED, S.STOPPED, _stopped)
+_add(S.CHECKING, S.DOWNLOADING, _started)
+_add(S.CHECKING, S.SEEDING, _started)
+_add(S.DOWNLOADING_METADATA, S.CHECKING, _metadata)
+_add(S.DOWNLOADING_METADATA, S.DOWNLOADING, _metadata)
+_add(S.DOWNLOADING, S.SEEDING, _completed)
+_add(S.DOWNLOADING, S.CHECKING, _checking)  # forced recheck
+_add(S.SEEDING, S.DOWNLOADING, _started)  # a piece failed a recheck or a file was re-selected
+_add(S.SEEDING, S.CHECKING, _checking)
+for _src in _ACTIVE:
+    _add(_src, S.PAUSED, _paused)
+    _add(S.PAUSED, _src, _resumed)
+for _src in (S.QUEUED, *_ACTIVE, S.PAUSED):
+    _add(_src, S.STOPPED, _stopped)
+    _add(_src, S.ERROR, _error)
+_add(S.ERROR, S.STOPPED, _stopped)
+
+
+class SessionStateMachine:
+    """Holds the current state; ``to(new)`` checks the table and publishes the transition's event."""
+
+    def __init__(self, bus: ev.EventBus, info_hash_hex: str, initial: State = State.QUEUED) -> None:
+        self._bus = bus
+        self._info_hash = info_hash_hex
+        self.state = initial
+
+    def can(self, new: State) -> bool:
+        return (self.state, new) in TRANSITIONS
+
+    def to(self, new: State, *, error: str = "") -> ev.Event:
+        make = TRANSITIONS.get((self.state, new))
+        if make is None:
+            raise SessionError(f"illegal session transition {self.state.value} -> {new.value}")
+        self.state = new
+        event = make(self._info_hash, error)
+        self._bus.publish(event)
+        return event

@@ -1,0 +1,247 @@
+"""Resources that every session of one process borrows: listen socket, DHT node, bandwidth.
+
+``SharedResources`` is an async context manager that owns a task group; inside it the services
+(listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
+concurrent first acquires share one start-up, and a failure reaches every waiter), the last
+``release()`` stops them and waits until their sockets are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from .config import Config
+from .errors import SessionError
+from .events import EventBus
+
+if TYPE_CHECKING:
+    from .dht.node import DhtNode
+
+log = logging.getLogger(__name__)
+
+# An incoming connection after the handshake: the session gets the open stream and what the
+# handshake told us. The handler is synchronous: it hands the peer to the session's own task
+# group and returns, so the connection's lifetime is owned by the session, not the listener.
+IncomingHandler = Callable[[Any], bool]
+# Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
+# layer so this module does not depend on the wire protocol.
+Handshaker = Callable[[anyio.abc.SocketStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, Any]]]
+
+
+class TokenBucket:
+    """A token bucket limiting bytes per second; ``rate`` 0 means unlimited.
+
+    The clock is injectable for tests; the burst is one second of traffic (at least one block).
+    """
+
+    def __init__(self, rate: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.rate = rate
+        self._tokens = float(rate)
+        self._stamp = clock()
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rate <= 0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        burst = max(float(self.rate), 16384.0)
+        self._tokens = min(burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_consume(self, amount: int) -> float:
+        """Take ``amount`` tokens; returns how long to wait first (0.0 = go now)."""
+        if self.unlimited:
+            return 0.0
+        self._refill()
+        self._tokens -= amount
+        if self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self.rate
+
+    async def consume(self, amount: int) -> None:
+        delay = self.try_consume(amount)
+        if delay > 0:
+            await anyio.sleep(delay)
+
+
+class SharedResources:
+    """Listen socket + DHT + bandwidth for all sessions of a process.
+
+    ``async with SharedResources(config) as shared:`` opens the task group that owns the
+    services; ``await shared.acquire()`` / ``await shared.release()`` count the sessions that use
+    them. Incoming peers are routed by info-hash to the handler a session registered.
+    """
+
+    def __init__(self, config: Config, *, events: EventBus | None = None,
+                 handshaker: Handshaker | None = None) -> None:
+        self.config = config
+        self.events = events if events is not None else EventBus()
+        self.download_limit = TokenBucket(config.download_rate_limit)
+        self.upload_limit = TokenBucket(config.upload_rate_limit)
+        self._handshaker = handshaker
+        self._routes: dict[bytes, IncomingHandler] = {}
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._count = 0
+        self._starting: anyio.Event | None = None
+        self._start_error: BaseException | None = None
+        self._running = False
+        self._service_scope: anyio.CancelScope | None = None
+        self._services_done: anyio.Event | None = None
+        self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
+        self._listen_port = 0
+        self._dht: DhtNode | None = None
+        self.starts = 0  # how many times the services were started (tests: single-flight)
+
+    # -- context -------------------------------------------------------------------------
+    async def __aenter__(self) -> SharedResources:
+        stack = AsyncExitStack()
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        assert self._stack is not None
+        if self._running:
+            await self._stop_services()
+        stack, self._stack = self._stack, None
+        self._tg = None
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    # -- ref counting --------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def acquire(self) -> None:
+        """Count one user; the first starts the services. Raises what the start-up raised."""
+        if self._tg is None:
+            raise SessionError("SharedResources is not entered (use 'async with')")
+        if self._running:
+            self._count += 1
+            return
+        if self._starting is not None:
+            starting = self._starting
+            await starting.wait()
+            if self._start_error is not None:
+                raise self._start_error
+            self._count += 1
+            return
+        self._starting = starting = anyio.Event()
+        self._start_error = None
+        try:
+            self.starts += 1
+            await self._tg.start(self._services)
+            self._running = True
+            self._count += 1
+        except BaseException as exc:
+            self._start_error = exc
+            raise
+        finally:
+            self._starting = None
+            starting.set()
+
+    async def release(self) -> None:
+        """Uncount one user; the last one stops the services and waits for them to close."""
+        if self._count <= 0:
+            raise SessionError("release() without acquire()")
+        self._count -= 1
+        if self._count == 0 and self._running:
+            await self._stop_services()
+
+    async def _stop_services(self) -> None:
+        self._running = False
+        if self._service_scope is not None:
+            self._service_scope.cancel()
+        if self._services_done is not None:
+            await self._services_done.wait()
+
+    async def _services(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        done = self._services_done = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._service_scope = scope
+                listener = await anyio.create_tcp_listener(
+                    local_host=self.config.listen_host, local_port=self.config.listen_port, reuse_port=False
+                )
+                self._listener = listener
+                self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
+                async with listener, anyio.create_task_group() as tg:
+                    if self.config.dht_enabled:
+                        from .dht.node import DhtNode
+
+                        state_path = None
+                        if self.config.state_dir is not None:
+                            state_path = self.config.state_dir / "dht.dat"
+                        dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
+                        node = DhtNode(bind=(dht_host, self.config.dht_port),
+                                       bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
+                                       events=self.events, enforce_bep42=self.config.enforce_bep42)
+                        await tg.start(node.run)
+                        self._dht = node
+                    tg.start_soon(listener.serve, self._on_incoming, tg)
+                    task_status.started()
+                    await anyio.sleep(math.inf)
+        finally:
+            self._dht = None
+            self._listener = None
+            self._listen_port = 0
+            self._service_scope = None
+            done.set()
+
+    # -- services ------------------------------------------------------------------------
+    @property
+    def listen_port(self) -> int:
+        """The TCP port incoming peers connect to (0 when the services are not running)."""
+        return self._listen_port
+
+    @property
+    def dht(self) -> DhtNode | None:
+        return self._dht
+
+    def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
+        if info_hash in self._routes:
+            raise SessionError(f"torrent {info_hash.hex()} is already registered")
+        self._routes[info_hash] = handler
+
+    def unregister(self, info_hash: bytes) -> None:
+        self._routes.pop(info_hash, None)
+
+    def set_handshaker(self, handshaker: Handshaker) -> None:
+        self._handshaker = handshaker
+
+    def knows(self, info_hash: bytes) -> bool:
+        return info_hash in self._routes
+
+    async def _on_incoming(self, stream: anyio.abc.SocketStream) -> None:
+        handed_off = False
+        try:
+            if self._handshaker is None:
+                return
+            with anyio.fail_after(self.config.handshake_timeout):
+                info_hash, peer = await self._handshaker(stream, self.knows)
+            handler = self._routes.get(info_hash)
+            if handler is not None:
+                handed_off = handler(peer)
+        except Exception as exc:  # a bad peer never breaks the listener
+            log.debug("incoming connection dropped: %s", exc)
+        finally:
+            if not handed_off:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
