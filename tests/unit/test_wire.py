@@ -1,0 +1,324 @@
+"""Sans-I/O peer wire: round trips of every message and every rejection rule, bytes only."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from torrent_engine.errors import PeerProtocolError
+from torrent_engine.peer.buffer import ReceiveBuffer
+from torrent_engine.peer.messages import (
+    BLOCK_SIZE,
+    AllowedFast,
+    Bitfield,
+    Cancel,
+    Choke,
+    Extended,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    KeepAlive,
+    Message,
+    NotInterested,
+    Piece,
+    Port,
+    RejectRequest,
+    Request,
+    SuggestPiece,
+    Unchoke,
+    make_reserved,
+)
+from torrent_engine.peer.wire import PeerWire, allowed_fast_set, check_bitfield
+
+INFO_HASH = bytes(range(20))
+OTHER_HASH = bytes(range(1, 21))
+PEER_A = b"-TE0100-aaaaaaaaaaaa"
+PEER_B = b"-LT2010-bbbbbbbbbbbb"
+PIECE_LENGTH = 32 * 1024
+NUM_PIECES = 10
+LAST_PIECE = 20000  # the last piece is short
+
+
+def piece_size(index: int) -> int:
+    return LAST_PIECE if index == NUM_PIECES - 1 else PIECE_LENGTH
+
+
+def make_wire(
+    *, fast: bool = True, extension: bool = True, peer_fast: bool = True, peer_ext: bool = True, **kw: object
+) -> PeerWire:
+    """A wire that has already received the peer's handshake."""
+    wire = PeerWire(
+        info_hash=INFO_HASH,
+        peer_id=PEER_A,
+        reserved=make_reserved(fast=fast, extension=extension),
+        num_pieces=kw.pop("num_pieces", NUM_PIECES),  # type: ignore[arg-type]
+        piece_size=kw.pop("piece_size", piece_size),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+    wire.receive_data(Handshake(make_reserved(fast=peer_fast, extension=peer_ext), INFO_HASH, PEER_B).to_bytes())
+    hs = wire.next_event()
+    assert isinstance(hs, Handshake)
+    return wire
+
+
+def parse_all(wire: PeerWire, data: bytes) -> list[Message]:
+    wire.receive_data(data)
+    return list(wire.events())
+
+
+ALL_MESSAGES: list[Message] = [
+    KeepAlive(),
+    Choke(),
+    Unchoke(),
+    Interested(),
+    NotInterested(),
+    Have(3),
+    Bitfield(bytes([0b10100000, 0b01000000])),  # 10 pieces: spare bits clear
+    Request(2, 16384, 16384),
+    Piece(2, 16384, b"x" * 100),
+    Cancel(2, 16384, 16384),
+    Port(6881),
+    HaveAll(),
+    HaveNone(),
+    SuggestPiece(9),
+    RejectRequest(9, 0, LAST_PIECE - 16384),
+    AllowedFast(0),
+    Extended(0, b"d1:md11:ut_metadatai3eee"),
+    Extended(3, b"d8:msg_typei0e5:piecei0ee"),
+]
+
+
+def test_handshake_round_trip_and_negotiation() -> None:
+    ours = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A, reserved=make_reserved(fast=True, extension=True))
+    raw = ours.handshake()
+    assert len(raw) == 68 and raw[:20] == b"\x13BitTorrent protocol"
+    assert raw[25] & 0x10 and raw[27] & 0x04  # BEP 10 byte 5, BEP 6 byte 7
+    theirs = PeerWire(info_hash=None, peer_id=PEER_B, reserved=make_reserved(fast=False, extension=True))
+    theirs.receive_data(raw)
+    hs = theirs.next_event()
+    assert hs == Handshake(make_reserved(fast=True, extension=True), INFO_HASH, PEER_A)
+    assert theirs.info_hash == INFO_HASH  # adopted by the receiving side
+    assert theirs.extension and not theirs.fast and not theirs.dht
+    assert theirs.handshake()[28:48] == INFO_HASH
+
+
+def test_handshake_split_in_single_bytes() -> None:
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
+    raw = Handshake(make_reserved(dht=True), INFO_HASH, PEER_B).to_bytes() + Have(1).to_bytes()
+    out: list[Message] = []
+    for i in range(len(raw)):
+        wire.receive_data(raw[i : i + 1])
+        out.extend(wire.events())
+    assert out == [Handshake(make_reserved(dht=True), INFO_HASH, PEER_B), Have(1)]
+
+
+def test_handshake_wrong_info_hash() -> None:
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
+    wire.receive_data(Handshake(bytes(8), OTHER_HASH, PEER_B).to_bytes())
+    with pytest.raises(PeerProtocolError, match="another torrent"):
+        wire.next_event()
+
+
+def test_handshake_wrong_protocol_rejected_early() -> None:
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
+    wire.receive_data(b"GET / HTTP/1.1\r\n")
+    with pytest.raises(PeerProtocolError, match="not a BitTorrent handshake"):
+        wire.next_event()
+    with pytest.raises(PeerProtocolError):  # the error sticks
+        wire.next_event()
+
+
+@pytest.mark.parametrize("msg", ALL_MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip_every_message(msg: Message) -> None:
+    wire = make_wire()
+    assert parse_all(wire, wire.send(msg)) == [msg]
+
+
+def test_round_trip_stream_of_all_messages_any_split() -> None:
+    stream = b"".join(m.to_bytes() for m in ALL_MESSAGES)
+    for step in (1, 3, 7, 13, 100, len(stream)):
+        wire = make_wire()
+        out: list[Message] = []
+        for i in range(0, len(stream), step):
+            wire.receive_data(stream[i : i + step])
+            out.extend(wire.events())
+        assert out == ALL_MESSAGES
+        assert wire.buffered == 0
+
+
+def test_piece_block_is_a_view_of_the_received_bytes() -> None:
+    wire = make_wire()
+    block = bytes(range(256)) * 64  # 16 KiB
+    (msg,) = parse_all(wire, Piece(1, 0, block).to_bytes())
+    assert isinstance(msg, Piece) and isinstance(msg.block, memoryview)
+    assert msg.block.readonly and msg.block == block and (msg.index, msg.begin) == (1, 0)
+
+
+def test_full_block_and_last_block_of_short_piece_accepted() -> None:
+    wire = make_wire()
+    msgs = parse_all(
+        wire,
+        Piece(0, PIECE_LENGTH - BLOCK_SIZE, b"a" * BLOCK_SIZE).to_bytes()
+        + Piece(9, 16384, b"b" * (LAST_PIECE - 16384)).to_bytes(),
+    )
+    assert [(m.index, m.begin) for m in msgs if isinstance(m, Piece)] == [(0, 16384), (9, 16384)]
+
+
+def test_unknown_message_ids_are_skipped() -> None:
+    wire = make_wire()
+    assert parse_all(wire, struct.pack(">IB", 3, 99) + b"zz" + Have(2).to_bytes()) == [Have(2)]
+    assert wire.unknown_messages == 1
+
+
+# -- rejection rules -----------------------------------------------------------------------
+
+
+def rejects(wire: PeerWire, data: bytes, match: str) -> None:
+    wire.receive_data(data)
+    with pytest.raises(PeerProtocolError, match=match):
+        list(wire.events())
+
+
+def test_oversized_message_refused_from_its_header_alone() -> None:
+    # Only the 5-byte header arrives: the 1 MiB body is refused before it is buffered.
+    rejects(make_wire(), struct.pack(">IB", 1 << 20, 7), "exceeds the limit")
+    rejects(make_wire(), struct.pack(">IB", 9 + BLOCK_SIZE + 1, 7), "exceeds the limit")
+    rejects(make_wire(), struct.pack(">IB", 0xFFFFFFFF, 99), "exceeds the limit")
+
+
+def test_piece_bigger_than_a_block_refused() -> None:
+    rejects(make_wire(), Piece(0, 0, b"x" * (BLOCK_SIZE + 1)).to_bytes(), "exceeds the limit")
+
+
+def test_large_bitfield_only_with_the_exact_length() -> None:
+    n = 200_000
+    big = make_wire(num_pieces=n, piece_size=lambda i: PIECE_LENGTH)
+    bits = Bitfield(b"\xff" * (n // 8))
+    assert parse_all(big, bits.to_bytes()) == [bits]
+    rejects(make_wire(num_pieces=n, piece_size=None), Bitfield(b"\xff" * (n // 8 + 1)).to_bytes(), "bitfield")
+
+
+def test_bitfield_wrong_length_or_spare_bits() -> None:
+    rejects(make_wire(), Bitfield(b"\xff").to_bytes(), "expected 2")
+    rejects(make_wire(), Bitfield(b"\xff\xff\x00").to_bytes(), "expected 2")
+    rejects(make_wire(), Bitfield(b"\xff\xe0").to_bytes(), "spare bits")
+    assert parse_all(make_wire(), Bitfield(b"\xff\xc0").to_bytes()) == [Bitfield(b"\xff\xc0")]
+
+
+def test_bitfield_unknown_metadata_then_checked_later() -> None:
+    wire = make_wire(num_pieces=None, piece_size=None, max_bitfield_length=1000)
+    (bf,) = parse_all(wire, Bitfield(b"\xff\xff\xff").to_bytes())  # any length while unknown
+    assert isinstance(bf, Bitfield)
+    with pytest.raises(PeerProtocolError):
+        check_bitfield(bf.bits, NUM_PIECES)
+    check_bitfield(b"\xff\xc0", NUM_PIECES)
+    rejects(wire, Bitfield(bytes(1001)).to_bytes(), "exceeds the cap")
+    wire2 = make_wire(num_pieces=None, piece_size=None)
+    assert parse_all(wire2, Have(5000).to_bytes()) == [Have(5000)]
+    wire2.set_metadata(NUM_PIECES, piece_size)
+    rejects(wire2, Have(5000).to_bytes(), "out of range")
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [Have(10), SuggestPiece(10), AllowedFast(99), Request(10, 0, 16384), Cancel(10, 0, 1),
+     RejectRequest(11, 0, 1), Piece(10, 0, b"x")],
+    ids=lambda m: type(m).__name__,
+)
+def test_out_of_range_index(msg: Message) -> None:
+    rejects(make_wire(), msg.to_bytes(), "out of range")
+
+
+@pytest.mark.parametrize(
+    ("msg", "match"),
+    [
+        (Request(0, 0, BLOCK_SIZE + 1), "request of 16385"),
+        (Request(0, 0, 0), "request of 0"),
+        (Request(0, PIECE_LENGTH - 100, 101), "beyond the piece"),
+        (Request(9, 16384, LAST_PIECE - 16384 + 1), "beyond the piece"),
+        (Request(0, 0xFFFFFFFF, 1), "beyond the piece"),
+        (Cancel(0, PIECE_LENGTH, 1), "beyond the piece"),
+        (RejectRequest(0, 0, BLOCK_SIZE * 2), "reject of"),
+        (Piece(9, LAST_PIECE - 10, b"x" * 11), "beyond the piece"),
+    ],
+)
+def test_bad_block_ranges(msg: Message, match: str) -> None:
+    rejects(make_wire(), msg.to_bytes(), match)
+
+
+@pytest.mark.parametrize("msg", [HaveAll(), HaveNone(), SuggestPiece(1), RejectRequest(1, 0, 1), AllowedFast(1)])
+def test_fast_messages_need_the_fast_bit(msg: Message) -> None:
+    rejects(make_wire(peer_fast=False), msg.to_bytes(), "without BEP 6")
+    rejects(make_wire(fast=False), msg.to_bytes(), "without BEP 6")
+    with pytest.raises(ValueError):
+        make_wire(fast=False).send(msg)
+
+
+def test_extended_needs_the_extension_bit_and_a_cap() -> None:
+    rejects(make_wire(peer_ext=False), Extended(1, b"d1:ai1ee").to_bytes(), "without BEP 10")
+    rejects(make_wire(max_extended_length=10), Extended(1, b"x" * 11).to_bytes(), "exceeds the cap")
+    rejects(make_wire(), struct.pack(">IB", 1, 20), "without an extended id")
+    big = Extended(2, b"x" * 100_000)
+    assert parse_all(make_wire(), big.to_bytes()) == [big]
+    rejects(make_wire(max_extended_length=50_000), big.to_bytes(), "exceeds the limit")
+    with pytest.raises(ValueError):
+        make_wire(extension=False).send(big)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        struct.pack(">IB", 2, 0) + b"x",  # choke with payload
+        struct.pack(">IB", 4, 4) + b"xxx",  # short have
+        struct.pack(">IB", 12, 6) + bytes(11),  # short request
+        struct.pack(">IB", 2, 9) + b"x",  # short port
+        struct.pack(">IB", 9, 7) + bytes(8),  # piece without block
+    ],
+)
+def test_wrong_fixed_lengths(raw: bytes) -> None:
+    with pytest.raises(PeerProtocolError):
+        parse_all(make_wire(), raw)
+
+
+def test_messages_before_handshake_are_not_parsed_as_messages() -> None:
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
+    rejects(wire, Interested().to_bytes(), "not a BitTorrent handshake")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def test_allowed_fast_set_matches_bep6_examples() -> None:
+    ih = b"\xaa" * 20
+    assert allowed_fast_set("80.4.4.200", ih, 1313, 7) == [1059, 431, 808, 1217, 287, 376, 1188]
+    assert allowed_fast_set("80.4.4.200", ih, 1313, 9) == [1059, 431, 808, 1217, 287, 376, 1188, 353, 508]
+    # Only the first three octets count; IPv4-mapped IPv6 is the same peer.
+    assert allowed_fast_set("80.4.4.1", ih, 1313, 7) == allowed_fast_set("::ffff:80.4.4.200", ih, 1313, 7)
+    assert sorted(allowed_fast_set("80.4.4.200", ih, 3)) == [0, 1, 2]  # k capped at the piece count
+    assert allowed_fast_set("2001:db8::1", ih, 1313) == []
+
+
+def test_bitfield_helpers() -> None:
+    bf = Bitfield.from_indexes([0, 2, 9], 10)
+    assert bf.bits == bytes([0b10100000, 0b01000000])
+    assert [i for i in range(12) if bf.has(i)] == [0, 2, 9]
+    with pytest.raises(ValueError):
+        Bitfield.from_indexes([10], 10)
+
+
+def test_receive_buffer_copies_only_straddling_messages() -> None:
+    buf = ReceiveBuffer()
+    chunk = b"abcdefgh"
+    buf.feed(chunk)
+    buf.feed(bytearray(b"ijkl"))
+    assert len(buf) == 12
+    first = buf.take(3)
+    assert first.obj is chunk  # a slice, no copy
+    assert bytes(buf.peek(7)) == b"defghij"
+    assert bytes(buf.take(7)) == b"defghij"
+    assert bytes(buf.take(2)) == b"kl" and len(buf) == 0
+    with pytest.raises(ValueError):
+        buf.take(1)

@@ -1,0 +1,55 @@
+"""The peer wire protocol: messages, the sans-I/O wire, MSE/PE, extensions, and the async shell."""
+
+from __future__ import annotations
+
+from .messages import (
+    BLOCK_SIZE,
+    AllowedFast,
+    Bitfield,
+    Cancel,
+    Choke,
+    Extended,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    KeepAlive,
+    Message,
+    NotInterested,
+    Piece,
+    Port,
+    RejectRequest,
+    Request,
+    SuggestPiece,
+    Unchoke,
+    make_reserved,
+)
+from .wire import PeerWire, allowed_fast_set, check_bitfield
+
+__all__ = [
+    "BLOCK_SIZE",
+    "AllowedFast",
+    "Bitfield",
+    "Cancel",
+    "Choke",
+    "Extended",
+    "Handshake",
+    "Have",
+    "HaveAll",
+    "HaveNone",
+    "Interested",
+    "KeepAlive",
+    "Message",
+    "NotInterested",
+    "Piece",
+    "PeerWire",
+    "Port",
+    "RejectRequest",
+    "Request",
+    "SuggestPiece",
+    "Unchoke",
+    "allowed_fast_set",
+    "check_bitfield",
+    "make_reserved",
+]

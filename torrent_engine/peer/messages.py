@@ -1,0 +1,321 @@
+"""Peer wire messages (BEP 3, BEP 6, BEP 10) as small frozen dataclasses, and their encoding.
+
+Parsing lives in ``wire.py``; every class here knows how to turn itself into bytes
+(``to_bytes()``), which is what ``PeerWire.send`` returns.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "BLOCK_SIZE",
+    "DHT_BIT",
+    "EXTENSION_BIT",
+    "FAST_BIT",
+    "HANDSHAKE_LENGTH",
+    "MAX_MESSAGE_LENGTH",
+    "PROTOCOL",
+    "PROTOCOL_HEADER",
+    "AllowedFast",
+    "Bitfield",
+    "Cancel",
+    "Choke",
+    "Extended",
+    "Handshake",
+    "Have",
+    "HaveAll",
+    "HaveNone",
+    "Interested",
+    "KeepAlive",
+    "Message",
+    "MessageId",
+    "NotInterested",
+    "Piece",
+    "Port",
+    "RejectRequest",
+    "Request",
+    "SuggestPiece",
+    "Unchoke",
+    "has_bit",
+    "make_reserved",
+]
+
+PROTOCOL = b"BitTorrent protocol"  # BEP 3: pstr
+PROTOCOL_HEADER = bytes([len(PROTOCOL)]) + PROTOCOL  # BEP 3: pstrlen + pstr, 20 bytes
+HANDSHAKE_LENGTH = 68  # BEP 3: 1 + 19 + 8 reserved + 20 info_hash + 20 peer_id
+BLOCK_SIZE = 16 * 1024  # BEP 3: the block size every client requests
+MAX_MESSAGE_LENGTH = 1 + 8 + BLOCK_SIZE  # BEP 3: a piece message: id, index, begin, 16 KiB block
+
+# Reserved handshake bits as (byte index, mask); byte 0 is the first reserved byte.
+EXTENSION_BIT = (5, 0x10)  # BEP 10: extension protocol, reserved[5] & 0x10
+FAST_BIT = (7, 0x04)  # BEP 6: fast extension, reserved[7] & 0x04
+DHT_BIT = (7, 0x01)  # BEP 5: DHT, reserved[7] & 0x01 (the peer sends PORT)
+
+
+def make_reserved(*, extension: bool = True, fast: bool = True, dht: bool = False) -> bytes:
+    """The 8 reserved handshake bytes announcing the given extensions."""
+    reserved = bytearray(8)
+    for enabled, (byte, mask) in ((extension, EXTENSION_BIT), (fast, FAST_BIT), (dht, DHT_BIT)):
+        if enabled:
+            reserved[byte] |= mask
+    return bytes(reserved)
+
+
+def has_bit(reserved: bytes, bit: tuple[int, int]) -> bool:
+    """Whether the reserved bytes of a handshake carry ``bit`` (one of the *_BIT constants)."""
+    byte, mask = bit
+    return bool(reserved[byte] & mask)
+
+
+class MessageId:
+    """Message ids (the byte after the length prefix)."""
+
+    CHOKE = 0  # BEP 3
+    UNCHOKE = 1  # BEP 3
+    INTERESTED = 2  # BEP 3
+    NOT_INTERESTED = 3  # BEP 3
+    HAVE = 4  # BEP 3
+    BITFIELD = 5  # BEP 3
+    REQUEST = 6  # BEP 3
+    PIECE = 7  # BEP 3
+    CANCEL = 8  # BEP 3
+    PORT = 9  # BEP 5
+    SUGGEST_PIECE = 0x0D  # BEP 6
+    HAVE_ALL = 0x0E  # BEP 6
+    HAVE_NONE = 0x0F  # BEP 6
+    REJECT_REQUEST = 0x10  # BEP 6
+    ALLOWED_FAST = 0x11  # BEP 6
+    EXTENDED = 20  # BEP 10
+
+
+_LEN = struct.Struct(">I")
+_LEN_ID = struct.Struct(">IB")
+_LEN_ID_I = struct.Struct(">IBI")
+_LEN_ID_III = struct.Struct(">IBIII")
+_LEN_ID_II = struct.Struct(">IBII")
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """BEP 3 handshake. ``reserved`` is 8 bytes (see ``make_reserved``)."""
+
+    reserved: bytes
+    info_hash: bytes
+    peer_id: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.reserved) != 8 or len(self.info_hash) != 20 or len(self.peer_id) != 20:
+            raise ValueError("handshake needs 8 reserved bytes, a 20-byte info_hash and peer_id")
+
+    @property
+    def extension(self) -> bool:
+        return has_bit(self.reserved, EXTENSION_BIT)
+
+    @property
+    def fast(self) -> bool:
+        return has_bit(self.reserved, FAST_BIT)
+
+    @property
+    def dht(self) -> bool:
+        return has_bit(self.reserved, DHT_BIT)
+
+    def to_bytes(self) -> bytes:
+        return PROTOCOL_HEADER + self.reserved + self.info_hash + self.peer_id
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """BEP 3: a zero-length message."""
+
+    def to_bytes(self) -> bytes:
+        return b"\x00\x00\x00\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class _NoPayload:
+    msg_id: ClassVar[int]
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID.pack(1, self.msg_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Choke(_NoPayload):
+    msg_id: ClassVar[int] = MessageId.CHOKE
+
+
+@dataclass(frozen=True, slots=True)
+class Unchoke(_NoPayload):
+    msg_id: ClassVar[int] = MessageId.UNCHOKE
+
+
+@dataclass(frozen=True, slots=True)
+class Interested(_NoPayload):
+    msg_id: ClassVar[int] = MessageId.INTERESTED
+
+
+@dataclass(frozen=True, slots=True)
+class NotInterested(_NoPayload):
+    msg_id: ClassVar[int] = MessageId.NOT_INTERESTED
+
+
+@dataclass(frozen=True, slots=True)
+class HaveAll(_NoPayload):
+    """BEP 6: the sender has every piece (replaces the bitfield)."""
+
+    msg_id: ClassVar[int] = MessageId.HAVE_ALL
+
+
+@dataclass(frozen=True, slots=True)
+class HaveNone(_NoPayload):
+    """BEP 6: the sender has no piece (replaces the bitfield)."""
+
+    msg_id: ClassVar[int] = MessageId.HAVE_NONE
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexMessage:
+    msg_id: ClassVar[int]
+    index: int
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID_I.pack(5, self.msg_id, self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Have(_IndexMessage):
+    msg_id: ClassVar[int] = MessageId.HAVE
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestPiece(_IndexMessage):
+    """BEP 6: advisory, 'you might like to download this piece'."""
+
+    msg_id: ClassVar[int] = MessageId.SUGGEST_PIECE
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedFast(_IndexMessage):
+    """BEP 6: the receiver may request this piece even while choked."""
+
+    msg_id: ClassVar[int] = MessageId.ALLOWED_FAST
+
+
+@dataclass(frozen=True, slots=True)
+class Bitfield:
+    """BEP 3: piece ``i`` is bit ``7 - i % 8`` of byte ``i // 8``; spare bits are zero."""
+
+    bits: bytes
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID.pack(1 + len(self.bits), MessageId.BITFIELD) + self.bits
+
+    def has(self, index: int) -> bool:
+        byte = index >> 3
+        return byte < len(self.bits) and bool(self.bits[byte] & (0x80 >> (index & 7)))
+
+    @classmethod
+    def from_indexes(cls, indexes: Iterable[int], num_pieces: int) -> Bitfield:
+        """Bitfield of ``num_pieces`` with the pieces in the iterable ``indexes`` set."""
+        bits = bytearray((num_pieces + 7) // 8)
+        for i in indexes:
+            if not 0 <= i < num_pieces:
+                raise ValueError(f"piece index {i} out of range")
+            bits[i >> 3] |= 0x80 >> (i & 7)
+        return cls(bytes(bits))
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockMessage:
+    msg_id: ClassVar[int]
+    index: int
+    begin: int
+    length: int
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID_III.pack(13, self.msg_id, self.index, self.begin, self.length)
+
+
+@dataclass(frozen=True, slots=True)
+class Request(_BlockMessage):
+    msg_id: ClassVar[int] = MessageId.REQUEST
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(_BlockMessage):
+    msg_id: ClassVar[int] = MessageId.CANCEL
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRequest(_BlockMessage):
+    """BEP 6: the answer to a request that will not be served."""
+
+    msg_id: ClassVar[int] = MessageId.REJECT_REQUEST
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """BEP 3: a block of data. From the wire, ``block`` is a read-only memoryview over the
+    received bytes (no copy); ``bytes(block)`` gives a compact copy when it must be kept."""
+
+    index: int
+    begin: int
+    block: bytes | memoryview
+
+    def header(self) -> bytes:
+        """The 13 bytes in front of the block (length, id, index, begin)."""
+        return _LEN_ID_II.pack(9 + len(self.block), MessageId.PIECE, self.index, self.begin)
+
+    def to_bytes(self) -> bytes:
+        return self.header() + self.block
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """BEP 5: the sender's DHT port."""
+
+    port: int
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID.pack(3, MessageId.PORT) + self.port.to_bytes(2, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Extended:
+    """BEP 10: ``ext_id`` 0 is the extension handshake, others the ids the receiver chose in
+    its handshake's ``m`` dictionary. ``payload`` is the raw bytes after the ext id."""
+
+    ext_id: int
+    payload: bytes
+
+    def to_bytes(self) -> bytes:
+        return _LEN_ID.pack(2 + len(self.payload), MessageId.EXTENDED) + bytes([self.ext_id]) + self.payload
+
+
+Message = (
+    Handshake
+    | KeepAlive
+    | Choke
+    | Unchoke
+    | Interested
+    | NotInterested
+    | Have
+    | Bitfield
+    | Request
+    | Piece
+    | Cancel
+    | Port
+    | HaveAll
+    | HaveNone
+    | SuggestPiece
+    | RejectRequest
+    | AllowedFast
+    | Extended
+)
+
+# Messages only legal when both sides set the fast bit (BEP 6).
+FAST_MESSAGES = (HaveAll, HaveNone, SuggestPiece, RejectRequest, AllowedFast)
