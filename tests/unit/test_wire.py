@@ -58,7 +58,8 @@ def make_wire(
         piece_size=kw.pop("piece_size", piece_size),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
-    wire.receive_data(Handshake(make_reserved(fast=peer_fast, extension=peer_ext), INFO_HASH, PEER_B).to_bytes())
+    peer_reserved = make_reserved(fast=peer_fast, extension=peer_ext)
+    wire.receive_data(Handshake(peer_reserved, INFO_HASH, PEER_B).to_bytes())
     hs = wire.next_event()
     assert isinstance(hs, Handshake)
     return wire
@@ -249,7 +250,9 @@ def test_bad_block_ranges(msg: Message, match: str) -> None:
     rejects(make_wire(), msg.to_bytes(), match)
 
 
-@pytest.mark.parametrize("msg", [HaveAll(), HaveNone(), SuggestPiece(1), RejectRequest(1, 0, 1), AllowedFast(1)])
+@pytest.mark.parametrize(
+    "msg", [HaveAll(), HaveNone(), SuggestPiece(1), RejectRequest(1, 0, 1), AllowedFast(1)]
+)
 def test_fast_messages_need_the_fast_bit(msg: Message) -> None:
     rejects(make_wire(peer_fast=False), msg.to_bytes(), "without BEP 6")
     rejects(make_wire(fast=False), msg.to_bytes(), "without BEP 6")
