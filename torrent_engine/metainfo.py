@@ -1,0 +1,759 @@
+"""The .torrent file (BEP 3, 12, 19, 27, 47, 52): a validated, immutable :class:`Torrent`.
+
+Everything read from a .torrent is untrusted. Required fields are checked and a fault raises
+:class:`MetainfoError` naming the field; optional fields of the wrong type are ignored, as
+libtorrent does. File paths are sanitized so that none can leave the save path. The info-hash
+is computed over the exact bytes of the ``info`` dict in the file, never over a re-encoding.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .bencode import BValue, decode, decode_with_spans, encode
+from .errors import MetainfoError
+from .merkle import BLOCK_SIZE, HASH_SIZE, root_from_piece_layer
+
+__all__ = [
+    "MAX_FILES",
+    "MAX_PIECES",
+    "MAX_PIECE_LENGTH",
+    "MIN_PIECE_LENGTH",
+    "FileEntry",
+    "MetainfoError",
+    "Torrent",
+    "sanitize_component",
+]
+
+MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB
+MAX_PIECE_LENGTH = 128 * 1024 * 1024  # libtorrent's create_torrent caps pieces at 128 MiB
+MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
+MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
+MAX_COMPONENT_BYTES = 240  # libtorrent truncates longer path elements (filesystems allow 255)
+SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
+META_VERSION = 2  # BEP 52
+PAD_ATTR = "p"  # BEP 47
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file of a torrent, placed in the piece space."""
+
+    path: tuple[str, ...]  # sanitized components relative to the save path; multi-file
+    # torrents start with the torrent's (sanitized) name
+    length: int
+    offset: int  # start in the piece space (v1/hybrid: concatenation incl. pad files;
+    # v2-only: every file starts at a piece boundary)
+    pad: bool = False  # BEP 47 pad file: never written to disk, reads as zeros
+    attr: str = ""  # BEP 47 attributes ("p", "x", "h", "l")
+    symlink: tuple[str, ...] | None = None  # BEP 47 symlink target, relative to the torrent root
+    pieces_root: bytes | None = None  # BEP 52 merkle root of the file (None for v1/empty)
+
+    @property
+    def executable(self) -> bool:
+        return "x" in self.attr
+
+    @property
+    def hidden(self) -> bool:
+        return "h" in self.attr
+
+
+@dataclass(frozen=True)
+class Torrent:
+    """A validated torrent. Build it with :meth:`from_bytes`, :meth:`load` or :meth:`from_info_bytes`."""
+
+    name: str
+    info_bytes: bytes  # exact bencoded info dict as in the file
+    info_hash_v1: bytes | None  # 20-byte SHA-1 (None for v2-only)
+    info_hash_v2: bytes | None  # 32-byte SHA-256 (None for v1-only)
+    piece_length: int
+    piece_hashes: tuple[bytes, ...]  # v1 20-byte piece hashes (empty for v2-only)
+    piece_layers: Mapping[bytes, bytes] = field(hash=False)  # v2: pieces root -> 32-byte hashes
+    files: tuple[FileEntry, ...] = ()  # incl. pad files, in piece-space order
+    total_length: int = 0  # size of the piece space (incl. pad / alignment)
+    trackers: tuple[tuple[str, ...], ...] = ()  # BEP 12 tiers (announce alone = one tier)
+    web_seeds: tuple[str, ...] = ()  # BEP 19
+    private: bool = False  # BEP 27
+    comment: str | None = None
+    created_by: str | None = None
+    creation_date: int | None = None
+    # Derived lookup tables for the v2 piece space (first piece of each non-empty file).
+    _piece_starts: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+    _piece_files: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+    _num_pieces: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starts: list[int] = []
+        owners: list[int] = []
+        pl = self.piece_length
+        count = len(self.piece_hashes)
+        if self.info_hash_v2 is not None:
+            count = 0
+            for i, f in enumerate(self.files):
+                if f.pad or f.length == 0:
+                    continue
+                starts.append(f.offset // pl)
+                owners.append(i)
+                count = max(count, f.offset // pl + -(-f.length // pl))
+            if self.piece_hashes:
+                count = len(self.piece_hashes)
+        object.__setattr__(self, "_piece_starts", tuple(starts))
+        object.__setattr__(self, "_piece_files", tuple(owners))
+        object.__setattr__(self, "_num_pieces", count)
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def info_hash(self) -> bytes:
+        """The 20 bytes used on the wire, trackers and DHT: v1 hash, else v2 truncated."""
+        if self.info_hash_v1 is not None:
+            return self.info_hash_v1
+        assert self.info_hash_v2 is not None
+        return self.info_hash_v2[:20]
+
+    @property
+    def is_v1(self) -> bool:
+        return self.info_hash_v1 is not None
+
+    @property
+    def is_v2(self) -> bool:
+        return self.info_hash_v2 is not None
+
+    @property
+    def is_hybrid(self) -> bool:
+        return self.is_v1 and self.is_v2
+
+    # -- piece space -----------------------------------------------------------------------
+
+    @property
+    def num_pieces(self) -> int:
+        return self._num_pieces
+
+    @property
+    def payload_size(self) -> int:
+        """Bytes of real data (pad files excluded)."""
+        return sum(f.length for f in self.files if not f.pad)
+
+    def piece_size(self, index: int) -> int:
+        """Bytes in piece ``index``: the last piece is short; in v2-only torrents a piece ends
+        at its file's end."""
+        if not 0 <= index < self._num_pieces:
+            raise IndexError(f"piece index {index} out of range 0..{self._num_pieces - 1}")
+        start = index * self.piece_length
+        if self.piece_hashes:
+            return min(self.piece_length, self.total_length - start)
+        f = self.files[self._file_of_piece(index)]
+        return min(self.piece_length, f.offset + f.length - start)
+
+    def _file_of_piece(self, index: int) -> int:
+        pos = bisect.bisect_right(self._piece_starts, index) - 1
+        return self._piece_files[pos]
+
+    def file_of_piece(self, index: int) -> FileEntry | None:
+        """The v2 file that piece ``index`` belongs to (None for v1-only torrents)."""
+        if not self.is_v2 or not 0 <= index < self._num_pieces:
+            return None
+        return self.files[self._file_of_piece(index)]
+
+    def expected_piece_hash_v2(self, index: int) -> bytes | None:
+        """32-byte hash of piece ``index`` in the v2 tree (the pieces root for a file of one
+        piece); None for v1-only torrents or when the piece layer is not known yet."""
+        f = self.file_of_piece(index)
+        if f is None or f.pieces_root is None:
+            return None
+        if f.length <= self.piece_length:
+            return f.pieces_root
+        layer = self.piece_layers.get(f.pieces_root)
+        if layer is None:
+            return None
+        j = index - f.offset // self.piece_length
+        return layer[j * HASH_SIZE : (j + 1) * HASH_SIZE]
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> Torrent:
+        """Read and validate a .torrent file."""
+        data = Path(path).read_bytes()
+        return cls.from_bytes(data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Torrent:
+        """Validate the bytes of a .torrent file."""
+        top, spans = decode_with_spans(data, strict=False)
+        if not isinstance(top, dict):
+            raise MetainfoError("a .torrent must be a bencoded dictionary", "(root)")
+        if b"info" not in top or b"info" not in spans:
+            raise MetainfoError("missing", "info")
+        start, end = spans[b"info"]
+        info_bytes = bytes(data[start:end])
+        layers_raw = top.get(b"piece layers")
+        return _build(
+            info_bytes,
+            top[b"info"],
+            top=top,
+            layers_raw=layers_raw,
+            require_layers=True,
+        )
+
+    @classmethod
+    def from_info_bytes(
+        cls,
+        info: bytes,
+        trackers: Iterable[str | Sequence[str]] = (),
+        web_seeds: Iterable[str] = (),
+    ) -> Torrent:
+        """A torrent from a bare info dict (BEP 9 metadata from a magnet download).
+
+        ``trackers`` are tiers, or plain URLs (each its own tier). v2 piece layers are not part
+        of the info dict; :meth:`expected_piece_hash_v2` returns None until they are known.
+        """
+        value = decode(info, strict=False)
+        tiers: list[tuple[str, ...]] = []
+        for t in trackers:
+            tier = (t,) if isinstance(t, str) else tuple(t)
+            if tier:
+                tiers.append(tier)
+        return _build(
+            bytes(info),
+            value,
+            top={},
+            layers_raw=None,
+            require_layers=False,
+            trackers=tuple(tiers),
+            web_seeds=tuple(web_seeds),
+        )
+
+    def with_piece_layers(self, layers: Mapping[bytes, bytes]) -> Torrent:
+        """A copy with v2 piece layers added (each checked against its file's pieces root)."""
+        checked = _check_piece_layers(layers, self.files, self.piece_length, require=False)
+        merged = dict(self.piece_layers)
+        merged.update(checked)
+        return _replace_layers(self, merged)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The .torrent file: the original info dict bytes plus our top-level fields."""
+        top: dict[bytes, Any] = {}
+        if self.trackers:
+            top[b"announce"] = self.trackers[0][0].encode()
+            if len(self.trackers) > 1 or len(self.trackers[0]) > 1:
+                top[b"announce-list"] = [[u.encode() for u in tier] for tier in self.trackers]
+        if self.comment is not None:
+            top[b"comment"] = self.comment.encode()
+        if self.created_by is not None:
+            top[b"created by"] = self.created_by.encode()
+        if self.creation_date is not None:
+            top[b"creation date"] = self.creation_date
+        if self.piece_layers:
+            top[b"piece layers"] = dict(self.piece_layers)
+        if self.web_seeds:
+            top[b"url-list"] = [u.encode() for u in self.web_seeds]
+        top[b"info"] = None
+        out = [b"d"]
+        for key in sorted(top):
+            out.append(encode(key))
+            out.append(self.info_bytes if key == b"info" else encode(top[key]))
+        out.append(b"e")
+        return b"".join(out)
+
+    def magnet_uri(self) -> str:
+        """A magnet link for this torrent (BEP 9; btmh for v2)."""
+        from .magnet import Magnet
+
+        return Magnet(
+            info_hash_v1=self.info_hash_v1,
+            info_hash_v2=self.info_hash_v2,
+            display_name=self.name,
+            trackers=tuple(u for tier in self.trackers for u in tier),
+            web_seeds=self.web_seeds,
+        ).to_uri()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _replace_layers(t: Torrent, layers: Mapping[bytes, bytes]) -> Torrent:
+    return Torrent(
+        name=t.name,
+        info_bytes=t.info_bytes,
+        info_hash_v1=t.info_hash_v1,
+        info_hash_v2=t.info_hash_v2,
+        piece_length=t.piece_length,
+        piece_hashes=t.piece_hashes,
+        piece_layers=dict(layers),
+        files=t.files,
+        total_length=t.total_length,
+        trackers=t.trackers,
+        web_seeds=t.web_seeds,
+        private=t.private,
+        comment=t.comment,
+        created_by=t.created_by,
+        creation_date=t.creation_date,
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _get_int(d: dict[bytes, BValue], key: bytes, fieldname: str) -> int:
+    if key not in d:
+        raise MetainfoError("missing", fieldname)
+    v = d[key]
+    if not isinstance(v, int):
+        raise MetainfoError("not an integer", fieldname)
+    return v
+
+
+def _length(d: dict[bytes, BValue], fieldname: str) -> int:
+    n = _get_int(d, b"length", fieldname)
+    if n < 0:
+        raise MetainfoError(f"negative length {n}", fieldname)
+    if n > 2**62:
+        raise MetainfoError(f"absurd length {n}", fieldname)
+    return n
+
+
+def _utf8_field(d: dict[bytes, BValue], key: bytes) -> bytes | None:
+    """``key.utf-8`` if it is a byte string, else ``key``, else None (BEP 3 extension)."""
+    alt = d.get(key + b".utf-8")
+    if isinstance(alt, bytes):
+        return alt
+    v = d.get(key)
+    return v if isinstance(v, bytes) else None
+
+
+def sanitize_component(raw: bytes) -> str | None:
+    """One path element made safe the way libtorrent does; None means the element is dropped.
+
+    ``.`` and ``..`` and empty elements are dropped; separators and NUL become ``_``; invalid
+    UTF-8 becomes ``_``; a Windows drive letter is defused; very long names are truncated
+    (keeping the extension).
+    """
+    text = raw.decode("utf-8", errors="replace").replace("\ufffd", "_")
+    for bad in ("/", "\\", "\x00"):
+        text = text.replace(bad, "_")
+    if text in ("", ".", ".."):
+        return None
+    if len(text) == 2 and text[1] == ":" and text[0].isalpha():
+        text = text[0] + "_"
+    encoded = text.encode()
+    if len(encoded) > MAX_COMPONENT_BYTES:
+        stem, dot, ext = text.rpartition(".")
+        if not dot or not stem or len(ext.encode()) > 10:
+            stem, ext = text, ""
+        keep = MAX_COMPONENT_BYTES - (len(ext.encode()) + 1 if ext else 0)
+        stem = stem.encode()[:keep].decode("utf-8", errors="ignore")
+        text = f"{stem}.{ext}" if ext else stem
+    return text
+
+
+def _sanitize_path(parts: Sequence[BValue], fieldname: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, p in enumerate(parts):
+        if not isinstance(p, bytes):
+            raise MetainfoError("path element is not a string", f"{fieldname}[{i}]")
+        s = sanitize_component(p)
+        if s is not None:
+            out.append(s)
+    return tuple(out)
+
+
+def _attr(d: dict[bytes, BValue]) -> str:
+    v = d.get(b"attr")
+    if not isinstance(v, bytes):
+        return ""
+    return "".join(sorted({c for c in v.decode("ascii", errors="ignore") if c in "pxhl"}))
+
+
+def _symlink(d: dict[bytes, BValue], attr: str) -> tuple[str, ...] | None:
+    if "l" not in attr:
+        return None
+    v = d.get(b"symlink path")
+    if not isinstance(v, list) or not all(isinstance(p, bytes) for p in v):
+        return None
+    return tuple(s for p in v if isinstance(p, bytes) and (s := sanitize_component(p)) is not None)
+
+
+@dataclass
+class _RawFile:
+    path: tuple[str, ...]  # sanitized, relative to the torrent root (name not yet prepended)
+    length: int
+    attr: str
+    symlink: tuple[str, ...] | None
+    pieces_root: bytes | None = None
+
+    @property
+    def pad(self) -> bool:
+        return PAD_ATTR in self.attr
+
+
+def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
+    """The v1 file list and whether the torrent is multi-file."""
+    if b"files" in info:
+        files_v = info[b"files"]
+        if not isinstance(files_v, list):
+            raise MetainfoError("not a list", "info.files")
+        if not files_v:
+            raise MetainfoError("empty file list", "info.files")
+        if len(files_v) > MAX_FILES:
+            raise MetainfoError(f"more than {MAX_FILES} files", "info.files")
+        out: list[_RawFile] = []
+        for i, fd in enumerate(files_v):
+            fname = f"info.files[{i}]"
+            if not isinstance(fd, dict):
+                raise MetainfoError("not a dictionary", fname)
+            length = _length(fd, f"{fname}.length")
+            path_v = fd.get(b"path.utf-8")
+            if not isinstance(path_v, list):
+                path_v = fd.get(b"path")
+            if not isinstance(path_v, list):
+                raise MetainfoError("missing or not a list", f"{fname}.path")
+            path = _sanitize_path(path_v, f"{fname}.path")
+            attr = _attr(fd)
+            if not path:
+                raise MetainfoError("empty path after sanitizing", f"{fname}.path")
+            out.append(_RawFile(path, length, attr, _symlink(fd, attr)))
+        return out, True
+    if b"length" in info:
+        length = _length(info, "info.length")
+        attr = _attr(info)
+        return [_RawFile((), length, attr, _symlink(info, attr))], False
+    raise MetainfoError("neither 'length' nor 'files' present", "info.length")
+
+
+def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
+    tree = info.get(b"file tree")
+    if not isinstance(tree, dict):
+        raise MetainfoError("missing or not a dictionary", "info.file tree")
+    if b"" in tree:
+        raise MetainfoError("the root of the file tree must not be a file", "info.file tree")
+    out: list[_RawFile] = []
+    # Iterative walk in dict order (sorted in valid torrents): depth is already bounded by
+    # the decoder, and an explicit stack keeps the order without recursion.
+    pending: list[tuple[tuple[bytes, ...], BValue]] = [((), tree)]
+    while pending:
+        raw_path, node = pending.pop()
+        fname = "info.file tree/" + "/".join(_text(p) for p in raw_path)
+        if not isinstance(node, dict):
+            raise MetainfoError("not a dictionary", fname)
+        if b"" in node and raw_path:
+            if len(node) != 1:
+                raise MetainfoError("a file entry must not have siblings", fname)
+            fd = node[b""]
+            if not isinstance(fd, dict):
+                raise MetainfoError("file entry is not a dictionary", fname)
+            length = _length(fd, f"{fname}.length")
+            root = fd.get(b"pieces root")
+            if length > 0:
+                if not isinstance(root, bytes) or len(root) != HASH_SIZE:
+                    raise MetainfoError("missing or not 32 bytes", f"{fname}.pieces root")
+            else:
+                root = None
+            attr = _attr(fd)
+            path = _sanitize_path(list(raw_path), fname)
+            if not path:
+                raise MetainfoError("empty path after sanitizing", fname)
+            out.append(_RawFile(path, length, attr, _symlink(fd, attr), root))
+            if len(out) > MAX_FILES:
+                raise MetainfoError(f"more than {MAX_FILES} files", "info.file tree")
+            continue
+        if not node and raw_path:
+            raise MetainfoError("empty directory", fname)
+        for key in reversed(list(node)):
+            pending.append((raw_path + (key,), node[key]))
+    if not out:
+        raise MetainfoError("no files", "info.file tree")
+    return out
+
+
+def _check_piece_layers(
+    layers_raw: object, files: Sequence[FileEntry], piece_length: int, require: bool
+) -> dict[bytes, bytes]:
+    needed = {
+        f.pieces_root: f.length
+        for f in files
+        if f.pieces_root is not None and f.length > piece_length
+    }
+    if layers_raw is None:
+        if require and needed:
+            raise MetainfoError("missing", "piece layers")
+        return {}
+    if not isinstance(layers_raw, dict):
+        raise MetainfoError("not a dictionary", "piece layers")
+    out: dict[bytes, bytes] = {}
+    for root, length in needed.items():
+        layer = layers_raw.get(root)
+        fname = f"piece layers[{root.hex()}]"
+        if layer is None:
+            if require:
+                raise MetainfoError("missing for a file larger than one piece", fname)
+            continue
+        if not isinstance(layer, bytes):
+            raise MetainfoError("not a string", fname)
+        count = -(-length // piece_length)
+        if len(layer) != count * HASH_SIZE:
+            raise MetainfoError(f"{len(layer)} bytes, expected {count * HASH_SIZE}", fname)
+        hashes = [layer[i : i + HASH_SIZE] for i in range(0, len(layer), HASH_SIZE)]
+        if root_from_piece_layer(hashes, piece_length) != root:
+            raise MetainfoError("does not hash to the file's pieces root", fname)
+        out[root] = layer
+    return out
+
+
+def _unique_paths(files: list[_RawFile]) -> None:
+    """Rename files whose sanitized paths collide (``a.txt`` -> ``a.1.txt``), like libtorrent.
+
+    A file whose path is also a directory of another file, or a file inside a directory that
+    is already a file, is renamed too. Pad files are never on disk and are skipped.
+    """
+    taken_files: set[tuple[str, ...]] = set()
+    taken_dirs: set[tuple[str, ...]] = set()
+
+    def bump(name: str, n: int) -> str:
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem:
+            return f"{stem}.{n}.{ext}"
+        return f"{name}.{n}"
+
+    for f in files:
+        if f.pad:
+            continue
+        parts = list(f.path)
+        # directories along the way must not be existing files
+        for depth in range(1, len(parts)):
+            prefix = tuple(parts[:depth])
+            if prefix in taken_files:
+                n = 1
+                while (cand := prefix[:-1] + (bump(prefix[-1], n),)) in taken_files:
+                    n += 1
+                parts[depth - 1] = cand[-1]
+        path = tuple(parts)
+        n = 0
+        cand = path
+        while cand in taken_files or cand in taken_dirs:
+            n += 1
+            cand = path[:-1] + (bump(path[-1], n),)
+        f.path = cand
+        taken_files.add(cand)
+        for depth in range(1, len(cand)):
+            taken_dirs.add(cand[:depth])
+
+
+def _trackers(top: Mapping[bytes, BValue]) -> tuple[tuple[str, ...], ...]:
+    tiers: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    al = top.get(b"announce-list")
+    if isinstance(al, list):
+        for tier_v in al:
+            if not isinstance(tier_v, list):
+                continue
+            tier: list[str] = []
+            for u in tier_v:
+                if isinstance(u, bytes):
+                    url = _text(u).strip()
+                    if url and url not in seen:
+                        seen.add(url)
+                        tier.append(url)
+            if tier:
+                tiers.append(tuple(tier))
+    if not tiers:  # BEP 12: announce is used only when announce-list is absent or empty
+        a = top.get(b"announce")
+        if isinstance(a, bytes) and (url := _text(a).strip()):
+            tiers.append((url,))
+    return tuple(tiers)
+
+
+def _web_seeds(top: Mapping[bytes, BValue]) -> tuple[str, ...]:
+    ul = top.get(b"url-list")
+    items = [ul] if isinstance(ul, bytes) else ul if isinstance(ul, list) else []
+    out: list[str] = []
+    for u in items:
+        if isinstance(u, bytes) and (url := _text(u).strip()) and url not in out:
+            out.append(url)
+    return tuple(out)
+
+
+def _build(
+    info_bytes: bytes,
+    info_v: BValue,
+    *,
+    top: Mapping[bytes, BValue],
+    layers_raw: object,
+    require_layers: bool,
+    trackers: tuple[tuple[str, ...], ...] | None = None,
+    web_seeds: tuple[str, ...] | None = None,
+) -> Torrent:
+    if not isinstance(info_v, dict):
+        raise MetainfoError("not a dictionary", "info")
+    info = info_v
+
+    # BEP 52: check the version first, so a newer format gets a clear message
+    meta_version: int | None = None
+    if b"meta version" in info:
+        mv = info[b"meta version"]
+        if not isinstance(mv, int):
+            raise MetainfoError("not an integer", "info.meta version")
+        if mv != META_VERSION:
+            raise MetainfoError(f"unsupported meta version {mv}", "info.meta version")
+        meta_version = mv
+    has_v1 = b"pieces" in info
+    has_v2 = meta_version == META_VERSION
+    if b"file tree" in info and not has_v2:
+        raise MetainfoError("'file tree' present without 'meta version' 2", "info.meta version")
+    if not has_v1 and not has_v2:
+        raise MetainfoError("missing", "info.pieces")
+
+    pl = _get_int(info, b"piece length", "info.piece length")
+    if pl < MIN_PIECE_LENGTH or pl > MAX_PIECE_LENGTH or pl & (pl - 1):
+        raise MetainfoError(
+            f"{pl} is not a power of two in {MIN_PIECE_LENGTH}..{MAX_PIECE_LENGTH}", "info.piece length"
+        )
+
+    name_raw = _utf8_field(info, b"name")
+    if name_raw is None:
+        raise MetainfoError("missing or not a string", "info.name")
+    info_hash_v1 = hashlib.sha1(info_bytes).digest() if has_v1 else None
+    info_hash_v2 = hashlib.sha256(info_bytes).digest() if has_v2 else None
+    name = sanitize_component(name_raw)
+    if name is None:  # libtorrent falls back to the info-hash in hex
+        name = (info_hash_v1 or (info_hash_v2 or b"")[:20]).hex()
+
+    v1_files: list[_RawFile] | None = None
+    multi = False
+    if has_v1:
+        v1_files, multi = _v1_files(info)
+    v2_files = _v2_files(info) if has_v2 else None
+
+    if v2_files is not None and v1_files is not None:
+        _check_hybrid(v1_files, v2_files, multi, name, pl)
+
+    # Turn raw files into placed FileEntry objects.
+    raw: list[_RawFile]
+    if v1_files is not None:
+        raw = v1_files
+        if not multi:
+            raw[0].path = (name,)
+        else:
+            for f in raw:
+                f.path = (name, *f.path)
+    else:
+        assert v2_files is not None
+        raw = v2_files
+        multi = len(raw) > 1 or len(raw[0].path) > 1
+        if multi:
+            for f in raw:
+                f.path = (name, *f.path)
+
+    _unique_paths(raw)
+
+    files: list[FileEntry] = []
+    pos = 0
+    total = 0
+    for f in raw:
+        if v1_files is None and pos % pl:  # v2-only: files start on a piece boundary
+            pos += pl - pos % pl
+        files.append(
+            FileEntry(
+                path=f.path,
+                length=f.length,
+                offset=pos,
+                pad=f.pad,
+                attr=f.attr,
+                symlink=f.symlink,
+                pieces_root=f.pieces_root,
+            )
+        )
+        pos += f.length
+        if f.length:
+            total = pos
+    if total == 0:
+        raise MetainfoError("the torrent holds no data", "info.files" if multi else "info.length")
+
+    piece_hashes: tuple[bytes, ...] = ()
+    num_pieces = -(-total // pl)
+    if num_pieces > MAX_PIECES:
+        raise MetainfoError(f"{num_pieces} pieces, more than {MAX_PIECES}", "info.piece length")
+    if has_v1:
+        pieces = info[b"pieces"]
+        if not isinstance(pieces, bytes):
+            raise MetainfoError("not a string", "info.pieces")
+        if len(pieces) % SHA1_SIZE:
+            raise MetainfoError(f"length {len(pieces)} is not a multiple of 20", "info.pieces")
+        if len(pieces) // SHA1_SIZE != num_pieces:
+            raise MetainfoError(
+                f"{len(pieces) // SHA1_SIZE} piece hashes for {num_pieces} pieces of the data",
+                "info.pieces",
+            )
+        piece_hashes = tuple(pieces[i : i + SHA1_SIZE] for i in range(0, len(pieces), SHA1_SIZE))
+
+    layers: dict[bytes, bytes] = {}
+    if has_v2:
+        layers = _check_piece_layers(layers_raw, files, pl, require=require_layers)
+
+    private_v = info.get(b"private")
+    comment = _utf8_field(dict(top), b"comment") if top else None
+    created_by = top.get(b"created by") if top else None
+    date = top.get(b"creation date") if top else None
+    return Torrent(
+        name=name,
+        info_bytes=info_bytes,
+        info_hash_v1=info_hash_v1,
+        info_hash_v2=info_hash_v2,
+        piece_length=pl,
+        piece_hashes=piece_hashes,
+        piece_layers=layers,
+        files=tuple(files),
+        total_length=total,
+        trackers=trackers if trackers is not None else _trackers(top),
+        web_seeds=web_seeds if web_seeds is not None else _web_seeds(top),
+        private=private_v == 1,  # BEP 27
+        comment=_text(comment) if comment is not None else None,
+        created_by=_text(created_by) if isinstance(created_by, bytes) else None,
+        creation_date=date if isinstance(date, int) and date >= 0 else None,
+    )
+
+
+def _check_hybrid(v1: list[_RawFile], v2: list[_RawFile], multi: bool, name: str, pl: int) -> None:
+    """BEP 52 upgrade path: the v1 and v2 views must describe the same files, same order,
+    same piece alignment (v1 reaching it with BEP 47 pad files)."""
+    field_name = "info.files" if multi else "info.length"
+    real_v1 = [f for f in v1 if not f.pad]
+    if len(real_v1) != len(v2):
+        raise MetainfoError(
+            f"hybrid: {len(real_v1)} v1 files but {len(v2)} v2 files", field_name
+        )
+    v2_multi = len(v2) > 1 or len(v2[0].path) > 1
+    if v2_multi != multi:
+        raise MetainfoError("hybrid: single-file in one view, multi-file in the other", field_name)
+    pos = 0
+    j = 0
+    for f in v1:
+        if f.pad:
+            pos += f.length
+            continue
+        g = v2[j]
+        v2_path = g.path if multi else (name,)
+        v1_path = f.path if multi else (name,)
+        if v1_path != v2_path or f.length != g.length:
+            raise MetainfoError(
+                f"hybrid: v1 file {'/'.join(v1_path)!r} ({f.length} bytes) does not match "
+                f"v2 file {'/'.join(g.path)!r} ({g.length} bytes)",
+                field_name,
+            )
+        if f.length and pos % pl:
+            raise MetainfoError(
+                f"hybrid: v1 file {'/'.join(v1_path)!r} does not start on a piece boundary",
+                field_name,
+            )
+        f.pieces_root = g.pieces_root
+        pos += f.length
+        j += 1
