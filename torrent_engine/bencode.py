@@ -8,7 +8,7 @@ is computed over the exact bytes of the ``info`` dict, never over a re-encoding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TypeAlias
 
 from .errors import BencodeError
@@ -66,6 +66,10 @@ def decode_with_spans(
     return _decode(data, strict, max_depth, max_size, want_spans=True)
 
 
+# Recursion is bounded by max_depth, which is capped far below the interpreter's limit.
+_MAX_DEPTH_CAP = 500
+
+
 def _decode(
     raw: bytes | bytearray | memoryview,
     strict: bool,
@@ -75,156 +79,279 @@ def _decode(
 ) -> tuple[BValue, dict[bytes, tuple[int, int]]]:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise TypeError(f"bencode input must be bytes, not {type(raw).__name__}")
+    if not 0 < max_depth <= _MAX_DEPTH_CAP:
+        raise ValueError(f"max_depth must be between 1 and {_MAX_DEPTH_CAP}")
     data = bytes(raw)
     n = len(data)
     if n > max_size:
         raise BencodeError(f"input of {n} bytes is over the {max_size}-byte limit", 0)
     if n == 0:
         raise BencodeError("empty input", 0)
+    find = data.find
+
+    # The hot loops below parse strings and integers inline (no call per token); only lists
+    # and dicts recurse. Each returns (value, position after it).
+    def string_at(pos: int) -> tuple[bytes, int]:
+        colon = find(b":", pos, pos + _MAX_LEN_TEXT + 1)
+        if colon < 0:
+            if data[pos : pos + _MAX_LEN_TEXT + 1].isdigit() and n > pos + _MAX_LEN_TEXT:
+                raise BencodeError("string length too large", pos)
+            raise BencodeError("string length not terminated by ':'", pos)
+        digits = data[pos:colon]
+        if not digits.isdigit():
+            raise BencodeError("string length is not a decimal number", pos)
+        if digits[0] == _ZERO and colon - pos > 1:
+            raise BencodeError("string length has a leading zero", pos)
+        end = colon + 1 + int(digits)
+        if end > n:
+            raise BencodeError(f"string of length {int(digits)} runs past the end of input", pos)
+        return data[colon + 1 : end], end
+
+    def int_at(pos: int) -> tuple[int, int]:
+        end = find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
+        if end < 0:
+            raise BencodeError("integer not terminated by 'e' or too long", pos)
+        text = data[pos + 1 : end]
+        if text.isdigit():
+            if text[0] == _ZERO and end - pos > 2:
+                raise BencodeError("integer has a leading zero", pos)
+        elif text[:1] == b"-" and text[1:].isdigit():
+            if text[1] == _ZERO:
+                raise BencodeError("integer has a leading zero or is negative zero", pos)
+        else:
+            raise BencodeError("integer is empty or not decimal", pos)
+        value = int(text)
+        if end - pos > 19 and not _INT_MIN <= value <= _INT_MAX:
+            raise BencodeError("integer outside the signed 64-bit range", pos)
+        return value, end + 1
+
+    def value_at(pos: int, depth: int) -> tuple[BValue, int]:
+        c = data[pos]
+        if 0x30 <= c <= 0x39:
+            return string_at(pos)
+        if c == _I:
+            return int_at(pos)
+        if c == _L:
+            return list_at(pos, depth + 1)
+        if c == _D:
+            return dict_at(pos, depth + 1, None)
+        if c == _E:
+            raise BencodeError("unexpected 'e' outside a list or dict", pos)
+        raise BencodeError(f"unexpected byte {chr(c)!r}", pos)
+
+    def list_at(start: int, depth: int) -> tuple[list[BValue], int]:
+        if depth > max_depth:
+            raise BencodeError(f"nesting deeper than {max_depth}", start)
+        out: list[BValue] = []
+        append = out.append
+        pos = start + 1
+        while True:
+            c = data[pos]
+            if 0x30 <= c <= 0x39:  # inline string
+                colon = find(b":", pos)
+                digits = data[pos:colon]
+                if (
+                    colon < 0
+                    or not digits.isdigit()
+                    or colon - pos > _MAX_LEN_TEXT
+                    or (c == _ZERO and colon - pos > 1)
+                ):
+                    item, pos = string_at(pos)  # raises the precise error
+                else:
+                    end = colon + 1 + int(digits)
+                    if end > n:
+                        string_at(pos)
+                    append(data[colon + 1 : end])
+                    pos = end
+                continue
+            if c == _E:
+                return out, pos + 1
+            if c == _I:  # inline non-negative integer; int_at handles the rest
+                end = find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
+                text = data[pos + 1 : end]
+                if end > 0 and end - pos < 20 and text.isdigit() and (text[0] != _ZERO or end - pos == 2):
+                    append(int(text))
+                    pos = end + 1
+                else:
+                    ivalue, pos = int_at(pos)
+                    append(ivalue)
+            elif c == _L:
+                lvalue, pos = list_at(pos, depth + 1)
+                append(lvalue)
+            elif c == _D:
+                dvalue, pos = dict_at(pos, depth + 1, None)
+                append(dvalue)
+            else:
+                raise BencodeError(f"unexpected byte {chr(c)!r}", pos)
+
+    def dict_at(
+        start: int, depth: int, spans: dict[bytes, tuple[int, int]] | None
+    ) -> tuple[dict[bytes, BValue], int]:
+        if depth > max_depth:
+            raise BencodeError(f"nesting deeper than {max_depth}", start)
+        out: dict[bytes, BValue] = {}
+        last = b""
+        pos = start + 1
+        while True:
+            c = data[pos]
+            if c == _E:
+                return out, pos + 1
+            if not 0x30 <= c <= 0x39:
+                raise BencodeError("dict key is not a byte string", pos)
+            key_pos = pos
+            colon = find(b":", pos)
+            digits = data[pos:colon]
+            if (
+                colon < 0
+                or not digits.isdigit()
+                or colon - pos > _MAX_LEN_TEXT
+                or (c == _ZERO and colon - pos > 1)
+            ):
+                key, pos = string_at(pos)
+            else:
+                pos = colon + 1 + int(digits)
+                if pos > n:
+                    string_at(key_pos)
+                key = data[colon + 1 : pos]
+            if strict:
+                if key <= last and out:  # `out` is empty only before the first key
+                    if key == last:
+                        raise BencodeError(f"duplicate dict key {key!r}", key_pos)
+                    raise BencodeError(f"dict key {key!r} out of sorted order", key_pos)
+                last = key
+            elif key in out:
+                raise BencodeError(f"duplicate dict key {key!r}", key_pos)
+            if pos >= n:
+                raise BencodeError("dict key without a value", pos)
+            value_pos = pos
+            c = data[pos]
+            value: BValue
+            if 0x30 <= c <= 0x39:
+                colon = find(b":", pos)
+                digits = data[pos:colon]
+                if (
+                    colon < 0
+                    or not digits.isdigit()
+                    or colon - pos > _MAX_LEN_TEXT
+                    or (c == _ZERO and colon - pos > 1)
+                ):
+                    value, pos = string_at(pos)
+                else:
+                    end = colon + 1 + int(digits)
+                    if end > n:
+                        string_at(pos)
+                    value = data[colon + 1 : end]
+                    pos = end
+            elif c == _I:  # inline non-negative integer; int_at handles the rest
+                end = find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
+                text = data[pos + 1 : end]
+                if end > 0 and end - pos < 20 and text.isdigit() and (text[0] != _ZERO or end - pos == 2):
+                    value = int(text)
+                    pos = end + 1
+                else:
+                    value, pos = int_at(pos)
+            elif c == _L:
+                value, pos = list_at(pos, depth + 1)
+            elif c == _D:
+                value, pos = dict_at(pos, depth + 1, None)
+            elif c == _E:
+                raise BencodeError("dict key without a value", pos)
+            else:
+                raise BencodeError(f"unexpected byte {chr(c)!r}", pos)
+            out[key] = value
+            if spans is not None:
+                spans[key] = (value_pos, pos)
 
     spans: dict[bytes, tuple[int, int]] = {}
-    # Each frame is [container, last_key, pending_key, start_offset]. A list frame uses only
-    # the container; a dict frame keeps the previous key (ordering check) and the key whose
-    # value is being parsed (None while a key is expected).
-    stack: list[list[object]] = []
-    span_start = 0
-    pos = 0
     value: BValue
-    while True:
-        if pos >= n:
-            raise BencodeError("unexpected end of input", pos)
-        c = data[pos]
-        top = stack[-1] if stack else None
-        expecting_key = top is not None and type(top[0]) is dict and top[2] is None
-        if want_spans and len(stack) == 1 and not expecting_key:
-            span_start = pos
-
-        if 0x30 <= c <= 0x39:  # string: <length>:<bytes>
-            colon = data.find(b":", pos, pos + _MAX_LEN_TEXT + 1)
-            if colon < 0:
-                if data[pos : pos + _MAX_LEN_TEXT + 1].isdigit() and n > pos + _MAX_LEN_TEXT:
-                    raise BencodeError("string length too large", pos)
-                raise BencodeError("string length not terminated by ':'", pos)
-            digits = data[pos:colon]
-            if not digits.isdigit():
-                raise BencodeError("string length is not a decimal number", pos)
-            if c == _ZERO and colon - pos > 1:
-                raise BencodeError("string length has a leading zero", pos)
-            start = colon + 1
-            end = start + int(digits)
-            if end > n:
-                raise BencodeError(f"string of length {int(digits)} runs past the end of input", pos)
-            value = data[start:end]
-            pos = end
-        elif expecting_key and c != _E:
-            raise BencodeError("dict key is not a byte string", pos)
-        elif c == _I:
-            end = data.find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
-            if end < 0:
-                raise BencodeError("integer not terminated by 'e' or too long", pos)
-            text = data[pos + 1 : end]
-            digits = text[1:] if text[:1] == b"-" else text
-            if not digits.isdigit():
-                raise BencodeError("integer is empty or not decimal", pos)
-            if digits[0] == _ZERO and (len(digits) > 1 or len(text) > 1):
-                raise BencodeError("integer has a leading zero or is negative zero", pos)
-            ivalue = int(text)
-            if ivalue < _INT_MIN or ivalue > _INT_MAX:
-                raise BencodeError("integer outside the signed 64-bit range", pos)
-            value = ivalue
-            pos = end + 1
-        elif c == _L or c == _D:
-            if len(stack) >= max_depth:
-                raise BencodeError(f"nesting deeper than {max_depth}", pos)
-            stack.append([[] if c == _L else {}, None, None, pos])
-            pos += 1
-            continue
-        elif c == _E:
-            if top is None:
-                raise BencodeError("unexpected 'e' outside a list or dict", pos)
-            if type(top[0]) is dict and top[2] is not None:
-                raise BencodeError("dict key without a value", pos)
-            stack.pop()
-            value = top[0]  # type: ignore[assignment]
-            pos += 1
+    try:
+        if data[0] == _D:
+            value, end = dict_at(0, 1, spans if want_spans else None)
         else:
-            raise BencodeError(f"unexpected byte {chr(c)!r}", pos)
-
-        # A value is complete: hand it to the enclosing container, or finish.
-        if not stack:
-            if pos != n:
-                raise BencodeError("trailing data after the value", pos)
-            return value, spans
-        frame = stack[-1]
-        container = frame[0]
-        if type(container) is list:
-            container.append(value)
-        elif frame[2] is None:
-            key = value  # a byte string: the type was checked before parsing it
-            last = frame[1]
-            if last is not None:
-                if key in container:  # type: ignore[operator]
-                    raise BencodeError(f"duplicate dict key {key!r}", pos - len(key))  # type: ignore[arg-type]
-                if strict and key < last:  # type: ignore[operator]
-                    raise BencodeError(f"dict key {key!r} out of sorted order", pos - len(key))  # type: ignore[arg-type]
-            frame[1] = key
-            frame[2] = key
-        else:
-            container[frame[2]] = value  # type: ignore[index]
-            if want_spans and len(stack) == 1:
-                spans[frame[2]] = (span_start, pos)  # type: ignore[index]
-            frame[2] = None
+            value, end = value_at(0, 0)
+    except IndexError:
+        raise BencodeError("unexpected end of input", n) from None
+    if end != n:
+        raise BencodeError("trailing data after the value", end)
+    return value, spans
 
 
 def encode(value: object) -> bytes:
     """Encode ``value`` canonically (dict keys sorted as raw bytes).
 
-    Accepts int, bytes-like, str (as UTF-8), sequences and mappings with bytes or str keys.
+    Accepts int, bytes-like, str (as UTF-8), lists/tuples and mappings with bytes or str keys.
     Anything else (bool, float, None, non-string keys, keys equal after encoding) raises
     :class:`BencodeError` naming the path to the bad value.
     """
     out: list[bytes] = []
-    _encode(value, out, "", 0)
+    try:
+        _encode(value, out.append, 0)
+    except _EncodeFault as fault:
+        where = "".join(reversed(fault.path)) or "<root>"
+        raise BencodeError(f"{fault.message} at {where}", 0) from None
     return b"".join(out)
 
 
-def _encode(value: object, out: list[bytes], path: str, depth: int) -> None:
-    if depth > DEFAULT_MAX_DEPTH:
-        raise BencodeError(f"nesting deeper than {DEFAULT_MAX_DEPTH} at {path or '<root>'}", 0)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        raise BencodeError(f"cannot bencode {type(value).__name__} at {path or '<root>'}", 0)
-    if isinstance(value, int):
-        out.append(b"i%de" % value)
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        b = bytes(value)
-        out.append(b"%d:" % len(b))
-        out.append(b)
-    elif isinstance(value, str):
-        b = value.encode("utf-8")
-        out.append(b"%d:" % len(b))
-        out.append(b)
-    elif isinstance(value, Mapping):
+class _EncodeFault(Exception):
+    """Raised inside the encoder; the path to the bad value is collected while unwinding."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+
+def _encode(value: object, put: Callable[[bytes], None], depth: int) -> None:
+    t = type(value)
+    if t is bytes:
+        put(b"%d:%b" % (len(value), value))  # type: ignore[arg-type, str-format]
+    elif t is int:
+        put(b"i%de" % value)  # type: ignore[str-format]
+    elif t is str:
+        b = value.encode("utf-8")  # type: ignore[attr-defined]
+        put(b"%d:%b" % (len(b), b))
+    elif isinstance(value, (dict, Mapping)):
+        if depth >= DEFAULT_MAX_DEPTH:
+            raise _EncodeFault(f"nesting deeper than {DEFAULT_MAX_DEPTH}")
         items: dict[bytes, object] = {}
         for k, v in value.items():
-            if isinstance(k, str):
+            if type(k) is bytes:
+                kb = k
+            elif isinstance(k, str):
                 kb = k.encode("utf-8")
             elif isinstance(k, (bytes, bytearray)):
                 kb = bytes(k)
             else:
-                raise BencodeError(f"dict key {k!r} at {path or '<root>'} is not bytes or str", 0)
+                raise _EncodeFault(f"dict key {k!r} is not bytes or str")
             if kb in items:
-                raise BencodeError(f"duplicate dict key {kb!r} at {path or '<root>'}", 0)
+                raise _EncodeFault(f"duplicate dict key {kb!r}")
             items[kb] = v
-        out.append(b"d")
+        put(b"d")
         for kb in sorted(items):
-            out.append(b"%d:" % len(kb))
-            out.append(kb)
-            _encode(items[kb], out, f"{path}/{kb.decode('utf-8', 'replace')}", depth + 1)
-        out.append(b"e")
-    elif isinstance(value, Sequence):
-        out.append(b"l")
-        for i, item in enumerate(value):
-            _encode(item, out, f"{path}[{i}]", depth + 1)
-        out.append(b"e")
+            put(b"%d:%b" % (len(kb), kb))
+            try:
+                _encode(items[kb], put, depth + 1)
+            except _EncodeFault as fault:
+                fault.path.append("/" + kb.decode("utf-8", "replace"))
+                raise
+        put(b"e")
+    elif t is list or t is tuple:
+        if depth >= DEFAULT_MAX_DEPTH:
+            raise _EncodeFault(f"nesting deeper than {DEFAULT_MAX_DEPTH}")
+        put(b"l")
+        seq: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
+        for i, item in enumerate(seq):
+            try:
+                _encode(item, put, depth + 1)
+            except _EncodeFault as fault:
+                fault.path.append(f"[{i}]")
+                raise
+        put(b"e")
+    elif isinstance(value, (bytearray, memoryview)):
+        _encode(bytes(value), put, depth)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        _encode(int(value), put, depth)
+    elif isinstance(value, str):
+        _encode(str(value), put, depth)
     else:
-        raise BencodeError(f"cannot bencode {type(value).__name__} at {path or '<root>'}", 0)
+        raise _EncodeFault(f"cannot bencode {type(value).__name__}")
