@@ -1,0 +1,334 @@
+"""Torrent data on disk: pieces mapped onto files, ``pread``/``pwrite`` in worker threads.
+
+Invariants (see also docs/storage-and-picking.md):
+- Nothing is ever opened, created or removed outside ``save_path``: every path is built from
+  checked components and its real path (symlinks resolved) must lie below ``save_path``.
+- Pad files (BEP 47) are never created or written; their ranges read as zeros.
+- Files are created lazily on first write and sized with ``ftruncate`` (sparse where the file
+  system allows); nothing is preallocated by writing zeros. Empty files are created at the
+  first write (or by ``create_empty_files``).
+- Open file descriptors are cached (bounded LRU) and reference-counted, so a descriptor in use
+  by a worker thread is never closed under it; ``close()`` closes them all.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import anyio.to_thread
+
+from .errors import StorageError
+from .layout import FileMap, FileSlice, TorrentLayout
+
+__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "safe_join"]
+
+T = TypeVar("T")
+
+_FORBIDDEN_COMPONENTS = {"", ".", ".."}
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted at a file path
+
+
+class PieceStorage(Protocol):
+    """What the session and verify use; wrap it in tests to inject slowness or errors."""
+
+    async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None: ...
+    async def read_block(self, index: int, begin: int, length: int) -> bytes: ...
+    async def read_piece(self, index: int) -> bytes: ...
+    async def close(self) -> None: ...
+    async def delete_files(self) -> None: ...
+
+
+def safe_join(root: Path, components: tuple[str, ...]) -> Path:
+    """``root`` joined with path ``components``; ``StorageError`` for anything that could escape.
+
+    Rejects empty, ``.``/``..``, separators, NUL and drive-letter components (metainfo should
+    already have sanitized them; this is defense in depth).
+    """
+    if not components:
+        raise StorageError("empty file path")
+    for c in components:
+        drive = len(c) >= 2 and c[1] == ":"
+        if c in _FORBIDDEN_COMPONENTS or "/" in c or "\\" in c or "\x00" in c or drive:
+            raise StorageError(f"unsafe path component {c!r} in {'/'.join(components)!r}")
+    path = root.joinpath(*components)
+    _check_inside(root, path)
+    return path
+
+
+def _check_inside(root: Path, path: Path) -> None:
+    """``StorageError`` unless ``path``, with existing symlinks resolved, lies below ``root``."""
+    real = os.path.realpath(path)
+    root_real = os.path.realpath(root)
+    if os.path.commonpath([real, root_real]) != root_real or real == root_real:
+        raise StorageError(f"path {str(path)!r} resolves outside the save path {str(root)!r}")
+
+
+class _Handle:
+    __slots__ = ("closing", "fd", "users", "writable")
+
+    def __init__(self, fd: int, writable: bool) -> None:
+        self.fd = fd
+        self.writable = writable
+        self.users = 0
+        self.closing = False
+
+
+class _FileCache:
+    """Bounded LRU of open descriptors, shared by worker threads under one lock."""
+
+    def __init__(self, storage: Storage, max_open: int) -> None:
+        self._storage = storage
+        self._max_open = max_open
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, _Handle] = OrderedDict()
+
+    def acquire(self, file_index: int, write: bool) -> _Handle:
+        with self._lock:
+            h = self._entries.get(file_index)
+            if h is not None and (h.writable or not write):
+                self._entries.move_to_end(file_index)
+                h.users += 1
+                return h
+            fd = self._storage._open(file_index, write)
+            if h is not None:  # a read-only handle is replaced by a writable one
+                h.closing = True
+                if h.users == 0:
+                    os.close(h.fd)
+            new = _Handle(fd, write)
+            new.users = 1
+            self._entries[file_index] = new
+            self._evict()
+            return new
+
+    def release(self, h: _Handle) -> None:
+        with self._lock:
+            h.users -= 1
+            if h.closing and h.users == 0:
+                os.close(h.fd)
+
+    def _evict(self) -> None:
+        if len(self._entries) <= self._max_open:
+            return
+        for key in list(self._entries):
+            if len(self._entries) <= self._max_open:
+                break
+            h = self._entries[key]
+            if h.users == 0:
+                del self._entries[key]
+                os.close(h.fd)
+
+    def close_all(self) -> None:
+        with self._lock:
+            for h in self._entries.values():
+                h.closing = True
+                if h.users == 0:
+                    os.close(h.fd)
+            self._entries.clear()
+
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class Storage:
+    """The files of one torrent under ``save_path``.
+
+    All disk access runs in worker threads (``anyio.to_thread``); the methods are safe to call
+    concurrently from one event loop. Errors are ``StorageError`` naming the file.
+    """
+
+    def __init__(
+        self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int = 32
+    ) -> None:
+        if max_open_files < 1:
+            raise ValueError("max_open_files must be >= 1")
+        self.torrent = torrent
+        self.file_map = FileMap(torrent)
+        self.save_path = Path(save_path).resolve()
+        self._paths: list[Path | None] = []
+        for f in torrent.files:
+            if f.pad or "l" in f.attr:
+                self._paths.append(None)  # pad files are never on disk; symlinks are not created
+            else:
+                self._paths.append(safe_join(self.save_path, f.path))
+        self._cache = _FileCache(self, max_open_files)
+        self._dir_lock = threading.Lock()
+        self._empty_files_done = False
+        self._closed = False
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def file_path(self, file_index: int) -> Path | None:
+        """Where file ``file_index`` lives on disk (None for pad files and symlinks)."""
+        return self._paths[file_index]
+
+    def _require_path(self, file_index: int) -> Path:
+        path = self._paths[file_index]
+        if path is None:
+            raise StorageError(f"file {file_index} is not stored on disk")
+        return path
+
+    def _make_parents(self, path: Path) -> None:
+        parent = path.parent
+        with self._dir_lock:
+            if parent != self.save_path:
+                _check_inside(self.save_path, parent)
+            parent.mkdir(parents=True, exist_ok=True)
+
+    def _open(self, file_index: int, write: bool) -> int:
+        """Open (and for writing create and size) one file; called under the cache lock."""
+        path = self._require_path(file_index)
+        try:
+            _check_inside(self.save_path, path)
+            if not write:
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self._make_parents(path)
+            mode = 0o755 if "x" in self.torrent.files[file_index].attr else 0o644
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | _O_NOFOLLOW, mode)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise StorageError(f"{path} is not a regular file")
+                length = self.torrent.files[file_index].length
+                if st.st_size != length:
+                    os.ftruncate(fd, length)  # sparse: no zeros are written
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"{path}: {exc.strerror or exc}") from exc
+
+    # -- blocking work (worker threads) ------------------------------------------------------
+
+    def _write_sync(self, slices: list[FileSlice], data: memoryview) -> None:
+        pos = 0
+        for s in slices:
+            chunk = data[pos : pos + s.length]
+            pos += s.length
+            if s.pad:
+                continue
+            h = self._cache.acquire(s.file_index, write=True)
+            try:
+                done = 0
+                while done < s.length:
+                    done += os.pwrite(h.fd, chunk[done:], s.file_offset + done)
+            except OSError as exc:
+                path = self._paths[s.file_index]
+                raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from exc
+            finally:
+                self._cache.release(h)
+
+    def _read_sync(self, slices: list[FileSlice], length: int) -> bytes:
+        out = bytearray(length)
+        view = memoryview(out)
+        pos = 0
+        for s in slices:
+            if not s.pad:
+                path = self._paths[s.file_index]
+                h = self._cache.acquire(s.file_index, write=False)
+                try:
+                    done = 0
+                    while done < s.length:
+                        n = os.preadv(h.fd, [view[pos + done : pos + s.length]], s.file_offset + done)
+                        if n == 0:
+                            raise StorageError(f"{path}: short read at {s.file_offset + done}")
+                        done += n
+                except StorageError:
+                    raise
+                except OSError as exc:
+                    raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
+                finally:
+                    self._cache.release(h)
+            pos += s.length  # pad ranges stay zero
+        view.release()
+        return bytes(out)
+
+    def _create_empty_sync(self) -> None:
+        for i, f in enumerate(self.torrent.files):
+            path = self._paths[i]
+            if f.length == 0 and path is not None and not path.exists():
+                try:
+                    _check_inside(self.save_path, path)
+                    self._make_parents(path)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | _O_NOFOLLOW, 0o644)
+                    os.close(fd)
+                except StorageError:
+                    raise
+                except OSError as exc:
+                    raise StorageError(f"{path}: {exc.strerror or exc}") from exc
+        self._empty_files_done = True
+
+    def _delete_sync(self) -> None:
+        self._cache.close_all()
+        dirs: set[Path] = set()
+        for path in self._paths:
+            if path is None:
+                continue
+            parent = path.parent
+            while parent != self.save_path and self.save_path in parent.parents:
+                dirs.add(parent)
+                parent = parent.parent
+            try:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(f"{path}: cannot delete: {exc.strerror or exc}") from exc
+        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()  # only succeeds when empty: other people's files are never touched
+            except OSError:
+                pass
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StorageError("storage is closed")
+        return await anyio.to_thread.run_sync(fn)
+
+    # -- public API --------------------------------------------------------------------------
+
+    async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
+        """Write ``data`` at ``begin`` of piece ``index`` (across file boundaries; pad skipped)."""
+        slices = self.file_map.slices(index, begin, len(data))
+        view = memoryview(data)
+        if not self._empty_files_done:
+            await self._run(self._create_empty_sync)
+        await self._run(lambda: self._write_sync(slices, view))
+
+    async def read_block(self, index: int, begin: int, length: int) -> bytes:
+        """``length`` bytes at ``begin`` of piece ``index``; ``StorageError`` if not on disk."""
+        slices = self.file_map.slices(index, begin, length)
+        return await self._run(lambda: self._read_sync(slices, length))
+
+    async def read_piece(self, index: int) -> bytes:
+        """The whole of piece ``index`` (pad ranges are zeros)."""
+        self.file_map.check_range(index, 0, 0)
+        return await self.read_block(index, 0, self.torrent.piece_size(index))
+
+    async def create_empty_files(self) -> None:
+        """Create the torrent's zero-length files (done automatically at the first write)."""
+        await self._run(self._create_empty_sync)
+
+    async def close(self) -> None:
+        """Close every cached descriptor; later calls fail with ``StorageError``."""
+        if not self._closed:
+            self._closed = True
+            await anyio.to_thread.run_sync(self._cache.close_all)
+
+    async def delete_files(self) -> None:
+        """Remove the torrent's files and those of their folders left empty; nothing else."""
+        self._closed = True
+        await anyio.to_thread.run_sync(self._delete_sync)
+
+    def open_file_count(self) -> int:
+        return self._cache.open_count()
