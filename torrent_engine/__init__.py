@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bencode import decode as bdecode
 from .bencode import encode as bencode
+from .create import create_torrent
 from .errors import (
     BencodeError,
     DHTError,
@@ -17,6 +18,8 @@ from .errors import (
     TrackerError,
 )
 from .events import Event, EventBus
+from .magnet import Magnet, parse_magnet
+from .metainfo import FileEntry, Torrent
 
 __version__ = "0.1.0"
 
@@ -26,14 +29,19 @@ __all__ = [
     "EncryptionError",
     "Event",
     "EventBus",
+    "FileEntry",
+    "Magnet",
     "MagnetError",
     "MetainfoError",
     "PeerProtocolError",
     "SessionError",
     "StorageError",
+    "Torrent",
     "TorrentEngineError",
     "TrackerError",
     "__version__",
     "bdecode",
     "bencode",
+    "create_torrent",
+    "parse_magnet",
 ]

@@ -478,11 +478,7 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
 def _check_piece_layers(
     layers_raw: object, files: Sequence[FileEntry], piece_length: int, require: bool
 ) -> dict[bytes, bytes]:
-    needed = {
-        f.pieces_root: f.length
-        for f in files
-        if f.pieces_root is not None and f.length > piece_length
-    }
+    needed = {f.pieces_root: f.length for f in files if f.pieces_root is not None and f.length > piece_length}
     if layers_raw is None:
         if require and needed:
             raise MetainfoError("missing", "piece layers")
@@ -728,9 +724,7 @@ def _check_hybrid(v1: list[_RawFile], v2: list[_RawFile], multi: bool, name: str
     field_name = "info.files" if multi else "info.length"
     real_v1 = [f for f in v1 if not f.pad]
     if len(real_v1) != len(v2):
-        raise MetainfoError(
-            f"hybrid: {len(real_v1)} v1 files but {len(v2)} v2 files", field_name
-        )
+        raise MetainfoError(f"hybrid: {len(real_v1)} v1 files but {len(v2)} v2 files", field_name)
     v2_multi = len(v2) > 1 or len(v2[0].path) > 1
     if v2_multi != multi:
         raise MetainfoError("hybrid: single-file in one view, multi-file in the other", field_name)
