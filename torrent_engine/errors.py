@@ -42,6 +42,10 @@ class EncryptionError(PeerProtocolError):
     """MSE/PE negotiation failed or was refused by policy."""
 
 
+class PeerConnectionClosed(PeerProtocolError):
+    """The connection to a peer ended: closed by the peer, reset, or a read timeout."""
+
+
 class TrackerError(TorrentEngineError):
     """A tracker request failed or the tracker sent an unusable response."""
 
