@@ -1,0 +1,348 @@
+"""One session's trackers: BEP 12 tiers, the announce schedule, backoff and per-tracker status.
+
+Each announce round walks the tiers in order and, inside a tier, the trackers in their order
+(shuffled once at start); the first tracker that answers ends the round and moves to the front
+of its tier (BEP 12). The next round comes after the tracker's ``interval`` (never sooner than
+its ``min interval``), or, when every tracker failed, when the first failing tracker's backoff
+ends. ``completed()`` wakes the loop at once. ``stop()`` sends ``stopped`` to every tracker
+that knows us, bounded by a short timeout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import anyio
+
+from ..errors import TrackerError, TrackerRefused
+from ..events import EventBus, TrackerFailed, TrackerSuccess
+from . import http
+from .messages import (
+    DEFAULT_NUMWANT,
+    RETRY_NEVER,
+    AnnounceEvent,
+    AnnounceRequest,
+    AnnounceResponse,
+    AnnounceStats,
+)
+from .udp import RETRANSMIT_BASE, UdpTrackerClient
+
+__all__ = ["AnnounceStats", "TrackerCoordinator", "TrackerStatus"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 1800.0  # used when a tracker gives no usable interval
+MIN_ANNOUNCE_INTERVAL = 60.0  # we never re-announce more often than this, whatever the tracker says
+MAX_ANNOUNCE_INTERVAL = 6 * 3600.0
+ANNOUNCE_TIMEOUT = 15.0  # one attempt at one tracker, before the next of the tier is tried
+STOP_TIMEOUT = 5.0
+BACKOFF_BASE = 15.0
+BACKOFF_MAX = 1800.0
+SUPPORTED_SCHEMES = ("http", "https", "udp")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerStatus:
+    url: str
+    tier: int
+    state: str  # "idle" (not contacted yet), "updating", "working", "failing", "disabled"
+    peers: int = 0  # peers in the last successful answer (after filtering)
+    seeders: int | None = None
+    leechers: int | None = None
+    interval: int | None = None
+    min_interval: int | None = None
+    last_success: float | None = None  # clock() of the last successful announce
+    retry_at: float | None = None  # clock() before which a failing tracker is not tried again
+    failures: int = 0  # consecutive failures
+    last_error: str | None = None
+    warning: str | None = None
+    external_ip: str | None = None  # our address as this tracker sees it (BEP 24)
+
+
+class _Tracker:
+    """Mutable state of one tracker URL."""
+
+    def __init__(self, url: str, tier: int) -> None:
+        self.url = url
+        self.tier = tier
+        self.state = "idle"
+        self.announced = False  # a 'started' (or later) announce succeeded and no 'stopped' since
+        self.tracker_id: bytes | None = None
+        self.failures = 0
+        self.retry_at = 0.0
+        self.disabled = False
+        self.last: AnnounceResponse | None = None
+        self.peers = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+
+    def status(self) -> TrackerStatus:
+        last = self.last
+        return TrackerStatus(
+            url=self.url,
+            tier=self.tier,
+            state="disabled" if self.disabled else self.state,
+            peers=self.peers,
+            seeders=last.seeders if last else None,
+            leechers=last.leechers if last else None,
+            interval=last.interval if last else None,
+            min_interval=last.min_interval if last else None,
+            last_success=self.last_success,
+            retry_at=self.retry_at if self.failures else None,
+            failures=self.failures,
+            last_error=self.last_error,
+            warning=last.warning if last else None,
+            external_ip=last.external_ip if last else None,
+        )
+
+
+class TrackerCoordinator:
+    """Announces one torrent to its trackers for as long as :meth:`run` runs.
+
+    ``tiers`` are BEP 12 tiers of announce URLs (``Torrent.trackers``); a private torrent passes
+    its own and nothing else. ``stats()`` is read at each announce. ``on_peers`` receives each
+    answer's peers, de-duplicated and without our own address. ``rng`` shuffles the tiers (once)
+    and draws the announce ``key`` and UDP transaction ids. ``clock`` is only used for status
+    times and backoff bookkeeping; waiting uses anyio.
+    """
+
+    def __init__(
+        self,
+        *,
+        tiers: Sequence[Sequence[str]],
+        info_hash: bytes,
+        peer_id: bytes,
+        port: int,
+        stats: Callable[[], AnnounceStats],
+        on_peers: Callable[[list[tuple[str, int]]], None],
+        events: EventBus | None = None,
+        info_hash_hex: str = "",
+        rng: random.Random | None = None,
+        numwant: int = DEFAULT_NUMWANT,
+        announce_timeout: float = ANNOUNCE_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+        min_announce_interval: float = MIN_ANNOUNCE_INTERVAL,
+        default_interval: float = DEFAULT_INTERVAL,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_max: float = BACKOFF_MAX,
+        udp_retransmit_base: float = RETRANSMIT_BASE,
+        local_addresses: Iterable[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if len(info_hash) != 20 or len(peer_id) != 20:
+            raise ValueError("info_hash and peer_id must be 20 bytes")
+        self._rng = rng or random.Random()
+        self._tiers: list[list[_Tracker]] = []
+        seen: set[str] = set()
+        for tier_urls in tiers:
+            tier = [_Tracker(url, len(self._tiers)) for url in dict.fromkeys(tier_urls) if url not in seen]
+            seen.update(t.url for t in tier)
+            if tier:
+                self._rng.shuffle(tier)  # BEP 12: shuffled once, when first read
+                self._tiers.append(tier)
+        for tier in self._tiers:
+            for tracker in tier:
+                if urlsplit(tracker.url).scheme.lower() not in SUPPORTED_SCHEMES:
+                    tracker.disabled = True
+                    tracker.last_error = "unsupported tracker URL scheme"
+        self.info_hash = info_hash
+        self.peer_id = peer_id
+        self.port = port
+        self._stats = stats
+        self._on_peers = on_peers
+        self._events = events
+        self._info_hash_hex = info_hash_hex or info_hash.hex()
+        self._key = self._rng.getrandbits(32)  # BEP 3 'key': the same for the whole session
+        self.numwant = numwant
+        self.announce_timeout = announce_timeout
+        self.stop_timeout = stop_timeout
+        self.min_announce_interval = min_announce_interval
+        self.default_interval = default_interval
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base)
+        self._ssl_context = ssl_context
+        self._clock = clock
+        self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
+        self._completed_pending = False
+        self._stopping = False
+        self._wake = anyio.Event()
+
+    # ------------------------------------------------------------------ public API
+
+    async def run(self) -> None:
+        """Announce ``started``, then re-announce on schedule until cancelled or stopped.
+        Returns early when there is no usable tracker at all."""
+        while not self._stopping:
+            self._wake = anyio.Event()
+            delay = await self._announce_round()
+            if delay is None:
+                return
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+
+    def completed(self) -> None:
+        """The download finished: send ``completed`` (once) at the next opportunity, i.e. now."""
+        self._completed_pending = True
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Send ``stopped`` to every tracker that knows us, all at once, within ``stop_timeout``;
+        end :meth:`run`. Failures are recorded but never raised."""
+        self._stopping = True
+        self._wake.set()
+        targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
+        if not targets:
+            return
+        with anyio.move_on_after(self.stop_timeout):
+            async with anyio.create_task_group() as tg:
+                for tracker in targets:
+                    tg.start_soon(self._announce_one, tracker, "stopped", self.stop_timeout)
+
+    def status(self) -> list[TrackerStatus]:
+        """Every tracker in its current try order, tier by tier."""
+        return [t.status() for tier in self._tiers for t in tier]
+
+    @property
+    def tiers(self) -> list[list[str]]:
+        """The current try order (shuffled, then successful trackers moved to the front)."""
+        return [[t.url for t in tier] for tier in self._tiers]
+
+    # ------------------------------------------------------------------ internals
+
+    async def _announce_round(self) -> float | None:
+        """One BEP 12 pass; returns seconds until the next round, None when nothing is usable."""
+        for tier in self._tiers:
+            for tracker in list(tier):
+                if self._stopping:
+                    return 0.0
+                if tracker.disabled or tracker.retry_at > self._clock():
+                    continue
+                event: AnnounceEvent = (
+                    "completed" if self._completed_pending else ("" if tracker.announced else "started")
+                )
+                response = await self._announce_one(tracker, event, self.announce_timeout)
+                if response is not None:
+                    tier.remove(tracker)
+                    tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
+                    return self._next_interval(response)
+        usable = [t for tier in self._tiers for t in tier if not t.disabled]
+        if not usable:
+            return None
+        return max(1.0, min(t.retry_at for t in usable) - self._clock())
+
+    def _next_interval(self, response: AnnounceResponse) -> float:
+        interval = float(response.interval) if response.interval > 0 else self.default_interval
+        interval = max(interval, float(response.min_interval or 0), self.min_announce_interval)
+        return min(interval, MAX_ANNOUNCE_INTERVAL)
+
+    async def _announce_one(
+        self, tracker: _Tracker, event: AnnounceEvent, timeout: float
+    ) -> AnnounceResponse | None:
+        stats = self._stats()
+        request = AnnounceRequest(
+            info_hash=self.info_hash,
+            peer_id=self.peer_id,
+            port=self.port,
+            uploaded=stats.uploaded,
+            downloaded=stats.downloaded,
+            left=stats.left,
+            event=event,
+            numwant=0 if event == "stopped" else self.numwant,
+            key=self._key,
+            tracker_id=tracker.tracker_id,
+        )
+        tracker.state = "updating"
+        try:
+            if urlsplit(tracker.url).scheme.lower() == "udp":
+                response = await self._udp.announce(tracker.url, request, timeout=timeout)
+            else:
+                response = await http.announce(
+                    tracker.url, request, timeout=timeout, ssl_context=self._ssl_context
+                )
+        except TrackerError as exc:
+            self._failed(tracker, exc)
+            return None
+        tracker.state = "working"
+        tracker.failures = 0
+        tracker.retry_at = 0.0
+        tracker.last_error = None
+        tracker.last = response
+        tracker.last_success = self._clock()
+        if response.tracker_id is not None:
+            tracker.tracker_id = response.tracker_id
+        if event == "stopped":
+            tracker.announced = False
+            return response
+        tracker.announced = True
+        if event == "completed":
+            self._completed_pending = False
+        if response.warning:
+            log.warning("tracker %s: %s", tracker.url, response.warning)
+        if response.external_ip:
+            self._own_hosts.add(response.external_ip)
+        peers = self._filter_peers(response.peers)
+        tracker.peers = len(peers)
+        self._publish(
+            TrackerSuccess(
+                info_hash=self._info_hash_hex,
+                url=tracker.url,
+                peers=len(peers),
+                seeders=response.seeders,
+                leechers=response.leechers,
+                interval=response.interval,
+            )
+        )
+        if peers:
+            try:
+                self._on_peers(peers)
+            except Exception:
+                log.exception("on_peers callback failed for tracker %s", tracker.url)
+        return response
+
+    def _failed(self, tracker: _Tracker, exc: TrackerError) -> None:
+        tracker.state = "failing"
+        tracker.failures += 1
+        tracker.last_error = exc.reason
+        delay = min(self.backoff_base * 2 ** min(tracker.failures - 1, 16), self.backoff_max)
+        if isinstance(exc, TrackerRefused) and exc.retry_in is not None:
+            if exc.retry_in == RETRY_NEVER:
+                tracker.disabled = True  # BEP 31: "never" — this URL is not a tracker
+            else:
+                delay = max(delay, float(exc.retry_in))
+        tracker.retry_at = self._clock() + delay
+        log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)
+        self._publish(TrackerFailed(info_hash=self._info_hash_hex, url=tracker.url, error=exc.reason))
+
+    def _filter_peers(self, peers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+        seen: set[tuple[str, int]] = set()
+        result: list[tuple[str, int]] = []
+        for host, port in peers:
+            key = (_canonical_host(host), port)
+            if key in seen or (port == self.port and key[0] in self._own_hosts):
+                continue
+            seen.add(key)
+            result.append(key)
+        return result
+
+    def _publish(self, event: TrackerSuccess | TrackerFailed) -> None:
+        if self._events is not None:
+            self._events.publish(event)
+
+
+def _canonical_host(host: str) -> str:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)

@@ -1,0 +1,357 @@
+"""HTTP(S) tracker client: announce and scrape over a minimal HTTP/1.1 GET on anyio.
+
+A tracker exchange is one small GET, so HTTP/1.1 is written here rather than pulled in as a
+dependency: ``ResponseReader`` is the sans-I/O part (status line, headers, Content-Length,
+chunked or read-to-close bodies, gzip/deflate, a size cap at every stage); ``http_get`` is the
+shell (TCP or TLS through anyio, connect and overall timeouts, bounded redirects).
+"""
+
+from __future__ import annotations
+
+import ssl
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import anyio.abc
+
+from .. import __version__
+from ..errors import TrackerError
+from .messages import (
+    MAX_RESPONSE_SIZE,
+    AnnounceRequest,
+    AnnounceResponse,
+    ScrapeResponse,
+    announce_url,
+    parse_announce_response,
+    parse_scrape_response,
+    scrape_url_for,
+)
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "HttpResponse",
+    "ResponseReader",
+    "announce",
+    "http_get",
+    "scrape",
+]
+
+DEFAULT_USER_AGENT = f"torrent_engine/{__version__}"
+DEFAULT_TIMEOUT = 15.0  # seconds for a whole request, redirects included
+DEFAULT_CONNECT_TIMEOUT = 5.0
+MAX_REDIRECTS = 5
+MAX_HEAD_SIZE = 32 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes
+
+
+@dataclass
+class ResponseReader:
+    """Incremental HTTP/1.1 response parser. ``feed`` bytes, call ``feed_eof`` when the peer
+    closes; ``response`` is set once complete. Raises TrackerError on anything malformed or over
+    ``max_body`` (checked on the wire size and again after decompression)."""
+
+    max_body: int = MAX_RESPONSE_SIZE
+    response: HttpResponse | None = None
+    _buf: bytearray = field(default_factory=bytearray)
+    _status: int = 0
+    _reason: str = ""
+    _headers: dict[str, str] = field(default_factory=dict)
+    _mode: str = "head"  # head | length | chunk-size | chunk-data | chunk-trailer | close | done
+    _remaining: int = 0
+    _body: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> None:
+        if self._mode == "done":
+            return
+        self._buf += data
+        self._advance()
+
+    def feed_eof(self) -> None:
+        if self._mode == "close":
+            self._finish()
+        elif self._mode != "done":
+            raise TrackerError("connection closed before the HTTP response was complete")
+
+    def _advance(self) -> None:
+        while self._mode != "done":
+            if self._mode == "head":
+                end = self._buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self._buf) > MAX_HEAD_SIZE:
+                        raise TrackerError("HTTP response head is too large")
+                    return
+                self._parse_head(bytes(self._buf[:end]))
+                del self._buf[: end + 4]
+            elif self._mode == "length":
+                take = min(self._remaining, len(self._buf))
+                self._append(self._buf[:take])
+                del self._buf[:take]
+                self._remaining -= take
+                if self._remaining:
+                    return
+                self._finish()
+            elif self._mode == "close":
+                self._append(self._buf)
+                self._buf.clear()
+                return
+            elif self._mode in ("chunk-size", "chunk-trailer"):
+                end = self._buf.find(b"\r\n")
+                if end < 0:
+                    if len(self._buf) > 4096:
+                        raise TrackerError("HTTP chunk header is too long")
+                    return
+                line = bytes(self._buf[:end])
+                del self._buf[: end + 2]
+                if self._mode == "chunk-trailer":
+                    if not line:  # blank line ends the trailer
+                        self._finish()
+                    continue
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise TrackerError(f"bad HTTP chunk size {size_text[:20]!r}") from None
+                if size < 0:
+                    raise TrackerError("bad HTTP chunk size")
+                if size == 0:
+                    self._mode = "chunk-trailer"
+                else:
+                    self._remaining = size
+                    self._mode = "chunk-data"
+            elif self._mode == "chunk-data":
+                if self._remaining:
+                    take = min(self._remaining, len(self._buf))
+                    self._append(self._buf[:take])
+                    del self._buf[:take]
+                    self._remaining -= take
+                    if self._remaining:
+                        return
+                if len(self._buf) < 2:
+                    return
+                if self._buf[:2] != b"\r\n":
+                    raise TrackerError("HTTP chunk is not followed by CRLF")
+                del self._buf[:2]
+                self._mode = "chunk-size"
+
+    def _parse_head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise TrackerError(f"not an HTTP/1.x response: {lines[0][:60]!r}")
+        self._status = int(parts[1])
+        self._reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise TrackerError("malformed HTTP header line")
+            key = name.strip().decode("latin-1").lower()
+            text = value.strip().decode("latin-1")
+            self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+        if "chunked" in self._headers.get("transfer-encoding", "").lower():
+            self._mode = "chunk-size"
+        elif "content-length" in self._headers:
+            length_text = self._headers["content-length"].split(",")[0].strip()
+            if not length_text.isdigit():
+                raise TrackerError(f"bad Content-Length {length_text[:20]!r}")
+            self._remaining = int(length_text)
+            if self._remaining > self.max_body:
+                raise TrackerError(f"HTTP body of {self._remaining} bytes is over the {self.max_body} cap")
+            self._mode = "length"
+        elif self._status in (204, 304) or 100 <= self._status < 200:
+            self._mode = "length"
+            self._remaining = 0
+        else:
+            self._mode = "close"
+
+    def _append(self, data: bytes | bytearray) -> None:
+        if len(self._body) + len(data) > self.max_body:
+            raise TrackerError(f"HTTP body is over the {self.max_body} byte cap")
+        self._body += data
+
+    def _finish(self) -> None:
+        body = bytes(self._body)
+        encoding = self._headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            body = _inflate(body, zlib.MAX_WBITS | 16, self.max_body)
+        elif encoding == "deflate":
+            body = _inflate(body, zlib.MAX_WBITS, self.max_body)
+        elif encoding not in ("identity", ""):
+            raise TrackerError(f"unsupported Content-Encoding {encoding!r}")
+        self.response = HttpResponse(self._status, self._reason, self._headers, body)
+        self._mode = "done"
+
+
+def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+    """Decompress with a hard output cap, so a compression bomb costs at most ``cap`` bytes."""
+    try:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise TrackerError(f"bad compressed HTTP body: {exc}") from None
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise TrackerError(f"decompressed HTTP body is over the {cap} byte cap")
+    return out
+
+
+def _request_bytes(url: str, user_agent: str) -> tuple[str, int, bool, bytes]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise TrackerError(f"unsupported URL scheme {scheme!r}", url)
+    host = parts.hostname
+    if not host:
+        raise TrackerError("URL has no host", url)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise TrackerError("URL has a bad port", url) from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(c in target for c in "\r\n "):
+        raise TrackerError("URL contains spaces or line breaks", url)
+    host_header = f"[{host}]" if ":" in host else host
+    if parts.port:
+        host_header += f":{parts.port}"
+    request = (
+        f"GET {target} HTTP/1.1\r\n"
+        f"Host: {host_header}\r\n"
+        f"User-Agent: {user_agent}\r\n"
+        "Accept-Encoding: gzip, deflate\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+    )
+    return host, port, scheme == "https", request.encode("ascii", errors="strict")
+
+
+async def _fetch_once(
+    url: str,
+    *,
+    connect_timeout: float,
+    max_body: int,
+    user_agent: str,
+    ssl_context: ssl.SSLContext | None,
+) -> HttpResponse:
+    try:
+        host, port, tls, request = _request_bytes(url, user_agent)
+    except UnicodeEncodeError:
+        raise TrackerError("URL is not ASCII", url) from None
+    stream: anyio.abc.ByteStream
+    with anyio.fail_after(connect_timeout):
+        if tls:
+            context = ssl_context or ssl.create_default_context()
+            stream = await anyio.connect_tcp(host, port, tls=True, ssl_context=context, tls_hostname=host)
+        else:
+            stream = await anyio.connect_tcp(host, port)
+    reader = ResponseReader(max_body=max_body)
+    async with stream:
+        await stream.send(request)
+        while reader.response is None:
+            try:
+                data = await stream.receive(65536)
+            except anyio.EndOfStream:
+                reader.feed_eof()
+                break
+            reader.feed(data)
+    assert reader.response is not None
+    return reader.response
+
+
+async def http_get(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    max_body: int = MAX_RESPONSE_SIZE,
+    max_redirects: int = MAX_REDIRECTS,
+    user_agent: str = DEFAULT_USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> HttpResponse:
+    """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds.
+
+    Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
+    is a :class:`TrackerError` naming the URL first asked for.
+    """
+    current = url
+    try:
+        with anyio.fail_after(timeout):
+            for _ in range(max_redirects + 1):
+                response = await _fetch_once(
+                    current,
+                    connect_timeout=connect_timeout,
+                    max_body=max_body,
+                    user_agent=user_agent,
+                    ssl_context=ssl_context,
+                )
+                location = response.headers.get("location")
+                if response.status not in _REDIRECTS or not location:
+                    return response
+                current = urljoin(current, location)
+    except TrackerError as exc:
+        raise TrackerError(exc.reason, url) from None
+    except TimeoutError:
+        raise TrackerError(f"no answer within {timeout:g} s", url) from None
+    except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+        raise TrackerError(f"{type(exc).__name__}: {exc}", url) from None
+    raise TrackerError(f"more than {max_redirects} redirects", url)
+
+
+def _check_status(response: HttpResponse, url: str) -> None:
+    if response.status != 200 and not response.body.startswith(b"d"):
+        raise TrackerError(f"HTTP {response.status} {response.reason}".strip(), url)
+
+
+async def announce(
+    url: str,
+    request: AnnounceRequest,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    max_body: int = MAX_RESPONSE_SIZE,
+    user_agent: str = DEFAULT_USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AnnounceResponse:
+    """Announce to an HTTP(S) tracker. A bencoded body is parsed even with a non-200 status,
+    since trackers often send their ``failure reason`` with a 4xx code."""
+    response = await http_get(
+        announce_url(url, request),
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_body=max_body,
+        user_agent=user_agent,
+        ssl_context=ssl_context,
+    )
+    _check_status(response, url)
+    return parse_announce_response(response.body, url)
+
+
+async def scrape(
+    url: str,
+    info_hashes: Sequence[bytes],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    max_body: int = MAX_RESPONSE_SIZE,
+    user_agent: str = DEFAULT_USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> ScrapeResponse:
+    """Scrape ``info_hashes`` at the HTTP(S) tracker whose announce URL is ``url`` (BEP 48)."""
+    response = await http_get(
+        scrape_url_for(url, info_hashes),
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_body=max_body,
+        user_agent=user_agent,
+        ssl_context=ssl_context,
+    )
+    _check_status(response, url)
+    return parse_scrape_response(response.body, url)

@@ -1,0 +1,214 @@
+"""UDP tracker client (BEP 15): connect, announce and scrape with retransmission.
+
+The packets are built and parsed in :mod:`.messages`; this shell sends them, waits 15·2ⁿ
+seconds for an answer (n = 0..8, BEP 15) while ignoring datagrams that are not the answer,
+and stops early at the caller's overall timeout. A connection id is reused for its one-minute
+life, per tracker address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+
+from ..errors import TrackerError
+from .messages import (
+    AnnounceRequest,
+    AnnounceResponse,
+    ScrapeResponse,
+    parse_udp_announce,
+    parse_udp_connect,
+    parse_udp_scrape,
+    udp_announce_request,
+    udp_connect_request,
+    udp_scrape_request,
+    udp_url_data,
+)
+
+__all__ = ["CONNECTION_ID_LIFETIME", "RETRANSMIT_BASE", "UdpTrackerClient"]
+
+RETRANSMIT_BASE = 15.0  # BEP 15: wait 15 * 2 ** n seconds for an answer ...
+MAX_RETRANSMITS = 8  # BEP 15: ... for n up to 8
+CONNECTION_ID_LIFETIME = 60.0  # BEP 15: a client may use a connection id for one minute
+MAX_DATAGRAM = 65536
+
+T = TypeVar("T")
+
+
+class _Socket:
+    """A connected, non-blocking UDP socket. Used raw rather than through anyio's UDP streams so
+    that an ICMP "port unreachable" surfaces at once as ConnectionRefusedError: a dead tracker
+    fails in milliseconds instead of after the retransmission schedule."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.ipv6 = sock.family == socket.AF_INET6
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> _Socket:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        if not infos:
+            raise OSError(f"cannot resolve {host!r}")
+        family, _, proto, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        try:
+            sock.setblocking(False)
+            sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        if family == socket.AF_INET6 and ipaddress.IPv6Address(str(sockaddr[0])).ipv4_mapped:
+            family = socket.AF_INET
+        self = cls(sock)
+        self.ipv6 = family == socket.AF_INET6
+        return self
+
+    async def send(self, data: bytes) -> None:
+        while True:
+            try:
+                self._sock.send(data)
+                return
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+
+    async def receive(self) -> bytes:
+        while True:
+            await anyio.wait_readable(self._sock)
+            try:
+                return self._sock.recv(MAX_DATAGRAM)
+            except BlockingIOError:
+                continue
+
+    async def __aenter__(self) -> _Socket:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._sock.close()
+
+
+class UdpTrackerClient:
+    """Talks to ``udp://host:port[/path]`` trackers. One instance may serve many trackers; it
+    holds nothing but the connection-id cache, so it needs no closing.
+
+    ``retransmit_base`` (seconds) scales BEP 15's schedule (tests shrink it); ``timeout`` on
+    each call bounds the whole exchange, connect included.
+    """
+
+    def __init__(
+        self,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        retransmit_base: float = RETRANSMIT_BASE,
+        max_retransmits: int = MAX_RETRANSMITS,
+    ) -> None:
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self.retransmit_base = retransmit_base
+        self.max_retransmits = max_retransmits
+        self._connection_ids: dict[tuple[str, int], tuple[int, float]] = {}
+        self.connects_sent = 0  # counted so tests and status can see connection-id reuse
+
+    async def announce(
+        self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
+    ) -> AnnounceResponse:
+        url_data = udp_url_data(url)
+
+        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> AnnounceResponse:
+            tid = self._transaction_id()
+            packet = udp_announce_request(connection_id, tid, request, url_data)
+            return await self._roundtrip(
+                sock, packet, lambda data: parse_udp_announce(data, tid, ipv6=ipv6, url=url)
+            )
+
+        return await self._run(url, timeout, exchange)
+
+    async def scrape(
+        self, url: str, info_hashes: Sequence[bytes], *, timeout: float = 60.0
+    ) -> ScrapeResponse:
+        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> ScrapeResponse:
+            tid = self._transaction_id()
+            packet = udp_scrape_request(connection_id, tid, info_hashes)
+            return await self._roundtrip(
+                sock, packet, lambda data: parse_udp_scrape(data, tid, info_hashes, url)
+            )
+
+        return await self._run(url, timeout, exchange)
+
+    def forget(self, url: str) -> None:
+        """Drop the cached connection ids of the tracker at ``url``."""
+        self._connection_ids.pop(_address(url), None)
+
+    # ------------------------------------------------------------------ internals
+
+    def _transaction_id(self) -> int:
+        return self._rng.getrandbits(32)
+
+    async def _run(
+        self,
+        url: str,
+        timeout: float,
+        exchange: Callable[[_Socket, bool, int], Awaitable[T]],
+    ) -> T:
+        key = host, port = _address(url)
+        try:
+            with anyio.fail_after(timeout):
+                async with await _Socket.connect(host, port) as sock:
+                    cached = self._connection_ids.get(key)
+                    if cached is not None and self._clock() - cached[1] < CONNECTION_ID_LIFETIME:
+                        try:
+                            return await exchange(sock, sock.ipv6, cached[0])
+                        except TrackerError:
+                            # The tracker may have forgotten our id early: connect again, once.
+                            self._connection_ids.pop(key, None)
+                    connection_id = await self._connect(sock, url)
+                    self._connection_ids[key] = (connection_id, self._clock())
+                    return await exchange(sock, sock.ipv6, connection_id)
+        except TimeoutError:
+            raise TrackerError(f"no answer within {timeout:g} s", url) from None
+        except OSError as exc:
+            raise TrackerError(f"{type(exc).__name__}: {exc}", url) from None
+
+    async def _connect(self, sock: _Socket, url: str) -> int:
+        tid = self._transaction_id()
+        self.connects_sent += 1
+        packet = udp_connect_request(tid)
+        return await self._roundtrip(sock, packet, lambda data: parse_udp_connect(data, tid, url))
+
+    async def _roundtrip(
+        self,
+        sock: _Socket,
+        packet: bytes,
+        parse: Callable[[bytes], T | None],
+    ) -> T:
+        """Send ``packet`` and resend it on BEP 15's schedule until ``parse`` accepts a reply."""
+        for n in range(self.max_retransmits + 1):
+            await sock.send(packet)
+            with anyio.move_on_after(self.retransmit_base * 2**n):
+                while True:
+                    data = await sock.receive()
+                    result = parse(data[:MAX_DATAGRAM])
+                    if result is not None:
+                        return result
+        raise TimeoutError
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "udp":
+        raise TrackerError("not a udp:// URL", url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or not port:
+        raise TrackerError("a udp:// tracker URL needs a host and a port", url)
+    return parts.hostname, port
+
