@@ -1,0 +1,129 @@
+"""``torrent-engine info FILE.torrent|MAGNET [--json]``: what a torrent or magnet link holds."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from typing import Any
+
+from ..magnet import Magnet, parse_magnet
+from ..metainfo import Torrent
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="show what a .torrent file or magnet link holds",
+        description="Show the name, info-hashes, files, pieces, trackers and web seeds of a "
+        ".torrent file or a magnet link.",
+    )
+    p.add_argument("source", metavar="FILE.torrent|MAGNET", help="a .torrent file or a magnet: URI")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(run=run)
+
+
+def human_size(n: int) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def torrent_summary(t: Torrent) -> dict[str, Any]:
+    return {
+        "kind": "torrent",
+        "name": t.name,
+        "version": "hybrid" if t.is_hybrid else "v2" if t.is_v2 else "v1",
+        "info_hash": t.info_hash.hex(),
+        "info_hash_v1": t.info_hash_v1.hex() if t.info_hash_v1 else None,
+        "info_hash_v2": t.info_hash_v2.hex() if t.info_hash_v2 else None,
+        "piece_length": t.piece_length,
+        "num_pieces": t.num_pieces,
+        "total_size": t.payload_size,
+        "private": t.private,
+        "trackers": [list(tier) for tier in t.trackers],
+        "web_seeds": list(t.web_seeds),
+        "comment": t.comment,
+        "created_by": t.created_by,
+        "creation_date": t.creation_date,
+        "files": [
+            {"path": "/".join(f.path), "length": f.length, "attr": f.attr} for f in t.files if not f.pad
+        ],
+        "magnet": t.magnet_uri(),
+    }
+
+
+def magnet_summary(m: Magnet) -> dict[str, Any]:
+    return {
+        "kind": "magnet",
+        "name": m.display_name,
+        "info_hash": m.info_hash.hex(),
+        "info_hash_v1": m.info_hash_v1.hex() if m.info_hash_v1 else None,
+        "info_hash_v2": m.info_hash_v2.hex() if m.info_hash_v2 else None,
+        "exact_length": m.exact_length,
+        "trackers": list(m.trackers),
+        "web_seeds": list(m.web_seeds),
+        "peers": [f"{h}:{p}" for h, p in m.peers],
+        "select_only": [[lo, hi] for lo, hi in m.select_only],
+    }
+
+
+def _text(s: dict[str, Any]) -> str:
+    lines: list[str] = []
+
+    def row(label: str, value: object) -> None:
+        lines.append(f"{label + ':':<14}{value}")
+
+    row("name", s["name"] if s["name"] is not None else "(unknown)")
+    if s["info_hash_v1"]:
+        row("info-hash v1", s["info_hash_v1"])
+    if s["info_hash_v2"]:
+        row("info-hash v2", s["info_hash_v2"])
+    if s["kind"] == "magnet":
+        if s["exact_length"] is not None:
+            row("size", human_size(s["exact_length"]))
+        row("trackers", len(s["trackers"]))
+        lines.extend(f"  {u}" for u in s["trackers"])
+        if s["web_seeds"]:
+            row("web seeds", len(s["web_seeds"]))
+            lines.extend(f"  {u}" for u in s["web_seeds"])
+        if s["peers"]:
+            row("peers", " ".join(s["peers"]))
+        if s["select_only"]:
+            row("select only", ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in s["select_only"]))
+        return "\n".join(lines)
+    row("version", s["version"])
+    row("size", f"{human_size(s['total_size'])} ({s['total_size']} bytes)")
+    row("pieces", f"{s['num_pieces']} x {human_size(s['piece_length'])}")
+    row("private", "yes" if s["private"] else "no")
+    if s["comment"]:
+        row("comment", s["comment"])
+    if s["created_by"]:
+        row("created by", s["created_by"])
+    if s["creation_date"] is not None:
+        when = datetime.datetime.fromtimestamp(s["creation_date"], tz=datetime.UTC)
+        row("created", when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    row("trackers", sum(len(t) for t in s["trackers"]))
+    for i, tier in enumerate(s["trackers"]):
+        lines.extend(f"  tier {i}: {u}" for u in tier)
+    row("web seeds", len(s["web_seeds"]))
+    lines.extend(f"  {u}" for u in s["web_seeds"])
+    row("files", len(s["files"]))
+    width = max((len(str(f["length"])) for f in s["files"]), default=1)
+    for f in s["files"]:
+        lines.append(f"  {f['length']:>{width}}  {f['path']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    source: str = args.source
+    if source[:7].lower() == "magnet:":
+        summary = magnet_summary(parse_magnet(source))
+    else:
+        summary = torrent_summary(Torrent.load(source))
+    print(json.dumps(summary, indent=2) if args.json else _text(summary))
+    return 0
