@@ -34,6 +34,9 @@ _MAX_INT_TEXT = 20  # "-9223372036854775808" is 20 characters
 _MAX_LEN_TEXT = 19  # string length prefix digits; anything longer is past every input
 
 _I, _L, _D, _E, _COLON, _MINUS, _ZERO = 0x69, 0x6C, 0x64, 0x65, 0x3A, 0x2D, 0x30
+# Canonical length prefixes of short strings (keys, path components, hashes, URLs). One dict
+# lookup both validates the prefix (no sign, no leading zero) and converts it.
+_SHORT_LENGTHS = {b"%d" % i: i for i in range(2048)}
 
 
 def decode(
@@ -88,6 +91,7 @@ def _decode(
     if n == 0:
         raise BencodeError("empty input", 0)
     find = data.find
+    short_length = _SHORT_LENGTHS.get
 
     # The hot loops below parse strings and integers inline (no call per token); only lists
     # and dicts recurse. Each returns (value, position after it).
@@ -149,16 +153,12 @@ def _decode(
             c = data[pos]
             if 0x30 <= c <= 0x39:  # inline string
                 colon = find(b":", pos)
-                digits = data[pos:colon]
-                if (
-                    colon < 0
-                    or not digits.isdigit()
-                    or colon - pos > _MAX_LEN_TEXT
-                    or (c == _ZERO and colon - pos > 1)
-                ):
-                    item, pos = string_at(pos)  # raises the precise error
+                length = short_length(data[pos:colon])
+                if length is None or colon < 0:
+                    item, pos = string_at(pos)  # long strings, and the precise errors
+                    append(item)
                 else:
-                    end = colon + 1 + int(digits)
+                    end = colon + 1 + length
                     if end > n:
                         string_at(pos)
                     append(data[colon + 1 : end])
@@ -196,20 +196,15 @@ def _decode(
             c = data[pos]
             if c == _E:
                 return out, pos + 1
-            if not 0x30 <= c <= 0x39:
-                raise BencodeError("dict key is not a byte string", pos)
             key_pos = pos
             colon = find(b":", pos)
-            digits = data[pos:colon]
-            if (
-                colon < 0
-                or not digits.isdigit()
-                or colon - pos > _MAX_LEN_TEXT
-                or (c == _ZERO and colon - pos > 1)
-            ):
+            length = short_length(data[pos:colon])
+            if length is None or colon < 0:
+                if not 0x30 <= c <= 0x39:
+                    raise BencodeError("dict key is not a byte string", pos)
                 key, pos = string_at(pos)
             else:
-                pos = colon + 1 + int(digits)
+                pos = colon + 1 + length
                 if pos > n:
                     string_at(key_pos)
                 key = data[colon + 1 : pos]
@@ -221,23 +216,16 @@ def _decode(
                 last = key
             elif key in out:
                 raise BencodeError(f"duplicate dict key {key!r}", key_pos)
-            if pos >= n:
-                raise BencodeError("dict key without a value", pos)
-            value_pos = pos
+            value_pos = pos  # past the end: IndexError, reported as "unexpected end of input"
             c = data[pos]
             value: BValue
             if 0x30 <= c <= 0x39:
                 colon = find(b":", pos)
-                digits = data[pos:colon]
-                if (
-                    colon < 0
-                    or not digits.isdigit()
-                    or colon - pos > _MAX_LEN_TEXT
-                    or (c == _ZERO and colon - pos > 1)
-                ):
+                length = short_length(data[pos:colon])
+                if length is None or colon < 0:
                     value, pos = string_at(pos)
                 else:
-                    end = colon + 1 + int(digits)
+                    end = colon + 1 + length
                     if end > n:
                         string_at(pos)
                     value = data[colon + 1 : end]

@@ -53,7 +53,7 @@ def test_decodes_valid_input(data: bytes, value: object) -> None:
         (b"d1:bi1e1:ai2ee", 7, "sorted order"),
         (b"d1:ai1e1:ai2ee", 7, "duplicate"),
         (b"d1:ae", 4, "without a value"),
-        (b"d1:a", 4, "without a value"),
+        (b"d1:a", 4, "end of input"),
         (b"d1:ai1e", 7, "end of input"),
         (b"l", 1, "end of input"),
         (b"e", 0, "outside"),
@@ -157,3 +157,13 @@ def test_encoder_nesting_limit() -> None:
         deep = [deep]
     with pytest.raises(BencodeError, match="nesting deeper"):
         encode(deep)
+
+
+@pytest.mark.parametrize("size", [2047, 2048, 5000, 100_000])
+def test_long_strings_in_every_position(size: int) -> None:
+    # Short length prefixes take a table fast path; longer ones the general path.
+    blob = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    value = {blob: [blob, {b"k": blob}], b"a": blob}
+    data = encode(value)
+    assert decode(data) == value
+    assert decode(encode([blob, blob])) == [blob, blob]
