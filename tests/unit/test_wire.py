@@ -225,8 +225,15 @@ def test_bitfield_unknown_metadata_then_checked_later() -> None:
 
 @pytest.mark.parametrize(
     "msg",
-    [Have(10), SuggestPiece(10), AllowedFast(99), Request(10, 0, 16384), Cancel(10, 0, 1),
-     RejectRequest(11, 0, 1), Piece(10, 0, b"x")],
+    [
+        Have(10),
+        SuggestPiece(10),
+        AllowedFast(99),
+        Request(10, 0, 16384),
+        Cancel(10, 0, 1),
+        RejectRequest(11, 0, 1),
+        Piece(10, 0, b"x"),
+    ],
     ids=lambda m: type(m).__name__,
 )
 def test_out_of_range_index(msg: Message) -> None:

@@ -1,0 +1,406 @@
+"""Async shell over one peer connection: moves bytes between an anyio ByteStream and the
+sans-I/O cores (``mse.py`` for encryption, ``wire.py`` for messages).
+
+``connect`` dials a peer as the initiator, ``accept`` answers an incoming stream; both return a
+``PeerConnection`` whose peer handshake has been received. Keep-alives, choking and requests are
+the caller's business. Every failure surfaces as ``PeerProtocolError`` (``PeerConnectionClosed``
+for EOF, resets and read timeouts; ``EncryptionError`` for MSE and policy failures).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Literal
+
+import anyio
+import anyio.abc
+
+from ..errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
+from .messages import PROTOCOL_HEADER, Handshake, Message
+from .mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder, StreamCipher
+from .wire import PeerWire
+
+__all__ = ["EncryptionPolicy", "PeerConnection", "accept", "connect"]
+
+log = logging.getLogger(__name__)
+
+EncryptionPolicy = Literal["prefer", "require", "disable"]
+RECEIVE_SIZE = 64 * 1024  # bytes asked of the socket per read: bounds the receive buffer
+DEFAULT_READ_TIMEOUT = 150.0  # BEP 3 peers send keep-alives every 2 minutes
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+MSE_MAX_HANDSHAKE_BYTES = 96 + 512 + 20 + 20 + 14 + 512 + 2 + 65535  # Ya..IA, all at their maximum
+
+_ENCRYPTION_POLICIES = ("prefer", "require", "disable")
+
+
+class PeerConnection:
+    """An open connection after both handshakes. ``receive()`` returns the next validated
+    message; ``send``/``send_many`` write messages (serialized by a lock, so several tasks may
+    send). ``close_reason`` says why it ended once it has."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        wire: PeerWire,
+        *,
+        remote: tuple[str, int] | None = None,
+        encrypt: StreamCipher | None = None,
+        decrypt: StreamCipher | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        self._stream = stream
+        self.wire = wire
+        self.remote = remote
+        self._encrypt = encrypt
+        self._decrypt = decrypt
+        self.read_timeout = read_timeout
+        self._send_lock = anyio.Lock()
+        self.close_reason: str | None = None
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # -- what the handshakes told us -------------------------------------------------------
+
+    @property
+    def info_hash(self) -> bytes:
+        assert self.wire.info_hash is not None
+        return self.wire.info_hash
+
+    @property
+    def peer_handshake(self) -> Handshake:
+        hs = self.wire.peer_handshake
+        if hs is None:
+            raise PeerProtocolError("the peer's handshake has not been received")
+        return hs
+
+    @property
+    def peer_id(self) -> bytes:
+        return self.peer_handshake.peer_id
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the payload stream is RC4-encrypted (MSE with crypto_select RC4)."""
+        return self._encrypt is not None
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    # -- I/O -------------------------------------------------------------------------------
+
+    async def _fill(self) -> None:
+        try:
+            with anyio.fail_after(self.read_timeout):
+                data = await self._stream.receive(RECEIVE_SIZE)
+        except TimeoutError:
+            raise self._fail(PeerConnectionClosed(f"no data for {self.read_timeout:g} s")) from None
+        except anyio.EndOfStream:
+            raise self._fail(PeerConnectionClosed("connection closed by the peer")) from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise self._fail(PeerConnectionClosed(f"connection lost: {exc!r}")) from None
+        self.bytes_received += len(data)
+        if self._decrypt is not None:
+            data = self._decrypt.update(data)
+        self.wire.receive_data(data)
+
+    def _fail(self, exc: PeerProtocolError) -> PeerProtocolError:
+        if self.close_reason is None:
+            self.close_reason = str(exc)
+            log.debug("peer %s: %s", self.remote, exc)
+        return exc
+
+    async def receive(self) -> Message:
+        """The next message from the peer (waits up to ``read_timeout`` for each read)."""
+        wire = self.wire
+        while True:
+            try:
+                msg = wire.next_event()
+            except PeerProtocolError as exc:
+                raise self._fail(exc) from None
+            if msg is not None:
+                return msg
+            await self._fill()
+
+    def receive_nowait(self) -> Message | None:
+        """The next message if one is already buffered, else ``None`` (no I/O)."""
+        try:
+            return self.wire.next_event()
+        except PeerProtocolError as exc:
+            raise self._fail(exc) from None
+
+    async def send(self, msg: Message) -> None:
+        await self.send_bytes(self.wire.send(msg))
+
+    async def send_many(self, msgs: Iterable[Message]) -> None:
+        """Send several messages in one write."""
+        send = self.wire.send
+        data = b"".join([send(m) for m in msgs])
+        if data:
+            await self.send_bytes(data)
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Write raw protocol bytes (already encoded), encrypting when MSE selected RC4."""
+        async with self._send_lock:
+            if self._encrypt is not None:
+                data = self._encrypt.update(data)
+            try:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise self._fail(PeerConnectionClosed(f"send failed: {exc!r}")) from None
+            self.bytes_sent += len(data)
+
+    async def aclose(self, reason: str = "closed by us") -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+            log.debug("peer %s closed: %s", self.remote, reason)
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
+
+    async def __aenter__(self) -> PeerConnection:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose(str(exc) if exc is not None else "closed by us")
+
+
+def _remote_of(stream: anyio.abc.ByteStream) -> tuple[str, int] | None:
+    try:
+        addr = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except (anyio.TypedAttributeLookupError, OSError):
+        return None
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (str(addr[0]), int(addr[1]))
+    return None
+
+
+async def _read(stream: anyio.abc.ByteStream) -> bytes:
+    try:
+        return await stream.receive(RECEIVE_SIZE)
+    except anyio.EndOfStream:
+        raise PeerConnectionClosed("connection closed during the handshake") from None
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+        raise PeerConnectionClosed(f"connection lost during the handshake: {exc!r}") from None
+
+
+async def _write(stream: anyio.abc.ByteStream, data: bytes) -> None:
+    try:
+        await stream.send(data)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+        raise PeerConnectionClosed(f"connection lost during the handshake: {exc!r}") from None
+
+
+async def _await_handshake(
+    stream: anyio.abc.ByteStream, wire: PeerWire, decrypt: StreamCipher | None
+) -> Handshake:
+    while True:
+        event = wire.next_event()
+        if event is not None:
+            assert isinstance(event, Handshake)
+            return event
+        data = await _read(stream)
+        wire.receive_data(decrypt.update(data) if decrypt is not None else data)
+
+
+async def _mse_initiate(
+    stream: anyio.abc.ByteStream, wire: PeerWire, provide: int, randbytes: Callable[[int], bytes]
+) -> tuple[StreamCipher | None, StreamCipher | None]:
+    assert wire.info_hash is not None
+    mse = MseInitiator(
+        wire.info_hash, crypto_provide=provide, initial_payload=wire.handshake(), randbytes=randbytes
+    )
+    await _write(stream, mse.start())
+    while mse.result is None:
+        out = mse.receive_data(await _read(stream))
+        if out:
+            await _write(stream, out)
+    wire.receive_data(mse.result.remaining)
+    return mse.result.encrypt, mse.result.decrypt
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    info_hash: bytes,
+    peer_id: bytes,
+    encryption: EncryptionPolicy = "prefer",
+    reserved: bytes | None = None,
+    timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    num_pieces: int | None = None,
+    piece_size: Callable[[int], int] | None = None,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    randbytes: Callable[[int], bytes] = os.urandom,
+) -> PeerConnection:
+    """Dial ``host:port`` and complete the handshakes as the initiator.
+
+    ``encryption``: "require" does MSE offering RC4 only; "prefer" does MSE offering RC4 and
+    plaintext, and if the MSE handshake fails, reconnects once and speaks plaintext; "disable"
+    speaks plaintext BitTorrent. ``timeout`` bounds each attempt (connect + handshakes)."""
+    if encryption not in _ENCRYPTION_POLICIES:
+        raise ValueError(f"encryption must be one of {_ENCRYPTION_POLICIES}")
+    stream = await _open(host, port, timeout)
+    provide = (
+        None
+        if encryption == "disable"
+        else CRYPTO_RC4
+        if encryption == "require"
+        else CRYPTO_RC4 | CRYPTO_PLAINTEXT
+    )
+    try:
+        return await _initiate(
+            stream,
+            (host, port),
+            provide,
+            info_hash,
+            peer_id,
+            reserved,
+            timeout,
+            num_pieces,
+            piece_size,
+            read_timeout,
+            randbytes,
+        )
+    except PeerProtocolError as exc:
+        if encryption != "prefer":
+            raise
+        log.debug("MSE with %s:%d failed (%s); retrying in plaintext", host, port, exc)
+    stream = await _open(host, port, timeout)
+    return await _initiate(
+        stream,
+        (host, port),
+        None,
+        info_hash,
+        peer_id,
+        reserved,
+        timeout,
+        num_pieces,
+        piece_size,
+        read_timeout,
+        randbytes,
+    )
+
+
+async def _open(host: str, port: int, timeout: float) -> anyio.abc.ByteStream:
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.connect_tcp(host, port)
+    except TimeoutError:
+        raise PeerConnectionClosed(f"connecting to {host}:{port} timed out") from None
+    except OSError as exc:
+        raise PeerConnectionClosed(f"cannot connect to {host}:{port}: {exc}") from None
+
+
+async def _initiate(
+    stream: anyio.abc.ByteStream,
+    remote: tuple[str, int],
+    provide: int | None,
+    info_hash: bytes,
+    peer_id: bytes,
+    reserved: bytes | None,
+    timeout: float,
+    num_pieces: int | None,
+    piece_size: Callable[[int], int] | None,
+    read_timeout: float,
+    randbytes: Callable[[int], bytes],
+) -> PeerConnection:
+    """Handshakes as the initiator on an open stream (closed on failure)."""
+    wire = PeerWire(
+        info_hash=info_hash, peer_id=peer_id, reserved=reserved, num_pieces=num_pieces, piece_size=piece_size
+    )
+    encrypt: StreamCipher | None = None
+    decrypt: StreamCipher | None = None
+    try:
+        with anyio.fail_after(timeout):
+            if provide is None:
+                await _write(stream, wire.handshake())
+            else:
+                encrypt, decrypt = await _mse_initiate(stream, wire, provide, randbytes)
+            await _await_handshake(stream, wire, decrypt)
+    except TimeoutError:
+        await _close_quietly(stream)
+        raise PeerConnectionClosed(f"handshake with {remote[0]}:{remote[1]} timed out") from None
+    except BaseException:
+        await _close_quietly(stream)
+        raise
+    return PeerConnection(
+        stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt, read_timeout=read_timeout
+    )
+
+
+async def _close_quietly(stream: anyio.abc.ByteStream) -> None:
+    with anyio.CancelScope(shield=True):
+        try:
+            await stream.aclose()
+        except (OSError, anyio.BrokenResourceError):
+            pass
+
+
+async def accept(
+    stream: anyio.abc.ByteStream,
+    *,
+    lookup: Callable[[bytes], object],
+    peer_id: bytes,
+    encryption: EncryptionPolicy = "prefer",
+    info_hashes: Iterable[bytes] | Callable[[], Iterable[bytes]] | None = None,
+    reserved: bytes | None = None,
+    timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    randbytes: Callable[[int], bytes] = os.urandom,
+) -> PeerConnection:
+    """Answer an incoming connection: detect plaintext (``\\x13BitTorrent protocol``) or MSE
+    from the first bytes, find the torrent, reply with our handshake.
+
+    ``lookup(info_hash)`` must be truthy for a torrent we serve. An MSE initiator names its
+    torrent only by HASH('req2', info_hash): the responder tries each of ``info_hashes``
+    (defaults to none, so MSE is refused unless they are given). ``encryption`` "require"
+    refuses plaintext peers, "disable" refuses MSE. The returned connection's ``info_hash``
+    is the torrent asked for; set its metadata with ``conn.wire.set_metadata(...)``.
+    The stream is not closed on failure: the caller owns it."""
+    if encryption not in _ENCRYPTION_POLICIES:
+        raise ValueError(f"encryption must be one of {_ENCRYPTION_POLICIES}")
+    with anyio.fail_after(timeout):
+        first = b""
+        while len(first) < len(PROTOCOL_HEADER) and PROTOCOL_HEADER.startswith(first):
+            first += await _read(stream)
+        plaintext = first.startswith(PROTOCOL_HEADER)
+        encrypt: StreamCipher | None = None
+        decrypt: StreamCipher | None = None
+        if plaintext:
+            if encryption == "require":
+                raise EncryptionError("plaintext peer refused: encryption is required")
+            wire = PeerWire(info_hash=None, peer_id=peer_id, reserved=reserved)
+            wire.receive_data(first)
+        else:
+            if encryption == "disable":
+                raise EncryptionError("not a BitTorrent handshake and encryption is disabled")
+            allowed = CRYPTO_RC4 if encryption == "require" else CRYPTO_RC4 | CRYPTO_PLAINTEXT
+            mse = MseResponder(info_hashes or (), crypto_allowed=allowed, randbytes=randbytes)
+            data = first
+            received = 0
+            while mse.result is None:
+                received += len(data)
+                if received > MSE_MAX_HANDSHAKE_BYTES:
+                    raise EncryptionError("MSE handshake too long")
+                out = mse.receive_data(data)
+                if out:
+                    await _write(stream, out)
+                if mse.result is None:
+                    data = await _read(stream)
+            result = mse.result
+            wire = PeerWire(info_hash=result.info_hash, peer_id=peer_id, reserved=reserved)
+            wire.receive_data(result.initial_payload)
+            wire.receive_data(result.remaining)
+            encrypt, decrypt = result.encrypt, result.decrypt
+        hs = await _await_handshake(stream, wire, decrypt)
+        if not lookup(hs.info_hash):
+            raise PeerProtocolError(f"handshake for a torrent we do not serve ({hs.info_hash.hex()})")
+        our_handshake = wire.handshake()
+        await _write(stream, encrypt.update(our_handshake) if encrypt is not None else our_handshake)
+    return PeerConnection(
+        stream, wire, remote=_remote_of(stream), encrypt=encrypt, decrypt=decrypt, read_timeout=read_timeout
+    )
