@@ -15,7 +15,9 @@ from torrent_engine.metainfo import Torrent
 
 
 def _v1_pieces(blob: bytes, piece_length: int) -> bytes:
-    return b"".join(hashlib.sha1(blob[i : i + piece_length]).digest() for i in range(0, len(blob), piece_length))
+    return b"".join(
+        hashlib.sha1(blob[i : i + piece_length]).digest() for i in range(0, len(blob), piece_length)
+    )
 
 
 def make_torrent(

@@ -1,0 +1,632 @@
+"""Which blocks to request from which peer (sans-I/O): rarest-first piece picking.
+
+The picker keeps the swarm's piece availability, our ``have`` set, file and piece priorities,
+and the state of every block of the pieces being downloaded. It never reads a clock or a
+random source of its own: tie-breaking randomness comes from the injected ``random.Random``.
+
+Policy, in order (the first that yields blocks wins, then the next fills up ``n``):
+1. partially downloaded pieces first (strict priority): free blocks of pieces already started;
+2. a new piece: the first ``random_first_pieces`` completed pieces are picked at random (to get
+   something to trade quickly), then rarest-first — highest priority level, then lowest
+   availability, random among equals — or lowest index first in sequential mode;
+3. endgame: when no free block is left anywhere, blocks already requested from other peers are
+   requested again (at most ``endgame_max_requesters`` peers per block); ``block_received``
+   returns the duplicates to cancel.
+
+Cost: picking ``n`` blocks is O(n + P + L + k): P pieces in progress with free blocks, L
+non-empty (priority, availability) buckets looked at (at most 7 x (peers + 1)), and k pieces
+skipped because this peer lacks them. It does not grow with the total number of pieces N for a
+peer that has what we want (``bench/bench_picker.py`` measures 1 000 vs 100 000 pieces). A
+HAVE is O(1); a bitfield is O(pieces set); HAVE ALL / a full bitfield is O(1) (seeds are
+counted apart, which shifts every availability equally and so changes no order).
+
+Invariants:
+- Every piece is in exactly one state: FRESH, DOWNLOADING (has a ``_Download``) or HAVE.
+- A FRESH piece with priority > 0 is in exactly one bucket, ``_buckets[priority][availability]``,
+  at ``_pos[index]``; no other piece is in any bucket. ``_fresh_wanted`` is their count.
+- A block of a DOWNLOADING piece is received, or requested by the peers in its requester list,
+  or free (neither). ``_open`` holds exactly the DOWNLOADING pieces with a free block.
+  ``_requests[peer]`` holds exactly the (piece, block) pairs whose requester list names peer.
+- Outside endgame a block never has more than one requester.
+- A piece with priority 0 is never picked; its blocks are never requested.
+- ``have`` only changes through ``piece_passed`` (or the constructor): nothing unverified counts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Container, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+from .bitfield import Bitfield
+from .layout import FileMap, TorrentLayout
+
+__all__ = [
+    "BLOCK_SIZE",
+    "DEFAULT_PRIORITY",
+    "MAX_PRIORITY",
+    "SKIP",
+    "Block",
+    "BlockReceived",
+    "PiecePicker",
+]
+
+BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
+SKIP = 0  # priority 0: never download (libtorrent's "dont_download")
+DEFAULT_PRIORITY = 4  # libtorrent's default on its 0..7 scale
+MAX_PRIORITY = 7
+
+PeerKey = Hashable
+
+_FRESH = 0
+_DOWNLOADING = 1
+_HAVE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """``length`` bytes at ``begin`` of piece ``index`` (what a REQUEST/PIECE message names)."""
+
+    index: int
+    begin: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReceived:
+    """What ``block_received`` decided.
+
+    ``accepted``: new data — write it. ``piece_complete``: every block of the piece is now in —
+    hash it, then call ``piece_passed`` or ``piece_failed``. ``cancels``: (peer, block) requests
+    of the same block still outstanding at other peers (endgame) — send them CANCEL.
+    """
+
+    accepted: bool
+    piece_complete: bool = False
+    cancels: tuple[tuple[PeerKey, Block], ...] = ()
+
+
+class _Download:
+    """Block states of one piece being downloaded."""
+
+    __slots__ = ("free", "hint", "nblocks", "nreceived", "received", "requesters", "size", "sources")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.nblocks = (size + BLOCK_SIZE - 1) // BLOCK_SIZE
+        self.requesters: list[list[PeerKey]] = [[] for _ in range(self.nblocks)]
+        self.received = bytearray(self.nblocks)
+        self.sources: list[PeerKey | None] = [None] * self.nblocks
+        self.free = self.nblocks
+        self.nreceived = 0
+        self.hint = 0  # no free block below this index
+
+    def block_length(self, j: int) -> int:
+        return min(BLOCK_SIZE, self.size - j * BLOCK_SIZE)
+
+
+class PiecePicker:
+    """Rarest-first piece and block picker for one torrent (see the module docstring).
+
+    ``peer_key`` is any hashable naming a connection. Register what peers have with
+    ``peer_bitfield`` / ``peer_have_all`` / ``peer_have``, forget them with ``peer_gone``.
+    """
+
+    def __init__(
+        self,
+        torrent: TorrentLayout,
+        rng: random.Random,
+        *,
+        have: Iterable[int] = (),
+        random_first_pieces: int = 4,
+        endgame_max_requesters: int = 3,
+    ) -> None:
+        self._torrent = torrent
+        self._rng = rng
+        self._map = FileMap(torrent)
+        n = self.num_pieces = torrent.num_pieces
+        self.random_first_pieces = random_first_pieces
+        self.endgame_max_requesters = max(2, endgame_max_requesters)
+        self.sequential = False
+        self._have = Bitfield(n)
+        self._needed = Bitfield(n)  # priority > 0 and not had
+        self._state = bytearray(n)
+        self._avail = [0] * n  # peers (not counting seeds) that have each piece
+        self._seeds = 0
+        self._prio = bytearray(n)
+        self._buckets: list[list[list[int]]] = [[] for _ in range(MAX_PRIORITY + 1)]
+        self._level_count = [0] * (MAX_PRIORITY + 1)
+        self._pos = [0] * n
+        self._fresh_wanted = 0
+        self._downloads: dict[int, _Download] = {}
+        self._open: dict[int, None] = {}  # ordered set: DOWNLOADING pieces with a free block
+        self._requests: dict[PeerKey, set[tuple[int, int]]] = {}
+        self._peers: dict[PeerKey, Bitfield | None] = {}  # None: a seed (has every piece)
+        self._seq_cursor = 0
+        self._left = 0
+        self._payload = [0] * n
+        for i in range(n):
+            self._payload[i] = torrent.piece_size(i)
+        for f in torrent.files:
+            if f.pad and f.length:
+                self._subtract_pad(f.offset, f.length)
+        for i in have:
+            self._have.add(i)
+            self._state[i] = _HAVE
+        self._file_prios = [SKIP if f.pad else DEFAULT_PRIORITY for f in torrent.files]
+        self._piece_override: dict[int, int] = {}
+        self._apply_priorities(self._compute_piece_priorities())
+
+    def _subtract_pad(self, offset: int, length: int) -> None:
+        pl = self._torrent.piece_length
+        end = offset + length
+        while offset < end:
+            i = offset // pl
+            if i >= self.num_pieces:
+                break
+            n = min(end, (i + 1) * pl) - offset
+            self._payload[i] = max(0, self._payload[i] - n)
+            offset += n
+
+    # -- buckets -------------------------------------------------------------------------------
+
+    def _bucket_add(self, i: int) -> None:
+        level = self._buckets[self._prio[i]]
+        a = self._avail[i]
+        while len(level) <= a:
+            level.append([])
+        b = level[a]
+        j = int(self._rng.random() * (len(b) + 1))  # random slot: random order among equals
+        if j >= len(b):
+            self._pos[i] = len(b)
+            b.append(i)
+        else:
+            moved = b[j]
+            b[j] = i
+            self._pos[i] = j
+            self._pos[moved] = len(b)
+            b.append(moved)
+        self._level_count[self._prio[i]] += 1
+        self._fresh_wanted += 1
+
+    def _bucket_remove(self, i: int) -> None:
+        b = self._buckets[self._prio[i]][self._avail[i]]
+        j = self._pos[i]
+        last = b.pop()
+        if last != i:
+            b[j] = last
+            self._pos[last] = j
+        self._level_count[self._prio[i]] -= 1
+        self._fresh_wanted -= 1
+
+    def _in_bucket(self, i: int) -> bool:
+        return self._state[i] == _FRESH and self._prio[i] > 0
+
+    def _make_fresh(self, i: int) -> None:
+        self._state[i] = _FRESH
+        if self._prio[i] > 0:
+            self._bucket_add(i)
+            if i < self._seq_cursor:
+                self._seq_cursor = i
+
+    # -- priorities ----------------------------------------------------------------------------
+
+    def _compute_piece_priorities(self) -> bytearray:
+        prio = bytearray(self.num_pieces)
+        for fi, f in enumerate(self._torrent.files):
+            p = self._file_prios[fi]
+            if f.pad or p == SKIP:
+                continue
+            for i in self._map.file_pieces(fi):
+                if prio[i] < p:
+                    prio[i] = p  # a piece shared with a wanted file stays wanted
+        for i, p in self._piece_override.items():
+            prio[i] = p
+        return prio
+
+    def _apply_priorities(self, new: bytearray) -> None:
+        for i in range(self.num_pieces):
+            if self._prio[i] != new[i]:
+                self._set_priority(i, new[i])
+        self._seq_cursor = 0
+
+    def _set_priority(self, i: int, p: int) -> None:
+        old = self._prio[i]
+        state = self._state[i]
+        if state == _FRESH and old > 0:
+            self._bucket_remove(i)
+        if state != _HAVE:
+            if old == 0 and p > 0:
+                self._needed.add(i)
+                self._left += self._payload[i]
+            elif old > 0 and p == 0:
+                self._needed.discard(i)
+                self._left -= self._payload[i]
+        self._prio[i] = p
+        if state == _FRESH and p > 0:
+            self._bucket_add(i)
+        elif state == _DOWNLOADING:
+            # A skipped piece keeps its received blocks but offers no free ones.
+            if p == 0:
+                self._open.pop(i, None)
+            elif self._downloads[i].free:
+                self._open[i] = None
+
+    def set_file_priorities(self, priorities: Sequence[int]) -> None:
+        """One priority per entry of ``torrent.files`` (0 = skip .. 7); clears piece overrides.
+
+        A piece takes the highest priority of the files it holds bytes of, so a piece shared
+        by a skipped file and a wanted one is still downloaded.
+        """
+        if len(priorities) != len(self._torrent.files):
+            raise ValueError(f"{len(priorities)} priorities for {len(self._torrent.files)} files")
+        self._file_prios = [
+            SKIP if f.pad else _check_priority(p)
+            for f, p in zip(self._torrent.files, priorities, strict=True)
+        ]
+        self._piece_override.clear()
+        self._apply_priorities(self._compute_piece_priorities())
+
+    def file_priorities(self) -> list[int]:
+        return list(self._file_prios)
+
+    def set_piece_priority(self, index: int, priority: int) -> None:
+        """Override one piece's priority (0 = skip .. 7) until the next ``set_file_priorities``."""
+        self._check_index(index)
+        self._piece_override[index] = _check_priority(priority)
+        if self._prio[index] != priority:
+            self._set_priority(index, priority)
+            self._seq_cursor = 0
+
+    def piece_priority(self, index: int) -> int:
+        return self._prio[index]
+
+    def set_sequential(self, sequential: bool) -> None:
+        """Sequential mode: new pieces in index order instead of rarest-first."""
+        self.sequential = sequential
+        self._seq_cursor = 0
+
+    # -- our pieces ----------------------------------------------------------------------------
+
+    @property
+    def have(self) -> Bitfield:
+        """The verified pieces (do not modify; use ``piece_passed``)."""
+        return self._have
+
+    def has_piece(self, index: int) -> bool:
+        return index in self._have
+
+    def wants_piece(self, index: int) -> bool:
+        """True when piece ``index`` is wanted and not had yet (e.g. to react to a HAVE)."""
+        return index in self._needed
+
+    def is_complete(self) -> bool:
+        """All wanted pieces are verified."""
+        return len(self._needed) == 0
+
+    def left_bytes(self) -> int:
+        """Payload bytes (pad excluded) of wanted pieces not verified yet (tracker ``left``)."""
+        return self._left
+
+    def in_endgame(self) -> bool:
+        """No free block is left: every missing wanted block is received or requested."""
+        return self._fresh_wanted == 0 and not self._open and bool(self._downloads)
+
+    def downloading(self) -> list[int]:
+        """Pieces with blocks in flight or received but not yet verified."""
+        return list(self._downloads)
+
+    def availability(self, index: int) -> int:
+        """How many connected peers have piece ``index``."""
+        return self._avail[index] + self._seeds
+
+    # -- peers ---------------------------------------------------------------------------------
+
+    def _inc(self, i: int) -> None:
+        if self._in_bucket(i):
+            self._bucket_remove(i)
+            self._avail[i] += 1
+            self._bucket_add(i)
+        else:
+            self._avail[i] += 1
+
+    def _dec(self, i: int) -> None:
+        if self._in_bucket(i):
+            self._bucket_remove(i)
+            self._avail[i] -= 1
+            self._bucket_add(i)
+        else:
+            self._avail[i] -= 1
+
+    def _forget_availability(self, peer_key: PeerKey) -> None:
+        if peer_key not in self._peers:
+            return
+        bf = self._peers.pop(peer_key)
+        if bf is None:
+            self._seeds -= 1
+        else:
+            for i in bf:
+                self._dec(i)
+
+    def peer_bitfield(self, peer_key: PeerKey, bitfield: Bitfield) -> None:
+        """The peer's BITFIELD (replaces what was known). O(pieces set); O(1) when full."""
+        if bitfield.num_pieces != self.num_pieces:
+            raise ValueError(f"bitfield of {bitfield.num_pieces} pieces, torrent has {self.num_pieces}")
+        self._forget_availability(peer_key)
+        if bitfield.all():
+            self._peers[peer_key] = None
+            self._seeds += 1
+            return
+        bf = bitfield.copy()
+        self._peers[peer_key] = bf
+        for i in bf:
+            self._inc(i)
+
+    def peer_have_all(self, peer_key: PeerKey) -> None:
+        """BEP 6 HAVE ALL (a seed). O(1)."""
+        self._forget_availability(peer_key)
+        self._peers[peer_key] = None
+        self._seeds += 1
+
+    def peer_have_none(self, peer_key: PeerKey) -> None:
+        """BEP 6 HAVE NONE."""
+        self._forget_availability(peer_key)
+        self._peers[peer_key] = Bitfield(self.num_pieces)
+
+    def peer_have(self, peer_key: PeerKey, index: int) -> None:
+        """A HAVE message. O(1)."""
+        self._check_index(index)
+        bf = self._peers.get(peer_key)
+        if bf is None:
+            if peer_key in self._peers:
+                return  # a seed already counts for every piece
+            bf = self._peers[peer_key] = Bitfield(self.num_pieces)
+        if index not in bf:
+            bf.add(index)
+            self._inc(index)
+
+    def peer_has(self, peer_key: PeerKey) -> Container[int]:
+        """What the picker knows the peer has."""
+        bf = self._peers.get(peer_key)
+        if bf is None:
+            return _All() if peer_key in self._peers else Bitfield(self.num_pieces)
+        return bf
+
+    def is_interesting(self, peer_key: PeerKey) -> bool:
+        """The peer has a piece we want (send INTERESTED). O(N/64) word operations at most."""
+        if peer_key not in self._peers:
+            return False
+        bf = self._peers[peer_key]
+        if bf is None:
+            return len(self._needed) > 0
+        return bf.any_of(self._needed)
+
+    def peer_gone(self, peer_key: PeerKey) -> list[Block]:
+        """The peer disconnected: its requests go back to the pool, its pieces leave availability."""
+        released = self.release_requests(peer_key)
+        self._requests.pop(peer_key, None)
+        self._forget_availability(peer_key)
+        return released
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def requests_of(self, peer_key: PeerKey) -> list[Block]:
+        """The blocks currently requested from the peer."""
+        out: list[Block] = []
+        for i, j in self._requests.get(peer_key, ()):
+            out.append(Block(i, j * BLOCK_SIZE, self._downloads[i].block_length(j)))
+        return out
+
+    def _unrequest(self, peer_key: PeerKey, i: int, j: int) -> None:
+        d = self._downloads[i]
+        d.requesters[j].remove(peer_key)
+        if not d.requesters[j] and not d.received[j]:
+            d.free += 1
+            if j < d.hint:
+                d.hint = j
+            if self._prio[i] > 0:
+                self._open[i] = None
+            if d.free == d.nblocks:  # nothing received or requested: back to the fresh pool
+                del self._downloads[i]
+                self._open.pop(i, None)
+                self._make_fresh(i)
+
+    def release_requests(self, peer_key: PeerKey) -> list[Block]:
+        """Forget every request to the peer (choked us, gone): the blocks become free again."""
+        mine = self._requests.get(peer_key)
+        if not mine:
+            return []
+        released = [Block(i, j * BLOCK_SIZE, self._downloads[i].block_length(j)) for i, j in sorted(mine)]
+        for i, j in sorted(mine):
+            self._unrequest(peer_key, i, j)
+        mine.clear()
+        return released
+
+    def cancel_request(self, peer_key: PeerKey, block: Block) -> None:
+        """Forget one request (rejected, cancelled by us, or timed out): the block is free again.
+
+        A block whose request timed out can thus be re-requested from another peer; if the slow
+        peer still delivers it, ``block_received`` accepts it as long as it is still missing.
+        """
+        j = block.begin // BLOCK_SIZE
+        mine = self._requests.get(peer_key)
+        if mine is None or (block.index, j) not in mine:
+            return
+        mine.discard((block.index, j))
+        self._unrequest(peer_key, block.index, j)
+
+    request_timed_out = cancel_request
+
+    def pick(self, peer_key: PeerKey, peer_has: Container[int] | None = None, n: int = 1) -> list[Block]:
+        """Up to ``n`` blocks to request from the peer, now recorded as requested by it.
+
+        ``peer_has`` defaults to what the picker was told with ``peer_bitfield``/``peer_have``.
+        """
+        has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
+        mine = self._requests.setdefault(peer_key, set())
+        out: list[Block] = []
+        if n <= 0:
+            return out
+        prio = self._prio
+        for i in tuple(self._open):
+            if prio[i] > 0 and i in has:
+                self._take_free(i, peer_key, mine, n, out)
+                if len(out) >= n:
+                    return out
+        bucket_zero = self._seeds > 0 or peer_key not in self._peers
+        while len(out) < n and self._fresh_wanted:
+            fresh = self._next_fresh(has, bucket_zero)
+            if fresh is None:
+                break
+            self._bucket_remove(fresh)
+            self._state[fresh] = _DOWNLOADING
+            self._downloads[fresh] = _Download(self._torrent.piece_size(fresh))
+            self._open[fresh] = None
+            self._take_free(fresh, peer_key, mine, n, out)
+        if len(out) < n and self.in_endgame():
+            self._endgame(peer_key, has, mine, n, out)
+        return out
+
+    def _take_free(
+        self, i: int, peer_key: PeerKey, mine: set[tuple[int, int]], n: int, out: list[Block]
+    ) -> None:
+        d = self._downloads[i]
+        j = d.hint
+        while len(out) < n and d.free:
+            while d.received[j] or d.requesters[j]:
+                j += 1
+            d.requesters[j].append(peer_key)
+            d.free -= 1
+            mine.add((i, j))
+            out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
+            j += 1
+        d.hint = j
+        if not d.free:
+            self._open.pop(i, None)
+
+    def _next_fresh(self, has: Container[int], bucket_zero: bool) -> int | None:
+        if self.sequential:
+            return self._next_sequential(has)
+        if len(self._have) < self.random_first_pieces:
+            for _ in range(16):  # rejection sampling keeps this O(1) in the piece count
+                i = int(self._rng.random() * self.num_pieces)
+                if self._state[i] == _FRESH and self._prio[i] > 0 and i in has:
+                    return i
+        for p in range(MAX_PRIORITY, 0, -1):
+            if not self._level_count[p]:
+                continue
+            level = self._buckets[p]
+            for a in range(0 if bucket_zero else 1, len(level)):
+                for i in level[a]:
+                    if i in has:
+                        return i
+        return None
+
+    def _next_sequential(self, has: Container[int]) -> int | None:
+        state, prio = self._state, self._prio
+        c = self._seq_cursor
+        while c < self.num_pieces and not (state[c] == _FRESH and prio[c] > 0):
+            c += 1
+        self._seq_cursor = c
+        for i in range(c, self.num_pieces):
+            if state[i] == _FRESH and prio[i] > 0 and i in has:
+                return i
+        return None
+
+    def _endgame(
+        self, peer_key: PeerKey, has: Container[int], mine: set[tuple[int, int]], n: int, out: list[Block]
+    ) -> None:
+        # Fewest requesters first, so every last block gets a second source before any a third.
+        for k in range(1, self.endgame_max_requesters):
+            for i, d in self._downloads.items():
+                if self._prio[i] == 0 or i not in has:
+                    continue
+                for j in range(d.nblocks):
+                    reqs = d.requesters[j]
+                    if not d.received[j] and len(reqs) == k and peer_key not in reqs:
+                        reqs.append(peer_key)
+                        mine.add((i, j))
+                        out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
+                        if len(out) >= n:
+                            return
+
+    # -- arrivals and verification -------------------------------------------------------------
+
+    def block_received(self, peer_key: PeerKey, block: Block) -> BlockReceived:
+        """A PIECE message arrived. Not accepted: not a block we are missing (drop the data)."""
+        d = self._downloads.get(block.index)
+        j, rem = divmod(block.begin, BLOCK_SIZE)
+        if d is None or rem or not 0 <= j < d.nblocks or block.length != d.block_length(j):
+            return BlockReceived(False)
+        reqs = d.requesters[j]
+        if d.received[j]:
+            if peer_key in reqs:  # an endgame duplicate that crossed our CANCEL
+                reqs.remove(peer_key)
+                self._requests[peer_key].discard((block.index, j))
+            return BlockReceived(False)
+        if not reqs:  # unrequested or its request timed out: still a block we need
+            d.free -= 1
+            if not d.free:
+                self._open.pop(block.index, None)
+        d.received[j] = 1
+        d.nreceived += 1
+        d.sources[j] = peer_key
+        cancels = tuple((p, block) for p in reqs if p != peer_key)
+        for p in reqs:
+            self._requests[p].discard((block.index, j))
+        reqs.clear()
+        return BlockReceived(True, d.nreceived == d.nblocks, cancels)
+
+    def piece_passed(self, index: int) -> None:
+        """Piece ``index`` was verified (hash ok, or found on disk by a recheck)."""
+        self._check_index(index)
+        state = self._state[index]
+        if state == _HAVE:
+            return
+        if state == _DOWNLOADING:
+            self._drop_download(index)
+        elif self._in_bucket(index):
+            self._bucket_remove(index)
+        self._state[index] = _HAVE
+        self._have.add(index)
+        if index in self._needed:
+            self._needed.discard(index)
+            self._left -= self._payload[index]
+
+    def piece_failed(self, index: int) -> set[PeerKey]:
+        """Piece ``index`` failed its hash: every block goes back to the pool.
+
+        Returns the peers that sent blocks of it (candidates for distrust / ban).
+        """
+        self._check_index(index)
+        if self._state[index] != _DOWNLOADING:
+            return set()
+        d = self._downloads[index]
+        senders = {s for s in d.sources if s is not None}
+        self._drop_download(index)
+        self._make_fresh(index)
+        return senders
+
+    def _drop_download(self, index: int) -> None:
+        d = self._downloads.pop(index)
+        self._open.pop(index, None)
+        for j, reqs in enumerate(d.requesters):
+            for p in reqs:
+                self._requests[p].discard((index, j))
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_pieces:
+            raise IndexError(f"piece index {index} out of range 0..{self.num_pieces - 1}")
+
+
+class _All:
+    """The piece set of a seed."""
+
+    def __contains__(self, index: object) -> bool:
+        return True
+
+
+def _check_priority(p: int) -> int:
+    if not SKIP <= p <= MAX_PRIORITY:
+        raise ValueError(f"priority {p} outside {SKIP}..{MAX_PRIORITY}")
+    return p
