@@ -253,7 +253,7 @@ async def _fetch_once(
         else:
             stream = await anyio.connect_tcp(host, port)
     reader = ResponseReader(max_body=max_body)
-    async with stream:
+    try:
         await stream.send(request)
         while reader.response is None:
             try:
@@ -262,6 +262,9 @@ async def _fetch_once(
                 reader.feed_eof()
                 break
             reader.feed(data)
+    finally:
+        # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
+        await anyio.aclose_forcefully(stream)
     assert reader.response is not None
     return reader.response
 

@@ -301,7 +301,7 @@ def scrape_url(announce: str) -> str | None:
     head, _, last = parts.path.rpartition("/")
     if not last.startswith("announce"):
         return None
-    path = f"{head}/scrape{last[len('announce'):]}"
+    path = f"{head}/scrape{last[len('announce') :]}"
     return parts._replace(path=path).geturl()
 
 

@@ -211,4 +211,3 @@ def _address(url: str) -> tuple[str, int]:
     if not parts.hostname or not port:
         raise TrackerError("a udp:// tracker URL needs a host and a port", url)
     return parts.hostname, port
-
