@@ -22,6 +22,7 @@ import anyio.abc
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
+from .peer.peer_id import generate_peer_id
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
@@ -87,6 +88,7 @@ class SharedResources:
                  handshaker: Handshaker | None = None) -> None:
         self.config = config
         self.events = events if events is not None else EventBus()
+        self.peer_id = generate_peer_id()
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
         self._handshaker = handshaker
@@ -225,6 +227,10 @@ class SharedResources:
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         self._handshaker = handshaker
+
+    def info_hashes(self) -> list[bytes]:
+        """The torrents incoming peers may ask for (MSE finds theirs among these)."""
+        return list(self._routes)
 
     def knows(self, info_hash: bytes) -> bool:
         return info_hash in self._routes

@@ -1,0 +1,175 @@
+"""Many torrents in one process: one ``SharedResources``, a session table, persistence.
+
+``async with TorrentManager(config) as manager:`` starts the shared services' owner and reloads
+the torrents saved in ``config.state_dir`` (metainfo + resume data); ``add`` starts a session,
+``remove`` stops one. Every session's events are re-published on ``manager.events``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from .config import Config
+from .errors import MetainfoError, SessionError, TorrentEngineError
+from .events import EventBus
+from .metainfo import Torrent
+from .resume import load_resume, write_atomic
+from .session import Session
+from .shared import SharedResources
+
+log = logging.getLogger(__name__)
+
+TorrentSource = Torrent | str | os.PathLike[str] | bytes
+
+
+class TorrentManager:
+    """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config()
+        self.events = EventBus()
+        self.shared = SharedResources(self.config, events=self.events)
+        self._sessions: dict[bytes, Session] = {}
+        self._undo_forward: dict[bytes, object] = {}
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # -- context -------------------------------------------------------------------------
+    async def __aenter__(self) -> TorrentManager:
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.shared)
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        try:
+            await self._reload()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        with anyio.CancelScope(shield=True):
+            for session in list(self._sessions.values()):
+                await session.stop()
+            self._sessions.clear()
+        stack, self._stack = self._stack, None
+        self._tg = None
+        if stack is not None:
+            await stack.aclose()
+
+    # -- table ---------------------------------------------------------------------------
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def get(self, info_hash: bytes | str) -> Session | None:
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._sessions.get(key)
+
+    def _state_file(self, info_hash: bytes, suffix: str) -> Path | None:
+        if self.config.state_dir is None:
+            return None
+        return Path(self.config.state_dir) / "torrents" / f"{info_hash.hex()}{suffix}"
+
+    # -- add / remove --------------------------------------------------------------------
+    async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
+                  peers: tuple[tuple[str, int], ...] = (), paused: bool = False) -> Session:
+        """Start a session for a ``Torrent``, a .torrent path or its bytes, in ``save_path``."""
+        torrent = await self._load_source(source)
+        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True)
+
+    async def _load_source(self, source: TorrentSource) -> Torrent:
+        if isinstance(source, Torrent):
+            return source
+        if isinstance(source, bytes):
+            return Torrent.from_bytes(source)
+        text = os.fspath(source)
+        if text.startswith("magnet:"):
+            raise SessionError("magnet links need metadata download (BEP 9), which this build lacks; "
+                               "add the .torrent file instead")
+        return await anyio.to_thread.run_sync(Torrent.load, text)
+
+    async def _start(self, torrent: Torrent, save_path: Path, *, peers: tuple[tuple[str, int], ...],
+                     paused: bool, persist: bool) -> Session:
+        if self._tg is None:
+            raise SessionError("TorrentManager is not entered (use 'async with')")
+        if torrent.info_hash in self._sessions:
+            raise SessionError(f"torrent {torrent.info_hash.hex()} is already added")
+        resume_path = self._state_file(torrent.info_hash, ".resume")
+        session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
+                          resume_path=resume_path, paused=paused)
+        self._sessions[torrent.info_hash] = session
+        self._undo_forward[torrent.info_hash] = session.events.forward_to(self.events)
+        if persist:
+            metainfo_path = self._state_file(torrent.info_hash, ".torrent")
+            if metainfo_path is not None:
+                await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+        try:
+            await self._tg.start(self._run_session, session)
+        except BaseException:
+            self._forget(torrent.info_hash)
+            raise
+        if persist and resume_path is not None and not resume_path.exists():
+            session._save_resume()  # the save path must survive a restart even before any piece
+        return session
+
+    async def _run_session(self, session: Session, *,
+                           task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await session.run(task_status=task_status)
+        finally:
+            if self._sessions.get(session.info_hash) is session and session.state.value == "error":
+                log.warning("session %s ended with an error: %s", session.name, session.status().error)
+
+    def _forget(self, info_hash: bytes) -> None:
+        self._sessions.pop(info_hash, None)
+        undo = self._undo_forward.pop(info_hash, None)
+        if callable(undo):
+            undo()
+
+    async def remove(self, info_hash: bytes | str | Session, *, delete_files: bool = False) -> None:
+        """Stop a session and forget it (its state files too); optionally delete its data."""
+        if isinstance(info_hash, Session):
+            key = info_hash.info_hash
+        else:
+            key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        session = self._sessions.get(key)
+        if session is None:
+            raise SessionError(f"no torrent {key.hex()} in this manager")
+        if delete_files:
+            await session.cancel(delete_files=True)
+        else:
+            await session.stop()
+        self._forget(key)
+        for suffix in (".torrent", ".resume"):
+            path = self._state_file(key, suffix)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    # -- persistence ---------------------------------------------------------------------
+    async def _reload(self) -> None:
+        if self.config.state_dir is None:
+            return
+        folder = Path(self.config.state_dir) / "torrents"
+        if not folder.is_dir():
+            return
+        for metainfo_path in sorted(folder.glob("*.torrent")):
+            try:
+                torrent = await anyio.to_thread.run_sync(Torrent.load, str(metainfo_path))
+            except (MetainfoError, TorrentEngineError, OSError) as exc:
+                log.warning("cannot reload %s: %s", metainfo_path, exc)
+                continue
+            resume_path = self._state_file(torrent.info_hash, ".resume")
+            resume = load_resume(resume_path) if resume_path is not None else None
+            if resume is None:
+                log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
+                continue
+            await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False)

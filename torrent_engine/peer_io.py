@@ -1,0 +1,80 @@
+"""Glue between the peer wire shell (``peer/connection.py``) and sessions.
+
+``open_connection`` dials a peer for a session; ``handshaker_for`` gives SharedResources the
+function that answers incoming connections (plaintext or MSE, per the encryption policy) and
+tells it which torrent they asked for. Both hand back a ``PeerLink``: the connection plus what
+the session needs to know about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import anyio
+import anyio.abc
+
+from .config import Config
+from .peer.connection import PeerConnection, accept, connect
+from .peer.messages import Message
+from .peer.peer_id import client_name
+from .shared import Handshaker, SharedResources
+
+
+class PeerLink:
+    """A handshaken connection to one peer, as the session uses it."""
+
+    def __init__(self, conn: PeerConnection, remote: tuple[str, int]) -> None:
+        self.conn = conn
+        self.remote_address = remote
+        self.peer_id = conn.peer_id
+        self.peer_id_client = client_name(conn.peer_id)
+
+    @property
+    def fast(self) -> bool:
+        return self.conn.wire.fast
+
+    @property
+    def extension(self) -> bool:
+        return self.conn.wire.extension
+
+    @property
+    def encrypted(self) -> bool:
+        return self.conn.encrypted
+
+    def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
+        self.conn.wire.set_metadata(num_pieces, piece_size)
+
+    async def receive(self) -> Message:
+        return await self.conn.receive()
+
+    def receive_nowait(self) -> Message | None:
+        return self.conn.receive_nowait()
+
+    async def send_many(self, msgs: Iterable[Message]) -> None:
+        await self.conn.send_many(msgs)
+
+    async def aclose(self) -> None:
+        await self.conn.aclose()
+
+
+async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
+                          num_pieces: int, piece_size: Callable[[int], int]) -> PeerLink:
+    """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``)."""
+    conn = await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
+                         timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
+                         read_timeout=config.keepalive_interval + 30.0)
+    return PeerLink(conn, (host, port))
+
+
+def handshaker_for(shared: SharedResources) -> Handshaker:
+    """The function SharedResources uses to answer an incoming connection."""
+
+    async def handshake(stream: anyio.abc.SocketStream,
+                        known: Callable[[bytes], bool]) -> tuple[bytes, PeerLink]:
+        conn = await accept(stream, lookup=known, peer_id=shared.peer_id, encryption=shared.config.encryption,
+                            info_hashes=shared.info_hashes, timeout=shared.config.handshake_timeout,
+                            read_timeout=shared.config.keepalive_interval + 30.0)
+        remote = conn.remote if conn.remote is not None else ("", 0)
+        return conn.info_hash, PeerLink(conn, remote)
+
+    return handshake

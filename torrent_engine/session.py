@@ -1,0 +1,1117 @@
+"""One torrent: its state machine, peers, picker, storage, trackers, DHT announces and choker.
+
+A ``Session`` borrows a ``SharedResources`` (listen socket, DHT, bandwidth) and owns everything
+else in its own task groups: ``run()`` holds the session-level group (stats, verification,
+resume saving); the "swarm" group inside it holds peers, trackers, the DHT loop and the choker
+and is cancelled by ``pause()`` and ``stop()``. So stopping leaves no task behind.
+
+Blocks of a piece are assembled in memory; a complete piece is hashed and written in one worker
+thread call, so the disk only ever holds data that passed its hash check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from . import events as ev
+from .bencode import decode as bdecode
+from .bencode import encode as bencode
+from .bitfield import Bitfield
+from .config import Config
+from .errors import BencodeError, PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .merkle import piece_hash_v2
+from .metainfo import Torrent
+from .peer import messages as m
+from .picker import Block, PiecePicker
+from .resume import ResumeData, load_resume, save_resume, set_to_bitfield, stamp_files, trusted_pieces
+from .session_state import SessionStateMachine, State
+from .shared import SharedResources
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE = 16 * 1024  # BEP 3
+DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
+OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
+CLIENT_VERSION = "torrent_engine 0.1.0"
+PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
+
+
+MAX_CONNECT_FAILURES = 4
+RETRY_DELAYS = (3.0, 15.0, 60.0, 120.0)  # after the 1st, 2nd, ... failed attempt
+SEED_RETRY_DELAY = 600.0
+
+
+@dataclass(slots=True)
+class _PoolEntry:
+    failures: int = 0
+    next_try: float = 0.0
+
+
+@dataclass(eq=False)
+class PeerState:
+    """What the session knows about one connected peer (all mutated on the event loop)."""
+
+    host: str
+    port: int
+    link: Any
+    incoming: bool
+    have: Bitfield
+    client: str = ""
+    am_choking: bool = True
+    am_interested: bool = False
+    peer_choking: bool = True
+    peer_interested: bool = False
+    fast: bool = False
+    extension: bool = False
+    reqq: int = DEFAULT_PEER_REQQ
+    outstanding: dict[tuple[int, int], float] = field(default_factory=dict)  # (index, begin) -> sent at
+    allowed_fast: set[int] = field(default_factory=set)
+    upload_queue: deque[m.Request] = field(default_factory=deque)
+    upload_wakeup: anyio.Event = field(default_factory=anyio.Event)
+    connected_at: float = 0.0
+    last_block: float = 0.0
+    snubbed: bool = False
+    slow_start: bool = True
+    queue_target: int = 4
+    downloaded: int = 0
+    uploaded: int = 0
+    down_window: int = 0
+    up_window: int = 0
+    down_rate: float = 0.0
+    up_rate: float = 0.0
+    optimistic: bool = False
+    closed: bool = False
+    close_reason: str = ""
+    scope: anyio.CancelScope | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_seed(self) -> bool:
+        return self.have.all()
+
+    async def send(self, *msgs: m.Message) -> None:
+        await self.link.send_many(msgs)
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    name: str
+    info_hash: str
+    state: str
+    progress: float
+    total_wanted: int
+    have_bytes: int
+    downloaded: int
+    uploaded: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    seeds: int
+    eta: float | None
+    pieces: int
+    num_pieces: int
+    listen_port: int
+    error: str = ""
+
+
+class Session:
+    """Download and seed one torrent.
+
+    Standalone: ``async with Session(torrent, save_path, config=cfg) as s: await s.wait_completed()``
+    (it then owns a private ``SharedResources``). Under a ``TorrentManager`` the manager starts
+    ``run`` in its task group with a shared ``SharedResources``.
+    """
+
+    def __init__(self, torrent: Torrent, save_path: str | os.PathLike[str], *, config: Config | None = None,
+                 shared: SharedResources | None = None, peers: Iterable[tuple[str, int]] = (),
+                 events: ev.EventBus | None = None, resume_path: Path | None = None,
+                 rng: random.Random | None = None, paused: bool = False) -> None:
+        self.torrent = torrent
+        self.save_path = Path(save_path)
+        self.config = config if config is not None else Config()
+        self.events = events if events is not None else ev.EventBus()
+        self.info_hash = torrent.info_hash
+        self.info_hash_hex = self.info_hash.hex()
+        self._machine = SessionStateMachine(self.events, self.info_hash_hex)
+        self._shared = shared
+        self._own_shared = shared is None
+        self._rng = rng if rng is not None else random.Random()
+        self._resume_path = resume_path
+        self._start_paused = paused
+        self._storage: Storage | None = None
+        self._picker = PiecePicker(torrent, self._rng)
+        self._choker: Any = None
+        self._peers: dict[tuple[str, int], PeerState] = {}
+        self._pool: dict[tuple[str, int], _PoolEntry] = {}  # every address heard of, in order
+        self._connecting: set[tuple[str, int]] = set()
+        self._banned: set[tuple[str, int]] = set()
+        self._bad_pieces: dict[tuple[str, int], int] = {}
+        self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        self._verifying: set[int] = set()
+        self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
+        self._piece_cache_bytes = 0
+        self._file_priorities = [0 if f.pad else 4 for f in torrent.files]
+        self._total_wanted = self._picker.left_bytes()
+        self.downloaded = 0
+        self.uploaded = 0
+        self.wasted = 0
+        self.hash_failures = 0
+        self.banned_count = 0
+        self._down_rate = 0.0
+        self._up_rate = 0.0
+        self._down_window = 0
+        self._up_window = 0
+        self._added_time = int(time.time())
+        self._completed_time = 0
+        self._error = ""
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._swarm: anyio.abc.TaskGroup | None = None
+        self._swarm_scope: anyio.CancelScope | None = None
+        self._wakeup = anyio.Event()
+        self._connect_wakeup = anyio.Event()
+        self._stop_requested = False
+        self._delete_on_stop = False
+        self._finished = anyio.Event()
+        self._completed = anyio.Event()
+        self._ran = False
+        self._tracker: Any = None
+        self._own_stack: Any = None
+        self._rechoke_now = anyio.Event()
+        for host, port in peers:
+            self.add_peer(host, port)
+
+    # -- public --------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self._machine.state
+
+    @property
+    def name(self) -> str:
+        return self.torrent.name
+
+    @property
+    def have(self) -> Bitfield:
+        """The verified pieces (read only)."""
+        return self._picker.have
+
+    @property
+    def peers(self) -> list[PeerState]:
+        return list(self._peers.values())
+
+    @property
+    def listen_port(self) -> int:
+        return self._shared.listen_port if self._shared is not None else 0
+
+    def add_peer(self, host: str, port: int) -> None:
+        self.add_peers([(host, port)])
+
+    def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
+        """Add addresses to the peer pool (de-duplicated; our own address and banned ones dropped)."""
+        added = False
+        for host, port in peers:
+            key = (host, int(port))
+            if not 0 < key[1] < 65536 or key in self._pool or key in self._banned or self._is_self(key):
+                continue
+            self._pool[key] = _PoolEntry()
+            added = True
+        if added:
+            self._connect_wakeup.set()
+
+    def _is_self(self, key: tuple[str, int]) -> bool:
+        port = self.listen_port
+        return port != 0 and key[1] == port and key[0] in ("127.0.0.1", "0.0.0.0", "::1", "localhost",
+                                                          self.config.listen_host)
+
+    def status(self) -> SessionStatus:
+        wanted = self._total_wanted
+        left = self._picker.left_bytes()
+        have_bytes = max(0, wanted - left)
+        progress = 1.0 if wanted == 0 else have_bytes / wanted
+        eta: float | None = None
+        if left == 0:
+            eta = 0.0
+        elif self._down_rate > 0:
+            eta = left / self._down_rate
+        return SessionStatus(
+            name=self.torrent.name, info_hash=self.info_hash_hex, state=self.state.value, progress=progress,
+            total_wanted=wanted, have_bytes=have_bytes, downloaded=self.downloaded, uploaded=self.uploaded,
+            download_rate=self._down_rate, upload_rate=self._up_rate, peers=len(self._peers),
+            seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
+            num_pieces=self.torrent.num_pieces, listen_port=self.listen_port, error=self._error)
+
+    async def wait_completed(self) -> None:
+        """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
+        if self._completed.is_set():
+            return
+        async with anyio.create_task_group() as tg:
+            async def watch_finish() -> None:
+                await self._finished.wait()
+                tg.cancel_scope.cancel()
+            tg.start_soon(watch_finish)
+            await self._completed.wait()
+            tg.cancel_scope.cancel()
+        if not self._completed.is_set():
+            raise SessionError(f"session {self.name} ended ({self.state.value}) before completing"
+                               + (f": {self._error}" if self._error else ""))
+
+    async def pause(self) -> None:
+        """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume."""
+        if self.state is State.PAUSED:
+            return
+        self._machine.to(State.PAUSED)
+        if self._swarm_scope is not None:
+            self._swarm_scope.cancel()
+
+    async def resume(self) -> None:
+        if self.state is not State.PAUSED:
+            raise SessionError(f"resume() in state {self.state.value}")
+        self._machine.to(self._active_state())
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Disconnect everything, close files, write resume data, release the shared resources."""
+        self._stop_requested = True
+        self._wakeup.set()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        if self._ran:
+            await self._finished.wait()
+        if self._own_stack is not None:
+            stack, self._own_stack = self._own_stack, None
+            await stack.aclose()
+
+    async def cancel(self, *, delete_files: bool = True) -> None:
+        """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""
+        self._delete_on_stop = delete_files
+        await self.stop()
+
+    async def __aenter__(self) -> Session:
+        from contextlib import AsyncExitStack
+
+        stack = AsyncExitStack()
+        try:
+            if self._shared is None:
+                self._shared = await stack.enter_async_context(SharedResources(self.config, events=None))
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.run)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._own_stack = stack
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- main body -----------------------------------------------------------------------
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The session's life: acquire shared resources, check, download/seed until stopped."""
+        if self._ran:
+            raise SessionError("a Session runs once; create a new one to restart")
+        if self._shared is None:
+            raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
+        self._ran = True
+        shared = self._shared
+        from .peer_io import handshaker_for
+
+        acquired = False
+        try:
+            await shared.acquire()
+            acquired = True
+            shared.set_handshaker(handshaker_for(shared))
+            shared.register(self.info_hash, self._on_incoming)
+            self._storage = Storage(self.torrent, self.save_path)
+            task_status.started()
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                if self._stop_requested:
+                    tg.cancel_scope.cancel()
+                tg.start_soon(self._stats_loop)
+                await self._check()
+                if self._start_paused and self.state is not State.PAUSED:
+                    self._machine.to(State.PAUSED)
+                await self._live()
+        except (TorrentEngineError, OSError) as exc:
+            self._error = str(exc)
+            log.warning("session %s failed: %s", self.name, exc)
+            if self._machine.can(State.ERROR):
+                self._machine.to(State.ERROR, error=str(exc))
+        except Exception as exc:  # a bug must not take the manager down with it
+            self._error = f"internal error: {exc!r}"
+            log.exception("session %s crashed", self.name)
+            if self._machine.can(State.ERROR):
+                self._machine.to(State.ERROR, error=self._error)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._shutdown(acquired)
+
+    async def _shutdown(self, acquired: bool) -> None:
+        shared = self._shared
+        try:
+            if self._tracker is not None:
+                tracker, self._tracker = self._tracker, None
+                with anyio.move_on_after(5):
+                    try:
+                        await tracker.stop()
+                    except Exception as exc:  # a dead tracker must not block a stop
+                        log.debug("tracker stop failed: %s", exc)
+            if self._storage is not None:
+                if self._delete_on_stop:
+                    try:
+                        await self._storage.delete_files()
+                    except StorageError as exc:
+                        log.warning("cannot delete files of %s: %s", self.name, exc)
+                    if self._resume_path is not None:
+                        self._resume_path.unlink(missing_ok=True)
+                else:
+                    await self._storage.close()
+                    self._save_resume()
+        finally:
+            if shared is not None:
+                shared.unregister(self.info_hash)
+                if acquired:
+                    await shared.release()
+            if self._machine.can(State.STOPPED):
+                self._machine.to(State.STOPPED)
+            self._tg = None
+            self._finished.set()
+
+    # -- checking ------------------------------------------------------------------------
+    def _file_paths(self) -> list[Path | None]:
+        assert self._storage is not None
+        return [self._storage.file_path(i) for i in range(len(self.torrent.files))]
+
+    async def _check(self) -> None:
+        assert self._storage is not None
+        resume = load_resume(self._resume_path) if self._resume_path is not None else None
+        if resume is not None and len(resume.file_priorities) == len(self.torrent.files):
+            self.set_file_priorities(resume.file_priorities)
+        if resume is not None:
+            self.uploaded = resume.uploaded
+            self.downloaded = resume.downloaded
+            self._added_time = resume.added_time or self._added_time
+            self._completed_time = resume.completed_time
+        pieces = trusted_pieces(resume, info_hash=self.info_hash, num_pieces=self.torrent.num_pieces,
+                                save_path=str(self.save_path.resolve()),
+                                current=stamp_files(self._file_paths()))
+        if pieces is None:
+            on_disk = any(p is not None and p.exists() for p in self._file_paths())
+            if on_disk:
+                self._machine.to(State.CHECKING)
+                pieces = await self._recheck()
+            else:
+                pieces = set()
+        for index in pieces:
+            self._picker.piece_passed(index)
+        if self._is_complete():
+            self._completed.set()
+        self._machine.to(self._active_state())
+
+    async def _recheck(self) -> set[int]:
+        """Hash every piece that is on disk (both cores: two worker threads at a time)."""
+        assert self._storage is not None
+        storage = self._storage
+        num = self.torrent.num_pieces
+        found: set[int] = set()
+        next_index = 0
+        done = 0
+        last_report = 0.0
+
+        async def worker() -> None:
+            nonlocal next_index, done, last_report
+            while next_index < num:
+                index = next_index
+                next_index += 1
+                try:
+                    data = await storage.read_piece(index)
+                except StorageError:
+                    data = None
+                if data is not None and await anyio.to_thread.run_sync(self._hash_ok, index, data):
+                    found.add(index)
+                done += 1
+                now = time.monotonic()
+                if now - last_report > 0.5 or done == num:
+                    last_report = now
+                    self.events.publish(ev.SessionChecking(info_hash=self.info_hash_hex, progress=done / num))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(2):
+                tg.start_soon(worker)
+        return found
+
+    def _hash_ok(self, index: int, data: bytes | bytearray | memoryview) -> bool:
+        """Whether ``data`` is piece ``index`` (SHA-1 for v1/hybrid, SHA-256 merkle for v2)."""
+        t = self.torrent
+        if t.piece_hashes:
+            return hashlib.sha1(data).digest() == t.piece_hashes[index]
+        expected = t.expected_piece_hash_v2(index)
+        entry = t.file_of_piece(index)
+        if expected is None or entry is None:
+            return False
+        return piece_hash_v2(memoryview(data), t.piece_length, entry.length) == expected
+
+    # -- pieces and priorities -----------------------------------------------------------
+    def set_file_priorities(self, priorities: Sequence[int]) -> None:
+        """Priority per file (0 = skip, 1..7 = download; higher first)."""
+        if len(priorities) != len(self.torrent.files):
+            raise SessionError("one priority per file is needed")
+        self._file_priorities = [max(0, min(7, int(p))) for p in priorities]
+        self._picker.set_file_priorities([p if not f.pad else 0 for p, f in
+                                          zip(self._file_priorities, self.torrent.files, strict=True)])
+        files = zip(self.torrent.files, self._file_priorities, strict=True)
+        self._total_wanted = sum(f.length for f, p in files if p > 0 and not f.pad)
+        if self.state is State.SEEDING and not self._is_complete():
+            self._machine.to(State.DOWNLOADING)
+        elif self.state is State.DOWNLOADING and self._is_complete():
+            self._machine.to(State.SEEDING)
+            self._completed.set()
+
+    def _is_complete(self) -> bool:
+        return self._picker.is_complete()
+
+    def _active_state(self) -> State:
+        return State.SEEDING if self._is_complete() else State.DOWNLOADING
+
+    # -- live ----------------------------------------------------------------------------
+    async def _live(self) -> None:
+        while not self._stop_requested:
+            if self.state is State.PAUSED:
+                self._wakeup = anyio.Event()
+                await self._wakeup.wait()
+                continue
+            with anyio.CancelScope() as scope:
+                self._swarm_scope = scope
+                async with anyio.create_task_group() as swarm:
+                    self._swarm = swarm
+                    swarm.start_soon(self._connector)
+                    swarm.start_soon(self._choker_loop)
+                    self._start_trackers(swarm)
+                    self._start_dht(swarm)
+                    await anyio.sleep(math.inf)
+            self._swarm = None
+            self._swarm_scope = None
+            for peer in list(self._peers.values()):
+                peer.close("paused")
+            self._connecting.clear()
+
+    def _start_trackers(self, swarm: anyio.abc.TaskGroup) -> None:
+        if not self.config.tracker_enabled or not self.torrent.trackers:
+            return
+        try:
+            from .tracker.coordinator import AnnounceStats, TrackerCoordinator
+        except ImportError:  # trackers not available in this build
+            return
+        assert self._shared is not None
+
+        def stats() -> AnnounceStats:
+            return AnnounceStats(uploaded=self.uploaded, downloaded=self.downloaded,
+                                 left=self._picker.left_bytes())
+
+        shared = self._shared
+        self._tracker = TrackerCoordinator(tiers=self.torrent.trackers, info_hash=self.info_hash,
+                                           peer_id=shared.peer_id, port=shared.listen_port, stats=stats,
+                                           on_peers=self.add_peers, events=self.events,
+                                           info_hash_hex=self.info_hash_hex)
+        swarm.start_soon(self._tracker.run)
+
+    def _start_dht(self, swarm: anyio.abc.TaskGroup) -> None:
+        assert self._shared is not None
+        if self.torrent.private or self._shared.dht is None:
+            return
+        swarm.start_soon(self._dht_loop)
+
+    async def _dht_loop(self) -> None:
+        assert self._shared is not None
+        while True:
+            dht = self._shared.dht
+            if dht is None:
+                return
+            try:
+                found = await dht.get_peers(self.info_hash)
+                self.add_peers(found)
+                await dht.announce_peer(self.info_hash, self._shared.listen_port)
+            except TorrentEngineError as exc:
+                log.debug("DHT lookup for %s failed: %s", self.name, exc)
+            interval = self.config.dht_interval
+            await anyio.sleep(interval if self._peers else min(60.0, interval))
+
+    # -- connecting ----------------------------------------------------------------------
+    async def _connector(self) -> None:
+        while True:
+            self._connect_wakeup = anyio.Event()
+            self._dial_some()
+            with anyio.move_on_after(2.0):
+                await self._connect_wakeup.wait()
+
+    def _dial_some(self) -> None:
+        if self._swarm is None or (self.state is State.SEEDING and not self.config.seed):
+            return
+        now = time.monotonic()
+        budget = self.config.max_peers_per_torrent - len(self._peers) - len(self._connecting)
+        for key, entry in self._pool.items():
+            if budget <= 0:
+                break
+            if (key in self._peers or key in self._connecting or key in self._banned
+                    or entry.failures >= MAX_CONNECT_FAILURES or entry.next_try > now):
+                continue
+            self._connecting.add(key)
+            budget -= 1
+            self._swarm.start_soon(self._dial, key)
+
+    async def _dial(self, key: tuple[str, int]) -> None:
+        from .peer_io import open_connection
+
+        assert self._shared is not None
+        try:
+            with anyio.fail_after(self.config.connect_timeout + self.config.handshake_timeout):
+                link = await open_connection(key[0], key[1], info_hash=self.info_hash,
+                                             peer_id=self._shared.peer_id, config=self.config,
+                                             num_pieces=self.torrent.num_pieces,
+                                             piece_size=self.torrent.piece_size)
+        except (OSError, TimeoutError, TorrentEngineError) as exc:
+            log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
+            self._connecting.discard(key)
+            entry = self._pool.get(key)
+            if entry is not None:
+                entry.failures += 1
+                entry.next_try = time.monotonic() + RETRY_DELAYS[min(entry.failures, len(RETRY_DELAYS)) - 1]
+            return
+        self._connecting.discard(key)
+        entry = self._pool.get(key)
+        if entry is not None:
+            entry.failures = 0
+        await self._serve_peer(link, key[0], key[1], incoming=False)
+
+    def _on_incoming(self, link: Any) -> bool:
+        swarm = self._swarm
+        if swarm is None or self.state is State.PAUSED or self._stop_requested:
+            return False
+        host, port = link.remote_address
+        if (host, port) in self._banned or len(self._peers) >= self.config.max_peers_per_torrent + 10:
+            return False
+        swarm.start_soon(self._serve_peer, link, host, port, True)
+        return True
+
+    # -- one peer ------------------------------------------------------------------------
+    async def _serve_peer(self, link: Any, host: str, port: int, incoming: bool) -> None:
+        key = (host, port)
+        if key in self._peers or key in self._banned or self._stop_requested:
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
+        now = time.monotonic()
+        peer = PeerState(host=host, port=port, link=link, incoming=incoming,
+                         have=Bitfield(self.torrent.num_pieces), fast=link.fast, extension=link.extension,
+                         connected_at=now, last_block=now,
+                         queue_target=self.config.min_request_queue)
+        peer.client = link.peer_id_client if hasattr(link, "peer_id_client") else ""
+        self._peers[key] = peer
+        if incoming:
+            link.set_metadata(self.torrent.num_pieces, self.torrent.piece_size)
+        self.events.publish(ev.PeerConnected(info_hash=self.info_hash_hex, address=host, port=port,
+                                             client=peer.client, incoming=incoming))
+        try:
+            with anyio.CancelScope() as scope:
+                peer.scope = scope
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._guarded, peer, self._uploader)
+                    await self._guarded(peer, self._exchange)
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._peer_gone(peer)
+                await link.aclose()
+            self.events.publish(ev.PeerDisconnected(info_hash=self.info_hash_hex, address=host, port=port,
+                                                    reason=peer.close_reason or "closed"))
+
+    def _peer_gone(self, peer: PeerState) -> None:
+        if self._peers.get(peer.key) is peer:
+            del self._peers[peer.key]
+        self._picker.peer_gone(peer.key)
+        peer.outstanding.clear()
+        entry = self._pool.get(peer.key)
+        if entry is not None:  # do not redial at once; seeds of a torrent we seed: much later
+            if time.monotonic() - peer.connected_at < 10.0:
+                entry.failures += 1  # dropped at once: back off as for a failed attempt
+            delay = RETRY_DELAYS[min(max(entry.failures, 1), len(RETRY_DELAYS)) - 1]
+            entry.next_try = time.monotonic() + (SEED_RETRY_DELAY if peer.is_seed else delay)
+        if not peer.am_choking and self._swarm is not None:
+            self._rechoke_now.set()
+
+    async def _greet(self, peer: PeerState) -> None:
+        msgs: list[m.Message] = []
+        if peer.extension:
+            ext: dict[bytes, Any] = {b"m": {}, b"v": CLIENT_VERSION.encode(), b"reqq": OUR_REQQ}
+            assert self._shared is not None
+            if self._shared.listen_port:
+                ext[b"p"] = self._shared.listen_port
+            msgs.append(m.Extended(0, bencode(ext)))
+        count = len(self.have)
+        if peer.fast and count == self.torrent.num_pieces:
+            msgs.append(m.HaveAll())
+        elif peer.fast and count == 0:
+            msgs.append(m.HaveNone())
+        elif count:
+            msgs.append(m.Bitfield(self.have.to_bytes()))
+        if msgs:
+            await peer.send(*msgs)
+
+    async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
+        """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
+        try:
+            await body(peer)
+        except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                anyio.EndOfStream) as exc:
+            if not peer.closed:
+                log.info("peer %s of %s closed: %s", peer.address, self.name, exc)
+            peer.close(str(exc) or type(exc).__name__)
+        except StorageError as exc:
+            peer.close(f"storage: {exc}")
+            await self._fail(exc)
+
+    async def _exchange(self, peer: PeerState) -> None:
+        await self._greet(peer)
+        link = peer.link
+        while True:
+            msg = await link.receive()
+            await self._on_message(peer, msg)
+
+    async def _on_message(self, peer: PeerState, msg: m.Message) -> None:
+        if isinstance(msg, m.Piece):
+            await self._on_piece(peer, msg)
+        elif isinstance(msg, m.Have):
+            if msg.index not in peer.have:
+                peer.have.add(msg.index)
+                self._picker.peer_have(peer.key, msg.index)
+                if self.state is State.SEEDING and peer.is_seed:
+                    peer.close("both seeds")
+                    return
+                await self._update_interest(peer, new_piece=msg.index)
+        elif isinstance(msg, m.Request):
+            await self._on_request(peer, msg)
+        elif isinstance(msg, m.Unchoke):
+            peer.peer_choking = False
+            await self._fill_requests(peer)
+        elif isinstance(msg, m.Choke):
+            peer.peer_choking = True
+            if not peer.fast:  # BEP 3: a choke drops every pending request
+                self._drop_requests(peer)
+        elif isinstance(msg, m.Interested):
+            peer.peer_interested = True
+            if peer.am_choking:
+                self._rechoke_now.set()
+        elif isinstance(msg, m.NotInterested):
+            peer.peer_interested = False
+        elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
+            if len(peer.have):
+                raise PeerProtocolError("a second bitfield")
+            if isinstance(msg, m.Bitfield):
+                try:
+                    peer.have = Bitfield.from_bytes(msg.bits, self.torrent.num_pieces)
+                except ValueError as exc:
+                    raise PeerProtocolError(f"bad bitfield: {exc}") from None
+                self._picker.peer_bitfield(peer.key, peer.have)
+            elif isinstance(msg, m.HaveAll):
+                peer.have = Bitfield.full(self.torrent.num_pieces)
+                self._picker.peer_have_all(peer.key)
+            else:
+                self._picker.peer_have_none(peer.key)
+            if self.state is State.SEEDING and peer.is_seed:
+                peer.close("both seeds")
+                return
+            await self._update_interest(peer)
+        elif isinstance(msg, m.Cancel):
+            try:
+                peer.upload_queue.remove(m.Request(msg.index, msg.begin, msg.length))
+            except ValueError:
+                pass
+        elif isinstance(msg, m.RejectRequest):
+            if peer.outstanding.pop((msg.index, msg.begin), None) is not None:
+                self._picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))
+            await self._fill_requests(peer)
+        elif isinstance(msg, m.AllowedFast):
+            peer.allowed_fast.add(msg.index)
+        elif isinstance(msg, m.Extended):
+            if msg.ext_id == 0:
+                self._on_extension_handshake(peer, msg.payload)
+        # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
+
+    def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
+        try:
+            value = bdecode(payload, strict=False)
+        except BencodeError:
+            return
+        if not isinstance(value, dict):
+            return
+        reqq = value.get(b"reqq")
+        if isinstance(reqq, int) and reqq > 0:
+            peer.reqq = min(reqq, self.config.max_request_queue)
+        v = value.get(b"v")
+        if isinstance(v, bytes):
+            peer.client = v.decode("utf-8", "replace")[:64]
+
+    async def _update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
+        if self.state is not State.DOWNLOADING:
+            interesting = False
+        elif new_piece is not None:
+            interesting = peer.am_interested or self._picker.wants_piece(new_piece)
+        else:
+            interesting = self._picker.is_interesting(peer.key)
+        if interesting != peer.am_interested:
+            peer.am_interested = interesting
+            await peer.send(m.Interested() if interesting else m.NotInterested())
+        if interesting:
+            await self._fill_requests(peer)
+
+    # -- downloading ---------------------------------------------------------------------
+    def _queue_depth(self, peer: PeerState) -> int:
+        """Requests to keep in flight: rate x request_queue_time / block size (libtorrent style)."""
+        cfg = self.config
+        if peer.snubbed:
+            return 1
+        depth = int(peer.down_rate * cfg.request_queue_time / BLOCK_SIZE)
+        if peer.slow_start:
+            depth = max(depth, peer.queue_target)
+        return max(cfg.min_request_queue, min(depth, cfg.max_request_queue, peer.reqq))
+
+    async def _fill_requests(self, peer: PeerState) -> None:
+        if self.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
+            return
+        if peer.peer_choking and not peer.allowed_fast:
+            return
+        want = self._queue_depth(peer) - len(peer.outstanding)
+        if want <= 0:
+            return
+        blocks = self._picker.pick(peer.key, None, want)
+        if peer.peer_choking:
+            for b in blocks:
+                if b.index not in peer.allowed_fast:
+                    self._picker.cancel_request(peer.key, b)
+            blocks = [b for b in blocks if b.index in peer.allowed_fast]
+        if not blocks:
+            return
+        now = time.monotonic()
+        msgs: list[m.Message] = []
+        for b in blocks:
+            peer.outstanding[(b.index, b.begin)] = now
+            msgs.append(m.Request(b.index, b.begin, b.length))
+        await peer.send(*msgs)
+
+    def _drop_requests(self, peer: PeerState) -> None:
+        self._picker.release_requests(peer.key)
+        peer.outstanding.clear()
+
+    async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
+        index, begin, length = msg.index, msg.begin, len(msg.block)
+        peer.outstanding.pop((index, begin), None)
+        peer.downloaded += length
+        peer.down_window += length
+        self._down_window += length
+        self.downloaded += length
+        peer.last_block = time.monotonic()
+        peer.snubbed = False
+        if peer.slow_start:
+            peer.queue_target += 1
+        result = self._picker.block_received(peer.key, Block(index, begin, length))
+        if not result.accepted:
+            self.wasted += length
+        else:
+            buf = self._buffers.get(index)
+            if buf is None:
+                buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
+            buf[begin:begin + length] = msg.block
+            if result.piece_complete:
+                del self._buffers[index]
+                self._verifying.add(index)
+                assert self._tg is not None
+                self._tg.start_soon(self._verify_piece, index, buf)
+            for key, block in result.cancels:  # endgame: the same block was asked of others too
+                other = self._peers.get(key)  # type: ignore[call-overload]
+                if other is not None and other.outstanding.pop((block.index, block.begin), None) is not None:
+                    try:
+                        await other.send(m.Cancel(block.index, block.begin, block.length))
+                    except PeerProtocolError:
+                        other.close("send failed")
+        await self._fill_requests(peer)
+
+    async def _verify_piece(self, index: int, buf: bytearray) -> None:
+        assert self._storage is not None
+        try:
+            ok = await anyio.to_thread.run_sync(self._hash_ok, index, buf)
+            if ok:
+                await self._storage.write_block(index, 0, memoryview(buf))
+        except StorageError as exc:
+            self._verifying.discard(index)
+            await self._fail(exc)
+            return
+        self._verifying.discard(index)
+        if ok:
+            await self._piece_passed(index)
+        else:
+            await self._piece_failed(index)
+
+    async def _piece_passed(self, index: int) -> None:
+        self._picker.piece_passed(index)
+        self.events.publish(ev.PieceCompleted(info_hash=self.info_hash_hex, index=index))
+        for peer in list(self._peers.values()):
+            if index not in peer.have:
+                try:
+                    await peer.send(m.Have(index))
+                except PeerProtocolError:
+                    peer.close("send failed")
+        if self.state is State.DOWNLOADING and self._is_complete():
+            await self._on_complete()
+
+    async def _piece_failed(self, index: int) -> None:
+        self.hash_failures += 1
+        senders: set[tuple[str, int]] = self._picker.piece_failed(index)  # type: ignore[assignment]
+        peers = tuple(sorted(f"{h}:{p}" for h, p in senders))
+        self.events.publish(ev.PieceHashFailed(info_hash=self.info_hash_hex, index=index, peers=peers))
+        for key in senders:
+            count = self._bad_pieces.get(key, 0) + 1
+            self._bad_pieces[key] = count
+            if count >= self.config.max_failures_before_ban:
+                self._ban(key)
+        for peer in list(self._peers.values()):
+            await self._fill_requests(peer)
+
+    def _ban(self, key: tuple[str, int]) -> None:
+        if key in self._banned:
+            return
+        self._banned.add(key)
+        self.banned_count += 1
+        log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
+        peer = self._peers.get(key)
+        if peer is not None:
+            peer.close("banned: sent data that failed the hash check")
+
+    async def _on_complete(self) -> None:
+        self._completed_time = int(time.time())
+        self._machine.to(State.SEEDING)
+        self._completed.set()
+        if self._tracker is not None:
+            self._tracker.completed()
+        self._save_resume()
+        for peer in list(self._peers.values()):
+            if peer.is_seed:
+                peer.close("both seeds")
+            elif peer.am_interested:
+                peer.am_interested = False
+                try:
+                    await peer.send(m.NotInterested())
+                except PeerProtocolError:
+                    peer.close("send failed")
+        if not self.config.seed:
+            self._stop_requested = True
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
+
+    async def _fail(self, exc: TorrentEngineError) -> None:
+        self._error = str(exc)
+        log.warning("session %s: %s", self.name, exc)
+        if self._machine.can(State.ERROR):
+            self._machine.to(State.ERROR, error=str(exc))
+        self._stop_requested = True
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    # -- uploading -----------------------------------------------------------------------
+    async def _on_request(self, peer: PeerState, req: m.Request) -> None:
+        if req.index not in self.have:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if peer.am_choking:
+            if peer.fast:
+                await peer.send(m.RejectRequest(req.index, req.begin, req.length))
+            return  # BEP 3: requests from a choked peer are dropped
+        if len(peer.upload_queue) >= OUR_REQQ:
+            if peer.fast:
+                await peer.send(m.RejectRequest(req.index, req.begin, req.length))
+            return
+        peer.upload_queue.append(req)
+        peer.upload_wakeup.set()
+
+    async def _uploader(self, peer: PeerState) -> None:
+        assert self._shared is not None
+        limit = self._shared.upload_limit
+        while True:
+            if not peer.upload_queue:
+                peer.upload_wakeup = anyio.Event()
+                await peer.upload_wakeup.wait()
+                continue
+            req = peer.upload_queue.popleft()
+            if peer.am_choking:
+                continue
+            data = await self._read_piece_cached(req.index)
+            block = memoryview(data)[req.begin:req.begin + req.length]
+            if len(block) != req.length:
+                continue
+            await limit.consume(req.length)
+            await peer.send(m.Piece(req.index, req.begin, block))
+            peer.uploaded += req.length
+            peer.up_window += req.length
+            self._up_window += req.length
+            self.uploaded += req.length
+
+    async def _read_piece_cached(self, index: int) -> bytes:
+        data = self._piece_cache.get(index)
+        if data is not None:
+            self._piece_cache.move_to_end(index)
+            return data
+        assert self._storage is not None
+        data = await self._storage.read_piece(index)
+        self._piece_cache[index] = data
+        self._piece_cache_bytes += len(data)
+        while self._piece_cache_bytes > PIECE_CACHE_BYTES and len(self._piece_cache) > 1:
+            _, old = self._piece_cache.popitem(last=False)
+            self._piece_cache_bytes -= len(old)
+        return data
+
+    # -- choking -------------------------------------------------------------------------
+    async def _choker_loop(self) -> None:
+        last_optimistic = -math.inf
+        while True:
+            now = time.monotonic()
+            rotate = now - last_optimistic >= self.config.optimistic_unchoke_interval
+            if rotate:
+                last_optimistic = now
+            await self._rechoke(rotate)
+            self._rechoke_now = anyio.Event()
+            with anyio.move_on_after(self.config.rechoke_interval):
+                await self._rechoke_now.wait()
+
+    def _choose_unchoked(self, peers: list[PeerState], rotate_optimistic: bool) -> set[PeerState]:
+        """Tit-for-tat while leeching (best download rate from them), fastest upload while seeding,
+        plus one optimistic unchoke rotated every 30 s among the other interested peers."""
+        slots = max(1, self.config.upload_slots)
+        interested = [p for p in peers if p.peer_interested]
+        if self.state is State.SEEDING:
+            ranked = sorted(interested, key=lambda p: (p.up_rate, -p.connected_at), reverse=True)
+        else:
+            ranked = sorted(interested, key=lambda p: (not p.snubbed, p.down_rate, p.up_rate), reverse=True)
+        regular = set(ranked[: slots - 1]) if len(ranked) > slots - 1 else set(ranked)
+        current = [p for p in interested if p.optimistic and p not in regular]
+        if rotate_optimistic or not current:
+            for p in peers:
+                p.optimistic = False
+            candidates = [p for p in interested if p not in regular]
+            current = [self._rng.choice(candidates)] if candidates else []
+            for p in current:
+                p.optimistic = True
+        return regular | set(current)
+
+    async def _rechoke(self, rotate_optimistic: bool) -> None:
+        peers = [p for p in self._peers.values() if not p.closed]
+        unchoke = self._choose_unchoked(peers, rotate_optimistic)
+        for peer in peers:
+            should = peer in unchoke
+            try:
+                if should and peer.am_choking:
+                    peer.am_choking = False
+                    await peer.send(m.Unchoke())
+                elif not should and not peer.am_choking:
+                    peer.am_choking = True
+                    rejected = list(peer.upload_queue)
+                    peer.upload_queue.clear()
+                    msgs: list[m.Message] = [m.Choke()]
+                    if peer.fast:
+                        msgs += [m.RejectRequest(r.index, r.begin, r.length) for r in rejected]
+                    await peer.send(*msgs)
+            except PeerProtocolError:
+                peer.close("send failed")
+
+    # -- periodic ------------------------------------------------------------------------
+    async def _stats_loop(self) -> None:
+        interval = self.config.stats_interval
+        last = time.monotonic()
+        last_save = last
+        while True:
+            await anyio.sleep(interval)
+            now = time.monotonic()
+            elapsed = max(now - last, 1e-6)
+            last = now
+            self._down_rate = 0.5 * self._down_rate + 0.5 * self._down_window / elapsed
+            self._up_rate = 0.5 * self._up_rate + 0.5 * self._up_window / elapsed
+            self._down_window = self._up_window = 0
+            for peer in list(self._peers.values()):
+                rate = peer.down_window / elapsed
+                if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
+                    peer.slow_start = False  # the rate stopped growing: leave slow start
+                peer.down_rate = 0.5 * peer.down_rate + 0.5 * rate
+                peer.up_rate = 0.5 * peer.up_rate + 0.5 * peer.up_window / elapsed
+                peer.down_window = peer.up_window = 0
+                self._check_timeouts(peer, now)
+                try:
+                    await self._update_interest(peer)
+                except PeerProtocolError:
+                    peer.close("send failed")
+            st = self.status()
+            self.events.publish(ev.StatsUpdate(
+                info_hash=self.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
+                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
+                progress=st.progress, eta=st.eta))
+            if now - last_save >= self.config.resume_save_interval:
+                last_save = now
+                self._save_resume()
+
+    def _check_timeouts(self, peer: PeerState, now: float) -> None:
+        if not peer.outstanding:
+            return
+        if now - peer.last_block >= self.config.snub_timeout and not peer.snubbed:
+            peer.snubbed = True  # no block for a minute: keep one request there, the rest elsewhere
+            peer.slow_start = False
+        timeout = self.config.request_timeout
+        expired = [k for k, sent in peer.outstanding.items() if now - sent >= timeout
+                   and now - peer.last_block >= timeout]
+        for index, begin in expired:
+            del peer.outstanding[(index, begin)]
+            length = min(BLOCK_SIZE, self.torrent.piece_size(index) - begin)
+            self._picker.request_timed_out(peer.key, Block(index, begin, length))
+
+    # -- resume data ---------------------------------------------------------------------
+    def resume_data(self) -> ResumeData:
+        paths = self._file_paths() if self._storage is not None else []
+        return ResumeData(info_hash=self.info_hash, save_path=str(self.save_path.resolve()),
+                          have=set_to_bitfield(set(self.have), self.torrent.num_pieces),
+                          num_pieces=self.torrent.num_pieces, file_priorities=list(self._file_priorities),
+                          uploaded=self.uploaded, downloaded=self.downloaded, added_time=self._added_time,
+                          completed_time=self._completed_time, saved_time=int(time.time()),
+                          files=stamp_files(paths), paused=self.state is State.PAUSED)
+
+    def _save_resume(self) -> None:
+        if self._resume_path is None:
+            return
+        try:
+            save_resume(self._resume_path, self.resume_data())
+        except StorageError as exc:
+            log.warning("cannot save resume data of %s: %s", self.name, exc)
+
