@@ -183,7 +183,7 @@ class TrackerCoordinator:
         Returns early when there is no usable tracker at all."""
         while not self._stopping:
             self._wake = anyio.Event()
-            delay = await self._announce_round()
+            delay = await self.announce_now()
             if delay is None:
                 return
             with anyio.move_on_after(delay):
@@ -216,10 +216,10 @@ class TrackerCoordinator:
         """The current try order (shuffled, then successful trackers moved to the front)."""
         return [[t.url for t in tier] for tier in self._tiers]
 
-    # ------------------------------------------------------------------ internals
-
-    async def _announce_round(self) -> float | None:
-        """One BEP 12 pass; returns seconds until the next round, None when nothing is usable."""
+    async def announce_now(self) -> float | None:
+        """One BEP 12 pass over the tiers, now: the first tracker that answers ends it and moves
+        to the front of its tier. Returns the seconds until the next pass is due (the tracker's
+        interval, or the end of the earliest backoff), None when no tracker is usable."""
         for tier in self._tiers:
             for tracker in list(tier):
                 if self._stopping:
@@ -238,6 +238,8 @@ class TrackerCoordinator:
         if not usable:
             return None
         return max(1.0, min(t.retry_at for t in usable) - self._clock())
+
+    # ------------------------------------------------------------------ internals
 
     def _next_interval(self, response: AnnounceResponse) -> float:
         interval = float(response.interval) if response.interval > 0 else self.default_interval

@@ -1,0 +1,332 @@
+"""TrackerCoordinator against in-test trackers on 127.0.0.1: BEP 12 tier order and promotion,
+the started/completed/stopped sequence, the schedule (interval, min interval, backoff, BEP 31
+retry in), peer filtering, events, and a dead first tracker that must not hold up the tier."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine.bencode import encode
+from torrent_engine.events import Event, EventBus
+from torrent_engine.tracker import AnnounceStats, TrackerCoordinator
+
+from ._tracker_servers import HttpRequest, UdpTracker, announce_body, http_response, http_tracker, udp_tracker
+
+pytestmark = pytest.mark.anyio
+
+INFO_HASH = b"\x11" * 20
+PEER_ID = b"-TE0100-" + b"c" * 12
+OUR_PORT = 6881
+
+
+class NoShuffle(random.Random):
+    """Keeps the tiers in the order written, so a test knows which tracker comes first."""
+
+    def shuffle(self, x: Any) -> None:  # type: ignore[override]
+        pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tracker:
+    """An HTTP tracker whose answer the test can change; records every announce."""
+
+    def __init__(self, body: bytes | None = None) -> None:
+        self.body = body if body is not None else announce_body(peers=[("10.0.0.1", 1000)])
+        self.port = 0
+        self.events: list[str] = []
+        self.queries: list[dict[str, list[bytes]]] = []
+        self.times: list[float] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/announce"
+
+    async def handle(self, request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        query = request.query()
+        self.queries.append(query)
+        self.events.append(query.get("event", [b""])[0].decode())
+        self.times.append(time.monotonic())
+        await stream.send(http_response(self.body))
+
+
+@asynccontextmanager
+async def running(*trackers: Tracker) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for tracker in trackers:
+            server = await stack.enter_async_context(http_tracker(tracker.handle))
+            tracker.port = server.port
+        yield
+
+
+def coordinator(
+    tiers: list[list[str]], got: list[list[tuple[str, int]]] | None = None, **kw: Any
+) -> TrackerCoordinator:
+    sink: Callable[[list[tuple[str, int]]], None] = got.append if got is not None else lambda peers: None
+    options: dict[str, Any] = dict(
+        tiers=tiers,
+        info_hash=INFO_HASH,
+        peer_id=PEER_ID,
+        port=OUR_PORT,
+        stats=lambda: AnnounceStats(uploaded=1, downloaded=2, left=3),
+        on_peers=sink,
+        rng=NoShuffle(),
+        announce_timeout=2.0,
+    )
+    options.update(kw)
+    return TrackerCoordinator(**options)
+
+
+async def test_tiers_are_shuffled_once_with_the_injected_rng() -> None:
+    urls = [f"http://t{i}.invalid/announce" for i in range(8)]
+    a = coordinator([urls, ["udp://x.invalid:1"]], rng=random.Random(7))
+    b = coordinator([urls, ["udp://x.invalid:1"]], rng=random.Random(7))
+    assert a.tiers == b.tiers and sorted(a.tiers[0]) == sorted(urls) and a.tiers[0] != urls
+    assert a.tiers[1] == ["udp://x.invalid:1"]
+
+
+async def test_tracker_that_answers_moves_to_the_front_of_its_tier() -> None:
+    refuse = encode({"failure reason": "nope"})
+    t1, t2, t3 = Tracker(refuse), Tracker(), Tracker()
+    async with running(t1, t2, t3):
+        c = coordinator([[t1.url, t2.url, t3.url]], backoff_base=0.0)
+        await c.announce_now()
+        assert c.tiers == [[t2.url, t1.url, t3.url]]  # BEP 12's example
+        t2.body = refuse
+        await c.announce_now()
+        assert c.tiers == [[t3.url, t2.url, t1.url]]
+    assert (len(t1.events), len(t2.events), len(t3.events)) == (2, 2, 1)
+
+
+async def test_next_tier_only_when_the_whole_first_tier_fails() -> None:
+    refuse = encode({"failure reason": "nope"})
+    a, b, backup = Tracker(refuse), Tracker(refuse), Tracker()
+    async with running(a, b, backup):
+        c = coordinator([[a.url, b.url], [backup.url]], backoff_base=0.0)
+        await c.announce_now()
+        assert (len(a.events), len(b.events), len(backup.events)) == (1, 1, 1)
+        a.body = announce_body()
+        await c.announce_now()
+        assert (len(a.events), len(b.events), len(backup.events)) == (2, 1, 1)
+
+
+async def test_started_completed_once_then_stopped() -> None:
+    t = Tracker()
+    async with running(t):
+        c = coordinator([[t.url]])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            with anyio.fail_after(5):
+                while not t.events:
+                    await anyio.sleep(0.01)
+                c.completed()  # the regular interval is 1800 s: only completed() can wake the loop
+                while len(t.events) < 2:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        await c.announce_now()  # a later regular announce carries no event
+        await c.stop()
+    assert t.events == ["started", "completed", "", "stopped"]
+    assert t.queries[-1]["numwant"] == [b"0"]
+    q = t.queries[0]
+    assert q["info_hash"] == [INFO_HASH] and q["peer_id"] == [PEER_ID] and q["port"] == [b"6881"]
+    assert (q["uploaded"], q["downloaded"], q["left"]) == ([b"1"], [b"2"], [b"3"])
+    assert len({query["key"][0] for query in t.queries}) == 1  # one key for the session
+
+
+async def test_stop_goes_to_every_tracker_that_knows_us_and_only_those() -> None:
+    a, b = Tracker(), Tracker()
+    async with running(a, b):
+        c = coordinator([[a.url], [b.url]])
+        await c.announce_now()
+        await c.stop()
+    assert a.events == ["started", "stopped"] and b.events == []
+
+
+async def test_stop_is_bounded_by_its_timeout() -> None:
+    async with udp_tracker(UdpTracker()) as udp:
+        c = coordinator([[f"udp://127.0.0.1:{udp.port}"]], stop_timeout=0.3)
+        await c.announce_now()
+        udp.drop = 10**6  # the tracker goes silent
+        with anyio.fail_after(5):
+            await c.stop()
+    assert [event for _, event, _ in udp.announces] == [2]  # started reached it; stopped did not
+
+
+async def test_interval_and_min_interval_set_the_schedule() -> None:
+    t = Tracker(announce_body(interval=1800, **{"min interval": 900}))
+    async with running(t):
+        c = coordinator([[t.url]])
+        assert await c.announce_now() == 1800
+        t.body = announce_body(interval=10, **{"min interval": 100})
+        assert await c.announce_now() == 100
+        t.body = announce_body(interval=10)
+        assert await c.announce_now() == 60  # our own floor
+        c.min_announce_interval = 0
+        assert await c.announce_now() == 10
+        t.body = announce_body(interval=0)
+        assert await c.announce_now() == 1800  # no usable interval: the default
+
+
+async def test_run_reannounces_after_the_interval() -> None:
+    t = Tracker(announce_body(interval=1))
+    async with running(t):
+        c = coordinator([[t.url]], min_announce_interval=0)
+        with anyio.move_on_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.run)
+                while len(t.times) < 3:
+                    await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+    assert t.events[:3] == ["started", "", ""]
+    assert t.times[1] - t.times[0] >= 0.95 and t.times[2] - t.times[1] >= 0.95
+
+
+async def test_backoff_and_bep31_retry_in() -> None:
+    clock = FakeClock()
+    flaky = Tracker(encode({"failure reason": "busy", "retry in": 5}))
+    good = Tracker()
+    async with running(flaky, good):
+        c = coordinator([[flaky.url], [good.url]], clock=clock, backoff_base=10, backoff_max=1000)
+        await c.announce_now()
+        await c.announce_now()
+        assert len(flaky.events) == 1 and len(good.events) == 2  # still backing off: skipped
+        status = c.status()[0]
+        assert status.state == "failing" and status.last_error == "busy" and status.failures == 1
+        assert status.retry_at == clock.now + 300  # "retry in" 5 minutes beats the 10 s backoff
+        clock.now += 301
+        flaky.body = encode({"failure reason": "still busy"})
+        await c.announce_now()
+        assert len(flaky.events) == 2
+        assert c.status()[0].retry_at == clock.now + 20  # exponential: 10 s, 20 s, ...
+        clock.now += 21
+        flaky.body = encode({"failure reason": "not a tracker", "retry in": "never"})
+        await c.announce_now()
+        clock.now += 10**6
+        await c.announce_now()
+        assert len(flaky.events) == 3 and c.status()[0].state == "disabled"
+
+
+async def test_all_trackers_failing_waits_for_the_first_backoff_to_end() -> None:
+    clock = FakeClock()
+    t = Tracker(encode({"failure reason": "down"}))
+    async with running(t):
+        c = coordinator([[t.url]], clock=clock, backoff_base=40)
+        assert await c.announce_now() == 40
+        clock.now += 15
+        assert await c.announce_now() == 25
+        assert len(t.events) == 1
+
+
+async def test_peers_deduplicated_and_own_address_filtered() -> None:
+    body = encode(
+        {
+            "interval": 1800,
+            "external ip": bytes([198, 51, 100, 7]),
+            "peers": [
+                {"ip": "10.0.0.1", "port": 1},
+                {"ip": "::ffff:10.0.0.1", "port": 1},
+                {"ip": "10.0.0.1", "port": 1},
+                {"ip": "127.0.0.1", "port": OUR_PORT},
+                {"ip": "198.51.100.7", "port": OUR_PORT},
+                {"ip": "192.0.2.1", "port": OUR_PORT},
+                {"ip": "127.0.0.1", "port": 7000},
+            ],
+        }
+    )
+    t = Tracker(body)
+    got: list[list[tuple[str, int]]] = []
+    async with running(t):
+        c = coordinator([[t.url]], got, local_addresses=["192.0.2.1"])
+        await c.announce_now()
+    assert got == [[("10.0.0.1", 1), ("127.0.0.1", 7000)]]
+    assert c.status()[0].peers == 2 and c.status()[0].external_ip == "198.51.100.7"
+
+
+async def test_events_and_status() -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe("tracker.success", seen.append)
+    bus.subscribe("tracker.failed", seen.append)
+    good = Tracker(announce_body(peers=[("10.0.0.1", 1), ("10.0.0.2", 2)], complete=4, incomplete=6))
+    bad = Tracker(b"garbage")
+    async with running(good, bad):
+        c = coordinator([[bad.url, good.url]], events=bus, info_hash_hex="ab" * 20)
+        await c.announce_now()
+        await anyio.sleep(0.05)  # dispatch is on the next loop tick
+    assert [e.name for e in seen] == ["tracker.failed", "tracker.success"]
+    failed, success = seen
+    assert failed.url == bad.url and "bencode" in failed.error and failed.info_hash == "ab" * 20  # type: ignore[attr-defined]
+    assert (success.peers, success.seeders, success.leechers, success.interval) == (2, 4, 6, 1800)  # type: ignore[attr-defined]
+    by_url = {s.url: s for s in c.status()}
+    assert by_url[good.url].state == "working" and by_url[good.url].seeders == 4
+    assert by_url[bad.url].state == "failing" and by_url[bad.url].tier == 0
+
+
+async def test_tracker_id_is_echoed() -> None:
+    t = Tracker(announce_body(**{"tracker id": b"T-42"}))
+    async with running(t):
+        c = coordinator([[t.url]])
+        await c.announce_now()
+        await c.announce_now()
+    assert "trackerid" not in t.queries[0] and t.queries[1]["trackerid"] == [b"T-42"]
+
+
+async def test_dead_first_trackers_do_not_hold_up_the_tier() -> None:
+    # First a closed port, then a tracker that never answers (its BEP 15 schedule would take
+    # 15 + 30 + ... seconds), then a working one: peers must arrive after a short per-attempt timeout.
+    good = Tracker(announce_body(peers=[("10.0.0.9", 9)]))
+    got: list[list[tuple[str, int]]] = []
+    async with udp_tracker(UdpTracker(drop=10**6)) as silent, running(good):
+        async with udp_tracker(UdpTracker()) as closed:
+            closed_url = f"udp://127.0.0.1:{closed.port}/announce"
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        dead_http = f"http://127.0.0.1:{listener.extra(anyio.abc.SocketAttribute.local_port)}/announce"
+        await listener.aclose()
+        tiers = [[closed_url, dead_http, f"udp://127.0.0.1:{silent.port}/announce", good.url]]
+        c = coordinator(tiers, got, announce_timeout=0.5)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.run)
+                while not got:
+                    await anyio.sleep(0.02)
+                tg.cancel_scope.cancel()
+    assert got == [[("10.0.0.9", 9)]]
+    states = [(s.url, s.state) for s in c.status()]
+    assert states[0] == (good.url, "working")
+    errors = {s.url: s.last_error for s in c.status()}
+    assert "refused" in (errors[closed_url] or "").lower()
+    assert "no answer within 0.5 s" in (errors[tiers[0][2]] or "")
+    assert len(silent.received) == 1  # one attempt, not the whole retransmission schedule
+
+
+async def test_run_returns_when_no_tracker_is_usable() -> None:
+    c = coordinator([["wss://tracker.invalid/announce", "magnet:?x"]])
+    with anyio.fail_after(5):
+        await c.run()
+    assert {s.state for s in c.status()} == {"disabled"}
+
+
+async def test_on_peers_failure_does_not_stop_announcing() -> None:
+    t = Tracker()
+
+    def broken(peers: list[tuple[str, int]]) -> None:
+        raise RuntimeError("session bug")
+
+    async with running(t):
+        c = coordinator([[t.url]], on_peers=broken)
+        assert await c.announce_now() == 1800
+        assert c.status()[0].state == "working"

@@ -1,0 +1,152 @@
+"""UDP tracker client (BEP 15) against an in-test tracker on the loopback: connect/announce/
+scrape, BEP 41 URL data, retransmission, connection-id reuse and expiry, junk replies,
+error replies, overall timeout, a closed port, IPv6."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import anyio
+import pytest
+
+from torrent_engine.errors import TrackerError, TrackerRefused
+from torrent_engine.tracker.messages import AnnounceRequest
+from torrent_engine.tracker.udp import UdpTrackerClient
+
+from ._tracker_servers import UdpTracker, udp_tracker
+
+pytestmark = pytest.mark.anyio
+
+REQUEST = AnnounceRequest(
+    info_hash=b"i" * 20, peer_id=b"-TE0100-" + b"p" * 12, port=6881, left=5, event="started"
+)
+PEERS = [("10.0.0.1", 6881), ("10.0.0.2", 6882)]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_connect_then_announce_with_url_data() -> None:
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        client = UdpTrackerClient()
+        response = await client.announce(f"udp://127.0.0.1:{tracker.port}/announce?key=1", REQUEST, timeout=5)
+    assert response.peers == PEERS
+    assert (response.interval, response.leechers, response.seeders) == (1800, 2, 3)
+    assert tracker.connects == 1
+    assert tracker.announces == [(REQUEST.peer_id, 2, b"/announce?key=1")]
+
+
+async def test_retransmits_lost_packets_on_the_bep15_schedule() -> None:
+    # the first connect and the first announce are lost
+    async with udp_tracker(UdpTracker(peers=PEERS, drop=1)) as tracker:
+        client = UdpTrackerClient(retransmit_base=0.05)
+        response = await client.announce(f"udp://127.0.0.1:{tracker.port}", REQUEST, timeout=5)
+        assert response.peers == PEERS
+        assert len(tracker.received) == 3  # connect, connect again, announce
+        tracker.drop = 2
+        client.forget(f"udp://127.0.0.1:{tracker.port}")
+        await client.announce(f"udp://127.0.0.1:{tracker.port}", REQUEST, timeout=5)
+        assert len(tracker.received) == 3 + 4
+        assert tracker.received[3] == tracker.received[4]  # a resend is the same packet
+
+
+async def test_connection_id_is_reused_for_one_minute() -> None:
+    clock = FakeClock()
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        client = UdpTrackerClient(clock=clock)
+        url = f"udp://127.0.0.1:{tracker.port}/announce"
+        await client.announce(url, REQUEST, timeout=5)
+        clock.now += 30
+        await client.announce(url, REQUEST, timeout=5)
+        await client.scrape(url, [b"i" * 20], timeout=5)
+        assert tracker.connects == 1 and client.connects_sent == 1
+        clock.now += 31  # 61 s after the connect: the id has expired
+        await client.announce(url, REQUEST, timeout=5)
+        assert tracker.connects == 2
+        announce_ids = [struct.unpack_from(">Q", p)[0] for p in tracker.received if p[8:12] == b"\0\0\0\1"]
+        assert announce_ids[0] == announce_ids[1] != announce_ids[2]
+
+
+async def test_connection_id_rejected_early_reconnects_once() -> None:
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        client = UdpTrackerClient()
+        url = f"udp://127.0.0.1:{tracker.port}"
+        await client.announce(url, REQUEST, timeout=5)
+        tracker.reject_ids.add(tracker.next_connection_id)
+        response = await client.announce(url, REQUEST, timeout=5)
+    assert response.peers == PEERS and tracker.connects == 2
+
+
+async def test_junk_wrong_transaction_and_short_datagrams_are_ignored() -> None:
+    junk = [
+        lambda tid: b"\x00\x01",  # too short for a header
+        lambda tid: struct.pack(">IIQ", 0, tid ^ 1, 7),  # another transaction
+        lambda tid: struct.pack(">II", 3, tid ^ 1) + b"not yours",  # error for another transaction
+        lambda tid: b"\xff" * 7,
+    ]
+    async with udp_tracker(UdpTracker(peers=PEERS, before=junk)) as tracker:
+        response = await UdpTrackerClient().announce(f"udp://127.0.0.1:{tracker.port}", REQUEST, timeout=5)
+    assert response.peers == PEERS
+
+
+async def test_wrong_action_for_our_transaction_is_an_error() -> None:
+    junk = [lambda tid: struct.pack(">IIIII", 2, tid, 0, 0, 0)]
+    async with udp_tracker(UdpTracker(before=junk)) as tracker:
+        with pytest.raises(TrackerError, match="action 2, expected 0"):
+            await UdpTrackerClient().announce(f"udp://127.0.0.1:{tracker.port}", REQUEST, timeout=5)
+
+
+async def test_error_reply_is_tracker_refused() -> None:
+    async with udp_tracker(UdpTracker(error=b"torrent not registered")) as tracker:
+        url = f"udp://127.0.0.1:{tracker.port}"
+        with pytest.raises(TrackerRefused, match="torrent not registered") as info:
+            await UdpTrackerClient().announce(url, REQUEST, timeout=5)
+    assert info.value.url == url
+
+
+async def test_overall_timeout_cuts_the_retransmission_schedule() -> None:
+    async with udp_tracker(UdpTracker(drop=10**6)) as tracker:
+        client = UdpTrackerClient()  # BEP 15 schedule: 15 s, 30 s, 60 s, ...
+        with anyio.fail_after(5), pytest.raises(TrackerError, match="no answer within 0.2 s"):
+            await client.announce(f"udp://127.0.0.1:{tracker.port}", REQUEST, timeout=0.2)
+    assert len(tracker.received) == 1
+
+
+async def test_closed_port_fails_at_once() -> None:
+    async with udp_tracker(UdpTracker()) as tracker:
+        port = tracker.port  # closed when the block ends
+    with anyio.fail_after(5), pytest.raises(TrackerError, match="refused"):
+        await UdpTrackerClient().announce(f"udp://127.0.0.1:{port}", REQUEST, timeout=60)
+
+
+async def test_scrape() -> None:
+    hashes = [b"a" * 20, b"b" * 20]
+    async with udp_tracker(UdpTracker()) as tracker:
+        response = await UdpTrackerClient().scrape(f"udp://127.0.0.1:{tracker.port}", hashes, timeout=5)
+    assert {h: (s.complete, s.downloaded, s.incomplete) for h, s in response.files.items()} == {
+        h: (5, 6, 7) for h in hashes
+    }
+
+
+async def test_ipv6_tracker_returns_18_byte_peers() -> None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    raw = bytes(15) + b"\x01\x1a\xe1" + bytes(10) + b"\xff\xff\x0a\x00\x00\x01\x00\x50"
+    async with udp_tracker(UdpTracker(peers_raw=raw), family=socket.AF_INET6) as tracker:
+        response = await UdpTrackerClient().announce(f"udp://[::1]:{tracker.port}", REQUEST, timeout=5)
+    assert response.peers == [("::1", 6881), ("10.0.0.1", 80)]
+
+
+async def test_bad_udp_urls() -> None:
+    for url in ("udp://127.0.0.1/announce", "http://127.0.0.1:1/announce", "udp://:80", "udp://h:bad"):
+        with pytest.raises(TrackerError):
+            await UdpTrackerClient().announce(url, REQUEST, timeout=1)
