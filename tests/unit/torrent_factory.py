@@ -7,6 +7,7 @@ Independent of ``torrent_engine.create`` on purpose: the torrents are parsed by
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from torrent_engine.bencode import encode
@@ -90,3 +91,44 @@ def payload(size: int, seed: int = 0) -> bytes:
         out += hashlib.sha256(b"%d:%d" % (seed, counter)).digest()
         counter += 1
     return bytes(out[:size])
+
+
+@dataclass(frozen=True)
+class LayoutFile:
+    path: tuple[str, ...]
+    length: int
+    offset: int
+    pad: bool = False
+    attr: str = ""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A bare piece space (satisfies ``layout.TorrentLayout``) for picker tests and benchmarks."""
+
+    piece_length: int
+    files: tuple[LayoutFile, ...]
+
+    @property
+    def total_length(self) -> int:
+        return max((f.offset + f.length for f in self.files), default=0)
+
+    @property
+    def num_pieces(self) -> int:
+        return -(-self.total_length // self.piece_length)
+
+    def piece_size(self, index: int) -> int:
+        return min(self.piece_length, self.total_length - index * self.piece_length)
+
+
+def layout(piece_length: int, *lengths: int, pads: dict[int, int] | None = None) -> Layout:
+    """Files of ``lengths`` back to back; ``pads`` inserts a pad file of that size after file i."""
+    files: list[LayoutFile] = []
+    offset = 0
+    for i, n in enumerate(lengths):
+        files.append(LayoutFile(("t", f"f{i}"), n, offset))
+        offset += n
+        if pads and i in pads:
+            files.append(LayoutFile(("t", ".pad", str(i)), pads[i], offset, pad=True, attr="p"))
+            offset += pads[i]
+    return Layout(piece_length, tuple(files))

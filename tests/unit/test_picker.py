@@ -1,0 +1,260 @@
+"""PiecePicker: rarest-first, tie-breaks, random first, partial first, priorities, sequential,
+endgame, peers leaving, hash failures and the wanted/have bookkeeping."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.unit.torrent_factory import layout, make_torrent, payload
+from torrent_engine.bitfield import Bitfield
+from torrent_engine.picker import BLOCK_SIZE, Block, PiecePicker
+
+B = BLOCK_SIZE
+
+
+def one_block_pieces(n: int) -> PiecePicker:
+    """n pieces of one block each, no random-first phase."""
+    return PiecePicker(layout(B, n * B), random.Random(0), random_first_pieces=0)
+
+
+def give(pk: PiecePicker, peer: str, pieces: range | list[int]) -> None:
+    pk.peer_bitfield(peer, Bitfield(pk.num_pieces, pieces))
+
+
+def download_all(pk: PiecePicker, peer: str, n: int = 1) -> list[int]:
+    """Pick, receive and pass everything from one peer; the order pieces were started in."""
+    order: list[int] = []
+    while True:
+        blocks = pk.pick(peer, None, n)
+        if not blocks:
+            return order
+        for b in blocks:
+            if b.index not in order:
+                order.append(b.index)
+            if pk.block_received(peer, b).piece_complete:
+                pk.piece_passed(b.index)
+
+
+def test_rarest_first_orders_pieces_by_availability() -> None:
+    pk = one_block_pieces(6)
+    give(pk, "a", range(6))
+    give(pk, "b", [0, 1, 2, 3])
+    give(pk, "c", [0, 1])
+    # availability: 0,1 -> 3; 2,3 -> 2; 4,5 -> 1
+    order = download_all(pk, "a")
+    assert [pk.availability(i) for i in order] == [1, 1, 2, 2, 3, 3]
+    assert sorted(order[:2]) == [4, 5] and sorted(order[2:4]) == [2, 3]
+
+
+def test_availability_follows_have_have_all_and_peer_gone() -> None:
+    pk = one_block_pieces(4)
+    pk.peer_have("a", 2)
+    pk.peer_have("a", 2)  # a repeated HAVE counts once
+    pk.peer_have_all("s")
+    assert [pk.availability(i) for i in range(4)] == [1, 1, 2, 1]
+    pk.peer_gone("s")
+    assert [pk.availability(i) for i in range(4)] == [0, 0, 1, 0]
+    give(pk, "a", [0, 1])  # a new bitfield replaces what was known
+    assert [pk.availability(i) for i in range(4)] == [1, 1, 0, 0]
+
+
+def test_ties_are_broken_by_the_injected_random_source() -> None:
+    def order(seed: int) -> list[int]:
+        pk = PiecePicker(layout(B, 20 * B), random.Random(seed), random_first_pieces=0)
+        pk.peer_have_all("s")
+        return download_all(pk, "s")
+
+    assert order(7) == order(7)  # deterministic for a seed
+    orders = {tuple(order(seed)) for seed in range(5)}
+    assert len(orders) > 1  # and the seed matters
+    assert all(sorted(o) == list(range(20)) for o in orders)
+    assert tuple(range(20)) not in orders  # not index order
+
+
+def test_random_first_pieces_then_rarest_first() -> None:
+    firsts = set()
+    for seed in range(20):
+        pk = PiecePicker(layout(B, 50 * B), random.Random(seed), random_first_pieces=2)
+        pk.peer_have_all("s")
+        give(pk, "a", range(1, 50))  # piece 0 is the unique rarest
+        order = download_all(pk, "s")
+        firsts.add(order[0])
+        # once two pieces are had, the rarest piece comes next unless already taken at random
+        if 0 not in order[:2]:
+            assert order[2] == 0
+    assert len(firsts) > 3  # the first piece is random, not always the rarest (0)
+
+
+def test_partial_pieces_are_finished_first() -> None:
+    pk = PiecePicker(layout(4 * B, 4 * 4 * B), random.Random(0), random_first_pieces=0)
+    pk.peer_have_all("s")
+    give(pk, "a", [1, 2, 3])
+    give(pk, "b", [2, 3])  # piece 0 rarest (seed only), then 1
+    first = pk.pick("a", None, 1)  # a lacks 0, starts the rarest it has: piece 1
+    assert first == [Block(1, 0, B)]
+    # the seed would pick piece 0 by rarity, but piece 1 is partial: its blocks come first
+    blocks = pk.pick("s", None, 4)
+    assert blocks == [Block(1, B, B), Block(1, 2 * B, B), Block(1, 3 * B, B), Block(0, 0, B)]
+
+
+def test_no_block_is_requested_twice_outside_endgame() -> None:
+    pk = PiecePicker(layout(4 * B, 10 * 4 * B), random.Random(3))
+    for p in "abc":
+        pk.peer_have_all(p)
+    seen: set[Block] = set()
+    while not pk.in_endgame():
+        for p in "abc":
+            if pk.in_endgame():
+                break
+            for b in pk.pick(p, None, 1):
+                assert b not in seen
+                seen.add(b)
+    assert len(seen) == 40
+
+
+def test_skipped_file_pieces_never_picked_but_shared_boundary_pieces_are() -> None:
+    # piece 32 KiB; f0 0..40000 (pieces 0,1), f1 40000..140000 (pieces 1..4), f2 (pieces 4..5)
+    lay = layout(2 * B, 40000, 100000, 40000)
+    pk = PiecePicker(lay, random.Random(0), random_first_pieces=0)
+    pk.set_file_priorities([4, 0, 4])
+    assert [pk.piece_priority(i) for i in range(lay.num_pieces)] == [4, 4, 0, 0, 4, 4]
+    pk.peer_have_all("s")
+    order = download_all(pk, "s", 4)
+    assert sorted(order) == [0, 1, 4, 5]  # 2 and 3 lie wholly inside the skipped file
+    assert pk.is_complete()
+    assert pk.left_bytes() == 0
+    assert 2 not in pk.have and 3 not in pk.have
+    pk.set_file_priorities([4, 1, 4])  # wanting the file again makes it incomplete
+    assert not pk.is_complete()
+    assert pk.left_bytes() == 2 * 2 * B
+    assert sorted(download_all(pk, "s")) == [2, 3]
+
+
+def test_piece_priority_beats_rarity() -> None:
+    pk = one_block_pieces(5)
+    pk.peer_have_all("s")
+    give(pk, "a", [0, 1, 2, 3])  # piece 4 is the rarest
+    pk.set_piece_priority(2, 7)
+    pk.set_piece_priority(3, 0)
+    order = download_all(pk, "s")
+    assert order[0] == 2 and order[1] == 4
+    assert 3 not in order
+
+
+def test_sequential_mode_goes_in_index_order_and_skips_what_the_peer_lacks() -> None:
+    pk = PiecePicker(layout(B, 10 * B), random.Random(0))
+    pk.set_sequential(True)
+    give(pk, "a", [1, 3, 5, 6, 7, 8, 9])
+    assert download_all(pk, "a") == [1, 3, 5, 6, 7, 8, 9]
+    pk.peer_have_all("s")
+    assert download_all(pk, "s") == [0, 2, 4]
+
+
+def test_endgame_duplicates_last_blocks_and_cancels_on_arrival() -> None:
+    pk = PiecePicker(layout(2 * B, 2 * B), random.Random(0))
+    for p in "abc":
+        pk.peer_have_all(p)
+    assert pk.pick("a", None, 5) == [Block(0, 0, B), Block(0, B, B)]
+    assert pk.in_endgame()
+    dup_b = pk.pick("b", None, 5)
+    assert sorted(dup_b, key=lambda b: b.begin) == [Block(0, 0, B), Block(0, B, B)]
+    assert pk.pick("a", None, 5) == []  # never twice to the same peer
+    assert len(pk.pick("c", None, 5)) == 2  # up to 3 requesters per block
+    assert pk.pick("d", None, 5) == []  # d is not registered: has nothing
+    pk.peer_have_all("d")
+    assert pk.pick("d", None, 5) == []  # the cap of requesters is reached
+    got = pk.block_received("b", Block(0, B, B))
+    assert got.accepted and not got.piece_complete
+    assert sorted(got.cancels, key=str) == [("a", Block(0, B, B)), ("c", Block(0, B, B))]
+    late = pk.block_received("a", Block(0, B, B))  # crossed our cancel: dropped
+    assert not late.accepted
+    done = pk.block_received("c", Block(0, 0, B))
+    assert done.accepted and done.piece_complete
+    assert {p for p, _ in done.cancels} == {"a", "b"}
+    pk.piece_passed(0)
+    assert pk.is_complete() and all(pk.requests_of(p) == [] for p in "abc")
+
+
+def test_peer_gone_returns_its_requests_to_the_pool() -> None:
+    pk = PiecePicker(layout(4 * B, 2 * 4 * B), random.Random(0))
+    pk.peer_have_all("a")
+    pk.peer_have_all("b")
+    taken = pk.pick("a", None, 3)
+    released = pk.peer_gone("a")
+    assert set(released) == set(taken) and len(released) == 3
+    assert pk.availability(0) == 1
+    again = pk.pick("b", None, 8)
+    assert set(taken) <= set(again) and len(again) == 8
+
+
+def test_timed_out_request_goes_to_another_peer_and_a_late_arrival_still_counts() -> None:
+    pk = PiecePicker(layout(2 * B, 2 * B), random.Random(0))
+    pk.peer_have_all("slow")
+    pk.peer_have_all("fast")
+    blocks = pk.pick("slow", None, 2)
+    pk.request_timed_out("slow", blocks[0])
+    assert pk.pick("fast", None, 1) == [blocks[0]]
+    assert pk.block_received("slow", blocks[0]).accepted  # first copy wins, whoever sends it
+    assert not pk.block_received("fast", blocks[0]).accepted
+
+
+def test_hash_failure_puts_every_block_back_and_names_the_senders() -> None:
+    pk = PiecePicker(layout(2 * B, 2 * B), random.Random(0))
+    pk.peer_have_all("a")
+    pk.peer_have_all("b")
+    b0, b1 = Block(0, 0, B), Block(0, B, B)
+    assert pk.pick("a", None, 1) == [b0]
+    assert pk.pick("b", None, 1) == [b1]
+    pk.block_received("a", b0)
+    assert pk.block_received("b", b1).piece_complete
+    assert pk.piece_failed(0) == {"a", "b"}
+    assert 0 not in pk.have and not pk.is_complete()
+    assert pk.pick("a", None, 5) == [b0, b1]
+
+
+def test_blocks_not_asked_for_or_malformed_are_not_accepted() -> None:
+    pk = PiecePicker(layout(2 * B, 3 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk.peer_have_all("a")
+    [blk] = pk.pick("a", None, 1)
+    assert not pk.block_received("a", Block(blk.index, 1, B)).accepted  # not aligned
+    assert not pk.block_received("a", Block(blk.index, 0, 100)).accepted  # wrong length
+    assert not pk.block_received("a", Block(blk.index, 4 * B, B)).accepted  # past the piece
+    other = (blk.index + 1) % 3
+    assert not pk.block_received("a", Block(other, 0, B)).accepted  # a piece not started
+    assert pk.block_received("a", blk).accepted
+
+
+def test_left_bytes_excludes_pad_and_is_interesting_tracks_needs() -> None:
+    # f0 = 40000 bytes then a pad of 25536 to the next 32 KiB boundary, then f1 = 30000
+    lay = layout(2 * B, 40000, 30000, pads={0: 25536})
+    pk = PiecePicker(lay, random.Random(0), have=[0])
+    assert pk.left_bytes() == (40000 - 2 * B) + 30000
+    give(pk, "a", [0])
+    pk.peer_have_all("s")
+    assert not pk.is_interesting("a") and pk.is_interesting("s")
+    pk.peer_have("a", 2)
+    assert pk.is_interesting("a")
+    assert pk.wants_piece(1) and not pk.wants_piece(0)
+
+
+def test_last_piece_and_block_are_short() -> None:
+    t = make_torrent([(("x",), payload(3 * B + 100))], 2 * B)
+    pk = PiecePicker(t, random.Random(0), random_first_pieces=0)
+    pk.peer_have_all("s")
+    blocks = pk.pick("s", None, 10)
+    assert sorted(blocks, key=lambda b: (b.index, b.begin)) == [
+        Block(0, 0, B),
+        Block(0, B, B),
+        Block(1, 0, B),
+        Block(1, B, 100),
+    ]
+
+
+def test_bitfield_of_the_wrong_size_is_refused() -> None:
+    pk = one_block_pieces(4)
+    with pytest.raises(ValueError):
+        pk.peer_bitfield("a", Bitfield(5))
+    with pytest.raises(IndexError):
+        pk.peer_have("a", 4)
