@@ -500,12 +500,15 @@ def _decode_response(top: dict[bytes, BValue], common: dict[str, Any], tid: byte
         raise KrpcDecodeError("response without body", tid)
     node_id = _bytes(r, b"id", tid, False, size=NODE_ID_LEN)
     fields: dict[str, Any] = {}
-    nodes = r.get(b"nodes")
-    if isinstance(nodes, bytes):
-        fields["nodes"] = tuple(decode_compact_nodes(nodes))
-    nodes6 = r.get(b"nodes6")
-    if isinstance(nodes6, bytes):
-        fields["nodes6"] = tuple(decode_compact_nodes(nodes6, v6=True))
+    try:
+        nodes = r.get(b"nodes")
+        if isinstance(nodes, bytes):
+            fields["nodes"] = tuple(decode_compact_nodes(nodes))
+        nodes6 = r.get(b"nodes6")
+        if isinstance(nodes6, bytes):
+            fields["nodes6"] = tuple(decode_compact_nodes(nodes6, v6=True))
+    except KrpcDecodeError as exc:
+        raise KrpcDecodeError(exc.reason, tid) from None
     values = r.get(b"values")
     if isinstance(values, list):
         peers = []
