@@ -1,0 +1,197 @@
+"""The async peer connection shell over real loopback TCP: connect/accept with every encryption
+policy pair, refusals, bounded messages, timeouts and concurrent senders."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
+from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
+from torrent_engine.peer.messages import Have, Interested, Piece, Request, Unchoke
+
+INFO_HASH = bytes(range(20))
+OTHER = bytes(range(1, 21))
+CLIENT_ID = b"-TE0100-clientclient"
+SERVER_ID = b"-TE0100-serverserver"
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[PeerConnection], Awaitable[None]]
+
+
+@asynccontextmanager
+async def server(
+    encryption: EncryptionPolicy, handler: Handler | None = None, served: tuple[bytes, ...] = (INFO_HASH,)
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """A listener on 127.0.0.1 that accepts one connection with ``accept`` and runs ``handler``."""
+    outcome: dict[str, Any] = {}
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        try:
+            conn = await accept(
+                stream,
+                lookup=lambda h: h in served,
+                info_hashes=served,
+                peer_id=SERVER_ID,
+                encryption=encryption,
+            )
+        except PeerProtocolError as exc:
+            outcome["error"] = exc
+            await stream.aclose()
+            return
+        outcome["conn"] = conn
+        async with conn:
+            if handler is not None:
+                try:
+                    await handler(conn)
+                except PeerProtocolError as exc:
+                    outcome["error"] = exc
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        with anyio.fail_after(20):
+            yield port, outcome
+        tg.cancel_scope.cancel()
+
+
+async def echo_one(conn: PeerConnection) -> None:
+    msg = await conn.receive()
+    assert isinstance(msg, Interested)
+    await conn.send_many([Unchoke(), Piece(3, 0, b"block-bytes")])
+
+
+@pytest.mark.parametrize(
+    ("client", "srv", "encrypted"),
+    [
+        ("disable", "disable", False),
+        ("disable", "prefer", False),
+        ("prefer", "prefer", True),
+        ("prefer", "require", True),
+        ("require", "require", True),
+        ("require", "prefer", True),
+        ("prefer", "disable", False),  # MSE refused: reconnect in plaintext
+    ],
+)
+async def test_policy_pairs_that_agree(
+    client: EncryptionPolicy, srv: EncryptionPolicy, encrypted: bool
+) -> None:
+    async with server(srv, echo_one) as (port, outcome):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
+        async with conn:
+            assert conn.encrypted is encrypted
+            assert conn.peer_id == SERVER_ID and conn.info_hash == INFO_HASH
+            await conn.send(Interested())
+            assert await conn.receive() == Unchoke()
+            piece = await conn.receive()
+            assert isinstance(piece, Piece) and bytes(piece.block) == b"block-bytes"
+    assert outcome["conn"].peer_id == CLIENT_ID and outcome["conn"].encrypted is encrypted
+
+
+@pytest.mark.parametrize(("client", "srv"), [("require", "disable"), ("disable", "require")])
+async def test_policy_pairs_that_cannot_agree(client: EncryptionPolicy, srv: EncryptionPolicy) -> None:
+    async with server(srv) as (port, outcome):
+        with pytest.raises(PeerProtocolError):
+            await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
+        await anyio.sleep(0.05)
+    assert isinstance(outcome.get("error"), EncryptionError)
+
+
+@pytest.mark.parametrize("client", ["disable", "require"])
+async def test_unknown_torrent_is_refused(client: EncryptionPolicy) -> None:
+    async with server("prefer", served=(OTHER,)) as (port, outcome):
+        with pytest.raises(PeerProtocolError):
+            await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
+        await anyio.sleep(0.05)
+    assert isinstance(outcome.get("error"), PeerProtocolError)
+
+
+async def test_accept_serves_several_torrents_and_reports_which() -> None:
+    async with server("require", served=(OTHER, INFO_HASH)) as (port, outcome):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="require")
+        await conn.aclose()
+        await anyio.sleep(0.05)
+    assert outcome["conn"].info_hash == INFO_HASH
+
+
+async def test_oversized_message_closes_with_a_reason() -> None:
+    async def send_huge(conn: PeerConnection) -> None:
+        await conn.send_bytes(struct.pack(">IB", 1 << 24, 7))
+        await anyio.sleep(1)
+
+    async with server("disable", send_huge) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            with pytest.raises(PeerProtocolError, match="exceeds the limit"):
+                await conn.receive()
+            assert conn.close_reason is not None and "exceeds the limit" in conn.close_reason
+
+
+async def test_peer_going_away_and_read_timeout() -> None:
+    async with server("disable") as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            with pytest.raises(PeerConnectionClosed, match="closed by the peer"):
+                await conn.receive()
+
+    async def stall(conn: PeerConnection) -> None:
+        await anyio.sleep(5)
+
+    async with server("disable", stall) as (port, _):
+        conn = await connect(
+            "127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable", read_timeout=0.2
+        )
+        async with conn:
+            with pytest.raises(PeerConnectionClosed, match="no data"):
+                await conn.receive()
+
+
+async def test_connect_refused_is_a_typed_error() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    with pytest.raises(PeerConnectionClosed, match="cannot connect"):
+        await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="prefer")
+
+
+async def test_concurrent_senders_do_not_interleave_messages() -> None:
+    count = 200
+    received: list[object] = []
+
+    async def collect(conn: PeerConnection) -> None:
+        conn.wire.set_metadata(count, lambda i: 16384)
+        for _ in range(3 * count):
+            received.append(await conn.receive())
+
+    async with server("require", collect) as (port, outcome):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="require")
+        async with conn:
+
+            async def blocks() -> None:
+                for i in range(count):
+                    await conn.send(Piece(i, 0, bytes([i % 256]) * 16384))
+
+            async def requests() -> None:
+                for i in range(count):
+                    await conn.send_many([Have(i), Request(i, 0, 16384)])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(blocks)
+                tg.start_soon(requests)
+            with anyio.fail_after(10):
+                while len(received) < 3 * count and "error" not in outcome:
+                    await anyio.sleep(0.01)
+    assert "error" not in outcome
+    pieces = [m for m in received if isinstance(m, Piece)]
+    assert [p.index for p in pieces] == list(range(count))
+    assert all(bytes(p.block) == bytes([p.index % 256]) * 16384 for p in pieces)
+    assert [m.index for m in received if isinstance(m, Request)] == list(range(count))
+    assert [m.index for m in received if isinstance(m, Have)] == list(range(count))
