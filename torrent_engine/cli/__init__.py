@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import TorrentEngineError
 
 # Order here is the order in ``--help``.
-COMMANDS = ["info", "create"]
+COMMANDS = ["info", "create", "scrape"]
 
 
 def build_parser() -> argparse.ArgumentParser:
