@@ -23,7 +23,8 @@ import anyio
 
 from ..errors import TrackerError, TrackerRefused
 from ..events import EventBus, TrackerFailed, TrackerSuccess
-from . import http
+from . import client
+from .client import SUPPORTED_SCHEMES
 from .messages import (
     DEFAULT_NUMWANT,
     RETRY_NEVER,
@@ -45,7 +46,6 @@ ANNOUNCE_TIMEOUT = 15.0  # one attempt at one tracker, before the next of the ti
 STOP_TIMEOUT = 5.0
 BACKOFF_BASE = 15.0
 BACKOFF_MAX = 1800.0
-SUPPORTED_SCHEMES = ("http", "https", "udp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,12 +264,9 @@ class TrackerCoordinator:
         )
         tracker.state = "updating"
         try:
-            if urlsplit(tracker.url).scheme.lower() == "udp":
-                response = await self._udp.announce(tracker.url, request, timeout=timeout)
-            else:
-                response = await http.announce(
-                    tracker.url, request, timeout=timeout, ssl_context=self._ssl_context
-                )
+            response = await client.announce(
+                tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context
+            )
         except TrackerError as exc:
             self._failed(tracker, exc)
             return None

@@ -1,0 +1,52 @@
+"""Announce or scrape any tracker URL: dispatches on the scheme to the HTTP(S) or UDP client."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from ..errors import TrackerError
+from . import http
+from .messages import AnnounceRequest, AnnounceResponse, ScrapeResponse
+from .udp import UdpTrackerClient
+
+__all__ = ["SUPPORTED_SCHEMES", "announce", "scrape"]
+
+SUPPORTED_SCHEMES = ("http", "https", "udp")
+
+
+def _scheme(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        raise TrackerError(f"unsupported tracker URL scheme {scheme!r}", url)
+    return scheme
+
+
+async def announce(
+    url: str,
+    request: AnnounceRequest,
+    *,
+    timeout: float,
+    udp: UdpTrackerClient | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AnnounceResponse:
+    """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
+    is used when None)."""
+    if _scheme(url) == "udp":
+        return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
+    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context)
+
+
+async def scrape(
+    url: str,
+    info_hashes: Sequence[bytes],
+    *,
+    timeout: float,
+    udp: UdpTrackerClient | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> ScrapeResponse:
+    """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15)."""
+    if _scheme(url) == "udp":
+        return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
+    return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context)
