@@ -209,6 +209,7 @@ class DhtNode:
         await self.bootstrap()
 
     async def _bootstrap_task(self, done: anyio.Event) -> None:
+        self.stats["bootstraps"] += 1
         try:
             seeds = await self._resolve(self._bootstrap_nodes)
             lookup = self._new_lookup(self.node_id, seeds)
