@@ -1,0 +1,102 @@
+"""Piece verification: SHA-1 (v1) and SHA-256 merkle (v2, BEP 52), in worker threads.
+
+``piece_ok`` is pure and synchronous; ``verify_piece`` runs it in a worker thread (hashlib
+releases the GIL, so hashing uses the second core); ``recheck`` reads and hashes every piece
+of existing files with several threads at once.
+
+Hybrid torrents must pass both checks. A v2 piece is hashed over its file's bytes only (the
+pad that follows a file in the hybrid piece space is not part of the v2 tree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import anyio
+import anyio.to_thread
+
+from .bitfield import Bitfield
+from .errors import StorageError
+from .merkle import piece_hash_v2
+from .metainfo import Torrent
+from .storage import PieceStorage
+
+__all__ = ["ProgressCallback", "hash_piece_v1", "piece_ok", "recheck", "verify_piece"]
+
+ProgressCallback = Callable[[int, int], None]  # (pieces checked so far, total pieces)
+
+
+def hash_piece_v1(data: bytes | memoryview) -> bytes:
+    """The 20-byte SHA-1 of a piece as listed in ``info.pieces`` (BEP 3)."""
+    return hashlib.sha1(data).digest()
+
+
+def piece_ok(torrent: Torrent, index: int, data: bytes | memoryview) -> bool:
+    """True when ``data`` is piece ``index``: SHA-1 for v1, merkle SHA-256 for v2, both for hybrid.
+
+    False as well for a wrong length or a v2 piece whose hash is not known yet (piece layers
+    missing); never raises for bad data.
+    """
+    if not 0 <= index < torrent.num_pieces or len(data) != torrent.piece_size(index):
+        return False
+    if torrent.piece_hashes and hash_piece_v1(data) != torrent.piece_hashes[index]:
+        return False
+    if torrent.is_v2:
+        expected = torrent.expected_piece_hash_v2(index)
+        f = torrent.file_of_piece(index)
+        if expected is None or f is None:
+            return bool(torrent.piece_hashes)  # hybrid: the v1 hash has vouched for it
+        start = index * torrent.piece_length
+        own = min(len(data), f.offset + f.length - start)  # file bytes, without trailing pad
+        if piece_hash_v2(memoryview(data)[:own], torrent.piece_length, f.length) != expected:
+            return False
+    return True
+
+
+async def verify_piece(
+    torrent: Torrent, index: int, data: bytes | memoryview, *, limiter: anyio.CapacityLimiter | None = None
+) -> bool:
+    """``piece_ok`` in a worker thread."""
+    return await anyio.to_thread.run_sync(piece_ok, torrent, index, data, limiter=limiter)
+
+
+async def recheck(
+    torrent: Torrent,
+    storage: PieceStorage,
+    progress: ProgressCallback | None = None,
+    threads: int = 2,
+) -> Bitfield:
+    """Read and hash every piece on disk; the pieces that verify.
+
+    ``threads`` pieces are read and hashed at once (2 = both cores of a small machine). A piece
+    that cannot be read (missing file, file too short) does not count; nothing is written.
+    ``progress(checked, total)`` is called at the start and after each piece.
+    """
+    total = torrent.num_pieces
+    result = Bitfield(total)
+    limiter = anyio.CapacityLimiter(max(1, threads))
+    pieces = iter(range(total))
+    checked = 0
+    if progress is not None:
+        progress(0, total)
+
+    async def worker() -> None:
+        nonlocal checked
+        for index in pieces:  # the shared iterator hands each piece to one worker
+            try:
+                data = await storage.read_piece(index)
+            except StorageError:
+                ok = False
+            else:
+                ok = await verify_piece(torrent, index, data, limiter=limiter)
+            if ok:
+                result.add(index)
+            checked += 1
+            if progress is not None:
+                progress(checked, total)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(max(1, threads)):
+            tg.start_soon(worker)
+    return result
