@@ -7,17 +7,12 @@ the test writes the info-hashes it uses there; a hash off the list must give a c
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 import pytest
 
-from tests.conftest import require_program
+from tests.interop._opentracker import Opentracker, opentracker
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.events import Event, EventBus
 from torrent_engine.tracker import AnnounceStats, TrackerCoordinator, http
@@ -30,62 +25,10 @@ HASHES = {name: bytes([i + 1]) * 20 for i, name in enumerate(["http", "udp", "sc
 UNLISTED = b"\xee" * 20
 
 
-@dataclass
-class Opentracker:
-    http_port: int
-    udp_port: int
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/announce"
-
-    @property
-    def udp_url(self) -> str:
-        return f"udp://127.0.0.1:{self.udp_port}/announce"
-
-
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def opentracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opentracker]:
-    program = require_program("opentracker")
-    folder: Path = tmp_path_factory.mktemp("opentracker")
-    (folder / "whitelist").write_text("".join(f"{h.hex()}\n" for h in HASHES.values()))
-    # Run as root, opentracker chroots into the folder and drops to "nobody", who must be able
-    # to read the list from there.
-    folder.chmod(0o755)
-    (folder / "whitelist").chmod(0o644)
-    log = (folder / "log").open("wb")
-    for _attempt in range(5):  # a free port may be taken between probing and binding
-        tracker = Opentracker(_free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM))
-        args = [program, "-i", "127.0.0.1", "-p", str(tracker.http_port), "-P", str(tracker.udp_port)]
-        args += ["-d", str(folder), "-w", "whitelist"]
-        process = subprocess.Popen(args, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", tracker.http_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if process.poll() is None:
-            break
-    else:
-        pytest.fail(f"opentracker did not start: {(folder / 'log').read_text(errors='replace')}")
-    try:
-        yield tracker
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def tracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opentracker]:
+    with opentracker(tmp_path_factory.mktemp("opentracker"), HASHES.values()) as running:
+        yield running
 
 
 def request(info_hash: bytes, who: int, *, left: int = 100, event: str = "started") -> AnnounceRequest:
@@ -98,58 +41,58 @@ def request(info_hash: bytes, who: int, *, left: int = 100, event: str = "starte
     )
 
 
-async def test_http_two_peers_see_each_other(opentracker: Opentracker) -> None:
+async def test_http_two_peers_see_each_other(tracker: Opentracker) -> None:
     ih = HASHES["http"]
-    first = await http.announce(opentracker.http_url, request(ih, 1), timeout=5)
+    first = await http.announce(tracker.http_url, request(ih, 1), timeout=5)
     # opentracker lists the announcer among the peers; the coordinator filters that out
     assert first.peers == [("127.0.0.1", 7001)]
-    second = await http.announce(opentracker.http_url, request(ih, 2), timeout=5)
+    second = await http.announce(tracker.http_url, request(ih, 2), timeout=5)
     assert ("127.0.0.1", 7001) in second.peers
-    again = await http.announce(opentracker.http_url, request(ih, 1, event=""), timeout=5)
+    again = await http.announce(tracker.http_url, request(ih, 1, event=""), timeout=5)
     assert ("127.0.0.1", 7002) in again.peers
     assert again.interval > 0 and again.leechers == 2 and again.seeders == 0
 
 
-async def test_udp_two_peers_see_each_other(opentracker: Opentracker) -> None:
+async def test_udp_two_peers_see_each_other(tracker: Opentracker) -> None:
     ih = HASHES["udp"]
     client = UdpTrackerClient()
-    await client.announce(opentracker.udp_url, request(ih, 1), timeout=5)
-    second = await client.announce(opentracker.udp_url, request(ih, 2), timeout=5)
+    await client.announce(tracker.udp_url, request(ih, 1), timeout=5)
+    second = await client.announce(tracker.udp_url, request(ih, 2), timeout=5)
     assert ("127.0.0.1", 7001) in second.peers
-    again = await client.announce(opentracker.udp_url, request(ih, 1, event=""), timeout=5)
+    again = await client.announce(tracker.udp_url, request(ih, 1, event=""), timeout=5)
     assert ("127.0.0.1", 7002) in again.peers
     assert client.connects_sent == 1  # one connection id served all three announces
     assert (again.leechers, again.seeders) == (2, 0)
 
 
-async def test_http_and_udp_share_one_swarm(opentracker: Opentracker) -> None:
+async def test_http_and_udp_share_one_swarm(tracker: Opentracker) -> None:
     ih = HASHES["mixed"]
-    await http.announce(opentracker.http_url, request(ih, 1), timeout=5)
-    over_udp = await UdpTrackerClient().announce(opentracker.udp_url, request(ih, 2), timeout=5)
+    await http.announce(tracker.http_url, request(ih, 1), timeout=5)
+    over_udp = await UdpTrackerClient().announce(tracker.udp_url, request(ih, 2), timeout=5)
     assert ("127.0.0.1", 7001) in over_udp.peers
 
 
-async def test_scrape_numbers_match_the_swarm(opentracker: Opentracker) -> None:
+async def test_scrape_numbers_match_the_swarm(tracker: Opentracker) -> None:
     ih = HASHES["scrape"]
-    await http.announce(opentracker.http_url, request(ih, 1, left=0), timeout=5)  # a seeder
-    await http.announce(opentracker.http_url, request(ih, 2), timeout=5)  # a leecher
-    await http.announce(opentracker.http_url, request(ih, 3), timeout=5)  # a leecher that finishes
-    done = await http.announce(opentracker.http_url, request(ih, 3, left=0, event="completed"), timeout=5)
-    over_http = (await http.scrape(opentracker.http_url, [ih], timeout=5)).files[ih]
-    over_udp = (await UdpTrackerClient().scrape(opentracker.udp_url, [ih], timeout=5)).files[ih]
+    await http.announce(tracker.http_url, request(ih, 1, left=0), timeout=5)  # a seeder
+    await http.announce(tracker.http_url, request(ih, 2), timeout=5)  # a leecher
+    await http.announce(tracker.http_url, request(ih, 3), timeout=5)  # a leecher that finishes
+    done = await http.announce(tracker.http_url, request(ih, 3, left=0, event="completed"), timeout=5)
+    over_http = (await http.scrape(tracker.http_url, [ih], timeout=5)).files[ih]
+    over_udp = (await UdpTrackerClient().scrape(tracker.udp_url, [ih], timeout=5)).files[ih]
     assert (over_http.complete, over_http.incomplete, over_http.downloaded) == (2, 1, 1)
     assert over_udp == over_http
     assert (done.seeders, done.leechers) == (over_http.complete, over_http.incomplete)
 
 
-async def test_unlisted_info_hash_gives_clean_errors(opentracker: Opentracker) -> None:
+async def test_unlisted_info_hash_gives_clean_errors(tracker: Opentracker) -> None:
     with pytest.raises(TrackerError, match="does not know this torrent"):
-        await UdpTrackerClient().announce(opentracker.udp_url, request(UNLISTED, 1), timeout=5)
+        await UdpTrackerClient().announce(tracker.udp_url, request(UNLISTED, 1), timeout=5)
     with pytest.raises(TrackerRefused, match="not authorized"):
-        await http.announce(opentracker.http_url, request(UNLISTED, 1), timeout=5)
+        await http.announce(tracker.http_url, request(UNLISTED, 1), timeout=5)
 
 
-async def test_two_coordinators_find_each_other(opentracker: Opentracker) -> None:
+async def test_two_coordinators_find_each_other(tracker: Opentracker) -> None:
     ih = HASHES["coord"]
     found: dict[int, set[tuple[str, int]]] = {1: set(), 2: set()}
     bus = EventBus()
@@ -169,8 +112,8 @@ async def test_two_coordinators_find_each_other(opentracker: Opentracker) -> Non
             announce_timeout=3,
         )
 
-    one = make(1, [[opentracker.udp_url], [opentracker.http_url]])
-    two = make(2, [[opentracker.http_url, opentracker.udp_url]])
+    one = make(1, [[tracker.udp_url], [tracker.http_url]])
+    two = make(2, [[tracker.http_url, tracker.udp_url]])
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
             tg.start_soon(one.run)
@@ -187,5 +130,5 @@ async def test_two_coordinators_find_each_other(opentracker: Opentracker) -> Non
     assert ("127.0.0.1", 7101) not in found[1] and ("127.0.0.1", 7102) not in found[2]  # never ourselves
     await anyio.sleep(0.05)
     assert {e.name for e in events} == {"tracker.success"}
-    stats = (await http.scrape(opentracker.http_url, [ih], timeout=5)).files.get(ih)
+    stats = (await http.scrape(tracker.http_url, [ih], timeout=5)).files.get(ih)
     assert stats is None or (stats.complete, stats.incomplete) == (0, 0)  # both said 'stopped'

@@ -1,0 +1,75 @@
+"""Start a real opentracker on 127.0.0.1 for a test, with its allow-list written first."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_program
+
+
+@dataclass
+class Opentracker:
+    http_port: int
+    udp_port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/announce"
+
+    @property
+    def udp_url(self) -> str:
+        return f"udp://127.0.0.1:{self.udp_port}/announce"
+
+
+def _free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def opentracker(folder: Path, info_hashes: Iterable[bytes]) -> Iterator[Opentracker]:
+    """Debian builds opentracker to serve only the info-hashes of its allow-list (``-w FILE``,
+    relative to its ``-d`` folder); the list is written before it starts."""
+    program = require_program("opentracker")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "whitelist").write_text("".join(f"{h.hex()}\n" for h in info_hashes))
+    # Run as root, opentracker chroots into the folder and drops to "nobody", who must be able
+    # to read the list from there.
+    folder.chmod(0o755)
+    (folder / "whitelist").chmod(0o644)
+    log_path = folder / "log"
+    with log_path.open("wb") as log:
+        for _attempt in range(5):  # a probed free port may be taken before opentracker binds it
+            tracker = Opentracker(_free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM))
+            args = [program, "-i", "127.0.0.1", "-p", str(tracker.http_port), "-P", str(tracker.udp_port)]
+            args += ["-d", str(folder), "-w", "whitelist"]
+            process = subprocess.Popen(args, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 10
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", tracker.http_port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            if process.poll() is None:
+                break
+        else:
+            pytest.fail(f"opentracker did not start: {log_path.read_text(errors='replace')}")
+        try:
+            yield tracker
+        finally:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
