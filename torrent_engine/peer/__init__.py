@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .connection import EncryptionPolicy, PeerConnection, accept, connect
+from .extensions import ExtensionHandshake, PexMessage
 from .messages import (
     BLOCK_SIZE,
     AllowedFast,
@@ -25,6 +27,7 @@ from .messages import (
     Unchoke,
     make_reserved,
 )
+from .peer_id import client_name, generate_peer_id
 from .wire import PeerWire, allowed_fast_set, check_bitfield
 
 __all__ = [
@@ -33,7 +36,9 @@ __all__ = [
     "Bitfield",
     "Cancel",
     "Choke",
+    "EncryptionPolicy",
     "Extended",
+    "ExtensionHandshake",
     "Handshake",
     "Have",
     "HaveAll",
@@ -42,14 +47,20 @@ __all__ = [
     "KeepAlive",
     "Message",
     "NotInterested",
-    "Piece",
+    "PeerConnection",
     "PeerWire",
+    "PexMessage",
+    "Piece",
     "Port",
     "RejectRequest",
     "Request",
     "SuggestPiece",
     "Unchoke",
+    "accept",
     "allowed_fast_set",
     "check_bitfield",
+    "client_name",
+    "connect",
+    "generate_peer_id",
     "make_reserved",
 ]
