@@ -23,14 +23,19 @@ from ..runtime import run as run_loop
 T = TypeVar("T")
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
+def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
     """``HOST:PORT`` or ``[IPv6]:PORT``."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not (0 if allow_zero else 1) <= int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` where port 0 lets the system choose."""
+    return parse_host_port(text, allow_zero=True)
 
 
 def parse_hash(text: str) -> bytes:
@@ -62,9 +67,7 @@ def register(subparsers: Any) -> None:
                 required=True,
                 help="a DHT node to start from (repeatable)",
             )
-        sp.add_argument(
-            "--bind", metavar="HOST:PORT", type=parse_host_port, default=None, help="local address"
-        )
+        sp.add_argument("--bind", metavar="HOST:PORT", type=parse_bind, default=None, help="local address")
         sp.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds (30)")
         sp.add_argument("--no-bep42", action="store_true", help="accept node ids that violate BEP 42")
         sp.set_defaults(run=run)
@@ -145,15 +148,21 @@ async def _with_node(args: argparse.Namespace, job: Callable[[DhtNode], Awaitabl
         read_only=True,
     )
     result: list[T] = []
+    error: Exception | None = None
     async with anyio.create_task_group() as tg:
         await tg.start(node.run)
-        with anyio.fail_after(args.timeout):
-            if getattr(args, "bootstrap", None):
-                await node.wait_bootstrapped()
-                if not len(node.table):
-                    raise DHTError("no bootstrap node answered")
-            result.append(await job(node))
+        try:
+            with anyio.fail_after(args.timeout):
+                if getattr(args, "bootstrap", None):
+                    await node.wait_bootstrapped()
+                    if not len(node.table):
+                        raise DHTError("no bootstrap node answered")
+                result.append(await job(node))
+        except (DHTError, TimeoutError) as exc:
+            error = exc  # re-raised outside the task group, so it is not wrapped in a group
         tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
     return result[0]
 
 
