@@ -330,3 +330,35 @@ async def test_on_peers_failure_does_not_stop_announcing() -> None:
         c = coordinator([[t.url]], on_peers=broken)
         assert await c.announce_now() == 1800
         assert c.status()[0].state == "working"
+
+
+def test_can_be_built_outside_the_event_loop() -> None:
+    c = coordinator([["http://t.invalid/announce"]])
+    c.completed()  # nothing to wake yet; remembered for run()
+    assert c.status()[0].state == "idle"
+
+
+async def test_completed_only_once() -> None:
+    t = Tracker()
+    async with running(t):
+        c = coordinator([[t.url]])
+        await c.announce_now()
+        c.completed()
+        await c.announce_now()
+        c.completed()  # a second call (e.g. after a recheck) sends nothing new
+        await c.announce_now()
+    assert t.events == ["started", "completed", ""]
+
+
+async def test_failing_trackers_are_not_hammered_while_completed_is_pending() -> None:
+    t = Tracker(encode({"failure reason": "down"}))
+    async with running(t):
+        c = coordinator([[t.url]], backoff_base=0.4)
+        with anyio.move_on_after(1.5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.run)
+                await anyio.sleep(0.1)
+                c.completed()
+    # 0 s, then backoff 0.4 s and 0.8 s: a handful of tries, not a busy loop
+    assert 2 <= len(t.events) <= 4
+    assert t.events[0] == "started" and set(t.events[1:]) == {"completed"}

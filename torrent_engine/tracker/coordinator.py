@@ -173,8 +173,10 @@ class TrackerCoordinator:
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self._completed_pending = False
+        self._completed_sent = False
+        self._wake_requests = 0
         self._stopping = False
-        self._wake = anyio.Event()
+        self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
 
     # ------------------------------------------------------------------ public API
 
@@ -182,23 +184,34 @@ class TrackerCoordinator:
         """Announce ``started``, then re-announce on schedule until cancelled or stopped.
         Returns early when there is no usable tracker at all."""
         while not self._stopping:
-            self._wake = anyio.Event()
+            requests = self._wake_requests
             delay = await self.announce_now()
             if delay is None:
                 return
+            if self._wake_requests != requests and self._completed_pending:
+                continue  # completed() came during the round, too late for it: go again now
             with anyio.move_on_after(delay):
-                await self._wake.wait()
+                requests = self._wake_requests
+                while not self._stopping and self._wake_requests == requests:
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
 
     def completed(self) -> None:
-        """The download finished: send ``completed`` (once) at the next opportunity, i.e. now."""
+        """The download finished: send ``completed`` at the next opportunity, i.e. now. Only
+        the first call counts."""
+        if self._completed_pending or self._completed_sent:
+            return
         self._completed_pending = True
-        self._wake.set()
+        self._wake_requests += 1
+        if self._wake is not None:
+            self._wake.set()
 
     async def stop(self) -> None:
         """Send ``stopped`` to every tracker that knows us, all at once, within ``stop_timeout``;
         end :meth:`run`. Failures are recorded but never raised."""
         self._stopping = True
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
         targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
         if not targets:
             return
@@ -284,6 +297,7 @@ class TrackerCoordinator:
         tracker.announced = True
         if event == "completed":
             self._completed_pending = False
+            self._completed_sent = True
         if response.warning:
             log.warning("tracker %s: %s", tracker.url, response.warning)
         if response.external_ip:
