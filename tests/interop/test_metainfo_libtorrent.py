@@ -1,0 +1,244 @@
+"""Metainfo against real programs: libtorrent (create, parse, verify data) and mktorrent.
+
+- torrents made by libtorrent and mktorrent parse to the same info-hashes, files and pieces;
+- torrents we make load in libtorrent with the same info-hashes and piece hashes, and a
+  libtorrent session checking the original data against them finds every piece good.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_libtorrent, require_program
+from torrent_engine.create import create_torrent
+from torrent_engine.metainfo import Torrent
+
+pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+PL = 16384
+# odd sizes, an empty file, nested folders; names sort the same bytewise and by component
+FILES = {"a.txt": 1, "b.bin": 70001, "dir/c.dat": 3 * PL + 5, "dir/empty": 0, "dir/sub/d": 200000}
+
+
+def _content(rel: str, size: int) -> bytes:
+    import hashlib
+
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{rel}/{i}".encode()).digest()
+        i += 1
+    return bytes(out[:size])
+
+
+@pytest.fixture
+def lt() -> ModuleType:
+    return require_libtorrent()
+
+
+@pytest.fixture
+def share(tmp_path: Path) -> Path:
+    root = tmp_path / "share"
+    for rel, size in FILES.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_content(rel, size))
+    return root
+
+
+def _lt_flags(lt: ModuleType, version: str) -> int:
+    return {"v1": lt.create_torrent.v1_only, "v2": lt.create_torrent.v2_only, "hybrid": 0}[version]
+
+
+def _lt_make(lt: ModuleType, root: Path, version: str, piece_length: int = PL) -> bytes:
+    fs = lt.file_storage()
+    lt.add_files(fs, str(root))
+    ct = lt.create_torrent(fs, piece_length, flags=_lt_flags(lt, version))
+    ct.add_tracker("http://127.0.0.1:1/announce", 0)
+    ct.add_url_seed("http://127.0.0.1:2/seed/")
+    lt.set_piece_hashes(ct, str(root.parent))
+    data: bytes = lt.bencode(ct.generate())
+    return data
+
+
+def _lt_files(lt: ModuleType, ti: Any) -> list[tuple[tuple[str, ...], int, int, bool]]:
+    fs = ti.files()
+    pad = lt.file_storage.flag_pad_file
+    return [
+        (tuple(fs.file_path(i).split("/")), fs.file_size(i), fs.file_offset(i), bool(fs.file_flags(i) & pad))
+        for i in range(fs.num_files())
+    ]
+
+
+def _hashes(lt: ModuleType, ti: Any) -> tuple[bytes | None, bytes | None]:
+    ih = ti.info_hashes()
+    v1 = ih.v1.to_bytes() if ih.has_v1() else None
+    v2 = ih.v2.to_bytes() if ih.has_v2() else None
+    return v1, v2
+
+
+def _assert_same_torrent(lt: ModuleType, t: Torrent, data: bytes) -> None:
+    ti = lt.torrent_info(data)
+    assert (t.info_hash_v1, t.info_hash_v2) == _hashes(lt, ti)
+    assert t.num_pieces == ti.num_pieces()
+    assert t.piece_length == ti.piece_length()
+    assert t.name == ti.name()
+    theirs = _lt_files(lt, ti)
+    ours_real = [(f.path, f.length, f.offset) for f in t.files if not f.pad]
+    assert ours_real == [(p, n, off) for p, n, off, is_pad in theirs if not is_pad]
+    if t.is_v1:  # v1 and hybrid: the same list including BEP 47 pad files
+        assert [(f.path, f.length, f.offset, f.pad) for f in t.files] == theirs
+        assert list(t.piece_hashes) == [ti.hash_for_piece(i) for i in range(ti.num_pieces())]
+        assert [t.piece_size(i) for i in range(t.num_pieces)] == [
+            ti.piece_size(i) for i in range(ti.num_pieces())
+        ]
+    if t.is_v2:
+        fs = ti.files()
+        lt_roots = [fs.root(i).to_bytes() for i in range(fs.num_files()) if not fs.file_flags(i) & 1]
+        ours = [f.pieces_root or bytes(32) for f in t.files if not f.pad]
+        assert ours == lt_roots
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_torrents_made_by_libtorrent_parse_the_same(lt: ModuleType, share: Path, version: str) -> None:
+    data = _lt_make(lt, share, version)
+    t = Torrent.from_bytes(data)
+    assert (t.is_v1, t.is_v2) == (version != "v2", version != "v1")
+    _assert_same_torrent(lt, t, data)
+    assert t.trackers == (("http://127.0.0.1:1/announce",),)
+    assert t.web_seeds == ("http://127.0.0.1:2/seed/",)
+    # our own view of the same folder: same files, and for v2 the same merkle roots and layers
+    ours = create_torrent(share, version=version, piece_length=PL)  # type: ignore[arg-type]
+    assert [(f.path, f.length) for f in ours.files if not f.pad] == sorted(
+        (f.path, f.length) for f in t.files if not f.pad
+    )
+    if t.is_v2:
+        assert dict(ours.piece_layers) == dict(t.piece_layers)
+        for i in range(t.num_pieces):
+            assert ours.expected_piece_hash_v2(i) == t.expected_piece_hash_v2(i)
+
+
+def test_single_file_v2_made_by_libtorrent(lt: ModuleType, share: Path) -> None:
+    data = _lt_make(lt, share / "b.bin", "hybrid")
+    t = Torrent.from_bytes(data)
+    assert t.files[0].path == ("b.bin",)
+    _assert_same_torrent(lt, t, data)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_our_torrents_load_in_libtorrent(lt: ModuleType, share: Path, version: str) -> None:
+    t = create_torrent(
+        share,
+        version=version,  # type: ignore[arg-type]
+        piece_length=PL,
+        trackers=[["http://127.0.0.1:1/a"], ["http://127.0.0.1:1/b"]],
+        private=True,
+    )
+    data = t.to_bytes()
+    _assert_same_torrent(lt, t, data)
+    ti = lt.torrent_info(data)
+    assert ti.priv()
+    assert [(tr.url, tr.tier) for tr in ti.trackers()] == [
+        ("http://127.0.0.1:1/a", 0),
+        ("http://127.0.0.1:1/b", 1),
+    ]
+
+
+def test_our_single_file_torrents_load_in_libtorrent(lt: ModuleType, share: Path) -> None:
+    for version in ("v1", "v2", "hybrid"):
+        t = create_torrent(share / "dir" / "sub" / "d", version=version, piece_length=2 * PL)  # type: ignore[arg-type]
+        _assert_same_torrent(lt, t, t.to_bytes())
+
+
+def _libtorrent_check(lt: ModuleType, t: Torrent, save_path: Path) -> Any:
+    """Add ``t`` to a loopback-only libtorrent session over ``save_path``; its status once the
+    file check is over."""
+    session = lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "alert_mask": 0,
+        }
+    )
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(t.to_bytes())
+    params.save_path = str(save_path)
+    handle = session.add_torrent(params)  # no resume data: libtorrent checks the files
+    checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+    deadline = time.monotonic() + 60
+    status = handle.status()
+    while (status.state in checking or status.num_pieces == 0) and time.monotonic() < deadline:
+        if status.errc.value():
+            break
+        time.sleep(0.05)
+        status = handle.status()
+    session.remove_torrent(handle)
+    assert not status.errc.value(), status.errc.message()
+    return status
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_libtorrent_checks_the_data_against_our_torrent(lt: ModuleType, share: Path, version: str) -> None:
+    """The strongest check of our piece hashes (SHA-1 and merkle): libtorrent checks the real
+    files against our torrent and must find every piece good."""
+    t = create_torrent(share, version=version, piece_length=PL)  # type: ignore[arg-type]
+    status = _libtorrent_check(lt, t, share.parent)
+    assert status.num_pieces == t.num_pieces, f"libtorrent verified {status.num_pieces}/{t.num_pieces}"
+    assert status.total_wanted_done == t.payload_size
+
+
+def test_libtorrent_rejects_a_corrupted_piece_of_our_torrent(lt: ModuleType, share: Path) -> None:
+    t = create_torrent(share, version="hybrid", piece_length=PL)
+    victim = share / "dir" / "sub" / "d"
+    data = bytearray(victim.read_bytes())
+    data[PL + 7] ^= 0xFF  # second piece of that file
+    victim.write_bytes(bytes(data))
+    status = _libtorrent_check(lt, t, share.parent)
+    assert status.num_pieces == t.num_pieces - 1
+
+
+def test_torrent_made_by_mktorrent(lt: ModuleType, share: Path, tmp_path: Path) -> None:
+    mktorrent = require_program("mktorrent")
+    out = tmp_path / "mk.torrent"
+    subprocess.run(
+        [
+            mktorrent,
+            "-l",
+            "15",
+            "-a",
+            "http://127.0.0.1:1/a,http://127.0.0.1:1/b",
+            "-a",
+            "udp://127.0.0.1:3/c",
+            "-w",
+            "http://127.0.0.1:2/w",
+            "-c",
+            "made by mktorrent",
+            "-p",
+            "-o",
+            str(out),
+            str(share),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    data = out.read_bytes()
+    t = Torrent.from_bytes(data)
+    _assert_same_torrent(lt, t, data)
+    assert t.private and t.comment == "made by mktorrent" and t.created_by is not None
+    assert t.trackers == (("http://127.0.0.1:1/a", "http://127.0.0.1:1/b"), ("udp://127.0.0.1:3/c",))
+    assert t.web_seeds == ("http://127.0.0.1:2/w",)
+    assert [("/".join(f.path[1:]), f.length) for f in t.files] == list(FILES.items())
+    # the same folder hashed by us gives mktorrent's info-hash byte for byte
+    ours = create_torrent(share, version="v1", piece_length=2**15, private=True)
+    assert ours.info_hash == t.info_hash
+    assert ours.piece_hashes == t.piece_hashes
