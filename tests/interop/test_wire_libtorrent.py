@@ -40,6 +40,8 @@ pytestmark = pytest.mark.interop
 PIECE_LENGTH = 32 * 1024
 PAYLOAD_SIZE = 5 * PIECE_LENGTH + 1234  # odd size: the last piece is short
 OUR_PEER_ID = generate_peer_id(random.Random(1).randbytes)
+# Our policy against each libtorrent encryption mode.
+OUR_POLICY: dict[str, EncryptionPolicy] = {"plaintext": "disable", "forced": "require", "enabled": "prefer"}
 
 
 @dataclass
@@ -66,6 +68,12 @@ def _enc_settings(lt: Any, mode: str) -> dict[str, Any]:
             "out_enc_policy": int(lt.enc_policy.pe_forced),
             "in_enc_policy": int(lt.enc_policy.pe_forced),
             "allowed_enc_level": int(lt.enc_level.pe_rc4),
+        }
+    if mode == "enabled":  # libtorrent's defaults: MSE accepted, plaintext too
+        return {
+            "out_enc_policy": int(lt.enc_policy.pe_enabled),
+            "in_enc_policy": int(lt.enc_policy.pe_enabled),
+            "allowed_enc_level": int(lt.enc_level.pe_both),
         }
     return {
         "out_enc_policy": int(lt.enc_policy.pe_disabled),
@@ -113,7 +121,7 @@ def _make_torrent(lt: Any, directory: Path) -> tuple[bytes, bytes]:
     return lt.bencode(ct.generate()), payload
 
 
-@pytest.fixture(params=["plaintext", "forced"])
+@pytest.fixture(params=["plaintext", "forced", "enabled"])
 def seeder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Seeder]:
     lt = require_libtorrent()
     torrent_bytes, payload = _make_torrent(lt, tmp_path)
@@ -153,7 +161,7 @@ async def test_we_download_a_block_from_a_libtorrent_seeder(
     request: pytest.FixtureRequest, seeder: Seeder
 ) -> None:
     mode = request.node.callspec.params["seeder"]
-    encryption: EncryptionPolicy = "require" if mode == "forced" else "disable"
+    encryption = OUR_POLICY[mode]
     conn = await connect(
         "127.0.0.1",
         seeder.port,
@@ -164,7 +172,9 @@ async def test_we_download_a_block_from_a_libtorrent_seeder(
         piece_size=seeder.piece_size,
     )
     async with conn:
-        assert conn.encrypted == (mode == "forced")
+        assert conn.mse == (mode != "plaintext")
+        if mode != "enabled":  # with both allowed, libtorrent's prefer_rc4 setting chooses
+            assert conn.encrypted == (mode == "forced")
         hs = conn.peer_handshake
         assert hs.info_hash == seeder.info_hash and hs.extension and hs.fast
         assert conn.wire.fast and conn.wire.extension
@@ -265,7 +275,9 @@ async def test_libtorrent_dials_us_and_we_accept(mode: str, tmp_path: Path) -> N
             async with listener:
                 handle.connect_peer(("127.0.0.1", port))
                 with anyio.fail_after(20):
-                    stream = await listener.listeners[0].accept()
+                    tcp = listener.listeners[0]
+                    assert isinstance(tcp, anyio.abc.SocketListener)
+                    stream = await tcp.accept()
                 tg.start_soon(serve, stream)
     finally:
         session.remove_torrent(handle)

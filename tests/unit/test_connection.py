@@ -88,6 +88,7 @@ async def test_policy_pairs_that_agree(
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
         async with conn:
             assert conn.encrypted is encrypted
+            assert conn.mse is (encrypted or (client == "prefer" and srv == "prefer"))
             assert conn.peer_id == SERVER_ID and conn.info_hash == INFO_HASH
             await conn.send(Interested())
             assert await conn.receive() == Unchoke()

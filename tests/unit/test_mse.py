@@ -46,6 +46,10 @@ def ref_rc4(key: bytes, data: bytes, discard: int = 1024) -> bytes:
     return bytes(out)
 
 
+def sha1(*parts: bytes) -> bytes:
+    return hashlib.sha1(b"".join(parts)).digest()
+
+
 def run(a: MseInitiator, b: MseResponder, chunk: int = 1 << 20, extra_b: bytes = b"") -> None:
     """Shuttle bytes between the two sides in ``chunk``-sized pieces until both are done."""
     to_b = a.start()
@@ -134,7 +138,6 @@ def test_wire_bytes_match_an_independent_derivation() -> None:
     yb = pow(2, xb, DH_PRIME).to_bytes(96, "big")
     step3 = a.receive_data(yb)
     s = pow(int.from_bytes(ya, "big"), xb, DH_PRIME).to_bytes(96, "big")
-    sha1 = lambda *p: hashlib.sha1(b"".join(p)).digest()  # noqa: E731
     assert step3[:20] == sha1(b"req1", s)
     assert bytes(x ^ y for x, y in zip(step3[20:40], sha1(b"req3", s), strict=True)) == skey_hash(INFO_HASH)
     plain = ref_rc4(sha1(b"keyA", s, INFO_HASH), step3[40:])

@@ -50,6 +50,7 @@ class PeerConnection:
         encrypt: StreamCipher | None = None,
         decrypt: StreamCipher | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        mse: bool = False,
     ) -> None:
         self._stream = stream
         self.wire = wire
@@ -57,6 +58,7 @@ class PeerConnection:
         self._encrypt = encrypt
         self._decrypt = decrypt
         self.read_timeout = read_timeout
+        self.mse = mse  # the handshake went through MSE (even if it then selected plaintext)
         self._send_lock = anyio.Lock()
         self.close_reason: str | None = None
         self.bytes_received = 0
@@ -328,7 +330,13 @@ async def _initiate(
         await _close_quietly(stream)
         raise
     return PeerConnection(
-        stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt, read_timeout=read_timeout
+        stream,
+        wire,
+        remote=remote,
+        encrypt=encrypt,
+        decrypt=decrypt,
+        read_timeout=read_timeout,
+        mse=provide is not None,
     )
 
 
@@ -402,5 +410,11 @@ async def accept(
         our_handshake = wire.handshake()
         await _write(stream, encrypt.update(our_handshake) if encrypt is not None else our_handshake)
     return PeerConnection(
-        stream, wire, remote=_remote_of(stream), encrypt=encrypt, decrypt=decrypt, read_timeout=read_timeout
+        stream,
+        wire,
+        remote=_remote_of(stream),
+        encrypt=encrypt,
+        decrypt=decrypt,
+        read_timeout=read_timeout,
+        mse=not plaintext,
     )
