@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.errors import EncryptionError, PeerProtocolError
+from torrent_engine.peer.buffer import ReceiveBuffer
 from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, decode_metadata_message
 from torrent_engine.peer.messages import (
     AllowedFast,
@@ -32,7 +33,7 @@ from torrent_engine.peer.messages import (
     Unchoke,
     make_reserved,
 )
-from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseResponder
+from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
 from torrent_engine.peer.wire import PeerWire
 
 INFO_HASH = bytes(range(20))
@@ -211,3 +212,31 @@ def test_mse_responder_random_input_only_raises_encryption_errors(data: bytes, s
     except EncryptionError:
         pass
     assert not responder.done
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=96, max_size=1500), st.integers(0, 2**32))
+def test_mse_initiator_random_input_only_raises_encryption_errors(data: bytes, seed: int) -> None:
+    initiator = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=random.Random(seed).randbytes)
+    initiator.start()
+    try:
+        initiator.receive_data(data)
+    except EncryptionError:
+        pass
+    assert not initiator.done
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=50), max_size=20), st.lists(st.integers(0, 60), max_size=30))
+def test_receive_buffer_is_a_fifo(chunks: list[bytes], takes: list[int]) -> None:
+    buf = ReceiveBuffer()
+    expected = b"".join(chunks)
+    for chunk in chunks:
+        buf.feed(bytearray(chunk) if len(chunk) % 2 else chunk)
+    got = bytearray()
+    for n in takes:
+        n = min(n, len(buf))
+        if n:
+            assert bytes(buf.peek(n)) == expected[len(got) : len(got) + n]
+        got += buf.take(n)
+    assert bytes(got) + buf.take_all() == expected and len(buf) == 0

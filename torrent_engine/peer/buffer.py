@@ -41,6 +41,10 @@ class ReceiveBuffer:
 
     def peek(self, n: int) -> memoryview:
         """The first ``n`` bytes without consuming them. Requires ``n <= len(self)``."""
+        if n > self._len:
+            raise ValueError(f"peek({n}) with only {self._len} bytes buffered")
+        if n <= 0:
+            return memoryview(b"")
         head = self._chunks[0]
         if len(head) >= n:
             return head[:n]
@@ -50,6 +54,8 @@ class ReceiveBuffer:
         """Remove and return the first ``n`` bytes as one contiguous view. Requires ``n <= len(self)``."""
         if n > self._len:
             raise ValueError(f"take({n}) with only {self._len} bytes buffered")
+        if n <= 0:
+            return memoryview(b"")
         self._len -= n
         chunks = self._chunks
         head = chunks[0]
