@@ -303,9 +303,23 @@ async def http_get(
         raise TrackerError(exc.reason, url) from None
     except TimeoutError:
         raise TrackerError(f"no answer within {timeout:g} s", url) from None
-    except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-        raise TrackerError(f"{type(exc).__name__}: {exc}", url) from None
+    except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+        raise TrackerError(_describe(exc), url) from None
     raise TrackerError(f"more than {max_redirects} redirects", url)
+
+
+def _describe(exc: BaseException) -> str:
+    """The most specific cause: anyio reports a failed connect as "All connection attempts
+    failed" with the real error (refused, unreachable...) as its cause."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and str(exc) == "All connection attempts failed":
+        exc = cause
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError)):
+        return "connection lost"
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _check_status(response: HttpResponse, url: str) -> None:

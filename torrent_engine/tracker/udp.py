@@ -173,8 +173,10 @@ class UdpTrackerClient:
                     return await exchange(sock, sock.ipv6, connection_id)
         except TimeoutError:
             raise TrackerError(f"no answer within {timeout:g} s", url) from None
+        except ConnectionRefusedError:
+            raise TrackerError("connection refused (ICMP port unreachable)", url) from None
         except OSError as exc:
-            raise TrackerError(f"{type(exc).__name__}: {exc}", url) from None
+            raise TrackerError(f"{type(exc).__name__}: {exc.strerror or exc}", url) from None
 
     async def _connect(self, sock: _Socket, url: str) -> int:
         tid = self._transaction_id()
