@@ -172,7 +172,8 @@ class Torrent:
         if layer is None:
             return None
         j = index - f.offset // self.piece_length
-        return layer[j * HASH_SIZE : (j + 1) * HASH_SIZE]
+        h = layer[j * HASH_SIZE : (j + 1) * HASH_SIZE]
+        return h if len(h) == HASH_SIZE else None
 
     # -- construction ----------------------------------------------------------------------
 
@@ -729,12 +730,14 @@ def _check_hybrid(v1: list[_RawFile], v2: list[_RawFile], multi: bool, name: str
     if v2_multi != multi:
         raise MetainfoError("hybrid: single-file in one view, multi-file in the other", field_name)
     pos = 0
+    v2_pos = 0  # where the v2 layout puts the next file: the previous file's end, aligned up
     j = 0
     for f in v1:
         if f.pad:
             pos += f.length
             continue
         g = v2[j]
+        v2_pos += -v2_pos % pl
         v2_path = g.path if multi else (name,)
         v1_path = f.path if multi else (name,)
         if v1_path != v2_path or f.length != g.length:
@@ -743,11 +746,16 @@ def _check_hybrid(v1: list[_RawFile], v2: list[_RawFile], multi: bool, name: str
                 f"v2 file {'/'.join(g.path)!r} ({g.length} bytes)",
                 field_name,
             )
-        if f.length and pos % pl:
+        if f.length and pos != v2_pos:
             raise MetainfoError(
-                f"hybrid: v1 file {'/'.join(v1_path)!r} does not start on a piece boundary",
+                f"hybrid: v1 file {'/'.join(v1_path)!r} starts at {pos}, not on the piece boundary "
+                f"{v2_pos} where v2 puts it",
                 field_name,
             )
         f.pieces_root = g.pieces_root
         pos += f.length
+        if f.length:
+            v2_pos = pos
         j += 1
+    if -(-pos // pl) != -(-v2_pos // pl):
+        raise MetainfoError("hybrid: trailing pad files add pieces that v2 does not have", field_name)

@@ -503,6 +503,18 @@ MALFORMED: list[tuple[str, bytes, str]] = [
         "info.files",
     ),
     ("hybrid without pad (misaligned)", _mut(HY, _set([b"info", b"files", 1], _DELETE)), "info.files"),
+    (
+        "hybrid oversized pad",
+        _mut(HY, _set([b"info", b"files", 1, b"length"], HY[b"info"][b"files"][1][b"length"] + PL)),
+        "info.files",
+    ),
+    (
+        "hybrid trailing pad adds a piece",
+        _mut(
+            HY, lambda top: top[b"info"][b"files"].append({b"attr": b"p", b"length": 2 * PL, b"path": [b"p"]})
+        ),
+        "info.files",
+    ),
     ("hybrid pad made real", _mut(HY, _set([b"info", b"files", 1, b"attr"], b"")), "info.files"),
 ]
 
@@ -525,6 +537,8 @@ def test_malformed_torrent_names_the_field(name: str, data: bytes, fieldname: st
         ("hybrid file name disagrees", "does not match"),
         ("hybrid file missing in v1", "1 v1 files but 2 v2 files"),
         ("hybrid without pad (misaligned)", "piece boundary"),
+        ("hybrid oversized pad", "piece boundary"),
+        ("hybrid trailing pad adds a piece", "trailing pad"),
         ("hybrid pad made real", "3 v1 files but 2 v2 files"),
     ],
 )
