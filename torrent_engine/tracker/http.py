@@ -339,14 +339,17 @@ async def announce(
 ) -> AnnounceResponse:
     """Announce to an HTTP(S) tracker. A bencoded body is parsed even with a non-200 status,
     since trackers often send their ``failure reason`` with a 4xx code."""
-    response = await http_get(
-        announce_url(url, request),
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        max_body=max_body,
-        user_agent=user_agent,
-        ssl_context=ssl_context,
-    )
+    try:
+        response = await http_get(
+            announce_url(url, request),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_body=max_body,
+            user_agent=user_agent,
+            ssl_context=ssl_context,
+        )
+    except TrackerError as exc:  # name the tracker, not the whole request URL
+        raise TrackerError(exc.reason, url) from None
     _check_status(response, url)
     return parse_announce_response(response.body, url)
 
@@ -362,13 +365,16 @@ async def scrape(
     ssl_context: ssl.SSLContext | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the HTTP(S) tracker whose announce URL is ``url`` (BEP 48)."""
-    response = await http_get(
-        scrape_url_for(url, info_hashes),
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        max_body=max_body,
-        user_agent=user_agent,
-        ssl_context=ssl_context,
-    )
+    try:
+        response = await http_get(
+            scrape_url_for(url, info_hashes),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_body=max_body,
+            user_agent=user_agent,
+            ssl_context=ssl_context,
+        )
+    except TrackerError as exc:  # name the tracker, not the whole request URL
+        raise TrackerError(exc.reason, url) from None
     _check_status(response, url)
     return parse_scrape_response(response.body, url)
