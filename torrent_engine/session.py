@@ -202,6 +202,7 @@ class Session:
         self._delete_on_stop = False
         self._finished = anyio.Event()
         self._completed = anyio.Event()
+        self._ready = anyio.Event()
         self._ran = False
         self._tracker: Any = None
         self._own_stack: Any = None
@@ -283,11 +284,23 @@ class Session:
             raise SessionError(f"session {self.name} ended ({self.state.value}) before completing"
                                + (f": {self._error}" if self._error else ""))
 
+    async def wait_ready(self) -> None:
+        """Return once checking is over (the session downloads, seeds, is paused or has ended)."""
+        async with anyio.create_task_group() as tg:
+            async def watch_finish() -> None:
+                await self._finished.wait()
+                tg.cancel_scope.cancel()
+            tg.start_soon(watch_finish)
+            await self._ready.wait()
+            tg.cancel_scope.cancel()
+
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume."""
         if self.state is State.PAUSED:
             return
         self._machine.to(State.PAUSED)
+        for peer in self._peers.values():
+            peer.close("paused")
         if self._swarm_scope is not None:
             self._swarm_scope.cancel()
 
@@ -360,6 +373,7 @@ class Session:
                 await self._check()
                 if self._start_paused and self.state is not State.PAUSED:
                     self._machine.to(State.PAUSED)
+                self._ready.set()
                 await self._live()
         except (TorrentEngineError, OSError) as exc:
             self._error = str(exc)
@@ -660,11 +674,13 @@ class Session:
         self._picker.peer_gone(peer.key)
         peer.outstanding.clear()
         entry = self._pool.get(peer.key)
-        if entry is not None:  # do not redial at once; seeds of a torrent we seed: much later
+        if entry is not None and peer.close_reason != "paused":
+            # do not redial at once; a seed while we seed too: much later
             if time.monotonic() - peer.connected_at < 10.0:
                 entry.failures += 1  # dropped at once: back off as for a failed attempt
             delay = RETRY_DELAYS[min(max(entry.failures, 1), len(RETRY_DELAYS)) - 1]
-            entry.next_try = time.monotonic() + (SEED_RETRY_DELAY if peer.is_seed else delay)
+            both_seeds = peer.is_seed and self.state is State.SEEDING
+            entry.next_try = time.monotonic() + (SEED_RETRY_DELAY if both_seeds else delay)
         if not peer.am_choking and self._swarm is not None:
             self._rechoke_now.set()
 

@@ -1,0 +1,66 @@
+"""Payloads, torrents and checks shared by the loopback swarm tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from torrent_engine.config import Config
+from torrent_engine.create import create_torrent
+from torrent_engine.metainfo import Torrent
+
+# Odd sizes, a nested folder and an empty file; hybrid torrents get BEP 47 pad files between.
+DEFAULT_FILES: tuple[tuple[str, int], ...] = (
+    ("a.bin", 200_003),
+    ("empty.txt", 0),
+    ("sub/b.bin", 77_777),
+    ("sub/deeper/c.dat", 131_072 + 5),
+    ("z.txt", 1),
+)
+
+
+def make_payload(root: Path, files: Sequence[tuple[str, int]] = DEFAULT_FILES, *, seed: int = 1,
+                 name: str = "payload") -> Path:
+    rng = random.Random(seed)
+    base = root / name
+    for rel, size in files:
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(size))
+    return base
+
+
+def make_torrent(payload: Path, *, piece_length: int = 32 * 1024, version: str = "hybrid") -> Torrent:
+    return create_torrent(payload, piece_length=piece_length, version=version)  # type: ignore[arg-type]
+
+
+def loopback_config(**kw: object) -> Config:
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def same_files(torrent: Torrent, a: Path, b: Path) -> list[str]:
+    """Paths (relative) whose contents differ or are missing; pad files must not exist."""
+    bad: list[str] = []
+    for f in torrent.files:
+        pa, pb = a.joinpath(*f.path), b.joinpath(*f.path)
+        if f.pad:
+            if pb.exists():
+                bad.append("/".join(f.path) + " (pad file written)")
+            continue
+        if not pb.is_file() or pa.read_bytes() != pb.read_bytes():
+            bad.append("/".join(f.path))
+    return bad
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def task_count() -> int:
+    return len(asyncio.all_tasks())

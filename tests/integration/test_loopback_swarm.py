@@ -1,0 +1,205 @@
+"""Two (or more) of our own sessions over 127.0.0.1: real sockets, hashing and files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine import events as ev
+from torrent_engine.manager import TorrentManager
+from torrent_engine.runtime import run
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+from .helpers import (
+    loopback_config,
+    make_payload,
+    make_torrent,
+    open_fds,
+    same_files,
+    task_count,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("encryption", ["disable", "prefer", "require"])
+async def test_seeder_to_leecher_identical_files(tmp_path: Path, encryption: str) -> None:
+    payload = make_payload(tmp_path / "seed")
+    torrent = make_torrent(payload)
+    assert any(f.pad for f in torrent.files) and any(f.length == 0 for f in torrent.files)
+    cfg = loopback_config(encryption=encryption)
+    seen: list[ev.Event] = []
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        assert seeder.state is State.SEEDING  # found complete by the recheck
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            leecher.events.subscribe("*", seen.append)
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.state is State.SEEDING
+            if encryption == "require":
+                assert all(p.link.encrypted for p in seeder.peers + leecher.peers)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    names = [e.name for e in seen]
+    assert "peer.connected" in names and "session.completed" in names
+    assert names.count("piece.completed") == torrent.num_pieces
+    assert names[-1] == "session.stopped"
+
+
+async def test_v2_only_torrent(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("x.bin", 100_000), ("y/z.bin", 40_000)])
+    torrent = make_torrent(payload, version="v2", piece_length=16 * 1024)
+    cfg = loopback_config()
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+def test_stop_leaves_no_task_socket_or_thread(tmp_path: Path) -> None:
+    """Tasks and descriptors are counted inside the loop right after stop(); threads after the
+    loop ends (anyio parks idle worker threads in a pool until then, and they hold nothing)."""
+    payload = make_payload(tmp_path / "seed")
+    torrent = make_torrent(payload)
+    cfg = loopback_config()
+
+    async def swarm(dest: str) -> tuple[int, int, int, int]:
+        await anyio.sleep(0)
+        tasks, fds = task_count(), open_fds()
+        seeder = Session(torrent, tmp_path / "seed", config=cfg)
+        await seeder.__aenter__()
+        await seeder.wait_ready()
+        leecher = Session(torrent, tmp_path / dest, config=cfg, peers=[("127.0.0.1", seeder.listen_port)])
+        await leecher.__aenter__()
+        with anyio.fail_after(60):
+            await leecher.wait_completed()
+        assert task_count() > tasks and open_fds() > fds
+        await leecher.stop()
+        await seeder.stop()
+        assert seeder.state is State.STOPPED and leecher.state is State.STOPPED
+        await anyio.sleep(0)
+        return tasks, task_count(), fds, open_fds()
+
+    async def scenario() -> tuple[int, int, int, int]:
+        # warm-up: the loop's first listener makes libuv reserve a spare fd (/dev/null) for good
+        await swarm("warm")
+        return await swarm("leech")
+
+    threads = threading.active_count()
+    tasks_before, tasks_after, fds_before, fds_after = run(scenario)
+    assert tasks_after == tasks_before
+    assert fds_after == fds_before
+    deadline = time.monotonic() + 10
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_cancel_deletes_partial_files(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("big.bin", 2_000_000), ("other/small.bin", 1000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    (tmp_path / "leech").mkdir()
+    (tmp_path / "leech" / "keep.txt").write_text("not ours")
+    slow = loopback_config(upload_rate_limit=300_000)
+    async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
+        await seeder.wait_ready()
+        leecher = Session(torrent, tmp_path / "leech", config=loopback_config(),
+                          peers=[("127.0.0.1", seeder.listen_port)])
+        await leecher.__aenter__()
+        got_piece = anyio.Event()
+        leecher.events.subscribe("piece.completed", lambda e: got_piece.set())
+        with anyio.fail_after(30):
+            await got_piece.wait()
+        assert (tmp_path / "leech" / "payload" / "big.bin").exists()
+        assert leecher.status().progress < 1.0
+        await leecher.cancel(delete_files=True)
+        assert leecher.state is State.STOPPED
+    assert sorted(os.listdir(tmp_path / "leech")) == ["keep.txt"]
+
+
+async def test_pause_disconnects_and_resume_completes(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("big.bin", 1_500_000), ("note.txt", 10)])
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    slow = loopback_config(upload_rate_limit=400_000)
+    async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            got_piece = anyio.Event()
+            leecher.events.subscribe("piece.completed", lambda e: got_piece.set())
+            with anyio.fail_after(30):
+                await got_piece.wait()
+            await leecher.pause()
+            assert leecher.state is State.PAUSED
+            with anyio.fail_after(10):
+                while leecher.peers or seeder.peers:
+                    await anyio.sleep(0.05)
+            have = len(leecher.have)
+            assert 0 < have < torrent.num_pieces
+            with pytest.raises(Exception, match="resume"):
+                await seeder.resume()  # not paused
+            await leecher.resume()
+            assert leecher.state is State.DOWNLOADING
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: Path) -> None:
+    p1 = make_payload(tmp_path / "seed", name="one", seed=1)
+    p2 = make_payload(tmp_path / "seed", [("solo.bin", 300_000), ("x", 3)], name="two", seed=2)
+    t1, t2 = make_torrent(p1), make_torrent(p2)
+    state = tmp_path / "state"
+    async with TorrentManager(loopback_config(state_dir=state / "seed")) as seeds:
+        s1 = await seeds.add(t1, tmp_path / "seed")
+        s2 = await seeds.add(t2, tmp_path / "seed")
+        await s1.wait_ready()
+        await s2.wait_ready()
+        assert s1.listen_port == s2.listen_port  # one listen socket routes both torrents
+        port = s1.listen_port
+        events: list[ev.Event] = []
+        async with TorrentManager(loopback_config(state_dir=state / "leech")) as leech:
+            leech.events.subscribe("session.completed", events.append)
+            a = await leech.add(t1, tmp_path / "leech", peers=(("127.0.0.1", port),))
+            b = await leech.add(t2, tmp_path / "leech", peers=(("127.0.0.1", port),))
+            with anyio.fail_after(60):
+                await a.wait_completed()
+                await b.wait_completed()
+            await anyio.sleep(0.05)
+            assert {e.info_hash for e in events} == {t1.info_hash.hex(), t2.info_hash.hex()}
+    assert same_files(t1, tmp_path / "seed", tmp_path / "leech") == []
+    assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
+    # restart: both torrents come back from the state dir, complete, without a recheck
+    checking: list[ev.Event] = []
+    async with TorrentManager(loopback_config(state_dir=state / "leech")) as again:
+        again.events.subscribe("session.checking", checking.append)
+        assert {s.info_hash for s in again.sessions} == {t1.info_hash, t2.info_hash}
+        for s in again.sessions:
+            await s.wait_ready()
+            assert s.state is State.SEEDING
+        await anyio.sleep(0.05)
+    assert checking == []
+    # a touched file makes the resume data untrusted: recheck, and it still finds every piece
+    target = tmp_path / "leech" / "two" / "solo.bin"
+    os.utime(target, ns=(0, 0))
+    async with TorrentManager(loopback_config(state_dir=state / "leech")) as third:
+        third.events.subscribe("session.checking", checking.append)
+        s = third.get(t2.info_hash)
+        assert s is not None
+        await s.wait_ready()
+        assert s.state is State.SEEDING
+        await anyio.sleep(0.05)
+    assert checking
+    shutil.rmtree(tmp_path / "leech")
