@@ -283,3 +283,33 @@ async def test_state_bytes_are_bencoded_compact_nodes() -> None:
         assert isinstance(raw, bytes)
         assert {n.node_id for n in krpc.decode_compact_nodes(raw)} == {n.node_id for n in nodes[1].table}
         assert encode(data) == nodes[1].state_bytes()
+
+
+def _have_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_dht_bep32() -> None:
+    async with anyio.create_task_group() as tg:
+        first = DhtNode(bind=("::1", 0), enforce_bep42=False, rng=random.Random(0))
+        await tg.start(first.run)
+        nodes = [first]
+        for i in range(1, 8):
+            n = DhtNode(bind=("::1", 0), enforce_bep42=False, bootstrap=[first.address], rng=random.Random(i))
+            await tg.start(n.run)
+            nodes.append(n)
+        with anyio.fail_after(10):
+            for n in nodes:
+                await n.wait_bootstrapped()
+        assert all(len(n.table) >= 5 for n in nodes)  # learned from nodes6 replies
+        assert await nodes[2].announce_peer(INFO_HASH, 5000) >= 1
+        assert await nodes[6].get_peers(INFO_HASH) == [("::1", 5000)]
+        tg.cancel_scope.cancel()

@@ -156,6 +156,10 @@ class DhtNode:
         return self._transport.local_address[1]
 
     @property
+    def _is_v6(self) -> bool:
+        return self._transport is not None and ":" in self._transport.local_address[0]
+
+    @property
     def address(self) -> Address:
         if self._transport is None:
             raise DHTError("the DHT node is not running")
@@ -297,6 +301,7 @@ class DhtNode:
         data = self.state_bytes()
 
         def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -448,6 +453,7 @@ class DhtNode:
         lookup.add(self.table.closest(target, self.k * 2, now=self._clock()))
         if len(lookup.results()) == 0 and (extra_seeds or not len(self.table)):
             seeds = list(extra_seeds) or [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
+            seeds = [(h, p) for h, p in seeds if (":" in h) == self._is_v6]
             lookup.add([NodeInfo(bytes(20), h, p) for h, p in seeds], unknown_id=True)
         return lookup
 
@@ -468,7 +474,9 @@ class DhtNode:
                 lookup.on_failure(node.address)
                 self.table.failed(node.node_id, self._clock())
             else:
-                found = list(r.nodes) + list(r.nodes6)
+                # Only contacts our socket can reach (BEP 32: one table per address family).
+                v6 = self._is_v6
+                found = [n for n in (*r.nodes, *r.nodes6) if (":" in n.host) == v6]
                 lookup.on_response(node.address, found, token=r.token)
                 if on_response is not None:
                     on_response(node, r)
