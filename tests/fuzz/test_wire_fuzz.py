@@ -18,6 +18,9 @@ from torrent_engine.peer.messages import (
     Choke,
     Extended,
     Handshake,
+    Hashes,
+    HashReject,
+    HashRequest,
     Have,
     HaveAll,
     HaveNone,
@@ -71,6 +74,21 @@ valid_messages: st.SearchStrategy[Message] = st.one_of(
     blocks.map(lambda t: Piece(t[0], _fit(*t)[1], bytes(_fit(*t)[2]))),
     st.integers(0, 65535).map(Port),
     st.tuples(st.integers(0, 255), st.binary(max_size=300)).map(lambda t: Extended(*t)),
+    st.tuples(
+        st.binary(min_size=32, max_size=32),
+        st.integers(0, 9),
+        st.integers(0, 100),
+        st.integers(1, 9),
+        st.integers(0, 64),
+    ).flatmap(
+        lambda t: st.sampled_from(
+            [
+                HashRequest(t[0], t[1], t[2] * 2 ** t[3], 2 ** t[3], t[4]),
+                HashReject(t[0], t[1], t[2] * 2 ** t[3], 2 ** t[3], t[4]),
+                Hashes(t[0], t[1], t[2] * 2 ** t[3], 2 ** t[3], t[4], bytes(32 * (2 ** t[3] + t[4] // 2))),
+            ]
+        )
+    ),
 )
 
 

@@ -16,6 +16,9 @@ from torrent_engine.peer.messages import (
     Choke,
     Extended,
     Handshake,
+    Hashes,
+    HashReject,
+    HashRequest,
     Have,
     HaveAll,
     HaveNone,
@@ -89,6 +92,10 @@ ALL_MESSAGES: list[Message] = [
     AllowedFast(0),
     Extended(0, b"d1:md11:ut_metadatai3eee"),
     Extended(3, b"d8:msg_typei0e5:piecei0ee"),
+    HashRequest(b"r" * 32, 0, 512, 512, 3),
+    HashReject(b"r" * 32, 2, 0, 2, 0),
+    Hashes(b"r" * 32, 0, 0, 512, 10, b"h" * 32 * 522),  # the largest we accept: 512 + 10 uncles
+    Hashes(b"r" * 32, 0, 4, 4, 2, b"h" * 32 * 5),
 ]
 
 
@@ -332,3 +339,26 @@ def test_receive_buffer_copies_only_straddling_messages() -> None:
     assert bytes(buf.take(2)) == b"kl" and len(buf) == 0
     with pytest.raises(ValueError):
         buf.take(1)
+
+
+@pytest.mark.parametrize(
+    ("msg", "match"),
+    [
+        (HashRequest(b"r" * 32, 0, 0, 3, 0), "power of two"),
+        (HashRequest(b"r" * 32, 0, 0, 1024, 0), "power of two"),
+        (HashRequest(b"r" * 32, 0, 0, 1, 0), "power of two"),
+        (HashReject(b"r" * 32, 0, 6, 4, 0), "multiple of its length"),
+        (HashRequest(b"r" * 32, 0, 0, 4, 65), "proof layers"),
+        (Hashes(b"r" * 32, 0, 0, 4, 1, b"h" * 32 * 3), "bytes of hashes"),
+        (Hashes(b"r" * 32, 0, 0, 4, 1, b"h" * 32 * 6), "bytes of hashes"),
+        (Hashes(b"r" * 32, 0, 0, 4, 1, b"h" * 129), "bytes of hashes"),
+    ],
+)
+def test_bep52_hash_message_rules(msg: Message, match: str) -> None:
+    rejects(make_wire(), msg.to_bytes(), match)
+
+
+def test_bep52_messages_bounded() -> None:
+    rejects(make_wire(), struct.pack(">IB", 49 + 32 * 577, 22), "exceeds the limit")
+    rejects(make_wire(), struct.pack(">IB", 30, 21) + bytes(29), "expected 48")
+    rejects(make_wire(), struct.pack(">IB", 30, 22) + bytes(29), "too short")

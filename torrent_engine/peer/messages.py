@@ -16,6 +16,10 @@ __all__ = [
     "DHT_BIT",
     "EXTENSION_BIT",
     "FAST_BIT",
+    "HASH_SIZE",
+    "MAX_HASH_REQUEST_LENGTH",
+    "MAX_PROOF_LAYERS",
+    "V2_UPGRADE_BIT",
     "HANDSHAKE_LENGTH",
     "MAX_MESSAGE_LENGTH",
     "PROTOCOL",
@@ -25,7 +29,10 @@ __all__ = [
     "Cancel",
     "Choke",
     "Extended",
+    "HashReject",
+    "HashRequest",
     "Handshake",
+    "Hashes",
     "Have",
     "HaveAll",
     "HaveNone",
@@ -54,6 +61,10 @@ MAX_MESSAGE_LENGTH = 1 + 8 + BLOCK_SIZE  # BEP 3: a piece message: id, index, be
 EXTENSION_BIT = (5, 0x10)  # BEP 10: extension protocol, reserved[5] & 0x10
 FAST_BIT = (7, 0x04)  # BEP 6: fast extension, reserved[7] & 0x04
 DHT_BIT = (7, 0x01)  # BEP 5: DHT, reserved[7] & 0x01 (the peer sends PORT)
+V2_UPGRADE_BIT = (7, 0x10)  # BEP 52: hybrid torrent, the initiator also supports v2
+HASH_SIZE = 32  # BEP 52: SHA-256 merkle hashes
+MAX_HASH_REQUEST_LENGTH = 512  # BEP 52: "Length SHOULD NOT be greater than 512"
+MAX_PROOF_LAYERS = 64  # our bound: a merkle tree of 2**64 leaves is beyond any torrent
 
 
 def make_reserved(*, extension: bool = True, fast: bool = True, dht: bool = False) -> bytes:
@@ -90,6 +101,9 @@ class MessageId:
     REJECT_REQUEST = 0x10  # BEP 6
     ALLOWED_FAST = 0x11  # BEP 6
     EXTENDED = 20  # BEP 10
+    HASH_REQUEST = 21  # BEP 52
+    HASHES = 22  # BEP 52
+    HASH_REJECT = 23  # BEP 52
 
 
 _LEN = struct.Struct(">I")
@@ -296,6 +310,59 @@ class Extended:
         return _LEN_ID.pack(2 + len(self.payload), MessageId.EXTENDED) + bytes([self.ext_id]) + self.payload
 
 
+_HASH_HEADER = struct.Struct(">IB32sIIII")
+
+
+@dataclass(frozen=True, slots=True)
+class _HashMessage:
+    """BEP 52: ``length`` hashes of the layer ``base_layer`` levels above the leaves, starting
+    at hash ``index``, of the file whose merkle root is ``pieces_root``, plus uncle hashes
+    for ``proof_layers`` layers."""
+
+    msg_id: ClassVar[int]
+    pieces_root: bytes
+    base_layer: int
+    index: int
+    length: int
+    proof_layers: int
+
+    def _header(self, extra: int) -> bytes:
+        return _HASH_HEADER.pack(
+            49 + extra,
+            self.msg_id,
+            self.pieces_root,
+            self.base_layer,
+            self.index,
+            self.length,
+            self.proof_layers,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self._header(0)
+
+
+@dataclass(frozen=True, slots=True)
+class HashRequest(_HashMessage):
+    msg_id: ClassVar[int] = MessageId.HASH_REQUEST
+
+
+@dataclass(frozen=True, slots=True)
+class HashReject(_HashMessage):
+    msg_id: ClassVar[int] = MessageId.HASH_REJECT
+
+
+@dataclass(frozen=True, slots=True)
+class Hashes(_HashMessage):
+    """BEP 52: the answer to a HashRequest; ``hashes`` is the concatenated 32-byte hashes, the
+    base layer first, then the uncle hashes from the lowest proof layer up."""
+
+    msg_id: ClassVar[int] = MessageId.HASHES
+    hashes: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        return self._header(len(self.hashes)) + self.hashes
+
+
 Message = (
     Handshake
     | KeepAlive
@@ -315,6 +382,9 @@ Message = (
     | RejectRequest
     | AllowedFast
     | Extended
+    | HashRequest
+    | Hashes
+    | HashReject
 )
 
 # Messages only legal when both sides set the fast bit (BEP 6).

@@ -20,7 +20,10 @@ from .messages import (
     BLOCK_SIZE,
     FAST_MESSAGES,
     HANDSHAKE_LENGTH,
+    HASH_SIZE,
+    MAX_HASH_REQUEST_LENGTH,
     MAX_MESSAGE_LENGTH,
+    MAX_PROOF_LAYERS,
     PROTOCOL_HEADER,
     AllowedFast,
     Bitfield,
@@ -28,6 +31,9 @@ from .messages import (
     Choke,
     Extended,
     Handshake,
+    Hashes,
+    HashReject,
+    HashRequest,
     Have,
     HaveAll,
     HaveNone,
@@ -59,6 +65,8 @@ ALLOWED_FAST_K = 10  # BEP 6: "We currently set k to 10"
 
 _HEADER = struct.Struct(">IB")
 _U32 = struct.Struct(">I")
+_HASH_FIELDS = struct.Struct(">32sIIII")
+_MAX_HASHES_LENGTH = 1 + _HASH_FIELDS.size + (MAX_HASH_REQUEST_LENGTH + MAX_PROOF_LAYERS) * HASH_SIZE
 _II = struct.Struct(">II")
 _III = struct.Struct(">III")
 
@@ -85,6 +93,8 @@ _FIXED_LENGTH = {
     MessageId.HAVE_NONE: 0,
     MessageId.REJECT_REQUEST: 12,
     MessageId.ALLOWED_FAST: 4,
+    MessageId.HASH_REQUEST: 48,
+    MessageId.HASH_REJECT: 48,
 }
 _FAST_IDS = frozenset(
     {
@@ -309,6 +319,8 @@ class PeerWire:
             raise PeerProtocolError(f"bitfield of {length - 1} bytes exceeds the cap")
         if msg_id == MessageId.EXTENDED and self.extension and length - 2 <= self.max_extended_length:
             return
+        if msg_id == MessageId.HASHES and length <= _MAX_HASHES_LENGTH:
+            return
         raise PeerProtocolError(f"message of {length} bytes (id {msg_id}) exceeds the limit")
 
     def _piece(self, data: memoryview, length: int) -> Piece:
@@ -335,6 +347,26 @@ class PeerWire:
         if self.piece_size is not None and self.num_pieces is not None:
             if begin + length > self.piece_size(index):
                 raise PeerProtocolError(f"{kind} {index}:{begin}+{length} beyond the piece's end")
+
+    def _hash_message(self, msg_id: int, data: memoryview, size: int) -> Message:
+        if size < _HASH_FIELDS.size:
+            raise PeerProtocolError(f"BEP 52 message id {msg_id} of {size} payload bytes is too short")
+        root, base_layer, index, length, proof_layers = _HASH_FIELDS.unpack_from(data, 5)
+        if not 2 <= length <= MAX_HASH_REQUEST_LENGTH or length & (length - 1):
+            raise PeerProtocolError(f"hash request length {length} is not a power of two in 2..512")
+        if index % length:
+            raise PeerProtocolError(f"hash request index {index} is not a multiple of its length {length}")
+        if proof_layers > MAX_PROOF_LAYERS:
+            raise PeerProtocolError(f"hash request with {proof_layers} proof layers")
+        if msg_id == MessageId.HASH_REQUEST:
+            return HashRequest(root, base_layer, index, length, proof_layers)
+        if msg_id == MessageId.HASH_REJECT:
+            return HashReject(root, base_layer, index, length, proof_layers)
+        hashes = bytes(data[5 + _HASH_FIELDS.size :])
+        count, rest = divmod(len(hashes), HASH_SIZE)
+        if rest or not length <= count <= length + proof_layers:
+            raise PeerProtocolError(f"hashes message with {len(hashes)} bytes of hashes for length {length}")
+        return Hashes(root, base_layer, index, length, proof_layers, hashes)
 
     def _decode(self, msg_id: int, data: memoryview, size: int) -> Message:
         """Decode a non-piece message; ``size`` is the payload length after the id byte."""
@@ -381,6 +413,8 @@ class PeerWire:
             if size - 1 > self.max_extended_length:
                 raise PeerProtocolError(f"extension message of {size - 1} bytes exceeds the cap")
             return Extended(data[5], bytes(data[6:]))
+        if msg_id in (MessageId.HASH_REQUEST, MessageId.HASH_REJECT, MessageId.HASHES):
+            return self._hash_message(msg_id, data, size)
         # BEP 3: unknown ids are ignored (within the length bound checked above).
         self.unknown_messages += 1
         return _SKIP
