@@ -1,0 +1,127 @@
+"""Transfers between our sessions and libtorrent (from PyPI) on 127.0.0.1.
+
+libtorrent is set up loopback-only: listen on 127.0.0.1:0, no DHT/LSD/UPnP/NAT-PMP, several
+connections per IP allowed. libtorrent 2.1 may report "finished" before its data is flushed, so
+its session is closed (and its files read) only after it is torn down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+FILES = (
+    ("a.bin", 1_000_003),
+    ("empty.txt", 0),
+    ("sub/b.bin", 77_777),
+    ("sub/deeper/c.dat", 300_001),
+    ("z.txt", 1),
+)
+
+
+@contextmanager
+def lt_session(lt: ModuleType, encryption: str = "prefer") -> Iterator[Any]:
+    policy = {"prefer": lt.enc_policy.enabled, "require": lt.enc_policy.forced,
+              "disable": lt.enc_policy.disabled}[encryption]
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "out_enc_policy": policy, "in_enc_policy": policy,
+        "allowed_enc_level": lt.enc_level.rc4 if encryption == "require" else lt.enc_level.both,
+    })
+    try:
+        yield ses
+    finally:
+        for h in ses.get_torrents():
+            ses.remove_torrent(h)
+        del ses  # the session is torn down (and its files flushed) when the last reference goes
+
+
+def lt_add(lt: ModuleType, ses: Any, torrent: Torrent, save_path: Path) -> Any:
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(lt.bdecode(torrent.to_bytes()))
+    params.save_path = str(save_path)
+    return ses.add_torrent(params)
+
+
+async def wait_lt(handle: Any, *, seeding: bool, limit: float = 60) -> None:
+    with anyio.fail_after(limit):
+        while True:
+            st = handle.status()
+            if (st.is_seeding if seeding else st.is_finished) and st.progress >= 1.0:
+                return
+            await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+async def test_we_download_from_libtorrent_seeder(tmp_path: Path, encryption: str) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    with lt_session(lt, encryption) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        cfg = loopback_config(encryption=encryption)
+        async with Session(torrent, tmp_path / "ours", config=cfg,
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+            assert ours.state is State.SEEDING
+            if encryption == "require":
+                assert all(p.link.encrypted for p in ours.peers)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+async def test_libtorrent_downloads_from_our_seeder(tmp_path: Path, encryption: str) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    lt_dir = tmp_path / "lt"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(encryption=encryption)) as ours:
+        await ours.wait_ready()
+        assert ours.state is State.SEEDING
+        with lt_session(lt, encryption) as ses:
+            handle = lt_add(lt, ses, torrent, lt_dir)
+            handle.connect_peer(("127.0.0.1", ours.listen_port))
+            await wait_lt(handle, seeding=False)
+            assert ours.uploaded >= torrent.payload_size
+    assert same_files(torrent, tmp_path / "seed", lt_dir) == []
+
+
+async def test_mixed_swarm_everyone_finishes(tmp_path: Path) -> None:
+    """One libtorrent seeder, two of our leechers and one libtorrent leecher, all connected."""
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=32 * 1024)
+    with lt_session(lt) as lt_seed_ses, lt_session(lt) as lt_leech_ses:
+        seed_handle = lt_add(lt, lt_seed_ses, torrent, tmp_path / "seed")
+        await wait_lt(seed_handle, seeding=True)
+        seed_port = lt_seed_ses.listen_port()
+        cfg = loopback_config()
+        async with Session(torrent, tmp_path / "ours1", config=cfg, peers=[("127.0.0.1", seed_port)]) as one:
+            async with Session(torrent, tmp_path / "ours2", config=cfg,
+                               peers=[("127.0.0.1", seed_port), ("127.0.0.1", one.listen_port)]) as two:
+                leech_handle = lt_add(lt, lt_leech_ses, torrent, tmp_path / "lt_leech")
+                for port in (seed_port, one.listen_port, two.listen_port):
+                    leech_handle.connect_peer(("127.0.0.1", port))
+                with anyio.fail_after(90):
+                    await one.wait_completed()
+                    await two.wait_completed()
+                await wait_lt(leech_handle, seeding=False, limit=90)
+                # our leechers traded too, not only took from the libtorrent seeder
+                assert one.uploaded + two.uploaded > 0
+    for folder in ("ours1", "ours2", "lt_leech"):
+        assert same_files(torrent, tmp_path / "seed", tmp_path / folder) == [], folder
