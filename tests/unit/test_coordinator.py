@@ -362,3 +362,9 @@ async def test_failing_trackers_are_not_hammered_while_completed_is_pending() ->
     # 0 s, then backoff 0.4 s and 0.8 s: a handful of tries, not a busy loop
     assert 2 <= len(t.events) <= 4
     assert t.events[0] == "started" and set(t.events[1:]) == {"completed"}
+
+
+def test_flat_url_list_is_one_tier_per_url() -> None:
+    # Magnet.trackers is a flat tuple of URLs; each is a tier, never split into characters.
+    c = coordinator(["udp://a.invalid:1", ["http://b.invalid/announce", "udp://a.invalid:1"]])  # type: ignore[list-item]
+    assert c.tiers == [["udp://a.invalid:1"], ["http://b.invalid/announce"]]

@@ -106,8 +106,9 @@ class _Tracker:
 class TrackerCoordinator:
     """Announces one torrent to its trackers for as long as :meth:`run` runs.
 
-    ``tiers`` are BEP 12 tiers of announce URLs (``Torrent.trackers``); a private torrent passes
-    its own and nothing else. ``stats()`` is read at each announce. ``on_peers`` receives each
+    ``tiers`` are BEP 12 tiers of announce URLs (``Torrent.trackers``; a plain URL in the list,
+    as in ``Magnet.trackers``, is a tier of its own); a private torrent passes its own and
+    nothing else. ``stats()`` is read at each announce. ``on_peers`` receives each
     answer's peers, de-duplicated and without our own address. ``rng`` shuffles the tiers (once)
     and draws the announce ``key`` and UDP transaction ids. ``clock`` is only used for status
     times and backoff bookkeeping; waiting uses anyio.
@@ -116,7 +117,7 @@ class TrackerCoordinator:
     def __init__(
         self,
         *,
-        tiers: Sequence[Sequence[str]],
+        tiers: Sequence[Sequence[str] | str],
         info_hash: bytes,
         peer_id: bytes,
         port: int,
@@ -143,7 +144,9 @@ class TrackerCoordinator:
         self._tiers: list[list[_Tracker]] = []
         seen: set[str] = set()
         for tier_urls in tiers:
-            tier = [_Tracker(url, len(self._tiers)) for url in dict.fromkeys(tier_urls) if url not in seen]
+            # A bare URL (a magnet's flat tracker list) is a tier of its own, not a row of letters.
+            urls = [tier_urls] if isinstance(tier_urls, str) else tier_urls
+            tier = [_Tracker(url, len(self._tiers)) for url in dict.fromkeys(urls) if url not in seen]
             seen.update(t.url for t in tier)
             if tier:
                 self._rng.shuffle(tier)  # BEP 12: shuffled once, when first read

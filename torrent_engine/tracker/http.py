@@ -62,14 +62,15 @@ class ResponseReader:
     ``max_body`` (checked on the wire size and again after decompression)."""
 
     max_body: int = MAX_RESPONSE_SIZE
-    response: HttpResponse | None = None
-    _buf: bytearray = field(default_factory=bytearray)
-    _status: int = 0
-    _reason: str = ""
-    _headers: dict[str, str] = field(default_factory=dict)
-    _mode: str = "head"  # head | length | chunk-size | chunk-data | chunk-trailer | close | done
-    _remaining: int = 0
-    _body: bytearray = field(default_factory=bytearray)
+    response: HttpResponse | None = field(default=None, init=False)
+    _buf: bytearray = field(default_factory=bytearray, init=False, repr=False)
+    _status: int = field(default=0, init=False)
+    _reason: str = field(default="", init=False)
+    _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # head | length | chunk-size | chunk-data | chunk-trailer | close | done
+    _mode: str = field(default="head", init=False)
+    _remaining: int = field(default=0, init=False)
+    _body: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
     def feed(self, data: bytes) -> None:
         if self._mode == "done":
