@@ -111,6 +111,8 @@ class _FileCache:
             h.users -= 1
             if h.closing and h.users == 0:
                 os.close(h.fd)
+            elif h.users == 0:
+                self._evict()  # handles busy at the last eviction may be closed now
 
     def _evict(self) -> None:
         if len(self._entries) <= self._max_open:
@@ -228,6 +230,8 @@ class Storage:
                 self._cache.release(h)
 
     def _read_sync(self, slices: list[FileSlice], length: int) -> bytes:
+        if len(slices) == 1 and not slices[0].pad:
+            return self._read_one_sync(slices[0])
         out = bytearray(length)
         view = memoryview(out)
         pos = 0
@@ -251,6 +255,25 @@ class Storage:
             pos += s.length  # pad ranges stay zero
         view.release()
         return bytes(out)
+
+    def _read_one_sync(self, s: FileSlice) -> bytes:
+        """One slice straight into a bytes object (the common case: no extra copy)."""
+        path = self._paths[s.file_index]
+        h = self._cache.acquire(s.file_index, write=False)
+        try:
+            data = os.pread(h.fd, s.length, s.file_offset)
+            while len(data) < s.length:
+                more = os.pread(h.fd, s.length - len(data), s.file_offset + len(data))
+                if not more:
+                    raise StorageError(f"{path}: short read at {s.file_offset + len(data)}")
+                data += more
+            return data
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
+        finally:
+            self._cache.release(h)
 
     def _create_empty_sync(self) -> None:
         for i, f in enumerate(self.torrent.files):
@@ -314,6 +337,14 @@ class Storage:
         """The whole of piece ``index`` (pad ranges are zeros)."""
         self.file_map.check_range(index, 0, 0)
         return await self.read_block(index, 0, self.torrent.piece_size(index))
+
+    def read_piece_blocking(self, index: int) -> bytes:
+        """``read_piece`` without the thread hop: blocking, for code already in a worker thread
+        (verify reads and hashes a piece in one hop this way)."""
+        if self._closed:
+            raise StorageError("storage is closed")
+        size = self.torrent.piece_size(index) if 0 <= index < self.file_map.num_pieces else 0
+        return self._read_sync(self.file_map.slices(index, 0, size), size)
 
     async def create_empty_files(self) -> None:
         """Create the torrent's zero-length files (done automatically at the first write)."""

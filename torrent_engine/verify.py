@@ -20,9 +20,17 @@ from .bitfield import Bitfield
 from .errors import StorageError
 from .merkle import piece_hash_v2
 from .metainfo import Torrent
-from .storage import PieceStorage
+from .storage import PieceStorage, Storage
 
-__all__ = ["ProgressCallback", "hash_piece_v1", "piece_ok", "recheck", "verify_piece"]
+__all__ = [
+    "RECHECK_BATCH_BYTES",
+    "ProgressCallback",
+    "check_piece_on_disk",
+    "hash_piece_v1",
+    "piece_ok",
+    "recheck",
+    "verify_piece",
+]
 
 ProgressCallback = Callable[[int, int], None]  # (pieces checked so far, total pieces)
 
@@ -61,6 +69,37 @@ async def verify_piece(
     return await anyio.to_thread.run_sync(piece_ok, torrent, index, data, limiter=limiter)
 
 
+def _read_and_check(torrent: Torrent, storage: Storage, index: int) -> bool:
+    try:
+        data = storage.read_piece_blocking(index)
+    except StorageError:
+        return False
+    return piece_ok(torrent, index, data)
+
+
+async def check_piece_on_disk(
+    torrent: Torrent, storage: PieceStorage, index: int, *, limiter: anyio.CapacityLimiter | None = None
+) -> bool:
+    """Read piece ``index`` back from storage and verify it; False if unreadable or wrong.
+
+    With a plain ``Storage`` the read and the hash share one worker-thread hop.
+    """
+    if isinstance(storage, Storage):
+        return await anyio.to_thread.run_sync(_read_and_check, torrent, storage, index, limiter=limiter)
+    try:
+        data = await storage.read_piece(index)
+    except StorageError:
+        return False
+    return await verify_piece(torrent, index, data, limiter=limiter)
+
+
+RECHECK_BATCH_BYTES = 4 * 1024 * 1024  # pieces per worker-thread hop in recheck, by size
+
+
+def _check_batch(torrent: Torrent, storage: Storage, batch: list[int]) -> list[bool]:
+    return [_read_and_check(torrent, storage, i) for i in batch]
+
+
 async def recheck(
     torrent: Torrent,
     storage: PieceStorage,
@@ -69,34 +108,40 @@ async def recheck(
 ) -> Bitfield:
     """Read and hash every piece on disk; the pieces that verify.
 
-    ``threads`` pieces are read and hashed at once (2 = both cores of a small machine). A piece
-    that cannot be read (missing file, file too short) does not count; nothing is written.
-    ``progress(checked, total)`` is called at the start and after each piece.
+    ``threads`` workers read and hash at once (2 = both cores of a small machine); with a plain
+    ``Storage`` each worker-thread hop handles a batch of consecutive pieces (about
+    ``RECHECK_BATCH_BYTES``), so small pieces do not pay a hop each and a busy event loop does
+    not starve the hashing threads. A piece that cannot be read (missing file, file too short)
+    does not count; nothing is written. ``progress(checked, total)`` is called at the start and
+    after each batch, ending with ``(total, total)``.
     """
     total = torrent.num_pieces
     result = Bitfield(total)
-    limiter = anyio.CapacityLimiter(max(1, threads))
-    pieces = iter(range(total))
+    workers = max(1, threads)
+    limiter = anyio.CapacityLimiter(workers)
+    batch_pieces = max(1, RECHECK_BATCH_BYTES // max(1, torrent.piece_length))
+    if not isinstance(storage, Storage):
+        batch_pieces = 1
+    batches = iter([list(range(i, min(i + batch_pieces, total))) for i in range(0, total, batch_pieces)])
     checked = 0
     if progress is not None:
         progress(0, total)
 
     async def worker() -> None:
         nonlocal checked
-        for index in pieces:  # the shared iterator hands each piece to one worker
-            try:
-                data = await storage.read_piece(index)
-            except StorageError:
-                ok = False
+        for batch in batches:  # the shared iterator hands each batch to one worker
+            if isinstance(storage, Storage):
+                oks = await anyio.to_thread.run_sync(_check_batch, torrent, storage, batch, limiter=limiter)
             else:
-                ok = await verify_piece(torrent, index, data, limiter=limiter)
-            if ok:
-                result.add(index)
-            checked += 1
+                oks = [await check_piece_on_disk(torrent, storage, i, limiter=limiter) for i in batch]
+            for index, ok in zip(batch, oks, strict=True):
+                if ok:
+                    result.add(index)
+            checked += len(batch)
             if progress is not None:
                 progress(checked, total)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(max(1, threads)):
+        for _ in range(workers):
             tg.start_soon(worker)
     return result

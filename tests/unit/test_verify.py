@@ -117,7 +117,8 @@ async def test_recheck_counts_only_pieces_on_disk_that_verify(tmp_path: Path, ve
     assert first_b not in got  # file missing
     assert first_c in got  # pad files keep c in its own piece
     assert seen[0] == (0, t.num_pieces) and seen[-1] == (t.num_pieces, t.num_pieces)
-    assert [d for d, _ in seen] == list(range(t.num_pieces + 1))
+    counts = [d for d, _ in seen]
+    assert counts == sorted(set(counts))  # strictly increasing
 
 
 @pytest.mark.anyio
