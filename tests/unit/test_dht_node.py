@@ -313,3 +313,33 @@ async def test_ipv6_dht_bep32() -> None:
         assert await nodes[2].announce_peer(INFO_HASH, 5000) >= 1
         assert await nodes[6].get_peers(INFO_HASH) == [("::1", 5000)]
         tg.cancel_scope.cancel()
+
+
+async def test_a_stranger_enters_the_table_only_after_answering_our_ping() -> None:
+    net = MemoryNetwork()
+    async with anyio.create_task_group() as tg:
+        node = DhtNode(transport=net.endpoint("10.0.0.1", 6881), enforce_bep42=False, query_timeout=0.5)
+        await tg.start(node.run)
+        for host, answer in (("10.0.0.2", False), ("10.0.0.3", True)):
+            stranger = net.endpoint(host, 6881)
+            sid = hashlib.sha1(host.encode()).digest()
+            await stranger.send(krpc.encode_message(krpc.Ping(tid=b"q1", node_id=sid)), node.address)
+            with anyio.fail_after(5):
+                got: list[krpc.Message] = []
+                while len(got) < 2:  # our pong, and the node's own ping to us
+                    data, _ = await stranger.receive()
+                    got.append(krpc.decode_message(data))
+            ping = next(m for m in got if isinstance(m, krpc.Ping))
+            assert node.table.get(sid) is None  # not before it answers
+            if answer:
+                pong = krpc.Response(tid=ping.tid, node_id=sid)
+                await stranger.send(krpc.encode_message(pong), node.address)
+                with anyio.fail_after(5):
+                    while node.table.get(sid) is None:
+                        await anyio.sleep(0.01)
+            else:
+                with anyio.fail_after(5):
+                    while node.stats["timeouts"] < 1:
+                        await anyio.sleep(0.01)
+                assert node.table.get(sid) is None  # a forged or silent source never gets in
+        tg.cancel_scope.cancel()

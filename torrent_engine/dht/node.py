@@ -363,16 +363,29 @@ class DhtNode:
                 self._vote_external_ip(msg.ip[0], address)
 
     def _heard_from(self, node_id: bytes, address: Address, now: float, *, responded: bool) -> None:
+        if not responded and self.table.get(node_id) is None:
+            # A stranger that queried us enters the table only once it answers a ping of ours:
+            # a forged source address never does.
+            if self.table.has_room_for(node_id, address[0], now):
+                self._start_ping(NodeInfo(node_id, address[0], address[1]))
+            return
         to_ping = self.table.heard_from(node_id, address[0], address[1], now, responded=responded)
-        if to_ping and self._tg is not None:
-            for node in to_ping[:2]:
-                if node.node_id not in self._pinging and len(self._pinging) < MAX_PINGS_IN_FLIGHT:
-                    self._pinging.add(node.node_id)
-                    self._tg.start_soon(self._ping_questionable, node.info)
+        for node in to_ping[:2]:
+            self._start_ping(node.info)
+
+    def _start_ping(self, node: NodeInfo) -> None:
+        if (
+            self._tg is not None
+            and node.node_id not in self._pinging
+            and len(self._pinging) < MAX_PINGS_IN_FLIGHT
+        ):
+            self._pinging.add(node.node_id)
+            self._tg.start_soon(self._ping_questionable, node)
 
     async def _ping_questionable(self, node: NodeInfo) -> None:
+        self.stats["pings_out"] += 1
         try:
-            await self.ping(node.address)
+            await self.ping(node.address)  # an answer updates the table in _on_reply
         except DHTError:
             self.table.failed(node.node_id, self._clock())
         finally:

@@ -142,6 +142,20 @@ class RoutingTable:
             return False
         return True
 
+    def has_room_for(self, node_id: bytes, host: str, now: float) -> bool:
+        """Would ``node_id`` get a place (free slot, our bucket can split, or a bad node to
+        replace)? The node uses this to ping a stranger that queried us before adding it."""
+        if len(node_id) != 20 or node_id == self.own_id:
+            return False
+        if self.enforce_bep42 and not is_valid_node_id(node_id, host):
+            return False
+        bucket = self.bucket_for(node_id)
+        if node_id in bucket.nodes:
+            return False
+        if len(bucket.nodes) < self.k or (bucket.covers(self._own) and bucket.high - bucket.low > self.k):
+            return True
+        return any(n.state(now) is NodeState.BAD for n in bucket.nodes.values())
+
     def heard_from(
         self, node_id: bytes, host: str, port: int, now: float, *, responded: bool
     ) -> list[RoutingNode]:
