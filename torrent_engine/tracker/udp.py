@@ -47,9 +47,9 @@ class _Socket:
     that an ICMP "port unreachable" surfaces at once as ConnectionRefusedError: a dead tracker
     fails in milliseconds instead of after the retransmission schedule."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, ipv6: bool) -> None:
         self._sock = sock
-        self.ipv6 = sock.family == socket.AF_INET6
+        self.ipv6 = ipv6  # the tracker sees us over IPv6: it answers with 18-byte peers
 
     @classmethod
     async def connect(cls, host: str, port: int) -> _Socket:
@@ -64,11 +64,8 @@ class _Socket:
         except BaseException:
             sock.close()
             raise
-        if family == socket.AF_INET6 and ipaddress.IPv6Address(str(sockaddr[0])).ipv4_mapped:
-            family = socket.AF_INET
-        self = cls(sock)
-        self.ipv6 = family == socket.AF_INET6
-        return self
+        ipv6 = family == socket.AF_INET6 and not ipaddress.IPv6Address(str(sockaddr[0])).ipv4_mapped
+        return cls(sock, ipv6)
 
     async def send(self, data: bytes) -> None:
         while True:
