@@ -389,7 +389,7 @@ class PiecePicker:
         """What the picker knows the peer has."""
         bf = self._peers.get(peer_key)
         if bf is None:
-            return _All() if peer_key in self._peers else Bitfield(self.num_pieces)
+            return _ALL if peer_key in self._peers else _NOTHING
         return bf
 
     def is_interesting(self, peer_key: PeerKey) -> bool:
@@ -624,6 +624,17 @@ class _All:
 
     def __contains__(self, index: object) -> bool:
         return True
+
+
+class _Nothing:
+    """The piece set of a peer we know nothing about."""
+
+    def __contains__(self, index: object) -> bool:
+        return False
+
+
+_ALL = _All()
+_NOTHING = _Nothing()
 
 
 def _check_priority(p: int) -> int:

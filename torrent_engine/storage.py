@@ -53,7 +53,8 @@ def safe_join(root: Path, components: tuple[str, ...]) -> Path:
     if not components:
         raise StorageError("empty file path")
     for c in components:
-        drive = len(c) >= 2 and c[1] == ":"
+        # "C:" is a drive on Windows (metainfo defuses it); there any ":" opens a data stream.
+        drive = (len(c) == 2 and c[1] == ":" and c[0].isalpha()) or (os.name == "nt" and ":" in c)
         if c in _FORBIDDEN_COMPONENTS or "/" in c or "\\" in c or "\x00" in c or drive:
             raise StorageError(f"unsafe path component {c!r} in {'/'.join(components)!r}")
     path = root.joinpath(*components)

@@ -87,11 +87,20 @@ async def test_files_are_created_sparse_and_lazily(tmp_path: Path) -> None:
     assert not (tmp_path / "t" / "f1").exists()  # only the files written to
 
 
-@pytest.mark.parametrize("bad", [("t", "..", "x"), ("t", "/etc"), ("..",), ("t", "a\x00b"), ("t", "C:x"), ()])
+@pytest.mark.parametrize("bad", [("t", "..", "x"), ("t", "/etc"), ("..",), ("t", "a\x00b"), ("t", "C:"), ()])
 async def test_unsafe_paths_are_refused(tmp_path: Path, bad: tuple[str, ...]) -> None:
     lay = Layout(16384, (LayoutFile(bad, 10, 0),))
     with pytest.raises(StorageError):
         Storage(lay, tmp_path / "save")
+
+
+async def test_colons_are_ordinary_characters_on_posix(tmp_path: Path) -> None:
+    if os.name == "nt":
+        pytest.skip("POSIX only")
+    st = Storage(Layout(16384, (LayoutFile(("t", "a:b.txt"), 3, 0),)), tmp_path)
+    await st.write_block(0, 0, b"abc")
+    await st.close()
+    assert (tmp_path / "t" / "a:b.txt").read_bytes() == b"abc"
 
 
 async def test_a_symlink_pointing_outside_is_not_followed(tmp_path: Path) -> None:
