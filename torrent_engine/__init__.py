@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bencode import decode as bdecode
 from .bencode import encode as bencode
+from .config import Config
 from .create import create_torrent
 from .errors import (
     BencodeError,
@@ -19,13 +20,19 @@ from .errors import (
 )
 from .events import Event, EventBus
 from .magnet import Magnet, parse_magnet
+from .manager import DownloadSummary, TorrentManager, download
 from .metainfo import FileEntry, Torrent
+from .session import Session, SessionStatus
+from .session_state import State as SessionState
+from .shared import SharedResources
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BencodeError",
+    "Config",
     "DHTError",
+    "DownloadSummary",
     "EncryptionError",
     "Event",
     "EventBus",
@@ -34,14 +41,20 @@ __all__ = [
     "MagnetError",
     "MetainfoError",
     "PeerProtocolError",
+    "Session",
     "SessionError",
+    "SessionState",
+    "SessionStatus",
+    "SharedResources",
     "StorageError",
     "Torrent",
+    "TorrentManager",
     "TorrentEngineError",
     "TrackerError",
     "__version__",
     "bdecode",
     "bencode",
     "create_torrent",
+    "download",
     "parse_magnet",
 ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -173,3 +175,47 @@ class TorrentManager:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
             await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSummary:
+    """What :func:`download` returns."""
+
+    name: str
+    info_hash: str
+    save_path: str
+    size: int  # payload bytes
+    seconds: float
+    downloaded: int  # bytes received from peers (0 when the data was already there)
+    hash_failures: int
+
+    @property
+    def rate(self) -> float:
+        """Average download rate in bytes per second."""
+        return self.downloaded / self.seconds if self.seconds > 0 else 0.0
+
+
+def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, config: Config | None = None,
+             peers: tuple[tuple[str, int], ...] = (), timeout: float | None = None) -> DownloadSummary:
+    """Blocking convenience: download ``torrent`` (a ``Torrent``, path or bytes) into ``save_path``.
+
+    Runs its own event loop; returns once every piece is verified (raises ``SessionError`` if
+    the session stops first, ``TimeoutError`` after ``timeout`` seconds).
+    """
+    from .runtime import run
+
+    cfg = config if config is not None else Config()
+    cfg.seed = False
+
+    async def main() -> DownloadSummary:
+        started = time.monotonic()
+        async with TorrentManager(cfg) as manager:
+            session = await manager.add(torrent, save_path, peers=peers)
+            with anyio.fail_after(timeout):
+                await session.wait_completed()
+            return DownloadSummary(name=session.name, info_hash=session.info_hash_hex,
+                                   save_path=str(save_path), size=session.torrent.payload_size,
+                                   seconds=time.monotonic() - started, downloaded=session.downloaded,
+                                   hash_failures=session.hash_failures)
+
+    return run(main)
