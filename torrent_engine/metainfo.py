@@ -332,27 +332,28 @@ def _utf8_field(d: dict[bytes, BValue], key: bytes) -> bytes | None:
     return v if isinstance(v, bytes) else None
 
 
-def sanitize_component(raw: bytes) -> str | None:
-    """One path element made safe the way libtorrent does; None means the element is dropped.
+_CONTROL = {c: "_" for c in range(1, 32)}
+_CONTROL.update({ord("/"): None, ord("\\"): None, 0: None})
 
-    ``.`` and ``..`` and empty elements are dropped; separators and NUL become ``_``; invalid
-    UTF-8 becomes ``_``; a Windows drive letter is defused; very long names are truncated
-    (keeping the extension).
+
+def sanitize_component(raw: bytes) -> str:
+    """One path element made safe, the way libtorrent 2 does it.
+
+    Separators and NUL are removed; other control characters and invalid UTF-8 become ``_``;
+    an element that is then empty, ``.`` or ``..`` becomes ``_``; longer than 240 bytes is
+    truncated keeping a short extension. Beyond libtorrent (which keeps it on POSIX), a
+    Windows drive letter such as ``C:`` becomes ``C_``.
     """
-    text = raw.decode("utf-8", errors="replace").replace("\ufffd", "_")
-    for bad in ("/", "\\", "\x00"):
-        text = text.replace(bad, "_")
+    text = raw.decode("utf-8", errors="replace").replace("\ufffd", "_").translate(_CONTROL)
     if text in ("", ".", ".."):
-        return None
+        return "_"
     if len(text) == 2 and text[1] == ":" and text[0].isalpha():
         text = text[0] + "_"
-    encoded = text.encode()
-    if len(encoded) > MAX_COMPONENT_BYTES:
+    if len(text.encode()) > MAX_COMPONENT_BYTES:
         stem, dot, ext = text.rpartition(".")
         if not dot or not stem or len(ext.encode()) > 10:
             stem, ext = text, ""
-        keep = MAX_COMPONENT_BYTES - (len(ext.encode()) + 1 if ext else 0)
-        stem = stem.encode()[:keep].decode("utf-8", errors="ignore")
+        stem = stem.encode()[:MAX_COMPONENT_BYTES].decode("utf-8", errors="ignore")
         text = f"{stem}.{ext}" if ext else stem
     return text
 
@@ -362,9 +363,7 @@ def _sanitize_path(parts: Sequence[BValue], fieldname: str) -> tuple[str, ...]:
     for i, p in enumerate(parts):
         if not isinstance(p, bytes):
             raise MetainfoError("path element is not a string", f"{fieldname}[{i}]")
-        s = sanitize_component(p)
-        if s is not None:
-            out.append(s)
+        out.append(sanitize_component(p))
     return tuple(out)
 
 
@@ -381,7 +380,7 @@ def _symlink(d: dict[bytes, BValue], attr: str) -> tuple[str, ...] | None:
     v = d.get(b"symlink path")
     if not isinstance(v, list) or not all(isinstance(p, bytes) for p in v):
         return None
-    return tuple(s for p in v if isinstance(p, bytes) and (s := sanitize_component(p)) is not None)
+    return tuple(sanitize_component(p) for p in v if isinstance(p, bytes))
 
 
 @dataclass
@@ -509,11 +508,12 @@ def _check_piece_layers(
 def _unique_paths(files: list[_RawFile]) -> None:
     """Rename files whose sanitized paths collide (``a.txt`` -> ``a.1.txt``), like libtorrent.
 
-    A file whose path is also a directory of another file, or a file inside a directory that
-    is already a file, is renamed too. Pad files are never on disk and are skipped.
+    Directories win: a file whose path is also a directory of another file is the one renamed.
+    Pad files are never on disk and are skipped.
     """
-    taken_files: set[tuple[str, ...]] = set()
-    taken_dirs: set[tuple[str, ...]] = set()
+    real = [f for f in files if not f.pad]
+    dirs = {f.path[:depth] for f in real for depth in range(1, len(f.path))}
+    taken: set[tuple[str, ...]] = set()
 
     def bump(name: str, n: int) -> str:
         stem, dot, ext = name.rpartition(".")
@@ -521,28 +521,14 @@ def _unique_paths(files: list[_RawFile]) -> None:
             return f"{stem}.{n}.{ext}"
         return f"{name}.{n}"
 
-    for f in files:
-        if f.pad:
-            continue
-        parts = list(f.path)
-        # directories along the way must not be existing files
-        for depth in range(1, len(parts)):
-            prefix = tuple(parts[:depth])
-            if prefix in taken_files:
-                n = 1
-                while (cand := prefix[:-1] + (bump(prefix[-1], n),)) in taken_files:
-                    n += 1
-                parts[depth - 1] = cand[-1]
-        path = tuple(parts)
+    for f in real:
+        cand = f.path
         n = 0
-        cand = path
-        while cand in taken_files or cand in taken_dirs:
+        while cand in taken or cand in dirs:
             n += 1
-            cand = path[:-1] + (bump(path[-1], n),)
+            cand = f.path[:-1] + (bump(f.path[-1], n),)
         f.path = cand
-        taken_files.add(cand)
-        for depth in range(1, len(cand)):
-            taken_dirs.add(cand[:depth])
+        taken.add(cand)
 
 
 def _trackers(top: Mapping[bytes, BValue]) -> tuple[tuple[str, ...], ...]:
@@ -621,8 +607,8 @@ def _build(
     info_hash_v1 = hashlib.sha1(info_bytes).digest() if has_v1 else None
     info_hash_v2 = hashlib.sha256(info_bytes).digest() if has_v2 else None
     name = sanitize_component(name_raw)
-    if name is None:  # libtorrent falls back to the info-hash in hex
-        name = (info_hash_v1 or (info_hash_v2 or b"")[:20]).hex()
+    if name_raw.replace(b"/", b"").replace(b"\\", b"") in (b"", b".", b".."):
+        name = (info_hash_v1 or (info_hash_v2 or b"")[:20]).hex()  # as libtorrent does
 
     v1_files: list[_RawFile] | None = None
     multi = False

@@ -242,3 +242,38 @@ def test_torrent_made_by_mktorrent(lt: ModuleType, share: Path, tmp_path: Path) 
     ours = create_torrent(share, version="v1", piece_length=2**15, private=True)
     assert ours.info_hash == t.info_hash
     assert ours.piece_hashes == t.piece_hashes
+
+
+def test_hostile_paths_are_sanitized_like_libtorrent(lt: ModuleType) -> None:
+    import hashlib
+
+    from torrent_engine.bencode import encode
+
+    paths = [
+        [b"..", b"..", b"etc", b"passwd"],
+        [b"/abs"],
+        [b"a/../../b"],
+        [b".", b"x"],
+        [b"", b"y"],
+        [b"a.txt"],
+        [b"a.txt"],
+        [b"nul\x00z"],
+        [b"\x01ctl"],
+        [b"bad\xffutf8"],
+        [b"d"],
+        [b"d", b"f"],
+        [b"x" * 300 + b".mkv"],
+        ["\u00e9".encode() * 200 + b".txt"],
+        [b"back\\slash"],
+        [b"/"],
+    ]
+    info = {
+        b"name": b"../folder",
+        b"piece length": PL,
+        b"files": [{b"length": 1, b"path": p} for p in paths],
+        b"pieces": hashlib.sha1(bytes(len(paths))).digest(),
+    }
+    data = encode({b"info": info})
+    fs = lt.torrent_info(data).files()
+    theirs = [tuple(fs.file_path(i).split("/")) for i in range(fs.num_files())]
+    assert [f.path for f in Torrent.from_bytes(data).files] == theirs
