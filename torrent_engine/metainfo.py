@@ -332,7 +332,7 @@ def _utf8_field(d: dict[bytes, BValue], key: bytes) -> bytes | None:
     return v if isinstance(v, bytes) else None
 
 
-_CONTROL = {c: "_" for c in range(1, 32)}
+_CONTROL: dict[int, str | None] = {c: "_" for c in range(1, 32)}
 _CONTROL.update({ord("/"): None, ord("\\"): None, 0: None})
 
 
