@@ -53,6 +53,7 @@ async def measure(nodes: int, lookups: int, seed: int, loss: float) -> None:
         ids = [int.from_bytes(n.node_id, "big") for n in swarm]
         for alpha in (3, 1):
             exact = 0
+            recall: list[float] = []
             hops: list[int] = []
             msgs: list[int] = []
             fails: list[int] = []
@@ -69,6 +70,7 @@ async def measure(nodes: int, lookups: int, seed: int, loss: float) -> None:
                 truth = sorted(i ^ t for i in ids if i != own)[:8]
                 got = [int.from_bytes(c.info.node_id, "big") ^ t for c in lookup.results()]
                 exact += got == truth
+                recall.append(len(set(got) & set(truth)) / len(truth))
                 hops.append(stats.hops)
                 msgs.append(stats.queries)
                 fails.append(stats.failures)
@@ -78,7 +80,8 @@ async def measure(nodes: int, lookups: int, seed: int, loss: float) -> None:
                 f"max {max(hops)}; messages/lookup mean {statistics.mean(msgs):.1f} "
                 f"median {statistics.median(msgs)} max {max(msgs)}; "
                 f"timeouts/lookup {statistics.mean(fails):.2f}; "
-                f"{1000 * elapsed / lookups:.1f} ms/lookup; found the true 8 closest in {exact}/{lookups}; "
+                f"{1000 * elapsed / lookups:.1f} ms/lookup; found the true 8 closest in {exact}/{lookups} "
+                f"(mean recall {statistics.mean(recall):.3f}); "
                 f"messages vs exhaustive search {statistics.mean(msgs) / nodes:.4f}"
             )
         tg.cancel_scope.cancel()

@@ -103,3 +103,26 @@ def test_replies_from_unknown_or_duplicate_addresses_are_ignored() -> None:
     lk.on_response(q[0].address)
     lk.on_response(q[0].address)
     assert lk.responses == 1 and lk.in_flight == 2
+
+
+def test_slow_node_frees_its_slot_but_its_late_answer_counts() -> None:
+    nodes = make_nodes(20, seed=5)
+    target = bytes(20)
+    lk = Lookup(target, k=8, alpha=3)
+    lk.add(nodes)
+    first = lk.next_queries()
+    lk.on_slow(first[0].address)
+    extra = lk.next_queries()
+    assert len(extra) == 1 and extra[0] not in first  # a new query took the slot
+    for n in first[1:] + extra:
+        lk.on_response(n.address)
+    while True:
+        batch = lk.next_queries()
+        for n in batch:
+            lk.on_response(n.address)
+        if not batch:
+            break
+    assert not lk.done  # the slow node is among the k closest: its answer is awaited
+    lk.on_response(first[0].address)
+    assert lk.done
+    assert [c.info for c in lk.results()] == closest(nodes, target, 8)

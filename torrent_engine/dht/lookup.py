@@ -20,7 +20,8 @@ ALPHA = 3  # BEP 5 / Kademlia: parallel queries per lookup
 MAX_CANDIDATES = 200  # bound on the candidate list of one lookup
 MAX_QUERIES = 300  # bound on the queries one lookup may send
 
-_NEW, _IN_FLIGHT, _ANSWERED, _FAILED = range(4)
+_NEW, _IN_FLIGHT, _ANSWERED, _FAILED, _SLOW = range(5)
+_WAITING = (_IN_FLIGHT, _SLOW)
 
 
 @dataclass(slots=True)
@@ -68,9 +69,9 @@ class Lookup:
             self._dirty = False
             if len(self._sorted) > MAX_CANDIDATES:
                 # Forget the farthest that nobody is waiting on.
-                keep = [c for c in self._sorted[MAX_CANDIDATES:] if c.state == _IN_FLIGHT]
+                keep = [c for c in self._sorted[MAX_CANDIDATES:] if c.state in _WAITING]
                 for c in self._sorted[MAX_CANDIDATES:]:
-                    if c.state != _IN_FLIGHT:
+                    if c.state not in _WAITING:
                         del self._by_addr[c.info.address]
                 self._sorted = self._sorted[:MAX_CANDIDATES] + keep
 
@@ -103,20 +104,29 @@ class Lookup:
         self, address: Address, nodes: Iterable[NodeInfo] = (), *, token: bytes | None = None
     ) -> None:
         c = self._by_addr.get(address)
-        if c is None or c.state != _IN_FLIGHT:
+        if c is None or c.state not in _WAITING:
             return
+        if c.state == _IN_FLIGHT:
+            self.in_flight -= 1
         c.state = _ANSWERED
         c.token = token
-        self.in_flight -= 1
         self.responses += 1
         self.add(nodes, c.depth + 1)
 
+    def on_slow(self, address: Address) -> None:
+        """A query is overdue: free its slot for another query, but still accept its answer."""
+        c = self._by_addr.get(address)
+        if c is not None and c.state == _IN_FLIGHT:
+            c.state = _SLOW
+            self.in_flight -= 1
+
     def on_failure(self, address: Address) -> None:
         c = self._by_addr.get(address)
-        if c is None or c.state != _IN_FLIGHT:
+        if c is None or c.state not in _WAITING:
             return
+        if c.state == _IN_FLIGHT:
+            self.in_flight -= 1
         c.state = _FAILED
-        self.in_flight -= 1
         self.failures += 1
 
     @property
@@ -124,9 +134,10 @@ class Lookup:
         window = self._window()
         if window and all(c.state == _ANSWERED for c in window):
             return True
-        if self.queries_sent >= MAX_QUERIES and self.in_flight == 0:
+        waiting = self.in_flight > 0 or any(c.state == _SLOW for c in window)
+        if self.queries_sent >= MAX_QUERIES and not waiting:
             return True
-        return self.in_flight == 0 and not any(c.state == _NEW for c in window)
+        return not waiting and not any(c.state == _NEW for c in window)
 
     def results(self) -> list[Candidate]:
         """The k closest candidates that answered, closest first."""

@@ -482,7 +482,16 @@ class DhtNode:
         async def one(node: NodeInfo) -> None:
             nonlocal changed
             try:
-                r = await self.query(node.address, make_query(node))
+                try:
+                    r = await self.query(node.address, make_query(node))
+                except RemoteError:
+                    raise
+                except DHTError:
+                    # Overdue: let another query take its slot, and ask once more (UDP loses
+                    # packets; one loss should not drop one of the k closest from the result).
+                    lookup.on_slow(node.address)
+                    changed.set()
+                    r = await self.query(node.address, make_query(node))
             except DHTError:
                 lookup.on_failure(node.address)
                 self.table.failed(node.node_id, self._clock())
