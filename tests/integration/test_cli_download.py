@@ -1,0 +1,94 @@
+"""The user-facing entry points: ``torrent-engine download``, ``torrent-engine demo``, ``te.download``."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+import torrent_engine as te
+from torrent_engine.session import Session
+
+from .helpers import loopback_config, make_payload, make_torrent, same_files
+
+pytestmark = pytest.mark.anyio
+
+CLI = [sys.executable, "-m", "torrent_engine"]
+
+
+async def test_cli_download_from_our_seeder_exits_0(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    torrent_file = tmp_path / "t.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(120):
+            result = await anyio.run_process(
+                [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"),
+                 "--listen-host", "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-seed",
+                 "--encryption", "require"],
+                check=False)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert "completed payload" in stderr and "100.00%" in stderr
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
+
+
+async def test_cli_download_ctrl_c_is_clean(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    torrent_file = tmp_path / "t.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+    # no peer at all: the download cannot finish; SIGINT must stop it with 130 and no traceback
+    proc = subprocess.Popen([*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"),
+                             "--listen-host", "127.0.0.1", "--no-trackers"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        await anyio.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(30):
+            while proc.poll() is None:
+                await anyio.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err and b"stopped" in err
+
+
+def test_cli_download_bad_peer_argument(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "download", "x.torrent", "--peer", "nonsense"], capture_output=True)
+    assert result.returncode == 2 and b"HOST:PORT" in result.stderr
+
+
+def test_cli_download_missing_file_is_one_line_error(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "download", str(tmp_path / "absent.torrent")], capture_output=True)
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr and b"error" in result.stderr
+
+
+def test_cli_demo_small_payload(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "demo", "--size", "8", "--piece-length", "64", "--keep", str(tmp_path)],
+                            capture_output=True, timeout=120)
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert "files identical: yes" in err and "MB/s" in err
+    a, b = tmp_path / "seeder" / "demo" / "payload.bin", tmp_path / "leecher" / "demo" / "payload.bin"
+    assert a.read_bytes() == b.read_bytes()
+
+
+async def test_te_download_blocking_convenience(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        port = seeder.listen_port
+        summary = await anyio.to_thread.run_sync(
+            lambda: te.download(torrent, tmp_path / "dl", config=loopback_config(),
+                                peers=(("127.0.0.1", port),), timeout=60))
+    assert summary.size == torrent.payload_size and summary.hash_failures == 0
+    assert summary.downloaded >= torrent.payload_size and summary.rate > 0
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "dl") == []
