@@ -31,7 +31,9 @@ __all__ = [
 ]
 
 MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB
-MAX_PIECE_LENGTH = 128 * 1024 * 1024  # libtorrent's create_torrent caps pieces at 128 MiB
+# libtorrent 2.1 loads pieces up to 256 MiB (512 MiB is "invalid piece length"); v1 torrents
+# with pieces that are not a power of two or under 16 KiB are practically extinct and refused.
+MAX_PIECE_LENGTH = 256 * 1024 * 1024
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
 MAX_COMPONENT_BYTES = 240  # libtorrent truncates longer path elements (filesystems allow 255)

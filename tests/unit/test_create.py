@@ -165,7 +165,7 @@ def test_auto_piece_length() -> None:
         assert pl & (pl - 1) == 0 and -(-size // pl) <= 1500
 
 
-@pytest.mark.parametrize("pl", [0, 1000, 8192, 3 * 16384, 2**28])
+@pytest.mark.parametrize("pl", [0, 1000, 8192, 3 * 16384, 2**29])
 def test_bad_piece_length(tmp_path: Path, pl: int) -> None:
     (tmp_path / "f").write_bytes(b"x")
     with pytest.raises(MetainfoError) as exc:
