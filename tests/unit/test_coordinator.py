@@ -368,3 +368,27 @@ def test_flat_url_list_is_one_tier_per_url() -> None:
     # Magnet.trackers is a flat tuple of URLs; each is a tier, never split into characters.
     c = coordinator(["udp://a.invalid:1", ["http://b.invalid/announce", "udp://a.invalid:1"]])  # type: ignore[list-item]
     assert c.tiers == [["udp://a.invalid:1"], ["http://b.invalid/announce"]]
+
+
+async def test_announce_to_all_tiers_keeps_a_schedule_per_tier() -> None:
+    clock = FakeClock()
+    a, b = Tracker(), Tracker(announce_body(interval=120))
+    down = Tracker(encode({"failure reason": "down"}))
+    async with running(a, b, down):
+        c = coordinator(
+            [[a.url], [b.url], [down.url]], clock=clock, backoff_base=10, announce_to_all_tiers=True
+        )
+        assert await c.announce_now() == 10  # the failing tier is the first due again
+        assert (a.events, b.events, down.events) == (["started"], ["started"], ["started"])
+        clock.now += 10
+        down.body = announce_body()
+        assert await c.announce_now() == 110  # only the failed tier was due; b is next
+        assert (len(a.events), len(b.events), down.events) == (1, 1, ["started", "started"])
+        clock.now += 110
+        await c.announce_now()
+        assert (len(a.events), b.events) == (1, ["started", ""])
+        c.completed()  # every tier is due at once, each tracker told once
+        await c.announce_now()
+        await c.announce_now()
+    assert a.events == ["started", "completed"] and down.events[-1] == "completed"
+    assert b.events == ["started", "", "completed"]

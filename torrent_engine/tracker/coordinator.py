@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import random
 import ssl
 import time
@@ -74,6 +75,7 @@ class _Tracker:
         self.tier = tier
         self.state = "idle"
         self.announced = False  # a 'started' (or later) announce succeeded and no 'stopped' since
+        self.completed_sent = False  # this tracker has been told 'completed'
         self.tracker_id: bytes | None = None
         self.failures = 0
         self.retry_at = 0.0
@@ -137,6 +139,7 @@ class TrackerCoordinator:
         local_addresses: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
+        announce_to_all_tiers: bool = False,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -175,8 +178,10 @@ class TrackerCoordinator:
         self._ssl_context = ssl_context
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
-        self._completed_pending = False
-        self._completed_sent = False
+        self.announce_to_all_tiers = announce_to_all_tiers
+        self._tier_due = [0.0] * len(self._tiers)  # clock() when each tier is due (all-tiers mode)
+        self._complete = False  # completed() was called
+        self._completed_delivered = False  # ... and some tracker has been told
         self._wake_requests = 0
         self._stopping = False
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
@@ -191,7 +196,7 @@ class TrackerCoordinator:
             delay = await self.announce_now()
             if delay is None:
                 return
-            if self._wake_requests != requests and self._completed_pending:
+            if self._wake_requests != requests and self._complete and not self._completed_delivered:
                 continue  # completed() came during the round, too late for it: go again now
             with anyio.move_on_after(delay):
                 requests = self._wake_requests
@@ -202,9 +207,10 @@ class TrackerCoordinator:
     def completed(self) -> None:
         """The download finished: send ``completed`` at the next opportunity, i.e. now. Only
         the first call counts."""
-        if self._completed_pending or self._completed_sent:
+        if self._complete:
             return
-        self._completed_pending = True
+        self._complete = True
+        self._tier_due = [0.0] * len(self._tiers)
         self._wake_requests += 1
         if self._wake is not None:
             self._wake.set()
@@ -235,22 +241,60 @@ class TrackerCoordinator:
     async def announce_now(self) -> float | None:
         """One BEP 12 pass over the tiers, now: the first tracker that answers ends it and moves
         to the front of its tier. Returns the seconds until the next pass is due (the tracker's
-        interval, or the end of the earliest backoff), None when no tracker is usable."""
+        interval, or the end of the earliest backoff), None when no tracker is usable.
+
+        With ``announce_to_all_tiers`` every tier that is due is announced at once, each to its
+        first working tracker, and each tier keeps its own schedule."""
+        if self.announce_to_all_tiers:
+            return await self._announce_all_tiers()
         for tier in self._tiers:
-            for tracker in list(tier):
-                if self._stopping:
-                    return 0.0
-                if tracker.disabled or tracker.retry_at > self._clock():
-                    continue
-                event: AnnounceEvent = (
-                    "completed" if self._completed_pending else ("" if tracker.announced else "started")
-                )
-                response = await self._announce_one(tracker, event, self.announce_timeout)
-                if response is not None:
-                    tier.remove(tracker)
-                    tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
-                    return self._next_interval(response)
-        usable = [t for tier in self._tiers for t in tier if not t.disabled]
+            if self._stopping:
+                return 0.0
+            interval = await self._announce_tier(tier)
+            if interval is not None:
+                return interval
+        return self._backoff_wait([t for tier in self._tiers for t in tier])
+
+    # ------------------------------------------------------------------ internals
+
+    async def _announce_tier(self, tier: list[_Tracker]) -> float | None:
+        """Try the tier's trackers in order; the interval of the first that answers, else None."""
+        for tracker in list(tier):
+            if self._stopping:
+                return None
+            if tracker.disabled or tracker.retry_at > self._clock():
+                continue
+            event: AnnounceEvent
+            if self._complete and not tracker.completed_sent:
+                event = "completed"
+            else:
+                event = "" if tracker.announced else "started"
+            response = await self._announce_one(tracker, event, self.announce_timeout)
+            if response is not None:
+                tier.remove(tracker)
+                tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
+                return self._next_interval(response)
+        return None
+
+    async def _announce_all_tiers(self) -> float | None:
+        async def one(index: int) -> None:
+            interval = await self._announce_tier(self._tiers[index])
+            wait = interval if interval is not None else self._backoff_wait(self._tiers[index])
+            self._tier_due[index] = self._clock() + (wait if wait is not None else math.inf)
+
+        now = self._clock()
+        async with anyio.create_task_group() as tg:
+            for index, due in enumerate(self._tier_due):
+                if due <= now:
+                    tg.start_soon(one, index)
+        upcoming = [due for due in self._tier_due if due != math.inf]
+        if not upcoming:
+            return None
+        return max(0.0, min(upcoming) - self._clock())
+
+    def _backoff_wait(self, trackers: list[_Tracker]) -> float | None:
+        """Seconds until the first of ``trackers`` may be tried again; None if none ever may."""
+        usable = [t for t in trackers if not t.disabled]
         if not usable:
             return None
         return max(1.0, min(t.retry_at for t in usable) - self._clock())
@@ -299,8 +343,8 @@ class TrackerCoordinator:
             return response
         tracker.announced = True
         if event == "completed":
-            self._completed_pending = False
-            self._completed_sent = True
+            tracker.completed_sent = True
+            self._completed_delivered = True
         if response.warning:
             log.warning("tracker %s: %s", tracker.url, response.warning)
         if response.external_ip:
