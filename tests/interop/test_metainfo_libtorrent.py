@@ -277,3 +277,33 @@ def test_hostile_paths_are_sanitized_like_libtorrent(lt: ModuleType) -> None:
     fs = lt.torrent_info(data).files()
     theirs = [tuple(fs.file_path(i).split("/")) for i in range(fs.num_files())]
     assert [f.path for f in Torrent.from_bytes(data).files] == theirs
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_magnet_links_agree_with_libtorrent(lt: ModuleType, share: Path, version: str) -> None:
+    from torrent_engine.magnet import parse_magnet
+
+    t = create_torrent(
+        share,
+        version=version,  # type: ignore[arg-type]
+        piece_length=PL,
+        trackers=["http://127.0.0.1:1/a", "udp://127.0.0.1:3/b"],
+        web_seeds=["http://127.0.0.1:2/w/"],
+    )
+    ti = lt.torrent_info(t.to_bytes())
+    # libtorrent's link, read by us
+    m = parse_magnet(lt.make_magnet_uri(ti))
+    assert (m.info_hash_v1, m.info_hash_v2) == (t.info_hash_v1, t.info_hash_v2)
+    assert m.display_name == t.name
+    assert m.trackers == ("http://127.0.0.1:1/a", "udp://127.0.0.1:3/b")
+    assert m.web_seeds == ("http://127.0.0.1:2/w/",)
+    # our link, read by libtorrent
+    p = lt.parse_magnet_uri(t.magnet_uri())
+    assert (p.info_hashes.has_v1(), p.info_hashes.has_v2()) == (t.is_v1, t.is_v2)
+    if t.is_v1:
+        assert p.info_hashes.v1.to_bytes() == t.info_hash_v1
+    if t.is_v2:
+        assert p.info_hashes.v2.to_bytes() == t.info_hash_v2
+    assert p.name == t.name
+    assert list(p.trackers) == ["http://127.0.0.1:1/a", "udp://127.0.0.1:3/b"]
+    assert list(p.url_seeds) == ["http://127.0.0.1:2/w/"]

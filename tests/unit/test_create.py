@@ -203,3 +203,14 @@ def test_bad_version_and_threads(tmp_path: Path) -> None:
 async def test_async_wrapper_runs_in_a_worker_thread(folder: Path) -> None:
     t = await create_torrent_async(folder, piece_length=PL)
     assert t == create_torrent(folder, piece_length=PL)
+
+
+def test_sample_torrent_is_rebuilt_byte_for_byte(tmp_path: Path) -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("make_sample", root / "examples" / "make_sample.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build(tmp_path) == (root / "examples" / "sample.torrent").read_bytes()
