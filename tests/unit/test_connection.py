@@ -3,6 +3,7 @@ policy pair, refusals, bounded messages, timeouts and concurrent senders."""
 
 from __future__ import annotations
 
+import random
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,9 @@ import pytest
 
 from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
 from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
-from torrent_engine.peer.messages import Have, Interested, Piece, Request, Unchoke
+from torrent_engine.peer.messages import Handshake, Have, Interested, Piece, Request, Unchoke
+from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator
+from torrent_engine.peer.wire import PeerWire
 
 INFO_HASH = bytes(range(20))
 OTHER = bytes(range(1, 21))
@@ -196,3 +199,34 @@ async def test_concurrent_senders_do_not_interleave_messages() -> None:
     assert all(bytes(p.block) == bytes([p.index % 256]) * 16384 for p in pieces)
     assert [m.index for m in received if isinstance(m, Request)] == list(range(count))
     assert [m.index for m in received if isinstance(m, Have)] == list(range(count))
+
+
+@pytest.mark.parametrize("provide", [CRYPTO_RC4, CRYPTO_PLAINTEXT])
+async def test_accept_mse_without_initial_payload(provide: int) -> None:
+    """An MSE initiator may send an empty IA and its BT handshake after step 4 (RC4 or plain)."""
+    async with server("prefer", echo_one) as (port, outcome):
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        async with stream:
+            mse = MseInitiator(INFO_HASH, crypto_provide=provide, randbytes=random.Random(5).randbytes)
+            await stream.send(mse.start())
+            while mse.result is None:
+                out = mse.receive_data(await stream.receive())
+                if out:
+                    await stream.send(out)
+            enc = mse.result.encrypt
+            wire = PeerWire(info_hash=INFO_HASH, peer_id=CLIENT_ID)
+            raw = wire.handshake() + wire.send(Interested())
+            await stream.send(enc.update(raw) if enc is not None else raw)
+            dec = mse.result.decrypt
+            wire.receive_data(mse.result.remaining)
+            got: list[object] = []
+            while len(got) < 3:
+                msg = wire.next_event()
+                if msg is None:
+                    data = await stream.receive()
+                    wire.receive_data(dec.update(data) if dec is not None else data)
+                else:
+                    got.append(msg)
+    assert isinstance(got[0], Handshake) and got[0].peer_id == SERVER_ID
+    assert got[1] == Unchoke() and isinstance(got[2], Piece)
+    assert outcome["conn"].encrypted is (provide == CRYPTO_RC4)
