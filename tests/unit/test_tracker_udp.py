@@ -150,3 +150,15 @@ async def test_bad_udp_urls() -> None:
     for url in ("udp://127.0.0.1/announce", "http://127.0.0.1:1/announce", "udp://:80", "udp://h:bad"):
         with pytest.raises(TrackerError):
             await UdpTrackerClient().announce(url, REQUEST, timeout=1)
+
+
+async def test_scrape_of_many_hashes_is_split_into_bep15_batches() -> None:
+    hashes = [bytes([i]) * 20 for i in range(100)]
+    async with udp_tracker(UdpTracker()) as tracker:
+        response = await UdpTrackerClient().scrape(f"udp://127.0.0.1:{tracker.port}", hashes, timeout=5)
+        empty = await UdpTrackerClient().scrape(f"udp://127.0.0.1:{tracker.port}", [], timeout=5)
+    assert set(response.files) == set(hashes) and empty.files == {}
+    scrapes = [p for p in tracker.received if p[8:12] == b"\0\0\0\2"]
+    assert [(len(p) - 16) // 20 for p in scrapes] == [74, 26]
+    with pytest.raises(TrackerError, match="20 bytes"):
+        await UdpTrackerClient().scrape(f"udp://127.0.0.1:{tracker.port}", [b"short"], timeout=1)

@@ -8,6 +8,7 @@ life, per tracker address.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import socket
@@ -20,9 +21,11 @@ import anyio
 
 from ..errors import TrackerError
 from .messages import (
+    UDP_MAX_SCRAPE_HASHES,
     AnnounceRequest,
     AnnounceResponse,
     ScrapeResponse,
+    ScrapeStats,
     parse_udp_announce,
     parse_udp_connect,
     parse_udp_scrape,
@@ -130,13 +133,24 @@ class UdpTrackerClient:
     async def scrape(
         self, url: str, info_hashes: Sequence[bytes], *, timeout: float = 60.0
     ) -> ScrapeResponse:
-        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> ScrapeResponse:
-            tid = self._transaction_id()
-            packet = udp_scrape_request(connection_id, tid, info_hashes)
-            return await self._roundtrip(
-                sock, packet, lambda data: parse_udp_scrape(data, tid, info_hashes, url)
-            )
+        """Scrape any number of info-hashes, UDP_MAX_SCRAPE_HASHES per request (BEP 15)."""
+        hashes = list(dict.fromkeys(info_hashes))
+        if any(len(h) != 20 for h in hashes):
+            raise TrackerError("an info-hash to scrape is not 20 bytes", url)
 
+        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> ScrapeResponse:
+            files: dict[bytes, ScrapeStats] = {}
+            for start in range(0, len(hashes), UDP_MAX_SCRAPE_HASHES):
+                batch = hashes[start : start + UDP_MAX_SCRAPE_HASHES]
+                tid = self._transaction_id()
+                packet = udp_scrape_request(connection_id, tid, batch)
+                parse = functools.partial(parse_udp_scrape, transaction_id=tid, info_hashes=batch, url=url)
+                response = await self._roundtrip(sock, packet, parse)
+                files.update(response.files)
+            return ScrapeResponse(files)
+
+        if not hashes:
+            return ScrapeResponse({})
         return await self._run(url, timeout, exchange)
 
     def forget(self, url: str) -> None:
