@@ -176,6 +176,10 @@ class Session:
         self._banned: set[tuple[str, int]] = set()
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        self._sources: dict[int, dict[int, tuple[str, int]]] = {}  # piece -> block number -> sender
+        # failed pieces that several peers contributed to: block number -> (sha1 of block, sender);
+        # compared with the good data once the piece passes, to find who sent the bad blocks
+        self._suspects: dict[int, dict[int, tuple[bytes, tuple[str, int]]]] = {}
         self._verifying: set[int] = set()
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
@@ -866,11 +870,12 @@ class Session:
             if buf is None:
                 buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
             buf[begin:begin + length] = msg.block
+            self._sources.setdefault(index, {})[begin // BLOCK_SIZE] = peer.key
             if result.piece_complete:
                 del self._buffers[index]
                 self._verifying.add(index)
                 assert self._tg is not None
-                self._tg.start_soon(self._verify_piece, index, buf)
+                self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
             for key, block in result.cancels:  # endgame: the same block was asked of others too
                 other = self._peers.get(key)  # type: ignore[call-overload]
                 if other is not None and other.outstanding.pop((block.index, block.begin), None) is not None:
@@ -880,7 +885,7 @@ class Session:
                         other.close("send failed")
         await self._fill_requests(peer)
 
-    async def _verify_piece(self, index: int, buf: bytearray) -> None:
+    async def _verify_piece(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
         assert self._storage is not None
         try:
             ok = await anyio.to_thread.run_sync(self._hash_ok, index, buf)
@@ -892,9 +897,10 @@ class Session:
             return
         self._verifying.discard(index)
         if ok:
+            self._clear_suspects(index, buf)
             await self._piece_passed(index)
         else:
-            await self._piece_failed(index)
+            await self._piece_failed(index, buf, sources)
 
     async def _piece_passed(self, index: int) -> None:
         self._picker.piece_passed(index)
@@ -908,18 +914,38 @@ class Session:
         if self.state is State.DOWNLOADING and self._is_complete():
             await self._on_complete()
 
-    async def _piece_failed(self, index: int) -> None:
+    async def _piece_failed(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
+        """Re-download the piece; strike its sender when one peer sent it all, else remember who
+        sent which block so the culprit is found when the piece passes (libtorrent's smart ban)."""
         self.hash_failures += 1
-        senders: set[tuple[str, int]] = self._picker.piece_failed(index)  # type: ignore[assignment]
+        self._picker.piece_failed(index)
+        senders = set(sources.values())
         peers = tuple(sorted(f"{h}:{p}" for h, p in senders))
         self.events.publish(ev.PieceHashFailed(info_hash=self.info_hash_hex, index=index, peers=peers))
-        for key in senders:
-            count = self._bad_pieces.get(key, 0) + 1
-            self._bad_pieces[key] = count
-            if count >= self.config.max_failures_before_ban:
-                self._ban(key)
+        if len(senders) == 1:
+            self._strike(next(iter(senders)))
+        elif senders:
+            view = memoryview(buf)
+            self._suspects[index] = {
+                block: (hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest(), key)
+                for block, key in sources.items()}
         for peer in list(self._peers.values()):
             await self._fill_requests(peer)
+
+    def _clear_suspects(self, index: int, good: bytearray) -> None:
+        suspects = self._suspects.pop(index, None)
+        if not suspects:
+            return
+        view = memoryview(good)
+        for block, (digest, key) in suspects.items():
+            if hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest() != digest:
+                self._strike(key, proven=True)
+
+    def _strike(self, key: tuple[str, int], *, proven: bool = False) -> None:
+        count = self._bad_pieces.get(key, 0) + 1
+        self._bad_pieces[key] = count
+        if proven or count >= self.config.max_failures_before_ban:
+            self._ban(key)
 
     def _ban(self, key: tuple[str, int]) -> None:
         if key in self._banned:

@@ -1,0 +1,142 @@
+"""Misbehaving peers of our own making next to an honest seeder: the download still completes.
+
+``FakePeer`` is a minimal BitTorrent peer over the sans-I/O ``PeerWire`` (plaintext) that has
+every piece, unchokes at once and answers requests according to its ``behaviour``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine import events as ev
+from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
+from torrent_engine.peer.wire import PeerWire
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+from .helpers import loopback_config, make_payload, make_torrent, same_files
+
+pytestmark = pytest.mark.anyio
+
+FILES = (("a.bin", 600_001), ("b.bin", 150_000))
+
+
+class FakePeer:
+    def __init__(self, torrent: Torrent, behaviour: str) -> None:
+        self.torrent = torrent
+        self.behaviour = behaviour
+        self.requests = 0
+        self.connections = 0
+        self.port = 0
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        t = self.torrent
+        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=t.num_pieces, piece_size=t.piece_size)
+        async with stream:
+            try:
+                await self._talk(stream, wire)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+
+    async def _talk(self, stream: anyio.abc.SocketStream, wire: PeerWire) -> None:
+        await stream.send(wire.handshake())
+        full = m.Bitfield.from_indexes(range(self.torrent.num_pieces), self.torrent.num_pieces)
+        await stream.send(wire.send(full) + wire.send(m.Unchoke()))
+        while True:
+            wire.receive_data(await stream.receive())
+            for msg in wire.events():
+                if not isinstance(msg, m.Request):
+                    continue
+                self.requests += 1
+                if self.behaviour == "liar":
+                    await stream.send(wire.send(m.Piece(msg.index, msg.begin, os.urandom(msg.length))))
+                elif self.behaviour == "oversized":
+                    body = os.urandom(1 << 20)  # a 1 MiB "block": longer than any message may be
+                    await stream.send(struct.pack(">IBII", 9 + len(body), 7, msg.index, msg.begin) + body)
+                elif self.behaviour == "staller":
+                    pass  # accepts requests, never answers
+
+
+@pytest.mark.parametrize("behaviour", ["liar", "oversized", "staller"])
+async def test_download_completes_despite_bad_peer(tmp_path: Path, behaviour: str) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=16 * 1024)
+    bad = FakePeer(torrent, behaviour)
+    seen: list[ev.Event] = []
+    async with anyio.create_task_group() as tg:
+        await tg.start(bad.serve)
+        seed_cfg = loopback_config(upload_rate_limit=1_500_000)  # the bad peer gets its share of requests
+        async with Session(torrent, tmp_path / "seed", config=seed_cfg) as seeder:
+            await seeder.wait_ready()
+            cfg = loopback_config(encryption="disable", request_timeout=1.0, snub_timeout=1.5)
+            # the bad peer is dialed first, so it is asked for pieces before the honest seeder
+            leecher = Session(torrent, tmp_path / "leech", config=cfg,
+                              peers=[("127.0.0.1", bad.port), ("127.0.0.1", seeder.listen_port)])
+            leecher.events.subscribe("*", seen.append)
+            async with leecher:
+                with anyio.fail_after(60):
+                    await leecher.wait_completed()
+                assert leecher.state is State.SEEDING
+                banned = ("127.0.0.1", bad.port) in leecher._banned
+                still_connected = ("127.0.0.1", bad.port) in {p.key for p in leecher.peers}
+        tg.cancel_scope.cancel()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert bad.requests > 0  # it really was asked for data
+    failed = [e for e in seen if isinstance(e, ev.PieceHashFailed)]
+    gone = [e for e in seen if isinstance(e, ev.PeerDisconnected) and e.port == bad.port]
+    if behaviour == "liar":
+        assert failed and all(f"127.0.0.1:{bad.port}" in e.peers for e in failed)
+        assert banned and gone and "banned" in gone[0].reason
+        assert bad.connections == 1  # a banned address is never dialed again
+    elif behaviour == "oversized":
+        assert not failed and gone and "exceeds" in gone[0].reason
+        assert not still_connected
+    else:
+        assert not failed and not banned
+
+
+async def test_requests_for_pieces_we_lack_close_that_peer(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=16 * 1024)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        cfg = loopback_config(encryption="disable")
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            # a rogue peer dials the leecher, which has (almost) nothing, and asks for a piece
+            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0002-" + os.urandom(6).hex().encode(),
+                            reserved=m.make_reserved(extension=False, fast=False),
+                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+            closed_reason = ""
+            async with await anyio.connect_tcp("127.0.0.1", leecher.listen_port) as stream:
+                await stream.send(wire.handshake())
+                await stream.send(wire.send(m.Interested()))
+                missing = next(i for i in range(torrent.num_pieces) if i not in leecher.have)
+                await stream.send(wire.send(m.Request(missing, 0, 16 * 1024)))
+                with anyio.fail_after(10):
+                    try:
+                        while True:
+                            wire.receive_data(await stream.receive())
+                            for msg in wire.events():
+                                assert not isinstance(msg, m.Piece)  # never served
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError) as exc:
+                        closed_reason = type(exc).__name__
+            assert closed_reason
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
