@@ -230,3 +230,27 @@ async def test_accept_mse_without_initial_payload(provide: int) -> None:
     assert isinstance(got[0], Handshake) and got[0].peer_id == SERVER_ID
     assert got[1] == Unchoke() and isinstance(got[2], Piece)
     assert outcome["conn"].encrypted is (provide == CRYPTO_RC4)
+
+
+async def test_accept_times_out_with_a_typed_error() -> None:
+    """A peer that connects and says nothing is dropped after the handshake timeout."""
+    outcome: dict[str, Any] = {}
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        try:
+            await accept(stream, lookup=lambda h: True, peer_id=SERVER_ID, timeout=0.2)
+        except PeerProtocolError as exc:
+            outcome["error"] = exc
+        await stream.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        async with await anyio.connect_tcp("127.0.0.1", port) as silent:
+            await silent.send(b"\x13BitTorrent")  # a prefix, then silence
+            with anyio.fail_after(10):
+                while "error" not in outcome:
+                    await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+    assert isinstance(outcome["error"], PeerConnectionClosed)

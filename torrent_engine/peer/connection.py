@@ -368,47 +368,52 @@ async def accept(
     (defaults to none, so MSE is refused unless they are given). ``encryption`` "require"
     refuses plaintext peers, "disable" refuses MSE. The returned connection's ``info_hash``
     is the torrent asked for; set its metadata with ``conn.wire.set_metadata(...)``.
-    The stream is not closed on failure: the caller owns it."""
+    Failures raise ``PeerProtocolError`` (``EncryptionError`` for policy and MSE failures,
+    ``PeerConnectionClosed`` for EOF or ``timeout``). The stream is not closed on failure: the
+    caller owns it."""
     if encryption not in _ENCRYPTION_POLICIES:
         raise ValueError(f"encryption must be one of {_ENCRYPTION_POLICIES}")
-    with anyio.fail_after(timeout):
-        first = b""
-        while len(first) < len(PROTOCOL_HEADER) and PROTOCOL_HEADER.startswith(first):
-            first += await _read(stream)
-        plaintext = first.startswith(PROTOCOL_HEADER)
-        encrypt: StreamCipher | None = None
-        decrypt: StreamCipher | None = None
-        if plaintext:
-            if encryption == "require":
-                raise EncryptionError("plaintext peer refused: encryption is required")
-            wire = PeerWire(info_hash=None, peer_id=peer_id, reserved=reserved)
-            wire.receive_data(first)
-        else:
-            if encryption == "disable":
-                raise EncryptionError("not a BitTorrent handshake and encryption is disabled")
-            allowed = CRYPTO_RC4 if encryption == "require" else CRYPTO_RC4 | CRYPTO_PLAINTEXT
-            mse = MseResponder(info_hashes or (), crypto_allowed=allowed, randbytes=randbytes)
-            data = first
-            received = 0
-            while mse.result is None:
-                received += len(data)
-                if received > MSE_MAX_HANDSHAKE_BYTES:
-                    raise EncryptionError("MSE handshake too long")
-                out = mse.receive_data(data)
-                if out:
-                    await _write(stream, out)
-                if mse.result is None:
-                    data = await _read(stream)
-            result = mse.result
-            wire = PeerWire(info_hash=result.info_hash, peer_id=peer_id, reserved=reserved)
-            wire.receive_data(result.initial_payload)
-            wire.receive_data(result.remaining)
-            encrypt, decrypt = result.encrypt, result.decrypt
-        hs = await _await_handshake(stream, wire, decrypt)
-        if not lookup(hs.info_hash):
-            raise PeerProtocolError(f"handshake for a torrent we do not serve ({hs.info_hash.hex()})")
-        our_handshake = wire.handshake()
-        await _write(stream, encrypt.update(our_handshake) if encrypt is not None else our_handshake)
+    try:
+        with anyio.fail_after(timeout):
+            first = b""
+            while len(first) < len(PROTOCOL_HEADER) and PROTOCOL_HEADER.startswith(first):
+                first += await _read(stream)
+            plaintext = first.startswith(PROTOCOL_HEADER)
+            encrypt: StreamCipher | None = None
+            decrypt: StreamCipher | None = None
+            if plaintext:
+                if encryption == "require":
+                    raise EncryptionError("plaintext peer refused: encryption is required")
+                wire = PeerWire(info_hash=None, peer_id=peer_id, reserved=reserved)
+                wire.receive_data(first)
+            else:
+                if encryption == "disable":
+                    raise EncryptionError("not a BitTorrent handshake and encryption is disabled")
+                allowed = CRYPTO_RC4 if encryption == "require" else CRYPTO_RC4 | CRYPTO_PLAINTEXT
+                mse = MseResponder(info_hashes or (), crypto_allowed=allowed, randbytes=randbytes)
+                data = first
+                received = 0
+                while mse.result is None:
+                    received += len(data)
+                    if received > MSE_MAX_HANDSHAKE_BYTES:
+                        raise EncryptionError("MSE handshake too long")
+                    out = mse.receive_data(data)
+                    if out:
+                        await _write(stream, out)
+                    if mse.result is None:
+                        data = await _read(stream)
+                result = mse.result
+                wire = PeerWire(info_hash=result.info_hash, peer_id=peer_id, reserved=reserved)
+                wire.receive_data(result.initial_payload)
+                wire.receive_data(result.remaining)
+                encrypt, decrypt = result.encrypt, result.decrypt
+            hs = await _await_handshake(stream, wire, decrypt)
+            if not lookup(hs.info_hash):
+                raise PeerProtocolError(f"handshake for a torrent we do not serve ({hs.info_hash.hex()})")
+            our_handshake = wire.handshake()
+            await _write(stream, encrypt.update(our_handshake) if encrypt is not None else our_handshake)
+    except TimeoutError:
+        raise PeerConnectionClosed(f"incoming handshake not completed within {timeout:g} s") from None
     return PeerConnection(
         stream,
         wire,
