@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import random
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -240,7 +241,7 @@ class DhtNode:
             except ValueError:
                 pass
             try:
-                infos = await anyio.getaddrinfo(host, port, type=2)  # SOCK_DGRAM
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
             except OSError as exc:
                 log.info("cannot resolve DHT bootstrap node %s: %s", host, exc)
                 continue
@@ -464,7 +465,7 @@ class DhtNode:
     def _new_lookup(self, target: bytes, extra_seeds: Sequence[Address] = ()) -> Lookup:
         lookup = Lookup(target, k=self.k, alpha=self.alpha, exclude_id=self.node_id)
         lookup.add(self.table.closest(target, self.k * 2, now=self._clock()))
-        if len(lookup.results()) == 0 and (extra_seeds or not len(self.table)):
+        if extra_seeds or not len(self.table):
             seeds = list(extra_seeds) or [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
             seeds = [(h, p) for h, p in seeds if (":" in h) == self._is_v6]
             lookup.add([NodeInfo(bytes(20), h, p) for h, p in seeds], unknown_id=True)
