@@ -9,8 +9,10 @@ is computed over the exact bytes of the ``info`` dict in the file, never over a 
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ MAX_PIECE_LENGTH = 256 * 1024 * 1024
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
 MAX_COMPONENT_BYTES = 240  # libtorrent truncates longer path elements (filesystems allow 255)
+MAX_LENGTH = 2**62  # no file is this large; keeps every offset sum far from overflow elsewhere
 SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
 META_VERSION = 2  # BEP 52
 PAD_ATTR = "p"  # BEP 47
@@ -320,7 +323,7 @@ def _length(d: dict[bytes, BValue], fieldname: str) -> int:
     n = _get_int(d, b"length", fieldname)
     if n < 0:
         raise MetainfoError(f"negative length {n}", fieldname)
-    if n > 2**62:
+    if n > MAX_LENGTH:
         raise MetainfoError(f"absurd length {n}", fieldname)
     return n
 
@@ -336,8 +339,10 @@ def _utf8_field(d: dict[bytes, BValue], key: bytes) -> bytes | None:
 
 _CONTROL: dict[int, str | None] = {c: "_" for c in range(1, 32)}
 _CONTROL.update({ord("/"): None, ord("\\"): None, 0: None})
+_UNSAFE = re.compile("[\x00-\x1f/\\\\]")
 
 
+@functools.lru_cache(maxsize=4096)  # directory names repeat across many files
 def sanitize_component(raw: bytes) -> str:
     """One path element made safe, the way libtorrent 2 does it.
 
@@ -346,12 +351,17 @@ def sanitize_component(raw: bytes) -> str:
     truncated keeping a short extension. Beyond libtorrent (which keeps it on POSIX), a
     Windows drive letter such as ``C:`` becomes ``C_``.
     """
-    text = raw.decode("utf-8", errors="replace").replace("\ufffd", "_").translate(_CONTROL)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace").replace("\ufffd", "_")
+    if _UNSAFE.search(text):
+        text = text.translate(_CONTROL)
     if text in ("", ".", ".."):
         return "_"
     if len(text) == 2 and text[1] == ":" and text[0].isalpha():
         text = text[0] + "_"
-    if len(text.encode()) > MAX_COMPONENT_BYTES:
+    if len(text) * 4 > MAX_COMPONENT_BYTES and len(text.encode()) > MAX_COMPONENT_BYTES:
         stem, dot, ext = text.rpartition(".")
         if not dot or not stem or len(ext.encode()) > 10:
             stem, ext = text, ""
@@ -360,13 +370,13 @@ def sanitize_component(raw: bytes) -> str:
     return text
 
 
-def _sanitize_path(parts: Sequence[BValue], fieldname: str) -> tuple[str, ...]:
-    out: list[str] = []
-    for i, p in enumerate(parts):
-        if not isinstance(p, bytes):
-            raise MetainfoError("path element is not a string", f"{fieldname}[{i}]")
-        out.append(sanitize_component(p))
-    return tuple(out)
+def _sanitize_path(parts: list[BValue], fieldname: Callable[[], str]) -> tuple[str, ...]:
+    """Sanitized path elements; ``fieldname`` is only built when there is an error to report."""
+    try:
+        return tuple(map(sanitize_component, parts))  # type: ignore[arg-type]
+    except (TypeError, AttributeError):  # an element that is not a byte string
+        bad = next(i for i, p in enumerate(parts) if not isinstance(p, bytes))
+        raise MetainfoError("path element is not a string", f"{fieldname()}[{bad}]") from None
 
 
 def _attr(d: dict[bytes, BValue]) -> str:
@@ -385,7 +395,7 @@ def _symlink(d: dict[bytes, BValue], attr: str) -> tuple[str, ...] | None:
     return tuple(sanitize_component(p) for p in v if isinstance(p, bytes))
 
 
-@dataclass
+@dataclass(slots=True)
 class _RawFile:
     path: tuple[str, ...]  # sanitized, relative to the torrent root (name not yet prepended)
     length: int
@@ -410,20 +420,22 @@ def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
             raise MetainfoError(f"more than {MAX_FILES} files", "info.files")
         out: list[_RawFile] = []
         for i, fd in enumerate(files_v):
-            fname = f"info.files[{i}]"
             if not isinstance(fd, dict):
-                raise MetainfoError("not a dictionary", fname)
-            length = _length(fd, f"{fname}.length")
+                raise MetainfoError("not a dictionary", f"info.files[{i}]")
+            length = fd.get(b"length")
+            if type(length) is not int or not 0 <= length <= MAX_LENGTH:
+                length = _length(fd, f"info.files[{i}].length")  # raises, naming the fault
             path_v = fd.get(b"path.utf-8")
             if not isinstance(path_v, list):
                 path_v = fd.get(b"path")
-            if not isinstance(path_v, list):
-                raise MetainfoError("missing or not a list", f"{fname}.path")
-            path = _sanitize_path(path_v, f"{fname}.path")
-            attr = _attr(fd)
-            if not path:
-                raise MetainfoError("empty path after sanitizing", f"{fname}.path")
-            out.append(_RawFile(path, length, attr, _symlink(fd, attr)))
+            if not isinstance(path_v, list) or not path_v:
+                raise MetainfoError("missing, empty or not a list", f"info.files[{i}].path")
+            path = _sanitize_path(path_v, lambda i=i: f"info.files[{i}].path")  # type: ignore[misc]
+            if b"attr" in fd:
+                attr = _attr(fd)
+                out.append(_RawFile(path, length, attr, _symlink(fd, attr)))
+            else:
+                out.append(_RawFile(path, length, "", None))
         return out, True
     if b"length" in info:
         length = _length(info, "info.length")
@@ -461,9 +473,7 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
             else:
                 root = None
             attr = _attr(fd)
-            path = _sanitize_path(list(raw_path), fname)
-            if not path:
-                raise MetainfoError("empty path after sanitizing", fname)
+            path = _sanitize_path(list(raw_path), lambda fname=fname: fname)  # type: ignore[misc]
             out.append(_RawFile(path, length, attr, _symlink(fd, attr), root))
             if len(out) > MAX_FILES:
                 raise MetainfoError(f"more than {MAX_FILES} files", "info.file tree")
