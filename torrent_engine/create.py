@@ -315,7 +315,8 @@ def create_torrent(
                     entry[b"pieces root"] = root_from_piece_layer(hashes, pl)
                     layers[entry[b"pieces root"]] = b"".join(hashes)
             node = tree
-            for comp in src.components:
+            # a single file is named by the torrent's name in both views
+            for comp in src.components if multi else (info[b"name"],):
                 node = node.setdefault(comp, {})
             node[b""] = entry
         info[b"file tree"] = tree

@@ -214,3 +214,10 @@ def test_sample_torrent_is_rebuilt_byte_for_byte(tmp_path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build(tmp_path) == (root / "examples" / "sample.torrent").read_bytes()
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_single_file_can_be_given_another_name(tmp_path: Path, version: str) -> None:
+    (tmp_path / "f.bin").write_bytes(b"q" * 100)
+    t = create_torrent(tmp_path / "f.bin", version=version, name="renamed.bin")  # type: ignore[arg-type]
+    assert t.name == "renamed.bin" and t.files[0].path == ("renamed.bin",)
