@@ -1,8 +1,8 @@
 """Our peer wire against a real libtorrent session on 127.0.0.1, plaintext and MSE/RC4.
 
 We dial a libtorrent seeder (``connect``), and a libtorrent leecher dials us (``accept``).
-The seeder's bitfield/have-all and extension handshake must parse, and a requested block
-must carry the torrent's bytes.
+The seeder's bitfield/have-all and extension handshake must parse, a requested block must
+carry the torrent's bytes, and the metadata fetched with ut_metadata must be the info dict.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ import pytest
 
 from tests.conftest import require_libtorrent
 from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
-from torrent_engine.peer.extensions import ExtensionHandshake
+from torrent_engine.peer.extensions import (
+    ExtensionHandshake,
+    MetadataData,
+    MetadataRequest,
+    decode_metadata_message,
+    encode_metadata_message,
+    metadata_piece_count,
+)
 from torrent_engine.peer.messages import (
     AllowedFast,
     Bitfield,
@@ -118,7 +125,10 @@ def _make_torrent(lt: Any, directory: Path) -> tuple[bytes, bytes]:
         lt.list_files(str(directory / "payload.bin")), PIECE_LENGTH, lt.create_torrent.v1_only
     )
     lt.set_piece_hashes(ct, str(directory))
-    return lt.bencode(ct.generate()), payload
+    entry = ct.generate()
+    # An extra key makes the info dict span three BEP 9 metadata pieces (the last one short).
+    entry[b"info"][b"x-padding"] = bytes(40_000)
+    return lt.bencode(entry), payload
 
 
 @pytest.fixture(params=["plaintext", "forced", "enabled"])
@@ -286,3 +296,35 @@ async def test_libtorrent_dials_us_and_we_accept(mode: str, tmp_path: Path) -> N
     assert isinstance(hs, Handshake) and hs.info_hash == info_hash and hs.peer_id.startswith(b"-LT")
     req = result["request"]
     assert isinstance(req, Request) and 0 <= req.index < num_pieces and 0 < req.length <= 16384
+
+
+@pytest.mark.anyio
+async def test_ut_metadata_from_libtorrent(request: pytest.FixtureRequest, seeder: Seeder) -> None:
+    """BEP 9 against a real peer: fetch every metadata piece; they join to the info dict."""
+    mode = request.node.callspec.params["seeder"]
+    conn = await connect(
+        "127.0.0.1", seeder.port, info_hash=seeder.info_hash, peer_id=OUR_PEER_ID, encryption=OUR_POLICY[mode]
+    )
+    our_ut_metadata = 7
+    async with conn:
+        await conn.send(Extended(0, ExtensionHandshake(m={"ut_metadata": our_ut_metadata}).encode()))
+        seen = await _receive_until(conn, Extended)
+        theirs = ExtensionHandshake.decode(seen[-1].payload)  # type: ignore[union-attr]
+        size = theirs.metadata_size
+        assert size == len(seeder.info_bytes)
+        count = metadata_piece_count(size)
+        await conn.send_many(
+            [
+                Extended(theirs.m["ut_metadata"], encode_metadata_message(MetadataRequest(i)))
+                for i in range(count)
+            ]
+        )
+        pieces: dict[int, bytes] = {}
+        with anyio.fail_after(20):
+            while len(pieces) < count:
+                msg = await conn.receive()
+                if isinstance(msg, Extended) and msg.ext_id == our_ut_metadata:
+                    data = decode_metadata_message(msg.payload)
+                    assert isinstance(data, MetadataData) and data.total_size == size
+                    pieces[data.piece] = data.data
+        assert count == 3 and b"".join(pieces[i] for i in range(count)) == seeder.info_bytes
