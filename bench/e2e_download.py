@@ -1,0 +1,165 @@
+"""End-to-end download benchmark: one torrent (default 1 GiB, 1 MiB pieces) from a libtorrent
+seeder on 127.0.0.1, fetched by our engine and, in the same run from the same seeder, by
+libtorrent itself. Each downloader runs in its own process, so its CPU time and peak RSS are its own.
+
+    python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 1] [--workdir DIR]
+
+Prints one JSON line per download and a summary (MB/s of both, ratio, CPU s, our peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CHUNK = 8 * 1024 * 1024
+
+
+def lt_settings(lt: Any) -> dict[str, Any]:
+    return {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.enabled,
+        "alert_mask": 0,
+    }
+
+
+def make_payload(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(CHUNK, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
+    import anyio
+
+    from torrent_engine.config import Config
+    from torrent_engine.metainfo import Torrent
+    from torrent_engine.runtime import run
+    from torrent_engine.session import Session
+
+    torrent = Torrent.load(torrent_file)
+
+    async def main() -> float:
+        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True)
+        async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
+            await session.wait_ready()
+            start = time.monotonic()
+            with anyio.fail_after(1800):
+                await session.wait_completed()
+            return time.monotonic() - start
+
+    cpu0 = time.process_time()
+    seconds = run(main)
+    return {"who": "torrent_engine", "seconds": seconds, "bytes": torrent.payload_size,
+            "cpu": time.process_time() - cpu0,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
+    import libtorrent as lt
+
+    ses = lt.session(lt_settings(lt))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent_file)
+    params.save_path = dest
+    cpu0 = time.process_time()
+    handle = ses.add_torrent(params)
+    handle.connect_peer(("127.0.0.1", port))
+    start = time.monotonic()
+    deadline = start + 1800
+    while not handle.status().is_seeding:
+        if time.monotonic() > deadline:
+            raise TimeoutError("libtorrent did not finish")
+        time.sleep(0.01)
+    seconds = time.monotonic() - start
+    size = params.ti.total_size()
+    return {"who": "libtorrent", "seconds": seconds, "bytes": size, "cpu": time.process_time() - cpu0,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_child(kind: str, torrent_file: Path, dest: Path, port: int) -> dict[str, Any]:
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port)],
+                         check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--piece-kib", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=1, help="alternate ours/libtorrent this many times")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, torrent_file, dest, port = args.child
+        fn = child_ours if kind == "ours" else child_libtorrent
+        print(json.dumps(fn(torrent_file, dest, int(port))))
+        return 0
+
+    import libtorrent as lt
+
+    from torrent_engine.create import create_torrent
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="te-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    seed_dir = work / "seed"
+    seed_dir.mkdir(exist_ok=True)
+    payload = seed_dir / "payload.bin"
+    size = args.size_mib * 1024 * 1024
+    if not payload.exists() or payload.stat().st_size != size:
+        make_payload(payload, size)
+    torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
+    torrent_file = work / "payload.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+
+    ses = lt.session(lt_settings(lt))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(str(torrent_file))
+    params.save_path = str(seed_dir)
+    handle = ses.add_torrent(params)
+    while not handle.status().is_seeding:
+        time.sleep(0.05)
+    port = ses.listen_port()
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    try:
+        for _ in range(args.rounds):
+            ours.append(run_child("ours", torrent_file, work / "ours", port))
+            theirs.append(run_child("libtorrent", torrent_file, work / "lt", port))
+    finally:
+        del handle, ses
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    best_ours = max(r["mb_s"] for r in ours)
+    best_lt = max(r["mb_s"] for r in theirs)
+    print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
+    print(f"torrent_engine: {best_ours:.1f} MB/s, CPU {min(r['cpu'] for r in ours):.1f} s, "
+          f"peak RSS {max(r['peak_rss_mib'] for r in ours):.0f} MiB")
+    print(f"libtorrent:     {best_lt:.1f} MB/s, CPU {min(r['cpu'] for r in theirs):.1f} s, "
+          f"peak RSS {max(r['peak_rss_mib'] for r in theirs):.0f} MiB")
+    print(f"ratio ours/libtorrent: {best_ours / best_lt:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
