@@ -124,6 +124,10 @@ def test_create_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["create", str(tmp_path / "f"), "-o", "x", "--v1", "--v2"])
     assert not (tmp_path / "x.torrent").exists()
+    (tmp_path / "adir").mkdir()
+    assert main(["create", str(tmp_path / "f"), "-o", str(tmp_path / "adir")]) == 1
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "adir.part").exists()
 
 
 def test_piece_length_arg() -> None:

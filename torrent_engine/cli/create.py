@@ -114,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.output)
     tmp = out.with_name(out.name + ".part")
-    tmp.write_bytes(torrent.to_bytes())
-    tmp.replace(out)
+    try:
+        tmp.write_bytes(torrent.to_bytes())
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file behind
     print(f"wrote {out}")
     if torrent.info_hash_v1:
         print(f"info-hash v1: {torrent.info_hash_v1.hex()}")
