@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,13 +37,31 @@ def _free_port(kind: socket.SocketKind) -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_for_allow_list(tracker: Opentracker, info_hash: bytes, deadline: float) -> bool:
+    """opentracker opens its ports before a separate thread has read the allow-list; until then
+    it refuses every hash. Ready means: a listed hash is accepted."""
+    query = urllib.parse.urlencode(
+        {"info_hash": info_hash, "peer_id": b"-TE0100-readyprobe00", "port": 1, "left": 0, "event": "stopped"}
+    )
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{tracker.http_url}?{query}", timeout=2) as reply:
+                if b"failure reason" not in reply.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 @contextmanager
 def opentracker(folder: Path, info_hashes: Iterable[bytes]) -> Iterator[Opentracker]:
     """Debian builds opentracker to serve only the info-hashes of its allow-list (``-w FILE``,
     relative to its ``-d`` folder); the list is written before it starts."""
     program = require_program("opentracker")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "whitelist").write_text("".join(f"{h.hex()}\n" for h in info_hashes))
+    hashes = list(info_hashes)
+    (folder / "whitelist").write_text("".join(f"{h.hex()}\n" for h in hashes))
     # Run as root, opentracker chroots into the folder and drops to "nobody", who must be able
     # to read the list from there.
     folder.chmod(0o755)
@@ -60,8 +80,10 @@ def opentracker(folder: Path, info_hashes: Iterable[bytes]) -> Iterator[Opentrac
                     break
                 except OSError:
                     time.sleep(0.05)
-            if process.poll() is None:
+            if process.poll() is None and _wait_for_allow_list(tracker, hashes[0], deadline):
                 break
+            process.terminate()
+            process.wait(5)
         else:
             pytest.fail(f"opentracker did not start: {log_path.read_text(errors='replace')}")
         try:
