@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from torrent_engine.bencode import encode
@@ -11,6 +13,7 @@ from torrent_engine.peer.extensions import (
     PEX_REACHABLE,
     PEX_SEED,
     ExtensionHandshake,
+    MetadataAssembler,
     MetadataData,
     MetadataReject,
     MetadataRequest,
@@ -172,3 +175,51 @@ def test_compact_peers() -> None:
         encode_compact_peers([("::1", 1)], ipv6=False)
     with pytest.raises(PeerProtocolError):
         decode_compact_peers(bytes(12), ipv6=False, max_peers=1)
+
+
+def _pieces_of(info: bytes) -> list[MetadataData]:
+    return [
+        MetadataData(i, len(info), metadata_piece(info, i)) for i in range(metadata_piece_count(len(info)))
+    ]
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2", "v2-truncated"])
+def test_metadata_assembler_verifies_the_info_hash(kind: str) -> None:
+    info = encode({b"name": b"x", b"pad": bytes(40_000)})
+    ih = {
+        "v1": hashlib.sha1(info).digest(),
+        "v2": hashlib.sha256(info).digest(),
+        "v2-truncated": hashlib.sha256(info).digest()[:20],
+    }[kind]
+    asm = MetadataAssembler(ih, len(info))
+    pieces = _pieces_of(info)
+    assert asm.num_pieces == 3 and asm.missing() == [0, 1, 2]
+    assert asm.add(pieces[2]) is None and asm.add(pieces[0]) is None
+    assert asm.missing() == [1]
+    assert asm.add(pieces[1]) == info and asm.failed == 0
+
+
+def test_metadata_assembler_drops_everything_on_a_hash_mismatch() -> None:
+    info = encode({b"name": b"x", b"pad": bytes(20_000)})
+    asm = MetadataAssembler(hashlib.sha1(info).digest(), len(info))
+    good = _pieces_of(info)
+    bad = MetadataData(1, len(info), b"\xff" * len(good[1].data))
+    assert asm.add(good[0]) is None and asm.add(bad) is None
+    assert asm.failed == 1 and asm.missing() == [0, 1]
+    assert asm.add(good[1]) is None and asm.add(good[0]) == info
+
+
+def test_metadata_assembler_rejects_inconsistent_pieces() -> None:
+    asm = MetadataAssembler(bytes(20), 20_000)
+    with pytest.raises(PeerProtocolError, match="total_size"):
+        asm.add(MetadataData(0, 30_000, bytes(METADATA_PIECE_SIZE)))
+    with pytest.raises(PeerProtocolError, match="out of range"):
+        asm.add(MetadataData(2, 20_000, bytes(10)))
+    with pytest.raises(PeerProtocolError, match="expected"):
+        asm.add(MetadataData(1, 20_000, bytes(10)))
+    with pytest.raises(PeerProtocolError):
+        MetadataAssembler(bytes(20), 0)
+    with pytest.raises(PeerProtocolError):
+        MetadataAssembler(bytes(20), 100, max_size=99)
+    with pytest.raises(ValueError):
+        MetadataAssembler(bytes(19), 100)

@@ -7,6 +7,7 @@ optional handshake fields of the wrong type are ignored, as BEP 10 asks of unkno
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "UT_METADATA",
     "UT_PEX",
     "ExtensionHandshake",
+    "MetadataAssembler",
     "MetadataData",
     "MetadataMessage",
     "MetadataReject",
@@ -187,6 +189,59 @@ def metadata_piece(info_bytes: bytes, piece: int) -> bytes:
     if not 0 <= piece < metadata_piece_count(len(info_bytes)):
         raise ValueError(f"metadata piece {piece} out of range")
     return info_bytes[piece * METADATA_PIECE_SIZE : (piece + 1) * METADATA_PIECE_SIZE]
+
+
+class MetadataAssembler:
+    """Collects the pieces of a torrent's metadata (BEP 9) and checks them against the info-hash.
+
+    ``info_hash`` is what the magnet link names: 20 bytes (v1 SHA-1 of the info dict, or a v2
+    SHA-256 truncated as on the wire) or 32 (v2 SHA-256). ``size`` comes from a peer's
+    ``metadata_size`` and is bounded. ``add`` returns the info dict once every piece is in and
+    the hash matches; on a mismatch every piece is dropped (``failed`` counts it) so the caller
+    asks again, preferably elsewhere."""
+
+    def __init__(self, info_hash: bytes, size: int, *, max_size: int = DEFAULT_MAX_METADATA_SIZE) -> None:
+        if len(info_hash) not in (20, 32):
+            raise ValueError("info_hash must be 20 (v1) or 32 (v2) bytes")
+        if not 0 < size <= max_size:
+            raise PeerProtocolError(f"metadata_size {size} outside 1..{max_size}")
+        self.info_hash = info_hash
+        self.size = size
+        self.num_pieces = metadata_piece_count(size)
+        self._pieces: dict[int, bytes] = {}
+        self.failed = 0
+
+    def missing(self) -> list[int]:
+        """Pieces not received yet, in order."""
+        return [i for i in range(self.num_pieces) if i not in self._pieces]
+
+    def add(self, msg: MetadataData) -> bytes | None:
+        """Take one data message; the verified info dict when it completes the metadata."""
+        if msg.total_size != self.size:
+            raise PeerProtocolError(f"ut_metadata total_size {msg.total_size}, expected {self.size}")
+        if msg.piece >= self.num_pieces:
+            raise PeerProtocolError(f"ut_metadata piece {msg.piece} out of range")
+        expected = min(METADATA_PIECE_SIZE, self.size - msg.piece * METADATA_PIECE_SIZE)
+        if len(msg.data) != expected:
+            raise PeerProtocolError(
+                f"ut_metadata piece {msg.piece} has {len(msg.data)} bytes, expected {expected}"
+            )
+        self._pieces[msg.piece] = msg.data
+        if len(self._pieces) < self.num_pieces:
+            return None
+        info = b"".join(self._pieces[i] for i in range(self.num_pieces))
+        if self._matches(info):
+            return info
+        self._pieces.clear()
+        self.failed += 1
+        return None
+
+    def _matches(self, info: bytes) -> bool:
+        sha256 = hashlib.sha256(info).digest()
+        if len(self.info_hash) == 32:
+            return sha256 == self.info_hash
+        # 20 bytes: a v1 info-hash, or a v2 one truncated as on the wire (BEP 52).
+        return hashlib.sha1(info).digest() == self.info_hash or sha256[:20] == self.info_hash
 
 
 def encode_metadata_message(msg: MetadataMessage) -> bytes:
