@@ -7,7 +7,6 @@ parameter at fault; unknown parameters are ignored, as other clients do.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
@@ -81,6 +80,12 @@ class Magnet:
         return "magnet:?" + "&".join(parts)
 
 
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts characters such as ``²`` that ``int``
+    refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _hash_v1(value: str) -> bytes:
     if len(value) == 40:
         try:
@@ -90,7 +95,7 @@ def _hash_v1(value: str) -> bytes:
     if len(value) == 32:
         try:
             return base64.b32decode(value.upper())
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or non-ASCII text
             raise MagnetError(f"btih is not 32 base32 characters: {value!r}", "xt") from None
     raise MagnetError(f"btih must be 40 hex or 32 base32 characters, got {len(value)}", "xt")
 
@@ -107,7 +112,7 @@ def _hash_v2(value: str) -> bytes:
 
 def _peer(value: str) -> tuple[str, int]:
     host, sep, port_s = value.rpartition(":")
-    if not sep or not host or not port_s.isdigit():
+    if not sep or not host or not _is_decimal(port_s):
         raise MagnetError(f"peer must be host:port, got {value!r}", "x.pe")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -126,7 +131,7 @@ def _select_only(value: str) -> list[tuple[int, int]]:
         if not item:
             continue
         lo_s, dash, hi_s = item.partition("-")
-        if not lo_s.isdigit() or (dash and not hi_s.isdigit()):
+        if not _is_decimal(lo_s) or (dash and not _is_decimal(hi_s)):
             raise MagnetError(f"bad file index or range {item!r}", "so")
         lo = int(lo_s)
         hi = int(hi_s) if dash else lo
@@ -191,7 +196,7 @@ def parse_magnet(uri: str) -> Magnet:
                 seeds.append(url)
         elif param == "xl":
             value = unquote(raw)
-            if not value.isdigit() or len(value) > 19:
+            if not _is_decimal(value) or len(value) > 19:
                 raise MagnetError(f"not a byte count: {value!r}", "xl")
             length = int(value)
         elif param == "x.pe":

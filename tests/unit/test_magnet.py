@@ -79,6 +79,12 @@ def test_no_select_only_means_everything_selected() -> None:
         (f"magnet:?xt=urn:btih:{H1.hex()}&so=1-", "so"),
         (f"magnet:?xt=urn:btih:{H1.hex()}&so=" + ",".join(map(str, range(10_002))), "so"),
         (f"magnet:?xt=urn:btih:{H1.hex()}&dn", "dn"),
+        # found by the fuzzer: non-ASCII base32 and non-ASCII digits must be MagnetError too
+        ("magnet:?xt=urn:btih:" + "A" * 31 + "\x80", "xt"),
+        (f"magnet:?xt=urn:btih:{H1.hex()}&xl=\u00b2", "xl"),
+        (f"magnet:?xt=urn:btih:{H1.hex()}&so=\u00b2", "so"),
+        (f"magnet:?xt=urn:btih:{H1.hex()}&so=1-\u0663", "so"),
+        (f"magnet:?xt=urn:btih:{H1.hex()}&x.pe=1.2.3.4:\u00b9", "x.pe"),
     ],
     ids=lambda v: v[:60] if isinstance(v, str) else None,
 )

@@ -23,7 +23,7 @@ def piece_length_arg(text: str) -> int:
         scale, t = 1024, t[:-1]
     elif t.endswith("M"):
         scale, t = 1024 * 1024, t[:-1]
-    if not t.isdigit():
+    if not (t.isascii() and t.isdigit()):
         raise argparse.ArgumentTypeError(f"not a size: {text!r}")
     return int(t) * scale
 
