@@ -18,6 +18,7 @@ from torrent_engine.peer.extensions import (
     MetadataReject,
     MetadataRequest,
     PexMessage,
+    PexState,
     decode_compact_peers,
     decode_metadata_message,
     encode_compact_peers,
@@ -223,3 +224,32 @@ def test_metadata_assembler_rejects_inconsistent_pieces() -> None:
         MetadataAssembler(bytes(20), 100, max_size=99)
     with pytest.raises(ValueError):
         MetadataAssembler(bytes(19), 100)
+
+
+def test_pex_state_sends_diffs_within_bep11_limits() -> None:
+    state = PexState()
+    first = {(f"10.0.{i // 256}.{i % 256}", 6881): PEX_SEED for i in range(120)}
+    first[("2001:db8::1", 51413)] = PEX_REACHABLE
+    msg = state.update(first)
+    assert msg is not None and len(msg.added) == 120 and msg.added6 == (("2001:db8::1", 51413),)
+    assert msg.added_flags == (PEX_SEED,) * 120 and msg.added6_flags == (PEX_REACHABLE,)
+    assert state.update(first) is None  # nothing changed: no message
+    # 70 peers go away and 60 new ones arrive: at most 50 of each per message after the first.
+    now = dict(list(first.items())[70:])
+    now.update({(f"192.0.2.{i}", 1000 + i): 0 for i in range(60)})
+    second = state.update(now)
+    assert second is not None and len(second.added) == 50 and len(second.dropped) == 50
+    assert not set(second.added) & set(second.dropped)
+    third = state.update(now)
+    assert third is not None and len(third.added) == 10 and len(third.dropped) == 20
+    assert not set(second.added) & set(third.added)
+    assert state.update(now) is None
+    # A round trip through the codec keeps the diff intact.
+    assert PexMessage.decode(third.encode()) == third
+
+
+def test_pex_flags_default_to_zero_and_must_match() -> None:
+    msg = PexMessage(added=(("192.0.2.1", 1),))
+    assert PexMessage.decode(msg.encode()).added_flags == (0,)
+    with pytest.raises(ValueError):
+        PexMessage(added=(("192.0.2.1", 1),), added_flags=(1, 2))

@@ -21,6 +21,8 @@ __all__ = [
     "EXTENSION_HANDSHAKE_ID",
     "METADATA_PIECE_SIZE",
     "PEX_ENCRYPTION",
+    "PEX_INTERVAL",
+    "PEX_MAX_ENTRIES",
     "PEX_HOLEPUNCH",
     "PEX_REACHABLE",
     "PEX_SEED",
@@ -34,6 +36,7 @@ __all__ = [
     "MetadataReject",
     "MetadataRequest",
     "PexMessage",
+    "PexState",
     "decode_compact_peers",
     "decode_metadata_message",
     "encode_compact_peers",
@@ -49,6 +52,8 @@ DEFAULT_REQQ = 250  # BEP 10: libtorrent's default number of outstanding request
 METADATA_PIECE_SIZE = 16 * 1024  # BEP 9: metadata is exchanged in 16 KiB pieces
 DEFAULT_MAX_METADATA_SIZE = 32 * 1024 * 1024  # our cap on an info dict announced by a peer
 MAX_PEX_PEERS = 1000  # our cap per list; BEP 11 asks for at most 50 after the first message
+PEX_MAX_ENTRIES = 50  # BEP 11: added (and dropped) v4+v6 contacts per message after the first
+PEX_INTERVAL = 60.0  # BEP 11: at most one PEX message per minute
 
 PEX_ENCRYPTION = 0x01  # BEP 11 flag: prefers encryption
 PEX_SEED = 0x02  # BEP 11 flag: seed / upload_only
@@ -359,6 +364,11 @@ class PexMessage:
     dropped: tuple[tuple[str, int], ...] = ()
     dropped6: tuple[tuple[str, int], ...] = ()
 
+    def __post_init__(self) -> None:
+        for peers, flags in ((self.added, self.added_flags), (self.added6, self.added6_flags)):
+            if flags and len(flags) != len(peers):
+                raise ValueError("one flag byte per added peer, or none")
+
     def encode(self) -> bytes:
         d: dict[bytes, BValue] = {
             b"added": encode_compact_peers(self.added, ipv6=False),
@@ -366,10 +376,10 @@ class PexMessage:
             b"dropped": encode_compact_peers(self.dropped, ipv6=False),  # BEP 11: IPv4 compact
             b"dropped6": encode_compact_peers(self.dropped6, ipv6=True),
         }
-        if self.added_flags:
-            d[b"added.f"] = bytes(self.added_flags)
-        if self.added6_flags:
-            d[b"added6.f"] = bytes(self.added6_flags)
+        if self.added:
+            d[b"added.f"] = bytes(self.added_flags or (0,) * len(self.added))
+        if self.added6:
+            d[b"added6.f"] = bytes(self.added6_flags or (0,) * len(self.added6))
         return encode(d)
 
     @classmethod
@@ -398,4 +408,42 @@ class PexMessage:
             added6_flags=flags(b"added6.f", len(added6)),
             dropped=peers(b"dropped", False),
             dropped6=peers(b"dropped6", True),
+        )
+
+
+class PexState:
+    """What we have told one peer about our connections (BEP 11), so each message is a diff.
+
+    Call ``update`` at most once per ``PEX_INTERVAL`` with the peers we are connected to now
+    (address -> PEX_* flags, the recipient itself excluded); it returns the message to send, or
+    ``None`` when nothing changed. After the first message, at most 50 added and 50 dropped
+    contacts go out per message (the rest wait for the next one); a contact is never both
+    added and dropped in one message, and never added twice."""
+
+    def __init__(self, *, max_entries: int = PEX_MAX_ENTRIES) -> None:
+        self._told: set[tuple[str, int]] = set()
+        self._first = True
+        self.max_entries = max_entries
+
+    def update(self, connected: Mapping[tuple[str, int], int]) -> PexMessage | None:
+        added = sorted(set(connected) - self._told)
+        dropped = sorted(self._told - set(connected))
+        if not self._first:
+            added, dropped = added[: self.max_entries], dropped[: self.max_entries]
+        if not added and not dropped:
+            return None
+        self._first = False
+        self._told.update(added)
+        self._told.difference_update(dropped)
+
+        def v6(addr: tuple[str, int]) -> bool:
+            return ":" in addr[0]
+
+        return PexMessage(
+            added=tuple(a for a in added if not v6(a)),
+            added_flags=tuple(connected[a] for a in added if not v6(a)),
+            added6=tuple(a for a in added if v6(a)),
+            added6_flags=tuple(connected[a] for a in added if v6(a)),
+            dropped=tuple(a for a in dropped if not v6(a)),
+            dropped6=tuple(a for a in dropped if v6(a)),
         )
