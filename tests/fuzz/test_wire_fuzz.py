@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from torrent_engine.errors import EncryptionError, PeerProtocolError
 from torrent_engine.peer.buffer import ReceiveBuffer
-from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, decode_metadata_message
+from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, PexState, decode_metadata_message
 from torrent_engine.peer.messages import (
     AllowedFast,
     Bitfield,
@@ -258,3 +258,53 @@ def test_receive_buffer_is_a_fifo(chunks: list[bytes], takes: list[int]) -> None
             assert bytes(buf.peek(n)) == expected[len(got) : len(got) + n]
         got += buf.take(n)
     assert bytes(got) + buf.take_all() == expected and len(buf) == 0
+
+
+addresses = st.one_of(
+    st.tuples(st.ip_addresses(v=4).map(str), st.integers(1, 65535)),
+    st.tuples(st.ip_addresses(v=6).map(str), st.integers(1, 65535)),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(addresses, st.integers(0, 31), max_size=120), min_size=1, max_size=6))
+def test_pex_state_diffs_rebuild_the_connected_set(rounds: list[dict[tuple[str, int], int]]) -> None:
+    state = PexState()
+    known: set[tuple[str, int]] = set()
+    for i, connected in enumerate(rounds):
+        for _ in range(10):  # enough updates for a capped diff to catch up
+            msg = state.update(connected)
+            if msg is None:
+                break
+            added = set(msg.added) | set(msg.added6)
+            dropped = set(msg.dropped) | set(msg.dropped6)
+            assert not added & dropped and not added & known and dropped <= known
+            if i or known:
+                assert len(added) <= 50 and len(dropped) <= 50
+            known = (known | added) - dropped
+            decoded = PexMessage.decode(msg.encode())
+            assert set(decoded.added) | set(decoded.added6) == added
+        assert known == set(connected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.integers(0, 255), max_size=5),
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.one_of(st.none(), st.integers(1, 65535)),
+    st.one_of(st.none(), st.integers(1, 10_000)),
+    st.one_of(st.none(), st.ip_addresses().map(str)),
+    st.one_of(st.none(), st.integers(1, 1 << 24)),
+    st.booleans(),
+)
+def test_extension_handshake_round_trip(
+    m: dict[str, int],
+    v: str | None,
+    p: int | None,
+    reqq: int | None,
+    ip: str | None,
+    size: int | None,
+    seed: bool,
+) -> None:
+    hs = ExtensionHandshake(m=m, v=v, p=p, reqq=reqq, yourip=ip, metadata_size=size, upload_only=seed)
+    assert ExtensionHandshake.decode(hs.encode()) == hs
