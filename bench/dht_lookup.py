@@ -79,7 +79,7 @@ async def measure(nodes: int, lookups: int, seed: int, loss: float) -> None:
                 f"alpha={alpha}: hops mean {statistics.mean(hops):.2f} median {statistics.median(hops)} "
                 f"max {max(hops)}; messages/lookup mean {statistics.mean(msgs):.1f} "
                 f"median {statistics.median(msgs)} max {max(msgs)}; "
-                f"timeouts/lookup {statistics.mean(fails):.2f}; "
+                f"failed queries/lookup (after one retry) {statistics.mean(fails):.2f}; "
                 f"{1000 * elapsed / lookups:.1f} ms/lookup; found the true 8 closest in {exact}/{lookups} "
                 f"(mean recall {statistics.mean(recall):.3f}); "
                 f"messages vs exhaustive search {statistics.mean(msgs) / nodes:.4f}"
