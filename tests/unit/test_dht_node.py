@@ -344,3 +344,36 @@ async def test_a_stranger_enters_the_table_only_after_answering_our_ping() -> No
                         await anyio.sleep(0.01)
                 assert node.table.get(sid) is None  # a forged or silent source never gets in
         tg.cancel_scope.cancel()
+
+
+async def test_maintenance_refreshes_stale_buckets_and_expires_peers() -> None:
+    now = [1000.0]
+    async with mem_swarm(12) as (net, nodes):
+        async with anyio.create_task_group() as tg:
+            n = DhtNode(
+                transport=net.endpoint("10.5.5.5", 6881),
+                enforce_bep42=False,
+                bootstrap=[nodes[0].address],
+                clock=lambda: now[0],
+                maintenance_interval=3600,  # driven by hand below
+            )
+            await tg.start(n.run)
+            await n.wait_bootstrapped()
+            # A peer announces to n directly.
+            r = await nodes[1].query(n.address, krpc.GetPeers(tid=b"", node_id=b"", info_hash=INFO_HASH))
+            await nodes[1].query(
+                n.address,
+                krpc.AnnouncePeer(tid=b"", node_id=b"", info_hash=INFO_HASH, port=9, token=r.token or b""),
+            )
+            assert len(n.peers) == 1
+            sent = n.stats["queries_out"]
+            await n.maintain()
+            assert n.stats["queries_out"] == sent  # nothing is stale yet
+            now[0] += 15 * 60 + 1
+            await n.maintain()
+            assert n.stats["queries_out"] > sent  # BEP 5: stale buckets refreshed by a lookup
+            assert all(now[0] - b.last_changed < 15 * 60 for b in n.table.buckets)
+            now[0] += 30 * 60
+            await n.maintain()
+            assert len(n.peers) == 0  # announces expire
+            tg.cancel_scope.cancel()
