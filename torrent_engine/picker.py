@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Container, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from .bitfield import Bitfield
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_PRIORITY",
     "MAX_PRIORITY",
     "SKIP",
+    "SPARSE_PEER_LIMIT",
     "Block",
     "BlockReceived",
     "PiecePicker",
@@ -55,6 +57,7 @@ BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
 SKIP = 0  # priority 0: never download (libtorrent's "dont_download")
 DEFAULT_PRIORITY = 4  # libtorrent's default on its 0..7 scale
 MAX_PRIORITY = 7
+SPARSE_PEER_LIMIT = 256  # a peer with at most this many pieces is picked for from its own set
 
 PeerKey = Hashable
 
@@ -120,6 +123,7 @@ class PiecePicker:
         have: Iterable[int] = (),
         random_first_pieces: int = 4,
         endgame_max_requesters: int = 3,
+        sparse_peer_limit: int = SPARSE_PEER_LIMIT,
     ) -> None:
         self._torrent = torrent
         self._rng = rng
@@ -142,6 +146,10 @@ class PiecePicker:
         self._open: dict[int, None] = {}  # ordered set: DOWNLOADING pieces with a free block
         self._requests: dict[PeerKey, set[tuple[int, int]]] = {}
         self._peers: dict[PeerKey, Bitfield | None] = {}  # None: a seed (has every piece)
+        # Peers with few pieces also keep them as a set: picking for them walks their pieces
+        # instead of the buckets, where most pieces would be skipped as missing.
+        self._sparse: dict[PeerKey, set[int]] = {}
+        self.sparse_peer_limit = sparse_peer_limit
         self._seq_cursor = 0
         self._left = 0
         self._payload = [0] * n
@@ -342,10 +350,11 @@ class PiecePicker:
         if peer_key not in self._peers:
             return
         bf = self._peers.pop(peer_key)
+        sparse = self._sparse.pop(peer_key, None)
         if bf is None:
             self._seeds -= 1
         else:
-            for i in bf:
+            for i in sparse if sparse is not None else bf:
                 self._dec(i)
 
     def peer_bitfield(self, peer_key: PeerKey, bitfield: Bitfield) -> None:
@@ -359,6 +368,8 @@ class PiecePicker:
             return
         bf = bitfield.copy()
         self._peers[peer_key] = bf
+        if len(bf) <= self.sparse_peer_limit:
+            self._sparse[peer_key] = set(bf)
         for i in bf:
             self._inc(i)
 
@@ -372,6 +383,8 @@ class PiecePicker:
         """BEP 6 HAVE NONE."""
         self._forget_availability(peer_key)
         self._peers[peer_key] = Bitfield(self.num_pieces)
+        if self.sparse_peer_limit > 0:
+            self._sparse[peer_key] = set()
 
     def peer_have(self, peer_key: PeerKey, index: int) -> None:
         """A HAVE message. O(1)."""
@@ -381,9 +394,17 @@ class PiecePicker:
             if peer_key in self._peers:
                 return  # a seed already counts for every piece
             bf = self._peers[peer_key] = Bitfield(self.num_pieces)
+            if self.sparse_peer_limit > 0:
+                self._sparse[peer_key] = set()
         if index not in bf:
             bf.add(index)
             self._inc(index)
+            sparse = self._sparse.get(peer_key)
+            if sparse is not None:
+                if len(sparse) < self.sparse_peer_limit:
+                    sparse.add(index)
+                else:
+                    del self._sparse[peer_key]  # no longer few: the buckets serve it well
 
     def peer_has(self, peer_key: PeerKey) -> Container[int]:
         """What the picker knows the peer has."""
@@ -463,10 +484,15 @@ class PiecePicker:
         ``peer_has`` defaults to what the picker was told with ``peer_bitfield``/``peer_have``.
         """
         has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
-        mine = self._requests.setdefault(peer_key, set())
         out: list[Block] = []
-        if n <= 0:
+        if n <= 0 or has is _NOTHING:
             return out
+        mine = self._requests.setdefault(peer_key, set())
+        # A small explicit set (e.g. BEP 6 allowed-fast pieces) or a peer with few pieces: walk
+        # those pieces rather than the buckets.
+        few: AbstractSet[int] | None = self._sparse.get(peer_key) if peer_has is None else None
+        if isinstance(peer_has, AbstractSet) and len(peer_has) <= max(self.sparse_peer_limit, 1):
+            few = peer_has
         prio = self._prio
         for i in tuple(self._open):
             if prio[i] > 0 and i in has:
@@ -475,7 +501,7 @@ class PiecePicker:
                     return out
         bucket_zero = self._seeds > 0 or peer_key not in self._peers
         while len(out) < n and self._fresh_wanted:
-            fresh = self._next_fresh(has, bucket_zero)
+            fresh = self._next_fresh(has, bucket_zero) if few is None else self._next_fresh_among(few)
             if fresh is None:
                 break
             self._bucket_remove(fresh)
@@ -521,6 +547,19 @@ class PiecePicker:
                     if i in has:
                         return i
         return None
+
+    def _next_fresh_among(self, few: AbstractSet[int]) -> int | None:
+        """The policy's choice among the pieces of ``few``: O(len(few))."""
+        state, prio, avail, pos = self._state, self._prio, self._avail, self._pos
+        candidates = [i for i in few if 0 <= i < self.num_pieces and state[i] == _FRESH and prio[i] > 0]
+        if not candidates:
+            return None
+        if self.sequential:
+            return min(candidates)
+        if len(self._have) < self.random_first_pieces:
+            return candidates[int(self._rng.random() * len(candidates))]
+        # Same order as the bucket walk: priority, then availability, then the random slot.
+        return min(candidates, key=lambda i: (-prio[i], avail[i], pos[i]))
 
     def _next_sequential(self, has: Container[int]) -> int | None:
         state, prio = self._state, self._prio

@@ -34,6 +34,7 @@ def test_picker_properties(data: st.DataObject) -> None:
         random.Random(data.draw(st.integers(0, 2**32), label="seed")),
         random_first_pieces=data.draw(st.integers(0, 3)),
         endgame_max_requesters=data.draw(st.integers(2, 3)),
+        sparse_peer_limit=data.draw(st.sampled_from([0, 2, 256]), label="sparse limit"),
     )
     pk.set_file_priorities(prios)
     pk.set_sequential(data.draw(st.booleans(), label="sequential"))
@@ -78,7 +79,11 @@ def test_picker_properties(data: st.DataObject) -> None:
         op = data.draw(st.sampled_from(["pick", "pick", "recv", "recv", "timeout", "gone", "have"]))
         peer = data.draw(st.sampled_from(PEERS))
         if op == "pick":
-            check_pick(peer, pk.pick(peer, None, data.draw(st.integers(1, 6))))
+            if data.draw(st.booleans()):
+                check_pick(peer, pk.pick(peer, None, data.draw(st.integers(1, 6))))
+            else:  # an explicit piece set, as for BEP 6 allowed-fast pieces while choked
+                fast = data.draw(st.frozensets(st.integers(0, n - 1), max_size=4))
+                check_pick(peer, pk.pick(peer, fast, data.draw(st.integers(1, 6))))
         elif op == "recv":
             mine = pk.requests_of(peer)
             if mine:

@@ -258,3 +258,22 @@ def test_bitfield_of_the_wrong_size_is_refused() -> None:
         pk.peer_bitfield("a", Bitfield(5))
     with pytest.raises(IndexError):
         pk.peer_have("a", 4)
+
+
+def test_a_peer_with_few_pieces_gets_the_rarest_of_its_own() -> None:
+    pk = PiecePicker(layout(B, 2000 * B), random.Random(0), random_first_pieces=0)
+    pk.peer_have_all("seed")
+    give(pk, "x", range(0, 2000, 2))
+    give(pk, "new", [10, 11, 500, 1999])  # few pieces: picked from its own set
+    # availability: 10 -> 3, 11 -> 2, 500 -> 3, 1999 -> 2
+    order = download_all(pk, "new")
+    assert sorted(order[:2]) == [11, 1999] and sorted(order[2:]) == [10, 500]
+
+
+def test_an_explicit_small_set_limits_the_pick_as_for_allowed_fast() -> None:
+    pk = one_block_pieces(50)
+    pk.peer_have_all("s")
+    give(pk, "a", range(40))  # 40..49 are rarer
+    assert [b.index for b in pk.pick("s", {3, 7}, 5)] in ([3, 7], [7, 3])
+    assert pk.pick("s", {3, 7}, 5) == []  # both already requested
+    assert pk.pick("unknown", None, 5) == []  # nothing known about this peer
