@@ -2,7 +2,8 @@
 
 Two swarms: "dense" — 20 peers each holding a random 80 % of the pieces plus 2 seeds; "few" —
 20 new peers holding 100 random pieces each and one seed (where a bucket walk would skip almost
-every piece for the new peers; the script mode also times that walk for comparison). Every round picks 4 096 blocks (16 per call, round-robin over the peers),
+every piece for the new peers; the script mode also times that walk for comparison).
+Every round picks 4 096 blocks (16 per call, round-robin over the peers),
 receives them and passes each finished piece, continuing the same download from round to
 round. The 1 000-piece torrent is the reference; the ratio line shows time(1 000) / time(100 000)
 for the same number of blocks (1.0 = flat; an O(N) scan per block would give about 0.01).
