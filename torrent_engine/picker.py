@@ -15,10 +15,12 @@ Policy, in order (the first that yields blocks wins, then the next fills up ``n`
 
 Cost: picking ``n`` blocks is O(n + P + L + k): P pieces in progress with free blocks, L
 non-empty (priority, availability) buckets looked at (at most 7 x (peers + 1)), and k pieces
-skipped because this peer lacks them. It does not grow with the total number of pieces N for a
-peer that has what we want (``bench/bench_picker.py`` measures 1 000 vs 100 000 pieces). A
-HAVE is O(1); a bitfield is O(pieces set); HAVE ALL / a full bitfield is O(1) (seeds are
-counted apart, which shifts every availability equally and so changes no order).
+skipped because this peer lacks them. For a peer with at most ``sparse_peer_limit`` pieces (or
+a small explicit set such as allowed-fast pieces) the walk is over its own pieces instead, so
+k <= that limit. It does not grow with the total number of pieces N (``bench/bench_picker.py``
+measures 1 000 vs 100 000 pieces, for well-stocked and for nearly empty peers). A HAVE is
+O(1); a bitfield is O(pieces set); HAVE ALL / a full bitfield is O(1) (seeds are counted
+apart, which shifts every availability equally and so changes no order).
 
 Invariants:
 - Every piece is in exactly one state: FRESH, DOWNLOADING (has a ``_Download``) or HAVE.
