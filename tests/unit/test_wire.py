@@ -362,3 +362,11 @@ def test_bep52_messages_bounded() -> None:
     rejects(make_wire(), struct.pack(">IB", 49 + 32 * 577, 22), "exceeds the limit")
     rejects(make_wire(), struct.pack(">IB", 30, 21) + bytes(29), "expected 48")
     rejects(make_wire(), struct.pack(">IB", 30, 22) + bytes(29), "too short")
+
+
+def test_regression_take_and_peek_zero_bytes_of_an_empty_buffer() -> None:
+    """Found by the FIFO property test: take(0)/peek(0) on an empty buffer raised IndexError."""
+    buf = ReceiveBuffer()
+    assert bytes(buf.take(0)) == b"" and bytes(buf.peek(0)) == b""
+    with pytest.raises(ValueError):
+        buf.peek(1)
