@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,32 @@ async def test_recheck_of_nothing_on_disk_and_unreadable_pieces(tmp_path: Path) 
     await _write_all(t, tmp_path)
     got = await recheck(t, FailingReads(Storage(t, tmp_path), {2}), threads=3)
     assert set(got) == set(range(t.num_pieces)) - {2}
+
+
+class MeetingStorage(Storage):
+    """Each piece read waits (bounded) until another worker thread is reading too."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.barrier = threading.Barrier(2, timeout=10)
+        self.lock = threading.Lock()
+        self.met = 0
+
+    def read_piece_blocking(self, index: int) -> bytes:
+        if self.met < 2:
+            self.barrier.wait()  # BrokenBarrierError (test failure) if only one thread ever reads
+            with self.lock:
+                self.met += 1
+        return super().read_piece_blocking(index)
+
+
+@pytest.mark.anyio
+async def test_recheck_reads_and_hashes_in_two_threads_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = make_torrent(FILES, PL)
+    await _write_all(t, tmp_path)
+    monkeypatch.setattr("torrent_engine.verify.RECHECK_BATCH_BYTES", PL)  # one piece per hop
+    storage = MeetingStorage(t, tmp_path)
+    got = await recheck(t, storage, threads=2)
+    assert got.all() and storage.met == 2
