@@ -85,6 +85,8 @@ async def test_unreachable_bootstrap_is_a_one_line_error() -> None:
                     "127.0.0.1:0",
                     "--timeout",
                     "5",
+                    "--query-timeout",
+                    "0.3",
                 ],
                 check=False,
             )

@@ -69,6 +69,7 @@ def register(subparsers: Any) -> None:
             )
         sp.add_argument("--bind", metavar="HOST:PORT", type=parse_bind, default=None, help="local address")
         sp.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds (30)")
+        sp.add_argument("--query-timeout", type=float, default=2.0, help="seconds to wait for one reply (2)")
         sp.add_argument("--no-bep42", action="store_true", help="accept node ids that violate BEP 42")
         sp.set_defaults(run=run)
 
@@ -146,6 +147,7 @@ async def _with_node(args: argparse.Namespace, job: Callable[[DhtNode], Awaitabl
         bootstrap=getattr(args, "bootstrap", []),
         enforce_bep42=not args.no_bep42,
         read_only=True,
+        query_timeout=args.query_timeout,
     )
     result: list[T] = []
     error: Exception | None = None
