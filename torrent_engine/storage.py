@@ -162,6 +162,7 @@ class Storage:
                 self._paths.append(safe_join(self.save_path, f.path))
         self._cache = _FileCache(self, max_open_files)
         self._dir_lock = threading.Lock()
+        self._dirty: set[int] = set()  # files written since the last flush()
         self._empty_files_done = False
         self._closed = False
 
@@ -224,6 +225,7 @@ class Storage:
                 done = 0
                 while done < s.length:
                     done += os.pwrite(h.fd, chunk[done:], s.file_offset + done)
+                self._dirty.add(s.file_index)  # after the write: a flush running now misses nothing
             except OSError as exc:
                 path = self._paths[s.file_index]
                 raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from exc
@@ -275,6 +277,18 @@ class Storage:
             raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
         finally:
             self._cache.release(h)
+
+    def _flush_sync(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for i in sorted(dirty):
+            h = self._cache.acquire(i, write=False)
+            try:
+                os.fsync(h.fd)
+            except OSError as exc:
+                self._dirty.add(i)
+                raise StorageError(f"{self._paths[i]}: fsync failed: {exc.strerror or exc}") from exc
+            finally:
+                self._cache.release(h)
 
     def _create_empty_sync(self) -> None:
         for i, f in enumerate(self.torrent.files):
@@ -346,6 +360,11 @@ class Storage:
             raise StorageError("storage is closed")
         size = self.torrent.piece_size(index) if 0 <= index < self.file_map.num_pieces else 0
         return self._read_sync(self.file_map.slices(index, 0, size), size)
+
+    async def flush(self) -> None:
+        """Make every block written so far durable (``fsync`` of each file written since the last
+        flush). Call it before recording pieces as had in resume data."""
+        await self._run(self._flush_sync)
 
     async def create_empty_files(self) -> None:
         """Create the torrent's zero-length files (done automatically at the first write)."""

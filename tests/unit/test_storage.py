@@ -203,3 +203,26 @@ async def test_storage_can_be_wrapped_through_the_protocol(tmp_path: Path) -> No
     with pytest.raises(StorageError):
         await wrapped.read_piece(1)
     await wrapped.close()
+
+
+async def test_flush_fsyncs_every_file_written_since_the_last_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    lay = layout(BLOCK_SIZE, 100, 100, 100)  # one piece over three files
+    st = Storage(lay, tmp_path, max_open_files=1)  # f0 and f1 are evicted (closed) before the flush
+    await st.write_block(0, 0, bytes(300))
+    await st.flush()
+    inodes = {(tmp_path / "t" / f"f{i}").stat().st_ino for i in range(3)}
+    assert set(synced) == inodes
+    synced.clear()
+    await st.flush()
+    assert synced == []  # nothing new to make durable
+    await st.close()
