@@ -117,3 +117,70 @@ async def test_libtorrent_finds_a_peer_we_announced() -> None:
             f"libtorrent did not find our announce within {DEADLINE}s (we stored it on {stored} nodes); "
             f"peers={found}"
         )
+
+
+# BEP 44 test vector key pair (libtorrent takes the 64-byte expanded secret key as the BEP gives it).
+VECTOR_PUBLIC = bytes.fromhex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
+VECTOR_SECRET = bytes.fromhex(
+    "e06d3183d14159228433ed599221b80bd0a5ce8352e4bdf0262f76786ef1c74d"
+    "b7e7a9fea2c0eb269d61e3b38e450a22e754941ac78479d6c54e1faf6037881d"
+)
+
+
+async def wait_alert(session: Any, kind: type, seconds: float = 15) -> Any:
+    with anyio.move_on_after(seconds):
+        while True:
+            await anyio.sleep(0.1)
+            for alert in session.pop_alerts():
+                if isinstance(alert, kind):
+                    return alert
+    return None
+
+
+async def test_bep44_items_both_ways_with_libtorrent() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from torrent_engine.dht import bep44
+
+    async with mixed_dht() as (lt, sessions, node):
+        # Ours -> libtorrent, immutable.
+        target, stored = await node.put_immutable(b"from torrent_engine")
+        assert stored >= 1, f"no libtorrent node stored our immutable item: {dict(node.stats)}"
+        sessions[1].dht_get_immutable_item(lt.sha1_hash(target))
+        alert = await wait_alert(sessions[1], lt.dht_immutable_item_alert)
+        assert alert is not None and alert.item == b"from torrent_engine", "libtorrent did not get our item"
+
+        # libtorrent -> ours, immutable.
+        lt_target = sessions[2].dht_put_immutable_item(b"from libtorrent")
+        assert await wait_alert(sessions[2], lt.dht_put_alert) is not None, "libtorrent's put did not finish"
+        assert await node.get_immutable(bytes.fromhex(str(lt_target))) == b"from libtorrent"
+
+        # libtorrent -> ours, mutable, with the BEP 44 vector key: seq 1, the vector's signature.
+        sessions[3].dht_put_mutable_item(VECTOR_SECRET, VECTOR_PUBLIC, b"Hello World!", b"")
+        assert await wait_alert(sessions[3], lt.dht_put_alert) is not None, (
+            "libtorrent's mutable put did not finish"
+        )
+        assert await node.get_mutable(VECTOR_PUBLIC) == (b"Hello World!", 1)
+
+        # Ours -> libtorrent, mutable with salt.
+        key = Ed25519PrivateKey.generate()
+        _, seq, stored = await node.put_mutable(key, b"mutable from us", salt=b"salty")
+        assert stored >= 1 and seq == 1
+        sessions[0].dht_get_mutable_item(bep44.public_key_bytes(key), b"salty")
+        alert = await wait_alert(sessions[0], lt.dht_mutable_item_alert)
+        assert alert is not None, "libtorrent did not get our mutable item"
+        assert (alert.item, alert.seq, alert.salt) == (b"mutable from us", 1, b"salty")
+
+
+async def test_libtorrent_samples_our_infohashes_bep51() -> None:
+    import time
+
+    async with mixed_dht() as (lt, sessions, node):
+        held = [hashlib.sha1(b"sample %d" % i).digest() for i in range(3)]
+        for ih in held:
+            node.peers.add(ih, "127.0.0.1", 6881, time.monotonic())
+        sessions[0].dht_sample_infohashes(("127.0.0.1", node.port), lt.sha1_hash(bytes(20)))
+        alert = await wait_alert(sessions[0], lt.dht_sample_infohashes_alert)
+        assert alert is not None, "libtorrent got no sample_infohashes reply from our node"
+        assert alert.num_infohashes == 3
+        assert sorted(bytes.fromhex(str(s)) for s in alert.samples) == sorted(held)
