@@ -163,6 +163,7 @@ class Storage:
         self._cache = _FileCache(self, max_open_files)
         self._dir_lock = threading.Lock()
         self._dirty: set[int] = set()  # files written since the last flush()
+        self._dirty_lock = threading.Lock()
         self._empty_files_done = False
         self._closed = False
 
@@ -225,7 +226,8 @@ class Storage:
                 done = 0
                 while done < s.length:
                     done += os.pwrite(h.fd, chunk[done:], s.file_offset + done)
-                self._dirty.add(s.file_index)  # after the write: a flush running now misses nothing
+                with self._dirty_lock:  # after the write: a flush running now misses nothing
+                    self._dirty.add(s.file_index)
             except OSError as exc:
                 path = self._paths[s.file_index]
                 raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from exc
@@ -279,13 +281,15 @@ class Storage:
             self._cache.release(h)
 
     def _flush_sync(self) -> None:
-        dirty, self._dirty = self._dirty, set()
-        for i in sorted(dirty):
+        with self._dirty_lock:
+            dirty, self._dirty = sorted(self._dirty), set()
+        for i in dirty:
             h = self._cache.acquire(i, write=False)
             try:
                 os.fsync(h.fd)
             except OSError as exc:
-                self._dirty.add(i)
+                with self._dirty_lock:
+                    self._dirty.update(dirty)
                 raise StorageError(f"{self._paths[i]}: fsync failed: {exc.strerror or exc}") from exc
             finally:
                 self._cache.release(h)
