@@ -9,6 +9,8 @@ Invariants (see also docs/storage-and-picking.md):
   first write (or by ``create_empty_files``).
 - Open file descriptors are cached (bounded LRU) and reference-counted, so a descriptor in use
   by a worker thread is never closed under it; ``close()`` closes them all.
+- Every file written since the last ``flush()`` is in the dirty set (added after its write
+  completes), so ``flush()`` makes all earlier writes durable.
 """
 
 from __future__ import annotations
