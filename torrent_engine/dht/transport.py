@@ -52,7 +52,8 @@ class UdpTransport:
         try:
             async with self._send_lock:
                 await self._sock.sendto(data, address[0], address[1])
-        except (OSError, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        except (OSError, ValueError, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            # ValueError: uvloop's answer to an address of the other family.
             self.send_errors += 1
 
     async def receive(self) -> tuple[bytes, Address]:
