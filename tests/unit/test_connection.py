@@ -16,7 +16,7 @@ import pytest
 from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
 from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
 from torrent_engine.peer.messages import Handshake, Have, Interested, Piece, Request, Unchoke
-from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator
+from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, skey_hash
 from torrent_engine.peer.wire import PeerWire
 
 INFO_HASH = bytes(range(20))
@@ -254,3 +254,27 @@ async def test_accept_times_out_with_a_typed_error() -> None:
                     await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert isinstance(outcome["error"], PeerConnectionClosed)
+
+
+async def test_accept_mse_with_lookup_alone() -> None:
+    """``lookup`` answers both the info-hash (truthy) and HASH('req2', info_hash) (the info-hash)."""
+    table: dict[bytes, object] = {INFO_HASH: True, skey_hash(INFO_HASH): INFO_HASH}
+    outcome: dict[str, Any] = {}
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        conn = await accept(stream, lookup=table.get, peer_id=SERVER_ID, encryption="require")
+        outcome["info_hash"] = conn.info_hash
+        await conn.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="require")
+        assert conn.encrypted
+        await conn.aclose()
+        with anyio.fail_after(10):
+            while "info_hash" not in outcome:
+                await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+    assert outcome["info_hash"] == INFO_HASH

@@ -191,3 +191,16 @@ def test_padding_is_random_and_bounded() -> None:
     assert min(lengths) >= 96 and max(lengths) <= 96 + 512 and len(lengths) > 10
     with pytest.raises(ValueError):
         MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(0), pad_max=513)
+
+
+def test_responder_resolves_the_torrent_through_a_callback() -> None:
+    table = {skey_hash(h): h for h in (OTHER, INFO_HASH)}
+    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, initial_payload=IA, randbytes=rng(18))
+    b = MseResponder(resolve=table.get, crypto_allowed=CRYPTO_RC4, randbytes=rng(19))
+    run(a, b)
+    assert b.result is not None and b.result.info_hash == INFO_HASH
+    # A resolver that answers with a hash that does not match is not believed.
+    a2 = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(20))
+    b2 = MseResponder(resolve=lambda wanted: OTHER, crypto_allowed=CRYPTO_RC4, randbytes=rng(21))
+    with pytest.raises(EncryptionError, match="do not serve"):
+        run(a2, b2)

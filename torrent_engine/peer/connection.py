@@ -364,8 +364,9 @@ async def accept(
     from the first bytes, find the torrent, reply with our handshake.
 
     ``lookup(info_hash)`` must be truthy for a torrent we serve. An MSE initiator names its
-    torrent only by HASH('req2', info_hash): the responder tries each of ``info_hashes``
-    (defaults to none, so MSE is refused unless they are given). ``encryption`` "require"
+    torrent only by HASH('req2', info_hash) (``mse.skey_hash``): the responder tries each of
+    ``info_hashes`` when given, and asks ``lookup(skey_hash)`` too, which may return the
+    20-byte info-hash it stands for (anything else means "not ours"). ``encryption`` "require"
     refuses plaintext peers, "disable" refuses MSE. The returned connection's ``info_hash``
     is the torrent asked for; set its metadata with ``conn.wire.set_metadata(...)``.
     Failures raise ``PeerProtocolError`` (``EncryptionError`` for policy and MSE failures,
@@ -390,7 +391,14 @@ async def accept(
                 if encryption == "disable":
                     raise EncryptionError("not a BitTorrent handshake and encryption is disabled")
                 allowed = CRYPTO_RC4 if encryption == "require" else CRYPTO_RC4 | CRYPTO_PLAINTEXT
-                mse = MseResponder(info_hashes or (), crypto_allowed=allowed, randbytes=randbytes)
+
+                def resolve(wanted: bytes) -> bytes | None:
+                    found = lookup(wanted)
+                    return found if isinstance(found, bytes) else None
+
+                mse = MseResponder(
+                    info_hashes or (), resolve=resolve, crypto_allowed=allowed, randbytes=randbytes
+                )
                 data = first
                 received = 0
                 while mse.result is None:

@@ -234,13 +234,16 @@ class MseResponder(_Side):
     """Side B. Feed what A sends to ``receive_data`` and send what it returns until ``done``.
 
     ``info_hashes`` are the torrents we serve (an iterable, or a callable returning one, read
-    when A names its torrent). ``crypto_allowed`` is the set of methods we accept; when A
-    offers several, ``prefer_rc4`` picks RC4."""
+    when A names its torrent); alternatively ``resolve(skey_hash)`` maps HASH('req2', info_hash)
+    to the info-hash, or ``None`` (see ``skey_hash``). The chosen torrent is ``result.info_hash``.
+    ``crypto_allowed`` is the set of methods we accept; when A offers several, ``prefer_rc4``
+    picks RC4."""
 
     def __init__(
         self,
-        info_hashes: Iterable[bytes] | Callable[[], Iterable[bytes]],
+        info_hashes: Iterable[bytes] | Callable[[], Iterable[bytes]] = (),
         *,
+        resolve: Callable[[bytes], bytes | None] | None = None,
         crypto_allowed: int,
         randbytes: Callable[[int], bytes],
         prefer_rc4: bool = True,
@@ -250,6 +253,7 @@ class MseResponder(_Side):
             raise ValueError("crypto_allowed must allow plaintext and/or RC4")
         super().__init__(randbytes, pad_max)
         self._info_hashes = info_hashes
+        self._resolve = resolve
         self._allowed = crypto_allowed
         self._prefer_rc4 = prefer_rc4
         self._step = "ya"
@@ -261,6 +265,10 @@ class MseResponder(_Side):
         self._provide = 0
 
     def _find_torrent(self, wanted: bytes) -> bytes:
+        if self._resolve is not None:
+            found = self._resolve(wanted)
+            if found is not None and len(found) == 20 and skey_hash(found) == wanted:
+                return found
         source = self._info_hashes
         hashes = source() if callable(source) else source
         for info_hash in hashes:
