@@ -5,6 +5,7 @@ network. Each command starts a short-lived read-only node (BEP 43), does one thi
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -116,6 +117,10 @@ def load_key(path: Path) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _show(value: BValue) -> str:
     if isinstance(value, bytes):
         try:
@@ -178,13 +183,21 @@ async def _main(args: argparse.Namespace) -> int:
 
 async def _dispatch(action: str, args: argparse.Namespace) -> int:
     if action == "ping":
-        node_id = await _with_node(args, lambda n: n.ping(args.node))
-        print(f"{args.node[0]}:{args.node[1]} id={node_id.hex()}")
+        host, port = args.node
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise DHTError(f"cannot resolve {host}: {exc}") from None
+        address = (str(infos[0][4][0]), int(infos[0][4][1]))
+        if args.bind is None and ":" in address[0]:
+            args.bind = ("::", 0)
+        node_id = await _with_node(args, lambda n: n.ping(address))
+        print(f"{_host_port(host, port)} id={node_id.hex()}")
         return 0
     if action == "get-peers":
         peers = await _with_node(args, lambda n: n.get_peers(args.info_hash))
         for host, port in peers:
-            print(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            print(_host_port(host, port))
         return 0
     if action == "announce":
         stored = await _with_node(args, lambda n: n.announce_peer(args.info_hash, args.port, seed=args.seed))
