@@ -377,3 +377,29 @@ async def test_maintenance_refreshes_stale_buckets_and_expires_peers() -> None:
             await n.maintain()
             assert len(n.peers) == 0  # announces expire
             tg.cancel_scope.cancel()
+
+
+async def test_callers_waiting_on_a_query_are_released_when_the_node_stops() -> None:
+    net = MemoryNetwork()
+    silent = net.endpoint("10.0.0.9", 6881)  # never answers
+    errors: list[str] = []
+    async with anyio.create_task_group() as outer:
+        node = DhtNode(transport=net.endpoint("10.0.0.1", 6881), enforce_bep42=False, query_timeout=60)
+        with anyio.CancelScope() as node_scope:
+
+            async def caller() -> None:
+                try:
+                    await node.ping(silent.local_address)
+                except DHTError as exc:
+                    errors.append(str(exc))
+
+            async with anyio.create_task_group() as tg:
+                await tg.start(node.run)
+                outer.start_soon(caller)
+                with anyio.fail_after(5):
+                    await silent.receive()  # the ping is out
+                node_scope.cancel()
+        with anyio.fail_after(5):
+            while not errors:
+                await anyio.sleep(0.01)
+    assert errors == ["the DHT node stopped"]

@@ -144,6 +144,7 @@ class DhtNode:
         self._bootstrapped = anyio.Event()
         self._bootstrap_done: anyio.Event | None = None
         self._pinging: set[bytes] = set()
+        self._stopped = False
 
     # ------------------------------------------------------------ properties
     @property
@@ -171,6 +172,7 @@ class DhtNode:
         """Bind, load the saved table, bootstrap and serve until cancelled; then save and close."""
         if self._transport is None:
             self._transport = await UdpTransport.bind(*self._bind)
+        self._stopped = False
         try:
             await self._load_state()
             async with anyio.create_task_group() as tg:
@@ -183,6 +185,9 @@ class DhtNode:
                 await anyio.sleep_forever()
         finally:
             self._tg = None
+            self._stopped = True
+            for pending in self._pending.values():
+                pending.event.set()  # wake callers still waiting: the node is gone
             with anyio.CancelScope(shield=True):
                 try:
                     await self._save_state()
@@ -448,6 +453,8 @@ class DhtNode:
         finally:
             self._pending.pop(tid, None)
         reply = pending.reply
+        if reply is None and self._stopped:
+            raise DHTError("the DHT node stopped")
         if reply is None:
             self.stats["timeouts"] += 1
             raise DHTError(f"{q.method.decode()} to {address[0]}:{address[1]} timed out")
