@@ -403,3 +403,19 @@ async def test_callers_waiting_on_a_query_are_released_when_the_node_stops() -> 
             while not errors:
                 await anyio.sleep(0.01)
     assert errors == ["the DHT node stopped"]
+
+
+async def test_external_ip_reports_from_peers_count_as_votes() -> None:
+    net = MemoryNetwork()
+    async with anyio.create_task_group() as tg:
+        n = DhtNode(transport=net.endpoint("10.0.0.1", 6881), enforce_bep42=True, rng=random.Random(3))
+        await tg.start(n.run)
+        n.external_ip_seen("not an ip", ("10.1.1.1", 1))
+        n.external_ip_seen("203.0.113.50", ("10.1.1.1", 1))
+        n.external_ip_seen("203.0.113.50", ("10.1.1.1", 1))  # the same source counts once
+        n.external_ip_seen("203.0.113.50", ("10.1.1.2", 1))
+        assert n.external_ip is None
+        n.external_ip_seen("203.0.113.50", ("10.1.1.3", 1))
+        assert n.external_ip == "203.0.113.50"
+        assert is_valid_node_id(n.node_id, "203.0.113.50")
+        tg.cancel_scope.cancel()

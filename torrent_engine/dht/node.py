@@ -397,6 +397,15 @@ class DhtNode:
         finally:
             self._pinging.discard(node.node_id)
 
+    def external_ip_seen(self, ip: str, source: Address) -> None:
+        """Report our address as another party saw it (e.g. BEP 10 ``yourip`` from a peer at
+        ``source``). Counts like the ``ip`` field of DHT replies (BEP 42)."""
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return
+        self._vote_external_ip(ip, source)
+
     def _vote_external_ip(self, ip: str, voter: Address) -> None:
         """BEP 42: learn our external address from the ``ip`` field of replies; once enough
         distinct nodes agree, derive our id from it (unless an id was given explicitly)."""
