@@ -753,8 +753,7 @@ class Session:
         elif isinstance(msg, m.NotInterested):
             peer.peer_interested = False
         elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
-            if len(peer.have):
-                raise PeerProtocolError("a second bitfield")
+            # BEP 3 wants it first, but some clients (aria2) send another later: it replaces the first
             if isinstance(msg, m.Bitfield):
                 try:
                     peer.have = Bitfield.from_bytes(msg.bits, self.torrent.num_pieces)

@@ -44,11 +44,15 @@ def loopback_config(**kw: object) -> Config:
     return cfg
 
 
-def same_files(torrent: Torrent, a: Path, b: Path) -> list[str]:
-    """Paths (relative) whose contents differ or are missing; pad files must not exist."""
+def same_files(torrent: Torrent, a: Path, b: Path, *, empty_may_be_missing: bool = False) -> list[str]:
+    """Paths (relative) whose contents differ or are missing; pad files must not exist.
+
+    ``empty_may_be_missing``: for clients (Transmission 3) that never create zero-length files."""
     bad: list[str] = []
     for f in torrent.files:
         pa, pb = a.joinpath(*f.path), b.joinpath(*f.path)
+        if f.length == 0 and empty_may_be_missing and not pb.exists():
+            continue
         if f.pad:
             if pb.exists():
                 bad.append("/".join(f.path) + " (pad file written)")
