@@ -419,3 +419,13 @@ async def test_external_ip_reports_from_peers_count_as_votes() -> None:
         assert n.external_ip == "203.0.113.50"
         assert is_valid_node_id(n.node_id, "203.0.113.50")
         tg.cancel_scope.cancel()
+
+
+async def test_dht_scrape_bep33_counts_seeds_and_peers() -> None:
+    async with mem_swarm(30) as (_, nodes):
+        for i in range(1, 6):
+            assert await nodes[i].announce_peer(INFO_HASH, 6881, seed=i <= 2) >= 1
+        seeds, peers = await nodes[20].scrape(INFO_HASH)
+        assert (round(seeds), round(peers)) == (2, 3)
+        seeds, peers = await nodes[20].scrape(hashlib.sha1(b"unknown").digest())
+        assert seeds < 1 and peers < 1  # BEP 33's estimate of an empty filter is 0.5

@@ -7,7 +7,14 @@ import random
 
 import pytest
 
-from torrent_engine.dht.peer_store import PEER_TTL, PeerStore, bloom_estimate, bloom_insert, new_bloom
+from torrent_engine.dht.peer_store import (
+    PEER_TTL,
+    PeerStore,
+    bloom_contains,
+    bloom_estimate,
+    bloom_insert,
+    new_bloom,
+)
 
 # BEP 33 test vector: 192.0.2.0-255 and 2001:DB8::-2001:DB8::3E7 inserted.
 BEP33_FILTER = bytes.fromhex(
@@ -72,3 +79,10 @@ def test_blooms_split_seeds_and_peers_and_samples() -> None:
     assert round(bloom_estimate(seeds)) == 1 and round(bloom_estimate(peers)) == 2
     assert store.blooms(b"z" * 20, 0.0) is None
     assert store.sample(random.Random(0), 10) == [ih]
+
+
+def test_bloom_contains() -> None:
+    bloom = new_bloom()
+    bloom_insert(bloom, "192.0.2.7")
+    assert bloom_contains(bloom, "192.0.2.7")
+    assert not bloom_contains(bloom, "192.0.2.8")

@@ -32,7 +32,7 @@ from . import bep44, krpc
 from .bep42 import generate_node_id, is_exempt, is_valid_node_id
 from .krpc import Address, NodeInfo
 from .lookup import ALPHA, Lookup
-from .peer_store import PeerStore
+from .peer_store import PeerStore, bloom_contains, bloom_estimate, bloom_insert, new_bloom
 from .ratelimit import RateLimiter
 from .routing import K, RoutingTable
 from .server import QueryHandler
@@ -540,7 +540,11 @@ class DhtNode:
         return [c.info for c in lookup.results()]
 
     async def get_peers_lookup(
-        self, info_hash: bytes, *, scrape: bool = False
+        self,
+        info_hash: bytes,
+        *,
+        scrape: bool = False,
+        on_response: Callable[[NodeInfo, krpc.Response], None] | None = None,
     ) -> tuple[list[Address], Lookup, LookupStats]:
         """The get_peers lookup itself: peers found, the finished lookup (tokens) and its figures."""
         if len(info_hash) != 20:
@@ -552,6 +556,8 @@ class DhtNode:
         def collect(node: NodeInfo, r: krpc.Response) -> None:
             for p in r.values:
                 peers.setdefault(p)
+            if on_response is not None:
+                on_response(node, r)
 
         stats = await self._iterate(
             lookup,
@@ -560,6 +566,26 @@ class DhtNode:
         )
         self.stats["lookups"] += 1
         return list(peers), lookup, stats
+
+    async def scrape(self, info_hash: bytes) -> tuple[float, float]:
+        """BEP 33 DHT scrape: estimated (seeds, peers) of a swarm, from the union of the bloom
+        filters of the nodes along a get_peers lookup."""
+        seeds, peers = new_bloom(), new_bloom()
+        legacy: set[str] = set()
+
+        def collect(node: NodeInfo, r: krpc.Response) -> None:
+            if r.bf_seeds is not None and r.bf_peers is not None:
+                for acc, bf in ((seeds, r.bf_seeds), (peers, r.bf_peers)):
+                    for i, b in enumerate(bf):
+                        acc[i] |= b
+            else:
+                legacy.update(host for host, _ in r.values)  # BEP 33: legacy replies count as peers
+
+        await self.get_peers_lookup(info_hash, scrape=True, on_response=collect)
+        for host in legacy:
+            if not bloom_contains(seeds, host):
+                bloom_insert(peers, host)
+        return bloom_estimate(seeds), bloom_estimate(peers)
 
     async def get_peers(self, info_hash: bytes) -> list[tuple[str, int]]:
         """Peers announced for ``info_hash``, found by an iterative get_peers lookup."""

@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-__all__ = ["PeerStore", "bloom_estimate", "bloom_insert", "new_bloom"]
+__all__ = ["PeerStore", "bloom_contains", "bloom_estimate", "bloom_insert", "new_bloom"]
 
 PEER_TTL = 30 * 60  # announces are repeated every ~15-30 min by clients; keep 30 min
 BLOOM_BYTES = 256  # BEP 33: m = 256 * 8 bits
@@ -23,14 +23,22 @@ def new_bloom() -> bytearray:
     return bytearray(BLOOM_BYTES)
 
 
+def _bloom_indexes(ip: str) -> tuple[int, int]:
+    h = hashlib.sha1(ipaddress.ip_address(ip).packed).digest()
+    return (h[0] | h[1] << 8) % BLOOM_BITS, (h[2] | h[3] << 8) % BLOOM_BITS
+
+
 def bloom_insert(bloom: bytearray, ip: str) -> None:
     """BEP 33 insertIP: two 11-bit indexes from the SHA-1 of the raw address bytes."""
-    h = hashlib.sha1(ipaddress.ip_address(ip).packed).digest()
-    for index in ((h[0] | h[1] << 8) % BLOOM_BITS, (h[2] | h[3] << 8) % BLOOM_BITS):
+    for index in _bloom_indexes(ip):
         bloom[index // 8] |= 1 << (index % 8)
 
 
-def bloom_estimate(bloom: bytes) -> float:
+def bloom_contains(bloom: bytes | bytearray, ip: str) -> bool:
+    return all(bloom[i // 8] & (1 << (i % 8)) for i in _bloom_indexes(ip))
+
+
+def bloom_estimate(bloom: bytes | bytearray) -> float:
     """BEP 33 size estimate of the set a filter represents."""
     zeros = sum(8 - bin(b).count("1") for b in bloom)
     c = min(BLOOM_BITS - 1, zeros)
