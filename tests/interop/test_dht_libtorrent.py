@@ -184,3 +184,24 @@ async def test_libtorrent_samples_our_infohashes_bep51() -> None:
         assert alert is not None, "libtorrent got no sample_infohashes reply from our node"
         assert alert.num_infohashes == 3
         assert sorted(bytes.fromhex(str(s)) for s in alert.samples) == sorted(held)
+
+
+async def test_dht_scrape_of_libtorrent_announces_bep33() -> None:
+    async with mixed_dht() as (lt, sessions, node):
+        # All libtorrent sessions share 127.0.0.1 and BEP 33 counts unique IPs: one each way.
+        for name, flags, expected in (
+            (b"seeded", int(lt.announce_flags_t.seed), (1, 0)),
+            (b"leeched", 0, (0, 1)),
+        ):
+            info_hash = hashlib.sha1(name).digest()
+            sessions[0].dht_announce(lt.sha1_hash(info_hash), 45000, flags)
+            found: list[tuple[str, int]] = []
+            with anyio.move_on_after(DEADLINE / 2):
+                while not found:
+                    await anyio.sleep(0.3)
+                    found = await node.get_peers(info_hash)
+            assert found, f"libtorrent's announce of {name!r} was not found"
+            seeds, peers = await node.scrape(info_hash)
+            assert (round(seeds), round(peers)) == expected, (
+                f"scrape of {name!r}: BFsd ~ {seeds:.2f}, BFpe ~ {peers:.2f}, expected {expected}"
+            )
