@@ -29,6 +29,9 @@ def lt_settings(lt: Any) -> dict[str, Any]:
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
+        # TCP only, as we are: libtorrent-to-libtorrent would otherwise pick uTP, whose LEDBAT
+        # congestion control crawls on loopback
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.enabled,
         "alert_mask": 0,
     }
@@ -72,7 +75,11 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
 def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import libtorrent as lt
 
-    ses = lt.session(lt_settings(lt))
+    settings = lt_settings(lt)
+    if os.environ.get("LT_DEFAULT_DISK") != "1":
+        # its best case on this machine: pwrite like us (not mmap), normal disk I/O priority
+        settings.update({"disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False})
+    ses = lt.session(settings)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent_file)
     params.save_path = dest

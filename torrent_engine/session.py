@@ -31,9 +31,9 @@ from . import events as ev
 from .bencode import decode as bdecode
 from .bencode import encode as bencode
 from .bitfield import Bitfield
+from .choker import ChokePeer, Choker
 from .config import Config
 from .errors import BencodeError, PeerProtocolError, SessionError, StorageError, TorrentEngineError
-from .merkle import piece_hash_v2
 from .metainfo import Torrent
 from .peer import messages as m
 from .picker import Block, PiecePicker
@@ -41,6 +41,7 @@ from .resume import ResumeData, load_resume, save_resume, set_to_bitfield, stamp
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources
 from .storage import Storage
+from .verify import piece_ok, recheck
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class PeerState:
     up_window: int = 0
     down_rate: float = 0.0
     up_rate: float = 0.0
-    optimistic: bool = False
+    unchoked_at: float | None = None
+    uploaded_at_unchoke: int = 0
     closed: bool = False
     close_reason: str = ""
     scope: anyio.CancelScope | None = None
@@ -169,7 +171,7 @@ class Session:
         self._start_paused = paused
         self._storage: Storage | None = None
         self._picker = PiecePicker(torrent, self._rng)
-        self._choker: Any = None
+        self._choker: Choker | None = None
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool: dict[tuple[str, int], _PoolEntry] = {}  # every address heard of, in order
         self._connecting: set[tuple[str, int]] = set()
@@ -189,6 +191,7 @@ class Session:
         self.uploaded = 0
         self.wasted = 0
         self.hash_failures = 0
+        self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.banned_count = 0
         self._down_rate = 0.0
         self._up_rate = 0.0
@@ -446,6 +449,7 @@ class Session:
             on_disk = any(p is not None and p.exists() for p in self._file_paths())
             if on_disk:
                 self._machine.to(State.CHECKING)
+                self.rechecked = True
                 pieces = await self._recheck()
             else:
                 pieces = set()
@@ -456,47 +460,24 @@ class Session:
         self._machine.to(self._active_state())
 
     async def _recheck(self) -> set[int]:
-        """Hash every piece that is on disk (both cores: two worker threads at a time)."""
+        """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
         assert self._storage is not None
-        storage = self._storage
-        num = self.torrent.num_pieces
-        found: set[int] = set()
-        next_index = 0
-        done = 0
         last_report = 0.0
 
-        async def worker() -> None:
-            nonlocal next_index, done, last_report
-            while next_index < num:
-                index = next_index
-                next_index += 1
-                try:
-                    data = await storage.read_piece(index)
-                except StorageError:
-                    data = None
-                if data is not None and await anyio.to_thread.run_sync(self._hash_ok, index, data):
-                    found.add(index)
-                done += 1
-                now = time.monotonic()
-                if now - last_report > 0.5 or done == num:
-                    last_report = now
-                    self.events.publish(ev.SessionChecking(info_hash=self.info_hash_hex, progress=done / num))
+        def progress(done: int, total: int) -> None:
+            nonlocal last_report
+            now = time.monotonic()
+            if now - last_report > 0.5 or done == total:
+                last_report = now
+                self.events.publish(ev.SessionChecking(info_hash=self.info_hash_hex,
+                                                       progress=done / total if total else 1.0))
 
-        async with anyio.create_task_group() as tg:
-            for _ in range(2):
-                tg.start_soon(worker)
-        return found
+        found = await recheck(self.torrent, self._storage, progress)
+        return set(found)
 
-    def _hash_ok(self, index: int, data: bytes | bytearray | memoryview) -> bool:
-        """Whether ``data`` is piece ``index`` (SHA-1 for v1/hybrid, SHA-256 merkle for v2)."""
-        t = self.torrent
-        if t.piece_hashes:
-            return hashlib.sha1(data).digest() == t.piece_hashes[index]
-        expected = t.expected_piece_hash_v2(index)
-        entry = t.file_of_piece(index)
-        if expected is None or entry is None:
-            return False
-        return piece_hash_v2(memoryview(data), t.piece_length, entry.length) == expected
+    def _hash_ok(self, index: int, data: bytearray) -> bool:
+        """Whether ``data`` is piece ``index`` (SHA-1 for v1, SHA-256 merkle for v2, both for hybrid)."""
+        return piece_ok(self.torrent, index, memoryview(data))
 
     # -- pieces and priorities -----------------------------------------------------------
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
@@ -1039,45 +1020,31 @@ class Session:
 
     # -- choking -------------------------------------------------------------------------
     async def _choker_loop(self) -> None:
-        last_optimistic = -math.inf
+        """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
+        a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
+        self._choker = Choker(self._rng, upload_slots=self.config.upload_slots)
         while True:
-            now = time.monotonic()
-            rotate = now - last_optimistic >= self.config.optimistic_unchoke_interval
-            if rotate:
-                last_optimistic = now
-            await self._rechoke(rotate)
+            await self._rechoke()
             self._rechoke_now = anyio.Event()
             with anyio.move_on_after(self.config.rechoke_interval):
                 await self._rechoke_now.wait()
 
-    def _choose_unchoked(self, peers: list[PeerState], rotate_optimistic: bool) -> set[PeerState]:
-        """Tit-for-tat while leeching (best download rate from them), fastest upload while seeding,
-        plus one optimistic unchoke rotated every 30 s among the other interested peers."""
-        slots = max(1, self.config.upload_slots)
-        interested = [p for p in peers if p.peer_interested]
-        if self.state is State.SEEDING:
-            ranked = sorted(interested, key=lambda p: (p.up_rate, -p.connected_at), reverse=True)
-        else:
-            ranked = sorted(interested, key=lambda p: (not p.snubbed, p.down_rate, p.up_rate), reverse=True)
-        regular = set(ranked[: slots - 1]) if len(ranked) > slots - 1 else set(ranked)
-        current = [p for p in interested if p.optimistic and p not in regular]
-        if rotate_optimistic or not current:
-            for p in peers:
-                p.optimistic = False
-            candidates = [p for p in interested if p not in regular]
-            current = [self._rng.choice(candidates)] if candidates else []
-            for p in current:
-                p.optimistic = True
-        return regular | set(current)
-
-    async def _rechoke(self, rotate_optimistic: bool) -> None:
+    async def _rechoke(self) -> None:
         peers = [p for p in self._peers.values() if not p.closed]
-        unchoke = self._choose_unchoked(peers, rotate_optimistic)
+        now = time.monotonic()
+        snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
+                              upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,
+                              unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
+                              uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
+        assert self._choker is not None
+        unchoke = self._choker.rechoke(snapshot, now, seeding=self.state is State.SEEDING)
         for peer in peers:
-            should = peer in unchoke
+            should = peer.key in unchoke
             try:
                 if should and peer.am_choking:
                     peer.am_choking = False
+                    peer.unchoked_at = now
+                    peer.uploaded_at_unchoke = peer.uploaded
                     await peer.send(m.Unchoke())
                 elif not should and not peer.am_choking:
                     peer.am_choking = True
