@@ -108,15 +108,17 @@ async def test_a_symlink_pointing_outside_is_not_followed(tmp_path: Path) -> Non
     save.mkdir()
     outside.mkdir()
     st = Storage(layout(16384, 10), save)
-    (save / "t").symlink_to(outside, target_is_directory=True)  # planted after we started
-    with pytest.raises(StorageError):
-        Storage(layout(16384, 10), save)  # refused up front when already there
+    (save / "t").symlink_to(outside, target_is_directory=True)  # a folder symlink planted
     with pytest.raises(StorageError):
         await st.write_block(0, 0, b"0123456789")
     assert list(outside.iterdir()) == []
+    (outside / "f0").write_bytes(b"secret....")
+    with pytest.raises(StorageError):
+        await st.read_piece(0)  # nor read through it (no serving of files outside)
+    (outside / "f0").unlink()
     (save / "t").unlink()
     (save / "t").mkdir()
-    (save / "t" / "f0").symlink_to(outside / "victim")  # a planted file-level symlink
+    (save / "t" / "f0").symlink_to(outside / "victim")  # a file-level symlink planted
     with pytest.raises(StorageError):
         await st.write_block(0, 0, b"0123456789")
     assert list(outside.iterdir()) == []
