@@ -50,6 +50,7 @@ DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no '
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 CLIENT_VERSION = "torrent_engine 0.1.0"
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
+REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
 MAX_CONNECT_FAILURES = 4
@@ -809,9 +810,12 @@ class Session:
             return
         if peer.peer_choking and not peer.allowed_fast:
             return
-        want = self._queue_depth(peer) - len(peer.outstanding)
+        depth = self._queue_depth(peer)
+        want = depth - len(peer.outstanding)
         if want <= 0:
             return
+        if peer.outstanding and want < min(REQUEST_BATCH, max(1, depth // 4)):
+            return  # top the pipeline up in batches: one write carries many requests
         blocks = self._picker.pick(peer.key, None, want)
         if peer.peer_choking:
             for b in blocks:
