@@ -18,9 +18,11 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
+from .bencode import decode_with_spans
 from .config import Config
-from .errors import MetainfoError, SessionError, TorrentEngineError
+from .errors import BencodeError, MetainfoError, SessionError, TorrentEngineError
 from .events import EventBus
+from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
 from .resume import load_resume, write_atomic
 from .session import Session
@@ -28,7 +30,7 @@ from .shared import SharedResources
 
 log = logging.getLogger(__name__)
 
-TorrentSource = Torrent | str | os.PathLike[str] | bytes
+TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 
 
 class TorrentManager:
@@ -84,36 +86,36 @@ class TorrentManager:
     # -- add / remove --------------------------------------------------------------------
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False) -> Session:
-        """Start a session for a ``Torrent``, a .torrent path or its bytes, in ``save_path``."""
+        """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
+        (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9)."""
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True)
 
-    async def _load_source(self, source: TorrentSource) -> Torrent:
-        if isinstance(source, Torrent):
+    async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
+        if isinstance(source, (Torrent, Magnet)):
             return source
         if isinstance(source, bytes):
             return Torrent.from_bytes(source)
         text = os.fspath(source)
         if text.startswith("magnet:"):
-            raise SessionError("magnet links need metadata download (BEP 9), which this build lacks; "
-                               "add the .torrent file instead")
+            return parse_magnet(text)
         return await anyio.to_thread.run_sync(Torrent.load, text)
 
-    async def _start(self, torrent: Torrent, save_path: Path, *, peers: tuple[tuple[str, int], ...],
+    async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
                      paused: bool, persist: bool) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
         if torrent.info_hash in self._sessions:
             raise SessionError(f"torrent {torrent.info_hash.hex()} is already added")
         resume_path = self._state_file(torrent.info_hash, ".resume")
+        metainfo_path = self._state_file(torrent.info_hash, ".torrent")
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
-                          resume_path=resume_path, paused=paused)
+                          resume_path=resume_path, paused=paused,
+                          metainfo_path=metainfo_path if isinstance(torrent, Magnet) and persist else None)
         self._sessions[torrent.info_hash] = session
         self._undo_forward[torrent.info_hash] = session.events.forward_to(self.events)
-        if persist:
-            metainfo_path = self._state_file(torrent.info_hash, ".torrent")
-            if metainfo_path is not None:
-                await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+        if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
+            await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
         try:
             await self._tg.start(self._run_session, session)
         except BaseException:
@@ -121,6 +123,7 @@ class TorrentManager:
             raise
         if persist and resume_path is not None and not resume_path.exists():
             session._save_resume()  # the save path must survive a restart even before any piece
+            # (a magnet's session writes its metainfo and resume data once the metadata is in)
         return session
 
     async def _run_session(self, session: Session, *,
@@ -165,7 +168,7 @@ class TorrentManager:
             return
         for metainfo_path in sorted(folder.glob("*.torrent")):
             try:
-                torrent = await anyio.to_thread.run_sync(Torrent.load, str(metainfo_path))
+                torrent = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo_path)
             except (MetainfoError, TorrentEngineError, OSError) as exc:
                 log.warning("cannot reload %s: %s", metainfo_path, exc)
                 continue
@@ -175,6 +178,29 @@ class TorrentManager:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
             await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False)
+
+
+def load_saved_metainfo(path: Path) -> Torrent:
+    """A saved .torrent; one written for a magnet link may lack v2 piece layers (they are not in
+    the BEP 9 metadata), which ``Torrent.load`` refuses, so then the info dict is taken alone."""
+    try:
+        return Torrent.load(path)
+    except MetainfoError as first:
+        data = path.read_bytes()
+        try:
+            value, spans = decode_with_spans(data, strict=False)
+        except BencodeError:
+            raise first from None
+        if not isinstance(value, dict) or b"info" not in spans:
+            raise first from None
+        start, end = spans[b"info"]
+        tiers: list[list[str]] = []
+        announce_list = value.get(b"announce-list")
+        if isinstance(announce_list, list):
+            for tier in announce_list:
+                if isinstance(tier, list):
+                    tiers.append([u.decode("utf-8", "replace") for u in tier if isinstance(u, bytes)])
+        return Torrent.from_info_bytes(data[start:end], trackers=tiers)
 
 
 @dataclass(frozen=True, slots=True)

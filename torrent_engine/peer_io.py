@@ -58,7 +58,7 @@ class PeerLink:
 
 
 async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
-                          num_pieces: int, piece_size: Callable[[int], int]) -> PeerLink:
+                          num_pieces: int | None, piece_size: Callable[[int], int] | None) -> PeerLink:
     """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``)."""
     conn = await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
                          timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,

@@ -28,16 +28,34 @@ import anyio
 import anyio.abc
 
 from . import events as ev
-from .bencode import decode as bdecode
-from .bencode import encode as bencode
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import BencodeError, PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
+from .peer.extensions import (
+    UT_METADATA,
+    ExtensionHandshake,
+    MetadataAssembler,
+    MetadataData,
+    MetadataReject,
+    MetadataRequest,
+    decode_metadata_message,
+    encode_metadata_message,
+    metadata_piece,
+)
 from .picker import Block, PiecePicker
-from .resume import ResumeData, load_resume, save_resume, set_to_bitfield, stamp_files, trusted_pieces
+from .resume import (
+    ResumeData,
+    load_resume,
+    save_resume,
+    set_to_bitfield,
+    stamp_files,
+    trusted_pieces,
+    write_atomic,
+)
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources
 from .storage import Storage
@@ -49,6 +67,8 @@ BLOCK_SIZE = 16 * 1024  # BEP 3
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 CLIENT_VERSION = "torrent_engine 0.1.0"
+OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
+METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
 
@@ -81,6 +101,7 @@ class PeerState:
     fast: bool = False
     extension: bool = False
     reqq: int = DEFAULT_PEER_REQQ
+    ut_metadata: int = 0  # the peer's id for ut_metadata messages (0: it has none)
     outstanding: dict[tuple[int, int], float] = field(default_factory=dict)  # (index, begin) -> sent at
     allowed_fast: set[int] = field(default_factory=set)
     upload_queue: deque[m.Request] = field(default_factory=deque)
@@ -154,11 +175,14 @@ class Session:
     ``run`` in its task group with a shared ``SharedResources``.
     """
 
-    def __init__(self, torrent: Torrent, save_path: str | os.PathLike[str], *, config: Config | None = None,
-                 shared: SharedResources | None = None, peers: Iterable[tuple[str, int]] = (),
-                 events: ev.EventBus | None = None, resume_path: Path | None = None,
+    def __init__(self, torrent: Torrent | Magnet, save_path: str | os.PathLike[str], *,
+                 config: Config | None = None, shared: SharedResources | None = None,
+                 peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
+                 resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False) -> None:
-        self.torrent = torrent
+        self._torrent: Torrent | None = None
+        self.magnet = torrent if isinstance(torrent, Magnet) else None
+        self._metainfo_path = metainfo_path  # where to save the metainfo once a magnet's arrives
         self.save_path = Path(save_path)
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
@@ -171,7 +195,7 @@ class Session:
         self._resume_path = resume_path
         self._start_paused = paused
         self._storage: Storage | None = None
-        self._picker = PiecePicker(torrent, self._rng)
+        self._picker: PiecePicker
         self._choker: Choker | None = None
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool: dict[tuple[str, int], _PoolEntry] = {}  # every address heard of, in order
@@ -186,8 +210,11 @@ class Session:
         self._verifying: set[int] = set()
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
-        self._file_priorities = [0 if f.pad else 4 for f in torrent.files]
-        self._total_wanted = self._picker.left_bytes()
+        self._file_priorities: list[int] = []
+        self._total_wanted = 0
+        self._assembler: MetadataAssembler | None = None
+        self._metadata: bytes | None = None
+        self._metadata_done = anyio.Event()
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
@@ -215,8 +242,29 @@ class Session:
         self._tracker: Any = None
         self._own_stack: Any = None
         self._rechoke_now = anyio.Event()
+        if isinstance(torrent, Torrent):
+            self._set_torrent(torrent)
+        else:
+            self.add_peers(torrent.peers)
         for host, port in peers:
             self.add_peer(host, port)
+
+    def _set_torrent(self, torrent: Torrent) -> None:
+        self._torrent = torrent
+        self._picker = PiecePicker(torrent, self._rng)
+        self._file_priorities = [0 if f.pad else 4 for f in torrent.files]
+        self._total_wanted = self._picker.left_bytes()
+
+    @property
+    def torrent(self) -> Torrent:
+        """The metainfo (for a magnet link: once the metadata has arrived)."""
+        if self._torrent is None:
+            raise SessionError("the torrent's metadata has not been received yet")
+        return self._torrent
+
+    @property
+    def has_metadata(self) -> bool:
+        return self._torrent is not None
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -225,12 +273,16 @@ class Session:
 
     @property
     def name(self) -> str:
-        return self.torrent.name
+        if self._torrent is not None:
+            return self._torrent.name
+        if self.magnet is not None and self.magnet.display_name:
+            return self.magnet.display_name
+        return self.info_hash_hex
 
     @property
     def have(self) -> Bitfield:
         """The verified pieces (read only)."""
-        return self._picker.have
+        return self._picker.have if self._torrent is not None else Bitfield(0)
 
     @property
     def peers(self) -> list[PeerState]:
@@ -262,20 +314,21 @@ class Session:
 
     def status(self) -> SessionStatus:
         wanted = self._total_wanted
-        left = self._picker.left_bytes()
+        left = self._picker.left_bytes() if self._torrent is not None else 0
         have_bytes = max(0, wanted - left)
-        progress = 1.0 if wanted == 0 else have_bytes / wanted
+        progress = (1.0 if wanted == 0 else have_bytes / wanted) if self._torrent is not None else 0.0
         eta: float | None = None
-        if left == 0:
+        if left == 0 and self._torrent is not None:
             eta = 0.0
         elif self._down_rate > 0:
             eta = left / self._down_rate
         return SessionStatus(
-            name=self.torrent.name, info_hash=self.info_hash_hex, state=self.state.value, progress=progress,
+            name=self.name, info_hash=self.info_hash_hex, state=self.state.value, progress=progress,
             total_wanted=wanted, have_bytes=have_bytes, downloaded=self.downloaded, uploaded=self.uploaded,
             download_rate=self._down_rate, upload_rate=self._up_rate, peers=len(self._peers),
             seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
-            num_pieces=self.torrent.num_pieces, listen_port=self.listen_port, error=self._error)
+            num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
+            listen_port=self.listen_port, error=self._error)
 
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
@@ -371,13 +424,17 @@ class Session:
             acquired = True
             shared.set_handshaker(handshaker_for(shared))
             shared.register(self.info_hash, self._on_incoming)
-            self._storage = Storage(self.torrent, self.save_path)
+            if self._torrent is not None:
+                self._storage = Storage(self._torrent, self.save_path)
             task_status.started()
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if self._stop_requested:
                     tg.cancel_scope.cancel()
                 tg.start_soon(self._stats_loop)
+                if self._torrent is None:
+                    await self._fetch_metadata()
+                    self._storage = Storage(self.torrent, self.save_path)
                 await self._check()
                 if self._start_paused and self.state is not State.PAUSED:
                     self._machine.to(State.PAUSED)
@@ -427,6 +484,85 @@ class Session:
                 self._machine.to(State.STOPPED)
             self._tg = None
             self._finished.set()
+
+    # -- magnet links: the metadata phase (BEP 9) ----------------------------------------------
+    async def _fetch_metadata(self) -> None:
+        """Find peers (given, trackers, DHT), fetch the info dict from them, become a full session."""
+        self._machine.to(State.DOWNLOADING_METADATA)
+        with anyio.CancelScope() as scope:
+            self._swarm_scope = scope
+            async with anyio.create_task_group() as swarm:
+                self._swarm = swarm
+                swarm.start_soon(self._connector)
+                self._start_trackers(swarm)
+                self._start_dht(swarm)
+                await self._metadata_done.wait()
+                scope.cancel()
+        self._swarm = None
+        self._swarm_scope = None
+        self._tracker = None  # the full session announces afresh
+        self._connecting.clear()
+        for entry in self._pool.values():  # the metadata peers are dialed again for the data
+            entry.next_try = 0.0
+            entry.failures = 0
+        assert self._metadata is not None
+        trackers = self.magnet.trackers if self.magnet is not None else ()
+        torrent = Torrent.from_info_bytes(self._metadata, trackers=trackers)
+        self._set_torrent(torrent)
+        if self.magnet is not None and self.magnet.select_only:
+            self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
+                                      for i, f in enumerate(torrent.files)])
+        if self._metainfo_path is not None:
+            try:
+                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, torrent.to_bytes())
+            except OSError as exc:
+                log.warning("cannot save the metainfo of %s: %s", self.name, exc)
+
+    async def _metadata_from(self, link: Any, key: tuple[str, int]) -> None:
+        """Ask one peer for the metadata; the pieces go into one assembler shared by all peers."""
+        try:
+            with anyio.move_on_after(METADATA_PEER_TIMEOUT):
+                if not link.extension:
+                    return
+                await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
+                peer_id = 0
+                while not self._metadata_done.is_set():
+                    msg = await link.receive()
+                    if not isinstance(msg, m.Extended):
+                        continue
+                    if msg.ext_id == 0:
+                        hs = ExtensionHandshake.decode(msg.payload)
+                        peer_id = hs.m.get(UT_METADATA, 0)
+                        if not peer_id or hs.metadata_size is None:
+                            return  # it cannot give us the metadata
+                        if self._assembler is None:
+                            info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
+                                         if self.magnet is not None else None) or self.info_hash
+                            self._assembler = MetadataAssembler(info_hash, hs.metadata_size)
+                        if hs.metadata_size != self._assembler.size:
+                            return
+                        await link.send_many([m.Extended(peer_id, encode_metadata_message(MetadataRequest(i)))
+                                              for i in self._assembler.missing()])
+                    elif msg.ext_id == OUR_UT_METADATA_ID and peer_id and self._assembler is not None:
+                        data = decode_metadata_message(msg.payload)
+                        if isinstance(data, MetadataReject):
+                            return
+                        if isinstance(data, MetadataData):
+                            info = self._assembler.add(data)
+                            if info is not None:
+                                self._metadata = info
+                                self._metadata_done.set()
+                            elif not self._assembler.missing():
+                                return  # it did not hash right: try others
+        except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+            log.info("metadata from %s:%d failed: %s", key[0], key[1], exc)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            entry = self._pool.get(key)
+            if entry is not None and not self._metadata_done.is_set():
+                entry.failures += 1
+                entry.next_try = time.monotonic() + RETRY_DELAYS[0]
 
     # -- checking ------------------------------------------------------------------------
     def _file_paths(self) -> list[Path | None]:
@@ -525,7 +661,12 @@ class Session:
             self._connecting.clear()
 
     def _start_trackers(self, swarm: anyio.abc.TaskGroup) -> None:
-        if not self.config.tracker_enabled or not self.torrent.trackers:
+        tiers: tuple[tuple[str, ...], ...]
+        if self._torrent is not None:
+            tiers = self._torrent.trackers
+        else:
+            tiers = tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
+        if not self.config.tracker_enabled or not tiers:
             return
         try:
             from .tracker.coordinator import AnnounceStats, TrackerCoordinator
@@ -534,11 +675,11 @@ class Session:
         assert self._shared is not None
 
         def stats() -> AnnounceStats:
-            return AnnounceStats(uploaded=self.uploaded, downloaded=self.downloaded,
-                                 left=self._picker.left_bytes())
+            left = self._picker.left_bytes() if self._torrent is not None else 16 * 1024 * 1024
+            return AnnounceStats(uploaded=self.uploaded, downloaded=self.downloaded, left=left)
 
         shared = self._shared
-        self._tracker = TrackerCoordinator(tiers=self.torrent.trackers, info_hash=self.info_hash,
+        self._tracker = TrackerCoordinator(tiers=tiers, info_hash=self.info_hash,
                                            peer_id=shared.peer_id, port=shared.listen_port, stats=stats,
                                            on_peers=self.add_peers, events=self.events,
                                            info_hash_hex=self.info_hash_hex)
@@ -546,7 +687,8 @@ class Session:
 
     def _start_dht(self, swarm: anyio.abc.TaskGroup) -> None:
         assert self._shared is not None
-        if self.torrent.private or self._shared.dht is None:
+        private = self._torrent.private if self._torrent is not None else False
+        if private or self._shared.dht is None:
             return
         swarm.start_soon(self._dht_loop)
 
@@ -594,10 +736,11 @@ class Session:
         assert self._shared is not None
         try:
             with anyio.fail_after(self.config.connect_timeout + self.config.handshake_timeout):
+                t = self._torrent
                 link = await open_connection(key[0], key[1], info_hash=self.info_hash,
                                              peer_id=self._shared.peer_id, config=self.config,
-                                             num_pieces=self.torrent.num_pieces,
-                                             piece_size=self.torrent.piece_size)
+                                             num_pieces=t.num_pieces if t is not None else None,
+                                             piece_size=t.piece_size if t is not None else None)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             self._connecting.discard(key)
@@ -610,7 +753,10 @@ class Session:
         entry = self._pool.get(key)
         if entry is not None:
             entry.failures = 0
-        await self._serve_peer(link, key[0], key[1], incoming=False)
+        if self._torrent is None:
+            await self._metadata_from(link, key)
+        else:
+            await self._serve_peer(link, key[0], key[1], incoming=False)
 
     def _on_incoming(self, link: Any) -> bool:
         swarm = self._swarm
@@ -673,11 +819,7 @@ class Session:
     async def _greet(self, peer: PeerState) -> None:
         msgs: list[m.Message] = []
         if peer.extension:
-            ext: dict[bytes, Any] = {b"m": {}, b"v": CLIENT_VERSION.encode(), b"reqq": OUR_REQQ}
-            assert self._shared is not None
-            if self._shared.listen_port:
-                ext[b"p"] = self._shared.listen_port
-            msgs.append(m.Extended(0, bencode(ext)))
+            msgs.append(m.Extended(0, self._extension_handshake(with_metadata=True)))
         count = len(self.have)
         if peer.fast and count == self.torrent.num_pieces:
             msgs.append(m.HaveAll())
@@ -765,21 +907,37 @@ class Session:
         elif isinstance(msg, m.Extended):
             if msg.ext_id == 0:
                 self._on_extension_handshake(peer, msg.payload)
+            elif msg.ext_id == OUR_UT_METADATA_ID:
+                await self._on_metadata_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
+    def _extension_handshake(self, *, with_metadata: bool) -> bytes:
+        """Our BEP 10 handshake: ut_metadata (BEP 9), client name, request queue, listen port."""
+        assert self._shared is not None
+        size = len(self._torrent.info_bytes) if with_metadata and self._torrent is not None else None
+        return ExtensionHandshake(m={UT_METADATA: OUR_UT_METADATA_ID}, v=CLIENT_VERSION, reqq=OUR_REQQ,
+                                  p=self._shared.listen_port or None, metadata_size=size).encode()
+
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
+        hs = ExtensionHandshake.decode(payload)  # a malformed one is a PeerProtocolError
+        if hs.reqq is not None:
+            peer.reqq = min(hs.reqq, self.config.max_request_queue)
+        if hs.v:
+            peer.client = hs.v[:64]
+        peer.ut_metadata = hs.m.get(UT_METADATA, 0)
+
+    async def _on_metadata_message(self, peer: PeerState, payload: bytes) -> None:
+        """Serve our metadata (BEP 9) to a peer that came with a magnet link."""
+        msg = decode_metadata_message(payload)
+        if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or self._torrent is None:
+            return
+        info = self._torrent.info_bytes
         try:
-            value = bdecode(payload, strict=False)
-        except BencodeError:
-            return
-        if not isinstance(value, dict):
-            return
-        reqq = value.get(b"reqq")
-        if isinstance(reqq, int) and reqq > 0:
-            peer.reqq = min(reqq, self.config.max_request_queue)
-        v = value.get(b"v")
-        if isinstance(v, bytes):
-            peer.client = v.decode("utf-8", "replace")[:64]
+            data = metadata_piece(info, msg.piece)
+            reply: MetadataData | MetadataReject = MetadataData(msg.piece, len(info), data)
+        except ValueError:
+            reply = MetadataReject(msg.piece)
+        await peer.send(m.Extended(peer.ut_metadata, encode_metadata_message(reply)))
 
     async def _update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
         if self.state is not State.DOWNLOADING:
@@ -1120,7 +1278,7 @@ class Session:
                           files=stamp_files(paths), paused=self.state is State.PAUSED)
 
     def _save_resume(self) -> None:
-        if self._resume_path is None:
+        if self._resume_path is None or self._torrent is None or self._storage is None:
             return
         try:
             save_resume(self._resume_path, self.resume_data())

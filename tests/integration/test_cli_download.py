@@ -92,3 +92,15 @@ async def test_te_download_blocking_convenience(tmp_path: Path) -> None:
     assert summary.size == torrent.payload_size and summary.hash_failures == 0
     assert summary.downloaded >= torrent.payload_size and summary.rate > 0
     assert same_files(torrent, tmp_path / "seed", tmp_path / "dl") == []
+
+
+async def test_cli_download_magnet_link(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(120):
+            result = await anyio.run_process(
+                [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
+                 "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}"], check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []

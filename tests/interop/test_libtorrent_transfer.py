@@ -125,3 +125,30 @@ async def test_mixed_swarm_everyone_finishes(tmp_path: Path) -> None:
                 assert one.uploaded + two.uploaded > 0
     for folder in ("ours1", "ours2", "lt_leech"):
         assert same_files(torrent, tmp_path / "seed", tmp_path / folder) == [], folder
+
+
+async def test_magnet_both_ways(tmp_path: Path) -> None:
+    """We fetch the metadata (BEP 9) from a libtorrent seeder; libtorrent fetches it from ours."""
+    from torrent_engine.magnet import parse_magnet
+
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    uri = torrent.magnet_uri()
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        async with Session(parse_magnet(uri), tmp_path / "ours", config=loopback_config(),
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+            assert ours.torrent.info_bytes == torrent.info_bytes
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with lt_session(lt) as ses:
+            params = lt.parse_magnet_uri(uri)
+            params.save_path = str(tmp_path / "lt")
+            handle = ses.add_torrent(params)
+            handle.connect_peer(("127.0.0.1", seeder.listen_port))
+            await wait_lt(handle, seeding=False)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []

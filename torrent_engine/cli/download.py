@@ -14,6 +14,7 @@ import anyio
 
 from ..config import Config
 from ..errors import SessionError
+from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..runtime import run as run_loop
 from ..session import Session, SessionStatus
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("download", help="download a torrent (then seed with --seed)",
                               description="Download FILE.torrent into DIR with a progress line; "
                                           "exit 0 when complete.")
-    p.add_argument("torrent", metavar="FILE.torrent")
+    p.add_argument("torrent", metavar="FILE.torrent|MAGNET", help="a .torrent file or a magnet link")
     p.add_argument("-o", "--output", default=".", metavar="DIR", help="where to save (default: .)")
     p.add_argument("--peer", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="connect to this peer too (repeatable)")
@@ -99,17 +100,22 @@ class ProgressDisplay:
 
 
 async def _download(args: argparse.Namespace) -> int:
-    torrent = await anyio.to_thread.run_sync(Torrent.load, args.torrent)
+    source: Torrent | Magnet
+    if args.torrent.startswith("magnet:"):
+        source = parse_magnet(args.torrent)
+    else:
+        source = await anyio.to_thread.run_sync(Torrent.load, args.torrent)
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
                     seed=args.seed, tracker_enabled=not args.no_trackers, state_dir=args.state_dir)
     resume_path = None
     if args.state_dir is not None:
-        resume_path = Path(args.state_dir) / "torrents" / f"{torrent.info_hash.hex()}.resume"
+        resume_path = Path(args.state_dir) / "torrents" / f"{source.info_hash.hex()}.resume"
     display = ProgressDisplay()
-    label = torrent.name[:30]
+    label = source.name if isinstance(source, Torrent) else source.display_name or source.info_hash.hex()
+    label = label[:30]
     started = time.monotonic()
     interrupted = False
-    session = Session(torrent, args.output, config=config, peers=args.peer, resume_path=resume_path)
+    session = Session(source, args.output, config=config, peers=args.peer, resume_path=resume_path)
     async with session:
         async with anyio.create_task_group() as tg:
             async def on_signal() -> None:
@@ -131,8 +137,8 @@ async def _download(args: argparse.Namespace) -> int:
                 return 1
             elapsed = time.monotonic() - started
             display.show([progress_line(label, session.status())])
-            size = torrent.payload_size
-            print(f"completed {torrent.name}: {human_bytes(size)} in {elapsed:.1f} s "
+            size = session.torrent.payload_size
+            print(f"completed {session.torrent.name}: {human_bytes(size)} in {elapsed:.1f} s "
                   f"({size / max(elapsed, 1e-6) / 1e6:.1f} MB/s), every piece verified", file=sys.stderr)
             if not args.seed:
                 tg.cancel_scope.cancel()
