@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from torrent_engine.bencode import encode
@@ -109,11 +110,11 @@ class Layout:
     piece_length: int
     files: tuple[LayoutFile, ...]
 
-    @property
+    @cached_property
     def total_length(self) -> int:
         return max((f.offset + f.length for f in self.files), default=0)
 
-    @property
+    @cached_property
     def num_pieces(self) -> int:
         return -(-self.total_length // self.piece_length)
 
