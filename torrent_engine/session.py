@@ -70,6 +70,7 @@ CLIENT_VERSION = "torrent_engine 0.1.0"
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
+KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
@@ -108,6 +109,7 @@ class PeerState:
     upload_wakeup: anyio.Event = field(default_factory=anyio.Event)
     connected_at: float = 0.0
     last_block: float = 0.0
+    last_sent: float = 0.0
     snubbed: bool = False
     slow_start: bool = True
     queue_target: int = 4
@@ -136,6 +138,7 @@ class PeerState:
         return self.have.all()
 
     async def send(self, *msgs: m.Message) -> None:
+        self.last_sent = time.monotonic()
         await self.link.send_many(msgs)
 
     def close(self, reason: str) -> None:
@@ -778,7 +781,7 @@ class Session:
         now = time.monotonic()
         peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(self.torrent.num_pieces), fast=link.fast, extension=link.extension,
-                         connected_at=now, last_block=now,
+                         connected_at=now, last_block=now, last_sent=now,
                          queue_target=self.config.min_request_queue)
         peer.client = link.peer_id_client if hasattr(link, "peer_id_client") else ""
         self._peers[key] = peer
@@ -995,6 +998,10 @@ class Session:
 
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
         index, begin, length = msg.index, msg.begin, len(msg.block)
+        assert self._shared is not None
+        if not self._shared.download_limit.unlimited:
+            # waiting here stops reading the socket: TCP flow control slows the sender down
+            await self._shared.download_limit.consume(length)
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1241,6 +1248,8 @@ class Session:
                 peer.down_window = peer.up_window = 0
                 self._check_timeouts(peer, now)
                 try:
+                    if now - peer.last_sent >= KEEPALIVE_AFTER:
+                        await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
                     await self._update_interest(peer)
                 except PeerProtocolError:
                     peer.close("send failed")
