@@ -312,8 +312,9 @@ class Session:
 
     def _is_self(self, key: tuple[str, int]) -> bool:
         port = self.listen_port
-        return port != 0 and key[1] == port and key[0] in ("127.0.0.1", "0.0.0.0", "::1", "localhost",
-                                                          self.config.listen_host)
+        # literal addresses only; another name for us is caught by the peer id in the handshake
+        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self.config.listen_host)
+        return port != 0 and key[1] == port and key[0] in own_hosts
 
     def status(self) -> SessionStatus:
         wanted = self._total_wanted
@@ -774,7 +775,12 @@ class Session:
     # -- one peer ------------------------------------------------------------------------
     async def _serve_peer(self, link: Any, host: str, port: int, incoming: bool) -> None:
         key = (host, port)
-        if key in self._peers or key in self._banned or self._stop_requested:
+        assert self._shared is not None
+        ourselves = link.peer_id == self._shared.peer_id
+        duplicate = any(p.link.peer_id == link.peer_id for p in self._peers.values())
+        if key in self._peers or key in self._banned or self._stop_requested or ourselves or duplicate:
+            if ourselves and key in self._pool:
+                self._pool[key].failures = MAX_CONNECT_FAILURES  # our own address: never again
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return

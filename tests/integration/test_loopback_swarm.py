@@ -14,7 +14,7 @@ import pytest
 from torrent_engine import events as ev
 from torrent_engine.manager import TorrentManager
 from torrent_engine.runtime import run
-from torrent_engine.session import Session
+from torrent_engine.session import MAX_CONNECT_FAILURES, Session
 from torrent_engine.session_state import State
 
 from .helpers import (
@@ -199,3 +199,20 @@ async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: P
         assert s.state is State.SEEDING and s.rechecked and len(s.have) == t2.num_pieces
         assert not other.rechecked
     shutil.rmtree(tmp_path / "leech")
+
+
+async def test_dialing_ourselves_or_a_connected_peer_twice_is_dropped(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    cfg = loopback_config()
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=cfg) as leecher:
+            # our own listen address under another name: the handshake's peer id gives it away
+            leecher.add_peer("localhost", leecher.listen_port)
+            leecher.add_peer("127.0.0.1", seeder.listen_port)
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert all(p.link.peer_id != leecher._shared.peer_id for p in leecher.peers)  # type: ignore[union-attr]
+            # connected, recognised by its peer id, and never dialed again (a refused dial counts 1)
+            assert leecher._pool[("localhost", leecher.listen_port)].failures == MAX_CONNECT_FAILURES
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
