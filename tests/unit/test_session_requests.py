@@ -1,0 +1,70 @@
+"""The session's request pipeline (depth from the peer's rate), snubbing and request timeouts,
+checked on a Session that is not running (no sockets: PeerState is plain data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torrent_engine.bitfield import Bitfield
+from torrent_engine.config import Config
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import BLOCK_SIZE, PeerState, Session
+
+
+def _torrent(tmp_path: Path) -> Torrent:
+    from torrent_engine.create import create_torrent
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 300_000)
+    (tmp_path / "p" / "b").write_bytes(b"y" * 10)
+    return create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+
+
+def _peer(t: Torrent, **kw: object) -> PeerState:
+    peer = PeerState(host="127.0.0.1", port=1, link=None, incoming=False, have=Bitfield.full(t.num_pieces))
+    for k, v in kw.items():
+        setattr(peer, k, v)
+    return peer
+
+
+@pytest.mark.parametrize(("rate", "reqq", "expected"), [
+    (0.0, 250, 2),  # nothing measured yet: the minimum
+    (1_000_000.0, 250, int(1_000_000 * 3 / BLOCK_SIZE)),  # 1 MB/s x 3 s / 16 KiB = 183
+    (100_000_000.0, 250, 250),  # bounded by the peer's BEP 10 reqq
+    (100_000_000.0, 2000, 500),  # and by our max_request_queue
+])
+def test_queue_depth_follows_the_rate(tmp_path: Path, rate: float, reqq: int, expected: int) -> None:
+    t = _torrent(tmp_path)
+    s = Session(t, tmp_path / "dl", config=Config())
+    peer = _peer(t, down_rate=rate, reqq=reqq, slow_start=False)
+    assert s._queue_depth(peer) == expected
+
+
+def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) -> None:
+    t = _torrent(tmp_path)
+    s = Session(t, tmp_path / "dl", config=Config())
+    peer = _peer(t, slow_start=True, queue_target=40)
+    assert s._queue_depth(peer) == 40
+    peer.snubbed = True
+    assert s._queue_depth(peer) == 1
+
+
+def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
+    t = _torrent(tmp_path)
+    s = Session(t, tmp_path / "dl", config=Config(snub_timeout=60.0, request_timeout=30.0))
+    s._picker.peer_have_all(("127.0.0.1", 1))
+    peer = _peer(t, last_block=1000.0)
+    blocks = s._picker.pick(peer.key, None, 3)
+    assert len(blocks) == 3
+    for b in blocks:
+        peer.outstanding[(b.index, b.begin)] = 1000.0
+    s._check_timeouts(peer, 1020.0)
+    assert not peer.snubbed and len(peer.outstanding) == 3
+    s._check_timeouts(peer, 1031.0)  # requests older than 30 s with no block since: released
+    assert peer.outstanding == {} and not peer.snubbed
+    assert s._picker.requests_of(peer.key) == []  # free for other peers again
+    peer.outstanding[(0, 0)] = 1031.0
+    s._check_timeouts(peer, 1061.0)  # a minute without a block: snubbed
+    assert peer.snubbed and s._queue_depth(peer) == 1
