@@ -336,18 +336,31 @@ class Storage:
             while parent != self.save_path and self.save_path in parent.parents:
                 dirs.add(parent)
                 parent = parent.parent
+            if not self._real_parent_inside(path):
+                continue  # a folder on the way was swapped for a symlink leading elsewhere
             try:
                 if path.is_symlink() or path.is_file():
-                    path.unlink()
+                    path.unlink()  # a symlink itself is removed, never its target
             except FileNotFoundError:
                 pass
             except OSError as exc:
                 raise StorageError(f"{path}: cannot delete: {exc.strerror or exc}") from exc
         for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            if not self._real_parent_inside(d) or d.is_symlink():
+                continue
             try:
                 d.rmdir()  # only succeeds when empty: other people's files are never touched
             except OSError:
                 pass
+
+    def _real_parent_inside(self, path: Path) -> bool:
+        if path.parent == self.save_path:
+            return True
+        try:
+            _check_inside(self.save_path, path.parent)
+        except StorageError:
+            return False
+        return True
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:

@@ -140,6 +140,23 @@ async def test_delete_files_removes_only_what_is_ours(tmp_path: Path) -> None:
         await st.read_piece(0)  # closed
 
 
+async def test_delete_files_never_follows_a_planted_symlink_out(tmp_path: Path) -> None:
+    save, outside = tmp_path / "save", tmp_path / "outside"
+    save.mkdir()
+    (outside / "d").mkdir(parents=True)
+    (outside / "d" / "f0").write_text("not ours")
+    (outside / "victim").write_text("not ours either")
+    lay = Layout(16384, (LayoutFile(("t", "d", "f0"), 5, 0), LayoutFile(("t", "f1"), 5, 5)))
+    st = Storage(lay, save)
+    (save / "t").mkdir()
+    (save / "t" / "d").symlink_to(outside / "d", target_is_directory=True)
+    (save / "t" / "f1").symlink_to(outside / "victim")
+    await st.delete_files()
+    assert (outside / "d" / "f0").read_text() == "not ours"
+    assert (outside / "victim").read_text() == "not ours either"
+    assert not (save / "t" / "f1").is_symlink()  # the link inside the save path is removed
+
+
 async def test_reading_what_is_not_on_disk_is_a_storage_error(tmp_path: Path) -> None:
     st = Storage(layout(16384, 20000), tmp_path)
     with pytest.raises(StorageError):
