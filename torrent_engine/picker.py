@@ -153,6 +153,11 @@ class PiecePicker:
         self._sparse: dict[PeerKey, set[int]] = {}
         self.sparse_peer_limit = sparse_peer_limit
         self._seq_cursor = 0
+        # Endgame: a peer that found nothing to duplicate is not scanned again until something
+        # that could give it a block changes (a request withdrawn, a new piece in play, what it
+        # has, a priority): ``_generation`` counts those changes.
+        self._generation = 0
+        self._endgame_dry: dict[PeerKey, int] = {}
         self._left = 0
         self._payload = [0] * n
         for i in range(n):
@@ -213,6 +218,7 @@ class PiecePicker:
         return self._state[i] == _FRESH and self._prio[i] > 0
 
     def _make_fresh(self, i: int) -> None:
+        self._generation += 1
         self._state[i] = _FRESH
         if self._prio[i] > 0:
             self._bucket_add(i)
@@ -241,6 +247,7 @@ class PiecePicker:
         self._seq_cursor = 0
 
     def _set_priority(self, i: int, p: int) -> None:
+        self._generation += 1
         old = self._prio[i]
         state = self._state[i]
         if state == _FRESH and old > 0:
@@ -349,6 +356,7 @@ class PiecePicker:
             self._avail[i] -= 1
 
     def _forget_availability(self, peer_key: PeerKey) -> None:
+        self._generation += 1
         if peer_key not in self._peers:
             return
         bf = self._peers.pop(peer_key)
@@ -363,7 +371,7 @@ class PiecePicker:
         """The peer's BITFIELD (replaces what was known). O(pieces set); O(1) when full."""
         if bitfield.num_pieces != self.num_pieces:
             raise ValueError(f"bitfield of {bitfield.num_pieces} pieces, torrent has {self.num_pieces}")
-        self._forget_availability(peer_key)
+        self._forget_availability(peer_key)  # (counts as a change for endgame)
         if bitfield.all():
             self._peers[peer_key] = None
             self._seeds += 1
@@ -399,6 +407,7 @@ class PiecePicker:
             if self.sparse_peer_limit > 0:
                 self._sparse[peer_key] = set()
         if index not in bf:
+            self._generation += 1
             bf.add(index)
             self._inc(index)
             sparse = self._sparse.get(peer_key)
@@ -428,6 +437,7 @@ class PiecePicker:
         """The peer disconnected: its requests go back to the pool, its pieces leave availability."""
         released = self.release_requests(peer_key)
         self._requests.pop(peer_key, None)
+        self._endgame_dry.pop(peer_key, None)
         self._forget_availability(peer_key)
         return released
 
@@ -441,6 +451,7 @@ class PiecePicker:
         return out
 
     def _unrequest(self, peer_key: PeerKey, i: int, j: int) -> None:
+        self._generation += 1
         d = self._downloads[i]
         d.requesters[j].remove(peer_key)
         if not d.requesters[j] and not d.received[j]:
@@ -509,10 +520,14 @@ class PiecePicker:
             self._bucket_remove(fresh)
             self._state[fresh] = _DOWNLOADING
             self._downloads[fresh] = _Download(self._torrent.piece_size(fresh))
+            self._generation += 1
             self._open[fresh] = None
             self._take_free(fresh, peer_key, mine, n, out)
         if len(out) < n and self.in_endgame():
-            self._endgame(peer_key, has, mine, n, out)
+            if peer_has is not None or self._endgame_dry.get(peer_key) != self._generation:
+                self._endgame(peer_key, has, mine, n, out)
+                if len(out) < n and peer_has is None:
+                    self._endgame_dry[peer_key] = self._generation
         return out
 
     def _take_free(

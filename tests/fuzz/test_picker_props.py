@@ -20,7 +20,7 @@ from torrent_engine.picker import BLOCK_SIZE, Block, PiecePicker
 PEERS = ("p0", "p1", "p2")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_picker_properties(data: st.DataObject) -> None:
     piece_length = data.draw(st.integers(1, 4), label="blocks per piece") * BLOCK_SIZE
@@ -62,6 +62,17 @@ def test_picker_properties(data: st.DataObject) -> None:
                 assert pk.in_endgame(), "a duplicate request outside endgame"
             holders.add(peer)
 
+    def check_nothing_left_for(peer: str) -> None:
+        """An endgame pick that came back short left no block this peer could duplicate."""
+        holders: dict[Block, set[str]] = {}
+        for p in PEERS:
+            for b in pk.requests_of(p):
+                holders.setdefault(b, set()).add(p)
+        has = pk.peer_has(peer)
+        for b, who in holders.items():
+            eligible = peer not in who and len(who) < pk.endgame_max_requesters
+            assert not (eligible and b.index in has and pk.piece_priority(b.index) > 0), (peer, b, who)
+
     def forget(peer: str, blocks: list[Block]) -> None:
         for b in blocks:
             requested.get(b, set()).discard(peer)
@@ -75,12 +86,16 @@ def test_picker_properties(data: st.DataObject) -> None:
             else:
                 pk.piece_passed(b.index)
 
-    for _ in range(data.draw(st.integers(0, 40), label="steps")):
+    for _ in range(data.draw(st.integers(0, 80), label="steps")):
         op = data.draw(st.sampled_from(["pick", "pick", "recv", "recv", "timeout", "gone", "have"]))
         peer = data.draw(st.sampled_from(PEERS))
         if op == "pick":
             if data.draw(st.booleans()):
-                check_pick(peer, pk.pick(peer, None, data.draw(st.integers(1, 6))))
+                want = data.draw(st.integers(1, 6))
+                got = pk.pick(peer, None, want)
+                check_pick(peer, got)
+                if len(got) < want and pk.in_endgame():
+                    check_nothing_left_for(peer)
             else:  # an explicit piece set, as for BEP 6 allowed-fast pieces while choked
                 fast = data.draw(st.frozensets(st.integers(0, n - 1), max_size=4))
                 check_pick(peer, pk.pick(peer, fast, data.draw(st.integers(1, 6))))

@@ -277,3 +277,17 @@ def test_an_explicit_small_set_limits_the_pick_as_for_allowed_fast() -> None:
     assert [b.index for b in pk.pick("s", {3, 7}, 5)] in ([3, 7], [7, 3])
     assert pk.pick("s", {3, 7}, 5) == []  # both already requested
     assert pk.pick("unknown", None, 5) == []  # nothing known about this peer
+
+
+def test_endgame_offers_a_block_again_once_another_peer_withdraws_it() -> None:
+    pk = PiecePicker(layout(2 * B, 2 * B), random.Random(0), endgame_max_requesters=2)
+    for p in "abc":
+        pk.peer_have_all(p)
+    both = pk.pick("a", None, 2)
+    assert len(pk.pick("b", None, 2)) == 2  # duplicates: every block now has 2 requesters
+    assert pk.pick("c", None, 2) == []  # cap reached: c finds nothing (and is not rescanned)
+    assert pk.pick("c", None, 2) == []
+    pk.request_timed_out("a", both[0])  # a withdraws one: c may have it now
+    assert pk.pick("c", None, 2) == [both[0]]
+    pk.peer_gone("b")  # b leaves: its blocks come back for c
+    assert pk.pick("c", None, 2) == [both[1]]
