@@ -41,6 +41,7 @@ LEECHER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_download_then_restart(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed", [("big.bin", 3_000_000), ("x.txt", 5)]),
                            piece_length=16 * 1024)

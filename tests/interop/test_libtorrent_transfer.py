@@ -41,6 +41,8 @@ def lt_session(lt: ModuleType, encryption: str = "prefer") -> Iterator[Any]:
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
+        # TCP only: we do not speak uTP (BEP 29), and libtorrent would try it first and wait
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "out_enc_policy": policy, "in_enc_policy": policy,
         "allowed_enc_level": lt.enc_level.rc4 if encryption == "require" else lt.enc_level.both,
     })

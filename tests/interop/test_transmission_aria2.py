@@ -62,6 +62,7 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
     assert same_files(torrent, tmp_path / "seed", out, empty_may_be_missing=empty_may_be_missing) == []
 
 
+@pytest.mark.slow
 async def test_transmission_downloads_from_our_seeder(tmp_path: Path) -> None:
     exe = require_program("transmission-cli")
     port = free_port()
