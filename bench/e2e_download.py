@@ -5,6 +5,8 @@ libtorrent itself. Each downloader runs in its own process, so its CPU time and 
     python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 1] [--workdir DIR]
 
 Prints one JSON line per download and a summary (MB/s of both, ratio, CPU s, our peak RSS).
+With ``--upload`` the roles turn: a libtorrent leecher downloads the torrent from our seeder and,
+in the same run, from a libtorrent seeder (each seeder in its own process).
 """
 
 from __future__ import annotations
@@ -72,6 +74,68 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def child_ours_seed(torrent_file: str, save_path: str) -> None:
+    """Seed until stdin closes; print the listen port first, then CPU seconds and peak RSS."""
+    import anyio
+
+    from torrent_engine.config import Config
+    from torrent_engine.metainfo import Torrent
+    from torrent_engine.runtime import run
+    from torrent_engine.session import Session
+
+    torrent = Torrent.load(torrent_file)
+
+    async def main() -> None:
+        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False)
+        async with Session(torrent, save_path, config=cfg) as session:
+            await session.wait_ready()
+            print(json.dumps({"port": session.listen_port}), flush=True)
+            cpu0 = time.process_time()
+            await anyio.to_thread.run_sync(sys.stdin.read)
+            print(json.dumps({"who": "torrent_engine seeder", "cpu": time.process_time() - cpu0,
+                              "uploaded": session.uploaded,
+                              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
+                  flush=True)
+
+    run(main)
+
+
+def child_lt_seed(torrent_file: str, save_path: str) -> None:
+    import libtorrent as lt
+
+    ses = lt.session(lt_settings(lt))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent_file)
+    params.save_path = save_path
+    handle = ses.add_torrent(params)
+    while not handle.status().is_seeding:
+        time.sleep(0.05)
+    print(json.dumps({"port": ses.listen_port()}), flush=True)
+    cpu0 = time.process_time()
+    sys.stdin.read()
+    print(json.dumps({"who": "libtorrent seeder", "cpu": time.process_time() - cpu0,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
+def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> dict[str, Any]:
+    """A libtorrent leecher (in this process) downloads from a seeder child of ``kind``."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    argv = [sys.executable, __file__, "--seed-child", kind, str(torrent_file), str(seed_dir)]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    port = json.loads(proc.stdout.readline())["port"]
+    result = child_libtorrent(str(torrent_file), str(dest), port)
+    proc.stdin.close()
+    seeder = json.loads(proc.stdout.readline())
+    proc.wait(timeout=60)
+    out = {"seeder": seeder["who"], "leecher_seconds": result["seconds"], "bytes": result["bytes"],
+           "mb_s": result["bytes"] / result["seconds"] / 1e6, "seeder_cpu": seeder["cpu"],
+           "seeder_peak_rss_mib": seeder["peak_rss_mib"]}
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import libtorrent as lt
 
@@ -115,8 +179,14 @@ def main() -> int:
     ap.add_argument("--piece-kib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=1, help="alternate ours/libtorrent this many times")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--upload", action="store_true", help="measure our seeder instead of our leecher")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--seed-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.seed_child:
+        kind, torrent_file, save_path = args.seed_child
+        (child_ours_seed if kind == "ours" else child_lt_seed)(torrent_file, save_path)
+        return 0
     if args.child:
         kind, torrent_file, dest, port = args.child
         fn = child_ours if kind == "ours" else child_libtorrent
@@ -138,6 +208,23 @@ def main() -> int:
     torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
     torrent_file = work / "payload.torrent"
     torrent_file.write_bytes(torrent.to_bytes())
+    if args.upload:
+        rounds: dict[str, list[dict[str, Any]]] = {"ours": [], "libtorrent": []}
+        try:
+            for _ in range(args.rounds):
+                for kind in ("ours", "libtorrent"):
+                    rounds[kind].append(upload_round(kind, torrent_file, seed_dir, work / "lt-leech"))
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        best = {k: max(r["mb_s"] for r in v) for k, v in rounds.items()}
+        print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
+        for kind, label in (("ours", "torrent_engine"), ("libtorrent", "libtorrent    ")):
+            rs = rounds[kind]
+            print(f"{label} seeding: {best[kind]:.1f} MB/s, "
+                  f"seeder CPU {min(r['seeder_cpu'] for r in rs):.1f} s, peak RSS {max(r['seeder_peak_rss_mib'] for r in rs):.0f} MiB")
+        print(f"ratio ours/libtorrent: {best['ours'] / best['libtorrent']:.2f}")
+        return 0
 
     ses = lt.session(lt_settings(lt))
     params = lt.add_torrent_params()
