@@ -221,8 +221,9 @@ def main() -> int:
         print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
         for kind, label in (("ours", "torrent_engine"), ("libtorrent", "libtorrent    ")):
             rs = rounds[kind]
-            print(f"{label} seeding: {best[kind]:.1f} MB/s, "
-                  f"seeder CPU {min(r['seeder_cpu'] for r in rs):.1f} s, peak RSS {max(r['seeder_peak_rss_mib'] for r in rs):.0f} MiB")
+            cpu = min(r["seeder_cpu"] for r in rs)
+            rss = max(r["seeder_peak_rss_mib"] for r in rs)
+            print(f"{label} seeding: {best[kind]:.1f} MB/s, seeder CPU {cpu:.1f} s, peak RSS {rss:.0f} MiB")
         print(f"ratio ours/libtorrent: {best['ours'] / best['libtorrent']:.2f}")
         return 0
 
