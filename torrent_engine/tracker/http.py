@@ -340,18 +340,9 @@ async def announce(
 ) -> AnnounceResponse:
     """Announce to an HTTP(S) tracker. A bencoded body is parsed even with a non-200 status,
     since trackers often send their ``failure reason`` with a 4xx code."""
-    try:
-        response = await http_get(
-            announce_url(url, request),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_body=max_body,
-            user_agent=user_agent,
-            ssl_context=ssl_context,
-        )
-    except TrackerError as exc:  # name the tracker, not the whole request URL
-        raise TrackerError(exc.reason, url) from None
-    _check_status(response, url)
+    response = await _tracker_get(
+        announce_url(url, request), url, timeout, connect_timeout, max_body, user_agent, ssl_context
+    )
     return parse_announce_response(response.body, url)
 
 
@@ -366,9 +357,24 @@ async def scrape(
     ssl_context: ssl.SSLContext | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the HTTP(S) tracker whose announce URL is ``url`` (BEP 48)."""
+    response = await _tracker_get(
+        scrape_url_for(url, info_hashes), url, timeout, connect_timeout, max_body, user_agent, ssl_context
+    )
+    return parse_scrape_response(response.body, url)
+
+
+async def _tracker_get(
+    request_url: str,
+    tracker_url: str,
+    timeout: float,
+    connect_timeout: float,
+    max_body: int,
+    user_agent: str,
+    ssl_context: ssl.SSLContext | None,
+) -> HttpResponse:
     try:
         response = await http_get(
-            scrape_url_for(url, info_hashes),
+            request_url,
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_body=max_body,
@@ -376,6 +382,6 @@ async def scrape(
             ssl_context=ssl_context,
         )
     except TrackerError as exc:  # name the tracker, not the whole request URL
-        raise TrackerError(exc.reason, url) from None
-    _check_status(response, url)
-    return parse_scrape_response(response.body, url)
+        raise TrackerError(exc.reason, tracker_url) from None
+    _check_status(response, tracker_url)
+    return response
