@@ -442,6 +442,7 @@ class Session:
                 await self._check()
                 if self._start_paused and self.state is not State.PAUSED:
                     self._machine.to(State.PAUSED)
+                self._start_paused = False
                 self._ready.set()
                 await self._live()
         except (TorrentEngineError, OSError) as exc:
@@ -492,16 +493,22 @@ class Session:
     # -- magnet links: the metadata phase (BEP 9) ----------------------------------------------
     async def _fetch_metadata(self) -> None:
         """Find peers (given, trackers, DHT), fetch the info dict from them, become a full session."""
-        self._machine.to(State.DOWNLOADING_METADATA)
-        with anyio.CancelScope() as scope:
-            self._swarm_scope = scope
-            async with anyio.create_task_group() as swarm:
-                self._swarm = swarm
-                swarm.start_soon(self._connector)
-                self._start_trackers(swarm)
-                self._start_dht(swarm)
-                await self._metadata_done.wait()
-                scope.cancel()
+        self._machine.to(State.PAUSED if self._start_paused else State.DOWNLOADING_METADATA)
+        self._start_paused = False  # applied
+        while not self._metadata_done.is_set():
+            if self.state is State.PAUSED:
+                self._wakeup = anyio.Event()
+                await self._wakeup.wait()
+                continue
+            with anyio.CancelScope() as scope:  # pause() cancels it
+                self._swarm_scope = scope
+                async with anyio.create_task_group() as swarm:
+                    self._swarm = swarm
+                    swarm.start_soon(self._connector)
+                    self._start_trackers(swarm)
+                    self._start_dht(swarm)
+                    await self._metadata_done.wait()
+                    scope.cancel()
         self._swarm = None
         self._swarm_scope = None
         self._tracker = None  # the full session announces afresh
@@ -598,7 +605,12 @@ class Session:
             self._picker.piece_passed(index)
         if self._is_complete():
             self._completed.set()
-        self._machine.to(self._active_state())
+        if self.state is State.PAUSED:
+            return  # paused while checking: resume() picks the state
+        if self.state is State.DOWNLOADING and self._is_complete():
+            self._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
+        elif self.state is not State.DOWNLOADING:
+            self._machine.to(self._active_state())
 
     async def _recheck(self) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
@@ -640,6 +652,8 @@ class Session:
         return self._picker.is_complete()
 
     def _active_state(self) -> State:
+        if self._torrent is None:
+            return State.DOWNLOADING_METADATA
         return State.SEEDING if self._is_complete() else State.DOWNLOADING
 
     # -- live ----------------------------------------------------------------------------

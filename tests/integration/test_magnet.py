@@ -61,3 +61,19 @@ async def test_manager_adds_magnet_uri_and_keeps_the_metainfo(tmp_path: Path) ->
             await reloaded.wait_ready()
             assert reloaded.state is State.SEEDING
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_magnet_session_paused_before_metadata_resumes_and_completes(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        leecher = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=loopback_config(),
+                          peers=[("127.0.0.1", seeder.listen_port)], paused=True)
+        async with leecher:
+            await anyio.sleep(0.3)
+            assert leecher.state is State.PAUSED and not leecher.has_metadata and not seeder.peers
+            await leecher.resume()
+            assert leecher.state is State.DOWNLOADING_METADATA
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
