@@ -36,12 +36,19 @@ from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
 from .peer.extensions import (
+    PEX_ENCRYPTION,
+    PEX_INTERVAL,
+    PEX_REACHABLE,
+    PEX_SEED,
     UT_METADATA,
+    UT_PEX,
     ExtensionHandshake,
     MetadataAssembler,
     MetadataData,
     MetadataReject,
     MetadataRequest,
+    PexMessage,
+    PexState,
     decode_metadata_message,
     encode_metadata_message,
     metadata_piece,
@@ -68,6 +75,8 @@ DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no '
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 CLIENT_VERSION = "torrent_engine 0.1.0"
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
+OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
+MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
 METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
@@ -103,6 +112,10 @@ class PeerState:
     extension: bool = False
     reqq: int = DEFAULT_PEER_REQQ
     ut_metadata: int = 0  # the peer's id for ut_metadata messages (0: it has none)
+    ut_pex: int = 0  # the peer's id for ut_pex messages (0: it has none)
+    listen_port: int | None = None  # from its extension handshake ('p')
+    pex: PexState = field(default_factory=PexState)
+    last_pex: float = -math.inf
     outstanding: dict[tuple[int, int], float] = field(default_factory=dict)  # (index, begin) -> sent at
     allowed_fast: set[int] = field(default_factory=set)
     upload_queue: deque[m.Request] = field(default_factory=deque)
@@ -305,6 +318,8 @@ class Session:
             key = (host, int(port))
             if not 0 < key[1] < 65536 or key in self._pool or key in self._banned or self._is_self(key):
                 continue
+            if len(self._pool) >= MAX_POOL:
+                break
             self._pool[key] = _PoolEntry()
             added = True
         if added:
@@ -932,14 +947,24 @@ class Session:
                 self._on_extension_handshake(peer, msg.payload)
             elif msg.ext_id == OUR_UT_METADATA_ID:
                 await self._on_metadata_message(peer, msg.payload)
+            elif msg.ext_id == OUR_UT_PEX_ID and not self._private:
+                pex = PexMessage.decode(msg.payload)
+                self.add_peers(pex.added + pex.added6)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
     def _extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), client name, request queue, listen port."""
         assert self._shared is not None
         size = len(self._torrent.info_bytes) if with_metadata and self._torrent is not None else None
-        return ExtensionHandshake(m={UT_METADATA: OUR_UT_METADATA_ID}, v=CLIENT_VERSION, reqq=OUR_REQQ,
+        extensions = {UT_METADATA: OUR_UT_METADATA_ID}
+        if not self._private:
+            extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
+        return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
                                   p=self._shared.listen_port or None, metadata_size=size).encode()
+
+    @property
+    def _private(self) -> bool:
+        return self._torrent is not None and self._torrent.private
 
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
         hs = ExtensionHandshake.decode(payload)  # a malformed one is a PeerProtocolError
@@ -948,6 +973,8 @@ class Session:
         if hs.v:
             peer.client = hs.v[:64]
         peer.ut_metadata = hs.m.get(UT_METADATA, 0)
+        peer.ut_pex = 0 if self._private else hs.m.get(UT_PEX, 0)
+        peer.listen_port = hs.p
 
     async def _on_metadata_message(self, peer: PeerState, payload: bytes) -> None:
         """Serve our metadata (BEP 9) to a peer that came with a magnet link."""
@@ -1268,6 +1295,8 @@ class Session:
                 peer.down_window = peer.up_window = 0
                 self._check_timeouts(peer, now)
                 try:
+                    if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+                        await self._send_pex(peer, now)
                     if now - peer.last_sent >= KEEPALIVE_AFTER:
                         await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
                     await self._update_interest(peer)
@@ -1281,6 +1310,24 @@ class Session:
             if now - last_save >= self.config.resume_save_interval:
                 last_save = now
                 self._save_resume()
+
+    async def _send_pex(self, peer: PeerState, now: float) -> None:
+        """BEP 11: tell the peer whom we are connected to (a diff, at most once a minute)."""
+        connected: dict[tuple[str, int], int] = {}
+        for other in self._peers.values():
+            if other is peer or other.closed:
+                continue
+            port = other.listen_port if other.incoming else other.port
+            if not port:
+                continue  # an incoming peer that did not tell us where it listens
+            flags = (PEX_SEED if other.is_seed else 0) | (0 if other.incoming else PEX_REACHABLE)
+            if other.link.encrypted:
+                flags |= PEX_ENCRYPTION
+            connected[(other.host, port)] = flags
+        msg = peer.pex.update(connected)
+        if msg is not None:  # nothing new: look again next second
+            peer.last_pex = now
+            await peer.send(m.Extended(peer.ut_pex, msg.encode()))
 
     def _check_timeouts(self, peer: PeerState, now: float) -> None:
         if not peer.outstanding:
