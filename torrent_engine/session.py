@@ -459,7 +459,10 @@ class Session:
                     self._machine.to(State.PAUSED)
                 self._start_paused = False
                 self._ready.set()
+                if self.state is State.SEEDING and not self.config.seed:
+                    self._stop_requested = True  # complete already and not asked to seed: done
                 await self._live()
+                tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
         except (TorrentEngineError, OSError) as exc:
             self._error = str(exc)
             log.warning("session %s failed: %s", self.name, exc)

@@ -216,3 +216,13 @@ async def test_dialing_ourselves_or_a_connected_peer_twice_is_dropped(tmp_path: 
             # connected, recognised by its peer id, and never dialed again (a refused dial counts 1)
             assert leecher._pool[("localhost", leecher.listen_port)].failures == MAX_CONNECT_FAILURES
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_complete_session_that_must_not_seed_stops_by_itself(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    session = Session(torrent, tmp_path / "seed", config=loopback_config(seed=False))
+    async with session:
+        await session.wait_completed()
+        with anyio.fail_after(10):
+            while session.state is not State.STOPPED:
+                await anyio.sleep(0.02)
