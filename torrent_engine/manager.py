@@ -24,7 +24,7 @@ from .errors import BencodeError, MetainfoError, SessionError, TorrentEngineErro
 from .events import EventBus
 from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
-from .resume import load_resume, write_atomic
+from .resume import ResumeData, load_resume, save_resume, write_atomic
 from .session import Session
 from .shared import SharedResources
 
@@ -122,8 +122,11 @@ class TorrentManager:
             self._forget(torrent.info_hash)
             raise
         if persist and resume_path is not None and not resume_path.exists():
-            session._save_resume()  # the save path must survive a restart even before any piece
-            # (a magnet's session writes its metainfo and resume data once the metadata is in)
+            # the save path must survive a restart even before the first real save; with no file
+            # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
+            placeholder = ResumeData(info_hash=torrent.info_hash, save_path=str(save_path.resolve()),
+                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused)
+            await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
 
     async def _run_session(self, session: Session, *,

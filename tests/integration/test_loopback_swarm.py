@@ -167,6 +167,7 @@ async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: P
         s2 = await seeds.add(t2, tmp_path / "seed")
         await s1.wait_ready()
         await s2.wait_ready()
+        assert s1.state is State.SEEDING and s2.state is State.SEEDING
         assert s1.listen_port == s2.listen_port  # one listen socket routes both torrents
         port = s1.listen_port
         events: list[ev.Event] = []
