@@ -44,6 +44,10 @@ class TorrentManager:
         self._undo_forward: dict[bytes, object] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._running: set[bytes] = set()  # sessions whose run() was started
+        self._queue: list[Session] = []  # waiting for a download slot (state "queued")
+        for name in ("session.completed", "session.stopped", "session.error"):
+            self.events.subscribe(name, lambda _event: self._slot_freed())
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -116,11 +120,14 @@ class TorrentManager:
         self._undo_forward[torrent.info_hash] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
             await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
-        try:
-            await self._tg.start(self._run_session, session)
-        except BaseException:
-            self._forget(torrent.info_hash)
-            raise
+        if self._has_free_slot():
+            try:
+                await self._launch(session)
+            except BaseException:
+                self._forget(torrent.info_hash)
+                raise
+        else:
+            self._queue.append(session)
         if persist and resume_path is not None and not resume_path.exists():
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
@@ -128,6 +135,38 @@ class TorrentManager:
                                      have=b"", num_pieces=0, added_time=int(time.time()), paused=paused)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
+
+    def _active_downloads(self) -> int:
+        return sum(1 for s in self._sessions.values() if s.info_hash in self._running and not s.finished
+                   and not s.status().progress >= 1.0 and s.state.value not in ("seeding", "paused"))
+
+    def _has_free_slot(self) -> bool:
+        limit = self.config.max_active_downloads
+        return limit <= 0 or self._active_downloads() < limit
+
+    async def _launch(self, session: Session) -> None:
+        assert self._tg is not None
+        self._running.add(session.info_hash)
+        try:
+            await self._tg.start(self._run_session, session)
+        except BaseException:
+            self._running.discard(session.info_hash)
+            raise
+
+    def _slot_freed(self) -> None:
+        if self._queue and self._tg is not None:
+            self._tg.start_soon(self._start_queued)
+
+    async def _start_queued(self) -> None:
+        while self._queue and self._has_free_slot():
+            session = self._queue.pop(0)
+            if self._sessions.get(session.info_hash) is session:
+                await self._launch(session)
+
+    @property
+    def queued(self) -> list[Session]:
+        """Sessions waiting for a download slot, in order."""
+        return list(self._queue)
 
     async def _run_session(self, session: Session, *,
                            task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -139,6 +178,8 @@ class TorrentManager:
 
     def _forget(self, info_hash: bytes) -> None:
         self._sessions.pop(info_hash, None)
+        self._running.discard(info_hash)
+        self._queue = [s for s in self._queue if s.info_hash != info_hash]
         undo = self._undo_forward.pop(info_hash, None)
         if callable(undo):
             undo()

@@ -279,6 +279,11 @@ class Session:
         return self._torrent
 
     @property
+    def finished(self) -> bool:
+        """Whether run() has ended (stopped or failed)."""
+        return self._finished.is_set()
+
+    @property
     def has_metadata(self) -> bool:
         return self._torrent is not None
 
