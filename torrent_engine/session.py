@@ -5,8 +5,8 @@ else in its own task groups: ``run()`` holds the session-level group (stats, ver
 resume saving); the "swarm" group inside it holds peers, trackers, the DHT loop and the choker
 and is cancelled by ``pause()`` and ``stop()``. So stopping leaves no task behind.
 
-Blocks of a piece are assembled in memory; a complete piece is hashed and written in one worker
-thread call, so the disk only ever holds data that passed its hash check.
+Blocks of a piece are assembled in memory; a complete piece is hashed in a worker thread and only
+then written, so the disk only ever holds data that passed its hash check.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,7 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
+from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
     ResumeData,
@@ -206,7 +208,6 @@ class Session:
         self.info_hash_hex = self.info_hash.hex()
         self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
-        self._own_shared = shared is None
         self._rng = rng if rng is not None else random.Random()
         self._resume_path = resume_path
         self._start_paused = paused
@@ -256,7 +257,7 @@ class Session:
         self._ready = anyio.Event()
         self._ran = False
         self._tracker: Any = None
-        self._own_stack: Any = None
+        self._own_stack: AsyncExitStack | None = None
         self._rechoke_now = anyio.Event()
         if isinstance(torrent, Torrent):
             self._set_torrent(torrent)
@@ -413,8 +414,6 @@ class Session:
         await self.stop()
 
     async def __aenter__(self) -> Session:
-        from contextlib import AsyncExitStack
-
         stack = AsyncExitStack()
         try:
             if self._shared is None:
@@ -440,8 +439,6 @@ class Session:
             raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
         self._ran = True
         shared = self._shared
-        from .peer_io import handshaker_for
-
         acquired = False
         try:
             await shared.acquire()
@@ -772,8 +769,6 @@ class Session:
             self._swarm.start_soon(self._dial, key)
 
     async def _dial(self, key: tuple[str, int]) -> None:
-        from .peer_io import open_connection
-
         assert self._shared is not None
         try:
             with anyio.fail_after(self.config.connect_timeout + self.config.handshake_timeout):
