@@ -43,20 +43,19 @@ async def test_cli_download_ctrl_c_is_clean(tmp_path: Path) -> None:
     torrent_file = tmp_path / "t.torrent"
     torrent_file.write_bytes(torrent.to_bytes())
     # no peer at all: the download cannot finish; SIGINT must stop it with 130 and no traceback
-    proc = subprocess.Popen([*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"),
-                             "--listen-host", "127.0.0.1", "--no-trackers"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        await anyio.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
-        with anyio.fail_after(30):
-            while proc.poll() is None:
-                await anyio.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    _, err = proc.communicate()
-    assert proc.returncode == 130, err.decode()
+    err = b""
+    async with await anyio.open_process(
+            [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"), "--listen-host", "127.0.0.1",
+             "--no-trackers"]) as proc:
+        assert proc.stderr is not None
+        with anyio.fail_after(60):
+            while b"%" not in err:  # the first progress line: the engine runs, signals are handled
+                err += await proc.stderr.receive()
+            proc.send_signal(signal.SIGINT)
+            async for chunk in proc.stderr:
+                err += chunk
+            code = await proc.wait()
+    assert code == 130, err.decode()
     assert b"Traceback" not in err and b"stopped" in err
 
 
