@@ -82,6 +82,7 @@ MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow
 METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
+UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
 REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
@@ -1202,6 +1203,7 @@ class Session:
         peer.upload_wakeup.set()
 
     async def _uploader(self, peer: PeerState) -> None:
+        """Serve the peer's queued requests, several blocks per write (UPLOAD_BATCH)."""
         assert self._shared is not None
         limit = self._shared.upload_limit
         while True:
@@ -1209,19 +1211,26 @@ class Session:
                 peer.upload_wakeup = anyio.Event()
                 await peer.upload_wakeup.wait()
                 continue
-            req = peer.upload_queue.popleft()
+            msgs: list[m.Message] = []
+            size = 0
+            while peer.upload_queue and len(msgs) < UPLOAD_BATCH and not peer.am_choking:
+                req = peer.upload_queue.popleft()
+                data = await self._read_piece_cached(req.index)
+                block = memoryview(data)[req.begin:req.begin + req.length]
+                if len(block) == req.length:
+                    msgs.append(m.Piece(req.index, req.begin, block))
+                    size += req.length
             if peer.am_choking:
+                peer.upload_queue.clear()  # choked while we read: those requests are void (BEP 3)
                 continue
-            data = await self._read_piece_cached(req.index)
-            block = memoryview(data)[req.begin:req.begin + req.length]
-            if len(block) != req.length:
+            if not msgs:
                 continue
-            await limit.consume(req.length)
-            await peer.send(m.Piece(req.index, req.begin, block))
-            peer.uploaded += req.length
-            peer.up_window += req.length
-            self._up_window += req.length
-            self.uploaded += req.length
+            await limit.consume(size)
+            await peer.send(*msgs)
+            peer.uploaded += size
+            peer.up_window += size
+            self._up_window += size
+            self.uploaded += size
 
     async def _read_piece_cached(self, index: int) -> bytes:
         data = self._piece_cache.get(index)
