@@ -68,7 +68,7 @@ from .resume import (
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources
 from .storage import Storage
-from .verify import piece_ok, recheck
+from .verify import check_piece_on_disk, piece_ok, recheck
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,14 @@ class PeerState:
             self.scope.cancel()
 
 
+@dataclass(eq=False)
+class _DirectPiece:
+    """A piece whose blocks go straight to disk (memory cap reached): its writes in flight."""
+
+    pending: int = 0
+    idle: anyio.Event = field(default_factory=anyio.Event)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
     name: str
@@ -221,6 +229,8 @@ class Session:
         self._banned: set[tuple[str, int]] = set()
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        self._buffered_bytes = 0
+        self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
         self._sources: dict[int, dict[int, tuple[str, int]]] = {}  # piece -> block number -> sender
         # failed pieces that several peers contributed to: block number -> (sha1 of block, sender);
         # compared with the good data once the piece passes, to find who sent the bad blocks
@@ -1066,16 +1076,38 @@ class Session:
         if not result.accepted:
             self.wasted += length
         else:
-            buf = self._buffers.get(index)
-            if buf is None:
-                buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
-            buf[begin:begin + length] = msg.block
             self._sources.setdefault(index, {})[begin // BLOCK_SIZE] = peer.key
+            buf = self._buffers.get(index)
+            direct = self._direct.get(index)
+            if buf is None and direct is None:
+                if self._buffered_bytes + self.torrent.piece_size(index) <= self.config.piece_buffer_bytes:
+                    buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
+                    self._buffered_bytes += len(buf)
+                else:  # too much in memory already: this piece goes to disk block by block
+                    direct = self._direct[index] = _DirectPiece()
+            if buf is not None:
+                buf[begin:begin + length] = msg.block
+            else:
+                assert direct is not None and self._storage is not None
+                direct.pending += 1
+                data = bytes(msg.block)
+                try:
+                    with anyio.CancelScope(shield=True):  # the picker already counts it as received
+                        await self._storage.write_block(index, begin, data)
+                finally:
+                    direct.pending -= 1
+                    if not direct.pending:
+                        direct.idle.set()
+                        direct.idle = anyio.Event()
             if result.piece_complete:
-                del self._buffers[index]
                 self._verifying.add(index)
                 assert self._tg is not None
-                self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
+                if buf is not None:
+                    del self._buffers[index]
+                    self._buffered_bytes -= len(buf)
+                    self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
+                else:
+                    self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
             for key, block in result.cancels:  # endgame: the same block was asked of others too
                 other = self._peers.get(key)  # type: ignore[call-overload]
                 if other is not None and other.outstanding.pop((block.index, block.begin), None) is not None:
@@ -1084,6 +1116,19 @@ class Session:
                     except PeerProtocolError:
                         other.close("send failed")
         await self._fill_requests(peer)
+
+    async def _verify_direct(self, index: int, sources: dict[int, tuple[str, int]]) -> None:
+        """A piece written block by block: once its last writes are done, hash it from disk."""
+        direct = self._direct.pop(index)
+        while direct.pending:
+            await direct.idle.wait()
+        assert self._storage is not None
+        ok = await check_piece_on_disk(self.torrent, self._storage, index)
+        self._verifying.discard(index)
+        if ok:
+            await self._piece_passed(index)
+        else:
+            await self._piece_failed(index, None, sources)
 
     async def _verify_piece(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
         assert self._storage is not None
@@ -1114,7 +1159,8 @@ class Session:
         if self.state is State.DOWNLOADING and self._is_complete():
             await self._on_complete()
 
-    async def _piece_failed(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
+    async def _piece_failed(self, index: int, buf: bytearray | None,
+                            sources: dict[int, tuple[str, int]]) -> None:
         """Re-download the piece; strike its sender when one peer sent it all, else remember who
         sent which block so the culprit is found when the piece passes (libtorrent's smart ban)."""
         self.hash_failures += 1
@@ -1124,7 +1170,7 @@ class Session:
         self.events.publish(ev.PieceHashFailed(info_hash=self.info_hash_hex, index=index, peers=peers))
         if len(senders) == 1:
             self._strike(next(iter(senders)))
-        elif senders:
+        elif senders and buf is not None:  # (a piece written straight to disk has no copy to compare)
             view = memoryview(buf)
             self._suspects[index] = {
                 block: (hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest(), key)

@@ -74,8 +74,10 @@ class FakePeer:
                     pass  # accepts requests, never answers
 
 
-@pytest.mark.parametrize("behaviour", ["liar", "oversized", "staller"])
-async def test_download_completes_despite_bad_peer(tmp_path: Path, behaviour: str) -> None:
+@pytest.mark.parametrize(("behaviour", "buffer"), [
+    ("liar", 64 << 20), ("liar", 0), ("oversized", 64 << 20), ("staller", 64 << 20)])
+async def test_download_completes_despite_bad_peer(tmp_path: Path, behaviour: str, buffer: int) -> None:
+    """``buffer`` 0: every piece is written to disk block by block and hashed from there."""
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=16 * 1024)
     bad = FakePeer(torrent, behaviour)
     seen: list[ev.Event] = []
@@ -84,7 +86,8 @@ async def test_download_completes_despite_bad_peer(tmp_path: Path, behaviour: st
         seed_cfg = loopback_config(upload_rate_limit=1_500_000)  # the bad peer gets its share of requests
         async with Session(torrent, tmp_path / "seed", config=seed_cfg) as seeder:
             await seeder.wait_ready()
-            cfg = loopback_config(encryption="disable", request_timeout=1.0, snub_timeout=1.5)
+            cfg = loopback_config(encryption="disable", request_timeout=1.0, snub_timeout=1.5,
+                                  piece_buffer_bytes=buffer)
             # the bad peer is dialed first, so it is asked for pieces before the honest seeder
             leecher = Session(torrent, tmp_path / "leech", config=cfg,
                               peers=[("127.0.0.1", bad.port), ("127.0.0.1", seeder.listen_port)])

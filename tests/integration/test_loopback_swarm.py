@@ -250,3 +250,17 @@ async def test_manager_queues_downloads_beyond_the_limit(tmp_path: Path) -> None
             assert leech.queued == []
     assert order == [t1.info_hash.hex(), t2.info_hash.hex()]
     assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_pieces_written_block_by_block_past_the_memory_cap(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        # a cap of one piece: most pieces take the direct path (written as they come, hashed from disk)
+        cfg = loopback_config(piece_buffer_bytes=torrent.piece_length)
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.hash_failures == 0 and leecher._buffered_bytes == 0 and not leecher._direct
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
