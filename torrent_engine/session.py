@@ -60,7 +60,6 @@ from .resume import (
     ResumeData,
     load_resume,
     save_resume,
-    set_to_bitfield,
     stamp_files,
     trusted_pieces,
     write_atomic,
@@ -510,7 +509,7 @@ class Session:
                         self._resume_path.unlink(missing_ok=True)
                 else:
                     await self._storage.close()
-                    self._save_resume()
+                    await self._save_resume()
         finally:
             if shared is not None:
                 shared.unregister(self.info_hash)
@@ -613,7 +612,9 @@ class Session:
 
     async def _check(self) -> None:
         assert self._storage is not None
-        resume = load_resume(self._resume_path) if self._resume_path is not None else None
+        resume = None
+        if self._resume_path is not None:
+            resume = await anyio.to_thread.run_sync(load_resume, self._resume_path)
         if resume is not None and len(resume.file_priorities) == len(self.torrent.files):
             self.set_file_priorities(resume.file_priorities)
         if resume is not None:
@@ -621,9 +622,9 @@ class Session:
             self.downloaded = resume.downloaded
             self._added_time = resume.added_time or self._added_time
             self._completed_time = resume.completed_time
+        current = await anyio.to_thread.run_sync(stamp_files, self._file_paths())
         pieces = trusted_pieces(resume, info_hash=self.info_hash, num_pieces=self.torrent.num_pieces,
-                                save_path=str(self.save_path.resolve()),
-                                current=stamp_files(self._file_paths()))
+                                save_path=str(self.save_path.resolve()), current=current)
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self._file_paths())
             if on_disk:
@@ -1209,7 +1210,7 @@ class Session:
         self._completed.set()
         if self._tracker is not None:
             self._tracker.completed()
-        self._save_resume()
+        await self._save_resume()
         for peer in list(self._peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
@@ -1367,7 +1368,7 @@ class Session:
                 progress=st.progress, eta=st.eta))
             if now - last_save >= self.config.resume_save_interval:
                 last_save = now
-                self._save_resume()
+                await self._save_resume()
 
     async def _send_pex(self, peer: PeerState, now: float) -> None:
         """BEP 11: tell the peer whom we are connected to (a diff, at most once a minute)."""
@@ -1402,20 +1403,34 @@ class Session:
             self._picker.request_timed_out(peer.key, Block(index, begin, length))
 
     # -- resume data ---------------------------------------------------------------------
-    def resume_data(self) -> ResumeData:
-        paths = self._file_paths() if self._storage is not None else []
+    def _resume_snapshot(self) -> ResumeData:
         return ResumeData(info_hash=self.info_hash, save_path=str(self.save_path.resolve()),
-                          have=set_to_bitfield(set(self.have), self.torrent.num_pieces),
-                          num_pieces=self.torrent.num_pieces, file_priorities=list(self._file_priorities),
-                          uploaded=self.uploaded, downloaded=self.downloaded, added_time=self._added_time,
+                          have=self.have.to_bytes(), num_pieces=self.torrent.num_pieces,
+                          file_priorities=list(self._file_priorities), uploaded=self.uploaded,
+                          downloaded=self.downloaded, added_time=self._added_time,
                           completed_time=self._completed_time, saved_time=int(time.time()),
-                          files=stamp_files(paths), paused=self.state is State.PAUSED)
+                          paused=self.state is State.PAUSED)
 
-    def _save_resume(self) -> None:
+    def resume_data(self) -> ResumeData:
+        """What a restart needs. The file stamps are taken after the have-set: a file written in
+        between only makes the data look stale (recheck), never a piece look verified."""
+        data = self._resume_snapshot()
+        data.files = stamp_files(self._file_paths() if self._storage is not None else [])
+        return data
+
+    async def _save_resume(self) -> None:
         if self._resume_path is None or self._torrent is None or self._storage is None:
             return
+        path = self._resume_path
+        data = self._resume_snapshot()
+        paths = self._file_paths()
+
+        def stamp_and_save() -> None:  # stat + write + fsync: a worker thread, not the loop
+            data.files = stamp_files(paths)
+            save_resume(path, data)
+
         try:
-            save_resume(self._resume_path, self.resume_data())
+            await anyio.to_thread.run_sync(stamp_and_save)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", self.name, exc)
 
