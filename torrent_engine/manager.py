@@ -217,7 +217,7 @@ class TorrentManager:
                 log.warning("cannot reload %s: %s", metainfo_path, exc)
                 continue
             resume_path = self._state_file(torrent.info_hash, ".resume")
-            resume = load_resume(resume_path) if resume_path is not None else None
+            resume = await anyio.to_thread.run_sync(load_resume, resume_path) if resume_path else None
             if resume is None:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
