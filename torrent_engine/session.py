@@ -427,7 +427,8 @@ class Session:
         stack = AsyncExitStack()
         try:
             if self._shared is None:
-                self._shared = await stack.enter_async_context(SharedResources(self.config, events=self.events))
+                shared = SharedResources(self.config, events=self.events)
+                self._shared = await stack.enter_async_context(shared)
             tg = await stack.enter_async_context(anyio.create_task_group())
             await tg.start(self.run)
         except BaseException:
