@@ -814,7 +814,10 @@ class Session:
         host, port = link.remote_address
         if (host, port) in self._banned or len(self._peers) >= self.config.max_peers_per_torrent + 10:
             return False
-        swarm.start_soon(self._serve_peer, link, host, port, True)
+        if self._torrent is None:  # magnet: still fetching the metadata, which this peer may have
+            swarm.start_soon(self._metadata_from, link, (host, port))
+        else:
+            swarm.start_soon(self._serve_peer, link, host, port, True)
         return True
 
     # -- one peer ------------------------------------------------------------------------

@@ -77,3 +77,19 @@ async def test_magnet_session_paused_before_metadata_resumes_and_completes(tmp_p
             with anyio.fail_after(60):
                 await leecher.wait_completed()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_magnet_leecher_gets_metadata_from_a_peer_that_dials_it(tmp_path: Path) -> None:
+    """The seeder connects to the magnet leecher (as after a DHT or tracker announce)."""
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    magnet = parse_magnet(torrent.magnet_uri())
+    async with Session(magnet, tmp_path / "leech", config=loopback_config()) as leecher:
+        with anyio.fail_after(10):
+            while leecher.state is not State.DOWNLOADING_METADATA:
+                await anyio.sleep(0.01)
+        async with Session(torrent, tmp_path / "seed", config=loopback_config(),
+                           peers=[("127.0.0.1", leecher.listen_port)]) as seeder:
+            await seeder.wait_ready()
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
