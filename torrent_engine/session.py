@@ -891,14 +891,17 @@ class Session:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
         try:
             await body(peer)
+        except StorageError as exc:  # (an OSError too: must come first) our disk, not the peer
+            peer.close(f"storage: {exc}")
+            await self._fail(exc)
         except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
                 log.info("peer %s of %s closed: %s", peer.address, self.name, exc)
             peer.close(str(exc) or type(exc).__name__)
-        except StorageError as exc:
-            peer.close(f"storage: {exc}")
-            await self._fail(exc)
+        except Exception as exc:  # a bug met through one peer must not take the session down
+            log.exception("peer %s of %s: unexpected error", peer.address, self.name)
+            peer.close(f"internal error: {exc!r}")
 
     async def _exchange(self, peer: PeerState) -> None:
         await self._greet(peer)
