@@ -167,7 +167,7 @@ def _decode(
             if c == _E:
                 return out, pos + 1
             if c == _I:  # inline non-negative integer; int_at handles the rest
-                end = find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
+                end = find(b"e", pos)
                 text = data[pos + 1 : end]
                 if end > 0 and end - pos < 20 and text.isdigit() and (text[0] != _ZERO or end - pos == 2):
                     append(int(text))
@@ -231,7 +231,7 @@ def _decode(
                     value = data[colon + 1 : end]
                     pos = end
             elif c == _I:  # inline non-negative integer; int_at handles the rest
-                end = find(b"e", pos + 1, pos + _MAX_INT_TEXT + 2)
+                end = find(b"e", pos)
                 text = data[pos + 1 : end]
                 if end > 0 and end - pos < 20 and text.isdigit() and (text[0] != _ZERO or end - pos == 2):
                     value = int(text)
