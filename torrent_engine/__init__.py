@@ -22,6 +22,7 @@ from .events import Event, EventBus
 from .magnet import Magnet, parse_magnet
 from .manager import DownloadSummary, TorrentManager, download
 from .metainfo import FileEntry, Torrent
+from .runtime import run
 from .session import Session, SessionStatus
 from .session_state import State as SessionState
 from .shared import SharedResources
@@ -57,4 +58,5 @@ __all__ = [
     "create_torrent",
     "download",
     "parse_magnet",
+    "run",
 ]
