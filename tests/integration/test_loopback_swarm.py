@@ -264,3 +264,23 @@ async def test_pieces_written_block_by_block_past_the_memory_cap(tmp_path: Path)
                 await leecher.wait_completed()
             assert leecher.hash_failures == 0 and leecher._buffered_bytes == 0 and not leecher._direct
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_seeder_whose_data_vanished_goes_to_error(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("a.bin", 300_000), ("b.bin", 10)]))
+    errors: list[ev.Event] = []
+    seeder = Session(torrent, tmp_path / "seed", config=loopback_config())
+    seeder.events.subscribe("session.error", errors.append)
+    async with seeder:
+        await seeder.wait_ready()
+        # the data is gone under the session (truncated: an open descriptor cannot keep it alive)
+        os.truncate(tmp_path / "seed" / "payload" / "a.bin", 0)
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(30):
+                while not seeder.finished:
+                    await anyio.sleep(0.02)
+            assert leecher.state is State.DOWNLOADING  # the leecher goes on, waiting for peers
+    await anyio.sleep(0.05)
+    assert seeder.state is State.STOPPED and "a.bin" in seeder.status().error
+    assert errors and "a.bin" in errors[0].error  # type: ignore[attr-defined]
