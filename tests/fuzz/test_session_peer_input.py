@@ -93,3 +93,38 @@ async def test_hostile_peers_never_crash_the_seeder(tmp_path: Path, caplog: pyte
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     # nothing reached the "unexpected error" path (a bug) or failed the session
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_hostile_peers_never_crash_a_leecher(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="torrent_engine")
+    torrent = make_torrent(make_payload(tmp_path / "seed"), piece_length=16 * 1024)
+    cfg = loopback_config(encryption="disable")
+    slow = loopback_config(upload_rate_limit=100_000)
+    async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            await leecher.wait_ready()
+            for seed in range(100):
+                rng = random.Random(1000 + seed)
+                peer_id = b"-XX0004-" + os.urandom(6).hex().encode()
+                handshake = m.Handshake(m.make_reserved(), torrent.info_hash, peer_id)
+                try:
+                    async with await anyio.connect_tcp("127.0.0.1", leecher.listen_port) as stream:
+                        await stream.send(handshake.to_bytes())
+                        # claim every piece, unchoke, then the random mix (blocks of garbage included)
+                        full = m.Bitfield.from_indexes(range(torrent.num_pieces), torrent.num_pieces)
+                        msgs = [full.to_bytes(), m.Unchoke().to_bytes()]
+                        count = rng.randrange(1, 12)
+                        msgs += [_random_message(rng, torrent.num_pieces) for _ in range(count)]
+                        await stream.send(b"".join(msgs))
+                        with anyio.move_on_after(0.2):
+                            while await stream.receive():
+                                pass
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    pass
+                assert leecher.state in (State.DOWNLOADING, State.SEEDING), seed
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
