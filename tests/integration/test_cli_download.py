@@ -103,3 +103,23 @@ async def test_cli_download_magnet_link(tmp_path: Path) -> None:
                  "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}"], check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
+
+
+async def test_cli_download_magnet_through_the_dht_alone(tmp_path: Path) -> None:
+    from torrent_engine.dht.node import DhtNode
+
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    router = DhtNode(bind=("127.0.0.1", 0), enforce_bep42=False)
+    async with anyio.create_task_group() as tg:
+        await tg.start(router.run)
+        boot = (("127.0.0.1", router.port),)
+        cfg = loopback_config(dht_enabled=True, dht_bootstrap=boot, enforce_bep42=False, dht_interval=1.0)
+        async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+            await seeder.wait_ready()
+            with anyio.fail_after(120):  # no --peer, no tracker: the magnet's info-hash and the DHT
+                result = await anyio.run_process(
+                    [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
+                     "127.0.0.1", "--dht", "--dht-bootstrap", f"127.0.0.1:{router.port}"], check=False)
+        tg.cancel_scope.cancel()
+    assert result.returncode == 0, result.stderr.decode()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []

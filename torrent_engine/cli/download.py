@@ -19,6 +19,9 @@ from ..metainfo import Torrent
 from ..runtime import run as run_loop
 from ..session import Session, SessionStatus
 
+PUBLIC_DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
+                      ("router.utorrent.com", 6881))  # used only with --dht and no --dht-bootstrap
+
 
 def parse_peer(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
@@ -45,6 +48,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any)")
     p.add_argument("--listen-host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     p.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
+    p.add_argument("--dht", action="store_true", help="find peers through the DHT too (BEP 5)")
+    p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
+                   help="DHT bootstrap node (repeatable; default: the well-known public routers)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="keep resume data here so an interrupted download continues without a recheck")
     p.set_defaults(run=run)
@@ -105,8 +111,11 @@ async def _download(args: argparse.Namespace) -> int:
         source = parse_magnet(args.torrent)
     else:
         source = await anyio.to_thread.run_sync(Torrent.load, args.torrent)
+    bootstrap = tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS
+    loopback = args.listen_host.startswith("127.")
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
-                    seed=args.seed, tracker_enabled=not args.no_trackers, state_dir=args.state_dir)
+                    seed=args.seed, tracker_enabled=not args.no_trackers, state_dir=args.state_dir,
+                    dht_enabled=args.dht, dht_bootstrap=bootstrap, enforce_bep42=not loopback)
     resume_path = None
     if args.state_dir is not None:
         resume_path = Path(args.state_dir) / "torrents" / f"{source.info_hash.hex()}.resume"
