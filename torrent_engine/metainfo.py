@@ -725,7 +725,10 @@ def _check_hybrid(v1: list[_RawFile], v2: list[_RawFile], multi: bool, name: str
     if len(real_v1) != len(v2):
         raise MetainfoError(f"hybrid: {len(real_v1)} v1 files but {len(v2)} v2 files", field_name)
     v2_multi = len(v2) > 1 or len(v2[0].path) > 1
-    if v2_multi != multi:
+    # A folder holding one file: libtorrent writes a v1 file list under `name` and a v2 file
+    # tree of just that file, and reads it by the v1 view (name/file). So do we.
+    one_file_folder = multi and not v2_multi and len(real_v1) == 1 and real_v1[0].path == v2[0].path
+    if v2_multi != multi and not one_file_folder:
         raise MetainfoError("hybrid: single-file in one view, multi-file in the other", field_name)
     pos = 0
     v2_pos = 0  # where the v2 layout puts the next file: the previous file's end, aligned up

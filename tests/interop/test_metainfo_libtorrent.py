@@ -83,12 +83,13 @@ def _hashes(lt: ModuleType, ti: Any) -> tuple[bytes | None, bytes | None]:
     return v1, v2
 
 
-def _assert_same_torrent(lt: ModuleType, t: Torrent, data: bytes) -> None:
+def _assert_same_torrent(lt: ModuleType, t: Torrent, data: bytes, *, same_name: bool = True) -> None:
     ti = lt.torrent_info(data)
     assert (t.info_hash_v1, t.info_hash_v2) == _hashes(lt, ti)
     assert t.num_pieces == ti.num_pieces()
     assert t.piece_length == ti.piece_length()
-    assert t.name == ti.name()
+    if same_name:
+        assert t.name == ti.name()
     theirs = _lt_files(lt, ti)
     ours_real = [(f.path, f.length, f.offset) for f in t.files if not f.pad]
     assert ours_real == [(p, n, off) for p, n, off, is_pad in theirs if not is_pad]
@@ -154,6 +155,23 @@ def test_our_single_file_torrents_load_in_libtorrent(lt: ModuleType, share: Path
     for version in ("v1", "v2", "hybrid"):
         t = create_torrent(share / "dir" / "sub" / "d", version=version, piece_length=2 * PL)  # type: ignore[arg-type]
         _assert_same_torrent(lt, t, t.to_bytes())
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+def test_folder_holding_one_file(lt: ModuleType, share: Path, version: str) -> None:
+    # Regression: libtorrent writes such a hybrid as a v1 file list under the folder's name and
+    # a v2 file tree of just the file; we rejected it ("single-file in one view, multi-file in
+    # the other"), and could not create it either.
+    # For v2 alone it is a single-file torrent: libtorrent shows the file's name as the torrent's
+    # name, we keep the info dict's (BEP 52: "purely advisory"); files and hashes agree.
+    folder = share / "dir" / "sub"
+    same_name = version != "v2"
+    theirs = _lt_make(lt, folder, version)
+    t = Torrent.from_bytes(theirs)
+    _assert_same_torrent(lt, t, theirs, same_name=same_name)
+    ours = create_torrent(folder, version=version, piece_length=PL)  # type: ignore[arg-type]
+    _assert_same_torrent(lt, ours, ours.to_bytes(), same_name=same_name)
+    assert (ours.info_hash_v1, ours.info_hash_v2) == (t.info_hash_v1, t.info_hash_v2)
 
 
 def _libtorrent_check(lt: ModuleType, t: Torrent, save_path: Path) -> Any:
