@@ -208,3 +208,10 @@ def test_response_reader_rejects_malformed_heads() -> None:
         reader.feed_eof()
     with pytest.raises(TrackerError, match="too large"):
         ResponseReader().feed(b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 10000)
+
+
+def test_content_length_of_non_ascii_digits_is_a_tracker_error() -> None:
+    # str.isdigit() accepts '²' (latin-1 0xb2), which int() then refuses with a ValueError.
+    with pytest.raises(TrackerError, match="Content-Length"):
+        ResponseReader().feed(b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n")
+

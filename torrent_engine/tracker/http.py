@@ -163,7 +163,7 @@ class ResponseReader:
             self._mode = "chunk-size"
         elif "content-length" in self._headers:
             length_text = self._headers["content-length"].split(",")[0].strip()
-            if not length_text.isdigit():
+            if not (length_text.isascii() and length_text.isdigit()):  # isdigit() alone takes '²'
                 raise TrackerError(f"bad Content-Length {length_text[:20]!r}")
             self._remaining = int(length_text)
             if self._remaining > self.max_body:
