@@ -1276,6 +1276,9 @@ class Session:
                     size += req.length
             if peer.am_choking:
                 peer.upload_queue.clear()  # choked while we read: those requests are void (BEP 3)
+                if peer.fast and msgs:  # BEP 6: the choke rejected the queue; these were taken from it
+                    await peer.send(*[m.RejectRequest(p.index, p.begin, len(p.block))
+                                      for p in msgs if isinstance(p, m.Piece)])
                 continue
             if not msgs:
                 continue
