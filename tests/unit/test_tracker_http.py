@@ -215,3 +215,9 @@ def test_content_length_of_non_ascii_digits_is_a_tracker_error() -> None:
     with pytest.raises(TrackerError, match="Content-Length"):
         ResponseReader().feed(b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n")
 
+
+async def test_redirect_to_a_malformed_location_is_a_tracker_error() -> None:
+    redirect = http_response(b"", "302 Found", ("Location: http://[::1/announce",))
+    async with http_tracker(fixed(redirect)) as server:
+        with pytest.raises(TrackerError, match="redirect"):
+            await http.announce(f"http://127.0.0.1:{server.port}/announce", REQUEST, timeout=5)

@@ -299,7 +299,10 @@ async def http_get(
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:
                     return response
-                current = urljoin(current, location)
+                try:
+                    current = urljoin(current, location)
+                except ValueError:  # e.g. "http://[::1/": urllib's "Invalid IPv6 URL"
+                    raise TrackerError(f"bad redirect Location {location[:60]!r}") from None
     except TrackerError as exc:
         raise TrackerError(exc.reason, url) from None
     except TimeoutError:
