@@ -392,3 +392,16 @@ async def test_announce_to_all_tiers_keeps_a_schedule_per_tier() -> None:
         await c.announce_now()
     assert a.events == ["started", "completed"] and down.events[-1] == "completed"
     assert b.events == ["started", "", "completed"]
+
+
+async def test_a_malformed_tracker_url_is_disabled_and_the_others_still_announce() -> None:
+    # announce-list entries are untrusted: "http://[::1/announce" used to raise ValueError from
+    # the constructor (the session's trackers never started) or from run().
+    good = Tracker(announce_body(peers=[("10.0.0.9", 9)]))
+    got: list[list[tuple[str, int]]] = []
+    async with running(good):
+        c = coordinator([["http://[::1/announce", "udp://[x:80"], [good.url]], got)
+        with anyio.fail_after(10):
+            await c.announce_now()
+    assert got == [[("10.0.0.9", 9)]]
+    assert [s.state for s in c.status()] == ["disabled", "disabled", "working"]

@@ -12,7 +12,7 @@ import pytest
 
 from torrent_engine.bencode import encode
 from torrent_engine.errors import TrackerError, TrackerRefused
-from torrent_engine.tracker import http
+from torrent_engine.tracker import client, http
 from torrent_engine.tracker.http import ResponseReader
 from torrent_engine.tracker.messages import AnnounceRequest
 
@@ -187,7 +187,7 @@ async def test_scrape_uses_bep48_url() -> None:
 
 
 async def test_bad_urls_are_tracker_errors() -> None:
-    for url in ("ftp://t/announce", "http:///announce", "http://t:99999/announce", "http://t/a b"):
+    for url in ("ftp://t/announce", "http:///announce", "http://t:99999/announce", "http://t/a b", "http://[::1/a"):
         with pytest.raises(TrackerError):
             await http.http_get(url, timeout=2)
 
@@ -221,3 +221,12 @@ async def test_redirect_to_a_malformed_location_is_a_tracker_error() -> None:
     async with http_tracker(fixed(redirect)) as server:
         with pytest.raises(TrackerError, match="redirect"):
             await http.announce(f"http://127.0.0.1:{server.port}/announce", REQUEST, timeout=5)
+
+
+async def test_malformed_tracker_urls_are_tracker_errors_for_any_scheme() -> None:
+    # A torrent's announce-list is untrusted: "http://[::1/announce" made urllib raise ValueError.
+    for url in ("http://[::1/announce", "udp://[::1:80/announce", "udp://[x:80"):
+        with pytest.raises(TrackerError):
+            await client.announce(url, REQUEST, timeout=1)
+        with pytest.raises(TrackerError):
+            await client.scrape(url, [INFO_HASH], timeout=1)

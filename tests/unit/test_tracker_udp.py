@@ -147,9 +147,11 @@ async def test_ipv6_tracker_returns_18_byte_peers() -> None:
 
 
 async def test_bad_udp_urls() -> None:
-    for url in ("udp://127.0.0.1/announce", "http://127.0.0.1:1/announce", "udp://:80", "udp://h:bad"):
+    for url in ("udp://127.0.0.1/announce", "http://127.0.0.1:1/announce", "udp://:80", "udp://h:bad", "udp://[::1:80/a"):
         with pytest.raises(TrackerError):
             await UdpTrackerClient().announce(url, REQUEST, timeout=1)
+        with pytest.raises(TrackerError):
+            await UdpTrackerClient().scrape(url, [b"i" * 20], timeout=1)
 
 
 async def test_scrape_of_many_hashes_is_split_into_bep15_batches() -> None:

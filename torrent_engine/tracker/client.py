@@ -17,7 +17,10 @@ SUPPORTED_SCHEMES = ("http", "https", "udp")
 
 
 def _scheme(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. "http://[::1/": urllib's "Invalid IPv6 URL"
+        raise TrackerError("malformed tracker URL", url) from None
     if scheme not in SUPPORTED_SCHEMES:
         raise TrackerError(f"unsupported tracker URL scheme {scheme!r}", url)
     return scheme

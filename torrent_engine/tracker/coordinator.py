@@ -156,7 +156,13 @@ class TrackerCoordinator:
                 self._tiers.append(tier)
         for tier in self._tiers:
             for tracker in tier:
-                if urlsplit(tracker.url).scheme.lower() not in SUPPORTED_SCHEMES:
+                try:
+                    scheme = urlsplit(tracker.url).scheme.lower()
+                except ValueError:  # e.g. "http://[::1/" from an untrusted announce-list
+                    tracker.disabled = True
+                    tracker.last_error = "malformed tracker URL"
+                    continue
+                if scheme not in SUPPORTED_SCHEMES:
                     tracker.disabled = True
                     tracker.last_error = "unsupported tracker URL scheme"
         self.info_hash = info_hash

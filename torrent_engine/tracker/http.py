@@ -206,7 +206,10 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
 
 
 def _request_bytes(url: str, user_agent: str) -> tuple[str, int, bool, bytes]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1/": urllib's "Invalid IPv6 URL"
+        raise TrackerError("malformed URL", url) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise TrackerError(f"unsupported URL scheme {scheme!r}", url)

@@ -119,11 +119,10 @@ class UdpTrackerClient:
     async def announce(
         self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
     ) -> AnnounceResponse:
-        url_data = udp_url_data(url)
-
         async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> AnnounceResponse:
             tid = self._transaction_id()
-            packet = udp_announce_request(connection_id, tid, request, url_data)
+            # Parsed here, after _run has checked the URL, so a malformed one is a TrackerError.
+            packet = udp_announce_request(connection_id, tid, request, udp_url_data(url))
             return await self._roundtrip(
                 sock, packet, lambda data: parse_udp_announce(data, tid, ipv6=ipv6, url=url)
             )
@@ -214,7 +213,10 @@ class UdpTrackerClient:
 
 
 def _address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "udp://[::1:80": urllib's "Invalid IPv6 URL"
+        raise TrackerError("malformed tracker URL", url) from None
     if parts.scheme.lower() != "udp":
         raise TrackerError("not a udp:// URL", url)
     try:
