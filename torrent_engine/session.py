@@ -509,8 +509,8 @@ class Session:
                     if self._resume_path is not None:
                         self._resume_path.unlink(missing_ok=True)
                 else:
+                    await self._save_resume()  # (flushes the files first: before they are closed)
                     await self._storage.close()
-                    await self._save_resume()
         finally:
             if shared is not None:
                 shared.unregister(self.info_hash)
@@ -1440,6 +1440,9 @@ class Session:
             save_resume(path, data)
 
         try:
+            # the pieces in the snapshot were written before it was taken: make them durable
+            # before a durable resume file counts them as had
+            await self._storage.flush()
             await anyio.to_thread.run_sync(stamp_and_save)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", self.name, exc)

@@ -1,0 +1,81 @@
+"""Resume data written by a Session claims only pieces whose data is durable: the data files are
+fsynced before the resume file that counts their pieces as had."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.create import create_torrent
+from torrent_engine.resume import load_resume
+from torrent_engine.session import Session
+from torrent_engine.storage import Storage
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    (payload / "a").write_bytes(os.urandom(100_000))
+    torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
+    resume_path = tmp_path / "state" / "t.resume"
+    s = Session(torrent, tmp_path / "dl", config=Config(), resume_path=resume_path)
+    s._storage = Storage(torrent, tmp_path / "dl")
+    await s._storage.write_block(0, 0, (payload / "a").read_bytes()[:32 * 1024])
+    s._picker.piece_passed(0)  # verified and written, as _verify_piece leaves it
+
+    fsynced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    await s._save_resume()
+    saved = load_resume(resume_path)
+    assert saved is not None and saved.pieces() == {0}
+    resume_write = next(i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name))
+    data_file = str((tmp_path / "dl" / "p" / "a").resolve())
+    assert data_file in fsynced[:resume_write]
+    await s._storage.close()
+
+
+async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leecher that completes and stops (seed=False): the resume data it writes (at completion,
+    at stop) comes after an fsync of the data it claims."""
+    import anyio
+
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    (payload / "a").write_bytes(os.urandom(200_000))
+    torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    resume_path = tmp_path / "state" / "t.resume"
+    data_file = str((tmp_path / "dl" / "p" / "a").resolve())
+    fsynced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    with anyio.fail_after(60):
+        async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+            await seeder.wait_ready()
+            leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False,
+                               tracker_enabled=False, seed=False)
+            async with Session(torrent, tmp_path / "dl", config=leech_cfg, resume_path=resume_path,
+                               peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+                await leecher.wait_completed()
+    saved = load_resume(resume_path)
+    assert saved is not None and len(saved.pieces()) == torrent.num_pieces
+    resume_writes = [i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name)]
+    assert resume_writes and data_file in fsynced[:resume_writes[0]]
