@@ -164,3 +164,10 @@ async def test_scrape_of_many_hashes_is_split_into_bep15_batches() -> None:
     assert [(len(p) - 16) // 20 for p in scrapes] == [74, 26]
     with pytest.raises(TrackerError, match="20 bytes"):
         await UdpTrackerClient().scrape(f"udp://127.0.0.1:{tracker.port}", [b"short"], timeout=1)
+
+
+async def test_unencodable_host_name_is_a_tracker_error() -> None:
+    # anyio's IDNA encoding of the host raised idna.IDNAError (a UnicodeError) out of announce.
+    for url in ("udp://bücher..de:80/announce", "udp://" + "ü" * 70 + ".de:80"):
+        with pytest.raises(TrackerError):
+            await UdpTrackerClient().announce(url, REQUEST, timeout=2)

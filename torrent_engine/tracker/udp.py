@@ -185,6 +185,8 @@ class UdpTrackerClient:
             raise TrackerError(f"no answer within {timeout:g} s", url) from None
         except ConnectionRefusedError:
             raise TrackerError("connection refused (ICMP port unreachable)", url) from None
+        except UnicodeError as exc:  # idna.IDNAError: a host name that cannot be encoded
+            raise TrackerError(f"bad host name: {exc}", url) from None
         except OSError as exc:
             raise TrackerError(f"{type(exc).__name__}: {exc.strerror or exc}", url) from None
 
