@@ -829,6 +829,8 @@ class Session:
         if key in self._peers or key in self._banned or self._stop_requested or ourselves or duplicate:
             if ourselves and key in self._pool:
                 self._pool[key].failures = MAX_CONNECT_FAILURES  # our own address: never again
+            elif duplicate and key in self._pool:  # connected already (it dialed us): not every round
+                self._pool[key].next_try = time.monotonic() + RETRY_DELAYS[-1]
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return

@@ -1,0 +1,58 @@
+"""Whom the session dials again: checked on a Session that is not running (fake links)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine.bitfield import Bitfield
+from torrent_engine.config import Config
+from torrent_engine.create import create_torrent
+from torrent_engine.session import PeerState, Session
+from torrent_engine.shared import SharedResources
+
+pytestmark = pytest.mark.anyio
+
+
+class _Link:
+    def __init__(self, peer_id: bytes) -> None:
+        self.peer_id = peer_id
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_peer_already_connected_under_another_address_is_not_redialed_at_once(tmp_path: Path) -> None:
+    """A peer that dialed us (incoming, ephemeral port) and whose listen address is in the pool:
+    dialing that address finds the same peer id and is dropped as a duplicate. It must not be
+    dialed again at the connector's next round (every 2 s, for as long as the peer stays)."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config()
+    s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
+    peer_id = b"-XX0001-abcdefghijkl"
+    incoming = PeerState(host="127.0.0.1", port=40001, link=_Link(peer_id), incoming=True,
+                         have=Bitfield(torrent.num_pieces))
+    s._peers[incoming.key] = incoming
+    listen_address = ("127.0.0.1", 6881)
+    s.add_peer(*listen_address)
+    link = _Link(peer_id)
+    await s._serve_peer(link, *listen_address, incoming=False)  # what _dial does once connected
+    assert link.closed and s._peers == {incoming.key: incoming}
+
+    dialed: list[tuple[str, int]] = []
+
+    async def fake_dial(key: tuple[str, int]) -> None:
+        dialed.append(key)
+
+    s._dial = fake_dial  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        s._swarm = tg
+        s._dial_some()  # the connector's next round
+    assert dialed == []
+    assert s._pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
