@@ -79,6 +79,7 @@ OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata mess
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
 METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
+MAX_METADATA_SIZES = 4  # different info dict sizes collected at once (each assembler holds its pieces)
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
@@ -239,7 +240,8 @@ class Session:
         self._piece_cache_bytes = 0
         self._file_priorities: list[int] = []
         self._total_wanted = 0
-        self._assembler: MetadataAssembler | None = None
+        # one per info dict size announced (BEP 9): a peer lying about the size cannot lock out the rest
+        self._assemblers: dict[int, MetadataAssembler] = {}
         self._metadata: bytes | None = None
         self._metadata_done = anyio.Event()
         self.downloaded = 0
@@ -542,6 +544,7 @@ class Session:
                     scope.cancel()
         self._swarm = None
         self._swarm_scope = None
+        self._assemblers.clear()  # (their pieces are no longer needed)
         self._tracker = None  # the full session announces afresh
         self._connecting.clear()
         for entry in self._pool.values():  # the metadata peers are dialed again for the data
@@ -568,6 +571,7 @@ class Session:
                     return
                 await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
                 peer_id = 0
+                assembler: MetadataAssembler | None = None
                 while not self._metadata_done.is_set():
                     msg = await link.receive()
                     if not isinstance(msg, m.Extended):
@@ -577,24 +581,26 @@ class Session:
                         peer_id = hs.m.get(UT_METADATA, 0)
                         if not peer_id or hs.metadata_size is None:
                             return  # it cannot give us the metadata
-                        if self._assembler is None:
+                        assembler = self._assemblers.get(hs.metadata_size)
+                        if assembler is None:
+                            if len(self._assemblers) >= MAX_METADATA_SIZES:
+                                return
                             info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
                                          if self.magnet is not None else None) or self.info_hash
-                            self._assembler = MetadataAssembler(info_hash, hs.metadata_size)
-                        if hs.metadata_size != self._assembler.size:
-                            return
+                            assembler = MetadataAssembler(info_hash, hs.metadata_size)
+                            self._assemblers[hs.metadata_size] = assembler
                         await link.send_many([m.Extended(peer_id, encode_metadata_message(MetadataRequest(i)))
-                                              for i in self._assembler.missing()])
-                    elif msg.ext_id == OUR_UT_METADATA_ID and peer_id and self._assembler is not None:
+                                              for i in assembler.missing()])
+                    elif msg.ext_id == OUR_UT_METADATA_ID and peer_id and assembler is not None:
                         data = decode_metadata_message(msg.payload)
                         if isinstance(data, MetadataReject):
                             return
                         if isinstance(data, MetadataData):
-                            info = self._assembler.add(data)
+                            info = assembler.add(data)
                             if info is not None:
                                 self._metadata = info
                                 self._metadata_done.set()
-                            elif not self._assembler.missing():
+                            elif not assembler.missing():
                                 return  # it did not hash right: try others
         except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             log.info("metadata from %s:%d failed: %s", key[0], key[1], exc)

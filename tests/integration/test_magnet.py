@@ -93,3 +93,66 @@ async def test_magnet_leecher_gets_metadata_from_a_peer_that_dials_it(tmp_path: 
             with anyio.fail_after(60):
                 await leecher.wait_completed()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_peer_announcing_a_wrong_metadata_size_does_not_stall_the_magnet(tmp_path: Path) -> None:
+    """The first peer to answer claims an info dict one byte too long and rejects every request:
+    the honest seeder (the real size) must still be able to hand over the metadata."""
+    import os
+
+    import anyio.abc
+
+    from torrent_engine.peer import messages as m
+    from torrent_engine.peer.extensions import (
+        UT_METADATA,
+        ExtensionHandshake,
+        MetadataReject,
+        MetadataRequest,
+        decode_metadata_message,
+        encode_metadata_message,
+    )
+    from torrent_engine.peer.wire import PeerWire
+
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    magnet = parse_magnet(torrent.magnet_uri())
+    asked = anyio.Event()
+
+    async def liar(stream: anyio.abc.SocketStream) -> None:
+        wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0003-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=True, fast=False))
+        hs = ExtensionHandshake(m={UT_METADATA: 1}, metadata_size=len(torrent.info_bytes) + 1)
+        async with stream:
+            await stream.send(wire.handshake())
+            their_id = 0
+            try:
+                while True:
+                    wire.receive_data(await stream.receive())
+                    for msg in wire.events():
+                        if isinstance(msg, m.Handshake):
+                            await stream.send(wire.send(m.Extended(0, hs.encode())))
+                        elif isinstance(msg, m.Extended) and msg.ext_id == 0:
+                            their_id = ExtensionHandshake.decode(msg.payload).m.get(UT_METADATA, 0)
+                        elif isinstance(msg, m.Extended) and msg.ext_id == 1 and their_id:
+                            req = decode_metadata_message(msg.payload)
+                            if isinstance(req, MetadataRequest):
+                                reply = encode_metadata_message(MetadataReject(req.piece))
+                                await stream.send(wire.send(m.Extended(their_id, reply)))
+                                asked.set()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+
+    async with anyio.create_task_group() as tg:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        liar_port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.start_soon(listener.serve, liar)
+        async with Session(magnet, tmp_path / "leech", config=loopback_config(encryption="disable"),
+                           peers=[("127.0.0.1", liar_port)]) as leecher:
+            with anyio.fail_after(20):
+                await asked.wait()  # the liar's size came first
+            async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+                await seeder.wait_ready()
+                leecher.add_peer("127.0.0.1", seeder.listen_port)
+                with anyio.fail_after(30):
+                    await leecher.wait_completed()
+        tg.cancel_scope.cancel()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
