@@ -264,6 +264,7 @@ class Session:
         self._connect_wakeup = anyio.Event()
         self._stop_requested = False
         self._delete_on_stop = False
+        self._files_deleted = False
         self._finished = anyio.Event()
         self._completed = anyio.Event()
         self._ready = anyio.Event()
@@ -424,6 +425,8 @@ class Session:
         """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""
         self._delete_on_stop = delete_files
         await self.stop()
+        if delete_files and not self._files_deleted and self._torrent is not None:
+            await self._delete_files()  # it had ended already (stopped, error) or never ran
 
     async def __aenter__(self) -> Session:
         stack = AsyncExitStack()
@@ -504,12 +507,7 @@ class Session:
                         log.debug("tracker stop failed: %s", exc)
             if self._storage is not None:
                 if self._delete_on_stop:
-                    try:
-                        await self._storage.delete_files()
-                    except StorageError as exc:
-                        log.warning("cannot delete files of %s: %s", self.name, exc)
-                    if self._resume_path is not None:
-                        self._resume_path.unlink(missing_ok=True)
+                    await self._delete_files()
                 else:
                     await self._save_resume()  # (flushes the files first: before they are closed)
                     await self._storage.close()
@@ -522,6 +520,17 @@ class Session:
                 self._machine.to(State.STOPPED)
             self._tg = None
             self._finished.set()
+
+    async def _delete_files(self) -> None:
+        """Remove the torrent's files (and its resume data); nothing else on disk."""
+        self._files_deleted = True
+        try:
+            storage = self._storage if self._storage is not None else Storage(self.torrent, self.save_path)
+            await storage.delete_files()
+        except StorageError as exc:
+            log.warning("cannot delete files of %s: %s", self.name, exc)
+        if self._resume_path is not None:
+            self._resume_path.unlink(missing_ok=True)
 
     # -- magnet links: the metadata phase (BEP 9) ----------------------------------------------
     async def _fetch_metadata(self) -> None:

@@ -284,3 +284,27 @@ async def test_seeder_whose_data_vanished_goes_to_error(tmp_path: Path) -> None:
     await anyio.sleep(0.05)
     assert seeder.state is State.STOPPED and "a.bin" in seeder.status().error
     assert errors and "a.bin" in errors[0].error  # type: ignore[attr-defined]
+
+
+async def test_remove_with_delete_files_after_the_session_ended_on_its_own(tmp_path: Path) -> None:
+    """A download that finished and stopped by itself (seed=False), then removed with
+    delete_files=True: its files go, other files in the folder stay."""
+    from torrent_engine.manager import TorrentManager
+
+    payload = make_payload(tmp_path / "seed", [("big.bin", 300_000), ("other/small.bin", 1000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    (tmp_path / "leech").mkdir()
+    (tmp_path / "leech" / "keep.txt").write_text("not ours")
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with TorrentManager(loopback_config(seed=False)) as manager:
+            peers = (("127.0.0.1", seeder.listen_port),)
+            leecher = await manager.add(torrent, tmp_path / "leech", peers=peers)
+            stopped = anyio.Event()
+            leecher.events.subscribe("session.stopped", lambda e: stopped.set())
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+                await stopped.wait()
+            assert (tmp_path / "leech" / "payload" / "big.bin").exists()
+            await manager.remove(leecher, delete_files=True)
+    assert sorted(os.listdir(tmp_path / "leech")) == ["keep.txt"]
