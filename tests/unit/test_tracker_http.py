@@ -230,3 +230,29 @@ async def test_malformed_tracker_urls_are_tracker_errors_for_any_scheme() -> Non
             await client.announce(url, REQUEST, timeout=1)
         with pytest.raises(TrackerError):
             await client.scrape(url, [INFO_HASH], timeout=1)
+
+
+async def test_https_body_read_until_close_without_close_notify(tmp_path: Path) -> None:
+    # Many servers end an HTTPS connection without a TLS close_notify; a body without
+    # Content-Length (read until close) then failed as "connection lost" though it had all come.
+    server_ctx, client_ctx = self_signed(tmp_path)
+
+    async def handler(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await stream.send(b"HTTP/1.0 200 OK\r\n\r\n" + announce_body(peers=PEERS))
+
+    async with http_tracker(handler, tls=server_ctx) as server:  # closes without close_notify
+        url = f"https://127.0.0.1:{server.port}/announce"
+        response = await http.announce(url, REQUEST, timeout=5, ssl_context=client_ctx)
+    assert response.peers == PEERS
+
+    # ... while a close during the handshake is still a TrackerError, not anyio.EndOfStream
+    async def close(stream: anyio.abc.SocketStream) -> None:
+        await stream.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, close)
+        with pytest.raises(TrackerError, match="closed|lost"):
+            await http.http_get(f"https://127.0.0.1:{port}/announce", timeout=5, ssl_context=client_ctx)
+        tg.cancel_scope.cancel()

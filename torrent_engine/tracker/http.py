@@ -253,7 +253,19 @@ async def _fetch_once(
     with anyio.fail_after(connect_timeout):
         if tls:
             context = ssl_context or ssl.create_default_context()
-            stream = await anyio.connect_tcp(host, port, tls=True, ssl_context=context, tls_hostname=host)
+            # Not standard_compatible: a close without close_notify is an EOF, as in http.client
+            # (ragged EOF); a truncated Content-Length or chunked body still fails in feed_eof.
+            try:
+                stream = await anyio.connect_tcp(
+                    host,
+                    port,
+                    tls=True,
+                    ssl_context=context,
+                    tls_hostname=host,
+                    tls_standard_compatible=False,
+                )
+            except anyio.EndOfStream:
+                raise TrackerError("connection closed during the TLS handshake") from None
         else:
             stream = await anyio.connect_tcp(host, port)
     reader = ResponseReader(max_body=max_body)
