@@ -975,6 +975,9 @@ class Session:
                 peer.upload_queue.remove(m.Request(msg.index, msg.begin, msg.length))
             except ValueError:
                 pass
+            else:
+                if peer.fast:  # BEP 6: a cancelled request is still answered, with a reject
+                    await peer.send(m.RejectRequest(msg.index, msg.begin, msg.length))
         elif isinstance(msg, m.RejectRequest):
             if peer.outstanding.pop((msg.index, msg.begin), None) is not None:
                 self._picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))

@@ -82,3 +82,15 @@ async def test_choke_while_a_batch_is_read_still_answers_every_request_of_a_fast
             tg.cancel_scope.cancel()
     assert sorted(_answers(link.sent)) == sorted((r.index, r.begin) for r in requests)  # one answer each
     assert not any(isinstance(msg, m.Piece) for msg in link.sent[link.sent.index(m.Choke()):])
+
+
+async def test_a_cancelled_request_of_a_fast_peer_is_answered_with_a_reject(tmp_path: Path) -> None:
+    """BEP 6: even a cancelled request gets its piece or a reject."""
+    torrent, s = _seeding_session(tmp_path)
+    link = _Link(1)
+    peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False, have=Bitfield(torrent.num_pieces),
+                     fast=True, am_choking=False)
+    await s._on_request(peer, m.Request(0, 16384, 16384))
+    await s._on_message(peer, m.Cancel(0, 16384, 16384))
+    assert link.sent == [m.RejectRequest(0, 16384, 16384)]
+    assert not peer.upload_queue
