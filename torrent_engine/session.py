@@ -644,9 +644,12 @@ class Session:
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self._file_paths())
             if on_disk:
+                paused = self.state is State.PAUSED  # paused before the check began: paused after it
                 self._machine.to(State.CHECKING)
                 self.rechecked = True
                 pieces = await self._recheck()
+                if paused and self.state is State.CHECKING:
+                    self._machine.to(State.PAUSED)
             else:
                 pieces = set()
         for index in pieces:

@@ -308,3 +308,17 @@ async def test_remove_with_delete_files_after_the_session_ended_on_its_own(tmp_p
             assert (tmp_path / "leech" / "payload" / "big.bin").exists()
             await manager.remove(leecher, delete_files=True)
     assert sorted(os.listdir(tmp_path / "leech")) == ["keep.txt"]
+
+
+async def test_pause_right_after_start_holds_through_the_recheck(tmp_path: Path) -> None:
+    """Paused before checking began (data on disk, no resume data): the recheck runs, and the
+    session is still paused after it, not seeding."""
+    payload = make_payload(tmp_path / "seed", [("big.bin", 300_000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as session:
+        await session.pause()
+        with anyio.fail_after(30):
+            await session.wait_ready()
+        assert session.state is State.PAUSED
+        assert len(session.have) == torrent.num_pieces
+        assert not session.peers
