@@ -158,6 +158,31 @@ async def test_peer_going_away_and_read_timeout() -> None:
                 await conn.receive()
 
 
+class StalledStream(anyio.abc.ByteStream):
+    """A peer that neither reads nor writes: its TCP window is full, so a send never completes."""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(self, item: bytes) -> None:
+        await anyio.sleep_forever()
+
+    async def send_eof(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_send_to_a_peer_that_reads_nothing_fails_instead_of_blocking_forever() -> None:
+    # Every later send (HAVE to all peers, the choker's messages...) used to wait on it forever.
+    conn = PeerConnection(StalledStream(), PeerWire(info_hash=INFO_HASH, peer_id=CLIENT_ID), read_timeout=0.2)
+    with anyio.fail_after(10), pytest.raises(PeerConnectionClosed, match="send"):
+        await conn.send_bytes(bytes(4))
+    assert conn.closed
+
+
 async def test_connect_refused_is_a_typed_error() -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)

@@ -39,7 +39,8 @@ _ENCRYPTION_POLICIES = ("prefer", "require", "disable")
 class PeerConnection:
     """An open connection after both handshakes. ``receive()`` returns the next validated
     message; ``send``/``send_many`` write messages (serialized by a lock, so several tasks may
-    send). ``close_reason`` says why it ended once it has."""
+    send). ``read_timeout`` bounds each read and each write. ``close_reason`` says why it ended
+    once it has."""
 
     def __init__(
         self,
@@ -149,7 +150,14 @@ class PeerConnection:
             if self._encrypt is not None:
                 data = self._encrypt.update(data)
             try:
-                await self._stream.send(data)
+                # A peer that reads nothing fills its TCP window: without a bound this send, and
+                # every sender queued on the lock behind it, would wait forever.
+                with anyio.fail_after(self.read_timeout):
+                    await self._stream.send(data)
+            except TimeoutError:
+                raise self._fail(
+                    PeerConnectionClosed(f"send blocked for {self.read_timeout:g} s: the peer reads nothing")
+                ) from None
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 raise self._fail(PeerConnectionClosed(f"send failed: {exc!r}")) from None
             self.bytes_sent += len(data)
