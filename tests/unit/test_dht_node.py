@@ -429,3 +429,17 @@ async def test_dht_scrape_bep33_counts_seeds_and_peers() -> None:
         assert (round(seeds), round(peers)) == (2, 3)
         seeds, peers = await nodes[20].scrape(hashlib.sha1(b"unknown").digest())
         assert seeds < 1 and peers < 1  # BEP 33's estimate of an empty filter is 0.5
+
+
+async def test_external_ip_votes_count_source_addresses_not_ports() -> None:
+    # One host answering from three ports (three DHT nodes, or one node listed three times)
+    # used to count as three voters: enough to move our address and re-derive our BEP 42 id.
+    net = MemoryNetwork()
+    async with anyio.create_task_group() as tg:
+        n = DhtNode(transport=net.endpoint("10.0.0.1", 6881), enforce_bep42=True, rng=random.Random(3))
+        await tg.start(n.run)
+        before = n.node_id
+        for port in (1, 2, 3, 4):
+            n.external_ip_seen("203.0.113.50", ("10.1.1.1", port))
+        assert n.external_ip is None and n.node_id == before
+        tg.cancel_scope.cancel()

@@ -136,7 +136,7 @@ class DhtNode:
         self.rate_limiter = RateLimiter(rate=rate, burst=burst)
         self.stats: Counter[str] = Counter()
         self.external_ip: str | None = None
-        self._ip_votes: dict[str, set[Address]] = {}
+        self._ip_votes: dict[str, set[str]] = {}  # our address as seen -> hosts that saw it
         self._pending: dict[bytes, _Pending] = {}
         self._next_tid = self._rng.getrandbits(16)
         self._tg: TaskGroup | None = None
@@ -411,7 +411,7 @@ class DhtNode:
         distinct nodes agree, derive our id from it (unless an id was given explicitly)."""
         voters = self._ip_votes.setdefault(ip, set())
         if len(voters) < 64:
-            voters.add(voter)
+            voters.add(voter[0])  # one vote per host: a host can answer from many ports
         if len(self._ip_votes) > 32:
             self._ip_votes = {ip: voters}
         if len(voters) < EXTERNAL_IP_VOTES or ip == self.external_ip:
