@@ -406,6 +406,12 @@ class Session:
     async def resume(self) -> None:
         if self.state is not State.PAUSED:
             raise SessionError(f"resume() in state {self.state.value}")
+        if self._active_state() is State.SEEDING and not self._completed.is_set():
+            # the last piece passed while paused: complete now (event, tracker, wait_completed)
+            self._machine.to(State.DOWNLOADING)
+            self._wakeup.set()
+            await self._on_complete()
+            return
         self._machine.to(self._active_state())
         self._wakeup.set()
 

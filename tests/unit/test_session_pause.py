@@ -1,0 +1,36 @@
+"""Pause and resume around completion, on a Session that is not running (no peers, no sockets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.create import create_torrent
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Path) -> None:
+    """The last piece's hash check finishes after pause(): resume() finds the torrent complete,
+    and it must count as completed (event, wait_completed), not only look like seeding."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    s = Session(torrent, tmp_path / "dl", config=Config())
+    completed_event = anyio.Event()
+    s.events.subscribe("session.completed", lambda e: completed_event.set())
+    s._machine.to(State.DOWNLOADING)
+    for index in range(torrent.num_pieces - 1):
+        await s._piece_passed(index)
+    await s.pause()
+    await s._piece_passed(torrent.num_pieces - 1)  # its verification was already under way
+    await s.resume()
+    assert s.state is State.SEEDING
+    with anyio.fail_after(5):
+        await s.wait_completed()
+        await completed_event.wait()
