@@ -461,7 +461,7 @@ class Session:
             raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
         self._ran = True
         shared = self._shared
-        acquired = False
+        acquired = started = False
         try:
             await shared.acquire()
             acquired = True
@@ -470,6 +470,7 @@ class Session:
             if self._torrent is not None:
                 self._storage = Storage(self._torrent, self.save_path)
             task_status.started()
+            started = True
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if self._stop_requested:
@@ -492,11 +493,15 @@ class Session:
             log.warning("session %s failed: %s", self.name, exc)
             if self._machine.can(State.ERROR):
                 self._machine.to(State.ERROR, error=str(exc))
+            if not started:
+                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         except Exception as exc:  # a bug must not take the manager down with it
             self._error = f"internal error: {exc!r}"
             log.exception("session %s crashed", self.name)
             if self._machine.can(State.ERROR):
                 self._machine.to(State.ERROR, error=self._error)
+            if not started:
+                raise
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(acquired)

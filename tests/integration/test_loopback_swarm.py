@@ -322,3 +322,22 @@ async def test_pause_right_after_start_holds_through_the_recheck(tmp_path: Path)
         assert session.state is State.PAUSED
         assert len(session.have) == torrent.num_pieces
         assert not session.peers
+
+
+async def test_a_listen_port_in_use_raises_the_os_error(tmp_path: Path) -> None:
+    """Starting a session whose listen port is taken says so (OSError: address in use), not
+    anyio's "child exited without calling task_status.started()"."""
+    import errno
+    import socket
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("a.bin", 1000)]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        session = Session(torrent, tmp_path / "seed", config=loopback_config(listen_port=port))
+        with pytest.raises(OSError) as caught:
+            async with session:
+                pass
+    assert caught.value.errno == errno.EADDRINUSE
+    assert session.state is State.STOPPED and "in use" in session.status().error
