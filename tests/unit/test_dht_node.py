@@ -443,3 +443,23 @@ async def test_external_ip_votes_count_source_addresses_not_ports() -> None:
             n.external_ip_seen("203.0.113.50", ("10.1.1.1", port))
         assert n.external_ip is None and n.node_id == before
         tg.cancel_scope.cancel()
+
+
+async def test_rate_limit_holds_for_a_flood_spread_over_one_ipv6_slash_64() -> None:
+    # Per-address buckets were bypassed by cycling through the 2**64 addresses of one IPv6
+    # network (or by spoofing them all toward one victim network): each got a fresh burst.
+    net = MemoryNetwork()
+    async with anyio.create_task_group() as tg:
+        n = DhtNode(
+            transport=net.endpoint("fd00::1", 6881), enforce_bep42=False, clock=lambda: 1000.0, burst=40.0
+        )
+        await tg.start(n.run)
+        for i in range(400):
+            ping = krpc.Ping(tid=i.to_bytes(2, "big"), node_id=bytes([i % 251]) * 20)
+            await n.datagram_received(krpc.encode_message(ping), (f"fd00:6:6:6::{i + 1:x}", 6881))
+        answered = n.stats["queries_in"]
+        assert answered <= 40 and n.stats["dropped_rate_limited"] >= 360
+        ping = krpc.Ping(tid=b"ok", node_id=b"o" * 20)
+        await n.datagram_received(krpc.encode_message(ping), ("fd00:7:7:7::1", 6881))
+        assert n.stats["queries_in"] == answered + 1  # another network is still answered
+        tg.cancel_scope.cancel()

@@ -331,7 +331,8 @@ class DhtNode:
             msg = krpc.decode_message(data)
         except krpc.KrpcDecodeError as exc:
             self.stats["dropped_malformed"] += 1
-            if exc.is_query and exc.tid is not None and self.rate_limiter.allow(address[0], self._clock()):
+            source = _rate_key(address[0])
+            if exc.is_query and exc.tid is not None and self.rate_limiter.allow(source, self._clock()):
                 await self._send(
                     krpc.Error(tid=exc.tid, code=krpc.ERROR_PROTOCOL, message=exc.reason), address
                 )
@@ -343,7 +344,7 @@ class DhtNode:
 
     async def _on_query(self, q: krpc.Query, address: Address) -> None:
         now = self._clock()
-        if not self.rate_limiter.allow(address[0], now):
+        if not self.rate_limiter.allow(_rate_key(address[0]), now):
             self.stats["dropped_rate_limited"] += 1
             return
         self.stats["queries_in"] += 1
@@ -765,6 +766,18 @@ class DhtNode:
         for target in self.table.refresh_targets(now, self._rng)[:8]:
             with anyio.move_on_after(self.query_timeout * 10):
                 await self.find_node(target)
+
+
+def _rate_key(host: str) -> str:
+    """The rate-limit bucket of a source: its IPv4 address, or its IPv6 /64, since one host
+    or site holds a whole /64 and per-address buckets would cost it nothing."""
+    try:
+        ip = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    if ip.ipv4_mapped is not None:  # an IPv4 peer on a dual-stack socket
+        return str(ip.ipv4_mapped)
+    return f"{int(ip) >> 64:x}::/64"
 
 
 def _is_ip(host: str) -> bool:
