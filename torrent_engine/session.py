@@ -627,6 +627,7 @@ class Session:
         finally:
             with anyio.CancelScope(shield=True):
                 await link.aclose()
+            self._connecting.discard(key)  # (a metadata peer counts against the connection budget)
             entry = self._pool.get(key)
             if entry is not None and not self._metadata_done.is_set():
                 entry.failures += 1
@@ -827,13 +828,13 @@ class Session:
                 entry.failures += 1
                 entry.next_try = time.monotonic() + RETRY_DELAYS[min(entry.failures, len(RETRY_DELAYS)) - 1]
             return
-        self._connecting.discard(key)
         entry = self._pool.get(key)
         if entry is not None:
             entry.failures = 0
         if self._torrent is None:
-            await self._metadata_from(link, key)
+            await self._metadata_from(link, key)  # (counted as connecting until it is done)
         else:
+            self._connecting.discard(key)
             await self._serve_peer(link, key[0], key[1], incoming=False)
 
     def _on_incoming(self, link: Any) -> bool:
@@ -841,9 +842,11 @@ class Session:
         if swarm is None or self.state is State.PAUSED or self._stop_requested:
             return False
         host, port = link.remote_address
-        if (host, port) in self._banned or len(self._peers) >= self.config.max_peers_per_torrent + 10:
+        connected = len(self._peers) + len(self._connecting)
+        if (host, port) in self._banned or connected >= self.config.max_peers_per_torrent + 10:
             return False
         if self._torrent is None:  # magnet: still fetching the metadata, which this peer may have
+            self._connecting.add((host, port))
             swarm.start_soon(self._metadata_from, link, (host, port))
         else:
             swarm.start_soon(self._serve_peer, link, host, port, True)

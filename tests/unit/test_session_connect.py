@@ -56,3 +56,50 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
         s._dial_some()  # the connector's next round
     assert dialed == []
     assert s._pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
+
+
+async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Magnet link, peers that take their time with the metadata: the connector's later rounds
+    must neither dial them again nor dial past max_peers_per_torrent (a big swarm would use up
+    every file descriptor)."""
+    import torrent_engine.session as session_module
+    from torrent_engine.magnet import parse_magnet
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(max_peers_per_torrent=2)
+    pool = [("127.0.0.1", 7000 + i) for i in range(5)]
+    s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg, shared=SharedResources(cfg),
+                peers=pool)
+    dialed: list[tuple[str, int]] = []
+    receiving: list[StallingLink] = []
+    both_receiving = anyio.Event()
+
+    class StallingLink(_Link):
+        extension = True
+
+        async def send_many(self, msgs: object) -> None:
+            pass
+
+        async def receive(self) -> object:
+            receiving.append(self)
+            if len(receiving) == 2:
+                both_receiving.set()
+            await anyio.sleep_forever()
+
+    async def fake_open_connection(host: str, port: int, **kw: object) -> StallingLink:
+        dialed.append((host, port))
+        return StallingLink(b"-XX0001-" + str(port).encode().rjust(12, b"0"))
+
+    monkeypatch.setattr(session_module, "open_connection", fake_open_connection)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            s._swarm = tg
+            s._dial_some()
+            await both_receiving.wait()
+            s._dial_some()  # the connector's next round, both peers still at the metadata
+            s._dial_some()
+            tg.cancel_scope.cancel()
+    assert sorted(dialed) == pool[:2]
