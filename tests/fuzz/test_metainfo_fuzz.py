@@ -99,7 +99,11 @@ def test_structured_mutations_raise_only_metainfo_error(data: st.DataObject) -> 
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed this path
     try:
-        t = Torrent.from_bytes(encode(top))
+        raw = encode(top)
+    except BencodeError:
+        return  # the mutation built what bencode cannot express (an int dict key): no input
+    try:
+        t = Torrent.from_bytes(raw)
     except MetainfoError:
         return
     check_invariants(t)
