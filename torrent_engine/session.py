@@ -1468,6 +1468,8 @@ class Session:
     async def _save_resume(self) -> None:
         if self._resume_path is None or self._torrent is None or self._storage is None:
             return
+        if not self._ready.is_set():
+            return  # still checking: the pieces on disk are not known yet (keep the old file)
         path = self._resume_path
         data = self._resume_snapshot()
         paths = self._file_paths()

@@ -28,6 +28,7 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     s._storage = Storage(torrent, tmp_path / "dl")
     await s._storage.write_block(0, 0, (payload / "a").read_bytes()[:32 * 1024])
     s._picker.piece_passed(0)  # verified and written, as _verify_piece leaves it
+    s._ready.set()  # (the start-up check is over)
 
     fsynced: list[str] = []
     real_fsync = os.fsync
@@ -79,3 +80,35 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
     assert saved is not None and len(saved.pieces()) == torrent.num_pieces
     resume_writes = [i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name)]
     assert resume_writes and data_file in fsynced[:resume_writes[0]]
+
+
+async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Complete data on disk, no resume data: a stop while checking must not leave resume data
+    that says "no piece" with the files' current stamps (the restart would trust it and download
+    everything again)."""
+    import anyio
+
+    import torrent_engine.session as session_module
+
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    (payload / "a").write_bytes(os.urandom(200_000))
+    torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    resume_path = tmp_path / "state" / "t.resume"
+    real_recheck = session_module.recheck
+    checking = anyio.Event()
+
+    async def endless_recheck(*args: object) -> object:
+        checking.set()
+        await anyio.sleep_forever()
+
+    monkeypatch.setattr(session_module, "recheck", endless_recheck)
+    with anyio.fail_after(30):
+        async with Session(torrent, tmp_path / "seed", config=cfg, resume_path=resume_path):
+            await checking.wait()  # then stopped, mid-check
+        monkeypatch.setattr(session_module, "recheck", real_recheck)
+        async with Session(torrent, tmp_path / "seed", config=cfg, resume_path=resume_path) as again:
+            await again.wait_ready()
+            assert len(again.have) == torrent.num_pieces
