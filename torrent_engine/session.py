@@ -520,8 +520,10 @@ class Session:
                 if self._delete_on_stop:
                     await self._delete_files()
                 else:
-                    await self._save_resume()  # (flushes the files first: before they are closed)
-                    await self._storage.close()
+                    try:
+                        await self._save_resume()  # (flushes the files first: before they are closed)
+                    finally:
+                        await self._storage.close()
         finally:
             if shared is not None:
                 shared.unregister(self.info_hash)
