@@ -830,9 +830,6 @@ class Session:
                 entry.failures += 1
                 entry.next_try = time.monotonic() + RETRY_DELAYS[min(entry.failures, len(RETRY_DELAYS)) - 1]
             return
-        entry = self._pool.get(key)
-        if entry is not None:
-            entry.failures = 0
         if self._torrent is None:
             await self._metadata_from(link, key)  # (counted as connecting until it is done)
         else:
@@ -903,6 +900,8 @@ class Session:
             # do not redial at once; a seed while we seed too: much later
             if time.monotonic() - peer.connected_at < 10.0:
                 entry.failures += 1  # dropped at once: back off as for a failed attempt
+            else:
+                entry.failures = 0  # (a connection that held: a later drop starts a fresh count)
             delay = RETRY_DELAYS[min(max(entry.failures, 1), len(RETRY_DELAYS)) - 1]
             both_seeds = peer.is_seed and self.state is State.SEEDING
             entry.next_try = time.monotonic() + (SEED_RETRY_DELAY if both_seeds else delay)

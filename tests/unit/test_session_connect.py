@@ -103,3 +103,54 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
             s._dial_some()
             tg.cancel_scope.cancel()
     assert sorted(dialed) == pool[:2]
+
+
+async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that completes the handshake and hangs up at once (e.g. its connection limit):
+    the backoff grows with each attempt and ends after MAX_CONNECT_FAILURES, instead of a
+    redial every few seconds forever."""
+    import torrent_engine.session as session_module
+    from torrent_engine.session import MAX_CONNECT_FAILURES
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config()
+    s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
+    address = ("127.0.0.1", 7000)
+    s.add_peer(*address)
+
+    class HangingUpLink(_Link):
+        fast = extension = encrypted = False
+
+        async def send_many(self, msgs: object) -> None:
+            pass
+
+        async def receive(self) -> object:
+            raise anyio.EndOfStream
+
+    async def fake_open_connection(host: str, port: int, **kw: object) -> HangingUpLink:
+        return HangingUpLink(b"-XX0001-abcdefghijkl")
+
+    monkeypatch.setattr(session_module, "open_connection", fake_open_connection)
+    class Swarm:  # runs nothing by itself: the test awaits each dial
+        def __init__(self) -> None:
+            self.started: list[tuple[str, int]] = []
+
+        def start_soon(self, func: object, key: tuple[str, int]) -> None:
+            self.started.append(key)
+
+    swarm = Swarm()
+    s._swarm = swarm  # type: ignore[assignment]
+    delays = []
+    with anyio.fail_after(5):
+        while len(swarm.started) < 2 * MAX_CONNECT_FAILURES:
+            s._pool[address].next_try = 0.0  # as if its retry delay had passed
+            s._dial_some()
+            if address not in s._connecting:
+                break  # given up
+            await s._dial(address)
+            delays.append(s._pool[address].next_try - time.monotonic())
+    assert len(swarm.started) == MAX_CONNECT_FAILURES
+    assert delays == sorted(delays)  # growing
