@@ -999,7 +999,8 @@ class Session:
         elif isinstance(msg, m.RejectRequest):
             if peer.outstanding.pop((msg.index, msg.begin), None) is not None:
                 self._picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))
-            await self._fill_requests(peer)
+            # no refill here: the same blocks would be picked and rejected again, at wire speed;
+            # the stats loop tops this peer up within a second (other peers' pieces at once)
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
         elif isinstance(msg, m.Extended):

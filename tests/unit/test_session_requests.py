@@ -68,3 +68,39 @@ def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_pat
     peer.outstanding[(0, 0)] = 1031.0
     s._check_timeouts(peer, 1061.0)  # a minute without a block: snubbed
     assert peer.snubbed and s._queue_depth(peer) == 1
+
+
+
+@pytest.mark.anyio
+async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_path: Path) -> None:
+    """A fast peer that unchokes us and then rejects whatever we ask: answering each reject with
+    new requests (the same blocks, picked again) is a request/reject loop at wire speed. Refills
+    for that peer wait for the once-a-second pass instead."""
+    from collections.abc import Iterable
+
+    from torrent_engine.peer import messages as m
+    from torrent_engine.session_state import State
+
+    class Link:
+        def __init__(self) -> None:
+            self.requests: list[m.Request] = []
+
+        async def send_many(self, msgs: Iterable[m.Message]) -> None:
+            self.requests += [msg for msg in msgs if isinstance(msg, m.Request)]
+
+    t = _torrent(tmp_path)
+    s = Session(t, tmp_path / "dl", config=Config())
+    s._machine.to(State.DOWNLOADING)
+    link = Link()
+    peer = _peer(t, link=link, fast=True, peer_choking=False, am_interested=True)
+    s._picker.peer_have_all(peer.key)
+    await s._fill_requests(peer)
+    first = len(link.requests)
+    for _ in range(100):  # the peer rejects all it was asked, each time
+        pending = list(peer.outstanding)
+        if not pending:
+            break
+        for index, begin in pending:
+            await s._on_message(peer, m.RejectRequest(index, begin, BLOCK_SIZE))
+    assert first > 0
+    assert len(link.requests) == first
