@@ -548,7 +548,8 @@ class Session:
     # -- magnet links: the metadata phase (BEP 9) ----------------------------------------------
     async def _fetch_metadata(self) -> None:
         """Find peers (given, trackers, DHT), fetch the info dict from them, become a full session."""
-        self._machine.to(State.PAUSED if self._start_paused else State.DOWNLOADING_METADATA)
+        if self.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
+            self._machine.to(State.PAUSED if self._start_paused else State.DOWNLOADING_METADATA)
         self._start_paused = False  # applied
         while not self._metadata_done.is_set():
             if self.state is State.PAUSED:

@@ -34,3 +34,21 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
     with anyio.fail_after(5):
         await s.wait_completed()
         await completed_event.wait()
+
+
+async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> None:
+    """E.g. a queued magnet (TorrentManager, max_active_downloads) paused by the user: when
+    its slot comes it must stay paused, not start fetching the metadata."""
+    from torrent_engine.magnet import parse_magnet
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg)
+    await s.pause()
+    with anyio.fail_after(10):
+        async with s:
+            assert s.state is State.PAUSED
+            await s.resume()
+            assert s.state is State.DOWNLOADING_METADATA
