@@ -146,6 +146,12 @@ class SharedResources:
             self._count += 1
             return
         self._starting = starting = anyio.Event()
+        stopping = self._services_done
+        if stopping is not None and not stopping.is_set():
+            # the last release() is still closing them: their clean-up must not undo the new
+            # start (nor hold the listen port it binds)
+            with anyio.CancelScope(shield=True):
+                await stopping.wait()
         self._start_error = None
         try:
             self.starts += 1

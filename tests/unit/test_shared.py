@@ -140,3 +140,22 @@ def test_token_bucket_delays_past_the_rate() -> None:
     now[0] += 1.0
     assert bucket.try_consume(10_000) == 0.0
     assert TokenBucket(0).try_consume(10**9) == 0.0
+
+
+async def test_an_acquire_while_the_last_release_is_closing_gets_working_services() -> None:
+    """The last user leaves and another arrives before the services have closed: the new ones
+    must not be torn down by the old ones' clean-up (the next release would wait forever), and
+    a fixed listen port is free again for them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with SharedResources(Config(listen_host="127.0.0.1", listen_port=port)) as shared:
+        await shared.acquire()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(shared.release)  # the last user leaves...
+            await anyio.lowlevel.checkpoint()
+            await shared.acquire()  # ...and another arrives while the services close
+        assert shared.running and shared.listen_port == port
+        with anyio.fail_after(5):
+            await shared.release()
+        assert not shared.running and shared.count == 0
