@@ -423,6 +423,10 @@ class Session:
             self._tg.cancel_scope.cancel()
         if self._ran:
             await self._finished.wait()
+        elif not self._finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
+            if self._machine.can(State.STOPPED):
+                self._machine.to(State.STOPPED)
+            self._finished.set()
         if self._own_stack is not None:
             stack, self._own_stack = self._own_stack, None
             await stack.aclose()

@@ -52,3 +52,29 @@ async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> No
             assert s.state is State.PAUSED
             await s.resume()
             assert s.state is State.DOWNLOADING_METADATA
+
+
+async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path) -> None:
+    """E.g. a queued torrent removed from a TorrentManager: wait_completed() raises instead of
+    waiting forever, and the session says it stopped."""
+    from torrent_engine.errors import SessionError
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    s = Session(torrent, tmp_path / "dl", config=Config())
+    outcome: list[str] = []
+
+    async def waiter() -> None:
+        try:
+            await s.wait_completed()
+        except SessionError:
+            outcome.append("ended")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.lowlevel.checkpoint()
+            await s.stop()
+    assert outcome == ["ended"]
+    assert s.state is State.STOPPED and s.finished
