@@ -47,6 +47,9 @@ class Config:
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
     handshake_timeout: float = 20.0
+    # Incoming connections still in their handshake; more are closed at once (each holds a file
+    # descriptor for up to handshake_timeout, so an idle flood would otherwise use them all up).
+    max_pending_handshakes: int = 64
     keepalive_interval: float = 120.0  # BEP 3: peers drop a connection silent for two minutes
     max_failures_before_ban: int = 2  # a peer that sent data of this many failed pieces is banned
     # Seeding.

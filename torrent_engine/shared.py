@@ -105,6 +105,8 @@ class SharedResources:
         self._listen_port = 0
         self._dht: DhtNode | None = None
         self.starts = 0  # how many times the services were started (tests: single-flight)
+        self.pending_handshakes = 0  # incoming connections not yet through their handshake
+        self.handshakes_refused = 0  # incoming connections closed at once: too many pending
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:
@@ -242,6 +244,13 @@ class SharedResources:
         return info_hash in self._routes
 
     async def _on_incoming(self, stream: anyio.abc.SocketStream) -> None:
+        if self.pending_handshakes >= self.config.max_pending_handshakes:
+            self.handshakes_refused += 1
+            log.debug("incoming connection refused: %d handshakes pending", self.pending_handshakes)
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        self.pending_handshakes += 1
         handed_off = False
         try:
             if self._handshaker is None:
@@ -254,6 +263,7 @@ class SharedResources:
         except Exception as exc:  # a bad peer never breaks the listener
             log.debug("incoming connection dropped: %s", exc)
         finally:
+            self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()

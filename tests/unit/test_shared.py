@@ -159,3 +159,45 @@ async def test_an_acquire_while_the_last_release_is_closing_gets_working_service
         with anyio.fail_after(5):
             await shared.release()
         assert not shared.running and shared.count == 0
+
+
+async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once() -> None:
+    """A flood of connections that never send a handshake cannot use up our file descriptors."""
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        info_hash = await stream.receive(20)
+        return info_hash, stream
+
+    routed = anyio.Event()
+
+    def handler(stream: Any) -> bool:
+        routed.set()
+        return False
+
+    cfg = _config(max_pending_handshakes=8, handshake_timeout=60.0)
+    async with SharedResources(cfg, handshaker=handshaker) as shared:
+        await shared.acquire()
+        shared.register(b"A" * 20, handler)
+        idle = [await anyio.connect_tcp("127.0.0.1", shared.listen_port) for _ in range(8)]
+        with anyio.fail_after(5):
+            while shared.pending_handshakes < 8:
+                await anyio.sleep(0.01)
+        extra = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+        with anyio.fail_after(5):  # well before the 60 s handshake timeout
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+                await extra.receive()
+        await extra.aclose()
+        assert shared.handshakes_refused == 1
+        for stream in idle:
+            await stream.aclose()
+        with anyio.fail_after(5):
+            while shared.pending_handshakes:
+                await anyio.sleep(0.01)
+        # the flood is gone: a real peer gets through
+        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+        await stream.send(b"A" * 20)
+        with anyio.fail_after(5):
+            await routed.wait()
+        await stream.aclose()
+        assert shared.handshakes_refused == 1
+        shared.unregister(b"A" * 20)
+        await shared.release()
