@@ -51,6 +51,9 @@ class Config:
     # descriptor for up to handshake_timeout, so an idle flood would otherwise use them all up).
     max_pending_handshakes: int = 64
     keepalive_interval: float = 120.0  # BEP 3: peers drop a connection silent for two minutes
+    # A control message (have, choke, interest, PEX, cancel) sent to many peers waits this long
+    # for one peer's socket; a peer that reads nothing for so long is closed as unresponsive.
+    control_send_timeout: float = 15.0
     max_failures_before_ban: int = 2  # a peer that sent data of this many failed pieces is banned
     # Seeding.
     seed: bool = True

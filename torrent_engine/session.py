@@ -1160,13 +1160,17 @@ class Session:
                     self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
                 else:
                     self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
-            for key, block in result.cancels:  # endgame: the same block was asked of others too
-                other = self._peers.get(key)  # type: ignore[call-overload]
-                if other is not None and other.outstanding.pop((block.index, block.begin), None) is not None:
-                    try:
-                        await other.send(m.Cancel(block.index, block.begin, block.length))
-                    except PeerProtocolError:
-                        other.close("send failed")
+            if result.cancels:  # endgame: the same block was asked of others too
+                asked: dict[PeerState, Block] = {}
+                for key, block in result.cancels:
+                    other = self._peers.get(key)  # type: ignore[call-overload]
+                    if other is None:
+                        continue
+                    if other.outstanding.pop((block.index, block.begin), None) is not None:
+                        asked[other] = block
+                if asked:
+                    await self._fan_out(asked, lambda other: other.send(
+                        m.Cancel(asked[other].index, asked[other].begin, asked[other].length)))
         await self._fill_requests(peer)
 
     async def _verify_direct(self, index: int, sources: dict[int, tuple[str, int]]) -> None:
@@ -1199,15 +1203,32 @@ class Session:
         else:
             await self._piece_failed(index, buf, sources)
 
+    async def _fan_out(self, peers: Iterable[PeerState],
+                       send: Callable[[PeerState], Awaitable[None]]) -> None:
+        """Run ``send`` for each peer concurrently, each bounded by ``control_send_timeout``: a
+        peer that reads nothing (its window full, our uploader blocked on it for up to the 150 s
+        send timeout) must not hold up the others; once the bound passes it is closed."""
+        timeout = self.config.control_send_timeout
+
+        async def one(peer: PeerState) -> None:
+            with anyio.move_on_after(timeout) as scope:
+                try:
+                    await send(peer)
+                except PeerProtocolError:
+                    peer.close("send failed")
+            if scope.cancelled_caught:
+                peer.close(f"unresponsive: a send blocked for {timeout:g} s")
+
+        async with anyio.create_task_group() as tg:
+            for peer in peers:
+                if not peer.closed:
+                    tg.start_soon(one, peer)
+
     async def _piece_passed(self, index: int) -> None:
         self._picker.piece_passed(index)
         self.events.publish(ev.PieceCompleted(info_hash=self.info_hash_hex, index=index))
-        for peer in list(self._peers.values()):
-            if index not in peer.have:
-                try:
-                    await peer.send(m.Have(index))
-                except PeerProtocolError:
-                    peer.close("send failed")
+        await self._fan_out([p for p in self._peers.values() if index not in p.have],
+                            lambda peer: peer.send(m.Have(index)))
         if self.state is State.DOWNLOADING and self._is_complete():
             await self._on_complete()
 
@@ -1227,8 +1248,7 @@ class Session:
             self._suspects[index] = {
                 block: (hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest(), key)
                 for block, key in sources.items()}
-        for peer in list(self._peers.values()):
-            await self._fill_requests(peer)
+        await self._fan_out(list(self._peers.values()), self._fill_requests)
 
     def _clear_suspects(self, index: int, good: bytearray) -> None:
         suspects = self._suspects.pop(index, None)
@@ -1265,12 +1285,10 @@ class Session:
         for peer in list(self._peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
-            elif peer.am_interested:
-                peer.am_interested = False
-                try:
-                    await peer.send(m.NotInterested())
-                except PeerProtocolError:
-                    peer.close("send failed")
+        interested = [p for p in self._peers.values() if p.am_interested and not p.closed]
+        for peer in interested:
+            peer.am_interested = False
+        await self._fan_out(interested, lambda peer: peer.send(m.NotInterested()))
         if not self.config.seed:
             self._stop_requested = True
             if self._tg is not None:
@@ -1367,24 +1385,24 @@ class Session:
                               uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
         assert self._choker is not None
         unchoke = self._choker.rechoke(snapshot, now, seeding=self.state is State.SEEDING)
-        for peer in peers:
+
+        async def apply(peer: PeerState) -> None:
             should = peer.key in unchoke
-            try:
-                if should and peer.am_choking:
-                    peer.am_choking = False
-                    peer.unchoked_at = now
-                    peer.uploaded_at_unchoke = peer.uploaded
-                    await peer.send(m.Unchoke())
-                elif not should and not peer.am_choking:
-                    peer.am_choking = True
-                    rejected = list(peer.upload_queue)
-                    peer.upload_queue.clear()
-                    msgs: list[m.Message] = [m.Choke()]
-                    if peer.fast:
-                        msgs += [m.RejectRequest(r.index, r.begin, r.length) for r in rejected]
-                    await peer.send(*msgs)
-            except PeerProtocolError:
-                peer.close("send failed")
+            if should and peer.am_choking:
+                peer.am_choking = False
+                peer.unchoked_at = now
+                peer.uploaded_at_unchoke = peer.uploaded
+                await peer.send(m.Unchoke())
+            elif not should and not peer.am_choking:
+                peer.am_choking = True
+                rejected = list(peer.upload_queue)
+                peer.upload_queue.clear()
+                msgs: list[m.Message] = [m.Choke()]
+                if peer.fast:
+                    msgs += [m.RejectRequest(r.index, r.begin, r.length) for r in rejected]
+                await peer.send(*msgs)
+
+        await self._fan_out(peers, apply)
 
     # -- periodic ------------------------------------------------------------------------
     async def _stats_loop(self) -> None:
@@ -1399,7 +1417,8 @@ class Session:
             self._down_rate = 0.5 * self._down_rate + 0.5 * self._down_window / elapsed
             self._up_rate = 0.5 * self._up_rate + 0.5 * self._up_window / elapsed
             self._down_window = self._up_window = 0
-            for peer in list(self._peers.values()):
+            peers = list(self._peers.values())
+            for peer in peers:
                 rate = peer.down_window / elapsed
                 if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
                     peer.slow_start = False  # the rate stopped growing: leave slow start
@@ -1407,14 +1426,15 @@ class Session:
                 peer.up_rate = 0.5 * peer.up_rate + 0.5 * peer.up_window / elapsed
                 peer.down_window = peer.up_window = 0
                 self._check_timeouts(peer, now)
-                try:
-                    if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
-                        await self._send_pex(peer, now)
-                    if now - peer.last_sent >= KEEPALIVE_AFTER:
-                        await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
-                    await self._update_interest(peer)
-                except PeerProtocolError:
-                    peer.close("send failed")
+
+            async def tick(peer: PeerState, now: float = now) -> None:
+                if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+                    await self._send_pex(peer, now)
+                if now - peer.last_sent >= KEEPALIVE_AFTER:
+                    await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
+                await self._update_interest(peer)
+
+            await self._fan_out(peers, tick)
             st = self.status()
             self.events.publish(ev.StatsUpdate(
                 info_hash=self.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,

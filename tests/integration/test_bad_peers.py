@@ -7,6 +7,8 @@ every piece, unchokes at once and answers requests according to its ``behaviour`
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import struct
 from pathlib import Path
 
@@ -142,4 +144,77 @@ async def test_requests_for_pieces_we_lack_close_that_peer(tmp_path: Path) -> No
             assert closed_reason
             with anyio.fail_after(60):
                 await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_peer_that_stops_reading_does_not_hold_up_have_or_completion(tmp_path: Path) -> None:
+    """A leecher of ours that asks for blocks and then never reads fills its TCP window; the
+    HAVEs to the other peers and the completion must not wait for its 150 s send timeout."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=16 * 1024)
+    # the session under test has a.bin already: something to upload to the stuck peer
+    (tmp_path / "leech" / "payload").mkdir(parents=True)
+    shutil.copy(tmp_path / "seed" / "payload" / "a.bin", tmp_path / "leech" / "payload" / "a.bin")
+
+    def wire_for(tag: bytes) -> PeerWire:
+        return PeerWire(info_hash=torrent.info_hash, peer_id=tag + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        cfg = loopback_config(encryption="disable", control_send_timeout=5.0)
+        async with Session(torrent, tmp_path / "leech", config=cfg) as leecher:
+            await leecher.wait_ready()
+            had = sorted(leecher.have)
+            assert had and leecher.state is State.DOWNLOADING
+            # the stuck peer: a tiny receive buffer, so our sends to it block soon
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", leecher.listen_port))  # (loopback: at once)
+            sock.setblocking(False)
+            stuck = await anyio.abc.SocketStream.from_socket(sock)
+            wire = wire_for(b"-XX0003-")
+            await stuck.send(wire.handshake() + wire.send(m.Interested()))
+            with anyio.fail_after(30):
+                unchoked = False
+                while not unchoked:
+                    wire.receive_data(await stuck.receive())
+                    unchoked = any(isinstance(msg, m.Unchoke) for msg in wire.events())
+            requests = [m.Request(i, 0, torrent.piece_size(i)) for i in had]
+            for _ in range(5):  # from now on it reads nothing
+                await stuck.send(b"".join(wire.send(requests[n % len(requests)]) for n in range(500)))
+                await anyio.sleep(0.2)
+            stuck_state = next(p for p in leecher.peers if p.incoming)
+            assert stuck_state.upload_queue  # our uploader to it is blocked on a full window
+
+            # an honest peer, connected after it, that reads everything
+            haves: set[int] = set()
+            got_have = anyio.Event()
+
+            async def observe(stream: anyio.abc.SocketStream) -> None:
+                honest = wire_for(b"-XX0004-")
+                await stream.send(honest.handshake())
+                try:
+                    while True:
+                        honest.receive_data(await stream.receive())
+                        for msg in honest.events():
+                            if isinstance(msg, m.Have) and msg.index not in had:
+                                haves.add(msg.index)
+                                got_have.set()
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    pass
+
+            async with await anyio.connect_tcp("127.0.0.1", leecher.listen_port) as observer, \
+                    anyio.create_task_group() as tg:
+                tg.start_soon(observe, observer)
+                with anyio.fail_after(10):
+                    while len(leecher.peers) < 2:
+                        await anyio.sleep(0.05)
+                leecher.add_peer("127.0.0.1", seeder.listen_port)
+                with anyio.fail_after(30):  # far below the 150 s a blocked send may take
+                    await got_have.wait()
+                    await leecher.wait_completed()
+                tg.cancel_scope.cancel()
+            assert leecher.state is State.SEEDING
+            await stuck.aclose()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
