@@ -714,9 +714,9 @@ class Session:
         self._total_wanted = sum(f.length for f, p in files if p > 0 and not f.pad)
         if self.state is State.SEEDING and not self._is_complete():
             self._machine.to(State.DOWNLOADING)
-        elif self.state is State.DOWNLOADING and self._is_complete():
-            self._machine.to(State.SEEDING)
-            self._completed.set()
+        elif self.state is State.DOWNLOADING and self._is_complete() and self._tg is not None:
+            # what is left is in skipped files: complete as when the last piece passes
+            self._tg.start_soon(self._on_complete)
 
     def _is_complete(self) -> bool:
         return self._picker.is_complete()
@@ -1276,6 +1276,8 @@ class Session:
             peer.close("banned: sent data that failed the hash check")
 
     async def _on_complete(self) -> None:
+        if self.state is not State.DOWNLOADING or not self._is_complete():
+            return  # (set_file_priorities started it, and a last piece or a new priority came first)
         self._completed_time = int(time.time())
         self._machine.to(State.SEEDING)
         self._completed.set()

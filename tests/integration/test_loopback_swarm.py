@@ -13,6 +13,7 @@ import pytest
 
 from torrent_engine import events as ev
 from torrent_engine.manager import TorrentManager
+from torrent_engine.resume import load_resume
 from torrent_engine.runtime import run
 from torrent_engine.session import MAX_CONNECT_FAILURES, Session
 from torrent_engine.session_state import State
@@ -227,6 +228,43 @@ async def test_complete_session_that_must_not_seed_stops_by_itself(tmp_path: Pat
         with anyio.fail_after(10):
             while session.state is not State.STOPPED:
                 await anyio.sleep(0.02)
+
+
+@pytest.mark.parametrize("seed", [False, True])
+async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_path: Path, seed: bool) -> None:
+    """set_file_priorities() that leaves nothing to download: tracker "completed", resume data with
+    the completion time, and (not seeding) the session stops, as when the last piece passes."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 100_003), ("b.bin", 70_000))))
+    (tmp_path / "leech" / "payload").mkdir(parents=True)
+    shutil.copy(tmp_path / "seed" / "payload" / "a.bin", tmp_path / "leech" / "payload" / "a.bin")
+
+    class Tracker:
+        completions = 0
+
+        def completed(self) -> None:
+            self.completions += 1
+
+        async def stop(self) -> None:
+            pass
+
+    tracker = Tracker()
+    resume = tmp_path / "state" / "t.resume"
+    session = Session(torrent, tmp_path / "leech", config=loopback_config(seed=seed), resume_path=resume)
+    async with session:
+        await session.wait_ready()
+        assert session.state is State.DOWNLOADING and session.have
+        session._tracker = tracker  # (no tracker on loopback: what it is told is what matters)
+        session.set_file_priorities([0 if f.path[-1] == "b.bin" else 4 for f in torrent.files])
+        with anyio.fail_after(10):
+            await session.wait_completed()
+            while tracker.completions == 0 or not resume.exists():
+                await anyio.sleep(0.02)
+            while not seed and session.state is not State.STOPPED:
+                await anyio.sleep(0.02)
+        assert tracker.completions == 1
+        saved = load_resume(resume)
+        assert saved is not None and saved.completed_time > 0
+        assert session.state is (State.SEEDING if seed else State.STOPPED)
 
 
 async def test_manager_queues_downloads_beyond_the_limit(tmp_path: Path) -> None:
