@@ -412,7 +412,10 @@ class Session:
             self._wakeup.set()
             await self._on_complete()
             return
-        self._machine.to(self._active_state())
+        state = self._active_state()
+        self._machine.to(state)
+        if state is State.SEEDING and not self.config.seed:
+            self._stop_requested = True  # complete already and not asked to seed: done (as in run())
         self._wakeup.set()
 
     async def stop(self) -> None:

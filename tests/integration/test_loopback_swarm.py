@@ -230,6 +230,18 @@ async def test_complete_session_that_must_not_seed_stops_by_itself(tmp_path: Pat
                 await anyio.sleep(0.02)
 
 
+async def test_complete_session_started_paused_that_must_not_seed_stops_on_resume(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    session = Session(torrent, tmp_path / "seed", config=loopback_config(seed=False), paused=True)
+    async with session:
+        await session.wait_ready()
+        assert session.state is State.PAUSED
+        await session.resume()
+        with anyio.fail_after(10):  # (it used to seed to every peer that came, for ever)
+            while session.state is not State.STOPPED:
+                await anyio.sleep(0.02)
+
+
 @pytest.mark.parametrize("seed", [False, True])
 async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_path: Path, seed: bool) -> None:
     """set_file_priorities() that leaves nothing to download: tracker "completed", resume data with
