@@ -255,7 +255,6 @@ async def connect(
     speaks plaintext BitTorrent. ``timeout`` bounds each attempt (connect + handshakes)."""
     if encryption not in _ENCRYPTION_POLICIES:
         raise ValueError(f"encryption must be one of {_ENCRYPTION_POLICIES}")
-    stream = await _open(host, port, timeout)
     provide = (
         None
         if encryption == "disable"
@@ -263,38 +262,21 @@ async def connect(
         if encryption == "require"
         else CRYPTO_RC4 | CRYPTO_PLAINTEXT
     )
-    try:
+
+    async def handshake(stream: anyio.abc.ByteStream, crypto_provide: int | None) -> PeerConnection:
         return await _initiate(
-            stream,
-            (host, port),
-            provide,
-            info_hash,
-            peer_id,
-            reserved,
-            timeout,
-            num_pieces,
-            piece_size,
-            read_timeout,
-            randbytes,
+            stream, (host, port), crypto_provide, info_hash, peer_id, reserved, timeout,
+            num_pieces, piece_size, read_timeout, randbytes,
         )
+
+    stream = await _open(host, port, timeout)  # a peer we cannot reach is not dialed twice
+    try:
+        return await handshake(stream, provide)
     except PeerProtocolError as exc:
         if encryption != "prefer":
             raise
         log.debug("MSE with %s:%d failed (%s); retrying in plaintext", host, port, exc)
-    stream = await _open(host, port, timeout)
-    return await _initiate(
-        stream,
-        (host, port),
-        None,
-        info_hash,
-        peer_id,
-        reserved,
-        timeout,
-        num_pieces,
-        piece_size,
-        read_timeout,
-        randbytes,
-    )
+    return await handshake(await _open(host, port, timeout), None)
 
 
 async def _open(host: str, port: int, timeout: float) -> anyio.abc.ByteStream:
