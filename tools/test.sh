@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent"
+PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromium-driver tmux"
 missing=""
-for prog in aria2c transmission-cli transmission-daemon opentracker mktorrent; do
+for prog in aria2c transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromedriver tmux; do
   command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
 done
 if [ -n "$missing" ]; then
