@@ -4,7 +4,9 @@ downloads from seeders on loopback, watched through server-sent events."""
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import anyio
 import httpx
@@ -14,6 +16,8 @@ from tests.conftest import require_libtorrent
 from tests.integration.api_helpers import Api, SseMessage, running_api, sse_messages
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from torrent_engine.api import EventLog
+from torrent_engine.events import Event, EventBus
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
 
@@ -247,3 +251,46 @@ async def test_lapsed_lease_cancels_only_its_jobs(tmp_path: Path) -> None:
         r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "cc" * 20,
                                                      "client": "no-such-lease"})
         assert r.status_code == 404
+
+
+async def test_heartbeat_comments_keep_a_quiet_stream_open(tmp_path: Path) -> None:
+    async with running_api(tmp_path, heartbeat=0.2) as api:
+        async with api.client.stream("GET", "/api/jobs/x/events") as response:
+            assert response.status_code == 404
+        lines: list[str] = []
+        with anyio.fail_after(10):
+            async with api.client.stream("GET", "/api/events") as response:
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if line == ": heartbeat":
+                        break
+        assert lines[0] == "retry: 2000"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _FakeJobEvent(Event):
+    name: ClassVar[str] = "job.progress"
+    job: Any
+
+
+async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> None:
+    class _Job:
+        id = "j1"
+
+        def to_json(self) -> dict[str, Any]:
+            return {"id": "j1", "progress": 0.5}
+
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [], buffer_size=100, queue_size=8)
+    first, stalled, _ = log.subscribe(None, None)  # a client that never reads
+    assert [e.event for e in first] == ["snapshot"]
+    for _ in range(50):
+        bus.publish(_FakeJobEvent(job=_Job()))  # returns at once: delivery is on the next tick
+    await anyio.sleep(0.05)
+    assert log.clients == 0 and log.dropped_clients == 1
+    # It reconnects from the last id it received and is caught up from the buffer.
+    received = [stalled.receive_nowait() for _ in range(8)]
+    replay, live, _ = log.subscribe(None, received[-1].id)
+    assert [e.id for e in replay] == list(range(received[-1].id + 1, log.last_id + 1))
+    live.close()
+    log.close()
