@@ -121,7 +121,7 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
                     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".job td.path")]
 
                 assert sorted(await in_thread(details)) == sorted(
-                    ["movie.mkv", "extras/notes.txt", "extras/cover.jpg"])
+                    f"Example Payload/{path}" for path, _ in FILES)
 
                 def cancel_with_delete() -> None:
                     driver.find_element(By.CSS_SELECTOR, '.job [data-action="cancel"]').click()

@@ -128,3 +128,25 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
         assert not (tmp_path / "state" / "api.json").exists()
     async with daemon(tmp_path) as d:
         assert (await job(d, job_id))["state"] == "cancelled"
+
+
+async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> None:
+    async with daemon(tmp_path) as d:
+        ids = []
+        for i in (1, 2, 3):
+            magnet = f"magnet:?xt=urn:btih:{i:040x}"
+            r = await d.client.post("/api/jobs", json={"source": magnet, "paused": True})
+            ids.append(r.json()["id"])
+        await d.client.delete(f"/api/jobs/{ids[2]}")
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(timeout=30)
+    record = tmp_path / "state" / "jobs" / f"{ids[0]}.json"
+    record.write_bytes(record.read_bytes()[:40])  # truncated mid-write, as by a failing disk
+    async with daemon(tmp_path) as d:
+        assert (await d.client.get(f"/api/jobs/{ids[0]}")).status_code == 404
+        assert (await job(d, ids[1]))["state"] == "paused"
+        assert (await job(d, ids[2]))["state"] == "cancelled"
+        health = (await d.client.get("/api/health")).json()
+        assert [Path(lost["record"]).name for lost in health["lost_jobs"]] == [record.name]
+        assert health["lost_jobs"][0]["reason"]
+    assert "job lost" in (tmp_path / "daemon.log").read_text()

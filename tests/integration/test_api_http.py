@@ -71,7 +71,8 @@ async def test_every_endpoint(tmp_path: Path) -> None:
             assert r.status_code == 200
             await wait_state(api, job_id, "seeding", "completed")
             detail = (await c.get(f"/api/jobs/{job_id}")).json()
-            assert [f["path"] for f in detail["files"]] == ["a.bin", "sub/b.bin", "sub/c.txt"]
+            assert [f["path"] for f in detail["files"]] == ["payload/a.bin", "payload/sub/b.bin",
+                                                            "payload/sub/c.txt"]
             assert same_files(torrent, tmp_path / "seed", api.download_root / "mine") == []
 
             r = await c.patch(f"/api/jobs/{job_id}", json={"upload_limit": 100_000, "sequential": True})
@@ -109,7 +110,7 @@ async def test_every_endpoint(tmp_path: Path) -> None:
             assert (await c.get("/api/jobs/active")).json() == {"jobs": []}
             cancelled = (await c.get("/api/jobs", params={"state": "cancelled"})).json()["jobs"]
             assert [j["id"] for j in cancelled] == [job_id]
-            assert (api.download_root / "mine" / "a.bin").exists()
+            assert (api.download_root / "mine" / "payload" / "a.bin").exists()
             assert (await c.delete("/api/jobs")).status_code == 400
             assert (await c.delete("/api/jobs", params={"finished": "true"})).json() == {"removed": 1}
             assert (await c.get("/api/jobs")).json() == {"jobs": []}

@@ -209,7 +209,8 @@ class Api:
     # -- reading -----------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
+        lost = [{"record": record, "reason": reason} for record, reason in self.service.lost]
+        return JSONResponse({"status": "ok", "version": __version__, "lost_jobs": lost})
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(self.service.stats().to_json())
