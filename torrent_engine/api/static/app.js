@@ -220,7 +220,7 @@ function renderJob(job) {
   } else {
     if (job.state === "downloading" || job.state === "seeding") {
       parts.push(`↓ ${rate(job.download_rate)}`, `↑ ${rate(job.upload_rate)}`);
-      parts.push(`${job.peers || 0} peers`);
+      parts.push(`${job.peers || 0} ${job.peers === 1 ? "peer" : "peers"}`);
     }
     if (job.state === "downloading") parts.push(`ETA ${duration(job.eta)}`);
   }
