@@ -115,7 +115,16 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
         assert job_id in await remote("show", job_id)
         assert json.loads(await remote("--json", "resume", job_id))["state"] != "paused"
         assert "paused" in await remote("pause", job_id)
+        # `watch JOB` follows the job's events live and ends when the job does (1: not completed).
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+             "watch", job_id], env=env, stdout=subprocess.PIPE, text=True)
+        assert watcher.stdout is not None
+        first_line = await anyio.to_thread.run_sync(watcher.stdout.readline)
+        assert job_id in first_line and "paused" in first_line
         assert "cancelled" in await remote("cancel", job_id, "--delete-files")
+        assert await anyio.to_thread.run_sync(lambda: watcher.wait(timeout=30)) == 1
+        assert "cancelled" in watcher.stdout.read()
         result = await anyio.run_process(
             [sys.executable, "-m", "torrent_engine", "remote", "--url", d.url, "--token", "wrong", "list"],
             check=False)

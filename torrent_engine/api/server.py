@@ -90,7 +90,8 @@ class ApiServer:
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat)
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+        # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
+        config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
                                 server_header=False, proxy_headers=False)
         self._server = _Server(config)
