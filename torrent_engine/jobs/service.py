@@ -179,8 +179,6 @@ class JobService:
             found = self.manager.get(rec.info_hash)
             try:
                 session = found if found is not None else await self._start_again(rec)
-                if found is not None and rec.options.peers:
-                    found.add_peers(rec.options.peers)  # the manager's reload knows no extra peers
                 if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
                     await session.pause()
                 self._apply_options(rec, session)
