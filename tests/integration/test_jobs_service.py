@@ -137,3 +137,46 @@ async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:
         assert not (tmp_path / "downloads" / "a").exists()  # its partial files are gone
         assert jobs.get(plain.id).state not in FINISHED_STATES
         assert (tmp_path / "downloads" / "b").exists()
+
+
+async def test_restart_brings_jobs_and_history_back_and_resumes_from_verified_pieces(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "small", name="small") as (s1, small, _), \
+            seeder(tmp_path / "seed", rate=400_000, files=big, name="big") as (s2, torrent, src):
+        async with service(tmp_path) as jobs:
+            finished, _ = await jobs.add(small.to_bytes(), peers=[("127.0.0.1", s1.listen_port)])
+            await wait_state(jobs, finished.id, JobState.COMPLETED)
+            partial, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
+            paused_magnet, _ = await jobs.add(f"magnet:?xt=urn:btih:{'ab' * 20}&dn=nobody", paused=True)
+            await wait_downloading(jobs, partial.id)
+            await anyio.sleep(0.5)
+        before = jobs.get(partial.id)
+        assert 0 < before.done_size < before.total_size
+        async with service(tmp_path) as again:
+            assert again.lost == []
+            assert again.get(finished.id).state is JobState.COMPLETED
+            assert again.get(finished.id).result == jobs.get(finished.id).result
+            assert again.get(paused_magnet.id).state is JobState.PAUSED
+            session = again.manager.get(torrent.info_hash)
+            assert session is not None
+            await session.wait_ready()
+            assert not session.rechecked  # the resume data was trusted: no full recheck
+            assert len(session.have) * torrent.piece_length >= before.done_size
+            session.add_peer("127.0.0.1", s2.listen_port)
+            done = await wait_state(again, partial.id, *FINISHED_STATES)
+            assert done.state is JobState.COMPLETED, done.error
+            assert not same_files(torrent, src, tmp_path / "downloads")
+            assert [j.id for j in again.list()] == [paused_magnet.id, partial.id, finished.id]
+
+
+async def test_a_corrupt_record_loses_only_that_job(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True))[0].id for c in "abc"]
+    records = tmp_path / "state" / "jobs"
+    (records / f"{ids[1]}.json").write_bytes((records / f"{ids[1]}.json").read_bytes()[:40])  # truncated
+    (records / f"{ids[2]}.json.x1y2.tmp").write_bytes(b"{half a wri")  # an interrupted write
+    async with service(tmp_path) as again:
+        assert {j.id for j in again.list()} == {ids[0], ids[2]}
+        assert [Path(f).name for f, _reason in again.lost] == [f"{ids[1]}.json"]
+        assert not list(records.glob("*.tmp"))
+        assert again.get(ids[2]).state is JobState.PAUSED
