@@ -162,7 +162,6 @@ async def test_restart_brings_jobs_and_history_back_and_resumes_from_verified_pi
             await session.wait_ready()
             assert not session.rechecked  # the resume data was trusted: no full recheck
             assert len(session.have) * torrent.piece_length >= before.done_size
-            session.add_peer("127.0.0.1", s2.listen_port)
             done = await wait_state(again, partial.id, *FINISHED_STATES)
             assert done.state is JobState.COMPLETED, done.error
             assert not same_files(torrent, src, tmp_path / "downloads")

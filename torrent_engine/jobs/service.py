@@ -179,6 +179,7 @@ class JobService:
             found = self.manager.get(rec.info_hash)
             try:
                 session = found if found is not None else await self._start_again(rec)
+                session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
                 if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
                     await session.pause()
                 self._apply_options(rec, session)
