@@ -342,19 +342,24 @@ class JobService:
             raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
         raise InvalidJobRequest("must be a magnet URI, a .torrent path or .torrent bytes", "source")
 
-    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
-        """Record the torrent's files (and which were on disk already) once the metainfo is known."""
-        files = [f for f in torrent.files]
+    def _learn_layout(self, rec: JobRecord, torrent: Torrent) -> None:
+        """Record the torrent's files and their priorities once the metainfo is known."""
+        files = torrent.files
         rec.name = torrent.name
         rec.file_paths = [list(f.path) for f in files]
         rec.file_sizes = [f.length for f in files]
-        stored = [f.path for f in files if not f.pad and "l" not in f.attr]
-        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
-        if rec.file_priorities is None:
+        rec.pad_files = [i for i, f in enumerate(files) if f.pad]
+        if rec.file_priorities is None or len(rec.file_priorities) != len(files):
             sel = rec.options.files
             rec.file_priorities = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
                                    for i, f in enumerate(files)]
         rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)
+
+    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
+        """The layout, and which of the torrent's files were on disk before the job (never deleted)."""
+        self._learn_layout(rec, torrent)
+        stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
 
     def _apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push file priorities and sequential mode into a session that has its metainfo."""
@@ -614,20 +619,30 @@ class JobService:
         if name == "session.metadata_received" and rec.file_paths is None:
             session = self._session(rec)
             if session is not None and session.has_metadata and self._tg is not None:
-                self._tg.start_soon(self._metadata_arrived, rec, session)
+                self._metadata_arrived(rec, session)
         if name.startswith("session."):
             self._sync(rec)
 
-    async def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+        """A magnet's metainfo is here: the file selection applies at once (this runs before the
+        session's first request, which waits for its check), the rest in the task group."""
+        assert self._tg is not None
         torrent = session.torrent
         if rec.options.files is not None and any(i >= len(torrent.files) for i in rec.options.files):
-            await self._end_session(rec)
-            await self._finish(rec, JobState.FAILED,
-                               f"files: an index is out of range (the torrent has {len(torrent.files)})")
+            self._busy.add(rec.id)
+            self._tg.start_soon(self._end, rec, JobState.FAILED,
+                                f"files: an index is out of range (the torrent has {len(torrent.files)})")
             return
-        await self._learn_files(rec, torrent)
+        self._learn_layout(rec, torrent)
         self._apply_options(rec, session)
-        self._sync(rec, force_save=True)
+
+        async def find_existing() -> None:
+            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+            save_path = Path(rec.options.save_path)
+            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
+            await self._save(rec)
+
+        self._tg.start_soon(find_existing)
 
     def _session(self, rec: JobRecord) -> Session | None:
         if rec.state in FINISHED_STATES or self._by_hash.get(rec.info_hash) != rec.id:
@@ -739,9 +754,11 @@ class JobService:
         files: tuple[JobFile, ...] = ()
         if rec.file_paths is not None and rec.file_sizes is not None:
             prios = rec.file_priorities or [DEFAULT_PRIORITY] * len(rec.file_paths)
+            pads = set(rec.pad_files)
             rows = enumerate(zip(rec.file_paths, rec.file_sizes, prios, strict=False))
             files = tuple(JobFile(index=i, path="/".join(p), size=s, progress=float(done and prio > 0),
-                                  priority=prio, selected=prio > 0) for i, (p, s, prio) in rows)
+                                  priority=prio, selected=prio > 0) for i, (p, s, prio) in rows
+                          if i not in pads)
         progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
         return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
                    state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,

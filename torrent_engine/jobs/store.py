@@ -48,6 +48,7 @@ class JobRecord:
     preexisting: list[str] | None = None  # the torrent's files that were on disk before the job
     file_paths: list[list[str]] | None = None  # every file's relative path (for the clean-up)
     file_sizes: list[int] | None = None
+    pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
@@ -64,7 +65,7 @@ class JobRecord:
             "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
             "uploaded": self.uploaded, "file_priorities": self.file_priorities,
             "created_dirs": self.created_dirs, "preexisting": self.preexisting,
-            "file_paths": self.file_paths, "file_sizes": self.file_sizes,
+            "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
         }
 
     @classmethod
@@ -109,7 +110,8 @@ class JobRecord:
                 created_dirs=[_str(x) for x in d.get("created_dirs") or []],
                 preexisting=None if pre is None else [_str(x) for x in pre],
                 file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
-                file_sizes=None if sizes is None else [int(s) for s in sizes])
+                file_sizes=None if sizes is None else [int(s) for s in sizes],
+                pad_files=[int(i) for i in d.get("pad_files") or []])
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
