@@ -99,6 +99,8 @@ class JobService:
         self.lost: list[tuple[str, str]] = []  # (record file, reason) of job records that could not be read
         self._store = JobStore(state)
         self._records: dict[str, JobRecord] = {}
+        self._order: dict[str, int] = {}  # id -> when it was added (ties of created_at: the later first)
+        self._seq = 0
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
         self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
         self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
@@ -117,7 +119,10 @@ class JobService:
             await anyio.to_thread.run_sync(lambda: self.download_root.mkdir(parents=True, exist_ok=True))
             records, lost = await anyio.to_thread.run_sync(self._store.load_all)
             self.lost = lost
+            records.sort(key=lambda r: (r.created_at, r.id))
             self._records = {r.id: r for r in records}
+            self._order = {r.id: n for n, r in enumerate(records)}
+            self._seq = len(records)
             self._leases = await anyio.to_thread.run_sync(self._store.load_leases)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -213,7 +218,8 @@ class JobService:
 
     def list(self, state: JobState | None = None) -> builtins.list[Job]:
         """Every job (active and history), newest first; only those in ``state`` when given."""
-        recs = sorted(self._records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        order = self._order
+        recs = sorted(self._records.values(), key=lambda r: (r.created_at, order.get(r.id, 0)), reverse=True)
         if state is not None:
             wanted = JobState(state)
             recs = [r for r in recs if r.state is wanted]
@@ -278,6 +284,8 @@ class JobService:
         finally:
             del self._adding[info_hash]
             done.set()
+        if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
+            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)  # it ended meanwhile
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
@@ -298,11 +306,14 @@ class JobService:
             await self._learn_files(rec, torrent)
         await self._save(rec)  # before the torrent starts: a crash now leaves a job to restart
         self._records[rec.id] = rec
+        self._seq += 1
+        self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
         try:
             session = await self.manager.add(torrent, save, peers=peers, paused=paused)
         except BaseException as exc:
             self._records.pop(rec.id, None)
+            self._order.pop(rec.id, None)
             self._by_hash.pop(rec.info_hash, None)
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._store.delete, rec.id)
@@ -369,9 +380,12 @@ class JobService:
             pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
-        picker = getattr(session, "picker", None)  # sequential mode, where the session exposes its picker
-        if picker is not None and hasattr(picker, "set_sequential"):
-            picker.set_sequential(rec.options.sequential)
+        # sequential mode, where the session offers a public switch (set_sequential, or its picker's)
+        switch = getattr(session, "set_sequential", None)
+        if switch is None:
+            switch = getattr(getattr(session, "picker", None), "set_sequential", None)
+        if callable(switch):
+            switch(rec.options.sequential)
 
     # -- control -------------------------------------------------------------------------
     def _active(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
@@ -391,6 +405,7 @@ class JobService:
         if session.state is not State.PAUSED:
             await session.pause()
         rec.options = dataclasses.replace(rec.options, paused=True)
+        rec.updated_at = self._clock()
         self._sync(rec, force_save=True)
         return self._snapshot(rec)
 
@@ -400,6 +415,7 @@ class JobService:
         if session.state is State.PAUSED:
             await session.resume()
         rec.options = dataclasses.replace(rec.options, paused=False)
+        rec.updated_at = self._clock()
         self._sync(rec, force_save=True)
         return self._snapshot(rec)
 
@@ -457,6 +473,7 @@ class JobService:
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         rec.options = options
+        rec.updated_at = self._clock()
         self._apply_options(rec, session)
         self._refresh_counters(rec)
         self._sync(rec, force_save=True)
@@ -526,6 +543,7 @@ class JobService:
                 and (older_than is None or now - (r.completed_at or r.updated_at) >= older_than)]
         for rec in gone:
             del self._records[rec.id]
+            self._order.pop(rec.id, None)
         if gone:
             await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])
         for rec in gone:
