@@ -104,6 +104,8 @@ class JobService:
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
         self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
         self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
+        self._locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
+        self._write_locks: dict[str, anyio.Lock] = {}  # one write of a record at a time (the last wins)
         self._leases: dict[str, tuple[float, float]] = {}  # id -> (ttl, expires_at)
         self._trackers: dict[str, dict[str, JobTracker]] = {}
         self._last_progress: dict[str, float] = {}
@@ -399,41 +401,58 @@ class JobService:
             raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
         return rec, session
 
+    def _lock(self, job_id: str) -> anyio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = anyio.Lock()
+        return lock
+
     async def pause(self, job_id: str) -> Job:
         self._require_running()
-        rec, session = self._active(job_id, "pause")
-        if session.state is not State.PAUSED:
-            await session.pause()
-        rec.options = dataclasses.replace(rec.options, paused=True)
-        rec.updated_at = self._clock()
-        self._sync(rec, force_save=True)
-        return self._snapshot(rec)
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "pause")
+            if session.state is not State.PAUSED:
+                await session.pause()
+            rec.options = dataclasses.replace(rec.options, paused=True)
+            rec.updated_at = self._clock()
+            self._sync(rec, force_save=True)
+            return self._snapshot(rec)
 
     async def resume(self, job_id: str) -> Job:
         self._require_running()
-        rec, session = self._active(job_id, "resume")
-        if session.state is State.PAUSED:
-            await session.resume()
-        rec.options = dataclasses.replace(rec.options, paused=False)
-        rec.updated_at = self._clock()
-        self._sync(rec, force_save=True)
-        return self._snapshot(rec)
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "resume")
+            if session.state is State.PAUSED:
+                await session.resume()
+            rec.options = dataclasses.replace(rec.options, paused=False)
+            rec.updated_at = self._clock()
+            self._sync(rec, force_save=True)
+            return self._snapshot(rec)
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data)."""
         self._require_running()
-        rec, session = self._active(job_id, "recheck")
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "recheck")
+            return await self._recheck(rec, session)
+
+    async def _recheck(self, rec: JobRecord, session: Session) -> Job:
         if not session.has_metadata:
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
         paused = session.state is State.PAUSED
         self._busy.add(rec.id)
         try:
-            self._refresh_counters(rec)
-            await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
-            new = await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
-                                         paused=paused)
-            self._apply_options(rec, new)
+            with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
+                self._refresh_counters(rec)
+                await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
+                try:
+                    new = await self.manager.add(torrent, Path(rec.options.save_path),
+                                                 peers=rec.options.peers, paused=paused)
+                except (TorrentEngineError, OSError) as exc:
+                    await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
+                    return self._snapshot(rec)
+                self._apply_options(rec, new)
         finally:
             self._busy.discard(rec.id)
         self._sync(rec, force_save=True)
@@ -444,7 +463,12 @@ class JobService:
                      upload_limit: int | None = None) -> Job:
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode or rate limits."""
         self._require_running()
-        rec, session = self._active(job_id, "update")
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "update")
+            return self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+
+    def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
+                sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
         options = rec.options
         if file_priorities is not None:
             if rec.file_priorities is None or not session.has_metadata:
@@ -494,6 +518,12 @@ class JobService:
         return self._snapshot(rec)
 
     async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        async with self._lock(rec.id):
+            if rec.state in FINISHED_STATES:
+                return  # (it ended while this waited for the lock)
+            await self._cancel_locked(rec, delete_files=delete_files, error=error)
+
+    async def _cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a cancel would leave a session without a job
@@ -511,16 +541,25 @@ class JobService:
 
     async def _end_session(self, rec: JobRecord) -> None:
         """Stop and forget the job's session (its files stay), keeping its final counters."""
-        self._by_hash.pop(rec.info_hash, None) if self._by_hash.get(rec.info_hash) == rec.id else None
+        if self._by_hash.get(rec.info_hash) != rec.id:
+            return
+        del self._by_hash[rec.info_hash]
         session = self.manager.get(rec.info_hash)
         if session is None:
             return
-        self._refresh_counters(rec, session)
+        # an add of the same torrent meanwhile waits until the manager has let go of it
+        ending = self._adding.setdefault(rec.info_hash, anyio.Event())
         try:
-            await self.manager.remove(session.info_hash)
-        except SessionError as exc:
-            log.debug("job %s: %s", rec.id, exc)
-        self._refresh_counters(rec, session)
+            self._refresh_counters(rec, session)
+            try:
+                await self.manager.remove(session.info_hash)
+            except SessionError as exc:
+                log.debug("job %s: %s", rec.id, exc)
+            self._refresh_counters(rec, session)
+        finally:
+            if self._adding.get(rec.info_hash) is ending:
+                del self._adding[rec.info_hash]
+                ending.set()
 
     async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
         if self._by_hash.get(rec.info_hash) == rec.id:
@@ -693,8 +732,10 @@ class JobService:
     async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
         try:
             with anyio.CancelScope(shield=True):
-                await self._end_session(rec)
-                await self._finish(rec, state, error)
+                async with self._lock(rec.id):
+                    if rec.state not in FINISHED_STATES:
+                        await self._end_session(rec)
+                        await self._finish(rec, state, error)
         finally:
             self._busy.discard(rec.id)
 
@@ -722,13 +763,21 @@ class JobService:
             rec.name = st.name
 
     async def _save(self, rec: JobRecord) -> None:
-        if rec.id not in self._records:
-            return
-        self._last_saved[rec.id] = self._clock()
-        try:
-            await anyio.to_thread.run_sync(self._store.save, rec)
-        except OSError as exc:
-            log.warning("cannot save job %s: %s", rec.id, exc)
+        """Write the record as it is when its turn comes: saves of one job never overlap, so
+        the file always ends with the newest state."""
+        lock = self._write_locks.get(rec.id)
+        if lock is None:
+            lock = self._write_locks[rec.id] = anyio.Lock()
+        with anyio.CancelScope(shield=True):
+            async with lock:
+                if rec.id not in self._records:
+                    return
+                self._last_saved[rec.id] = self._clock()
+                data = self._store.encode(rec)  # on the loop: the record does not change under it
+                try:
+                    await anyio.to_thread.run_sync(self._store.write, rec.id, data)
+                except OSError as exc:
+                    log.warning("cannot save job %s: %s", rec.id, exc)
 
     # -- snapshots -----------------------------------------------------------------------
     def _snapshot(self, rec: JobRecord) -> Job:

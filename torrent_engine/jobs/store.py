@@ -134,10 +134,16 @@ class JobStore:
         return self.folder / f"{job_id}.json"
 
     def save(self, record: JobRecord) -> None:
+        self.write(record.id, self.encode(record))
+
+    @staticmethod
+    def encode(record: JobRecord) -> bytes:
+        return json.dumps(record.to_json(), separators=(",", ":")).encode()
+
+    def write(self, job_id: str, data: bytes) -> None:
         if self.folder is None:
             return
-        data = json.dumps(record.to_json(), separators=(",", ":")).encode()
-        write_atomic(self._path(record.id), data)
+        write_atomic(self._path(job_id), data)
 
     def delete(self, job_id: str) -> None:
         if self.folder is None:
