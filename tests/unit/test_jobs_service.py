@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 
 import anyio
@@ -20,6 +22,7 @@ from torrent_engine.jobs import (
     LeaseNotFound,
     SavePathError,
 )
+from torrent_engine.metainfo import Torrent
 
 from .torrent_factory import make_torrent, payload
 
@@ -200,3 +203,54 @@ async def test_stats_counts_jobs_per_state(tmp_path: Path) -> None:
         assert stats.jobs["paused"] == 1 and stats.jobs["completed"] == 0
         assert stats.listen_port > 0
         assert stats.to_json()["jobs"] == stats.jobs
+
+
+def three_files() -> Torrent:
+    return make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384,
+                        name="three")
+
+
+async def test_a_clean_up_cut_short_by_a_crash_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="x/y", paused=True)
+        folder = tmp_path / "dl" / "x" / "y" / "three"
+        folder.mkdir(parents=True)
+        for name in "abc":
+            (folder / name).write_bytes(b"partial")
+        await jobs.cancel(job.id)  # files kept
+    assert sorted(p.name for p in folder.iterdir()) == ["a", "b", "c"]
+    record = tmp_path / "state" / "jobs" / f"{job.id}.json"
+    data = json.loads(record.read_text())
+    data["delete_pending"] = True  # as if killed after saving the cancel, before deleting
+    record.write_text(json.dumps(data))
+    async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.CANCELLED
+    assert tree(tmp_path / "dl") == []  # its files, its folder and the save path it made
+    assert json.loads(record.read_text())["delete_pending"] is False
+
+
+async def test_cancel_racing_add_and_recheck_of_one_torrent(tmp_path: Path) -> None:
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        first, _ = await jobs.add(torrent, paused=True)
+        results: dict[str, object] = {}
+
+        async def run(name: str, coro: Awaitable[object]) -> None:
+            try:
+                results[name] = await coro
+            except JobConflict as exc:
+                results[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, "recheck", jobs.recheck(first.id))
+            tg.start_soon(run, "cancel", jobs.cancel(first.id))
+            tg.start_soon(run, "add", jobs.add(torrent, paused=True))
+        assert jobs.get(first.id).state is JobState.CANCELLED
+        added = results["add"]
+        assert isinstance(added, tuple)
+        active = jobs.active()
+        assert len(active) <= 1 and len(jobs.manager.sessions) == len(active)
+        if active:  # the add came after the cancel: a new job with the one session
+            assert active[0].id == added[0].id != first.id
+            assert jobs.manager.get(torrent.info_hash) is not None

@@ -175,6 +175,10 @@ class JobService:
             self._leases[lease_id] = (ttl, max(expires, now + ttl))
         for rec in sorted(self._records.values(), key=lambda r: r.created_at):
             if rec.state in FINISHED_STATES:
+                if rec.delete_pending:  # a crash came between the cancel and the clean-up
+                    await anyio.to_thread.run_sync(self._delete_files, rec)
+                    rec.delete_pending = False
+                    await self._save(rec)
                 continue
             if rec.info_hash in self._by_hash:  # two unfinished records of one torrent: keep the first
                 await self._finish(rec, JobState.FAILED, "a duplicate of job " + self._by_hash[rec.info_hash])
@@ -524,13 +528,40 @@ class JobService:
             await self._cancel_locked(rec, delete_files=delete_files, error=error)
 
     async def _cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        await self._end_job(rec, JobState.CANCELLED, error, delete_files=delete_files)
+
+    async def _end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
+                       delete_files: bool = False) -> None:
+        """Finish the job (caller holds its lock): the record is saved finished first, then the
+        session is stopped and forgotten, then (``delete_files``) its files go. A crash between the
+        steps is finished at the next start: the record says what is left to do."""
         self._busy.add(rec.id)
         try:
-            with anyio.CancelScope(shield=True):  # half a cancel would leave a session without a job
-                await self._end_session(rec)
-                await self._finish(rec, JobState.CANCELLED, error)
+            with anyio.CancelScope(shield=True):  # half an end would leave a session without a job
+                session = self._session(rec)
+                if session is not None:
+                    self._refresh_counters(rec, session)
+                rec.delete_pending = delete_files
+                ending = None
+                if session is not None:  # an add of this torrent meanwhile waits for the manager to let go
+                    ending = self._adding.setdefault(rec.info_hash, anyio.Event())
+                try:
+                    await self._finish(rec, state, error)
+                    if session is not None:
+                        try:
+                            await self.manager.remove(session.info_hash)
+                        except SessionError as exc:
+                            log.debug("job %s: %s", rec.id, exc)
+                        self._refresh_counters(rec, session)
+                        self._set_result(rec)
+                finally:
+                    if ending is not None and self._adding.get(rec.info_hash) is ending:
+                        del self._adding[rec.info_hash]
+                        ending.set()
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
+                    rec.delete_pending = False
+                await self._save(rec)
         finally:
             self._busy.discard(rec.id)
 
@@ -539,41 +570,24 @@ class JobService:
                                    keep=rec.preexisting or [], created_dirs=rec.created_dirs)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
-    async def _end_session(self, rec: JobRecord) -> None:
-        """Stop and forget the job's session (its files stay), keeping its final counters."""
-        if self._by_hash.get(rec.info_hash) != rec.id:
-            return
-        del self._by_hash[rec.info_hash]
-        session = self.manager.get(rec.info_hash)
-        if session is None:
-            return
-        # an add of the same torrent meanwhile waits until the manager has let go of it
-        ending = self._adding.setdefault(rec.info_hash, anyio.Event())
-        try:
-            self._refresh_counters(rec, session)
-            try:
-                await self.manager.remove(session.info_hash)
-            except SessionError as exc:
-                log.debug("job %s: %s", rec.id, exc)
-            self._refresh_counters(rec, session)
-        finally:
-            if self._adding.get(rec.info_hash) is ending:
-                del self._adding[rec.info_hash]
-                ending.set()
-
     async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+        """Make the job a finished one (history) and save it; its session is the caller's concern."""
         if self._by_hash.get(rec.info_hash) == rec.id:
             del self._by_hash[rec.info_hash]
-        now = self._clock()
-        duration = max(0.0, now - rec.created_at)
         rec.error = error
-        rec.completed_at = now
-        rec.result = JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
-                               average_rate=rec.downloaded / duration if duration > 0 else 0.0, error=error)
+        rec.completed_at = self._clock()
+        self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
         self._set_state(rec, state)
         await self._save(rec)
+
+    def _set_result(self, rec: JobRecord) -> None:
+        end = rec.completed_at if rec.completed_at is not None else self._clock()
+        duration = max(0.0, end - rec.created_at)
+        rate = rec.downloaded / duration if duration > 0 else 0.0
+        rec.result = JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
+                               average_rate=rate, error=rec.error)
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
@@ -734,8 +748,7 @@ class JobService:
             with anyio.CancelScope(shield=True):
                 async with self._lock(rec.id):
                     if rec.state not in FINISHED_STATES:
-                        await self._end_session(rec)
-                        await self._finish(rec, state, error)
+                        await self._end_job(rec, state, error)
         finally:
             self._busy.discard(rec.id)
 

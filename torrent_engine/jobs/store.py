@@ -49,6 +49,7 @@ class JobRecord:
     file_paths: list[list[str]] | None = None  # every file's relative path (for the clean-up)
     file_sizes: list[int] | None = None
     pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
+    delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
@@ -66,6 +67,7 @@ class JobRecord:
             "uploaded": self.uploaded, "file_priorities": self.file_priorities,
             "created_dirs": self.created_dirs, "preexisting": self.preexisting,
             "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
+            "delete_pending": self.delete_pending,
         }
 
     @classmethod
@@ -111,7 +113,8 @@ class JobRecord:
                 preexisting=None if pre is None else [_str(x) for x in pre],
                 file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
                 file_sizes=None if sizes is None else [int(s) for s in sizes],
-                pad_files=[int(i) for i in d.get("pad_files") or []])
+                pad_files=[int(i) for i in d.get("pad_files") or []],
+                delete_pending=bool(d.get("delete_pending", False)))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
