@@ -110,6 +110,7 @@ class JobService:
         self._trackers: dict[str, dict[str, JobTracker]] = {}
         self._last_progress: dict[str, float] = {}
         self._last_saved: dict[str, float] = {}
+        self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
@@ -597,6 +598,10 @@ class JobService:
         for rec in gone:
             del self._records[rec.id]
             self._order.pop(rec.id, None)
+            self._finished_jobs.pop(rec.id, None)
+            self._locks.pop(rec.id, None)
+            self._write_locks.pop(rec.id, None)
+            self._last_saved.pop(rec.id, None)
         if gone:
             await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])
         for rec in gone:
@@ -830,6 +835,14 @@ class JobService:
 
     def _record_snapshot(self, rec: JobRecord) -> Job:
         """A job without a running session: what its record says."""
+        if rec.state in FINISHED_STATES:
+            job = self._finished_jobs.get(rec.id)
+            if job is None or job.state is not rec.state or job.result is not rec.result:
+                job = self._finished_jobs[rec.id] = self._make_record_snapshot(rec)
+            return job
+        return self._make_record_snapshot(rec)
+
+    def _make_record_snapshot(self, rec: JobRecord) -> Job:
         done = rec.state is JobState.COMPLETED
         files: tuple[JobFile, ...] = ()
         if rec.file_paths is not None and rec.file_sizes is not None:
