@@ -254,3 +254,31 @@ async def test_cancel_racing_add_and_recheck_of_one_torrent(tmp_path: Path) -> N
         if active:  # the add came after the cancel: a new job with the one session
             assert active[0].id == added[0].id != first.id
             assert jobs.manager.get(torrent.info_hash) is not None
+
+
+async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -> None:
+    tr = "http://127.0.0.1:9/announce"
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(f"magnet:?xt=urn:btih:{'e' * 40}&tr={tr}", paused=True)
+        assert [(t.url, t.status) for t in job.trackers] == [(tr, "unknown")]
+        assert job.to_json(detail=True)["trackers"] == [{"url": tr, "status": "unknown", "message": "",
+                                                         "peers": 0}]
+        assert "trackers" not in job.to_json()
+
+
+async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> None:
+    config = cfg()
+    config.max_active_downloads = 1
+    one = make_torrent([(("a",), payload(5000))], 16384, name="one")
+    two = make_torrent([(("b",), payload(5000))], 16384, name="two")
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        first, _ = await jobs.add(one)
+        second, _ = await jobs.add(two)
+        with anyio.fail_after(10):
+            while jobs.get(first.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        assert jobs.get(second.id).state is JobState.QUEUED
+        await jobs.cancel(first.id)
+        with anyio.fail_after(10):
+            while jobs.get(second.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)

@@ -829,9 +829,22 @@ class JobService:
                    total_size=st.total_wanted if has_meta else rec.total_size,
                    done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
                    download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
-                   eta=eta, files=files, peer_list=peers,
-                   trackers=tuple(self._trackers.get(rec.id, {}).values()), error=rec.error or None,
+                   eta=eta, files=files, peer_list=peers, trackers=self._tracker_list(rec, session),
+                   error=rec.error or None,
                    result=rec.result)
+
+    def _tracker_list(self, rec: JobRecord, session: Session) -> tuple[JobTracker, ...]:
+        """Every tracker of the torrent (or magnet), with what its last announce said."""
+        heard = self._trackers.get(rec.id, {})
+        urls: list[str] = []
+        if session.has_metadata:
+            urls = [url for tier in session.torrent.trackers for url in tier]
+        elif session.magnet is not None:
+            urls = list(session.magnet.trackers)
+        out = [heard.get(url) or JobTracker(url=url, status="unknown", message="", peers=0)
+               for url in dict.fromkeys(urls)]
+        out.extend(t for url, t in heard.items() if url not in urls)
+        return tuple(out)
 
     def _record_snapshot(self, rec: JobRecord) -> Job:
         """A job without a running session: what its record says."""
