@@ -15,6 +15,7 @@ from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
     FINISHED_STATES,
     Job,
+    JobProgress,
     JobService,
     JobState,
     JobStateChanged,
@@ -137,3 +138,90 @@ async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:
         assert not (tmp_path / "downloads" / "a").exists()  # its partial files are gone
         assert jobs.get(plain.id).state not in FINISHED_STATES
         assert (tmp_path / "downloads" / "b").exists()
+
+
+async def test_restart_brings_jobs_and_history_back_and_resumes_from_verified_pieces(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "small", name="small") as (s1, small, _), \
+            seeder(tmp_path / "seed", rate=400_000, files=big, name="big") as (s2, torrent, src):
+        async with service(tmp_path) as jobs:
+            finished, _ = await jobs.add(small.to_bytes(), peers=[("127.0.0.1", s1.listen_port)])
+            await wait_state(jobs, finished.id, JobState.COMPLETED)
+            partial, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
+            paused_magnet, _ = await jobs.add(f"magnet:?xt=urn:btih:{'ab' * 20}&dn=nobody", paused=True)
+            await wait_downloading(jobs, partial.id)
+            await anyio.sleep(0.5)
+        before = jobs.get(partial.id)
+        assert 0 < before.done_size < before.total_size
+        async with service(tmp_path) as again:
+            assert again.lost == []
+            assert again.get(finished.id).state is JobState.COMPLETED
+            assert again.get(finished.id).result == jobs.get(finished.id).result
+            assert again.get(paused_magnet.id).state is JobState.PAUSED
+            session = again.manager.get(torrent.info_hash)
+            assert session is not None
+            await session.wait_ready()
+            assert not session.rechecked  # the resume data was trusted: no full recheck
+            assert len(session.have) * torrent.piece_length >= before.done_size
+            done = await wait_state(again, partial.id, *FINISHED_STATES)
+            assert done.state is JobState.COMPLETED, done.error
+            assert not same_files(torrent, src, tmp_path / "downloads")
+            assert [j.id for j in again.list()] == [paused_magnet.id, partial.id, finished.id]
+
+
+async def test_a_corrupt_record_loses_only_that_job(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True))[0].id for c in "abc"]
+    records = tmp_path / "state" / "jobs"
+    (records / f"{ids[1]}.json").write_bytes((records / f"{ids[1]}.json").read_bytes()[:40])  # truncated
+    (records / f"{ids[2]}.json.x1y2.tmp").write_bytes(b"{half a wri")  # an interrupted write
+    async with service(tmp_path) as again:
+        assert {j.id for j in again.list()} == {ids[0], ids[2]}
+        assert [Path(f).name for f, _reason in again.lost] == [f"{ids[1]}.json"]
+        assert not list(records.glob("*.tmp"))
+        assert again.get(ids[2]).state is JobState.PAUSED
+
+
+async def test_a_session_error_fails_the_job_with_its_reason(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, _src), service(tmp_path) as jobs:
+        blocker = tmp_path / "downloads" / "x" / "payload" / "a.bin"
+        blocker.mkdir(parents=True)  # a folder where the torrent's file must go
+        job, _ = await jobs.add(torrent.to_bytes(), save_path="x", peers=[("127.0.0.1", seed.listen_port)])
+        failed = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert failed.state is JobState.FAILED
+        assert failed.error and "a.bin" in failed.error
+        assert failed.result is not None and failed.result.error == failed.error
+        assert jobs.manager.sessions == []  # its session is gone; the job is history
+        assert blocker.is_dir()
+
+
+async def test_progress_is_throttled_and_pause_resume_recheck_work_mid_download(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=500_000, files=big) as (seed, torrent, src), \
+            service(tmp_path) as jobs:
+        progress: list[JobProgress] = []
+        jobs.events.subscribe("job.progress",
+                              lambda e: progress.append(e) if isinstance(e, JobProgress) else None)
+        started = anyio.current_time()
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await wait_downloading(jobs, job.id)
+        paused = await jobs.pause(job.id)
+        assert paused.state is JobState.PAUSED and paused.options.paused
+        checked_states: list[JobState] = []
+        jobs.events.subscribe("job.state", lambda e: checked_states.append(e.new)
+                              if isinstance(e, JobStateChanged) else None)
+        rechecked = await jobs.recheck(job.id)
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None
+        await session.wait_ready()
+        assert session.rechecked
+        assert (await wait_state(jobs, job.id, JobState.PAUSED)).done_size > 0
+        assert JobState.CHECKING in checked_states or rechecked.state is JobState.CHECKING
+        resumed = await jobs.resume(job.id)
+        assert resumed.state in (JobState.DOWNLOADING, JobState.CHECKING)
+        done = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert done.state is JobState.COMPLETED, done.error
+        assert not same_files(torrent, src, tmp_path / "downloads")
+        elapsed = anyio.current_time() - started
+        assert len(progress) > 2 and all(e.job.id == job.id for e in progress)
+        assert len(progress) <= elapsed * 4 + 2  # at most four a second

@@ -99,13 +99,18 @@ class JobService:
         self.lost: list[tuple[str, str]] = []  # (record file, reason) of job records that could not be read
         self._store = JobStore(state)
         self._records: dict[str, JobRecord] = {}
+        self._order: dict[str, int] = {}  # id -> when it was added (ties of created_at: the later first)
+        self._seq = 0
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
         self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
         self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
+        self._locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
+        self._write_locks: dict[str, anyio.Lock] = {}  # one write of a record at a time (the last wins)
         self._leases: dict[str, tuple[float, float]] = {}  # id -> (ttl, expires_at)
         self._trackers: dict[str, dict[str, JobTracker]] = {}
         self._last_progress: dict[str, float] = {}
         self._last_saved: dict[str, float] = {}
+        self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
@@ -117,7 +122,10 @@ class JobService:
             await anyio.to_thread.run_sync(lambda: self.download_root.mkdir(parents=True, exist_ok=True))
             records, lost = await anyio.to_thread.run_sync(self._store.load_all)
             self.lost = lost
+            records.sort(key=lambda r: (r.created_at, r.id))
             self._records = {r.id: r for r in records}
+            self._order = {r.id: n for n, r in enumerate(records)}
+            self._seq = len(records)
             self._leases = await anyio.to_thread.run_sync(self._store.load_leases)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -168,6 +176,10 @@ class JobService:
             self._leases[lease_id] = (ttl, max(expires, now + ttl))
         for rec in sorted(self._records.values(), key=lambda r: r.created_at):
             if rec.state in FINISHED_STATES:
+                if rec.delete_pending:  # a crash came between the cancel and the clean-up
+                    await anyio.to_thread.run_sync(self._delete_files, rec)
+                    rec.delete_pending = False
+                    await self._save(rec)
                 continue
             if rec.info_hash in self._by_hash:  # two unfinished records of one torrent: keep the first
                 await self._finish(rec, JobState.FAILED, "a duplicate of job " + self._by_hash[rec.info_hash])
@@ -179,6 +191,7 @@ class JobService:
             found = self.manager.get(rec.info_hash)
             try:
                 session = found if found is not None else await self._start_again(rec)
+                session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
                 if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
                     await session.pause()
                 self._apply_options(rec, session)
@@ -212,7 +225,8 @@ class JobService:
 
     def list(self, state: JobState | None = None) -> builtins.list[Job]:
         """Every job (active and history), newest first; only those in ``state`` when given."""
-        recs = sorted(self._records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        order = self._order
+        recs = sorted(self._records.values(), key=lambda r: (r.created_at, order.get(r.id, 0)), reverse=True)
         if state is not None:
             wanted = JobState(state)
             recs = [r for r in recs if r.state is wanted]
@@ -277,6 +291,8 @@ class JobService:
         finally:
             del self._adding[info_hash]
             done.set()
+        if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
+            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)  # it ended meanwhile
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
@@ -297,11 +313,14 @@ class JobService:
             await self._learn_files(rec, torrent)
         await self._save(rec)  # before the torrent starts: a crash now leaves a job to restart
         self._records[rec.id] = rec
+        self._seq += 1
+        self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
         try:
             session = await self.manager.add(torrent, save, peers=peers, paused=paused)
         except BaseException as exc:
             self._records.pop(rec.id, None)
+            self._order.pop(rec.id, None)
             self._by_hash.pop(rec.info_hash, None)
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._store.delete, rec.id)
@@ -341,19 +360,24 @@ class JobService:
             raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
         raise InvalidJobRequest("must be a magnet URI, a .torrent path or .torrent bytes", "source")
 
-    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
-        """Record the torrent's files (and which were on disk already) once the metainfo is known."""
-        files = [f for f in torrent.files]
+    def _learn_layout(self, rec: JobRecord, torrent: Torrent) -> None:
+        """Record the torrent's files and their priorities once the metainfo is known."""
+        files = torrent.files
         rec.name = torrent.name
         rec.file_paths = [list(f.path) for f in files]
         rec.file_sizes = [f.length for f in files]
-        stored = [f.path for f in files if not f.pad and "l" not in f.attr]
-        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
-        if rec.file_priorities is None:
+        rec.pad_files = [i for i, f in enumerate(files) if f.pad]
+        if rec.file_priorities is None or len(rec.file_priorities) != len(files):
             sel = rec.options.files
             rec.file_priorities = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
                                    for i, f in enumerate(files)]
         rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)
+
+    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
+        """The layout, and which of the torrent's files were on disk before the job (never deleted)."""
+        self._learn_layout(rec, torrent)
+        stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
 
     def _apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push file priorities and sequential mode into a session that has its metainfo."""
@@ -363,9 +387,12 @@ class JobService:
             pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
-        picker = getattr(session, "picker", None)  # sequential mode, where the session exposes its picker
-        if picker is not None and hasattr(picker, "set_sequential"):
-            picker.set_sequential(rec.options.sequential)
+        # sequential mode, where the session offers a public switch (set_sequential, or its picker's)
+        switch = getattr(session, "set_sequential", None)
+        if switch is None:
+            switch = getattr(getattr(session, "picker", None), "set_sequential", None)
+        if callable(switch):
+            switch(rec.options.sequential)
 
     # -- control -------------------------------------------------------------------------
     def _active(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
@@ -379,39 +406,58 @@ class JobService:
             raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
         return rec, session
 
+    def _lock(self, job_id: str) -> anyio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = anyio.Lock()
+        return lock
+
     async def pause(self, job_id: str) -> Job:
         self._require_running()
-        rec, session = self._active(job_id, "pause")
-        if session.state is not State.PAUSED:
-            await session.pause()
-        rec.options = dataclasses.replace(rec.options, paused=True)
-        self._sync(rec, force_save=True)
-        return self._snapshot(rec)
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "pause")
+            if session.state is not State.PAUSED:
+                await session.pause()
+            rec.options = dataclasses.replace(rec.options, paused=True)
+            rec.updated_at = self._clock()
+            self._sync(rec, force_save=True)
+            return self._snapshot(rec)
 
     async def resume(self, job_id: str) -> Job:
         self._require_running()
-        rec, session = self._active(job_id, "resume")
-        if session.state is State.PAUSED:
-            await session.resume()
-        rec.options = dataclasses.replace(rec.options, paused=False)
-        self._sync(rec, force_save=True)
-        return self._snapshot(rec)
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "resume")
+            if session.state is State.PAUSED:
+                await session.resume()
+            rec.options = dataclasses.replace(rec.options, paused=False)
+            rec.updated_at = self._clock()
+            self._sync(rec, force_save=True)
+            return self._snapshot(rec)
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data)."""
         self._require_running()
-        rec, session = self._active(job_id, "recheck")
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "recheck")
+            return await self._recheck(rec, session)
+
+    async def _recheck(self, rec: JobRecord, session: Session) -> Job:
         if not session.has_metadata:
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
         paused = session.state is State.PAUSED
         self._busy.add(rec.id)
         try:
-            self._refresh_counters(rec)
-            await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
-            new = await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
-                                         paused=paused)
-            self._apply_options(rec, new)
+            with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
+                self._refresh_counters(rec)
+                await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
+                try:
+                    new = await self.manager.add(torrent, Path(rec.options.save_path),
+                                                 peers=rec.options.peers, paused=paused)
+                except (TorrentEngineError, OSError) as exc:
+                    await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
+                    return self._snapshot(rec)
+                self._apply_options(rec, new)
         finally:
             self._busy.discard(rec.id)
         self._sync(rec, force_save=True)
@@ -422,7 +468,12 @@ class JobService:
                      upload_limit: int | None = None) -> Job:
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode or rate limits."""
         self._require_running()
-        rec, session = self._active(job_id, "update")
+        async with self._lock(job_id):
+            rec, session = self._active(job_id, "update")
+            return self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+
+    def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
+                sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
         options = rec.options
         if file_priorities is not None:
             if rec.file_priorities is None or not session.has_metadata:
@@ -451,6 +502,7 @@ class JobService:
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         rec.options = options
+        rec.updated_at = self._clock()
         self._apply_options(rec, session)
         self._refresh_counters(rec)
         self._sync(rec, force_save=True)
@@ -471,13 +523,46 @@ class JobService:
         return self._snapshot(rec)
 
     async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        async with self._lock(rec.id):
+            if rec.state in FINISHED_STATES:
+                return  # (it ended while this waited for the lock)
+            await self._cancel_locked(rec, delete_files=delete_files, error=error)
+
+    async def _cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        await self._end_job(rec, JobState.CANCELLED, error, delete_files=delete_files)
+
+    async def _end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
+                       delete_files: bool = False) -> None:
+        """Finish the job (caller holds its lock): the record is saved finished first, then the
+        session is stopped and forgotten, then (``delete_files``) its files go. A crash between the
+        steps is finished at the next start: the record says what is left to do."""
         self._busy.add(rec.id)
         try:
-            with anyio.CancelScope(shield=True):  # half a cancel would leave a session without a job
-                await self._end_session(rec)
-                await self._finish(rec, JobState.CANCELLED, error)
+            with anyio.CancelScope(shield=True):  # half an end would leave a session without a job
+                session = self._session(rec)
+                if session is not None:
+                    self._refresh_counters(rec, session)
+                rec.delete_pending = delete_files
+                ending = None
+                if session is not None:  # an add of this torrent meanwhile waits for the manager to let go
+                    ending = self._adding.setdefault(rec.info_hash, anyio.Event())
+                try:
+                    await self._finish(rec, state, error)
+                    if session is not None:
+                        try:
+                            await self.manager.remove(session.info_hash)
+                        except SessionError as exc:
+                            log.debug("job %s: %s", rec.id, exc)
+                        self._refresh_counters(rec, session)
+                        self._set_result(rec)
+                finally:
+                    if ending is not None and self._adding.get(rec.info_hash) is ending:
+                        del self._adding[rec.info_hash]
+                        ending.set()
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
+                    rec.delete_pending = False
+                await self._save(rec)
         finally:
             self._busy.discard(rec.id)
 
@@ -486,32 +571,24 @@ class JobService:
                                    keep=rec.preexisting or [], created_dirs=rec.created_dirs)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
-    async def _end_session(self, rec: JobRecord) -> None:
-        """Stop and forget the job's session (its files stay), keeping its final counters."""
-        self._by_hash.pop(rec.info_hash, None) if self._by_hash.get(rec.info_hash) == rec.id else None
-        session = self.manager.get(rec.info_hash)
-        if session is None:
-            return
-        self._refresh_counters(rec, session)
-        try:
-            await self.manager.remove(session.info_hash)
-        except SessionError as exc:
-            log.debug("job %s: %s", rec.id, exc)
-        self._refresh_counters(rec, session)
-
     async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+        """Make the job a finished one (history) and save it; its session is the caller's concern."""
         if self._by_hash.get(rec.info_hash) == rec.id:
             del self._by_hash[rec.info_hash]
-        now = self._clock()
-        duration = max(0.0, now - rec.created_at)
         rec.error = error
-        rec.completed_at = now
-        rec.result = JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
-                               average_rate=rec.downloaded / duration if duration > 0 else 0.0, error=error)
+        rec.completed_at = self._clock()
+        self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
         self._set_state(rec, state)
         await self._save(rec)
+
+    def _set_result(self, rec: JobRecord) -> None:
+        end = rec.completed_at if rec.completed_at is not None else self._clock()
+        duration = max(0.0, end - rec.created_at)
+        rate = rec.downloaded / duration if duration > 0 else 0.0
+        rec.result = JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
+                               average_rate=rate, error=rec.error)
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
@@ -520,6 +597,11 @@ class JobService:
                 and (older_than is None or now - (r.completed_at or r.updated_at) >= older_than)]
         for rec in gone:
             del self._records[rec.id]
+            self._order.pop(rec.id, None)
+            self._finished_jobs.pop(rec.id, None)
+            self._locks.pop(rec.id, None)
+            self._write_locks.pop(rec.id, None)
+            self._last_saved.pop(rec.id, None)
         if gone:
             await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])
         for rec in gone:
@@ -613,20 +695,30 @@ class JobService:
         if name == "session.metadata_received" and rec.file_paths is None:
             session = self._session(rec)
             if session is not None and session.has_metadata and self._tg is not None:
-                self._tg.start_soon(self._metadata_arrived, rec, session)
+                self._metadata_arrived(rec, session)
         if name.startswith("session."):
             self._sync(rec)
 
-    async def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+        """A magnet's metainfo is here: the file selection applies at once (this runs before the
+        session's first request, which waits for its check), the rest in the task group."""
+        assert self._tg is not None
         torrent = session.torrent
         if rec.options.files is not None and any(i >= len(torrent.files) for i in rec.options.files):
-            await self._end_session(rec)
-            await self._finish(rec, JobState.FAILED,
-                               f"files: an index is out of range (the torrent has {len(torrent.files)})")
+            self._busy.add(rec.id)
+            self._tg.start_soon(self._end, rec, JobState.FAILED,
+                                f"files: an index is out of range (the torrent has {len(torrent.files)})")
             return
-        await self._learn_files(rec, torrent)
+        self._learn_layout(rec, torrent)
         self._apply_options(rec, session)
-        self._sync(rec, force_save=True)
+
+        async def find_existing() -> None:
+            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+            save_path = Path(rec.options.save_path)
+            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
+            await self._save(rec)
+
+        self._tg.start_soon(find_existing)
 
     def _session(self, rec: JobRecord) -> Session | None:
         if rec.state in FINISHED_STATES or self._by_hash.get(rec.info_hash) != rec.id:
@@ -659,8 +751,9 @@ class JobService:
     async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
         try:
             with anyio.CancelScope(shield=True):
-                await self._end_session(rec)
-                await self._finish(rec, state, error)
+                async with self._lock(rec.id):
+                    if rec.state not in FINISHED_STATES:
+                        await self._end_job(rec, state, error)
         finally:
             self._busy.discard(rec.id)
 
@@ -688,13 +781,21 @@ class JobService:
             rec.name = st.name
 
     async def _save(self, rec: JobRecord) -> None:
-        if rec.id not in self._records:
-            return
-        self._last_saved[rec.id] = self._clock()
-        try:
-            await anyio.to_thread.run_sync(self._store.save, rec)
-        except OSError as exc:
-            log.warning("cannot save job %s: %s", rec.id, exc)
+        """Write the record as it is when its turn comes: saves of one job never overlap, so
+        the file always ends with the newest state."""
+        lock = self._write_locks.get(rec.id)
+        if lock is None:
+            lock = self._write_locks[rec.id] = anyio.Lock()
+        with anyio.CancelScope(shield=True):
+            async with lock:
+                if rec.id not in self._records:
+                    return
+                self._last_saved[rec.id] = self._clock()
+                data = self._store.encode(rec)  # on the loop: the record does not change under it
+                try:
+                    await anyio.to_thread.run_sync(self._store.write, rec.id, data)
+                except OSError as exc:
+                    log.warning("cannot save job %s: %s", rec.id, exc)
 
     # -- snapshots -----------------------------------------------------------------------
     def _snapshot(self, rec: JobRecord) -> Job:
@@ -728,19 +829,42 @@ class JobService:
                    total_size=st.total_wanted if has_meta else rec.total_size,
                    done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
                    download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
-                   eta=eta, files=files, peer_list=peers,
-                   trackers=tuple(self._trackers.get(rec.id, {}).values()), error=rec.error or None,
+                   eta=eta, files=files, peer_list=peers, trackers=self._tracker_list(rec, session),
+                   error=rec.error or None,
                    result=rec.result)
+
+    def _tracker_list(self, rec: JobRecord, session: Session) -> tuple[JobTracker, ...]:
+        """Every tracker of the torrent (or magnet), with what its last announce said."""
+        heard = self._trackers.get(rec.id, {})
+        urls: list[str] = []
+        if session.has_metadata:
+            urls = [url for tier in session.torrent.trackers for url in tier]
+        elif session.magnet is not None:
+            urls = list(session.magnet.trackers)
+        out = [heard.get(url) or JobTracker(url=url, status="unknown", message="", peers=0)
+               for url in dict.fromkeys(urls)]
+        out.extend(t for url, t in heard.items() if url not in urls)
+        return tuple(out)
 
     def _record_snapshot(self, rec: JobRecord) -> Job:
         """A job without a running session: what its record says."""
+        if rec.state in FINISHED_STATES:
+            job = self._finished_jobs.get(rec.id)
+            if job is None or job.state is not rec.state or job.result is not rec.result:
+                job = self._finished_jobs[rec.id] = self._make_record_snapshot(rec)
+            return job
+        return self._make_record_snapshot(rec)
+
+    def _make_record_snapshot(self, rec: JobRecord) -> Job:
         done = rec.state is JobState.COMPLETED
         files: tuple[JobFile, ...] = ()
         if rec.file_paths is not None and rec.file_sizes is not None:
             prios = rec.file_priorities or [DEFAULT_PRIORITY] * len(rec.file_paths)
+            pads = set(rec.pad_files)
             rows = enumerate(zip(rec.file_paths, rec.file_sizes, prios, strict=False))
             files = tuple(JobFile(index=i, path="/".join(p), size=s, progress=float(done and prio > 0),
-                                  priority=prio, selected=prio > 0) for i, (p, s, prio) in rows)
+                                  priority=prio, selected=prio > 0) for i, (p, s, prio) in rows
+                          if i not in pads)
         progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
         return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
                    state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,

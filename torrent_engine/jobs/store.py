@@ -48,6 +48,8 @@ class JobRecord:
     preexisting: list[str] | None = None  # the torrent's files that were on disk before the job
     file_paths: list[list[str]] | None = None  # every file's relative path (for the clean-up)
     file_sizes: list[int] | None = None
+    pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
+    delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
@@ -64,7 +66,8 @@ class JobRecord:
             "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
             "uploaded": self.uploaded, "file_priorities": self.file_priorities,
             "created_dirs": self.created_dirs, "preexisting": self.preexisting,
-            "file_paths": self.file_paths, "file_sizes": self.file_sizes,
+            "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
+            "delete_pending": self.delete_pending,
         }
 
     @classmethod
@@ -109,7 +112,9 @@ class JobRecord:
                 created_dirs=[_str(x) for x in d.get("created_dirs") or []],
                 preexisting=None if pre is None else [_str(x) for x in pre],
                 file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
-                file_sizes=None if sizes is None else [int(s) for s in sizes])
+                file_sizes=None if sizes is None else [int(s) for s in sizes],
+                pad_files=[int(i) for i in d.get("pad_files") or []],
+                delete_pending=bool(d.get("delete_pending", False)))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
@@ -132,10 +137,16 @@ class JobStore:
         return self.folder / f"{job_id}.json"
 
     def save(self, record: JobRecord) -> None:
+        self.write(record.id, self.encode(record))
+
+    @staticmethod
+    def encode(record: JobRecord) -> bytes:
+        return json.dumps(record.to_json(), separators=(",", ":")).encode()
+
+    def write(self, job_id: str, data: bytes) -> None:
         if self.folder is None:
             return
-        data = json.dumps(record.to_json(), separators=(",", ":")).encode()
-        write_atomic(self._path(record.id), data)
+        write_atomic(self._path(job_id), data)
 
     def delete(self, job_id: str) -> None:
         if self.folder is None:
