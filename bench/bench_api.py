@@ -116,6 +116,7 @@ async def download(daemon: Daemon, torrent_b64: str, peer: str, *, load: bool) -
             tasks = [asyncio.create_task(sse_client()) for _ in range(10)]
             tasks.append(asyncio.create_task(poller()))
             await asyncio.sleep(0.5)
+        t0 = time.perf_counter()
         r = await client.post("/api/jobs", json={"source": torrent_b64, "peers": [peer]})
         r.raise_for_status()
         job_id = r.json()["id"]
@@ -123,12 +124,12 @@ async def download(daemon: Daemon, torrent_b64: str, peer: str, *, load: bool) -
             job = (await client.get(f"/api/jobs/{job_id}")).json()
             if job["state"] in ("seeding", "completed", "failed"):
                 break
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - t0
         done.set()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    seconds = job["completed_at"] - job["created_at"]
     return {"load": load, "state": job["state"], "seconds": seconds,
             "mb_s": job["total_size"] / seconds / 1e6,
             "poll_p50_ms": pct(poll_ms, 0.5), "poll_p99_ms": pct(poll_ms, 0.99), "polls": len(poll_ms),
