@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from .. import __version__
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
+    Job,
     JobConflict,
     JobError,
     JobNotFound,
@@ -56,6 +57,10 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.field = field
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -205,6 +210,7 @@ class Api:
         self.max_torrent_size = max_torrent_size
         self.max_json = (max_torrent_size * 4) // 3 + JSON_OVERHEAD
         self.heartbeat = heartbeat
+        self._job_json: dict[str, tuple[Job, bytes]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -224,10 +230,28 @@ class Api:
             except ValueError as exc:
                 names = ", ".join(s.value for s in JobState)
                 raise ApiError(400, f"unknown state {raw!r} (one of {names})", "state") from exc
-        return JSONResponse({"jobs": [job.to_json() for job in self.service.list(state)]})
+        return self._jobs_response(self.service.list(state))
 
     async def active_jobs(self, request: Request) -> Response:
-        return JSONResponse({"jobs": [job.to_json() for job in self.service.active()]})
+        return self._jobs_response(self.service.active())
+
+    def _jobs_response(self, jobs: list[Job]) -> Response:
+        """``{"jobs": [...]}``, reusing the JSON of each job whose snapshot has not changed (the
+        service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the list
+        took 22-25 ms to build and encode, most of it for jobs that never change)."""
+        cache = self._job_json
+        parts: list[bytes] = []
+        for job in jobs:
+            hit = cache.get(job.id)
+            if hit is None or hit[0] is not job:
+                hit = (job, _dumps(job.to_json()))
+                cache[job.id] = hit
+            parts.append(hit[1])
+        if len(cache) > 2 * len(jobs) + 1024:  # forget removed jobs now and then
+            keep = {job.id for job in self.service.list()}
+            for job_id in [k for k in cache if k not in keep]:
+                del cache[job_id]
+        return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
 
     async def get_job(self, request: Request) -> Response:
         job = self.service.get(request.path_params["job_id"])
