@@ -127,12 +127,13 @@ async def test_upload_completes_from_libtorrent_watched_through_sse(tmp_path: Pa
             async with api.client.stream("GET", "/api/events") as response:
                 messages = sse_messages(response)
                 assert (await anext(messages)).event == "snapshot"
-                # A .torrent upload has no peers field: add by magnet with the peer, then the
-                # upload of the same torrent names the same job.
-                r = await api.client.post("/api/jobs", json={"source": torrent.magnet_uri(), "peers": [peer]})
-                assert r.status_code == 201
+                r = await api.client.post("/api/jobs", files={"torrent": ("t.torrent", torrent.to_bytes())},
+                                          data={"peers": peer, "sequential": "true"})
+                assert r.status_code == 201, r.text
                 job_id = r.json()["id"]
-                r = await api.client.post("/api/jobs", files={"torrent": ("t.torrent", torrent.to_bytes())})
+                assert r.json()["options"]["sequential"] is True
+                # The same torrent again, by magnet: the same job.
+                r = await api.client.post("/api/jobs", json={"source": torrent.magnet_uri()})
                 assert r.status_code == 200 and r.json()["id"] == job_id
                 with anyio.fail_after(90):
                     async for message in messages:

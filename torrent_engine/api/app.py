@@ -277,6 +277,8 @@ class Api:
                     options[name] = fields[name].lower() in ("true", "1", "on", "yes")
             if fields.get("client"):
                 options["client"] = fields["client"]
+            if fields.get("peers"):
+                options["peers"] = [parse_peer(p) for p in fields["peers"].replace(",", " ").split()]
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             data = await read_json(request, self.max_json)
             source = parse_source(data.get("source"), self.max_torrent_size)

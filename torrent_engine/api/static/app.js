@@ -353,11 +353,10 @@ async function addFile() {
   const form = new FormData();
   form.append("torrent", file, file.name);
   const opts = addOptions();
-  for (const [k, v] of Object.entries(opts)) if (k !== "peers") form.append(k, String(v));
+  for (const [k, v] of Object.entries(opts)) form.append(k, Array.isArray(v) ? v.join(" ") : String(v));
   try {
-    const job = await api("POST", "/api/jobs", form);
-    upsert(job);
-    if (opts.peers) showError("Peers are used with magnet links only; the .torrent was added without them.");
+    upsert(await api("POST", "/api/jobs", form));
+    if (tab !== "active") switchTab("active");
   } catch (e) { showError(e.message); }
   $("add-file").value = "";
 }
