@@ -311,7 +311,6 @@ class JobService:
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
-        await self._save(rec)  # before the torrent starts: a crash now leaves a job to restart
         self._records[rec.id] = rec
         self._seq += 1
         self._order[rec.id] = self._seq
@@ -322,11 +321,12 @@ class JobService:
             self._records.pop(rec.id, None)
             self._order.pop(rec.id, None)
             self._by_hash.pop(rec.info_hash, None)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._store.delete, rec.id)
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
             raise
+        # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
+        # torrent without a job, which the next start stops; the add had not returned anyway
+        await self._save(rec)
         self._apply_options(rec, session)
         self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
         self._sync(rec)
