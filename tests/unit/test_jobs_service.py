@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Awaitable
@@ -93,6 +94,7 @@ async def test_bad_files_and_peers_name_their_field(tmp_path: Path) -> None:
     torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000))], 16384)
     async with service(tmp_path) as jobs:
         for kw, field in (({"files": [5]}, "files"), ({"files": [-1]}, "files"), ({"files": "0"}, "files"),
+                          ({"files": []}, "files"),
                           ({"peers": [("127.0.0.1", 0)]}, "peers"), ({"peers": ["127.0.0.1:80"]}, "peers"),
                           ({"client": "nope"}, "client")):
             with pytest.raises((InvalidJobRequest, LeaseNotFound)) as info:
@@ -108,6 +110,7 @@ async def test_file_selection_sets_priorities(tmp_path: Path) -> None:
         rows = [(f.index, f.priority, f.selected) for f in job.files]
         assert rows == [(0, 0, False), (1, 4, True), (2, 0, False)]
         assert job.total_size == 2000
+        assert job.eta is None and job.download_rate == 0.0  # no rate: no ETA
         job = await jobs.update(job.id, file_priorities={0: 7, 1: 0})
         assert [f.priority for f in job.files] == [7, 0, 0] and job.total_size == 1000
         with pytest.raises(InvalidJobRequest):
@@ -282,3 +285,19 @@ async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> No
         with anyio.fail_after(10):
             while jobs.get(second.id).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
+
+
+async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -> None:
+    before = len(asyncio.all_tasks())
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        paused, _ = await jobs.add(magnet("a"), paused=True)
+        assert len(asyncio.all_tasks()) > before
+    await anyio.sleep(0.05)
+    assert len(asyncio.all_tasks()) == before
+    assert jobs.manager.sessions == []
+    with pytest.raises(JobConflict):
+        await jobs.add(magnet("b"))
+    saved = {p.stem: json.loads(p.read_text())["state"] for p in (tmp_path / "state" / "jobs").glob("*.json")}
+    assert saved == {job.id: "downloading", paused.id: "paused"}

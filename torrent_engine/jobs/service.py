@@ -891,6 +891,8 @@ def _check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tupl
         if isinstance(torrent, Torrent) and index >= len(torrent.files):
             raise InvalidJobRequest(f"no file {index} (the torrent has {len(torrent.files)})", "files")
         out.append(index)
+    if not out:
+        raise InvalidJobRequest("selects no file (leave it out to download every file)", "files")
     return tuple(sorted(set(out)))
 
 
