@@ -225,3 +225,20 @@ async def test_progress_is_throttled_and_pause_resume_recheck_work_mid_download(
         elapsed = anyio.current_time() - started
         assert len(progress) > 2 and all(e.job.id == job.id for e in progress)
         assert len(progress) <= elapsed * 4 + 2  # at most four a second
+
+
+async def test_sequential_job_fetches_pieces_in_order(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=1_000_000, files=big) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        order: list[int] = []
+        jobs.manager.events.subscribe("piece.completed", lambda e: order.append(getattr(e, "index", -1)))
+        job, _ = await jobs.add(torrent.to_bytes(), sequential=True, peers=[("127.0.0.1", seed.listen_port)])
+        assert job.options.sequential
+        with anyio.fail_after(60):
+            while len(order) < 20:
+                await anyio.sleep(0.05)
+        # rarest-first among equals (one seeder) would pick at random from ~180 pieces
+        assert max(order[:10]) < 30, order[:20]
+        job = await jobs.update(job.id, sequential=False)
+        assert not job.options.sequential

@@ -214,7 +214,8 @@ class JobService:
         else:
             raise SessionError("its metainfo is missing from the state directory")
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.state is JobState.PAUSED)
+                                      paused=rec.state is JobState.PAUSED,
+                                      prepare=lambda s: self._apply_options(rec, s))
 
     # -- queries -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -316,7 +317,8 @@ class JobService:
         self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
         try:
-            session = await self.manager.add(torrent, save, peers=peers, paused=paused)
+            await self.manager.add(torrent, save, peers=peers, paused=paused,
+                                   prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
             self._records.pop(rec.id, None)
             self._order.pop(rec.id, None)
@@ -327,7 +329,6 @@ class JobService:
         # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
         # torrent without a job, which the next start stops; the add had not returned anyway
         await self._save(rec)
-        self._apply_options(rec, session)
         self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
         self._sync(rec)
         return rec
@@ -452,12 +453,11 @@ class JobService:
                 self._refresh_counters(rec)
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
-                    new = await self.manager.add(torrent, Path(rec.options.save_path),
-                                                 peers=rec.options.peers, paused=paused)
+                    await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
+                                           paused=paused, prepare=lambda s: self._apply_options(rec, s))
                 except (TorrentEngineError, OSError) as exc:
                     await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self._snapshot(rec)
-                self._apply_options(rec, new)
         finally:
             self._busy.discard(rec.id)
         self._sync(rec, force_save=True)
