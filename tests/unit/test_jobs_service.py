@@ -301,3 +301,28 @@ async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -
         await jobs.add(magnet("b"))
     saved = {p.stem: json.loads(p.read_text())["state"] for p in (tmp_path / "state" / "jobs").glob("*.json")}
     assert saved == {job.id: "downloading", paused.id: "paused"}
+
+
+async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) -> None:
+    torrent = three_files()
+    outside = tmp_path / "outside"
+    (outside / "three").mkdir(parents=True)
+    for name in "abc":
+        (outside / "three" / name).write_text("keep")
+    async with service(tmp_path) as jobs:
+        active, _ = await jobs.add(torrent, paused=True)
+        gone, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(gone.id)
+    records = tmp_path / "state" / "jobs"
+    for job_id, extra in ((active.id, {}), (gone.id, {"delete_pending": True, "created_dirs": [str(outside)],
+                                                       "file_paths": [["three", n] for n in "abc"]})):
+        data = json.loads((records / f"{job_id}.json").read_text())
+        data["options"]["save_path"] = str(outside)
+        data.update(extra)
+        (records / f"{job_id}.json").write_text(json.dumps(data))
+    async with service(tmp_path) as again:
+        failed = again.get(active.id)
+        assert failed.state is JobState.FAILED
+        assert failed.error and "outside the download root" in failed.error
+        assert again.manager.sessions == []
+    assert sorted(p.name for p in (outside / "three").iterdir()) == ["a", "b", "c"]

@@ -51,6 +51,7 @@ from .model import (
     JobTracker,
     Lease,
     LeaseNotFound,
+    SavePathError,
     ServiceStats,
     ServiceStatsEvent,
 )
@@ -185,6 +186,12 @@ class JobService:
                 await self._finish(rec, JobState.FAILED, "a duplicate of job " + self._by_hash[rec.info_hash])
                 continue
             self._by_hash[rec.info_hash] = rec.id
+            try:
+                confine(self.download_root, rec.options.save_path)
+            except SavePathError:
+                await self._end_job(rec, JobState.FAILED,
+                                    f"its save path {rec.options.save_path} is outside the download root")
+                continue
             if rec.options.client is not None and rec.options.client not in self._leases:
                 await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
                 continue
@@ -567,8 +574,16 @@ class JobService:
             self._busy.discard(rec.id)
 
     def _delete_files(self, rec: JobRecord) -> None:
-        removed = delete_job_files(Path(rec.options.save_path), rec.file_paths or [],
-                                   keep=rec.preexisting or [], created_dirs=rec.created_dirs)
+        root = self.download_root
+        try:  # (a record is read from disk: never trust it to point inside the root)
+            save_path = confine(root, rec.options.save_path)
+        except SavePathError:
+            log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
+                        rec.options.save_path)
+            return
+        created = [d for d in rec.created_dirs if root in Path(d).parents]
+        removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
+                                   created_dirs=created)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
     async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
