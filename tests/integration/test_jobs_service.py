@@ -131,7 +131,14 @@ async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:
         lease = await jobs.open_lease(1.0)
         bound, _ = await jobs.add(t1.to_bytes(), client=lease.id, peers=[("127.0.0.1", s1.listen_port)])
         plain, _ = await jobs.add(t2.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
-        await wait_downloading(jobs, bound.id)
+        async with anyio.create_task_group() as tg:  # kept alive until the download is under way
+            async def beat() -> None:
+                while True:
+                    await jobs.heartbeat(lease.id)
+                    await anyio.sleep(0.2)
+            tg.start_soon(beat)
+            await wait_downloading(jobs, bound.id)
+            tg.cancel_scope.cancel()
         ended = await wait_state(jobs, bound.id, JobState.CANCELLED, timeout=30)
         assert ended.error == CLIENT_SESSION_ENDED
         assert ended.result is not None and ended.result.error == CLIENT_SESSION_ENDED
