@@ -326,3 +326,22 @@ async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) 
         assert failed.error and "outside the download root" in failed.error
         assert again.manager.sessions == []
     assert sorted(p.name for p in (outside / "three").iterdir()) == ["a", "b", "c"]
+
+
+async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_its_job(tmp_path: Path) -> None:
+    one, two, three = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                       for i, n in enumerate(("one", "two", "three")))
+    async with service(tmp_path) as jobs:
+        lost, _ = await jobs.add(one, paused=True)
+        no_meta, _ = await jobs.add(two, paused=True)
+        fine, _ = await jobs.add(three, paused=True)
+    state = tmp_path / "state"
+    (state / "jobs" / f"{lost.id}.json").write_text("{")
+    (state / "torrents" / f"{two.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    async with service(tmp_path) as again:
+        assert [Path(f).name for f, _ in again.lost] == [f"{lost.id}.json"]
+        assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
+        failed = again.get(no_meta.id)
+        assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
+        assert again.get(fine.id).state is JobState.PAUSED
+        assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]

@@ -214,12 +214,14 @@ class JobService:
         save_path = Path(rec.options.save_path)
         source: Torrent | Magnet
         metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
-        if metainfo is not None and metainfo.is_file():
+        try:
+            if metainfo is None or not metainfo.is_file():
+                raise SessionError("its metainfo is missing from the state directory")
             source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
-        elif rec.source.startswith("magnet:"):
-            source = parse_magnet(rec.source)
-        else:
-            raise SessionError("its metainfo is missing from the state directory")
+        except (TorrentEngineError, OSError):
+            if not rec.source.startswith("magnet:"):
+                raise
+            source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         return await self.manager.add(source, save_path, peers=rec.options.peers,
                                       paused=rec.state is JobState.PAUSED,
                                       prepare=lambda s: self._apply_options(rec, s))
