@@ -353,18 +353,18 @@ class JobService:
             return source, "torrent"
         if isinstance(source, Magnet):
             return source, source.to_uri()
+        if isinstance(source, str) and not source.strip():
+            raise InvalidJobRequest("is empty", "source")
         try:
             if isinstance(source, (bytes, bytearray, memoryview)):
                 data = bytes(source)
                 return await anyio.to_thread.run_sync(Torrent.from_bytes, data), "torrent"
             if isinstance(source, str):
                 text = source.strip()
-                if not text:
-                    raise InvalidJobRequest("is empty", "source")
                 if text.lower().startswith("magnet:"):
                     return parse_magnet(text), text
                 return await anyio.to_thread.run_sync(Torrent.load, text), "torrent"
-        except (MetainfoError, BencodeError, MagnetError) as exc:
+        except (MetainfoError, BencodeError, MagnetError, ValueError) as exc:  # (each names what was wrong)
             raise InvalidJobRequest(str(exc), "source") from exc
         except OSError as exc:
             raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
