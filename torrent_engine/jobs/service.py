@@ -483,7 +483,15 @@ class JobService:
 
     def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
-        options = rec.options
+        options = rec.options  # (everything is checked before anything changes)
+        if download_limit is not None:
+            down = _check_limit(download_limit, "download_limit")
+            options = dataclasses.replace(options, download_limit=down)
+        if upload_limit is not None:
+            up = _check_limit(upload_limit, "upload_limit")
+            options = dataclasses.replace(options, upload_limit=up)
+        if sequential is not None:
+            options = dataclasses.replace(options, sequential=bool(sequential))
         if file_priorities is not None:
             if rec.file_priorities is None or not session.has_metadata:
                 raise JobConflict("file priorities need the metainfo, which has not arrived yet",
@@ -502,14 +510,6 @@ class JobService:
             rec.file_priorities = new
             session.set_file_priorities(new)
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
-        if download_limit is not None:
-            limit = _check_limit(download_limit, "download_limit")
-            options = dataclasses.replace(options, download_limit=limit)
-        if upload_limit is not None:
-            limit = _check_limit(upload_limit, "upload_limit")
-            options = dataclasses.replace(options, upload_limit=limit)
-        if sequential is not None:
-            options = dataclasses.replace(options, sequential=bool(sequential))
         rec.options = options
         rec.updated_at = self._clock()
         self._apply_options(rec, session)
