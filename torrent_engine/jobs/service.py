@@ -709,7 +709,7 @@ class JobService:
                 message="" if ok else str(getattr(event, "error", "")),
                 peers=int(getattr(event, "peers", 0)) if ok else 0)
             return
-        if name == "session.metadata_received" and rec.file_paths is None:
+        if name == "session.metadata_received":
             session = self._session(rec)
             if session is not None and session.has_metadata and self._tg is not None:
                 self._metadata_arrived(rec, session)
@@ -728,6 +728,8 @@ class JobService:
             return
         self._learn_layout(rec, torrent)
         self._apply_options(rec, session)
+        if rec.preexisting is not None:
+            return  # known from before a restart (recomputed, the job's own files would count)
 
         async def find_existing() -> None:
             stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
