@@ -131,7 +131,14 @@ async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:
         lease = await jobs.open_lease(1.0)
         bound, _ = await jobs.add(t1.to_bytes(), client=lease.id, peers=[("127.0.0.1", s1.listen_port)])
         plain, _ = await jobs.add(t2.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
-        await wait_downloading(jobs, bound.id)
+        async with anyio.create_task_group() as tg:  # kept alive until the download is under way
+            async def beat() -> None:
+                while True:
+                    await jobs.heartbeat(lease.id)
+                    await anyio.sleep(0.2)
+            tg.start_soon(beat)
+            await wait_downloading(jobs, bound.id)
+            tg.cancel_scope.cancel()
         ended = await wait_state(jobs, bound.id, JobState.CANCELLED, timeout=30)
         assert ended.error == CLIENT_SESSION_ENDED
         assert ended.result is not None and ended.result.error == CLIENT_SESSION_ENDED
@@ -225,3 +232,20 @@ async def test_progress_is_throttled_and_pause_resume_recheck_work_mid_download(
         elapsed = anyio.current_time() - started
         assert len(progress) > 2 and all(e.job.id == job.id for e in progress)
         assert len(progress) <= elapsed * 4 + 2  # at most four a second
+
+
+async def test_sequential_job_fetches_pieces_in_order(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=1_000_000, files=big) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        order: list[int] = []
+        jobs.manager.events.subscribe("piece.completed", lambda e: order.append(getattr(e, "index", -1)))
+        job, _ = await jobs.add(torrent.to_bytes(), sequential=True, peers=[("127.0.0.1", seed.listen_port)])
+        assert job.options.sequential
+        with anyio.fail_after(60):
+            while len(order) < 20:
+                await anyio.sleep(0.05)
+        # rarest-first among equals (one seeder) would pick at random from ~180 pieces
+        assert max(order[:10]) < 30, order[:20]
+        job = await jobs.update(job.id, sequential=False)
+        assert not job.options.sequential

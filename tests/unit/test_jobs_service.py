@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Awaitable
@@ -93,6 +94,7 @@ async def test_bad_files_and_peers_name_their_field(tmp_path: Path) -> None:
     torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000))], 16384)
     async with service(tmp_path) as jobs:
         for kw, field in (({"files": [5]}, "files"), ({"files": [-1]}, "files"), ({"files": "0"}, "files"),
+                          ({"files": []}, "files"),
                           ({"peers": [("127.0.0.1", 0)]}, "peers"), ({"peers": ["127.0.0.1:80"]}, "peers"),
                           ({"client": "nope"}, "client")):
             with pytest.raises((InvalidJobRequest, LeaseNotFound)) as info:
@@ -108,6 +110,7 @@ async def test_file_selection_sets_priorities(tmp_path: Path) -> None:
         rows = [(f.index, f.priority, f.selected) for f in job.files]
         assert rows == [(0, 0, False), (1, 4, True), (2, 0, False)]
         assert job.total_size == 2000
+        assert job.eta is None and job.download_rate == 0.0  # no rate: no ETA
         job = await jobs.update(job.id, file_priorities={0: 7, 1: 0})
         assert [f.priority for f in job.files] == [7, 0, 0] and job.total_size == 1000
         with pytest.raises(InvalidJobRequest):
@@ -282,3 +285,63 @@ async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> No
         with anyio.fail_after(10):
             while jobs.get(second.id).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
+
+
+async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -> None:
+    before = len(asyncio.all_tasks())
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        paused, _ = await jobs.add(magnet("a"), paused=True)
+        assert len(asyncio.all_tasks()) > before
+    await anyio.sleep(0.05)
+    assert len(asyncio.all_tasks()) == before
+    assert jobs.manager.sessions == []
+    with pytest.raises(JobConflict):
+        await jobs.add(magnet("b"))
+    saved = {p.stem: json.loads(p.read_text())["state"] for p in (tmp_path / "state" / "jobs").glob("*.json")}
+    assert saved == {job.id: "downloading", paused.id: "paused"}
+
+
+async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) -> None:
+    torrent = three_files()
+    outside = tmp_path / "outside"
+    (outside / "three").mkdir(parents=True)
+    for name in "abc":
+        (outside / "three" / name).write_text("keep")
+    async with service(tmp_path) as jobs:
+        active, _ = await jobs.add(torrent, paused=True)
+        gone, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(gone.id)
+    records = tmp_path / "state" / "jobs"
+    for job_id, extra in ((active.id, {}), (gone.id, {"delete_pending": True, "created_dirs": [str(outside)],
+                                                       "file_paths": [["three", n] for n in "abc"]})):
+        data = json.loads((records / f"{job_id}.json").read_text())
+        data["options"]["save_path"] = str(outside)
+        data.update(extra)
+        (records / f"{job_id}.json").write_text(json.dumps(data))
+    async with service(tmp_path) as again:
+        failed = again.get(active.id)
+        assert failed.state is JobState.FAILED
+        assert failed.error and "outside the download root" in failed.error
+        assert again.manager.sessions == []
+    assert sorted(p.name for p in (outside / "three").iterdir()) == ["a", "b", "c"]
+
+
+async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_its_job(tmp_path: Path) -> None:
+    one, two, three = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                       for i, n in enumerate(("one", "two", "three")))
+    async with service(tmp_path) as jobs:
+        lost, _ = await jobs.add(one, paused=True)
+        no_meta, _ = await jobs.add(two, paused=True)
+        fine, _ = await jobs.add(three, paused=True)
+    state = tmp_path / "state"
+    (state / "jobs" / f"{lost.id}.json").write_text("{")
+    (state / "torrents" / f"{two.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    async with service(tmp_path) as again:
+        assert [Path(f).name for f, _ in again.lost] == [f"{lost.id}.json"]
+        assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
+        failed = again.get(no_meta.id)
+        assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
+        assert again.get(fine.id).state is JobState.PAUSED
+        assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]

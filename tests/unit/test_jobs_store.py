@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from torrent_engine.jobs import JobOptions, JobResult, JobState
 from torrent_engine.jobs.store import JobRecord, JobStore
@@ -87,3 +89,36 @@ def test_no_state_dir_persists_nothing(tmp_path: Path) -> None:
     store = JobStore(None)
     store.save(record())
     assert store.load_all() == ([], [])
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+_KEYS = sorted(record().to_json()) + [f"options.{k}" for k in record().to_json()["options"]]
+
+
+@given(key=st.sampled_from(_KEYS), value=_json)
+@settings(max_examples=500, deadline=None)
+@example(key="total_size", value=float("inf"))
+@example(key="options.peers", value=[[1e308, 1e308]])
+def test_any_field_of_any_type_is_a_lost_record_or_a_valid_one(key: str, value: object) -> None:
+    data = record().to_json()
+    if key.startswith("options."):
+        data["options"][key.removeprefix("options.")] = value
+    else:
+        data[key] = value
+    try:
+        rec = JobRecord.from_json(json.loads(json.dumps(data)))
+    except ValueError:
+        return  # reported as lost by load_all
+    assert isinstance(rec.state, JobState) and isinstance(rec.options, JobOptions)
+
+
+def test_a_deeply_nested_record_is_lost_not_a_crash(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / f"{'4' * 16}.json").write_text("[" * 100_000 + "]" * 100_000)
+    loaded, lost = store.load_all()
+    assert loaded == [] and len(lost) == 1

@@ -51,6 +51,7 @@ from .model import (
     JobTracker,
     Lease,
     LeaseNotFound,
+    SavePathError,
     ServiceStats,
     ServiceStatsEvent,
 )
@@ -185,6 +186,12 @@ class JobService:
                 await self._finish(rec, JobState.FAILED, "a duplicate of job " + self._by_hash[rec.info_hash])
                 continue
             self._by_hash[rec.info_hash] = rec.id
+            try:
+                confine(self.download_root, rec.options.save_path)
+            except SavePathError:
+                await self._end_job(rec, JobState.FAILED,
+                                    f"its save path {rec.options.save_path} is outside the download root")
+                continue
             if rec.options.client is not None and rec.options.client not in self._leases:
                 await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
                 continue
@@ -207,14 +214,17 @@ class JobService:
         save_path = Path(rec.options.save_path)
         source: Torrent | Magnet
         metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
-        if metainfo is not None and metainfo.is_file():
+        try:
+            if metainfo is None or not metainfo.is_file():
+                raise SessionError("its metainfo is missing from the state directory")
             source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
-        elif rec.source.startswith("magnet:"):
-            source = parse_magnet(rec.source)
-        else:
-            raise SessionError("its metainfo is missing from the state directory")
+        except (TorrentEngineError, OSError):
+            if not rec.source.startswith("magnet:"):
+                raise
+            source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.state is JobState.PAUSED)
+                                      paused=rec.state is JobState.PAUSED,
+                                      prepare=lambda s: self._apply_options(rec, s))
 
     # -- queries -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -311,23 +321,23 @@ class JobService:
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
-        await self._save(rec)  # before the torrent starts: a crash now leaves a job to restart
         self._records[rec.id] = rec
         self._seq += 1
         self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
         try:
-            session = await self.manager.add(torrent, save, peers=peers, paused=paused)
+            await self.manager.add(torrent, save, peers=peers, paused=paused,
+                                   prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
             self._records.pop(rec.id, None)
             self._order.pop(rec.id, None)
             self._by_hash.pop(rec.info_hash, None)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._store.delete, rec.id)
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
             raise
-        self._apply_options(rec, session)
+        # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
+        # torrent without a job, which the next start stops; the add had not returned anyway
+        await self._save(rec)
         self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
         self._sync(rec)
         return rec
@@ -343,18 +353,18 @@ class JobService:
             return source, "torrent"
         if isinstance(source, Magnet):
             return source, source.to_uri()
+        if isinstance(source, str) and not source.strip():
+            raise InvalidJobRequest("is empty", "source")
         try:
             if isinstance(source, (bytes, bytearray, memoryview)):
                 data = bytes(source)
                 return await anyio.to_thread.run_sync(Torrent.from_bytes, data), "torrent"
             if isinstance(source, str):
                 text = source.strip()
-                if not text:
-                    raise InvalidJobRequest("is empty", "source")
                 if text.lower().startswith("magnet:"):
                     return parse_magnet(text), text
                 return await anyio.to_thread.run_sync(Torrent.load, text), "torrent"
-        except (MetainfoError, BencodeError, MagnetError) as exc:
+        except (MetainfoError, BencodeError, MagnetError, ValueError) as exc:  # (each names what was wrong)
             raise InvalidJobRequest(str(exc), "source") from exc
         except OSError as exc:
             raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
@@ -452,12 +462,11 @@ class JobService:
                 self._refresh_counters(rec)
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
-                    new = await self.manager.add(torrent, Path(rec.options.save_path),
-                                                 peers=rec.options.peers, paused=paused)
+                    await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
+                                           paused=paused, prepare=lambda s: self._apply_options(rec, s))
                 except (TorrentEngineError, OSError) as exc:
                     await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self._snapshot(rec)
-                self._apply_options(rec, new)
         finally:
             self._busy.discard(rec.id)
         self._sync(rec, force_save=True)
@@ -474,7 +483,15 @@ class JobService:
 
     def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
-        options = rec.options
+        options = rec.options  # (everything is checked before anything changes)
+        if download_limit is not None:
+            down = _check_limit(download_limit, "download_limit")
+            options = dataclasses.replace(options, download_limit=down)
+        if upload_limit is not None:
+            up = _check_limit(upload_limit, "upload_limit")
+            options = dataclasses.replace(options, upload_limit=up)
+        if sequential is not None:
+            options = dataclasses.replace(options, sequential=bool(sequential))
         if file_priorities is not None:
             if rec.file_priorities is None or not session.has_metadata:
                 raise JobConflict("file priorities need the metainfo, which has not arrived yet",
@@ -493,14 +510,6 @@ class JobService:
             rec.file_priorities = new
             session.set_file_priorities(new)
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
-        if download_limit is not None:
-            limit = _check_limit(download_limit, "download_limit")
-            options = dataclasses.replace(options, download_limit=limit)
-        if upload_limit is not None:
-            limit = _check_limit(upload_limit, "upload_limit")
-            options = dataclasses.replace(options, upload_limit=limit)
-        if sequential is not None:
-            options = dataclasses.replace(options, sequential=bool(sequential))
         rec.options = options
         rec.updated_at = self._clock()
         self._apply_options(rec, session)
@@ -567,8 +576,16 @@ class JobService:
             self._busy.discard(rec.id)
 
     def _delete_files(self, rec: JobRecord) -> None:
-        removed = delete_job_files(Path(rec.options.save_path), rec.file_paths or [],
-                                   keep=rec.preexisting or [], created_dirs=rec.created_dirs)
+        root = self.download_root
+        try:  # (a record is read from disk: never trust it to point inside the root)
+            save_path = confine(root, rec.options.save_path)
+        except SavePathError:
+            log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
+                        rec.options.save_path)
+            return
+        created = [d for d in rec.created_dirs if root in Path(d).parents]
+        removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
+                                   created_dirs=created)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
     async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
@@ -692,7 +709,7 @@ class JobService:
                 message="" if ok else str(getattr(event, "error", "")),
                 peers=int(getattr(event, "peers", 0)) if ok else 0)
             return
-        if name == "session.metadata_received" and rec.file_paths is None:
+        if name == "session.metadata_received":
             session = self._session(rec)
             if session is not None and session.has_metadata and self._tg is not None:
                 self._metadata_arrived(rec, session)
@@ -711,6 +728,8 @@ class JobService:
             return
         self._learn_layout(rec, torrent)
         self._apply_options(rec, session)
+        if rec.preexisting is not None:
+            return  # known from before a restart (recomputed, the job's own files would count)
 
         async def find_existing() -> None:
             stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
@@ -891,6 +910,8 @@ def _check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tupl
         if isinstance(torrent, Torrent) and index >= len(torrent.files):
             raise InvalidJobRequest(f"no file {index} (the torrent has {len(torrent.files)})", "files")
         out.append(index)
+    if not out:
+        raise InvalidJobRequest("selects no file (leave it out to download every file)", "files")
     return tuple(sorted(set(out)))
 
 

@@ -115,7 +115,7 @@ class JobRecord:
                 file_sizes=None if sizes is None else [int(s) for s in sizes],
                 pad_files=[int(i) for i in d.get("pad_files") or []],
                 delete_pending=bool(d.get("delete_pending", False)))
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
 
@@ -171,7 +171,7 @@ class JobStore:
                 record = JobRecord.from_json(json.loads(path.read_bytes()))
                 if record.id != path.stem:
                     raise ValueError(f"record id {record.id!r} does not match its file name")
-            except (OSError, ValueError, UnicodeDecodeError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
                 reason = str(exc) or type(exc).__name__
                 log.warning("job record %s is unreadable and is skipped (job lost): %s", path, reason)
                 lost.append((str(path), reason))
