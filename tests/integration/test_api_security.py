@@ -14,6 +14,7 @@ import pytest
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
 from torrent_engine.api import load_or_create_token
+from torrent_engine.api.security import allowed_host_names, host_name, is_loopback
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +143,17 @@ def test_token_file_is_private_and_stable(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(token) >= 32
     assert load_or_create_token(tmp_path / "state") == token
+
+
+def test_host_allow_list_follows_the_bound_address() -> None:
+    assert host_name("LOCALHOST:8686") == "localhost"
+    assert host_name("[::1]:8686") == "[::1]"
+    assert host_name("::1") == "::1"
+    loopback = allowed_host_names("127.0.0.1")
+    assert {"localhost", "127.0.0.1", "[::1]"} <= loopback and "evil.example" not in loopback
+    assert "0.0.0.0" not in allowed_host_names("0.0.0.0")  # a wildcard is no name to answer to
+    lan = allowed_host_names("192.168.1.5", ["nas.home"])
+    assert {"192.168.1.5", "nas.home"} <= lan
+    assert "[fd00::5]" in allowed_host_names("fd00::5")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
