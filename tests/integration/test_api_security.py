@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,15 @@ async def test_oversized_torrent_upload_is_413(tmp_path: Path) -> None:
         assert r.status_code == 413
         r = await api.client.post("/api/jobs", json={"source": base64.b64encode(big).decode()})
         assert r.status_code == 413
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: capped while read
+            for _ in range(40):
+                yield b" " * 8192
+
+        r = await api.client.post("/api/jobs", content=chunks(), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        r = await api.client.put("/api/jobs")
+        assert r.status_code == 405 and r.json()["error"]
         assert api.service.list() == []
 
 
@@ -157,3 +167,15 @@ def test_host_allow_list_follows_the_bound_address() -> None:
     assert "[fd00::5]" in allowed_host_names("fd00::5")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+async def test_an_internal_error_is_json_without_a_traceback(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        def broken() -> object:
+            raise RuntimeError("secret internals at /srv/x.py line 3")
+
+        api.service.stats = broken  # type: ignore[method-assign]
+        r = await api.client.get("/api/stats")
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal error (see the daemon's log)"}
+        assert (await api.client.get("/api/health")).status_code == 200  # and it keeps serving
