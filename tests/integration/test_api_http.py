@@ -4,6 +4,7 @@ downloads from seeders on loopback, watched through server-sent events."""
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -276,18 +277,20 @@ class _FakeJobEvent(Event):
 
 
 async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> None:
+    @dataclass(frozen=True)
     class _Job:
-        id = "j1"
+        progress: float
+        id: str = "j1"
 
         def to_json(self) -> dict[str, Any]:
-            return {"id": "j1", "progress": 0.5}
+            return {"id": self.id, "progress": self.progress}
 
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [], buffer_size=100, queue_size=8)
     first, stalled, _ = log.subscribe(None, None)  # a client that never reads
     assert [e.event for e in first] == ["snapshot"]
-    for _ in range(50):
-        bus.publish(_FakeJobEvent(job=_Job()))  # returns at once: delivery is on the next tick
+    for i in range(50):
+        bus.publish(_FakeJobEvent(job=_Job(i / 50)))  # returns at once: delivery is on the next tick
     await anyio.sleep(0.05)
     assert log.clients == 0 and log.dropped_clients == 1
     # It reconnects from the last id it received and is caught up from the buffer.
@@ -295,4 +298,33 @@ async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> 
     replay, live, _ = log.subscribe(None, received[-1].id)
     assert [e.id for e in replay] == list(range(received[-1].id + 1, log.last_id + 1))
     live.close()
+    log.close()
+
+
+async def test_progress_that_changes_nothing_is_not_sent() -> None:
+    @dataclass(frozen=True)
+    class _Job:
+        id: str
+        progress: float
+        download_rate: float
+
+        def to_json(self) -> dict[str, Any]:
+            return {"id": self.id, "progress": self.progress}
+
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [])
+    _, stream, _ = log.subscribe(None, None)
+    for job in (_Job("a", 0.5, 0.0), _Job("a", 0.5, 0.0), _Job("b", 0.5, 0.0), _Job("a", 0.5, 0.0),
+                _Job("a", 0.5, 10.0), _Job("a", 0.6, 10.0), _Job("a", 0.6, 10.0)):
+        bus.publish(_FakeJobEvent(job=job))
+    await anyio.sleep(0.05)
+    sent = []
+    while True:
+        try:
+            sent.append(stream.receive_nowait())
+        except anyio.WouldBlock:
+            break
+    assert [(e.job_id, json.loads(e.data)["job"]["progress"]) for e in sent] == [
+        ("a", 0.5), ("b", 0.5), ("a", 0.5), ("a", 0.6)]
+    stream.close()
     log.close()

@@ -61,6 +61,11 @@ def _job_event(event: Event) -> tuple[str | None, dict[str, Any], bool] | None:
     return str(job.id), payload, True
 
 
+# What a progress event may change; one that changes none of them is not sent.
+_PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded", "uploaded",
+                    "download_rate", "upload_rate", "peers", "seeds", "name", "error")
+
+
 @dataclass(eq=False)
 class _Client:
     job_id: str | None
@@ -82,6 +87,7 @@ class EventLog:
     _buffer: collections.deque[SseEvent] = field(default_factory=collections.deque)
     _clients: set[_Client] = field(default_factory=set)
     _sub: Subscription | None = None
+    _last_progress: dict[str, tuple[object, ...]] = field(default_factory=dict)
     dropped_clients: int = 0
 
     def __post_init__(self) -> None:
@@ -106,7 +112,26 @@ class EventLog:
             client.send.close()
         self._clients.clear()
 
+    def _unchanged_progress(self, event: Event) -> bool:
+        """Whether ``event`` is a ``job.progress`` that says nothing new (a paused or stalled
+        job's session still reports once a second: 100 paused jobs filled the replay buffer
+        with 100 identical events a second)."""
+        if event.name == "job.removed":
+            self._last_progress.pop(str(getattr(event, "job_id", "")), None)
+            return False
+        job = getattr(event, "job", None)
+        if job is None:
+            return False
+        key = tuple(getattr(job, name, None) for name in _PROGRESS_FIELDS)
+        job_id = str(job.id)
+        if event.name == "job.progress" and self._last_progress.get(job_id) == key:
+            return True
+        self._last_progress[job_id] = key
+        return False
+
     def _on_event(self, event: Event) -> None:
+        if self._unchanged_progress(event):
+            return
         converted = _job_event(event)
         if converted is None:
             return
