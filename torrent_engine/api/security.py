@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "api_token"
 TOKEN_ENV = "TORRENT_ENGINE_API_TOKEN"
 TICKET_TTL = 30.0  # seconds an SSE ticket may wait before it is used
+MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +99,8 @@ class Tickets:
     def issue(self) -> str:
         now = self._clock()
         self._tickets = {t: exp for t, exp in self._tickets.items() if exp > now}
+        while len(self._tickets) >= MAX_TICKETS:
+            del self._tickets[next(iter(self._tickets))]
         ticket = secrets.token_urlsafe(24)
         self._tickets[ticket] = now + self.ttl
         return ticket
@@ -139,8 +143,6 @@ class GuardMiddleware:
         path: str = scope["path"]
         if scope["method"] == "GET" and (path == "/api/events" or
                                          (path.startswith("/api/jobs/") and path.endswith("/events"))):
-            from urllib.parse import parse_qs
-
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             ticket = query.get("ticket", [""])[0]
             return bool(ticket) and self.tickets.redeem(ticket)
