@@ -34,16 +34,19 @@ class Daemon:
 
 
 @asynccontextmanager
-async def daemon(tmp_path: Path, *extra: str) -> AsyncIterator[Daemon]:
+async def daemon(tmp_path: Path, *extra: str, token_in_env: bool = False) -> AsyncIterator[Daemon]:
     state = tmp_path / "state"
     api_file = state / "api.json"
     api_file.unlink(missing_ok=True)
     log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
-         "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
+         "--download-dir", str(tmp_path / "downloads"), "--api-port", "0",
+         *([] if token_in_env else ["--api-token", TOKEN]),
          "--listen-host", "127.0.0.1", "--no-trackers", *extra],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1",
+             **({"TORRENT_ENGINE_API_TOKEN": TOKEN} if token_in_env else {})})
     try:
         with anyio.fail_after(60):
             while not api_file.exists():
@@ -135,12 +138,14 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
                 await anyio.sleep(0.1)
         assert d.proc.returncode == 0
         assert not (tmp_path / "state" / "api.json").exists()
+        log = (tmp_path / "daemon.log").read_text()
+        assert f"{d.url}/#token={TOKEN}" in log and "stopped" in log
     async with daemon(tmp_path) as d:
         assert (await job(d, job_id))["state"] == "cancelled"
 
 
 async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> None:
-    async with daemon(tmp_path) as d:
+    async with daemon(tmp_path, token_in_env=True) as d:
         ids = []
         for i in (1, 2, 3):
             magnet = f"magnet:?xt=urn:btih:{i:040x}"
