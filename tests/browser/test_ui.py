@@ -54,9 +54,12 @@ async def in_thread(fn: Callable[[], T]) -> T:
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], limit: float = 60) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, limit, poll_frequency=0.1).until(condition)
+    # The UI redraws open details every 2 s: an element found a moment ago may be gone.
+    return WebDriverWait(driver, limit, poll_frequency=0.1, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException)).until(condition)
 
 
 async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None:
@@ -122,6 +125,25 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                 assert sorted(await in_thread(details)) == sorted(
                     f"Example Payload/{path}" for path, _ in FILES)
+
+                def skip_a_file() -> int:
+                    def click_second(d: Any) -> int:
+                        box = d.find_elements(By.CSS_SELECTOR, ".job input[data-file-index]")[1]
+                        assert box.is_selected()
+                        index = int(box.get_attribute("data-file-index"))
+                        box.click()
+                        return index
+
+                    index: int = wait(driver, click_second)
+                    selector = f'.job input[data-file-index="{index}"]'
+                    wait(driver, lambda d: not d.find_element(By.CSS_SELECTOR, selector).is_selected())
+                    return index
+
+                skipped = await in_thread(skip_a_file)
+                with anyio.fail_after(10):
+                    while next(f for f in api.service.get(job_id).files if f.index == skipped).selected:
+                        await anyio.sleep(0.1)
+                assert sum(f.selected for f in api.service.get(job_id).files) == len(FILES) - 1
 
                 def cancel_with_delete() -> None:
                     driver.find_element(By.CSS_SELECTOR, '.job [data-action="cancel"]').click()
