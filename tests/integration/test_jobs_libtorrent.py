@@ -30,7 +30,7 @@ async def test_magnet_job_from_libtorrent_with_a_file_selection(tmp_path: Path) 
         async with JobService(cfg, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
             magnet = f"magnet:?xt=urn:btih:{torrent.info_hash.hex()}&dn=payload"
             job, created = await jobs.add(magnet, files=wanted, peers=[("127.0.0.1", ses.listen_port())])
-            assert created and job.state in (JobState.QUEUED, JobState.FETCHING_METADATA)
+            assert created and job.state not in FINISHED_STATES
             with anyio.fail_after(90):
                 while (job := jobs.get(job.id)).state not in FINISHED_STATES:
                     await anyio.sleep(0.05)

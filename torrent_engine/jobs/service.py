@@ -325,6 +325,7 @@ class JobService:
         self._seq += 1
         self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
+        self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         try:
             await self.manager.add(torrent, save, peers=peers, paused=paused,
                                    prepare=lambda s: self._apply_options(rec, s))
@@ -335,11 +336,13 @@ class JobService:
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
             raise
+        finally:
+            self._busy.discard(rec.id)
+        self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
+        self._sync(rec)
         # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
         # torrent without a job, which the next start stops; the add had not returned anyway
         await self._save(rec)
-        self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
-        self._sync(rec)
         return rec
 
     def _new_id(self) -> str:
@@ -542,36 +545,40 @@ class JobService:
 
     async def _end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
                        delete_files: bool = False) -> None:
-        """Finish the job (caller holds its lock): the record is saved finished first, then the
-        session is stopped and forgotten, then (``delete_files``) its files go. A crash between the
-        steps is finished at the next start: the record says what is left to do."""
+        """Finish the job (the caller holds its lock). First the record on disk says it is finished
+        and what clean-up is left, so a crash at any later step is completed at the next start;
+        then the session is stopped and forgotten and (``delete_files``) the files deleted; only
+        then does the job show its new state, so whoever sees it finds the clean-up done."""
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half an end would leave a session without a job
                 session = self._session(rec)
                 if session is not None:
                     self._refresh_counters(rec, session)
-                rec.delete_pending = delete_files
+                now = self._clock()
+                planned = dataclasses.replace(rec, state=state, error=error, completed_at=now,
+                                              delete_pending=delete_files)
+                self._set_result(planned)
+                await self._save(rec, planned)
                 ending = None
-                if session is not None:  # an add of this torrent meanwhile waits for the manager to let go
-                    ending = self._adding.setdefault(rec.info_hash, anyio.Event())
+                if self._by_hash.get(rec.info_hash) == rec.id:
+                    del self._by_hash[rec.info_hash]
+                    if session is not None:  # an add of this torrent meanwhile waits for the manager
+                        ending = self._adding.setdefault(rec.info_hash, anyio.Event())
                 try:
-                    await self._finish(rec, state, error)
                     if session is not None:
                         try:
                             await self.manager.remove(session.info_hash)
                         except SessionError as exc:
                             log.debug("job %s: %s", rec.id, exc)
                         self._refresh_counters(rec, session)
-                        self._set_result(rec)
                 finally:
                     if ending is not None and self._adding.get(rec.info_hash) is ending:
                         del self._adding[rec.info_hash]
                         ending.set()
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
-                    rec.delete_pending = False
-                await self._save(rec)
+                await self._finish(rec, state, error, completed_at=now)
         finally:
             self._busy.discard(rec.id)
 
@@ -588,12 +595,14 @@ class JobService:
                                    created_dirs=created)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
-    async def _finish(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+    async def _finish(self, rec: JobRecord, state: JobState, error: str | None, *,
+                      completed_at: float | None = None) -> None:
         """Make the job a finished one (history) and save it; its session is the caller's concern."""
         if self._by_hash.get(rec.info_hash) == rec.id:
             del self._by_hash[rec.info_hash]
         rec.error = error
-        rec.completed_at = self._clock()
+        rec.delete_pending = False
+        rec.completed_at = completed_at if completed_at is not None else self._clock()
         self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
@@ -799,9 +808,9 @@ class JobService:
             rec.done_size = st.have_bytes
             rec.name = st.name
 
-    async def _save(self, rec: JobRecord) -> None:
-        """Write the record as it is when its turn comes: saves of one job never overlap, so
-        the file always ends with the newest state."""
+    async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes: saves of
+        one job never overlap, so the file always ends with the newest state."""
         lock = self._write_locks.get(rec.id)
         if lock is None:
             lock = self._write_locks[rec.id] = anyio.Lock()
@@ -810,7 +819,7 @@ class JobService:
                 if rec.id not in self._records:
                     return
                 self._last_saved[rec.id] = self._clock()
-                data = self._store.encode(rec)  # on the loop: the record does not change under it
+                data = self._store.encode(content or rec)  # on the loop: the record does not change under it
                 try:
                     await anyio.to_thread.run_sync(self._store.write, rec.id, data)
                 except OSError as exc:
