@@ -115,6 +115,12 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
                            "--paused")
         job_id = json.loads(out)["id"]
         assert "remote-test" in await remote("list")
+        torrent = make_torrent(make_payload(tmp_path / "seed", FILES, name="from-file"))
+        (tmp_path / "x.torrent").write_bytes(torrent.to_bytes())
+        added = json.loads(await remote("--json", "add", str(tmp_path / "x.torrent"), "--paused",
+                                        "--save-path", "sub"))
+        assert added["info_hash"] == torrent.info_hash.hex() and added["state"] == "paused"
+        assert "from-file" in await remote("list", "--state", "paused")
         assert job_id in await remote("show", job_id)
         assert json.loads(await remote("--json", "resume", job_id))["state"] != "paused"
         assert "paused" in await remote("pause", job_id)

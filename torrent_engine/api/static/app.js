@@ -381,6 +381,9 @@ function start() {
   $("login").hidden = true;
   $("app").hidden = false;
   followEvents();
+  api("GET", "/api/health").then((health) => {
+    for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);
+  }).catch(() => {});
 }
 
 document.addEventListener("DOMContentLoaded", () => {
