@@ -706,6 +706,12 @@ class Session:
         return piece_ok(self.torrent, index, memoryview(data))
 
     # -- pieces and priorities -----------------------------------------------------------
+    def set_sequential(self, sequential: bool) -> None:
+        """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
+        if self._torrent is None:
+            raise SessionError("sequential mode needs the torrent's metadata")
+        self._picker.set_sequential(sequential)
+
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first)."""
         if len(priorities) != len(self.torrent.files):

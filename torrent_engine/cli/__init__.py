@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import TorrentEngineError
 
 # Order here is the order in ``--help``.
-COMMANDS = ["info", "create", "download", "demo", "scrape", "dht"]
+COMMANDS = ["info", "create", "download", "demo", "scrape", "dht", "daemon", "remote"]
 
 
 def build_parser() -> argparse.ArgumentParser:
