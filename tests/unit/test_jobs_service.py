@@ -345,3 +345,28 @@ async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_it
         assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
         assert again.get(fine.id).state is JobState.PAUSED
         assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]
+
+
+async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> None:
+    """A paused job's counters do not move: the periodic save and job.progress skip it (they
+    were what kept a daemon with many paused jobs busy)."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        for c in "abc":
+            await jobs.add(magnet(c), paused=True)
+        writes: list[str] = []
+        real_write = jobs._store.write
+
+        def counting(job_id: str, data: bytes) -> None:
+            writes.append(job_id)
+            real_write(job_id, data)
+
+        jobs._store.write = counting  # type: ignore[method-assign]
+        await anyio.sleep(1.2)  # each job's first progress event (its state as it is)
+        progress: list[object] = []
+        jobs.events.subscribe("job.progress", progress.append)
+        for _ in range(4):
+            clock.now += 10  # past the save interval each time
+            await jobs.tick()
+        await anyio.sleep(1.5)  # a few stats.update rounds of the paused sessions
+        assert writes == [] and progress == []

@@ -111,6 +111,8 @@ class JobService:
         self._trackers: dict[str, dict[str, JobTracker]] = {}
         self._last_progress: dict[str, float] = {}
         self._last_saved: dict[str, float] = {}
+        self._saved_counters: dict[str, tuple[object, ...]] = {}  # what the record on disk says
+        self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -606,6 +608,7 @@ class JobService:
         self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
+        self._published.pop(rec.id, None)
         self._set_state(rec, state)
         await self._save(rec)
 
@@ -628,6 +631,7 @@ class JobService:
             self._locks.pop(rec.id, None)
             self._write_locks.pop(rec.id, None)
             self._last_saved.pop(rec.id, None)
+            self._saved_counters.pop(rec.id, None)
         if gone:
             await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])
         for rec in gone:
@@ -691,6 +695,9 @@ class JobService:
                 self._sync(rec)
                 if now - self._last_saved.get(rec.id, 0.0) >= SAVE_INTERVAL:
                     self._refresh_counters(rec)
+                    if _counters(rec) == self._saved_counters.get(rec.id):
+                        self._last_saved[rec.id] = now  # nothing moved (e.g. paused): no write
+                        continue
                     await self._save(rec)
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
@@ -708,7 +715,12 @@ class JobService:
             if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
                 self._last_progress[rec.id] = now
                 self._refresh_counters(rec)
-                self.events.publish(JobProgress(info_hash=rec.info_hash, job=self._snapshot(rec)))
+                job = self._snapshot(rec)
+                shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
+                         job.download_rate, job.upload_rate, job.peers, job.seeds)
+                if shown != self._published.get(rec.id):  # an idle job sends nothing
+                    self._published[rec.id] = shown
+                    self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
             return
         if name.startswith("tracker."):
             url = str(getattr(event, "url", ""))
@@ -819,6 +831,7 @@ class JobService:
                 if rec.id not in self._records:
                     return
                 self._last_saved[rec.id] = self._clock()
+                self._saved_counters[rec.id] = _counters(content or rec)
                 data = self._store.encode(content or rec)  # on the loop: the record does not change under it
                 try:
                     await anyio.to_thread.run_sync(self._store.write, rec.id, data)
@@ -971,3 +984,8 @@ def _file_progress(session: Session, priorities: list[int] | None) -> tuple[JobF
         out.append(JobFile(index=i, path="/".join(f.path), size=f.length, progress=progress, priority=prio,
                            selected=prio > 0))
     return tuple(out)
+
+
+def _counters(rec: JobRecord) -> tuple[object, ...]:
+    """What a periodic save of an active job would change on disk."""
+    return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name)
