@@ -24,8 +24,9 @@ def default_state_dir() -> Path:
 
 @dataclass(slots=True)
 class Config:
-    # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs).
-    listen_host: str = "0.0.0.0"
+    # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs). "" is every
+    # interface, IPv4 and IPv6, on one port (a dual-stack socket where the system has one).
+    listen_host: str = ""
     listen_port: int = 0
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
     state_dir: Path | None = None

@@ -191,7 +191,8 @@ class SharedResources:
             with anyio.CancelScope() as scope:
                 self._service_scope = scope
                 listener = await anyio.create_tcp_listener(
-                    local_host=self.config.listen_host, local_port=self.config.listen_port, reuse_port=False
+                    local_host=self.config.listen_host or None, local_port=self.config.listen_port,
+                    reuse_port=False
                 )
                 self._listener = listener
                 self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
