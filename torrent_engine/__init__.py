@@ -8,11 +8,13 @@ from .config import Config
 from .create import create_torrent
 from .errors import (
     BencodeError,
+    ConfigError,
     DHTError,
     EncryptionError,
     MagnetError,
     MetainfoError,
     PeerProtocolError,
+    PortMapError,
     SessionError,
     StorageError,
     TorrentEngineError,
@@ -32,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BencodeError",
     "Config",
+    "ConfigError",
     "DHTError",
     "DownloadSummary",
     "EncryptionError",
@@ -42,6 +45,7 @@ __all__ = [
     "MagnetError",
     "MetainfoError",
     "PeerProtocolError",
+    "PortMapError",
     "Session",
     "SessionError",
     "SessionState",

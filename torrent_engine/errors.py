@@ -85,3 +85,12 @@ class PortMapError(TorrentEngineError):
         super().__init__(f"{message} (code {code})" if code else message)
         self.reason = message
         self.code = code
+
+
+class ConfigError(TorrentEngineError, ValueError):
+    """A ``Config`` value that cannot work; ``field`` names the setting."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"Config.{field}: {message}")
+        self.reason = message
+        self.field = field

@@ -11,13 +11,13 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .bencode import BValue, decode, decode_with_spans, encode
+from .bencode import DEFAULT_MAX_SIZE, BValue, decode, decode_with_spans, encode
 from .errors import MetainfoError
 from .merkle import BLOCK_SIZE, HASH_SIZE, root_from_piece_layer
 
@@ -39,6 +39,7 @@ MAX_PIECE_LENGTH = 256 * 1024 * 1024
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
 MAX_COMPONENT_BYTES = 240  # libtorrent truncates longer path elements (filesystems allow 255)
+MAX_TORRENT_FILE_SIZE = DEFAULT_MAX_SIZE  # what the bencode decoder takes at most
 MAX_LENGTH = 2**62  # no file is this large; keeps every offset sum far from overflow elsewhere
 SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
 META_VERSION = 2  # BEP 52
@@ -183,9 +184,17 @@ class Torrent:
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> Torrent:
-        """Read and validate a .torrent file."""
-        data = Path(path).read_bytes()
+    def load(cls, path: str | os.PathLike[str]) -> Torrent:
+        """Read and validate a .torrent file (an unreadable file is a ``MetainfoError`` naming
+        the path and why, as is one over the size cap)."""
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_TORRENT_FILE_SIZE + 1)
+        except OSError as exc:
+            raise MetainfoError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}", "(file)") from None
+        if len(data) > MAX_TORRENT_FILE_SIZE:
+            raise MetainfoError(f"{os.fspath(path)!r} is over the {MAX_TORRENT_FILE_SIZE} byte cap for a "
+                                ".torrent file", "(file)")
         return cls.from_bytes(data)
 
     @classmethod
