@@ -44,6 +44,7 @@ MAX_LENGTH = 2**62  # no file is this large; keeps every offset sum far from ove
 SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
 META_VERSION = 2  # BEP 52
 PAD_ATTR = "p"  # BEP 47
+SYMLINK_ATTR = "l"  # BEP 47
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +418,12 @@ class _RawFile:
         return PAD_ATTR in self.attr
 
 
+def _stored_length(length: int, attr: str) -> int:
+    """BEP 47: a symlink entry holds no data, whatever length it claims (as libtorrent reads it:
+    size 0, so it takes no room in the piece space)."""
+    return 0 if SYMLINK_ATTR in attr else length
+
+
 def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
     """The v1 file list and whether the torrent is multi-file."""
     if b"files" in info:
@@ -442,14 +449,14 @@ def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
             path = _sanitize_path(path_v, lambda i=i: f"info.files[{i}].path")  # type: ignore[misc]
             if b"attr" in fd:
                 attr = _attr(fd)
-                out.append(_RawFile(path, length, attr, _symlink(fd, attr)))
+                out.append(_RawFile(path, _stored_length(length, attr), attr, _symlink(fd, attr)))
             else:
                 out.append(_RawFile(path, length, "", None))
         return out, True
     if b"length" in info:
         length = _length(info, "info.length")
         attr = _attr(info)
-        return [_RawFile((), length, attr, _symlink(info, attr))], False
+        return [_RawFile((), _stored_length(length, attr), attr, _symlink(info, attr))], False
     raise MetainfoError("neither 'length' nor 'files' present", "info.length")
 
 
@@ -483,6 +490,8 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
                 root = None
             attr = _attr(fd)
             path = _sanitize_path(list(raw_path), lambda fname=fname: fname)  # type: ignore[misc]
+            if SYMLINK_ATTR in attr:
+                length, root = 0, None
             out.append(_RawFile(path, length, attr, _symlink(fd, attr), root))
             if len(out) > MAX_FILES:
                 raise MetainfoError(f"more than {MAX_FILES} files", "info.file tree")
@@ -681,6 +690,8 @@ def _build(
             total = pos
     if total == 0:
         raise MetainfoError("the torrent holds no data", "info.files" if multi else "info.length")
+    if all(f.pad or f.length == 0 for f in files):
+        raise MetainfoError("the torrent holds no data: it has only pad files", "info.files")
 
     piece_hashes: tuple[bytes, ...] = ()
     num_pieces = -(-total // pl)

@@ -61,3 +61,34 @@ def test_a_magnet_that_could_not_be_written_out_again_is_refused() -> None:
     for odd in ("%ff", "%ED%A0%80", "%C0%80", "caf%C3%A9"):  # undecodable bytes become U+FFFD
         magnet = te.parse_magnet(base + "&dn=" + odd)
         assert te.parse_magnet(magnet.to_uri()) == magnet
+
+
+def _info_torrent(info: dict[bytes, Any]) -> bytes:
+    from torrent_engine.bencode import encode
+
+    return encode({b"info": info})
+
+
+def test_a_symlink_entry_takes_no_piece_space_whatever_length_it_claims() -> None:
+    import hashlib
+
+    data = b"x" * 20000
+    pieces = b"".join(hashlib.sha1(data[i:i + 16384]).digest() for i in range(0, len(data), 16384))
+    raw = _info_torrent({b"name": b"t", b"piece length": 16384, b"pieces": pieces, b"files": [
+        {b"length": 20000, b"path": [b"a.bin"]},
+        {b"length": 5000, b"path": [b"link"], b"attr": b"l", b"symlink path": [b"a.bin"]},
+    ]})
+    torrent = te.Torrent.from_bytes(raw)
+    link = torrent.files[1]
+    assert (link.path, link.length, link.symlink) == (("t", "link"), 0, ("a.bin",))
+    assert torrent.payload_size == 20000 and torrent.num_pieces == 2  # as libtorrent reads it
+
+
+def test_a_torrent_of_only_pad_files_is_refused() -> None:
+    import hashlib
+
+    raw = _info_torrent({b"name": b"t", b"piece length": 16384,
+                         b"pieces": hashlib.sha1(b"\0" * 16384).digest(),
+                         b"files": [{b"length": 16384, b"path": [b".pad", b"16384"], b"attr": b"p"}]})
+    with pytest.raises(te.MetainfoError, match="only pad files"):
+        te.Torrent.from_bytes(raw)
