@@ -15,7 +15,6 @@ from .errors import ConfigError
 
 Encryption = Literal["prefer", "require", "disable"]
 
-BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
 
 
 def default_state_dir() -> Path:
