@@ -74,3 +74,23 @@ class StorageError(TorrentEngineError, OSError):
 
 class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
+
+
+class PortMapError(TorrentEngineError):
+    """A port mapping request (NAT-PMP, UPnP IGD) failed or the gateway answered nonsense.
+
+    ``code`` is the gateway's own result or fault code where it sent one (0 otherwise)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(f"{message} (code {code})" if code else message)
+        self.reason = message
+        self.code = code
+
+
+class ConfigError(TorrentEngineError, ValueError):
+    """A ``Config`` value that cannot work; ``field`` names the setting."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"Config.{field}: {message}")
+        self.reason = message
+        self.field = field

@@ -25,7 +25,7 @@ from .errors import BencodeError, MetainfoError, SessionError, TorrentEngineErro
 from .events import EventBus
 from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
-from .resume import ResumeData, load_resume, save_resume, write_atomic
+from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
 from .session import Session
 from .shared import SharedResources
 
@@ -217,6 +217,8 @@ class TorrentManager:
         if self.config.state_dir is None:
             return
         folder = Path(self.config.state_dir) / "torrents"
+        for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
+            log.info("removed %s, left by an interrupted write", stale)
         if not folder.is_dir():
             return
         for metainfo_path in sorted(folder.glob("*.torrent")):

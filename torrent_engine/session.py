@@ -54,6 +54,7 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
+from .peer.messages import BLOCK_SIZE
 from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
@@ -67,14 +68,14 @@ from .resume import (
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources
 from .storage import Storage
+from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
+from .version import CLIENT_VERSION
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE = 16 * 1024  # BEP 3
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
-CLIENT_VERSION = "torrent_engine 0.1.0"
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
@@ -764,10 +765,6 @@ class Session:
         else:
             tiers = tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
         if not self.config.tracker_enabled or not tiers:
-            return
-        try:
-            from .tracker.coordinator import AnnounceStats, TrackerCoordinator
-        except ImportError:  # trackers not available in this build
             return
         assert self._shared is not None
 

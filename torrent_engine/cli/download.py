@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
     p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any)")
-    p.add_argument("--listen-host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    p.add_argument("--listen-host", default="",
+                   help="address to listen on (default: every interface, IPv4 and IPv6)")
     p.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
     p.add_argument("--dht", action="store_true", help="find peers through the DHT too (BEP 5)")
     p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
