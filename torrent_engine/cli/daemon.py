@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin API calls from this origin (repeatable; default: none)")
     p.add_argument("--listen-port", type=int, default=0, help="TCP port for peers (default: any)")
-    p.add_argument("--listen-host", default="0.0.0.0", help="address for peers (default: 0.0.0.0)")
+    p.add_argument("--listen-host", default="",
+                   help="address for peers (default: every interface, IPv4 and IPv6)")
     dht = p.add_mutually_exclusive_group()
     dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (BEP 5)")
     dht.add_argument("--no-dht", dest="dht", action="store_false", help="no DHT (default)")
