@@ -18,9 +18,11 @@ Encryption = Literal["prefer", "require", "disable"]
 
 
 def default_state_dir() -> Path:
-    """The user's data directory for torrent_engine (XDG on Unix)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "torrent_engine"
+    """The user's data directory for torrent_engine (platformdirs: XDG_DATA_HOME or
+    ~/.local/share on Linux, the platform's own place elsewhere)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("torrent_engine", appauthor=False))
 
 
 @dataclass(slots=True)

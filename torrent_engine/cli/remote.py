@@ -16,7 +16,7 @@ from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
 from .daemon import API_FILE
-from .download import human_bytes, human_eta
+from .units import human_bytes, human_eta
 
 URL_ENV = "TORRENT_ENGINE_API_URL"
 FINISHED = ("completed", "failed", "cancelled")
