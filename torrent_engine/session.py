@@ -66,7 +66,7 @@ from .resume import (
     write_atomic,
 )
 from .session_state import SessionStateMachine, State
-from .shared import SharedResources
+from .shared import SharedResources, TokenBucket
 from .storage import Storage
 from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
@@ -249,6 +249,9 @@ class Session:
         self.uploaded = 0
         self.wasted = 0
         self.hash_failures = 0
+        # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
+        self.download_limit = TokenBucket(0)
+        self.upload_limit = TokenBucket(0)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.banned_count = 0
         self._down_rate = 0.0
@@ -707,6 +710,17 @@ class Session:
         return piece_ok(self.torrent, index, memoryview(data))
 
     # -- pieces and priorities -----------------------------------------------------------
+    def set_rate_limits(self, *, download: int | None = None, upload: int | None = None) -> None:
+        """This torrent's own limits in bytes per second (0 = none; None = unchanged), applied on
+        top of the manager's shared limits."""
+        for value, name in ((download, "download"), (upload, "upload")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise SessionError(f"{name} limit must be whole bytes per second, at least 0: {value!r}")
+        if download is not None:
+            self.download_limit = TokenBucket(download)
+        if upload is not None:
+            self.upload_limit = TokenBucket(upload)
+
     def set_sequential(self, sequential: bool) -> None:
         """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
         if self._torrent is None:
@@ -1121,6 +1135,8 @@ class Session:
         if not self._shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
             await self._shared.download_limit.consume(length)
+        if not self.download_limit.unlimited:
+            await self.download_limit.consume(length)
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1353,6 +1369,8 @@ class Session:
             if not msgs:
                 continue
             await limit.consume(size)
+            if not self.upload_limit.unlimited:
+                await self.upload_limit.consume(size)
             await peer.send(*msgs)
             peer.uploaded += size
             peer.up_window += size

@@ -370,3 +370,15 @@ async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> N
             await jobs.tick()
         await anyio.sleep(1.5)  # a few stats.update rounds of the paused sessions
         assert writes == [] and progress == []
+
+
+async def test_a_jobs_rate_limits_reach_its_session(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(magnet("a"), paused=True)
+        updated = await jobs.update(job.id, download_limit=300_000, upload_limit=100_000)
+        assert (updated.options.download_limit, updated.options.upload_limit) == (300_000, 100_000)
+        session = jobs.manager.get("a" * 40)
+        assert session is not None
+        assert (session.download_limit.rate, session.upload_limit.rate) == (300_000, 100_000)
+        await jobs.update(job.id, download_limit=0)
+        assert session.download_limit.unlimited and session.upload_limit.rate == 100_000

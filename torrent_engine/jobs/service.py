@@ -395,19 +395,16 @@ class JobService:
         rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
 
     def _apply_options(self, rec: JobRecord, session: Session) -> None:
-        """Push file priorities and sequential mode into a session that has its metainfo."""
+        """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
+        into the session."""
+        session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         if not session.has_metadata:
             return
         if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):
             pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
-        # sequential mode, where the session offers a public switch (set_sequential, or its picker's)
-        switch = getattr(session, "set_sequential", None)
-        if switch is None:
-            switch = getattr(getattr(session, "picker", None), "set_sequential", None)
-        if callable(switch):
-            switch(rec.options.sequential)
+        session.set_sequential(rec.options.sequential)
 
     # -- control -------------------------------------------------------------------------
     def _active(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
