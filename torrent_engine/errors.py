@@ -94,3 +94,23 @@ class ConfigError(TorrentEngineError, ValueError):
         super().__init__(f"Config.{field}: {message}")
         self.reason = message
         self.field = field
+
+
+def typed_failure(exc: BaseException) -> TorrentEngineError | None:
+    """The engine's typed error for ``exc``, looking inside exception groups (what a task group
+    raises): a ``TorrentEngineError`` as it is, an ``OSError`` about a file as a ``StorageError``
+    naming the file (another ``OSError`` as a ``SessionError``); None for anything else (a bug)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = typed_failure(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, TorrentEngineError):
+        return exc
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None:
+            return StorageError(f"{reason}: {exc.filename}")
+        return SessionError(reason)
+    return None

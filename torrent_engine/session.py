@@ -32,7 +32,7 @@ from . import events as ev
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError, typed_failure
 from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
@@ -499,20 +499,18 @@ class Session:
                     self._stop_requested = True  # complete already and not asked to seed: done
                 await self._live()
                 tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
-        except (TorrentEngineError, OSError) as exc:
-            self._error = str(exc)
-            log.warning("session %s failed: %s", self.name, exc)
-            if self._machine.can(State.ERROR):
-                self._machine.to(State.ERROR, error=str(exc))
-            if not started:
-                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
-        except Exception as exc:  # a bug must not take the manager down with it
-            self._error = f"internal error: {exc!r}"
-            log.exception("session %s crashed", self.name)
+        except Exception as exc:
+            typed = typed_failure(exc)
+            if typed is None:  # a bug must not take the manager down with it
+                self._error = f"internal error: {exc!r}"
+                log.exception("session %s crashed", self.name)
+            else:  # bad input or failed I/O, however deep in the task groups it was raised
+                self._error = f"{typed} (while {self.state.value})"
+                log.warning("session %s failed: %s", self.name, self._error)
             if self._machine.can(State.ERROR):
                 self._machine.to(State.ERROR, error=self._error)
             if not started:
-                raise
+                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(acquired)
