@@ -32,7 +32,7 @@ from . import events as ev
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError, typed_failure
 from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
@@ -54,6 +54,7 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
+from .peer.messages import BLOCK_SIZE
 from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
@@ -65,16 +66,16 @@ from .resume import (
     write_atomic,
 )
 from .session_state import SessionStateMachine, State
-from .shared import SharedResources
+from .shared import SharedResources, TokenBucket
 from .storage import Storage
+from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
+from .version import CLIENT_VERSION
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE = 16 * 1024  # BEP 3
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
-CLIENT_VERSION = "torrent_engine 0.1.0"
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
@@ -248,6 +249,9 @@ class Session:
         self.uploaded = 0
         self.wasted = 0
         self.hash_failures = 0
+        # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
+        self.download_limit = TokenBucket(0)
+        self.upload_limit = TokenBucket(0)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.banned_count = 0
         self._down_rate = 0.0
@@ -495,20 +499,18 @@ class Session:
                     self._stop_requested = True  # complete already and not asked to seed: done
                 await self._live()
                 tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
-        except (TorrentEngineError, OSError) as exc:
-            self._error = str(exc)
-            log.warning("session %s failed: %s", self.name, exc)
-            if self._machine.can(State.ERROR):
-                self._machine.to(State.ERROR, error=str(exc))
-            if not started:
-                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
-        except Exception as exc:  # a bug must not take the manager down with it
-            self._error = f"internal error: {exc!r}"
-            log.exception("session %s crashed", self.name)
+        except Exception as exc:
+            typed = typed_failure(exc)
+            if typed is None:  # a bug must not take the manager down with it
+                self._error = f"internal error: {exc!r}"
+                log.exception("session %s crashed", self.name)
+            else:  # bad input or failed I/O, however deep in the task groups it was raised
+                self._error = f"{typed} (while {self.state.value})"
+                log.warning("session %s failed: %s", self.name, self._error)
             if self._machine.can(State.ERROR):
                 self._machine.to(State.ERROR, error=self._error)
             if not started:
-                raise
+                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(acquired)
@@ -706,6 +708,23 @@ class Session:
         return piece_ok(self.torrent, index, memoryview(data))
 
     # -- pieces and priorities -----------------------------------------------------------
+    def set_rate_limits(self, *, download: int | None = None, upload: int | None = None) -> None:
+        """This torrent's own limits in bytes per second (0 = none; None = unchanged), applied on
+        top of the manager's shared limits."""
+        for value, name in ((download, "download"), (upload, "upload")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise SessionError(f"{name} limit must be whole bytes per second, at least 0: {value!r}")
+        if download is not None:
+            self.download_limit = TokenBucket(download)
+        if upload is not None:
+            self.upload_limit = TokenBucket(upload)
+
+    def set_sequential(self, sequential: bool) -> None:
+        """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
+        if self._torrent is None:
+            raise SessionError("sequential mode needs the torrent's metadata")
+        self._picker.set_sequential(sequential)
+
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first)."""
         if len(priorities) != len(self.torrent.files):
@@ -758,10 +777,6 @@ class Session:
         else:
             tiers = tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
         if not self.config.tracker_enabled or not tiers:
-            return
-        try:
-            from .tracker.coordinator import AnnounceStats, TrackerCoordinator
-        except ImportError:  # trackers not available in this build
             return
         assert self._shared is not None
 
@@ -1118,6 +1133,8 @@ class Session:
         if not self._shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
             await self._shared.download_limit.consume(length)
+        if not self.download_limit.unlimited:
+            await self.download_limit.consume(length)
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1350,6 +1367,8 @@ class Session:
             if not msgs:
                 continue
             await limit.consume(size)
+            if not self.upload_limit.unlimited:
+                await self.upload_limit.consume(size)
             await peer.send(*msgs)
             peer.uploaded += size
             peer.up_window += size
