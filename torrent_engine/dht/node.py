@@ -33,7 +33,7 @@ from .bep42 import generate_node_id, is_exempt, is_valid_node_id
 from .krpc import Address, NodeInfo
 from .lookup import ALPHA, Lookup
 from .peer_store import PeerStore, bloom_contains, bloom_estimate, bloom_insert, new_bloom
-from .ratelimit import RateLimiter
+from .ratelimit import ByteLimiter, RateLimiter
 from .routing import K, RoutingTable
 from .server import QueryHandler
 from .tokens import TokenManager
@@ -95,6 +95,10 @@ class DhtNode:
         query_timeout: float = QUERY_TIMEOUT,
         rate: float = 20.0,
         burst: float = 40.0,
+        reply_bytes_rate: float = 2048.0,
+        reply_bytes_burst: float = 8192.0,
+        reply_bytes_total_rate: float = 128 * 1024.0,
+        reply_bytes_total_burst: float = 256 * 1024.0,
         maintenance_interval: float = MAINTENANCE_INTERVAL,
         k: int = K,
         alpha: int = ALPHA,
@@ -134,6 +138,10 @@ class DhtNode:
             version=version,
         )
         self.rate_limiter = RateLimiter(rate=rate, burst=burst)
+        # Packets alone do not bound amplification (a BEP 44 "get" reply is ~15x its query):
+        # reply bytes are bounded per source and in total.
+        self.byte_limiter = ByteLimiter(reply_bytes_rate, reply_bytes_burst,
+                                        reply_bytes_total_rate, reply_bytes_total_burst)
         self.stats: Counter[str] = Counter()
         self.external_ip: str | None = None
         self._ip_votes: dict[str, set[str]] = {}  # our address as seen -> hosts that saw it
@@ -333,7 +341,7 @@ class DhtNode:
             self.stats["dropped_malformed"] += 1
             source = _rate_key(address[0])
             if exc.is_query and exc.tid is not None and self.rate_limiter.allow(source, self._clock()):
-                await self._send(
+                await self._send_reply(
                     krpc.Error(tid=exc.tid, code=krpc.ERROR_PROTOCOL, message=exc.reason), address
                 )
             return
@@ -353,7 +361,7 @@ class DhtNode:
         if not q.read_only:  # BEP 43: never put read-only nodes in the table
             self._heard_from(q.node_id, address, now, responded=False)
         reply = self.handler.handle(q, address, now)
-        await self._send(reply, address)
+        await self._send_reply(reply, address)
 
     def _on_reply(self, msg: krpc.Message, address: Address) -> None:
         pending = self._pending.get(msg.tid)
@@ -449,6 +457,22 @@ class DhtNode:
             self.stats["encode_errors"] += 1
             return
         self.stats["packets_out"] += 1
+        await self._transport.send(data, address)
+
+    async def _send_reply(self, msg: krpc.Message, address: Address) -> None:
+        """A reply to a query: sent only within the reply byte budgets (per source and total)."""
+        if self._transport is None:
+            raise DHTError("the DHT node is not running")
+        try:
+            data = krpc.encode_message(msg)
+        except DHTError:
+            self.stats["encode_errors"] += 1
+            return
+        if not self.byte_limiter.allow(_rate_key(address[0]), len(data), self._clock()):
+            self.stats["dropped_byte_limited"] += 1
+            return
+        self.stats["packets_out"] += 1
+        self.stats["reply_bytes_out"] += len(data)
         await self._transport.send(data, address)
 
     def _new_tid(self) -> bytes:
