@@ -61,12 +61,14 @@ def decode_with_spans(
     strict: bool = True,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_size: int = DEFAULT_MAX_SIZE,
+    allow_trailing: bool = False,
 ) -> tuple[BValue, dict[bytes, tuple[int, int]]]:
     """Like :func:`decode`, plus ``{key: (start, end)}`` for each value of a top-level dict.
 
     ``data[start:end]`` is the exact encoding of that value as it appeared in the input.
+    ``allow_trailing`` ignores bytes after the value (libtorrent reads .torrent files so).
     """
-    return _decode(data, strict, max_depth, max_size, want_spans=True)
+    return _decode(data, strict, max_depth, max_size, want_spans=True, allow_trailing=allow_trailing)
 
 
 # Recursion is bounded by max_depth, which is capped far below the interpreter's limit.
@@ -79,6 +81,7 @@ def _decode(
     max_depth: int,
     max_size: int,
     want_spans: bool,
+    allow_trailing: bool = False,
 ) -> tuple[BValue, dict[bytes, tuple[int, int]]]:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise TypeError(f"bencode input must be bytes, not {type(raw).__name__}")
@@ -259,7 +262,7 @@ def _decode(
             value, end = value_at(0, 0)
     except IndexError:
         raise BencodeError("unexpected end of input", n) from None
-    if end != n:
+    if end != n and not allow_trailing:
         raise BencodeError("trailing data after the value", end)
     return value, spans
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bencode import DEFAULT_MAX_SIZE, BValue, decode, decode_with_spans, encode
-from .errors import MetainfoError
+from .errors import BencodeError, MetainfoError
 from .merkle import BLOCK_SIZE, HASH_SIZE, root_from_piece_layer
 
 __all__ = [
@@ -45,6 +45,7 @@ SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
 META_VERSION = 2  # BEP 52
 PAD_ATTR = "p"  # BEP 47
 SYMLINK_ATTR = "l"  # BEP 47
+_BITCOMET_PAD = "_____padding_file_"  # BitComet's name for pad files (no 'attr'), as libtorrent reads it
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,15 @@ class Torrent:
             return None
         return self.files[self._file_of_piece(index)]
 
+    @property
+    def missing_piece_layers(self) -> tuple[int, ...]:
+        """Indexes of the v2 files larger than one piece whose piece layer is not known yet (a
+        .torrent without complete ``piece layers``, or metadata from a magnet): their piece
+        hashes must come from peers (BEP 52 hash requests) before those pieces can be checked."""
+        return tuple(i for i, f in enumerate(self.files)
+                     if f.pieces_root is not None and f.length > self.piece_length
+                     and f.pieces_root not in self.piece_layers)
+
     def expected_piece_hash_v2(self, index: int) -> bytes | None:
         """32-byte hash of piece ``index`` in the v2 tree (the pieces root for a file of one
         piece); None for v1-only torrents or when the piece layer is not known yet."""
@@ -201,7 +211,8 @@ class Torrent:
     @classmethod
     def from_bytes(cls, data: bytes) -> Torrent:
         """Validate the bytes of a .torrent file."""
-        top, spans = decode_with_spans(data, strict=False)
+        # bytes after the top-level dict are ignored, as libtorrent's bdecode does
+        top, spans = decode_with_spans(data, strict=False, allow_trailing=True)
         if not isinstance(top, dict):
             raise MetainfoError("a .torrent must be a bencoded dictionary", "(root)")
         if b"info" not in top or b"info" not in spans:
@@ -214,7 +225,7 @@ class Torrent:
             top[b"info"],
             top=top,
             layers_raw=layers_raw,
-            require_layers=True,
+            require_layers=False,  # libtorrent: missing layers are fetched from peers (BEP 52)
         )
 
     @classmethod
@@ -444,14 +455,15 @@ def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
             path_v = fd.get(b"path.utf-8")
             if not isinstance(path_v, list):
                 path_v = fd.get(b"path")
+            attr = _attr(fd) if b"attr" in fd else ""
+            if (not isinstance(path_v, list) or not path_v) and PAD_ATTR in attr:
+                path_v = [b".pad", str(length).encode()]  # a pad file needs no path (libtorrent)
             if not isinstance(path_v, list) or not path_v:
                 raise MetainfoError("missing, empty or not a list", f"info.files[{i}].path")
             path = _sanitize_path(path_v, lambda i=i: f"info.files[{i}].path")  # type: ignore[misc]
-            if b"attr" in fd:
-                attr = _attr(fd)
-                out.append(_RawFile(path, _stored_length(length, attr), attr, _symlink(fd, attr)))
-            else:
-                out.append(_RawFile(path, length, "", None))
+            if PAD_ATTR not in attr and any(_BITCOMET_PAD in p for p in path):
+                attr += PAD_ATTR  # BitComet's pad files carry no attribute, only this name
+            out.append(_RawFile(path, _stored_length(length, attr), attr, _symlink(fd, attr)))
         return out, True
     if b"length" in info:
         length = _length(info, "info.length")
@@ -483,12 +495,16 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
                 raise MetainfoError("file entry is not a dictionary", fname)
             length = _length(fd, f"{fname}.length")
             root = fd.get(b"pieces root")
-            if length > 0:
+            attr = _attr(fd)
+            if PAD_ATTR in attr:  # BEP 47/52: v2 aligns files itself; libtorrent refuses it too
+                raise MetainfoError("a file in a v2 file tree must not be a pad file", f"{fname}.attr")
+            if length > 0 and SYMLINK_ATTR not in attr:
                 if not isinstance(root, bytes) or len(root) != HASH_SIZE:
                     raise MetainfoError("missing or not 32 bytes", f"{fname}.pieces root")
+                if not any(root):
+                    raise MetainfoError("all zeros (no root hash)", f"{fname}.pieces root")
             else:
                 root = None
-            attr = _attr(fd)
             path = _sanitize_path(list(raw_path), lambda fname=fname: fname)  # type: ignore[misc]
             if SYMLINK_ATTR in attr:
                 length, root = 0, None
@@ -497,7 +513,7 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
                 raise MetainfoError(f"more than {MAX_FILES} files", "info.file tree")
             continue
         if not node and raw_path:
-            raise MetainfoError("empty directory", fname)
+            continue  # an empty directory holds no files (libtorrent skips it too)
         for key in reversed(list(node)):
             pending.append((raw_path + (key,), node[key]))
     if not out:
@@ -515,6 +531,13 @@ def _check_piece_layers(
         return {}
     if not isinstance(layers_raw, dict):
         raise MetainfoError("not a dictionary", "piece layers")
+    for root, layer in layers_raw.items():  # every layer must belong to a file (libtorrent)
+        if len(root) != HASH_SIZE or not isinstance(layer, bytes) or len(layer) % HASH_SIZE:
+            raise MetainfoError("a key is not 32 bytes or a layer not a multiple of 32 bytes",
+                                "piece layers")
+        if root not in needed:
+            raise MetainfoError("not the pieces root of any file larger than one piece",
+                                f"piece layers[{root.hex()}]")
     out: dict[bytes, bytes] = {}
     for root, length in needed.items():
         layer = layers_raw.get(root)
@@ -620,6 +643,11 @@ def _build(
         meta_version = mv
     has_v1 = b"pieces" in info
     has_v2 = meta_version == META_VERSION
+    if has_v2:  # libtorrent refuses a v2 info dict that is not canonical bencoding
+        try:
+            decode(info_bytes, strict=True)
+        except BencodeError as exc:
+            raise MetainfoError(f"a v2 info dict must be canonical bencoding: {exc.reason}", "info") from None
     if b"file tree" in info and not has_v2:
         raise MetainfoError("'file tree' present without 'meta version' 2", "info.meta version")
     if not has_v1 and not has_v2:
