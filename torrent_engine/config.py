@@ -83,6 +83,7 @@ class Config:
     tracker_enabled: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
+    stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
     resume_save_interval: float = 60.0
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
 
@@ -107,7 +108,7 @@ class Config:
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
-                     "resume_save_interval"):
+                     "stall_after", "resume_save_interval"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
             raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",

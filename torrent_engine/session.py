@@ -32,7 +32,14 @@ from . import events as ev
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError, typed_failure
+from .errors import (
+    EncryptionError,
+    PeerProtocolError,
+    SessionError,
+    StorageError,
+    TorrentEngineError,
+    typed_failure,
+)
 from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
@@ -67,6 +74,7 @@ from .resume import (
 )
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources, TokenBucket
+from .stall import Stall, StallDetector, SwarmFacts
 from .storage import Storage
 from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
@@ -193,6 +201,9 @@ class SessionStatus:
     num_pieces: int
     listen_port: int
     error: str = ""
+    # why a download has not progressed for Config.stall_after seconds (None while it moves)
+    stall_reason: str | None = None  # a StallReason value
+    stall_message: str | None = None
 
 
 class Session:
@@ -276,6 +287,11 @@ class Session:
         self._tracker: Any = None
         self._own_stack: AsyncExitStack | None = None
         self._rechoke_now = anyio.Event()
+        self._stall_detector = StallDetector(self.config.stall_after)
+        self._stall: Stall | None = None
+        self._encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
+        peers = list(peers)
+        self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         if isinstance(torrent, Torrent):
             self._set_torrent(torrent)
         else:
@@ -370,7 +386,9 @@ class Session:
             download_rate=self._down_rate, upload_rate=self._up_rate, peers=len(self._peers),
             seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
-            listen_port=self.listen_port, error=self._error)
+            listen_port=self.listen_port, error=self._error,
+            stall_reason=self._stall.reason.value if self._stall is not None else None,
+            stall_message=self._stall.message if self._stall is not None else None)
 
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
@@ -847,6 +865,8 @@ class Session:
                                              piece_size=t.piece_size if t is not None else None)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
+            if isinstance(exc, EncryptionError):
+                self._encryption_refused.add(key)
             self._connecting.discard(key)
             entry = self._pool.get(key)
             if entry is not None:
@@ -1459,6 +1479,7 @@ class Session:
                 await self._update_interest(peer)
 
             await self._fan_out(peers, tick)
+            self._watch_stall(now)
             st = self.status()
             self.events.publish(ev.StatsUpdate(
                 info_hash=self.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
@@ -1467,6 +1488,41 @@ class Session:
             if now - last_save >= self.config.resume_save_interval:
                 last_save = now
                 await self._save_resume()
+
+    def _swarm_facts(self) -> SwarmFacts:
+        """What the session knows about its swarm, for the stall diagnosis."""
+        private = self._torrent.private if self._torrent is not None else False
+        trackers = 0
+        if self.config.tracker_enabled:
+            tiers = self._torrent.trackers if self._torrent is not None else \
+                tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
+            trackers = sum(len(tier) for tier in tiers)
+        dht = 1 if self._shared is not None and self._shared.dht is not None and not private else 0
+        errors: tuple[str, ...] = ()
+        if self._tracker is not None:
+            errors = tuple(f"{t.url}: {t.last_error}" for t in self._tracker.status()
+                           if t.state in ("failing", "disabled") and t.last_error)
+        known = set(self._pool) | self._banned
+        failed = {key for key, entry in self._pool.items() if entry.failures and key not in self._peers}
+        peers = [p for p in self._peers.values() if not p.closed]
+        return SwarmFacts(
+            sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
+            failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
+            banned=len(self._banned), peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            tracker_errors=errors, fetching_metadata=self._torrent is None)
+
+    def _watch_stall(self, now: float) -> None:
+        """Once a second: is the download stuck, and why? A new reason is published as an event."""
+        if self.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            self._stall_detector.reset(now)
+            self._stall = None
+            return
+        stall = self._stall_detector.observe(now, self.downloaded, self._swarm_facts())
+        previous, self._stall = self._stall, stall
+        if stall is not None and (previous is None or previous.reason is not stall.reason):
+            log.info("%s is not progressing: %s", self.name, stall.message)
+            self.events.publish(ev.SessionStalled(info_hash=self.info_hash_hex, reason=stall.reason.value,
+                                                  message=stall.message))
 
     async def _send_pex(self, peer: PeerState, now: float) -> None:
         """BEP 11: tell the peer whom we are connected to (a diff, at most once a minute)."""
