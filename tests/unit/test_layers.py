@@ -14,8 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 
 # The sans-I/O cores (DESIGN.md section 1): bytes and values in, bytes and values out.
 CORES = [
-    "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version",
-    "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/buffer", "peer/peer_id",
+    "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version", "compact",
+    "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
+    "peer/buffer", "peer/peer_id",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote_from_bytes, urlsplit
 
+from .. import compact
 from ..bencode import BValue, decode
 from ..errors import BencodeError, TrackerError, TrackerRefused
 
@@ -223,20 +224,10 @@ def parse_announce_response(body: bytes, url: str = "", *,
 
 
 def parse_compact_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[tuple[str, int]]:
-    """BEP 23 (6 bytes per IPv4 peer) or BEP 7 (18 bytes per IPv6 peer); a trailing partial
-    entry and port-0 entries are dropped; at most ``limit`` peers are decoded."""
-    size = 18 if ipv6 else 6
-    peers: list[tuple[str, int]] = []
-    for offset in range(0, len(data) - size + 1, size):
-        if limit is not None and len(peers) >= limit:
-            break
-        raw_ip = data[offset : offset + size - 2]
-        (port,) = struct.unpack_from(">H", data, offset + size - 2)
-        if port == 0:
-            continue
-        ip = ipaddress.IPv6Address(raw_ip) if ipv6 else ipaddress.IPv4Address(raw_ip)
-        peers.append((_normalize_ip(ip), port))
-    return peers
+    """BEP 23 (6 bytes per IPv4 peer) or BEP 7 (18 bytes per IPv6 peer), by the rules of
+    :mod:`torrent_engine.compact` (port 0 dropped, IPv4-mapped as IPv4, a trailing partial entry
+    ignored); at most ``limit`` peers."""
+    return compact.decode_peers(data, ipv6=ipv6, limit=limit)
 
 
 def _dict_peers(entries: list[BValue], *, limit: int) -> list[tuple[str, int]]:
@@ -260,10 +251,7 @@ def _dict_peers(entries: list[BValue], *, limit: int) -> list[tuple[str, int]]:
     return peers
 
 
-def _normalize_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+_normalize_ip = compact.normalize_host
 
 
 def _external_ip(value: BValue | None) -> str | None:
