@@ -32,7 +32,7 @@ class Config:
     listen_host: str = ""
     listen_port: int = 0
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
-    state_dir: Path | None = None
+    state_dir: str | os.PathLike[str] | None = None  # a Path once the Config is made
     encryption: Encryption = "prefer"
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
