@@ -25,6 +25,11 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_path("torrent_engine", appauthor=False))
 
 
+# The well-known DHT routers a new node bootstraps from (the saved table comes first once there).
+DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
+               ("router.utorrent.com", 6881))
+
+
 @dataclass(slots=True)
 class Config:
     # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs). "" is every
@@ -67,10 +72,11 @@ class Config:
     # Bandwidth (bytes per second, 0 = unlimited), shared by every session of a manager.
     download_rate_limit: int = 0
     upload_rate_limit: int = 0
-    # DHT (BEP 5). Off by default: a node on the public network needs public bootstrap nodes.
-    dht_enabled: bool = False
+    # DHT (BEP 5): on, as in every client people compare us with, bootstrapping from the saved
+    # routing table and the well-known routers. Tests and the demo set it explicitly.
+    dht_enabled: bool = True
     dht_port: int = 0
-    dht_bootstrap: tuple[tuple[str, int], ...] = ()
+    dht_bootstrap: tuple[tuple[str, int], ...] = DHT_ROUTERS
     enforce_bep42: bool = True
     dht_interval: float = 15 * 60.0
     # Port mapping: ask the gateway (NAT-PMP, then UPnP IGD) to forward the listen ports, renew

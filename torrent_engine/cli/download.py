@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from ..config import Config, default_state_dir
+from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import MetainfoError, SessionError, TrackerError
 from ..events import Event
 from ..magnet import Magnet, parse_magnet
@@ -30,8 +30,6 @@ from ..tracker.http import http_get
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
 
-PUBLIC_DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
-                      ("router.utorrent.com", 6881))  # the DHT's default bootstrap nodes
 EXIT_INTERRUPTED = 130
 EXIT_STALLED = 3  # no progress for --stall-timeout seconds; the reason is printed
 
@@ -298,7 +296,7 @@ async def _download(args: argparse.Namespace) -> int:
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
                     seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
-                    dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS,
+                    dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
                     enforce_bep42=not loopback, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
