@@ -91,10 +91,16 @@ def _check(what: str, address: object) -> None:
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if event in ("socket.connect", "socket.sendto") and _guard_on:
+    if not _guard_on:
+        return
+    if event in ("socket.connect", "socket.sendto"):
         sock, address = args[0], args[1]
         if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
             _check(event, address)
+    elif event == "socket.getaddrinfo":  # a name to look up: a query to a DNS server
+        host = args[0].decode("idna") if isinstance(args[0], bytes) else args[0]
+        if host is not None:
+            _check("DNS lookup", (host, args[1]))
 
 
 sys.addaudithook(_audit)

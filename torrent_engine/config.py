@@ -25,6 +25,11 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_path("torrent_engine", appauthor=False))
 
 
+# The well-known DHT routers a new node bootstraps from (the saved table comes first once there).
+DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
+               ("router.utorrent.com", 6881))
+
+
 @dataclass(slots=True)
 class Config:
     # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs). "" is every
@@ -32,7 +37,7 @@ class Config:
     listen_host: str = ""
     listen_port: int = 0
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
-    state_dir: Path | None = None
+    state_dir: str | os.PathLike[str] | None = None  # a Path once the Config is made
     encryption: Encryption = "prefer"
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
@@ -67,10 +72,11 @@ class Config:
     # Bandwidth (bytes per second, 0 = unlimited), shared by every session of a manager.
     download_rate_limit: int = 0
     upload_rate_limit: int = 0
-    # DHT (BEP 5). Off by default: a node on the public network needs public bootstrap nodes.
-    dht_enabled: bool = False
+    # DHT (BEP 5): on, as in every client people compare us with, bootstrapping from the saved
+    # routing table and the well-known routers. Tests and the demo set it explicitly.
+    dht_enabled: bool = True
     dht_port: int = 0
-    dht_bootstrap: tuple[tuple[str, int], ...] = ()
+    dht_bootstrap: tuple[tuple[str, int], ...] = DHT_ROUTERS
     enforce_bep42: bool = True
     dht_interval: float = 15 * 60.0
     # Port mapping: ask the gateway (NAT-PMP, then UPnP IGD) to forward the listen ports, renew
@@ -83,6 +89,7 @@ class Config:
     tracker_enabled: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
+    stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
     resume_save_interval: float = 60.0
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
 
@@ -107,7 +114,7 @@ class Config:
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
-                     "resume_save_interval"):
+                     "stall_after", "resume_save_interval"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
             raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",

@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -32,7 +32,14 @@ from . import events as ev
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError, typed_failure
+from .errors import (
+    EncryptionError,
+    PeerProtocolError,
+    SessionError,
+    StorageError,
+    TorrentEngineError,
+    typed_failure,
+)
 from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
@@ -44,7 +51,6 @@ from .peer.extensions import (
     UT_METADATA,
     UT_PEX,
     ExtensionHandshake,
-    MetadataAssembler,
     MetadataData,
     MetadataReject,
     MetadataRequest,
@@ -55,6 +61,7 @@ from .peer.extensions import (
     metadata_piece,
 )
 from .peer.messages import BLOCK_SIZE
+from .peer.metadata_fetch import MetadataFetcher, Verdict
 from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
@@ -67,6 +74,7 @@ from .resume import (
 )
 from .session_state import SessionStateMachine, State
 from .shared import SharedResources, TokenBucket
+from .stall import Stall, StallDetector, SwarmFacts
 from .storage import Storage
 from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
@@ -79,8 +87,7 @@ OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
-METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
-MAX_METADATA_SIZES = 4  # different info dict sizes collected at once (each assembler holds its pieces)
+METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extension handshake
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
@@ -193,6 +200,9 @@ class SessionStatus:
     num_pieces: int
     listen_port: int
     error: str = ""
+    # why a download has not progressed for Config.stall_after seconds (None while it moves)
+    stall_reason: str | None = None  # a StallReason value
+    stall_message: str | None = None
 
 
 class Session:
@@ -241,8 +251,10 @@ class Session:
         self._piece_cache_bytes = 0
         self._file_priorities: list[int] = []
         self._total_wanted = 0
-        # one per info dict size announced (BEP 9): a peer lying about the size cannot lock out the rest
-        self._assemblers: dict[int, MetadataAssembler] = {}
+        # BEP 9 for a magnet: the one record of what was asked of whom and who sent what, so a
+        # liar (wrong sizes, sprayed or false pieces) cannot stall the download
+        self._fetcher: MetadataFetcher | None = None
+        self._metadata_gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self._metadata: bytes | None = None
         self._metadata_done = anyio.Event()
         self.downloaded = 0
@@ -276,6 +288,11 @@ class Session:
         self._tracker: Any = None
         self._own_stack: AsyncExitStack | None = None
         self._rechoke_now = anyio.Event()
+        self._stall_detector = StallDetector(self.config.stall_after)
+        self._stall: Stall | None = None
+        self._encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
+        peers = list(peers)
+        self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         if isinstance(torrent, Torrent):
             self._set_torrent(torrent)
         else:
@@ -370,7 +387,9 @@ class Session:
             download_rate=self._down_rate, upload_rate=self._up_rate, peers=len(self._peers),
             seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
-            listen_port=self.listen_port, error=self._error)
+            listen_port=self.listen_port, error=self._error,
+            stall_reason=self._stall.reason.value if self._stall is not None else None,
+            stall_message=self._stall.message if self._stall is not None else None)
 
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
@@ -576,7 +595,8 @@ class Session:
                     scope.cancel()
         self._swarm = None
         self._swarm_scope = None
-        self._assemblers.clear()  # (their pieces are no longer needed)
+        self._fetcher = None  # (its pieces are no longer needed)
+        self._metadata_gone.clear()
         self._tracker = None  # the full session announces afresh
         self._connecting.clear()
         for entry in self._pool.values():  # the metadata peers are dialed again for the data
@@ -595,48 +615,71 @@ class Session:
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
+    def _metadata_fetcher(self) -> MetadataFetcher:
+        if self._fetcher is None:
+            info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
+                         if self.magnet is not None else None) or self.info_hash
+            self._fetcher = MetadataFetcher(info_hash)
+        return self._fetcher
+
+    def _metadata_drops(self, fetcher: MetadataFetcher) -> None:
+        """Ban the peers the fetcher proved to lie; let every dropped one's task end."""
+        for dropped in fetcher.take_dropped():
+            key = cast(tuple[str, int], dropped.peer_key)
+            log.info("metadata peer %s:%d dropped: %s", key[0], key[1], dropped.reason)
+            self._metadata_gone.add(key)
+            if dropped.banned:
+                self._ban(key)
+
     async def _metadata_from(self, link: Any, key: tuple[str, int]) -> None:
-        """Ask one peer for the metadata; the pieces go into one assembler shared by all peers."""
+        """Fetch the metadata from one peer, as the shared fetcher directs: what to ask it for,
+        what of its answers to keep, and when to give up on it."""
+        fetcher = self._metadata_fetcher()
+        self._metadata_gone.discard(key)
         try:
-            with anyio.move_on_after(METADATA_PEER_TIMEOUT):
-                if not link.extension:
+            if not link.extension:
+                return
+            await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
+            peer_id = 0
+            deadline = time.monotonic() + METADATA_PEER_TIMEOUT  # to send its extension handshake
+            while not self._metadata_done.is_set():
+                now = time.monotonic()
+                fetcher.tick(now)
+                self._metadata_drops(fetcher)
+                if key in self._metadata_gone or (not peer_id and now > deadline):
                     return
-                await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
-                peer_id = 0
-                assembler: MetadataAssembler | None = None
-                while not self._metadata_done.is_set():
-                    msg = await link.receive()
-                    if not isinstance(msg, m.Extended):
-                        continue
-                    if msg.ext_id == 0:
-                        hs = ExtensionHandshake.decode(msg.payload)
-                        peer_id = hs.m.get(UT_METADATA, 0)
-                        if not peer_id or hs.metadata_size is None:
-                            return  # it cannot give us the metadata
-                        assembler = self._assemblers.get(hs.metadata_size)
-                        if assembler is None:
-                            if len(self._assemblers) >= MAX_METADATA_SIZES:
-                                return
-                            info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
-                                         if self.magnet is not None else None) or self.info_hash
-                            assembler = MetadataAssembler(info_hash, hs.metadata_size)
-                            self._assemblers[hs.metadata_size] = assembler
+                if peer_id:
+                    pieces = fetcher.next_requests(key, now)
+                    if pieces:
                         await link.send_many([m.Extended(peer_id, encode_metadata_message(MetadataRequest(i)))
-                                              for i in assembler.missing()])
-                    elif msg.ext_id == OUR_UT_METADATA_ID and peer_id and assembler is not None:
-                        data = decode_metadata_message(msg.payload)
-                        if isinstance(data, MetadataReject):
-                            return
-                        if isinstance(data, MetadataData):
-                            info = assembler.add(data)
-                            if info is not None:
-                                self._metadata = info
-                                self._metadata_done.set()
-                            elif not assembler.missing():
-                                return  # it did not hash right: try others
+                                              for i in pieces])
+                msg = None
+                with anyio.move_on_after(1.0):  # (requests freed elsewhere are picked up each second)
+                    msg = await link.receive()
+                if not isinstance(msg, m.Extended):
+                    continue
+                if msg.ext_id == 0:
+                    hs = ExtensionHandshake.decode(msg.payload)
+                    peer_id = hs.m.get(UT_METADATA, 0)
+                    if not peer_id or hs.metadata_size is None:
+                        return  # it cannot give us the metadata
+                    if not fetcher.add_peer(key, hs.metadata_size):
+                        return
+                elif msg.ext_id == OUR_UT_METADATA_ID and peer_id:
+                    data = decode_metadata_message(msg.payload)
+                    if isinstance(data, MetadataReject):
+                        fetcher.on_reject(key, data.piece, time.monotonic())
+                    elif isinstance(data, MetadataData):
+                        now = time.monotonic()
+                        verdict = fetcher.on_data(key, data.piece, data.data, data.total_size, now)
+                        if verdict is Verdict.COMPLETE:
+                            self._metadata = fetcher.result()
+                            self._metadata_done.set()
         except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             log.info("metadata from %s:%d failed: %s", key[0], key[1], exc)
         finally:
+            if self._fetcher is not None:
+                self._fetcher.remove_peer(key)
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             self._connecting.discard(key)  # (a metadata peer counts against the connection budget)
@@ -847,6 +890,8 @@ class Session:
                                              piece_size=t.piece_size if t is not None else None)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
+            if isinstance(exc, EncryptionError):
+                self._encryption_refused.add(key)
             self._connecting.discard(key)
             entry = self._pool.get(key)
             if entry is not None:
@@ -1459,6 +1504,7 @@ class Session:
                 await self._update_interest(peer)
 
             await self._fan_out(peers, tick)
+            self._watch_stall(now)
             st = self.status()
             self.events.publish(ev.StatsUpdate(
                 info_hash=self.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
@@ -1467,6 +1513,41 @@ class Session:
             if now - last_save >= self.config.resume_save_interval:
                 last_save = now
                 await self._save_resume()
+
+    def _swarm_facts(self) -> SwarmFacts:
+        """What the session knows about its swarm, for the stall diagnosis."""
+        private = self._torrent.private if self._torrent is not None else False
+        trackers = 0
+        if self.config.tracker_enabled:
+            tiers = self._torrent.trackers if self._torrent is not None else \
+                tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
+            trackers = sum(len(tier) for tier in tiers)
+        dht = 1 if self._shared is not None and self._shared.dht is not None and not private else 0
+        errors: tuple[str, ...] = ()
+        if self._tracker is not None:
+            errors = tuple(f"{t.url}: {t.last_error}" for t in self._tracker.status()
+                           if t.state in ("failing", "disabled") and t.last_error)
+        known = set(self._pool) | self._banned
+        failed = {key for key, entry in self._pool.items() if entry.failures and key not in self._peers}
+        peers = [p for p in self._peers.values() if not p.closed]
+        return SwarmFacts(
+            sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
+            failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
+            banned=len(self._banned), peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            tracker_errors=errors, fetching_metadata=self._torrent is None)
+
+    def _watch_stall(self, now: float) -> None:
+        """Once a second: is the download stuck, and why? A new reason is published as an event."""
+        if self.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            self._stall_detector.reset(now)
+            self._stall = None
+            return
+        stall = self._stall_detector.observe(now, self.downloaded, self._swarm_facts())
+        previous, self._stall = self._stall, stall
+        if stall is not None and (previous is None or previous.reason is not stall.reason):
+            log.info("%s is not progressing: %s", self.name, stall.message)
+            self.events.publish(ev.SessionStalled(info_hash=self.info_hash_hex, reason=stall.reason.value,
+                                                  message=stall.message))
 
     async def _send_pex(self, peer: PeerState, now: float) -> None:
         """BEP 11: tell the peer whom we are connected to (a diff, at most once a minute)."""

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -202,7 +203,7 @@ class SharedResources:
 
                         state_path = None
                         if self.config.state_dir is not None:
-                            state_path = self.config.state_dir / "dht.dat"
+                            state_path = Path(self.config.state_dir) / "dht.dat"
                         dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
                         node = DhtNode(bind=(dht_host, self.config.dht_port),
                                        bootstrap=list(self.config.dht_bootstrap), state_path=state_path,

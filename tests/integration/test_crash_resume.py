@@ -31,7 +31,8 @@ LEECHER = textwrap.dedent("""
     torrent_file, dest, resume, port = sys.argv[1:5]
 
     async def main():
-        cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, resume_save_interval=0.2,
+        cfg = Config(listen_host="127.0.0.1", tracker_enabled=False,
+                     dht_enabled=False, resume_save_interval=0.2,
                      stats_interval=0.1)
         async with Session(Torrent.load(torrent_file), dest, config=cfg, resume_path=Path(resume),
                            peers=[("127.0.0.1", int(port))]) as s:

@@ -47,8 +47,16 @@ async def test_anyio_udp() -> None:
             pass
 
 
+def test_dns_lookup() -> None:
+    try:
+        socket.getaddrinfo("router.example.org", 6881)
+    except OSError:
+        pass
+
+
 @pytest.mark.anyio
 async def test_loopback_is_fine() -> None:
+    socket.getaddrinfo("localhost", 80)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
     async with listener, await anyio.connect_tcp("127.0.0.1", port):
@@ -69,7 +77,8 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     assert result.ret != 0
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
-    for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp"):
+    for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
+                 "test_dns_lookup"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output

@@ -112,6 +112,8 @@ def test_soap_requests_and_replies() -> None:
 
 
 def _config(**kw: Any) -> Config:
+    kw.setdefault("dht_enabled", False)
+    kw.setdefault("dht_bootstrap", ())
     return Config(listen_host="127.0.0.1", listen_port=0, port_mapping=True, **kw)
 
 
@@ -216,7 +218,8 @@ async def test_off_by_default_maps_nothing() -> None:
     gateway = FakeNatPmpGateway()
     async with anyio.create_task_group() as tg:
         await tg.start(gateway.serve)
-        config = Config(listen_host="127.0.0.1", natpmp_gateway=("127.0.0.1", gateway.port))
+        config = Config(listen_host="127.0.0.1", natpmp_gateway=("127.0.0.1", gateway.port),
+                        dht_enabled=False)
         async with SharedResources(config) as shared:
             await shared.acquire()
             assert shared.port_mapper is None

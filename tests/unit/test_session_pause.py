@@ -21,7 +21,7 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    s = Session(torrent, tmp_path / "dl", config=Config())
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False))
     completed_event = anyio.Event()
     s.events.subscribe("session.completed", lambda e: completed_event.set())
     s._machine.to(State.DOWNLOADING)
@@ -62,7 +62,7 @@ async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    s = Session(torrent, tmp_path / "dl", config=Config())
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False))
     outcome: list[str] = []
 
     async def waiter() -> None:

@@ -24,7 +24,7 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     (payload / "a").write_bytes(os.urandom(100_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     resume_path = tmp_path / "state" / "t.resume"
-    s = Session(torrent, tmp_path / "dl", config=Config(), resume_path=resume_path)
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False), resume_path=resume_path)
     s._storage = Storage(torrent, tmp_path / "dl")
     await s._storage.write_block(0, 0, (payload / "a").read_bytes()[:32 * 1024])
     s._picker.piece_passed(0)  # verified and written, as _verify_piece leaves it

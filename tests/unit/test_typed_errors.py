@@ -92,3 +92,11 @@ def test_a_torrent_of_only_pad_files_is_refused() -> None:
                          b"files": [{b"length": 16384, b"path": [b".pad", b"16384"], b"attr": b"p"}]})
     with pytest.raises(te.MetainfoError, match="only pad files"):
         te.Torrent.from_bytes(raw)
+
+
+def test_the_dht_is_on_by_default_from_the_well_known_routers() -> None:
+    from torrent_engine.config import DHT_ROUTERS
+
+    config = Config()
+    assert config.dht_enabled and config.dht_bootstrap == DHT_ROUTERS
+    assert ("router.bittorrent.com", 6881) in DHT_ROUTERS

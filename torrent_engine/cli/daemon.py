@@ -15,10 +15,10 @@ import anyio
 
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.security import is_loopback
-from ..config import Config, default_state_dir
+from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..jobs import JobService
 from ..runtime import run as run_loop
-from .download import PUBLIC_DHT_ROUTERS, parse_peer
+from .download import parse_peer
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--listen-host", default="",
                    help="address for peers (default: every interface, IPv4 and IPv6)")
     dht = p.add_mutually_exclusive_group()
-    dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (BEP 5)")
-    dht.add_argument("--no-dht", dest="dht", action="store_false", help="no DHT (default)")
-    p.set_defaults(dht=False)
+    dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
+    dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
+    p.set_defaults(dht=True)
     p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="DHT bootstrap node (repeatable; default: the well-known public routers)")
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
@@ -113,7 +113,7 @@ async def _daemon(args: argparse.Namespace) -> int:
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port,
                     state_dir=state_dir, encryption=args.encryption,
                     tracker_enabled=not args.no_trackers, dht_enabled=args.dht,
-                    dht_bootstrap=tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS,
+                    dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active)
     async with JobService(config, download_root=download_dir, state_dir=state_dir,

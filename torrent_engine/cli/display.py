@@ -20,7 +20,8 @@ def progress_line(label: str, st: SessionStatus) -> str:
     """The plain one-line status (logs, pipes, the demo)."""
     return (f"{label} {st.progress * 100:6.2f}%  {human_bytes(st.have_bytes)}/{human_bytes(st.total_wanted)}"
             f"  {st.state:<11} down {human_bytes(st.download_rate)}/s  up {human_bytes(st.upload_rate)}/s"
-            f"  peers {st.peers}  eta {human_eta(st.eta, st.download_rate)}")
+            f"  peers {st.peers}  eta {human_eta(st.eta, st.download_rate)}"
+            + (f"  stalled: {st.stall_message}" if st.stall_message else ""))
 
 
 def status_json(label: str, st: SessionStatus) -> str:

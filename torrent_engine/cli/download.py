@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from ..config import Config, default_state_dir
+from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import MetainfoError, SessionError, TrackerError
 from ..events import Event
 from ..magnet import Magnet, parse_magnet
@@ -29,9 +30,8 @@ from ..tracker.http import http_get
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
 
-PUBLIC_DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
-                      ("router.utorrent.com", 6881))  # the DHT's default bootstrap nodes
 EXIT_INTERRUPTED = 130
+EXIT_STALLED = 3  # no progress for --stall-timeout seconds; the reason is printed
 
 EXAMPLES = """examples:
   torrent-engine download ubuntu.torrent -o ~/Downloads
@@ -114,6 +114,9 @@ def register(subparsers: Any) -> None:
                        help="keep no resume data (an interrupted download is checked again from scratch)")
     p.add_argument("--json", action="store_true",
                    help="print progress as one JSON object per line on stdout, for scripts")
+    p.add_argument("--stall-timeout", type=_non_negative, default=180.0, metavar="SECONDS",
+                   help="give up (exit 3, saying why) after this long without progress; 0 = wait forever "
+                        "(default: 180)")
     p.set_defaults(run=run)
 
 
@@ -180,6 +183,7 @@ class Download:
     note: str = ""
     done: bool = False
     error: str | None = None
+    stalled: bool = False
     started: float = field(default_factory=time.monotonic)
     completed_at: float | None = None
 
@@ -195,18 +199,28 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
     """Wait for one torrent: selection once its metadata is known, resume news, completion, then
     seeding until its ratio or time is reached."""
     session = item.session
-    try:
+    base = 0
+
+    async def until_complete() -> None:
+        nonlocal base
         await session.wait_ready()
         if item.error is not None:  # the selection did not fit the fetched metadata
-            await session.pause()
-            item.done = True
-            _say(f"{item.label}: failed: {item.error}", console)
             return
         base = session.downloaded  # resume data carries earlier runs' totals: this run counts from here
         st = session.status()
         if item.had_resume and st.num_pieces:
             _say(f"resuming {item.label}: {st.pieces} of {st.num_pieces} pieces verified", console)
         await session.wait_completed()
+
+    try:
+        await _complete_or_stall(item, args, until_complete)
+        if item.stalled:
+            return
+        if item.error is not None:
+            await session.pause()
+            item.done = True
+            _say(f"{item.label}: failed: {item.error}", console)
+            return
     except SessionError as exc:
         item.error = str(exc)
         item.done = True
@@ -240,6 +254,38 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
         item.note = "seeding; Ctrl-C to stop"
 
 
+async def _complete_or_stall(item: Download, args: argparse.Namespace,
+                             until_complete: Callable[[], Awaitable[None]]) -> None:
+    """Wait for ``until_complete``; show the stall reason while there is one (a magnet's metadata
+    included), and give up with it after --stall-timeout seconds without progress."""
+    session = item.session
+    async with anyio.create_task_group() as tg:
+        async def watch() -> None:
+            since: float | None = None
+            while True:
+                await anyio.sleep(0.5)
+                st = session.status()
+                if st.stall_message is None:
+                    since = None
+                    item.note = ""
+                    continue
+                item.note = f"stalled: {st.stall_message}"
+                now = time.monotonic()
+                since = now if since is None else since
+                # the session reports a stall after config.stall_after seconds without progress
+                if args.stall_timeout and now - since >= args.stall_timeout - session.config.stall_after:
+                    item.stalled = True
+                    item.done = True
+                    item.error = f"no progress for {args.stall_timeout:g} s: {st.stall_message}"
+                    tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await until_complete()
+        tg.cancel_scope.cancel()
+    if item.stalled:
+        await session.pause()
+
+
 async def _download(args: argparse.Namespace) -> int:
     sources = [await load_source(text) for text in args.torrents]
     for source in sources:  # a selection that does not fit is an error before anything starts
@@ -250,9 +296,10 @@ async def _download(args: argparse.Namespace) -> int:
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
                     seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
-                    dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS,
+                    dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
                     enforce_bep42=not loopback, download_rate_limit=args.download_limit,
-                    upload_rate_limit=args.upload_limit)
+                    upload_rate_limit=args.upload_limit,
+                    stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
     console = None
     rich_display: RichDisplay | None = None
     if not args.json and not args.quiet and sys.stderr.isatty():
@@ -306,7 +353,12 @@ async def _download(args: argparse.Namespace) -> int:
         if state_dir is not None and not all(d.done for d in downloads):
             _say(f"run the same command again to continue (resume data in {state_dir})", console)
         return 0 if all(d.session.status().progress >= 1.0 for d in downloads) else EXIT_INTERRUPTED
-    return 1 if any(d.error for d in downloads) else 0
+    for d in downloads:
+        if d.stalled:
+            _say(f"{d.label}: gave up: {d.error}", console)
+    if any(d.error and not d.stalled for d in downloads):
+        return 1
+    return EXIT_STALLED if any(d.stalled for d in downloads) else 0
 
 
 def _prepare(item: Download, args: argparse.Namespace) -> None:

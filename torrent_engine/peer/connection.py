@@ -236,7 +236,11 @@ async def _mse_initiate(
     )
     await _write(stream, mse.start())
     while mse.result is None:
-        out = mse.receive_data(await _read(stream))
+        try:
+            data = await _read(stream)
+        except PeerConnectionClosed as exc:  # what a peer that does not speak MSE does
+            raise EncryptionError(f"the peer hung up during the encryption handshake ({exc})") from None
+        out = mse.receive_data(data)
         if out:
             await _write(stream, out)
     wire.receive_data(mse.result.remaining)
