@@ -104,13 +104,13 @@ class ConfigError(TorrentEngineError, ValueError):
 def typed_failure(exc: BaseException) -> TorrentEngineError | None:
     """The engine's typed error for ``exc``, looking inside exception groups (what a task group
     raises): a ``TorrentEngineError`` as it is, an ``OSError`` about a file as a ``StorageError``
-    naming the file (another ``OSError`` as a ``SessionError``); None for anything else (a bug)."""
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = typed_failure(inner)
-            if found is not None:
-                return found
-        return None
+    naming the file (another ``OSError`` as a ``SessionError``); None for anything else (a bug),
+    and for a group holding any such bug, so that it is reported as one."""
+    if isinstance(exc, BaseExceptionGroup):  # typed only if every error in it is: else a bug hides
+        found = [typed_failure(inner) for inner in exc.exceptions]
+        if not found or any(f is None for f in found):
+            return None
+        return found[0]
     if isinstance(exc, TorrentEngineError):
         return exc
     if isinstance(exc, OSError):
