@@ -13,6 +13,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from torrent_engine.errors import PeerProtocolError
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.extensions import (
@@ -46,7 +47,9 @@ def liar(info_size: int, behaviour: str) -> Callable[[anyio.abc.SocketStream], A
         sizes = [info_size + k for k in range(1, 6)] if behaviour == "many_sizes" else [info_size]
         async with stream:
             try:
-                first = await stream.receive()
+                first = b""
+                while len(first) < 68:  # the whole BitTorrent handshake: it names the torrent
+                    first += await stream.receive()
                 info_hash = first[28:48]
                 wire = PeerWire(info_hash=info_hash, peer_id=b"-XX0003-" + os.urandom(6).hex().encode(),
                                 reserved=m.make_reserved(extension=True, fast=False))
@@ -82,8 +85,8 @@ def liar(info_size: int, behaviour: str) -> Callable[[anyio.abc.SocketStream], A
                             data = MetadataData(piece, info_size, os.urandom(length))
                             await stream.send(wire.send(m.Extended(their_id, encode_metadata_message(data))))
                             sprayed += 1
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                pass
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, PeerProtocolError):
+                pass  # the leecher hung up on us (as it should, once it has seen through us)
 
     return serve
 
