@@ -74,3 +74,7 @@ class StorageError(TorrentEngineError, OSError):
 
 class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
+
+
+class UtpError(TorrentEngineError):
+    """A uTP (BEP 29) packet or connection failed: malformed packet, reset, or timed out."""
