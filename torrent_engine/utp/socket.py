@@ -1,0 +1,318 @@
+"""The async shell: one UDP socket multiplexing uTP connections (and passing KRPC datagrams to
+the DHT), and ``UtpStream``, an ``anyio.abc.ByteStream`` over one connection.
+
+Datagrams are handled in the protocol callback (no per-packet task): each is decoded and fed
+to its connection's core, and the connections touched are flushed once per loop iteration, so
+a burst of packets yields one batch of acks. A timer task drives retransmission timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..errors import UtpError
+from .connection import UtpConnection
+from .packet import SEQ_MASK, TS_MASK, Packet, PacketType, decode, encode, looks_like_utp
+from .state import State
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
+LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
+DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UtpSocket) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.owner._datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors: the timeouts handle them
+        log.debug("uTP socket error: %s", exc)
+
+
+class DhtChannel:
+    """The DHT's view of the shared socket (``dht.transport.DatagramTransport``)."""
+
+    def __init__(self, sock: UtpSocket) -> None:
+        self._sock = sock
+        self._in_send: MemoryObjectSendStream[tuple[bytes, Address]]
+        self._in: MemoryObjectReceiveStream[tuple[bytes, Address]]
+        self._in_send, self._in = anyio.create_memory_object_stream[tuple[bytes, Address]](DHT_QUEUE)
+
+    @property
+    def local_address(self) -> Address:
+        return self._sock.local_address
+
+    def _put(self, data: bytes, addr: Address) -> None:
+        try:
+            self._in_send.send_nowait((data, addr))
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # a full queue drops, as a socket buffer would
+
+    async def send(self, data: bytes, address: Address) -> None:
+        self._sock.sendto(data, address)
+
+    async def receive(self) -> tuple[bytes, Address]:
+        return await self._in.receive()
+
+    async def aclose(self) -> None:
+        self._in_send.close()
+        self._in.close()
+        if self._sock._dht is self:
+            self._sock._dht = None
+
+
+class UtpSocket:
+    """A UDP endpoint for uTP. ``run`` binds it and serves until cancelled (closing every
+    connection). ``on_accept(stream)``, when given, receives each incoming connection."""
+
+    def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+        self.on_accept = on_accept
+        self._clock = clock
+        self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._transport: asyncio.DatagramTransport | None = None
+        self._conns: dict[tuple[Address, int], UtpStream] = {}
+        self._dirty: set[UtpStream] = set()
+        self._flush_scheduled = False
+        self._dht: DhtChannel | None = None
+        self._local: Address = ("", 0)
+        self.resets_sent = 0
+        self.send_errors = 0
+
+    def now_us(self) -> int:
+        return int(self._clock() * 1_000_000)
+
+    @property
+    def local_address(self) -> Address:
+        return self._local
+
+    @property
+    def connections(self) -> int:
+        return sum(1 for s in self._conns.values() if s.conn.state is not State.CLOSED)
+
+    def dht_channel(self) -> DhtChannel:
+        """Route KRPC datagrams (first byte ``d``) to a channel the DHT node can use."""
+        self._dht = DhtChannel(self)
+        return self._dht
+
+    async def run(self, host: str, port: int, *,
+                  task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
+        self._transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self._local = (str(sockname[0]), int(sockname[1]))
+        try:
+            task_status.started()
+            while True:
+                await anyio.sleep(TICK)
+                self._tick()
+        finally:
+            for stream in list(self._conns.values()):
+                stream.conn.abort("the uTP socket closed")
+                stream._wake()
+            self._conns.clear()
+            self._transport = None
+            transport.close()
+
+    # -- datagrams -----------------------------------------------------------------------
+    def sendto(self, data: bytes, addr: Address) -> None:
+        if self._transport is None:
+            self.send_errors += 1
+            return
+        try:
+            self._transport.sendto(data, addr)
+        except (OSError, ValueError):
+            self.send_errors += 1
+
+    def _datagram(self, data: bytes, addr: Address) -> None:
+        if not looks_like_utp(data):
+            if data[:1] == b"d" and self._dht is not None:
+                self._dht._put(data, addr)
+            return
+        try:
+            pkt = decode(data)
+        except UtpError as exc:
+            log.debug("bad uTP packet from %s:%d: %s", addr[0], addr[1], exc)
+            return
+        if pkt.type is PacketType.SYN:
+            stream = self._conns.get((addr, (pkt.connection_id + 1) & SEQ_MASK))
+            if stream is None:
+                self._incoming(pkt, addr)
+                return
+        else:
+            stream = self._conns.get((addr, pkt.connection_id))
+        if stream is None:
+            if pkt.type is not PacketType.RESET:
+                self.resets_sent += 1
+                now = self.now_us() & TS_MASK
+                reset = Packet(PacketType.RESET, pkt.connection_id, now, 0, 0, 0, pkt.seq_nr)
+                self.sendto(encode(reset), addr)
+            return
+        stream.conn.receive_packet(pkt, self.now_us())
+        self._mark(stream)
+
+    def _incoming(self, syn: Packet, addr: Address) -> None:
+        if self.on_accept is None:
+            return
+        conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us())
+        stream = UtpStream(self, conn, addr)
+        self._conns[(addr, conn.recv_id)] = stream
+        self._mark(stream)
+        self.on_accept(stream)
+
+    def _mark(self, stream: UtpStream) -> None:
+        self._dirty.add(stream)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        now = self.now_us()
+        for stream in dirty:
+            self._service(stream, now)
+
+    def _service(self, stream: UtpStream, now: int) -> None:
+        conn = stream.conn
+        for d in conn.datagrams(now):
+            self.sendto(d, stream.remote)
+        if conn.events():
+            stream._wake()
+
+    def _tick(self) -> None:
+        now = self.now_us()
+        for key, stream in list(self._conns.items()):
+            conn = stream.conn
+            deadline = conn.timeout_at
+            if deadline is not None and now >= deadline:
+                conn.on_timer(now)
+                self._service(stream, now)
+            if conn.state is State.CLOSED:
+                if stream._closed_at is None:
+                    stream._closed_at = now
+                    stream._wake()
+                elif now - stream._closed_at > LINGER_US or conn.error is not None:
+                    del self._conns[key]
+
+    # -- dialing -------------------------------------------------------------------------
+    async def connect(self, host: str, port: int) -> UtpStream:
+        """Open a uTP connection (raises ``UtpError`` when refused or unanswered; the caller
+        bounds the wait with a timeout)."""
+        if self._transport is None:
+            raise UtpError("the uTP socket is not running")
+        addr = (host, port)
+        for _ in range(64):
+            conn_id = self._rng.randrange(1 << 16)
+            if (addr, conn_id) not in self._conns:
+                break
+        else:
+            raise UtpError(f"no free uTP connection id for {host}:{port}")
+        conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16))
+        stream = UtpStream(self, conn, addr)
+        self._conns[(addr, conn.recv_id)] = stream
+        self._mark(stream)
+        try:
+            while conn.state is State.SYN_SENT:
+                await stream._wait()
+        except BaseException:
+            conn.abort("connect cancelled")
+            self._conns.pop((addr, conn.recv_id), None)
+            raise
+        if conn.state is State.CLOSED:
+            self._conns.pop((addr, conn.recv_id), None)
+            raise UtpError(f"uTP connect to {host}:{port} failed: {conn.error}")
+        return stream
+
+
+class UtpStream(anyio.abc.ByteStream):
+    """One uTP connection as a byte stream (what the peer wire code runs on)."""
+
+    def __init__(self, sock: UtpSocket, conn: UtpConnection, remote: Address) -> None:
+        self._sock = sock
+        self.conn = conn
+        self.remote = remote
+        self._changed = anyio.Event()
+        self._closed_at: int | None = None
+        self._closed_by_us = False
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _wait(self) -> None:
+        await self._changed.wait()
+
+    def _check_usable(self) -> None:
+        if self._closed_by_us:
+            raise anyio.ClosedResourceError
+        if self.conn.state is State.CLOSED and self.conn.error is not None:
+            raise anyio.BrokenResourceError(self.conn.error)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        conn = self.conn
+        while True:
+            if self._closed_by_us:
+                raise anyio.ClosedResourceError
+            if conn.readable:
+                data = conn.read(max_bytes)
+                self._sock._mark(self)  # a reopened window is announced
+                return data
+            if conn.at_eof:
+                raise anyio.EndOfStream
+            self._check_usable()
+            if conn.state is State.CLOSED:
+                raise anyio.EndOfStream
+            await self._wait()
+
+    async def send(self, item: bytes) -> None:
+        view = memoryview(item)
+        conn = self.conn
+        while view:
+            self._check_usable()
+            if conn.state is State.CLOSED or conn.state is State.FIN_SENT:
+                raise anyio.BrokenResourceError("uTP connection closed")
+            n = conn.send(view) if conn.state is not State.SYN_SENT or conn.send_space else 0
+            view = view[n:]
+            self._sock._mark(self)
+            if view:
+                await self._wait()
+
+    async def send_eof(self) -> None:
+        self.conn.close(abandon=False)
+        self._sock._mark(self)
+
+    async def aclose(self) -> None:
+        if self._closed_by_us:
+            return
+        self._closed_by_us = True
+        self.conn.close(abandon=True)
+        self._sock._mark(self)
+        self._wake()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        family = socket.AF_INET6 if ":" in self.remote[0] else socket.AF_INET
+        return {
+            anyio.abc.SocketAttribute.remote_address: lambda: self.remote,
+            anyio.abc.SocketAttribute.local_address: lambda: self._sock.local_address,
+            anyio.abc.SocketAttribute.family: lambda: family,
+        }
+
