@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 Encryption = Literal["prefer", "require", "disable"]
+# Peer transports: "any" = dial uTP first and fall back to TCP, accept both (libtorrent's
+# default); "utp" = dial and accept uTP only; "tcp" = TCP only (no uTP socket is opened).
+Transport = Literal["tcp", "utp", "any"]
 
 BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
 
@@ -30,6 +33,10 @@ class Config:
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
     state_dir: Path | None = None
     encryption: Encryption = "prefer"
+    # BEP 29 uTP runs on a UDP socket on listen_port (shared with the DHT when both are on).
+    transport: Transport = "any"
+    # How long a uTP dial may wait for its ST_SYN to be answered before falling back to TCP.
+    utp_connect_timeout: float = 3.0
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
     rechoke_interval: float = 10.0

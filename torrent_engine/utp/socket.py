@@ -9,6 +9,7 @@ a burst of packets yields one batch of acks. A timer task drives retransmission 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import random
@@ -213,12 +214,27 @@ class UtpSocket:
                     del self._conns[key]
 
     # -- dialing -------------------------------------------------------------------------
+    async def _resolve(self, host: str) -> str:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        family = socket.AF_INET6 if ":" in self._local[0] else socket.AF_INET
+        try:
+            infos = await anyio.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise UtpError(f"cannot resolve {host}: {exc}") from None
+        if not infos:
+            raise UtpError(f"cannot resolve {host}")
+        return str(infos[0][4][0])
+
     async def connect(self, host: str, port: int) -> UtpStream:
         """Open a uTP connection (raises ``UtpError`` when refused or unanswered; the caller
         bounds the wait with a timeout)."""
         if self._transport is None:
             raise UtpError("the uTP socket is not running")
-        addr = (host, port)
+        addr = (await self._resolve(host), port)  # replies come from the IP: key by it
         for _ in range(64):
             conn_id = self._rng.randrange(1 << 16)
             if (addr, conn_id) not in self._conns:
