@@ -85,12 +85,13 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
         if utp is None:
             if config.transport == "utp":
                 raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
-        else:
+        elif config.transport == "utp" or not utp.is_silent(host, port):
             async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
                 try:
                     with anyio.fail_after(min(timeout, config.utp_connect_timeout)):
                         return await utp.connect(h, p)
                 except (TimeoutError, UtpError) as exc:
+                    utp.note_silent(h, p)
                     why = str(exc) or "timed out"
                     raise PeerConnectionClosed(f"uTP connect to {h}:{p} failed: {why}") from None
 

@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(seed=False)
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
+    p.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
+                   help="peer transport: uTP first with TCP fallback (any, default), uTP only, TCP only")
     p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any)")
     p.add_argument("--listen-host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     p.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
@@ -115,7 +117,8 @@ async def _download(args: argparse.Namespace) -> int:
     loopback = args.listen_host.startswith("127.")
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
                     seed=args.seed, tracker_enabled=not args.no_trackers, state_dir=args.state_dir,
-                    dht_enabled=args.dht, dht_bootstrap=bootstrap, enforce_bep42=not loopback)
+                    dht_enabled=args.dht, dht_bootstrap=bootstrap, enforce_bep42=not loopback,
+                    transport=args.transport)
     resume_path = None
     if args.state_dir is not None:
         resume_path = Path(args.state_dir) / "torrents" / f"{source.info_hash.hex()}.resume"

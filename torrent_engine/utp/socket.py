@@ -33,6 +33,8 @@ Address = tuple[str, int]
 TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
+SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
+SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -93,6 +95,7 @@ class UtpSocket:
         self._flush_scheduled = False
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
+        self._silent: dict[Address, float] = {}
         self.resets_sent = 0
         self.send_errors = 0
 
@@ -214,6 +217,21 @@ class UtpSocket:
                     del self._conns[key]
 
     # -- dialing -------------------------------------------------------------------------
+    def note_silent(self, host: str, port: int) -> None:
+        """Remember that ``host:port`` did not answer a uTP dial (it may speak TCP only)."""
+        self._silent.pop((host, port), None)
+        self._silent[(host, port)] = self._clock()
+        while len(self._silent) > SILENT_MAX:
+            del self._silent[next(iter(self._silent))]
+
+    def is_silent(self, host: str, port: int) -> bool:
+        since = self._silent.get((host, port))
+        if since is None:
+            return False
+        if self._clock() - since > SILENT_MEMORY:
+            del self._silent[(host, port)]
+            return False
+        return True
     async def _resolve(self, host: str) -> str:
         try:
             ipaddress.ip_address(host)
