@@ -70,7 +70,7 @@ class Pair:
         self.b_events: list[Event] = []
         self.cross_until = 0
         self.cross_rate = 0.0
-        self.samples: list[tuple[int, float, int]] = []  # (time, a's cwnd, a's queueing delay)
+        self.samples: list[tuple[int, float, int, int]] = []  # (time, a's cwnd, a's qdelay, bytes at b)
 
     def _send(self, who: str, data: bytes) -> None:
         link = self.ab if who == "a" else self.ba
@@ -106,7 +106,7 @@ class Pair:
             t += int(1400 * 1e6 / rate)
 
     def run(self, payload: bytes, *, limit_us: int = 600_000_000, close: bool = True,
-            max_steps: int = 3_000_000) -> None:
+            max_steps: int = 3_000_000, stop_at: int | None = None) -> None:
         sent = 0
         steps = 0
         closed_asked = False
@@ -125,7 +125,8 @@ class Pair:
                     self.b.close()
             self.a_events += self.a.events()
             self._flush()
-            self.samples.append((self.now, self.a.cc.cwnd, self.a.cc.last_queueing_delay_us))
+            cc = self.a.cc
+            self.samples.append((self.now, cc.cwnd, cc.last_queueing_delay_us, len(self.received)))
             if self.a.state.value == "closed" and (self.b is None or self.b.state.value == "closed"):
                 return
             if not close and len(self.received) >= len(payload):
@@ -136,6 +137,8 @@ class Pair:
             if not nxt:
                 return
             self.now = max(self.now, min(nxt))
+            if stop_at is not None and self.now > stop_at:
+                return
             if self.now > limit_us:
                 raise AssertionError(f"transfer did not finish within {limit_us / 1e6:g} simulated s")
             while self._heap and self._heap[0][0] <= self.now:
