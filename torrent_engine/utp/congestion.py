@@ -54,8 +54,9 @@ class DelayHistory:
     def add(self, delay: int, now_us: int) -> None:
         if self._slots and now_us - self._slots[-1][0] < _HISTORY_SLOT_US:
             start, low = self._slots[-1]
-            if _wrapping_less(delay, low):
-                self._slots[-1] = (start, delay)
+            if not _wrapping_less(delay, low):
+                return  # the common case: nothing changes
+            self._slots[-1] = (start, delay)
         else:
             self._slots.append((now_us, delay))
         while self._slots and now_us - self._slots[0][0] > BASE_DELAY_WINDOW_US:

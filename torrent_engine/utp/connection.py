@@ -196,6 +196,8 @@ class UtpConnection:
 
     def _process_ack(self, pkt: Packet, now_us: int) -> None:
         ack = pkt.ack_nr
+        if not self._out:
+            return  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
         last_sent = (self.seq_nr - 1) & SEQ_MASK
         if seq_less(last_sent, ack) or seq_less(ack, self.acked_seq):
             return  # acks something never sent, or stale

@@ -70,6 +70,9 @@ def encode(p: Packet) -> bytes:
     return head + tail + p.payload
 
 
+_TYPES = tuple(PacketType)  # indexed by the type nibble (a tuple lookup, not an enum call)
+
+
 def decode(data: bytes) -> Packet:
     if len(data) < HEADER_SIZE:
         raise UtpError(f"uTP packet of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
@@ -94,7 +97,7 @@ def decode(data: bytes) -> Packet:
             sack = bytes(data[start:start + length])
         # other extensions (e.g. libtorrent's close reason) are skipped
         ext, pos = nxt, start + length
-    return Packet(PacketType(kind), conn_id, ts, ts_diff, wnd, seq, ack, sack, bytes(data[pos:]))
+    return Packet(_TYPES[kind], conn_id, ts, ts_diff, wnd, seq, ack, sack, data[pos:])
 
 
 def sack_bits(sack: bytes) -> list[int]:

@@ -34,7 +34,8 @@ TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
-SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
+SILENT_MAX = 4096
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux  # peers remembered as silent (oldest forgotten first)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -44,8 +45,8 @@ class _Protocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.owner._datagram(data, (str(addr[0]), int(addr[1])))
 
-    def error_received(self, exc: Exception) -> None:  # ICMP errors: the timeouts handle them
-        log.debug("uTP socket error: %s", exc)
+    def error_received(self, exc: Exception) -> None:
+        self.owner._icmp_errors()
 
 
 class DhtChannel:
@@ -96,6 +97,7 @@ class UtpSocket:
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
+        self._recverr = False
         self.resets_sent = 0
         self.send_errors = 0
 
@@ -120,6 +122,11 @@ class UtpSocket:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
         self._transport = transport
+        try:  # Linux: ICMP errors (port unreachable) with the datagram that caused them
+            transport.get_extra_info("socket").setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            self._recverr = True
+        except (OSError, AttributeError):
+            self._recverr = False
         sockname = transport.get_extra_info("sockname")
         self._local = (str(sockname[0]), int(sockname[1]))
         try:
@@ -144,6 +151,32 @@ class UtpSocket:
             self._transport.sendto(data, addr)
         except (OSError, ValueError):
             self.send_errors += 1
+
+    def _icmp_errors(self) -> None:
+        """An ICMP error came back (e.g. nothing listens on the peer's UDP port): read which
+        datagrams caused it, and fail a dial whose SYN was refused at once instead of waiting
+        for its timeouts (so the TCP fallback starts immediately)."""
+        if not self._recverr or self._transport is None:
+            return
+        fd = self._transport.get_extra_info("socket").fileno()
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            for _ in range(64):
+                try:
+                    data, _anc, _flags, addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if len(data) < 4 or data[0] != (PacketType.SYN << 4) | 1 or not isinstance(addr, tuple):
+                    continue
+                key = ((str(addr[0]), int(addr[1])), int.from_bytes(data[2:4], "big"))
+                stream = self._conns.get(key)
+                if stream is not None and stream.conn.state is State.SYN_SENT:
+                    stream.conn.abort("port unreachable (ICMP)")
+                    stream._wake()
+        except OSError as exc:
+            log.debug("reading the ICMP error queue failed: %s", exc)
+        finally:
+            sock.close()
 
     def _datagram(self, data: bytes, addr: Address) -> None:
         if not looks_like_utp(data):

@@ -76,3 +76,22 @@ async def test_krpc_datagrams_reach_the_dht_channel() -> None:
             data, addr = await b.receive()
         assert data == b"d1:y1:qe" and addr == a.local_address
         tg.cancel_scope.cancel()
+
+
+async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
+    """ICMP port unreachable ends the dial now, not after the SYN timeouts (fast TCP fallback)."""
+    import socket
+
+    from torrent_engine.errors import UtpError
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    closed_port = probe.getsockname()[1]
+    probe.close()
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(client.run, "127.0.0.1", 0)
+        # "unreachable", not "connect timed out": the ICMP error ended it, not the SYN timeouts
+        with anyio.fail_after(30), pytest.raises(UtpError, match="unreachable"):
+            await client.connect("127.0.0.1", closed_port)
+        tg.cancel_scope.cancel()
