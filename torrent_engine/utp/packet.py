@@ -6,8 +6,8 @@ Pure functions over bytes; every malformed input raises ``UtpError`` naming what
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from ..errors import UtpError
 
@@ -28,8 +28,7 @@ class PacketType(IntEnum):
     SYN = 4  # ST_SYN: open a connection
 
 
-@dataclass(slots=True, frozen=True)
-class Packet:
+class Packet(NamedTuple):  # a tuple: built once per datagram, so construction must be cheap
     type: PacketType
     connection_id: int
     timestamp: int
