@@ -275,9 +275,13 @@ class UtpConnection:
         if pkt.type is PacketType.FIN and self._eof_seq is None:
             self._eof_seq = seq
         if diff > 1:
-            if diff <= MAX_REORDER and seq not in self._reorder:
+            if (diff <= MAX_REORDER and seq not in self._reorder
+                    and self._reorder_bytes + len(pkt.payload) <= self.recv_buffer):
                 self._reorder[seq] = (pkt.type, pkt.payload)
                 self._reorder_bytes += len(pkt.payload)
+            return
+        if len(self._recv_buf) + len(pkt.payload) > 2 * self.recv_buffer:
+            self.packets_dropped += 1  # a peer ignoring our window: unacked, it must resend later
             return
         delivered = self._deliver(pkt.type, pkt.payload)
         while self._reorder:

@@ -35,6 +35,7 @@ LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this
 DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
 SILENT_MAX = 4096
+MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux  # peers remembered as silent (oldest forgotten first)
 
 
@@ -206,7 +207,7 @@ class UtpSocket:
         self._mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
-        if self.on_accept is None:
+        if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
             return
         conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us())
         stream = UtpStream(self, conn, addr)

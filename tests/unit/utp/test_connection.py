@@ -110,3 +110,17 @@ def test_window_closes_when_the_application_does_not_read() -> None:
     update = b.datagrams(50)
     assert update and decode(update[0]).wnd_size == 4000  # the reopened window is announced
     assert encode(decode(update[0])) == update[0]
+
+
+def test_a_peer_ignoring_our_window_cannot_grow_our_buffers() -> None:
+    a = UtpConnection.initiate(100, 500)
+    syn = decode(a.datagrams(0)[0])
+    b = UtpConnection.accept(syn, 9000, 10, recv_buffer=4000)
+    b.datagrams(10)
+    payload = b"p" * 1000
+    for i in range(50):  # in order, never read by the application
+        b.receive_packet(Packet(PacketType.DATA, 101, 20, 0, 1 << 20, 501 + i, 8999, None, payload), 20)
+    for i in range(60, 1000):  # far ahead, for the reordering buffer
+        b.receive_packet(Packet(PacketType.DATA, 101, 20, 0, 1 << 20, 501 + i, 8999, None, payload), 20)
+    assert b.readable <= 2 * 4000
+    assert b.receive_window == 0 and b.packets_dropped > 0
