@@ -35,6 +35,7 @@ LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this
 DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
 SILENT_MAX = 4096
+SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux  # peers remembered as silent (oldest forgotten first)
 
@@ -123,8 +124,14 @@ class UtpSocket:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:  # a burst of a full window must not overflow the default (~200 KB) buffer
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            except OSError:
+                pass  # the kernel caps it at net.core.rmem_max / wmem_max
         try:  # Linux: ICMP errors (port unreachable) with the datagram that caused them
-            transport.get_extra_info("socket").setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
             self._recverr = True
         except (OSError, AttributeError):
             self._recverr = False
