@@ -1,37 +1,80 @@
-"""torrent_engine: a BitTorrent engine in pure Python, on one anyio event loop."""
+"""torrent_engine: a BitTorrent engine in pure Python, on one anyio event loop.
+
+The public names load on first use (PEP 562), so importing one core module
+(``torrent_engine.bencode``) loads neither anyio nor the session layer."""
 
 from __future__ import annotations
 
-from .bencode import decode as bdecode
-from .bencode import encode as bencode
-from .config import Config
-from .create import create_torrent
-from .errors import (
-    BencodeError,
-    DHTError,
-    EncryptionError,
-    MagnetError,
-    MetainfoError,
-    PeerProtocolError,
-    SessionError,
-    StorageError,
-    TorrentEngineError,
-    TrackerError,
-)
-from .events import Event, EventBus
-from .magnet import Magnet, parse_magnet
-from .manager import DownloadSummary, TorrentManager, download
-from .metainfo import FileEntry, Torrent
-from .runtime import run
-from .session import Session, SessionStatus
-from .session_state import State as SessionState
-from .shared import SharedResources
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._lazy import lazy_names
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .bencode import decode as bdecode
+    from .bencode import encode as bencode
+    from .config import Config
+    from .create import create_torrent
+    from .errors import (
+        BencodeError,
+        ConfigError,
+        DHTError,
+        EncryptionError,
+        MagnetError,
+        MetainfoError,
+        PeerProtocolError,
+        PortMapError,
+        SessionError,
+        StorageError,
+        TorrentEngineError,
+        TrackerError,
+    )
+    from .events import Event, EventBus
+    from .magnet import Magnet, parse_magnet
+    from .manager import DownloadSummary, TorrentManager, download
+    from .metainfo import FileEntry, Torrent
+    from .runtime import run
+    from .session import Session, SessionStatus
+    from .session_state import State as SessionState
+    from .shared import SharedResources
+
+_WHERE = {
+    "BencodeError": "errors",
+    "Config": "config",
+    "ConfigError": "errors",
+    "DHTError": "errors",
+    "DownloadSummary": "manager",
+    "EncryptionError": "errors",
+    "Event": "events",
+    "EventBus": "events",
+    "FileEntry": "metainfo",
+    "Magnet": "magnet",
+    "MagnetError": "errors",
+    "MetainfoError": "errors",
+    "PeerProtocolError": "errors",
+    "PortMapError": "errors",
+    "Session": "session",
+    "SessionError": "errors",
+    "SessionState": "session_state:State",
+    "SessionStatus": "session",
+    "SharedResources": "shared",
+    "StorageError": "errors",
+    "Torrent": "metainfo",
+    "TorrentEngineError": "errors",
+    "TorrentManager": "manager",
+    "TrackerError": "errors",
+    "bdecode": "bencode:decode",
+    "bencode": "bencode:encode",
+    "create_torrent": "create",
+    "download": "manager",
+    "parse_magnet": "magnet",
+    "run": "runtime",
+}
 
 __all__ = [
     "BencodeError",
     "Config",
+    "ConfigError",
     "DHTError",
     "DownloadSummary",
     "EncryptionError",
@@ -42,6 +85,7 @@ __all__ = [
     "MagnetError",
     "MetainfoError",
     "PeerProtocolError",
+    "PortMapError",
     "Session",
     "SessionError",
     "SessionState",
@@ -49,8 +93,8 @@ __all__ = [
     "SharedResources",
     "StorageError",
     "Torrent",
-    "TorrentManager",
     "TorrentEngineError",
+    "TorrentManager",
     "TrackerError",
     "__version__",
     "bdecode",
@@ -60,3 +104,6 @@ __all__ = [
     "parse_magnet",
     "run",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -11,24 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .errors import ConfigError
+
 Encryption = Literal["prefer", "require", "disable"]
 # Peer transports: "any" = dial uTP first and fall back to TCP, accept both (libtorrent's
 # default); "utp" = dial and accept uTP only; "tcp" = TCP only (no uTP socket is opened).
 Transport = Literal["tcp", "utp", "any"]
 
-BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
 
 
 def default_state_dir() -> Path:
-    """The user's data directory for torrent_engine (XDG on Unix)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "torrent_engine"
+    """The user's data directory for torrent_engine (platformdirs: XDG_DATA_HOME or
+    ~/.local/share on Linux, the platform's own place elsewhere)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("torrent_engine", appauthor=False))
 
 
 @dataclass(slots=True)
 class Config:
-    # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs).
-    listen_host: str = "0.0.0.0"
+    # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs). "" is every
+    # interface, IPv4 and IPv6, on one port (a dual-stack socket where the system has one).
+    listen_host: str = ""
     listen_port: int = 0
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
     state_dir: Path | None = None
@@ -76,9 +80,75 @@ class Config:
     dht_bootstrap: tuple[tuple[str, int], ...] = ()
     enforce_bep42: bool = True
     dht_interval: float = 15 * 60.0
+    # Port mapping: ask the gateway (NAT-PMP, then UPnP IGD) to forward the listen ports, renew
+    # the leases and remove them at the end. Off by default for now: it is turned on by default
+    # together with the test suite's guard against non-loopback traffic.
+    port_mapping: bool = False
+    natpmp_gateway: tuple[str, int] | None = None  # None: the default route's gateway, port 5351
+    upnp_ssdp_address: tuple[str, int] = ("239.255.255.250", 1900)  # UPnP's SSDP multicast group
     # Trackers.
     tracker_enabled: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
+    stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
     resume_save_interval: float = 60.0
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        """Check every setting at construction, so a bad value is an error here, naming it,
+        rather than a session that dies later."""
+        if self.encryption not in ENCRYPTION_MODES:
+            modes = ", ".join(ENCRYPTION_MODES)
+            raise ConfigError(f"{self.encryption!r} is not one of {modes}", "encryption")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"{self.transport!r} is not one of {', '.join(TRANSPORTS)}", "transport")
+        if self.state_dir is not None:
+            if not isinstance(self.state_dir, (str, os.PathLike)):
+                raise ConfigError(f"{self.state_dir!r} is not a path", "state_dir")
+            self.state_dir = Path(self.state_dir)
+        for name in ("listen_port", "dht_port"):
+            _check_port(name, getattr(self, name), allow_zero=True)
+        for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads", "download_rate_limit",
+                     "upload_rate_limit"):
+            _check_number(name, getattr(self, name), minimum=0)
+        for name in ("min_request_queue", "max_request_queue", "max_peers_per_torrent",
+                     "max_pending_handshakes", "max_failures_before_ban"):
+            _check_number(name, getattr(self, name), minimum=1)
+        for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
+                     "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
+                     "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
+                     "stall_after", "resume_save_interval", "utp_connect_timeout"):
+            _check_number(name, getattr(self, name), minimum=0, exclusive=True)
+        if self.max_request_queue < self.min_request_queue:
+            raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",
+                              "max_request_queue")
+        for name in ("dht_bootstrap", "extra_peers"):
+            for address in getattr(self, name):
+                _check_address(name, address)
+        if self.natpmp_gateway is not None:
+            _check_address("natpmp_gateway", self.natpmp_gateway)
+        _check_address("upnp_ssdp_address", self.upnp_ssdp_address)
+
+
+ENCRYPTION_MODES: tuple[Encryption, ...] = ("prefer", "require", "disable")
+TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp")
+
+
+def _check_number(name: str, value: object, *, minimum: float, exclusive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"{value!r} is not a number", name)
+    if value < minimum or (exclusive and value == minimum):
+        raise ConfigError(f"{value!r} must be {'above' if exclusive else 'at least'} {minimum:g}", name)
+
+
+def _check_port(name: str, value: object, *, allow_zero: bool) -> None:
+    lowest = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= 65535:
+        raise ConfigError(f"{value!r} is not a port number", name)
+
+
+def _check_address(name: str, address: object) -> None:
+    if (not isinstance(address, tuple) or len(address) != 2 or not isinstance(address[0], str)
+            or not address[0]):
+        raise ConfigError(f"{address!r} is not a (host, port) pair", name)
+    _check_port(name, address[1], allow_zero=False)

@@ -78,3 +78,43 @@ class SessionError(TorrentEngineError):
 
 class UtpError(TorrentEngineError):
     """A uTP (BEP 29) packet or connection failed: malformed packet, reset, or timed out."""
+
+
+class PortMapError(TorrentEngineError):
+    """A port mapping request (NAT-PMP, UPnP IGD) failed or the gateway answered nonsense.
+
+    ``code`` is the gateway's own result or fault code where it sent one (0 otherwise)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(f"{message} (code {code})" if code else message)
+        self.reason = message
+        self.code = code
+
+
+class ConfigError(TorrentEngineError, ValueError):
+    """A ``Config`` value that cannot work; ``field`` names the setting."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"Config.{field}: {message}")
+        self.reason = message
+        self.field = field
+
+
+def typed_failure(exc: BaseException) -> TorrentEngineError | None:
+    """The engine's typed error for ``exc``, looking inside exception groups (what a task group
+    raises): a ``TorrentEngineError`` as it is, an ``OSError`` about a file as a ``StorageError``
+    naming the file (another ``OSError`` as a ``SessionError``); None for anything else (a bug)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = typed_failure(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, TorrentEngineError):
+        return exc
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None:
+            return StorageError(f"{reason}: {exc.filename}")
+        return SessionError(reason)
+    return None

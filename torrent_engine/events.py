@@ -34,6 +34,7 @@ __all__ = [
     "SessionMetadataReceived",
     "SessionPaused",
     "SessionResumed",
+    "SessionStalled",
     "SessionStarted",
     "SessionStopped",
     "StatsUpdate",
@@ -150,6 +151,16 @@ class TrackerFailed(Event):
 class DhtBootstrapped(Event):
     name: ClassVar[str] = "dht.bootstrapped"
     nodes: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionStalled(Event):
+    """The download has not progressed for ``Config.stall_after`` seconds; ``reason`` is a
+    ``torrent_engine.stall.StallReason`` value, ``message`` says it in words."""
+
+    name: ClassVar[str] = "session.stalled"
+    reason: str = ""
+    message: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -149,6 +149,10 @@ def parse_magnet(uri: str) -> Magnet:
         raise MagnetError("a magnet URI must be a string")
     if len(uri) > MAX_URI_LENGTH:
         raise MagnetError(f"URI longer than {MAX_URI_LENGTH} characters")
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: it could never be written out again
+        raise MagnetError(f"not valid Unicode at character {exc.start}") from None
     uri = uri.strip()
     if uri[:8].lower() != "magnet:?":
         raise MagnetError("not a magnet URI (must start with 'magnet:?')")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from .errors import BencodeError, MetainfoError, SessionError, TorrentEngineErro
 from .events import EventBus
 from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
-from .resume import ResumeData, load_resume, save_resume, write_atomic
+from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
 from .session import Session
 from .shared import SharedResources
 
@@ -89,11 +90,16 @@ class TorrentManager:
 
     # -- add / remove --------------------------------------------------------------------
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
-                  peers: tuple[tuple[str, int], ...] = (), paused: bool = False) -> Session:
+                  peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
+                  prepare: Callable[[Session], None] | None = None) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
-        (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9)."""
+        (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
+
+        ``prepare`` is called with the new session before it starts (e.g. to set file
+        priorities, so that no piece of a skipped file is requested first)."""
         torrent = await self._load_source(source)
-        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True)
+        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
+                                 prepare=prepare)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
         if isinstance(source, (Torrent, Magnet)):
@@ -106,7 +112,8 @@ class TorrentManager:
         return await anyio.to_thread.run_sync(Torrent.load, text)
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
-                     paused: bool, persist: bool) -> Session:
+                     paused: bool, persist: bool,
+                     prepare: Callable[[Session], None] | None = None) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
         if torrent.info_hash in self._sessions:
@@ -116,6 +123,8 @@ class TorrentManager:
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume_path=resume_path, paused=paused,
                           metainfo_path=metainfo_path if isinstance(torrent, Magnet) and persist else None)
+        if prepare is not None:
+            prepare(session)
         self._sessions[torrent.info_hash] = session
         self._undo_forward[torrent.info_hash] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
@@ -208,6 +217,8 @@ class TorrentManager:
         if self.config.state_dir is None:
             return
         folder = Path(self.config.state_dir) / "torrents"
+        for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
+            log.info("removed %s, left by an interrupted write", stale)
         if not folder.is_dir():
             return
         for metainfo_path in sorted(folder.glob("*.torrent")):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from .peer.messages import BLOCK_SIZE  # BEP 52: the merkle leaves are the 16 KiB blocks of BEP 3
+
 __all__ = [
     "BLOCK_SIZE",
     "HASH_SIZE",
@@ -22,7 +24,6 @@ __all__ = [
     "root_from_piece_layer",
 ]
 
-BLOCK_SIZE = 16384  # BEP 52: leaves of the merkle tree hash 16 KiB blocks
 HASH_SIZE = 32  # BEP 52: SHA-256
 ZERO_HASH = bytes(HASH_SIZE)  # BEP 52: leaves past the end of a file are zero
 

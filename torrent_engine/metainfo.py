@@ -11,13 +11,13 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .bencode import BValue, decode, decode_with_spans, encode
+from .bencode import DEFAULT_MAX_SIZE, BValue, decode, decode_with_spans, encode
 from .errors import MetainfoError
 from .merkle import BLOCK_SIZE, HASH_SIZE, root_from_piece_layer
 
@@ -39,10 +39,12 @@ MAX_PIECE_LENGTH = 256 * 1024 * 1024
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
 MAX_COMPONENT_BYTES = 240  # libtorrent truncates longer path elements (filesystems allow 255)
+MAX_TORRENT_FILE_SIZE = DEFAULT_MAX_SIZE  # what the bencode decoder takes at most
 MAX_LENGTH = 2**62  # no file is this large; keeps every offset sum far from overflow elsewhere
 SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
 META_VERSION = 2  # BEP 52
 PAD_ATTR = "p"  # BEP 47
+SYMLINK_ATTR = "l"  # BEP 47
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +185,17 @@ class Torrent:
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> Torrent:
-        """Read and validate a .torrent file."""
-        data = Path(path).read_bytes()
+    def load(cls, path: str | os.PathLike[str]) -> Torrent:
+        """Read and validate a .torrent file (an unreadable file is a ``MetainfoError`` naming
+        the path and why, as is one over the size cap)."""
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_TORRENT_FILE_SIZE + 1)
+        except OSError as exc:
+            raise MetainfoError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}", "(file)") from None
+        if len(data) > MAX_TORRENT_FILE_SIZE:
+            raise MetainfoError(f"{os.fspath(path)!r} is over the {MAX_TORRENT_FILE_SIZE} byte cap for a "
+                                ".torrent file", "(file)")
         return cls.from_bytes(data)
 
     @classmethod
@@ -408,6 +418,12 @@ class _RawFile:
         return PAD_ATTR in self.attr
 
 
+def _stored_length(length: int, attr: str) -> int:
+    """BEP 47: a symlink entry holds no data, whatever length it claims (as libtorrent reads it:
+    size 0, so it takes no room in the piece space)."""
+    return 0 if SYMLINK_ATTR in attr else length
+
+
 def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
     """The v1 file list and whether the torrent is multi-file."""
     if b"files" in info:
@@ -433,14 +449,14 @@ def _v1_files(info: dict[bytes, BValue]) -> tuple[list[_RawFile], bool]:
             path = _sanitize_path(path_v, lambda i=i: f"info.files[{i}].path")  # type: ignore[misc]
             if b"attr" in fd:
                 attr = _attr(fd)
-                out.append(_RawFile(path, length, attr, _symlink(fd, attr)))
+                out.append(_RawFile(path, _stored_length(length, attr), attr, _symlink(fd, attr)))
             else:
                 out.append(_RawFile(path, length, "", None))
         return out, True
     if b"length" in info:
         length = _length(info, "info.length")
         attr = _attr(info)
-        return [_RawFile((), length, attr, _symlink(info, attr))], False
+        return [_RawFile((), _stored_length(length, attr), attr, _symlink(info, attr))], False
     raise MetainfoError("neither 'length' nor 'files' present", "info.length")
 
 
@@ -474,6 +490,8 @@ def _v2_files(info: dict[bytes, BValue]) -> list[_RawFile]:
                 root = None
             attr = _attr(fd)
             path = _sanitize_path(list(raw_path), lambda fname=fname: fname)  # type: ignore[misc]
+            if SYMLINK_ATTR in attr:
+                length, root = 0, None
             out.append(_RawFile(path, length, attr, _symlink(fd, attr), root))
             if len(out) > MAX_FILES:
                 raise MetainfoError(f"more than {MAX_FILES} files", "info.file tree")
@@ -672,6 +690,8 @@ def _build(
             total = pos
     if total == 0:
         raise MetainfoError("the torrent holds no data", "info.files" if multi else "info.length")
+    if all(f.pad or f.length == 0 for f in files):
+        raise MetainfoError("the torrent holds no data: it has only pad files", "info.files")
 
     piece_hashes: tuple[bytes, ...] = ()
     num_pieces = -(-total // pl)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from .bitfield import Bitfield
 from .layout import FileMap, TorrentLayout
+from .peer.messages import BLOCK_SIZE
 
 __all__ = [
     "BLOCK_SIZE",
@@ -55,7 +56,6 @@ __all__ = [
     "PiecePicker",
 ]
 
-BLOCK_SIZE = 16 * 1024  # BEP 3: the request size every client uses
 SKIP = 0  # priority 0: never download (libtorrent's "dont_download")
 DEFAULT_PRIORITY = 4  # libtorrent's default on its 0..7 scale
 MAX_PRIORITY = 7

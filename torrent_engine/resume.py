@@ -10,6 +10,7 @@ otherwise the session rechecks. So a crash never makes an unverified piece count
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,28 @@ def decode_resume(raw: bytes) -> ResumeData:
         files=files,
         paused=bool(get_int(b"paused")),
     )
+
+
+_TEMP_NAME = re.compile(r"^.+\.[A-Za-z0-9_]{8}\.tmp$")  # what write_atomic's mkstemp names look like
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove what interrupted ``write_atomic`` calls left in ``folder`` (a crash between the
+    temp file and the rename); call it when starting on a state directory nobody else writes.
+    Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if _TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
+            try:
+                entry.unlink()
+            except OSError:
+                continue
+            removed.append(entry)
+    return removed
 
 
 def write_atomic(path: Path, data: bytes) -> None:

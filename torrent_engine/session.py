@@ -32,7 +32,14 @@ from . import events as ev
 from .bitfield import Bitfield
 from .choker import ChokePeer, Choker
 from .config import Config
-from .errors import PeerProtocolError, SessionError, StorageError, TorrentEngineError
+from .errors import (
+    EncryptionError,
+    PeerProtocolError,
+    SessionError,
+    StorageError,
+    TorrentEngineError,
+    typed_failure,
+)
 from .magnet import Magnet
 from .metainfo import Torrent
 from .peer import messages as m
@@ -54,6 +61,7 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
+from .peer.messages import BLOCK_SIZE
 from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
@@ -65,16 +73,17 @@ from .resume import (
     write_atomic,
 )
 from .session_state import SessionStateMachine, State
-from .shared import SharedResources
+from .shared import SharedResources, TokenBucket
+from .stall import Stall, StallDetector, SwarmFacts
 from .storage import Storage
+from .tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .verify import check_piece_on_disk, piece_ok, recheck
+from .version import CLIENT_VERSION
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE = 16 * 1024  # BEP 3
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
-CLIENT_VERSION = "torrent_engine 0.1.0"
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
@@ -192,6 +201,9 @@ class SessionStatus:
     num_pieces: int
     listen_port: int
     error: str = ""
+    # why a download has not progressed for Config.stall_after seconds (None while it moves)
+    stall_reason: str | None = None  # a StallReason value
+    stall_message: str | None = None
 
 
 class Session:
@@ -248,6 +260,9 @@ class Session:
         self.uploaded = 0
         self.wasted = 0
         self.hash_failures = 0
+        # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
+        self.download_limit = TokenBucket(0)
+        self.upload_limit = TokenBucket(0)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.banned_count = 0
         self._down_rate = 0.0
@@ -272,6 +287,11 @@ class Session:
         self._tracker: Any = None
         self._own_stack: AsyncExitStack | None = None
         self._rechoke_now = anyio.Event()
+        self._stall_detector = StallDetector(self.config.stall_after)
+        self._stall: Stall | None = None
+        self._encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
+        peers = list(peers)
+        self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         if isinstance(torrent, Torrent):
             self._set_torrent(torrent)
         else:
@@ -366,7 +386,9 @@ class Session:
             download_rate=self._down_rate, upload_rate=self._up_rate, peers=len(self._peers),
             seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
-            listen_port=self.listen_port, error=self._error)
+            listen_port=self.listen_port, error=self._error,
+            stall_reason=self._stall.reason.value if self._stall is not None else None,
+            stall_message=self._stall.message if self._stall is not None else None)
 
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
@@ -495,20 +517,18 @@ class Session:
                     self._stop_requested = True  # complete already and not asked to seed: done
                 await self._live()
                 tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
-        except (TorrentEngineError, OSError) as exc:
-            self._error = str(exc)
-            log.warning("session %s failed: %s", self.name, exc)
-            if self._machine.can(State.ERROR):
-                self._machine.to(State.ERROR, error=str(exc))
-            if not started:
-                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
-        except Exception as exc:  # a bug must not take the manager down with it
-            self._error = f"internal error: {exc!r}"
-            log.exception("session %s crashed", self.name)
+        except Exception as exc:
+            typed = typed_failure(exc)
+            if typed is None:  # a bug must not take the manager down with it
+                self._error = f"internal error: {exc!r}"
+                log.exception("session %s crashed", self.name)
+            else:  # bad input or failed I/O, however deep in the task groups it was raised
+                self._error = f"{typed} (while {self.state.value})"
+                log.warning("session %s failed: %s", self.name, self._error)
             if self._machine.can(State.ERROR):
                 self._machine.to(State.ERROR, error=self._error)
             if not started:
-                raise
+                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(acquired)
@@ -706,6 +726,23 @@ class Session:
         return piece_ok(self.torrent, index, memoryview(data))
 
     # -- pieces and priorities -----------------------------------------------------------
+    def set_rate_limits(self, *, download: int | None = None, upload: int | None = None) -> None:
+        """This torrent's own limits in bytes per second (0 = none; None = unchanged), applied on
+        top of the manager's shared limits."""
+        for value, name in ((download, "download"), (upload, "upload")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise SessionError(f"{name} limit must be whole bytes per second, at least 0: {value!r}")
+        if download is not None:
+            self.download_limit = TokenBucket(download)
+        if upload is not None:
+            self.upload_limit = TokenBucket(upload)
+
+    def set_sequential(self, sequential: bool) -> None:
+        """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
+        if self._torrent is None:
+            raise SessionError("sequential mode needs the torrent's metadata")
+        self._picker.set_sequential(sequential)
+
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first)."""
         if len(priorities) != len(self.torrent.files):
@@ -758,10 +795,6 @@ class Session:
         else:
             tiers = tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
         if not self.config.tracker_enabled or not tiers:
-            return
-        try:
-            from .tracker.coordinator import AnnounceStats, TrackerCoordinator
-        except ImportError:  # trackers not available in this build
             return
         assert self._shared is not None
 
@@ -832,6 +865,8 @@ class Session:
                                              piece_size=t.piece_size if t is not None else None)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
+            if isinstance(exc, EncryptionError):
+                self._encryption_refused.add(key)
             self._connecting.discard(key)
             entry = self._pool.get(key)
             if entry is not None:
@@ -1118,6 +1153,8 @@ class Session:
         if not self._shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
             await self._shared.download_limit.consume(length)
+        if not self.download_limit.unlimited:
+            await self.download_limit.consume(length)
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1350,6 +1387,8 @@ class Session:
             if not msgs:
                 continue
             await limit.consume(size)
+            if not self.upload_limit.unlimited:
+                await self.upload_limit.consume(size)
             await peer.send(*msgs)
             peer.uploaded += size
             peer.up_window += size
@@ -1440,6 +1479,7 @@ class Session:
                 await self._update_interest(peer)
 
             await self._fan_out(peers, tick)
+            self._watch_stall(now)
             st = self.status()
             self.events.publish(ev.StatsUpdate(
                 info_hash=self.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
@@ -1448,6 +1488,41 @@ class Session:
             if now - last_save >= self.config.resume_save_interval:
                 last_save = now
                 await self._save_resume()
+
+    def _swarm_facts(self) -> SwarmFacts:
+        """What the session knows about its swarm, for the stall diagnosis."""
+        private = self._torrent.private if self._torrent is not None else False
+        trackers = 0
+        if self.config.tracker_enabled:
+            tiers = self._torrent.trackers if self._torrent is not None else \
+                tuple((url,) for url in self.magnet.trackers) if self.magnet is not None else ()
+            trackers = sum(len(tier) for tier in tiers)
+        dht = 1 if self._shared is not None and self._shared.dht is not None and not private else 0
+        errors: tuple[str, ...] = ()
+        if self._tracker is not None:
+            errors = tuple(f"{t.url}: {t.last_error}" for t in self._tracker.status()
+                           if t.state in ("failing", "disabled") and t.last_error)
+        known = set(self._pool) | self._banned
+        failed = {key for key, entry in self._pool.items() if entry.failures and key not in self._peers}
+        peers = [p for p in self._peers.values() if not p.closed]
+        return SwarmFacts(
+            sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
+            failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
+            banned=len(self._banned), peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            tracker_errors=errors, fetching_metadata=self._torrent is None)
+
+    def _watch_stall(self, now: float) -> None:
+        """Once a second: is the download stuck, and why? A new reason is published as an event."""
+        if self.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            self._stall_detector.reset(now)
+            self._stall = None
+            return
+        stall = self._stall_detector.observe(now, self.downloaded, self._swarm_facts())
+        previous, self._stall = self._stall, stall
+        if stall is not None and (previous is None or previous.reason is not stall.reason):
+            log.info("%s is not progressing: %s", self.name, stall.message)
+            self.events.publish(ev.SessionStalled(info_hash=self.info_hash_hex, reason=stall.reason.value,
+                                                  message=stall.message))
 
     async def _send_pex(self, peer: PeerState, now: float) -> None:
         """BEP 11: tell the peer whom we are connected to (a diff, at most once a minute)."""

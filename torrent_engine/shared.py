@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 import anyio.abc
@@ -27,6 +27,7 @@ from .peer.peer_id import generate_peer_id
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
+    from .portmap import PortMapper
     from .utp.socket import UtpSocket, UtpStream
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class SharedResources:
         self._listen_port = 0
         self._dht: DhtNode | None = None
         self._utp: UtpSocket | None = None
+        self._port_mapper: PortMapper | None = None
+        self.external_ip: str | None = None  # as our gateway reports it (port mapping)
         self.starts = 0  # how many times the services were started (tests: single-flight)
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
         self.handshakes_refused = 0  # incoming connections closed at once: too many pending
@@ -196,7 +199,8 @@ class SharedResources:
             with anyio.CancelScope() as scope:
                 self._service_scope = scope
                 listener = await anyio.create_tcp_listener(
-                    local_host=self.config.listen_host, local_port=self.config.listen_port, reuse_port=False
+                    local_host=self.config.listen_host or None, local_port=self.config.listen_port,
+                    reuse_port=False
                 )
                 self._listener = listener
                 self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
@@ -218,6 +222,19 @@ class SharedResources:
                                        transport=utp.dht_channel() if utp and shared_udp else None)
                         await tg.start(node.run)
                         self._dht = node
+                    if self.config.port_mapping:
+                        from .portmap import PortMapper
+
+                        mapper = PortMapper(natpmp_gateway=self.config.natpmp_gateway,
+                                            ssdp_address=self.config.upnp_ssdp_address,
+                                            on_external_ip=self._external_ip_learned)
+                        ports: list[tuple[Literal["tcp", "udp"], int]] = [("tcp", self._listen_port)]
+                        if self._dht is not None:
+                            ports.append(("udp", self._dht.port))
+                        if utp is not None and ("udp", self._listen_port) not in ports:
+                            ports.append(("udp", self._listen_port))  # incoming uTP
+                        await tg.start(mapper.run, ports)
+                        self._port_mapper = mapper
                     tg.start_soon(listener.serve, self._on_incoming, tg)
                     task_status.started()
                     await anyio.sleep(math.inf)
@@ -226,6 +243,7 @@ class SharedResources:
             if self._utp is not None and SharedResources._with_utp.get(id(self.config)) is self:
                 del SharedResources._with_utp[id(self.config)]
             self._utp = None
+            self._port_mapper = None
             self._listener = None
             self._listen_port = 0
             self._service_scope = None
@@ -271,6 +289,16 @@ class SharedResources:
     @property
     def dht(self) -> DhtNode | None:
         return self._dht
+
+    @property
+    def port_mapper(self) -> PortMapper | None:
+        """The port mapping service while it runs (``Config.port_mapping``)."""
+        return self._port_mapper
+
+    def _external_ip_learned(self, address: str) -> None:
+        self.external_ip = address
+        if self._dht is not None:
+            self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
 
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         if info_hash in self._routes:

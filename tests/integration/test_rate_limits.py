@@ -45,3 +45,35 @@ async def test_upload_limit_of_the_seeder_holds(tmp_path: Path) -> None:
 
 async def test_download_limit_of_the_leecher_holds(tmp_path: Path) -> None:
     assert await _transfer(tmp_path, seeder_limit=0, leecher_limit=RATE) >= FLOOR * 0.95
+
+
+@pytest.mark.parametrize("side", ["download", "upload"])
+async def test_a_torrents_own_limit_holds(tmp_path: Path, side: str) -> None:
+    """Session.set_rate_limits: one torrent's limit, with no shared limit at all."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("one.bin", SIZE)]), piece_length=64 * 1024)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        if side == "upload":
+            seeder.set_rate_limits(upload=RATE)
+        start = time.monotonic()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            if side == "download":
+                leecher.set_rate_limits(download=RATE)
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            elapsed = time.monotonic() - start
+    assert elapsed >= FLOOR * 0.95
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_torrents_limit_is_checked(tmp_path: Path) -> None:
+    from torrent_engine.errors import SessionError
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("one.bin", 1000)]))
+    session = Session(torrent, tmp_path / "seed", config=loopback_config())
+    for bad in (-1, 1.5, True, "1M"):
+        with pytest.raises(SessionError, match="whole bytes per second"):
+            session.set_rate_limits(download=bad)  # type: ignore[arg-type]
+    session.set_rate_limits(download=1000)
+    assert session.download_limit.rate == 1000 and session.upload_limit.unlimited

@@ -26,7 +26,7 @@ def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "tier 0: http://127.0.0.1:6969/announce" in out
     assert "http://127.0.0.1:8000/" in out
     assert "private:      no" in out
-    assert "  150000  sample/pictures/big.bin" in out
+    assert "  [3] 150000  sample/pictures/big.bin" in out  # the index --select-file takes
     assert ".pad" not in out
 
 
@@ -100,7 +100,8 @@ def test_create_then_info_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(
-    ("flag", "v1", "v2"), [("--v1", True, False), ("--hybrid", True, True), (None, True, True)]
+    ("flag", "v1", "v2"),
+    [("--v1", True, False), ("--hybrid", True, True), ("--v2", False, True), (None, True, False)],
 )
 def test_create_versions(tmp_path: Path, flag: str | None, v1: bool, v2: bool) -> None:
     (tmp_path / "f").write_bytes(b"z" * 100)

@@ -4,6 +4,7 @@ retry in), peer filtering, events, and a dead first tracker that must not hold u
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -195,7 +196,7 @@ async def test_run_reannounces_after_the_interval() -> None:
     assert t.times[1] - t.times[0] >= 0.95 and t.times[2] - t.times[1] >= 0.95
 
 
-async def test_backoff_and_bep31_retry_in() -> None:
+async def test_backoff_and_bep31_retry_in(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     flaky = Tracker(encode({"failure reason": "busy", "retry in": 5}))
     good = Tracker()
@@ -214,7 +215,10 @@ async def test_backoff_and_bep31_retry_in() -> None:
         assert c.status()[0].retry_at == clock.now + 20  # exponential: 10 s, 20 s, ...
         clock.now += 21
         flaky.body = encode({"failure reason": "not a tracker", "retry in": "never"})
-        await c.announce_now()
+        with caplog.at_level(logging.INFO, logger="torrent_engine.tracker.coordinator"):
+            await c.announce_now()
+        said = [r.getMessage() for r in caplog.records if "not a tracker" in r.getMessage()]
+        assert said and "never to be tried again" in said[-1] and "next try" not in said[-1]
         clock.now += 10**6
         await c.announce_now()
         assert len(flaky.events) == 3 and c.status()[0].state == "disabled"

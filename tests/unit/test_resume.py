@@ -79,3 +79,32 @@ def test_bitfield_helpers_match_bep3_order() -> None:
     assert resume.set_to_bitfield({0, 9}, 10) == b"\x80\x40"
     assert resume.bitfield_to_set(b"\x80\x40", 10) == {0, 9}
     assert resume.bitfield_to_set(b"\xff\xff", 10) == set(range(10))  # spare bits ignored
+
+
+def test_temp_files_of_interrupted_writes_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    import tempfile
+
+    from torrent_engine.config import Config
+    from torrent_engine.manager import TorrentManager
+    from torrent_engine.resume import remove_stale_temp_files, write_atomic
+    from torrent_engine.runtime import run
+
+    folder = tmp_path / "torrents"
+    write_atomic(folder / "ab.resume", b"d1:ai1ee")
+    # what a SIGKILL between mkstemp and the rename leaves behind
+    fd, leftover = tempfile.mkstemp(prefix="ab.resume.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    fd, leftover_top = tempfile.mkstemp(prefix="dht.dat.", suffix=".tmp", dir=tmp_path)
+    os.close(fd)
+    kept = [folder / "notes.tmp", folder / "ab.resume", tmp_path / "x.12345678.tmp.bak"]
+    for path in kept:
+        path.write_bytes(b"keep")
+
+    async def start() -> None:
+        async with TorrentManager(Config(state_dir=tmp_path, listen_host="127.0.0.1", tracker_enabled=False)):
+            pass
+
+    run(start)
+    assert not Path(leftover).exists() and not Path(leftover_top).exists()
+    assert all(path.exists() for path in kept)
+    assert remove_stale_temp_files(tmp_path / "absent") == []

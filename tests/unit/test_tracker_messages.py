@@ -171,7 +171,6 @@ def test_failure_reason_raises_tracker_refused_with_retry_in() -> None:
     "body, message",
     [
         (b"d8:intervali5e5:peers7:abcdefge", "multiple of 6"),
-        (b"d8:intervali5e6:peers617:" + bytes(17) + b"e", "multiple of 18"),
         (b"<html>Not Found</html>", "not valid bencode"),
         (b"d8:intervali5e", "not valid bencode"),
         (b"", "not valid bencode"),
@@ -356,3 +355,34 @@ def test_opentracker_bare_header_for_unknown_torrent() -> None:
     # opentracker answers an announce for an info-hash off its allow-list with just the header.
     with pytest.raises(TrackerError, match="does not know this torrent"):
         parse_udp_announce(struct.pack(">II", 1, 42), 42)
+
+
+def test_a_malformed_optional_field_is_left_out_not_fatal() -> None:
+    good = b"\x01\x02\x03\x04\x1a\xe1"
+    body = (b"d8:intervali1800e11:external ip3:abc5:peers6:" + good + b"6:peers617:" + bytes(17) + b"e")
+    response = parse_announce_response(body, "http://t/announce")
+    assert response.peers == [("1.2.3.4", 6881)] and response.external_ip is None
+    assert response.ignored == ("'peers6' length 17 is not a multiple of 18",
+                                "'external ip' is not a 4- or 16-byte address")
+    body = b"d8:intervali1800e5:peers6:" + good + b"6:peers6i3ee"
+    assert parse_announce_response(body).ignored == ("'peers6' is neither a string nor a list",)
+
+
+def test_a_huge_peer_list_costs_only_what_the_pool_keeps() -> None:
+    import tracemalloc
+
+    from torrent_engine.tracker.messages import MAX_REPLY_PEERS
+
+    count = 349_000  # just under the 2 MiB reply cap
+    compact = b"".join(struct.pack(">IH", 0x0A000000 + i, 6881) for i in range(count))  # ~2 MiB
+    body = b"d8:intervali1800e5:peers" + str(len(compact)).encode() + b":" + compact + b"e"
+    tracemalloc.start()
+    try:
+        response = parse_announce_response(body)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(response.peers) == MAX_REPLY_PEERS
+    assert peak < len(body) + 8 * 1024 * 1024  # the decoded copy plus the kept peers, not 349 000 tuples
+    six = parse_announce_response(b"d8:intervali1800e5:peers12:" + compact[:12] + b"e", max_peers=1)
+    assert six.peers == [("10.0.0.0", 6881)]

@@ -13,27 +13,47 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import TorrentEngineError
+from ..version import __version__
 
 # Order here is the order in ``--help``.
-COMMANDS = ["info", "create", "download", "demo", "scrape", "dht"]
+COMMANDS = ["info", "create", "download", "demo", "scrape", "dht", "daemon", "remote"]
+
+
+def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    """-v/-q on ``parser`` (the ones it lacks), so they work before or after the command."""
+    taken = {option for action in parser._actions for option in action.option_strings}
+    if "--verbose" not in taken:
+        parser.add_argument("-v", "--verbose", action="count", default=default,
+                            help="log more (-vv for debug)")
+    if "--quiet" not in taken:
+        parser.add_argument("-q", "--quiet", action="store_true",
+                            default=False if default == 0 else default,
+                            help="no progress display; only errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="torrent-engine", description="A BitTorrent engine in pure Python."
+        prog="torrent-engine", description="A BitTorrent engine in pure Python.",
+        epilog="Run 'torrent-engine COMMAND --help' for a command's options and examples.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _verbosity(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
+    for command in sub.choices.values():  # -v and -q after the command too
+        _verbosity(command, argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = bool(getattr(args, "quiet", False))
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    if args.quiet:
+        level = logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.run(args)
@@ -42,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (TorrentEngineError, OSError) as exc:
         print(f"torrent-engine {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:  # what a task group wraps: the first typed error says it
+        typed, rest = group.split((TorrentEngineError, OSError))
+        if typed is None or rest is not None:
+            raise
+        first: BaseException = typed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        print(f"torrent-engine {args.command}: error: {first}", file=sys.stderr)
         return 1
     return code
 

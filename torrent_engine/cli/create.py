@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "create",
         help="make a .torrent from a file or folder",
-        description="Hash a file or folder and write a .torrent (hybrid v1+v2 unless told).",
+        description="Hash a file or folder and write a .torrent (v1 unless told: --v2 or --hybrid).",
     )
     p.add_argument("path", metavar="PATH", help="the file or folder to share")
     p.add_argument("-o", "--output", required=True, metavar="OUT.torrent", help="where to write it")
@@ -45,10 +45,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--piece-length", type=piece_length_arg, metavar="N", help="bytes per piece (256K, 4M...)")
     kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--v1", dest="version", action="store_const", const="v1", help="BitTorrent v1 only")
+    kind.add_argument("--v1", dest="version", action="store_const", const="v1",
+                      help="BitTorrent v1 (default)")
     kind.add_argument("--v2", dest="version", action="store_const", const="v2", help="BitTorrent v2 only")
     kind.add_argument(
-        "--hybrid", dest="version", action="store_const", const="hybrid", help="v1 and v2 (default)"
+        "--hybrid", dest="version", action="store_const", const="hybrid",
+        help="v1 and v2 in one (BEP 52; some clients, e.g. Transmission 3.00, refuse it)"
     )
     p.add_argument("--private", action="store_true", help="private torrent (BEP 27: trackers only)")
     p.add_argument("--web-seed", action="append", default=[], metavar="URL", help="BEP 19 web seed")
@@ -98,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not src.exists():
         raise FileNotFoundError(f"no such file or directory: {src}")
     tiers = [[u.strip() for u in t.split(",") if u.strip()] for t in args.tracker]
-    version: Version = args.version or "hybrid"
+    # v1 by default, as mktorrent and transmission-create: Transmission 3.00 refuses hybrids and
+    # aria2 shows their pad files as files; v2 and hybrid are there when asked for.
+    version: Version = args.version or "v1"
     show = not args.quiet and _input_size(src) >= PROGRESS_MIN_BYTES
     torrent = create_torrent(
         src,

@@ -21,7 +21,8 @@ from ..config import Config
 from ..create import create_torrent
 from ..runtime import run as run_loop
 from ..session import Session
-from .download import ProgressDisplay, human_bytes, progress_line
+from .display import ProgressDisplay, progress_line
+from .units import human_bytes
 
 CHUNK = 4 * 1024 * 1024
 

@@ -1,26 +1,48 @@
-"""``torrent-engine download FILE.torrent``: fetch a torrent with a progress line, then exit (or seed)."""
+"""``torrent-engine download``: fetch torrents and magnet links with a live display, then exit
+(or seed until a ratio or a time). Resumes by default from a per-user state directory."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import json
+import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 
-from ..config import Config
-from ..errors import SessionError
+from ..config import Config, default_state_dir
+from ..errors import MetainfoError, SessionError, TrackerError
+from ..events import Event
 from ..magnet import Magnet, parse_magnet
-from ..metainfo import Torrent
+from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
-from ..session import Session, SessionStatus
+from ..session import Session
+from ..shared import SharedResources
+from ..tracker.http import http_get
+from .display import ProgressDisplay, RichDisplay, progress_line, status_json
+from .units import human_bytes, parse_rate
 
 PUBLIC_DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
-                      ("router.utorrent.com", 6881))  # used only with --dht and no --dht-bootstrap
+                      ("router.utorrent.com", 6881))  # the DHT's default bootstrap nodes
+EXIT_INTERRUPTED = 130
+EXIT_STALLED = 3  # no progress for --stall-timeout seconds; the reason is printed
+
+EXAMPLES = """examples:
+  torrent-engine download ubuntu.torrent -o ~/Downloads
+  torrent-engine download 'magnet:?xt=urn:btih:...' --save-torrent ubuntu.torrent
+  torrent-engine download https://example.org/x.torrent --select-file '*.iso' --sequential
+  torrent-engine download a.torrent b.torrent --download-limit 2M --upload-limit 500K
+  torrent-engine download x.torrent --seed-ratio 1.5          # seed until uploaded = 1.5 x size
+  torrent-engine download x.torrent --json | jq .progress      # one JSON object per line
+An interrupted download continues where it stopped: run the same command again."""
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -30,105 +52,287 @@ def parse_peer(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text!r}")
+    return value
+
+
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("download", help="download a torrent (then seed with --seed)",
-                              description="Download FILE.torrent into DIR with a progress line; "
-                                          "exit 0 when complete.")
-    p.add_argument("torrent", metavar="FILE.torrent|MAGNET", help="a .torrent file or a magnet link")
+    p = subparsers.add_parser(
+        "download", help="download torrents or magnet links (then seed with --seed)",
+        description="Download each TORRENT into DIR with a live display; exit 0 when all are complete "
+                    "and verified.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("torrents", nargs="+", metavar="TORRENT",
+                   help="a .torrent file, an http(s) URL of one, or a magnet link (several allowed)")
     p.add_argument("-o", "--output", default=".", metavar="DIR", help="where to save (default: .)")
     p.add_argument("--peer", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="connect to this peer too (repeatable)")
-    seed = p.add_mutually_exclusive_group()
-    seed.add_argument("--seed", dest="seed", action="store_true",
-                      help="keep seeding after completion until Ctrl-C")
+    files = p.add_argument_group("what to download")
+    files.add_argument("--select-file", action="append", default=[], metavar="SPEC",
+                       help="download only these files: indices as 'info' shows them (0,2-4) or a glob "
+                            "on the path ('*.iso'); repeatable")
+    files.add_argument("--exclude-file", action="append", default=[], metavar="SPEC",
+                       help="skip these files (same forms as --select-file); repeatable")
+    files.add_argument("--sequential", action="store_true",
+                       help="fetch pieces in order (to play a file while it arrives)")
+    files.add_argument("--save-torrent", type=Path, metavar="FILE",
+                       help="write the torrent's metainfo here (for a magnet: once fetched from peers)")
+    seed = p.add_argument_group("seeding")
+    seed.add_argument("--seed", dest="seed", action="store_true", help="seed after completion until Ctrl-C")
     seed.add_argument("--no-seed", dest="seed", action="store_false", help="exit when complete (default)")
+    seed.add_argument("--seed-ratio", type=_non_negative, metavar="RATIO",
+                      help="seed until uploaded = RATIO x the torrent's size, then exit")
+    seed.add_argument("--seed-time", type=_non_negative, metavar="MINUTES",
+                      help="seed for MINUTES after completion, then exit")
     p.set_defaults(seed=False)
-    p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
-                   help="MSE/PE policy (default: prefer)")
-    p.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
-                   help="peer transport: uTP first with TCP fallback (any, default), uTP only, TCP only")
-    p.add_argument("--port", type=int, default=0, help="TCP port to listen on (default: any)")
-    p.add_argument("--listen-host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
-    p.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
-    p.add_argument("--dht", action="store_true", help="find peers through the DHT too (BEP 5)")
-    p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
-                   help="DHT bootstrap node (repeatable; default: the well-known public routers)")
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="keep resume data here so an interrupted download continues without a recheck")
+    net = p.add_argument_group("network")
+    net.add_argument("--download-limit", type=parse_rate, default=0, metavar="RATE",
+                     help="at most this many bytes/s in (500K, 2M, 1.5MiB/s; default: no limit)")
+    net.add_argument("--upload-limit", type=parse_rate, default=0, metavar="RATE",
+                     help="at most this many bytes/s out (default: no limit)")
+    net.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
+                     help="MSE/PE policy (default: prefer)")
+    net.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
+                     help="peer transport: uTP first with TCP fallback (any, default), uTP only, TCP only")
+    net.add_argument("--listen-port", "--port", dest="port", type=int, default=0, metavar="PORT",
+                     help="TCP port for incoming peers (default: any free one)")
+    net.add_argument("--listen-host", default="",
+                     help="address to listen on (default: every interface, IPv4 and IPv6)")
+    net.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
+    dht = net.add_mutually_exclusive_group()
+    dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
+    dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
+    p.set_defaults(dht=True)
+    net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
+                     help="DHT bootstrap node (repeatable; default: the well-known routers and the "
+                          "saved table)")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--state-dir", type=Path, default=None,
+                       help=f"resume data goes here (default: {default_state_dir() / 'cli'})")
+    state.add_argument("--no-state", action="store_true",
+                       help="keep no resume data (an interrupted download is checked again from scratch)")
+    p.add_argument("--json", action="store_true",
+                   help="print progress as one JSON object per line on stdout, for scripts")
+    p.add_argument("--stall-timeout", type=_non_negative, default=180.0, metavar="SECONDS",
+                   help="give up (exit 3, saying why) after this long without progress; 0 = wait forever "
+                        "(default: 180)")
     p.set_defaults(run=run)
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
+# -- sources -------------------------------------------------------------------------------------
+async def load_source(text: str) -> Torrent | Magnet:
+    """A magnet link, an http(s) URL of a .torrent, or a .torrent file."""
+    if text[:7].lower() == "magnet:":
+        return parse_magnet(text)
+    if text[:7].lower() == "http://" or text[:8].lower() == "https://":
+        try:
+            response = await http_get(text, max_body=MAX_TORRENT_FILE_SIZE, timeout=60.0)
+        except TrackerError as exc:
+            raise MetainfoError(f"cannot fetch: {exc.reason}", text) from None
+        if response.status != 200:
+            raise MetainfoError(f"HTTP status {response.status} {response.reason}", text)
+        return Torrent.from_bytes(response.body)
+    return await anyio.to_thread.run_sync(Torrent.load, text)
 
 
-def human_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+def select_files(torrent: Torrent, select: list[str], exclude: list[str]) -> list[int] | None:
+    """Priorities for ``set_file_priorities`` (None: every file). Specs name files by their index
+    among the real files (pad files are not counted, as ``info`` lists them) or by a glob on the
+    path inside the torrent."""
+    if not select and not exclude:
+        return None
+    real = [i for i, f in enumerate(torrent.files) if not f.pad]
+    paths = ["/".join(torrent.files[i].path[1:] or torrent.files[i].path) for i in real]
+
+    def matching(spec: str) -> set[int]:
+        chosen: set[int] = set()
+        for part in spec.split(","):
+            part = part.strip()
+            lo, dash, hi = part.partition("-")
+            if lo.isdigit() and (not dash or hi.isdigit()):
+                first, last = int(lo), int(hi) if dash else int(lo)
+                if last >= len(real) or first > last:
+                    raise MetainfoError(f"file index {part} is out of range (the torrent has {len(real)} "
+                                        "files, numbered from 0)", "--select-file")
+                chosen.update(range(first, last + 1))
+            else:  # a glob may match nothing here (with several torrents, it may be for another)
+                chosen |= {n for n, path in enumerate(paths) if fnmatch.fnmatchcase(path, part)
+                           or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], part)}
+        return chosen
+
+    wanted = set(range(len(real))) if not select else set().union(*(matching(s) for s in select))
+    for spec in exclude:
+        wanted -= matching(spec)
+    if not wanted:
+        specs = ", ".join(repr(s) for s in select) if select else "the exclusions"
+        raise MetainfoError(f"no file of {torrent.name!r} is left to download by {specs}", "--select-file")
+    priorities = [0] * len(torrent.files)
+    for n in wanted:
+        priorities[real[n]] = 1
+    return priorities
 
 
-def progress_line(label: str, st: SessionStatus) -> str:
-    return (f"{label} {st.progress * 100:6.2f}%  {st.state:<11} down {human_bytes(st.download_rate)}/s"
-            f"  up {human_bytes(st.upload_rate)}/s  peers {st.peers}  eta {human_eta(st.eta)}")
+# -- one torrent -----------------------------------------------------------------------------------
+@dataclass
+class Download:
+    label: str
+    session: Session
+    resume_path: Path | None
+    had_resume: bool
+    note: str = ""
+    done: bool = False
+    error: str | None = None
+    stalled: bool = False
+    started: float = field(default_factory=time.monotonic)
+    completed_at: float | None = None
 
 
-class ProgressDisplay:
-    """One line per torrent; redrawn in place on a terminal, printed every few seconds otherwise."""
+def _say(text: str, console: Any | None) -> None:
+    if console is not None:
+        console.print(text, highlight=False, markup=False)
+    else:
+        print(text, file=sys.stderr, flush=True)
 
-    def __init__(self, out: TextIO = sys.stderr, *, interval: float = 1.0) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.interval = interval if self.tty else max(interval, 5.0)
-        self._lines = 0
 
-    def show(self, lines: list[str]) -> None:
-        if self.tty:
-            if self._lines:
-                self.out.write(f"\x1b[{self._lines}F")
-            for line in lines:
-                self.out.write("\x1b[2K" + line + "\n")
-            self._lines = len(lines)
-        else:
-            for line in lines:
-                self.out.write(line + "\n")
-        self.out.flush()
+async def _follow(item: Download, args: argparse.Namespace, console: Any | None) -> None:
+    """Wait for one torrent: selection once its metadata is known, resume news, completion, then
+    seeding until its ratio or time is reached."""
+    session = item.session
+    base = 0
 
-    async def run(self, source: Callable[[], list[str]]) -> None:
-        while True:
-            self.show(source())
-            await anyio.sleep(self.interval)
+    async def until_complete() -> None:
+        nonlocal base
+        await session.wait_ready()
+        if item.error is not None:  # the selection did not fit the fetched metadata
+            return
+        base = session.downloaded  # resume data carries earlier runs' totals: this run counts from here
+        st = session.status()
+        if item.had_resume and st.num_pieces:
+            _say(f"resuming {item.label}: {st.pieces} of {st.num_pieces} pieces verified", console)
+        await session.wait_completed()
+
+    try:
+        await _complete_or_stall(item, args, until_complete)
+        if item.stalled:
+            return
+        if item.error is not None:
+            await session.pause()
+            item.done = True
+            _say(f"{item.label}: failed: {item.error}", console)
+            return
+    except SessionError as exc:
+        item.error = str(exc)
+        item.done = True
+        _say(f"{item.label}: failed: {exc}", console)
+        return
+    item.completed_at = time.monotonic()
+    if console is None and not args.json and not args.quiet:  # plain output: the final state too
+        _say(progress_line(item.label, session.status()), None)
+    elapsed = item.completed_at - item.started
+    got = max(0, session.downloaded - base)
+    size = session.status().total_wanted
+    already = f"; {human_bytes(max(0, size - got))} were already there" if size > got else ""
+    _say(f"completed {session.torrent.name}: {human_bytes(got)} received in {elapsed:.1f} s "
+         f"({got / max(elapsed, 1e-6) / 1e6:.1f} MB/s){already}, every piece verified", console)
+    if args.json:
+        print(json.dumps({"event": "completed", "label": item.label, "info_hash": session.info_hash_hex,
+                          "received": got, "seconds": round(elapsed, 3)}), flush=True)
+    if args.seed_ratio is not None or args.seed_time is not None:
+        item.note = "seeding until " + " or ".join(
+            ([f"ratio {args.seed_ratio:g}"] if args.seed_ratio is not None else [])
+            + ([f"{args.seed_time:g} min"] if args.seed_time is not None else []))
+        limit = size * (args.seed_ratio if args.seed_ratio is not None else float("inf"))
+        until = item.completed_at + 60 * (args.seed_time if args.seed_time is not None else float("inf"))
+        while session.uploaded < limit and time.monotonic() < until:
+            await anyio.sleep(0.5)
+        _say(f"{item.label}: seeding done (uploaded {human_bytes(session.uploaded)})", console)
+        item.done = True
+    elif not args.seed:
+        item.done = True
+    else:
+        item.note = "seeding; Ctrl-C to stop"
+
+
+async def _complete_or_stall(item: Download, args: argparse.Namespace,
+                             until_complete: Callable[[], Awaitable[None]]) -> None:
+    """Wait for ``until_complete``; show the stall reason while there is one (a magnet's metadata
+    included), and give up with it after --stall-timeout seconds without progress."""
+    session = item.session
+    async with anyio.create_task_group() as tg:
+        async def watch() -> None:
+            since: float | None = None
+            while True:
+                await anyio.sleep(0.5)
+                st = session.status()
+                if st.stall_message is None:
+                    since = None
+                    item.note = ""
+                    continue
+                item.note = f"stalled: {st.stall_message}"
+                now = time.monotonic()
+                since = now if since is None else since
+                # the session reports a stall after config.stall_after seconds without progress
+                if args.stall_timeout and now - since >= args.stall_timeout - session.config.stall_after:
+                    item.stalled = True
+                    item.done = True
+                    item.error = f"no progress for {args.stall_timeout:g} s: {st.stall_message}"
+                    tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await until_complete()
+        tg.cancel_scope.cancel()
+    if item.stalled:
+        await session.pause()
 
 
 async def _download(args: argparse.Namespace) -> int:
-    source: Torrent | Magnet
-    if args.torrent.startswith("magnet:"):
-        source = parse_magnet(args.torrent)
-    else:
-        source = await anyio.to_thread.run_sync(Torrent.load, args.torrent)
-    bootstrap = tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS
-    loopback = args.listen_host.startswith("127.")
+    sources = [await load_source(text) for text in args.torrents]
+    for source in sources:  # a selection that does not fit is an error before anything starts
+        if isinstance(source, Torrent):
+            select_files(source, args.select_file, args.exclude_file)
+    state_dir = None if args.no_state else (args.state_dir or default_state_dir() / "cli")
+    loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
+    seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
-                    seed=args.seed, tracker_enabled=not args.no_trackers, state_dir=args.state_dir,
-                    dht_enabled=args.dht, dht_bootstrap=bootstrap, enforce_bep42=not loopback,
-                    transport=args.transport)
-    resume_path = None
-    if args.state_dir is not None:
-        resume_path = Path(args.state_dir) / "torrents" / f"{source.info_hash.hex()}.resume"
-    display = ProgressDisplay()
-    label = source.name if isinstance(source, Torrent) else source.display_name or source.info_hash.hex()
-    label = label[:30]
-    started = time.monotonic()
+                    seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
+                    dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or PUBLIC_DHT_ROUTERS,
+                    enforce_bep42=not loopback, download_rate_limit=args.download_limit,
+                    upload_rate_limit=args.upload_limit, transport=args.transport,
+                    stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
+    console = None
+    rich_display: RichDisplay | None = None
+    if not args.json and not args.quiet and sys.stderr.isatty():
+        rich_display = RichDisplay(lambda: [(d.label, d.session.status(), d.note) for d in downloads])
+        console = rich_display.console
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(rich_display.log_handler())
+    downloads: list[Download] = []
     interrupted = False
-    session = Session(source, args.output, config=config, peers=args.peer, resume_path=resume_path)
-    async with session:
+    async with AsyncExitStack() as stack:
+        shared = await stack.enter_async_context(SharedResources(config))
+        seen: set[bytes] = set()
+        for source in sources:
+            if source.info_hash in seen:
+                continue
+            seen.add(source.info_hash)
+            resume_path = None
+            if state_dir is not None:
+                resume_path = Path(state_dir) / "torrents" / f"{source.info_hash.hex()}.resume"
+            label = source.name if isinstance(source, Torrent) else \
+                source.display_name or source.info_hash.hex()
+            session = Session(source, args.output, config=config, shared=shared, peers=args.peer,
+                              resume_path=resume_path)
+            item = Download(label[:40], session, resume_path, bool(resume_path and resume_path.exists()))
+            _prepare(item, args)
+            await stack.enter_async_context(session)
+            downloads.append(item)
         async with anyio.create_task_group() as tg:
             async def on_signal() -> None:
                 nonlocal interrupted
@@ -138,29 +342,79 @@ async def _download(args: argparse.Namespace) -> int:
                         tg.cancel_scope.cancel()
                         return
 
+            async def watch() -> None:
+                async with anyio.create_task_group() as inner:
+                    for item in downloads:
+                        inner.start_soon(_follow, item, args, console)
+                if not any(args.seed and d.error is None and not d.done for d in downloads):
+                    tg.cancel_scope.cancel()
+
             tg.start_soon(on_signal)
-            tg.start_soon(display.run, lambda: [progress_line(label, session.status())])
-            try:
-                await session.wait_completed()
-            except SessionError as exc:
-                display.show([progress_line(label, session.status())])
-                print(f"torrent-engine download: {exc}", file=sys.stderr)
-                tg.cancel_scope.cancel()
-                return 1
-            elapsed = time.monotonic() - started
-            display.show([progress_line(label, session.status())])
-            size = session.torrent.payload_size
-            print(f"completed {session.torrent.name}: {human_bytes(size)} in {elapsed:.1f} s "
-                  f"({size / max(elapsed, 1e-6) / 1e6:.1f} MB/s), every piece verified", file=sys.stderr)
-            if not args.seed:
-                tg.cancel_scope.cancel()
-            else:
-                print("seeding; press Ctrl-C to stop", file=sys.stderr)
+            tg.start_soon(_show, downloads, args, rich_display)
+            await watch()
     if interrupted:
-        print("stopped", file=sys.stderr)
-        return 0 if session.status().progress >= 1.0 else 130
-    return 0
+        _say("stopped", console)
+        if state_dir is not None and not all(d.done for d in downloads):
+            _say(f"run the same command again to continue (resume data in {state_dir})", console)
+        return 0 if all(d.session.status().progress >= 1.0 for d in downloads) else EXIT_INTERRUPTED
+    for d in downloads:
+        if d.stalled:
+            _say(f"{d.label}: gave up: {d.error}", console)
+    if any(d.error and not d.stalled for d in downloads):
+        return 1
+    return EXIT_STALLED if any(d.stalled for d in downloads) else 0
+
+
+def _prepare(item: Download, args: argparse.Namespace) -> None:
+    """File selection, sequential mode and --save-torrent, applied as soon as the metainfo is known
+    (before the first request: for a magnet, when the metadata arrives)."""
+    session = item.session
+
+    def apply() -> None:
+        torrent = session.torrent
+        priorities = select_files(torrent, args.select_file, args.exclude_file)
+        if priorities is not None:
+            session.set_file_priorities(priorities)
+        if args.sequential:
+            session.set_sequential(True)
+        if args.save_torrent is not None:
+            target = args.save_torrent if len(args.torrents) == 1 else \
+                args.save_torrent.with_name(f"{args.save_torrent.stem}-{torrent.info_hash.hex()[:8]}.torrent")
+            tmp = target.with_name(target.name + ".part")
+            try:
+                tmp.write_bytes(torrent.to_bytes())
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    if session.has_metadata:
+        apply()
+    else:
+        def on_metadata(_event: Event) -> None:
+            subscription.cancel()
+            try:
+                apply()
+            except MetainfoError as exc:  # a selection that does not fit: _follow ends the download
+                item.error = str(exc)
+
+        subscription = session.events.subscribe("session.metadata_received", on_metadata)
+
+
+async def _show(downloads: list[Download], args: argparse.Namespace,
+                rich_display: RichDisplay | None) -> None:
+    if args.json:
+        while True:
+            for d in downloads:
+                print(status_json(d.label, d.session.status()), flush=True)
+            await anyio.sleep(1.0)
+    if args.quiet:
+        return
+    if rich_display is not None:
+        await rich_display.run()
+        return
+    await ProgressDisplay().run(lambda: [progress_line(d.label, d.session.status()) for d in downloads])
 
 
 def run(args: argparse.Namespace) -> int:
     return run_loop(_download, args)
+

@@ -51,7 +51,8 @@ def torrent_summary(t: Torrent) -> dict[str, Any]:
         "created_by": t.created_by,
         "creation_date": t.creation_date,
         "files": [
-            {"path": "/".join(f.path), "length": f.length, "attr": f.attr} for f in t.files if not f.pad
+            {"index": i, "path": "/".join(f.path), "length": f.length, "attr": f.attr}
+            for i, f in enumerate(f for f in t.files if not f.pad)
         ],
         "magnet": t.magnet_uri(),
     }
@@ -114,8 +115,9 @@ def _text(s: dict[str, Any]) -> str:
     lines.extend(f"  {u}" for u in s["web_seeds"])
     row("files", len(s["files"]))
     width = max((len(str(f["length"])) for f in s["files"]), default=1)
-    for f in s["files"]:
-        lines.append(f"  {f['length']:>{width}}  {f['path']}")
+    digits = len(str(max(len(s["files"]) - 1, 0)))
+    for index, f in enumerate(s["files"]):  # the index --select-file takes
+        lines.append(f"  [{index:>{digits}}] {f['length']:>{width}}  {f['path']}")
     return "\n".join(lines)
 
 

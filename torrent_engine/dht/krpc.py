@@ -11,11 +11,11 @@ BEP 42 (ip), BEP 43 (ro), BEP 44 (get/put), BEP 51 (sample_infohashes).
 from __future__ import annotations
 
 import ipaddress
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import compact
 from ..bencode import BValue, decode, encode
 from ..errors import BencodeError, DHTError
 
@@ -94,15 +94,15 @@ class NodeInfo:
 
 def encode_compact_peer(host: str, port: int) -> bytes:
     """6 bytes (IPv4) or 18 bytes (IPv6): address then big-endian port."""
-    return ipaddress.ip_address(host).packed + struct.pack(">H", port)
+    return compact.encode_peer(host, port)
 
 
 def decode_compact_peer(data: bytes) -> Address:
-    if len(data) == 6:
-        return (str(ipaddress.IPv4Address(data[:4])), struct.unpack(">H", data[4:])[0])
-    if len(data) == 18:
-        return (str(ipaddress.IPv6Address(data[:16])), struct.unpack(">H", data[16:])[0])
-    raise KrpcDecodeError(f"compact peer of {len(data)} bytes")
+    """One compact address as it is (port 0 kept: the caller decides; IPv4-mapped as IPv4)."""
+    if len(data) not in (compact.PEER_V4_LEN, compact.PEER_V6_LEN):
+        raise KrpcDecodeError(f"compact peer of {len(data)} bytes")
+    ip = ipaddress.ip_address(data[:-2])
+    return (compact.normalize_host(ip), int.from_bytes(data[-2:], "big"))
 
 
 def encode_compact_nodes(nodes: Iterable[NodeInfo]) -> bytes:
@@ -110,17 +110,12 @@ def encode_compact_nodes(nodes: Iterable[NodeInfo]) -> bytes:
 
 
 def decode_compact_nodes(data: bytes, v6: bool = False) -> list[NodeInfo]:
-    """Decode a ``nodes`` (26-byte entries) or ``nodes6`` (38-byte entries) string. Entries with
-    port 0 are skipped (nobody can be reached there)."""
+    """Decode a ``nodes`` (26-byte entries) or ``nodes6`` (38-byte entries) string by the rules
+    of :mod:`torrent_engine.compact` (port 0 skipped, IPv4-mapped as IPv4)."""
     size = COMPACT_NODE_V6 if v6 else COMPACT_NODE_V4
     if len(data) % size:
         raise KrpcDecodeError(f"{'nodes6' if v6 else 'nodes'} length {len(data)} is not a multiple of {size}")
-    out = []
-    for i in range(0, len(data), size):
-        host, port = decode_compact_peer(data[i + 20 : i + size])
-        if port:
-            out.append(NodeInfo(data[i : i + 20], host, port))
-    return out
+    return [NodeInfo(node_id, host, port) for node_id, host, port in compact.decode_nodes(data, ipv6=v6)]
 
 
 # ---------------------------------------------------------------- messages
@@ -514,10 +509,10 @@ def _decode_response(top: dict[bytes, BValue], common: dict[str, Any], tid: byte
         peers = []
         for v in values:
             # Malformed entries are skipped, not fatal: the rest of the list is still useful.
-            if isinstance(v, bytes) and len(v) in (6, 18):
-                host, port = decode_compact_peer(v)
-                if port:
-                    peers.append((host, port))
+            if isinstance(v, bytes) and len(v) in (compact.PEER_V4_LEN, compact.PEER_V6_LEN):
+                peer = compact.decode_peer(v)
+                if peer is not None:
+                    peers.append(peer)
         fields["values"] = tuple(peers)
     token = r.get(b"token")
     if isinstance(token, bytes):

@@ -417,6 +417,19 @@ class DhtNode:
             self._ip_votes = {ip: voters}
         if len(voters) < EXTERNAL_IP_VOTES or ip == self.external_ip:
             return
+        self._adopt_external_ip(ip)
+
+    def external_ip_known(self, ip: str) -> None:
+        """Our external address from a source we trust without a vote: our own gateway, through
+        port mapping (NAT-PMP or UPnP). BEP 42: the node id is derived from it."""
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return
+        if ip != self.external_ip:
+            self._adopt_external_ip(ip)
+
+    def _adopt_external_ip(self, ip: str) -> None:
         self.external_ip = ip
         if self._fixed_id or not self._enforce_bep42 or is_exempt(ip) or is_valid_node_id(self.node_id, ip):
             return

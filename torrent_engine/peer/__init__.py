@@ -1,41 +1,87 @@
-"""The peer wire protocol: messages, the sans-I/O wire, MSE/PE, extensions, and the async shell."""
+"""The peer wire protocol: messages, the sans-I/O wire, MSE/PE, extensions, and the async shell.
+
+The names below load on first use, so importing a core (``torrent_engine.peer.wire``) loads
+neither the async shell (``connection``) nor anyio."""
 
 from __future__ import annotations
 
-from .connection import EncryptionPolicy, PeerConnection, accept, connect
-from .extensions import ExtensionHandshake, PexMessage
-from .messages import (
-    BLOCK_SIZE,
-    AllowedFast,
-    Bitfield,
-    Cancel,
-    Choke,
-    Extended,
-    Handshake,
-    Hashes,
-    HashReject,
-    HashRequest,
-    Have,
-    HaveAll,
-    HaveNone,
-    Interested,
-    KeepAlive,
-    Message,
-    NotInterested,
-    Piece,
-    Port,
-    RejectRequest,
-    Request,
-    SuggestPiece,
-    Unchoke,
-    make_reserved,
-)
-from .peer_id import client_name, generate_peer_id
-from .wire import PeerWire, allowed_fast_set, check_bitfield
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .connection import EncryptionPolicy, PeerConnection, accept, connect
+    from .extensions import ExtensionHandshake, PexMessage
+    from .messages import (
+        BLOCK_SIZE,
+        AllowedFast,
+        Bitfield,
+        Cancel,
+        Choke,
+        Extended,
+        Handshake,
+        Hashes,
+        HashReject,
+        HashRequest,
+        Have,
+        HaveAll,
+        HaveNone,
+        Interested,
+        KeepAlive,
+        Message,
+        NotInterested,
+        Piece,
+        Port,
+        RejectRequest,
+        Request,
+        SuggestPiece,
+        Unchoke,
+        make_reserved,
+    )
+    from .peer_id import client_name, generate_peer_id
+    from .wire import PeerWire, allowed_fast_set, check_bitfield
+
+_WHERE = {
+    "AllowedFast": "messages",
+    "BLOCK_SIZE": "messages",
+    "Bitfield": "messages",
+    "Cancel": "messages",
+    "Choke": "messages",
+    "EncryptionPolicy": "connection",
+    "Extended": "messages",
+    "ExtensionHandshake": "extensions",
+    "Handshake": "messages",
+    "HashReject": "messages",
+    "HashRequest": "messages",
+    "Hashes": "messages",
+    "Have": "messages",
+    "HaveAll": "messages",
+    "HaveNone": "messages",
+    "Interested": "messages",
+    "KeepAlive": "messages",
+    "Message": "messages",
+    "NotInterested": "messages",
+    "PeerConnection": "connection",
+    "PeerWire": "wire",
+    "PexMessage": "extensions",
+    "Piece": "messages",
+    "Port": "messages",
+    "RejectRequest": "messages",
+    "Request": "messages",
+    "SuggestPiece": "messages",
+    "Unchoke": "messages",
+    "accept": "connection",
+    "allowed_fast_set": "wire",
+    "check_bitfield": "wire",
+    "client_name": "peer_id",
+    "connect": "connection",
+    "generate_peer_id": "peer_id",
+    "make_reserved": "messages",
+}
 
 __all__ = [
-    "BLOCK_SIZE",
     "AllowedFast",
+    "BLOCK_SIZE",
     "Bitfield",
     "Cancel",
     "Choke",
@@ -70,3 +116,6 @@ __all__ = [
     "generate_peer_id",
     "make_reserved",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -9,6 +9,7 @@ for EOF, resets and read timeouts; ``EncryptionError`` for MSE and policy failur
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
@@ -186,7 +187,15 @@ def _remote_of(stream: anyio.abc.ByteStream) -> tuple[str, int] | None:
     except (anyio.TypedAttributeLookupError, OSError):
         return None
     if isinstance(addr, tuple) and len(addr) >= 2:
-        return (str(addr[0]), int(addr[1]))
+        host = str(addr[0])
+        if host.startswith("::ffff:"):  # an IPv4 peer on a dual-stack listener: one name per peer
+            try:
+                mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            except ValueError:
+                mapped = None
+            if mapped is not None:
+                host = str(mapped)
+        return (host, int(addr[1]))
     return None
 
 
@@ -227,7 +236,11 @@ async def _mse_initiate(
     )
     await _write(stream, mse.start())
     while mse.result is None:
-        out = mse.receive_data(await _read(stream))
+        try:
+            data = await _read(stream)
+        except PeerConnectionClosed as exc:  # what a peer that does not speak MSE does
+            raise EncryptionError(f"the peer hung up during the encryption handshake ({exc})") from None
+        out = mse.receive_data(data)
         if out:
             await _write(stream, out)
     wire.receive_data(mse.result.remaining)

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .. import compact
 from ..bencode import BValue, decode, encode
 from ..errors import BencodeError, PeerProtocolError
 
@@ -329,28 +330,18 @@ def decode_metadata_message(
 
 def encode_compact_peers(peers: Sequence[tuple[str, int]], *, ipv6: bool) -> bytes:
     """BEP 23 / BEP 7 compact form: 4 (or 16) address bytes + 2 port bytes per peer."""
-    out = bytearray()
-    for host, port in peers:
-        addr = ipaddress.ip_address(host)
-        if (addr.version == 6) != ipv6:
-            raise ValueError(f"{host} is not an IPv{6 if ipv6 else 4} address")
-        out += addr.packed + port.to_bytes(2, "big")
-    return bytes(out)
+    return compact.encode_peers(peers, ipv6=ipv6)
 
 
 def decode_compact_peers(data: bytes, *, ipv6: bool, max_peers: int = MAX_PEX_PEERS) -> list[tuple[str, int]]:
-    size = 18 if ipv6 else 6
+    """A PEX peer list by the rules of :mod:`torrent_engine.compact` (port 0 dropped,
+    IPv4-mapped as IPv4); a partial entry or more than ``max_peers`` entries is an error."""
+    size = compact.peer_entry_size(ipv6)
     if len(data) % size:
         raise PeerProtocolError(f"compact peer list of {len(data)} bytes is not a multiple of {size}")
     if len(data) // size > max_peers:
         raise PeerProtocolError(f"{len(data) // size} peers in one list, more than {max_peers}")
-    return [
-        (
-            str(ipaddress.ip_address(data[i : i + size - 2])),
-            int.from_bytes(data[i + size - 2 : i + size], "big"),
-        )
-        for i in range(0, len(data), size)
-    ]
+    return compact.decode_peers(data, ipv6=ipv6)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from ..version import peer_id_prefix
+
 __all__ = ["CLIENT_PREFIX", "client_name", "generate_peer_id"]
 
-CLIENT_PREFIX = b"-TE0100-"  # BEP 20 Azureus style: '-', client code 'TE', version 0.1.0.0, '-'
+CLIENT_PREFIX = peer_id_prefix()  # BEP 20 Azureus style: -TE0100- for 0.1.0
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # 64: unbiased & 63
 
 # BEP 20 Azureus-style client codes of common clients.

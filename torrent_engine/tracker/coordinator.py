@@ -353,6 +353,8 @@ class TrackerCoordinator:
             self._completed_delivered = True
         if response.warning:
             log.warning("tracker %s: %s", tracker.url, response.warning)
+        for why in response.ignored:
+            log.info("tracker %s: reply field left out: %s", tracker.url, why)
         if response.external_ip:
             self._own_hosts.add(response.external_ip)
         peers = self._filter_peers(response.peers)
@@ -385,7 +387,10 @@ class TrackerCoordinator:
             else:
                 delay = max(delay, float(exc.retry_in))
         tracker.retry_at = self._clock() + delay
-        log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)
+        if tracker.disabled:
+            log.info("tracker %s failed (%s); it asked never to be tried again", tracker.url, exc.reason)
+        else:
+            log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)
         self._publish(TrackerFailed(info_hash=self._info_hash_hex, url=tracker.url, error=exc.reason))
 
     def _filter_peers(self, peers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import anyio.abc
 
-from .. import __version__
 from ..errors import TrackerError
+from ..version import USER_AGENT
 from .messages import (
     MAX_RESPONSE_SIZE,
     AnnounceRequest,
@@ -39,7 +39,7 @@ __all__ = [
     "scrape",
 ]
 
-DEFAULT_USER_AGENT = f"torrent_engine/{__version__}"
+DEFAULT_USER_AGENT = USER_AGENT
 DEFAULT_TIMEOUT = 15.0  # seconds for a whole request, redirects included
 DEFAULT_CONNECT_TIMEOUT = 5.0
 MAX_REDIRECTS = 5

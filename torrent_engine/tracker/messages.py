@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote_from_bytes, urlsplit
 
+from .. import compact
 from ..bencode import BValue, decode
 from ..errors import BencodeError, TrackerError, TrackerRefused
 
@@ -48,6 +49,7 @@ __all__ = [
 AnnounceEvent = Literal["", "started", "completed", "stopped"]
 
 MAX_RESPONSE_SIZE = 2 * 1024 * 1024  # a tracker answer larger than this is refused, not parsed
+MAX_REPLY_PEERS = 2000  # peers decoded from one reply: what a session's peer pool keeps at most
 RETRY_NEVER = -1  # BEP 31 "retry in": "never"
 DEFAULT_NUMWANT = 50
 
@@ -110,6 +112,8 @@ class AnnounceResponse:
     warning: str | None = None
     external_ip: str | None = None  # BEP 24
     retry_in: int | None = None  # BEP 31, seconds (RETRY_NEVER: never)
+    # optional fields that were malformed and left out, each with why (the shell logs them)
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +164,13 @@ def _append_query(base_url: str, params: Iterable[tuple[str, str]]) -> str:
     return f"{url}&{query}"
 
 
-def parse_announce_response(body: bytes, url: str = "") -> AnnounceResponse:
+def parse_announce_response(body: bytes, url: str = "", *,
+                            max_peers: int = MAX_REPLY_PEERS) -> AnnounceResponse:
     """Parse an HTTP announce response body (compact or dictionary peers, IPv4 and IPv6).
 
-    A ``failure reason`` raises :class:`TrackerRefused` carrying BEP 31's ``retry in``.
+    A ``failure reason`` raises :class:`TrackerRefused` carrying BEP 31's ``retry in``. At most
+    ``max_peers`` peers are decoded (the rest of a huge list costs nothing); a malformed optional
+    field (``peers6``, ``external ip``) is left out and named in ``ignored``.
     """
     top = _decode_dict(body, url)
     retry_in = _retry_in(top.get(b"retry in"))
@@ -175,22 +182,31 @@ def parse_announce_response(body: bytes, url: str = "") -> AnnounceResponse:
     if not isinstance(interval, int) or interval < 0:
         raise TrackerError("response has no valid 'interval'", url)
     peers: list[tuple[str, int]] = []
+    ignored: list[str] = []
     raw_peers = top.get(b"peers", b"")
     if isinstance(raw_peers, bytes):
         if len(raw_peers) % 6:
             raise TrackerError(f"compact 'peers' length {len(raw_peers)} is not a multiple of 6", url)
-        peers.extend(parse_compact_peers(raw_peers, ipv6=False))
+        peers.extend(parse_compact_peers(raw_peers, ipv6=False, limit=max_peers))
     elif isinstance(raw_peers, list):
-        peers.extend(_dict_peers(raw_peers))
+        peers.extend(_dict_peers(raw_peers, limit=max_peers))
     else:
         raise TrackerError("'peers' is neither a string nor a list", url)
     raw_peers6 = top.get(b"peers6")  # BEP 7
+    room = max_peers - len(peers)
     if isinstance(raw_peers6, bytes):
         if len(raw_peers6) % 18:
-            raise TrackerError(f"'peers6' length {len(raw_peers6)} is not a multiple of 18", url)
-        peers.extend(parse_compact_peers(raw_peers6, ipv6=True))
+            ignored.append(f"'peers6' length {len(raw_peers6)} is not a multiple of 18")
+        else:
+            peers.extend(parse_compact_peers(raw_peers6, ipv6=True, limit=room))
     elif isinstance(raw_peers6, list):
-        peers.extend(_dict_peers(raw_peers6))
+        peers.extend(_dict_peers(raw_peers6, limit=room))
+    elif raw_peers6 is not None:
+        ignored.append("'peers6' is neither a string nor a list")
+    raw_ip = top.get(b"external ip")
+    external_ip = _external_ip(raw_ip)
+    if raw_ip is not None and external_ip is None:
+        ignored.append("'external ip' is not a 4- or 16-byte address")
     tracker_id = top.get(b"tracker id")
     warning = top.get(b"warning message")
     return AnnounceResponse(
@@ -201,30 +217,25 @@ def parse_announce_response(body: bytes, url: str = "") -> AnnounceResponse:
         leechers=_non_negative(top.get(b"incomplete")),
         tracker_id=tracker_id if isinstance(tracker_id, bytes) and tracker_id else None,
         warning=_text(warning) if isinstance(warning, bytes) else None,
-        external_ip=_external_ip(top.get(b"external ip")),
+        external_ip=external_ip,
         retry_in=retry_in,
+        ignored=tuple(ignored),
     )
 
 
-def parse_compact_peers(data: bytes, *, ipv6: bool) -> list[tuple[str, int]]:
-    """BEP 23 (6 bytes per IPv4 peer) or BEP 7 (18 bytes per IPv6 peer); a trailing partial
-    entry and port-0 entries are dropped."""
-    size = 18 if ipv6 else 6
-    peers: list[tuple[str, int]] = []
-    for offset in range(0, len(data) - size + 1, size):
-        raw_ip = data[offset : offset + size - 2]
-        (port,) = struct.unpack_from(">H", data, offset + size - 2)
-        if port == 0:
-            continue
-        ip = ipaddress.IPv6Address(raw_ip) if ipv6 else ipaddress.IPv4Address(raw_ip)
-        peers.append((_normalize_ip(ip), port))
-    return peers
+def parse_compact_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[tuple[str, int]]:
+    """BEP 23 (6 bytes per IPv4 peer) or BEP 7 (18 bytes per IPv6 peer), by the rules of
+    :mod:`torrent_engine.compact` (port 0 dropped, IPv4-mapped as IPv4, a trailing partial entry
+    ignored); at most ``limit`` peers."""
+    return compact.decode_peers(data, ipv6=ipv6, limit=limit)
 
 
-def _dict_peers(entries: list[BValue]) -> list[tuple[str, int]]:
+def _dict_peers(entries: list[BValue], *, limit: int) -> list[tuple[str, int]]:
     """BEP 3 dictionary peers: ``ip`` (IPv4, IPv6 or a DNS name) and ``port``; bad entries skipped."""
     peers: list[tuple[str, int]] = []
     for entry in entries:
+        if len(peers) >= limit:
+            break
         if not isinstance(entry, dict):
             continue
         ip, port = entry.get(b"ip"), entry.get(b"port")
@@ -240,10 +251,7 @@ def _dict_peers(entries: list[BValue]) -> list[tuple[str, int]]:
     return peers
 
 
-def _normalize_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
+_normalize_ip = compact.normalize_host
 
 
 def _external_ip(value: BValue | None) -> str | None:
@@ -444,7 +452,7 @@ def parse_udp_announce(
     interval, leechers, seeders = struct.unpack_from(">III", data, 8)
     return AnnounceResponse(
         interval=interval,
-        peers=parse_compact_peers(data[20:], ipv6=ipv6),
+        peers=parse_compact_peers(data[20:], ipv6=ipv6, limit=MAX_REPLY_PEERS),
         seeders=seeders,
         leechers=leechers,
     )

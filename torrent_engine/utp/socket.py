@@ -34,10 +34,30 @@ TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
-SILENT_MAX = 4096
+SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
-IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux  # peers remembered as silent (oldest forgotten first)
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
+IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
+
+
+def _dual_stack_socket(port: int) -> socket.socket | None:
+    """A UDP socket on [::]:port that takes IPv4 too, or None where IPv6 is unavailable."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _unmap(host: str) -> str:
+    return host[7:] if host.startswith("::ffff:") and "." in host else host
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -45,7 +65,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.owner._datagram(data, (str(addr[0]), int(addr[1])))
+        self.owner._datagram(data, (_unmap(str(addr[0])), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         self.owner._icmp_errors()
@@ -100,6 +120,7 @@ class UtpSocket:
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
         self._recverr = False
+        self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.send_errors = 0
 
@@ -122,7 +143,22 @@ class UtpSocket:
     async def run(self, host: str, port: int, *,
                   task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
+        if host in ("", "::"):  # every interface, IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d)
+            sock = _dual_stack_socket(port) if host == "" else None
+            if sock is None:
+                sock = socket.socket(socket.AF_INET6 if host == "::" else socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    sock.bind((host or "0.0.0.0", port))
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                self._dual = True
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        else:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
+                                                               local_addr=(host, port))
         self._transport = transport
         sock = transport.get_extra_info("socket")
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
@@ -132,11 +168,14 @@ class UtpSocket:
                 pass  # the kernel caps it at net.core.rmem_max / wmem_max
         try:  # Linux: ICMP errors (port unreachable) with the datagram that caused them
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
             self._recverr = True
         except (OSError, AttributeError):
             self._recverr = False
         sockname = transport.get_extra_info("sockname")
-        self._local = (str(sockname[0]), int(sockname[1]))
+        # a dual-stack socket serves IPv4 peers (the DHT on it acts as an IPv4 node)
+        self._local = ("0.0.0.0" if self._dual else str(sockname[0]), int(sockname[1]))
         try:
             task_status.started()
             while True:
@@ -155,6 +194,8 @@ class UtpSocket:
         if self._transport is None:
             self.send_errors += 1
             return
+        if self._dual and "." in addr[0] and ":" not in addr[0]:
+            addr = ("::ffff:" + addr[0], addr[1])
         try:
             self._transport.sendto(data, addr)
         except (OSError, ValueError):
@@ -176,7 +217,7 @@ class UtpSocket:
                     break
                 if len(data) < 4 or data[0] != (PacketType.SYN << 4) | 1 or not isinstance(addr, tuple):
                     continue
-                key = ((str(addr[0]), int(addr[1])), int.from_bytes(data[2:4], "big"))
+                key = ((_unmap(str(addr[0])), int(addr[1])), int.from_bytes(data[2:4], "big"))
                 stream = self._conns.get(key)
                 if stream is not None and stream.conn.state is State.SYN_SENT:
                     stream.conn.abort("port unreachable (ICMP)")
@@ -279,7 +320,7 @@ class UtpSocket:
             return host
         except ValueError:
             pass
-        family = socket.AF_INET6 if ":" in self._local[0] else socket.AF_INET
+        family = socket.AF_INET6 if ":" in self._local[0] and not self._dual else socket.AF_INET
         try:
             infos = await anyio.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
         except OSError as exc:

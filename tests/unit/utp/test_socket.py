@@ -95,3 +95,21 @@ async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
         with anyio.fail_after(30), pytest.raises(UtpError, match="unreachable"):
             await client.connect("127.0.0.1", closed_port)
         tg.cancel_scope.cancel()
+
+
+async def test_dual_stack_socket_serves_ipv4_peers() -> None:
+    """Bound on every interface ("" as Config.listen_host), IPv4 peers appear as plain IPv4."""
+    accepted: list[UtpStream] = []
+    server = UtpSocket(on_accept=accepted.append)
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        with anyio.fail_after(30):
+            stream = await client.connect("127.0.0.1", server.local_address[1])
+            await stream.send(b"ping")
+            while not accepted:
+                await anyio.sleep(0.01)
+            assert await accepted[0].receive() == b"ping"
+            assert accepted[0].remote == client.local_address
+        tg.cancel_scope.cancel()

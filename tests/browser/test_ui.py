@@ -1,0 +1,188 @@
+"""The web UI in a real browser: headless Chromium from Debian, driven by Selenium through the
+system chromedriver (nothing is downloaded at run time). The daemon's API runs in this process
+on 127.0.0.1; a seeder of ours serves the torrent on loopback."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+
+from tests.conftest import require_program
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from torrent_engine.session import Session
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+T = TypeVar("T")
+FILES = (("movie.mkv", 2_500_000), ("extras/notes.txt", 20_000), ("extras/cover.jpg", 180_000))
+
+
+@contextmanager
+def chromium(width: int = 1200, height: int = 800) -> Iterator[Any]:
+    chrome = require_program("chromium")
+    driver_path = require_program("chromedriver")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a browser or a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    with tempfile.TemporaryDirectory(prefix="te-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = chrome
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run",
+                     "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+                     f"--window-size={width},{height}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+async def in_thread(fn: Callable[[], T]) -> T:
+    """Selenium blocks; the API server runs on this loop, so the browser is driven from a thread."""
+    return await anyio.to_thread.run_sync(fn)
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], limit: float = 60) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # The UI redraws open details every 2 s: an element found a moment ago may be gone.
+    return WebDriverWait(driver, limit, poll_frequency=0.1, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException)).until(condition)
+
+
+async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES, name="Example Payload"),
+                           piece_length=32 * 1024)
+    cfg = loopback_config(upload_rate_limit=1_500_000)  # about two seconds: the bar visibly moves
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        async with running_api(tmp_path) as api:
+            with chromium() as driver:
+                def job_node(d: Any) -> Any:
+                    nodes = d.find_elements(By.CSS_SELECTOR, ".job[data-job-id]")
+                    return nodes[0] if nodes else None
+
+                def add() -> None:
+                    driver.get(f"{api.url}/#token={TOKEN}")
+                    wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                    # The token left the address bar (and so the history) at once.
+                    assert "token" not in driver.current_url
+                    driver.find_element(By.ID, "add-source").send_keys(torrent.magnet_uri())
+                    driver.find_element(By.CSS_SELECTOR, ".more summary").click()
+                    driver.find_element(By.ID, "add-peers").send_keys(f"127.0.0.1:{seeder.listen_port}")
+                    driver.find_element(By.ID, "add-button").click()
+
+                await in_thread(add)
+                node = await in_thread(lambda: wait(driver, job_node))
+                job_id = node.get_attribute("data-job-id")
+
+                def reaches_full() -> list[str]:
+                    seen: list[str] = []
+
+                    def full(d: Any) -> bool:
+                        text = d.find_element(By.CSS_SELECTOR, ".job .pct").text
+                        if not seen or seen[-1] != text:
+                            seen.append(text)
+                        return text == "100 %"
+
+                    wait(driver, full, 120)
+                    return seen
+
+                seen = await in_thread(reaches_full)
+                assert seen[-1] == "100 %"
+                if os.environ.get("UI_SCREENSHOT"):
+                    await in_thread(lambda: driver.save_screenshot(os.environ["UI_SCREENSHOT"]))
+
+                def click(action: str, then_state: str) -> None:
+                    wait(driver, lambda d: d.find_element(
+                        By.CSS_SELECTOR, f'.job [data-action="{action}"]').is_displayed())
+                    driver.find_element(By.CSS_SELECTOR, f'.job [data-action="{action}"]').click()
+                    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".job .state").text.lower()
+                         == then_state)
+
+                await in_thread(lambda: click("pause", "paused"))
+                assert api.service.get(job_id).state == "paused"
+                await in_thread(lambda: click("resume", "seeding"))
+
+                def details() -> list[str]:
+                    driver.find_element(By.CSS_SELECTOR, '.job [data-action="details"]').click()
+                    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".job td.path"))
+                    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".job td.path")]
+
+                assert sorted(await in_thread(details)) == sorted(
+                    f"Example Payload/{path}" for path, _ in FILES)
+
+                def skip_a_file() -> int:
+                    def click_second(d: Any) -> int:
+                        box = d.find_elements(By.CSS_SELECTOR, ".job input[data-file-index]")[1]
+                        assert box.is_selected()
+                        index = int(box.get_attribute("data-file-index"))
+                        box.click()
+                        return index
+
+                    index: int = wait(driver, click_second)
+                    selector = f'.job input[data-file-index="{index}"]'
+                    wait(driver, lambda d: not d.find_element(By.CSS_SELECTOR, selector).is_selected())
+                    return index
+
+                skipped = await in_thread(skip_a_file)
+                with anyio.fail_after(10):
+                    while next(f for f in api.service.get(job_id).files if f.index == skipped).selected:
+                        await anyio.sleep(0.1)
+                assert sum(f.selected for f in api.service.get(job_id).files) == len(FILES) - 1
+
+                def cancel_with_delete() -> None:
+                    driver.find_element(By.CSS_SELECTOR, '.job [data-action="cancel"]').click()
+                    driver.find_element(By.ID, "cancel-delete").click()
+                    driver.find_element(By.ID, "cancel-confirm").click()
+                    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".job[data-job-id]"))
+                    driver.find_element(By.ID, "tab-history").click()
+                    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".job .state").text.lower()
+                         == "cancelled")
+
+                await in_thread(cancel_with_delete)
+                assert api.service.get(job_id).state == "cancelled"
+                assert not (api.download_root / "Example Payload").exists()
+
+                def clear() -> None:
+                    driver.find_element(By.ID, "clear-history").click()
+                    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".job[data-job-id]"))
+
+                await in_thread(clear)
+                assert api.service.list() == []
+
+
+async def test_errors_are_shown_and_narrow_window_works(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        with chromium(width=380, height=760) as driver:
+            def bad_magnet() -> str:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").get_attribute("textContent")
+                     == "live")
+                driver.find_element(By.ID, "add-source").send_keys("magnet:?xt=urn:btih:zzz")
+                driver.find_element(By.ID, "add-button").click()
+                error = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"))[0]
+                # Nothing sticks out sideways on a phone-sized window.
+                overflow = driver.execute_script(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 0
+                return str(error.text)
+
+            assert "magnet" in (await in_thread(bad_magnet)).lower()
+            assert api.service.list() == []

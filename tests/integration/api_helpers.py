@@ -1,0 +1,79 @@
+"""A real API server (uvicorn on 127.0.0.1) over a real JobService, and an SSE reader, for the
+API tests. Requests go over TCP with httpx, as any client's would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from tests.integration.helpers import loopback_config
+from torrent_engine.api import ApiServer
+from torrent_engine.jobs import JobService
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@dataclass
+class Api:
+    service: JobService
+    server: ApiServer
+    client: httpx.AsyncClient  # carries the token
+    download_root: Path
+    state_dir: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@asynccontextmanager
+async def running_api(tmp_path: Path, **server_options: Any) -> AsyncIterator[Api]:
+    download_root = tmp_path / "downloads"
+    state_dir = tmp_path / "state"
+    download_root.mkdir(parents=True, exist_ok=True)
+    config = loopback_config(state_dir=state_dir)
+    async with JobService(config, download_root=download_root, state_dir=state_dir) as service:
+        server = ApiServer(service, token=TOKEN, port=0, **server_options)
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            async with httpx.AsyncClient(base_url=server.url, timeout=30,
+                                         headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+                try:
+                    yield Api(service, server, client, download_root, state_dir)
+                finally:
+                    server.stop()
+
+
+@dataclass
+class SseMessage:
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+async def sse_messages(response: httpx.Response) -> AsyncIterator[SseMessage]:
+    """The events of an open ``text/event-stream`` response (comments skipped)."""
+    event, data, last_id = "message", [], None
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield SseMessage(last_id, event, json.loads("\n".join(data)))
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        key, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if key == "event":
+            event = value
+        elif key == "data":
+            data.append(value)
+        elif key == "id":
+            last_id = value

@@ -1,0 +1,172 @@
+"""``torrent-engine daemon`` as a real process: killed with SIGKILL mid-download and restarted,
+stopped with SIGTERM, driven by ``torrent-engine remote``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from torrent_engine.session import Session
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+TOKEN = "daemon-test-token-abcdef0123456789"
+FILES = (("big.bin", 3_000_000), ("small.bin", 10_000))
+
+
+class Daemon:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.client = httpx.AsyncClient(base_url=url, timeout=30,
+                                        headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+@asynccontextmanager
+async def daemon(tmp_path: Path, *extra: str, token_in_env: bool = False) -> AsyncIterator[Daemon]:
+    state = tmp_path / "state"
+    api_file = state / "api.json"
+    api_file.unlink(missing_ok=True)
+    log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
+         "--download-dir", str(tmp_path / "downloads"), "--api-port", "0",
+         *([] if token_in_env else ["--api-token", TOKEN]),
+         "--listen-host", "127.0.0.1", "--no-trackers", *extra],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1",
+             **({"TORRENT_ENGINE_API_TOKEN": TOKEN} if token_in_env else {})})
+    try:
+        with anyio.fail_after(60):
+            while not api_file.exists():
+                assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
+                await anyio.sleep(0.05)
+        d = Daemon(proc, json.loads(api_file.read_text())["url"])
+        async with d.client:
+            yield d
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.close()
+
+
+async def job(d: Daemon, job_id: str) -> dict[str, object]:
+    r = await d.client.get(f"/api/jobs/{job_id}")
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def test_sigkill_mid_download_then_restart_continues(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    cfg = loopback_config(upload_rate_limit=600_000)
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        peer = f"127.0.0.1:{seeder.listen_port}"
+        async with daemon(tmp_path) as d:
+            r = await d.client.post("/api/jobs", json={"source": torrent.magnet_uri(), "peers": [peer]})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["id"]
+            gone = (await d.client.post("/api/jobs", json={
+                "source": "magnet:?xt=urn:btih:" + "ee" * 20, "paused": True})).json()["id"]
+            await d.client.delete(f"/api/jobs/{gone}")
+            with anyio.fail_after(60):
+                while int(str((await job(d, job_id))["done_size"])) < torrent.payload_size // 3:
+                    await anyio.sleep(0.1)
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait()
+        async with daemon(tmp_path) as d:
+            after = await job(d, job_id)
+            assert after["state"] != "failed", after
+            assert int(str(after["done_size"])) > 0  # verified pieces kept, not started over
+            assert (await job(d, gone))["state"] == "cancelled"  # the history is intact
+            with anyio.fail_after(120):
+                while (await job(d, job_id))["state"] not in ("seeding", "completed"):
+                    await anyio.sleep(0.2)
+            final = await job(d, job_id)
+            # Only what was missing came over the wire again (plus pieces in flight at the kill).
+            assert int(str(final["downloaded"])) < torrent.payload_size
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "downloads") == []
+
+
+async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> None:
+    async with daemon(tmp_path) as d:
+        env = {**os.environ, "TORRENT_ENGINE_API_TOKEN": TOKEN}
+
+        async def remote(*args: str) -> str:
+            result = await anyio.run_process(
+                [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+                 *args], env=env, check=False)
+            assert result.returncode == 0, result.stderr.decode()
+            return result.stdout.decode()
+
+        out = await remote("--json", "add", "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=remote-test",
+                           "--paused")
+        job_id = json.loads(out)["id"]
+        assert "remote-test" in await remote("list")
+        torrent = make_torrent(make_payload(tmp_path / "seed", FILES, name="from-file"))
+        (tmp_path / "x.torrent").write_bytes(torrent.to_bytes())
+        added = json.loads(await remote("--json", "add", str(tmp_path / "x.torrent"), "--paused",
+                                        "--save-path", "sub"))
+        assert added["info_hash"] == torrent.info_hash.hex() and added["state"] == "paused"
+        assert "from-file" in await remote("list", "--state", "paused")
+        assert job_id in await remote("show", job_id)
+        assert json.loads(await remote("--json", "resume", job_id))["state"] != "paused"
+        assert "paused" in await remote("pause", job_id)
+        # `watch JOB` follows the job's events live and ends when the job does (1: not completed).
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+             "watch", job_id], env=env, stdout=subprocess.PIPE, text=True)
+        assert watcher.stdout is not None
+        first_line = await anyio.to_thread.run_sync(watcher.stdout.readline)
+        assert job_id in first_line and "paused" in first_line
+        assert "cancelled" in await remote("cancel", job_id, "--delete-files")
+        assert await anyio.to_thread.run_sync(lambda: watcher.wait(timeout=30)) == 1
+        assert "cancelled" in watcher.stdout.read()
+        result = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "remote", "--url", d.url, "--token", "wrong", "list"],
+            check=False)
+        assert result.returncode == 1 and b"401" in result.stderr
+        d.proc.send_signal(signal.SIGTERM)
+        with anyio.fail_after(30):
+            while d.proc.poll() is None:
+                await anyio.sleep(0.1)
+        assert d.proc.returncode == 0
+        assert not (tmp_path / "state" / "api.json").exists()
+        log = (tmp_path / "daemon.log").read_text()
+        assert f"{d.url}/#token={TOKEN}" in log and "stopped" in log
+    async with daemon(tmp_path) as d:
+        assert (await job(d, job_id))["state"] == "cancelled"
+
+
+async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> None:
+    async with daemon(tmp_path, token_in_env=True) as d:
+        ids = []
+        for i in (1, 2, 3):
+            magnet = f"magnet:?xt=urn:btih:{i:040x}"
+            r = await d.client.post("/api/jobs", json={"source": magnet, "paused": True})
+            ids.append(r.json()["id"])
+        await d.client.delete(f"/api/jobs/{ids[2]}")
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(timeout=30)
+    record = tmp_path / "state" / "jobs" / f"{ids[0]}.json"
+    record.write_bytes(record.read_bytes()[:40])  # truncated mid-write, as by a failing disk
+    async with daemon(tmp_path) as d:
+        assert (await d.client.get(f"/api/jobs/{ids[0]}")).status_code == 404
+        assert (await job(d, ids[1]))["state"] == "paused"
+        assert (await job(d, ids[2]))["state"] == "cancelled"
+        health = (await d.client.get("/api/health")).json()
+        assert [Path(lost["record"]).name for lost in health["lost_jobs"]] == [record.name]
+        assert health["lost_jobs"][0]["reason"]
+    assert "job lost" in (tmp_path / "daemon.log").read_text()

@@ -1,0 +1,330 @@
+"""Every endpoint of the HTTP API over real HTTP (httpx -> uvicorn on 127.0.0.1), with real
+downloads from seeders on loopback, watched through server-sent events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+import httpx
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.api_helpers import Api, SseMessage, running_api, sse_messages
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from torrent_engine.api import EventLog
+from torrent_engine.events import Event, EventBus
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+
+pytestmark = pytest.mark.anyio
+
+FILES = (("a.bin", 700_001), ("sub/b.bin", 300_000), ("sub/c.txt", 1_234))
+
+
+def b64(torrent: Torrent) -> str:
+    return base64.b64encode(torrent.to_bytes()).decode()
+
+
+async def wait_state(api: Api, job_id: str, *states: str, limit: float = 60) -> dict[str, object]:
+    with anyio.fail_after(limit):
+        while True:
+            job = (await api.client.get(f"/api/jobs/{job_id}")).json()
+            if job["state"] in states:
+                return job  # type: ignore[no-any-return]
+            await anyio.sleep(0.1)
+
+
+async def test_every_endpoint(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        peer = f"127.0.0.1:{seeder.listen_port}"
+        async with running_api(tmp_path) as api:
+            c = api.client
+            assert (await c.get("/api/health")).json()["status"] == "ok"
+            stats = (await c.get("/api/stats")).json()
+            assert {"download_rate", "upload_rate", "listen_port", "dht_nodes", "jobs"} <= set(stats)
+            assert (await c.get("/api/jobs")).json() == {"jobs": []}
+
+            r = await c.post("/api/jobs", json={"source": torrent.magnet_uri(), "peers": [peer],
+                                                "paused": True, "save_path": "mine"})
+            assert r.status_code == 201, r.text
+            job = r.json()
+            assert {"id", "state", "progress", "name", "info_hash"} <= set(job)
+            assert job["info_hash"] == torrent.info_hash.hex()
+            job_id = job["id"]
+            again = await c.post("/api/jobs", json={"source": b64(torrent)})
+            assert again.status_code == 200 and again.json()["id"] == job_id
+
+            assert [j["id"] for j in (await c.get("/api/jobs")).json()["jobs"]] == [job_id]
+            assert [j["id"] for j in (await c.get("/api/jobs/active")).json()["jobs"]] == [job_id]
+            assert (await c.get("/api/jobs", params={"state": "completed"})).json() == {"jobs": []}
+            assert (await c.get(f"/api/jobs/{job_id}")).json()["id"] == job_id
+            assert (await c.get("/api/jobs/nope")).status_code == 404
+
+            r = await c.post(f"/api/jobs/{job_id}/resume")
+            assert r.status_code == 200
+            await wait_state(api, job_id, "seeding", "completed")
+            detail = (await c.get(f"/api/jobs/{job_id}")).json()
+            assert [f["path"] for f in detail["files"]] == ["payload/a.bin", "payload/sub/b.bin",
+                                                            "payload/sub/c.txt"]
+            assert same_files(torrent, tmp_path / "seed", api.download_root / "mine") == []
+
+            r = await c.patch(f"/api/jobs/{job_id}", json={"upload_limit": 100_000, "sequential": True})
+            assert r.status_code == 200, r.text
+            r = await c.patch(f"/api/jobs/{job_id}", json={"bogus": 1})
+            assert r.status_code == 400 and r.json()["field"] == "bogus"
+            assert (await c.post(f"/api/jobs/{job_id}/pause")).json()["state"] == "paused"
+            r = await c.post(f"/api/jobs/{job_id}/recheck")
+            assert r.status_code == 200, r.text
+            assert (await c.post(f"/api/jobs/{job_id}/resume")).status_code == 200
+
+            # SSE with a ticket (for EventSource, which cannot send a header): single use.
+            ticket = (await c.post("/api/events/ticket")).json()["ticket"]
+            async with httpx.AsyncClient(base_url=api.url, timeout=10) as bare:
+                async with bare.stream("GET", f"/api/events?ticket={ticket}") as response:
+                    assert response.status_code == 200
+                    first = await anext(sse_messages(response))
+                    assert first.event == "snapshot" and first.data["jobs"][0]["id"] == job_id
+                assert (await bare.get(f"/api/events?ticket={ticket}")).status_code == 401
+            async with c.stream("GET", f"/api/jobs/{job_id}/events") as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                first = await anext(sse_messages(response))
+                assert first.event == "snapshot" and [j["id"] for j in first.data["jobs"]] == [job_id]
+            assert (await c.get("/api/jobs/nope/events")).status_code == 404
+
+            lease = (await c.post("/api/clients", json={"ttl": 30})).json()
+            assert lease["id"] and lease["ttl"] == 30
+            assert (await c.post(f"/api/clients/{lease['id']}/heartbeat")).status_code == 200
+            assert (await c.delete(f"/api/clients/{lease['id']}")).status_code == 200
+            assert (await c.post(f"/api/clients/{lease['id']}/heartbeat")).status_code == 404
+            assert (await c.post("/api/clients", json={"ttl": -1})).json()["field"] == "ttl"
+
+            r = await c.delete(f"/api/jobs/{job_id}", params={"delete_files": "false"})
+            assert r.status_code == 200 and r.json()["state"] == "cancelled"
+            assert (await c.get("/api/jobs/active")).json() == {"jobs": []}
+            cancelled = (await c.get("/api/jobs", params={"state": "cancelled"})).json()["jobs"]
+            assert [j["id"] for j in cancelled] == [job_id]
+            assert (api.download_root / "mine" / "payload" / "a.bin").exists()
+            assert (await c.delete("/api/jobs")).status_code == 400
+            assert (await c.delete("/api/jobs", params={"finished": "true"})).json() == {"removed": 1}
+            assert (await c.get("/api/jobs")).json() == {"jobs": []}
+
+
+async def test_upload_completes_from_libtorrent_watched_through_sse(tmp_path: Path) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=32 * 1024)
+    with lt_session(lt) as ses:
+        await wait_lt(lt_add(lt, ses, torrent, tmp_path / "seed"), seeding=True)
+        peer = f"127.0.0.1:{ses.listen_port()}"
+        async with running_api(tmp_path) as api:
+            seen: list[SseMessage] = []
+            async with api.client.stream("GET", "/api/events") as response:
+                messages = sse_messages(response)
+                assert (await anext(messages)).event == "snapshot"
+                r = await api.client.post("/api/jobs", files={"torrent": ("t.torrent", torrent.to_bytes())},
+                                          data={"peers": peer, "sequential": "true"})
+                assert r.status_code == 201, r.text
+                job_id = r.json()["id"]
+                assert r.json()["options"]["sequential"] is True
+                # The same torrent again, by magnet: the same job.
+                r = await api.client.post("/api/jobs", json={"source": torrent.magnet_uri()})
+                assert r.status_code == 200 and r.json()["id"] == job_id
+                with anyio.fail_after(90):
+                    async for message in messages:
+                        seen.append(message)
+                        job = message.data.get("job")
+                        if job and job["id"] == job_id and job["state"] in ("seeding", "completed"):
+                            break
+            ids = [int(m.id) for m in seen if m.id]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+            names = {m.event for m in seen}
+            assert {"job.added", "job.state"} <= names
+            progress = [m.data["job"]["progress"] for m in seen if m.event in ("job.progress", "job.state")
+                        and m.data["job"]["id"] == job_id]
+            assert progress[-1] == 1.0
+            assert same_files(torrent, tmp_path / "seed", api.download_root) == []
+
+
+async def test_reconnect_with_last_event_id_loses_no_event(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with api.client.stream("GET", "/api/events") as response:
+            messages = sse_messages(response)
+            snapshot = await anext(messages)
+            assert snapshot.event == "snapshot"
+            r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "11" * 20,
+                                                         "paused": True})
+            first_id = r.json()["id"]
+            with anyio.fail_after(10):
+                async for message in messages:
+                    if message.event == "job.added":
+                        last_seen = message.id
+                        break
+        # Disconnected: these happen while nobody listens.
+        missed = []
+        for i in range(2, 6):
+            r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + f"{i}{i}" * 20,
+                                                         "paused": True})
+            missed.append(r.json()["id"])
+        await api.client.delete(f"/api/jobs/{first_id}")
+        await anyio.sleep(0.2)  # the bus delivers on the next loop tick
+        resume_from = {"Last-Event-ID": str(last_seen)}
+        async with api.client.stream("GET", "/api/events", headers=resume_from) as response:
+            replay: list[SseMessage] = []
+            messages = sse_messages(response)
+            with anyio.fail_after(10):
+                async for message in messages:
+                    replay.append(message)
+                    if message.event == "job.state" and message.data["job"]["id"] == first_id \
+                            and message.data["new"] == "cancelled":
+                        break
+        assert all(m.event != "snapshot" for m in replay)
+        added = [m.data["job"]["id"] for m in replay if m.event == "job.added"]
+        assert added == missed
+        ids = [int(m.id) for m in replay if m.id]
+        assert ids[0] > int(last_seen) and ids == sorted(ids)
+
+
+async def test_too_old_last_event_id_gets_a_snapshot(tmp_path: Path) -> None:
+    async with running_api(tmp_path, buffer_size=4) as api:
+        for i in range(1, 8):
+            await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + f"{i}{i}" * 20,
+                                                    "paused": True})
+        await anyio.sleep(0.2)
+        async with api.client.stream("GET", "/api/events", headers={"Last-Event-ID": "1"}) as response:
+            first = await anext(sse_messages(response))
+        assert first.event == "snapshot" and len(first.data["jobs"]) == 7
+
+
+async def test_concurrent_adds_of_one_magnet_give_one_job(tmp_path: Path) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=same"
+    async with running_api(tmp_path) as api:
+        answers: list[httpx.Response] = []
+
+        async def add() -> None:
+            answers.append(await api.client.post("/api/jobs", json={"source": magnet, "paused": True}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(add)
+        assert sorted(r.status_code for r in answers) == [200] * 7 + [201]
+        assert len({r.json()["id"] for r in answers}) == 1
+        assert len((await api.client.get("/api/jobs")).json()["jobs"]) == 1
+
+
+async def test_cancel_with_delete_files_leaves_nothing(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=32 * 1024)
+    cfg = loopback_config(upload_rate_limit=200_000)  # slow, so the cancel lands mid-download
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        async with running_api(tmp_path) as api:
+            r = await api.client.post("/api/jobs", json={
+                "source": torrent.magnet_uri(), "peers": [f"127.0.0.1:{seeder.listen_port}"],
+                "save_path": "target"})
+            job_id = r.json()["id"]
+            await wait_state(api, job_id, "downloading")
+            with anyio.fail_after(30):
+                while (await api.client.get(f"/api/jobs/{job_id}")).json()["done_size"] == 0:
+                    await anyio.sleep(0.05)
+            (api.download_root / "keep.txt").write_text("not the job's")
+            r = await api.client.delete(f"/api/jobs/{job_id}", params={"delete_files": "true"})
+            assert r.status_code == 200 and r.json()["state"] == "cancelled"
+            assert not (api.download_root / "target").exists()
+            assert sorted(p.name for p in api.download_root.iterdir()) == ["keep.txt"]
+            history = (await api.client.get("/api/jobs", params={"state": "cancelled"})).json()["jobs"]
+            assert [j["id"] for j in history] == [job_id]
+
+
+async def test_lapsed_lease_cancels_only_its_jobs(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        lease = (await api.client.post("/api/clients", json={"ttl": 1})).json()
+        bound = (await api.client.post("/api/jobs", json={
+            "source": "magnet:?xt=urn:btih:" + "aa" * 20, "client": lease["id"]})).json()
+        free = (await api.client.post("/api/jobs", json={
+            "source": "magnet:?xt=urn:btih:" + "bb" * 20})).json()
+        job = await wait_state(api, bound["id"], "cancelled", limit=30)
+        assert "client" in str(job.get("error") or job.get("result")).lower()
+        assert (await api.client.get(f"/api/jobs/{free['id']}")).json()["state"] != "cancelled"
+        r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "cc" * 20,
+                                                     "client": "no-such-lease"})
+        assert r.status_code == 404
+
+
+async def test_heartbeat_comments_keep_a_quiet_stream_open(tmp_path: Path) -> None:
+    async with running_api(tmp_path, heartbeat=0.2) as api:
+        async with api.client.stream("GET", "/api/jobs/x/events") as response:
+            assert response.status_code == 404
+        lines: list[str] = []
+        with anyio.fail_after(10):
+            async with api.client.stream("GET", "/api/events") as response:
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if line == ": heartbeat":
+                        break
+        assert lines[0] == "retry: 2000"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _FakeJobEvent(Event):
+    name: ClassVar[str] = "job.progress"
+    job: Any
+
+
+async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> None:
+    @dataclass(frozen=True)
+    class _Job:
+        progress: float
+        id: str = "j1"
+
+        def to_json(self) -> dict[str, Any]:
+            return {"id": self.id, "progress": self.progress}
+
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [], buffer_size=100, queue_size=8)
+    first, stalled, _ = log.subscribe(None, None)  # a client that never reads
+    assert [e.event for e in first] == ["snapshot"]
+    for i in range(50):
+        bus.publish(_FakeJobEvent(job=_Job(i / 50)))  # returns at once: delivery is on the next tick
+    await anyio.sleep(0.05)
+    assert log.clients == 0 and log.dropped_clients == 1
+    # It reconnects from the last id it received and is caught up from the buffer.
+    received = [stalled.receive_nowait() for _ in range(8)]
+    replay, live, _ = log.subscribe(None, received[-1].id)
+    assert [e.id for e in replay] == list(range(received[-1].id + 1, log.last_id + 1))
+    live.close()
+    log.close()
+
+
+async def test_progress_that_changes_nothing_is_not_sent() -> None:
+    @dataclass(frozen=True)
+    class _Job:
+        id: str
+        progress: float
+        download_rate: float
+
+        def to_json(self) -> dict[str, Any]:
+            return {"id": self.id, "progress": self.progress}
+
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [])
+    _, stream, _ = log.subscribe(None, None)
+    for job in (_Job("a", 0.5, 0.0), _Job("a", 0.5, 0.0), _Job("b", 0.5, 0.0), _Job("a", 0.5, 0.0),
+                _Job("a", 0.5, 10.0), _Job("a", 0.6, 10.0), _Job("a", 0.6, 10.0)):
+        bus.publish(_FakeJobEvent(job=job))
+    await anyio.sleep(0.05)
+    sent = []
+    while True:
+        try:
+            sent.append(stream.receive_nowait())
+        except anyio.WouldBlock:
+            break
+    assert [(e.job_id, json.loads(e.data)["job"]["progress"]) for e in sent] == [
+        ("a", 0.5), ("b", 0.5), ("a", 0.5), ("a", 0.6)]
+    stream.close()
+    log.close()

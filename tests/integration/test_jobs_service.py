@@ -1,0 +1,248 @@
+"""JobService over real loopback swarms: add to completion, single flight, cancel clean-up, leases,
+restart from the state directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine.events import Event
+from torrent_engine.jobs import (
+    CLIENT_SESSION_ENDED,
+    FINISHED_STATES,
+    Job,
+    JobProgress,
+    JobService,
+    JobState,
+    JobStateChanged,
+)
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+
+from .helpers import loopback_config, make_payload, make_torrent, same_files
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def seeder(root: Path, *, rate: int = 0, files: list[tuple[str, int]] | None = None,
+                 name: str = "payload") -> AsyncIterator[tuple[Session, Torrent, Path]]:
+    payload = make_payload(root, files, name=name) if files is not None else make_payload(root, name=name)
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    async with Session(torrent, root, config=loopback_config(upload_rate_limit=rate)) as seed:
+        await seed.wait_ready()
+        yield seed, torrent, root
+
+
+def service(tmp_path: Path, **kw: object) -> JobService:
+    return JobService(loopback_config(seed=False), download_root=tmp_path / "downloads",
+                      state_dir=tmp_path / "state", **kw)  # type: ignore[arg-type]
+
+
+async def wait_state(jobs: JobService, job_id: str, *states: JobState, timeout: float = 60) -> Job:
+    with anyio.fail_after(timeout):
+        while True:
+            job = jobs.get(job_id)
+            if job.state in states:
+                return job
+            await anyio.sleep(0.05)
+
+
+async def test_add_runs_to_completed_through_events(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, src), service(tmp_path) as jobs:
+        seen: list[Event] = []
+        jobs.events.subscribe("*", seen.append)
+        job, created = await jobs.add(torrent.to_bytes(), save_path="one",
+                                      peers=[("127.0.0.1", seed.listen_port)])
+        assert created and job.name == torrent.name and job.info_hash == torrent.info_hash.hex()
+        done = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert done.state is JobState.COMPLETED, done.error
+        assert done.progress == 1.0 and done.completed_at is not None
+        assert done.result is not None and done.result.error is None
+        assert done.result.downloaded >= torrent.payload_size
+        assert not same_files(torrent, src, tmp_path / "downloads" / "one")
+        await anyio.sleep(0.05)
+        assert seen[0].name == "job.added"  # before any news of its state
+        states = [(e.old, e.new) for e in seen if isinstance(e, JobStateChanged)]
+        assert states[-1][1] is JobState.COMPLETED
+        assert JobState.DOWNLOADING in [new for _old, new in states]
+        assert [j.id for j in jobs.history()] == [job.id] and jobs.active() == []
+
+
+async def test_concurrent_adds_of_one_torrent_give_one_job(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed", rate=200_000) as (seed, torrent, _src), service(tmp_path) as jobs:
+        magnet = f"magnet:?xt=urn:btih:{torrent.info_hash.hex()}&x.pe=127.0.0.1:{seed.listen_port}"
+        results: list[tuple[Job, bool]] = []
+
+        async def add(source: str | bytes) -> None:
+            results.append(await jobs.add(source))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(add, magnet)
+            tg.start_soon(add, torrent.to_bytes())
+        assert sorted(created for _job, created in results) == [False, False, False, True]
+        assert len({job.id for job, _created in results}) == 1
+        assert len(jobs.list()) == 1 and len(jobs.manager.sessions) == 1
+
+
+async def test_cancel_with_delete_files_removes_only_what_the_job_made(tmp_path: Path) -> None:
+    files = [("big.bin", 2_000_000), ("sub/small.bin", 70_000)]
+    async with seeder(tmp_path / "seed", rate=300_000, files=files) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        shared = tmp_path / "downloads" / "shared"
+        shared.mkdir(parents=True)
+        (shared / "mine.txt").write_text("not the torrent's")
+        peer = [("127.0.0.1", seed.listen_port)]
+        in_shared, _ = await jobs.add(torrent.to_bytes(), save_path="shared", peers=peer)
+        await wait_downloading(jobs, in_shared.id)
+        cancelled = await jobs.cancel(in_shared.id, delete_files=True)
+        assert cancelled.state is JobState.CANCELLED and cancelled.result is not None
+        assert sorted(p.name for p in shared.iterdir()) == ["mine.txt"]  # payload/ and its files gone
+        assert (shared / "mine.txt").read_text() == "not the torrent's"
+        # a save path the job had to create goes too, up to the download root
+        fresh, _ = await jobs.add(torrent.to_bytes(), save_path="new/deeper", peers=peer)
+        await wait_downloading(jobs, fresh.id)
+        await jobs.cancel(fresh.id, delete_files=True)
+        assert not (tmp_path / "downloads" / "new").exists()
+        assert (tmp_path / "downloads").is_dir()
+        assert [j.state for j in jobs.history()] == [JobState.CANCELLED, JobState.CANCELLED]
+
+
+async def wait_downloading(jobs: JobService, job_id: str) -> Job:
+    with anyio.fail_after(60):
+        while True:
+            job = jobs.get(job_id)
+            if job.state is JobState.DOWNLOADING and job.done_size > 0:
+                return job
+            assert job.state not in FINISHED_STATES, job
+            await anyio.sleep(0.05)
+
+
+async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:
+    big_a, big_b = [("a.bin", 3_000_000)], [("b.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=200_000, files=big_a, name="a") as (s1, t1, _), \
+            seeder(tmp_path / "seed2", rate=200_000, files=big_b, name="b") as (s2, t2, _), \
+            service(tmp_path) as jobs:
+        jobs.tick_interval = 0.1
+        lease = await jobs.open_lease(1.0)
+        bound, _ = await jobs.add(t1.to_bytes(), client=lease.id, peers=[("127.0.0.1", s1.listen_port)])
+        plain, _ = await jobs.add(t2.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
+        async with anyio.create_task_group() as tg:  # kept alive until the download is under way
+            async def beat() -> None:
+                while True:
+                    await jobs.heartbeat(lease.id)
+                    await anyio.sleep(0.2)
+            tg.start_soon(beat)
+            await wait_downloading(jobs, bound.id)
+            tg.cancel_scope.cancel()
+        ended = await wait_state(jobs, bound.id, JobState.CANCELLED, timeout=30)
+        assert ended.error == CLIENT_SESSION_ENDED
+        assert ended.result is not None and ended.result.error == CLIENT_SESSION_ENDED
+        assert not (tmp_path / "downloads" / "a").exists()  # its partial files are gone
+        assert jobs.get(plain.id).state not in FINISHED_STATES
+        assert (tmp_path / "downloads" / "b").exists()
+
+
+async def test_restart_brings_jobs_and_history_back_and_resumes_from_verified_pieces(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "small", name="small") as (s1, small, _), \
+            seeder(tmp_path / "seed", rate=400_000, files=big, name="big") as (s2, torrent, src):
+        async with service(tmp_path) as jobs:
+            finished, _ = await jobs.add(small.to_bytes(), peers=[("127.0.0.1", s1.listen_port)])
+            await wait_state(jobs, finished.id, JobState.COMPLETED)
+            partial, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", s2.listen_port)])
+            paused_magnet, _ = await jobs.add(f"magnet:?xt=urn:btih:{'ab' * 20}&dn=nobody", paused=True)
+            await wait_downloading(jobs, partial.id)
+            await anyio.sleep(0.5)
+        before = jobs.get(partial.id)
+        assert 0 < before.done_size < before.total_size
+        async with service(tmp_path) as again:
+            assert again.lost == []
+            assert again.get(finished.id).state is JobState.COMPLETED
+            assert again.get(finished.id).result == jobs.get(finished.id).result
+            assert again.get(paused_magnet.id).state is JobState.PAUSED
+            session = again.manager.get(torrent.info_hash)
+            assert session is not None
+            await session.wait_ready()
+            assert not session.rechecked  # the resume data was trusted: no full recheck
+            assert len(session.have) * torrent.piece_length >= before.done_size
+            done = await wait_state(again, partial.id, *FINISHED_STATES)
+            assert done.state is JobState.COMPLETED, done.error
+            assert not same_files(torrent, src, tmp_path / "downloads")
+            assert [j.id for j in again.list()] == [paused_magnet.id, partial.id, finished.id]
+
+
+async def test_a_corrupt_record_loses_only_that_job(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True))[0].id for c in "abc"]
+    records = tmp_path / "state" / "jobs"
+    (records / f"{ids[1]}.json").write_bytes((records / f"{ids[1]}.json").read_bytes()[:40])  # truncated
+    (records / f"{ids[2]}.json.x1y2.tmp").write_bytes(b"{half a wri")  # an interrupted write
+    async with service(tmp_path) as again:
+        assert {j.id for j in again.list()} == {ids[0], ids[2]}
+        assert [Path(f).name for f, _reason in again.lost] == [f"{ids[1]}.json"]
+        assert not list(records.glob("*.tmp"))
+        assert again.get(ids[2]).state is JobState.PAUSED
+
+
+async def test_a_session_error_fails_the_job_with_its_reason(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, _src), service(tmp_path) as jobs:
+        blocker = tmp_path / "downloads" / "x" / "payload" / "a.bin"
+        blocker.mkdir(parents=True)  # a folder where the torrent's file must go
+        job, _ = await jobs.add(torrent.to_bytes(), save_path="x", peers=[("127.0.0.1", seed.listen_port)])
+        failed = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert failed.state is JobState.FAILED
+        assert failed.error and "a.bin" in failed.error
+        assert failed.result is not None and failed.result.error == failed.error
+        assert jobs.manager.sessions == []  # its session is gone; the job is history
+        assert blocker.is_dir()
+
+
+async def test_progress_is_throttled_and_pause_resume_recheck_work_mid_download(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=500_000, files=big) as (seed, torrent, src), \
+            service(tmp_path) as jobs:
+        progress: list[JobProgress] = []
+        jobs.events.subscribe("job.progress",
+                              lambda e: progress.append(e) if isinstance(e, JobProgress) else None)
+        started = anyio.current_time()
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await wait_downloading(jobs, job.id)
+        paused = await jobs.pause(job.id)
+        assert paused.state is JobState.PAUSED and paused.options.paused
+        await jobs.recheck(job.id)
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None
+        await session.wait_ready()
+        assert session.rechecked  # the data on disk was hashed again (a quick check may not be seen)
+        assert (await wait_state(jobs, job.id, JobState.PAUSED)).done_size > 0
+        resumed = await jobs.resume(job.id)
+        assert resumed.state in (JobState.DOWNLOADING, JobState.CHECKING)
+        done = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert done.state is JobState.COMPLETED, done.error
+        assert not same_files(torrent, src, tmp_path / "downloads")
+        elapsed = anyio.current_time() - started
+        assert len(progress) > 2 and all(e.job.id == job.id for e in progress)
+        assert len(progress) <= elapsed * 4 + 2  # at most four a second
+
+
+async def test_sequential_job_fetches_pieces_in_order(tmp_path: Path) -> None:
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=1_000_000, files=big) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        order: list[int] = []
+        jobs.manager.events.subscribe("piece.completed", lambda e: order.append(getattr(e, "index", -1)))
+        job, _ = await jobs.add(torrent.to_bytes(), sequential=True, peers=[("127.0.0.1", seed.listen_port)])
+        assert job.options.sequential
+        with anyio.fail_after(60):
+            while len(order) < 20:
+                await anyio.sleep(0.05)
+        # rarest-first among equals (one seeder) would pick at random from ~180 pieces
+        assert max(order[:10]) < 30, order[:20]
+        job = await jobs.update(job.id, sequential=False)
+        assert not job.options.sequential

@@ -1,0 +1,73 @@
+"""One set of compact-address rules for trackers, PEX and the DHT."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from torrent_engine import compact
+from torrent_engine.dht import krpc
+from torrent_engine.errors import PeerProtocolError
+from torrent_engine.peer.extensions import PexMessage, decode_compact_peers
+from torrent_engine.tracker.messages import parse_compact_peers
+
+V4 = bytes([192, 0, 2, 1, 0x1A, 0xE1])
+V4_PORT0 = bytes([192, 0, 2, 2, 0, 0])
+MAPPED = bytes(10) + b"\xff\xff" + bytes([198, 51, 100, 7]) + b"\x00\x10"
+V6 = bytes.fromhex("20010db8000000000000000000000001") + b"\x1a\xe1"
+
+
+def test_rules() -> None:
+    assert compact.decode_peer(V4) == ("192.0.2.1", 6881)
+    assert compact.decode_peer(V4_PORT0) is None
+    assert compact.decode_peer(MAPPED) == ("198.51.100.7", 16)
+    assert compact.decode_peer(V6) == ("2001:db8::1", 6881)
+    with pytest.raises(ValueError):
+        compact.decode_peer(b"12345")
+    assert compact.decode_peers(V4 + V4_PORT0 + V4[:3], ipv6=False) == [("192.0.2.1", 6881)]
+    assert compact.decode_peers(V4 * 10, ipv6=False, limit=3) == [("192.0.2.1", 6881)] * 3
+    with pytest.raises(ValueError):
+        compact.encode_peers([("::1", 1)], ipv6=False)
+    with pytest.raises(ValueError):
+        compact.encode_peer("127.0.0.1", 70000)
+
+
+def test_the_three_users_agree() -> None:
+    """Tracker, PEX and DHT decoders give the same addresses for the same bytes."""
+    v4 = V4 + V4_PORT0
+    v6 = MAPPED + V6
+    expected4 = [("192.0.2.1", 6881)]
+    expected6 = [("198.51.100.7", 16), ("2001:db8::1", 6881)]
+    assert parse_compact_peers(v4, ipv6=False) == expected4
+    assert parse_compact_peers(v6, ipv6=True) == expected6
+    assert decode_compact_peers(v4, ipv6=False) == expected4
+    assert decode_compact_peers(v6, ipv6=True) == expected6
+    pex = PexMessage(added=(("192.0.2.1", 6881),)).encode()
+    assert PexMessage.decode(pex).added == (("192.0.2.1", 6881),)
+    node_id = bytes(range(20))
+    nodes = krpc.decode_compact_nodes(node_id + v4[:6] + node_id + v4[6:])
+    assert [(n.host, n.port) for n in nodes] == expected4
+    nodes6 = krpc.decode_compact_nodes(node_id + MAPPED + node_id + V6, v6=True)
+    assert [(n.host, n.port) for n in nodes6] == expected6
+
+
+def test_partial_entries_are_each_protocols_error() -> None:
+    with pytest.raises(PeerProtocolError):
+        decode_compact_peers(V4[:5], ipv6=False)
+    with pytest.raises(krpc.KrpcDecodeError):
+        krpc.decode_compact_nodes(bytes(27))
+
+
+@given(st.lists(st.tuples(st.ip_addresses(v=4).map(str), st.integers(1, 65535)), max_size=20))
+def test_round_trip_v4(peers: list[tuple[str, int]]) -> None:
+    assert compact.decode_peers(compact.encode_peers(peers, ipv6=False), ipv6=False) == peers
+
+
+@given(st.lists(st.tuples(st.ip_addresses(v=6), st.integers(0, 65535)), max_size=20))
+def test_v6_decoding_follows_the_rules(peers: list[tuple[ipaddress.IPv6Address, int]]) -> None:
+    data = compact.encode_peers([(str(h), p) for h, p in peers], ipv6=True)
+    expected = [(compact.normalize_host(h), p) for h, p in peers if p]
+    assert compact.decode_peers(data, ipv6=True) == expected

@@ -1,0 +1,89 @@
+"""Save-path confinement and the clean-up of a cancelled job's files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from torrent_engine.jobs import SavePathError
+from torrent_engine.jobs.paths import confine, delete_job_files, existing_files, missing_dirs
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    r.mkdir()
+    return r.resolve()
+
+
+def test_confine_accepts_paths_inside(root: Path) -> None:
+    assert confine(root, None) == root
+    assert confine(root, "") == root
+    assert confine(root, "a/b") == root / "a" / "b"
+    assert confine(root, "a/../b") == root / "b"
+    assert confine(root, str(root / "c")) == root / "c"
+    (root / "real").mkdir()
+    os.symlink(root / "real", root / "alias")
+    assert confine(root, "alias/x") == root / "real" / "x"  # a link that stays inside is fine
+
+
+@pytest.mark.parametrize("bad", ["..", "../x", "a/../../x", "/etc", "/", "x\x00y"])
+def test_confine_refuses_paths_outside(root: Path, bad: str) -> None:
+    with pytest.raises(SavePathError) as info:
+        confine(root, bad)
+    assert info.value.field == "save_path"
+
+
+def test_confine_refuses_symlinks_out_and_loops(root: Path, tmp_path: Path) -> None:
+    os.symlink(tmp_path, root / "out")
+    os.symlink(root / "loop", root / "loop")
+    for bad in ("out", "out/x", "loop/x"):
+        with pytest.raises(SavePathError):
+            confine(root, bad)
+
+
+def test_missing_dirs(root: Path) -> None:
+    (root / "a").mkdir()
+    assert missing_dirs(root, root) == []
+    assert missing_dirs(root, root / "a") == []
+    assert missing_dirs(root, root / "a" / "b" / "c") == [str(root / "a" / "b"), str(root / "a" / "b" / "c")]
+
+
+def test_delete_keeps_what_was_there_and_what_is_not_the_jobs(root: Path, tmp_path: Path) -> None:
+    save = root / "dl"
+    (save / "t" / "sub").mkdir(parents=True)
+    (save / "t" / "old.bin").write_text("there before")  # one of the torrent's files, already there
+    (save / "t" / "sub" / "new.bin").write_text("partial")
+    (save / "t" / "stranger.txt").write_text("not the torrent's")
+    (save / "t" / "deep" / "er").mkdir(parents=True)
+    (save / "t" / "deep" / "er" / "x.bin").write_text("partial")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("keep")
+    os.symlink(outside, save / "t" / "link")  # swapped in for a folder of the torrent
+    paths = [("t", "old.bin"), ("t", "sub", "new.bin"), ("t", "deep", "er", "x.bin"), ("t", "link", "victim")]
+    assert existing_files(save, paths) == ["t/old.bin", "t/sub/new.bin", "t/deep/er/x.bin", "t/link/victim"]
+    delete_job_files(save, paths, keep=["t/old.bin"], created_dirs=[])
+    assert sorted(p.name for p in (save / "t").iterdir()) == ["link", "old.bin", "stranger.txt"]
+    assert (outside / "victim").read_text() == "keep"
+
+
+def test_delete_removes_the_folders_the_job_created(root: Path) -> None:
+    save = root / "a" / "b"
+    created = missing_dirs(root, save)
+    (save / "t").mkdir(parents=True)
+    (save / "t" / "f").write_text("x")
+    delete_job_files(save, [("t", "f")], keep=[], created_dirs=created)
+    assert list(root.iterdir()) == []
+
+
+def test_delete_leaves_a_created_folder_that_now_holds_other_files(root: Path) -> None:
+    save = root / "a"
+    created = missing_dirs(root, save)
+    save.mkdir()
+    (save / "f").write_text("x")
+    (save / "someone-elses").write_text("y")
+    delete_job_files(save, [("f",)], keep=[], created_dirs=created)
+    assert [p.name for p in save.iterdir()] == ["someone-elses"]

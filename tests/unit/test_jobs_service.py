@@ -1,0 +1,384 @@
+"""JobService without a swarm: input checks, save-path confinement, history pruning, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.jobs import (
+    CLIENT_SESSION_ENDED,
+    InvalidJobRequest,
+    JobConflict,
+    JobNotFound,
+    JobRemoved,
+    JobService,
+    JobState,
+    LeaseNotFound,
+    SavePathError,
+)
+from torrent_engine.metainfo import Torrent
+
+from .torrent_factory import make_torrent, payload
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cfg() -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False,
+                  seed=False)
+
+
+def magnet(c: str) -> str:
+    return f"magnet:?xt=urn:btih:{c * 40}&dn=job-{c}"
+
+
+def service(tmp_path: Path, **kw: object) -> JobService:
+    return JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state", **kw)  # type: ignore[arg-type]
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("bad", ["../../x", "..", "/etc", "sub/../../x", "/", "a\x00b"])
+async def test_save_path_outside_the_root_is_refused_and_nothing_written(tmp_path: Path, bad: str) -> None:
+    async with service(tmp_path) as jobs:
+        with pytest.raises(SavePathError) as info:
+            await jobs.add(magnet("a"), save_path=bad)
+        assert info.value.field == "save_path"
+        assert jobs.list() == [] and jobs.manager.sessions == []
+    assert tree(tmp_path / "dl") == []
+    assert not (tmp_path / "x").exists()
+
+
+async def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "dl").mkdir()
+    os.symlink(outside, tmp_path / "dl" / "link")
+    async with service(tmp_path) as jobs:
+        for bad in ("link", "link/deeper", str(tmp_path / "dl" / "link" / "x")):
+            with pytest.raises(SavePathError):
+                await jobs.add(magnet("a"), save_path=bad)
+        job, created = await jobs.add(magnet("a"), save_path=str(tmp_path / "dl" / "inside"), paused=True)
+        assert created and job.options.save_path == str((tmp_path / "dl" / "inside").resolve())
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["magnet:?xt=urn:btih:zz", "magnet:?dn=x", "", "   ", b"not bencode",
+                                 b"d4:infod4:name1:xee", "/no/such/file.torrent", 42])
+async def test_bad_source_names_the_field(tmp_path: Path, bad: object) -> None:
+    async with service(tmp_path) as jobs:
+        with pytest.raises(InvalidJobRequest) as info:
+            await jobs.add(bad)  # type: ignore[arg-type]
+        assert info.value.field == "source"
+        assert str(info.value).startswith("source: ")
+
+
+async def test_bad_files_and_peers_name_their_field(tmp_path: Path) -> None:
+    torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000))], 16384)
+    async with service(tmp_path) as jobs:
+        for kw, field in (({"files": [5]}, "files"), ({"files": [-1]}, "files"), ({"files": "0"}, "files"),
+                          ({"files": []}, "files"),
+                          ({"peers": [("127.0.0.1", 0)]}, "peers"), ({"peers": ["127.0.0.1:80"]}, "peers"),
+                          ({"client": "nope"}, "client")):
+            with pytest.raises((InvalidJobRequest, LeaseNotFound)) as info:
+                await jobs.add(torrent, **kw)  # type: ignore[arg-type]
+            assert info.value.field == field
+        assert jobs.list() == []
+
+
+async def test_file_selection_sets_priorities(tmp_path: Path) -> None:
+    torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384)
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, files=[1], paused=True)
+        rows = [(f.index, f.priority, f.selected) for f in job.files]
+        assert rows == [(0, 0, False), (1, 4, True), (2, 0, False)]
+        assert job.total_size == 2000
+        assert job.eta is None and job.download_rate == 0.0  # no rate: no ETA
+        job = await jobs.update(job.id, file_priorities={0: 7, 1: 0})
+        assert [f.priority for f in job.files] == [7, 0, 0] and job.total_size == 1000
+        with pytest.raises(InvalidJobRequest):
+            await jobs.update(job.id, file_priorities={9: 1})
+        with pytest.raises(InvalidJobRequest):
+            await jobs.update(job.id, download_limit=-1)
+        job = await jobs.update(job.id, sequential=True, download_limit=1000)
+        assert job.options.sequential and job.options.download_limit == 1000
+
+
+async def test_unknown_ids_and_conflicts(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        with pytest.raises(JobNotFound):
+            jobs.get("0" * 16)
+        job, _ = await jobs.add(magnet("a"), paused=True)
+        assert job.state is JobState.PAUSED
+        job = await jobs.resume(job.id)
+        assert job.state is JobState.FETCHING_METADATA
+        job = await jobs.pause(job.id)
+        assert job.state is JobState.PAUSED
+        job = await jobs.cancel(job.id)
+        assert job.state is JobState.CANCELLED and job.result is not None
+        for action in (jobs.resume, jobs.pause, jobs.recheck):
+            with pytest.raises(JobConflict):
+                await action(job.id)
+        assert (await jobs.cancel(job.id)).state is JobState.CANCELLED  # again: nothing changes
+        again, created = await jobs.add(magnet("a"), paused=True)  # a new job for the same torrent
+        assert created and again.id != job.id
+
+
+async def test_history_is_pruned_by_age_with_the_clock(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock, history_ttl=3600.0) as jobs:
+        removed: list[str] = []
+        jobs.events.subscribe("job.removed", lambda e: removed.append(e.job_id)
+                              if isinstance(e, JobRemoved) else None)
+        old, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(old.id)
+        clock.now += 1800
+        young, _ = await jobs.add(magnet("b"), paused=True)
+        await jobs.cancel(young.id)
+        active, _ = await jobs.add(magnet("c"), paused=True)
+        await jobs.tick()
+        assert len(jobs.list()) == 3
+        clock.now += 1801  # the first is now past an hour, the second is not
+        await jobs.tick()
+        assert [j.id for j in jobs.list()] == [active.id, young.id]
+        await anyio.sleep(0.01)
+        assert removed == [old.id]
+        assert not (tmp_path / "state" / "jobs" / f"{old.id}.json").exists()
+        assert await jobs.clear_history() == 1
+        assert [j.id for j in jobs.list()] == [active.id]
+    async with service(tmp_path, clock=clock) as again:
+        assert [j.id for j in again.list()] == [active.id]
+
+
+async def test_leases_heartbeat_end_and_replace(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        with pytest.raises(InvalidJobRequest):
+            await jobs.open_lease(0)
+        first = await jobs.open_lease(10)
+        assert first.expires_at == clock.now + 10
+        a, _ = await jobs.add(magnet("a"), client=first.id, paused=True)
+        plain, _ = await jobs.add(magnet("b"), paused=True)
+        clock.now += 8
+        renewed = await jobs.heartbeat(first.id)
+        assert renewed.expires_at == clock.now + 10
+        clock.now += 8
+        await jobs.tick()
+        assert jobs.get(a.id).state is JobState.PAUSED  # renewed in time
+        second = await jobs.open_lease(10, replaces=first.id)
+        assert jobs.get(a.id).state is JobState.CANCELLED and jobs.get(a.id).error == CLIENT_SESSION_ENDED
+        with pytest.raises(LeaseNotFound):
+            await jobs.heartbeat(first.id)
+        b, _ = await jobs.add(magnet("c"), client=second.id, paused=True)
+        await jobs.end_lease(second.id)
+        assert jobs.get(b.id).state is JobState.CANCELLED
+        with pytest.raises(LeaseNotFound):
+            await jobs.end_lease(second.id)
+        third = await jobs.open_lease(5)
+        c, _ = await jobs.add(magnet("d"), client=third.id, paused=True)
+        clock.now += 6
+        await jobs.tick()
+        assert jobs.get(c.id).state is JobState.CANCELLED
+        assert jobs.get(plain.id).state is JobState.PAUSED  # never touched by any lease
+
+
+async def test_stats_counts_jobs_per_state(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        await jobs.add(magnet("a"), paused=True)
+        stats = jobs.stats()
+        assert stats.jobs["paused"] == 1 and stats.jobs["completed"] == 0
+        assert stats.listen_port > 0
+        assert stats.to_json()["jobs"] == stats.jobs
+
+
+def three_files() -> Torrent:
+    return make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384,
+                        name="three")
+
+
+async def test_a_clean_up_cut_short_by_a_crash_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="x/y", paused=True)
+        folder = tmp_path / "dl" / "x" / "y" / "three"
+        folder.mkdir(parents=True)
+        for name in "abc":
+            (folder / name).write_bytes(b"partial")
+        await jobs.cancel(job.id)  # files kept
+    assert sorted(p.name for p in folder.iterdir()) == ["a", "b", "c"]
+    record = tmp_path / "state" / "jobs" / f"{job.id}.json"
+    data = json.loads(record.read_text())
+    data["delete_pending"] = True  # as if killed after saving the cancel, before deleting
+    record.write_text(json.dumps(data))
+    async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.CANCELLED
+    assert tree(tmp_path / "dl") == []  # its files, its folder and the save path it made
+    assert json.loads(record.read_text())["delete_pending"] is False
+
+
+async def test_cancel_racing_add_and_recheck_of_one_torrent(tmp_path: Path) -> None:
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        first, _ = await jobs.add(torrent, paused=True)
+        results: dict[str, object] = {}
+
+        async def run(name: str, coro: Awaitable[object]) -> None:
+            try:
+                results[name] = await coro
+            except JobConflict as exc:
+                results[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, "recheck", jobs.recheck(first.id))
+            tg.start_soon(run, "cancel", jobs.cancel(first.id))
+            tg.start_soon(run, "add", jobs.add(torrent, paused=True))
+        assert jobs.get(first.id).state is JobState.CANCELLED
+        added = results["add"]
+        assert isinstance(added, tuple)
+        active = jobs.active()
+        assert len(active) <= 1 and len(jobs.manager.sessions) == len(active)
+        if active:  # the add came after the cancel: a new job with the one session
+            assert active[0].id == added[0].id != first.id
+            assert jobs.manager.get(torrent.info_hash) is not None
+
+
+async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -> None:
+    tr = "http://127.0.0.1:9/announce"
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(f"magnet:?xt=urn:btih:{'e' * 40}&tr={tr}", paused=True)
+        assert [(t.url, t.status) for t in job.trackers] == [(tr, "unknown")]
+        assert job.to_json(detail=True)["trackers"] == [{"url": tr, "status": "unknown", "message": "",
+                                                         "peers": 0}]
+        assert "trackers" not in job.to_json()
+
+
+async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> None:
+    config = cfg()
+    config.max_active_downloads = 1
+    one = make_torrent([(("a",), payload(5000))], 16384, name="one")
+    two = make_torrent([(("b",), payload(5000))], 16384, name="two")
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        first, _ = await jobs.add(one)
+        second, _ = await jobs.add(two)
+        with anyio.fail_after(10):
+            while jobs.get(first.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        assert jobs.get(second.id).state is JobState.QUEUED
+        await jobs.cancel(first.id)
+        with anyio.fail_after(10):
+            while jobs.get(second.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+
+
+async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -> None:
+    before = len(asyncio.all_tasks())
+    torrent = three_files()
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        paused, _ = await jobs.add(magnet("a"), paused=True)
+        assert len(asyncio.all_tasks()) > before
+    await anyio.sleep(0.05)
+    assert len(asyncio.all_tasks()) == before
+    assert jobs.manager.sessions == []
+    with pytest.raises(JobConflict):
+        await jobs.add(magnet("b"))
+    saved = {p.stem: json.loads(p.read_text())["state"] for p in (tmp_path / "state" / "jobs").glob("*.json")}
+    assert saved == {job.id: "downloading", paused.id: "paused"}
+
+
+async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) -> None:
+    torrent = three_files()
+    outside = tmp_path / "outside"
+    (outside / "three").mkdir(parents=True)
+    for name in "abc":
+        (outside / "three" / name).write_text("keep")
+    async with service(tmp_path) as jobs:
+        active, _ = await jobs.add(torrent, paused=True)
+        gone, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(gone.id)
+    records = tmp_path / "state" / "jobs"
+    for job_id, extra in ((active.id, {}), (gone.id, {"delete_pending": True, "created_dirs": [str(outside)],
+                                                       "file_paths": [["three", n] for n in "abc"]})):
+        data = json.loads((records / f"{job_id}.json").read_text())
+        data["options"]["save_path"] = str(outside)
+        data.update(extra)
+        (records / f"{job_id}.json").write_text(json.dumps(data))
+    async with service(tmp_path) as again:
+        failed = again.get(active.id)
+        assert failed.state is JobState.FAILED
+        assert failed.error and "outside the download root" in failed.error
+        assert again.manager.sessions == []
+    assert sorted(p.name for p in (outside / "three").iterdir()) == ["a", "b", "c"]
+
+
+async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_its_job(tmp_path: Path) -> None:
+    one, two, three = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                       for i, n in enumerate(("one", "two", "three")))
+    async with service(tmp_path) as jobs:
+        lost, _ = await jobs.add(one, paused=True)
+        no_meta, _ = await jobs.add(two, paused=True)
+        fine, _ = await jobs.add(three, paused=True)
+    state = tmp_path / "state"
+    (state / "jobs" / f"{lost.id}.json").write_text("{")
+    (state / "torrents" / f"{two.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    async with service(tmp_path) as again:
+        assert [Path(f).name for f, _ in again.lost] == [f"{lost.id}.json"]
+        assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
+        failed = again.get(no_meta.id)
+        assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
+        assert again.get(fine.id).state is JobState.PAUSED
+        assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]
+
+
+async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> None:
+    """A paused job's counters do not move: the periodic save and job.progress skip it (they
+    were what kept a daemon with many paused jobs busy)."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        for c in "abc":
+            await jobs.add(magnet(c), paused=True)
+        writes: list[str] = []
+        real_write = jobs._store.write
+
+        def counting(job_id: str, data: bytes) -> None:
+            writes.append(job_id)
+            real_write(job_id, data)
+
+        jobs._store.write = counting  # type: ignore[method-assign]
+        await anyio.sleep(1.2)  # each job's first progress event (its state as it is)
+        progress: list[object] = []
+        jobs.events.subscribe("job.progress", progress.append)
+        for _ in range(4):
+            clock.now += 10  # past the save interval each time
+            await jobs.tick()
+        await anyio.sleep(1.5)  # a few stats.update rounds of the paused sessions
+        assert writes == [] and progress == []
+
+
+async def test_a_jobs_rate_limits_reach_its_session(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(magnet("a"), paused=True)
+        updated = await jobs.update(job.id, download_limit=300_000, upload_limit=100_000)
+        assert (updated.options.download_limit, updated.options.upload_limit) == (300_000, 100_000)
+        session = jobs.manager.get("a" * 40)
+        assert session is not None
+        assert (session.download_limit.rate, session.upload_limit.rate) == (300_000, 100_000)
+        await jobs.update(job.id, download_limit=0)
+        assert session.download_limit.unlimited and session.upload_limit.rate == 100_000

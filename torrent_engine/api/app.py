@@ -1,0 +1,497 @@
+"""The HTTP API's routes (Starlette) over one ``JobService``, and the web UI's files.
+
+Every answer is JSON; every error is ``{"error": ..., "field"?: ...}`` with its status, never a
+traceback. Lists come as ``{"jobs": [...]}``; a single job as the job itself (with detail).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .. import __version__
+from ..errors import MagnetError, MetainfoError, TorrentEngineError
+from ..jobs import (
+    Job,
+    JobConflict,
+    JobError,
+    JobNotFound,
+    JobService,
+    JobState,
+    LeaseNotFound,
+)
+from ..magnet import Magnet, parse_magnet
+from ..metainfo import Torrent
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from .security import GuardMiddleware, Tickets
+from .sse import DEFAULT_HEARTBEAT, EventLog
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metadata we accept
+JSON_OVERHEAD = 64 * 1024
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _job_error_status(exc: JobError) -> int:
+    if isinstance(exc, JobNotFound | LeaseNotFound):
+        return 404
+    if isinstance(exc, JobConflict):
+        return 409
+    return 400
+
+
+async def _handle_exception(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.message, exc.field)
+    if isinstance(exc, JobError):
+        return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
+    if isinstance(exc, HTTPException):
+        return error_response(exc.status_code, str(exc.detail))
+    if isinstance(exc, MagnetError | MetainfoError):
+        return error_response(400, str(exc), "source")
+    if isinstance(exc, TorrentEngineError):
+        return error_response(400, str(exc))
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error (see the daemon's log)")
+
+
+def _bool(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ApiError(400, f"{name} must be true or false", name)
+
+
+def _query_bool(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, f"{name} must be true or false", name)
+
+
+def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ApiError(400, f"{name} must be an integer >= {minimum}", name)
+    return value
+
+
+def parse_peer(text: object) -> tuple[str, int]:
+    if isinstance(text, str):
+        host, sep, port = text.rpartition(":")
+        host = host.strip("[]")
+        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+    raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
+
+
+def parse_source(source: object, max_size: int) -> Torrent | Magnet:
+    """A magnet link or a base64 .torrent, checked here so that a bad one says so (400)."""
+    if not isinstance(source, str) or not source:
+        raise ApiError(400, "source must be a magnet link or a base64-encoded .torrent", "source")
+    if source.startswith("magnet:"):
+        try:
+            return parse_magnet(source)
+        except MagnetError as exc:
+            raise ApiError(400, f"bad magnet link: {exc}", "source") from exc
+    if len(source) > (max_size * 4) // 3 + 4:
+        raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
+    try:
+        data = base64.b64decode(source.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "source is neither a magnet link nor valid base64", "source") from exc
+    return parse_torrent(data, max_size)
+
+
+def parse_torrent(data: bytes, max_size: int) -> Torrent:
+    if len(data) > max_size:
+        raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
+    try:
+        return Torrent.from_bytes(data)
+    except TorrentEngineError as exc:
+        raise ApiError(400, f"not a valid .torrent: {exc}", "source") from exc
+
+
+async def read_body(request: Request, cap: int) -> bytes:
+    """The body, refused with 413 once it passes ``cap`` (also without a Content-Length)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise ApiError(413, f"request body over {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, cap: int) -> dict[str, Any]:
+    body = await read_body(request, cap)
+    if not body:
+        return {}
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}", "body") from exc
+    if not isinstance(value, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    return value
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[bytes | None, dict[str, str]]:
+    """(the uploaded file, the text fields) of a multipart/form-data body."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise ApiError(400, "malformed multipart body", "body")
+    upload: bytes | None = None
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            continue
+        if part.get_filename() is not None or name == "torrent":
+            upload = payload
+        else:
+            fields[name] = payload.decode("utf-8", "replace")
+    return upload, fields
+
+
+class Api:
+    """The route handlers; one per app, over one service."""
+
+    def __init__(self, service: JobService, events: EventLog, tickets: Tickets, *,
+                 max_torrent_size: int, heartbeat: float) -> None:
+        self.service = service
+        self.events = events
+        self.tickets = tickets
+        self.max_torrent_size = max_torrent_size
+        self.max_json = (max_torrent_size * 4) // 3 + JSON_OVERHEAD
+        self.heartbeat = heartbeat
+        self._job_json: dict[str, tuple[Job, bytes]] = {}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        lost = [{"record": record, "reason": reason} for record, reason in self.service.lost]
+        return JSONResponse({"status": "ok", "version": __version__, "lost_jobs": lost})
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.service.stats().to_json())
+
+    async def list_jobs(self, request: Request) -> Response:
+        raw = request.query_params.get("state")
+        state: JobState | None = None
+        if raw is not None:
+            try:
+                state = JobState(raw)
+            except ValueError as exc:
+                names = ", ".join(s.value for s in JobState)
+                raise ApiError(400, f"unknown state {raw!r} (one of {names})", "state") from exc
+        return self._jobs_response(self.service.list(state))
+
+    async def active_jobs(self, request: Request) -> Response:
+        return self._jobs_response(self.service.active())
+
+    def _jobs_response(self, jobs: list[Job]) -> Response:
+        """``{"jobs": [...]}``, reusing the JSON of each job whose snapshot has not changed (the
+        service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the list
+        took 22-25 ms to build and encode, most of it for jobs that never change)."""
+        cache = self._job_json
+        parts: list[bytes] = []
+        for job in jobs:
+            hit = cache.get(job.id)
+            if hit is None or hit[0] is not job:
+                hit = (job, _dumps(job.to_json()))
+                cache[job.id] = hit
+            parts.append(hit[1])
+        if len(cache) > 2 * len(jobs) + 1024:  # forget removed jobs now and then
+            keep = {job.id for job in self.service.list()}
+            for job_id in [k for k in cache if k not in keep]:
+                del cache[job_id]
+        return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
+
+    async def get_job(self, request: Request) -> Response:
+        job = self.service.get(request.path_params["job_id"])
+        return JSONResponse(job.to_json(detail=True))
+
+    # -- adding ------------------------------------------------------------------------------
+
+    async def add_job(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        options: dict[str, Any]
+        source: Torrent | Magnet
+        if content_type.startswith("multipart/form-data"):
+            body = await read_body(request, self.max_torrent_size + JSON_OVERHEAD)
+            upload, fields = parse_multipart(content_type, body)
+            if upload is None:
+                raise ApiError(400, "no .torrent file in the upload (field \"torrent\")", "torrent")
+            source = parse_torrent(upload, self.max_torrent_size)
+            options = {}
+            if fields.get("save_path"):
+                options["save_path"] = fields["save_path"]
+            for name in ("sequential", "paused"):
+                if name in fields:
+                    options[name] = fields[name].lower() in ("true", "1", "on", "yes")
+            if fields.get("client"):
+                options["client"] = fields["client"]
+            if fields.get("peers"):
+                options["peers"] = [parse_peer(p) for p in fields["peers"].replace(",", " ").split()]
+        elif content_type.split(";")[0].strip() in ("application/json", ""):
+            data = await read_json(request, self.max_json)
+            source = parse_source(data.get("source"), self.max_torrent_size)
+            options = self._add_options(data)
+        else:
+            raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
+        job, created = await self.service.add(source, **options)
+        return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
+
+    @staticmethod
+    def _add_options(data: Mapping[str, Any]) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        save_path = data.get("save_path")
+        if save_path is not None:
+            if not isinstance(save_path, str) or not save_path:
+                raise ApiError(400, "save_path must be a non-empty string", "save_path")
+            options["save_path"] = save_path
+        files = data.get("files")
+        if files is not None:
+            if not isinstance(files, list) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files):
+                raise ApiError(400, "files must be a list of file indices", "files")
+            options["files"] = files
+        for name in ("sequential", "paused"):
+            if data.get(name) is not None:
+                options[name] = _bool(data[name], name)
+        peers = data.get("peers")
+        if peers is not None:
+            if not isinstance(peers, list):
+                raise ApiError(400, "peers must be a list of \"host:port\"", "peers")
+            options["peers"] = [parse_peer(p) for p in peers]
+        client = data.get("client")
+        if client is not None:
+            if not isinstance(client, str):
+                raise ApiError(400, "client must be a lease id", "client")
+            options["client"] = client
+        return options
+
+    # -- changing ----------------------------------------------------------------------------
+
+    async def pause(self, request: Request) -> Response:
+        return JSONResponse((await self.service.pause(request.path_params["job_id"])).to_json(detail=True))
+
+    async def resume(self, request: Request) -> Response:
+        return JSONResponse((await self.service.resume(request.path_params["job_id"])).to_json(detail=True))
+
+    async def recheck(self, request: Request) -> Response:
+        return JSONResponse((await self.service.recheck(request.path_params["job_id"])).to_json(detail=True))
+
+    async def update(self, request: Request) -> Response:
+        data = await read_json(request, self.max_json)
+        known = {"file_priorities", "sequential", "download_limit", "upload_limit"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
+                           unknown[0])
+        priorities: dict[int, int] | None = None
+        raw = data.get("file_priorities")
+        if raw is not None:
+            if not isinstance(raw, dict):
+                raise ApiError(400, "file_priorities must be an object {index: priority}",
+                               "file_priorities")
+            priorities = {}
+            for key, value in raw.items():
+                if not str(key).isdigit() or isinstance(value, bool) or not isinstance(value, int) \
+                        or not 0 <= value <= 7:
+                    raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} "
+                                        "(index: 0..7)", "file_priorities")
+                priorities[int(key)] = value
+        sequential = None if data.get("sequential") is None else _bool(data["sequential"], "sequential")
+        job = await self.service.update(
+            request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
+            download_limit=_int_or_none(data.get("download_limit"), "download_limit"),
+            upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit"))
+        return JSONResponse(job.to_json(detail=True))
+
+    async def cancel(self, request: Request) -> Response:
+        delete = _query_bool(request, "delete_files")
+        job = await self.service.cancel(request.path_params["job_id"], delete_files=delete)
+        return JSONResponse(job.to_json(detail=True))
+
+    async def clear_history(self, request: Request) -> Response:
+        if not _query_bool(request, "finished"):
+            raise ApiError(400, "only finished jobs can be cleared: DELETE /api/jobs?finished=true",
+                           "finished")
+        raw = request.query_params.get("older_than")
+        older_than: float | None = None
+        if raw is not None:
+            try:
+                older_than = float(raw)
+            except ValueError as exc:
+                raise ApiError(400, "older_than must be a number of seconds", "older_than") from exc
+        removed = await self.service.clear_history(older_than=older_than)
+        return JSONResponse({"removed": removed})
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def ticket(self, request: Request) -> Response:
+        return JSONResponse({"ticket": self.tickets.issue(), "expires_in": self.tickets.ttl},
+                            status_code=201)
+
+    def _sse(self, request: Request, job_id: str | None) -> Response:
+        raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        last: int | None = None
+        if raw:
+            try:
+                last = int(raw)
+            except ValueError as exc:
+                raise ApiError(400, "Last-Event-ID must be an event id", "Last-Event-ID") from exc
+        return StreamingResponse(
+            self.events.stream(job_id, last, self.heartbeat), media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+    async def all_events(self, request: Request) -> Response:
+        return self._sse(request, None)
+
+    async def job_events(self, request: Request) -> Response:
+        job = self.service.get(request.path_params["job_id"])
+        return self._sse(request, job.id)
+
+    # -- client leases -----------------------------------------------------------------------
+
+    async def open_lease(self, request: Request) -> Response:
+        data = await read_json(request, self.max_json)
+        ttl = data.get("ttl", 60)
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 1 <= ttl <= 86400:
+            raise ApiError(400, "ttl must be a number of seconds in 1..86400", "ttl")
+        replaces = data.get("replaces")
+        if replaces is not None and not isinstance(replaces, str):
+            raise ApiError(400, "replaces must be a lease id", "replaces")
+        lease = await self.service.open_lease(float(ttl), replaces=replaces)
+        return JSONResponse(_lease_json(lease), status_code=201)
+
+    async def heartbeat_lease(self, request: Request) -> Response:
+        lease = await self.service.heartbeat(request.path_params["lease_id"])
+        return JSONResponse(_lease_json(lease))
+
+    async def end_lease(self, request: Request) -> Response:
+        await self.service.end_lease(request.path_params["lease_id"])
+        return JSONResponse({"ended": request.path_params["lease_id"]})
+
+    # -- the web UI --------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
+
+
+def _lease_json(lease: Any) -> dict[str, Any]:
+    return {"id": lease.id, "ttl": lease.ttl, "expires_at": lease.expires_at}
+
+
+class _SecurityHeaders:
+    """Headers every answer carries: no sniffing, no framing, no referrer, a strict CSP."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()),
+                                      (b"x-content-type-options", b"nosniff"),
+                                      (b"x-frame-options", b"DENY"),
+                                      (b"referrer-policy", b"no-referrer"),
+                                      (b"content-security-policy", CSP.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
+               cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
+               heartbeat: float = DEFAULT_HEARTBEAT) -> Starlette:
+    tickets = Tickets()
+    api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
+    routes = [
+        Route("/", api.index, methods=["GET"]),
+        Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
+        Route("/api/health", api.health, methods=["GET"]),
+        Route("/api/stats", api.stats, methods=["GET"]),
+        Route("/api/jobs", api.list_jobs, methods=["GET"]),
+        Route("/api/jobs", api.add_job, methods=["POST"]),
+        Route("/api/jobs", api.clear_history, methods=["DELETE"]),
+        Route("/api/jobs/active", api.active_jobs, methods=["GET"]),
+        Route("/api/jobs/{job_id}", api.get_job, methods=["GET"]),
+        Route("/api/jobs/{job_id}", api.update, methods=["PATCH"]),
+        Route("/api/jobs/{job_id}", api.cancel, methods=["DELETE"]),
+        Route("/api/jobs/{job_id}/pause", api.pause, methods=["POST"]),
+        Route("/api/jobs/{job_id}/resume", api.resume, methods=["POST"]),
+        Route("/api/jobs/{job_id}/recheck", api.recheck, methods=["POST"]),
+        Route("/api/jobs/{job_id}/events", api.job_events, methods=["GET"]),
+        Route("/api/events", api.all_events, methods=["GET"]),
+        Route("/api/events/ticket", api.ticket, methods=["POST"]),
+        Route("/api/clients", api.open_lease, methods=["POST"]),
+        Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
+        Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
+    ]
+    middleware = [Middleware(_SecurityHeaders),
+                  Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,
+                             max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                             tickets=tickets)]
+    if cors_origins:
+        # Only when asked for; the token is still required (a header, so no credentials mode).
+        middleware.insert(1, Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                                        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                                        allow_headers=["authorization", "x-api-token", "content-type",
+                                                       "last-event-id"]))
+    # Each class named so that Starlette's exception middleware answers it (only what is left
+    # over reaches ``Exception``: a 500 in JSON, with the traceback in the log alone).
+    handlers: dict[Any, Any] = {cls: _handle_exception for cls in (
+        ApiError, JobError, HTTPException, TorrentEngineError, Exception)}
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)

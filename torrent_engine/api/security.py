@@ -1,0 +1,175 @@
+"""The API's guards: the token, the ``Host`` allow-list, the body cap, and SSE tickets.
+
+Every ``/api`` request carries the token in a header (``Authorization: Bearer`` or
+``X-Api-Token``); cookies are never read, so a cross-site form or script cannot act for the
+user (no CSRF). The ``Host`` check defeats DNS rebinding: a page on ``evil.example`` that makes
+its name resolve to 127.0.0.1 still sends ``Host: evil.example`` and is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "api_token"
+TOKEN_ENV = "TORRENT_ENGINE_API_TOKEN"
+TICKET_TTL = 30.0  # seconds an SSE ticket may wait before it is used
+MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def load_or_create_token(state_dir: Path) -> str:
+    """The token kept in ``state_dir/api_token`` (mode 0600), made at the first start."""
+    path = state_dir / TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = ""
+    if token:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return token
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, token.encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return token
+
+
+def read_token(state_dir: Path) -> str | None:
+    try:
+        return (state_dir / TOKEN_FILE).read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def allowed_host_names(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """Host names (without port) the API answers to."""
+    names = {"localhost", "127.0.0.1", "[::1]", "::1"}
+    if bind_host not in ("0.0.0.0", "::", ""):
+        names.add(bind_host)
+        if ":" in bind_host and not bind_host.startswith("["):
+            names.add(f"[{bind_host}]")
+    names.update(h.lower() for h in extra)
+    return frozenset(n.lower() for n in names)
+
+
+def host_name(header: str) -> str:
+    """``Host`` header without its port: ``[::1]:80`` -> ``[::1]``, ``a:80`` -> ``a``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[: end + 1] if end > 0 else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Tickets:
+    """Single-use, short-lived SSE tickets: an ``EventSource`` cannot send a header, so an
+    authenticated ``POST /api/events/ticket`` hands one out for the query string."""
+
+    def __init__(self, ttl: float = TICKET_TTL) -> None:
+        self.ttl = ttl
+        self._clock = time.monotonic
+        self._tickets: dict[str, float] = {}
+
+    def issue(self) -> str:
+        now = self._clock()
+        self._tickets = {t: exp for t, exp in self._tickets.items() if exp > now}
+        while len(self._tickets) >= MAX_TICKETS:
+            del self._tickets[next(iter(self._tickets))]
+        ticket = secrets.token_urlsafe(24)
+        self._tickets[ticket] = now + self.ttl
+        return ticket
+
+    def redeem(self, ticket: str) -> bool:
+        expires = self._tickets.pop(ticket, None)
+        return expires is not None and expires > self._clock()
+
+
+async def send_json(send: Send, status: int, body: dict[str, object],
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+        (b"cache-control", b"no-store"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class GuardMiddleware:
+    """Host allow-list for every request; token (or SSE ticket) for every ``/api`` request;
+    a declared body over ``max_body`` bytes refused at once (the routes cap what they read)."""
+
+    def __init__(self, app: ASGIApp, *, token: str, allowed_hosts: frozenset[str], max_body: int,
+                 tickets: Tickets) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.allowed_hosts = allowed_hosts
+        self.max_body = max_body
+        self.tickets = tickets
+
+    def _authorised(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
+        given = b""
+        auth = headers.get(b"authorization", b"")
+        if auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+        elif b"x-api-token" in headers:
+            given = headers[b"x-api-token"].strip()
+        if given:
+            return hmac.compare_digest(given, self.token)
+        path: str = scope["path"]
+        if scope["method"] == "GET" and (path == "/api/events" or
+                                         (path.startswith("/api/jobs/") and path.endswith("/events"))):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            ticket = query.get("ticket", [""])[0]
+            return bool(ticket) and self.tickets.redeem(ticket)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        host = host_name(headers.get(b"host", b"").decode("latin-1"))
+        if host not in self.allowed_hosts:
+            log.warning("refused a request for Host %r (not in the allow-list)", host)
+            await send_json(send, 403, {"error": f"host {host!r} is not allowed"})
+            return
+        if scope["path"].startswith("/api") and not self._authorised(scope, headers):
+            await send_json(send, 401, {"error": "missing or wrong API token"},
+                            [(b"www-authenticate", b'Bearer realm="torrent-engine"')])
+            return
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                await send_json(send, 400, {"error": "bad Content-Length"})
+                return
+            if too_big:
+                await send_json(send, 413, {"error": f"request body over {self.max_body} bytes"})
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,126 @@
+"""Serving the API with uvicorn on the engine's own event loop, inside the caller's task group.
+
+``uvicorn.run`` would make its own loop; here ``Server.serve()`` runs as one more task of the
+daemon, on a socket we bind ourselves (so port 0 works and the port is known before serving).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import anyio
+import uvicorn
+from anyio.abc import TaskStatus
+
+from ..jobs import JobNotFound, JobService
+from .app import MAX_TORRENT_SIZE, create_app
+from .security import allowed_host_names, is_loopback
+from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8686
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The daemon handles SIGINT/SIGTERM itself (and stops us); uvicorn must not take them.
+        yield
+
+
+@dataclass
+class ApiServer:
+    """The HTTP API and web UI over ``service``: ``await tg.start(server.serve)`` to run it,
+    ``server.stop()`` (or cancelling the task group) to end it."""
+
+    service: JobService
+    token: str
+    host: str = DEFAULT_API_HOST
+    port: int = DEFAULT_API_PORT
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    heartbeat: float = DEFAULT_HEARTBEAT
+    buffer_size: int = DEFAULT_BUFFER
+    queue_size: int = DEFAULT_QUEUE
+    max_torrent_size: int = MAX_TORRENT_SIZE
+    shutdown_timeout: float = 3.0
+    bound_port: int = 0
+    events: EventLog | None = field(default=None, init=False)
+    _server: _Server | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.bound_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"{self.url}/#token={self.token}"
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        if not is_loopback(self.host):
+            log.warning("the API listens on %s, reachable from other machines: anyone who has the "
+                        "token controls the daemon (and its downloads folder)", self.host)
+        sock = self._bind()
+        self.bound_port = sock.getsockname()[1]
+        self.events = EventLog(self.service.events, self._snapshot, buffer_size=self.buffer_size,
+                               queue_size=self.queue_size)
+        app = create_app(self.service, token=self.token, events=self.events,
+                         allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
+                         cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
+                         heartbeat=self.heartbeat)
+        # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
+        config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
+                                server_header=False, proxy_headers=False)
+        self._server = _Server(config)
+        try:
+            task_status.started()
+            try:
+                await self._server.serve(sockets=[sock])
+            except anyio.get_cancelled_exc_class():
+                # uvicorn's connection tasks are not ours: close them before we go.
+                with anyio.CancelScope(shield=True):
+                    self.stop()
+                    if self._server.started:
+                        await self._server.shutdown(sockets=[sock])
+                raise
+        finally:
+            self.events.close()
+            sock.close()
+
+    def stop(self) -> None:
+        """Begin a graceful stop: SSE streams end, open requests get ``shutdown_timeout``."""
+        if self.events is not None:
+            self.events.close()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def _snapshot(self, job_id: str | None) -> list[dict[str, object]]:
+        if job_id is None:
+            return [job.to_json() for job in self.service.list()]
+        try:
+            return [self.service.get(job_id).to_json()]
+        except JobNotFound:
+            return []

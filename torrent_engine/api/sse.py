@@ -1,0 +1,216 @@
+"""Server-sent events: the job service's events numbered, buffered for replay, fanned out.
+
+Every event gets an ``id:`` from one increasing sequence (it starts at the boot time in
+milliseconds, so ids of a later run are larger than those of an earlier one). The last
+``buffer_size`` job events are kept: a client reconnecting with ``Last-Event-ID`` gets what it
+missed, or one ``snapshot`` event (every job) when that is no longer in the buffer. Each client
+has a bounded queue; a client that falls ``queue_size`` events behind is disconnected (its
+browser reconnects with ``Last-Event-ID``), so a slow reader never holds up the engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..events import ALL, Event, EventBus, Subscription
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER = 4096
+DEFAULT_QUEUE = 1024
+DEFAULT_HEARTBEAT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    id: int
+    event: str
+    job_id: str | None
+    data: str  # JSON text
+    stored: bool = True  # kept for replay (stats are not: a missed one is of no use)
+
+    def encode(self) -> bytes:
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
+
+
+def _job_event(event: Event) -> tuple[str | None, dict[str, Any], bool] | None:
+    """(job id, JSON payload, stored) of an event of the job service; None for others."""
+    name = event.name
+    job = getattr(event, "job", None)
+    if name == "job.removed":
+        job_id = str(getattr(event, "job_id", ""))
+        return job_id, {"job_id": job_id}, True
+    if name == "service.stats":
+        stats = getattr(event, "stats", None)
+        return None, {"stats": stats.to_json() if stats is not None else {}}, False
+    if job is None or not name.startswith("job."):
+        return None
+    payload: dict[str, Any] = {"job": job.to_json()}
+    if name == "job.state":
+        payload["old"] = str(getattr(event, "old", ""))
+        payload["new"] = str(getattr(event, "new", ""))
+    return str(job.id), payload, True
+
+
+# What a progress event may change; one that changes none of them is not sent.
+_PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded", "uploaded",
+                    "download_rate", "upload_rate", "peers", "seeds", "name", "error")
+
+
+@dataclass(eq=False)
+class _Client:
+    job_id: str | None
+    send: MemoryObjectSendStream[SseEvent]
+    lagging: bool = False
+
+
+@dataclass
+class EventLog:
+    """Numbers the bus's job events, keeps the recent ones and hands them to SSE clients."""
+
+    bus: EventBus
+    snapshot: Callable[[str | None], list[dict[str, Any]]]  # job id (or None) -> jobs as JSON
+    buffer_size: int = DEFAULT_BUFFER
+    queue_size: int = DEFAULT_QUEUE
+    clock: Callable[[], float] = time.time
+    _seq: int = 0
+    _evicted_upto: int = 0  # every stored event with an id up to this one is gone from the buffer
+    _buffer: collections.deque[SseEvent] = field(default_factory=collections.deque)
+    _clients: set[_Client] = field(default_factory=set)
+    _sub: Subscription | None = None
+    _last_progress: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    dropped_clients: int = 0
+
+    def __post_init__(self) -> None:
+        self._seq = int(self.clock() * 1000)
+        self._evicted_upto = self._seq
+        self._sub = self.bus.subscribe(ALL, self._on_event)
+
+    @property
+    def last_id(self) -> int:
+        return self._seq
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def close(self) -> None:
+        """Stop listening and end every client's stream."""
+        if self._sub is not None:
+            self._sub.cancel()
+            self._sub = None
+        for client in list(self._clients):
+            client.send.close()
+        self._clients.clear()
+
+    def _unchanged_progress(self, event: Event) -> bool:
+        """Whether ``event`` is a ``job.progress`` that says nothing new (a paused or stalled
+        job's session still reports once a second: 100 paused jobs filled the replay buffer
+        with 100 identical events a second)."""
+        if event.name == "job.removed":
+            self._last_progress.pop(str(getattr(event, "job_id", "")), None)
+            return False
+        job = getattr(event, "job", None)
+        if job is None:
+            return False
+        key = tuple(getattr(job, name, None) for name in _PROGRESS_FIELDS)
+        job_id = str(job.id)
+        if event.name == "job.progress" and self._last_progress.get(job_id) == key:
+            return True
+        self._last_progress[job_id] = key
+        return False
+
+    def _on_event(self, event: Event) -> None:
+        if self._unchanged_progress(event):
+            return
+        converted = _job_event(event)
+        if converted is None:
+            return
+        job_id, payload, stored = converted
+        payload["time"] = self.clock()
+        self._seq += 1
+        sse = SseEvent(self._seq, event.name, job_id, json.dumps(payload, separators=(",", ":")), stored)
+        if stored:
+            self._buffer.append(sse)
+            if len(self._buffer) > self.buffer_size:
+                self._evicted_upto = self._buffer.popleft().id
+        for client in list(self._clients):
+            if client.job_id is not None and (job_id != client.job_id or not stored):
+                continue
+            try:
+                client.send.send_nowait(sse)
+            except anyio.WouldBlock:
+                # Too far behind: end its stream; it reconnects with Last-Event-ID and is
+                # caught up from the buffer (or a snapshot) without holding anyone up.
+                client.lagging = True
+                client.send.close()
+                self._clients.discard(client)
+                self.dropped_clients += 1
+                log.info("SSE client %d events behind: disconnected", self.queue_size)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._clients.discard(client)
+
+    def _snapshot_event(self, job_id: str | None) -> SseEvent:
+        jobs = self.snapshot(job_id)
+        data = json.dumps({"jobs": jobs, "time": self.clock()}, separators=(",", ":"))
+        return SseEvent(self._seq, "snapshot", job_id, data, False)
+
+    def subscribe(self, job_id: str | None, last_event_id: int | None
+                  ) -> tuple[list[SseEvent], MemoryObjectReceiveStream[SseEvent], _Client]:
+        """The events to send first (a replay, or a snapshot) and the stream of what follows.
+
+        Synchronous on purpose: the replay and the registration happen in one loop step, so no
+        event falls between them."""
+        send, receive = anyio.create_memory_object_stream[SseEvent](self.queue_size)
+        if self._sub is None:
+            send.close()
+            return [], receive, _Client(job_id, send)
+        first: list[SseEvent]
+        if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
+            first = [e for e in self._buffer
+                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)]
+        else:
+            first = [self._snapshot_event(job_id)]
+        client = _Client(job_id, send)
+        self._clients.add(client)
+        return first, receive, client
+
+    async def stream(self, job_id: str | None, last_event_id: int | None,
+                     heartbeat: float = DEFAULT_HEARTBEAT) -> AsyncIterator[bytes]:
+        """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
+        with a comment line every ``heartbeat`` seconds of silence."""
+        first, receive, client = self.subscribe(job_id, last_event_id)
+        try:
+            async with receive:
+                yield b"retry: 2000\n\n"
+                for event in first:
+                    yield event.encode()
+                while True:
+                    with anyio.move_on_after(heartbeat) as scope:
+                        try:
+                            event = await receive.receive()
+                        except anyio.EndOfStream:
+                            return
+                    if scope.cancelled_caught:
+                        yield b": heartbeat\n\n"
+                        continue
+                    # Send whatever else is queued in the same write (fewer syscalls under load).
+                    chunk = [event.encode()]
+                    while len(chunk) < 64:
+                        try:
+                            chunk.append(receive.receive_nowait().encode())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    yield b"".join(chunk)
+        finally:
+            self._clients.discard(client)
+            client.send.close()

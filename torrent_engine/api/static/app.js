@@ -1,0 +1,418 @@
+// The web UI of torrent-engine: a client of the HTTP API like any other.
+// The token comes from the address's fragment (#token=...), which browsers never send to the
+// server; it is kept in sessionStorage and sent as a header. Live updates come from
+// GET /api/events, read with fetch() so the token travels in a header too.
+"use strict";
+
+const FINISHED = new Set(["completed", "failed", "cancelled"]);
+const STATE_LABEL = {
+  queued: "queued", checking: "checking", fetching_metadata: "metadata", downloading: "downloading",
+  seeding: "seeding", paused: "paused", completed: "completed", failed: "failed", cancelled: "cancelled",
+};
+const jobs = new Map();          // id -> job (summary JSON)
+const details = new Map();       // id -> {sub, timer}
+let tab = "active";
+let token = null;
+let lastEventId = null;
+let pendingCancel = null;
+
+const $ = (id) => document.getElementById(id);
+
+// ---- formatting -------------------------------------------------------------------------
+
+function bytes(n) {
+  if (n == null) return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
+}
+const rate = (n) => `${bytes(n || 0)}/s`;
+function duration(s) {
+  if (s == null || !isFinite(s)) return "∞";
+  s = Math.round(s);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
+  if (d) return `${d}d ${h % 24}h`;
+  if (h) return `${h}h ${m % 60}m`;
+  return `${m}m ${s % 60}s`;
+}
+function when(t) {
+  if (!t) return "";
+  const d = new Date(t * 1000);
+  return d.toLocaleString();
+}
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+// ---- errors -----------------------------------------------------------------------------
+
+function showError(message) {
+  const box = el("div", {class: "error", role: "alert"}, el("span", {text: message}));
+  const close = el("button", {title: "dismiss", text: "✕"});
+  close.onclick = () => box.remove();
+  box.append(close);
+  $("errors").append(box);
+  setTimeout(() => box.remove(), 12000);
+}
+
+// ---- the API ----------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const headers = {Authorization: `Bearer ${token}`};
+  let payload;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
+  const res = await fetch(path, {method, headers, body: payload, cache: "no-store"});
+  let data = null;
+  try { data = await res.json(); } catch (e) { /* empty */ }
+  if (res.status === 401) { logout(); throw new Error("the API token was refused"); }
+  if (!res.ok) {
+    const msg = data && data.error ? data.error : `${res.status} ${res.statusText}`;
+    throw new Error(data && data.field ? `${msg}` : msg);
+  }
+  return data;
+}
+const act = (promise) => promise.catch((e) => showError(e.message));
+
+// ---- live events (SSE over fetch) -------------------------------------------------------
+
+function setConn(state, text) {
+  $("conn").className = `conn ${state}`;
+  $("conn-text").textContent = text;
+}
+
+async function followEvents() {
+  for (;;) {
+    if (!token) return;
+    try {
+      const headers = {Authorization: `Bearer ${token}`, Accept: "text/event-stream"};
+      if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+      const res = await fetch("/api/events", {headers, cache: "no-store"});
+      if (res.status === 401) { logout(); return; }
+      if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
+      setConn("live", "live");
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          dispatch(block);
+        }
+      }
+    } catch (e) {
+      /* fall through to the retry */
+    }
+    setConn("down", "reconnecting");
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function dispatch(block) {
+  let name = "message", data = "", id = null;
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const i = line.indexOf(":");
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+    if (field === "event") name = value;
+    else if (field === "data") data += (data ? "\n" : "") + value;
+    else if (field === "id") id = value;
+  }
+  if (id) lastEventId = id;
+  if (!data) return;
+  const msg = JSON.parse(data);
+  switch (name) {
+    case "snapshot":
+      jobs.clear();
+      for (const j of msg.jobs) jobs.set(j.id, j);
+      render();
+      break;
+    case "job.added": case "job.state": case "job.progress":
+      jobs.set(msg.job.id, msg.job);
+      renderJob(msg.job);
+      if (name !== "job.progress") { render(); refreshDetails(msg.job.id); }
+      break;
+    case "job.removed":
+      jobs.delete(msg.job_id);
+      render();
+      break;
+    case "service.stats":
+      $("stat-down").textContent = rate(msg.stats.download_rate);
+      $("stat-up").textContent = rate(msg.stats.upload_rate);
+      break;
+  }
+}
+
+// ---- rendering --------------------------------------------------------------------------
+
+function visible(job) { return tab === "history" ? FINISHED.has(job.state) : !FINISHED.has(job.state); }
+
+function render() {
+  const list = $("jobs");
+  const all = [...jobs.values()];
+  const shown = all.filter(visible).sort((a, b) =>
+    tab === "history" ? (b.updated_at || 0) - (a.updated_at || 0) : (a.created_at || 0) - (b.created_at || 0));
+  $("count-active").textContent = all.filter((j) => !FINISHED.has(j.state)).length;
+  $("count-history").textContent = all.filter((j) => FINISHED.has(j.state)).length;
+  const keep = new Set(shown.map((j) => j.id));
+  for (const node of [...list.children]) if (!keep.has(node.dataset.jobId)) node.remove();
+  for (const job of shown) {
+    let node = list.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`);
+    if (!node) node = makeJob(job);
+    list.append(node);  // keeps the sort order
+    renderJob(job);
+  }
+  $("empty").hidden = shown.length > 0;
+  $("empty").textContent = tab === "history" ? "No finished jobs." : "Nothing here yet. Paste a magnet link above to start.";
+  $("clear-history").hidden = tab !== "history" || shown.length === 0;
+}
+
+function makeJob(job) {
+  const node = $("job-template").content.firstElementChild.cloneNode(true);
+  node.dataset.jobId = job.id;
+  node.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button");
+    if (!b) return;
+    if (b.dataset.action) onAction(job.id, b.dataset.action, node);
+    else if (b.dataset.sub) { details.get(job.id).sub = b.dataset.sub; refreshDetails(job.id); }
+  });
+  node.addEventListener("change", (ev) => {
+    const box = ev.target;
+    if (box.dataset.fileIndex !== undefined) {
+      act(api("PATCH", `/api/jobs/${job.id}`, {file_priorities: {[box.dataset.fileIndex]: box.checked ? 1 : 0}})
+        .then(() => refreshDetails(job.id)));
+    }
+  });
+  return node;
+}
+
+function renderJob(job) {
+  const node = document.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`);
+  if (!node) return;
+  const pct = Math.floor((job.progress || 0) * 1000) / 10;
+  node.className = `job ${job.state}`;
+  node.querySelector(".name").textContent = job.name || job.info_hash;
+  node.querySelector(".name").title = job.name || job.info_hash;
+  const state = node.querySelector(".state");
+  state.textContent = STATE_LABEL[job.state] || job.state;
+  state.className = `state ${job.state}`;
+  node.querySelector(".fill").style.width = `${pct}%`;
+  node.querySelector(".pct").textContent = `${pct.toFixed(pct === 100 || pct === 0 ? 0 : 1)} %`;
+  const parts = [];
+  if (job.total_size) parts.push(`${bytes(job.done_size)} of ${bytes(job.total_size)}`);
+  if (FINISHED.has(job.state)) {
+    const r = job.result || {};
+    if (r.duration != null) parts.push(`in ${duration(r.duration)}`);
+    if (r.average_rate) parts.push(`avg ${rate(r.average_rate)}`);
+    if (job.completed_at || job.updated_at) parts.push(when(job.completed_at || job.updated_at));
+  } else {
+    if (job.state === "downloading" || job.state === "seeding") {
+      parts.push(`↓ ${rate(job.download_rate)}`, `↑ ${rate(job.upload_rate)}`);
+      parts.push(`${job.peers || 0} ${job.peers === 1 ? "peer" : "peers"}`);
+    }
+    if (job.state === "downloading") parts.push(`ETA ${duration(job.eta)}`);
+  }
+  node.querySelector(".meta").textContent = parts.join(" · ");
+  let err = node.querySelector(".error-line");
+  const message = job.error || (job.result && job.result.error);
+  if (message) {
+    if (!err) { err = el("div", {class: "error-line"}); node.querySelector(".progress").after(err); }
+    err.textContent = message;
+  } else if (err) err.remove();
+  const finished = FINISHED.has(job.state);
+  node.querySelector('[data-action="pause"]').hidden = finished || job.state === "paused";
+  node.querySelector('[data-action="resume"]').hidden = job.state !== "paused";
+  node.querySelector('[data-action="cancel"]').hidden = finished;
+}
+
+function onAction(id, action, node) {
+  const job = jobs.get(id);
+  if (action === "pause") act(api("POST", `/api/jobs/${id}/pause`).then(upsert));
+  else if (action === "resume") act(api("POST", `/api/jobs/${id}/resume`).then(upsert));
+  else if (action === "cancel") {
+    pendingCancel = id;
+    $("cancel-name").textContent = job ? (job.name || job.info_hash) : id;
+    $("cancel-delete").checked = false;
+    $("cancel-dialog").showModal();
+  } else if (action === "details") {
+    const box = node.querySelector(".details");
+    const open = box.hidden;
+    box.hidden = !open;
+    node.querySelector(".expand").setAttribute("aria-expanded", String(open));
+    if (open) {
+      details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000)});
+      refreshDetails(id);
+    } else {
+      clearInterval(details.get(id)?.timer);
+      details.delete(id);
+    }
+  }
+}
+
+function upsert(job) { jobs.set(job.id, job); render(); }
+
+async function refreshDetails(id) {
+  const open = details.get(id);
+  const node = document.querySelector(`[data-job-id="${CSS.escape(id)}"]`);
+  if (!open || !node) return;
+  let job;
+  try { job = await api("GET", `/api/jobs/${id}`); } catch (e) { return; }
+  for (const b of node.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === open.sub);
+  const body = node.querySelector(".subbody");
+  body.replaceChildren(detailView(job, open.sub));
+}
+
+function table(headers, rows) {
+  const head = el("tr", {}, ...headers.map(([h, cls]) => el("th", {class: cls || "", text: h})));
+  return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+function detailView(job, sub) {
+  if (sub === "files") {
+    const files = job.files || [];
+    if (!files.length) return el("p", {class: "empty", text: "The file list arrives with the metadata."});
+    const finished = FINISHED.has(job.state);
+    return table([["", ""], ["File", ""], ["Size", "num"], ["Done", "num"], ["", "hide-narrow"]], files.map((f) => {
+      const box = el("input", {type: "checkbox", title: "download this file"});
+      box.checked = f.selected; box.disabled = finished; box.dataset.fileIndex = f.index;
+      const bar = el("div", {class: "mini"}, el("div"));
+      bar.firstChild.style.width = `${(f.progress || 0) * 100}%`;
+      return el("tr", {}, el("td", {}, box), el("td", {class: "path", text: f.path}),
+        el("td", {class: "num", text: bytes(f.size)}),
+        el("td", {class: "num", text: `${Math.floor((f.progress || 0) * 100)} %`}),
+        el("td", {class: "hide-narrow"}, bar));
+    }));
+  }
+  if (sub === "peers") {
+    const peers = job.peer_list || [];
+    if (!peers.length) return el("p", {class: "empty", text: "No peers connected."});
+    return table([["Address", ""], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
+      peers.map((p) => el("tr", {}, el("td", {text: p.address}), el("td", {class: "hide-narrow", text: p.client || ""}),
+        el("td", {class: "num", text: rate(p.download_rate)}), el("td", {class: "num", text: rate(p.upload_rate)}),
+        el("td", {class: "num", text: `${Math.floor((p.progress || 0) * 100)} %`}))));
+  }
+  if (sub === "trackers") {
+    const trackers = job.trackers || [];
+    if (!trackers.length) return el("p", {class: "empty", text: "No trackers."});
+    return table([["URL", ""], ["Status", ""], ["Peers", "num"]], trackers.map((t) =>
+      el("tr", {}, el("td", {class: "path", text: t.url}),
+        el("td", {text: t.message ? `${t.status}: ${t.message}` : t.status}),
+        el("td", {class: "num", text: String(t.peers ?? "")}))));
+  }
+  const kv = el("dl", {class: "kv"});
+  const add = (k, v) => { if (v !== undefined && v !== null && v !== "") kv.append(el("dt", {text: k}), el("dd", {text: String(v)})); };
+  add("Job id", job.id); add("Info-hash", job.info_hash); add("Saved in", job.save_path || (job.options && job.options.save_path));
+  add("Added", when(job.created_at)); add("Completed", when(job.completed_at));
+  add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
+  add("Seeds", job.seeds); add("Error", job.error);
+  return kv;
+}
+
+// ---- adding -----------------------------------------------------------------------------
+
+function addOptions() {
+  const opts = {};
+  const save = $("add-save-path").value.trim();
+  if (save) opts.save_path = save;
+  const peers = $("add-peers").value.split(/[\s,]+/).filter(Boolean);
+  if (peers.length) opts.peers = peers;
+  if ($("add-paused").checked) opts.paused = true;
+  if ($("add-sequential").checked) opts.sequential = true;
+  return opts;
+}
+
+async function addMagnet(ev) {
+  ev.preventDefault();
+  const source = $("add-source").value.trim();
+  if (!source) { showError("Paste a magnet link, or choose a .torrent file."); return; }
+  $("add-button").disabled = true;
+  try {
+    const job = await api("POST", "/api/jobs", {source, ...addOptions()});
+    upsert(job);
+    $("add-source").value = "";
+    if (tab !== "active") switchTab("active");
+  } catch (e) { showError(e.message); }
+  finally { $("add-button").disabled = false; }
+}
+
+async function addFile() {
+  const file = $("add-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("torrent", file, file.name);
+  const opts = addOptions();
+  for (const [k, v] of Object.entries(opts)) form.append(k, Array.isArray(v) ? v.join(" ") : String(v));
+  try {
+    upsert(await api("POST", "/api/jobs", form));
+    if (tab !== "active") switchTab("active");
+  } catch (e) { showError(e.message); }
+  $("add-file").value = "";
+}
+
+// ---- tabs, history, login ---------------------------------------------------------------
+
+function switchTab(name) {
+  tab = name;
+  for (const b of document.querySelectorAll(".tab")) b.classList.toggle("selected", b.dataset.tab === name);
+  render();
+}
+
+function logout() {
+  sessionStorage.removeItem("torrent-engine-token");
+  token = null;
+  $("app").hidden = true;
+  $("login").hidden = false;
+  setConn("down", "signed out");
+}
+
+function start() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  followEvents();
+  api("GET", "/api/health").then((health) => {
+    for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);
+  }).catch(() => {});
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const match = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem("torrent-engine-token", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);  // out of sight and history
+  }
+  token = sessionStorage.getItem("torrent-engine-token");
+  $("add-form").addEventListener("submit", addMagnet);
+  $("add-file").addEventListener("change", addFile);
+  for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => switchTab(b.dataset.tab));
+  $("clear-history").addEventListener("click", () =>
+    act(api("DELETE", "/api/jobs?finished=true").then(() => {
+      for (const [id, j] of jobs) if (FINISHED.has(j.state)) jobs.delete(id);
+      render();
+    })));
+  $("cancel-dialog").addEventListener("close", () => {
+    const id = pendingCancel;
+    pendingCancel = null;
+    if ($("cancel-dialog").returnValue !== "cancel" || !id) return;
+    const del = $("cancel-delete").checked;
+    act(api("DELETE", `/api/jobs/${id}?delete_files=${del}`).then(upsert));
+  });
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    token = $("login-token").value.trim();
+    sessionStorage.setItem("torrent-engine-token", token);
+    start();
+  });
+  if (token) start(); else logout();
+});

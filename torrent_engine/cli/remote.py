@@ -1,0 +1,257 @@
+"""``torrent-engine remote COMMAND``: drive a running daemon through its HTTP API (stdlib only)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
+from ..config import default_state_dir
+from ..errors import TorrentEngineError
+from .daemon import API_FILE
+from .units import human_bytes, human_eta
+
+URL_ENV = "TORRENT_ENGINE_API_URL"
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class RemoteError(TorrentEngineError):
+    """The daemon answered with an error, or could not be reached."""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("remote", help="control a running daemon (add, list, watch, ...)",
+                              description="Talk to a `torrent-engine daemon` over its HTTP API.")
+    p.add_argument("--url", default=None,
+                   help=f"the daemon's address (default: ${URL_ENV}, else what the daemon wrote in "
+                        f"its state dir, else http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT})")
+    p.add_argument("--token", default=None,
+                   help=f"the API token (default: ${TOKEN_ENV}, else the state dir's api_token)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help=f"the daemon's state directory (default: {default_state_dir()})")
+    p.add_argument("--json", action="store_true", help="print the API's JSON answers")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = sub.add_parser("add", help="add a magnet link or a .torrent file")
+    add.add_argument("source", metavar="MAGNET|FILE.torrent")
+    add.add_argument("--save-path", default=None, help="inside the daemon's download directory")
+    add.add_argument("--file", dest="files", type=int, action="append", default=None, metavar="INDEX",
+                     help="download only these files (repeatable)")
+    add.add_argument("--peer", dest="peers", action="append", default=[], metavar="HOST:PORT",
+                     help="connect to this peer too (repeatable)")
+    add.add_argument("--paused", action="store_true", help="add it paused")
+    add.add_argument("--sequential", action="store_true", help="download pieces in order")
+    lst = sub.add_parser("list", help="list the jobs")
+    lst.add_argument("--state", default=None, help="only jobs in this state")
+    show = sub.add_parser("show", help="one job in detail")
+    show.add_argument("job_id")
+    for name, text in (("pause", "pause a job"), ("resume", "resume a job")):
+        sub.add_parser(name, help=text).add_argument("job_id")
+    cancel = sub.add_parser("cancel", help="cancel a job (it stays in the history)")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--delete-files", action="store_true", help="remove what it downloaded")
+    watch = sub.add_parser("watch", help="follow the live events (of one job: until it finishes)")
+    watch.add_argument("job_id", nargs="?")
+    p.set_defaults(run=run)
+
+
+class Client:
+    """A tiny HTTP client of the API, on ``http.client``."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise RemoteError(f"the daemon's URL must be http://HOST:PORT, got {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.token = token
+        self.timeout = timeout
+
+    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **(extra or {})}
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        conn = self._connection(self.timeout)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            headers = self._headers({"Content-Type": "application/json"} if data is not None else None)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except OSError as exc:
+                where = f"http://{self.host}:{self.port}"
+                raise RemoteError(f"cannot reach the daemon at {where}: {exc}") from exc
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(raw) if raw else None
+        except ValueError:
+            answer = None
+        if response.status >= 400:
+            text = raw[:200].decode("utf-8", "replace")
+            message = answer.get("error") if isinstance(answer, dict) else text
+            field = answer.get("field") if isinstance(answer, dict) else None
+            raise RemoteError(f"{response.status}: {message}" + (f" (field {field})" if field else ""))
+        return answer
+
+    def events(self, path: str) -> Iterator[tuple[str, Any]]:
+        """(event name, data) of an SSE stream, reconnecting with Last-Event-ID when it drops."""
+        last_id: str | None = None
+        while True:
+            conn = self._connection(None)
+            try:
+                headers = self._headers({"Accept": "text/event-stream"})
+                if last_id:
+                    headers["Last-Event-ID"] = last_id
+                try:
+                    conn.request("GET", path, headers=headers)
+                    response = conn.getresponse()
+                except OSError as exc:
+                    raise RemoteError(f"cannot reach the daemon: {exc}") from exc
+                if response.status != 200:
+                    text = response.read()[:200].decode("utf-8", "replace")
+                    raise RemoteError(f"{response.status}: {text}")
+                name, data = "message", list[str]()
+                for raw in response:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if not line:
+                        if data:
+                            yield name, json.loads("\n".join(data))
+                        name, data = "message", []
+                    elif line.startswith(":"):
+                        continue
+                    else:
+                        key, _, value = line.partition(":")
+                        value = value.removeprefix(" ")
+                        if key == "event":
+                            name = value
+                        elif key == "data":
+                            data.append(value)
+                        elif key == "id":
+                            last_id = value
+            except (http.client.HTTPException, OSError):
+                pass  # dropped: reconnect with Last-Event-ID
+            finally:
+                conn.close()
+
+
+def resolve(args: argparse.Namespace) -> Client:
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    url = args.url or os.environ.get(URL_ENV)
+    if not url:
+        try:
+            url = json.loads((state_dir / API_FILE).read_text(encoding="utf-8"))["url"]
+        except (OSError, ValueError, KeyError, TypeError):
+            url = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
+    token = args.token or os.environ.get(TOKEN_ENV) or read_token(state_dir)
+    if not token:
+        raise RemoteError(f"no API token: pass --token, set ${TOKEN_ENV}, or point --state-dir at the "
+                          "daemon's state directory")
+    return Client(str(url), token)
+
+
+def job_line(job: dict[str, Any]) -> str:
+    pct = f"{job.get('progress', 0) * 100:5.1f}%"
+    size = human_bytes(job.get("total_size") or 0) if job.get("total_size") else "?"
+    rates = ""
+    if job.get("state") in ("downloading", "seeding"):
+        rates = (f"  down {human_bytes(job.get('download_rate') or 0)}/s  up "
+                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}"
+                 f"  eta {human_eta(job.get('eta'))}")
+    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {job.get('name') or job['info_hash']}{rates}"
+
+
+def show_job(job: dict[str, Any]) -> str:
+    lines = [job_line(job), f"  info-hash {job['info_hash']}"]
+    if job.get("error"):
+        lines.append(f"  error: {job['error']}")
+    for f in job.get("files") or []:
+        mark = "x" if f.get("selected") else " "
+        lines.append(f"  [{mark}] {f['index']:>3} {f.get('progress', 0) * 100:5.1f}%  "
+                     f"{human_bytes(f['size']):>10}  {f['path']}")
+    for t in job.get("trackers") or []:
+        lines.append(f"  tracker {t['url']}: {t.get('status')} {t.get('message') or ''}".rstrip())
+    for peer in job.get("peer_list") or []:
+        lines.append(f"  peer {peer['address']} {peer.get('client') or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _watch(client: Client, job_id: str | None, as_json: bool) -> int:
+    path = f"/api/jobs/{urllib.parse.quote(job_id)}/events" if job_id else "/api/events"
+    for name, data in client.events(path):
+        if as_json:
+            print(json.dumps({"event": name, **data}), flush=True)
+        elif name == "snapshot":
+            for job in data["jobs"]:
+                print(job_line(job), flush=True)
+        elif name == "service.stats":
+            continue
+        elif name == "job.removed":
+            print(f"{data['job_id']}  removed", flush=True)
+        elif name == "job.state":
+            print(f"{job_line(data['job'])}  ({data['old']} -> {data['new']})", flush=True)
+        else:
+            print(job_line(data["job"]), flush=True)
+        if job_id:
+            jobs = data.get("jobs") or ([data["job"]] if "job" in data else [])
+            for job in jobs:
+                if job["state"] in FINISHED or job["state"] == "seeding":
+                    return 0 if job["state"] in ("completed", "seeding") else 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    client = resolve(args)
+    answer: Any
+    if args.action == "add":
+        body: dict[str, Any] = {}
+        if args.source.startswith("magnet:"):
+            body["source"] = args.source
+        else:
+            body["source"] = base64.b64encode(Path(args.source).read_bytes()).decode("ascii")
+        if args.save_path:
+            body["save_path"] = args.save_path
+        if args.files is not None:
+            body["files"] = args.files
+        if args.peers:
+            body["peers"] = args.peers
+        if args.paused:
+            body["paused"] = True
+        if args.sequential:
+            body["sequential"] = True
+        answer = client.request("POST", "/api/jobs", body)
+    elif args.action == "list":
+        query = f"?state={urllib.parse.quote(args.state)}" if args.state else ""
+        answer = client.request("GET", f"/api/jobs{query}")
+        if not args.json:
+            for job in answer["jobs"]:
+                print(job_line(job))
+            return 0
+    elif args.action == "watch":
+        try:
+            return _watch(client, args.job_id, args.json)
+        except KeyboardInterrupt:
+            return 0
+    else:
+        job_path = f"/api/jobs/{urllib.parse.quote(args.job_id, safe='')}"
+        if args.action == "show":
+            answer = client.request("GET", job_path)
+        elif args.action in ("pause", "resume"):
+            answer = client.request("POST", f"{job_path}/{args.action}")
+        else:  # cancel
+            answer = client.request("DELETE", f"{job_path}?delete_files={str(args.delete_files).lower()}")
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print(show_job(answer) if args.action == "show" else job_line(answer))
+    return 0

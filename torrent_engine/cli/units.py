@@ -1,0 +1,40 @@
+"""Human units on the command line: sizes and rates in, sizes, rates and times out."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?(?:/s)?\s*$", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+# Below this rate an ETA says nothing (a seeder at 99.8 % that is gone gives years).
+MEANINGFUL_RATE = 1024.0  # bytes per second
+MAX_ETA = 100 * 24 * 3600.0
+
+
+def parse_rate(text: str) -> int:
+    """``500K``, ``2M``, ``1.5MiB/s``, ``100kb`` -> bytes per second (K, M, G are powers of 1024,
+    as aria2 and Transmission read them); ``0`` = unlimited."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a rate such as 500K, 2M or 1.5MiB/s, got {text!r}")
+    value = float(match.group(1)) * 1024 ** _POWERS[match.group(2).lower()]
+    return int(value)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_eta(seconds: float | None, rate: float | None = None) -> str:
+    """``mm:ss`` or ``h:mm:ss``; ``--:--`` when unknown or when the rate is too low to mean it."""
+    if seconds is None or (rate is not None and rate < MEANINGFUL_RATE) or seconds > MAX_ETA:
+        return "--:--"
+    whole = int(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -1,0 +1,107 @@
+"""Compact peer and node addresses, one set of rules for trackers (BEP 23, BEP 7, BEP 15),
+PEX (BEP 11) and the DHT (BEP 5, BEP 32). Pure: bytes in, ``(host, port)`` out.
+
+The rules, the same wherever a compact address comes from:
+- an entry with port 0 is dropped: nobody can be reached there;
+- an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) is returned as the IPv4 address ``a.b.c.d``:
+  it is the same host, and dialing it as IPv4 keeps one pool entry per peer;
+- a trailing partial entry is ignored here; whether a list whose length is not a whole number
+  of entries is an error is the caller's protocol's rule (each raises its own typed error);
+- ``limit`` stops decoding after that many addresses, so a huge list costs no more than what
+  the caller will keep.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+__all__ = [
+    "NODE_ID_LEN",
+    "PEER_V4_LEN",
+    "PEER_V6_LEN",
+    "Address",
+    "decode_nodes",
+    "decode_peer",
+    "decode_peers",
+    "encode_peer",
+    "encode_peers",
+    "iter_peers",
+    "normalize_host",
+    "peer_entry_size",
+]
+
+Address = tuple[str, int]
+PEER_V4_LEN = 6  # BEP 23: 4 address bytes + 2 port bytes
+PEER_V6_LEN = 18  # BEP 7 / BEP 32: 16 address bytes + 2 port bytes
+NODE_ID_LEN = 20  # BEP 5: a node entry is the node id followed by a compact address
+
+
+def peer_entry_size(ipv6: bool) -> int:
+    return PEER_V6_LEN if ipv6 else PEER_V4_LEN
+
+
+def normalize_host(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The textual address, an IPv4-mapped IPv6 address as plain IPv4."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def encode_peer(host: str, port: int) -> bytes:
+    """6 bytes (IPv4) or 18 bytes (IPv6): the address, then the big-endian port."""
+    if not 0 <= port <= 0xFFFF:
+        raise ValueError(f"port {port} out of range")
+    return ipaddress.ip_address(host).packed + port.to_bytes(2, "big")
+
+
+def encode_peers(peers: Iterable[Address], *, ipv6: bool) -> bytes:
+    """A compact list of one family; a host of the other family is a ``ValueError``."""
+    out = bytearray()
+    for host, port in peers:
+        if (ipaddress.ip_address(host).version == 6) != ipv6:
+            raise ValueError(f"{host} is not an IPv{6 if ipv6 else 4} address")
+        out += encode_peer(host, port)
+    return bytes(out)
+
+
+def decode_peer(entry: bytes) -> Address | None:
+    """One 6- or 18-byte entry; None when it is unusable (port 0). Other lengths: ``ValueError``."""
+    if len(entry) == PEER_V4_LEN:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(entry[:4])
+    elif len(entry) == PEER_V6_LEN:
+        ip = ipaddress.IPv6Address(entry[:16])
+    else:
+        raise ValueError(f"compact address of {len(entry)} bytes")
+    port = int.from_bytes(entry[-2:], "big")
+    return (normalize_host(ip), port) if port else None
+
+
+def iter_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> Iterator[Address]:
+    """The usable addresses of a compact list, lazily, at most ``limit`` of them."""
+    size = peer_entry_size(ipv6)
+    count = 0
+    for offset in range(0, len(data) - size + 1, size):
+        if limit is not None and count >= limit:
+            return
+        peer = decode_peer(data[offset:offset + size])
+        if peer is not None:
+            count += 1
+            yield peer
+
+
+def decode_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[Address]:
+    return list(iter_peers(data, ipv6=ipv6, limit=limit))
+
+
+def decode_nodes(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[tuple[bytes, str, int]]:
+    """``nodes`` (26-byte) or ``nodes6`` (38-byte) entries as ``(node_id, host, port)``."""
+    size = NODE_ID_LEN + peer_entry_size(ipv6)
+    out: list[tuple[bytes, str, int]] = []
+    for offset in range(0, len(data) - size + 1, size):
+        if limit is not None and len(out) >= limit:
+            break
+        peer = decode_peer(data[offset + NODE_ID_LEN:offset + size])
+        if peer is not None:
+            out.append((data[offset:offset + NODE_ID_LEN], *peer))
+    return out

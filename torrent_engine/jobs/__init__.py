@@ -1,0 +1,58 @@
+"""The job service: background downloads as jobs, with history, persistence and client leases.
+
+``async with JobService(config, download_root="downloads", state_dir="state") as jobs:``
+``    job, created = await jobs.add("magnet:?xt=...")`` — see docs/jobs.md.
+"""
+
+from __future__ import annotations
+
+from .model import (
+    FINISHED_STATES,
+    InvalidJobRequest,
+    Job,
+    JobAdded,
+    JobConflict,
+    JobError,
+    JobFile,
+    JobNotFound,
+    JobOptions,
+    JobPeer,
+    JobProgress,
+    JobRemoved,
+    JobResult,
+    JobState,
+    JobStateChanged,
+    JobTracker,
+    Lease,
+    LeaseNotFound,
+    SavePathError,
+    ServiceStats,
+    ServiceStatsEvent,
+)
+from .service import CLIENT_SESSION_ENDED, JobService
+
+__all__ = [
+    "CLIENT_SESSION_ENDED",
+    "FINISHED_STATES",
+    "InvalidJobRequest",
+    "Job",
+    "JobAdded",
+    "JobConflict",
+    "JobError",
+    "JobFile",
+    "JobNotFound",
+    "JobOptions",
+    "JobPeer",
+    "JobProgress",
+    "JobRemoved",
+    "JobResult",
+    "JobService",
+    "JobState",
+    "JobStateChanged",
+    "JobTracker",
+    "Lease",
+    "LeaseNotFound",
+    "SavePathError",
+    "ServiceStats",
+    "ServiceStatsEvent",
+]

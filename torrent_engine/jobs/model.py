@@ -1,0 +1,269 @@
+"""The job service's vocabulary: job states, errors, immutable snapshots and events.
+
+Everything here is plain data: the service (``service.py``) builds the snapshots and publishes
+the events; the HTTP API and the CLI read them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import TorrentEngineError
+from ..events import Event
+
+__all__ = [
+    "FINISHED_STATES",
+    "InvalidJobRequest",
+    "Job",
+    "JobAdded",
+    "JobConflict",
+    "JobError",
+    "JobFile",
+    "JobNotFound",
+    "JobOptions",
+    "JobPeer",
+    "JobProgress",
+    "JobRemoved",
+    "JobResult",
+    "JobState",
+    "JobStateChanged",
+    "JobTracker",
+    "Lease",
+    "LeaseNotFound",
+    "SavePathError",
+    "ServiceStats",
+    "ServiceStatsEvent",
+]
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    CHECKING = "checking"
+    FETCHING_METADATA = "fetching_metadata"
+    DOWNLOADING = "downloading"
+    SEEDING = "seeding"
+    PAUSED = "paused"
+    COMPLETED = "completed"  # every wanted piece verified, and no longer seeding
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+# -- errors -------------------------------------------------------------------------------------
+class JobError(TorrentEngineError):
+    """Base of the job service's errors; ``field`` names the offending input, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.reason = message
+        self.field = field
+
+
+class JobNotFound(JobError):
+    """No job with that id (neither active nor in the history)."""
+
+
+class JobConflict(JobError):
+    """The operation does not fit the job's state (e.g. resuming a cancelled job)."""
+
+
+class InvalidJobRequest(JobError):
+    """Bad input to ``add``/``update``; ``field`` names it ("source", "save_path", "files", ...)."""
+
+
+class SavePathError(InvalidJobRequest):
+    """A save path outside the download root (``../``, an absolute path elsewhere, a symlink out)."""
+
+    def __init__(self, message: str, field: str | None = "save_path") -> None:
+        super().__init__(message, field)
+
+
+class LeaseNotFound(JobError):
+    """No open client lease with that id (never opened, ended, lapsed or replaced)."""
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class JobFile:
+    index: int
+    path: str  # relative to the save path, "/"-separated
+    size: int
+    progress: float
+    priority: int  # 0 = skipped, 1..7 = downloaded (higher first)
+    selected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobPeer:
+    address: str
+    client: str
+    download_rate: float
+    upload_rate: float
+    progress: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobTracker:
+    url: str
+    status: str  # "working", "failed" or "unknown"
+    message: str
+    peers: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What a finished job leaves in the history."""
+
+    downloaded: int  # bytes received from peers
+    uploaded: int
+    duration: float  # seconds from creation to the end
+    average_rate: float  # downloaded / duration (bytes per second)
+    error: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"downloaded": self.downloaded, "uploaded": self.uploaded, "duration": self.duration,
+                "average_rate": self.average_rate, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    save_path: str  # absolute, inside the download root
+    files: tuple[int, ...] | None  # indices to download; None = all
+    sequential: bool
+    paused: bool
+    peers: tuple[tuple[str, int], ...]
+    client: str | None  # the lease the job is bound to
+    download_limit: int  # bytes per second, 0 = unlimited
+    upload_limit: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"save_path": self.save_path, "files": list(self.files) if self.files is not None else None,
+                "sequential": self.sequential, "paused": self.paused,
+                "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
+                "client": self.client, "download_limit": self.download_limit,
+                "upload_limit": self.upload_limit}
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An immutable snapshot of one job at the moment it was taken."""
+
+    id: str
+    info_hash: str
+    name: str
+    source: str  # the magnet URI, or "torrent" for a .torrent
+    options: JobOptions
+    state: JobState
+    created_at: float
+    updated_at: float
+    completed_at: float | None
+    progress: float  # 0..1 of the wanted bytes
+    total_size: int  # wanted bytes
+    done_size: int  # wanted bytes verified
+    downloaded: int
+    uploaded: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    seeds: int
+    eta: float | None  # seconds; None when unknown or the rate is too low to mean anything
+    files: tuple[JobFile, ...]
+    peer_list: tuple[JobPeer, ...]
+    trackers: tuple[JobTracker, ...]
+    error: str | None
+    result: JobResult | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def to_json(self, *, detail: bool = False) -> dict[str, object]:
+        out: dict[str, object] = {
+            "id": self.id, "info_hash": self.info_hash, "name": self.name, "source": self.source,
+            "options": self.options.to_json(), "state": self.state.value, "created_at": self.created_at,
+            "updated_at": self.updated_at, "completed_at": self.completed_at, "progress": self.progress,
+            "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
+            "uploaded": self.uploaded, "download_rate": self.download_rate, "upload_rate": self.upload_rate,
+            "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
+            "result": self.result.to_json() if self.result is not None else None,
+        }
+        if detail:
+            out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,
+                             "priority": f.priority, "selected": f.selected} for f in self.files]
+            out["peer_list"] = [{"address": p.address, "client": p.client, "download_rate": p.download_rate,
+                                 "upload_rate": p.upload_rate, "progress": p.progress}
+                                for p in self.peer_list]
+            out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers}
+                               for t in self.trackers]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A client's session with the service: its jobs live only while the lease does."""
+
+    id: str
+    ttl: float
+    expires_at: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "ttl": self.ttl, "expires_at": self.expires_at}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    download_rate: float
+    upload_rate: float
+    downloaded: int
+    uploaded: int
+    listen_port: int
+    dht_nodes: int
+    jobs: dict[str, int]  # count per state (every state present, 0 included)
+
+    def to_json(self) -> dict[str, object]:
+        return {"download_rate": self.download_rate, "upload_rate": self.upload_rate,
+                "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
+                "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs)}
+
+
+# -- events -------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobAdded(Event):
+    name: ClassVar[str] = "job.added"
+    job: Job
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobStateChanged(Event):
+    name: ClassVar[str] = "job.state"
+    job: Job
+    old: JobState
+    new: JobState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobProgress(Event):
+    """Throttled: at most ``PROGRESS_PER_SECOND`` per job and second."""
+
+    name: ClassVar[str] = "job.progress"
+    job: Job
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobRemoved(Event):
+    """A finished job pruned from the history or cleared from it."""
+
+    name: ClassVar[str] = "job.removed"
+    job_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceStatsEvent(Event):
+    """Once a second while the service runs."""
+
+    name: ClassVar[str] = "service.stats"
+    stats: ServiceStats

@@ -1,0 +1,125 @@
+"""Save paths confined to the download root, and the clean-up of what a cancelled job made.
+
+A save path is checked before anything is written: relative to the root or absolute inside it,
+with every symlink on the way resolved, so ``../x``, ``/etc`` and a link leading out all fail.
+A job remembers which folders it had to create and which of its files were already on disk;
+cancelling with ``delete_files`` removes only its own files and the folders it created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .model import SavePathError
+
+log = logging.getLogger(__name__)
+
+
+def confine(root: Path, save_path: str | None) -> Path:
+    """The absolute, symlink-resolved save path for ``save_path`` under ``root`` (already resolved).
+
+    Raises ``SavePathError`` when it lies outside the root. Nothing is created.
+    """
+    if save_path is None or save_path == "":
+        return root
+    if not isinstance(save_path, str):
+        raise SavePathError("must be a string")
+    if "\x00" in save_path:
+        raise SavePathError("contains a NUL character")
+    candidate = Path(save_path)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    try:
+        resolved = candidate.resolve(strict=False)  # follows every symlink that exists
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise SavePathError(f"{save_path!r} cannot be resolved: {exc}") from exc
+    if resolved != root and root not in resolved.parents:
+        raise SavePathError(f"{save_path!r} is outside the download root {str(root)!r}")
+    return resolved
+
+
+def missing_dirs(root: Path, path: Path) -> list[str]:
+    """The folders between ``root`` (exclusive) and ``path`` (inclusive) that do not exist yet,
+    outermost first: what a job saving into ``path`` creates."""
+    out: list[str] = []
+    current = path
+    while current != root and root in current.parents:
+        if not current.exists():
+            out.append(str(current))
+        else:
+            break
+        current = current.parent
+    out.reverse()
+    return out
+
+
+def existing_files(save_path: Path, relative_paths: Iterable[Sequence[str]]) -> list[str]:
+    """Which of the torrent's files (by relative path) are on disk already, "/"-joined."""
+    found: list[str] = []
+    for parts in relative_paths:
+        if not parts:
+            continue
+        path = save_path.joinpath(*parts)
+        if path.is_symlink() or path.exists():
+            found.append("/".join(parts))
+    return found
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        real = path.parent.resolve(strict=False) / path.name
+    except (OSError, RuntimeError):
+        return False
+    return root == real or root in real.parents
+
+
+def delete_job_files(save_path: Path, relative_paths: Iterable[Sequence[str]], *, keep: Iterable[str],
+                     created_dirs: Iterable[str]) -> list[str]:
+    """Remove a job's files under ``save_path`` except those in ``keep`` (there before the job),
+    then the empty folders on their way and the folders the job created. Never follows a symlink
+    out of ``save_path``; a folder still holding something is left. Returns what was removed."""
+    root = save_path.resolve(strict=False)
+    kept = set(keep)
+    removed: list[str] = []
+    dirs: set[Path] = set()
+    for parts in relative_paths:
+        if not parts or "/".join(parts) in kept:
+            continue
+        path = root.joinpath(*parts)
+        parent = path.parent
+        while parent != root and root in parent.parents:
+            dirs.add(parent)
+            parent = parent.parent
+        if not _inside(root, path):
+            log.warning("not deleting %s: a folder on its way leads out of %s", path, root)
+            continue
+        try:
+            if path.is_symlink() or path.is_file():
+                path.unlink()  # a symlink itself, never its target
+                removed.append(str(path))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot delete %s: %s", path, exc)
+    ours = [Path(d) for d in created_dirs]
+    for d in sorted({*dirs, *ours}, key=lambda p: len(p.parts), reverse=True):
+        if d.is_symlink() or not d.is_dir():
+            continue
+        if d not in ours and not _inside(root, d):
+            continue
+        try:
+            d.rmdir()  # only an empty folder: other people's files are never touched
+            removed.append(str(d))
+        except OSError:
+            pass
+    return removed
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,198 @@
+"""One JSON record per job in ``state_dir/jobs/<id>.json``, plus the open leases.
+
+Records are written atomically (temp file, fsync, rename: ``resume.write_atomic``), so a crash
+leaves the old record or the new one. Loading tolerates damage: a record that cannot be read
+is reported in ``lost`` with its reason and skipped; the others load. Leftover temp files of an
+interrupted write are removed at start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..resume import write_atomic
+from .model import JobOptions, JobResult, JobState
+
+log = logging.getLogger(__name__)
+
+RECORD_VERSION = 1
+_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """The persistent (and mutable) part of a job; the service owns it, snapshots copy from it."""
+
+    id: str
+    info_hash: str
+    name: str
+    source: str  # magnet URI, or "torrent"
+    options: JobOptions
+    state: JobState
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+    error: str | None = None
+    result: JobResult | None = None
+    total_size: int = 0
+    done_size: int = 0
+    downloaded: int = 0
+    uploaded: int = 0
+    file_priorities: list[int] | None = None  # None until the metainfo is known
+    created_dirs: list[str] = field(default_factory=list)  # folders the job made (outermost first)
+    preexisting: list[str] | None = None  # the torrent's files that were on disk before the job
+    file_paths: list[list[str]] | None = None  # every file's relative path (for the clean-up)
+    file_sizes: list[int] | None = None
+    pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
+    delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "version": RECORD_VERSION, "id": self.id, "info_hash": self.info_hash, "name": self.name,
+            "source": self.source,
+            "options": {"save_path": o.save_path, "files": list(o.files) if o.files is not None else None,
+                        "sequential": o.sequential, "paused": o.paused, "peers": [list(p) for p in o.peers],
+                        "client": o.client, "download_limit": o.download_limit,
+                        "upload_limit": o.upload_limit},
+            "state": self.state.value, "created_at": self.created_at, "updated_at": self.updated_at,
+            "completed_at": self.completed_at, "error": self.error,
+            "result": self.result.to_json() if self.result is not None else None,
+            "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
+            "uploaded": self.uploaded, "file_priorities": self.file_priorities,
+            "created_dirs": self.created_dirs, "preexisting": self.preexisting,
+            "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
+            "delete_pending": self.delete_pending,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> JobRecord:
+        """Raises ``ValueError`` (with what was wrong) on a record that is not one of ours."""
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
+        if d.get("version") != RECORD_VERSION:
+            raise ValueError(f"unknown record version {d.get('version')!r}")
+        try:
+            o = d["options"]
+            files = o["files"]
+            options = JobOptions(
+                save_path=_str(o["save_path"]),
+                files=tuple(int(i) for i in files) if files is not None else None,
+                sequential=bool(o["sequential"]), paused=bool(o["paused"]),
+                peers=tuple((str(h), int(p)) for h, p in o["peers"]),
+                client=None if o["client"] is None else _str(o["client"]),
+                download_limit=int(o["download_limit"]), upload_limit=int(o["upload_limit"]))
+            r = d["result"]
+            result = None if r is None else JobResult(
+                downloaded=int(r["downloaded"]), uploaded=int(r["uploaded"]), duration=float(r["duration"]),
+                average_rate=float(r["average_rate"]), error=None if r["error"] is None else str(r["error"]))
+            job_id = _str(d["id"])
+            if not _ID.match(job_id):
+                raise ValueError(f"bad id {job_id!r}")
+            info_hash = _str(d["info_hash"])
+            bytes.fromhex(info_hash)
+            fp = d.get("file_priorities")
+            paths = d.get("file_paths")
+            sizes = d.get("file_sizes")
+            pre = d.get("preexisting")
+            return cls(
+                id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
+                options=options, state=JobState(d["state"]), created_at=float(d["created_at"]),
+                updated_at=float(d["updated_at"]),
+                completed_at=None if d["completed_at"] is None else float(d["completed_at"]),
+                error=None if d["error"] is None else str(d["error"]), result=result,
+                total_size=int(d["total_size"]), done_size=int(d["done_size"]),
+                downloaded=int(d["downloaded"]), uploaded=int(d["uploaded"]),
+                file_priorities=None if fp is None else [int(p) for p in fp],
+                created_dirs=[_str(x) for x in d.get("created_dirs") or []],
+                preexisting=None if pre is None else [_str(x) for x in pre],
+                file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
+                file_sizes=None if sizes is None else [int(s) for s in sizes],
+                pad_files=[int(i) for i in d.get("pad_files") or []],
+                delete_pending=bool(d.get("delete_pending", False)))
+        except (KeyError, TypeError, OverflowError, AttributeError) as exc:
+            raise ValueError(f"missing or malformed field: {exc}") from exc
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+class JobStore:
+    """The folder of job records (``None`` folder: nothing is persisted)."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.folder = state_dir / "jobs" if state_dir is not None else None
+        self.leases_path = state_dir / "leases.json" if state_dir is not None else None
+
+    def _path(self, job_id: str) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{job_id}.json"
+
+    def save(self, record: JobRecord) -> None:
+        self.write(record.id, self.encode(record))
+
+    @staticmethod
+    def encode(record: JobRecord) -> bytes:
+        return json.dumps(record.to_json(), separators=(",", ":")).encode()
+
+    def write(self, job_id: str, data: bytes) -> None:
+        if self.folder is None:
+            return
+        write_atomic(self._path(job_id), data)
+
+    def delete(self, job_id: str) -> None:
+        if self.folder is None:
+            return
+        self._path(job_id).unlink(missing_ok=True)
+
+    def delete_many(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self.delete(job_id)
+
+    def load_all(self) -> tuple[list[JobRecord], list[tuple[str, str]]]:
+        """Every readable record, and (file, reason) for each one that was not."""
+        if self.folder is None or not self.folder.is_dir():
+            return [], []
+        for tmp in self.folder.glob("*.tmp"):  # an interrupted write_atomic
+            log.info("removing leftover temp file %s", tmp)
+            tmp.unlink(missing_ok=True)
+        records: list[JobRecord] = []
+        lost: list[tuple[str, str]] = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                record = JobRecord.from_json(json.loads(path.read_bytes()))
+                if record.id != path.stem:
+                    raise ValueError(f"record id {record.id!r} does not match its file name")
+            except (OSError, ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
+                reason = str(exc) or type(exc).__name__
+                log.warning("job record %s is unreadable and is skipped (job lost): %s", path, reason)
+                lost.append((str(path), reason))
+                continue
+            records.append(record)
+        return records, lost
+
+    def save_leases(self, leases: dict[str, tuple[float, float]]) -> None:
+        if self.leases_path is None:
+            return
+        data = {lid: {"ttl": ttl, "expires_at": exp} for lid, (ttl, exp) in leases.items()}
+        write_atomic(self.leases_path, json.dumps(data).encode())
+
+    def load_leases(self) -> dict[str, tuple[float, float]]:
+        if self.leases_path is None or not self.leases_path.is_file():
+            return {}
+        for tmp in self.leases_path.parent.glob(self.leases_path.name + ".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        try:
+            raw = json.loads(self.leases_path.read_bytes())
+            return {str(k): (float(v["ttl"]), float(v["expires_at"])) for k, v in raw.items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("lease file %s is unreadable; leases dropped: %s", self.leases_path, exc)
+            return {}

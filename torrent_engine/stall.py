@@ -1,0 +1,98 @@
+"""Why a download is not moving: the session feeds what it knows about its swarm once a second,
+and after a grace period without a byte of progress this says why, in words a user can act on.
+
+Sans-I/O: the clock is passed in; nothing here reads a socket or a file.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class StallReason(enum.StrEnum):
+    """What keeps a download from progressing."""
+
+    NO_PEER_SOURCES = "no_peer_sources"  # no tracker, no DHT, no peer given, nobody in the pool
+    NO_PEERS_FOUND = "no_peers_found"  # sources exist but have handed out no peer yet
+    TRACKER_ERRORS = "tracker_errors"  # the trackers fail and nothing else gave a peer
+    NONE_REACHABLE = "none_reachable"  # peers known, none answers
+    ENCRYPTION_REFUSED = "encryption_refused"  # every peer failed on the encryption policy
+    ALL_BANNED = "all_banned"  # every known peer was banned (sent data that failed its hash)
+    NO_PEER_HAS_PIECES = "no_peer_has_pieces"  # connected, but nobody has what is missing
+    NOTHING_ARRIVES = "nothing_arrives"  # connected peers that have pieces, but no data comes
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmFacts:
+    """What a session knows about its swarm at one moment."""
+
+    sources: int  # peer sources configured: trackers, the DHT, peers given by the user
+    known: int  # addresses in the peer pool
+    connected: int
+    failed: int  # known peers whose every connection attempt failed so far
+    encryption_refused: int  # of those, the ones that failed on the encryption policy
+    banned: int
+    peers_with_wanted: int  # connected peers that have at least one piece we still want
+    tracker_errors: tuple[str, ...] = ()  # the last error of each failing tracker
+    fetching_metadata: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A download that has not progressed for ``seconds``, and why."""
+
+    reason: StallReason
+    message: str
+    seconds: float
+
+
+def diagnose(facts: SwarmFacts) -> tuple[StallReason, str]:
+    """The most specific reason the facts support."""
+    what = "the metadata" if facts.fetching_metadata else "the missing pieces"
+    if facts.connected == 0:
+        if facts.known == 0:
+            if facts.sources == 0:
+                return StallReason.NO_PEER_SOURCES, (
+                    "no peer sources: no tracker, the DHT is off and no peer was given")
+            if facts.tracker_errors:
+                errors = "; ".join(facts.tracker_errors)
+                return StallReason.TRACKER_ERRORS, f"no peers; tracker errors: {errors}"
+            return StallReason.NO_PEERS_FOUND, "no peers found yet"
+        if facts.banned >= facts.known:
+            return StallReason.ALL_BANNED, f"all {facts.known} known peers are banned (they sent bad data)"
+        if facts.encryption_refused and facts.encryption_refused >= facts.failed:
+            return StallReason.ENCRYPTION_REFUSED, (
+                f"{facts.encryption_refused} of {facts.known} peers refused for encryption "
+                "(the encryption policy does not match theirs)")
+        return StallReason.NONE_REACHABLE, f"{facts.known} peers known, none reachable"
+    if facts.peers_with_wanted == 0 and not facts.fetching_metadata:
+        return StallReason.NO_PEER_HAS_PIECES, f"{facts.connected} peers connected, none has {what}"
+    return StallReason.NOTHING_ARRIVES, f"{facts.connected} peers connected, but none sends {what}"
+
+
+class StallDetector:
+    """Says a download is stalled once ``grace`` seconds passed without progress."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self._progress: int | None = None
+        self._since = 0.0
+
+    def observe(self, now: float, progress: int, facts: SwarmFacts) -> Stall | None:
+        """``progress``: anything that grows while the download moves (verified bytes; bytes
+        received). Returns the stall, or None while the download moves or within the grace."""
+        if self._progress is None or progress != self._progress:
+            self._progress = progress
+            self._since = now
+            return None
+        waited = now - self._since
+        if waited < self.grace:
+            return None
+        reason, message = diagnose(facts)
+        return Stall(reason=reason, message=message, seconds=waited)
+
+    def reset(self, now: float) -> None:
+        """Start counting again (e.g. after a resume)."""
+        self._progress = None
+        self._since = now
