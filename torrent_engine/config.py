@@ -35,7 +35,7 @@ class Config:
     listen_host: str = ""
     listen_port: int = 0
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
-    state_dir: Path | None = None
+    state_dir: str | os.PathLike[str] | None = None  # a Path once the Config is made
     encryption: Encryption = "prefer"
     # BEP 29 uTP runs on a UDP socket on listen_port (shared with the DHT when both are on).
     transport: Transport = "any"

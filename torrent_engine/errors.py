@@ -91,6 +91,11 @@ class PortMapError(TorrentEngineError):
         self.code = code
 
 
+class DownloadTimeout(TorrentEngineError, TimeoutError):
+    """A download did not complete within the time it was given; the message says which and
+    how far it got."""
+
+
 class ConfigError(TorrentEngineError, ValueError):
     """A ``Config`` value that cannot work; ``field`` names the setting."""
 

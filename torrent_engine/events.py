@@ -12,10 +12,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .errors import TorrentEngineError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ __all__ = [
     "PieceHashFailed",
     "SessionChecking",
     "SessionCompleted",
-    "SessionError",
+    "SessionFailed",
     "SessionMetadataReceived",
     "SessionPaused",
     "SessionResumed",
@@ -39,6 +41,7 @@ __all__ = [
     "SessionStopped",
     "StatsUpdate",
     "Subscription",
+    "UnknownEventError",
     "TrackerFailed",
     "TrackerSuccess",
 ]
@@ -95,7 +98,9 @@ class SessionStopped(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SessionError(Event):
+class SessionFailed(Event):
+    """The session ended with an error (``error`` says what failed and where)."""
+
     name: ClassVar[str] = "session.error"
     error: str = ""
 
@@ -179,6 +184,24 @@ class StatsUpdate(Event):
 
 
 Callback = Callable[[Event], object]
+E = TypeVar("E", bound=Event)
+
+
+class UnknownEventError(TorrentEngineError, ValueError):
+    """A subscription to an event name that no event has."""
+
+
+def known_event_names() -> set[str]:
+    """The names of every event class defined so far (the engine's and, once imported, the job
+    service's)."""
+    names: set[str] = set()
+    pending: list[type[Event]] = [Event]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not Event:
+            names.add(cls.name)
+    return names
 
 
 @dataclass(eq=False)
@@ -208,7 +231,23 @@ class EventBus:
         self._subs: dict[str, list[Subscription]] = {}
         self._forward: list[EventBus] = []
 
-    def subscribe(self, name: str, callback: Callback) -> Subscription:
+    @overload
+    def subscribe(self, name: type[E], callback: Callable[[E], object]) -> Subscription: ...
+
+    @overload
+    def subscribe(self, name: str, callback: Callback) -> Subscription: ...
+
+    def subscribe(self, name: str | type[Event], callback: Callable[[Any], object]) -> Subscription:
+        """Call ``callback`` with every event of a kind: an event class (``PieceCompleted``: the
+        callback's type is checked), its dotted name (``"piece.completed"``), or ``"*"`` for all.
+        An unknown name raises ``UnknownEventError`` (it would never fire)."""
+        if isinstance(name, type):
+            if not issubclass(name, Event):
+                raise UnknownEventError(f"{name.__name__} is not an event class")
+            name = name.name
+        elif name != ALL and name not in known_event_names():
+            known = ", ".join(sorted(known_event_names()))
+            raise UnknownEventError(f"no event is named {name!r}; known: {known}")
         sub = Subscription(self, name, callback)
         self._subs.setdefault(name, []).append(sub)
         return sub

@@ -21,12 +21,12 @@ import anyio.abc
 
 from .bencode import decode_with_spans
 from .config import Config
-from .errors import BencodeError, MetainfoError, SessionError, TorrentEngineError
+from .errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
 from .events import EventBus
 from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
 from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
-from .session import Session
+from .session import Session, SessionStatus
 from .shared import SharedResources
 
 log = logging.getLogger(__name__)
@@ -277,11 +277,14 @@ class DownloadSummary:
 
 
 def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, config: Config | None = None,
-             peers: tuple[tuple[str, int], ...] = (), timeout: float | None = None) -> DownloadSummary:
-    """Blocking convenience: download ``torrent`` (a ``Torrent``, path or bytes) into ``save_path``.
+             peers: tuple[tuple[str, int], ...] = (), timeout: float | None = None,
+             progress: Callable[[SessionStatus], object] | None = None) -> DownloadSummary:
+    """Blocking convenience: download ``torrent`` (a ``Torrent``, a .torrent path or its bytes, or
+    a magnet link) into ``save_path`` and return a summary. It prints nothing; ``progress`` is
+    called with the session's status about once a second (on the engine's thread).
 
-    Runs its own event loop; returns once every piece is verified (raises ``SessionError`` if
-    the session stops first, ``TimeoutError`` after ``timeout`` seconds).
+    Runs its own event loop; returns once every piece is verified. Raises ``SessionError`` if the
+    session stops first, ``DownloadTimeout`` (a ``TimeoutError``) after ``timeout`` seconds.
     """
     from .runtime import run
 
@@ -292,11 +295,29 @@ def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, confi
         started = time.monotonic()
         async with TorrentManager(cfg) as manager:
             session = await manager.add(torrent, save_path, peers=peers)
-            with anyio.fail_after(timeout):
-                await session.wait_completed()
+            try:
+                with anyio.fail_after(timeout):
+                    async with anyio.create_task_group() as tg:
+                        if progress is not None:
+                            tg.start_soon(_report, session, progress)
+                        await session.wait_completed()
+                        tg.cancel_scope.cancel()
+            except TimeoutError:
+                st = session.status()
+                raise DownloadTimeout(f"{session.name} was not complete after {timeout:g} s "
+                                      f"({st.progress:.1%} of {st.total_wanted} bytes)") from None
             return DownloadSummary(name=session.name, info_hash=session.info_hash_hex,
                                    save_path=str(save_path), size=session.torrent.payload_size,
                                    seconds=time.monotonic() - started, downloaded=session.downloaded,
                                    hash_failures=session.hash_failures)
 
     return run(main)
+
+
+async def _report(session: Session, progress: Callable[[SessionStatus], object]) -> None:
+    while True:
+        try:
+            progress(session.status())
+        except Exception:  # the caller's callback must not break the download
+            log.exception("download progress callback failed")
+        await anyio.sleep(1.0)

@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -51,7 +51,6 @@ from .peer.extensions import (
     UT_METADATA,
     UT_PEX,
     ExtensionHandshake,
-    MetadataAssembler,
     MetadataData,
     MetadataReject,
     MetadataRequest,
@@ -62,6 +61,7 @@ from .peer.extensions import (
     metadata_piece,
 )
 from .peer.messages import BLOCK_SIZE
+from .peer.metadata_fetch import MetadataFetcher, Verdict
 from .peer_io import handshaker_for, open_connection
 from .picker import Block, PiecePicker
 from .resume import (
@@ -87,8 +87,7 @@ OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
-METADATA_PEER_TIMEOUT = 60.0  # a peer has this long to hand over the metadata
-MAX_METADATA_SIZES = 4  # different info dict sizes collected at once (each assembler holds its pieces)
+METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extension handshake
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
@@ -252,8 +251,10 @@ class Session:
         self._piece_cache_bytes = 0
         self._file_priorities: list[int] = []
         self._total_wanted = 0
-        # one per info dict size announced (BEP 9): a peer lying about the size cannot lock out the rest
-        self._assemblers: dict[int, MetadataAssembler] = {}
+        # BEP 9 for a magnet: the one record of what was asked of whom and who sent what, so a
+        # liar (wrong sizes, sprayed or false pieces) cannot stall the download
+        self._fetcher: MetadataFetcher | None = None
+        self._metadata_gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self._metadata: bytes | None = None
         self._metadata_done = anyio.Event()
         self.downloaded = 0
@@ -594,7 +595,8 @@ class Session:
                     scope.cancel()
         self._swarm = None
         self._swarm_scope = None
-        self._assemblers.clear()  # (their pieces are no longer needed)
+        self._fetcher = None  # (its pieces are no longer needed)
+        self._metadata_gone.clear()
         self._tracker = None  # the full session announces afresh
         self._connecting.clear()
         for entry in self._pool.values():  # the metadata peers are dialed again for the data
@@ -613,48 +615,71 @@ class Session:
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
+    def _metadata_fetcher(self) -> MetadataFetcher:
+        if self._fetcher is None:
+            info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
+                         if self.magnet is not None else None) or self.info_hash
+            self._fetcher = MetadataFetcher(info_hash)
+        return self._fetcher
+
+    def _metadata_drops(self, fetcher: MetadataFetcher) -> None:
+        """Ban the peers the fetcher proved to lie; let every dropped one's task end."""
+        for dropped in fetcher.take_dropped():
+            key = cast(tuple[str, int], dropped.peer_key)
+            log.info("metadata peer %s:%d dropped: %s", key[0], key[1], dropped.reason)
+            self._metadata_gone.add(key)
+            if dropped.banned:
+                self._ban(key)
+
     async def _metadata_from(self, link: Any, key: tuple[str, int]) -> None:
-        """Ask one peer for the metadata; the pieces go into one assembler shared by all peers."""
+        """Fetch the metadata from one peer, as the shared fetcher directs: what to ask it for,
+        what of its answers to keep, and when to give up on it."""
+        fetcher = self._metadata_fetcher()
+        self._metadata_gone.discard(key)
         try:
-            with anyio.move_on_after(METADATA_PEER_TIMEOUT):
-                if not link.extension:
+            if not link.extension:
+                return
+            await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
+            peer_id = 0
+            deadline = time.monotonic() + METADATA_PEER_TIMEOUT  # to send its extension handshake
+            while not self._metadata_done.is_set():
+                now = time.monotonic()
+                fetcher.tick(now)
+                self._metadata_drops(fetcher)
+                if key in self._metadata_gone or (not peer_id and now > deadline):
                     return
-                await link.send_many([m.Extended(0, self._extension_handshake(with_metadata=False))])
-                peer_id = 0
-                assembler: MetadataAssembler | None = None
-                while not self._metadata_done.is_set():
-                    msg = await link.receive()
-                    if not isinstance(msg, m.Extended):
-                        continue
-                    if msg.ext_id == 0:
-                        hs = ExtensionHandshake.decode(msg.payload)
-                        peer_id = hs.m.get(UT_METADATA, 0)
-                        if not peer_id or hs.metadata_size is None:
-                            return  # it cannot give us the metadata
-                        assembler = self._assemblers.get(hs.metadata_size)
-                        if assembler is None:
-                            if len(self._assemblers) >= MAX_METADATA_SIZES:
-                                return
-                            info_hash = (self.magnet.info_hash_v1 or self.magnet.info_hash_v2
-                                         if self.magnet is not None else None) or self.info_hash
-                            assembler = MetadataAssembler(info_hash, hs.metadata_size)
-                            self._assemblers[hs.metadata_size] = assembler
+                if peer_id:
+                    pieces = fetcher.next_requests(key, now)
+                    if pieces:
                         await link.send_many([m.Extended(peer_id, encode_metadata_message(MetadataRequest(i)))
-                                              for i in assembler.missing()])
-                    elif msg.ext_id == OUR_UT_METADATA_ID and peer_id and assembler is not None:
-                        data = decode_metadata_message(msg.payload)
-                        if isinstance(data, MetadataReject):
-                            return
-                        if isinstance(data, MetadataData):
-                            info = assembler.add(data)
-                            if info is not None:
-                                self._metadata = info
-                                self._metadata_done.set()
-                            elif not assembler.missing():
-                                return  # it did not hash right: try others
+                                              for i in pieces])
+                msg = None
+                with anyio.move_on_after(1.0):  # (requests freed elsewhere are picked up each second)
+                    msg = await link.receive()
+                if not isinstance(msg, m.Extended):
+                    continue
+                if msg.ext_id == 0:
+                    hs = ExtensionHandshake.decode(msg.payload)
+                    peer_id = hs.m.get(UT_METADATA, 0)
+                    if not peer_id or hs.metadata_size is None:
+                        return  # it cannot give us the metadata
+                    if not fetcher.add_peer(key, hs.metadata_size):
+                        return
+                elif msg.ext_id == OUR_UT_METADATA_ID and peer_id:
+                    data = decode_metadata_message(msg.payload)
+                    if isinstance(data, MetadataReject):
+                        fetcher.on_reject(key, data.piece, time.monotonic())
+                    elif isinstance(data, MetadataData):
+                        now = time.monotonic()
+                        verdict = fetcher.on_data(key, data.piece, data.data, data.total_size, now)
+                        if verdict is Verdict.COMPLETE:
+                            self._metadata = fetcher.result()
+                            self._metadata_done.set()
         except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             log.info("metadata from %s:%d failed: %s", key[0], key[1], exc)
         finally:
+            if self._fetcher is not None:
+                self._fetcher.remove_peer(key)
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             self._connecting.discard(key)  # (a metadata peer counts against the connection budget)

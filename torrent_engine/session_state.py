@@ -65,7 +65,7 @@ def _stopped(h: str, _e: str) -> ev.Event:
 
 
 def _error(h: str, e: str) -> ev.Event:
-    return ev.SessionError(info_hash=h, error=e)
+    return ev.SessionFailed(info_hash=h, error=e)
 
 
 for _src in (S.QUEUED, S.STOPPED):

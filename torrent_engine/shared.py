@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -211,7 +212,7 @@ class SharedResources:
 
                         state_path = None
                         if self.config.state_dir is not None:
-                            state_path = self.config.state_dir / "dht.dat"
+                            state_path = Path(self.config.state_dir) / "dht.dat"
                         dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
                         # one UDP port for uTP and the DHT (as libtorrent does) unless the
                         # DHT was given a port of its own

@@ -262,7 +262,8 @@ def test_receive_buffer_is_a_fifo(chunks: list[bytes], takes: list[int]) -> None
 
 addresses = st.one_of(
     st.tuples(st.ip_addresses(v=4).map(str), st.integers(1, 65535)),
-    st.tuples(st.ip_addresses(v=6).map(str), st.integers(1, 65535)),
+    # (an IPv4-mapped IPv6 address is the IPv4 peer it maps: the compact codec names it so)
+    st.tuples(st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None).map(str), st.integers(1, 65535)),
 )
 
 

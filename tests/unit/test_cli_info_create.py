@@ -164,3 +164,25 @@ def test_cli_error_has_no_traceback_in_a_real_process(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+COMMANDS = ["download", "info", "create", "scrape", "dht", "demo", "daemon", "remote"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_shows_examples_and_takes_v_and_q_after_it(command: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"torrent-engine {command}" in out.split("examples:")[1]
+    assert "-q, --quiet" in out and "-v, --verbose" in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import torrent_engine
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"torrent-engine {torrent_engine.__version__}"

@@ -32,7 +32,7 @@ def test_magnet_path_and_error() -> None:
     m.to(State.CHECKING)
     m.to(State.ERROR, error="disk full")
     assert isinstance(seen[1], ev.SessionMetadataReceived)
-    assert isinstance(seen[-1], ev.SessionError) and seen[-1].error == "disk full"
+    assert isinstance(seen[-1], ev.SessionFailed) and seen[-1].error == "disk full"
     m.to(State.STOPPED)
 
 

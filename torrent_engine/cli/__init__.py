@@ -19,6 +19,31 @@ from ..version import __version__
 COMMANDS = ["info", "create", "download", "demo", "scrape", "dht", "daemon", "remote"]
 
 
+# Shown at the end of each command's --help (download has its own, longer list).
+EXAMPLES = {
+    "info": """  torrent-engine info ubuntu.torrent            # name, hashes, files with their indices
+  torrent-engine info 'magnet:?xt=urn:btih:...'
+  torrent-engine info ubuntu.torrent --json | jq '.files[].path'""",
+    "create": """  torrent-engine create ~/photos -o photos.torrent --tracker udp://tracker.example:6969/announce
+  torrent-engine create big.iso -o big.torrent --piece-length 4M --hybrid
+  torrent-engine create notes/ -o notes.torrent --private --web-seed https://example.org/notes/""",
+    "scrape": """  torrent-engine scrape ubuntu.torrent""",
+    "dht": """  torrent-engine dht ping router.example:6881
+  torrent-engine dht get-peers 3f481fc25cda983e3374e16c93d8f8e9502682f7 --bootstrap HOST:PORT
+  torrent-engine dht genkey key.hex
+  torrent-engine dht put 'hello' --key key.hex --bootstrap HOST:PORT""",
+    "demo": """  torrent-engine demo                 # 256 MiB between two sessions on 127.0.0.1
+  torrent-engine demo --size 1024 --encryption require""",
+    "daemon": """  torrent-engine daemon --download-dir ~/Downloads/torrents
+  torrent-engine daemon --api-port 9000 --api-token "$TOKEN" --dht
+  then open the printed http://127.0.0.1:8686/#token=... address in a browser""",
+    "remote": """  torrent-engine remote add 'magnet:?xt=urn:btih:...'
+  torrent-engine remote list
+  torrent-engine remote watch
+  torrent-engine remote cancel JOB_ID --delete-files""",
+}
+
+
 def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
     """-v/-q on ``parser`` (the ones it lacks), so they work before or after the command."""
     taken = {option for action in parser._actions for option in action.option_strings}
@@ -42,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
-    for command in sub.choices.values():  # -v and -q after the command too
-        _verbosity(command, argparse.SUPPRESS)
+    for name, command in sub.choices.items():
+        _verbosity(command, argparse.SUPPRESS)  # -v and -q after the command too
+        if command.epilog is None and name in EXAMPLES:
+            command.epilog = "examples:\n" + EXAMPLES[name]
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 

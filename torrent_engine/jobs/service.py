@@ -88,7 +88,8 @@ class JobService:
     def __init__(self, config: Config, *, download_root: str | os.PathLike[str],
                  state_dir: str | os.PathLike[str] | None = None, history_ttl: float = 24 * 3600.0,
                  clock: Callable[[], float] = time.time) -> None:
-        state = Path(state_dir) if state_dir is not None else config.state_dir
+        chosen = state_dir if state_dir is not None else config.state_dir
+        state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
         self.state_dir = state
         self.download_root = Path(download_root).resolve()
