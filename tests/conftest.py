@@ -135,6 +135,25 @@ def _guard_anyio() -> None:
 _guard_anyio()
 
 
+def _guard_utp() -> None:
+    # the uTP socket writes to its asyncio transport directly: its one send path is watched here
+    from torrent_engine.utp.socket import UtpSocket
+
+    sendto = UtpSocket.sendto
+
+    def guarded_sendto(self: UtpSocket, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            _check("uTP datagram", addr)
+        except NonLoopbackTraffic:
+            return  # recorded: the test fails at teardown
+        sendto(self, data, addr)
+
+    UtpSocket.sendto = guarded_sendto  # type: ignore[method-assign]
+
+
+_guard_utp()
+
+
 @pytest.fixture(autouse=True)
 def network_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that tried to reach anything but loopback, whether or not it saw the error."""

@@ -14,6 +14,9 @@ from typing import Literal
 from .errors import ConfigError
 
 Encryption = Literal["prefer", "require", "disable"]
+# Peer transports: "any" = dial uTP first and fall back to TCP, accept both (libtorrent's
+# default); "utp" = dial and accept uTP only; "tcp" = TCP only (no uTP socket is opened).
+Transport = Literal["tcp", "utp", "any"]
 
 
 
@@ -39,6 +42,10 @@ class Config:
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
     state_dir: str | os.PathLike[str] | None = None  # a Path once the Config is made
     encryption: Encryption = "prefer"
+    # BEP 29 uTP runs on a UDP socket on listen_port (shared with the DHT when both are on).
+    transport: Transport = "any"
+    # How long a uTP dial may wait for its ST_SYN to be answered before falling back to TCP.
+    utp_connect_timeout: float = 3.0
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
     rechoke_interval: float = 10.0
@@ -99,6 +106,8 @@ class Config:
         if self.encryption not in ENCRYPTION_MODES:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{self.encryption!r} is not one of {modes}", "encryption")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"{self.transport!r} is not one of {', '.join(TRANSPORTS)}", "transport")
         if self.state_dir is not None:
             if not isinstance(self.state_dir, (str, os.PathLike)):
                 raise ConfigError(f"{self.state_dir!r} is not a path", "state_dir")
@@ -114,7 +123,7 @@ class Config:
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
-                     "stall_after", "resume_save_interval"):
+                     "stall_after", "resume_save_interval", "utp_connect_timeout"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
             raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",
@@ -128,6 +137,7 @@ class Config:
 
 
 ENCRYPTION_MODES: tuple[Encryption, ...] = ("prefer", "require", "disable")
+TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp")
 
 
 def _check_number(name: str, value: object, *, minimum: float, exclusive: bool = False) -> None:

@@ -76,6 +76,10 @@ class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
 
 
+class UtpError(TorrentEngineError):
+    """A uTP (BEP 29) packet or connection failed: malformed packet, reset, or timed out."""
+
+
 class PortMapError(TorrentEngineError):
     """A port mapping request (NAT-PMP, UPnP IGD) failed or the gateway answered nonsense.
 

@@ -8,23 +8,30 @@ the session needs to know about it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 import anyio.abc
 
 from .config import Config
+from .errors import PeerConnectionClosed, PeerProtocolError, UtpError
 from .peer.connection import PeerConnection, accept, connect
 from .peer.messages import Message
 from .peer.peer_id import client_name
 from .shared import Handshaker, SharedResources
 
+log = logging.getLogger(__name__)
+
+Opener = Callable[[str, int, float], Awaitable[anyio.abc.ByteStream]]
+
 
 class PeerLink:
     """A handshaken connection to one peer, as the session uses it."""
 
-    def __init__(self, conn: PeerConnection, remote: tuple[str, int]) -> None:
+    def __init__(self, conn: PeerConnection, remote: tuple[str, int], transport: str = "tcp") -> None:
         self.conn = conn
+        self.transport = transport  # "tcp" or "utp"
         self.remote_address = remote
         self.peer_id = conn.peer_id
         self.peer_id_client = client_name(conn.peer_id)
@@ -58,23 +65,55 @@ class PeerLink:
 
 
 async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
-                          num_pieces: int | None, piece_size: Callable[[int], int] | None) -> PeerLink:
-    """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``)."""
-    conn = await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
-                         timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
-                         read_timeout=config.keepalive_interval + 30.0)
-    return PeerLink(conn, (host, port))
+                          num_pieces: int | None, piece_size: Callable[[int], int] | None,
+                          shared: SharedResources | None = None) -> PeerLink:
+    """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``).
+
+    ``config.transport`` "any" tries uTP first (on ``shared``'s UDP socket, given or found by
+    ``SharedResources.for_config``) and falls back to TCP when the uTP connect or its
+    handshake fails; "utp" uses uTP only; "tcp" TCP only."""
+    if shared is None:
+        shared = SharedResources.for_config(config)
+    utp = shared.utp if shared is not None else None
+
+    async def dial(opener: Opener | None) -> PeerConnection:
+        return await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
+                             timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
+                             read_timeout=config.keepalive_interval + 30.0, opener=opener)
+
+    if config.transport != "tcp":
+        if utp is None:
+            if config.transport == "utp":
+                raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
+        elif config.transport == "utp" or not utp.is_silent(host, port):
+            async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
+                try:
+                    with anyio.fail_after(min(timeout, config.utp_connect_timeout)):
+                        return await utp.connect(h, p)
+                except (TimeoutError, UtpError) as exc:
+                    utp.note_silent(h, p)
+                    why = str(exc) or "timed out"
+                    raise PeerConnectionClosed(f"uTP connect to {h}:{p} failed: {why}") from None
+
+            try:
+                return PeerLink(await dial(open_utp), (host, port), transport="utp")
+            except (PeerProtocolError, OSError) as exc:
+                if config.transport == "utp":
+                    raise
+                log.debug("uTP to %s:%d failed (%s); trying TCP", host, port, exc)
+    return PeerLink(await dial(None), (host, port))
 
 
 def handshaker_for(shared: SharedResources) -> Handshaker:
     """The function SharedResources uses to answer an incoming connection."""
 
-    async def handshake(stream: anyio.abc.SocketStream,
+    async def handshake(stream: anyio.abc.ByteStream,
                         known: Callable[[bytes], bool]) -> tuple[bytes, PeerLink]:
         conn = await accept(stream, lookup=known, peer_id=shared.peer_id, encryption=shared.config.encryption,
                             info_hashes=shared.info_hashes, timeout=shared.config.handshake_timeout,
                             read_timeout=shared.config.keepalive_interval + 30.0)
         remote = conn.remote if conn.remote is not None else ("", 0)
-        return conn.info_hash, PeerLink(conn, remote)
+        transport = "tcp" if isinstance(stream, anyio.abc.SocketStream) else "utp"
+        return conn.info_hash, PeerLink(conn, remote, transport)
 
     return handshake

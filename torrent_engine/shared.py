@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 import anyio.abc
@@ -28,6 +29,7 @@ from .peer.peer_id import generate_peer_id
 if TYPE_CHECKING:
     from .dht.node import DhtNode
     from .portmap import PortMapper
+    from .utp.socket import UtpSocket, UtpStream
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ log = logging.getLogger(__name__)
 IncomingHandler = Callable[[Any], bool]
 # Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
 # layer so this module does not depend on the wire protocol.
-Handshaker = Callable[[anyio.abc.SocketStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, Any]]]
+# The stream is TCP or uTP (``utp.socket.UtpStream``): the handshake does not care which.
+Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, Any]]]
 
 
 class TokenBucket:
@@ -86,6 +89,10 @@ class SharedResources:
     them. Incoming peers are routed by info-hash to the handler a session registered.
     """
 
+    # Running instances by their Config's identity: lets ``peer_io.open_connection`` find the
+    # uTP socket for a session that does not pass ``shared`` (see ``for_config``).
+    _with_utp: ClassVar[weakref.WeakValueDictionary[int, SharedResources]] = weakref.WeakValueDictionary()
+
     def __init__(self, config: Config, *, events: EventBus | None = None,
                  handshaker: Handshaker | None = None) -> None:
         self.config = config
@@ -106,6 +113,7 @@ class SharedResources:
         self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
         self._listen_port = 0
         self._dht: DhtNode | None = None
+        self._utp: UtpSocket | None = None
         self._port_mapper: PortMapper | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
         self.starts = 0  # how many times the services were started (tests: single-flight)
@@ -198,6 +206,7 @@ class SharedResources:
                 self._listener = listener
                 self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
                 async with listener, anyio.create_task_group() as tg:
+                    utp = await self._start_utp(tg)
                     if self.config.dht_enabled:
                         from .dht.node import DhtNode
 
@@ -205,9 +214,13 @@ class SharedResources:
                         if self.config.state_dir is not None:
                             state_path = Path(self.config.state_dir) / "dht.dat"
                         dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
+                        # one UDP port for uTP and the DHT (as libtorrent does) unless the
+                        # DHT was given a port of its own
+                        shared_udp = self.config.dht_port in (0, self._listen_port)
                         node = DhtNode(bind=(dht_host, self.config.dht_port),
                                        bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
-                                       events=self.events, enforce_bep42=self.config.enforce_bep42)
+                                       events=self.events, enforce_bep42=self.config.enforce_bep42,
+                                       transport=utp.dht_channel() if utp and shared_udp else None)
                         await tg.start(node.run)
                         self._dht = node
                     if self.config.port_mapping:
@@ -219,6 +232,8 @@ class SharedResources:
                         ports: list[tuple[Literal["tcp", "udp"], int]] = [("tcp", self._listen_port)]
                         if self._dht is not None:
                             ports.append(("udp", self._dht.port))
+                        if utp is not None and ("udp", self._listen_port) not in ports:
+                            ports.append(("udp", self._listen_port))  # incoming uTP
                         await tg.start(mapper.run, ports)
                         self._port_mapper = mapper
                     tg.start_soon(listener.serve, self._on_incoming, tg)
@@ -226,13 +241,47 @@ class SharedResources:
                     await anyio.sleep(math.inf)
         finally:
             self._dht = None
+            if self._utp is not None and SharedResources._with_utp.get(id(self.config)) is self:
+                del SharedResources._with_utp[id(self.config)]
+            self._utp = None
             self._port_mapper = None
             self._listener = None
             self._listen_port = 0
             self._service_scope = None
             done.set()
 
+    async def _start_utp(self, tg: anyio.abc.TaskGroup) -> UtpSocket | None:
+        """The UDP socket for uTP on the TCP listen port (peers learn one port for both)."""
+        if self.config.transport == "tcp":
+            return None
+        from .utp.socket import UtpSocket
+
+        def on_accept(stream: UtpStream) -> None:
+            tg.start_soon(self._on_incoming, stream)
+
+        utp = UtpSocket(on_accept=on_accept)
+        try:
+            await tg.start(utp.run, self.config.listen_host, self._listen_port)
+        except OSError as exc:  # the UDP port is taken: keep TCP, say why uTP is off
+            log.warning("uTP disabled: cannot bind UDP %s:%d: %s",
+                        self.config.listen_host, self._listen_port, exc)
+            return None
+        self._utp = utp
+        SharedResources._with_utp[id(self.config)] = self
+        return utp
+
+    @classmethod
+    def for_config(cls, config: Config) -> SharedResources | None:
+        """The running SharedResources with uTP built from this very ``config`` object, if any."""
+        found = cls._with_utp.get(id(config))
+        return found if found is not None and found.config is config else None
+
     # -- services ------------------------------------------------------------------------
+    @property
+    def utp(self) -> UtpSocket | None:
+        """The uTP socket (None when uTP is off or the services are not running)."""
+        return self._utp
+
     @property
     def listen_port(self) -> int:
         """The TCP port incoming peers connect to (0 when the services are not running)."""
@@ -270,7 +319,11 @@ class SharedResources:
     def knows(self, info_hash: bytes) -> bool:
         return info_hash in self._routes
 
-    async def _on_incoming(self, stream: anyio.abc.SocketStream) -> None:
+    async def _on_incoming(self, stream: anyio.abc.ByteStream) -> None:
+        if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()  # TCP refused: uTP only
+            return
         if self.pending_handshakes >= self.config.max_pending_handshakes:
             self.handshakes_refused += 1
             log.debug("incoming connection refused: %d handshakes pending", self.pending_handshakes)

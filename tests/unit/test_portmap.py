@@ -155,7 +155,7 @@ async def test_falls_back_to_upnp_and_removes_its_mappings(monkeypatch: pytest.M
                 with anyio.fail_after(15):
                     await shared.port_mapper.wait_mapped()
                 port = shared.listen_port
-                assert list(igd.mappings) == [("TCP", port)]
+                assert list(igd.mappings) == [("TCP", port), ("UDP", port)]  # peers over TCP and uTP
                 entry = igd.mappings[("TCP", port)]
                 assert entry["NewInternalClient"] == "127.0.0.1" and entry["NewLeaseDuration"] == "3600"
                 assert shared.external_ip == UPNP_EXTERNAL and shared.port_mapper.method == "upnp"

@@ -95,6 +95,8 @@ def register(subparsers: Any) -> None:
                      help="at most this many bytes/s out (default: no limit)")
     net.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                      help="MSE/PE policy (default: prefer)")
+    net.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
+                     help="peer transport: uTP first with TCP fallback (any, default), uTP only, TCP only")
     net.add_argument("--listen-port", "--port", dest="port", type=int, default=0, metavar="PORT",
                      help="TCP port for incoming peers (default: any free one)")
     net.add_argument("--listen-host", default="",
@@ -298,7 +300,7 @@ async def _download(args: argparse.Namespace) -> int:
                     seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
                     dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
                     enforce_bep42=not loopback, download_rate_limit=args.download_limit,
-                    upload_rate_limit=args.upload_limit,
+                    upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
     console = None
     rich_display: RichDisplay | None = None

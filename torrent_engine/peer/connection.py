@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Literal
 
@@ -260,8 +260,11 @@ async def connect(
     piece_size: Callable[[int], int] | None = None,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     randbytes: Callable[[int], bytes] = os.urandom,
+    opener: Callable[[str, int, float], Awaitable[anyio.abc.ByteStream]] | None = None,
 ) -> PeerConnection:
     """Dial ``host:port`` and complete the handshakes as the initiator.
+
+    ``opener(host, port, timeout)`` opens the byte stream (default: TCP; uTP passes its own).
 
     ``encryption``: "require" does MSE offering RC4 only; "prefer" does MSE offering RC4 and
     plaintext, and if the MSE handshake fails, reconnects once and speaks plaintext; "disable"
@@ -282,14 +285,15 @@ async def connect(
             num_pieces, piece_size, read_timeout, randbytes,
         )
 
-    stream = await _open(host, port, timeout)  # a peer we cannot reach is not dialed twice
+    open_stream = opener if opener is not None else _open
+    stream = await open_stream(host, port, timeout)  # a peer we cannot reach is not dialed twice
     try:
         return await handshake(stream, provide)
     except PeerProtocolError as exc:
         if encryption != "prefer":
             raise
         log.debug("MSE with %s:%d failed (%s); retrying in plaintext", host, port, exc)
-    return await handshake(await _open(host, port, timeout), None)
+    return await handshake(await open_stream(host, port, timeout), None)
 
 
 async def _open(host: str, port: int, timeout: float) -> anyio.abc.ByteStream:

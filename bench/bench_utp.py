@@ -1,0 +1,157 @@
+"""uTP download benchmark: one torrent from a libtorrent seeder on 127.0.0.1 (uTP and TCP both
+on), fetched in the same run by our engine over uTP only, by our engine over TCP only, and by
+libtorrent over uTP only. Each downloader runs in its own process.
+
+    python bench/bench_utp.py [--size-mib 128] [--piece-kib 1024] [--rounds 1]
+
+Prints one JSON line per download and a summary: MB/s of each, our uTP / our TCP, our uTP /
+libtorrent's uTP (targets: >= 0.7 and >= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CHUNK = 8 * 1024 * 1024
+
+
+def lt_settings(lt: Any, *, tcp: bool, utp: bool) -> dict[str, Any]:
+    return {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
+        "enable_outgoing_tcp": tcp, "enable_incoming_tcp": tcp,
+        "out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.enabled,
+        "alert_mask": 0,
+    }
+
+
+def child_ours(torrent_file: str, dest: str, port: int, transport: str) -> dict[str, Any]:
+    import anyio
+
+    from torrent_engine.config import Config
+    from torrent_engine.metainfo import Torrent
+    from torrent_engine.runtime import run
+    from torrent_engine.session import Session
+
+    torrent = Torrent.load(torrent_file)
+
+    async def main() -> float:
+        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True,
+                     transport=transport)  # type: ignore[arg-type]
+        async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
+            await session.wait_ready()
+            start = time.monotonic()
+            with anyio.fail_after(1800):
+                await session.wait_completed()
+            return time.monotonic() - start
+
+    cpu0 = time.process_time()
+    seconds = run(main)
+    return {"who": f"torrent_engine {transport}", "seconds": seconds, "bytes": torrent.payload_size,
+            "cpu": time.process_time() - cpu0}
+
+
+def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
+    import libtorrent as lt
+
+    settings = lt_settings(lt, tcp=False, utp=True)
+    settings.update({"disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False})
+    ses = lt.session(settings)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent_file)
+    params.save_path = dest
+    cpu0 = time.process_time()
+    handle = ses.add_torrent(params)
+    handle.connect_peer(("127.0.0.1", port))
+    start = time.monotonic()
+    deadline = start + 1800
+    while not handle.status().is_seeding:
+        if time.monotonic() > deadline:
+            raise TimeoutError("libtorrent did not finish")
+        time.sleep(0.01)
+    return {"who": "libtorrent utp", "seconds": time.monotonic() - start, "bytes": params.ti.total_size(),
+            "cpu": time.process_time() - cpu0}
+
+
+def run_child(kind: str, torrent_file: Path, dest: Path, port: int) -> dict[str, Any]:
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port)],
+                         check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=128)
+    ap.add_argument("--piece-kib", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, torrent_file, dest, port = args.child
+        if kind == "lt":
+            print(json.dumps(child_lt(torrent_file, dest, int(port))))
+        else:
+            print(json.dumps(child_ours(torrent_file, dest, int(port), kind)))
+        return 0
+
+    import libtorrent as lt
+
+    from torrent_engine.create import create_torrent
+
+    work = Path(tempfile.mkdtemp(prefix="te-bench-utp-"))
+    seed_dir = work / "seed"
+    seed_dir.mkdir()
+    payload = seed_dir / "payload.bin"
+    with open(payload, "wb") as f:
+        left = args.size_mib * 1024 * 1024
+        while left:
+            n = min(CHUNK, left)
+            f.write(os.urandom(n))
+            left -= n
+    torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
+    torrent_file = work / "payload.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+    ses = lt.session(lt_settings(lt, tcp=True, utp=True))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(str(torrent_file))
+    params.save_path = str(seed_dir)
+    handle = ses.add_torrent(params)
+    while not handle.status().is_seeding:
+        time.sleep(0.05)
+    port = ses.listen_port()
+    results: dict[str, list[dict[str, Any]]] = {"utp": [], "tcp": [], "lt": []}
+    try:
+        for _ in range(args.rounds):
+            for kind in results:
+                results[kind].append(run_child(kind, torrent_file, work / kind, port))
+    finally:
+        del handle, ses
+        shutil.rmtree(work, ignore_errors=True)
+    best = {k: max(r["mb_s"] for r in v) for k, v in results.items()}
+    print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
+    print(f"torrent_engine uTP: {best['utp']:.1f} MB/s (CPU {min(r['cpu'] for r in results['utp']):.1f} s)")
+    print(f"torrent_engine TCP: {best['tcp']:.1f} MB/s (CPU {min(r['cpu'] for r in results['tcp']):.1f} s)")
+    print(f"libtorrent uTP:     {best['lt']:.1f} MB/s (CPU {min(r['cpu'] for r in results['lt']):.1f} s)")
+    print(f"ratio our uTP / our TCP: {best['utp'] / best['tcp']:.2f} (target >= 0.7)")
+    print(f"ratio our uTP / libtorrent uTP: {best['utp'] / best['lt']:.2f} (target >= 1.0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

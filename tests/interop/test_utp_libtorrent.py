@@ -1,0 +1,83 @@
+"""uTP (BEP 29) against libtorrent on 127.0.0.1, with TCP switched off on both sides.
+
+libtorrent is set up loopback-only (no DHT/LSD/UPnP/NAT-PMP) with ``enable_outgoing_tcp`` and
+``enable_incoming_tcp`` False, so every byte it exchanges with us goes over uTP; our side runs
+with ``transport="utp"`` (no TCP dial, incoming TCP refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.interop.test_libtorrent_transfer import lt_add, wait_lt
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+FILES = (("a.bin", 2_000_003), ("sub/b.bin", 300_001), ("z.txt", 1))
+
+
+@contextmanager
+def lt_utp_session(lt: ModuleType, encryption: str = "disable") -> Iterator[Any]:
+    policy = {"prefer": lt.enc_policy.enabled, "require": lt.enc_policy.forced,
+              "disable": lt.enc_policy.disabled}[encryption]
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_tcp": False, "enable_incoming_tcp": False,
+        "enable_outgoing_utp": True, "enable_incoming_utp": True,
+        "out_enc_policy": policy, "in_enc_policy": policy,
+        "allowed_enc_level": lt.enc_level.rc4 if encryption == "require" else lt.enc_level.both,
+    })
+    try:
+        yield ses
+    finally:
+        for h in ses.get_torrents():
+            ses.remove_torrent(h)
+        del ses
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+async def test_we_download_from_libtorrent_over_utp(tmp_path: Path, encryption: str) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    with lt_utp_session(lt, encryption) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        cfg = loopback_config(encryption=encryption, transport="utp")
+        async with Session(torrent, tmp_path / "ours", config=cfg,
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            with anyio.fail_after(120):
+                await ours.wait_completed()
+            assert ours.state is State.SEEDING
+            assert ours.peers and all(p.link.transport == "utp" for p in ours.peers)
+            if encryption == "require":
+                assert all(p.link.encrypted for p in ours.peers)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+async def test_libtorrent_downloads_from_us_over_utp(tmp_path: Path, encryption: str) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    lt_dir = tmp_path / "lt"
+    cfg = loopback_config(encryption=encryption, transport="utp")
+    async with Session(torrent, tmp_path / "seed", config=cfg) as ours:
+        await ours.wait_ready()
+        with lt_utp_session(lt, encryption) as ses:
+            handle = lt_add(lt, ses, torrent, lt_dir)
+            handle.connect_peer(("127.0.0.1", ours.listen_port))
+            await wait_lt(handle, seeding=False, limit=120)
+            assert ours.uploaded >= torrent.payload_size
+    assert same_files(torrent, tmp_path / "seed", lt_dir) == []

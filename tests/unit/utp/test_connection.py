@@ -1,0 +1,126 @@
+"""The connection core, packet by packet with a fake clock: handshake ids, acks, retransmits."""
+
+from __future__ import annotations
+
+from torrent_engine.utp import events as ev
+from torrent_engine.utp.connection import UtpConnection
+from torrent_engine.utp.packet import Packet, PacketType, decode, encode, make_sack
+from torrent_engine.utp.state import TRANSITIONS, State
+
+
+def _handshake() -> tuple[UtpConnection, UtpConnection, int]:
+    now = 1_000_000
+    a = UtpConnection.initiate(100, 500)
+    [syn_raw] = a.datagrams(now)
+    syn = decode(syn_raw)
+    b = UtpConnection.accept(syn, 9000, now)
+    [ack_raw] = b.datagrams(now)
+    a.receive_packet(decode(ack_raw), now + 1000)
+    return a, b, now + 1000
+
+
+def test_connection_ids_follow_bep29() -> None:
+    a = UtpConnection.initiate(100, 500)
+    syn = decode(a.datagrams(0)[0])
+    assert syn.type is PacketType.SYN and syn.connection_id == 100 and syn.seq_nr == 500
+    b = UtpConnection.accept(syn, 9000, 10)
+    state = decode(b.datagrams(10)[0])
+    # the acceptor sends on the SYN's id, acks the SYN's seq_nr, and offers its own seq_nr
+    assert state.type is PacketType.STATE and state.connection_id == 100 and state.ack_nr == 500
+    assert (b.recv_id, b.send_id) == (101, 100) and (a.recv_id, a.send_id) == (100, 101)
+    a.receive_packet(state, 20)
+    assert a.state is State.CONNECTED and ev.Connected() in a.events()
+    a.send(b"hello")
+    data = decode(a.datagrams(30)[0])
+    assert data.connection_id == 101 and data.seq_nr == 501 and data.ack_nr == 8999
+    b.receive_packet(data, 40)
+    assert b.read() == b"hello"
+
+
+def test_out_of_order_data_is_sacked_then_delivered_in_order() -> None:
+    a, b, now = _handshake()
+    a.send(b"x" * (a.payload_size * 4))
+    pkts = [decode(d) for d in a.datagrams(now)]
+    assert len(pkts) >= 2
+    a.cc.cwnd = 10 ** 6
+    pkts += [decode(d) for d in a.datagrams(now)]
+    assert len(pkts) == 4
+    for p in pkts[1:]:
+        b.receive_packet(p, now)
+    ack = decode(b.datagrams(now)[0])
+    assert ack.type is PacketType.STATE and ack.ack_nr == (pkts[0].seq_nr - 1) & 0xFFFF
+    assert ack.sack is not None and ack.sack[0] & 0b111 == 0b111  # 2nd, 3rd, 4th held
+    assert b.readable == 0
+    b.receive_packet(pkts[0], now)
+    assert b.read() == b"x" * (a.payload_size * 4)
+
+
+def test_three_sacked_packets_past_a_hole_fast_retransmit_it() -> None:
+    a, b, now = _handshake()
+    a.cc.cwnd = 10 ** 6
+    a.send(b"y" * (a.payload_size * 5))
+    pkts = [decode(d) for d in a.datagrams(now)]
+    first = pkts[0]
+    sack = make_sack([0, 1, 2])  # packets first+1 .. first+3 arrived, first did not
+    a.receive_packet(Packet(PacketType.STATE, a.recv_id, now, 0, 1 << 20, 0, (first.seq_nr - 1) & 0xFFFF,
+                            sack=sack), now + 5000)
+    again = [decode(d) for d in a.datagrams(now + 5000)]
+    assert again and again[0].seq_nr == first.seq_nr and again[0].payload == first.payload
+    assert a.packets_resent == 1
+
+
+def test_timeout_resends_and_shrinks_the_window() -> None:
+    a, b, now = _handshake()
+    a.send(b"z" * 3000)
+    sent = [decode(d) for d in a.datagrams(now)]
+    deadline = a.timeout_at
+    assert deadline is not None
+    a.on_timer(deadline)
+    assert a.cc.cwnd <= 2 * a.packet_size
+    resent = [decode(d) for d in a.datagrams(deadline)]
+    assert resent[0].seq_nr == sent[0].seq_nr
+    assert a.timeout_at is not None and a.timeout_at - deadline >= 2 * (deadline - now) - 1
+
+
+def test_reset_closes_with_an_error() -> None:
+    a, b, now = _handshake()
+    a.receive_packet(decode(b.reset_packet(now)), now)
+    assert a.state is State.CLOSED and ev.Closed("connection reset by peer") in a.events()
+
+
+def test_stray_packets_are_dropped_not_fatal() -> None:
+    a = UtpConnection.initiate(1, 1)
+    a.datagrams(0)
+    a.receive_packet(Packet(PacketType.FIN, 1, 0, 0, 0, 0, 0), 1)  # FIN before the handshake
+    assert a.state is State.SYN_SENT and a.packets_dropped == 1
+    assert (State.SYN_SENT, PacketType.FIN) not in TRANSITIONS
+
+
+def test_window_closes_when_the_application_does_not_read() -> None:
+    a = UtpConnection.initiate(100, 500)
+    syn = decode(a.datagrams(0)[0])
+    b = UtpConnection.accept(syn, 9000, 10, recv_buffer=4000)
+    a.receive_packet(decode(b.datagrams(10)[0]), 20)
+    a.send(b"w" * 4000)
+    for d in a.datagrams(30):
+        b.receive_packet(decode(d), 40)
+    ack = decode(b.datagrams(40)[0])
+    assert ack.wnd_size < 1400
+    b.read()
+    update = b.datagrams(50)
+    assert update and decode(update[0]).wnd_size == 4000  # the reopened window is announced
+    assert encode(decode(update[0])) == update[0]
+
+
+def test_a_peer_ignoring_our_window_cannot_grow_our_buffers() -> None:
+    a = UtpConnection.initiate(100, 500)
+    syn = decode(a.datagrams(0)[0])
+    b = UtpConnection.accept(syn, 9000, 10, recv_buffer=4000)
+    b.datagrams(10)
+    payload = b"p" * 1000
+    for i in range(50):  # in order, never read by the application
+        b.receive_packet(Packet(PacketType.DATA, 101, 20, 0, 1 << 20, 501 + i, 8999, None, payload), 20)
+    for i in range(60, 1000):  # far ahead, for the reordering buffer
+        b.receive_packet(Packet(PacketType.DATA, 101, 20, 0, 1 << 20, 501 + i, 8999, None, payload), 20)
+    assert b.readable <= 2 * 4000
+    assert b.receive_window == 0 and b.packets_dropped > 0

@@ -1,0 +1,72 @@
+"""BEP 29 header and extension codec, against hand-made bytes."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from torrent_engine.errors import UtpError
+from torrent_engine.utp.packet import (
+    Packet,
+    PacketType,
+    decode,
+    encode,
+    looks_like_utp,
+    make_sack,
+    sack_bits,
+    seq_less,
+)
+
+
+def test_header_layout_matches_bep29() -> None:
+    p = Packet(PacketType.SYN, 0xBEEF, 0x01020304, 0x05060708, 0x00100000, 0x1234, 0)
+    raw = encode(p)
+    assert raw[0] == 0x41  # type 4 (ST_SYN) << 4 | version 1
+    assert raw[1] == 0  # no extension
+    assert struct.unpack(">HIIIHH", raw[2:]) == (0xBEEF, 0x01020304, 0x05060708, 0x00100000, 0x1234, 0)
+    assert decode(raw) == p
+
+
+def test_selective_ack_extension_round_trips() -> None:
+    p = Packet(PacketType.STATE, 7, 1, 2, 3, 4, 5, sack=b"\x05\x00\x00\x80")
+    raw = encode(p)
+    assert raw[1] == 1 and raw[20:22] == b"\x00\x04"  # ext 1, then next=0, len=4
+    assert decode(raw) == p
+    assert sack_bits(b"\x05\x00\x00\x80") == [0, 2, 31]  # LSB first: ack_nr+2, ack_nr+4, ack_nr+33
+
+
+def test_unknown_extension_is_skipped_and_payload_kept() -> None:
+    head = bytearray(encode(Packet(PacketType.DATA, 1, 0, 0, 0, 9, 8)))
+    head[1] = 3  # libtorrent's close-reason extension
+    raw = bytes(head) + b"\x00\x04" + b"\x00\x00\x00\x01" + b"payload"
+    p = decode(raw)
+    assert p.payload == b"payload" and p.sack is None
+
+
+@pytest.mark.parametrize(("raw", "what"), [
+    (b"\x01" * 19, "shorter than"),
+    (b"\x42" + b"\x00" * 19, "version 2"),
+    (b"\x51" + b"\x00" * 19, "unknown uTP packet type 5"),
+    (b"\x21\x01" + b"\x00" * 18, "extension header truncated"),
+    (b"\x21\x01" + b"\x00" * 18 + b"\x00\x08\x00", "truncated"),
+    (b"\x21\x01" + b"\x00" * 18 + b"\x00\x03\x00\x00\x00", "not a multiple of 4"),
+])
+def test_malformed_packets_raise_typed_errors(raw: bytes, what: str) -> None:
+    with pytest.raises(UtpError, match=what):
+        decode(raw)
+
+
+def test_demultiplexing_by_first_byte() -> None:
+    assert looks_like_utp(encode(Packet(PacketType.DATA, 1, 0, 0, 0, 0, 0)))
+    assert not looks_like_utp(b"d1:ad2:id20:" + b"x" * 20 + b"e1:q4:ping1:t2:aa1:y1:qe")
+
+
+def test_sequence_comparison_wraps() -> None:
+    assert seq_less(0xFFFF, 0) and seq_less(0xFFF0, 5) and not seq_less(5, 0xFFF0) and not seq_less(3, 3)
+
+
+def test_make_sack_sets_bits_and_pads_to_four_bytes() -> None:
+    assert make_sack([0, 9]) == b"\x01\x02\x00\x00"
+    assert len(make_sack([40])) == 8
+    assert sack_bits(make_sack([1, 2, 33, 63])) == [1, 2, 33, 63]

@@ -1,0 +1,115 @@
+"""The async shell on real loopback UDP: two UtpSockets, a stream each way, a DHT side channel."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import pytest
+
+from torrent_engine.utp.socket import UtpSocket, UtpStream
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stream_round_trip_and_eof_on_loopback() -> None:
+    data = random.Random(5).randbytes(3_000_000)
+    accepted: list[UtpStream] = []
+    got = anyio.Event()
+
+    def on_accept(s: UtpStream) -> None:
+        accepted.append(s)
+        got.set()
+
+    server = UtpSocket(on_accept=on_accept)
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "127.0.0.1", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        with anyio.fail_after(60):
+            stream = await client.connect(*server.local_address)
+            await got.wait()
+            incoming = accepted[0]
+            assert incoming.extra(anyio.abc.SocketAttribute.remote_address) == client.local_address
+
+            async def write() -> None:
+                await stream.send(data)
+                await stream.send_eof()
+
+            tg.start_soon(write)
+            received = bytearray()
+            while True:
+                try:
+                    received += await incoming.receive()
+                except anyio.EndOfStream:
+                    break
+            assert bytes(received) == data
+            await incoming.send(b"bye")
+            assert await stream.receive() == b"bye"
+            await incoming.aclose()
+            await stream.aclose()
+        tg.cancel_scope.cancel()
+
+
+async def test_connect_to_nothing_fails_with_typed_error() -> None:
+    from torrent_engine.errors import UtpError
+
+    client = UtpSocket()
+    silent = UtpSocket()  # no on_accept: SYNs are ignored
+    async with anyio.create_task_group() as tg:
+        await tg.start(client.run, "127.0.0.1", 0)
+        await tg.start(silent.run, "127.0.0.1", 0)
+        with anyio.fail_after(30), pytest.raises(UtpError, match="connect timed out"):
+            await client.connect(*silent.local_address)
+        tg.cancel_scope.cancel()
+
+
+async def test_krpc_datagrams_reach_the_dht_channel() -> None:
+    sock = UtpSocket()
+    other = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(sock.run, "127.0.0.1", 0)
+        await tg.start(other.run, "127.0.0.1", 0)
+        a, b = sock.dht_channel(), other.dht_channel()
+        await a.send(b"d1:y1:qe", b.local_address)
+        with anyio.fail_after(10):
+            data, addr = await b.receive()
+        assert data == b"d1:y1:qe" and addr == a.local_address
+        tg.cancel_scope.cancel()
+
+
+async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
+    """ICMP port unreachable ends the dial now, not after the SYN timeouts (fast TCP fallback)."""
+    import socket
+
+    from torrent_engine.errors import UtpError
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    closed_port = probe.getsockname()[1]
+    probe.close()
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(client.run, "127.0.0.1", 0)
+        # "unreachable", not "connect timed out": the ICMP error ended it, not the SYN timeouts
+        with anyio.fail_after(30), pytest.raises(UtpError, match="unreachable"):
+            await client.connect("127.0.0.1", closed_port)
+        tg.cancel_scope.cancel()
+
+
+async def test_dual_stack_socket_serves_ipv4_peers() -> None:
+    """Bound on every interface ("" as Config.listen_host), IPv4 peers appear as plain IPv4."""
+    accepted: list[UtpStream] = []
+    server = UtpSocket(on_accept=accepted.append)
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        with anyio.fail_after(30):
+            stream = await client.connect("127.0.0.1", server.local_address[1])
+            await stream.send(b"ping")
+            while not accepted:
+                await anyio.sleep(0.01)
+            assert await accepted[0].receive() == b"ping"
+            assert accepted[0].remote == client.local_address
+        tg.cancel_scope.cancel()

@@ -1,0 +1,424 @@
+"""One uTP connection, sans-I/O: packets and a clock value in, datagrams and events out.
+
+The shell feeds every packet for this connection to ``receive_packet(packet, now_us)``, calls
+``on_timer(now_us)`` when ``timeout_at`` passes, drains ``datagrams(now_us)`` to the socket and
+``events()`` to the application. The application writes with ``send`` (bounded by the send
+buffer) and reads with ``read`` (the advertised window is the free receive buffer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import events as ev
+from .congestion import MAX_RTO_US, Ledbat, RttEstimator
+from .packet import HEADER_SIZE, SEQ_MASK, TS_MASK, Packet, PacketType, encode, make_sack, sack_bits, seq_less
+from .state import CAN_CLOSE, CAN_SEND, State, UtpStateError, next_state
+
+PACKET_SIZE = 1400  # whole datagram; safe under every common path MTU (no PMTU discovery)
+SACK_LIMIT = 8  # bytes of selective-ack bitmask we send (64 packets past the hole)
+DUP_ACK_LIMIT = 3  # BEP 29: three duplicate acks (or three packets sacked past a hole) = lost
+SYN_RETRIES = 2  # SYN resends before the connect fails (libtorrent's utp_syn_resends)
+MAX_TIMEOUTS = 6  # consecutive timeouts of a connected socket before it is declared dead
+MAX_REORDER = 1024  # out-of-order packets we buffer
+
+
+@dataclass(slots=True)
+class _Out:
+    kind: PacketType
+    seq: int
+    payload: bytes
+    sent_us: int = 0
+    transmissions: int = 0
+    need_resend: bool = False
+    fast_resent: bool = False
+
+
+class UtpConnection:
+    """A uTP connection. Build one with ``initiate`` (we dial) or ``accept`` (an ST_SYN came)."""
+
+    def __init__(self, *, recv_id: int, send_id: int, seq_nr: int, packet_size: int = PACKET_SIZE,
+                 recv_buffer: int = 1 << 20, send_buffer: int = 1 << 20, max_window: int = 1 << 20) -> None:
+        self.recv_id = recv_id & SEQ_MASK
+        self.send_id = send_id & SEQ_MASK
+        self.state = State.SYN_SENT
+        self.packet_size = packet_size
+        self.payload_size = packet_size - HEADER_SIZE - 2 - SACK_LIMIT
+        self.recv_buffer = recv_buffer
+        self.send_buffer = send_buffer
+        self.seq_nr = seq_nr & SEQ_MASK  # the next seq_nr we will use
+        self.acked_seq = (seq_nr - 1) & SEQ_MASK  # everything up to here the peer has
+        self.ack_nr = 0  # the last in-order seq_nr we received
+        self.rtt = RttEstimator()
+        self.cc = Ledbat(packet_size, max_window=max_window)
+        self.peer_wnd = 1 << 20
+        self.bytes_in_flight = 0
+        self.timeouts = 0
+        self.error: str | None = None
+        # statistics the shell and tests read
+        self.packets_sent = 0
+        self.packets_resent = 0
+        self.packets_received = 0
+        self.packets_dropped = 0
+        self._out: dict[int, _Out] = {}
+        self._send_buf = bytearray()
+        self._recv_buf = bytearray()
+        self._reorder: dict[int, tuple[PacketType, bytes]] = {}
+        self._reorder_bytes = 0
+        self._reply_micro = 0
+        self._ack_needed = False
+        self._advertised = recv_buffer
+        self._rto_deadline: int | None = None
+        self._dup_acks = 0
+        self._loss_until: int | None = None  # no second window cut for losses before this seq
+        self._closing = False
+        self._abandon = False
+        self._fin_seq: int | None = None
+        self._fin_acked = False
+        self._eof_seq: int | None = None
+        self._eof = False
+        self._events: list[ev.Event] = []
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def initiate(cls, conn_id: int, seq_nr: int, **kw: int) -> UtpConnection:
+        """We dial: ST_SYN carries ``conn_id``; we receive on it and send on ``conn_id + 1``."""
+        conn = cls(recv_id=conn_id, send_id=conn_id + 1, seq_nr=seq_nr, **kw)
+        syn = _Out(PacketType.SYN, conn.seq_nr, b"")
+        conn._out[syn.seq] = syn
+        syn.need_resend = True  # "resend" = send now
+        conn.seq_nr = (conn.seq_nr + 1) & SEQ_MASK
+        return conn
+
+    @classmethod
+    def accept(cls, syn: Packet, seq_nr: int, now_us: int, **kw: int) -> UtpConnection:
+        """Answer an ST_SYN: receive on its id + 1, send on its id, ack its seq_nr."""
+        if syn.type is not PacketType.SYN:
+            raise UtpStateError(f"accept() needs an ST_SYN, got {syn.type.name}")
+        conn = cls(recv_id=syn.connection_id + 1, send_id=syn.connection_id, seq_nr=seq_nr, **kw)
+        conn.state = State.CONNECTED
+        conn.ack_nr = syn.seq_nr
+        conn.peer_wnd = syn.wnd_size
+        conn._reply_micro = (now_us - syn.timestamp) & TS_MASK
+        conn._ack_needed = True
+        conn._events.append(ev.Connected())
+        return conn
+
+    # -- application side ----------------------------------------------------------------
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue bytes for sending; returns how many fitted in the send buffer."""
+        if self.state not in CAN_SEND or self._closing:
+            raise UtpStateError(f"cannot send on a uTP connection in state {self.state.value}"
+                                + (" (closing)" if self._closing else ""))
+        room = self.send_buffer - len(self._send_buf)
+        n = min(room, len(data))
+        if n > 0:
+            self._send_buf += data[:n]
+        return max(n, 0)
+
+    @property
+    def send_space(self) -> int:
+        return max(0, self.send_buffer - len(self._send_buf))
+
+    @property
+    def unsent(self) -> int:
+        return len(self._send_buf)
+
+    def read(self, max_bytes: int = 1 << 30) -> bytes:
+        data = bytes(self._recv_buf[:max_bytes])
+        del self._recv_buf[:max_bytes]
+        if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
+            self._ack_needed = True  # tell a peer stalled on our zero window that it is open
+        return data
+
+    @property
+    def readable(self) -> int:
+        return len(self._recv_buf)
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer finished sending and everything it sent has been read."""
+        return self._eof and not self._recv_buf
+
+    @property
+    def receive_window(self) -> int:
+        return max(0, self.recv_buffer - len(self._recv_buf) - self._reorder_bytes)
+
+    def close(self, *, abandon: bool = True) -> None:
+        """Send ST_FIN once the queued bytes are out. ``abandon``: we do not wait for the peer's
+        FIN (a full close); otherwise only our direction ends (``send_eof``)."""
+        self._abandon = self._abandon or abandon
+        if self.state in CAN_CLOSE:
+            self._closing = True
+        self._maybe_closed()
+
+    def abort(self, reason: str) -> None:
+        """Give up at once (the shell sends ST_RESET with ``reset_packet`` if it wants)."""
+        self._finish(reason)
+
+    def events(self) -> list[ev.Event]:
+        out, self._events = self._events, []
+        return out
+
+    # -- network side --------------------------------------------------------------------
+    def receive_packet(self, pkt: Packet, now_us: int) -> None:
+        if self.state is State.CLOSED:
+            # after a clean close, keep acking the peer's retransmitted FIN (our last ack was lost)
+            if self.error is None and pkt.type is PacketType.FIN and self._eof:
+                self._ack_needed = True
+            return
+        try:
+            new_state = next_state(self.state, pkt.type)
+        except UtpStateError:
+            self.packets_dropped += 1
+            return
+        self.packets_received += 1
+        self._reply_micro = (now_us - pkt.timestamp) & TS_MASK
+        if pkt.type is PacketType.RESET:
+            self._finish("connection reset by peer")
+            return
+        if pkt.type is PacketType.SYN:
+            if pkt.seq_nr == self.ack_nr or self.state is State.SYN_SENT:
+                self._ack_needed = True
+            return
+        if self.state is State.SYN_SENT:
+            if pkt.ack_nr != (self.seq_nr - 1) & SEQ_MASK:
+                self.packets_dropped += 1
+                return
+            self.ack_nr = (pkt.seq_nr - 1) & SEQ_MASK
+            self._events.append(ev.Connected())
+        self.state = new_state
+        self.peer_wnd = pkt.wnd_size
+        self._process_ack(pkt, now_us)
+        if pkt.type is PacketType.DATA or pkt.type is PacketType.FIN:
+            self._process_data(pkt)
+        self._maybe_closed()
+
+    def _process_ack(self, pkt: Packet, now_us: int) -> None:
+        ack = pkt.ack_nr
+        if not self._out:
+            return  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
+        last_sent = (self.seq_nr - 1) & SEQ_MASK
+        if seq_less(last_sent, ack) or seq_less(ack, self.acked_seq):
+            return  # acks something never sent, or stale
+        flight_before = self.bytes_in_flight
+        acked_bytes = 0
+        rtt_sample: int | None = None
+        progressed = ack != self.acked_seq
+        while self.acked_seq != ack:
+            self.acked_seq = (self.acked_seq + 1) & SEQ_MASK
+            p = self._out.pop(self.acked_seq, None)
+            if p is not None:
+                acked_bytes += self._acked(p)
+                if p.transmissions == 1:  # Karn: no samples from retransmitted packets
+                    rtt_sample = now_us - p.sent_us
+        lost: list[_Out] = []
+        if pkt.sack is not None:
+            offsets = sack_bits(pkt.sack)
+            for off in offsets:
+                p = self._out.pop((ack + 2 + off) & SEQ_MASK, None)
+                if p is not None:
+                    acked_bytes += self._acked(p)
+                    if p.transmissions == 1:
+                        rtt_sample = now_us - p.sent_us
+            if len(offsets) >= DUP_ACK_LIMIT:
+                # a packet with DUP_ACK_LIMIT sacked packets after it is lost
+                third = (ack + 2 + offsets[-DUP_ACK_LIMIT]) & SEQ_MASK
+                for p in self._out.values():
+                    if not seq_less(p.seq, third):
+                        break
+                    if not p.fast_resent:
+                        lost.append(p)
+        if progressed:
+            self._dup_acks = 0
+        elif pkt.type is PacketType.STATE and self._out:
+            self._dup_acks += 1
+            if self._dup_acks == DUP_ACK_LIMIT:
+                first = self._out.get((ack + 1) & SEQ_MASK)
+                if first is not None and not first.fast_resent:
+                    lost.append(first)
+        if rtt_sample is not None:
+            self.rtt.sample(rtt_sample)
+        if pkt.timestamp_difference:
+            self.cc.on_delay_sample(pkt.timestamp_difference, now_us)
+        if acked_bytes or progressed:
+            self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us)
+            self.timeouts = 0
+            self._rto_deadline = now_us + self.rtt.rto_us if self._out else None
+            if self._send_buf or acked_bytes:
+                self._events.append(ev.Writable())
+        if lost:
+            if self._loss_until is None or not seq_less(lost[0].seq, self._loss_until):
+                self.cc.on_loss()
+                self._loss_until = self.seq_nr
+            for p in lost:
+                p.fast_resent = True
+                if not p.need_resend:
+                    p.need_resend = True
+                    self.bytes_in_flight -= len(p.payload)
+        if self._fin_seq is not None and self._fin_seq not in self._out:
+            self._fin_acked = True
+
+    def _acked(self, p: _Out) -> int:
+        if not p.need_resend:
+            self.bytes_in_flight -= len(p.payload)
+        return len(p.payload)
+
+    def _process_data(self, pkt: Packet) -> None:
+        self._ack_needed = True
+        seq = pkt.seq_nr
+        diff = (seq - self.ack_nr) & SEQ_MASK
+        if diff == 0 or diff >= 0x8000:
+            return  # a duplicate: the ack we owe tells the peer
+        if self._eof_seq is not None and seq_less(self._eof_seq, seq):
+            return  # past the peer's FIN
+        if pkt.type is PacketType.FIN and self._eof_seq is None:
+            self._eof_seq = seq
+        if diff > 1:
+            if (diff <= MAX_REORDER and seq not in self._reorder
+                    and self._reorder_bytes + len(pkt.payload) <= self.recv_buffer):
+                self._reorder[seq] = (pkt.type, pkt.payload)
+                self._reorder_bytes += len(pkt.payload)
+            return
+        if len(self._recv_buf) + len(pkt.payload) > 2 * self.recv_buffer:
+            self.packets_dropped += 1  # a peer ignoring our window: unacked, it must resend later
+            return
+        delivered = self._deliver(pkt.type, pkt.payload)
+        while self._reorder:
+            nxt = (self.ack_nr + 1) & SEQ_MASK
+            item = self._reorder.pop(nxt, None)
+            if item is None:
+                break
+            self._reorder_bytes -= len(item[1])
+            delivered |= self._deliver(*item)
+        if delivered:
+            self._events.append(ev.Readable())
+
+    def _deliver(self, kind: PacketType, payload: bytes) -> bool:
+        self.ack_nr = (self.ack_nr + 1) & SEQ_MASK
+        if kind is PacketType.DATA and payload and not self._eof:
+            self._recv_buf += payload
+            got = True
+        else:
+            got = False
+        if self._eof_seq is not None and self.ack_nr == self._eof_seq and not self._eof:
+            self._eof = True
+            self._reorder.clear()
+            self._reorder_bytes = 0
+            self._events.append(ev.EndOfStream())
+        return got
+
+    # -- timers --------------------------------------------------------------------------
+    @property
+    def timeout_at(self) -> int | None:
+        return self._rto_deadline
+
+    def on_timer(self, now_us: int) -> None:
+        if self.state is State.CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
+            return
+        if not self._out:
+            self._rto_deadline = None
+            return
+        self.timeouts += 1
+        if self.state is State.SYN_SENT and self.timeouts > SYN_RETRIES:
+            self._finish("connect timed out")
+            return
+        if self.timeouts > MAX_TIMEOUTS:
+            self._finish("timed out: the peer stopped acknowledging")
+            return
+        self.cc.on_timeout()
+        for p in self._out.values():
+            if not p.need_resend:
+                p.need_resend = True
+                self.bytes_in_flight -= len(p.payload)
+            p.fast_resent = False
+        self._loss_until = self.seq_nr
+        self._rto_deadline = now_us + min(MAX_RTO_US, self.rtt.rto_us << self.timeouts)
+
+    # -- output --------------------------------------------------------------------------
+    def _header(self, kind: PacketType, seq: int, now_us: int, *, with_sack: bool) -> Packet:
+        sack = None
+        if with_sack and self._reorder:
+            base = (self.ack_nr + 2) & SEQ_MASK
+            offsets = sorted((s - base) & SEQ_MASK for s in self._reorder)
+            sack = make_sack([o for o in offsets if o < SACK_LIMIT * 8], SACK_LIMIT) or None
+        wnd = self.receive_window
+        self._advertised = wnd
+        return Packet(kind, self.send_id, now_us & TS_MASK, self._reply_micro, wnd, seq, self.ack_nr, sack)
+
+    def _emit(self, p: _Out, now_us: int, out: list[bytes]) -> None:
+        head = self._header(p.kind, p.seq, now_us, with_sack=p.kind is not PacketType.SYN)
+        if p.kind is PacketType.SYN:
+            head = Packet(PacketType.SYN, self.recv_id, head.timestamp, 0, head.wnd_size, p.seq, 0)
+        out.append(encode(head) if not p.payload else encode(head) + p.payload)
+        if p.transmissions:
+            self.packets_resent += 1
+        p.transmissions += 1
+        p.sent_us = now_us
+        self.packets_sent += 1
+        self.bytes_in_flight += len(p.payload)
+        if self._rto_deadline is None:
+            self._rto_deadline = now_us + self.rtt.rto_us
+        self._ack_needed = False
+
+    def datagrams(self, now_us: int) -> list[bytes]:
+        """Everything that should go on the wire now: resends, new data, FIN, a bare ack."""
+        out: list[bytes] = []
+        if self.state is State.CLOSED:
+            if self._ack_needed and self.error is None:
+                out.append(encode(self._header(PacketType.STATE, self.seq_nr, now_us, with_sack=False)))
+                self._ack_needed = False
+            return out
+        window = int(min(self.cc.cwnd, self.peer_wnd))
+        for p in self._out.values():
+            if p.need_resend:
+                if self.bytes_in_flight and self.bytes_in_flight + len(p.payload) > window:
+                    break
+                p.need_resend = False
+                self._emit(p, now_us, out)
+        if self.state is not State.SYN_SENT:
+            buf = self._send_buf
+            while buf:
+                n = min(self.payload_size, len(buf))
+                if self.bytes_in_flight and self.bytes_in_flight + n > window:
+                    break
+                if n < self.payload_size and self.bytes_in_flight and not self._closing:
+                    break  # Nagle: a short packet waits while others are in flight
+                p = _Out(PacketType.DATA, self.seq_nr, bytes(buf[:n]))
+                del buf[:n]
+                self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
+                self._out[p.seq] = p
+                self._emit(p, now_us, out)
+            if self._closing and not buf and self._fin_seq is None and self.state is State.CONNECTED:
+                p = _Out(PacketType.FIN, self.seq_nr, b"")
+                self._fin_seq = p.seq
+                self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
+                self._out[p.seq] = p
+                self.state = State.FIN_SENT
+                self._emit(p, now_us, out)
+            if self._ack_needed:
+                head = self._header(PacketType.STATE, self.seq_nr, now_us, with_sack=True)
+                out.append(encode(head))
+                self._ack_needed = False
+        self._maybe_closed()
+        return out
+
+    def reset_packet(self, now_us: int) -> bytes:
+        reset = Packet(PacketType.RESET, self.send_id, now_us & TS_MASK, 0, 0, self.seq_nr, self.ack_nr)
+        return encode(reset)
+
+    def _maybe_closed(self) -> None:
+        if self.state is State.FIN_SENT and self._fin_acked and (self._eof or self._abandon):
+            self._finish(None)
+        elif (self._abandon and self.state is State.SYN_SENT) or (
+            self._abandon and self._eof and self.state is State.CONNECTED and not self._closing
+        ):
+            self._finish(None)
+
+    def _finish(self, error: str | None) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self.error = error
+        self._rto_deadline = None
+        self._events.append(ev.Closed(error))

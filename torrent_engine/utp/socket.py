@@ -1,0 +1,434 @@
+"""The async shell: one UDP socket multiplexing uTP connections (and passing KRPC datagrams to
+the DHT), and ``UtpStream``, an ``anyio.abc.ByteStream`` over one connection.
+
+Datagrams are handled in the protocol callback (no per-packet task): each is decoded and fed
+to its connection's core, and the connections touched are flushed once per loop iteration, so
+a burst of packets yields one batch of acks. A timer task drives retransmission timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..errors import UtpError
+from .connection import UtpConnection
+from .packet import SEQ_MASK, TS_MASK, Packet, PacketType, decode, encode, looks_like_utp
+from .state import State
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
+LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
+DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
+SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
+SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
+SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
+MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
+IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
+
+
+def _dual_stack_socket(port: int) -> socket.socket | None:
+    """A UDP socket on [::]:port that takes IPv4 too, or None where IPv6 is unavailable."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _unmap(host: str) -> str:
+    return host[7:] if host.startswith("::ffff:") and "." in host else host
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UtpSocket) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.owner._datagram(data, (_unmap(str(addr[0])), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        self.owner._icmp_errors()
+
+
+class DhtChannel:
+    """The DHT's view of the shared socket (``dht.transport.DatagramTransport``)."""
+
+    def __init__(self, sock: UtpSocket) -> None:
+        self._sock = sock
+        self._in_send: MemoryObjectSendStream[tuple[bytes, Address]]
+        self._in: MemoryObjectReceiveStream[tuple[bytes, Address]]
+        self._in_send, self._in = anyio.create_memory_object_stream[tuple[bytes, Address]](DHT_QUEUE)
+
+    @property
+    def local_address(self) -> Address:
+        return self._sock.local_address
+
+    def _put(self, data: bytes, addr: Address) -> None:
+        try:
+            self._in_send.send_nowait((data, addr))
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # a full queue drops, as a socket buffer would
+
+    async def send(self, data: bytes, address: Address) -> None:
+        self._sock.sendto(data, address)
+
+    async def receive(self) -> tuple[bytes, Address]:
+        return await self._in.receive()
+
+    async def aclose(self) -> None:
+        self._in_send.close()
+        self._in.close()
+        if self._sock._dht is self:
+            self._sock._dht = None
+
+
+class UtpSocket:
+    """A UDP endpoint for uTP. ``run`` binds it and serves until cancelled (closing every
+    connection). ``on_accept(stream)``, when given, receives each incoming connection."""
+
+    def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+        self.on_accept = on_accept
+        self._clock = clock
+        self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._transport: asyncio.DatagramTransport | None = None
+        self._conns: dict[tuple[Address, int], UtpStream] = {}
+        self._dirty: set[UtpStream] = set()
+        self._flush_scheduled = False
+        self._dht: DhtChannel | None = None
+        self._local: Address = ("", 0)
+        self._silent: dict[Address, float] = {}
+        self._recverr = False
+        self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
+        self.resets_sent = 0
+        self.send_errors = 0
+
+    def now_us(self) -> int:
+        return int(self._clock() * 1_000_000)
+
+    @property
+    def local_address(self) -> Address:
+        return self._local
+
+    @property
+    def connections(self) -> int:
+        return sum(1 for s in self._conns.values() if s.conn.state is not State.CLOSED)
+
+    def dht_channel(self) -> DhtChannel:
+        """Route KRPC datagrams (first byte ``d``) to a channel the DHT node can use."""
+        self._dht = DhtChannel(self)
+        return self._dht
+
+    async def run(self, host: str, port: int, *,
+                  task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        loop = asyncio.get_running_loop()
+        if host in ("", "::"):  # every interface, IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d)
+            sock = _dual_stack_socket(port) if host == "" else None
+            if sock is None:
+                sock = socket.socket(socket.AF_INET6 if host == "::" else socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    sock.bind((host or "0.0.0.0", port))
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                self._dual = True
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        else:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
+                                                               local_addr=(host, port))
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:  # a burst of a full window must not overflow the default (~200 KB) buffer
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            except OSError:
+                pass  # the kernel caps it at net.core.rmem_max / wmem_max
+        try:  # Linux: ICMP errors (port unreachable) with the datagram that caused them
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+            self._recverr = True
+        except (OSError, AttributeError):
+            self._recverr = False
+        sockname = transport.get_extra_info("sockname")
+        # a dual-stack socket serves IPv4 peers (the DHT on it acts as an IPv4 node)
+        self._local = ("0.0.0.0" if self._dual else str(sockname[0]), int(sockname[1]))
+        try:
+            task_status.started()
+            while True:
+                await anyio.sleep(TICK)
+                self._tick()
+        finally:
+            for stream in list(self._conns.values()):
+                stream.conn.abort("the uTP socket closed")
+                stream._wake()
+            self._conns.clear()
+            self._transport = None
+            transport.close()
+
+    # -- datagrams -----------------------------------------------------------------------
+    def sendto(self, data: bytes, addr: Address) -> None:
+        if self._transport is None:
+            self.send_errors += 1
+            return
+        if self._dual and "." in addr[0] and ":" not in addr[0]:
+            addr = ("::ffff:" + addr[0], addr[1])
+        try:
+            self._transport.sendto(data, addr)
+        except (OSError, ValueError):
+            self.send_errors += 1
+
+    def _icmp_errors(self) -> None:
+        """An ICMP error came back (e.g. nothing listens on the peer's UDP port): read which
+        datagrams caused it, and fail a dial whose SYN was refused at once instead of waiting
+        for its timeouts (so the TCP fallback starts immediately)."""
+        if not self._recverr or self._transport is None:
+            return
+        fd = self._transport.get_extra_info("socket").fileno()
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            for _ in range(64):
+                try:
+                    data, _anc, _flags, addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if len(data) < 4 or data[0] != (PacketType.SYN << 4) | 1 or not isinstance(addr, tuple):
+                    continue
+                key = ((_unmap(str(addr[0])), int(addr[1])), int.from_bytes(data[2:4], "big"))
+                stream = self._conns.get(key)
+                if stream is not None and stream.conn.state is State.SYN_SENT:
+                    stream.conn.abort("port unreachable (ICMP)")
+                    stream._wake()
+        except OSError as exc:
+            log.debug("reading the ICMP error queue failed: %s", exc)
+        finally:
+            sock.close()
+
+    def _datagram(self, data: bytes, addr: Address) -> None:
+        if not looks_like_utp(data):
+            if data[:1] == b"d" and self._dht is not None:
+                self._dht._put(data, addr)
+            return
+        try:
+            pkt = decode(data)
+        except UtpError as exc:
+            log.debug("bad uTP packet from %s:%d: %s", addr[0], addr[1], exc)
+            return
+        if pkt.type is PacketType.SYN:
+            stream = self._conns.get((addr, (pkt.connection_id + 1) & SEQ_MASK))
+            if stream is None:
+                self._incoming(pkt, addr)
+                return
+        else:
+            stream = self._conns.get((addr, pkt.connection_id))
+        if stream is None:
+            if pkt.type is not PacketType.RESET:
+                self.resets_sent += 1
+                now = self.now_us() & TS_MASK
+                reset = Packet(PacketType.RESET, pkt.connection_id, now, 0, 0, 0, pkt.seq_nr)
+                self.sendto(encode(reset), addr)
+            return
+        stream.conn.receive_packet(pkt, self.now_us())
+        self._mark(stream)
+
+    def _incoming(self, syn: Packet, addr: Address) -> None:
+        if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
+            return
+        conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us())
+        stream = UtpStream(self, conn, addr)
+        self._conns[(addr, conn.recv_id)] = stream
+        self._mark(stream)
+        self.on_accept(stream)
+
+    def _mark(self, stream: UtpStream) -> None:
+        self._dirty.add(stream)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        now = self.now_us()
+        for stream in dirty:
+            self._service(stream, now)
+
+    def _service(self, stream: UtpStream, now: int) -> None:
+        conn = stream.conn
+        for d in conn.datagrams(now):
+            self.sendto(d, stream.remote)
+        if conn.events():
+            stream._wake()
+
+    def _tick(self) -> None:
+        now = self.now_us()
+        for key, stream in list(self._conns.items()):
+            conn = stream.conn
+            deadline = conn.timeout_at
+            if deadline is not None and now >= deadline:
+                conn.on_timer(now)
+                self._service(stream, now)
+            if conn.state is State.CLOSED:
+                if stream._closed_at is None:
+                    stream._closed_at = now
+                    stream._wake()
+                elif now - stream._closed_at > LINGER_US or conn.error is not None:
+                    del self._conns[key]
+
+    # -- dialing -------------------------------------------------------------------------
+    def note_silent(self, host: str, port: int) -> None:
+        """Remember that ``host:port`` did not answer a uTP dial (it may speak TCP only)."""
+        self._silent.pop((host, port), None)
+        self._silent[(host, port)] = self._clock()
+        while len(self._silent) > SILENT_MAX:
+            del self._silent[next(iter(self._silent))]
+
+    def is_silent(self, host: str, port: int) -> bool:
+        since = self._silent.get((host, port))
+        if since is None:
+            return False
+        if self._clock() - since > SILENT_MEMORY:
+            del self._silent[(host, port)]
+            return False
+        return True
+    async def _resolve(self, host: str) -> str:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        family = socket.AF_INET6 if ":" in self._local[0] and not self._dual else socket.AF_INET
+        try:
+            infos = await anyio.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise UtpError(f"cannot resolve {host}: {exc}") from None
+        if not infos:
+            raise UtpError(f"cannot resolve {host}")
+        return str(infos[0][4][0])
+
+    async def connect(self, host: str, port: int) -> UtpStream:
+        """Open a uTP connection (raises ``UtpError`` when refused or unanswered; the caller
+        bounds the wait with a timeout)."""
+        if self._transport is None:
+            raise UtpError("the uTP socket is not running")
+        addr = (await self._resolve(host), port)  # replies come from the IP: key by it
+        for _ in range(64):
+            conn_id = self._rng.randrange(1 << 16)
+            if (addr, conn_id) not in self._conns:
+                break
+        else:
+            raise UtpError(f"no free uTP connection id for {host}:{port}")
+        conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16))
+        stream = UtpStream(self, conn, addr)
+        self._conns[(addr, conn.recv_id)] = stream
+        self._mark(stream)
+        try:
+            while conn.state is State.SYN_SENT:
+                await stream._wait()
+        except BaseException:
+            conn.abort("connect cancelled")
+            self._conns.pop((addr, conn.recv_id), None)
+            raise
+        if conn.state is State.CLOSED:
+            self._conns.pop((addr, conn.recv_id), None)
+            raise UtpError(f"uTP connect to {host}:{port} failed: {conn.error}")
+        return stream
+
+
+class UtpStream(anyio.abc.ByteStream):
+    """One uTP connection as a byte stream (what the peer wire code runs on)."""
+
+    def __init__(self, sock: UtpSocket, conn: UtpConnection, remote: Address) -> None:
+        self._sock = sock
+        self.conn = conn
+        self.remote = remote
+        self._changed = anyio.Event()
+        self._closed_at: int | None = None
+        self._closed_by_us = False
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _wait(self) -> None:
+        await self._changed.wait()
+
+    def _check_usable(self) -> None:
+        if self._closed_by_us:
+            raise anyio.ClosedResourceError
+        if self.conn.state is State.CLOSED and self.conn.error is not None:
+            raise anyio.BrokenResourceError(self.conn.error)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        conn = self.conn
+        while True:
+            if self._closed_by_us:
+                raise anyio.ClosedResourceError
+            if conn.readable:
+                data = conn.read(max_bytes)
+                self._sock._mark(self)  # a reopened window is announced
+                return data
+            if conn.at_eof:
+                raise anyio.EndOfStream
+            self._check_usable()
+            if conn.state is State.CLOSED:
+                raise anyio.EndOfStream
+            await self._wait()
+
+    async def send(self, item: bytes) -> None:
+        view = memoryview(item)
+        conn = self.conn
+        while view:
+            self._check_usable()
+            if conn.state is State.CLOSED or conn.state is State.FIN_SENT:
+                raise anyio.BrokenResourceError("uTP connection closed")
+            n = conn.send(view) if conn.state is not State.SYN_SENT or conn.send_space else 0
+            view = view[n:]
+            self._sock._mark(self)
+            if view:
+                await self._wait()
+
+    async def send_eof(self) -> None:
+        self.conn.close(abandon=False)
+        self._sock._mark(self)
+
+    async def aclose(self) -> None:
+        if self._closed_by_us:
+            return
+        self._closed_by_us = True
+        self.conn.close(abandon=True)
+        self._sock._mark(self)
+        self._wake()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        family = socket.AF_INET6 if ":" in self.remote[0] else socket.AF_INET
+        return {
+            anyio.abc.SocketAttribute.remote_address: lambda: self.remote,
+            anyio.abc.SocketAttribute.local_address: lambda: self._sock.local_address,
+            anyio.abc.SocketAttribute.family: lambda: family,
+        }
+
