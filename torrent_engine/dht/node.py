@@ -449,18 +449,13 @@ class DhtNode:
 
     # ------------------------------------------------------------ sending
     async def _send(self, msg: krpc.Message, address: Address) -> None:
-        if self._transport is None:
-            raise DHTError("the DHT node is not running")
-        try:
-            data = krpc.encode_message(msg)
-        except DHTError:
-            self.stats["encode_errors"] += 1
-            return
-        self.stats["packets_out"] += 1
-        await self._transport.send(data, address)
+        await self._send_encoded(msg, address, reply=False)
 
     async def _send_reply(self, msg: krpc.Message, address: Address) -> None:
         """A reply to a query: sent only within the reply byte budgets (per source and total)."""
+        await self._send_encoded(msg, address, reply=True)
+
+    async def _send_encoded(self, msg: krpc.Message, address: Address, *, reply: bool) -> None:
         if self._transport is None:
             raise DHTError("the DHT node is not running")
         try:
@@ -468,11 +463,12 @@ class DhtNode:
         except DHTError:
             self.stats["encode_errors"] += 1
             return
-        if not self.byte_limiter.allow(_rate_key(address[0]), len(data), self._clock()):
-            self.stats["dropped_byte_limited"] += 1
-            return
+        if reply:
+            if not self.byte_limiter.allow(_rate_key(address[0]), len(data), self._clock()):
+                self.stats["dropped_byte_limited"] += 1
+                return
+            self.stats["reply_bytes_out"] += len(data)
         self.stats["packets_out"] += 1
-        self.stats["reply_bytes_out"] += len(data)
         await self._transport.send(data, address)
 
     def _new_tid(self) -> bytes:

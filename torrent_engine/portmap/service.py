@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 
 from ..errors import PortMapError, TrackerError
-from ..tracker.http import ResponseReader, http_get
+from ..tracker.http import exchange, http_get
 from . import natpmp, upnp
 from .natpmp import Protocol
 
@@ -220,24 +220,15 @@ class PortMapper:
     async def _soap(self, request: bytes, action: str) -> dict[str, str]:
         assert self._igd is not None
         parts = anyio_url(self._igd.control_url)
-        reader = ResponseReader(max_body=upnp.MAX_DESCRIPTION)
         try:
             with anyio.fail_after(HTTP_TIMEOUT):
                 async with await anyio.connect_tcp(*parts) as stream:
-                    await stream.send(request)
-                    while reader.response is None:
-                        try:
-                            data = await stream.receive(65536)
-                        except anyio.EndOfStream:
-                            reader.feed_eof()
-                            break
-                        reader.feed(data)
+                    response = await exchange(stream, request, upnp.MAX_DESCRIPTION)
         except TimeoutError:
             raise PortMapError(f"{action}: no answer within {HTTP_TIMEOUT:g} s") from None
         except (OSError, TrackerError, anyio.BrokenResourceError) as exc:
             raise PortMapError(f"{action}: {exc}") from None
-        assert reader.response is not None
-        return upnp.parse_soap_reply(reader.response.status, reader.response.body, action)
+        return upnp.parse_soap_reply(response.status, response.body, action)
 
     async def _map_upnp(self, ports: Sequence[tuple[Protocol, int]]) -> int:
         igd = await self._discover()

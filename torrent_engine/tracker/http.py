@@ -268,19 +268,25 @@ async def _fetch_once(
                 raise TrackerError("connection closed during the TLS handshake") from None
         else:
             stream = await anyio.connect_tcp(host, port)
-    reader = ResponseReader(max_body=max_body)
     try:
-        await stream.send(request)
-        while reader.response is None:
-            try:
-                data = await stream.receive(65536)
-            except anyio.EndOfStream:
-                reader.feed_eof()
-                break
-            reader.feed(data)
+        return await exchange(stream, request, max_body)
     finally:
         # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
         await anyio.aclose_forcefully(stream)
+
+
+async def exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int) -> HttpResponse:
+    """Send ``request`` on an open stream and read the whole response (TrackerError if it is
+    malformed or over ``max_body``); the stream is left open."""
+    reader = ResponseReader(max_body=max_body)
+    await stream.send(request)
+    while reader.response is None:
+        try:
+            data = await stream.receive(65536)
+        except anyio.EndOfStream:
+            reader.feed_eof()
+            break
+        reader.feed(data)
     assert reader.response is not None
     return reader.response
 
