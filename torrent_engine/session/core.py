@@ -28,11 +28,11 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 
-from . import events as ev
-from .bitfield import Bitfield
-from .choker import ChokePeer, Choker
-from .config import Config
-from .errors import (
+from .. import events as ev
+from ..bitfield import Bitfield
+from ..choker import ChokePeer, Choker
+from ..config import Config
+from ..errors import (
     EncryptionError,
     PeerProtocolError,
     SessionError,
@@ -40,10 +40,10 @@ from .errors import (
     TorrentEngineError,
     typed_failure,
 )
-from .magnet import Magnet
-from .metainfo import Torrent
-from .peer import messages as m
-from .peer.extensions import (
+from ..magnet import Magnet
+from ..metainfo import Torrent
+from ..peer import messages as m
+from ..peer.extensions import (
     PEX_ENCRYPTION,
     PEX_INTERVAL,
     PEX_REACHABLE,
@@ -60,11 +60,11 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
-from .peer.messages import BLOCK_SIZE
-from .peer.metadata_fetch import MetadataFetcher, Verdict
-from .peer_io import handshaker_for, open_connection
-from .picker import Block, PiecePicker
-from .resume import (
+from ..peer.messages import BLOCK_SIZE
+from ..peer.metadata_fetch import MetadataFetcher, Verdict
+from ..peer_io import handshaker_for, open_connection
+from ..picker import Block, PiecePicker
+from ..resume import (
     ResumeData,
     load_resume,
     save_resume,
@@ -72,15 +72,15 @@ from .resume import (
     trusted_pieces,
     write_atomic,
 )
-from .session_state import SessionStateMachine, State
-from .shared import SharedResources, TokenBucket
-from .stall import Stall, StallDetector, SwarmFacts
-from .storage import Storage
-from .tracker.coordinator import AnnounceStats, TrackerCoordinator
-from .verify import check_piece_on_disk, piece_ok, recheck
-from .version import CLIENT_VERSION
+from ..session_state import SessionStateMachine, State
+from ..shared import SharedResources, TokenBucket
+from ..stall import Stall, StallDetector, SwarmFacts
+from ..storage import Storage
+from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
+from ..verify import check_piece_on_disk, piece_ok, recheck
+from ..version import CLIENT_VERSION
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.session")
 
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
