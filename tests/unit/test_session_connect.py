@@ -63,7 +63,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     """Magnet link, peers that take their time with the metadata: the connector's later rounds
     must neither dial them again nor dial past max_peers_per_torrent (a big swarm would use up
     every file descriptor)."""
-    import torrent_engine.session as session_module
+    import torrent_engine.session.core as session_module
     from torrent_engine.magnet import parse_magnet
 
     (tmp_path / "p").mkdir()
@@ -110,7 +110,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     """A peer that completes the handshake and hangs up at once (e.g. its connection limit):
     the backoff grows with each attempt and ends after MAX_CONNECT_FAILURES, instead of a
     redial every few seconds forever."""
-    import torrent_engine.session as session_module
+    import torrent_engine.session.core as session_module
     from torrent_engine.session import MAX_CONNECT_FAILURES
 
     (tmp_path / "p").mkdir()

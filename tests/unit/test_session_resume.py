@@ -89,7 +89,7 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     everything again)."""
     import anyio
 
-    import torrent_engine.session as session_module
+    import torrent_engine.session.core as session_module
 
     payload = tmp_path / "seed" / "p"
     payload.mkdir(parents=True)

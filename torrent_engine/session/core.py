@@ -28,11 +28,11 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 
-from . import events as ev
-from .bitfield import Bitfield
-from .choker import ChokePeer, Choker
-from .config import Config
-from .errors import (
+from .. import events as ev
+from ..bitfield import Bitfield
+from ..choker import ChokePeer, Choker
+from ..config import Config
+from ..errors import (
     EncryptionError,
     PeerProtocolError,
     SessionError,
@@ -40,10 +40,10 @@ from .errors import (
     TorrentEngineError,
     typed_failure,
 )
-from .magnet import Magnet
-from .metainfo import Torrent
-from .peer import messages as m
-from .peer.extensions import (
+from ..magnet import Magnet
+from ..metainfo import Torrent
+from ..peer import messages as m
+from ..peer.extensions import (
     PEX_ENCRYPTION,
     PEX_INTERVAL,
     PEX_REACHABLE,
@@ -60,11 +60,11 @@ from .peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
-from .peer.messages import BLOCK_SIZE
-from .peer.metadata_fetch import MetadataFetcher, Verdict
-from .peer_io import handshaker_for, open_connection
-from .picker import Block, PiecePicker
-from .resume import (
+from ..peer.messages import BLOCK_SIZE
+from ..peer.metadata_fetch import MetadataFetcher, Verdict
+from ..peer_io import handshaker_for, open_connection
+from ..picker import Block, PiecePicker
+from ..resume import (
     ResumeData,
     load_resume,
     save_resume,
@@ -72,37 +72,27 @@ from .resume import (
     trusted_pieces,
     write_atomic,
 )
-from .session_state import SessionStateMachine, State
-from .shared import SharedResources, TokenBucket
-from .stall import Stall, StallDetector, SwarmFacts
-from .storage import Storage
-from .tracker.coordinator import AnnounceStats, TrackerCoordinator
-from .verify import check_piece_on_disk, piece_ok, recheck
-from .version import CLIENT_VERSION
+from ..session_state import SessionStateMachine, State
+from ..shared import SharedResources, TokenBucket
+from ..stall import Stall, StallDetector, SwarmFacts
+from ..storage import Storage
+from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
+from ..verify import check_piece_on_disk, piece_ok, recheck
+from ..version import CLIENT_VERSION
+from .peer_pool import PeerPool
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.session")
 
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
-MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
 METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extension handshake
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
 REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
 
-
-MAX_CONNECT_FAILURES = 4
-RETRY_DELAYS = (3.0, 15.0, 60.0, 120.0)  # after the 1st, 2nd, ... failed attempt
-SEED_RETRY_DELAY = 600.0
-
-
-@dataclass(slots=True)
-class _PoolEntry:
-    failures: int = 0
-    next_try: float = 0.0
 
 
 @dataclass(eq=False)
@@ -235,9 +225,8 @@ class Session:
         self._picker: PiecePicker
         self._choker: Choker | None = None
         self._peers: dict[tuple[str, int], PeerState] = {}
-        self._pool: dict[tuple[str, int], _PoolEntry] = {}  # every address heard of, in order
+        self._pool = PeerPool()  # every address heard of, in order; bans; back-off
         self._connecting: set[tuple[str, int]] = set()
-        self._banned: set[tuple[str, int]] = set()
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
         self._buffered_bytes = 0
@@ -356,12 +345,10 @@ class Session:
         added = False
         for host, port in peers:
             key = (host, int(port))
-            if not 0 < key[1] < 65536 or key in self._pool or key in self._banned or self._is_self(key):
-                continue
-            if len(self._pool) >= MAX_POOL:
+            if self._pool.full:
                 break
-            self._pool[key] = _PoolEntry()
-            added = True
+            if not self._is_self(key) and self._pool.add(key):
+                added = True
         if added:
             self._connect_wakeup.set()
 
@@ -599,9 +586,7 @@ class Session:
         self._metadata_gone.clear()
         self._tracker = None  # the full session announces afresh
         self._connecting.clear()
-        for entry in self._pool.values():  # the metadata peers are dialed again for the data
-            entry.next_try = 0.0
-            entry.failures = 0
+        self._pool.forgive_all()  # the metadata peers are dialed again for the data
         assert self._metadata is not None
         trackers = self.magnet.trackers if self.magnet is not None else ()
         torrent = Torrent.from_info_bytes(self._metadata, trackers=trackers)
@@ -683,10 +668,8 @@ class Session:
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             self._connecting.discard(key)  # (a metadata peer counts against the connection budget)
-            entry = self._pool.get(key)
-            if entry is not None and not self._metadata_done.is_set():
-                entry.failures += 1
-                entry.next_try = time.monotonic() + RETRY_DELAYS[0]
+            if not self._metadata_done.is_set():
+                self._pool.failed(key, time.monotonic(), quick=True)
 
     # -- checking ------------------------------------------------------------------------
     def _file_paths(self) -> list[Path | None]:
@@ -869,12 +852,10 @@ class Session:
             return
         now = time.monotonic()
         budget = self.config.max_peers_per_torrent - len(self._peers) - len(self._connecting)
-        for key, entry in self._pool.items():
+        busy = self._peers.keys() | self._connecting
+        for key in list(self._pool.candidates(now, busy)):
             if budget <= 0:
                 break
-            if (key in self._peers or key in self._connecting or key in self._banned
-                    or entry.failures >= MAX_CONNECT_FAILURES or entry.next_try > now):
-                continue
             self._connecting.add(key)
             budget -= 1
             self._swarm.start_soon(self._dial, key)
@@ -893,10 +874,7 @@ class Session:
             if isinstance(exc, EncryptionError):
                 self._encryption_refused.add(key)
             self._connecting.discard(key)
-            entry = self._pool.get(key)
-            if entry is not None:
-                entry.failures += 1
-                entry.next_try = time.monotonic() + RETRY_DELAYS[min(entry.failures, len(RETRY_DELAYS)) - 1]
+            self._pool.failed(key, time.monotonic())
             return
         if self._torrent is None:
             await self._metadata_from(link, key)  # (counted as connecting until it is done)
@@ -910,7 +888,7 @@ class Session:
             return False
         host, port = link.remote_address
         connected = len(self._peers) + len(self._connecting)
-        if (host, port) in self._banned or connected >= self.config.max_peers_per_torrent + 10:
+        if self._pool.is_banned((host, port)) or connected >= self.config.max_peers_per_torrent + 10:
             return False
         if self._torrent is None:  # magnet: still fetching the metadata, which this peer may have
             self._connecting.add((host, port))
@@ -925,11 +903,11 @@ class Session:
         assert self._shared is not None
         ourselves = link.peer_id == self._shared.peer_id
         duplicate = any(p.link.peer_id == link.peer_id for p in self._peers.values())
-        if key in self._peers or key in self._banned or self._stop_requested or ourselves or duplicate:
-            if ourselves and key in self._pool:
-                self._pool[key].failures = MAX_CONNECT_FAILURES  # our own address: never again
-            elif duplicate and key in self._pool:  # connected already (it dialed us): not every round
-                self._pool[key].next_try = time.monotonic() + RETRY_DELAYS[-1]
+        if key in self._peers or self._pool.is_banned(key) or self._stop_requested or ourselves or duplicate:
+            if ourselves:
+                self._pool.never_again(key)
+            elif duplicate:  # connected already (it dialed us): not every round
+                self._pool.later(key, time.monotonic())
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
@@ -963,16 +941,10 @@ class Session:
             del self._peers[peer.key]
         self._picker.peer_gone(peer.key)
         peer.outstanding.clear()
-        entry = self._pool.get(peer.key)
-        if entry is not None and peer.close_reason != "paused":
-            # do not redial at once; a seed while we seed too: much later
-            if time.monotonic() - peer.connected_at < 10.0:
-                entry.failures += 1  # dropped at once: back off as for a failed attempt
-            else:
-                entry.failures = 0  # (a connection that held: a later drop starts a fresh count)
-            delay = RETRY_DELAYS[min(max(entry.failures, 1), len(RETRY_DELAYS)) - 1]
-            both_seeds = peer.is_seed and self.state is State.SEEDING
-            entry.next_try = time.monotonic() + (SEED_RETRY_DELAY if both_seeds else delay)
+        if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
+            now = time.monotonic()
+            self._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
+                               both_seeds=peer.is_seed and self.state is State.SEEDING)
         if not peer.am_choking and self._swarm is not None:
             self._rechoke_now.set()
 
@@ -1331,9 +1303,8 @@ class Session:
             self._ban(key)
 
     def _ban(self, key: tuple[str, int]) -> None:
-        if key in self._banned:
+        if not self._pool.ban(key):
             return
-        self._banned.add(key)
         self.banned_count += 1
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
         peer = self._peers.get(key)
@@ -1527,13 +1498,13 @@ class Session:
         if self._tracker is not None:
             errors = tuple(f"{t.url}: {t.last_error}" for t in self._tracker.status()
                            if t.state in ("failing", "disabled") and t.last_error)
-        known = set(self._pool) | self._banned
-        failed = {key for key, entry in self._pool.items() if entry.failures and key not in self._peers}
+        known = self._pool.known()
+        failed = self._pool.failing() - self._peers.keys()
         peers = [p for p in self._peers.values() if not p.closed]
         return SwarmFacts(
             sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
             failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
-            banned=len(self._banned), peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            banned=self._pool.banned_count, peers_with_wanted=sum(1 for p in peers if p.am_interested),
             tracker_errors=errors, fetching_metadata=self._torrent is None)
 
     def _watch_stall(self, now: float) -> None:

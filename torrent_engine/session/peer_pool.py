@@ -1,0 +1,134 @@
+"""The peer pool: every address a torrent has heard of, which are banned, and when each may be
+dialed again. Pure: no sockets, no clock (the caller passes ``now``), no session.
+
+Invariants:
+- an address is in the pool at most once, in the order it was first heard of; at most ``cap``;
+- a banned address is never added nor offered as a candidate;
+- an address is offered for dialing only while it has failed fewer than ``MAX_CONNECT_FAILURES``
+  times in a row and its ``next_try`` has come;
+- the back-off after the n-th failure in a row is ``retry_delay(n)``, defined here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterator
+from dataclasses import dataclass
+
+Address = tuple[str, int]
+
+MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
+MAX_CONNECT_FAILURES = 4
+RETRY_DELAYS = (3.0, 15.0, 60.0, 120.0)  # after the 1st, 2nd, ... failed attempt
+SEED_RETRY_DELAY = 600.0  # two seeds have nothing to trade: dial much later
+HELD_CONNECTION = 10.0  # a connection dropped sooner than this counts as a failed attempt
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts in a row (at least the first delay)."""
+    return RETRY_DELAYS[min(max(failures, 1), len(RETRY_DELAYS)) - 1]
+
+
+@dataclass(slots=True)
+class PoolEntry:
+    failures: int = 0
+    next_try: float = 0.0
+
+
+class PeerPool:
+    """Addresses, bans and back-off for one torrent (see the module's invariants)."""
+
+    def __init__(self, cap: int = MAX_POOL) -> None:
+        self._entries: dict[Address, PoolEntry] = {}
+        self._banned: set[Address] = set()
+        self._cap = cap
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __getitem__(self, key: Address) -> PoolEntry:
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[Address]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, key: Address) -> bool:
+        """Add an address heard of; False if it is invalid, known, banned or the pool is full."""
+        if not 0 < key[1] < 65536 or key in self._entries or key in self._banned:
+            return False
+        if len(self._entries) >= self._cap:
+            return False
+        self._entries[key] = PoolEntry()
+        return True
+
+    @property
+    def full(self) -> bool:
+        return len(self._entries) >= self._cap
+
+    def ban(self, key: Address) -> bool:
+        """Ban an address for this torrent's life; False if it was banned already."""
+        if key in self._banned:
+            return False
+        self._banned.add(key)
+        return True
+
+    def is_banned(self, key: Address) -> bool:
+        return key in self._banned
+
+    @property
+    def banned_count(self) -> int:
+        return len(self._banned)
+
+    def known(self) -> set[Address]:
+        """Every address heard of, banned ones included."""
+        return set(self._entries) | self._banned
+
+    def failing(self) -> set[Address]:
+        """Addresses whose last attempt failed."""
+        return {key for key, entry in self._entries.items() if entry.failures}
+
+    def candidates(self, now: float, busy: Container[Address]) -> Iterator[Address]:
+        """Addresses to dial now, in the order heard of (``busy``: connected or being dialed)."""
+        for key, entry in self._entries.items():
+            if (key in busy or key in self._banned
+                    or entry.failures >= MAX_CONNECT_FAILURES or entry.next_try > now):
+                continue
+            yield key
+
+    def failed(self, key: Address, now: float, *, quick: bool = False) -> None:
+        """A dial or handshake failed: back off (``quick``: the first delay whatever the count)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.failures += 1
+            entry.next_try = now + (RETRY_DELAYS[0] if quick else retry_delay(entry.failures))
+
+    def dropped(self, key: Address, now: float, *, held_for: float, both_seeds: bool) -> None:
+        """A connection ended: one that held resets the count, one dropped at once is a failure."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        if held_for < HELD_CONNECTION:
+            entry.failures += 1
+        else:
+            entry.failures = 0
+        entry.next_try = now + (SEED_RETRY_DELAY if both_seeds else retry_delay(entry.failures))
+
+    def never_again(self, key: Address) -> None:
+        """Our own address: never dialed again."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.failures = MAX_CONNECT_FAILURES
+
+    def later(self, key: Address, now: float) -> None:
+        """Connected already by the other way: not every round, the longest back-off."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.next_try = now + RETRY_DELAYS[-1]
+
+    def forgive_all(self) -> None:
+        """Every address may be dialed at once again (e.g. metadata peers, now for the data)."""
+        for entry in self._entries.values():
+            entry.failures = 0
+            entry.next_try = 0.0
