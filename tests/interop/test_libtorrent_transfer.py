@@ -34,15 +34,17 @@ FILES = (
 
 
 @contextmanager
-def lt_session(lt: ModuleType, encryption: str = "prefer") -> Iterator[Any]:
+def lt_session(lt: ModuleType, encryption: str = "prefer", *, transport: str = "tcp") -> Iterator[Any]:
+    """A loopback-only libtorrent session speaking TCP or uTP (BEP 29) alone."""
     policy = {"prefer": lt.enc_policy.enabled, "require": lt.enc_policy.forced,
               "disable": lt.enc_policy.disabled}[encryption]
+    utp = transport == "utp"
     ses = lt.session({
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        # TCP only: we do not speak uTP (BEP 29), and libtorrent would try it first and wait
-        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "enable_outgoing_tcp": not utp, "enable_incoming_tcp": not utp,
+        "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
         "out_enc_policy": policy, "in_enc_policy": policy,
         "allowed_enc_level": lt.enc_level.rc4 if encryption == "require" else lt.enc_level.both,
     })

@@ -7,8 +7,6 @@ with ``transport="utp"`` (no TCP dial, incoming TCP refused).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
-from tests.interop.test_libtorrent_transfer import lt_add, wait_lt
+from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
 
@@ -27,25 +25,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 FILES = (("a.bin", 2_000_003), ("sub/b.bin", 300_001), ("z.txt", 1))
 
 
-@contextmanager
-def lt_utp_session(lt: ModuleType, encryption: str = "disable") -> Iterator[Any]:
-    policy = {"prefer": lt.enc_policy.enabled, "require": lt.enc_policy.forced,
-              "disable": lt.enc_policy.disabled}[encryption]
-    ses = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-        "allow_multiple_connections_per_ip": True,
-        "enable_outgoing_tcp": False, "enable_incoming_tcp": False,
-        "enable_outgoing_utp": True, "enable_incoming_utp": True,
-        "out_enc_policy": policy, "in_enc_policy": policy,
-        "allowed_enc_level": lt.enc_level.rc4 if encryption == "require" else lt.enc_level.both,
-    })
-    try:
-        yield ses
-    finally:
-        for h in ses.get_torrents():
-            ses.remove_torrent(h)
-        del ses
+def lt_utp_session(lt: ModuleType, encryption: str = "disable") -> Any:
+    return lt_session(lt, encryption, transport="utp")
 
 
 @pytest.mark.parametrize("encryption", ["disable", "require"])
