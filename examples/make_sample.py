@@ -25,6 +25,7 @@ SAMPLE_FILES = [
 
 
 def payload(seed: str, size: int) -> bytes:
+    """Deterministic pseudo-random bytes (chained SHA-256 of ``seed``), ``size`` long."""
     out = bytearray()
     counter = 0
     while len(out) < size:
@@ -34,6 +35,7 @@ def payload(seed: str, size: int) -> bytes:
 
 
 def write_payload(root: Path) -> Path:
+    """Write the sample's files under ``root/sample`` and return that folder."""
     top = root / "sample"
     for rel, size in SAMPLE_FILES:
         p = top / rel
@@ -43,6 +45,7 @@ def write_payload(root: Path) -> Path:
 
 
 def build(root: Path) -> bytes:
+    """Build the sample's files under ``root`` and return the bencoded .torrent."""
     torrent = create_torrent(
         write_payload(root),
         version="hybrid",
@@ -56,6 +59,7 @@ def build(root: Path) -> bytes:
 
 
 def main() -> None:
+    """Write the sample .torrent to stdout (its files under argv[1], or a temporary folder)."""
     if len(sys.argv) > 1:
         data = build(Path(sys.argv[1]))
     else:

@@ -1,3 +1,4 @@
+"""``python -m torrent_engine``: the command line."""
 import sys
 
 from .cli import main

@@ -77,9 +77,11 @@ class TorrentManager:
     # -- table ---------------------------------------------------------------------------
     @property
     def sessions(self) -> list[Session]:
+        """The sessions the manager runs, in the order they were added."""
         return list(self._sessions.values())
 
     def get(self, info_hash: bytes | str) -> Session | None:
+        """The session of ``info_hash`` (bytes or hex), or None."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         return self._sessions.get(key)
 

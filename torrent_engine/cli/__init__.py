@@ -57,6 +57,7 @@ def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``torrent-engine`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="torrent-engine", description="A BitTorrent engine in pure Python.",
         epilog="Run 'torrent-engine COMMAND --help' for a command's options and examples.",
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = bool(getattr(args, "quiet", False))

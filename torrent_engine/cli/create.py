@@ -29,6 +29,7 @@ def piece_length_arg(text: str) -> int:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``create`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "create",
         help="make a .torrent from a file or folder",
@@ -96,6 +97,7 @@ def _input_size(path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Hash ``args.path`` and write its .torrent; return the exit code."""
     src = Path(args.path)
     if not src.exists():
         raise FileNotFoundError(f"no such file or directory: {src}")

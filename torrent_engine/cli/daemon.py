@@ -26,6 +26,7 @@ API_FILE = "api.json"  # where the daemon says which address it serves (read by 
 
 
 def default_download_dir() -> Path:
+    """The daemon's default download folder: torrent-engine in the user's downloads folder."""
     try:
         from platformdirs import user_downloads_dir
 
@@ -51,6 +52,7 @@ def parse_rate(text: str) -> int:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``daemon`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "daemon", help="run the job service with its HTTP API and web UI",
         description="Run downloads in the background, with an HTTP API and a web UI on "
@@ -144,4 +146,5 @@ async def _daemon(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
     return run_loop(_daemon, args)

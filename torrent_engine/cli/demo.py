@@ -28,6 +28,7 @@ CHUNK = 4 * 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("demo", help="seed and download a generated payload over loopback",
                               description="Seed and download a generated payload between two sessions "
                                           "on 127.0.0.1 (no network needed).")
@@ -113,6 +114,7 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Seed and download a generated payload over loopback; return the exit code."""
     if args.size < 1:
         print("torrent-engine demo: --size must be at least 1 MiB", file=sys.stderr)
         return 2

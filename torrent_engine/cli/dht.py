@@ -40,6 +40,7 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 def parse_hash(text: str) -> bytes:
+    """Parse a 40-hex-digit info-hash or target; ``argparse.ArgumentTypeError`` otherwise."""
     try:
         raw = bytes.fromhex(text)
     except ValueError:
@@ -50,6 +51,7 @@ def parse_hash(text: str) -> bytes:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``dht`` subcommand and its actions to ``subparsers``."""
     p = subparsers.add_parser(
         "dht",
         help="query the DHT: ping, get-peers, announce, put, get",
@@ -131,6 +133,7 @@ def _show(value: BValue) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one DHT action (``args.dht_command``); return the exit code."""
     action: str = args.dht_command
     if action == "genkey":
         key = Ed25519PrivateKey.generate()

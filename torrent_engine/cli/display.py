@@ -43,6 +43,7 @@ class ProgressDisplay:
         self._lines = 0
 
     def show(self, lines: Sequence[str]) -> None:
+        """Write ``lines``: in place of the previous ones on a terminal, appended otherwise."""
         if self.tty:
             if self._lines:
                 self.out.write(f"\x1b[{self._lines}F")
@@ -55,6 +56,7 @@ class ProgressDisplay:
         self.out.flush()
 
     async def run(self, source: Callable[[], Sequence[str]]) -> None:
+        """Show what ``source()`` returns every ``interval`` seconds until cancelled."""
         while True:
             self.show(source())
             await anyio.sleep(self.interval)
@@ -104,9 +106,11 @@ class RichDisplay:
         return table
 
     def show(self) -> None:
+        """Redraw the table now."""
         self.live.update(self._table(), refresh=True)
 
     async def run(self) -> None:
+        """Keep the live display on screen, redrawn every ``interval`` seconds, until cancelled."""
         with self.live:
             while True:
                 self.show()

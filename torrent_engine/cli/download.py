@@ -44,6 +44,7 @@ An interrupted download continues where it stopped: run the same command again."
 
 
 def parse_peer(text: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
@@ -61,6 +62,7 @@ def _non_negative(text: str) -> float:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``download`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "download", help="download torrents or magnet links (then seed with --seed)",
         description="Download each TORRENT into DIR with a live display; exit 0 when all are complete "
@@ -178,6 +180,7 @@ def select_files(torrent: Torrent, select: list[str], exclude: list[str]) -> lis
 # -- one torrent -----------------------------------------------------------------------------------
 @dataclass
 class Download:
+    """One torrent or magnet of a ``download`` command: its session and how it is going."""
     label: str
     session: Session
     resume_path: Path | None
@@ -414,5 +417,6 @@ async def _show(downloads: list[Download], args: argparse.Namespace,
 
 
 def run(args: argparse.Namespace) -> int:
+    """Download every source of ``args``; return the exit code (3 when one stalled)."""
     return run_loop(_download, args)
 

@@ -12,6 +12,7 @@ from ..metainfo import Torrent
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``info`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "info",
         help="show what a .torrent file or magnet link holds",
@@ -34,6 +35,7 @@ def human_size(n: int) -> str:
 
 
 def torrent_summary(t: Torrent) -> dict[str, Any]:
+    """What ``info`` shows of a .torrent, as a JSON-ready dict."""
     return {
         "kind": "torrent",
         "name": t.name,
@@ -59,6 +61,7 @@ def torrent_summary(t: Torrent) -> dict[str, Any]:
 
 
 def magnet_summary(m: Magnet) -> dict[str, Any]:
+    """What ``info`` shows of a magnet link, as a JSON-ready dict."""
     return {
         "kind": "magnet",
         "name": m.display_name,
@@ -122,6 +125,7 @@ def _text(s: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Show a .torrent file's or magnet link's contents; return the exit code."""
     source: str = args.source
     if source[:7].lower() == "magnet:":
         summary = magnet_summary(parse_magnet(source))

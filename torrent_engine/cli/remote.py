@@ -27,6 +27,7 @@ class RemoteError(TorrentEngineError):
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``remote`` subcommand and its actions to ``subparsers``."""
     p = subparsers.add_parser("remote", help="control a running daemon (add, list, watch, ...)",
                               description="Talk to a `torrent-engine daemon` over its HTTP API.")
     p.add_argument("--url", default=None,
@@ -80,6 +81,8 @@ class Client:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one API request (``body`` as JSON) and return the decoded JSON answer; ``RemoteError`` when
+        the daemon refuses it or cannot be reached."""
         conn = self._connection(self.timeout)
         try:
             data = None if body is None else json.dumps(body).encode()
@@ -146,6 +149,8 @@ class Client:
 
 
 def resolve(args: argparse.Namespace) -> Client:
+    """The client for the daemon named by ``--url``, ``$TORRENT_ENGINE_API_URL`` or the daemon's state
+    folder."""
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     url = args.url or os.environ.get(URL_ENV)
     if not url:
@@ -161,6 +166,7 @@ def resolve(args: argparse.Namespace) -> Client:
 
 
 def job_line(job: dict[str, Any]) -> str:
+    """One job as a line: name, progress, size, rates and state."""
     pct = f"{job.get('progress', 0) * 100:5.1f}%"
     size = human_bytes(job.get("total_size") or 0) if job.get("total_size") else "?"
     rates = ""
@@ -172,6 +178,7 @@ def job_line(job: dict[str, Any]) -> str:
 
 
 def show_job(job: dict[str, Any]) -> str:
+    """One job in detail: its line, info-hash, error and files."""
     lines = [job_line(job), f"  info-hash {job['info_hash']}"]
     if job.get("error"):
         lines.append(f"  error: {job['error']}")
@@ -211,6 +218,7 @@ def _watch(client: Client, job_id: str | None, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one ``remote`` action against the daemon; return the exit code."""
     client = resolve(args)
     answer: Any
     if args.action == "add":

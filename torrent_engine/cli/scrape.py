@@ -17,6 +17,7 @@ from ..tracker.udp import UdpTrackerClient
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``scrape`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "scrape",
         help="ask a torrent's trackers for its seeders, leechers and completed downloads",
@@ -54,6 +55,7 @@ async def scrape_all(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Scrape every tracker of ``args.torrent`` and print what each answered; return the exit code."""
     torrent = Torrent.load(args.torrent)
     if not torrent.trackers:
         print(f"{torrent.name}: no trackers (trackerless torrent)")

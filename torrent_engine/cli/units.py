@@ -23,6 +23,7 @@ def parse_rate(text: str) -> int:
 
 
 def human_bytes(n: float) -> str:
+    """``n`` bytes in binary units, e.g. ``1.5 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
