@@ -38,29 +38,37 @@ class PeerLink:
 
     @property
     def fast(self) -> bool:
+        """Whether both sides speak the Fast extension (BEP 6)."""
         return self.conn.wire.fast
 
     @property
     def extension(self) -> bool:
+        """Whether both sides speak the extension protocol (BEP 10)."""
         return self.conn.wire.extension
 
     @property
     def encrypted(self) -> bool:
+        """Whether the link is MSE-encrypted."""
         return self.conn.encrypted
 
     def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
+        """Tell the wire codec the torrent's piece count and sizes (once the metadata is known)."""
         self.conn.wire.set_metadata(num_pieces, piece_size)
 
     async def receive(self) -> Message:
+        """The next message from the peer."""
         return await self.conn.receive()
 
     def receive_nowait(self) -> Message | None:
+        """The next message if one is already decoded, else None."""
         return self.conn.receive_nowait()
 
     async def send_many(self, msgs: Iterable[Message]) -> None:
+        """Send ``msgs`` in one write."""
         await self.conn.send_many(msgs)
 
     async def aclose(self) -> None:
+        """Close the connection."""
         await self.conn.aclose()
 
 

@@ -14,6 +14,7 @@ from .errors import SessionError
 
 
 class State(enum.Enum):
+    """A session's state."""
     QUEUED = "queued"
     CHECKING = "checking"
     DOWNLOADING_METADATA = "downloading_metadata"
@@ -101,9 +102,11 @@ class SessionStateMachine:
         self.state = initial
 
     def can(self, new: State) -> bool:
+        """Whether moving to ``new`` is allowed now."""
         return (self.state, new) in TRANSITIONS
 
     def to(self, new: State, *, error: str = "") -> ev.Event:
+        """Move to ``new`` and return the event that announces it; ``SessionError`` if not allowed."""
         make = TRANSITIONS.get((self.state, new))
         if make is None:
             raise SessionError(f"illegal session transition {self.state.value} -> {new.value}")

@@ -57,6 +57,7 @@ class TokenBucket:
 
     @property
     def unlimited(self) -> bool:
+        """Whether the bucket lets everything through (rate 0 or less)."""
         return self.rate <= 0
 
     def _refill(self) -> None:
@@ -76,6 +77,7 @@ class TokenBucket:
         return -self._tokens / self.rate
 
     async def consume(self, amount: int) -> None:
+        """Wait until ``amount`` bytes may pass."""
         delay = self.try_consume(amount)
         if delay > 0:
             await anyio.sleep(delay)
@@ -139,10 +141,12 @@ class SharedResources:
     # -- ref counting --------------------------------------------------------------------
     @property
     def count(self) -> int:
+        """How many users hold the services."""
         return self._count
 
     @property
     def running(self) -> bool:
+        """Whether the services run."""
         return self._running
 
     async def acquire(self) -> None:
@@ -289,6 +293,7 @@ class SharedResources:
 
     @property
     def dht(self) -> DhtNode | None:
+        """The shared DHT node while it runs (``Config.dht_enabled``)."""
         return self._dht
 
     @property
@@ -302,14 +307,17 @@ class SharedResources:
             self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
 
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
+        """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""
         if info_hash in self._routes:
             raise SessionError(f"torrent {info_hash.hex()} is already registered")
         self._routes[info_hash] = handler
 
     def unregister(self, info_hash: bytes) -> None:
+        """Stop routing incoming peers for ``info_hash``."""
         self._routes.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
+        """Use ``handshaker`` for incoming connections."""
         self._handshaker = handshaker
 
     def info_hashes(self) -> list[bytes]:
@@ -317,6 +325,7 @@ class SharedResources:
         return list(self._routes)
 
     def knows(self, info_hash: bytes) -> bool:
+        """Whether incoming peers may ask for ``info_hash``."""
         return info_hash in self._routes
 
     async def _on_incoming(self, stream: anyio.abc.ByteStream) -> None:

@@ -52,6 +52,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 class ApiError(Exception):
+    """A request the API refuses: the HTTP ``status``, a message and the offending field, if any."""
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -64,6 +65,7 @@ def _dumps(value: object) -> bytes:
 
 
 def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """A JSON error answer ``{"error": message, "field": field}`` that is never cached."""
     body: dict[str, Any] = {"error": message}
     if field:
         body["field"] = field
@@ -119,6 +121,7 @@ def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
 
 
 def parse_peer(text: object) -> tuple[str, int]:
+    """Parse a peer given as ``HOST:PORT`` (IPv6 hosts in brackets); ``ApiError`` 400 otherwise."""
     if isinstance(text, str):
         host, sep, port = text.rpartition(":")
         host = host.strip("[]")
@@ -146,6 +149,7 @@ def parse_source(source: object, max_size: int) -> Torrent | Magnet:
 
 
 def parse_torrent(data: bytes, max_size: int) -> Torrent:
+    """Parse an uploaded .torrent of at most ``max_size`` bytes; ``ApiError`` 413/400 otherwise."""
     if len(data) > max_size:
         raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
     try:
@@ -167,6 +171,7 @@ async def read_body(request: Request, cap: int) -> bytes:
 
 
 async def read_json(request: Request, cap: int) -> dict[str, Any]:
+    """The request's JSON object body (at most ``cap`` bytes; empty body = ``{}``); ``ApiError`` otherwise."""
     body = await read_body(request, cap)
     if not body:
         return {}
@@ -215,13 +220,16 @@ class Api:
     # -- reading -----------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
+        """``GET /api/health``: status, version and the job records that could not be loaded."""
         lost = [{"record": record, "reason": reason} for record, reason in self.service.lost]
         return JSONResponse({"status": "ok", "version": __version__, "lost_jobs": lost})
 
     async def stats(self, request: Request) -> Response:
+        """``GET /api/stats``: the service's totals and rates."""
         return JSONResponse(self.service.stats().to_json())
 
     async def list_jobs(self, request: Request) -> Response:
+        """``GET /api/jobs``: every job, or those in ``?state=``."""
         raw = request.query_params.get("state")
         state: JobState | None = None
         if raw is not None:
@@ -233,6 +241,7 @@ class Api:
         return self._jobs_response(self.service.list(state))
 
     async def active_jobs(self, request: Request) -> Response:
+        """``GET /api/jobs/active``: the jobs that are not finished."""
         return self._jobs_response(self.service.active())
 
     def _jobs_response(self, jobs: list[Job]) -> Response:
@@ -254,12 +263,14 @@ class Api:
         return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
 
     async def get_job(self, request: Request) -> Response:
+        """``GET /api/jobs/{id}``: one job in detail."""
         job = self.service.get(request.path_params["job_id"])
         return JSONResponse(job.to_json(detail=True))
 
     # -- adding ------------------------------------------------------------------------------
 
     async def add_job(self, request: Request) -> Response:
+        """``POST /api/jobs``: add a job from a magnet, a .torrent URL or an uploaded .torrent."""
         content_type = request.headers.get("content-type", "")
         options: dict[str, Any]
         source: Torrent | Magnet
@@ -320,15 +331,19 @@ class Api:
     # -- changing ----------------------------------------------------------------------------
 
     async def pause(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/pause``."""
         return JSONResponse((await self.service.pause(request.path_params["job_id"])).to_json(detail=True))
 
     async def resume(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/resume``."""
         return JSONResponse((await self.service.resume(request.path_params["job_id"])).to_json(detail=True))
 
     async def recheck(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/recheck``: verify the job's data again."""
         return JSONResponse((await self.service.recheck(request.path_params["job_id"])).to_json(detail=True))
 
     async def update(self, request: Request) -> Response:
+        """``PATCH /api/jobs/{id}``: change file priorities, sequential order or rate limits."""
         data = await read_json(request, self.max_json)
         known = {"file_priorities", "sequential", "download_limit", "upload_limit"}
         unknown = sorted(set(data) - known)
@@ -356,11 +371,13 @@ class Api:
         return JSONResponse(job.to_json(detail=True))
 
     async def cancel(self, request: Request) -> Response:
+        """``DELETE /api/jobs/{id}``: cancel the job (``?delete_files=true`` removes its data)."""
         delete = _query_bool(request, "delete_files")
         job = await self.service.cancel(request.path_params["job_id"], delete_files=delete)
         return JSONResponse(job.to_json(detail=True))
 
     async def clear_history(self, request: Request) -> Response:
+        """``DELETE /api/jobs?finished=true``: forget finished jobs (``older_than`` seconds, if given)."""
         if not _query_bool(request, "finished"):
             raise ApiError(400, "only finished jobs can be cleared: DELETE /api/jobs?finished=true",
                            "finished")
@@ -377,6 +394,7 @@ class Api:
     # -- events ------------------------------------------------------------------------------
 
     async def ticket(self, request: Request) -> Response:
+        """``POST /api/events/ticket``: a one-use ticket for an EventSource, which cannot send headers."""
         return JSONResponse({"ticket": self.tickets.issue(), "expires_in": self.tickets.ttl},
                             status_code=201)
 
@@ -393,15 +411,18 @@ class Api:
             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     async def all_events(self, request: Request) -> Response:
+        """``GET /api/events``: every job's events as server-sent events."""
         return self._sse(request, None)
 
     async def job_events(self, request: Request) -> Response:
+        """``GET /api/jobs/{id}/events``: one job's events as server-sent events."""
         job = self.service.get(request.path_params["job_id"])
         return self._sse(request, job.id)
 
     # -- client leases -----------------------------------------------------------------------
 
     async def open_lease(self, request: Request) -> Response:
+        """``POST /api/clients``: open a client lease (``ttl`` seconds) that the client's jobs live by."""
         data = await read_json(request, self.max_json)
         ttl = data.get("ttl", 60)
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 1 <= ttl <= 86400:
@@ -413,16 +434,19 @@ class Api:
         return JSONResponse(_lease_json(lease), status_code=201)
 
     async def heartbeat_lease(self, request: Request) -> Response:
+        """``POST /api/clients/{id}/heartbeat``: keep a lease alive for another ``ttl``."""
         lease = await self.service.heartbeat(request.path_params["lease_id"])
         return JSONResponse(_lease_json(lease))
 
     async def end_lease(self, request: Request) -> Response:
+        """``DELETE /api/clients/{id}``: end a lease (its unfinished jobs are cancelled, files deleted)."""
         await self.service.end_lease(request.path_params["lease_id"])
         return JSONResponse({"ended": request.path_params["lease_id"]})
 
     # -- the web UI --------------------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
+        """``GET /``: the web UI."""
         return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
 
 
@@ -456,6 +480,7 @@ class _SecurityHeaders:
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
                heartbeat: float = DEFAULT_HEARTBEAT) -> Starlette:
+    """The API's Starlette application over ``service``, behind the token and Host checks."""
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
     routes = [

@@ -30,6 +30,7 @@ MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost``."""
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -61,6 +62,7 @@ def load_or_create_token(state_dir: Path) -> str:
 
 
 def read_token(state_dir: Path) -> str | None:
+    """The API token saved in ``state_dir``, or None when there is none."""
     try:
         return (state_dir / TOKEN_FILE).read_text(encoding="ascii").strip() or None
     except OSError:
@@ -97,6 +99,7 @@ class Tickets:
         self._tickets: dict[str, float] = {}
 
     def issue(self) -> str:
+        """A new ticket valid for ``ttl`` seconds (the oldest are dropped beyond the cap)."""
         now = self._clock()
         self._tickets = {t: exp for t, exp in self._tickets.items() if exp > now}
         while len(self._tickets) >= MAX_TICKETS:
@@ -106,12 +109,14 @@ class Tickets:
         return ticket
 
     def redeem(self, ticket: str) -> bool:
+        """Use ``ticket`` up: True once if it was issued and has not expired."""
         expires = self._tickets.pop(ticket, None)
         return expires is not None and expires > self._clock()
 
 
 async def send_json(send: Send, status: int, body: dict[str, object],
                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send a whole JSON answer with ``status`` through the ASGI ``send``."""
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
@@ -149,6 +154,7 @@ class GuardMiddleware:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check Host, token and body size, then pass the request on (or answer 403/401/413)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -56,6 +56,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
+        """The API's base address (a loopback one when it listens on every interface)."""
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
@@ -63,6 +64,7 @@ class ApiServer:
 
     @property
     def ui_url(self) -> str:
+        """The web UI's address with the token in its fragment."""
         return f"{self.url}/#token={self.token}"
 
     def _bind(self) -> socket.socket:
@@ -79,6 +81,7 @@ class ApiServer:
         return sock
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve the API until cancelled (``task_status`` is set once the socket is bound)."""
         if not is_loopback(self.host):
             log.warning("the API listens on %s, reachable from other machines: anyone who has the "
                         "token controls the daemon (and its downloads folder)", self.host)

@@ -32,6 +32,7 @@ DEFAULT_HEARTBEAT = 15.0
 
 @dataclass(frozen=True, slots=True)
 class SseEvent:
+    """One server-sent event: its id, name, job and JSON data."""
     id: int
     event: str
     job_id: str | None
@@ -39,6 +40,7 @@ class SseEvent:
     stored: bool = True  # kept for replay (stats are not: a missed one is of no use)
 
     def encode(self) -> bytes:
+        """The event in the ``text/event-stream`` wire form."""
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
 
 
@@ -97,10 +99,12 @@ class EventLog:
 
     @property
     def last_id(self) -> int:
+        """The id of the newest event (0 before the first)."""
         return self._seq
 
     @property
     def clients(self) -> int:
+        """How many clients are streaming events."""
         return len(self._clients)
 
     def close(self) -> None:

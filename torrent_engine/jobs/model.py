@@ -39,6 +39,7 @@ __all__ = [
 
 
 class JobState(enum.StrEnum):
+    """A job's state, as the API shows it."""
     QUEUED = "queued"
     CHECKING = "checking"
     FETCHING_METADATA = "fetching_metadata"
@@ -89,6 +90,7 @@ class LeaseNotFound(JobError):
 # -- snapshots ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class JobFile:
+    """One file of a job and how much of it is done."""
     index: int
     path: str  # relative to the save path, "/"-separated
     size: int
@@ -99,6 +101,7 @@ class JobFile:
 
 @dataclass(frozen=True, slots=True)
 class JobPeer:
+    """One connected peer of a job."""
     address: str
     client: str
     download_rate: float
@@ -108,6 +111,7 @@ class JobPeer:
 
 @dataclass(frozen=True, slots=True)
 class JobTracker:
+    """One tracker of a job and its last answer."""
     url: str
     status: str  # "working", "failed" or "unknown"
     message: str
@@ -125,12 +129,14 @@ class JobResult:
     error: str | None
 
     def to_json(self) -> dict[str, object]:
+        """The result as the API's JSON."""
         return {"downloaded": self.downloaded, "uploaded": self.uploaded, "duration": self.duration,
                 "average_rate": self.average_rate, "error": self.error}
 
 
 @dataclass(frozen=True, slots=True)
 class JobOptions:
+    """What the job was asked to do: where, which files, order, peers and limits."""
     save_path: str  # absolute, inside the download root
     files: tuple[int, ...] | None  # indices to download; None = all
     sequential: bool
@@ -141,6 +147,7 @@ class JobOptions:
     upload_limit: int
 
     def to_json(self) -> dict[str, object]:
+        """The options as the API's JSON."""
         return {"save_path": self.save_path, "files": list(self.files) if self.files is not None else None,
                 "sequential": self.sequential, "paused": self.paused,
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
@@ -179,9 +186,11 @@ class Job:
 
     @property
     def finished(self) -> bool:
+        """Whether the job ended (completed, failed or cancelled)."""
         return self.state in FINISHED_STATES
 
     def to_json(self, *, detail: bool = False) -> dict[str, object]:
+        """The job as the API's JSON (files, peers and trackers too when ``detail``)."""
         out: dict[str, object] = {
             "id": self.id, "info_hash": self.info_hash, "name": self.name, "source": self.source,
             "options": self.options.to_json(), "state": self.state.value, "created_at": self.created_at,
@@ -211,11 +220,13 @@ class Lease:
     expires_at: float
 
     def to_json(self) -> dict[str, object]:
+        """The lease as the API's JSON."""
         return {"id": self.id, "ttl": self.ttl, "expires_at": self.expires_at}
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceStats:
+    """The service's totals: rates, bytes, listen port, DHT nodes and jobs per state."""
     download_rate: float
     upload_rate: float
     downloaded: int
@@ -225,6 +236,7 @@ class ServiceStats:
     jobs: dict[str, int]  # count per state (every state present, 0 included)
 
     def to_json(self) -> dict[str, object]:
+        """The totals as the API's JSON."""
         return {"download_rate": self.download_rate, "upload_rate": self.upload_rate,
                 "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
                 "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs)}
@@ -233,12 +245,14 @@ class ServiceStats:
 # -- events -------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobAdded(Event):
+    """A job was added."""
     name: ClassVar[str] = "job.added"
     job: Job
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobStateChanged(Event):
+    """A job moved from state ``old`` to ``new``."""
     name: ClassVar[str] = "job.state"
     job: Job
     old: JobState

@@ -231,6 +231,7 @@ class JobService:
 
     # -- queries -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
+        """The job ``job_id``; ``JobNotFound`` if there is none."""
         rec = self._records.get(job_id) if isinstance(job_id, str) else None
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
@@ -246,12 +247,15 @@ class JobService:
         return [self._snapshot(r) for r in recs]
 
     def active(self) -> builtins.list[Job]:
+        """The jobs that are not finished."""
         return [j for j in self.list() if j.state not in FINISHED_STATES]
 
     def history(self) -> builtins.list[Job]:
+        """The finished jobs."""
         return [j for j in self.list() if j.state in FINISHED_STATES]
 
     def stats(self) -> ServiceStats:
+        """The service's totals: rates, bytes and jobs per state."""
         down_rate = up_rate = 0.0
         downloaded = uploaded = 0
         counts = {s.value: 0 for s in JobState}
@@ -426,6 +430,7 @@ class JobService:
         return lock
 
     async def pause(self, job_id: str) -> Job:
+        """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "pause")
@@ -437,6 +442,7 @@ class JobService:
             return self._snapshot(rec)
 
     async def resume(self, job_id: str) -> Job:
+        """Resume a paused job; ``JobConflict`` if it is not paused."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "resume")
@@ -652,6 +658,7 @@ class JobService:
         return Lease(id=lease_id, ttl=float(ttl), expires_at=expires)
 
     async def heartbeat(self, lease_id: str) -> Lease:
+        """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
         entry = self._leases.get(lease_id)
         if entry is None:
             raise LeaseNotFound(f"no open client lease {lease_id!r}", "client")
@@ -661,6 +668,8 @@ class JobService:
         return Lease(id=lease_id, ttl=ttl, expires_at=expires)
 
     async def end_lease(self, lease_id: str) -> None:
+        """End the lease ``lease_id`` and cancel its unfinished jobs (files deleted); ``LeaseNotFound`` if
+        it is not open."""
         if self._leases.pop(lease_id, None) is None:
             raise LeaseNotFound(f"no open client lease {lease_id!r}", "client")
         await self._save_leases()
@@ -915,6 +924,7 @@ class JobService:
 
 
 def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes
+    """The error for a call made while the service is not running."""
     return JobConflict("the job service is not running (use 'async with JobService(...)')")
 
 

@@ -52,6 +52,7 @@ class JobRecord:
     delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
 
     def to_json(self) -> dict[str, Any]:
+        """The record as the JSON written to disk."""
         o = self.options
         return {
             "version": RECORD_VERSION, "id": self.id, "info_hash": self.info_hash, "name": self.name,
@@ -137,23 +138,28 @@ class JobStore:
         return self.folder / f"{job_id}.json"
 
     def save(self, record: JobRecord) -> None:
+        """Write ``record`` to its file (atomically)."""
         self.write(record.id, self.encode(record))
 
     @staticmethod
     def encode(record: JobRecord) -> bytes:
+        """``record`` as the bytes of its file."""
         return json.dumps(record.to_json(), separators=(",", ":")).encode()
 
     def write(self, job_id: str, data: bytes) -> None:
+        """Write a job's file atomically (nothing without a state folder)."""
         if self.folder is None:
             return
         write_atomic(self._path(job_id), data)
 
     def delete(self, job_id: str) -> None:
+        """Remove a job's file."""
         if self.folder is None:
             return
         self._path(job_id).unlink(missing_ok=True)
 
     def delete_many(self, job_ids: list[str]) -> None:
+        """Remove the files of ``job_ids``."""
         for job_id in job_ids:
             self.delete(job_id)
 
@@ -180,12 +186,14 @@ class JobStore:
         return records, lost
 
     def save_leases(self, leases: dict[str, tuple[float, float]]) -> None:
+        """Write the open leases (id: ttl, expiry) atomically."""
         if self.leases_path is None:
             return
         data = {lid: {"ttl": ttl, "expires_at": exp} for lid, (ttl, exp) in leases.items()}
         write_atomic(self.leases_path, json.dumps(data).encode())
 
     def load_leases(self) -> dict[str, tuple[float, float]]:
+        """The saved leases (id: ttl, expiry); empty when none were saved."""
         if self.leases_path is None or not self.leases_path.is_file():
             return {}
         for tmp in self.leases_path.parent.glob(self.leases_path.name + ".*.tmp"):

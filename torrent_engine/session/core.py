@@ -141,21 +141,26 @@ class PeerState:
 
     @property
     def key(self) -> tuple[str, int]:
+        """The peer's ``(host, port)``."""
         return (self.host, self.port)
 
     @property
     def address(self) -> str:
+        """The peer as ``host:port``."""
         return f"{self.host}:{self.port}"
 
     @property
     def is_seed(self) -> bool:
+        """Whether the peer has every piece."""
         return self.have.all()
 
     async def send(self, *msgs: m.Message) -> None:
+        """Send ``msgs`` to the peer in one write."""
         self.last_sent = time.monotonic()
         await self.link.send_many(msgs)
 
     def close(self, reason: str) -> None:
+        """Close the peer's link (``reason`` is logged and published)."""
         if not self.closed:
             self.closed = True
             self.close_reason = reason
@@ -173,6 +178,7 @@ class _DirectPiece:
 
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
+    """A snapshot of a session: state, progress, bytes, rates, peers and ETA."""
     name: str
     info_hash: str
     state: str
@@ -309,15 +315,18 @@ class Session:
 
     @property
     def has_metadata(self) -> bool:
+        """Whether the info dictionary is known (always for a .torrent; a magnet once fetched)."""
         return self._torrent is not None
 
     # -- public --------------------------------------------------------------------------
     @property
     def state(self) -> State:
+        """The session's state."""
         return self._machine.state
 
     @property
     def name(self) -> str:
+        """The torrent's name (a magnet's display name, else its info-hash, until the metadata comes)."""
         if self._torrent is not None:
             return self._torrent.name
         if self.magnet is not None and self.magnet.display_name:
@@ -331,13 +340,16 @@ class Session:
 
     @property
     def peers(self) -> list[PeerState]:
+        """The connected peers."""
         return list(self._peers.values())
 
     @property
     def listen_port(self) -> int:
+        """The TCP port incoming peers connect to (0 until the session runs)."""
         return self._shared.listen_port if self._shared is not None else 0
 
     def add_peer(self, host: str, port: int) -> None:
+        """Add one peer address to the pool."""
         self.add_peers([(host, port)])
 
     def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
@@ -359,6 +371,7 @@ class Session:
         return port != 0 and key[1] == port and key[0] in own_hosts
 
     def status(self) -> SessionStatus:
+        """A snapshot of the session's state, progress, rates and peers."""
         wanted = self._total_wanted
         left = self._picker.left_bytes() if self._torrent is not None else 0
         have_bytes = max(0, wanted - left)
@@ -414,6 +427,7 @@ class Session:
             self._swarm_scope.cancel()
 
     async def resume(self) -> None:
+        """Resume a paused session; ``SessionError`` if it is not paused."""
         if self.state is not State.PAUSED:
             raise SessionError(f"resume() in state {self.state.value}")
         if self._active_state() is State.SEEDING and not self._completed.is_set():

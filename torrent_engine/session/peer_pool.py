@@ -30,6 +30,7 @@ def retry_delay(failures: int) -> float:
 
 @dataclass(slots=True)
 class PoolEntry:
+    """What the pool remembers of one address: failures so far and when to try again."""
     failures: int = 0
     next_try: float = 0.0
 
@@ -65,6 +66,7 @@ class PeerPool:
 
     @property
     def full(self) -> bool:
+        """Whether the pool holds as many addresses as it may."""
         return len(self._entries) >= self._cap
 
     def ban(self, key: Address) -> bool:
@@ -75,10 +77,12 @@ class PeerPool:
         return True
 
     def is_banned(self, key: Address) -> bool:
+        """Whether ``key`` is banned."""
         return key in self._banned
 
     @property
     def banned_count(self) -> int:
+        """How many addresses are banned."""
         return len(self._banned)
 
     def known(self) -> set[Address]:
