@@ -36,6 +36,7 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 @dataclass(slots=True)
 class Config:
     """Every setting of the engine, with defaults for the real network (see each field)."""
+
     # Listening for incoming peers. Port 0 lets the OS choose (tests, parallel runs). "" is every
     # interface, IPv4 and IPv6, on one port (a dual-stack socket where the system has one).
     listen_host: str = ""

@@ -61,6 +61,7 @@ class Event:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionStarted(Event):
     """The session started running."""
+
     name: ClassVar[str] = "session.started"
 
 
@@ -75,6 +76,7 @@ class SessionChecking(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionMetadataReceived(Event):
     """A magnet's info dictionary arrived and passed its hash check (BEP 9)."""
+
     name: ClassVar[str] = "session.metadata_received"
     torrent_name: str = ""
 
@@ -82,24 +84,28 @@ class SessionMetadataReceived(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionPaused(Event):
     """The session was paused (``pause()``)."""
+
     name: ClassVar[str] = "session.paused"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionResumed(Event):
     """The session was resumed (``resume()``)."""
+
     name: ClassVar[str] = "session.resumed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionCompleted(Event):
     """Every wanted piece is verified and on disk."""
+
     name: ClassVar[str] = "session.completed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionStopped(Event):
     """The session stopped (``stop()``); nothing of it runs any more."""
+
     name: ClassVar[str] = "session.stopped"
 
 
@@ -114,6 +120,7 @@ class SessionFailed(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PieceCompleted(Event):
     """A piece passed its hash check and is on disk."""
+
     name: ClassVar[str] = "piece.completed"
     index: int = 0
 
@@ -121,6 +128,7 @@ class PieceCompleted(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PieceHashFailed(Event):
     """A piece failed its hash check (``peers`` sent its blocks); it is fetched again."""
+
     name: ClassVar[str] = "piece.hash_failed"
     index: int = 0
     peers: tuple[str, ...] = ()  # "host:port" of each peer that sent a block of it
@@ -129,6 +137,7 @@ class PieceHashFailed(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PeerConnected(Event):
     """A connection to a peer completed its handshake."""
+
     name: ClassVar[str] = "peer.connected"
     address: str = ""
     port: int = 0
@@ -139,6 +148,7 @@ class PeerConnected(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PeerDisconnected(Event):
     """A peer's connection ended (``reason`` says why)."""
+
     name: ClassVar[str] = "peer.disconnected"
     address: str = ""
     port: int = 0
@@ -148,6 +158,7 @@ class PeerDisconnected(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TrackerSuccess(Event):
     """A tracker answered an announce."""
+
     name: ClassVar[str] = "tracker.success"
     url: str = ""
     peers: int = 0
@@ -159,6 +170,7 @@ class TrackerSuccess(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TrackerFailed(Event):
     """A tracker announce failed (``error`` says how)."""
+
     name: ClassVar[str] = "tracker.failed"
     url: str = ""
     error: str = ""
@@ -167,6 +179,7 @@ class TrackerFailed(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DhtBootstrapped(Event):
     """The shared DHT node joined the network (``nodes`` in its routing table)."""
+
     name: ClassVar[str] = "dht.bootstrapped"
     nodes: int = 0
 

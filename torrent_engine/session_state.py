@@ -15,6 +15,7 @@ from .errors import SessionError
 
 class State(enum.Enum):
     """A session's state."""
+
     QUEUED = "queued"
     CHECKING = "checking"
     DOWNLOADING_METADATA = "downloading_metadata"

@@ -53,6 +53,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 class ApiError(Exception):
     """A request the API refuses: the HTTP ``status``, a message and the offending field, if any."""
+
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status

@@ -33,6 +33,7 @@ DEFAULT_HEARTBEAT = 15.0
 @dataclass(frozen=True, slots=True)
 class SseEvent:
     """One server-sent event: its id, name, job and JSON data."""
+
     id: int
     event: str
     job_id: str | None

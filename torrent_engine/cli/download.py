@@ -181,6 +181,7 @@ def select_files(torrent: Torrent, select: list[str], exclude: list[str]) -> lis
 @dataclass
 class Download:
     """One torrent or magnet of a ``download`` command: its session and how it is going."""
+
     label: str
     session: Session
     resume_path: Path | None

@@ -49,14 +49,17 @@ def signing_buffer(value: BValue, seq: int, salt: bytes = b"") -> bytes:
 
 
 def public_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte ed25519 public key of ``private_key``."""
     return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def sign(private_key: Ed25519PrivateKey, value: BValue, seq: int, salt: bytes = b"") -> bytes:
+    """The BEP 44 signature of a mutable item (``value``, ``seq``, ``salt``)."""
     return private_key.sign(signing_buffer(value, seq, salt))
 
 
 def verify(public_key: bytes, signature: bytes, value: BValue, seq: int, salt: bytes = b"") -> bool:
+    """Whether ``signature`` is ``public_key``'s valid BEP 44 signature of the item; False on any fault."""
     if len(public_key) != 32 or len(signature) != 64:
         return False
     try:
@@ -79,6 +82,7 @@ class Item:
 
     @property
     def target(self) -> bytes:
+        """The item's DHT target: SHA-1 of the value (immutable) or of key + salt (mutable)."""
         if self.key is None:
             return immutable_target(self.value)
         return mutable_target(self.key, self.salt)
@@ -95,6 +99,7 @@ class ItemStore:
         return len(self._items)
 
     def get(self, target: bytes, now: float) -> Item | None:
+        """The stored item of ``target``, or None (expired items are dropped)."""
         item = self._items.get(target)
         if item is not None and item.expires <= now:
             del self._items[target]

@@ -86,6 +86,7 @@ class NodeInfo:
 
     @property
     def address(self) -> Address:
+        """The node's ``(host, port)``."""
         return (self.host, self.port)
 
 
@@ -106,6 +107,7 @@ def decode_compact_peer(data: bytes) -> Address:
 
 
 def encode_compact_nodes(nodes: Iterable[NodeInfo]) -> bytes:
+    """``nodes`` in compact form (BEP 5: 26 bytes per IPv4 node; BEP 32: 38 per IPv6 node)."""
     return b"".join(n.node_id + encode_compact_peer(n.host, n.port) for n in nodes)
 
 
@@ -123,6 +125,8 @@ def decode_compact_nodes(data: bytes, v6: bool = False) -> list[NodeInfo]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
+    """Fields every KRPC message has: transaction id, client version, the BEP 42 ``ip``."""
+
     tid: bytes
     version: bytes | None = None  # "v": client version
     ip: Address | None = None  # BEP 42 "ip": the receiver's address as the sender sees it
@@ -130,6 +134,8 @@ class Message:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Query(Message):
+    """A KRPC query from ``node_id``; ``read_only`` is the BEP 43 flag."""
+
     node_id: bytes
     read_only: bool = False  # BEP 43 "ro"
     method: bytes = b""
@@ -137,11 +143,15 @@ class Query(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ping(Query):
+    """``ping`` (BEP 5)."""
+
     method: bytes = b"ping"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FindNode(Query):
+    """``find_node`` (BEP 5): the nodes closest to ``target``."""
+
     method: bytes = b"find_node"
     target: bytes
     want: tuple[bytes, ...] = ()  # BEP 32: b"n4", b"n6"
@@ -149,6 +159,8 @@ class FindNode(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetPeers(Query):
+    """``get_peers`` (BEP 5): peers of ``info_hash``, or the nodes closest to it."""
+
     method: bytes = b"get_peers"
     info_hash: bytes
     want: tuple[bytes, ...] = ()
@@ -158,6 +170,8 @@ class GetPeers(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnnouncePeer(Query):
+    """``announce_peer`` (BEP 5): we have ``info_hash`` on ``port`` (with a token from ``get_peers``)."""
+
     method: bytes = b"announce_peer"
     info_hash: bytes
     port: int
@@ -168,6 +182,8 @@ class AnnouncePeer(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SampleInfohashes(Query):
+    """``sample_infohashes`` (BEP 51): a sample of the info-hashes a node stores."""
+
     method: bytes = b"sample_infohashes"  # BEP 51
     target: bytes
     want: tuple[bytes, ...] = ()
@@ -175,6 +191,8 @@ class SampleInfohashes(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetItem(Query):
+    """``get`` (BEP 44): the item stored under ``target``."""
+
     method: bytes = b"get"  # BEP 44
     target: bytes
     seq: int | None = None
@@ -183,6 +201,8 @@ class GetItem(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutItem(Query):
+    """``put`` (BEP 44): store an immutable item, or a signed mutable one."""
+
     method: bytes = b"put"  # BEP 44
     token: bytes
     value: BValue
@@ -203,6 +223,8 @@ class UnknownQuery(Query):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Response(Message):
+    """A KRPC response; each query's answer fields are optional."""
+
     node_id: bytes
     nodes: tuple[NodeInfo, ...] = ()
     nodes6: tuple[NodeInfo, ...] = ()
@@ -225,6 +247,8 @@ class Response(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Error(Message):
+    """A KRPC error (``code``, ``message``)."""
+
     code: int
     message: str
 

@@ -26,6 +26,8 @@ _WAITING = (_IN_FLIGHT, _SLOW)
 
 @dataclass(slots=True)
 class Candidate:
+    """One node of a lookup: its distance to the target, how it was found, and its query state."""
+
     info: NodeInfo
     distance: int
     depth: int  # 0 = from our own table or the bootstrap list
@@ -34,10 +36,14 @@ class Candidate:
 
     @property
     def answered(self) -> bool:
+        """Whether the node answered."""
         return self.state == _ANSWERED
 
 
 class Lookup:
+    """An iterative lookup of ``target`` (BEP 5), sans-I/O: ask ``next_queries``, report answers with
+    ``on_response``/``on_slow``/``on_failure`` until ``done``."""
+
     def __init__(
         self, target: bytes, *, k: int = K, alpha: int = ALPHA, exclude_id: bytes | None = None
     ) -> None:
@@ -103,6 +109,7 @@ class Lookup:
     def on_response(
         self, address: Address, nodes: Iterable[NodeInfo] = (), *, token: bytes | None = None
     ) -> None:
+        """``address`` answered with ``nodes`` (and a ``token``, for a later announce/put)."""
         c = self._by_addr.get(address)
         if c is None or c.state not in _WAITING:
             return
@@ -121,6 +128,7 @@ class Lookup:
             self.in_flight -= 1
 
     def on_failure(self, address: Address) -> None:
+        """The query to ``address`` failed (timed out or refused)."""
         c = self._by_addr.get(address)
         if c is None or c.state not in _WAITING:
             return
@@ -131,6 +139,8 @@ class Lookup:
 
     @property
     def done(self) -> bool:
+        """Whether the lookup is over: the k closest answered, the query budget is spent, or nobody is left
+        to ask."""
         window = self._window()
         if window and all(c.state == _ANSWERED for c in window):
             return True

@@ -157,10 +157,12 @@ class DhtNode:
     # ------------------------------------------------------------ properties
     @property
     def node_id(self) -> bytes:
+        """Our DHT node id."""
         return self.table.own_id
 
     @property
     def port(self) -> int:
+        """The UDP port the node listens on; ``DHTError`` if it is not running."""
         if self._transport is None:
             raise DHTError("the DHT node is not running")
         return self._transport.local_address[1]
@@ -171,6 +173,7 @@ class DhtNode:
 
     @property
     def address(self) -> Address:
+        """The node's bound ``(host, port)``; ``DHTError`` if it is not running."""
         if self._transport is None:
             raise DHTError("the DHT node is not running")
         return self._transport.local_address
@@ -297,6 +300,7 @@ class DhtNode:
         self.stats["state_nodes_loaded"] = len(self.table)
 
     def state_bytes(self) -> bytes:
+        """The routing table and node id as bencoded bytes for the state file."""
         nodes = [n.info for n in self.table]
         v4 = [n for n in nodes if ":" not in n.host]
         v6 = [n for n in nodes if ":" in n.host]

@@ -20,6 +20,7 @@ MAX_VALUES = 50  # peers returned per get_peers (keeps the reply within one UDP 
 
 
 def new_bloom() -> bytearray:
+    """An empty BEP 33 bloom filter."""
     return bytearray(BLOOM_BYTES)
 
 
@@ -35,6 +36,7 @@ def bloom_insert(bloom: bytearray, ip: str) -> None:
 
 
 def bloom_contains(bloom: bytes | bytearray, ip: str) -> bool:
+    """Whether the BEP 33 bloom filter may contain ``ip``."""
     return all(bloom[i // 8] & (1 << (i % 8)) for i in _bloom_indexes(ip))
 
 
@@ -71,6 +73,7 @@ class PeerStore:
         return len(peers) < self.max_per_hash
 
     def add(self, info_hash: bytes, ip: str, port: int, now: float, *, seed: bool = False) -> bool:
+        """Store ``ip:port`` as a peer of ``info_hash`` until ``now`` + the peer TTL; False when full."""
         peers = self._data.get(info_hash)
         if peers is None:
             if len(self._data) >= self.max_hashes:
@@ -92,6 +95,7 @@ class PeerStore:
         noseed: bool = False,
         limit: int = MAX_VALUES,
     ) -> list[tuple[str, int]]:
+        """Up to ``limit`` random live peers of ``info_hash`` (seeds left out with ``noseed``)."""
         peers = self._data.get(info_hash)
         if not peers:
             return []
@@ -121,6 +125,7 @@ class PeerStore:
         return rng.sample(hashes, limit) if len(hashes) > limit else hashes
 
     def expire(self, now: float) -> None:
+        """Drop the peers whose TTL has passed (and info-hashes left with none)."""
         for ih in list(self._data):
             peers = self._data[ih]
             for ip in [ip for ip, e in peers.items() if e.expires <= now]:

@@ -20,6 +20,7 @@ class RateLimiter:
         self.dropped = 0
 
     def allow(self, host: str, now: float) -> bool:
+        """Take one token from ``host``'s bucket; False (and counted as dropped) when it is empty."""
         tokens, last = self._buckets.pop(host, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate) if now > last else tokens
         ok = tokens >= 1.0
@@ -57,6 +58,7 @@ class ByteLimiter:
         self.dropped_bytes = 0
 
     def allow(self, host: str, nbytes: int, now: float) -> bool:
+        """Take ``nbytes`` from ``host``'s bucket and the shared one; False when either lacks them."""
         tokens, last = self._buckets.pop(host, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate) if now > last else tokens
         total, total_last = self._total if self._total_started else (self.total_burst, now)

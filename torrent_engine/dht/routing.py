@@ -38,10 +38,12 @@ REPLACEMENTS = K  # size of each bucket's replacement cache
 
 
 def id_to_int(node_id: bytes) -> int:
+    """A 20-byte id as an integer (big-endian)."""
     return int.from_bytes(node_id, "big")
 
 
 def int_to_id(value: int) -> bytes:
+    """An integer as a 20-byte id (big-endian)."""
     return value.to_bytes(20, "big")
 
 
@@ -51,6 +53,8 @@ def distance(a: bytes, b: bytes) -> int:
 
 
 class NodeState(Enum):
+    """BEP 5's node states: good (answered lately), questionable, bad (failed too often)."""
+
     GOOD = "good"
     QUESTIONABLE = "questionable"
     BAD = "bad"
@@ -58,6 +62,8 @@ class NodeState(Enum):
 
 @dataclass(slots=True)
 class RoutingNode:
+    """A node of the routing table: id, address, when it last answered or queried, and failures."""
+
     node_id: bytes
     host: str
     port: int
@@ -67,9 +73,11 @@ class RoutingNode:
 
     @property
     def info(self) -> NodeInfo:
+        """The node's id and address."""
         return NodeInfo(self.node_id, self.host, self.port)
 
     def state(self, now: float) -> NodeState:
+        """The node's BEP 5 state at ``now``."""
         if self.fails >= MAX_FAILS:
             return NodeState.BAD
         if self.last_response is not None:
@@ -82,6 +90,8 @@ class RoutingNode:
 
 @dataclass(slots=True)
 class Bucket:
+    """A k-bucket: the ids in ``[low, high)``, its nodes and replacement candidates."""
+
     low: int  # inclusive
     high: int  # exclusive
     last_changed: float
@@ -89,9 +99,11 @@ class Bucket:
     replacements: dict[bytes, RoutingNode] = field(default_factory=dict)
 
     def covers(self, value: int) -> bool:
+        """Whether the id ``value`` falls in the bucket."""
         return self.low <= value < self.high
 
     def random_id(self, rng: random.Random) -> bytes:
+        """A random id in the bucket's range (for a refresh lookup)."""
         return int_to_id(rng.randrange(self.low, self.high))
 
 
@@ -118,10 +130,12 @@ class RoutingTable:
             yield from b.nodes.values()
 
     def bucket_for(self, node_id: bytes) -> Bucket:
+        """The bucket whose range holds ``node_id``."""
         i = bisect.bisect_right(self._lows, id_to_int(node_id)) - 1
         return self.buckets[i]
 
     def get(self, node_id: bytes) -> RoutingNode | None:
+        """The table's node of ``node_id``, or None."""
         return self.bucket_for(node_id).nodes.get(node_id)
 
     def closest(self, target: bytes, count: int | None = None, *, now: float | None = None) -> list[NodeInfo]:
@@ -135,6 +149,8 @@ class RoutingTable:
 
     # ------------------------------------------------------------ updates
     def acceptable(self, node_id: bytes, host: str) -> bool:
+        """Whether ``node_id`` at ``host`` may enter the table (20 bytes, not ours, valid per BEP 42 when
+        enforced)."""
         if len(node_id) != 20 or node_id == self.own_id:
             return False
         if self.enforce_bep42 and not is_valid_node_id(node_id, host):
@@ -225,6 +241,7 @@ class RoutingTable:
             bucket.last_changed = now
 
     def remove(self, node_id: bytes) -> None:
+        """Drop ``node_id`` from the table and its bucket's replacements."""
         bucket = self.bucket_for(node_id)
         bucket.nodes.pop(node_id, None)
         bucket.replacements.pop(node_id, None)
@@ -243,6 +260,7 @@ class RoutingTable:
 
     # ------------------------------------------------------------ maintenance
     def questionable(self, now: float) -> list[RoutingNode]:
+        """The nodes that are questionable at ``now`` (to be pinged)."""
         return [n for n in self if n.state(now) is NodeState.QUESTIONABLE]
 
     def refresh_targets(self, now: float, rng: random.Random) -> list[bytes]:
@@ -255,6 +273,7 @@ class RoutingTable:
         return out
 
     def good_count(self, now: float) -> int:
+        """How many nodes are good at ``now``."""
         return sum(1 for n in self if n.state(now) is NodeState.GOOD)
 
     def add_all(self, nodes: Iterable[NodeInfo], now: float) -> None:

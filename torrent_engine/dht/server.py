@@ -33,6 +33,8 @@ def is_v6(host: str) -> bool:
 
 
 class QueryHandler:
+    """Answers incoming KRPC queries (sans-I/O) from the routing table, tokens, peer and item stores."""
+
     def __init__(
         self,
         *,
@@ -52,6 +54,7 @@ class QueryHandler:
 
     @property
     def node_id(self) -> bytes:
+        """Our node id (from the current routing table)."""
         return self._table().own_id
 
     def _nodes(self, target: bytes, want: tuple[bytes, ...], host: str) -> dict[str, tuple[NodeInfo, ...]]:
@@ -74,6 +77,7 @@ class QueryHandler:
         return krpc.Error(tid=q.tid, code=code, message=message, version=self.version)
 
     def handle(self, q: krpc.Query, address: Address, now: float) -> krpc.Message:
+        """The answer (response or error) to query ``q`` from ``address`` at ``now``."""
         host, port = address
         if isinstance(q, krpc.Ping):
             return self._resp(q, address)

@@ -18,6 +18,9 @@ TOKEN_LEN = 8
 
 
 class TokenManager:
+    """BEP 5 announce tokens: an HMAC of the requester's IP under a secret that rotates every five minutes;
+    the previous secret's tokens stay valid."""
+
     def __init__(self, rng: random.Random, now: float) -> None:
         self._rng = rng
         self._current = rng.randbytes(16)
@@ -44,6 +47,7 @@ class TokenManager:
         return self._make(self._current, ip, key)
 
     def check(self, token: bytes, ip: str, now: float, key: bytes = b"") -> bool:
+        """Whether ``token`` is one we handed to ``ip`` (for ``key``) under the current or previous secret."""
         self._rotate(now)
         return any(
             hmac.compare_digest(token, self._make(secret, ip, key))

@@ -19,14 +19,20 @@ __all__ = ["DatagramTransport", "MemoryNetwork", "MemoryTransport", "UdpTranspor
 
 
 class DatagramTransport(Protocol):
+    """What a DHT node sends and receives datagrams through (UDP, or memory in tests)."""
+
     @property
-    def local_address(self) -> Address: ...
+    def local_address(self) -> Address:
+        """The bound ``(host, port)``."""
 
-    async def send(self, data: bytes, address: Address) -> None: ...
+    async def send(self, data: bytes, address: Address) -> None:
+        """Send one datagram to ``address``."""
 
-    async def receive(self) -> tuple[bytes, Address]: ...
+    async def receive(self) -> tuple[bytes, Address]:
+        """The next datagram and its sender."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the transport."""
 
 
 class UdpTransport:
@@ -40,15 +46,18 @@ class UdpTransport:
 
     @classmethod
     async def bind(cls, host: str, port: int) -> UdpTransport:
+        """A transport on a new UDP socket bound to ``host:port``."""
         sock = await anyio.create_udp_socket(local_host=host, local_port=port)
         return cls(sock)
 
     @property
     def local_address(self) -> Address:
+        """The bound ``(host, port)``."""
         addr = self._sock.extra(anyio.abc.SocketAttribute.local_address)
         return (str(addr[0]), int(addr[1]))
 
     async def send(self, data: bytes, address: Address) -> None:
+        """Send one datagram to ``address`` (errors are counted, not raised)."""
         try:
             async with self._send_lock:
                 await self._sock.sendto(data, address[0], address[1])
@@ -57,6 +66,7 @@ class UdpTransport:
             self.send_errors += 1
 
     async def receive(self) -> tuple[bytes, Address]:
+        """The next datagram and its sender (receive errors such as ICMP unreachable are skipped)."""
         while True:
             try:
                 data, addr = await self._sock.receive()
@@ -66,6 +76,7 @@ class UdpTransport:
             return data, (str(addr[0]), int(addr[1]))
 
     async def aclose(self) -> None:
+        """Close the socket."""
         await self._sock.aclose()
 
 
@@ -83,6 +94,7 @@ class MemoryNetwork:
         self.dropped = 0
 
     def endpoint(self, host: str, port: int = 0) -> MemoryTransport:
+        """A new endpoint at ``host:port`` (the next free port when 0)."""
         if port == 0:
             while (host, self._next_port) in self._endpoints:
                 self._next_port += 1
@@ -111,6 +123,8 @@ class MemoryNetwork:
 
 
 class MemoryTransport:
+    """One endpoint of a ``MemoryNetwork``."""
+
     def __init__(self, network: MemoryNetwork, address: Address) -> None:
         self._network = network
         self._address = address
@@ -122,15 +136,20 @@ class MemoryTransport:
 
     @property
     def local_address(self) -> Address:
+        """The endpoint's ``(host, port)``."""
         return self._address
 
     async def send(self, data: bytes, address: Address) -> None:
+        """Deliver one datagram to ``address`` on the memory network (dropped when nobody is there, or lost
+        at the network's loss rate)."""
         self._network._deliver(bytes(data), self._address, address)
 
     async def receive(self) -> tuple[bytes, Address]:
+        """The next datagram and its sender."""
         return await self._inbox.receive()
 
     async def aclose(self) -> None:
+        """Leave the network and close the inbox."""
         self._network._remove(self)
         self._inbox_send.close()
         self._inbox.close()

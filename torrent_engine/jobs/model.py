@@ -40,6 +40,7 @@ __all__ = [
 
 class JobState(enum.StrEnum):
     """A job's state, as the API shows it."""
+
     QUEUED = "queued"
     CHECKING = "checking"
     FETCHING_METADATA = "fetching_metadata"
@@ -91,6 +92,7 @@ class LeaseNotFound(JobError):
 @dataclass(frozen=True, slots=True)
 class JobFile:
     """One file of a job and how much of it is done."""
+
     index: int
     path: str  # relative to the save path, "/"-separated
     size: int
@@ -102,6 +104,7 @@ class JobFile:
 @dataclass(frozen=True, slots=True)
 class JobPeer:
     """One connected peer of a job."""
+
     address: str
     client: str
     download_rate: float
@@ -112,6 +115,7 @@ class JobPeer:
 @dataclass(frozen=True, slots=True)
 class JobTracker:
     """One tracker of a job and its last answer."""
+
     url: str
     status: str  # "working", "failed" or "unknown"
     message: str
@@ -137,6 +141,7 @@ class JobResult:
 @dataclass(frozen=True, slots=True)
 class JobOptions:
     """What the job was asked to do: where, which files, order, peers and limits."""
+
     save_path: str  # absolute, inside the download root
     files: tuple[int, ...] | None  # indices to download; None = all
     sequential: bool
@@ -227,6 +232,7 @@ class Lease:
 @dataclass(frozen=True, slots=True)
 class ServiceStats:
     """The service's totals: rates, bytes, listen port, DHT nodes and jobs per state."""
+
     download_rate: float
     upload_rate: float
     downloaded: int
@@ -246,6 +252,7 @@ class ServiceStats:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobAdded(Event):
     """A job was added."""
+
     name: ClassVar[str] = "job.added"
     job: Job
 
@@ -253,6 +260,7 @@ class JobAdded(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobStateChanged(Event):
     """A job moved from state ``old`` to ``new``."""
+
     name: ClassVar[str] = "job.state"
     job: Job
     old: JobState

@@ -70,11 +70,13 @@ class PeerConnection:
 
     @property
     def info_hash(self) -> bytes:
+        """The torrent's info-hash agreed in the handshake."""
         assert self.wire.info_hash is not None
         return self.wire.info_hash
 
     @property
     def peer_handshake(self) -> Handshake:
+        """The peer's handshake; ``PeerProtocolError`` before it is received."""
         hs = self.wire.peer_handshake
         if hs is None:
             raise PeerProtocolError("the peer's handshake has not been received")
@@ -82,6 +84,7 @@ class PeerConnection:
 
     @property
     def peer_id(self) -> bytes:
+        """The peer's id from its handshake."""
         return self.peer_handshake.peer_id
 
     @property
@@ -91,6 +94,7 @@ class PeerConnection:
 
     @property
     def closed(self) -> bool:
+        """Whether the connection is closed."""
         return self.close_reason is not None
 
     # -- I/O -------------------------------------------------------------------------------
@@ -138,6 +142,7 @@ class PeerConnection:
             raise self._fail(exc) from None
 
     async def send(self, msg: Message) -> None:
+        """Send one message."""
         await self.send_bytes(self.wire.send(msg))
 
     async def send_many(self, msgs: Iterable[Message]) -> None:
@@ -166,6 +171,7 @@ class PeerConnection:
             self.bytes_sent += len(data)
 
     async def aclose(self, reason: str = "closed by us") -> None:
+        """Close the connection (``reason`` is kept and logged)."""
         if self.close_reason is None:
             self.close_reason = reason
             log.debug("peer %s closed: %s", self.remote, reason)

@@ -106,6 +106,7 @@ class ExtensionHandshake:
     encryption: bool = False  # "e": the sender prefers MSE (libtorrent, BEP 11 flag 0x01)
 
     def encode(self) -> bytes:
+        """The handshake as an extended-message payload (bencoded)."""
         d: dict[bytes, BValue] = {b"m": {name.encode(): ext_id for name, ext_id in self.m.items()}}
         if self.v is not None:
             d[b"v"] = self.v.encode()
@@ -131,6 +132,7 @@ class ExtensionHandshake:
     def decode(
         cls, payload: bytes, *, max_metadata_size: int = DEFAULT_MAX_METADATA_SIZE
     ) -> ExtensionHandshake:
+        """Parse a peer's extension handshake; ``PeerProtocolError`` when malformed."""
         d = _decode_dict(payload, "extension handshake")
         m: dict[str, int] = {}
         raw_m = d.get(b"m", {})
@@ -168,11 +170,15 @@ class ExtensionHandshake:
 
 @dataclass(frozen=True)
 class MetadataRequest:
+    """``ut_metadata`` request for one piece of the info dict (BEP 9)."""
+
     piece: int
 
 
 @dataclass(frozen=True)
 class MetadataData:
+    """``ut_metadata`` data: one piece of the info dict of ``total_size`` bytes (BEP 9)."""
+
     piece: int
     total_size: int
     data: bytes
@@ -180,6 +186,8 @@ class MetadataData:
 
 @dataclass(frozen=True)
 class MetadataReject:
+    """``ut_metadata`` reject: the peer will not send the piece (BEP 9)."""
+
     piece: int
 
 
@@ -187,6 +195,7 @@ MetadataMessage = MetadataRequest | MetadataData | MetadataReject
 
 
 def metadata_piece_count(metadata_size: int) -> int:
+    """How many 16 KiB pieces an info dict of ``metadata_size`` bytes has (BEP 9)."""
     return (metadata_size + METADATA_PIECE_SIZE - 1) // METADATA_PIECE_SIZE
 
 
@@ -251,6 +260,7 @@ class MetadataAssembler:
 
 
 def encode_metadata_message(msg: MetadataMessage) -> bytes:
+    """A ``ut_metadata`` message as an extended-message payload."""
     if isinstance(msg, MetadataRequest):
         return encode({b"msg_type": 0, b"piece": msg.piece})
     if isinstance(msg, MetadataData):
@@ -361,6 +371,7 @@ class PexMessage:
                 raise ValueError("one flag byte per added peer, or none")
 
     def encode(self) -> bytes:
+        """The message as a ``ut_pex`` payload (bencoded)."""
         d: dict[bytes, BValue] = {
             b"added": encode_compact_peers(self.added, ipv6=False),
             b"added6": encode_compact_peers(self.added6, ipv6=True),
@@ -417,6 +428,7 @@ class PexState:
         self.max_entries = max_entries
 
     def update(self, connected: Mapping[tuple[str, int], int]) -> PexMessage | None:
+        """The message telling the peer what changed since the last one, or None when nothing did."""
         added = sorted(set(connected) - self._told)
         dropped = sorted(self._told - set(connected))
         if not self._first:

@@ -22,12 +22,16 @@ Endpoint = tuple[str, int]
 
 
 class HolepunchType(IntEnum):
+    """The ``ut_holepunch`` message types (BEP 55)."""
+
     RENDEZVOUS = 0x00  # BEP 55
     CONNECT = 0x01
     ERROR = 0x02
 
 
 class HolepunchError(IntEnum):
+    """The ``ut_holepunch`` error codes (BEP 55)."""
+
     NONE = 0x00
     NO_SUCH_PEER = 0x01  # BEP 55: the target endpoint is invalid
     NOT_CONNECTED = 0x02  # the relay is not connected to the target
@@ -37,6 +41,8 @@ class HolepunchError(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class HolepunchMessage:
+    """One ``ut_holepunch`` message: its type, the endpoint it is about, an error code."""
+
     type: HolepunchType
     endpoint: Endpoint
     error: HolepunchError = HolepunchError.NONE
@@ -56,6 +62,7 @@ def encode_holepunch(msg: HolepunchMessage) -> bytes:
 
 
 def decode_holepunch(payload: bytes) -> HolepunchMessage:
+    """Parse a ``ut_holepunch`` payload; ``PeerProtocolError`` when malformed."""
     if len(payload) < 2:
         raise PeerProtocolError(f"ut_holepunch message of {len(payload)} bytes is too short")
     kind, addr_type = payload[0], payload[1]

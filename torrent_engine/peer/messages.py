@@ -127,17 +127,21 @@ class Handshake:
 
     @property
     def extension(self) -> bool:
+        """Whether the extension protocol bit (BEP 10) is set."""
         return has_bit(self.reserved, EXTENSION_BIT)
 
     @property
     def fast(self) -> bool:
+        """Whether the Fast extension bit (BEP 6) is set."""
         return has_bit(self.reserved, FAST_BIT)
 
     @property
     def dht(self) -> bool:
+        """Whether the DHT bit (BEP 5) is set."""
         return has_bit(self.reserved, DHT_BIT)
 
     def to_bytes(self) -> bytes:
+        """The 68-byte handshake."""
         return PROTOCOL_HEADER + self.reserved + self.info_hash + self.peer_id
 
 
@@ -146,6 +150,7 @@ class KeepAlive:
     """BEP 3: a zero-length message."""
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return b"\x00\x00\x00\x00"
 
 
@@ -159,21 +164,29 @@ class _NoPayload:
 
 @dataclass(frozen=True, slots=True)
 class Choke(_NoPayload):
+    """``choke``: the sender will not serve our requests."""
+
     msg_id: ClassVar[int] = MessageId.CHOKE
 
 
 @dataclass(frozen=True, slots=True)
 class Unchoke(_NoPayload):
+    """``unchoke``: the sender will serve our requests."""
+
     msg_id: ClassVar[int] = MessageId.UNCHOKE
 
 
 @dataclass(frozen=True, slots=True)
 class Interested(_NoPayload):
+    """``interested``: the sender wants pieces we have."""
+
     msg_id: ClassVar[int] = MessageId.INTERESTED
 
 
 @dataclass(frozen=True, slots=True)
 class NotInterested(_NoPayload):
+    """``not interested``: the sender wants nothing we have."""
+
     msg_id: ClassVar[int] = MessageId.NOT_INTERESTED
 
 
@@ -202,6 +215,8 @@ class _IndexMessage:
 
 @dataclass(frozen=True, slots=True)
 class Have(_IndexMessage):
+    """``have``: the sender has piece ``index``."""
+
     msg_id: ClassVar[int] = MessageId.HAVE
 
 
@@ -226,9 +241,11 @@ class Bitfield:
     bits: bytes
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return _LEN_ID.pack(1 + len(self.bits), MessageId.BITFIELD) + self.bits
 
     def has(self, index: int) -> bool:
+        """Whether the bitfield has piece ``index``."""
         byte = index >> 3
         return byte < len(self.bits) and bool(self.bits[byte] & (0x80 >> (index & 7)))
 
@@ -256,11 +273,15 @@ class _BlockMessage:
 
 @dataclass(frozen=True, slots=True)
 class Request(_BlockMessage):
+    """``request``: send a block of a piece."""
+
     msg_id: ClassVar[int] = MessageId.REQUEST
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel(_BlockMessage):
+    """``cancel``: a block request is withdrawn."""
+
     msg_id: ClassVar[int] = MessageId.CANCEL
 
 
@@ -285,6 +306,7 @@ class Piece:
         return _LEN_ID_II.pack(9 + len(self.block), MessageId.PIECE, self.index, self.begin)
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return self.header() + self.block
 
 
@@ -295,6 +317,7 @@ class Port:
     port: int
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return _LEN_ID.pack(3, MessageId.PORT) + self.port.to_bytes(2, "big")
 
 
@@ -307,6 +330,7 @@ class Extended:
     payload: bytes
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return _LEN_ID.pack(2 + len(self.payload), MessageId.EXTENDED) + bytes([self.ext_id]) + self.payload
 
 
@@ -343,11 +367,15 @@ class _HashMessage:
 
 @dataclass(frozen=True, slots=True)
 class HashRequest(_HashMessage):
+    """``hash request`` (BEP 52): merkle hashes of a file's tree."""
+
     msg_id: ClassVar[int] = MessageId.HASH_REQUEST
 
 
 @dataclass(frozen=True, slots=True)
 class HashReject(_HashMessage):
+    """``hash reject`` (BEP 52): the requested hashes will not be sent."""
+
     msg_id: ClassVar[int] = MessageId.HASH_REJECT
 
 
@@ -360,6 +388,7 @@ class Hashes(_HashMessage):
     hashes: bytes = b""
 
     def to_bytes(self) -> bytes:
+        """The message on the wire."""
         return self._header(len(self.hashes)) + self.hashes
 
 

@@ -174,6 +174,7 @@ class MetadataFetcher:
 
     @property
     def done(self) -> bool:
+        """Whether the info dict is complete and verified."""
         return self._result is not None
 
     def result(self) -> bytes | None:

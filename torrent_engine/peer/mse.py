@@ -56,7 +56,10 @@ MAX_INITIAL_PAYLOAD = 65535  # MSE: len(IA) is 2 bytes
 
 
 class StreamCipher(Protocol):
-    def update(self, data: bytes) -> bytes: ...
+    """An RC4 stream (the MSE cipher)."""
+
+    def update(self, data: bytes) -> bytes:
+        """Encrypt or decrypt ``data``, advancing the stream."""
 
 
 def _sha1(*parts: bytes) -> bytes:

@@ -55,6 +55,7 @@ class Mapping:
 
 
 def external_address_request() -> bytes:
+    """A NAT-PMP request for the gateway's external address (RFC 6886)."""
     return struct.pack("!BB", VERSION, OP_EXTERNAL_ADDRESS)
 
 

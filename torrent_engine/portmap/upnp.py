@@ -124,6 +124,7 @@ def parse_description(xml: bytes, location: str) -> IgdService:
 
 
 def soap_body(service: IgdService, action: str, arguments: dict[str, str]) -> bytes:
+    """The SOAP envelope calling ``action`` of ``service`` with ``arguments``."""
     args = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in arguments.items())
     return (
         '<?xml version="1.0"?>\r\n'
@@ -157,6 +158,7 @@ def soap_request(service: IgdService, action: str, arguments: dict[str, str]) ->
 
 def add_port_mapping(service: IgdService, protocol: Protocol, external_port: int, internal_client: str,
                      internal_port: int, lease: int, description: str) -> bytes:
+    """The HTTP request mapping ``external_port`` to ``internal_client:internal_port`` for ``lease`` s."""
     ipaddress.ip_address(internal_client)  # the gateway needs our LAN address, not a name
     return soap_request(service, "AddPortMapping", {
         "NewRemoteHost": "",
@@ -171,12 +173,14 @@ def add_port_mapping(service: IgdService, protocol: Protocol, external_port: int
 
 
 def delete_port_mapping(service: IgdService, protocol: Protocol, external_port: int) -> bytes:
+    """The HTTP request removing the mapping of ``external_port``."""
     return soap_request(service, "DeletePortMapping", {
         "NewRemoteHost": "", "NewExternalPort": str(external_port), "NewProtocol": protocol.upper(),
     })
 
 
 def get_external_ip_address(service: IgdService) -> bytes:
+    """The HTTP request asking the gateway for its external IP address."""
     return soap_request(service, "GetExternalIPAddress", {})
 
 

@@ -179,6 +179,7 @@ class _DirectPiece:
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
     """A snapshot of a session: state, progress, bytes, rates, peers and ETA."""
+
     name: str
     info_hash: str
     state: str

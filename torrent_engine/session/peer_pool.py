@@ -31,6 +31,7 @@ def retry_delay(failures: int) -> float:
 @dataclass(slots=True)
 class PoolEntry:
     """What the pool remembers of one address: failures so far and when to try again."""
+
     failures: int = 0
     next_try: float = 0.0
 

@@ -51,6 +51,8 @@ BACKOFF_MAX = 1800.0
 
 @dataclass(frozen=True, slots=True)
 class TrackerStatus:
+    """One tracker as status shows it: its tier, state, last answer and error."""
+
     url: str
     tier: int
     state: str  # "idle" (not contacted yet), "updating", "working", "failing", "disabled"

@@ -49,6 +49,8 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 
 @dataclass
 class HttpResponse:
+    """A complete HTTP response: status, reason, headers (lower-case names) and body."""
+
     status: int
     reason: str
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
@@ -73,12 +75,15 @@ class ResponseReader:
     _body: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
     def feed(self, data: bytes) -> None:
+        """Parse ``data`` received from the server."""
         if self._mode == "done":
             return
         self._buf += data
         self._advance()
 
     def feed_eof(self) -> None:
+        """The server closed: finish a response delimited by the close; ``TrackerError`` if one is cut
+        short."""
         if self._mode == "close":
             self._finish()
         elif self._mode != "done":

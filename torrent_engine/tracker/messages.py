@@ -103,6 +103,8 @@ class AnnounceRequest:
 
 @dataclass(frozen=True, slots=True)
 class AnnounceResponse:
+    """A tracker's answer to an announce: interval, peers and swarm counts."""
+
     interval: int  # seconds until the next regular announce
     min_interval: int | None = None
     peers: list[tuple[str, int]] = field(default_factory=list)
@@ -118,6 +120,8 @@ class AnnounceResponse:
 
 @dataclass(frozen=True, slots=True)
 class ScrapeStats:
+    """A torrent's swarm counts from a scrape."""
+
     complete: int  # seeders
     downloaded: int  # completed downloads ever reported
     incomplete: int  # leechers
@@ -125,6 +129,8 @@ class ScrapeStats:
 
 @dataclass(frozen=True, slots=True)
 class ScrapeResponse:
+    """A tracker's answer to a scrape: counts per info-hash."""
+
     files: dict[bytes, ScrapeStats]  # info-hash -> stats
 
 
@@ -322,6 +328,7 @@ def scrape_url_for(announce: str, info_hashes: Sequence[bytes]) -> str:
 
 
 def parse_scrape_response(body: bytes, url: str = "") -> ScrapeResponse:
+    """Parse an HTTP scrape answer; ``TrackerError`` on a failure reason or malformed body."""
     top = _decode_dict(body, url)
     failure = top.get(b"failure reason")
     if isinstance(failure, bytes):
@@ -346,6 +353,7 @@ def parse_scrape_response(body: bytes, url: str = "") -> ScrapeResponse:
 
 
 def udp_connect_request(transaction_id: int) -> bytes:
+    """A UDP tracker connect request (BEP 15)."""
     return struct.pack(">QII", UDP_PROTOCOL_ID, UDP_ACTION_CONNECT, transaction_id & 0xFFFFFFFF)
 
 
@@ -408,6 +416,7 @@ def parse_udp_options(options: bytes) -> bytes:
 
 
 def udp_scrape_request(connection_id: int, transaction_id: int, info_hashes: Sequence[bytes]) -> bytes:
+    """A UDP tracker scrape request for up to 74 info-hashes (BEP 15)."""
     if not 0 < len(info_hashes) <= UDP_MAX_SCRAPE_HASHES:
         raise ValueError(f"a UDP scrape takes 1..{UDP_MAX_SCRAPE_HASHES} info-hashes")
     header = struct.pack(">QII", connection_id & 0xFFFFFFFFFFFFFFFF, UDP_ACTION_SCRAPE, transaction_id)

@@ -119,6 +119,7 @@ class UdpTrackerClient:
     async def announce(
         self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
     ) -> AnnounceResponse:
+        """Announce ``request`` to the UDP tracker at ``url`` (BEP 15); ``TrackerError`` on failure."""
         async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> AnnounceResponse:
             tid = self._transaction_id()
             # Parsed here, after _run has checked the URL, so a malformed one is a TrackerError.
