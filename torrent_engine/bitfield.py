@@ -43,6 +43,7 @@ class Bitfield:
 
     @classmethod
     def full(cls, num_pieces: int) -> Bitfield:
+        """A bitfield with every one of ``num_pieces`` pieces set."""
         bf = cls(num_pieces)
         if num_pieces:
             bf._bits[:] = b"\xff" * len(bf._bits)
@@ -52,9 +53,11 @@ class Bitfield:
         return bf
 
     def to_bytes(self) -> bytes:
+        """The bitfield in wire form (BEP 3: the high bit of byte 0 is piece 0)."""
         return bytes(self._bits)
 
     def copy(self) -> Bitfield:
+        """An independent copy."""
         bf = Bitfield(self.num_pieces)
         bf._bits[:] = self._bits
         bf._count = self._count
@@ -66,6 +69,7 @@ class Bitfield:
         return bool(self._bits[index >> 3] & (0x80 >> (index & 7)))
 
     def add(self, index: int) -> None:
+        """Set piece ``index``; ``IndexError`` when it is out of range."""
         if not 0 <= index < self.num_pieces:
             raise IndexError(f"piece index {index} out of range 0..{self.num_pieces - 1}")
         mask = 0x80 >> (index & 7)
@@ -74,6 +78,7 @@ class Bitfield:
             self._count += 1
 
     def discard(self, index: int) -> None:
+        """Clear piece ``index`` (nothing happens when it is out of range)."""
         if not 0 <= index < self.num_pieces:
             return
         mask = 0x80 >> (index & 7)
@@ -93,6 +98,7 @@ class Bitfield:
                         yield base + bit
 
     def all(self) -> bool:
+        """Whether every piece is set."""
         return self._count == self.num_pieces
 
     def any_of(self, other: Bitfield) -> bool:

@@ -38,6 +38,7 @@ NODE_ID_LEN = 20  # BEP 5: a node entry is the node id followed by a compact add
 
 
 def peer_entry_size(ipv6: bool) -> int:
+    """The size of one compact peer entry: 6 bytes (IPv4) or 18 (IPv6)."""
     return PEER_V6_LEN if ipv6 else PEER_V4_LEN
 
 
@@ -91,6 +92,7 @@ def iter_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> Iterator
 
 
 def decode_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[Address]:
+    """Compact peers (BEP 23 / BEP 7) as ``(host, port)`` pairs, at most ``limit`` of them."""
     return list(iter_peers(data, ipv6=ipv6, limit=limit))
 
 

@@ -21,29 +21,47 @@ class FileLike(Protocol):
     """One entry of ``Torrent.files`` (see ``metainfo.FileEntry``)."""
 
     @property
-    def path(self) -> tuple[str, ...]: ...
+    def path(self) -> tuple[str, ...]:
+        """The file's path components, relative to the torrent's folder."""
+
     @property
-    def length(self) -> int: ...
+    def length(self) -> int:
+        """The file's size in bytes."""
+
     @property
-    def offset(self) -> int: ...
+    def offset(self) -> int:
+        """Where the file starts in the torrent's byte space."""
+
     @property
-    def pad(self) -> bool: ...
+    def pad(self) -> bool:
+        """Whether the file is a BEP 47 pad file (never written)."""
+
     @property
-    def attr(self) -> str: ...
+    def attr(self) -> str:
+        """The BEP 47 attributes (``x`` executable, ``h`` hidden, ``p`` pad, ``l`` symlink)."""
 
 
 class TorrentLayout(Protocol):
     """What the picker and storage need to know about a torrent."""
 
     @property
-    def piece_length(self) -> int: ...
+    def piece_length(self) -> int:
+        """The nominal piece size in bytes."""
+
     @property
-    def total_length(self) -> int: ...
+    def total_length(self) -> int:
+        """The torrent's size in bytes, pad files included."""
+
     @property
-    def num_pieces(self) -> int: ...
+    def num_pieces(self) -> int:
+        """How many pieces the torrent has."""
+
     @property
-    def files(self) -> Sequence[FileLike]: ...
-    def piece_size(self, index: int) -> int: ...
+    def files(self) -> Sequence[FileLike]:
+        """The torrent's files in order."""
+
+    def piece_size(self, index: int) -> int:
+        """The size of piece ``index`` (the last one, and in v2 each file's last one, may be shorter)."""
 
 
 @dataclass(frozen=True, slots=True)

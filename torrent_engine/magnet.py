@@ -60,6 +60,7 @@ class Magnet:
         return any(lo <= index <= hi for lo, hi in self.select_only)
 
     def to_uri(self) -> str:
+        """The link as a ``magnet:`` URI."""
         parts: list[str] = []
         if self.info_hash_v1 is not None:
             parts.append("xt=" + BTIH_PREFIX + self.info_hash_v1.hex())

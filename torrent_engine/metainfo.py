@@ -64,10 +64,12 @@ class FileEntry:
 
     @property
     def executable(self) -> bool:
+        """Whether the file is marked executable (BEP 47 ``x``)."""
         return "x" in self.attr
 
     @property
     def hidden(self) -> bool:
+        """Whether the file is marked hidden (BEP 47 ``h``)."""
         return "h" in self.attr
 
 
@@ -126,20 +128,24 @@ class Torrent:
 
     @property
     def is_v1(self) -> bool:
+        """Whether the torrent has a v1 info-hash (v1 or hybrid)."""
         return self.info_hash_v1 is not None
 
     @property
     def is_v2(self) -> bool:
+        """Whether the torrent has a v2 info-hash (v2 or hybrid)."""
         return self.info_hash_v2 is not None
 
     @property
     def is_hybrid(self) -> bool:
+        """Whether the torrent is both v1 and v2."""
         return self.is_v1 and self.is_v2
 
     # -- piece space -----------------------------------------------------------------------
 
     @property
     def num_pieces(self) -> int:
+        """How many pieces the torrent has."""
         return self._num_pieces
 
     @property

@@ -285,6 +285,7 @@ class PiecePicker:
         self._apply_priorities(self._compute_piece_priorities())
 
     def file_priorities(self) -> list[int]:
+        """Each file's priority (0 = skip .. 7), in file order."""
         return list(self._file_prios)
 
     def set_piece_priority(self, index: int, priority: int) -> None:
@@ -296,6 +297,7 @@ class PiecePicker:
             self._seq_cursor = 0
 
     def piece_priority(self, index: int) -> int:
+        """Piece ``index``'s priority (0 = skip .. 7)."""
         return self._prio[index]
 
     def set_sequential(self, sequential: bool) -> None:
@@ -311,6 +313,7 @@ class PiecePicker:
         return self._have
 
     def has_piece(self, index: int) -> bool:
+        """Whether piece ``index`` is verified."""
         return index in self._have
 
     def wants_piece(self, index: int) -> bool:

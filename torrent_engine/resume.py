@@ -31,6 +31,9 @@ class FileStamp:
 
 @dataclass(slots=True)
 class ResumeData:
+    """What is saved between runs: verified pieces, file priorities, totals, times and each file's size and
+    mtime."""
+
     info_hash: bytes
     save_path: str
     have: bytes  # bitfield (BEP 3 order: high bit of byte 0 is piece 0) of verified pieces
@@ -45,10 +48,12 @@ class ResumeData:
     paused: bool = False
 
     def pieces(self) -> set[int]:
+        """The verified pieces as a set of indices."""
         return bitfield_to_set(self.have, self.num_pieces)
 
 
 def set_to_bitfield(pieces: set[int] | frozenset[int], num_pieces: int) -> bytes:
+    """A set of piece indices as a bitfield (BEP 3 order); out-of-range indices are ignored."""
     out = bytearray((num_pieces + 7) // 8)
     for index in pieces:
         if 0 <= index < num_pieces:
@@ -57,6 +62,7 @@ def set_to_bitfield(pieces: set[int] | frozenset[int], num_pieces: int) -> bytes
 
 
 def bitfield_to_set(bitfield: bytes, num_pieces: int) -> set[int]:
+    """The set pieces of a bitfield (BEP 3 order), ignoring bits past ``num_pieces``."""
     have: set[int] = set()
     for byte_index, byte in enumerate(bitfield[: (num_pieces + 7) // 8]):
         if not byte:
@@ -86,6 +92,7 @@ def stamp_files(paths: list[Path | None]) -> list[FileStamp | None]:
 
 
 def encode_resume(data: ResumeData) -> bytes:
+    """The resume data as bencoded bytes."""
     files: list[object] = []
     for stamp in data.files:
         files.append([] if stamp is None else [stamp.size, stamp.mtime_ns])
@@ -212,6 +219,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def save_resume(path: Path, data: ResumeData) -> None:
+    """Write the resume data to ``path`` atomically; ``StorageError`` when that fails."""
     try:
         write_atomic(path, encode_resume(data))
     except OSError as exc:

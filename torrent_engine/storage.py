@@ -39,11 +39,20 @@ _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink
 class PieceStorage(Protocol):
     """What the session and verify use; wrap it in tests to inject slowness or errors."""
 
-    async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None: ...
-    async def read_block(self, index: int, begin: int, length: int) -> bytes: ...
-    async def read_piece(self, index: int) -> bytes: ...
-    async def close(self) -> None: ...
-    async def delete_files(self) -> None: ...
+    async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
+        """Write one block of piece ``index`` at offset ``begin``."""
+
+    async def read_block(self, index: int, begin: int, length: int) -> bytes:
+        """Read ``length`` bytes of piece ``index`` from offset ``begin``."""
+
+    async def read_piece(self, index: int) -> bytes:
+        """Read a whole piece."""
+
+    async def close(self) -> None:
+        """Flush and close the files."""
+
+    async def delete_files(self) -> None:
+        """Remove the torrent's files and those of their folders left empty; nothing else."""
 
 
 def check_components(components: tuple[str, ...]) -> None:
@@ -416,4 +425,5 @@ class Storage:
         await anyio.to_thread.run_sync(self._delete_sync)
 
     def open_file_count(self) -> int:
+        """How many files are open now."""
         return self._cache.open_count()

@@ -21,12 +21,15 @@ _HISTORY_SLOT_US = 60_000_000 // 4
 
 
 class RttEstimator:
+    """Smoothed round-trip time and its variance (RFC 6298), giving the retransmission timeout."""
+
     def __init__(self) -> None:
         self.rtt_us = 0
         self.rtt_var_us = 0
         self.samples = 0
 
     def sample(self, rtt_us: int) -> None:
+        """Feed one round-trip time measurement in microseconds."""
         rtt_us = max(0, rtt_us)
         if self.samples == 0:
             self.rtt_us = rtt_us
@@ -39,6 +42,7 @@ class RttEstimator:
 
     @property
     def rto_us(self) -> int:
+        """The retransmission timeout in microseconds (initial value before any sample)."""
         if self.samples == 0:
             return INITIAL_RTO_US
         return min(MAX_RTO_US, max(MIN_RTO_US, self.rtt_us + 4 * self.rtt_var_us))
@@ -52,6 +56,7 @@ class DelayHistory:
         self.base: int | None = None
 
     def add(self, delay: int, now_us: int) -> None:
+        """Feed one one-way delay sample (from a packet's timestamp difference) at ``now_us``."""
         if self._slots and now_us - self._slots[-1][0] < _HISTORY_SLOT_US:
             start, low = self._slots[-1]
             if not _wrapping_less(delay, low):
@@ -93,10 +98,13 @@ class Ledbat:
         self.last_queueing_delay_us = 0
 
     def on_delay_sample(self, delay: int, now_us: int) -> None:
+        """Feed a one-way delay sample; the queueing delay above the base is what LEDBAT steers by."""
         self.delay.add(delay, now_us)
         self.last_queueing_delay_us = self.delay.queueing_delay(delay)
 
     def on_ack(self, acked_bytes: int, flight_before: int, rtt_us: int) -> None:
+        """``acked_bytes`` were acknowledged with ``flight_before`` bytes in flight: grow or shrink the
+        window (slow start, then LEDBAT's delay target)."""
         if acked_bytes <= 0:
             return
         qdelay = self.last_queueing_delay_us
@@ -124,6 +132,7 @@ class Ledbat:
         self.slow_start = False
 
     def on_timeout(self) -> None:
+        """A retransmission timeout: halve the threshold and restart from one packet."""
         self.ssthresh = max(float(self.min_window), self.cwnd / 2)
         self.cwnd = float(self.packet_size)
         self.slow_start = True

@@ -118,13 +118,16 @@ class UtpConnection:
 
     @property
     def send_space(self) -> int:
+        """How many more bytes ``write`` would take now."""
         return max(0, self.send_buffer - len(self._send_buf))
 
     @property
     def unsent(self) -> int:
+        """Bytes written but not yet sent."""
         return len(self._send_buf)
 
     def read(self, max_bytes: int = 1 << 30) -> bytes:
+        """Take up to ``max_bytes`` of the received, in-order data."""
         data = bytes(self._recv_buf[:max_bytes])
         del self._recv_buf[:max_bytes]
         if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
@@ -133,6 +136,7 @@ class UtpConnection:
 
     @property
     def readable(self) -> int:
+        """Bytes received and ready to read."""
         return len(self._recv_buf)
 
     @property
@@ -142,6 +146,7 @@ class UtpConnection:
 
     @property
     def receive_window(self) -> int:
+        """Bytes the receive buffer can still take (advertised to the peer)."""
         return max(0, self.recv_buffer - len(self._recv_buf) - self._reorder_bytes)
 
     def close(self, *, abandon: bool = True) -> None:
@@ -157,11 +162,13 @@ class UtpConnection:
         self._finish(reason)
 
     def events(self) -> list[ev.Event]:
+        """The events since the last call (connected, readable, writable, end of stream, closed)."""
         out, self._events = self._events, []
         return out
 
     # -- network side --------------------------------------------------------------------
     def receive_packet(self, pkt: Packet, now_us: int) -> None:
+        """Process one packet from the peer at ``now_us``."""
         if self.state is State.CLOSED:
             # after a clean close, keep acking the peer's retransmitted FIN (our last ack was lost)
             if self.error is None and pkt.type is PacketType.FIN and self._eof:
@@ -311,9 +318,11 @@ class UtpConnection:
     # -- timers --------------------------------------------------------------------------
     @property
     def timeout_at(self) -> int | None:
+        """When ``on_timer`` must run next (microseconds), or None when no timer is armed."""
         return self._rto_deadline
 
     def on_timer(self, now_us: int) -> None:
+        """Retransmit, or give up on the connection, if the timeout passed at ``now_us``."""
         if self.state is State.CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
             return
         if not self._out:
@@ -404,6 +413,7 @@ class UtpConnection:
         return out
 
     def reset_packet(self, now_us: int) -> bytes:
+        """An ST_RESET for this connection (to refuse or abort it)."""
         reset = Packet(PacketType.RESET, self.send_id, now_us & TS_MASK, 0, 0, self.seq_nr, self.ack_nr)
         return encode(reset)
 

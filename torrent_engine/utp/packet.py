@@ -21,6 +21,8 @@ _HEADER = struct.Struct(">BBHIIIHH")
 
 
 class PacketType(IntEnum):
+    """The uTP packet types (BEP 29)."""
+
     DATA = 0  # ST_DATA: payload
     FIN = 1  # ST_FIN: no more data after this seq_nr
     STATE = 2  # ST_STATE: a bare ack; does not consume a seq_nr
@@ -29,6 +31,8 @@ class PacketType(IntEnum):
 
 
 class Packet(NamedTuple):  # a tuple: built once per datagram, so construction must be cheap
+    """One uTP packet: header fields, an optional selective ACK and the payload."""
+
     type: PacketType
     connection_id: int
     timestamp: int
@@ -55,6 +59,7 @@ def looks_like_utp(data: bytes) -> bool:
 
 
 def encode(p: Packet) -> bytes:
+    """The packet as a datagram (BEP 29 header, extensions, payload)."""
     ext = 0
     tail = b""
     if p.sack is not None:
@@ -73,6 +78,7 @@ _TYPES = tuple(PacketType)  # indexed by the type nibble (a tuple lookup, not an
 
 
 def decode(data: bytes) -> Packet:
+    """Parse a datagram; ``UtpError`` when it is not a valid uTP packet."""
     if len(data) < HEADER_SIZE:
         raise UtpError(f"uTP packet of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
     first, ext, conn_id, ts, ts_diff, wnd, seq, ack = _HEADER.unpack_from(data)

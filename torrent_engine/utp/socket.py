@@ -82,6 +82,7 @@ class DhtChannel:
 
     @property
     def local_address(self) -> Address:
+        """The UDP socket's bound ``(host, port)``."""
         return self._sock.local_address
 
     def _put(self, data: bytes, addr: Address) -> None:
@@ -91,12 +92,15 @@ class DhtChannel:
             pass  # a full queue drops, as a socket buffer would
 
     async def send(self, data: bytes, address: Address) -> None:
+        """Send one KRPC datagram through the shared socket."""
         self._sock.sendto(data, address)
 
     async def receive(self) -> tuple[bytes, Address]:
+        """The next KRPC datagram and its sender."""
         return await self._in.receive()
 
     async def aclose(self) -> None:
+        """Stop routing KRPC datagrams to this channel."""
         self._in_send.close()
         self._in.close()
         if self._sock._dht is self:
@@ -125,14 +129,17 @@ class UtpSocket:
         self.send_errors = 0
 
     def now_us(self) -> int:
+        """The socket's clock in microseconds."""
         return int(self._clock() * 1_000_000)
 
     @property
     def local_address(self) -> Address:
+        """The bound ``(host, port)``."""
         return self._local
 
     @property
     def connections(self) -> int:
+        """How many uTP connections are open."""
         return sum(1 for s in self._conns.values() if s.conn.state is not State.CLOSED)
 
     def dht_channel(self) -> DhtChannel:
@@ -142,6 +149,7 @@ class UtpSocket:
 
     async def run(self, host: str, port: int, *,
                   task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind the UDP socket to ``host:port`` and serve it until cancelled (``task_status`` once bound)."""
         loop = asyncio.get_running_loop()
         if host in ("", "::"):  # every interface, IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d)
             sock = _dual_stack_socket(port) if host == "" else None
@@ -191,6 +199,7 @@ class UtpSocket:
 
     # -- datagrams -----------------------------------------------------------------------
     def sendto(self, data: bytes, addr: Address) -> None:
+        """Send one datagram (IPv4 addresses mapped on a dual-stack socket; errors counted)."""
         if self._transport is None:
             self.send_errors += 1
             return
@@ -307,6 +316,7 @@ class UtpSocket:
             del self._silent[next(iter(self._silent))]
 
     def is_silent(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` failed to answer a uTP dial recently (so dial TCP instead)."""
         since = self._silent.get((host, port))
         if since is None:
             return False
@@ -383,6 +393,7 @@ class UtpStream(anyio.abc.ByteStream):
             raise anyio.BrokenResourceError(self.conn.error)
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Up to ``max_bytes`` of the stream; ``anyio.EndOfStream`` once the peer finished."""
         conn = self.conn
         while True:
             if self._closed_by_us:
@@ -399,6 +410,7 @@ class UtpStream(anyio.abc.ByteStream):
             await self._wait()
 
     async def send(self, item: bytes) -> None:
+        """Send ``item``, waiting while the send buffer is full."""
         view = memoryview(item)
         conn = self.conn
         while view:
@@ -412,10 +424,12 @@ class UtpStream(anyio.abc.ByteStream):
                 await self._wait()
 
     async def send_eof(self) -> None:
+        """Finish our direction (ST_FIN once the queued bytes are out); the peer may still send."""
         self.conn.close(abandon=False)
         self._sock._mark(self)
 
     async def aclose(self) -> None:
+        """Close the stream at once (queued bytes are abandoned)."""
         if self._closed_by_us:
             return
         self._closed_by_us = True
@@ -425,6 +439,7 @@ class UtpStream(anyio.abc.ByteStream):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        """The anyio socket attributes: remote and local address and family."""
         family = socket.AF_INET6 if ":" in self.remote[0] else socket.AF_INET
         return {
             anyio.abc.SocketAttribute.remote_address: lambda: self.remote,

@@ -13,6 +13,8 @@ from .packet import PacketType
 
 
 class State(Enum):
+    """A uTP connection's state."""
+
     SYN_SENT = "syn_sent"  # we sent ST_SYN and wait for its ack
     CONNECTED = "connected"
     FIN_SENT = "fin_sent"  # we sent ST_FIN (no more data from us); the peer may still send
@@ -46,6 +48,7 @@ CAN_CLOSE = frozenset({State.SYN_SENT, State.CONNECTED})
 
 
 def next_state(state: State, kind: PacketType) -> State:
+    """The state after receiving a ``kind`` packet in ``state``; ``UtpStateError`` when not allowed."""
     try:
         return TRANSITIONS[(state, kind)]
     except KeyError:
