@@ -20,7 +20,7 @@ import anyio
 
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import MetainfoError, SessionError, TrackerError
-from ..events import Event
+from ..events import Event, PieceCompleted
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
@@ -333,6 +333,8 @@ async def _download(args: argparse.Namespace) -> int:
                               resume_path=resume_path)
             item = Download(label[:40], session, resume_path, bool(resume_path and resume_path.exists()))
             _prepare(item, args)
+            if args.json:
+                _print_pieces(item)
             await stack.enter_async_context(session)
             downloads.append(item)
         async with anyio.create_task_group() as tg:
@@ -400,6 +402,19 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
                 item.error = str(exc)
 
         subscription = session.events.subscribe("session.metadata_received", on_metadata)
+
+
+def _print_pieces(item: Download) -> None:
+    """``--json``: one ``piece`` object per verified piece, in the order they complete (what a
+    player streaming a ``--sequential`` download waits for)."""
+    label = item.label
+
+    def on_piece(event: PieceCompleted) -> None:
+        print(json.dumps({"event": "piece", "time": round(time.time(), 3), "label": label,
+                          "info_hash": event.info_hash, "index": event.index}, separators=(",", ":")),
+              flush=True)
+
+    item.session.events.subscribe(PieceCompleted, on_piece)
 
 
 async def _show(downloads: list[Download], args: argparse.Namespace,
