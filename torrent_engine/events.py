@@ -143,6 +143,7 @@ class PeerConnected(Event):
     port: int = 0
     client: str = ""
     incoming: bool = False
+    transport: str = "tcp"  # "tcp" or "utp"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -866,11 +866,13 @@ class JobService:
             files = _file_progress(session, rec.file_priorities)
             n = session.torrent.num_pieces
             peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
-                                  upload_rate=p.up_rate, progress=len(p.have) / n if n else 0.0)
+                                  upload_rate=p.up_rate, progress=len(p.have) / n if n else 0.0,
+                                  transport=p.transport)
                           for p in session.peers)
         else:
             peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
-                                  upload_rate=p.up_rate, progress=0.0) for p in session.peers)
+                                  upload_rate=p.up_rate, progress=0.0, transport=p.transport)
+                          for p in session.peers)
         return Job(id=rec.id, info_hash=rec.info_hash, name=st.name, source=rec.source, options=rec.options,
                    state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
                    completed_at=rec.completed_at, progress=st.progress if has_meta else 0.0,

@@ -154,6 +154,11 @@ class PeerState:
         """Whether the peer has every piece."""
         return self.have.all()
 
+    @property
+    def transport(self) -> str:
+        """What carries the connection: "tcp" or "utp"."""
+        return str(getattr(self.link, "transport", "tcp"))
+
     async def send(self, *msgs: m.Message) -> None:
         """Send ``msgs`` to the peer in one write."""
         self.last_sent = time.monotonic()
@@ -936,7 +941,7 @@ class Session:
         if incoming:
             link.set_metadata(self.torrent.num_pieces, self.torrent.piece_size)
         self.events.publish(ev.PeerConnected(info_hash=self.info_hash_hex, address=host, port=port,
-                                             client=peer.client, incoming=incoming))
+                                             client=peer.client, incoming=incoming, transport=peer.transport))
         try:
             with anyio.CancelScope() as scope:
                 peer.scope = scope
