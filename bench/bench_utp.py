@@ -48,6 +48,7 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str) -> dict[
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True,
+                     dht_enabled=False, port_mapping=False,
                      transport=transport)  # type: ignore[arg-type]
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()

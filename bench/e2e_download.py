@@ -69,8 +69,8 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     torrent = Torrent.load(torrent_file)
 
     async def main() -> float:
-        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, dht_enabled=False,
-                     seed=True)
+        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False,
+                     dht_enabled=False, port_mapping=False, seed=True)
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
             start = time.monotonic()
@@ -97,7 +97,8 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
     torrent = Torrent.load(torrent_file)
 
     async def main() -> None:
-        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, dht_enabled=False)
+        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False,
+                     dht_enabled=False, port_mapping=False)
         async with Session(torrent, save_path, config=cfg) as session:
             await session.wait_ready()
             print(json.dumps({"port": session.listen_port}), flush=True)

@@ -33,7 +33,7 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
+    cfg = Config(dht_enabled=False, port_mapping=False)
     s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
     peer_id = b"-XX0001-abcdefghijkl"
     incoming = PeerState(host="127.0.0.1", port=40001, link=_Link(peer_id), incoming=True,
@@ -69,7 +69,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False, max_peers_per_torrent=2)
+    cfg = Config(dht_enabled=False, port_mapping=False, max_peers_per_torrent=2)
     pool = [("127.0.0.1", 7000 + i) for i in range(5)]
     s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg, shared=SharedResources(cfg),
                 peers=pool)
@@ -116,7 +116,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
+    cfg = Config(dht_enabled=False, port_mapping=False)
     s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
     address = ("127.0.0.1", 7000)
     s.add_peer(*address)

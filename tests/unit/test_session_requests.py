@@ -37,14 +37,14 @@ def _peer(t: Torrent, **kw: object) -> PeerState:
 ])
 def test_queue_depth_follows_the_rate(tmp_path: Path, rate: float, reqq: int, expected: int) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     peer = _peer(t, down_rate=rate, reqq=reqq, slow_start=False)
     assert s._queue_depth(peer) == expected
 
 
 def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     peer = _peer(t, slow_start=True, queue_target=40)
     assert s._queue_depth(peer) == 40
     peer.snubbed = True
@@ -53,7 +53,8 @@ def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) ->
 
 def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, snub_timeout=60.0, request_timeout=30.0))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False, snub_timeout=60.0,
+                                                  request_timeout=30.0))
     s._picker.peer_have_all(("127.0.0.1", 1))
     peer = _peer(t, last_block=1000.0)
     blocks = s._picker.pick(peer.key, None, 3)
@@ -89,7 +90,7 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
             self.requests += [msg for msg in msgs if isinstance(msg, m.Request)]
 
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     s._machine.to(State.DOWNLOADING)
     link = Link()
     peer = _peer(t, link=link, fast=True, peer_choking=False, am_interested=True)

@@ -24,7 +24,8 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     (payload / "a").write_bytes(os.urandom(100_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     resume_path = tmp_path / "state" / "t.resume"
-    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False), resume_path=resume_path)
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False),
+                resume_path=resume_path)
     s._storage = Storage(torrent, tmp_path / "dl")
     await s._storage.write_block(0, 0, (payload / "a").read_bytes()[:32 * 1024])
     s._picker.piece_passed(0)  # verified and written, as _verify_piece leaves it
@@ -57,7 +58,8 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
     payload.mkdir(parents=True)
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     data_file = str((tmp_path / "dl" / "p" / "a").resolve())
     fsynced: list[str] = []
@@ -71,7 +73,7 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
     with anyio.fail_after(60):
         async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
             await seeder.wait_ready()
-            leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False,
+            leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
                                tracker_enabled=False, seed=False)
             async with Session(torrent, tmp_path / "dl", config=leech_cfg, resume_path=resume_path,
                                peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
@@ -95,7 +97,8 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     payload.mkdir(parents=True)
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     real_recheck = session_module.recheck
     checking = anyio.Event()

@@ -38,7 +38,7 @@ def _seeding_session(tmp_path: Path) -> tuple[Torrent, Session]:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(bytes(range(256)) * 1000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
+    cfg = Config(dht_enabled=False, port_mapping=False)
     s = Session(torrent, tmp_path, config=cfg, shared=SharedResources(cfg))
     s._storage = Storage(torrent, tmp_path)
     for index in range(torrent.num_pieces):

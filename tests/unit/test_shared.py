@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _config(**kw: Any) -> Config:
-    return Config(dht_enabled=False, listen_host="127.0.0.1", listen_port=0, **kw)
+    return Config(dht_enabled=False, port_mapping=False, listen_host="127.0.0.1", listen_port=0, **kw)
 
 
 def _open_fds() -> int:
@@ -150,7 +150,7 @@ async def test_an_acquire_while_the_last_release_is_closing_gets_working_service
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with SharedResources(Config(listen_host="127.0.0.1",
-                                      dht_enabled=False, listen_port=port)) as shared:
+                                      dht_enabled=False, port_mapping=False, listen_port=port)) as shared:
         await shared.acquire()
         async with anyio.create_task_group() as tg:
             tg.start_soon(shared.release)  # the last user leaves...

@@ -108,6 +108,12 @@ def register(subparsers: Any) -> None:
     dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
     dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
     p.set_defaults(dht=True)
+    mapping = net.add_mutually_exclusive_group()
+    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true",
+                         help="ask the router (NAT-PMP, UPnP IGD) to forward the listen port (default)")
+    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
+                         help="do not ask the router to forward any port")
+    p.set_defaults(port_mapping=True)
     net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                      help="DHT bootstrap node (repeatable; default: the well-known routers and the "
                           "saved table)")
@@ -303,6 +309,7 @@ async def _download(args: argparse.Namespace) -> int:
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
                     seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
                     dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
+                    port_mapping=args.port_mapping,
                     enforce_bep42=not loopback, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
