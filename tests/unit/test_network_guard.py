@@ -87,6 +87,34 @@ async def test_default_port_mapping() -> None:
         await shared.release()
 
 
+def test_child_process() -> None:
+    import subprocess
+    import sys
+
+    code = ("import socket\\n"
+            "try:\\n"
+            "    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('239.255.255.250', 1900))\\n"
+            "except OSError:\\n"
+            "    pass\\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_cli_at_defaults(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from torrent_engine.create import create_torrent
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
+    (tmp_path / "t.torrent").write_bytes(create_torrent(tmp_path / "d", version="v1").to_bytes())
+    # a loopback listener, no DHT, no trackers, nobody to download from: only the default port
+    # mapping leaves the machine, from the CLI's own process
+    subprocess.run([sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
+                    "-o", str(tmp_path / "o"), "--listen-host", "127.0.0.1", "--no-dht", "--no-trackers",
+                    "--no-state", "--stall-timeout", "2"], timeout=60)
+
+
 def test_dns_lookup() -> None:
     try:
         socket.getaddrinfo("router.example.org", 6881)
@@ -119,9 +147,11 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     # the guard fails each offender at its teardown (an error), even where the test passed
     for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
                  "test_plain_udp_sendto", "test_ssdp_multicast", "test_natpmp_to_a_gateway",
-                 "test_default_port_mapping", "test_dns_lookup"):
+                 "test_default_port_mapping", "test_child_process", "test_cli_at_defaults",
+                 "test_dns_lookup"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output
     assert "239.255.255.250:1900: tests may only reach loopback" in output
     assert "192.168.1.1:5351: tests may only reach loopback" in output
+    assert "socket.sendto to 239.255.255.250:1900: tests may only reach loopback (in process" in output
