@@ -7,14 +7,16 @@ refused and reported, even where the code under test swallows the error (a DHT, 
 port-mapping failure is "logged, never fatal" by design). Python sockets are watched through
 audit events; the engine's own traffic goes through anyio, whose asyncio backend is wrapped
 (uvloop's sockets raise no audit events), and through the uTP socket, wrapped too.
-This module imports nothing of the engine or of anyio: the patches take the modules as given.
+This module imports nothing of the engine, of anyio or of ``socket`` (a child process that never
+uses sockets must not load it: tests/unit/test_layers.py looks): the patches take the modules as
+given.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
-import socket
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -61,6 +63,7 @@ class Guard:
             return
         if event in ("socket.connect", "socket.sendto"):
             sock, address = args[0], args[1]
+            socket = sys.modules["socket"]  # loaded: a socket raised the event
             if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
                 self.check(event, address)
         elif event == "socket.getaddrinfo":  # a name to look up: a query to a DNS server
