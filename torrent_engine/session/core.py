@@ -8,6 +8,7 @@ peers, through it; these underscore names are package-private, not public API):
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
 - ``pieces.Pieces``: piece assembly and verification, with ``smart_ban.SmartBan`` (pure);
 - ``upload.Uploader``: serving requests and the choker; ``pex``: what we tell peers (BEP 11);
+  ``holepunch.Holepunch``: BEP 55 relay, initiator and ``connect`` dials;
 - ``metadata.MetadataClient``: BEP 9 for magnets; ``checking.Checker``: checking, resume data;
 - ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
@@ -57,6 +58,7 @@ from ..storage import Storage
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
+from .holepunch import Holepunch
 from .metadata import MetadataClient
 from .peer import PeerState, fan_out
 from .peer_handler import PeerHandler
@@ -148,6 +150,7 @@ class Session:
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
+        self.holepunch = Holepunch(self)
         self.pieces = Pieces(self)
         self.uploader = Uploader(self)
         self.metadata = MetadataClient(self)

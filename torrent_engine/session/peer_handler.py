@@ -19,6 +19,7 @@ from ..bitfield import Bitfield
 from ..errors import PeerProtocolError, StorageError
 from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
+from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..peer_io import PeerLink
 from ..picker import Block
 from ..session_state import State
@@ -34,6 +35,7 @@ log = logging.getLogger("torrent_engine.session")
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
+OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 
 
 class PeerHandler:
@@ -43,13 +45,15 @@ class PeerHandler:
         self._s = session
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
-        """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex unless private, client, reqq, port."""
+        """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
+        private, client, reqq, port."""
         s = self._s
         assert s._shared is not None
         size = len(s._torrent.info_bytes) if with_metadata and s._torrent is not None else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
         if not s.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
+            extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
                                   p=s._shared.listen_port or None, metadata_size=size).encode()
 
@@ -204,7 +208,10 @@ class PeerHandler:
                 await s.metadata.serve_request(peer, msg.payload)
             elif msg.ext_id == OUR_UT_PEX_ID and not s.private:
                 pex = PexMessage.decode(msg.payload)
+                s.holepunch.note_pex(peer, pex)
                 s.add_peers(pex.added + pex.added6)
+            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not s.private:
+                await s.holepunch.on_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
@@ -215,6 +222,7 @@ class PeerHandler:
             peer.client = hs.v[:64]
         peer.ut_metadata = hs.m.get(UT_METADATA, 0)
         peer.ut_pex = 0 if self._s.private else hs.m.get(UT_PEX, 0)
+        peer.ut_holepunch = 0 if self._s.private else hs.m.get(UT_HOLEPUNCH, 0)
         peer.listen_port = hs.p
 
     async def update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
