@@ -117,6 +117,11 @@ async def test_connect_dials_over_utp_unless_connected_already_or_without_utp() 
     no_utp, none = holepunch(relay, utp=False)
     await no_utp.on_message(relay, connect("10.0.0.7", 7007))
     assert none == []
+    busy, dialed = holepunch(relay)
+    budget = busy._s.config.max_peers_per_torrent
+    busy._s.connector.connecting.update(("10.1.0.1", port) for port in range(budget))
+    await busy.on_message(relay, connect("10.0.0.7", 7007))
+    assert dialed == []  # dialing as many as the budget already: a relay cannot add more
 
 
 async def test_a_failed_dial_of_a_relayed_pex_peer_asks_the_peer_that_listed_it_once() -> None:

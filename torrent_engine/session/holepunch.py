@@ -111,8 +111,11 @@ class Holepunch:
             self.relayed += 1
 
     def _connect(self, endpoint: Endpoint) -> None:
-        if not self.can_dial or self._connected_to(endpoint) or self._s._pool.is_banned(endpoint):
+        s = self._s
+        if not self.can_dial or self._connected_to(endpoint) or s._pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
+        if len(s.connector.connecting) >= s.config.max_peers_per_torrent:
+            return  # a relay cannot make us dial without bound
         self.punched += 1
         self._s.connector.punch(endpoint)
 
