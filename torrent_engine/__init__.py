@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         StorageError,
         TorrentEngineError,
         TrackerError,
+        WebSeedError,
     )
     from .events import (
         DhtBootstrapped,
@@ -108,6 +109,7 @@ _WHERE = {
     "TorrentEngineError": "errors",
     "TorrentManager": "manager",
     "TrackerError": "errors",
+    "WebSeedError": "errors",
     "bdecode": "bencode:decode",
     "bencode": "bencode:encode",
     "create_torrent": "create",
@@ -162,6 +164,7 @@ __all__ = [
     "TrackerFailed",
     "TrackerSuccess",
     "UnknownEventError",
+    "WebSeedError",
     "__version__",
     "bdecode",
     "bencode",

@@ -63,7 +63,7 @@ from ..peer.extensions import (
 from ..peer.messages import BLOCK_SIZE
 from ..peer.metadata_fetch import MetadataFetcher, Verdict
 from ..peer_io import handshaker_for, open_connection
-from ..picker import Block, PiecePicker
+from ..picker import Block, BlockReceived, PiecePicker
 from ..resume import (
     ResumeData,
     load_resume,
@@ -80,6 +80,7 @@ from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
 from ..verify import check_piece_on_disk, piece_ok, recheck
 from ..version import CLIENT_VERSION
 from .peer_pool import PeerPool
+from .webseeds import SessionWebSeeds
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -233,6 +234,7 @@ class Session:
         self._choker: Choker | None = None
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool = PeerPool()  # every address heard of, in order; bans; back-off
+        self._web_seeds = SessionWebSeeds(self)  # BEP 19: HTTP sources feeding the same picker
         self._connecting: set[tuple[str, int]] = set()
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
@@ -604,7 +606,8 @@ class Session:
         self._pool.forgive_all()  # the metadata peers are dialed again for the data
         assert self._metadata is not None
         trackers = self.magnet.trackers if self.magnet is not None else ()
-        torrent = Torrent.from_info_bytes(self._metadata, trackers=trackers)
+        web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
+        torrent = Torrent.from_info_bytes(self._metadata, trackers=trackers, web_seeds=web_seeds)
         self._set_torrent(torrent)
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
@@ -804,6 +807,7 @@ class Session:
                     swarm.start_soon(self._choker_loop)
                     self._start_trackers(swarm)
                     self._start_dht(swarm)
+                    self._web_seeds.start(swarm)
                     await anyio.sleep(math.inf)
             self._swarm = None
             self._swarm_scope = None
@@ -1180,50 +1184,57 @@ class Session:
         if not result.accepted:
             self.wasted += length
         else:
-            self._sources.setdefault(index, {})[begin // BLOCK_SIZE] = peer.key
-            buf = self._buffers.get(index)
-            direct = self._direct.get(index)
-            if buf is None and direct is None:
-                if self._buffered_bytes + self.torrent.piece_size(index) <= self.config.piece_buffer_bytes:
-                    buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
-                    self._buffered_bytes += len(buf)
-                else:  # too much in memory already: this piece goes to disk block by block
-                    direct = self._direct[index] = _DirectPiece()
-            if buf is not None:
-                buf[begin:begin + length] = msg.block
-            else:
-                assert direct is not None and self._storage is not None
-                direct.pending += 1
-                data = bytes(msg.block)
-                try:
-                    with anyio.CancelScope(shield=True):  # the picker already counts it as received
-                        await self._storage.write_block(index, begin, data)
-                finally:
-                    direct.pending -= 1
-                    if not direct.pending:
-                        direct.idle.set()
-                        direct.idle = anyio.Event()
-            if result.piece_complete:
-                self._verifying.add(index)
-                assert self._tg is not None
-                if buf is not None:
-                    del self._buffers[index]
-                    self._buffered_bytes -= len(buf)
-                    self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
-                else:
-                    self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
-            if result.cancels:  # endgame: the same block was asked of others too
-                asked: dict[PeerState, Block] = {}
-                for key, block in result.cancels:
-                    other = self._peers.get(key)  # type: ignore[call-overload]
-                    if other is None:
-                        continue
-                    if other.outstanding.pop((block.index, block.begin), None) is not None:
-                        asked[other] = block
-                if asked:
-                    await self._fan_out(asked, lambda other: other.send(
-                        m.Cancel(asked[other].index, asked[other].begin, asked[other].length)))
+            await self._store_block(peer.key, index, begin, msg.block, result)
         await self._fill_requests(peer)
+
+    async def _store_block(self, key: tuple[str, int], index: int, begin: int, block: bytes | memoryview,
+                           result: BlockReceived) -> None:
+        """An accepted block (from a peer or a web seed): into the piece's buffer (or straight to
+        disk), and once the piece is complete, to verification; endgame duplicates cancelled."""
+        length = len(block)
+        self._sources.setdefault(index, {})[begin // BLOCK_SIZE] = key
+        buf = self._buffers.get(index)
+        direct = self._direct.get(index)
+        if buf is None and direct is None:
+            if self._buffered_bytes + self.torrent.piece_size(index) <= self.config.piece_buffer_bytes:
+                buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
+                self._buffered_bytes += len(buf)
+            else:  # too much in memory already: this piece goes to disk block by block
+                direct = self._direct[index] = _DirectPiece()
+        if buf is not None:
+            buf[begin:begin + length] = block
+        else:
+            assert direct is not None and self._storage is not None
+            direct.pending += 1
+            data = bytes(block)
+            try:
+                with anyio.CancelScope(shield=True):  # the picker already counts it as received
+                    await self._storage.write_block(index, begin, data)
+            finally:
+                direct.pending -= 1
+                if not direct.pending:
+                    direct.idle.set()
+                    direct.idle = anyio.Event()
+        if result.piece_complete:
+            self._verifying.add(index)
+            assert self._tg is not None
+            if buf is not None:
+                del self._buffers[index]
+                self._buffered_bytes -= len(buf)
+                self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
+            else:
+                self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
+        if result.cancels:  # endgame: the same block was asked of others too
+            asked: dict[PeerState, Block] = {}
+            for other_key, dup in result.cancels:
+                other = self._peers.get(other_key)  # type: ignore[call-overload]
+                if other is None:
+                    continue  # (gone, or a web seed: its request ends with its run)
+                if other.outstanding.pop((dup.index, dup.begin), None) is not None:
+                    asked[other] = dup
+            if asked:
+                await self._fan_out(asked, lambda other: other.send(
+                    m.Cancel(asked[other].index, asked[other].begin, asked[other].length)))
 
     async def _verify_direct(self, index: int, sources: dict[int, tuple[str, int]]) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
@@ -1516,8 +1527,11 @@ class Session:
         known = self._pool.known()
         failed = self._pool.failing() - self._peers.keys()
         peers = [p for p in self._peers.values() if not p.closed]
+        web = self._web_seeds.states()
+        web_errors = tuple(f"{w.url}: {w.gave_up or w.last_error}" for w in web if w.gave_up or w.failing)
         return SwarmFacts(
-            sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
+            sources=trackers + dht + self._given_peers + len(web), known=len(known), connected=len(peers),
+            web_seeds=sum(1 for w in web if not w.gave_up), web_seed_errors=web_errors,
             failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
             banned=self._pool.banned_count, peers_with_wanted=sum(1 for p in peers if p.am_interested),
             tracker_errors=errors, fetching_metadata=self._torrent is None)

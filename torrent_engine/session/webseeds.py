@@ -1,0 +1,118 @@
+"""A session's web seeds (BEP 19): one ``WebSeed`` per usable ``url-list`` URL, started in the
+session's swarm task group, fed by the same picker as the peers, and delivering pieces into the
+same block path (``Session._store_block``), so verification, writing, smart-ban, stats, rate
+limits and the stall diagnosis treat a web seed like a peer.
+
+A web seed's key is ``(url, 0)``: it never collides with a peer's ``(host, port)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+import anyio.abc
+
+from ..metainfo import Torrent
+from ..peer.messages import BLOCK_SIZE
+from ..picker import Block
+from ..session_state import State
+from ..webseed import WebSeed, WebSeedKey, WebSeedState
+from ..webseed.client import BANNED
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+__all__ = ["SessionWebSeeds", "usable_urls"]
+
+
+def usable_urls(urls: tuple[str, ...]) -> list[str]:
+    """The http(s) URLs among ``urls``, each once (BEP 19: others are ignored)."""
+    out: list[str] = []
+    for url in urls:
+        if url.lower().startswith(("http://", "https://")) and url not in out:
+            out.append(url)
+    return out
+
+
+class SessionWebSeeds:
+    """The web seeds of one session, and the ``WebSeedHost`` they run against."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
+
+    def start(self, swarm: anyio.abc.TaskGroup) -> None:
+        """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
+        them again). Nothing when web seeds are off in the config."""
+        session = self._session
+        if not session.config.web_seeds or session._torrent is None:
+            return
+        for url in usable_urls(session._torrent.web_seeds):
+            seed = self.seeds.get(url)
+            if seed is None:
+                seed = self.seeds[url] = WebSeed(url, self)
+            if not seed.state.gave_up:
+                swarm.start_soon(self._run, seed)
+
+    async def _run(self, seed: WebSeed) -> None:
+        self._session._picker.peer_have_all(seed.key)
+        try:
+            await seed.run()
+        finally:
+            self._session._picker.peer_gone(seed.key)
+
+    def states(self) -> list[WebSeedState]:
+        """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
+        given up at once, even before its task has seen the ban."""
+        return [dataclasses.replace(seed.state, gave_up=BANNED)
+                if not seed.state.gave_up and self.is_banned(seed.key) else seed.state
+                for seed in self.seeds.values()]
+
+    # -- WebSeedHost ---------------------------------------------------------------------------
+    @property
+    def torrent(self) -> Torrent:
+        """The torrent's metainfo."""
+        return self._session.torrent
+
+    def downloading(self) -> bool:
+        """Whether the session wants pieces now."""
+        return self._session.state is State.DOWNLOADING
+
+    def is_banned(self, key: WebSeedKey) -> bool:
+        """Whether the session banned the web seed (bad data)."""
+        return self._session._pool.is_banned(key)
+
+    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
+        """Fresh consecutive pieces from the session's picker."""
+        return self._session._picker.pick_run(key, max_pieces)
+
+    def release(self, key: WebSeedKey) -> None:
+        """Give the web seed's undelivered blocks back to the picker."""
+        self._session._picker.release_requests(key)
+
+    async def received(self, key: WebSeedKey, nbytes: int) -> None:
+        """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
+        session = self._session
+        shared = session._shared
+        if shared is not None and not shared.download_limit.unlimited:
+            await shared.download_limit.consume(nbytes)
+        if not session.download_limit.unlimited:
+            await session.download_limit.consume(nbytes)
+        session.downloaded += nbytes
+        session._down_window += nbytes
+
+    async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
+        """A whole piece: block by block through the picker into the session's block path."""
+        session = self._session
+        picker = session._picker
+        for begin in range(0, len(data), BLOCK_SIZE):
+            block = data[begin:begin + BLOCK_SIZE]
+            result = picker.block_received(key, Block(index, begin, len(block)))
+            if result.accepted:
+                await session._store_block(key, index, begin, block, result)
+            else:  # a peer sent it first (endgame), or the piece was given back meanwhile
+                session.wasted += len(block)
