@@ -557,7 +557,7 @@ class PiecePicker:
             state[i] = _DOWNLOADING
             d = self._downloads[i] = _Download(self._torrent.piece_size(i))
             self._open[i] = None
-            self._take_free(i, peer_key, mine, d.nblocks, out)
+            self._take_free(i, peer_key, mine, len(out) + d.nblocks, out)
             run.append(i)
             i += 1
         self._generation += 1

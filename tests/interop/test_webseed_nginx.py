@@ -89,12 +89,13 @@ async def test_web_seed_and_libtorrent_peer_share_the_download(tmp_path: Path) -
     with nginx(tmp_path / "nginx", root, limit_rate="1m") as server:
         plain = create_torrent(payload, piece_length=64 * 1024, version="v1")
         torrent = dataclasses.replace(plain, web_seeds=(server.url + "pub/",))
+        # a download limit shared by both sources (and nginx's own limit on the web seed), so
+        # that neither finishes before the other has delivered
+        cfg = loopback_config(transport="tcp", download_rate_limit=2 * 1024 * 1024)
         with lt_session(lt) as ses:
-            # each source alone would take seconds: neither finishes before the other delivers
-            ses.apply_settings({"upload_rate_limit": 2 * 1024 * 1024})
             handle = lt_add(lt, ses, plain, root / "pub")
             await wait_lt(handle, seeding=True)
-            async with Session(torrent, tmp_path / "ours", config=loopback_config(transport="tcp"),
+            async with Session(torrent, tmp_path / "ours", config=cfg,
                                peers=[("127.0.0.1", ses.listen_port())]) as ours:
                 with anyio.fail_after(90):
                     await ours.wait_completed()
@@ -134,6 +135,7 @@ async def test_lying_web_seed_is_banned_and_a_peer_completes(tmp_path: Path) -> 
         lines = server.requests()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
     assert lines  # the web seed was asked, served bad data...
-    assert failed and all(e.peers == (f"{url}:0",) for e in failed)
+    # (a piece the peer helped finish in endgame names both; the smart ban finds the liar)
+    assert failed and all(f"{url}:0" in e.peers for e in failed), failed
     assert banned == 1  # ...and it alone was banned (not the honest libtorrent seeder)
     assert [s.url for s in states] == [url] and states[0].gave_up.startswith("banned"), states
