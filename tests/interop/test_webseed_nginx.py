@@ -99,7 +99,7 @@ async def test_web_seed_and_libtorrent_peer_share_the_download(tmp_path: Path) -
                                peers=[("127.0.0.1", ses.listen_port())]) as ours:
                 with anyio.fail_after(90):
                     await ours.wait_completed()
-                from_web = ours._web_seeds.states()[0].downloaded
+                from_web = ours.web_seeds[0].downloaded
                 total = ours.downloaded
             from_peer = handle.status().total_payload_upload
         lines = server.requests()
@@ -130,7 +130,7 @@ async def test_lying_web_seed_is_banned_and_a_peer_completes(tmp_path: Path) -> 
                 ours.events.subscribe("piece.hash_failed", failed.append)
                 with anyio.fail_after(90):
                     await ours.wait_completed()
-                states = ours._web_seeds.states()
+                states = ours.web_seeds
                 banned = ours.banned_count
         lines = server.requests()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []

@@ -79,6 +79,7 @@ from ..storage import Storage
 from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
 from ..verify import check_piece_on_disk, piece_ok, recheck
 from ..version import CLIENT_VERSION
+from ..webseed import WebSeedState
 from .peer_pool import PeerPool
 from .webseeds import SessionWebSeeds
 
@@ -345,6 +346,11 @@ class Session:
     def peers(self) -> list[PeerState]:
         """The connected peers."""
         return list(self._peers.values())
+
+    @property
+    def web_seeds(self) -> list[WebSeedState]:
+        """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
+        return self._web_seeds.states()
 
     @property
     def listen_port(self) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio.abc
 
+from ..errors import StorageError
 from ..metainfo import Torrent
 from ..peer.messages import BLOCK_SIZE
 from ..picker import Block
@@ -59,11 +60,17 @@ class SessionWebSeeds:
                 swarm.start_soon(self._run, seed)
 
     async def _run(self, seed: WebSeed) -> None:
-        self._session._picker.peer_have_all(seed.key)
+        session = self._session
+        session._picker.peer_have_all(seed.key)
         try:
             await seed.run()
+        except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
+            await session._fail(exc)
+        except Exception as exc:  # a bug met through one web seed must not take the session down
+            log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
+            seed.state.gave_up = f"internal error: {exc!r}"
         finally:
-            self._session._picker.peer_gone(seed.key)
+            session._picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
