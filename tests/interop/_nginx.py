@@ -3,6 +3,7 @@ serving one document root, with an access log that records each request's Range.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -22,10 +23,11 @@ from tests.conftest import _missing
 class Nginx:
     port: int
     folder: Path
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
 
     def requests(self) -> list[str]:
         """The access log: one '<connection> <status> "<request line>" <Range>' per request."""
@@ -48,7 +50,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(folder: Path, root: Path, port: int, limit_rate: str) -> str:
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), valid for a day: (cert.pem, key.pem)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _config(folder: Path, root: Path, port: int, limit_rate: str, tls: bool) -> str:
     user = "user root;\n" if os.geteuid() == 0 else ""  # (as root, do not drop to 'nobody')
     temp = "".join(f"  {kind}_temp_path {folder / kind};\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -63,21 +92,27 @@ def _config(folder: Path, root: Path, port: int, limit_rate: str) -> str:
         "  default_type application/octet-stream;\n"
         "  keepalive_requests 1000;\n"
         f"  limit_rate {limit_rate};\n"
-        f"  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n"
+        f"  server {{\n    listen 127.0.0.1:{port}{' ssl' if tls else ''};\n    root {root};\n"
+        + (f"    ssl_certificate {folder / 'cert.pem'};\n    ssl_certificate_key {folder / 'key.pem'};\n"
+           if tls else "")
+        + "  }\n"
         "}\n"
     )
 
 
 @contextmanager
-def nginx(folder: Path, root: Path, *, limit_rate: str = "0") -> Iterator[Nginx]:
+def nginx(folder: Path, root: Path, *, limit_rate: str = "0", tls: bool = False) -> Iterator[Nginx]:
     """nginx serving ``root`` on a free loopback port until the block ends (``limit_rate``: its
-    per-connection rate limit, e.g. "1m"; "0" for none)."""
+    per-connection rate limit, e.g. "1m"; "0" for none). ``tls``: HTTPS with a self-signed
+    certificate for 127.0.0.1, written to ``folder/cert.pem``."""
     program = nginx_program()
     folder.mkdir(parents=True, exist_ok=True)
+    if tls:
+        self_signed_certificate(folder)
     for _attempt in range(5):  # a probed free port may be taken before nginx binds it
-        server = Nginx(_free_port(), folder)
+        server = Nginx(_free_port(), folder, tls)
         conf = folder / "nginx.conf"
-        conf.write_text(_config(folder, root, server.port, limit_rate))
+        conf.write_text(_config(folder, root, server.port, limit_rate, tls))
         with (folder / "stderr").open("wb") as err:
             process = subprocess.Popen([program, "-p", str(folder), "-c", str(conf), "-e", "stderr"],
                                        stdout=err, stderr=subprocess.STDOUT)

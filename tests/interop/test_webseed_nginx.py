@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import ssl
 from pathlib import Path
 
 import anyio
@@ -18,8 +19,11 @@ from tests.interop._nginx import nginx
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine import events as ev
 from torrent_engine.create import create_torrent
+from torrent_engine.errors import WebSeedError
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
+from torrent_engine.webseed.client import RangeClient
+from torrent_engine.webseed.mapping import plan_run
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -80,6 +84,28 @@ async def test_multi_file_from_web_seed_only(tmp_path: Path, version: str) -> No
     assert lines and len(_log_ok(lines)) == len(lines), lines
     assert not any(".pad" in line for line in lines), lines  # BEP 47: pad files never asked for
     assert any("/pub/payload/sub%20dir/b%20%C3%A4%25.bin" in line for line in lines), lines
+
+
+async def test_https_web_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "www"
+    payload = make_payload(root / "pub", FILES[:3])
+    with nginx(tmp_path / "nginx", root, tls=True) as server:
+        assert server.url.startswith("https://")
+        # the system trust store, with the test's own certificate as its only authority
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nginx" / "cert.pem"))
+        torrent = create_torrent(payload, piece_length=32 * 1024, version="v1",
+                                 web_seeds=[server.url + "pub/"])
+        async with Session(torrent, tmp_path / "ours", config=loopback_config()) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+        lines = server.requests()
+        # a certificate nobody vouches for is a typed error, not a download
+        untrusting = RangeClient(ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        with pytest.raises(WebSeedError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusting.fetch(plan_run(torrent, server.url + "pub/", 0, 0).ranges[0])
+    assert same_files(torrent, root / "pub", tmp_path / "ours") == []
+    assert lines and len(_log_ok(lines)) == len(lines), lines
+    assert len({line.split(" ", 1)[0] for line in lines}) < len(lines), lines  # keep-alive over TLS
 
 
 async def test_web_seed_and_libtorrent_peer_share_the_download(tmp_path: Path) -> None:
