@@ -101,6 +101,22 @@ async def test_refused_connection_is_a_typed_error() -> None:
             await RangeClient().fetch(asked(f"http://127.0.0.1:{port}/f", 0, 10))
 
 
+async def test_a_server_that_never_answers_times_out() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await anyio.sleep(30)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, silent)
+        client = RangeClient(request_timeout=0.3)
+        with anyio.fail_after(10), pytest.raises(WebSeedError, match="no answer within"):
+            await client.fetch(asked(f"http://127.0.0.1:{port}/f", 0, 10))
+        tg.cancel_scope.cancel()
+
+
 async def test_a_server_sending_more_than_asked_is_refused() -> None:
     def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
         return (f"HTTP/1.1 206 OK\r\nContent-Range: bytes {s}-{e}/{len(DATA)}\r\n\r\n".encode()

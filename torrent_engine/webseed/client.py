@@ -83,6 +83,8 @@ class RangeClient:
         try:
             try:
                 return await self._exchange(origin, url, request, asked)
+            except TimeoutError:
+                raise
             except (WebSeedError, OSError, anyio.EndOfStream, anyio.BrokenResourceError,
                     anyio.ClosedResourceError) as exc:
                 await self.aclose()
@@ -90,12 +92,13 @@ class RangeClient:
                     raise
             # The server closed the kept-alive connection before answering: once more, afresh.
             return await self._exchange(origin, url, request, asked)
+        except TimeoutError:  # (an OSError too: first)
+            await self.aclose()
+            raise WebSeedError(f"no answer within {self.connect_timeout:g} s (connect) or "
+                               f"{self.request_timeout:g} s (range)", url) from None
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             await self.aclose()
             raise WebSeedError(_describe(exc), url) from None
-        except TimeoutError:
-            await self.aclose()
-            raise WebSeedError("no answer in time", url) from None
         except WebSeedError:
             await self.aclose()
             raise
