@@ -12,7 +12,9 @@ import pytest
 
 from tests.unit._webseed_server import http_server, ranged
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.bitfield import Bitfield
 from torrent_engine.errors import WebSeedError, WebSeedStatusError
+from torrent_engine.layout import FileMap
 from torrent_engine.metainfo import Torrent
 from torrent_engine.picker import Block, PiecePicker
 from torrent_engine.webseed import client as client_mod
@@ -148,6 +150,9 @@ class Host:
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
         return self.picker.pick_run(key, max_pieces)
 
+    def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
+        self.picker.peer_bitfield(key, pieces)
+
     def release(self, key: WebSeedKey) -> None:
         self.picker.release_requests(key)
 
@@ -225,3 +230,50 @@ async def test_status_error_carries_the_status() -> None:
         with pytest.raises(WebSeedStatusError) as info:
             await RangeClient().fetch(asked(server.url("/f"), 0, 10))
     assert info.value.status == 503 and info.value.retry_after == 7.0
+
+
+async def test_a_web_seed_lacking_a_file_serves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {"a": payload(70_000), "b": payload(40_000, 1), "c": payload(60_000, 2)}
+    torrent = make_torrent([((n,), d) for n, d in files.items()], 32 * 1024, pad=True, name="n")
+    monkeypatch.setattr(client_mod, "IDLE_POLL", 0.01)
+
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        name = path.rsplit("/", 1)[1]
+        if name == "b":
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", True
+        return ranged(files[name], s, e), True
+
+    file_map = FileMap(torrent)
+    b_index = next(i for i, f in enumerate(torrent.files) if f.path == ("n", "b"))
+    lacking = set(file_map.file_pieces(b_index))
+    async with http_server(behave) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host, run_bytes=32 * 1024)
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(seed.run)
+                while len(host.pieces) < torrent.num_pieces - len(lacking):
+                    await anyio.sleep(0.01)
+                await anyio.sleep(0.1)  # (it would ask for b again here if it were going to)
+                tg.cancel_scope.cancel()
+    assert set(host.pieces) == set(range(torrent.num_pieces)) - lacking
+    assert [p for p, _ in server.requests].count("/pub/n/b") == 1  # asked once, never again
+    assert seed.state.missing_files == (b_index,) and not seed.state.gave_up
+    assert "HTTP 404" in seed.state.last_error
+    assert host.picker.peer_has(("u", 0)) is not None and not any(i in host.picker.peer_has(("u", 0))
+                                                                  for i in lacking)
+
+
+async def test_a_web_seed_lacking_every_file_is_given_up() -> None:
+    torrent = make_torrent([(("a",), payload(10_000)), (("b",), payload(10_000, 1))], 32 * 1024, name="n")
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    async with http_server(lambda path, s, e: (not_found, True)) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host)
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            await seed.run()
+    assert seed.state.gave_up.startswith("it has none of the torrent's files")

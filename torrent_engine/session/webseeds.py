@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio.abc
 
+from ..bitfield import Bitfield
 from ..errors import StorageError
 from ..metainfo import Torrent
 from ..peer.messages import BLOCK_SIZE
@@ -96,6 +97,10 @@ class SessionWebSeeds:
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
         """Fresh consecutive pieces from the session's picker."""
         return self._session._picker.pick_run(key, max_pieces)
+
+    def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
+        """The web seed lacks some files: the picker counts it for the other pieces only."""
+        self._session._picker.peer_bitfield(key, pieces)
 
     def release(self, key: WebSeedKey) -> None:
         """Give the web seed's undelivered blocks back to the picker."""

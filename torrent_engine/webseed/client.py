@@ -17,11 +17,13 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
-from ..errors import TrackerError, WebSeedError
+from ..bitfield import Bitfield
+from ..errors import TrackerError, WebSeedError, WebSeedStatusError
+from ..layout import FileMap
 from ..metainfo import Torrent
 from ..tracker.http import ResponseReader
 from ..version import USER_AGENT
-from .mapping import FileRange, Origin, parse_url, plan_run, range_request
+from .mapping import FileRange, Origin, is_multi_file, parse_url, plan_run, range_request
 from .response import Backoff, Redirect, judge_body, judge_head
 
 __all__ = [
@@ -218,6 +220,9 @@ class WebSeedHost(Protocol):
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
         """Consecutive fresh pieces for the web seed, now recorded as requested by it."""
 
+    def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
+        """What the web seed has, once it turned out to lack some files (else: everything)."""
+
     def release(self, key: WebSeedKey) -> None:
         """Give back every piece asked of the web seed and not yet delivered."""
 
@@ -237,12 +242,26 @@ class WebSeedState:
     last_error: str = ""
     failing: bool = False
     gave_up: str = ""  # why the web seed is no longer used ("" while it is)
+    missing_files: tuple[int, ...] = ()  # files it answered 404/410 for (multi-file): not asked again
+
+
+class _FileMissing(Exception):
+    """The server has no such file (404/410) of a multi-file torrent."""
+
+    def __init__(self, file_index: int, error: WebSeedStatusError) -> None:
+        super().__init__(str(error))
+        self.file_index = file_index
+        self.error = error
 
 
 class WebSeed:
     """One web seed's life in a session: pick a run, fetch it range by range, deliver each piece
     as soon as its bytes are in; on failure give the run back and back off; give up after
-    ``Backoff.give_up_after`` failures in a row or once banned."""
+    ``Backoff.give_up_after`` failures in a row or once banned.
+
+    A multi-file torrent's web seed that lacks a file (404/410: a mirror with some files
+    missing or updated) is not asked for that file's pieces again, as libtorrent does; it is
+    given up on when it has none of the files left."""
 
     def __init__(self, url: str, host: WebSeedHost, *, client: RangeClient | None = None,
                  backoff: Backoff | None = None, run_bytes: int = RUN_BYTES) -> None:
@@ -274,6 +293,10 @@ class WebSeed:
                     continue
                 try:
                     await self._fetch_run(pieces)
+                except _FileMissing as missing:
+                    self.host.release(self.key)
+                    if not self._lacks_file(missing):
+                        return
                 except WebSeedError as exc:
                     self.host.release(self.key)
                     delay = self.backoff.failed(getattr(exc, "retry_after", None))
@@ -290,6 +313,26 @@ class WebSeed:
             self.host.release(self.key)
             with anyio.CancelScope(shield=True):
                 await self.client.aclose()
+
+    def _lacks_file(self, missing: _FileMissing) -> bool:
+        """Stop asking for the pieces of a file the server does not have; False (given up) when
+        no piece is left to ask it for."""
+        torrent = self.host.torrent
+        lacking = {*self.state.missing_files, missing.file_index}
+        self.state.missing_files = tuple(sorted(lacking))
+        self.state.last_error = missing.error.reason
+        files = FileMap(torrent)
+        have = Bitfield.full(torrent.num_pieces)
+        for index in lacking:
+            for piece in files.file_pieces(index):
+                have.discard(piece)
+        if not len(have):
+            self._give_up(f"it has none of the torrent's files (the last: {missing.error})")
+            return False
+        log.info("web seed %s lacks %s: %s; its other files are still used", self.url,
+                 "/".join(torrent.files[missing.file_index].path), missing.error.reason)
+        self.host.set_have(self.key, have)
+        return True
 
     def _give_up(self, why: str) -> None:
         self.state.gave_up = why
@@ -316,7 +359,12 @@ class WebSeed:
             await deliver_up_to(asked.target)
             if self.host.is_banned(self.key):
                 return  # (run() gives up on it; the picker gets the rest back)
-            data = await self.client.fetch(asked)
+            try:
+                data = await self.client.fetch(asked)
+            except WebSeedStatusError as exc:
+                if exc.status in (404, 410) and is_multi_file(torrent):
+                    raise _FileMissing(asked.file_index, exc) from None
+                raise
             buf[asked.target:asked.target + len(data)] = data
             self.state.downloaded += len(data)
             await self.host.received(self.key, len(data))
