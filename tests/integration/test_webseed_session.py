@@ -79,3 +79,17 @@ async def test_web_seeds_off_in_the_config_make_no_request(tmp_path: Path) -> No
             assert leecher.status().progress == 0.0
     assert reason == "no_peer_sources"
     assert server.requests == []
+
+
+async def test_a_lying_web_seed_alone_is_banned_and_said_to_be(tmp_path: Path) -> None:
+    plain = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = {path: bytes(len(data)) for path, data in served_files(plain, tmp_path / "seed").items()}  # zeros
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        torrent = dataclasses.replace(plain, web_seeds=(server.url("/pub/"),))
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(stall_after=1.0)) as leecher:
+            reason, message = await wait_stall(leecher)
+            states = leecher.web_seeds
+            assert leecher.status().progress == 0.0 and leecher.hash_failures >= 2
+            assert leecher.banned_count == 1
+    assert reason == "web_seeds_failing" and "banned" in message, message
+    assert states[0].gave_up.startswith("banned")

@@ -1533,13 +1533,13 @@ class Session:
         known = self._pool.known()
         failed = self._pool.failing() - self._peers.keys()
         peers = [p for p in self._peers.values() if not p.closed]
-        web = self._web_seeds.states()
-        web_errors = tuple(f"{w.url}: {w.gave_up or w.last_error}" for w in web if w.gave_up or w.failing)
+        web = self._web_seeds.stall_facts()  # (a banned web seed is not a "known peer")
         return SwarmFacts(
-            sources=trackers + dht + self._given_peers + len(web), known=len(known), connected=len(peers),
-            web_seeds=sum(1 for w in web if not w.gave_up), web_seed_errors=web_errors,
+            sources=trackers + dht + self._given_peers + web.count, known=len(known) - web.banned,
+            connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
-            banned=self._pool.banned_count, peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            banned=self._pool.banned_count - web.banned,
+            peers_with_wanted=sum(1 for p in peers if p.am_interested),
             tracker_errors=errors, fetching_metadata=self._torrent is None)
 
     def _watch_stall(self, now: float) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
-__all__ = ["SessionWebSeeds", "usable_urls"]
+__all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
 
 
 def usable_urls(urls: tuple[str, ...]) -> list[str]:
@@ -38,6 +38,16 @@ def usable_urls(urls: tuple[str, ...]) -> list[str]:
         if url.lower().startswith(("http://", "https://")) and url not in out:
             out.append(url)
     return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebSeedFacts:
+    """The web seeds as the stall diagnosis sees them."""
+
+    count: int  # web seeds of the torrent (a source of pieces, though no peer)
+    in_use: int  # not given up on, not banned
+    errors: tuple[str, ...]  # "url: error" of each failing or given-up one
+    banned: int  # banned for bad data (their keys are in the peer pool's bans)
 
 
 class SessionWebSeeds:
@@ -79,6 +89,14 @@ class SessionWebSeeds:
         return [dataclasses.replace(seed.state, gave_up=BANNED)
                 if not seed.state.gave_up and self.is_banned(seed.key) else seed.state
                 for seed in self.seeds.values()]
+
+    def stall_facts(self) -> WebSeedFacts:
+        """What the stall diagnosis needs to know of the web seeds."""
+        states = self.states()
+        return WebSeedFacts(
+            count=len(states), in_use=sum(1 for w in states if not w.gave_up),
+            errors=tuple(f"{w.url}: {w.gave_up or w.last_error}" for w in states if w.gave_up or w.failing),
+            banned=sum(1 for seed in self.seeds.values() if self.is_banned(seed.key)))
 
     # -- WebSeedHost ---------------------------------------------------------------------------
     @property
