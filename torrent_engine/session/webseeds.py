@@ -1,7 +1,7 @@
 """A session's web seeds (BEP 19): one ``WebSeed`` per usable ``url-list`` URL, started in the
 session's swarm task group, fed by the same picker as the peers, and delivering pieces into the
-same block path (``Session._store_block``), so verification, writing, smart-ban, stats, rate
-limits and the stall diagnosis treat a web seed like a peer.
+same block path (``Pieces.store``), so verification, writing, smart-ban, stats, rate limits and
+the stall diagnosis treat a web seed like a peer.
 
 A web seed's key is ``(url, 0)``: it never collides with a peer's ``(host, port)``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import anyio.abc
@@ -114,7 +115,7 @@ class SessionWebSeeds:
 
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
         """Fresh consecutive pieces from the session's picker."""
-        return self._session._picker.pick_run(key, max_pieces)
+        return self._session._picker.pick_run(key, max_pieces, time.monotonic())
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""
@@ -132,8 +133,7 @@ class SessionWebSeeds:
             await shared.download_limit.consume(nbytes)
         if not session.download_limit.unlimited:
             await session.download_limit.consume(nbytes)
-        session.downloaded += nbytes
-        session._down_window += nbytes
+        session.stats.downloaded(nbytes)
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
         """A whole piece: block by block through the picker into the session's block path."""
@@ -143,6 +143,7 @@ class SessionWebSeeds:
             block = data[begin:begin + BLOCK_SIZE]
             result = picker.block_received(key, Block(index, begin, len(block)))
             if result.accepted:
-                await session._store_block(key, index, begin, block, result)
+                await session.pieces.store(index, begin, block, result.piece_complete)
+                await session.handler.cancel_elsewhere(result.cancels)
             else:  # a peer sent it first (endgame), or the piece was given back meanwhile
                 session.wasted += len(block)
