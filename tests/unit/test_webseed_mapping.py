@@ -7,7 +7,14 @@ import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import WebSeedError
-from torrent_engine.webseed.mapping import file_url, is_multi_file, parse_url, plan_run, range_request
+from torrent_engine.webseed.mapping import (
+    file_url,
+    is_multi_file,
+    parse_url,
+    pieces_without,
+    plan_run,
+    range_request,
+)
 
 PL = 32 * 1024
 
@@ -106,3 +113,12 @@ def test_unusable_urls_are_typed_errors(url: str, words: str) -> None:
     with pytest.raises(WebSeedError, match=words) as info:
         parse_url(url)
     assert info.value.url == url
+
+
+def test_pieces_without_missing_files() -> None:
+    # a: pieces 0-1 (40 000 bytes), b: 40 000..49 999 (piece 1), c: 50 000..109 999 (pieces 1-3)
+    t = make_torrent([(("a",), payload(40_000)), (("b",), payload(10_000, 1)), (("c",), payload(60_000, 2))],
+                     PL, name="n")
+    assert list(pieces_without(t, [])) == [0, 1, 2, 3]
+    assert list(pieces_without(t, [1])) == [0, 2, 3]  # b lies in piece 1 only
+    assert list(pieces_without(t, [0, 2])) == []

@@ -23,6 +23,7 @@ from ..picker import Block
 from ..session_state import State
 from ..webseed import WebSeed, WebSeedKey, WebSeedState
 from ..webseed.client import BANNED
+from ..webseed.mapping import pieces_without
 
 if TYPE_CHECKING:
     from .core import Session
@@ -73,7 +74,10 @@ class SessionWebSeeds:
 
     async def _run(self, seed: WebSeed) -> None:
         session = self._session
-        session._picker.peer_have_all(seed.key)
+        if seed.state.missing_files:  # (started again after a pause: it still lacks them)
+            session._picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
+        else:
+            session._picker.peer_have_all(seed.key)
         try:
             await seed.run()
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer

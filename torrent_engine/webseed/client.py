@@ -19,11 +19,10 @@ import anyio.abc
 
 from ..bitfield import Bitfield
 from ..errors import TrackerError, WebSeedError, WebSeedStatusError
-from ..layout import FileMap
 from ..metainfo import Torrent
 from ..tracker.http import ResponseReader
 from ..version import USER_AGENT
-from .mapping import FileRange, Origin, is_multi_file, parse_url, plan_run, range_request
+from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
 from .response import Backoff, Redirect, judge_body, judge_head
 
 __all__ = [
@@ -321,11 +320,7 @@ class WebSeed:
         lacking = {*self.state.missing_files, missing.file_index}
         self.state.missing_files = tuple(sorted(lacking))
         self.state.last_error = missing.error.reason
-        files = FileMap(torrent)
-        have = Bitfield.full(torrent.num_pieces)
-        for index in lacking:
-            for piece in files.file_pieces(index):
-                have.discard(piece)
+        have = pieces_without(torrent, lacking)
         if not len(have):
             self._give_up(f"it has none of the torrent's files (the last: {missing.error})")
             return False

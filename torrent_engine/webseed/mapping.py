@@ -7,9 +7,11 @@ file (BEP 47) or a v2 alignment gap: those bytes are zeros, already in the run's
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from ..bitfield import Bitfield
 from ..errors import WebSeedError
 from ..layout import FileMap
 from ..metainfo import Torrent
@@ -21,6 +23,7 @@ __all__ = [
     "file_url",
     "is_multi_file",
     "parse_url",
+    "pieces_without",
     "plan_run",
     "range_request",
 ]
@@ -114,6 +117,16 @@ def plan_run(torrent: Torrent, base_url: str, first: int, last: int) -> Run:
                                     target=pos))
         pos += s.length
     return Run(first=first, last=last, size=size, ranges=tuple(ranges), piece_length=pl)
+
+
+def pieces_without(torrent: Torrent, missing_files: Iterable[int]) -> Bitfield:
+    """The pieces a web seed lacking ``missing_files`` can serve: those holding no byte of them."""
+    have = Bitfield.full(torrent.num_pieces)
+    files = FileMap(torrent)
+    for index in missing_files:
+        for piece in files.file_pieces(index):
+            have.discard(piece)
+    return have
 
 
 def parse_url(url: str) -> Origin:
