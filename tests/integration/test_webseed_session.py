@@ -93,3 +93,19 @@ async def test_a_lying_web_seed_alone_is_banned_and_said_to_be(tmp_path: Path) -
             assert leecher.banned_count == 1
     assert reason == "web_seeds_failing" and "banned" in message, message
     assert states[0].gave_up.startswith("banned")
+
+
+async def test_a_session_started_paused_asks_its_web_seed_only_once_resumed(tmp_path: Path) -> None:
+    plain = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(plain, tmp_path / "seed")
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        torrent = dataclasses.replace(plain, web_seeds=(server.url("/pub/"),))
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(), paused=True) as leecher:
+            await leecher.wait_ready()
+            await anyio.sleep(0.5)
+            assert server.requests == [] and leecher.downloaded == 0
+            await leecher.resume()
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert server.requests
