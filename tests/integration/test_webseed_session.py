@@ -109,3 +109,21 @@ async def test_a_session_started_paused_asks_its_web_seed_only_once_resumed(tmp_
                 await leecher.wait_completed()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     assert server.requests
+
+
+async def test_two_web_seeds_one_failing_and_an_ftp_url_ignored(tmp_path: Path) -> None:
+    plain = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(plain, tmp_path / "seed")
+    busy = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+    async with http_server(lambda path, s, e: (busy, True)) as bad, \
+            http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as good:
+        urls = ("ftp://127.0.0.1/pub/", bad.url("/pub/"), good.url("/pub/"), good.url("/pub/"))
+        torrent = dataclasses.replace(plain, web_seeds=urls)
+        async with Session(torrent, tmp_path / "leech", config=loopback_config()) as leecher:
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+            states = {w.url: w for w in leecher.web_seeds}
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert set(states) == {bad.url("/pub/"), good.url("/pub/")}  # ftp ignored, the duplicate once
+    assert states[good.url("/pub/")].downloaded > 0
+    assert bad.requests and "HTTP 503" in states[bad.url("/pub/")].last_error
