@@ -151,7 +151,10 @@ async def test_lying_web_seed_is_banned_and_a_peer_completes(tmp_path: Path) -> 
         with lt_session(lt) as ses:
             handle = lt_add(lt, ses, torrent_plain, tmp_path / "seed")
             await wait_lt(handle, seeding=True)
-            async with Session(torrent, tmp_path / "ours", config=loopback_config(transport="tcp"),
+            # a shared download limit keeps the honest peer from finishing before the web seed's
+            # first (bad) run is in: the whole 2 MiB must come from the peer, at least 2 s
+            cfg = loopback_config(transport="tcp", download_rate_limit=1024 * 1024)
+            async with Session(torrent, tmp_path / "ours", config=cfg,
                                peers=[("127.0.0.1", ses.listen_port())]) as ours:
                 ours.events.subscribe("piece.hash_failed", failed.append)
                 with anyio.fail_after(90):
