@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from tests.unit._webseed_server import http_server, ranged
+from torrent_engine.cli.display import progress_line
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
@@ -107,6 +108,9 @@ async def test_a_session_started_paused_asks_its_web_seed_only_once_resumed(tmp_
             await leecher.resume()
             with anyio.fail_after(30):
                 await leecher.wait_completed()
+            st = leecher.status()
+            assert st.web_seeds == 1 and st.peers == 0
+            assert "peers 0+1 web" in progress_line("t", st)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     assert server.requests
 

@@ -95,6 +95,7 @@ class SessionStatus:
     # why a download has not progressed for Config.stall_after seconds (None while it moves)
     stall_reason: str | None = None  # a StallReason value
     stall_message: str | None = None
+    web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
 
 
 class Session:
@@ -285,7 +286,8 @@ class Session:
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
             listen_port=self.listen_port, error=self._error,
             stall_reason=stall.reason.value if stall is not None else None,
-            stall_message=stall.message if stall is not None else None)
+            stall_message=stall.message if stall is not None else None,
+            web_seeds=self.webseeds.stall_facts().in_use)
 
     async def _until(self, event: anyio.Event) -> None:
         """Wait for ``event``, or for the session to end."""
