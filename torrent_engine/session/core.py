@@ -11,6 +11,7 @@ peers, through it; these underscore names are package-private, not public API):
   ``holepunch.Holepunch``: BEP 55 relay, initiator and ``connect`` dials;
 - ``metadata.MetadataClient``: BEP 9 for magnets; ``checking.Checker``: checking, resume data;
 - ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
+- ``webseeds.SessionWebSeeds``: BEP 19 web seeds, fed by the picker like peers;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
 
 The session borrows a ``SharedResources`` and owns everything else in its own task groups:
@@ -54,7 +55,8 @@ from ..picker import PiecePicker
 from ..resume import ResumeData, stamp_files, write_atomic
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources, TokenBucket
-from ..storage import Storage
+from ..storage import PieceStorage, Storage, StorageFactory
+from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -66,6 +68,7 @@ from .peer_pool import PeerPool
 from .pieces import Pieces
 from .stats import Stats
 from .upload import Uploader
+from .webseeds import SessionWebSeeds
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -94,6 +97,7 @@ class SessionStatus:
     # why a download has not progressed for Config.stall_after seconds (None while it moves)
     stall_reason: str | None = None  # a StallReason value
     stall_message: str | None = None
+    web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
 
 
 class Session:
@@ -108,7 +112,8 @@ class Session:
                  config: Config | None = None, shared: SharedResources | None = None,
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
-                 rng: random.Random | None = None, paused: bool = False) -> None:
+                 rng: random.Random | None = None, paused: bool = False,
+                 storage: StorageFactory = Storage) -> None:
         self._torrent: Torrent | None = None
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once a magnet's arrives
@@ -121,7 +126,8 @@ class Session:
         self._shared = shared
         self._rng = rng if rng is not None else random.Random()
         self._start_paused = paused
-        self._storage: Storage | None = None
+        self._make_storage = storage  # (torrent, save path) -> PieceStorage
+        self._storage: PieceStorage | None = None
         self._picker: PiecePicker
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool = PeerPool()  # every address heard of, in order; bans; back-off
@@ -157,6 +163,7 @@ class Session:
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
+        self.webseeds = SessionWebSeeds(self)
         peers = list(peers)
         self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         if isinstance(torrent, Torrent):
@@ -230,6 +237,11 @@ class Session:
         return list(self._peers.values())
 
     @property
+    def web_seeds(self) -> list[WebSeedState]:
+        """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
+        return self.webseeds.states()
+
+    @property
     def listen_port(self) -> int:
         """The TCP port incoming peers connect to (0 until the session runs)."""
         return self._shared.listen_port if self._shared is not None else 0
@@ -277,7 +289,8 @@ class Session:
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
             listen_port=self.listen_port, error=self._error,
             stall_reason=stall.reason.value if stall is not None else None,
-            stall_message=stall.message if stall is not None else None)
+            stall_message=stall.message if stall is not None else None,
+            web_seeds=self.webseeds.stall_facts().in_use)
 
     async def _until(self, event: anyio.Event) -> None:
         """Wait for ``event``, or for the session to end."""
@@ -425,7 +438,7 @@ class Session:
             shared.set_handshaker(handshaker_for(shared))
             shared.register(self.info_hash, self.connector.on_incoming)
             if self._torrent is not None:
-                self._storage = Storage(self._torrent, self.save_path)
+                self._storage = self._make_storage(self._torrent, self.save_path)
             task_status.started()
             started = True
             async with anyio.create_task_group() as tg:
@@ -435,7 +448,7 @@ class Session:
                 tg.start_soon(self.stats.run)
                 if self._torrent is None:
                     await self._fetch_metadata()
-                    self._storage = Storage(self.torrent, self.save_path)
+                    self._storage = self._make_storage(self.torrent, self.save_path)
                 await self._check()
                 if self._start_paused and self.state is not State.PAUSED:
                     self._machine.to(State.PAUSED)
@@ -487,7 +500,9 @@ class Session:
         """Remove the torrent's files (and its resume data); nothing else on disk."""
         self._files_deleted = True
         try:
-            storage = self._storage if self._storage is not None else Storage(self.torrent, self.save_path)
+            storage = self._storage
+            if storage is None:
+                storage = self._make_storage(self.torrent, self.save_path)
             await storage.delete_files()
         except StorageError as exc:
             log.warning("cannot delete files of %s: %s", self.name, exc)
@@ -505,6 +520,7 @@ class Session:
                 if choker:
                     swarm.start_soon(self.uploader.choker_loop)
                 self.announcer.start(swarm)
+                self.webseeds.start(swarm)  # (none until the metadata is known)
                 if done is None:
                     await anyio.sleep(math.inf)
                 await done.wait()  # type: ignore[union-attr]
@@ -536,7 +552,8 @@ class Session:
         self._pool.forgive_all()  # the metadata peers are dialed again for the data
         assert self.metadata.result is not None
         trackers = self.magnet.trackers if self.magnet is not None else ()
-        torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers)
+        web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
+        torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers, web_seeds=web_seeds)
         self._set_torrent(torrent)
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING
 
 import anyio
 
 from .. import events as ev
 from ..bitfield import Bitfield
-from ..errors import PeerProtocolError, StorageError
+from ..errors import PeerError, PeerProtocolError, StorageError
 from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
 from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
@@ -116,7 +116,7 @@ class PeerHandler:
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
             await self._s._fail(exc)
-        except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
+        except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
                 log.info("peer %s of %s closed: %s", peer.address, self._s.name, exc)
@@ -276,12 +276,17 @@ class PeerHandler:
             s.wasted += length
         else:
             await s.pieces.store(index, begin, msg.block, result.piece_complete)
-            if result.cancels:  # endgame: the same block was asked of others too
-                asked = {other: block for key, block in result.cancels
-                         if (other := s._peers.get(key)) is not None}  # type: ignore[call-overload]
-                if asked:
-                    await self._cancel(asked)
+            await self.cancel_elsewhere(result.cancels)
         await self.fill_requests(peer)
+
+    async def cancel_elsewhere(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
+        """Endgame: the block came; CANCEL it at the other peers it was asked of (a web seed among
+        them needs nothing: its request ends with its run)."""
+        if cancels:
+            asked = {other: block for key, block in cancels
+                     if (other := self._s._peers.get(key)) is not None}  # type: ignore[call-overload]
+            if asked:
+                await self._cancel(asked)
 
     async def _cancel(self, asked: dict[PeerState, Block]) -> None:
         await fan_out(asked, lambda other: other.send(
