@@ -80,7 +80,7 @@ async def test_a_lying_seeder_is_banned_and_the_download_is_exact(tmp_path: Path
                 leecher.add_peer(*honest_address)
                 await leecher.wait_completed()
             assert leecher.state is State.SEEDING
-            assert leecher._pool.is_banned(liar_address) and not leecher._pool.is_banned(honest_address)
+            assert leecher.pool.is_banned(liar_address) and not leecher.pool.is_banned(honest_address)
             assert leecher.banned_count == 1
             assert all(p.key != liar_address for p in leecher.peers)  # dropped, not dialed again
             hash_failures = leecher.hash_failures

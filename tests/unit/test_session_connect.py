@@ -57,7 +57,7 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
         s._swarm = tg
         s.connector.dial_some()  # the connector's next round
     assert dialed == []
-    assert s._pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
+    assert s.pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
 
 
 async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
@@ -148,11 +148,11 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     delays = []
     with anyio.fail_after(5):
         while len(swarm.started) < 2 * MAX_CONNECT_FAILURES:
-            s._pool[address].next_try = 0.0  # as if its retry delay had passed
+            s.pool[address].next_try = 0.0  # as if its retry delay had passed
             s.connector.dial_some()
             if address not in s.connector.connecting:
                 break  # given up
             await s.connector.dial(address)
-            delays.append(s._pool[address].next_try - time.monotonic())
+            delays.append(s.pool[address].next_try - time.monotonic())
     assert len(swarm.started) == MAX_CONNECT_FAILURES
     assert delays == sorted(delays)  # growing
