@@ -17,6 +17,19 @@ from torrent_engine.session import Session
 pytestmark = pytest.mark.anyio
 
 
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the path of every file fsynced, in order."""
+    fsynced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return fsynced
+
+
 async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     payload = tmp_path / "seed" / "p"
@@ -34,15 +47,7 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
             await s.pieces.store(0, 16 * 1024, piece[16 * 1024:], piece_complete=True)
             while 0 not in s.have:
                 await anyio.sleep(0.01)
-
-            fsynced: list[str] = []
-            real_fsync = os.fsync
-
-            def recording_fsync(fd: int) -> None:
-                fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
-                real_fsync(fd)
-
-            monkeypatch.setattr(os, "fsync", recording_fsync)
+            fsynced = record_fsyncs(monkeypatch)
             await s.checker.save()
             saved = load_resume(resume_path)
             assert saved is not None and saved.pieces() == {0}
@@ -55,7 +60,6 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A leecher that completes and stops (seed=False): the resume data it writes (at completion,
     at stop) comes after an fsync of the data it claims."""
-
     payload = tmp_path / "seed" / "p"
     payload.mkdir(parents=True)
     (payload / "a").write_bytes(os.urandom(200_000))
@@ -63,14 +67,7 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     data_file = str((tmp_path / "dl" / "p" / "a").resolve())
-    fsynced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
+    fsynced = record_fsyncs(monkeypatch)
     with anyio.fail_after(60):
         async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
             await seeder.wait_ready()
