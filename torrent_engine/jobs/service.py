@@ -423,6 +423,7 @@ class JobService(JobLifecycle):
                         await self._save(rec)
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
+
 def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes
     """The error for a call made while the service is not running."""
     return JobConflict("the job service is not running (use 'async with JobService(...)')")
