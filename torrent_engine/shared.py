@@ -1,4 +1,4 @@
-"""Resources that every session of one process borrows: listen socket, DHT node, bandwidth.
+"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth.
 
 ``SharedResources`` is an async context manager that owns a task group; inside it the services
 (listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
@@ -28,6 +28,7 @@ from .peer.peer_id import generate_peer_id
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
+    from .lsd import LsdService
     from .portmap import PortMapper
     from .utp.socket import UtpSocket, UtpStream
 
@@ -117,6 +118,7 @@ class SharedResources:
         self._dht: DhtNode | None = None
         self._utp: UtpSocket | None = None
         self._port_mapper: PortMapper | None = None
+        self._lsd: LsdService | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
         self.starts = 0  # how many times the services were started (tests: single-flight)
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
@@ -227,6 +229,12 @@ class SharedResources:
                                        transport=utp.dht_channel() if utp and shared_udp else None)
                         await tg.start(node.run)
                         self._dht = node
+                    if self.config.lsd_enabled:
+                        from .lsd import LsdService
+
+                        lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
+                        await tg.start(lsd.run)
+                        self._lsd = lsd
                     if self.config.port_mapping:
                         from .portmap import PortMapper
 
@@ -249,6 +257,7 @@ class SharedResources:
                 del SharedResources._with_utp[id(self.config)]
             self._utp = None
             self._port_mapper = None
+            self._lsd = None
             self._listener = None
             self._listen_port = 0
             self._service_scope = None
@@ -295,6 +304,11 @@ class SharedResources:
     def dht(self) -> DhtNode | None:
         """The shared DHT node while it runs (``Config.dht_enabled``)."""
         return self._dht
+
+    @property
+    def lsd(self) -> LsdService | None:
+        """The Local Service Discovery service while it runs (``Config.lsd_enabled``)."""
+        return self._lsd
 
     @property
     def port_mapper(self) -> PortMapper | None:

@@ -593,6 +593,7 @@ class Session:
                     swarm.start_soon(self._connector)
                     self._start_trackers(swarm)
                     self._start_dht(swarm)
+                    self._start_lsd(swarm)
                     await self._metadata_done.wait()
                     scope.cancel()
         self._swarm = None
@@ -804,6 +805,7 @@ class Session:
                     swarm.start_soon(self._choker_loop)
                     self._start_trackers(swarm)
                     self._start_dht(swarm)
+                    self._start_lsd(swarm)
                     await anyio.sleep(math.inf)
             self._swarm = None
             self._swarm_scope = None
@@ -838,6 +840,11 @@ class Session:
         if private or self._shared.dht is None:
             return
         swarm.start_soon(self._dht_loop)
+
+    def _start_lsd(self, swarm: anyio.abc.TaskGroup) -> None:
+        lsd = self._shared.lsd if self._shared is not None else None
+        if lsd is not None and not self._private:  # BEP 27: private torrents never use LSD
+            swarm.start_soon(lsd.serve_torrent, self.info_hash, self.add_peers)
 
     async def _dht_loop(self) -> None:
         assert self._shared is not None
