@@ -853,9 +853,8 @@ class Session:
             if dht is None:
                 return
             try:
-                found = await dht.get_peers(self.info_hash)
-                self.add_peers(found)
-                await dht.announce_peer(self.info_hash, self._shared.listen_port)
+                # one lookup finds peers, dialed as each answer brings them, and then announces
+                await dht.announce_peer(self.info_hash, self._shared.listen_port, on_peers=self.add_peers)
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", self.name, exc)
             interval = self.config.dht_interval
@@ -875,12 +874,19 @@ class Session:
         now = time.monotonic()
         budget = self.config.max_peers_per_torrent - len(self._peers) - len(self._connecting)
         busy = self._peers.keys() | self._connecting
-        for key in list(self._pool.candidates(now, busy)):
-            if budget <= 0:
-                break
+        # more addresses than the budget: BEP 40 priority with our own address decides
+        own = self._own_address() if len(self._pool) > budget > 0 else None
+        for key in self._pool.choose(now, busy, budget, own):
             self._connecting.add(key)
-            budget -= 1
             self._swarm.start_soon(self._dial, key)
+
+    def _own_address(self) -> tuple[str, int] | None:
+        shared = self._shared
+        first = next(iter(self._pool), None)
+        if shared is None or not shared.listen_port or first is None:
+            return None
+        ip = shared.own_ip(first[0])
+        return (ip, shared.listen_port) if ip else None
 
     async def _dial(self, key: tuple[str, int]) -> None:
         assert self._shared is not None
