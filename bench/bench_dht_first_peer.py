@@ -32,7 +32,7 @@ from torrent_engine.events import PeerConnected
 from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
 from torrent_engine.runtime import run
-from torrent_engine.session import Session
+from torrent_engine.session.announce import Announcer
 
 MISS = 30.0  # a lookup that has not found the seeder by then (its next one is 60 s later) missed
 
@@ -46,16 +46,17 @@ class SilentOnGetPeers(DhtNode):
         await super()._on_query(q, address)
 
 
-async def _whole_lookup_first(self: Session) -> None:
+async def _whole_lookup_first(self: Announcer) -> None:
     """The reference: the DHT loop as it was (all peers after the whole lookup, then announce)."""
-    shared: Any = self._shared
+    session: Any = self._s
+    shared: Any = session._shared
     dht = shared.dht
     if dht is None:
         return
     try:
-        found = await dht.get_peers(self.info_hash)
-        self.add_peers(found)
-        await dht.announce_peer(self.info_hash, shared.listen_port)
+        found = await dht.get_peers(session.info_hash)
+        session.add_peers(found)
+        await dht.announce_peer(session.info_hash, shared.listen_port)
     except TorrentEngineError:
         pass
     await anyio.sleep_forever()
@@ -108,7 +109,7 @@ async def measure(nodes: int, silent: float, trials: int, seed: int) -> None:
             announcer = next(n for i, n in enumerate(swarm) if i not in quiet and i)
             names = ("reference: whole lookup first", "as values arrive")
             times: dict[str, list[float]] = {name: [] for name in names}
-            current = Session._dht_loop
+            current = Announcer._dht_loop
             async with TorrentManager(config(dht_enabled=False)) as seeds:
                 for trial in range(trials):
                     # a torrent (so an info-hash, so a place in the swarm) of its own per trial
@@ -123,11 +124,11 @@ async def measure(nodes: int, silent: float, trials: int, seed: int) -> None:
                     order = names if trial % 2 == 0 else names[::-1]  # neither always goes first
                     for name in order:
                         loop = _whole_lookup_first if name.startswith("reference") else current
-                        Session._dht_loop = loop  # type: ignore[method-assign]
+                        Announcer._dht_loop = loop  # type: ignore[method-assign]
                         try:
                             took = await first_peer(torrent, boot, root / f"copy-{trial}-{len(name)}", swarm)
                         finally:
-                            Session._dht_loop = current  # type: ignore[method-assign]
+                            Announcer._dht_loop = current  # type: ignore[method-assign]
                         times[name].append(took)
                     print(f"  trial {trial}: " + ", ".join(f"{n} {times[n][-1] * 1e3:.1f} ms" for n in names),
                           flush=True)  # (inf: missed)
