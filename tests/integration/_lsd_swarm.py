@@ -5,6 +5,7 @@ namespace of their own (tests/integration/netns.py): multicast there stays on ``
 ``python -m tests.integration._lsd_swarm MODE DIR`` prints one JSON line and exits 0 when the
 mode's expectation holds:
 - ``ours``: one of our managers seeds, another downloads; both only have LSD.
+- ``ours-v6``: the same over the IPv6 group only (needs the namespace's IPv6 veth).
 - ``private``: the same with a private torrent: no announce is sent and nothing is downloaded.
 - ``lt-seeds`` / ``lt-leeches``: libtorrent (``enable_lsd``) on the other side.
 """
@@ -28,18 +29,20 @@ FILES = (("a.bin", 300_001), ("sub/b.bin", 70_000))
 LIMIT = 60.0
 
 
-def lsd_config() -> Any:
-    return loopback_config(lsd_enabled=True)
+def lsd_config(**kw: Any) -> Any:
+    return loopback_config(lsd_enabled=True, **kw)
 
 
-async def ours(tmp: Path, *, private: bool) -> dict[str, Any]:
+async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any]:
     payload = make_payload(tmp / "seed", FILES)
     if private:
         torrent = create_torrent(payload, piece_length=32 * 1024, version="v1", private=True)
     else:
         torrent = make_torrent(payload)
     started = time.monotonic()
-    async with TorrentManager(lsd_config()) as seeds, TorrentManager(lsd_config()) as leeches:
+    # IPv6: listening on "::" keeps LSD to the IPv6 group (the namespace's veth carries it)
+    kw = {"listen_host": "::"} if ipv6 else {}
+    async with TorrentManager(lsd_config(**kw)) as seeds, TorrentManager(lsd_config(**kw)) as leeches:
         seeder = await seeds.add(torrent, save_path=tmp / "seed")
         await seeder.wait_ready()
         leecher = await leeches.add(torrent, save_path=tmp / "copy")
@@ -56,6 +59,8 @@ async def ours(tmp: Path, *, private: bool) -> dict[str, Any]:
             assert lsd is not None
             result[name] = {"sent": lsd.announces_sent, "received": lsd.announces_received,
                             "peers_found": lsd.peers_found, "families": lsd.families}
+        result["leecher_peers"] = [p.host for p in leecher.peers]
+        result["seeder_peers"] = [p.host for p in seeder.peers]
         result.update(done=done, seconds=round(time.monotonic() - started, 2),
                       differ=same_files(torrent, tmp / "seed", tmp / "copy") if done else None)
         if private:
@@ -131,8 +136,8 @@ async def with_libtorrent(tmp: Path, *, lt_seeds: bool) -> dict[str, Any]:
 
 def main() -> int:
     mode, directory = sys.argv[1], Path(sys.argv[2])
-    if mode in ("ours", "private"):
-        result = anyio.run(lambda: ours(directory, private=mode == "private"))
+    if mode in ("ours", "private", "ours-v6"):
+        result = anyio.run(lambda: ours(directory, private=mode == "private", ipv6=mode == "ours-v6"))
     elif mode in ("lt-seeds", "lt-leeches"):
         result = anyio.run(lambda: with_libtorrent(directory, lt_seeds=mode == "lt-seeds"))
     else:
