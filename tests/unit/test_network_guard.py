@@ -71,6 +71,18 @@ async def test_lsd_announce() -> None:
 
 
 @pytest.mark.anyio
+async def test_lsd_join() -> None:
+    from torrent_engine.config import Config
+    from torrent_engine.shared import SharedResources
+
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=True)
+    async with SharedResources(config) as shared:
+        await shared.acquire()
+        assert shared.lsd is not None and shared.lsd.families == []  # the join was refused
+        await shared.release()
+
+
+@pytest.mark.anyio
 async def test_loopback_is_fine() -> None:
     socket.getaddrinfo("localhost", 80)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
@@ -94,8 +106,9 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
     for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
-                 "test_dns_lookup", "test_lsd_announce"):
+                 "test_dns_lookup", "test_lsd_announce", "test_lsd_join"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output
     assert "UDP send to 239.192.152.143:6771: tests may only reach loopback" in output
+    assert "LSD multicast group join: tests may run LSD only in a network namespace" in output
