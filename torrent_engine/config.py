@@ -102,6 +102,8 @@ class Config:
     lsd_enabled: bool = False
     # Trackers.
     tracker_enabled: bool = True
+    # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
+    web_seeds: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
