@@ -122,7 +122,8 @@ class SharedResources:
         self._port_mapper: PortMapper | None = None
         self._lsd: LsdService | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
-        self._local_ips: dict[bool, tuple[float, str]] = {}  # per family (v6?): when found, address
+        # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
+        self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
         self.starts = 0  # how many times the services were started (tests: single-flight)
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
         self.handshakes_refused = 0  # incoming connections closed at once: too many pending
@@ -322,21 +323,26 @@ class SharedResources:
         """Our address as a peer at ``toward`` sees it, as far as we know (BEP 40 needs it): the
         gateway's external address (port mapping), else the one the DHT's nodes report, else
         the listen address if it is one, else the local address the system would send from."""
-        v6 = ":" in toward
+        try:
+            peer = ipaddress.ip_address(toward)
+        except ValueError:
+            return None  # a host name: no lookup here (it would block the loop)
+        v6 = peer.version == 6
         dht_ip = self._dht.external_ip if self._dht is not None else None
         for ip in (self.external_ip, dht_ip, self.config.listen_host):
             if ip and _is_specific_ip(ip) and (":" in ip) == v6:
                 return ip
         now = time.monotonic()
-        cached = self._local_ips.get(v6)
+        key = (v6, peer.is_loopback)
+        cached = self._local_ips.get(key)
         if cached is None or now - cached[0] > 60.0:
             try:  # a connected UDP socket knows its source address; nothing is sent
                 with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as probe:
                     probe.connect((toward, 9))
                     local = str(probe.getsockname()[0])
-            except (OSError, ValueError):
+            except OSError:
                 local = ""
-            cached = self._local_ips[v6] = (now, local)
+            cached = self._local_ips[key] = (now, local)
         return cached[1] or None
 
     def _external_ip_learned(self, address: str) -> None:
