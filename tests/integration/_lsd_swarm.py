@@ -6,6 +6,8 @@ namespace of their own (tests/integration/netns.py): multicast there stays on ``
 mode's expectation holds:
 - ``ours``: one of our managers seeds, another downloads; both only have LSD.
 - ``ours-v6``: the same over the IPv6 group only (needs the namespace's IPv6 veth).
+- ``cli``: one of our managers seeds; ``torrent-engine download --lsd`` (no DHT, no tracker, no
+  peer given) downloads.
 - ``private``: the same with a private torrent: no announce is sent and nothing is downloaded.
 - ``lt-seeds`` / ``lt-leeches``: libtorrent (``enable_lsd``) on the other side.
 """
@@ -69,6 +71,26 @@ async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any
             found = result["seeder"]["peers_found"] + result["leecher"]["peers_found"]
             result["ok"] = done and not result["differ"] and found > 0
         return result
+
+
+async def cli(tmp: Path) -> dict[str, Any]:
+    payload = make_payload(tmp / "seed", FILES)
+    torrent = make_torrent(payload)
+    (tmp / "x.torrent").write_bytes(torrent.to_bytes())
+    async with TorrentManager(lsd_config()) as seeds:
+        seeder = await seeds.add(torrent, save_path=tmp / "seed")
+        await seeder.wait_ready()
+        command = [sys.executable, "-m", "torrent_engine", "download", str(tmp / "x.torrent"),
+                   "-o", str(tmp / "copy"), "--lsd", "--no-dht", "--no-trackers", "--no-state",
+                   "--listen-host", "127.0.0.1", "--stall-timeout", str(LIMIT), "--json"]
+        with anyio.fail_after(LIMIT + 30):
+            done = await anyio.run_process(command, check=False)
+        lsd = seeds.shared.lsd
+        assert lsd is not None
+        differ = same_files(torrent, tmp / "seed", tmp / "copy") if done.returncode == 0 else None
+        return {"exit": done.returncode, "differ": differ, "seeder_peers_found": lsd.peers_found,
+                "stderr": done.stderr.decode(errors="replace")[-2000:],
+                "ok": done.returncode == 0 and differ == [] and lsd.peers_found > 0}
 
 
 def lt_session(lt: Any) -> Any:
@@ -138,6 +160,8 @@ def main() -> int:
     mode, directory = sys.argv[1], Path(sys.argv[2])
     if mode in ("ours", "private", "ours-v6"):
         result = anyio.run(lambda: ours(directory, private=mode == "private", ipv6=mode == "ours-v6"))
+    elif mode == "cli":
+        result = anyio.run(lambda: cli(directory))
     elif mode in ("lt-seeds", "lt-leeches"):
         result = anyio.run(lambda: with_libtorrent(directory, lt_seeds=mode == "lt-seeds"))
     else:

@@ -32,3 +32,8 @@ def test_two_managers_find_each_other_over_the_ipv6_group(tmp_path: Path) -> Non
     assert result["done"] and result["differ"] == []
     assert result["seeder"]["families"] == [6] and result["leecher"]["families"] == [6]  # type: ignore[index]
     assert result["leecher_peers"] == ["fd00::1"]  # the announcer's IPv6 source address
+
+
+def test_cli_download_with_lsd_finds_the_seeder(tmp_path: Path) -> None:
+    result = _run("cli", tmp_path)
+    assert result["exit"] == 0 and result["differ"] == []
