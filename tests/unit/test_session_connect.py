@@ -122,7 +122,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
             s.connector.dial_some()  # the connector's next round, both peers still at the metadata
             s.connector.dial_some()
             await anyio.sleep(0.05)
-    assert sorted(dialed) == pool[:2]
+    assert len(dialed) == len(set(dialed)) == 2  # two at once (the budget), none dialed again
 
 
 async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
@@ -166,3 +166,32 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
             delays.append(s.pool[address].next_try - time.monotonic())
     assert attempts == MAX_CONNECT_FAILURES
     assert delays == sorted(delays)  # growing
+
+
+async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path) -> None:
+    """More addresses than the connection budget: the highest BEP 40 priorities with our own
+    address (here the listen address, 127.0.0.1, so the ports decide) are dialed, not the
+    first heard of."""
+    from torrent_engine.bep40 import peer_priority
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    dialed: list[tuple[str, int]] = []
+
+    async def fake_dial(key: tuple[str, int]) -> None:
+        dialed.append(key)  # (it stays "connecting": the budget is spent on it)
+
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=_config(max_peers_per_torrent=3)) as s:
+            s.connector.dial = fake_dial  # type: ignore[method-assign]
+            await s.wait_ready()
+            own = ("127.0.0.1", s.listen_port)
+            by_priority = sorted((("127.0.0.1", port) for port in range(40000, 40030)),
+                                 key=lambda a: -peer_priority(own, a))
+            s.add_peers(reversed(by_priority))  # the lowest priorities are heard of first
+            while len(dialed) < 3:
+                await anyio.sleep(0.01)
+            s.connector.dial_some()  # the connector's next round: the budget is spent
+            await anyio.sleep(0.05)
+    assert sorted(dialed) == sorted(by_priority[:3])
