@@ -7,6 +7,7 @@ locally it is skipped when the program is missing; under ``CI=true`` that is a f
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import shutil
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.netguard import Guard
+from tests.netguard import Guard, NonLoopbackTraffic
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -81,7 +82,35 @@ _fd, _CHILD_LOG = tempfile.mkstemp(prefix="te-netguard-", suffix=".log")
 os.close(_fd)
 atexit.register(lambda: Path(_CHILD_LOG).unlink(missing_ok=True))
 os.environ["TE_NETGUARD_LOG"] = _CHILD_LOG
+_NETNS = "/proc/self/ns/net"
+os.environ["TE_NETGUARD_NETNS"] = os.readlink(_NETNS) if os.path.exists(_NETNS) else ""
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_CHILD_DIR), os.environ.get("PYTHONPATH", "")]))
+
+
+def _guard_lsd() -> None:
+    # Joining an LSD multicast group sends a membership report (IGMP/MLD) on the network before
+    # any announce does: LSD runs in a network namespace a test makes (a subprocess), never in
+    # the test process itself.
+    from torrent_engine.lsd import service
+
+    def guard(name: str) -> None:
+        opener = getattr(service, name)
+
+        def guarded(*args: Any) -> Any:
+            if _guard.on:
+                message = ("LSD multicast group join: tests may run LSD only in a network namespace "
+                           "of their own")
+                _violations.append(message)
+                raise NonLoopbackTraffic(errno.ENETUNREACH, message)
+            return opener(*args)
+
+        setattr(service, name, guarded)
+
+    guard("_open_v4")
+    guard("_open_v6")
+
+
+_guard_lsd()
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,11 @@
 """Installs the test suite's network guard in a Python process a test started.
 
 ``tests/conftest.py`` puts this folder first on the ``PYTHONPATH`` that child processes inherit
-and names a report file in ``TE_NETGUARD_LOG``; a refused connect or datagram is appended there,
-and the test that started the process fails at its teardown. The guard of anyio and of the uTP
-socket is applied when those modules are first imported. Another ``sitecustomize`` later on the
-path is still run.
+and names a report file in ``TE_NETGUARD_LOG`` (a process in a network namespace other than the
+test process's, ``TE_NETGUARD_NETNS``, is one a test made for it: no guard there); a refused
+connect or datagram is appended to that file, and the test that started the process fails at its
+teardown. The guard of anyio and of the uTP socket is applied when those modules are first
+imported. Another ``sitecustomize`` later on the path is still run.
 """
 
 from __future__ import annotations
@@ -69,8 +70,17 @@ def disable() -> None:
         _guard.on = False
 
 
+def _own_namespace() -> bool:
+    """Whether this process runs in a network namespace other than the test process's (one a
+    test made for it: there it may reach what it likes, e.g. LSD's multicast group)."""
+    try:
+        return os.readlink("/proc/self/ns/net") != os.environ.get("TE_NETGUARD_NETNS", "")
+    except OSError:
+        return False
+
+
 _guard = None
-if os.environ.get("TE_NETGUARD_LOG"):
+if os.environ.get("TE_NETGUARD_LOG") and not _own_namespace():
     _netguard = _load_guard_module()
     _guard = _netguard.Guard(_report)
     _guard.on = True
