@@ -122,9 +122,13 @@ class TorrentManager:
             raise SessionError(f"torrent {torrent.info_hash.hex()} is already added")
         resume_path = self._state_file(torrent.info_hash, ".resume")
         metainfo_path = self._state_file(torrent.info_hash, ".torrent")
+        # the session (re)writes the metainfo when a magnet's info dict, or v2 piece layers the
+        # metainfo lacks, arrive from peers
+        lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume_path=resume_path, paused=paused,
-                          metainfo_path=metainfo_path if isinstance(torrent, Magnet) and persist else None)
+                          metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
+                          else None)
         if prepare is not None:
             prepare(session)
         self._sessions[torrent.info_hash] = session

@@ -60,6 +60,8 @@ from ..peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
+from ..peer.layer_fetch import PieceLayerFetcher, hashes_for
+from ..peer.layer_fetch import Verdict as LayerVerdict
 from ..peer.messages import BLOCK_SIZE
 from ..peer.metadata_fetch import MetadataFetcher, Verdict
 from ..peer_io import handshaker_for, open_connection
@@ -253,6 +255,8 @@ class Session:
         self._metadata_gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self._metadata: bytes | None = None
         self._metadata_done = anyio.Event()
+        # BEP 52: the v2 piece layers the metainfo lacks, asked of peers (None: nothing missing)
+        self._layers: PieceLayerFetcher | None = None
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
@@ -301,6 +305,8 @@ class Session:
         self._picker = PiecePicker(torrent, self._rng)
         self._file_priorities = [0 if f.pad else 4 for f in torrent.files]
         self._total_wanted = self._picker.left_bytes()
+        if torrent.is_v2 and torrent.missing_piece_layers:
+            self._layers = PieceLayerFetcher(torrent)
 
     @property
     def torrent(self) -> Torrent:
@@ -609,9 +615,14 @@ class Session:
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
                                       for i, f in enumerate(torrent.files)])
-        if self._metainfo_path is not None:
+        await self._save_metainfo()
+
+    async def _save_metainfo(self) -> None:
+        """Write the metainfo where the owner asked (a magnet's, once its info dict or its piece
+        layers arrive), so a restart needs neither again."""
+        if self._metainfo_path is not None and self._torrent is not None:
             try:
-                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, torrent.to_bytes())
+                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, self._torrent.to_bytes())
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
@@ -955,6 +966,8 @@ class Session:
         if self._peers.get(peer.key) is peer:
             del self._peers[peer.key]
         self._picker.peer_gone(peer.key)
+        if self._layers is not None:
+            self._layers.remove_peer(peer.key)
         peer.outstanding.clear()
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
@@ -1058,6 +1071,8 @@ class Session:
             # the stats loop tops this peer up within a second (other peers' pieces at once)
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
+        elif isinstance(msg, (m.HashRequest, m.Hashes, m.HashReject)):
+            await self._on_hash_message(peer, msg)
         elif isinstance(msg, m.Extended):
             if msg.ext_id == 0:
                 self._on_extension_handshake(peer, msg.payload)
@@ -1115,6 +1130,8 @@ class Session:
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
+        if self._layers is not None and not self._layers.done:
+            await self._ask_layers(peer)
         if interesting:
             await self._fill_requests(peer)
 
@@ -1140,7 +1157,11 @@ class Session:
             return
         if peer.outstanding and want < min(REQUEST_BATCH, max(1, depth // 4)):
             return  # top the pipeline up in batches: one write carries many requests
-        blocks = self._picker.pick(peer.key, None, want)
+        layers = self._layers  # (v2: pieces whose hash is not known yet are not asked for)
+        has = None
+        if layers is not None and layers.blocking:
+            has = layers.verifiable(self._picker.peer_has(peer.key))
+        blocks = self._picker.pick(peer.key, has, want)
         if peer.peer_choking:
             for b in blocks:
                 if b.index not in peer.allowed_fast:
@@ -1287,7 +1308,11 @@ class Session:
     async def _piece_failed(self, index: int, buf: bytearray | None,
                             sources: dict[int, tuple[str, int]]) -> None:
         """Re-download the piece; strike its sender when one peer sent it all, else remember who
-        sent which block so the culprit is found when the piece passes (libtorrent's smart ban)."""
+        sent which block so the culprit is found when the piece passes (libtorrent's smart ban).
+        A piece whose v2 hash is not known yet is not a failure: fetched again later, no strike."""
+        if self._layers is not None and self._layers.blocked(index):
+            self._picker.piece_failed(index)
+            return
         self.hash_failures += 1
         self._picker.piece_failed(index)
         senders = set(sources.values())
@@ -1355,6 +1380,45 @@ class Session:
         self._stop_requested = True
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
+
+    # -- v2 piece layers (BEP 52 hash requests) --------------------------------------------
+    async def _ask_layers(self, peer: PeerState) -> None:
+        """Send this peer the hash requests the layer fetcher gives it (any choke state)."""
+        assert self._layers is not None
+        reqs = self._layers.next_requests(peer.key, self._picker.peer_has(peer.key), time.monotonic())
+        if reqs:
+            await peer.send(*reqs)
+
+    async def _on_hash_message(self, peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
+        if isinstance(msg, m.HashRequest):  # answered from the layers we know, else rejected
+            reply = hashes_for(self.torrent.piece_layers, self.torrent.piece_length, msg)
+            await peer.send(reply if reply is not None else m.HashReject(
+                msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers))
+            return
+        layers = self._layers
+        if layers is None:
+            return  # nothing asked: an unsolicited answer is ignored
+        if isinstance(msg, m.HashReject):
+            layers.on_reject(peer.key, msg, time.monotonic())
+            return
+        verdict = layers.on_hashes(peer.key, msg, time.monotonic())
+        if verdict is LayerVerdict.FALSE:
+            log.info("peer %s of %s sent piece hashes that do not match the pieces root",
+                     peer.address, self.name)
+            self._ban(peer.key)
+        elif verdict is LayerVerdict.LAYER_COMPLETE:
+            await self._layers_arrived(layers)
+        elif verdict is LayerVerdict.ACCEPTED:
+            await self._ask_layers(peer)
+
+    async def _layers_arrived(self, layers: PieceLayerFetcher) -> None:
+        """Files' piece layers verified: their pieces can be checked, so requested now."""
+        self._torrent = self.torrent.with_piece_layers(layers.take_layers())
+        if layers.done:
+            self.events.publish(ev.SessionPieceLayersReceived(info_hash=self.info_hash_hex,
+                                                              files=len(self.torrent.piece_layers)))
+            await self._save_metainfo()
+        await self._fan_out(list(self._peers.values()), self._update_interest)
 
     # -- uploading -----------------------------------------------------------------------
     async def _on_request(self, peer: PeerState, req: m.Request) -> None:
@@ -1473,6 +1537,8 @@ class Session:
             self._up_rate = 0.5 * self._up_rate + 0.5 * self._up_window / elapsed
             self._down_window = self._up_window = 0
             peers = list(self._peers.values())
+            if self._layers is not None:
+                self._layers.tick(now)
             for peer in peers:
                 rate = peer.down_window / elapsed
                 if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
@@ -1516,11 +1582,15 @@ class Session:
         known = self._pool.known()
         failed = self._pool.failing() - self._peers.keys()
         peers = [p for p in self._peers.values() if not p.closed]
+        layers = self._layers if self._layers is not None and self._layers.blocking else None
         return SwarmFacts(
             sources=trackers + dht + self._given_peers, known=len(known), connected=len(peers),
             failed=len(failed), encryption_refused=len(self._encryption_refused & failed),
             banned=self._pool.banned_count, peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=errors, fetching_metadata=self._torrent is None)
+            tracker_errors=errors, fetching_metadata=self._torrent is None,
+            piece_layers_missing=layers.missing_files if layers is not None else 0,
+            hash_requests_sent=layers.sent if layers is not None else 0,
+            hash_requests_failed=layers.rejected + layers.timed_out if layers is not None else 0)
 
     def _watch_stall(self, now: float) -> None:
         """Once a second: is the download stuck, and why? A new reason is published as an event."""

@@ -1,0 +1,138 @@
+"""v2 piece layers from peers (BEP 52 hash requests): a v2 magnet, or a .torrent without its
+``piece layers``, downloads from our own seeder with no piece ever counted as failed; a peer
+that sends false hashes is banned while an honest one completes the layers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine import events as ev
+from torrent_engine.magnet import parse_magnet
+from torrent_engine.manager import TorrentManager
+from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
+from torrent_engine.peer.layer_fetch import hashes_for
+from torrent_engine.peer.wire import PeerWire
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
+
+from .helpers import loopback_config, make_payload, make_torrent, same_files
+
+pytestmark = pytest.mark.anyio
+
+# several pieces each (16 KiB pieces), one smaller than a piece (no piece layer), one empty
+FILES = (("a.bin", 200_003), ("empty.txt", 0), ("sub/b.bin", 77_777), ("z.txt", 999))
+PL = 16 * 1024
+
+
+async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    assert len(torrent.piece_layers) == 2
+    magnet = parse_magnet(torrent.magnet_uri())
+    assert magnet.info_hash_v1 is None and magnet.info_hash_v2 == torrent.info_hash_v2
+    seen: list[ev.Event] = []
+    state = tmp_path / "state"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with TorrentManager(loopback_config(state_dir=state)) as manager:
+            manager.events.subscribe("*", seen.append)
+            leecher = await manager.add(magnet, tmp_path / "leech",
+                                        peers=(("127.0.0.1", seeder.listen_port),))
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.hash_failures == 0 and leecher.banned_count == 0
+            assert leecher.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert not [e for e in seen if isinstance(e, ev.PieceHashFailed)]
+    names = [e.name for e in seen]
+    assert names.index("session.metadata_received") < names.index("session.piece_layers_received") \
+        < names.index("session.completed")
+    saved = Torrent.load(state / "torrents" / f"{torrent.info_hash.hex()}.torrent")
+    assert saved.piece_layers == torrent.piece_layers and not saved.missing_piece_layers
+    assert saved.info_hash_v2 == torrent.info_hash_v2
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_a_torrent_file_without_piece_layers_downloads_without_hash_failures(
+        tmp_path: Path, version: str) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version=version)
+    bare = Torrent.from_info_bytes(torrent.info_bytes)
+    assert bare.missing_piece_layers
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(bare, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+                while leecher.torrent.missing_piece_layers:  # (hybrid: SHA-1 needs no wait)
+                    await anyio.sleep(0.05)
+            assert leecher.hash_failures == 0 and leecher.banned_count == 0
+            assert leecher.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+class HashLiar:
+    """A peer that has every piece, answers every hash request with hashes that do not hash to
+    the pieces root, and never sends a block."""
+
+    def __init__(self, torrent: Torrent) -> None:
+        self.torrent = torrent
+        self.hash_requests = 0
+        self.port = 0
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        t = self.torrent
+        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=t.num_pieces, piece_size=t.piece_size)
+        async with stream:
+            try:
+                await stream.send(wire.handshake())
+                full = m.Bitfield.from_indexes(range(t.num_pieces), t.num_pieces)
+                await stream.send(wire.send(full) + wire.send(m.Unchoke()))
+                while True:
+                    wire.receive_data(await stream.receive())
+                    for msg in wire.events():
+                        if isinstance(msg, m.HashRequest):
+                            self.hash_requests += 1
+                            good = hashes_for(t.piece_layers, t.piece_length, msg)
+                            assert good is not None
+                            false = os.urandom(32) + good.hashes[32:]
+                            await stream.send(wire.send(m.Hashes(msg.pieces_root, msg.base_layer, msg.index,
+                                                                 msg.length, msg.proof_layers, false)))
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+
+
+async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_another(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    liar = HashLiar(torrent)
+    async with anyio.create_task_group() as tg:
+        await tg.start(liar.serve)
+        async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+            await seeder.wait_ready()
+            cfg = loopback_config(encryption="disable")
+            leecher = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=cfg,
+                              peers=[("127.0.0.1", liar.port), ("127.0.0.1", seeder.listen_port)])
+            async with leecher:
+                with anyio.fail_after(60):
+                    await leecher.wait_completed()
+                assert leecher.state is State.SEEDING
+                assert leecher._pool.is_banned(("127.0.0.1", liar.port))
+                assert not leecher._pool.is_banned(("127.0.0.1", seeder.listen_port))
+                assert leecher.hash_failures == 0
+        tg.cancel_scope.cancel()
+    assert liar.hash_requests > 0
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
