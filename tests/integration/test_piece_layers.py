@@ -5,6 +5,7 @@ that sends false hashes is banned while an honest one completes the layers."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
@@ -18,6 +19,7 @@ from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.layer_fetch import hashes_for
 from torrent_engine.peer.wire import PeerWire
+from torrent_engine.peer_io import PeerLink
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
 
@@ -57,10 +59,8 @@ async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> No
     assert saved.info_hash_v2 == torrent.info_hash_v2
 
 
-@pytest.mark.parametrize("version", ["v2", "hybrid"])
-async def test_a_torrent_file_without_piece_layers_downloads_without_hash_failures(
-        tmp_path: Path, version: str) -> None:
-    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version=version)
+async def test_a_v2_torrent_file_without_piece_layers_downloads_without_hash_failures(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
     bare = Torrent.from_info_bytes(torrent.info_bytes)
     assert bare.missing_piece_layers
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
@@ -69,10 +69,36 @@ async def test_a_torrent_file_without_piece_layers_downloads_without_hash_failur
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-                while leecher.torrent.missing_piece_layers:  # (hybrid: SHA-1 needs no wait)
-                    await anyio.sleep(0.05)
             assert leecher.hash_failures == 0 and leecher.banned_count == 0
             assert leecher.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_hybrid_over_its_v1_info_hash_sends_no_hash_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEP 52 hash messages need a connection made with the v2 info-hash (libtorrent drops a v1
+    connection that sends one); SHA-1 verifies the pieces of a hybrid meanwhile."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
+    bare = Torrent.from_info_bytes(torrent.info_bytes)
+    assert bare.missing_piece_layers
+    sent: list[m.Message] = []
+    original = PeerLink.send_many
+
+    async def spy(self: PeerLink, msgs: Iterable[m.Message]) -> None:
+        msgs = list(msgs)
+        sent.extend(msgs)
+        await original(self, msgs)
+
+    monkeypatch.setattr(PeerLink, "send_many", spy)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(bare, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.hash_failures == 0
+    assert any(isinstance(msg, m.Request) for msg in sent)  # (the spy saw the leecher's messages)
+    assert not [msg for msg in sent if isinstance(msg, m.HashRequest)]
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 

@@ -305,7 +305,11 @@ class Session:
         self._picker = PiecePicker(torrent, self._rng)
         self._file_priorities = [0 if f.pad else 4 for f in torrent.files]
         self._total_wanted = self._picker.left_bytes()
-        if torrent.is_v2 and torrent.missing_piece_layers:
+        # BEP 52: hash messages belong to connections made with the v2 info-hash (a hybrid's
+        # v1 connections would need the upgrade handshake, which is not done: libtorrent drops
+        # a v1 connection that sends one); SHA-1 verifies a hybrid's pieces meanwhile
+        v2_wire = torrent.info_hash_v2 is not None and self.info_hash == torrent.info_hash_v2[:20]
+        if v2_wire and torrent.missing_piece_layers:
             self._layers = PieceLayerFetcher(torrent)
 
     @property
