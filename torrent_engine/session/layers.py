@@ -1,0 +1,114 @@
+"""BEP 52 piece layers for a v2 torrent whose metainfo lacks them (a magnet's, or an incomplete
+.torrent's): ask peers for them as the shared ``PieceLayerFetcher`` directs, hand the verified
+layers to the torrent, and answer peers' ``hash request`` messages from the layers we know.
+
+Until a file's layer is known its pieces are not requested (``verifiable``), so no piece is ever
+counted as a hash failure for want of its hash. Hash messages belong to connections made with the
+v2 info-hash: a hybrid torrent reached by its v1 info-hash asks nothing (BEP 52's upgrade
+handshake is not done; libtorrent drops a v1 connection that sends one) and its pieces are
+verified by SHA-1 alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Container
+from typing import TYPE_CHECKING
+
+from .. import events as ev
+from ..metainfo import Torrent
+from ..peer import messages as m
+from ..peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
+from .peer import PeerState, fan_out
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+
+class PieceLayers:
+    """The piece layers a session still lacks, and the hash requests for them."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
+
+    def start(self, torrent: Torrent) -> None:
+        """The metainfo is known: fetch its missing layers if our connections can ask for them."""
+        v2_wire = torrent.info_hash_v2 is not None and self._s.info_hash == torrent.info_hash_v2[:20]
+        self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
+
+    def verifiable(self, peer_key: tuple[str, int]) -> Container[int] | None:
+        """What the picker may take from the peer (its pieces whose hash is known), or None when
+        every piece's hash is known (the picker's own record of the peer then)."""
+        fetcher = self.fetcher
+        if fetcher is None or not fetcher.blocking:
+            return None
+        return fetcher.verifiable(self._s._picker.peer_has(peer_key))
+
+    def blocked(self, index: int) -> bool:
+        """Whether piece ``index``'s hash is not known yet."""
+        return self.fetcher is not None and self.fetcher.blocked(index)
+
+    def peer_gone(self, peer_key: tuple[str, int]) -> None:
+        """The peer left: its hash requests are free for others."""
+        if self.fetcher is not None:
+            self.fetcher.remove_peer(peer_key)
+
+    def tick(self, now: float) -> None:
+        """Once a second: unanswered hash requests time out."""
+        if self.fetcher is not None:
+            self.fetcher.tick(now)
+
+    def stall_facts(self) -> tuple[int, int, int]:
+        """(files whose pieces wait for their layer, hash requests sent, rejected or unanswered)."""
+        f = self.fetcher
+        if f is None or not f.blocking:
+            return 0, 0, 0
+        return f.missing_files, f.sent, f.rejected + f.timed_out
+
+    async def ask(self, peer: PeerState) -> None:
+        """Send the peer the hash requests the fetcher gives it (in any choke state, BEP 52)."""
+        fetcher = self.fetcher
+        if fetcher is None or fetcher.done or peer.closed:
+            return
+        reqs = fetcher.next_requests(peer.key, self._s._picker.peer_has(peer.key), time.monotonic())
+        if reqs:
+            await peer.send(*reqs)
+
+    async def on_message(self, peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
+        """A BEP 52 hash message from the peer."""
+        s = self._s
+        if isinstance(msg, m.HashRequest):  # answered from the layers we know, else rejected
+            torrent = s.torrent
+            reply = hashes_for(torrent.piece_layers, torrent.piece_length, msg)
+            await peer.send(reply if reply is not None else m.HashReject(
+                msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers))
+            return
+        fetcher = self.fetcher
+        if fetcher is None:
+            return  # nothing asked: an unsolicited answer is ignored
+        if isinstance(msg, m.HashReject):
+            fetcher.on_reject(peer.key, msg, time.monotonic())
+            return
+        verdict = fetcher.on_hashes(peer.key, msg, time.monotonic())
+        if verdict is Verdict.FALSE:
+            log.info("peer %s of %s sent piece hashes that do not match the pieces root",
+                     peer.address, s.name)
+            s._ban(peer.key)
+        elif verdict is Verdict.LAYER_COMPLETE:
+            await self._arrived(fetcher)
+        elif verdict is Verdict.ACCEPTED:
+            await self.ask(peer)
+
+    async def _arrived(self, fetcher: PieceLayerFetcher) -> None:
+        """Files' layers verified: the torrent takes them, their pieces are requested now."""
+        s = self._s
+        s._torrent = s.torrent.with_piece_layers(fetcher.take_layers())
+        if fetcher.done:
+            s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex,
+                                                           files=len(s.torrent.piece_layers)))
+            await s.save_metainfo()
+        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
