@@ -5,6 +5,7 @@ that sends false hashes is banned while an honest one completes the layers."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -162,3 +163,21 @@ async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_an
         tg.cancel_scope.cancel()
     assert liar.hash_requests > 0
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_cli_saves_a_v2_magnets_torrent_with_its_piece_layers(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    saved = tmp_path / "saved.torrent"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(120):
+            result = await anyio.run_process(
+                [sys.executable, "-m", "torrent_engine", "download", torrent.magnet_uri(),
+                 "-o", str(tmp_path / "out"), "--peer", f"127.0.0.1:{seeder.listen_port}",
+                 "--save-torrent", str(saved), "--no-state", "--listen-host", "127.0.0.1",
+                 "--no-dht", "--no-trackers", "-q"], check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
+    again = Torrent.load(saved)
+    assert again.piece_layers == torrent.piece_layers and not again.missing_piece_layers
+    assert again.info_hash_v2 == torrent.info_hash_v2
