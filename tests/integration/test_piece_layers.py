@@ -58,6 +58,13 @@ async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> No
     saved = Torrent.load(state / "torrents" / f"{torrent.info_hash.hex()}.torrent")
     assert saved.piece_layers == torrent.piece_layers and not saved.missing_piece_layers
     assert saved.info_hash_v2 == torrent.info_hash_v2
+    # a restart takes the saved metainfo: nothing to ask of peers again (none is there)
+    async with TorrentManager(loopback_config(state_dir=state)) as again:
+        reloaded = again.get(torrent.info_hash)
+        assert reloaded is not None and reloaded.has_metadata
+        await reloaded.wait_ready()
+        assert reloaded.state is State.SEEDING and reloaded.layers.fetcher is None
+        assert reloaded.torrent.piece_layers == torrent.piece_layers
 
 
 async def test_a_v2_torrent_file_without_piece_layers_downloads_without_hash_failures(tmp_path: Path) -> None:
