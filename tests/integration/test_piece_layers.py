@@ -112,10 +112,11 @@ async def test_a_hybrid_over_its_v1_info_hash_sends_no_hash_request(
 
 class HashLiar:
     """A peer that has every piece, answers every hash request with hashes that do not hash to
-    the pieces root, and never sends a block."""
+    the pieces root (or, with ``reject``, with a hash reject), and never sends a block."""
 
-    def __init__(self, torrent: Torrent) -> None:
+    def __init__(self, torrent: Torrent, *, reject: bool = False) -> None:
         self.torrent = torrent
+        self.reject = reject
         self.hash_requests = 0
         self.port = 0
 
@@ -141,6 +142,10 @@ class HashLiar:
                     for msg in wire.events():
                         if isinstance(msg, m.HashRequest):
                             self.hash_requests += 1
+                            if self.reject:
+                                await stream.send(wire.send(m.HashReject(
+                                    msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers)))
+                                continue
                             good = hashes_for(t.piece_layers, t.piece_length, msg)
                             assert good is not None
                             false = os.urandom(32) + good.hashes[32:]
@@ -188,3 +193,26 @@ async def test_cli_saves_a_v2_magnets_torrent_with_its_piece_layers(tmp_path: Pa
     again = Torrent.load(saved)
     assert again.piece_layers == torrent.piece_layers and not again.missing_piece_layers
     assert again.info_hash_v2 == torrent.info_hash_v2
+
+
+async def test_a_stall_for_want_of_piece_layers_says_so(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    rejecter = HashLiar(torrent, reject=True)
+    stalls: list[ev.SessionStalled] = []
+    async with anyio.create_task_group() as tg:
+        await tg.start(rejecter.serve)
+        cfg = loopback_config(encryption="disable", stall_after=1.0)
+        leecher = Session(Torrent.from_info_bytes(torrent.info_bytes), tmp_path / "leech", config=cfg,
+                          peers=[("127.0.0.1", rejecter.port)])
+        leecher.events.subscribe(ev.SessionStalled, stalls.append)
+        async with leecher:
+            with anyio.fail_after(30):
+                while leecher.status().stall_reason != "no_piece_layers":
+                    await anyio.sleep(0.1)
+            message = leecher.status().stall_message or ""
+            assert leecher.hash_failures == 0 and leecher.banned_count == 0
+            assert len(leecher.peers) == 1  # an honest peer that only will not give hashes stays
+        tg.cancel_scope.cancel()
+    assert "v2 piece layers" in message and "of 2 files" in message and "rejected or unanswered" in message
+    assert stalls and stalls[-1].reason == "no_piece_layers"
+    assert rejecter.hash_requests >= 2
