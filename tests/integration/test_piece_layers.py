@@ -143,8 +143,9 @@ class HashLiar:
                         if isinstance(msg, m.HashRequest):
                             self.hash_requests += 1
                             if self.reject:
-                                await stream.send(wire.send(m.HashReject(
-                                    msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers)))
+                                no = m.HashReject(msg.pieces_root, msg.base_layer, msg.index, msg.length,
+                                                  msg.proof_layers)
+                                await stream.send(wire.send(no))
                                 continue
                             good = hashes_for(t.piece_layers, t.piece_length, msg)
                             assert good is not None

@@ -32,6 +32,7 @@ piece layer of a file whose layer we know.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Container, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -296,27 +297,35 @@ class PieceLayerFetcher:
         return Verdict.LAYER_COMPLETE
 
 
+@functools.lru_cache(maxsize=8)
+def _tree(layer: bytes, piece_length: int) -> tuple[tuple[bytes, ...], ...]:
+    """Every level of a file's tree from its piece layer (padded) up to the root; cached, so a
+    peer asking for chunk after chunk of a large file costs one tree, not one per request."""
+    num = len(layer) // HASH_SIZE
+    leaves = _next_pow2(num)
+    pad = pad_hash(piece_length // BLOCK_SIZE)
+    level = [layer[i * HASH_SIZE:(i + 1) * HASH_SIZE] for i in range(num)] + [pad] * (leaves - num)
+    levels = [tuple(level)]
+    sha = hashlib.sha256
+    while len(level) > 1:
+        level = [sha(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        levels.append(tuple(level))
+    return tuple(levels)
+
+
 def hashes_for(layers: Mapping[bytes, bytes], piece_length: int, req: HashRequest) -> Hashes | None:
     """The ``hashes`` answer to ``req`` from the known piece layers (``Torrent.piece_layers``),
     or None when it must be rejected: not the piece layer, an unknown file, out of range."""
     layer = layers.get(req.pieces_root)
     if layer is None or req.base_layer != piece_layer_base(piece_length):
         return None
-    num = len(layer) // HASH_SIZE
-    leaves = _next_pow2(num)
+    leaves = _next_pow2(len(layer) // HASH_SIZE)
     height = _log2(leaves)
-    if req.index + req.length > leaves or req.length > leaves or req.proof_layers >= max(height, 1):
+    if req.index + req.length > leaves or req.proof_layers >= max(height, 1):
         return None
-    pad = pad_hash(piece_length // BLOCK_SIZE)
-    level = [layer[i * HASH_SIZE:(i + 1) * HASH_SIZE] for i in range(num)] + [pad] * (leaves - num)
-    base = level[req.index:req.index + req.length]
-    uncles: list[bytes] = []
-    up = min(_uncles_wanted(req.length, req.proof_layers), height - _log2(req.length))
-    sha = hashlib.sha256
-    for depth in range(_log2(req.length) + up):
-        if depth >= _log2(req.length):
-            pos = (req.index >> depth) ^ 1
-            uncles.append(level[pos])
-        level = [sha(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    levels = _tree(layer, piece_length)
+    first = _log2(req.length)  # the level of the subtree holding the requested hashes
+    up = min(_uncles_wanted(req.length, req.proof_layers), height - first)
+    uncles = [levels[d][(req.index >> d) ^ 1] for d in range(first, first + up)]
     return Hashes(req.pieces_root, req.base_layer, req.index, req.length, req.proof_layers,
-                  b"".join(base + uncles))
+                  b"".join(levels[0][req.index:req.index + req.length] + tuple(uncles)))
