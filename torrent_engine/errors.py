@@ -34,7 +34,11 @@ class MagnetError(TorrentEngineError, ValueError):
         self.param = param
 
 
-class PeerProtocolError(TorrentEngineError):
+class PeerError(TorrentEngineError):
+    """A peer connection failed, for whichever reason: catch this to drop the peer."""
+
+
+class PeerProtocolError(PeerError):
     """A peer broke the wire protocol (bad handshake, oversized message, bad index...)."""
 
 
@@ -42,8 +46,9 @@ class EncryptionError(PeerProtocolError):
     """MSE/PE negotiation failed or was refused by policy."""
 
 
-class PeerConnectionClosed(PeerProtocolError):
-    """The connection to a peer ended: closed by the peer, reset, or a read timeout."""
+class PeerConnectionClosed(PeerError):
+    """The link to a peer ended: closed by the peer, reset, unreachable, or a read timeout.
+    Not the peer's fault as far as we know (unlike ``PeerProtocolError``)."""
 
 
 class TrackerError(TorrentEngineError):
@@ -68,8 +73,11 @@ class DHTError(TorrentEngineError):
     """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
 
 
-class StorageError(TorrentEngineError, OSError):
-    """Reading or writing torrent data on disk failed."""
+class StorageError(TorrentEngineError):
+    """Reading or writing torrent data on disk failed (our disk, not a peer or the network).
+
+    Not an ``OSError``: a handler of socket errors never swallows it (the failed call's
+    ``OSError`` is its ``__cause__``)."""
 
 
 class SessionError(TorrentEngineError):

@@ -206,6 +206,17 @@ class FailingReads:
             raise StorageError(f"injected read error in piece {index}")
         return await self.inner.read_piece(index)
 
+    def read_piece_blocking(self, index: int) -> bytes:
+        if index in self.bad:
+            raise StorageError(f"injected read error in piece {index}")
+        return self.inner.read_piece_blocking(index)
+
+    def file_path(self, file_index: int) -> Path | None:
+        return self.inner.file_path(file_index)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -54,7 +54,7 @@ from ..picker import PiecePicker
 from ..resume import ResumeData, stamp_files, write_atomic
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources, TokenBucket
-from ..storage import Storage
+from ..storage import PieceStorage, Storage, StorageFactory
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -108,7 +108,8 @@ class Session:
                  config: Config | None = None, shared: SharedResources | None = None,
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
-                 rng: random.Random | None = None, paused: bool = False) -> None:
+                 rng: random.Random | None = None, paused: bool = False,
+                 storage: StorageFactory = Storage) -> None:
         self._torrent: Torrent | None = None
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
@@ -121,7 +122,8 @@ class Session:
         self._shared = shared
         self._rng = rng if rng is not None else random.Random()
         self._start_paused = paused
-        self._storage: Storage | None = None
+        self._make_storage = storage  # (torrent, save path) -> PieceStorage
+        self._storage: PieceStorage | None = None
         self._picker: PiecePicker
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool = PeerPool()  # every address heard of, in order; bans; back-off
@@ -426,7 +428,7 @@ class Session:
             shared.set_handshaker(handshaker_for(shared))
             shared.register(self.info_hash, self.connector.on_incoming)
             if self._torrent is not None:
-                self._storage = Storage(self._torrent, self.save_path)
+                self._storage = self._make_storage(self._torrent, self.save_path)
             task_status.started()
             started = True
             async with anyio.create_task_group() as tg:
@@ -436,7 +438,7 @@ class Session:
                 tg.start_soon(self.stats.run)
                 if self._torrent is None:
                     await self._fetch_metadata()
-                    self._storage = Storage(self.torrent, self.save_path)
+                    self._storage = self._make_storage(self.torrent, self.save_path)
                 await self._check()
                 if self._start_paused and self.state is not State.PAUSED:
                     self._machine.to(State.PAUSED)
@@ -488,7 +490,9 @@ class Session:
         """Remove the torrent's files (and its resume data); nothing else on disk."""
         self._files_deleted = True
         try:
-            storage = self._storage if self._storage is not None else Storage(self.torrent, self.save_path)
+            storage = self._storage
+            if storage is None:
+                storage = self._make_storage(self.torrent, self.save_path)
             await storage.delete_files()
         except StorageError as exc:
             log.warning("cannot delete files of %s: %s", self.name, exc)

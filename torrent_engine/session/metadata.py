@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import anyio
 
-from ..errors import PeerProtocolError
+from ..errors import PeerError
 from ..peer import messages as m
 from ..peer.extensions import (
     UT_METADATA,
@@ -111,7 +111,7 @@ class MetadataClient:
                         if verdict is Verdict.COMPLETE:
                             self.result = fetcher.result()
                             self.done.set()
-        except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+        except (PeerError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
             log.info("metadata from %s:%d failed: %s", key[0], key[1], exc)
         finally:
             if self._fetcher is not None:

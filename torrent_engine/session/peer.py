@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from ..bitfield import Bitfield
-from ..errors import PeerProtocolError
+from ..errors import PeerError
 from ..peer import messages as m
 from ..peer.extensions import PexState
 from ..peer_io import PeerLink
@@ -109,7 +109,7 @@ async def fan_out(peers: Iterable[PeerState], send: Callable[[PeerState], Awaita
         with anyio.move_on_after(timeout) as scope:
             try:
                 await send(peer)
-            except PeerProtocolError:
+            except PeerError:
                 peer.close("send failed")
         if scope.cancelled_caught:
             peer.close(f"unresponsive: a send blocked for {timeout:g} s")

@@ -16,7 +16,7 @@ import anyio
 
 from .. import events as ev
 from ..bitfield import Bitfield
-from ..errors import PeerProtocolError, StorageError
+from ..errors import PeerError, PeerProtocolError, StorageError
 from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
 from ..peer_io import PeerLink
@@ -113,7 +113,7 @@ class PeerHandler:
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
             await self._s._fail(exc)
-        except (PeerProtocolError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
+        except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
                 log.info("peer %s of %s closed: %s", peer.address, self._s.name, exc)
