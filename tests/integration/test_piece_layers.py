@@ -217,3 +217,33 @@ async def test_a_stall_for_want_of_piece_layers_says_so(tmp_path: Path) -> None:
     assert "v2 piece layers" in message and "of 2 files" in message and "rejected or unanswered" in message
     assert stalls and stalls[-1].reason == "no_piece_layers"
     assert rejecter.hash_requests >= 2
+
+
+async def test_a_hybrid_by_btmh_alone_gets_its_layers_and_restarts_by_that_hash(tmp_path: Path) -> None:
+    """Our hybrid seeder takes peers that come by the truncated v2 info-hash too; the leecher
+    asks for the layers over that v2 connection, saves them, and a restart reloads the torrent
+    under the hash it was added by, trusting its resume data."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
+    assert torrent.info_hash_v2 is not None
+    v2 = torrent.info_hash_v2[:20]
+    uri = f"magnet:?xt=urn:btmh:1220{torrent.info_hash_v2.hex()}"
+    state = tmp_path / "state"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with TorrentManager(loopback_config(state_dir=state)) as manager:
+            leecher = await manager.add(uri, tmp_path / "leech", peers=(("127.0.0.1", seeder.listen_port),))
+            assert leecher.info_hash == v2
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+                while leecher.torrent.missing_piece_layers:
+                    await anyio.sleep(0.05)
+            assert leecher.hash_failures == 0
+    saved = Torrent.load(state / "torrents" / f"{v2.hex()}.torrent")
+    assert saved.piece_layers == torrent.piece_layers and saved.info_hash_v1 == torrent.info_hash_v1
+    async with TorrentManager(loopback_config(state_dir=state)) as again:
+        reloaded = again.get(v2)
+        assert reloaded is not None and reloaded.info_hash == v2
+        await reloaded.wait_ready()
+        assert reloaded.state is State.SEEDING and not reloaded.rechecked
+        assert reloaded.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

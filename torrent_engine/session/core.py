@@ -109,14 +109,21 @@ class Session:
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
-                 storage: StorageFactory = Storage) -> None:
+                 storage: StorageFactory = Storage, info_hash: bytes | None = None) -> None:
         self._torrent: Torrent | None = None
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
+        # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
+        # its truncated v2 info-hash when restarted from its saved metainfo (``info_hash``)
         self.info_hash = torrent.info_hash
+        if info_hash is not None and isinstance(torrent, Torrent):
+            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            if info_hash not in (torrent.info_hash_v1, v2):
+                raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
+            self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
         self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
@@ -149,6 +156,7 @@ class Session:
         self._ready = anyio.Event()
         self._ran = False
         self._own_stack: AsyncExitStack | None = None
+        self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -427,6 +435,7 @@ class Session:
             acquired = True
             shared.set_handshaker(handshaker_for(shared))
             shared.register(self.info_hash, self.connector.on_incoming)
+            self._register_other_hash()
             if self._torrent is not None:
                 self._storage = self._make_storage(self._torrent, self.save_path)
             task_status.started()
@@ -479,12 +488,26 @@ class Session:
         finally:
             if shared is not None:
                 shared.unregister(self.info_hash)
+                for other in self._other_hashes:
+                    shared.unregister(other)
                 if acquired:
                     await shared.release()
             if self._machine.can(State.STOPPED):
                 self._machine.to(State.STOPPED)
             self._tg = None
             self._finished.set()
+
+    def _register_other_hash(self) -> None:
+        """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
+        came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
+        of ours has that hash."""
+        t, shared = self._torrent, self._shared
+        if t is None or t.info_hash_v1 is None or t.info_hash_v2 is None or shared is None:
+            return
+        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
+            if other != self.info_hash and not shared.knows(other):
+                shared.register(other, self.connector.on_incoming)
+                self._other_hashes.append(other)
 
     async def _delete_files(self) -> None:
         """Remove the torrent's files (and its resume data); nothing else on disk."""
@@ -543,6 +566,7 @@ class Session:
         trackers = self.magnet.trackers if self.magnet is not None else ()
         torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers)
         self._set_torrent(torrent)
+        self._register_other_hash()
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
                                       for i, f in enumerate(torrent.files)])
