@@ -150,6 +150,7 @@ class PieceLayerFetcher:
         self._chunks: list[_Chunk] = []
         self._files: dict[int, list[_Chunk]] = {}
         self._completed: dict[bytes, bytes] = {}
+        self._asked: dict[Hashable, int] = {}  # requests in flight per peer (the chunks say to whom)
         # v2-only: a piece of a file without its layer cannot be verified (hybrid: SHA-1 can)
         self._blocking = not torrent.piece_hashes
         self._blocked = bytearray(torrent.num_pieces)
@@ -199,8 +200,18 @@ class PieceLayerFetcher:
     def in_flight(self, peer_key: Hashable | None = None) -> int:
         """Hash requests in flight (to ``peer_key``, or in all)."""
         if peer_key is None:
-            return sum(len(c.asked) for c in self._chunks)
-        return sum(1 for c in self._chunks if peer_key in c.asked)
+            return sum(self._asked.values())
+        return self._asked.get(peer_key, 0)
+
+    def _unask(self, chunk: _Chunk, peer_key: Hashable) -> bool:
+        if chunk.asked.pop(peer_key, None) is None:
+            return False
+        left = self._asked[peer_key] - 1
+        if left:
+            self._asked[peer_key] = left
+        else:
+            del self._asked[peer_key]
+        return True
 
     def take_layers(self) -> dict[bytes, bytes]:
         """The piece layers completed since the last call: pieces root -> concatenated hashes."""
@@ -224,6 +235,7 @@ class PieceLayerFetcher:
             if not any(p in has for p in range(chunk.first_piece, chunk.first_piece + chunk.pieces)):
                 continue
             chunk.asked[peer_key] = now
+            self._asked[peer_key] = self._asked.get(peer_key, 0) + 1
             chunk.ever_asked.add(peer_key)
             self.sent += 1
             room -= 1
@@ -235,14 +247,15 @@ class PieceLayerFetcher:
         for chunk in self._chunks:
             for key, sent in list(chunk.asked.items()):
                 if now - sent >= self.request_timeout:
-                    del chunk.asked[key]
+                    self._unask(chunk, key)
                     chunk.not_before[key] = now + self.retry_after
                     self.timed_out += 1
 
     def remove_peer(self, peer_key: Hashable) -> None:
         """The peer is gone: its requests are free for others."""
-        for chunk in self._chunks:
-            chunk.asked.pop(peer_key, None)
+        if peer_key in self._asked:
+            for chunk in self._chunks:
+                self._unask(chunk, peer_key)
 
     def _match(self, msg: HashReject | Hashes) -> _Chunk | None:
         if msg.base_layer != self.base_layer:
@@ -255,7 +268,7 @@ class PieceLayerFetcher:
     def on_reject(self, peer_key: Hashable, msg: HashReject, now: float) -> None:
         """The peer will not answer that request: ask someone else, it not again for a while."""
         chunk = self._match(msg)
-        if chunk is not None and chunk.asked.pop(peer_key, None) is not None:
+        if chunk is not None and self._unask(chunk, peer_key):
             chunk.not_before[peer_key] = now + self.retry_after
             self.rejected += 1
 
@@ -264,7 +277,7 @@ class PieceLayerFetcher:
         chunk = self._match(msg)
         if chunk is None or peer_key not in chunk.ever_asked or peer_key in self.banned:
             return Verdict.UNSOLICITED
-        chunk.asked.pop(peer_key, None)
+        self._unask(chunk, peer_key)
         n = len(msg.hashes) // HASH_SIZE
         hashes = [msg.hashes[i * HASH_SIZE:(i + 1) * HASH_SIZE] for i in range(n)]
         if len(msg.hashes) % HASH_SIZE or n - chunk.count != chunk.height - _log2(chunk.count):
@@ -287,6 +300,9 @@ class PieceLayerFetcher:
         if any(c.hashes is None for c in chunks):
             return Verdict.ACCEPTED
         del self._files[chunk.file]
+        for c in chunks:  # (a late answer may have beaten a request still in flight elsewhere)
+            for key in list(c.asked):
+                self._unask(c, key)
         self._chunks = [c for c in self._chunks if c.file != chunk.file]
         self._completed[chunk.root] = b"".join(c.hashes or b"" for c in chunks)
         if self._blocking:

@@ -72,8 +72,8 @@ class PieceLayers:
     async def ask(self, peer: PeerState) -> None:
         """Send the peer the hash requests the fetcher gives it (in any choke state, BEP 52)."""
         fetcher = self.fetcher
-        if fetcher is None or fetcher.done or peer.closed:
-            return
+        if fetcher is None or fetcher.done or peer.closed or not len(peer.have):
+            return  # (a peer without pieces is asked nothing: BEP 52 asks for announced pieces)
         reqs = fetcher.next_requests(peer.key, self._s._picker.peer_has(peer.key), time.monotonic())
         if reqs:
             await peer.send(*reqs)
