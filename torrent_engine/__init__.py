@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         StorageError,
         TorrentEngineError,
         TrackerError,
+        WebSeedError,
     )
     from .events import (
         DhtBootstrapped,
@@ -114,6 +115,7 @@ _WHERE = {
     "TorrentEngineError": "errors",
     "TorrentManager": "manager",
     "TrackerError": "errors",
+    "WebSeedError": "errors",
     "bdecode": "bencode:decode",
     "bencode": "bencode:encode",
     "create_torrent": "create",
@@ -171,6 +173,7 @@ __all__ = [
     "TrackerFailed",
     "TrackerSuccess",
     "UnknownEventError",
+    "WebSeedError",
     "__version__",
     "bdecode",
     "bencode",

@@ -96,6 +96,8 @@ class Config:
     upnp_ssdp_address: tuple[str, int] = ("239.255.255.250", 1900)  # UPnP's SSDP multicast group
     # Trackers.
     tracker_enabled: bool = True
+    # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
+    web_seeds: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck

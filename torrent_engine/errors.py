@@ -69,6 +69,31 @@ class TrackerRefused(TrackerError):
         self.retry_in = retry_in
 
 
+class WebSeedError(TorrentEngineError):
+    """A web seed (BEP 19) request failed or its server answered something unusable; ``url``
+    names the file asked for."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.reason = message
+        self.url = url
+
+
+class WebSeedStatusError(WebSeedError):
+    """The web seed answered with an HTTP error status (404, 503, ...). ``retry_after`` is the
+    server's ``Retry-After`` in seconds when it sent one."""
+
+    def __init__(self, message: str, url: str = "", *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message, url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class WebSeedRangeError(WebSeedError):
+    """The web seed's answer does not hold the bytes asked for: a ``Content-Range`` or length
+    other than the request's, a file of another size than the torrent's, or Range ignored."""
+
+
 class DHTError(TorrentEngineError):
     """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
 

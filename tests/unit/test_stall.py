@@ -30,6 +30,14 @@ def facts(**kw: object) -> SwarmFacts:
      "4 hash requests sent, 4 rejected or unanswered"),
     (facts(known=1, connected=1, piece_layers_missing=1), StallReason.NO_PIECE_LAYERS,
      "piece hashes (v2 piece layers, BEP 52) of 1 file: no connected peer has those pieces"),
+    # BEP 19: a web seed is a source of its own, not "no peer source"
+    (facts(sources=1, web_seeds=1), StallReason.NOTHING_ARRIVES, "1 web seeds, none sends"),
+    (facts(sources=1, web_seeds=1, web_seed_errors=("http://w/f: HTTP 503",)), StallReason.WEB_SEEDS_FAILING,
+     "web seeds fail: http://w/f: HTTP 503"),
+    (facts(sources=1, web_seed_errors=("http://w/f: banned",), known=1, banned=1),
+     StallReason.WEB_SEEDS_FAILING, "http://w/f: banned"),
+    (facts(known=2, failed=2, web_seed_errors=("http://w/f: given up",)), StallReason.NONE_REACHABLE,
+     "none reachable"),
 ])
 def test_each_reason(given: SwarmFacts, reason: StallReason, words: str) -> None:
     found, message = diagnose(given)

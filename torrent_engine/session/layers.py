@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Container
+from collections.abc import Container, Hashable
 from typing import TYPE_CHECKING
 
 from .. import events as ev
@@ -40,7 +40,7 @@ class PieceLayers:
         v2_wire = torrent.info_hash_v2 is not None and self._s.info_hash == torrent.info_hash_v2[:20]
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
 
-    def verifiable(self, peer_key: tuple[str, int]) -> Container[int] | None:
+    def verifiable(self, peer_key: Hashable) -> Container[int] | None:
         """What the picker may take from the peer (its pieces whose hash is known), or None when
         every piece's hash is known (the picker's own record of the peer then)."""
         fetcher = self.fetcher
