@@ -8,11 +8,13 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
 import pytest
 
+from tests.unit._webseed_server import http_server, ranged
 from torrent_engine import events as ev
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.manager import TorrentManager
@@ -247,3 +249,27 @@ async def test_a_hybrid_by_btmh_alone_gets_its_layers_and_restarts_by_that_hash(
         assert reloaded.state is State.SEEDING and not reloaded.rechecked
         assert reloaded.torrent.piece_layers == torrent.piece_layers
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_web_seed_takes_no_piece_whose_hash_is_not_known(tmp_path: Path) -> None:
+    """While no peer gives the piece layers, the web seed (BEP 19) is asked only for what can be
+    verified: the file smaller than one piece, whose hash is its pieces root."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    files = {"/pub/" + "/".join(quote(p, safe="") for p in f.path): (tmp_path / "seed").joinpath(*f.path)
+             .read_bytes() for f in torrent.files}
+    rejecter = HashLiar(torrent, reject=True)
+    async with anyio.create_task_group() as tg, \
+            http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        await tg.start(rejecter.serve)
+        url = server.url("/pub/")
+        bare = Torrent.from_info_bytes(torrent.info_bytes, web_seeds=[url])
+        cfg = loopback_config(encryption="disable", stall_after=1.0)
+        async with Session(bare, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", rejecter.port)]) as leecher:
+            with anyio.fail_after(30):
+                while leecher.status().stall_reason != "no_piece_layers":
+                    await anyio.sleep(0.1)
+            assert leecher.hash_failures == 0 and leecher.banned_count == 0
+            assert len(leecher.have) == 1  # z.txt
+        tg.cancel_scope.cancel()
+    assert server.requests and {path.rsplit("/", 1)[-1] for path, _ in server.requests} == {"z.txt"}
