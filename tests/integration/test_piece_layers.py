@@ -57,6 +57,7 @@ async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> No
     names = [e.name for e in seen]
     assert names.index("session.metadata_received") < names.index("session.piece_layers_received") \
         < names.index("session.completed")
+    assert [e.files for e in seen if isinstance(e, ev.SessionPieceLayersReceived)] == [2]
     saved = Torrent.load(state / "torrents" / f"{torrent.info_hash.hex()}.torrent")
     assert saved.piece_layers == torrent.piece_layers and not saved.missing_piece_layers
     assert saved.info_hash_v2 == torrent.info_hash_v2

@@ -34,6 +34,7 @@ class PieceLayers:
     def __init__(self, session: Session) -> None:
         self._s = session
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
+        self.received = 0  # files whose layer came from peers
 
     def start(self, torrent: Torrent) -> None:
         """The metainfo is known: fetch its missing layers if our connections can ask for them."""
@@ -106,9 +107,10 @@ class PieceLayers:
     async def _arrived(self, fetcher: PieceLayerFetcher) -> None:
         """Files' layers verified: the torrent takes them, their pieces are requested now."""
         s = self._s
-        s._torrent = s.torrent.with_piece_layers(fetcher.take_layers())
+        layers = fetcher.take_layers()
+        s._torrent = s.torrent.with_piece_layers(layers)
+        self.received += len(layers)
         if fetcher.done:
-            s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex,
-                                                           files=len(s.torrent.piece_layers)))
+            s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
             await s.save_metainfo()
         await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
