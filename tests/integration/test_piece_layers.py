@@ -5,6 +5,7 @@ that sends false hashes is banned while an honest one completes the layers."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -274,3 +275,21 @@ async def test_a_web_seed_takes_no_piece_whose_hash_is_not_known(tmp_path: Path)
             assert len(leecher.have) == 1  # z.txt
         tg.cancel_scope.cancel()
     assert server.requests and {path.rsplit("/", 1)[-1] for path, _ in server.requests} == {"z.txt"}
+
+
+async def test_data_already_on_disk_is_found_once_its_layer_arrives(tmp_path: Path) -> None:
+    """A .torrent without piece layers over complete data: the start-up recheck cannot verify
+    the big files' pieces; once their layers come, they are found on disk, not downloaded."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    shutil.copytree(tmp_path / "seed", tmp_path / "leech")
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(Torrent.from_info_bytes(torrent.info_bytes), tmp_path / "leech",
+                           config=loopback_config(), peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            await leecher.wait_ready()
+            assert leecher.rechecked and 0 < len(leecher.have) < torrent.num_pieces
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.downloaded == 0 and leecher.hash_failures == 0
+            assert leecher.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

@@ -3,7 +3,9 @@
 layers to the torrent, and answer peers' ``hash request`` messages from the layers we know.
 
 Until a file's layer is known its pieces are not requested (``verifiable``), so no piece is ever
-counted as a hash failure for want of its hash. Hash messages belong to connections made with the
+counted as a hash failure for want of its hash. Data that was on disk at start (the start-up
+recheck could not verify those pieces) is checked again once their layer comes, before any of
+them is requested. Hash messages belong to connections made with the
 v2 info-hash: a hybrid torrent reached by its v1 info-hash asks nothing (BEP 52's upgrade
 handshake is not done; libtorrent drops a v1 connection that sends one) and its pieces are
 verified by SHA-1 alone.
@@ -20,12 +22,26 @@ from .. import events as ev
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
+from ..verify import check_piece_on_disk
 from .peer import PeerState, fan_out
 
 if TYPE_CHECKING:
     from .core import Session
 
 log = logging.getLogger("torrent_engine.session")
+
+
+class _Without:
+    """What a peer has, minus the pieces being looked for on disk (a ``Container``)."""
+
+    __slots__ = ("_has", "_held")
+
+    def __init__(self, has: Container[int], held: set[int]) -> None:
+        self._has = has
+        self._held = held
+
+    def __contains__(self, index: object) -> bool:
+        return index not in self._held and index in self._has
 
 
 class PieceLayers:
@@ -35,6 +51,7 @@ class PieceLayers:
         self._s = session
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
+        self._held: set[int] = set()  # pieces being checked on disk: not offered to the picker
 
     def start(self, torrent: Torrent) -> None:
         """The metainfo is known: fetch its missing layers if our connections can ask for them."""
@@ -45,9 +62,13 @@ class PieceLayers:
         """What the picker may take from the peer (its pieces whose hash is known), or None when
         every piece's hash is known (the picker's own record of the peer then)."""
         fetcher = self.fetcher
-        if fetcher is None or not fetcher.blocking:
+        blocking = fetcher is not None and fetcher.blocking
+        if not blocking and not self._held:
             return None
-        return fetcher.verifiable(self._s._picker.peer_has(peer_key))
+        has = self._s._picker.peer_has(peer_key)
+        if fetcher is not None and blocking:
+            has = fetcher.verifiable(has)
+        return _Without(has, self._held) if self._held else has
 
     def blocked(self, index: int) -> bool:
         """Whether piece ``index``'s hash is not known yet."""
@@ -110,7 +131,41 @@ class PieceLayers:
         layers = fetcher.take_layers()
         s._torrent = s.torrent.with_piece_layers(layers)
         self.received += len(layers)
+        if s.checker.rechecked:
+            self._look_on_disk(layers)
         if fetcher.done:
             s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
             await s.save_metainfo()
+        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
+
+    def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
+        """The start-up recheck found data it could not verify (no hash yet): now that the
+        layers of these files are known, check their pieces on disk before requesting them."""
+        s = self._s
+        torrent, storage, picker = s.torrent, s._storage, s._picker
+        if storage is None or s._tg is None:
+            return
+        busy = set(picker.downloading())
+        pieces: list[int] = []
+        for i, f in enumerate(torrent.files):
+            path = storage.file_path(i)
+            if f.pieces_root not in layers or path is None or not path.exists():
+                continue
+            first = f.offset // torrent.piece_length
+            pieces += [p for p in range(first, first + -(-f.length // torrent.piece_length))
+                       if not picker.has_piece(p) and p not in busy]
+        if pieces:
+            self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
+            s._tg.start_soon(self._check_on_disk, pieces)
+
+    async def _check_on_disk(self, pieces: list[int]) -> None:
+        s = self._s
+        try:
+            for index in pieces:
+                assert s._storage is not None
+                if await check_piece_on_disk(s.torrent, s._storage, index):
+                    await s.pieces.passed(index)
+                self._held.discard(index)
+        finally:
+            self._held.difference_update(pieces)
         await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
