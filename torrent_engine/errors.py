@@ -124,6 +124,16 @@ class PortMapError(TorrentEngineError):
         self.code = code
 
 
+class LsdError(TorrentEngineError, ValueError):
+    """A Local Service Discovery (BEP 14) announce that cannot be used; ``field`` names the
+    offending part (the request line, a header, or the datagram's size)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.reason = message
+        self.field = field
+
+
 class DownloadTimeout(TorrentEngineError, TimeoutError):
     """A download did not complete within the time it was given; the message says which and
     how far it got."""

@@ -156,3 +156,32 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
             delays.append(s._pool[address].next_try - time.monotonic())
     assert len(swarm.started) == MAX_CONNECT_FAILURES
     assert delays == sorted(delays)  # growing
+
+
+async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path) -> None:
+    """More addresses than the connection budget: the highest BEP 40 priorities with our own
+    address (here the listen address, 127.0.0.1, so the ports decide) are dialed, not the
+    first heard of."""
+    from torrent_engine.bep40 import peer_priority
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(listen_host="127.0.0.1", dht_enabled=False, max_peers_per_torrent=3)
+    shared = SharedResources(cfg)
+    shared._listen_port = 50000  # as if the listener ran
+    s = Session(torrent, tmp_path / "dl", config=cfg, shared=shared)
+    addresses = [("127.0.0.1", port) for port in range(40000, 40030)]
+    s.add_peers(addresses)
+    dialed: list[tuple[str, int]] = []
+
+    async def fake_dial(key: tuple[str, int]) -> None:
+        dialed.append(key)
+
+    s.connector.dial = fake_dial  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        s._swarm = tg
+        s.connector.dial_some()
+    best = sorted(addresses, key=lambda a: -peer_priority(("127.0.0.1", 50000), a))[:3]
+    assert sorted(dialed) == sorted(best)
+    assert sorted(dialed) != addresses[:3]
