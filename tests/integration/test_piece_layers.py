@@ -86,10 +86,13 @@ async def test_a_v2_torrent_file_without_piece_layers_downloads_without_hash_fai
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
-async def test_a_hybrid_over_its_v1_info_hash_sends_no_hash_request(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("buffer", [64 << 20, 0])
+async def test_a_hybrid_over_its_v1_info_hash_learns_its_layers_from_its_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buffer: int) -> None:
     """BEP 52 hash messages need a connection made with the v2 info-hash (libtorrent drops a v1
-    connection that sends one); SHA-1 verifies the pieces of a hybrid meanwhile."""
+    connection that sends one): no hash request is sent; SHA-1 verifies the pieces, and the v2
+    layers are built from them (``buffer`` 0: every piece goes to disk first, so the layers are
+    read back from disk at the end)."""
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
     bare = Torrent.from_info_bytes(torrent.info_bytes)
     assert bare.missing_piece_layers
@@ -104,11 +107,12 @@ async def test_a_hybrid_over_its_v1_info_hash_sends_no_hash_request(
     monkeypatch.setattr(PeerLink, "send_many", spy)
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
-        async with Session(bare, tmp_path / "leech", config=loopback_config(),
+        async with Session(bare, tmp_path / "leech", config=loopback_config(piece_buffer_bytes=buffer),
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
             with anyio.fail_after(60):
                 await leecher.wait_completed()
             assert leecher.hash_failures == 0
+            assert leecher.torrent.piece_layers == torrent.piece_layers
     assert any(isinstance(msg, m.Request) for msg in sent)  # (the spy saw the leecher's messages)
     assert not [msg for msg in sent if isinstance(msg, m.HashRequest)]
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

@@ -66,7 +66,7 @@ async def test_btmh_magnet_from_libtorrent_seeder(tmp_path: Path, version: str) 
 
 async def test_hybrid_torrent_file_without_layers_over_v1_from_libtorrent(tmp_path: Path) -> None:
     """Over a hybrid's v1 info-hash no hash request is sent (libtorrent drops a v1 connection
-    that sends one); SHA-1 verifies every piece."""
+    that sends one); SHA-1 verifies every piece, and the v2 layers are built from them."""
     lt = require_libtorrent()
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
     bare = Torrent.from_info_bytes(torrent.info_bytes)
@@ -79,6 +79,7 @@ async def test_hybrid_torrent_file_without_layers_over_v1_from_libtorrent(tmp_pa
             with anyio.fail_after(60):
                 await ours.wait_completed()
             assert ours.hash_failures == 0 and ours.banned_count == 0
+            assert ours.torrent.piece_layers == torrent.piece_layers
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 

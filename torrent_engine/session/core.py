@@ -619,6 +619,9 @@ class Session:
         if self.state is not State.DOWNLOADING or not self._is_complete():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
         self.checker.completed_time = int(time.time())
+        await self.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
+        if self.state is not State.DOWNLOADING or not self._is_complete():
+            return
         self._machine.to(State.SEEDING)
         self._completed.set()
         self.announcer.completed()

@@ -5,20 +5,29 @@ layers to the torrent, and answer peers' ``hash request`` messages from the laye
 Until a file's layer is known its pieces are not requested (``verifiable``), so no piece is ever
 counted as a hash failure for want of its hash. Data that was on disk at start (the start-up
 recheck could not verify those pieces) is checked again once their layer comes, before any of
-them is requested. Hash messages belong to connections made with the
-v2 info-hash: a hybrid torrent reached by its v1 info-hash asks nothing (BEP 52's upgrade
-handshake is not done; libtorrent drops a v1 connection that sends one) and its pieces are
-verified by SHA-1 alone.
+them is requested.
+
+Hash messages belong to connections made with the v2 info-hash: a hybrid torrent reached by its
+v1 info-hash asks nothing (BEP 52's upgrade handshake is not done; libtorrent drops a v1
+connection that sends one); it learns its missing layers from its own data instead: each piece
+that passes its SHA-1 check in memory is hashed the v2 way too (``learn``), and once the download
+is complete the pieces not seen so (from resume data, or written straight to disk) are read back,
+and the layers are built and checked against each file's pieces root (``learn_rest``).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Container, Hashable
 from typing import TYPE_CHECKING
 
+import anyio
+
 from .. import events as ev
+from ..errors import MetainfoError, StorageError
+from ..merkle import piece_hash_v2
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
@@ -52,11 +61,80 @@ class PieceLayers:
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
         self._held: set[int] = set()  # pieces being checked on disk: not offered to the picker
+        # a hybrid reached by its v1 info-hash: the v2 hashes of its own verified pieces, per file
+        # lacking a layer (first piece -> (file index, hashes; None: not seen yet))
+        self._learnt: dict[int, tuple[int, list[bytes | None]]] = {}
+        self._learnt_firsts: list[int] = []
+        self._learning_rest = anyio.Lock()
 
     def start(self, torrent: Torrent) -> None:
         """The metainfo is known: fetch its missing layers if our connections can ask for them."""
         v2_wire = torrent.info_hash_v2 is not None and self._s.info_hash == torrent.info_hash_v2[:20]
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
+        self._learnt = {}
+        if self.fetcher is None and torrent.is_hybrid:
+            pl = torrent.piece_length
+            for i in torrent.missing_piece_layers:
+                f = torrent.files[i]
+                self._learnt[f.offset // pl] = (i, [None] * -(-f.length // pl))
+        self._learnt_firsts = sorted(self._learnt)
+
+    @property
+    def learning(self) -> bool:
+        """Whether verified pieces should also be hashed the v2 way (see the module text)."""
+        return bool(self._learnt)
+
+    def learn(self, index: int, piece_hash: bytes) -> None:
+        """Piece ``index`` passed its SHA-1 check; ``piece_hash`` is its v2 piece-layer hash."""
+        pos = bisect.bisect_right(self._learnt_firsts, index) - 1
+        if pos >= 0:
+            first = self._learnt_firsts[pos]
+            hashes = self._learnt[first][1]
+            if index - first < len(hashes):
+                hashes[index - first] = piece_hash
+
+    async def learn_rest(self) -> None:
+        """The download is complete: read back the pieces whose v2 hash was not learnt, build the
+        layers of the files held whole, and give them to the torrent if they match its roots."""
+        async with self._learning_rest:  # (two last pieces passing at once: the second waits)
+            await self._learn_rest()
+
+    async def _learn_rest(self) -> None:
+        s = self._s
+        storage = s._storage
+        if not self._learnt or storage is None:
+            return
+        torrent = s.torrent
+        pl = torrent.piece_length
+        found: dict[bytes, bytes] = {}
+        for first, (i, hashes) in list(self._learnt.items()):
+            f = torrent.files[i]
+            if f.pieces_root is None or not all(s._picker.has_piece(first + j) for j in range(len(hashes))):
+                continue  # (a skipped file: not on disk)
+            try:
+                for j, h in enumerate(hashes):
+                    if h is None:
+                        data = await storage.read_piece(first + j)
+                        own = min(len(data), f.offset + f.length - (first + j) * pl)
+                        hashes[j] = await anyio.to_thread.run_sync(piece_hash_v2, memoryview(data)[:own], pl,
+                                                                   f.length)
+            except StorageError as exc:
+                log.warning("cannot read %s back for its v2 piece layer: %s", "/".join(f.path), exc)
+                continue
+            found[f.pieces_root] = b"".join(h or b"" for h in hashes)
+            del self._learnt[first]
+        self._learnt_firsts = sorted(self._learnt)
+        if not found:
+            return
+        try:
+            s._torrent = torrent.with_piece_layers(found)
+        except MetainfoError as exc:  # its (SHA-1 verified) data does not hash to the v2 roots
+            log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", s.name, exc)
+            self._learnt, self._learnt_firsts = {}, []
+            return
+        self.received += len(found)
+        s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=len(found)))
+        await s.save_metainfo()
 
     def verifiable(self, peer_key: Hashable) -> Container[int] | None:
         """What the picker may take from the peer (its pieces whose hash is known), or None when
