@@ -186,8 +186,12 @@ async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_an
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
-async def test_cli_saves_a_v2_magnets_torrent_with_its_piece_layers(tmp_path: Path) -> None:
-    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_cli_saves_a_magnets_torrent_with_its_piece_layers(tmp_path: Path, version: str) -> None:
+    """v2: the layers come from the peer; hybrid (a magnet with btih and btmh, so reached by v1):
+    they are built from the data at completion, before the CLI saves and exits."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version=version)
+    assert ("btih" in torrent.magnet_uri()) is (version == "hybrid")
     saved = tmp_path / "saved.torrent"
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
