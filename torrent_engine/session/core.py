@@ -246,6 +246,25 @@ class Session:
         return list(self._peers.values())
 
     @property
+    def pool(self) -> PeerPool:
+        """The peer pool: every address heard of, with its bans and dial back-off (to read:
+        ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""
+        return self._pool
+
+    @property
+    def picker(self) -> PiecePicker:
+        """The piece picker, the one record of what is verified, what is in flight at whom and
+        who sent each block (to read: ``in_flight``, ``requests_of``); only with the metadata."""
+        if self._torrent is None:
+            raise SessionError("the torrent's metadata has not been received yet")
+        return self._picker
+
+    @property
+    def shared(self) -> SharedResources | None:
+        """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""
+        return self._shared
+
+    @property
     def web_seeds(self) -> list[WebSeedState]:
         """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
         return self.webseeds.states()
