@@ -136,13 +136,13 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                     index: int = wait(driver, click_second)
                     selector = f'.job input[data-file-index="{index}"]'
-                    wait(driver, lambda d: not d.find_element(By.CSS_SELECTOR, selector).is_selected())
+                    # Unticked and enabled again: the box waits (disabled) for the server's answer.
+                    wait(driver, lambda d: (lambda box: not box.is_selected() and box.is_enabled())(
+                        d.find_element(By.CSS_SELECTOR, selector)))
                     return index
 
                 skipped = await in_thread(skip_a_file)
-                with anyio.fail_after(10):
-                    while next(f for f in api.service.get(job_id).files if f.index == skipped).selected:
-                        await anyio.sleep(0.1)
+                assert not next(f for f in api.service.get(job_id).files if f.index == skipped).selected
                 assert sum(f.selected for f in api.service.get(job_id).files) == len(FILES) - 1
 
                 def cancel_with_delete() -> None:
@@ -186,3 +186,70 @@ async def test_errors_are_shown_and_narrow_window_works(tmp_path: Path) -> None:
 
             assert "magnet" in (await in_thread(bad_magnet)).lower()
             assert api.service.list() == []
+
+
+# Wraps the page's fetch: while window.holdChanges is true a PATCH is held (as a slow server
+# would hold it) until window.releaseChanges() is called; window.answered counts GET answers.
+HOLD_CHANGES = """
+window.holdChanges = false; window.answered = 0;
+const held = [];
+window.releaseChanges = () => { window.holdChanges = false; for (const go of held.splice(0)) go(); };
+const realFetch = window.fetch;
+window.fetch = async function (path, opts) {
+  const method = (opts && opts.method) || "GET";
+  if (method === "PATCH" && window.holdChanges) await new Promise((go) => held.push(go));
+  const res = await realFetch.apply(this, arguments);
+  if (method === "GET" && !String(path).includes("/api/events")) window.answered++;
+  return res;
+};
+"""
+
+
+async def test_a_file_change_the_server_has_not_answered_is_never_shown_stale(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES, name="Example Payload"),
+                           piece_length=32 * 1024)
+    async with running_api(tmp_path) as api:
+        job, _ = await api.service.add(torrent, paused=True)
+        with chromium() as driver:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_CHANGES})
+
+            def untick_while_held() -> tuple[int, list[tuple[bool, bool]]]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                details = '.job [data-action="details"]'
+                wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, details)).click()
+                boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                               ".job input[data-file-index]"))
+                index = int(boxes[1].get_attribute("data-file-index"))
+                selector = f'.job input[data-file-index="{index}"]'
+                driver.execute_script("window.holdChanges = true")
+                wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
+                driver.find_element(By.CSS_SELECTOR, selector).click()
+                seen: list[tuple[bool, bool]] = []
+
+                def box_state() -> tuple[bool, bool]:
+                    box = driver.find_element(By.CSS_SELECTOR, selector)
+                    return box.is_selected(), box.is_enabled()
+
+                seen.append(box_state())
+                # Two refreshes of the details answered while the change is held: the view must
+                # keep the choice (waiting for the server), not redraw what the server had before.
+                answered = driver.execute_script("return window.answered")
+                wait(driver, lambda d: d.execute_script("return window.answered") >= answered + 2, 15)
+                seen.append(box_state())
+                return index, seen
+
+            index, seen = await in_thread(untick_while_held)
+            assert seen == [(False, False), (False, False)]  # unticked, disabled until answered
+            assert next(f for f in api.service.get(job.id).files if f.index == index).selected
+
+            def release() -> None:
+                driver.execute_script("window.releaseChanges()")
+                selector = f'.job input[data-file-index="{index}"]'
+                wait(driver, lambda d: (lambda box: not box.is_selected() and box.is_enabled())(
+                    d.find_element(By.CSS_SELECTOR, selector)))
+
+            await in_thread(release)
+            assert not next(f for f in api.service.get(job.id).files if f.index == index).selected

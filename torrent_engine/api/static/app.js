@@ -10,7 +10,11 @@ const STATE_LABEL = {
   seeding: "seeding", paused: "paused", completed: "completed", failed: "failed", cancelled: "cancelled",
 };
 const jobs = new Map();          // id -> job (summary JSON)
-const details = new Map();       // id -> {sub, timer}
+const details = new Map();       // id -> {sub, timer, asked, shown, pending}
+// A details view only shows an answer newer than the one it shows: every request for it takes a
+// number (asked), the view remembers the number of what it shows (shown), and an older answer
+// arriving late is dropped. A file whose change the server has not yet answered stays disabled
+// with the choice made (pending: file index -> selected) whatever a refresh says meanwhile.
 let tab = "active";
 let token = null;
 let lastEventId = null;
@@ -168,12 +172,14 @@ function render() {
   $("count-history").textContent = all.filter((j) => FINISHED.has(j.state)).length;
   const keep = new Set(shown.map((j) => j.id));
   for (const node of [...list.children]) if (!keep.has(node.dataset.jobId)) node.remove();
-  for (const job of shown) {
+  shown.forEach((job, i) => {
     let node = list.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`);
     if (!node) node = makeJob(job);
-    list.append(node);  // keeps the sort order
+    // Moved only when out of place: moving a node takes it out of the page for a moment, which
+    // drops a click whose button went down before and up after.
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
     renderJob(job);
-  }
+  });
   $("empty").hidden = shown.length > 0;
   $("empty").textContent = tab === "history" ? "No finished jobs." : "Nothing here yet. Paste a magnet link above to start.";
   $("clear-history").hidden = tab !== "history" || shown.length === 0;
@@ -190,10 +196,7 @@ function makeJob(job) {
   });
   node.addEventListener("change", (ev) => {
     const box = ev.target;
-    if (box.dataset.fileIndex !== undefined) {
-      act(api("PATCH", `/api/jobs/${job.id}`, {file_priorities: {[box.dataset.fileIndex]: box.checked ? 1 : 0}})
-        .then(() => refreshDetails(job.id)));
-    }
+    if (box.dataset.fileIndex !== undefined) selectFile(job.id, box);
   });
   return node;
 }
@@ -252,7 +255,8 @@ function onAction(id, action, node) {
     box.hidden = !open;
     node.querySelector(".expand").setAttribute("aria-expanded", String(open));
     if (open) {
-      details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000)});
+      details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000),
+                       asked: 0, shown: 0, pending: new Map()});
       refreshDetails(id);
     } else {
       clearInterval(details.get(id)?.timer);
@@ -265,13 +269,71 @@ function upsert(job) { jobs.set(job.id, job); render(); }
 
 async function refreshDetails(id) {
   const open = details.get(id);
-  const node = document.querySelector(`[data-job-id="${CSS.escape(id)}"]`);
-  if (!open || !node) return;
+  if (!open) return;
+  const n = ++open.asked;
   let job;
   try { job = await api("GET", `/api/jobs/${id}`); } catch (e) { return; }
+  showDetails(id, job, n);
+}
+
+// Show ``job`` (the answer to request number ``n``) in the open details of job ``id``, unless a
+// newer answer is shown already.
+function showDetails(id, job, n) {
+  const open = details.get(id);
+  const node = document.querySelector(`[data-job-id="${CSS.escape(id)}"]`);
+  if (!open || !node || n <= open.shown) return;
+  open.shown = n;
   for (const b of node.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === open.sub);
   const body = node.querySelector(".subbody");
-  body.replaceChildren(detailView(job, open.sub));
+  if (open.sub !== "files" || !updateFiles(body, job, open.pending)) {
+    body.replaceChildren(detailView(job, open.sub, open.pending));
+  }
+}
+
+// A file (un)ticked: the change goes to the server; until it answers, the box keeps the choice
+// and is disabled; then the view shows the server's answer (or, on an error, what it holds).
+function selectFile(id, box) {
+  const open = details.get(id);
+  const index = Number(box.dataset.fileIndex);
+  const selected = box.checked;
+  if (open) open.pending.set(index, selected);
+  box.disabled = true;
+  const done = () => { if (open && open.pending.get(index) === selected) open.pending.delete(index); };
+  // The answer is newer than whatever a refresh asked before it came (numbered when it comes).
+  api("PATCH", `/api/jobs/${id}`, {file_priorities: {[index]: selected ? 1 : 0}})
+    .then((job) => { done(); if (open) showDetails(id, job, ++open.asked); })
+    .catch((e) => { done(); showError(e.message); refreshDetails(id); });
+}
+
+// Update a files table in place (the same files in the same order): a click is not lost to a
+// redraw, and a box being clicked stays the same element. False if it must be drawn anew.
+function updateFiles(body, job, pending) {
+  const files = job.files || [];
+  const rows = body.querySelectorAll("tbody tr");
+  if (!files.length || rows.length !== files.length) return false;
+  const finished = FINISHED.has(job.state);
+  for (let i = 0; i < files.length; i++) {
+    const box = rows[i].querySelector("input[data-file-index]");
+    if (!box || Number(box.dataset.fileIndex) !== files[i].index) return false;
+  }
+  files.forEach((f, i) => {
+    const cells = rows[i].children;
+    fileBox(cells[0].firstChild, f, finished, pending);
+    cells[1].textContent = f.path;
+    cells[2].textContent = bytes(f.size);
+    cells[3].textContent = `${Math.floor((f.progress || 0) * 100)} %`;
+    cells[4].firstChild.firstChild.style.width = `${(f.progress || 0) * 100}%`;
+  });
+  return true;
+}
+
+function fileBox(box, f, finished, pending) {
+  const waiting = pending.has(f.index);
+  box.checked = waiting ? pending.get(f.index) : f.selected;
+  box.disabled = finished || waiting;
+  box.title = waiting ? "saving…" : "download this file";
+  box.dataset.fileIndex = f.index;
+  return box;
 }
 
 function table(headers, rows) {
@@ -279,14 +341,13 @@ function table(headers, rows) {
   return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
 }
 
-function detailView(job, sub) {
+function detailView(job, sub, pending) {
   if (sub === "files") {
     const files = job.files || [];
     if (!files.length) return el("p", {class: "empty", text: "The file list arrives with the metadata."});
     const finished = FINISHED.has(job.state);
     return table([["", ""], ["File", ""], ["Size", "num"], ["Done", "num"], ["", "hide-narrow"]], files.map((f) => {
-      const box = el("input", {type: "checkbox", title: "download this file"});
-      box.checked = f.selected; box.disabled = finished; box.dataset.fileIndex = f.index;
+      const box = fileBox(el("input", {type: "checkbox"}), f, finished, pending);
       const bar = el("div", {class: "mini"}, el("div"));
       bar.firstChild.style.width = `${(f.progress || 0) * 100}%`;
       return el("tr", {}, el("td", {}, box), el("td", {class: "path", text: f.path}),
