@@ -136,9 +136,17 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                     index: int = wait(driver, click_second)
                     selector = f'.job input[data-file-index="{index}"]'
-                    # Unticked and enabled again: the box waits (disabled) for the server's answer.
-                    wait(driver, lambda d: (lambda box: not box.is_selected() and box.is_enabled())(
-                        d.find_element(By.CSS_SELECTOR, selector)))
+                    # Unticked and enabled again: the box waits (disabled) for the server's answer
+                    # (an error the server answered instead is shown, and fails the test).
+                    def answered(d: Any) -> bool:
+                        if d.find_elements(By.CSS_SELECTOR, ".error"):
+                            return True
+                        box = d.find_element(By.CSS_SELECTOR, selector)
+                        return not box.is_selected() and box.is_enabled()
+
+                    wait(driver, answered)
+                    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".error")]
+                    assert not errors, errors
                     return index
 
                 skipped = await in_thread(skip_a_file)
