@@ -127,6 +127,8 @@ class UtpSocket:
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.send_errors = 0
+        self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
+        self.datagrams_sent = 0
 
     def now_us(self) -> int:
         """The socket's clock in microseconds."""
@@ -205,6 +207,7 @@ class UtpSocket:
             return
         if self._dual and "." in addr[0] and ":" not in addr[0]:
             addr = ("::ffff:" + addr[0], addr[1])
+        self.datagrams_sent += 1
         try:
             self._transport.sendto(data, addr)
         except (OSError, ValueError):
@@ -237,6 +240,7 @@ class UtpSocket:
             sock.close()
 
     def _datagram(self, data: bytes, addr: Address) -> None:
+        self.datagrams_received += 1
         if not looks_like_utp(data):
             if data[:1] == b"d" and self._dht is not None:
                 self._dht._put(data, addr)
