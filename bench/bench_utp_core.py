@@ -21,8 +21,7 @@ BATCH = 32  # datagrams handed over per "loop wake-up" (what one socket read bat
 
 
 def feed(conn: UtpConnection, datagrams: list[bytes], now: int) -> None:
-    for d in datagrams:
-        conn.receive_datagram(d, now)
+    conn.receive_datagrams(datagrams, now)
 
 
 def one_round(total: int) -> tuple[float, float, int]:

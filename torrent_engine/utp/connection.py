@@ -174,6 +174,11 @@ class UtpConnection:
         return data
 
     @property
+    def ack_pending(self) -> bool:
+        """Whether an ack waits to be sent (e.g. ``read`` reopened a window the peer saw closed)."""
+        return self._ack_needed
+
+    @property
     def readable(self) -> int:
         """Bytes received and ready to read."""
         return len(self._recv_buf)
@@ -212,6 +217,46 @@ class UtpConnection:
             self._events.append(_READABLE)
 
     # -- network side --------------------------------------------------------------------
+    def receive_datagrams(self, datagrams: list[bytes], now_us: int) -> None:
+        """Process a batch of datagrams from the peer, in arrival order, at ``now_us``.
+
+        The steady download (data packets in order, acking nothing new) runs in one tight loop
+        that appends each payload to the receive buffer and keeps the sequence state in locals;
+        the first datagram that is anything else, and every one after it, goes through
+        ``receive_datagram``. The result is the same as feeding them one by one."""
+        done = 0
+        if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
+            unpack = HEADER.unpack_from
+            acked = self.acked_seq
+            expect = (self.ack_nr + 1) & SEQ_MASK
+            buf = self._recv_buf
+            room = 2 * self.recv_buffer - len(buf) + HEADER_SIZE  # a datagram fits if len(data) <= room
+            ts = ts_diff = wnd = 0
+            for data in datagrams:
+                if len(data) < HEADER_SIZE or len(data) > room:
+                    break
+                first, ext, _, ts_, ts_diff_, wnd_, seq, ack = unpack(data)
+                if first != _DATA_V1 or ext or seq != expect or ack != acked:
+                    break
+                ts, ts_diff, wnd = ts_, ts_diff_, wnd_
+                buf += data[HEADER_SIZE:]
+                room -= len(data) - HEADER_SIZE
+                expect = (expect + 1) & SEQ_MASK
+                done += 1
+            if done:
+                self.packets_received += done
+                self.ack_nr = (expect - 1) & SEQ_MASK
+                self._reply_micro = (now_us - ts) & TS_MASK
+                self.peer_wnd = wnd
+                if ts_diff and self._out:
+                    self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
+                self._ack_needed = True
+                if buf and not self._readable_queued:
+                    self._readable_queued = True
+                    self._events.append(_READABLE)
+        for i in range(done, len(datagrams)):
+            self.receive_datagram(datagrams[i], now_us)
+
     def receive_datagram(self, data: bytes, now_us: int) -> None:
         """Process one datagram from the peer at ``now_us``; a malformed one is dropped and counted."""
         if len(data) < HEADER_SIZE:

@@ -302,6 +302,8 @@ class UtpSocket:
         dirty = self._dirty
         now = self.now_us()  # one clock read per batch: the batch is read within microseconds
         count = 0
+        run: list[bytes] = []  # consecutive datagrams of one connection, handed over together
+        run_stream: UtpStream | None = None
         while count < READ_BATCH:
             try:
                 data, addr = recv(MAX_DATAGRAM)
@@ -315,10 +317,20 @@ class UtpSocket:
             if len(data) >= HEADER_SIZE and data[0] < _FIRST_SYN and data[0] & 0x0F == VERSION:
                 stream = by_wire.get((addr, data[2] << 8 | data[3]))
                 if stream is not None:
-                    stream._feed(data, now)
-                    dirty.add(stream)
+                    if stream is run_stream:
+                        run.append(data)
+                    else:
+                        if run_stream is not None:
+                            run_stream._feed(run, now)
+                        run_stream, run = stream, [data]
+                        dirty.add(stream)
                     continue
+            if run_stream is not None:  # keep the arrival order across connections
+                run_stream._feed(run, now)
+                run_stream, run = None, []
             self._datagram(data, addr, now)
+        if run_stream is not None:
+            run_stream._feed(run, now)
         self.datagrams_received += count
         if dirty:
             self._flush()
@@ -482,7 +494,7 @@ class UtpStream(anyio.abc.ByteStream):
         self._closed_at: int | None = None
         self._closed_by_us = False
         self._wire_key: tuple[Any, int] | None = None  # the key in UtpSocket._by_wire, once known
-        self._feed = conn.receive_datagram  # bound once: the socket calls it for every datagram
+        self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
 
     def _wake(self) -> None:
         self._changed.set()
@@ -505,7 +517,8 @@ class UtpStream(anyio.abc.ByteStream):
                 raise anyio.ClosedResourceError
             if conn.readable:
                 data = conn.read(max_bytes)
-                self._sock._mark(self)  # a reopened window is announced
+                if conn.ack_pending:
+                    self._sock._mark(self)  # a reopened window is announced
                 return data
             if conn.at_eof:
                 raise anyio.EndOfStream
