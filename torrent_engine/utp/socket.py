@@ -26,6 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..errors import UtpError
 from .connection import UtpConnection
+from .events import Readable
 from .packet import (
     HEADER_SIZE,
     SEQ_MASK,
@@ -50,7 +51,8 @@ SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
-MAX_DATAGRAM = 2048
+MAX_DATAGRAM = 65536  # the largest UDP payload: nothing is cut short
+WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is woken once this much waits
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
@@ -142,6 +144,7 @@ class UtpSocket:
         # the same connections keyed by the sender's address exactly as recvfrom returns it
         self._by_wire: dict[tuple[Any, int], UtpStream] = {}
         self._dirty: set[UtpStream] = set()
+        self._wake_later: set[UtpStream] = set()  # new data, reader not yet woken (more is coming)
         self._flush_scheduled = False
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
@@ -332,8 +335,17 @@ class UtpSocket:
         if run_stream is not None:
             run_stream._feed(run, now)
         self.datagrams_received += count
-        if dirty:
-            self._flush()
+        backlog = False
+        if count == READ_BATCH:
+            try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
+                sock.recv(1, socket.MSG_PEEK)
+                backlog = True
+            except OSError:
+                pass  # drained (or an error, which the next read reports)
+        if dirty or self._wake_later:
+            # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
+            # take the data in fewer, larger reads
+            self._flush(backlog=backlog)
 
     def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
         """Every datagram the batch path does not take: KRPC, SYNs, unknown connections, the
@@ -389,18 +401,28 @@ class UtpSocket:
         self._flush_scheduled = False
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, *, backlog: bool = False) -> None:
         dirty, self._dirty = self._dirty, set()
         now = self.now_us()
         for stream in dirty:
-            self._service(stream, now)
+            self._service(stream, now, backlog=backlog)
+        if not backlog and self._wake_later:
+            for stream in self._wake_later:
+                stream._wake()
+            self._wake_later.clear()
 
-    def _service(self, stream: UtpStream, now: int) -> None:
+    def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
         conn = stream.conn
         for d in conn.datagrams(now):
             self.sendto(d, stream.remote)
-        if conn.events():
-            stream._wake()
+        events = conn.events()
+        if events:
+            if (backlog and len(events) == 1 and type(events[0]) is Readable
+                    and conn.readable < WAKE_BYTES):
+                self._wake_later.add(stream)
+            else:
+                self._wake_later.discard(stream)
+                stream._wake()
 
     def _tick(self) -> None:
         now = self.now_us()

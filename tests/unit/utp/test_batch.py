@@ -9,7 +9,6 @@ import socket
 import anyio
 import pytest
 
-from torrent_engine.utp import events as ev
 from torrent_engine.utp.connection import UtpConnection
 from torrent_engine.utp.packet import PacketType, decode, encode_header
 from torrent_engine.utp.socket import READ_BATCH, UtpSocket, UtpStream
@@ -125,15 +124,33 @@ async def test_a_batch_of_data_is_answered_by_one_ack() -> None:
             await anyio.wait_readable(peer)
             syn_ack = decode(peer.recv(65536))
             assert syn_ack.type is PacketType.STATE and syn_ack.ack_nr == seq
-            count = 2 * READ_BATCH
-            for i in range(1, count + 1):  # all queued before the event loop reads any
-                peer.sendto(encode_header(PacketType.DATA, conn_id + 1, 0, 0, 1 << 20, seq + i,
-                                          syn_ack.seq_nr - 1) + bytes(1000), dest)
-            acks = await _recv_acks(peer, seq + count)
-            assert acks == [seq + READ_BATCH, seq + count]
             stream = accepted[0]
-            assert stream.conn.readable == count * 1000
-            assert ev.Readable() not in stream.conn.events()  # the shell took them (and woke readers)
+
+            def data(i: int) -> bytes:
+                return encode_header(PacketType.DATA, conn_id + 1, 0, 0, 1 << 20, seq + i,
+                                     syn_ack.seq_nr - 1) + bytes(1000)
+
+            peer.sendto(data(1), dest)  # the connection is known by its address from now on
+            assert await _recv_acks(peer, seq + 1) == [seq + 1]
+            assert len(await stream.receive()) == 1000
+            count = 2 * READ_BATCH
+            got = anyio.Event()
+
+            async def read_all() -> None:  # waiting before the data comes: it must be woken
+                n = 0
+                while n < count * 1000:
+                    n += len(await stream.receive())
+                got.set()
+
+            tg.start_soon(read_all)
+            await anyio.sleep(0.05)
+            for i in range(2, count + 2):  # all queued before the event loop reads any
+                peer.sendto(data(i), dest)
+            acks = await _recv_acks(peer, seq + count + 1)
+            assert acks == [seq + READ_BATCH + 1, seq + count + 1]
+            with anyio.fail_after(5):  # woken once the backlog is read, though no more comes
+                await got.wait()
+            assert stream.conn.packets_received == count + 1
             tg.cancel_scope.cancel()
     finally:
         peer.close()

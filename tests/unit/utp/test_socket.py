@@ -78,6 +78,22 @@ async def test_krpc_datagrams_reach_the_dht_channel() -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_large_datagrams_reach_the_dht_channel_whole() -> None:
+    """A datagram far above the uTP packet size (a big KRPC reply) is read whole, not cut."""
+    sock = UtpSocket()
+    other = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(sock.run, "127.0.0.1", 0)
+        await tg.start(other.run, "127.0.0.1", 0)
+        a, b = sock.dht_channel(), other.dht_channel()
+        big = b"d1:y1:r1:v" + b"x" * 9000 + b"e"
+        await a.send(big, b.local_address)
+        with anyio.fail_after(10):
+            data, _ = await b.receive()
+        assert data == big
+        tg.cancel_scope.cancel()
+
+
 async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
     """ICMP port unreachable ends the dial now, not after the SYN timeouts (fast TCP fallback)."""
     import socket
