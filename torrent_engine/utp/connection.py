@@ -15,6 +15,7 @@ selective-ack work happens only when packets arrive out of order.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from ..errors import UtpError
@@ -46,6 +47,7 @@ MAX_REORDER = 1024  # out-of-order packets we buffer
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
 _DATA_V1 = (PacketType.DATA << 4) | VERSION  # first header byte of a data packet
+_ROUTING = struct.Struct(">BB14xHH")  # the header's type/version, extension, seq_nr and ack_nr
 # module constants: an enum member read through its class costs ten times a global's lookup
 _SYN_SENT, _CONNECTED, _FIN_SENT, _CLOSED = State.SYN_SENT, State.CONNECTED, State.FIN_SENT, State.CLOSED
 _READABLE = ev.Readable()
@@ -226,24 +228,26 @@ class UtpConnection:
         ``receive_datagram``. The result is the same as feeding them one by one."""
         done = 0
         if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
-            unpack = HEADER.unpack_from
+            unpack = _ROUTING.unpack_from  # type, extension, seq_nr, ack_nr: no 32-bit ints made
             acked = self.acked_seq
             expect = (self.ack_nr + 1) & SEQ_MASK
             buf = self._recv_buf
-            room = 2 * self.recv_buffer - len(buf) + HEADER_SIZE  # a datagram fits if len(data) <= room
-            ts = ts_diff = wnd = 0
+            room = 2 * self.recv_buffer - len(buf)  # payload bytes the buffer may still take
+            last = b""
             for data in datagrams:
-                if len(data) < HEADER_SIZE or len(data) > room:
+                size = len(data) - HEADER_SIZE
+                if size < 0 or size > room:
                     break
-                first, ext, _, ts_, ts_diff_, wnd_, seq, ack = unpack(data)
+                first, ext, seq, ack = unpack(data)
                 if first != _DATA_V1 or ext or seq != expect or ack != acked:
                     break
-                ts, ts_diff, wnd = ts_, ts_diff_, wnd_
                 buf += data[HEADER_SIZE:]
-                room -= len(data) - HEADER_SIZE
+                room -= size
                 expect = (expect + 1) & SEQ_MASK
+                last = data
                 done += 1
             if done:
+                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(last)  # the latest packet's
                 self.packets_received += done
                 self.ack_nr = (expect - 1) & SEQ_MASK
                 self._reply_micro = (now_us - ts) & TS_MASK
