@@ -69,6 +69,31 @@ class TrackerRefused(TrackerError):
         self.retry_in = retry_in
 
 
+class WebSeedError(TorrentEngineError):
+    """A web seed (BEP 19) request failed or its server answered something unusable; ``url``
+    names the file asked for."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.reason = message
+        self.url = url
+
+
+class WebSeedStatusError(WebSeedError):
+    """The web seed answered with an HTTP error status (404, 503, ...). ``retry_after`` is the
+    server's ``Retry-After`` in seconds when it sent one."""
+
+    def __init__(self, message: str, url: str = "", *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message, url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class WebSeedRangeError(WebSeedError):
+    """The web seed's answer does not hold the bytes asked for: a ``Content-Range`` or length
+    other than the request's, a file of another size than the torrent's, or Range ignored."""
+
+
 class DHTError(TorrentEngineError):
     """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
 
@@ -97,6 +122,16 @@ class PortMapError(TorrentEngineError):
         super().__init__(f"{message} (code {code})" if code else message)
         self.reason = message
         self.code = code
+
+
+class LsdError(TorrentEngineError, ValueError):
+    """A Local Service Discovery (BEP 14) announce that cannot be used; ``field`` names the
+    offending part (the request line, a header, or the datagram's size)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.reason = message
+        self.field = field
 
 
 class DownloadTimeout(TorrentEngineError, TimeoutError):

@@ -561,6 +561,36 @@ class PiecePicker:
                     self._endgame_dry[peer_key] = self._generation
         return out
 
+    def pick_run(self, peer_key: PeerKey, max_pieces: int, now: float = 0.0) -> list[int]:
+        """Up to ``max_pieces`` consecutive fresh pieces (none of their blocks received or asked
+        for) for a source that fetches whole pieces (a BEP 19 web seed): the policy's next fresh
+        piece, then the wanted fresh pieces right after it. Every block of them is now recorded
+        as requested by ``peer_key`` at ``now`` (so peers take other pieces); they arrive through
+        ``block_received`` like any block, and ``release_requests`` gives back what did not.
+        """
+        has = self.peer_has(peer_key)
+        if max_pieces <= 0 or has is _NOTHING or not self._fresh_wanted:
+            return []
+        first = self._next_fresh(has, self._seeds > 0 or peer_key not in self._peers)
+        if first is None:
+            return []
+        mine = self._requests.setdefault(peer_key, {})
+        out: list[Block] = []
+        run: list[int] = []
+        i = first
+        state, prio = self._state, self._prio
+        while (len(run) < max_pieces and i < self.num_pieces and state[i] == _FRESH and prio[i] > 0
+               and i in has):
+            self._bucket_remove(i)
+            state[i] = _DOWNLOADING
+            d = self._downloads[i] = _Download(self._torrent.piece_size(i))
+            self._open[i] = None
+            self._take_free(i, peer_key, mine, len(out) + d.nblocks, out, now)
+            run.append(i)
+            i += 1
+        self._generation += 1
+        return run
+
     def _take_free(
         self, i: int, peer_key: PeerKey, mine: dict[tuple[int, int], float], n: int, out: list[Block],
         now: float,

@@ -1,4 +1,5 @@
-"""Announcing: the torrent's trackers (BEP 3/12/15) and the DHT (BEP 5), feeding the peer pool."""
+"""Announcing: the torrent's trackers (BEP 3/12/15), the DHT (BEP 5) and LSD (BEP 14), feeding the
+peer pool."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ MAGNET_LEFT = 16 * 1024 * 1024  # 'left' announced before a magnet's size is kno
 
 
 class Announcer:
-    """The session's trackers and DHT announces; started with the swarm, stopped with it."""
+    """The session's trackers, DHT and LSD announces; started with the swarm, stopped with it."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -34,7 +35,7 @@ class Announcer:
         return tuple((url,) for url in s.magnet.trackers) if s.magnet is not None else ()
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
-        """Start the trackers and the DHT loop in the swarm's task group."""
+        """Start the trackers, the DHT loop and LSD in the swarm's task group."""
         s = self._s
         assert s._shared is not None
         tiers = self.tiers()
@@ -50,6 +51,9 @@ class Announcer:
             swarm.start_soon(self.tracker.run)
         if not s.private and s._shared.dht is not None:
             swarm.start_soon(self._dht_loop)
+        lsd = s._shared.lsd
+        if not s.private and lsd is not None:  # BEP 27: private torrents never use LSD
+            swarm.start_soon(lsd.serve_torrent, s.info_hash, s.add_peers)
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""
@@ -86,9 +90,8 @@ class Announcer:
             if dht is None:
                 return
             try:
-                found = await dht.get_peers(s.info_hash)
-                s.add_peers(found)
-                await dht.announce_peer(s.info_hash, s._shared.listen_port)
+                # one lookup finds peers, dialed as each answer brings them, and then announces
+                await dht.announce_peer(s.info_hash, s._shared.listen_port, on_peers=s.add_peers)
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", s.name, exc)
             interval = s.config.dht_interval

@@ -56,12 +56,20 @@ class Connector:
         now = time.monotonic()
         budget = s.config.max_peers_per_torrent - len(s._peers) - len(self.connecting)
         busy = s._peers.keys() | self.connecting
-        for key in list(s._pool.candidates(now, busy)):
-            if budget <= 0:
-                break
+        # more addresses than the budget: BEP 40 priority with our own address decides
+        own = self.own_address() if len(s._pool) > budget > 0 else None
+        for key in s._pool.choose(now, busy, budget, own):
             self.connecting.add(key)
-            budget -= 1
             s._swarm.start_soon(self.dial, key)
+
+    def own_address(self) -> tuple[str, int] | None:
+        """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
+        shared = self._s._shared
+        first = next(iter(self._s._pool), None)
+        if shared is None or not shared.listen_port or first is None:
+            return None
+        ip = shared.own_ip(first[0])
+        return (ip, shared.listen_port) if ip else None
 
     async def dial(self, key: tuple[str, int]) -> None:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol)."""

@@ -10,6 +10,7 @@ peers, through it; these underscore names are package-private, not public API):
 - ``upload.Uploader``: serving requests and the choker; ``pex``: what we tell peers (BEP 11);
 - ``metadata.MetadataClient``: BEP 9 for magnets; ``checking.Checker``: checking, resume data;
 - ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
+- ``webseeds.SessionWebSeeds``: BEP 19 web seeds, fed by the picker like peers;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
 
 The session borrows a ``SharedResources`` and owns everything else in its own task groups:
@@ -54,6 +55,7 @@ from ..resume import ResumeData, stamp_files, write_atomic
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources, TokenBucket
 from ..storage import PieceStorage, Storage, StorageFactory
+from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -64,6 +66,7 @@ from .peer_pool import PeerPool
 from .pieces import Pieces
 from .stats import Stats
 from .upload import Uploader
+from .webseeds import SessionWebSeeds
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -92,6 +95,7 @@ class SessionStatus:
     # why a download has not progressed for Config.stall_after seconds (None while it moves)
     stall_reason: str | None = None  # a StallReason value
     stall_message: str | None = None
+    web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
 
 
 class Session:
@@ -156,6 +160,7 @@ class Session:
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
+        self.webseeds = SessionWebSeeds(self)
         peers = list(peers)
         self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         if isinstance(torrent, Torrent):
@@ -229,6 +234,30 @@ class Session:
         return list(self._peers.values())
 
     @property
+    def pool(self) -> PeerPool:
+        """The peer pool: every address heard of, with its bans and dial back-off (to read:
+        ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""
+        return self._pool
+
+    @property
+    def picker(self) -> PiecePicker:
+        """The piece picker, the one record of what is verified, what is in flight at whom and
+        who sent each block (to read: ``in_flight``, ``requests_of``); only with the metadata."""
+        if self._torrent is None:
+            raise SessionError("the torrent's metadata has not been received yet")
+        return self._picker
+
+    @property
+    def shared(self) -> SharedResources | None:
+        """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""
+        return self._shared
+
+    @property
+    def web_seeds(self) -> list[WebSeedState]:
+        """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
+        return self.webseeds.states()
+
+    @property
     def listen_port(self) -> int:
         """The TCP port incoming peers connect to (0 until the session runs)."""
         return self._shared.listen_port if self._shared is not None else 0
@@ -276,7 +305,8 @@ class Session:
             num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
             listen_port=self.listen_port, error=self._error,
             stall_reason=stall.reason.value if stall is not None else None,
-            stall_message=stall.message if stall is not None else None)
+            stall_message=stall.message if stall is not None else None,
+            web_seeds=self.webseeds.stall_facts().in_use)
 
     async def _until(self, event: anyio.Event) -> None:
         """Wait for ``event``, or for the session to end."""
@@ -506,6 +536,7 @@ class Session:
                 if choker:
                     swarm.start_soon(self.uploader.choker_loop)
                 self.announcer.start(swarm)
+                self.webseeds.start(swarm)  # (none until the metadata is known)
                 if done is None:
                     await anyio.sleep(math.inf)
                 await done.wait()  # type: ignore[union-attr]
@@ -537,7 +568,8 @@ class Session:
         self._pool.forgive_all()  # the metadata peers are dialed again for the data
         assert self.metadata.result is not None
         trackers = self.magnet.trackers if self.magnet is not None else ()
-        torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers)
+        web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
+        torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers, web_seeds=web_seeds)
         self._set_torrent(torrent)
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -268,12 +268,17 @@ class PeerHandler:
             s.wasted += length
         else:
             await s.pieces.store(index, begin, msg.block, result.piece_complete)
-            if result.cancels:  # endgame: the same block was asked of others too
-                asked = {other: block for key, block in result.cancels
-                         if (other := s._peers.get(key)) is not None}  # type: ignore[call-overload]
-                if asked:
-                    await self._cancel(asked)
+            await self.cancel_elsewhere(result.cancels)
         await self.fill_requests(peer)
+
+    async def cancel_elsewhere(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
+        """Endgame: the block came; CANCEL it at the other peers it was asked of (a web seed among
+        them needs nothing: its request ends with its run)."""
+        if cancels:
+            asked = {other: block for key, block in cancels
+                     if (other := self._s._peers.get(key)) is not None}  # type: ignore[call-overload]
+            if asked:
+                await self._cancel(asked)
 
     async def _cancel(self, asked: dict[PeerState, Block]) -> None:
         await fan_out(asked, lambda other: other.send(

@@ -99,10 +99,13 @@ class Stats:
         known = s._pool.known()
         failed = s._pool.failing() - s._peers.keys()
         peers = [p for p in s._peers.values() if not p.closed]
+        web = s.webseeds.stall_facts()  # (a banned web seed is not a "known peer")
         return SwarmFacts(
-            sources=trackers + dht + s._given_peers, known=len(known), connected=len(peers),
+            sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
+            connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
-            banned=s._pool.banned_count, peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            banned=s._pool.banned_count - web.banned,
+            peers_with_wanted=sum(1 for p in peers if p.am_interested),
             tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None)
 
     def _watch_stall(self, now: float) -> None:
