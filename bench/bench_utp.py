@@ -7,7 +7,11 @@ libtorrent over uTP only. Each downloader runs in its own process.
 Prints one JSON line per download and a summary: MB/s of each (best and median), our uTP / our
 TCP, our uTP / libtorrent's uTP (targets: >= 0.7 and >= 1.0), and for our uTP download the
 datagrams received and sent and the process CPU time per datagram received. ``--profile DIR``
-runs our uTP download under cProfile and writes ``DIR/utp-<round>.prof``.
+runs our uTP download under cProfile and writes ``DIR/utp-<round>.prof``. Each line also gives
+the event-loop thread's CPU time during the transfer (``main_thread_cpu``), and for our uTP
+download the part of it spent in the UDP socket's read callback per datagram
+(``socket_us_per_datagram_in``: recvfrom, routing, the cores, acks) and the process CPU while
+transferring over the transfer's wall time (``cpu_busy``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,20 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
     torrent = Torrent.load(torrent_file)
     counts: dict[str, int] = {}
     transfer_cpu: list[float] = []
+    main_cpu: list[float] = []
+    socket_cpu = [0.0]  # main-thread CPU inside the uTP socket's read callback (reads, cores, acks)
+    try:
+        from torrent_engine.utp.socket import UtpSocket
+        on_readable = UtpSocket._on_readable
+
+        def timed(self: Any) -> None:
+            t0 = time.thread_time()
+            on_readable(self)
+            socket_cpu[0] += time.thread_time() - t0
+
+        UtpSocket._on_readable = timed  # type: ignore[method-assign]
+    except AttributeError:  # older code without the batch reader
+        pass
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True,
@@ -61,11 +79,14 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
             await session.wait_ready()
             start = time.monotonic()
             cpu_start = time.process_time()
+            thread_start = time.thread_time()
+            socket_cpu[0] = 0.0
             with anyio.fail_after(1800):
                 await session.wait_completed()
             seconds = time.monotonic() - start
             transfer_cpu.append(time.process_time() - cpu_start)
-            if shared.utp is not None:
+            main_cpu.append(time.thread_time() - thread_start)
+            if shared.utp is not None and hasattr(shared.utp, "datagrams_received"):  # (older code: none)
                 counts["datagrams_in"] = shared.utp.datagrams_received
                 counts["datagrams_out"] = shared.utp.datagrams_sent
             return seconds
@@ -78,14 +99,15 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
     cpu0 = time.process_time()
     seconds = run(main)
     cpu = time.process_time() - cpu0
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     result: dict[str, Any] = {"who": f"torrent_engine {transport}", "seconds": seconds,
                               "bytes": torrent.payload_size, "cpu": cpu,
-                              "cpu_busy": transfer_cpu[0] / seconds, **counts}
+                              "cpu_busy": transfer_cpu[0] / seconds, "main_thread_cpu": main_cpu[0], **counts}
     if counts.get("datagrams_in"):
         result["cpu_us_per_datagram_in"] = cpu * 1e6 / counts["datagrams_in"]
+        result["socket_us_per_datagram_in"] = socket_cpu[0] * 1e6 / counts["datagrams_in"]
     return result
 
 
@@ -184,13 +206,17 @@ def main() -> int:
     names = {"utp": "torrent_engine uTP", "tcp": "torrent_engine TCP", "lt": "libtorrent uTP    "}
     print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds}")
     for kind, name in names.items():
+        main = [r["main_thread_cpu"] for r in results[kind] if "main_thread_cpu" in r]
         print(f"{name}: best {best[kind]:.1f} MB/s, median {median[kind]:.1f} MB/s "
-              f"(CPU {min(r['cpu'] for r in results[kind]):.2f} s)")
+              f"(CPU {min(r['cpu'] for r in results[kind]):.2f} s"
+              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "") + ")")
     per_dgram = [r["cpu_us_per_datagram_in"] for r in results["utp"] if "cpu_us_per_datagram_in" in r]
     if per_dgram:
+        sock_us = statistics.median(r["socket_us_per_datagram_in"] for r in results["utp"])
         print(f"our uTP: {results['utp'][0]['datagrams_in']} datagrams in, "
               f"{results['utp'][0]['datagrams_out']} out; process CPU per datagram in: "
-              f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median")
+              f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median; "
+              f"of it in the uTP socket's read callback: {sock_us:.2f} us median")
     for ref, target in (("tcp", 0.7), ("lt", 1.0)):
         print(f"ratio our uTP / {names[ref].strip()}: best {best['utp'] / best[ref]:.2f}, "
               f"median {median['utp'] / median[ref]:.2f} (target >= {target})")
