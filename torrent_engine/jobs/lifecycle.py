@@ -72,6 +72,9 @@ class JobLifecycle:
         self._writer = JobWriter(store, clock, lambda job_id: job_id in self._jobs)
         self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
         self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
+        # job ids whose add is in flight (busy too, but their metadata is learnt at once), and why
+        # that metadata refused the job (an end waits for the add to return)
+        self._starting: dict[str, str | None] = {}
         self._locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
         self._leases = LeaseTable()
         self._trackers: dict[str, dict[str, JobTracker]] = {}  # job id -> url -> what it said last
@@ -128,9 +131,16 @@ class JobLifecycle:
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
         if not self._running:
             return
-        if rec is None or rec.id in self._busy:
+        if rec is None:
             return
         name = event.name
+        if rec.id in self._busy:
+            # While its add is in flight a job shows no news before job.added, but a magnet's
+            # metadata may come first and cannot wait: the selection must apply before the first
+            # request and the files on disk be known before the first write (cancel deletes the rest).
+            if name == "session.metadata_received" and rec.id in self._starting:
+                self._on_metadata(rec)
+            return
         if name == "stats.update":
             now = time.monotonic()
             if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
@@ -148,11 +158,14 @@ class JobLifecycle:
             self._trackers.setdefault(rec.id, {})[heard.url] = heard
             return
         if name == "session.metadata_received":
-            session = self._session(rec)
-            if session is not None and session.has_metadata and self._tg is not None:
-                self._metadata_arrived(rec, session)
+            self._on_metadata(rec)
         if name.startswith("session."):
             self._sync(rec)
+
+    def _on_metadata(self, rec: JobRecord) -> None:
+        session = self._session(rec)
+        if session is not None and session.has_metadata and self._tg is not None:
+            self._metadata_arrived(rec, session)
 
     def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
         """A magnet's metainfo is here: the file selection applies at once (this runs before the
@@ -160,9 +173,12 @@ class JobLifecycle:
         assert self._tg is not None
         torrent = session.torrent
         if rec.options.files is not None and any(i >= len(torrent.files) for i in rec.options.files):
+            refusal = f"files: an index is out of range (the torrent has {len(torrent.files)})"
+            if rec.id in self._starting:
+                self._starting[rec.id] = refusal  # ended once its add has returned
+                return
             self._busy.add(rec.id)
-            self._tg.start_soon(self._end, rec, JobState.FAILED,
-                                f"files: an index is out of range (the torrent has {len(torrent.files)})")
+            self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
             return
         learn_layout(rec, torrent)
         self._apply_options(rec, session)

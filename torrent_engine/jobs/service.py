@@ -222,6 +222,7 @@ class JobService(JobLifecycle):
             await self._learn_files(rec, torrent)
         self._jobs.add(rec)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
+        self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
             await self.manager.add(torrent, save, peers=peers, paused=paused,
                                    prepare=lambda s: self._apply_options(rec, s))
@@ -232,7 +233,11 @@ class JobService(JobLifecycle):
             raise
         finally:
             self._busy.discard(rec.id)
+            refusal = self._starting.pop(rec.id, None)
         self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
+        if refusal is not None and self._tg is not None:  # its metadata came during the add and
+            self._busy.add(rec.id)  # its selection names a file the torrent does not have
+            self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
         self._sync(rec)
         # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
         # torrent without a job, which the next start stops; the add had not returned anyway
