@@ -385,15 +385,23 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
             session.set_file_priorities(priorities)
         if args.sequential:
             session.set_sequential(True)
-        if args.save_torrent is not None:
-            target = args.save_torrent if len(args.torrents) == 1 else \
-                args.save_torrent.with_name(f"{args.save_torrent.stem}-{torrent.info_hash.hex()[:8]}.torrent")
-            tmp = target.with_name(target.name + ".part")
-            try:
-                tmp.write_bytes(torrent.to_bytes())
-                tmp.replace(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+        save_torrent()
+
+    def save_torrent(_event: Event | None = None) -> None:
+        # (again when v2 piece layers the metainfo lacked arrive from peers: BEP 52)
+        if args.save_torrent is None:
+            return
+        torrent = session.torrent
+        target = args.save_torrent if len(args.torrents) == 1 else \
+            args.save_torrent.with_name(f"{args.save_torrent.stem}-{torrent.info_hash.hex()[:8]}.torrent")
+        tmp = target.with_name(target.name + ".part")
+        try:
+            tmp.write_bytes(torrent.to_bytes())
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    session.events.subscribe("session.piece_layers_received", save_torrent)
 
     if session.has_metadata:
         apply()

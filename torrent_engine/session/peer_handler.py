@@ -98,6 +98,7 @@ class PeerHandler:
         if s._peers.get(peer.key) is peer:
             del s._peers[peer.key]
         s._picker.peer_gone(peer.key)
+        s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             s._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
@@ -197,6 +198,8 @@ class PeerHandler:
             # the stats loop tops this peer up within a second (other peers' pieces at once)
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
+        elif isinstance(msg, (m.HashRequest, m.Hashes, m.HashReject)):
+            await s.layers.on_message(peer, msg)
         elif isinstance(msg, m.Extended):
             if msg.ext_id == 0:
                 self._on_extension_handshake(peer, msg.payload)
@@ -229,6 +232,7 @@ class PeerHandler:
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
+        await s.layers.ask(peer)  # (v2 piece layers the metainfo lacks: BEP 52)
         if interesting:
             await self.fill_requests(peer)
 
@@ -243,7 +247,8 @@ class PeerHandler:
         want = requesting.requests_wanted(requesting.queue_depth(peer, s.config), picker.in_flight(peer.key))
         if not want:
             return
-        blocks = picker.pick(peer.key, None, want, time.monotonic())
+        # (pieces whose v2 hash is not known yet are not asked for)
+        blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic())
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:

@@ -17,7 +17,7 @@ import anyio
 from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
-from ..verify import check_piece_on_disk, piece_ok
+from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
 
@@ -106,7 +106,12 @@ class Pieces:
         assert s._storage is not None
         torrent = s.torrent
         try:
-            ok = await anyio.to_thread.run_sync(piece_ok, torrent, index, memoryview(buf))
+            if s.layers.learning:  # a hybrid learning its missing v2 layers from its own data
+                ok, v2 = await anyio.to_thread.run_sync(piece_ok_and_v2_hash, torrent, index, memoryview(buf))
+                if v2 is not None:
+                    s.layers.learn(index, v2)
+            else:
+                ok = await anyio.to_thread.run_sync(piece_ok, torrent, index, memoryview(buf))
             if ok:
                 await s._storage.write_block(index, 0, memoryview(buf))
         except StorageError as exc:
@@ -131,8 +136,12 @@ class Pieces:
         await s._maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
-        """Re-download the piece; strike or remember its senders (smart ban)."""
+        """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
+        hash is not known yet has not failed: it is fetched again later, held against no one."""
         s = self._s
+        if s.layers.blocked(index):
+            s._picker.piece_failed(index)
+            return
         self.hash_failures += 1
         sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
         s._picker.piece_failed(index)
