@@ -304,14 +304,19 @@ def test_endgame_duplicates_go_only_to_a_peer_with_nothing_in_flight() -> None:
     assert pk.pick("a", None, 10) == []  # a still waits for its own two blocks: no duplicate
     for block in first:
         assert pk.block_received("a", block).accepted
-    dups = pk.pick("a", None, 10)  # drained: now it may take b's blocks too
-    assert sorted(dups, key=lambda b: (b.index, b.begin)) == sorted(rest, key=lambda b: (b.index, b.begin))
+    dups = pk.pick("a", None, 10)  # drained: now it may take b's blocks too, a batch at a time
+    assert len(dups) == pk.endgame_batch == 4 and set(dups) <= set(rest)
+    assert pk.pick("a", None, 10) == []  # (its batch is in flight)
+    for block in dups:
+        assert pk.block_received("a", block).accepted
+    assert set(pk.pick("a", None, 10)) == set(rest) - set(dups)
 
 
 # -- runs of whole pieces (BEP 19 web seeds) ---------------------------------------------------
 
 def test_pick_run_takes_consecutive_fresh_pieces_whole() -> None:
-    pk = PiecePicker(layout(2 * B, 10 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk = PiecePicker(layout(2 * B, 10 * 2 * B), random.Random(0), random_first_pieces=0,
+                     endgame_batch=20)
     pk.set_sequential(True)
     pk.peer_have_all("web")
     give(pk, "peer", range(10))
