@@ -303,3 +303,102 @@ async def test_accept_mse_with_lookup_alone() -> None:
                 await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert outcome["info_hash"] == INFO_HASH
+
+
+# -- run(): every read's messages in one synchronous pass ----------------------------------
+
+
+class Wrapped(anyio.abc.ByteStream):
+    """A TCP stream behind a plain ByteStream (as uTP's is): the connection keeps the stream."""
+
+    def __init__(self, inner: anyio.abc.ByteStream) -> None:
+        self.inner = inner
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self.inner.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self.inner.send(item)
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def stream_of_blocks(count: int) -> list[Piece | Have]:
+    msgs: list[Piece | Have] = []
+    for i in range(count):
+        msgs.append(Piece(i % 7, (i // 7) * 16384, bytes([i % 251]) * 16384))
+        if i % 50 == 49:
+            msgs.append(Have(i % 7))
+    return msgs
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+@pytest.mark.parametrize("tcp", [True, False])
+async def test_run_hands_over_every_message_in_order_and_blocks_stay_valid(
+        encryption: EncryptionPolicy, tcp: bool) -> None:
+    sent = stream_of_blocks(300)
+    requests: list[object] = []
+
+    async def serve(conn: PeerConnection) -> None:
+        for i in range(0, len(sent), 20):
+            await conn.send_many(sent[i:i + 20])
+        with anyio.fail_after(10):
+            while len(requests) < 3:
+                requests.append(await conn.receive())
+
+    async with server(encryption, serve) as (port, _):
+        async def opener(host: str, p: int, timeout: float) -> anyio.abc.ByteStream:
+            stream = await anyio.connect_tcp(host, p)
+            return stream if tcp else Wrapped(stream)
+
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption,
+                             opener=opener)
+        assert (type(conn).__name__ == "TcpPeerConnection") is tcp
+        seen: list[object] = []
+        batches = 0
+
+        def fast(batch: list[Any]) -> int:
+            nonlocal batches
+            batches += 1
+            done = 0
+            for msg in batch:
+                if not isinstance(msg, Piece):
+                    break
+                seen.append(msg)  # the block is kept: later reads must not overwrite it
+                done += 1
+            if batches <= 3:  # written from inside the pass, sent without an await of ours
+                conn.write_many([Request(0, 0, 16384)])
+            return done
+
+        async def slow(msg: Any) -> None:
+            seen.append(msg)
+
+        async with conn:
+            with anyio.fail_after(10), pytest.raises(PeerConnectionClosed):
+                await conn.run(fast, slow)  # until the server, done, closes the connection
+        assert seen == sent
+        assert batches < len(sent)  # many messages per pass
+    assert requests == [Request(0, 0, 16384)] * 3
+
+
+async def test_run_raises_what_the_fast_handler_raised() -> None:
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many([Have(1), Have(2)])
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+
+        def fast(batch: list[Any]) -> int:
+            raise KeyError("bug")
+
+        async def slow(msg: Any) -> None:
+            raise AssertionError("not reached")
+
+        async with conn:
+            with pytest.raises(KeyError):
+                await conn.run(fast, slow)
