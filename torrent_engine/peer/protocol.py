@@ -8,10 +8,13 @@ anyio stream is closed. The protocol owns no task: the task that calls ``run``/`
 connection's owner, and ``aclose`` (always called by that owner) aborts the transport, so a
 stopped session leaves no socket behind.
 
-Receive buffers: a read lands after the bytes already buffered in the current chunk; when less than
-``MIN_FREE`` is left, a new chunk is allocated and only the incomplete tail message is copied over.
-A chunk is never written twice at the same place, so the ``Piece`` blocks handed out (read-only
-views into a chunk) stay valid for as long as anyone holds them; a chunk is freed with its last view.
+The receive buffer is one bytearray, reused: a read lands after the bytes already buffered; when
+less than ``MIN_FREE`` is left, the incomplete message at the end is moved to the front (at most
+one message is ever moved). So nothing is allocated per read, and a ``Piece`` block handed to the
+batch handler is a read-only view into that buffer, valid only during the call: the handler must
+copy what it keeps (the session copies it into its piece buffer), and the views are released
+when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
+Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied.
 """
 
 from __future__ import annotations
@@ -26,28 +29,28 @@ import anyio.abc
 
 from ..errors import PeerConnectionClosed, PeerProtocolError
 from .connection import BatchHandler, MessageHandler, PeerConnection
-from .messages import Message
+from .messages import Message, Piece
 from .mse import StreamCipher
 from .wire import PeerWire
 
-__all__ = ["CHUNK_SIZE", "MIN_FREE", "PeerProtocol", "TcpPeerConnection", "take_over"]
+__all__ = ["BUFFER_SIZE", "MIN_FREE", "PeerProtocol", "TcpPeerConnection", "take_over"]
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024 * 1024  # one receive chunk; a loopback read brings up to ~256 KiB
-MIN_FREE = 128 * 1024  # below this much room left in a chunk, the next read gets a new one
+BUFFER_SIZE = 1024 * 1024  # the receive buffer; a loopback read brings up to ~256 KiB
+MIN_FREE = 256 * 1024  # below this much room after the buffered bytes, they move to the front
 HIGH_WATER = 1024 * 1024  # bytes queued in the transport before writers wait (drain)
 QUEUE_PAUSE = 512  # messages queued for the owner's task before the socket is read no further
 
 
 class PeerProtocol(asyncio.BufferedProtocol):
-    """Receives into owned chunks and parses each read in one pass; sans task."""
+    """Receives into one reused buffer and parses each read in one pass; owns no task."""
 
     def __init__(self, wire: PeerWire, decrypt: StreamCipher | None, initial: bytes) -> None:
         self.wire = wire
         self._decrypt = decrypt
-        self._chunk = bytearray(max(CHUNK_SIZE, len(initial) + MIN_FREE))
-        self._view = memoryview(self._chunk)
+        self._buf = bytearray(max(BUFFER_SIZE, len(initial) + MIN_FREE))
+        self._view = memoryview(self._buf)
         self._ro = self._view.toreadonly()
         self._view[: len(initial)] = initial
         self._start = 0
@@ -75,13 +78,17 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.last_received = self._loop.time()
 
     def get_buffer(self, sizehint: int) -> memoryview:  # noqa: D102
-        room = len(self._chunk) - self._end
+        room = len(self._buf) - self._end
         if room < MIN_FREE or room < self._need - (self._end - self._start):
-            pending = self._end - self._start
-            chunk = bytearray(max(CHUNK_SIZE, self._need + MIN_FREE))
-            view = memoryview(chunk)
-            view[:pending] = self._view[self._start:self._end]
-            self._chunk, self._view, self._ro = chunk, view, view.toreadonly()
+            start, end = self._start, self._end
+            pending = end - start
+            if len(self._buf) < self._need + MIN_FREE:  # a message bigger than the buffer (bounded)
+                buf = bytearray(self._need + MIN_FREE)
+                buf[:pending] = self._view[start:end]
+                self._buf, self._view = buf, memoryview(buf)
+                self._ro = self._view.toreadonly()
+            elif pending:
+                self._view[:pending] = self._view[start:end]  # (at most one message's bytes)
             self._start, self._end = 0, pending
         return self._view[self._end:]
 
@@ -103,7 +110,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._lose(exc)
             return
         if self._start == self._end:
-            self._start = self._end = 0 if len(self._chunk) - self._end < MIN_FREE else self._end
+            self._start = self._end = 0
         if batch:
             self._deliver(batch)
 
@@ -114,11 +121,16 @@ class PeerProtocol(asyncio.BufferedProtocol):
                 done = handler(batch)
             except Exception as exc:  # raised in the owner's task (run), not in the loop's callback
                 self._lose(exc)
-                return
+                done = len(batch)
+            for msg in batch[:done]:
+                if type(msg) is Piece:
+                    msg.block.release()  # type: ignore[union-attr]  # (valid during the call only)
             if done >= len(batch):
                 return
             batch = batch[done:]  # the rest, in order, is for the owner's task
-        self.queue.extend(batch)
+        # blocks that wait get their own bytes: the buffer under their views will be reused
+        self.queue.extend([Piece(msg.index, msg.begin, bytes(msg.block)) if type(msg) is Piece else msg
+                           for msg in batch])
         self._readable.set()
         if len(self.queue) > QUEUE_PAUSE and not self._paused and self.error is None:
             self._paused = True  # the owner falls behind: let TCP flow control slow the peer down

@@ -236,7 +236,9 @@ class Session:
         self._connecting: set[tuple[str, int]] = set()
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
-        self._buffered_bytes = 0
+        self._buffered_bytes = 0  # in _buffers and in pieces being verified (piece_buffer_bytes caps it)
+        self._spare_buffers: list[bytearray] = []  # piece buffers to reuse (no allocation per piece)
+        self._room = anyio.Event()  # set when a verified piece gives its buffer back
         self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
         self._sources: dict[int, dict[int, tuple[str, int]]] = {}  # piece -> block number -> sender
         # failed pieces that several peers contributed to: block number -> (sha1 of block, sender);
@@ -996,9 +998,28 @@ class Session:
     async def _exchange(self, peer: PeerState) -> None:
         await self._greet(peer)
         link = peer.link
+        if hasattr(link, "run"):  # each read's blocks in one synchronous pass, the rest in order
+            await link.run(lambda msgs: self._on_batch(peer, msgs),
+                           lambda msg: self._on_message(peer, msg))
+            return
         while True:
             msg = await link.receive()
             await self._on_message(peer, msg)
+
+    def _on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
+        """The blocks at the front of one read's messages, without an await; returns how many
+        messages it took (the rest go through ``_on_message``). Requests are refilled once."""
+        done = 0
+        for msg in msgs:
+            if type(msg) is not m.Piece or not self._take_block(peer, msg):
+                break
+            done += 1
+        if done and not peer.closed:
+            requests = self._pick_requests(peer)
+            if requests:
+                peer.last_sent = time.monotonic()
+                peer.link.write_many(requests)
+        return done
 
     async def _on_message(self, peer: PeerState, msg: m.Message) -> None:
         if isinstance(msg, m.Piece):
@@ -1130,16 +1151,22 @@ class Session:
         return max(cfg.min_request_queue, min(depth, cfg.max_request_queue, peer.reqq))
 
     async def _fill_requests(self, peer: PeerState) -> None:
+        msgs = self._pick_requests(peer)
+        if msgs:
+            await peer.send(*msgs)
+
+    def _pick_requests(self, peer: PeerState) -> list[m.Message]:
+        """The requests to send ``peer`` now to keep its pipeline full (noted as outstanding)."""
         if self.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
-            return
+            return []
         if peer.peer_choking and not peer.allowed_fast:
-            return
+            return []
         depth = self._queue_depth(peer)
         want = depth - len(peer.outstanding)
         if want <= 0:
-            return
+            return []
         if peer.outstanding and want < min(REQUEST_BATCH, max(1, depth // 4)):
-            return  # top the pipeline up in batches: one write carries many requests
+            return []  # top the pipeline up in batches: one write carries many requests
         blocks = self._picker.pick(peer.key, None, want)
         if peer.peer_choking:
             for b in blocks:
@@ -1147,17 +1174,89 @@ class Session:
                     self._picker.cancel_request(peer.key, b)
             blocks = [b for b in blocks if b.index in peer.allowed_fast]
         if not blocks:
-            return
+            return []
         now = time.monotonic()
         msgs: list[m.Message] = []
         for b in blocks:
             peer.outstanding[(b.index, b.begin)] = now
             msgs.append(m.Request(b.index, b.begin, b.length))
-        await peer.send(*msgs)
+        return msgs
 
     def _drop_requests(self, peer: PeerState) -> None:
         self._picker.release_requests(peer.key)
         peer.outstanding.clear()
+
+    def _take_block(self, peer: PeerState, msg: m.Piece) -> bool:
+        """Take one block without an await: False (nothing done) when it needs one -- a rate
+        limit to wait for, or a piece that goes to disk block by block (memory cap)."""
+        assert self._shared is not None
+        if not (self._shared.download_limit.unlimited and self.download_limit.unlimited):
+            return False
+        index, begin, length = msg.index, msg.begin, len(msg.block)
+        buf = self._buffers.get(index)
+        if buf is None:
+            if index in self._direct:
+                return False
+            size = self.torrent.piece_size(index)
+            if self._buffered_bytes + size > self.config.piece_buffer_bytes:
+                return False
+        peer.outstanding.pop((index, begin), None)
+        peer.downloaded += length
+        peer.down_window += length
+        self._down_window += length
+        self.downloaded += length
+        peer.last_block = time.monotonic()
+        peer.snubbed = False
+        if peer.slow_start:
+            peer.queue_target += 1
+        result = self._picker.block_received(peer.key, Block(index, begin, length))
+        if not result.accepted:
+            self.wasted += length
+            return True
+        sources = self._sources.get(index)
+        if sources is None:
+            sources = self._sources[index] = {}
+        sources[begin // BLOCK_SIZE] = peer.key
+        if buf is None:
+            buf = self._buffers[index] = self._piece_buffer(size)
+        buf[begin:begin + length] = msg.block
+        assert self._tg is not None
+        if result.piece_complete:
+            self._verifying.add(index)
+            del self._buffers[index]
+            self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
+        if result.cancels:
+            self._tg.start_soon(self._send_cancels, result.cancels)
+        return True
+
+    def _piece_buffer(self, size: int) -> bytearray:
+        """A buffer for a piece of ``size`` bytes (a spare one when it fits), counted in
+        ``_buffered_bytes`` until its piece is verified."""
+        self._buffered_bytes += size
+        if size == self.torrent.piece_length and self._spare_buffers:
+            return self._spare_buffers.pop()
+        return bytearray(size)
+
+    def _piece_buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
+        self._buffered_bytes -= len(buf)
+        if reuse and len(buf) == self.torrent.piece_length and \
+                len(self._spare_buffers) * len(buf) < self.config.piece_buffer_bytes // 4:
+            self._spare_buffers.append(buf)
+        self._room.set()
+        self._room = anyio.Event()
+
+    async def _send_cancels(self, cancels: Iterable[tuple[Any, Block]]) -> None:
+        """Endgame: a block came; cancel it where it was asked of others too."""
+        asked: dict[PeerState, Block] = {}
+        for key, block in cancels:
+            other = self._peers.get(key)
+            if other is None:
+                continue
+            if other.outstanding.pop((block.index, block.begin), None) is not None:
+                asked[other] = block
+        if asked:
+            await self._fan_out(asked, lambda other: other.send(
+                m.Cancel(asked[other].index, asked[other].begin, asked[other].length)))
 
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
         index, begin, length = msg.index, msg.begin, len(msg.block)
@@ -1167,6 +1266,12 @@ class Session:
             await self._shared.download_limit.consume(length)
         if not self.download_limit.unlimited:
             await self.download_limit.consume(length)
+        cap = self.config.piece_buffer_bytes
+        while index not in self._buffers and index not in self._direct and self._verifying and \
+                self._buffered_bytes + self.torrent.piece_size(index) > cap:
+            # memory is held by pieces being hashed and written: wait for them (this peer's socket
+            # is not read meanwhile, so TCP slows it down) rather than write block by block
+            await self._room.wait()
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1185,8 +1290,7 @@ class Session:
             direct = self._direct.get(index)
             if buf is None and direct is None:
                 if self._buffered_bytes + self.torrent.piece_size(index) <= self.config.piece_buffer_bytes:
-                    buf = self._buffers[index] = bytearray(self.torrent.piece_size(index))
-                    self._buffered_bytes += len(buf)
+                    buf = self._buffers[index] = self._piece_buffer(self.torrent.piece_size(index))
                 else:  # too much in memory already: this piece goes to disk block by block
                     direct = self._direct[index] = _DirectPiece()
             if buf is not None:
@@ -1208,7 +1312,6 @@ class Session:
                 assert self._tg is not None
                 if buf is not None:
                     del self._buffers[index]
-                    self._buffered_bytes -= len(buf)
                     self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
                 else:
                     self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
@@ -1240,20 +1343,26 @@ class Session:
 
     async def _verify_piece(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
         assert self._storage is not None
+        reuse = False
         try:
-            ok = await anyio.to_thread.run_sync(self._hash_ok, index, buf)
-            if ok:
-                await self._storage.write_block(index, 0, memoryview(buf))
-        except StorageError as exc:
+            try:  # hash, and write only if it passes: one worker-thread call
+                ok = await self._storage.write_piece_if(index, buf, lambda: self._hash_ok(index, buf))
+            except StorageError as exc:
+                self._verifying.discard(index)
+                await self._fail(exc)
+                return
             self._verifying.discard(index)
-            await self._fail(exc)
-            return
-        self._verifying.discard(index)
+            if ok:
+                self._clear_suspects(index, buf)
+            else:
+                self._suspect_blocks(index, buf, sources)
+            reuse = True  # (the worker thread is done with it, and so are the checks above)
+        finally:
+            self._piece_buffer_done(buf, reuse=reuse)
         if ok:
-            self._clear_suspects(index, buf)
             await self._piece_passed(index)
         else:
-            await self._piece_failed(index, buf, sources)
+            await self._piece_failed(index, None, sources)
 
     async def _fan_out(self, peers: Iterable[PeerState],
                        send: Callable[[PeerState], Awaitable[None]]) -> None:
@@ -1295,12 +1404,19 @@ class Session:
         self.events.publish(ev.PieceHashFailed(info_hash=self.info_hash_hex, index=index, peers=peers))
         if len(senders) == 1:
             self._strike(next(iter(senders)))
-        elif senders and buf is not None:  # (a piece written straight to disk has no copy to compare)
-            view = memoryview(buf)
-            self._suspects[index] = {
-                block: (hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest(), key)
-                for block, key in sources.items()}
+        elif buf is not None:
+            self._suspect_blocks(index, buf, sources)
         await self._fan_out(list(self._peers.values()), self._fill_requests)
+
+    def _suspect_blocks(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
+        """A piece from several peers failed: remember each block's hash and sender, to find the
+        culprit when the piece passes. (A piece written straight to disk has no copy to compare.)"""
+        if len(set(sources.values())) < 2:
+            return
+        view = memoryview(buf)
+        self._suspects[index] = {
+            block: (hashlib.sha1(view[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]).digest(), key)
+            for block, key in sources.items()}
 
     def _clear_suspects(self, index: int, good: bytearray) -> None:
         suspects = self._suspects.pop(index, None)
