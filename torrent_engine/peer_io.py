@@ -72,6 +72,10 @@ class PeerLink:
         the ones it leaves to ``slow`` (see ``PeerConnection.run``)."""
         await self.conn.run(fast, slow)
 
+    def write(self, data: bytes) -> None:
+        """Queue encoded protocol bytes without waiting (see ``write_many``)."""
+        self.conn.write(data)
+
     def write_many(self, msgs: Iterable[Message]) -> None:
         """Queue ``msgs`` as one write without waiting (sent at once over TCP; see ``drain``)."""
         self.conn.write_many(msgs)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 __all__ = [
+    "encode_requests",
     "BLOCK_SIZE",
     "DHT_BIT",
     "EXTENSION_BIT",
@@ -269,6 +270,12 @@ class _BlockMessage:
 
     def to_bytes(self) -> bytes:
         return _LEN_ID_III.pack(13, self.msg_id, self.index, self.begin, self.length)
+
+
+def encode_requests(blocks: Iterable[tuple[int, int, int]]) -> bytes:
+    """``request`` messages for ``(index, begin, length)`` triples, as one run of bytes."""
+    pack = _LEN_ID_III.pack
+    return b"".join([pack(13, MessageId.REQUEST, i, b, n) for i, b, n in blocks])
 
 
 @dataclass(frozen=True, slots=True)

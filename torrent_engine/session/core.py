@@ -91,7 +91,7 @@ METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extens
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
-REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
+REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
 
@@ -1015,10 +1015,10 @@ class Session:
                 break
             done += 1
         if done and not peer.closed:
-            requests = self._pick_requests(peer)
-            if requests:
+            blocks = self._pick_requests(peer)
+            if blocks:
                 peer.last_sent = time.monotonic()
-                peer.link.write_many(requests)
+                peer.link.write(m.encode_requests(blocks))
         return done
 
     async def _on_message(self, peer: PeerState, msg: m.Message) -> None:
@@ -1151,11 +1151,11 @@ class Session:
         return max(cfg.min_request_queue, min(depth, cfg.max_request_queue, peer.reqq))
 
     async def _fill_requests(self, peer: PeerState) -> None:
-        msgs = self._pick_requests(peer)
-        if msgs:
-            await peer.send(*msgs)
+        blocks = self._pick_requests(peer)
+        if blocks:
+            await peer.send(*[m.Request(index, begin, length) for index, begin, length in blocks])
 
-    def _pick_requests(self, peer: PeerState) -> list[m.Message]:
+    def _pick_requests(self, peer: PeerState) -> list[tuple[int, int, int]]:
         """The requests to send ``peer`` now to keep its pipeline full (noted as outstanding)."""
         if self.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
             return []
@@ -1176,11 +1176,12 @@ class Session:
         if not blocks:
             return []
         now = time.monotonic()
-        msgs: list[m.Message] = []
+        outstanding = peer.outstanding
+        requests: list[tuple[int, int, int]] = []
         for b in blocks:
-            peer.outstanding[(b.index, b.begin)] = now
-            msgs.append(m.Request(b.index, b.begin, b.length))
-        return msgs
+            outstanding[(b.index, b.begin)] = now
+            requests.append((b.index, b.begin, b.length))
+        return requests
 
     def _drop_requests(self, peer: PeerState) -> None:
         self._picker.release_requests(peer.key)
@@ -1209,7 +1210,7 @@ class Session:
         peer.snubbed = False
         if peer.slow_start:
             peer.queue_target += 1
-        result = self._picker.block_received(peer.key, Block(index, begin, length))
+        result = self._picker.received(peer.key, index, begin, length)
         if not result.accepted:
             self.wasted += length
             return True
@@ -1239,8 +1240,8 @@ class Session:
 
     def _piece_buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
         self._buffered_bytes -= len(buf)
-        if reuse and len(buf) == self.torrent.piece_length and \
-                len(self._spare_buffers) * len(buf) < self.config.piece_buffer_bytes // 4:
+        if reuse and len(buf) == self.torrent.piece_length and self.state is State.DOWNLOADING and \
+                len(self._spare_buffers) * len(buf) < self.config.piece_buffer_bytes:
             self._spare_buffers.append(buf)
         self._room.set()
         self._room = anyio.Event()
@@ -1446,6 +1447,7 @@ class Session:
         if self.state is not State.DOWNLOADING or not self._is_complete():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
         self._completed_time = int(time.time())
+        self._spare_buffers.clear()
         self._machine.to(State.SEEDING)
         self._completed.set()
         if self._tracker is not None:
