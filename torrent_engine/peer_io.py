@@ -76,6 +76,10 @@ class PeerLink:
         """Queue encoded protocol bytes without waiting (see ``write_many``)."""
         self.conn.write(data)
 
+    def write_pieces(self, pieces: Iterable[tuple[int, int, bytes | memoryview]]) -> None:
+        """Queue ``piece`` messages for ``(index, begin, block)`` as one write, without waiting."""
+        self.conn.write_pieces(pieces)
+
     def write_many(self, msgs: Iterable[Message]) -> None:
         """Queue ``msgs`` as one write without waiting (sent at once over TCP; see ``drain``)."""
         self.conn.write_many(msgs)

@@ -341,6 +341,7 @@ class SharedResources:
             return
         self.pending_handshakes += 1
         handed_off = False
+        peer: Any = None
         try:
             if self._handshaker is None:
                 return
@@ -355,4 +356,6 @@ class SharedResources:
             self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
+                    if peer is not None:  # (it may own the socket now: see peer/protocol.py)
+                        await peer.aclose()
                     await stream.aclose()

@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 
 from ..errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
-from .messages import PROTOCOL_HEADER, Handshake, Message
+from .messages import PROTOCOL_HEADER, Handshake, Message, piece_header
 from .mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder, StreamCipher
 from .wire import PeerWire
 
@@ -170,6 +170,14 @@ class PeerConnection:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue protocol bytes; they go out with the next ``drain`` (or any send)."""
         self._outbox.append(bytes(data))
+
+    def write_pieces(self, pieces: Iterable[tuple[int, int, bytes | memoryview]]) -> None:
+        """Queue ``piece`` messages for ``(index, begin, block)`` as one write (no wait)."""
+        parts: list[bytes | memoryview] = []
+        for index, begin, block in pieces:
+            parts.append(piece_header(index, begin, len(block)))
+            parts.append(block)
+        self.write(b"".join(parts))
 
     def write_many(self, msgs: Iterable[Message]) -> None:
         """Queue several messages as one write (no wait; see ``write``)."""

@@ -23,13 +23,14 @@ import asyncio
 import logging
 import socket
 from collections import deque
+from collections.abc import Iterable
 
 import anyio
 import anyio.abc
 
 from ..errors import PeerConnectionClosed, PeerProtocolError
 from .connection import BatchHandler, MessageHandler, PeerConnection
-from .messages import Message, Piece
+from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
 
@@ -282,6 +283,22 @@ class TcpPeerConnection(PeerConnection):
             data = self._encrypt.update(data)  # type: ignore[arg-type]  # (any buffer will do)
         self._transport.write(data)
         self.bytes_sent += len(data)
+
+    def write_pieces(self, pieces: Iterable[tuple[int, int, bytes | memoryview]]) -> None:
+        """Queue ``piece`` messages as one vectored write: the blocks are not copied (plaintext)."""
+        if self._protocol.error is not None:
+            self._raise()
+        parts: list[bytes | memoryview] = []
+        size = 0
+        for index, begin, block in pieces:
+            parts.append(piece_header(index, begin, len(block)))
+            parts.append(block)
+            size += 13 + len(block)
+        if self._encrypt is not None:
+            self._transport.write(self._encrypt.update(b"".join(parts)))
+        else:
+            self._transport.writelines(parts)
+        self.bytes_sent += size
 
     async def drain(self) -> None:
         """Wait until the write buffer is below its high-water mark (bounded by

@@ -90,7 +90,9 @@ OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extension handshake
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
-UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
+UPLOAD_RUN_BYTES = 256 * 1024  # block bytes sent in one write when the peer has that many queued
+READ_AHEAD_PIECES = 2  # pieces read ahead of the upload queue's head
+READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
 REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
@@ -237,6 +239,7 @@ class Session:
         self._bad_pieces: dict[tuple[str, int], int] = {}
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
         self._buffered_bytes = 0  # in _buffers and in pieces being verified (piece_buffer_bytes caps it)
+        self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._spare_buffers: list[bytearray] = []  # piece buffers to reuse (no allocation per piece)
         self._room = anyio.Event()  # set when a verified piece gives its buffer back
         self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
@@ -247,6 +250,7 @@ class Session:
         self._verifying: set[int] = set()
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
+        self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._file_priorities: list[int] = []
         self._total_wanted = 0
         # BEP 9 for a magnet: the one record of what was asked of whom and who sent what, so a
@@ -1007,18 +1011,24 @@ class Session:
             await self._on_message(peer, msg)
 
     def _on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
-        """The blocks at the front of one read's messages, without an await; returns how many
-        messages it took (the rest go through ``_on_message``). Requests are refilled once."""
+        """The blocks and requests at the front of one read's messages, without an await;
+        returns how many messages it took (the rest go through ``_on_message``). Our requests
+        are refilled once per read."""
         done = 0
+        took_blocks = False
         for msg in msgs:
-            if type(msg) is not m.Piece or not self._take_block(peer, msg):
+            if isinstance(msg, m.Piece):
+                if not self._take_block(peer, msg):
+                    break
+                took_blocks = True
+            elif not isinstance(msg, m.Request) or not self._take_request(peer, msg):
                 break
             done += 1
-        if done and not peer.closed:
-            blocks = self._pick_requests(peer)
-            if blocks:
+        if took_blocks and not peer.closed:
+            requests = self._pick_requests(peer)
+            if requests:
                 peer.last_sent = time.monotonic()
-                peer.link.write(m.encode_requests(blocks))
+                peer.link.write(m.encode_requests(requests))
         return done
 
     async def _on_message(self, peer: PeerState, msg: m.Message) -> None:
@@ -1187,11 +1197,12 @@ class Session:
         self._picker.release_requests(peer.key)
         peer.outstanding.clear()
 
-    def _take_block(self, peer: PeerState, msg: m.Piece) -> bool:
+    def _take_block(self, peer: PeerState, msg: m.Piece, *, limited: bool = False) -> bool:
         """Take one block without an await: False (nothing done) when it needs one -- a rate
-        limit to wait for, or a piece that goes to disk block by block (memory cap)."""
+        limit to wait for (unless ``limited``: already waited), or a piece that would go to disk
+        block by block (memory cap)."""
         assert self._shared is not None
-        if not (self._shared.download_limit.unlimited and self.download_limit.unlimited):
+        if not limited and not (self._shared.download_limit.unlimited and self.download_limit.unlimited):
             return False
         index, begin, length = msg.index, msg.begin, len(msg.block)
         buf = self._buffers.get(index)
@@ -1225,6 +1236,7 @@ class Session:
         if result.piece_complete:
             self._verifying.add(index)
             del self._buffers[index]
+            self._verify_bytes += len(buf)
             self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
         if result.cancels:
             self._tg.start_soon(self._send_cancels, result.cancels)
@@ -1240,6 +1252,7 @@ class Session:
 
     def _piece_buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
         self._buffered_bytes -= len(buf)
+        self._verify_bytes -= len(buf)
         if reuse and len(buf) == self.torrent.piece_length and self.state is State.DOWNLOADING and \
                 len(self._spare_buffers) * len(buf) < self.config.piece_buffer_bytes:
             self._spare_buffers.append(buf)
@@ -1268,11 +1281,15 @@ class Session:
         if not self.download_limit.unlimited:
             await self.download_limit.consume(length)
         cap = self.config.piece_buffer_bytes
-        while index not in self._buffers and index not in self._direct and self._verifying and \
+        while index not in self._buffers and index not in self._direct and self._verify_bytes and \
                 self._buffered_bytes + self.torrent.piece_size(index) > cap:
             # memory is held by pieces being hashed and written: wait for them (this peer's socket
             # is not read meanwhile, so TCP slows it down) rather than write block by block
             await self._room.wait()
+        if self._take_block(peer, msg, limited=True):
+            await self._fill_requests(peer)
+            return
+        # the memory cap is reached by pieces still downloading: this one goes to disk block by block
         peer.outstanding.pop((index, begin), None)
         peer.downloaded += length
         peer.down_window += length
@@ -1313,6 +1330,7 @@ class Session:
                 assert self._tg is not None
                 if buf is not None:
                     del self._buffers[index]
+                    self._verify_bytes += len(buf)
                     self._tg.start_soon(self._verify_piece, index, buf, self._sources.pop(index, {}))
                 else:
                     self._tg.start_soon(self._verify_direct, index, self._sources.pop(index, {}))
@@ -1343,6 +1361,8 @@ class Session:
             await self._piece_failed(index, None, sources)
 
     async def _verify_piece(self, index: int, buf: bytearray, sources: dict[int, tuple[str, int]]) -> None:
+        """Hash a piece assembled in memory and write it if it passes (its buffer is counted in
+        ``_verify_bytes`` from the moment it is complete until this is done)."""
         assert self._storage is not None
         reuse = False
         try:
@@ -1489,48 +1509,109 @@ class Session:
         peer.upload_queue.append(req)
         peer.upload_wakeup.set()
 
+    def _take_request(self, peer: PeerState, req: m.Request) -> bool:
+        """``_on_request`` without an await (a reject is written, not awaited)."""
+        if req.index not in self.have:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+            if peer.fast:  # BEP 3 drops requests from a choked peer; BEP 6 rejects them
+                peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
+            return True
+        peer.upload_queue.append(req)
+        peer.upload_wakeup.set()
+        return True
+
     async def _uploader(self, peer: PeerState) -> None:
-        """Serve the peer's queued requests, several blocks per write (UPLOAD_BATCH)."""
+        """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one write,
+        the pieces asked for next read ahead while a run goes out."""
         assert self._shared is not None
         limit = self._shared.upload_limit
+        link = peer.link
+        vectored = hasattr(link, "write_pieces")
+        queue = peer.upload_queue
         while True:
-            if not peer.upload_queue:
+            if not queue:
                 peer.upload_wakeup = anyio.Event()
                 await peer.upload_wakeup.wait()
                 continue
-            msgs: list[m.Message] = []
+            pieces: list[tuple[int, int, memoryview]] = []
             size = 0
-            while peer.upload_queue and len(msgs) < UPLOAD_BATCH and not peer.am_choking:
-                req = peer.upload_queue.popleft()
-                data = await self._read_piece_cached(req.index)
+            while queue and size < UPLOAD_RUN_BYTES and not peer.am_choking:
+                req = queue[0]
+                data = self._piece_cache.get(req.index)
+                if data is None:
+                    if pieces:
+                        break  # send what is at hand first
+                    data = await self._read_piece_cached(req.index)
+                    if not queue or queue[0] is not req:
+                        continue  # the queue changed while we read (cancel, choke)
+                else:
+                    self._piece_cache.move_to_end(req.index)
+                queue.popleft()
                 block = memoryview(data)[req.begin:req.begin + req.length]
                 if len(block) == req.length:
-                    msgs.append(m.Piece(req.index, req.begin, block))
+                    pieces.append((req.index, req.begin, block))
                     size += req.length
             if peer.am_choking:
-                peer.upload_queue.clear()  # choked while we read: those requests are void (BEP 3)
-                if peer.fast and msgs:  # BEP 6: the choke rejected the queue; these were taken from it
-                    await peer.send(*[m.RejectRequest(p.index, p.begin, len(p.block))
-                                      for p in msgs if isinstance(p, m.Piece)])
+                queue.clear()  # choked while we read: those requests are void (BEP 3)
+                if peer.fast and pieces:  # BEP 6: the choke rejected the queue; these were taken from it
+                    await peer.send(*[m.RejectRequest(i, b, len(blk)) for i, b, blk in pieces])
                 continue
-            if not msgs:
+            if not pieces:
                 continue
+            self._read_ahead(queue)
             await limit.consume(size)
             if not self.upload_limit.unlimited:
                 await self.upload_limit.consume(size)
-            await peer.send(*msgs)
+            if vectored:
+                peer.last_sent = time.monotonic()
+                link.write_pieces(pieces)
+                await link.drain()
+            else:
+                await peer.send(*[m.Piece(i, b, blk) for i, b, blk in pieces])
             peer.uploaded += size
             peer.up_window += size
             self._up_window += size
             self.uploaded += size
+
+    def _read_ahead(self, queue: deque[m.Request]) -> None:
+        """Start reading the next few pieces the queue asks for that are not in the cache."""
+        if self._tg is None:
+            return
+        wanted: list[int] = []
+        for n, req in enumerate(queue):
+            if n >= READ_AHEAD_SCAN or len(wanted) >= READ_AHEAD_PIECES:
+                break
+            i = req.index
+            if i not in self._piece_cache and i not in self._reading and i not in wanted:
+                wanted.append(i)
+        for i in wanted:
+            self._tg.start_soon(self._read_quietly, i)
+
+    async def _read_quietly(self, index: int) -> None:
+        try:
+            await self._read_piece_cached(index)
+        except StorageError:
+            pass  # the uploader's own read of it reports the error
 
     async def _read_piece_cached(self, index: int) -> bytes:
         data = self._piece_cache.get(index)
         if data is not None:
             self._piece_cache.move_to_end(index)
             return data
+        reading = self._reading.get(index)
+        if reading is not None:  # being read already (read ahead): wait for that read
+            await reading.wait()
+            data = self._piece_cache.get(index)
+            if data is not None:
+                return data
         assert self._storage is not None
-        data = await self._storage.read_piece(index)
+        done = self._reading[index] = anyio.Event()
+        try:
+            data = await self._storage.read_piece(index)
+        finally:
+            del self._reading[index]
+            done.set()
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
         while self._piece_cache_bytes > PIECE_CACHE_BYTES and len(self._piece_cache) > 1:
