@@ -154,6 +154,32 @@ def _guard_utp() -> None:
 _guard_utp()
 
 
+def _guard_lsd() -> None:
+    # Joining an LSD multicast group sends a membership report (IGMP/MLD) on the network before
+    # any announce does: LSD runs in a network namespace a test makes (a subprocess), never in
+    # the test process itself.
+    from torrent_engine.lsd import service
+
+    def guard(name: str) -> None:
+        opener = getattr(service, name)
+
+        def guarded(*args: Any) -> Any:
+            if _guard_on:
+                message = ("LSD multicast group join: tests may run LSD only in a network namespace "
+                           "of their own")
+                _violations.append(message)
+                raise NonLoopbackTraffic(errno.ENETUNREACH, message)
+            return opener(*args)
+
+        setattr(service, name, guarded)
+
+    guard("_open_v4")
+    guard("_open_v6")
+
+
+_guard_lsd()
+
+
 @pytest.fixture(autouse=True)
 def network_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that tried to reach anything but loopback, whether or not it saw the error."""

@@ -94,8 +94,16 @@ class Config:
     port_mapping: bool = False
     natpmp_gateway: tuple[str, int] | None = None  # None: the default route's gateway, port 5351
     upnp_ssdp_address: tuple[str, int] = ("239.255.255.250", 1900)  # UPnP's SSDP multicast group
+    # Local Service Discovery (BEP 14): announce running torrents on the LAN's multicast groups
+    # (239.192.152.143 and ff15::efc0:988f, port 6771) and dial peers heard there; never for
+    # private torrents. Off by default for now, like port mapping: a multicast send leaves
+    # loopback, so it is turned on by default together with a test-suite guard that lets it run
+    # only inside a network namespace the test makes (see docs/lsd.md).
+    lsd_enabled: bool = False
     # Trackers.
     tracker_enabled: bool = True
+    # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
+    web_seeds: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck

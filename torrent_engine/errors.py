@@ -34,7 +34,11 @@ class MagnetError(TorrentEngineError, ValueError):
         self.param = param
 
 
-class PeerProtocolError(TorrentEngineError):
+class PeerError(TorrentEngineError):
+    """A peer connection failed, for whichever reason: catch this to drop the peer."""
+
+
+class PeerProtocolError(PeerError):
     """A peer broke the wire protocol (bad handshake, oversized message, bad index...)."""
 
 
@@ -42,8 +46,9 @@ class EncryptionError(PeerProtocolError):
     """MSE/PE negotiation failed or was refused by policy."""
 
 
-class PeerConnectionClosed(PeerProtocolError):
-    """The connection to a peer ended: closed by the peer, reset, or a read timeout."""
+class PeerConnectionClosed(PeerError):
+    """The link to a peer ended: closed by the peer, reset, unreachable, or a read timeout.
+    Not the peer's fault as far as we know (unlike ``PeerProtocolError``)."""
 
 
 class TrackerError(TorrentEngineError):
@@ -64,12 +69,40 @@ class TrackerRefused(TrackerError):
         self.retry_in = retry_in
 
 
+class WebSeedError(TorrentEngineError):
+    """A web seed (BEP 19) request failed or its server answered something unusable; ``url``
+    names the file asked for."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.reason = message
+        self.url = url
+
+
+class WebSeedStatusError(WebSeedError):
+    """The web seed answered with an HTTP error status (404, 503, ...). ``retry_after`` is the
+    server's ``Retry-After`` in seconds when it sent one."""
+
+    def __init__(self, message: str, url: str = "", *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message, url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class WebSeedRangeError(WebSeedError):
+    """The web seed's answer does not hold the bytes asked for: a ``Content-Range`` or length
+    other than the request's, a file of another size than the torrent's, or Range ignored."""
+
+
 class DHTError(TorrentEngineError):
     """A DHT operation failed (malformed KRPC, remote error, bad signature...)."""
 
 
-class StorageError(TorrentEngineError, OSError):
-    """Reading or writing torrent data on disk failed."""
+class StorageError(TorrentEngineError):
+    """Reading or writing torrent data on disk failed (our disk, not a peer or the network).
+
+    Not an ``OSError``: a handler of socket errors never swallows it (the failed call's
+    ``OSError`` is its ``__cause__``)."""
 
 
 class SessionError(TorrentEngineError):
@@ -89,6 +122,16 @@ class PortMapError(TorrentEngineError):
         super().__init__(f"{message} (code {code})" if code else message)
         self.reason = message
         self.code = code
+
+
+class LsdError(TorrentEngineError, ValueError):
+    """A Local Service Discovery (BEP 14) announce that cannot be used; ``field`` names the
+    offending part (the request line, a header, or the datagram's size)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.reason = message
+        self.field = field
 
 
 class DownloadTimeout(TorrentEngineError, TimeoutError):

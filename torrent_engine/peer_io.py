@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 
 from .config import Config
-from .errors import PeerConnectionClosed, PeerProtocolError, UtpError
+from .errors import PeerConnectionClosed, PeerError, UtpError
 from .peer.connection import BatchHandler, MessageHandler, PeerConnection, accept, connect
 from .peer.messages import Message
 from .peer.peer_id import client_name
@@ -126,7 +126,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
             try:
                 return PeerLink(await dial(open_utp), (host, port), transport="utp")
-            except (PeerProtocolError, OSError) as exc:
+            except (PeerError, OSError) as exc:
                 if config.transport == "utp":
                     raise
                 log.debug("uTP to %s:%d failed (%s); trying TCP", host, port, exc)

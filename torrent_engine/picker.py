@@ -28,7 +28,8 @@ Invariants:
   at ``_pos[index]``; no other piece is in any bucket. ``_fresh_wanted`` is their count.
 - A block of a DOWNLOADING piece is received, or requested by the peers in its requester list,
   or free (neither). ``_open`` holds exactly the DOWNLOADING pieces with a free block.
-  ``_requests[peer]`` holds exactly the (piece, block) pairs whose requester list names peer.
+  ``_requests[peer]`` holds exactly the (piece, block) pairs whose requester list names peer,
+  each with the time it was asked for: the one record of the requests in flight.
 - Outside endgame a block never has more than one requester.
 - A piece with priority 0 is never picked; its blocks are never requested.
 - ``have`` only changes through ``piece_passed`` (or the constructor): nothing unverified counts.
@@ -151,7 +152,8 @@ class PiecePicker:
         self._fresh_wanted = 0
         self._downloads: dict[int, _Download] = {}
         self._open: dict[int, None] = {}  # ordered set: DOWNLOADING pieces with a free block
-        self._requests: dict[PeerKey, set[tuple[int, int]]] = {}
+        # (piece, block) -> when it was asked for: the one record of what is in flight at whom
+        self._requests: dict[PeerKey, dict[tuple[int, int], float]] = {}
         self._peers: dict[PeerKey, Bitfield | None] = {}  # None: a seed (has every piece)
         # Peers with few pieces also keep them as a set: picking for them walks their pieces
         # instead of the buckets, where most pieces would be skipped as missing.
@@ -458,6 +460,31 @@ class PiecePicker:
             out.append(Block(i, j * BLOCK_SIZE, self._downloads[i].block_length(j)))
         return out
 
+    def in_flight(self, peer_key: PeerKey) -> int:
+        """How many blocks are requested from the peer and not yet received."""
+        mine = self._requests.get(peer_key)
+        return len(mine) if mine else 0
+
+    def is_requested(self, peer_key: PeerKey, block: Block) -> bool:
+        """Whether ``block`` is requested from the peer and not yet received."""
+        mine = self._requests.get(peer_key)
+        return mine is not None and (block.index, block.begin // BLOCK_SIZE) in mine
+
+    def expired(self, peer_key: PeerKey, before: float) -> list[Block]:
+        """The peer's requests asked for before ``before`` (timed out: see ``cancel_request``)."""
+        mine = self._requests.get(peer_key)
+        if not mine:
+            return []
+        return [Block(i, j * BLOCK_SIZE, self._downloads[i].block_length(j))
+                for (i, j), sent in mine.items() if sent <= before]
+
+    def piece_sources(self, index: int) -> dict[int, PeerKey]:
+        """Who sent each received block (block number -> peer) of a piece being downloaded."""
+        d = self._downloads.get(index)
+        if d is None:
+            return {}
+        return {j: s for j, s in enumerate(d.sources) if s is not None}
+
     def _unrequest(self, peer_key: PeerKey, i: int, j: int) -> None:
         self._generation += 1
         d = self._downloads[i]
@@ -494,13 +521,14 @@ class PiecePicker:
         mine = self._requests.get(peer_key)
         if mine is None or (block.index, j) not in mine:
             return
-        mine.discard((block.index, j))
+        del mine[(block.index, j)]
         self._unrequest(peer_key, block.index, j)
 
     request_timed_out = cancel_request
 
-    def pick(self, peer_key: PeerKey, peer_has: Container[int] | None = None, n: int = 1) -> list[Block]:
-        """Up to ``n`` blocks to request from the peer, now recorded as requested by it.
+    def pick(self, peer_key: PeerKey, peer_has: Container[int] | None = None, n: int = 1,
+             now: float = 0.0) -> list[Block]:
+        """Up to ``n`` blocks to request from the peer, now recorded as requested by it at ``now``.
 
         ``peer_has`` defaults to what the picker was told with ``peer_bitfield``/``peer_have``.
         """
@@ -508,7 +536,7 @@ class PiecePicker:
         out: list[Block] = []
         if n <= 0 or has is _NOTHING:
             return out
-        mine = self._requests.setdefault(peer_key, set())
+        mine = self._requests.setdefault(peer_key, {})
         # A small explicit set (e.g. BEP 6 allowed-fast pieces) or a peer with few pieces: walk
         # those pieces rather than the buckets.
         few: AbstractSet[int] | None = self._sparse.get(peer_key) if peer_has is None else None
@@ -517,7 +545,7 @@ class PiecePicker:
         prio = self._prio
         for i in tuple(self._open):
             if prio[i] > 0 and i in has:
-                self._take_free(i, peer_key, mine, n, out)
+                self._take_free(i, peer_key, mine, n, out, now)
                 if len(out) >= n:
                     return out
         bucket_zero = self._seeds > 0 or peer_key not in self._peers
@@ -530,16 +558,47 @@ class PiecePicker:
             self._downloads[fresh] = _Download(self._torrent.piece_size(fresh))
             self._generation += 1
             self._open[fresh] = None
-            self._take_free(fresh, peer_key, mine, n, out)
+            self._take_free(fresh, peer_key, mine, n, out, now)
         if len(out) < n and self.in_endgame():
             if peer_has is not None or self._endgame_dry.get(peer_key) != self._generation:
-                self._endgame(peer_key, has, mine, n, out)
+                self._endgame(peer_key, has, mine, n, out, now)
                 if len(out) < n and peer_has is None:
                     self._endgame_dry[peer_key] = self._generation
         return out
 
+    def pick_run(self, peer_key: PeerKey, max_pieces: int, now: float = 0.0) -> list[int]:
+        """Up to ``max_pieces`` consecutive fresh pieces (none of their blocks received or asked
+        for) for a source that fetches whole pieces (a BEP 19 web seed): the policy's next fresh
+        piece, then the wanted fresh pieces right after it. Every block of them is now recorded
+        as requested by ``peer_key`` at ``now`` (so peers take other pieces); they arrive through
+        ``block_received`` like any block, and ``release_requests`` gives back what did not.
+        """
+        has = self.peer_has(peer_key)
+        if max_pieces <= 0 or has is _NOTHING or not self._fresh_wanted:
+            return []
+        first = self._next_fresh(has, self._seeds > 0 or peer_key not in self._peers)
+        if first is None:
+            return []
+        mine = self._requests.setdefault(peer_key, {})
+        out: list[Block] = []
+        run: list[int] = []
+        i = first
+        state, prio = self._state, self._prio
+        while (len(run) < max_pieces and i < self.num_pieces and state[i] == _FRESH and prio[i] > 0
+               and i in has):
+            self._bucket_remove(i)
+            state[i] = _DOWNLOADING
+            d = self._downloads[i] = _Download(self._torrent.piece_size(i))
+            self._open[i] = None
+            self._take_free(i, peer_key, mine, len(out) + d.nblocks, out, now)
+            run.append(i)
+            i += 1
+        self._generation += 1
+        return run
+
     def _take_free(
-        self, i: int, peer_key: PeerKey, mine: set[tuple[int, int]], n: int, out: list[Block]
+        self, i: int, peer_key: PeerKey, mine: dict[tuple[int, int], float], n: int, out: list[Block],
+        now: float,
     ) -> None:
         d = self._downloads[i]
         j = d.hint
@@ -548,7 +607,7 @@ class PiecePicker:
                 j += 1
             d.requesters[j].append(peer_key)
             d.free -= 1
-            mine.add((i, j))
+            mine[(i, j)] = now
             out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
             j += 1
         d.hint = j
@@ -598,7 +657,8 @@ class PiecePicker:
         return None
 
     def _endgame(
-        self, peer_key: PeerKey, has: Container[int], mine: set[tuple[int, int]], n: int, out: list[Block]
+        self, peer_key: PeerKey, has: Container[int], mine: dict[tuple[int, int], float], n: int,
+        out: list[Block], now: float,
     ) -> None:
         # Fewest requesters first, so every last block gets a second source before any a third.
         for k in range(1, self.endgame_max_requesters):
@@ -609,7 +669,7 @@ class PiecePicker:
                     reqs = d.requesters[j]
                     if not d.received[j] and len(reqs) == k and peer_key not in reqs:
                         reqs.append(peer_key)
-                        mine.add((i, j))
+                        mine[(i, j)] = now
                         out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
                         if len(out) >= n:
                             return
@@ -632,7 +692,7 @@ class PiecePicker:
         if d.received[j]:
             if peer_key in reqs:  # an endgame duplicate that crossed our CANCEL
                 reqs.remove(peer_key)
-                self._requests[peer_key].discard((index, j))
+                self._requests[peer_key].pop((index, j), None)
             return _NOT_ACCEPTED
         if not reqs:  # unrequested or its request timed out: still a block we need
             d.free -= 1
@@ -643,13 +703,13 @@ class PiecePicker:
         d.sources[j] = peer_key
         complete = d.nreceived == d.nblocks
         if len(reqs) == 1 and reqs[0] == peer_key:  # the usual case: asked of this peer alone
-            self._requests[peer_key].discard((index, j))
+            del self._requests[peer_key][(index, j)]
             reqs.clear()
             return _COMPLETE if complete else _ACCEPTED
         block = Block(index, begin, length)
         cancels = tuple((p, block) for p in reqs if p != peer_key)
         for p in reqs:
-            self._requests[p].discard((index, j))
+            self._requests[p].pop((index, j), None)
         reqs.clear()
         return BlockReceived(True, complete, cancels)
 
@@ -688,7 +748,7 @@ class PiecePicker:
         self._open.pop(index, None)
         for j, reqs in enumerate(d.requesters):
             for p in reqs:
-                self._requests[p].discard((index, j))
+                self._requests[p].pop((index, j), None)
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_pieces:

@@ -1,4 +1,4 @@
-"""Resources that every session of one process borrows: listen socket, DHT node, bandwidth.
+"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth.
 
 ``SharedResources`` is an async context manager that owns a task group; inside it the services
 (listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
@@ -8,8 +8,10 @@ concurrent first acquires share one start-up, and a failure reaches every waiter
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
+import socket
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,7 @@ from .peer.peer_id import generate_peer_id
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
+    from .lsd import LsdService
     from .portmap import PortMapper
     from .utp.socket import UtpSocket, UtpStream
 
@@ -117,7 +120,10 @@ class SharedResources:
         self._dht: DhtNode | None = None
         self._utp: UtpSocket | None = None
         self._port_mapper: PortMapper | None = None
+        self._lsd: LsdService | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
+        # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
+        self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
         self.starts = 0  # how many times the services were started (tests: single-flight)
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
         self.handshakes_refused = 0  # incoming connections closed at once: too many pending
@@ -227,6 +233,12 @@ class SharedResources:
                                        transport=utp.dht_channel() if utp and shared_udp else None)
                         await tg.start(node.run)
                         self._dht = node
+                    if self.config.lsd_enabled:
+                        from .lsd import LsdService
+
+                        lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
+                        await tg.start(lsd.run)
+                        self._lsd = lsd
                     if self.config.port_mapping:
                         from .portmap import PortMapper
 
@@ -249,6 +261,7 @@ class SharedResources:
                 del SharedResources._with_utp[id(self.config)]
             self._utp = None
             self._port_mapper = None
+            self._lsd = None
             self._listener = None
             self._listen_port = 0
             self._service_scope = None
@@ -297,9 +310,40 @@ class SharedResources:
         return self._dht
 
     @property
+    def lsd(self) -> LsdService | None:
+        """The Local Service Discovery service while it runs (``Config.lsd_enabled``)."""
+        return self._lsd
+
+    @property
     def port_mapper(self) -> PortMapper | None:
         """The port mapping service while it runs (``Config.port_mapping``)."""
         return self._port_mapper
+
+    def own_ip(self, toward: str) -> str | None:
+        """Our address as a peer at ``toward`` sees it, as far as we know (BEP 40 needs it): the
+        gateway's external address (port mapping), else the one the DHT's nodes report, else
+        the listen address if it is one, else the local address the system would send from."""
+        try:
+            peer = ipaddress.ip_address(toward)
+        except ValueError:
+            return None  # a host name: no lookup here (it would block the loop)
+        v6 = peer.version == 6
+        dht_ip = self._dht.external_ip if self._dht is not None else None
+        for ip in (self.external_ip, dht_ip, self.config.listen_host):
+            if ip and _is_specific_ip(ip) and (":" in ip) == v6:
+                return ip
+        now = time.monotonic()
+        key = (v6, peer.is_loopback)
+        cached = self._local_ips.get(key)
+        if cached is None or now - cached[0] > 60.0:
+            try:  # a connected UDP socket knows its source address; nothing is sent
+                with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    probe.connect((toward, 9))
+                    local = str(probe.getsockname()[0])
+            except OSError:
+                local = ""
+            cached = self._local_ips[key] = (now, local)
+        return cached[1] or None
 
     def _external_ip_learned(self, address: str) -> None:
         self.external_ip = address
@@ -359,3 +403,10 @@ class SharedResources:
                     if peer is not None:  # (it may own the socket now: see peer/protocol.py)
                         await peer.aclose()
                     await stream.aclose()
+
+
+def _is_specific_ip(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

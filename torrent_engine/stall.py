@@ -21,6 +21,7 @@ class StallReason(enum.StrEnum):
     ALL_BANNED = "all_banned"  # every known peer was banned (sent data that failed its hash)
     NO_PEER_HAS_PIECES = "no_peer_has_pieces"  # connected, but nobody has what is missing
     NOTHING_ARRIVES = "nothing_arrives"  # connected peers that have pieces, but no data comes
+    WEB_SEEDS_FAILING = "web_seeds_failing"  # no peer, and the web seeds fail (or were given up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class SwarmFacts:
     peers_with_wanted: int  # connected peers that have at least one piece we still want
     tracker_errors: tuple[str, ...] = ()  # the last error of each failing tracker
     fetching_metadata: bool = False
+    web_seeds: int = 0  # BEP 19 web seeds in use (not given up on, not banned)
+    web_seed_errors: tuple[str, ...] = ()  # "url: error" of each failing or given-up web seed
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,12 @@ class Stall:
 def diagnose(facts: SwarmFacts) -> tuple[StallReason, str]:
     """The most specific reason the facts support."""
     what = "the metadata" if facts.fetching_metadata else "the missing pieces"
+    if facts.connected == 0 and (facts.web_seeds or (facts.web_seed_errors and facts.known == facts.banned)):
+        # a web seed is a source of its own, not a peer: say what it does
+        if facts.web_seed_errors:
+            errors = "; ".join(facts.web_seed_errors)
+            return StallReason.WEB_SEEDS_FAILING, f"no peers; web seeds fail: {errors}"
+        return StallReason.NOTHING_ARRIVES, f"no peers; {facts.web_seeds} web seeds, none sends {what}"
     if facts.connected == 0:
         if facts.known == 0:
             if facts.sources == 0:

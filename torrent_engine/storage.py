@@ -28,7 +28,7 @@ import anyio.to_thread
 from .errors import StorageError
 from .layout import FileMap, FileSlice, TorrentLayout
 
-__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "safe_join"]
+__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "StorageFactory", "safe_join"]
 
 T = TypeVar("T")
 
@@ -37,10 +37,20 @@ _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink
 
 
 class PieceStorage(Protocol):
-    """What the session and verify use; wrap it in tests to inject slowness or errors."""
+    """Everything the session and verify ask of storage, so it can be wrapped (to inject
+    slowness or errors in tests, or to time I/O) or replaced: ``Session(storage=factory)``.
+    Failures raise ``StorageError``."""
+
+    def file_path(self, file_index: int) -> Path | None:
+        """Where file ``file_index`` is on disk (None: a pad file, never stored)."""
 
     async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
         """Write one block of piece ``index`` at offset ``begin``."""
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        """Run ``check()`` and, only if it returns True, write ``data`` as the whole of piece
+        ``index``, in one worker-thread call; return what ``check`` returned."""
 
     async def read_block(self, index: int, begin: int, length: int) -> bytes:
         """Read ``length`` bytes of piece ``index`` from offset ``begin``."""
@@ -48,11 +58,20 @@ class PieceStorage(Protocol):
     async def read_piece(self, index: int) -> bytes:
         """Read a whole piece."""
 
+    def read_piece_blocking(self, index: int) -> bytes:
+        """Read a whole piece from a worker thread (verify reads and hashes in one hop)."""
+
+    async def flush(self) -> None:
+        """Make every block written so far durable (before resume data counts it)."""
+
     async def close(self) -> None:
         """Flush and close the files."""
 
     async def delete_files(self) -> None:
         """Remove the torrent's files and those of their folders left empty; nothing else."""
+
+
+StorageFactory = Callable[[TorrentLayout, Path], PieceStorage]  # (torrent, save path) -> storage
 
 
 def check_components(components: tuple[str, ...]) -> None:
@@ -233,8 +252,6 @@ class Storage:
                 os.close(fd)
                 raise
             return fd
-        except StorageError:
-            raise
         except OSError as exc:
             raise StorageError(f"{path}: {exc.strerror or exc}") from exc
 
@@ -277,8 +294,6 @@ class Storage:
                         if n == 0:
                             raise StorageError(f"{path}: short read at {s.file_offset + done}")
                         done += n
-                except StorageError:
-                    raise
                 except OSError as exc:
                     raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
                 finally:
@@ -300,8 +315,6 @@ class Storage:
                 data += more
             return data
         except OSError as exc:
-            if isinstance(exc, StorageError):
-                raise
             raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
         finally:
             self._cache.release(h)
@@ -329,8 +342,6 @@ class Storage:
                     self._make_parents(path)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | _O_NOFOLLOW, 0o644)
                     os.close(fd)
-                except StorageError:
-                    raise
                 except OSError as exc:
                     raise StorageError(f"{path}: {exc.strerror or exc}") from exc
         self._empty_files_done = True

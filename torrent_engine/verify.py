@@ -20,7 +20,7 @@ from .bitfield import Bitfield
 from .errors import StorageError
 from .merkle import piece_hash_v2
 from .metainfo import Torrent
-from .storage import PieceStorage, Storage
+from .storage import PieceStorage
 
 __all__ = [
     "RECHECK_BATCH_BYTES",
@@ -69,7 +69,7 @@ async def verify_piece(
     return await anyio.to_thread.run_sync(piece_ok, torrent, index, data, limiter=limiter)
 
 
-def _read_and_check(torrent: Torrent, storage: Storage, index: int) -> bool:
+def _read_and_check(torrent: Torrent, storage: PieceStorage, index: int) -> bool:
     try:
         data = storage.read_piece_blocking(index)
     except StorageError:
@@ -80,23 +80,15 @@ def _read_and_check(torrent: Torrent, storage: Storage, index: int) -> bool:
 async def check_piece_on_disk(
     torrent: Torrent, storage: PieceStorage, index: int, *, limiter: anyio.CapacityLimiter | None = None
 ) -> bool:
-    """Read piece ``index`` back from storage and verify it; False if unreadable or wrong.
-
-    With a plain ``Storage`` the read and the hash share one worker-thread hop.
-    """
-    if isinstance(storage, Storage):
-        return await anyio.to_thread.run_sync(_read_and_check, torrent, storage, index, limiter=limiter)
-    try:
-        data = await storage.read_piece(index)
-    except StorageError:
-        return False
-    return await verify_piece(torrent, index, data, limiter=limiter)
+    """Read piece ``index`` back from storage and verify it, in one worker-thread hop; False if
+    unreadable or wrong."""
+    return await anyio.to_thread.run_sync(_read_and_check, torrent, storage, index, limiter=limiter)
 
 
 RECHECK_BATCH_BYTES = 4 * 1024 * 1024  # pieces per worker-thread hop in recheck, by size
 
 
-def _check_batch(torrent: Torrent, storage: Storage, batch: list[int]) -> list[bool]:
+def _check_batch(torrent: Torrent, storage: PieceStorage, batch: list[int]) -> list[bool]:
     return [_read_and_check(torrent, storage, i) for i in batch]
 
 
@@ -108,20 +100,18 @@ async def recheck(
 ) -> Bitfield:
     """Read and hash every piece on disk; the pieces that verify.
 
-    ``threads`` workers read and hash at once (2 = both cores of a small machine); with a plain
-    ``Storage`` each worker-thread hop handles a batch of consecutive pieces (about
-    ``RECHECK_BATCH_BYTES``), so small pieces do not pay a hop each and a busy event loop does
-    not starve the hashing threads. A piece that cannot be read (missing file, file too short)
-    does not count; nothing is written. ``progress(checked, total)`` is called at the start and
-    after each batch, ending with ``(total, total)``.
+    ``threads`` workers read and hash at once (2 = both cores of a small machine); each
+    worker-thread hop handles a batch of consecutive pieces (about ``RECHECK_BATCH_BYTES``), so
+    small pieces do not pay a hop each and a busy event loop does not starve the hashing threads.
+    A piece that cannot be read (missing file, file too short) does not count; nothing is
+    written. ``progress(checked, total)`` is called at the start and after each batch, ending
+    with ``(total, total)``.
     """
     total = torrent.num_pieces
     result = Bitfield(total)
     workers = max(1, threads)
     limiter = anyio.CapacityLimiter(workers)
     batch_pieces = max(1, RECHECK_BATCH_BYTES // max(1, torrent.piece_length))
-    if not isinstance(storage, Storage):
-        batch_pieces = 1
     batches = iter([list(range(i, min(i + batch_pieces, total))) for i in range(0, total, batch_pieces)])
     checked = 0
     if progress is not None:
@@ -130,10 +120,7 @@ async def recheck(
     async def worker() -> None:
         nonlocal checked
         for batch in batches:  # the shared iterator hands each batch to one worker
-            if isinstance(storage, Storage):
-                oks = await anyio.to_thread.run_sync(_check_batch, torrent, storage, batch, limiter=limiter)
-            else:
-                oks = [await check_piece_on_disk(torrent, storage, i, limiter=limiter) for i in batch]
+            oks = await anyio.to_thread.run_sync(_check_batch, torrent, storage, batch, limiter=limiter)
             for index, ok in zip(batch, oks, strict=True):
                 if ok:
                     result.add(index)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from torrent_engine.config import Config
+from torrent_engine.dht import krpc
 from torrent_engine.dht.node import DhtNode
 from torrent_engine.manager import TorrentManager
 
@@ -38,5 +41,52 @@ async def test_leecher_finds_seeder_through_the_dht(tmp_path: Path) -> None:
                 # one found the other's announce (whichever looked up after the other announced)
                 assert (("127.0.0.1", seeder.listen_port) in leecher._pool
                         or ("127.0.0.1", leecher.listen_port) in seeder._pool)
+        tg.cancel_scope.cancel()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+class _SilentOnGetPeers(DhtNode):
+    """A node that answers everything but get_peers: a lookup waits for it until it times out."""
+
+    async def _on_query(self, q: krpc.Query, address: tuple[str, int]) -> None:
+        if isinstance(q, krpc.GetPeers):
+            return
+        await super()._on_query(q, address)
+
+
+async def test_dialing_starts_before_the_lookup_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    holder = DhtNode(bind=("127.0.0.1", 0), enforce_bep42=False)
+    silent = _SilentOnGetPeers(bind=("127.0.0.1", 0), enforce_bep42=False)
+    lookups_done = anyio.Event()  # the leecher's first get_peers lookup is over
+    lookup = DhtNode.get_peers_lookup
+
+    async def watched(self: DhtNode, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await lookup(self, *args, **kwargs)
+        finally:
+            lookups_done.set()
+
+    monkeypatch.setattr(DhtNode, "get_peers_lookup", watched)
+    async with anyio.create_task_group() as tg:
+        await tg.start(holder.run)
+        await tg.start(silent.run)
+        async with TorrentManager(loopback_config()) as seeds:  # the seeder: no DHT of its own
+            seeder = await seeds.add(torrent, tmp_path / "seed")
+            await seeder.wait_ready()
+            holder.peers.add(torrent.info_hash, "127.0.0.1", seeder.listen_port, time.monotonic())
+            boot = (holder.address, silent.address)
+            async with TorrentManager(loopback_config(dht_enabled=True, dht_bootstrap=boot,
+                                                      enforce_bep42=False)) as leeches:
+                leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: DHT only
+                with anyio.fail_after(30):
+                    while not leecher.peers:
+                        await anyio.sleep(0.01)
+                # connected to the seeder while the lookup still waits for the silent node
+                assert not lookups_done.is_set()
+                assert leecher.peers[0].key == ("127.0.0.1", seeder.listen_port)
+                with anyio.fail_after(30):
+                    await lookups_done.wait()
+                    await leecher.wait_completed()
         tg.cancel_scope.cancel()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

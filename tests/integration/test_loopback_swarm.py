@@ -316,7 +316,7 @@ async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_pa
     async with session:
         await session.wait_ready()
         assert session.state is State.DOWNLOADING and session.have
-        session._tracker = tracker  # (no tracker on loopback: what it is told is what matters)
+        session.announcer.tracker = tracker  # (no tracker on loopback: what it is told is what matters)
         session.set_file_priorities([0 if f.path[-1] == "b.bin" else 4 for f in torrent.files])
         with anyio.fail_after(10):
             await session.wait_completed()
@@ -363,7 +363,8 @@ async def test_pieces_written_block_by_block_past_the_memory_cap(tmp_path: Path)
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-            assert leecher.hash_failures == 0 and leecher._buffered_bytes == 0 and not leecher._direct
+            assert leecher.hash_failures == 0 and leecher.pieces.buffered_bytes == 0
+            assert not leecher.pieces._direct
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 

@@ -13,7 +13,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from torrent_engine.errors import PeerProtocolError
+from torrent_engine.errors import PeerError
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.extensions import (
@@ -85,7 +85,7 @@ def liar(info_size: int, behaviour: str) -> Callable[[anyio.abc.SocketStream], A
                             data = MetadataData(piece, info_size, os.urandom(length))
                             await stream.send(wire.send(m.Extended(their_id, encode_metadata_message(data))))
                             sprayed += 1
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, PeerProtocolError):
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, PeerError):
                 pass  # the leecher hung up on us (as it should, once it has seen through us)
 
     return serve

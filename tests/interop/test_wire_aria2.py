@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from tests.conftest import require_libtorrent, require_program
-from torrent_engine.errors import PeerProtocolError
+from torrent_engine.errors import PeerError
 from torrent_engine.peer.connection import EncryptionPolicy, connect
 from torrent_engine.peer.extensions import ExtensionHandshake
 from torrent_engine.peer.messages import (
@@ -133,7 +133,7 @@ async def test_we_fetch_a_block_from_aria2(aria2_seeder: Aria2Seeder, encryption
         piece_size=aria2_seeder.piece_size,
     )
     if aria2_seeder.rc4_required and encryption == "disable":
-        with pytest.raises(PeerProtocolError):  # aria2 drops plaintext peers
+        with pytest.raises(PeerError):  # aria2 drops plaintext peers (the link closes)
             await dial
         return
     conn = await dial

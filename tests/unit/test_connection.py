@@ -13,7 +13,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
+from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
 from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
 from torrent_engine.peer.messages import Handshake, Have, Interested, Piece, Request, Unchoke
 from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, skey_hash
@@ -45,7 +45,7 @@ async def server(
                 peer_id=SERVER_ID,
                 encryption=encryption,
             )
-        except PeerProtocolError as exc:
+        except PeerError as exc:
             outcome["error"] = exc
             await stream.aclose()
             return
@@ -54,7 +54,7 @@ async def server(
             if handler is not None:
                 try:
                     await handler(conn)
-                except PeerProtocolError as exc:
+                except PeerError as exc:
                     outcome["error"] = exc
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -103,7 +103,7 @@ async def test_policy_pairs_that_agree(
 @pytest.mark.parametrize(("client", "srv"), [("require", "disable"), ("disable", "require")])
 async def test_policy_pairs_that_cannot_agree(client: EncryptionPolicy, srv: EncryptionPolicy) -> None:
     async with server(srv) as (port, outcome):
-        with pytest.raises(PeerProtocolError):
+        with pytest.raises(PeerError):
             await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
         await anyio.sleep(0.05)
     assert isinstance(outcome.get("error"), EncryptionError)
@@ -112,7 +112,7 @@ async def test_policy_pairs_that_cannot_agree(client: EncryptionPolicy, srv: Enc
 @pytest.mark.parametrize("client", ["disable", "require"])
 async def test_unknown_torrent_is_refused(client: EncryptionPolicy) -> None:
     async with server("prefer", served=(OTHER,)) as (port, outcome):
-        with pytest.raises(PeerProtocolError):
+        with pytest.raises(PeerError):
             await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=client)
         await anyio.sleep(0.05)
     assert isinstance(outcome.get("error"), PeerProtocolError)
@@ -264,7 +264,7 @@ async def test_accept_times_out_with_a_typed_error() -> None:
     async def serve(stream: anyio.abc.SocketStream) -> None:
         try:
             await accept(stream, lookup=lambda h: True, peer_id=SERVER_ID, timeout=0.2)
-        except PeerProtocolError as exc:
+        except PeerError as exc:
             outcome["error"] = exc
         await stream.aclose()
 

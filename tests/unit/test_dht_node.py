@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -462,4 +463,43 @@ async def test_rate_limit_holds_for_a_flood_spread_over_one_ipv6_slash_64() -> N
         ping = krpc.Ping(tid=b"ok", node_id=b"o" * 20)
         await n.datagram_received(krpc.encode_message(ping), ("fd00:7:7:7::1", 6881))
         assert n.stats["queries_in"] == answered + 1  # another network is still answered
+        tg.cancel_scope.cancel()
+
+
+class _SilentOnGetPeers(DhtNode):
+    """A node that answers everything but get_peers: a lookup waits for it until it times out."""
+
+    async def _on_query(self, q: krpc.Query, address: tuple[str, int]) -> None:
+        if isinstance(q, krpc.GetPeers):
+            return
+        await super()._on_query(q, address)
+
+
+async def test_get_peers_hands_out_values_as_they_arrive() -> None:
+    net = MemoryNetwork()
+    async with anyio.create_task_group() as tg:
+        holder = DhtNode(transport=net.endpoint("10.0.0.1", 6881), enforce_bep42=False, query_timeout=1.0)
+        await tg.start(holder.run)
+        silent = _SilentOnGetPeers(transport=net.endpoint("10.0.0.2", 6881), enforce_bep42=False,
+                                   bootstrap=[holder.address], query_timeout=1.0)
+        await tg.start(silent.run)
+        seeker = DhtNode(transport=net.endpoint("10.0.0.3", 6881), enforce_bep42=False,
+                         bootstrap=[holder.address, silent.address], query_timeout=1.0)
+        await tg.start(seeker.run)
+        with anyio.fail_after(10):
+            for node in (silent, seeker):
+                await node.wait_bootstrapped()
+        assert seeker.table.get(silent.node_id) is not None
+        holder.peers.add(INFO_HASH, "10.9.9.9", 7000, time.monotonic())
+        holder.peers.add(INFO_HASH, "10.9.9.8", 7001, time.monotonic())
+        lookup_over = False
+        batches: list[tuple[list[tuple[str, int]], bool]] = []
+        with anyio.fail_after(20):
+            found = await seeker.get_peers(INFO_HASH, on_peers=lambda new: batches.append((new, lookup_over)))
+            lookup_over = True
+        assert sorted(found) == [("10.9.9.8", 7001), ("10.9.9.9", 7000)]
+        # the values came while the lookup still waited for the silent node, each address once
+        assert [sorted(b) for b, _ in batches] == [sorted(found)]
+        assert not any(over for _, over in batches)
+        assert seeker.stats["timeouts"] >= 1  # the silent node did hold the lookup up
         tg.cancel_scope.cancel()

@@ -55,6 +55,34 @@ def test_dns_lookup() -> None:
 
 
 @pytest.mark.anyio
+async def test_lsd_announce() -> None:
+    # an LSD announce outside a namespace of the test's own: multicast leaves loopback. (Should
+    # the guard let it through, the socket sends on lo only.)
+    from torrent_engine.lsd import MULTICAST_V4, LsdService
+
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    raw.bind(("127.0.0.1", 0))
+    raw.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    service = LsdService(listen_port=6881)
+    sock = await anyio.abc.UDPSocket.from_socket(raw)
+    service._sockets.append((sock, MULTICAST_V4))
+    async with sock:
+        await service.send_announce([bytes(20)])  # the guard's error is logged, never raised
+
+
+@pytest.mark.anyio
+async def test_lsd_join() -> None:
+    from torrent_engine.config import Config
+    from torrent_engine.shared import SharedResources
+
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=True)
+    async with SharedResources(config) as shared:
+        await shared.acquire()
+        assert shared.lsd is not None and shared.lsd.families == []  # the join was refused
+        await shared.release()
+
+
+@pytest.mark.anyio
 async def test_loopback_is_fine() -> None:
     socket.getaddrinfo("localhost", 80)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
@@ -78,7 +106,9 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
     for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
-                 "test_dns_lookup"):
+                 "test_dns_lookup", "test_lsd_announce", "test_lsd_join"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output
+    assert "UDP send to 239.192.152.143:6771: tests may only reach loopback" in output
+    assert "LSD multicast group join: tests may run LSD only in a network namespace" in output

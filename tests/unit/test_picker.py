@@ -291,3 +291,57 @@ def test_endgame_offers_a_block_again_once_another_peer_withdraws_it() -> None:
     assert pk.pick("c", None, 2) == [both[0]]
     pk.peer_gone("b")  # b leaves: its blocks come back for c
     assert pk.pick("c", None, 2) == [both[1]]
+
+
+# -- runs of whole pieces (BEP 19 web seeds) ---------------------------------------------------
+
+def test_pick_run_takes_consecutive_fresh_pieces_whole() -> None:
+    pk = PiecePicker(layout(2 * B, 10 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    pk.peer_have_all("web")
+    give(pk, "peer", range(10))
+    pk.pick("peer", None, 1)  # the peer starts piece 0 (one of its two blocks)
+    run = pk.pick_run("web", 4)
+    assert run == [1, 2, 3, 4]  # fresh pieces only, consecutive
+    asked = sorted((b.index, b.begin) for b in pk.requests_of("web"))
+    assert asked == [(i, j * B) for i in run for j in (0, 1)]
+    # the peer gets the rest of its piece and then pieces after the run, none of the run's...
+    assert {b.index for b in pk.pick("peer", None, 11)} == {0, 5, 6, 7, 8, 9}
+    # ...until endgame, when it may duplicate the run's blocks like any other
+    assert pk.in_endgame() and {b.index for b in pk.pick("peer", None, 20)} == {1, 2, 3, 4}
+
+
+def test_pick_run_stops_at_a_piece_already_in_play_or_had() -> None:
+    pk = PiecePicker(layout(B, 10 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    pk.peer_have_all("web")
+    give(pk, "peer", [3])
+    b = pk.pick("peer", None, 1)[0]
+    assert b.index == 3
+    assert pk.pick_run("web", 8) == [0, 1, 2]
+    assert pk.pick_run("web", 8) == [4, 5, 6, 7, 8, 9]
+    assert pk.pick_run("web", 8) == []  # nothing fresh left (no endgame for runs)
+
+
+def test_pick_run_pieces_arrive_as_blocks_and_released_ones_go_back() -> None:
+    pk = PiecePicker(layout(2 * B, 4 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    pk.peer_have_all("web")
+    run = pk.pick_run("web", 2)
+    assert run == [0, 1]
+    assert not pk.block_received("web", Block(0, 0, B)).piece_complete
+    assert pk.block_received("web", Block(0, B, B)).piece_complete
+    pk.piece_passed(0)
+    pk.release_requests("web")  # the run failed half-way: piece 1 is free for anyone
+    give(pk, "peer", range(4))
+    assert [b.index for b in pk.pick("peer", None, 2)] == [1, 1]
+    assert pk.pick_run("web", 0) == [] and pk.pick_run("nobody", 3) == []
+
+
+def test_pick_run_skips_unwanted_pieces() -> None:
+    pk = PiecePicker(layout(B, 6 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    pk.set_piece_priority(2, 0)
+    pk.peer_have_all("web")
+    assert pk.pick_run("web", 10) == [0, 1]
+    assert pk.pick_run("web", 10) == [3, 4, 5]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from torrent_engine import resume
+from torrent_engine.errors import StorageError
 from torrent_engine.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 
 
@@ -68,7 +69,7 @@ def test_crash_during_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(resume.os, "fsync", crash)
     new = _data(tmp_path, [None], {2, 3, 4})
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError):
         save_resume(path, new)
     monkeypatch.undo()
     assert load_resume(path) == old

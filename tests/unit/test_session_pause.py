@@ -26,9 +26,9 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
     s.events.subscribe("session.completed", lambda e: completed_event.set())
     s._machine.to(State.DOWNLOADING)
     for index in range(torrent.num_pieces - 1):
-        await s._piece_passed(index)
+        await s.pieces.passed(index)
     await s.pause()
-    await s._piece_passed(torrent.num_pieces - 1)  # its verification was already under way
+    await s.pieces.passed(torrent.num_pieces - 1)  # its verification was already under way
     await s.resume()
     assert s.state is State.SEEDING
     with anyio.fail_after(5):

@@ -11,6 +11,7 @@ from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import BLOCK_SIZE, PeerState, Session
+from torrent_engine.session.requesting import queue_depth
 
 
 def _torrent(tmp_path: Path) -> Torrent:
@@ -39,16 +40,16 @@ def test_queue_depth_follows_the_rate(tmp_path: Path, rate: float, reqq: int, ex
     t = _torrent(tmp_path)
     s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
     peer = _peer(t, down_rate=rate, reqq=reqq, slow_start=False)
-    assert s._queue_depth(peer) == expected
+    assert queue_depth(peer, s.config) == expected
 
 
 def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
     s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
     peer = _peer(t, slow_start=True, queue_target=40)
-    assert s._queue_depth(peer) == 40
+    assert queue_depth(peer, s.config) == 40
     peer.snubbed = True
-    assert s._queue_depth(peer) == 1
+    assert queue_depth(peer, s.config) == 1
 
 
 def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
@@ -56,18 +57,16 @@ def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_pat
     s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, snub_timeout=60.0, request_timeout=30.0))
     s._picker.peer_have_all(("127.0.0.1", 1))
     peer = _peer(t, last_block=1000.0)
-    blocks = s._picker.pick(peer.key, None, 3)
+    blocks = s._picker.pick(peer.key, None, 3, now=1000.0)
     assert len(blocks) == 3
-    for b in blocks:
-        peer.outstanding[(b.index, b.begin)] = 1000.0
-    s._check_timeouts(peer, 1020.0)
-    assert not peer.snubbed and len(peer.outstanding) == 3
-    s._check_timeouts(peer, 1031.0)  # requests older than 30 s with no block since: released
-    assert peer.outstanding == {} and not peer.snubbed
+    s.handler.check_timeouts(peer, 1020.0)
+    assert not peer.snubbed and s._picker.in_flight(peer.key) == 3
+    s.handler.check_timeouts(peer, 1031.0)  # requests older than 30 s with no block since: released
+    assert s._picker.in_flight(peer.key) == 0 and not peer.snubbed
     assert s._picker.requests_of(peer.key) == []  # free for other peers again
-    peer.outstanding[(0, 0)] = 1031.0
-    s._check_timeouts(peer, 1061.0)  # a minute without a block: snubbed
-    assert peer.snubbed and s._queue_depth(peer) == 1
+    assert len(s._picker.pick(peer.key, None, 1, now=1031.0)) == 1
+    s.handler.check_timeouts(peer, 1061.0)  # a minute without a block: snubbed
+    assert peer.snubbed and queue_depth(peer, s.config) == 1
 
 
 
@@ -94,13 +93,13 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
     link = Link()
     peer = _peer(t, link=link, fast=True, peer_choking=False, am_interested=True)
     s._picker.peer_have_all(peer.key)
-    await s._fill_requests(peer)
+    await s.handler.fill_requests(peer)
     first = len(link.requests)
     for _ in range(100):  # the peer rejects all it was asked, each time
-        pending = list(peer.outstanding)
+        pending = s._picker.requests_of(peer.key)
         if not pending:
             break
-        for index, begin in pending:
-            await s._on_message(peer, m.RejectRequest(index, begin, BLOCK_SIZE))
+        for block in pending:
+            await s.handler.on_message(peer, m.RejectRequest(block.index, block.begin, block.length))
     assert first > 0
     assert len(link.requests) == first

@@ -38,7 +38,7 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    await s._save_resume()
+    await s.checker.save()
     saved = load_resume(resume_path)
     assert saved is not None and saved.pieces() == {0}
     resume_write = next(i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name))
@@ -89,7 +89,7 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     everything again)."""
     import anyio
 
-    import torrent_engine.session.core as session_module
+    import torrent_engine.session.checking as session_module
 
     payload = tmp_path / "seed" / "p"
     payload.mkdir(parents=True)

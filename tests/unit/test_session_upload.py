@@ -59,23 +59,23 @@ async def test_choke_while_a_batch_is_read_still_answers_every_request_of_a_fast
     peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False, have=Bitfield(torrent.num_pieces),
                      fast=True, am_choking=False, peer_interested=False)
     s._peers[peer.key] = peer
-    s._choker = Choker(s._rng, upload_slots=4)
+    s.uploader._choker = Choker(s._rng, upload_slots=4)
     for req in requests:
-        await s._on_request(peer, req)
+        await s.uploader.on_request(peer, req)
     reading, go_on = anyio.Event(), anyio.Event()
-    read_piece = s._read_piece_cached
+    read_piece = s.uploader.read_piece
 
     async def slow_read(index: int) -> bytes:
         reading.set()
         await go_on.wait()
         return await read_piece(index)
 
-    s._read_piece_cached = slow_read  # type: ignore[method-assign]
+    s.uploader.read_piece = slow_read  # type: ignore[method-assign]
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(s._uploader, peer)
+            tg.start_soon(s.uploader.serve, peer)
             await reading.wait()  # the uploader holds the first request
-            await s._rechoke()  # not interested: choked; the queued requests are rejected
+            await s.uploader.rechoke()  # not interested: choked; the queued requests are rejected
             assert peer.am_choking
             go_on.set()
             await link.all_answered.wait()
@@ -90,7 +90,7 @@ async def test_a_cancelled_request_of_a_fast_peer_is_answered_with_a_reject(tmp_
     link = _Link(1)
     peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False, have=Bitfield(torrent.num_pieces),
                      fast=True, am_choking=False)
-    await s._on_request(peer, m.Request(0, 16384, 16384))
-    await s._on_message(peer, m.Cancel(0, 16384, 16384))
+    await s.uploader.on_request(peer, m.Request(0, 16384, 16384))
+    await s.handler.on_message(peer, m.Cancel(0, 16384, 16384))
     assert link.sent == [m.RejectRequest(0, 16384, 16384)]
     assert not peer.upload_queue

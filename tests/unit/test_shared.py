@@ -231,3 +231,14 @@ async def test_a_refused_peer_is_closed_after_a_real_handshake() -> None:
         await stream.aclose()
         shared.unregister(info_hash)
         await shared.release()
+
+
+def test_own_ip_for_bep40_prefers_what_peers_see() -> None:
+    shared = SharedResources(Config(listen_host="", dht_enabled=False))
+    assert shared.own_ip("127.0.0.5") == "127.0.0.1"  # the local address toward it (nothing sent)
+    assert shared.own_ip("localhost") is None  # a name: never looked up
+    shared.external_ip = "203.0.113.7"  # the gateway's word (port mapping) comes first
+    assert shared.own_ip("127.0.0.5") == "203.0.113.7"
+    assert shared.own_ip("::1") == "::1"  # another family: not the IPv4 external address
+    listening = SharedResources(Config(listen_host="127.0.0.9", dht_enabled=False))
+    assert listening.own_ip("127.0.0.5") == "127.0.0.9"  # a specific listen address

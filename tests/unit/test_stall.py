@@ -25,6 +25,14 @@ def facts(**kw: object) -> SwarmFacts:
     (facts(known=2, connected=2), StallReason.NO_PEER_HAS_PIECES, "none has the missing pieces"),
     (facts(known=2, connected=2, peers_with_wanted=1), StallReason.NOTHING_ARRIVES, "none sends"),
     (facts(known=1, connected=1, fetching_metadata=True), StallReason.NOTHING_ARRIVES, "the metadata"),
+    # BEP 19: a web seed is a source of its own, not "no peer source"
+    (facts(sources=1, web_seeds=1), StallReason.NOTHING_ARRIVES, "1 web seeds, none sends"),
+    (facts(sources=1, web_seeds=1, web_seed_errors=("http://w/f: HTTP 503",)), StallReason.WEB_SEEDS_FAILING,
+     "web seeds fail: http://w/f: HTTP 503"),
+    (facts(sources=1, web_seed_errors=("http://w/f: banned",), known=1, banned=1),
+     StallReason.WEB_SEEDS_FAILING, "http://w/f: banned"),
+    (facts(known=2, failed=2, web_seed_errors=("http://w/f: given up",)), StallReason.NONE_REACHABLE,
+     "none reachable"),
 ])
 def test_each_reason(given: SwarmFacts, reason: StallReason, words: str) -> None:
     found, message = diagnose(given)

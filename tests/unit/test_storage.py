@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -197,6 +198,10 @@ class FailingReads:
     async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
         await self.inner.write_block(index, begin, data)
 
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        return await self.inner.write_piece_if(index, data, check)
+
     async def read_block(self, index: int, begin: int, length: int) -> bytes:
         if index in self.bad:
             raise StorageError(f"injected read error in piece {index}")
@@ -206,6 +211,17 @@ class FailingReads:
         if index in self.bad:
             raise StorageError(f"injected read error in piece {index}")
         return await self.inner.read_piece(index)
+
+    def read_piece_blocking(self, index: int) -> bytes:
+        if index in self.bad:
+            raise StorageError(f"injected read error in piece {index}")
+        return self.inner.read_piece_blocking(index)
+
+    def file_path(self, file_index: int) -> Path | None:
+        return self.inner.file_path(file_index)
+
+    async def flush(self) -> None:
+        await self.inner.flush()
 
     async def close(self) -> None:
         await self.inner.close()

@@ -16,11 +16,15 @@ from ..session import SessionStatus
 from .units import human_bytes, human_eta
 
 
+def _web(st: SessionStatus) -> str:
+    return f"+{st.web_seeds} web" if st.web_seeds else ""
+
+
 def progress_line(label: str, st: SessionStatus) -> str:
     """The plain one-line status (logs, pipes, the demo)."""
     return (f"{label} {st.progress * 100:6.2f}%  {human_bytes(st.have_bytes)}/{human_bytes(st.total_wanted)}"
             f"  {st.state:<11} down {human_bytes(st.download_rate)}/s  up {human_bytes(st.upload_rate)}/s"
-            f"  peers {st.peers}  eta {human_eta(st.eta, st.download_rate)}"
+            f"  peers {st.peers}{_web(st)}  eta {human_eta(st.eta, st.download_rate)}"
             + (f"  stalled: {st.stall_message}" if st.stall_message else ""))
 
 
@@ -98,7 +102,7 @@ class RichDisplay:
             numbers = f"{st.progress * 100:5.1f}% {human_bytes(st.have_bytes)}/{human_bytes(st.total_wanted)}"
             numbers += f" ↓{human_bytes(st.download_rate)}/s"
             if not narrow:
-                numbers += f" ↑{human_bytes(st.upload_rate)}/s peers {st.peers}"
+                numbers += f" ↑{human_bytes(st.upload_rate)}/s peers {st.peers}{_web(st)}"
             numbers += f" {human_eta(st.eta, st.download_rate)} {st.state}"
             table.add_row(label, bar, numbers)
             if note:

@@ -104,6 +104,8 @@ def register(subparsers: Any) -> None:
     net.add_argument("--listen-host", default="",
                      help="address to listen on (default: every interface, IPv4 and IPv6)")
     net.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
+    net.add_argument("--no-web-seeds", action="store_true",
+                     help="do not fetch from the torrent's web seeds (BEP 19 url-list, magnet ws=)")
     dht = net.add_mutually_exclusive_group()
     dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
     dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
@@ -111,6 +113,9 @@ def register(subparsers: Any) -> None:
     net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                      help="DHT bootstrap node (repeatable; default: the well-known routers and the "
                           "saved table)")
+    net.add_argument("--lsd", action="store_true",
+                     help="find peers on the local network by Local Service Discovery (BEP 14 multicast; "
+                          "never for private torrents)")
     state = p.add_mutually_exclusive_group()
     state.add_argument("--state-dir", type=Path, default=None,
                        help=f"resume data goes here (default: {default_state_dir() / 'cli'})")
@@ -301,9 +306,10 @@ async def _download(args: argparse.Namespace) -> int:
     loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
     config = Config(listen_host=args.listen_host, listen_port=args.port, encryption=args.encryption,
-                    seed=seeding, tracker_enabled=not args.no_trackers, state_dir=state_dir,
+                    seed=seeding, tracker_enabled=not args.no_trackers, web_seeds=not args.no_web_seeds,
+                    state_dir=state_dir,
                     dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
-                    enforce_bep42=not loopback, download_rate_limit=args.download_limit,
+                    lsd_enabled=args.lsd, enforce_bep42=not loopback, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
     console = None

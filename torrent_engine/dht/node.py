@@ -583,8 +583,12 @@ class DhtNode:
         *,
         scrape: bool = False,
         on_response: Callable[[NodeInfo, krpc.Response], None] | None = None,
+        on_peers: Callable[[list[Address]], None] | None = None,
     ) -> tuple[list[Address], Lookup, LookupStats]:
-        """The get_peers lookup itself: peers found, the finished lookup (tokens) and its figures."""
+        """The get_peers lookup itself: peers found, the finished lookup (tokens) and its figures.
+
+        ``on_peers`` gets the peers of each answer as it arrives (only those not seen before in
+        this lookup), so the caller can dial them while the lookup goes on."""
         if len(info_hash) != 20:
             raise DHTError("info-hash must be 20 bytes")
         await self._started.wait()
@@ -592,10 +596,13 @@ class DhtNode:
         lookup = self._new_lookup(info_hash)
 
         def collect(node: NodeInfo, r: krpc.Response) -> None:
-            for p in r.values:
-                peers.setdefault(p)
+            new = [p for p in r.values if p not in peers]
+            for p in new:
+                peers[p] = None
             if on_response is not None:
                 on_response(node, r)
+            if new and on_peers is not None:
+                on_peers(new)
 
         stats = await self._iterate(
             lookup,
@@ -625,17 +632,22 @@ class DhtNode:
                 bloom_insert(peers, host)
         return bloom_estimate(seeds), bloom_estimate(peers)
 
-    async def get_peers(self, info_hash: bytes) -> list[tuple[str, int]]:
-        """Peers announced for ``info_hash``, found by an iterative get_peers lookup."""
-        peers, _, _ = await self.get_peers_lookup(info_hash)
+    async def get_peers(
+        self, info_hash: bytes, *, on_peers: Callable[[list[Address]], None] | None = None
+    ) -> list[tuple[str, int]]:
+        """Peers announced for ``info_hash``, found by an iterative get_peers lookup (``on_peers``:
+        each answer's new peers as they arrive)."""
+        peers, _, _ = await self.get_peers_lookup(info_hash, on_peers=on_peers)
         return peers
 
     async def announce_peer(
-        self, info_hash: bytes, port: int, *, implied_port: bool = False, seed: bool = False
+        self, info_hash: bytes, port: int, *, implied_port: bool = False, seed: bool = False,
+        on_peers: Callable[[list[Address]], None] | None = None,
     ) -> int:
         """get_peers, then announce_peer to the k closest nodes that gave a token.
-        Returns how many accepted the announce."""
-        _, lookup, _ = await self.get_peers_lookup(info_hash)
+        Returns how many accepted the announce. ``on_peers`` gets the peers the lookup finds as
+        they arrive (one lookup both finds peers and announces)."""
+        _, lookup, _ = await self.get_peers_lookup(info_hash, on_peers=on_peers)
         targets = [c for c in lookup.results() if c.token is not None]
         return await self._fan_out(
             [

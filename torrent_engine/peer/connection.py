@@ -3,8 +3,9 @@ sans-I/O cores (``mse.py`` for encryption, ``wire.py`` for messages).
 
 ``connect`` dials a peer as the initiator, ``accept`` answers an incoming stream; both return a
 ``PeerConnection`` whose peer handshake has been received. Keep-alives, choking and requests are
-the caller's business. Every failure surfaces as ``PeerProtocolError`` (``PeerConnectionClosed``
-for EOF, resets and read timeouts; ``EncryptionError`` for MSE and policy failures).
+the caller's business. Every failure surfaces as a ``PeerError``: ``PeerConnectionClosed`` for
+EOF, resets and read timeouts; ``PeerProtocolError`` when the peer broke the protocol
+(``EncryptionError`` for MSE and policy failures).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 
-from ..errors import EncryptionError, PeerConnectionClosed, PeerProtocolError
+from ..errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
 from .messages import PROTOCOL_HEADER, Handshake, Message, piece_header
 from .mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder, StreamCipher
 from .wire import PeerWire
@@ -120,7 +121,7 @@ class PeerConnection:
             data = self._decrypt.update(data)
         self.wire.receive_data(data)
 
-    def _fail(self, exc: PeerProtocolError) -> PeerProtocolError:
+    def _fail(self, exc: PeerError) -> PeerError:
         if self.close_reason is None:
             self.close_reason = str(exc)
             log.debug("peer %s: %s", self.remote, exc)
@@ -350,7 +351,7 @@ async def connect(
     stream = await open_stream(host, port, timeout)  # a peer we cannot reach is not dialed twice
     try:
         return await handshake(stream, provide)
-    except PeerProtocolError as exc:
+    except PeerError as exc:
         if encryption != "prefer":
             raise
         log.debug("MSE with %s:%d failed (%s); retrying in plaintext", host, port, exc)
@@ -447,8 +448,8 @@ async def accept(
     20-byte info-hash it stands for (anything else means "not ours"). ``encryption`` "require"
     refuses plaintext peers, "disable" refuses MSE. The returned connection's ``info_hash``
     is the torrent asked for; set its metadata with ``conn.wire.set_metadata(...)``.
-    Failures raise ``PeerProtocolError`` (``EncryptionError`` for policy and MSE failures,
-    ``PeerConnectionClosed`` for EOF or ``timeout``). The stream is not closed on failure: the
+    Failures raise a ``PeerError``: ``PeerProtocolError`` (``EncryptionError`` for policy and MSE
+    failures) or ``PeerConnectionClosed`` (EOF or ``timeout``). The stream is not closed on failure: the
     caller owns it."""
     if encryption not in _ENCRYPTION_POLICIES:
         raise ValueError(f"encryption must be one of {_ENCRYPTION_POLICIES}")

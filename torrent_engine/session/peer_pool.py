@@ -6,13 +6,18 @@ Invariants:
 - a banned address is never added nor offered as a candidate;
 - an address is offered for dialing only while it has failed fewer than ``MAX_CONNECT_FAILURES``
   times in a row and its ``next_try`` has come;
-- the back-off after the n-th failure in a row is ``retry_delay(n)``, defined here only.
+- the back-off after the n-th failure in a row is ``retry_delay(n)``, defined here only;
+- when more addresses may be dialed than the budget allows, those with fewer failures come
+  first, then those of higher BEP 40 priority with our own address (``choose``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
+
+from ..bep40 import peer_priority
 
 Address = tuple[str, int]
 
@@ -43,6 +48,8 @@ class PeerPool:
         self._entries: dict[Address, PoolEntry] = {}
         self._banned: set[Address] = set()
         self._cap = cap
+        self._priorities: dict[Address, int] = {}  # BEP 40, for ``_priority_own``
+        self._priority_own: Address | None = None
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -101,6 +108,37 @@ class PeerPool:
                     or entry.failures >= MAX_CONNECT_FAILURES or entry.next_try > now):
                 continue
             yield key
+
+    def choose(self, now: float, busy: Container[Address], budget: int,
+               own: Address | None = None) -> list[Address]:
+        """At most ``budget`` addresses to dial now. When more are ready than that: fewest failures
+        first, then the highest BEP 40 priority with our ``own`` (ip, listen port) address, so
+        that every peer of the swarm agrees whom to keep; ties (and everything, without ``own``)
+        in the order heard of."""
+        if budget <= 0:
+            return []
+        ready = list(self.candidates(now, busy))
+        if len(ready) <= budget:
+            return ready
+        if own is None:
+            return heapq.nsmallest(budget, ready, key=lambda key: self._entries[key].failures)
+        return heapq.nsmallest(budget, ready, key=lambda key: (self._entries[key].failures,
+                                                                -self.priority(key, own)))
+
+    def priority(self, key: Address, own: Address) -> int:
+        """The BEP 40 priority of ``key`` seen from ``own`` (0 if either is not an IP literal)."""
+        if own != self._priority_own:
+            self._priorities.clear()
+            self._priority_own = own
+        found = self._priorities.get(key)
+        if found is None:
+            try:
+                found = peer_priority(own, key)
+            except ValueError:
+                found = 0
+            if len(self._priorities) < 4 * self._cap:
+                self._priorities[key] = found
+        return found
 
     def failed(self, key: Address, now: float, *, quick: bool = False) -> None:
         """A dial or handshake failed: back off (``quick``: the first delay whatever the count)."""

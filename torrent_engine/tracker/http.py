@@ -74,6 +74,12 @@ class ResponseReader:
     _remaining: int = field(default=0, init=False)
     _body: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
+    @property
+    def head(self) -> tuple[int, str, dict[str, str]] | None:
+        """Status, reason and headers (lower-case names) once the head is parsed, before the
+        body is complete (a caller may refuse the body on them); None until then."""
+        return None if self._mode == "head" else (self._status, self._reason, self._headers)
+
     def feed(self, data: bytes) -> None:
         """Parse ``data`` received from the server."""
         if self._mode == "done":

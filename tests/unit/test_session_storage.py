@@ -1,0 +1,112 @@
+"""Storage is a seam: a session takes any ``PieceStorage`` (here wrappers that fail or count, as
+rqbit's storage middleware does), and a disk failure is reported as ours, never blamed on a peer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from torrent_engine import events as ev
+from torrent_engine.errors import (
+    EncryptionError,
+    PeerConnectionClosed,
+    PeerError,
+    PeerProtocolError,
+    StorageError,
+    TorrentEngineError,
+)
+from torrent_engine.layout import TorrentLayout
+from torrent_engine.session import Session
+from torrent_engine.storage import Storage
+
+pytestmark = pytest.mark.anyio
+
+
+def test_errors_say_who_failed() -> None:
+    """A dropped link is not a protocol breach; a disk error is not a socket error."""
+    assert not issubclass(PeerConnectionClosed, PeerProtocolError)
+    assert not issubclass(PeerProtocolError, PeerConnectionClosed)
+    assert issubclass(PeerConnectionClosed, PeerError) and issubclass(PeerProtocolError, PeerError)
+    assert issubclass(EncryptionError, PeerProtocolError)
+    assert not issubclass(StorageError, OSError) and issubclass(StorageError, TorrentEngineError)
+
+
+class FailingWrites(Storage):
+    """Real storage whose writes fail once ``fail_after`` pieces were written."""
+
+    def __init__(self, torrent: TorrentLayout, save_path: Path, fail_after: int) -> None:
+        super().__init__(torrent, save_path)
+        self.fail_after = fail_after
+        self.writes = 0
+
+    async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
+        self.writes += 1
+        if self.writes > self.fail_after:
+            raise StorageError(f"disk full writing piece {index}")
+        await super().write_block(index, begin, data)
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        self.writes += 1
+        if self.writes > self.fail_after:
+            raise StorageError(f"disk full writing piece {index}")
+        return await super().write_piece_if(index, data, check)
+
+
+class CountingReads(Storage):
+    """Real storage that counts the pieces read from a worker thread (recheck, verification)."""
+
+    def __init__(self, torrent: TorrentLayout, save_path: Path) -> None:
+        super().__init__(torrent, save_path)
+        self.blocking_reads = 0
+
+    def read_piece_blocking(self, index: int) -> bytes:
+        self.blocking_reads += 1
+        return super().read_piece_blocking(index)
+
+
+async def test_a_failing_disk_ends_the_session_as_a_storage_error_and_bans_no_peer(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("a.bin", 600_000)])
+    torrent = make_torrent(payload, version="v1")
+    made: list[FailingWrites] = []
+
+    def failing(t: TorrentLayout, path: Path) -> FailingWrites:
+        made.append(FailingWrites(t, path, fail_after=3))
+        return made[-1]
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        leecher = Session(torrent, tmp_path / "leech", config=loopback_config(), storage=failing,
+                          peers=[("127.0.0.1", seeder.listen_port)])
+        errors: list[ev.Event] = []
+        leecher.events.subscribe("session.error", errors.append)
+        async with leecher:
+            with anyio.fail_after(30):
+                while not leecher.finished:
+                    await anyio.sleep(0.05)
+            status = leecher.status()
+    assert made and made[0].writes > 3
+    assert [e.name for e in errors] == ["session.error"]
+    assert "disk full writing piece" in status.error and "internal error" not in status.error
+    assert leecher.banned_count == 0 and leecher.hash_failures == 0
+
+
+async def test_a_wrapped_storage_is_what_the_recheck_reads(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "data", [("a.bin", 300_000), ("b.bin", 70_000)])
+    torrent = make_torrent(payload, version="v1")
+    made: list[CountingReads] = []
+
+    def counting(t: TorrentLayout, path: Path) -> CountingReads:
+        made.append(CountingReads(t, path))
+        return made[-1]
+
+    async with Session(torrent, tmp_path / "data", config=loopback_config(), storage=counting) as session:
+        with anyio.fail_after(20):
+            await session.wait_ready()
+        assert session.rechecked and len(session.have) == torrent.num_pieces
+    assert made[0].blocking_reads == torrent.num_pieces
+    assert same_files(torrent, payload.parent, tmp_path / "data") == []

@@ -1,0 +1,279 @@
+"""The web seed shell against a scripted HTTP server on 127.0.0.1: keep-alive reuse, a stale
+kept-alive connection, redirects (remembered, bounded), refused connections, and a WebSeed's
+loop: pieces delivered from runs, back-off and giving up on a failing server."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.unit._webseed_server import http_server, ranged
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.bitfield import Bitfield
+from torrent_engine.errors import WebSeedError, WebSeedStatusError
+from torrent_engine.layout import FileMap
+from torrent_engine.metainfo import Torrent
+from torrent_engine.picker import Block, PiecePicker
+from torrent_engine.webseed import client as client_mod
+from torrent_engine.webseed.client import RangeClient, WebSeed, WebSeedKey
+from torrent_engine.webseed.mapping import FileRange
+from torrent_engine.webseed.response import Backoff
+
+pytestmark = pytest.mark.anyio
+
+DATA = random.Random(3).randbytes(200_000)
+
+
+def asked(url: str, start: int, length: int, size: int = len(DATA)) -> FileRange:
+    return FileRange(url=url, file_index=0, file_offset=start, length=length, file_size=size, target=0)
+
+
+async def test_ranges_share_one_kept_alive_connection() -> None:
+    async with http_server(lambda path, s, e: (ranged(DATA, s, e), True)) as server:
+        client = RangeClient()
+        try:
+            for start in (0, 70_000, 150_000):
+                got = await client.fetch(asked(server.url("/f"), start, 50_000))
+                assert got == DATA[start:start + 50_000]
+        finally:
+            await client.aclose()
+    assert server.connections == 1 and client.requests == 3
+    assert [r for _, r in server.requests] == ["bytes=0-49999", "bytes=70000-119999", "bytes=150000-199999"]
+
+
+async def test_a_connection_the_server_closed_is_reopened_once() -> None:
+    # the server closes after each answer without saying so: the next request finds it closed
+    async with http_server(lambda path, s, e: (ranged(DATA, s, e), False)) as server:
+        client = RangeClient()
+        try:
+            for start in (0, 1000, 2000):
+                assert await client.fetch(asked(server.url("/f"), start, 10)) == DATA[start:start + 10]
+        finally:
+            await client.aclose()
+    assert len(server.requests) == 3 and server.connections == 3
+
+
+async def test_connection_close_header_is_honoured() -> None:
+    closing = "Connection: close\r\n"
+    async with http_server(lambda path, s, e: (ranged(DATA, s, e, extra=closing), False)) as server:
+        client = RangeClient()
+        try:
+            await client.fetch(asked(server.url("/f"), 0, 10))
+            await client.fetch(asked(server.url("/f"), 10, 10))
+        finally:
+            await client.aclose()
+    assert server.connections == 2 and client.connections == 2
+
+
+async def test_redirect_is_followed_and_remembered() -> None:
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        if path == "/old":
+            return b"HTTP/1.1 302 Found\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n", True
+        return ranged(DATA, s, e), True
+
+    async with http_server(behave) as server:
+        client = RangeClient()
+        try:
+            assert await client.fetch(asked(server.url("/old"), 0, 100)) == DATA[:100]
+            assert await client.fetch(asked(server.url("/old"), 100, 100)) == DATA[100:200]
+        finally:
+            await client.aclose()
+    assert [p for p, _ in server.requests] == ["/old", "/new", "/new"]
+
+
+async def test_redirect_loop_is_bounded() -> None:
+    loop = b"HTTP/1.1 301 X\r\nLocation: /loop\r\n\r\n"
+    async with http_server(lambda path, s, e: (loop, False)) as server:
+        client = RangeClient()
+        with pytest.raises(WebSeedError, match="more than 5 redirects"):
+            await client.fetch(asked(server.url("/loop"), 0, 10))
+        await client.aclose()
+    assert len(server.requests) == 6
+
+
+async def test_refused_connection_is_a_typed_error() -> None:
+    with anyio.fail_after(10):
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        await listener.aclose()
+        with pytest.raises(WebSeedError, match="connection refused"):
+            await RangeClient().fetch(asked(f"http://127.0.0.1:{port}/f", 0, 10))
+
+
+async def test_a_server_that_never_answers_times_out() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await anyio.sleep(30)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, silent)
+        client = RangeClient(request_timeout=0.3)
+        with anyio.fail_after(10), pytest.raises(WebSeedError, match="no answer within"):
+            await client.fetch(asked(f"http://127.0.0.1:{port}/f", 0, 10))
+        tg.cancel_scope.cancel()
+
+
+async def test_a_server_sending_more_than_asked_is_refused() -> None:
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        return (f"HTTP/1.1 206 OK\r\nContent-Range: bytes {s}-{e}/{len(DATA)}\r\n\r\n".encode()
+                + DATA[s:e + 1] + b"more", False)  # a body delimited by the close, too long
+
+    async with http_server(behave) as server:
+        with pytest.raises(WebSeedError, match="over the 10 byte cap"):
+            await RangeClient().fetch(asked(server.url("/f"), 0, 10))
+
+
+# -- the WebSeed loop --------------------------------------------------------------------------
+
+class Host:
+    """A WebSeedHost over a real picker; delivered pieces are kept."""
+
+    def __init__(self, torrent: Torrent) -> None:
+        self.torrent = torrent
+        self.picker = PiecePicker(torrent, random.Random(1))
+        self.pieces: dict[int, bytes] = {}
+        self.bytes = 0
+        self.banned: set[WebSeedKey] = set()
+
+    def downloading(self) -> bool:
+        return not self.picker.is_complete()
+
+    def is_banned(self, key: WebSeedKey) -> bool:
+        return key in self.banned
+
+    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
+        return self.picker.pick_run(key, max_pieces)
+
+    def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
+        self.picker.peer_bitfield(key, pieces)
+
+    def release(self, key: WebSeedKey) -> None:
+        self.picker.release_requests(key)
+
+    async def received(self, key: WebSeedKey, nbytes: int) -> None:
+        self.bytes += nbytes
+
+    async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
+        for begin in range(0, len(data), 16384):
+            block = data[begin:begin + 16384]
+            self.picker.block_received(key, Block(index, begin, len(block)))
+        self.pieces[index] = bytes(data)
+        self.picker.piece_passed(index)
+
+
+async def test_web_seed_delivers_every_piece_of_a_multi_file_torrent_in_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {"a": payload(70_000), "b": payload(5, 1), "c": payload(90_000, 2)}
+    torrent = make_torrent([((n,), d) for n, d in files.items()], 32 * 1024, pad=True, name="n")
+    blob = b"".join(bytes(f.length) if f.pad else files[f.path[-1]] for f in torrent.files)
+    monkeypatch.setattr(client_mod, "IDLE_POLL", 0.01)
+
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        return ranged(files[path.rsplit("/", 1)[1]], s, e), True
+
+    async with http_server(behave) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host, run_bytes=64 * 1024)
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(seed.run)
+                while not host.picker.is_complete():
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+    assert sorted(host.pieces) == list(range(torrent.num_pieces))
+    for i, data in host.pieces.items():
+        assert data == blob[i * torrent.piece_length:(i + 1) * torrent.piece_length]
+    assert host.bytes == sum(len(d) for d in files.values())  # pad bytes never travelled
+    assert all(p.startswith("/pub/n/") and ".pad" not in p for p, _ in server.requests)
+    assert server.connections == 1
+    assert seed.state.downloaded == host.bytes and not seed.state.gave_up
+
+
+async def test_failing_web_seed_backs_off_then_gives_up_and_returns_its_pieces() -> None:
+    torrent = make_torrent([(("f",), payload(100_000))], 32 * 1024, single=True, name="f")
+    async with http_server(lambda path, s, e: (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", True)
+                           ) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/f"), host, backoff=Backoff(base=0.01, give_up_after=3))
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            await seed.run()
+    assert len(server.requests) == 3
+    assert seed.state.gave_up.startswith("3 failures in a row") and "HTTP 404" in seed.state.gave_up
+    assert host.picker.requests_of(("u", 0)) == []  # every piece free again for peers
+    host.picker.peer_have_all(("peer", 1))
+    assert len(host.picker.pick(("peer", 1), None, 100)) == 7
+
+
+async def test_banned_web_seed_stops() -> None:
+    torrent = make_torrent([(("f",), payload(100_000))], 32 * 1024, single=True, name="f")
+    host = Host(torrent)
+    seed = WebSeed("http://127.0.0.1:1/f", host)
+    host.banned.add(seed.key)
+    with anyio.fail_after(5):
+        await seed.run()
+    assert seed.state.gave_up.startswith("banned")
+
+
+async def test_status_error_carries_the_status() -> None:
+    busy = b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\n\r\n"
+    async with http_server(lambda path, s, e: (busy, False)) as server:
+        with pytest.raises(WebSeedStatusError) as info:
+            await RangeClient().fetch(asked(server.url("/f"), 0, 10))
+    assert info.value.status == 503 and info.value.retry_after == 7.0
+
+
+async def test_a_web_seed_lacking_a_file_serves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {"a": payload(70_000), "b": payload(40_000, 1), "c": payload(60_000, 2)}
+    torrent = make_torrent([((n,), d) for n, d in files.items()], 32 * 1024, pad=True, name="n")
+    monkeypatch.setattr(client_mod, "IDLE_POLL", 0.01)
+
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        name = path.rsplit("/", 1)[1]
+        if name == "b":
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", True
+        return ranged(files[name], s, e), True
+
+    file_map = FileMap(torrent)
+    b_index = next(i for i, f in enumerate(torrent.files) if f.path == ("n", "b"))
+    lacking = set(file_map.file_pieces(b_index))
+    async with http_server(behave) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host, run_bytes=32 * 1024)
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(seed.run)
+                while len(host.pieces) < torrent.num_pieces - len(lacking):
+                    await anyio.sleep(0.01)
+                await anyio.sleep(0.1)  # (it would ask for b again here if it were going to)
+                tg.cancel_scope.cancel()
+    assert set(host.pieces) == set(range(torrent.num_pieces)) - lacking
+    assert [p for p, _ in server.requests].count("/pub/n/b") == 1  # asked once, never again
+    assert seed.state.missing_files == (b_index,) and not seed.state.gave_up
+    assert "HTTP 404" in seed.state.last_error
+    assert host.picker.peer_has(("u", 0)) is not None and not any(i in host.picker.peer_has(("u", 0))
+                                                                  for i in lacking)
+
+
+async def test_a_web_seed_lacking_every_file_is_given_up() -> None:
+    torrent = make_torrent([(("a",), payload(10_000)), (("b",), payload(10_000, 1))], 32 * 1024, name="n")
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    async with http_server(lambda path, s, e: (not_found, True)) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host)
+        seed.key = ("u", 0)
+        with anyio.fail_after(10):
+            await seed.run()
+    assert seed.state.gave_up.startswith("it has none of the torrent's files")

@@ -1,0 +1,98 @@
+"""Announcing: the torrent's trackers (BEP 3/12/15), the DHT (BEP 5) and LSD (BEP 14), feeding the
+peer pool."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ..errors import TorrentEngineError
+from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+MAGNET_LEFT = 16 * 1024 * 1024  # 'left' announced before a magnet's size is known
+
+
+class Announcer:
+    """The session's trackers, DHT and LSD announces; started with the swarm, stopped with it."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self.tracker: TrackerCoordinator | None = None
+
+    def tiers(self) -> tuple[tuple[str, ...], ...]:
+        """The tracker tiers (from the metainfo, or a magnet's ``tr``)."""
+        s = self._s
+        if s._torrent is not None:
+            return s._torrent.trackers
+        return tuple((url,) for url in s.magnet.trackers) if s.magnet is not None else ()
+
+    def start(self, swarm: anyio.abc.TaskGroup) -> None:
+        """Start the trackers, the DHT loop and LSD in the swarm's task group."""
+        s = self._s
+        assert s._shared is not None
+        tiers = self.tiers()
+        if s.config.tracker_enabled and tiers:
+            def stats() -> AnnounceStats:
+                left = s._picker.left_bytes() if s._torrent is not None else MAGNET_LEFT
+                return AnnounceStats(uploaded=s.uploaded, downloaded=s.downloaded, left=left)
+
+            shared = s._shared
+            self.tracker = TrackerCoordinator(tiers=tiers, info_hash=s.info_hash, peer_id=shared.peer_id,
+                                              port=shared.listen_port, stats=stats, on_peers=s.add_peers,
+                                              events=s.events, info_hash_hex=s.info_hash_hex)
+            swarm.start_soon(self.tracker.run)
+        if not s.private and s._shared.dht is not None:
+            swarm.start_soon(self._dht_loop)
+        lsd = s._shared.lsd
+        if not s.private and lsd is not None:  # BEP 27: private torrents never use LSD
+            swarm.start_soon(lsd.serve_torrent, s.info_hash, s.add_peers)
+
+    def completed(self) -> None:
+        """The download completed: the trackers hear it (event=completed)."""
+        if self.tracker is not None:
+            self.tracker.completed()
+
+    def forget(self) -> None:
+        """The metadata phase ended: the full session announces afresh."""
+        self.tracker = None
+
+    async def stop(self) -> None:
+        """Send the trackers event=stopped (bounded: a dead tracker must not block a stop)."""
+        if self.tracker is None:
+            return
+        tracker, self.tracker = self.tracker, None
+        with anyio.move_on_after(5):
+            try:
+                await tracker.stop()
+            except Exception as exc:
+                log.debug("tracker stop failed: %s", exc)
+
+    def errors(self) -> tuple[str, ...]:
+        """The trackers failing now, with their last error."""
+        if self.tracker is None:
+            return ()
+        return tuple(f"{t.url}: {t.last_error}" for t in self.tracker.status()
+                     if t.state in ("failing", "disabled") and t.last_error)
+
+    async def _dht_loop(self) -> None:
+        s = self._s
+        assert s._shared is not None
+        while True:
+            dht = s._shared.dht
+            if dht is None:
+                return
+            try:
+                # one lookup finds peers, dialed as each answer brings them, and then announces
+                await dht.announce_peer(s.info_hash, s._shared.listen_port, on_peers=s.add_peers)
+            except TorrentEngineError as exc:
+                log.debug("DHT lookup for %s failed: %s", s.name, exc)
+            interval = s.config.dht_interval
+            await anyio.sleep(interval if s._peers else min(60.0, interval))

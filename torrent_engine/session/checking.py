@@ -1,0 +1,117 @@
+"""Checking and resume data: which pieces on disk can be trusted at start (resume data that
+matches the files, else a recheck), and saving what a restart needs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .. import events as ev
+from ..errors import StorageError
+from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from ..session_state import State
+from ..verify import recheck
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+
+class Checker:
+    """Start-up checking and resume data of one session."""
+
+    def __init__(self, session: Session, resume_path: Path | None) -> None:
+        self._s = session
+        self.resume_path = resume_path
+        self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
+        self.added_time = int(time.time())
+        self.completed_time = 0
+
+    def file_paths(self) -> list[Path | None]:
+        """Where each file of the torrent is (None: a pad file)."""
+        s = self._s
+        assert s._storage is not None
+        return [s._storage.file_path(i) for i in range(len(s.torrent.files))]
+
+    async def check(self) -> None:
+        """Find the verified pieces (from resume data, else by hashing what is on disk)."""
+        s = self._s
+        resume = None
+        if self.resume_path is not None:
+            resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
+        if resume is not None and len(resume.file_priorities) == len(s.torrent.files):
+            s.set_file_priorities(resume.file_priorities)
+        if resume is not None:
+            s.uploaded = resume.uploaded
+            s.downloaded = resume.downloaded
+            self.added_time = resume.added_time or self.added_time
+            self.completed_time = resume.completed_time
+        current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
+        pieces = trusted_pieces(resume, info_hash=s.info_hash, num_pieces=s.torrent.num_pieces,
+                                save_path=str(s.save_path.resolve()), current=current)
+        if pieces is None:
+            on_disk = any(p is not None and p.exists() for p in self.file_paths())
+            if on_disk:
+                paused = s.state is State.PAUSED  # paused before the check began: paused after it
+                s._machine.to(State.CHECKING)
+                self.rechecked = True
+                pieces = await self._recheck()
+                if paused and s.state is State.CHECKING:
+                    s._machine.to(State.PAUSED)
+            else:
+                pieces = set()
+        for index in pieces:
+            s._picker.piece_passed(index)
+
+    async def _recheck(self) -> set[int]:
+        """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
+        s = self._s
+        assert s._storage is not None
+        last_report = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last_report
+            now = time.monotonic()
+            if now - last_report > 0.5 or done == total:
+                last_report = now
+                s.events.publish(ev.SessionChecking(info_hash=s.info_hash_hex,
+                                                    progress=done / total if total else 1.0))
+
+        return set(await recheck(s.torrent, s._storage, progress))
+
+    def snapshot(self) -> ResumeData:
+        """The resume data as of now, without file stamps."""
+        s = self._s
+        return ResumeData(info_hash=s.info_hash, save_path=str(s.save_path.resolve()),
+                          have=s.have.to_bytes(), num_pieces=s.torrent.num_pieces,
+                          file_priorities=list(s.file_priorities), uploaded=s.uploaded,
+                          downloaded=s.downloaded, added_time=self.added_time,
+                          completed_time=self.completed_time, saved_time=int(time.time()),
+                          paused=s.state is State.PAUSED)
+
+    async def save(self) -> None:
+        """Write the resume file (after flushing the files: a durable resume file never counts a
+        piece the disk may not hold)."""
+        s = self._s
+        if self.resume_path is None or s._torrent is None or s._storage is None:
+            return
+        if not s._ready.is_set():
+            return  # still checking: the pieces on disk are not known yet (keep the old file)
+        path = self.resume_path
+        data = self.snapshot()
+        paths = self.file_paths()
+
+        def stamp_and_save() -> None:  # stat + write + fsync: a worker thread, not the loop
+            data.files = stamp_files(paths)
+            save_resume(path, data)
+
+        try:
+            await s._storage.flush()
+            await anyio.to_thread.run_sync(stamp_and_save)
+        except StorageError as exc:
+            log.warning("cannot save resume data of %s: %s", s.name, exc)

@@ -1,0 +1,114 @@
+"""Dialing peers from the pool within the connection budget, and taking incoming connections
+the shared listener hands over."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import EncryptionError, TorrentEngineError
+from ..peer_io import PeerLink, open_connection
+from ..session_state import State
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+
+class Connector:
+    """Whom to dial and when; the peers being dialed (or fetching metadata) count as connecting."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self.connecting: set[tuple[str, int]] = set()
+        self.encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
+        self._wakeup = anyio.Event()
+
+    def wake(self) -> None:
+        """New addresses arrived: dial now rather than at the next round."""
+        self._wakeup.set()
+
+    def done_connecting(self, key: tuple[str, int]) -> None:
+        """The dial (or metadata fetch) of ``key`` is over."""
+        self.connecting.discard(key)
+
+    def reset(self) -> None:
+        """The swarm stopped (pause, or the metadata phase ended): nothing is being dialed."""
+        self.connecting.clear()
+
+    async def run(self) -> None:
+        """Dial candidates every 2 s, or at once when new addresses arrive."""
+        while True:
+            self._wakeup = anyio.Event()
+            self.dial_some()
+            with anyio.move_on_after(2.0):
+                await self._wakeup.wait()
+
+    def dial_some(self) -> None:
+        """Start dialing as many candidates as the connection budget allows."""
+        s = self._s
+        if s._swarm is None or (s.state is State.SEEDING and not s.config.seed):
+            return
+        now = time.monotonic()
+        budget = s.config.max_peers_per_torrent - len(s._peers) - len(self.connecting)
+        busy = s._peers.keys() | self.connecting
+        # more addresses than the budget: BEP 40 priority with our own address decides
+        own = self.own_address() if len(s._pool) > budget > 0 else None
+        for key in s._pool.choose(now, busy, budget, own):
+            self.connecting.add(key)
+            s._swarm.start_soon(self.dial, key)
+
+    def own_address(self) -> tuple[str, int] | None:
+        """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
+        shared = self._s._shared
+        first = next(iter(self._s._pool), None)
+        if shared is None or not shared.listen_port or first is None:
+            return None
+        ip = shared.own_ip(first[0])
+        return (ip, shared.listen_port) if ip else None
+
+    async def dial(self, key: tuple[str, int]) -> None:
+        """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol)."""
+        s = self._s
+        assert s._shared is not None
+        try:
+            with anyio.fail_after(s.config.connect_timeout + s.config.handshake_timeout):
+                t = s._torrent
+                link = await open_connection(key[0], key[1], info_hash=s.info_hash,
+                                             peer_id=s._shared.peer_id, config=s.config,
+                                             num_pieces=t.num_pieces if t is not None else None,
+                                             piece_size=t.piece_size if t is not None else None,
+                                             shared=s._shared)
+        except (OSError, TimeoutError, TorrentEngineError) as exc:
+            log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
+            if isinstance(exc, EncryptionError):
+                self.encryption_refused.add(key)
+            self.connecting.discard(key)
+            s._pool.failed(key, time.monotonic())
+            return
+        if s._torrent is None:
+            await s.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
+        else:
+            self.connecting.discard(key)
+            await s.handler.serve(link, key[0], key[1], incoming=False)
+
+    def on_incoming(self, link: PeerLink) -> bool:
+        """The shared listener's hand-off: take the connection (True) or refuse it."""
+        s = self._s
+        swarm = s._swarm
+        if swarm is None or s.state is State.PAUSED or s._stop_requested:
+            return False
+        host, port = link.remote_address
+        connected = len(s._peers) + len(self.connecting)
+        if s._pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
+            return False
+        if s._torrent is None:  # magnet: still fetching the metadata, which this peer may have
+            self.connecting.add((host, port))
+            swarm.start_soon(s.metadata.fetch_from, link, (host, port))
+        else:
+            swarm.start_soon(s.handler.serve, link, host, port, True)
+        return True

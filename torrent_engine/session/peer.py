@@ -1,0 +1,120 @@
+"""What a session knows about one connected peer: its choke/interest state, rates and queues.
+
+The requests in flight at the peer are not here: the picker is their one record (``in_flight``,
+``expired``); the session asks it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import anyio
+
+from ..bitfield import Bitfield
+from ..errors import PeerError
+from ..peer import messages as m
+from ..peer.extensions import PexState
+from ..peer_io import PeerLink
+
+DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
+
+
+@dataclass(eq=False)
+class PeerState:
+    """One connected peer (all mutated on the event loop)."""
+
+    host: str
+    port: int
+    link: PeerLink
+    incoming: bool
+    have: Bitfield
+    client: str = ""
+    am_choking: bool = True
+    am_interested: bool = False
+    peer_choking: bool = True
+    peer_interested: bool = False
+    fast: bool = False
+    extension: bool = False
+    reqq: int = DEFAULT_PEER_REQQ
+    ut_metadata: int = 0  # the peer's id for ut_metadata messages (0: it has none)
+    ut_pex: int = 0  # the peer's id for ut_pex messages (0: it has none)
+    listen_port: int | None = None  # from its extension handshake ('p')
+    pex: PexState = field(default_factory=PexState)
+    last_pex: float = -math.inf
+    allowed_fast: set[int] = field(default_factory=set)
+    upload_queue: deque[m.Request] = field(default_factory=deque)
+    upload_wakeup: anyio.Event = field(default_factory=anyio.Event)
+    connected_at: float = 0.0
+    last_block: float = 0.0
+    last_sent: float = 0.0
+    snubbed: bool = False
+    slow_start: bool = True
+    queue_target: int = 4
+    downloaded: int = 0
+    uploaded: int = 0
+    down_window: int = 0
+    up_window: int = 0
+    down_rate: float = 0.0
+    up_rate: float = 0.0
+    unchoked_at: float | None = None
+    uploaded_at_unchoke: int = 0
+    closed: bool = False
+    close_reason: str = ""
+    scope: anyio.CancelScope | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """The peer's ``(host, port)``."""
+        return (self.host, self.port)
+
+    @property
+    def address(self) -> str:
+        """The peer as ``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_seed(self) -> bool:
+        """Whether the peer has every piece."""
+        return self.have.all()
+
+    @property
+    def transport(self) -> str:
+        """How the peer is connected: "tcp" or "utp"."""
+        return self.link.transport
+
+    async def send(self, *msgs: m.Message) -> None:
+        """Send ``msgs`` to the peer in one write."""
+        self.last_sent = time.monotonic()
+        await self.link.send_many(msgs)
+
+    def close(self, reason: str) -> None:
+        """Close the peer's link (``reason`` is logged and published)."""
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+async def fan_out(peers: Iterable[PeerState], send: Callable[[PeerState], Awaitable[None]],
+                  timeout: float) -> None:
+    """Run ``send`` for each open peer concurrently, each bounded by ``timeout``: a peer that reads
+    nothing (its window full) must not hold up the others; once the bound passes it is closed."""
+
+    async def one(peer: PeerState) -> None:
+        with anyio.move_on_after(timeout) as scope:
+            try:
+                await send(peer)
+            except PeerError:
+                peer.close("send failed")
+        if scope.cancelled_caught:
+            peer.close(f"unresponsive: a send blocked for {timeout:g} s")
+
+    async with anyio.create_task_group() as tg:
+        for peer in peers:
+            if not peer.closed:
+                tg.start_soon(one, peer)

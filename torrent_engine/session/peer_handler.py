@@ -1,0 +1,350 @@
+"""The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11).
+
+One ``PeerHandler`` per session serves every connected peer: the exchange loop reads messages,
+``on_message`` dispatches them; requests go out in batches (see ``requesting``), blocks go to the
+picker and ``Pieces``. A protocol error or I/O failure closes that peer only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .. import events as ev
+from ..bitfield import Bitfield
+from ..errors import PeerError, PeerProtocolError, StorageError
+from ..peer import messages as m
+from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
+from ..peer_io import PeerLink
+from ..picker import Block
+from ..session_state import State
+from ..version import CLIENT_VERSION
+from . import requesting
+from .peer import PeerState, fan_out
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
+OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
+OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
+
+
+class PeerHandler:
+    """Speaks the wire protocol with each connected peer of one session."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def extension_handshake(self, *, with_metadata: bool) -> bytes:
+        """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex unless private, client, reqq, port."""
+        s = self._s
+        assert s._shared is not None
+        size = len(s._torrent.info_bytes) if with_metadata and s._torrent is not None else None
+        extensions = {UT_METADATA: OUR_UT_METADATA_ID}
+        if not s.private:
+            extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
+        return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
+                                  p=s._shared.listen_port or None, metadata_size=size).encode()
+
+    async def serve(self, link: PeerLink, host: str, port: int, incoming: bool) -> None:
+        """Run one connected peer until it or the session goes."""
+        s = self._s
+        key = (host, port)
+        assert s._shared is not None
+        ourselves = link.peer_id == s._shared.peer_id
+        duplicate = any(p.link.peer_id == link.peer_id for p in s._peers.values())
+        if key in s._peers or s._pool.is_banned(key) or s._stop_requested or ourselves or duplicate:
+            if ourselves:
+                s._pool.never_again(key)
+            elif duplicate:  # connected already (it dialed us): not every round
+                s._pool.later(key, time.monotonic())
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
+        now = time.monotonic()
+        torrent = s.torrent
+        peer = PeerState(host=host, port=port, link=link, incoming=incoming,
+                         have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
+                         connected_at=now, last_block=now, last_sent=now,
+                         queue_target=s.config.min_request_queue, client=link.peer_id_client)
+        s._peers[key] = peer
+        if incoming:
+            link.set_metadata(torrent.num_pieces, torrent.piece_size)
+        s.events.publish(ev.PeerConnected(info_hash=s.info_hash_hex, address=host, port=port,
+                                          client=peer.client, incoming=incoming))
+        try:
+            with anyio.CancelScope() as scope:
+                peer.scope = scope
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._guarded, peer, s.uploader.serve)
+                    await self._guarded(peer, self._exchange)
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._gone(peer)
+                await link.aclose()
+            s.events.publish(ev.PeerDisconnected(info_hash=s.info_hash_hex, address=host, port=port,
+                                                 reason=peer.close_reason or "closed"))
+
+    def _gone(self, peer: PeerState) -> None:
+        s = self._s
+        if s._peers.get(peer.key) is peer:
+            del s._peers[peer.key]
+        s._picker.peer_gone(peer.key)
+        if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
+            now = time.monotonic()
+            s._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
+                            both_seeds=peer.is_seed and s.state is State.SEEDING)
+        if not peer.am_choking and s._swarm is not None:
+            s.uploader.rechoke_soon()
+
+    async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
+        """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
+        try:
+            await body(peer)
+        except StorageError as exc:  # our disk, not the peer
+            peer.close(f"storage: {exc}")
+            await self._s._fail(exc)
+        except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                anyio.EndOfStream) as exc:
+            if not peer.closed:
+                log.info("peer %s of %s closed: %s", peer.address, self._s.name, exc)
+            peer.close(str(exc) or type(exc).__name__)
+        except Exception as exc:  # a bug met through one peer must not take the session down
+            log.exception("peer %s of %s: unexpected error", peer.address, self._s.name)
+            peer.close(f"internal error: {exc!r}")
+
+    async def _greet(self, peer: PeerState) -> None:
+        s = self._s
+        msgs: list[m.Message] = []
+        if peer.extension:
+            msgs.append(m.Extended(0, self.extension_handshake(with_metadata=True)))
+        count = len(s.have)
+        if peer.fast and count == s.torrent.num_pieces:
+            msgs.append(m.HaveAll())
+        elif peer.fast and count == 0:
+            msgs.append(m.HaveNone())
+        elif count:
+            msgs.append(m.Bitfield(s.have.to_bytes()))
+        if msgs:
+            await peer.send(*msgs)
+
+    async def _exchange(self, peer: PeerState) -> None:
+        await self._greet(peer)
+        # each read's blocks and requests in one synchronous pass, the other messages in order
+        await peer.link.run(lambda msgs: self.on_batch(peer, msgs), lambda msg: self.on_message(peer, msg))
+
+    def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
+        """The blocks and requests at the front of one read's messages, without an await;
+        returns how many it took (the rest go to ``on_message``, in order). Our requests are
+        refilled once per read, in one write."""
+        done = 0
+        took_blocks = False
+        uploader = self._s.uploader
+        for msg in msgs:
+            if isinstance(msg, m.Piece):
+                if not self._take_block(peer, msg):
+                    break
+                took_blocks = True
+            elif not isinstance(msg, m.Request) or not uploader.take_request(peer, msg):
+                break
+            done += 1
+        if took_blocks and not peer.closed:
+            requests = self.pick_requests(peer)
+            if requests:
+                peer.last_sent = time.monotonic()
+                peer.link.write(m.encode_requests(requests))
+        return done
+
+    def _take_block(self, peer: PeerState, msg: m.Piece, *, limited: bool = False) -> bool:
+        """Take one block without an await; False (nothing done) when it needs one: a rate limit
+        to wait for (unless ``limited``: waited already), or a piece that cannot be buffered now."""
+        s = self._s
+        index, begin, length = msg.index, msg.begin, len(msg.block)
+        if not limited:
+            assert s._shared is not None
+            if not (s._shared.download_limit.unlimited and s.download_limit.unlimited):
+                return False
+        pieces = s.pieces
+        if not pieces.can_take(index):
+            return False
+        requesting.on_block(peer, length, time.monotonic())
+        s.stats.downloaded(length)
+        result = s._picker.received(peer.key, index, begin, length)
+        if not result.accepted:
+            s.wasted += length
+            return True
+        pieces.take(index, begin, msg.block, result.piece_complete)
+        if result.cancels:
+            assert s._tg is not None
+            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+        return True
+
+    async def on_message(self, peer: PeerState, msg: m.Message) -> None:
+        """Act on one message from the peer."""
+        s = self._s
+        picker = s._picker
+        if isinstance(msg, m.Piece):
+            await self._on_piece(peer, msg)
+        elif isinstance(msg, m.Have):
+            if msg.index not in peer.have:
+                peer.have.add(msg.index)
+                picker.peer_have(peer.key, msg.index)
+                if s.state is State.SEEDING and peer.is_seed:
+                    peer.close("both seeds")
+                    return
+                await self.update_interest(peer, new_piece=msg.index)
+        elif isinstance(msg, m.Request):
+            await s.uploader.on_request(peer, msg)
+        elif isinstance(msg, m.Unchoke):
+            peer.peer_choking = False
+            await self.fill_requests(peer)
+        elif isinstance(msg, m.Choke):
+            peer.peer_choking = True
+            if not peer.fast:  # BEP 3: a choke drops every pending request
+                picker.release_requests(peer.key)
+        elif isinstance(msg, m.Interested):
+            peer.peer_interested = True
+            if peer.am_choking:
+                s.uploader.rechoke_soon()
+        elif isinstance(msg, m.NotInterested):
+            peer.peer_interested = False
+        elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
+            # BEP 3 wants it first, but some clients (aria2) send another later: it replaces the first
+            if isinstance(msg, m.Bitfield):
+                try:
+                    peer.have = Bitfield.from_bytes(msg.bits, s.torrent.num_pieces)
+                except ValueError as exc:
+                    raise PeerProtocolError(f"bad bitfield: {exc}") from None
+                picker.peer_bitfield(peer.key, peer.have)
+            elif isinstance(msg, m.HaveAll):
+                peer.have = Bitfield.full(s.torrent.num_pieces)
+                picker.peer_have_all(peer.key)
+            else:
+                picker.peer_have_none(peer.key)
+            if s.state is State.SEEDING and peer.is_seed:
+                peer.close("both seeds")
+                return
+            await self.update_interest(peer)
+        elif isinstance(msg, m.Cancel):
+            await s.uploader.on_cancel(peer, msg)
+        elif isinstance(msg, m.RejectRequest):
+            picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))
+            # no refill here: the same blocks would be picked and rejected again, at wire speed;
+            # the stats loop tops this peer up within a second (other peers' pieces at once)
+        elif isinstance(msg, m.AllowedFast):
+            peer.allowed_fast.add(msg.index)
+        elif isinstance(msg, m.Extended):
+            if msg.ext_id == 0:
+                self._on_extension_handshake(peer, msg.payload)
+            elif msg.ext_id == OUR_UT_METADATA_ID:
+                await s.metadata.serve_request(peer, msg.payload)
+            elif msg.ext_id == OUR_UT_PEX_ID and not s.private:
+                pex = PexMessage.decode(msg.payload)
+                s.add_peers(pex.added + pex.added6)
+        # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
+
+    def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
+        hs = ExtensionHandshake.decode(payload)  # a malformed one is a PeerProtocolError
+        if hs.reqq is not None:
+            peer.reqq = min(hs.reqq, self._s.config.max_request_queue)
+        if hs.v:
+            peer.client = hs.v[:64]
+        peer.ut_metadata = hs.m.get(UT_METADATA, 0)
+        peer.ut_pex = 0 if self._s.private else hs.m.get(UT_PEX, 0)
+        peer.listen_port = hs.p
+
+    async def update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
+        """Tell the peer whether it has pieces we want; if so, ask it for some."""
+        s = self._s
+        if s.state is not State.DOWNLOADING:
+            interesting = False
+        elif new_piece is not None:
+            interesting = peer.am_interested or s._picker.wants_piece(new_piece)
+        else:
+            interesting = s._picker.is_interesting(peer.key)
+        if interesting != peer.am_interested:
+            peer.am_interested = interesting
+            await peer.send(m.Interested() if interesting else m.NotInterested())
+        if interesting:
+            await self.fill_requests(peer)
+
+    async def fill_requests(self, peer: PeerState) -> None:
+        """Top the peer's request pipeline up to its queue depth, in one write."""
+        requests = self.pick_requests(peer)
+        if requests:
+            await peer.send(*[m.Request(index, begin, length) for index, begin, length in requests])
+
+    def pick_requests(self, peer: PeerState) -> list[tuple[int, int, int]]:
+        """The requests to send ``peer`` now to top its pipeline up (recorded by the picker)."""
+        s = self._s
+        if s.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
+            return []
+        if peer.peer_choking and not peer.allowed_fast:
+            return []
+        picker = s._picker
+        want = requesting.requests_wanted(requesting.queue_depth(peer, s.config), picker.in_flight(peer.key))
+        if not want:
+            return []
+        blocks = picker.pick(peer.key, None, want, time.monotonic())
+        if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
+            for b in blocks:
+                if b.index not in peer.allowed_fast:
+                    picker.cancel_request(peer.key, b)
+            blocks = [b for b in blocks if b.index in peer.allowed_fast]
+        return [(b.index, b.begin, b.length) for b in blocks]
+
+    async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
+        s = self._s
+        index, begin, length = msg.index, msg.begin, len(msg.block)
+        assert s._shared is not None
+        if not s._shared.download_limit.unlimited:
+            # waiting here stops reading the socket: TCP flow control slows the sender down
+            await s._shared.download_limit.consume(length)
+        if not s.download_limit.unlimited:
+            await s.download_limit.consume(length)
+        await s.pieces.wait_for_room(index)
+        if self._take_block(peer, msg, limited=True):
+            await self.fill_requests(peer)
+            return
+        # past the memory cap with pieces still being assembled: this one goes to disk block by block
+        requesting.on_block(peer, length, time.monotonic())
+        s.stats.downloaded(length)
+        result = s._picker.block_received(peer.key, Block(index, begin, length))
+        if not result.accepted:
+            s.wasted += length
+        else:
+            await s.pieces.store(index, begin, msg.block, result.piece_complete)
+            await self.cancel_elsewhere(result.cancels)
+        await self.fill_requests(peer)
+
+    async def cancel_elsewhere(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
+        """Endgame: the block came; CANCEL it at the other peers it was asked of (a web seed among
+        them needs nothing: its request ends with its run)."""
+        if cancels:
+            asked = {other: block for key, block in cancels
+                     if (other := self._s._peers.get(key)) is not None}  # type: ignore[call-overload]
+            if asked:
+                await self._cancel(asked)
+
+    async def _cancel(self, asked: dict[PeerState, Block]) -> None:
+        await fan_out(asked, lambda other: other.send(
+            m.Cancel(asked[other].index, asked[other].begin, asked[other].length)),
+            self._s.config.control_send_timeout)
+
+    def check_timeouts(self, peer: PeerState, now: float) -> None:
+        """Snub a silent peer; free its timed-out requests for other peers."""
+        picker = self._s._picker
+        if not picker.in_flight(peer.key):
+            return
+        cutoff = requesting.timeout_cutoff(peer, now, self._s.config)
+        if cutoff is not None:
+            for block in picker.expired(peer.key, cutoff):
+                picker.request_timed_out(peer.key, block)

@@ -1,0 +1,219 @@
+"""Piece assembly and verification: blocks into the piece's buffer; a complete piece hashed and,
+if it passed, written, in one worker-thread hop; passed (HAVE to peers) or failed (re-download,
+smart ban).
+
+Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
+check. Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified and
+written, and are reused while downloading (no allocation per piece). When verification falls
+behind, a block that needs a new buffer waits for one (``wait_for_room``: its peer's socket is not
+read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk block by
+block and is hashed from disk once complete (a failed one is then only re-downloaded over).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+import anyio
+
+from .. import events as ev
+from ..errors import StorageError
+from ..peer import messages as m
+from ..session_state import State
+from ..verify import check_piece_on_disk, piece_ok
+from .peer import fan_out
+from .smart_ban import SmartBan
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+
+@dataclass(eq=False)
+class _DirectPiece:
+    """A piece whose blocks go straight to disk (memory cap reached): its writes in flight."""
+
+    pending: int = 0
+    idle: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Pieces:
+    """The pieces being assembled and verified for one session."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        self._buffered_bytes = 0  # in _buffers and in pieces being verified
+        self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
+        self._spare: list[bytearray] = []  # piece buffers to reuse
+        self._room = anyio.Event()  # set when a verified piece gives its buffer back
+        self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
+        self.verifying: set[int] = set()
+        self.smart_ban = SmartBan(session.config.max_failures_before_ban)
+        self.hash_failures = 0
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held in memory for pieces being assembled or verified."""
+        return self._buffered_bytes
+
+    def can_take(self, index: int) -> bool:
+        """Whether a block of piece ``index`` can be stored now without an await (its buffer
+        exists or fits under the cap; not a piece going to disk block by block)."""
+        if index in self._buffers:
+            return True
+        return index not in self._direct and \
+            self._buffered_bytes + self._s.torrent.piece_size(index) <= self._s.config.piece_buffer_bytes
+
+    def take(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
+        """Keep a block the picker accepted, without an await (``can_take`` said so); once the
+        piece is complete, verify it in the background."""
+        buf = self._buffers.get(index)
+        if buf is None:
+            buf = self._buffers[index] = self._new_buffer(self._s.torrent.piece_size(index))
+        buf[begin:begin + len(block)] = block
+        if piece_complete:
+            self._verify_soon(index, buf)
+
+    async def wait_for_room(self, index: int) -> None:
+        """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
+        still being verified (they give their buffers back): better than going to disk block by
+        block when hashing and writing are what is slow."""
+        s = self._s
+        while index not in self._buffers and index not in self._direct and self._verify_bytes and \
+                self._buffered_bytes + s.torrent.piece_size(index) > s.config.piece_buffer_bytes:
+            await self._room.wait()
+
+    def _new_buffer(self, size: int) -> bytearray:
+        self._buffered_bytes += size
+        if size == self._s.torrent.piece_length and self._spare:
+            return self._spare.pop()
+        return bytearray(size)
+
+    def _buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
+        self._buffered_bytes -= len(buf)
+        self._verify_bytes -= len(buf)
+        s = self._s
+        if reuse and len(buf) == s.torrent.piece_length and s.state is State.DOWNLOADING and \
+                (len(self._spare) + 1) * len(buf) <= s.config.piece_buffer_bytes:
+            self._spare.append(buf)
+        self._room.set()
+        self._room = anyio.Event()
+
+    def drop_spares(self) -> None:
+        """Free the buffers kept for reuse (the download is complete)."""
+        self._spare.clear()
+
+    def _verify_soon(self, index: int, buf: bytearray) -> None:
+        s = self._s
+        self.verifying.add(index)
+        del self._buffers[index]
+        self._verify_bytes += len(buf)
+        assert s._tg is not None
+        s._tg.start_soon(self._verify_piece, index, buf)
+
+    async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
+        """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
+        s = self._s
+        torrent = s.torrent
+        buf = self._buffers.get(index)
+        direct = self._direct.get(index)
+        if buf is None and direct is None:
+            if self._buffered_bytes + torrent.piece_size(index) <= s.config.piece_buffer_bytes:
+                buf = self._buffers[index] = self._new_buffer(torrent.piece_size(index))
+            else:  # too much in memory already: this piece goes to disk block by block
+                direct = self._direct[index] = _DirectPiece()
+        if buf is not None:
+            buf[begin:begin + len(block)] = block
+        else:
+            assert direct is not None and s._storage is not None
+            direct.pending += 1
+            try:
+                with anyio.CancelScope(shield=True):  # the picker already counts it as received
+                    await s._storage.write_block(index, begin, bytes(block))
+            finally:
+                direct.pending -= 1
+                if not direct.pending:
+                    direct.idle.set()
+                    direct.idle = anyio.Event()
+        if piece_complete:
+            if buf is not None:
+                self._verify_soon(index, buf)
+            else:
+                self.verifying.add(index)
+                assert s._tg is not None
+                s._tg.start_soon(self._verify_direct, index)
+
+    async def _verify_direct(self, index: int) -> None:
+        """A piece written block by block: once its last writes are done, hash it from disk."""
+        s = self._s
+        direct = self._direct.pop(index)
+        while direct.pending:
+            await direct.idle.wait()
+        assert s._storage is not None
+        ok = await check_piece_on_disk(s.torrent, s._storage, index)
+        self.verifying.discard(index)
+        if ok:
+            await self.passed(index)
+        else:
+            await self._failed(index, None)
+
+    async def _verify_piece(self, index: int, buf: bytearray) -> None:
+        """Hash a piece assembled in memory and, if it passed, write it: one worker-thread hop.
+        The buffer is given back (for reuse) once nothing uses it any more."""
+        s = self._s
+        assert s._storage is not None
+        torrent = s.torrent
+        reuse = False
+        try:
+            try:
+                ok = await s._storage.write_piece_if(
+                    index, buf, lambda: piece_ok(torrent, index, memoryview(buf)))
+            except StorageError as exc:
+                self.verifying.discard(index)
+                await s._fail(exc)
+                return
+            self.verifying.discard(index)
+            if ok:
+                for key in self.smart_ban.piece_passed(index, buf):
+                    s._ban(cast(tuple[str, int], key))
+            else:
+                self._failed_now(index, buf)
+            reuse = True  # (the worker thread and the smart ban are done with it)
+        finally:
+            self._buffer_done(buf, reuse=reuse)
+        if ok:
+            await self.passed(index)
+        else:
+            await self._refill_all()
+
+    async def passed(self, index: int) -> None:
+        """Piece ``index`` is verified and on disk: record it, tell the peers, maybe complete."""
+        s = self._s
+        s._picker.piece_passed(index)
+        s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
+        await fan_out([p for p in s._peers.values() if index not in p.have],
+                      lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
+        await s._maybe_complete()
+
+    async def _failed(self, index: int, buf: bytearray | None) -> None:
+        """Re-download the piece; strike or remember its senders (smart ban)."""
+        self._failed_now(index, buf)
+        await self._refill_all()
+
+    def _failed_now(self, index: int, buf: bytearray | None) -> None:
+        s = self._s
+        self.hash_failures += 1
+        sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
+        s._picker.piece_failed(index)
+        peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
+        s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
+        for key in self.smart_ban.piece_failed(index, buf, sources):
+            s._ban(cast(tuple[str, int], key))
+
+    async def _refill_all(self) -> None:
+        s = self._s
+        await fan_out(list(s._peers.values()), s.handler.fill_requests, s.config.control_send_timeout)

@@ -1,0 +1,64 @@
+"""How many requests to keep at a peer, and when a peer is slow: pure rules, no I/O, no clock.
+
+The picker records what is in flight; these functions decide how much more to ask for
+(libtorrent's rate x request_queue_time, slow start until the rate stops growing, one request
+left at a snubbed peer) and what has timed out.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..peer.messages import BLOCK_SIZE
+from .peer import PeerState
+
+REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
+
+
+def queue_depth(peer: PeerState, config: Config) -> int:
+    """Requests to keep in flight: rate x request_queue_time / block size (libtorrent style)."""
+    if peer.snubbed:
+        return 1
+    depth = int(peer.down_rate * config.request_queue_time / BLOCK_SIZE)
+    if peer.slow_start:
+        depth = max(depth, peer.queue_target)
+    return max(config.min_request_queue, min(depth, config.max_request_queue, peer.reqq))
+
+
+def requests_wanted(depth: int, in_flight: int) -> int:
+    """How many new requests to send now (0: wait), topping the pipeline up in batches so one
+    write carries many requests."""
+    want = depth - in_flight
+    if want <= 0 or (in_flight and want < min(REQUEST_BATCH, max(1, depth // 4))):
+        return 0
+    return want
+
+
+def on_block(peer: PeerState, length: int, now: float) -> None:
+    """A block arrived from the peer: count it; in slow start, the queue grows by one."""
+    peer.downloaded += length
+    peer.down_window += length
+    peer.last_block = now
+    peer.snubbed = False
+    if peer.slow_start:
+        peer.queue_target += 1
+
+
+def update_rates(peer: PeerState, elapsed: float) -> None:
+    """Once a stats interval: smooth the peer's rates; leave slow start once the rate stops growing."""
+    rate = peer.down_window / elapsed
+    if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
+        peer.slow_start = False
+    peer.down_rate = 0.5 * peer.down_rate + 0.5 * rate
+    peer.up_rate = 0.5 * peer.up_rate + 0.5 * peer.up_window / elapsed
+    peer.down_window = peer.up_window = 0
+
+
+def timeout_cutoff(peer: PeerState, now: float, config: Config) -> float | None:
+    """Snub a peer with no block for ``snub_timeout``; return the send time at or before which its
+    requests have timed out (None: none can have, it sent a block recently)."""
+    if now - peer.last_block >= config.snub_timeout and not peer.snubbed:
+        peer.snubbed = True  # keep one request there, the rest elsewhere
+        peer.slow_start = False
+    if now - peer.last_block < config.request_timeout:
+        return None
+    return now - config.request_timeout

@@ -1,0 +1,123 @@
+"""Transfer statistics and the once-a-second tick: rates, per-peer upkeep (timeouts, PEX,
+keep-alives, interest), the stall diagnosis, the stats event and periodic resume saving."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .. import events as ev
+from ..peer import messages as m
+from ..peer.extensions import PEX_INTERVAL
+from ..session_state import State
+from ..stall import Stall, StallDetector, SwarmFacts
+from . import requesting
+from .peer import PeerState, fan_out
+from .pex import pex_view
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
+
+
+class Stats:
+    """Bytes moved this interval and the smoothed rates of one session."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self.down_rate = 0.0
+        self.up_rate = 0.0
+        self._down_window = 0
+        self._up_window = 0
+        self._stall_detector = StallDetector(session.config.stall_after)
+        self.stall: Stall | None = None
+
+    def downloaded(self, n: int) -> None:
+        """``n`` payload bytes arrived."""
+        self._down_window += n
+        self._s.downloaded += n
+
+    def uploaded(self, n: int) -> None:
+        """``n`` payload bytes were sent."""
+        self._up_window += n
+        self._s.uploaded += n
+
+    async def run(self) -> None:
+        """The session's tick, every ``Config.stats_interval``."""
+        s = self._s
+        interval = s.config.stats_interval
+        last = time.monotonic()
+        last_save = last
+        while True:
+            await anyio.sleep(interval)
+            now = time.monotonic()
+            elapsed = max(now - last, 1e-6)
+            last = now
+            self.down_rate = 0.5 * self.down_rate + 0.5 * self._down_window / elapsed
+            self.up_rate = 0.5 * self.up_rate + 0.5 * self._up_window / elapsed
+            self._down_window = self._up_window = 0
+            peers = list(s._peers.values())
+            for peer in peers:
+                requesting.update_rates(peer, elapsed)
+                s.handler.check_timeouts(peer, now)
+            await fan_out(peers, functools.partial(self._tick, now=now), s.config.control_send_timeout)
+            self._watch_stall(now)
+            st = s.status()
+            s.events.publish(ev.StatsUpdate(
+                info_hash=s.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
+                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
+                progress=st.progress, eta=st.eta))
+            if now - last_save >= s.config.resume_save_interval:
+                last_save = now
+                await s.checker.save()
+
+    async def _tick(self, peer: PeerState, now: float) -> None:
+        s = self._s
+        if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+            # BEP 11: whom we are connected to, as a diff, at most once a minute
+            msg = peer.pex.update(pex_view(peer, s._peers.values()))
+            if msg is not None:  # nothing new: look again next second
+                peer.last_pex = now
+                await peer.send(m.Extended(peer.ut_pex, msg.encode()))
+        if now - peer.last_sent >= KEEPALIVE_AFTER:
+            await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
+        await s.handler.update_interest(peer)
+
+    def swarm_facts(self) -> SwarmFacts:
+        """What the session knows about its swarm, for the stall diagnosis."""
+        s = self._s
+        private = s.private
+        trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
+        dht = 1 if s._shared is not None and s._shared.dht is not None and not private else 0
+        known = s._pool.known()
+        failed = s._pool.failing() - s._peers.keys()
+        peers = [p for p in s._peers.values() if not p.closed]
+        web = s.webseeds.stall_facts()  # (a banned web seed is not a "known peer")
+        return SwarmFacts(
+            sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
+            connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
+            failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
+            banned=s._pool.banned_count - web.banned,
+            peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None)
+
+    def _watch_stall(self, now: float) -> None:
+        """Once a second: is the download stuck, and why? A new reason is published as an event."""
+        s = self._s
+        if s.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            self._stall_detector.reset(now)
+            self.stall = None
+            return
+        stall = self._stall_detector.observe(now, s.downloaded, self.swarm_facts())
+        previous, self.stall = self.stall, stall
+        if stall is not None and (previous is None or previous.reason is not stall.reason):
+            log.info("%s is not progressing: %s", s.name, stall.message)
+            s.events.publish(ev.SessionStalled(info_hash=s.info_hash_hex, reason=stall.reason.value,
+                                               message=stall.message))

@@ -1,0 +1,213 @@
+"""Seeding: answer peers' requests from a read cache, runs of blocks per write with the next pieces
+read ahead, and choose whom to upload to (the choker, every 10 s and when a slot frees)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..choker import ChokePeer, Choker
+from ..errors import PeerProtocolError, StorageError
+from ..peer import messages as m
+from ..session_state import State
+from .peer import PeerState, fan_out
+from .peer_handler import OUR_REQQ
+
+if TYPE_CHECKING:
+    from .core import Session
+
+PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
+UPLOAD_RUN_BYTES = 256 * 1024  # block bytes sent in one write when the peer has that many queued
+READ_AHEAD_PIECES = 2  # pieces read ahead of the upload queue's head
+READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
+
+
+class Uploader:
+    """The upload side of one session: request queues, the read cache and the choker."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
+        self._piece_cache_bytes = 0
+        self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
+        self._choker: Choker | None = None
+        self._rechoke_now = anyio.Event()
+
+    async def on_request(self, peer: PeerState, req: m.Request) -> None:
+        """Queue a peer's REQUEST (or reject it: choked, or too many queued)."""
+        if req.index not in self._s.have:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+            if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
+                await peer.send(m.RejectRequest(req.index, req.begin, req.length))
+            return
+        peer.upload_queue.append(req)
+        peer.upload_wakeup.set()
+
+    def take_request(self, peer: PeerState, req: m.Request) -> bool:
+        """``on_request`` without an await (a reject is written, not waited for). Always True."""
+        if req.index not in self._s.have:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+            if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
+                peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
+            return True
+        peer.upload_queue.append(req)
+        peer.upload_wakeup.set()
+        return True
+
+    async def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:
+        """Drop a queued request the peer cancelled."""
+        try:
+            peer.upload_queue.remove(m.Request(msg.index, msg.begin, msg.length))
+        except ValueError:
+            return
+        if peer.fast:  # BEP 6: a cancelled request is still answered, with a reject
+            await peer.send(m.RejectRequest(msg.index, msg.begin, msg.length))
+
+    async def serve(self, peer: PeerState) -> None:
+        """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
+        write, the pieces asked for next read ahead while a run goes out."""
+        s = self._s
+        assert s._shared is not None
+        limit = s._shared.upload_limit
+        link = peer.link
+        queue = peer.upload_queue
+        cache = self._piece_cache
+        while True:
+            if not queue:
+                peer.upload_wakeup = anyio.Event()
+                await peer.upload_wakeup.wait()
+                continue
+            pieces: list[tuple[int, int, memoryview]] = []
+            size = 0
+            while queue and size < UPLOAD_RUN_BYTES and not peer.am_choking:
+                req = queue[0]
+                data = cache.get(req.index)
+                if data is None:
+                    if pieces:
+                        break  # send what is at hand first
+                    data = await self.read_piece(req.index)
+                    if not queue or queue[0] is not req:
+                        continue  # the queue changed while we read (cancel, choke)
+                else:
+                    cache.move_to_end(req.index)
+                queue.popleft()
+                block = memoryview(data)[req.begin:req.begin + req.length]
+                if len(block) == req.length:
+                    pieces.append((req.index, req.begin, block))
+                    size += req.length
+            if peer.am_choking:
+                queue.clear()  # choked while we read: those requests are void (BEP 3)
+                if peer.fast and pieces:  # BEP 6: the choke rejected the queue; these were taken from it
+                    await peer.send(*[m.RejectRequest(i, b, len(blk)) for i, b, blk in pieces])
+                continue
+            if not pieces:
+                continue
+            self._read_ahead(queue)
+            await limit.consume(size)
+            if not s.upload_limit.unlimited:
+                await s.upload_limit.consume(size)
+            peer.last_sent = time.monotonic()
+            link.write_pieces(pieces)
+            await link.drain()
+            peer.uploaded += size
+            peer.up_window += size
+            s.stats.uploaded(size)
+
+    def _read_ahead(self, queue: deque[m.Request]) -> None:
+        """Start reading the next few pieces the queue asks for that are not in the cache."""
+        tg = self._s._tg
+        if tg is None:
+            return
+        wanted: list[int] = []
+        for n, req in enumerate(queue):
+            if n >= READ_AHEAD_SCAN or len(wanted) >= READ_AHEAD_PIECES:
+                break
+            i = req.index
+            if i not in self._piece_cache and i not in self._reading and i not in wanted:
+                wanted.append(i)
+        for i in wanted:
+            tg.start_soon(self._read_quietly, i)
+
+    async def _read_quietly(self, index: int) -> None:
+        try:
+            await self.read_piece(index)
+        except StorageError:
+            pass  # the uploader's own read of it reports the error
+
+    async def read_piece(self, index: int) -> bytes:
+        """A verified piece's data, from the cache or the disk (one read per piece at a time)."""
+        data = self._piece_cache.get(index)
+        if data is not None:
+            self._piece_cache.move_to_end(index)
+            return data
+        reading = self._reading.get(index)
+        if reading is not None:  # being read already (read ahead): wait for that read
+            await reading.wait()
+            data = self._piece_cache.get(index)
+            if data is not None:
+                return data
+        assert self._s._storage is not None
+        done = self._reading[index] = anyio.Event()
+        try:
+            data = await self._s._storage.read_piece(index)
+        finally:
+            del self._reading[index]
+            done.set()
+        self._piece_cache[index] = data
+        self._piece_cache_bytes += len(data)
+        while self._piece_cache_bytes > PIECE_CACHE_BYTES and len(self._piece_cache) > 1:
+            _, old = self._piece_cache.popitem(last=False)
+            self._piece_cache_bytes -= len(old)
+        return data
+
+    # -- choking -------------------------------------------------------------------------
+    def rechoke_soon(self) -> None:
+        """Rechoke now rather than at the next interval (a slot freed, or a peer got interested)."""
+        self._rechoke_now.set()
+
+    async def choker_loop(self) -> None:
+        """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
+        a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
+        s = self._s
+        self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+        while True:
+            await self.rechoke()
+            self._rechoke_now = anyio.Event()
+            with anyio.move_on_after(s.config.rechoke_interval):
+                await self._rechoke_now.wait()
+
+    async def rechoke(self) -> None:
+        """Choose whom to unchoke and apply it (rejecting the queued requests of the choked)."""
+        s = self._s
+        peers = [p for p in s._peers.values() if not p.closed]
+        now = time.monotonic()
+        snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
+                              upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,
+                              unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
+                              uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
+        if self._choker is None:
+            self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+        unchoke = self._choker.rechoke(snapshot, now, seeding=s.state is State.SEEDING)
+
+        async def apply(peer: PeerState) -> None:
+            should = peer.key in unchoke
+            if should and peer.am_choking:
+                peer.am_choking = False
+                peer.unchoked_at = now
+                peer.uploaded_at_unchoke = peer.uploaded
+                await peer.send(m.Unchoke())
+            elif not should and not peer.am_choking:
+                peer.am_choking = True
+                rejected = list(peer.upload_queue)
+                peer.upload_queue.clear()
+                msgs: list[m.Message] = [m.Choke()]
+                if peer.fast:
+                    msgs += [m.RejectRequest(r.index, r.begin, r.length) for r in rejected]
+                await peer.send(*msgs)
+
+        await fan_out(peers, apply, s.config.control_send_timeout)

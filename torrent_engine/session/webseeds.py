@@ -1,0 +1,153 @@
+"""A session's web seeds (BEP 19): one ``WebSeed`` per usable ``url-list`` URL, started in the
+session's swarm task group, fed by the same picker as the peers, and delivering pieces into the
+same block path (``Pieces.store``), so verification, writing, smart-ban, stats, rate limits and
+the stall diagnosis treat a web seed like a peer.
+
+A web seed's key is ``(url, 0)``: it never collides with a peer's ``(host, port)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio.abc
+
+from ..bitfield import Bitfield
+from ..errors import StorageError
+from ..metainfo import Torrent
+from ..peer.messages import BLOCK_SIZE
+from ..picker import Block
+from ..session_state import State
+from ..webseed import WebSeed, WebSeedKey, WebSeedState
+from ..webseed.client import BANNED
+from ..webseed.mapping import pieces_without
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+__all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
+
+
+def usable_urls(urls: tuple[str, ...]) -> list[str]:
+    """The http(s) URLs among ``urls``, each once (BEP 19: others are ignored)."""
+    out: list[str] = []
+    for url in urls:
+        if url.lower().startswith(("http://", "https://")) and url not in out:
+            out.append(url)
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebSeedFacts:
+    """The web seeds as the stall diagnosis sees them."""
+
+    count: int  # web seeds of the torrent (a source of pieces, though no peer)
+    in_use: int  # not given up on, not banned
+    errors: tuple[str, ...]  # "url: error" of each failing or given-up one
+    banned: int  # banned for bad data (their keys are in the peer pool's bans)
+
+
+class SessionWebSeeds:
+    """The web seeds of one session, and the ``WebSeedHost`` they run against."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
+
+    def start(self, swarm: anyio.abc.TaskGroup) -> None:
+        """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
+        them again). Nothing when web seeds are off in the config."""
+        session = self._session
+        if not session.config.web_seeds or session._torrent is None:
+            return
+        for url in usable_urls(session._torrent.web_seeds):
+            seed = self.seeds.get(url)
+            if seed is None:
+                seed = self.seeds[url] = WebSeed(url, self)
+            if not seed.state.gave_up:
+                swarm.start_soon(self._run, seed)
+
+    async def _run(self, seed: WebSeed) -> None:
+        session = self._session
+        if seed.state.missing_files:  # (started again after a pause: it still lacks them)
+            session._picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
+        else:
+            session._picker.peer_have_all(seed.key)
+        try:
+            await seed.run()
+        except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
+            await session._fail(exc)
+        except Exception as exc:  # a bug met through one web seed must not take the session down
+            log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
+            seed.state.gave_up = f"internal error: {exc!r}"
+        finally:
+            session._picker.peer_gone(seed.key)
+
+    def states(self) -> list[WebSeedState]:
+        """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
+        given up at once, even before its task has seen the ban."""
+        return [dataclasses.replace(seed.state, gave_up=BANNED)
+                if not seed.state.gave_up and self.is_banned(seed.key) else seed.state
+                for seed in self.seeds.values()]
+
+    def stall_facts(self) -> WebSeedFacts:
+        """What the stall diagnosis needs to know of the web seeds."""
+        states = self.states()
+        return WebSeedFacts(
+            count=len(states), in_use=sum(1 for w in states if not w.gave_up),
+            errors=tuple(f"{w.url}: {w.gave_up or w.last_error}" for w in states if w.gave_up or w.failing),
+            banned=sum(1 for seed in self.seeds.values() if self.is_banned(seed.key)))
+
+    # -- WebSeedHost ---------------------------------------------------------------------------
+    @property
+    def torrent(self) -> Torrent:
+        """The torrent's metainfo."""
+        return self._session.torrent
+
+    def downloading(self) -> bool:
+        """Whether the session wants pieces now."""
+        return self._session.state is State.DOWNLOADING
+
+    def is_banned(self, key: WebSeedKey) -> bool:
+        """Whether the session banned the web seed (bad data)."""
+        return self._session._pool.is_banned(key)
+
+    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
+        """Fresh consecutive pieces from the session's picker."""
+        return self._session._picker.pick_run(key, max_pieces, time.monotonic())
+
+    def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
+        """The web seed lacks some files: the picker counts it for the other pieces only."""
+        self._session._picker.peer_bitfield(key, pieces)
+
+    def release(self, key: WebSeedKey) -> None:
+        """Give the web seed's undelivered blocks back to the picker."""
+        self._session._picker.release_requests(key)
+
+    async def received(self, key: WebSeedKey, nbytes: int) -> None:
+        """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
+        session = self._session
+        shared = session._shared
+        if shared is not None and not shared.download_limit.unlimited:
+            await shared.download_limit.consume(nbytes)
+        if not session.download_limit.unlimited:
+            await session.download_limit.consume(nbytes)
+        session.stats.downloaded(nbytes)
+
+    async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
+        """A whole piece: block by block through the picker into the session's block path."""
+        session = self._session
+        picker = session._picker
+        for begin in range(0, len(data), BLOCK_SIZE):
+            block = data[begin:begin + BLOCK_SIZE]
+            result = picker.block_received(key, Block(index, begin, len(block)))
+            if result.accepted:
+                await session.pieces.store(index, begin, block, result.piece_complete)
+                await session.handler.cancel_elsewhere(result.cancels)
+            else:  # a peer sent it first (endgame), or the piece was given back meanwhile
+                session.wasted += len(block)
