@@ -407,3 +407,67 @@ async def test_run_raises_what_the_fast_handler_raised() -> None:
         async with conn:
             with pytest.raises(KeyError):
                 await conn.run(fast, slow)
+
+
+async def test_run_goes_back_to_the_fast_handler_after_a_message_it_left() -> None:
+    sent = [Have(i) for i in range(40)]
+
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many(sent)
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        fast_got: list[object] = []
+        slow_got: list[object] = []
+
+        def fast(batch: list[Any]) -> int:
+            done = 0
+            for msg in batch:
+                if msg.index % 10 == 5:  # these need an await
+                    break
+                fast_got.append(msg)
+                done += 1
+            return done
+
+        async def slow(msg: Any) -> None:
+            slow_got.append(msg)
+
+        async with conn:
+            with anyio.move_on_after(1):
+                await conn.run(fast, slow)
+        assert slow_got == [Have(i) for i in (5, 15, 25, 35)]
+        assert fast_got == [m for m in sent if m not in slow_got]
+
+
+async def test_run_resumes_reading_after_a_full_queue() -> None:
+    """Messages that came while nobody ran the connection fill its queue and stop the reading
+    (flow control); run() takes them all and the reading goes on."""
+    sent = [Have(i % 1000) for i in range(3000)]
+
+    async def serve(conn: PeerConnection) -> None:
+        for i in range(0, len(sent), 600):  # more than a full queue in the first read
+            await conn.send_many(sent[i:i + 600])
+            await anyio.sleep(0.02)
+        await anyio.sleep(10)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        got: list[object] = []
+
+        def fast(batch: list[Any]) -> int:
+            got.extend(batch)
+            return len(batch)
+
+        async def slow(msg: Any) -> None:
+            raise AssertionError("not reached")
+
+        async with conn:
+            await anyio.sleep(0.3)  # messages arrive and queue up, nobody runs the connection
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    while len(got) < len(sent):
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+        assert got == sent

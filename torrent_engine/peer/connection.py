@@ -25,7 +25,9 @@ from .messages import PROTOCOL_HEADER, Handshake, Message, piece_header
 from .mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder, StreamCipher
 from .wire import PeerWire
 
-__all__ = ["BatchHandler", "EncryptionPolicy", "MessageHandler", "PeerConnection", "accept", "connect"]
+__all__ = [
+    "BatchHandler", "EncryptionPolicy", "MessageHandler", "PeerConnection", "accept", "connect", "hand_over",
+]
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +163,7 @@ class PeerConnection:
                 if not batch:
                     raise self._fail(exc) from None
             if batch:
-                done = fast(batch)
-                for msg in batch[done:]:
-                    await slow(msg)
+                await hand_over(batch, fast, slow)
                 await self.drain()
             else:
                 await self._fill()
@@ -241,6 +241,19 @@ class PeerConnection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose(str(exc) if exc is not None else "closed by us")
+
+
+async def hand_over(batch: list[Message], fast: BatchHandler, slow: MessageHandler) -> None:
+    """``fast`` takes what it can from the front of ``batch``; the message it stopped at goes to
+    ``slow``, then ``fast`` takes over again (a block that had to wait for a rate limit or for
+    memory does not send the rest of the read down the slow path)."""
+    i = fast(batch)
+    n = len(batch)
+    while i < n:
+        await slow(batch[i])
+        i += 1
+        if i < n:
+            i += fast(batch[i:])
 
 
 def _remote_of(stream: anyio.abc.ByteStream) -> tuple[str, int] | None:

@@ -29,7 +29,7 @@ import anyio
 import anyio.abc
 
 from ..errors import PeerConnectionClosed, PeerProtocolError
-from .connection import BatchHandler, MessageHandler, PeerConnection
+from .connection import BatchHandler, MessageHandler, PeerConnection, hand_over
 from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
@@ -138,15 +138,26 @@ class PeerProtocol(asyncio.BufferedProtocol):
             assert self.transport is not None
             self.transport.pause_reading()
 
-    def popleft(self) -> Message:
-        """The oldest queued message (the queue must not be empty); reading resumes once the
-        owner has caught up."""
-        msg = self.queue.popleft()
-        if self._paused and len(self.queue) < QUEUE_PAUSE // 2:
+    def take_all(self) -> list[Message]:
+        """Every queued message (the queue is left empty, and reading resumes)."""
+        msgs = list(self.queue)
+        self.queue.clear()
+        self._resume()
+        return msgs
+
+    def _resume(self) -> None:
+        if self._paused:
             self._paused = False
             transport = self.transport
             if self.error is None and transport is not None and not transport.is_closing():
                 transport.resume_reading()
+
+    def popleft(self) -> Message:
+        """The oldest queued message (the queue must not be empty); reading resumes once the
+        owner has caught up."""
+        msg = self.queue.popleft()
+        if len(self.queue) < QUEUE_PAUSE // 2:
+            self._resume()
         return msg
 
     def eof_received(self) -> bool | None:  # noqa: D102
@@ -255,14 +266,8 @@ class TcpPeerConnection(PeerConnection):
         loop = asyncio.get_running_loop()
         try:
             while True:
-                while proto.queue:
-                    batch = list(proto.queue)  # what came while no handler was set
-                    proto.queue.clear()
-                    done = fast(batch)
-                    for msg in batch[done:]:
-                        await slow(msg)
-                    while proto.queue:
-                        await slow(proto.popleft())
+                while proto.queue:  # what came while no handler was set
+                    await hand_over(proto.take_all(), fast, slow)
                 if proto.error is not None:
                     self._raise()
                 proto.handler = fast
