@@ -63,7 +63,8 @@ async def _whole_lookup_first(self: Announcer) -> None:
 
 
 def config(**kw: Any) -> Config:
-    return Config(listen_host="127.0.0.1", tracker_enabled=False, enforce_bep42=False, **kw)
+    return Config(listen_host="127.0.0.1", tracker_enabled=False, enforce_bep42=False, port_mapping=False,
+                  **kw)
 
 
 async def first_peer(torrent: Torrent, boot: tuple[tuple[str, int], ...], save: Path,

@@ -89,7 +89,7 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
-                     tracker_enabled=False, dht_enabled=False, seed=True)
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False, seed=True)
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
             start = time.monotonic()
@@ -127,7 +127,7 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
 
     async def main() -> None:
         cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
-                     tracker_enabled=False, dht_enabled=False)
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False)
         async with Session(torrent, save_path, config=cfg) as session:
             await session.wait_ready()
             print(json.dumps({"port": session.listen_port}), flush=True)

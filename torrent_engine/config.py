@@ -91,9 +91,9 @@ class Config:
     enforce_bep42: bool = True
     dht_interval: float = 15 * 60.0
     # Port mapping: ask the gateway (NAT-PMP, then UPnP IGD) to forward the listen ports, renew
-    # the leases and remove them at the end. Off by default for now: it is turned on by default
-    # together with the test suite's guard against non-loopback traffic.
-    port_mapping: bool = False
+    # the leases and remove them at the end. On, as in every client people compare us with; tests,
+    # benchmarks and the demo set it explicitly (the test suite's guard fails any that leaks).
+    port_mapping: bool = True
     natpmp_gateway: tuple[str, int] | None = None  # None: the default route's gateway, port 5351
     upnp_ssdp_address: tuple[str, int] = ("239.255.255.250", 1900)  # UPnP's SSDP multicast group
     # Local Service Discovery (BEP 14): announce running torrents on the LAN's multicast groups

@@ -35,6 +35,7 @@ __all__ = [
     "SessionFailed",
     "SessionMetadataReceived",
     "SessionPaused",
+    "SessionPieceLayersReceived",
     "SessionResumed",
     "SessionStalled",
     "SessionStarted",
@@ -79,6 +80,15 @@ class SessionMetadataReceived(Event):
 
     name: ClassVar[str] = "session.metadata_received"
     torrent_name: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionPieceLayersReceived(Event):
+    """The v2 piece layers the metainfo lacked (a magnet's, or an incomplete .torrent's) all
+    came from peers and matched their files' pieces roots (BEP 52); ``files`` is how many."""
+
+    name: ClassVar[str] = "session.piece_layers_received"
+    files: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -143,6 +153,7 @@ class PeerConnected(Event):
     port: int = 0
     client: str = ""
     incoming: bool = False
+    transport: str = "tcp"  # "tcp" or "utp"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -115,34 +115,40 @@ class TorrentManager:
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
                      paused: bool, persist: bool,
-                     prepare: Callable[[Session], None] | None = None) -> Session:
+                     prepare: Callable[[Session], None] | None = None,
+                     info_hash: bytes | None = None) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
-        if torrent.info_hash in self._sessions:
-            raise SessionError(f"torrent {torrent.info_hash.hex()} is already added")
-        resume_path = self._state_file(torrent.info_hash, ".resume")
-        metainfo_path = self._state_file(torrent.info_hash, ".torrent")
+        key = info_hash or torrent.info_hash  # (a reloaded hybrid keeps the hash it was added by)
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} is already added")
+        resume_path = self._state_file(key, ".resume")
+        metainfo_path = self._state_file(key, ".torrent")
+        # the session (re)writes the metainfo when a magnet's info dict, or v2 piece layers the
+        # metainfo lacks, arrive from peers
+        lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
-                          resume_path=resume_path, paused=paused,
-                          metainfo_path=metainfo_path if isinstance(torrent, Magnet) and persist else None)
+                          resume_path=resume_path, paused=paused, info_hash=info_hash,
+                          metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
+                          else None)
         if prepare is not None:
             prepare(session)
-        self._sessions[torrent.info_hash] = session
-        self._undo_forward[torrent.info_hash] = session.events.forward_to(self.events)
+        self._sessions[key] = session
+        self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
             await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
         if self._has_free_slot():
             try:
                 await self._launch(session)
             except BaseException:
-                self._forget(torrent.info_hash)
+                self._forget(key)
                 raise
         else:
             self._queue.append(session)
         if persist and resume_path is not None and not resume_path.exists():
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
-            placeholder = ResumeData(info_hash=torrent.info_hash, save_path=str(save_path.resolve()),
+            placeholder = ResumeData(info_hash=key, save_path=str(save_path.resolve()),
                                      have=b"", num_pieces=0, added_time=int(time.time()), paused=paused)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
@@ -229,12 +235,19 @@ class TorrentManager:
             except (MetainfoError, TorrentEngineError, OSError) as exc:
                 log.warning("cannot reload %s: %s", metainfo_path, exc)
                 continue
-            resume_path = self._state_file(torrent.info_hash, ".resume")
+            # the file is named by the hash the torrent was added by: for a hybrid added by a
+            # btmh magnet, its truncated v2 info-hash rather than the v1 one
+            key = torrent.info_hash
+            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            if v2 is not None and metainfo_path.stem == v2.hex():
+                key = v2
+            resume_path = self._state_file(key, ".resume")
             resume = await anyio.to_thread.run_sync(load_resume, resume_path) if resume_path else None
             if resume is None:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
-            await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False)
+            await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False,
+                              info_hash=key)
 
 
 def load_saved_metainfo(path: Path) -> Torrent:

@@ -95,12 +95,14 @@ class PeerLink:
 
 async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
                           num_pieces: int | None, piece_size: Callable[[int], int] | None,
-                          shared: SharedResources | None = None) -> PeerLink:
+                          shared: SharedResources | None = None, transport: str | None = None) -> PeerLink:
     """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``).
 
-    ``config.transport`` "any" tries uTP first (on ``shared``'s UDP socket, given or found by
+    The transport (``transport``, else ``config.transport``; hole punching dials over uTP only):
+    "any" tries uTP first (on ``shared``'s UDP socket, given or found by
     ``SharedResources.for_config``) and falls back to TCP when the uTP connect or its
     handshake fails; "utp" uses uTP only; "tcp" TCP only."""
+    mode = transport if transport is not None else config.transport
     if shared is None:
         shared = SharedResources.for_config(config)
     utp = shared.utp if shared is not None else None
@@ -110,11 +112,11 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
                              timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
                              read_timeout=config.keepalive_interval + 30.0, opener=opener)
 
-    if config.transport != "tcp":
+    if mode != "tcp":
         if utp is None:
-            if config.transport == "utp":
+            if mode == "utp":
                 raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
-        elif config.transport == "utp" or not utp.is_silent(host, port):
+        elif mode == "utp" or not utp.is_silent(host, port):
             async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
                 try:
                     with anyio.fail_after(min(timeout, config.utp_connect_timeout)):
@@ -127,7 +129,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
             try:
                 return PeerLink(await dial(open_utp), (host, port), transport="utp")
             except (PeerError, OSError) as exc:
-                if config.transport == "utp":
+                if mode == "utp":
                     raise
                 log.debug("uTP to %s:%d failed (%s); trying TCP", host, port, exc)
     return PeerLink(await dial(None), (host, port))

@@ -19,6 +19,7 @@ class StallReason(enum.StrEnum):
     NONE_REACHABLE = "none_reachable"  # peers known, none answers
     ENCRYPTION_REFUSED = "encryption_refused"  # every peer failed on the encryption policy
     ALL_BANNED = "all_banned"  # every known peer was banned (sent data that failed its hash)
+    NO_PIECE_LAYERS = "no_piece_layers"  # v2: piece hashes unknown, no peer answers hash requests
     NO_PEER_HAS_PIECES = "no_peer_has_pieces"  # connected, but nobody has what is missing
     NOTHING_ARRIVES = "nothing_arrives"  # connected peers that have pieces, but no data comes
     WEB_SEEDS_FAILING = "web_seeds_failing"  # no peer, and the web seeds fail (or were given up)
@@ -37,6 +38,11 @@ class SwarmFacts:
     peers_with_wanted: int  # connected peers that have at least one piece we still want
     tracker_errors: tuple[str, ...] = ()  # the last error of each failing tracker
     fetching_metadata: bool = False
+    # v2 (BEP 52): files whose piece layer is still unknown, so their pieces cannot be verified
+    # (and are not requested), and what became of the hash requests sent for them
+    piece_layers_missing: int = 0
+    hash_requests_sent: int = 0
+    hash_requests_failed: int = 0  # rejected or unanswered
     web_seeds: int = 0  # BEP 19 web seeds in use (not given up on, not banned)
     web_seed_errors: tuple[str, ...] = ()  # "url: error" of each failing or given-up web seed
 
@@ -75,6 +81,16 @@ def diagnose(facts: SwarmFacts) -> tuple[StallReason, str]:
                 f"{facts.encryption_refused} of {facts.known} peers refused for encryption "
                 "(the encryption policy does not match theirs)")
         return StallReason.NONE_REACHABLE, f"{facts.known} peers known, none reachable"
+    if facts.piece_layers_missing:
+        files = f"{facts.piece_layers_missing} file{'s' if facts.piece_layers_missing > 1 else ''}"
+        if facts.hash_requests_sent == 0:
+            asked = "no connected peer has those pieces to be asked"
+        else:
+            asked = (f"{facts.hash_requests_sent} hash requests sent, "
+                     f"{facts.hash_requests_failed} rejected or unanswered")
+        return StallReason.NO_PIECE_LAYERS, (
+            f"{facts.connected} peers connected, but none gives the piece hashes (v2 piece layers, "
+            f"BEP 52) of {files}: {asked}")
     if facts.peers_with_wanted == 0 and not facts.fetching_metadata:
         return StallReason.NO_PEER_HAS_PIECES, f"{facts.connected} peers connected, none has {what}"
     return StallReason.NOTHING_ARRIVES, f"{facts.connected} peers connected, but none sends {what}"

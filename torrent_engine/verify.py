@@ -28,6 +28,7 @@ __all__ = [
     "check_piece_on_disk",
     "hash_piece_v1",
     "piece_ok",
+    "piece_ok_and_v2_hash",
     "recheck",
     "verify_piece",
 ]
@@ -60,6 +61,19 @@ def piece_ok(torrent: Torrent, index: int, data: bytes | memoryview) -> bool:
         if piece_hash_v2(memoryview(data)[:own], torrent.piece_length, f.length) != expected:
             return False
     return True
+
+
+def piece_ok_and_v2_hash(torrent: Torrent, index: int, data: bytes | memoryview) -> tuple[bool, bytes | None]:
+    """``piece_ok``, and for a piece that passed, its v2 piece-layer hash when its file has more
+    than one piece (None otherwise): how a hybrid whose layers are missing learns them from the
+    data its SHA-1 hashes vouch for."""
+    if not piece_ok(torrent, index, data):
+        return False, None
+    f = torrent.file_of_piece(index)
+    if f is None or f.length <= torrent.piece_length:
+        return True, None
+    own = min(len(data), f.offset + f.length - index * torrent.piece_length)
+    return True, piece_hash_v2(memoryview(data)[:own], torrent.piece_length, f.length)
 
 
 async def verify_piece(

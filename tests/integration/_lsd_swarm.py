@@ -81,8 +81,8 @@ async def cli(tmp: Path) -> dict[str, Any]:
         seeder = await seeds.add(torrent, save_path=tmp / "seed")
         await seeder.wait_ready()
         command = [sys.executable, "-m", "torrent_engine", "download", str(tmp / "x.torrent"),
-                   "-o", str(tmp / "copy"), "--lsd", "--no-dht", "--no-trackers", "--no-state",
-                   "--listen-host", "127.0.0.1", "--stall-timeout", str(LIMIT), "--json"]
+                   "-o", str(tmp / "copy"), "--lsd", "--no-dht", "--no-port-mapping", "--no-trackers",
+                   "--no-state", "--listen-host", "127.0.0.1", "--stall-timeout", str(LIMIT), "--json"]
         with anyio.fail_after(LIMIT + 30):
             done = await anyio.run_process(command, check=False)
         lsd = seeds.shared.lsd

@@ -43,7 +43,7 @@ async def daemon(tmp_path: Path, *extra: str, token_in_env: bool = False) -> Asy
         [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
          "--download-dir", str(tmp_path / "downloads"), "--api-port", "0",
          *([] if token_in_env else ["--api-token", TOKEN]),
-         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", *extra],
+         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", *extra],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1",
              **({"TORRENT_ENGINE_API_TOKEN": TOKEN} if token_in_env else {})})

@@ -98,7 +98,7 @@ async def test_download_completes_despite_bad_peer(tmp_path: Path, behaviour: st
                 with anyio.fail_after(60):
                     await leecher.wait_completed()
                 assert leecher.state is State.SEEDING
-                banned = leecher._pool.is_banned(("127.0.0.1", bad.port))
+                banned = leecher.pool.is_banned(("127.0.0.1", bad.port))
                 still_connected = ("127.0.0.1", bad.port) in {p.key for p in leecher.peers}
         tg.cancel_scope.cancel()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

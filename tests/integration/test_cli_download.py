@@ -30,7 +30,7 @@ async def test_cli_download_from_our_seeder_exits_0(tmp_path: Path) -> None:
             result = await anyio.run_process(
                 [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"),
                  "--listen-host", "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-seed",
-                 "--encryption", "require", "--no-dht", "--no-state"],
+                 "--encryption", "require", "--no-dht", "--no-port-mapping", "--no-state"],
                 check=False)
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr
@@ -46,7 +46,8 @@ async def test_cli_download_ctrl_c_is_clean(tmp_path: Path) -> None:
     err = b""
     async with await anyio.open_process(
             [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"), "--listen-host", "127.0.0.1",
-             "--no-trackers", "--no-dht", "--state-dir", str(tmp_path / "state")]) as proc:
+             "--no-trackers", "--no-dht", "--no-port-mapping", "--state-dir", str(tmp_path / "state")],
+    ) as proc:
         assert proc.stderr is not None
         with anyio.fail_after(60):
             while b"%" not in err:  # the first progress line: the engine runs, signals are handled
@@ -66,7 +67,8 @@ def test_cli_download_bad_peer_argument(tmp_path: Path) -> None:
 
 
 def test_cli_download_missing_file_is_one_line_error(tmp_path: Path) -> None:
-    result = subprocess.run([*CLI, "download", str(tmp_path / "absent.torrent"), "--no-dht", "--no-state"],
+    result = subprocess.run([*CLI, "download", str(tmp_path / "absent.torrent"), "--no-dht",
+                             "--no-port-mapping", "--no-state"],
                             capture_output=True)
     assert result.returncode == 1
     assert b"Traceback" not in result.stderr and b"error" in result.stderr
@@ -102,7 +104,8 @@ async def test_cli_download_magnet_link(tmp_path: Path) -> None:
         with anyio.fail_after(120):
             result = await anyio.run_process(
                 [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
-                 "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-dht", "--no-state"],
+                 "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-dht", "--no-port-mapping",
+                 "--no-state"],
                 check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
@@ -122,7 +125,8 @@ async def test_cli_download_magnet_through_the_dht_alone(tmp_path: Path) -> None
             with anyio.fail_after(120):  # no --peer, no tracker: the magnet's info-hash and the DHT
                 result = await anyio.run_process(
                     [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
-                     "127.0.0.1", "--dht", "--dht-bootstrap", f"127.0.0.1:{router.port}", "--no-state"],
+                     "127.0.0.1", "--dht", "--dht-bootstrap", f"127.0.0.1:{router.port}", "--no-state",
+                     "--no-port-mapping"],
                     check=False)
         tg.cancel_scope.cancel()
     assert result.returncode == 0, result.stderr.decode()

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ from .helpers import loopback_config, make_payload, make_torrent, same_files
 pytestmark = pytest.mark.anyio
 
 CLI = [sys.executable, "-m", "torrent_engine"]
-BASE = ["--listen-host", "127.0.0.1", "--no-dht", "--no-trackers"]
+BASE = ["--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping", "--no-trackers"]
 FILES = (("a.bin", 300_001), ("b/c.bin", 200_000), ("d.txt", 5))
 
 
@@ -126,6 +127,28 @@ async def test_json_progress_and_resume_by_default(tmp_path: Path) -> None:
         "received"] == 0
 
 
+async def test_sequential_completes_pieces_in_order(tmp_path: Path) -> None:
+    """--sequential, seen from outside: the --json ``piece`` events arrive in index order."""
+    torrent = make_torrent(make_payload(tmp_path / "s", (("x.bin", 3_000_000),), name="one"),
+                           piece_length=16384, version="v1")
+    (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
+    async with Session(torrent, tmp_path / "s", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        code, out, err = await cli("download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "out"),
+                                   "--peer", f"127.0.0.1:{seeder.listen_port}", "--sequential", "--json",
+                                   "--no-state", *BASE)
+    assert code == 0, err
+    order = [e["index"] for e in map(json.loads, out.splitlines()) if e["event"] == "piece"]
+    assert sorted(order) == list(range(torrent.num_pieces))  # each piece once
+    # in index order, give or take the pieces hashed at once in worker threads (rarest-first among
+    # equals, what happens without --sequential, scatters them over all 184: in the first quarter
+    # of a random order some piece comes from the second half with near certainty)
+    window = torrent.num_pieces // 4
+    late = [(n, index) for n, index in enumerate(order) if abs(index - n) > window]
+    assert not late, (late[:10], order)
+    assert same_files(torrent, tmp_path / "s", tmp_path / "out") == []
+
+
 async def test_seed_ratio_stops_seeding_at_the_ratio_and_quiet_after_the_command(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "s", FILES, name="one"), piece_length=16384)
     (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
@@ -191,26 +214,127 @@ async def test_download_limit_is_applied(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "s", tmp_path / "out") == []
 
 
+def terminal_screen(raw: str, columns: int, rows: int = 24) -> list[str]:
+    """What a terminal shows (and keeps in its scrollback) after ``raw``: the few control
+    sequences a live display uses (cursor moves, erase in line, carriage return, line feed),
+    with the deferred wrap at the last column of a real terminal."""
+    lines: list[list[str]] = [[]]
+    row = col = top = 0
+
+    def goto(new_row: int) -> None:
+        nonlocal row, top
+        row = max(top, new_row)
+        while len(lines) <= row:
+            lines.append([])
+        top = max(top, row - rows + 1)
+
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        match = re.match(r"\x1b\[([?0-9;]*)([A-Za-z])", raw[i:])
+        if match:
+            params, final = match.groups()
+            n = int(params) if params.isdigit() else 0
+            if final == "A":
+                goto(row - max(n, 1))
+            elif final == "B":
+                goto(row + max(n, 1))
+            elif final == "F":
+                goto(row - max(n, 1))
+                col = 0
+            elif final == "G":
+                col = max(n, 1) - 1
+            elif final == "K":
+                line = lines[row]
+                if n == 2:
+                    line.clear()
+                elif n == 0:
+                    del line[col:]
+            i += match.end()
+            continue
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            goto(row + 1)
+        elif ch >= " ":
+            if col >= columns:  # deferred wrap: only a character after the last column wraps
+                goto(row + 1)
+                col = 0
+            line = lines[row]
+            line.extend(" " * (col - len(line)))
+            if col < len(line):
+                line[col] = ch
+            else:
+                line.append(ch)
+            col += 1
+        i += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+@contextmanager
+def peer_that_breaks_the_protocol() -> Iterator[int]:
+    """A plaintext peer on 127.0.0.1 that completes the handshake, then sends a message longer
+    than any allowed: each connection ends in a protocol error the session logs at INFO."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    hello = b""
+                    while len(hello) < 68:
+                        chunk = conn.recv(68 - len(hello))
+                        if not chunk:
+                            break
+                        hello += chunk
+                    conn.sendall(hello[:48] + b"-XX0001-" + bytes(12) + b"\xff\xff\xff\xff")
+                    time.sleep(0.2)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
 @pytest.mark.parametrize("columns", [60, 120])
 def test_live_display_in_a_terminal(tmp_path: Path, columns: int) -> None:
     pexpect = pytest.importorskip("pexpect")
     torrent = make_torrent(make_payload(tmp_path / "s", FILES, name="one"))
     (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
-    args = [*CLI[1:], "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "o"),
-            "--state-dir", str(tmp_path / "state"), *BASE, "-v"]
-    child = pexpect.spawn(CLI[0], args,
-                          dimensions=(24, columns), timeout=30, encoding="utf-8", codec_errors="replace",
-                          env={**os.environ, "COLUMNS": str(columns)})
     raw = ""
-    try:
-        child.expect("━")  # the bar
-        raw += child.before + child.after
-        time.sleep(2.5)  # several redraws
-        child.sendintr()
-        child.expect(pexpect.EOF)
-        raw += child.before
-    finally:
-        child.close(force=True)
+    with peer_that_breaks_the_protocol() as port:
+        args = [*CLI[1:], "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "o"),
+                "--state-dir", str(tmp_path / "state"), "--peer", f"127.0.0.1:{port}", "--encryption",
+                "disable", "--transport", "tcp", *BASE, "-v"]
+        child = pexpect.spawn(CLI[0], args,
+                              dimensions=(24, columns), timeout=30, encoding="utf-8", codec_errors="replace",
+                              env={**os.environ, "COLUMNS": str(columns)})
+        try:
+            child.expect("━")  # the bar
+            raw += child.before + child.after
+            child.expect("INFO")  # a -v log line: that peer's protocol error
+            raw += child.before + child.after
+            time.sleep(2.0)  # several redraws after it
+            child.sendintr()
+            child.expect(pexpect.EOF)
+            raw += child.before
+        finally:
+            child.close(force=True)
     seen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).replace("^C", "")  # ^C: the terminal's echo
     lines = [line for line in seen.replace("\r", "\n").split("\n") if line.strip()]
     assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
@@ -218,3 +342,14 @@ def test_live_display_in_a_terminal(tmp_path: Path, columns: int) -> None:
     assert seen.count("one") >= 1 and "0.0%" in seen
     assert "run the same command again to continue" in seen
     assert child.exitstatus == 130 or child.signalstatus is None
+    # on the terminal as it is left: each log line above the live bar (never overwritten by a
+    # redraw, never inside the bar's line), and the way to resume below it
+    screen = terminal_screen(raw.replace("^C", ""), columns)
+    bars = [n for n, line in enumerate(screen) if "━" in line]
+    logs = [n for n, line in enumerate(screen) if line.startswith("INFO")]
+    assert len(bars) == 1 and logs, screen
+    assert max(logs) < bars[0], screen
+    assert "closed" in " ".join(screen[logs[0]:bars[0]]), screen
+    assert "INFO" not in screen[bars[0]] and screen[bars[0]].startswith("one"), screen
+    hint = next(n for n, line in enumerate(screen) if line.startswith("run the same command again"))
+    assert hint > bars[0], screen

@@ -39,8 +39,8 @@ async def test_leecher_finds_seeder_through_the_dht(tmp_path: Path) -> None:
                 with anyio.fail_after(60):
                     await leecher.wait_completed()
                 # one found the other's announce (whichever looked up after the other announced)
-                assert (("127.0.0.1", seeder.listen_port) in leecher._pool
-                        or ("127.0.0.1", leecher.listen_port) in seeder._pool)
+                assert (("127.0.0.1", seeder.listen_port) in leecher.pool
+                        or ("127.0.0.1", leecher.listen_port) in seeder.pool)
         tg.cancel_scope.cancel()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 

@@ -3,6 +3,7 @@ restart from the state directory."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from torrent_engine.jobs import (
     JobStateChanged,
 )
 from torrent_engine.metainfo import Torrent
+from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
@@ -121,6 +123,59 @@ async def wait_downloading(jobs: JobService, job_id: str) -> Job:
                 return job
             assert job.state not in FINISHED_STATES, job
             await anyio.sleep(0.05)
+
+
+def hold_adds_until_metadata(jobs: JobService, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Keep every ``add`` in flight until a session's metadata event has been delivered.
+
+    A magnet's metadata can come before ``add`` returns: the manager's last step, the placeholder
+    resume file, waits on an fsync, and a loopback peer answers sooner. This forces that order."""
+    delivered = threading.Event()
+    jobs.manager.events.subscribe("session.metadata_received", lambda _e: delivered.set())
+
+    def held(path: Path, data: ResumeData) -> None:  # (a worker thread)
+        if not delivered.wait(30):
+            raise TimeoutError("no metadata from the loopback seeder in 30 s")
+        save_resume(path, data)
+
+    monkeypatch.setattr("torrent_engine.manager.save_resume", held)
+    return delivered
+
+
+async def test_magnet_metadata_arriving_while_its_add_is_in_flight_is_not_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job must learn its files from metadata that came during its add: the selection applies,
+    and cancel with delete_files removes them (the event used to be dropped: nothing was deleted
+    and the save path stayed behind)."""
+    files = [("a.bin", 500_000), ("sub/b.bin", 500_000)]
+    async with seeder(tmp_path / "seed", rate=200_000, files=files) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        delivered = hold_adds_until_metadata(jobs, monkeypatch)
+        b = [f.path for f in torrent.files].index(("payload", "sub", "b.bin"))  # (a pad file between)
+        job, _ = await jobs.add(torrent.magnet_uri(), save_path="target", files=[b],
+                                peers=[("127.0.0.1", seed.listen_port)])
+        assert delivered.is_set()  # the order this test is about did happen
+        running = await wait_downloading(jobs, job.id)
+        assert running.total_size == 500_000  # only sub/b.bin is wanted
+        await jobs.cancel(job.id, delete_files=True)
+        assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == []
+
+
+async def test_magnet_selection_out_of_range_fails_even_when_the_metadata_came_during_its_add(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with seeder(tmp_path / "seed", rate=200_000) as (seed, torrent, _src), \
+            service(tmp_path) as jobs:
+        seen: list[Event] = []
+        jobs.events.subscribe("*", seen.append)
+        delivered = hold_adds_until_metadata(jobs, monkeypatch)
+        job, _ = await jobs.add(torrent.magnet_uri(), files=[len(torrent.files)],
+                                peers=[("127.0.0.1", seed.listen_port)])
+        assert delivered.is_set()
+        failed = await wait_state(jobs, job.id, *FINISHED_STATES, timeout=30)
+        assert failed.state is JobState.FAILED and "out of range" in (failed.error or "")
+        await anyio.sleep(0.05)
+        assert seen[0].name == "job.added"  # before the news of its end
+        assert jobs.manager.sessions == []
 
 
 async def test_a_lapsed_lease_cancels_only_its_own_jobs(tmp_path: Path) -> None:

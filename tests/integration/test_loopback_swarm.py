@@ -265,9 +265,9 @@ async def test_dialing_ourselves_or_a_connected_peer_twice_is_dropped(tmp_path: 
             leecher.add_peer("127.0.0.1", seeder.listen_port)
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-            assert all(p.link.peer_id != leecher._shared.peer_id for p in leecher.peers)  # type: ignore[union-attr]
+            assert all(p.link.peer_id != leecher.shared.peer_id for p in leecher.peers)  # type: ignore[union-attr]
             # connected, recognised by its peer id, and never dialed again (a refused dial counts 1)
-            assert leecher._pool[("localhost", leecher.listen_port)].failures == MAX_CONNECT_FAILURES
+            assert leecher.pool[("localhost", leecher.listen_port)].failures == MAX_CONNECT_FAILURES
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 

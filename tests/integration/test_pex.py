@@ -32,8 +32,8 @@ async def test_third_peer_learns_the_seeder_through_pex(tmp_path: Path) -> None:
             async with c:
                 with anyio.fail_after(60):
                     await c.wait_completed()
-                assert ("127.0.0.1", seeder.listen_port) in c._pool  # told by B
-                assert seeder._shared is not None and seeder._shared.peer_id in met
+                assert ("127.0.0.1", seeder.listen_port) in c.pool  # told by B
+                assert seeder.shared is not None and seeder.shared.peer_id in met
     assert same_files(torrent, tmp_path / "seed", tmp_path / "c") == []
 
 
@@ -54,4 +54,4 @@ async def test_private_torrent_sends_and_takes_no_pex(tmp_path: Path) -> None:
                 with anyio.fail_after(60):
                     await c.wait_completed()
                 assert all(p.ut_pex == 0 for p in c.peers + b.peers)
-                assert ("127.0.0.1", seeder.listen_port) not in c._pool
+                assert ("127.0.0.1", seeder.listen_port) not in c.pool

@@ -1,12 +1,16 @@
 """Bandwidth limits (Config.upload_rate_limit / download_rate_limit) hold for a real transfer.
 
-Only lower bounds on time are checked: a limited transfer may be slowed by a busy machine, but
-it can never finish faster than its limit allows. Each limit is a one-second token bucket, so
-the bound is (size - one second of burst) / rate.
+The short tests check lower bounds on time: a limited transfer may be slowed by a busy machine,
+but it can never finish faster than its limit allows. Each limit is a one-second token bucket,
+so the bound is (size - one second of burst) / rate. The long ones hold a limit for 20 s and
+measure the rate within 10 % of it, both ways (256 KiB/s asks little of even a loaded machine).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -77,3 +81,58 @@ async def test_a_torrents_limit_is_checked(tmp_path: Path) -> None:
             session.set_rate_limits(download=bad)  # type: ignore[arg-type]
     session.set_rate_limits(download=1000)
     assert session.download_limit.rate == 1000 and session.upload_limit.unlimited
+
+
+STEADY = 20.0  # seconds over which the rate is measured, after the first second's burst
+
+
+def steady_rate(samples: list[tuple[float, int]]) -> tuple[float, float]:
+    """Bytes per second and the span measured, from (time, bytes so far) samples: from the first
+    sample a second after the first byte (the bucket's burst is spent by then) to the last one
+    before the end."""
+    first = next(t for t, n in samples if n > 0)
+    start = next((t, n) for t, n in samples if t >= first + 1.0)
+    total = samples[-1][1]
+    end = [(t, n) for t, n in samples if n < total][-1]
+    return (end[1] - start[1]) / (end[0] - start[0]), end[0] - start[0]
+
+
+async def test_cli_download_limit_holds_within_ten_percent_over_twenty_seconds(tmp_path: Path) -> None:
+    size = int(RATE * (STEADY + 3))
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("one.bin", size)]), piece_length=64 * 1024)
+    (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(120):
+            result = await anyio.run_process(
+                [sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
+                 "-o", str(tmp_path / "leech"), "--peer", f"127.0.0.1:{seeder.listen_port}",
+                 "--download-limit", "256K", "--json", "--no-state", "--listen-host", "127.0.0.1",
+                 "--no-dht", "--no-trackers", "--no-port-mapping"],
+                check=False, env={**os.environ})
+    assert result.returncode == 0, result.stderr.decode()
+    events = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    samples = [(e["time"], e["downloaded"]) for e in events if e["event"] == "progress"]
+    rate, span = steady_rate(samples)
+    assert span >= STEADY - 2, samples
+    assert 0.9 * RATE <= rate <= 1.1 * RATE, (rate / RATE, samples)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_upload_limit_holds_within_ten_percent_over_twenty_seconds(tmp_path: Path) -> None:
+    size = int(RATE * (STEADY + 3))
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("one.bin", size)]), piece_length=64 * 1024)
+    samples: list[tuple[float, int]] = []
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(upload_rate_limit=RATE)) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(120):
+                while leecher.status().progress < 1.0:
+                    samples.append((time.monotonic(), seeder.uploaded))
+                    await anyio.sleep(0.25)
+            samples.append((time.monotonic(), seeder.uploaded))
+    rate, span = steady_rate(samples)
+    assert span >= STEADY - 2, samples
+    assert 0.9 * RATE <= rate <= 1.1 * RATE, (rate / RATE, samples)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

@@ -47,7 +47,7 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
                     assert proc.poll() is None, (tmp_path / "client.log").read_text(errors="replace")
                     if not ours.peers:
                         ours.add_peer("127.0.0.1", port)  # dial it (again, once it listens)
-                        ours._pool[("127.0.0.1", port)].next_try = 0.0
+                        ours.pool[("127.0.0.1", port)].next_try = 0.0
                         ours.connector.wake()
                     await anyio.sleep(0.2)
             assert ours.uploaded >= torrent.payload_size

@@ -1,100 +1,93 @@
-"""The data path of DESIGN.md section 3 with picker + storage + verify together (no sockets):
-blocks picked from several peers, written across file boundaries, each finished piece read back
-and hashed, failed pieces re-downloaded and a peer sending bad data found and dropped; the files
-on disk end up identical to the source."""
+"""The data path of DESIGN.md section 3, driven through the real session code: a leecher
+``Session`` downloads from an honest seeder and a lying one (a seeder ``Session`` whose storage
+corrupts what it reads for upload) over 127.0.0.1. Blocks of a piece come from both, pieces are
+hashed (SHA-1, SHA-256 merkle or both) and written across file boundaries and pad files; the
+failed ones are counted and re-downloaded, and the liar is banned (a lone sender's strikes, or
+smart ban proving which block of a shared piece differed). The files end up byte-exact."""
 
 from __future__ import annotations
 
-import hashlib
-import random
 from pathlib import Path
 
+import anyio
 import pytest
 
-from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.metainfo import Torrent
-from torrent_engine.picker import BLOCK_SIZE, PiecePicker
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from torrent_engine import events as ev
+from torrent_engine.layout import TorrentLayout
+from torrent_engine.peer.messages import BLOCK_SIZE
+from torrent_engine.session import Session
+from torrent_engine.session_state import State
 from torrent_engine.storage import Storage
-from torrent_engine.verify import check_piece_on_disk, recheck
+from torrent_engine.verify import recheck
 
-PL = 2 * BLOCK_SIZE
-FILES = [
-    (("a.bin",), payload(3 * PL + 5000, 1)),
-    (("empty",), b""),
-    (("dir", "b.bin"), payload(PL - 1, 2)),
-    (("dir", "c.bin"), payload(2 * PL + 77, 3)),
-]
+pytestmark = pytest.mark.anyio
+
+PIECE_LENGTH = 2 * BLOCK_SIZE  # two blocks a piece: pieces are often built from both seeders
+FILES = (("a.bin", 3 * PIECE_LENGTH + 5000), ("empty", 0), ("dir/b.bin", PIECE_LENGTH - 1),
+         ("dir/c.bin", 2 * PIECE_LENGTH + 77))
 
 
-def source_blob(t: Torrent) -> bytes:
-    content = {p: d for p, d in FILES}
-    blob = bytearray(t.total_length)
-    for f in t.files:
-        if not f.pad and f.length:
-            blob[f.offset : f.offset + f.length] = content[f.path[1:]]
-    return bytes(blob)
+class LyingStorage(Storage):
+    """The seeder's real storage, except that what it reads to upload (``read_block``, which
+    ``read_piece`` reads through) has one byte flipped in every block; its own start-up check
+    (``read_piece_blocking``) sees the true data, so it believes it is complete."""
+
+    def __init__(self, torrent: TorrentLayout, save_path: Path) -> None:
+        super().__init__(torrent, save_path)
+        self.lies = 0
+
+    def _lie(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        for start in range(0, len(out), BLOCK_SIZE):
+            out[start] ^= 0xFF
+            self.lies += 1
+        return bytes(out)
+
+    async def read_block(self, index: int, begin: int, length: int) -> bytes:
+        return self._lie(await super().read_block(index, begin, length))
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
-async def test_download_with_a_lying_peer_completes_and_drops_the_liar(tmp_path: Path, version: str) -> None:
-    t = make_torrent(FILES, PL, version=version, pad=True)
-    blob = source_blob(t)
-    rng = random.Random(7)
-    picker = PiecePicker(t, rng)
-    storage = Storage(t, tmp_path)
-    peers = ["honest", "liar", "half"]
-    picker.peer_have_all("honest")
-    picker.peer_have_all("liar")
-    picker.peer_bitfield("half", Bitfield(t.num_pieces, range(0, t.num_pieces, 2)))
-    suspects: dict[int, dict[int, tuple[bytes, str]]] = {}  # piece -> block -> (digest, sender)
-    sent_by: dict[int, dict[int, str]] = {}
-    banned: set[str] = set()
-    failures = 0
+async def test_a_lying_seeder_is_banned_and_the_download_is_exact(tmp_path: Path, version: str) -> None:
+    payload = make_payload(tmp_path / "seed", FILES)
+    torrent = make_torrent(payload, piece_length=PIECE_LENGTH, version=version)
+    if version == "hybrid":
+        assert any(f.pad for f in torrent.files)
+    liars: list[LyingStorage] = []
 
-    for _ in range(500):
-        if picker.is_complete():
-            break
-        for peer in [p for p in peers if p not in banned]:
-            for b in picker.pick(peer, None, 3):
-                start = b.index * PL + b.begin
-                data = bytearray(blob[start : start + b.length])
-                if peer == "liar":
-                    data[0] ^= 0xFF
-                got = picker.block_received(peer, b)
-                assert got.cancels == () or picker.in_endgame()
-                if not got.accepted:
-                    continue
-                await storage.write_block(b.index, b.begin, bytes(data))
-                sent_by.setdefault(b.index, {})[b.begin // BLOCK_SIZE] = peer
-                if not got.piece_complete:
-                    continue
-                senders = sent_by.pop(b.index)
-                if await check_piece_on_disk(t, storage, b.index):
-                    picker.piece_passed(b.index)
-                    piece = await storage.read_piece(b.index)
-                    for j, (digest, who) in suspects.pop(b.index, {}).items():
-                        if hashlib.sha1(piece[j * BLOCK_SIZE : (j + 1) * BLOCK_SIZE]).digest() != digest:
-                            banned.add(who)  # it sent a block that differs from the good one
-                            picker.peer_gone(who)
-                else:
-                    failures += 1
-                    assert picker.piece_failed(b.index) == set(senders.values())
-                    bad = await storage.read_piece(b.index)
-                    suspects[b.index] = {
-                        j: (hashlib.sha1(bad[j * BLOCK_SIZE : (j + 1) * BLOCK_SIZE]).digest(), who)
-                        for j, who in senders.items()
-                    }
-                    if len(set(senders.values())) == 1:
-                        banned.update(senders.values())
-                        picker.peer_gone(next(iter(senders.values())))
-    await storage.close()
+    def lying(layout: TorrentLayout, save_path: Path) -> LyingStorage:
+        liars.append(LyingStorage(layout, save_path))
+        return liars[-1]
 
-    assert picker.is_complete() and picker.left_bytes() == 0
-    assert failures > 0 and banned == {"liar"}
-    for path, data in FILES:
-        assert (tmp_path / "t").joinpath(*path).read_bytes() == data
-    assert not (tmp_path / "t" / ".pad").exists()
-    again = await recheck(t, Storage(t, tmp_path))
+    failed: list[ev.PieceHashFailed] = []
+    cfg = loopback_config()
+    async with Session(torrent, tmp_path / "seed", config=cfg) as honest, \
+            Session(torrent, tmp_path / "seed", config=cfg, storage=lying) as liar:
+        with anyio.fail_after(20):
+            await honest.wait_ready()
+            await liar.wait_ready()
+        assert honest.state is State.SEEDING and liar.state is State.SEEDING  # both look complete
+        liar_address = ("127.0.0.1", liar.listen_port)
+        honest_address = ("127.0.0.1", honest.listen_port)
+        # the liar alone first, so that it surely serves blocks; the honest seeder once a piece failed
+        leecher = Session(torrent, tmp_path / "leech", config=cfg, peers=[liar_address])
+        leecher.events.subscribe(ev.PieceHashFailed, failed.append)
+        async with leecher:
+            with anyio.fail_after(60):
+                while not failed:
+                    await anyio.sleep(0.01)
+                leecher.add_peer(*honest_address)
+                await leecher.wait_completed()
+            assert leecher.state is State.SEEDING
+            assert leecher.pool.is_banned(liar_address) and not leecher.pool.is_banned(honest_address)
+            assert leecher.banned_count == 1
+            assert all(p.key != liar_address for p in leecher.peers)  # dropped, not dialed again
+            hash_failures = leecher.hash_failures
+    assert liars and liars[0].lies > 0
+    assert hash_failures > 0 and hash_failures == len(failed)
+    liar_name = f"127.0.0.1:{liar_address[1]}"
+    assert all(liar_name in e.peers for e in failed)  # every failed piece had a block of the liar
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    again = await recheck(torrent, Storage(torrent, tmp_path / "leech"))
     assert again.all()

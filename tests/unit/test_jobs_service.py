@@ -39,7 +39,8 @@ class FakeClock:
 
 
 def cfg() -> Config:
-    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False,
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  tracker_enabled=False,
                   seed=False)
 
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 CORES = [
     "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version", "compact",
     "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
-    "peer/buffer", "peer/peer_id",
+    "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp",
 ]

@@ -47,6 +47,74 @@ async def test_anyio_udp() -> None:
             pass
 
 
+def test_plain_udp_sendto() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.sendto(b"M-SEARCH * HTTP/1.1", ("239.255.255.250", 1900))
+        except OSError:
+            pass
+
+
+@pytest.mark.anyio
+async def test_ssdp_multicast() -> None:
+    async with await anyio.create_udp_socket(local_host="0.0.0.0") as sock:
+        try:
+            await sock.sendto(b"M-SEARCH * HTTP/1.1", "239.255.255.250", 1900)
+        except OSError:
+            pass
+
+
+@pytest.mark.anyio
+async def test_natpmp_to_a_gateway() -> None:
+    try:
+        async with await anyio.create_connected_udp_socket("192.168.1.1", 5351) as sock:
+            await sock.send(bytes(2))
+    except OSError:
+        pass
+
+
+@pytest.mark.anyio
+async def test_default_port_mapping() -> None:
+    from torrent_engine.config import Config
+    from torrent_engine.shared import SharedResources
+
+    # loopback listener, no DHT, but port mapping on (the default): it asks the gateway
+    async with SharedResources(Config(listen_host="127.0.0.1", dht_enabled=False)) as shared:
+        await shared.acquire()
+        assert shared.port_mapper is not None
+        with anyio.fail_after(30):
+            await shared.port_mapper.wait_mapped()  # it fails, is logged, and the test goes on
+        await shared.release()
+
+
+def test_child_process() -> None:
+    import subprocess
+    import sys
+
+    code = ("import socket\\n"
+            "try:\\n"
+            "    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('239.255.255.250', 1900))\\n"
+            "except OSError:\\n"
+            "    pass\\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_cli_at_defaults(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from torrent_engine.create import create_torrent
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
+    (tmp_path / "t.torrent").write_bytes(create_torrent(tmp_path / "d", version="v1").to_bytes())
+    # a loopback listener, no DHT, no trackers, nobody to download from: only the default port
+    # mapping leaves the machine, from the CLI's own process
+    subprocess.run([sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
+                    "-o", str(tmp_path / "o"), "--listen-host", "127.0.0.1", "--no-dht", "--no-trackers",
+                    "--no-state", "--stall-timeout", "2"], timeout=60)
+
+
 def test_dns_lookup() -> None:
     try:
         socket.getaddrinfo("router.example.org", 6881)
@@ -75,7 +143,7 @@ async def test_lsd_join() -> None:
     from torrent_engine.config import Config
     from torrent_engine.shared import SharedResources
 
-    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=True)
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False, lsd_enabled=True)
     async with SharedResources(config) as shared:
         await shared.acquire()
         assert shared.lsd is not None and shared.lsd.families == []  # the join was refused
@@ -106,9 +174,14 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
     for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
+                 "test_plain_udp_sendto", "test_ssdp_multicast", "test_natpmp_to_a_gateway",
+                 "test_default_port_mapping", "test_child_process", "test_cli_at_defaults",
                  "test_dns_lookup", "test_lsd_announce", "test_lsd_join"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output
+    assert "239.255.255.250:1900: tests may only reach loopback" in output
+    assert "192.168.1.1:5351: tests may only reach loopback" in output
+    assert "socket.sendto to 239.255.255.250:1900: tests may only reach loopback (in process" in output
     assert "UDP send to 239.192.152.143:6771: tests may only reach loopback" in output
     assert "LSD multicast group join: tests may run LSD only in a network namespace" in output

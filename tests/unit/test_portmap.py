@@ -3,11 +3,14 @@ gateways of our own making (loopback only)."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import struct
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from torrent_engine.config import Config
@@ -214,16 +217,59 @@ async def test_failures_are_logged_once_and_never_fatal(monkeypatch: pytest.Monk
 
 
 @pytest.mark.anyio
-async def test_off_by_default_maps_nothing() -> None:
+async def test_on_by_default_and_off_when_told() -> None:
     gateway = FakeNatPmpGateway()
     async with anyio.create_task_group() as tg:
         await tg.start(gateway.serve)
-        config = Config(listen_host="127.0.0.1", natpmp_gateway=("127.0.0.1", gateway.port),
-                        dht_enabled=False)
-        async with SharedResources(config) as shared:
-            await shared.acquire()
-            assert shared.port_mapper is None
-            await anyio.sleep(0.2)
-            await shared.release()
-        assert gateway.requests == 0
+        for mapping in (None, False):
+            kw: dict[str, Any] = {} if mapping is None else {"port_mapping": mapping}
+            config = Config(listen_host="127.0.0.1", natpmp_gateway=("127.0.0.1", gateway.port),
+                            dht_enabled=False, **kw)
+            async with SharedResources(config) as shared:
+                await shared.acquire()
+                if mapping is None:  # the default: mapped
+                    assert shared.port_mapper is not None
+                    with anyio.fail_after(10):
+                        await shared.port_mapper.wait_mapped()
+                    assert (2, shared.listen_port) in gateway.mappings
+                else:
+                    assert shared.port_mapper is None
+                    await anyio.sleep(0.2)
+                await shared.release()
+            if mapping is None:
+                assert gateway.mappings == {}
+                asked = gateway.requests
+        assert gateway.requests == asked  # nothing more with port_mapping=False
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_gateway_that_cannot_be_reached_is_a_logged_failure(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Socket errors (no route, ICMP port unreachable) end a round like any refusal: logged,
+    retried later, never the end of the services."""
+    monkeypatch.setattr(service, "NATPMP_TRIES", 2)
+    monkeypatch.setattr(service, "SSDP_WAIT", 0.3)
+    caplog.set_level(logging.WARNING, logger="torrent_engine.portmap.service")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        closed_port = closed.getsockname()[1]  # nobody listens there once it is closed
+    config = _config(natpmp_gateway=("127.0.0.1", closed_port), upnp_ssdp_address=("127.0.0.1", closed_port))
+    real_sendto = anyio.abc.UDPSocket.sendto
+
+    async def unreachable(self: Any, data: bytes, host: str, port: int) -> None:
+        if port == closed_port:
+            raise OSError(errno.ENETUNREACH, "Network is unreachable")
+        await real_sendto(self, data, host, port)
+
+    monkeypatch.setattr(anyio.abc.UDPSocket, "sendto", unreachable)
+    async with SharedResources(config) as shared:
+        await shared.acquire()
+        assert shared.port_mapper is not None
+        with anyio.fail_after(10):
+            await shared.port_mapper.wait_mapped()
+        assert shared.running and shared.port_mapper.mappings == []
+        await shared.release()
+    failures = [r.getMessage() for r in caplog.records if "port mapping failed" in r.getMessage()]
+    assert len(failures) == 1 and "cannot send the SSDP search" in failures[0], failures
+    assert "NAT-PMP" in failures[0]

@@ -1,4 +1,4 @@
-"""Whom the session dials again: checked on a Session that is not running (fake links)."""
+"""Whom the session dials again: running sessions (loopback, no DHT) whose dials reach fake links."""
 
 from __future__ import annotations
 
@@ -8,21 +8,39 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
-from torrent_engine.session import PeerState, Session
+from torrent_engine.session import Session
 from torrent_engine.shared import SharedResources
 
 pytestmark = pytest.mark.anyio
 
 
+def _config(**kw: object) -> Config:
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
 class _Link:
+    peer_id_client = ""
+    transport = "tcp"
+    fast = extension = encrypted = False
+
     def __init__(self, peer_id: bytes) -> None:
         self.peer_id = peer_id
-        self.peer_id_client = ""
-        self.transport = "tcp"
         self.closed = False
+
+    def set_metadata(self, num_pieces: int, piece_size: object) -> None:
+        pass
+
+    async def send_many(self, msgs: object) -> None:
+        pass
+
+    async def receive(self) -> object:
+        await anyio.sleep_forever()
 
     async def aclose(self) -> None:
         self.closed = True
@@ -35,29 +53,34 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
-    s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
     peer_id = b"-XX0001-abcdefghijkl"
-    incoming = PeerState(host="127.0.0.1", port=40001, link=_Link(peer_id), incoming=True,
-                         have=Bitfield(torrent.num_pieces))
-    s._peers[incoming.key] = incoming
     listen_address = ("127.0.0.1", 6881)
-    s.add_peer(*listen_address)
-    link = _Link(peer_id)
-    await s.handler.serve(link, *listen_address, incoming=False)  # what _dial does once connected
-    assert link.closed and s._peers == {incoming.key: incoming}
-
     dialed: list[tuple[str, int]] = []
+    links: list[_Link] = []
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=_config()) as s, anyio.create_task_group() as tg:
+            await s.wait_ready()
 
-    async def fake_dial(key: tuple[str, int]) -> None:
-        dialed.append(key)
+            async def fake_dial(key: tuple[str, int]) -> None:  # connected: the same peer answers
+                dialed.append(key)
+                s.connector.done_connecting(key)
+                links.append(_Link(peer_id))
+                await s.handler.serve(links[-1], *key, incoming=False)  # type: ignore[arg-type]
 
-    s.connector.dial = fake_dial  # type: ignore[method-assign]
-    async with anyio.create_task_group() as tg:
-        s._swarm = tg
-        s.connector.dial_some()  # the connector's next round
-    assert dialed == []
-    assert s._pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
+            s.connector.dial = fake_dial  # type: ignore[method-assign]
+            tg.start_soon(s.handler.serve, _Link(peer_id), "127.0.0.1", 40001, True)
+            while not s.peers:
+                await anyio.sleep(0.01)
+            incoming = s.peers[0]
+            s.add_peer(*listen_address)  # the connector dials it at once
+            while not (links and links[0].closed):
+                await anyio.sleep(0.01)
+            assert s.peers == [incoming] and dialed == [listen_address]
+            s.connector.dial_some()  # the connector's next round
+            await anyio.sleep(0.05)
+            assert dialed == [listen_address]
+            assert s.pool[listen_address].next_try > time.monotonic()  # later, it may be tried again
+            tg.cancel_scope.cancel()
 
 
 async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
@@ -71,10 +94,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False, max_peers_per_torrent=2)
     pool = [("127.0.0.1", 7000 + i) for i in range(5)]
-    s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg, shared=SharedResources(cfg),
-                peers=pool)
     dialed: list[tuple[str, int]] = []
     receiving: list[StallingLink] = []
     both_receiving = anyio.Event()
@@ -96,15 +116,14 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
         return StallingLink(b"-XX0001-" + str(port).encode().rjust(12, b"0"))
 
     monkeypatch.setattr(session_module, "open_connection", fake_open_connection)
+    magnet = parse_magnet(torrent.magnet_uri())
     with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            s._swarm = tg
-            s.connector.dial_some()
-            await both_receiving.wait()
+        async with Session(magnet, tmp_path / "dl", config=_config(max_peers_per_torrent=2), peers=pool) as s:
+            await both_receiving.wait()  # the connector dialed the first two
             s.connector.dial_some()  # the connector's next round, both peers still at the metadata
             s.connector.dial_some()
-            tg.cancel_scope.cancel()
-    assert sorted(dialed) == pool[:2]
+            await anyio.sleep(0.05)
+    assert len(dialed) == len(set(dialed)) == 2  # two at once (the budget), none dialed again
 
 
 async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
@@ -118,7 +137,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
+    cfg = Config(dht_enabled=False, port_mapping=False)
     s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
     address = ("127.0.0.1", 7000)
     s.add_peer(*address)
@@ -136,25 +155,17 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
         return HangingUpLink(b"-XX0001-abcdefghijkl")
 
     monkeypatch.setattr(session_module, "open_connection", fake_open_connection)
-    class Swarm:  # runs nothing by itself: the test awaits each dial
-        def __init__(self) -> None:
-            self.started: list[tuple[str, int]] = []
-
-        def start_soon(self, func: object, key: tuple[str, int]) -> None:
-            self.started.append(key)
-
-    swarm = Swarm()
-    s._swarm = swarm  # type: ignore[assignment]
+    attempts = 0
     delays = []
     with anyio.fail_after(5):
-        while len(swarm.started) < 2 * MAX_CONNECT_FAILURES:
-            s._pool[address].next_try = 0.0  # as if its retry delay had passed
-            s.connector.dial_some()
-            if address not in s.connector.connecting:
-                break  # given up
-            await s.connector.dial(address)
-            delays.append(s._pool[address].next_try - time.monotonic())
-    assert len(swarm.started) == MAX_CONNECT_FAILURES
+        while attempts < 2 * MAX_CONNECT_FAILURES:
+            s.pool[address].next_try = 0.0  # as if its retry delay had passed
+            if address not in set(s.pool.candidates(time.monotonic(), busy=set())):
+                break  # given up: the connector's rounds never pick it again
+            attempts += 1
+            await s.connector.dial(address)  # what a round of the connector starts for it
+            delays.append(s.pool[address].next_try - time.monotonic())
+    assert attempts == MAX_CONNECT_FAILURES
     assert delays == sorted(delays)  # growing
 
 
@@ -167,21 +178,21 @@ async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path)
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", dht_enabled=False, max_peers_per_torrent=3)
-    shared = SharedResources(cfg)
-    shared._listen_port = 50000  # as if the listener ran
-    s = Session(torrent, tmp_path / "dl", config=cfg, shared=shared)
-    addresses = [("127.0.0.1", port) for port in range(40000, 40030)]
-    s.add_peers(addresses)
     dialed: list[tuple[str, int]] = []
 
     async def fake_dial(key: tuple[str, int]) -> None:
-        dialed.append(key)
+        dialed.append(key)  # (it stays "connecting": the budget is spent on it)
 
-    s.connector.dial = fake_dial  # type: ignore[method-assign]
-    async with anyio.create_task_group() as tg:
-        s._swarm = tg
-        s.connector.dial_some()
-    best = sorted(addresses, key=lambda a: -peer_priority(("127.0.0.1", 50000), a))[:3]
-    assert sorted(dialed) == sorted(best)
-    assert sorted(dialed) != addresses[:3]
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=_config(max_peers_per_torrent=3)) as s:
+            s.connector.dial = fake_dial  # type: ignore[method-assign]
+            await s.wait_ready()
+            own = ("127.0.0.1", s.listen_port)
+            by_priority = sorted((("127.0.0.1", port) for port in range(40000, 40030)),
+                                 key=lambda a: -peer_priority(own, a))
+            s.add_peers(reversed(by_priority))  # the lowest priorities are heard of first
+            while len(dialed) < 3:
+                await anyio.sleep(0.01)
+            s.connector.dial_some()  # the connector's next round: the budget is spent
+            await anyio.sleep(0.05)
+    assert sorted(dialed) == sorted(by_priority[:3])

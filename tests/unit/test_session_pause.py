@@ -21,19 +21,23 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False))
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     completed_event = anyio.Event()
-    s.events.subscribe("session.completed", lambda e: completed_event.set())
-    s._machine.to(State.DOWNLOADING)
-    for index in range(torrent.num_pieces - 1):
-        await s.pieces.passed(index)
-    await s.pause()
-    await s.pieces.passed(torrent.num_pieces - 1)  # its verification was already under way
-    await s.resume()
-    assert s.state is State.SEEDING
-    with anyio.fail_after(5):
-        await s.wait_completed()
-        await completed_event.wait()
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=cfg) as s:  # no data, no peers
+            s.events.subscribe("session.completed", lambda e: completed_event.set())
+            await s.wait_ready()
+            assert s.state is State.DOWNLOADING
+            for index in range(torrent.num_pieces - 1):
+                await s.pieces.passed(index)
+            await s.pause()
+            await s.pieces.passed(torrent.num_pieces - 1)  # its verification was already under way
+            assert s.state is State.PAUSED
+            await s.resume()
+            assert s.state is State.SEEDING
+            await s.wait_completed()
+            await completed_event.wait()
 
 
 async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> None:
@@ -44,7 +48,8 @@ async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> No
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg)
     await s.pause()
     with anyio.fail_after(10):
@@ -62,7 +67,7 @@ async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     outcome: list[str] = []
 
     async def waiter() -> None:

@@ -1,15 +1,20 @@
-"""The session's request pipeline (depth from the peer's rate), snubbing and request timeouts,
-checked on a Session that is not running (no sockets: PeerState is plain data)."""
+"""The session's request pipeline (depth from the peer's rate), snubbing and request timeouts:
+the depth on plain PeerState data; the rest on a running Session (no data, no peers) whose
+handler is fed a peer's messages over a fake link that records our requests."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
 from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
 from torrent_engine.session import BLOCK_SIZE, PeerState, Session
 from torrent_engine.session.requesting import queue_depth
 
@@ -38,36 +43,67 @@ def _peer(t: Torrent, **kw: object) -> PeerState:
 ])
 def test_queue_depth_follows_the_rate(tmp_path: Path, rate: float, reqq: int, expected: int) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     peer = _peer(t, down_rate=rate, reqq=reqq, slow_start=False)
     assert queue_depth(peer, s.config) == expected
 
 
 def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
     peer = _peer(t, slow_start=True, queue_target=40)
     assert queue_depth(peer, s.config) == 40
     peer.snubbed = True
     assert queue_depth(peer, s.config) == 1
 
 
-def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
-    t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, snub_timeout=60.0, request_timeout=30.0))
-    s._picker.peer_have_all(("127.0.0.1", 1))
-    peer = _peer(t, last_block=1000.0)
-    blocks = s._picker.pick(peer.key, None, 3, now=1000.0)
-    assert len(blocks) == 3
-    s.handler.check_timeouts(peer, 1020.0)
-    assert not peer.snubbed and s._picker.in_flight(peer.key) == 3
-    s.handler.check_timeouts(peer, 1031.0)  # requests older than 30 s with no block since: released
-    assert s._picker.in_flight(peer.key) == 0 and not peer.snubbed
-    assert s._picker.requests_of(peer.key) == []  # free for other peers again
-    assert len(s._picker.pick(peer.key, None, 1, now=1031.0)) == 1
-    s.handler.check_timeouts(peer, 1061.0)  # a minute without a block: snubbed
-    assert peer.snubbed and queue_depth(peer, s.config) == 1
+class _Link:
+    """What would go on the wire to the peer: the requests we send it."""
 
+    def __init__(self) -> None:
+        self.requests: list[m.Request] = []
+
+    async def send_many(self, msgs: Iterable[m.Message]) -> None:
+        self.requests += [msg for msg in msgs if isinstance(msg, m.Request)]
+
+
+def _config(**kw: object) -> Config:
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+async def _unchoked_seed(s: Session, t: Torrent, **kw: object) -> tuple[PeerState, _Link]:
+    """A peer (fake link) that says it has every piece and unchokes us, as the wire would."""
+    link = _Link()
+    peer = _peer(t, link=link, have=Bitfield(t.num_pieces), last_block=time.monotonic(), **kw)
+    await s.handler.on_message(peer, m.HaveAll())  # -> interested
+    await s.handler.on_message(peer, m.Unchoke())  # -> the first requests
+    return peer, link
+
+
+@pytest.mark.anyio
+async def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
+    t = _torrent(tmp_path)
+    cfg = _config(snub_timeout=60.0, request_timeout=30.0)
+    with anyio.fail_after(10):
+        async with Session(t, tmp_path / "dl", config=cfg) as s:  # no data, no peers: downloading
+            await s.wait_ready()
+            peer, link = await _unchoked_seed(s, t)
+            start = time.monotonic()
+            sent = len(link.requests)
+            assert sent > 0 and peer.am_interested and s.picker.in_flight(peer.key) == sent
+            s.handler.check_timeouts(peer, start + 20.0)
+            assert not peer.snubbed and s.picker.in_flight(peer.key) == sent
+            s.handler.check_timeouts(peer, start + 31.0)  # older than 30 s with no block since: released
+            assert s.picker.in_flight(peer.key) == 0 and not peer.snubbed
+            assert s.picker.requests_of(peer.key) == []  # free for other peers again
+            await s.handler.fill_requests(peer)
+            assert len(link.requests) == 2 * sent  # asked again
+            s.handler.check_timeouts(peer, start + 61.0)  # a minute without a block: snubbed
+            assert peer.snubbed and queue_depth(peer, s.config) == 1
 
 
 @pytest.mark.anyio
@@ -75,31 +111,17 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
     """A fast peer that unchokes us and then rejects whatever we ask: answering each reject with
     new requests (the same blocks, picked again) is a request/reject loop at wire speed. Refills
     for that peer wait for the once-a-second pass instead."""
-    from collections.abc import Iterable
-
-    from torrent_engine.peer import messages as m
-    from torrent_engine.session_state import State
-
-    class Link:
-        def __init__(self) -> None:
-            self.requests: list[m.Request] = []
-
-        async def send_many(self, msgs: Iterable[m.Message]) -> None:
-            self.requests += [msg for msg in msgs if isinstance(msg, m.Request)]
-
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False))
-    s._machine.to(State.DOWNLOADING)
-    link = Link()
-    peer = _peer(t, link=link, fast=True, peer_choking=False, am_interested=True)
-    s._picker.peer_have_all(peer.key)
-    await s.handler.fill_requests(peer)
-    first = len(link.requests)
-    for _ in range(100):  # the peer rejects all it was asked, each time
-        pending = s._picker.requests_of(peer.key)
-        if not pending:
-            break
-        for block in pending:
-            await s.handler.on_message(peer, m.RejectRequest(block.index, block.begin, block.length))
-    assert first > 0
-    assert len(link.requests) == first
+    with anyio.fail_after(10):
+        async with Session(t, tmp_path / "dl", config=_config()) as s:
+            await s.wait_ready()
+            peer, link = await _unchoked_seed(s, t, fast=True)
+            first = len(link.requests)
+            for _ in range(100):  # the peer rejects all it was asked, each time
+                pending = s.picker.requests_of(peer.key)
+                if not pending:
+                    break
+                for block in pending:
+                    await s.handler.on_message(peer, m.RejectRequest(block.index, block.begin, block.length))
+            assert first > 0
+            assert len(link.requests) == first

@@ -6,15 +6,28 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.resume import load_resume
 from torrent_engine.session import Session
-from torrent_engine.storage import Storage
 
 pytestmark = pytest.mark.anyio
+
+
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the path of every file fsynced, in order."""
+    fsynced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return fsynced
 
 
 async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
@@ -24,54 +37,43 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     (payload / "a").write_bytes(os.urandom(100_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     resume_path = tmp_path / "state" / "t.resume"
-    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False), resume_path=resume_path)
-    s._storage = Storage(torrent, tmp_path / "dl")
-    await s._storage.write_block(0, 0, (payload / "a").read_bytes()[:32 * 1024])
-    s._picker.piece_passed(0)  # verified and written, as _verify_piece leaves it
-    s._ready.set()  # (the start-up check is over)
-
-    fsynced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
-    await s.checker.save()
-    saved = load_resume(resume_path)
-    assert saved is not None and saved.pieces() == {0}
-    resume_write = next(i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name))
-    data_file = str((tmp_path / "dl" / "p" / "a").resolve())
-    assert data_file in fsynced[:resume_write]
-    await s._storage.close()
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
+    piece = (payload / "a").read_bytes()[:32 * 1024]
+    with anyio.fail_after(20):
+        async with Session(torrent, tmp_path / "dl", config=cfg, resume_path=resume_path) as s:
+            await s.wait_ready()  # nothing on disk: downloading, no peers
+            # piece 0 as a peer's blocks bring it: assembled, hashed, written, counted as had
+            await s.pieces.store(0, 0, piece[:16 * 1024], piece_complete=False)
+            await s.pieces.store(0, 16 * 1024, piece[16 * 1024:], piece_complete=True)
+            while 0 not in s.have:
+                await anyio.sleep(0.01)
+            fsynced = record_fsyncs(monkeypatch)
+            await s.checker.save()
+            saved = load_resume(resume_path)
+            assert saved is not None and saved.pieces() == {0}
+            resume_write = next(i for i, p in enumerate(fsynced) if Path(p).name.startswith(resume_path.name))
+            data_file = str((tmp_path / "dl" / "p" / "a").resolve())
+            assert data_file in fsynced[:resume_write]
 
 
 async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A leecher that completes and stops (seed=False): the resume data it writes (at completion,
     at stop) comes after an fsync of the data it claims."""
-    import anyio
-
     payload = tmp_path / "seed" / "p"
     payload.mkdir(parents=True)
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     data_file = str((tmp_path / "dl" / "p" / "a").resolve())
-    fsynced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
+    fsynced = record_fsyncs(monkeypatch)
     with anyio.fail_after(60):
         async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
             await seeder.wait_ready()
-            leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False,
+            leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
                                tracker_enabled=False, seed=False)
             async with Session(torrent, tmp_path / "dl", config=leech_cfg, resume_path=resume_path,
                                peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
@@ -87,7 +89,6 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     """Complete data on disk, no resume data: a stop while checking must not leave resume data
     that says "no piece" with the files' current stamps (the restart would trust it and download
     everything again)."""
-    import anyio
 
     import torrent_engine.session.checking as session_module
 
@@ -95,7 +96,8 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     payload.mkdir(parents=True)
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, tracker_enabled=False)
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     real_recheck = session_module.recheck
     checking = anyio.Event()

@@ -1,49 +1,75 @@
-"""The session's upload side (BEP 6 answers to requests), checked on a Session that is not running:
-a fake link records what would go on the wire, the data comes from real files."""
+"""The session's upload side (BEP 6 answers to requests), on a running seeding Session: a fake
+link stands for the peer (what it says is fed to the session's handler, what we send is
+recorded), the data comes from real files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 
 from torrent_engine.bitfield import Bitfield
-from torrent_engine.choker import Choker
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
 from torrent_engine.session import PeerState, Session
-from torrent_engine.shared import SharedResources
-from torrent_engine.storage import Storage
+from torrent_engine.session_state import State
 
 pytestmark = pytest.mark.anyio
 
 
 class _Link:
+    """A connected peer (BEP 6 fast extension) as the handler sees it: ``tell`` feeds it
+    messages from the peer, ``sent`` records ours."""
+
+    peer_id = b"-XX0001-abcdefghijkl"
+    peer_id_client = "XX 0.0.1"
+    transport = "tcp"
+    fast = True
+    extension = encrypted = False
+
     def __init__(self, answers_expected: int) -> None:
         self.sent: list[m.Message] = []
         self.answers_expected = answers_expected
         self.all_answered = anyio.Event()
+        self.unchoked = anyio.Event()
+        self._send, self._receive = anyio.create_memory_object_stream[m.Message](100)
+
+    async def tell(self, *msgs: m.Message) -> None:
+        for msg in msgs:
+            await self._send.send(msg)
+
+    async def receive(self) -> m.Message:
+        return await self._receive.receive()
 
     async def send_many(self, msgs: Iterable[m.Message]) -> None:
         self.sent.extend(msgs)
+        if m.Unchoke() in self.sent:
+            self.unchoked.set()
         if len(_answers(self.sent)) >= self.answers_expected:
             self.all_answered.set()
 
+    async def aclose(self) -> None:
+        self._send.close()
+        self._receive.close()
 
-def _seeding_session(tmp_path: Path) -> tuple[Torrent, Session]:
+
+@asynccontextmanager
+async def _seeding_session(tmp_path: Path) -> AsyncIterator[tuple[Torrent, Session]]:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(bytes(range(256)) * 1000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False)
-    s = Session(torrent, tmp_path, config=cfg, shared=SharedResources(cfg))
-    s._storage = Storage(torrent, tmp_path)
-    for index in range(torrent.num_pieces):
-        s._picker.piece_passed(index)
-    return torrent, s
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 tracker_enabled=False)
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path, config=cfg) as s:
+            await s.wait_ready()
+            assert s.state is State.SEEDING  # the data is all there
+            yield torrent, s
 
 
 def _answers(sent: list[m.Message]) -> list[tuple[int, int]]:
@@ -53,30 +79,28 @@ def _answers(sent: list[m.Message]) -> list[tuple[int, int]]:
 async def test_choke_while_a_batch_is_read_still_answers_every_request_of_a_fast_peer(tmp_path: Path) -> None:
     """BEP 6: each request gets exactly one piece or reject, also those the uploader had taken
     from the queue when the choke came."""
-    torrent, s = _seeding_session(tmp_path)
     requests = [m.Request(0, 0, 16384), m.Request(0, 16384, 16384), m.Request(1, 0, 16384)]
     link = _Link(len(requests))
-    peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False, have=Bitfield(torrent.num_pieces),
-                     fast=True, am_choking=False, peer_interested=False)
-    s._peers[peer.key] = peer
-    s.uploader._choker = Choker(s._rng, upload_slots=4)
-    for req in requests:
-        await s.uploader.on_request(peer, req)
-    reading, go_on = anyio.Event(), anyio.Event()
-    read_piece = s.uploader.read_piece
+    async with _seeding_session(tmp_path) as (_torrent, s):
+        reading, go_on = anyio.Event(), anyio.Event()
+        read_piece = s.uploader.read_piece
 
-    async def slow_read(index: int) -> bytes:
-        reading.set()
-        await go_on.wait()
-        return await read_piece(index)
+        async def slow_read(index: int) -> bytes:
+            reading.set()
+            await go_on.wait()
+            return await read_piece(index)
 
-    s.uploader.read_piece = slow_read  # type: ignore[method-assign]
-    with anyio.fail_after(5):
+        s.uploader.read_piece = slow_read  # type: ignore[method-assign]
         async with anyio.create_task_group() as tg:
-            tg.start_soon(s.uploader.serve, peer)
+            tg.start_soon(s.handler.serve, link, "127.0.0.1", 1, False)
+            await link.tell(m.Interested())
+            await link.unchoked.wait()  # a free upload slot
+            await link.tell(*requests, m.NotInterested())
             await reading.wait()  # the uploader holds the first request
+            while any(p.peer_interested for p in s.peers):
+                await anyio.sleep(0.01)
             await s.uploader.rechoke()  # not interested: choked; the queued requests are rejected
-            assert peer.am_choking
+            assert all(p.am_choking for p in s.peers)
             go_on.set()
             await link.all_answered.wait()
             tg.cancel_scope.cancel()
@@ -86,11 +110,11 @@ async def test_choke_while_a_batch_is_read_still_answers_every_request_of_a_fast
 
 async def test_a_cancelled_request_of_a_fast_peer_is_answered_with_a_reject(tmp_path: Path) -> None:
     """BEP 6: even a cancelled request gets its piece or a reject."""
-    torrent, s = _seeding_session(tmp_path)
     link = _Link(1)
-    peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False, have=Bitfield(torrent.num_pieces),
-                     fast=True, am_choking=False)
-    await s.uploader.on_request(peer, m.Request(0, 16384, 16384))
-    await s.handler.on_message(peer, m.Cancel(0, 16384, 16384))
+    async with _seeding_session(tmp_path) as (torrent, s):
+        peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False,  # type: ignore[arg-type]
+                         have=Bitfield(torrent.num_pieces), fast=True, am_choking=False)
+        await s.uploader.on_request(peer, m.Request(0, 16384, 16384))
+        await s.handler.on_message(peer, m.Cancel(0, 16384, 16384))
     assert link.sent == [m.RejectRequest(0, 16384, 16384)]
     assert not peer.upload_queue

@@ -25,6 +25,11 @@ def facts(**kw: object) -> SwarmFacts:
     (facts(known=2, connected=2), StallReason.NO_PEER_HAS_PIECES, "none has the missing pieces"),
     (facts(known=2, connected=2, peers_with_wanted=1), StallReason.NOTHING_ARRIVES, "none sends"),
     (facts(known=1, connected=1, fetching_metadata=True), StallReason.NOTHING_ARRIVES, "the metadata"),
+    (facts(known=2, connected=2, peers_with_wanted=2, piece_layers_missing=2, hash_requests_sent=4,
+           hash_requests_failed=4), StallReason.NO_PIECE_LAYERS,
+     "4 hash requests sent, 4 rejected or unanswered"),
+    (facts(known=1, connected=1, piece_layers_missing=1), StallReason.NO_PIECE_LAYERS,
+     "piece hashes (v2 piece layers, BEP 52) of 1 file: no connected peer has those pieces"),
     # BEP 19: a web seed is a source of its own, not "no peer source"
     (facts(sources=1, web_seeds=1), StallReason.NOTHING_ARRIVES, "1 web seeds, none sends"),
     (facts(sources=1, web_seeds=1, web_seed_errors=("http://w/f: HTTP 503",)), StallReason.WEB_SEEDS_FAILING,

@@ -100,3 +100,7 @@ def test_the_dht_is_on_by_default_from_the_well_known_routers() -> None:
     config = Config()
     assert config.dht_enabled and config.dht_bootstrap == DHT_ROUTERS
     assert ("router.bittorrent.com", 6881) in DHT_ROUTERS
+
+
+def test_port_mapping_is_on_by_default() -> None:
+    assert Config().port_mapping and not Config(port_mapping=False).port_mapping

@@ -83,6 +83,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(dht=True)
     p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="DHT bootstrap node (repeatable; default: the well-known public routers)")
+    mapping = p.add_mutually_exclusive_group()
+    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true",
+                         help="ask the router (NAT-PMP, UPnP IGD) to forward the peer port (default)")
+    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
+                         help="do not ask the router to forward any port")
+    p.set_defaults(port_mapping=True)
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
@@ -115,7 +121,7 @@ async def _daemon(args: argparse.Namespace) -> int:
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port,
                     state_dir=state_dir, encryption=args.encryption,
                     tracker_enabled=not args.no_trackers, dht_enabled=args.dht,
-                    dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
+                    dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active)
     async with JobService(config, download_root=download_dir, state_dir=state_dir,

@@ -20,7 +20,7 @@ import anyio
 
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import MetainfoError, SessionError, TrackerError
-from ..events import Event
+from ..events import Event, PieceCompleted
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
@@ -110,6 +110,12 @@ def register(subparsers: Any) -> None:
     dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
     dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
     p.set_defaults(dht=True)
+    mapping = net.add_mutually_exclusive_group()
+    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true",
+                         help="ask the router (NAT-PMP, UPnP IGD) to forward the listen port (default)")
+    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
+                         help="do not ask the router to forward any port")
+    p.set_defaults(port_mapping=True)
     net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                      help="DHT bootstrap node (repeatable; default: the well-known routers and the "
                           "saved table)")
@@ -309,7 +315,8 @@ async def _download(args: argparse.Namespace) -> int:
                     seed=seeding, tracker_enabled=not args.no_trackers, web_seeds=not args.no_web_seeds,
                     state_dir=state_dir,
                     dht_enabled=args.dht, dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS,
-                    lsd_enabled=args.lsd, enforce_bep42=not loopback, download_rate_limit=args.download_limit,
+                    port_mapping=args.port_mapping, lsd_enabled=args.lsd, enforce_bep42=not loopback,
+                    download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
     console = None
@@ -339,6 +346,8 @@ async def _download(args: argparse.Namespace) -> int:
                               resume_path=resume_path)
             item = Download(label[:40], session, resume_path, bool(resume_path and resume_path.exists()))
             _prepare(item, args)
+            if args.json:
+                _print_pieces(item)
             await stack.enter_async_context(session)
             downloads.append(item)
         async with anyio.create_task_group() as tg:
@@ -385,15 +394,23 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
             session.set_file_priorities(priorities)
         if args.sequential:
             session.set_sequential(True)
-        if args.save_torrent is not None:
-            target = args.save_torrent if len(args.torrents) == 1 else \
-                args.save_torrent.with_name(f"{args.save_torrent.stem}-{torrent.info_hash.hex()[:8]}.torrent")
-            tmp = target.with_name(target.name + ".part")
-            try:
-                tmp.write_bytes(torrent.to_bytes())
-                tmp.replace(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+        save_torrent()
+
+    def save_torrent(_event: Event | None = None) -> None:
+        # (again when v2 piece layers the metainfo lacked arrive from peers: BEP 52)
+        if args.save_torrent is None:
+            return
+        torrent = session.torrent
+        target = args.save_torrent if len(args.torrents) == 1 else \
+            args.save_torrent.with_name(f"{args.save_torrent.stem}-{torrent.info_hash.hex()[:8]}.torrent")
+        tmp = target.with_name(target.name + ".part")
+        try:
+            tmp.write_bytes(torrent.to_bytes())
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    session.events.subscribe("session.piece_layers_received", save_torrent)
 
     if session.has_metadata:
         apply()
@@ -406,6 +423,19 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
                 item.error = str(exc)
 
         subscription = session.events.subscribe("session.metadata_received", on_metadata)
+
+
+def _print_pieces(item: Download) -> None:
+    """``--json``: one ``piece`` object per verified piece, in the order they complete (what a
+    player streaming a ``--sequential`` download waits for)."""
+    label = item.label
+
+    def on_piece(event: PieceCompleted) -> None:
+        print(json.dumps({"event": "piece", "time": round(time.time(), 3), "label": label,
+                          "info_hash": event.info_hash, "index": event.index}, separators=(",", ":")),
+              flush=True)
+
+    item.session.events.subscribe(PieceCompleted, on_piece)
 
 
 async def _show(downloads: list[Download], args: argparse.Namespace,

@@ -189,7 +189,8 @@ def show_job(job: dict[str, Any]) -> str:
     for t in job.get("trackers") or []:
         lines.append(f"  tracker {t['url']}: {t.get('status')} {t.get('message') or ''}".rstrip())
     for peer in job.get("peer_list") or []:
-        lines.append(f"  peer {peer['address']} {peer.get('client') or ''}".rstrip())
+        via = peer.get("transport") or ""
+        lines.append(f"  peer {peer['address']} {via} {peer.get('client') or ''}".rstrip())
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -29,7 +30,7 @@ from .model import (
     ServiceStats,
     ServiceStatsEvent,
 )
-from .service import CLIENT_SESSION_ENDED, JobService
+from .service import JobService
 
 __all__ = [
     "CLIENT_SESSION_ENDED",

@@ -110,6 +110,7 @@ class JobPeer:
     download_rate: float
     upload_rate: float
     progress: float
+    transport: str = "tcp"  # "tcp" or "utp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,8 @@ class Job:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,
                              "priority": f.priority, "selected": f.selected} for f in self.files]
             out["peer_list"] = [{"address": p.address, "client": p.client, "download_rate": p.download_rate,
-                                 "upload_rate": p.upload_rate, "progress": p.progress}
+                                 "upload_rate": p.upload_rate, "progress": p.progress,
+                                 "transport": p.transport}
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers}
                                for t in self.trackers]

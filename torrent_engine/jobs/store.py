@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from ..resume import write_atomic
 from .model import JobOptions, JobResult, JobState
@@ -204,3 +207,56 @@ class JobStore:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("lease file %s is unreadable; leases dropped: %s", self.leases_path, exc)
             return {}
+
+
+def counters(rec: JobRecord) -> tuple[object, ...]:
+    """What a periodic save of an active job would change on disk."""
+    return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name)
+
+
+class JobWriter:
+    """Writes job records through a ``JobStore`` on worker threads, one write of a job at a time
+    (so the file always ends with the newest state), and knows what each record on disk says."""
+
+    def __init__(self, store: JobStore, clock: Callable[[], float], known: Callable[[str], bool]) -> None:
+        self._store = store
+        self._clock = clock
+        self._known = known  # whether a job still exists (a forgotten job is not written again)
+        self._locks: dict[str, anyio.Lock] = {}
+        self._last_saved: dict[str, float] = {}
+        self._saved: dict[str, tuple[object, ...]] = {}  # the counters of the record on disk
+
+    async def save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes; a failed
+        write is logged (the next save tries again)."""
+        lock = self._locks.get(rec.id)
+        if lock is None:
+            lock = self._locks[rec.id] = anyio.Lock()
+        with anyio.CancelScope(shield=True):
+            async with lock:
+                if not self._known(rec.id):
+                    return
+                self._last_saved[rec.id] = self._clock()
+                self._saved[rec.id] = counters(content or rec)
+                data = self._store.encode(content or rec)  # on the loop: the record does not change under it
+                try:
+                    await anyio.to_thread.run_sync(self._store.write, rec.id, data)
+                except OSError as exc:
+                    log.warning("cannot save job %s: %s", rec.id, exc)
+
+    def due(self, job_id: str, now: float, interval: float) -> bool:
+        """Whether ``interval`` seconds have passed since the job's record was last saved."""
+        return now - self._last_saved.get(job_id, 0.0) >= interval
+
+    def changed(self, rec: JobRecord, now: float) -> bool:
+        """Whether a save would change the job's counters on disk; if not, it counts as saved at ``now``."""
+        if counters(rec) == self._saved.get(rec.id):
+            self._last_saved[rec.id] = now
+            return False
+        return True
+
+    def forget(self, job_id: str) -> None:
+        """Drop what is known of a job that is gone."""
+        self._locks.pop(job_id, None)
+        self._last_saved.pop(job_id, None)
+        self._saved.pop(job_id, None)

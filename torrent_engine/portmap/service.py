@@ -155,16 +155,19 @@ class PortMapper:
     async def _natpmp_exchange(self, gateway: tuple[str, int],
                                request: bytes) -> natpmp.ExternalAddress | natpmp.Mapping:
         want = request[1] + natpmp.REPLY_FLAG
-        async with await anyio.create_connected_udp_socket(gateway[0], gateway[1]) as sock:
-            delay = natpmp.INITIAL_RETRY
-            for _ in range(NATPMP_TRIES):
-                await sock.send(request)
-                with anyio.move_on_after(delay):
-                    while True:
-                        data = await sock.receive()
-                        if len(data) >= 2 and data[1] == want:
-                            return natpmp.parse_reply(data)
-                delay *= 2
+        try:
+            async with await anyio.create_connected_udp_socket(gateway[0], gateway[1]) as sock:
+                delay = natpmp.INITIAL_RETRY
+                for _ in range(NATPMP_TRIES):
+                    await sock.send(request)
+                    with anyio.move_on_after(delay):
+                        while True:
+                            data = await sock.receive()
+                            if len(data) >= 2 and data[1] == want:
+                                return natpmp.parse_reply(data)
+                    delay *= 2
+        except OSError as exc:  # no route to the gateway, or it refused (ICMP port unreachable)
+            raise PortMapError(f"cannot reach the NAT-PMP gateway {gateway[0]}:{gateway[1]}: {exc}") from None
         raise PortMapError(f"no NAT-PMP answer from {gateway[0]}:{gateway[1]}")
 
     async def _map_natpmp(self, gateway: tuple[str, int], ports: Sequence[tuple[Protocol, int]]) -> int:
@@ -192,20 +195,23 @@ class PortMapper:
             return self._igd
         host, port = self._ssdp_address
         ipv6 = ":" in host
-        async with await anyio.create_udp_socket(family=socket.AF_INET6 if ipv6 else socket.AF_INET,
-                                                 local_host="::" if ipv6 else "0.0.0.0") as sock:
-            if not ipv6:
-                raw = sock.extra(anyio.abc.SocketAttribute.raw_socket)
-                raw.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
-            await sock.sendto(upnp.search_request(), host, port)
-            reply: upnp.SsdpReply | None = None
-            with anyio.move_on_after(SSDP_WAIT):
-                while reply is None:
-                    data, _source = await sock.receive()
-                    try:
-                        reply = upnp.parse_search_reply(data)
-                    except PortMapError as exc:
-                        log.debug("ignoring an SSDP reply: %s", exc)
+        reply: upnp.SsdpReply | None = None
+        try:
+            async with await anyio.create_udp_socket(family=socket.AF_INET6 if ipv6 else socket.AF_INET,
+                                                     local_host="::" if ipv6 else "0.0.0.0") as sock:
+                if not ipv6:
+                    raw = sock.extra(anyio.abc.SocketAttribute.raw_socket)
+                    raw.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
+                await sock.sendto(upnp.search_request(), host, port)
+                with anyio.move_on_after(SSDP_WAIT):
+                    while reply is None:
+                        data, _source = await sock.receive()
+                        try:
+                            reply = upnp.parse_search_reply(data)
+                        except PortMapError as exc:
+                            log.debug("ignoring an SSDP reply: %s", exc)
+        except OSError as exc:  # e.g. no route for multicast: a host with no network but loopback
+            raise PortMapError(f"cannot send the SSDP search to {host}:{port}: {exc}") from None
         if reply is None:
             raise PortMapError("no UPnP gateway answered the search")
         try:
@@ -233,7 +239,10 @@ class PortMapper:
     async def _map_upnp(self, ports: Sequence[tuple[Protocol, int]]) -> int:
         igd = await self._discover()
         if self._local is None:
-            self._local = local_address_towards(anyio_url(igd.control_url)[0])
+            try:
+                self._local = local_address_towards(anyio_url(igd.control_url)[0])
+            except OSError as exc:
+                raise PortMapError(f"no local address towards the gateway: {exc}") from None
         try:
             answer = await self._soap(upnp.get_external_ip_address(igd), "GetExternalIPAddress")
             address = answer.get("NewExternalIPAddress", "")

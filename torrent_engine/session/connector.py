@@ -71,8 +71,18 @@ class Connector:
         ip = shared.own_ip(first[0])
         return (ip, shared.listen_port) if ip else None
 
-    async def dial(self, key: tuple[str, int]) -> None:
-        """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol)."""
+    def punch(self, key: tuple[str, int]) -> None:
+        """Dial ``key`` over uTP now, outside the pool and the budget: a BEP 55 ``connect``
+        (the other side dials us at the same moment)."""
+        s = self._s
+        if s._swarm is None or key in self.connecting:
+            return
+        self.connecting.add(key)
+        s._swarm.start_soon(lambda: self.dial(key, transport="utp"))
+
+    async def dial(self, key: tuple[str, int], *, transport: str | None = None) -> None:
+        """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
+        ``transport`` overrides the config's."""
         s = self._s
         assert s._shared is not None
         try:
@@ -82,13 +92,15 @@ class Connector:
                                              peer_id=s._shared.peer_id, config=s.config,
                                              num_pieces=t.num_pieces if t is not None else None,
                                              piece_size=t.piece_size if t is not None else None,
-                                             shared=s._shared)
+                                             shared=s._shared, transport=transport)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             if isinstance(exc, EncryptionError):
                 self.encryption_refused.add(key)
             self.connecting.discard(key)
             s._pool.failed(key, time.monotonic())
+            if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
+                await s.holepunch.dial_failed(key)
             return
         if s._torrent is None:
             await s.metadata.fetch_from(link, key)  # (counted as connecting until it is done)

@@ -8,7 +8,10 @@ peers, through it; these underscore names are package-private, not public API):
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
 - ``pieces.Pieces``: piece assembly and verification, with ``smart_ban.SmartBan`` (pure);
 - ``upload.Uploader``: serving requests and the choker; ``pex``: what we tell peers (BEP 11);
+  ``holepunch.Holepunch``: BEP 55 relay, initiator and ``connect`` dials;
 - ``metadata.MetadataClient``: BEP 9 for magnets; ``checking.Checker``: checking, resume data;
+- ``metadata.MetadataClient``: BEP 9 for magnets; ``layers.PieceLayers``: BEP 52 piece layers
+  the metainfo lacks, asked of peers; ``checking.Checker``: checking, resume data;
 - ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
 - ``webseeds.SessionWebSeeds``: BEP 19 web seeds, fed by the picker like peers;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
@@ -59,6 +62,8 @@ from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
+from .holepunch import Holepunch
+from .layers import PieceLayers
 from .metadata import MetadataClient
 from .peer import PeerState, fan_out
 from .peer_handler import PeerHandler
@@ -111,14 +116,21 @@ class Session:
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
-                 storage: StorageFactory = Storage) -> None:
+                 storage: StorageFactory = Storage, info_hash: bytes | None = None) -> None:
         self._torrent: Torrent | None = None
         self.magnet = torrent if isinstance(torrent, Magnet) else None
-        self._metainfo_path = metainfo_path  # where to save the metainfo once a magnet's arrives
+        self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
+        # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
+        # its truncated v2 info-hash when restarted from its saved metainfo (``info_hash``)
         self.info_hash = torrent.info_hash
+        if info_hash is not None and isinstance(torrent, Torrent):
+            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            if info_hash not in (torrent.info_hash_v1, v2):
+                raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
+            self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
         self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
@@ -151,12 +163,15 @@ class Session:
         self._ready = anyio.Event()
         self._ran = False
         self._own_stack: AsyncExitStack | None = None
+        self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
+        self.holepunch = Holepunch(self)
         self.pieces = Pieces(self)
         self.uploader = Uploader(self)
         self.metadata = MetadataClient(self)
+        self.layers = PieceLayers(self)
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
@@ -175,6 +190,7 @@ class Session:
         self._picker = PiecePicker(torrent, self._rng)
         self.file_priorities = [0 if f.pad else 4 for f in torrent.files]
         self._total_wanted = self._picker.left_bytes()
+        self.layers.start(torrent)
 
     @property
     def torrent(self) -> Torrent:
@@ -232,6 +248,25 @@ class Session:
     def peers(self) -> list[PeerState]:
         """The connected peers."""
         return list(self._peers.values())
+
+    @property
+    def pool(self) -> PeerPool:
+        """The peer pool: every address heard of, with its bans and dial back-off (to read:
+        ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""
+        return self._pool
+
+    @property
+    def picker(self) -> PiecePicker:
+        """The piece picker, the one record of what is verified, what is in flight at whom and
+        who sent each block (to read: ``in_flight``, ``requests_of``); only with the metadata."""
+        if self._torrent is None:
+            raise SessionError("the torrent's metadata has not been received yet")
+        return self._picker
+
+    @property
+    def shared(self) -> SharedResources | None:
+        """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""
+        return self._shared
 
     @property
     def web_seeds(self) -> list[WebSeedState]:
@@ -434,6 +469,7 @@ class Session:
             acquired = True
             shared.set_handshaker(handshaker_for(shared))
             shared.register(self.info_hash, self.connector.on_incoming)
+            self._register_other_hash()
             if self._torrent is not None:
                 self._storage = self._make_storage(self._torrent, self.save_path)
             task_status.started()
@@ -486,12 +522,26 @@ class Session:
         finally:
             if shared is not None:
                 shared.unregister(self.info_hash)
+                for other in self._other_hashes:
+                    shared.unregister(other)
                 if acquired:
                     await shared.release()
             if self._machine.can(State.STOPPED):
                 self._machine.to(State.STOPPED)
             self._tg = None
             self._finished.set()
+
+    def _register_other_hash(self) -> None:
+        """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
+        came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
+        of ours has that hash."""
+        t, shared = self._torrent, self._shared
+        if t is None or t.info_hash_v1 is None or t.info_hash_v2 is None or shared is None:
+            return
+        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
+            if other != self.info_hash and not shared.knows(other):
+                shared.register(other, self.connector.on_incoming)
+                self._other_hashes.append(other)
 
     async def _delete_files(self) -> None:
         """Remove the torrent's files (and its resume data); nothing else on disk."""
@@ -552,12 +602,18 @@ class Session:
         web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
         torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers, web_seeds=web_seeds)
         self._set_torrent(torrent)
+        self._register_other_hash()
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
                                       for i, f in enumerate(torrent.files)])
-        if self._metainfo_path is not None:
+        await self.save_metainfo()
+
+    async def save_metainfo(self) -> None:
+        """Write the metainfo where the owner asked (when a magnet's info dict, or v2 piece layers
+        the metainfo lacked, arrive), so a restart needs neither again."""
+        if self._metainfo_path is not None and self._torrent is not None:
             try:
-                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, torrent.to_bytes())
+                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, self._torrent.to_bytes())
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
@@ -586,6 +642,9 @@ class Session:
         if self.state is not State.DOWNLOADING or not self._is_complete():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
         self.checker.completed_time = int(time.time())
+        await self.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
+        if self.state is not State.DOWNLOADING or not self._is_complete():
+            return
         self.pieces.drop_spares()
         self._machine.to(State.SEEDING)
         self._completed.set()

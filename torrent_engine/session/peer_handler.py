@@ -19,6 +19,7 @@ from ..bitfield import Bitfield
 from ..errors import PeerError, PeerProtocolError, StorageError
 from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
+from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..peer_io import PeerLink
 from ..picker import Block
 from ..session_state import State
@@ -34,6 +35,7 @@ log = logging.getLogger("torrent_engine.session")
 OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
+OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 
 
 class PeerHandler:
@@ -43,13 +45,15 @@ class PeerHandler:
         self._s = session
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
-        """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex unless private, client, reqq, port."""
+        """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
+        private, client, reqq, port."""
         s = self._s
         assert s._shared is not None
         size = len(s._torrent.info_bytes) if with_metadata and s._torrent is not None else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
         if not s.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
+            extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
                                   p=s._shared.listen_port or None, metadata_size=size).encode()
 
@@ -78,7 +82,7 @@ class PeerHandler:
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
         s.events.publish(ev.PeerConnected(info_hash=s.info_hash_hex, address=host, port=port,
-                                          client=peer.client, incoming=incoming))
+                                          client=peer.client, incoming=incoming, transport=peer.transport))
         try:
             with anyio.CancelScope() as scope:
                 peer.scope = scope
@@ -98,6 +102,7 @@ class PeerHandler:
         if s._peers.get(peer.key) is peer:
             del s._peers[peer.key]
         s._picker.peer_gone(peer.key)
+        s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             s._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
@@ -138,8 +143,12 @@ class PeerHandler:
 
     async def _exchange(self, peer: PeerState) -> None:
         await self._greet(peer)
+        link = peer.link
+        if not hasattr(link, "run"):  # a link that only receives (a test's stand-in)
+            while True:
+                await self.on_message(peer, await link.receive())
         # each read's blocks and requests in one synchronous pass, the other messages in order
-        await peer.link.run(lambda msgs: self.on_batch(peer, msgs), lambda msg: self.on_message(peer, msg))
+        await link.run(lambda msgs: self.on_batch(peer, msgs), lambda msg: self.on_message(peer, msg))
 
     def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
         """The blocks and requests at the front of one read's messages, without an await;
@@ -241,6 +250,8 @@ class PeerHandler:
             # the stats loop tops this peer up within a second (other peers' pieces at once)
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
+        elif isinstance(msg, (m.HashRequest, m.Hashes, m.HashReject)):
+            await s.layers.on_message(peer, msg)
         elif isinstance(msg, m.Extended):
             if msg.ext_id == 0:
                 self._on_extension_handshake(peer, msg.payload)
@@ -248,7 +259,10 @@ class PeerHandler:
                 await s.metadata.serve_request(peer, msg.payload)
             elif msg.ext_id == OUR_UT_PEX_ID and not s.private:
                 pex = PexMessage.decode(msg.payload)
+                s.holepunch.note_pex(peer, pex)
                 s.add_peers(pex.added + pex.added6)
+            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not s.private:
+                await s.holepunch.on_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
@@ -259,6 +273,7 @@ class PeerHandler:
             peer.client = hs.v[:64]
         peer.ut_metadata = hs.m.get(UT_METADATA, 0)
         peer.ut_pex = 0 if self._s.private else hs.m.get(UT_PEX, 0)
+        peer.ut_holepunch = 0 if self._s.private else hs.m.get(UT_HOLEPUNCH, 0)
         peer.listen_port = hs.p
 
     async def update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
@@ -273,6 +288,7 @@ class PeerHandler:
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
+        await s.layers.ask(peer)  # (v2 piece layers the metainfo lacks: BEP 52)
         if interesting:
             await self.fill_requests(peer)
 
@@ -293,7 +309,8 @@ class PeerHandler:
         want = requesting.requests_wanted(requesting.queue_depth(peer, s.config), picker.in_flight(peer.key))
         if not want:
             return []
-        blocks = picker.pick(peer.key, None, want, time.monotonic())
+        # (pieces whose v2 hash is not known yet are not asked for)
+        blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic())
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..peer.extensions import PEX_ENCRYPTION, PEX_REACHABLE, PEX_SEED
+from ..peer.extensions import PEX_ENCRYPTION, PEX_HOLEPUNCH, PEX_REACHABLE, PEX_SEED, PEX_UTP
 from .peer import PeerState
 
 
@@ -20,5 +20,9 @@ def pex_view(peer: PeerState, connected: Iterable[PeerState]) -> dict[tuple[str,
         flags = (PEX_SEED if other.is_seed else 0) | (0 if other.incoming else PEX_REACHABLE)
         if other.link.encrypted:
             flags |= PEX_ENCRYPTION
+        if other.transport == "utp":
+            flags |= PEX_UTP
+        if other.ut_holepunch:
+            flags |= PEX_HOLEPUNCH
         view[(other.host, port)] = flags
     return view

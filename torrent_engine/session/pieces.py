@@ -22,7 +22,7 @@ from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
-from ..verify import check_piece_on_disk, piece_ok
+from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
 
@@ -167,27 +167,38 @@ class Pieces:
         s = self._s
         assert s._storage is not None
         torrent = s.torrent
-        reuse = False
+        reuse = refill = False
         try:
+            learned: list[bytes | None] = []
+
+            def check() -> bool:  # in the worker thread, before the write
+                if learning:  # a hybrid learning its missing v2 layers from its own data
+                    ok, v2 = piece_ok_and_v2_hash(torrent, index, memoryview(buf))
+                    learned.append(v2)
+                    return ok
+                return piece_ok(torrent, index, memoryview(buf))
+
+            learning = s.layers.learning
             try:
-                ok = await s._storage.write_piece_if(
-                    index, buf, lambda: piece_ok(torrent, index, memoryview(buf)))
+                ok = await s._storage.write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
                 await s._fail(exc)
                 return
+            if learned and learned[0] is not None:
+                s.layers.learn(index, learned[0])
             self.verifying.discard(index)
             if ok:
                 for key in self.smart_ban.piece_passed(index, buf):
                     s._ban(cast(tuple[str, int], key))
             else:
-                self._failed_now(index, buf)
+                refill = self._failed_now(index, buf)
             reuse = True  # (the worker thread and the smart ban are done with it)
         finally:
             self._buffer_done(buf, reuse=reuse)
         if ok:
             await self.passed(index)
-        else:
+        elif refill:
             await self._refill_all()
 
     async def passed(self, index: int) -> None:
@@ -200,12 +211,17 @@ class Pieces:
         await s._maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
-        """Re-download the piece; strike or remember its senders (smart ban)."""
-        self._failed_now(index, buf)
-        await self._refill_all()
+        """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
+        hash is not known yet has not failed: it is fetched again later, held against no one."""
+        if self._failed_now(index, buf):
+            await self._refill_all()
 
-    def _failed_now(self, index: int, buf: bytearray | None) -> None:
+    def _failed_now(self, index: int, buf: bytearray | None) -> bool:
+        """The synchronous part of ``_failed``; False when the piece did not count as failed."""
         s = self._s
+        if s.layers.blocked(index):
+            s._picker.piece_failed(index)
+            return False
         self.hash_failures += 1
         sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
         s._picker.piece_failed(index)
@@ -213,6 +229,7 @@ class Pieces:
         s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):
             s._ban(cast(tuple[str, int], key))
+        return True
 
     async def _refill_all(self) -> None:
         s = self._s

@@ -64,6 +64,7 @@ class Stats:
             self.up_rate = 0.5 * self.up_rate + 0.5 * self._up_window / elapsed
             self._down_window = self._up_window = 0
             peers = list(s._peers.values())
+            s.layers.tick(now)
             for peer in peers:
                 requesting.update_rates(peer, elapsed)
                 s.handler.check_timeouts(peer, now)
@@ -99,6 +100,7 @@ class Stats:
         known = s._pool.known()
         failed = s._pool.failing() - s._peers.keys()
         peers = [p for p in s._peers.values() if not p.closed]
+        layers_missing, hash_sent, hash_failed = s.layers.stall_facts()
         web = s.webseeds.stall_facts()  # (a banned web seed is not a "known peer")
         return SwarmFacts(
             sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
@@ -106,7 +108,9 @@ class Stats:
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s._pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None)
+            tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None,
+            piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
+            hash_requests_failed=hash_failed)
 
     def _watch_stall(self, now: float) -> None:
         """Once a second: is the download stuck, and why? A new reason is published as an event."""

@@ -118,8 +118,9 @@ class SessionWebSeeds:
         return self._session._pool.is_banned(key)
 
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
-        """Fresh consecutive pieces from the session's picker."""
-        return self._session._picker.pick_run(key, max_pieces, time.monotonic())
+        """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
+        session = self._session
+        return session._picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key))
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""

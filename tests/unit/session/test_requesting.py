@@ -43,7 +43,7 @@ def test_slow_start_grows_by_a_block_and_ends_when_the_rate_stops_growing() -> N
 
 
 def test_a_silent_peer_is_snubbed_and_its_old_requests_time_out() -> None:
-    cfg = Config(dht_enabled=False, snub_timeout=60.0, request_timeout=30.0)
+    cfg = Config(dht_enabled=False, port_mapping=False, snub_timeout=60.0, request_timeout=30.0)
     peer = _peer(last_block=1000.0)
     assert requesting.timeout_cutoff(peer, 1020.0, cfg) is None
     assert requesting.timeout_cutoff(peer, 1031.0, cfg) == 1001.0 and not peer.snubbed

@@ -298,8 +298,9 @@ function detailView(job, sub) {
   if (sub === "peers") {
     const peers = job.peer_list || [];
     if (!peers.length) return el("p", {class: "empty", text: "No peers connected."});
-    return table([["Address", ""], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
-      peers.map((p) => el("tr", {}, el("td", {text: p.address}), el("td", {class: "hide-narrow", text: p.client || ""}),
+    return table([["Address", ""], ["Via", ""], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
+      peers.map((p) => el("tr", {}, el("td", {text: p.address}), el("td", {text: (p.transport || "").toUpperCase()}),
+        el("td", {class: "hide-narrow", text: p.client || ""}),
         el("td", {class: "num", text: rate(p.download_rate)}), el("td", {class: "num", text: rate(p.upload_rate)}),
         el("td", {class: "num", text: `${Math.floor((p.progress || 0) * 100)} %`}))));
   }

@@ -1,0 +1,120 @@
+"""v2-only and hybrid magnet links by ``btmh`` alone, downloaded from a libtorrent seeder on
+127.0.0.1: the info dict comes by BEP 9, the v2 piece layers by BEP 52 hash requests, and the
+saved metainfo holds them (DHT off on both sides; the seeder is given as a peer)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from torrent_engine import events as ev
+from torrent_engine.magnet import parse_magnet
+from torrent_engine.manager import TorrentManager
+from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
+from torrent_engine.peer_io import PeerLink
+from torrent_engine.session import Session
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+PL = 64 * 1024
+# files of several pieces (a.bin: 16, sub/b.bin: 2), one smaller than a piece (no piece layer by
+# BEP 52's rules) and an empty one
+FILES = (("a.bin", 1_000_003), ("empty.txt", 0), ("sub/b.bin", 77_777), ("z.txt", 1_000))
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_btmh_magnet_from_libtorrent_seeder(tmp_path: Path, version: str) -> None:
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version=version)
+    assert torrent.info_hash_v2 is not None and len(torrent.piece_layers) == 2
+    uri = f"magnet:?xt=urn:btmh:1220{torrent.info_hash_v2.hex()}&dn={torrent.name}"  # no btih
+    magnet = parse_magnet(uri)
+    assert magnet.info_hash_v1 is None
+    seen: list[ev.Event] = []
+    state = tmp_path / "state"
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        async with TorrentManager(loopback_config(state_dir=state)) as manager:
+            manager.events.subscribe("*", seen.append)
+            ours = await manager.add(uri, tmp_path / "ours", peers=(("127.0.0.1", ses.listen_port()),))
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+                while ours.torrent.missing_piece_layers:  # (hybrid: SHA-1 verifies without them)
+                    await anyio.sleep(0.05)
+            assert ours.hash_failures == 0 and ours.banned_count == 0
+            assert ours.torrent.piece_layers == torrent.piece_layers
+            saved_path = state / "torrents" / f"{magnet.info_hash.hex()}.torrent"
+            with anyio.fail_after(10):
+                while not saved_path.exists() or Torrent.load(saved_path).missing_piece_layers:
+                    await anyio.sleep(0.05)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+    assert not [e for e in seen if isinstance(e, ev.PieceHashFailed)]
+    assert any(isinstance(e, ev.SessionPieceLayersReceived) for e in seen)
+    saved = Torrent.load(saved_path)
+    assert saved.piece_layers == torrent.piece_layers
+    assert (saved.info_hash_v1, saved.info_hash_v2) == (torrent.info_hash_v1, torrent.info_hash_v2)
+    assert saved.info_bytes == torrent.info_bytes
+
+
+async def test_hybrid_torrent_file_without_layers_over_v1_from_libtorrent(tmp_path: Path) -> None:
+    """Over a hybrid's v1 info-hash no hash request is sent (libtorrent drops a v1 connection
+    that sends one); SHA-1 verifies every piece, and the v2 layers are built from them."""
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
+    bare = Torrent.from_info_bytes(torrent.info_bytes)
+    assert bare.missing_piece_layers
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        async with Session(bare, tmp_path / "ours", config=loopback_config(),
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+            assert ours.hash_failures == 0 and ours.banned_count == 0
+            assert ours.torrent.piece_layers == torrent.piece_layers
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+
+
+async def test_libtorrent_fetches_a_v2_magnet_from_our_seeder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libtorrent asks our seeder for the piece layers (BEP 52 hash requests): every request is
+    answered, none rejected, with hashes it accepts."""
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
+    uri = f"magnet:?xt=urn:btmh:1220{(torrent.info_hash_v2 or b'').hex()}&dn={torrent.name}"
+    sent: list[m.Message] = []
+    original = PeerLink.send_many
+
+    async def spy(self: PeerLink, msgs: Iterable[m.Message]) -> None:
+        msgs = list(msgs)
+        sent.extend(msgs)
+        await original(self, msgs)
+
+    monkeypatch.setattr(PeerLink, "send_many", spy)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with lt_session(lt) as ses:
+            ses.apply_settings({"alert_mask": lt.alert_category.all})
+            params = lt.parse_magnet_uri(uri)
+            params.save_path = str(tmp_path / "lt")
+            handle = ses.add_torrent(params)
+            handle.connect_peer(("127.0.0.1", seeder.listen_port))
+            await wait_lt(handle, seeding=False)
+            seen = [a for a in ses.pop_alerts()
+                    if isinstance(a, (lt.hash_failed_alert, lt.peer_disconnected_alert, lt.peer_error_alert))]
+    # libtorrent reports "invalid hashes" for an answer that does not verify: none here, no piece
+    # failed, and the one disconnect is for being done
+    assert not [a.message() for a in seen if not isinstance(a, lt.peer_disconnected_alert)
+                or "finished" not in a.message() and "seed" not in a.message()]
+    answers = [msg for msg in sent if isinstance(msg, m.Hashes)]
+    assert {a.pieces_root for a in answers} == set(torrent.piece_layers)
+    assert not [msg for msg in sent if isinstance(msg, m.HashReject)]
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []

@@ -1,0 +1,91 @@
+"""The pure parts of the job service: the lease table, the job table and the input checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from torrent_engine.jobs import InvalidJobRequest, JobOptions, JobState, LeaseNotFound
+from torrent_engine.jobs.leases import LeaseTable
+from torrent_engine.jobs.store import JobRecord
+from torrent_engine.jobs.table import JobTable
+from torrent_engine.jobs.validate import check_peers, check_priorities, check_ttl
+
+
+def record(job_id: str, info_hash: str = "ab" * 20, created_at: float = 10.0,
+           state: JobState = JobState.DOWNLOADING) -> JobRecord:
+    options = JobOptions(save_path="/dl", files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    return JobRecord(id=job_id, info_hash=info_hash, name=job_id, source="torrent", options=options,
+                     state=state, created_at=created_at, updated_at=created_at)
+
+
+def test_a_lease_lapses_a_ttl_after_its_last_renewal() -> None:
+    ids = (f"lease{n}" for n in itertools.count())
+    leases = LeaseTable(new_id=lambda: next(ids))
+    a = leases.open(10.0, now=100.0)
+    b = leases.open(30.0, now=100.0)
+    assert (a.id, a.expires_at, b.expires_at) == ("lease0", 110.0, 130.0)
+    assert leases.renew(a.id, now=105.0).expires_at == 115.0
+    assert leases.lapsed(114.9) == []
+    assert leases.lapsed(115.0) == [a.id]
+    leases.end(a.id)
+    assert a.id not in leases and b.id in leases
+    with pytest.raises(LeaseNotFound):
+        leases.end(a.id)
+    with pytest.raises(LeaseNotFound):
+        leases.renew(a.id, now=0.0)
+
+
+def test_downtime_is_not_held_against_a_lease() -> None:
+    leases = LeaseTable({"old": (10.0, 50.0), "long": (100.0, 1000.0)})
+    leases.forgive_downtime(now=500.0)  # "old" lapsed while the service was down
+    assert leases.entries() == {"old": (10.0, 510.0), "long": (100.0, 1000.0)}
+
+
+def test_one_active_job_per_torrent_and_newest_first() -> None:
+    first, second = record("a", created_at=1.0), record("b", created_at=2.0)
+    table = JobTable([second, first])
+    assert [r.id for r in table.newest_first()] == ["b", "a"]
+    assert table.active_id("ab" * 20) is None  # (restored records are bound one by one)
+    table.bind(first)
+    assert table.is_active(first) and not table.unbind(second)
+    third = record("c", created_at=2.0)  # same time as "b": the later added is the newer
+    table.add(third)
+    assert table.active_id("ab" * 20) == "c" and not table.is_active(first)
+    assert [r.id for r in table.newest_first()] == ["c", "b", "a"]
+    table.discard(third)
+    assert "c" not in table and table.active_id("ab" * 20) is None
+
+
+def test_finished_jobs_past_their_age() -> None:
+    done = record("a", state=JobState.COMPLETED)
+    done.completed_at = 100.0
+    table = JobTable([done, record("b")])
+    assert table.finished_before(150.0, older_than=60.0) == []
+    assert table.finished_before(160.0, older_than=60.0) == [done]
+    assert table.finished_before(0.0, older_than=None) == [done]
+
+
+def test_priorities_are_checked_before_any_applies_and_pads_are_kept() -> None:
+    assert check_priorities({0: 7, 1: 3, 2: 1}, [4, 0, 4], pads={1}) == [7, 0, 1]
+    with pytest.raises(InvalidJobRequest, match="no file 3"):
+        check_priorities({3: 1}, [4, 4, 4], pads=set())
+    with pytest.raises(InvalidJobRequest, match="must be 0..7"):
+        check_priorities({0: 8}, [4], pads=set())
+
+
+@pytest.mark.parametrize("peers", [
+    "127.0.0.1:1", [("127.0.0.1", 0)], [("", 1)], [("h", True)], [(1, 2, 3)], 5,
+])
+def test_bad_peers_name_the_field(peers: object) -> None:
+    with pytest.raises(InvalidJobRequest) as info:
+        check_peers(peers)  # type: ignore[arg-type]
+    assert info.value.field == "peers"
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0, float("nan"), float("inf"), True, "10"])
+def test_a_lease_needs_a_positive_finite_ttl(ttl: object) -> None:
+    with pytest.raises(InvalidJobRequest):
+        check_ttl(ttl)  # type: ignore[arg-type]

@@ -1,0 +1,392 @@
+"""How a job follows its session: the machinery under ``JobService``.
+
+A job's record is derived from its session's events (state, counters, the metadata of a magnet);
+an end (completed, failed, cancelled) stops and forgets the session, deletes files when asked
+and moves the job to the history; a restart brings every unfinished job back from its record.
+``JobService`` (service.py) adds the public verbs on top: queries, add, control, leases, timers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from ..errors import SessionError, TorrentEngineError
+from ..events import Event, EventBus
+from ..magnet import Magnet, parse_magnet
+from ..manager import TorrentManager, load_saved_metainfo
+from ..metainfo import Torrent
+from ..picker import DEFAULT_PRIORITY
+from ..session import Session
+from ..session_state import State
+from .leases import LeaseTable
+from .model import (
+    FINISHED_STATES,
+    Job,
+    JobProgress,
+    JobState,
+    JobStateChanged,
+    JobTracker,
+    SavePathError,
+)
+from .paths import confine, delete_job_files, existing_files
+from .snapshot import (
+    SESSION_TO_JOB,
+    job_result,
+    learn_layout,
+    live_job,
+    record_job,
+    tracker_heard,
+)
+from .store import JobRecord, JobStore, JobWriter
+from .table import JobTable
+
+log = logging.getLogger(__name__)
+
+CLIENT_SESSION_ENDED = "client session ended"
+PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
+
+
+class JobLifecycle:
+    """The job records and their sessions: state from engine events, ends, saving, restoring.
+
+    All of it runs on the service's event loop; the task group (``_tg``) is the service's.
+    """
+
+    def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
+                 state_dir: Path | None, clock: Callable[[], float]) -> None:
+        self.manager = manager
+        self.events = EventBus()
+        self.download_root = download_root
+        self.state_dir = state_dir
+        self._clock = clock
+        self._store = store
+        self._jobs = JobTable()
+        self._writer = JobWriter(store, clock, lambda job_id: job_id in self._jobs)
+        self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
+        self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
+        # job ids whose add is in flight (busy too, but their metadata is learnt at once), and why
+        # that metadata refused the job (an end waits for the add to return)
+        self._starting: dict[str, str | None] = {}
+        self._locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
+        self._leases = LeaseTable()
+        self._trackers: dict[str, dict[str, JobTracker]] = {}  # job id -> url -> what it said last
+        self._last_progress: dict[str, float] = {}
+        self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
+        self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._running = False
+        manager.events.subscribe("*", self._on_engine_event)
+
+    # -- a job's session and its view -----------------------------------------------------
+    def _session(self, rec: JobRecord) -> Session | None:
+        if rec.state in FINISHED_STATES or not self._jobs.is_active(rec):
+            return None
+        return self.manager.get(rec.info_hash)
+
+    def _snapshot(self, rec: JobRecord) -> Job:
+        session = self._session(rec)
+        if session is not None:
+            return live_job(rec, session, self._trackers.get(rec.id, {}))
+        if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
+            job = self._finished_jobs.get(rec.id)
+            if job is None or job.state is not rec.state or job.result is not rec.result:
+                job = self._finished_jobs[rec.id] = record_job(rec)
+            return job
+        return record_job(rec)
+
+    def _lock(self, job_id: str) -> anyio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = anyio.Lock()
+        return lock
+
+    def _apply_options(self, rec: JobRecord, session: Session) -> None:
+        """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
+        into the session."""
+        session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
+        if not session.has_metadata:
+            return
+        if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):
+            pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
+            if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
+                session.set_file_priorities(rec.file_priorities)
+        session.set_sequential(rec.options.sequential)
+
+    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
+        """The layout, and which of the torrent's files were on disk before the job (never deleted)."""
+        learn_layout(rec, torrent)
+        stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
+
+    # -- engine events -> job state ------------------------------------------------------
+    def _on_engine_event(self, event: Event) -> None:
+        rec = self._jobs.get(self._jobs.active_id(event.info_hash))
+        if not self._running:
+            return
+        if rec is None:
+            return
+        name = event.name
+        if rec.id in self._busy:
+            # While its add is in flight a job shows no news before job.added, but a magnet's
+            # metadata may come first and cannot wait: the selection must apply before the first
+            # request and the files on disk be known before the first write (cancel deletes the rest).
+            if name == "session.metadata_received" and rec.id in self._starting:
+                self._on_metadata(rec)
+            return
+        if name == "stats.update":
+            now = time.monotonic()
+            if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
+                self._last_progress[rec.id] = now
+                self._refresh_counters(rec)
+                job = self._snapshot(rec)
+                shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
+                         job.download_rate, job.upload_rate, job.peers, job.seeds)
+                if shown != self._published.get(rec.id):  # an idle job sends nothing
+                    self._published[rec.id] = shown
+                    self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
+            return
+        if name.startswith("tracker."):
+            heard = tracker_heard(event)
+            self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            return
+        if name == "session.metadata_received":
+            self._on_metadata(rec)
+        if name.startswith("session."):
+            self._sync(rec)
+
+    def _on_metadata(self, rec: JobRecord) -> None:
+        session = self._session(rec)
+        if session is not None and session.has_metadata and self._tg is not None:
+            self._metadata_arrived(rec, session)
+
+    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+        """A magnet's metainfo is here: the file selection applies at once (this runs before the
+        session's first request, which waits for its check), the rest in the task group."""
+        assert self._tg is not None
+        torrent = session.torrent
+        if rec.options.files is not None and any(i >= len(torrent.files) for i in rec.options.files):
+            refusal = f"files: an index is out of range (the torrent has {len(torrent.files)})"
+            if rec.id in self._starting:
+                self._starting[rec.id] = refusal  # ended once its add has returned
+                return
+            self._busy.add(rec.id)
+            self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
+            return
+        learn_layout(rec, torrent)
+        self._apply_options(rec, session)
+        if rec.preexisting is not None:
+            return  # known from before a restart (recomputed, the job's own files would count)
+
+        async def find_existing() -> None:
+            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+            save_path = Path(rec.options.save_path)
+            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
+            await self._save(rec)
+
+        self._tg.start_soon(find_existing)
+
+    def _sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
+        """Derive the job's state from its session; an end (completed, failed) finishes the job."""
+        session = self._session(rec)
+        if session is None or rec.id in self._busy or not self._running:
+            return
+        state = session.state
+        changed = False
+        if state in SESSION_TO_JOB:
+            changed = self._set_state(rec, SESSION_TO_JOB[state])
+        elif self._tg is not None and rec.id not in self._busy:
+            if state is State.ERROR:
+                error = session.status().error or "the session failed"
+                self._busy.add(rec.id)
+                self._tg.start_soon(self._end, rec, JobState.FAILED, error)
+            elif state is State.STOPPED:
+                done = session.has_metadata and session.status().progress >= 1.0
+                self._busy.add(rec.id)
+                self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
+                                    None if done else "the session stopped before completing")
+            return
+        if (changed or force_save) and self._tg is not None:
+            self._tg.start_soon(self._save, rec)
+
+    def _set_state(self, rec: JobRecord, new: JobState) -> bool:
+        old = rec.state
+        if old is new:
+            return False
+        rec.state = new
+        rec.updated_at = self._clock()
+        self._refresh_counters(rec)
+        self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
+                                            new=new))
+        return True
+
+    def _refresh_counters(self, rec: JobRecord, session: Session | None = None) -> None:
+        session = session if session is not None else self._session(rec)
+        if session is None:
+            return
+        st = session.status()
+        rec.downloaded = st.downloaded
+        rec.uploaded = st.uploaded
+        if session.has_metadata:
+            rec.total_size = st.total_wanted
+            rec.done_size = st.have_bytes
+            rec.name = st.name
+
+    async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes."""
+        await self._writer.save(rec, content)
+
+    # -- ends ------------------------------------------------------------------------------
+    async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                async with self._lock(rec.id):
+                    if rec.state not in FINISHED_STATES:
+                        await self._end_job(rec, state, error)
+        finally:
+            self._busy.discard(rec.id)
+
+    async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        async with self._lock(rec.id):
+            if rec.state in FINISHED_STATES:
+                return  # (it ended while this waited for the lock)
+            await self._cancel_locked(rec, delete_files=delete_files, error=error)
+
+    async def _cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        await self._end_job(rec, JobState.CANCELLED, error, delete_files=delete_files)
+
+    async def _end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
+                       delete_files: bool = False) -> None:
+        """Finish the job (the caller holds its lock). First the record on disk says it is finished
+        and what clean-up is left, so a crash at any later step is completed at the next start;
+        then the session is stopped and forgotten and (``delete_files``) the files deleted; only
+        then does the job show its new state, so whoever sees it finds the clean-up done."""
+        self._busy.add(rec.id)
+        try:
+            with anyio.CancelScope(shield=True):  # half an end would leave a session without a job
+                session = self._session(rec)
+                if session is not None:
+                    self._refresh_counters(rec, session)
+                now = self._clock()
+                planned = dataclasses.replace(rec, state=state, error=error, completed_at=now,
+                                              delete_pending=delete_files)
+                self._set_result(planned)
+                await self._save(rec, planned)
+                ending = None
+                if self._jobs.unbind(rec):
+                    if session is not None:  # an add of this torrent meanwhile waits for the manager
+                        ending = self._adding.setdefault(rec.info_hash, anyio.Event())
+                try:
+                    if session is not None:
+                        try:
+                            await self.manager.remove(session.info_hash)
+                        except SessionError as exc:
+                            log.debug("job %s: %s", rec.id, exc)
+                        self._refresh_counters(rec, session)
+                finally:
+                    if ending is not None and self._adding.get(rec.info_hash) is ending:
+                        del self._adding[rec.info_hash]
+                        ending.set()
+                if delete_files:
+                    await anyio.to_thread.run_sync(self._delete_files, rec)
+                await self._finish(rec, state, error, completed_at=now)
+        finally:
+            self._busy.discard(rec.id)
+
+    def _delete_files(self, rec: JobRecord) -> None:
+        root = self.download_root
+        try:  # (a record is read from disk: never trust it to point inside the root)
+            save_path = confine(root, rec.options.save_path)
+        except SavePathError:
+            log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
+                        rec.options.save_path)
+            return
+        created = [d for d in rec.created_dirs if root in Path(d).parents]
+        removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
+                                   created_dirs=created)
+        log.info("job %s: removed %d files and folders", rec.id, len(removed))
+
+    async def _finish(self, rec: JobRecord, state: JobState, error: str | None, *,
+                      completed_at: float | None = None) -> None:
+        """Make the job a finished one (history) and save it; its session is the caller's concern."""
+        self._jobs.unbind(rec)
+        rec.error = error
+        rec.delete_pending = False
+        rec.completed_at = completed_at if completed_at is not None else self._clock()
+        self._set_result(rec)
+        self._trackers.pop(rec.id, None)
+        self._last_progress.pop(rec.id, None)
+        self._published.pop(rec.id, None)
+        self._set_state(rec, state)
+        await self._save(rec)
+
+    def _set_result(self, rec: JobRecord) -> None:
+        rec.result = job_result(rec, rec.completed_at if rec.completed_at is not None else self._clock())
+
+    # -- restart -----------------------------------------------------------------------------
+    async def _restore(self) -> None:
+        """Bring every unfinished job back to life after the manager reloaded its torrents."""
+        known = {r.info_hash for r in self._jobs if r.state not in FINISHED_STATES}
+        for session in self.manager.sessions:  # a torrent with no job (its record was lost, or it finished)
+            if session.info_hash_hex not in known:
+                log.warning("torrent %s has no unfinished job; stopping it", session.name)
+                await self.manager.remove(session.info_hash)
+        self._leases.forgive_downtime(self._clock())
+        for rec in sorted(self._jobs, key=lambda r: r.created_at):
+            if rec.state in FINISHED_STATES:
+                if rec.delete_pending:  # a crash came between the cancel and the clean-up
+                    await anyio.to_thread.run_sync(self._delete_files, rec)
+                    rec.delete_pending = False
+                    await self._save(rec)
+                continue
+            first = self._jobs.active_id(rec.info_hash)
+            if first is not None:  # two unfinished records of one torrent: keep the first
+                await self._finish(rec, JobState.FAILED, "a duplicate of job " + first)
+                continue
+            self._jobs.bind(rec)
+            try:
+                confine(self.download_root, rec.options.save_path)
+            except SavePathError:
+                await self._end_job(rec, JobState.FAILED,
+                                    f"its save path {rec.options.save_path} is outside the download root")
+                continue
+            if rec.options.client is not None and rec.options.client not in self._leases:
+                await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+                continue
+            found = self.manager.get(rec.info_hash)
+            try:
+                session = found if found is not None else await self._start_again(rec)
+                session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
+                if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
+                    await session.pause()
+                self._apply_options(rec, session)
+            except (TorrentEngineError, OSError) as exc:
+                log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)
+                await self._finish(rec, JobState.FAILED, f"cannot be restarted: {exc}")
+                continue
+            self._sync(rec)
+
+    async def _start_again(self, rec: JobRecord) -> Session:
+        """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
+        or a torrent whose resume data was missing)."""
+        save_path = Path(rec.options.save_path)
+        source: Torrent | Magnet
+        metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
+        try:
+            if metainfo is None or not metainfo.is_file():
+                raise SessionError("its metainfo is missing from the state directory")
+            source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
+        except (TorrentEngineError, OSError):
+            if not rec.source.startswith("magnet:"):
+                raise
+            source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
+        return await self.manager.add(source, save_path, peers=rec.options.peers,
+                                      paused=rec.state is JobState.PAUSED,
+                                      prepare=lambda s: self._apply_options(rec, s))

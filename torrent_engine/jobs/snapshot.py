@@ -1,0 +1,154 @@
+"""What a job looks like from outside: ``Job`` views built from a record and (while it runs) its session.
+
+Pure functions: they read a ``JobRecord``, a session's public status and what trackers said, and
+build frozen values; nothing here writes, waits or keeps state (the service owns the caches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..bitfield import Bitfield
+from ..events import Event
+from ..metainfo import Torrent
+from ..picker import DEFAULT_PRIORITY
+from ..session_state import State
+from .model import Job, JobFile, JobPeer, JobResult, JobState, JobTracker
+from .store import JobRecord
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+MIN_ETA_RATE = 1024.0  # bytes/s: below this an ETA means nothing (None)
+
+SESSION_TO_JOB: dict[State, JobState] = {
+    State.QUEUED: JobState.QUEUED,
+    State.CHECKING: JobState.CHECKING,
+    State.DOWNLOADING_METADATA: JobState.FETCHING_METADATA,
+    State.DOWNLOADING: JobState.DOWNLOADING,
+    State.SEEDING: JobState.SEEDING,
+    State.PAUSED: JobState.PAUSED,
+}
+"""The job state of each running session state (the others, error and stopped, end the job)."""
+
+
+def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) -> Job:
+    """The job ``rec`` while its ``session`` runs: progress, rates, files, peers and trackers
+    (``heard``: what each tracker's last announce said, by URL)."""
+    st = session.status()
+    has_meta = session.has_metadata
+    left = max(0, st.total_wanted - st.have_bytes)
+    eta: float | None
+    if has_meta and left == 0:
+        eta = 0.0
+    elif st.download_rate >= MIN_ETA_RATE:
+        eta = left / st.download_rate
+    else:
+        eta = None
+    files: tuple[JobFile, ...] = ()
+    num_pieces = 0
+    if has_meta:
+        files = file_progress(session.torrent, session.have, rec.file_priorities)
+        num_pieces = session.torrent.num_pieces
+    peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
+                          upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
+                          transport=p.transport)
+                  for p in session.peers)
+    return Job(id=rec.id, info_hash=rec.info_hash, name=st.name, source=rec.source, options=rec.options,
+               state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
+               completed_at=rec.completed_at, progress=st.progress if has_meta else 0.0,
+               total_size=st.total_wanted if has_meta else rec.total_size,
+               done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
+               download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
+               eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
+               error=rec.error or None, result=rec.result)
+
+
+def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:
+    """Every tracker of the torrent (or magnet), with what its last announce said; trackers heard
+    from that the metainfo does not name (e.g. from a magnet) come last."""
+    urls: list[str] = []
+    if session.has_metadata:
+        urls = [url for tier in session.torrent.trackers for url in tier]
+    elif session.magnet is not None:
+        urls = list(session.magnet.trackers)
+    out = [heard.get(url) or JobTracker(url=url, status="unknown", message="", peers=0)
+           for url in dict.fromkeys(urls)]
+    out.extend(t for url, t in heard.items() if url not in urls)
+    return tuple(out)
+
+
+def tracker_heard(event: Event) -> JobTracker:
+    """What a ``tracker.success`` or ``tracker.failed`` event says of its tracker."""
+    url = str(getattr(event, "url", ""))
+    ok = event.name == "tracker.success"
+    return JobTracker(url=url, status="working" if ok else "failed",
+                      message="" if ok else str(getattr(event, "error", "")),
+                      peers=int(getattr(event, "peers", 0)) if ok else 0)
+
+
+def record_job(rec: JobRecord) -> Job:
+    """A job without a running session (queued for a restart, or finished): what its record says."""
+    done = rec.state is JobState.COMPLETED
+    files: tuple[JobFile, ...] = ()
+    if rec.file_paths is not None and rec.file_sizes is not None:
+        prios = rec.file_priorities or [DEFAULT_PRIORITY] * len(rec.file_paths)
+        pads = set(rec.pad_files)
+        rows = enumerate(zip(rec.file_paths, rec.file_sizes, prios, strict=False))
+        files = tuple(JobFile(index=i, path="/".join(p), size=s, progress=float(done and prio > 0),
+                              priority=prio, selected=prio > 0) for i, (p, s, prio) in rows
+                      if i not in pads)
+    progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
+    return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
+               state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
+               completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
+               done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
+               uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
+               eta=0.0 if done else None, files=files, peer_list=(), trackers=(), error=rec.error,
+               result=rec.result)
+
+
+def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None) -> tuple[JobFile, ...]:
+    """Each file's share of verified bytes (``have``: the verified pieces), pad files left out."""
+    pl = torrent.piece_length
+    out: list[JobFile] = []
+    for i, f in enumerate(torrent.files):
+        if f.pad:
+            continue
+        prio = priorities[i] if priorities is not None and i < len(priorities) else DEFAULT_PRIORITY
+        if f.length == 0:
+            progress = 1.0
+        else:
+            end = f.offset + f.length
+            done = 0
+            for p in range(f.offset // pl, (end - 1) // pl + 1):
+                if p in have:
+                    done += min(end, (p + 1) * pl) - max(f.offset, p * pl)
+            progress = done / f.length
+        out.append(JobFile(index=i, path="/".join(f.path), size=f.length, progress=progress, priority=prio,
+                           selected=prio > 0))
+    return tuple(out)
+
+
+def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
+    """Record the torrent's files in ``rec`` once the metainfo is known, and the file priorities
+    its selection asks for (unless it already has priorities for these files)."""
+    files = torrent.files
+    rec.name = torrent.name
+    rec.file_paths = [list(f.path) for f in files]
+    rec.file_sizes = [f.length for f in files]
+    rec.pad_files = [i for i, f in enumerate(files) if f.pad]
+    if rec.file_priorities is None or len(rec.file_priorities) != len(files):
+        sel = rec.options.files
+        rec.file_priorities = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
+                               for i, f in enumerate(files)]
+    rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)
+
+
+def job_result(rec: JobRecord, end: float) -> JobResult:
+    """The result of a job that ended at ``end``: totals, duration and average download rate."""
+    duration = max(0.0, end - rec.created_at)
+    rate = rec.downloaded / duration if duration > 0 else 0.0
+    return JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
+                     average_rate=rate, error=rec.error)

@@ -1,0 +1,112 @@
+"""Checks of what a caller hands the job service: each bad value is an ``InvalidJobRequest`` naming its field.
+
+Pure functions, except ``parse_source``, which reads a ``.torrent`` file when given a path (in a
+worker thread). The service calls them before it changes anything, so a refused request leaves
+no trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from ..errors import BencodeError, MagnetError, MetainfoError
+from ..magnet import Magnet, parse_magnet
+from ..metainfo import Torrent
+from .model import InvalidJobRequest
+
+
+async def parse_source(source: object) -> tuple[Torrent | Magnet, str]:
+    """The torrent or magnet ``source`` names, and the text a job records as its source
+    (the magnet URI, or ``"torrent"`` for metainfo)."""
+    if isinstance(source, Torrent):
+        return source, "torrent"
+    if isinstance(source, Magnet):
+        return source, source.to_uri()
+    if isinstance(source, str) and not source.strip():
+        raise InvalidJobRequest("is empty", "source")
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            return await anyio.to_thread.run_sync(Torrent.from_bytes, data), "torrent"
+        if isinstance(source, str):
+            text = source.strip()
+            if text.lower().startswith("magnet:"):
+                return parse_magnet(text), text
+            return await anyio.to_thread.run_sync(Torrent.load, text), "torrent"
+    except (MetainfoError, BencodeError, MagnetError, ValueError) as exc:  # (each names what was wrong)
+        raise InvalidJobRequest(str(exc), "source") from exc
+    except OSError as exc:
+        raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
+    raise InvalidJobRequest("must be a magnet URI, a .torrent path or .torrent bytes", "source")
+
+
+def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple[int, ...] | None:
+    """The selected file indices, sorted and unique (``None``: every file); for a magnet the
+    range is checked when the metadata arrives."""
+    if files is None:
+        return None
+    if isinstance(files, (str, bytes)) or not isinstance(files, Sequence):
+        raise InvalidJobRequest("must be a list of file indices", "files")
+    out: list[int] = []
+    for index in files:
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise InvalidJobRequest(f"{index!r} is not a file index", "files")
+        if isinstance(torrent, Torrent) and index >= len(torrent.files):
+            raise InvalidJobRequest(f"no file {index} (the torrent has {len(torrent.files)})", "files")
+        out.append(index)
+    if not out:
+        raise InvalidJobRequest("selects no file (leave it out to download every file)", "files")
+    return tuple(sorted(set(out)))
+
+
+def check_limit(value: int, field: str) -> int:
+    """A rate limit in bytes per second (0: none)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidJobRequest("must be a whole number of bytes per second >= 0", field)
+    return value
+
+
+def check_peers(peers: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Peers to dial at once, as ``(host, port)`` pairs."""
+    if isinstance(peers, (str, bytes)):
+        raise InvalidJobRequest("must be a list of (host, port)", "peers")
+    out: list[tuple[str, int]] = []
+    try:
+        items = list(peers)
+    except TypeError as exc:
+        raise InvalidJobRequest("must be a list of (host, port)", "peers") from exc
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise InvalidJobRequest(f"{item!r} is not a (host, port) pair", "peers")
+        host, port = item
+        if not isinstance(host, str) or not host or "\x00" in host:
+            raise InvalidJobRequest(f"bad host {host!r}", "peers")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise InvalidJobRequest(f"bad port {port!r} for {host}", "peers")
+        out.append((host, port))
+    return tuple(out)
+
+
+def check_priorities(changes: Mapping[int, int], current: Sequence[int], pads: set[int]) -> list[int]:
+    """The file priorities after ``changes`` (index -> 0..7, 0 = skip) are applied to ``current``;
+    changes to pad files (``pads``) are ignored (they are never downloaded)."""
+    new = list(current)
+    for index, prio in dict(changes).items():
+        if not isinstance(index, int) or not 0 <= index < len(new):
+            raise InvalidJobRequest(f"no file {index!r} (the torrent has {len(new)})", "file_priorities")
+        if not isinstance(prio, int) or isinstance(prio, bool) or not 0 <= prio <= 7:
+            raise InvalidJobRequest(f"priority of file {index} must be 0..7, not {prio!r}", "file_priorities")
+        if index in pads:
+            continue
+        new[index] = prio
+    return new
+
+
+def check_ttl(ttl: float) -> float:
+    """A lease's time to live in seconds."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidJobRequest("must be a number of seconds > 0", "ttl")
+    return float(ttl)
