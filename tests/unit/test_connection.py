@@ -471,3 +471,42 @@ async def test_run_resumes_reading_after_a_full_queue() -> None:
                         await anyio.sleep(0.01)
                     tg.cancel_scope.cancel()
         assert got == sent
+
+
+async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy_one() -> None:
+    from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
+
+    go = anyio.Event()
+
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many([Have(1), Have(2)])
+        await go.wait()
+        for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
+            await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            buffer = lambda: len(conn._protocol._buf)  # type: ignore[attr-defined]  # noqa: E731
+            assert await conn.receive() == Have(1) and await conn.receive() == Have(2)
+            assert buffer() == START_BUFFER  # an idle peer costs 64 KiB, not 1 MiB
+            got = 0
+
+            def fast(batch: list[Any]) -> int:
+                nonlocal got
+                got += len(batch)
+                return len(batch)
+
+            async def slow(msg: Any) -> None:
+                pass
+
+            go.set()
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    while got < 256:
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+            assert got == 256
+            assert START_BUFFER < buffer() <= BUFFER_SIZE + BUFFER_SIZE // 4

@@ -9,8 +9,10 @@ connection's owner, and ``aclose`` (always called by that owner) aborts the tran
 stopped session leaves no socket behind.
 
 The receive buffer is one bytearray, reused: a read lands after the bytes already buffered; when
-less than ``MIN_FREE`` is left, the incomplete message at the end is moved to the front (at most
-one message is ever moved). So nothing is allocated per read, and a ``Piece`` block handed to the
+less than a quarter of it is left, the incomplete message at the end is moved to the front (at
+most one message is ever moved). It starts at ``START_BUFFER`` (an idle peer costs little) and
+grows, up to ``BUFFER_SIZE``, while reads fill all the room they are given (a busy peer gets
+large reads). So nothing is allocated per read, and a ``Piece`` block handed to the
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
@@ -34,12 +36,12 @@ from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
 
-__all__ = ["BUFFER_SIZE", "MIN_FREE", "PeerProtocol", "TcpPeerConnection", "take_over"]
+__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "TcpPeerConnection", "take_over"]
 
 log = logging.getLogger(__name__)
 
-BUFFER_SIZE = 1024 * 1024  # the receive buffer; a loopback read brings up to ~256 KiB
-MIN_FREE = 256 * 1024  # below this much room after the buffered bytes, they move to the front
+BUFFER_SIZE = 1024 * 1024  # the receive buffer of a busy peer; a loopback read brings up to ~1 MiB
+START_BUFFER = 64 * 1024  # the receive buffer of a new (or idle) peer
 HIGH_WATER = 1024 * 1024  # bytes queued in the transport before writers wait (drain)
 QUEUE_PAUSE = 512  # messages queued for the owner's task before the socket is read no further
 
@@ -50,7 +52,9 @@ class PeerProtocol(asyncio.BufferedProtocol):
     def __init__(self, wire: PeerWire, decrypt: StreamCipher | None, initial: bytes) -> None:
         self.wire = wire
         self._decrypt = decrypt
-        self._buf = bytearray(max(BUFFER_SIZE, len(initial) + MIN_FREE))
+        self._size = START_BUFFER  # what the buffer should be (grows with the reads)
+        self._offered = 0  # room given to the last read
+        self._buf = bytearray(max(START_BUFFER, len(initial) + START_BUFFER // 4))
         self._view = memoryview(self._buf)
         self._ro = self._view.toreadonly()
         self._view[: len(initial)] = initial
@@ -79,21 +83,27 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.last_received = self._loop.time()
 
     def get_buffer(self, sizehint: int) -> memoryview:  # noqa: D102
-        room = len(self._buf) - self._end
-        if room < MIN_FREE or room < self._need - (self._end - self._start):
-            start, end = self._start, self._end
-            pending = end - start
-            if len(self._buf) < self._need + MIN_FREE:  # a message bigger than the buffer (bounded)
-                buf = bytearray(self._need + MIN_FREE)
+        size = len(self._buf)
+        start, end = self._start, self._end
+        pending = end - start
+        room = size - end
+        # (a message bigger than the buffer -- its size is bounded by parse_batch -- grows it too)
+        wanted = max(self._size, self._need + self._size // 4)
+        if size < wanted or room < size // 4 or room < self._need - pending:
+            if size < wanted:
+                buf = bytearray(wanted)
                 buf[:pending] = self._view[start:end]
                 self._buf, self._view = buf, memoryview(buf)
                 self._ro = self._view.toreadonly()
             elif pending:
                 self._view[:pending] = self._view[start:end]  # (at most one message's bytes)
             self._start, self._end = 0, pending
+        self._offered = len(self._buf) - self._end
         return self._view[self._end:]
 
     def buffer_updated(self, nbytes: int) -> None:  # noqa: D102
+        if nbytes and nbytes >= self._offered and self._size < BUFFER_SIZE:
+            self._size = min(BUFFER_SIZE, self._size * 4)  # the read filled all it was given
         end = self._end
         self._end = end + nbytes
         self.bytes_received += nbytes
