@@ -95,6 +95,11 @@ class BlockReceived:
     cancels: tuple[tuple[PeerKey, Block], ...] = ()
 
 
+_NOT_ACCEPTED = BlockReceived(False)
+_ACCEPTED = BlockReceived(True)
+_COMPLETE = BlockReceived(True, True)
+
+
 class _Download:
     """Block states of one piece being downloaded."""
 
@@ -682,28 +687,40 @@ class PiecePicker:
 
     def block_received(self, peer_key: PeerKey, block: Block) -> BlockReceived:
         """A PIECE message arrived. Not accepted: not a block we are missing (drop the data)."""
-        d = self._downloads.get(block.index)
-        j, rem = divmod(block.begin, BLOCK_SIZE)
-        if d is None or rem or not 0 <= j < d.nblocks or block.length != d.block_length(j):
-            return BlockReceived(False)
+        return self.received(peer_key, block.index, block.begin, block.length)
+
+    def received(self, peer_key: PeerKey, index: int, begin: int, length: int) -> BlockReceived:
+        """``block_received`` without a ``Block`` (the per-block hot path: no allocation when
+        no other peer was asked for the same block)."""
+        d = self._downloads.get(index)
+        j, rem = divmod(begin, BLOCK_SIZE)
+        if d is None or rem or not 0 <= j < d.nblocks or \
+                length != (BLOCK_SIZE if j < d.nblocks - 1 else d.size - j * BLOCK_SIZE):
+            return _NOT_ACCEPTED
         reqs = d.requesters[j]
         if d.received[j]:
             if peer_key in reqs:  # an endgame duplicate that crossed our CANCEL
                 reqs.remove(peer_key)
-                self._requests[peer_key].pop((block.index, j), None)
-            return BlockReceived(False)
+                self._requests[peer_key].pop((index, j), None)
+            return _NOT_ACCEPTED
         if not reqs:  # unrequested or its request timed out: still a block we need
             d.free -= 1
             if not d.free:
-                self._open.pop(block.index, None)
+                self._open.pop(index, None)
         d.received[j] = 1
         d.nreceived += 1
         d.sources[j] = peer_key
+        complete = d.nreceived == d.nblocks
+        if len(reqs) == 1 and reqs[0] == peer_key:  # the usual case: asked of this peer alone
+            del self._requests[peer_key][(index, j)]
+            reqs.clear()
+            return _COMPLETE if complete else _ACCEPTED
+        block = Block(index, begin, length)
         cancels = tuple((p, block) for p in reqs if p != peer_key)
         for p in reqs:
-            self._requests[p].pop((block.index, j), None)
+            self._requests[p].pop((index, j), None)
         reqs.clear()
-        return BlockReceived(True, d.nreceived == d.nblocks, cancels)
+        return BlockReceived(True, complete, cancels)
 
     def piece_passed(self, index: int) -> None:
         """Piece ``index`` was verified (hash ok, or found on disk by a recheck)."""

@@ -385,6 +385,7 @@ class SharedResources:
             return
         self.pending_handshakes += 1
         handed_off = False
+        peer: Any = None
         try:
             if self._handshaker is None:
                 return
@@ -399,6 +400,8 @@ class SharedResources:
             self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
+                    if peer is not None:  # (it may own the socket now: see peer/protocol.py)
+                        await peer.aclose()
                     await stream.aclose()
 
 

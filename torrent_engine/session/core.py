@@ -645,6 +645,7 @@ class Session:
         await self.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
         if self.state is not State.DOWNLOADING or not self._is_complete():
             return
+        self.pieces.drop_spares()
         self._machine.to(State.SEEDING)
         self._completed.set()
         self.announcer.completed()
