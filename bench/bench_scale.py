@@ -1,7 +1,7 @@
 """Scale benchmarks: many peers, many idle peers, many torrents. Loopback only; DHT, LSD, port
 mapping and trackers off everywhere; every wait is bounded.
 
-    python bench/bench_scale.py many-peers [--size-mib 256] [--seeders 20] [--rounds 3]
+    python bench/bench_scale.py many-peers [--size-mib 256] [--seeders 20] [--rounds 3] [--uncapped]
     python bench/bench_scale.py idle-peers [--peers 200] [--seconds 60]
     python bench/bench_scale.py many-torrents [--torrents 1000] [--seconds 60]
 
@@ -146,7 +146,8 @@ class Seeders:
         self.proc.wait(timeout=60)
 
 
-def many_peers(work: Path, size_mib: int, piece_kib: int, count: int, rounds: int) -> None:
+def many_peers(work: Path, size_mib: int, piece_kib: int, count: int, rounds: int, *,
+               capped: bool = True) -> None:
     from torrent_engine.create import create_torrent
 
     seed_dir = work / "seed"
@@ -165,19 +166,19 @@ def many_peers(work: Path, size_mib: int, piece_kib: int, count: int, rounds: in
             single.close()
         one.append(r)
         link = int(r["bytes"] / r["seconds"])  # the link rate of this round: one uncapped seeder
-        swarm = Seeders(torrent_file, seed_dir, count, link // count)
+        swarm = Seeders(torrent_file, seed_dir, count, link // count if capped else 0)
         try:
             r = run_download(torrent_file, work / "dl", swarm.ports)
         finally:
             swarm.close()
-        r["cap_per_seeder_mb_s"] = link / count / 1e6
+        r["cap_per_seeder_mb_s"] = link / count / 1e6 if capped else None
         many.append(r)
     shutil.rmtree(work / "dl", ignore_errors=True)
     one_cpu = sorted(r["cpu_s_per_gib"] for r in one)
     many_cpu = sorted(r["cpu_s_per_gib"] for r in many)
     med_one, med_many = one_cpu[len(one_cpu) // 2], many_cpu[len(many_cpu) // 2]
     print(json.dumps({"summary": "many-peers", "size_mib": size_mib, "piece_kib": piece_kib,
-                      "seeders": count, "rounds": rounds,
+                      "seeders": count, "capped": capped, "rounds": rounds,
                       "one_peer_cpu_s_per_gib": {"best": one_cpu[0], "median": med_one},
                       "many_peers_cpu_s_per_gib": {"best": many_cpu[0], "median": med_many},
                       "ratio_median": med_many / med_one, "ratio_best": many_cpu[0] / one_cpu[0],
@@ -376,6 +377,8 @@ def main() -> int:
     p.add_argument("--piece-kib", type=int, default=1024)
     p.add_argument("--seeders", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--uncapped", action="store_true",
+                   help="(diagnosis) the many seeders uncapped: both downloads last about as long")
     p = sub.add_parser("idle-peers")
     p.add_argument("--peers", type=int, default=200)
     p.add_argument("--seconds", type=float, default=60.0)
@@ -418,7 +421,8 @@ def main() -> int:
     print(json.dumps({"case": args.cmd, "cpus": os.cpu_count(), "load_at_start": load_avg()}), flush=True)
     try:
         if args.cmd == "many-peers":
-            many_peers(work, args.size_mib, args.piece_kib, args.seeders, args.rounds)
+            many_peers(work, args.size_mib, args.piece_kib, args.seeders, args.rounds,
+                       capped=not args.uncapped)
         elif args.cmd == "idle-peers":
             idle_peers(work, args.peers, args.seconds)
         else:
