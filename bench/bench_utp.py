@@ -2,10 +2,16 @@
 on), fetched in the same run by our engine over uTP only, by our engine over TCP only, and by
 libtorrent over uTP only. Each downloader runs in its own process.
 
-    python bench/bench_utp.py [--size-mib 128] [--piece-kib 1024] [--rounds 1]
+    python bench/bench_utp.py [--size-mib 128] [--piece-kib 1024] [--rounds 1] [--profile DIR]
 
-Prints one JSON line per download and a summary: MB/s of each, our uTP / our TCP, our uTP /
-libtorrent's uTP (targets: >= 0.7 and >= 1.0).
+Prints one JSON line per download and a summary: MB/s of each (best and median), our uTP / our
+TCP, our uTP / libtorrent's uTP (targets: >= 0.7 and >= 1.0), and for our uTP download the
+datagrams received and sent and the process CPU time per datagram received. ``--profile DIR``
+runs our uTP download under cProfile and writes ``DIR/utp-<round>.prof``. Each line also gives
+the event-loop thread's CPU time during the transfer (``main_thread_cpu``), and for our uTP
+download the part of it spent in the UDP socket's read callback per datagram
+(``socket_us_per_datagram_in``: recvfrom, routing, the cores, acks) and the process CPU while
+transferring over the transfer's wall time (``cpu_busy``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,31 +43,73 @@ def lt_settings(lt: Any, *, tcp: bool, utp: bool) -> dict[str, Any]:
     }
 
 
-def child_ours(torrent_file: str, dest: str, port: int, transport: str) -> dict[str, Any]:
+def child_ours(torrent_file: str, dest: str, port: int, transport: str,
+               profile: str | None = None) -> dict[str, Any]:
     import anyio
 
     from torrent_engine.config import Config
     from torrent_engine.metainfo import Torrent
     from torrent_engine.runtime import run
     from torrent_engine.session import Session
+    from torrent_engine.shared import SharedResources
 
     torrent = Torrent.load(torrent_file)
+    counts: dict[str, int] = {}
+    transfer_cpu: list[float] = []
+    main_cpu: list[float] = []
+    socket_cpu = [0.0]  # main-thread CPU inside the uTP socket's read callback (reads, cores, acks)
+    try:
+        from torrent_engine.utp.socket import UtpSocket
+        on_readable = UtpSocket._on_readable
+
+        def timed(self: Any) -> None:
+            t0 = time.thread_time()
+            on_readable(self)
+            socket_cpu[0] += time.thread_time() - t0
+
+        UtpSocket._on_readable = timed  # type: ignore[method-assign]
+    except AttributeError:  # older code without the batch reader
+        pass
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True,
                      dht_enabled=False, port_mapping=False,
                      transport=transport)  # type: ignore[arg-type]
-        async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
+        async with SharedResources(cfg) as shared, \
+                Session(torrent, dest, config=cfg, shared=shared, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
             start = time.monotonic()
+            cpu_start = time.process_time()
+            thread_start = time.thread_time()
+            socket_cpu[0] = 0.0
             with anyio.fail_after(1800):
                 await session.wait_completed()
-            return time.monotonic() - start
+            seconds = time.monotonic() - start
+            transfer_cpu.append(time.process_time() - cpu_start)
+            main_cpu.append(time.thread_time() - thread_start)
+            if shared.utp is not None and hasattr(shared.utp, "datagrams_received"):  # (older code: none)
+                counts["datagrams_in"] = shared.utp.datagrams_received
+                counts["datagrams_out"] = shared.utp.datagrams_sent
+            return seconds
 
+    profiler = None
+    if profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     cpu0 = time.process_time()
     seconds = run(main)
-    return {"who": f"torrent_engine {transport}", "seconds": seconds, "bytes": torrent.payload_size,
-            "cpu": time.process_time() - cpu0}
+    cpu = time.process_time() - cpu0
+    if profiler is not None and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    result: dict[str, Any] = {"who": f"torrent_engine {transport}", "seconds": seconds,
+                              "bytes": torrent.payload_size, "cpu": cpu,
+                              "cpu_busy": transfer_cpu[0] / seconds, "main_thread_cpu": main_cpu[0], **counts}
+    if counts.get("datagrams_in"):
+        result["cpu_us_per_datagram_in"] = cpu * 1e6 / counts["datagrams_in"]
+        result["socket_us_per_datagram_in"] = socket_cpu[0] * 1e6 / counts["datagrams_in"]
+    return result
 
 
 def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
@@ -85,11 +134,13 @@ def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "cpu": time.process_time() - cpu0}
 
 
-def run_child(kind: str, torrent_file: Path, dest: Path, port: int) -> dict[str, Any]:
+def run_child(kind: str, torrent_file: Path, dest: Path, port: int,
+              profile: str | None = None) -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port)],
-                         check=True, capture_output=True, text=True)
+    extra = ["--profile", profile] if profile else []
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port),
+                          *extra], check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
     print(json.dumps(result), flush=True)
@@ -101,6 +152,8 @@ def main() -> int:
     ap.add_argument("--size-mib", type=int, default=128)
     ap.add_argument("--piece-kib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--profile", help="run our uTP download under cProfile, writing DIR/utp-<round>.prof "
+                    "(or, with --child, this file)")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -108,7 +161,7 @@ def main() -> int:
         if kind == "lt":
             print(json.dumps(child_lt(torrent_file, dest, int(port))))
         else:
-            print(json.dumps(child_ours(torrent_file, dest, int(port), kind)))
+            print(json.dumps(child_ours(torrent_file, dest, int(port), kind, args.profile)))
         return 0
 
     import libtorrent as lt
@@ -138,19 +191,36 @@ def main() -> int:
     port = ses.listen_port()
     results: dict[str, list[dict[str, Any]]] = {"utp": [], "tcp": [], "lt": []}
     try:
-        for _ in range(args.rounds):
+        if args.profile:
+            os.makedirs(args.profile, exist_ok=True)
+        for round_no in range(1, args.rounds + 1):
             for kind in results:
-                results[kind].append(run_child(kind, torrent_file, work / kind, port))
+                prof = None
+                if args.profile and kind == "utp":
+                    prof = os.path.join(args.profile, f"utp-{round_no}.prof")
+                results[kind].append(run_child(kind, torrent_file, work / kind, port, prof))
     finally:
         del handle, ses
         shutil.rmtree(work, ignore_errors=True)
     best = {k: max(r["mb_s"] for r in v) for k, v in results.items()}
-    print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
-    print(f"torrent_engine uTP: {best['utp']:.1f} MB/s (CPU {min(r['cpu'] for r in results['utp']):.1f} s)")
-    print(f"torrent_engine TCP: {best['tcp']:.1f} MB/s (CPU {min(r['cpu'] for r in results['tcp']):.1f} s)")
-    print(f"libtorrent uTP:     {best['lt']:.1f} MB/s (CPU {min(r['cpu'] for r in results['lt']):.1f} s)")
-    print(f"ratio our uTP / our TCP: {best['utp'] / best['tcp']:.2f} (target >= 0.7)")
-    print(f"ratio our uTP / libtorrent uTP: {best['utp'] / best['lt']:.2f} (target >= 1.0)")
+    median = {k: statistics.median(r["mb_s"] for r in v) for k, v in results.items()}
+    names = {"utp": "torrent_engine uTP", "tcp": "torrent_engine TCP", "lt": "libtorrent uTP    "}
+    print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds}")
+    for kind, name in names.items():
+        main = [r["main_thread_cpu"] for r in results[kind] if "main_thread_cpu" in r]
+        print(f"{name}: best {best[kind]:.1f} MB/s, median {median[kind]:.1f} MB/s "
+              f"(CPU {min(r['cpu'] for r in results[kind]):.2f} s"
+              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "") + ")")
+    per_dgram = [r["cpu_us_per_datagram_in"] for r in results["utp"] if "cpu_us_per_datagram_in" in r]
+    if per_dgram:
+        sock_us = statistics.median(r["socket_us_per_datagram_in"] for r in results["utp"])
+        print(f"our uTP: {results['utp'][0]['datagrams_in']} datagrams in, "
+              f"{results['utp'][0]['datagrams_out']} out; process CPU per datagram in: "
+              f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median; "
+              f"of it in the uTP socket's read callback: {sock_us:.2f} us median")
+    for ref, target in (("tcp", 0.7), ("lt", 1.0)):
+        print(f"ratio our uTP / {names[ref].strip()}: best {best['utp'] / best[ref]:.2f}, "
+              f"median {median['utp'] / median[ref]:.2f} (target >= {target})")
     return 0
 
 

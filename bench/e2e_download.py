@@ -2,11 +2,14 @@
 seeder on 127.0.0.1, fetched by our engine and, in the same run from the same seeder, by
 libtorrent itself. Each downloader runs in its own process, so its CPU time and peak RSS are its own.
 
-    python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 1] [--workdir DIR]
+    python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 3] [--rc4] [--upload]
 
-Prints one JSON line per download and a summary (MB/s of both, ratio, CPU s, our peak RSS).
-With ``--upload`` the roles turn: a libtorrent leecher downloads the torrent from our seeder and,
-in the same run, from a libtorrent seeder (each seeder in its own process).
+Prints one JSON line per download and a summary: best and median MB/s of both, their ratios,
+CPU seconds per GiB and peak RSS of both, and (ours) CPU seconds of the event-loop thread per
+16 KiB block. ``--rc4`` forces MSE with RC4 on both ends (plaintext otherwise). With
+``--upload`` the roles turn: a libtorrent leecher downloads the torrent from our seeder and, in
+the same run, from a libtorrent seeder (each seeder in its own process).
+``--profile FILE`` writes a cProfile of our downloader (slows it down: for where, not how fast).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +30,20 @@ from typing import Any
 CHUNK = 8 * 1024 * 1024
 
 
+BLOCK = 16 * 1024
+GIB = 1 << 30
+
+
+def rc4() -> bool:
+    return os.environ.get("E2E_RC4") == "1"
+
+
 def lt_settings(lt: Any) -> dict[str, Any]:
+    if rc4():
+        enc = {"out_enc_policy": lt.enc_policy.forced, "in_enc_policy": lt.enc_policy.forced,
+               "allowed_enc_level": lt.enc_level.rc4}
+    else:
+        enc = {"out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.enabled}
     return {
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -34,8 +51,8 @@ def lt_settings(lt: Any) -> dict[str, Any]:
         # TCP only, as we are: libtorrent-to-libtorrent would otherwise pick uTP, whose LEDBAT
         # congestion control crawls on loopback
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
-        "out_enc_policy": lt.enc_policy.disabled, "in_enc_policy": lt.enc_policy.enabled,
         "alert_mask": 0,
+        **enc,
     }
 
 
@@ -68,20 +85,32 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
 
     torrent = Torrent.load(torrent_file)
 
+    loop_cpu = [0.0]
+
     async def main() -> float:
-        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False,
-                     dht_enabled=False, port_mapping=False, seed=True)
+        cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False, seed=True)
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
             start = time.monotonic()
+            loop0 = time.thread_time()
             with anyio.fail_after(1800):
                 await session.wait_completed()
+            loop_cpu[0] = time.thread_time() - loop0
             return time.monotonic() - start
 
     cpu0 = time.process_time()
-    seconds = run(main)
+    profile = os.environ.get("E2E_PROFILE")
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        seconds = prof.runcall(run, main)
+        prof.dump_stats(profile)
+    else:
+        seconds = run(main)
     return {"who": "torrent_engine", "seconds": seconds, "bytes": torrent.payload_size,
-            "cpu": time.process_time() - cpu0,
+            "cpu": time.process_time() - cpu0, "loop_cpu": loop_cpu[0],
             "peak_rss_mib": peak_rss_mib()}
 
 
@@ -97,14 +126,16 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
     torrent = Torrent.load(torrent_file)
 
     async def main() -> None:
-        cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False,
-                     dht_enabled=False, port_mapping=False)
+        cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False)
         async with Session(torrent, save_path, config=cfg) as session:
             await session.wait_ready()
             print(json.dumps({"port": session.listen_port}), flush=True)
             cpu0 = time.process_time()
+            loop0 = time.thread_time()
             await anyio.to_thread.run_sync(sys.stdin.read)
             print(json.dumps({"who": "torrent_engine seeder", "cpu": time.process_time() - cpu0,
+                              "loop_cpu": time.thread_time() - loop0,
                               "uploaded": session.uploaded,
                               "peak_rss_mib": peak_rss_mib()}),
                   flush=True)
@@ -125,7 +156,7 @@ def child_lt_seed(torrent_file: str, save_path: str) -> None:
     print(json.dumps({"port": ses.listen_port()}), flush=True)
     cpu0 = time.process_time()
     sys.stdin.read()
-    print(json.dumps({"who": "libtorrent seeder", "cpu": time.process_time() - cpu0,
+    print(json.dumps({"who": "libtorrent seeder", "cpu": time.process_time() - cpu0, "loop_cpu": None,
                       "peak_rss_mib": peak_rss_mib()}), flush=True)
 
 
@@ -142,8 +173,9 @@ def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> d
     seeder = json.loads(proc.stdout.readline())
     proc.wait(timeout=60)
     out = {"seeder": seeder["who"], "leecher_seconds": result["seconds"], "bytes": result["bytes"],
-           "mb_s": result["bytes"] / result["seconds"] / 1e6, "seeder_cpu": seeder["cpu"],
-           "seeder_peak_rss_mib": seeder["peak_rss_mib"]}
+           "mb_s": result["bytes"] / result["seconds"] / 1e6, "cpu": seeder["cpu"],
+           "loop_cpu": seeder["loop_cpu"], "peak_rss_mib": seeder["peak_rss_mib"],
+           "leecher_cpu": result["cpu"]}
     print(json.dumps(out), flush=True)
     return out
 
@@ -189,12 +221,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--piece-kib", type=int, default=1024)
-    ap.add_argument("--rounds", type=int, default=1, help="alternate ours/libtorrent this many times")
+    ap.add_argument("--rounds", type=int, default=3, help="alternate ours/libtorrent this many times")
+    ap.add_argument("--rc4", action="store_true", help="MSE with RC4 forced on both ends")
+    ap.add_argument("--profile", type=Path, default=None, help="write a cProfile of our downloader here")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--upload", action="store_true", help="measure our seeder instead of our leecher")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--seed-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rc4:
+        os.environ["E2E_RC4"] = "1"  # the children inherit it
+    if args.profile:
+        os.environ["E2E_PROFILE"] = str(args.profile.resolve())
     if args.seed_child:
         kind, torrent_file, save_path = args.seed_child
         (child_ours_seed if kind == "ours" else child_lt_seed)(torrent_file, save_path)
@@ -229,14 +267,7 @@ def main() -> int:
         finally:
             if args.workdir is None:
                 shutil.rmtree(work, ignore_errors=True)
-        best = {k: max(r["mb_s"] for r in v) for k, v in rounds.items()}
-        print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
-        for kind, label in (("ours", "torrent_engine"), ("libtorrent", "libtorrent    ")):
-            rs = rounds[kind]
-            cpu = min(r["seeder_cpu"] for r in rs)
-            rss = max(r["seeder_peak_rss_mib"] for r in rs)
-            print(f"{label} seeding: {best[kind]:.1f} MB/s, seeder CPU {cpu:.1f} s, peak RSS {rss:.0f} MiB")
-        print(f"ratio ours/libtorrent: {best['ours'] / best['libtorrent']:.2f}")
+        summarize(args, rounds["ours"], rounds["libtorrent"], "seeding")
         return 0
 
     ses = lt.session(lt_settings(lt))
@@ -257,16 +288,31 @@ def main() -> int:
         del handle, ses
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    best_ours = max(r["mb_s"] for r in ours)
-    best_lt = max(r["mb_s"] for r in theirs)
-    print(f"size {args.size_mib} MiB, pieces {args.piece_kib} KiB, rounds {args.rounds} (best of each)")
-    print(f"torrent_engine: {best_ours:.1f} MB/s, CPU {min(r['cpu'] for r in ours):.1f} s, "
-          f"peak RSS {max(r['peak_rss_mib'] for r in ours):.0f} MiB")
-    print(f"libtorrent:     {best_lt:.1f} MB/s, CPU {min(r['cpu'] for r in theirs):.1f} s, "
-          f"peak RSS {max(r['peak_rss_mib'] for r in theirs):.0f} MiB")
-    print(f"ratio ours/libtorrent: {best_ours / best_lt:.2f}")
+    summarize(args, ours, theirs, "downloading")
     return 0
 
+
+def summarize(args: argparse.Namespace, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
+              what: str) -> None:
+    """Best and median rate of both, their ratios, CPU s/GiB, peak RSS, loop-thread µs/block."""
+    crypto = "RC4" if args.rc4 else "plaintext"
+    crypto = "RC4" if args.rc4 else "plaintext"
+    print(f"{what}: size {args.size_mib} MiB, pieces {args.piece_kib} KiB, {crypto}, "
+          f"rounds {args.rounds}, load average {os.getloadavg()[0]:.2f}")
+    for label, rs in (("torrent_engine", ours), ("libtorrent    ", theirs)):
+        rates = [r["mb_s"] for r in rs]
+        cpu = [r["cpu"] / (r["bytes"] / GIB) for r in rs]
+        rss = max(r["peak_rss_mib"] for r in rs)
+        rss = max(r["peak_rss_mib"] for r in rs)
+        line = (f"{label} {what}: best {max(rates):.1f} MB/s, median {statistics.median(rates):.1f} MB/s; "
+                f"CPU {min(cpu):.2f}-{max(cpu):.2f} s/GiB; peak RSS {rss:.0f} MiB")
+        loop = [r["loop_cpu"] / (r["bytes"] / BLOCK) * 1e6 for r in rs if r.get("loop_cpu")]
+        if loop:
+            line += f"; loop thread {min(loop):.1f}-{max(loop):.1f} us/block"
+        print(line)
+    best = max(r["mb_s"] for r in ours) / max(r["mb_s"] for r in theirs)
+    median = statistics.median(r["mb_s"] for r in ours) / statistics.median(r["mb_s"] for r in theirs)
+    print(f"ratio ours/libtorrent: best {best:.2f}, median {median:.2f}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -58,9 +58,11 @@ class Config:
     max_request_queue: int = 500
     request_timeout: float = 30.0
     snub_timeout: float = 60.0
-    # Pieces are assembled in memory and written once verified; past this many bytes of pieces
-    # in progress, further pieces are written block by block and verified from disk instead.
-    piece_buffer_bytes: int = 64 * 1024 * 1024
+    # Pieces are assembled in memory and written once verified. This many bytes of pieces being
+    # assembled or verified at most: past it, a block waits for a verified piece's buffer, or
+    # (pieces still being assembled) its piece is written block by block and verified from disk.
+    # (32 MiB measured as fast as 64 MiB for a disk-bound 1 GiB download: bench/RESULTS.md.)
+    piece_buffer_bytes: int = 32 * 1024 * 1024
     # Peers.
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0

@@ -16,7 +16,7 @@ import anyio.abc
 
 from .config import Config
 from .errors import PeerConnectionClosed, PeerError, UtpError
-from .peer.connection import PeerConnection, accept, connect
+from .peer.connection import BatchHandler, MessageHandler, PeerConnection, accept, connect
 from .peer.messages import Message
 from .peer.peer_id import client_name
 from .shared import Handshaker, SharedResources
@@ -66,6 +66,27 @@ class PeerLink:
     async def send_many(self, msgs: Iterable[Message]) -> None:
         """Send ``msgs`` in one write."""
         await self.conn.send_many(msgs)
+
+    async def run(self, fast: BatchHandler, slow: MessageHandler) -> None:
+        """Receive until the connection ends: each read's messages to ``fast`` synchronously,
+        the ones it leaves to ``slow`` (see ``PeerConnection.run``)."""
+        await self.conn.run(fast, slow)
+
+    def write(self, data: bytes) -> None:
+        """Queue encoded protocol bytes without waiting (see ``write_many``)."""
+        self.conn.write(data)
+
+    def write_pieces(self, pieces: Iterable[tuple[int, int, bytes | memoryview]]) -> None:
+        """Queue ``piece`` messages for ``(index, begin, block)`` as one write, without waiting."""
+        self.conn.write_pieces(pieces)
+
+    def write_many(self, msgs: Iterable[Message]) -> None:
+        """Queue ``msgs`` as one write without waiting (sent at once over TCP; see ``drain``)."""
+        self.conn.write_many(msgs)
+
+    async def drain(self) -> None:
+        """Wait until what ``write_many`` queued is on its way (bounded by the read timeout)."""
+        await self.conn.drain()
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -47,6 +47,11 @@ class PieceStorage(Protocol):
     async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
         """Write one block of piece ``index`` at offset ``begin``."""
 
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        """Run ``check()`` and, only if it returns True, write ``data`` as the whole of piece
+        ``index``, in one worker-thread call; return what ``check`` returned."""
+
     async def read_block(self, index: int, begin: int, length: int) -> bytes:
         """Read ``length`` bytes of piece ``index`` from offset ``begin``."""
 
@@ -391,6 +396,24 @@ class Storage:
         if not self._empty_files_done:
             await self._run(self._create_empty_sync)
         await self._run(lambda: self._write_sync(slices, view))
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        """Run ``check()`` and, only if it returns True, write ``data`` as the whole of piece
+        ``index`` -- in one worker-thread call (hash and write of a finished piece: one hop).
+        Returns what ``check`` returned."""
+        slices = self.file_map.slices(index, 0, len(data))
+        view = memoryview(data)
+
+        def work() -> bool:
+            if not check():
+                return False
+            if not self._empty_files_done:
+                self._create_empty_sync()
+            self._write_sync(slices, view)
+            return True
+
+        return await self._run(work)
 
     async def read_block(self, index: int, begin: int, length: int) -> bytes:
         """``length`` bytes at ``begin`` of piece ``index``; ``StorageError`` if not on disk."""

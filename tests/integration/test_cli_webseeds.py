@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit._webseed_server import http_server, ranged
+from tests.unit.webseed._webseed_server import http_server, ranged
 
 from .helpers import make_payload, make_torrent, same_files
 from .test_cli_stalls import QUICK, run_cli

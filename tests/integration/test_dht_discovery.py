@@ -35,7 +35,16 @@ async def test_leecher_finds_seeder_through_the_dht(tmp_path: Path) -> None:
             await seeder.wait_ready()
             assert seeds.shared.dht is not None
             async with TorrentManager(cfg()) as leeches:
-                leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: DHT only
+                await leeches.shared.acquire()  # the DHT starts with the first user: start it now
+                try:
+                    dht = leeches.shared.dht
+                    assert dht is not None
+                    with anyio.fail_after(10):
+                        await dht.wait_bootstrapped()
+                    assert len(dht.table) == 2  # both nodes known: the lookup asks the silent one too
+                    leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: DHT only
+                finally:
+                    await leeches.shared.release()  # (the session holds it from here on)
                 with anyio.fail_after(60):
                     await leecher.wait_completed()
                 # one found the other's announce (whichever looked up after the other announced)
@@ -68,6 +77,14 @@ async def test_dialing_starts_before_the_lookup_ends(tmp_path: Path, monkeypatch
             lookups_done.set()
 
     monkeypatch.setattr(DhtNode, "get_peers_lookup", watched)
+    init = DhtNode.__init__
+
+    def patient(self: DhtNode, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.query_timeout = 8.0  # the leecher's lookup waits this long for the silent node,
+        # far longer than dialing the seeder takes even on a loaded machine
+
+    monkeypatch.setattr(DhtNode, "__init__", patient)
     async with anyio.create_task_group() as tg:
         await tg.start(holder.run)
         await tg.start(silent.run)
@@ -78,14 +95,23 @@ async def test_dialing_starts_before_the_lookup_ends(tmp_path: Path, monkeypatch
             boot = (holder.address, silent.address)
             async with TorrentManager(loopback_config(dht_enabled=True, dht_bootstrap=boot,
                                                       enforce_bep42=False)) as leeches:
-                leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: DHT only
+                await leeches.shared.acquire()  # the DHT starts with the first user: start it now
+                try:
+                    dht = leeches.shared.dht
+                    assert dht is not None
+                    with anyio.fail_after(10):
+                        await dht.wait_bootstrapped()
+                    assert len(dht.table) == 2  # both nodes known: the lookup asks the silent one too
+                    leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: DHT only
+                finally:
+                    await leeches.shared.release()  # (the session holds it from here on)
                 with anyio.fail_after(30):
                     while not leecher.peers:
                         await anyio.sleep(0.01)
                 # connected to the seeder while the lookup still waits for the silent node
                 assert not lookups_done.is_set()
                 assert leecher.peers[0].key == ("127.0.0.1", seeder.listen_port)
-                with anyio.fail_after(30):
+                with anyio.fail_after(45):
                     await lookups_done.wait()
                     await leecher.wait_completed()
         tg.cancel_scope.cancel()

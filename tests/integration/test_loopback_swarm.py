@@ -108,6 +108,57 @@ def test_stop_leaves_no_task_socket_or_thread(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
+@pytest.mark.parametrize("transport", ["tcp", "utp"])
+def test_stop_mid_transfer_leaves_no_task_socket_thread_or_open_file(tmp_path: Path, transport: str) -> None:
+    """Both ends stopped while blocks are in flight, pieces are being hashed and written and
+    requests are queued on both sides: nothing of either session is left behind. (Over TCP
+    the connections run on the receive fast path, peer/protocol.py; over uTP on anyio streams.)"""
+    payload = make_payload(tmp_path / "seed", [("big.bin", 6_000_000)])
+    torrent = make_torrent(payload, piece_length=64 * 1024)
+    # slow enough to stop it half-way
+    seed_cfg = loopback_config(upload_rate_limit=2_000_000, transport=transport)
+
+    async def swarm(dest: str) -> tuple[int, int, int, int]:
+        await anyio.sleep(0)
+        tasks, fds = task_count(), open_fds()
+        seeder = Session(torrent, tmp_path / "seed", config=seed_cfg)
+        await seeder.__aenter__()
+        await seeder.wait_ready()
+        leecher = Session(torrent, tmp_path / dest, config=loopback_config(transport=transport),
+                          peers=[("127.0.0.1", seeder.listen_port)])
+        await leecher.__aenter__()
+        pieces = 0
+
+        def count(event: object) -> None:
+            nonlocal pieces
+            pieces += 1
+
+        leecher.events.subscribe("piece.completed", count)
+        with anyio.fail_after(60):
+            while pieces < 5:
+                await anyio.sleep(0.01)
+        assert leecher.status().progress < 0.9 and leecher.peers  # mid-transfer, connected
+        assert all(p.link.transport == transport for p in leecher._peers.values())
+        await leecher.stop()
+        await seeder.stop()
+        assert seeder.state is State.STOPPED and leecher.state is State.STOPPED
+        await anyio.sleep(0)
+        return tasks, task_count(), fds, open_fds()
+
+    async def scenario() -> tuple[int, int, int, int]:
+        await swarm("warm")  # (libuv's spare fd, see above)
+        return await swarm("leech")
+
+    threads = threading.active_count()
+    tasks_before, tasks_after, fds_before, fds_after = run(scenario)
+    assert tasks_after == tasks_before
+    assert fds_after == fds_before
+    deadline = time.monotonic() + 10
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+
+
 async def test_cancel_deletes_partial_files(tmp_path: Path) -> None:
     payload = make_payload(tmp_path / "seed", [("big.bin", 2_000_000), ("other/small.bin", 1000)])
     torrent = make_torrent(payload, piece_length=16 * 1024)

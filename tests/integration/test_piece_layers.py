@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.unit._webseed_server import http_server, ranged
+from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine import events as ev
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.manager import TorrentManager

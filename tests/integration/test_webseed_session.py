@@ -11,7 +11,7 @@ from urllib.parse import quote
 import anyio
 import pytest
 
-from tests.unit._webseed_server import http_server, ranged
+from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine.cli.display import progress_line
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.metainfo import Torrent

@@ -204,6 +204,35 @@ async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once
         await shared.release()
 
 
+async def test_a_refused_peer_is_closed_after_a_real_handshake() -> None:
+    """The handshaker may move the socket onto its own transport (TCP fast path): a peer the
+    session refuses must still be closed, not left open with no reader."""
+    from torrent_engine.peer.messages import Handshake, make_reserved
+    from torrent_engine.peer_io import handshaker_for
+
+    info_hash = b"R" * 20
+    refused = anyio.Event()
+
+    def handler(link: Any) -> bool:
+        refused.set()
+        return False
+
+    async with SharedResources(_config(encryption="disable")) as shared:
+        shared.set_handshaker(handshaker_for(shared))
+        await shared.acquire()
+        shared.register(info_hash, handler)
+        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+        await stream.send(Handshake(make_reserved(), info_hash, b"-XX0001-refusedpeer1").to_bytes())
+        with anyio.fail_after(5):
+            await refused.wait()
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+                while True:
+                    await stream.receive()  # our handshake, then the end
+        await stream.aclose()
+        shared.unregister(info_hash)
+        await shared.release()
+
+
 def test_own_ip_for_bep40_prefers_what_peers_see() -> None:
     shared = SharedResources(Config(listen_host="", dht_enabled=False, port_mapping=False))
     assert shared.own_ip("127.0.0.5") == "127.0.0.1"  # the local address toward it (nothing sent)

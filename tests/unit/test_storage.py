@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -196,6 +198,10 @@ class FailingReads:
     async def write_block(self, index: int, begin: int, data: bytes | memoryview) -> None:
         await self.inner.write_block(index, begin, data)
 
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        return await self.inner.write_piece_if(index, data, check)
+
     async def read_block(self, index: int, begin: int, length: int) -> bytes:
         if index in self.bad:
             raise StorageError(f"injected read error in piece {index}")
@@ -255,4 +261,23 @@ async def test_flush_fsyncs_every_file_written_since_the_last_flush(
     synced.clear()
     await st.flush()
     assert synced == []  # nothing new to make durable
+    await st.close()
+
+
+async def test_write_piece_if_checks_and_writes_in_one_worker_call(tmp_path: Path) -> None:
+    t = make_torrent([(("a",), A), (("sub", "b"), B), (("c",), C)], 32768)
+    blob = A + B + C
+    st = Storage(t, tmp_path)
+    threads: list[object] = []
+
+    def check(ok: bool) -> bool:
+        threads.append(threading.current_thread())
+        return ok
+
+    piece1 = blob[32768:65536]
+    assert not await st.write_piece_if(1, bytearray(piece1), lambda: check(False))
+    assert not (tmp_path / "t" / "a").exists() and not (tmp_path / "t" / "sub").exists()  # nothing written
+    assert await st.write_piece_if(1, memoryview(bytearray(piece1)), lambda: check(True))
+    assert await st.read_piece(1) == piece1  # across a's end and b's start
+    assert threading.main_thread() not in threads  # the check ran in the worker, beside the write
     await st.close()

@@ -18,7 +18,7 @@ from ..api.security import is_loopback
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..jobs import JobService
 from ..runtime import run as run_loop
-from .download import parse_peer
+from .download import add_port_mapping_options, parse_peer
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(dht=True)
     p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="DHT bootstrap node (repeatable; default: the well-known public routers)")
-    mapping = p.add_mutually_exclusive_group()
-    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true",
-                         help="ask the router (NAT-PMP, UPnP IGD) to forward the peer port (default)")
-    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
-                         help="do not ask the router to forward any port")
-    p.set_defaults(port_mapping=True)
+    add_port_mapping_options(p)
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")

@@ -43,6 +43,15 @@ EXAMPLES = """examples:
 An interrupted download continues where it stopped: run the same command again."""
 
 
+def add_port_mapping_options(group: argparse._ActionsContainer) -> None:
+    """``--port-mapping`` (the default) / ``--no-port-mapping``, for the commands that listen."""
+    mapping = group.add_mutually_exclusive_group()
+    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true", default=True,
+                         help="ask the router (NAT-PMP, UPnP IGD) to forward the listen port (default)")
+    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
+                         help="do not ask the router to forward any port")
+
+
 def parse_peer(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
@@ -110,12 +119,7 @@ def register(subparsers: Any) -> None:
     dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
     dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
     p.set_defaults(dht=True)
-    mapping = net.add_mutually_exclusive_group()
-    mapping.add_argument("--port-mapping", dest="port_mapping", action="store_true",
-                         help="ask the router (NAT-PMP, UPnP IGD) to forward the listen port (default)")
-    mapping.add_argument("--no-port-mapping", dest="port_mapping", action="store_false",
-                         help="do not ask the router to forward any port")
-    p.set_defaults(port_mapping=True)
+    add_port_mapping_options(net)
     net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                      help="DHT bootstrap node (repeatable; default: the well-known routers and the "
                           "saved table)")

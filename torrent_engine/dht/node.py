@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..bencode import BValue, decode, encode
 from ..errors import BencodeError, DHTError
 from ..events import DhtBootstrapped, EventBus
-from . import bep44, krpc
+from . import bep44, items, krpc
 from .bep42 import generate_node_id, is_exempt, is_valid_node_id
 from .krpc import Address, NodeInfo
 from .lookup import ALPHA, Lookup
@@ -683,10 +683,12 @@ class DhtNode:
                 tg.start_soon(one, address, q)
         return ok
 
-    # ------------------------------------------------------------ BEP 44
-    async def _get_lookup(
-        self, target: bytes, seq: int | None, accept: Callable[[krpc.Response], bool]
+    # ------------------------------------------------------------ BEP 44 (dht/items.py)
+    async def item_lookup(
+        self, target: bytes, accept: Callable[[krpc.Response], bool]
     ) -> tuple[Lookup, list[krpc.Response]]:
+        """A BEP 44 ``get`` lookup of ``target``: the lookup (its closest nodes with their
+        tokens) and the replies whose value ``accept`` takes."""
         await self._started.wait()
         found: list[krpc.Response] = []
         lookup = self._new_lookup(target)
@@ -696,102 +698,31 @@ class DhtNode:
                 found.append(r)
 
         await self._iterate(
-            lookup, lambda n: krpc.GetItem(tid=b"", node_id=self.node_id, target=target, seq=seq), collect
+            lookup, lambda n: krpc.GetItem(tid=b"", node_id=self.node_id, target=target, seq=None), collect
         )
         return lookup, found
 
+    async def put_to(self, lookup: Lookup, make: Callable[[bytes], krpc.Query]) -> int:
+        """Send ``make(token)`` to each node of ``lookup`` that gave a token; how many stored it."""
+        return await self._fan_out([(c.info.address, make(c.token)) for c in lookup.results()
+                                    if c.token is not None])
+
     async def get_immutable(self, target: bytes) -> BValue | None:
         """BEP 44 get of an immutable item; the value is checked against its hash."""
-
-        def ok(r: krpc.Response) -> bool:
-            try:
-                return r.value is not None and bep44.immutable_target(r.value) == target
-            except (BencodeError, DHTError):
-                return False
-
-        _, found = await self._get_lookup(target, None, ok)
-        return found[0].value if found else None
+        return await items.get_immutable(self, target)
 
     async def put_immutable(self, value: BValue) -> tuple[bytes, int]:
         """BEP 44 put of an immutable item. Returns (target, number of nodes that stored it)."""
-        if len(encode(value)) > bep44.MAX_VALUE_SIZE:
-            raise DHTError("value larger than 1000 bytes (BEP 44)")
-        target = bep44.immutable_target(value)
-        lookup, _ = await self._get_lookup(target, None, lambda r: False)
-        stored = await self._fan_out(
-            [
-                (
-                    c.info.address,
-                    krpc.PutItem(tid=b"", node_id=self.node_id, token=c.token or b"", value=value),
-                )
-                for c in lookup.results()
-                if c.token is not None
-            ]
-        )
-        return target, stored
+        return await items.put_immutable(self, value)
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> tuple[BValue, int] | None:
         """BEP 44 get of a mutable item: the verified value with the highest seq, and that seq."""
+        return await items.get_mutable(self, public_key, salt)
 
-        def ok(r: krpc.Response) -> bool:
-            return (
-                r.key == public_key
-                and r.signature is not None
-                and r.seq is not None
-                and r.value is not None
-                and bep44.verify(public_key, r.signature, r.value, r.seq, salt)
-            )
-
-        _, found = await self._get_lookup(bep44.mutable_target(public_key, salt), None, ok)
-        if not found:
-            return None
-        best = max(found, key=lambda r: r.seq or 0)
-        assert best.value is not None and best.seq is not None
-        return best.value, best.seq
-
-    async def put_mutable(
-        self,
-        private_key: Ed25519PrivateKey,
-        value: BValue,
-        *,
-        seq: int | None = None,
-        salt: bytes = b"",
-        cas: int | None = None,
-    ) -> tuple[bytes, int, int]:
-        """BEP 44 put of a mutable item. Without ``seq``, uses one more than the highest seen.
-        Returns (target, seq used, number of nodes that stored it)."""
-        if len(salt) > bep44.MAX_SALT_SIZE:
-            raise DHTError("salt longer than 64 bytes (BEP 44)")
-        if len(encode(value)) > bep44.MAX_VALUE_SIZE:
-            raise DHTError("value larger than 1000 bytes (BEP 44)")
-        key = bep44.public_key_bytes(private_key)
-        target = bep44.mutable_target(key, salt)
-        lookup, found = await self._get_lookup(target, None, lambda r: r.seq is not None)
-        if seq is None:
-            seen = [r.seq for r in found if r.seq is not None]
-            seq = max(seen) + 1 if seen else 1
-        sig = bep44.sign(private_key, value, seq, salt)
-        stored = await self._fan_out(
-            [
-                (
-                    c.info.address,
-                    krpc.PutItem(
-                        tid=b"",
-                        node_id=self.node_id,
-                        token=c.token or b"",
-                        value=value,
-                        key=key,
-                        signature=sig,
-                        seq=seq,
-                        salt=salt,
-                        cas=cas,
-                    ),
-                )
-                for c in lookup.results()
-                if c.token is not None
-            ]
-        )
-        return target, seq, stored
+    async def put_mutable(self, private_key: Ed25519PrivateKey, value: BValue, *, seq: int | None = None,
+                          salt: bytes = b"", cas: int | None = None) -> tuple[bytes, int, int]:
+        """BEP 44 put of a mutable item (see ``items.put_mutable``)."""
+        return await items.put_mutable(self, private_key, value, seq=seq, salt=salt, cas=cas)
 
     async def sample_infohashes(self, address: Address, target: bytes | None = None) -> krpc.Response:
         """BEP 51 query to one node (for indexers and tests)."""

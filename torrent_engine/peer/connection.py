@@ -21,15 +21,20 @@ import anyio
 import anyio.abc
 
 from ..errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
-from .messages import PROTOCOL_HEADER, Handshake, Message
+from .messages import PROTOCOL_HEADER, Handshake, Message, piece_header
 from .mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder, StreamCipher
 from .wire import PeerWire
 
-__all__ = ["EncryptionPolicy", "PeerConnection", "accept", "connect"]
+__all__ = [
+    "BatchHandler", "EncryptionPolicy", "MessageHandler", "PeerConnection", "accept", "connect", "hand_over",
+]
 
 log = logging.getLogger(__name__)
 
 EncryptionPolicy = Literal["prefer", "require", "disable"]
+# run(): a read's messages, handled synchronously; returns how many (from the front) it handled
+BatchHandler = Callable[[list[Message]], int]
+MessageHandler = Callable[[Message], Awaitable[None]]
 RECEIVE_SIZE = 256 * 1024  # bytes asked of the socket per read: bounds the receive buffer
 DEFAULT_READ_TIMEOUT = 150.0  # BEP 3 peers send keep-alives every 2 minutes
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
@@ -63,6 +68,7 @@ class PeerConnection:
         self.read_timeout = read_timeout
         self.mse = mse  # the handshake went through MSE (even if it then selected plaintext)
         self._send_lock = anyio.Lock()
+        self._outbox: list[bytes] = []  # written by write(), sent by drain()
         self.close_reason: str | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -142,6 +148,52 @@ class PeerConnection:
         except PeerProtocolError as exc:
             raise self._fail(exc) from None
 
+    async def run(self, fast: BatchHandler, slow: MessageHandler) -> None:
+        """Hand the messages of each read to ``fast`` synchronously, in one list; the ones it
+        leaves (it returns how many it handled from the front) go to ``slow``, in order. Bytes
+        written by the handlers are sent after each read. Runs until the connection ends, then
+        raises why (``PeerProtocolError``, or what a handler raised)."""
+        wire = self.wire
+        while True:
+            batch: list[Message] = []
+            try:
+                while (msg := wire.next_event()) is not None:
+                    batch.append(msg)
+            except PeerProtocolError as exc:
+                if not batch:
+                    raise self._fail(exc) from None
+            if batch:
+                await hand_over(batch, fast, slow)
+                await self.drain()
+            else:
+                await self._fill()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue protocol bytes; they go out with the next ``drain`` (or any send)."""
+        self._outbox.append(bytes(data))
+
+    def write_pieces(self, pieces: Iterable[tuple[int, int, bytes | memoryview]]) -> None:
+        """Queue ``piece`` messages for ``(index, begin, block)`` as one write (no wait)."""
+        parts: list[bytes | memoryview] = []
+        for index, begin, block in pieces:
+            parts.append(piece_header(index, begin, len(block)))
+            parts.append(block)
+        self.write(b"".join(parts))
+
+    def write_many(self, msgs: Iterable[Message]) -> None:
+        """Queue several messages as one write (no wait; see ``write``)."""
+        send = self.wire.send
+        data = b"".join([send(m) for m in msgs])
+        if data:
+            self.write(data)
+
+    async def drain(self) -> None:
+        """Send what ``write`` queued."""
+        if self._outbox:
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            await self.send_bytes(data)
+
     async def send(self, msg: Message) -> None:
         """Send one message."""
         await self.send_bytes(self.wire.send(msg))
@@ -156,6 +208,9 @@ class PeerConnection:
     async def send_bytes(self, data: bytes) -> None:
         """Write raw protocol bytes (already encoded), encrypting when MSE selected RC4."""
         async with self._send_lock:
+            if self._outbox:  # bytes written before go first
+                data = b"".join([*self._outbox, data])
+                self._outbox.clear()
             if self._encrypt is not None:
                 data = self._encrypt.update(data)
             try:
@@ -186,6 +241,19 @@ class PeerConnection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose(str(exc) if exc is not None else "closed by us")
+
+
+async def hand_over(batch: list[Message], fast: BatchHandler, slow: MessageHandler) -> None:
+    """``fast`` takes what it can from the front of ``batch``; the message it stopped at goes to
+    ``slow``, then ``fast`` takes over again (a block that had to wait for a rate limit or for
+    memory does not send the rest of the read down the slow path)."""
+    i = fast(batch)
+    n = len(batch)
+    while i < n:
+        await slow(batch[i])
+        i += 1
+        if i < n:
+            i += fast(batch[i:])
 
 
 def _remote_of(stream: anyio.abc.ByteStream) -> tuple[str, int] | None:
@@ -345,15 +413,23 @@ async def _initiate(
     except BaseException:
         await _close_quietly(stream)
         raise
-    return PeerConnection(
-        stream,
-        wire,
-        remote=remote,
-        encrypt=encrypt,
-        decrypt=decrypt,
-        read_timeout=read_timeout,
-        mse=provide is not None,
-    )
+    return await _established(stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt,
+                              read_timeout=read_timeout, mse=provide is not None)
+
+
+async def _established(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tuple[str, int] | None,
+                       encrypt: StreamCipher | None, decrypt: StreamCipher | None, read_timeout: float,
+                       mse: bool) -> PeerConnection:
+    """The connection after both handshakes: over a ``PeerProtocol`` (``protocol.py``) for TCP on
+    asyncio, over the anyio stream otherwise (uTP, memory streams)."""
+    from .protocol import take_over  # (it builds on this module)
+
+    fast = await take_over(stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt,
+                           read_timeout=read_timeout, mse=mse)
+    if fast is not None:
+        return fast
+    return PeerConnection(stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt,
+                          read_timeout=read_timeout, mse=mse)
 
 
 async def _close_quietly(stream: anyio.abc.ByteStream) -> None:
@@ -438,12 +514,5 @@ async def accept(
             await _write(stream, encrypt.update(our_handshake) if encrypt is not None else our_handshake)
     except TimeoutError:
         raise PeerConnectionClosed(f"incoming handshake not completed within {timeout:g} s") from None
-    return PeerConnection(
-        stream,
-        wire,
-        remote=_remote_of(stream),
-        encrypt=encrypt,
-        decrypt=decrypt,
-        read_timeout=read_timeout,
-        mse=not plaintext,
-    )
+    return await _established(stream, wire, remote=_remote_of(stream), encrypt=encrypt, decrypt=decrypt,
+                              read_timeout=read_timeout, mse=not plaintext)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 __all__ = [
+    "piece_header",
+    "encode_requests",
     "BLOCK_SIZE",
     "DHT_BIT",
     "EXTENSION_BIT",
@@ -269,6 +271,17 @@ class _BlockMessage:
 
     def to_bytes(self) -> bytes:
         return _LEN_ID_III.pack(13, self.msg_id, self.index, self.begin, self.length)
+
+
+def piece_header(index: int, begin: int, length: int) -> bytes:
+    """The 13 bytes in front of a ``piece`` message's block of ``length`` bytes."""
+    return _LEN_ID_II.pack(9 + length, MessageId.PIECE, index, begin)
+
+
+def encode_requests(blocks: Iterable[tuple[int, int, int]]) -> bytes:
+    """``request`` messages for ``(index, begin, length)`` triples, as one run of bytes."""
+    pack = _LEN_ID_III.pack
+    return b"".join([pack(13, MessageId.REQUEST, i, b, n) for i, b, n in blocks])
 
 
 @dataclass(frozen=True, slots=True)

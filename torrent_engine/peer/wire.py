@@ -235,6 +235,70 @@ class PeerWire:
         """Feed bytes received from the peer."""
         self._buffer.feed(data)
 
+    def take_buffered(self) -> bytes:
+        """Remove and return the bytes received but not parsed yet (to hand the stream over to
+        ``parse_batch``'s caller, which then owns the receive buffer)."""
+        return self._buffer.take_all()
+
+    def parse_batch(self, data: memoryview, start: int, end: int, out: list[Message]) -> tuple[int, int]:
+        """Parse every complete message in ``data[start:end]`` into ``out``, in one pass.
+
+        For a caller that owns the receive buffer (after the handshake): ``Piece`` blocks are
+        slices of ``data``, so they stay valid only while the caller leaves those bytes alone.
+        Returns ``(pos, need)``: parsing stopped at ``pos``, and the incomplete message there
+        needs ``need`` bytes in all (``need`` is checked against the limits before it is
+        returned, so a buffer that large may be allocated). Protocol errors raise
+        ``PeerProtocolError`` (and stay raised, as from ``next_event``); messages parsed before
+        the bad one are in ``out``."""
+        if self._error is not None:
+            raise self._error
+        if self.peer_handshake is None:
+            raise ValueError("parse_batch before the peer's handshake")
+        header = _HEADER.unpack_from
+        pair = _II.unpack_from
+        num_pieces = self.num_pieces
+        piece_size = self.piece_size
+        append = out.append
+        pos = start
+        try:
+            while True:
+                left = end - pos
+                if left < 5:
+                    if left == 4 and _U32.unpack_from(data, pos)[0] == 0:
+                        append(_KEEPALIVE)
+                        pos += 4
+                        continue
+                    return pos, 5
+                length, msg_id = header(data, pos)
+                if length == 0:
+                    append(_KEEPALIVE)
+                    pos += 4
+                    continue
+                if length > MAX_MESSAGE_LENGTH:
+                    self._check_large(length, msg_id)
+                total = 4 + length
+                if left < total:
+                    return pos, total
+                if msg_id == 7:  # MessageId.PIECE, inline: the one message that comes by the thousand
+                    if length < 10:
+                        raise PeerProtocolError(f"piece message of {length} bytes has no block")
+                    index, begin = pair(data, pos + 5)
+                    if num_pieces is not None:
+                        if index >= num_pieces:
+                            raise PeerProtocolError(f"piece index {index} out of range ({num_pieces} pieces)")
+                        if piece_size is not None and begin + length - 9 > piece_size(index):
+                            raise PeerProtocolError(
+                                f"block {index}:{begin}+{length - 9} beyond the piece's end")
+                    append(Piece(index, begin, data[pos + 13:pos + total]))
+                else:
+                    msg = self._decode(msg_id, data[pos:pos + total], length - 1)
+                    if msg is not _SKIP:
+                        append(msg)
+                pos += total
+        except PeerProtocolError as exc:
+            self._error = exc
+            raise
+
     def events(self) -> Iterator[Message]:
         """All complete messages buffered so far."""
         while (msg := self.next_event()) is not None:

@@ -144,9 +144,57 @@ class PeerHandler:
     async def _exchange(self, peer: PeerState) -> None:
         await self._greet(peer)
         link = peer.link
-        while True:
-            msg = await link.receive()
-            await self.on_message(peer, msg)
+        if not hasattr(link, "run"):  # a link that only receives (a test's stand-in)
+            while True:
+                await self.on_message(peer, await link.receive())
+        # each read's blocks and requests in one synchronous pass, the other messages in order
+        await link.run(lambda msgs: self.on_batch(peer, msgs), lambda msg: self.on_message(peer, msg))
+
+    def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
+        """The blocks and requests at the front of one read's messages, without an await;
+        returns how many it took (the rest go to ``on_message``, in order). Our requests are
+        refilled once per read, in one write."""
+        done = 0
+        took_blocks = False
+        uploader = self._s.uploader
+        for msg in msgs:
+            if isinstance(msg, m.Piece):
+                if not self._take_block(peer, msg):
+                    break
+                took_blocks = True
+            elif not isinstance(msg, m.Request) or not uploader.take_request(peer, msg):
+                break
+            done += 1
+        if took_blocks and not peer.closed:
+            requests = self.pick_requests(peer)
+            if requests:
+                peer.last_sent = time.monotonic()
+                peer.link.write(m.encode_requests(requests))
+        return done
+
+    def _take_block(self, peer: PeerState, msg: m.Piece, *, limited: bool = False) -> bool:
+        """Take one block without an await; False (nothing done) when it needs one: a rate limit
+        to wait for (unless ``limited``: waited already), or a piece that cannot be buffered now."""
+        s = self._s
+        index, begin, length = msg.index, msg.begin, len(msg.block)
+        if not limited:
+            assert s._shared is not None
+            if not (s._shared.download_limit.unlimited and s.download_limit.unlimited):
+                return False
+        pieces = s.pieces
+        if not pieces.can_take(index):
+            return False
+        requesting.on_block(peer, length, time.monotonic())
+        s.stats.downloaded(length)
+        result = s._picker.received(peer.key, index, begin, length)
+        if not result.accepted:
+            s.wasted += length
+            return True
+        pieces.take(index, begin, msg.block, result.piece_complete)
+        if result.cancels:
+            assert s._tg is not None
+            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+        return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
         """Act on one message from the peer."""
@@ -246,15 +294,21 @@ class PeerHandler:
 
     async def fill_requests(self, peer: PeerState) -> None:
         """Top the peer's request pipeline up to its queue depth, in one write."""
+        requests = self.pick_requests(peer)
+        if requests:
+            await peer.send(*[m.Request(index, begin, length) for index, begin, length in requests])
+
+    def pick_requests(self, peer: PeerState) -> list[tuple[int, int, int]]:
+        """The requests to send ``peer`` now to top its pipeline up (recorded by the picker)."""
         s = self._s
         if s.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
-            return
+            return []
         if peer.peer_choking and not peer.allowed_fast:
-            return
+            return []
         picker = s._picker
         want = requesting.requests_wanted(requesting.queue_depth(peer, s.config), picker.in_flight(peer.key))
         if not want:
-            return
+            return []
         # (pieces whose v2 hash is not known yet are not asked for)
         blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic())
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
@@ -262,8 +316,7 @@ class PeerHandler:
                 if b.index not in peer.allowed_fast:
                     picker.cancel_request(peer.key, b)
             blocks = [b for b in blocks if b.index in peer.allowed_fast]
-        if blocks:
-            await peer.send(*[m.Request(b.index, b.begin, b.length) for b in blocks])
+        return [(b.index, b.begin, b.length) for b in blocks]
 
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
         s = self._s
@@ -274,6 +327,11 @@ class PeerHandler:
             await s._shared.download_limit.consume(length)
         if not s.download_limit.unlimited:
             await s.download_limit.consume(length)
+        await s.pieces.wait_for_room(index)
+        if self._take_block(peer, msg, limited=True):
+            await self.fill_requests(peer)
+            return
+        # past the memory cap with pieces still being assembled: this one goes to disk block by block
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
         result = s._picker.block_received(peer.key, Block(index, begin, length))

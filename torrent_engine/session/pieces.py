@@ -1,9 +1,13 @@
-"""Piece assembly and verification: blocks into the piece's buffer; a complete piece hashed and
-then written in one worker-thread hop; passed (HAVE to peers) or failed (re-download, smart ban).
+"""Piece assembly and verification: blocks into the piece's buffer; a complete piece hashed and,
+if it passed, written, in one worker-thread hop; passed (HAVE to peers) or failed (re-download,
+smart ban).
 
 Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
-check. Past ``Config.piece_buffer_bytes`` in memory a new piece goes to disk block by block and is
-hashed from disk once complete (a failed one is then only re-downloaded over).
+check. Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified and
+written, and are reused while downloading (no allocation per piece). When verification falls
+behind, a block that needs a new buffer waits for one (``wait_for_room``: its peer's socket is not
+read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk block by
+block and is hashed from disk once complete (a failed one is then only re-downloaded over).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import anyio
 from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
+from ..session_state import State
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -41,7 +46,10 @@ class Pieces:
     def __init__(self, session: Session) -> None:
         self._s = session
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
-        self._buffered_bytes = 0
+        self._buffered_bytes = 0  # in _buffers and in pieces being verified
+        self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
+        self._spare: list[bytearray] = []  # piece buffers to reuse
+        self._room = anyio.Event()  # set when a verified piece gives its buffer back
         self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
         self.verifying: set[int] = set()
         self.smart_ban = SmartBan(session.config.max_failures_before_ban)
@@ -49,8 +57,63 @@ class Pieces:
 
     @property
     def buffered_bytes(self) -> int:
-        """Bytes held in memory for pieces not yet complete."""
+        """Bytes held in memory for pieces being assembled or verified."""
         return self._buffered_bytes
+
+    def can_take(self, index: int) -> bool:
+        """Whether a block of piece ``index`` can be stored now without an await (its buffer
+        exists or fits under the cap; not a piece going to disk block by block)."""
+        if index in self._buffers:
+            return True
+        return index not in self._direct and \
+            self._buffered_bytes + self._s.torrent.piece_size(index) <= self._s.config.piece_buffer_bytes
+
+    def take(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
+        """Keep a block the picker accepted, without an await (``can_take`` said so); once the
+        piece is complete, verify it in the background."""
+        buf = self._buffers.get(index)
+        if buf is None:
+            buf = self._buffers[index] = self._new_buffer(self._s.torrent.piece_size(index))
+        buf[begin:begin + len(block)] = block
+        if piece_complete:
+            self._verify_soon(index, buf)
+
+    async def wait_for_room(self, index: int) -> None:
+        """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
+        still being verified (they give their buffers back): better than going to disk block by
+        block when hashing and writing are what is slow."""
+        s = self._s
+        while index not in self._buffers and index not in self._direct and self._verify_bytes and \
+                self._buffered_bytes + s.torrent.piece_size(index) > s.config.piece_buffer_bytes:
+            await self._room.wait()
+
+    def _new_buffer(self, size: int) -> bytearray:
+        self._buffered_bytes += size
+        if size == self._s.torrent.piece_length and self._spare:
+            return self._spare.pop()
+        return bytearray(size)
+
+    def _buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
+        self._buffered_bytes -= len(buf)
+        self._verify_bytes -= len(buf)
+        s = self._s
+        if reuse and len(buf) == s.torrent.piece_length and s.state is State.DOWNLOADING and \
+                (len(self._spare) + 1) * len(buf) <= s.config.piece_buffer_bytes:
+            self._spare.append(buf)
+        self._room.set()
+        self._room = anyio.Event()
+
+    def drop_spares(self) -> None:
+        """Free the buffers kept for reuse (the download is complete)."""
+        self._spare.clear()
+
+    def _verify_soon(self, index: int, buf: bytearray) -> None:
+        s = self._s
+        self.verifying.add(index)
+        del self._buffers[index]
+        self._verify_bytes += len(buf)
+        assert s._tg is not None
+        s._tg.start_soon(self._verify_piece, index, buf)
 
     async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
@@ -60,8 +123,7 @@ class Pieces:
         direct = self._direct.get(index)
         if buf is None and direct is None:
             if self._buffered_bytes + torrent.piece_size(index) <= s.config.piece_buffer_bytes:
-                buf = self._buffers[index] = bytearray(torrent.piece_size(index))
-                self._buffered_bytes += len(buf)
+                buf = self._buffers[index] = self._new_buffer(torrent.piece_size(index))
             else:  # too much in memory already: this piece goes to disk block by block
                 direct = self._direct[index] = _DirectPiece()
         if buf is not None:
@@ -78,13 +140,11 @@ class Pieces:
                     direct.idle.set()
                     direct.idle = anyio.Event()
         if piece_complete:
-            self.verifying.add(index)
-            assert s._tg is not None
             if buf is not None:
-                del self._buffers[index]
-                self._buffered_bytes -= len(buf)
-                s._tg.start_soon(self._verify_piece, index, buf)
+                self._verify_soon(index, buf)
             else:
+                self.verifying.add(index)
+                assert s._tg is not None
                 s._tg.start_soon(self._verify_direct, index)
 
     async def _verify_direct(self, index: int) -> None:
@@ -102,29 +162,44 @@ class Pieces:
             await self._failed(index, None)
 
     async def _verify_piece(self, index: int, buf: bytearray) -> None:
+        """Hash a piece assembled in memory and, if it passed, write it: one worker-thread hop.
+        The buffer is given back (for reuse) once nothing uses it any more."""
         s = self._s
         assert s._storage is not None
         torrent = s.torrent
+        reuse = refill = False
         try:
-            if s.layers.learning:  # a hybrid learning its missing v2 layers from its own data
-                ok, v2 = await anyio.to_thread.run_sync(piece_ok_and_v2_hash, torrent, index, memoryview(buf))
-                if v2 is not None:
-                    s.layers.learn(index, v2)
-            else:
-                ok = await anyio.to_thread.run_sync(piece_ok, torrent, index, memoryview(buf))
-            if ok:
-                await s._storage.write_block(index, 0, memoryview(buf))
-        except StorageError as exc:
+            learned: list[bytes | None] = []
+
+            def check() -> bool:  # in the worker thread, before the write
+                if learning:  # a hybrid learning its missing v2 layers from its own data
+                    ok, v2 = piece_ok_and_v2_hash(torrent, index, memoryview(buf))
+                    learned.append(v2)
+                    return ok
+                return piece_ok(torrent, index, memoryview(buf))
+
+            learning = s.layers.learning
+            try:
+                ok = await s._storage.write_piece_if(index, buf, check)
+            except StorageError as exc:
+                self.verifying.discard(index)
+                await s._fail(exc)
+                return
+            if learned and learned[0] is not None:
+                s.layers.learn(index, learned[0])
             self.verifying.discard(index)
-            await s._fail(exc)
-            return
-        self.verifying.discard(index)
+            if ok:
+                for key in self.smart_ban.piece_passed(index, buf):
+                    s._ban(cast(tuple[str, int], key))
+            else:
+                refill = self._failed_now(index, buf)
+            reuse = True  # (the worker thread and the smart ban are done with it)
+        finally:
+            self._buffer_done(buf, reuse=reuse)
         if ok:
-            for key in self.smart_ban.piece_passed(index, buf):
-                s._ban(cast(tuple[str, int], key))
             await self.passed(index)
-        else:
-            await self._failed(index, buf)
+        elif refill:
+            await self._refill_all()
 
     async def passed(self, index: int) -> None:
         """Piece ``index`` is verified and on disk: record it, tell the peers, maybe complete."""
@@ -138,10 +213,15 @@ class Pieces:
     async def _failed(self, index: int, buf: bytearray | None) -> None:
         """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
         hash is not known yet has not failed: it is fetched again later, held against no one."""
+        if self._failed_now(index, buf):
+            await self._refill_all()
+
+    def _failed_now(self, index: int, buf: bytearray | None) -> bool:
+        """The synchronous part of ``_failed``; False when the piece did not count as failed."""
         s = self._s
         if s.layers.blocked(index):
             s._picker.piece_failed(index)
-            return
+            return False
         self.hash_failures += 1
         sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
         s._picker.piece_failed(index)
@@ -149,4 +229,8 @@ class Pieces:
         s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):
             s._ban(cast(tuple[str, int], key))
+        return True
+
+    async def _refill_all(self) -> None:
+        s = self._s
         await fan_out(list(s._peers.values()), s.handler.fill_requests, s.config.control_send_timeout)

@@ -11,7 +11,7 @@ from ..config import Config
 from ..peer.messages import BLOCK_SIZE
 from .peer import PeerState
 
-REQUEST_BATCH = 16  # requests are sent once this many slots are free (or a quarter of the queue)
+REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
 def queue_depth(peer: PeerState, config: Config) -> int:

@@ -1,16 +1,17 @@
-"""Seeding: answer peers' requests from a read cache, several blocks per write, and choose whom
-to upload to (the choker, every 10 s and when a slot frees)."""
+"""Seeding: answer peers' requests from a read cache, runs of blocks per write with the next pieces
+read ahead, and choose whom to upload to (the choker, every 10 s and when a slot frees)."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
 
 import anyio
 
 from ..choker import ChokePeer, Choker
-from ..errors import PeerProtocolError
+from ..errors import PeerProtocolError, StorageError
 from ..peer import messages as m
 from ..session_state import State
 from .peer import PeerState, fan_out
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from .core import Session
 
 PIECE_CACHE_BYTES = 32 * 1024 * 1024  # read cache for seeding: whole pieces, LRU
-UPLOAD_BATCH = 8  # blocks sent in one write when the peer has that many requests queued
+UPLOAD_RUN_BYTES = 256 * 1024  # block bytes sent in one write when the peer has that many queued
+READ_AHEAD_PIECES = 2  # pieces read ahead of the upload queue's head
+READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
 
 
 class Uploader:
@@ -30,6 +33,7 @@ class Uploader:
         self._s = session
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
+        self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
         self._rechoke_now = anyio.Event()
 
@@ -44,6 +48,18 @@ class Uploader:
         peer.upload_queue.append(req)
         peer.upload_wakeup.set()
 
+    def take_request(self, peer: PeerState, req: m.Request) -> bool:
+        """``on_request`` without an await (a reject is written, not waited for). Always True."""
+        if req.index not in self._s.have:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+            if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
+                peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
+            return True
+        peer.upload_queue.append(req)
+        peer.upload_wakeup.set()
+        return True
+
     async def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:
         """Drop a queued request the peer cancelled."""
         try:
@@ -54,48 +70,95 @@ class Uploader:
             await peer.send(m.RejectRequest(msg.index, msg.begin, msg.length))
 
     async def serve(self, peer: PeerState) -> None:
-        """Serve the peer's queued requests, several blocks per write (UPLOAD_BATCH)."""
+        """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
+        write, the pieces asked for next read ahead while a run goes out."""
         s = self._s
         assert s._shared is not None
         limit = s._shared.upload_limit
+        link = peer.link
+        queue = peer.upload_queue
+        cache = self._piece_cache
         while True:
-            if not peer.upload_queue:
+            if not queue:
                 peer.upload_wakeup = anyio.Event()
                 await peer.upload_wakeup.wait()
                 continue
-            msgs: list[m.Message] = []
+            pieces: list[tuple[int, int, memoryview]] = []
             size = 0
-            while peer.upload_queue and len(msgs) < UPLOAD_BATCH and not peer.am_choking:
-                req = peer.upload_queue.popleft()
-                data = await self.read_piece(req.index)
+            while queue and size < UPLOAD_RUN_BYTES and not peer.am_choking:
+                req = queue[0]
+                data = cache.get(req.index)
+                if data is None:
+                    if pieces:
+                        break  # send what is at hand first
+                    data = await self.read_piece(req.index)
+                    if not queue or queue[0] is not req:
+                        continue  # the queue changed while we read (cancel, choke)
+                else:
+                    cache.move_to_end(req.index)
+                queue.popleft()
                 block = memoryview(data)[req.begin:req.begin + req.length]
                 if len(block) == req.length:
-                    msgs.append(m.Piece(req.index, req.begin, block))
+                    pieces.append((req.index, req.begin, block))
                     size += req.length
             if peer.am_choking:
-                peer.upload_queue.clear()  # choked while we read: those requests are void (BEP 3)
-                if peer.fast and msgs:  # BEP 6: the choke rejected the queue; these were taken from it
-                    await peer.send(*[m.RejectRequest(p.index, p.begin, len(p.block))
-                                      for p in msgs if isinstance(p, m.Piece)])
+                queue.clear()  # choked while we read: those requests are void (BEP 3)
+                if peer.fast and pieces:  # BEP 6: the choke rejected the queue; these were taken from it
+                    await peer.send(*[m.RejectRequest(i, b, len(blk)) for i, b, blk in pieces])
                 continue
-            if not msgs:
+            if not pieces:
                 continue
+            self._read_ahead(queue)
             await limit.consume(size)
             if not s.upload_limit.unlimited:
                 await s.upload_limit.consume(size)
-            await peer.send(*msgs)
+            peer.last_sent = time.monotonic()
+            link.write_pieces(pieces)
+            await link.drain()
             peer.uploaded += size
             peer.up_window += size
             s.stats.uploaded(size)
 
+    def _read_ahead(self, queue: deque[m.Request]) -> None:
+        """Start reading the next few pieces the queue asks for that are not in the cache."""
+        tg = self._s._tg
+        if tg is None:
+            return
+        wanted: list[int] = []
+        for n, req in enumerate(queue):
+            if n >= READ_AHEAD_SCAN or len(wanted) >= READ_AHEAD_PIECES:
+                break
+            i = req.index
+            if i not in self._piece_cache and i not in self._reading and i not in wanted:
+                wanted.append(i)
+        for i in wanted:
+            tg.start_soon(self._read_quietly, i)
+
+    async def _read_quietly(self, index: int) -> None:
+        try:
+            await self.read_piece(index)
+        except StorageError:
+            pass  # the uploader's own read of it reports the error
+
     async def read_piece(self, index: int) -> bytes:
-        """A verified piece's data, from the cache or the disk."""
+        """A verified piece's data, from the cache or the disk (one read per piece at a time)."""
         data = self._piece_cache.get(index)
         if data is not None:
             self._piece_cache.move_to_end(index)
             return data
+        reading = self._reading.get(index)
+        if reading is not None:  # being read already (read ahead): wait for that read
+            await reading.wait()
+            data = self._piece_cache.get(index)
+            if data is not None:
+                return data
         assert self._s._storage is not None
-        data = await self._s._storage.read_piece(index)
+        done = self._reading[index] = anyio.Event()
+        try:
+            data = await self._s._storage.read_piece(index)
+        finally:
+            del self._reading[index]
+            done.set()
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
         while self._piece_cache_bytes > PIECE_CACHE_BYTES and len(self._piece_cache) > 1:
@@ -116,7 +179,8 @@ class Uploader:
         while True:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
-            with anyio.move_on_after(s.config.rechoke_interval):
+            # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
+            with anyio.move_on_after(s.config.rechoke_interval if s._peers else math.inf):
                 await self._rechoke_now.wait()
 
     async def rechoke(self) -> None:

@@ -1,18 +1,40 @@
 """One uTP connection, sans-I/O: packets and a clock value in, datagrams and events out.
 
-The shell feeds every packet for this connection to ``receive_packet(packet, now_us)``, calls
-``on_timer(now_us)`` when ``timeout_at`` passes, drains ``datagrams(now_us)`` to the socket and
-``events()`` to the application. The application writes with ``send`` (bounded by the send
-buffer) and reads with ``read`` (the advertised window is the free receive buffer).
+The shell feeds every datagram for this connection to ``receive_datagram(data, now_us)`` (or a
+decoded packet to ``receive_packet``), calls ``on_timer(now_us)`` when ``timeout_at`` passes,
+drains ``datagrams(now_us)`` to the socket and ``events()`` to the application. The application
+writes with ``send`` (bounded by the send buffer) and reads with ``read`` (the advertised window
+is the free receive buffer).
+
+The per-datagram path is written for speed, since every step runs once per ~1 400 bytes: the
+header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
+new (a steady download) takes a short path; acks are coalesced (the shell drains
+``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch);
+selective-ack work happens only when packets arrive out of order.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
+from ..errors import UtpError
 from . import events as ev
 from .congestion import MAX_RTO_US, Ledbat, RttEstimator
-from .packet import HEADER_SIZE, SEQ_MASK, TS_MASK, Packet, PacketType, encode, make_sack, sack_bits, seq_less
+from .packet import (
+    HEADER,
+    HEADER_SIZE,
+    SEQ_MASK,
+    TS_MASK,
+    VERSION,
+    Packet,
+    PacketType,
+    decode,
+    encode_header,
+    make_sack,
+    sack_bits,
+    seq_less,
+)
 from .state import CAN_CLOSE, CAN_SEND, State, UtpStateError, next_state
 
 PACKET_SIZE = 1400  # whole datagram; safe under every common path MTU (no PMTU discovery)
@@ -22,12 +44,21 @@ SYN_RETRIES = 2  # SYN resends before the connect fails (libtorrent's utp_syn_re
 MAX_TIMEOUTS = 6  # consecutive timeouts of a connected socket before it is declared dead
 MAX_REORDER = 1024  # out-of-order packets we buffer
 
+_DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
+                                     PacketType.SYN)
+_DATA_V1 = (PacketType.DATA << 4) | VERSION  # first header byte of a data packet
+_ROUTING = struct.Struct(">BB14xHH")  # the header's type/version, extension, seq_nr and ack_nr
+# module constants: an enum member read through its class costs ten times a global's lookup
+_SYN_SENT, _CONNECTED, _FIN_SENT, _CLOSED = State.SYN_SENT, State.CONNECTED, State.FIN_SENT, State.CLOSED
+_READABLE = ev.Readable()
+_WRITABLE = ev.Writable()
+
 
 @dataclass(slots=True)
 class _Out:
     kind: PacketType
     seq: int
-    payload: bytes
+    payload: bytes | bytearray
     sent_us: int = 0
     transmissions: int = 0
     need_resend: bool = False
@@ -41,7 +72,7 @@ class UtpConnection:
                  recv_buffer: int = 1 << 20, send_buffer: int = 1 << 20, max_window: int = 1 << 20) -> None:
         self.recv_id = recv_id & SEQ_MASK
         self.send_id = send_id & SEQ_MASK
-        self.state = State.SYN_SENT
+        self.state = _SYN_SENT
         self.packet_size = packet_size
         self.payload_size = packet_size - HEADER_SIZE - 2 - SACK_LIMIT
         self.recv_buffer = recv_buffer
@@ -63,7 +94,7 @@ class UtpConnection:
         self._out: dict[int, _Out] = {}
         self._send_buf = bytearray()
         self._recv_buf = bytearray()
-        self._reorder: dict[int, tuple[PacketType, bytes]] = {}
+        self._reorder: dict[int, tuple[int, bytes]] = {}
         self._reorder_bytes = 0
         self._reply_micro = 0
         self._ack_needed = False
@@ -78,6 +109,10 @@ class UtpConnection:
         self._eof_seq: int | None = None
         self._eof = False
         self._events: list[ev.Event] = []
+        self._readable_queued = False  # Readable / Writable are queued once per events() call
+        self._writable_queued = False
+        self._to_resend = 0  # packets in _out with need_resend set
+        self._pending_delay = 0  # the last one-way delay sample of in-order data not yet fed to LEDBAT
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -87,6 +122,7 @@ class UtpConnection:
         syn = _Out(PacketType.SYN, conn.seq_nr, b"")
         conn._out[syn.seq] = syn
         syn.need_resend = True  # "resend" = send now
+        conn._to_resend = 1
         conn.seq_nr = (conn.seq_nr + 1) & SEQ_MASK
         return conn
 
@@ -96,7 +132,7 @@ class UtpConnection:
         if syn.type is not PacketType.SYN:
             raise UtpStateError(f"accept() needs an ST_SYN, got {syn.type.name}")
         conn = cls(recv_id=syn.connection_id + 1, send_id=syn.connection_id, seq_nr=seq_nr, **kw)
-        conn.state = State.CONNECTED
+        conn.state = _CONNECTED
         conn.ack_nr = syn.seq_nr
         conn.peer_wnd = syn.wnd_size
         conn._reply_micro = (now_us - syn.timestamp) & TS_MASK
@@ -128,11 +164,21 @@ class UtpConnection:
 
     def read(self, max_bytes: int = 1 << 30) -> bytes:
         """Take up to ``max_bytes`` of the received, in-order data."""
-        data = bytes(self._recv_buf[:max_bytes])
-        del self._recv_buf[:max_bytes]
+        buf = self._recv_buf
+        if max_bytes >= len(buf):
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(memoryview(buf)[:max_bytes])
+            del buf[:max_bytes]
         if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
             self._ack_needed = True  # tell a peer stalled on our zero window that it is open
         return data
+
+    @property
+    def ack_pending(self) -> bool:
+        """Whether an ack waits to be sent (e.g. ``read`` reopened a window the peer saw closed)."""
+        return self._ack_needed
 
     @property
     def readable(self) -> int:
@@ -164,47 +210,137 @@ class UtpConnection:
     def events(self) -> list[ev.Event]:
         """The events since the last call (connected, readable, writable, end of stream, closed)."""
         out, self._events = self._events, []
+        self._readable_queued = self._writable_queued = False
         return out
 
+    def _readable(self) -> None:
+        if not self._readable_queued:
+            self._readable_queued = True
+            self._events.append(_READABLE)
+
     # -- network side --------------------------------------------------------------------
+    def receive_datagrams(self, datagrams: list[bytes], now_us: int) -> None:
+        """Process a batch of datagrams from the peer, in arrival order, at ``now_us``.
+
+        The steady download (data packets in order, acking nothing new) runs in one tight loop
+        that appends each payload to the receive buffer and keeps the sequence state in locals;
+        the first datagram that is anything else, and every one after it, goes through
+        ``receive_datagram``. The result is the same as feeding them one by one."""
+        done = 0
+        if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
+            unpack = _ROUTING.unpack_from  # type, extension, seq_nr, ack_nr: no 32-bit ints made
+            acked = self.acked_seq
+            expect = (self.ack_nr + 1) & SEQ_MASK
+            buf = self._recv_buf
+            room = 2 * self.recv_buffer - len(buf)  # payload bytes the buffer may still take
+            last = b""
+            for data in datagrams:
+                size = len(data) - HEADER_SIZE
+                if size < 0 or size > room:
+                    break
+                first, ext, seq, ack = unpack(data)
+                if first != _DATA_V1 or ext or seq != expect or ack != acked:
+                    break
+                buf += data[HEADER_SIZE:]
+                room -= size
+                expect = (expect + 1) & SEQ_MASK
+                last = data
+                done += 1
+            if done:
+                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(last)  # the latest packet's
+                self.packets_received += done
+                self.ack_nr = (expect - 1) & SEQ_MASK
+                self._reply_micro = (now_us - ts) & TS_MASK
+                self.peer_wnd = wnd
+                if ts_diff and self._out:
+                    self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
+                self._ack_needed = True
+                if buf and not self._readable_queued:
+                    self._readable_queued = True
+                    self._events.append(_READABLE)
+        for i in range(done, len(datagrams)):
+            self.receive_datagram(datagrams[i], now_us)
+
+    def receive_datagram(self, data: bytes, now_us: int) -> None:
+        """Process one datagram from the peer at ``now_us``; a malformed one is dropped and counted."""
+        if len(data) < HEADER_SIZE:
+            self.packets_dropped += 1
+            return
+        first, ext, _, ts, ts_diff, wnd, seq, ack = HEADER.unpack_from(data)
+        if (first == _DATA_V1 and not ext and self.state is _CONNECTED and ack == self.acked_seq
+                and seq == (self.ack_nr + 1) & SEQ_MASK and not self._reorder and self._eof_seq is None
+                and len(self._recv_buf) + len(data) - HEADER_SIZE <= 2 * self.recv_buffer):
+            # The steady download: the next data packet in order, acking nothing new. This is
+            # what ``_receive`` would do for it (CONNECTED stays CONNECTED in the state table).
+            self.packets_received += 1
+            self._reply_micro = (now_us - ts) & TS_MASK
+            self.peer_wnd = wnd
+            if ts_diff and self._out:
+                self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
+            self._ack_needed = True
+            self.ack_nr = seq
+            if len(data) > HEADER_SIZE:
+                self._recv_buf += data[HEADER_SIZE:]
+                if not self._readable_queued:
+                    self._readable_queued = True
+                    self._events.append(_READABLE)
+            return
+        if ext or first & 0x0F != VERSION or first >> 4 > _SYN:
+            try:  # extensions (selective ACK) and validation: the full decoder
+                pkt = decode(data)
+            except UtpError:
+                self.packets_dropped += 1
+                return
+            self._receive(pkt.type, ts, ts_diff, wnd, seq, ack, pkt.sack, pkt.payload, now_us)
+        else:
+            self._receive(first >> 4, ts, ts_diff, wnd, seq, ack, None, data[HEADER_SIZE:], now_us)
+
     def receive_packet(self, pkt: Packet, now_us: int) -> None:
-        """Process one packet from the peer at ``now_us``."""
-        if self.state is State.CLOSED:
+        """Process one decoded packet from the peer at ``now_us``."""
+        self._receive(pkt.type, pkt.timestamp, pkt.timestamp_difference, pkt.wnd_size, pkt.seq_nr,
+                      pkt.ack_nr, pkt.sack, pkt.payload, now_us)
+
+    def _receive(self, kind: int, ts: int, ts_diff: int, wnd: int, seq: int, ack: int,
+                 sack: bytes | None, payload: bytes, now_us: int) -> None:
+        if self.state is _CLOSED:
             # after a clean close, keep acking the peer's retransmitted FIN (our last ack was lost)
-            if self.error is None and pkt.type is PacketType.FIN and self._eof:
+            if self.error is None and kind == _FIN and self._eof:
                 self._ack_needed = True
             return
         try:
-            new_state = next_state(self.state, pkt.type)
+            new_state = next_state(self.state, kind)
         except UtpStateError:
             self.packets_dropped += 1
             return
         self.packets_received += 1
-        self._reply_micro = (now_us - pkt.timestamp) & TS_MASK
-        if pkt.type is PacketType.RESET:
+        self._reply_micro = (now_us - ts) & TS_MASK
+        if kind == _RESET:
             self._finish("connection reset by peer")
             return
-        if pkt.type is PacketType.SYN:
-            if pkt.seq_nr == self.ack_nr or self.state is State.SYN_SENT:
+        if kind == _SYN:
+            if seq == self.ack_nr or self.state is _SYN_SENT:
                 self._ack_needed = True
             return
-        if self.state is State.SYN_SENT:
-            if pkt.ack_nr != (self.seq_nr - 1) & SEQ_MASK:
+        if self.state is _SYN_SENT:
+            if ack != (self.seq_nr - 1) & SEQ_MASK:
                 self.packets_dropped += 1
                 return
-            self.ack_nr = (pkt.seq_nr - 1) & SEQ_MASK
+            self.ack_nr = (seq - 1) & SEQ_MASK
             self._events.append(ev.Connected())
         self.state = new_state
-        self.peer_wnd = pkt.wnd_size
-        self._process_ack(pkt, now_us)
-        if pkt.type is PacketType.DATA or pkt.type is PacketType.FIN:
-            self._process_data(pkt)
+        self.peer_wnd = wnd
+        if self._out:  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
+            self._process_ack(kind, ack, sack, ts_diff, now_us)
+        if kind == _DATA or kind == _FIN:
+            self._process_data(kind, seq, payload)
         self._maybe_closed()
 
-    def _process_ack(self, pkt: Packet, now_us: int) -> None:
-        ack = pkt.ack_nr
+    def _process_ack(self, kind: int, ack: int, sack: bytes | None, ts_diff: int, now_us: int) -> None:
         if not self._out:
             return  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
+        if self._pending_delay:
+            self.cc.on_delay_sample(self._pending_delay, now_us)
+            self._pending_delay = 0
         last_sent = (self.seq_nr - 1) & SEQ_MASK
         if seq_less(last_sent, ack) or seq_less(ack, self.acked_seq):
             return  # acks something never sent, or stale
@@ -220,8 +356,8 @@ class UtpConnection:
                 if p.transmissions == 1:  # Karn: no samples from retransmitted packets
                     rtt_sample = now_us - p.sent_us
         lost: list[_Out] = []
-        if pkt.sack is not None:
-            offsets = sack_bits(pkt.sack)
+        if sack is not None:
+            offsets = sack_bits(sack)
             for off in offsets:
                 p = self._out.pop((ack + 2 + off) & SEQ_MASK, None)
                 if p is not None:
@@ -238,7 +374,7 @@ class UtpConnection:
                         lost.append(p)
         if progressed:
             self._dup_acks = 0
-        elif pkt.type is PacketType.STATE and self._out:
+        elif kind == _STATE and self._out:
             self._dup_acks += 1
             if self._dup_acks == DUP_ACK_LIMIT:
                 first = self._out.get((ack + 1) & SEQ_MASK)
@@ -246,14 +382,15 @@ class UtpConnection:
                     lost.append(first)
         if rtt_sample is not None:
             self.rtt.sample(rtt_sample)
-        if pkt.timestamp_difference:
-            self.cc.on_delay_sample(pkt.timestamp_difference, now_us)
+        if ts_diff:
+            self.cc.on_delay_sample(ts_diff, now_us)
         if acked_bytes or progressed:
             self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us)
             self.timeouts = 0
             self._rto_deadline = now_us + self.rtt.rto_us if self._out else None
-            if self._send_buf or acked_bytes:
-                self._events.append(ev.Writable())
+            if (self._send_buf or acked_bytes) and not self._writable_queued:
+                self._writable_queued = True
+                self._events.append(_WRITABLE)
         if lost:
             if self._loss_until is None or not seq_less(lost[0].seq, self._loss_until):
                 self.cc.on_loss()
@@ -262,35 +399,37 @@ class UtpConnection:
                 p.fast_resent = True
                 if not p.need_resend:
                     p.need_resend = True
+                    self._to_resend += 1
                     self.bytes_in_flight -= len(p.payload)
         if self._fin_seq is not None and self._fin_seq not in self._out:
             self._fin_acked = True
 
     def _acked(self, p: _Out) -> int:
-        if not p.need_resend:
+        if p.need_resend:
+            self._to_resend -= 1
+        else:
             self.bytes_in_flight -= len(p.payload)
         return len(p.payload)
 
-    def _process_data(self, pkt: Packet) -> None:
+    def _process_data(self, kind: int, seq: int, payload: bytes) -> None:
         self._ack_needed = True
-        seq = pkt.seq_nr
         diff = (seq - self.ack_nr) & SEQ_MASK
         if diff == 0 or diff >= 0x8000:
             return  # a duplicate: the ack we owe tells the peer
         if self._eof_seq is not None and seq_less(self._eof_seq, seq):
             return  # past the peer's FIN
-        if pkt.type is PacketType.FIN and self._eof_seq is None:
+        if kind == _FIN and self._eof_seq is None:
             self._eof_seq = seq
         if diff > 1:
             if (diff <= MAX_REORDER and seq not in self._reorder
-                    and self._reorder_bytes + len(pkt.payload) <= self.recv_buffer):
-                self._reorder[seq] = (pkt.type, pkt.payload)
-                self._reorder_bytes += len(pkt.payload)
+                    and self._reorder_bytes + len(payload) <= self.recv_buffer):
+                self._reorder[seq] = (kind, payload)
+                self._reorder_bytes += len(payload)
             return
-        if len(self._recv_buf) + len(pkt.payload) > 2 * self.recv_buffer:
+        if len(self._recv_buf) + len(payload) > 2 * self.recv_buffer:
             self.packets_dropped += 1  # a peer ignoring our window: unacked, it must resend later
             return
-        delivered = self._deliver(pkt.type, pkt.payload)
+        delivered = self._deliver(kind, payload)
         while self._reorder:
             nxt = (self.ack_nr + 1) & SEQ_MASK
             item = self._reorder.pop(nxt, None)
@@ -299,11 +438,11 @@ class UtpConnection:
             self._reorder_bytes -= len(item[1])
             delivered |= self._deliver(*item)
         if delivered:
-            self._events.append(ev.Readable())
+            self._readable()
 
-    def _deliver(self, kind: PacketType, payload: bytes) -> bool:
+    def _deliver(self, kind: int, payload: bytes) -> bool:
         self.ack_nr = (self.ack_nr + 1) & SEQ_MASK
-        if kind is PacketType.DATA and payload and not self._eof:
+        if kind == _DATA and payload and not self._eof:
             self._recv_buf += payload
             got = True
         else:
@@ -323,13 +462,13 @@ class UtpConnection:
 
     def on_timer(self, now_us: int) -> None:
         """Retransmit, or give up on the connection, if the timeout passed at ``now_us``."""
-        if self.state is State.CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
+        if self.state is _CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
             return
         if not self._out:
             self._rto_deadline = None
             return
         self.timeouts += 1
-        if self.state is State.SYN_SENT and self.timeouts > SYN_RETRIES:
+        if self.state is _SYN_SENT and self.timeouts > SYN_RETRIES:
             self._finish("connect timed out")
             return
         if self.timeouts > MAX_TIMEOUTS:
@@ -341,25 +480,31 @@ class UtpConnection:
                 p.need_resend = True
                 self.bytes_in_flight -= len(p.payload)
             p.fast_resent = False
+        self._to_resend = len(self._out)
         self._loss_until = self.seq_nr
         self._rto_deadline = now_us + min(MAX_RTO_US, self.rtt.rto_us << self.timeouts)
 
     # -- output --------------------------------------------------------------------------
-    def _header(self, kind: PacketType, seq: int, now_us: int, *, with_sack: bool) -> Packet:
+    def _header(self, kind: int, seq: int, now_us: int, *, with_sack: bool) -> bytes:
         sack = None
-        if with_sack and self._reorder:
+        if with_sack and self._reorder:  # selective ACK only while packets wait out of order
             base = (self.ack_nr + 2) & SEQ_MASK
             offsets = sorted((s - base) & SEQ_MASK for s in self._reorder)
             sack = make_sack([o for o in offsets if o < SACK_LIMIT * 8], SACK_LIMIT) or None
-        wnd = self.receive_window
+        wnd = self.recv_buffer - len(self._recv_buf) - self._reorder_bytes
+        if wnd < 0:
+            wnd = 0
         self._advertised = wnd
-        return Packet(kind, self.send_id, now_us & TS_MASK, self._reply_micro, wnd, seq, self.ack_nr, sack)
+        return encode_header(kind, self.send_id, now_us, self._reply_micro, wnd, seq, self.ack_nr, sack)
 
     def _emit(self, p: _Out, now_us: int, out: list[bytes]) -> None:
-        head = self._header(p.kind, p.seq, now_us, with_sack=p.kind is not PacketType.SYN)
-        if p.kind is PacketType.SYN:
-            head = Packet(PacketType.SYN, self.recv_id, head.timestamp, 0, head.wnd_size, p.seq, 0)
-        out.append(encode(head) if not p.payload else encode(head) + p.payload)
+        if p.kind == _SYN:
+            wnd = self.receive_window
+            self._advertised = wnd
+            out.append(encode_header(_SYN, self.recv_id, now_us, 0, wnd, p.seq, 0))
+        else:
+            head = self._header(p.kind, p.seq, now_us, with_sack=True)
+            out.append(head + p.payload if p.payload else head)
         if p.transmissions:
             self.packets_resent += 1
         p.transmissions += 1
@@ -373,62 +518,66 @@ class UtpConnection:
     def datagrams(self, now_us: int) -> list[bytes]:
         """Everything that should go on the wire now: resends, new data, FIN, a bare ack."""
         out: list[bytes] = []
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             if self._ack_needed and self.error is None:
-                out.append(encode(self._header(PacketType.STATE, self.seq_nr, now_us, with_sack=False)))
+                out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=False))
                 self._ack_needed = False
             return out
+        if self._pending_delay:
+            self.cc.on_delay_sample(self._pending_delay, now_us)
+            self._pending_delay = 0
         window = int(min(self.cc.cwnd, self.peer_wnd))
-        for p in self._out.values():
-            if p.need_resend:
-                if self.bytes_in_flight and self.bytes_in_flight + len(p.payload) > window:
-                    break
-                p.need_resend = False
-                self._emit(p, now_us, out)
-        if self.state is not State.SYN_SENT:
+        if self._to_resend:  # (a walk over everything in flight only when something was lost)
+            for p in self._out.values():
+                if p.need_resend:
+                    if self.bytes_in_flight and self.bytes_in_flight + len(p.payload) > window:
+                        break
+                    p.need_resend = False
+                    self._to_resend -= 1
+                    self._emit(p, now_us, out)
+        if self.state is not _SYN_SENT:
             buf = self._send_buf
+            payload_size = self.payload_size
             while buf:
-                n = min(self.payload_size, len(buf))
+                n = min(payload_size, len(buf))
                 if self.bytes_in_flight and self.bytes_in_flight + n > window:
                     break
-                if n < self.payload_size and self.bytes_in_flight and not self._closing:
+                if n < payload_size and self.bytes_in_flight and not self._closing:
                     break  # Nagle: a short packet waits while others are in flight
-                p = _Out(PacketType.DATA, self.seq_nr, bytes(buf[:n]))
+                p = _Out(_DATA, self.seq_nr, buf[:n])
                 del buf[:n]
                 self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
                 self._out[p.seq] = p
                 self._emit(p, now_us, out)
-            if self._closing and not buf and self._fin_seq is None and self.state is State.CONNECTED:
-                p = _Out(PacketType.FIN, self.seq_nr, b"")
+            if self._closing and not buf and self._fin_seq is None and self.state is _CONNECTED:
+                p = _Out(_FIN, self.seq_nr, b"")
                 self._fin_seq = p.seq
                 self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
                 self._out[p.seq] = p
-                self.state = State.FIN_SENT
+                self.state = _FIN_SENT
                 self._emit(p, now_us, out)
-            if self._ack_needed:
-                head = self._header(PacketType.STATE, self.seq_nr, now_us, with_sack=True)
-                out.append(encode(head))
+            if self._ack_needed:  # one ack for everything received since the last call
+                out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
                 self._ack_needed = False
         self._maybe_closed()
         return out
 
     def reset_packet(self, now_us: int) -> bytes:
         """An ST_RESET for this connection (to refuse or abort it)."""
-        reset = Packet(PacketType.RESET, self.send_id, now_us & TS_MASK, 0, 0, self.seq_nr, self.ack_nr)
-        return encode(reset)
+        return encode_header(_RESET, self.send_id, now_us, 0, 0, self.seq_nr, self.ack_nr)
 
     def _maybe_closed(self) -> None:
-        if self.state is State.FIN_SENT and self._fin_acked and (self._eof or self._abandon):
+        if self.state is _FIN_SENT and self._fin_acked and (self._eof or self._abandon):
             self._finish(None)
-        elif (self._abandon and self.state is State.SYN_SENT) or (
-            self._abandon and self._eof and self.state is State.CONNECTED and not self._closing
+        elif (self._abandon and self.state is _SYN_SENT) or (
+            self._abandon and self._eof and self.state is _CONNECTED and not self._closing
         ):
             self._finish(None)
 
     def _finish(self, error: str | None) -> None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
-        self.state = State.CLOSED
+        self.state = _CLOSED
         self.error = error
         self._rto_deadline = None
         self._events.append(ev.Closed(error))

@@ -17,7 +17,9 @@ EXT_SELECTIVE_ACK = 1  # BEP 29
 SEQ_MASK = 0xFFFF  # seq_nr and ack_nr are 16 bits and wrap
 TS_MASK = 0xFFFFFFFF  # timestamps are 32-bit microseconds and wrap
 
-_HEADER = struct.Struct(">BBHIIIHH")
+# type << 4 | version, extension, connection_id, timestamp, timestamp_difference, wnd_size, seq_nr, ack_nr
+HEADER = struct.Struct(">BBHIIIHH")
+_HEADER = HEADER
 
 
 class PacketType(IntEnum):
@@ -58,20 +60,28 @@ def looks_like_utp(data: bytes) -> bool:
     return (first & 0x0F) == VERSION and (first >> 4) <= PacketType.SYN
 
 
+def encode_header(kind: int, connection_id: int, timestamp: int, timestamp_difference: int, wnd_size: int,
+                  seq_nr: int, ack_nr: int, sack: bytes | None = None) -> bytes:
+    """The header (and selective ACK extension) of a packet, without payload: one ``struct`` call
+    and no packet object, for the connection's send path."""
+    head = _HEADER.pack(
+        (kind << 4) | VERSION, 0 if sack is None else EXT_SELECTIVE_ACK, connection_id & SEQ_MASK,
+        timestamp & TS_MASK, timestamp_difference & TS_MASK, wnd_size & TS_MASK, seq_nr & SEQ_MASK,
+        ack_nr & SEQ_MASK,
+    )
+    if sack is None:
+        return head
+    if len(sack) % 4 or not sack or len(sack) > 255:
+        raise UtpError(f"selective ack bitmask must be a non-empty multiple of 4 bytes below 256: "
+                       f"{len(sack)}")
+    return head + bytes((0, len(sack))) + sack
+
+
 def encode(p: Packet) -> bytes:
     """The packet as a datagram (BEP 29 header, extensions, payload)."""
-    ext = 0
-    tail = b""
-    if p.sack is not None:
-        if len(p.sack) % 4 or not p.sack:
-            raise UtpError(f"selective ack bitmask must be a non-empty multiple of 4 bytes: {len(p.sack)}")
-        ext = EXT_SELECTIVE_ACK
-        tail = bytes((0, len(p.sack))) + p.sack
-    head = _HEADER.pack(
-        (p.type << 4) | VERSION, ext, p.connection_id & SEQ_MASK, p.timestamp & TS_MASK,
-        p.timestamp_difference & TS_MASK, p.wnd_size & TS_MASK, p.seq_nr & SEQ_MASK, p.ack_nr & SEQ_MASK,
-    )
-    return head + tail + p.payload
+    head = encode_header(p.type, p.connection_id, p.timestamp, p.timestamp_difference, p.wnd_size,
+                         p.seq_nr, p.ack_nr, p.sack)
+    return head + p.payload if p.payload else head
 
 
 _TYPES = tuple(PacketType)  # indexed by the type nibble (a tuple lookup, not an enum call)

@@ -1,9 +1,11 @@
 """The async shell: one UDP socket multiplexing uTP connections (and passing KRPC datagrams to
 the DHT), and ``UtpStream``, an ``anyio.abc.ByteStream`` over one connection.
 
-Datagrams are handled in the protocol callback (no per-packet task): each is decoded and fed
-to its connection's core, and the connections touched are flushed once per loop iteration, so
-a burst of packets yields one batch of acks. A timer task drives retransmission timeouts.
+Datagrams are read in batches in the event loop's reader callback (no per-packet task, no
+transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain ``recvfrom``,
+hands each to its connection's core (found by the sender's address and connection id in one
+dict lookup), and then flushes every connection touched once, so a batch of data packets is
+answered by one ack. A timer task drives retransmission timeouts.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..errors import UtpError
 from .connection import UtpConnection
-from .packet import SEQ_MASK, TS_MASK, Packet, PacketType, decode, encode, looks_like_utp
+from .events import Readable
+from .packet import (
+    HEADER_SIZE,
+    SEQ_MASK,
+    TS_MASK,
+    VERSION,
+    Packet,
+    PacketType,
+    decode,
+    encode,
+    looks_like_utp,
+)
 from .state import State
 
 log = logging.getLogger(__name__)
@@ -37,6 +50,10 @@ SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP strai
 SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
+READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
+MAX_DATAGRAM = 65536  # the largest UDP payload: nothing is cut short
+WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is woken once this much waits
+_FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
 
@@ -61,11 +78,16 @@ def _unmap(host: str) -> str:
 
 
 class _Protocol(asyncio.DatagramProtocol):
+    """For event loops that cannot watch a file descriptor (``add_reader``): one datagram per call."""
+
     def __init__(self, owner: UtpSocket) -> None:
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.owner._datagram(data, (_unmap(str(addr[0])), int(addr[1])))
+        owner = self.owner
+        owner.datagrams_received += 1
+        owner._datagram(data, addr, owner.now_us())
+        owner._schedule_flush()
 
     def error_received(self, exc: Exception) -> None:
         self.owner._icmp_errors()
@@ -116,9 +138,13 @@ class UtpSocket:
         self.on_accept = on_accept
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._transport: asyncio.DatagramTransport | None = None  # only where add_reader is missing
         self._conns: dict[tuple[Address, int], UtpStream] = {}
+        # the same connections keyed by the sender's address exactly as recvfrom returns it
+        self._by_wire: dict[tuple[Any, int], UtpStream] = {}
         self._dirty: set[UtpStream] = set()
+        self._wake_later: set[UtpStream] = set()  # new data, reader not yet woken (more is coming)
         self._flush_scheduled = False
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
@@ -127,6 +153,8 @@ class UtpSocket:
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.send_errors = 0
+        self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
+        self.datagrams_sent = 0
 
     def now_us(self) -> int:
         """The socket's clock in microseconds."""
@@ -151,24 +179,7 @@ class UtpSocket:
                   task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Bind the UDP socket to ``host:port`` and serve it until cancelled (``task_status`` once bound)."""
         loop = asyncio.get_running_loop()
-        if host in ("", "::"):  # every interface, IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d)
-            sock = _dual_stack_socket(port) if host == "" else None
-            if sock is None:
-                sock = socket.socket(socket.AF_INET6 if host == "::" else socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    sock.bind((host or "0.0.0.0", port))
-                except OSError:
-                    sock.close()
-                    raise
-            else:
-                self._dual = True
-            sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        else:
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
-                                                               local_addr=(host, port))
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
+        sock = await self._bind(host, port)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:  # a burst of a full window must not overflow the default (~200 KB) buffer
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
@@ -181,10 +192,18 @@ class UtpSocket:
             self._recverr = True
         except (OSError, AttributeError):
             self._recverr = False
-        sockname = transport.get_extra_info("sockname")
+        sockname = sock.getsockname()
         # a dual-stack socket serves IPv4 peers (the DHT on it acts as an IPv4 node)
         self._local = ("0.0.0.0" if self._dual else str(sockname[0]), int(sockname[1]))
+        fd = sock.fileno()
+        transport: asyncio.DatagramTransport | None = None
         try:
+            try:
+                loop.add_reader(fd, self._on_readable)
+            except NotImplementedError:  # e.g. Windows' proactor loop: the transport, one by one
+                transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+                self._transport = transport
+            self._sock = sock
             task_status.started()
             while True:
                 await anyio.sleep(TICK)
@@ -194,30 +213,72 @@ class UtpSocket:
                 stream.conn.abort("the uTP socket closed")
                 stream._wake()
             self._conns.clear()
+            self._by_wire.clear()
+            self._sock = None
             self._transport = None
-            transport.close()
+            if transport is not None:
+                transport.close()
+            else:
+                loop.remove_reader(fd)
+                sock.close()
+
+    async def _bind(self, host: str, port: int) -> socket.socket:
+        if host in ("", "::"):  # every interface, IPv4 and IPv6 (IPv4 peers as ::ffff:a.b.c.d)
+            sock = _dual_stack_socket(port) if host == "" else None
+            if sock is not None:
+                self._dual = True
+                sock.setblocking(False)
+                return sock
+            family = socket.AF_INET6 if host == "::" else socket.AF_INET
+            address: Any = (host or "0.0.0.0", port)
+        else:
+            try:
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot resolve the uTP listen address {host}: {exc}") from None
+            if not infos:
+                raise OSError(f"cannot resolve the uTP listen address {host}")
+            family, address = infos[0][0], infos[0][4]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind(address)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     # -- datagrams -----------------------------------------------------------------------
     def sendto(self, data: bytes, addr: Address) -> None:
-        """Send one datagram (IPv4 addresses mapped on a dual-stack socket; errors counted)."""
-        if self._transport is None:
+        """Send one datagram (IPv4 addresses mapped on a dual-stack socket; errors counted).
+
+        A full socket buffer drops the datagram as a router queue would (uTP resends it); an
+        error from an earlier datagram's ICMP reply is read from the error queue."""
+        sock = self._sock
+        if sock is None:
             self.send_errors += 1
             return
         if self._dual and "." in addr[0] and ":" not in addr[0]:
             addr = ("::ffff:" + addr[0], addr[1])
+        self.datagrams_sent += 1
         try:
-            self._transport.sendto(data, addr)
+            if self._transport is not None:
+                self._transport.sendto(data, addr)
+            else:
+                sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.send_errors += 1
         except (OSError, ValueError):
             self.send_errors += 1
+            self._icmp_errors()
 
     def _icmp_errors(self) -> None:
         """An ICMP error came back (e.g. nothing listens on the peer's UDP port): read which
         datagrams caused it, and fail a dial whose SYN was refused at once instead of waiting
         for its timeouts (so the TCP fallback starts immediately)."""
-        if not self._recverr or self._transport is None:
+        sock = self._sock
+        if not self._recverr or sock is None:
             return
-        fd = self._transport.get_extra_info("socket").fileno()
-        sock = socket.socket(fileno=os.dup(fd))
         try:
             for _ in range(64):
                 try:
@@ -233,10 +294,63 @@ class UtpSocket:
                     stream._wake()
         except OSError as exc:
             log.debug("reading the ICMP error queue failed: %s", exc)
-        finally:
-            sock.close()
 
-    def _datagram(self, data: bytes, addr: Address) -> None:
+    def _on_readable(self) -> None:
+        """The socket is readable: read a batch, feed each connection, then flush the touched ones."""
+        sock = self._sock
+        if sock is None:
+            return
+        recv = sock.recvfrom
+        by_wire = self._by_wire
+        dirty = self._dirty
+        now = self.now_us()  # one clock read per batch: the batch is read within microseconds
+        count = 0
+        run: list[bytes] = []  # consecutive datagrams of one connection, handed over together
+        run_stream: UtpStream | None = None
+        while count < READ_BATCH:
+            try:
+                data, addr = recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # an ICMP error reported on the socket (IP_RECVERR): read its queue
+                self._icmp_errors()
+                break
+            count += 1
+            # a data, ack, FIN or reset of a known connection: straight to its core
+            if len(data) >= HEADER_SIZE and data[0] < _FIRST_SYN and data[0] & 0x0F == VERSION:
+                stream = by_wire.get((addr, data[2] << 8 | data[3]))
+                if stream is not None:
+                    if stream is run_stream:
+                        run.append(data)
+                    else:
+                        if run_stream is not None:
+                            run_stream._feed(run, now)
+                        run_stream, run = stream, [data]
+                        dirty.add(stream)
+                    continue
+            if run_stream is not None:  # keep the arrival order across connections
+                run_stream._feed(run, now)
+                run_stream, run = None, []
+            self._datagram(data, addr, now)
+        if run_stream is not None:
+            run_stream._feed(run, now)
+        self.datagrams_received += count
+        backlog = False
+        if count == READ_BATCH:
+            try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
+                sock.recv(1, socket.MSG_PEEK)
+                backlog = True
+            except OSError:
+                pass  # drained (or an error, which the next read reports)
+        if dirty or self._wake_later:
+            # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
+            # take the data in fewer, larger reads
+            self._flush(backlog=backlog)
+
+    def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
+        """Every datagram the batch path does not take: KRPC, SYNs, unknown connections, the
+        first packet of a connection from this address (which enters it in ``_by_wire``)."""
+        addr: Address = (_unmap(str(wire_addr[0])), int(wire_addr[1]))
         if not looks_like_utp(data):
             if data[:1] == b"d" and self._dht is not None:
                 self._dht._put(data, addr)
@@ -253,14 +367,16 @@ class UtpSocket:
                 return
         else:
             stream = self._conns.get((addr, pkt.connection_id))
+            if stream is not None and stream._wire_key is None:
+                stream._wire_key = (wire_addr, pkt.connection_id)
+                self._by_wire[stream._wire_key] = stream
         if stream is None:
             if pkt.type is not PacketType.RESET:
                 self.resets_sent += 1
-                now = self.now_us() & TS_MASK
-                reset = Packet(PacketType.RESET, pkt.connection_id, now, 0, 0, 0, pkt.seq_nr)
+                reset = Packet(PacketType.RESET, pkt.connection_id, now & TS_MASK, 0, 0, 0, pkt.seq_nr)
                 self.sendto(encode(reset), addr)
             return
-        stream.conn.receive_packet(pkt, self.now_us())
+        stream.conn.receive_packet(pkt, now)
         self._mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
@@ -274,23 +390,39 @@ class UtpSocket:
 
     def _mark(self, stream: UtpStream) -> None:
         self._dirty.add(stream)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush_soon)
 
-    def _flush(self) -> None:
+    def _flush_soon(self) -> None:
         self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self, *, backlog: bool = False) -> None:
         dirty, self._dirty = self._dirty, set()
         now = self.now_us()
         for stream in dirty:
-            self._service(stream, now)
+            self._service(stream, now, backlog=backlog)
+        if not backlog and self._wake_later:
+            for stream in self._wake_later:
+                stream._wake()
+            self._wake_later.clear()
 
-    def _service(self, stream: UtpStream, now: int) -> None:
+    def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
         conn = stream.conn
         for d in conn.datagrams(now):
             self.sendto(d, stream.remote)
-        if conn.events():
-            stream._wake()
+        events = conn.events()
+        if events:
+            if (backlog and len(events) == 1 and type(events[0]) is Readable
+                    and conn.readable < WAKE_BYTES):
+                self._wake_later.add(stream)
+            else:
+                self._wake_later.discard(stream)
+                stream._wake()
 
     def _tick(self) -> None:
         now = self.now_us()
@@ -305,7 +437,12 @@ class UtpSocket:
                     stream._closed_at = now
                     stream._wake()
                 elif now - stream._closed_at > LINGER_US or conn.error is not None:
-                    del self._conns[key]
+                    self._forget(key)
+
+    def _forget(self, key: tuple[Address, int]) -> None:
+        stream = self._conns.pop(key, None)
+        if stream is not None and stream._wire_key is not None:
+            self._by_wire.pop(stream._wire_key, None)
 
     # -- dialing -------------------------------------------------------------------------
     def note_silent(self, host: str, port: int) -> None:
@@ -342,7 +479,7 @@ class UtpSocket:
     async def connect(self, host: str, port: int) -> UtpStream:
         """Open a uTP connection (raises ``UtpError`` when refused or unanswered; the caller
         bounds the wait with a timeout)."""
-        if self._transport is None:
+        if self._sock is None:
             raise UtpError("the uTP socket is not running")
         addr = (await self._resolve(host), port)  # replies come from the IP: key by it
         for _ in range(64):
@@ -360,10 +497,10 @@ class UtpSocket:
                 await stream._wait()
         except BaseException:
             conn.abort("connect cancelled")
-            self._conns.pop((addr, conn.recv_id), None)
+            self._forget((addr, conn.recv_id))
             raise
         if conn.state is State.CLOSED:
-            self._conns.pop((addr, conn.recv_id), None)
+            self._forget((addr, conn.recv_id))
             raise UtpError(f"uTP connect to {host}:{port} failed: {conn.error}")
         return stream
 
@@ -378,6 +515,8 @@ class UtpStream(anyio.abc.ByteStream):
         self._changed = anyio.Event()
         self._closed_at: int | None = None
         self._closed_by_us = False
+        self._wire_key: tuple[Any, int] | None = None  # the key in UtpSocket._by_wire, once known
+        self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
 
     def _wake(self) -> None:
         self._changed.set()
@@ -400,7 +539,8 @@ class UtpStream(anyio.abc.ByteStream):
                 raise anyio.ClosedResourceError
             if conn.readable:
                 data = conn.read(max_bytes)
-                self._sock._mark(self)  # a reopened window is announced
+                if conn.ack_pending:
+                    self._sock._mark(self)  # a reopened window is announced
                 return data
             if conn.at_eof:
                 raise anyio.EndOfStream

@@ -26,7 +26,7 @@ class UtpStateError(UtpError):
 
 
 _T = PacketType
-TRANSITIONS: dict[tuple[State, PacketType], State] = {
+TRANSITIONS: dict[tuple[State, int], State] = {  # (state, PacketType) -> state
     (State.SYN_SENT, _T.STATE): State.CONNECTED,  # the SYN's ack
     (State.SYN_SENT, _T.DATA): State.CONNECTED,  # an ack lost, data already flowing
     (State.SYN_SENT, _T.RESET): State.CLOSED,  # refused
@@ -47,9 +47,11 @@ CAN_SEND = frozenset({State.SYN_SENT, State.CONNECTED})
 CAN_CLOSE = frozenset({State.SYN_SENT, State.CONNECTED})
 
 
-def next_state(state: State, kind: PacketType) -> State:
-    """The state after receiving a ``kind`` packet in ``state``; ``UtpStateError`` when not allowed."""
+def next_state(state: State, kind: int) -> State:
+    """The state after receiving a ``kind`` packet (a ``PacketType`` value) in ``state``;
+    ``UtpStateError`` when not allowed."""
     try:
         return TRANSITIONS[(state, kind)]
     except KeyError:
-        raise UtpStateError(f"uTP packet {kind.name} not expected in state {state.value}") from None
+        name = PacketType(kind).name if kind in PacketType._value2member_map_ else str(kind)
+        raise UtpStateError(f"uTP packet {name} not expected in state {state.value}") from None

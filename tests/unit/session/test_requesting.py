@@ -20,8 +20,11 @@ def _peer(**kw: object) -> PeerState:
 
 @pytest.mark.parametrize(("depth", "in_flight", "expected"), [
     (100, 0, 100),  # an empty pipeline is filled at once
-    (100, 90, 0),  # 10 free slots: wait for a batch of 16 (a quarter would be 25)
-    (100, 84, 16),
+    (100, 90, 0),  # 10 free slots: wait for a batch, a quarter of the queue (25)
+    (100, 75, 25),
+    (500, 400, 0),  # a long queue: batches of 128, or a quarter of it when that is less (125)
+    (500, 375, 125),
+    (1000, 872, 128),
     (8, 6, 2),  # a short queue: a quarter of it (2) is a batch
     (4, 4, 0),
     (4, 9, 0),  # over (the depth fell): nothing

@@ -86,15 +86,18 @@ class Pair:
             for d in self.b.datagrams(self.now):
                 self._send("b", d)
 
-    def _deliver(self, dest: str, data: bytes) -> None:
-        pkt = decode(data)
+    def _deliver(self, dest: str, batch: list[bytes]) -> None:
+        # datagrams arriving together reach a core together, as the socket hands over a batch
         if dest == "a":
-            self.a.receive_packet(pkt, self.now)
-        elif self.b is None:
+            self.a.receive_datagrams(batch, self.now)
+            return
+        if self.b is None:
+            pkt = decode(batch[0])
+            batch = batch[1:]
             if pkt.type is PacketType.SYN:
                 self.b = UtpConnection.accept(pkt, self.seq_b, self.now, **self.kw)
-        else:
-            self.b.receive_packet(pkt, self.now)
+        if self.b is not None and batch:
+            self.b.receive_datagrams(batch, self.now)
 
     def inject_cross_traffic(self, start_us: int, end_us: int, rate: float) -> None:
         """A competing flow sending ``rate`` bytes/s into a->b's queue between the two times."""
@@ -141,12 +144,20 @@ class Pair:
                 return
             if self.now > limit_us:
                 raise AssertionError(f"transfer did not finish within {limit_us / 1e6:g} simulated s")
+            batch: list[bytes] = []
+            batch_dest = ""
             while self._heap and self._heap[0][0] <= self.now:
                 _, _, dest, data = heapq.heappop(self._heap)
                 if dest == "cross":
                     self.ab.transit(1400, self.now, self.rng)
                     continue
-                self._deliver(dest, data)
+                if dest != batch_dest and batch:
+                    self._deliver(batch_dest, batch)
+                    batch = []
+                batch_dest = dest
+                batch.append(data)
+            if batch:
+                self._deliver(batch_dest, batch)
             self.a.on_timer(self.now)
             if self.b is not None:
                 self.b.on_timer(self.now)

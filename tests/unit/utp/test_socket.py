@@ -78,6 +78,22 @@ async def test_krpc_datagrams_reach_the_dht_channel() -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_large_datagrams_reach_the_dht_channel_whole() -> None:
+    """A datagram far above the uTP packet size (a big KRPC reply) is read whole, not cut."""
+    sock = UtpSocket()
+    other = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(sock.run, "127.0.0.1", 0)
+        await tg.start(other.run, "127.0.0.1", 0)
+        a, b = sock.dht_channel(), other.dht_channel()
+        big = b"d1:y1:r1:v" + b"x" * 9000 + b"e"
+        await a.send(big, b.local_address)
+        with anyio.fail_after(10):
+            data, _ = await b.receive()
+        assert data == big
+        tg.cancel_scope.cancel()
+
+
 async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
     """ICMP port unreachable ends the dial now, not after the SYN timeouts (fast TCP fallback)."""
     import socket
@@ -112,4 +128,38 @@ async def test_dual_stack_socket_serves_ipv4_peers() -> None:
                 await anyio.sleep(0.01)
             assert await accepted[0].receive() == b"ping"
             assert accepted[0].remote == client.local_address
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": False})])
+async def test_a_loop_without_add_reader_serves_through_a_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the event loop cannot watch a descriptor (Windows' proactor), the socket is served
+    through a datagram transport, one datagram per callback: the stream works the same."""
+    import asyncio
+
+    def no_add_reader(*args: object) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "add_reader", no_add_reader)
+    accepted: list[UtpStream] = []
+    server = UtpSocket(on_accept=accepted.append)
+    client = UtpSocket()
+    data = random.Random(9).randbytes(300_000)
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "127.0.0.1", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        assert server._transport is not None
+        with anyio.fail_after(30):
+            stream = await client.connect(*server.local_address)
+            await stream.send(data)
+            await stream.send_eof()
+            while not accepted:
+                await anyio.sleep(0.01)
+            received = bytearray()
+            while True:
+                try:
+                    received += await accepted[0].receive()
+                except anyio.EndOfStream:
+                    break
+            assert bytes(received) == data
         tg.cancel_scope.cancel()

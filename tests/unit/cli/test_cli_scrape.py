@@ -10,11 +10,16 @@ import anyio.abc
 import anyio.to_thread
 import pytest
 
+from tests.unit.tracker._tracker_servers import (
+    HttpRequest,
+    UdpTracker,
+    http_response,
+    http_tracker,
+    udp_tracker,
+)
 from torrent_engine.bencode import encode
 from torrent_engine.cli import main
 from torrent_engine.create import create_torrent
-
-from ._tracker_servers import HttpRequest, UdpTracker, http_response, http_tracker, udp_tracker
 
 pytestmark = pytest.mark.anyio
 

@@ -370,3 +370,58 @@ def test_regression_take_and_peek_zero_bytes_of_an_empty_buffer() -> None:
     assert bytes(buf.take(0)) == b"" and bytes(buf.peek(0)) == b""
     with pytest.raises(ValueError):
         buf.peek(1)
+
+
+# -- parse_batch: one pass over a buffer the caller owns -----------------------------------
+
+
+def batch_all(wire: PeerWire, stream: bytes, step: int) -> tuple[list[Message], list[int]]:
+    """Feed ``stream`` in ``step``-byte reads to ``parse_batch`` as a receive-buffer owner
+    would (bytes kept from ``pos``); return the messages and each call's ``need``."""
+    buf = bytearray()
+    pos = 0
+    out: list[Message] = []
+    needs: list[int] = []
+    for i in range(0, len(stream), step):
+        buf += stream[i:i + step]
+        view = memoryview(bytes(buf))
+        pos, need = wire.parse_batch(view, pos, len(view), out)
+        needs.append(need)
+    assert pos == len(buf)
+    return out, needs
+
+
+def test_parse_batch_gives_what_next_event_gives_for_any_split() -> None:
+    stream = b"".join(m.to_bytes() for m in ALL_MESSAGES) + struct.pack(">IB", 3, 99) + b"zz"
+    for step in (1, 3, 7, 13, 100, len(stream)):
+        out, _ = batch_all(make_wire(), stream, step)
+        assert out == ALL_MESSAGES  # the unknown id at the end is skipped
+
+
+def test_parse_batch_reports_the_size_of_the_incomplete_message() -> None:
+    wire = make_wire()
+    piece = Piece(1, 0, b"p" * BLOCK_SIZE).to_bytes()
+    out: list[Message] = []
+    data = memoryview(Have(2).to_bytes() + piece[:100])
+    pos, need = wire.parse_batch(data, 0, len(data), out)
+    assert out == [Have(2)] and pos == 9 and need == len(piece)
+
+
+def test_parse_batch_errors_stick_and_keep_the_messages_before() -> None:
+    wire = make_wire()
+    out: list[Message] = []
+    data = memoryview(Have(2).to_bytes() + struct.pack(">IB", 1 << 20, 7))
+    with pytest.raises(PeerProtocolError, match="exceeds the limit"):
+        wire.parse_batch(data, 0, len(data), out)
+    assert out == [Have(2)]
+    with pytest.raises(PeerProtocolError, match="exceeds the limit"):
+        wire.parse_batch(memoryview(Have(1).to_bytes()), 0, 9, out)
+    bad = memoryview(Piece(NUM_PIECES, 0, b"x").to_bytes())
+    with pytest.raises(PeerProtocolError, match="out of range"):
+        make_wire().parse_batch(bad, 0, len(bad), [])
+
+
+def test_parse_batch_needs_the_handshake_first() -> None:
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
+    with pytest.raises(ValueError):
+        wire.parse_batch(memoryview(Have(1).to_bytes()), 0, 9, [])

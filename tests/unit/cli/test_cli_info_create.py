@@ -13,7 +13,7 @@ from torrent_engine.cli import main
 from torrent_engine.cli.create import piece_length_arg
 from torrent_engine.metainfo import Torrent
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.torrent"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample.torrent"
 
 
 def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,11 +10,10 @@ import struct
 import anyio
 import pytest
 
+from tests.unit.tracker._tracker_servers import UdpTracker, udp_tracker
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.tracker.messages import AnnounceRequest
 from torrent_engine.tracker.udp import UdpTrackerClient
-
-from ._tracker_servers import UdpTracker, udp_tracker
 
 pytestmark = pytest.mark.anyio
 

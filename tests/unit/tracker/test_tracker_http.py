@@ -10,13 +10,18 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.tracker._tracker_servers import (
+    HttpRequest,
+    announce_body,
+    http_response,
+    http_tracker,
+    self_signed,
+)
 from torrent_engine.bencode import encode
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.tracker import client, http
 from torrent_engine.tracker.http import ResponseReader
 from torrent_engine.tracker.messages import AnnounceRequest
-
-from ._tracker_servers import HttpRequest, announce_body, http_response, http_tracker, self_signed
 
 pytestmark = pytest.mark.anyio
 

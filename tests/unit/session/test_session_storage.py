@@ -3,6 +3,7 @@ rqbit's storage middleware does), and a disk failure is reported as ours, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -47,6 +48,13 @@ class FailingWrites(Storage):
         if self.writes > self.fail_after:
             raise StorageError(f"disk full writing piece {index}")
         await super().write_block(index, begin, data)
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        self.writes += 1
+        if self.writes > self.fail_after:
+            raise StorageError(f"disk full writing piece {index}")
+        return await super().write_piece_if(index, data, check)
 
 
 class CountingReads(Storage):

@@ -303,3 +303,210 @@ async def test_accept_mse_with_lookup_alone() -> None:
                 await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert outcome["info_hash"] == INFO_HASH
+
+
+# -- run(): every read's messages in one synchronous pass ----------------------------------
+
+
+class Wrapped(anyio.abc.ByteStream):
+    """A TCP stream behind a plain ByteStream (as uTP's is): the connection keeps the stream."""
+
+    def __init__(self, inner: anyio.abc.ByteStream) -> None:
+        self.inner = inner
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self.inner.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self.inner.send(item)
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def stream_of_blocks(count: int) -> list[Piece | Have]:
+    msgs: list[Piece | Have] = []
+    for i in range(count):
+        msgs.append(Piece(i % 7, (i // 7) * 16384, bytes([i % 251]) * 16384))
+        if i % 50 == 49:
+            msgs.append(Have(i % 7))
+    return msgs
+
+
+@pytest.mark.parametrize("encryption", ["disable", "require"])
+@pytest.mark.parametrize("tcp", [True, False])
+async def test_run_hands_over_every_message_in_order(
+        encryption: EncryptionPolicy, tcp: bool) -> None:
+    sent = stream_of_blocks(300)
+    requests: list[object] = []
+
+    async def serve(conn: PeerConnection) -> None:
+        for i in range(0, len(sent), 20):
+            await conn.send_many(sent[i:i + 20])
+        with anyio.fail_after(10):
+            while len(requests) < 3:
+                requests.append(await conn.receive())
+
+    async with server(encryption, serve) as (port, _):
+        async def opener(host: str, p: int, timeout: float) -> anyio.abc.ByteStream:
+            stream = await anyio.connect_tcp(host, p)
+            return stream if tcp else Wrapped(stream)
+
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption,
+                             opener=opener)
+        assert (type(conn).__name__ == "TcpPeerConnection") is tcp
+        seen: list[object] = []
+        kept: list[Piece] = []
+        batches = 0
+
+        def fast(batch: list[Any]) -> int:
+            nonlocal batches
+            batches += 1
+            done = 0
+            for msg in batch:
+                if not isinstance(msg, Piece):
+                    break
+                seen.append(Piece(msg.index, msg.begin, bytes(msg.block)))  # a block is lent: copied
+                kept.append(msg)
+                done += 1
+            if batches <= 3:  # written from inside the pass, sent without an await of ours
+                conn.write_many([Request(0, 0, 16384)])
+            return done
+
+        async def slow(msg: Any) -> None:
+            seen.append(msg)
+
+        async with conn:
+            with anyio.fail_after(10), pytest.raises(PeerConnectionClosed):
+                await conn.run(fast, slow)  # until the server, done, closes the connection
+        assert seen == sent
+        assert batches < len(sent)  # many messages per pass
+        if tcp:  # a block kept past the call (a view into the reused receive buffer) fails loudly
+            with pytest.raises(ValueError):
+                bytes(kept[0].block)
+    assert requests == [Request(0, 0, 16384)] * 3
+
+
+async def test_run_raises_what_the_fast_handler_raised() -> None:
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many([Have(1), Have(2)])
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+
+        def fast(batch: list[Any]) -> int:
+            raise KeyError("bug")
+
+        async def slow(msg: Any) -> None:
+            raise AssertionError("not reached")
+
+        async with conn:
+            with pytest.raises(KeyError):
+                await conn.run(fast, slow)
+
+
+async def test_run_goes_back_to_the_fast_handler_after_a_message_it_left() -> None:
+    sent = [Have(i) for i in range(40)]
+
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many(sent)
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        fast_got: list[object] = []
+        slow_got: list[object] = []
+
+        def fast(batch: list[Any]) -> int:
+            done = 0
+            for msg in batch:
+                if msg.index % 10 == 5:  # these need an await
+                    break
+                fast_got.append(msg)
+                done += 1
+            return done
+
+        async def slow(msg: Any) -> None:
+            slow_got.append(msg)
+
+        async with conn:
+            with anyio.move_on_after(1):
+                await conn.run(fast, slow)
+        assert slow_got == [Have(i) for i in (5, 15, 25, 35)]
+        assert fast_got == [m for m in sent if m not in slow_got]
+
+
+async def test_run_resumes_reading_after_a_full_queue() -> None:
+    """Messages that came while nobody ran the connection fill its queue and stop the reading
+    (flow control); run() takes them all and the reading goes on."""
+    sent = [Have(i % 1000) for i in range(3000)]
+
+    async def serve(conn: PeerConnection) -> None:
+        for i in range(0, len(sent), 600):  # more than a full queue in the first read
+            await conn.send_many(sent[i:i + 600])
+            await anyio.sleep(0.02)
+        await anyio.sleep(10)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        got: list[object] = []
+
+        def fast(batch: list[Any]) -> int:
+            got.extend(batch)
+            return len(batch)
+
+        async def slow(msg: Any) -> None:
+            raise AssertionError("not reached")
+
+        async with conn:
+            await anyio.sleep(0.3)  # messages arrive and queue up, nobody runs the connection
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    while len(got) < len(sent):
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+        assert got == sent
+
+
+async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy_one() -> None:
+    from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
+
+    go = anyio.Event()
+
+    async def serve(conn: PeerConnection) -> None:
+        await conn.send_many([Have(1), Have(2)])
+        await go.wait()
+        for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
+            await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            buffer = lambda: len(conn._protocol._buf)  # type: ignore[attr-defined]  # noqa: E731
+            assert await conn.receive() == Have(1) and await conn.receive() == Have(2)
+            assert buffer() == START_BUFFER  # an idle peer costs 64 KiB, not 1 MiB
+            got = 0
+
+            def fast(batch: list[Any]) -> int:
+                nonlocal got
+                got += len(batch)
+                return len(batch)
+
+            async def slow(msg: Any) -> None:
+                pass
+
+            go.set()
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    while got < 256:
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+            assert got == 256
+            assert START_BUFFER < buffer() <= BUFFER_SIZE + BUFFER_SIZE // 4

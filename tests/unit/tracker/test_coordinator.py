@@ -15,11 +15,17 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.tracker._tracker_servers import (
+    HttpRequest,
+    UdpTracker,
+    announce_body,
+    http_response,
+    http_tracker,
+    udp_tracker,
+)
 from torrent_engine.bencode import encode
 from torrent_engine.events import Event, EventBus
 from torrent_engine.tracker import AnnounceStats, TrackerCoordinator
-
-from ._tracker_servers import HttpRequest, UdpTracker, announce_body, http_response, http_tracker, udp_tracker
 
 pytestmark = pytest.mark.anyio
 

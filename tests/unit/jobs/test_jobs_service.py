@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
@@ -24,8 +25,6 @@ from torrent_engine.jobs import (
     SavePathError,
 )
 from torrent_engine.metainfo import Torrent
-
-from .torrent_factory import make_torrent, payload
 
 pytestmark = pytest.mark.anyio
 

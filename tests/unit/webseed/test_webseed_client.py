@@ -10,8 +10,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.unit._webseed_server import http_server, ranged
 from tests.unit.torrent_factory import make_torrent, payload
+from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine.bitfield import Bitfield
 from torrent_engine.errors import WebSeedError, WebSeedStatusError
 from torrent_engine.layout import FileMap

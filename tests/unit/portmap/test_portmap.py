@@ -13,13 +13,12 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.portmap.portmap_fakes import NATPMP_EXTERNAL, UPNP_EXTERNAL, FakeIgd, FakeNatPmpGateway
 from torrent_engine.config import Config
 from torrent_engine.dht.bep42 import is_valid_node_id
 from torrent_engine.errors import PortMapError
 from torrent_engine.portmap import natpmp, service, upnp
 from torrent_engine.shared import SharedResources
-
-from .portmap_fakes import NATPMP_EXTERNAL, UPNP_EXTERNAL, FakeIgd, FakeNatPmpGateway
 
 # -- NAT-PMP messages ---------------------------------------------------------------------------
 
@@ -71,7 +70,7 @@ def test_ssdp_search_and_reply() -> None:
 
 
 def test_description_finds_the_connection_service() -> None:
-    from .portmap_fakes import DESCRIPTION
+    from tests.unit.portmap.portmap_fakes import DESCRIPTION
 
     found = upnp.parse_description(DESCRIPTION.encode(), "http://10.0.0.1:5000/rootDesc.xml")
     assert found == upnp.IgdService("urn:schemas-upnp-org:service:WANIPConnection:1",
@@ -97,7 +96,7 @@ def test_soap_requests_and_replies() -> None:
     assert b"<NewProtocol>TCP</NewProtocol>" in body and b"a &lt;b&gt; &amp; c" in body
     with pytest.raises(ValueError):
         upnp.add_port_mapping(SERVICE, "tcp", 1, "not-an-address", 1, 0, "")
-    from .portmap_fakes import FAULT, OK
+    from tests.unit.portmap.portmap_fakes import FAULT, OK
 
     ok = OK.format(action="GetExternalIPAddress", args="<NewExternalIPAddress>1.2.3.4</NewExternalIPAddress>")
     answer = upnp.parse_soap_reply(200, ok.encode(), "GetExternalIPAddress")
