@@ -161,6 +161,8 @@ class UtpSocket:
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
         self._recverr = False
+        self._reader: asyncio.AbstractEventLoop | None = None  # the loop whose add_reader reads us
+        self._rearm_scheduled = False
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.send_errors = 0
@@ -211,6 +213,7 @@ class UtpSocket:
         try:
             try:
                 loop.add_reader(fd, self._on_readable)
+                self._reader = loop
             except NotImplementedError:  # e.g. Windows' proactor loop: the transport, one by one
                 transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
                 self._transport = transport
@@ -218,8 +221,11 @@ class UtpSocket:
             task_status.started()
             while True:
                 await anyio.sleep(TICK)
+                if self._recverr:  # an error nobody reported yet (see _icmp_errors)
+                    self._icmp_errors()
                 self._tick()
         finally:
+            self._reader = None
             for stream in list(self._conns.values()):
                 stream.conn.abort("the uTP socket closed")
                 stream._wake()
@@ -314,6 +320,9 @@ class UtpSocket:
                     data, anc, _flags, addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
                 except (BlockingIOError, InterruptedError):
                     break
+                if self._reader is not None and not self._rearm_scheduled:
+                    self._rearm_scheduled = True
+                    self._reader.call_soon(self._rearm)
                 if len(data) < 4 or data[0] & 0x0F != VERSION or not isinstance(addr, tuple):
                     continue
                 stream = self._stream_of_sent(data, (_unmap(str(addr[0])), int(addr[1])))
@@ -326,6 +335,19 @@ class UtpSocket:
                     stream._wake()
         except OSError as exc:
             log.debug("reading the ICMP error queue failed: %s", exc)
+
+    def _rearm(self) -> None:
+        """Watch the socket afresh. An ICMP error makes the socket signal POLLERR, and uvloop
+        (libuv) then closes its watch of the descriptor for good without calling the reader:
+        the socket would go deaf. Every error is read from the queue sooner or later (by
+        ``sendto``, the reader or the timer task), and reading one re-arms the watch."""
+        self._rearm_scheduled = False
+        sock, loop = self._sock, self._reader
+        if sock is None or loop is None:
+            return
+        fd = sock.fileno()
+        loop.remove_reader(fd)
+        loop.add_reader(fd, self._on_readable)
 
     def _stream_of_sent(self, data: bytes, addr: Address) -> UtpStream | None:
         """The connection that sent ``data`` (a uTP header) to ``addr``, if still known."""

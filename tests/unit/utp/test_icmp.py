@@ -75,3 +75,22 @@ async def test_a_connection_whose_peer_port_closed_is_aborted_at_once() -> None:
                 await anyio.sleep(0.01)
         assert server.connections == 0
         tg.cancel_scope.cancel()
+
+
+async def test_the_socket_keeps_reading_after_an_icmp_error_signals_on_it() -> None:
+    # The error waits in the queue (nothing is sent after it) and the socket signals POLLERR:
+    # uvloop (the tests' loop) then drops its watch of the descriptor; the socket must not go deaf.
+    sock = UtpSocket()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", 0))
+        async with anyio.create_task_group() as tg:
+            await tg.start(sock.run, "127.0.0.1", 0)
+            channel = sock.dht_channel()
+            for i in range(5):
+                sock.sendto(b"x", _closed_port())
+                await anyio.sleep(0.1)  # the loop polls while the error is pending
+                other.sendto(b"d1:y1:q%de" % i, sock.local_address)
+                with anyio.fail_after(5):
+                    data, _ = await channel.receive()
+                assert data == b"d1:y1:q%de" % i
+            tg.cancel_scope.cancel()
