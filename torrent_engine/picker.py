@@ -10,8 +10,11 @@ Policy, in order (the first that yields blocks wins, then the next fills up ``n`
    something to trade quickly), then rarest-first — highest priority level, then lowest
    availability, random among equals — or lowest index first in sequential mode;
 3. endgame: when no free block is left anywhere, blocks already requested from other peers are
-   requested again (at most ``endgame_max_requesters`` peers per block); ``block_received``
-   returns the duplicates to cancel.
+   requested again (at most ``endgame_max_requesters`` peers per block), ``endgame_batch`` at a
+   time, from a peer that has no request of its own outstanding (as libtorrent does: with deep
+   pipelines, endgame would otherwise begin with thousands of blocks in flight, each then asked
+   of up to three peers and cancelled at the others); ``block_received`` returns the duplicates
+   to cancel.
 
 Cost: picking ``n`` blocks is O(n + P + L + k): P pieces in progress with free blocks, L
 non-empty (priority, availability) buckets looked at (at most 7 x (peers + 1)), and k pieces
@@ -131,6 +134,7 @@ class PiecePicker:
         have: Iterable[int] = (),
         random_first_pieces: int = 4,
         endgame_max_requesters: int = 3,
+        endgame_batch: int = 4,
         sparse_peer_limit: int = SPARSE_PEER_LIMIT,
     ) -> None:
         self._torrent = torrent
@@ -139,6 +143,7 @@ class PiecePicker:
         n = self.num_pieces = torrent.num_pieces
         self.random_first_pieces = random_first_pieces
         self.endgame_max_requesters = max(2, endgame_max_requesters)
+        self.endgame_batch = max(1, endgame_batch)  # duplicates a drained peer takes at a time
         self.sequential = False
         self._have = Bitfield(n)
         self._needed = Bitfield(n)  # priority > 0 and not had
@@ -537,6 +542,7 @@ class PiecePicker:
         if n <= 0 or has is _NOTHING:
             return out
         mine = self._requests.setdefault(peer_key, {})
+        drained = not mine  # nothing of this peer's own in flight: it may take endgame duplicates
         # A small explicit set (e.g. BEP 6 allowed-fast pieces) or a peer with few pieces: walk
         # those pieces rather than the buckets.
         few: AbstractSet[int] | None = self._sparse.get(peer_key) if peer_has is None else None
@@ -559,10 +565,11 @@ class PiecePicker:
             self._generation += 1
             self._open[fresh] = None
             self._take_free(fresh, peer_key, mine, n, out, now)
-        if len(out) < n and self.in_endgame():
+        if len(out) < n and drained and self.in_endgame():
             if peer_has is not None or self._endgame_dry.get(peer_key) != self._generation:
-                self._endgame(peer_key, has, mine, n, out, now)
-                if len(out) < n and peer_has is None:
+                limit = min(n, len(out) + self.endgame_batch)
+                self._endgame(peer_key, has, mine, limit, out, now)
+                if len(out) < limit and peer_has is None:
                     self._endgame_dry[peer_key] = self._generation
         return out
 

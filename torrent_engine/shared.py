@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import anyio
 import anyio.abc
@@ -39,11 +39,19 @@ log = logging.getLogger(__name__)
 # An incoming connection after the handshake: the session gets the open stream and what the
 # handshake told us. The handler is synchronous: it hands the peer to the session's own task
 # group and returns, so the connection's lifetime is owned by the session, not the listener.
-IncomingHandler = Callable[[Any], bool]
+class IncomingPeer(Protocol):
+    """What the listener needs of a handshaken incoming peer (``peer_io.PeerLink`` is one): it
+    only hands it on, or closes it when no session takes it."""
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+
+
+IncomingHandler = Callable[[Any], bool]  # takes the handshaker's peer (a PeerLink)
 # Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
 # layer so this module does not depend on the wire protocol.
 # The stream is TCP or uTP (``utp.socket.UtpStream``): the handshake does not care which.
-Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, Any]]]
+Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
 
 
 class TokenBucket:
@@ -385,7 +393,7 @@ class SharedResources:
             return
         self.pending_handshakes += 1
         handed_off = False
-        peer: Any = None
+        peer: IncomingPeer | None = None
         try:
             if self._handshaker is None:
                 return

@@ -289,14 +289,34 @@ def test_endgame_offers_a_block_again_once_another_peer_withdraws_it() -> None:
     assert pk.pick("c", None, 2) == []
     pk.request_timed_out("a", both[0])  # a withdraws one: c may have it now
     assert pk.pick("c", None, 2) == [both[0]]
+    assert pk.block_received("c", both[0]).accepted  # (c has nothing of its own in flight again)
     pk.peer_gone("b")  # b leaves: its blocks come back for c
     assert pk.pick("c", None, 2) == [both[1]]
+
+
+def test_endgame_duplicates_go_only_to_a_peer_with_nothing_in_flight() -> None:
+    pk = PiecePicker(layout(2 * B, 8 * B), random.Random(0), random_first_pieces=0)
+    for p in "ab":
+        pk.peer_have_all(p)
+    first = pk.pick("a", None, 2)
+    rest = pk.pick("b", None, 6)  # the last free blocks: endgame from now on
+    assert len(rest) == 6 and pk.in_endgame()
+    assert pk.pick("a", None, 10) == []  # a still waits for its own two blocks: no duplicate
+    for block in first:
+        assert pk.block_received("a", block).accepted
+    dups = pk.pick("a", None, 10)  # drained: now it may take b's blocks too, a batch at a time
+    assert len(dups) == pk.endgame_batch == 4 and set(dups) <= set(rest)
+    assert pk.pick("a", None, 10) == []  # (its batch is in flight)
+    for block in dups:
+        assert pk.block_received("a", block).accepted
+    assert set(pk.pick("a", None, 10)) == set(rest) - set(dups)
 
 
 # -- runs of whole pieces (BEP 19 web seeds) ---------------------------------------------------
 
 def test_pick_run_takes_consecutive_fresh_pieces_whole() -> None:
-    pk = PiecePicker(layout(2 * B, 10 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk = PiecePicker(layout(2 * B, 10 * 2 * B), random.Random(0), random_first_pieces=0,
+                     endgame_batch=20)
     pk.set_sequential(True)
     pk.peer_have_all("web")
     give(pk, "peer", range(10))
@@ -307,7 +327,9 @@ def test_pick_run_takes_consecutive_fresh_pieces_whole() -> None:
     assert asked == [(i, j * B) for i in run for j in (0, 1)]
     # the peer gets the rest of its piece and then pieces after the run, none of the run's...
     assert {b.index for b in pk.pick("peer", None, 11)} == {0, 5, 6, 7, 8, 9}
-    # ...until endgame, when it may duplicate the run's blocks like any other
+    # ...until endgame, when (its own blocks in) it may duplicate the run's blocks like any other
+    for block in pk.requests_of("peer"):
+        pk.block_received("peer", block)
     assert pk.in_endgame() and {b.index for b in pk.pick("peer", None, 20)} == {1, 2, 3, 4}
 
 

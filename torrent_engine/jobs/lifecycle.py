@@ -47,6 +47,7 @@ from .snapshot import (
 )
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
+from .validate import files_refusal
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,9 @@ class JobLifecycle:
         session's first request, which waits for its check), the rest in the task group."""
         assert self._tg is not None
         torrent = session.torrent
-        if rec.options.files is not None and any(i >= len(torrent.files) for i in rec.options.files):
-            refusal = f"files: an index is out of range (the torrent has {len(torrent.files)})"
+        refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
+        if refusal is not None:
+            refusal = f"files: {refusal}"
             if rec.id in self._starting:
                 self._starting[rec.id] = refusal  # ended once its add has returned
                 return

@@ -43,6 +43,17 @@ async def parse_source(source: object) -> tuple[Torrent | Magnet, str]:
     raise InvalidJobRequest("must be a magnet URI, a .torrent path or .torrent bytes", "source")
 
 
+def files_refusal(files: Sequence[int], torrent: Torrent) -> str | None:
+    """Why a selection of file indices cannot apply to ``torrent`` (None: it can): an index out
+    of range, or a BEP 47 pad file, which holds no data to download."""
+    for index in files:
+        if index >= len(torrent.files):
+            return f"no file {index}: out of range (the torrent has {len(torrent.files)})"
+        if torrent.files[index].pad:
+            return f"file {index} is a pad file (BEP 47): it holds no data"
+    return None
+
+
 def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple[int, ...] | None:
     """The selected file indices, sorted and unique (``None``: every file); for a magnet the
     range is checked when the metadata arrives."""
@@ -54,9 +65,10 @@ def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple
     for index in files:
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise InvalidJobRequest(f"{index!r} is not a file index", "files")
-        if isinstance(torrent, Torrent) and index >= len(torrent.files):
-            raise InvalidJobRequest(f"no file {index} (the torrent has {len(torrent.files)})", "files")
         out.append(index)
+    refusal = files_refusal(out, torrent) if isinstance(torrent, Torrent) else None
+    if refusal is not None:
+        raise InvalidJobRequest(refusal, "files")
     if not out:
         raise InvalidJobRequest("selects no file (leave it out to download every file)", "files")
     return tuple(sorted(set(out)))

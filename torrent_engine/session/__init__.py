@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 from ..peer.messages import BLOCK_SIZE
-from .core import Session, SessionStatus
+from .core import Session
 from .peer import PeerState
 from .peer_pool import MAX_CONNECT_FAILURES, RETRY_DELAYS, SEED_RETRY_DELAY, PeerPool
+from .status import SessionStatus
 
 __all__ = [
     "BLOCK_SIZE",

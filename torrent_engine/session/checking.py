@@ -31,6 +31,7 @@ class Checker:
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.added_time = int(time.time())
         self.completed_time = 0
+        self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
 
     def file_paths(self) -> list[Path | None]:
         """Where each file of the torrent is (None: a pad file)."""
@@ -54,6 +55,8 @@ class Checker:
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
         pieces = trusted_pieces(resume, info_hash=s.info_hash, num_pieces=s.torrent.num_pieces,
                                 save_path=str(s.save_path.resolve()), current=current)
+        if pieces is not None and resume is not None:
+            self._saved = _content(resume)  # the file is good as it is until something changes
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
@@ -94,6 +97,14 @@ class Checker:
                           completed_time=self.completed_time, saved_time=int(time.time()),
                           paused=s.state is State.PAUSED)
 
+    def unsaved(self) -> bool:
+        """Whether the resume data differs from what the resume file last written (or trusted at
+        start) holds, so that a periodic save has something to write."""
+        s = self._s
+        if self.resume_path is None or s._torrent is None:
+            return False
+        return self._saved != _content(self.snapshot())
+
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a
         piece the disk may not hold)."""
@@ -113,5 +124,12 @@ class Checker:
         try:
             await s._storage.flush()
             await anyio.to_thread.run_sync(stamp_and_save)
+            self._saved = _content(data)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", s.name, exc)
+
+
+def _content(data: ResumeData) -> tuple[object, ...]:
+    """The fields of resume data that matter (not when it was saved, nor the file stamps)."""
+    return (data.info_hash, data.save_path, data.have, data.num_pieces, tuple(data.file_priorities),
+            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.paused)

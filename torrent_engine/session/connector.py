@@ -4,6 +4,7 @@ the shared listener hands over."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ class Connector:
         self.connecting: set[tuple[str, int]] = set()
         self.encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
         self._wakeup = anyio.Event()
+        self.rounds = 0  # how many times run() looked for peers to dial
 
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""
@@ -41,11 +43,13 @@ class Connector:
         self.connecting.clear()
 
     async def run(self) -> None:
-        """Dial candidates every 2 s, or at once when new addresses arrive."""
+        """Dial candidates every 2 s, or at once when new addresses arrive; with no address
+        known there is nothing to retry, so then it only waits for addresses (no timer)."""
         while True:
             self._wakeup = anyio.Event()
             self.dial_some()
-            with anyio.move_on_after(2.0):
+            self.rounds += 1
+            with anyio.move_on_after(2.0 if len(self._s._pool) else math.inf):
                 await self._wakeup.wait()
 
     def dial_some(self) -> None:

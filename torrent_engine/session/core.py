@@ -38,7 +38,6 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -70,37 +69,11 @@ from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
 from .pieces import Pieces
 from .stats import Stats
+from .status import SessionStatus, session_status
 from .upload import Uploader
 from .webseeds import SessionWebSeeds
 
 log = logging.getLogger("torrent_engine.session")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionStatus:
-    """A snapshot of a session: state, progress, bytes, rates, peers and ETA."""
-
-    name: str
-    info_hash: str
-    state: str
-    progress: float
-    total_wanted: int
-    have_bytes: int
-    downloaded: int
-    uploaded: int
-    download_rate: float
-    upload_rate: float
-    peers: int
-    seeds: int
-    eta: float | None
-    pieces: int
-    num_pieces: int
-    listen_port: int
-    error: str = ""
-    # why a download has not progressed for Config.stall_after seconds (None while it moves)
-    stall_reason: str | None = None  # a StallReason value
-    stall_message: str | None = None
-    web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
 
 
 class Session:
@@ -302,27 +275,7 @@ class Session:
 
     def status(self) -> SessionStatus:
         """A snapshot of the session's state, progress, rates and peers."""
-        wanted = self._total_wanted
-        left = self._picker.left_bytes() if self._torrent is not None else 0
-        have_bytes = max(0, wanted - left)
-        progress = (1.0 if wanted == 0 else have_bytes / wanted) if self._torrent is not None else 0.0
-        down_rate = self.stats.down_rate
-        eta: float | None = None
-        if left == 0 and self._torrent is not None:
-            eta = 0.0
-        elif down_rate > 0:
-            eta = left / down_rate
-        stall = self.stats.stall
-        return SessionStatus(
-            name=self.name, info_hash=self.info_hash_hex, state=self.state.value, progress=progress,
-            total_wanted=wanted, have_bytes=have_bytes, downloaded=self.downloaded, uploaded=self.uploaded,
-            download_rate=down_rate, upload_rate=self.stats.up_rate, peers=len(self._peers),
-            seeds=sum(1 for p in self._peers.values() if p.is_seed), eta=eta, pieces=len(self.have),
-            num_pieces=self._torrent.num_pieces if self._torrent is not None else 0,
-            listen_port=self.listen_port, error=self._error,
-            stall_reason=stall.reason.value if stall is not None else None,
-            stall_message=stall.message if stall is not None else None,
-            web_seeds=self.webseeds.stall_facts().in_use)
+        return session_status(self)
 
     async def _until(self, event: anyio.Event) -> None:
         """Wait for ``event``, or for the session to end."""

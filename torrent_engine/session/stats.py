@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("torrent_engine.session")
 
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
+# States in which a session with no peer has nothing for its tick to do (no download to watch).
+QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
+# What ends a quiet wait: a peer arrives, or the state changes (every change publishes one of these).
+WAKE_EVENTS: tuple[type[ev.Event], ...] = (
+    ev.PeerConnected, ev.SessionStarted, ev.SessionChecking, ev.SessionMetadataReceived,
+    ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
 
 
 class Stats:
@@ -38,6 +45,8 @@ class Stats:
         self._up_window = 0
         self._stall_detector = StallDetector(session.config.stall_after)
         self.stall: Stall | None = None
+        self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
+        self._wake = anyio.Event()
 
     def downloaded(self, n: int) -> None:
         """``n`` payload bytes arrived."""
@@ -49,26 +58,57 @@ class Stats:
         self._up_window += n
         self._s.uploaded += n
 
+    def quiet(self) -> bool:
+        """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
+        s = self._s
+        return (not s._peers and self.down_rate == 0.0 and self.up_rate == 0.0
+                and s.state in QUIET_STATES)
+
+    def wake(self, _event: object = None) -> None:
+        """Something happened that the tick must look at (ends a quiet wait)."""
+        self._wake.set()
+
     async def run(self) -> None:
-        """The session's tick, every ``Config.stats_interval``."""
+        """The session's tick, every ``Config.stats_interval`` while the session has peers or
+        a download; while it is quiet (see :meth:`quiet`) it waits for a wake-up instead, and for
+        the next periodic resume save only if there is something new to save. So a thousand idle
+        seeding torrents cost no timer each."""
+        s = self._s
+        subs = [s.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        try:
+            await self._run()
+        finally:
+            for sub in subs:
+                sub.cancel()
+
+    async def _run(self) -> None:
         s = self._s
         interval = s.config.stats_interval
         last = time.monotonic()
         last_save = last
         while True:
+            if self.quiet():
+                self._wake = anyio.Event()
+                wait = s.config.resume_save_interval - (time.monotonic() - last_save) \
+                    if s.checker.unsaved() else math.inf
+                with anyio.move_on_after(max(wait, interval)):
+                    await self._wake.wait()
+                last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
             await anyio.sleep(interval)
+            self.ticks += 1
             now = time.monotonic()
             elapsed = max(now - last, 1e-6)
             last = now
-            self.down_rate = 0.5 * self.down_rate + 0.5 * self._down_window / elapsed
-            self.up_rate = 0.5 * self.up_rate + 0.5 * self._up_window / elapsed
+            self.down_rate = _decayed(0.5 * self.down_rate + 0.5 * self._down_window / elapsed)
+            self.up_rate = _decayed(0.5 * self.up_rate + 0.5 * self._up_window / elapsed)
             self._down_window = self._up_window = 0
             peers = list(s._peers.values())
             s.layers.tick(now)
             for peer in peers:
                 requesting.update_rates(peer, elapsed)
                 s.handler.check_timeouts(peer, now)
-            await fan_out(peers, functools.partial(self._tick, now=now), s.config.control_send_timeout)
+            if peers:
+                await fan_out(peers, functools.partial(self._tick, now=now), s.config.control_send_timeout)
             self._watch_stall(now)
             st = s.status()
             s.events.publish(ev.StatsUpdate(
@@ -77,7 +117,8 @@ class Stats:
                 progress=st.progress, eta=st.eta))
             if now - last_save >= s.config.resume_save_interval:
                 last_save = now
-                await s.checker.save()
+                if s.checker.unsaved():
+                    await s.checker.save()
 
     async def _tick(self, peer: PeerState, now: float) -> None:
         s = self._s
@@ -125,3 +166,8 @@ class Stats:
             log.info("%s is not progressing: %s", s.name, stall.message)
             s.events.publish(ev.SessionStalled(info_hash=s.info_hash_hex, reason=stall.reason.value,
                                                message=stall.message))
+
+
+def _decayed(rate: float) -> float:
+    """A smoothed rate, with the tail of its decay (under 1 B/s) cut to zero."""
+    return rate if rate >= 1.0 else 0.0

@@ -3,6 +3,7 @@ read ahead, and choose whom to upload to (the choker, every 10 s and when a slot
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
@@ -178,7 +179,8 @@ class Uploader:
         while True:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
-            with anyio.move_on_after(s.config.rechoke_interval):
+            # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
+            with anyio.move_on_after(s.config.rechoke_interval if s._peers else math.inf):
                 await self._rechoke_now.wait()
 
     async def rechoke(self) -> None:

@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 
+from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import InvalidJobRequest, JobOptions, JobState, LeaseNotFound
 from torrent_engine.jobs.leases import LeaseTable
 from torrent_engine.jobs.store import JobRecord
 from torrent_engine.jobs.table import JobTable
-from torrent_engine.jobs.validate import check_peers, check_priorities, check_ttl
+from torrent_engine.jobs.validate import check_files, check_peers, check_priorities, check_ttl, files_refusal
 
 
 def record(job_id: str, info_hash: str = "ab" * 20, created_at: float = 10.0,
@@ -89,3 +90,17 @@ def test_bad_peers_name_the_field(peers: object) -> None:
 def test_a_lease_needs_a_positive_finite_ttl(ttl: object) -> None:
     with pytest.raises(InvalidJobRequest):
         check_ttl(ttl)  # type: ignore[arg-type]
+
+
+def test_a_selection_naming_a_pad_file_or_no_file_is_refused_with_the_reason() -> None:
+    """BEP 47 pad files hold no data: selecting one would 'complete' at once with nothing."""
+    torrent = make_torrent([(("a",), payload(40_000, 1)), (("b",), payload(9_000, 2))], pad=True)
+    pads = [i for i, f in enumerate(torrent.files) if f.pad]
+    real = [i for i, f in enumerate(torrent.files) if not f.pad]
+    assert pads and len(real) == 2
+    assert check_files(real, torrent) == tuple(real)
+    assert files_refusal(real, torrent) is None
+    with pytest.raises(InvalidJobRequest, match=f"file {pads[0]} is a pad file"):
+        check_files([real[0], pads[0]], torrent)
+    with pytest.raises(InvalidJobRequest, match="out of range"):
+        check_files([len(torrent.files)], torrent)

@@ -1,0 +1,79 @@
+"""An idle session (seeding, no peer) runs no timer: its tick and its dialer wait for something
+to happen rather than waking every interval, so a thousand idle torrents cost nothing; a peer
+arriving wakes the tick again. The periodic resume save writes only when something changed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.create import create_torrent
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+
+pytestmark = pytest.mark.anyio
+
+
+def seeding_torrent(tmp_path: Path) -> Torrent:
+    payload = tmp_path / "data" / "p.bin"
+    payload.parent.mkdir(parents=True)
+    payload.write_bytes(os.urandom(64 * 1024))
+    return create_torrent(payload, piece_length=16 * 1024, version="v1")
+
+
+def config(**extra: object) -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False, tracker_enabled=False, encryption="disable",
+                  stats_interval=0.01, **extra)  # type: ignore[arg-type]
+
+
+async def test_an_idle_seeding_session_stops_ticking_and_dialing(tmp_path: Path) -> None:
+    torrent = seeding_torrent(tmp_path)
+    with anyio.fail_after(30):
+        async with Session(torrent, tmp_path / "data", config=config()) as s:
+            await s.wait_ready()
+            assert s.state.value == "seeding"
+            await anyio.sleep(0.2)  # (the first ticks after start may run)
+            ticks, rounds = s.stats.ticks, s.connector.rounds
+            await anyio.sleep(2.5)  # 250 stats intervals, more than one dial round of 2 s
+            assert s.stats.ticks == ticks
+            assert s.connector.rounds == rounds
+
+
+async def test_a_peer_arriving_wakes_the_tick(tmp_path: Path) -> None:
+    torrent = seeding_torrent(tmp_path)
+    with anyio.fail_after(30):
+        async with Session(torrent, tmp_path / "data", config=config()) as s:
+            await s.wait_ready()
+            await anyio.sleep(0.2)
+            ticks = s.stats.ticks
+            stream = await anyio.connect_tcp("127.0.0.1", s.listen_port)
+            async with stream:
+                await stream.send(b"\x13BitTorrent protocol" + bytes(8) + torrent.info_hash
+                                  + b"-XX0001-" + bytes(12))
+                while s.status().peers == 0:
+                    await anyio.sleep(0.01)
+                while s.stats.ticks < ticks + 3:  # ticking again (bounded by fail_after)
+                    await anyio.sleep(0.01)
+
+
+async def test_periodic_resume_save_writes_only_what_changed(tmp_path: Path) -> None:
+    torrent = seeding_torrent(tmp_path)
+    resume_path = tmp_path / "state" / "t.resume"
+    with anyio.fail_after(30):
+        async with Session(torrent, tmp_path / "data", config=config(), resume_path=resume_path) as s:
+            await s.wait_ready()
+            assert s.checker.unsaved()  # no resume file yet
+            await s.checker.save()
+            assert not s.checker.unsaved()
+            s.uploaded += 1
+            assert s.checker.unsaved()
+        # started again over good resume data: nothing to save until something changes
+        async with Session(torrent, tmp_path / "data", config=config(), resume_path=resume_path) as s:
+            await s.wait_ready()
+            assert not s.checker.rechecked
+            assert not s.checker.unsaved()

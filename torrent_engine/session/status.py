@@ -1,0 +1,63 @@
+"""The public snapshot of a session (``Session.status()``): state, progress, bytes, rates, peers,
+ETA and, while it does not progress, why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .core import Session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """A snapshot of a session: state, progress, bytes, rates, peers and ETA."""
+
+    name: str
+    info_hash: str
+    state: str
+    progress: float
+    total_wanted: int
+    have_bytes: int
+    downloaded: int
+    uploaded: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    seeds: int
+    eta: float | None
+    pieces: int
+    num_pieces: int
+    listen_port: int
+    error: str = ""
+    # why a download has not progressed for Config.stall_after seconds (None while it moves)
+    stall_reason: str | None = None  # a StallReason value
+    stall_message: str | None = None
+    web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
+
+
+def session_status(s: Session) -> SessionStatus:
+    """A snapshot of the session's state, progress, rates and peers."""
+    wanted = s._total_wanted
+    left = s._picker.left_bytes() if s._torrent is not None else 0
+    have_bytes = max(0, wanted - left)
+    progress = (1.0 if wanted == 0 else have_bytes / wanted) if s._torrent is not None else 0.0
+    down_rate = s.stats.down_rate
+    eta: float | None = None
+    if left == 0 and s._torrent is not None:
+        eta = 0.0
+    elif down_rate > 0:
+        eta = left / down_rate
+    stall = s.stats.stall
+    return SessionStatus(
+        name=s.name, info_hash=s.info_hash_hex, state=s.state.value, progress=progress,
+        total_wanted=wanted, have_bytes=have_bytes, downloaded=s.downloaded, uploaded=s.uploaded,
+        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(s._peers),
+        seeds=sum(1 for p in s._peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
+        num_pieces=s._torrent.num_pieces if s._torrent is not None else 0,
+        listen_port=s.listen_port, error=s._error,
+        stall_reason=stall.reason.value if stall is not None else None,
+        stall_message=stall.message if stall is not None else None,
+        web_seeds=s.webseeds.stall_facts().in_use)
+
