@@ -11,11 +11,13 @@ answered by one ack. A timer task drives retransmission timeouts.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
 import random
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,6 +73,15 @@ def _dual_stack_socket(port: int) -> socket.socket | None:
         sock.close()
         return None
     return sock
+
+
+def _errqueue_errno(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The ``ee_errno`` of the ``sock_extended_err`` in an error-queue message's ancillary data."""
+    for level, kind, payload in ancillary:
+        if ((level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
+                and len(payload) >= 4):
+            return int.from_bytes(payload[:4], sys.byteorder)
+    return None
 
 
 def _unmap(host: str) -> str:
@@ -150,6 +161,8 @@ class UtpSocket:
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
         self._recverr = False
+        self._reader: asyncio.AbstractEventLoop | None = None  # the loop whose add_reader reads us
+        self._rearm_scheduled = False
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.send_errors = 0
@@ -200,6 +213,7 @@ class UtpSocket:
         try:
             try:
                 loop.add_reader(fd, self._on_readable)
+                self._reader = loop
             except NotImplementedError:  # e.g. Windows' proactor loop: the transport, one by one
                 transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
                 self._transport = transport
@@ -207,8 +221,11 @@ class UtpSocket:
             task_status.started()
             while True:
                 await anyio.sleep(TICK)
+                if self._recverr:  # an error nobody reported yet (see _icmp_errors)
+                    self._icmp_errors()
                 self._tick()
         finally:
+            self._reader = None
             for stream in list(self._conns.values()):
                 stream.conn.abort("the uTP socket closed")
                 stream._wake()
@@ -253,7 +270,8 @@ class UtpSocket:
         """Send one datagram (IPv4 addresses mapped on a dual-stack socket; errors counted).
 
         A full socket buffer drops the datagram as a router queue would (uTP resends it); an
-        error from an earlier datagram's ICMP reply is read from the error queue."""
+        error from an earlier datagram's ICMP reply (reported on this call, which then sent
+        nothing) is read from the error queue and the datagram sent again."""
         sock = self._sock
         if sock is None:
             self.send_errors += 1
@@ -261,39 +279,86 @@ class UtpSocket:
         if self._dual and "." in addr[0] and ":" not in addr[0]:
             addr = ("::ffff:" + addr[0], addr[1])
         self.datagrams_sent += 1
-        try:
-            if self._transport is not None:
+        if self._transport is not None:
+            try:
                 self._transport.sendto(data, addr)
-            else:
+            except (OSError, ValueError):
+                self.send_errors += 1
+            return
+        for attempt in range(2):
+            try:
                 sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            self.send_errors += 1
-        except (OSError, ValueError):
-            self.send_errors += 1
-            self._icmp_errors()
+                return
+            except (BlockingIOError, InterruptedError):
+                self.send_errors += 1
+                return
+            except ValueError:
+                self.send_errors += 1
+                return
+            except OSError:
+                # With IP_RECVERR, Linux reports an ICMP error (another peer's closed port) on the
+                # next call of this unconnected socket, and that call sends nothing: read the error
+                # queue, then send this datagram again, once; it may belong to a healthy connection
+                if attempt:
+                    self.send_errors += 1
+                else:
+                    self._icmp_errors()
 
     def _icmp_errors(self) -> None:
-        """An ICMP error came back (e.g. nothing listens on the peer's UDP port): read which
-        datagrams caused it, and fail a dial whose SYN was refused at once instead of waiting
-        for its timeouts (so the TCP fallback starts immediately)."""
+        """An ICMP error came back: read which datagrams caused it. Where nothing listens on the
+        peer's UDP port (port unreachable), its connection is aborted at once instead of
+        retransmitting into the void until its timeouts run out: a dial whose SYN was refused
+        (so the TCP fallback starts immediately), or a connection whose peer died (a process
+        killed without a FIN), as libtorrent does. Other errors (host or network unreachable)
+        fail a dial too, but leave an open connection to its timeouts."""
         sock = self._sock
         if not self._recverr or sock is None:
             return
         try:
             for _ in range(64):
                 try:
-                    data, _anc, _flags, addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+                    data, anc, _flags, addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
                 except (BlockingIOError, InterruptedError):
                     break
-                if len(data) < 4 or data[0] != (PacketType.SYN << 4) | 1 or not isinstance(addr, tuple):
+                if self._reader is not None and not self._rearm_scheduled:
+                    self._rearm_scheduled = True
+                    self._reader.call_soon(self._rearm)
+                if len(data) < 4 or data[0] & 0x0F != VERSION or not isinstance(addr, tuple):
                     continue
-                key = ((_unmap(str(addr[0])), int(addr[1])), int.from_bytes(data[2:4], "big"))
-                stream = self._conns.get(key)
-                if stream is not None and stream.conn.state is State.SYN_SENT:
-                    stream.conn.abort("port unreachable (ICMP)")
+                stream = self._stream_of_sent(data, (_unmap(str(addr[0])), int(addr[1])))
+                if stream is None or stream.conn.state is State.CLOSED:
+                    continue
+                code = _errqueue_errno(anc)
+                if code == errno.ECONNREFUSED or stream.conn.state is State.SYN_SENT:
+                    what = "port unreachable" if code == errno.ECONNREFUSED else os.strerror(code or 0)
+                    stream.conn.abort(f"{what} (ICMP) at {addr[0]}:{addr[1]}")
                     stream._wake()
         except OSError as exc:
             log.debug("reading the ICMP error queue failed: %s", exc)
+
+    def _rearm(self) -> None:
+        """Watch the socket afresh. An ICMP error makes the socket signal POLLERR, and uvloop
+        (libuv) then closes its watch of the descriptor for good without calling the reader:
+        the socket would go deaf. Every error is read from the queue sooner or later (by
+        ``sendto``, the reader or the timer task), and reading one re-arms the watch."""
+        self._rearm_scheduled = False
+        sock, loop = self._sock, self._reader
+        if sock is None or loop is None:
+            return
+        fd = sock.fileno()
+        loop.remove_reader(fd)
+        loop.add_reader(fd, self._on_readable)
+
+    def _stream_of_sent(self, data: bytes, addr: Address) -> UtpStream | None:
+        """The connection that sent ``data`` (a uTP header) to ``addr``, if still known."""
+        conn_id = int.from_bytes(data[2:4], "big")
+        if data[0] >> 4 == PacketType.SYN:  # a SYN carries our receive id
+            return self._conns.get((addr, conn_id))
+        for recv_id in ((conn_id - 1) & SEQ_MASK, (conn_id + 1) & SEQ_MASK):  # others our send id
+            stream = self._conns.get((addr, recv_id))
+            if stream is not None and stream.conn.send_id == conn_id:
+                return stream
+        return None
 
     def _on_readable(self) -> None:
         """The socket is readable: read a batch, feed each connection, then flush the touched ones."""
@@ -307,14 +372,18 @@ class UtpSocket:
         count = 0
         run: list[bytes] = []  # consecutive datagrams of one connection, handed over together
         run_stream: UtpStream | None = None
+        errors = 0
         while count < READ_BATCH:
             try:
                 data, addr = recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError:  # an ICMP error reported on the socket (IP_RECVERR): read its queue
-                self._icmp_errors()
-                break
+            except OSError:  # an ICMP error reported on the socket (IP_RECVERR): read its queue,
+                self._icmp_errors()  # then the datagrams behind it (the report consumed the error)
+                errors += 1
+                if errors > READ_BATCH:
+                    break
+                continue
             count += 1
             # a data, ack, FIN or reset of a known connection: straight to its core
             if len(data) >= HEADER_SIZE and data[0] < _FIRST_SYN and data[0] & 0x0F == VERSION:
