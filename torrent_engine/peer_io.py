@@ -53,7 +53,7 @@ class PeerLink:
 
     def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
         """Tell the wire codec the torrent's piece count and sizes (once the metadata is known)."""
-        self.conn.wire.set_metadata(num_pieces, piece_size)
+        self.conn.set_metadata(num_pieces, piece_size)
 
     async def receive(self) -> Message:
         """The next message from the peer."""

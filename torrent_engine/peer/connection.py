@@ -141,6 +141,10 @@ class PeerConnection:
                 return msg
             await self._fill()
 
+    def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
+        """The torrent's piece count and sizes, once known: messages are checked against them."""
+        self.wire.set_metadata(num_pieces, piece_size)
+
     def receive_nowait(self) -> Message | None:
         """The next message if one is already buffered, else ``None`` (no I/O)."""
         try:

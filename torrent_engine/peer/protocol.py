@@ -25,7 +25,7 @@ import asyncio
 import logging
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import anyio
 import anyio.abc
@@ -236,6 +236,21 @@ class TcpPeerConnection(PeerConnection):
     @bytes_received.setter
     def bytes_received(self, value: int) -> None:
         pass  # counted by the protocol
+
+    def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
+        """The torrent's piece count and sizes, once known. Messages the socket brought before
+        (parsed without them, waiting in the queue) are checked now: from the first that does
+        not fit the torrent, the connection ends with that protocol error."""
+        super().set_metadata(num_pieces, piece_size)
+        proto = self._protocol
+        for i, msg in enumerate(proto.queue):
+            try:
+                self.wire.check_message(msg)
+            except PeerProtocolError as exc:
+                for _ in range(len(proto.queue) - i):
+                    proto.queue.pop()
+                proto.lose(exc)
+                return
 
     def _raise(self) -> None:
         err = self._protocol.error

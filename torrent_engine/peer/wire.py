@@ -400,6 +400,27 @@ class PeerWire:
                 raise PeerProtocolError(f"block {index}:{begin}+{length - 9} beyond the piece's end")
         return Piece(index, begin, block)
 
+    def check_message(self, msg: Message) -> None:
+        """``PeerProtocolError`` unless ``msg``, parsed before ``set_metadata``, fits the torrent's
+        pieces (index in range, block inside its piece, bitfield of the right size): what the
+        parser checks itself once the metadata is known."""
+        if isinstance(msg, (Have, SuggestPiece, AllowedFast)):
+            self._check_index(msg.index)
+        elif isinstance(msg, Request):
+            self._check_block("request", msg.index, msg.begin, msg.length)
+        elif isinstance(msg, Cancel):
+            self._check_block("cancel", msg.index, msg.begin, msg.length)
+        elif isinstance(msg, RejectRequest):
+            self._check_block("reject", msg.index, msg.begin, msg.length)
+        elif isinstance(msg, Piece):
+            self._check_index(msg.index)
+            if self.piece_size is not None and self.num_pieces is not None:
+                if msg.begin + len(msg.block) > self.piece_size(msg.index):
+                    raise PeerProtocolError(
+                        f"block {msg.index}:{msg.begin}+{len(msg.block)} beyond the piece's end")
+        elif isinstance(msg, Bitfield) and self.num_pieces is not None:
+            check_bitfield(msg.bits, self.num_pieces)
+
     def _check_index(self, index: int) -> None:
         if self.num_pieces is not None and index >= self.num_pieces:
             raise PeerProtocolError(f"piece index {index} out of range ({self.num_pieces} pieces)")

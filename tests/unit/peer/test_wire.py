@@ -425,3 +425,16 @@ def test_parse_batch_needs_the_handshake_first() -> None:
     wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
     with pytest.raises(ValueError):
         wire.parse_batch(memoryview(Have(1).to_bytes()), 0, 9, [])
+
+
+def test_messages_parsed_before_the_metadata_are_checked_against_it() -> None:
+    """An incoming peer's first messages can be parsed before the torrent is known to the
+    connection: once it is, each must fit (what the parser checks itself from then on)."""
+    wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A, reserved=make_reserved(fast=True, extension=True))
+    wire.set_metadata(4, lambda i: 32768 if i < 3 else 1000)
+    for ok in (Have(3), Request(0, 16384, 16384), Piece(3, 0, b"x" * 1000), Bitfield(b"\xf0")):
+        wire.check_message(ok)
+    for bad in (Have(4), Request(3, 0, 16384), Cancel(9, 0, 1), Piece(4_238_091_305, 0, b"x"),
+                Piece(3, 500, b"x" * 501), Bitfield(b"\xf0\x00")):
+        with pytest.raises(PeerProtocolError):
+            wire.check_message(bad)
