@@ -99,12 +99,10 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``).
 
     The transport (``transport``, else ``config.transport``; hole punching dials over uTP only):
-    "any" tries uTP first (on ``shared``'s UDP socket, given or found by
-    ``SharedResources.for_config``) and falls back to TCP when the uTP connect or its
-    handshake fails; "utp" uses uTP only; "tcp" TCP only."""
+    "any" tries uTP first (on ``shared``'s UDP socket; without ``shared`` there is none) and
+    falls back to TCP when the uTP connect or its handshake fails; "utp" uses uTP only; "tcp"
+    TCP only."""
     mode = transport if transport is not None else config.transport
-    if shared is None:
-        shared = SharedResources.for_config(config)
     utp = shared.utp if shared is not None else None
 
     async def dial(opener: Opener | None) -> PeerConnection:

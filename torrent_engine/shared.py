@@ -13,12 +13,11 @@ import logging
 import math
 import socket
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 import anyio.abc
@@ -101,10 +100,6 @@ class SharedResources:
     services; ``await shared.acquire()`` / ``await shared.release()`` count the sessions that use
     them. Incoming peers are routed by info-hash to the handler a session registered.
     """
-
-    # Running instances by their Config's identity: lets ``peer_io.open_connection`` find the
-    # uTP socket for a session that does not pass ``shared`` (see ``for_config``).
-    _with_utp: ClassVar[weakref.WeakValueDictionary[int, SharedResources]] = weakref.WeakValueDictionary()
 
     def __init__(self, config: Config, *, events: EventBus | None = None,
                  handshaker: Handshaker | None = None) -> None:
@@ -265,8 +260,6 @@ class SharedResources:
                     await anyio.sleep(math.inf)
         finally:
             self._dht = None
-            if self._utp is not None and SharedResources._with_utp.get(id(self.config)) is self:
-                del SharedResources._with_utp[id(self.config)]
             self._utp = None
             self._port_mapper = None
             self._lsd = None
@@ -292,14 +285,7 @@ class SharedResources:
                         self.config.listen_host, self._listen_port, exc)
             return None
         self._utp = utp
-        SharedResources._with_utp[id(self.config)] = self
         return utp
-
-    @classmethod
-    def for_config(cls, config: Config) -> SharedResources | None:
-        """The running SharedResources with uTP built from this very ``config`` object, if any."""
-        found = cls._with_utp.get(id(config))
-        return found if found is not None and found.config is config else None
 
     # -- services ------------------------------------------------------------------------
     @property

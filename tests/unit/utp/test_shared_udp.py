@@ -34,7 +34,7 @@ async def test_one_udp_port_for_utp_and_dht() -> None:
                 tg.cancel_scope.cancel()
         finally:
             await shared.release()
-        assert shared.utp is None and SharedResources.for_config(shared.config) is None
+        assert shared.utp is None
 
 
 async def test_tcp_only_keeps_the_dht_socket_apart() -> None:
@@ -42,6 +42,5 @@ async def test_tcp_only_keeps_the_dht_socket_apart() -> None:
         await shared.acquire()
         try:
             assert shared.utp is None and shared.dht is not None  # the DHT bound its own socket
-            assert SharedResources.for_config(shared.config) is None
         finally:
             await shared.release()
