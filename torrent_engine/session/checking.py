@@ -28,10 +28,25 @@ class Checker:
     def __init__(self, session: Session, resume_path: Path | None) -> None:
         self._s = session
         self.resume_path = resume_path
+        self.files_deleted = False  # delete_files() ran (cancel must not run it twice)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.added_time = int(time.time())
         self.completed_time = 0
         self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
+
+    async def delete_files(self) -> None:
+        """Remove the torrent's files and its resume data; nothing else on disk."""
+        s = self._s
+        self.files_deleted = True
+        try:
+            storage = s._storage
+            if storage is None:
+                storage = s._make_storage(s.torrent, s.save_path)
+            await storage.delete_files()
+        except StorageError as exc:
+            log.warning("cannot delete files of %s: %s", s.name, exc)
+        if self.resume_path is not None:
+            self.resume_path.unlink(missing_ok=True)
 
     def file_paths(self) -> list[Path | None]:
         """Where each file of the torrent is (None: a pad file)."""

@@ -15,6 +15,7 @@ from ..peer_io import PeerLink, open_connection
 from ..session_state import State
 
 if TYPE_CHECKING:
+    from ..shared import SharedResources
     from .core import Session
 
 log = logging.getLogger("torrent_engine.session")
@@ -28,7 +29,32 @@ class Connector:
         self.connecting: set[tuple[str, int]] = set()
         self.encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
         self._wakeup = anyio.Event()
+        self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         self.rounds = 0  # how many times run() looked for peers to dial
+
+    def register(self, shared: SharedResources) -> None:
+        """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
+        shared.register(self._s.info_hash, self.on_incoming)
+
+    def register_other_hashes(self) -> None:
+        """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
+        came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
+        of ours has that hash."""
+        s = self._s
+        t, shared = s._torrent, s._shared
+        if t is None or t.info_hash_v1 is None or t.info_hash_v2 is None or shared is None:
+            return
+        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
+            if other != s.info_hash and not shared.knows(other):
+                shared.register(other, self.on_incoming)
+                self._other_hashes.append(other)
+
+    def unregister(self, shared: SharedResources) -> None:
+        """Incoming peers of this torrent are no longer ours (the session ends)."""
+        shared.unregister(self._s.info_hash)
+        for other in self._other_hashes:
+            shared.unregister(other)
+        self._other_hashes.clear()
 
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""

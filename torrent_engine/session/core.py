@@ -47,7 +47,7 @@ import anyio.abc
 from .. import events as ev
 from ..bitfield import Bitfield
 from ..config import Config
-from ..errors import SessionError, StorageError, TorrentEngineError, typed_failure
+from ..errors import SessionError, TorrentEngineError, typed_failure
 from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..peer import messages as m
@@ -130,13 +130,11 @@ class Session:
         self._wakeup = anyio.Event()
         self._stop_requested = False
         self._delete_on_stop = False
-        self._files_deleted = False
         self._finished = anyio.Event()
         self._completed = anyio.Event()
         self._ready = anyio.Event()
         self._ran = False
         self._own_stack: AsyncExitStack | None = None
-        self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -345,8 +343,8 @@ class Session:
         """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""
         self._delete_on_stop = delete_files
         await self.stop()
-        if delete_files and not self._files_deleted and self._torrent is not None:
-            await self._delete_files()  # it had ended already (stopped, error) or never ran
+        if delete_files and not self.checker.files_deleted and self._torrent is not None:
+            await self.checker.delete_files()  # it had ended already (stopped, error) or never ran
 
     async def __aenter__(self) -> Session:
         stack = AsyncExitStack()
@@ -421,8 +419,8 @@ class Session:
             await shared.acquire()
             acquired = True
             shared.set_handshaker(handshaker_for(shared))
-            shared.register(self.info_hash, self.connector.on_incoming)
-            self._register_other_hash()
+            self.connector.register(shared)
+            self.connector.register_other_hashes()
             if self._torrent is not None:
                 self._storage = self._make_storage(self._torrent, self.save_path)
             task_status.started()
@@ -466,7 +464,7 @@ class Session:
             await self.announcer.stop()
             if self._storage is not None:
                 if self._delete_on_stop:
-                    await self._delete_files()
+                    await self.checker.delete_files()
                 else:
                     try:
                         await self.checker.save()  # (flushes the files first: before they are closed)
@@ -474,40 +472,13 @@ class Session:
                         await self._storage.close()
         finally:
             if shared is not None:
-                shared.unregister(self.info_hash)
-                for other in self._other_hashes:
-                    shared.unregister(other)
+                self.connector.unregister(shared)
                 if acquired:
                     await shared.release()
             if self._machine.can(State.STOPPED):
                 self._machine.to(State.STOPPED)
             self._tg = None
             self._finished.set()
-
-    def _register_other_hash(self) -> None:
-        """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
-        came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
-        of ours has that hash."""
-        t, shared = self._torrent, self._shared
-        if t is None or t.info_hash_v1 is None or t.info_hash_v2 is None or shared is None:
-            return
-        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
-            if other != self.info_hash and not shared.knows(other):
-                shared.register(other, self.connector.on_incoming)
-                self._other_hashes.append(other)
-
-    async def _delete_files(self) -> None:
-        """Remove the torrent's files (and its resume data); nothing else on disk."""
-        self._files_deleted = True
-        try:
-            storage = self._storage
-            if storage is None:
-                storage = self._make_storage(self.torrent, self.save_path)
-            await storage.delete_files()
-        except StorageError as exc:
-            log.warning("cannot delete files of %s: %s", self.name, exc)
-        if self.checker.resume_path is not None:
-            self.checker.resume_path.unlink(missing_ok=True)
 
     async def _swarm_until(self, done: anyio.Event | None, *, choker: bool) -> None:
         """Run the swarm (connector, trackers, DHT, choker) until ``done`` is set, or until a pause
@@ -555,7 +526,7 @@ class Session:
         web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
         torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers, web_seeds=web_seeds)
         self._set_torrent(torrent)
-        self._register_other_hash()
+        self.connector.register_other_hashes()
         if self.magnet is not None and self.magnet.select_only:
             self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
                                       for i, f in enumerate(torrent.files)])
