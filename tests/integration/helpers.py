@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import pytest
 
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.metainfo import Torrent
+from torrent_engine.peer.messages import Message
+from torrent_engine.peer_io import PeerLink
 
 # Odd sizes, a nested folder and an empty file; hybrid torrents get BEP 47 pad files between.
 DEFAULT_FILES: tuple[tuple[str, int], ...] = (
@@ -69,3 +73,17 @@ def open_fds() -> int:
 
 def task_count() -> int:
     return len(asyncio.all_tasks())
+
+
+def record_sent_messages(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """Every message our peer links send from now on (the test's sessions, in order)."""
+    sent: list[Message] = []
+    original = PeerLink.send_many
+
+    async def spy(self: PeerLink, msgs: Iterable[Message]) -> None:
+        msgs = list(msgs)
+        sent.extend(msgs)
+        await original(self, msgs)
+
+    monkeypatch.setattr(PeerLink, "send_many", spy)
+    return sent

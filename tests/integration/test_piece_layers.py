@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,11 +22,10 @@ from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.layer_fetch import hashes_for
 from torrent_engine.peer.wire import PeerWire
-from torrent_engine.peer_io import PeerLink
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
 
-from .helpers import loopback_config, make_payload, make_torrent, same_files
+from .helpers import loopback_config, make_payload, make_torrent, record_sent_messages, same_files
 
 pytestmark = pytest.mark.anyio
 
@@ -96,15 +94,7 @@ async def test_a_hybrid_over_its_v1_info_hash_learns_its_layers_from_its_data(
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="hybrid")
     bare = Torrent.from_info_bytes(torrent.info_bytes)
     assert bare.missing_piece_layers
-    sent: list[m.Message] = []
-    original = PeerLink.send_many
-
-    async def spy(self: PeerLink, msgs: Iterable[m.Message]) -> None:
-        msgs = list(msgs)
-        sent.extend(msgs)
-        await original(self, msgs)
-
-    monkeypatch.setattr(PeerLink, "send_many", spy)
+    sent = record_sent_messages(monkeypatch)
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
         async with Session(bare, tmp_path / "leech", config=loopback_config(piece_buffer_bytes=buffer),

@@ -4,21 +4,25 @@ saved metainfo holds them (DHT off on both sides; the seeder is given as a peer)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
 import pytest
 
 from tests.conftest import require_libtorrent
-from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.integration.helpers import (
+    loopback_config,
+    make_payload,
+    make_torrent,
+    record_sent_messages,
+    same_files,
+)
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine import events as ev
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
-from torrent_engine.peer_io import PeerLink
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -90,15 +94,7 @@ async def test_libtorrent_fetches_a_v2_magnet_from_our_seeder(
     lt = require_libtorrent()
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
     uri = f"magnet:?xt=urn:btmh:1220{(torrent.info_hash_v2 or b'').hex()}&dn={torrent.name}"
-    sent: list[m.Message] = []
-    original = PeerLink.send_many
-
-    async def spy(self: PeerLink, msgs: Iterable[m.Message]) -> None:
-        msgs = list(msgs)
-        sent.extend(msgs)
-        await original(self, msgs)
-
-    monkeypatch.setattr(PeerLink, "send_many", spy)
+    sent = record_sent_messages(monkeypatch)
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
         with lt_session(lt) as ses:

@@ -18,7 +18,8 @@ CORES = [
     "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
     "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
-    "portmap/natpmp", "portmap/upnp",
+    "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
+    "webseed/response", "session/smart_ban",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {

@@ -8,20 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.integration.helpers import loopback_config
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
 from torrent_engine.shared import SharedResources
 
 pytestmark = pytest.mark.anyio
-
-
-def _config(**kw: object) -> Config:
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
-                 tracker_enabled=False)
-    for key, value in kw.items():
-        setattr(cfg, key, value)
-    return cfg
 
 
 class _Link:
@@ -58,7 +51,8 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
     dialed: list[tuple[str, int]] = []
     links: list[_Link] = []
     with anyio.fail_after(10):
-        async with Session(torrent, tmp_path / "dl", config=_config()) as s, anyio.create_task_group() as tg:
+        async with Session(torrent, tmp_path / "dl", config=loopback_config()) as s, \
+                anyio.create_task_group() as tg:
             await s.wait_ready()
 
             async def fake_dial(key: tuple[str, int]) -> None:  # connected: the same peer answers
@@ -118,7 +112,8 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     monkeypatch.setattr(session_module, "open_connection", fake_open_connection)
     magnet = parse_magnet(torrent.magnet_uri())
     with anyio.fail_after(5):
-        async with Session(magnet, tmp_path / "dl", config=_config(max_peers_per_torrent=2), peers=pool) as s:
+        cfg = loopback_config(max_peers_per_torrent=2)
+        async with Session(magnet, tmp_path / "dl", config=cfg, peers=pool) as s:
             await both_receiving.wait()  # the connector dialed the first two
             s.connector.dial_some()  # the connector's next round, both peers still at the metadata
             s.connector.dial_some()
@@ -184,7 +179,7 @@ async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path)
         dialed.append(key)  # (it stays "connecting": the budget is spent on it)
 
     with anyio.fail_after(10):
-        async with Session(torrent, tmp_path / "dl", config=_config(max_peers_per_torrent=3)) as s:
+        async with Session(torrent, tmp_path / "dl", config=loopback_config(max_peers_per_torrent=3)) as s:
             s.connector.dial = fake_dial  # type: ignore[method-assign]
             await s.wait_ready()
             own = ("127.0.0.1", s.listen_port)

@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.integration.helpers import loopback_config
 from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
 from torrent_engine.metainfo import Torrent
@@ -67,14 +68,6 @@ class _Link:
         self.requests += [msg for msg in msgs if isinstance(msg, m.Request)]
 
 
-def _config(**kw: object) -> Config:
-    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
-                 tracker_enabled=False)
-    for key, value in kw.items():
-        setattr(cfg, key, value)
-    return cfg
-
-
 async def _unchoked_seed(s: Session, t: Torrent, **kw: object) -> tuple[PeerState, _Link]:
     """A peer (fake link) that says it has every piece and unchokes us, as the wire would."""
     link = _Link()
@@ -87,7 +80,7 @@ async def _unchoked_seed(s: Session, t: Torrent, **kw: object) -> tuple[PeerStat
 @pytest.mark.anyio
 async def test_snub_after_silence_and_timed_out_requests_go_back_to_the_picker(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
-    cfg = _config(snub_timeout=60.0, request_timeout=30.0)
+    cfg = loopback_config(snub_timeout=60.0, request_timeout=30.0)
     with anyio.fail_after(10):
         async with Session(t, tmp_path / "dl", config=cfg) as s:  # no data, no peers: downloading
             await s.wait_ready()
@@ -113,7 +106,7 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
     for that peer wait for the once-a-second pass instead."""
     t = _torrent(tmp_path)
     with anyio.fail_after(10):
-        async with Session(t, tmp_path / "dl", config=_config()) as s:
+        async with Session(t, tmp_path / "dl", config=loopback_config()) as s:
             await s.wait_ready()
             peer, link = await _unchoked_seed(s, t, fast=True)
             first = len(link.requests)
