@@ -165,6 +165,8 @@ class PeerHandler:
             elif not isinstance(msg, m.Request) or not uploader.take_request(peer, msg):
                 break
             done += 1
+        if took_blocks:
+            self._s.pieces.hash_taken()
         if took_blocks and not peer.closed:
             requests = self.pick_requests(peer)
             if requests:

@@ -50,9 +50,11 @@ class Pieces:
     def __init__(self, session: Session) -> None:
         self._s = session
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
-        # of _buffers (v1 pieces): [SHA-1 of the piece's first bytes, how many]; None once a block
-        # landed inside that prefix again (the buffer no longer holds what was hashed)
+        # of _buffers (v1 pieces): [SHA-1 of the piece's first bytes, how many, how many are in
+        # (in order)]; None once a block landed inside that prefix again (the buffer no longer
+        # holds what was hashed)
         self._prefix: dict[int, list[Any] | None] = {}
+        self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._spare: list[bytearray] = []  # piece buffers to reuse
@@ -84,13 +86,30 @@ class Pieces:
         buf[begin:begin + len(block)] = block
         prefix = self._prefix.get(index)
         if prefix is not None:
-            if begin == prefix[1]:
-                prefix[0].update(block)
-                prefix[1] = begin + len(block)
-            elif begin < prefix[1]:
+            if begin == prefix[2]:  # in order: hashed at the end of the read (hash_taken)
+                prefix[2] = begin + len(block)
+                self._taken[index] = None
+            elif begin < prefix[2]:
                 self._prefix[index] = None
         if piece_complete:
             self._verify_soon(index, buf)
+
+    def hash_taken(self) -> None:
+        """Hash what the blocks taken since the last call added in order to their pieces: once
+        per read, while the read's bytes are still in cache (one hashlib call a piece, not a
+        block: each call gives the GIL up and takes it back)."""
+        for index in self._taken:
+            prefix = self._prefix.get(index)
+            if prefix is not None:
+                self._hash_prefix(self._buffers[index], prefix)
+        self._taken.clear()
+
+    @staticmethod
+    def _hash_prefix(buf: bytearray, prefix: list[Any]) -> None:
+        sha, hashed, end = prefix
+        if hashed < end:
+            sha.update(memoryview(buf)[hashed:end])
+            prefix[1] = end
 
     async def wait_for_room(self, index: int) -> None:
         """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
@@ -106,7 +125,7 @@ class Pieces:
         torrent = self._s.torrent
         size = torrent.piece_size(index)
         self._buffered_bytes += size
-        self._prefix[index] = [hashlib.sha1(), 0] if torrent.piece_hashes and not torrent.is_v2 else None
+        self._prefix[index] = [hashlib.sha1(), 0, 0] if torrent.piece_hashes and not torrent.is_v2 else None
         if size == torrent.piece_length and self._spare:
             return self._spare.pop()
         return bytearray(size)
@@ -130,6 +149,8 @@ class Pieces:
         self.verifying.add(index)
         del self._buffers[index]
         prefix = self._prefix.pop(index, None)
+        if prefix is not None:
+            self._hash_prefix(buf, prefix)  # (the rest of this read's blocks of it: still in cache)
         self._verify_bytes += len(buf)
         assert s._tg is not None
         s._tg.start_soon(self._verify_piece, index, buf, prefix)
@@ -148,7 +169,7 @@ class Pieces:
         if buf is not None:
             buf[begin:begin + len(block)] = block
             prefix = self._prefix.get(index)
-            if prefix is not None and begin < prefix[1]:
+            if prefix is not None and begin < prefix[2]:
                 self._prefix[index] = None
         else:
             assert direct is not None and s._storage is not None
@@ -200,7 +221,7 @@ class Pieces:
                     learned.append(v2)
                     return ok
                 if prefix is not None:  # v1: the rest of the SHA-1
-                    sha, done = prefix
+                    sha, done, _ = prefix
                     if done < len(buf):
                         sha.update(memoryview(buf)[done:])
                     return bool(sha.digest() == torrent.piece_hashes[index])
