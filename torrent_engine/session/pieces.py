@@ -255,8 +255,9 @@ class Pieces:
         s = self._s
         s._picker.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        await fan_out([p for p in s._peers.values() if index not in p.have],
-                      lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
+        missing = [p for p in s._peers.values() if index not in p.have]
+        if missing:  # (none from a seed: no task group for nothing, once a piece)
+            await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
         await s._maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
