@@ -182,9 +182,9 @@ class _FileCache:
 
 
 LANE_IDLE_EXIT = 5.0  # seconds a lane's thread waits for a job before it ends
-# Bytes per pwrite. Writing a 1 MiB piece 16 KiB at a time costs less CPU than one 1 MiB pwrite
-# into a new file: ~0.5 against ~1.3 CPU s per GiB in the writing thread (bench/RESULTS.md);
-# the page cache takes large folios for a large write, and allocating those is what costs.
+# Bytes per pwrite. Writing a 1 MiB piece 16 KiB at a time cost the writing thread 0.4-0.6 CPU s
+# per GiB of a new file, one 1 MiB pwrite 1.0-1.9 s, 64 KiB 0.7-0.9 s (bench/RESULTS.md; likely
+# the page cache's large folios, which a large write asks for).
 WRITE_CHUNK = 16 * 1024
 
 

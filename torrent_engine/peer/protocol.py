@@ -16,7 +16,9 @@ large reads). So nothing is allocated per read, and a ``Piece`` block handed to 
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
-Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied.
+Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied, and
+the socket is read no further while any wait: the owner catches up first (a block waiting for
+memory or a rate limit holds the peer back through TCP flow control, at no copying cost).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Piece assembly and verification: blocks into the piece's buffer; a complete piece hashed and,
-if it passed, written, in one worker-thread hop; passed (HAVE to peers) or failed (re-download,
-smart ban).
+"""Piece assembly and verification: blocks into the piece's buffer; a complete piece checked and,
+if it passed, written (by the storage's own threads); passed (HAVE to peers) or failed
+(re-download, smart ban).
 
 Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
-check. A v1 piece is hashed (SHA-1) as its blocks come, while each is still in the CPU's cache from
-the socket: the blocks in order from the piece's start, on the event loop (~9 us per 16 KiB block);
-what came out of order is hashed with the rest at verification. (Hashing the whole piece later in
-a worker thread read it back from memory: ~1.7x the CPU on a 2-core machine.) Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified and
+check. A v1 piece's SHA-1 is taken as its blocks come, on the event loop: at the end of each read
+(``hash_taken``), the blocks it added in order from the piece's start, in one hashlib call per
+piece, while they are still in the CPU's cache; what came out of order is hashed with the rest at
+verification. (Hashing each whole piece later in a worker thread read it back from memory and cost
+more CPU in all: bench/RESULTS.md.) Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified and
 written, and are reused while downloading (no allocation per piece). When verification falls
 behind, a block that needs a new buffer waits for one (``wait_for_room``: its peer's socket is not
 read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk block by
