@@ -33,7 +33,8 @@ class FakeSession(SimpleNamespace):
         failed: list[int] = []
         super().__init__(
             torrent=torrent, config=Config(), state=State.DOWNLOADING, _tg=tg, passed=passed, failed=failed,
-            _storage=Storage(torrent, tmp_path), layers=SimpleNamespace(learning=False, blocked=lambda i: False),
+            _storage=Storage(torrent, tmp_path),
+            layers=SimpleNamespace(learning=False, blocked=lambda i: False),
             _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
                                     piece_sources=lambda i: {}),
             events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20, _peers={},
