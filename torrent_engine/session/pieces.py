@@ -10,8 +10,9 @@ verification. (Hashing each whole piece later in a worker thread read it back fr
 more CPU in all: bench/RESULTS.md.) Piece buffers count against ``Config.piece_buffer_bytes``
 until their piece is verified and written, and are reused while downloading (no allocation per
 piece). When verification falls behind, a block that needs a new buffer waits for one
-(``wait_for_room``: its peer's socket is not read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk block by
-block and is hashed from disk once complete (a failed one is then only re-downloaded over).
+(``wait_for_room``: its peer's socket is not read meanwhile). Past the cap with pieces still
+being assembled, a new piece goes to disk block by block and is hashed from disk once complete (a
+failed one is then only re-downloaded over).
 """
 
 from __future__ import annotations
