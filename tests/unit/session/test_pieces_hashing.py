@@ -109,3 +109,19 @@ async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(t
         pieces.hash_taken()
     assert (s.passed, s.failed) == ([2], [0])
     await s._storage.close()
+
+
+def test_many_peers_share_the_piece_buffer_in_requests() -> None:
+    """With many peers, each keeps few enough requests in flight that the pieces they touch (about
+    one of its own each, beside them) fit in piece_buffer_bytes; one peer is not held back."""
+    from torrent_engine.session.peer_handler import MIN_MEMORY_SHARE, PeerHandler
+
+    torrent = make_torrent([(("f",), payload(64 * 1024 * 1024, 1))], 1024 * 1024)
+    cfg = Config()  # 32 MiB of piece buffers
+    handler = PeerHandler(SimpleNamespace(torrent=torrent, config=cfg))  # type: ignore[arg-type]
+    assert handler._memory_share(1) >= cfg.max_request_queue
+    for peers in (2, 10, 20):
+        share = handler._memory_share(peers)
+        assert share >= MIN_MEMORY_SHARE
+        assert peers * (share * BLOCK_SIZE + torrent.piece_length) <= cfg.piece_buffer_bytes
+    assert handler._memory_share(200) == MIN_MEMORY_SHARE
