@@ -1,6 +1,7 @@
 """Pieces: a v1 piece's SHA-1 is taken as its blocks come (in order, once per read); whatever the
 order the blocks came in, and whatever landed again inside the part already hashed, a piece passes
-exactly when the bytes it writes are the piece's."""
+exactly when the bytes it writes are the piece's. And the requests of many peers are sized so the
+pieces they touch fit the piece buffers."""
 
 from __future__ import annotations
 
