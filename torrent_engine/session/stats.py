@@ -19,6 +19,7 @@ from ..stall import Stall, StallDetector, SwarmFacts
 from . import requesting
 from .peer import PeerState, fan_out
 from .pex import pex_view
+from .phases import FetchingMetadata
 
 if TYPE_CHECKING:
     from .core import Session
@@ -149,7 +150,7 @@ class Stats:
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s._pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None,
+            tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(s.phase, FetchingMetadata),
             piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
             hash_requests_failed=hash_failed)
 
