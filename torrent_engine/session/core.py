@@ -127,14 +127,10 @@ class Session:
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(self)
-        self.pieces = Pieces(self)
-        self.uploader = Uploader(self)
         self.metadata = MetadataServer(self)
-        self.layers = PieceLayers(self)
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
-        self.webseeds = SessionWebSeeds(self)
         peers = list(peers)
         self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
@@ -148,10 +144,30 @@ class Session:
 
     def _load(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
-        parts = TorrentParts.of(torrent, self._rng)
+        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self), Uploader(self),
+                             PieceLayers(self, torrent), SessionWebSeeds(self))
         self.phase = Loaded(parts)
-        self.layers.start(torrent)
         return parts
+
+    @property
+    def pieces(self) -> Pieces:
+        """Piece assembly and verification (a part of ``parts``: only with the metadata)."""
+        return self.parts.pieces
+
+    @property
+    def uploader(self) -> Uploader:
+        """Uploading and the choker (a part of ``parts``: only with the metadata)."""
+        return self.parts.uploader
+
+    @property
+    def layers(self) -> PieceLayers:
+        """BEP 52 piece layers the metainfo lacks (a part of ``parts``: only with the metadata)."""
+        return self.parts.layers
+
+    @property
+    def webseeds(self) -> SessionWebSeeds:
+        """The BEP 19 web seeds (a part of ``parts``: only with the metadata)."""
+        return self.parts.webseeds
 
     @property
     def parts(self) -> TorrentParts:
@@ -197,7 +213,8 @@ class Session:
     @property
     def hash_failures(self) -> int:
         """Pieces that failed their hash check."""
-        return self.pieces.hash_failures
+        phase = self.phase
+        return phase.parts.pieces.hash_failures if isinstance(phase, Loaded) else 0
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -278,7 +295,8 @@ class Session:
     @property
     def web_seeds(self) -> list[WebSeedState]:
         """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
-        return self.webseeds.states()
+        phase = self.phase
+        return phase.parts.webseeds.states() if isinstance(phase, Loaded) else []
 
     @property
     def listen_port(self) -> int:

@@ -58,7 +58,7 @@ class _Without:
 class PieceLayers:
     """The piece layers a session still lacks, and the hash requests for them."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, torrent: Torrent) -> None:
         self._s = session
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
@@ -68,12 +68,9 @@ class PieceLayers:
         self._learnt: dict[int, tuple[int, list[bytes | None]]] = {}
         self._learnt_firsts: list[int] = []
         self._learning_rest = anyio.Lock()
-
-    def start(self, torrent: Torrent) -> None:
-        """The metainfo is known: fetch its missing layers if our connections can ask for them."""
-        v2_wire = torrent.info_hash_v2 is not None and self._s.info_hash == torrent.info_hash_v2[:20]
+        # fetch the missing layers if our connections can ask for them (see the module text)
+        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == torrent.info_hash_v2[:20]
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
-        self._learnt = {}
         if self.fetcher is None and torrent.is_hybrid:
             pl = torrent.piece_length
             for i in torrent.missing_piece_layers:

@@ -128,11 +128,12 @@ class Life:
 
         if not still():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
+        parts = s.parts
         s.checker.completed_time = int(time.time())
-        await s.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
+        await parts.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
         if not still():
             return
-        s.pieces.drop_spares()
+        parts.pieces.drop_spares()
         s._machine.to(State.SEEDING)
         self.completed.set()
         s.announcer.completed()
@@ -235,20 +236,20 @@ class Life:
             self.tg = None
             self.finished.set()
 
-    async def _swarm_until(self, done: anyio.Event | None, install: Callable[[Swarm | None], None], *,
-                           choker: bool) -> None:
-        """Run a swarm (connector, trackers, DHT, web seeds, choker) until ``done`` is set, or until
-        a pause or stop cancels it; ``install`` hands it to the phase (and None once it ended).
-        Then close its peers."""
+    async def _swarm_until(self, done: anyio.Event | None, install: Callable[[Swarm | None], None],
+                           parts: TorrentParts | None) -> None:
+        """Run a swarm (connector, trackers, DHT; with the torrent's ``parts``: web seeds and the
+        choker) until ``done`` is set, or until a pause or stop cancels it; ``install`` hands it
+        to the phase (and None once it ended). Then close its peers."""
         s = self._s
         with anyio.CancelScope() as scope:  # pause() cancels it
             async with anyio.create_task_group() as group:
                 install(Swarm(group, scope))
                 group.start_soon(s.connector.run)
-                if choker:
-                    group.start_soon(s.uploader.choker_loop)
                 s.announcer.start(group)
-                s.webseeds.start(group)  # (none until the metadata is known)
+                if parts is not None:
+                    group.start_soon(parts.uploader.choker_loop)
+                    parts.webseeds.start(group)
                 if done is None:
                     await anyio.sleep(math.inf)
                 await done.wait()  # type: ignore[union-attr]
@@ -279,7 +280,7 @@ class Life:
 
         while not metadata.done.is_set():
             if not await self._wait_while_paused():
-                await self._swarm_until(metadata.done, install, choker=False)
+                await self._swarm_until(metadata.done, install, None)
         s.announcer.forget()  # the full session announces afresh
         s._pool.forgive_all()  # the metadata peers are dialed again for the data
         assert metadata.result is not None
@@ -319,7 +320,7 @@ class Life:
         while not self.stop_requested:
             install(None)
             if not await self._wait_while_paused():
-                await self._swarm_until(None, install, choker=True)
+                await self._swarm_until(None, install, parts)
 
 
 def _swarm_of(phase: object) -> Swarm | None:

@@ -27,7 +27,6 @@ face and the one record of which state it is in; the phase says what the session
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -41,25 +40,32 @@ from ..picker import PiecePicker
 from ..storage import PieceStorage
 
 if TYPE_CHECKING:
+    from .layers import PieceLayers
     from .metadata import MetadataClient
+    from .pieces import Pieces
+    from .upload import Uploader
+    from .webseeds import SessionWebSeeds
 
 
 @dataclass(eq=False)
 class TorrentParts:
     """What exists once the torrent is known, whatever the phase: the metainfo (replaced when
-    BEP 52 piece layers arrive), the picker (the one record of what is verified and in flight)
-    and the user's file priorities."""
+    BEP 52 piece layers arrive), the picker (the one record of what is verified and in flight),
+    the user's file priorities, and the parts that work on the torrent's pieces: assembly and
+    verification, uploading, piece layers, web seeds."""
 
     torrent: Torrent
     picker: PiecePicker
-    file_priorities: list[int]
-    total_wanted: int  # bytes of the files not skipped (pad files never count)
+    pieces: Pieces
+    uploader: Uploader
+    layers: PieceLayers
+    webseeds: SessionWebSeeds
+    file_priorities: list[int] = field(init=False)
+    total_wanted: int = field(init=False)  # bytes of the files not skipped (pad files never count)
 
-    @classmethod
-    def of(cls, torrent: Torrent, rng: random.Random) -> TorrentParts:
-        """A fresh picker (nothing verified yet) and every file at the default priority."""
-        picker = PiecePicker(torrent, rng)
-        return cls(torrent, picker, [0 if f.pad else 4 for f in torrent.files], picker.left_bytes())
+    def __post_init__(self) -> None:
+        self.file_priorities = [0 if f.pad else 4 for f in self.torrent.files]  # (the picker's default)
+        self.total_wanted = self.picker.left_bytes()
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (clamped to 0..7), applied to the picker; ``SessionError`` unless

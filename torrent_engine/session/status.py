@@ -63,5 +63,5 @@ def session_status(s: Session) -> SessionStatus:
         listen_port=s.listen_port, error=s._error,
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
-        web_seeds=s.webseeds.stall_facts().in_use)
+        web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0)
 

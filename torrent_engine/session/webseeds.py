@@ -24,7 +24,6 @@ from ..session_state import State
 from ..webseed import WebSeed, WebSeedKey, WebSeedState
 from ..webseed.client import BANNED
 from ..webseed.mapping import pieces_without
-from .phases import Loaded
 
 if TYPE_CHECKING:
     from .core import Session
@@ -53,6 +52,9 @@ class WebSeedFacts:
     banned: int  # banned for bad data (their keys are in the peer pool's bans)
 
 
+NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet before its metadata)
+
+
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
@@ -64,10 +66,9 @@ class SessionWebSeeds:
         """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
         them again). Nothing when web seeds are off in the config."""
         session = self._session
-        phase = session.phase
-        if not session.config.web_seeds or not isinstance(phase, Loaded):
+        if not session.config.web_seeds:
             return
-        for url in usable_urls(phase.parts.torrent.web_seeds):
+        for url in usable_urls(session.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
                 seed = self.seeds[url] = WebSeed(url, self)
