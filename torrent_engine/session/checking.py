@@ -103,6 +103,13 @@ class Checker:
 
         return set(await recheck(checking.parts.torrent, checking.storage, progress))
 
+    def resume_data(self) -> ResumeData:
+        """What a restart needs. The file stamps are taken after the have-set: a file written in
+        between only makes the data look stale (recheck), never a piece look verified."""
+        data = self.snapshot()
+        data.files = stamp_files(self.file_paths())
+        return data
+
     def snapshot(self) -> ResumeData:
         """The resume data as of now, without file stamps."""
         s = self._s

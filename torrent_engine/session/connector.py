@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -59,6 +60,25 @@ class Connector:
         for other in self._other_hashes:
             shared.unregister(other)
         self._other_hashes.clear()
+
+    def add(self, peers: Iterable[tuple[str, int]]) -> None:
+        """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
+        pool = self._s._pool
+        added = False
+        for host, port in peers:
+            key = (host, int(port))
+            if pool.full:
+                break
+            if not self._is_self(key) and pool.add(key):
+                added = True
+        if added:
+            self.wake()
+
+    def _is_self(self, key: tuple[str, int]) -> bool:
+        port = self._s.listen_port
+        # literal addresses only; another name for us is caught by the peer id in the handshake
+        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self._s.config.listen_host)
+        return port != 0 and key[1] == port and key[0] in own_hosts
 
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""

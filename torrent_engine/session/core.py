@@ -40,7 +40,6 @@ import logging
 import os
 import random
 from collections.abc import Iterable, Sequence
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 
@@ -54,7 +53,7 @@ from ..errors import SessionError, TorrentEngineError
 from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import PiecePicker
-from ..resume import ResumeData, stamp_files, write_atomic
+from ..resume import ResumeData, write_atomic
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources, TokenBucket
 from ..storage import PieceStorage, Storage, StorageFactory
@@ -122,7 +121,6 @@ class Session:
         self.banned_count = 0
         self._error = ""
         self._life = Life(self, paused=paused)
-        self._own_stack: AsyncExitStack | None = None
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -309,48 +307,19 @@ class Session:
 
     def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
         """Add addresses to the peer pool (de-duplicated; our own address and banned ones dropped)."""
-        added = False
-        for host, port in peers:
-            key = (host, int(port))
-            if self._pool.full:
-                break
-            if not self._is_self(key) and self._pool.add(key):
-                added = True
-        if added:
-            self.connector.wake()
-
-    def _is_self(self, key: tuple[str, int]) -> bool:
-        port = self.listen_port
-        # literal addresses only; another name for us is caught by the peer id in the handshake
-        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self.config.listen_host)
-        return port != 0 and key[1] == port and key[0] in own_hosts
+        self.connector.add(peers)
 
     def status(self) -> SessionStatus:
         """A snapshot of the session's state, progress, rates and peers."""
         return session_status(self)
 
-    async def _until(self, event: anyio.Event) -> None:
-        """Wait for ``event``, or for the session to end."""
-        async with anyio.create_task_group() as tg:
-            async def watch_finish() -> None:
-                await self._life.finished.wait()
-                tg.cancel_scope.cancel()
-            tg.start_soon(watch_finish)
-            await event.wait()
-            tg.cancel_scope.cancel()
-
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
-        completed = self._life.completed
-        if not completed.is_set():
-            await self._until(completed)
-        if not completed.is_set():
-            raise SessionError(f"session {self.name} ended ({self.state.value}) before completing"
-                               + (f": {self._error}" if self._error else ""))
+        await self._life.wait_completed()
 
     async def wait_ready(self) -> None:
         """Return once checking is over (the session downloads, seeds, is paused or has ended)."""
-        await self._until(self._life.ready)
+        await self._life.until(self._life.ready)
 
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume."""
@@ -363,9 +332,6 @@ class Session:
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
         await self._life.stop()
-        if self._own_stack is not None:
-            stack, self._own_stack = self._own_stack, None
-            await stack.aclose()
 
     async def cancel(self, *, delete_files: bool = True) -> None:
         """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""
@@ -375,17 +341,7 @@ class Session:
             await self.checker.delete_files()  # it had ended already (stopped, error) or never ran
 
     async def __aenter__(self) -> Session:
-        stack = AsyncExitStack()
-        try:
-            if self._shared is None:
-                shared = SharedResources(self.config, events=self.events)
-                self._shared = await stack.enter_async_context(shared)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            await tg.start(self.run)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._own_stack = stack
+        await self._life.start_standalone()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -413,14 +369,8 @@ class Session:
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first)."""
-        parts = self.parts
-        parts.set_file_priorities(priorities)
-        complete = parts.picker.is_complete()
-        if self.state is State.SEEDING and not complete:
-            self._machine.to(State.DOWNLOADING)
-        elif self.state is State.DOWNLOADING and complete and self._life.tg is not None:
-            # what is left is in skipped files: complete as when the last piece passes
-            self._life.tg.start_soon(self._life.on_complete)
+        self.parts.set_file_priorities(priorities)
+        self._life.wanted_changed()
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -447,10 +397,6 @@ class Session:
         if peer is not None:
             peer.close("banned: sent data that failed the hash check")
 
-    # -- resume data ---------------------------------------------------------------------
     def resume_data(self) -> ResumeData:
-        """What a restart needs. The file stamps are taken after the have-set: a file written in
-        between only makes the data look stale (recheck), never a piece look verified."""
-        data = self.checker.snapshot()
-        data.files = stamp_files(self.checker.file_paths())
-        return data
+        """What a restart needs (see ``Checker.resume_data``)."""
+        return self.checker.resume_data()

@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,6 +25,7 @@ from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
 from ..session_state import State
+from ..shared import SharedResources
 from ..storage import PieceStorage
 from .peer import fan_out
 from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
@@ -48,6 +50,41 @@ class Life:
         self.completed = anyio.Event()  # every wanted piece is verified
         self.ready = anyio.Event()  # checking is over
         self._wakeup = anyio.Event()  # resume() or stop() while paused
+        self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
+
+    async def start_standalone(self) -> None:
+        """``async with Session(...)``: a private ``SharedResources`` if none was given, and
+        ``run()`` in a task group of our own; once it has started (errors reach the caller)."""
+        s = self._s
+        stack = AsyncExitStack()
+        try:
+            if s._shared is None:
+                s._shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.run)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._own_stack = stack
+
+    async def until(self, event: anyio.Event) -> None:
+        """Wait for ``event``, or for the session to end."""
+        async with anyio.create_task_group() as tg:
+            async def watch_finish() -> None:
+                await self.finished.wait()
+                tg.cancel_scope.cancel()
+            tg.start_soon(watch_finish)
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+    async def wait_completed(self) -> None:
+        """Until every wanted piece is verified; ``SessionError`` if the session ends first."""
+        s = self._s
+        if not self.completed.is_set():
+            await self.until(self.completed)
+        if not self.completed.is_set():
+            raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
+                               + (f": {s._error}" if s._error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
@@ -92,6 +129,19 @@ class Life:
             if s._machine.can(State.STOPPED):
                 s._machine.to(State.STOPPED)
             self.finished.set()
+        if self._own_stack is not None:
+            stack, self._own_stack = self._own_stack, None
+            await stack.aclose()
+
+    def wanted_changed(self) -> None:
+        """The file priorities changed: seeding may need pieces again, or what is left may all
+        be in skipped files now (complete, as when the last piece passes)."""
+        s = self._s
+        complete = self._active_state() is State.SEEDING
+        if s.state is State.SEEDING and not complete:
+            s._machine.to(State.DOWNLOADING)
+        elif s.state is State.DOWNLOADING and complete and self.tg is not None:
+            self.tg.start_soon(self.on_complete)
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
