@@ -292,22 +292,24 @@ class Life:
         choker) until ``done`` is set, or until a pause or stop cancels it; ``install`` hands it
         to the phase (and None once it ended). Then close its peers."""
         s = self._s
-        with anyio.CancelScope() as scope:  # pause() cancels it
-            async with anyio.create_task_group() as group:
-                install(Swarm(group, scope))
-                group.start_soon(s.connector.run)
-                s.announcer.start(group)
-                if parts is not None:
-                    group.start_soon(parts.uploader.choker_loop)
-                    parts.webseeds.start(group)
-                if done is None:
-                    await anyio.sleep(math.inf)
-                await done.wait()  # type: ignore[union-attr]
-                scope.cancel()
-        install(None)
-        for peer in list(s._peers.values()):
-            peer.close("paused")
-        s.connector.reset()
+        try:
+            with anyio.CancelScope() as scope:  # pause() cancels it
+                async with anyio.create_task_group() as group:
+                    install(Swarm(group, scope))
+                    group.start_soon(s.connector.run)
+                    s.announcer.start(group)
+                    if parts is not None:
+                        group.start_soon(parts.uploader.choker_loop)
+                        parts.webseeds.start(group)
+                    if done is None:
+                        await anyio.sleep(math.inf)
+                    await done.wait()  # type: ignore[union-attr]
+                    scope.cancel()
+        finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
+            install(None)
+            for peer in list(s._peers.values()):
+                peer.close("paused")
+            s.connector.reset()
 
     async def _wait_while_paused(self) -> bool:
         """Block while paused; True if it was paused (the caller looks at the state again)."""
