@@ -562,9 +562,10 @@ def test_bad_bencoding_is_a_bencode_error() -> None:
 
 
 def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.metainfo as mi
+    from torrent_engine.metainfo import v1, v2
 
-    monkeypatch.setattr(mi, "MAX_FILES", 3)
+    monkeypatch.setattr(v1, "MAX_FILES", 3)
+    monkeypatch.setattr(v2, "MAX_FILES", 3)
     with pytest.raises(MetainfoError) as exc:
         load(multi_v1([[b"a"], [b"b"], [b"c"], [b"d"]], [1, 1, 1, 1]))
     assert exc.value.field == "info.files"
@@ -574,9 +575,9 @@ def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_piece_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.metainfo as mi
+    from torrent_engine.metainfo import build
 
-    monkeypatch.setattr(mi, "MAX_PIECES", 2)
+    monkeypatch.setattr(build, "MAX_PIECES", 2)
     with pytest.raises(MetainfoError) as exc:
         load(single_v1(40000))
     assert exc.value.field == "info.piece length"
