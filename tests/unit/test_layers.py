@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 # may be a module (``picker``) or a package whose every module is a core (``metainfo``).
 CORES = [
     "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version", "compact",
-    "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
+    "infohash", "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
     "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",

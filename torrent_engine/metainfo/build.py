@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..bencode import BValue
 from ..errors import MetainfoError
+from ..infohash import wire_info_hash
 from .fields import MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH, get_int, text, utf8_field
 from .files import FileEntry, RawFile, sanitize_component, unique_paths
 from .hybrid import check_hybrid
@@ -55,7 +56,7 @@ def build(
     info_hash_v2 = hashlib.sha256(info_bytes).digest() if has_v2 else None
     name = sanitize_component(name_raw)
     if name_raw.replace(b"/", b"").replace(b"\\", b"") in (b"", b".", b".."):
-        name = (info_hash_v1 or (info_hash_v2 or b"")[:20]).hex()  # as libtorrent does
+        name = wire_info_hash(info_hash_v1, info_hash_v2).hex()  # as libtorrent does
 
     v1: list[RawFile] | None = None
     multi = False

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..bencode import decode, decode_with_spans, encode
 from ..errors import MetainfoError
+from ..infohash import wire_info_hash
 from ..magnet import Magnet
 from ..merkle import HASH_SIZE
 from .build import build
@@ -68,10 +69,7 @@ class Torrent:
     @property
     def info_hash(self) -> bytes:
         """The 20 bytes used on the wire, trackers and DHT: v1 hash, else v2 truncated."""
-        if self.info_hash_v1 is not None:
-            return self.info_hash_v1
-        assert self.info_hash_v2 is not None
-        return self.info_hash_v2[:20]
+        return wire_info_hash(self.info_hash_v1, self.info_hash_v2)
 
     @property
     def is_v1(self) -> bool:

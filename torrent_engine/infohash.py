@@ -1,0 +1,15 @@
+"""A torrent's identity on the wire (BEP 3, 52): the 20 bytes that stand for it in handshakes,
+at trackers and in the DHT, whether it is known by a v1 or a v2 info-hash."""
+
+from __future__ import annotations
+
+WIRE_SIZE = 20  # BEP 3: SHA-1; BEP 52: a v2 (SHA-256) info-hash is truncated to this
+
+
+def wire_info_hash(info_hash_v1: bytes | None, info_hash_v2: bytes | None) -> bytes:
+    """The v1 info-hash, else the v2 one truncated to 20 bytes (BEP 52)."""
+    if info_hash_v1 is not None:
+        return info_hash_v1
+    if info_hash_v2 is None:
+        raise ValueError("a torrent has a v1 or a v2 info-hash")
+    return info_hash_v2[:WIRE_SIZE]
