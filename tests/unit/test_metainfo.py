@@ -256,6 +256,9 @@ def test_from_info_bytes_without_layers_then_with_piece_layers() -> None:
     assert t.trackers == (("http://t/1",), ("http://t/2", "http://t/3"))
     assert t.piece_layers == {} and t.expected_piece_hash_v2(0) is None
     full = t.with_piece_layers(top[b"piece layers"])
+    assert full.missing_piece_layers == () and t.missing_piece_layers == (0,)
+    assert (full.info_bytes, full.trackers, full.files, full.num_pieces) == (
+        t.info_bytes, t.trackers, t.files, t.num_pieces)
     assert full.expected_piece_hash_v2(3) == top[b"piece layers"][t.files[0].pieces_root][96:128]
     bad = {t.files[0].pieces_root: bytes(32 * 4)}
     with pytest.raises(MetainfoError) as exc:
