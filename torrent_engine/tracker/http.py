@@ -106,11 +106,7 @@ class ResponseReader:
                 self._parse_head(bytes(self._buf[:end]))
                 del self._buf[: end + 4]
             elif self._mode == "length":
-                take = min(self._remaining, len(self._buf))
-                self._append(self._buf[:take])
-                del self._buf[:take]
-                self._remaining -= take
-                if self._remaining:
+                if not self._take_remaining():
                     return
                 self._finish()
             elif self._mode == "close":
@@ -142,19 +138,23 @@ class ResponseReader:
                     self._remaining = size
                     self._mode = "chunk-data"
             elif self._mode == "chunk-data":
-                if self._remaining:
-                    take = min(self._remaining, len(self._buf))
-                    self._append(self._buf[:take])
-                    del self._buf[:take]
-                    self._remaining -= take
-                    if self._remaining:
-                        return
+                if not self._take_remaining():
+                    return
                 if len(self._buf) < 2:
                     return
                 if self._buf[:2] != b"\r\n":
                     raise TrackerError("HTTP chunk is not followed by CRLF")
                 del self._buf[:2]
                 self._mode = "chunk-size"
+
+    def _take_remaining(self) -> bool:
+        """Move up to ``_remaining`` buffered bytes into the body; True once none are owed."""
+        take = min(self._remaining, len(self._buf))
+        if take:
+            self._append(self._buf[:take])
+            del self._buf[:take]
+            self._remaining -= take
+        return not self._remaining
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.split(b"\r\n")
