@@ -19,5 +19,6 @@ def test_dht_options_are_the_same_for_download_and_daemon() -> None:
         args = parser.parse_args(command)
         assert args.dht is True and args.dht_bootstrap == []
         assert parser.parse_args([*command, "--no-dht"]).dht is False
-        args = parser.parse_args([*command, "--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap", "[::1]:7"])
+        bootstrap = ["--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap", "[::1]:7"]
+        args = parser.parse_args([*command, *bootstrap])
         assert args.dht_bootstrap == [("127.0.0.1", 6881), ("::1", 7)]
