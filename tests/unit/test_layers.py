@@ -153,6 +153,27 @@ def test_importing_a_core_loads_no_event_loop_and_no_session(module: str) -> Non
     assert out.stdout.strip() == "[]", f"import {module} loaded {out.stdout.strip()}"
 
 
+@pytest.mark.parametrize("module", ["torrent_engine.session.requesting", "torrent_engine.session.smart_ban",
+                                    "torrent_engine.session.peer_pool"])
+def test_importing_a_pure_part_of_the_session_loads_no_event_loop_and_no_facade(module: str) -> None:
+    code = (f"import sys, {module}\n"
+            "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
+            f"(m.startswith('torrent_engine.session.') and m != {module!r}) or "
+            "m.startswith(('torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent, timeout=60)
+    assert out.stdout.strip() == "[]", f"import {module} loaded {out.stdout.strip()}"
+
+
+def test_the_session_package_still_offers_its_public_names() -> None:
+    import torrent_engine.session as session
+
+    for name in session.__all__:
+        assert getattr(session, name) is not None
+    assert session.Session.__module__ == "torrent_engine.session.core"
+
+
 def test_the_package_root_still_offers_its_public_names() -> None:
     import torrent_engine as te
 
