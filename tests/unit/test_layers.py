@@ -21,7 +21,7 @@ CORES = [
     "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
-    "webseed/response", "session/smart_ban", "session/requesting", "session/peer_pool",
+    "webseed/response", "httpurl", "session/smart_ban", "session/requesting", "session/peer_pool",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {
