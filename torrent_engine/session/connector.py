@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import EncryptionError, TorrentEngineError
+from ..infohash import v2_on_wire
 from ..peer_io import PeerLink, open_connection
 from ..session_state import State
 from .phases import FetchingMetadata, Loaded
@@ -49,7 +50,7 @@ class Connector:
         t = phase.parts.torrent
         if t.info_hash_v1 is None or t.info_hash_v2 is None:
             return
-        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
+        for other in (t.info_hash_v1, v2_on_wire(t.info_hash_v2)):
             if other != s.info_hash and not shared.knows(other):
                 shared.register(other, self.on_incoming)
                 self._other_hashes.append(other)

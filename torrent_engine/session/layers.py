@@ -27,6 +27,7 @@ import anyio
 
 from .. import events as ev
 from ..errors import MetainfoError, StorageError
+from ..infohash import v2_on_wire
 from ..merkle import piece_hash_v2
 from ..metainfo import Torrent
 from ..peer import messages as m
@@ -69,7 +70,7 @@ class PieceLayers:
         self._learnt_firsts: list[int] = []
         self._learning_rest = anyio.Lock()
         # fetch the missing layers if our connections can ask for them (see the module text)
-        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == torrent.info_hash_v2[:20]
+        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == v2_on_wire(torrent.info_hash_v2)
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
         if self.fetcher is None and torrent.is_hybrid:
             pl = torrent.piece_length
