@@ -171,3 +171,22 @@ async def test_a_run_that_fails_closes_its_files_and_keeps_the_picker(tmp_path: 
             assert s.finished and "disk gone" in s.status().error
     assert closed == [True] and type(s.phase) is Loaded and s.picker is picker
     assert s.state is State.STOPPED
+
+
+async def test_a_session_started_paused_checks_then_waits_in_paused(tmp_path: Path) -> None:
+    """Restored paused (e.g. by the manager): the files are checked, but no swarm starts until
+    resume(), which finds the data complete and seeds."""
+    torrent = make_torrent(tmp_path)
+    factory = PhaseAtCheck()
+    s = Session(torrent, tmp_path / "seed", config=config(), storage=factory, paused=True)
+    factory.session = s
+    with anyio.fail_after(10):
+        async with s:
+            await s.wait_ready()
+            assert [type(p) for p in factory.phases] == [Checking]
+            assert s.state is State.PAUSED and len(s.have) == torrent.num_pieces
+            await until(lambda: isinstance(s.phase, Paused))
+            assert not isinstance(s.phase, Live)
+            await s.resume()
+            await until(lambda: isinstance(s.phase, Live))
+            assert s.state is State.SEEDING
