@@ -50,6 +50,7 @@ from .. import events as ev
 from ..bitfield import Bitfield
 from ..config import Config
 from ..errors import SessionError, TorrentEngineError
+from ..infohash import v2_on_wire
 from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import PiecePicker
@@ -101,7 +102,7 @@ class Session:
         # its truncated v2 info-hash when restarted from its saved metainfo (``info_hash``)
         self.info_hash = torrent.info_hash
         if info_hash is not None and isinstance(torrent, Torrent):
-            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
             if info_hash not in (torrent.info_hash_v1, v2):
                 raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
             self.info_hash = info_hash
