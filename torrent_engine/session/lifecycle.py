@@ -106,10 +106,15 @@ class Life:
             raise SessionError(f"resume() in state {s.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
-            # the last piece passed while paused: complete now (event, tracker, wait_completed)
+            # the last piece passed while paused: complete now (event, tracker, wait_completed),
+            # in the run's task group: completing may hash a hybrid's data for its v2 layers, and
+            # the caller (e.g. a job service holding the job's lock) must not wait for that
             s._machine.to(State.DOWNLOADING)
             self._wakeup.set()
-            await self.on_complete()
+            if self.tg is not None:
+                self.tg.start_soon(self.on_complete)
+            else:
+                await self.on_complete()
             return
         s._machine.to(state)
         if state is State.SEEDING and not s.config.seed:
