@@ -153,7 +153,8 @@ class PeerHandler:
 
     def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
         """The blocks and requests at the front of one read's messages, without an await;
-        returns how many it took (the rest go to ``on_message``, in order). Our requests are
+        returns how many it took (the rest go to ``on_message``, in order). The SHA-1 of the
+        blocks taken is advanced once per read (``Pieces.hash_taken``); our requests are
         refilled once per read, in one write."""
         done = 0
         took_blocks = False
@@ -302,7 +303,7 @@ class PeerHandler:
             await peer.send(*[m.Request(index, begin, length) for index, begin, length in requests])
 
     def _memory_share(self, peers: int) -> int:
-        """The most requests one of ``peers`` downloading peers may have in flight so that the
+        """The most requests one of ``peers`` connected peers may have in flight so that the
         pieces they touch fit in ``Config.piece_buffer_bytes`` (each peer works on about one
         piece of its own beside them): past the cap, pieces go to disk block by block and are
         read back to be hashed, which cost 20 rate-capped peers ~2x the CPU per GiB of one.
