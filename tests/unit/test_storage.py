@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -312,6 +313,28 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
     assert not [th for th in threading.enumerate() if th.name.startswith("torrent_engine piece")]
     with pytest.raises(StorageError):
         await st.write_piece_if(0, bytearray(pl), lambda: True)
+
+
+async def test_a_piece_checked_already_goes_straight_to_the_writing_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import verified
+
+    blob = payload(BLOCK_SIZE * 2, 3)
+    t = make_torrent([(("f",), blob)], BLOCK_SIZE)
+    st = Storage(t, tmp_path)
+    submitted: list[str] = []
+    real_submit = storage_module._Lane.submit
+
+    def submit(lane: Any, job: Callable[[], None]) -> None:
+        submitted.append(lane._name)
+        real_submit(lane, job)
+
+    monkeypatch.setattr(storage_module._Lane, "submit", submit)
+    assert await st.write_piece_if(1, bytearray(blob[BLOCK_SIZE:]), verified)
+    assert submitted == ["torrent_engine piece writing"]
+    assert await st.read_piece(1) == blob[BLOCK_SIZE:]
+    await st.close()
 
 
 async def test_write_piece_if_errors_reach_the_caller(tmp_path: Path) -> None:

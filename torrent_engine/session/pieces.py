@@ -28,6 +28,7 @@ from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
+from ..storage import verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -231,7 +232,13 @@ class Pieces:
 
             learning = s.layers.learning
             try:
-                ok = await s._storage.write_piece_if(index, buf, check)
+                if prefix is not None and prefix[1] == len(buf) and not learning:
+                    # hashed whole as it came: checked here, straight to the writing thread
+                    ok = prefix[0].digest() == torrent.piece_hashes[index]
+                    if ok:
+                        await s._storage.write_piece_if(index, buf, verified)
+                else:
+                    ok = await s._storage.write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
                 await s._fail(exc)
