@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import UtpError
+from . import mmsg
 from .connection import UtpConnection
 from .events import Readable
 from .packet import (
@@ -58,6 +60,9 @@ WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is wok
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
+# a recvmmsg slot read in one call: the sender's raw address (four words), then the datagram's
+# type/version byte and connection id: what routes it
+_SLOT_ROUTE = struct.Struct(">4QBxH")  # (mmsg.NAME_SIZE is 32)
 
 
 def _dual_stack_socket(port: int) -> socket.socket | None:
@@ -145,8 +150,11 @@ class UtpSocket:
     connection). ``on_accept(stream)``, when given, receives each incoming connection."""
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 recvmmsg: bool = True) -> None:
         self.on_accept = on_accept
+        self._want_multi = recvmmsg and mmsg.available()
+        self._multi: mmsg.MultiReceiver | None = None  # batch reads in one system call (Linux)
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self._sock: socket.socket | None = None
@@ -212,6 +220,11 @@ class UtpSocket:
         transport: asyncio.DatagramTransport | None = None
         try:
             try:
+                if self._want_multi:
+                    try:
+                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH)
+                    except OSError as exc:
+                        log.debug("recvmmsg unavailable (%s): reading datagrams one by one", exc)
                 loop.add_reader(fd, self._on_readable)
                 self._reader = loop
             except NotImplementedError:  # e.g. Windows' proactor loop: the transport, one by one
@@ -233,6 +246,9 @@ class UtpSocket:
             self._by_wire.clear()
             self._sock = None
             self._transport = None
+            if self._multi is not None:
+                self._multi.close()
+                self._multi = None
             if transport is not None:
                 transport.close()
             else:
@@ -365,6 +381,9 @@ class UtpSocket:
         sock = self._sock
         if sock is None:
             return
+        if self._multi is not None:
+            self._read_multi(sock, self._multi)
+            return
         recv = sock.recvfrom
         by_wire = self._by_wire
         dirty = self._dirty
@@ -414,6 +433,60 @@ class UtpSocket:
         if dirty or self._wake_later:
             # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
             # take the data in fewer, larger reads
+            self._flush(backlog=backlog)
+
+    def _read_multi(self, sock: socket.socket, multi: mmsg.MultiReceiver) -> None:
+        """``_on_readable`` with ``recvmmsg``: the batch is read in one call into ``multi``'s
+        slots and looked at in place. A run of datagrams from one connection's peer (same raw
+        address and connection id) is routed once and handed to its core as views; only the
+        general path (``_datagram``) gets copies and an address tuple."""
+        count = 0
+        for _ in range(READ_BATCH):
+            try:
+                count = multi.receive(sock.fileno())
+                break
+            except OSError:  # an ICMP error reported on the socket (IP_RECVERR): read its queue,
+                self._icmp_errors()  # then the datagrams behind it (the report consumed the error)
+        if count:
+            now = self.now_us()  # one clock read per batch: the batch is read within microseconds
+            by_wire = self._by_wire
+            dirty = self._dirty
+            buf = multi.buffer
+            route = _SLOT_ROUTE.unpack_from
+            lengths = multi.lengths(count)
+            run: list[memoryview] = []  # consecutive datagrams of one connection, handed over together
+            run_stream: UtpStream | None = None
+            run_key: tuple[int, ...] | None = None
+            for i in range(count):
+                start = i * mmsg.STRIDE
+                size = lengths[i]
+                key = route(buf, start)
+                if key == run_key and size >= HEADER_SIZE:
+                    run.append(buf[start + mmsg.NAME_SIZE:start + mmsg.NAME_SIZE + size])
+                    continue
+                if run_stream is not None:  # keep the arrival order across connections
+                    run_stream._feed(run, now)
+                    run_stream, run_key, run = None, None, []
+                view = buf[start + mmsg.NAME_SIZE:start + mmsg.NAME_SIZE + size]
+                first = key[4]
+                if size >= HEADER_SIZE and first < _FIRST_SYN and first & 0x0F == VERSION:
+                    stream = by_wire.get((multi.address(i), key[5]))
+                    if stream is not None:  # a data, ack, FIN or reset of a known connection
+                        run_stream, run_key, run = stream, key, [view]
+                        dirty.add(stream)
+                        continue
+                self._datagram(bytes(view), multi.address(i), now)
+            if run_stream is not None:
+                run_stream._feed(run, now)
+            self.datagrams_received += count
+        backlog = False
+        if count == READ_BATCH:
+            try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
+                sock.recv(1, socket.MSG_PEEK)
+                backlog = True
+            except OSError:
+                pass  # drained (or an error, which the next read reports)
+        if self._dirty or self._wake_later:
             self._flush(backlog=backlog)
 
     def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from torrent_engine.utp.socket import UtpSocket, UtpStream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("read_path")]
 
 
 async def test_stream_round_trip_and_eof_on_loopback() -> None:
