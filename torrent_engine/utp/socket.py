@@ -43,6 +43,7 @@ from .packet import (
     looks_like_utp,
 )
 from .state import State
+from .transport import UtpTransport
 
 log = logging.getLogger(__name__)
 
@@ -659,10 +660,34 @@ class UtpStream(anyio.abc.ByteStream):
         self._closed_by_us = False
         self._wire_key: tuple[Any, int] | None = None  # the key in UtpSocket._by_wire, once known
         self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
+        self._transport: UtpTransport | None = None  # once a protocol reads the connection
 
     def _wake(self) -> None:
+        if self._transport is not None:
+            self._transport.service()
+            return
         self._changed.set()
         self._changed = anyio.Event()
+
+    def attach_protocol(self, make: Callable[[bytes], asyncio.BufferedProtocol]
+                        ) -> tuple[asyncio.BufferedProtocol, UtpTransport]:
+        """From now on the connection's bytes go to a protocol, from the socket's read
+        callback, instead of to ``receive``. ``make(pending)`` builds it from the bytes
+        received but not read yet; it gets ``connection_made`` at once."""
+        if self._transport is not None:
+            raise anyio.BusyResourceError("reading the uTP stream")
+        protocol = make(self.conn.read())
+        transport = UtpTransport(self.conn, protocol, lambda: self._sock._mark(self), self._abort_now)
+        self._transport = transport
+        protocol.connection_made(transport)
+        asyncio.get_running_loop().call_soon(transport.service)  # an end that came meanwhile
+        return protocol, transport
+
+    def _abort_now(self) -> None:
+        if not self._closed_by_us:
+            self._closed_by_us = True
+            self.conn.close(abandon=True)
+            self._sock._mark(self)
 
     async def _wait(self) -> None:
         await self._changed.wait()
