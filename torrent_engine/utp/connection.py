@@ -48,7 +48,7 @@ MAX_REORDER = 1024  # out-of-order packets we buffer
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
 _DATA_V1 = (PacketType.DATA << 4) | VERSION  # first header byte of a data packet
-_ROUTING = struct.Struct(">BB14xHH")  # the header's type/version, extension, seq_nr and ack_nr
+_ROUTING = struct.Struct(">H14xHH")  # the header's type/version and extension (one number), seq_nr, ack_nr
 # module constants: an enum member read through its class costs ten times a global's lookup
 _SYN_SENT, _CONNECTED, _FIN_SENT, _CLOSED = State.SYN_SENT, State.CONNECTED, State.FIN_SENT, State.CLOSED
 _READABLE = ev.Readable()
@@ -242,27 +242,26 @@ class UtpConnection:
         the same as feeding them one by one."""
         done = 0
         if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
-            unpack = _ROUTING.unpack_from  # type, extension, seq_nr, ack_nr: no 32-bit ints made
+            unpack = _ROUTING.unpack_from  # type and extension, seq_nr, ack_nr: no 32-bit ints made
             acked = self.acked_seq
             expect = (self.ack_nr + 1) & SEQ_MASK
             room = 2 * self.recv_buffer - self._recv_len  # payload bytes the buffer may still take
             parts: list[bytes | memoryview] = []
             add = parts.append
-            last: bytes | memoryview = b""
+            header_size, data_v1, mask = HEADER_SIZE, _DATA_V1 << 8, SEQ_MASK  # (locals: read per packet)
             for data in datagrams:
-                size = len(data) - HEADER_SIZE
+                size = len(data) - header_size
                 if size < 0 or size > room:
                     break
-                first, ext, seq, ack = unpack(data)
-                if first != _DATA_V1 or ext or seq != expect or ack != acked:
+                kind, seq, ack = unpack(data)
+                if kind != data_v1 or seq != expect or ack != acked:
                     break
-                add(data[HEADER_SIZE:])
+                add(data[header_size:])
                 room -= size
-                expect = (expect + 1) & SEQ_MASK
-                last = data
-                done += 1
+                expect = (expect + 1) & mask
+            done = len(parts)
             if done:
-                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(last)  # the latest packet's
+                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(datagrams[done - 1])  # the latest's
                 self.packets_received += done
                 self.ack_nr = (expect - 1) & SEQ_MASK
                 self._reply_micro = (now_us - ts) & TS_MASK

@@ -78,9 +78,9 @@ class MultiReceiver:
         self.family = family
         self.slots = slots
         # anonymous memory: pages are only touched where datagrams land (a slot's first few KB)
-        self._mem = mmap.mmap(-1, slots * STRIDE)
-        self.buffer = memoryview(self._mem)
-        base = ctypes.addressof(ctypes.c_char.from_buffer(self._mem))
+        self.memory = mmap.mmap(-1, slots * STRIDE)  # (slicing it copies: cheap for a few bytes)
+        self.buffer = memoryview(self.memory)  # (slicing it does not copy)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self.memory))
         self._iovecs = (_Iovec * slots)()
         self._hdrs = (_Mmsghdr * slots)()
         for i in range(slots):

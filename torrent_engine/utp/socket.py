@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -61,9 +60,6 @@ WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is wok
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
-# a recvmmsg slot read in one call: the sender's raw address (four words), then the datagram's
-# type/version byte and connection id: what routes it
-_SLOT_ROUTE = struct.Struct(">4QBxH")  # (mmsg.NAME_SIZE is 32)
 
 
 def _dual_stack_socket(port: int) -> socket.socket | None:
@@ -453,25 +449,26 @@ class UtpSocket:
             by_wire = self._by_wire
             dirty = self._dirty
             buf = multi.buffer
-            route = _SLOT_ROUTE.unpack_from
+            mem = multi.memory
             lengths = multi.lengths(count)
             run: list[memoryview] = []  # consecutive datagrams of one connection, handed over together
             run_stream: UtpStream | None = None
-            run_key: tuple[int, ...] | None = None
-            for i in range(count):
-                start = i * mmsg.STRIDE
-                size = lengths[i]
-                key = route(buf, start)
-                if key == run_key and size >= HEADER_SIZE:
-                    run.append(buf[start + mmsg.NAME_SIZE:start + mmsg.NAME_SIZE + size])
+            run_key = b""
+            stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
+            for i, size in enumerate(lengths):
+                start = i * stride + skip
+                # the sender's raw address and the datagram's first four bytes (type, connection id)
+                key = mem[start - skip:start + 4]
+                if key == run_key:  # (a datagram too short to be uTP is dropped by the core)
+                    run.append(buf[start:start + size])
                     continue
                 if run_stream is not None:  # keep the arrival order across connections
                     run_stream._feed(run, now)
-                    run_stream, run_key, run = None, None, []
-                view = buf[start + mmsg.NAME_SIZE:start + mmsg.NAME_SIZE + size]
-                first = key[4]
+                    run_stream, run_key, run = None, b"", []
+                view = buf[start:start + size]
+                first = key[skip]
                 if size >= HEADER_SIZE and first < _FIRST_SYN and first & 0x0F == VERSION:
-                    stream = by_wire.get((multi.address(i), key[5]))
+                    stream = by_wire.get((multi.address(i), key[skip + 2] << 8 | key[skip + 3]))
                     if stream is not None:  # a data, ack, FIN or reset of a known connection
                         run_stream, run_key, run = stream, key, [view]
                         dirty.add(stream)
