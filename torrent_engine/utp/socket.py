@@ -553,8 +553,8 @@ class UtpSocket:
 
     def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
         conn = stream.conn
-        for d in conn.datagrams(now):
-            self.sendto(d, stream.remote)
+        # the reader first: a protocol fed from here answers at once (requests), and what it
+        # wrote leaves below with the ack, in one data packet instead of an ack and a packet
         events = conn.events()
         if events:
             if (backlog and len(events) == 1 and type(events[0]) is Readable
@@ -562,7 +562,11 @@ class UtpSocket:
                 self._wake_later.add(stream)
             else:
                 self._wake_later.discard(stream)
-                stream._wake()
+                stream._wake(flushing=True)
+        for d in conn.datagrams(now):
+            self.sendto(d, stream.remote)
+        if conn.events():  # what sending changed (closed once our FIN was acked)
+            stream._wake()
 
     def _tick(self) -> None:
         now = self.now_us()
@@ -659,9 +663,11 @@ class UtpStream(anyio.abc.ByteStream):
         self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
         self._transport: UtpTransport | None = None  # once a protocol reads the connection
 
-    def _wake(self) -> None:
+    def _wake(self, *, flushing: bool = False) -> None:
+        """Tell the reader (a task waiting on the stream, or the protocol) about news;
+        ``flushing``: the socket sends the connection's datagrams right after."""
         if self._transport is not None:
-            self._transport.service()
+            self._transport.service(flushing=flushing)
             return
         self._changed.set()
         self._changed = anyio.Event()

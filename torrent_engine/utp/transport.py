@@ -47,6 +47,7 @@ class UtpTransport(asyncio.Transport):
         self._high = DEFAULT_HIGH_WATER
         self._low = DEFAULT_HIGH_WATER // 4
         self._writing_paused = False
+        self._flushing = False  # inside a service() after which the socket sends anyway
 
     # -- the asyncio transport API -------------------------------------------------------
     def get_extra_info(self, name: str, default: Any = None) -> Any:  # noqa: D102
@@ -99,11 +100,19 @@ class UtpTransport(asyncio.Transport):
         return False
 
     # -- driven by the socket -------------------------------------------------------------
-    def service(self) -> None:
+    def service(self, *, flushing: bool = False) -> None:
         """The connection's core has news (data, room to send, end of stream, closed): hand
-        the data to the protocol, move queued writes on, report the end."""
+        the data to the protocol, move queued writes on, report the end. ``flushing``: the
+        socket sends the connection's datagrams (acks, what was written) right after."""
         if self._lost:
             return
+        self._flushing = flushing
+        try:
+            self._service()
+        finally:
+            self._flushing = False
+
+    def _service(self) -> None:
         conn = self._conn
         if self._queue or self._writing_paused:
             self._push()
@@ -114,7 +123,7 @@ class UtpTransport(asyncio.Transport):
             n = len(data)
             buf[:n] = data
             protocol.buffer_updated(n)
-        if conn.ack_pending:
+        if conn.ack_pending and not self._flushing:
             self._mark()  # a reopened window is announced
         if self._closing:
             return
@@ -143,7 +152,7 @@ class UtpTransport(asyncio.Transport):
                 queue[0] = data[n:]
                 break
             queue.popleft()
-        if moved:
+        if moved and not self._flushing:
             self._mark()
         size = self._queued + conn.unsent
         if not self._writing_paused and size > self._high:

@@ -209,3 +209,56 @@ async def test_peer_connections_over_utp_are_fed_by_the_socket_callback(encrypti
         assert [x for x in got if isinstance(x, m.Piece)] == [m.Piece(7, i * 16384, block) for i in range(40)]
         await ours.aclose()
         await theirs.aclose()
+
+
+async def test_a_reply_written_from_the_callback_carries_the_ack() -> None:
+    """Data that a protocol answers at once (a request for more) is acked by the answer's own
+    data packet, not by a separate ST_STATE before it."""
+    import socket
+
+    from torrent_engine.utp.packet import PacketType, decode, encode_header
+
+    class Echo(Recorder):
+        transport: asyncio.Transport
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def buffer_updated(self, nbytes: int) -> None:
+            super().buffer_updated(nbytes)
+            self.transport.write(b"more please")
+
+    accepted: list[UtpStream] = []
+    server = UtpSocket(on_accept=accepted.append)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.run, "127.0.0.1", 0)
+            dest = server.local_address
+            conn_id, seq = 0x4444, 300
+            peer.sendto(encode_header(PacketType.SYN, conn_id, 0, 0, 1 << 20, seq, 0), dest)
+            await anyio.wait_readable(peer)
+            syn_ack = decode(peer.recv(65536))
+            proto: list[Echo] = []
+            accepted[0].attach_protocol(lambda p: proto.append(Echo(p)) or proto[0])
+            ours = syn_ack.seq_nr - 1  # the last of its packets the peer acks
+            for i in (1, 2, 3):
+                peer.sendto(encode_header(PacketType.DATA, conn_id + 1, 0, 0, 1 << 20, seq + i,
+                                          ours) + b"x" * 500, dest)
+                with anyio.fail_after(5):
+                    await anyio.wait_readable(peer)
+                await anyio.sleep(0.05)  # anything else it would send
+                got = []
+                while True:
+                    try:
+                        got.append(decode(peer.recv(65536)))
+                    except BlockingIOError:
+                        break
+                assert [(p.type, p.ack_nr, p.payload) for p in got] == [
+                    (PacketType.DATA, seq + i, b"more please")]
+                ours = got[0].seq_nr
+            tg.cancel_scope.cancel()
+    finally:
+        peer.close()
