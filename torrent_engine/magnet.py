@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
 
 from .errors import MagnetError
+from .infohash import wire_info_hash
 
 __all__ = ["MAX_SELECT_RANGES", "Magnet", "MagnetError", "parse_magnet"]
 
@@ -48,10 +49,7 @@ class Magnet:
     @property
     def info_hash(self) -> bytes:
         """The 20 bytes used on the wire: v1 hash if present, else v2 truncated (BEP 52)."""
-        if self.info_hash_v1 is not None:
-            return self.info_hash_v1
-        assert self.info_hash_v2 is not None
-        return self.info_hash_v2[:20]
+        return wire_info_hash(self.info_hash_v1, self.info_hash_v2)
 
     def selected(self, index: int) -> bool:
         """Whether file ``index`` is selected (every file is when ``so`` is absent)."""

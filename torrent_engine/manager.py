@@ -23,6 +23,7 @@ from .bencode import decode_with_spans
 from .config import Config
 from .errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
 from .events import EventBus
+from .infohash import v2_on_wire
 from .magnet import Magnet, parse_magnet
 from .metainfo import Torrent
 from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
@@ -238,7 +239,7 @@ class TorrentManager:
             # the file is named by the hash the torrent was added by: for a hybrid added by a
             # btmh magnet, its truncated v2 info-hash rather than the v1 one
             key = torrent.info_hash
-            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
             if v2 is not None and metainfo_path.stem == v2.hex():
                 key = v2
             resume_path = self._state_file(key, ".resume")

@@ -1,5 +1,6 @@
 """Arrows point down: the sans-I/O cores import no shell, socket, clock, event loop or session
-layer, and importing one core loads nothing more than it needs."""
+layer, neither themselves nor through the modules they import, and importing one core loads
+nothing more than it needs."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 
-# The sans-I/O cores (DESIGN.md section 1): bytes and values in, bytes and values out.
+# The sans-I/O cores (DESIGN.md section 1): bytes and values in, bytes and values out. A name
+# may be a module (``picker``) or a package whose every module is a core (``metainfo``).
 CORES = [
     "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version", "compact",
-    "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
+    "infohash", "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
     "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
-    "webseed/response", "session/smart_ban",
+    "webseed/response", "httpurl", "session/smart_ban", "session/requesting", "session/peer_pool",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {
@@ -35,12 +37,20 @@ FORBIDDEN = {
 }
 
 
-def _imports(path: Path) -> set[str]:
-    """Absolute names of everything ``path`` imports (relative imports resolved)."""
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _imports(path: Path, runtime_only: bool = False) -> set[str]:
+    """Absolute names of everything ``path`` imports (relative imports resolved); with
+    ``runtime_only``, not those under ``if TYPE_CHECKING:``, which never run."""
     module = "torrent_engine." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
     package = module.rsplit(".", 1)[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    pending: list[ast.AST] = [ast.parse(path.read_text())]
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -51,7 +61,22 @@ def _imports(path: Path) -> set[str]:
                 base = ".".join(parts + ([base] if base else []))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
+        elif runtime_only and isinstance(node, ast.If) and _is_type_checking(node.test):
+            pending.extend(node.orelse)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
     return names
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of module ``name`` in the package (None: not ours, or not a module)."""
+    if not name.startswith("torrent_engine."):
+        return None
+    parts = name.split(".")[1:]
+    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _forbidden(name: str) -> str | None:
@@ -61,16 +86,57 @@ def _forbidden(name: str) -> str | None:
     return None
 
 
+def _violations(path: Path) -> list[str]:
+    """What the module at ``path`` reaches that a core may not: its own imports (typing-only ones
+    too), then, transitively, what the modules of ours it imports import when they run. A parent
+    package's ``__init__`` is not followed: the packages offer their names lazily (PEP 562)."""
+    bad: list[str] = []
+    seen = {path}
+    pending = [(path, _imports(path))]
+    while pending:
+        where, names = pending.pop()
+        via = "" if where == path else f" (through {where.relative_to(PACKAGE)})"
+        for name in sorted(names):
+            if _forbidden(name):
+                bad.append(name + via)
+            target = _module_file(name)
+            if target is not None and target not in seen:
+                seen.add(target)
+                pending.append((target, _imports(target, runtime_only=True)))
+    return bad
+
+
+def _core_files(core: str) -> list[Path]:
+    package = PACKAGE / core
+    if package.is_dir():
+        return sorted(package.glob("*.py"))
+    return [PACKAGE / f"{core}.py"]
+
+
 @pytest.mark.parametrize("core", CORES)
-def test_a_core_imports_no_shell_clock_or_upper_layer(core: str) -> None:
-    path = PACKAGE / f"{core}.py"
-    bad = sorted(name for name in _imports(path) if _forbidden(name))
-    assert bad == [], f"{core} imports {bad}"
+def test_a_core_reaches_no_shell_clock_or_upper_layer(core: str) -> None:
+    files = _core_files(core)
+    assert files and all(f.is_file() for f in files), f"{core}: no such module or package"
+    for path in files:
+        bad = _violations(path)
+        assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
 
 
 def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert _forbidden("anyio.abc") == "anyio" and _forbidden("torrent_engine.session.core")
     assert _forbidden("timeit") is None and _forbidden("torrent_engine.sessionx") is None
+
+
+def test_the_walk_follows_imports_through_modules_that_are_not_cores() -> None:
+    # pex imports nothing forbidden itself, but PeerState's module holds anyio events
+    bad = _violations(PACKAGE / "session" / "pex.py")
+    assert "torrent_engine.session.peer.PeerState" in bad
+    assert "anyio (through session/peer.py)" in bad
+    # what only type checking imports is not followed: it never runs
+    assert not any("(through peer/__init__.py)" in b for b in _violations(PACKAGE / "peer" / "wire.py"))
+    peer_init = PACKAGE / "peer" / "__init__.py"
+    assert "torrent_engine.peer.connection" in _imports(peer_init)
+    assert "torrent_engine.peer.connection" not in _imports(peer_init, runtime_only=True)
 
 
 @pytest.mark.parametrize("module", ["torrent_engine.bencode", "torrent_engine.metainfo",
@@ -85,6 +151,27 @@ def test_importing_a_core_loads_no_event_loop_and_no_session(module: str) -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent, timeout=60)
     assert out.stdout.strip() == "[]", f"import {module} loaded {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("module", ["torrent_engine.session.requesting", "torrent_engine.session.smart_ban",
+                                    "torrent_engine.session.peer_pool"])
+def test_importing_a_pure_part_of_the_session_loads_no_event_loop_and_no_facade(module: str) -> None:
+    code = (f"import sys, {module}\n"
+            "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
+            f"(m.startswith('torrent_engine.session.') and m != {module!r}) or "
+            "m.startswith(('torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent, timeout=60)
+    assert out.stdout.strip() == "[]", f"import {module} loaded {out.stdout.strip()}"
+
+
+def test_the_session_package_still_offers_its_public_names() -> None:
+    import torrent_engine.session as session
+
+    for name in session.__all__:
+        assert getattr(session, name) is not None
+    assert session.Session.__module__ == "torrent_engine.session.core"
 
 
 def test_the_package_root_still_offers_its_public_names() -> None:

@@ -256,6 +256,9 @@ def test_from_info_bytes_without_layers_then_with_piece_layers() -> None:
     assert t.trackers == (("http://t/1",), ("http://t/2", "http://t/3"))
     assert t.piece_layers == {} and t.expected_piece_hash_v2(0) is None
     full = t.with_piece_layers(top[b"piece layers"])
+    assert full.missing_piece_layers == () and t.missing_piece_layers == (0,)
+    assert (full.info_bytes, full.trackers, full.files, full.num_pieces) == (
+        t.info_bytes, t.trackers, t.files, t.num_pieces)
     assert full.expected_piece_hash_v2(3) == top[b"piece layers"][t.files[0].pieces_root][96:128]
     bad = {t.files[0].pieces_root: bytes(32 * 4)}
     with pytest.raises(MetainfoError) as exc:
@@ -562,9 +565,10 @@ def test_bad_bencoding_is_a_bencode_error() -> None:
 
 
 def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.metainfo as mi
+    from torrent_engine.metainfo import v1, v2
 
-    monkeypatch.setattr(mi, "MAX_FILES", 3)
+    monkeypatch.setattr(v1, "MAX_FILES", 3)
+    monkeypatch.setattr(v2, "MAX_FILES", 3)
     with pytest.raises(MetainfoError) as exc:
         load(multi_v1([[b"a"], [b"b"], [b"c"], [b"d"]], [1, 1, 1, 1]))
     assert exc.value.field == "info.files"
@@ -574,9 +578,9 @@ def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_piece_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.metainfo as mi
+    from torrent_engine.metainfo import build
 
-    monkeypatch.setattr(mi, "MAX_PIECES", 2)
+    monkeypatch.setattr(build, "MAX_PIECES", 2)
     with pytest.raises(MetainfoError) as exc:
         load(single_v1(40000))
     assert exc.value.field == "info.piece length"

@@ -18,7 +18,7 @@ from ..api.security import is_loopback
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..jobs import JobService
 from ..runtime import run as run_loop
-from .download import add_port_mapping_options, parse_peer
+from .download import add_dht_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--listen-port", type=int, default=0, help="TCP port for peers (default: any)")
     p.add_argument("--listen-host", default="",
                    help="address for peers (default: every interface, IPv4 and IPv6)")
-    dht = p.add_mutually_exclusive_group()
-    dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
-    dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
-    p.set_defaults(dht=True)
-    p.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
-                   help="DHT bootstrap node (repeatable; default: the well-known public routers)")
+    add_dht_options(p)
     add_port_mapping_options(p)
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",

@@ -52,6 +52,17 @@ def add_port_mapping_options(group: argparse._ActionsContainer) -> None:
                          help="do not ask the router to forward any port")
 
 
+def add_dht_options(group: argparse._ActionsContainer) -> None:
+    """``--dht`` (the default) / ``--no-dht`` and ``--dht-bootstrap``, for the commands that run a DHT."""
+    dht = group.add_mutually_exclusive_group()
+    dht.add_argument("--dht", dest="dht", action="store_true", default=True,
+                     help="find peers through the DHT (default)")
+    dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
+    group.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
+                       help="DHT bootstrap node (repeatable; default: the saved routing table, then the "
+                            "well-known routers)")
+
+
 def parse_peer(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
@@ -115,14 +126,8 @@ def register(subparsers: Any) -> None:
     net.add_argument("--no-trackers", action="store_true", help="do not announce to the torrent's trackers")
     net.add_argument("--no-web-seeds", action="store_true",
                      help="do not fetch from the torrent's web seeds (BEP 19 url-list, magnet ws=)")
-    dht = net.add_mutually_exclusive_group()
-    dht.add_argument("--dht", dest="dht", action="store_true", help="find peers through the DHT (default)")
-    dht.add_argument("--no-dht", dest="dht", action="store_false", help="do not use the DHT")
-    p.set_defaults(dht=True)
+    add_dht_options(net)
     add_port_mapping_options(net)
-    net.add_argument("--dht-bootstrap", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
-                     help="DHT bootstrap node (repeatable; default: the well-known routers and the "
-                          "saved table)")
     net.add_argument("--lsd", action="store_true",
                      help="find peers on the local network by Local Service Discovery (BEP 14 multicast; "
                           "never for private torrents)")

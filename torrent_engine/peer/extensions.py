@@ -7,7 +7,6 @@ optional handshake fields of the wrong type are ignored, as BEP 10 asks of unkno
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from .. import compact
 from ..bencode import BValue, decode, encode
 from ..errors import BencodeError, PeerProtocolError
+from ..infohash import names_info
 
 __all__ = [
     "DEFAULT_MAX_METADATA_SIZE",
@@ -252,11 +252,7 @@ class MetadataAssembler:
         return None
 
     def _matches(self, info: bytes) -> bool:
-        sha256 = hashlib.sha256(info).digest()
-        if len(self.info_hash) == 32:
-            return sha256 == self.info_hash
-        # 20 bytes: a v1 info-hash, or a v2 one truncated as on the wire (BEP 52).
-        return hashlib.sha1(info).digest() == self.info_hash or sha256[:20] == self.info_hash
+        return names_info(self.info_hash, info)
 
 
 def encode_metadata_message(msg: MetadataMessage) -> bytes:

@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from ..infohash import names_info
 from .extensions import DEFAULT_MAX_METADATA_SIZE, METADATA_PIECE_SIZE, metadata_piece_count
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "Dropped",
     "MetadataFetcher",
     "Verdict",
-    "metadata_matches",
 ]
 
 DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds a peer has to answer one ut_metadata request
@@ -49,15 +49,6 @@ MAX_STRIKES = 4  # timeouts + rejects before a peer is dropped as useless
 MAX_UNREQUESTED = 16  # data messages for pieces never asked of it before a peer is dropped
 DEFAULT_MAX_ACTIVE_SIZES = 3  # candidate sizes fetched at once (each buffers up to its size)
 DEFAULT_DUPLICATE_REQUESTS = 2  # peers asked for one missing piece at once when nothing else is left
-
-
-def metadata_matches(info_hash: bytes, info: bytes) -> bool:
-    """Whether ``info`` (a bencoded info dict) is what ``info_hash`` names: 20 bytes (v1 SHA-1,
-    or a v2 SHA-256 truncated as on the wire, BEP 52) or 32 (v2 SHA-256)."""
-    sha256 = hashlib.sha256(info).digest()
-    if len(info_hash) == 32:
-        return sha256 == info_hash
-    return hashlib.sha1(info).digest() == info_hash or sha256[:20] == info_hash
 
 
 class Verdict(enum.Enum):
@@ -266,7 +257,7 @@ class MetadataFetcher:
         own = cand.sent.get(sender, {})
         if len(own) == cand.num_pieces:  # the sender's own set alone: it proves or condemns it
             info = b"".join(own[i] for i in range(cand.num_pieces))
-            if metadata_matches(self.info_hash, info):
+            if names_info(self.info_hash, info):
                 self._finish(cand, info)
                 return Verdict.COMPLETE
             self._ban(sender, "its metadata does not match the info-hash")
@@ -282,7 +273,7 @@ class MetadataFetcher:
             return Verdict.ACCEPTED
         cand.tried.add(tag)
         info = b"".join(chosen)
-        if metadata_matches(self.info_hash, info):
+        if names_info(self.info_hash, info):
             self._finish(cand, info)
             return Verdict.COMPLETE
         senders = {k for i in range(cand.num_pieces) for k in cand.versions[i][chosen[i]]}

@@ -2,17 +2,24 @@
 
 ``core`` holds the ``Session`` facade; the parts it is made of each have a module (see
 ``core``'s docstring for the map). ``peer`` holds ``PeerState``; ``peer_pool`` the pure peer pool
-(addresses, bans, back-off). The package re-exports its public names so that
-``from torrent_engine.session import Session, SessionStatus`` stays the way to reach it.
+(addresses, bans, back-off). The package offers its public names so that
+``from torrent_engine.session import Session, SessionStatus`` stays the way to reach them; they
+load on first use, so importing one of its pure parts (``requesting``, ``smart_ban``,
+``peer_pool``) loads neither anyio nor the facade.
 """
 
 from __future__ import annotations
 
-from ..peer.messages import BLOCK_SIZE
-from .core import Session
-from .peer import PeerState
-from .peer_pool import MAX_CONNECT_FAILURES, RETRY_DELAYS, SEED_RETRY_DELAY, PeerPool
-from .status import SessionStatus
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from ..peer.messages import BLOCK_SIZE
+    from .core import Session
+    from .peer import PeerState
+    from .peer_pool import MAX_CONNECT_FAILURES, RETRY_DELAYS, SEED_RETRY_DELAY, PeerPool
+    from .status import SessionStatus
 
 __all__ = [
     "BLOCK_SIZE",
@@ -24,3 +31,14 @@ __all__ = [
     "Session",
     "SessionStatus",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, {
+    "BLOCK_SIZE": ".peer.messages",  # (relative to this package: torrent_engine.peer.messages)
+    "MAX_CONNECT_FAILURES": "peer_pool",
+    "RETRY_DELAYS": "peer_pool",
+    "SEED_RETRY_DELAY": "peer_pool",
+    "PeerPool": "peer_pool",
+    "PeerState": "peer",
+    "Session": "core",
+    "SessionStatus": "status",
+})

@@ -11,6 +11,7 @@ import anyio.abc
 
 from ..errors import TorrentEngineError
 from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
+from .phases import Loaded
 
 if TYPE_CHECKING:
     from .core import Session
@@ -30,8 +31,8 @@ class Announcer:
     def tiers(self) -> tuple[tuple[str, ...], ...]:
         """The tracker tiers (from the metainfo, or a magnet's ``tr``)."""
         s = self._s
-        if s._torrent is not None:
-            return s._torrent.trackers
+        if isinstance(s.phase, Loaded):
+            return s.phase.parts.torrent.trackers
         return tuple((url,) for url in s.magnet.trackers) if s.magnet is not None else ()
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
@@ -41,7 +42,8 @@ class Announcer:
         tiers = self.tiers()
         if s.config.tracker_enabled and tiers:
             def stats() -> AnnounceStats:
-                left = s._picker.left_bytes() if s._torrent is not None else MAGNET_LEFT
+                phase = s.phase
+                left = phase.parts.picker.left_bytes() if isinstance(phase, Loaded) else MAGNET_LEFT
                 return AnnounceStats(uploaded=s.uploaded, downloaded=s.downloaded, left=left)
 
             shared = s._shared

@@ -15,6 +15,7 @@ from ..errors import StorageError
 from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 from ..session_state import State
 from ..verify import recheck
+from .phases import Checking, Loaded, Opened
 
 if TYPE_CHECKING:
     from .core import Session
@@ -39,9 +40,8 @@ class Checker:
         s = self._s
         self.files_deleted = True
         try:
-            storage = s._storage
-            if storage is None:
-                storage = s._make_storage(s.torrent, s.save_path)
+            phase = s.phase
+            storage = phase.storage if isinstance(phase, Opened) else s._make_storage(s.torrent, s.save_path)
             await storage.delete_files()
         except StorageError as exc:
             log.warning("cannot delete files of %s: %s", s.name, exc)
@@ -49,18 +49,20 @@ class Checker:
             self.resume_path.unlink(missing_ok=True)
 
     def file_paths(self) -> list[Path | None]:
-        """Where each file of the torrent is (None: a pad file)."""
-        s = self._s
-        assert s._storage is not None
-        return [s._storage.file_path(i) for i in range(len(s.torrent.files))]
+        """Where each file of the torrent is (None: a pad file); nothing while the files are not open."""
+        phase = self._s.phase
+        if not isinstance(phase, Opened):
+            return []
+        return [phase.storage.file_path(i) for i in range(len(phase.parts.torrent.files))]
 
-    async def check(self) -> None:
+    async def check(self, checking: Checking) -> None:
         """Find the verified pieces (from resume data, else by hashing what is on disk)."""
         s = self._s
+        torrent = checking.parts.torrent
         resume = None
         if self.resume_path is not None:
             resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
-        if resume is not None and len(resume.file_priorities) == len(s.torrent.files):
+        if resume is not None and len(resume.file_priorities) == len(torrent.files):
             s.set_file_priorities(resume.file_priorities)
         if resume is not None:
             s.uploaded = resume.uploaded
@@ -68,7 +70,7 @@ class Checker:
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
-        pieces = trusted_pieces(resume, info_hash=s.info_hash, num_pieces=s.torrent.num_pieces,
+        pieces = trusted_pieces(resume, info_hash=s.info_hash, num_pieces=torrent.num_pieces,
                                 save_path=str(s.save_path.resolve()), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
@@ -78,18 +80,17 @@ class Checker:
                 paused = s.state is State.PAUSED  # paused before the check began: paused after it
                 s._machine.to(State.CHECKING)
                 self.rechecked = True
-                pieces = await self._recheck()
+                pieces = await self._recheck(checking)
                 if paused and s.state is State.CHECKING:
                     s._machine.to(State.PAUSED)
             else:
                 pieces = set()
         for index in pieces:
-            s._picker.piece_passed(index)
+            checking.parts.picker.piece_passed(index)
 
-    async def _recheck(self) -> set[int]:
+    async def _recheck(self, checking: Checking) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
         s = self._s
-        assert s._storage is not None
         last_report = 0.0
 
         def progress(done: int, total: int) -> None:
@@ -100,7 +101,14 @@ class Checker:
                 s.events.publish(ev.SessionChecking(info_hash=s.info_hash_hex,
                                                     progress=done / total if total else 1.0))
 
-        return set(await recheck(s.torrent, s._storage, progress))
+        return set(await recheck(checking.parts.torrent, checking.storage, progress))
+
+    def resume_data(self) -> ResumeData:
+        """What a restart needs. The file stamps are taken after the have-set: a file written in
+        between only makes the data look stale (recheck), never a piece look verified."""
+        data = self.snapshot()
+        data.files = stamp_files(self.file_paths())
+        return data
 
     def snapshot(self) -> ResumeData:
         """The resume data as of now, without file stamps."""
@@ -116,7 +124,7 @@ class Checker:
         """Whether the resume data differs from what the resume file last written (or trusted at
         start) holds, so that a periodic save has something to write."""
         s = self._s
-        if self.resume_path is None or s._torrent is None:
+        if self.resume_path is None or not isinstance(s.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
 
@@ -124,9 +132,10 @@ class Checker:
         """Write the resume file (after flushing the files: a durable resume file never counts a
         piece the disk may not hold)."""
         s = self._s
-        if self.resume_path is None or s._torrent is None or s._storage is None:
+        phase = s.phase
+        if self.resume_path is None or not isinstance(phase, Opened):
             return
-        if not s._ready.is_set():
+        if not s._life.ready.is_set():
             return  # still checking: the pieces on disk are not known yet (keep the old file)
         path = self.resume_path
         data = self.snapshot()
@@ -137,7 +146,7 @@ class Checker:
             save_resume(path, data)
 
         try:
-            await s._storage.flush()
+            await phase.storage.flush()
             await anyio.to_thread.run_sync(stamp_and_save)
             self._saved = _content(data)
         except StorageError as exc:

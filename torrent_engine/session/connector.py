@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import anyio
 
 from ..errors import EncryptionError, TorrentEngineError
+from ..infohash import v2_on_wire
 from ..peer_io import PeerLink, open_connection
 from ..session_state import State
+from .phases import FetchingMetadata, Loaded
 
 if TYPE_CHECKING:
     from ..shared import SharedResources
@@ -41,10 +44,13 @@ class Connector:
         came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
         of ours has that hash."""
         s = self._s
-        t, shared = s._torrent, s._shared
-        if t is None or t.info_hash_v1 is None or t.info_hash_v2 is None or shared is None:
+        phase, shared = s.phase, s._shared
+        if not isinstance(phase, Loaded) or shared is None:
             return
-        for other in (t.info_hash_v1, t.info_hash_v2[:20]):
+        t = phase.parts.torrent
+        if t.info_hash_v1 is None or t.info_hash_v2 is None:
+            return
+        for other in (t.info_hash_v1, v2_on_wire(t.info_hash_v2)):
             if other != s.info_hash and not shared.knows(other):
                 shared.register(other, self.on_incoming)
                 self._other_hashes.append(other)
@@ -55,6 +61,25 @@ class Connector:
         for other in self._other_hashes:
             shared.unregister(other)
         self._other_hashes.clear()
+
+    def add(self, peers: Iterable[tuple[str, int]]) -> None:
+        """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
+        pool = self._s._pool
+        added = False
+        for host, port in peers:
+            key = (host, int(port))
+            if pool.full:
+                break
+            if not self._is_self(key) and pool.add(key):
+                added = True
+        if added:
+            self.wake()
+
+    def _is_self(self, key: tuple[str, int]) -> bool:
+        port = self._s.listen_port
+        # literal addresses only; another name for us is caught by the peer id in the handshake
+        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self._s.config.listen_host)
+        return port != 0 and key[1] == port and key[0] in own_hosts
 
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""
@@ -117,7 +142,7 @@ class Connector:
         assert s._shared is not None
         try:
             with anyio.fail_after(s.config.connect_timeout + s.config.handshake_timeout):
-                t = s._torrent
+                t = phase.parts.torrent if isinstance(phase := s.phase, Loaded) else None
                 link = await open_connection(key[0], key[1], info_hash=s.info_hash,
                                              peer_id=s._shared.peer_id, config=s.config,
                                              num_pieces=t.num_pieces if t is not None else None,
@@ -132,8 +157,9 @@ class Connector:
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
-        if s._torrent is None:
-            await s.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
+        phase = s.phase
+        if isinstance(phase, FetchingMetadata):
+            await phase.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
         else:
             self.connecting.discard(key)
             await s.handler.serve(link, key[0], key[1], incoming=False)
@@ -148,9 +174,10 @@ class Connector:
         connected = len(s._peers) + len(self.connecting)
         if s._pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
             return False
-        if s._torrent is None:  # magnet: still fetching the metadata, which this peer may have
+        phase = s.phase
+        if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have
             self.connecting.add((host, port))
-            swarm.start_soon(s.metadata.fetch_from, link, (host, port))
+            swarm.start_soon(phase.metadata.fetch_from, link, (host, port))
         else:
             swarm.start_soon(s.handler.serve, link, host, port, True)
         return True

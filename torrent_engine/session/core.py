@@ -1,30 +1,35 @@
-"""The ``Session`` facade: one torrent's public API, its life (``run``) and its state changes.
+"""The ``Session`` facade: one torrent's public API over its phase and its named parts.
 
-What happens to the torrent is done by named parts, each in its own module and owning its own
-state (they reach the session's shared facts, e.g. the picker, the peer pool and the connected
-peers, through it; these underscore names are package-private, not public API):
+What the session holds depends on its phase (``phases``: ``FetchingMetadata``, ``Loaded``,
+``Checking``, ``Live``, ``Paused``; one object each, kept in ``Session.phase``); its life
+(``run``, pause, resume, stop, completion) is ``lifecycle.Life``. What happens to the torrent is
+done by named parts, each in its own module and owning its own state (they reach the session's
+shared facts, e.g. the phase, the peer pool and the connected peers, through it; these
+underscore names are package-private, not public API):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
 - ``pieces.Pieces``: piece assembly and verification, with ``smart_ban.SmartBan`` (pure);
 - ``upload.Uploader``: serving requests and the choker; ``pex``: what we tell peers (BEP 11);
   ``holepunch.Holepunch``: BEP 55 relay, initiator and ``connect`` dials;
-- ``metadata.MetadataClient``: BEP 9 for magnets; ``checking.Checker``: checking, resume data;
-- ``metadata.MetadataClient``: BEP 9 for magnets; ``layers.PieceLayers``: BEP 52 piece layers
-  the metainfo lacks, asked of peers; ``checking.Checker``: checking, resume data;
+- ``metadata.MetadataClient``: BEP 9 for magnets (owned by the ``FetchingMetadata`` phase),
+  ``metadata.MetadataServer``: our info dict to peers; ``layers.PieceLayers``: BEP 52 piece
+  layers the metainfo lacks, asked of peers; ``checking.Checker``: checking, resume data;
 - ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
 - ``webseeds.SessionWebSeeds``: BEP 19 web seeds, fed by the picker like peers;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
 
 The session borrows a ``SharedResources`` and owns everything else in its own task groups:
-``run()`` holds the session-level group (stats, verification, resume saving); the "swarm" group
-inside it holds peers, trackers, the DHT loop and the choker and is cancelled by ``pause()`` and
-``stop()``. So stopping leaves no task behind.
+``run()`` holds the session-level group (stats, verification, resume saving); the swarm group
+inside it (peers, trackers, the DHT loop, web seeds, the choker) belongs to the ``Live`` phase (or
+a magnet's fetch) and is cancelled by ``pause()`` and ``stop()``. So stopping leaves no task behind.
 
 Invariants:
-- The picker exists from the moment the metadata is known; storage from ``run()`` on. The picker
-  is the one record of what is verified (``have``), what is in flight at whom (with send times)
-  and who sent each block of a piece being downloaded.
+- There is a torrent and a picker from the moment the metadata is known (a ``Loaded`` phase or
+  one of its kinds), open files (``storage``) only while ``run()`` runs and the torrent is known
+  (``Checking``, ``Live``, ``Paused``), a swarm only in ``Live`` or a magnet's unpaused fetch.
+- The picker is the one record of what is verified (``have``), what is in flight at whom (with
+  send times) and who sent each block of a piece being downloaded.
 - A piece counts as had only after its hash check passed and its data was written.
 - Bans live only in the peer pool; a banned address is never dialed or accepted again.
 """
@@ -32,12 +37,9 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
-import time
 from collections.abc import Iterable, Sequence
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 
@@ -47,13 +49,12 @@ import anyio.abc
 from .. import events as ev
 from ..bitfield import Bitfield
 from ..config import Config
-from ..errors import SessionError, TorrentEngineError, typed_failure
+from ..errors import SessionError, TorrentEngineError
+from ..infohash import v2_on_wire
 from ..magnet import Magnet
 from ..metainfo import Torrent
-from ..peer import messages as m
-from ..peer_io import handshaker_for
 from ..picker import PiecePicker
-from ..resume import ResumeData, stamp_files, write_atomic
+from ..resume import ResumeData, write_atomic
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources, TokenBucket
 from ..storage import PieceStorage, Storage, StorageFactory
@@ -63,10 +64,12 @@ from .checking import Checker
 from .connector import Connector
 from .holepunch import Holepunch
 from .layers import PieceLayers
-from .metadata import MetadataClient
-from .peer import PeerState, fan_out
+from .lifecycle import Life
+from .metadata import MetadataClient, MetadataServer
+from .peer import PeerState
 from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
+from .phases import FetchingMetadata, Live, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
 from .stats import Stats
 from .status import SessionStatus, session_status
@@ -90,7 +93,6 @@ class Session:
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None) -> None:
-        self._torrent: Torrent | None = None
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
@@ -100,7 +102,7 @@ class Session:
         # its truncated v2 info-hash when restarted from its saved metainfo (``info_hash``)
         self.info_hash = torrent.info_hash
         if info_hash is not None and isinstance(torrent, Torrent):
-            v2 = torrent.info_hash_v2[:20] if torrent.info_hash_v2 is not None else None
+            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
             if info_hash not in (torrent.info_hash_v1, v2):
                 raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
             self.info_hash = info_hash
@@ -108,14 +110,9 @@ class Session:
         self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
         self._rng = rng if rng is not None else random.Random()
-        self._start_paused = paused
         self._make_storage = storage  # (torrent, save path) -> PieceStorage
-        self._storage: PieceStorage | None = None
-        self._picker: PiecePicker
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool = PeerPool()  # every address heard of, in order; bans; back-off
-        self.file_priorities: list[int] = []
-        self._total_wanted = 0
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
@@ -124,66 +121,88 @@ class Session:
         self.upload_limit = TokenBucket(0)
         self.banned_count = 0
         self._error = ""
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._swarm: anyio.abc.TaskGroup | None = None
-        self._swarm_scope: anyio.CancelScope | None = None
-        self._wakeup = anyio.Event()
-        self._stop_requested = False
-        self._delete_on_stop = False
-        self._finished = anyio.Event()
-        self._completed = anyio.Event()
-        self._ready = anyio.Event()
-        self._ran = False
-        self._own_stack: AsyncExitStack | None = None
+        self._life = Life(self, paused=paused)
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(self)
-        self.pieces = Pieces(self)
-        self.uploader = Uploader(self)
-        self.metadata = MetadataClient(self)
-        self.layers = PieceLayers(self)
+        self.metadata = MetadataServer(self)
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
-        self.webseeds = SessionWebSeeds(self)
         peers = list(peers)
         self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
+        self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
         if isinstance(torrent, Torrent):
-            self._set_torrent(torrent)
+            self._load(torrent)
         else:
+            self.phase = FetchingMetadata(MetadataClient(self))
             self.add_peers(torrent.peers)
         for host, port in peers:
             self.add_peer(host, port)
 
-    def _set_torrent(self, torrent: Torrent) -> None:
-        self._torrent = torrent
-        self._picker = PiecePicker(torrent, self._rng)
-        self.file_priorities = [0 if f.pad else 4 for f in torrent.files]
-        self._total_wanted = self._picker.left_bytes()
-        self.layers.start(torrent)
+    def _load(self, torrent: Torrent) -> TorrentParts:
+        """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
+        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self), Uploader(self),
+                             PieceLayers(self, torrent), SessionWebSeeds(self))
+        self.phase = Loaded(parts)
+        return parts
+
+    @property
+    def pieces(self) -> Pieces:
+        """Piece assembly and verification (a part of ``parts``: only with the metadata)."""
+        return self.parts.pieces
+
+    @property
+    def uploader(self) -> Uploader:
+        """Uploading and the choker (a part of ``parts``: only with the metadata)."""
+        return self.parts.uploader
+
+    @property
+    def layers(self) -> PieceLayers:
+        """BEP 52 piece layers the metainfo lacks (a part of ``parts``: only with the metadata)."""
+        return self.parts.layers
+
+    @property
+    def webseeds(self) -> SessionWebSeeds:
+        """The BEP 19 web seeds (a part of ``parts``: only with the metadata)."""
+        return self.parts.webseeds
+
+    @property
+    def parts(self) -> TorrentParts:
+        """What exists once the torrent is known (metainfo, picker, file priorities);
+        ``SessionError`` before a magnet's metadata has arrived."""
+        phase = self.phase
+        if not isinstance(phase, Loaded):
+            raise SessionError("the torrent's metadata has not been received yet")
+        return phase.parts
 
     @property
     def torrent(self) -> Torrent:
         """The metainfo (for a magnet link: once the metadata has arrived)."""
-        if self._torrent is None:
-            raise SessionError("the torrent's metadata has not been received yet")
-        return self._torrent
+        return self.parts.torrent
+
+    @property
+    def file_priorities(self) -> list[int]:
+        """Priority per file (0 = skip; none before the metadata); see ``set_file_priorities``."""
+        phase = self.phase
+        return list(phase.parts.file_priorities) if isinstance(phase, Loaded) else []
 
     @property
     def finished(self) -> bool:
         """Whether run() has ended (stopped or failed)."""
-        return self._finished.is_set()
+        return self._life.finished.is_set()
 
     @property
     def has_metadata(self) -> bool:
         """Whether the info dictionary is known (always for a .torrent; a magnet once fetched)."""
-        return self._torrent is not None
+        return isinstance(self.phase, Loaded)
 
     @property
     def private(self) -> bool:
         """Whether the torrent is private (BEP 27: no DHT, PEX or LSD)."""
-        return self._torrent is not None and self._torrent.private
+        phase = self.phase
+        return isinstance(phase, Loaded) and phase.parts.torrent.private
 
     @property
     def rechecked(self) -> bool:
@@ -193,7 +212,8 @@ class Session:
     @property
     def hash_failures(self) -> int:
         """Pieces that failed their hash check."""
-        return self.pieces.hash_failures
+        phase = self.phase
+        return phase.parts.pieces.hash_failures if isinstance(phase, Loaded) else 0
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -204,8 +224,8 @@ class Session:
     @property
     def name(self) -> str:
         """The torrent's name (a magnet's display name, else its info-hash, until the metadata comes)."""
-        if self._torrent is not None:
-            return self._torrent.name
+        if isinstance(self.phase, Loaded):
+            return self.phase.parts.torrent.name
         if self.magnet is not None and self.magnet.display_name:
             return self.magnet.display_name
         return self.info_hash_hex
@@ -213,7 +233,8 @@ class Session:
     @property
     def have(self) -> Bitfield:
         """The verified pieces (read only)."""
-        return self._picker.have if self._torrent is not None else Bitfield(0)
+        phase = self.phase
+        return phase.parts.picker.have if isinstance(phase, Loaded) else Bitfield(0)
 
     @property
     def peers(self) -> list[PeerState]:
@@ -230,9 +251,40 @@ class Session:
     def picker(self) -> PiecePicker:
         """The piece picker, the one record of what is verified, what is in flight at whom and
         who sent each block (to read: ``in_flight``, ``requests_of``); only with the metadata."""
-        if self._torrent is None:
-            raise SessionError("the torrent's metadata has not been received yet")
-        return self._picker
+        return self.parts.picker
+
+    # the parts that run only while the files are open and the swarm runs (peers, pieces,
+    # uploading) take these from the phase; elsewhere code narrows ``phase`` itself
+    @property
+    def _picker(self) -> PiecePicker:
+        return self.parts.picker
+
+    @property
+    def _storage(self) -> PieceStorage:
+        phase = self.phase
+        if not isinstance(phase, Opened):
+            raise SessionError(f"the files of {self.name} are not open")
+        return phase.storage
+
+    @property
+    def _tg(self) -> anyio.abc.TaskGroup | None:
+        return self._life.tg
+
+    @property
+    def _swarm(self) -> anyio.abc.TaskGroup | None:
+        phase = self.phase
+        swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
+        return swarm.group if swarm is not None else None
+
+    @property
+    def _stop_requested(self) -> bool:
+        return self._life.stop_requested
+
+    async def _fail(self, exc: TorrentEngineError) -> None:
+        self._life.fail(exc)
+
+    async def _maybe_complete(self) -> None:
+        await self._life.maybe_complete()
 
     @property
     def shared(self) -> SharedResources | None:
@@ -242,7 +294,8 @@ class Session:
     @property
     def web_seeds(self) -> list[WebSeedState]:
         """The BEP 19 web seeds in use so far: URL, bytes served, last error, why given up."""
-        return self.webseeds.states()
+        phase = self.phase
+        return phase.parts.webseeds.states() if isinstance(phase, Loaded) else []
 
     @property
     def listen_port(self) -> int:
@@ -255,109 +308,41 @@ class Session:
 
     def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
         """Add addresses to the peer pool (de-duplicated; our own address and banned ones dropped)."""
-        added = False
-        for host, port in peers:
-            key = (host, int(port))
-            if self._pool.full:
-                break
-            if not self._is_self(key) and self._pool.add(key):
-                added = True
-        if added:
-            self.connector.wake()
-
-    def _is_self(self, key: tuple[str, int]) -> bool:
-        port = self.listen_port
-        # literal addresses only; another name for us is caught by the peer id in the handshake
-        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self.config.listen_host)
-        return port != 0 and key[1] == port and key[0] in own_hosts
+        self.connector.add(peers)
 
     def status(self) -> SessionStatus:
         """A snapshot of the session's state, progress, rates and peers."""
         return session_status(self)
 
-    async def _until(self, event: anyio.Event) -> None:
-        """Wait for ``event``, or for the session to end."""
-        async with anyio.create_task_group() as tg:
-            async def watch_finish() -> None:
-                await self._finished.wait()
-                tg.cancel_scope.cancel()
-            tg.start_soon(watch_finish)
-            await event.wait()
-            tg.cancel_scope.cancel()
-
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
-        if not self._completed.is_set():
-            await self._until(self._completed)
-        if not self._completed.is_set():
-            raise SessionError(f"session {self.name} ended ({self.state.value}) before completing"
-                               + (f": {self._error}" if self._error else ""))
+        await self._life.wait_completed()
 
     async def wait_ready(self) -> None:
         """Return once checking is over (the session downloads, seeds, is paused or has ended)."""
-        await self._until(self._ready)
+        await self._life.until(self._life.ready)
 
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume."""
-        if self.state is State.PAUSED:
-            return
-        self._machine.to(State.PAUSED)
-        for peer in self._peers.values():
-            peer.close("paused")
-        if self._swarm_scope is not None:
-            self._swarm_scope.cancel()
+        self._life.pause()
 
     async def resume(self) -> None:
         """Resume a paused session; ``SessionError`` if it is not paused."""
-        if self.state is not State.PAUSED:
-            raise SessionError(f"resume() in state {self.state.value}")
-        if self._active_state() is State.SEEDING and not self._completed.is_set():
-            # the last piece passed while paused: complete now (event, tracker, wait_completed)
-            self._machine.to(State.DOWNLOADING)
-            self._wakeup.set()
-            await self._on_complete()
-            return
-        state = self._active_state()
-        self._machine.to(state)
-        if state is State.SEEDING and not self.config.seed:
-            self._stop_requested = True  # complete already and not asked to seed: done (as in run())
-        self._wakeup.set()
+        await self._life.resume()
 
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
-        self._stop_requested = True
-        self._wakeup.set()
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-        if self._ran:
-            await self._finished.wait()
-        elif not self._finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
-            if self._machine.can(State.STOPPED):
-                self._machine.to(State.STOPPED)
-            self._finished.set()
-        if self._own_stack is not None:
-            stack, self._own_stack = self._own_stack, None
-            await stack.aclose()
+        await self._life.stop()
 
     async def cancel(self, *, delete_files: bool = True) -> None:
         """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""
-        self._delete_on_stop = delete_files
+        self._life.delete_on_stop = delete_files
         await self.stop()
-        if delete_files and not self.checker.files_deleted and self._torrent is not None:
+        if delete_files and not self.checker.files_deleted and isinstance(self.phase, Loaded):
             await self.checker.delete_files()  # it had ended already (stopped, error) or never ran
 
     async def __aenter__(self) -> Session:
-        stack = AsyncExitStack()
-        try:
-            if self._shared is None:
-                shared = SharedResources(self.config, events=self.events)
-                self._shared = await stack.enter_async_context(shared)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            await tg.start(self.run)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._own_stack = stack
+        await self._life.start_standalone()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -378,222 +363,31 @@ class Session:
 
     def set_sequential(self, sequential: bool) -> None:
         """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
-        if self._torrent is None:
+        phase = self.phase
+        if not isinstance(phase, Loaded):
             raise SessionError("sequential mode needs the torrent's metadata")
-        self._picker.set_sequential(sequential)
+        phase.parts.picker.set_sequential(sequential)
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first)."""
-        if len(priorities) != len(self.torrent.files):
-            raise SessionError("one priority per file is needed")
-        self.file_priorities = [max(0, min(7, int(p))) for p in priorities]
-        self._picker.set_file_priorities([p if not f.pad else 0 for p, f in
-                                          zip(self.file_priorities, self.torrent.files, strict=True)])
-        files = zip(self.torrent.files, self.file_priorities, strict=True)
-        self._total_wanted = sum(f.length for f, p in files if p > 0 and not f.pad)
-        if self.state is State.SEEDING and not self._is_complete():
-            self._machine.to(State.DOWNLOADING)
-        elif self.state is State.DOWNLOADING and self._is_complete() and self._tg is not None:
-            # what is left is in skipped files: complete as when the last piece passes
-            self._tg.start_soon(self._on_complete)
+        self.parts.set_file_priorities(priorities)
+        self._life.wanted_changed()
 
-    def _is_complete(self) -> bool:
-        return self._picker.is_complete()
-
-    def _active_state(self) -> State:
-        if self._torrent is None:
-            return State.DOWNLOADING_METADATA
-        return State.SEEDING if self._is_complete() else State.DOWNLOADING
-
-    # -- life ----------------------------------------------------------------------------
+    # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The session's life: acquire shared resources, check, download/seed until stopped."""
-        if self._ran:
-            raise SessionError("a Session runs once; create a new one to restart")
-        if self._shared is None:
-            raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
-        self._ran = True
-        shared = self._shared
-        acquired = started = False
-        try:
-            await shared.acquire()
-            acquired = True
-            shared.set_handshaker(handshaker_for(shared))
-            self.connector.register(shared)
-            self.connector.register_other_hashes()
-            if self._torrent is not None:
-                self._storage = self._make_storage(self._torrent, self.save_path)
-            task_status.started()
-            started = True
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                if self._stop_requested:
-                    tg.cancel_scope.cancel()
-                tg.start_soon(self.stats.run)
-                if self._torrent is None:
-                    await self._fetch_metadata()
-                    self._storage = self._make_storage(self.torrent, self.save_path)
-                await self._check()
-                if self._start_paused and self.state is not State.PAUSED:
-                    self._machine.to(State.PAUSED)
-                self._start_paused = False
-                self._ready.set()
-                if self.state is State.SEEDING and not self.config.seed:
-                    self._stop_requested = True  # complete already and not asked to seed: done
-                await self._live()
-                tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
-        except Exception as exc:
-            typed = typed_failure(exc)
-            if typed is None:  # a bug must not take the manager down with it
-                self._error = f"internal error: {exc!r}"
-                log.exception("session %s crashed", self.name)
-            else:  # bad input or failed I/O, however deep in the task groups it was raised
-                self._error = f"{typed} (while {self.state.value})"
-                log.warning("session %s failed: %s", self.name, self._error)
-            if self._machine.can(State.ERROR):
-                self._machine.to(State.ERROR, error=self._error)
-            if not started:
-                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._shutdown(acquired)
-
-    async def _shutdown(self, acquired: bool) -> None:
-        shared = self._shared
-        try:
-            await self.announcer.stop()
-            if self._storage is not None:
-                if self._delete_on_stop:
-                    await self.checker.delete_files()
-                else:
-                    try:
-                        await self.checker.save()  # (flushes the files first: before they are closed)
-                    finally:
-                        await self._storage.close()
-        finally:
-            if shared is not None:
-                self.connector.unregister(shared)
-                if acquired:
-                    await shared.release()
-            if self._machine.can(State.STOPPED):
-                self._machine.to(State.STOPPED)
-            self._tg = None
-            self._finished.set()
-
-    async def _swarm_until(self, done: anyio.Event | None, *, choker: bool) -> None:
-        """Run the swarm (connector, trackers, DHT, choker) until ``done`` is set, or until a pause
-        or stop cancels it; then close its peers."""
-        with anyio.CancelScope() as scope:  # pause() cancels it
-            self._swarm_scope = scope
-            async with anyio.create_task_group() as swarm:
-                self._swarm = swarm
-                swarm.start_soon(self.connector.run)
-                if choker:
-                    swarm.start_soon(self.uploader.choker_loop)
-                self.announcer.start(swarm)
-                self.webseeds.start(swarm)  # (none until the metadata is known)
-                if done is None:
-                    await anyio.sleep(math.inf)
-                await done.wait()  # type: ignore[union-attr]
-                scope.cancel()
-        self._swarm = None
-        self._swarm_scope = None
-        for peer in list(self._peers.values()):
-            peer.close("paused")
-        self.connector.reset()
-
-    async def _wait_while_paused(self) -> bool:
-        """Block while paused; True if it was paused (the caller looks at the state again)."""
-        if self.state is not State.PAUSED:
-            return False
-        self._wakeup = anyio.Event()
-        await self._wakeup.wait()
-        return True
-
-    async def _fetch_metadata(self) -> None:
-        """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
-        if self.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
-            self._machine.to(State.PAUSED if self._start_paused else State.DOWNLOADING_METADATA)
-        self._start_paused = False  # applied
-        while not self.metadata.done.is_set():
-            if not await self._wait_while_paused():
-                await self._swarm_until(self.metadata.done, choker=False)
-        self.metadata.finish()
-        self.announcer.forget()  # the full session announces afresh
-        self._pool.forgive_all()  # the metadata peers are dialed again for the data
-        assert self.metadata.result is not None
-        trackers = self.magnet.trackers if self.magnet is not None else ()
-        web_seeds = self.magnet.web_seeds if self.magnet is not None else ()
-        torrent = Torrent.from_info_bytes(self.metadata.result, trackers=trackers, web_seeds=web_seeds)
-        self._set_torrent(torrent)
-        self.connector.register_other_hashes()
-        if self.magnet is not None and self.magnet.select_only:
-            self.set_file_priorities([4 if self.magnet.selected(i) and not f.pad else 0
-                                      for i, f in enumerate(torrent.files)])
-        await self.save_metainfo()
+        await self._life.run(task_status=task_status)
 
     async def save_metainfo(self) -> None:
         """Write the metainfo where the owner asked (when a magnet's info dict, or v2 piece layers
         the metainfo lacked, arrive), so a restart needs neither again."""
-        if self._metainfo_path is not None and self._torrent is not None:
+        phase = self.phase
+        if self._metainfo_path is not None and isinstance(phase, Loaded):
+            data = phase.parts.torrent.to_bytes()
             try:
-                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, self._torrent.to_bytes())
+                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, data)
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
-
-    async def _check(self) -> None:
-        await self.checker.check()
-        if self._is_complete():
-            self._completed.set()
-        if self.state is State.PAUSED:
-            return  # paused while checking: resume() picks the state
-        if self.state is State.DOWNLOADING and self._is_complete():
-            self._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
-        elif self.state is not State.DOWNLOADING:
-            self._machine.to(self._active_state())
-
-    async def _live(self) -> None:
-        while not self._stop_requested:
-            if not await self._wait_while_paused():
-                await self._swarm_until(None, choker=True)
-
-    async def _maybe_complete(self) -> None:
-        """A piece passed: complete once every wanted piece is in."""
-        if self.state is State.DOWNLOADING and self._is_complete():
-            await self._on_complete()
-
-    async def _on_complete(self) -> None:
-        if self.state is not State.DOWNLOADING or not self._is_complete():
-            return  # (set_file_priorities started it, and a last piece or a new priority came first)
-        self.checker.completed_time = int(time.time())
-        await self.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
-        if self.state is not State.DOWNLOADING or not self._is_complete():
-            return
-        self.pieces.drop_spares()
-        self._machine.to(State.SEEDING)
-        self._completed.set()
-        self.announcer.completed()
-        await self.checker.save()
-        for peer in list(self._peers.values()):
-            if peer.is_seed:
-                peer.close("both seeds")
-        interested = [p for p in self._peers.values() if p.am_interested and not p.closed]
-        for peer in interested:
-            peer.am_interested = False
-        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), self.config.control_send_timeout)
-        if not self.config.seed:
-            self._stop_requested = True
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
-
-    async def _fail(self, exc: TorrentEngineError) -> None:
-        self._error = str(exc)
-        log.warning("session %s: %s", self.name, exc)
-        if self._machine.can(State.ERROR):
-            self._machine.to(State.ERROR, error=str(exc))
-        self._stop_requested = True
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
 
     def _ban(self, key: tuple[str, int]) -> None:
         if not self._pool.ban(key):
@@ -604,10 +398,6 @@ class Session:
         if peer is not None:
             peer.close("banned: sent data that failed the hash check")
 
-    # -- resume data ---------------------------------------------------------------------
     def resume_data(self) -> ResumeData:
-        """What a restart needs. The file stamps are taken after the have-set: a file written in
-        between only makes the data look stale (recheck), never a piece look verified."""
-        data = self.checker.snapshot()
-        data.files = stamp_files(self.checker.file_paths() if self._storage is not None else [])
-        return data
+        """What a restart needs (see ``Checker.resume_data``)."""
+        return self.checker.resume_data()

@@ -27,12 +27,15 @@ import anyio
 
 from .. import events as ev
 from ..errors import MetainfoError, StorageError
+from ..infohash import v2_on_wire
 from ..merkle import piece_hash_v2
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
+from ..storage import PieceStorage
 from ..verify import check_piece_on_disk
 from .peer import PeerState, fan_out
+from .phases import Opened
 
 if TYPE_CHECKING:
     from .core import Session
@@ -56,7 +59,7 @@ class _Without:
 class PieceLayers:
     """The piece layers a session still lacks, and the hash requests for them."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, torrent: Torrent) -> None:
         self._s = session
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
@@ -66,12 +69,9 @@ class PieceLayers:
         self._learnt: dict[int, tuple[int, list[bytes | None]]] = {}
         self._learnt_firsts: list[int] = []
         self._learning_rest = anyio.Lock()
-
-    def start(self, torrent: Torrent) -> None:
-        """The metainfo is known: fetch its missing layers if our connections can ask for them."""
-        v2_wire = torrent.info_hash_v2 is not None and self._s.info_hash == torrent.info_hash_v2[:20]
+        # fetch the missing layers if our connections can ask for them (see the module text)
+        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == v2_on_wire(torrent.info_hash_v2)
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
-        self._learnt = {}
         if self.fetcher is None and torrent.is_hybrid:
             pl = torrent.piece_length
             for i in torrent.missing_piece_layers:
@@ -101,15 +101,17 @@ class PieceLayers:
 
     async def _learn_rest(self) -> None:
         s = self._s
-        storage = s._storage
-        if not self._learnt or storage is None:
+        phase = s.phase
+        if not self._learnt or not isinstance(phase, Opened):
             return
-        torrent = s.torrent
+        parts, storage = phase.parts, phase.storage
+        torrent = parts.torrent
         pl = torrent.piece_length
         found: dict[bytes, bytes] = {}
         for first, (i, hashes) in list(self._learnt.items()):
             f = torrent.files[i]
-            if f.pieces_root is None or not all(s._picker.has_piece(first + j) for j in range(len(hashes))):
+            have = parts.picker.has_piece
+            if f.pieces_root is None or not all(have(first + j) for j in range(len(hashes))):
                 continue  # (a skipped file: not on disk)
             try:
                 for j, h in enumerate(hashes):
@@ -127,7 +129,7 @@ class PieceLayers:
         if not found:
             return
         try:
-            s._torrent = torrent.with_piece_layers(found)
+            parts.torrent = torrent.with_piece_layers(found)
         except MetainfoError as exc:  # its (SHA-1 verified) data does not hash to the v2 roots
             log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", s.name, exc)
             self._learnt, self._learnt_firsts = {}, []
@@ -143,7 +145,7 @@ class PieceLayers:
         blocking = fetcher is not None and fetcher.blocking
         if not blocking and not self._held:
             return None
-        has = self._s._picker.peer_has(peer_key)
+        has = self._s.picker.peer_has(peer_key)
         if fetcher is not None and blocking:
             has = fetcher.verifiable(has)
         return _Without(has, self._held) if self._held else has
@@ -174,7 +176,7 @@ class PieceLayers:
         fetcher = self.fetcher
         if fetcher is None or fetcher.done or peer.closed or not len(peer.have):
             return  # (a peer without pieces is asked nothing: BEP 52 asks for announced pieces)
-        reqs = fetcher.next_requests(peer.key, self._s._picker.peer_has(peer.key), time.monotonic())
+        reqs = fetcher.next_requests(peer.key, self._s.picker.peer_has(peer.key), time.monotonic())
         if reqs:
             await peer.send(*reqs)
 
@@ -207,7 +209,8 @@ class PieceLayers:
         """Files' layers verified: the torrent takes them, their pieces are requested now."""
         s = self._s
         layers = fetcher.take_layers()
-        s._torrent = s.torrent.with_piece_layers(layers)
+        parts = s.parts
+        parts.torrent = parts.torrent.with_piece_layers(layers)
         self.received += len(layers)
         if s.checker.rechecked:
             self._look_on_disk(layers)
@@ -220,9 +223,10 @@ class PieceLayers:
         """The start-up recheck found data it could not verify (no hash yet): now that the
         layers of these files are known, check their pieces on disk before requesting them."""
         s = self._s
-        torrent, storage, picker = s.torrent, s._storage, s._picker
-        if storage is None or s._tg is None:
+        phase = s.phase
+        if not isinstance(phase, Opened) or s._tg is None:
             return
+        torrent, storage, picker = phase.parts.torrent, phase.storage, phase.parts.picker
         busy = set(picker.downloading())
         pieces: list[int] = []
         for i, f in enumerate(torrent.files):
@@ -234,14 +238,13 @@ class PieceLayers:
                        if not picker.has_piece(p) and p not in busy]
         if pieces:
             self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
-            s._tg.start_soon(self._check_on_disk, pieces)
+            s._tg.start_soon(self._check_on_disk, storage, pieces)
 
-    async def _check_on_disk(self, pieces: list[int]) -> None:
+    async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
         s = self._s
         try:
             for index in pieces:
-                assert s._storage is not None
-                if await check_piece_on_disk(s.torrent, s._storage, index):
+                if await check_piece_on_disk(s.torrent, storage, index):
                     await s.pieces.passed(index)
                 self._held.discard(index)
         finally:

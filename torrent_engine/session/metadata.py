@@ -1,5 +1,6 @@
 """BEP 9 for magnet links: fetch the info dictionary from peers (as the shared ``MetadataFetcher``
-directs, so a liar cannot stall it), and serve ours to peers that came with a magnet."""
+directs, so a liar cannot stall it; ``MetadataClient``, owned by the ``FetchingMetadata`` phase),
+and serve ours to peers that came with a magnet (``MetadataServer``)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extens
 
 
 class MetadataClient:
-    """The metadata phase of a magnet-started session, and serving metadata once we have it."""
+    """The fetch of a magnet's info dictionary: which peer is asked for which piece, what came."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -43,11 +44,6 @@ class MetadataClient:
         self._gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self.result: bytes | None = None
         self.done = anyio.Event()
-
-    def finish(self) -> None:
-        """The metadata is in: forget the peers' fetch state."""
-        self._fetcher = None
-        self._gone.clear()
 
     def _fetcher_for(self) -> MetadataFetcher:
         if self._fetcher is None:
@@ -122,13 +118,20 @@ class MetadataClient:
             if not self.done.is_set():
                 s._pool.failed(key, time.monotonic(), quick=True)
 
+
+
+class MetadataServer:
+    """Our info dictionary, piece by piece, to peers that ask for it (BEP 9)."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
     async def serve_request(self, peer: PeerState, payload: bytes) -> None:
         """Serve our metadata (BEP 9) to a peer that came with a magnet link."""
-        torrent = self._s._torrent
         msg = decode_metadata_message(payload)
-        if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or torrent is None:
+        if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or not self._s.has_metadata:
             return
-        info = torrent.info_bytes
+        info = self._s.torrent.info_bytes
         try:
             data = metadata_piece(info, msg.piece)
             reply: MetadataData | MetadataReject = MetadataData(msg.piece, len(info), data)

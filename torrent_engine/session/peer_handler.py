@@ -49,7 +49,7 @@ class PeerHandler:
         private, client, reqq, port."""
         s = self._s
         assert s._shared is not None
-        size = len(s._torrent.info_bytes) if with_metadata and s._torrent is not None else None
+        size = len(s.torrent.info_bytes) if with_metadata and s.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
         if not s.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent

@@ -7,14 +7,31 @@ left at a snubbed peer) and what has timed out.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..config import Config
 from ..peer.messages import BLOCK_SIZE
-from .peer import PeerState
 
 REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
 
 
-def queue_depth(peer: PeerState, config: Config) -> int:
+class RequestingPeer(Protocol):
+    """What these rules read and keep of one peer (the session's ``PeerState`` is one): plain
+    values, so that the rules stay free of the connection and its event loop."""
+
+    reqq: int  # the most requests the peer takes at once (BEP 10 'reqq')
+    last_block: float  # when its last block came
+    snubbed: bool
+    slow_start: bool
+    queue_target: int  # slow start's queue depth
+    downloaded: int
+    down_window: int  # bytes since the last rate update
+    up_window: int
+    down_rate: float
+    up_rate: float
+
+
+def queue_depth(peer: RequestingPeer, config: Config) -> int:
     """Requests to keep in flight: rate x request_queue_time / block size (libtorrent style)."""
     if peer.snubbed:
         return 1
@@ -33,7 +50,7 @@ def requests_wanted(depth: int, in_flight: int) -> int:
     return want
 
 
-def on_block(peer: PeerState, length: int, now: float) -> None:
+def on_block(peer: RequestingPeer, length: int, now: float) -> None:
     """A block arrived from the peer: count it; in slow start, the queue grows by one."""
     peer.downloaded += length
     peer.down_window += length
@@ -43,7 +60,7 @@ def on_block(peer: PeerState, length: int, now: float) -> None:
         peer.queue_target += 1
 
 
-def update_rates(peer: PeerState, elapsed: float) -> None:
+def update_rates(peer: RequestingPeer, elapsed: float) -> None:
     """Once a stats interval: smooth the peer's rates; leave slow start once the rate stops growing."""
     rate = peer.down_window / elapsed
     if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
@@ -53,7 +70,7 @@ def update_rates(peer: PeerState, elapsed: float) -> None:
     peer.down_window = peer.up_window = 0
 
 
-def timeout_cutoff(peer: PeerState, now: float, config: Config) -> float | None:
+def timeout_cutoff(peer: RequestingPeer, now: float, config: Config) -> float | None:
     """Snub a peer with no block for ``snub_timeout``; return the send time at or before which its
     requests have timed out (None: none can have, it sent a block recently)."""
     if now - peer.last_block >= config.snub_timeout and not peer.snubbed:

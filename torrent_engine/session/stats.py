@@ -19,6 +19,8 @@ from ..stall import Stall, StallDetector, SwarmFacts
 from . import requesting
 from .peer import PeerState, fan_out
 from .pex import pex_view
+from .phases import FetchingMetadata, Loaded
+from .webseeds import NO_WEB_SEEDS
 
 if TYPE_CHECKING:
     from .core import Session
@@ -103,7 +105,8 @@ class Stats:
             self.up_rate = _decayed(0.5 * self.up_rate + 0.5 * self._up_window / elapsed)
             self._down_window = self._up_window = 0
             peers = list(s._peers.values())
-            s.layers.tick(now)
+            if isinstance(phase := s.phase, Loaded):
+                phase.parts.layers.tick(now)
             for peer in peers:
                 requesting.update_rates(peer, elapsed)
                 s.handler.check_timeouts(peer, now)
@@ -141,15 +144,16 @@ class Stats:
         known = s._pool.known()
         failed = s._pool.failing() - s._peers.keys()
         peers = [p for p in s._peers.values() if not p.closed]
-        layers_missing, hash_sent, hash_failed = s.layers.stall_facts()
-        web = s.webseeds.stall_facts()  # (a banned web seed is not a "known peer")
+        parts = phase.parts if isinstance(phase := s.phase, Loaded) else None  # None: fetching metadata
+        layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
+        web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
             sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s._pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=s.announcer.errors(), fetching_metadata=s._torrent is None,
+            tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(s.phase, FetchingMetadata),
             piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
             hash_requests_failed=hash_failed)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .phases import Loaded
+
 if TYPE_CHECKING:
     from .core import Session
 
@@ -39,13 +41,15 @@ class SessionStatus:
 
 def session_status(s: Session) -> SessionStatus:
     """A snapshot of the session's state, progress, rates and peers."""
-    wanted = s._total_wanted
-    left = s._picker.left_bytes() if s._torrent is not None else 0
+    phase = s.phase
+    parts = phase.parts if isinstance(phase, Loaded) else None  # None: a magnet's metadata is not in yet
+    wanted = parts.total_wanted if parts is not None else 0
+    left = parts.picker.left_bytes() if parts is not None else 0
     have_bytes = max(0, wanted - left)
-    progress = (1.0 if wanted == 0 else have_bytes / wanted) if s._torrent is not None else 0.0
+    progress = (1.0 if wanted == 0 else have_bytes / wanted) if parts is not None else 0.0
     down_rate = s.stats.down_rate
     eta: float | None = None
-    if left == 0 and s._torrent is not None:
+    if left == 0 and parts is not None:
         eta = 0.0
     elif down_rate > 0:
         eta = left / down_rate
@@ -55,9 +59,9 @@ def session_status(s: Session) -> SessionStatus:
         total_wanted=wanted, have_bytes=have_bytes, downloaded=s.downloaded, uploaded=s.uploaded,
         download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(s._peers),
         seeds=sum(1 for p in s._peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
-        num_pieces=s._torrent.num_pieces if s._torrent is not None else 0,
+        num_pieces=parts.torrent.num_pieces if parts is not None else 0,
         listen_port=s.listen_port, error=s._error,
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
-        web_seeds=s.webseeds.stall_facts().in_use)
+        web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0)
 

@@ -152,7 +152,6 @@ class Uploader:
             data = self._piece_cache.get(index)
             if data is not None:
                 return data
-        assert self._s._storage is not None
         done = self._reading[index] = anyio.Event()
         try:
             data = await self._s._storage.read_piece(index)

@@ -52,6 +52,9 @@ class WebSeedFacts:
     banned: int  # banned for bad data (their keys are in the peer pool's bans)
 
 
+NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet before its metadata)
+
+
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
@@ -63,9 +66,9 @@ class SessionWebSeeds:
         """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
         them again). Nothing when web seeds are off in the config."""
         session = self._session
-        if not session.config.web_seeds or session._torrent is None:
+        if not session.config.web_seeds:
             return
-        for url in usable_urls(session._torrent.web_seeds):
+        for url in usable_urls(session.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
                 seed = self.seeds[url] = WebSeed(url, self)
@@ -75,9 +78,9 @@ class SessionWebSeeds:
     async def _run(self, seed: WebSeed) -> None:
         session = self._session
         if seed.state.missing_files:  # (started again after a pause: it still lacks them)
-            session._picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
+            session.picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
         else:
-            session._picker.peer_have_all(seed.key)
+            session.picker.peer_have_all(seed.key)
         try:
             await seed.run()
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
@@ -86,7 +89,7 @@ class SessionWebSeeds:
             log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
             seed.state.gave_up = f"internal error: {exc!r}"
         finally:
-            session._picker.peer_gone(seed.key)
+            session.picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
@@ -120,15 +123,15 @@ class SessionWebSeeds:
     def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
         """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
         session = self._session
-        return session._picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key))
+        return session.picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key))
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""
-        self._session._picker.peer_bitfield(key, pieces)
+        self._session.picker.peer_bitfield(key, pieces)
 
     def release(self, key: WebSeedKey) -> None:
         """Give the web seed's undelivered blocks back to the picker."""
-        self._session._picker.release_requests(key)
+        self._session.picker.release_requests(key)
 
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
@@ -143,7 +146,7 @@ class SessionWebSeeds:
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
         """A whole piece: block by block through the picker into the session's block path."""
         session = self._session
-        picker = session._picker
+        picker = session.picker
         for begin in range(0, len(data), BLOCK_SIZE):
             block = data[begin:begin + BLOCK_SIZE]
             result = picker.block_received(key, Block(index, begin, len(block)))

@@ -12,12 +12,13 @@ import ssl
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import anyio
 import anyio.abc
 
 from ..errors import TrackerError
+from ..httpurl import split_http_url
 from ..version import USER_AGENT
 from .messages import (
     MAX_RESPONSE_SIZE,
@@ -106,11 +107,7 @@ class ResponseReader:
                 self._parse_head(bytes(self._buf[:end]))
                 del self._buf[: end + 4]
             elif self._mode == "length":
-                take = min(self._remaining, len(self._buf))
-                self._append(self._buf[:take])
-                del self._buf[:take]
-                self._remaining -= take
-                if self._remaining:
+                if not self._take_remaining():
                     return
                 self._finish()
             elif self._mode == "close":
@@ -142,19 +139,23 @@ class ResponseReader:
                     self._remaining = size
                     self._mode = "chunk-data"
             elif self._mode == "chunk-data":
-                if self._remaining:
-                    take = min(self._remaining, len(self._buf))
-                    self._append(self._buf[:take])
-                    del self._buf[:take]
-                    self._remaining -= take
-                    if self._remaining:
-                        return
+                if not self._take_remaining():
+                    return
                 if len(self._buf) < 2:
                     return
                 if self._buf[:2] != b"\r\n":
                     raise TrackerError("HTTP chunk is not followed by CRLF")
                 del self._buf[:2]
                 self._mode = "chunk-size"
+
+    def _take_remaining(self) -> bool:
+        """Move up to ``_remaining`` buffered bytes into the body; True once none are owed."""
+        take = min(self._remaining, len(self._buf))
+        if take:
+            self._append(self._buf[:take])
+            del self._buf[:take]
+            self._remaining -= take
+        return not self._remaining
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.split(b"\r\n")
@@ -218,34 +219,21 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
 
 def _request_bytes(url: str, user_agent: str) -> tuple[str, int, bool, bytes]:
     try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. "http://[::1/": urllib's "Invalid IPv6 URL"
-        raise TrackerError("malformed URL", url) from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise TrackerError(f"unsupported URL scheme {scheme!r}", url)
-    host = parts.hostname
-    if not host:
-        raise TrackerError("URL has no host", url)
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise TrackerError("URL has a bad port", url) from None
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        where = split_http_url(url)
+    except ValueError as exc:
+        raise TrackerError(str(exc), url) from None
+    target = where.path + (f"?{where.query}" if where.query else "")
     if any(c in target for c in "\r\n "):
         raise TrackerError("URL contains spaces or line breaks", url)
-    host_header = f"[{host}]" if ":" in host else host
-    if parts.port:
-        host_header += f":{parts.port}"
     request = (
         f"GET {target} HTTP/1.1\r\n"
-        f"Host: {host_header}\r\n"
+        f"Host: {where.host_header}\r\n"
         f"User-Agent: {user_agent}\r\n"
         "Accept-Encoding: gzip, deflate\r\n"
         "Connection: close\r\n"
         "\r\n"
     )
-    return host, port, scheme == "https", request.encode("ascii", errors="strict")
+    return where.host, where.port, where.tls, request.encode("ascii", errors="strict")
 
 
 async def _fetch_once(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ..bitfield import Bitfield
 from ..errors import WebSeedError
+from ..httpurl import split_http_url
 from ..layout import FileMap
 from ..metainfo import Torrent
 
@@ -133,27 +134,14 @@ def parse_url(url: str) -> Origin:
     """Split a web seed URL into what a connection needs; ``WebSeedError`` for anything that is
     not a usable http(s) URL (BEP 19: a client ignores protocols it does not know)."""
     try:
-        parts = urlsplit(url)
-        port_text = parts.port
-    except ValueError:  # a bad port, or "http://[::1/"
-        raise WebSeedError("malformed URL", url) from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise WebSeedError(f"unsupported URL scheme {scheme!r}", url)
-    host = parts.hostname
-    if not host:
-        raise WebSeedError("URL has no host", url)
-    tls = scheme == "https"
-    port = port_text or (443 if tls else 80)
-    target = quote(parts.path or "/", safe=_PATH_SAFE)
-    if parts.query:
-        target += "?" + quote(parts.query, safe=_PATH_SAFE + "?")
-    host_header = f"[{host}]" if ":" in host else host
-    if port_text:
-        host_header += f":{port_text}"
-    if any(not c.isascii() or not c.isprintable() for c in host_header):
-        raise WebSeedError("URL host is not plain ASCII", url)
-    return Origin(tls=tls, host=host, port=port, target=target, host_header=host_header)
+        where = split_http_url(url)
+    except ValueError as exc:
+        raise WebSeedError(str(exc), url) from None
+    target = quote(where.path, safe=_PATH_SAFE)
+    if where.query:
+        target += "?" + quote(where.query, safe=_PATH_SAFE + "?")
+    return Origin(tls=where.tls, host=where.host, port=where.port, target=target,
+                  host_header=where.host_header)
 
 
 def range_request(origin: Origin, start: int, length: int, user_agent: str) -> bytes:

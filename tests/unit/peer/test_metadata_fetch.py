@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.bencode import encode
+from torrent_engine.infohash import names_info
 from torrent_engine.peer.extensions import METADATA_PIECE_SIZE, metadata_piece, metadata_piece_count
 from torrent_engine.peer.metadata_fetch import (
     MAX_SIZES_PER_PEER,
     MAX_UNREQUESTED,
     MetadataFetcher,
     Verdict,
-    metadata_matches,
 )
 
 PS = METADATA_PIECE_SIZE
@@ -106,10 +106,10 @@ def test_single_honest_peer_completes() -> None:
 
 
 def test_info_hash_forms() -> None:
-    assert metadata_matches(hashlib.sha1(INFO).digest(), INFO)
-    assert metadata_matches(hashlib.sha256(INFO).digest(), INFO)
-    assert metadata_matches(hashlib.sha256(INFO).digest()[:20], INFO)
-    assert not metadata_matches(bytes(20), INFO)
+    assert names_info(hashlib.sha1(INFO).digest(), INFO)
+    assert names_info(hashlib.sha256(INFO).digest(), INFO)
+    assert names_info(hashlib.sha256(INFO).digest()[:20], INFO)
+    assert not names_info(bytes(20), INFO)
     with pytest.raises(ValueError):
         MetadataFetcher(b"short")
 

@@ -34,9 +34,9 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
             await s.pause()
             await s.pieces.passed(torrent.num_pieces - 1)  # its verification was already under way
             assert s.state is State.PAUSED
-            await s.resume()
-            assert s.state is State.SEEDING
+            await s.resume()  # (completing runs in the session's task group, not in the caller)
             await s.wait_completed()
+            assert s.state is State.SEEDING
             await completed_event.wait()
 
 

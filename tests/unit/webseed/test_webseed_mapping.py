@@ -106,7 +106,7 @@ def test_range_request_bytes() -> None:
 @pytest.mark.parametrize(("url", "words"), [
     ("ftp://m/file", "unsupported URL scheme 'ftp'"),
     ("http:///nohost", "no host"),
-    ("http://m:99999/f", "malformed URL"),
+    ("http://m:99999/f", "URL has a bad port"),
     ("http://[::1/f", "malformed URL"),
 ])
 def test_unusable_urls_are_typed_errors(url: str, words: str) -> None:

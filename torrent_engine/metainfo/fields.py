@@ -1,0 +1,56 @@
+"""The limits a .torrent is held to, and typed readers of its untrusted bencoded fields.
+
+A reader raises :class:`MetainfoError` naming the field when a required field is missing or of
+the wrong type; optional fields of the wrong type read as absent, as libtorrent reads them.
+"""
+
+from __future__ import annotations
+
+from ..bencode import DEFAULT_MAX_SIZE, BValue
+from ..errors import MetainfoError
+from ..merkle import BLOCK_SIZE
+
+MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB
+# libtorrent 2.1 loads pieces up to 256 MiB (512 MiB is "invalid piece length"); v1 torrents
+# with pieces that are not a power of two or under 16 KiB are practically extinct and refused.
+MAX_PIECE_LENGTH = 256 * 1024 * 1024
+MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
+MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
+MAX_TORRENT_FILE_SIZE = DEFAULT_MAX_SIZE  # what the bencode decoder takes at most
+MAX_LENGTH = 2**62  # no file is this large; keeps every offset sum far from overflow elsewhere
+SHA1_SIZE = 20  # BEP 3: one SHA-1 per piece in ``pieces``
+META_VERSION = 2  # BEP 52
+
+
+def text(raw: bytes) -> str:
+    """``raw`` as text; invalid UTF-8 is replaced, never an error."""
+    return raw.decode("utf-8", errors="replace")
+
+
+def get_int(d: dict[bytes, BValue], key: bytes, fieldname: str) -> int:
+    """The required integer ``d[key]``."""
+    if key not in d:
+        raise MetainfoError("missing", fieldname)
+    v = d[key]
+    if not isinstance(v, int):
+        raise MetainfoError("not an integer", fieldname)
+    return v
+
+
+def read_length(d: dict[bytes, BValue], fieldname: str) -> int:
+    """The required file length ``d[b"length"]``: an integer, not negative, not absurd."""
+    n = get_int(d, b"length", fieldname)
+    if n < 0:
+        raise MetainfoError(f"negative length {n}", fieldname)
+    if n > MAX_LENGTH:
+        raise MetainfoError(f"absurd length {n}", fieldname)
+    return n
+
+
+def utf8_field(d: dict[bytes, BValue], key: bytes) -> bytes | None:
+    """``key.utf-8`` if it is a byte string, else ``key``, else None (BEP 3 extension)."""
+    alt = d.get(key + b".utf-8")
+    if isinstance(alt, bytes):
+        return alt
+    v = d.get(key)
+    return v if isinstance(v, bytes) else None

@@ -1,0 +1,386 @@
+"""A session's life (``Session.run``) and what steers it (pause, resume, stop, completion).
+
+``run()`` acquires the shared resources, fetches a magnet's metadata, opens the files, checks,
+then runs the swarm until it is stopped, moving the session through the phases of ``phases``
+(``FetchingMetadata`` -> ``Loaded`` -> ``Checking`` -> ``Live`` <-> ``Paused`` -> ``Loaded``). It
+owns the session-level task group (stats, verification, resume saving); each ``Live`` phase (and a
+magnet's fetch) owns a swarm group inside it, which ``pause()`` and ``stop()`` cancel, so stopping
+leaves no task behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ..errors import SessionError, TorrentEngineError, typed_failure
+from ..metainfo import Torrent
+from ..peer import messages as m
+from ..peer_io import handshaker_for
+from ..session_state import State
+from ..shared import SharedResources
+from ..storage import PieceStorage
+from .peer import fan_out
+from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
+
+if TYPE_CHECKING:
+    from .core import Session
+
+log = logging.getLogger("torrent_engine.session")
+
+
+class Life:
+    """The running of one session: its task group, and the events its waiters wait for."""
+
+    def __init__(self, session: Session, *, paused: bool) -> None:
+        self._s = session
+        self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
+        self.stop_requested = False
+        self.delete_on_stop = False
+        self.start_paused = paused  # paused before it ran (e.g. restored paused): stays paused
+        self.ran = False
+        self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
+        self.completed = anyio.Event()  # every wanted piece is verified
+        self.ready = anyio.Event()  # checking is over
+        self._wakeup = anyio.Event()  # resume() or stop() while paused
+        self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
+
+    async def start_standalone(self) -> None:
+        """``async with Session(...)``: a private ``SharedResources`` if none was given, and
+        ``run()`` in a task group of our own; once it has started (errors reach the caller)."""
+        s = self._s
+        stack = AsyncExitStack()
+        try:
+            if s._shared is None:
+                s._shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.run)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._own_stack = stack
+
+    async def until(self, event: anyio.Event) -> None:
+        """Wait for ``event``, or for the session to end."""
+        async with anyio.create_task_group() as tg:
+            async def watch_finish() -> None:
+                await self.finished.wait()
+                tg.cancel_scope.cancel()
+            tg.start_soon(watch_finish)
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+    async def wait_completed(self) -> None:
+        """Until every wanted piece is verified; ``SessionError`` if the session ends first."""
+        s = self._s
+        if not self.completed.is_set():
+            await self.until(self.completed)
+        if not self.completed.is_set():
+            raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
+                               + (f": {s._error}" if s._error else ""))
+
+    # -- steering ------------------------------------------------------------------------
+    def pause(self) -> None:
+        """Disconnect peers and cancel the swarm; the phase keeps picker and files."""
+        s = self._s
+        if s.state is State.PAUSED:
+            return
+        s._machine.to(State.PAUSED)
+        for peer in s._peers.values():
+            peer.close("paused")
+        swarm = _swarm_of(s.phase)
+        if swarm is not None:
+            swarm.scope.cancel()
+
+    async def resume(self) -> None:
+        """Back to the state the torrent is in (``SessionError`` if not paused)."""
+        s = self._s
+        if s.state is not State.PAUSED:
+            raise SessionError(f"resume() in state {s.state.value}")
+        state = self._active_state()
+        if state is State.SEEDING and not self.completed.is_set():
+            # the last piece passed while paused: complete now (event, tracker, wait_completed),
+            # in the run's task group: completing may hash a hybrid's data for its v2 layers, and
+            # the caller (e.g. a job service holding the job's lock) must not wait for that
+            s._machine.to(State.DOWNLOADING)
+            self._wakeup.set()
+            if self.tg is not None:
+                self.tg.start_soon(self.on_complete)
+            else:
+                await self.on_complete()
+            return
+        s._machine.to(state)
+        if state is State.SEEDING and not s.config.seed:
+            self.stop_requested = True  # complete already and not asked to seed: done (as in run())
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Cancel everything and wait until run() has cleaned up (at once if it never ran)."""
+        s = self._s
+        self.stop_requested = True
+        self._wakeup.set()
+        if self.tg is not None:
+            self.tg.cancel_scope.cancel()
+        if self.ran:
+            await self.finished.wait()
+        elif not self.finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
+            if s._machine.can(State.STOPPED):
+                s._machine.to(State.STOPPED)
+            self.finished.set()
+        if self._own_stack is not None:
+            stack, self._own_stack = self._own_stack, None
+            await stack.aclose()
+
+    def wanted_changed(self) -> None:
+        """The file priorities changed: seeding may need pieces again, or what is left may all
+        be in skipped files now (complete, as when the last piece passes)."""
+        s = self._s
+        complete = self._active_state() is State.SEEDING
+        if s.state is State.SEEDING and not complete:
+            s._machine.to(State.DOWNLOADING)
+        elif s.state is State.DOWNLOADING and complete and self.tg is not None:
+            self.tg.start_soon(self.on_complete)
+
+    def fail(self, exc: TorrentEngineError) -> None:
+        """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
+        s = self._s
+        s._error = str(exc)
+        log.warning("session %s: %s", s.name, exc)
+        if s._machine.can(State.ERROR):
+            s._machine.to(State.ERROR, error=str(exc))
+        self._end()
+
+    def _end(self) -> None:
+        self.stop_requested = True
+        if self.tg is not None:
+            self.tg.cancel_scope.cancel()
+
+    def _active_state(self) -> State:
+        phase = self._s.phase
+        if not isinstance(phase, Loaded):
+            return State.DOWNLOADING_METADATA
+        return State.SEEDING if phase.parts.picker.is_complete() else State.DOWNLOADING
+
+    # -- completion ----------------------------------------------------------------------
+    async def maybe_complete(self) -> None:
+        """A piece passed: complete once every wanted piece is in."""
+        if self._s.state is State.DOWNLOADING and self._active_state() is State.SEEDING:
+            await self.on_complete()
+
+    async def on_complete(self) -> None:
+        """Every wanted piece is verified: seeding (or done, when not asked to seed)."""
+        s = self._s
+
+        def still() -> bool:
+            return s.state is State.DOWNLOADING and self._active_state() is State.SEEDING
+
+        if not still():
+            return  # (set_file_priorities started it, and a last piece or a new priority came first)
+        parts = s.parts
+        s.checker.completed_time = int(time.time())
+        await parts.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
+        if not still():
+            return
+        parts.pieces.drop_spares()
+        s._machine.to(State.SEEDING)
+        self.completed.set()
+        s.announcer.completed()
+        await s.checker.save()
+        for peer in list(s._peers.values()):
+            if peer.is_seed:
+                peer.close("both seeds")
+        interested = [p for p in s._peers.values() if p.am_interested and not p.closed]
+        for peer in interested:
+            peer.am_interested = False
+        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), s.config.control_send_timeout)
+        if not s.config.seed:
+            self._end()
+
+    # -- the run -------------------------------------------------------------------------
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Acquire shared resources, fetch the metadata (a magnet), check, download/seed until stopped."""
+        s = self._s
+        if self.ran:
+            raise SessionError("a Session runs once; create a new one to restart")
+        if s._shared is None:
+            raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
+        self.ran = True
+        shared = s._shared
+        acquired = started = False
+        try:
+            await shared.acquire()
+            acquired = True
+            shared.set_handshaker(handshaker_for(shared))
+            s.connector.register(shared)
+            s.connector.register_other_hashes()
+            phase = s.phase
+            # a .torrent's files are opened before started(): a bad path is the caller's error
+            opened = self._open(phase.parts) if isinstance(phase, Loaded) else None
+            task_status.started()
+            started = True
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                if self.stop_requested:
+                    tg.cancel_scope.cancel()
+                tg.start_soon(s.stats.run)
+                if opened is None:
+                    assert isinstance(phase, FetchingMetadata)
+                    opened = self._open(await self._fetch_metadata(phase))
+                await self._check(opened)
+                if self.start_paused and s.state is not State.PAUSED:
+                    s._machine.to(State.PAUSED)
+                self.start_paused = False
+                self.ready.set()
+                if s.state is State.SEEDING and not s.config.seed:
+                    self.stop_requested = True  # complete already and not asked to seed: done
+                await self._live(opened.parts, opened.storage)
+                tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
+        except Exception as exc:
+            typed = typed_failure(exc)
+            if typed is None:  # a bug must not take the manager down with it
+                s._error = f"internal error: {exc!r}"
+                log.exception("session %s crashed", s.name)
+            else:  # bad input or failed I/O, however deep in the task groups it was raised
+                s._error = f"{typed} (while {s.state.value})"
+                log.warning("session %s failed: %s", s.name, s._error)
+            if s._machine.can(State.ERROR):
+                s._machine.to(State.ERROR, error=s._error)
+            if not started:
+                raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._shutdown(acquired)
+
+    def _open(self, parts: TorrentParts) -> Checking:
+        """The torrent is known and the run begins: open its files; checking comes next."""
+        s = self._s
+        checking = Checking(parts, s._make_storage(parts.torrent, s.save_path))
+        s.phase = checking
+        return checking
+
+    async def _shutdown(self, acquired: bool) -> None:
+        s = self._s
+        shared = s._shared
+        phase = s.phase
+        try:
+            await s.announcer.stop()
+            if isinstance(phase, Opened):
+                if self.delete_on_stop:
+                    await s.checker.delete_files()
+                else:
+                    try:
+                        await s.checker.save()  # (flushes the files first: before they are closed)
+                    finally:
+                        await phase.storage.close()
+        finally:
+            if isinstance(phase, Opened):
+                s.phase = Loaded(phase.parts)  # files closed; the picker keeps what was verified
+            if shared is not None:
+                s.connector.unregister(shared)
+                if acquired:
+                    await shared.release()
+            if s._machine.can(State.STOPPED):
+                s._machine.to(State.STOPPED)
+            self.tg = None
+            self.finished.set()
+
+    async def _swarm_until(self, done: anyio.Event | None, install: Callable[[Swarm | None], None],
+                           parts: TorrentParts | None) -> None:
+        """Run a swarm (connector, trackers, DHT; with the torrent's ``parts``: web seeds and the
+        choker) until ``done`` is set, or until a pause or stop cancels it; ``install`` hands it
+        to the phase (and None once it ended). Then close its peers."""
+        s = self._s
+        try:
+            with anyio.CancelScope() as scope:  # pause() cancels it
+                async with anyio.create_task_group() as group:
+                    install(Swarm(group, scope))
+                    group.start_soon(s.connector.run)
+                    s.announcer.start(group)
+                    if parts is not None:
+                        group.start_soon(parts.uploader.choker_loop)
+                        parts.webseeds.start(group)
+                    if done is None:
+                        await anyio.sleep(math.inf)
+                    await done.wait()  # type: ignore[union-attr]
+                    scope.cancel()
+        finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
+            install(None)
+            for peer in list(s._peers.values()):
+                peer.close("paused")
+            s.connector.reset()
+
+    async def _wait_while_paused(self) -> bool:
+        """Block while paused; True if it was paused (the caller looks at the state again)."""
+        if self._s.state is not State.PAUSED:
+            return False
+        self._wakeup = anyio.Event()
+        await self._wakeup.wait()
+        return True
+
+    async def _fetch_metadata(self, phase: FetchingMetadata) -> TorrentParts:
+        """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
+        s = self._s
+        if s.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
+            s._machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
+        self.start_paused = False  # applied
+        metadata = phase.metadata
+
+        def install(swarm: Swarm | None) -> None:
+            phase.swarm = swarm
+
+        while not metadata.done.is_set():
+            if not await self._wait_while_paused():
+                await self._swarm_until(metadata.done, install, None)
+        s.announcer.forget()  # the full session announces afresh
+        s._pool.forgive_all()  # the metadata peers are dialed again for the data
+        assert metadata.result is not None
+        magnet = s.magnet
+        trackers = magnet.trackers if magnet is not None else ()
+        web_seeds = magnet.web_seeds if magnet is not None else ()
+        torrent = Torrent.from_info_bytes(metadata.result, trackers=trackers, web_seeds=web_seeds)
+        parts = s._load(torrent)
+        s.connector.register_other_hashes()
+        if magnet is not None and magnet.select_only:
+            parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
+                                       for i, f in enumerate(torrent.files)])
+        await s.save_metainfo()
+        return parts
+
+    async def _check(self, checking: Checking) -> None:
+        s = self._s
+        await s.checker.check(checking)
+        complete = checking.parts.picker.is_complete()
+        if complete:
+            self.completed.set()
+        if s.state is State.PAUSED:
+            return  # paused while checking: resume() picks the state
+        if s.state is State.DOWNLOADING and complete:
+            s._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
+        elif s.state is not State.DOWNLOADING:
+            s._machine.to(self._active_state())
+
+    async def _live(self, parts: TorrentParts, storage: PieceStorage) -> None:
+        """Checked: a ``Live`` phase (with its swarm) while not paused, ``Paused`` while paused,
+        until a stop is asked for."""
+        s = self._s
+
+        def install(swarm: Swarm | None) -> None:
+            s.phase = Live(parts, storage, swarm=swarm) if swarm is not None else Paused(parts, storage)
+
+        while not self.stop_requested:
+            install(None)
+            if not await self._wait_while_paused():
+                await self._swarm_until(None, install, parts)
+
+
+def _swarm_of(phase: object) -> Swarm | None:
+    if isinstance(phase, (FetchingMetadata, Live)):
+        return phase.swarm
+    return None

@@ -1,0 +1,131 @@
+"""What a session holds in each phase of its life, one object per phase: what exists in a phase
+is what its object holds, so code that needs the torrent, the picker or the files takes them from
+a phase that has them (``isinstance`` narrows; there is no "torrent or None" to forget).
+
+::
+
+    FetchingMetadata --info dict--> Loaded --run()--> Checking --> Live <--pause/resume--> Paused
+       (a magnet)                  (.torrent)                                                |
+                     run() ends (stop, error): files closed, back to Loaded  <---------------+
+
+- ``FetchingMetadata``: a magnet before its info dictionary. Owns the BEP 9 fetch
+  (``MetadataClient``) and, while not paused, the swarm that finds peers for it. No torrent,
+  no picker, no storage.
+- ``Loaded``: the torrent is known (``TorrentParts``: metainfo, picker, file priorities), its
+  files are not open: before ``run()`` (e.g. queued), between the metadata and the check, and
+  after ``run()`` ended.
+- ``Checking``: files open (``storage``); the picker learns what is on disk (resume data or a
+  recheck). A pause while checking lets the check finish, then the session waits in ``Paused``.
+- ``Live``: checked; owns the swarm (peers, trackers, DHT, LSD, web seeds, choker) in its task
+  group. A pause or stop cancels the swarm.
+- ``Paused``: checked, files open, no swarm; the picker keeps what was verified and a resume
+  starts a new ``Live``.
+
+The public state (``session_state.State``: downloading, seeding, paused, ...) stays the session's
+face and the one record of which state it is in; the phase says what the session holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ..errors import SessionError
+from ..metainfo import Torrent
+from ..picker import PiecePicker
+from ..storage import PieceStorage
+
+if TYPE_CHECKING:
+    from .layers import PieceLayers
+    from .metadata import MetadataClient
+    from .pieces import Pieces
+    from .upload import Uploader
+    from .webseeds import SessionWebSeeds
+
+
+@dataclass(eq=False)
+class TorrentParts:
+    """What exists once the torrent is known, whatever the phase: the metainfo (replaced when
+    BEP 52 piece layers arrive), the picker (the one record of what is verified and in flight),
+    the user's file priorities, and the parts that work on the torrent's pieces: assembly and
+    verification, uploading, piece layers, web seeds."""
+
+    torrent: Torrent
+    picker: PiecePicker
+    pieces: Pieces
+    uploader: Uploader
+    layers: PieceLayers
+    webseeds: SessionWebSeeds
+    file_priorities: list[int] = field(init=False)
+    total_wanted: int = field(init=False)  # bytes of the files not skipped (pad files never count)
+
+    def __post_init__(self) -> None:
+        self.file_priorities = [0 if f.pad else 4 for f in self.torrent.files]  # (the picker's default)
+        self.total_wanted = self.picker.left_bytes()
+
+    def set_file_priorities(self, priorities: Sequence[int]) -> None:
+        """Priority per file (clamped to 0..7), applied to the picker; ``SessionError`` unless
+        there is one per file."""
+        files = self.torrent.files
+        if len(priorities) != len(files):
+            raise SessionError("one priority per file is needed")
+        self.file_priorities = [max(0, min(7, int(p))) for p in priorities]
+        effective = [0 if f.pad else p for p, f in zip(self.file_priorities, files, strict=True)]
+        self.picker.set_file_priorities(effective)
+        self.total_wanted = sum(f.length for f, p in zip(files, self.file_priorities, strict=True)
+                                if p > 0 and not f.pad)
+
+
+@dataclass(eq=False)
+class Swarm:
+    """The swarm's task group and the cancel scope around it (``pause()`` and ``stop()`` cancel
+    it): peers, dials, trackers, the DHT loop, LSD, web seeds and the choker live in it."""
+
+    group: anyio.abc.TaskGroup
+    scope: anyio.CancelScope
+
+
+@dataclass(eq=False)
+class FetchingMetadata:
+    """A magnet before its info dictionary: the fetch, and its swarm while not paused."""
+
+    metadata: MetadataClient
+    swarm: Swarm | None = None
+
+
+@dataclass(eq=False)
+class Loaded:
+    """The torrent is known; its files are not open (before ``run()``, or after it ended)."""
+
+    parts: TorrentParts
+
+
+@dataclass(eq=False)
+class Opened(Loaded):
+    """The torrent's files are open (``Checking``, ``Live``, ``Paused``)."""
+
+    storage: PieceStorage
+
+
+@dataclass(eq=False)
+class Checking(Opened):
+    """Finding the verified pieces on disk (resume data, else a recheck)."""
+
+
+@dataclass(eq=False)
+class Live(Opened):
+    """Checked and in the swarm: downloading or seeding."""
+
+    swarm: Swarm = field(kw_only=True)
+
+
+@dataclass(eq=False)
+class Paused(Opened):
+    """Checked, files open, no swarm (paused; or the swarm just ended and the files close next)."""
+
+
+Phase = FetchingMetadata | Loaded  # Loaded covers Opened: Checking, Live, Paused
