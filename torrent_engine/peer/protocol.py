@@ -380,8 +380,9 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     """Move a handshaken TCP connection from its anyio stream onto a ``PeerProtocol``.
 
     ``None`` (the stream untouched) when this is not a TCP socket on an asyncio loop whose
-    buffered bytes can be taken (uTP, memory streams, other backends): the caller keeps the
-    stream. On success the anyio stream is closed and the socket lives in the new transport."""
+    buffered bytes can be taken (memory streams, other backends): the caller keeps the
+    stream. On success the anyio stream is closed and the socket lives in the new transport.
+    A uTP stream keeps its connection and feeds the protocol (``UtpStream.attach_protocol``)."""
     attach = getattr(stream, "attach_protocol", None)
     if attach is not None:  # uTP: the stream keeps its connection and its socket's read callback feeds us
         def make(pending: bytes) -> PeerProtocol:
