@@ -139,6 +139,10 @@ class MultiReceiver:
         return self.buffer[start:start + self.length(i)]
 
     def close(self) -> None:
-        """Release the buffers (no ``receive`` afterwards)."""
-        self._lengths.release()
-        self.buffer.release()
+        """Release the buffers (no ``receive`` afterwards). A view still held elsewhere keeps
+        the memory alive until it goes."""
+        for view in (self._lengths, self.buffer):
+            try:
+                view.release()
+            except BufferError:
+                pass
