@@ -424,8 +424,8 @@ async def _initiate(
 async def _established(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tuple[str, int] | None,
                        encrypt: StreamCipher | None, decrypt: StreamCipher | None, read_timeout: float,
                        mse: bool) -> PeerConnection:
-    """The connection after both handshakes: over a ``PeerProtocol`` (``protocol.py``) for TCP on
-    asyncio, over the anyio stream otherwise (uTP, memory streams)."""
+    """The connection after both handshakes: over a ``PeerProtocol`` (``protocol.py``) for TCP and
+    uTP on asyncio, over the anyio stream otherwise (memory streams)."""
     from .protocol import take_over  # (it builds on this module)
 
     fast = await take_over(stream, wire, remote=remote, encrypt=encrypt, decrypt=decrypt,

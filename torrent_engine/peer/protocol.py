@@ -390,8 +390,22 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     """Move a handshaken TCP connection from its anyio stream onto a ``PeerProtocol``.
 
     ``None`` (the stream untouched) when this is not a TCP socket on an asyncio loop whose
-    buffered bytes can be taken (uTP, memory streams, other backends): the caller keeps the
-    stream. On success the anyio stream is closed and the socket lives in the new transport."""
+    buffered bytes can be taken (memory streams, other backends): the caller keeps the
+    stream. On success the anyio stream is closed and the socket lives in the new transport.
+    A uTP stream keeps its connection and feeds the protocol (``UtpStream.attach_protocol``)."""
+    attach = getattr(stream, "attach_protocol", None)
+    if attach is not None:  # uTP: the stream keeps its connection and its socket's read callback feeds us
+        def make(pending: bytes) -> PeerProtocol:
+            if pending and decrypt is not None:
+                pending = decrypt.update(pending)
+            return PeerProtocol(wire, decrypt, wire.take_buffered() + pending)
+
+        protocol, transport = attach(make)
+        conn = TcpPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+                                 read_timeout=read_timeout, mse=mse)
+        if protocol._end:  # a read's worth already here: parse it as the socket would
+            protocol.buffer_updated(0)
+        return conn
     if not isinstance(stream, anyio.abc.SocketStream):
         return None
     try:

@@ -16,6 +16,7 @@ selective-ack work happens only when packets arrive out of order.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UtpError
@@ -47,7 +48,7 @@ MAX_REORDER = 1024  # out-of-order packets we buffer
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
 _DATA_V1 = (PacketType.DATA << 4) | VERSION  # first header byte of a data packet
-_ROUTING = struct.Struct(">BB14xHH")  # the header's type/version, extension, seq_nr and ack_nr
+_ROUTING = struct.Struct(">H14xHH")  # the header's type/version and extension (one number), seq_nr, ack_nr
 # module constants: an enum member read through its class costs ten times a global's lookup
 _SYN_SENT, _CONNECTED, _FIN_SENT, _CLOSED = State.SYN_SENT, State.CONNECTED, State.FIN_SENT, State.CLOSED
 _READABLE = ev.Readable()
@@ -93,7 +94,10 @@ class UtpConnection:
         self.packets_dropped = 0
         self._out: dict[int, _Out] = {}
         self._send_buf = bytearray()
-        self._recv_buf = bytearray()
+        # received in-order bytes not read yet: whole chunks (one per batch of datagrams, joined
+        # once), handed to ``read`` without further copying where they fit
+        self._recv_chunks: list[bytes] = []
+        self._recv_len = 0
         self._reorder: dict[int, tuple[int, bytes]] = {}
         self._reorder_bytes = 0
         self._reply_micro = 0
@@ -164,13 +168,21 @@ class UtpConnection:
 
     def read(self, max_bytes: int = 1 << 30) -> bytes:
         """Take up to ``max_bytes`` of the received, in-order data."""
-        buf = self._recv_buf
-        if max_bytes >= len(buf):
-            data = bytes(buf)
-            buf.clear()
+        chunks = self._recv_chunks
+        if max_bytes >= self._recv_len:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
         else:
-            data = bytes(memoryview(buf)[:max_bytes])
-            del buf[:max_bytes]
+            taken = 0
+            i = 0
+            while taken + len(chunks[i]) <= max_bytes:
+                taken += len(chunks[i])
+                i += 1
+            head = chunks[i]  # max_bytes ends inside it (the loop stops at the chunk that would pass it)
+            cut = max_bytes - taken
+            data = b"".join([*chunks[:i], head[:cut]])
+            chunks[:i + 1] = [head[cut:]]
+        self._recv_len -= len(data)
         if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
             self._ack_needed = True  # tell a peer stalled on our zero window that it is open
         return data
@@ -183,17 +195,17 @@ class UtpConnection:
     @property
     def readable(self) -> int:
         """Bytes received and ready to read."""
-        return len(self._recv_buf)
+        return self._recv_len
 
     @property
     def at_eof(self) -> bool:
         """The peer finished sending and everything it sent has been read."""
-        return self._eof and not self._recv_buf
+        return self._eof and not self._recv_len
 
     @property
     def receive_window(self) -> int:
         """Bytes the receive buffer can still take (advertised to the peer)."""
-        return max(0, self.recv_buffer - len(self._recv_buf) - self._reorder_bytes)
+        return max(0, self.recv_buffer - self._recv_len - self._reorder_bytes)
 
     def close(self, *, abandon: bool = True) -> None:
         """Send ST_FIN once the queued bytes are out. ``abandon``: we do not wait for the peer's
@@ -219,35 +231,37 @@ class UtpConnection:
             self._events.append(_READABLE)
 
     # -- network side --------------------------------------------------------------------
-    def receive_datagrams(self, datagrams: list[bytes], now_us: int) -> None:
+    def receive_datagrams(self, datagrams: Sequence[bytes | memoryview], now_us: int) -> None:
         """Process a batch of datagrams from the peer, in arrival order, at ``now_us``.
 
-        The steady download (data packets in order, acking nothing new) runs in one tight loop
-        that appends each payload to the receive buffer and keeps the sequence state in locals;
-        the first datagram that is anything else, and every one after it, goes through
-        ``receive_datagram``. The result is the same as feeding them one by one."""
+        The datagrams may be views into the caller's buffer (read in place): nothing of them is
+        kept after the call. The steady download (data packets in order, acking nothing new)
+        runs in one tight loop that collects the payloads, joined into the receive buffer once
+        for the batch, and keeps the sequence state in locals; the first datagram that is
+        anything else, and every one after it, goes through ``receive_datagram``. The result is
+        the same as feeding them one by one."""
         done = 0
         if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
-            unpack = _ROUTING.unpack_from  # type, extension, seq_nr, ack_nr: no 32-bit ints made
+            unpack = _ROUTING.unpack_from  # type and extension, seq_nr, ack_nr: no 32-bit ints made
             acked = self.acked_seq
             expect = (self.ack_nr + 1) & SEQ_MASK
-            buf = self._recv_buf
-            room = 2 * self.recv_buffer - len(buf)  # payload bytes the buffer may still take
-            last = b""
+            room = 2 * self.recv_buffer - self._recv_len  # payload bytes the buffer may still take
+            parts: list[bytes | memoryview] = []
+            add = parts.append
+            header_size, data_v1, mask = HEADER_SIZE, _DATA_V1 << 8, SEQ_MASK  # (locals: read per packet)
             for data in datagrams:
-                size = len(data) - HEADER_SIZE
+                size = len(data) - header_size
                 if size < 0 or size > room:
                     break
-                first, ext, seq, ack = unpack(data)
-                if first != _DATA_V1 or ext or seq != expect or ack != acked:
+                kind, seq, ack = unpack(data)
+                if kind != data_v1 or seq != expect or ack != acked:
                     break
-                buf += data[HEADER_SIZE:]
+                add(data[header_size:])
                 room -= size
-                expect = (expect + 1) & SEQ_MASK
-                last = data
-                done += 1
+                expect = (expect + 1) & mask
+            done = len(parts)
             if done:
-                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(last)  # the latest packet's
+                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(datagrams[done - 1])  # the latest's
                 self.packets_received += done
                 self.ack_nr = (expect - 1) & SEQ_MASK
                 self._reply_micro = (now_us - ts) & TS_MASK
@@ -255,11 +269,16 @@ class UtpConnection:
                 if ts_diff and self._out:
                     self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
                 self._ack_needed = True
-                if buf and not self._readable_queued:
-                    self._readable_queued = True
-                    self._events.append(_READABLE)
+                chunk = b"".join(parts)
+                if chunk:
+                    self._recv_chunks.append(chunk)
+                    self._recv_len += len(chunk)
+                    if not self._readable_queued:
+                        self._readable_queued = True
+                        self._events.append(_READABLE)
         for i in range(done, len(datagrams)):
-            self.receive_datagram(datagrams[i], now_us)
+            data = datagrams[i]
+            self.receive_datagram(data if type(data) is bytes else bytes(data), now_us)
 
     def receive_datagram(self, data: bytes, now_us: int) -> None:
         """Process one datagram from the peer at ``now_us``; a malformed one is dropped and counted."""
@@ -269,7 +288,7 @@ class UtpConnection:
         first, ext, _, ts, ts_diff, wnd, seq, ack = HEADER.unpack_from(data)
         if (first == _DATA_V1 and not ext and self.state is _CONNECTED and ack == self.acked_seq
                 and seq == (self.ack_nr + 1) & SEQ_MASK and not self._reorder and self._eof_seq is None
-                and len(self._recv_buf) + len(data) - HEADER_SIZE <= 2 * self.recv_buffer):
+                and self._recv_len + len(data) - HEADER_SIZE <= 2 * self.recv_buffer):
             # The steady download: the next data packet in order, acking nothing new. This is
             # what ``_receive`` would do for it (CONNECTED stays CONNECTED in the state table).
             self.packets_received += 1
@@ -280,7 +299,9 @@ class UtpConnection:
             self._ack_needed = True
             self.ack_nr = seq
             if len(data) > HEADER_SIZE:
-                self._recv_buf += data[HEADER_SIZE:]
+                payload = data[HEADER_SIZE:]
+                self._recv_chunks.append(payload)
+                self._recv_len += len(payload)
                 if not self._readable_queued:
                     self._readable_queued = True
                     self._events.append(_READABLE)
@@ -426,7 +447,7 @@ class UtpConnection:
                 self._reorder[seq] = (kind, payload)
                 self._reorder_bytes += len(payload)
             return
-        if len(self._recv_buf) + len(payload) > 2 * self.recv_buffer:
+        if self._recv_len + len(payload) > 2 * self.recv_buffer:
             self.packets_dropped += 1  # a peer ignoring our window: unacked, it must resend later
             return
         delivered = self._deliver(kind, payload)
@@ -443,7 +464,8 @@ class UtpConnection:
     def _deliver(self, kind: int, payload: bytes) -> bool:
         self.ack_nr = (self.ack_nr + 1) & SEQ_MASK
         if kind == _DATA and payload and not self._eof:
-            self._recv_buf += payload
+            self._recv_chunks.append(payload)
+            self._recv_len += len(payload)
             got = True
         else:
             got = False
@@ -491,7 +513,7 @@ class UtpConnection:
             base = (self.ack_nr + 2) & SEQ_MASK
             offsets = sorted((s - base) & SEQ_MASK for s in self._reorder)
             sack = make_sack([o for o in offsets if o < SACK_LIMIT * 8], SACK_LIMIT) or None
-        wnd = self.recv_buffer - len(self._recv_buf) - self._reorder_bytes
+        wnd = self.recv_buffer - self._recv_len - self._reorder_bytes
         if wnd < 0:
             wnd = 0
         self._advertised = wnd

@@ -106,9 +106,9 @@ def decode(data: bytes) -> Packet:
         start = pos + 2
         if start + length > len(data):
             raise UtpError(f"uTP extension {ext} of {length} bytes truncated at byte {start}")
-        if ext == EXT_SELECTIVE_ACK:
-            if length == 0 or length % 4:
-                raise UtpError(f"selective ack of {length} bytes is not a multiple of 4 (byte {pos + 1})")
+        if ext == EXT_SELECTIVE_ACK and length:
+            # BEP 29 asks for a multiple of 4 bytes; libtorrent sends as many as its bits need
+            # (1, 2, 3, ... bytes), on most of its acks while packets wait out of order there
             sack = bytes(data[start:start + length])
         # other extensions (e.g. libtorrent's close reason) are skipped
         ext, pos = nxt, start + length

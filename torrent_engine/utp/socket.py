@@ -27,6 +27,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import UtpError
+from . import mmsg
 from .connection import UtpConnection
 from .events import Readable
 from .packet import (
@@ -41,6 +42,7 @@ from .packet import (
     looks_like_utp,
 )
 from .state import State
+from .transport import UtpTransport
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +147,11 @@ class UtpSocket:
     connection). ``on_accept(stream)``, when given, receives each incoming connection."""
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 recvmmsg: bool = True) -> None:
         self.on_accept = on_accept
+        self._want_multi = recvmmsg and mmsg.available()
+        self._multi: mmsg.MultiReceiver | None = None  # batch reads in one system call (Linux)
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self._sock: socket.socket | None = None
@@ -212,6 +217,11 @@ class UtpSocket:
         transport: asyncio.DatagramTransport | None = None
         try:
             try:
+                if self._want_multi:
+                    try:
+                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH)
+                    except OSError as exc:
+                        log.debug("recvmmsg unavailable (%s): reading datagrams one by one", exc)
                 loop.add_reader(fd, self._on_readable)
                 self._reader = loop
             except NotImplementedError:  # e.g. Windows' proactor loop: the transport, one by one
@@ -233,6 +243,9 @@ class UtpSocket:
             self._by_wire.clear()
             self._sock = None
             self._transport = None
+            if self._multi is not None:
+                self._multi.close()
+                self._multi = None
             if transport is not None:
                 transport.close()
             else:
@@ -365,6 +378,9 @@ class UtpSocket:
         sock = self._sock
         if sock is None:
             return
+        if self._multi is not None:
+            self._read_multi(sock, self._multi)
+            return
         recv = sock.recvfrom
         by_wire = self._by_wire
         dirty = self._dirty
@@ -414,6 +430,61 @@ class UtpSocket:
         if dirty or self._wake_later:
             # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
             # take the data in fewer, larger reads
+            self._flush(backlog=backlog)
+
+    def _read_multi(self, sock: socket.socket, multi: mmsg.MultiReceiver) -> None:
+        """``_on_readable`` with ``recvmmsg``: the batch is read in one call into ``multi``'s
+        slots and looked at in place. A run of datagrams from one connection's peer (same raw
+        address and connection id) is routed once and handed to its core as views; only the
+        general path (``_datagram``) gets copies and an address tuple."""
+        count = 0
+        for _ in range(READ_BATCH):
+            try:
+                count = multi.receive(sock.fileno())
+                break
+            except OSError:  # an ICMP error reported on the socket (IP_RECVERR): read its queue,
+                self._icmp_errors()  # then the datagrams behind it (the report consumed the error)
+        if count:
+            now = self.now_us()  # one clock read per batch: the batch is read within microseconds
+            by_wire = self._by_wire
+            dirty = self._dirty
+            buf = multi.buffer
+            mem = multi.memory
+            lengths = multi.lengths(count)
+            run: list[memoryview] = []  # consecutive datagrams of one connection, handed over together
+            run_stream: UtpStream | None = None
+            run_key = b""
+            stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
+            for i, size in enumerate(lengths):
+                start = i * stride + skip
+                # the sender's raw address and the datagram's first four bytes (type, connection id)
+                key = mem[start - skip:start + 4]
+                if key == run_key:  # (a datagram too short to be uTP is dropped by the core)
+                    run.append(buf[start:start + size])
+                    continue
+                if run_stream is not None:  # keep the arrival order across connections
+                    run_stream._feed(run, now)
+                    run_stream, run_key, run = None, b"", []
+                view = buf[start:start + size]
+                first = key[skip]
+                if size >= HEADER_SIZE and first < _FIRST_SYN and first & 0x0F == VERSION:
+                    stream = by_wire.get((multi.address(i), key[skip + 2] << 8 | key[skip + 3]))
+                    if stream is not None:  # a data, ack, FIN or reset of a known connection
+                        run_stream, run_key, run = stream, key, [view]
+                        dirty.add(stream)
+                        continue
+                self._datagram(bytes(view), multi.address(i), now)
+            if run_stream is not None:
+                run_stream._feed(run, now)
+            self.datagrams_received += count
+        backlog = False
+        if count == READ_BATCH:
+            try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
+                sock.recv(1, socket.MSG_PEEK)
+                backlog = True
+            except OSError:
+                pass  # drained (or an error, which the next read reports)
+        if self._dirty or self._wake_later:
             self._flush(backlog=backlog)
 
     def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
@@ -482,8 +553,8 @@ class UtpSocket:
 
     def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
         conn = stream.conn
-        for d in conn.datagrams(now):
-            self.sendto(d, stream.remote)
+        # the reader first: a protocol fed from here answers at once (requests), and what it
+        # wrote leaves below with the ack, in one data packet instead of an ack and a packet
         events = conn.events()
         if events:
             if (backlog and len(events) == 1 and type(events[0]) is Readable
@@ -491,7 +562,11 @@ class UtpSocket:
                 self._wake_later.add(stream)
             else:
                 self._wake_later.discard(stream)
-                stream._wake()
+                stream._wake(flushing=True)
+        for d in conn.datagrams(now):
+            self.sendto(d, stream.remote)
+        if conn.events():  # what sending changed (closed once our FIN was acked)
+            stream._wake()
 
     def _tick(self) -> None:
         now = self.now_us()
@@ -586,10 +661,36 @@ class UtpStream(anyio.abc.ByteStream):
         self._closed_by_us = False
         self._wire_key: tuple[Any, int] | None = None  # the key in UtpSocket._by_wire, once known
         self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
+        self._transport: UtpTransport | None = None  # once a protocol reads the connection
 
-    def _wake(self) -> None:
+    def _wake(self, *, flushing: bool = False) -> None:
+        """Tell the reader (a task waiting on the stream, or the protocol) about news;
+        ``flushing``: the socket sends the connection's datagrams right after."""
+        if self._transport is not None:
+            self._transport.service(flushing=flushing)
+            return
         self._changed.set()
         self._changed = anyio.Event()
+
+    def attach_protocol(self, make: Callable[[bytes], asyncio.BufferedProtocol]
+                        ) -> tuple[asyncio.BufferedProtocol, UtpTransport]:
+        """From now on the connection's bytes go to a protocol, from the socket's read
+        callback, instead of to ``receive``. ``make(pending)`` builds it from the bytes
+        received but not read yet; it gets ``connection_made`` at once."""
+        if self._transport is not None:
+            raise anyio.BusyResourceError("reading the uTP stream")
+        protocol = make(self.conn.read())
+        transport = UtpTransport(self.conn, protocol, lambda: self._sock._mark(self), self._abort_now)
+        self._transport = transport
+        protocol.connection_made(transport)
+        asyncio.get_running_loop().call_soon(transport.service)  # an end that came meanwhile
+        return protocol, transport
+
+    def _abort_now(self) -> None:
+        if not self._closed_by_us:
+            self._closed_by_us = True
+            self.conn.close(abandon=True)
+            self._sock._mark(self)
 
     async def _wait(self) -> None:
         await self._changed.wait()

@@ -107,7 +107,7 @@ async def _recv_acks(peer: socket.socket, wanted_ack: int) -> list[int]:
 
 
 @pytest.mark.anyio
-async def test_a_batch_of_data_is_answered_by_one_ack() -> None:
+async def test_a_batch_of_data_is_answered_by_one_ack(read_path: str) -> None:
     """Datagrams that wait in the socket together are read in batches of READ_BATCH, and each
     batch is acked once (delayed, coalesced acks), not once per datagram."""
     accepted: list[UtpStream] = []
@@ -118,6 +118,7 @@ async def test_a_batch_of_data_is_answered_by_one_ack() -> None:
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(server.run, "127.0.0.1", 0)
+            assert (server._multi is not None) == (read_path == "recvmmsg")
             dest = server.local_address
             conn_id, seq = 0x2222, 700
             peer.sendto(encode_header(PacketType.SYN, conn_id, 0, 0, 1 << 20, seq, 0), dest)
@@ -156,3 +157,57 @@ async def test_a_batch_of_data_is_answered_by_one_ack() -> None:
             tg.cancel_scope.cancel()
     finally:
         peer.close()
+
+
+def test_datagrams_handed_over_as_views_are_copied_not_kept() -> None:
+    """The socket hands a batch over as views into the buffer it reads the next batch into:
+    what the receiver keeps (in-order data, packets waiting out of order) must be its own."""
+    rng = random.Random(7)
+    now = 1_000_000
+    a, b, _ = _pair(now)
+    payload = rng.randbytes(150_000)
+    a.send(payload)
+    got = bytearray()
+    for _ in range(50):
+        now += 1000
+        out = a.datagrams(now)
+        if not out:
+            break
+        if len(out) > 4:
+            out[1], out[3] = out[3], out[1]  # reordered: two wait in the reorder buffer
+        slots = bytearray(b"".join(out))
+        views, pos = [], 0
+        for d in out:
+            views.append(memoryview(slots)[pos:pos + len(d)])
+            pos += len(d)
+        b.receive_datagrams(views, now)
+        for v in views:
+            v.release()
+        slots[:] = bytes(len(slots))  # the next read overwrites the slots
+        got += b.read(40_000)  # partial reads across the received chunks
+        for d in b.datagrams(now):
+            a.receive_packet(decode(d), now)
+    got += b.read()
+    assert bytes(got) == payload
+
+
+def test_read_takes_exactly_what_was_asked_across_chunks() -> None:
+    now = 1_000_000
+    a, b, _ = _pair(now)
+    payload = random.Random(3).randbytes(60_000)
+    a.send(payload)
+    for _ in range(20):
+        now += 1000
+        out = a.datagrams(now)
+        if not out:
+            break
+        b.receive_datagrams(out[:3], now)  # several chunks in the receive buffer
+        b.receive_datagrams(out[3:], now)
+        for d in b.datagrams(now):
+            a.receive_packet(decode(d), now)
+    assert b.readable == len(payload)
+    parts = [b.read(n) for n in (1, 0, 1385, 1386, 7000, 20_000)]
+    assert [len(p) for p in parts] == [1, 0, 1385, 1386, 7000, 20_000]
+    assert b.readable == len(payload) - sum(len(p) for p in parts)
+    assert b"".join(parts) + b.read() == payload
+    assert b.readable == 0 and b.read() == b""

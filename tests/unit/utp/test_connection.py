@@ -124,3 +124,23 @@ def test_a_peer_ignoring_our_window_cannot_grow_our_buffers() -> None:
         b.receive_packet(Packet(PacketType.DATA, 101, 20, 0, 1 << 20, 501 + i, 8999, None, payload), 20)
     assert b.readable <= 2 * 4000
     assert b.receive_window == 0 and b.packets_dropped > 0
+
+
+def test_libtorrents_short_selective_ack_is_taken() -> None:
+    """libtorrent's SACK bitmask is as many bytes as it needs (here one): the ack is not
+    dropped; the sacked packets leave flight and the hole before them is resent at once."""
+    import struct
+
+    a, b, now = _handshake()
+    a.cc.cwnd = 100_000  # past slow start: five packets go out at once
+    a.send(b"z" * (a.payload_size * 5))
+    out = [decode(d) for d in a.datagrams(now)]
+    assert len(out) == 5
+    first = out[0].seq_nr
+    head = struct.pack(">BBHIIIHH", (PacketType.STATE << 4) | 1, 1, a.recv_id, 0, 0, 1 << 20,
+                       b.seq_nr, (first - 1) & 0xFFFF)
+    a.receive_datagram(head + b"\x00\x01\x0f", now + 1000)  # packets first+1 .. first+4 arrived
+    assert a.packets_dropped == 0
+    assert a.bytes_in_flight == 0  # the four sacked are acked, the first is marked lost
+    resent = [decode(d) for d in a.datagrams(now + 2000)]
+    assert [p.seq_nr for p in resent if p.type is PacketType.DATA] == [first]

@@ -17,6 +17,7 @@ from torrent_engine.utp.socket import UtpSocket, UtpStream
 
 pytestmark = [
     pytest.mark.anyio,
+    pytest.mark.usefixtures("read_path"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's"),
 ]
 

@@ -9,7 +9,7 @@ import pytest
 
 from torrent_engine.utp.socket import UtpSocket, UtpStream
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("read_path")]
 
 
 async def test_stream_round_trip_and_eof_on_loopback() -> None:
@@ -155,6 +155,33 @@ async def test_a_loop_without_add_reader_serves_through_a_transport(monkeypatch:
             await stream.send_eof()
             while not accepted:
                 await anyio.sleep(0.01)
+            received = bytearray()
+            while True:
+                try:
+                    received += await accepted[0].receive()
+                except anyio.EndOfStream:
+                    break
+            assert bytes(received) == data
+        tg.cancel_scope.cancel()
+
+
+async def test_a_dual_stack_socket_serves_an_ipv4_peer() -> None:
+    """Bound on every interface (one IPv6 socket taking IPv4 too), the socket reads IPv4
+    senders as mapped addresses and routes them like any other."""
+    data = random.Random(8).randbytes(1_000_000)
+    accepted: list[UtpStream] = []
+    server = UtpSocket(on_accept=accepted.append)
+    client = UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        with anyio.fail_after(30):
+            stream = await client.connect("127.0.0.1", server.local_address[1])
+            await stream.send(data)
+            await stream.send_eof()
+            while not accepted:
+                await anyio.sleep(0.01)
+            assert accepted[0].remote == client.local_address
             received = bytearray()
             while True:
                 try:
