@@ -7,12 +7,14 @@ check. A v1 piece's SHA-1 is taken as its blocks come, on the event loop: at the
 (``hash_taken``), the blocks it added in order from the piece's start, in one hashlib call per
 piece, while they are still in the CPU's cache; what came out of order is hashed with the rest at
 verification. (Hashing each whole piece later in a worker thread read it back from memory and cost
-more CPU in all: bench/RESULTS.md.) Piece buffers count against ``Config.piece_buffer_bytes``
-until their piece is verified and written, and are reused while downloading (no allocation per
-piece). When verification falls behind, a block that needs a new buffer waits for one
-(``wait_for_room``: its peer's socket is not read meanwhile). Past the cap with pieces still
-being assembled, a new piece goes to disk block by block and is hashed from disk once complete (a
-failed one is then only re-downloaded over).
+more CPU in all: bench/RESULTS.md.) A piece hashed whole that way is checked on the loop and
+handed to the storage's writing thread with no task of its own (``Storage.write_verified``); it
+counts as had (``passed``) in the loop callback that reports its write. Piece buffers count
+against ``Config.piece_buffer_bytes`` until their piece is verified and written, and are reused
+while downloading (no allocation per piece). When verification falls behind, a block that needs
+a new buffer waits for one (``wait_for_room``: its peer's socket is not read meanwhile). Past the
+cap with pieces still being assembled, a new piece goes to disk block by block and is hashed from
+disk once complete (a failed one is then only re-downloaded over).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
-from ..storage import verified
+from ..storage import Storage, verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -155,8 +157,36 @@ class Pieces:
         if prefix is not None:
             self._hash_prefix(buf, prefix)  # (the rest of this read's blocks of it: still in cache)
         self._verify_bytes += len(buf)
+        storage = s._storage
+        if prefix is not None and prefix[1] == len(buf) and not s.layers.learning and \
+                isinstance(storage, Storage) and type(storage).write_piece_if is Storage.write_piece_if and \
+                prefix[0].digest() == s.torrent.piece_hashes[index]:
+            # hashed whole as it came and passed: written with no task of its own; the loop
+            # hears back in one callback per batch of written pieces (bench/RESULTS.md). (A
+            # storage that wraps write_piece_if gets every piece through it.)
+            storage.write_verified(index, buf, lambda error: self._written(index, buf, error))
+            return
         assert s._tg is not None
         s._tg.start_soon(self._verify_piece, index, buf, prefix)
+
+    def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
+        """A piece that passed its hash (checked on the loop) is written, or failed to be."""
+        s = self._s
+        self.verifying.discard(index)
+        tg = s._tg
+        if error is not None:
+            self._buffer_done(buf, reuse=False)
+            if tg is not None:
+                exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
+                tg.start_soon(s._fail, exc)
+            return
+        try:
+            for key in self.smart_ban.piece_passed(index, buf):
+                s._ban(cast(tuple[str, int], key))
+        finally:
+            self._buffer_done(buf, reuse=True)
+        if self._passed_now(index) and tg is not None:
+            tg.start_soon(self._passed_later, index)
 
     async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
@@ -261,9 +291,18 @@ class Pieces:
 
     async def passed(self, index: int) -> None:
         """Piece ``index`` is verified and on disk: record it, tell the peers, maybe complete."""
+        if self._passed_now(index):
+            await self._passed_later(index)
+
+    def _passed_now(self, index: int) -> bool:
+        """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
         s = self._s
         s._picker.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
+        return s._picker.is_complete() or any(index not in p.have for p in s._peers.values())
+
+    async def _passed_later(self, index: int) -> None:
+        s = self._s
         missing = [p for p in s._peers.values() if index not in p.have]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)

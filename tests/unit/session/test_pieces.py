@@ -5,6 +5,7 @@ pieces they touch fit the piece buffers."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +38,7 @@ class FakeSession(SimpleNamespace):
             _storage=Storage(torrent, tmp_path),
             layers=SimpleNamespace(learning=False, blocked=lambda i: False),
             _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
-                                    piece_sources=lambda i: {}),
+                                    piece_sources=lambda i: {}, is_complete=lambda: False),
             events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20, _peers={},
             handler=SimpleNamespace(fill_requests=None))
 
@@ -46,6 +47,13 @@ class FakeSession(SimpleNamespace):
 
     def _ban(self, key: object) -> None:
         pass
+
+
+async def settled(pieces: Pieces) -> None:
+    """Until no piece is being verified or written (bounded)."""
+    with anyio.fail_after(5):
+        while pieces.verifying:
+            await anyio.sleep(0.001)
 
 
 def blocks(index: int, data: bytes = BLOB) -> list[tuple[int, bytes]]:
@@ -67,6 +75,7 @@ async def test_a_piece_passes_whatever_the_order_of_its_blocks(tmp_path: Path, o
             if order == "one per read":
                 pieces.hash_taken()
         pieces.hash_taken()
+        await settled(pieces)
     assert (s.passed, s.failed) == ([1], [])
     assert (tmp_path / "t" / "f").read_bytes()[PL:2 * PL] == BLOB[PL:2 * PL]
     await s._storage.close()
@@ -83,6 +92,7 @@ async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_p
             for n, (begin, data) in enumerate(blocks(index, bytes(bad))):
                 pieces.take(index, begin, memoryview(data), n == 3)
                 pieces.hash_taken()
+        await settled(pieces)
     assert (s.passed, sorted(s.failed)) == ([], [1, 2])
     assert not (tmp_path / "t" / "f").exists()  # nothing unverified reached the disk
     await s._storage.close()
@@ -108,7 +118,35 @@ async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(t
         for begin, data in blocks(2)[1:]:
             pieces.take(2, begin, memoryview(data), begin == 3 * BLOCK_SIZE)
         pieces.hash_taken()
+        await settled(pieces)
     assert (s.passed, s.failed) == ([2], [0])
+    await s._storage.close()
+
+
+async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once_on_disk(
+        tmp_path: Path) -> None:
+    """The common case costs the loop no task per piece; still, the piece counts as had only
+    once its data is written."""
+    on_disk_when_passed: list[bool] = []
+    async with anyio.create_task_group() as tg:
+        s = FakeSession(tmp_path, tg)
+        f = tmp_path / "t" / "f"
+
+        def piece_passed(index: int) -> None:
+            data = f.read_bytes() if f.exists() else b""
+            on_disk_when_passed.append(data[index * PL:(index + 1) * PL] == BLOB[index * PL:(index + 1) * PL])
+            s.passed.append(index)
+
+        s._picker.piece_passed = piece_passed
+        pieces = Pieces(s)  # type: ignore[arg-type]
+        tasks = len(asyncio.all_tasks())
+        for n, (begin, data) in enumerate(blocks(1)):
+            pieces.take(1, begin, memoryview(data), n == 3)
+        pieces.hash_taken()
+        assert len(asyncio.all_tasks()) == tasks and pieces.verifying == {1}
+        await settled(pieces)
+    assert (s.passed, on_disk_when_passed) == ([1], [True])
+    assert pieces.buffered_bytes == 0
     await s._storage.close()
 
 
