@@ -9,8 +9,9 @@ is the free receive buffer).
 The per-datagram path is written for speed, since every step runs once per ~1 400 bytes: the
 header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
 new (a steady download) takes a short path; acks are coalesced (the shell drains
-``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch);
-selective-ack work happens only when packets arrive out of order.
+``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch) and
+the ack of in-order data is deferred across batches, up to ``ACK_EVERY`` packets or
+``ACK_DELAY_US`` (part of ``timeout_at``); selective-ack work happens only when packets arrive out of order.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Datagrams are read in batches in the event loop's reader callback (no per-packet
 transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain ``recvfrom``,
 hands each to its connection's core (found by the sender's address and connection id in one
 dict lookup), and then flushes every connection touched once, so a batch of data packets is
-answered by one ack. A timer task drives retransmission timeouts.
+answered by at most one ack (the core may defer the ack of in-order data; a loop timer sends
+it by its deadline). A timer task drives retransmission timeouts.
 """
 
 from __future__ import annotations
@@ -580,6 +581,8 @@ class UtpSocket:
         """The ack timer: send the acks whose deadline passed; rearm for the others."""
         self._ack_timer = None
         streams, self._deferred = self._deferred, set()
+        if self._sock is None:  # the socket closed meanwhile
+            return
         now = self.now_us()
         for stream in streams:
             conn = stream.conn
