@@ -44,8 +44,10 @@ GIB = 1024 ** 3
 def our_config(**extra: Any) -> Any:
     from torrent_engine.config import Config
 
+    # TCP only, as the libtorrent sessions here (lt_settings): dialed over uTP first ("any"),
+    # they do not answer, and each download waited utp_connect_timeout (3 s) before starting
     return Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False,
-                  dht_enabled=False, port_mapping=False, lsd_enabled=False, **extra)
+                  dht_enabled=False, port_mapping=False, lsd_enabled=False, transport="tcp", **extra)
 
 
 def load_avg() -> str:

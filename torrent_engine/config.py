@@ -14,8 +14,9 @@ from typing import Literal
 from .errors import ConfigError
 
 Encryption = Literal["prefer", "require", "disable"]
-# Peer transports: "any" = dial uTP first and fall back to TCP, accept both (libtorrent's
-# default); "utp" = dial and accept uTP only; "tcp" = TCP only (no uTP socket is opened).
+# Peer transports: "any" = dial uTP first, TCP too if uTP has no link within utp_head_start,
+# accept both (libtorrent too prefers uTP by default); "utp" = dial and accept uTP only;
+# "tcp" = TCP only (no uTP socket is opened).
 Transport = Literal["tcp", "utp", "any"]
 
 
@@ -46,8 +47,11 @@ class Config:
     encryption: Encryption = "prefer"
     # BEP 29 uTP runs on a UDP socket on listen_port (shared with the DHT when both are on).
     transport: Transport = "any"
-    # How long a uTP dial may wait for its ST_SYN to be answered before falling back to TCP.
+    # How long a uTP dial may wait for its ST_SYN to be answered before it counts as failed.
     utp_connect_timeout: float = 3.0
+    # With transport "any": how long a uTP dial runs alone before a TCP dial races it (the first
+    # handshaken link wins), so a peer whose UDP port swallows uTP costs this, not the timeout.
+    utp_head_start: float = 0.5
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
     rechoke_interval: float = 10.0
@@ -135,7 +139,7 @@ class Config:
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
-                     "stall_after", "resume_save_interval", "utp_connect_timeout"):
+                     "stall_after", "resume_save_interval", "utp_connect_timeout", "utp_head_start"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
             raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",

@@ -99,9 +99,10 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     """Dial ``host:port`` and complete the handshakes (MSE per ``config.encryption``).
 
     The transport (``transport``, else ``config.transport``; hole punching dials over uTP only):
-    "any" tries uTP first (on ``shared``'s UDP socket; without ``shared`` there is none) and
-    falls back to TCP when the uTP connect or its handshake fails; "utp" uses uTP only; "tcp"
-    TCP only."""
+    "any" dials uTP first (on ``shared``'s UDP socket; without ``shared`` there is none) and TCP
+    as well when uTP fails or has no link after ``config.utp_head_start``: the first handshaken
+    link wins (a peer whose uTP stayed silent is then dialed over TCP alone for a while);
+    "utp" uses uTP only; "tcp" TCP only."""
     mode = transport if transport is not None else config.transport
     utp = shared.utp if shared is not None else None
 
@@ -110,27 +111,73 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
                              timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
                              read_timeout=config.keepalive_interval + 30.0, opener=opener)
 
-    if mode != "tcp":
-        if utp is None:
-            if mode == "utp":
-                raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
-        elif mode == "utp" or not utp.is_silent(host, port):
-            async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
-                try:
-                    with anyio.fail_after(min(timeout, config.utp_connect_timeout)):
-                        return await utp.connect(h, p)
-                except (TimeoutError, UtpError) as exc:
-                    utp.note_silent(h, p)
-                    why = str(exc) or "timed out"
-                    raise PeerConnectionClosed(f"uTP connect to {h}:{p} failed: {why}") from None
+    if mode == "tcp" or (utp is None and mode == "any"):
+        return PeerLink(await dial(None), (host, port))
+    if utp is None:
+        raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
+    if mode == "any" and utp.is_silent(host, port):
+        return PeerLink(await dial(None), (host, port))
+    answered = False  # whether the uTP connect got its ST_STATE (the peer speaks uTP)
 
-            try:
-                return PeerLink(await dial(open_utp), (host, port), transport="utp")
-            except (PeerError, OSError) as exc:
-                if mode == "utp":
-                    raise
-                log.debug("uTP to %s:%d failed (%s); trying TCP", host, port, exc)
-    return PeerLink(await dial(None), (host, port))
+    async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
+        nonlocal answered
+        try:
+            with anyio.fail_after(min(timeout, config.utp_connect_timeout)):
+                stream = await utp.connect(h, p)
+        except (TimeoutError, UtpError) as exc:
+            utp.note_silent(h, p)
+            why = str(exc) or "timed out"
+            raise PeerConnectionClosed(f"uTP connect to {h}:{p} failed: {why}") from None
+        answered = True
+        return stream
+
+    if mode == "utp":
+        return PeerLink(await dial(open_utp), (host, port), transport="utp")
+    link = await _race(lambda: dial(open_utp), lambda: dial(None), (host, port), config.utp_head_start)
+    if link.transport == "tcp" and not answered:
+        utp.note_silent(host, port)  # (TCP next time, without the head start)
+    return link
+
+
+Dial = Callable[[], Awaitable[PeerConnection]]
+
+
+async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_start: float) -> PeerLink:
+    """uTP first; TCP as well once uTP failed or ``head_start`` passed without a link. The first
+    handshaken link wins and the other dial is cancelled (or its link closed, if it too got
+    there). Both failing raises the TCP dial's error."""
+    won: list[PeerLink] = []
+    errors: dict[str, Exception] = {}
+    utp_failed = anyio.Event()
+
+    async def attempt(transport: str, dial: Dial, tg: anyio.abc.TaskGroup) -> None:
+        try:
+            conn = await dial()
+        except (PeerError, OSError) as exc:
+            errors[transport] = exc
+            if transport == "utp":
+                log.debug("uTP to %s:%d failed (%s); TCP now", remote[0], remote[1], exc)
+                utp_failed.set()
+            return
+        link = PeerLink(conn, remote, transport=transport)
+        if won:  # the other transport got there first
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
+        won.append(link)
+        tg.cancel_scope.cancel()
+
+    async def tcp_after_head_start(tg: anyio.abc.TaskGroup) -> None:
+        with anyio.move_on_after(head_start):
+            await utp_failed.wait()
+        await attempt("tcp", tcp_dial, tg)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(attempt, "utp", utp_dial, tg)
+        tg.start_soon(tcp_after_head_start, tg)
+    if won:
+        return won[0]
+    raise errors.get("tcp") or errors["utp"]
 
 
 def handshaker_for(shared: SharedResources) -> Handshaker:

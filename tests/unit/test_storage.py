@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -261,6 +262,95 @@ async def test_flush_fsyncs_every_file_written_since_the_last_flush(
     synced.clear()
     await st.flush()
     assert synced == []  # nothing new to make durable
+    await st.close()
+
+
+async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many pieces handed over at once: each is checked in the storage's checking thread and
+    written, 16 KiB per pwrite, by its writing thread, in the order they came; a piece whose
+    check fails is not written; close() leaves no thread of the storage behind."""
+    from torrent_engine import storage as storage_module
+
+    pl = 4 * BLOCK_SIZE
+    blob = payload(pl * 8, 7)
+    t = make_torrent([(("f",), blob)], pl)
+    writes: list[tuple[str, int, int]] = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        writes.append((threading.current_thread().name, offset, len(data)))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwrite", pwrite)
+    checked: list[tuple[str, int]] = []
+
+    def check(i: int) -> bool:
+        checked.append((threading.current_thread().name, i))
+        return i != 5
+
+    st = Storage(t, tmp_path)
+    results: dict[int, bool] = {}
+
+    async def one(i: int) -> None:
+        results[i] = await st.write_piece_if(i, bytearray(blob[i * pl:(i + 1) * pl]), lambda: check(i))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(one, i)
+    assert results == {i: i != 5 for i in range(8)}
+    assert sorted(i for _, i in checked) == list(range(8))
+    assert {name for name, _ in checked} == {"torrent_engine piece hashing"}
+    assert {name for name, _, _ in writes} == {"torrent_engine piece writing"}
+    assert all(n == storage_module.WRITE_CHUNK for _, _, n in writes)
+    offsets = [off for _, off, _ in writes]
+    assert sorted(offsets) == [off for off in range(0, 8 * pl, BLOCK_SIZE) if not 5 * pl <= off < 6 * pl]
+    assert offsets == [off for _, i in checked if i != 5 for off in range(i * pl, (i + 1) * pl, BLOCK_SIZE)]
+    data = (tmp_path / "t" / "f").read_bytes()
+    assert data[:5 * pl] == blob[:5 * pl] and data[6 * pl:] == blob[6 * pl:]
+    assert data[5 * pl:6 * pl] == bytes(pl)  # the failed piece: never written (a sparse hole)
+    await st.close()
+    assert not [th for th in threading.enumerate() if th.name.startswith("torrent_engine piece")]
+    with pytest.raises(StorageError):
+        await st.write_piece_if(0, bytearray(pl), lambda: True)
+
+
+async def test_a_piece_checked_already_goes_straight_to_the_writing_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import verified
+
+    blob = payload(BLOCK_SIZE * 2, 3)
+    t = make_torrent([(("f",), blob)], BLOCK_SIZE)
+    st = Storage(t, tmp_path)
+    submitted: list[str] = []
+    real_submit = storage_module._Lane.submit
+
+    def submit(lane: Any, job: Callable[[], None]) -> None:
+        submitted.append(lane._name)
+        real_submit(lane, job)
+
+    monkeypatch.setattr(storage_module._Lane, "submit", submit)
+    assert await st.write_piece_if(1, bytearray(blob[BLOCK_SIZE:]), verified)
+    assert submitted == ["torrent_engine piece writing"]
+    assert await st.read_piece(1) == blob[BLOCK_SIZE:]
+    await st.close()
+
+
+async def test_write_piece_if_errors_reach_the_caller(tmp_path: Path) -> None:
+    """A check that raises, and a write that fails, end in the awaiting caller."""
+    t = make_torrent([(("f",), payload(BLOCK_SIZE * 2, 1))], BLOCK_SIZE)
+    st = Storage(t, tmp_path)
+
+    def boom() -> bool:
+        raise ValueError("hash exploded")
+
+    with pytest.raises(ValueError, match="hash exploded"):
+        await st.write_piece_if(0, bytearray(BLOCK_SIZE), boom)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "f").mkdir()  # a directory where the file should be: the open fails
+    with pytest.raises(StorageError):
+        await st.write_piece_if(0, bytearray(BLOCK_SIZE), lambda: True)
     await st.close()
 
 

@@ -16,7 +16,9 @@ large reads). So nothing is allocated per read, and a ``Piece`` block handed to 
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
-Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied.
+Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied, and
+the socket is read no further while any wait: the owner catches up first (a block waiting for
+memory or a rate limit holds the peer back through TCP flow control, at no copying cost).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 BUFFER_SIZE = 1024 * 1024  # the receive buffer of a busy peer; a loopback read brings up to ~1 MiB
 START_BUFFER = 64 * 1024  # the receive buffer of a new (or idle) peer
 HIGH_WATER = 1024 * 1024  # bytes queued in the transport before writers wait (drain)
-QUEUE_PAUSE = 512  # messages queued for the owner's task before the socket is read no further
 
 
 class PeerProtocol(asyncio.BufferedProtocol):
@@ -143,31 +144,39 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.queue.extend([Piece(msg.index, msg.begin, bytes(msg.block)) if type(msg) is Piece else msg
                            for msg in batch])
         self._readable.set()
-        if len(self.queue) > QUEUE_PAUSE and not self._paused and self.error is None:
-            self._paused = True  # the owner falls behind: let TCP flow control slow the peer down
+        if not self._paused and self.error is None:
+            # The owner's task is behind (a block waits for memory or a rate limit, or a message
+            # needs an await): read no further until it has caught up. Reading on would copy
+            # every later block out of the receive buffer into the queue while the owner waits
+            # (with the piece-buffer cap reached, that was most of the loop's work), and TCP
+            # flow control is what should slow the peer down.
+            self._paused = True
             assert self.transport is not None
             self.transport.pause_reading()
 
     def take_all(self) -> list[Message]:
-        """Every queued message (the queue is left empty, and reading resumes)."""
+        """Every queued message; the queue is left empty and reading stays paused until
+        ``resume()`` (the owner calls it once it has handled them)."""
         msgs = list(self.queue)
         self.queue.clear()
-        self._resume()
         return msgs
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
+        """Read again (paused while messages waited for the owner's task)."""
         if self._paused:
             self._paused = False
             transport = self.transport
             if self.error is None and transport is not None and not transport.is_closing():
+                # the time spent paused was ours, not the peer's silence
+                self.last_received = self._loop.time()
                 transport.resume_reading()
 
     def popleft(self) -> Message:
         """The oldest queued message (the queue must not be empty); reading resumes once the
-        owner has caught up."""
+        owner has taken them all."""
         msg = self.queue.popleft()
-        if len(self.queue) < QUEUE_PAUSE // 2:
-            self._resume()
+        if not self.queue:
+            self.resume()
         return msg
 
     def eof_received(self) -> bool | None:  # noqa: D102
@@ -291,11 +300,12 @@ class TcpPeerConnection(PeerConnection):
         loop = asyncio.get_running_loop()
         try:
             while True:
-                while proto.queue:  # what came while no handler was set
+                while proto.queue:  # what came while no handler was set (reading is paused)
                     await hand_over(proto.take_all(), fast, slow)
                 if proto.error is not None:
                     self._raise()
                 proto.handler = fast
+                proto.resume()
                 idle = loop.time() - proto.last_received
                 if idle >= self.read_timeout:
                     raise self._fail(PeerConnectionClosed(f"no data for {self.read_timeout:g} s"))

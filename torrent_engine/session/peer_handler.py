@@ -21,7 +21,7 @@ from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
 from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..peer_io import PeerLink
-from ..picker import Block
+from ..picker import BLOCK_SIZE, Block
 from ..session_state import State
 from ..version import CLIENT_VERSION
 from . import requesting
@@ -36,6 +36,7 @@ OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
+MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
 
 
 class PeerHandler:
@@ -152,7 +153,8 @@ class PeerHandler:
 
     def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
         """The blocks and requests at the front of one read's messages, without an await;
-        returns how many it took (the rest go to ``on_message``, in order). Our requests are
+        returns how many it took (the rest go to ``on_message``, in order). The SHA-1 of the
+        blocks taken is advanced once per read (``Pieces.hash_taken``); our requests are
         refilled once per read, in one write."""
         done = 0
         took_blocks = False
@@ -165,6 +167,8 @@ class PeerHandler:
             elif not isinstance(msg, m.Request) or not uploader.take_request(peer, msg):
                 break
             done += 1
+        if took_blocks:
+            self._s.pieces.hash_taken()
         if took_blocks and not peer.closed:
             requests = self.pick_requests(peer)
             if requests:
@@ -298,6 +302,18 @@ class PeerHandler:
         if requests:
             await peer.send(*[m.Request(index, begin, length) for index, begin, length in requests])
 
+    def _memory_share(self, peers: int) -> int:
+        """The most requests one of ``peers`` connected peers may have in flight so that the
+        pieces they touch fit in ``Config.piece_buffer_bytes`` (each peer works on about one
+        piece of its own beside them): past the cap, pieces go to disk block by block and are
+        read back to be hashed, which cost 20 rate-capped peers ~2x the CPU per GiB of one.
+        Never below ``MIN_MEMORY_SHARE``."""
+        torrent = self._s.torrent
+        cap = self._s.config.piece_buffer_bytes // BLOCK_SIZE
+        per_piece = max(1, torrent.piece_length // BLOCK_SIZE)
+        n = max(1, peers)
+        return max(MIN_MEMORY_SHARE, (cap - n * per_piece) // n)
+
     def pick_requests(self, peer: PeerState) -> list[tuple[int, int, int]]:
         """The requests to send ``peer`` now to top its pipeline up (recorded by the picker)."""
         s = self._s
@@ -306,7 +322,8 @@ class PeerHandler:
         if peer.peer_choking and not peer.allowed_fast:
             return []
         picker = s._picker
-        want = requesting.requests_wanted(requesting.queue_depth(peer, s.config), picker.in_flight(peer.key))
+        depth = min(requesting.queue_depth(peer, s.config), self._memory_share(len(s._peers)))
+        want = requesting.requests_wanted(depth, picker.in_flight(peer.key))
         if not want:
             return []
         # (pieces whose v2 hash is not known yet are not asked for)

@@ -1,20 +1,26 @@
-"""Piece assembly and verification: blocks into the piece's buffer; a complete piece hashed and,
-if it passed, written, in one worker-thread hop; passed (HAVE to peers) or failed (re-download,
-smart ban).
+"""Piece assembly and verification: blocks into the piece's buffer; a complete piece checked and,
+if it passed, written (by the storage's own threads); passed (HAVE to peers) or failed
+(re-download, smart ban).
 
 Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
-check. Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified and
-written, and are reused while downloading (no allocation per piece). When verification falls
-behind, a block that needs a new buffer waits for one (``wait_for_room``: its peer's socket is not
-read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk block by
-block and is hashed from disk once complete (a failed one is then only re-downloaded over).
+check. A v1 piece's SHA-1 is taken as its blocks come, on the event loop: at the end of each read
+(``hash_taken``), the blocks it added in order from the piece's start, in one hashlib call per
+piece, while they are still in the CPU's cache; what came out of order is hashed with the rest at
+verification. (Hashing each whole piece later in a worker thread read it back from memory and cost
+more CPU in all: bench/RESULTS.md.) Piece buffers count against ``Config.piece_buffer_bytes``
+until their piece is verified and written, and are reused while downloading (no allocation per
+piece). When verification falls behind, a block that needs a new buffer waits for one
+(``wait_for_room``: its peer's socket is not read meanwhile). Past the cap with pieces still
+being assembled, a new piece goes to disk block by block and is hashed from disk once complete (a
+failed one is then only re-downloaded over).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
@@ -22,6 +28,7 @@ from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
+from ..storage import verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -46,6 +53,11 @@ class Pieces:
     def __init__(self, session: Session) -> None:
         self._s = session
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        # of _buffers (v1 pieces): [SHA-1 of the piece's first bytes, how many, how many are in
+        # (in order)]; None once a block landed inside that prefix again (the buffer no longer
+        # holds what was hashed)
+        self._prefix: dict[int, list[Any] | None] = {}
+        self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._spare: list[bytearray] = []  # piece buffers to reuse
@@ -73,10 +85,34 @@ class Pieces:
         piece is complete, verify it in the background."""
         buf = self._buffers.get(index)
         if buf is None:
-            buf = self._buffers[index] = self._new_buffer(self._s.torrent.piece_size(index))
+            buf = self._buffers[index] = self._new_buffer(index)
         buf[begin:begin + len(block)] = block
+        prefix = self._prefix.get(index)
+        if prefix is not None:
+            if begin == prefix[2]:  # in order: hashed at the end of the read (hash_taken)
+                prefix[2] = begin + len(block)
+                self._taken[index] = None
+            elif begin < prefix[2]:
+                self._prefix[index] = None
         if piece_complete:
             self._verify_soon(index, buf)
+
+    def hash_taken(self) -> None:
+        """Hash what the blocks taken since the last call added in order to their pieces: once
+        per read, while the read's bytes are still in cache (one hashlib call a piece, not a
+        block: each call gives the GIL up and takes it back)."""
+        for index in self._taken:
+            prefix = self._prefix.get(index)
+            if prefix is not None:
+                self._hash_prefix(self._buffers[index], prefix)
+        self._taken.clear()
+
+    @staticmethod
+    def _hash_prefix(buf: bytearray, prefix: list[Any]) -> None:
+        sha, hashed, end = prefix
+        if hashed < end:
+            sha.update(memoryview(buf)[hashed:end])
+            prefix[1] = end
 
     async def wait_for_room(self, index: int) -> None:
         """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
@@ -87,9 +123,13 @@ class Pieces:
                 self._buffered_bytes + s.torrent.piece_size(index) > s.config.piece_buffer_bytes:
             await self._room.wait()
 
-    def _new_buffer(self, size: int) -> bytearray:
+    def _new_buffer(self, index: int) -> bytearray:
+        """A buffer for piece ``index`` (reused if one is spare), with its hash state."""
+        torrent = self._s.torrent
+        size = torrent.piece_size(index)
         self._buffered_bytes += size
-        if size == self._s.torrent.piece_length and self._spare:
+        self._prefix[index] = [hashlib.sha1(), 0, 0] if torrent.piece_hashes and not torrent.is_v2 else None
+        if size == torrent.piece_length and self._spare:
             return self._spare.pop()
         return bytearray(size)
 
@@ -111,9 +151,12 @@ class Pieces:
         s = self._s
         self.verifying.add(index)
         del self._buffers[index]
+        prefix = self._prefix.pop(index, None)
+        if prefix is not None:
+            self._hash_prefix(buf, prefix)  # (the rest of this read's blocks of it: still in cache)
         self._verify_bytes += len(buf)
         assert s._tg is not None
-        s._tg.start_soon(self._verify_piece, index, buf)
+        s._tg.start_soon(self._verify_piece, index, buf, prefix)
 
     async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
@@ -123,11 +166,14 @@ class Pieces:
         direct = self._direct.get(index)
         if buf is None and direct is None:
             if self._buffered_bytes + torrent.piece_size(index) <= s.config.piece_buffer_bytes:
-                buf = self._buffers[index] = self._new_buffer(torrent.piece_size(index))
+                buf = self._buffers[index] = self._new_buffer(index)
             else:  # too much in memory already: this piece goes to disk block by block
                 direct = self._direct[index] = _DirectPiece()
         if buf is not None:
             buf[begin:begin + len(block)] = block
+            prefix = self._prefix.get(index)
+            if prefix is not None and begin < prefix[2]:
+                self._prefix[index] = None
         else:
             assert direct is not None and s._storage is not None
             direct.pending += 1
@@ -161,8 +207,9 @@ class Pieces:
         else:
             await self._failed(index, None)
 
-    async def _verify_piece(self, index: int, buf: bytearray) -> None:
-        """Hash a piece assembled in memory and, if it passed, write it: one worker-thread hop.
+    async def _verify_piece(self, index: int, buf: bytearray, prefix: list[Any] | None) -> None:
+        """Finish the hash of a piece assembled in memory and, if it passed, write it (storage's
+        threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
         The buffer is given back (for reuse) once nothing uses it any more."""
         s = self._s
         assert s._storage is not None
@@ -176,11 +223,22 @@ class Pieces:
                     ok, v2 = piece_ok_and_v2_hash(torrent, index, memoryview(buf))
                     learned.append(v2)
                     return ok
+                if prefix is not None:  # v1: the rest of the SHA-1
+                    sha, done, _ = prefix
+                    if done < len(buf):
+                        sha.update(memoryview(buf)[done:])
+                    return bool(sha.digest() == torrent.piece_hashes[index])
                 return piece_ok(torrent, index, memoryview(buf))
 
             learning = s.layers.learning
             try:
-                ok = await s._storage.write_piece_if(index, buf, check)
+                if prefix is not None and prefix[1] == len(buf) and not learning:
+                    # hashed whole as it came: checked here, straight to the writing thread
+                    ok = prefix[0].digest() == torrent.piece_hashes[index]
+                    if ok:
+                        await s._storage.write_piece_if(index, buf, verified)
+                else:
+                    ok = await s._storage.write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
                 await s._fail(exc)
@@ -206,8 +264,9 @@ class Pieces:
         s = self._s
         s._picker.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        await fan_out([p for p in s._peers.values() if index not in p.have],
-                      lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
+        missing = [p for p in s._peers.values() if index not in p.have]
+        if missing:  # (none from a seed: no task group for nothing, once a piece)
+            await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
         await s._maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 from ..config import Config
 from ..peer.messages import BLOCK_SIZE
 
-REQUEST_BATCH = 128  # requests are sent once this many slots are free (or a quarter of the queue)
+REQUEST_BATCH = 128  # requests are sent once this many slots are free (or half of the queue)
 
 
 class RequestingPeer(Protocol):
@@ -45,7 +45,7 @@ def requests_wanted(depth: int, in_flight: int) -> int:
     """How many new requests to send now (0: wait), topping the pipeline up in batches so one
     write carries many requests."""
     want = depth - in_flight
-    if want <= 0 or (in_flight and want < min(REQUEST_BATCH, max(1, depth // 4))):
+    if want <= 0 or (in_flight and want < min(REQUEST_BATCH, max(1, depth // 2))):
         return 0
     return want
 

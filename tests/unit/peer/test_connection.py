@@ -473,6 +473,51 @@ async def test_run_resumes_reading_after_a_full_queue() -> None:
         assert got == sent
 
 
+async def test_reading_stops_while_a_message_waits_for_the_owner() -> None:
+    """A block the fast handler leaves (it waits for memory, say) stops the reading at once: the
+    blocks behind it stay in the socket, not copied into the queue, until the owner catches up."""
+    sent = [Piece(i % 7, (i // 7) * 16384, bytes([i % 251]) * 16384) for i in range(300)]
+
+    async def serve(conn: PeerConnection) -> None:
+        for i in range(0, len(sent), 20):
+            await conn.send_many(sent[i:i + 20])
+        await anyio.sleep(10)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        assert type(conn).__name__ == "TcpPeerConnection"
+        proto = conn._protocol  # type: ignore[attr-defined]
+        got: list[tuple[int, int, bytes]] = []
+        release = anyio.Event()
+        held: list[int] = []
+
+        def fast(batch: list[Any]) -> int:
+            done = 0
+            for msg in batch:
+                if len(got) == 10 and not release.is_set():
+                    break  # the eleventh block must wait
+                got.append((msg.index, msg.begin, bytes(msg.block)))
+                done += 1
+            return done
+
+        async def slow(msg: Any) -> None:
+            await anyio.sleep(0.5)  # meanwhile the peer goes on sending
+            held.append(len(proto.queue))
+            assert proto._paused
+            release.set()
+            got.append((msg.index, msg.begin, bytes(msg.block)))
+
+        async with conn:
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    while len(got) < len(sent):
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+        assert got == [(m.index, m.begin, m.block) for m in sent]
+        assert held and held[0] <= 64  # at most the rest of one read, not the 290 blocks behind it
+
+
 async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy_one() -> None:
     from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
 

@@ -20,12 +20,13 @@ def _peer(**kw: object) -> PeerState:
 
 @pytest.mark.parametrize(("depth", "in_flight", "expected"), [
     (100, 0, 100),  # an empty pipeline is filled at once
-    (100, 90, 0),  # 10 free slots: wait for a batch, a quarter of the queue (25)
-    (100, 75, 25),
-    (500, 400, 0),  # a long queue: batches of 128, or a quarter of it when that is less (125)
-    (500, 375, 125),
+    (100, 75, 0),  # 25 free slots: wait for a batch, half of the queue (50)
+    (100, 50, 50),
+    (500, 375, 0),  # a long queue: batches of 128, or half of it when that is less
+    (500, 372, 128),
     (1000, 872, 128),
-    (8, 6, 2),  # a short queue: a quarter of it (2) is a batch
+    (8, 6, 0),  # a short queue: half of it (4) is a batch
+    (8, 4, 4),
     (4, 4, 0),
     (4, 9, 0),  # over (the depth fell): nothing
 ])
