@@ -215,7 +215,7 @@ def main() -> int:
     if per_dgram:
         sock_us = statistics.median(r["socket_us_per_datagram_in"] for r in results["utp"])
         print(f"our uTP: {results['utp'][0]['datagrams_in']} datagrams in, "
-              f"{results['utp'][0]['datagrams_out']} out; process CPU per datagram in: "
+              f"{[r['datagrams_out'] for r in results['utp']]} out by round; process CPU per datagram in: "
               f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median; "
               f"of it in the uTP socket's read callback: {sock_us:.2f} us median")
     for ref, target in (("tcp", 0.7), ("lt", 1.0)):

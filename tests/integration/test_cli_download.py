@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -74,12 +75,15 @@ def test_cli_download_missing_file_is_one_line_error(tmp_path: Path) -> None:
     assert b"Traceback" not in result.stderr and b"error" in result.stderr
 
 
-def test_cli_demo_small_payload(tmp_path: Path) -> None:
-    result = subprocess.run([*CLI, "demo", "--size", "8", "--piece-length", "64", "--keep", str(tmp_path)],
-                            capture_output=True, timeout=120)
+@pytest.mark.parametrize(("transport", "shown"), [(None, "uTP|TCP"), ("tcp", "TCP"), ("utp", "uTP")])
+def test_cli_demo_small_payload(tmp_path: Path, transport: str | None, shown: str) -> None:
+    chosen = ["--transport", transport] if transport else []  # (default any: uTP, or TCP if it wins the race)
+    result = subprocess.run([*CLI, "demo", "--size", "8", "--piece-length", "64", "--keep", str(tmp_path),
+                             *chosen], capture_output=True, timeout=120)
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert "files identical: yes" in err and "MB/s" in err
+    assert re.search(f"over ({shown}) in", err), err
     a, b = tmp_path / "seeder" / "demo" / "payload.bin", tmp_path / "leecher" / "demo" / "payload.bin"
     assert a.read_bytes() == b.read_bytes()
 

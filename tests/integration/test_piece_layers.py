@@ -22,7 +22,7 @@ from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.layer_fetch import hashes_for
 from torrent_engine.peer.wire import PeerWire
-from torrent_engine.session import Session
+from torrent_engine.session import PeerState, Session
 from torrent_engine.session_state import State
 
 from .helpers import loopback_config, make_payload, make_torrent, record_sent_messages, same_files
@@ -116,6 +116,7 @@ class HashLiar:
         self.torrent = torrent
         self.reject = reject
         self.hash_requests = 0
+        self.answered = anyio.Event()  # it has sent its first (false or reject) answer
         self.port = 0
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -150,22 +151,35 @@ class HashLiar:
                             false = os.urandom(32) + good.hashes[32:]
                             await stream.send(wire.send(m.Hashes(msg.pieces_root, msg.base_layer, msg.index,
                                                                  msg.length, msg.proof_layers, false)))
+                        self.answered.set()
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 pass
 
 
-async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_another(tmp_path: Path) -> None:
+async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL, version="v2")
     liar = HashLiar(torrent)
     async with anyio.create_task_group() as tg:
         await tg.start(liar.serve)
         async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
             await seeder.wait_ready()
+            # the honest seeder answers hash requests only once the liar has answered one: else
+            # the leecher may learn every layer from it before the liar's lie arrives (if the
+            # seeder was asked for all, its requests time out and go to the liar)
+            answer = seeder.layers.on_message
+
+            async def after_the_liar(peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
+                if isinstance(msg, m.HashRequest):
+                    await liar.answered.wait()
+                await answer(peer, msg)
+
+            monkeypatch.setattr(seeder.layers, "on_message", after_the_liar)
             cfg = loopback_config(encryption="disable")
             leecher = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=cfg,
                               peers=[("127.0.0.1", liar.port), ("127.0.0.1", seeder.listen_port)])
             async with leecher:
-                with anyio.fail_after(60):
+                with anyio.fail_after(90):
                     await leecher.wait_completed()
                 assert leecher.state is State.SEEDING
                 assert leecher._pool.is_banned(("127.0.0.1", liar.port))

@@ -19,6 +19,7 @@ import anyio
 
 from ..config import Config
 from ..create import create_torrent
+from ..events import PeerConnected
 from ..runtime import run as run_loop
 from ..session import Session
 from .display import ProgressDisplay, progress_line
@@ -37,6 +38,8 @@ def register(subparsers: Any) -> None:
                    help="piece length in KiB (default: 1024)")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="disable",
                    help="MSE/PE policy of both sessions (default: disable)")
+    p.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
+                   help="peer transport of both sessions (default: any, i.e. uTP first, as a download)")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="work in DIR and keep the files (default: a temporary folder, removed)")
     p.set_defaults(run=run)
@@ -83,16 +86,18 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
         lambda: create_torrent(seed_dir / "demo", piece_length=args.piece_length * 1024, version="hybrid"))
     print(f"demo: torrent created in {time.monotonic() - t0:.1f} s: {torrent.num_pieces} pieces of "
           f"{human_bytes(torrent.piece_length)}, info-hash {torrent.info_hash.hex()}", file=err)
-    config = Config(listen_host="127.0.0.1", encryption=args.encryption, tracker_enabled=False,
-                    dht_enabled=False, port_mapping=False)
+    config = Config(listen_host="127.0.0.1", encryption=args.encryption, transport=args.transport,
+                    tracker_enabled=False, dht_enabled=False, port_mapping=False)
     display = ProgressDisplay(err)
     async with Session(torrent, seed_dir, config=config) as seeder:
         await seeder.wait_ready()
         print(f"demo: seeder checked its files and listens on 127.0.0.1:{seeder.listen_port}", file=err)
         started = time.monotonic()
         cpu0 = time.process_time()
-        async with Session(torrent, leech_dir, config=config,
-                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+        leecher = Session(torrent, leech_dir, config=config, peers=[("127.0.0.1", seeder.listen_port)])
+        transports: list[str] = []
+        leecher.events.subscribe(PeerConnected, lambda e: transports.append(e.transport))
+        async with leecher:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(display.run, lambda: [progress_line("seeder ", seeder.status()),
                                                     progress_line("leecher", leecher.status())])
@@ -106,7 +111,8 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
             failures = leecher.hash_failures
     same = await anyio.to_thread.run_sync(_same_tree, seed_dir, leech_dir)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"demo: downloaded {human_bytes(torrent.payload_size)} in {elapsed:.2f} s = "
+    over = " and ".join(sorted({"uTP" if t == "utp" else "TCP" for t in transports})) or "?"
+    print(f"demo: downloaded {human_bytes(torrent.payload_size)} over {over} in {elapsed:.2f} s = "
           f"{torrent.payload_size / elapsed / 1e6:.1f} MB/s; {torrent.num_pieces} pieces SHA-1 verified, "
           f"{failures} hash failures; files identical: {'yes' if same else 'NO'}; "
           f"CPU {cpu:.1f} s; peak RSS {rss:.0f} MiB (both sessions, one process)", file=err)

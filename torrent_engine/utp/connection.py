@@ -9,8 +9,9 @@ is the free receive buffer).
 The per-datagram path is written for speed, since every step runs once per ~1 400 bytes: the
 header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
 new (a steady download) takes a short path; acks are coalesced (the shell drains
-``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch);
-selective-ack work happens only when packets arrive out of order.
+``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch) and
+the ack of in-order data is deferred across batches, up to ``ACK_EVERY`` packets or
+``ACK_DELAY_US`` (part of ``timeout_at``); selective-ack work happens only when packets arrive out of order.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ DUP_ACK_LIMIT = 3  # BEP 29: three duplicate acks (or three packets sacked past 
 SYN_RETRIES = 2  # SYN resends before the connect fails (libtorrent's utp_syn_resends)
 MAX_TIMEOUTS = 6  # consecutive timeouts of a connected socket before it is declared dead
 MAX_REORDER = 1024  # out-of-order packets we buffer
+ACK_EVERY = 32  # in-order data packets acked together at most (a deferred ack goes out at this many)
+ACK_DELAY_US = 2_000  # how long the ack of in-order data may be deferred
 
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
@@ -102,6 +105,12 @@ class UtpConnection:
         self._reorder_bytes = 0
         self._reply_micro = 0
         self._ack_needed = False
+        # the ack of in-order data may wait for ACK_EVERY packets or until _ack_due; anything
+        # else (a hole, a duplicate, FIN, SYN, a reopened window) sets _ack_now and is acked at once
+        self._ack_now = False
+        self._unacked = 0  # in-order data packets received since our last ack
+        self._ack_due = 0  # when a deferred ack must go (valid while _unacked)
+        self.acks_deferred = 0  # datagrams() calls that held an ack back
         self._advertised = recv_buffer
         self._rto_deadline: int | None = None
         self._dup_acks = 0
@@ -140,7 +149,7 @@ class UtpConnection:
         conn.ack_nr = syn.seq_nr
         conn.peer_wnd = syn.wnd_size
         conn._reply_micro = (now_us - syn.timestamp) & TS_MASK
-        conn._ack_needed = True
+        conn._ack_needed = conn._ack_now = True
         conn._events.append(ev.Connected())
         return conn
 
@@ -184,13 +193,14 @@ class UtpConnection:
             chunks[:i + 1] = [head[cut:]]
         self._recv_len -= len(data)
         if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
-            self._ack_needed = True  # tell a peer stalled on our zero window that it is open
+            self._ack_needed = self._ack_now = True  # tell a peer stalled on our zero window that it is open
         return data
 
     @property
     def ack_pending(self) -> bool:
-        """Whether an ack waits to be sent (e.g. ``read`` reopened a window the peer saw closed)."""
-        return self._ack_needed
+        """Whether an ack must be sent now (e.g. ``read`` reopened a window the peer saw closed);
+        the deferred ack of in-order data is not counted: ``timeout_at`` covers it."""
+        return self._ack_needed and self._ack_now
 
     @property
     def readable(self) -> int:
@@ -269,6 +279,9 @@ class UtpConnection:
                 if ts_diff and self._out:
                     self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
                 self._ack_needed = True
+                if not self._unacked:
+                    self._ack_due = now_us + ACK_DELAY_US
+                self._unacked += done
                 chunk = b"".join(parts)
                 if chunk:
                     self._recv_chunks.append(chunk)
@@ -297,6 +310,9 @@ class UtpConnection:
             if ts_diff and self._out:
                 self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
             self._ack_needed = True
+            if not self._unacked:
+                self._ack_due = now_us + ACK_DELAY_US
+            self._unacked += 1
             self.ack_nr = seq
             if len(data) > HEADER_SIZE:
                 payload = data[HEADER_SIZE:]
@@ -326,7 +342,7 @@ class UtpConnection:
         if self.state is _CLOSED:
             # after a clean close, keep acking the peer's retransmitted FIN (our last ack was lost)
             if self.error is None and kind == _FIN and self._eof:
-                self._ack_needed = True
+                self._ack_needed = self._ack_now = True
             return
         try:
             new_state = next_state(self.state, kind)
@@ -340,7 +356,7 @@ class UtpConnection:
             return
         if kind == _SYN:
             if seq == self.ack_nr or self.state is _SYN_SENT:
-                self._ack_needed = True
+                self._ack_needed = self._ack_now = True
             return
         if self.state is _SYN_SENT:
             if ack != (self.seq_nr - 1) & SEQ_MASK:
@@ -353,7 +369,7 @@ class UtpConnection:
         if self._out:  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
             self._process_ack(kind, ack, sack, ts_diff, now_us)
         if kind == _DATA or kind == _FIN:
-            self._process_data(kind, seq, payload)
+            self._process_data(kind, seq, payload, now_us)
         self._maybe_closed()
 
     def _process_ack(self, kind: int, ack: int, sack: bytes | None, ts_diff: int, now_us: int) -> None:
@@ -432,9 +448,21 @@ class UtpConnection:
             self.bytes_in_flight -= len(p.payload)
         return len(p.payload)
 
-    def _process_data(self, kind: int, seq: int, payload: bytes) -> None:
-        self._ack_needed = True
+    def _process_data(self, kind: int, seq: int, payload: bytes, now_us: int) -> None:
         diff = (seq - self.ack_nr) & SEQ_MASK
+        if (diff == 1 and kind == _DATA and not self._reorder and self._eof_seq is None
+                and self.state is _CONNECTED
+                and self._recv_len + len(payload) <= 2 * self.recv_buffer):
+            # the next packet in order, nothing waiting behind a hole: its ack may wait
+            # (as on the short paths of ``receive_datagram(s)``)
+            self._ack_needed = True
+            if not self._unacked:
+                self._ack_due = now_us + ACK_DELAY_US
+            self._unacked += 1
+            if self._deliver(kind, payload):
+                self._readable()
+            return
+        self._ack_needed = self._ack_now = True
         if diff == 0 or diff >= 0x8000:
             return  # a duplicate: the ack we owe tells the peer
         if self._eof_seq is not None and seq_less(self._eof_seq, seq):
@@ -479,11 +507,23 @@ class UtpConnection:
     # -- timers --------------------------------------------------------------------------
     @property
     def timeout_at(self) -> int | None:
-        """When ``on_timer`` must run next (microseconds), or None when no timer is armed."""
-        return self._rto_deadline
+        """When ``on_timer`` must run next (microseconds), or None when no timer is armed:
+        the retransmission timeout, or the deadline of an ack being deferred."""
+        rto = self._rto_deadline
+        if self._ack_needed and not self._ack_now and self.state is not _CLOSED:
+            return self._ack_due if rto is None or self._ack_due < rto else rto
+        return rto
+
+    @property
+    def ack_deferred(self) -> bool:
+        """Whether the ack of received in-order data is being held back (until ``timeout_at``)."""
+        return self._ack_needed and not self._ack_now
 
     def on_timer(self, now_us: int) -> None:
-        """Retransmit, or give up on the connection, if the timeout passed at ``now_us``."""
+        """Retransmit, or give up on the connection, if the timeout passed at ``now_us``; a
+        deferred ack whose deadline passed is due (``datagrams`` sends it)."""
+        if self._ack_needed and self._unacked and now_us >= self._ack_due:
+            self._ack_now = True
         if self.state is _CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
             return
         if not self._out:
@@ -535,7 +575,8 @@ class UtpConnection:
         self.bytes_in_flight += len(p.payload)
         if self._rto_deadline is None:
             self._rto_deadline = now_us + self.rtt.rto_us
-        self._ack_needed = False
+        self._ack_needed = self._ack_now = False
+        self._unacked = 0
 
     def datagrams(self, now_us: int) -> list[bytes]:
         """Everything that should go on the wire now: resends, new data, FIN, a bare ack."""
@@ -543,7 +584,8 @@ class UtpConnection:
         if self.state is _CLOSED:
             if self._ack_needed and self.error is None:
                 out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=False))
-                self._ack_needed = False
+            self._ack_needed = self._ack_now = False
+            self._unacked = 0
             return out
         if self._pending_delay:
             self.cc.on_delay_sample(self._pending_delay, now_us)
@@ -579,8 +621,16 @@ class UtpConnection:
                 self.state = _FIN_SENT
                 self._emit(p, now_us, out)
             if self._ack_needed:  # one ack for everything received since the last call
-                out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
-                self._ack_needed = False
+                if (self._ack_now or self._unacked >= ACK_EVERY or now_us >= self._ack_due
+                        or self.state is not _CONNECTED
+                        # little room left: the peer is about to stall on our window, tell it now
+                        or self.recv_buffer - self._recv_len - self._reorder_bytes
+                        < ACK_EVERY * self.payload_size):
+                    out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
+                    self._ack_needed = self._ack_now = False
+                    self._unacked = 0
+                else:
+                    self.acks_deferred += 1  # in-order data only: acked with more, or at _ack_due
         self._maybe_closed()
         return out
 

@@ -5,7 +5,8 @@ Datagrams are read in batches in the event loop's reader callback (no per-packet
 transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain ``recvfrom``,
 hands each to its connection's core (found by the sender's address and connection id in one
 dict lookup), and then flushes every connection touched once, so a batch of data packets is
-answered by one ack. A timer task drives retransmission timeouts.
+answered by at most one ack (the core may defer the ack of in-order data; a loop timer sends
+it by its deadline). A timer task drives retransmission timeouts.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ class UtpSocket:
         self._dirty: set[UtpStream] = set()
         self._wake_later: set[UtpStream] = set()  # new data, reader not yet woken (more is coming)
         self._flush_scheduled = False
+        self._deferred: set[UtpStream] = set()  # connections holding back the ack of in-order data
+        self._ack_timer: asyncio.TimerHandle | None = None
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
@@ -565,8 +568,27 @@ class UtpSocket:
                 stream._wake(flushing=True)
         for d in conn.datagrams(now):
             self.sendto(d, stream.remote)
+        if conn.ack_deferred:  # sent with more data, or by the ack timer at the deadline
+            self._deferred.add(stream)
+            if self._ack_timer is None:
+                due = conn.timeout_at
+                delay = 0.0 if due is None else max(0.0, (due - now) / 1_000_000)
+                self._ack_timer = asyncio.get_running_loop().call_later(delay, self._send_deferred)
         if conn.events():  # what sending changed (closed once our FIN was acked)
             stream._wake()
+
+    def _send_deferred(self) -> None:
+        """The ack timer: send the acks whose deadline passed; rearm for the others."""
+        self._ack_timer = None
+        streams, self._deferred = self._deferred, set()
+        if self._sock is None:  # the socket closed meanwhile
+            return
+        now = self.now_us()
+        for stream in streams:
+            conn = stream.conn
+            if conn.ack_deferred:
+                conn.on_timer(now)
+                self._service(stream, now)
 
     def _tick(self) -> None:
         now = self.now_us()
