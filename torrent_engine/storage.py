@@ -438,6 +438,17 @@ class Storage:
                     raise StorageError(f"{path}: {exc.strerror or exc}") from exc
         self._empty_files_done = True
 
+    def _write_piece_sync(self, slices: list[FileSlice], view: memoryview) -> BaseException | None:
+        """A whole piece's write, in the writing thread: the error it met, if any (reported to
+        the caller's loop, never raised in the thread)."""
+        try:
+            if not self._empty_files_done:
+                self._create_empty_sync()
+            self._write_sync(slices, view)
+        except BaseException as exc:
+            return exc
+        return None
+
     def _stop_lanes(self) -> None:
         self._hasher.stop()  # (first: it may still hand pieces to the writer)
         self._writer.stop()
@@ -519,14 +530,8 @@ class Storage:
                 pass
 
         def write() -> None:
-            try:
-                if not self._empty_files_done:
-                    self._create_empty_sync()
-                self._write_sync(slices, view)
-            except BaseException as exc:
-                report(False, exc)
-            else:
-                report(True, None)
+            error = self._write_piece_sync(slices, view)
+            report(error is None, error)
 
         def hash_then_write() -> None:
             try:
@@ -562,14 +567,7 @@ class Storage:
         loop = asyncio.get_running_loop()
 
         def write() -> None:
-            try:
-                if not self._empty_files_done:
-                    self._create_empty_sync()
-                self._write_sync(slices, view)
-            except BaseException as exc:
-                error: BaseException | None = exc
-            else:
-                error = None
+            error = self._write_piece_sync(slices, view)
             with self._results_lock:
                 first = not self._results
                 self._results.append((done, error))

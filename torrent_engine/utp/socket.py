@@ -423,17 +423,7 @@ class UtpSocket:
         if run_stream is not None:
             run_stream._feed(run, now)
         self.datagrams_received += count
-        backlog = False
-        if count == READ_BATCH:
-            try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
-                sock.recv(1, socket.MSG_PEEK)
-                backlog = True
-            except OSError:
-                pass  # drained (or an error, which the next read reports)
-        if dirty or self._wake_later:
-            # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
-            # take the data in fewer, larger reads
-            self._flush(backlog=backlog)
+        self._after_batch(sock, count)
 
     def _read_multi(self, sock: socket.socket, multi: mmsg.MultiReceiver) -> None:
         """``_on_readable`` with ``recvmmsg``: the batch is read in one call into ``multi``'s
@@ -480,6 +470,10 @@ class UtpSocket:
             if run_stream is not None:
                 run_stream._feed(run, now)
             self.datagrams_received += count
+        self._after_batch(sock, count)
+
+    def _after_batch(self, sock: socket.socket, count: int) -> None:
+        """A read batch is in: hand the connections their news and send what they answer."""
         backlog = False
         if count == READ_BATCH:
             try:  # more waiting? (this callback then runs again: the loop's watch is level-triggered)
@@ -488,6 +482,8 @@ class UtpSocket:
             except OSError:
                 pass  # drained (or an error, which the next read reports)
         if self._dirty or self._wake_later:
+            # while a backlog is read, readers sleep on until it is (or WAKE_BYTES wait), so they
+            # take the data in fewer, larger reads
             self._flush(backlog=backlog)
 
     def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
