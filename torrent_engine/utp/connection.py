@@ -272,26 +272,31 @@ class UtpConnection:
             done = len(parts)
             if done:
                 _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(datagrams[done - 1])  # the latest's
-                self.packets_received += done
-                self.ack_nr = (expect - 1) & SEQ_MASK
-                self._reply_micro = (now_us - ts) & TS_MASK
-                self.peer_wnd = wnd
-                if ts_diff and self._out:
-                    self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
-                self._ack_needed = True
-                if not self._unacked:
-                    self._ack_due = now_us + ACK_DELAY_US
-                self._unacked += done
-                chunk = b"".join(parts)
-                if chunk:
-                    self._recv_chunks.append(chunk)
-                    self._recv_len += len(chunk)
-                    if not self._readable_queued:
-                        self._readable_queued = True
-                        self._events.append(_READABLE)
+                self._took_in_order(done, (expect - 1) & SEQ_MASK, ts, ts_diff, wnd, b"".join(parts), now_us)
         for i in range(done, len(datagrams)):
             data = datagrams[i]
             self.receive_datagram(data if type(data) is bytes else bytes(data), now_us)
+
+    def _took_in_order(self, count: int, ack_nr: int, ts: int, ts_diff: int, wnd: int, payload: bytes,
+                       now_us: int) -> None:
+        """The fast paths' bookkeeping for ``count`` data packets taken in order, up to ``ack_nr``
+        (the header fields are the latest packet's): what ``_receive`` would do for them."""
+        self.packets_received += count
+        self.ack_nr = ack_nr
+        self._reply_micro = (now_us - ts) & TS_MASK
+        self.peer_wnd = wnd
+        if ts_diff and self._out:
+            self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
+        self._ack_needed = True
+        if not self._unacked:
+            self._ack_due = now_us + ACK_DELAY_US
+        self._unacked += count
+        if payload:
+            self._recv_chunks.append(payload)
+            self._recv_len += len(payload)
+            if not self._readable_queued:
+                self._readable_queued = True
+                self._events.append(_READABLE)
 
     def receive_datagram(self, data: bytes, now_us: int) -> None:
         """Process one datagram from the peer at ``now_us``; a malformed one is dropped and counted."""
@@ -304,23 +309,7 @@ class UtpConnection:
                 and self._recv_len + len(data) - HEADER_SIZE <= 2 * self.recv_buffer):
             # The steady download: the next data packet in order, acking nothing new. This is
             # what ``_receive`` would do for it (CONNECTED stays CONNECTED in the state table).
-            self.packets_received += 1
-            self._reply_micro = (now_us - ts) & TS_MASK
-            self.peer_wnd = wnd
-            if ts_diff and self._out:
-                self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
-            self._ack_needed = True
-            if not self._unacked:
-                self._ack_due = now_us + ACK_DELAY_US
-            self._unacked += 1
-            self.ack_nr = seq
-            if len(data) > HEADER_SIZE:
-                payload = data[HEADER_SIZE:]
-                self._recv_chunks.append(payload)
-                self._recv_len += len(payload)
-                if not self._readable_queued:
-                    self._readable_queued = True
-                    self._events.append(_READABLE)
+            self._took_in_order(1, seq, ts, ts_diff, wnd, data[HEADER_SIZE:], now_us)
             return
         if ext or first & 0x0F != VERSION or first >> 4 > _SYN:
             try:  # extensions (selective ACK) and validation: the full decoder
