@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..errors import UtpError
 from . import events as ev
@@ -58,15 +57,28 @@ _READABLE = ev.Readable()
 _WRITABLE = ev.Writable()
 
 
-@dataclass(slots=True)
 class _Out:
-    kind: PacketType
-    seq: int
-    payload: bytes | bytearray
-    sent_us: int = 0
-    transmissions: int = 0
-    need_resend: bool = False
-    fast_resent: bool = False
+    """A packet of ours in flight (sent, not acked yet): what a resend and the acks need."""
+
+    __slots__ = ("kind", "seq", "size", "datagram", "head", "sent_us", "transmissions", "need_resend",
+                 "fast_resent")
+
+    def __init__(self, kind: int, seq: int, size: int, datagram: bytes, head: int, sent_us: int,
+                 transmissions: int) -> None:
+        self.kind = kind
+        self.seq = seq
+        self.size = size  # payload bytes
+        self.datagram = datagram  # as last sent: its header (``head`` bytes) and the payload
+        self.head = head
+        self.sent_us = sent_us
+        self.transmissions = transmissions
+        self.need_resend = False
+        self.fast_resent = False
+
+    @property
+    def payload(self) -> bytes:
+        """The packet's payload (what a resend carries after a fresh header)."""
+        return self.datagram[self.head:]
 
 
 class UtpConnection:
@@ -132,7 +144,7 @@ class UtpConnection:
     def initiate(cls, conn_id: int, seq_nr: int, **kw: int) -> UtpConnection:
         """We dial: ST_SYN carries ``conn_id``; we receive on it and send on ``conn_id + 1``."""
         conn = cls(recv_id=conn_id, send_id=conn_id + 1, seq_nr=seq_nr, **kw)
-        syn = _Out(PacketType.SYN, conn.seq_nr, b"")
+        syn = _Out(_SYN, conn.seq_nr, 0, b"", 0, 0, 0)
         conn._out[syn.seq] = syn
         syn.need_resend = True  # "resend" = send now
         conn._to_resend = 1
@@ -374,13 +386,22 @@ class UtpConnection:
         acked_bytes = 0
         rtt_sample: int | None = None
         progressed = ack != self.acked_seq
-        while self.acked_seq != ack:
-            self.acked_seq = (self.acked_seq + 1) & SEQ_MASK
-            p = self._out.pop(self.acked_seq, None)
+        outs = self._out
+        seq = self.acked_seq
+        left = 0  # of the acked bytes, those counted in flight (not waiting for a resend)
+        while seq != ack:  # (written out: it runs once per packet we send)
+            seq = (seq + 1) & SEQ_MASK
+            p = outs.pop(seq, None)
             if p is not None:
-                acked_bytes += self._acked(p)
+                acked_bytes += p.size
+                if p.need_resend:
+                    self._to_resend -= 1
+                else:
+                    left += p.size
                 if p.transmissions == 1:  # Karn: no samples from retransmitted packets
                     rtt_sample = now_us - p.sent_us
+        self.acked_seq = seq
+        self.bytes_in_flight -= left
         lost: list[_Out] = []
         if sack is not None:
             offsets = sack_bits(sack)
@@ -426,7 +447,7 @@ class UtpConnection:
                 if not p.need_resend:
                     p.need_resend = True
                     self._to_resend += 1
-                    self.bytes_in_flight -= len(p.payload)
+                    self.bytes_in_flight -= p.size
         if self._fin_seq is not None and self._fin_seq not in self._out:
             self._fin_acked = True
 
@@ -434,8 +455,8 @@ class UtpConnection:
         if p.need_resend:
             self._to_resend -= 1
         else:
-            self.bytes_in_flight -= len(p.payload)
-        return len(p.payload)
+            self.bytes_in_flight -= p.size
+        return p.size
 
     def _process_data(self, kind: int, seq: int, payload: bytes, now_us: int) -> None:
         diff = (seq - self.ack_nr) & SEQ_MASK
@@ -529,19 +550,23 @@ class UtpConnection:
         for p in self._out.values():
             if not p.need_resend:
                 p.need_resend = True
-                self.bytes_in_flight -= len(p.payload)
+                self.bytes_in_flight -= p.size
             p.fast_resent = False
         self._to_resend = len(self._out)
         self._loss_until = self.seq_nr
         self._rto_deadline = now_us + min(MAX_RTO_US, self.rtt.rto_us << self.timeouts)
 
     # -- output --------------------------------------------------------------------------
+    def _sack(self) -> bytes | None:
+        """The selective ACK bitmask we send: only while packets wait out of order."""
+        if not self._reorder:
+            return None
+        base = (self.ack_nr + 2) & SEQ_MASK
+        offsets = sorted((s - base) & SEQ_MASK for s in self._reorder)
+        return make_sack([o for o in offsets if o < SACK_LIMIT * 8], SACK_LIMIT) or None
+
     def _header(self, kind: int, seq: int, now_us: int, *, with_sack: bool) -> bytes:
-        sack = None
-        if with_sack and self._reorder:  # selective ACK only while packets wait out of order
-            base = (self.ack_nr + 2) & SEQ_MASK
-            offsets = sorted((s - base) & SEQ_MASK for s in self._reorder)
-            sack = make_sack([o for o in offsets if o < SACK_LIMIT * 8], SACK_LIMIT) or None
+        sack = self._sack() if with_sack else None
         wnd = self.recv_buffer - self._recv_len - self._reorder_bytes
         if wnd < 0:
             wnd = 0
@@ -549,19 +574,22 @@ class UtpConnection:
         return encode_header(kind, self.send_id, now_us, self._reply_micro, wnd, seq, self.ack_nr, sack)
 
     def _emit(self, p: _Out, now_us: int, out: list[bytes]) -> None:
+        """Send (or resend) one packet of ``_out`` with a fresh header."""
         if p.kind == _SYN:
             wnd = self.receive_window
             self._advertised = wnd
             out.append(encode_header(_SYN, self.recv_id, now_us, 0, wnd, p.seq, 0))
         else:
             head = self._header(p.kind, p.seq, now_us, with_sack=True)
-            out.append(head + p.payload if p.payload else head)
+            datagram = head + p.datagram[p.head:] if p.size else head
+            p.datagram, p.head = datagram, len(head)
+            out.append(datagram)
         if p.transmissions:
             self.packets_resent += 1
         p.transmissions += 1
         p.sent_us = now_us
         self.packets_sent += 1
-        self.bytes_in_flight += len(p.payload)
+        self.bytes_in_flight += p.size
         if self._rto_deadline is None:
             self._rto_deadline = now_us + self.rtt.rto_us
         self._ack_needed = self._ack_now = False
@@ -583,27 +611,17 @@ class UtpConnection:
         if self._to_resend:  # (a walk over everything in flight only when something was lost)
             for p in self._out.values():
                 if p.need_resend:
-                    if self.bytes_in_flight and self.bytes_in_flight + len(p.payload) > window:
+                    if self.bytes_in_flight and self.bytes_in_flight + p.size > window:
                         break
                     p.need_resend = False
                     self._to_resend -= 1
                     self._emit(p, now_us, out)
         if self.state is not _SYN_SENT:
             buf = self._send_buf
-            payload_size = self.payload_size
-            while buf:
-                n = min(payload_size, len(buf))
-                if self.bytes_in_flight and self.bytes_in_flight + n > window:
-                    break
-                if n < payload_size and self.bytes_in_flight and not self._closing:
-                    break  # Nagle: a short packet waits while others are in flight
-                p = _Out(_DATA, self.seq_nr, buf[:n])
-                del buf[:n]
-                self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
-                self._out[p.seq] = p
-                self._emit(p, now_us, out)
+            if buf:
+                self._send_new(window, now_us, out)
             if self._closing and not buf and self._fin_seq is None and self.state is _CONNECTED:
-                p = _Out(_FIN, self.seq_nr, b"")
+                p = _Out(_FIN, self.seq_nr, 0, b"", 0, 0, 0)
                 self._fin_seq = p.seq
                 self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
                 self._out[p.seq] = p
@@ -622,6 +640,62 @@ class UtpConnection:
                     self.acks_deferred += 1  # in-order data only: acked with more, or at _ack_due
         self._maybe_closed()
         return out
+
+    def _send_new(self, window: int, now_us: int, out: list[bytes]) -> None:
+        """New data packets from the send buffer, while the window has room. This runs once per
+        packet of an upload, so it is written out: every header field but seq_nr is the same for
+        all packets of one call and is worked out once, each datagram is one ``struct`` call and
+        one copy of its payload from the send buffer, and the counters are updated once at the end."""
+        buf = self._send_buf
+        size = len(buf)
+        payload_size = self.payload_size
+        flight = self.bytes_in_flight
+        closing = self._closing
+        sack = self._sack()
+        tail = b"" if sack is None else bytes((0, len(sack))) + sack
+        head = HEADER_SIZE + len(tail)
+        wnd = self.recv_buffer - self._recv_len - self._reorder_bytes
+        if wnd < 0:
+            wnd = 0
+        self._advertised = wnd
+        pack = HEADER.pack
+        first, ext, send_id, ts, reply = _DATA_V1, 1 if tail else 0, self.send_id, now_us & TS_MASK, self._reply_micro
+        ack_nr = self.ack_nr
+        seq = self.seq_nr
+        outs = self._out
+        add = out.append
+        pos = 0
+        view = memoryview(buf)
+        try:
+            while pos < size:
+                n = size - pos
+                if n >= payload_size:
+                    n = payload_size
+                elif flight and not closing:
+                    break  # Nagle: a short packet waits while others are in flight
+                if flight and flight + n > window:
+                    break
+                end = pos + n
+                if tail:
+                    datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + tail + view[pos:end]
+                else:
+                    datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + view[pos:end]
+                add(datagram)
+                outs[seq] = _Out(_DATA, seq, n, datagram, head, now_us, 1)
+                seq = (seq + 1) & SEQ_MASK
+                flight += n
+                pos = end
+        finally:
+            view.release()
+        if pos:
+            self.packets_sent += (seq - self.seq_nr) & SEQ_MASK
+            del buf[:pos]
+            self.seq_nr = seq
+            self.bytes_in_flight = flight
+            if self._rto_deadline is None:
+                self._rto_deadline = now_us + self.rtt.rto_us
+            self._ack_needed = self._ack_now = False
+            self._unacked = 0
 
     def reset_packet(self, now_us: int) -> bytes:
         """An ST_RESET for this connection (to refuse or abort it)."""

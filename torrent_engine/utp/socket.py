@@ -28,7 +28,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import UtpError
-from . import mmsg
+from . import gso, mmsg
 from .connection import UtpConnection
 from .events import Readable
 from .packet import (
@@ -149,9 +149,10 @@ class UtpSocket:
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 recvmmsg: bool = True) -> None:
+                 recvmmsg: bool = True, segment: bool = True) -> None:
         self.on_accept = on_accept
         self._want_multi = recvmmsg and mmsg.available()
+        self._segment = segment and gso.available()  # runs of datagrams in one sendmsg (UDP_SEGMENT)
         self._multi: mmsg.MultiReceiver | None = None  # batch reads in one system call (Linux)
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
@@ -176,6 +177,7 @@ class UtpSocket:
         self.send_errors = 0
         self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
         self.datagrams_sent = 0
+        self.segmented_sends = 0  # sendmsg calls that carried a run of datagrams (UDP_SEGMENT)
 
     def now_us(self) -> int:
         """The socket's clock in microseconds."""
@@ -319,6 +321,42 @@ class UtpSocket:
                     self.send_errors += 1
                 else:
                     self._icmp_errors()
+
+    def send_many(self, datagrams: list[bytes], addr: Address) -> None:
+        """Send ``datagrams`` to ``addr`` in order: each run of equal-sized ones (the last of a run
+        may be shorter) in one ``sendmsg`` that the kernel cuts into datagrams (``UDP_SEGMENT``),
+        the rest with ``sendto``. Where the kernel or the route cannot segment, the socket sends
+        one by one from then on; a full buffer drops the run, as it would drop each datagram."""
+        sock = self._sock
+        if not self._segment or sock is None or self._transport is not None or len(datagrams) < 2:
+            for data in datagrams:
+                self.sendto(data, addr)
+            return
+        wire = addr
+        if self._dual and "." in addr[0] and ":" not in addr[0]:
+            wire = ("::ffff:" + addr[0], addr[1])
+        for start, stop in gso.runs([len(d) for d in datagrams]):
+            if stop - start > 1 and self._segment:
+                run = datagrams[start:stop]
+                try:
+                    sock.sendmsg([b"".join(run)], gso.control(len(run[0])), 0, wire)
+                    self.datagrams_sent += len(run)
+                    self.segmented_sends += 1
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    self.datagrams_sent += len(run)
+                    self.send_errors += len(run)
+                    continue
+                except OSError as exc:
+                    if exc.errno in gso.UNSUPPORTED:
+                        log.debug("UDP segmentation unavailable (%s): datagrams one by one", exc)
+                        self._segment = False
+                    else:  # an earlier datagram's ICMP error, reported on this call (nothing sent)
+                        self._icmp_errors()
+                except ValueError:
+                    pass  # (sendto below counts it)
+            for i in range(start, stop):
+                self.sendto(datagrams[i], addr)
 
     def _icmp_errors(self) -> None:
         """An ICMP error came back: read which datagrams caused it. Where nothing listens on the
@@ -562,8 +600,12 @@ class UtpSocket:
             else:
                 self._wake_later.discard(stream)
                 stream._wake(flushing=True)
-        for d in conn.datagrams(now):
-            self.sendto(d, stream.remote)
+        out = conn.datagrams(now)
+        if out:
+            if len(out) == 1:
+                self.sendto(out[0], stream.remote)
+            else:
+                self.send_many(out, stream.remote)
         if conn.ack_deferred:  # sent with more data, or by the ack timer at the deadline
             self._deferred.add(stream)
             if self._ack_timer is None:
