@@ -659,7 +659,8 @@ class UtpConnection:
             wnd = 0
         self._advertised = wnd
         pack = HEADER.pack
-        first, ext, send_id, ts, reply = _DATA_V1, 1 if tail else 0, self.send_id, now_us & TS_MASK, self._reply_micro
+        first, ext, send_id = _DATA_V1, 1 if tail else 0, self.send_id
+        ts, reply = now_us & TS_MASK, self._reply_micro
         ack_nr = self.ack_nr
         seq = self.seq_nr
         outs = self._out
