@@ -15,7 +15,6 @@ import errno
 import socket
 import struct
 import sys
-from collections.abc import Sequence
 
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # Linux >= 4.18 (netinet/udp.h)
 SOL_UDP = getattr(socket, "SOL_UDP", 17)
@@ -37,7 +36,7 @@ def control(segment: int) -> list[tuple[int, int, bytes]]:
     return [(SOL_UDP, UDP_SEGMENT, _SIZE.pack(segment))]
 
 
-def runs(sizes: Sequence[int], *, max_segments: int = MAX_SEGMENTS,
+def runs(sizes: list[int], *, max_segments: int = MAX_SEGMENTS,
          max_bytes: int = MAX_BYTES) -> list[tuple[int, int]]:
     """Split datagrams of ``sizes`` (in sending order) into ``(start, stop)`` runs: each run is
     datagrams of one size, the last of a run possibly shorter (what one segmented send can carry),
@@ -48,17 +47,17 @@ def runs(sizes: Sequence[int], *, max_segments: int = MAX_SEGMENTS,
     while i < n:
         size = sizes[i]
         stop = i + 1
-        total = size
         if size:
-            limit = min(n, i + max_segments)
-            while stop < limit:
-                nxt = sizes[stop]
-                if nxt > size or total + nxt > max_bytes or not nxt:
-                    break
-                total += nxt
-                stop += 1
-                if nxt < size:
-                    break  # a shorter datagram ends the run
+            # the longest stretch of equal sizes within the limits (counted in C: this runs per flush)
+            limit = min(n, i + max_segments, i + max_bytes // size)
+            if sizes[i:limit].count(size) == limit - i:
+                stop = limit
+            else:
+                while stop < limit and sizes[stop] == size:
+                    stop += 1
+            if stop < n and stop < i + max_segments and 0 < sizes[stop] < size and (
+                    (stop - i) * size + sizes[stop] <= max_bytes):
+                stop += 1  # a shorter datagram may end the run
         out.append((i, stop))
         i = stop
     return out

@@ -78,6 +78,16 @@ def _dual_stack_socket(port: int) -> socket.socket | None:
     return sock
 
 
+def _coalescing(sock: socket.socket) -> bool:
+    """Ask the kernel to hand over runs of datagrams from one sender together (``UDP_GRO``);
+    whether it agreed."""
+    try:
+        sock.setsockopt(mmsg.SOL_UDP, mmsg.UDP_GRO, 1)
+    except OSError:
+        return False
+    return True
+
+
 def _errqueue_errno(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     """The ``ee_errno`` of the ``sock_extended_err`` in an error-queue message's ancillary data."""
     for level, kind, payload in ancillary:
@@ -89,6 +99,22 @@ def _errqueue_errno(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 def _unmap(host: str) -> str:
     return host[7:] if host.startswith("::ffff:") and "." in host else host
+
+
+def _segments(multi: mmsg.MultiReceiver, lengths: list[int]) -> list[tuple[int, int, int, int]]:
+    """Every datagram of a ``recvmmsg`` batch in which some slots hold several (``UDP_GRO``):
+    ``(slot, offset of its sender's address, offset of the datagram, size)``."""
+    stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
+    out: list[tuple[int, int, int, int]] = []
+    for i, size in enumerate(lengths):
+        name = i * stride
+        segment = multi.segment_size(i)
+        if not segment:
+            out.append((i, name, name + skip, size))
+            continue
+        for offset in range(0, size, segment):
+            out.append((i, name, name + skip + offset, min(segment, size - offset)))
+    return out
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -149,10 +175,11 @@ class UtpSocket:
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 recvmmsg: bool = True, segment: bool = True) -> None:
+                 recvmmsg: bool = True, segment: bool = True, coalesce: bool = True) -> None:
         self.on_accept = on_accept
         self._want_multi = recvmmsg and mmsg.available()
         self._segment = segment and gso.available()  # runs of datagrams in one sendmsg (UDP_SEGMENT)
+        self._coalesce = coalesce  # runs of datagrams in one slot of a recvmmsg (UDP_GRO)
         self._multi: mmsg.MultiReceiver | None = None  # batch reads in one system call (Linux)
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
@@ -224,7 +251,8 @@ class UtpSocket:
             try:
                 if self._want_multi:
                     try:
-                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH)
+                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH,
+                                                         coalesce=self._coalesce and _coalescing(sock))
                     except OSError as exc:
                         log.debug("recvmmsg unavailable (%s): reading datagrams one by one", exc)
                 loop.add_reader(fd, self._on_readable)
@@ -339,7 +367,7 @@ class UtpSocket:
             if stop - start > 1 and self._segment:
                 run = datagrams[start:stop]
                 try:
-                    sock.sendmsg([b"".join(run)], gso.control(len(run[0])), 0, wire)
+                    sock.sendmsg(run, gso.control(len(run[0])), 0, wire)  # (gathered by the kernel)
                     self.datagrams_sent += len(run)
                     self.segmented_sends += 1
                     continue
@@ -486,10 +514,17 @@ class UtpSocket:
             run_stream: UtpStream | None = None
             run_key = b""
             stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
-            for i, size in enumerate(lengths):
-                start = i * stride + skip
+            # (slot, where its sender's address is, where the datagram is, its size)
+            items: Any = zip(range(count), range(0, count * stride, stride),
+                             range(skip, count * stride, stride), lengths, strict=True)
+            received = count
+            if multi.coalesced(count):
+                items = _segments(multi, lengths)
+                received = len(items)
+            for i, name, start, size in items:
                 # the sender's raw address and the datagram's first four bytes (type, connection id)
-                key = mem[start - skip:start + 4]
+                key = (mem[name:start + 4] if start - name == skip
+                       else mem[name:name + skip] + mem[start:start + 4])  # (past a slot's first datagram)
                 if key == run_key:  # (a datagram too short to be uTP is dropped by the core)
                     run.append(buf[start:start + size])
                     continue
@@ -507,7 +542,7 @@ class UtpSocket:
                 self._datagram(bytes(view), multi.address(i), now)
             if run_stream is not None:
                 run_stream._feed(run, now)
-            self.datagrams_received += count
+            self.datagrams_received += received
         self._after_batch(sock, count)
 
     def _after_batch(self, sock: socket.socket, count: int) -> None:
