@@ -205,6 +205,7 @@ class UtpSocket:
         self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
         self.datagrams_sent = 0
         self.segmented_sends = 0  # sendmsg calls that carried a run of datagrams (UDP_SEGMENT)
+        self.coalesced_reads = 0  # recvmmsg calls in which a slot held a run of datagrams (UDP_GRO)
 
     def now_us(self) -> int:
         """The socket's clock in microseconds."""
@@ -521,6 +522,7 @@ class UtpSocket:
             if multi.coalesced(count):
                 items = _segments(multi, lengths)
                 received = len(items)
+                self.coalesced_reads += 1
             for i, name, start, size in items:
                 # the sender's raw address and the datagram's first four bytes (type, connection id)
                 key = (mem[name:start + 4] if start - name == skip

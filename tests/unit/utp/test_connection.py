@@ -144,3 +144,42 @@ def test_libtorrents_short_selective_ack_is_taken() -> None:
     assert a.bytes_in_flight == 0  # the four sacked are acked, the first is marked lost
     resent = [decode(d) for d in a.datagrams(now + 2000)]
     assert [p.seq_nr for p in resent if p.type is PacketType.DATA] == [first]
+
+
+def test_data_packets_of_one_call_share_a_header_but_seq_nr() -> None:
+    a, b, now = _handshake()
+    a.cc.cwnd = 10 ** 6
+    data = bytes(range(256)) * 40  # 7.5 packets
+    a.send(data)
+    pkts = [decode(d) for d in a.datagrams(now + 5)]
+    # full packets go while others are in flight; the short tail waits for them (Nagle)
+    assert [len(p.payload) for p in pkts] == [a.payload_size] * 7
+    assert [p.seq_nr for p in pkts] == [(pkts[0].seq_nr + i) & 0xFFFF for i in range(7)]
+    assert {(p.type, p.connection_id, p.timestamp, p.ack_nr, p.wnd_size) for p in pkts} == {
+        (PacketType.DATA, a.send_id, now + 5, a.ack_nr, a.receive_window)}
+    assert b"".join(p.payload for p in pkts) == data[:7 * a.payload_size]
+    assert a.bytes_in_flight == 7 * a.payload_size and a.packets_sent == 8  # (and the SYN)
+    for p in pkts:
+        b.receive_packet(p, now + 6)
+    a.receive_packet(decode(b.datagrams(now + 10_000)[0]), now + 10_001)  # (the deferred ack)
+    assert a.bytes_in_flight == 0
+    [tail] = [decode(d) for d in a.datagrams(now + 10_002)]
+    assert tail.payload == data[7 * a.payload_size:] and tail.seq_nr == (pkts[-1].seq_nr + 1) & 0xFFFF
+
+
+def test_data_sent_while_packets_wait_out_of_order_carries_the_selective_ack() -> None:
+    a, b, now = _handshake()
+    a.cc.cwnd = b.cc.cwnd = 10 ** 6
+    a.send(b"a" * (a.payload_size * 3))
+    first, second, third = (decode(d) for d in a.datagrams(now))
+    b.receive_packet(third, now)  # the first two are late: b holds the third
+    b.send(b"b" * (b.payload_size * 2))
+    out = [decode(d) for d in b.datagrams(now + 1)]
+    data = [p for p in out if p.type is PacketType.DATA]
+    assert len(data) == 2 and all(p.sack is not None and p.sack[0] == 0b10 for p in data)
+    assert all(p.ack_nr == (first.seq_nr - 1) & 0xFFFF for p in data)
+    assert b"".join(p.payload for p in data) == b"b" * (b.payload_size * 2)
+    for p in data:
+        a.receive_packet(p, now + 2)
+    assert a.read() == b"b" * (b.payload_size * 2)
+    assert a._out.keys() == {first.seq_nr, second.seq_nr}  # the third is acked selectively
