@@ -6,7 +6,9 @@ transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain 
 hands each to its connection's core (found by the sender's address and connection id in one
 dict lookup), and then flushes every connection touched once, so a batch of data packets is
 answered by at most one ack (the core may defer the ack of in-order data; a loop timer sends
-it by its deadline). A timer task drives retransmission timeouts.
+it by its deadline). What a connection sends in one flush leaves in runs, each one
+``sendmsg`` that the kernel cuts into datagrams (``gso.py``); on Linux the socket also reads
+such runs from a peer coalesced (``UDP_GRO``). A timer task drives retransmission timeouts.
 """
 
 from __future__ import annotations
