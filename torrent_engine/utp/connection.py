@@ -17,6 +17,7 @@ the ack of in-order data is deferred across batches, up to ``ACK_EVERY`` packets
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Sequence
 
 from ..errors import UtpError
@@ -108,7 +109,11 @@ class UtpConnection:
         self.packets_received = 0
         self.packets_dropped = 0
         self._out: dict[int, _Out] = {}
-        self._send_buf = bytearray()
+        # written, not yet sent: the caller's bytes objects themselves (or views of them), not
+        # copied; the first starts at _send_start
+        self._send_chunks: deque[bytes | memoryview] = deque()
+        self._send_start = 0
+        self._send_len = 0
         # received in-order bytes not read yet: whole chunks (one per batch of datagrams, joined
         # once), handed to ``read`` without further copying where they fit
         self._recv_chunks: list[bytes] = []
@@ -171,21 +176,27 @@ class UtpConnection:
         if self.state not in CAN_SEND or self._closing:
             raise UtpStateError(f"cannot send on a uTP connection in state {self.state.value}"
                                 + (" (closing)" if self._closing else ""))
-        room = self.send_buffer - len(self._send_buf)
-        n = min(room, len(data))
-        if n > 0:
-            self._send_buf += data[:n]
-        return max(n, 0)
+        n = min(self.send_buffer - self._send_len, len(data))
+        if n <= 0:
+            return 0
+        if type(data) is bytes:  # immutable: kept as it is (a view of it when only part fits)
+            self._send_chunks.append(data if n == len(data) else memoryview(data)[:n])
+        elif type(data) is memoryview and type(data.obj) is bytes:
+            self._send_chunks.append(data[:n])
+        else:  # the caller may change it later: a copy
+            self._send_chunks.append(bytes(data[:n]))
+        self._send_len += n
+        return n
 
     @property
     def send_space(self) -> int:
         """How many more bytes ``write`` would take now."""
-        return max(0, self.send_buffer - len(self._send_buf))
+        return max(0, self.send_buffer - self._send_len)
 
     @property
     def unsent(self) -> int:
         """Bytes written but not yet sent."""
-        return len(self._send_buf)
+        return self._send_len
 
     def read(self, max_bytes: int = 1 << 30) -> bytes:
         """Take up to ``max_bytes`` of the received, in-order data."""
@@ -435,7 +446,7 @@ class UtpConnection:
             self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us)
             self.timeouts = 0
             self._rto_deadline = now_us + self.rtt.rto_us if self._out else None
-            if (self._send_buf or acked_bytes) and not self._writable_queued:
+            if (self._send_len or acked_bytes) and not self._writable_queued:
                 self._writable_queued = True
                 self._events.append(_WRITABLE)
         if lost:
@@ -617,10 +628,9 @@ class UtpConnection:
                     self._to_resend -= 1
                     self._emit(p, now_us, out)
         if self.state is not _SYN_SENT:
-            buf = self._send_buf
-            if buf:
+            if self._send_len:
                 self._send_new(window, now_us, out)
-            if self._closing and not buf and self._fin_seq is None and self.state is _CONNECTED:
+            if self._closing and not self._send_len and self._fin_seq is None and self.state is _CONNECTED:
                 p = _Out(_FIN, self.seq_nr, 0, b"", 0, 0, 0)
                 self._fin_seq = p.seq
                 self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
@@ -645,9 +655,10 @@ class UtpConnection:
         """New data packets from the send buffer, while the window has room. This runs once per
         packet of an upload, so it is written out: every header field but seq_nr is the same for
         all packets of one call and is worked out once, each datagram is one ``struct`` call and
-        one copy of its payload from the send buffer, and the counters are updated once at the end."""
-        buf = self._send_buf
-        size = len(buf)
+        one copy of its payload from the written bytes (which were not copied before), and the
+        counters are updated once at the end."""
+        chunks = self._send_chunks
+        size = self._send_len
         payload_size = self.payload_size
         flight = self.bytes_in_flight
         closing = self._closing
@@ -665,32 +676,54 @@ class UtpConnection:
         seq = self.seq_nr
         outs = self._out
         add = out.append
-        pos = 0
-        view = memoryview(buf)
-        try:
-            while pos < size:
-                n = size - pos
-                if n >= payload_size:
-                    n = payload_size
-                elif flight and not closing:
-                    break  # Nagle: a short packet waits while others are in flight
-                if flight and flight + n > window:
-                    break
-                end = pos + n
-                if tail:
-                    datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + tail + view[pos:end]
+        sent = 0
+        chunk = memoryview(chunks[0])  # the chunk the next payload starts in, from ``start``
+        start = self._send_start
+        left = len(chunk) - start  # (what is left of it)
+        while sent < size:
+            n = size - sent
+            if n >= payload_size:
+                n = payload_size
+            elif flight and not closing:
+                break  # Nagle: a short packet waits while others are in flight
+            if flight and flight + n > window:
+                break
+            if n < left:
+                payload: bytes | memoryview = chunk[start:start + n]
+                start += n
+                left -= n
+            else:  # the payload ends this chunk, or runs on into the next ones
+                parts = [chunk[start:]]
+                need = n - left
+                chunks.popleft()
+                while need:
+                    chunk = memoryview(chunks[0])
+                    if len(chunk) > need:
+                        parts.append(chunk[:need])
+                        break
+                    parts.append(chunk)
+                    need -= len(chunk)
+                    chunks.popleft()
+                payload = parts[0] if len(parts) == 1 else b"".join(parts)
+                if chunks:
+                    chunk = memoryview(chunks[0])
+                    start = need
+                    left = len(chunk) - need
                 else:
-                    datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + view[pos:end]
-                add(datagram)
-                outs[seq] = _Out(_DATA, seq, n, datagram, head, now_us, 1)
-                seq = (seq + 1) & SEQ_MASK
-                flight += n
-                pos = end
-        finally:
-            view.release()
-        if pos:
+                    start = left = 0
+            if tail:
+                datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + tail + payload
+            else:
+                datagram = pack(first, ext, send_id, ts, reply, wnd, seq, ack_nr) + payload
+            add(datagram)
+            outs[seq] = _Out(_DATA, seq, n, datagram, head, now_us, 1)
+            seq = (seq + 1) & SEQ_MASK
+            flight += n
+            sent += n
+        if sent:
             self.packets_sent += (seq - self.seq_nr) & SEQ_MASK
-            del buf[:pos]
+            self._send_start = start
+            self._send_len = size - sent
             self.seq_nr = seq
             self.bytes_in_flight = flight
             if self._rto_deadline is None:

@@ -42,7 +42,7 @@ class UtpTransport(asyncio.Transport):
         self._closing = False
         self._eof = False
         self._lost = False
-        self._queue: deque[bytes] = deque()  # written, not yet taken by the core's send buffer
+        self._queue: deque[bytes | memoryview] = deque()  # written, not yet taken by the core's send buffer
         self._queued = 0
         self._high = DEFAULT_HIGH_WATER
         self._low = DEFAULT_HIGH_WATER // 4
@@ -149,7 +149,7 @@ class UtpTransport(asyncio.Transport):
             moved = True
             self._queued -= n
             if n < len(data):
-                queue[0] = data[n:]
+                queue[0] = memoryview(data)[n:]  # (the rest, not copied: the core keeps views of bytes)
                 break
             queue.popleft()
         if moved and not self._flushing:

@@ -183,3 +183,55 @@ def test_data_sent_while_packets_wait_out_of_order_carries_the_selective_ack() -
         a.receive_packet(p, now + 2)
     assert a.read() == b"b" * (b.payload_size * 2)
     assert a._out.keys() == {first.seq_nr, second.seq_nr}  # the third is acked selectively
+
+
+def test_written_bytes_go_out_in_order_across_writes_and_are_not_taken_from_a_changed_buffer() -> None:
+    a, b, now = _handshake()
+    a.cc.cwnd = 10 ** 7
+    a.send_buffer = 10 ** 7
+    rng = __import__("random").Random(3)
+    expect = bytearray()
+    for i in range(300):  # writes of 1 byte to ~2 packets, of every kind a caller may pass
+        piece = rng.randbytes(rng.choice((1, 13, 700, a.payload_size, 2 * a.payload_size + 5)))
+        expect += piece
+        kind = i % 4
+        if kind == 0:
+            assert a.send(piece) == len(piece)
+        elif kind == 1:
+            mutable = bytearray(piece)
+            assert a.send(mutable) == len(piece)
+            mutable[:] = bytes(len(mutable))  # the caller reuses its buffer: what was written stays
+        elif kind == 2:
+            assert a.send(memoryview(piece)) == len(piece)
+        else:
+            mutable = bytearray(piece)
+            assert a.send(memoryview(mutable)) == len(piece)
+            mutable[:] = bytes(len(mutable))
+    assert a.unsent == len(expect)
+    got = bytearray()
+    t = now
+    while a.unsent or a.bytes_in_flight:
+        t += 10_000
+        pkts = [decode(d) for d in a.datagrams(t)]
+        assert all(len(p.payload) == a.payload_size for p in pkts[:-1])
+        got += b"".join(p.payload for p in pkts)
+        for p in pkts:
+            b.receive_packet(p, t)
+        for ack in b.datagrams(t + 5_000):
+            a.receive_packet(decode(ack), t + 5_001)
+    assert bytes(got) == bytes(expect) and b.read() == bytes(expect)
+
+
+def test_a_partial_write_keeps_the_rest_for_the_caller() -> None:
+    a, _, now = _handshake()
+    a.send_buffer = 5000
+    data = bytes(range(256)) * 30  # 7 680 bytes
+    assert a.send(data) == 5000 and a.send_space == 0 and a.send(b"more") == 0
+    a.cc.cwnd = 10 ** 6
+    pkts = [decode(d) for d in a.datagrams(now)]  # three full packets (the short rest waits: Nagle)
+    assert b"".join(p.payload for p in pkts) == data[:3 * a.payload_size]
+    assert a.send(memoryview(data)[5000:]) == 2680  # (the packets made room for it)
+    a.close(abandon=False)  # closing: the short tail goes too
+    pkts = [decode(d) for d in a.datagrams(now + 1)]
+    sent = b"".join(p.payload for p in pkts if p.type is PacketType.DATA)
+    assert sent == data[3 * a.payload_size:] and pkts[-1].type is PacketType.FIN
