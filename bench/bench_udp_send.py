@@ -1,8 +1,8 @@
 """What a burst of uTP-sized datagrams costs to hand to the kernel over loopback, by way of sending
-(Linux): ``sendto`` per datagram, ``sendmmsg`` (ctypes) for the burst, one segmented ``sendmsg``
-(``UDP_SEGMENT``, as ``UtpSocket.send_many`` sends), and the same into a receiver that coalesces
-(``UDP_GRO``, as ``UtpSocket`` reads). Thread CPU time per datagram, of the sending call and of
-reading the burst with ``recvmmsg`` (``utp/mmsg.py``), median over the bursts.
+(Linux): ``sendto`` per datagram (what ``UtpSocket`` does), ``sendmmsg`` (ctypes) for the burst,
+one segmented ``sendmsg`` (``UDP_SEGMENT``), and the same into a receiver that coalesces
+(``UDP_GRO``). Thread CPU time per datagram, of the sending call and of reading the burst with
+``recvmsg`` (one call per datagram, or per coalesced run), median over the bursts.
 
     python bench/bench_udp_send.py [--bursts 300] [--burst 46] [--size 1400]
 """
@@ -15,10 +15,15 @@ import ctypes.util
 import mmap
 import socket
 import statistics
+import struct
 import time
 from collections.abc import Callable
 
-from torrent_engine.utp import gso, mmsg
+from torrent_engine.utp import mmsg
+
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+UDP_SEGMENT = 103  # Linux >= 4.18 (netinet/udp.h)
+UDP_GRO = 104  # Linux >= 5.0
 
 
 def _sendmmsg() -> Callable[[int, int, int, int], int]:
@@ -36,12 +41,11 @@ def one_way(way: str, bursts: int, burst: int, size: int) -> tuple[float, float]
     rx.setblocking(False)
     coalesce = way == "segmented+coalesced"
     if coalesce:
-        rx.setsockopt(mmsg.SOL_UDP, mmsg.UDP_GRO, 1)
+        rx.setsockopt(SOL_UDP, UDP_GRO, 1)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.bind(("127.0.0.1", 0))
     dest = rx.getsockname()
     datagrams = [bytes([i % 256]) * size for i in range(burst)]
-    multi = mmsg.MultiReceiver(socket.AF_INET, 64, coalesce=coalesce)
     send: Callable[[], None]
     if way == "sendto":
         def send() -> None:
@@ -77,7 +81,7 @@ def one_way(way: str, bursts: int, burst: int, size: int) -> tuple[float, float]
             if fn(fd, address, burst, 0) != burst:
                 raise OSError(ctypes.get_errno(), "sendmmsg sent less")
     else:
-        control = gso.control(size)
+        control = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))]
 
         def send() -> None:
             tx.sendmsg(datagrams, control, 0, dest)
@@ -91,18 +95,18 @@ def one_way(way: str, bursts: int, burst: int, size: int) -> tuple[float, float]
         t1 = clock()
         got = 0
         while True:
-            n = multi.receive(rx.fileno())
-            if not n:
+            try:
+                data, ancillary, _, _ = rx.recvmsg(65536, 64)
+            except BlockingIOError:
                 break
-            for i in range(n):
-                segment = multi.segment_size(i)
-                got += -(-multi.length(i) // segment) if segment else 1
+            segment = next((struct.unpack("=i", d[:4])[0] for level, kind, d in ancillary
+                            if level == SOL_UDP and kind == UDP_GRO), 0)
+            got += -(-len(data) // segment) if segment else 1
         t2 = clock()
         if got != burst:
             raise RuntimeError(f"{way}: {got} of {burst} datagrams arrived")
         send_us.append((t1 - t0) * 1e6 / burst)
         recv_us.append((t2 - t1) * 1e6 / burst)
-    multi.close()
     rx.close()
     tx.close()
     return statistics.median(send_us), statistics.median(recv_us)
