@@ -130,6 +130,7 @@ class UtpConnection:
         self.acks_deferred = 0  # datagrams() calls that held an ack back
         self._advertised = recv_buffer
         self._rto_deadline: int | None = None
+        self._persist_at: int | None = None  # when to probe a closed window of the peer
         self._dup_acks = 0
         self._loss_until: int | None = None  # no second window cut for losses before this seq
         self._closing = False
@@ -529,11 +530,15 @@ class UtpConnection:
     @property
     def timeout_at(self) -> int | None:
         """When ``on_timer`` must run next (microseconds), or None when no timer is armed:
-        the retransmission timeout, or the deadline of an ack being deferred."""
-        rto = self._rto_deadline
+        the retransmission timeout, the deadline of an ack being deferred, or the next probe of
+        the peer's closed window."""
+        due = self._rto_deadline
+        persist = self._persist_at
+        if persist is not None and (due is None or persist < due):
+            due = persist
         if self._ack_needed and not self._ack_now and self.state is not _CLOSED:
-            return self._ack_due if rto is None or self._ack_due < rto else rto
-        return rto
+            return self._ack_due if due is None or self._ack_due < due else due
+        return due
 
     @property
     def ack_deferred(self) -> bool:
@@ -661,6 +666,18 @@ class UtpConnection:
         size = self._send_len
         payload_size = self.payload_size
         flight = self.bytes_in_flight
+        if not flight and self.peer_wnd < min(size, payload_size):
+            # The peer's window is closed (less than a packet open) and nothing of ours is in
+            # flight. The ack it sends when its reader opens the window again tells us; until
+            # then one packet probes it per retransmission timeout (TCP's persist timer), in
+            # case that ack is lost. Probing on every ack instead made a reader that paused
+            # into a storm of one-packet exchanges, each a wake-up on both sides.
+            if self._persist_at is None:
+                self._persist_at = now_us + self.rtt.rto_us
+                return
+            if now_us < self._persist_at:
+                return
+        self._persist_at = None
         closing = self._closing
         sack = self._sack()
         tail = b"" if sack is None else bytes((0, len(sack))) + sack
@@ -748,5 +765,5 @@ class UtpConnection:
             return
         self.state = _CLOSED
         self.error = error
-        self._rto_deadline = None
+        self._rto_deadline = self._persist_at = None
         self._events.append(ev.Closed(error))
