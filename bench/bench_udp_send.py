@@ -1,8 +1,9 @@
 """What a burst of uTP-sized datagrams costs to hand to the kernel over loopback, by way of sending
-(Linux): ``sendto`` per datagram (what ``UtpSocket`` does), ``sendmmsg`` (ctypes) for the burst,
-one segmented ``sendmsg`` (``UDP_SEGMENT``), and the same into a receiver that coalesces
-(``UDP_GRO``). Thread CPU time per datagram, of the sending call and of reading the burst with
-``recvmsg`` (one call per datagram, or per coalesced run), median over the bursts.
+(Linux): ``sendto`` per datagram, ``sendmmsg`` (ctypes) for the burst, one segmented
+``sendmsg`` (``UDP_SEGMENT``, as ``UtpSocket.send_many`` sends), and the same into a receiver
+that coalesces (``UDP_GRO``, as ``UtpSocket`` reads). Thread CPU time per datagram, of the
+sending call and of reading the burst with ``recvmsg`` (one call per datagram, or per coalesced
+run), median over the bursts.
 
     python bench/bench_udp_send.py [--bursts 300] [--burst 46] [--size 1400]
 """

@@ -61,7 +61,7 @@ class Guard:
         """The audit hook: Python sockets' connects, datagrams and name lookups."""
         if not self.on:
             return
-        if event in ("socket.connect", "socket.sendto"):
+        if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
             sock, address = args[0], args[1]
             socket = sys.modules["socket"]  # loaded: a socket raised the event
             if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):

@@ -55,6 +55,14 @@ def test_plain_udp_sendto() -> None:
             pass
 
 
+def test_plain_udp_sendmsg() -> None:  # (as the uTP socket sends a run of datagrams)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.sendmsg([b"x", b"y"], [], 0, ("192.0.2.7", 6881))
+        except OSError:
+            pass
+
+
 @pytest.mark.anyio
 async def test_ssdp_multicast() -> None:
     async with await anyio.create_udp_socket(local_host="0.0.0.0") as sock:
@@ -174,7 +182,8 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
     for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
-                 "test_plain_udp_sendto", "test_ssdp_multicast", "test_natpmp_to_a_gateway",
+                 "test_plain_udp_sendto", "test_plain_udp_sendmsg", "test_ssdp_multicast",
+                 "test_natpmp_to_a_gateway",
                  "test_default_port_mapping", "test_child_process", "test_cli_at_defaults",
                  "test_dns_lookup", "test_lsd_announce", "test_lsd_join"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
@@ -183,5 +192,6 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     assert "239.255.255.250:1900: tests may only reach loopback" in output
     assert "192.168.1.1:5351: tests may only reach loopback" in output
     assert "socket.sendto to 239.255.255.250:1900: tests may only reach loopback (in process" in output
+    assert "socket.sendmsg to 192.0.2.7:6881: tests may only reach loopback" in output
     assert "UDP send to 239.192.152.143:6771: tests may only reach loopback" in output
     assert "LSD multicast group join: tests may run LSD only in a network namespace" in output

@@ -8,10 +8,16 @@ sender's raw address ``name_key``) and makes Python objects only for what it kee
 
 Slot ``i`` starts at ``i * STRIDE``: the sender's socket address (``NAME_SIZE`` bytes, zero
 padded), then the datagram (up to ``MAX_DATAGRAM`` bytes, so nothing is cut short).
+
+With ``coalesce`` the socket may hand over a run of datagrams from one sender in one slot
+(Linux ``UDP_GRO``): those a peer sent in one segmented send (``gso.py``), which then never
+get cut apart in the kernel. ``segment_size(i)`` says how: slot ``i`` holds datagrams of that
+many bytes laid end to end, the last possibly shorter (0: one datagram).
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
 import ctypes.util
 import mmap
@@ -25,6 +31,11 @@ MAX_DATAGRAM = 65536
 STRIDE = NAME_SIZE + MAX_DATAGRAM
 _MSG_DONTWAIT = 0x40  # Linux
 _NAME_KEY = struct.Struct("=4Q")
+UDP_GRO = getattr(socket, "UDP_GRO", 104)  # Linux >= 5.0 (netinet/udp.h)
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+CONTROL_SIZE = 32  # room for one cmsghdr (16 bytes) and its int: the UDP_GRO segment size
+_CMSG = struct.Struct("=QiiI")  # cmsg_len, cmsg_level, cmsg_type, the segment size
+_CONTROLLEN = 5  # msg_controllen's index in an _Mmsghdr read as 64-bit words
 
 
 class _Iovec(ctypes.Structure):
@@ -72,11 +83,13 @@ class MultiReceiver:
     for an error the socket reports (an ICMP error with ``IP_RECVERR``). The slots stay valid
     until the next ``receive``: whatever is kept must be copied out first."""
 
-    def __init__(self, family: int, slots: int) -> None:
+    def __init__(self, family: int, slots: int, *, coalesce: bool = False) -> None:
         if _RECVMMSG is None:
             raise OSError("recvmmsg is not available on this platform")
         self.family = family
         self.slots = slots
+        self.coalesce = coalesce
+        self._control = (ctypes.c_char * (CONTROL_SIZE * slots if coalesce else 1))()
         # anonymous memory: pages are only touched where datagrams land (a slot's first few KB)
         self.memory = mmap.mmap(-1, slots * STRIDE)  # (slicing it copies: cheap for a few bytes)
         self.buffer = memoryview(self.memory)  # (slicing it does not copy)
@@ -95,14 +108,23 @@ class MultiReceiver:
             hdr.msg_namelen = NAME_SIZE
             hdr.msg_iov = ctypes.pointer(self._iovecs[i])
             hdr.msg_iovlen = 1
+            if coalesce:
+                hdr.msg_control = ctypes.addressof(self._control) + i * CONTROL_SIZE
         words = memoryview(self._hdrs).cast("B").cast("I")
         self._lengths = words
         self._len_stride = ctypes.sizeof(_Mmsghdr) // 4
         self._len_offset = _Mmsghdr.msg_len.offset // 4
         self._hdrs_address = ctypes.addressof(self._hdrs)
+        # the kernel sets each msg_controllen to what it wrote: reset before every call
+        self._words = memoryview(self._hdrs).cast("B").cast("Q")
+        self._q_stride = ctypes.sizeof(_Mmsghdr) // 8
+        self._full = memoryview(array.array("Q", [CONTROL_SIZE] * slots))
+        self._control_view = memoryview(self._control).cast("B")
 
     def receive(self, fd: int) -> int:
         """Read up to ``slots`` waiting datagrams without blocking; how many were read."""
+        if self.coalesce:
+            self._words[_CONTROLLEN::self._q_stride] = self._full
         n = _RECVMMSG(fd, self._hdrs_address, self.slots, _MSG_DONTWAIT, None)
         if n >= 0:
             return int(n)
@@ -118,6 +140,17 @@ class MultiReceiver:
     def lengths(self, count: int) -> list[int]:
         """The sizes of the first ``count`` datagrams of the last ``receive``."""
         return list(self._lengths[self._len_offset:count * self._len_stride:self._len_stride])
+
+    def coalesced(self, count: int) -> bool:
+        """Whether any of the first ``count`` slots of the last ``receive`` holds several datagrams."""
+        return self.coalesce and any(self._words[_CONTROLLEN:count * self._q_stride:self._q_stride])
+
+    def segment_size(self, i: int) -> int:
+        """The size of the datagrams laid end to end in slot ``i`` (0: the slot holds one)."""
+        if not self._words[i * self._q_stride + _CONTROLLEN]:
+            return 0
+        _, level, kind, size = _CMSG.unpack_from(self._control_view, i * CONTROL_SIZE)
+        return size if level == SOL_UDP and kind == UDP_GRO else 0
 
     def name_key(self, i: int) -> tuple[int, int, int, int]:
         """The sender of datagram ``i`` as four integers (its raw socket address, padded)."""
@@ -141,7 +174,7 @@ class MultiReceiver:
     def close(self) -> None:
         """Release the buffers (no ``receive`` afterwards). A view still held elsewhere keeps
         the memory alive until it goes."""
-        for view in (self._lengths, self.buffer):
+        for view in (self._lengths, self._words, self._control_view, self.buffer):
             try:
                 view.release()
             except BufferError:

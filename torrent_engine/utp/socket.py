@@ -6,7 +6,9 @@ transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain 
 hands each to its connection's core (found by the sender's address and connection id in one
 dict lookup), and then flushes every connection touched once, so a batch of data packets is
 answered by at most one ack (the core may defer the ack of in-order data; a loop timer sends
-it by its deadline). A timer task drives retransmission timeouts.
+it by its deadline). What a connection sends in one flush leaves in runs, each one
+``sendmsg`` that the kernel cuts into datagrams (``gso.py``); on Linux the socket also reads
+such runs from a peer coalesced (``UDP_GRO``). A timer task drives retransmission timeouts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from typing import Any
 
 import anyio
@@ -28,7 +31,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import UtpError
-from . import mmsg
+from . import gso, mmsg
 from .connection import UtpConnection
 from .events import Readable
 from .packet import (
@@ -78,6 +81,16 @@ def _dual_stack_socket(port: int) -> socket.socket | None:
     return sock
 
 
+def _coalescing(sock: socket.socket) -> bool:
+    """Ask the kernel to hand over runs of datagrams from one sender together (``UDP_GRO``);
+    whether it agreed."""
+    try:
+        sock.setsockopt(mmsg.SOL_UDP, mmsg.UDP_GRO, 1)
+    except OSError:
+        return False
+    return True
+
+
 def _errqueue_errno(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     """The ``ee_errno`` of the ``sock_extended_err`` in an error-queue message's ancillary data."""
     for level, kind, payload in ancillary:
@@ -89,6 +102,25 @@ def _errqueue_errno(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 def _unmap(host: str) -> str:
     return host[7:] if host.startswith("::ffff:") and "." in host else host
+
+
+def _segments(multi: mmsg.MultiReceiver, lengths: list[int]) -> list[tuple[int, int, int, int]]:
+    """Every datagram of a ``recvmmsg`` batch in which some slots hold several (``UDP_GRO``):
+    ``(slot, offset of its sender's address, offset of the datagram, size)``."""
+    stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
+    out: list[tuple[int, int, int, int]] = []
+    for i, size in enumerate(lengths):
+        name = i * stride
+        segment = multi.segment_size(i)
+        if not segment:
+            out.append((i, name, name + skip, size))
+            continue
+        count, last = divmod(size, segment)
+        sizes = [segment] * count + [last] if last else [segment] * count
+        start = name + skip
+        # (zipped in C: this runs once per datagram of a coalesced slot)
+        out += zip(repeat(i), repeat(name), range(start, start + size, segment), sizes, strict=False)
+    return out
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -149,9 +181,11 @@ class UtpSocket:
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 recvmmsg: bool = True) -> None:
+                 recvmmsg: bool = True, segment: bool = True, coalesce: bool = True) -> None:
         self.on_accept = on_accept
         self._want_multi = recvmmsg and mmsg.available()
+        self._segment = segment and gso.available()  # runs of datagrams in one sendmsg (UDP_SEGMENT)
+        self._coalesce = coalesce  # runs of datagrams in one slot of a recvmmsg (UDP_GRO)
         self._multi: mmsg.MultiReceiver | None = None  # batch reads in one system call (Linux)
         self._clock = clock
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
@@ -176,6 +210,8 @@ class UtpSocket:
         self.send_errors = 0
         self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
         self.datagrams_sent = 0
+        self.segmented_sends = 0  # sendmsg calls that carried a run of datagrams (UDP_SEGMENT)
+        self.coalesced_reads = 0  # recvmmsg calls in which a slot held a run of datagrams (UDP_GRO)
 
     def now_us(self) -> int:
         """The socket's clock in microseconds."""
@@ -222,7 +258,8 @@ class UtpSocket:
             try:
                 if self._want_multi:
                     try:
-                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH)
+                        self._multi = mmsg.MultiReceiver(sock.family, READ_BATCH,
+                                                         coalesce=self._coalesce and _coalescing(sock))
                     except OSError as exc:
                         log.debug("recvmmsg unavailable (%s): reading datagrams one by one", exc)
                 loop.add_reader(fd, self._on_readable)
@@ -319,6 +356,42 @@ class UtpSocket:
                     self.send_errors += 1
                 else:
                     self._icmp_errors()
+
+    def send_many(self, datagrams: list[bytes], addr: Address) -> None:
+        """Send ``datagrams`` to ``addr`` in order: each run of equal-sized ones (the last of a run
+        may be shorter) in one ``sendmsg`` that the kernel cuts into datagrams (``UDP_SEGMENT``),
+        the rest with ``sendto``. Where the kernel or the route cannot segment, the socket sends
+        one by one from then on; a full buffer drops the run, as it would drop each datagram."""
+        sock = self._sock
+        if not self._segment or sock is None or self._transport is not None or len(datagrams) < 2:
+            for data in datagrams:
+                self.sendto(data, addr)
+            return
+        wire = addr
+        if self._dual and "." in addr[0] and ":" not in addr[0]:
+            wire = ("::ffff:" + addr[0], addr[1])
+        for start, stop in gso.runs(list(map(len, datagrams))):
+            if stop - start > 1 and self._segment:
+                run = datagrams[start:stop]
+                try:
+                    sock.sendmsg(run, gso.control(len(run[0])), 0, wire)  # (gathered by the kernel)
+                    self.datagrams_sent += len(run)
+                    self.segmented_sends += 1
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    self.datagrams_sent += len(run)
+                    self.send_errors += len(run)
+                    continue
+                except OSError as exc:
+                    if exc.errno in gso.UNSUPPORTED:
+                        log.debug("UDP segmentation unavailable (%s): datagrams one by one", exc)
+                        self._segment = False
+                    else:  # an earlier datagram's ICMP error, reported on this call (nothing sent)
+                        self._icmp_errors()
+                except ValueError:
+                    pass  # (sendto below counts it)
+            for i in range(start, stop):
+                self.sendto(datagrams[i], addr)
 
     def _icmp_errors(self) -> None:
         """An ICMP error came back: read which datagrams caused it. Where nothing listens on the
@@ -448,10 +521,18 @@ class UtpSocket:
             run_stream: UtpStream | None = None
             run_key = b""
             stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
-            for i, size in enumerate(lengths):
-                start = i * stride + skip
+            # (slot, where its sender's address is, where the datagram is, its size)
+            items: Any = zip(range(count), range(0, count * stride, stride),
+                             range(skip, count * stride, stride), lengths, strict=True)
+            received = count
+            if multi.coalesced(count):
+                items = _segments(multi, lengths)
+                received = len(items)
+                self.coalesced_reads += 1
+            for i, name, start, size in items:
                 # the sender's raw address and the datagram's first four bytes (type, connection id)
-                key = mem[start - skip:start + 4]
+                key = (mem[name:start + 4] if start - name == skip
+                       else mem[name:name + skip] + mem[start:start + 4])  # (past a slot's first datagram)
                 if key == run_key:  # (a datagram too short to be uTP is dropped by the core)
                     run.append(buf[start:start + size])
                     continue
@@ -469,7 +550,7 @@ class UtpSocket:
                 self._datagram(bytes(view), multi.address(i), now)
             if run_stream is not None:
                 run_stream._feed(run, now)
-            self.datagrams_received += count
+            self.datagrams_received += received
         self._after_batch(sock, count)
 
     def _after_batch(self, sock: socket.socket, count: int) -> None:
@@ -562,8 +643,12 @@ class UtpSocket:
             else:
                 self._wake_later.discard(stream)
                 stream._wake(flushing=True)
-        for d in conn.datagrams(now):
-            self.sendto(d, stream.remote)
+        out = conn.datagrams(now)
+        if out:
+            if len(out) == 1:
+                self.sendto(out[0], stream.remote)
+            else:
+                self.send_many(out, stream.remote)
         if conn.ack_deferred:  # sent with more data, or by the ack timer at the deadline
             self._deferred.add(stream)
             if self._ack_timer is None:

@@ -118,7 +118,7 @@ async def test_a_batch_of_data_is_answered_by_one_ack(read_path: str) -> None:
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(server.run, "127.0.0.1", 0)
-            assert (server._multi is not None) == (read_path == "recvmmsg")
+            assert (server._multi is not None) == read_path.startswith("recvmmsg")
             dest = server.local_address
             conn_id, seq = 0x2222, 700
             peer.sendto(encode_header(PacketType.SYN, conn_id, 0, 0, 1 << 20, seq, 0), dest)

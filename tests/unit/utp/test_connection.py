@@ -235,3 +235,39 @@ def test_a_partial_write_keeps_the_rest_for_the_caller() -> None:
     pkts = [decode(d) for d in a.datagrams(now + 1)]
     sent = b"".join(p.payload for p in pkts if p.type is PacketType.DATA)
     assert sent == data[3 * a.payload_size:] and pkts[-1].type is PacketType.FIN
+
+
+def test_a_closed_window_is_probed_once_per_timeout_not_on_every_ack() -> None:
+    a = UtpConnection.initiate(100, 500)
+    syn = decode(a.datagrams(0)[0])
+    b = UtpConnection.accept(syn, 9000, 10, recv_buffer=4000)
+    a.receive_packet(decode(b.datagrams(10)[0]), 20)
+    a.send(b"w" * 20_000)  # far more than b takes before its reader reads
+    now = 30
+    for _ in range(20):  # b's reader is paused: every ack says the window is (nearly) closed
+        now += 100
+        for d in a.datagrams(now):
+            b.receive_packet(decode(d), now)
+        for ack in b.datagrams(now + 1_000_000):  # (acked at once: the window is low)
+            a.receive_packet(decode(ack), now)
+        if not a.bytes_in_flight and a.peer_wnd < a.payload_size:
+            break
+    assert b.receive_window < b.payload_size and not a.bytes_in_flight
+    sent = a.packets_sent
+    for i in range(50):  # acks with a closed window, nothing in flight: no packet goes
+        assert a.datagrams(now + i) == []
+    assert a.packets_sent == sent
+    due = a.timeout_at
+    assert due is not None and due >= now + 500_000  # one probe per retransmission timeout
+    a.on_timer(due)
+    [probe] = a.datagrams(due)
+    assert decode(probe).type is PacketType.DATA
+    b.receive_packet(decode(probe), due)
+    a.receive_packet(decode(b.datagrams(due)[0]), due)
+    assert a.datagrams(due + 1) == []  # still closed: the next probe waits a timeout again
+    assert a.timeout_at is not None and a.timeout_at >= due + 500_000
+    got = b.read()  # the reader takes what waited: the window opens and b says so at once
+    [update] = b.datagrams(due + 2)
+    a.receive_packet(decode(update), due + 3)
+    assert len(a.datagrams(due + 4)) >= 2  # data flows again without waiting for the timer
+    assert got == b"w" * len(got)
