@@ -153,27 +153,55 @@ class PeerHandler:
 
     def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
         """The blocks and requests at the front of one read's messages, without an await;
-        returns how many it took (the rest go to ``on_message``, in order). The SHA-1 of the
-        blocks taken is advanced once per read (``Pieces.hash_taken``); our requests are
-        refilled once per read, in one write."""
-        done = 0
-        took_blocks = False
-        uploader = self._s.uploader
-        for msg in msgs:
-            if isinstance(msg, m.Piece):
-                if not self._take_block(peer, msg):
+        returns how many it took (the rest go to ``on_message``, in order). What a block costs
+        is kept to the picker's record and the copy into its piece: the lookups are made once
+        a read, the peer's and the session's counters are moved once a read, the SHA-1 of the
+        blocks taken is advanced once a read (``Pieces.hash_taken``), and our requests are
+        refilled once a read, in one write. A block that needs an await (a rate limit, a piece
+        that cannot be buffered now) ends the pass: ``on_message`` takes it."""
+        s = self._s
+        assert s._shared is not None
+        done = nblocks = nbytes = wasted = 0
+        uploader = s.uploader
+        pieces = s.pieces
+        can_take, take = pieces.can_take, pieces.take
+        received = s._picker.received
+        key = peer.key
+        unlimited = s._shared.download_limit.unlimited and s.download_limit.unlimited
+        piece_type, request_type = m.Piece, m.Request
+        try:
+            for msg in msgs:
+                if type(msg) is piece_type:
+                    index = msg.index
+                    if not unlimited or not can_take(index):
+                        break
+                    block = msg.block
+                    length = len(block)
+                    nblocks += 1
+                    nbytes += length
+                    result = received(key, index, msg.begin, length)
+                    if result.accepted:
+                        take(index, msg.begin, block, result.piece_complete)
+                        if result.cancels:
+                            assert s._tg is not None
+                            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+                    else:
+                        wasted += length
+                elif type(msg) is not request_type or not uploader.take_request(peer, msg):
                     break
-                took_blocks = True
-            elif not isinstance(msg, m.Request) or not uploader.take_request(peer, msg):
-                break
-            done += 1
-        if took_blocks:
-            self._s.pieces.hash_taken()
-        if took_blocks and not peer.closed:
-            requests = self.pick_requests(peer)
-            if requests:
-                peer.last_sent = time.monotonic()
-                peer.link.write(m.encode_requests(requests))
+                done += 1
+        finally:
+            if nblocks:
+                requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
+                s.stats.downloaded(nbytes)
+                s.wasted += wasted
+        if nblocks:
+            pieces.hash_taken()
+            if not peer.closed:
+                requests = self.pick_requests(peer)
+                if requests:
+                    peer.last_sent = time.monotonic()
+                    peer.link.write(m.encode_requests(requests))
         return done
 
     def _take_block(self, peer: PeerState, msg: m.Piece, *, limited: bool = False) -> bool:
