@@ -37,6 +37,10 @@ OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata mess
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
+# The receive buffers of a session's peers, in all: each connected peer's may grow to the power
+# of two at or below its share (a connection's own ceiling, 1 MiB, for up to 8 peers; 256 KiB
+# for 20, whose reads from rate-limited peers rarely bring more; never below 64 KiB).
+RECEIVE_BUDGET = 8 * 1024 * 1024
 
 
 class PeerHandler:
@@ -44,6 +48,7 @@ class PeerHandler:
 
     def __init__(self, session: Session) -> None:
         self._s = session
+        self._receive_share = 0  # what each peer's receive buffer may grow to (_share_receive)
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
@@ -80,6 +85,7 @@ class PeerHandler:
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=s.config.min_request_queue, client=link.peer_id_client)
         s._peers[key] = peer
+        self._share_receive(peer)
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
         s.events.publish(ev.PeerConnected(info_hash=s.info_hash_hex, address=host, port=port,
@@ -102,6 +108,7 @@ class PeerHandler:
         s = self._s
         if s._peers.get(peer.key) is peer:
             del s._peers[peer.key]
+            self._share_receive(None)
         s._picker.peer_gone(peer.key)
         s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
@@ -110,6 +117,22 @@ class PeerHandler:
                             both_seeds=peer.is_seed and s.state is State.SEEDING)
         if not peer.am_choking and s._swarm is not None:
             s.uploader.rechoke_soon()
+
+    def _share_receive(self, joined: PeerState | None) -> None:
+        """Split ``RECEIVE_BUDGET`` among the connected peers: a peer that ``joined`` gets the
+        share; when the share changes, every peer does. (Twenty 1 MiB receive buffers cost 20
+        MiB and their first touches, for reads that seldom fill a quarter of them.)"""
+        peers = self._s._peers
+        share = 1 << max(0, (RECEIVE_BUDGET // max(1, len(peers))).bit_length() - 1)
+        if share != self._receive_share:
+            self._receive_share = share
+            targets = list(peers.values())
+        else:
+            targets = [joined] if joined is not None else []
+        for peer in targets:
+            set_max = getattr(peer.link, "set_max_buffer", None)  # (a test's stand-in may lack it)
+            if set_max is not None:
+                set_max(share)
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
