@@ -219,8 +219,11 @@ class PeerHandler:
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
         if result.cancels:
-            assert s._tg is not None
-            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+            if limited:  # (the slow path: a link that only receives may be among them)
+                assert s._tg is not None
+                s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+            else:
+                self.cancel_now(result.cancels)
         return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
@@ -381,6 +384,24 @@ class PeerHandler:
             await s.pieces.store(index, begin, msg.block, result.piece_complete)
             await self.cancel_elsewhere(result.cancels)
         await self.fill_requests(peer)
+
+    def cancel_now(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
+        """Endgame: the block came; CANCEL it at the other peers it was asked of, each written
+        at once, without a task or an await (a web seed among them needs nothing). With 20 peers
+        endgame sends hundreds of them a download, and a task group per block cost more than
+        the block. A peer whose connection has ended is closed."""
+        peers = self._s._peers
+        now = time.monotonic()
+        for key, block in cancels:
+            other = peers.get(key)  # type: ignore[call-overload]
+            if other is None or other.closed:
+                continue
+            try:
+                other.link.write(m.Cancel(block.index, block.begin, block.length).to_bytes())
+            except Exception as exc:  # its connection has ended (its own task reports why): not ours
+                other.close(f"send failed: {exc}")
+            else:
+                other.last_sent = now
 
     async def cancel_elsewhere(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
         """Endgame: the block came; CANCEL it at the other peers it was asked of (a web seed among
