@@ -37,6 +37,11 @@ OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata mess
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
+# A pipeline cut to its memory share is refilled once this much of it is free (at most
+# REQUEST_BATCH), not half of it (``requesting.requests_wanted``): 20 rate-capped peers with 38
+# requests each made 1.5x the writes and picks for the same blocks, and used more CPU per GiB
+# (bench/RESULTS.md).
+SHARE_BATCH_PERCENT = 75
 # The receive buffers of a session's peers, in all: each connected peer's may grow to the power
 # of two at or below its share (a connection's own ceiling, 1 MiB, for up to 8 peers; 256 KiB
 # for 20, whose reads from rate-limited peers rarely bring more; never below 64 KiB).
@@ -348,10 +353,18 @@ class PeerHandler:
         if peer.peer_choking and not peer.allowed_fast:
             return []
         picker = s._picker
-        depth = min(requesting.queue_depth(peer, s.config), self._memory_share(len(s._peers)))
-        want = requesting.requests_wanted(depth, picker.in_flight(peer.key))
-        if not want:
-            return []
+        depth = requesting.queue_depth(peer, s.config)
+        share = self._memory_share(len(s._peers))
+        in_flight = picker.in_flight(peer.key)
+        if share < depth:  # a short pipeline, cut to its share of the piece buffers (many peers)
+            want = share - in_flight
+            batch = min(requesting.REQUEST_BATCH, share * SHARE_BATCH_PERCENT // 100)
+            if want <= 0 or (in_flight and want < batch):
+                return []
+        else:
+            want = requesting.requests_wanted(depth, in_flight)
+            if not want:
+                return []
         # (pieces whose v2 hash is not known yet are not asked for)
         blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic())
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
