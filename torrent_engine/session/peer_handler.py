@@ -38,9 +38,8 @@ OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
 # A pipeline cut to its memory share is refilled once this much of it is free (at most
-# REQUEST_BATCH), not half of it (``requesting.requests_wanted``): 20 rate-capped peers with 38
-# requests each made 1.5x the writes and picks for the same blocks, and used more CPU per GiB
-# (bench/RESULTS.md).
+# REQUEST_BATCH), not half of it (``requesting.requests_wanted``): with 20 rate-capped peers
+# (38 requests each) that took 4-7 % less CPU per GiB, in fewer writes (bench/RESULTS.md).
 SHARE_BATCH_PERCENT = 75
 # The receive buffers of a session's peers, in all: each connected peer's may grow to the power
 # of two at or below its share (a connection's own ceiling, 1 MiB, for up to 8 peers; 256 KiB

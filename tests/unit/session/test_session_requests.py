@@ -123,8 +123,8 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
 @pytest.mark.anyio
 async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_free(tmp_path: Path) -> None:
     """Piece buffers for 42 blocks, 2-block pieces: one fast peer (queue depth 250) may have
-    40 requests in flight. Refilled when half of them are free, a short pipeline costs twice the
-    writes and picks; it is refilled once 30 are free."""
+    40 requests in flight; such a short pipeline is refilled once three quarters of it (30) are
+    free, not half of it."""
     from torrent_engine.create import create_torrent
 
     (tmp_path / "p").mkdir()
