@@ -12,7 +12,9 @@ The receive buffer is one bytearray, reused: a read lands after the bytes alread
 less than a quarter of it is left, the incomplete message at the end is moved to the front (at
 most one message is ever moved). It starts at ``START_BUFFER`` (an idle peer costs little) and
 grows, up to ``BUFFER_SIZE``, while reads fill all the room they are given (a busy peer gets
-large reads). So nothing is allocated per read, and a ``Piece`` block handed to the
+large reads). The owner may lower that ceiling (``set_max_buffer``: a session with many busy
+peers shares a budget among them); a buffer above a lowered ceiling shrinks at its next read.
+So nothing is allocated per read, and a ``Piece`` block handed to the
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
@@ -54,6 +56,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.wire = wire
         self._decrypt = decrypt
         self._size = START_BUFFER  # what the buffer should be (grows with the reads)
+        self._max = BUFFER_SIZE  # the most _size may grow to (set_max_buffer)
         self._offered = 0  # room given to the last read
         self._buf = bytearray(max(START_BUFFER, len(initial) + START_BUFFER // 4))
         self._view = memoryview(self._buf)
@@ -90,8 +93,10 @@ class PeerProtocol(asyncio.BufferedProtocol):
         room = size - end
         # (a message bigger than the buffer -- its size is bounded by parse_batch -- grows it too)
         wanted = max(self._size, self._need + self._size // 4)
-        if size < wanted or room < size // 4 or room < self._need - pending:
-            if size < wanted:
+        # (above twice what is wanted: the ceiling was lowered, or a big message has passed)
+        resize = size < wanted or (size > 2 * wanted and pending < wanted)
+        if resize or room < size // 4 or room < self._need - pending:
+            if resize:
                 buf = bytearray(wanted)
                 buf[:pending] = self._view[start:end]
                 self._buf, self._view = buf, memoryview(buf)
@@ -103,8 +108,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         return self._view[self._end:]
 
     def buffer_updated(self, nbytes: int) -> None:  # noqa: D102
-        if nbytes and nbytes >= self._offered and self._size < BUFFER_SIZE:
-            self._size = min(BUFFER_SIZE, self._size * 4)  # the read filled all it was given
+        if nbytes and nbytes >= self._offered and self._size < self._max:
+            self._size = min(self._max, self._size * 4)  # the read filled all it was given
         end = self._end
         self._end = end + nbytes
         self.bytes_received += nbytes
@@ -153,6 +158,12 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._paused = True
             assert self.transport is not None
             self.transport.pause_reading()
+
+    def set_max_buffer(self, size: int) -> None:
+        """The most the receive buffer may grow to (clamped to ``START_BUFFER``..``BUFFER_SIZE``);
+        a buffer already larger shrinks to it at its next read."""
+        self._max = min(BUFFER_SIZE, max(START_BUFFER, size))
+        self._size = min(self._size, self._max)
 
     def take_all(self) -> list[Message]:
         """Every queued message; the queue is left empty and reading stays paused until
@@ -260,6 +271,10 @@ class TcpPeerConnection(PeerConnection):
                     proto.queue.pop()
                 proto.lose(exc)
                 return
+
+    def set_max_buffer(self, size: int) -> None:
+        """The most bytes the receive buffer may grow to (``PeerProtocol.set_max_buffer``)."""
+        self._protocol.set_max_buffer(size)
 
     def _raise(self) -> None:
         err = self._protocol.error
