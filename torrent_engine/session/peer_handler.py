@@ -210,8 +210,7 @@ class PeerHandler:
                     if result.accepted:
                         take(index, msg.begin, block, result.piece_complete)
                         if result.cancels:
-                            assert s._tg is not None
-                            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+                            self.cancel_now(result.cancels)
                     else:
                         wasted += length
                 elif type(msg) is not request_type or not uploader.take_request(peer, msg):
@@ -231,15 +230,11 @@ class PeerHandler:
                     peer.link.write(m.encode_requests(requests))
         return done
 
-    def _take_block(self, peer: PeerState, msg: m.Piece, *, limited: bool = False) -> bool:
-        """Take one block without an await; False (nothing done) when it needs one: a rate limit
-        to wait for (unless ``limited``: waited already), or a piece that cannot be buffered now."""
+    def _take_block(self, peer: PeerState, msg: m.Piece) -> bool:
+        """Take one block that waited for the rate limits (``_on_piece``) without a further
+        await; False (nothing done) when its piece cannot be buffered now."""
         s = self._s
         index, begin, length = msg.index, msg.begin, len(msg.block)
-        if not limited:
-            assert s._shared is not None
-            if not (s._shared.download_limit.unlimited and s.download_limit.unlimited):
-                return False
         pieces = s.pieces
         if not pieces.can_take(index):
             return False
@@ -250,12 +245,9 @@ class PeerHandler:
             s.wasted += length
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
-        if result.cancels:
-            if limited:  # (the slow path: a link that only receives may be among them)
-                assert s._tg is not None
-                s._tg.start_soon(self.cancel_elsewhere, result.cancels)
-            else:
-                self.cancel_now(result.cancels)
+        if result.cancels:  # (a link that only receives may be among them: in a task)
+            assert s._tg is not None
+            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
         return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
@@ -411,7 +403,7 @@ class PeerHandler:
         if not s.download_limit.unlimited:
             await s.download_limit.consume(length)
         await s.pieces.wait_for_room(index)
-        if self._take_block(peer, msg, limited=True):
+        if self._take_block(peer, msg):
             await self.fill_requests(peer)
             return
         # past the memory cap with pieces still being assembled: this one goes to disk block by block
