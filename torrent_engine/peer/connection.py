@@ -147,7 +147,7 @@ class PeerConnection:
 
     def set_max_buffer(self, size: int) -> None:
         """The most bytes the receive buffer may grow to. Nothing here: this path reads
-        ``RECEIVE_SIZE`` at a time (``TcpPeerConnection``'s buffer grows with its reads)."""
+        ``RECEIVE_SIZE`` at a time (``ProtocolPeerConnection``'s buffer grows with its reads)."""
 
     def receive_nowait(self) -> Message | None:
         """The next message if one is already buffered, else ``None`` (no I/O)."""

@@ -1,10 +1,11 @@
-"""The TCP receive path after the handshakes: an asyncio ``BufferedProtocol`` that lets the socket
+"""The receive path after the handshakes: an asyncio ``BufferedProtocol`` that lets the socket
 write straight into receive buffers we own, decrypts in place (MSE/RC4), and parses every message
-of a read in one synchronous pass (``PeerWire.parse_batch``).
+of a read in one synchronous pass (``PeerWire.parse_batch``). TCP and uTP links both use it.
 
-The handshakes run over an anyio ``SocketStream`` (``connection.py``); then ``TcpPeerConnection``
-takes its socket over (a ``dup`` of it, on the running asyncio loop, uvloop where present) and the
-anyio stream is closed. The protocol owns no task: the task that calls ``run``/``receive`` is the
+The handshakes run over an anyio ``SocketStream`` (``connection.py``); then ``ProtocolPeerConnection``
+takes a TCP socket over (a ``dup`` of it, on the running asyncio loop, uvloop where present) and the
+anyio stream is closed (a uTP stream keeps its connection, whose socket feeds the protocol:
+``take_over``). The protocol owns no task: the task that calls ``run``/``receive`` is the
 connection's owner, and ``aclose`` (always called by that owner) aborts the transport, so a
 stopped session leaves no socket behind.
 
@@ -40,7 +41,7 @@ from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
 
-__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "TcpPeerConnection", "take_over"]
+__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "ProtocolPeerConnection", "take_over"]
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         return self._writable
 
 
-class TcpPeerConnection(PeerConnection):
+class ProtocolPeerConnection(PeerConnection):
     """A ``PeerConnection`` whose bytes move through a ``PeerProtocol`` on the asyncio loop.
 
     ``run(handler)`` is the fast path: each read's messages go to ``handler`` synchronously,
@@ -384,7 +385,7 @@ class TcpPeerConnection(PeerConnection):
 
 
 class _NoStream(anyio.abc.ByteStream):
-    """Stands in for the anyio stream a ``TcpPeerConnection`` no longer has."""
+    """Stands in for the anyio stream a ``ProtocolPeerConnection`` no longer has."""
 
     async def receive(self, max_bytes: int = 65536) -> bytes:  # noqa: D102
         raise anyio.ClosedResourceError
@@ -401,7 +402,7 @@ class _NoStream(anyio.abc.ByteStream):
 
 async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tuple[str, int] | None,
                     encrypt: StreamCipher | None, decrypt: StreamCipher | None, read_timeout: float,
-                    mse: bool) -> TcpPeerConnection | None:
+                    mse: bool) -> ProtocolPeerConnection | None:
     """Move a handshaken TCP connection from its anyio stream onto a ``PeerProtocol``.
 
     ``None`` (the stream untouched) when this is not a TCP socket on an asyncio loop whose
@@ -416,7 +417,7 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
             return PeerProtocol(wire, decrypt, wire.take_buffered() + pending)
 
         protocol, transport = attach(make)
-        conn = TcpPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+        conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
                                  read_timeout=read_timeout, mse=mse)
         if protocol._end:  # a read's worth already here: parse it as the socket would
             protocol.buffer_updated(0)
@@ -453,7 +454,7 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     except BaseException:
         dup.close()
         raise
-    conn = TcpPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+    conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
                              read_timeout=read_timeout, mse=mse)
     if initial:  # a read's worth already here: parse it as the loop would
         protocol.buffer_updated(0)

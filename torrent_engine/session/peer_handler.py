@@ -134,9 +134,7 @@ class PeerHandler:
         else:
             targets = [joined] if joined is not None else []
         for peer in targets:
-            set_max = getattr(peer.link, "set_max_buffer", None)  # (a test's stand-in may lack it)
-            if set_max is not None:
-                set_max(share)
+            peer.link.set_max_buffer(share)
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""

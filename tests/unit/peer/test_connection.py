@@ -357,7 +357,7 @@ async def test_run_hands_over_every_message_in_order(
 
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption,
                              opener=opener)
-        assert (type(conn).__name__ == "TcpPeerConnection") is tcp
+        assert (type(conn).__name__ == "ProtocolPeerConnection") is tcp
         seen: list[object] = []
         kept: list[Piece] = []
         batches = 0
@@ -485,7 +485,7 @@ async def test_reading_stops_while_a_message_waits_for_the_owner() -> None:
 
     async with server("disable", serve) as (port, _):
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
-        assert type(conn).__name__ == "TcpPeerConnection"
+        assert type(conn).__name__ == "ProtocolPeerConnection"
         proto = conn._protocol  # type: ignore[attr-defined]
         got: list[tuple[int, int, bytes]] = []
         release = anyio.Event()
