@@ -55,6 +55,10 @@ class PeerLink:
         """Tell the wire codec the torrent's piece count and sizes (once the metadata is known)."""
         self.conn.set_metadata(num_pieces, piece_size)
 
+    def set_max_buffer(self, size: int) -> None:
+        """The most bytes the connection's receive buffer may grow to."""
+        self.conn.set_max_buffer(size)
+
     async def receive(self) -> Message:
         """The next message from the peer."""
         return await self.conn.receive()

@@ -1,7 +1,7 @@
 """Misbehaving peers of our own making next to an honest seeder: the download still completes.
 
-``FakePeer`` is a minimal BitTorrent peer over the sans-I/O ``PeerWire`` (plaintext) that has
-every piece, unchokes at once and answers requests according to its ``behaviour``.
+``FakePeer`` has every piece, unchokes at once and answers requests according to its
+``behaviour``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torrent_engine.peer.wire import PeerWire
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
 
+from .fake_seed import FakeSeed
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
 pytestmark = pytest.mark.anyio
@@ -30,50 +31,25 @@ pytestmark = pytest.mark.anyio
 FILES = (("a.bin", 600_001), ("b.bin", 150_000))
 
 
-class FakePeer:
+class FakePeer(FakeSeed):
+    """Answers requests according to its ``behaviour``."""
+
     def __init__(self, torrent: Torrent, behaviour: str) -> None:
-        self.torrent = torrent
+        super().__init__(torrent)
         self.behaviour = behaviour
         self.requests = 0
-        self.connections = 0
-        self.port = 0
 
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        task_status.started()
-        async with listener:
-            await listener.serve(self._handle)
-
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        self.connections += 1
-        t = self.torrent
-        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
-                        reserved=m.make_reserved(extension=False, fast=False),
-                        num_pieces=t.num_pieces, piece_size=t.piece_size)
-        async with stream:
-            try:
-                await self._talk(stream, wire)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                pass
-
-    async def _talk(self, stream: anyio.abc.SocketStream, wire: PeerWire) -> None:
-        await stream.send(wire.handshake())
-        full = m.Bitfield.from_indexes(range(self.torrent.num_pieces), self.torrent.num_pieces)
-        await stream.send(wire.send(full) + wire.send(m.Unchoke()))
-        while True:
-            wire.receive_data(await stream.receive())
-            for msg in wire.events():
-                if not isinstance(msg, m.Request):
-                    continue
-                self.requests += 1
-                if self.behaviour == "liar":
-                    await stream.send(wire.send(m.Piece(msg.index, msg.begin, os.urandom(msg.length))))
-                elif self.behaviour == "oversized":
-                    body = os.urandom(1 << 20)  # a 1 MiB "block": longer than any message may be
-                    await stream.send(struct.pack(">IBII", 9 + len(body), 7, msg.index, msg.begin) + body)
-                elif self.behaviour == "staller":
-                    pass  # accepts requests, never answers
+    async def on_message(self, msg: m.Message, wire: PeerWire, stream: anyio.abc.SocketStream) -> None:
+        if not isinstance(msg, m.Request):
+            return
+        self.requests += 1
+        if self.behaviour == "liar":
+            await stream.send(wire.send(m.Piece(msg.index, msg.begin, os.urandom(msg.length))))
+        elif self.behaviour == "oversized":
+            body = os.urandom(1 << 20)  # a 1 MiB "block": longer than any message may be
+            await stream.send(struct.pack(">IBII", 9 + len(body), 7, msg.index, msg.begin) + body)
+        elif self.behaviour == "staller":
+            pass  # accepts requests, never answers
 
 
 @pytest.mark.parametrize(("behaviour", "buffer"), [

@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -68,6 +69,21 @@ async def test_v2_only_torrent(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
+def assert_nothing_left(scenario: Callable[[], Awaitable[tuple[int, int, int, int]]]) -> None:
+    """Run ``scenario`` (which returns tasks and fds counted before its sessions started and
+    after they stopped) in a fresh loop, then wait for the threads to be back to what they
+    were. The scenario runs its swarm twice and measures the second: the loop's first listener
+    makes libuv reserve a spare fd (/dev/null) for good."""
+    threads = threading.active_count()
+    tasks_before, tasks_after, fds_before, fds_after = run(scenario)
+    assert tasks_after == tasks_before
+    assert fds_after == fds_before
+    deadline = time.monotonic() + 10
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+
+
 def test_stop_leaves_no_task_socket_or_thread(tmp_path: Path) -> None:
     """Tasks and descriptors are counted inside the loop right after stop(); threads after the
     loop ends (anyio parks idle worker threads in a pool until then, and they hold nothing)."""
@@ -93,18 +109,10 @@ def test_stop_leaves_no_task_socket_or_thread(tmp_path: Path) -> None:
         return tasks, task_count(), fds, open_fds()
 
     async def scenario() -> tuple[int, int, int, int]:
-        # warm-up: the loop's first listener makes libuv reserve a spare fd (/dev/null) for good
-        await swarm("warm")
+        await swarm("warm")  # (libuv's spare fd, see assert_nothing_left)
         return await swarm("leech")
 
-    threads = threading.active_count()
-    tasks_before, tasks_after, fds_before, fds_after = run(scenario)
-    assert tasks_after == tasks_before
-    assert fds_after == fds_before
-    deadline = time.monotonic() + 10
-    while threading.active_count() > threads and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+    assert_nothing_left(scenario)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
@@ -146,17 +154,10 @@ def test_stop_mid_transfer_leaves_no_task_socket_thread_or_open_file(tmp_path: P
         return tasks, task_count(), fds, open_fds()
 
     async def scenario() -> tuple[int, int, int, int]:
-        await swarm("warm")  # (libuv's spare fd, see above)
+        await swarm("warm")  # (libuv's spare fd, see assert_nothing_left)
         return await swarm("leech")
 
-    threads = threading.active_count()
-    tasks_before, tasks_after, fds_before, fds_after = run(scenario)
-    assert tasks_after == tasks_before
-    assert fds_after == fds_before
-    deadline = time.monotonic() + 10
-    while threading.active_count() > threads and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threading.active_count() == threads, [t.name for t in threading.enumerate()]
+    assert_nothing_left(scenario)
 
 
 async def test_cancel_deletes_partial_files(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from torrent_engine.peer.wire import PeerWire
 from torrent_engine.session import PeerState, Session
 from torrent_engine.session_state import State
 
+from .fake_seed import FakeSeed
 from .helpers import loopback_config, make_payload, make_torrent, record_sent_messages, same_files
 
 pytestmark = pytest.mark.anyio
@@ -108,52 +109,29 @@ async def test_a_hybrid_over_its_v1_info_hash_learns_its_layers_from_its_data(
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
-class HashLiar:
+class HashLiar(FakeSeed):
     """A peer that has every piece, answers every hash request with hashes that do not hash to
     the pieces root (or, with ``reject``, with a hash reject), and never sends a block."""
 
     def __init__(self, torrent: Torrent, *, reject: bool = False) -> None:
-        self.torrent = torrent
+        super().__init__(torrent)
         self.reject = reject
         self.hash_requests = 0
         self.answered = anyio.Event()  # it has sent its first (false or reject) answer
-        self.port = 0
 
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        task_status.started()
-        async with listener:
-            await listener.serve(self._handle)
-
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        t = self.torrent
-        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
-                        reserved=m.make_reserved(extension=False, fast=False),
-                        num_pieces=t.num_pieces, piece_size=t.piece_size)
-        async with stream:
-            try:
-                await stream.send(wire.handshake())
-                full = m.Bitfield.from_indexes(range(t.num_pieces), t.num_pieces)
-                await stream.send(wire.send(full) + wire.send(m.Unchoke()))
-                while True:
-                    wire.receive_data(await stream.receive())
-                    for msg in wire.events():
-                        if isinstance(msg, m.HashRequest):
-                            self.hash_requests += 1
-                            if self.reject:
-                                no = m.HashReject(msg.pieces_root, msg.base_layer, msg.index, msg.length,
-                                                  msg.proof_layers)
-                                await stream.send(wire.send(no))
-                                continue
-                            good = hashes_for(t.piece_layers, t.piece_length, msg)
-                            assert good is not None
-                            false = os.urandom(32) + good.hashes[32:]
-                            await stream.send(wire.send(m.Hashes(msg.pieces_root, msg.base_layer, msg.index,
-                                                                 msg.length, msg.proof_layers, false)))
-                        self.answered.set()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                pass
+    async def on_message(self, msg: m.Message, wire: PeerWire, stream: anyio.abc.SocketStream) -> None:
+        if isinstance(msg, m.HashRequest):
+            self.hash_requests += 1
+            if self.reject:
+                no = m.HashReject(msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers)
+                await stream.send(wire.send(no))
+            else:
+                good = hashes_for(self.torrent.piece_layers, self.torrent.piece_length, msg)
+                assert good is not None
+                false = os.urandom(32) + good.hashes[32:]
+                await stream.send(wire.send(m.Hashes(msg.pieces_root, msg.base_layer, msg.index,
+                                                     msg.length, msg.proof_layers, false)))
+            self.answered.set()
 
 
 async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_another(

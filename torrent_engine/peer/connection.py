@@ -145,6 +145,10 @@ class PeerConnection:
         """The torrent's piece count and sizes, once known: messages are checked against them."""
         self.wire.set_metadata(num_pieces, piece_size)
 
+    def set_max_buffer(self, size: int) -> None:
+        """The most bytes the receive buffer may grow to. Nothing here: this path reads
+        ``RECEIVE_SIZE`` at a time (``ProtocolPeerConnection``'s buffer grows with its reads)."""
+
     def receive_nowait(self) -> Message | None:
         """The next message if one is already buffered, else ``None`` (no I/O)."""
         try:

@@ -1,10 +1,11 @@
-"""The TCP receive path after the handshakes: an asyncio ``BufferedProtocol`` that lets the socket
+"""The receive path after the handshakes: an asyncio ``BufferedProtocol`` that lets the socket
 write straight into receive buffers we own, decrypts in place (MSE/RC4), and parses every message
-of a read in one synchronous pass (``PeerWire.parse_batch``).
+of a read in one synchronous pass (``PeerWire.parse_batch``). TCP and uTP links both use it.
 
-The handshakes run over an anyio ``SocketStream`` (``connection.py``); then ``TcpPeerConnection``
-takes its socket over (a ``dup`` of it, on the running asyncio loop, uvloop where present) and the
-anyio stream is closed. The protocol owns no task: the task that calls ``run``/``receive`` is the
+The handshakes run over an anyio ``SocketStream`` (``connection.py``); then ``ProtocolPeerConnection``
+takes a TCP socket over (a ``dup`` of it, on the running asyncio loop, uvloop where present) and the
+anyio stream is closed (a uTP stream keeps its connection, whose socket feeds the protocol:
+``take_over``). The protocol owns no task: the task that calls ``run``/``receive`` is the
 connection's owner, and ``aclose`` (always called by that owner) aborts the transport, so a
 stopped session leaves no socket behind.
 
@@ -12,7 +13,9 @@ The receive buffer is one bytearray, reused: a read lands after the bytes alread
 less than a quarter of it is left, the incomplete message at the end is moved to the front (at
 most one message is ever moved). It starts at ``START_BUFFER`` (an idle peer costs little) and
 grows, up to ``BUFFER_SIZE``, while reads fill all the room they are given (a busy peer gets
-large reads). So nothing is allocated per read, and a ``Piece`` block handed to the
+large reads). The owner may lower that ceiling (``set_max_buffer``: a session with many busy
+peers shares a budget among them); a buffer above a lowered ceiling shrinks at its next read.
+So nothing is allocated per read, and a ``Piece`` block handed to the
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
@@ -38,7 +41,7 @@ from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
 
-__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "TcpPeerConnection", "take_over"]
+__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "ProtocolPeerConnection", "take_over"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.wire = wire
         self._decrypt = decrypt
         self._size = START_BUFFER  # what the buffer should be (grows with the reads)
+        self._max = BUFFER_SIZE  # the most _size may grow to (set_max_buffer)
         self._offered = 0  # room given to the last read
         self._buf = bytearray(max(START_BUFFER, len(initial) + START_BUFFER // 4))
         self._view = memoryview(self._buf)
@@ -90,8 +94,10 @@ class PeerProtocol(asyncio.BufferedProtocol):
         room = size - end
         # (a message bigger than the buffer -- its size is bounded by parse_batch -- grows it too)
         wanted = max(self._size, self._need + self._size // 4)
-        if size < wanted or room < size // 4 or room < self._need - pending:
-            if size < wanted:
+        # (above twice what is wanted: the ceiling was lowered, or a big message has passed)
+        resize = size < wanted or (size > 2 * wanted and pending < wanted)
+        if resize or room < size // 4 or room < self._need - pending:
+            if resize:
                 buf = bytearray(wanted)
                 buf[:pending] = self._view[start:end]
                 self._buf, self._view = buf, memoryview(buf)
@@ -103,8 +109,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         return self._view[self._end:]
 
     def buffer_updated(self, nbytes: int) -> None:  # noqa: D102
-        if nbytes and nbytes >= self._offered and self._size < BUFFER_SIZE:
-            self._size = min(BUFFER_SIZE, self._size * 4)  # the read filled all it was given
+        if nbytes and nbytes >= self._offered and self._size < self._max:
+            self._size = min(self._max, self._size * 4)  # the read filled all it was given
         end = self._end
         self._end = end + nbytes
         self.bytes_received += nbytes
@@ -153,6 +159,12 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._paused = True
             assert self.transport is not None
             self.transport.pause_reading()
+
+    def set_max_buffer(self, size: int) -> None:
+        """The most the receive buffer may grow to (clamped to ``START_BUFFER``..``BUFFER_SIZE``);
+        a buffer already larger shrinks to it at its next read."""
+        self._max = min(BUFFER_SIZE, max(START_BUFFER, size))
+        self._size = min(self._size, self._max)
 
     def take_all(self) -> list[Message]:
         """Every queued message; the queue is left empty and reading stays paused until
@@ -223,7 +235,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         return self._writable
 
 
-class TcpPeerConnection(PeerConnection):
+class ProtocolPeerConnection(PeerConnection):
     """A ``PeerConnection`` whose bytes move through a ``PeerProtocol`` on the asyncio loop.
 
     ``run(handler)`` is the fast path: each read's messages go to ``handler`` synchronously,
@@ -260,6 +272,10 @@ class TcpPeerConnection(PeerConnection):
                     proto.queue.pop()
                 proto.lose(exc)
                 return
+
+    def set_max_buffer(self, size: int) -> None:
+        """The most bytes the receive buffer may grow to (``PeerProtocol.set_max_buffer``)."""
+        self._protocol.set_max_buffer(size)
 
     def _raise(self) -> None:
         err = self._protocol.error
@@ -369,7 +385,7 @@ class TcpPeerConnection(PeerConnection):
 
 
 class _NoStream(anyio.abc.ByteStream):
-    """Stands in for the anyio stream a ``TcpPeerConnection`` no longer has."""
+    """Stands in for the anyio stream a ``ProtocolPeerConnection`` no longer has."""
 
     async def receive(self, max_bytes: int = 65536) -> bytes:  # noqa: D102
         raise anyio.ClosedResourceError
@@ -386,7 +402,7 @@ class _NoStream(anyio.abc.ByteStream):
 
 async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tuple[str, int] | None,
                     encrypt: StreamCipher | None, decrypt: StreamCipher | None, read_timeout: float,
-                    mse: bool) -> TcpPeerConnection | None:
+                    mse: bool) -> ProtocolPeerConnection | None:
     """Move a handshaken TCP connection from its anyio stream onto a ``PeerProtocol``.
 
     ``None`` (the stream untouched) when this is not a TCP socket on an asyncio loop whose
@@ -401,7 +417,7 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
             return PeerProtocol(wire, decrypt, wire.take_buffered() + pending)
 
         protocol, transport = attach(make)
-        conn = TcpPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+        conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
                                  read_timeout=read_timeout, mse=mse)
         if protocol._end:  # a read's worth already here: parse it as the socket would
             protocol.buffer_updated(0)
@@ -438,7 +454,7 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     except BaseException:
         dup.close()
         raise
-    conn = TcpPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+    conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
                              read_timeout=read_timeout, mse=mse)
     if initial:  # a read's worth already here: parse it as the loop would
         protocol.buffer_updated(0)

@@ -260,6 +260,7 @@ class PeerWire:
         piece_size = self.piece_size
         append = out.append
         pos = start
+        sized, size = -1, 0  # the last piece whose size was asked (its blocks come together)
         try:
             while True:
                 left = end - pos
@@ -286,9 +287,12 @@ class PeerWire:
                     if num_pieces is not None:
                         if index >= num_pieces:
                             raise PeerProtocolError(f"piece index {index} out of range ({num_pieces} pieces)")
-                        if piece_size is not None and begin + length - 9 > piece_size(index):
-                            raise PeerProtocolError(
-                                f"block {index}:{begin}+{length - 9} beyond the piece's end")
+                        if piece_size is not None:
+                            if index != sized:
+                                sized, size = index, piece_size(index)
+                            if begin + length - 9 > size:
+                                raise PeerProtocolError(
+                                    f"block {index}:{begin}+{length - 9} beyond the piece's end")
                     append(Piece(index, begin, data[pos + 13:pos + total]))
                 else:
                     msg = self._decode(msg_id, data[pos:pos + total], length - 1)

@@ -5,11 +5,12 @@ if it passed, written (by the storage's own threads); passed (HAVE to peers) or 
 Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
 check. A v1 piece's SHA-1 is taken as its blocks come, on the event loop: at the end of each read
 (``hash_taken``), the blocks it added in order from the piece's start, in one hashlib call per
-piece, while they are still in the CPU's cache; what came out of order is hashed with the rest at
-verification. (Hashing each whole piece later in a worker thread read it back from memory and cost
-more CPU in all: bench/RESULTS.md.) A piece hashed whole that way is checked on the loop and
-handed to the storage's writing thread with no task of its own (``Storage.write_verified``); it
-counts as had (``passed``) in the loop callback that reports its write. Piece buffers count
+piece, while they are still in the CPU's cache; what came out of order is hashed on the loop
+too, once the piece is complete. (Hashing each whole piece later in a worker thread read it back
+from memory and cost more CPU in all: bench/RESULTS.md.) A piece hashed whole that way is checked
+on the loop and handed to the storage's writing thread with no task of its own
+(``Storage.write_verified``); it counts as had (``passed``) in the loop callback that reports its
+write. Piece buffers count
 against ``Config.piece_buffer_bytes`` until their piece is verified and written, and are reused
 while downloading (no allocation per piece). When verification falls behind, a block that needs
 a new buffer waits for one (``wait_for_room``: its peer's socket is not read meanwhile). Past the
@@ -63,7 +64,9 @@ class Pieces:
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._spare: list[bytearray] = []  # piece buffers to reuse
-        self._room = anyio.Event()  # set when a verified piece gives its buffer back
+        # set when a verified piece gives its buffer back; made by the first waiter (most
+        # pieces are given back with nobody waiting: no event made and dropped per piece)
+        self._room: anyio.Event | None = None
         self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
         self.verifying: set[int] = set()
         self.smart_ban = SmartBan(session.config.max_failures_before_ban)
@@ -123,6 +126,8 @@ class Pieces:
         s = self._s
         while index not in self._buffers and index not in self._direct and self._verify_bytes and \
                 self._buffered_bytes + s.torrent.piece_size(index) > s.config.piece_buffer_bytes:
+            if self._room is None:
+                self._room = anyio.Event()
             await self._room.wait()
 
     def _new_buffer(self, index: int) -> bytearray:
@@ -142,8 +147,9 @@ class Pieces:
         if reuse and len(buf) == s.torrent.piece_length and s.state is State.DOWNLOADING and \
                 (len(self._spare) + 1) * len(buf) <= s.config.piece_buffer_bytes:
             self._spare.append(buf)
-        self._room.set()
-        self._room = anyio.Event()
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
     def drop_spares(self) -> None:
         """Free the buffers kept for reuse (the download is complete)."""
@@ -154,11 +160,15 @@ class Pieces:
         self.verifying.add(index)
         del self._buffers[index]
         prefix = self._prefix.pop(index, None)
-        if prefix is not None:
-            self._hash_prefix(buf, prefix)  # (the rest of this read's blocks of it: still in cache)
+        learning = s.layers.learning
+        if prefix is not None and not learning:
+            # the rest of this read's blocks of it (still in cache) and any that came out of
+            # order (a seeder's disk reads may finish out of order): the piece is whole now
+            prefix[2] = len(buf)
+            self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
         storage = s._storage
-        if prefix is not None and prefix[1] == len(buf) and not s.layers.learning and \
+        if prefix is not None and prefix[1] == len(buf) and not learning and \
                 isinstance(storage, Storage) and type(storage).write_piece_if is Storage.write_piece_if and \
                 prefix[0].digest() == s.torrent.piece_hashes[index]:
             # hashed whole as it came and passed: written with no task of its own; the loop

@@ -50,14 +50,15 @@ def requests_wanted(depth: int, in_flight: int) -> int:
     return want
 
 
-def on_block(peer: RequestingPeer, length: int, now: float) -> None:
-    """A block arrived from the peer: count it; in slow start, the queue grows by one."""
+def on_block(peer: RequestingPeer, length: int, now: float, blocks: int = 1) -> None:
+    """``blocks`` blocks of ``length`` bytes in all arrived from the peer (one read's, counted
+    once): count them; in slow start, the queue grows by one a block."""
     peer.downloaded += length
     peer.down_window += length
     peer.last_block = now
     peer.snubbed = False
     if peer.slow_start:
-        peer.queue_target += 1
+        peer.queue_target += blocks
 
 
 def update_rates(peer: RequestingPeer, elapsed: float) -> None:

@@ -357,7 +357,7 @@ async def test_run_hands_over_every_message_in_order(
 
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption,
                              opener=opener)
-        assert (type(conn).__name__ == "TcpPeerConnection") is tcp
+        assert (type(conn).__name__ == "ProtocolPeerConnection") is tcp
         seen: list[object] = []
         kept: list[Piece] = []
         batches = 0
@@ -485,7 +485,7 @@ async def test_reading_stops_while_a_message_waits_for_the_owner() -> None:
 
     async with server("disable", serve) as (port, _):
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
-        assert type(conn).__name__ == "TcpPeerConnection"
+        assert type(conn).__name__ == "ProtocolPeerConnection"
         proto = conn._protocol  # type: ignore[attr-defined]
         got: list[tuple[int, int, bytes]] = []
         release = anyio.Event()
@@ -555,3 +555,52 @@ async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy
                     tg.cancel_scope.cancel()
             assert got == 256
             assert START_BUFFER < buffer() <= BUFFER_SIZE + BUFFER_SIZE // 4
+
+
+async def test_the_receive_buffer_grows_no_further_than_its_ceiling_and_shrinks_to_a_lowered_one() -> None:
+    from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
+
+    phase = [anyio.Event(), anyio.Event()]
+
+    async def serve(conn: PeerConnection) -> None:
+        for go in phase:
+            await go.wait()
+            for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
+                await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+        await anyio.sleep(5)
+
+    async with server("disable", serve) as (port, _):
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            buffer = lambda: len(conn._protocol._buf)  # type: ignore[attr-defined]  # noqa: E731
+            got = 0
+            largest = 0
+
+            def fast(batch: list[Any]) -> int:
+                nonlocal got, largest
+                got += len(batch)
+                largest = max(largest, buffer())
+                return len(batch)
+
+            async def slow(msg: Any) -> None:
+                pass
+
+            with anyio.move_on_after(10):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(conn.run, fast, slow)
+                    phase[0].set()
+                    while got < 256:
+                        await anyio.sleep(0.01)
+                    assert largest > BUFFER_SIZE // 2  # a busy peer's buffer grew (to 1 MiB)
+                    ceiling = 2 * START_BUFFER
+                    conn.set_max_buffer(ceiling)
+                    largest = 0
+                    phase[1].set()
+                    while got < 512:
+                        await anyio.sleep(0.01)
+                    tg.cancel_scope.cancel()
+            assert got == 512
+            # shrunk at the first read after it was lowered, and never grew past it again
+            assert START_BUFFER <= largest <= ceiling + ceiling // 4
+            conn.set_max_buffer(1)  # clamped: never below START_BUFFER
+            assert conn._protocol._max == START_BUFFER  # type: ignore[attr-defined]

@@ -421,6 +421,29 @@ def test_parse_batch_errors_stick_and_keep_the_messages_before() -> None:
         make_wire().parse_batch(bad, 0, len(bad), [])
 
 
+def test_parse_batch_checks_each_block_against_its_own_piece() -> None:
+    """Blocks of one piece come together, so a piece's size is asked once for them; a block of
+    the short last piece right after blocks of a full one is still held to the short size."""
+    asked: list[int] = []
+
+    def sizes(index: int) -> int:
+        asked.append(index)
+        return piece_size(index)
+
+    block = b"x" * BLOCK_SIZE
+    good = [Piece(0, 0, block), Piece(0, BLOCK_SIZE, block), Piece(9, 0, block), Piece(8, 0, block)]
+    data = memoryview(b"".join(m.to_bytes() for m in good))
+    out: list[Message] = []
+    assert make_wire(piece_size=sizes).parse_batch(data, 0, len(data), out) == (len(data), 5)
+    assert out == good and asked == [0, 9, 8]
+    bad = [Piece(0, BLOCK_SIZE, block), Piece(9, BLOCK_SIZE, block)]  # 16384 + 16384 > 20000
+    data = memoryview(b"".join(m.to_bytes() for m in bad))
+    out = []
+    with pytest.raises(PeerProtocolError, match="beyond the piece"):
+        make_wire().parse_batch(data, 0, len(data), out)
+    assert out == bad[:1]
+
+
 def test_parse_batch_needs_the_handshake_first() -> None:
     wire = PeerWire(info_hash=INFO_HASH, peer_id=PEER_A)
     with pytest.raises(ValueError):

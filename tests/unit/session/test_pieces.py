@@ -164,3 +164,34 @@ def test_many_peers_share_the_piece_buffer_in_requests() -> None:
         assert share >= MIN_MEMORY_SHARE
         assert peers * (share * BLOCK_SIZE + torrent.piece_length) <= cfg.piece_buffer_bytes
     assert handler._memory_share(200) == MIN_MEMORY_SHARE
+
+
+@pytest.mark.parametrize("order", ["reversed", "middle first", "one per read, the last first"])
+async def test_a_piece_whose_blocks_came_out_of_order_is_written_with_no_task_too(
+        tmp_path: Path, order: str) -> None:
+    """A seeder whose disk reads finish out of order sends the blocks of a piece out of order:
+    the part the in-order hash could not take is hashed once the piece is complete, on the
+    loop, and the piece takes the same way as one that came in order (no task, no hashing
+    thread); it still passes only once written."""
+    async with anyio.create_task_group() as tg:
+        s = FakeSession(tmp_path, tg)
+        pieces = Pieces(s)  # type: ignore[arg-type]
+        got = blocks(2)
+        if order == "reversed":
+            got.reverse()
+        elif order == "middle first":
+            got = [got[0], got[2], got[1], got[3]]
+        else:
+            got = [got[3], got[0], got[1], got[2]]
+        tasks = len(asyncio.all_tasks())
+        for n, (begin, data) in enumerate(got):
+            pieces.take(2, begin, memoryview(data), n == len(got) - 1)
+            if order.startswith("one per read"):
+                pieces.hash_taken()
+        pieces.hash_taken()
+        assert len(asyncio.all_tasks()) == tasks and pieces.verifying == {2}
+        assert s.passed == []
+        await settled(pieces)
+    assert (s.passed, s.failed) == ([2], [])
+    assert (tmp_path / "t" / "f").read_bytes()[2 * PL:3 * PL] == BLOB[2 * PL:3 * PL]
+    await s._storage.close()

@@ -46,6 +46,17 @@ def test_slow_start_grows_by_a_block_and_ends_when_the_rate_stops_growing() -> N
     assert not peer.slow_start and peer.down_window == 0
 
 
+def test_one_reads_blocks_are_counted_at_once() -> None:
+    """A read's blocks counted in one call: what one call a block would have counted."""
+    one, many = _peer(queue_target=4, snubbed=True), _peer(queue_target=4, snubbed=True)
+    for _ in range(3):
+        requesting.on_block(one, BLOCK_SIZE, now=7.0)
+    requesting.on_block(many, 3 * BLOCK_SIZE, now=7.0, blocks=3)
+    for peer in (one, many):
+        assert (peer.queue_target, peer.downloaded, peer.down_window, peer.last_block, peer.snubbed) == \
+            (7, 3 * BLOCK_SIZE, 3 * BLOCK_SIZE, 7.0, False)
+
+
 def test_a_silent_peer_is_snubbed_and_its_old_requests_time_out() -> None:
     cfg = Config(dht_enabled=False, port_mapping=False, snub_timeout=60.0, request_timeout=30.0)
     peer = _peer(last_block=1000.0)

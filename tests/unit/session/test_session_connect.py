@@ -29,6 +29,9 @@ class _Link:
     def set_metadata(self, num_pieces: int, piece_size: object) -> None:
         pass
 
+    def set_max_buffer(self, size: int) -> None:
+        pass
+
     async def send_many(self, msgs: object) -> None:
         pass
 

@@ -118,3 +118,32 @@ async def test_a_peer_that_rejects_every_request_is_not_asked_again_at_once(tmp_
                     await s.handler.on_message(peer, m.RejectRequest(block.index, block.begin, block.length))
             assert first > 0
             assert len(link.requests) == first
+
+
+@pytest.mark.anyio
+async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_free(tmp_path: Path) -> None:
+    """Piece buffers for 42 blocks, 2-block pieces: one fast peer (queue depth 250) may have
+    40 requests in flight; such a short pipeline is refilled once three quarters of it (30) are
+    free, not half of it."""
+    from torrent_engine.create import create_torrent
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(bytes(2 * 1024 * 1024))  # 128 blocks
+    t = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = loopback_config(piece_buffer_bytes=42 * BLOCK_SIZE)
+    with anyio.fail_after(10):
+        async with Session(t, tmp_path / "dl", config=cfg) as s:
+            await s.wait_ready()
+            link = _Link()
+            peer = _peer(t, link=link, have=Bitfield(t.num_pieces), last_block=time.monotonic(),
+                         slow_start=False, down_rate=10_000_000.0)
+            s._peers[peer.key] = peer
+            await s.handler.on_message(peer, m.HaveAll())
+            await s.handler.on_message(peer, m.Unchoke())
+            assert len(link.requests) == 40  # its share: (42 - 1 peer x 2 blocks) / 1
+            for req in list(link.requests[:29]):  # 29 blocks come: 11 left in flight
+                await s.handler.on_message(peer, m.Piece(req.index, req.begin, bytes(req.length)))
+            assert len(link.requests) == 40  # half of it free (20) is not yet a batch
+            req = link.requests[29]
+            await s.handler.on_message(peer, m.Piece(req.index, req.begin, bytes(req.length)))
+            assert len(link.requests) == 70  # 30 free: one write of 30

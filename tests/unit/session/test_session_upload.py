@@ -53,6 +53,9 @@ class _Link:
         if len(_answers(self.sent)) >= self.answers_expected:
             self.all_answered.set()
 
+    def set_max_buffer(self, size: int) -> None:
+        pass
+
     async def aclose(self) -> None:
         self._send.close()
         self._receive.close()

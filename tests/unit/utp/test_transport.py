@@ -164,7 +164,7 @@ async def test_peer_connections_over_utp_are_fed_by_the_socket_callback(encrypti
     protocol path, as TCP does: messages reach the batch handler from the socket's callback."""
     from torrent_engine.peer import messages as m
     from torrent_engine.peer.connection import accept, connect
-    from torrent_engine.peer.protocol import TcpPeerConnection
+    from torrent_engine.peer.protocol import ProtocolPeerConnection
 
     info_hash = bytes(range(20))
     block = random.Random(4).randbytes(16384)
@@ -183,7 +183,7 @@ async def test_peer_connections_over_utp_are_fed_by_the_socket_callback(encrypti
             ours = await connect("127.0.0.1", 1, info_hash=info_hash, peer_id=b"A" * 20,
                                  encryption=encryption, opener=opener)  # type: ignore[arg-type]
         theirs = conns[0]
-        assert isinstance(ours, TcpPeerConnection) and isinstance(theirs, TcpPeerConnection)
+        assert isinstance(ours, ProtocolPeerConnection) and isinstance(theirs, ProtocolPeerConnection)
         assert ours.encrypted == (encryption == "require")
         batches: list[list[m.Message]] = []
         done = anyio.Event()

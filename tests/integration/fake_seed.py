@@ -1,0 +1,49 @@
+"""A peer of the tests' own making that has every piece: it listens on loopback, handshakes
+over the sans-I/O ``PeerWire`` (plaintext, no extensions), sends a full bitfield and an unchoke,
+then hands every message it receives to ``on_message``, which subclasses script."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import anyio.abc
+
+from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
+from torrent_engine.peer.wire import PeerWire
+
+
+class FakeSeed:
+    def __init__(self, torrent: Torrent) -> None:
+        self.torrent = torrent
+        self.connections = 0
+        self.port = 0
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def on_message(self, msg: m.Message, wire: PeerWire, stream: anyio.abc.SocketStream) -> None:
+        raise NotImplementedError
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        t = self.torrent
+        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=t.num_pieces, piece_size=t.piece_size)
+        async with stream:
+            try:
+                await stream.send(wire.handshake())
+                full = m.Bitfield.from_indexes(range(t.num_pieces), t.num_pieces)
+                await stream.send(wire.send(full) + wire.send(m.Unchoke()))
+                while True:
+                    wire.receive_data(await stream.receive())
+                    for msg in wire.events():
+                        await self.on_message(msg, wire, stream)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
