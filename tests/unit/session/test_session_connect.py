@@ -14,32 +14,9 @@ from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
 from torrent_engine.shared import SharedResources
 
+from .idle_link import IdleLink
+
 pytestmark = pytest.mark.anyio
-
-
-class _Link:
-    peer_id_client = ""
-    transport = "tcp"
-    fast = extension = encrypted = False
-
-    def __init__(self, peer_id: bytes) -> None:
-        self.peer_id = peer_id
-        self.closed = False
-
-    def set_metadata(self, num_pieces: int, piece_size: object) -> None:
-        pass
-
-    def set_max_buffer(self, size: int) -> None:
-        pass
-
-    async def send_many(self, msgs: object) -> None:
-        pass
-
-    async def receive(self) -> object:
-        await anyio.sleep_forever()
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 async def test_a_peer_already_connected_under_another_address_is_not_redialed_at_once(tmp_path: Path) -> None:
@@ -52,7 +29,7 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
     peer_id = b"-XX0001-abcdefghijkl"
     listen_address = ("127.0.0.1", 6881)
     dialed: list[tuple[str, int]] = []
-    links: list[_Link] = []
+    links: list[IdleLink] = []
     with anyio.fail_after(10):
         async with Session(torrent, tmp_path / "dl", config=loopback_config()) as s, \
                 anyio.create_task_group() as tg:
@@ -61,11 +38,11 @@ async def test_a_peer_already_connected_under_another_address_is_not_redialed_at
             async def fake_dial(key: tuple[str, int]) -> None:  # connected: the same peer answers
                 dialed.append(key)
                 s.connector.done_connecting(key)
-                links.append(_Link(peer_id))
+                links.append(IdleLink(peer_id))
                 await s.handler.serve(links[-1], *key, incoming=False)  # type: ignore[arg-type]
 
             s.connector.dial = fake_dial  # type: ignore[method-assign]
-            tg.start_soon(s.handler.serve, _Link(peer_id), "127.0.0.1", 40001, True)
+            tg.start_soon(s.handler.serve, IdleLink(peer_id), "127.0.0.1", 40001, True)
             while not s.peers:
                 await anyio.sleep(0.01)
             incoming = s.peers[0]
@@ -96,7 +73,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     receiving: list[StallingLink] = []
     both_receiving = anyio.Event()
 
-    class StallingLink(_Link):
+    class StallingLink(IdleLink):
         extension = True
 
         async def send_many(self, msgs: object) -> None:
@@ -140,7 +117,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     address = ("127.0.0.1", 7000)
     s.add_peer(*address)
 
-    class HangingUpLink(_Link):
+    class HangingUpLink(IdleLink):
         fast = extension = encrypted = False
 
         async def send_many(self, msgs: object) -> None:

@@ -13,39 +13,16 @@ from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
 from torrent_engine.session.peer_handler import RECEIVE_BUDGET
 
+from .idle_link import IdleLink
+
 pytestmark = pytest.mark.anyio
-
-
-class _Link:
-    peer_id_client = ""
-    transport = "tcp"
-    fast = extension = encrypted = False
-
-    def __init__(self, peer_id: bytes) -> None:
-        self.peer_id = peer_id
-        self.max_buffer: int | None = None
-
-    def set_max_buffer(self, size: int) -> None:
-        self.max_buffer = size
-
-    def set_metadata(self, num_pieces: int, piece_size: object) -> None:
-        pass
-
-    async def send_many(self, msgs: object) -> None:
-        pass
-
-    async def receive(self) -> object:
-        await anyio.sleep_forever()
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_the_peers_share_the_receive_budget_as_they_come_and_go(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    links = [_Link(b"-XX0001-" + i.to_bytes(12, "big")) for i in range(20)]
+    links = [IdleLink(b"-XX0001-" + i.to_bytes(12, "big")) for i in range(20)]
     with anyio.fail_after(10):
         async with Session(torrent, tmp_path / "dl", config=loopback_config(max_peers_per_torrent=50)) as s, \
                 anyio.create_task_group() as tg:
