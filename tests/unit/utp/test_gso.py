@@ -10,7 +10,9 @@ import anyio
 import pytest
 
 from torrent_engine.utp import gso, mmsg
-from torrent_engine.utp.socket import UtpSocket, UtpStream
+from torrent_engine.utp.socket import UtpSocket
+
+from .loopback import upload, utp_pair
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="UDP_SEGMENT is Linux's")
 
@@ -111,36 +113,10 @@ def test_a_coalesced_slot_says_its_segment_size() -> None:
 @pytest.mark.parametrize("coalesce", [True, False])
 async def test_an_upload_arrives_whole_over_segmented_sends(coalesce: bool) -> None:
     data = bytes(range(256)) * 8000  # ~2 MB: many full windows of full packets
-    accepted: list[UtpStream] = []
-    got = anyio.Event()
-
-    def on_accept(s: UtpStream) -> None:
-        accepted.append(s)
-        got.set()
-
-    server = UtpSocket(on_accept=on_accept, coalesce=coalesce)
-    client = UtpSocket()
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "127.0.0.1", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
-        with anyio.fail_after(60):
-            stream = await client.connect(*server.local_address)
-            await got.wait()
-
-            async def write() -> None:
-                await stream.send(data)
-                await stream.send_eof()
-
-            tg.start_soon(write)
-            received = bytearray()
-            while True:
-                try:
-                    received += await accepted[0].receive()
-                except anyio.EndOfStream:
-                    break
-        assert bytes(received) == data
-        assert client.segmented_sends > 0
-        assert server.datagrams_received >= len(data) // stream.conn.payload_size
-        if mmsg.available():  # runs of the client's segmented sends were read as one (or not)
-            assert (server.coalesced_reads > 0) == coalesce
-        tg.cancel_scope.cancel()
+    async with utp_pair(coalesce=coalesce, timeout=60) as (stream, accepted, server, client):
+        received = await upload(stream, accepted, data)
+    assert received == data
+    assert client.segmented_sends > 0
+    assert server.datagrams_received >= len(data) // stream.conn.payload_size
+    if mmsg.available():  # runs of the client's segmented sends were read as one (or not)
+        assert (server.coalesced_reads > 0) == coalesce

@@ -9,46 +9,20 @@ import pytest
 
 from torrent_engine.utp.socket import UtpSocket, UtpStream
 
+from .loopback import upload, utp_pair
+
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("read_path")]
 
 
 async def test_stream_round_trip_and_eof_on_loopback() -> None:
     data = random.Random(5).randbytes(3_000_000)
-    accepted: list[UtpStream] = []
-    got = anyio.Event()
-
-    def on_accept(s: UtpStream) -> None:
-        accepted.append(s)
-        got.set()
-
-    server = UtpSocket(on_accept=on_accept)
-    client = UtpSocket()
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "127.0.0.1", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
-        with anyio.fail_after(60):
-            stream = await client.connect(*server.local_address)
-            await got.wait()
-            incoming = accepted[0]
-            assert incoming.extra(anyio.abc.SocketAttribute.remote_address) == client.local_address
-
-            async def write() -> None:
-                await stream.send(data)
-                await stream.send_eof()
-
-            tg.start_soon(write)
-            received = bytearray()
-            while True:
-                try:
-                    received += await incoming.receive()
-                except anyio.EndOfStream:
-                    break
-            assert bytes(received) == data
-            await incoming.send(b"bye")
-            assert await stream.receive() == b"bye"
-            await incoming.aclose()
-            await stream.aclose()
-        tg.cancel_scope.cancel()
+    async with utp_pair(timeout=60) as (stream, incoming, _, client):
+        assert incoming.extra(anyio.abc.SocketAttribute.remote_address) == client.local_address
+        assert await upload(stream, incoming, data) == data
+        await incoming.send(b"bye")
+        assert await stream.receive() == b"bye"
+        await incoming.aclose()
+        await stream.aclose()
 
 
 async def test_connect_to_nothing_fails_with_typed_error() -> None:

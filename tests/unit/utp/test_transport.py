@@ -14,6 +14,8 @@ import pytest
 from torrent_engine.utp.socket import UtpSocket, UtpStream
 from torrent_engine.utp.transport import UtpTransport
 
+from .loopback import utp_pair
+
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("read_path")]
 
 
@@ -58,22 +60,8 @@ class Recorder(asyncio.BufferedProtocol):
 
 @asynccontextmanager
 async def _pair() -> AsyncIterator[tuple[UtpStream, UtpStream]]:
-    accepted: list[UtpStream] = []
-    got = anyio.Event()
-
-    def on_accept(s: UtpStream) -> None:
-        accepted.append(s)
-        got.set()
-
-    server, client = UtpSocket(on_accept=on_accept), UtpSocket()
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "127.0.0.1", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
-        with anyio.fail_after(30):
-            dialed = await client.connect(*server.local_address)
-            await got.wait()
-            yield dialed, accepted[0]
-        tg.cancel_scope.cancel()
+    async with utp_pair() as (dialed, accepted, _, _):
+        yield dialed, accepted
 
 
 async def _until(proto: Recorder, cond: object) -> None:

@@ -1,0 +1,51 @@
+"""Two ``UtpSocket``s on 127.0.0.1 with one connection between them, for the socket tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+from torrent_engine.utp.socket import UtpSocket, UtpStream
+
+
+@asynccontextmanager
+async def utp_pair(*, coalesce: bool = True,
+                   timeout: float = 30) -> AsyncIterator[tuple[UtpStream, UtpStream, UtpSocket, UtpSocket]]:
+    """The dialed stream, the accepted one and the two sockets (the server reads coalesced runs
+    of datagrams if ``coalesce``), in a task group cancelled on exit; the body has ``timeout``
+    seconds."""
+    accepted: list[UtpStream] = []
+    got = anyio.Event()
+
+    def on_accept(s: UtpStream) -> None:
+        accepted.append(s)
+        got.set()
+
+    server, client = UtpSocket(on_accept=on_accept, coalesce=coalesce), UtpSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.run, "127.0.0.1", 0)
+        await tg.start(client.run, "127.0.0.1", 0)
+        with anyio.fail_after(timeout):
+            dialed = await client.connect(*server.local_address)
+            await got.wait()
+            yield dialed, accepted[0], server, client
+        tg.cancel_scope.cancel()
+
+
+async def upload(sender: UtpStream, receiver: UtpStream, data: bytes) -> bytes:
+    """Send ``data`` and an EOF from ``sender`` while ``receiver`` reads to the end: what it read."""
+    async def write() -> None:
+        await sender.send(data)
+        await sender.send_eof()
+
+    received = bytearray()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(write)
+        while True:
+            try:
+                received += await receiver.receive()
+            except anyio.EndOfStream:
+                break
+    return bytes(received)
