@@ -611,7 +611,6 @@ class PiecePicker:
     ) -> None:
         d = self._downloads[i]
         j = d.hint
-        last = d.nblocks - 1
         received, requesters = d.received, d.requesters
         while len(out) < n and d.free:
             while received[j] or requesters[j]:
@@ -619,7 +618,7 @@ class PiecePicker:
             requesters[j].append(peer_key)
             d.free -= 1
             mine[(i, j)] = now
-            out.append(Block(i, j * BLOCK_SIZE, BLOCK_SIZE if j < last else d.size - j * BLOCK_SIZE))
+            out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
             j += 1
         d.hint = j
         if not d.free:

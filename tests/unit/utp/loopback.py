@@ -11,11 +11,12 @@ from torrent_engine.utp.socket import UtpSocket, UtpStream
 
 
 @asynccontextmanager
-async def utp_pair(*, coalesce: bool = True,
+async def utp_pair(*, coalesce: bool = True, server_host: str = "127.0.0.1",
                    timeout: float = 30) -> AsyncIterator[tuple[UtpStream, UtpStream, UtpSocket, UtpSocket]]:
-    """The dialed stream, the accepted one and the two sockets (the server reads coalesced runs
-    of datagrams if ``coalesce``), in a task group cancelled on exit; the body has ``timeout``
-    seconds."""
+    """The dialed stream, the accepted one and the two sockets (the server bound on
+    ``server_host``, "" for every interface, and reading coalesced runs of datagrams if
+    ``coalesce``; the client dials it at 127.0.0.1), in a task group cancelled on exit; the body
+    has ``timeout`` seconds."""
     accepted: list[UtpStream] = []
     got = anyio.Event()
 
@@ -25,10 +26,10 @@ async def utp_pair(*, coalesce: bool = True,
 
     server, client = UtpSocket(on_accept=on_accept, coalesce=coalesce), UtpSocket()
     async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "127.0.0.1", 0)
+        await tg.start(server.run, server_host, 0)
         await tg.start(client.run, "127.0.0.1", 0)
         with anyio.fail_after(timeout):
-            dialed = await client.connect(*server.local_address)
+            dialed = await client.connect("127.0.0.1", server.local_address[1])
             await got.wait()
             yield dialed, accepted[0], server, client
         tg.cancel_scope.cancel()

@@ -7,7 +7,7 @@ import random
 import anyio
 import pytest
 
-from torrent_engine.utp.socket import UtpSocket, UtpStream
+from torrent_engine.utp.socket import UtpSocket
 
 from .loopback import upload, utp_pair
 
@@ -87,24 +87,6 @@ async def test_a_closed_udp_port_fails_the_dial_at_once() -> None:
         tg.cancel_scope.cancel()
 
 
-async def test_dual_stack_socket_serves_ipv4_peers() -> None:
-    """Bound on every interface ("" as Config.listen_host), IPv4 peers appear as plain IPv4."""
-    accepted: list[UtpStream] = []
-    server = UtpSocket(on_accept=accepted.append)
-    client = UtpSocket()
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
-        with anyio.fail_after(30):
-            stream = await client.connect("127.0.0.1", server.local_address[1])
-            await stream.send(b"ping")
-            while not accepted:
-                await anyio.sleep(0.01)
-            assert await accepted[0].receive() == b"ping"
-            assert accepted[0].remote == client.local_address
-        tg.cancel_scope.cancel()
-
-
 @pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": False})])
 async def test_a_loop_without_add_reader_serves_through_a_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the event loop cannot watch a descriptor (Windows' proactor), the socket is served
@@ -115,52 +97,17 @@ async def test_a_loop_without_add_reader_serves_through_a_transport(monkeypatch:
         raise NotImplementedError
 
     monkeypatch.setattr(asyncio.get_running_loop(), "add_reader", no_add_reader)
-    accepted: list[UtpStream] = []
-    server = UtpSocket(on_accept=accepted.append)
-    client = UtpSocket()
     data = random.Random(9).randbytes(300_000)
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "127.0.0.1", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
+    async with utp_pair() as (stream, accepted, server, _):
         assert server._transport is not None
-        with anyio.fail_after(30):
-            stream = await client.connect(*server.local_address)
-            await stream.send(data)
-            await stream.send_eof()
-            while not accepted:
-                await anyio.sleep(0.01)
-            received = bytearray()
-            while True:
-                try:
-                    received += await accepted[0].receive()
-                except anyio.EndOfStream:
-                    break
-            assert bytes(received) == data
-        tg.cancel_scope.cancel()
+        assert await upload(stream, accepted, data) == data
 
 
 async def test_a_dual_stack_socket_serves_an_ipv4_peer() -> None:
-    """Bound on every interface (one IPv6 socket taking IPv4 too), the socket reads IPv4
-    senders as mapped addresses and routes them like any other."""
+    """Bound on every interface ("" as Config.listen_host: one IPv6 socket taking IPv4 too), the
+    socket reads IPv4 senders as mapped addresses, routes them like any other, and shows them
+    as plain IPv4."""
     data = random.Random(8).randbytes(1_000_000)
-    accepted: list[UtpStream] = []
-    server = UtpSocket(on_accept=accepted.append)
-    client = UtpSocket()
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.run, "", 0)
-        await tg.start(client.run, "127.0.0.1", 0)
-        with anyio.fail_after(30):
-            stream = await client.connect("127.0.0.1", server.local_address[1])
-            await stream.send(data)
-            await stream.send_eof()
-            while not accepted:
-                await anyio.sleep(0.01)
-            assert accepted[0].remote == client.local_address
-            received = bytearray()
-            while True:
-                try:
-                    received += await accepted[0].receive()
-                except anyio.EndOfStream:
-                    break
-            assert bytes(received) == data
-        tg.cancel_scope.cancel()
+    async with utp_pair(server_host="") as (stream, accepted, _, client):
+        assert accepted.remote == client.local_address
+        assert await upload(stream, accepted, data) == data
