@@ -141,11 +141,14 @@ class SharedResources:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         assert self._stack is not None
-        if self._running:
-            await self._stop_services()
         stack, self._stack = self._stack, None
-        self._tg = None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            if self._running:
+                await self._stop_services()
+        finally:  # (even when this task is being cancelled: the group was entered on it)
+            self._tg = None
+            suppress = await stack.__aexit__(exc_type, exc, tb)
+        return suppress
 
     # -- ref counting --------------------------------------------------------------------
     @property
