@@ -397,9 +397,14 @@ class SharedResources:
             self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
-                    if peer is not None:  # (it may own the socket now: see peer/protocol.py)
-                        await peer.aclose()
-                    await stream.aclose()
+                    # (it may own the socket now: see peer/protocol.py); a close that fails
+                    # does not break the listener either
+                    for closing in (peer, stream):
+                        try:
+                            if closing is not None:
+                                await closing.aclose()
+                        except Exception as exc:
+                            log.debug("incoming connection: closing it failed: %r", exc)
 
 
 def _is_specific_ip(host: str) -> bool:

@@ -132,6 +132,28 @@ async def test_incoming_connections_are_routed_by_info_hash() -> None:
         await shared.release()
 
 
+async def test_a_refused_peer_whose_close_fails_does_not_break_the_listener() -> None:
+    class Peer:
+        async def aclose(self) -> None:
+            raise OSError("closing failed")
+
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        return await stream.receive(20), Peer()
+
+    async with SharedResources(_config(), handshaker=handshaker) as shared:
+        await shared.acquire()
+        shared.register(b"A" * 20, lambda peer: False)  # refused: the listener closes it
+        for _ in range(2):  # the second one is still served
+            stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+            await stream.send(b"A" * 20)
+            with anyio.fail_after(5):
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+                    await stream.receive()
+            await stream.aclose()
+        assert shared.running and shared.pending_handshakes == 0
+        await shared.release()
+
+
 def test_token_bucket_delays_past_the_rate() -> None:
     now = [0.0]
     bucket = TokenBucket(100_000, clock=lambda: now[0])
