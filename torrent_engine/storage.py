@@ -19,12 +19,39 @@ Invariants (see also docs/storage-and-picking.md):
 - A piece its caller checked already can be written without an await (``write_verified``): the
   writing thread queues its result and the loop takes every result queued so far in one
   callback (one wake-up of the loop per batch, no task or future per piece).
+- Direct writes (``write_mode="direct"``, the default): the writing thread writes the part of each
+  file slice of a whole piece that starts and ends on ``DIRECT_ALIGN`` file offsets through a
+  second descriptor of the file opened with ``O_DIRECT``, from a page-aligned scratch buffer of
+  its own (``mmap``, reused); the slice's unaligned head and tail, and single blocks
+  (``write_block``), go through the page cache as before. Where the file system refuses
+  ``O_DIRECT`` (an open or a write fails: tmpfs says EINVAL) the storage writes cached from then
+  on, logged once; a download never fails for it.
+
+Why mixing the two on one file is safe (Linux's rules for ``O_DIRECT``; other systems that have
+the flag follow the same model):
+- A direct write first writes back and then invalidates the page-cache pages of its range, and
+  invalidates them again once the data is on the device: a page read (or read ahead) before it
+  is dropped, a later buffered read (seeding, verify, recheck) reads the new bytes from disk.
+  Pages being read are locked, so a read racing the invalidation is waited for, not kept stale.
+- The direct part of a slice covers whole pages inside that slice only; the bytes of any other
+  piece (or of this piece's head and tail) lie in other pages, written buffered. A page is
+  therefore written buffered or direct by one piece's slice; a block of it written earlier by
+  ``write_block`` (a piece written block by block, then again whole) is still dirty in the cache
+  only until the direct write's write-back of its range. If the page cache cannot be invalidated
+  (pages mapped by someone else), the file system falls back to a buffered write itself.
+- ``fsync`` is per inode: ``flush()`` syncing the file through its ordinary descriptor makes the
+  direct writes durable too (their allocation and the device's write cache), and a file written
+  directly enters the dirty set like any other, after its write.
+- Both descriptors of a file belong to one cached handle: they count against ``max_open_files``
+  and are closed together (eviction, ``close()``, ``delete_files()``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import mmap
 import os
 import queue
 import stat
@@ -41,6 +68,7 @@ try:  # (anyio finds its event loop through sniffio when installed: see _hand_re
 except ImportError:  # pragma: no cover
     sniffio = None  # type: ignore[assignment]
 
+from .config import DISK_WRITE_MODES, DiskWriteMode
 from .errors import StorageError
 from .layout import FileMap, FileSlice, TorrentLayout
 
@@ -51,6 +79,7 @@ log = logging.getLogger("torrent_engine.storage")
 
 _FORBIDDEN_COMPONENTS = {"", ".", ".."}
 _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted at a file path
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # 0: the system has none (macOS, Windows): cached only
 
 
 class PieceStorage(Protocol):
@@ -123,79 +152,110 @@ def _check_inside(root: Path, path: Path) -> None:
 
 
 class _Handle:
-    __slots__ = ("closing", "fd", "users", "writable")
+    __slots__ = ("closing", "direct", "fd", "users", "writable")
 
     def __init__(self, fd: int, writable: bool) -> None:
         self.fd = fd
+        self.direct: int | None = None  # the same file opened with O_DIRECT (writable handles)
         self.writable = writable
         self.users = 0
         self.closing = False
 
+    def fds(self) -> int:
+        return 1 if self.direct is None else 2
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        finally:
+            if self.direct is not None:
+                os.close(self.direct)
+
 
 class _FileCache:
-    """Bounded LRU of open descriptors, shared by worker threads under one lock."""
+    """Bounded LRU of open descriptors, shared by worker threads under one lock. The bound
+    counts descriptors, a file's direct one too; the handle used last is never evicted (so with
+    ``max_open=1`` one file may hold both of its descriptors)."""
 
     def __init__(self, storage: Storage, max_open: int) -> None:
         self._storage = storage
         self._max_open = max_open
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, _Handle] = OrderedDict()
+        self._fds = 0  # descriptors of the handles in _entries
 
-    def acquire(self, file_index: int, write: bool) -> _Handle:
+    def acquire(self, file_index: int, write: bool, direct: bool = False) -> _Handle:
+        """The file's handle, in use until ``release``; ``direct``: with its O_DIRECT descriptor
+        opened too if the storage can (``h.direct`` stays None where it cannot)."""
         with self._lock:
             h = self._entries.get(file_index)
             if h is not None and (h.writable or not write):
                 self._entries.move_to_end(file_index)
-                h.users += 1
-                return h
-            fd = self._storage._open(file_index, write)
-            if h is not None:  # a read-only handle is replaced by a writable one
-                h.closing = True
-                if h.users == 0:
-                    os.close(h.fd)
-            new = _Handle(fd, write)
-            new.users = 1
-            self._entries[file_index] = new
+            else:
+                fd = self._storage._open(file_index, write)
+                if h is not None:  # a read-only handle is replaced by a writable one
+                    h.closing = True
+                    self._fds -= h.fds()
+                    if h.users == 0:
+                        h.close()
+                h = _Handle(fd, write)
+                self._entries[file_index] = h
+                self._fds += 1
+            h.users += 1
+            if direct and h.direct is None:
+                h.direct = self._storage._open_direct(file_index, h.fd)
+                if h.direct is not None:
+                    self._fds += 1
             self._evict()
-            return new
+            return h
 
     def release(self, h: _Handle) -> None:
         with self._lock:
             h.users -= 1
             if h.closing and h.users == 0:
-                os.close(h.fd)
+                h.close()
             elif h.users == 0:
                 self._evict()  # handles busy at the last eviction may be closed now
 
     def _evict(self) -> None:
-        if len(self._entries) <= self._max_open:
+        if self._fds <= self._max_open:
             return
-        for key in list(self._entries):
-            if len(self._entries) <= self._max_open:
+        for key in list(self._entries)[:-1]:  # (never the handle used last)
+            if self._fds <= self._max_open:
                 break
             h = self._entries[key]
             if h.users == 0:
                 del self._entries[key]
-                os.close(h.fd)
+                self._fds -= h.fds()
+                h.close()
 
     def close_all(self) -> None:
         with self._lock:
             for h in self._entries.values():
                 h.closing = True
                 if h.users == 0:
-                    os.close(h.fd)
+                    h.close()
             self._entries.clear()
+            self._fds = 0
 
     def open_count(self) -> int:
         with self._lock:
-            return len(self._entries)
+            return self._fds
 
 
 LANE_IDLE_EXIT = 5.0  # seconds a lane's thread waits for a job before it ends
-# Bytes per pwrite. Writing a 1 MiB piece 16 KiB at a time cost the writing thread 0.4-0.6 CPU s
-# per GiB of a new file, one 1 MiB pwrite 1.0-1.9 s, 64 KiB 0.7-0.9 s (bench/RESULTS.md; likely
-# the page cache's large folios, which a large write asks for).
+# Bytes per buffered pwrite (write_block, the unaligned ends of a direct write, "cached" mode).
+# Writing a 1 MiB piece 16 KiB at a time cost the writing thread 0.4-0.6 CPU s per GiB of a new
+# file, one 1 MiB pwrite 1.0-1.9 s, 64 KiB 0.7-0.9 s (bench/RESULTS.md; likely the page cache's
+# large folios, which a large write asks for); on a VM handing freed pages back to its host,
+# 16 KiB pwrites into new pages swung between 0.3 and 3.1 s per GiB from minute to minute.
 WRITE_CHUNK = 16 * 1024
+# O_DIRECT: offsets, lengths and the buffer's address are multiples of DIRECT_ALIGN (the page
+# size; any device's logical block size divides it), DIRECT_CHUNK bytes per pwrite, copied into
+# the writing thread's scratch buffer first: 1 MiB direct pwrites cost 0.05-0.06 CPU s per GiB
+# every round where buffered ones cost 0.3-3.1 (bench/RESULTS.md).
+DIRECT_ALIGN = 4096
+DIRECT_CHUNK = 1 << 20
 
 
 class _Lane:
@@ -269,10 +329,13 @@ class Storage:
     """
 
     def __init__(
-        self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int = 32
+        self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int = 32,
+        write_mode: DiskWriteMode = "direct",
     ) -> None:
         if max_open_files < 1:
             raise ValueError("max_open_files must be >= 1")
+        if write_mode not in DISK_WRITE_MODES:
+            raise ValueError(f"write_mode must be one of {', '.join(DISK_WRITE_MODES)}")
         self.torrent = torrent
         self.file_map = FileMap(torrent)
         self.save_path = Path(save_path).resolve()
@@ -296,6 +359,11 @@ class Storage:
         # write_verified: (done, error) of pieces written, for the loop to take in one callback
         self._results: list[tuple[Callable[[BaseException | None], None], BaseException | None]] = []
         self._results_lock = threading.Lock()
+        # whole pieces' aligned parts with O_DIRECT; False for good after the first refusal
+        self._direct = write_mode == "direct" and _O_DIRECT != 0
+        self._scratch: mmap.mmap | None = None  # the writing thread's, page-aligned
+        self.bytes_written_direct = 0  # bytes written with O_DIRECT (the writing thread counts)
+        self.bytes_written_cached = 0  # bytes written through the page cache (under _dirty_lock)
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -347,20 +415,54 @@ class Storage:
         except OSError as exc:
             raise StorageError(f"{path}: {exc.strerror or exc}") from exc
 
+    def _open_direct(self, file_index: int, fd: int) -> int | None:
+        """File ``file_index`` opened again with O_DIRECT, for writing (called under the cache
+        lock, ``fd`` its ordinary descriptor); None where that cannot be done."""
+        if not self._direct:
+            return None
+        path = self._require_path(file_index)
+        try:
+            direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | _O_NOFOLLOW | _O_DIRECT)
+        except OSError as exc:
+            self._stop_direct(f"{path}: cannot open with O_DIRECT: {exc.strerror or exc}")
+            return None
+        try:
+            a, b = os.fstat(fd), os.fstat(direct)
+            same = (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        except OSError:
+            same = False
+        if not same:
+            os.close(direct)  # the path was swapped since: this write goes through ``fd``
+            return None
+        return direct
+
+    def _stop_direct(self, why: str) -> None:
+        if self._direct:
+            self._direct = False
+            log.info("writing to %s through the page cache from now on (%s)", self.save_path, why)
+
     # -- blocking work (worker threads) ------------------------------------------------------
 
-    def _write_sync(self, slices: list[FileSlice], data: memoryview) -> None:
+    def _write_sync(self, slices: list[FileSlice], data: memoryview, direct: bool = False) -> None:
+        """Write ``data`` over ``slices``; ``direct`` (the writing thread only: its scratch
+        buffer) writes each slice's aligned part with O_DIRECT where the storage can."""
         pos = 0
         for s in slices:
             chunk = data[pos : pos + s.length]
             pos += s.length
             if s.pad:
                 continue
-            h = self._cache.acquire(s.file_index, write=True)
+            h = self._cache.acquire(s.file_index, write=True, direct=direct and self._direct)
             try:
-                done = 0
-                while done < s.length:  # (WRITE_CHUNK at a time: see there)
-                    done += os.pwrite(h.fd, chunk[done:done + WRITE_CHUNK], s.file_offset + done)
+                start, end = s.file_offset, s.file_offset + s.length
+                lo = -(-start // DIRECT_ALIGN) * DIRECT_ALIGN
+                hi = end // DIRECT_ALIGN * DIRECT_ALIGN
+                if h.direct is not None and self._direct and hi > lo:
+                    self._write_cached(h.fd, chunk[: lo - start], start)
+                    done = self._write_direct(h.direct, chunk[lo - start : hi - start], lo)
+                    self._write_cached(h.fd, chunk[lo - start + done :], lo + done)
+                else:
+                    self._write_cached(h.fd, chunk, start)
                 with self._dirty_lock:  # after the write: a flush running now misses nothing
                     self._dirty.add(s.file_index)
             except OSError as exc:
@@ -368,6 +470,40 @@ class Storage:
                 raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from exc
             finally:
                 self._cache.release(h)
+
+    def _write_cached(self, fd: int, data: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(data):  # (WRITE_CHUNK at a time: see there)
+            done += os.pwrite(fd, data[done:done + WRITE_CHUNK], offset + done)
+        if done:
+            with self._dirty_lock:
+                self.bytes_written_cached += done
+
+    def _write_direct(self, fd: int, data: memoryview, offset: int) -> int:
+        """Write ``data`` (aligned offset and length) with O_DIRECT through the scratch buffer;
+        the bytes written, fewer if a write was refused (then the storage writes cached)."""
+        if self._scratch is None:
+            self._scratch = mmap.mmap(-1, DIRECT_CHUNK)  # page-aligned, as O_DIRECT wants
+        scratch = memoryview(self._scratch)
+        done = 0
+        try:
+            while done < len(data):
+                n = min(DIRECT_CHUNK, len(data) - done)
+                scratch[:n] = data[done : done + n]
+                try:
+                    written = os.pwrite(fd, scratch[:n], offset + done)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    self._stop_direct(f"an O_DIRECT write was refused: {exc.strerror or exc}")
+                    break
+                done += written
+                self.bytes_written_direct += written
+                if written != n:  # (a short write: the rest, maybe unaligned now, cached)
+                    break
+        finally:
+            scratch.release()
+        return done
 
     def _read_sync(self, slices: list[FileSlice], length: int) -> bytes:
         if len(slices) == 1 and not slices[0].pad:
@@ -444,7 +580,7 @@ class Storage:
         try:
             if not self._empty_files_done:
                 self._create_empty_sync()
-            self._write_sync(slices, view)
+            self._write_sync(slices, view, direct=True)
         except BaseException as exc:
             return exc
         return None
@@ -456,9 +592,11 @@ class Storage:
     def _close_sync(self) -> None:
         self._stop_lanes()
         self._cache.close_all()
+        self._scratch = None  # (unmapped when collected: no view of it is left)
 
     def _delete_sync(self) -> None:
         self._cache.close_all()
+        self._scratch = None
         dirs: set[Path] = set()
         for path in (self.file_path(i) for i in range(len(self._stored))):
             if path is None:

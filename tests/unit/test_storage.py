@@ -14,10 +14,11 @@ import anyio
 import pytest
 
 from tests.unit.torrent_factory import Layout, LayoutFile, layout, make_torrent, payload
+from torrent_engine.config import DiskWriteMode
 from torrent_engine.errors import StorageError
 from torrent_engine.layout import FileMap, FileSlice
 from torrent_engine.picker import BLOCK_SIZE
-from torrent_engine.storage import PieceStorage, Storage
+from torrent_engine.storage import PieceStorage, Storage, verified
 
 pytestmark = pytest.mark.anyio
 
@@ -265,11 +266,13 @@ async def test_flush_fsyncs_every_file_written_since_the_last_flush(
     await st.close()
 
 
+@pytest.mark.parametrize("mode", ["cached", "direct"])
 async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: DiskWriteMode) -> None:
     """Many pieces handed over at once: each is checked in the storage's checking thread and
-    written, 16 KiB per pwrite, by its writing thread, in the order they came; a piece whose
-    check fails is not written; close() leaves no thread of the storage behind."""
+    written by its writing thread (cached: 16 KiB per pwrite; direct: the aligned piece in one
+    pwrite), in the order they came; a piece whose check fails is not written; close() leaves
+    no thread of the storage behind."""
     from torrent_engine import storage as storage_module
 
     pl = 4 * BLOCK_SIZE
@@ -289,7 +292,7 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
         checked.append((threading.current_thread().name, i))
         return i != 5
 
-    st = Storage(t, tmp_path)
+    st = Storage(t, tmp_path, write_mode=mode)
     results: dict[int, bool] = {}
 
     async def one(i: int) -> None:
@@ -302,10 +305,13 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
     assert sorted(i for _, i in checked) == list(range(8))
     assert {name for name, _ in checked} == {"torrent_engine piece hashing"}
     assert {name for name, _, _ in writes} == {"torrent_engine piece writing"}
-    assert all(n == storage_module.WRITE_CHUNK for _, _, n in writes)
+    step = storage_module.WRITE_CHUNK if mode == "cached" else pl
+    assert all(n == step for _, _, n in writes)
     offsets = [off for _, off, _ in writes]
-    assert sorted(offsets) == [off for off in range(0, 8 * pl, BLOCK_SIZE) if not 5 * pl <= off < 6 * pl]
-    assert offsets == [off for _, i in checked if i != 5 for off in range(i * pl, (i + 1) * pl, BLOCK_SIZE)]
+    assert sorted(offsets) == [off for off in range(0, 8 * pl, step) if not 5 * pl <= off < 6 * pl]
+    assert offsets == [off for _, i in checked if i != 5 for off in range(i * pl, (i + 1) * pl, step)]
+    expected = (0, 7 * pl) if mode == "cached" else (7 * pl, 0)
+    assert (st.bytes_written_direct, st.bytes_written_cached) == expected
     data = (tmp_path / "t" / "f").read_bytes()
     assert data[:5 * pl] == blob[:5 * pl] and data[6 * pl:] == blob[6 * pl:]
     assert data[5 * pl:6 * pl] == bytes(pl)  # the failed piece: never written (a sparse hole)
@@ -318,7 +324,6 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
 async def test_a_piece_checked_already_goes_straight_to_the_writing_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torrent_engine import storage as storage_module
-    from torrent_engine.storage import verified
 
     blob = payload(BLOCK_SIZE * 2, 3)
     t = make_torrent([(("f",), blob)], BLOCK_SIZE)
@@ -370,4 +375,238 @@ async def test_write_piece_if_checks_and_writes_in_one_worker_call(tmp_path: Pat
     assert await st.write_piece_if(1, memoryview(bytearray(piece1)), lambda: check(True))
     assert await st.read_piece(1) == piece1  # across a's end and b's start
     assert threading.main_thread() not in threads  # the check ran in the worker, beside the write
+    await st.close()
+
+
+# -- direct writes (O_DIRECT) -----------------------------------------------------------------
+
+# Unaligned file boundaries, a pad file, an aligned file, a one-byte file; pieces of 20 000 bytes
+# (no piece starts on a page) and of 64 KiB, each with a short last piece.
+DIRECT_SIZES = (5000, 70001, 3 * 4096, 123457, 1)
+DIRECT_PADS = {1: 3000}
+
+
+def require_shm() -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("no /dev/shm")
+
+
+def pieces_of(lay: Layout, blob: bytes) -> list[tuple[int, bytes]]:
+    pl = lay.piece_length
+    return [(i, blob[i * pl : i * pl + lay.piece_size(i)]) for i in range(lay.num_pieces)]
+
+
+def layout_blob(lay: Layout) -> bytes:
+    """The torrent's bytes, pad ranges zero."""
+    parts = [bytes(f.length) if f.pad else payload(f.length, 20 + n) for n, f in enumerate(lay.files)]
+    return b"".join(parts)
+
+
+def on_disk(root: Path, lay: Layout) -> bytes:
+    return b"".join(bytes(f.length) if f.pad else (root / Path(*f.path)).read_bytes() for f in lay.files)
+
+
+async def write_and_read_mixed(st: Storage, lay: Layout, blob: bytes) -> None:
+    """Every piece written whole (in a shuffled order, as verified pieces come), each read back
+    at once and the earlier ones re-read while later ones are written; a few blocks of other
+    pieces written one by one (``write_block``) first and then whole again."""
+    items = pieces_of(lay, blob)
+    random.Random(4).shuffle(items)
+    for i, data in items[:2]:
+        await st.write_block(i, 0, data[:BLOCK_SIZE])
+    done: list[int] = []
+    for i, data in items:
+        assert await st.write_piece_if(i, bytearray(data), verified)
+        assert await st.read_piece(i) == data
+        done.append(i)
+        j = done[len(done) // 2]
+        assert await st.read_block(j, 0, min(100, lay.piece_size(j))) == blob[j * lay.piece_length:][:100]
+
+
+@pytest.mark.parametrize("piece_length", [20000, 65536])
+async def test_direct_writes_put_the_right_bytes_on_disk(tmp_path: Path, piece_length: int) -> None:
+    lay = layout(piece_length, *DIRECT_SIZES, pads=DIRECT_PADS)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path)
+    await write_and_read_mixed(st, lay, blob)
+    await st.flush()
+    assert on_disk(tmp_path, lay) == blob
+    assert not (tmp_path / "t" / ".pad").exists()
+    stored = sum(f.length for f in lay.files if not f.pad)
+    # ext4 (and every file system here but tmpfs) takes O_DIRECT: most bytes went past the cache
+    assert st.bytes_written_direct > stored // 2
+    assert st.bytes_written_direct + st.bytes_written_cached == stored + BLOCK_SIZE * 2
+    await st.close()
+    assert st.open_file_count() == 0
+
+
+@pytest.mark.parametrize("piece_length", [20000, 65536])
+async def test_direct_writes_on_tmpfs_put_the_right_bytes_there(tmp_path: Path, piece_length: int) -> None:
+    """tmpfs: Linux before 6.6 refuses O_DIRECT at open (EINVAL), later ones take it and copy
+    into the page cache anyway; the bytes are right either way."""
+    import tempfile
+
+    require_shm()
+    lay = layout(piece_length, *DIRECT_SIZES, pads=DIRECT_PADS)
+    blob = layout_blob(lay)
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as root:
+        st = Storage(lay, root)
+        await write_and_read_mixed(st, lay, blob)
+        await st.flush()
+        assert on_disk(Path(root), lay) == blob
+        stored = sum(f.length for f in lay.files if not f.pad)
+        assert st.bytes_written_direct + st.bytes_written_cached == stored + BLOCK_SIZE * 2
+        await st.close()
+
+
+async def test_a_file_system_refusing_o_direct_is_written_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An open with O_DIRECT that fails with EINVAL (tmpfs before Linux 6.6, some FUSE and
+    network file systems): the storage writes cached from then on and says why once."""
+    import errno
+
+    from torrent_engine import storage as storage_module
+
+    real_open = os.open
+    refused: list[int] = []
+
+    def open_(path: Any, flag: int, *args: Any, **kwargs: Any) -> int:
+        if flag & getattr(os, "O_DIRECT", 0):
+            refused.append(flag)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flag, *args, **kwargs)
+
+    monkeypatch.setattr(storage_module.os, "open", open_)
+    lay = layout(20000, *DIRECT_SIZES, pads=DIRECT_PADS)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path)
+    with caplog.at_level("INFO", logger="torrent_engine.storage"):
+        await write_and_read_mixed(st, lay, blob)
+    assert len(refused) == 1
+    assert on_disk(tmp_path, lay) == blob
+    assert st.bytes_written_direct == 0
+    assert st.bytes_written_cached == sum(f.length for f in lay.files if not f.pad) + BLOCK_SIZE * 2
+    assert len([r for r in caplog.records if "page cache" in r.getMessage()]) == 1
+    await st.close()
+
+
+def is_direct(fd: int) -> bool:
+    import fcntl
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0))
+
+
+async def test_a_refused_direct_write_falls_back_to_cached_for_good(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from torrent_engine import storage as storage_module
+
+    lay = layout(65536, *DIRECT_SIZES, pads=DIRECT_PADS)
+    blob = layout_blob(lay)
+    real_pwrite = os.pwrite
+    refused: list[int] = []
+
+    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if is_direct(fd):
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwrite", pwrite)
+    st = Storage(lay, tmp_path)
+    await write_and_read_mixed(st, lay, blob)
+    assert len(refused) == 1  # the first refusal turns direct writes off
+    assert st.bytes_written_direct == 0
+    assert on_disk(tmp_path, lay) == blob
+    await st.close()
+
+
+async def test_cached_mode_never_opens_o_direct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torrent_engine import storage as storage_module
+
+    flags: list[int] = []
+    real_open = os.open
+
+    def spy(path: Any, flag: int, *args: Any, **kwargs: Any) -> int:
+        flags.append(flag)
+        return real_open(path, flag, *args, **kwargs)
+
+    monkeypatch.setattr(storage_module.os, "open", spy)
+    lay = layout(65536, *DIRECT_SIZES, pads=DIRECT_PADS)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path, write_mode="cached")
+    await write_and_read_mixed(st, lay, blob)
+    assert flags and not [f for f in flags if f & getattr(os, "O_DIRECT", 0)]
+    assert st.bytes_written_direct == 0
+    assert on_disk(tmp_path, lay) == blob
+    await st.close()
+    flags.clear()
+    st = Storage(lay, tmp_path / "other")  # the default: the spy sees O_DIRECT opens
+    await write_and_read_mixed(st, lay, blob)
+    assert [f for f in flags if f & getattr(os, "O_DIRECT", 0)]
+    await st.close()
+
+
+def open_fds() -> set[int]:
+    return {int(n) for n in os.listdir("/proc/self/fd")}
+
+
+async def test_direct_descriptors_count_against_the_bound_and_are_all_closed(tmp_path: Path) -> None:
+    sizes = [3 * 4096] * 6
+    lay = layout(4096 * 2, *sizes)
+    blob = layout_blob(lay)
+    before = open_fds()
+    st = Storage(lay, tmp_path, max_open_files=3)
+    seen = 0
+    for i, data in pieces_of(lay, blob):
+        assert await st.write_piece_if(i, bytearray(data), verified)
+        seen = max(seen, st.open_file_count())
+        assert st.open_file_count() <= 3
+        assert len(open_fds() - before) <= 3  # (the storage's descriptors are all it holds)
+    assert st.bytes_written_direct == len(blob)
+    assert seen >= 2
+    await st.close()
+    assert st.open_file_count() == 0 and open_fds() - before == set()
+    st = Storage(lay, tmp_path, max_open_files=3)
+    for i, data in pieces_of(lay, blob)[:4]:
+        assert await st.write_piece_if(i, bytearray(data), verified)
+    await st.delete_files()
+    assert open_fds() - before == set()
+    assert not (tmp_path / "t").exists()
+
+
+async def test_flush_fsyncs_files_written_directly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    lay = layout(65536, 65536, 65536)  # two aligned files, a piece each: direct only
+    st = Storage(lay, tmp_path, max_open_files=1)
+    for i in range(2):
+        assert await st.write_piece_if(i, bytearray(payload(65536, i)), verified)
+    assert st.bytes_written_cached == 0
+    await st.flush()
+    assert set(synced) == {(tmp_path / "t" / f"f{i}").stat().st_ino for i in range(2)}
+    await st.close()
+
+
+@pytest.mark.parametrize("mode", ["direct", "cached"])
+async def test_a_session_writes_as_its_config_says(tmp_path: Path, mode: DiskWriteMode) -> None:
+    from torrent_engine.config import Config
+    from torrent_engine.session import Session
+
+    blob = payload(65536, 5)
+    t = make_torrent([(("f",), blob)], 65536)
+    session = Session(t, tmp_path, config=Config(disk_write_mode=mode, dht_enabled=False,
+                                                 port_mapping=False))
+    st = session._make_storage(t, tmp_path)
+    assert isinstance(st, Storage)
+    assert await st.write_piece_if(0, bytearray(blob), verified)
+    assert (st.bytes_written_direct > 0) == (mode == "direct")
     await st.close()

@@ -27,6 +27,7 @@ from torrent_engine.config import Config
     ({"extra_peers": (("127.0.0.1",),)}, "extra_peers"),
     ({"natpmp_gateway": ("", 5351)}, "natpmp_gateway"),
     ({"state_dir": 42}, "state_dir"),
+    ({"disk_write_mode": "none"}, "disk_write_mode"),
 ])
 def test_config_refuses_bad_values_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(te.ConfigError) as caught:

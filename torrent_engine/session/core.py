@@ -36,6 +36,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -110,6 +111,8 @@ class Session:
         self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
         self._rng = rng if rng is not None else random.Random()
+        if storage is Storage:  # (the default: written as the config says)
+            storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
         self._make_storage = storage  # (torrent, save path) -> PieceStorage
         self._peers: dict[tuple[str, int], PeerState] = {}
         self._pool = PeerPool()  # every address heard of, in order; bans; back-off
