@@ -3,6 +3,7 @@ seeder on 127.0.0.1, fetched by our engine and, in the same run from the same se
 libtorrent itself. Each downloader runs in its own process, so its CPU time and peak RSS are its own.
 
     python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 3] [--rc4] [--upload]
+                                 [--disk-write-modes direct,cached]
 
 Prints one JSON line per download and a summary: best and median MB/s of both, their ratios,
 CPU seconds per GiB and peak RSS of both, and (ours) CPU seconds of the event-loop thread per
@@ -41,6 +42,12 @@ TRANSPORT = "tcp"
 
 def rc4() -> bool:
     return os.environ.get("E2E_RC4") == "1"
+
+
+def disk_write_mode() -> dict[str, Any]:
+    """Our downloader's ``Config.disk_write_mode`` (``--disk-write-modes``); empty: the default."""
+    mode = os.environ.get("E2E_DISK_WRITE_MODE")
+    return {"disk_write_mode": mode} if mode else {}
 
 
 def lt_settings(lt: Any) -> dict[str, Any]:
@@ -91,11 +98,12 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     torrent = Torrent.load(torrent_file)
 
     loop_cpu = [0.0]
+    written = {"direct": 0, "cached": 0}  # bytes the storage wrote with O_DIRECT / through the cache
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
                      tracker_enabled=False, dht_enabled=False, port_mapping=False, seed=True,
-                     transport=TRANSPORT)
+                     transport=TRANSPORT, **disk_write_mode())
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
             start = time.monotonic()
@@ -103,7 +111,11 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             with anyio.fail_after(1800):
                 await session.wait_completed()
             loop_cpu[0] = time.thread_time() - loop0
-            return time.monotonic() - start
+            seconds = time.monotonic() - start
+            storage = getattr(session.phase, "storage", None)
+            for key in written:
+                written[key] = getattr(storage, f"bytes_written_{key}", 0)
+            return seconds
 
     cpu0 = time.process_time()
     profile = os.environ.get("E2E_PROFILE")
@@ -117,7 +129,8 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
         seconds = run(main)
     return {"who": "torrent_engine", "seconds": seconds, "bytes": torrent.payload_size,
             "cpu": time.process_time() - cpu0, "loop_cpu": loop_cpu[0],
-            "peak_rss_mib": peak_rss_mib()}
+            "peak_rss_mib": peak_rss_mib(), "mode": os.environ.get("E2E_DISK_WRITE_MODE", ""),
+            "direct_bytes": written["direct"], "cached_bytes": written["cached"]}
 
 
 def child_ours_seed(torrent_file: str, save_path: str) -> None:
@@ -212,11 +225,12 @@ def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "peak_rss_mib": peak_rss_mib()}
 
 
-def run_child(kind: str, torrent_file: Path, dest: Path, port: int) -> dict[str, Any]:
+def run_child(kind: str, torrent_file: Path, dest: Path, port: int, mode: str = "") -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
+    env = dict(os.environ, E2E_DISK_WRITE_MODE=mode)
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port)],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
     print(json.dumps(result), flush=True)
@@ -232,6 +246,9 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, default=None, help="write a cProfile of our downloader here")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--upload", action="store_true", help="measure our seeder instead of our leecher")
+    ap.add_argument("--disk-write-modes", default="",
+                    help="our downloader's Config.disk_write_mode, comma-separated: each round runs "
+                         "ours once per mode, alternating (e.g. direct,cached); default: Config's")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--seed-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -284,17 +301,20 @@ def main() -> int:
     while not handle.status().is_seeding:
         time.sleep(0.05)
     port = ses.listen_port()
-    ours: list[dict[str, Any]] = []
+    modes = [m.strip() for m in args.disk_write_modes.split(",") if m.strip()] or [""]
+    ours: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     theirs: list[dict[str, Any]] = []
     try:
         for _ in range(args.rounds):
-            ours.append(run_child("ours", torrent_file, work / "ours", port))
+            for mode in modes:
+                ours[mode].append(run_child("ours", torrent_file, work / "ours", port, mode))
             theirs.append(run_child("libtorrent", torrent_file, work / "lt", port))
     finally:
         del handle, ses
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    summarize(args, ours, theirs, "downloading")
+    for mode in modes:
+        summarize(args, ours[mode], theirs, f"downloading{f' ({mode})' if mode else ''}")
     return 0
 
 
@@ -311,7 +331,8 @@ def summarize(args: argparse.Namespace, ours: list[dict[str, Any]], theirs: list
         rss = max(r["peak_rss_mib"] for r in rs)
         rss = max(r["peak_rss_mib"] for r in rs)
         line = (f"{label} {what}: best {max(rates):.1f} MB/s, median {statistics.median(rates):.1f} MB/s; "
-                f"CPU {min(cpu):.2f}-{max(cpu):.2f} s/GiB; peak RSS {rss:.0f} MiB")
+                f"CPU {min(cpu):.2f}-{max(cpu):.2f} s/GiB (median {statistics.median(cpu):.2f}); "
+                f"peak RSS {rss:.0f} MiB")
         loop = [r["loop_cpu"] / (r["bytes"] / BLOCK) * 1e6 for r in rs if r.get("loop_cpu")]
         if loop:
             line += f"; loop thread {min(loop):.1f}-{max(loop):.1f} us/block"
