@@ -203,7 +203,11 @@ class _FileCache:
                 self._fds += 1
             h.users += 1
             if direct and h.direct is None:
-                h.direct = self._storage._open_direct(file_index, h.fd)
+                try:
+                    h.direct = self._storage._open_direct(file_index, h.fd)
+                except BaseException:
+                    h.users -= 1
+                    raise
                 if h.direct is not None:
                     self._fds += 1
             self._evict()
