@@ -69,7 +69,8 @@ SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
-MAX_DATAGRAM = 65536  # the largest UDP payload: nothing is cut short
+MAX_DATAGRAM = 65536  # what a read takes: nothing is cut short
+MAX_UDP_PAYLOAD = 65507  # the largest datagram we can send: 65 535 bytes of IPv4 less its headers
 # the datagram size offered to loopback peers: a 16 KiB block with its piece message header
 # (13 bytes), the uTP header and room for a selective ack (bench/RESULTS.md, "uTP datagram size")
 LOOPBACK_DATAGRAM = 16 * 1024 + 13 + 20 + 2 + 8
@@ -199,8 +200,8 @@ class UtpSocket:
         """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
         ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``."""
         self.on_accept = on_accept
-        if not 0 < loopback_datagram <= MAX_DATAGRAM - 1:
-            raise ValueError(f"loopback_datagram must be 1..{MAX_DATAGRAM - 1} bytes: {loopback_datagram}")
+        if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
+            raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
         self._loopback_datagram = loopback_datagram
         self._want_multi = recvmmsg and mmsg.available()
         self._segment = segment and gso.available()  # runs of datagrams in one sendmsg (UDP_SEGMENT)

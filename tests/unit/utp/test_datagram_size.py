@@ -133,7 +133,7 @@ def test_only_loopback_peers_are_offered_more_than_the_standard_size() -> None:
     for host in ("192.0.2.1", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.1", "not an address"):
         assert sock.max_datagram(host) == PACKET_SIZE
     with pytest.raises(ValueError, match="loopback_datagram"):
-        UtpSocket(loopback_datagram=70_000)
+        UtpSocket(loopback_datagram=65_508)
 
 
 @pytest.mark.anyio
