@@ -71,9 +71,11 @@ MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SY
 READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
 MAX_DATAGRAM = 65536  # what a read takes: nothing is cut short
 MAX_UDP_PAYLOAD = 65507  # the largest datagram we can send: 65 535 bytes of IPv4 less its headers
-# the datagram size offered to loopback peers: a 16 KiB block with its piece message header
-# (13 bytes), the uTP header and room for a selective ack (bench/RESULTS.md, "uTP datagram size")
-LOOPBACK_DATAGRAM = 16 * 1024 + 13 + 20 + 2 + 8
+# the datagram size offered to loopback peers: near the largest UDP payload, with room to spare;
+# of 1 400, 8 235, 16 427 (one 16 KiB block and its piece message header a datagram), 32 768,
+# 49 221, 65 000 and 65 507 bytes it cost the event loop least (bench/bench_utp_datagram.py,
+# bench/RESULTS.md "uTP datagrams above 1 400 bytes between our endpoints on loopback")
+LOOPBACK_DATAGRAM = 65000
 WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is woken once this much waits
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
