@@ -66,14 +66,16 @@ class TorrentManager:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        with anyio.CancelScope(shield=True):
-            for session in list(self._sessions.values()):
-                await session.stop()
-            self._sessions.clear()
-        stack, self._stack = self._stack, None
-        self._tg = None
-        if stack is not None:
-            await stack.aclose()
+        try:
+            with anyio.CancelScope(shield=True):
+                for session in list(self._sessions.values()):
+                    await session.stop()
+                self._sessions.clear()
+        finally:  # (the group was entered on this task: it is closed whatever a stop raised)
+            stack, self._stack = self._stack, None
+            self._tg = None
+            if stack is not None:
+                await stack.aclose()
 
     # -- table ---------------------------------------------------------------------------
     @property

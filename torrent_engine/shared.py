@@ -141,11 +141,14 @@ class SharedResources:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         assert self._stack is not None
-        if self._running:
-            await self._stop_services()
         stack, self._stack = self._stack, None
-        self._tg = None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            if self._running:
+                await self._stop_services()
+        finally:  # (even when this task is being cancelled: the group was entered on it)
+            self._tg = None
+            suppress = await stack.__aexit__(exc_type, exc, tb)
+        return suppress
 
     # -- ref counting --------------------------------------------------------------------
     @property
@@ -394,9 +397,14 @@ class SharedResources:
             self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
-                    if peer is not None:  # (it may own the socket now: see peer/protocol.py)
-                        await peer.aclose()
-                    await stream.aclose()
+                    # (it may own the socket now: see peer/protocol.py); a close that fails
+                    # does not break the listener either
+                    for closing in (peer, stream):
+                        try:
+                            if closing is not None:
+                                await closing.aclose()
+                        except Exception as exc:
+                            log.debug("incoming connection: closing it failed: %r", exc)
 
 
 def _is_specific_ip(host: str) -> bool:

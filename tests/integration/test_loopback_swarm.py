@@ -171,13 +171,15 @@ async def test_cancel_deletes_partial_files(tmp_path: Path) -> None:
         leecher = Session(torrent, tmp_path / "leech", config=loopback_config(),
                           peers=[("127.0.0.1", seeder.listen_port)])
         await leecher.__aenter__()
-        got_piece = anyio.Event()
-        leecher.events.subscribe("piece.completed", lambda e: got_piece.set())
-        with anyio.fail_after(30):
-            await got_piece.wait()
-        assert (tmp_path / "leech" / "payload" / "big.bin").exists()
-        assert leecher.status().progress < 1.0
-        await leecher.cancel(delete_files=True)
+        try:
+            got_piece = anyio.Event()
+            leecher.events.subscribe("piece.completed", lambda e: got_piece.set())
+            with anyio.fail_after(30):
+                await got_piece.wait()
+            assert (tmp_path / "leech" / "payload" / "big.bin").exists()
+            assert leecher.status().progress < 1.0
+        finally:  # (a failure above must not leave the leecher's task groups open on this task)
+            await leecher.cancel(delete_files=True)
         assert leecher.state is State.STOPPED
     assert sorted(os.listdir(tmp_path / "leech")) == ["keep.txt"]
 

@@ -68,8 +68,7 @@ async def test_libtorrent_downloads_from_us_over_ipv6(tmp_path: Path) -> None:
         await ours.wait_ready()
         ses = lt_session_v6(lt)
         handle = lt_add(lt, ses, torrent, tmp_path / "lt")
-        handle.connect_peer(("::1", ours.listen_port))
-        await wait_lt(handle, seeding=False)
+        await wait_lt(handle, seeding=False, peer=("::1", ours.listen_port))
         assert ours.uploaded >= torrent.payload_size
         for h in ses.get_torrents():  # type: ignore[attr-defined]
             ses.remove_torrent(h)  # type: ignore[attr-defined]

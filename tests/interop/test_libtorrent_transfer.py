@@ -7,6 +7,7 @@ its session is closed (and its files read) only after it is torn down.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,13 +64,33 @@ def lt_add(lt: ModuleType, ses: Any, torrent: Torrent, save_path: Path) -> Any:
     return ses.add_torrent(params)
 
 
-async def wait_lt(handle: Any, *, seeding: bool, limit: float = 60) -> None:
-    with anyio.fail_after(limit):
-        while True:
-            st = handle.status()
-            if (st.is_seeding if seeding else st.is_finished) and st.progress >= 1.0:
-                return
-            await anyio.sleep(0.05)
+async def wait_lt(handle: Any, *, seeding: bool, limit: float = 60, peer: tuple[str, int] | None = None,
+                  redial_after: float = 10.0) -> None:
+    """Until libtorrent's torrent is finished (or seeding); ``peer``: dial it first, and again
+    whenever libtorrent has had no peer for ``redial_after`` s (libtorrent's own retry of a
+    failed peer waits a minute or more). On time-out the failure says where libtorrent stood."""
+    if peer is not None:
+        handle.connect_peer(peer)
+    dialed = 1 if peer is not None else 0
+    alone_since = time.monotonic()
+    deadline = time.monotonic() + limit
+    while True:
+        st = handle.status()
+        if (st.is_seeding if seeding else st.is_finished) and st.progress >= 1.0:
+            return
+        now = time.monotonic()
+        if st.num_peers:
+            alone_since = now
+        elif peer is not None and now - alone_since > redial_after:
+            handle.connect_peer(peer)
+            dialed += 1
+            alone_since = now
+        if now > deadline:
+            error = st.errc.message() if st.errc.value() else "none"
+            raise AssertionError(f"libtorrent not {'seeding' if seeding else 'finished'} after {limit:g} s: "
+                                 f"state {st.state}, progress {st.progress:.3f}, peers {st.num_peers}, "
+                                 f"error {error}, dialed {dialed}x")
+        await anyio.sleep(0.05)
 
 
 @pytest.mark.parametrize("encryption", ["disable", "require"])
@@ -100,8 +121,7 @@ async def test_libtorrent_downloads_from_our_seeder(tmp_path: Path, encryption: 
         assert ours.state is State.SEEDING
         with lt_session(lt, encryption) as ses:
             handle = lt_add(lt, ses, torrent, lt_dir)
-            handle.connect_peer(("127.0.0.1", ours.listen_port))
-            await wait_lt(handle, seeding=False)
+            await wait_lt(handle, seeding=False, peer=("127.0.0.1", ours.listen_port))
             assert ours.uploaded >= torrent.payload_size
     assert same_files(torrent, tmp_path / "seed", lt_dir) == []
 
@@ -154,6 +174,5 @@ async def test_magnet_both_ways(tmp_path: Path) -> None:
             params = lt.parse_magnet_uri(uri)
             params.save_path = str(tmp_path / "lt")
             handle = ses.add_torrent(params)
-            handle.connect_peer(("127.0.0.1", seeder.listen_port))
-            await wait_lt(handle, seeding=False)
+            await wait_lt(handle, seeding=False, peer=("127.0.0.1", seeder.listen_port))
     assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []

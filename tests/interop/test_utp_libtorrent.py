@@ -68,8 +68,7 @@ async def test_libtorrent_downloads_from_us_over_utp(tmp_path: Path, encryption:
         await ours.wait_ready()
         with lt_utp_session(lt, encryption) as ses:
             handle = lt_add(lt, ses, torrent, lt_dir)
-            handle.connect_peer(("127.0.0.1", ours.listen_port))
-            await wait_lt(handle, seeding=False, limit=120)
+            await wait_lt(handle, seeding=False, limit=120, peer=("127.0.0.1", ours.listen_port))
             assert ours.uploaded >= torrent.payload_size
             assert _datagram_sizes(ours) == {PACKET_SIZE}
     assert same_files(torrent, tmp_path / "seed", lt_dir) == []

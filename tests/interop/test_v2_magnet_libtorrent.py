@@ -102,8 +102,7 @@ async def test_libtorrent_fetches_a_v2_magnet_from_our_seeder(
             params = lt.parse_magnet_uri(uri)
             params.save_path = str(tmp_path / "lt")
             handle = ses.add_torrent(params)
-            handle.connect_peer(("127.0.0.1", seeder.listen_port))
-            await wait_lt(handle, seeding=False)
+            await wait_lt(handle, seeding=False, peer=("127.0.0.1", seeder.listen_port))
             seen = [a for a in ses.pop_alerts()
                     if isinstance(a, (lt.hash_failed_alert, lt.peer_disconnected_alert, lt.peer_error_alert))]
     # libtorrent reports "invalid hashes" for an answer that does not verify: none here, no piece

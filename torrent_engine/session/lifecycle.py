@@ -128,15 +128,21 @@ class Life:
         self._wakeup.set()
         if self.tg is not None:
             self.tg.cancel_scope.cancel()
-        if self.ran:
-            await self.finished.wait()
-        elif not self.finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
-            if s._machine.can(State.STOPPED):
-                s._machine.to(State.STOPPED)
-            self.finished.set()
-        if self._own_stack is not None:
-            stack, self._own_stack = self._own_stack, None
-            await stack.aclose()
+        try:
+            if self.ran:
+                await self.finished.wait()
+            elif not self.finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
+                if s._machine.can(State.STOPPED):
+                    s._machine.to(State.STOPPED)
+                self.finished.set()
+        finally:
+            # Standalone, the session's task groups were entered on the caller's task: they are
+            # closed here even when that task is being cancelled (a task of the session's failed,
+            # and the wait above was cut short), or they would stay open on it. Closing them waits
+            # for the run to end and raises what failed.
+            if self._own_stack is not None:
+                stack, self._own_stack = self._own_stack, None
+                await stack.aclose()
 
     def wanted_changed(self) -> None:
         """The file priorities changed: seeding may need pieces again, or what is left may all

@@ -19,6 +19,7 @@ from torrent_engine.bencode import encode
 from torrent_engine.errors import MetainfoError, SessionError, StorageError, typed_failure
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
+from torrent_engine.session_state import State
 
 DATA = b"x" * 1000
 
@@ -68,3 +69,37 @@ def test_the_cli_shows_it_as_one_line(tmp_path: Path) -> None:
     err = result.stderr.decode()
     assert result.returncode == 1, err
     assert "File name too long" in err and "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.anyio
+async def test_a_failed_task_of_a_standalone_session_surfaces_and_leaves_no_scope_open(
+        tmp_path: Path) -> None:
+    """A task of the session's own groups fails: the caller's task is cancelled, and leaving the
+    ``async with`` still closes the groups the session entered on it, raising what failed (not a
+    cancel-scope mismatch from the caller's enclosing scope)."""
+    info = {b"name": b"t", b"piece length": 16384, b"length": len(DATA),
+            b"pieces": hashlib.sha1(DATA).digest()}
+    torrent = Torrent.from_bytes(encode({b"info": info}))
+
+    async def fail() -> None:
+        raise RuntimeError("a task of the session failed")
+
+    with pytest.raises(BaseExceptionGroup) as caught:
+        async with anyio.create_task_group():  # a scope of the caller's, outside the session's
+            async with Session(torrent, tmp_path, config=loopback_config()) as session:
+                shared = session._shared
+                assert shared is not None and shared._tg is not None
+                shared._tg.start_soon(fail)
+                await anyio.sleep(30)
+    failed = caught.value.subgroup(lambda e: isinstance(e, RuntimeError))
+    assert failed is not None
+    assert [str(e) for e in _leaves(failed)] == ["a task of the session failed"]
+    assert session.state is State.STOPPED
+    with anyio.CancelScope():  # this task's scopes are in order again
+        await anyio.sleep(0)
+
+
+def _leaves(group: BaseException) -> list[BaseException]:
+    if isinstance(group, BaseExceptionGroup):
+        return [leaf for e in group.exceptions for leaf in _leaves(e)]
+    return [group]
