@@ -155,3 +155,16 @@ async def test_sockets_on_loopback_use_what_both_offer(client: int, server: int,
     payload = size - 30
     assert len(data) // payload <= server_sock.datagrams_received < 2 * len(data) // payload
     assert client_sock.datagrams_sent >= len(data) // payload
+
+
+def test_large_datagrams_are_acked_every_two_packets_not_every_thirty_two() -> None:
+    """The deferred ack waits for as many bytes as 32 standard packets (at least two packets),
+    so a window of 65 000-byte packets is not held back unacked."""
+    a, b, _ = _connect(LOOPBACK_DATAGRAM, LOOPBACK_DATAGRAM)
+    a.cc.cwnd = a.peer_wnd = 1 << 20
+    a.send(b"z" * (8 * a.payload_size))
+    acks = 0
+    for d in a.datagrams(NOW + 20):
+        b.receive_datagrams([d], NOW + 20)  # one at a time, the clock standing still
+        acks += len(b.datagrams(NOW + 20))
+    assert acks == 4
