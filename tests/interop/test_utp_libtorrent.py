@@ -19,6 +19,7 @@ from tests.integration.helpers import loopback_config, make_payload, make_torren
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
+from torrent_engine.utp.connection import PACKET_SIZE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -27,6 +28,14 @@ FILES = (("a.bin", 2_000_003), ("sub/b.bin", 300_001), ("z.txt", 1))
 
 def lt_utp_session(lt: ModuleType, encryption: str = "disable") -> Any:
     return lt_session(lt, encryption, transport="utp")
+
+
+def _datagram_sizes(session: Session) -> set[int]:
+    """The datagram size of each of the session's uTP connections: libtorrent skips the larger
+    datagrams our SYN offers on loopback and offers none itself, so the standard size stays."""
+    shared = session.shared
+    assert shared is not None and shared.utp is not None
+    return {stream.conn.packet_size for stream in shared.utp._conns.values()}
 
 
 @pytest.mark.parametrize("encryption", ["disable", "require"])
@@ -45,6 +54,7 @@ async def test_we_download_from_libtorrent_over_utp(tmp_path: Path, encryption: 
             assert ours.peers and all(p.link.transport == "utp" for p in ours.peers)
             if encryption == "require":
                 assert all(p.link.encrypted for p in ours.peers)
+            assert _datagram_sizes(ours) == {PACKET_SIZE}
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 
@@ -60,4 +70,5 @@ async def test_libtorrent_downloads_from_us_over_utp(tmp_path: Path, encryption:
             handle = lt_add(lt, ses, torrent, lt_dir)
             await wait_lt(handle, seeding=False, limit=120, peer=("127.0.0.1", ours.listen_port))
             assert ours.uploaded >= torrent.payload_size
+            assert _datagram_sizes(ours) == {PACKET_SIZE}
     assert same_files(torrent, tmp_path / "seed", lt_dir) == []

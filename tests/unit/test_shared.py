@@ -93,6 +93,19 @@ async def test_release_without_acquire_and_acquire_outside_context() -> None:
             await shared.release()
 
 
+async def _dial_and_see_it_closed(port: int, info_hash: bytes, first: anyio.Event | None = None) -> None:
+    """Dial the listener, ask for ``info_hash`` and wait (5 s at most; for ``first`` too) until
+    the listener closes the connection."""
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    await stream.send(info_hash)
+    with anyio.fail_after(5):
+        if first is not None:
+            await first.wait()
+        with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
+            await stream.receive()
+    await stream.aclose()
+
+
 async def test_incoming_connections_are_routed_by_info_hash() -> None:
     async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
         info_hash = await stream.receive(20)
@@ -114,19 +127,8 @@ async def test_incoming_connections_are_routed_by_info_hash() -> None:
         with pytest.raises(SessionError):
             shared.register(b"A" * 20, handler)
         # unknown info-hash: closed without reaching any handler
-        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
-        await stream.send(b"B" * 20)
-        with anyio.fail_after(5):
-            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
-                await stream.receive()
-        await stream.aclose()
-        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
-        await stream.send(b"A" * 20)
-        with anyio.fail_after(5):
-            await routed.wait()
-            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
-                await stream.receive()
-        await stream.aclose()
+        await _dial_and_see_it_closed(shared.listen_port, b"B" * 20)
+        await _dial_and_see_it_closed(shared.listen_port, b"A" * 20, routed)
         assert got == [b"A"]
         shared.unregister(b"A" * 20)
         await shared.release()
@@ -144,12 +146,7 @@ async def test_a_refused_peer_whose_close_fails_does_not_break_the_listener() ->
         await shared.acquire()
         shared.register(b"A" * 20, lambda peer: False)  # refused: the listener closes it
         for _ in range(2):  # the second one is still served
-            stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
-            await stream.send(b"A" * 20)
-            with anyio.fail_after(5):
-                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
-                    await stream.receive()
-            await stream.aclose()
+            await _dial_and_see_it_closed(shared.listen_port, b"A" * 20)
         assert shared.running and shared.pending_handshakes == 0
         await shared.release()
 

@@ -97,6 +97,13 @@ class Ledbat:
         self.delay = DelayHistory()
         self.last_queueing_delay_us = 0
 
+    def resize(self, packet_size: int) -> None:
+        """The connection's datagrams are ``packet_size`` bytes from now on (agreed with the
+        peer before any data flows): the smallest and the starting window stay two packets."""
+        self.packet_size = packet_size
+        self.min_window = 2 * packet_size
+        self.cwnd = max(self.cwnd, float(self.min_window))
+
     def on_delay_sample(self, delay: int, now_us: int) -> None:
         """Feed a one-way delay sample; the queueing delay above the base is what LEDBAT steers by."""
         self.delay.add(delay, now_us)

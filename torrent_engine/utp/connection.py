@@ -6,7 +6,13 @@ drains ``datagrams(now_us)`` to the socket and ``events()`` to the application. 
 writes with ``send`` (bounded by the send buffer) and reads with ``read`` (the advertised window
 is the free receive buffer).
 
-The per-datagram path is written for speed, since every step runs once per ~1 400 bytes: the
+Datagrams are ``PACKET_SIZE`` bytes at most, unless both ends offered larger ones (``max_datagram``:
+our ST_SYN, and our ST_STATE answering one, carry the largest datagram we accept, an extension
+of ours that other implementations skip, see ``packet.py``): then the connection uses the
+smaller of the two offers, from the handshake on. What the path carries is the shell's call
+(``socket.py``); the core is told it as ``max_datagram``.
+
+The per-datagram path is written for speed, since every step runs once per datagram: the
 header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
 new (a steady download) takes a short path; acks are coalesced (the shell drains
 ``datagrams`` once per batch of received datagrams, so one ST_STATE answers the batch) and
@@ -46,6 +52,7 @@ SYN_RETRIES = 2  # SYN resends before the connect fails (libtorrent's utp_syn_re
 MAX_TIMEOUTS = 6  # consecutive timeouts of a connected socket before it is declared dead
 MAX_REORDER = 1024  # out-of-order packets we buffer
 ACK_EVERY = 32  # in-order data packets acked together at most (a deferred ack goes out at this many)
+ACK_BYTES = ACK_EVERY * PACKET_SIZE  # with larger datagrams, fewer packets (at least two) per ack
 ACK_DELAY_US = 2_000  # how long the ack of in-order data may be deferred
 
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
@@ -86,12 +93,23 @@ class UtpConnection:
     """A uTP connection. Build one with ``initiate`` (we dial) or ``accept`` (an ST_SYN came)."""
 
     def __init__(self, *, recv_id: int, send_id: int, seq_nr: int, packet_size: int = PACKET_SIZE,
-                 recv_buffer: int = 1 << 20, send_buffer: int = 1 << 20, max_window: int = 1 << 20) -> None:
+                 max_datagram: int = 0, recv_buffer: int = 1 << 20, send_buffer: int = 1 << 20,
+                 max_window: int = 1 << 20) -> None:
+        """``packet_size``: our datagrams' size unless larger ones are agreed; ``max_datagram``:
+        the largest datagram this end accepts and the path carries (above ``packet_size`` it is
+        offered to the peer in the handshake; 0: no offer)."""
         self.recv_id = recv_id & SEQ_MASK
         self.send_id = send_id & SEQ_MASK
         self.state = _SYN_SENT
         self.packet_size = packet_size
         self.payload_size = packet_size - HEADER_SIZE - 2 - SACK_LIMIT
+        # what we offer (0: nothing; the handshake then looks as it always did)
+        self.max_datagram = max_datagram if max_datagram > packet_size else 0
+        if self.max_datagram > 0xFFFF:
+            raise UtpError(f"largest datagram must fit in 16 bits: {max_datagram}")
+        self.peer_max_datagram = 0  # the peer's offer, once agreed on (0: standard datagrams)
+        self._answer_syn = False  # an ST_STATE carrying our offer is owed to the peer's SYN
+        self._ack_every = ACK_EVERY
         self.recv_buffer = recv_buffer
         self.send_buffer = send_buffer
         self.seq_nr = seq_nr & SEQ_MASK  # the next seq_nr we will use
@@ -163,6 +181,9 @@ class UtpConnection:
         if syn.type is not PacketType.SYN:
             raise UtpStateError(f"accept() needs an ST_SYN, got {syn.type.name}")
         conn = cls(recv_id=syn.connection_id + 1, send_id=syn.connection_id, seq_nr=seq_nr, **kw)
+        if conn.max_datagram and syn.max_datagram:
+            conn._agree(syn.max_datagram)
+            conn._answer_syn = True
         conn.state = _CONNECTED
         conn.ack_nr = syn.seq_nr
         conn.peer_wnd = syn.wnd_size
@@ -170,6 +191,18 @@ class UtpConnection:
         conn._ack_needed = conn._ack_now = True
         conn._events.append(ev.Connected())
         return conn
+
+    def _agree(self, peer_max: int) -> None:
+        """The peer accepts datagrams up to ``peer_max`` (its offer in the handshake, before any
+        data): use the larger datagrams both ends accept, never less than the standard size."""
+        size = min(peer_max, self.max_datagram)
+        if size <= self.packet_size:
+            return
+        self.peer_max_datagram = peer_max
+        self.packet_size = size
+        self.payload_size = size - HEADER_SIZE - 2 - SACK_LIMIT
+        self.cc.resize(size)
+        self._ack_every = max(2, min(ACK_EVERY, ACK_BYTES // size))
 
     # -- application side ----------------------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -341,17 +374,18 @@ class UtpConnection:
             except UtpError:
                 self.packets_dropped += 1
                 return
-            self._receive(pkt.type, ts, ts_diff, wnd, seq, ack, pkt.sack, pkt.payload, now_us)
+            self._receive(pkt.type, ts, ts_diff, wnd, seq, ack, pkt.sack, pkt.payload, now_us,
+                          pkt.max_datagram)
         else:
             self._receive(first >> 4, ts, ts_diff, wnd, seq, ack, None, data[HEADER_SIZE:], now_us)
 
     def receive_packet(self, pkt: Packet, now_us: int) -> None:
         """Process one decoded packet from the peer at ``now_us``."""
         self._receive(pkt.type, pkt.timestamp, pkt.timestamp_difference, pkt.wnd_size, pkt.seq_nr,
-                      pkt.ack_nr, pkt.sack, pkt.payload, now_us)
+                      pkt.ack_nr, pkt.sack, pkt.payload, now_us, pkt.max_datagram)
 
     def _receive(self, kind: int, ts: int, ts_diff: int, wnd: int, seq: int, ack: int,
-                 sack: bytes | None, payload: bytes, now_us: int) -> None:
+                 sack: bytes | None, payload: bytes, now_us: int, max_datagram: int = 0) -> None:
         if self.state is _CLOSED:
             # after a clean close, keep acking the peer's retransmitted FIN (our last ack was lost)
             if self.error is None and kind == _FIN and self._eof:
@@ -370,12 +404,16 @@ class UtpConnection:
         if kind == _SYN:
             if seq == self.ack_nr or self.state is _SYN_SENT:
                 self._ack_needed = self._ack_now = True
+                if self.peer_max_datagram and seq == self.ack_nr:
+                    self._answer_syn = True  # our answer was lost: the peer still waits for the offer
             return
         if self.state is _SYN_SENT:
             if ack != (self.seq_nr - 1) & SEQ_MASK:
                 self.packets_dropped += 1
                 return
             self.ack_nr = (seq - 1) & SEQ_MASK
+            if max_datagram and self.max_datagram and kind == _STATE:
+                self._agree(max_datagram)
             self._events.append(ev.Connected())
         self.state = new_state
         self.peer_wnd = wnd
@@ -594,7 +632,7 @@ class UtpConnection:
         if p.kind == _SYN:
             wnd = self.receive_window
             self._advertised = wnd
-            out.append(encode_header(_SYN, self.recv_id, now_us, 0, wnd, p.seq, 0))
+            out.append(encode_header(_SYN, self.recv_id, now_us, 0, wnd, p.seq, 0, None, self.max_datagram))
         else:
             head = self._header(p.kind, p.seq, now_us, with_sack=True)
             datagram = head + p.datagram[p.head:] if p.size else head
@@ -624,6 +662,13 @@ class UtpConnection:
             self.cc.on_delay_sample(self._pending_delay, now_us)
             self._pending_delay = 0
         window = int(min(self.cc.cwnd, self.peer_wnd))
+        if self._answer_syn:  # before any data: the peer learns our datagram size from this ack
+            self._answer_syn = False
+            out.append(encode_header(_STATE, self.send_id, now_us, self._reply_micro, self.receive_window,
+                                     self.seq_nr, self.ack_nr, None, self.max_datagram))
+            self._advertised = self.receive_window
+            self._ack_needed = self._ack_now = False
+            self._unacked = 0
         if self._to_resend:  # (a walk over everything in flight only when something was lost)
             for p in self._out.values():
                 if p.need_resend:
@@ -643,11 +688,11 @@ class UtpConnection:
                 self.state = _FIN_SENT
                 self._emit(p, now_us, out)
             if self._ack_needed:  # one ack for everything received since the last call
-                if (self._ack_now or self._unacked >= ACK_EVERY or now_us >= self._ack_due
+                if (self._ack_now or self._unacked >= self._ack_every or now_us >= self._ack_due
                         or self.state is not _CONNECTED
                         # little room left: the peer is about to stall on our window, tell it now
                         or self.recv_buffer - self._recv_len - self._reorder_bytes
-                        < ACK_EVERY * self.payload_size):
+                        < self._ack_every * self.payload_size):
                     out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
                     self._ack_needed = self._ack_now = False
                     self._unacked = 0

@@ -49,7 +49,8 @@ def runs(sizes: list[int], *, max_segments: int = MAX_SEGMENTS,
         stop = i + 1
         if size:
             # the longest stretch of equal sizes within the limits (counted in C: this runs per flush)
-            limit = min(n, i + max_segments, i + max_bytes // size)
+            # (a datagram above max_bytes, possible with large datagrams, is a run of its own)
+            limit = min(n, i + max_segments, i + max(1, max_bytes // size))
             if sizes[i:limit].count(size) == limit - i:
                 stop = limit
             else:

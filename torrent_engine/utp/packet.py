@@ -1,6 +1,18 @@
-"""BEP 29 packet codec: the 20-byte header and the extension chain (selective ACK).
+"""BEP 29 packet codec: the 20-byte header and the extension chain (selective ACK, and our
+largest-datagram offer).
 
 Pure functions over bytes; every malformed input raises ``UtpError`` naming what was wrong.
+
+The largest-datagram extension (``EXT_MAX_DATAGRAM``) is ours: an ST_SYN, or the ST_STATE
+answering one, says in two bytes (big-endian) the largest datagram its sender accepts on this
+connection, so two of our endpoints on a path that carries them may use datagrams above the
+standard 1 400 bytes. Other implementations skip an extension type they do not know, in a SYN
+as in any packet: libtorrent's ``utp_socket_impl::incoming_packet`` (src/utp_stream.cpp) walks
+the chain and acts only on ``utp_sack`` (1) and ``utp_close_reason`` (3); its
+``utp_extensions_t`` (include/libtorrent/aux_/utp_stream.hpp) leaves 2 out because "there is a
+deprecated extension with that number in the wild"; libutp's ``utp_process_incoming``
+(utp_internal.cpp) acts on 1 and on 2 ("extension bits", which must be 8 bytes long or the
+packet is dropped) and skips the rest. Hence a type far from 1, 2 and 3.
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ from ..errors import UtpError
 VERSION = 1  # BEP 29: the only version
 HEADER_SIZE = 20  # BEP 29
 EXT_SELECTIVE_ACK = 1  # BEP 29
+EXT_MAX_DATAGRAM = 0xC4  # ours (see above): the largest datagram the sender accepts, 2 bytes
+_MAX_DATAGRAM = struct.Struct(">H")
 SEQ_MASK = 0xFFFF  # seq_nr and ack_nr are 16 bits and wrap
 TS_MASK = 0xFFFFFFFF  # timestamps are 32-bit microseconds and wrap
 
@@ -45,6 +59,9 @@ class Packet(NamedTuple):  # a tuple: built once per datagram, so construction m
     # Selective ACK bitmask (BEP 29): bit i (LSB first in each byte) = ack_nr + 2 + i received.
     sack: bytes | None = None
     payload: bytes = b""
+    # The largest datagram the sender accepts (``EXT_MAX_DATAGRAM``), 0 when not said; only our
+    # own endpoints say it, in an ST_SYN and the ST_STATE answering one.
+    max_datagram: int = 0
 
 
 def seq_less(a: int, b: int) -> bool:
@@ -61,26 +78,35 @@ def looks_like_utp(data: bytes) -> bool:
 
 
 def encode_header(kind: int, connection_id: int, timestamp: int, timestamp_difference: int, wnd_size: int,
-                  seq_nr: int, ack_nr: int, sack: bytes | None = None) -> bytes:
-    """The header (and selective ACK extension) of a packet, without payload: one ``struct`` call
-    and no packet object, for the connection's send path."""
+                  seq_nr: int, ack_nr: int, sack: bytes | None = None, max_datagram: int = 0) -> bytes:
+    """The header (and extensions: selective ACK, largest datagram when ``max_datagram``) of a
+    packet, without payload: one ``struct`` call and no packet object, for the connection's send
+    path."""
+    offer = b""
+    if max_datagram:
+        if not 0 < max_datagram <= 0xFFFF:
+            raise UtpError(f"largest datagram must fit in 16 bits: {max_datagram}")
+        offer = _MAX_DATAGRAM.pack(max_datagram)
+    first_ext = EXT_SELECTIVE_ACK if sack is not None else EXT_MAX_DATAGRAM if offer else 0
     head = _HEADER.pack(
-        (kind << 4) | VERSION, 0 if sack is None else EXT_SELECTIVE_ACK, connection_id & SEQ_MASK,
+        (kind << 4) | VERSION, first_ext, connection_id & SEQ_MASK,
         timestamp & TS_MASK, timestamp_difference & TS_MASK, wnd_size & TS_MASK, seq_nr & SEQ_MASK,
         ack_nr & SEQ_MASK,
     )
-    if sack is None:
-        return head
-    if len(sack) % 4 or not sack or len(sack) > 255:
-        raise UtpError(f"selective ack bitmask must be a non-empty multiple of 4 bytes below 256: "
-                       f"{len(sack)}")
-    return head + bytes((0, len(sack))) + sack
+    if sack is not None:
+        if len(sack) % 4 or not sack or len(sack) > 255:
+            raise UtpError(f"selective ack bitmask must be a non-empty multiple of 4 bytes below 256: "
+                           f"{len(sack)}")
+        head += bytes((EXT_MAX_DATAGRAM if offer else 0, len(sack))) + sack
+    if offer:
+        head += bytes((0, len(offer))) + offer
+    return head
 
 
 def encode(p: Packet) -> bytes:
     """The packet as a datagram (BEP 29 header, extensions, payload)."""
     head = encode_header(p.type, p.connection_id, p.timestamp, p.timestamp_difference, p.wnd_size,
-                         p.seq_nr, p.ack_nr, p.sack)
+                         p.seq_nr, p.ack_nr, p.sack, p.max_datagram)
     return head + p.payload if p.payload else head
 
 
@@ -99,6 +125,7 @@ def decode(data: bytes) -> Packet:
         raise UtpError(f"unknown uTP packet type {kind} (byte 0)")
     pos = HEADER_SIZE
     sack: bytes | None = None
+    max_datagram = 0
     while ext:
         if pos + 2 > len(data):
             raise UtpError(f"uTP extension header truncated at byte {pos}")
@@ -110,9 +137,13 @@ def decode(data: bytes) -> Packet:
             # BEP 29 asks for a multiple of 4 bytes; libtorrent sends as many as its bits need
             # (1, 2, 3, ... bytes), on most of its acks while packets wait out of order there
             sack = bytes(data[start:start + length])
-        # other extensions (e.g. libtorrent's close reason) are skipped
+        elif ext == EXT_MAX_DATAGRAM and length == _MAX_DATAGRAM.size:
+            max_datagram = _MAX_DATAGRAM.unpack_from(data, start)[0]
+        # other extensions (e.g. libtorrent's close reason) are skipped, as BEP 29 lets a
+        # receiver do; so is a largest-datagram one of another length (it then says nothing,
+        # and the connection keeps the standard size)
         ext, pos = nxt, start + length
-    return Packet(_TYPES[kind], conn_id, ts, ts_diff, wnd, seq, ack, sack, data[pos:])
+    return Packet(_TYPES[kind], conn_id, ts, ts_diff, wnd, seq, ack, sack, data[pos:], max_datagram)
 
 
 def sack_bits(sack: bytes) -> list[int]:

@@ -9,6 +9,16 @@ answered by at most one ack (the core may defer the ack of in-order data; a loop
 it by its deadline). What a connection sends in one flush leaves in runs, each one
 ``sendmsg`` that the kernel cuts into datagrams (``gso.py``); on Linux the socket also reads
 such runs from a peer coalesced (``UDP_GRO``). A timer task drives retransmission timeouts.
+
+Datagram size: the core offers larger datagrams than the standard 1 400 bytes in the handshake
+only when told the path carries them (``max_datagram``), and the socket says so only for a
+loopback peer (127.0.0.0/8, ::1): the loopback interface's MTU is 64 KiB, so nothing is
+fragmented there, and two endpoints on one machine (the ``demo``, a local seedbox) move their
+data in a tenth of the datagrams. Toward any other address the socket offers nothing and the
+connection keeps ``PACKET_SIZE``. Asking the kernel for the route MTU (``IP_MTU``) would need a
+connected socket per peer beside the shared one, and the MTU of the first hop says nothing of
+the hops after it (an IPv4 fragment lost anywhere loses the whole datagram); real networks
+stay at the size every path carries.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..errors import UtpError
 from . import gso, mmsg
-from .connection import UtpConnection
+from .connection import PACKET_SIZE, UtpConnection
 from .events import Readable
 from .packet import (
     HEADER_SIZE,
@@ -59,7 +69,13 @@ SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
-MAX_DATAGRAM = 65536  # the largest UDP payload: nothing is cut short
+MAX_DATAGRAM = 65536  # what a read takes: nothing is cut short
+MAX_UDP_PAYLOAD = 65507  # the largest datagram we can send: 65 535 bytes of IPv4 less its headers
+# the datagram size offered to loopback peers: near the largest UDP payload, with room to spare;
+# of 1 400, 8 235, 16 427 (one 16 KiB block and its piece message header a datagram), 32 768,
+# 49 221, 65 000 and 65 507 bytes it cost the event loop least (bench/bench_utp_datagram.py,
+# bench/RESULTS.md "uTP datagrams above 1 400 bytes between our endpoints on loopback")
+LOOPBACK_DATAGRAM = 65000
 WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is woken once this much waits
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
@@ -181,8 +197,14 @@ class UtpSocket:
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 recvmmsg: bool = True, segment: bool = True, coalesce: bool = True) -> None:
+                 recvmmsg: bool = True, segment: bool = True, coalesce: bool = True,
+                 loopback_datagram: int = LOOPBACK_DATAGRAM) -> None:
+        """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
+        ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``."""
         self.on_accept = on_accept
+        if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
+            raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
+        self._loopback_datagram = loopback_datagram
         self._want_multi = recvmmsg and mmsg.available()
         self._segment = segment and gso.available()  # runs of datagrams in one sendmsg (UDP_SEGMENT)
         self._coalesce = coalesce  # runs of datagrams in one slot of a recvmmsg (UDP_GRO)
@@ -602,11 +624,21 @@ class UtpSocket:
     def _incoming(self, syn: Packet, addr: Address) -> None:
         if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
             return
-        conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us())
+        conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us(),
+                                    max_datagram=self.max_datagram(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
         self._mark(stream)
         self.on_accept(stream)
+
+    def max_datagram(self, host: str) -> int:
+        """The largest datagram a connection with ``host`` (an IP address) may use: see the
+        module's docstring."""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        return self._loopback_datagram if loopback else PACKET_SIZE
 
     def _mark(self, stream: UtpStream) -> None:
         self._dirty.add(stream)
@@ -735,7 +767,8 @@ class UtpSocket:
                 break
         else:
             raise UtpError(f"no free uTP connection id for {host}:{port}")
-        conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16))
+        conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16),
+                                      max_datagram=self.max_datagram(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
         self._mark(stream)

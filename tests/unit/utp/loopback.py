@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from torrent_engine.utp.socket import UtpSocket, UtpStream
+from torrent_engine.utp.socket import LOOPBACK_DATAGRAM, UtpSocket, UtpStream
 
 
 @asynccontextmanager
-async def utp_pair(*, coalesce: bool = True, server_host: str = "127.0.0.1",
-                   timeout: float = 30) -> AsyncIterator[tuple[UtpStream, UtpStream, UtpSocket, UtpSocket]]:
+async def utp_pair(*, coalesce: bool = True, server_host: str = "127.0.0.1", timeout: float = 30,
+                   client_datagram: int = LOOPBACK_DATAGRAM, server_datagram: int = LOOPBACK_DATAGRAM,
+                   ) -> AsyncIterator[tuple[UtpStream, UtpStream, UtpSocket, UtpSocket]]:
     """The dialed stream, the accepted one and the two sockets (the server bound on
     ``server_host``, "" for every interface, and reading coalesced runs of datagrams if
-    ``coalesce``; the client dials it at 127.0.0.1), in a task group cancelled on exit; the body
-    has ``timeout`` seconds."""
+    ``coalesce``; the client dials it at 127.0.0.1; each offers datagrams up to its
+    ``*_datagram`` bytes), in a task group cancelled on exit; the body has ``timeout`` seconds."""
     accepted: list[UtpStream] = []
     got = anyio.Event()
 
@@ -24,7 +25,8 @@ async def utp_pair(*, coalesce: bool = True, server_host: str = "127.0.0.1",
         accepted.append(s)
         got.set()
 
-    server, client = UtpSocket(on_accept=on_accept, coalesce=coalesce), UtpSocket()
+    server = UtpSocket(on_accept=on_accept, coalesce=coalesce, loopback_datagram=server_datagram)
+    client = UtpSocket(loopback_datagram=client_datagram)
     async with anyio.create_task_group() as tg:
         await tg.start(server.run, server_host, 0)
         await tg.start(client.run, "127.0.0.1", 0)

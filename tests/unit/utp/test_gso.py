@@ -32,6 +32,9 @@ def test_runs_respect_the_kernels_limits() -> None:
     assert gso.runs([1400] * 45 + [1000]) == [(0, 46)]
     assert gso.runs([1400] * 46 + [10]) == [(0, 47)]
     assert gso.runs([1400] * 46 + [700]) == [(0, 46), (46, 47)]  # 65 100 bytes would be too many
+    # a datagram larger than one segmented send may carry (large datagrams on loopback) goes alone
+    assert gso.runs([65400, 65400, 300]) == [(0, 1), (1, 2), (2, 3)]
+    assert gso.runs([40000, 30000]) == [(0, 1), (1, 2)]
     # the run boundaries cover every datagram once, in order
     sizes = [1400] * 50 + [7, 7, 900, 1400, 1400, 3] * 20
     spans = gso.runs(sizes)

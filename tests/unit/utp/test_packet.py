@@ -8,6 +8,7 @@ import pytest
 
 from torrent_engine.errors import UtpError
 from torrent_engine.utp.packet import (
+    EXT_MAX_DATAGRAM,
     Packet,
     PacketType,
     decode,
@@ -80,3 +81,32 @@ def test_make_sack_sets_bits_and_pads_to_four_bytes() -> None:
     assert make_sack([0, 9]) == b"\x01\x02\x00\x00"
     assert len(make_sack([40])) == 8
     assert sack_bits(make_sack([1, 2, 33, 63])) == [1, 2, 33, 63]
+
+
+def test_largest_datagram_extension_round_trips_alone_and_after_a_selective_ack() -> None:
+    syn = Packet(PacketType.SYN, 7, 1, 0, 3, 4, 0, max_datagram=16427)
+    raw = encode(syn)
+    assert raw[1] == EXT_MAX_DATAGRAM and raw[20:] == b"\x00\x02" + (16427).to_bytes(2, "big")
+    assert decode(raw) == syn
+    both = Packet(PacketType.STATE, 7, 1, 2, 3, 4, 5, sack=b"\x01\x00\x00\x00", max_datagram=65000)
+    raw = encode(both)
+    assert raw[1] == 1 and raw[20:22] == bytes((EXT_MAX_DATAGRAM, 4))  # the sack chains to it
+    assert decode(raw) == both
+    assert encode(Packet(PacketType.STATE, 7, 1, 2, 3, 4, 5))[1] == 0  # no offer, no extension
+
+
+def test_a_largest_datagram_extension_of_another_length_is_skipped() -> None:
+    """A peer using our type number for something else (other length) says nothing about
+    datagram sizes; the packet is kept."""
+    for body in (b"", b"\x40", b"\x40\x00\x00"):
+        raw = b"\x21" + bytes((EXT_MAX_DATAGRAM,)) + b"\x00" * 18 + bytes((0, len(body))) + body + b"tail"
+        p = decode(raw)
+        assert p.max_datagram == 0 and p.payload == b"tail"
+
+
+def test_a_truncated_largest_datagram_extension_is_a_typed_error() -> None:
+    raw = b"\x41" + bytes((EXT_MAX_DATAGRAM,)) + b"\x00" * 18 + b"\x00\x02\x40"
+    with pytest.raises(UtpError, match=f"extension {EXT_MAX_DATAGRAM} of 2 bytes truncated"):
+        decode(raw)
+    with pytest.raises(UtpError, match="16 bits"):
+        encode(Packet(PacketType.SYN, 7, 1, 0, 3, 4, 0, max_datagram=70000))
