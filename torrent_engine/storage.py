@@ -24,8 +24,9 @@ Invariants (see also docs/storage-and-picking.md):
   second descriptor of the file opened with ``O_DIRECT``, from a page-aligned scratch buffer of
   its own (``mmap``, reused); the slice's unaligned head and tail, and single blocks
   (``write_block``), go through the page cache as before. Where the file system refuses
-  ``O_DIRECT`` (an open or a write fails: tmpfs says EINVAL) the storage writes cached from then
-  on, logged once; a download never fails for it.
+  ``O_DIRECT`` (the open fails, or a write fails with EINVAL, as tmpfs before Linux 6.6 and some
+  FUSE file systems do) the storage writes cached from then on, logged once; a download never
+  fails for it.
 
 Why mixing the two on one file is safe (Linux's rules for ``O_DIRECT``; other systems that have
 the flag follow the same model):
@@ -38,7 +39,7 @@ the flag follow the same model):
   therefore written buffered or direct by one piece's slice; a block of it written earlier by
   ``write_block`` (a piece written block by block, then again whole) is still dirty in the cache
   only until the direct write's write-back of its range. If the page cache cannot be invalidated
-  (pages mapped by someone else), the file system falls back to a buffered write itself.
+  before the write (pages mapped by someone else), ext4 and XFS write buffered instead.
 - ``fsync`` is per inode: ``flush()`` syncing the file through its ordinary descriptor makes the
   direct writes durable too (their allocation and the device's write cache), and a file written
   directly enters the dirty set like any other, after its write.
