@@ -635,10 +635,11 @@ class UtpSocket:
         """The largest datagram a connection with ``host`` (an IP address) may use: see the
         module's docstring."""
         try:
-            loopback = ipaddress.ip_address(host).is_loopback
+            ip = ipaddress.ip_address(host)
         except ValueError:
-            loopback = False
-        return self._loopback_datagram if loopback else PACKET_SIZE
+            return PACKET_SIZE
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None  # (a dual-stack socket)
+        return self._loopback_datagram if (mapped or ip).is_loopback else PACKET_SIZE
 
     def _mark(self, stream: UtpStream) -> None:
         self._dirty.add(stream)

@@ -128,7 +128,7 @@ def test_a_transfer_in_large_datagrams_is_byte_exact_over_loss_and_reordering(lo
 
 def test_only_loopback_peers_are_offered_more_than_the_standard_size() -> None:
     sock = UtpSocket()
-    for host in ("127.0.0.1", "127.8.9.10", "::1"):
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):  # (the last: dual-stack)
         assert sock.max_datagram(host) == LOOPBACK_DATAGRAM
     for host in ("192.0.2.1", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.1", "not an address"):
         assert sock.max_datagram(host) == PACKET_SIZE
