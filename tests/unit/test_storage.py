@@ -243,9 +243,8 @@ async def test_storage_can_be_wrapped_through_the_protocol(tmp_path: Path) -> No
     await wrapped.close()
 
 
-async def test_flush_fsyncs_every_file_written_since_the_last_flush(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def spy_fsync(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The inodes ``os.fsync`` is called on from now on (the calls still go through)."""
     synced: list[int] = []
     real_fsync = os.fsync
 
@@ -254,6 +253,13 @@ async def test_flush_fsyncs_every_file_written_since_the_last_flush(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
+    return synced
+
+
+async def test_flush_fsyncs_every_file_written_since_the_last_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = spy_fsync(monkeypatch)
     lay = layout(BLOCK_SIZE, 100, 100, 100)  # one piece over three files
     st = Storage(lay, tmp_path, max_open_files=1)  # f0 and f1 are evicted (closed) before the flush
     await st.write_block(0, 0, bytes(300))
@@ -578,14 +584,7 @@ async def test_direct_descriptors_count_against_the_bound_and_are_all_closed(tmp
 
 
 async def test_flush_fsyncs_files_written_directly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.fstat(fd).st_ino)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+    synced = spy_fsync(monkeypatch)
     lay = layout(65536, 65536, 65536)  # two aligned files, a piece each: direct only
     st = Storage(lay, tmp_path, max_open_files=1)
     for i in range(2):
