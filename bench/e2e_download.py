@@ -329,7 +329,6 @@ def summarize(args: argparse.Namespace, ours: list[dict[str, Any]], theirs: list
         rates = [r["mb_s"] for r in rs]
         cpu = [r["cpu"] / (r["bytes"] / GIB) for r in rs]
         rss = max(r["peak_rss_mib"] for r in rs)
-        rss = max(r["peak_rss_mib"] for r in rs)
         line = (f"{label} {what}: best {max(rates):.1f} MB/s, median {statistics.median(rates):.1f} MB/s; "
                 f"CPU {min(cpu):.2f}-{max(cpu):.2f} s/GiB (median {statistics.median(cpu):.2f}); "
                 f"peak RSS {rss:.0f} MiB")

@@ -101,8 +101,7 @@ class UtpConnection:
         self.recv_id = recv_id & SEQ_MASK
         self.send_id = send_id & SEQ_MASK
         self.state = _SYN_SENT
-        self.packet_size = packet_size
-        self.payload_size = packet_size - HEADER_SIZE - 2 - SACK_LIMIT
+        self._use_packet_size(packet_size)
         # what we offer (0: nothing; the handshake then looks as it always did)
         self.max_datagram = max_datagram if max_datagram > packet_size else 0
         if self.max_datagram > 0xFFFF:
@@ -199,10 +198,15 @@ class UtpConnection:
         if size <= self.packet_size:
             return
         self.peer_max_datagram = peer_max
-        self.packet_size = size
-        self.payload_size = size - HEADER_SIZE - 2 - SACK_LIMIT
+        self._use_packet_size(size)
         self.cc.resize(size)
         self._ack_every = max(2, min(ACK_EVERY, ACK_BYTES // size))
+
+    def _use_packet_size(self, size: int) -> None:
+        """Our datagrams are ``size`` bytes at most: the payload is what the header and the
+        largest selective ack we send leave of it."""
+        self.packet_size = size
+        self.payload_size = size - HEADER_SIZE - 2 - SACK_LIMIT
 
     # -- application side ----------------------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview) -> int:
