@@ -518,6 +518,36 @@ async def test_reading_stops_while_a_message_waits_for_the_owner() -> None:
         assert held and held[0] <= 64  # at most the rest of one read, not the 290 blocks behind it
 
 
+async def _send_blocks(conn: PeerConnection) -> None:
+    for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
+        await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+
+
+class _Reader:
+    """``conn.run``'s handlers for the receive-buffer tests: every message taken on the fast
+    path and counted, and the largest receive buffer seen at a read."""
+
+    def __init__(self, conn: PeerConnection) -> None:
+        self.conn = conn
+        self.got = 0
+        self.largest = 0
+
+    def buffer(self) -> int:
+        return len(self.conn._protocol._buf)  # type: ignore[attr-defined]
+
+    def fast(self, batch: list[Any]) -> int:
+        self.got += len(batch)
+        self.largest = max(self.largest, self.buffer())
+        return len(batch)
+
+    async def slow(self, msg: Any) -> None:
+        pass
+
+    async def until(self, count: int) -> None:
+        while self.got < count:
+            await anyio.sleep(0.01)
+
+
 async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy_one() -> None:
     from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
 
@@ -526,35 +556,23 @@ async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy
     async def serve(conn: PeerConnection) -> None:
         await conn.send_many([Have(1), Have(2)])
         await go.wait()
-        for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
-            await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+        await _send_blocks(conn)
         await anyio.sleep(5)
 
     async with server("disable", serve) as (port, _):
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
         async with conn:
-            buffer = lambda: len(conn._protocol._buf)  # type: ignore[attr-defined]  # noqa: E731
+            reader = _Reader(conn)
             assert await conn.receive() == Have(1) and await conn.receive() == Have(2)
-            assert buffer() == START_BUFFER  # an idle peer costs 64 KiB, not 1 MiB
-            got = 0
-
-            def fast(batch: list[Any]) -> int:
-                nonlocal got
-                got += len(batch)
-                return len(batch)
-
-            async def slow(msg: Any) -> None:
-                pass
-
+            assert reader.buffer() == START_BUFFER  # an idle peer costs 64 KiB, not 1 MiB
             go.set()
             with anyio.move_on_after(5):
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(conn.run, fast, slow)
-                    while got < 256:
-                        await anyio.sleep(0.01)
+                    tg.start_soon(conn.run, reader.fast, reader.slow)
+                    await reader.until(256)
                     tg.cancel_scope.cancel()
-            assert got == 256
-            assert START_BUFFER < buffer() <= BUFFER_SIZE + BUFFER_SIZE // 4
+            assert reader.got == 256
+            assert START_BUFFER < reader.buffer() <= BUFFER_SIZE + BUFFER_SIZE // 4
 
 
 async def test_the_receive_buffer_grows_no_further_than_its_ceiling_and_shrinks_to_a_lowered_one() -> None:
@@ -565,42 +583,27 @@ async def test_the_receive_buffer_grows_no_further_than_its_ceiling_and_shrinks_
     async def serve(conn: PeerConnection) -> None:
         for go in phase:
             await go.wait()
-            for i in range(256):  # 4 MiB of blocks, sent as fast as the socket takes them
-                await conn.send_many([Piece(i % 7, 0, b"b" * 16384)])
+            await _send_blocks(conn)
         await anyio.sleep(5)
 
     async with server("disable", serve) as (port, _):
         conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
         async with conn:
-            buffer = lambda: len(conn._protocol._buf)  # type: ignore[attr-defined]  # noqa: E731
-            got = 0
-            largest = 0
-
-            def fast(batch: list[Any]) -> int:
-                nonlocal got, largest
-                got += len(batch)
-                largest = max(largest, buffer())
-                return len(batch)
-
-            async def slow(msg: Any) -> None:
-                pass
-
+            reader = _Reader(conn)
             with anyio.move_on_after(10):
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(conn.run, fast, slow)
+                    tg.start_soon(conn.run, reader.fast, reader.slow)
                     phase[0].set()
-                    while got < 256:
-                        await anyio.sleep(0.01)
-                    assert largest > BUFFER_SIZE // 2  # a busy peer's buffer grew (to 1 MiB)
+                    await reader.until(256)
+                    assert reader.largest > BUFFER_SIZE // 2  # a busy peer's buffer grew (to 1 MiB)
                     ceiling = 2 * START_BUFFER
                     conn.set_max_buffer(ceiling)
-                    largest = 0
+                    reader.largest = 0
                     phase[1].set()
-                    while got < 512:
-                        await anyio.sleep(0.01)
+                    await reader.until(512)
                     tg.cancel_scope.cancel()
-            assert got == 512
+            assert reader.got == 512
             # shrunk at the first read after it was lowered, and never grew past it again
-            assert START_BUFFER <= largest <= ceiling + ceiling // 4
+            assert START_BUFFER <= reader.largest <= ceiling + ceiling // 4
             conn.set_max_buffer(1)  # clamped: never below START_BUFFER
             assert conn._protocol._max == START_BUFFER  # type: ignore[attr-defined]
