@@ -8,11 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_names
+
+# Bound at import, not lazily: the submodule ``torrent_engine.bencode`` shares the name, and
+# importing it (as metainfo does) would otherwise set this package's ``bencode`` to the module.
+# Once the submodule is loaded here, later imports of it leave the package's names alone.
+from .bencode import decode as bdecode
+from .bencode import encode as bencode
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .bencode import decode as bdecode
-    from .bencode import encode as bencode
     from .config import Config
     from .create import create_torrent
     from .errors import (
@@ -118,8 +122,6 @@ _WHERE = {
     "TorrentManager": "manager",
     "TrackerError": "errors",
     "WebSeedError": "errors",
-    "bdecode": "bencode:decode",
-    "bencode": "bencode:encode",
     "create_torrent": "create",
     "download": "manager",
     "parse_magnet": "magnet",
