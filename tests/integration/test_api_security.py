@@ -46,10 +46,16 @@ async def test_no_token_or_wrong_token_is_401(tmp_path: Path) -> None:
 async def test_foreign_host_header_is_refused(tmp_path: Path) -> None:
     """DNS rebinding: evil.example resolving to 127.0.0.1 still sends its own name."""
     async with running_api(tmp_path) as api:
-        for host in ("evil.example", "evil.example:8686", "127.0.0.1.evil.example"):
+        port = api.server.bound_port
+        for host in ("evil.example", "evil.example:8686", "127.0.0.1.evil.example",
+                     f"127.0.0.1:{port}.evil.example", "127.0.0.1:abc", "127.0.0.1:", "127.0.0.1:99999",
+                     f"localhost:{port}:{port}", "[::1", "[::1]x", "[::1]:80.evil.example", "127.0.0.1 evil",
+                     "user@127.0.0.1", ""):
             r = await api.client.get("/api/jobs", headers={"Host": host})
             assert r.status_code == 403, host
             r = await api.client.get("/", headers={"Host": host})
+            assert r.status_code == 403, host
+            r = await api.client.get("/api/events", headers={"Host": host})
             assert r.status_code == 403, host
         for host in ("localhost", f"127.0.0.1:{api.server.bound_port}", "[::1]:1"):
             r = await api.client.get("/api/health", headers={"Host": host})
@@ -158,7 +164,9 @@ def test_token_file_is_private_and_stable(tmp_path: Path) -> None:
 def test_host_allow_list_follows_the_bound_address() -> None:
     assert host_name("LOCALHOST:8686") == "localhost"
     assert host_name("[::1]:8686") == "[::1]"
-    assert host_name("::1") == "::1"
+    assert host_name("::1") == "[::1]"  # a bare IPv6 literal, read as the bracketed form
+    for malformed in ("127.0.0.1:8686.evil.example", "127.0.0.1:abc", "a:1:2", "[::1]:x", "[nothost]", "a b"):
+        assert host_name(malformed) is None, malformed
     loopback = allowed_host_names("127.0.0.1")
     assert {"localhost", "127.0.0.1", "[::1]"} <= loopback and "evil.example" not in loopback
     assert "0.0.0.0" not in allowed_host_names("0.0.0.0")  # a wildcard is no name to answer to

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -80,13 +81,39 @@ def allowed_host_names(bind_host: str, extra: Iterable[str] = ()) -> frozenset[s
     return frozenset(n.lower() for n in names)
 
 
-def host_name(header: str) -> str:
-    """``Host`` header without its port: ``[::1]:80`` -> ``[::1]``, ``a:80`` -> ``a``."""
+# letters, digits, '-' and '_' (as in container names), dot-separated
+_REG_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def host_name(header: str) -> str | None:
+    """The host of a ``Host`` header, lower-cased, without its port: ``[::1]:80`` -> ``[::1]``,
+    ``a:80`` -> ``a``; None unless the header is exactly a host and an optional numeric port
+    (RFC 9110 7.2), so ``127.0.0.1:1.evil.example`` or ``127.0.0.1:abc`` match no allowed name."""
     header = header.strip().lower()
     if header.startswith("["):
         end = header.find("]")
-        return header[: end + 1] if end > 0 else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+        name, port = header[: end + 1], header[end + 1:]
+        if end < 0 or not _is_ipv6(name[1:-1]):
+            return None
+    elif _is_ipv6(header):  # a bare IPv6 literal (no port can follow one)
+        return f"[{header}]"
+    else:
+        name, colon, port = header.partition(":")
+        port = colon + port
+        if not _REG_NAME.fullmatch(name):
+            return None
+    if port and not (port[0] == ":" and _PORT.fullmatch(port[1:]) and int(port[1:]) <= 65535):
+        return None
+    return name
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Tickets:
@@ -159,10 +186,12 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope["headers"]}
-        host = host_name(headers.get(b"host", b"").decode("latin-1"))
-        if host not in self.allowed_hosts:
-            log.warning("refused a request for Host %r (not in the allow-list)", host)
-            await send_json(send, 403, {"error": f"host {host!r} is not allowed"})
+        raw_host = headers.get(b"host", b"").decode("latin-1")
+        host = host_name(raw_host)
+        if host is None or host not in self.allowed_hosts:
+            why = "not in the allow-list" if host is not None else "not a host and an optional numeric port"
+            log.warning("refused a request for Host %r (%s)", raw_host[:200], why)
+            await send_json(send, 403, {"error": f"Host header {raw_host[:200]!r} is {why}"})
             return
         if scope["path"].startswith("/api") and not self._authorised(scope, headers):
             await send_json(send, 401, {"error": "missing or wrong API token"},
