@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metadata we accept
 JSON_OVERHEAD = 64 * 1024
+MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -126,7 +127,7 @@ def parse_peer(text: object) -> tuple[str, int]:
     if isinstance(text, str):
         host, sep, port = text.rpartition(":")
         host = host.strip("[]")
-        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+        if sep and host and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
             return host, int(port)
     raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
 
@@ -180,9 +181,27 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}", "body") from exc
+    except RecursionError as exc:  # the decoder's own guard, far past MAX_JSON_DEPTH
+        raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body") from exc
     if not isinstance(value, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
+    if _nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body")
     return value
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` holds containers more than ``limit`` deep (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[bytes | None, dict[str, str]]:
@@ -359,8 +378,9 @@ class Api:
                                "file_priorities")
             priorities = {}
             for key, value in raw.items():
-                if not str(key).isdigit() or isinstance(value, bool) or not isinstance(value, int) \
-                        or not 0 <= value <= 7:
+                index_ok = key.isascii() and key.isdigit()
+                value_ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 7
+                if not (index_ok and value_ok):
                     raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} "
                                         "(index: 0..7)", "file_priorities")
                 priorities[int(key)] = value
