@@ -69,6 +69,26 @@ async def test_v2_only_torrent(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
+@pytest.mark.parametrize("piece_length", [20000, 1000, 3])
+async def test_v1_piece_length_not_a_power_of_two(tmp_path: Path, piece_length: int) -> None:
+    """Pieces that end in a block shorter than 16 KiB (or are shorter than one block)."""
+    from tests.unit.torrent_factory import make_torrent as make_v1
+
+    payload = make_payload(tmp_path / "seed", [("a.bin", 70_001), ("b/c.bin", 33_333), ("e.bin", 0),
+                                              ("d.bin", 5)])
+    torrent = make_v1([(tuple(p.relative_to(payload).parts), p.read_bytes())
+                       for p in sorted(payload.rglob("*")) if p.is_file()], piece_length, name=payload.name)
+    cfg = loopback_config()
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        assert seeder.state is State.SEEDING
+        async with Session(torrent, tmp_path / "leech", config=cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
 def assert_nothing_left(scenario: Callable[[], Awaitable[tuple[int, int, int, int]]]) -> None:
     """Run ``scenario`` (which returns tasks and fds counted before its sessions started and
     after they stopped) in a fresh loop, then wait for the threads to be back to what they

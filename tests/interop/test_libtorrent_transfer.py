@@ -176,3 +176,31 @@ async def test_magnet_both_ways(tmp_path: Path) -> None:
             handle = ses.add_torrent(params)
             await wait_lt(handle, seeding=False, peer=("127.0.0.1", seeder.listen_port))
     assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []
+
+
+@pytest.mark.parametrize("piece_length", [20000, 3000])
+async def test_v1_piece_length_not_a_power_of_two_both_ways(tmp_path: Path, piece_length: int) -> None:
+    """A v1 torrent whose pieces end in a block shorter than 16 KiB: libtorrent seeds it to us,
+    then downloads it from us."""
+    from tests.unit.torrent_factory import make_torrent as make_v1
+
+    lt = require_libtorrent()
+    payload = make_payload(tmp_path / "seed", FILES)
+    torrent = make_v1([(tuple(p.relative_to(payload).parts), p.read_bytes())
+                       for p in sorted(payload.rglob("*")) if p.is_file()], piece_length, name=payload.name)
+    assert torrent.piece_length % (16 * 1024)
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        async with Session(torrent, tmp_path / "ours", config=loopback_config(),
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+    async with Session(torrent, tmp_path / "ours", config=loopback_config()) as ours:
+        await ours.wait_ready()
+        assert ours.state is State.SEEDING
+        with lt_session(lt) as ses:
+            handle = lt_add(lt, ses, torrent, tmp_path / "lt")
+            await wait_lt(handle, seeding=False, peer=("127.0.0.1", ours.listen_port))
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 from pathlib import Path
@@ -409,6 +410,38 @@ def _edge_cases() -> dict[str, bytes]:
     i[b"files"] = [f for f in i[b"files"] if f.get(b"attr") == b"p"]
     i[b"pieces"] = bytes(20)
     cases["v1 only pad files"] = torrent(i)
+    # BEP 47 symlinks hold no data: libtorrent takes one that gives no length
+    i = info(v1)
+    i[b"files"].append({b"attr": b"l", b"path": [b"link"], b"symlink path": [b"a"]})
+    cases["v1 symlink without length"] = torrent(i)
+    i = info(v2)
+    i[b"file tree"][b"link"] = {b"": {b"attr": b"l", b"symlink path": [b"a"]}}
+    cases["v2 symlink without length"] = torrent(i, layers)
+    # a single-file hybrid must name its one v2 file as its v1 name
+    one = make_torrent([(("a",), _content("a", 40000))], PL, version="hybrid", single=True, name="a")
+    one_layers: Any = decode(one.to_bytes(), strict=False)[b"piece layers"]  # type: ignore[index,call-overload]
+    i = info(one)
+    i[b"name"] = b"other"
+    cases["hybrid single file v1 name disagrees"] = torrent(i, one_layers)
+    i = info(one)
+    i[b"file tree"] = {b"other": i[b"file tree"][b"a"]}
+    cases["hybrid single file v2 name disagrees"] = torrent(i, one_layers)
+    with_empty = make_torrent([*files, (("c",), b"")], PL, version="hybrid")
+    i = info(with_empty)
+    i[b"files"][-1][b"path"] = [b"zz"]
+    cases["hybrid v1/v2 name of an empty file disagree"] = torrent(
+        i, decode(with_empty.to_bytes(), strict=False)[b"piece layers"])  # type: ignore[index,call-overload]
+    # duplicate names: renamed (case-insensitively, dirs first) up to 500 failed renames
+    for copies in (5, 33, 34, 200):
+        i = info(v1)
+        i[b"files"] = [{b"length": 1, b"path": [b"a.txt"]}] * copies
+        i[b"pieces"] = hashlib.sha1(bytes(copies)).digest()
+        cases[f"v1 {copies} files of one name"] = torrent(i)
+    i = info(v1)
+    i[b"files"] = [{b"length": 1, b"path": p} for p in ([b"X", b"f"], [b"x"], [b"A.txt"], [b"a.txt"],
+                                                         [b".hidden"], [b".hidden"])]
+    i[b"pieces"] = hashlib.sha1(bytes(6)).digest()
+    cases["v1 names that differ only in case"] = torrent(i)
     return cases
 
 
@@ -416,6 +449,8 @@ EDGE_CASES = _edge_cases()
 # Where we decide otherwise on purpose: libtorrent accepts these, we refuse them.
 DELIBERATELY_REFUSED = {
     "v1 only pad files": "no payload bytes: nothing to download, it would 'complete' at once",
+    "hybrid v1/v2 name of an empty file disagree": "libtorrent does not compare empty files' names; "
+                                                   "v1 and v2 clients would create different files",
 }
 
 
@@ -449,14 +484,30 @@ def test_edge_cases_judged_like_libtorrent(lt: ModuleType, case: str) -> None:
         assert list(ours.piece_hashes) == [ti.hash_for_piece(i) for i in range(ti.num_pieces())]
 
 
-@pytest.mark.xfail(strict=True, reason="libtorrent takes any v1 piece length; we require a power of two "
-                                       "of at least 16 KiB (the picker's blocks assume it)")
-def test_v1_piece_length_not_a_power_of_two(lt: ModuleType) -> None:
-    import hashlib
+@pytest.mark.parametrize("piece_length", [20000, 1000, 3, 16385])
+def test_v1_piece_length_not_a_power_of_two(lt: ModuleType, piece_length: int) -> None:
+    """BEP 3 asks nothing of a v1 piece length, and libtorrent takes any: so do we."""
+    from tests.unit.torrent_factory import make_torrent
 
-    from torrent_engine.bencode import encode
+    t = make_torrent([(("a",), _content("a", 30001)), (("b",), _content("b", 7))], piece_length)
+    data = t.to_bytes()
+    ti = _judge_libtorrent(lt, data)
+    assert ti is not None
+    ours = Torrent.from_bytes(data)
+    assert ours.piece_length == piece_length == ti.piece_length()
+    assert ours.num_pieces == ti.num_pieces()
+    assert list(ours.piece_hashes) == [ti.hash_for_piece(i) for i in range(ti.num_pieces())]
 
-    info = {b"name": b"x", b"piece length": 20000, b"length": 30000, b"pieces": hashlib.sha1().digest() * 2}
-    data = encode({b"info": info})
-    assert _judge_libtorrent(lt, data) is not None
-    Torrent.from_bytes(data)
+
+def test_v2_piece_length_must_still_be_a_power_of_two(lt: ModuleType) -> None:
+    from tests.unit.torrent_factory import make_torrent
+    from torrent_engine.bencode import decode, encode
+    from torrent_engine.errors import MetainfoError
+
+    top: Any = decode(make_torrent([(("a",), _content("a", 40000))], PL, version="hybrid").to_bytes(),
+                      strict=False)
+    top[b"info"][b"piece length"] = PL + 1
+    data = encode(top)
+    assert _judge_libtorrent(lt, data) is None
+    with pytest.raises(MetainfoError, match="power of two"):
+        Torrent.from_bytes(data)

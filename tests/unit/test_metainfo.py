@@ -346,11 +346,45 @@ def test_duplicate_paths_after_sanitizing_are_made_unique() -> None:
     ]
 
 
+def test_names_differing_in_case_are_renamed_like_libtorrent() -> None:
+    t = load(multi_v1([[b"X", b"f"], [b"x"], [b"A.txt"], [b"a.txt"], [b".hidden"], [b".hidden"]], [1] * 6))
+    assert [f.path[1:] for f in t.files] == [("X", "f"), ("x.1",), ("A.txt",), ("a.1.txt",), (".hidden",),
+                                             (".1.hidden",)]
+
+
+def test_a_literal_name_after_a_rename_to_it_is_renamed_too() -> None:
+    # libtorrent 2.1.1 maps both to 'a.1.txt' (one file over the other); later versions fix it
+    t = load(multi_v1([[b"a.txt"], [b"a.txt"], [b"a.1.txt"]], [1, 1, 1]))
+    assert [f.path[1:] for f in t.files] == [("a.txt",), ("a.1.txt",), ("a.1.1.txt",)]
+
+
+def test_too_many_duplicate_names_are_refused_without_quadratic_work() -> None:
+    assert len(load(multi_v1([[b"a.txt"]] * 33, [1] * 33)).files) == 33  # 496 failed renames
+    for copies in (34, 100_000):  # 528 failed renames, and a file list built to burn CPU
+        with pytest.raises(MetainfoError, match="too many duplicate file names") as err:
+            load(multi_v1([[b"a.txt"]] * copies, [1] * copies))
+        assert err.value.field == "info.files"
+
+
 def test_file_and_directory_of_the_same_name_do_not_collide() -> None:
     # directories win, as in libtorrent: the file is renamed
     t = load(multi_v1([[b"d"], [b"d", b"f"], [b"e", b"f"], [b"e"]], [1, 1, 1, 1]))
     paths = [f.path[1:] for f in t.files]
     assert paths == [("d.1",), ("d", "f"), ("e", "f"), ("e.1",)]
+
+
+def test_a_symlink_may_give_no_length() -> None:
+    top = multi_v1([[b"a"], [b"b"]], [100, 200])
+    top[b"info"][b"files"].append({b"attr": b"l", b"path": [b"s"], b"symlink path": [b"a"]})
+    link = load(top).files[-1]
+    assert (link.path[1:], link.length, link.symlink) == (("s",), 0, ("a",))
+    tree = v2_dict({"a.bin": 40000})
+    tree[b"info"][b"file tree"][b"s"] = {b"": {b"attr": b"l", b"symlink path": [b"a.bin"]}}
+    assert load(tree).files[-1].symlink == ("a.bin",)
+    top[b"info"][b"files"][-1][b"attr"] = b"x"  # not a symlink: the length is required again
+    with pytest.raises(MetainfoError) as err:
+        load(top)
+    assert err.value.field == "info.files[2].length"
 
 
 def test_symlink_target_is_sanitized() -> None:
@@ -412,8 +446,11 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("piece length str", _mut(S, _set([b"info", b"piece length"], b"16")), "info.piece length"),
     ("piece length 0", _mut(S, _set([b"info", b"piece length"], 0)), "info.piece length"),
     ("piece length negative", _mut(S, _set([b"info", b"piece length"], -PL)), "info.piece length"),
-    ("piece length not pow2", _mut(S, _set([b"info", b"piece length"], 3 * PL)), "info.piece length"),
-    ("piece length too small", _mut(S, _set([b"info", b"piece length"], 8192)), "info.piece length"),
+    # v2 and hybrid need a power of two of at least 16 KiB; v1 takes any length (see below)
+    ("v2 piece length not pow2", _mut(V2, _set([b"info", b"piece length"], 3 * PL)), "info.piece length"),
+    ("v2 piece length too small", _mut(V2, _set([b"info", b"piece length"], 8192)), "info.piece length"),
+    ("hybrid piece length not pow2", _mut(HY, _set([b"info", b"piece length"], 3 * PL)),
+     "info.piece length"),
     (
         "piece length too big",
         _mut(S, _set([b"info", b"piece length"], MAX_PIECE_LENGTH * 2)),

@@ -38,6 +38,8 @@ def make_torrent(
     """
     if version != "v1":  # the v2 file tree is ordered by name; hybrid v1 lists must match it
         files = sorted(files, key=lambda f: [p.encode() for p in f[0]])
+        if single:  # a single-file tree names its one file as the torrent is named
+            files = [((name,), files[0][1])]
     info: dict[bytes, Any] = {b"name": name.encode(), b"piece length": piece_length}
     top: dict[bytes, Any] = {}
     if version in ("v1", "hybrid"):

@@ -44,10 +44,12 @@ def build(
         raise MetainfoError("missing", "info.pieces")
 
     pl = get_int(info, b"piece length", "info.piece length")
-    if pl < MIN_PIECE_LENGTH or pl > MAX_PIECE_LENGTH or pl & (pl - 1):
-        raise MetainfoError(
+    if has_v2 and (pl < MIN_PIECE_LENGTH or pl > MAX_PIECE_LENGTH or pl & (pl - 1)):
+        raise MetainfoError(  # BEP 52: the merkle trees of v2 need it
             f"{pl} is not a power of two in {MIN_PIECE_LENGTH}..{MAX_PIECE_LENGTH}", "info.piece length"
         )
+    if not 0 < pl <= MAX_PIECE_LENGTH:  # BEP 3 asks no more of v1 (nor does libtorrent)
+        raise MetainfoError(f"{pl} is not in 1..{MAX_PIECE_LENGTH}", "info.piece length")
 
     name_raw = utf8_field(info, b"name")
     if name_raw is None:

@@ -10,9 +10,10 @@ from ..bencode import DEFAULT_MAX_SIZE, BValue
 from ..errors import MetainfoError
 from ..merkle import BLOCK_SIZE
 
-MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB
-# libtorrent 2.1 loads pieces up to 256 MiB (512 MiB is "invalid piece length"); v1 torrents
-# with pieces that are not a power of two or under 16 KiB are practically extinct and refused.
+MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB (v2 and hybrid)
+# libtorrent 2.1 loads pieces up to 256 MiB (512 MiB is "invalid piece length"). A v1-only
+# torrent's pieces may be any length in 1..MAX_PIECE_LENGTH (BEP 3 asks no more; nor does
+# libtorrent): its last block in each piece is then shorter than 16 KiB.
 MAX_PIECE_LENGTH = 256 * 1024 * 1024
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory

@@ -127,27 +127,41 @@ def stored_length(length: int, attr: str) -> int:
     return 0 if SYMLINK_ATTR in attr else length
 
 
+# libtorrent's load_torrent_limits.max_duplicate_filenames: past this many failed renames a
+# torrent is refused (it bounds the work a hostile file list can cause, too)
+MAX_DUPLICATE_RENAMES = 500
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def unique_paths(files: list[RawFile]) -> None:
     """Rename files whose sanitized paths collide (``a.txt`` -> ``a.1.txt``), like libtorrent.
 
-    Directories win: a file whose path is also a directory of another file is the one renamed.
-    Pad files are never on disk and are skipped.
+    Names are compared as libtorrent compares them: ASCII letters without case, so ``A.txt`` and
+    ``a.txt`` do not overwrite each other on a case-insensitive file system. Directories win: a
+    file whose path is also a directory of another file is the one renamed. Pad files are never
+    on disk and are skipped. More than ``MAX_DUPLICATE_RENAMES`` failed candidate names in all
+    refuse the torrent (``MetainfoError``), as libtorrent refuses it.
     """
-    real = [f for f in files if not f.pad]
-    dirs = {f.path[:depth] for f in real for depth in range(1, len(f.path))}
-    taken: set[tuple[str, ...]] = set()
+    def key(path: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(p.translate(_ASCII_LOWER) for p in path)
 
-    def bump(name: str, n: int) -> str:
+    def bump(name: str, n: int) -> str:  # the number goes before the extension, if any
         stem, dot, ext = name.rpartition(".")
-        if dot and stem:
-            return f"{stem}.{n}.{ext}"
-        return f"{name}.{n}"
+        return f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
 
+    real = [f for f in files if not f.pad]
+    taken = {key(f.path[:depth]) for f in real for depth in range(1, len(f.path))}
+    failed = 0
     for f in real:
         cand = f.path
         n = 0
-        while cand in taken or cand in dirs:
+        while key(cand) in taken:
+            if n:
+                failed += 1
+                if failed > MAX_DUPLICATE_RENAMES:
+                    raise MetainfoError(f"too many duplicate file names (more than {MAX_DUPLICATE_RENAMES} "
+                                        "renames to tell them apart)", "info.files")
             n += 1
             cand = f.path[:-1] + (bump(f.path[-1], n),)
         f.path = cand
-        taken.add(cand)
+        taken.add(key(cand))

@@ -28,7 +28,7 @@ def check_hybrid(v1: list[RawFile], v2: list[RawFile], multi: bool, name: str, p
             continue
         g = v2[j]
         v2_pos += -v2_pos % pl
-        v2_path = g.path if multi else (name,)
+        v2_path = g.path  # a single-file v2 tree names its file: it must be the v1 name
         v1_path = f.path if multi else (name,)
         if v1_path != v2_path or f.length != g.length:
             raise MetainfoError(

@@ -6,7 +6,16 @@ from __future__ import annotations
 from ..bencode import BValue
 from ..errors import MetainfoError
 from .fields import MAX_FILES, MAX_LENGTH, SHA1_SIZE, read_length
-from .files import BITCOMET_PAD, PAD_ATTR, RawFile, read_attr, read_symlink, sanitize_path, stored_length
+from .files import (
+    BITCOMET_PAD,
+    PAD_ATTR,
+    SYMLINK_ATTR,
+    RawFile,
+    read_attr,
+    read_symlink,
+    sanitize_path,
+    stored_length,
+)
 
 
 def v1_files(info: dict[bytes, BValue]) -> tuple[list[RawFile], bool]:
@@ -23,13 +32,15 @@ def v1_files(info: dict[bytes, BValue]) -> tuple[list[RawFile], bool]:
         for i, fd in enumerate(files_v):
             if not isinstance(fd, dict):
                 raise MetainfoError("not a dictionary", f"info.files[{i}]")
+            attr = read_attr(fd) if b"attr" in fd else ""
             length = fd.get(b"length")
-            if type(length) is not int or not 0 <= length <= MAX_LENGTH:
+            if length is None and SYMLINK_ATTR in attr:
+                length = 0  # BEP 47: a symlink holds no data, so it may give no length (libtorrent)
+            elif type(length) is not int or not 0 <= length <= MAX_LENGTH:
                 length = read_length(fd, f"info.files[{i}].length")  # raises, naming the fault
             path_v = fd.get(b"path.utf-8")
             if not isinstance(path_v, list):
                 path_v = fd.get(b"path")
-            attr = read_attr(fd) if b"attr" in fd else ""
             if (not isinstance(path_v, list) or not path_v) and PAD_ATTR in attr:
                 path_v = [b".pad", str(length).encode()]  # a pad file needs no path (libtorrent)
             if not isinstance(path_v, list) or not path_v:

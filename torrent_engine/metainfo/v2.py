@@ -53,9 +53,11 @@ def v2_files(info: dict[bytes, BValue]) -> list[RawFile]:
             fd = node[b""]
             if not isinstance(fd, dict):
                 raise MetainfoError("file entry is not a dictionary", fname)
-            length = read_length(fd, f"{fname}.length")
-            root = fd.get(b"pieces root")
             attr = read_attr(fd)
+            # BEP 47: a symlink holds no data, so it may give no length (libtorrent)
+            no_length = SYMLINK_ATTR in attr and b"length" not in fd
+            length = 0 if no_length else read_length(fd, f"{fname}.length")
+            root = fd.get(b"pieces root")
             if PAD_ATTR in attr:  # BEP 47/52: v2 aligns files itself; libtorrent refuses it too
                 raise MetainfoError("a file in a v2 file tree must not be a pad file", f"{fname}.attr")
             if length > 0 and SYMLINK_ATTR not in attr:
