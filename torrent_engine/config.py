@@ -49,6 +49,10 @@ class Config:
     # Where metainfo and resume files are kept; None = no persistence (a throwaway session).
     state_dir: str | os.PathLike[str] | None = None  # a Path once the Config is made
     encryption: Encryption = "prefer"
+    # Under "prefer": whether an MSE peer that offers both gets RC4 for the payload. Off, as in
+    # libtorrent: the handshake is obfuscated and the payload is plaintext (RC4 costs CPU on
+    # both ends for no secrecy worth having); "require" always uses RC4.
+    prefer_rc4: bool = False
     # BEP 29 uTP runs on a UDP socket on listen_port (shared with the DHT when both are on).
     transport: Transport = "any"
     # How long a uTP dial may wait for its ST_SYN to be answered before it counts as failed.

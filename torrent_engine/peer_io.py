@@ -191,7 +191,8 @@ def handshaker_for(shared: SharedResources) -> Handshaker:
                         known: Callable[[bytes], bool]) -> tuple[bytes, PeerLink]:
         conn = await accept(stream, lookup=known, peer_id=shared.peer_id, encryption=shared.config.encryption,
                             info_hashes=shared.info_hashes, timeout=shared.config.handshake_timeout,
-                            read_timeout=shared.config.keepalive_interval + 30.0)
+                            read_timeout=shared.config.keepalive_interval + 30.0,
+                            prefer_rc4=shared.config.prefer_rc4)
         remote = conn.remote if conn.remote is not None else ("", 0)
         transport = "tcp" if isinstance(stream, anyio.abc.SocketStream) else "utp"
         return conn.info_hash, PeerLink(conn, remote, transport)

@@ -466,3 +466,19 @@ async def test_a_listen_port_in_use_raises_the_os_error(tmp_path: Path) -> None:
                 pass
     assert caught.value.errno == errno.EADDRINUSE
     assert session.state is State.STOPPED and "in use" in session.status().error
+
+
+@pytest.mark.parametrize(("prefer_rc4", "encrypted"), [(False, False), (True, True)])
+async def test_under_prefer_the_answering_side_chooses_the_payload_cipher(
+        tmp_path: Path, prefer_rc4: bool, encrypted: bool) -> None:
+    """Both offer RC4 and plaintext; the side answering the MSE handshake chooses: plaintext
+    (libtorrent's default) unless Config.prefer_rc4."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 100_000)])
+    torrent = make_torrent(payload)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(prefer_rc4=prefer_rc4)) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert [(p.link.conn.mse, p.link.encrypted) for p in leecher.peers] == [(True, encrypted)]

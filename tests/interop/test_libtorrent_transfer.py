@@ -204,3 +204,30 @@ async def test_v1_piece_length_not_a_power_of_two_both_ways(tmp_path: Path, piec
             handle = lt_add(lt, ses, torrent, tmp_path / "lt")
             await wait_lt(handle, seeding=False, peer=("127.0.0.1", ours.listen_port))
     assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []
+
+
+async def test_under_prefer_a_libtorrent_leecher_gets_an_obfuscated_handshake_and_a_plaintext_payload(
+        tmp_path: Path) -> None:
+    """libtorrent dials with MSE and offers RC4 and plaintext: under "prefer" we answer the
+    obfuscated handshake and choose plaintext for the payload (RC4 cost both ends half the rate)."""
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(encryption="prefer")) as ours:
+        await ours.wait_ready()
+        with lt_session(lt, "prefer") as ses:
+            ses.apply_settings({"out_enc_policy": lt.enc_policy.forced,  # dial with MSE, offer both
+                                "allowed_enc_level": lt.enc_level.both})
+            handle = lt_add(lt, ses, torrent, tmp_path / "lt")
+            links: set[tuple[bool, bool]] = set()
+
+            async def watch() -> None:
+                while True:
+                    links.update((p.link.conn.mse, p.link.encrypted) for p in ours.peers)
+                    await anyio.sleep(0.01)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                await wait_lt(handle, seeding=False, peer=("127.0.0.1", ours.listen_port))
+                tg.cancel_scope.cancel()
+    assert links == {(True, False)}  # MSE handshake, plaintext payload
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []

@@ -459,6 +459,7 @@ async def accept(
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     randbytes: Callable[[int], bytes] = os.urandom,
+    prefer_rc4: bool = False,
 ) -> PeerConnection:
     """Answer an incoming connection: detect plaintext (``\\x13BitTorrent protocol``) or MSE
     from the first bytes, find the torrent, reply with our handshake.
@@ -467,8 +468,10 @@ async def accept(
     torrent only by HASH('req2', info_hash) (``mse.skey_hash``): the responder tries each of
     ``info_hashes`` when given, and asks ``lookup(skey_hash)`` too, which may return the
     20-byte info-hash it stands for (anything else means "not ours"). ``encryption`` "require"
-    refuses plaintext peers, "disable" refuses MSE. The returned connection's ``info_hash``
-    is the torrent asked for; set its metadata with ``conn.wire.set_metadata(...)``.
+    refuses plaintext peers, "disable" refuses MSE; under "prefer", an MSE peer that offers both
+    gets a plaintext payload after the obfuscated handshake unless ``prefer_rc4``. The returned
+    connection's ``info_hash`` is the torrent asked for; set its metadata with
+    ``conn.wire.set_metadata(...)``.
     Failures raise a ``PeerError``: ``PeerProtocolError`` (``EncryptionError`` for policy and MSE
     failures) or ``PeerConnectionClosed`` (EOF or ``timeout``). The stream is not closed on failure: the
     caller owns it."""
@@ -496,9 +499,8 @@ async def accept(
                     found = lookup(wanted)
                     return found if isinstance(found, bytes) else None
 
-                mse = MseResponder(
-                    info_hashes or (), resolve=resolve, crypto_allowed=allowed, randbytes=randbytes
-                )
+                mse = MseResponder(info_hashes or (), resolve=resolve, crypto_allowed=allowed,
+                                   randbytes=randbytes, prefer_rc4=prefer_rc4)
                 data = first
                 received = 0
                 while mse.result is None:

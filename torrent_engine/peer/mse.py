@@ -239,8 +239,9 @@ class MseResponder(_Side):
     ``info_hashes`` are the torrents we serve (an iterable, or a callable returning one, read
     when A names its torrent); alternatively ``resolve(skey_hash)`` maps HASH('req2', info_hash)
     to the info-hash, or ``None`` (see ``skey_hash``). The chosen torrent is ``result.info_hash``.
-    ``crypto_allowed`` is the set of methods we accept; when A offers several, ``prefer_rc4``
-    picks RC4."""
+    ``crypto_allowed`` is the set of methods we accept; when A offers both, plaintext is chosen
+    (the handshake stays obfuscated, the payload costs no RC4: libtorrent's default) unless
+    ``prefer_rc4``."""
 
     def __init__(
         self,
@@ -249,7 +250,7 @@ class MseResponder(_Side):
         resolve: Callable[[bytes], bytes | None] | None = None,
         crypto_allowed: int,
         randbytes: Callable[[int], bytes],
-        prefer_rc4: bool = True,
+        prefer_rc4: bool = False,
         pad_max: int = MAX_PAD,
     ) -> None:
         if not crypto_allowed & (CRYPTO_PLAINTEXT | CRYPTO_RC4):
