@@ -19,6 +19,7 @@ __all__ = ["ALPHA", "Candidate", "Lookup"]
 ALPHA = 3  # BEP 5 / Kademlia: parallel queries per lookup
 MAX_CANDIDATES = 200  # bound on the candidate list of one lookup
 MAX_QUERIES = 300  # bound on the queries one lookup may send
+MAX_URGENT = 32  # bound on the contacts one lookup queries at once beyond alpha (routers, a cold table)
 
 _NEW, _IN_FLIGHT, _ANSWERED, _FAILED, _SLOW = range(5)
 _WAITING = (_IN_FLIGHT, _SLOW)
@@ -33,6 +34,7 @@ class Candidate:
     depth: int  # 0 = from our own table or the bootstrap list
     state: int = _NEW
     token: bytes | None = None
+    urgent: bool = False  # queried in the first round, whatever its rank (see Lookup.add)
 
     @property
     def answered(self) -> bool:
@@ -60,13 +62,19 @@ class Lookup:
         self.responses = 0
         self.failures = 0
 
-    def add(self, nodes: Iterable[NodeInfo], depth: int = 0, *, unknown_id: bool = False) -> None:
-        """Add contacts. ``unknown_id`` (bootstrap addresses): rank them as far as possible."""
+    def add(self, nodes: Iterable[NodeInfo], depth: int = 0, *, unknown_id: bool = False,
+            urgent: bool = False) -> None:
+        """Add contacts. ``unknown_id`` (bootstrap addresses): rank them as far as possible.
+        ``urgent`` (at most ``MAX_URGENT`` in all): query them at once, beside the ``alpha``
+        closest, so that routers are asked while the nodes of a saved table, which may all be
+        gone, time out together rather than α at a time."""
+        budget = MAX_URGENT - sum(1 for c in self._sorted if c.urgent) if urgent else 0
         for n in nodes:
             if n.address in self._by_addr or (self._exclude_id is not None and n.node_id == self._exclude_id):
                 continue
             dist = (1 << 160) - 1 if unknown_id else id_to_int(n.node_id) ^ self._t
-            c = Candidate(n, dist, depth)
+            c = Candidate(n, dist, depth, urgent=budget > 0)
+            budget -= 1
             self._by_addr[n.address] = c
             self._sorted.append(c)
             self._dirty = True
@@ -92,16 +100,25 @@ class Lookup:
         return out
 
     def next_queries(self) -> list[NodeInfo]:
-        """Contacts to query now; they are marked in flight."""
+        """Contacts to query now; they are marked in flight: urgent ones first (beyond ``alpha``),
+        then the closest."""
         out: list[NodeInfo] = []
         if self.queries_sent >= MAX_QUERIES:
             return out
+        for c in self._sorted:
+            if c.urgent and c.state == _NEW:
+                c.state = _IN_FLIGHT
+                self.in_flight += 1
+                self.queries_sent += 1
+                out.append(c.info)
+        busy = sum(1 for c in self._sorted if c.state == _IN_FLIGHT and not c.urgent)
         for c in self._window():
-            if self.in_flight >= self.alpha or self.queries_sent >= MAX_QUERIES:
+            if busy >= self.alpha or self.queries_sent >= MAX_QUERIES:
                 break
             if c.state == _NEW:
                 c.state = _IN_FLIGHT
                 self.in_flight += 1
+                busy += 1
                 self.queries_sent += 1
                 out.append(c.info)
         return out

@@ -108,6 +108,9 @@ class DhtNode:
             raise DHTError("node id must be 20 bytes")
         self._bind = bind
         self._bootstrap_nodes = list(bootstrap)
+        # their addresses (names resolved by the first bootstrap): what a lookup asks first while
+        # no node of the table has answered
+        self._seeds: list[Address] = [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
         self._state_path = state_path
         self._events = events
         self._enforce_bep42 = enforce_bep42
@@ -233,6 +236,8 @@ class DhtNode:
         self.stats["bootstraps"] += 1
         try:
             seeds = await self._resolve(self._bootstrap_nodes)
+            if seeds:
+                self._seeds = seeds
             lookup = self._new_lookup(self.node_id, seeds)
             await self._iterate(
                 lookup, lambda n: krpc.FindNode(tid=b"", node_id=self.node_id, target=self.node_id)
@@ -517,12 +522,16 @@ class DhtNode:
 
     # ------------------------------------------------------------ lookups
     def _new_lookup(self, target: bytes, extra_seeds: Sequence[Address] = ()) -> Lookup:
+        now = self._clock()
         lookup = Lookup(target, k=self.k, alpha=self.alpha, exclude_id=self.node_id)
-        lookup.add(self.table.closest(target, self.k * 2, now=self._clock()))
-        if extra_seeds or not len(self.table):
-            seeds = list(extra_seeds) or [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
-            seeds = [(h, p) for h, p in seeds if (":" in h) == self._is_v6]
-            lookup.add([NodeInfo(bytes(20), h, p) for h, p in seeds], unknown_id=True)
+        # Until some node of the table has answered us (a saved table may hold only nodes that
+        # are gone), the bootstrap nodes and the table's closest are all asked at once, rather
+        # than α at a time with the bootstrap nodes last, behind every saved node's time-out.
+        cold = bool(extra_seeds) or not self.table.good_count(now)
+        if cold:
+            seeds = [(h, p) for h, p in (list(extra_seeds) or self._seeds) if (":" in h) == self._is_v6]
+            lookup.add([NodeInfo(bytes(20), h, p) for h, p in seeds], unknown_id=True, urgent=True)
+        lookup.add(self.table.closest(target, self.k * 2, now=now), urgent=cold)
         return lookup
 
     async def _iterate(

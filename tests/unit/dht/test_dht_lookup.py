@@ -126,3 +126,21 @@ def test_slow_node_frees_its_slot_but_its_late_answer_counts() -> None:
     lk.on_response(first[0].address)
     assert lk.done
     assert [c.info for c in lk.results()] == closest(nodes, target, 8)
+
+
+def test_urgent_contacts_are_queried_at_once_beside_the_alpha_closest() -> None:
+    """A saved table's nodes rank closest but may all be gone: the routers added as urgent are
+    asked in the first round anyway, without taking the closest nodes' slots."""
+    nodes = make_nodes(20)
+    target = bytes(20)
+    lk = Lookup(target, k=8, alpha=3)
+    lk.add(nodes)
+    lk.add([NodeInfo(bytes(20), "127.0.0.1", p) for p in (1, 2)], unknown_id=True, urgent=True)
+    first = lk.next_queries()
+    assert {n.port for n in first[:2]} == {1, 2}
+    assert first[2:] == closest(nodes, target, 3)
+    found = make_nodes(5, seed=9)
+    lk.on_response(("127.0.0.1", 1), found)
+    assert lk.next_queries() == []  # the α closest are still in flight; the router's slot was its own
+    lk.add([NodeInfo(bytes(20), "127.0.0.1", p) for p in range(3, 60)], unknown_id=True, urgent=True)
+    assert sum(1 for n in lk.next_queries() if n.host == "127.0.0.1") == 30  # at most 32 urgent in all

@@ -503,3 +503,27 @@ async def test_get_peers_hands_out_values_as_they_arrive() -> None:
         assert not any(over for _, over in batches)
         assert seeker.stats["timeouts"] >= 1  # the silent node did hold the lookup up
         tg.cancel_scope.cancel()
+
+
+async def test_a_stale_saved_table_does_not_delay_lookups_through_the_bootstrap_node(tmp_path: Path) -> None:
+    """Every node of the saved table is gone: the first get_peers goes to the bootstrap node at
+    once, beside the saved nodes, and its peers arrive before any saved node has timed out."""
+    rng = random.Random(5)
+    gone = b"".join(rng.randbytes(20) + bytes([10, 9, i // 250, i % 250 + 1]) + (6881).to_bytes(2, "big")
+                    for i in range(40))
+    state = tmp_path / "dht.state"
+    state.write_bytes(encode({b"id": rng.randbytes(20), b"nodes": gone}))
+    async with mem_swarm(12) as (net, nodes):
+        await nodes[3].announce_peer(INFO_HASH, 6000)
+        async with anyio.create_task_group() as tg:
+            node = DhtNode(transport=net.endpoint("10.8.8.8", 6881), enforce_bep42=False,
+                           bootstrap=[nodes[0].address], state_path=state, query_timeout=0.5)
+            await tg.start(node.run)
+            assert node.stats["state_nodes_loaded"] >= 20  # (a full bucket keeps the rest aside)
+            timeouts_when_found: list[int] = []
+            with anyio.fail_after(30):
+                peers, _, _ = await node.get_peers_lookup(
+                    INFO_HASH, on_peers=lambda _found: timeouts_when_found.append(node.stats["timeouts"]))
+            assert ("10.0.0.4", 6000) in peers
+            assert timeouts_when_found and timeouts_when_found[0] == 0
+            tg.cancel_scope.cancel()
