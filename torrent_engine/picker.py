@@ -574,18 +574,24 @@ class PiecePicker:
         return out
 
     def pick_run(self, peer_key: PeerKey, max_pieces: int, now: float = 0.0,
-                 peer_has: Container[int] | None = None) -> list[int]:
+                 peer_has: Container[int] | None = None, *, lowest: bool = False) -> list[int]:
         """Up to ``max_pieces`` consecutive fresh pieces (none of their blocks received or asked
         for) for a source that fetches whole pieces (a BEP 19 web seed): the policy's next fresh
         piece, then the wanted fresh pieces right after it. Every block of them is now recorded
         as requested by ``peer_key`` at ``now`` (so peers take other pieces); they arrive through
         ``block_received`` like any block, and ``release_requests`` gives back what did not.
-        ``peer_has`` narrows what the source has (as in ``pick``).
+        ``peer_has`` narrows what the source has (as in ``pick``). ``lowest``: start at the
+        lowest fresh wanted piece instead (a server that sends whole files for ranges: each run
+        costs the file up to the run's end, so runs go front to back).
         """
         has = self.peer_has(peer_key) if peer_has is None else peer_has
         if max_pieces <= 0 or has is _NOTHING or not self._fresh_wanted:
             return []
-        first = self._next_fresh(has, self._seeds > 0 or peer_key not in self._peers)
+        if lowest:
+            first = next((i for i in range(self.num_pieces)
+                          if self._state[i] == _FRESH and self._prio[i] > 0 and i in has), None)
+        else:
+            first = self._next_fresh(has, self._seeds > 0 or peer_key not in self._peers)
         if first is None:
             return []
         mine = self._requests.setdefault(peer_key, {})

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torrent_engine.errors import TrackerError, WebSeedError
 from torrent_engine.tracker.http import ResponseReader
 from torrent_engine.webseed.mapping import FileRange
-from torrent_engine.webseed.response import Redirect, judge_head
+from torrent_engine.webseed.response import Redirect, WholeFile, judge_head
 
 URL = "http://m/f"
 numbers = st.integers(0, 20_000).map(str) | st.text(max_size=12)
@@ -37,6 +37,12 @@ def test_judge_head_accepts_only_the_range_asked_for(status: int, given: dict[st
         return
     if isinstance(verdict, Redirect):
         assert status in (301, 302, 303, 307, 308)
+        return
+    if isinstance(verdict, WholeFile):  # the range is skimmed from the whole file
+        assert status == 200 and not (asked.file_offset == 0 and asked.length == asked.file_size)
+        assert "chunked" not in given.get("transfer-encoding", "").lower()
+        length = given.get("content-length")
+        assert length is None or int(length.split(",")[0]) == asked.file_size
         return
     assert verdict is None and status in (200, 206)
     if status == 206:

@@ -120,10 +120,11 @@ class SessionWebSeeds:
         """Whether the session banned the web seed (bad data)."""
         return self._session._pool.is_banned(key)
 
-    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
+    def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
         """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
         session = self._session
-        return session.picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key))
+        return session.picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key),
+                                       lowest=lowest)
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""

@@ -65,6 +65,10 @@ class ResponseReader:
     ``max_body`` (checked on the wire size and again after decompression)."""
 
     max_body: int = MAX_RESPONSE_SIZE
+    # Stop once the head is parsed, before the body's size is checked or any of it is taken: the
+    # caller judges the head, then calls ``continue_body`` or ``take_buffered`` (a web seed
+    # that ignored ``Range`` sends the whole file: the caller skims it instead).
+    stop_after_head: bool = False
     response: HttpResponse | None = field(default=None, init=False)
     _buf: bytearray = field(default_factory=bytearray, init=False, repr=False)
     _status: int = field(default=0, init=False)
@@ -86,7 +90,22 @@ class ResponseReader:
         if self._mode == "done":
             return
         self._buf += data
+        if self.stop_after_head and self._mode != "head":
+            return  # (held for continue_body or take_buffered)
         self._advance()
+
+    def continue_body(self) -> None:
+        """After a stop at the head: check the body's declared size and parse on."""
+        self.stop_after_head = False
+        if self._mode == "length" and self._remaining > self.max_body:
+            raise TrackerError(f"HTTP body of {self._remaining} bytes is over the {self.max_body} cap")
+        self._advance()
+
+    def take_buffered(self) -> bytes:
+        """After a stop at the head: the bytes received after it so far (raw body bytes)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
 
     def feed_eof(self) -> None:
         """The server closed: finish a response delimited by the close; ``TrackerError`` if one is cut
@@ -106,6 +125,8 @@ class ResponseReader:
                     return
                 self._parse_head(bytes(self._buf[:end]))
                 del self._buf[: end + 4]
+                if self.stop_after_head:
+                    return
             elif self._mode == "length":
                 if not self._take_remaining():
                     return
@@ -178,7 +199,7 @@ class ResponseReader:
             if not (length_text.isascii() and length_text.isdigit()):  # isdigit() alone takes '²'
                 raise TrackerError(f"bad Content-Length {length_text[:20]!r}")
             self._remaining = int(length_text)
-            if self._remaining > self.max_body:
+            if self._remaining > self.max_body and not self.stop_after_head:
                 raise TrackerError(f"HTTP body of {self._remaining} bytes is over the {self.max_body} cap")
             self._mode = "length"
         elif self._status in (204, 304) or 100 <= self._status < 200:

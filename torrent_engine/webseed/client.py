@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,16 +19,18 @@ import anyio
 import anyio.abc
 
 from ..bitfield import Bitfield
-from ..errors import TrackerError, WebSeedError, WebSeedStatusError
+from ..errors import TrackerError, WebSeedError, WebSeedRangeError, WebSeedStatusError
 from ..metainfo import Torrent
 from ..tracker.http import ResponseReader
 from ..version import USER_AGENT
 from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
-from .response import Backoff, Redirect, judge_body, judge_head
+from .response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
 
 __all__ = [
     "MAX_REDIRECTS",
+    "PIPELINE_DEPTH",
     "RUN_BYTES",
+    "WHOLE_FILE_RUN_BYTES",
     "RangeClient",
     "WebSeed",
     "WebSeedHost",
@@ -39,6 +42,10 @@ log = logging.getLogger("torrent_engine.webseed")
 
 MAX_REDIRECTS = 5
 RUN_BYTES = 1024 * 1024  # a run of pieces asked for in one go (at least one piece)
+# ... and of a server that sends whole files for ranges: each run then costs the file up to its
+# end, so fewer, larger runs
+WHOLE_FILE_RUN_BYTES = 16 * 1024 * 1024
+PIPELINE_DEPTH = 8  # range requests sent on one keep-alive connection before their answers
 CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 60.0  # for one range, from sending the request to its last byte
 IDLE_POLL = 1.0  # how often an idle web seed looks for pieces again
@@ -59,8 +66,11 @@ class RangeClient:
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.requests = 0  # requests sent (for tests and logs)
+        self.pipelined = 0  # of which sent in a pipelined batch
         self.connections = 0  # connections opened
+        self.whole_files = False  # the server answered a range with the whole file (ignores Range)
         self._stream: anyio.abc.ByteStream | None = None
+        self._after = b""  # bytes read past the last answer on the connection (the next answer's)
         self._origin_key: tuple[bool, str, int] | None = None
         self._redirected: dict[str, str] = {}
 
@@ -107,35 +117,125 @@ class RangeClient:
     async def _exchange(self, origin: Origin, url: str, request: bytes, asked: FileRange) -> bytes | Redirect:
         stream = await self._connection(origin)
         self.requests += 1
-        reader = ResponseReader(max_body=asked.length)
-        judged: Redirect | None | bool = False  # False: the head is not judged yet
+        self._after = b""  # (nothing is owed on this connection: stray bytes are no answer of ours)
         with anyio.fail_after(self.request_timeout):
             await stream.send(request)
-            got_any = False
-            while reader.response is None:
-                try:
-                    data = await stream.receive(256 * 1024)
-                except anyio.EndOfStream:
-                    if not got_any:
-                        raise _Closed("connection closed before an answer", url) from None
-                    _feed_eof(reader, url, asked)
-                    break
-                got_any = True
-                _feed(reader, data, url, asked)
-                if judged is False and reader.head is not None:
-                    status, _, headers = reader.head
-                    judged = judge_head(status, headers, asked, url)
-                    if isinstance(judged, Redirect):
-                        await self.aclose()  # (its body is of no use: do not read it)
-                        return judged
+            return await self._answer(stream, url, asked, first=True)
+
+    async def _answer(self, stream: anyio.abc.ByteStream, url: str, asked: FileRange, *,
+                      first: bool) -> bytes | Redirect:
+        """Read one answer to a range request from ``stream``: the range's bytes, or a redirect
+        (the connection is closed then, as it is after a whole file was skimmed)."""
+        reader = ResponseReader(max_body=asked.length, stop_after_head=True)
+        got_any = bool(self._after)
+        if self._after:  # the start of this answer came with the previous one (pipelining)
+            _feed(reader, self._after, url, asked)
+            self._after = b""
+        while reader.head is None:
+            try:
+                data = await stream.receive(256 * 1024)
+            except anyio.EndOfStream:
+                if first and not got_any:
+                    raise _Closed("connection closed before an answer", url) from None
+                raise WebSeedError("connection closed before the HTTP head was complete", url) from None
+            got_any = True
+            _feed(reader, data, url, asked)
+        status, _, headers = reader.head
+        judged = judge_head(status, headers, asked, url)
+        if isinstance(judged, Redirect):
+            await self.aclose()  # (its body is of no use: do not read it)
+            return judged
+        if isinstance(judged, WholeFile):
+            if not self.whole_files:
+                log.info("web seed %s ignores Range and sends whole files: asking it for larger spans", url)
+            self.whole_files = True
+            body = await self._skim(stream, reader.take_buffered(), url, asked)
+            await self.aclose()  # the rest of the file is not read: the connection is of no more use
+            return body
+        _feed(reader, None, url, asked)
+        while reader.response is None:
+            try:
+                data = await stream.receive(256 * 1024)
+            except anyio.EndOfStream:
+                _feed_eof(reader, url, asked)
+                break
+            _feed(reader, data, url, asked)
         response = reader.response
         assert response is not None
+        self._after = reader.take_buffered()  # what follows belongs to the next answer
         judge_body(len(response.body), asked, url)
         headers = response.headers
         if ("close" in headers.get("connection", "").lower() or
                 ("content-length" not in headers and "chunked" not in headers.get("transfer-encoding", ""))):
             await self.aclose()  # the server ends the connection (or ended the body by closing it)
         return response.body
+
+    @staticmethod
+    async def _skim(stream: anyio.abc.ByteStream, first: bytes, url: str, asked: FileRange) -> bytes:
+        skimmer = RangeSkimmer(asked)
+        skimmer.feed(first)
+        while not skimmer.done:
+            try:
+                skimmer.feed(await stream.receive(256 * 1024))
+            except anyio.EndOfStream:
+                raise WebSeedRangeError(f"the whole file sent for a range ended after {skimmer.seen} bytes",
+                                        url) from None
+        return skimmer.data
+
+    async def fetch_run(self, ranges: Sequence[FileRange]) -> AsyncGenerator[bytes, None]:
+        """Each range's bytes, in order. Ranges on the connection's origin are pipelined (up to
+        ``PIPELINE_DEPTH`` requests sent before their answers are read); whatever a pipelined
+        exchange did not answer cleanly is asked again alone by ``fetch``, whose errors count."""
+        i = 0
+        while i < len(ranges):
+            batch = self._pipelinable(ranges[i:i + PIPELINE_DEPTH])
+            answered = await self._pipelined(batch) if len(batch) > 1 else []
+            for data in answered:
+                yield data
+            i += len(answered)
+            if len(answered) < max(len(batch), 1):  # not pipelined, or cut short: the next alone
+                yield await self.fetch(ranges[i])
+                i += 1
+
+    def _pipelinable(self, ranges: Sequence[FileRange]) -> list[FileRange]:
+        """The leading ranges that can share one pipelined exchange: one origin, kept alive, a
+        server that answers ranges (not one that sends whole files)."""
+        if self.whole_files or self._stream is None:
+            return list(ranges[:1])
+        out: list[FileRange] = []
+        for asked in ranges:
+            if parse_url(self._redirected.get(asked.url, asked.url)).key != self._origin_key:
+                break
+            out.append(asked)
+        return out
+
+    async def _pipelined(self, batch: list[FileRange]) -> list[bytes]:
+        """Send every request of ``batch`` at once on the open connection, then read the answers
+        in order; the bytes of those answered cleanly (a prefix of ``batch``)."""
+        stream = self._stream
+        assert stream is not None
+        urls = [self._redirected.get(asked.url, asked.url) for asked in batch]
+        requests = b"".join(range_request(parse_url(url), asked.file_offset, asked.length, self.user_agent)
+                            for url, asked in zip(urls, batch, strict=True))
+        out: list[bytes] = []
+        try:
+            with anyio.fail_after(self.request_timeout):
+                await stream.send(requests)
+                self.requests += len(batch)
+                self.pipelined += len(batch)
+                for url, asked in zip(urls, batch, strict=True):
+                    data = await self._answer(stream, url, asked, first=not out)
+                    if isinstance(data, Redirect) or self._stream is not stream:
+                        if not isinstance(data, Redirect):
+                            out.append(data)  # (a skimmed whole file, or the server closed after it)
+                        break
+                    out.append(data)
+        except (TimeoutError, WebSeedError, OSError, anyio.EndOfStream, anyio.BrokenResourceError,
+                anyio.ClosedResourceError):
+            pass  # what was not answered is asked again alone, and fails there if it must
+        if len(out) < len(batch):
+            await self.aclose()  # answers still in flight belong to requests we ask again
+        return out
 
     async def _connection(self, origin: Origin) -> anyio.abc.ByteStream:
         if self._stream is not None and self._origin_key == origin.key:
@@ -159,6 +259,7 @@ class RangeClient:
     async def aclose(self) -> None:
         """Close the connection, if one is open."""
         stream, self._stream, self._origin_key = self._stream, None, None
+        self._after = b""
         if stream is not None:
             await anyio.aclose_forcefully(stream)
 
@@ -167,9 +268,13 @@ class _Closed(WebSeedError):
     """A kept-alive connection was closed by the server before any byte of the answer."""
 
 
-def _feed(reader: ResponseReader, data: bytes, url: str, asked: FileRange) -> None:
+def _feed(reader: ResponseReader, data: bytes | None, url: str, asked: FileRange) -> None:
+    """``data`` into the reader (None: go on past a head it stopped at)."""
     try:
-        reader.feed(data)
+        if data is None:
+            reader.continue_body()
+        else:
+            reader.feed(data)
     except TrackerError as exc:
         _explain(reader, url, asked)
         raise WebSeedError(exc.reason, url) from None
@@ -216,8 +321,9 @@ class WebSeedHost(Protocol):
     def is_banned(self, key: WebSeedKey) -> bool:
         """Whether the web seed was banned for data that failed the hash check."""
 
-    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
-        """Consecutive fresh pieces for the web seed, now recorded as requested by it."""
+    def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
+        """Consecutive fresh pieces for the web seed, now recorded as requested by it (from the
+        lowest fresh piece, when ``lowest``)."""
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """What the web seed has, once it turned out to lack some files (else: everything)."""
@@ -285,7 +391,8 @@ class WebSeed:
                 if self.host.is_banned(self.key):
                     self._give_up(BANNED)
                     return
-                pieces = self.host.pick_run(self.key, self._max_pieces()) if self.host.downloading() else []
+                pieces = (self.host.pick_run(self.key, self._max_pieces(), lowest=self.client.whole_files)
+                          if self.host.downloading() else [])
                 if not pieces:
                     await self.client.aclose()  # nothing to do: do not hold the server's connection
                     await anyio.sleep(IDLE_POLL)
@@ -334,7 +441,8 @@ class WebSeed:
         log.warning("web seed %s given up: %s", self.url, why)
 
     def _max_pieces(self) -> int:
-        return max(1, self.run_bytes // self.host.torrent.piece_length)
+        run_bytes = max(self.run_bytes, WHOLE_FILE_RUN_BYTES) if self.client.whole_files else self.run_bytes
+        return max(1, run_bytes // self.host.torrent.piece_length)
 
     async def _fetch_run(self, pieces: list[int]) -> None:
         torrent = self.host.torrent
@@ -350,17 +458,21 @@ class WebSeed:
                     return
                 await self.host.deliver(self.key, pending.pop(0), view[start:end])
 
-        for asked in run.ranges:
-            await deliver_up_to(asked.target)
-            if self.host.is_banned(self.key):
-                return  # (run() gives up on it; the picker gets the rest back)
-            try:
-                data = await self.client.fetch(asked)
-            except WebSeedStatusError as exc:
-                if exc.status in (404, 410) and is_multi_file(torrent):
-                    raise _FileMissing(asked.file_index, exc) from None
-                raise
-            buf[asked.target:asked.target + len(data)] = data
-            self.state.downloaded += len(data)
-            await self.host.received(self.key, len(data))
+        answers = self.client.fetch_run(run.ranges)
+        try:
+            for asked in run.ranges:
+                await deliver_up_to(asked.target)
+                if self.host.is_banned(self.key):
+                    return  # (run() gives up on it; the picker gets the rest back)
+                try:
+                    data = await anext(answers)
+                except WebSeedStatusError as exc:
+                    if exc.status in (404, 410) and is_multi_file(torrent):
+                        raise _FileMissing(asked.file_index, exc) from None
+                    raise
+                buf[asked.target:asked.target + len(data)] = data
+                self.state.downloaded += len(data)
+                await self.host.received(self.key, len(data))
+        finally:
+            await answers.aclose()
         await deliver_up_to(run.size)

@@ -1,10 +1,11 @@
 """BEP 19 web seeds, sans-I/O: judging a server's answer to a range request, and the back-off
 between failed attempts.
 
-``judge_head`` looks at the status and headers before any body byte is read, so a 404 page, a
-whole file sent for a range, or a range other than the one asked for is refused at once with a
-typed error (``WebSeedStatusError``, ``WebSeedRangeError``); ``judge_body`` checks the length of
-what came. Framing (Content-Length, chunked) is the HTTP reader's business, not this module's.
+``judge_head`` looks at the status and headers before any body byte is read, so a 404 page or
+a range other than the one asked for is refused at once with a typed error
+(``WebSeedStatusError``, ``WebSeedRangeError``), and a whole file sent for a range (the server
+ignores ``Range``) is recognised, to be skimmed with ``RangeSkimmer``; ``judge_body`` checks the
+length of what came. Framing (Content-Length, chunked) is the HTTP reader's business, not this module's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import urljoin
 from ..errors import WebSeedError, WebSeedRangeError, WebSeedStatusError
 from .mapping import FileRange
 
-__all__ = ["Backoff", "Redirect", "judge_body", "judge_head"]
+__all__ = ["Backoff", "RangeSkimmer", "Redirect", "WholeFile", "judge_body", "judge_head"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.ASCII)
@@ -30,10 +31,46 @@ class Redirect:
     location: str
 
 
-def judge_head(status: int, headers: Mapping[str, str], asked: FileRange, url: str) -> Redirect | None:
+@dataclass(frozen=True, slots=True)
+class WholeFile:
+    """The server ignored ``Range`` and sends the whole file (HTTP 200, as Python's http.server
+    and many simple hosts do): the range asked for is to be skimmed from it (``RangeSkimmer``)."""
+
+
+class RangeSkimmer:
+    """Takes the bytes of ``asked`` out of a whole file's body as it passes; ``done`` once they
+    are all in (the rest of the body need not be read)."""
+
+    def __init__(self, asked: FileRange) -> None:
+        self._start = asked.file_offset
+        self._end = asked.file_offset + asked.length
+        self.seen = 0  # body bytes passed so far
+        self._out = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """More of the body."""
+        low, high = max(self._start - self.seen, 0), min(self._end - self.seen, len(data))
+        if high > low:
+            self._out += data[low:high]
+        self.seen += len(data)
+
+    @property
+    def done(self) -> bool:
+        """Whether every byte of the range has passed."""
+        return self.seen >= self._end
+
+    @property
+    def data(self) -> bytes:
+        """The range's bytes (all of them once ``done``)."""
+        return bytes(self._out)
+
+
+def judge_head(status: int, headers: Mapping[str, str], asked: FileRange,
+               url: str) -> Redirect | WholeFile | None:
     """None when the body that follows is exactly the bytes asked for (206 with the same range,
-    or 200 with the whole file when the whole file was asked for); a ``Redirect``; else a typed
-    error. ``headers`` have lower-case names."""
+    or 200 with the whole file when the whole file was asked for); ``WholeFile`` when it is the
+    whole file though a part was asked for; a ``Redirect``; else a typed error. ``headers``
+    have lower-case names."""
     if status in REDIRECT_STATUSES:
         location = headers.get("location", "").strip()
         if not location:
@@ -53,13 +90,14 @@ def judge_head(status: int, headers: Mapping[str, str], asked: FileRange, url: s
     length = _content_length(headers, url)
     wanted = f"bytes {asked.file_offset}-{asked.file_offset + asked.length - 1}"
     if status == 200:
-        whole = asked.file_offset == 0 and asked.length == asked.file_size
-        if not whole:
-            raise WebSeedRangeError(f"server ignored the Range header (HTTP 200 for {wanted})", url)
         if length is not None and length != asked.file_size:
             raise WebSeedRangeError(
                 f"the file is {length} bytes on the server, the torrent says {asked.file_size}", url)
-        return None
+        if asked.file_offset == 0 and asked.length == asked.file_size:
+            return None
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raise WebSeedRangeError(f"server ignored the Range header (HTTP 200, chunked, for {wanted})", url)
+        return WholeFile()
     text = headers.get("content-range", "").strip()
     match = _CONTENT_RANGE.fullmatch(text)
     if match is None:

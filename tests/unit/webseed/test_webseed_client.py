@@ -147,8 +147,8 @@ class Host:
     def is_banned(self, key: WebSeedKey) -> bool:
         return key in self.banned
 
-    def pick_run(self, key: WebSeedKey, max_pieces: int) -> list[int]:
-        return self.picker.pick_run(key, max_pieces)
+    def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
+        return self.picker.pick_run(key, max_pieces, lowest=lowest)
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         self.picker.peer_bitfield(key, pieces)
@@ -277,3 +277,73 @@ async def test_a_web_seed_lacking_every_file_is_given_up() -> None:
         with anyio.fail_after(10):
             await seed.run()
     assert seed.state.gave_up.startswith("it has none of the torrent's files")
+
+
+def whole_file(data: bytes) -> bytes:
+    """What a server that ignores Range answers: 200 and the whole file."""
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+
+
+async def test_ranges_of_a_run_are_pipelined_on_one_connection() -> None:
+    sizes = {"/a": 40_000, "/b": 30_000, "/c": 50_000}
+    files = {p: DATA[:n] for p, n in sizes.items()}
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        client = RangeClient()
+        ranges = [FileRange(server.url(p), 0, off, 1000 + off % 7, len(files[p]), 0)
+                  for p, off in [("/a", 0), ("/a", 20_000), ("/b", 100), ("/c", 2000), ("/c", 49_000),
+                                 ("/b", 28_000)]]
+        try:
+            got = [data async for data in client.fetch_run(ranges)]
+        finally:
+            await client.aclose()
+    assert got == [files[r.url[-2:]][r.file_offset:r.file_offset + r.length] for r in ranges]
+    assert server.connections == 1 and client.requests == 6
+    assert client.pipelined == 5  # the first opens the connection; the rest go out together
+
+
+async def test_a_pipelined_404_is_the_error_of_its_own_range_and_the_others_still_arrive() -> None:
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"
+
+    def behave(path: str, s: int, e: int) -> tuple[bytes, bool]:
+        return (not_found, True) if path == "/gone" else (ranged(DATA, s, e), True)
+
+    async with http_server(behave) as server:
+        client = RangeClient()
+        ranges = [asked(server.url("/f"), 0, 100), asked(server.url("/f"), 500, 100),
+                  asked(server.url("/f"), 900, 100), asked(server.url("/gone"), 0, 100)]
+        got: list[bytes] = []
+        try:
+            with pytest.raises(WebSeedStatusError) as info:
+                async for data in client.fetch_run(ranges):
+                    got.append(data)
+        finally:
+            await client.aclose()
+    assert info.value.status == 404 and info.value.url.endswith("/gone")
+    assert got == [DATA[0:100], DATA[500:600], DATA[900:1000]]
+
+
+async def test_a_server_that_ignores_range_is_skimmed_and_asked_for_larger_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole file comes for every range (HTTP 200): the range is taken as it passes, the rest
+    is not read, and the web seed asks for larger runs from then on."""
+    files = {"a": payload(300_000), "b": payload(70_000, 1)}
+    torrent = make_torrent([((n,), d) for n, d in files.items()], 16 * 1024, name="n")
+    monkeypatch.setattr(client_mod, "IDLE_POLL", 0.01)
+    async with http_server(lambda path, s, e: (whole_file(files[path.rsplit("/", 1)[1]]), True)) as server:
+        host = Host(torrent)
+        host.picker.peer_have_all(("u", 0))
+        seed = WebSeed(server.url("/pub"), host, run_bytes=32 * 1024)
+        seed.key = ("u", 0)
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(seed.run)
+                while not host.picker.is_complete():
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+    blob = files["a"] + files["b"]
+    assert all(data == blob[i * 16384:(i + 1) * 16384] for i, data in host.pieces.items())
+    assert sorted(host.pieces) == list(range(torrent.num_pieces))
+    assert seed.client.whole_files and not seed.state.gave_up and not seed.state.last_error
+    # one run of 2 pieces (32 KiB) at first; then runs of up to 16 MiB from the lowest fresh
+    # piece, one range per file: at most two runs (before and after the first), not 12
+    assert len(server.requests) <= 5

@@ -8,7 +8,7 @@ import pytest
 from torrent_engine.errors import WebSeedError, WebSeedRangeError, WebSeedStatusError
 from torrent_engine.tracker.http import ResponseReader
 from torrent_engine.webseed.mapping import FileRange
-from torrent_engine.webseed.response import Backoff, Redirect, judge_body, judge_head
+from torrent_engine.webseed.response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
 
 URL = "http://m/pub/f.bin"
 ASKED = FileRange(url=URL, file_index=0, file_offset=1000, length=500, file_size=10_000, target=0)
@@ -48,13 +48,26 @@ def test_206_with_unknown_total_and_chunked_body_is_accepted() -> None:
     (b"HTTP/1.1 206 OK\r\nContent-Range: bytes 1000-1499/10000\r\nContent-Encoding: gzip\r\n\r\n",
      "Content-Encoding 'gzip'"),
     (b"HTTP/1.1 206 OK\r\nContent-Type: multipart/byteranges; boundary=x\r\n\r\n", "multipart"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n", "ignored the Range header"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "ignored the Range header"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 9999\r\n\r\n", "9999 bytes on the server"),
 ])
 def test_wrong_range_answers_are_range_errors(raw: bytes, words: str) -> None:
     status, headers = head(raw)
     with pytest.raises(WebSeedRangeError, match=words) as info:
         judge_head(status, headers, ASKED, URL)
     assert info.value.url == URL
+
+
+def test_a_whole_file_for_a_range_is_recognised_and_the_range_skimmed_from_it() -> None:
+    for raw in (b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"):
+        status, headers = head(raw)
+        assert isinstance(judge_head(status, headers, ASKED, URL), WholeFile)
+    body = bytes(i % 251 for i in range(10_000))
+    skimmer = RangeSkimmer(ASKED)
+    for start in range(0, 1665, 333):  # in odd pieces across the range's edges
+        assert not skimmer.done
+        skimmer.feed(body[start:start + 333])
+    assert skimmer.done and skimmer.data == body[1000:1500] and skimmer.seen == 1665
 
 
 def test_200_is_fine_for_a_whole_file_of_the_right_size() -> None:
