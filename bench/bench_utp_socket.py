@@ -24,7 +24,8 @@ try:
 except ImportError:  # code from before recvmmsg
     mmsg = None  # type: ignore[assignment]
 from torrent_engine.utp.packet import PacketType, decode, encode_header
-from torrent_engine.utp.socket import UtpSocket, UtpStream
+from torrent_engine.utp.socket import UtpSocket
+from torrent_engine.utp.stream import UtpStream
 
 PAYLOAD = 1428  # what libtorrent's ~1 448-byte datagrams carry
 

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .dht.node import DhtNode
     from .lsd import LsdService
     from .portmap import PortMapper
-    from .utp.socket import UtpSocket, UtpStream
+    from .utp.socket import UtpSocket
+    from .utp.stream import UtpStream
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class IncomingPeer(Protocol):
 IncomingHandler = Callable[[Any], bool]  # takes the handshaker's peer (a PeerLink)
 # Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
 # layer so this module does not depend on the wire protocol.
-# The stream is TCP or uTP (``utp.socket.UtpStream``): the handshake does not care which.
+# The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
 Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
 
 

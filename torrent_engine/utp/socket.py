@@ -1,5 +1,5 @@
-"""The async shell: one UDP socket multiplexing uTP connections (and passing KRPC datagrams to
-the DHT), and ``UtpStream``, an ``anyio.abc.ByteStream`` over one connection.
+"""The async shell: one UDP socket multiplexing uTP connections (each an ``anyio.abc.ByteStream``,
+``stream.UtpStream``) and passing KRPC datagrams to the DHT (``dht_channel.DhtChannel``).
 
 Datagrams are read in batches in the event loop's reader callback (no per-packet task, no
 transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain ``recvfrom``,
@@ -32,17 +32,17 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import UtpError
 from . import gso, mmsg
 from .connection import PACKET_SIZE, UtpConnection
+from .dht_channel import DhtChannel
 from .events import Readable
 from .packet import (
     HEADER_SIZE,
@@ -56,14 +56,13 @@ from .packet import (
     looks_like_utp,
 )
 from .state import State
-from .transport import UtpTransport
+from .stream import UtpStream
 
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
-DHT_QUEUE = 512  # KRPC datagrams buffered for the DHT before dropping
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
 SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
@@ -155,42 +154,6 @@ class _Protocol(asyncio.DatagramProtocol):
         self.owner._icmp_errors()
 
 
-class DhtChannel:
-    """The DHT's view of the shared socket (``dht.transport.DatagramTransport``)."""
-
-    def __init__(self, sock: UtpSocket) -> None:
-        self._sock = sock
-        self._in_send: MemoryObjectSendStream[tuple[bytes, Address]]
-        self._in: MemoryObjectReceiveStream[tuple[bytes, Address]]
-        self._in_send, self._in = anyio.create_memory_object_stream[tuple[bytes, Address]](DHT_QUEUE)
-
-    @property
-    def local_address(self) -> Address:
-        """The UDP socket's bound ``(host, port)``."""
-        return self._sock.local_address
-
-    def _put(self, data: bytes, addr: Address) -> None:
-        try:
-            self._in_send.send_nowait((data, addr))
-        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # a full queue drops, as a socket buffer would
-
-    async def send(self, data: bytes, address: Address) -> None:
-        """Send one KRPC datagram through the shared socket."""
-        self._sock.sendto(data, address)
-
-    async def receive(self) -> tuple[bytes, Address]:
-        """The next KRPC datagram and its sender."""
-        return await self._in.receive()
-
-    async def aclose(self) -> None:
-        """Stop routing KRPC datagrams to this channel."""
-        self._in_send.close()
-        self._in.close()
-        if self._sock._dht is self:
-            self._sock._dht = None
-
-
 class UtpSocket:
     """A UDP endpoint for uTP. ``run`` binds it and serves until cancelled (closing every
     connection). ``on_accept(stream)``, when given, receives each incoming connection."""
@@ -254,6 +217,11 @@ class UtpSocket:
         self._dht = DhtChannel(self)
         return self._dht
 
+    def detach_dht(self, channel: DhtChannel) -> None:
+        """Stop routing KRPC datagrams to ``channel`` (its ``aclose``)."""
+        if self._dht is channel:
+            self._dht = None
+
     async def run(self, host: str, port: int, *,
                   task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Bind the UDP socket to ``host:port`` and serve it until cancelled (``task_status`` once bound)."""
@@ -300,7 +268,7 @@ class UtpSocket:
             self._reader = None
             for stream in list(self._conns.values()):
                 stream.conn.abort("the uTP socket closed")
-                stream._wake()
+                stream.wake()
             self._conns.clear()
             self._by_wire.clear()
             self._sock = None
@@ -443,7 +411,7 @@ class UtpSocket:
                 if code == errno.ECONNREFUSED or stream.conn.state is State.SYN_SENT:
                     what = "port unreachable" if code == errno.ECONNREFUSED else os.strerror(code or 0)
                     stream.conn.abort(f"{what} (ICMP) at {addr[0]}:{addr[1]}")
-                    stream._wake()
+                    stream.wake()
         except OSError as exc:
             log.debug("reading the ICMP error queue failed: %s", exc)
 
@@ -507,16 +475,16 @@ class UtpSocket:
                         run.append(data)
                     else:
                         if run_stream is not None:
-                            run_stream._feed(run, now)
+                            run_stream.feed(run, now)
                         run_stream, run = stream, [data]
                         dirty.add(stream)
                     continue
             if run_stream is not None:  # keep the arrival order across connections
-                run_stream._feed(run, now)
+                run_stream.feed(run, now)
                 run_stream, run = None, []
             self._datagram(data, addr, now)
         if run_stream is not None:
-            run_stream._feed(run, now)
+            run_stream.feed(run, now)
         self.datagrams_received += count
         self._after_batch(sock, count)
 
@@ -559,7 +527,7 @@ class UtpSocket:
                     run.append(buf[start:start + size])
                     continue
                 if run_stream is not None:  # keep the arrival order across connections
-                    run_stream._feed(run, now)
+                    run_stream.feed(run, now)
                     run_stream, run_key, run = None, b"", []
                 view = buf[start:start + size]
                 first = key[skip]
@@ -571,7 +539,7 @@ class UtpSocket:
                         continue
                 self._datagram(bytes(view), multi.address(i), now)
             if run_stream is not None:
-                run_stream._feed(run, now)
+                run_stream.feed(run, now)
             self.datagrams_received += received
         self._after_batch(sock, count)
 
@@ -595,7 +563,7 @@ class UtpSocket:
         addr: Address = (_unmap(str(wire_addr[0])), int(wire_addr[1]))
         if not looks_like_utp(data):
             if data[:1] == b"d" and self._dht is not None:
-                self._dht._put(data, addr)
+                self._dht.put(data, addr)
             return
         try:
             pkt = decode(data)
@@ -609,9 +577,9 @@ class UtpSocket:
                 return
         else:
             stream = self._conns.get((addr, pkt.connection_id))
-            if stream is not None and stream._wire_key is None:
-                stream._wire_key = (wire_addr, pkt.connection_id)
-                self._by_wire[stream._wire_key] = stream
+            if stream is not None and stream.wire_key is None:
+                stream.wire_key = (wire_addr, pkt.connection_id)
+                self._by_wire[stream.wire_key] = stream
         if stream is None:
             if pkt.type is not PacketType.RESET:
                 self.resets_sent += 1
@@ -619,7 +587,7 @@ class UtpSocket:
                 self.sendto(encode(reset), addr)
             return
         stream.conn.receive_packet(pkt, now)
-        self._mark(stream)
+        self.mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
         if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
@@ -628,7 +596,7 @@ class UtpSocket:
                                     max_datagram=self.max_datagram(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
-        self._mark(stream)
+        self.mark(stream)
         self.on_accept(stream)
 
     def max_datagram(self, host: str) -> int:
@@ -641,7 +609,8 @@ class UtpSocket:
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None  # (a dual-stack socket)
         return self._loopback_datagram if (mapped or ip).is_loopback else PACKET_SIZE
 
-    def _mark(self, stream: UtpStream) -> None:
+    def mark(self, stream: UtpStream) -> None:
+        """``stream``'s connection has something to send: flush it in this loop iteration."""
         self._dirty.add(stream)
         self._schedule_flush()
 
@@ -661,7 +630,7 @@ class UtpSocket:
             self._service(stream, now, backlog=backlog)
         if not backlog and self._wake_later:
             for stream in self._wake_later:
-                stream._wake()
+                stream.wake()
             self._wake_later.clear()
 
     def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
@@ -675,7 +644,7 @@ class UtpSocket:
                 self._wake_later.add(stream)
             else:
                 self._wake_later.discard(stream)
-                stream._wake(flushing=True)
+                stream.wake(flushing=True)
         out = conn.datagrams(now)
         if out:
             if len(out) == 1:
@@ -689,7 +658,7 @@ class UtpSocket:
                 delay = 0.0 if due is None else max(0.0, (due - now) / 1_000_000)
                 self._ack_timer = asyncio.get_running_loop().call_later(delay, self._send_deferred)
         if conn.events():  # what sending changed (closed once our FIN was acked)
-            stream._wake()
+            stream.wake()
 
     def _send_deferred(self) -> None:
         """The ack timer: send the acks whose deadline passed; rearm for the others."""
@@ -713,16 +682,16 @@ class UtpSocket:
                 conn.on_timer(now)
                 self._service(stream, now)
             if conn.state is State.CLOSED:
-                if stream._closed_at is None:
-                    stream._closed_at = now
-                    stream._wake()
-                elif now - stream._closed_at > LINGER_US or conn.error is not None:
+                if stream.closed_at is None:
+                    stream.closed_at = now
+                    stream.wake()
+                elif now - stream.closed_at > LINGER_US or conn.error is not None:
                     self._forget(key)
 
     def _forget(self, key: tuple[Address, int]) -> None:
         stream = self._conns.pop(key, None)
-        if stream is not None and stream._wire_key is not None:
-            self._by_wire.pop(stream._wire_key, None)
+        if stream is not None and stream.wire_key is not None:
+            self._by_wire.pop(stream.wire_key, None)
 
     # -- dialing -------------------------------------------------------------------------
     def note_silent(self, host: str, port: int) -> None:
@@ -772,10 +741,10 @@ class UtpSocket:
                                       max_datagram=self.max_datagram(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
-        self._mark(stream)
+        self.mark(stream)
         try:
             while conn.state is State.SYN_SENT:
-                await stream._wait()
+                await stream.wait_change()
         except BaseException:
             conn.abort("connect cancelled")
             self._forget((addr, conn.recv_id))
@@ -784,113 +753,3 @@ class UtpSocket:
             self._forget((addr, conn.recv_id))
             raise UtpError(f"uTP connect to {host}:{port} failed: {conn.error}")
         return stream
-
-
-class UtpStream(anyio.abc.ByteStream):
-    """One uTP connection as a byte stream (what the peer wire code runs on)."""
-
-    def __init__(self, sock: UtpSocket, conn: UtpConnection, remote: Address) -> None:
-        self._sock = sock
-        self.conn = conn
-        self.remote = remote
-        self._changed = anyio.Event()
-        self._closed_at: int | None = None
-        self._closed_by_us = False
-        self._wire_key: tuple[Any, int] | None = None  # the key in UtpSocket._by_wire, once known
-        self._feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
-        self._transport: UtpTransport | None = None  # once a protocol reads the connection
-
-    def _wake(self, *, flushing: bool = False) -> None:
-        """Tell the reader (a task waiting on the stream, or the protocol) about news;
-        ``flushing``: the socket sends the connection's datagrams right after."""
-        if self._transport is not None:
-            self._transport.service(flushing=flushing)
-            return
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    def attach_protocol(self, make: Callable[[bytes], asyncio.BufferedProtocol]
-                        ) -> tuple[asyncio.BufferedProtocol, UtpTransport]:
-        """From now on the connection's bytes go to a protocol, from the socket's read
-        callback, instead of to ``receive``. ``make(pending)`` builds it from the bytes
-        received but not read yet; it gets ``connection_made`` at once."""
-        if self._transport is not None:
-            raise anyio.BusyResourceError("reading the uTP stream")
-        protocol = make(self.conn.read())
-        transport = UtpTransport(self.conn, protocol, lambda: self._sock._mark(self), self._abort_now)
-        self._transport = transport
-        protocol.connection_made(transport)
-        asyncio.get_running_loop().call_soon(transport.service)  # an end that came meanwhile
-        return protocol, transport
-
-    def _abort_now(self) -> None:
-        if not self._closed_by_us:
-            self._closed_by_us = True
-            self.conn.close(abandon=True)
-            self._sock._mark(self)
-
-    async def _wait(self) -> None:
-        await self._changed.wait()
-
-    def _check_usable(self) -> None:
-        if self._closed_by_us:
-            raise anyio.ClosedResourceError
-        if self.conn.state is State.CLOSED and self.conn.error is not None:
-            raise anyio.BrokenResourceError(self.conn.error)
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Up to ``max_bytes`` of the stream; ``anyio.EndOfStream`` once the peer finished."""
-        conn = self.conn
-        while True:
-            if self._closed_by_us:
-                raise anyio.ClosedResourceError
-            if conn.readable:
-                data = conn.read(max_bytes)
-                if conn.ack_pending:
-                    self._sock._mark(self)  # a reopened window is announced
-                return data
-            if conn.at_eof:
-                raise anyio.EndOfStream
-            self._check_usable()
-            if conn.state is State.CLOSED:
-                raise anyio.EndOfStream
-            await self._wait()
-
-    async def send(self, item: bytes) -> None:
-        """Send ``item``, waiting while the send buffer is full."""
-        view = memoryview(item)
-        conn = self.conn
-        while view:
-            self._check_usable()
-            if conn.state is State.CLOSED or conn.state is State.FIN_SENT:
-                raise anyio.BrokenResourceError("uTP connection closed")
-            n = conn.send(view) if conn.state is not State.SYN_SENT or conn.send_space else 0
-            view = view[n:]
-            self._sock._mark(self)
-            if view:
-                await self._wait()
-
-    async def send_eof(self) -> None:
-        """Finish our direction (ST_FIN once the queued bytes are out); the peer may still send."""
-        self.conn.close(abandon=False)
-        self._sock._mark(self)
-
-    async def aclose(self) -> None:
-        """Close the stream at once (queued bytes are abandoned)."""
-        if self._closed_by_us:
-            return
-        self._closed_by_us = True
-        self.conn.close(abandon=True)
-        self._sock._mark(self)
-        self._wake()
-
-    @property
-    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        """The anyio socket attributes: remote and local address and family."""
-        family = socket.AF_INET6 if ":" in self.remote[0] else socket.AF_INET
-        return {
-            anyio.abc.SocketAttribute.remote_address: lambda: self.remote,
-            anyio.abc.SocketAttribute.local_address: lambda: self._sock.local_address,
-            anyio.abc.SocketAttribute.family: lambda: family,
-        }
-

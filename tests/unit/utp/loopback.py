@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from torrent_engine.utp.socket import LOOPBACK_DATAGRAM, UtpSocket, UtpStream
+from torrent_engine.utp.socket import LOOPBACK_DATAGRAM, UtpSocket
+from torrent_engine.utp.stream import UtpStream
 
 
 @asynccontextmanager

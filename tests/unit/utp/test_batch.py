@@ -11,7 +11,8 @@ import pytest
 
 from torrent_engine.utp.connection import UtpConnection
 from torrent_engine.utp.packet import PacketType, decode, encode_header
-from torrent_engine.utp.socket import READ_BATCH, UtpSocket, UtpStream
+from torrent_engine.utp.socket import READ_BATCH, UtpSocket
+from torrent_engine.utp.stream import UtpStream
 
 
 def _pair(now: int) -> tuple[UtpConnection, UtpConnection, UtpConnection]:

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from torrent_engine.utp.socket import UtpSocket, UtpStream
+from torrent_engine.utp.socket import UtpSocket
+from torrent_engine.utp.stream import UtpStream
 from torrent_engine.utp.transport import UtpTransport
 
 from .loopback import utp_pair
