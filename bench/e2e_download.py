@@ -7,7 +7,8 @@ libtorrent itself. Each downloader runs in its own process, so its CPU time and 
 
 Prints one JSON line per download and a summary: best and median MB/s of both, their ratios,
 CPU seconds per GiB and peak RSS of both, and (ours) CPU seconds of the event-loop thread per
-16 KiB block. ``--rc4`` forces MSE with RC4 on both ends (plaintext otherwise). With
+16 KiB block. ``--rc4`` forces MSE with RC4 on both ends (plaintext otherwise;
+``--default-encryption``: each end at its default policy). With
 ``--upload`` the roles turn: a libtorrent leecher downloads the torrent from our seeder and, in
 the same run, from a libtorrent seeder (each seeder in its own process).
 ``--profile FILE`` writes a cProfile of our downloader (slows it down: for where, not how fast).
@@ -44,6 +45,18 @@ def rc4() -> bool:
     return os.environ.get("E2E_RC4") == "1"
 
 
+def defaults() -> bool:
+    """``--default-encryption``: every end at its default policy (ours "prefer", libtorrent's
+    "enabled" with both levels); ``E2E_PREFER_RC4=1`` makes ours choose RC4 when offered both."""
+    return os.environ.get("E2E_DEFAULT_ENC") == "1"
+
+
+def our_encryption() -> dict[str, Any]:
+    if defaults():
+        return {"encryption": "prefer", "prefer_rc4": os.environ.get("E2E_PREFER_RC4") == "1"}
+    return {"encryption": "require" if rc4() else "disable"}
+
+
 def disk_write_mode() -> dict[str, Any]:
     """Our downloader's ``Config.disk_write_mode`` (``--disk-write-modes``); empty: the default."""
     mode = os.environ.get("E2E_DISK_WRITE_MODE")
@@ -51,7 +64,9 @@ def disk_write_mode() -> dict[str, Any]:
 
 
 def lt_settings(lt: Any) -> dict[str, Any]:
-    if rc4():
+    if defaults():
+        enc: dict[str, Any] = {}
+    elif rc4():
         enc = {"out_enc_policy": lt.enc_policy.forced, "in_enc_policy": lt.enc_policy.forced,
                "allowed_enc_level": lt.enc_level.rc4}
     else:
@@ -101,7 +116,7 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     written = {"direct": 0, "cached": 0}  # bytes the storage wrote with O_DIRECT / through the cache
 
     async def main() -> float:
-        cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
+        cfg = Config(listen_host="127.0.0.1", **our_encryption(),
                      tracker_enabled=False, dht_enabled=False, port_mapping=False, seed=True,
                      transport=TRANSPORT, **disk_write_mode())
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
@@ -145,7 +160,7 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
     torrent = Torrent.load(torrent_file)
 
     async def main() -> None:
-        cfg = Config(listen_host="127.0.0.1", encryption="require" if rc4() else "disable",
+        cfg = Config(listen_host="127.0.0.1", **our_encryption(),
                      tracker_enabled=False, dht_enabled=False, port_mapping=False, transport=TRANSPORT)
         async with Session(torrent, save_path, config=cfg) as session:
             await session.wait_ready()
@@ -180,18 +195,22 @@ def child_lt_seed(torrent_file: str, save_path: str) -> None:
 
 
 def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> dict[str, Any]:
-    """A libtorrent leecher (in this process) downloads from a seeder child of ``kind``."""
+    """A libtorrent leecher (in this process) downloads from a seeder child of ``kind`` ("ours",
+    "ours-rc4": ours choosing RC4 when offered both, "libtorrent")."""
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    argv = [sys.executable, __file__, "--seed-child", kind, str(torrent_file), str(seed_dir)]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ, E2E_PREFER_RC4="1" if kind == "ours-rc4" else "0")
+    argv = [sys.executable, __file__, "--seed-child", kind.removesuffix("-rc4"), str(torrent_file),
+            str(seed_dir)]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stdin is not None
     port = json.loads(proc.stdout.readline())["port"]
     result = child_libtorrent(str(torrent_file), str(dest), port)
     proc.stdin.close()
     seeder = json.loads(proc.stdout.readline())
     proc.wait(timeout=60)
-    out = {"seeder": seeder["who"], "leecher_seconds": result["seconds"], "bytes": result["bytes"],
+    out = {"seeder": seeder["who"] + (" (RC4 chosen)" if kind == "ours-rc4" else ""),
+           "leecher_seconds": result["seconds"], "bytes": result["bytes"],
            "mb_s": result["bytes"] / result["seconds"] / 1e6, "cpu": seeder["cpu"],
            "loop_cpu": seeder["loop_cpu"], "peak_rss_mib": seeder["peak_rss_mib"],
            "leecher_cpu": result["cpu"]}
@@ -243,6 +262,9 @@ def main() -> int:
     ap.add_argument("--piece-kib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=3, help="alternate ours/libtorrent this many times")
     ap.add_argument("--rc4", action="store_true", help="MSE with RC4 forced on both ends")
+    ap.add_argument("--default-encryption", action="store_true",
+                    help="every end at its default policy (ours prefer, libtorrent enabled); with "
+                         "--upload, our seeder also runs choosing RC4 when offered both (the old way)")
     ap.add_argument("--profile", type=Path, default=None, help="write a cProfile of our downloader here")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--upload", action="store_true", help="measure our seeder instead of our leecher")
@@ -254,6 +276,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.rc4:
         os.environ["E2E_RC4"] = "1"  # the children inherit it
+    if args.default_encryption:
+        os.environ["E2E_DEFAULT_ENC"] = "1"
     if args.profile:
         os.environ["E2E_PROFILE"] = str(args.profile.resolve())
     if args.seed_child:
@@ -282,15 +306,18 @@ def main() -> int:
     torrent_file = work / "payload.torrent"
     torrent_file.write_bytes(torrent.to_bytes())
     if args.upload:
-        rounds: dict[str, list[dict[str, Any]]] = {"ours": [], "libtorrent": []}
+        kinds = ("ours", "ours-rc4", "libtorrent") if args.default_encryption else ("ours", "libtorrent")
+        rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         try:
             for _ in range(args.rounds):
-                for kind in ("ours", "libtorrent"):
+                for kind in kinds:
                     rounds[kind].append(upload_round(kind, torrent_file, seed_dir, work / "lt-leech"))
         finally:
             if args.workdir is None:
                 shutil.rmtree(work, ignore_errors=True)
         summarize(args, rounds["ours"], rounds["libtorrent"], "seeding")
+        if args.default_encryption:
+            summarize(args, rounds["ours-rc4"], rounds["libtorrent"], "seeding, RC4 chosen")
         return 0
 
     ses = lt.session(lt_settings(lt))
@@ -321,8 +348,7 @@ def main() -> int:
 def summarize(args: argparse.Namespace, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
               what: str) -> None:
     """Best and median rate of both, their ratios, CPU s/GiB, peak RSS, loop-thread µs/block."""
-    crypto = "RC4" if args.rc4 else "plaintext"
-    crypto = "RC4" if args.rc4 else "plaintext"
+    crypto = "RC4" if args.rc4 else "default encryption" if args.default_encryption else "plaintext"
     print(f"{what}: size {args.size_mib} MiB, pieces {args.piece_kib} KiB, {crypto}, "
           f"rounds {args.rounds}, load average {os.getloadavg()[0]:.2f}")
     for label, rs in (("torrent_engine", ours), ("libtorrent    ", theirs)):
