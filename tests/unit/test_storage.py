@@ -279,7 +279,7 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
     written by its writing thread (cached: 16 KiB per pwrite; direct: the aligned piece in one
     pwrite), in the order they came; a piece whose check fails is not written; close() leaves
     no thread of the storage behind."""
-    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import core as storage_module
 
     pl = 4 * BLOCK_SIZE
     blob = payload(pl * 8, 7)
@@ -329,19 +329,19 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
 
 async def test_a_piece_checked_already_goes_straight_to_the_writing_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import lanes
 
     blob = payload(BLOCK_SIZE * 2, 3)
     t = make_torrent([(("f",), blob)], BLOCK_SIZE)
     st = Storage(t, tmp_path)
     submitted: list[str] = []
-    real_submit = storage_module._Lane.submit
+    real_submit = lanes.Lane.submit
 
     def submit(lane: Any, job: Callable[[], None]) -> None:
         submitted.append(lane._name)
         real_submit(lane, job)
 
-    monkeypatch.setattr(storage_module._Lane, "submit", submit)
+    monkeypatch.setattr(lanes.Lane, "submit", submit)
     assert await st.write_piece_if(1, bytearray(blob[BLOCK_SIZE:]), verified)
     assert submitted == ["torrent_engine piece writing"]
     assert await st.read_piece(1) == blob[BLOCK_SIZE:]
@@ -472,7 +472,7 @@ async def test_a_file_system_refusing_o_direct_is_written_cached(
     network file systems): the storage writes cached from then on and says why once."""
     import errno
 
-    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import core as storage_module
 
     real_open = os.open
     refused: list[int] = []
@@ -507,7 +507,7 @@ async def test_a_refused_direct_write_falls_back_to_cached_for_good(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import core as storage_module
 
     lay = layout(65536, *DIRECT_SIZES, pads=DIRECT_PADS)
     blob = layout_blob(lay)
@@ -530,7 +530,7 @@ async def test_a_refused_direct_write_falls_back_to_cached_for_good(
 
 
 async def test_cached_mode_never_opens_o_direct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from torrent_engine import storage as storage_module
+    from torrent_engine.storage import core as storage_module
 
     flags: list[int] = []
     real_open = os.open

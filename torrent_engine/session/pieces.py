@@ -31,7 +31,7 @@ from .. import events as ev
 from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
-from ..storage import Storage, verified
+from ..storage import VerifiedPieceWriter, verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -64,6 +64,8 @@ class Pieces:
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._spare: list[bytearray] = []  # piece buffers to reuse
+        # the storage last seen, and it again if it writes verified pieces without an await
+        self._capable_of: tuple[object, VerifiedPieceWriter | None] = (None, None)
         # set when a verified piece gives its buffer back; made by the first waiter (most
         # pieces are given back with nobody waiting: no event made and dropped per piece)
         self._room: anyio.Event | None = None
@@ -168,13 +170,15 @@ class Pieces:
             self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
         storage = s._storage
-        if prefix is not None and prefix[1] == len(buf) and not learning and \
-                isinstance(storage, Storage) and type(storage).write_piece_if is Storage.write_piece_if and \
+        if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
+            self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
+        writer = self._capable_of[1]
+        if prefix is not None and prefix[1] == len(buf) and not learning and writer is not None and \
                 prefix[0].digest() == s.torrent.piece_hashes[index]:
             # hashed whole as it came and passed: written with no task of its own; the loop
             # hears back in one callback per batch of written pieces (bench/RESULTS.md). (A
-            # storage that wraps write_piece_if gets every piece through it.)
-            storage.write_verified(index, buf, lambda error: self._written(index, buf, error))
+            # storage without the capability gets every piece through write_piece_if.)
+            writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
             return
         assert s._tg is not None
         s._tg.start_soon(self._verify_piece, index, buf, prefix)

@@ -3,6 +3,7 @@ rqbit's storage middleware does), and a disk failure is reported as ours, never 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,15 @@ class FailingWrites(Storage):
         if self.writes > self.fail_after:
             raise StorageError(f"disk full writing piece {index}")
         return await super().write_piece_if(index, data, check)
+
+    def write_verified(self, index: int, data: bytes | bytearray | memoryview,
+                       done: Callable[[BaseException | None], None]) -> None:
+        # the capability is offered (it is a Storage): it must fail the same way
+        self.writes += 1
+        if self.writes > self.fail_after:
+            asyncio.get_running_loop().call_soon(done, StorageError(f"disk full writing piece {index}"))
+            return
+        super().write_verified(index, data, done)
 
 
 class CountingReads(Storage):
@@ -110,3 +120,53 @@ async def test_a_wrapped_storage_is_what_the_recheck_reads(tmp_path: Path) -> No
         assert session.rechecked and len(session.have) == torrent.num_pieces
     assert made[0].blocking_reads == torrent.num_pieces
     assert same_files(torrent, payload.parent, tmp_path / "data") == []
+
+
+class Delegating:
+    """A wrapper that is no ``Storage``: it offers what its inner storage offers, the writing of
+    verified pieces included when ``verified_writer`` (counting each path a piece takes)."""
+
+    def __init__(self, inner: Storage, verified_writer: bool) -> None:
+        self.inner = inner
+        self.slow = 0
+        self.fast = 0
+        if verified_writer:
+            self.write_verified = self._write_verified
+
+    def _write_verified(self, index: int, data: bytes | bytearray | memoryview,
+                        done: Callable[[BaseException | None], None]) -> None:
+        self.fast += 1
+        self.inner.write_verified(index, data, done)
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        self.slow += 1
+        return await self.inner.write_piece_if(index, data, check)
+
+    def __getattr__(self, name: str) -> object:  # file_path, write_block, reads, flush, close...
+        if name == "write_verified":  # (only when offered: set in __init__)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("verified_writer", [True, False])
+async def test_the_fast_write_path_follows_what_a_storage_offers_not_its_class(
+        tmp_path: Path, verified_writer: bool) -> None:
+    payload = make_payload(tmp_path / "seed", [("a.bin", 1_500_000)])
+    torrent = make_torrent(payload, version="v1")
+    made: list[Delegating] = []
+
+    def wrapped(t: TorrentLayout, path: Path) -> Delegating:
+        made.append(Delegating(Storage(t, path), verified_writer))
+        return made[-1]
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(), storage=wrapped,  # type: ignore[arg-type]
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    w = made[0]
+    assert w.fast + w.slow == torrent.num_pieces
+    assert (w.fast > 0) == verified_writer  # a wrapper keeps the fast path by offering it

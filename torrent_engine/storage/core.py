@@ -54,13 +54,11 @@ import errno
 import logging
 import mmap
 import os
-import queue
 import stat
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 
@@ -69,17 +67,19 @@ try:  # (anyio finds its event loop through sniffio when installed: see _hand_re
 except ImportError:  # pragma: no cover
     sniffio = None  # type: ignore[assignment]
 
-from .config import DISK_WRITE_MODES, DiskWriteMode
-from .errors import StorageError
-from .layout import FileMap, FileSlice, TorrentLayout
+from ..config import DISK_WRITE_MODES, DiskWriteMode
+from ..errors import StorageError
+from ..layout import FileMap, FileSlice, TorrentLayout
+from .descriptors import FileCache
+from .lanes import Lane
+from .paths import O_NOFOLLOW, check_components, check_inside
 
-__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "StorageFactory", "safe_join", "verified"]
+__all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "PieceStorage", "Storage", "StorageFactory", "VerifiedPieceWriter",
+           "WRITE_CHUNK", "verified"]
 
 T = TypeVar("T")
 log = logging.getLogger("torrent_engine.storage")
 
-_FORBIDDEN_COMPONENTS = {"", ".", ".."}
-_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted at a file path
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # 0: the system has none (macOS, Windows): cached only
 
 
@@ -118,137 +118,23 @@ class PieceStorage(Protocol):
         """Remove the torrent's files and those of their folders left empty; nothing else."""
 
 
+@runtime_checkable
+class VerifiedPieceWriter(Protocol):
+    """An optional capability of a ``PieceStorage``, checked by what the storage offers (not by
+    its class): writing a piece its caller has checked already without an await. The session
+    then hands it every piece it hashed as the blocks came (no task per piece); a storage without
+    it gets those pieces through ``write_piece_if``. A wrapper that changes how pieces are
+    written must offer both, or neither (``Storage`` offers both)."""
+
+    def write_verified(self, index: int, data: bytes | bytearray | memoryview,
+                       done: Callable[[BaseException | None], None]) -> None:
+        """Write ``data`` as the whole of piece ``index``; then ``done(None)`` or ``done(error)``
+        on the calling event loop."""
+
+
 StorageFactory = Callable[[TorrentLayout, Path], PieceStorage]  # (torrent, save path) -> storage
 
 
-def check_components(components: tuple[str, ...]) -> None:
-    """``StorageError`` for a path that could escape (see ``safe_join``); lexical only."""
-    if not components:
-        raise StorageError("empty file path")
-    for c in components:
-        # "C:" is a drive on Windows (metainfo defuses it); there any ":" opens a data stream.
-        drive = (len(c) == 2 and c[1] == ":" and c[0].isalpha()) or (os.name == "nt" and ":" in c)
-        if c in _FORBIDDEN_COMPONENTS or "/" in c or "\\" in c or "\x00" in c or drive:
-            raise StorageError(f"unsafe path component {c!r} in {'/'.join(components)!r}")
-
-
-def safe_join(root: Path, components: tuple[str, ...]) -> Path:
-    """``root`` joined with path ``components``; ``StorageError`` for anything that could escape.
-
-    Rejects empty, ``.``/``..``, separators, NUL and drive-letter components (metainfo should
-    already have sanitized them; this is defense in depth). The check is lexical and cheap (a
-    100 000-file torrent is set up without touching the disk); symlinks planted on the way are
-    caught when a file is opened or created, in the worker thread.
-    """
-    check_components(components)
-    return root.joinpath(*components)
-
-
-def _check_inside(root: Path, path: Path) -> None:
-    """``StorageError`` unless ``path``, with existing symlinks resolved, lies below ``root``."""
-    real = os.path.realpath(path)
-    root_real = os.path.realpath(root)
-    if os.path.commonpath([real, root_real]) != root_real or real == root_real:
-        raise StorageError(f"path {str(path)!r} resolves outside the save path {str(root)!r}")
-
-
-class _Handle:
-    __slots__ = ("closing", "direct", "fd", "users", "writable")
-
-    def __init__(self, fd: int, writable: bool) -> None:
-        self.fd = fd
-        self.direct: int | None = None  # the same file opened with O_DIRECT (writable handles)
-        self.writable = writable
-        self.users = 0
-        self.closing = False
-
-    def fds(self) -> int:
-        return 1 if self.direct is None else 2
-
-    def close(self) -> None:
-        try:
-            os.close(self.fd)
-        finally:
-            if self.direct is not None:
-                os.close(self.direct)
-
-
-class _FileCache:
-    """Bounded LRU of open descriptors, shared by worker threads under one lock. The bound
-    counts descriptors, a file's direct one too; the handle used last is never evicted (so with
-    ``max_open=1`` one file may hold both of its descriptors)."""
-
-    def __init__(self, storage: Storage, max_open: int) -> None:
-        self._storage = storage
-        self._max_open = max_open
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[int, _Handle] = OrderedDict()
-        self._fds = 0  # descriptors of the handles in _entries
-
-    def acquire(self, file_index: int, write: bool, direct: bool = False) -> _Handle:
-        """The file's handle, in use until ``release``; ``direct``: with its O_DIRECT descriptor
-        opened too if the storage can (``h.direct`` stays None where it cannot)."""
-        with self._lock:
-            h = self._entries.get(file_index)
-            if h is not None and (h.writable or not write):
-                self._entries.move_to_end(file_index)
-            else:
-                fd = self._storage._open(file_index, write)
-                if h is not None:  # a read-only handle is replaced by a writable one
-                    h.closing = True
-                    self._fds -= h.fds()
-                    if h.users == 0:
-                        h.close()
-                h = _Handle(fd, write)
-                self._entries[file_index] = h
-                self._fds += 1
-            h.users += 1
-            if direct and h.direct is None:
-                try:
-                    h.direct = self._storage._open_direct(file_index, h.fd)
-                except BaseException:
-                    h.users -= 1
-                    raise
-                if h.direct is not None:
-                    self._fds += 1
-            self._evict()
-            return h
-
-    def release(self, h: _Handle) -> None:
-        with self._lock:
-            h.users -= 1
-            if h.closing and h.users == 0:
-                h.close()
-            elif h.users == 0:
-                self._evict()  # handles busy at the last eviction may be closed now
-
-    def _evict(self) -> None:
-        if self._fds <= self._max_open:
-            return
-        for key in list(self._entries)[:-1]:  # (never the handle used last)
-            if self._fds <= self._max_open:
-                break
-            h = self._entries[key]
-            if h.users == 0:
-                del self._entries[key]
-                self._fds -= h.fds()
-                h.close()
-
-    def close_all(self) -> None:
-        with self._lock:
-            for h in self._entries.values():
-                h.closing = True
-                if h.users == 0:
-                    h.close()
-            self._entries.clear()
-            self._fds = 0
-
-    def open_count(self) -> int:
-        with self._lock:
-            return self._fds
-
-
-LANE_IDLE_EXIT = 5.0  # seconds a lane's thread waits for a job before it ends
 # Bytes per buffered pwrite (write_block, the unaligned ends of a direct write, "cached" mode).
 # Writing a 1 MiB piece 16 KiB at a time cost the writing thread 0.4-0.6 CPU s per GiB of a new
 # file, one 1 MiB pwrite 1.0-1.9 s, 64 KiB 0.7-0.9 s (bench/RESULTS.md; likely the page cache's
@@ -261,54 +147,6 @@ WRITE_CHUNK = 16 * 1024
 # every round where buffered ones cost 0.3-3.1 (bench/RESULTS.md).
 DIRECT_ALIGN = 4096
 DIRECT_CHUNK = 1 << 20
-
-
-class _Lane:
-    """One thread of its own running jobs in the order they were submitted. The thread starts
-    with the first job and ends after ``LANE_IDLE_EXIT`` idle seconds or at ``stop()``; a job
-    reports its own result (it must not raise)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pending = 0  # jobs submitted and not yet run
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            self._pending += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-        self._jobs.put(job)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get(timeout=LANE_IDLE_EXIT)
-            except queue.Empty:
-                with self._lock:
-                    if not self._pending:  # (a job submitted meanwhile is taken next round)
-                        self._thread = None
-                        return
-                continue
-            if job is None:
-                return
-            try:
-                job()
-            finally:
-                with self._lock:
-                    self._pending -= 1
-
-    def stop(self) -> None:
-        """Blocking: run the jobs already submitted, then end the thread."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                self._jobs.put(None)
-        if thread is not None:
-            thread.join()
 
 
 def verified() -> bool:
@@ -353,14 +191,14 @@ class Storage:
                 check_components(f.path)
             self._stored.append(on_disk)
         self._path_cache: dict[int, Path] = {}
-        self._cache = _FileCache(self, max_open_files)
+        self._cache = FileCache(self._open, self._open_direct, max_open_files)
         self._dir_lock = threading.Lock()
         self._dirty: set[int] = set()  # files written since the last flush()
         self._dirty_lock = threading.Lock()
         self._empty_files_done = False
         self._closed = False
-        self._hasher = _Lane("torrent_engine piece hashing")  # write_piece_if: check(), in order
-        self._writer = _Lane("torrent_engine piece writing")  # then the write, in order
+        self._hasher = Lane("torrent_engine piece hashing")  # write_piece_if: check(), in order
+        self._writer = Lane("torrent_engine piece writing")  # then the write, in order
         # write_verified: (done, error) of pieces written, for the loop to take in one callback
         self._results: list[tuple[Callable[[BaseException | None], None], BaseException | None]] = []
         self._results_lock = threading.Lock()
@@ -393,19 +231,19 @@ class Storage:
         parent = path.parent
         with self._dir_lock:
             if parent != self.save_path:
-                _check_inside(self.save_path, parent)
+                check_inside(self.save_path, parent)
             parent.mkdir(parents=True, exist_ok=True)
 
     def _open(self, file_index: int, write: bool) -> int:
         """Open (and for writing create and size) one file; called under the cache lock."""
         path = self._require_path(file_index)
         try:
-            _check_inside(self.save_path, path)
+            check_inside(self.save_path, path)
             if not write:
                 return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             self._make_parents(path)
             mode = 0o755 if "x" in self.torrent.files[file_index].attr else 0o644
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | _O_NOFOLLOW, mode)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | O_NOFOLLOW, mode)
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -427,7 +265,7 @@ class Storage:
             return None
         path = self._require_path(file_index)
         try:
-            direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | _O_NOFOLLOW | _O_DIRECT)
+            direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | O_NOFOLLOW | _O_DIRECT)
         except OSError as exc:
             self._stop_direct(f"{path}: cannot open with O_DIRECT: {exc.strerror or exc}")
             return None
@@ -571,9 +409,9 @@ class Storage:
             path = self.file_path(i)
             if f.length == 0 and path is not None and not path.exists():
                 try:
-                    _check_inside(self.save_path, path)
+                    check_inside(self.save_path, path)
                     self._make_parents(path)
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | _O_NOFOLLOW, 0o644)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | O_NOFOLLOW, 0o644)
                     os.close(fd)
                 except OSError as exc:
                     raise StorageError(f"{path}: {exc.strerror or exc}") from exc
@@ -631,7 +469,7 @@ class Storage:
         if path.parent == self.save_path:
             return True
         try:
-            _check_inside(self.save_path, path.parent)
+            check_inside(self.save_path, path.parent)
         except StorageError:
             return False
         return True

@@ -1,0 +1,12 @@
+"""Torrent data on disk (see ``core``): pieces mapped onto files, read and written by worker
+threads; ``paths`` keeps every file below the save path, ``descriptors`` caches open files,
+``lanes`` runs the hashing and writing threads."""
+
+from __future__ import annotations
+
+from ..layout import FileMap, FileSlice
+from .core import PieceStorage, Storage, StorageFactory, VerifiedPieceWriter, verified
+from .paths import check_components, safe_join
+
+__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "StorageFactory", "VerifiedPieceWriter",
+           "check_components", "safe_join", "verified"]
