@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-import os
 import random
 import socket
 import time
@@ -25,14 +24,16 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..bencode import BValue, decode, encode
+from ..bencode import BValue
 from ..errors import BencodeError, DHTError
 from ..events import DhtBootstrapped, EventBus
 from . import bep44, items, krpc
 from .bep42 import generate_node_id, is_exempt, is_valid_node_id
+from .ip_voting import ExternalIpVotes
 from .krpc import Address, NodeInfo
 from .lookup import ALPHA, Lookup
 from .peer_store import PeerStore, bloom_contains, bloom_estimate, bloom_insert, new_bloom
+from .persistence import decode_state, encode_state, write_atomically
 from .ratelimit import ByteLimiter, RateLimiter
 from .routing import K, RoutingTable
 from .server import QueryHandler
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 VERSION = b"TE01"  # "v" key: client id + version (BEP 5 / BEP 20 style)
 QUERY_TIMEOUT = 2.0  # seconds before a query counts as failed
 MAINTENANCE_INTERVAL = 60.0  # seconds between table maintenance passes
-EXTERNAL_IP_VOTES = 3  # BEP 42: distinct responders that must agree on our address
 MAX_PINGS_IN_FLIGHT = 16
 
 
@@ -147,7 +147,7 @@ class DhtNode:
                                         reply_bytes_total_rate, reply_bytes_total_burst)
         self.stats: Counter[str] = Counter()
         self.external_ip: str | None = None
-        self._ip_votes: dict[str, set[str]] = {}  # our address as seen -> hosts that saw it
+        self._ip_votes = ExternalIpVotes()
         self._pending: dict[bytes, _Pending] = {}
         self._next_tid = self._rng.getrandbits(16)
         self._tg: TaskGroup | None = None
@@ -283,56 +283,25 @@ class DhtNode:
             log.warning("cannot read DHT state %s: %s", path, exc)
             return
         try:
-            state = decode(data)
-            if not isinstance(state, dict):
-                raise DHTError("state is not a dict")
-            saved_id = state.get(b"id")
-            nodes: list[NodeInfo] = []
-            raw4 = state.get(b"nodes", b"")
-            raw6 = state.get(b"nodes6", b"")
-            if isinstance(raw4, bytes):
-                nodes += krpc.decode_compact_nodes(raw4)
-            if isinstance(raw6, bytes):
-                nodes += krpc.decode_compact_nodes(raw6, v6=True)
+            saved = decode_state(data)
         except (BencodeError, DHTError) as exc:
             log.warning("ignoring unreadable DHT state %s: %s", path, exc)
             return
-        if not self._fixed_id and isinstance(saved_id, bytes) and len(saved_id) == 20:
+        if not self._fixed_id and saved.node_id is not None:
             self.table = RoutingTable(
-                saved_id, now=self._clock(), k=self.k, enforce_bep42=self._enforce_bep42
+                saved.node_id, now=self._clock(), k=self.k, enforce_bep42=self._enforce_bep42
             )
+        nodes = saved.nodes
         self.table.add_all(nodes, self._clock())
         self.stats["state_nodes_loaded"] = len(self.table)
 
     def state_bytes(self) -> bytes:
         """The routing table and node id as bencoded bytes for the state file."""
-        nodes = [n.info for n in self.table]
-        v4 = [n for n in nodes if ":" not in n.host]
-        v6 = [n for n in nodes if ":" in n.host]
-        return encode(
-            {
-                b"id": self.node_id,
-                b"nodes": krpc.encode_compact_nodes(v4),
-                b"nodes6": krpc.encode_compact_nodes(v6),
-            }
-        )
+        return encode_state(self.node_id, [n.info for n in self.table])
 
     async def _save_state(self) -> None:
-        path = self._state_path
-        if path is None:
-            return
-        data = self.state_bytes()
-
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-
-        await anyio.to_thread.run_sync(write)
+        if self._state_path is not None:
+            await anyio.to_thread.run_sync(write_atomically, self._state_path, self.state_bytes())
 
     # ------------------------------------------------------------ receiving
     async def _receive_loop(self) -> None:
@@ -427,14 +396,8 @@ class DhtNode:
     def _vote_external_ip(self, ip: str, voter: Address) -> None:
         """BEP 42: learn our external address from the ``ip`` field of replies; once enough
         distinct nodes agree, derive our id from it (unless an id was given explicitly)."""
-        voters = self._ip_votes.setdefault(ip, set())
-        if len(voters) < 64:
-            voters.add(voter[0])  # one vote per host: a host can answer from many ports
-        if len(self._ip_votes) > 32:
-            self._ip_votes = {ip: voters}
-        if len(voters) < EXTERNAL_IP_VOTES or ip == self.external_ip:
-            return
-        self._adopt_external_ip(ip)
+        if self._ip_votes.vote(ip, voter[0]) and ip != self.external_ip:
+            self._adopt_external_ip(ip)
 
     def external_ip_known(self, ip: str) -> None:
         """Our external address from a source we trust without a vote: our own gateway, through
