@@ -14,7 +14,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from torrent_engine.peer.connection import RECEIVE_SIZE, EncryptionPolicy, accept, connect
+from torrent_engine.peer.connection import RECEIVE_SIZE, EncryptionPolicy
+from torrent_engine.peer.handshake import accept, connect
 from torrent_engine.peer.messages import Interested, Piece
 from torrent_engine.runtime import run
 

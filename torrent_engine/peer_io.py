@@ -16,7 +16,8 @@ import anyio.abc
 
 from .config import Config
 from .errors import PeerConnectionClosed, PeerError, UtpError
-from .peer.connection import BatchHandler, MessageHandler, PeerConnection, accept, connect
+from .peer.connection import BatchHandler, MessageHandler, PeerConnection
+from .peer.handshake import accept, connect
 from .peer.messages import Message
 from .peer.peer_id import client_name
 from .shared import Handshaker, SharedResources

@@ -82,7 +82,7 @@ async def test_the_default_listener_takes_both_families_on_one_port() -> None:
     seen: list[tuple[str, int]] = []
 
     async def handshaker(stream: object, known: object) -> tuple[bytes, object]:
-        from torrent_engine.peer.connection import _remote_of
+        from torrent_engine.peer.handshake import _remote_of
 
         remote = _remote_of(stream)  # type: ignore[arg-type]
         assert remote is not None

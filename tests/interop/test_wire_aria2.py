@@ -20,8 +20,9 @@ import pytest
 
 from tests.conftest import require_libtorrent, require_program
 from torrent_engine.errors import PeerError
-from torrent_engine.peer.connection import EncryptionPolicy, connect
+from torrent_engine.peer.connection import EncryptionPolicy
 from torrent_engine.peer.extensions import ExtensionHandshake
+from torrent_engine.peer.handshake import connect
 from torrent_engine.peer.messages import (
     Bitfield,
     Extended,

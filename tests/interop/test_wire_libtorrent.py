@@ -19,7 +19,7 @@ import anyio.abc
 import pytest
 
 from tests.conftest import require_libtorrent
-from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
+from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection
 from torrent_engine.peer.extensions import (
     ExtensionHandshake,
     MetadataData,
@@ -28,6 +28,7 @@ from torrent_engine.peer.extensions import (
     encode_metadata_message,
     metadata_piece_count,
 )
+from torrent_engine.peer.handshake import accept, connect
 from torrent_engine.peer.messages import (
     AllowedFast,
     Bitfield,

@@ -184,3 +184,58 @@ def test_the_package_root_still_offers_its_public_names() -> None:
     assert Session.__name__ == "Session" and TorrentManager.__name__ == "TorrentManager"
     with pytest.raises(AttributeError):
         te.NoSuchThing  # noqa: B018
+
+
+def _runtime_cycles() -> list[list[str]]:
+    """Groups of the package's modules that import each other at run time (function-level
+    imports included; TYPE_CHECKING imports and package ``__init__`` re-exports are not)."""
+    files: dict[str, Path] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name != "__init__.py":
+            files["torrent_engine." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)] = path
+    graph = {name: {dep for imp in _imports(path, runtime_only=True)
+                    for dep in (imp, imp.rsplit(".", 1)[0]) if dep in files and dep != name}
+             for name, path in files.items()}
+    # Tarjan's strongly connected components, iteratively
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_no_two_modules_import_each_other_at_run_time() -> None:
+    assert _runtime_cycles() == []

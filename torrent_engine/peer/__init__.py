@@ -1,7 +1,7 @@
 """The peer wire protocol: messages, the sans-I/O wire, MSE/PE, extensions, and the async shell.
 
 The names below load on first use, so importing a core (``torrent_engine.peer.wire``) loads
-neither the async shell (``connection``) nor anyio."""
+neither the async shells (``connection``, ``handshake``) nor anyio."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from .connection import EncryptionPolicy, PeerConnection, accept, connect
+    from .connection import EncryptionPolicy, PeerConnection
     from .extensions import ExtensionHandshake, PexMessage
+    from .handshake import accept, connect
     from .messages import (
         BLOCK_SIZE,
         AllowedFast,
@@ -70,11 +71,11 @@ _WHERE = {
     "Request": "messages",
     "SuggestPiece": "messages",
     "Unchoke": "messages",
-    "accept": "connection",
+    "accept": "handshake",
     "allowed_fast_set": "wire",
     "check_bitfield": "wire",
     "client_name": "peer_id",
-    "connect": "connection",
+    "connect": "handshake",
     "generate_peer_id": "peer_id",
     "make_reserved": "messages",
 }

@@ -14,7 +14,8 @@ import anyio.abc
 import pytest
 
 from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
-from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection, accept, connect
+from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection
+from torrent_engine.peer.handshake import accept, connect
 from torrent_engine.peer.messages import Handshake, Have, Interested, Piece, Request, Unchoke
 from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, skey_hash
 from torrent_engine.peer.wire import PeerWire

@@ -152,7 +152,7 @@ async def test_peer_connections_over_utp_are_fed_by_the_socket_callback(encrypti
     """After the handshakes (plaintext or MSE), a uTP peer connection reads through the
     protocol path, as TCP does: messages reach the batch handler from the socket's callback."""
     from torrent_engine.peer import messages as m
-    from torrent_engine.peer.connection import accept, connect
+    from torrent_engine.peer.handshake import accept, connect
     from torrent_engine.peer.protocol import ProtocolPeerConnection
 
     info_hash = bytes(range(20))
