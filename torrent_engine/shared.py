@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 import anyio.abc
@@ -47,7 +47,7 @@ class IncomingPeer(Protocol):
         """Close the connection."""
 
 
-IncomingHandler = Callable[[Any], bool]  # takes the handshaker's peer (a PeerLink)
+IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer: True if it kept it
 # Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
 # layer so this module does not depend on the wire protocol.
 # The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.

@@ -18,7 +18,7 @@ from ..session_state import State
 from .phases import FetchingMetadata, Loaded
 
 if TYPE_CHECKING:
-    from ..shared import SharedResources
+    from ..shared import IncomingPeer, SharedResources
     from .core import Session
 
 log = logging.getLogger("torrent_engine.session")
@@ -164,8 +164,11 @@ class Connector:
             self.connecting.discard(key)
             await s.handler.serve(link, key[0], key[1], incoming=False)
 
-    def on_incoming(self, link: PeerLink) -> bool:
-        """The shared listener's hand-off: take the connection (True) or refuse it."""
+    def on_incoming(self, link: IncomingPeer) -> bool:
+        """The shared listener's hand-off: take the connection (True) or refuse it. The
+        listener's handshaker is ``peer_io``'s, whose peers are ``PeerLink``s."""
+        if not isinstance(link, PeerLink):
+            raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
         s = self._s
         swarm = s._swarm
         if swarm is None or s.state is State.PAUSED or s._stop_requested:

@@ -3,7 +3,11 @@ session's ``PeerHandler.serve`` needs of a link, for tests of whom it keeps and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
+
+from torrent_engine.peer.connection import hand_over
 
 
 class IdleLink:
@@ -27,6 +31,11 @@ class IdleLink:
 
     async def receive(self) -> object:
         await anyio.sleep_forever()
+
+    async def run(self, fast: Any, slow: Any) -> None:
+        """What ``PeerConnection.run`` does, over ``receive``: each message as one read's batch."""
+        while True:
+            await hand_over([await self.receive()], fast, slow)  # type: ignore[list-item]
 
     async def aclose(self) -> None:
         self.closed = True

@@ -4,7 +4,7 @@ recorded), the data comes from real files."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
+from torrent_engine.peer.connection import hand_over
 from torrent_engine.session import PeerState, Session
 from torrent_engine.session_state import State
 
@@ -45,6 +46,12 @@ class _Link:
 
     async def receive(self) -> m.Message:
         return await self._receive.receive()
+
+    async def run(self, fast: Callable[[list[m.Message]], int],
+                  slow: Callable[[m.Message], Awaitable[None]]) -> None:
+        """As ``PeerConnection.run``: each message told is one read's batch."""
+        while True:
+            await hand_over([await self.receive()], fast, slow)
 
     async def send_many(self, msgs: Iterable[m.Message]) -> None:
         self.sent.extend(msgs)
