@@ -160,29 +160,68 @@ async def load_source(text: str) -> Torrent | Magnet:
     return await anyio.to_thread.run_sync(Torrent.load, text)
 
 
+def _spec_parts(specs: list[str]) -> list[str]:
+    return [part.strip() for spec in specs for part in spec.split(",")]
+
+
+def _index_range(part: str) -> tuple[int, int] | None:
+    lo, dash, hi = part.partition("-")
+    if lo.isdigit() and (not dash or hi.isdigit()):
+        return int(lo), int(hi) if dash else int(lo)
+    return None
+
+
+def _glob_matches(torrent: Torrent, part: str) -> set[int]:
+    """The real files (numbered as ``info`` lists them) whose path matches the glob ``part``: the
+    path as ``info`` prints it (with the torrent's folder), the path inside that folder, or the
+    file's name."""
+    real = [f for f in torrent.files if not f.pad]
+    chosen: set[int] = set()
+    for n, f in enumerate(real):
+        full = "/".join(f.path)
+        inner = "/".join(f.path[1:] or f.path)
+        if any(fnmatch.fnmatchcase(path, part) for path in (full, inner, f.path[-1])):
+            chosen.add(n)
+    return chosen
+
+
+def unmatched_specs(torrents: list[Torrent], specs: list[str]) -> list[str]:
+    """The glob parts of ``specs`` that match no file of any of ``torrents``."""
+    return [part for part in _spec_parts(specs)
+            if _index_range(part) is None and not any(_glob_matches(t, part) for t in torrents)]
+
+
+def check_specs(torrents: list[Torrent], select: list[str], exclude: list[str]) -> None:
+    """``MetainfoError`` for a --select-file/--exclude-file pattern that matches no file of
+    ``torrents`` (a typo would otherwise download everything, or nothing it meant)."""
+    for flag, specs in (("--select-file", select), ("--exclude-file", exclude)):
+        missing = unmatched_specs(torrents, specs)
+        if missing:
+            names = ", ".join(repr(t.name) for t in torrents)
+            raise MetainfoError(f"{missing[0]!r} matches no file of {names} (the paths 'info' lists, "
+                                "or their file names, are matched)", flag)
+
+
 def select_files(torrent: Torrent, select: list[str], exclude: list[str]) -> list[int] | None:
     """Priorities for ``set_file_priorities`` (None: every file). Specs name files by their index
     among the real files (pad files are not counted, as ``info`` lists them) or by a glob on the
-    path inside the torrent."""
+    path as ``info`` prints it, on the path inside the torrent's folder, or on the file's name."""
     if not select and not exclude:
         return None
     real = [i for i, f in enumerate(torrent.files) if not f.pad]
-    paths = ["/".join(torrent.files[i].path[1:] or torrent.files[i].path) for i in real]
 
     def matching(spec: str) -> set[int]:
         chosen: set[int] = set()
-        for part in spec.split(","):
-            part = part.strip()
-            lo, dash, hi = part.partition("-")
-            if lo.isdigit() and (not dash or hi.isdigit()):
-                first, last = int(lo), int(hi) if dash else int(lo)
+        for part in _spec_parts([spec]):
+            span = _index_range(part)
+            if span is not None:
+                first, last = span
                 if last >= len(real) or first > last:
                     raise MetainfoError(f"file index {part} is out of range (the torrent has {len(real)} "
                                         "files, numbered from 0)", "--select-file")
                 chosen.update(range(first, last + 1))
             else:  # a glob may match nothing here (with several torrents, it may be for another)
-                chosen |= {n for n, path in enumerate(paths) if fnmatch.fnmatchcase(path, part)
-                           or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], part)}
+                chosen |= _glob_matches(torrent, part)
         return chosen
 
     wanted = set(range(len(real))) if not select else set().union(*(matching(s) for s in select))
@@ -205,7 +244,6 @@ class Download:
     label: str
     session: Session
     resume_path: Path | None
-    had_resume: bool
     note: str = ""
     done: bool = False
     error: str | None = None
@@ -234,7 +272,7 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
             return
         base = session.downloaded  # resume data carries earlier runs' totals: this run counts from here
         st = session.status()
-        if item.had_resume and st.num_pieces:
+        if session.resumed and st.num_pieces:
             _say(f"resuming {item.label}: {st.pieces} of {st.num_pieces} pieces verified", console)
         await session.wait_completed()
 
@@ -317,6 +355,8 @@ async def _download(args: argparse.Namespace) -> int:
     for source in sources:  # a selection that does not fit is an error before anything starts
         if isinstance(source, Torrent):
             select_files(source, args.select_file, args.exclude_file)
+    if all(isinstance(source, Torrent) for source in sources):
+        check_specs([s for s in sources if isinstance(s, Torrent)], args.select_file, args.exclude_file)
     state_dir = None if args.no_state else (args.state_dir or default_state_dir() / "cli")
     loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
@@ -353,7 +393,7 @@ async def _download(args: argparse.Namespace) -> int:
                 source.display_name or source.info_hash.hex()
             session = Session(source, args.output, config=config, shared=shared, peers=args.peer,
                               resume_path=resume_path)
-            item = Download(label[:40], session, resume_path, bool(resume_path and resume_path.exists()))
+            item = Download(label[:40], session, resume_path)
             _prepare(item, args)
             if args.json:
                 _print_pieces(item)
@@ -398,8 +438,12 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
 
     def apply() -> None:
         torrent = session.torrent
+        if session.magnet is not None and len(args.torrents) == 1:
+            check_specs([torrent], args.select_file, args.exclude_file)
         priorities = select_files(torrent, args.select_file, args.exclude_file)
-        if priorities is not None:
+        if priorities is None and not (session.magnet is not None and session.magnet.select_only):
+            priorities = [0 if f.pad else 4 for f in torrent.files]  # every file, whatever was stored
+        if priorities is not None:  # what the command line says wins over the resume data's
             session.set_file_priorities(priorities)
         if args.sequential:
             session.set_sequential(True)

@@ -4,6 +4,7 @@ matches the files, else a recheck), and saving what a restart needs."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ class Checker:
         self.resume_path = resume_path
         self.files_deleted = False  # delete_files() ran (cancel must not run it twice)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
+        self.resumed = False  # whether start-up found resume data saved for this torrent and save path
+        self.priorities_given = False  # the owner set file priorities: stored ones do not override them
         self.added_time = int(time.time())
         self.completed_time = 0
         self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
@@ -62,8 +65,13 @@ class Checker:
         resume = None
         if self.resume_path is not None:
             resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
-        if resume is not None and len(resume.file_priorities) == len(torrent.files):
-            s.set_file_priorities(resume.file_priorities)
+        if resume is not None and not _same_place(resume, s.info_hash, s.save_path):
+            resume = None  # saved for another save path: it says nothing of the files here
+        self.resumed = resume is not None
+        if (resume is not None and not self.priorities_given
+                and len(resume.file_priorities) == len(torrent.files)):
+            checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
+            s._life.wanted_changed()
         if resume is not None:
             s.uploaded = resume.uploaded
             s.downloaded = resume.downloaded
@@ -151,6 +159,12 @@ class Checker:
             self._saved = _content(data)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", s.name, exc)
+
+
+def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
+    """Whether resume data was saved for this torrent in this save path."""
+    return (data.info_hash == info_hash
+            and os.path.abspath(data.save_path) == os.path.abspath(save_path.resolve()))
 
 
 def _content(data: ResumeData) -> tuple[object, ...]:

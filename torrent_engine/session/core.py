@@ -213,6 +213,11 @@ class Session:
         return self.checker.rechecked
 
     @property
+    def resumed(self) -> bool:
+        """Whether start-up found resume data saved for this torrent in this save path."""
+        return self.checker.resumed
+
+    @property
     def hash_failures(self) -> int:
         """Pieces that failed their hash check."""
         phase = self.phase
@@ -372,8 +377,10 @@ class Session:
         phase.parts.picker.set_sequential(sequential)
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
-        """Priority per file (0 = skip, 1..7 = download; higher first)."""
+        """Priority per file (0 = skip, 1..7 = download; higher first). Set before the start-up
+        check, they win over the priorities stored in the resume data."""
         self.parts.set_file_priorities(priorities)
+        self.checker.priorities_given = True
         self._life.wanted_changed()
 
     # -- life: see lifecycle.Life --------------------------------------------------------

@@ -195,6 +195,7 @@ class Life:
         if not still():
             return
         parts.pieces.drop_spares()
+        await self._create_empty_files()
         s._machine.to(State.SEEDING)
         self.completed.set()
         s.announcer.completed()
@@ -364,6 +365,7 @@ class Life:
         await s.checker.check(checking)
         complete = checking.parts.picker.is_complete()
         if complete:
+            await self._create_empty_files()
             self.completed.set()
         if s.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
@@ -371,6 +373,13 @@ class Life:
             s._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
         elif s.state is not State.DOWNLOADING:
             s._machine.to(self._active_state())
+
+    async def _create_empty_files(self) -> None:
+        """Complete: the zero-length files exist too (no piece writes them; with only such
+        files selected, nothing else would)."""
+        phase = self._s.phase
+        if isinstance(phase, Opened):
+            await phase.storage.create_empty_files()
 
     async def _live(self, parts: TorrentParts, storage: PieceStorage) -> None:
         """Checked: a ``Live`` phase (with its swarm) while not paused, ``Paused`` while paused,
