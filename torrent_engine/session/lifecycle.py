@@ -232,23 +232,28 @@ class Life:
             opened = self._open(phase.parts) if isinstance(phase, Loaded) else None
             task_status.started()
             started = True
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                if self.stop_requested:
-                    tg.cancel_scope.cancel()
-                tg.start_soon(s.stats.run)
-                if opened is None:
-                    assert isinstance(phase, FetchingMetadata)
-                    opened = self._open(await self._fetch_metadata(phase))
-                await self._check(opened)
-                if self.start_paused and s.state is not State.PAUSED:
-                    s._machine.to(State.PAUSED)
-                self.start_paused = False
-                self.ready.set()
-                if s.state is State.SEEDING and not s.config.seed:
-                    self.stop_requested = True  # complete already and not asked to seed: done
-                await self._live(opened.parts, opened.storage)
-                tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
+            try:
+                async with anyio.create_task_group() as tg:
+                    self.tg = tg
+                    if self.stop_requested:
+                        tg.cancel_scope.cancel()
+                    tg.start_soon(s.stats.run)
+                    if opened is None:
+                        assert isinstance(phase, FetchingMetadata)
+                        opened = self._open(await self._fetch_metadata(phase))
+                    await self._check(opened)
+                    if self.start_paused and s.state is not State.PAUSED:
+                        s._machine.to(State.PAUSED)
+                    self.start_paused = False
+                    self.ready.set()
+                    if s.state is State.SEEDING and not s.config.seed:
+                        self.stop_requested = True  # complete already and not asked to seed: done
+                    await self._live(opened.parts, opened.storage)
+                    tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
+            finally:
+                # the group is closed: what outlives it (a write's callback from the storage's
+                # thread, an API call) sees no group rather than starting a task in a closed one
+                self.tg = None
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
