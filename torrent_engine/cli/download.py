@@ -26,6 +26,7 @@ from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
+from ..stall import diagnose
 from ..tracker.http import http_get
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
@@ -329,6 +330,14 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
             while True:
                 await anyio.sleep(0.5)
                 st = session.status()
+                if args.stall_timeout and _no_peer_source(session):
+                    # nothing can ever bring a peer (only one that already knows us could come):
+                    # waiting out --stall-timeout would not change that
+                    item.stalled = True
+                    item.done = True
+                    item.error = f"{diagnose(session.stats.swarm_facts())[1]}; nothing to wait for"
+                    tg.cancel_scope.cancel()
+                    return
                 if st.stall_message is None:
                     since = None
                     item.note = ""
@@ -348,6 +357,15 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
         tg.cancel_scope.cancel()
     if item.stalled:
         await session.pause()
+
+
+def _no_peer_source(session: Session) -> bool:
+    """Whether a download has no way at all to find a peer: no tracker, DHT, local discovery,
+    web seed or peer given, and nobody known or connected."""
+    if session.state.value not in ("downloading", "downloading_metadata"):
+        return False
+    facts = session.stats.swarm_facts()
+    return facts.sources == 0 and facts.known == 0 and facts.connected == 0
 
 
 async def _download(args: argparse.Namespace) -> int:

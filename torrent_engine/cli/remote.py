@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,7 +175,18 @@ def job_line(job: dict[str, Any]) -> str:
         rates = (f"  down {human_bytes(job.get('download_rate') or 0)}/s  up "
                  f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}"
                  f"  eta {human_eta(job.get('eta'))}")
-    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {job.get('name') or job['info_hash']}{rates}"
+    stall = job.get("stall")
+    why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
+    name = job.get("name") or job["info_hash"]
+    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {name}{rates}{why}"
+
+
+def _stalled_since(stall: dict[str, Any]) -> str:
+    """When a stall began, as local time and age."""
+    since = float(stall.get("since") or 0)
+    age = max(0.0, time.time() - since)
+    when = time.strftime("%H:%M:%S", time.localtime(since))
+    return f"since {when} ({human_eta(age)} ago)"
 
 
 def show_job(job: dict[str, Any]) -> str:
@@ -182,6 +194,9 @@ def show_job(job: dict[str, Any]) -> str:
     lines = [job_line(job), f"  info-hash {job['info_hash']}"]
     if job.get("error"):
         lines.append(f"  error: {job['error']}")
+    stall = job.get("stall")
+    if isinstance(stall, dict):
+        lines.append(f"  stalled {_stalled_since(stall)}: {stall.get('message')} ({stall.get('reason')})")
     for f in job.get("files") or []:
         mark = "x" if f.get("selected") else " "
         lines.append(f"  [{mark}] {f['index']:>3} {f.get('progress', 0) * 100:5.1f}%  "

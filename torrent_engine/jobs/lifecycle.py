@@ -149,7 +149,7 @@ class JobLifecycle:
                 self._refresh_counters(rec)
                 job = self._snapshot(rec)
                 shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
-                         job.download_rate, job.upload_rate, job.peers, job.seeds)
+                         job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
                 if shown != self._published.get(rec.id):  # an idle job sends nothing
                     self._published[rec.id] = shown
                     self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))

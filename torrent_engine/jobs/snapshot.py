@@ -14,7 +14,7 @@ from ..events import Event
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
-from .model import Job, JobFile, JobPeer, JobResult, JobState, JobTracker
+from .model import Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     if has_meta:
         files = file_progress(session.torrent, session.have, rec.file_priorities)
         num_pieces = session.torrent.num_pieces
+    stall = None
+    if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
+        stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport)
@@ -62,7 +65,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
-               error=rec.error or None, result=rec.result)
+               error=rec.error or None, result=rec.result, stall=stall)
 
 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:

@@ -47,6 +47,7 @@ class Stats:
         self._up_window = 0
         self._stall_detector = StallDetector(session.config.stall_after)
         self.stall: Stall | None = None
+        self.stalled_since: float | None = None  # wall-clock time the download stopped progressing
         self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
         self._wake = anyio.Event()
 
@@ -141,6 +142,7 @@ class Stats:
         private = s.private
         trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
         dht = 1 if s._shared is not None and s._shared.dht is not None and not private else 0
+        lsd = 1 if s._shared is not None and s._shared.lsd is not None and not private else 0
         known = s._pool.known()
         failed = s._pool.failing() - s._peers.keys()
         peers = [p for p in s._peers.values() if not p.closed]
@@ -148,7 +150,7 @@ class Stats:
         layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
         web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
-            sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
+            sources=trackers + dht + lsd + s._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s._pool.banned_count - web.banned,
@@ -162,10 +164,14 @@ class Stats:
         s = self._s
         if s.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
             self._stall_detector.reset(now)
-            self.stall = None
+            self.stall = self.stalled_since = None
             return
         stall = self._stall_detector.observe(now, s.downloaded, self.swarm_facts())
         previous, self.stall = self.stall, stall
+        if stall is None:
+            self.stalled_since = None
+        elif previous is None:
+            self.stalled_since = time.time() - stall.seconds
         if stall is not None and (previous is None or previous.reason is not stall.reason):
             log.info("%s is not progressing: %s", s.name, stall.message)
             s.events.publish(ev.SessionStalled(info_hash=s.info_hash_hex, reason=stall.reason.value,
