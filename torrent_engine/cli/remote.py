@@ -173,8 +173,9 @@ def job_line(job: dict[str, Any]) -> str:
     rates = ""
     if job.get("state") in ("downloading", "seeding"):
         rates = (f"  down {human_bytes(job.get('download_rate') or 0)}/s  up "
-                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}"
-                 f"  eta {human_eta(job.get('eta'))}")
+                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}")
+        if job.get("state") == "downloading":
+            rates += f"  eta {human_eta(job.get('eta'))}"
     stall = job.get("stall")
     why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
     name = job.get("name") or job["info_hash"]

@@ -224,6 +224,10 @@ class JobLifecycle:
             return False
         rec.state = new
         rec.updated_at = self._clock()
+        if new is JobState.SEEDING and rec.completed_at is None:
+            rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
+        elif new is JobState.DOWNLOADING:
+            rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
@@ -277,7 +281,9 @@ class JobLifecycle:
                 if session is not None:
                     self._refresh_counters(rec, session)
                 now = self._clock()
-                planned = dataclasses.replace(rec, state=state, error=error, completed_at=now,
+                # (a job whose download completed keeps when that was; the others end now)
+                completed = rec.completed_at if rec.completed_at is not None else now
+                planned = dataclasses.replace(rec, state=state, error=error, completed_at=completed,
                                               delete_pending=delete_files)
                 self._set_result(planned)
                 await self._save(rec, planned)
@@ -298,7 +304,8 @@ class JobLifecycle:
                         ending.set()
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
-                await self._finish(rec, state, error, completed_at=now)
+                    rec.done_size = 0  # (its data is gone: the history does not show it as had)
+                await self._finish(rec, state, error, completed_at=completed)
         finally:
             self._busy.discard(rec.id)
 
@@ -321,7 +328,8 @@ class JobLifecycle:
         self._jobs.unbind(rec)
         rec.error = error
         rec.delete_pending = False
-        rec.completed_at = completed_at if completed_at is not None else self._clock()
+        if completed_at is not None or rec.completed_at is None:
+            rec.completed_at = completed_at if completed_at is not None else self._clock()
         self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
@@ -330,7 +338,7 @@ class JobLifecycle:
         await self._save(rec)
 
     def _set_result(self, rec: JobRecord) -> None:
-        rec.result = job_result(rec, rec.completed_at if rec.completed_at is not None else self._clock())
+        rec.result = job_result(rec, self._clock())  # (it ends now)
 
     # -- restart -----------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -391,4 +399,12 @@ class JobLifecycle:
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         return await self.manager.add(source, save_path, peers=rec.options.peers,
                                       paused=rec.state is JobState.PAUSED,
-                                      prepare=lambda s: self._apply_options(rec, s))
+                                      prepare=lambda s: self._prepare_session(rec, s))
+
+    def _prepare_session(self, rec: JobRecord, session: Session) -> None:
+        """A new session for a job that had one before (a restart, a recheck): the job's options,
+        and its totals so far, which the new session counts on from (the job owns its totals; a
+        session counts from what it is given or what its resume data says, whichever is more)."""
+        session.downloaded = max(session.downloaded, rec.downloaded)
+        session.uploaded = max(session.uploaded, rec.uploaded)
+        self._apply_options(rec, session)

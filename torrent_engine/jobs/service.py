@@ -299,7 +299,7 @@ class JobService(JobLifecycle):
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
                     await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
-                                           paused=paused, prepare=lambda s: self._apply_options(rec, s))
+                                           paused=paused, prepare=lambda s: self._prepare_session(rec, s))
                 except (TorrentEngineError, OSError) as exc:
                     await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self._snapshot(rec)

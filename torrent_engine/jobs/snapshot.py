@@ -41,7 +41,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     left = max(0, st.total_wanted - st.have_bytes)
     eta: float | None
     if has_meta and left == 0:
-        eta = 0.0
+        eta = None  # nothing left to wait for (seeding): no ETA, not 00:00
     elif st.download_rate >= MIN_ETA_RATE:
         eta = left / st.download_rate
     else:
@@ -108,7 +108,7 @@ def record_job(rec: JobRecord) -> Job:
                completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
-               eta=0.0 if done else None, files=files, peer_list=(), trackers=(), error=rec.error,
+               eta=None, files=files, peer_list=(), trackers=(), error=rec.error,
                result=rec.result)
 
 
@@ -150,8 +150,12 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
 
 
 def job_result(rec: JobRecord, end: float) -> JobResult:
-    """The result of a job that ended at ``end``: totals, duration and average download rate."""
+    """The result of a job that ended at ``end``: totals, duration (creation to end) and average
+    download rate (over the download: to its completion, or to the end if it never completed;
+    the time spent seeding afterwards does not count)."""
     duration = max(0.0, end - rec.created_at)
-    rate = rec.downloaded / duration if duration > 0 else 0.0
+    download_end = rec.completed_at if rec.completed_at is not None and rec.completed_at <= end else end
+    downloading = max(0.0, download_end - rec.created_at)
+    rate = rec.downloaded / downloading if downloading > 0 else 0.0
     return JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
                      average_rate=rate, error=rec.error)

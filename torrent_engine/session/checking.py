@@ -72,9 +72,9 @@ class Checker:
                 and len(resume.file_priorities) == len(torrent.files)):
             checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
             s._life.wanted_changed()
-        if resume is not None:
-            s.uploaded = resume.uploaded
-            s.downloaded = resume.downloaded
+        if resume is not None:  # (the same totals, counted on: the larger is the newer)
+            s.uploaded = max(s.uploaded, resume.uploaded)
+            s.downloaded = max(s.downloaded, resume.downloaded)
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
