@@ -7,6 +7,7 @@ import argparse
 import fnmatch
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import anyio
 
 from ..config import DHT_ROUTERS, Config, default_state_dir
-from ..errors import MetainfoError, SessionError, TrackerError
+from ..errors import MetainfoError, SessionError, StorageError, TrackerError
 from ..events import Event, PieceCompleted
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
@@ -359,6 +360,29 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
         await session.pause()
 
 
+def check_output(output: str, torrents: list[Torrent]) -> None:
+    """``StorageError`` (one line, said once) when ``-o`` cannot hold the download: it names an
+    existing file, cannot be created, or a name in it or in a torrent is too long for its file
+    system. The folder is created here (the first write would create it anyway)."""
+    folder = Path(output)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise StorageError(f"-o {output}: is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"-o {output}: cannot create the folder: {exc.strerror or exc}") from None
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return
+    for torrent in torrents:
+        for f in torrent.files:
+            for part in f.path:
+                if len(part.encode("utf-8", "surrogateescape")) > name_max:
+                    raise StorageError(f"{torrent.name!r}: the name {part[:40]!r}... is longer than the "
+                                       f"{name_max} bytes a name may have in {output}")
+
+
 def _no_peer_source(session: Session) -> bool:
     """Whether a download has no way at all to find a peer: no tracker, DHT, local discovery,
     web seed or peer given, and nobody known or connected."""
@@ -373,8 +397,10 @@ async def _download(args: argparse.Namespace) -> int:
     for source in sources:  # a selection that does not fit is an error before anything starts
         if isinstance(source, Torrent):
             select_files(source, args.select_file, args.exclude_file)
-    if all(isinstance(source, Torrent) for source in sources):
-        check_specs([s for s in sources if isinstance(s, Torrent)], args.select_file, args.exclude_file)
+    torrents = [s for s in sources if isinstance(s, Torrent)]
+    if len(torrents) == len(sources):
+        check_specs(torrents, args.select_file, args.exclude_file)
+    check_output(args.output, torrents)
     state_dir = None if args.no_state else (args.state_dir or default_state_dir() / "cli")
     loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None

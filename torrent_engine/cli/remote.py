@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -74,6 +75,7 @@ class Client:
         self.port = parts.port or 80
         self.token = token
         self.timeout = timeout
+        self.last_status = 0  # the HTTP status of the last answer (e.g. 200, not 201: already there)
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -97,6 +99,7 @@ class Client:
                 raise RemoteError(f"cannot reach the daemon at {where}: {exc}") from exc
         finally:
             conn.close()
+        self.last_status = response.status
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:
@@ -178,6 +181,10 @@ def job_line(job: dict[str, Any]) -> str:
             rates += f"  eta {human_eta(job.get('eta'))}"
     stall = job.get("stall")
     why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
+    result = job.get("result")
+    error = job.get("error") or (result.get("error") if isinstance(result, dict) else None)
+    if error:
+        why += f"  error: {error}"
     name = job.get("name") or job["info_hash"]
     return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {name}{rates}{why}"
 
@@ -192,9 +199,7 @@ def _stalled_since(stall: dict[str, Any]) -> str:
 
 def show_job(job: dict[str, Any]) -> str:
     """One job in detail: its line, info-hash, error and files."""
-    lines = [job_line(job), f"  info-hash {job['info_hash']}"]
-    if job.get("error"):
-        lines.append(f"  error: {job['error']}")
+    lines = [job_line(job), f"  info-hash {job['info_hash']}"]  # (the line has the error)
     stall = job.get("stall")
     if isinstance(stall, dict):
         lines.append(f"  stalled {_stalled_since(stall)}: {stall.get('message')} ({stall.get('reason')})")
@@ -255,6 +260,9 @@ def run(args: argparse.Namespace) -> int:
         if args.sequential:
             body["sequential"] = True
         answer = client.request("POST", "/api/jobs", body)
+        if client.last_status == 200 and isinstance(answer, dict):  # (201: added)
+            print(f"torrent-engine remote: a job of this torrent exists already ({answer.get('id')}); "
+                  "nothing was added", file=sys.stderr)
     elif args.action == "list":
         query = f"?state={urllib.parse.quote(args.state)}" if args.state else ""
         answer = client.request("GET", f"/api/jobs{query}")

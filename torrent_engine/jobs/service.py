@@ -189,6 +189,7 @@ class JobService(JobLifecycle):
                 continue
             existing = self._jobs.get(self._jobs.active_id(info_hash))
             if existing is not None:
+                _same_request(existing, save if save_path is not None else None, selected)
                 return self._snapshot(existing), False
             break
         done = anyio.Event()
@@ -427,6 +428,19 @@ class JobService(JobLifecycle):
                     if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self._save(rec)
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
+
+
+def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
+    """``JobConflict`` when an add of a torrent that already has an active job asks for another
+    save path or another file selection than that job has (given, they must not be dropped
+    silently); nothing when it asks for the same or leaves them out."""
+    options = existing.options
+    if save is not None and str(save) != options.save_path:
+        raise JobConflict(f"job {existing.id} of this torrent is already active, saving in "
+                          f"{options.save_path}: cancel it first to save elsewhere", "save_path")
+    if selected is not None and selected != options.files:
+        raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
+                          "selected: change them with PATCH file_priorities", "files")
 
 
 def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes

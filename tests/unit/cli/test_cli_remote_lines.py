@@ -25,3 +25,9 @@ def test_a_stuck_job_says_why_in_list_and_show() -> None:
     shown = show_job(stuck)
     assert "stalled since" in shown and "01:1" in shown and "(no_peer_sources)" in shown
     assert "stalled" not in job_line(job())
+
+
+def test_a_failed_job_shows_its_error_in_list() -> None:
+    failed = job(state="failed", error="disk full writing piece 3")
+    assert "error: disk full writing piece 3" in job_line(failed)
+    assert show_job(failed).count("disk full") == 1

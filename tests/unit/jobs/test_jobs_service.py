@@ -407,3 +407,19 @@ async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
         with anyio.fail_after(10):
             while not any(e.job.stall is not None for e in progress):
                 await anyio.sleep(0.05)
+
+
+async def test_adding_an_active_torrent_elsewhere_or_with_other_files_is_refused(tmp_path: Path) -> None:
+    torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000))], 16384)
+    async with service(tmp_path) as jobs:
+        job, created = await jobs.add(torrent.to_bytes(), save_path="one", paused=True)
+        assert created
+        same, created = await jobs.add(torrent.to_bytes(), save_path="one")
+        assert not created and same.id == job.id
+        assert not (await jobs.add(torrent.to_bytes()))[1]  # (nothing asked: the job as it is)
+        with pytest.raises(JobConflict) as info:
+            await jobs.add(torrent.to_bytes(), save_path="two")
+        assert info.value.field == "save_path" and job.id in str(info.value)
+        with pytest.raises(JobConflict) as info:
+            await jobs.add(torrent.to_bytes(), save_path="one", files=[1])
+        assert info.value.field == "files"
