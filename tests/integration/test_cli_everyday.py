@@ -116,6 +116,8 @@ async def test_json_progress_and_resume_by_default(tmp_path: Path) -> None:
     assert {e["event"] for e in events} >= {"progress", "completed"}
     done = [e for e in events if e["event"] == "completed"][0]
     assert done["received"] >= torrent.payload_size
+    last = [e for e in events[:events.index(done)] if e["event"] == "progress"][-1]
+    assert last["progress"] == 1.0  # (the progress stream ends at 100 %)
     # resume data went to the per-user state directory by default: the second run checks nothing
     # from scratch, says so, and counts only what it received (nothing)
     assert list((tmp_path / "home" / "torrent_engine" / "cli" / "torrents").glob("*.resume"))

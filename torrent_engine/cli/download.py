@@ -301,7 +301,8 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
     already = f"; {human_bytes(max(0, size - got))} were already there" if size > got else ""
     _say(f"completed {session.torrent.name}: {human_bytes(got)} received in {elapsed:.1f} s "
          f"({got / max(elapsed, 1e-6) / 1e6:.1f} MB/s){already}, every piece verified", console)
-    if args.json:
+    if args.json:  # the last progress object says 100 %, as the plain output's last line does
+        print(status_json(item.label, session.status()), flush=True)
         print(json.dumps({"event": "completed", "label": item.label, "info_hash": session.info_hash_hex,
                           "received": got, "seconds": round(elapsed, 3)}), flush=True)
     if args.seed_ratio is not None or args.seed_time is not None:
