@@ -345,3 +345,39 @@ async def test_a_recheck_keeps_the_jobs_totals(tmp_path: Path) -> None:
         await jobs.recheck(job.id)
         after = await wait_state(jobs, job.id, JobState.SEEDING)
         assert after.downloaded >= before
+
+
+async def test_an_ended_lease_keeps_the_downloads_that_completed(tmp_path: Path) -> None:
+    """A lease stops what only made sense while its client ran: the job that completed (seeding)
+    is kept, files and all, and ends as completed; the unfinished one is cancelled and cleaned."""
+    async with seeder(tmp_path / "seed") as (seed, torrent, src), \
+            JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                       state_dir=tmp_path / "state") as jobs:
+        lease = await jobs.open_lease(3600)
+        done, _ = await jobs.add(torrent.to_bytes(), client=lease.id, save_path="done",
+                                 peers=[("127.0.0.1", seed.listen_port)])
+        await wait_state(jobs, done.id, JobState.SEEDING)
+        unfinished, _ = await jobs.add("magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=never", client=lease.id,
+                                       save_path="never", paused=True)
+        await jobs.end_lease(lease.id)
+        kept = jobs.get(done.id)
+        assert kept.state is JobState.COMPLETED and kept.error is None
+        assert not same_files(torrent, src, tmp_path / "downloads" / "done")
+        gone = jobs.get(unfinished.id)
+        assert gone.state is JobState.CANCELLED and gone.error == CLIENT_SESSION_ENDED
+
+
+async def test_a_lease_gone_at_restart_keeps_the_downloads_that_completed(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, src):
+        async with JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            lease = await jobs.open_lease(3600)
+            done, _ = await jobs.add(torrent.to_bytes(), client=lease.id,
+                                     peers=[("127.0.0.1", seed.listen_port)])
+            await wait_state(jobs, done.id, JobState.SEEDING)
+        (tmp_path / "state" / "leases.json").unlink()  # the lease is gone when the service comes back
+        async with JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            kept = jobs.get(done.id)
+            assert kept.state is JobState.COMPLETED and kept.error is None
+            assert not same_files(torrent, src, tmp_path / "downloads")

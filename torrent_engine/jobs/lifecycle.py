@@ -259,6 +259,25 @@ class JobLifecycle:
         finally:
             self._busy.discard(rec.id)
 
+    def _download_complete(self, rec: JobRecord) -> bool:
+        """Whether every wanted piece of the job is verified (now, or when its record was saved)."""
+        if rec.completed_at is not None or rec.state is JobState.SEEDING:
+            return True
+        session = self._session(rec)
+        if session is not None:
+            return session.has_metadata and session.status().progress >= 1.0
+        return rec.total_size > 0 and rec.done_size >= rec.total_size
+
+    async def _client_gone(self, rec: JobRecord) -> None:
+        """The job's client lease ended: work that only made sense while the client ran stops.
+        A job whose download completed is kept, files and all (it stops seeding: ``completed``);
+        an unfinished one is cancelled and its files deleted."""
+        if self._download_complete(rec):
+            self._busy.add(rec.id)
+            await self._end(rec, JobState.COMPLETED, None)
+        else:
+            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+
     async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
         async with self._lock(rec.id):
             if rec.state in FINISHED_STATES:
@@ -368,7 +387,7 @@ class JobLifecycle:
                                     f"its save path {rec.options.save_path} is outside the download root")
                 continue
             if rec.options.client is not None and rec.options.client not in self._leases:
-                await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+                await self._client_gone(rec)
                 continue
             found = self.manager.get(rec.info_hash)
             try:

@@ -32,7 +32,7 @@ from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
 from .leases import LeaseTable
-from .lifecycle import CLIENT_SESSION_ENDED, JobLifecycle
+from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -201,7 +201,7 @@ class JobService(JobLifecycle):
             del self._adding[info_hash]
             done.set()
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
-            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)  # it ended meanwhile
+            await self._client_gone(rec)  # it ended meanwhile
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
@@ -378,7 +378,8 @@ class JobService(JobLifecycle):
     # -- leases --------------------------------------------------------------------------
     async def open_lease(self, ttl: float, *, replaces: str | None = None) -> Lease:
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
-        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced."""
+        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
+        unless their download completed (those are kept and end as completed)."""
         self._require_running()
         seconds = check_ttl(ttl)
         if replaces is not None and replaces in self._leases:
@@ -392,13 +393,13 @@ class JobService(JobLifecycle):
         return self._leases.renew(lease_id, self._clock())
 
     async def end_lease(self, lease_id: str) -> None:
-        """End the lease ``lease_id`` and cancel its unfinished jobs (files deleted); ``LeaseNotFound`` if
-        it is not open."""
+        """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
+        download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
         self._leases.end(lease_id)
         await self._save_leases()
         for rec in self._jobs:
             if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
-                await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+                await self._client_gone(rec)
 
     async def _save_leases(self) -> None:
         leases = self._leases.entries()
