@@ -195,7 +195,7 @@ class JobLifecycle:
 
         self._tg.start_soon(find_existing)
 
-    def _sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
+    def _sync(self, rec: JobRecord) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job."""
         session = self._session(rec)
         if session is None or rec.id in self._busy or not self._running:
@@ -215,7 +215,7 @@ class JobLifecycle:
                 self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")
             return
-        if (changed or force_save) and self._tg is not None:
+        if changed and self._tg is not None:
             self._tg.start_soon(self._save, rec)
 
     def _set_state(self, rec: JobRecord, new: JobState) -> bool:
@@ -393,8 +393,12 @@ class JobLifecycle:
             try:
                 session = found if found is not None else await self._start_again(rec)
                 session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
-                if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
+                # the record holds what was asked (saved before it was acknowledged), whatever
+                # the torrent's resume data says
+                if rec.options.paused and not session.paused:
                     await session.pause()
+                elif not rec.options.paused and session.paused:
+                    await session.resume()
                 self._apply_options(rec, session)
             except (TorrentEngineError, OSError) as exc:
                 log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)
@@ -417,7 +421,7 @@ class JobLifecycle:
                 raise
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.state is JobState.PAUSED,
+                                      paused=rec.options.paused,
                                       prepare=lambda s: self._prepare_session(rec, s))
 
     def _prepare_session(self, rec: JobRecord, session: Session) -> None:

@@ -266,7 +266,8 @@ class JobService(JobLifecycle):
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
-            self._sync(rec, force_save=True)
+            self._sync(rec)
+            await self._save(rec)  # durable before the caller hears it is done
             return self._snapshot(rec)
 
     async def resume(self, job_id: str) -> Job:
@@ -278,7 +279,8 @@ class JobService(JobLifecycle):
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
-            self._sync(rec, force_save=True)
+            self._sync(rec)
+            await self._save(rec)  # durable before the caller hears it is done
             return self._snapshot(rec)
 
     async def recheck(self, job_id: str) -> Job:
@@ -306,7 +308,8 @@ class JobService(JobLifecycle):
                     return self._snapshot(rec)
         finally:
             self._busy.discard(rec.id)
-        self._sync(rec, force_save=True)
+        self._sync(rec)
+        await self._save(rec)
         return self._snapshot(rec)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
@@ -316,7 +319,9 @@ class JobService(JobLifecycle):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "update")
-            return self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            await self._save(rec)  # durable before the caller hears it is done
+            return job
 
     def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
@@ -343,7 +348,7 @@ class JobService(JobLifecycle):
         rec.updated_at = self._clock()
         self._apply_options(rec, session)
         self._refresh_counters(rec)
-        self._sync(rec, force_save=True)
+        self._sync(rec)
         return self._snapshot(rec)
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:

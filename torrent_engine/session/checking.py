@@ -126,7 +126,7 @@ class Checker:
                           file_priorities=list(s.file_priorities), uploaded=s.uploaded,
                           downloaded=s.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=s.state is State.PAUSED)
+                          paused=s.paused)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
@@ -135,6 +135,29 @@ class Checker:
         if self.resume_path is None or not isinstance(s.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
+
+    async def save_paused(self) -> None:
+        """Make the session's paused-or-not durable now (after ``pause()``/``resume()``): the
+        whole resume data once checked; before that, only the flag of the resume file there is
+        (e.g. the manager's placeholder), its pieces untouched."""
+        s = self._s
+        if self.resume_path is None:
+            return
+        if isinstance(s.phase, Opened) and s._life.ready.is_set():
+            await self.save()
+            return
+        path, paused = self.resume_path, s.paused
+
+        def set_flag() -> None:
+            data = load_resume(path)
+            if data is not None and data.paused != paused:
+                data.paused = paused
+                save_resume(path, data)
+
+        try:
+            await anyio.to_thread.run_sync(set_flag)
+        except StorageError as exc:
+            log.warning("cannot save resume data of %s: %s", s.name, exc)
 
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a

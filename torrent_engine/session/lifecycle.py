@@ -102,6 +102,9 @@ class Life:
     async def resume(self) -> None:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
         s = self._s
+        if s.state is not State.PAUSED and self.start_paused:
+            self.start_paused = False  # paused before it ran (added or restored paused): not after all
+            return
         if s.state is not State.PAUSED:
             raise SessionError(f"resume() in state {s.state.value}")
         state = self._active_state()
