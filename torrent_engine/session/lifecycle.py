@@ -102,10 +102,10 @@ class Life:
     async def resume(self) -> None:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
         s = self._s
-        if s.state is not State.PAUSED and self.start_paused:
-            self.start_paused = False  # paused before it ran (added or restored paused): not after all
-            return
+        start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
         if s.state is not State.PAUSED:
+            if start_paused:
+                return  # (it has not started yet: it will start unpaused)
             raise SessionError(f"resume() in state {s.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
