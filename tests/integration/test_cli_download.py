@@ -178,3 +178,22 @@ def test_cli_demo_quiet_prints_only_its_result(tmp_path: Path) -> None:
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert len(err.strip().splitlines()) == 1 and "files identical: yes" in err, err
+
+
+async def test_cli_download_a_folder_where_a_file_goes_is_one_error(tmp_path: Path) -> None:
+    """The storage fails mid-run: one error line, no traceback of a late write callback."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 300_000)])
+    torrent = make_torrent(payload, version="v1")
+    (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
+    (tmp_path / "o" / payload.name / "a.bin").mkdir(parents=True)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(60):
+            result = await anyio.run_process(
+                [*CLI, "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "o"), "--no-dht",
+                 "--no-state", "--no-port-mapping", "--listen-host", "127.0.0.1", "--no-trackers",
+                 "--peer", f"127.0.0.1:{seeder.listen_port}"], check=False)
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Traceback" not in err and "not active" not in err and "WARNING" not in err, err
+    assert err.count("Is a directory") == 1, err

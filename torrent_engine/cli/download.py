@@ -384,6 +384,11 @@ def check_output(output: str, torrents: list[Torrent]) -> None:
                                        f"{name_max} bytes a name may have in {output}")
 
 
+def _not_said_below(record: logging.LogRecord) -> bool:
+    """A log filter: not the record of a session's failure (the command prints the failure)."""
+    return not getattr(record, "owner_hears", False)
+
+
 def _no_peer_source(session: Session) -> bool:
     """Whether a download has no way at all to find a peer: no tracker, DHT, local discovery,
     web seed or peer given, and nobody known or connected."""
@@ -413,6 +418,8 @@ async def _download(args: argparse.Namespace) -> int:
                     download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
+    for handler in logging.getLogger().handlers:  # a session's failure is said once, below
+        handler.addFilter(_not_said_below)
     console = None
     rich_display: RichDisplay | None = None
     if not args.json and not args.quiet and sys.stderr.isatty():
@@ -421,7 +428,9 @@ async def _download(args: argparse.Namespace) -> int:
         root = logging.getLogger()
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        root.addHandler(rich_display.log_handler())
+        handler = rich_display.log_handler()
+        handler.addFilter(_not_said_below)
+        root.addHandler(handler)
     downloads: list[Download] = []
     interrupted = False
     async with AsyncExitStack() as stack:

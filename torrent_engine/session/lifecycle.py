@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
+# Marks the log record of a session's failure: its owner hears of it too (the error state, a
+# SessionError from wait_completed), so a program that says it itself (the CLI) can leave it out.
+OWNER_HEARS = {"owner_hears": True}
+
 
 class Life:
     """The running of one session: its task group, and the events its waiters wait for."""
@@ -161,7 +165,7 @@ class Life:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
         s = self._s
         s._error = str(exc)
-        log.warning("session %s: %s", s.name, exc)
+        log.warning("session %s: %s", s.name, exc, extra=OWNER_HEARS)
         if s._machine.can(State.ERROR):
             s._machine.to(State.ERROR, error=str(exc))
         self._end()
@@ -264,7 +268,7 @@ class Life:
                 log.exception("session %s crashed", s.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
                 s._error = f"{typed} (while {s.state.value})"
-                log.warning("session %s failed: %s", s.name, s._error)
+                log.warning("session %s failed: %s", s.name, s._error, extra=OWNER_HEARS)
             if s._machine.can(State.ERROR):
                 s._machine.to(State.ERROR, error=s._error)
             if not started:
