@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import threading
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -97,6 +98,22 @@ def _tiers(trackers: Iterable[str | Sequence[str]]) -> list[list[str]]:
         if tier:
             tiers.append(tier)
     return tiers
+
+
+TRACKER_SCHEMES = ("http", "https", "udp")  # BEP 3 (HTTP), BEP 15 (UDP)
+WEB_SEED_SCHEMES = ("http", "https")  # BEP 19
+
+
+def check_url(url: str, schemes: tuple[str, ...], field: str) -> None:
+    """``MetainfoError`` naming ``field`` unless ``url`` is an absolute URL with one of
+    ``schemes`` and a host (and, if it has one, a valid port)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as exc:
+        raise MetainfoError(f"{url!r} is not a URL: {exc}", field) from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise MetainfoError(f"{url!r} is not a {'/'.join(schemes)} URL with a host", field)
 
 
 class _Hasher:
@@ -242,6 +259,12 @@ def create_torrent(
         raise ValueError(f"version must be 'v1', 'v2' or 'hybrid', not {version!r}")
     if threads < 1:
         raise ValueError("threads must be at least 1")
+    trackers, web_seeds = list(trackers), list(web_seeds)
+    for tier in _tiers(trackers):  # (before the hashing: a typo must not cost the whole of it)
+        for url in tier:
+            check_url(url, TRACKER_SCHEMES, "announce")
+    for url in web_seeds:
+        check_url(url, WEB_SEED_SCHEMES, "url-list")
     root = Path(path)
     multi, sources = _scan(root)
     total_data = sum(f.length for f in sources)

@@ -299,7 +299,8 @@ def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, confi
              progress: Callable[[SessionStatus], object] | None = None) -> DownloadSummary:
     """Blocking convenience: download ``torrent`` (a ``Torrent``, a .torrent path or its bytes, or
     a magnet link) into ``save_path`` and return a summary. It prints nothing; ``progress`` is
-    called with the session's status about once a second (on the engine's thread).
+    called with the session's status about once a second (on the engine's thread), and once
+    more with the final status (progress 1.0) when the download completed.
 
     Runs its own event loop; returns once every piece is verified. Raises ``SessionError`` if the
     session stops first, ``DownloadTimeout`` (a ``TimeoutError``) after ``timeout`` seconds.
@@ -320,6 +321,8 @@ def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, confi
                             tg.start_soon(_report, session, progress)
                         await session.wait_completed()
                         tg.cancel_scope.cancel()
+                if progress is not None:
+                    _call_progress(progress, session)  # (the last word is the completed status)
             except TimeoutError:
                 st = session.status()
                 raise DownloadTimeout(f"{session.name} was not complete after {timeout:g} s "
@@ -334,8 +337,12 @@ def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, confi
 
 async def _report(session: Session, progress: Callable[[SessionStatus], object]) -> None:
     while True:
-        try:
-            progress(session.status())
-        except Exception:  # the caller's callback must not break the download
-            log.exception("download progress callback failed")
+        _call_progress(progress, session)
         await anyio.sleep(1.0)
+
+
+def _call_progress(progress: Callable[[SessionStatus], object], session: Session) -> None:
+    try:
+        progress(session.status())
+    except Exception:  # the caller's callback must not break the download
+        log.exception("download progress callback failed")

@@ -261,3 +261,22 @@ async def test_a_file_change_the_server_has_not_answered_is_never_shown_stale(tm
 
             await in_thread(release)
             assert not next(f for f in api.service.get(job.id).files if f.index == index).selected
+
+
+async def test_a_stuck_job_shows_why(tmp_path: Path) -> None:
+    """A magnet with no possible peer source: the job's card says why it is stuck and since when."""
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        api.service.manager.config.stall_after = 0.3  # (read by each session as it starts)
+        added = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "ef" * 20
+                                                          + "&dn=stuck"})
+        assert added.status_code == 201, added.text
+        with chromium() as driver:
+            def stall_line() -> str:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                line = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".job .stall-line"))[0]
+                return str(line.text)
+
+            shown = await in_thread(stall_line)
+    assert shown.startswith("Stalled since") and "no peer sources" in shown, shown

@@ -120,6 +120,22 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
         added = json.loads(await remote("--json", "add", str(tmp_path / "x.torrent"), "--paused",
                                         "--save-path", "sub"))
         assert added["info_hash"] == torrent.info_hash.hex() and added["state"] == "paused"
+        again = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+             "add", str(tmp_path / "x.torrent")], env=env, check=False)
+        assert again.returncode == 0 and b"exists already" in again.stderr, again.stderr
+        elsewhere = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+             "add", str(tmp_path / "x.torrent"), "--save-path", "other"], env=env, check=False)
+        assert elsewhere.returncode == 1 and b"409" in elsewhere.stderr and b"save_path" in elsewhere.stderr
+        port = d.url.rsplit(":", 1)[1]
+        second = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state2"),
+             "--download-dir", str(tmp_path / "downloads2"), "--api-port", port, "--api-token", TOKEN,
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"], check=False)
+        told = second.stderr.decode()
+        assert second.returncode == 1 and f"127.0.0.1:{port}" in told and "--api-port" in told, told
+        assert len(told.strip().splitlines()) == 1, told
         assert "from-file" in await remote("list", "--state", "paused")
         assert job_id in await remote("show", job_id)
         assert json.loads(await remote("--json", "resume", job_id))["state"] != "paused"

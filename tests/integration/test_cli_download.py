@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import anyio
@@ -135,3 +138,62 @@ async def test_cli_download_magnet_through_the_dht_alone(tmp_path: Path) -> None
         tg.cancel_scope.cancel()
     assert result.returncode == 0, result.stderr.decode()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("where", ["a-file", "x" * 300])
+def test_cli_download_unusable_output_is_one_line_said_once(tmp_path: Path, where: str) -> None:
+    """``-o`` naming a file, or a name too long for the file system: one error line, at once."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 50_000)])
+    (tmp_path / "t.torrent").write_bytes(make_torrent(payload).to_bytes())
+    (tmp_path / "a-file").write_bytes(b"")
+    result = subprocess.run([*CLI, "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / where),
+                             "--no-dht", "--no-state", "--no-port-mapping", "--listen-host", "127.0.0.1",
+                             "--stall-timeout", "0"], capture_output=True, timeout=60)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("torrent-engine download: error: -o ") and "WARNING" not in err, err
+
+
+def test_cli_info_of_a_url(tmp_path: Path) -> None:
+    """``info`` takes the URL of a .torrent, as ``download`` does."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 50_000)], name="from-url")
+    (tmp_path / "t.torrent").write_bytes(make_torrent(payload).to_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/t.torrent"
+        result = subprocess.run([*CLI, "info", url], capture_output=True, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "from-url" in result.stdout.decode()
+
+
+def test_cli_demo_quiet_prints_only_its_result(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "demo", "-q", "--size", "2", "--piece-length", "64",
+                             "--keep", str(tmp_path)], capture_output=True, timeout=120)
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert len(err.strip().splitlines()) == 1 and "files identical: yes" in err, err
+
+
+async def test_cli_download_a_folder_where_a_file_goes_is_one_error(tmp_path: Path) -> None:
+    """The storage fails mid-run: one error line, no traceback of a late write callback."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 300_000)])
+    torrent = make_torrent(payload, version="v1")
+    (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
+    (tmp_path / "o" / payload.name / "a.bin").mkdir(parents=True)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        with anyio.fail_after(60):
+            result = await anyio.run_process(
+                [*CLI, "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "o"), "--no-dht",
+                 "--no-state", "--no-port-mapping", "--listen-host", "127.0.0.1", "--no-trackers",
+                 "--peer", f"127.0.0.1:{seeder.listen_port}"], check=False)
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Traceback" not in err and "not active" not in err and "WARNING" not in err, err
+    assert err.count("Is a directory") == 1, err

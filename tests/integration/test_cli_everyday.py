@@ -116,6 +116,8 @@ async def test_json_progress_and_resume_by_default(tmp_path: Path) -> None:
     assert {e["event"] for e in events} >= {"progress", "completed"}
     done = [e for e in events if e["event"] == "completed"][0]
     assert done["received"] >= torrent.payload_size
+    last = [e for e in events[:events.index(done)] if e["event"] == "progress"][-1]
+    assert last["progress"] == 1.0  # (the progress stream ends at 100 %)
     # resume data went to the per-user state directory by default: the second run checks nothing
     # from scratch, says so, and counts only what it received (nothing)
     assert list((tmp_path / "home" / "torrent_engine" / "cli" / "torrents").glob("*.resume"))
@@ -353,3 +355,29 @@ def test_live_display_in_a_terminal(tmp_path: Path, columns: int) -> None:
     assert "INFO" not in screen[bars[0]] and screen[bars[0]].startswith("one"), screen
     hint = next(n for n, line in enumerate(screen) if line.startswith("run the same command again"))
     assert hint > bars[0], screen
+
+
+async def test_the_command_line_selection_wins_over_an_earlier_runs_resume_data(tmp_path: Path) -> None:
+    """A run into A, then one into B selecting one file (by the path 'info' prints), then one into A
+    selecting another: each fetches what its command line says, and B is not told it resumes."""
+    payload = make_payload(tmp_path / "s", FILES, name="multi")
+    torrent = make_torrent(payload, piece_length=16384, version="v1")
+    (tmp_path / "t.torrent").write_bytes(torrent.to_bytes())
+    state = ["--state-dir", str(tmp_path / "state")]
+    async with Session(torrent, tmp_path / "s", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        peer = ["--peer", f"127.0.0.1:{seeder.listen_port}", *BASE, *state]
+        code, _, err = await cli("download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "A"),
+                                 "--select-file", "0", *peer)
+        assert code == 0, err
+        code, _, err = await cli("download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "B"),
+                                 "--select-file", "multi/d.txt", *peer)
+        assert code == 0 and "resuming" not in err, err
+        # (the tail of c.bin shares d.txt's piece: only a.bin is surely not there)
+        assert (tmp_path / "B" / "multi" / "d.txt").read_bytes() == (payload / "d.txt").read_bytes()
+        assert not (tmp_path / "B" / "multi" / "a.bin").exists()
+        code, _, err = await cli("download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "A"),
+                                 "--select-file", "b/c.bin", *peer)
+        assert code == 0, err  # (B's run holds the resume file now: A's files are checked again)
+    assert (tmp_path / "A" / "multi" / "b" / "c.bin").read_bytes() == \
+        (tmp_path / "s" / "multi" / "b" / "c.bin").read_bytes()

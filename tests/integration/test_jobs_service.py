@@ -301,3 +301,83 @@ async def test_sequential_job_fetches_pieces_in_order(tmp_path: Path) -> None:
         assert max(order[:10]) < 30, order[:20]
         job = await jobs.update(job.id, sequential=False)
         assert not job.options.sequential
+
+
+async def test_a_finished_download_does_not_look_busy(tmp_path: Path) -> None:
+    """Seeding with no peer left: no download rate, no ETA, and when its download completed is
+    known; cancelled with its files deleted, the history shows nothing left, and its average
+    rate counts the download, not the seeding after it."""
+    config = loopback_config(seed=True, stats_interval=0.05)
+    async with seeder(tmp_path / "seed") as (seed, torrent, _src), \
+            JobService(config, download_root=tmp_path / "downloads", state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        seeding = await wait_state(jobs, job.id, JobState.SEEDING)
+        assert seeding.completed_at is not None and seeding.eta is None
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None
+        with anyio.fail_after(20):
+            while session.peers:  # (both seeds: the link is closed)
+                await anyio.sleep(0.05)
+            ticks = session.stats.ticks
+            while session.stats.ticks < ticks + 8 and not session.stats.quiet():
+                await anyio.sleep(0.05)
+        idle = jobs.get(job.id)
+        assert idle.download_rate == 0.0 and idle.eta is None
+        await anyio.sleep(0.5)  # seeding: the average rate must not count this
+        cancelled = await jobs.cancel(job.id, delete_files=True)
+        assert cancelled.state is JobState.CANCELLED and cancelled.completed_at == seeding.completed_at
+        assert cancelled.progress == 0.0 and cancelled.done_size == 0
+        result = cancelled.result
+        assert result is not None and result.duration > seeding.completed_at - seeding.created_at
+        downloading = seeding.completed_at - seeding.created_at
+        assert result.average_rate == pytest.approx(result.downloaded / downloading)
+
+
+async def test_a_recheck_keeps_the_jobs_totals(tmp_path: Path) -> None:
+    """The job owns its totals: a recheck starts a new session, which counts on from them."""
+    async with seeder(tmp_path / "seed") as (seed, torrent, _src), \
+            JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                       state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        before = jobs.get(job.id).downloaded
+        assert before >= torrent.payload_size
+        await jobs.recheck(job.id)
+        after = await wait_state(jobs, job.id, JobState.SEEDING)
+        assert after.downloaded >= before
+
+
+async def test_an_ended_lease_keeps_the_downloads_that_completed(tmp_path: Path) -> None:
+    """A lease stops what only made sense while its client ran: the job that completed (seeding)
+    is kept, files and all, and ends as completed; the unfinished one is cancelled and cleaned."""
+    async with seeder(tmp_path / "seed") as (seed, torrent, src), \
+            JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                       state_dir=tmp_path / "state") as jobs:
+        lease = await jobs.open_lease(3600)
+        done, _ = await jobs.add(torrent.to_bytes(), client=lease.id, save_path="done",
+                                 peers=[("127.0.0.1", seed.listen_port)])
+        await wait_state(jobs, done.id, JobState.SEEDING)
+        unfinished, _ = await jobs.add("magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=never", client=lease.id,
+                                       save_path="never", paused=True)
+        await jobs.end_lease(lease.id)
+        kept = jobs.get(done.id)
+        assert kept.state is JobState.COMPLETED and kept.error is None
+        assert not same_files(torrent, src, tmp_path / "downloads" / "done")
+        gone = jobs.get(unfinished.id)
+        assert gone.state is JobState.CANCELLED and gone.error == CLIENT_SESSION_ENDED
+
+
+async def test_a_lease_gone_at_restart_keeps_the_downloads_that_completed(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, src):
+        async with JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            lease = await jobs.open_lease(3600)
+            done, _ = await jobs.add(torrent.to_bytes(), client=lease.id,
+                                     peers=[("127.0.0.1", seed.listen_port)])
+            await wait_state(jobs, done.id, JobState.SEEDING)
+        (tmp_path / "state" / "leases.json").unlink()  # the lease is gone when the service comes back
+        async with JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            kept = jobs.get(done.id)
+            assert kept.state is JobState.COMPLETED and kept.error is None
+            assert not same_files(torrent, src, tmp_path / "downloads")

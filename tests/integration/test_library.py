@@ -106,3 +106,15 @@ async def test_session_events_are_the_exported_classes(tmp_path: Path) -> None:
         await anyio.sleep(0.1)
     assert len(got) == 1 and isinstance(got[0], te.SessionStarted)
     assert got[0].info_hash == torrent.info_hash.hex()
+
+
+def test_download_progress_ends_with_the_completed_status(tmp_path: Path) -> None:
+    """The README's example: ``progress`` hears 100 % once the download is complete."""
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    seen: list[float] = []
+    with te.BackgroundDownload(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        assert seeder.wait(30)
+        port = seeder.status().listen_port
+        te.download(torrent, tmp_path / "dl", config=loopback_config(), peers=(("127.0.0.1", port),),
+                    progress=lambda status: seen.append(status.progress), timeout=60)
+    assert seen and seen[-1] == 1.0

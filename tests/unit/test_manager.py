@@ -191,3 +191,30 @@ async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed
                                    for e in heard[count:]))
         await anyio.sleep(0.05)
         assert not any(e.info_hash == first.info_hash.hex() for e in heard[count:])
+
+
+async def test_a_pause_or_resume_is_in_the_resume_data_when_it_returns(tmp_path: Path) -> None:
+    """Nothing else is written before a crash: the resume file says what ``pause``/``resume``
+    did as soon as they return, before the check (the manager's placeholder) and after it."""
+    from torrent_engine.resume import load_resume
+
+    _, torrent = payload_and_torrent(tmp_path / "src")
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    resume_file = tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.resume"
+
+    def stored_paused() -> bool:
+        data = load_resume(resume_file)
+        assert data is not None
+        return data.paused
+
+    async with TorrentManager(cfg) as manager:
+        session = await manager.add(torrent, tmp_path / "dl", paused=True)
+        assert stored_paused()
+        await session.resume()
+        assert not stored_paused() and not session.paused
+        with anyio.fail_after(20):
+            await session.wait_ready()
+        await session.pause()
+        assert stored_paused()
+        await session.resume()
+        assert not stored_paused()

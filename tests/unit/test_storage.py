@@ -225,6 +225,9 @@ class FailingReads:
     async def flush(self) -> None:
         await self.inner.flush()
 
+    async def create_empty_files(self) -> None:
+        await self.inner.create_empty_files()
+
     async def close(self) -> None:
         await self.inner.close()
 

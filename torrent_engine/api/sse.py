@@ -66,7 +66,7 @@ def _job_event(event: Event) -> tuple[str | None, dict[str, Any], bool] | None:
 
 # What a progress event may change; one that changes none of them is not sent.
 _PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded", "uploaded",
-                    "download_rate", "upload_rate", "peers", "seeds", "name", "error")
+                    "download_rate", "upload_rate", "peers", "seeds", "name", "error", "stall")
 
 
 @dataclass(eq=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..create import Version, create_torrent
+from ..errors import MetainfoError
 from .info import human_size
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller inputs finish before a progress line helps
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("path", metavar="PATH", help="the file or folder to share")
     p.add_argument("-o", "--output", required=True, metavar="OUT.torrent", help="where to write it")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUT.torrent if it exists")
     p.add_argument(
         "--tracker",
         action="append",
@@ -63,24 +65,26 @@ def register(subparsers: Any) -> None:
 
 
 class _Progress:
-    """One self-overwriting stderr line: percent, amount, rate."""
+    """Hashing progress on stderr: percent, amount, rate. On a terminal one line redrawn in place;
+    into a pipe or a file, a plain line every 5 s and at the end (no ``\r`` noise)."""
 
-    def __init__(self) -> None:
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
         self.started = time.monotonic()
-        self.last = 0.0
+        self.last = self.started if not terminal else 0.0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.last < 0.2 and done < total:
+        if now - self.last < (0.2 if self.terminal else 5.0) and done < total:
             return
         self.last = now
         rate = done / max(now - self.started, 1e-6)
-        sys.stderr.write(
-            f"\rhashing {100 * done / total:5.1f}%  {human_size(done)} / {human_size(total)}"
-            f"  {human_size(int(rate))}/s   "
-        )
-        if done >= total:
-            sys.stderr.write("\n")
+        line = (f"hashing {100 * done / total:5.1f}%  {human_size(done)} / {human_size(total)}"
+                f"  {human_size(int(rate))}/s")
+        if self.terminal:
+            sys.stderr.write(f"\r{line}   " + ("\n" if done >= total else ""))
+        else:
+            sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
 
@@ -96,11 +100,27 @@ def _input_size(path: Path) -> int:
     return total
 
 
+def check_output(out: Path, *, force: bool) -> None:
+    """``MetainfoError`` (before any hashing) when the .torrent cannot be written at ``out``:
+    a folder, a file there already (unless ``force``), or a folder that does not exist."""
+    if out.is_dir():
+        raise MetainfoError(f"{out} is a folder: give the name of the .torrent file to write", "-o")
+    if out.exists() and not force:
+        raise MetainfoError(f"{out} exists (use --force to overwrite it)", "-o")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise MetainfoError(f"cannot write {out}: the folder {parent} does not exist", "-o")
+    if not os.access(parent, os.W_OK):
+        raise MetainfoError(f"cannot write {out}: the folder {parent} is not writable", "-o")
+
+
 def run(args: argparse.Namespace) -> int:
     """Hash ``args.path`` and write its .torrent; return the exit code."""
     src = Path(args.path)
     if not src.exists():
         raise FileNotFoundError(f"no such file or directory: {src}")
+    out = Path(args.output)
+    check_output(out, force=args.force)
     tiers = [[u.strip() for u in t.split(",") if u.strip()] for t in args.tracker]
     # v1 by default, as mktorrent and transmission-create: Transmission 3.00 refuses hybrids and
     # aria2 shows their pad files as files; v2 and hybrid are there when asked for.
@@ -116,9 +136,8 @@ def run(args: argparse.Namespace) -> int:
         comment=args.comment,
         creation_date=None if args.no_date else int(time.time()),
         threads=max(1, args.threads),
-        progress=_Progress() if show else None,
+        progress=_Progress(sys.stderr.isatty()) if show else None,
     )
-    out = Path(args.output)
     tmp = out.with_name(out.name + ".part")
     try:
         tmp.write_bytes(torrent.to_bytes())

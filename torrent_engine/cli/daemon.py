@@ -16,6 +16,7 @@ import anyio
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.security import is_loopback
 from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
 from .download import add_dht_options, add_port_mapping_options
@@ -23,6 +24,10 @@ from .download import add_dht_options, add_port_mapping_options
 log = logging.getLogger(__name__)
 
 API_FILE = "api.json"  # where the daemon says which address it serves (read by `remote`)
+
+
+class DaemonError(TorrentEngineError):
+    """The daemon cannot start as asked (e.g. its API port is taken)."""
 
 
 def default_download_dir() -> Path:
@@ -120,7 +125,13 @@ async def _daemon(args: argparse.Namespace) -> int:
                         allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                         heartbeat=args.sse_heartbeat)
         async with anyio.create_task_group() as tg:
-            await tg.start(api.serve)
+            try:
+                await tg.start(api.serve)
+            except OSError as exc:
+                raise DaemonError(f"cannot serve the API on {args.api_host}:{args.api_port}: "
+                                  f"{exc.strerror or exc} (another daemon may be running there; "
+                                  "choose another port with --api-port, or --api-port 0 for any "
+                                  "free one)") from None
             _write_api_file(state_dir, api.url)
             print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
             print(f"  downloads in {download_dir}, state in {state_dir}; "

@@ -79,19 +79,25 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
     size = args.size * 1024 * 1024
     seed_dir, leech_dir = work / "seeder", work / "leecher"
     err = sys.stderr
-    print(f"demo: writing a {human_bytes(size)} payload in {work}", file=err)
+    quiet = bool(getattr(args, "quiet", False))
+
+    def say(text: str) -> None:  # (-q: only the result line at the end)
+        if not quiet:
+            print(text, file=err)
+
+    say(f"demo: writing a {human_bytes(size)} payload in {work}")
     await anyio.to_thread.run_sync(_write_payload, seed_dir / "demo", size)
     t0 = time.monotonic()
     torrent = await anyio.to_thread.run_sync(
         lambda: create_torrent(seed_dir / "demo", piece_length=args.piece_length * 1024, version="hybrid"))
-    print(f"demo: torrent created in {time.monotonic() - t0:.1f} s: {torrent.num_pieces} pieces of "
-          f"{human_bytes(torrent.piece_length)}, info-hash {torrent.info_hash.hex()}", file=err)
+    say(f"demo: torrent created in {time.monotonic() - t0:.1f} s: {torrent.num_pieces} pieces of "
+        f"{human_bytes(torrent.piece_length)}, info-hash {torrent.info_hash.hex()}")
     config = Config(listen_host="127.0.0.1", encryption=args.encryption, transport=args.transport,
                     tracker_enabled=False, dht_enabled=False, port_mapping=False)
     display = ProgressDisplay(err)
     async with Session(torrent, seed_dir, config=config) as seeder:
         await seeder.wait_ready()
-        print(f"demo: seeder checked its files and listens on 127.0.0.1:{seeder.listen_port}", file=err)
+        say(f"demo: seeder checked its files and listens on 127.0.0.1:{seeder.listen_port}")
         started = time.monotonic()
         cpu0 = time.process_time()
         leecher = Session(torrent, leech_dir, config=config, peers=[("127.0.0.1", seeder.listen_port)])
@@ -99,15 +105,17 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
         leecher.events.subscribe(PeerConnected, lambda e: transports.append(e.transport))
         async with leecher:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(display.run, lambda: [progress_line("seeder ", seeder.status()),
-                                                    progress_line("leecher", leecher.status())])
+                if not quiet:
+                    tg.start_soon(display.run, lambda: [progress_line("seeder ", seeder.status()),
+                                                        progress_line("leecher", leecher.status())])
                 with anyio.fail_after(3600):
                     await leecher.wait_completed()
                 tg.cancel_scope.cancel()
             elapsed = time.monotonic() - started
             cpu = time.process_time() - cpu0
-            display.show([progress_line("seeder ", seeder.status()),
-                          progress_line("leecher", leecher.status())])
+            if not quiet:
+                display.show([progress_line("seeder ", seeder.status()),
+                              progress_line("leecher", leecher.status())])
             failures = leecher.hash_failures
     same = await anyio.to_thread.run_sync(_same_tree, seed_dir, leech_dir)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -7,6 +7,7 @@ import argparse
 import fnmatch
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -19,13 +20,14 @@ from typing import Any
 import anyio
 
 from ..config import DHT_ROUTERS, Config, default_state_dir
-from ..errors import MetainfoError, SessionError, TrackerError
+from ..errors import MetainfoError, SessionError, StorageError, TrackerError
 from ..events import Event, PieceCompleted
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
+from ..stall import diagnose
 from ..tracker.http import http_get
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
@@ -160,29 +162,68 @@ async def load_source(text: str) -> Torrent | Magnet:
     return await anyio.to_thread.run_sync(Torrent.load, text)
 
 
+def _spec_parts(specs: list[str]) -> list[str]:
+    return [part.strip() for spec in specs for part in spec.split(",")]
+
+
+def _index_range(part: str) -> tuple[int, int] | None:
+    lo, dash, hi = part.partition("-")
+    if lo.isdigit() and (not dash or hi.isdigit()):
+        return int(lo), int(hi) if dash else int(lo)
+    return None
+
+
+def _glob_matches(torrent: Torrent, part: str) -> set[int]:
+    """The real files (numbered as ``info`` lists them) whose path matches the glob ``part``: the
+    path as ``info`` prints it (with the torrent's folder), the path inside that folder, or the
+    file's name."""
+    real = [f for f in torrent.files if not f.pad]
+    chosen: set[int] = set()
+    for n, f in enumerate(real):
+        full = "/".join(f.path)
+        inner = "/".join(f.path[1:] or f.path)
+        if any(fnmatch.fnmatchcase(path, part) for path in (full, inner, f.path[-1])):
+            chosen.add(n)
+    return chosen
+
+
+def unmatched_specs(torrents: list[Torrent], specs: list[str]) -> list[str]:
+    """The glob parts of ``specs`` that match no file of any of ``torrents``."""
+    return [part for part in _spec_parts(specs)
+            if _index_range(part) is None and not any(_glob_matches(t, part) for t in torrents)]
+
+
+def check_specs(torrents: list[Torrent], select: list[str], exclude: list[str]) -> None:
+    """``MetainfoError`` for a --select-file/--exclude-file pattern that matches no file of
+    ``torrents`` (a typo would otherwise download everything, or nothing it meant)."""
+    for flag, specs in (("--select-file", select), ("--exclude-file", exclude)):
+        missing = unmatched_specs(torrents, specs)
+        if missing:
+            names = ", ".join(repr(t.name) for t in torrents)
+            raise MetainfoError(f"{missing[0]!r} matches no file of {names} (the paths 'info' lists, "
+                                "or their file names, are matched)", flag)
+
+
 def select_files(torrent: Torrent, select: list[str], exclude: list[str]) -> list[int] | None:
     """Priorities for ``set_file_priorities`` (None: every file). Specs name files by their index
     among the real files (pad files are not counted, as ``info`` lists them) or by a glob on the
-    path inside the torrent."""
+    path as ``info`` prints it, on the path inside the torrent's folder, or on the file's name."""
     if not select and not exclude:
         return None
     real = [i for i, f in enumerate(torrent.files) if not f.pad]
-    paths = ["/".join(torrent.files[i].path[1:] or torrent.files[i].path) for i in real]
 
     def matching(spec: str) -> set[int]:
         chosen: set[int] = set()
-        for part in spec.split(","):
-            part = part.strip()
-            lo, dash, hi = part.partition("-")
-            if lo.isdigit() and (not dash or hi.isdigit()):
-                first, last = int(lo), int(hi) if dash else int(lo)
+        for part in _spec_parts([spec]):
+            span = _index_range(part)
+            if span is not None:
+                first, last = span
                 if last >= len(real) or first > last:
                     raise MetainfoError(f"file index {part} is out of range (the torrent has {len(real)} "
                                         "files, numbered from 0)", "--select-file")
                 chosen.update(range(first, last + 1))
             else:  # a glob may match nothing here (with several torrents, it may be for another)
-                chosen |= {n for n, path in enumerate(paths) if fnmatch.fnmatchcase(path, part)
-                           or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], part)}
+                chosen |= _glob_matches(torrent, part)
         return chosen
 
     wanted = set(range(len(real))) if not select else set().union(*(matching(s) for s in select))
@@ -205,7 +246,6 @@ class Download:
     label: str
     session: Session
     resume_path: Path | None
-    had_resume: bool
     note: str = ""
     done: bool = False
     error: str | None = None
@@ -234,7 +274,7 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
             return
         base = session.downloaded  # resume data carries earlier runs' totals: this run counts from here
         st = session.status()
-        if item.had_resume and st.num_pieces:
+        if session.resumed and st.num_pieces:
             _say(f"resuming {item.label}: {st.pieces} of {st.num_pieces} pieces verified", console)
         await session.wait_completed()
 
@@ -261,7 +301,8 @@ async def _follow(item: Download, args: argparse.Namespace, console: Any | None)
     already = f"; {human_bytes(max(0, size - got))} were already there" if size > got else ""
     _say(f"completed {session.torrent.name}: {human_bytes(got)} received in {elapsed:.1f} s "
          f"({got / max(elapsed, 1e-6) / 1e6:.1f} MB/s){already}, every piece verified", console)
-    if args.json:
+    if args.json:  # the last progress object says 100 %, as the plain output's last line does
+        print(status_json(item.label, session.status()), flush=True)
         print(json.dumps({"event": "completed", "label": item.label, "info_hash": session.info_hash_hex,
                           "received": got, "seconds": round(elapsed, 3)}), flush=True)
     if args.seed_ratio is not None or args.seed_time is not None:
@@ -291,6 +332,14 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
             while True:
                 await anyio.sleep(0.5)
                 st = session.status()
+                if args.stall_timeout and _no_peer_source(session):
+                    # nothing can ever bring a peer (only one that already knows us could come):
+                    # waiting out --stall-timeout would not change that
+                    item.stalled = True
+                    item.done = True
+                    item.error = f"{diagnose(session.stats.swarm_facts())[1]}; nothing to wait for"
+                    tg.cancel_scope.cancel()
+                    return
                 if st.stall_message is None:
                     since = None
                     item.note = ""
@@ -312,11 +361,52 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
         await session.pause()
 
 
+def check_output(output: str, torrents: list[Torrent]) -> None:
+    """``StorageError`` (one line, said once) when ``-o`` cannot hold the download: it names an
+    existing file, cannot be created, or a name in it or in a torrent is too long for its file
+    system. The folder is created here (the first write would create it anyway)."""
+    folder = Path(output)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise StorageError(f"-o {output}: is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"-o {output}: cannot create the folder: {exc.strerror or exc}") from None
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return
+    for torrent in torrents:
+        for f in torrent.files:
+            for part in f.path:
+                if len(part.encode("utf-8", "surrogateescape")) > name_max:
+                    raise StorageError(f"{torrent.name!r}: the name {part[:40]!r}... is longer than the "
+                                       f"{name_max} bytes a name may have in {output}")
+
+
+def _not_said_below(record: logging.LogRecord) -> bool:
+    """A log filter: not the record of a session's failure (the command prints the failure)."""
+    return not getattr(record, "owner_hears", False)
+
+
+def _no_peer_source(session: Session) -> bool:
+    """Whether a download has no way at all to find a peer: no tracker, DHT, local discovery,
+    web seed or peer given, and nobody known or connected."""
+    if session.state.value not in ("downloading", "downloading_metadata"):
+        return False
+    facts = session.stats.swarm_facts()
+    return facts.sources == 0 and facts.known == 0 and facts.connected == 0
+
+
 async def _download(args: argparse.Namespace) -> int:
     sources = [await load_source(text) for text in args.torrents]
     for source in sources:  # a selection that does not fit is an error before anything starts
         if isinstance(source, Torrent):
             select_files(source, args.select_file, args.exclude_file)
+    torrents = [s for s in sources if isinstance(s, Torrent)]
+    if len(torrents) == len(sources):
+        check_specs(torrents, args.select_file, args.exclude_file)
+    check_output(args.output, torrents)
     state_dir = None if args.no_state else (args.state_dir or default_state_dir() / "cli")
     loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None
@@ -328,6 +418,8 @@ async def _download(args: argparse.Namespace) -> int:
                     download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, transport=args.transport,
                     stall_after=min(30.0, args.stall_timeout) if args.stall_timeout else 30.0)
+    for handler in logging.getLogger().handlers:  # a session's failure is said once, below
+        handler.addFilter(_not_said_below)
     console = None
     rich_display: RichDisplay | None = None
     if not args.json and not args.quiet and sys.stderr.isatty():
@@ -336,7 +428,9 @@ async def _download(args: argparse.Namespace) -> int:
         root = logging.getLogger()
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        root.addHandler(rich_display.log_handler())
+        handler = rich_display.log_handler()
+        handler.addFilter(_not_said_below)
+        root.addHandler(handler)
     downloads: list[Download] = []
     interrupted = False
     async with AsyncExitStack() as stack:
@@ -353,7 +447,7 @@ async def _download(args: argparse.Namespace) -> int:
                 source.display_name or source.info_hash.hex()
             session = Session(source, args.output, config=config, shared=shared, peers=args.peer,
                               resume_path=resume_path)
-            item = Download(label[:40], session, resume_path, bool(resume_path and resume_path.exists()))
+            item = Download(label[:40], session, resume_path)
             _prepare(item, args)
             if args.json:
                 _print_pieces(item)
@@ -398,8 +492,12 @@ def _prepare(item: Download, args: argparse.Namespace) -> None:
 
     def apply() -> None:
         torrent = session.torrent
+        if session.magnet is not None and len(args.torrents) == 1:
+            check_specs([torrent], args.select_file, args.exclude_file)
         priorities = select_files(torrent, args.select_file, args.exclude_file)
-        if priorities is not None:
+        if priorities is None and not (session.magnet is not None and session.magnet.select_only):
+            priorities = [0 if f.pad else 4 for f in torrent.files]  # every file, whatever was stored
+        if priorities is not None:  # what the command line says wins over the resume data's
             session.set_file_priorities(priorities)
         if args.sequential:
             session.set_sequential(True)

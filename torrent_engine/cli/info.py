@@ -17,9 +17,10 @@ def register(subparsers: Any) -> None:
         "info",
         help="show what a .torrent file or magnet link holds",
         description="Show the name, info-hashes, files, pieces, trackers and web seeds of a "
-        ".torrent file or a magnet link.",
+        ".torrent file (or the URL of one) or a magnet link.",
     )
-    p.add_argument("source", metavar="FILE.torrent|MAGNET", help="a .torrent file or a magnet: URI")
+    p.add_argument("source", metavar="FILE.torrent|URL|MAGNET",
+                   help="a .torrent file, an http(s) URL of one (as download takes), or a magnet: URI")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(run=run)
 
@@ -129,6 +130,13 @@ def run(args: argparse.Namespace) -> int:
     source: str = args.source
     if source[:7].lower() == "magnet:":
         summary = magnet_summary(parse_magnet(source))
+    elif source[:7].lower() == "http://" or source[:8].lower() == "https://":
+        from ..runtime import run as run_loop  # (fetched as download fetches it)
+        from .download import load_source
+
+        fetched = run_loop(load_source, source)
+        assert isinstance(fetched, Torrent)
+        summary = torrent_summary(fetched)
     else:
         summary = torrent_summary(Torrent.load(source))
     print(json.dumps(summary, indent=2) if args.json else _text(summary))

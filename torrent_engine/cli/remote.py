@@ -7,6 +7,8 @@ import base64
 import http.client
 import json
 import os
+import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +75,7 @@ class Client:
         self.port = parts.port or 80
         self.token = token
         self.timeout = timeout
+        self.last_status = 0  # the HTTP status of the last answer (e.g. 200, not 201: already there)
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -96,6 +99,7 @@ class Client:
                 raise RemoteError(f"cannot reach the daemon at {where}: {exc}") from exc
         finally:
             conn.close()
+        self.last_status = response.status
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:
@@ -172,16 +176,33 @@ def job_line(job: dict[str, Any]) -> str:
     rates = ""
     if job.get("state") in ("downloading", "seeding"):
         rates = (f"  down {human_bytes(job.get('download_rate') or 0)}/s  up "
-                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}"
-                 f"  eta {human_eta(job.get('eta'))}")
-    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {job.get('name') or job['info_hash']}{rates}"
+                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}")
+        if job.get("state") == "downloading":
+            rates += f"  eta {human_eta(job.get('eta'))}"
+    stall = job.get("stall")
+    why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
+    result = job.get("result")
+    error = job.get("error") or (result.get("error") if isinstance(result, dict) else None)
+    if error:
+        why += f"  error: {error}"
+    name = job.get("name") or job["info_hash"]
+    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {name}{rates}{why}"
+
+
+def _stalled_since(stall: dict[str, Any]) -> str:
+    """When a stall began, as local time and age."""
+    since = float(stall.get("since") or 0)
+    age = max(0.0, time.time() - since)
+    when = time.strftime("%H:%M:%S", time.localtime(since))
+    return f"since {when} ({human_eta(age)} ago)"
 
 
 def show_job(job: dict[str, Any]) -> str:
     """One job in detail: its line, info-hash, error and files."""
-    lines = [job_line(job), f"  info-hash {job['info_hash']}"]
-    if job.get("error"):
-        lines.append(f"  error: {job['error']}")
+    lines = [job_line(job), f"  info-hash {job['info_hash']}"]  # (the line has the error)
+    stall = job.get("stall")
+    if isinstance(stall, dict):
+        lines.append(f"  stalled {_stalled_since(stall)}: {stall.get('message')} ({stall.get('reason')})")
     for f in job.get("files") or []:
         mark = "x" if f.get("selected") else " "
         lines.append(f"  [{mark}] {f['index']:>3} {f.get('progress', 0) * 100:5.1f}%  "
@@ -239,6 +260,9 @@ def run(args: argparse.Namespace) -> int:
         if args.sequential:
             body["sequential"] = True
         answer = client.request("POST", "/api/jobs", body)
+        if client.last_status == 200 and isinstance(answer, dict):  # (201: added)
+            print(f"torrent-engine remote: a job of this torrent exists already ({answer.get('id')}); "
+                  "nothing was added", file=sys.stderr)
     elif args.action == "list":
         query = f"?state={urllib.parse.quote(args.state)}" if args.state else ""
         answer = client.request("GET", f"/api/jobs{query}")

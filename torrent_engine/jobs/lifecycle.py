@@ -149,7 +149,7 @@ class JobLifecycle:
                 self._refresh_counters(rec)
                 job = self._snapshot(rec)
                 shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
-                         job.download_rate, job.upload_rate, job.peers, job.seeds)
+                         job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
                 if shown != self._published.get(rec.id):  # an idle job sends nothing
                     self._published[rec.id] = shown
                     self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
@@ -195,7 +195,7 @@ class JobLifecycle:
 
         self._tg.start_soon(find_existing)
 
-    def _sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
+    def _sync(self, rec: JobRecord) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job."""
         session = self._session(rec)
         if session is None or rec.id in self._busy or not self._running:
@@ -215,7 +215,7 @@ class JobLifecycle:
                 self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")
             return
-        if (changed or force_save) and self._tg is not None:
+        if changed and self._tg is not None:
             self._tg.start_soon(self._save, rec)
 
     def _set_state(self, rec: JobRecord, new: JobState) -> bool:
@@ -224,6 +224,10 @@ class JobLifecycle:
             return False
         rec.state = new
         rec.updated_at = self._clock()
+        if new is JobState.SEEDING and rec.completed_at is None:
+            rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
+        elif new is JobState.DOWNLOADING:
+            rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
@@ -255,6 +259,25 @@ class JobLifecycle:
         finally:
             self._busy.discard(rec.id)
 
+    def _download_complete(self, rec: JobRecord) -> bool:
+        """Whether every wanted piece of the job is verified (now, or when its record was saved)."""
+        if rec.completed_at is not None or rec.state is JobState.SEEDING:
+            return True
+        session = self._session(rec)
+        if session is not None:
+            return session.has_metadata and session.status().progress >= 1.0
+        return rec.total_size > 0 and rec.done_size >= rec.total_size
+
+    async def _client_gone(self, rec: JobRecord) -> None:
+        """The job's client lease ended: work that only made sense while the client ran stops.
+        A job whose download completed is kept, files and all (it stops seeding: ``completed``);
+        an unfinished one is cancelled and its files deleted."""
+        if self._download_complete(rec):
+            self._busy.add(rec.id)
+            await self._end(rec, JobState.COMPLETED, None)
+        else:
+            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+
     async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
         async with self._lock(rec.id):
             if rec.state in FINISHED_STATES:
@@ -277,7 +300,9 @@ class JobLifecycle:
                 if session is not None:
                     self._refresh_counters(rec, session)
                 now = self._clock()
-                planned = dataclasses.replace(rec, state=state, error=error, completed_at=now,
+                # (a job whose download completed keeps when that was; the others end now)
+                completed = rec.completed_at if rec.completed_at is not None else now
+                planned = dataclasses.replace(rec, state=state, error=error, completed_at=completed,
                                               delete_pending=delete_files)
                 self._set_result(planned)
                 await self._save(rec, planned)
@@ -298,7 +323,8 @@ class JobLifecycle:
                         ending.set()
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
-                await self._finish(rec, state, error, completed_at=now)
+                    rec.done_size = 0  # (its data is gone: the history does not show it as had)
+                await self._finish(rec, state, error, completed_at=completed)
         finally:
             self._busy.discard(rec.id)
 
@@ -321,7 +347,8 @@ class JobLifecycle:
         self._jobs.unbind(rec)
         rec.error = error
         rec.delete_pending = False
-        rec.completed_at = completed_at if completed_at is not None else self._clock()
+        if completed_at is not None or rec.completed_at is None:
+            rec.completed_at = completed_at if completed_at is not None else self._clock()
         self._set_result(rec)
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
@@ -330,7 +357,7 @@ class JobLifecycle:
         await self._save(rec)
 
     def _set_result(self, rec: JobRecord) -> None:
-        rec.result = job_result(rec, rec.completed_at if rec.completed_at is not None else self._clock())
+        rec.result = job_result(rec, self._clock())  # (it ends now)
 
     # -- restart -----------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -360,14 +387,18 @@ class JobLifecycle:
                                     f"its save path {rec.options.save_path} is outside the download root")
                 continue
             if rec.options.client is not None and rec.options.client not in self._leases:
-                await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+                await self._client_gone(rec)
                 continue
             found = self.manager.get(rec.info_hash)
             try:
                 session = found if found is not None else await self._start_again(rec)
                 session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
-                if rec.state is JobState.PAUSED and session.state is not State.PAUSED:
+                # the record holds what was asked (saved before it was acknowledged), whatever
+                # the torrent's resume data says
+                if rec.options.paused and not session.paused:
                     await session.pause()
+                elif not rec.options.paused and session.paused:
+                    await session.resume()
                 self._apply_options(rec, session)
             except (TorrentEngineError, OSError) as exc:
                 log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)
@@ -390,5 +421,13 @@ class JobLifecycle:
                 raise
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.state is JobState.PAUSED,
-                                      prepare=lambda s: self._apply_options(rec, s))
+                                      paused=rec.options.paused,
+                                      prepare=lambda s: self._prepare_session(rec, s))
+
+    def _prepare_session(self, rec: JobRecord, session: Session) -> None:
+        """A new session for a job that had one before (a restart, a recheck): the job's options,
+        and its totals so far, which the new session counts on from (the job owns its totals; a
+        session counts from what it is given or what its resume data says, whichever is more)."""
+        session.downloaded = max(session.downloaded, rec.downloaded)
+        session.uploaded = max(session.uploaded, rec.uploaded)
+        self._apply_options(rec, session)

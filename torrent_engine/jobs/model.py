@@ -27,6 +27,7 @@ __all__ = [
     "JobProgress",
     "JobRemoved",
     "JobResult",
+    "JobStall",
     "JobState",
     "JobStateChanged",
     "JobTracker",
@@ -124,6 +125,19 @@ class JobTracker:
 
 
 @dataclass(frozen=True, slots=True)
+class JobStall:
+    """Why a running job has made no progress for a while, and since when."""
+
+    reason: str  # a stall reason ("no_peer_sources", "none_reachable", ...)
+    message: str  # the reason in words a user can act on
+    since: float  # wall-clock time the progress stopped
+
+    def to_json(self) -> dict[str, object]:
+        """The stall as the API's JSON."""
+        return {"reason": self.reason, "message": self.message, "since": self.since}
+
+
+@dataclass(frozen=True, slots=True)
 class JobResult:
     """What a finished job leaves in the history."""
 
@@ -189,6 +203,7 @@ class Job:
     trackers: tuple[JobTracker, ...]
     error: str | None
     result: JobResult | None
+    stall: JobStall | None = None  # why it has not progressed for a while (None while it moves)
 
     @property
     def finished(self) -> bool:
@@ -205,6 +220,7 @@ class Job:
             "uploaded": self.uploaded, "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
+            "stall": self.stall.to_json() if self.stall is not None else None,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

@@ -32,7 +32,7 @@ from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
 from .leases import LeaseTable
-from .lifecycle import CLIENT_SESSION_ENDED, JobLifecycle
+from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -189,6 +189,7 @@ class JobService(JobLifecycle):
                 continue
             existing = self._jobs.get(self._jobs.active_id(info_hash))
             if existing is not None:
+                _same_request(existing, save if save_path is not None else None, selected)
                 return self._snapshot(existing), False
             break
         done = anyio.Event()
@@ -200,7 +201,7 @@ class JobService(JobLifecycle):
             del self._adding[info_hash]
             done.set()
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
-            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)  # it ended meanwhile
+            await self._client_gone(rec)  # it ended meanwhile
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
@@ -265,7 +266,8 @@ class JobService(JobLifecycle):
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
-            self._sync(rec, force_save=True)
+            self._sync(rec)
+            await self._save(rec)  # durable before the caller hears it is done
             return self._snapshot(rec)
 
     async def resume(self, job_id: str) -> Job:
@@ -277,7 +279,8 @@ class JobService(JobLifecycle):
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
-            self._sync(rec, force_save=True)
+            self._sync(rec)
+            await self._save(rec)  # durable before the caller hears it is done
             return self._snapshot(rec)
 
     async def recheck(self, job_id: str) -> Job:
@@ -299,13 +302,14 @@ class JobService(JobLifecycle):
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
                     await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
-                                           paused=paused, prepare=lambda s: self._apply_options(rec, s))
+                                           paused=paused, prepare=lambda s: self._prepare_session(rec, s))
                 except (TorrentEngineError, OSError) as exc:
                     await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self._snapshot(rec)
         finally:
             self._busy.discard(rec.id)
-        self._sync(rec, force_save=True)
+        self._sync(rec)
+        await self._save(rec)
         return self._snapshot(rec)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
@@ -315,7 +319,9 @@ class JobService(JobLifecycle):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "update")
-            return self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            await self._save(rec)  # durable before the caller hears it is done
+            return job
 
     def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
@@ -342,7 +348,7 @@ class JobService(JobLifecycle):
         rec.updated_at = self._clock()
         self._apply_options(rec, session)
         self._refresh_counters(rec)
-        self._sync(rec, force_save=True)
+        self._sync(rec)
         return self._snapshot(rec)
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
@@ -377,7 +383,8 @@ class JobService(JobLifecycle):
     # -- leases --------------------------------------------------------------------------
     async def open_lease(self, ttl: float, *, replaces: str | None = None) -> Lease:
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
-        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced."""
+        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
+        unless their download completed (those are kept and end as completed)."""
         self._require_running()
         seconds = check_ttl(ttl)
         if replaces is not None and replaces in self._leases:
@@ -391,13 +398,13 @@ class JobService(JobLifecycle):
         return self._leases.renew(lease_id, self._clock())
 
     async def end_lease(self, lease_id: str) -> None:
-        """End the lease ``lease_id`` and cancel its unfinished jobs (files deleted); ``LeaseNotFound`` if
-        it is not open."""
+        """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
+        download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
         self._leases.end(lease_id)
         await self._save_leases()
         for rec in self._jobs:
             if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
-                await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+                await self._client_gone(rec)
 
     async def _save_leases(self) -> None:
         leases = self._leases.entries()
@@ -427,6 +434,19 @@ class JobService(JobLifecycle):
                     if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self._save(rec)
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
+
+
+def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
+    """``JobConflict`` when an add of a torrent that already has an active job asks for another
+    save path or another file selection than that job has (given, they must not be dropped
+    silently); nothing when it asks for the same or leaves them out."""
+    options = existing.options
+    if save is not None and str(save) != options.save_path:
+        raise JobConflict(f"job {existing.id} of this torrent is already active, saving in "
+                          f"{options.save_path}: cancel it first to save elsewhere", "save_path")
+    if selected is not None and selected != options.files:
+        raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
+                          "selected: change them with PATCH file_priorities", "files")
 
 
 def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes

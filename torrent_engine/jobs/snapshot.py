@@ -14,7 +14,7 @@ from ..events import Event
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
-from .model import Job, JobFile, JobPeer, JobResult, JobState, JobTracker
+from .model import Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     left = max(0, st.total_wanted - st.have_bytes)
     eta: float | None
     if has_meta and left == 0:
-        eta = 0.0
+        eta = None  # nothing left to wait for (seeding): no ETA, not 00:00
     elif st.download_rate >= MIN_ETA_RATE:
         eta = left / st.download_rate
     else:
@@ -51,6 +51,9 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     if has_meta:
         files = file_progress(session.torrent, session.have, rec.file_priorities)
         num_pieces = session.torrent.num_pieces
+    stall = None
+    if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
+        stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport)
@@ -62,7 +65,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
-               error=rec.error or None, result=rec.result)
+               error=rec.error or None, result=rec.result, stall=stall)
 
 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:
@@ -105,7 +108,7 @@ def record_job(rec: JobRecord) -> Job:
                completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
-               eta=0.0 if done else None, files=files, peer_list=(), trackers=(), error=rec.error,
+               eta=None, files=files, peer_list=(), trackers=(), error=rec.error,
                result=rec.result)
 
 
@@ -147,8 +150,12 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
 
 
 def job_result(rec: JobRecord, end: float) -> JobResult:
-    """The result of a job that ended at ``end``: totals, duration and average download rate."""
+    """The result of a job that ended at ``end``: totals, duration (creation to end) and average
+    download rate (over the download: to its completion, or to the end if it never completed;
+    the time spent seeding afterwards does not count)."""
     duration = max(0.0, end - rec.created_at)
-    rate = rec.downloaded / duration if duration > 0 else 0.0
+    download_end = rec.completed_at if rec.completed_at is not None and rec.completed_at <= end else end
+    downloading = max(0.0, download_end - rec.created_at)
+    rate = rec.downloaded / downloading if downloading > 0 else 0.0
     return JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
                      average_rate=rate, error=rec.error)

@@ -4,6 +4,7 @@ matches the files, else a recheck), and saving what a restart needs."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ class Checker:
         self.resume_path = resume_path
         self.files_deleted = False  # delete_files() ran (cancel must not run it twice)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
+        self.resumed = False  # whether start-up found resume data saved for this torrent and save path
+        self.priorities_given = False  # the owner set file priorities: stored ones do not override them
         self.added_time = int(time.time())
         self.completed_time = 0
         self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
@@ -62,11 +65,16 @@ class Checker:
         resume = None
         if self.resume_path is not None:
             resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
-        if resume is not None and len(resume.file_priorities) == len(torrent.files):
-            s.set_file_priorities(resume.file_priorities)
-        if resume is not None:
-            s.uploaded = resume.uploaded
-            s.downloaded = resume.downloaded
+        if resume is not None and not _same_place(resume, s.info_hash, s.save_path):
+            resume = None  # saved for another save path: it says nothing of the files here
+        self.resumed = resume is not None
+        if (resume is not None and not self.priorities_given
+                and len(resume.file_priorities) == len(torrent.files)):
+            checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
+            s._life.wanted_changed()
+        if resume is not None:  # (the same totals, counted on: the larger is the newer)
+            s.uploaded = max(s.uploaded, resume.uploaded)
+            s.downloaded = max(s.downloaded, resume.downloaded)
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
@@ -118,7 +126,7 @@ class Checker:
                           file_priorities=list(s.file_priorities), uploaded=s.uploaded,
                           downloaded=s.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=s.state is State.PAUSED)
+                          paused=s.paused)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
@@ -127,6 +135,29 @@ class Checker:
         if self.resume_path is None or not isinstance(s.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
+
+    async def save_paused(self) -> None:
+        """Make the session's paused-or-not durable now (after ``pause()``/``resume()``): the
+        whole resume data once checked; before that, only the flag of the resume file there is
+        (e.g. the manager's placeholder), its pieces untouched."""
+        s = self._s
+        if self.resume_path is None:
+            return
+        if isinstance(s.phase, Opened) and s._life.ready.is_set():
+            await self.save()
+            return
+        path, paused = self.resume_path, s.paused
+
+        def set_flag() -> None:
+            data = load_resume(path)
+            if data is not None and data.paused != paused:
+                data.paused = paused
+                save_resume(path, data)
+
+        try:
+            await anyio.to_thread.run_sync(set_flag)
+        except StorageError as exc:
+            log.warning("cannot save resume data of %s: %s", s.name, exc)
 
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a
@@ -151,6 +182,12 @@ class Checker:
             self._saved = _content(data)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", s.name, exc)
+
+
+def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
+    """Whether resume data was saved for this torrent in this save path."""
+    return (data.info_hash == info_hash
+            and os.path.abspath(data.save_path) == os.path.abspath(save_path.resolve()))
 
 
 def _content(data: ResumeData) -> tuple[object, ...]:

@@ -213,6 +213,17 @@ class Session:
         return self.checker.rechecked
 
     @property
+    def paused(self) -> bool:
+        """Whether the session is paused, or will be once it has started (added or restored
+        paused: it pauses after its start-up check)."""
+        return self.state is State.PAUSED or self._life.start_paused
+
+    @property
+    def resumed(self) -> bool:
+        """Whether start-up found resume data saved for this torrent in this save path."""
+        return self.checker.resumed
+
+    @property
     def hash_failures(self) -> int:
         """Pieces that failed their hash check."""
         phase = self.phase
@@ -326,12 +337,16 @@ class Session:
         await self._life.until(self._life.ready)
 
     async def pause(self) -> None:
-        """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume."""
+        """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.
+        The resume data says so before this returns (a restart comes back paused)."""
         self._life.pause()
+        await self.checker.save_paused()
 
     async def resume(self) -> None:
-        """Resume a paused session; ``SessionError`` if it is not paused."""
+        """Resume a paused session (or one added paused that has not started yet);
+        ``SessionError`` if it is not paused. The resume data says so before this returns."""
         await self._life.resume()
+        await self.checker.save_paused()
 
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
@@ -372,8 +387,10 @@ class Session:
         phase.parts.picker.set_sequential(sequential)
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
-        """Priority per file (0 = skip, 1..7 = download; higher first)."""
+        """Priority per file (0 = skip, 1..7 = download; higher first). Set before the start-up
+        check, they win over the priorities stored in the resume data."""
         self.parts.set_file_priorities(priorities)
+        self.checker.priorities_given = True
         self._life.wanted_changed()
 
     # -- life: see lifecycle.Life --------------------------------------------------------

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
+# Marks the log record of a session's failure: its owner hears of it too (the error state, a
+# SessionError from wait_completed), so a program that says it itself (the CLI) can leave it out.
+OWNER_HEARS = {"owner_hears": True}
+
 
 class Life:
     """The running of one session: its task group, and the events its waiters wait for."""
@@ -102,7 +106,10 @@ class Life:
     async def resume(self) -> None:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
         s = self._s
+        start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
         if s.state is not State.PAUSED:
+            if start_paused:
+                return  # (it has not started yet: it will start unpaused)
             raise SessionError(f"resume() in state {s.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
@@ -158,7 +165,7 @@ class Life:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
         s = self._s
         s._error = str(exc)
-        log.warning("session %s: %s", s.name, exc)
+        log.warning("session %s: %s", s.name, exc, extra=OWNER_HEARS)
         if s._machine.can(State.ERROR):
             s._machine.to(State.ERROR, error=str(exc))
         self._end()
@@ -195,6 +202,7 @@ class Life:
         if not still():
             return
         parts.pieces.drop_spares()
+        await self._create_empty_files()
         s._machine.to(State.SEEDING)
         self.completed.set()
         s.announcer.completed()
@@ -231,23 +239,28 @@ class Life:
             opened = self._open(phase.parts) if isinstance(phase, Loaded) else None
             task_status.started()
             started = True
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                if self.stop_requested:
-                    tg.cancel_scope.cancel()
-                tg.start_soon(s.stats.run)
-                if opened is None:
-                    assert isinstance(phase, FetchingMetadata)
-                    opened = self._open(await self._fetch_metadata(phase))
-                await self._check(opened)
-                if self.start_paused and s.state is not State.PAUSED:
-                    s._machine.to(State.PAUSED)
-                self.start_paused = False
-                self.ready.set()
-                if s.state is State.SEEDING and not s.config.seed:
-                    self.stop_requested = True  # complete already and not asked to seed: done
-                await self._live(opened.parts, opened.storage)
-                tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
+            try:
+                async with anyio.create_task_group() as tg:
+                    self.tg = tg
+                    if self.stop_requested:
+                        tg.cancel_scope.cancel()
+                    tg.start_soon(s.stats.run)
+                    if opened is None:
+                        assert isinstance(phase, FetchingMetadata)
+                        opened = self._open(await self._fetch_metadata(phase))
+                    await self._check(opened)
+                    if self.start_paused and s.state is not State.PAUSED:
+                        s._machine.to(State.PAUSED)
+                    self.start_paused = False
+                    self.ready.set()
+                    if s.state is State.SEEDING and not s.config.seed:
+                        self.stop_requested = True  # complete already and not asked to seed: done
+                    await self._live(opened.parts, opened.storage)
+                    tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
+            finally:
+                # the group is closed: what outlives it (a write's callback from the storage's
+                # thread, an API call) sees no group rather than starting a task in a closed one
+                self.tg = None
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
@@ -255,7 +268,7 @@ class Life:
                 log.exception("session %s crashed", s.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
                 s._error = f"{typed} (while {s.state.value})"
-                log.warning("session %s failed: %s", s.name, s._error)
+                log.warning("session %s failed: %s", s.name, s._error, extra=OWNER_HEARS)
             if s._machine.can(State.ERROR):
                 s._machine.to(State.ERROR, error=s._error)
             if not started:
@@ -364,6 +377,7 @@ class Life:
         await s.checker.check(checking)
         complete = checking.parts.picker.is_complete()
         if complete:
+            await self._create_empty_files()
             self.completed.set()
         if s.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
@@ -371,6 +385,13 @@ class Life:
             s._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
         elif s.state is not State.DOWNLOADING:
             s._machine.to(self._active_state())
+
+    async def _create_empty_files(self) -> None:
+        """Complete: the zero-length files exist too (no piece writes them; with only such
+        files selected, nothing else would)."""
+        phase = self._s.phase
+        if isinstance(phase, Opened):
+            await phase.storage.create_empty_files()
 
     async def _live(self, parts: TorrentParts, storage: PieceStorage) -> None:
         """Checked: a ``Live`` phase (with its swarm) while not paused, ``Paused`` while paused,

@@ -7,6 +7,7 @@ import functools
 import logging
 import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
+RATE_TICKS = 5  # a rate is the average over the last ticks: it is zero this many ticks after the last byte
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
 # States in which a session with no peer has nothing for its tick to do (no download to watch).
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
@@ -45,8 +47,11 @@ class Stats:
         self.up_rate = 0.0
         self._down_window = 0
         self._up_window = 0
+        self._down_meter = RateMeter()
+        self._up_meter = RateMeter()
         self._stall_detector = StallDetector(session.config.stall_after)
         self.stall: Stall | None = None
+        self.stalled_since: float | None = None  # wall-clock time the download stopped progressing
         self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
         self._wake = anyio.Event()
 
@@ -82,6 +87,10 @@ class Stats:
         finally:
             for sub in subs:
                 sub.cancel()
+            # the session no longer runs: nothing moves (a stopped session's rates are not frozen)
+            self.down_rate = self.up_rate = 0.0
+            self._down_meter = RateMeter()
+            self._up_meter = RateMeter()
 
     async def _run(self) -> None:
         s = self._s
@@ -101,8 +110,8 @@ class Stats:
             now = time.monotonic()
             elapsed = max(now - last, 1e-6)
             last = now
-            self.down_rate = _decayed(0.5 * self.down_rate + 0.5 * self._down_window / elapsed)
-            self.up_rate = _decayed(0.5 * self.up_rate + 0.5 * self._up_window / elapsed)
+            self.down_rate = self._down_meter.tick(self._down_window, elapsed)
+            self.up_rate = self._up_meter.tick(self._up_window, elapsed)
             self._down_window = self._up_window = 0
             peers = list(s._peers.values())
             if isinstance(phase := s.phase, Loaded):
@@ -141,6 +150,7 @@ class Stats:
         private = s.private
         trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
         dht = 1 if s._shared is not None and s._shared.dht is not None and not private else 0
+        lsd = 1 if s._shared is not None and s._shared.lsd is not None and not private else 0
         known = s._pool.known()
         failed = s._pool.failing() - s._peers.keys()
         peers = [p for p in s._peers.values() if not p.closed]
@@ -148,7 +158,7 @@ class Stats:
         layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
         web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
-            sources=trackers + dht + s._given_peers + web.count, known=len(known) - web.banned,
+            sources=trackers + dht + lsd + s._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s._pool.banned_count - web.banned,
@@ -162,16 +172,31 @@ class Stats:
         s = self._s
         if s.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
             self._stall_detector.reset(now)
-            self.stall = None
+            self.stall = self.stalled_since = None
             return
         stall = self._stall_detector.observe(now, s.downloaded, self.swarm_facts())
         previous, self.stall = self.stall, stall
+        if stall is None:
+            self.stalled_since = None
+        elif previous is None:
+            self.stalled_since = time.time() - stall.seconds
         if stall is not None and (previous is None or previous.reason is not stall.reason):
             log.info("%s is not progressing: %s", s.name, stall.message)
             s.events.publish(ev.SessionStalled(info_hash=s.info_hash_hex, reason=stall.reason.value,
                                                message=stall.message))
 
 
-def _decayed(rate: float) -> float:
-    """A smoothed rate, with the tail of its decay (under 1 B/s) cut to zero."""
-    return rate if rate >= 1.0 else 0.0
+class RateMeter:
+    """Bytes per second over the last ``RATE_TICKS`` ticks: smooth while data flows, and exactly
+    zero once nothing came for that long (a finished download shows no rate, not a slow decay)."""
+
+    def __init__(self) -> None:
+        self._ticks: deque[tuple[int, float]] = deque(maxlen=RATE_TICKS)  # (bytes, seconds)
+
+    def tick(self, nbytes: int, elapsed: float) -> float:
+        """Record one tick's bytes and length; the rate over the window."""
+        self._ticks.append((nbytes, elapsed))
+        total = sum(n for n, _ in self._ticks)
+        if total == 0:
+            return 0.0
+        return total / max(sum(t for _, t in self._ticks), 1e-6)

@@ -36,6 +36,7 @@ class SessionStatus:
     # why a download has not progressed for Config.stall_after seconds (None while it moves)
     stall_reason: str | None = None  # a StallReason value
     stall_message: str | None = None
+    stalled_since: float | None = None  # wall-clock time (time.time()) the progress stopped
     web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
 
 
@@ -63,5 +64,6 @@ def session_status(s: Session) -> SessionStatus:
         listen_port=s.listen_port, error=s._error,
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
+        stalled_since=s.stats.stalled_since if stall is not None else None,
         web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0)
 

@@ -111,6 +111,9 @@ class PieceStorage(Protocol):
     async def flush(self) -> None:
         """Make every block written so far durable (before resume data counts it)."""
 
+    async def create_empty_files(self) -> None:
+        """Create the torrent's zero-length files (no piece ever writes them)."""
+
     async def close(self) -> None:
         """Flush and close the files."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.cli import main
+from torrent_engine.cli import create, main
 from torrent_engine.cli.create import piece_length_arg
 from torrent_engine.metainfo import Torrent
 
@@ -127,8 +127,34 @@ def test_create_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert not (tmp_path / "x.torrent").exists()
     (tmp_path / "adir").mkdir()
     assert main(["create", str(tmp_path / "f"), "-o", str(tmp_path / "adir")]) == 1
-    assert "error:" in capsys.readouterr().err
+    assert "adir is a folder: give the name of the .torrent file" in capsys.readouterr().err
     assert not (tmp_path / "adir.part").exists()
+
+
+def test_create_checks_its_output_and_urls_before_hashing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f").write_bytes(b"z" * 100)
+    hashed: list[str] = []
+    real = create.create_torrent
+
+    def counting(*args: object, **kw: object) -> object:
+        hashed.append("yes")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    out = tmp_path / "x.torrent"
+    assert main(["create", str(tmp_path / "f"), "-o", str(out), "--tracker", "notaurl"]) == 1
+    assert "'notaurl' is not a http/https/udp URL" in capsys.readouterr().err and not out.exists()
+    assert main(["create", str(tmp_path / "f"), "-o", str(out), "--web-seed", "ftp://h/x"]) == 1
+    assert "url-list" in capsys.readouterr().err
+    out.write_bytes(b"precious")
+    monkeypatch.setattr(create, "create_torrent", counting)
+    assert main(["create", str(tmp_path / "f"), "-o", str(out)]) == 1
+    assert "exists (use --force to overwrite it)" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious" and hashed == []
+    assert main(["create", str(tmp_path / "f"), "-o", str(tmp_path / "no" / "x.torrent")]) == 1
+    assert "the folder" in capsys.readouterr().err and hashed == []
+    assert main(["create", str(tmp_path / "f"), "-o", str(out), "--force"]) == 0
+    assert Torrent.load(out).payload_size == 100 and hashed == ["yes"]
 
 
 def test_piece_length_arg() -> None:
@@ -152,6 +178,7 @@ def test_create_shows_progress_on_large_input(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "hashing 100.0%" in proc.stderr and "Traceback" not in proc.stderr
+    assert "\r" not in proc.stderr  # (a pipe gets plain lines, not a line redrawn in place)
     assert Torrent.load(out).payload_size == 40 * 1024 * 1024
 
 

@@ -18,6 +18,7 @@ from torrent_engine.jobs import (
     InvalidJobRequest,
     JobConflict,
     JobNotFound,
+    JobProgress,
     JobRemoved,
     JobService,
     JobState,
@@ -363,7 +364,7 @@ async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> N
 
         jobs._store.write = counting  # type: ignore[method-assign]
         await anyio.sleep(1.2)  # each job's first progress event (its state as it is)
-        progress: list[object] = []
+        progress: list[JobProgress] = []
         jobs.events.subscribe("job.progress", progress.append)
         for _ in range(4):
             clock.now += 10  # past the save interval each time
@@ -382,3 +383,43 @@ async def test_a_jobs_rate_limits_reach_its_session(tmp_path: Path) -> None:
         assert (session.download_limit.rate, session.upload_limit.rate) == (300_000, 100_000)
         await jobs.update(job.id, download_limit=0)
         assert session.download_limit.unlimited and session.upload_limit.rate == 100_000
+
+
+async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
+    """A magnet with no peer source at all: the job (and its progress events, and its JSON) say
+    why it is stuck and since when, as the CLI does."""
+    config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                    tracker_enabled=False, stall_after=0.3, stats_interval=0.1)
+    progress: list[object] = []
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        jobs.events.subscribe("job.progress", progress.append)
+        job, _ = await jobs.add(magnet("a"))
+        with anyio.fail_after(20):
+            while jobs.get(job.id).stall is None:
+                await anyio.sleep(0.05)
+        stuck = jobs.get(job.id)
+        assert stuck.state is JobState.FETCHING_METADATA and stuck.error is None
+        assert stuck.stall is not None and stuck.stall.reason == "no_peer_sources"
+        assert "no peer sources" in stuck.stall.message
+        assert stuck.created_at - 5 <= stuck.stall.since <= stuck.created_at + 10
+        shown = stuck.to_json()["stall"]
+        assert isinstance(shown, dict) and shown["reason"] == "no_peer_sources"
+        with anyio.fail_after(10):
+            while not any(e.job.stall is not None for e in progress):
+                await anyio.sleep(0.05)
+
+
+async def test_adding_an_active_torrent_elsewhere_or_with_other_files_is_refused(tmp_path: Path) -> None:
+    torrent = make_torrent([(("a",), payload(1000)), (("b",), payload(2000))], 16384)
+    async with service(tmp_path) as jobs:
+        job, created = await jobs.add(torrent.to_bytes(), save_path="one", paused=True)
+        assert created
+        same, created = await jobs.add(torrent.to_bytes(), save_path="one")
+        assert not created and same.id == job.id
+        assert not (await jobs.add(torrent.to_bytes()))[1]  # (nothing asked: the job as it is)
+        with pytest.raises(JobConflict) as info:
+            await jobs.add(torrent.to_bytes(), save_path="two")
+        assert info.value.field == "save_path" and job.id in str(info.value)
+        with pytest.raises(JobConflict) as info:
+            await jobs.add(torrent.to_bytes(), save_path="one", files=[1])
+        assert info.value.field == "files"

@@ -11,7 +11,8 @@ import pytest
 
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
-from torrent_engine.resume import load_resume
+from torrent_engine.metainfo import Torrent
+from torrent_engine.resume import ResumeData, load_resume, save_resume
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
@@ -114,3 +115,77 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
         async with Session(torrent, tmp_path / "seed", config=cfg, resume_path=resume_path) as again:
             await again.wait_ready()
             assert len(again.have) == torrent.num_pieces
+
+
+def two_files(tmp_path: Path) -> tuple[Path, Torrent]:
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    (payload / "a").write_bytes(os.urandom(40_000))
+    (payload / "b").write_bytes(os.urandom(40_000))
+    return payload, create_torrent(payload, piece_length=16 * 1024, version="v1")
+
+
+def idle_config() -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  tracker_enabled=False)
+
+
+async def test_resume_data_of_another_save_path_is_not_applied(tmp_path: Path) -> None:
+    """Saved for save path A (file b skipped, totals of A's run): a session in save path B starts
+    with every file wanted, its own totals, and says it did not resume."""
+    _, torrent = two_files(tmp_path)
+    resume_path = tmp_path / "state" / "t.resume"
+    save_resume(resume_path, ResumeData(info_hash=torrent.info_hash, save_path=str(tmp_path / "A"),
+                                        have=bytes(1), num_pieces=torrent.num_pieces,
+                                        file_priorities=[4, 0], downloaded=12345, uploaded=678))
+    with anyio.fail_after(20):
+        async with Session(torrent, tmp_path / "B", config=idle_config(), resume_path=resume_path) as s:
+            await s.wait_ready()
+            assert s.file_priorities == [4, 4]
+            assert (s.downloaded, s.uploaded, s.resumed) == (0, 0, False)
+
+
+async def test_priorities_set_before_the_check_win_over_stored_ones(tmp_path: Path) -> None:
+    """An earlier run in the same save path selected file a; this one selects file b."""
+    _, torrent = two_files(tmp_path)
+    resume_path = tmp_path / "state" / "t.resume"
+    dl = tmp_path / "dl"
+    save_resume(resume_path, ResumeData(info_hash=torrent.info_hash, save_path=str(dl.resolve()),
+                                        have=bytes(1), num_pieces=torrent.num_pieces,
+                                        file_priorities=[1, 0]))
+    with anyio.fail_after(20):
+        s = Session(torrent, dl, config=idle_config(), resume_path=resume_path)
+        s.set_file_priorities([0, 1])
+        async with s:
+            await s.wait_ready()
+            assert s.file_priorities == [0, 1] and s.resumed
+            assert s.status().total_wanted == 40_000
+    with anyio.fail_after(20):  # nothing said: the stored selection (now b) applies
+        async with Session(torrent, dl, config=idle_config(), resume_path=resume_path) as s:
+            await s.wait_ready()
+            assert s.file_priorities == [0, 1]
+
+
+async def test_selecting_only_an_empty_file_creates_it(tmp_path: Path) -> None:
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    (payload / "data").write_bytes(os.urandom(40_000))
+    (payload / "empty").write_bytes(b"")
+    torrent = create_torrent(payload, piece_length=16 * 1024, version="v1")
+    names = [f.path[-1] for f in torrent.files]
+    with anyio.fail_after(20):
+        s = Session(torrent, tmp_path / "dl", config=idle_config())
+        s.set_file_priorities([1 if name == "empty" else 0 for name in names])
+        async with s:
+            await s.wait_completed()
+    assert (tmp_path / "dl" / "p" / "empty").is_file()
+    assert not (tmp_path / "dl" / "p" / "data").exists()
+
+
+def test_a_rate_is_zero_once_nothing_came_for_its_window() -> None:
+    from torrent_engine.session.stats import RATE_TICKS, RateMeter
+    meter = RateMeter()
+    assert meter.tick(1_000_000, 1.0) == 1_000_000.0
+    assert meter.tick(0, 1.0) == 500_000.0
+    rates = [meter.tick(0, 1.0) for _ in range(RATE_TICKS)]
+    assert rates[-1] == 0.0 and rates[RATE_TICKS - 2] == 0.0

@@ -4,8 +4,11 @@ rqbit's storage middleware does), and a disk failure is reported as ours, never 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -170,3 +173,46 @@ async def test_the_fast_write_path_follows_what_a_storage_offers_not_its_class(
     w = made[0]
     assert w.fast + w.slow == torrent.num_pieces
     assert (w.fast > 0) == verified_writer  # a wrapper keeps the fast path by offering it
+
+
+class WritesHeldUntilReleased(Storage):
+    """Real storage whose piece writes wait for ``release``, then fail (a disk that errs late)."""
+
+    def __init__(self, torrent: TorrentLayout, save_path: Path) -> None:
+        super().__init__(torrent, save_path)
+        self.release = threading.Event()
+
+    def _write_piece_sync(self, slices: Any, view: memoryview) -> BaseException | None:
+        self.release.wait(10)
+        return OSError(28, "No space left on device")
+
+
+async def test_a_write_that_fails_after_the_session_ended_starts_no_task(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The write of a verified piece fails only once the session is shutting down (its task group
+    closed): its callback must not start a task in that group."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 64 * 1024)])
+    torrent = make_torrent(payload, version="v1")
+    piece = (payload / "a.bin").read_bytes()[:torrent.piece_size(0)]
+    made: list[WritesHeldUntilReleased] = []
+
+    def held(t: TorrentLayout, path: Path) -> WritesHeldUntilReleased:
+        made.append(WritesHeldUntilReleased(t, path))
+        return made[-1]
+
+    with anyio.fail_after(30):
+        s = Session(torrent, tmp_path / "dl", config=loopback_config(), storage=held)
+        async with s:
+            await s.wait_ready()
+            real_stop = s.announcer.stop
+
+            async def stop_then_release() -> None:  # (the first step of the shutdown, after the group)
+                made[-1].release.set()
+                await real_stop()
+
+            s.announcer.stop = stop_then_release  # type: ignore[method-assign]
+            half = len(piece) // 2
+            await s.pieces.store(0, 0, piece[:half], piece_complete=False)
+            await s.pieces.store(0, half, piece[half:], piece_complete=True)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], \
+        [r.getMessage() for r in caplog.records]

@@ -234,6 +234,12 @@ function renderJob(job) {
     if (!err) { err = el("div", {class: "error-line"}); node.querySelector(".progress").after(err); }
     err.textContent = message;
   } else if (err) err.remove();
+  let stall = node.querySelector(".stall-line");
+  if (job.stall && !message) {
+    if (!stall) { stall = el("div", {class: "stall-line"}); node.querySelector(".progress").after(stall); }
+    stall.textContent = `Stalled since ${when(job.stall.since)}: ${job.stall.message}`;
+    stall.title = job.stall.reason;
+  } else if (stall) stall.remove();
   const finished = FINISHED.has(job.state);
   node.querySelector('[data-action="pause"]').hidden = finished || job.state === "paused";
   node.querySelector('[data-action="resume"]').hidden = job.state !== "paused";
@@ -379,6 +385,7 @@ function detailView(job, sub, pending) {
   add("Added", when(job.created_at)); add("Completed", when(job.completed_at));
   add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
   add("Seeds", job.seeds); add("Error", job.error);
+  if (job.stall) add("Stalled since", `${when(job.stall.since)}: ${job.stall.message}`);
   return kv;
 }
 
