@@ -156,3 +156,22 @@ async def test_a_peer_announcing_a_wrong_metadata_size_does_not_stall_the_magnet
                     await leecher.wait_completed()
         tg.cancel_scope.cancel()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_magnets_select_only_downloads_just_those_files(tmp_path: Path) -> None:
+    """BEP 53: ``so=1`` asks for file 1 alone; the other files are neither fetched nor created."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 300_000), ("b.bin", 70_000), ("c.bin", 200_000)])
+    torrent = make_torrent(payload, version="v1")
+    magnet = parse_magnet(torrent.magnet_uri() + "&so=1")
+    assert magnet.select_only == ((1, 1),)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(magnet, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    leech = tmp_path / "leech" / payload.name
+    assert (leech / "b.bin").read_bytes() == (payload / "b.bin").read_bytes()
+    for other in ("a.bin", "c.bin"):  # at most the bytes of pieces shared with b.bin
+        path = leech / other
+        assert not path.exists() or path.read_bytes() != (payload / other).read_bytes()
