@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import TorrentEngineError
 from ..events import Event
@@ -20,6 +20,7 @@ __all__ = [
     "JobAdded",
     "JobConflict",
     "JobError",
+    "JobFeatures",
     "JobFile",
     "JobNotFound",
     "JobOptions",
@@ -89,6 +90,52 @@ class LeaseNotFound(JobError):
 
 
 # -- snapshots ----------------------------------------------------------------------------------
+NO_LIMIT = -1.0  # a share limit that never stops the job (None: the service's default applies)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFeatures:
+    """A job's labels and policies (everything defaults to "none"/"the service's default")."""
+
+    category: str = ""  # "" = no category
+    tags: tuple[str, ...] = ()  # sorted, unique
+    ratio_limit: float | None = None  # None = the service's default; -1 = none
+    seeding_time_limit: float | None = None  # seconds of seeding; None = default; -1 = none
+    force_start: bool = False  # runs whatever the queue says
+    first_last_piece: bool = False  # each wanted file's first and last piece before the others
+    content_layout: str = "original"
+    rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
+
+    def to_json(self) -> dict[str, Any]:
+        """The features as JSON (the record's and the API's)."""
+        return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
+                "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
+                "first_last_piece": self.first_last_piece, "content_layout": self.content_layout,
+                "rename": self.rename}
+
+    @classmethod
+    def from_json(cls, d: Any) -> JobFeatures:
+        """The features of a record (``ValueError`` on malformed data; ``None`` = the defaults)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError("features: not a JSON object")
+        try:
+            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in d.get("tags", ())),
+                       ratio_limit=_opt_float(d.get("ratio_limit")),
+                       seeding_time_limit=_opt_float(d.get("seeding_time_limit")),
+                       force_start=bool(d.get("force_start", False)),
+                       first_last_piece=bool(d.get("first_last_piece", False)),
+                       content_layout=str(d.get("content_layout", "original")),
+                       rename=str(d.get("rename", "")))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"features: {exc}") from exc
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class JobFile:
     """One file of a job and how much of it is done."""
@@ -189,6 +236,11 @@ class Job:
     trackers: tuple[JobTracker, ...]
     error: str | None
     result: JobResult | None
+    features: JobFeatures = JobFeatures()
+    queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
+    seeding_time: float = 0.0  # seconds spent seeding
+    ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
+    download_done_at: float | None = None  # when every wanted piece was first verified
 
     @property
     def finished(self) -> bool:
@@ -205,6 +257,9 @@ class Job:
             "uploaded": self.uploaded, "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
+            "features": self.features.to_json(), "queue_position": self.queue_position,
+            "seeding_time": self.seeding_time, "ratio": self.ratio,
+            "download_done_at": self.download_done_at,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,
