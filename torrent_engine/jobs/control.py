@@ -37,6 +37,7 @@ from .store import JobRecord, JobStore
 log = logging.getLogger(__name__)
 
 QUEUE_MOVES = ("top", "bottom", "up", "down")
+MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 
 
 class JobFeatureControl(JobLifecycle):
@@ -284,7 +285,7 @@ class JobFeatureControl(JobLifecycle):
         now = self._clock()
         last = self._last_feature_tick
         self._last_feature_tick = now
-        step = 0.0 if last is None else min(max(0.0, now - last), 60.0)
+        step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
         entries: list[QueueEntry] = []
         live: list[tuple[JobRecord, Session]] = []
         for rec in self._jobs:
