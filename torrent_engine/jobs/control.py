@@ -351,6 +351,8 @@ class JobFeatureControl(JobLifecycle):
         """Move the job's files to ``location`` (inside the download root) and go on from there;
         the data is verified again at its new place."""
         self._check_running()
+        if not isinstance(location, str) or not location:
+            raise InvalidJobRequest("must be a folder inside the download root", "location")
         target = await anyio.to_thread.run_sync(confine, self.download_root, location)
         async with self._lock(job_id):
             rec = self._unfinished(job_id)
