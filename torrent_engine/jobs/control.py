@@ -18,12 +18,15 @@ from typing import Any
 
 import anyio
 
+from ..errors import TorrentEngineError, TrackerError
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..session import Session
 from ..session_state import State
 from ..shared import TokenBucket
+from ..tracker.http import http_get
 from .categories import Catalogue, Category
 from .features import check_category, check_tags, features_from
 from .lifecycle import JobLifecycle
@@ -33,10 +36,13 @@ from .paths import confine, missing_dirs
 from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
 from .settings import ServiceSettings, ShareLimitAction, load_settings, save_settings, updated
 from .store import JobRecord, JobStore
+from .validate import check_peers
 
 log = logging.getLogger(__name__)
 
 QUEUE_MOVES = ("top", "bottom", "up", "down")
+MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
+FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 
 
@@ -410,3 +416,62 @@ class JobFeatureControl(JobLifecycle):
                 return cat.save_path
         return save_path
 
+
+    # -- what download clients also ask for ------------------------------------------------
+    def metainfo(self, job_id: str) -> Torrent | None:
+        """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self._session(rec)
+        return session.torrent if session is not None and session.has_metadata else None
+
+    def piece_states(self, job_id: str) -> builtins.list[int] | None:
+        """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self._session(rec)
+        if session is None or not session.has_metadata:
+            return None
+        picker = session.picker
+        states = [2 if i in picker.have else 0 for i in range(session.torrent.num_pieces)]
+        for i in picker.downloading():
+            if states[i] == 0:
+                states[i] = 1
+        return states
+
+    async def reannounce(self, job_id: str) -> None:
+        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
+        self._check_running()
+        rec = self._unfinished(job_id)
+        session = self._session(rec)
+        tracker = session.announcer.tracker if session is not None else None
+        if tracker is not None:
+            tracker.reannounce()
+
+    async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
+        """Dial these peers for the job (``(host, port)`` pairs, checked)."""
+        self._check_running()
+        checked = check_peers(list(peers))
+        rec = self._unfinished(job_id)
+        session = self._session(rec)
+        if session is None:
+            raise JobConflict("cannot add peers now: the job is being restarted or ended")
+        session.add_peers(checked)
+
+    async def fetch_metainfo(self, url: str) -> Torrent:
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
+        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
+            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
+        try:
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT)
+        except TrackerError as exc:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
+        if response.status != 200:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
+                                    "source")
+        try:
+            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
+        except TorrentEngineError as exc:
+            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
