@@ -39,6 +39,7 @@ from ..jobs import (
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from .compat import QbittorrentApi
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
@@ -492,8 +493,10 @@ class _SecurityHeaders:
 
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
-               heartbeat: float = DEFAULT_HEARTBEAT) -> Starlette:
-    """The API's Starlette application over ``service``, behind the token and Host checks."""
+               heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None) -> Starlette:
+    """The API's Starlette application over ``service``, behind the token and Host checks
+    (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
+    only user name their logins accept)."""
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
     routes = [
@@ -518,6 +521,9 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
         *FeatureApi(service, read_json, api.max_json).routes(),
+        *QbittorrentApi(service, token=token, username=compat_username,
+                        max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                        max_torrent_size=max_torrent_size).routes(),
     ]
     middleware = [Middleware(_SecurityHeaders),
                   Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FILE = "api_token"
 TOKEN_ENV = "TORRENT_ENGINE_API_TOKEN"
+COMPAT_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: its own login (SID cookie) or the Bearer token
 TICKET_TTL = 30.0  # seconds an SSE ticket may wait before it is used
 MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
 
@@ -164,7 +165,8 @@ class GuardMiddleware:
             log.warning("refused a request for Host %r (not in the allow-list)", host)
             await send_json(send, 403, {"error": f"host {host!r} is not allowed"})
             return
-        if scope["path"].startswith("/api") and not self._authorised(scope, headers):
+        if scope["path"].startswith("/api") and not scope["path"].startswith(COMPAT_PREFIXES) \
+                and not self._authorised(scope, headers):
             await send_json(send, 401, {"error": "missing or wrong API token"},
                             [(b"www-authenticate", b'Bearer realm="torrent-engine"')])
             return
