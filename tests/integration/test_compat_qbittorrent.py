@@ -129,8 +129,8 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "moved").resolve())
     with pytest.raises(qbittorrentapi.exceptions.HTTPError):
         client.torrents_set_location(location="/etc", torrent_hashes=info_hash)
-    client.app_set_preferences({"queueing_enabled": True, "max_active_downloads": 1, "max_ratio_enabled": True,
-                                "max_ratio": 1.5, "max_ratio_act": 1})
+    client.app_set_preferences({"queueing_enabled": True, "max_active_downloads": 1,
+                                "max_ratio_enabled": True, "max_ratio": 1.5, "max_ratio_act": 1})
     prefs = client.app_preferences()
     assert (prefs["queueing_enabled"], prefs["max_ratio"], prefs["max_ratio_act"]) == (True, 1.5, 1)
     with pytest.raises(qbittorrentapi.exceptions.HTTPError):

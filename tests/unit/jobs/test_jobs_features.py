@@ -81,7 +81,8 @@ def test_queue_holds_beyond_the_maxima_in_queue_order_and_force_start_runs() -> 
     settings = ServiceSettings(queueing=True, max_active_downloads=1, max_active_uploads=1,
                                max_active_torrents=5)
     entries = [QueueEntry("c", 3, False, False), QueueEntry("a", 1, False, False),
-               QueueEntry("b", 2, False, True), QueueEntry("s1", 4, True, False), QueueEntry("s2", 5, True, False)]
+               QueueEntry("b", 2, False, True), QueueEntry("s1", 4, True, False),
+               QueueEntry("s2", 5, True, False)]
     assert held_jobs(entries, settings) == {"c", "s2"}
     assert held_jobs(entries, dataclasses.replace(settings, max_active_torrents=1)) == {"c", "s1", "s2"}
     assert held_jobs(entries, dataclasses.replace(settings, max_active_downloads=-1)) == {"s2"}
