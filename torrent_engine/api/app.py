@@ -39,7 +39,7 @@ from ..jobs import (
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
-from .compat import QbittorrentApi
+from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
@@ -524,6 +524,9 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *QbittorrentApi(service, token=token, username=compat_username,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),
+        *TransmissionRpc(service, token=token, username=compat_username,
+                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                         max_torrent_size=max_torrent_size).routes(),
     ]
     middleware = [Middleware(_SecurityHeaders),
                   Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,

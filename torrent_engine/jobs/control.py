@@ -67,6 +67,11 @@ class JobFeatureControl(JobLifecycle):
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
+        numbered = max((r.number for r in self._jobs), default=0)
+        for rec in sorted(self._jobs, key=lambda r: r.created_at):
+            if rec.number <= 0:
+                numbered += 1
+                rec.number = numbered
         self._rerank()
 
     def _apply_global_limits(self) -> None:
@@ -78,6 +83,16 @@ class JobFeatureControl(JobLifecycle):
 
     def _next_position(self) -> int:
         return max((r.queue_position for r in self._jobs), default=0) + 1
+
+    def _next_number(self) -> int:
+        return max((r.number for r in self._jobs), default=0) + 1
+
+    def by_number(self, number: int) -> Job:
+        """The job whose ``number`` this is; ``JobNotFound`` if none."""
+        for rec in self._jobs:
+            if rec.number == number:
+                return self._snapshot(rec)
+        raise JobNotFound(f"no job number {number}", "id")
 
     def _check_running(self) -> None:
         if not self._running or self._tg is None:
@@ -97,7 +112,7 @@ class JobFeatureControl(JobLifecycle):
         return dataclasses.replace(job, name=f.rename or job.name, features=f,
                                    queue_position=self._ranks.get(rec.id, 0), seeding_time=rec.seeding_time,
                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
-                                   download_done_at=rec.download_done_at)
+                                   download_done_at=rec.download_done_at, number=rec.number)
 
     def _rerank(self) -> None:
         """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete."""

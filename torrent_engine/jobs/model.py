@@ -241,6 +241,7 @@ class Job:
     seeding_time: float = 0.0  # seconds spent seeding
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
     download_done_at: float | None = None  # when every wanted piece was first verified
+    number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
 
     @property
     def finished(self) -> bool:
@@ -259,7 +260,7 @@ class Job:
             "result": self.result.to_json() if self.result is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "ratio": self.ratio,
-            "download_done_at": self.download_done_at,
+            "download_done_at": self.download_done_at, "number": self.number,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

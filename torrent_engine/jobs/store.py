@@ -57,6 +57,7 @@ class JobRecord:
     queue_position: int = 0  # order in the queue (smaller first); unique among the records
     seeding_time: float = 0.0  # seconds spent seeding, all sessions together
     download_done_at: float | None = None  # when every wanted piece was first verified
+    number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -78,6 +79,7 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "download_done_at": self.download_done_at,
+            "number": self.number,
         }
 
     @classmethod
@@ -128,7 +130,8 @@ class JobRecord:
                 features=JobFeatures.from_json(d.get("features")),
                 queue_position=int(d.get("queue_position", 0)),
                 seeding_time=float(d.get("seeding_time", 0.0)),
-                download_done_at=None if d.get("download_done_at") is None else float(d["download_done_at"]))
+                download_done_at=None if d.get("download_done_at") is None else float(d["download_done_at"]),
+                number=int(d.get("number", 0)))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

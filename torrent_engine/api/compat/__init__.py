@@ -5,5 +5,6 @@ units and call ``JobService``; every fact lives in the service (see docs/compat.
 from __future__ import annotations
 
 from .qbittorrent import QbittorrentApi
+from .transmission import TransmissionRpc
 
-__all__ = ["QbittorrentApi"]
+__all__ = ["QbittorrentApi", "TransmissionRpc"]
