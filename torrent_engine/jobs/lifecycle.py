@@ -235,6 +235,8 @@ class JobLifecycle:
             return False
         rec.state = new
         rec.updated_at = self._clock()
+        if new is JobState.SEEDING and rec.download_done_at is None:
+            rec.download_done_at = rec.updated_at  # (a download done: qBittorrent's completion_on)
         self._refresh_counters(rec)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
