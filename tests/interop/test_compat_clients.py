@@ -199,6 +199,7 @@ def test_transmission_rpc_against_the_daemon(tmp_path: Path) -> None:
             until(lambda: tr.get_torrent(a.id).status == "seeding", "started")
             tr.change_torrent(b.id, seed_ratio_mode=1, seed_ratio_limit=0)  # reached at once
             until(lambda: tr.get_torrent(b.id).status == "stopped", "stopped at its ratio limit")
+            assert tr.get_torrent(b.id).is_finished and not tr.get_torrent(a.id).is_finished
             d.stop()
             d.start()
             tr = transmission_rpc.Client(host="127.0.0.1", port=d.port, username="radarr", password=TOKEN)

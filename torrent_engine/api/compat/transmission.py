@@ -28,10 +28,11 @@ from starlette.routing import Route
 
 from ... import __version__
 from ...errors import MagnetError, TorrentEngineError
-from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState
+from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
 from ...jobs.features import features_from
 from ...jobs.model import NO_LIMIT
 from ...jobs.paths import confine
+from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 
@@ -72,6 +73,16 @@ def status(job: Job) -> int:
         case JobState.SEEDING:
             return SEED
     return STOPPED
+
+
+def finished(job: Job, settings: ServiceSettings) -> bool:
+    """Transmission's ``isFinished``: complete, stopped, and at its share limit (so an *arr may
+    remove it)."""
+    if status(job) != STOPPED or job.progress < 1.0:
+        return False
+    return share_limit_reached(job.ratio, job.seeding_time,
+                               effective(job.features.ratio_limit, settings.ratio_limit),
+                               effective(job.features.seeding_time_limit, settings.seeding_time_limit))
 
 
 def our_priority(value: int) -> int:
@@ -323,8 +334,9 @@ class TransmissionRpc:
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
             "errorString": lambda: job.error or "", "eta": lambda: eta, "etaIdle": lambda: -1,
-            "isFinished": lambda: False, "isStalled": lambda: job.state is JobState.DOWNLOADING
-            and job.download_rate == 0, "isPrivate": lambda: bool(torrent.private) if torrent else False,
+            "isFinished": lambda: finished(job, settings),
+            "isStalled": lambda: job.state is JobState.DOWNLOADING and job.download_rate == 0,
+            "isPrivate": lambda: bool(torrent.private) if torrent else False,
             "leftUntilDone": lambda: left, "sizeWhenDone": lambda: job.total_size,
             "totalSize": lambda: torrent.total_length if torrent is not None else job.total_size,
             "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
