@@ -96,6 +96,7 @@ class JobService(JobFeatureControl):
             self._stack = stack
             await self._load_features()
             await self._restore()
+            await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
         except BaseException:
             self._running = False
@@ -278,19 +279,21 @@ class JobService(JobFeatureControl):
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
             self._sync(rec, force_save=True)
-            return self._snapshot(rec)
+        await self.enforce()  # (a slot of the queue may have freed)
+        return self.get(job_id)
 
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job; ``JobConflict`` if it is not paused."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "resume")
-            if session.state is State.PAUSED:
+            if session.state is State.PAUSED and rec.id not in self._held:
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
             self._sync(rec, force_save=True)
-            return self._snapshot(rec)
+        await self.enforce()  # (the queue may hold it back)
+        return self.get(job_id)
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data)."""

@@ -174,11 +174,16 @@ async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_start
         await jobs.set_features([one.id], force_start=False)
         await jobs.enforce()
         assert jobs.get(one.id).state is JobState.PAUSED  # a paused job stays paused, not queued
+        assert (await jobs.resume(one.id)).state is JobState.QUEUED  # resumed into the queue
+        assert (jobs.get(one.id).number, jobs.get(two.id).number) == (1, 2)
         with pytest.raises(InvalidJobRequest):
             await jobs.update_settings(max_active_downloads=-2)
     async with service(tmp_path) as again:
         assert again.get_settings().queueing and again.get_settings().max_active_downloads == 1
         assert again.queue_order() == [two.id, one.id]
+        assert (again.get(one.id).number, again.get(two.id).number) == (1, 2)
+        third, _ = await again.add(magnet("c"), paused=True)
+        assert third.number == 3 and again.by_number(3).id == third.id
 
 
 # -- share limits -----------------------------------------------------------------------------
