@@ -90,8 +90,10 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert client.get_torrent(added.id).download_dir == str((root / "moved").resolve())
     with pytest.raises(transmission_rpc.TransmissionError):
         client.move_torrent_data(added.id, "/tmp")
-    with pytest.raises(transmission_rpc.TransmissionError):
-        client.queue_top(added.id)  # queueing is off
+    client.queue_bottom(added.id)  # queueing is off: the order is kept all the same (as Transmission)
+    assert client.get_torrent(added.id).queue_position == 1
+    assert client.get_torrent(magnet.id).queue_position == 0
+    client.queue_top(added.id)
     client.set_session(download_queue_enabled=True, download_queue_size=1, speed_limit_down=500,
                        speed_limit_down_enabled=True)
     s = client.get_session()

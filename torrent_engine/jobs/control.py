@@ -279,13 +279,14 @@ class JobFeatureControl(JobLifecycle):
         recs = [r for r in self._jobs if r.state not in FINISHED_STATES]
         return [r.id for r in sorted(recs, key=lambda r: r.queue_position)]
 
-    async def move_in_queue(self, job_ids: Iterable[str], where: str) -> None:
+    async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
         """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
-        ``JobConflict`` when queueing is off (there is no queue to move in)."""
+        ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
+        once queueing is on, as Transmission's queue positions do)."""
         self._check_running()
         if where not in QUEUE_MOVES:
             raise InvalidJobRequest(f"must be one of {', '.join(QUEUE_MOVES)}", "where")
-        if not self.settings.queueing:
+        if not self.settings.queueing and not while_off:
             raise JobConflict("queueing is off (turn on the setting \"queueing\" first)", "queueing")
         ids = list(dict.fromkeys(job_ids))
         for i in ids:

@@ -571,11 +571,11 @@ class TransmissionRpc:
         if job.id not in order:
             return
         if position <= 0:
-            await self.service.move_in_queue([job.id], "top")
+            await self.service.move_in_queue([job.id], "top", while_off=True)
             return
         steps = order.index(job.id) - min(position, len(order) - 1)
         for _ in range(abs(steps)):
-            await self.service.move_in_queue([job.id], "up" if steps > 0 else "down")
+            await self.service.move_in_queue([job.id], "up" if steps > 0 else "down", while_off=True)
 
     async def set_location(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``torrent-set-location`` ``location`` (inside the download root); the files are moved
@@ -601,7 +601,7 @@ class TransmissionRpc:
 
     def _queue(self, where: str) -> Method:
         async def move(arguments: dict[str, Any]) -> dict[str, Any]:
-            await self.service.move_in_queue([j.id for j in self._jobs(arguments)], where)
+            await self.service.move_in_queue([j.id for j in self._jobs(arguments)], where, while_off=True)
             return {}
         return move
 
