@@ -3,6 +3,10 @@ and by plain HTTP (auth, CSRF, answers a real qBittorrent gives), without a swar
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +165,48 @@ async def test_qbittorrent_api_client_drives_the_daemon(tmp_path: Path) -> None:
         seen = await anyio.to_thread.run_sync(drive, api.url, data, info_hash, api.download_root)
         assert seen == {"version": "v4.6.7", "api": "2.9.3"}
         assert api.service.list()[0].state.value == "cancelled"  # one model underneath
+
+
+@contextmanager
+def serving(files: dict[str, bytes]) -> Iterator[str]:
+    """A loopback HTTP server of ``files`` (path -> body); yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_torrent_urls_are_fetched_by_both_dialects(tmp_path: Path) -> None:
+    one, hash_one = torrent_bytes("by-url")
+    two, hash_two = torrent_bytes("by-url-too")
+    with serving({"/one.torrent": one, "/two.torrent": two}) as base:
+        async with running_api(tmp_path) as api:
+            async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+                urls = f"{base}/one.torrent\n{base}/missing.torrent"
+                r = await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"})
+                assert r.text == "Ok."
+                r = await c.post("/api/v2/torrents/add", data={"urls": f"{base}/missing.torrent"})
+                assert r.text == "Fails."
+                r = await c.post("/transmission/rpc", json={"method": "session-get"})
+                sid = r.headers["x-transmission-session-id"]
+                add = {"filename": f"{base}/two.torrent", "paused": True}
+                r = await c.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
+                                 json={"method": "torrent-add", "arguments": add})
+                assert r.json()["arguments"]["torrent-added"]["hashString"] == hash_two
+            assert {j.info_hash for j in api.service.active()} == {hash_one, hash_two}
