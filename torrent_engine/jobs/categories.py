@@ -1,4 +1,5 @@
-"""The job service's categories (each with its own save path) and its known tags, on disk.
+"""The job service's categories (each with its own save path), its known tags and the highest
+job number handed out, on disk.
 
 Pure bookkeeping plus one JSON file, ``state_dir/categories.json``, written atomically; the
 service checks save paths (confined to the download root) before anything lands here.
@@ -39,6 +40,7 @@ class Catalogue:
         self.path = state_dir / CATALOGUE_FILE if state_dir is not None else None
         self.categories: dict[str, Category] = {}
         self.tags: set[str] = set()
+        self.last_number = 0  # the highest job number handed out (never handed out again)
 
     def load(self) -> None:
         """Read the file (a damaged one is logged and starts empty)."""
@@ -48,6 +50,7 @@ class Catalogue:
             raw = json.loads(self.path.read_bytes())
             cats = {str(n): Category(str(n), str(c["save_path"])) for n, c in raw["categories"].items()}
             tags = {str(t) for t in raw["tags"]}
+            self.last_number = int(raw.get("last_number", 0))
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("%s is unreadable; categories and tags start empty: %s", self.path, exc)
             return
@@ -56,7 +59,7 @@ class Catalogue:
     def encode(self) -> bytes:
         """The file's bytes."""
         return json.dumps({"categories": {n: {"save_path": c.save_path} for n, c in self.categories.items()},
-                           "tags": sorted(self.tags)}).encode()
+                           "tags": sorted(self.tags), "last_number": self.last_number}).encode()
 
     def write(self, data: bytes) -> None:
         """Write the file atomically (in a worker thread)."""

@@ -67,11 +67,12 @@ class JobFeatureControl(JobLifecycle):
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
-        numbered = max((r.number for r in self._jobs), default=0)
+        numbered = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0))
         for rec in sorted(self._jobs, key=lambda r: r.created_at):
             if rec.number <= 0:
                 numbered += 1
                 rec.number = numbered
+        self.catalogue.last_number = numbered
         self._rerank()
 
     def _apply_global_limits(self) -> None:
@@ -85,7 +86,11 @@ class JobFeatureControl(JobLifecycle):
         return max((r.queue_position for r in self._jobs), default=0) + 1
 
     def _next_number(self) -> int:
-        return max((r.number for r in self._jobs), default=0) + 1
+        """A job number never handed out before (not even to a job since pruned from the history);
+        saved with the catalogue when the job's record is."""
+        number = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0)) + 1
+        self.catalogue.last_number = number
+        return number
 
     def by_number(self, number: int) -> Job:
         """The job whose ``number`` this is; ``JobNotFound`` if none."""

@@ -230,6 +230,7 @@ class JobService(JobFeatureControl):
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         queue_position=self._next_position(), number=self._next_number())
+        await self._save_catalogue()  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)

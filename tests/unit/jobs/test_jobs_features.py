@@ -184,6 +184,11 @@ async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_start
         assert (again.get(one.id).number, again.get(two.id).number) == (1, 2)
         third, _ = await again.add(magnet("c"), paused=True)
         assert third.number == 3 and again.by_number(3).id == third.id
+        await again.cancel(third.id)
+        assert await again.clear_history() == 1
+    async with service(tmp_path) as last:
+        fourth, _ = await last.add(magnet("d"), paused=True)
+        assert fourth.number == 4  # the number of a job pruned from the history is not reused
 
 
 # -- share limits -----------------------------------------------------------------------------
