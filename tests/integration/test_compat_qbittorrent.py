@@ -86,6 +86,8 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_add(torrent_files=data) == "Fails."  # already there
     assert client.torrents_add(urls="magnet:?xt=urn:btih:zz") == "Fails."
     assert client.torrents_add(urls=MAGNET.replace("c", "d"), save_path="/etc") == "Fails."
+    multi = torrent_bytes("multi")[0]
+    assert client.torrents_add(torrent_files=multi, content_layout="NoSubfolder") == "Fails."
     tv = client.torrents_info(category="tv")
     assert [t.hash for t in tv] == [info_hash]
     t = tv[0]

@@ -28,7 +28,7 @@ from ..session_state import State
 from ..shared import TokenBucket
 from ..tracker.http import http_get
 from .categories import Catalogue, Category
-from .features import check_category, check_tags, features_from
+from .features import check_category, check_tags, features_from, layout_save_path
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound, JobState
 from .move import move_job_files
@@ -238,6 +238,9 @@ class JobFeatureControl(JobLifecycle):
             if name and name not in self.catalogue.categories:
                 raise JobConflict(f"no category {name!r} (create it first)", "category")
         new = [features_from(changes, rec.features) for rec in recs]
+        if any(n.content_layout != rec.features.content_layout for n, rec in zip(new, recs, strict=True)):
+            raise JobConflict("the content layout is chosen when the job is added (move it with "
+                              "set_location)", "content_layout")
         for rec, features in zip(recs, new, strict=True):
             await self._set_job_features(rec, features)
         await self.enforce()
@@ -424,6 +427,13 @@ class JobFeatureControl(JobLifecycle):
                 self._busy.discard(rec.id)
             self._sync(rec, force_save=True)
             return self._snapshot(rec)
+
+    async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:
+        """The save path of a new job after its content layout (confined to the download root)."""
+        if features is None or features.content_layout == "original":
+            return save
+        target = layout_save_path(save, torrent, features.content_layout)
+        return await anyio.to_thread.run_sync(confine, self.download_root, str(target))
 
     async def prepare_add(self, features: JobFeatures | None, save_path: str | None) -> str | None:
         """Before an add: the category and tags become known, and a job of a category with a

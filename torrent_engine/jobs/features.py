@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ..magnet import Magnet
 from ..metainfo import Torrent
 from .model import NO_LIMIT, InvalidJobRequest, JobFeatures
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
 TOP_PRIORITY = 7  # the picker's highest piece priority
 
-CONTENT_LAYOUTS = ("original",)  # how a multi-file torrent lands on disk (subfolder variants: not supported)
+CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
 MAX_NAME = 255
 
 
@@ -67,11 +69,32 @@ def check_share_limit(value: object, field: str) -> float | None:
 
 
 def check_content_layout(value: object) -> str:
-    """The content layout; only "original" (the torrent's own folder structure) is supported."""
+    """The content layout: "original" (the torrent's own), "subfolder" (a one-file torrent gets a
+    folder of its name) or "no_subfolder" (for one-file torrents only: see ``layout_save_path``)."""
     if not isinstance(value, str) or value.lower() not in CONTENT_LAYOUTS:
-        raise InvalidJobRequest(f"{value!r} is not supported (only \"original\": the torrent's own "
-                                "folder structure)", "content_layout")
+        raise InvalidJobRequest(f"{value!r} is not one of {', '.join(CONTENT_LAYOUTS)}", "content_layout")
     return value.lower()
+
+
+def layout_save_path(save: Path, torrent: Torrent | Magnet, layout: str) -> Path:
+    """Where the job saves so that its files land as ``layout`` asks (the caller confines it).
+
+    "subfolder" puts a one-file torrent in a folder named after it (without its extension); a
+    multi-file torrent has its own top folder already. "no_subfolder" of a multi-file torrent
+    would need the storage to drop the top folder, which it does not do: refused; for a one-file
+    torrent it is the original layout. Either needs the metainfo (refused for a bare magnet)."""
+    if layout == "original":
+        return save
+    if not isinstance(torrent, Torrent):
+        raise InvalidJobRequest(f"{layout!r} needs the metainfo (add the .torrent, not a magnet link)",
+                                "content_layout")
+    multi = any(len(f.path) > 1 for f in torrent.files)
+    if layout == "subfolder":
+        return save if multi else save / (PurePosixPath(torrent.name).stem or torrent.name)
+    if multi:
+        raise InvalidJobRequest("no_subfolder is not supported for a multi-file torrent (its files keep "
+                                "their top folder)", "content_layout")
+    return save
 
 
 def check_rename(value: object) -> str:

@@ -187,6 +187,7 @@ class JobService(JobFeatureControl):
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
         save_path = await self.prepare_add(features, save_path)
         save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
+        save = await self.layout_save(save, torrent, features)
         selected = check_files(files, torrent)
         peer_list = check_peers(peers)
         if client is not None and client not in self._leases:

@@ -280,3 +280,24 @@ async def test_per_job_limits_and_settings_reach_the_engine(tmp_path: Path) -> N
     async with service(tmp_path) as again:
         assert again.manager.shared.download_limit.rate == 5000
         assert again.get(job.id).options.download_limit == 1000
+
+
+async def test_content_layout_subfolder_and_no_subfolder(tmp_path: Path) -> None:
+    single = make_torrent([(("film.mkv",), payload(20000, 7))], 16384, name="film.mkv", single=True)
+    multi = two_files("multi")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(single, paused=True, save_path="x",
+                                features=JobFeatures(content_layout="subfolder"))
+        assert job.options.save_path == str((tmp_path / "dl" / "x" / "film").resolve())
+        assert job.features.content_layout == "subfolder"
+        other, _ = await jobs.add(multi, paused=True, features=JobFeatures(content_layout="subfolder"))
+        assert other.options.save_path == str((tmp_path / "dl").resolve())  # it has its own folder
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(two_files("multi2"), features=JobFeatures(content_layout="no_subfolder"))
+        assert refused.value.field == "content_layout"
+        with pytest.raises(InvalidJobRequest):
+            await jobs.add(magnet("f"), features=JobFeatures(content_layout="subfolder"))
+        with pytest.raises(JobConflict):
+            await jobs.set_features([job.id], content_layout="original")
+        with pytest.raises(InvalidJobRequest):
+            await jobs.add(magnet("g"), features=JobFeatures(content_layout="sideways"))

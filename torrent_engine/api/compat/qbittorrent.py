@@ -734,12 +734,12 @@ class QbittorrentApi:
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
         uploaded ``torrents``; ``Ok.`` when at least one was added, else ``Fails.``."""
-        layout = (form.get("contentLayout") or "Original").lower()
-        if layout != "original":
-            raise QbtError(400, f"contentLayout {form.get('contentLayout')!r} is not supported "
-                                "(only Original)")
-        if form_bool(form.get("root_folder"), True) is False:
-            raise QbtError(400, "root_folder=false is not supported (only the torrent's own layout)")
+        layouts = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
+        layout = layouts.get((form.get("contentLayout") or "Original").lower())
+        if layout is None:
+            raise QbtError(400, f"contentLayout {form.get('contentLayout')!r} is not valid")
+        if form_bool(form.get("root_folder"), True) is False:  # (before WebAPI 2.7)
+            layout = "no_subfolder"
         inactive = form.get("inactiveSeedingTimeLimit")
         if inactive not in (None, "", "-2", "-1"):
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
@@ -751,7 +751,7 @@ class QbittorrentApi:
             "seeding_time_limit": share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
             "force_start": bool(form_bool(form.get("forced"), False)),
             "first_last_piece": bool(form_bool(form.get("firstLastPiecePrio"), False)),
-            "rename": (form.get("rename") or "").strip()})
+            "rename": (form.get("rename") or "").strip(), "content_layout": layout})
         options: dict[str, Any] = {
             "save_path": form.get("savepath") or None, "paused": paused,
             "sequential": bool(form_bool(form.get("sequentialDownload"), False)),
