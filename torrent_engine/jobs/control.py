@@ -30,7 +30,16 @@ from ..tracker.http import http_get
 from .categories import Catalogue, Category
 from .features import check_category, check_tags, features_from, layout_save_path
 from .lifecycle import JobLifecycle
-from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound, JobState
+from .model import (
+    FINISHED_STATES,
+    InvalidJobRequest,
+    Job,
+    JobConflict,
+    JobFeatures,
+    JobNotFound,
+    JobState,
+    JobUpdated,
+)
 from .move import move_job_files
 from .paths import confine, missing_dirs
 from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
@@ -119,6 +128,10 @@ class JobFeatureControl(JobLifecycle):
                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                    download_done_at=rec.download_done_at, number=rec.number)
 
+    def _updated(self, rec: JobRecord) -> None:
+        """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
+        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
+
     def _rerank(self) -> None:
         """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete."""
         waiting = sorted((r for r in self._jobs if r.state not in FINISHED_STATES
@@ -188,6 +201,7 @@ class JobFeatureControl(JobLifecycle):
             if rec.features.category in gone:
                 rec.features = dataclasses.replace(rec.features, category="")
                 await self._save(rec)
+                self._updated(rec)
         await self._save_catalogue()
         return gone
 
@@ -211,6 +225,7 @@ class JobFeatureControl(JobLifecycle):
                 rec.features = dataclasses.replace(rec.features,
                                                    tags=tuple(t for t in rec.features.tags if t not in gone))
                 await self._save(rec)
+                self._updated(rec)
         await self._save_catalogue()
 
     async def _known(self, features: JobFeatures) -> None:
@@ -280,6 +295,7 @@ class JobFeatureControl(JobLifecycle):
                     session.set_file_priorities(rec.file_priorities or session.file_priorities)
                 self._apply_options(rec, session)
             await self._save(rec)
+        self._updated(rec)
 
     # -- the queue -------------------------------------------------------------------------
     def queue_order(self) -> builtins.list[str]:
@@ -307,6 +323,10 @@ class JobFeatureControl(JobLifecycle):
                 rec.queue_position = position
                 await self._save(rec)
         await self.enforce()
+        for job_id in ids:
+            moved = self._jobs.get(job_id)
+            if moved is not None:
+                self._updated(moved)
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
@@ -426,6 +446,7 @@ class JobFeatureControl(JobLifecycle):
             finally:
                 self._busy.discard(rec.id)
             self._sync(rec, force_save=True)
+            self._updated(rec)
             return self._snapshot(rec)
 
     async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:

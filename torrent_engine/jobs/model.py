@@ -31,6 +31,7 @@ __all__ = [
     "JobState",
     "JobStateChanged",
     "JobTracker",
+    "JobUpdated",
     "Lease",
     "LeaseNotFound",
     "SavePathError",
@@ -330,6 +331,14 @@ class JobProgress(Event):
     """Throttled: at most ``PROGRESS_PER_SECOND`` per job and second."""
 
     name: ClassVar[str] = "job.progress"
+    job: Job
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobUpdated(Event):
+    """A job's features, queue position or save path changed (its state did not)."""
+
+    name: ClassVar[str] = "job.updated"
     job: Job
 
 

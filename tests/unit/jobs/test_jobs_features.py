@@ -18,6 +18,7 @@ from torrent_engine.jobs import (
     JobFeatures,
     JobService,
     JobState,
+    JobUpdated,
     SavePathError,
     ShareLimitAction,
 )
@@ -129,7 +130,11 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
         assert other.options.save_path.endswith("mine")
         assert [c.name for c in jobs.categories()] == ["new", "tv", "tv/hd"]  # "new" made by the add
         assert jobs.tags() == ["x", "y"]
+        updates: list[JobUpdated] = []
+        jobs.events.subscribe("job.updated", updates.append)  # type: ignore[arg-type]
         await jobs.add_tags([other.id], ["z", "x"])
+        await anyio.sleep(0.01)  # (dispatch is on the next tick)
+        assert [(u.job.id, u.job.features.tags) for u in updates] == [(other.id, ("x", "z"))]
         await jobs.remove_tags([job.id], ["x"])
         await jobs.set_features([job.id], ratio_limit=2.0, seeding_time_limit=-1)
         with pytest.raises(JobConflict):

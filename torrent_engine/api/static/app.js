@@ -143,7 +143,7 @@ function dispatch(block) {
       for (const j of msg.jobs) jobs.set(j.id, j);
       render();
       break;
-    case "job.added": case "job.state": case "job.progress":
+    case "job.added": case "job.state": case "job.progress": case "job.updated":
       jobs.set(msg.job.id, msg.job);
       renderJob(msg.job);
       if (name !== "job.progress") { render(); refreshDetails(msg.job.id); }
