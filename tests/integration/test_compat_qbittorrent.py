@@ -32,6 +32,7 @@ async def test_login_cookie_bearer_and_cross_site_refusal(tmp_path: Path) -> Non
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url) as c:  # no token header
             assert (await c.get("/api/v2/app/version")).status_code == 403
+            assert (await c.get(f"/api/v2/auth/login?username=a&password={TOKEN}")).status_code == 405
             r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": "wrong"})
             assert r.text == "Fails." and "SID" not in r.cookies
             r = await c.post("/api/v2/auth/login", data={"username": "any", "password": TOKEN},

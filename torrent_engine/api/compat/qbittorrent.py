@@ -347,6 +347,8 @@ class QbittorrentApi:
         try:
             form = await self._form(request)
             if name == "auth/login":
+                if request.method != "POST":  # (never a password in a URL, as qBittorrent)
+                    return _text("Method Not Allowed", 405)
                 return self.login(form)
             if not self._authorised(request):
                 return _text("Forbidden", 403)
