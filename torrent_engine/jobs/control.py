@@ -37,6 +37,7 @@ from .model import (
     JobConflict,
     JobFeatures,
     JobNotFound,
+    JobRemoved,
     JobState,
     JobUpdated,
 )
@@ -527,3 +528,38 @@ class JobFeatureControl(JobLifecycle):
             return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
         except TorrentEngineError as exc:
             raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+
+    # -- what download clients list ----------------------------------------------------------
+    def client_jobs(self) -> builtins.list[Job]:
+        """The jobs a download client lists: every unfinished one, and each failed one whose torrent
+        has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
+        completed jobs are gone for such a client, as removed torrents are."""
+        out: builtins.list[Job] = []
+        failed: dict[str, JobRecord] = {}
+        for rec in self._jobs.newest_first():
+            if rec.state not in FINISHED_STATES:
+                out.append(self._snapshot(rec))
+            elif rec.state is JobState.FAILED and self._jobs.active_id(rec.info_hash) is None:
+                failed.setdefault(rec.info_hash, rec)
+        out.extend(self._snapshot(rec) for rec in failed.values())
+        return out
+
+    async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
+        """Remove a finished job from the history now (and, with ``delete_files``, the files it
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state not in FINISHED_STATES:
+            raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
+        async with self._lock(rec.id):
+            if delete_files:
+                await anyio.to_thread.run_sync(self._delete_files, rec)
+            if rec.id not in self._jobs:
+                return
+            self._jobs.remove(rec.id)
+            self._finished_jobs.pop(rec.id, None)
+            self._writer.forget(rec.id)
+            await anyio.to_thread.run_sync(self._store.delete, rec.id)
+        self._locks.pop(rec.id, None)
+        self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))

@@ -152,3 +152,8 @@ def prioritise_first_last(session: Session, priorities: Sequence[int] | None) ->
     for index in sorted(first_last_pieces(session.torrent, priorities)):
         if picker.piece_priority(index) > 0:
             picker.set_piece_priority(index, TOP_PRIORITY)
+
+
+def check_features(features: JobFeatures | None) -> JobFeatures | None:
+    """``features`` as handed to ``add``, every field checked (``InvalidJobRequest`` naming it)."""
+    return None if features is None else features_from(features.to_json())

@@ -32,6 +32,7 @@ from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
 from .control import JobFeatureControl
+from .features import check_features
 from .leases import LeaseTable
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
@@ -185,6 +186,7 @@ class JobService(JobFeatureControl):
         self._require_running()
         torrent, source_text = await parse_source(source)
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
+        features = check_features(features)
         save_path = await self.prepare_add(features, save_path)
         save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
         save = await self.layout_save(save, torrent, features)

@@ -300,9 +300,33 @@ async def test_content_layout_subfolder_and_no_subfolder(tmp_path: Path) -> None
         with pytest.raises(InvalidJobRequest) as refused:
             await jobs.add(two_files("multi2"), features=JobFeatures(content_layout="no_subfolder"))
         assert refused.value.field == "content_layout"
-        with pytest.raises(InvalidJobRequest):
+        with pytest.raises(InvalidJobRequest) as refused:
             await jobs.add(magnet("f"), features=JobFeatures(content_layout="subfolder"))
+        assert refused.value.field == "content_layout"
         with pytest.raises(JobConflict):
             await jobs.set_features([job.id], content_layout="original")
-        with pytest.raises(InvalidJobRequest):
-            await jobs.add(magnet("g"), features=JobFeatures(content_layout="sideways"))
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(magnet("9"), features=JobFeatures(content_layout="sideways"))
+        assert refused.value.field == "content_layout"
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(magnet("9"), features=JobFeatures(tags=("a,b",)))
+        assert refused.value.field == "tags"
+
+
+async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: Path) -> None:
+    torrent = two_files("broken")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, paused=True)
+        kept, _ = await jobs.add(magnet("b"), paused=True)
+        gone, _ = await jobs.add(magnet("d"), paused=True)
+        await jobs.cancel(gone.id)
+    (tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.FAILED
+        assert {j.id for j in again.client_jobs()} == {job.id, kept.id}  # not the cancelled one
+        with pytest.raises(JobConflict):
+            await again.forget(kept.id)  # unfinished: cancel it
+        await again.forget(job.id, delete_files=True)
+        assert {j.id for j in again.client_jobs()} == {kept.id}
+        assert job.id not in {j.id for j in again.list()}
+    assert not (tmp_path / "state" / "jobs" / f"{job.id}.json").exists()

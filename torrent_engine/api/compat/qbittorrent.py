@@ -393,7 +393,7 @@ class QbittorrentApi:
         return parse_form(request.headers.get("content-type", ""), body, request.url.query)
 
     def _active(self) -> dict[str, Job]:
-        return {job.info_hash: job for job in self.service.active()}
+        return {job.info_hash: job for job in self.service.client_jobs()}
 
     def _selected(self, form: Form, name: str = "hashes") -> list[Job]:
         """The jobs ``hashes`` names (``all``, or hashes joined by ``|``); unknown ones are skipped,
@@ -558,7 +558,7 @@ class QbittorrentApi:
     def _records(self) -> dict[str, dict[str, Any]]:
         settings = self.service.get_settings()
         return {job.info_hash: torrent_record(job, settings, self._torrent(job))
-                for job in self.service.active()}
+                for job in self.service.client_jobs()}
 
     async def info(self, form: Form, request: Request) -> list[dict[str, Any]]:
         """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
@@ -796,7 +796,10 @@ class QbittorrentApi:
         """``torrents/delete`` ``hashes``, ``deleteFiles``."""
         delete = bool(form_bool(form.get("deleteFiles"), False))
         for job in self._selected(form):
-            await self.service.cancel(job.id, delete_files=delete)
+            if job.finished:  # (a failed job, still listed)
+                await self.service.forget(job.id, delete_files=delete)
+            else:
+                await self.service.cancel(job.id, delete_files=delete)
 
     async def pause(self, form: Form, request: Request) -> None:
         """``torrents/pause`` (and ``stop``)."""

@@ -200,7 +200,7 @@ class TransmissionRpc:
 
     def _jobs(self, arguments: dict[str, Any]) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
-        active = self.service.active()
+        active = self.service.client_jobs()
         ids = arguments.get("ids")
         if ids is None:
             return active
@@ -303,8 +303,8 @@ class TransmissionRpc:
     async def session_stats(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``session-stats``."""
         stats = self.service.stats()
-        active = self.service.active()
-        paused = sum(1 for j in active if j.state is JobState.PAUSED)
+        active = self.service.client_jobs()
+        paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.FAILED))
         totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
                   "filesAdded": len(self.service.list()), "sessionCount": 1, "secondsActive": 0}
         return {"activeTorrentCount": len(active) - paused, "pausedTorrentCount": paused,
@@ -504,7 +504,10 @@ class TransmissionRpc:
         """``torrent-remove`` (``delete-local-data``)."""
         delete = bool(arguments.get("delete-local-data", False))
         for job in self._jobs(arguments):
-            await self.service.cancel(job.id, delete_files=delete)
+            if job.finished:  # (a failed job, still listed)
+                await self.service.forget(job.id, delete_files=delete)
+            else:
+                await self.service.cancel(job.id, delete_files=delete)
         return {}
 
     async def torrent_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
