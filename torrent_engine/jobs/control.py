@@ -201,6 +201,7 @@ class JobFeatureControl(JobLifecycle):
         for rec in self._jobs:
             if rec.features.category in gone:
                 rec.features = dataclasses.replace(rec.features, category="")
+                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
                 await self._save(rec)
                 self._updated(rec)
         await self._save_catalogue()
@@ -225,6 +226,7 @@ class JobFeatureControl(JobLifecycle):
             if gone & set(rec.features.tags):
                 rec.features = dataclasses.replace(rec.features,
                                                    tags=tuple(t for t in rec.features.tags if t not in gone))
+                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
                 await self._save(rec)
                 self._updated(rec)
         await self._save_catalogue()

@@ -150,11 +150,13 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
         assert a.features.seeding_time_limit == -1
         assert (b.features.category, b.features.tags) == ("new", ("x", "z"))
         assert a.to_json()["features"]["tags"] == ["y"]  # type: ignore[index]
+        await again.cancel(other.id)
+        assert again.get(other.id).features.tags == ("x", "z")
         await again.remove_categories(["tv"])  # and its subcategory
         await again.delete_tags(["z"])
         assert [c.name for c in again.categories()] == ["new"]
         assert again.get(job.id).features.category == ""
-        assert again.get(other.id).features.tags == ("x",)
+        assert again.get(other.id).features.tags == ("x",)  # finished: its view follows too
 
 
 # -- the queue ---------------------------------------------------------------------------------
