@@ -95,7 +95,8 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert t.state == "pausedDL" and t.tags == "hd, new" and t.category == "tv"
     assert t.save_path == str((root / "shows").resolve()) and t.content_path.endswith("shows/qbt")
     assert (t.ratio_limit, t.seeding_time_limit, t.f_l_piece_prio, t.up_limit) == (2, 90, True, 5000)
-    assert t.size == 70000 and t.amount_left == 70000 and t.added_on > 0 and t.completion_on == -1
+    assert t.size == 70000 and t.amount_left == 70000 and t.added_on > 0 and t.completion_on == 0
+    assert t.priority == 1 and t.dl_limit == 0  # (as qBittorrent: a queue position even with queueing off)
     assert [x.name for x in client.torrents_info(tag="new")] == ["qbt"]
     assert [x.name for x in client.torrents_info(category="films")] == ["from-magnet"]
     assert {x.name for x in client.torrents_info(status_filter="paused")} == {"qbt", "from-magnet"}
@@ -213,3 +214,30 @@ async def test_torrent_urls_are_fetched_by_both_dialects(tmp_path: Path) -> None
                                  json={"method": "torrent-add", "arguments": add})
                 assert r.json()["arguments"]["torrent-added"]["hashString"] == hash_two
             assert {j.info_hash for j in api.service.active()} == {hash_one, hash_two}
+
+
+async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
+    """What qBittorrent (4.5.2, probed by hand) answers where the wiki is silent or wrong."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET), "paused": (None, "true")})
+            assert r.text == "Ok."
+            r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET)})
+            assert r.text == "Fails."  # already there
+            info = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert (info["total_size"], info["content_path"], info["completion_on"], info["dl_limit"],
+                    info["eta"], info["priority"], info["state"]) == (-1, "", 0, 0, 8640000, 1, "pausedDL")
+            r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "1"})
+            assert (r.status_code, r.text) == (409, "Torrent's metadata has not yet downloaded")
+            r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "3"})
+            assert (r.status_code, r.text) == (400, "Priority is not valid")
+            r = await c.post("/api/v2/torrents/createCategory", data={"category": "", "savePath": ""})
+            assert (r.status_code, r.text) == (400, "Category cannot be empty")
+            r = await c.post("/api/v2/torrents/topPrio", data={"hashes": "all"})
+            assert (r.status_code, r.text) == (409, "Torrent queueing must be enabled")
+            assert (await c.post("/api/v2/torrents/delete", data={"hashes": "all"})).status_code == 400
+            assert (await c.get("/api/v2/torrents/nosuch")).text == "Not Found"
+            r = await c.post("/api/v2/torrents/add", files={"torrents": ("g.torrent", b"garbage")})
+            assert r.status_code == 415
+            r = await c.post("/api/v2/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
+            assert r.status_code == 200 and (await c.get("/api/v2/torrents/info")).json() == []

@@ -132,12 +132,12 @@ def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | N
 
 
 def content_path(job: Job) -> str:
-    """The file of a one-file torrent, else its top folder (the save path + the torrent's name)."""
+    """The file of a one-file torrent, else its top folder ("" before a magnet's metadata)."""
     if len(job.files) == 1:
         return f"{job.options.save_path}/{job.files[0].path}"
     if job.files:
         return f"{job.options.save_path}/{job.files[0].path.split('/')[0]}"
-    return f"{job.options.save_path}/{job.name}"
+    return ""
 
 
 def magnet_uri(job: Job, torrent: Torrent | None) -> str:
@@ -164,9 +164,9 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
     return {
         "hash": job.info_hash, "infohash_v1": job.info_hash if len(job.info_hash) == 40 else "",
         "infohash_v2": "", "name": job.name, "magnet_uri": magnet_uri(job, torrent),
-        "size": size, "total_size": torrent.total_length if torrent is not None else size,
+        "size": size, "total_size": torrent.total_length if torrent is not None else -1,
         "progress": job.progress, "dlspeed": int(job.download_rate), "upspeed": int(job.upload_rate),
-        "priority": job.queue_position if settings.queueing else 0, "num_seeds": job.seeds,
+        "priority": job.queue_position, "num_seeds": job.seeds,
         "num_complete": job.seeds, "num_leechs": max(0, job.peers - job.seeds),
         "num_incomplete": max(0, job.peers - job.seeds), "ratio": round(job.ratio, 4), "eta": eta,
         "state": state_name(job), "seq_dl": job.options.sequential,
@@ -174,17 +174,17 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
         "tags": ", ".join(job.features.tags), "super_seeding": False,
         "force_start": job.features.force_start, "save_path": job.options.save_path,
         "download_path": "", "content_path": content_path(job), "added_on": int(job.created_at),
-        "completion_on": int(done_at) if done_at is not None else -1,
+        "completion_on": int(done_at) if done_at is not None else 0,
         "tracker": working[0] if working else "", "trackers_count": len(job.trackers),
-        "dl_limit": job.options.download_limit or -1, "up_limit": job.options.upload_limit or -1,
+        "dl_limit": job.options.download_limit, "up_limit": job.options.upload_limit,
         "downloaded": job.downloaded, "uploaded": job.uploaded, "downloaded_session": job.downloaded,
         "uploaded_session": job.uploaded, "amount_left": max(0, size - job.done_size),
         "completed": job.done_size, "ratio_limit": ratio_limit, "seeding_time_limit": time_limit,
         "inactive_seeding_time_limit": GLOBAL, "max_ratio": max_ratio,
         "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1, "max_inactive_seeding_time": -1,
         "seeding_time": int(job.seeding_time), "time_active": int(max(0.0, job.updated_at - job.created_at)),
-        "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else -1,
-        "auto_tmm": False, "availability": -1 if job.peers == 0 else float(job.seeds),
+        "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
+        "auto_tmm": False, "availability": float(job.seeds),
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
     }
 
@@ -525,7 +525,11 @@ class QbittorrentApi:
                 "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
                 "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
                 "free_space_on_disk": free, "queueing": s.queueing, "use_alt_speed_limits": False,
-                "refresh_interval": 1500}
+                "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
+                if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
+                "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
+                "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
+                "write_cache_overload": "0"}
 
     async def transfer_info(self, form: Form, request: Request) -> dict[str, Any]:
         """``transfer/info``."""
@@ -682,12 +686,12 @@ class QbittorrentApi:
         return self.service.tags()
 
     async def download_limits(self, form: Form, request: Request) -> dict[str, int]:
-        """``torrents/downloadLimit``: per hash, bytes per second (-1: none)."""
-        return {j.info_hash: j.options.download_limit or -1 for j in self._selected(form)}
+        """``torrents/downloadLimit``: per hash, bytes per second (0: none)."""
+        return {j.info_hash: j.options.download_limit for j in self._selected(form)}
 
     async def upload_limits(self, form: Form, request: Request) -> dict[str, int]:
         """``torrents/uploadLimit``."""
-        return {j.info_hash: j.options.upload_limit or -1 for j in self._selected(form)}
+        return {j.info_hash: j.options.upload_limit for j in self._selected(form)}
 
     # -- sync ----------------------------------------------------------------------------------
     async def maindata(self, form: Form, request: Request) -> dict[str, Any]:
@@ -794,6 +798,8 @@ class QbittorrentApi:
     # -- changing ------------------------------------------------------------------------------
     async def delete(self, form: Form, request: Request) -> None:
         """``torrents/delete`` ``hashes``, ``deleteFiles``."""
+        if form.get("deleteFiles") is None:
+            raise QbtError(400, "Bad Request")  # (qBittorrent wants it said)
         delete = bool(form_bool(form.get("deleteFiles"), False))
         for job in self._selected(form):
             if job.finished:  # (a failed job, still listed)
@@ -824,15 +830,16 @@ class QbittorrentApi:
     async def set_category(self, form: Form, request: Request) -> None:
         """``torrents/setCategory`` (409 for a category that does not exist)."""
         category = form.get("category") or ""
-        if category and category not in {c.name for c in self.service.categories()}:
+        jobs = self._selected(form)
+        if jobs and category and category not in {c.name for c in self.service.categories()}:
             raise QbtError(409, "Incorrect category name")
-        await self.service.set_features([j.id for j in self._selected(form)], category=category)
+        await self.service.set_features([j.id for j in jobs], category=category)
 
     async def create_category(self, form: Form, request: Request) -> None:
         """``torrents/createCategory`` ``category``, ``savePath``."""
         name = form.get("category") or ""
         if not name:
-            raise QbtError(400, "Category name cannot be empty")
+            raise QbtError(400, "Category cannot be empty")
         try:
             await self.service.create_category(name, form.get("savePath") or "")
         except JobConflict as exc:
@@ -842,7 +849,7 @@ class QbittorrentApi:
         """``torrents/editCategory``."""
         name = form.get("category") or ""
         if not name:
-            raise QbtError(400, "Category name cannot be empty")
+            raise QbtError(400, "Category cannot be empty")
         try:
             await self.service.edit_category(name, form.get("savePath") or "")
         except JobConflict as exc:
@@ -906,6 +913,8 @@ class QbittorrentApi:
         if prio not in QBT_TO_OURS:
             raise QbtError(400, "Priority is not valid")
         ids = [_int(i, "id", -1) for i in (form.get("id") or "").split("|") if i != ""]
+        if self._torrent(job) is None:
+            raise QbtError(409, "Torrent's metadata has not yet downloaded")
         known = {f.index for f in job.files}
         if not ids or any(i not in known for i in ids):
             raise QbtError(409, "File IDs are not valid")
