@@ -110,6 +110,8 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert client.free_space(str(root)) > 0
     client.remove_torrent(magnet.id, delete_data=True)
     assert [x.id for x in client.get_torrents()] == [added.id]
+    recent = client.get_recently_active_torrents()
+    assert recent[1] == [magnet.id]  # the removed ones, as Transmission says
 
 
 async def test_transmission_rpc_client_drives_the_daemon(tmp_path: Path) -> None:

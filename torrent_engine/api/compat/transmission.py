@@ -343,7 +343,8 @@ class TransmissionRpc:
             "metadataPercentComplete": lambda: 0.0 if job.state is JobState.FETCHING_METADATA else 1.0,
             "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0, "desiredAvailable": lambda: 0,
             "corruptEver": lambda: 0, "rateDownload": lambda: int(job.download_rate),
-            "rateUpload": lambda: int(job.upload_rate), "uploadRatio": lambda: round(job.ratio, 4),
+            "rateUpload": lambda: int(job.upload_rate),
+            "uploadRatio": lambda: -1 if job.downloaded == 0 and job.done_size == 0 else round(job.ratio, 4),
             "uploadedEver": lambda: job.uploaded, "downloadedEver": lambda: job.downloaded,
             "addedDate": lambda: int(job.created_at), "startDate": lambda: int(job.created_at),
             "activityDate": lambda: int(job.updated_at), "editDate": lambda: int(job.updated_at),
@@ -409,8 +410,10 @@ class TransmissionRpc:
             out = {"torrents": [names, *[[row[n] for n in names] for row in rows]]}
         else:
             out = {"torrents": rows}
-        if arguments.get("ids") == "recently-active":
-            out["removed"] = []
+        if arguments.get("ids") == "recently-active":  # (and the ids of those removed lately)
+            now = self._clock()
+            out["removed"] = [j.number for j in self.service.history()
+                              if j.state is not JobState.FAILED and now - (j.completed_at or 0) <= RECENT]
         return out
 
     async def torrent_add(self, arguments: dict[str, Any]) -> dict[str, Any]:
