@@ -33,6 +33,8 @@ async def test_categories_tags_settings_and_job_features_over_http(tmp_path: Pat
         assert r.status_code == 200 and r.json()["features"]["tags"] == ["x", "y"]
         r = await c.patch(f"/api/jobs/{job['id']}", json={"category": "nope"})
         assert r.status_code == 409
+        r = await c.patch(f"/api/jobs/{job['id']}", json={"tags": 5})
+        assert r.status_code == 400 and r.json()["field"] == "tags"
         r = await c.patch(f"/api/jobs/{job['id']}", json={"ratio_limit": "lots"})
         assert r.status_code == 400 and r.json()["field"] == "ratio_limit"
         assert (await c.get("/api/tags")).json() == {"tags": ["hd", "x", "y"]}

@@ -236,6 +236,9 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             r = await c.post("/api/v2/torrents/topPrio", data={"hashes": "all"})
             assert (r.status_code, r.text) == (409, "Torrent queueing must be enabled")
             assert (await c.post("/api/v2/torrents/delete", data={"hashes": "all"})).status_code == 400
+            prefs = '{"max_ratio": "lots", "max_ratio_enabled": true}'
+            r = await c.post("/api/v2/app/setPreferences", data={"json": prefs})
+            assert r.status_code == 400
             assert (await c.get("/api/v2/torrents/nosuch")).text == "Not Found"
             r = await c.post("/api/v2/torrents/add", files={"torrents": ("g.torrent", b"garbage")})
             assert r.status_code == 415

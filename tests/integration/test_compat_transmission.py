@@ -46,6 +46,13 @@ async def test_auth_and_the_session_id_handshake(tmp_path: Path) -> None:
             r = await c.post("/transmission/rpc", json={"method": "blocklist-update"}, auth=("u", TOKEN),
                              headers={"X-Transmission-Session-Id": sid})
             assert r.json()["result"].startswith("method not supported")  # never a fake success
+            for bad in ({"method": "torrent-set", "arguments": {"ids": "all", "labels": 5}},
+                        {"method": "session-set",
+                         "arguments": {"seedRatioLimit": "x", "seedRatioLimited": True}},
+                        {"method": "torrent-get", "arguments": {"fields": "id"}}):
+                r = await c.post("/transmission/rpc", json=bad, auth=("u", TOKEN),
+                                 headers={"X-Transmission-Session-Id": sid})
+                assert r.status_code == 200 and r.json()["result"] != "success", bad
             r = await c.post("/transmission/rpc", json={"method": "no-such"},
                              headers={"X-Transmission-Session-Id": sid, "Authorization": f"Bearer {TOKEN}"})
             assert r.json()["result"].startswith("method name not recognized")

@@ -50,7 +50,7 @@ def check_tag(tag: object, field: str = "tags") -> str:
 
 def check_tags(tags: Iterable[object], field: str = "tags") -> tuple[str, ...]:
     """Tags, sorted and unique."""
-    if isinstance(tags, (str, bytes)):
+    if not isinstance(tags, (list, tuple, set, frozenset)):
         raise InvalidJobRequest("must be a list of tags", field)
     return tuple(sorted({check_tag(t, field) for t in tags}))
 

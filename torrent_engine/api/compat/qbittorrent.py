@@ -370,6 +370,9 @@ class QbittorrentApi:
             return _text(str(exc), 409)
         except (JobError, TorrentEngineError) as exc:
             return _text(str(exc), 400)
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in a client's JSON or form
+            log.warning("qBittorrent API: %s refused: %s", name, exc)
+            return _text(f"Bad Request: {exc}", 400)
         if isinstance(result, Response):
             return result
         if result is None:

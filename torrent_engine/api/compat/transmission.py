@@ -193,6 +193,9 @@ class TransmissionRpc:
             result = {"result": str(exc), "arguments": {}}
         except (JobError, TorrentEngineError) as exc:
             result = {"result": str(exc), "arguments": {}}
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in the arguments
+            log.warning("Transmission RPC: refused: %s", exc)
+            result = {"result": f"invalid argument: {exc}", "arguments": {}}
         if tag is not None:
             result["tag"] = tag
         return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -542,6 +545,8 @@ class TransmissionRpc:
                 raise RpcError("seedRatioMode must be 0, 1 or 2")
         if "labels" in a:
             features["tags"] = a["labels"] or []
+        if features:
+            features_from(features)  # (checked before anything changes)
         for job in jobs:
             update: dict[str, Any] = {}
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
