@@ -218,8 +218,8 @@ def test_transmission_rpc_against_the_daemon(tmp_path: Path) -> None:
 # -- transmission-remote -----------------------------------------------------------------------
 def test_transmission_remote_against_the_daemon(tmp_path: Path) -> None:
     exe = require_program("transmission-remote")
-    with seeder(tmp_path, ("cli-one",)) as (ses, torrents):
-        one = torrents["cli-one"]
+    with seeder(tmp_path, ("cli-one", "cli-two")) as (ses, torrents):
+        one, two = torrents["cli-one"], torrents["cli-two"]
         (tmp_path / "one.torrent").write_bytes(one.to_bytes())
         with running_daemon(tmp_path / "d") as d:
             def remote(*args: str) -> str:
@@ -228,21 +228,34 @@ def test_transmission_remote_against_the_daemon(tmp_path: Path) -> None:
                 assert done.returncode == 0 and "Error" not in done.stdout, done.stdout + done.stderr
                 return done.stdout
 
-            remote("-a", str(tmp_path / "one.torrent"), "-w", str(d.downloads / "cli"))
-            assert "cli-one" in remote("-l")
-            port = next(int(line.split(":")[1]) for line in remote("-si").splitlines()
-                        if line.strip().startswith("Listenport:"))
+            def line(name: str) -> str:
+                return next(x for x in remote("-l").splitlines() if x.endswith(name))
+
+            cli = d.downloads / "cli"
+            remote("-a", str(tmp_path / "one.torrent"), "-w", str(cli))
+            remote("-a", two.magnet_uri() + f"&x.pe=127.0.0.1:{ses.listen_port()}", "-w", str(cli))
+            remote("-t", "1", "-L", "hd,new")
+            remote("-t", "2", "-L", "new")
+            port = next(int(x.split(":")[1]) for x in remote("-si").splitlines()
+                        if x.strip().startswith("Listenport:"))
             seed_to(ses, one, port)
-            until(lambda: "100%" in remote("-l"), "downloaded")
-            assert "Seeding" in remote("-l") or "Idle" in remote("-l")
+            until(lambda: "100%" in line("cli-one") and "100%" in line("cli-two"), "downloaded")
             info = remote("-t", "1", "-i")
             assert f"Hash: {one.info_hash.hex()}" in info and "Percent Done: 100%" in info
+            assert "Labels: hd, new" in info or "Labels: hd,new" in info
             remote("-t", "1", "-S")
-            until(lambda: "Stopped" in remote("-l"), "stopped")
+            until(lambda: "Stopped" in line("cli-one"), "stopped")
             remote("-t", "1", "-s")
-            until(lambda: "Stopped" not in remote("-l"), "started")
-            assert same_files(one, tmp_path / "seed", d.downloads / "cli") == []
+            until(lambda: "Stopped" not in line("cli-one"), "started")
+            remote("-t", "2", "-sr", "0")  # a share limit reached at once
+            until(lambda: "Finished" in line("cli-two"), "finished at its limit")  # (isFinished)
+            assert same_files(one, tmp_path / "seed", cli) == []
+            d.stop()
+            d.start()  # the same torrents and labels after a restart
+            assert "cli-one" in remote("-l") and "cli-two" in remote("-l")
+            assert "new" in remote("-t", "2", "-i").split("Labels:")[1].splitlines()[0]
+            until(lambda: "Seeding" in line("cli-one") or "Idle" in line("cli-one"), "seeding again")
             remote("-t", "1", "--remove-and-delete")
             assert "cli-one" not in remote("-l")
-            assert not (d.downloads / "cli" / "cli-one").exists()
+            assert not (cli / "cli-one").exists() and (cli / "cli-two" / "a.bin").is_file()
             d.stop()
