@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 TOKEN = "compat-test-token-0123456789abcdef"
 LIMIT = 90.0  # seconds for any wait below
+REDIAL = 10.0  # seconds without the download done before the peers are dialled again
 
 
 class Daemon:
@@ -84,10 +85,16 @@ def running_daemon(root: Path) -> Iterator[Daemon]:
         d.kill()
 
 
-def until(check: Callable[[], bool], what: str, limit: float = LIMIT) -> None:
+def until(check: Callable[[], bool], what: str, limit: float = LIMIT,
+          poke: Callable[[], object] | None = None) -> None:
+    """Wait for ``check``; ``poke`` (e.g. dial the seeder again) every ``REDIAL`` seconds meanwhile."""
     deadline = time.monotonic() + limit
+    poked = time.monotonic()
     while not check():
         assert time.monotonic() < deadline, f"not {what} after {limit:g} s"
+        if poke is not None and time.monotonic() - poked > REDIAL:
+            poke()
+            poked = time.monotonic()
         time.sleep(0.1)
 
 
@@ -142,7 +149,8 @@ def test_qbittorrent_api_against_the_daemon(tmp_path: Path) -> None:
             h1, h2 = one.info_hash.hex(), two.info_hash.hex()
             qbt.torrents_add_peers(peers=peer, torrent_hashes=f"{h1}|{h2}")
             until(lambda: all(t.progress == 1.0 for t in qbt.torrents_info(category="tv")) and
-                  len(qbt.torrents_info(category="tv")) == 2, "downloaded")
+                  len(qbt.torrents_info(category="tv")) == 2, "downloaded",
+                  poke=lambda: qbt.torrents_add_peers(peers=peer, torrent_hashes=f"{h1}|{h2}"))
             assert {t.hash for t in qbt.torrents_info(tag="hd")} == {h1}
             assert {t.hash for t in qbt.torrents_info(tag="new")} == {h1, h2}
             assert {t.hash for t in qbt.torrents_info(status_filter="completed")} == {h1, h2}
@@ -190,7 +198,9 @@ def test_transmission_rpc_against_the_daemon(tmp_path: Path) -> None:
             magnet = two.magnet_uri() + f"&x.pe=127.0.0.1:{ses.listen_port()}"
             b = tr.add_torrent(magnet, download_dir=films, labels=["new"])
             seed_to(ses, one, tr.get_session().peer_port)
-            until(lambda: all(t.percent_done == 1.0 for t in tr.get_torrents()), "downloaded")
+            until(lambda: all(t.percent_done == 1.0 for t in tr.get_torrents()), "downloaded",
+                  poke=lambda: (seed_to(ses, one, tr.get_session().peer_port),
+                                seed_to(ses, two, tr.get_session().peer_port)))
             assert {t.status for t in tr.get_torrents()} == {"seeding"}
             assert {t.name for t in tr.get_torrents() if "hd" in t.labels} == {"film-one"}
             tr.stop_torrent(a.id)
@@ -239,7 +249,8 @@ def test_transmission_remote_against_the_daemon(tmp_path: Path) -> None:
             port = next(int(x.split(":")[1]) for x in remote("-si").splitlines()
                         if x.strip().startswith("Listenport:"))
             seed_to(ses, one, port)
-            until(lambda: "100%" in line("cli-one") and "100%" in line("cli-two"), "downloaded")
+            until(lambda: "100%" in line("cli-one") and "100%" in line("cli-two"), "downloaded",
+                  poke=lambda: (seed_to(ses, one, port), seed_to(ses, two, port)))
             info = remote("-t", "1", "-i")
             assert f"Hash: {one.info_hash.hex()}" in info and "Percent Done: 100%" in info
             assert "Labels: hd, new" in info or "Labels: hd,new" in info
