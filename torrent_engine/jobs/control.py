@@ -459,12 +459,10 @@ class JobFeatureControl(JobLifecycle):
         target = layout_save_path(save, torrent, features.content_layout)
         return await anyio.to_thread.run_sync(confine, self.download_root, str(target))
 
-    async def prepare_add(self, features: JobFeatures | None, save_path: str | None) -> str | None:
-        """Before an add: the category and tags become known, and a job of a category with a
-        save path goes there unless it names its own."""
+    def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
+        """The save path of a new job: its own, else its category's (when that has one)."""
         if features is None:
             return save_path
-        await self._known(features)
         if save_path is None and features.category:
             cat = self.catalogue.categories.get(features.category)
             if cat is not None and cat.save_path:

@@ -187,7 +187,7 @@ class JobService(JobFeatureControl):
         torrent, source_text = await parse_source(source)
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
         features = check_features(features)
-        save_path = await self.prepare_add(features, save_path)
+        save_path = self.add_save_path(features, save_path)
         save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
         save = await self.layout_save(save, torrent, features)
         selected = check_files(files, torrent)
@@ -212,6 +212,8 @@ class JobService(JobFeatureControl):
         finally:
             del self._adding[info_hash]
             done.set()
+        if features is not None:
+            await self._known(features)  # (its new category and tags become known)
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)  # it ended meanwhile
         await self.enforce()  # (the queue may hold it back at once)

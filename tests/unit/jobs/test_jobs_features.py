@@ -122,6 +122,9 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
                 await jobs.create_category(bad, "")
         with pytest.raises(SavePathError):
             await jobs.create_category("evil", "../../etc")
+        with pytest.raises(SavePathError):  # a refused add leaves no category or tag behind
+            await jobs.add(magnet("e"), save_path="/etc", features=JobFeatures(category="x", tags=("t",)))
+        assert "x" not in {c.name for c in jobs.categories()} and jobs.tags() == []
         job, _ = await jobs.add(magnet("a"), paused=True,
                                 features=JobFeatures(category="tv", tags=("x", "y")))
         assert job.options.save_path == str((tmp_path / "dl" / "shows").resolve())
