@@ -41,7 +41,7 @@ from ...jobs import (
 )
 from ...jobs.features import features_from
 from ...jobs.model import NO_LIMIT
-from ...magnet import parse_magnet
+from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .forms import Form, FormError, form_bool, parse_form
 
@@ -767,7 +767,7 @@ class QbittorrentApi:
             "features": features, "download_limit": max(0, _int(form.get("dlLimit"), "dlLimit", 0)),
             "upload_limit": max(0, _int(form.get("upLimit"), "upLimit", 0)),
         }
-        sources: list[Torrent | str] = []
+        sources: list[Torrent | Magnet] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
                 raise QbtError(413, "Torrent file is too large")
@@ -781,9 +781,10 @@ class QbittorrentApi:
         added = 0
         for url in urls:
             try:
-                source: Torrent | Any = parse_magnet(url) if url.lower().startswith("magnet:") \
-                    else await self.service.fetch_metainfo(url)
-                sources.append(source)
+                if url.lower().startswith("magnet:"):
+                    sources.append(parse_magnet(url))
+                else:
+                    sources.append(await self.service.fetch_metainfo(url))
             except (MagnetError, InvalidJobRequest) as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
         for src in sources:
