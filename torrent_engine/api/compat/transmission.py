@@ -446,7 +446,7 @@ class TransmissionRpc:
         else:
             raise RpcError("no filename or metainfo specified")
         for key in ("cookies", "bandwidthPriority", "peer-limit"):
-            if key in arguments and key != "peer-limit" and arguments[key] not in ("", 0, None):
+            if arguments.get(key) not in ("", 0, None):
                 raise RpcError(f"{key} is not supported by this daemon")
         files: list[int] | None = None
         wanted = arguments.get("files-wanted")
@@ -526,8 +526,11 @@ class TransmissionRpc:
                 raise RpcError(f"{key} is not supported by this daemon")
         if a.get("bandwidthPriority", 0) != 0:
             raise RpcError("bandwidthPriority is not supported by this daemon (only 0, normal)")
-        if a.get("seedIdleMode", 0) == 1:
-            raise RpcError("seedIdleMode 1 (an idle seeding limit) is not supported by this daemon")
+        if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
+            raise RpcError("an idle seeding limit (seedIdleMode 1, seedIdleLimit) is not supported by "
+                           "this daemon")
+        if "peer-limit" in a:
+            raise RpcError("peer-limit is not supported by this daemon")
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
@@ -567,6 +570,8 @@ class TransmissionRpc:
                 prios[i] = 0
             if prios:
                 update["file_priorities"] = prios
+            if "sequentialDownload" in a:
+                update["sequential"] = bool(a["sequentialDownload"])
             if update:
                 await self.service.update(job.id, **update)
             if features:
