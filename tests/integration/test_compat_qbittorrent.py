@@ -244,3 +244,13 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             assert r.status_code == 415
             r = await c.post("/api/v2/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
             assert r.status_code == 200 and (await c.get("/api/v2/torrents/info")).json() == []
+            fields = {"urls": (None, MAGNET), "useDownloadPath": (None, "true"), "downloadPath": (None, "x")}
+            r = await c.post("/api/v2/torrents/add", files=fields)
+            assert r.status_code == 400  # no separate folder for incomplete files: said so
+            await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": "shows"})
+            fields = {"urls": (None, MAGNET), "category": (None, "tv"), "autoTMM": (None, "true"),
+                      "savepath": (None, "x")}
+            r = await c.post("/api/v2/torrents/add", files=fields)
+            assert r.text == "Ok."
+            info = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert info["save_path"] == str((api.download_root / "shows").resolve())

@@ -752,6 +752,12 @@ class QbittorrentApi:
         inactive = form.get("inactiveSeedingTimeLimit")
         if inactive not in (None, "", "-2", "-1"):
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
+        if form_bool(form.get("useDownloadPath"), False):
+            raise QbtError(400, "useDownloadPath is not supported (no separate folder for incomplete files)")
+        if (form.get("stopCondition") or "None") != "None":
+            raise QbtError(400, "stopCondition is not supported (only None)")
+        if (form.get("shareLimitAction") or "Default") != "Default":
+            raise QbtError(400, "a per-torrent shareLimitAction is not supported (only Default)")
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
         paused = bool(form_bool(form.get("stopped"), None) or form_bool(form.get("paused"), False))
         features = features_from({
@@ -761,8 +767,9 @@ class QbittorrentApi:
             "force_start": bool(form_bool(form.get("forced"), False)),
             "first_last_piece": bool(form_bool(form.get("firstLastPiecePrio"), False)),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout})
-        options: dict[str, Any] = {
-            "save_path": form.get("savepath") or None, "paused": paused,
+        auto = form_bool(form.get("autoTMM"), False) and bool(form.get("category"))
+        options: dict[str, Any] = {  # (automatic management: the category's folder, whatever savepath says)
+            "save_path": None if auto else form.get("savepath") or None, "paused": paused,
             "sequential": bool(form_bool(form.get("sequentialDownload"), False)),
             "features": features, "download_limit": max(0, _int(form.get("dlLimit"), "dlLimit", 0)),
             "upload_limit": max(0, _int(form.get("upLimit"), "upLimit", 0)),
