@@ -114,6 +114,10 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert [x.url for x in client.torrents_trackers(torrent_hash=info_hash)][:3] == [
         "** [DHT] **", "** [PeX] **", "** [LSD] **"]
     assert client.torrents_piece_states(torrent_hash=info_hash) == [0] * 5
+    assert client.torrents_export(torrent_hash=info_hash) == data  # the very .torrent
+    assert client.sync_torrent_peers(torrent_hash=info_hash).peers == {}
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_export(torrent_hash="c" * 40)  # a magnet without its metadata yet
     assert len(client.torrents_piece_hashes(torrent_hash=info_hash)) == 5
     with pytest.raises(qbittorrentapi.NotFound404Error):
         client.torrents_properties(torrent_hash="0" * 40)

@@ -283,7 +283,8 @@ class QbittorrentApi:
             "torrents/pieceStates": self.piece_states, "torrents/pieceHashes": self.piece_hashes,
             "torrents/categories": self.categories, "torrents/tags": self.tags,
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
-            "sync/maindata": self.maindata, "auth/logout": self.logout,
+            "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
+            "torrents/export": self.export, "auth/logout": self.logout,
         }
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
@@ -738,6 +739,29 @@ class QbittorrentApi:
         if state:
             out["server_state"] = state
         return out
+
+    async def torrent_peers(self, form: Form, request: Request) -> dict[str, Any]:
+        """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
+        which qBittorrent's protocol allows)."""
+        job = self._one(form)
+        self._rid += 1
+        peers = {}
+        for p in job.peer_list:
+            host, _, port = p.address.rpartition(":")
+            peers[p.address] = {"ip": host.strip("[]"), "port": int(port) if port.isdigit() else 0,
+                                "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
+                                "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
+                                "connection": "μTP" if p.transport == "utp" else "BT", "flags": "",
+                                "flags_desc": "", "relevance": 0, "files": "", "country_code": "",
+                                "country": ""}
+        return {"rid": self._rid, "full_update": True, "show_flags": False, "peers": peers}
+
+    async def export(self, form: Form, request: Request) -> Response:
+        """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""
+        torrent = self._torrent(self._one(form))
+        if torrent is None:
+            raise QbtError(409, "Torrent's metadata has not yet downloaded")
+        return Response(torrent.to_bytes(), media_type="application/x-bittorrent")
 
     # -- adding --------------------------------------------------------------------------------
     async def add(self, form: Form, request: Request) -> Response:
