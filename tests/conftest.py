@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import importlib
 import os
 import shutil
 import sys
@@ -47,6 +48,15 @@ def require_libtorrent() -> ModuleType:
         _missing("the libtorrent Python module")
         raise
     return libtorrent
+
+
+def require_module(name: str) -> ModuleType:
+    """The Python module ``name`` (e.g. a real client library); skip (or fail in CI) without it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        _missing(f"the Python module {name!r}")
+        raise
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [ -z "${TE_IN_NETNS:-}" ]; then  # installing needs the network; the re-run inside the namespace skips it
 PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromium-driver tmux"
 missing=""
-for prog in aria2c transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromedriver tmux; do
+for prog in aria2c transmission-cli transmission-remote transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromedriver tmux; do
   command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
 done
 if [ -n "$missing" ]; then

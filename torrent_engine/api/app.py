@@ -39,6 +39,8 @@ from ..jobs import (
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from .compat import QbittorrentApi, TransmissionRpc
+from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 
@@ -314,6 +316,12 @@ class Api:
             data = await read_json(request, self.max_json)
             source = parse_source(data.get("source"), self.max_torrent_size)
             options = self._add_options(data)
+            features = add_features(data)  # category, tags, share limits ...
+            if features is not None:
+                options["features"] = features
+            for name in ("download_limit", "upload_limit"):
+                if data.get(name) is not None:
+                    options[name] = _int_or_none(data[name], name)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
         job, created = await self.service.add(source, **options)
@@ -365,7 +373,7 @@ class Api:
     async def update(self, request: Request) -> Response:
         """``PATCH /api/jobs/{id}``: change file priorities, sequential order or rate limits."""
         data = await read_json(request, self.max_json)
-        known = {"file_priorities", "sequential", "download_limit", "upload_limit"}
+        known = {"file_priorities", "sequential", "download_limit", "upload_limit", *FEATURE_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
@@ -385,6 +393,11 @@ class Api:
                                         "(index: 0..7)", "file_priorities")
                 priorities[int(key)] = value
         sequential = None if data.get("sequential") is None else _bool(data["sequential"], "sequential")
+        changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
+        if changes:  # category, tags, share limits ...
+            await self.service.set_features([request.path_params["job_id"]], **changes)
+            if not set(data) - FEATURE_FIELDS:
+                return JSONResponse(self.service.get(request.path_params["job_id"]).to_json(detail=True))
         job = await self.service.update(
             request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
             download_limit=_int_or_none(data.get("download_limit"), "download_limit"),
@@ -500,8 +513,10 @@ class _SecurityHeaders:
 
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
-               heartbeat: float = DEFAULT_HEARTBEAT) -> Starlette:
-    """The API's Starlette application over ``service``, behind the token and Host checks."""
+               heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None) -> Starlette:
+    """The API's Starlette application over ``service``, behind the token and Host checks
+    (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
+    only user name their logins accept)."""
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
     routes = [
@@ -525,6 +540,13 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/clients", api.open_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
+        *FeatureApi(service, read_json, api.max_json).routes(),
+        *QbittorrentApi(service, token=token, username=compat_username,
+                        max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                        max_torrent_size=max_torrent_size).routes(),
+        *TransmissionRpc(service, token=token, username=compat_username,
+                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                         max_torrent_size=max_torrent_size).routes(),
     ]
     middleware = [Middleware(_SecurityHeaders),
                   Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FILE = "api_token"
 TOKEN_ENV = "TORRENT_ENGINE_API_TOKEN"
+COMPAT_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: its own login (SID cookie) or the Bearer token
 TICKET_TTL = 30.0  # seconds an SSE ticket may wait before it is used
 MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
 
@@ -193,7 +194,8 @@ class GuardMiddleware:
             log.warning("refused a request for Host %r (%s)", raw_host[:200], why)
             await send_json(send, 403, {"error": f"Host header {raw_host[:200]!r} is {why}"})
             return
-        if scope["path"].startswith("/api") and not self._authorised(scope, headers):
+        if scope["path"].startswith("/api") and not scope["path"].startswith(COMPAT_PREFIXES) \
+                and not self._authorised(scope, headers):
             await send_json(send, 401, {"error": "missing or wrong API token"},
                             [(b"www-authenticate", b'Bearer realm="torrent-engine"')])
             return

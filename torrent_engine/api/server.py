@@ -50,6 +50,7 @@ class ApiServer:
     queue_size: int = DEFAULT_QUEUE
     max_torrent_size: int = MAX_TORRENT_SIZE
     shutdown_timeout: float = 3.0
+    compat_username: str | None = None  # the user name qBittorrent/Transmission logins need (None: any)
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -92,7 +93,7 @@ class ApiServer:
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
-                         heartbeat=self.heartbeat)
+                         heartbeat=self.heartbeat, compat_username=self.compat_username)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,

@@ -75,6 +75,9 @@ def register(subparsers: Any) -> None:
                    help=f"port of the HTTP API (default: {DEFAULT_API_PORT}; 0 = any free port)")
     p.add_argument("--api-token", default=None,
                    help=f"the API token (default: ${TOKEN_ENV}, else a random one kept in the state dir)")
+    p.add_argument("--compat-username", default=None, metavar="NAME",
+                   help="the user name for qBittorrent-API and Transmission-RPC logins (their password "
+                        "is the API token; default: any user name)")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="also answer requests for this Host name (repeatable; e.g. behind a proxy)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -123,7 +126,7 @@ async def _daemon(args: argparse.Namespace) -> int:
                           history_ttl=args.history_ttl) as service:
         api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                         allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
-                        heartbeat=args.sse_heartbeat)
+                        heartbeat=args.sse_heartbeat, compat_username=args.compat_username)
         async with anyio.create_task_group() as tg:
             try:
                 await tg.start(api.serve)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .categories import Category
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
@@ -14,6 +15,7 @@ from .model import (
     JobAdded,
     JobConflict,
     JobError,
+    JobFeatures,
     JobFile,
     JobNotFound,
     JobOptions,
@@ -25,6 +27,7 @@ from .model import (
     JobState,
     JobStateChanged,
     JobTracker,
+    JobUpdated,
     Lease,
     LeaseNotFound,
     SavePathError,
@@ -32,15 +35,18 @@ from .model import (
     ServiceStatsEvent,
 )
 from .service import JobService
+from .settings import ServiceSettings, ShareLimitAction
 
 __all__ = [
     "CLIENT_SESSION_ENDED",
+    "Category",
     "FINISHED_STATES",
     "InvalidJobRequest",
     "Job",
     "JobAdded",
     "JobConflict",
     "JobError",
+    "JobFeatures",
     "JobFile",
     "JobNotFound",
     "JobOptions",
@@ -53,9 +59,12 @@ __all__ = [
     "JobState",
     "JobStateChanged",
     "JobTracker",
+    "JobUpdated",
     "Lease",
     "LeaseNotFound",
     "SavePathError",
+    "ServiceSettings",
     "ServiceStats",
     "ServiceStatsEvent",
+    "ShareLimitAction",
 ]

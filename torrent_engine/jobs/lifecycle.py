@@ -26,6 +26,7 @@ from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..session import Session
 from ..session_state import State
+from .features import prioritise_first_last
 from .leases import LeaseTable
 from .model import (
     FINISHED_STATES,
@@ -82,6 +83,7 @@ class JobLifecycle:
         self._last_progress: dict[str, float] = {}
         self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
+        self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -95,13 +97,17 @@ class JobLifecycle:
     def _snapshot(self, rec: JobRecord) -> Job:
         session = self._session(rec)
         if session is not None:
-            return live_job(rec, session, self._trackers.get(rec.id, {}))
+            return self._decorate(rec, live_job(rec, session, self._trackers.get(rec.id, {})))
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
             job = self._finished_jobs.get(rec.id)
             if job is None or job.state is not rec.state or job.result is not rec.result:
-                job = self._finished_jobs[rec.id] = record_job(rec)
+                job = self._finished_jobs[rec.id] = self._decorate(rec, record_job(rec))
             return job
-        return record_job(rec)
+        return self._decorate(rec, record_job(rec))
+
+    def _decorate(self, rec: JobRecord, job: Job) -> Job:
+        """The snapshot with what the service adds on top (features, queue position: control.py)."""
+        return job
 
     def _lock(self, job_id: str) -> anyio.Lock:
         lock = self._locks.get(job_id)
@@ -120,6 +126,8 @@ class JobLifecycle:
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
         session.set_sequential(rec.options.sequential)
+        if rec.features.first_last_piece:
+            prioritise_first_last(session, rec.file_priorities)
 
     async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
         """The layout, and which of the torrent's files were on disk before the job (never deleted)."""
@@ -195,15 +203,19 @@ class JobLifecycle:
 
         self._tg.start_soon(find_existing)
 
-    def _sync(self, rec: JobRecord) -> None:
-        """Derive the job's state from its session; an end (completed, failed) finishes the job."""
+    def _sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
+        """Derive the job's state from its session; an end (completed, failed) finishes the job.
+        ``force_save``: write the record even when the state did not change."""
         session = self._session(rec)
         if session is None or rec.id in self._busy or not self._running:
             return
         state = session.state
         changed = False
         if state in SESSION_TO_JOB:
-            changed = self._set_state(rec, SESSION_TO_JOB[state])
+            new = SESSION_TO_JOB[state]
+            if new is JobState.PAUSED and rec.id in self._held and not rec.options.paused:
+                new = JobState.QUEUED  # paused by the queue, not by the user
+            changed = self._set_state(rec, new)
         elif self._tg is not None and rec.id not in self._busy:
             if state is State.ERROR:
                 error = session.status().error or "the session failed"
@@ -215,7 +227,7 @@ class JobLifecycle:
                 self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")
             return
-        if changed and self._tg is not None:
+        if (changed or force_save) and self._tg is not None:
             self._tg.start_soon(self._save, rec)
 
     def _set_state(self, rec: JobRecord, new: JobState) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import TorrentEngineError
 from ..events import Event
@@ -20,6 +20,7 @@ __all__ = [
     "JobAdded",
     "JobConflict",
     "JobError",
+    "JobFeatures",
     "JobFile",
     "JobNotFound",
     "JobOptions",
@@ -31,6 +32,7 @@ __all__ = [
     "JobState",
     "JobStateChanged",
     "JobTracker",
+    "JobUpdated",
     "Lease",
     "LeaseNotFound",
     "SavePathError",
@@ -90,6 +92,52 @@ class LeaseNotFound(JobError):
 
 
 # -- snapshots ----------------------------------------------------------------------------------
+NO_LIMIT = -1.0  # a share limit that never stops the job (None: the service's default applies)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFeatures:
+    """A job's labels and policies (everything defaults to "none"/"the service's default")."""
+
+    category: str = ""  # "" = no category
+    tags: tuple[str, ...] = ()  # sorted, unique
+    ratio_limit: float | None = None  # None = the service's default; -1 = none
+    seeding_time_limit: float | None = None  # seconds of seeding; None = default; -1 = none
+    force_start: bool = False  # runs whatever the queue says
+    first_last_piece: bool = False  # each wanted file's first and last piece before the others
+    content_layout: str = "original"
+    rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
+
+    def to_json(self) -> dict[str, Any]:
+        """The features as JSON (the record's and the API's)."""
+        return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
+                "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
+                "first_last_piece": self.first_last_piece, "content_layout": self.content_layout,
+                "rename": self.rename}
+
+    @classmethod
+    def from_json(cls, d: Any) -> JobFeatures:
+        """The features of a record (``ValueError`` on malformed data; ``None`` = the defaults)."""
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError("features: not a JSON object")
+        try:
+            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in d.get("tags", ())),
+                       ratio_limit=_opt_float(d.get("ratio_limit")),
+                       seeding_time_limit=_opt_float(d.get("seeding_time_limit")),
+                       force_start=bool(d.get("force_start", False)),
+                       first_last_piece=bool(d.get("first_last_piece", False)),
+                       content_layout=str(d.get("content_layout", "original")),
+                       rename=str(d.get("rename", "")))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"features: {exc}") from exc
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class JobFile:
     """One file of a job and how much of it is done."""
@@ -204,6 +252,11 @@ class Job:
     error: str | None
     result: JobResult | None
     stall: JobStall | None = None  # why it has not progressed for a while (None while it moves)
+    features: JobFeatures = JobFeatures()
+    queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
+    seeding_time: float = 0.0  # seconds spent seeding
+    ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
+    number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
 
     @property
     def finished(self) -> bool:
@@ -221,6 +274,9 @@ class Job:
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
             "stall": self.stall.to_json() if self.stall is not None else None,
+            "features": self.features.to_json(), "queue_position": self.queue_position,
+            "seeding_time": self.seeding_time, "ratio": self.ratio,
+            "number": self.number,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,
@@ -290,6 +346,14 @@ class JobProgress(Event):
     """Throttled: at most ``PROGRESS_PER_SECOND`` per job and second."""
 
     name: ClassVar[str] = "job.progress"
+    job: Job
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobUpdated(Event):
+    """A job's features, queue position or save path changed (its state did not)."""
+
+    name: ClassVar[str] = "job.updated"
     job: Job
 
 

@@ -31,14 +31,16 @@ from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
+from .control import JobFeatureControl
+from .features import check_features
 from .leases import LeaseTable
-from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     InvalidJobRequest,
     Job,
     JobAdded,
     JobConflict,
+    JobFeatures,
     JobNotFound,
     JobOptions,
     JobRemoved,
@@ -58,7 +60,7 @@ log = logging.getLogger(__name__)
 SAVE_INTERVAL = 5.0  # seconds between saves of an active job's counters
 
 
-class JobService(JobLifecycle):
+class JobService(JobFeatureControl):
     """``async with JobService(config, download_root=...) as jobs: job, created = await jobs.add(magnet)``
 
     Owns its ``TorrentManager`` (``config.state_dir`` is replaced by ``state_dir`` when given).
@@ -92,7 +94,9 @@ class JobService(JobLifecycle):
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
+            await self._load_features()
             await self._restore()
+            await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
         except BaseException:
             self._running = False
@@ -171,12 +175,20 @@ class JobService(JobLifecycle):
     # -- add -----------------------------------------------------------------------------
     async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,
                   files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
-                  peers: Sequence[tuple[str, int]] = (), client: str | None = None) -> tuple[Job, bool]:
+                  peers: Sequence[tuple[str, int]] = (), client: str | None = None,
+                  features: JobFeatures | None = None, download_limit: int = 0,
+                  upload_limit: int = 0) -> tuple[Job, bool]:
         """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
-        info-hash is already active (concurrent adds of one torrent share one job and one start)."""
+        info-hash is already active (concurrent adds of one torrent share one job and one start).
+        ``features``: category (a category's save path applies when ``save_path`` is not given),
+        tags, share limits, force-start, first/last-piece priority, a display name."""
         self._require_running()
         torrent, source_text = await parse_source(source)
+        limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
+        features = check_features(features)
+        save_path = self.add_save_path(features, save_path)
         save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
+        save = await self.layout_save(save, torrent, features)
         selected = check_files(files, torrent)
         peer_list = check_peers(peers)
         if client is not None and client not in self._leases:
@@ -196,20 +208,24 @@ class JobService(JobLifecycle):
         self._adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, save, selected, sequential, paused, peer_list,
-                                     client)
+                                     client, features, limits)
         finally:
             del self._adding[info_hash]
             done.set()
+        if features is not None:
+            await self._known(features)  # (its new category and tags become known)
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._client_gone(rec)  # it ended meanwhile
+        await self.enforce()  # (the queue may hold it back at once)
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
-                      peers: tuple[tuple[str, int], ...], client: str | None) -> JobRecord:
+                      peers: tuple[tuple[str, int], ...], client: str | None,
+                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0)) -> JobRecord:
         now = self._clock()
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
-                             peers=peers, client=client, download_limit=0, upload_limit=0)
+                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1])
         if isinstance(torrent, Torrent):
             name = torrent.name
         else:
@@ -217,7 +233,9 @@ class JobService(JobLifecycle):
         rec = JobRecord(id=self._jobs.new_id(lambda: secrets.token_hex(8)),
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
-                        created_at=now, updated_at=now)
+                        created_at=now, updated_at=now, features=features or JobFeatures(),
+                        queue_position=self._next_position(), number=self._next_number())
+        await self._save_catalogue()  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
@@ -268,20 +286,22 @@ class JobService(JobLifecycle):
             rec.updated_at = self._clock()
             self._sync(rec)
             await self._save(rec)  # durable before the caller hears it is done
-            return self._snapshot(rec)
+        await self.enforce()  # (a slot of the queue may have freed)
+        return self.get(job_id)
 
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job; ``JobConflict`` if it is not paused."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._active(job_id, "resume")
-            if session.state is State.PAUSED:
+            if session.state is State.PAUSED and rec.id not in self._held:
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
             self._sync(rec)
             await self._save(rec)  # durable before the caller hears it is done
-            return self._snapshot(rec)
+        await self.enforce()  # (the queue may hold it back)
+        return self.get(job_id)
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data)."""
@@ -433,6 +453,7 @@ class JobService(JobLifecycle):
                     self._refresh_counters(rec)
                     if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self._save(rec)
+        await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
 

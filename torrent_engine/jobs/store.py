@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from ..resume import write_atomic
-from .model import JobOptions, JobResult, JobState
+from .model import JobFeatures, JobOptions, JobResult, JobState
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ class JobRecord:
     file_sizes: list[int] | None = None
     pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
     delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
+    features: JobFeatures = field(default_factory=JobFeatures)
+    queue_position: int = 0  # order in the queue (smaller first); unique among the records
+    seeding_time: float = 0.0  # seconds spent seeding, all sessions together
+    number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -72,6 +76,8 @@ class JobRecord:
             "created_dirs": self.created_dirs, "preexisting": self.preexisting,
             "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
             "delete_pending": self.delete_pending,
+            "features": self.features.to_json(), "queue_position": self.queue_position,
+            "seeding_time": self.seeding_time, "number": self.number,
         }
 
     @classmethod
@@ -118,7 +124,11 @@ class JobRecord:
                 file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
                 file_sizes=None if sizes is None else [int(s) for s in sizes],
                 pad_files=[int(i) for i in d.get("pad_files") or []],
-                delete_pending=bool(d.get("delete_pending", False)))
+                delete_pending=bool(d.get("delete_pending", False)),
+                features=JobFeatures.from_json(d.get("features")),
+                queue_position=int(d.get("queue_position", 0)),
+                seeding_time=float(d.get("seeding_time", 0.0)),
+                number=int(d.get("number", 0)))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
@@ -211,7 +221,8 @@ class JobStore:
 
 def counters(rec: JobRecord) -> tuple[object, ...]:
     """What a periodic save of an active job would change on disk."""
-    return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name)
+    return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name,
+            int(rec.seeding_time // 60))
 
 
 class JobWriter:

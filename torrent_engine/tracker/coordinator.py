@@ -212,6 +212,13 @@ class TrackerCoordinator:
                     self._wake = anyio.Event()
                     await self._wake.wait()
 
+    def reannounce(self) -> None:
+        """Announce to every tier now (a user's "reannounce"), whatever the schedule says."""
+        self._tier_due = [0.0] * len(self._tiers)
+        self._wake_requests += 1
+        if self._wake is not None:
+            self._wake.set()
+
     def completed(self) -> None:
         """The download finished: send ``completed`` at the next opportunity, i.e. now. Only
         the first call counts."""

@@ -143,7 +143,7 @@ function dispatch(block) {
       for (const j of msg.jobs) jobs.set(j.id, j);
       render();
       break;
-    case "job.added": case "job.state": case "job.progress":
+    case "job.added": case "job.state": case "job.progress": case "job.updated":
       jobs.set(msg.job.id, msg.job);
       renderJob(msg.job);
       if (name !== "job.progress") { render(); refreshDetails(msg.job.id); }
@@ -214,6 +214,9 @@ function renderJob(job) {
   node.querySelector(".fill").style.width = `${pct}%`;
   node.querySelector(".pct").textContent = `${pct.toFixed(pct === 100 || pct === 0 ? 0 : 1)} %`;
   const parts = [];
+  const f = job.features || {};
+  if (f.category) parts.push(`[${f.category}]`);
+  if (f.tags && f.tags.length) parts.push(f.tags.map((t) => `#${t}`).join(" "));
   if (job.total_size) parts.push(`${bytes(job.done_size)} of ${bytes(job.total_size)}`);
   if (FINISHED.has(job.state)) {
     const r = job.result || {};
@@ -386,6 +389,16 @@ function detailView(job, sub, pending) {
   add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
   add("Seeds", job.seeds); add("Error", job.error);
   if (job.stall) add("Stalled since", `${when(job.stall.since)}: ${job.stall.message}`);
+  const f = job.features || {};
+  add("Category", f.category); add("Tags", (f.tags || []).join(", "));
+  if (job.ratio != null) add("Ratio", job.ratio.toFixed(2));
+  if (job.seeding_time) add("Seeding for", duration(job.seeding_time));
+  if (job.queue_position) add("Queue position", job.queue_position);
+  const limit = (v, unit) => (v == null ? "default" : v < 0 ? "none" : unit(v));
+  if (!FINISHED.has(job.state)) {
+    add("Ratio limit", limit(f.ratio_limit, (v) => String(v)));
+    add("Seeding time limit", limit(f.seeding_time_limit, duration));
+  }
   return kv;
 }
 

@@ -1,0 +1,260 @@
+"""qBittorrent's WebAPI v2 on the daemon's API, driven by the real ``qbittorrent-api`` client
+and by plain HTTP (auth, CSRF, answers a real qBittorrent gives), without a swarm."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.conftest import require_module
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.unit.torrent_factory import make_torrent, payload
+
+pytestmark = pytest.mark.anyio
+
+MAGNET = "magnet:?xt=urn:btih:" + "c" * 40 + "&dn=from-magnet"
+
+
+def torrent_bytes(name: str = "qbt") -> tuple[bytes, str]:
+    t = make_torrent([(("a.bin",), payload(40000, 3)), (("b.bin",), payload(30000, 4))], 16384, name=name)
+    return t.to_bytes(), t.info_hash.hex()
+
+
+async def test_login_cookie_bearer_and_cross_site_refusal(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url) as c:  # no token header
+            assert (await c.get("/api/v2/app/version")).status_code == 403
+            assert (await c.get(f"/api/v2/auth/login?username=a&password={TOKEN}")).status_code == 405
+            r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": "wrong"})
+            assert r.text == "Fails." and "SID" not in r.cookies
+            r = await c.post("/api/v2/auth/login", data={"username": "any", "password": TOKEN},
+                             headers={"Origin": "http://evil.example"})
+            assert r.status_code == 401 and "SID" not in r.cookies
+            r = await c.post("/api/v2/auth/login", data={"username": "any", "password": TOKEN})
+            assert r.text == "Ok." and r.cookies.get("SID")
+            assert "httponly" in r.headers["set-cookie"].lower()
+            assert (await c.get("/api/v2/app/webapiVersion")).text == "2.9.3"
+            r = await c.post("/api/v2/torrents/pause", data={"hashes": "all"},
+                             headers={"Referer": "http://evil.example/x"})
+            assert r.status_code == 401
+            assert (await c.get("/api/v2/torrents/pause?hashes=all")).status_code == 405
+            assert (await c.get("/api/v2/search/plugins")).status_code == 404  # not supported
+            await c.post("/api/v2/auth/logout")
+            assert (await c.get("/api/v2/app/version")).status_code == 403
+            # our own API still wants its token: the SID cookie is no key to it
+            await c.post("/api/v2/auth/login", data={"username": "x", "password": TOKEN})
+            assert (await c.get("/api/jobs")).status_code == 401
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert (await c.get("/api/v2/app/version")).text.startswith("v4.")
+        async with httpx.AsyncClient(base_url=api.url, headers={"Host": "evil.example"}) as c:
+            assert (await c.post("/api/v2/auth/login", data={"password": TOKEN})).status_code == 403
+
+
+async def test_a_configured_user_name_is_required(tmp_path: Path) -> None:
+    async with running_api(tmp_path, compat_username="sonarr") as api:
+        async with httpx.AsyncClient(base_url=api.url) as c:
+            r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
+            assert r.text == "Fails."
+            r = await c.post("/api/v2/auth/login", data={"username": "sonarr", "password": TOKEN})
+            assert r.text == "Ok."
+
+
+def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
+    """Everything a tool does through qbittorrent-api (runs in a worker thread)."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
+                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
+    client.auth_log_in()
+    seen: dict[str, Any] = {"version": client.app_version(), "api": client.app_web_api_version()}
+    prefs = client.app_preferences()
+    assert prefs["save_path"] == str(root.resolve()) and prefs["queueing_enabled"] is False
+    client.torrents_create_category(name="tv", save_path="shows")
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_create_category(name="tv", save_path="other")
+    assert client.torrents_categories()["tv"]["savePath"] == str((root / "shows").resolve())
+    assert client.torrents_add(torrent_files=data, category="tv", tags=["hd", "new"], is_paused=True,
+                               ratio_limit=2, seeding_time_limit=90, is_first_last_piece_priority=True,
+                               upload_limit=5000) == "Ok."
+    assert client.torrents_add(urls=MAGNET, category="films", is_paused=True) == "Ok."
+    assert client.torrents_add(torrent_files=data) == "Fails."  # already there
+    assert client.torrents_add(urls="magnet:?xt=urn:btih:zz") == "Fails."
+    assert client.torrents_add(urls=MAGNET.replace("c", "d"), save_path="/etc") == "Fails."
+    multi = torrent_bytes("multi")[0]
+    assert client.torrents_add(torrent_files=multi, content_layout="NoSubfolder") == "Fails."
+    tv = client.torrents_info(category="tv")
+    assert [t.hash for t in tv] == [info_hash]
+    t = tv[0]
+    assert t.state == "pausedDL" and t.tags == "hd, new" and t.category == "tv"
+    assert t.save_path == str((root / "shows").resolve()) and t.content_path.endswith("shows/qbt")
+    assert (t.ratio_limit, t.seeding_time_limit, t.f_l_piece_prio, t.up_limit) == (2, 90, True, 5000)
+    assert t.size == 70000 and t.amount_left == 70000 and t.added_on > 0 and t.completion_on == 0
+    assert t.priority == 1 and t.dl_limit == 0  # (as qBittorrent: a queue position even with queueing off)
+    assert [x.name for x in client.torrents_info(tag="new")] == ["qbt"]
+    assert [x.name for x in client.torrents_info(category="films")] == ["from-magnet"]
+    assert {x.name for x in client.torrents_info(status_filter="paused")} == {"qbt", "from-magnet"}
+    assert client.torrents_info(status_filter="seeding") == []
+    assert [x.name for x in client.torrents_info(sort="name", reverse=True)] == ["qbt", "from-magnet"]
+    props = client.torrents_properties(torrent_hash=info_hash)
+    assert props.piece_size == 16384 and props.pieces_num == 5 and props.total_size == 70000
+    files = client.torrents_files(torrent_hash=info_hash)
+    assert [(f.name, f.size, f.priority, list(f.piece_range)) for f in files] == [
+        ("qbt/a.bin", 40000, 1, [0, 2]), ("qbt/b.bin", 30000, 1, [2, 4])]
+    client.torrents_file_priority(torrent_hash=info_hash, file_ids=1, priority=0)
+    assert client.torrents_files(torrent_hash=info_hash)[1].priority == 0
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_file_priority(torrent_hash=info_hash, file_ids=7, priority=1)
+    assert [x.url for x in client.torrents_trackers(torrent_hash=info_hash)][:3] == [
+        "** [DHT] **", "** [PeX] **", "** [LSD] **"]
+    assert client.torrents_piece_states(torrent_hash=info_hash) == [0] * 5
+    assert client.torrents_export(torrent_hash=info_hash) == data  # the very .torrent
+    assert client.sync_torrent_peers(torrent_hash=info_hash).peers == {}
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_export(torrent_hash="c" * 40)  # a magnet without its metadata yet
+    assert len(client.torrents_piece_hashes(torrent_hash=info_hash)) == 5
+    with pytest.raises(qbittorrentapi.NotFound404Error):
+        client.torrents_properties(torrent_hash="0" * 40)
+    with pytest.raises(qbittorrentapi.Conflict409Error):  # queueing is off
+        client.torrents_top_priority(torrent_hashes=info_hash)
+    client.torrents_add_tags(tags="x", torrent_hashes=info_hash)
+    client.torrents_remove_tags(tags="new", torrent_hashes=info_hash)
+    assert set(client.torrents_tags()) == {"hd", "new", "x"}
+    client.torrents_set_share_limits(ratio_limit=-1, seeding_time_limit=-2, torrent_hashes=info_hash)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.tags, t.ratio_limit, t.seeding_time_limit) == ("hd, x", -1, -2)
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_set_category(category="nope", torrent_hashes=info_hash)
+    client.torrents_set_download_limit(limit=1000, torrent_hashes=info_hash)
+    assert client.torrents_download_limit(torrent_hashes=info_hash)[info_hash] == 1000
+    client.torrents_toggle_sequential_download(torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].seq_dl is True
+    client.torrents_rename(torrent_hash=info_hash, new_torrent_name="renamed")
+    assert client.torrents_info(torrent_hashes=info_hash)[0].name == "renamed"
+    client.torrents_set_location(location="moved", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "moved").resolve())
+    with pytest.raises(qbittorrentapi.exceptions.HTTPError):
+        client.torrents_set_location(location="/etc", torrent_hashes=info_hash)
+    client.app_set_preferences({"queueing_enabled": True, "max_active_downloads": 1,
+                                "max_ratio_enabled": True, "max_ratio": 1.5, "max_ratio_act": 1})
+    prefs = client.app_preferences()
+    assert (prefs["queueing_enabled"], prefs["max_ratio"], prefs["max_ratio_act"]) == (True, 1.5, 1)
+    with pytest.raises(qbittorrentapi.exceptions.HTTPError):
+        client.app_set_preferences({"listen_port": 1})  # cannot change it from here: no fake success
+    client.torrents_bottom_priority(torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].priority == 2
+    client.torrents_resume(torrent_hashes=info_hash)
+    client.transfer_set_download_limit(limit=123456)
+    assert client.transfer_download_limit() == 123456
+    assert client.transfer_info().dl_rate_limit == 123456
+    main = client.sync_maindata()
+    assert main.full_update and set(main.torrents) == {info_hash, "c" * 40}
+    assert main.categories["tv"]["name"] == "tv" and "x" in main.tags
+    client.torrents_delete(delete_files=False, torrent_hashes="c" * 40)
+    client.torrents_remove_categories(categories="films")
+    delta = client.sync_maindata(rid=main.rid)
+    assert delta.rid > main.rid and not delta.get("full_update")
+    assert list(delta.torrents_removed) == ["c" * 40] and list(delta.categories_removed) == ["films"]
+    client.torrents_delete(delete_files=True, torrent_hashes="all")
+    assert client.torrents_info() == []
+    client.auth_log_out()
+    return seen
+
+
+async def test_qbittorrent_api_client_drives_the_daemon(tmp_path: Path) -> None:
+    data, info_hash = torrent_bytes()
+    async with running_api(tmp_path) as api:
+        seen = await anyio.to_thread.run_sync(drive, api.url, data, info_hash, api.download_root)
+        assert seen == {"version": "v4.6.7", "api": "2.9.3"}
+        assert api.service.list()[0].state.value == "cancelled"  # one model underneath
+
+
+@contextmanager
+def serving(files: dict[str, bytes]) -> Iterator[str]:
+    """A loopback HTTP server of ``files`` (path -> body); yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_torrent_urls_are_fetched_by_both_dialects(tmp_path: Path) -> None:
+    one, hash_one = torrent_bytes("by-url")
+    two, hash_two = torrent_bytes("by-url-too")
+    with serving({"/one.torrent": one, "/two.torrent": two}) as base:
+        async with running_api(tmp_path) as api:
+            async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+                urls = f"{base}/one.torrent\n{base}/missing.torrent"
+                r = await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"})
+                assert r.text == "Ok."
+                r = await c.post("/api/v2/torrents/add", data={"urls": f"{base}/missing.torrent"})
+                assert r.text == "Fails."
+                r = await c.post("/transmission/rpc", json={"method": "session-get"})
+                sid = r.headers["x-transmission-session-id"]
+                add = {"filename": f"{base}/two.torrent", "paused": True}
+                r = await c.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
+                                 json={"method": "torrent-add", "arguments": add})
+                assert r.json()["arguments"]["torrent-added"]["hashString"] == hash_two
+            assert {j.info_hash for j in api.service.active()} == {hash_one, hash_two}
+
+
+async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
+    """What qBittorrent (4.5.2, probed by hand) answers where the wiki is silent or wrong."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET), "paused": (None, "true")})
+            assert r.text == "Ok."
+            r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET)})
+            assert r.text == "Fails."  # already there
+            info = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert (info["total_size"], info["content_path"], info["completion_on"], info["dl_limit"],
+                    info["eta"], info["priority"], info["state"]) == (-1, "", 0, 0, 8640000, 1, "pausedDL")
+            r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "1"})
+            assert (r.status_code, r.text) == (409, "Torrent's metadata has not yet downloaded")
+            r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "3"})
+            assert (r.status_code, r.text) == (400, "Priority is not valid")
+            r = await c.post("/api/v2/torrents/createCategory", data={"category": "", "savePath": ""})
+            assert (r.status_code, r.text) == (400, "Category cannot be empty")
+            r = await c.post("/api/v2/torrents/topPrio", data={"hashes": "all"})
+            assert (r.status_code, r.text) == (409, "Torrent queueing must be enabled")
+            assert (await c.post("/api/v2/torrents/delete", data={"hashes": "all"})).status_code == 400
+            prefs = '{"max_ratio": "lots", "max_ratio_enabled": true}'
+            r = await c.post("/api/v2/app/setPreferences", data={"json": prefs})
+            assert r.status_code == 400
+            assert (await c.get("/api/v2/torrents/nosuch")).text == "Not Found"
+            r = await c.post("/api/v2/torrents/add", files={"torrents": ("g.torrent", b"garbage")})
+            assert r.status_code == 415
+            r = await c.post("/api/v2/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
+            assert r.status_code == 200 and (await c.get("/api/v2/torrents/info")).json() == []
+            fields = {"urls": (None, MAGNET), "useDownloadPath": (None, "true"), "downloadPath": (None, "x")}
+            r = await c.post("/api/v2/torrents/add", files=fields)
+            assert r.status_code == 400  # no separate folder for incomplete files: said so
+            await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": "shows"})
+            fields = {"urls": (None, MAGNET), "category": (None, "tv"), "autoTMM": (None, "true"),
+                      "savepath": (None, "x")}
+            r = await c.post("/api/v2/torrents/add", files=fields)
+            assert r.text == "Ok."
+            info = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert info["save_path"] == str((api.download_root / "shows").resolve())

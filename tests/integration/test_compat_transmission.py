@@ -1,0 +1,167 @@
+"""Transmission's RPC on the daemon's API, driven by the real ``transmission-rpc`` library, by
+``transmission-remote`` and by plain HTTP (auth, the session-id hand-shake), without a swarm."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.conftest import require_module, require_program
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.unit.torrent_factory import make_torrent, payload
+
+pytestmark = pytest.mark.anyio
+
+MAGNET = "magnet:?xt=urn:btih:" + "e" * 40 + "&dn=from-magnet"
+
+
+def torrent_bytes(name: str = "tr") -> tuple[bytes, str]:
+    t = make_torrent([(("a.bin",), payload(40000, 5)), (("b.bin",), payload(30000, 6))], 16384, name=name)
+    return t.to_bytes(), t.info_hash.hex()
+
+
+async def test_auth_and_the_session_id_handshake(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url) as c:
+            call = {"method": "session-get", "arguments": {"fields": ["version"]}, "tag": 7}
+            r = await c.post("/transmission/rpc", json=call)
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+            r = await c.post("/transmission/rpc", json=call, auth=("u", "wrong"))
+            assert r.status_code == 401
+            r = await c.post("/transmission/rpc", json=call, auth=("u", TOKEN))
+            assert r.status_code == 409
+            sid = r.headers["x-transmission-session-id"]
+            r = await c.post("/transmission/rpc", json=call, auth=("u", TOKEN),
+                             headers={"X-Transmission-Session-Id": "forged"})
+            assert r.status_code == 409
+            r = await c.post("/transmission/rpc", json=call, auth=("anyone", TOKEN),
+                             headers={"X-Transmission-Session-Id": sid})
+            assert r.status_code == 200
+            version = r.json()["arguments"]["version"]
+            assert r.json() == {"result": "success", "arguments": {"version": version}, "tag": 7}
+            r = await c.post("/transmission/rpc", json={"method": "blocklist-update"}, auth=("u", TOKEN),
+                             headers={"X-Transmission-Session-Id": sid})
+            assert r.json()["result"].startswith("method not supported")  # never a fake success
+            for bad in ({"method": "torrent-set", "arguments": {"ids": "all", "labels": 5}},
+                        {"method": "session-set",
+                         "arguments": {"seedRatioLimit": "x", "seedRatioLimited": True}},
+                        {"method": "torrent-get", "arguments": {"fields": "id"}}):
+                r = await c.post("/transmission/rpc", json=bad, auth=("u", TOKEN),
+                                 headers={"X-Transmission-Session-Id": sid})
+                assert r.status_code == 200 and r.json()["result"] != "success", bad
+            r = await c.post("/transmission/rpc", json={"method": "no-such"},
+                             headers={"X-Transmission-Session-Id": sid, "Authorization": f"Bearer {TOKEN}"})
+            assert r.json()["result"].startswith("method name not recognized")
+    async with running_api(tmp_path / "named", compat_username="sonarr") as api:
+        async with httpx.AsyncClient(base_url=api.url) as c:
+            r = await c.post("/transmission/rpc", json={"method": "session-get"}, auth=("other", TOKEN))
+            assert r.status_code == 401
+            r = await c.post("/transmission/rpc", json={"method": "session-get"}, auth=("sonarr", TOKEN))
+            assert r.status_code == 409
+
+
+def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
+    """What a tool does through transmission-rpc (in a worker thread)."""
+    transmission_rpc = require_module("transmission_rpc")
+    client = transmission_rpc.Client(host="127.0.0.1", port=port, username="me", password=TOKEN, timeout=30)
+    session = client.get_session()
+    assert session.download_dir == str(root.resolve()) and session.rpc_version == 17
+    added = client.add_torrent(data, download_dir=str(root / "tv"), paused=True, labels=["tv", "hd"],
+                               files_unwanted=[1])
+    assert added.hash_string == info_hash
+    dup = client.add_torrent(data)
+    assert dup.id == added.id  # torrent-duplicate
+    magnet = client.add_torrent(MAGNET, paused=True)
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.add_torrent("/etc/passwd")  # a path on the daemon's machine: refused
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.add_torrent(data.replace(b"tr", b"tx"), download_dir="/etc")
+    t = client.get_torrent(added.id)
+    assert (t.name, t.status, t.labels, t.download_dir) == ("tr", "stopped", ["hd", "tv"],
+                                                             str((root / "tv").resolve()))
+    assert t.total_size == 70000 and t.size_when_done == 40000 and t.piece_count == 5
+    assert [f.selected for f in t.get_files()] == [True, False]
+    assert {x.name for x in client.get_torrents()} == {"tr", "from-magnet"}
+    client.change_torrent(added.id, seed_ratio_mode=1, seed_ratio_limit=1.5, labels=["x"],
+                          download_limit=100, download_limited=True, files_wanted=[1], priority_high=[0])
+    t = client.get_torrent(added.id)
+    assert (t.seed_ratio_mode.value, t.seed_ratio_limit, t.labels, t.download_limit) == (1, 1.5, ["x"], 100)
+    assert [(f.selected, f.priority.value) for f in t.get_files()] == [(True, 1), (True, 0)]
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.change_torrent(added.id, bandwidth_priority=1)  # not supported: an error, not success
+    client.move_torrent_data(added.id, str(root / "moved"))
+    assert client.get_torrent(added.id).download_dir == str((root / "moved").resolve())
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.move_torrent_data(added.id, "/tmp")
+    client.queue_bottom(added.id)  # queueing is off: the order is kept all the same (as Transmission)
+    assert client.get_torrent(added.id).queue_position == 1
+    assert client.get_torrent(magnet.id).queue_position == 0
+    client.queue_top(added.id)
+    client.set_session(download_queue_enabled=True, download_queue_size=1, speed_limit_down=500,
+                       speed_limit_down_enabled=True)
+    s = client.get_session()
+    assert (s.download_queue_enabled, s.download_queue_size, s.speed_limit_down) == (True, 1, 500)
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.set_session(peer_port=1)
+    client.queue_bottom(added.id)
+    assert client.get_torrent(added.id).queue_position == 1
+    client.start_torrent(added.id)
+    client.stop_torrent(added.id)
+    assert client.get_torrent(added.id).status == "stopped"
+    stats = client.session_stats()
+    assert stats.torrent_count == 2
+    assert client.free_space(str(root)) > 0
+    client.remove_torrent(magnet.id, delete_data=True)
+    assert [x.id for x in client.get_torrents()] == [added.id]
+    recent = client.get_recently_active_torrents()
+    assert recent[1] == [magnet.id]  # the removed ones, as Transmission says
+
+
+async def test_transmission_rpc_client_drives_the_daemon(tmp_path: Path) -> None:
+    data, info_hash = torrent_bytes()
+    async with running_api(tmp_path) as api:
+        await anyio.to_thread.run_sync(drive, api.server.bound_port, data, info_hash, api.download_root)
+        assert api.service.get_settings().download_limit == 500_000
+
+
+def remote(port: int, *args: str) -> str:
+    exe = require_program("transmission-remote")
+    done = subprocess.run([exe, f"127.0.0.1:{port}", "-n", f"user:{TOKEN}", *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_transmission_remote_lists_shows_and_changes(tmp_path: Path) -> None:
+    data, info_hash = torrent_bytes("remote")
+    (tmp_path / "x.torrent").write_bytes(data)
+    async with running_api(tmp_path) as api:
+        port = api.server.bound_port
+        job, _ = await api.service.add(data, paused=True)
+        run = anyio.to_thread.run_sync
+        listing: str = await run(remote, port, "-l")
+        assert "remote" in listing and "Stopped" in listing and "Sum:" in listing
+        info: str = await run(remote, port, "-t", str(job.number), "-i")
+        assert f"Hash: {info_hash}" in info and "Name: remote" in info and "Piece Count: 5" in info
+        files: str = await run(remote, port, "-t", str(job.number), "-f")
+        assert "remote/a.bin" in files and "remote/b.bin" in files
+        peers: str = await run(remote, port, "-t", str(job.number), "-pi")
+        assert peers.split() == ["Address", "Flags", "Done", "Down", "Up", "Client"]  # none yet
+        pieces: str = await run(remote, port, "-t", str(job.number), "-ic")
+        assert pieces.replace(" ", "").strip() == "00000"
+        trackers: str = await run(remote, port, "-t", str(job.number), "-it")
+        assert trackers.strip() == ""  # the torrent has none
+        await run(remote, port, "-t", str(job.number), "-G", "1")  # file 1: do not download
+        assert [f.selected for f in api.service.get(job.id).files] == [True, False]
+        await run(remote, port, "-t", str(job.number), "-s")
+        assert api.service.get(job.id).options.paused is False
+        session: str = await run(remote, port, "-si")
+        assert "RPC version: 17" in session
+        await run(remote, port, "-t", str(job.number), "--remove-and-delete")
+        assert api.service.get(job.id).state.value == "cancelled"
+
+

@@ -1,0 +1,111 @@
+"""The compatibility layers' pure translations: qBittorrent state names and filters, share-limit
+units, Transmission status numbers, priorities and the pieces bitfield, and form parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from torrent_engine.api.compat.forms import FormError, form_bool, parse_form
+from torrent_engine.api.compat.qbittorrent import (
+    QbtError,
+    file_priority,
+    matches,
+    share_limit_in,
+    share_limit_out,
+    state_name,
+    torrent_record,
+)
+from torrent_engine.api.compat.transmission import bitfield_b64, finished, status, their_priority
+from torrent_engine.jobs import Job, JobFeatures, JobOptions, JobState, ServiceSettings
+
+
+def job(state: JobState, *, progress: float = 0.5, down: float = 0.0, up: float = 0.0,
+        forced: bool = False, **features: object) -> Job:
+    options = JobOptions(save_path="/dl", files=None, sequential=False, paused=False, peers=(), client=None,
+                         download_limit=0, upload_limit=0)
+    return Job(id="0" * 16, info_hash="ab" * 20, name="n", source="torrent", options=options, state=state,
+               created_at=1.0, updated_at=2.0, completed_at=None, progress=progress, total_size=100,
+               done_size=int(progress * 100), downloaded=0, uploaded=0, download_rate=down, upload_rate=up,
+               peers=0, seeds=0, eta=None, files=(), peer_list=(), trackers=(), error=None, result=None,
+               features=JobFeatures(force_start=forced, **features))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("state", "progress", "down", "up", "forced", "name"), [
+    (JobState.DOWNLOADING, 0.5, 10.0, 0.0, False, "downloading"),
+    (JobState.DOWNLOADING, 0.5, 0.0, 0.0, False, "stalledDL"),
+    (JobState.DOWNLOADING, 0.5, 0.0, 0.0, True, "forcedDL"),
+    (JobState.FETCHING_METADATA, 0.0, 0.0, 0.0, False, "metaDL"),
+    (JobState.SEEDING, 1.0, 0.0, 5.0, False, "uploading"),
+    (JobState.SEEDING, 1.0, 0.0, 0.0, False, "stalledUP"),
+    (JobState.SEEDING, 1.0, 0.0, 0.0, True, "forcedUP"),
+    (JobState.PAUSED, 0.5, 0.0, 0.0, False, "pausedDL"),
+    (JobState.PAUSED, 1.0, 0.0, 0.0, False, "pausedUP"),
+    (JobState.QUEUED, 0.5, 0.0, 0.0, False, "queuedDL"),
+    (JobState.QUEUED, 1.0, 0.0, 0.0, False, "queuedUP"),
+    (JobState.CHECKING, 0.2, 0.0, 0.0, False, "checkingDL"),
+    (JobState.FAILED, 0.2, 0.0, 0.0, False, "error"),
+])
+def test_qbittorrent_state_names(state: JobState, progress: float, down: float, up: float, forced: bool,
+                                 name: str) -> None:
+    assert state_name(job(state, progress=progress, down=down, up=up, forced=forced)) == name
+
+
+def test_qbittorrent_filters() -> None:
+    settings = ServiceSettings()
+    paused_up = torrent_record(job(JobState.PAUSED, progress=1.0), settings, None)
+    stalled = torrent_record(job(JobState.DOWNLOADING), settings, None)
+    assert matches(paused_up, "paused") and matches(paused_up, "completed")
+    assert not matches(paused_up, "seeding") and not matches(paused_up, "downloading")
+    assert matches(stalled, "downloading") and matches(stalled, "stalled") and matches(stalled, "inactive")
+    assert matches(stalled, "resumed") and not matches(stalled, "active")
+    with pytest.raises(QbtError):
+        matches(stalled, "bogus")
+
+
+def test_share_limit_units() -> None:
+    assert share_limit_out(None) == -2 and share_limit_out(-1.0) == -1
+    assert share_limit_out(600.0, 60.0) == 10
+    assert share_limit_in("-2", "x") is None and share_limit_in("-1", "x") == -1.0
+    assert share_limit_in("10", "x", 60.0) == 600.0
+    for bad in ("-3", "lots"):
+        with pytest.raises(QbtError):
+            share_limit_in(bad, "x")
+    record = torrent_record(job(JobState.SEEDING, progress=1.0, ratio_limit=2.0, seeding_time_limit=120.0),
+                            ServiceSettings(), None)
+    assert (record["ratio_limit"], record["seeding_time_limit"], record["max_seeding_time"]) == (2.0, 2, 2)
+
+
+def test_priorities() -> None:
+    assert [file_priority(p) for p in range(8)] == [0, 1, 1, 1, 1, 1, 6, 7]
+    assert [their_priority(p) for p in (1, 4, 7)] == [-1, 0, 1]
+
+
+def test_transmission_status_and_finished() -> None:
+    assert status(job(JobState.DOWNLOADING)) == 4 and status(job(JobState.SEEDING, progress=1.0)) == 6
+    assert status(job(JobState.QUEUED)) == 3 and status(job(JobState.QUEUED, progress=1.0)) == 5
+    assert status(job(JobState.CHECKING)) == 2 and status(job(JobState.PAUSED)) == 0
+    stopped = job(JobState.PAUSED, progress=1.0, ratio_limit=0.0)
+    assert finished(stopped, ServiceSettings())
+    assert not finished(dataclasses.replace(stopped, features=JobFeatures()), ServiceSettings())
+    assert bitfield_b64([2, 0, 1, 2, 2, 2, 2, 2, 2]) == "n4A="  # 1001 1111 1000 0000
+
+
+def test_forms() -> None:
+    boundary = "xyz"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"urls\"\r\n\r\nmagnet:?a\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"a.torrent\"\r\n"
+            f"Content-Type: application/x-bittorrent\r\n\r\nd4:infoe\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"b.torrent\"\r\n"
+            f"\r\nd1:xe\r\n--{boundary}--\r\n").encode()
+    form = parse_form(f"multipart/form-data; boundary={boundary}", body, "hash=1")
+    assert form.fields == {"hash": "1", "urls": "magnet:?a"}
+    assert form.files == [("torrents", b"d4:infoe"), ("torrents", b"d1:xe")]
+    urlencoded = parse_form("application/x-www-form-urlencoded", b"a=1&b=x%20y", "")
+    assert urlencoded.fields == {"a": "1", "b": "x y"}
+    with pytest.raises(FormError):
+        parse_form("application/json", b"{}", "")
+    assert form_bool("True") is True and form_bool("false") is False and form_bool(None, True) is True
+    with pytest.raises(FormError):
+        form_bool("maybe")

@@ -1,0 +1,337 @@
+"""Job features without a swarm: categories, tags, share limits, the queue, first/last-piece
+priority, moving a job, run-time settings, and that all of it survives a restart."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.config import Config
+from torrent_engine.jobs import (
+    InvalidJobRequest,
+    JobConflict,
+    JobFeatures,
+    JobService,
+    JobState,
+    JobUpdated,
+    SavePathError,
+    ShareLimitAction,
+)
+from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
+from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.metainfo import Torrent
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cfg(seed: bool = False) -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  tracker_enabled=False, seed=seed)
+
+
+def service(tmp_path: Path, *, seed: bool = False, clock: FakeClock | None = None) -> JobService:
+    extra = {"clock": clock} if clock is not None else {}
+    return JobService(cfg(seed), download_root=tmp_path / "dl", state_dir=tmp_path / "state", **extra)  # type: ignore[arg-type]
+
+
+def magnet(c: str) -> str:
+    return f"magnet:?xt=urn:btih:{c * 40}&dn=job-{c}"
+
+
+def two_files(name: str = "pair") -> Torrent:
+    return make_torrent([(("a.bin",), payload(40000, 1)), (("b.bin",), payload(50000, 2))], 16384, name=name)
+
+
+def seed_data(root: Path, torrent: Torrent) -> None:
+    """The torrent's complete data under ``root`` (so a job of it checks and seeds at once)."""
+    for f in torrent.files:
+        path = root.joinpath(torrent.name, *f.path[1:]) if len(torrent.files) > 1 else root / f.path[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join([payload(40000, 1), payload(50000, 2)])
+    offset = 0
+    for f in torrent.files:
+        target = root.joinpath(*f.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[offset:offset + f.length])
+        offset += f.length
+
+
+async def wait_state(jobs: JobService, job_id: str, state: JobState, *, enforce: bool = False) -> None:
+    with anyio.fail_after(15):
+        while jobs.get(job_id).state is not state:
+            if enforce:
+                await jobs.enforce()
+            await anyio.sleep(0.02)
+
+
+# -- pure parts -----------------------------------------------------------------------------
+def test_queue_holds_beyond_the_maxima_in_queue_order_and_force_start_runs() -> None:
+    settings = ServiceSettings(queueing=True, max_active_downloads=1, max_active_uploads=1,
+                               max_active_torrents=5)
+    entries = [QueueEntry("c", 3, False, False), QueueEntry("a", 1, False, False),
+               QueueEntry("b", 2, False, True), QueueEntry("s1", 4, True, False),
+               QueueEntry("s2", 5, True, False)]
+    assert held_jobs(entries, settings) == {"c", "s2"}
+    assert held_jobs(entries, dataclasses.replace(settings, max_active_torrents=1)) == {"c", "s1", "s2"}
+    assert held_jobs(entries, dataclasses.replace(settings, max_active_downloads=-1)) == {"s2"}
+    assert held_jobs(entries, dataclasses.replace(settings, queueing=False)) == set()
+
+
+def test_queue_moves() -> None:
+    order = ["a", "b", "c", "d"]
+    assert move(order, ["c"], "top") == ["c", "a", "b", "d"]
+    assert move(order, ["b", "a"], "bottom") == ["c", "d", "a", "b"]
+    assert move(order, ["c"], "up") == ["a", "c", "b", "d"]
+    assert move(order, ["a"], "up") == order
+    assert move(order, ["b"], "down") == ["a", "c", "b", "d"]
+    assert move(order, ["d"], "down") == order
+
+
+def test_share_ratio_and_limits() -> None:
+    assert share_ratio(200, 100, 100) == 2.0
+    assert share_ratio(50, 0, 100) == 0.5  # seeded from data on disk: over what it has
+    assert share_ratio(0, 0, 0) == 0.0
+    assert share_limit_reached(1.0, 0, 1.0, -1)
+    assert not share_limit_reached(0.99, 0, 1.0, -1)
+    assert share_limit_reached(0.0, 60, -1, 60)
+    assert not share_limit_reached(5.0, 10_000, -1, -1)
+
+
+# -- categories and tags ----------------------------------------------------------------------
+async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        await jobs.create_category("tv", "shows")
+        await jobs.create_category("tv/hd", "")
+        with pytest.raises(JobConflict):
+            await jobs.create_category("tv", "x")
+        for bad in ("/x", "a//b", "x/", ""):
+            with pytest.raises(InvalidJobRequest):
+                await jobs.create_category(bad, "")
+        with pytest.raises(SavePathError):
+            await jobs.create_category("evil", "../../etc")
+        with pytest.raises(SavePathError):  # a refused add leaves no category or tag behind
+            await jobs.add(magnet("e"), save_path="/etc", features=JobFeatures(category="x", tags=("t",)))
+        assert "x" not in {c.name for c in jobs.categories()} and jobs.tags() == []
+        job, _ = await jobs.add(magnet("a"), paused=True,
+                                features=JobFeatures(category="tv", tags=("x", "y")))
+        assert job.options.save_path == str((tmp_path / "dl" / "shows").resolve())
+        other, _ = await jobs.add(magnet("b"), paused=True, save_path="mine",
+                                  features=JobFeatures(category="new"))
+        assert other.options.save_path.endswith("mine")
+        assert [c.name for c in jobs.categories()] == ["new", "tv", "tv/hd"]  # "new" made by the add
+        assert jobs.tags() == ["x", "y"]
+        updates: list[JobUpdated] = []
+        jobs.events.subscribe("job.updated", updates.append)  # type: ignore[arg-type]
+        await jobs.add_tags([other.id], ["z", "x"])
+        await anyio.sleep(0.01)  # (dispatch is on the next tick)
+        assert [(u.job.id, u.job.features.tags) for u in updates] == [(other.id, ("x", "z"))]
+        await jobs.remove_tags([job.id], ["x"])
+        await jobs.set_features([job.id], ratio_limit=2.0, seeding_time_limit=-1)
+        with pytest.raises(JobConflict):
+            await jobs.set_features([job.id], category="nope")
+        with pytest.raises(InvalidJobRequest):
+            await jobs.add_tags([job.id], ["a,b"])
+    async with service(tmp_path) as again:
+        assert [(c.name, c.save_path) for c in again.categories()] == [
+            ("new", ""), ("tv", str((tmp_path / "dl" / "shows").resolve())), ("tv/hd", "")]
+        assert again.tags() == ["x", "y", "z"]
+        a, b = again.get(job.id), again.get(other.id)
+        assert (a.features.category, a.features.tags, a.features.ratio_limit) == ("tv", ("y",), 2.0)
+        assert a.features.seeding_time_limit == -1
+        assert (b.features.category, b.features.tags) == ("new", ("x", "z"))
+        assert a.to_json()["features"]["tags"] == ["y"]  # type: ignore[index]
+        await again.cancel(other.id)
+        assert again.get(other.id).features.tags == ("x", "z")
+        await again.remove_categories(["tv"])  # and its subcategory
+        await again.delete_tags(["z"])
+        assert [c.name for c in again.categories()] == ["new"]
+        assert again.get(job.id).features.category == ""
+        assert again.get(other.id).features.tags == ("x",)  # finished: its view follows too
+
+
+# -- the queue ---------------------------------------------------------------------------------
+async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_starts(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        with pytest.raises(JobConflict):  # no queue while queueing is off
+            await jobs.move_in_queue([], "top")
+        await jobs.update_settings(queueing=True, max_active_downloads=1)
+        one, _ = await jobs.add(magnet("a"))
+        two, _ = await jobs.add(magnet("b"))
+        await wait_state(jobs, one.id, JobState.FETCHING_METADATA, enforce=True)
+        await wait_state(jobs, two.id, JobState.QUEUED, enforce=True)
+        assert (jobs.get(one.id).queue_position, jobs.get(two.id).queue_position) == (1, 2)
+        await jobs.move_in_queue([two.id], "top")
+        await wait_state(jobs, two.id, JobState.FETCHING_METADATA, enforce=True)
+        await wait_state(jobs, one.id, JobState.QUEUED, enforce=True)
+        assert jobs.queue_order() == [two.id, one.id]
+        await jobs.set_features([one.id], force_start=True)
+        await wait_state(jobs, one.id, JobState.FETCHING_METADATA, enforce=True)
+        assert jobs.get(two.id).state is JobState.FETCHING_METADATA
+        await jobs.pause(one.id)
+        await jobs.set_features([one.id], force_start=False)
+        await jobs.enforce()
+        assert jobs.get(one.id).state is JobState.PAUSED  # a paused job stays paused, not queued
+        assert (await jobs.resume(one.id)).state is JobState.QUEUED  # resumed into the queue
+        assert (jobs.get(one.id).number, jobs.get(two.id).number) == (1, 2)
+        with pytest.raises(InvalidJobRequest):
+            await jobs.update_settings(max_active_downloads=-2)
+    async with service(tmp_path) as again:
+        assert again.get_settings().queueing and again.get_settings().max_active_downloads == 1
+        assert again.queue_order() == [two.id, one.id]
+        assert (again.get(one.id).number, again.get(two.id).number) == (1, 2)
+        third, _ = await again.add(magnet("c"), paused=True)
+        assert third.number == 3 and again.by_number(3).id == third.id
+        await again.cancel(third.id)
+        assert await again.clear_history() == 1
+    async with service(tmp_path) as last:
+        fourth, _ = await last.add(magnet("d"), paused=True)
+        assert fourth.number == 4  # the number of a job pruned from the history is not reused
+
+
+# -- share limits -----------------------------------------------------------------------------
+@pytest.mark.parametrize("action", [ShareLimitAction.STOP, ShareLimitAction.REMOVE])
+async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(
+        tmp_path: Path, action: ShareLimitAction) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        await jobs.update_settings(share_limit_action=action.value)
+        job, _ = await jobs.add(torrent, features=JobFeatures(seeding_time_limit=120))
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.enforce()
+        clock.now += 60
+        await jobs.enforce()
+        assert jobs.get(job.id).state is JobState.SEEDING
+        assert jobs.get(job.id).seeding_time == pytest.approx(60)
+        assert jobs.get(job.id).completed_at is not None
+        clock.now += 61
+        await jobs.enforce()
+        done = jobs.get(job.id)
+        if action is ShareLimitAction.STOP:
+            assert done.state is JobState.PAUSED and done.options.paused
+        else:
+            assert done.state is JobState.COMPLETED
+        assert (tmp_path / "dl" / "pair" / "a.bin").is_file()
+    saved = json.loads((tmp_path / "state" / "jobs" / f"{job.id}.json").read_text())
+    assert saved["seeding_time"] == pytest.approx(121)
+
+
+async def test_the_service_ratio_limit_applies_unless_the_job_has_none(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.update_settings(ratio_limit=0)
+        job, _ = await jobs.add(torrent, features=JobFeatures(ratio_limit=-1))
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.enforce()
+        assert jobs.get(job.id).state is JobState.SEEDING  # its own "no limit" wins
+        await jobs.set_features([job.id], ratio_limit=None)  # back to the service's 0
+        await wait_state(jobs, job.id, JobState.PAUSED, enforce=True)
+
+
+# -- first/last piece, moving -------------------------------------------------------------------
+async def test_first_and_last_piece_of_each_file_come_first(tmp_path: Path) -> None:
+    torrent = two_files()  # 90 000 bytes in 16 KiB pieces: a.bin in 0..2, b.bin in 2..5
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, paused=True, features=JobFeatures(first_last_piece=True))
+        picker = jobs.manager.get(job.info_hash).picker  # type: ignore[union-attr]
+        assert [picker.piece_priority(i) for i in range(6)] == [7, 4, 7, 4, 4, 7]
+        await jobs.set_features([job.id], first_last_piece=False)
+        assert [picker.piece_priority(i) for i in range(6)] == [4] * 6
+        assert jobs.get(job.id).features.first_last_piece is False
+
+
+async def test_set_location_moves_the_files_and_the_job_goes_on_there(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl" / "old", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent, save_path="old")
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        with pytest.raises(SavePathError):
+            await jobs.set_location(job.id, "../outside")
+        moved = await jobs.set_location(job.id, "new/place")
+        assert moved.options.save_path == str((tmp_path / "dl" / "new" / "place").resolve())
+        assert (tmp_path / "dl" / "new" / "place" / "pair" / "b.bin").is_file()
+        assert not (tmp_path / "dl" / "old" / "pair").exists()
+        await wait_state(jobs, job.id, JobState.SEEDING)  # verified again where it now is
+        (tmp_path / "dl" / "taken" / "pair").mkdir(parents=True)
+        (tmp_path / "dl" / "taken" / "pair" / "a.bin").write_bytes(b"someone else's")
+        with pytest.raises(JobConflict):
+            await jobs.set_location(job.id, "taken")
+        assert (tmp_path / "dl" / "new" / "place" / "pair" / "a.bin").is_file()  # nothing moved
+    async with service(tmp_path, seed=True) as again:
+        assert again.get(job.id).options.save_path.endswith("new/place")
+
+
+async def test_per_job_limits_and_settings_reach_the_engine(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(magnet("a"), paused=True, download_limit=1000, upload_limit=2000)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None
+        assert (session.download_limit.rate, session.upload_limit.rate) == (1000, 2000)
+        await jobs.update_settings(download_limit=5000)
+        assert jobs.manager.shared.download_limit.rate == 5000
+        with pytest.raises(InvalidJobRequest):
+            await jobs.add(magnet("b"), download_limit=-1)
+    async with service(tmp_path) as again:
+        assert again.manager.shared.download_limit.rate == 5000
+        assert again.get(job.id).options.download_limit == 1000
+
+
+async def test_content_layout_subfolder_and_no_subfolder(tmp_path: Path) -> None:
+    single = make_torrent([(("film.mkv",), payload(20000, 7))], 16384, name="film.mkv", single=True)
+    multi = two_files("multi")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(single, paused=True, save_path="x",
+                                features=JobFeatures(content_layout="subfolder"))
+        assert job.options.save_path == str((tmp_path / "dl" / "x" / "film").resolve())
+        assert job.features.content_layout == "subfolder"
+        other, _ = await jobs.add(multi, paused=True, features=JobFeatures(content_layout="subfolder"))
+        assert other.options.save_path == str((tmp_path / "dl").resolve())  # it has its own folder
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(two_files("multi2"), features=JobFeatures(content_layout="no_subfolder"))
+        assert refused.value.field == "content_layout"
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(magnet("f"), features=JobFeatures(content_layout="subfolder"))
+        assert refused.value.field == "content_layout"
+        with pytest.raises(JobConflict):
+            await jobs.set_features([job.id], content_layout="original")
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(magnet("9"), features=JobFeatures(content_layout="sideways"))
+        assert refused.value.field == "content_layout"
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.add(magnet("9"), features=JobFeatures(tags=("a,b",)))
+        assert refused.value.field == "tags"
+
+
+async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: Path) -> None:
+    torrent = two_files("broken")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, paused=True)
+        kept, _ = await jobs.add(magnet("b"), paused=True)
+        gone, _ = await jobs.add(magnet("d"), paused=True)
+        await jobs.cancel(gone.id)
+    (tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.FAILED
+        assert {j.id for j in again.client_jobs()} == {job.id, kept.id}  # not the cancelled one
+        with pytest.raises(JobConflict):
+            await again.forget(kept.id)  # unfinished: cancel it
+        await again.forget(job.id, delete_files=True)
+        assert {j.id for j in again.client_jobs()} == {kept.id}
+        assert job.id not in {j.id for j in again.list()}
+    assert not (tmp_path / "state" / "jobs" / f"{job.id}.json").exists()

@@ -1,0 +1,1045 @@
+"""qBittorrent's WebAPI v2 (the level of qBittorrent 4.6, WebAPI 2.9.3) over the job service.
+
+A translator: names, states, units and answers are qBittorrent's, every fact is the service's
+(categories, tags, share limits, the queue ... are job features). Authentication: ``auth/login``
+with the daemon's API token as the password (any user name, unless the daemon is given one)
+sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call. As qBittorrent
+does, a request whose ``Origin`` or ``Referer`` names another host than its ``Host`` is refused
+(401), so a web page elsewhere cannot use a logged-in browser's cookie. What the service cannot
+do is answered as a qBittorrent without that feature would answer (404 for an unknown method,
+400/409 for a value it cannot take), never with a fake success. See docs/compat.md.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ... import __version__
+from ...errors import MagnetError, TorrentEngineError
+from ...jobs import (
+    InvalidJobRequest,
+    Job,
+    JobConflict,
+    JobError,
+    JobNotFound,
+    JobService,
+    JobState,
+    ServiceSettings,
+    ShareLimitAction,
+)
+from ...jobs.features import features_from
+from ...jobs.model import NO_LIMIT
+from ...magnet import Magnet, parse_magnet
+from ...metainfo import Torrent
+from .forms import Form, FormError, form_bool, parse_form
+
+log = logging.getLogger(__name__)
+
+APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
+WEBAPI_VERSION = "2.9.3"
+SESSION_TTL = 3600.0  # seconds an idle SID stays valid (qBittorrent's default)
+MAX_SESSIONS = 1024
+INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
+GLOBAL = -2  # qBittorrent's "use the global share limit"
+MAX_SYNC_SNAPSHOTS = 32
+QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
+ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
+                    3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
+
+
+class QbtError(Exception):
+    """An answer other than 200: its status and qBittorrent's text."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+# -- translation (pure) --------------------------------------------------------------------
+def file_priority(ours: int) -> int:
+    """Our 0..7 as qBittorrent's 0 (skip), 1 (normal), 6 (high), 7 (maximal)."""
+    if ours <= 0:
+        return 0
+    return ours if ours >= 6 else 1
+
+
+def complete(job: Job) -> bool:
+    """Whether every wanted piece is verified."""
+    return job.total_size > 0 and job.done_size >= job.total_size or job.progress >= 1.0
+
+
+def state_name(job: Job) -> str:
+    """The job's state in qBittorrent's words (4.6: ``pausedDL``/``pausedUP`` for stopped jobs)."""
+    up = complete(job)
+    forced = job.features.force_start
+    match job.state:
+        case JobState.FETCHING_METADATA:
+            return "forcedMetaDL" if forced else "metaDL"
+        case JobState.CHECKING:
+            return "checkingUP" if up else "checkingDL"
+        case JobState.DOWNLOADING:
+            if forced:
+                return "forcedDL"
+            return "downloading" if job.download_rate > 0 else "stalledDL"
+        case JobState.SEEDING:
+            if forced:
+                return "forcedUP"
+            return "uploading" if job.upload_rate > 0 else "stalledUP"
+        case JobState.PAUSED:
+            return "pausedUP" if up else "pausedDL"
+        case JobState.QUEUED:
+            return "queuedUP" if up else "queuedDL"
+        case JobState.COMPLETED:
+            return "pausedUP"
+    return "error"
+
+
+def share_limit_out(value: float | None, scale: float = 1.0) -> float:
+    """Our share limit (None = default, -1 = none) as qBittorrent's (-2 = global, -1 = none)."""
+    if value is None:
+        return GLOBAL
+    if value == NO_LIMIT:
+        return -1
+    return value / scale
+
+
+def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
+    """qBittorrent's -2/-1/value as ours (None/-1/value); ``QbtError`` 400 on anything else."""
+    try:
+        value = float(text) if text not in (None, "") else GLOBAL
+    except ValueError as exc:
+        raise QbtError(400, f"{name} must be a number") from exc
+    if value == GLOBAL:
+        return None
+    if value == -1:
+        return NO_LIMIT
+    if value < 0 or value != value:
+        raise QbtError(400, f"{name} must be -2, -1 or at least 0")
+    return value * scale
+
+
+def content_path(job: Job) -> str:
+    """The file of a one-file torrent, else its top folder ("" before a magnet's metadata)."""
+    if len(job.files) == 1:
+        return f"{job.options.save_path}/{job.files[0].path}"
+    if job.files:
+        return f"{job.options.save_path}/{job.files[0].path.split('/')[0]}"
+    return ""
+
+
+def magnet_uri(job: Job, torrent: Torrent | None) -> str:
+    """The job's magnet link (its own when it was added by one)."""
+    if job.source.startswith("magnet:"):
+        return job.source
+    parts = [f"xt=urn:btih:{job.info_hash}", "dn=" + quote(job.name, safe="")]
+    if torrent is not None:
+        parts.extend("tr=" + quote(url, safe="") for tier in torrent.trackers for url in tier)
+    return "magnet:?" + "&".join(parts)
+
+
+def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None) -> dict[str, Any]:
+    """One entry of ``torrents/info`` (and of ``sync/maindata``)."""
+    eta = INFINITE_ETA if job.eta is None else int(job.eta)
+    ratio_limit = share_limit_out(job.features.ratio_limit)
+    time_limit = share_limit_out(job.features.seeding_time_limit, 60.0)
+    max_ratio = settings.ratio_limit if job.features.ratio_limit is None else job.features.ratio_limit
+    max_time = (settings.seeding_time_limit if job.features.seeding_time_limit is None
+                else job.features.seeding_time_limit)
+    working = [t.url for t in job.trackers if t.status == "working"]
+    done_at = job.completed_at
+    size = job.total_size
+    return {
+        "hash": job.info_hash, "infohash_v1": job.info_hash if len(job.info_hash) == 40 else "",
+        "infohash_v2": "", "name": job.name, "magnet_uri": magnet_uri(job, torrent),
+        "size": size, "total_size": torrent.total_length if torrent is not None else -1,
+        "progress": job.progress, "dlspeed": int(job.download_rate), "upspeed": int(job.upload_rate),
+        "priority": job.queue_position, "num_seeds": job.seeds,
+        "num_complete": job.seeds, "num_leechs": max(0, job.peers - job.seeds),
+        "num_incomplete": max(0, job.peers - job.seeds), "ratio": round(job.ratio, 4), "eta": eta,
+        "state": state_name(job), "seq_dl": job.options.sequential,
+        "f_l_piece_prio": job.features.first_last_piece, "category": job.features.category,
+        "tags": ", ".join(job.features.tags), "super_seeding": False,
+        "force_start": job.features.force_start, "save_path": job.options.save_path,
+        "download_path": "", "content_path": content_path(job), "added_on": int(job.created_at),
+        "completion_on": int(done_at) if done_at is not None else 0,
+        "tracker": working[0] if working else "", "trackers_count": len(job.trackers),
+        "dl_limit": job.options.download_limit, "up_limit": job.options.upload_limit,
+        "downloaded": job.downloaded, "uploaded": job.uploaded, "downloaded_session": job.downloaded,
+        "uploaded_session": job.uploaded, "amount_left": max(0, size - job.done_size),
+        "completed": job.done_size, "ratio_limit": ratio_limit, "seeding_time_limit": time_limit,
+        "inactive_seeding_time_limit": GLOBAL, "max_ratio": max_ratio,
+        "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1, "max_inactive_seeding_time": -1,
+        "seeding_time": int(job.seeding_time), "time_active": int(max(0.0, job.updated_at - job.created_at)),
+        "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
+        "auto_tmm": False, "availability": float(job.seeds),
+        "private": torrent.private if torrent is not None else False, "reannounce": 0,
+    }
+
+
+def _is_downloading(state: str) -> bool:
+    return state in ("downloading", "metaDL", "forcedMetaDL", "forcedDL", "stalledDL", "checkingDL",
+                     "pausedDL", "queuedDL")
+
+
+def _is_active(record: dict[str, Any]) -> bool:
+    state = record["state"]
+    if state == "stalledDL":
+        return bool(record["upspeed"] > 0)
+    return state in ("metaDL", "forcedMetaDL", "downloading", "forcedDL", "uploading", "forcedUP") \
+        or record["dlspeed"] > 0 or record["upspeed"] > 0
+
+
+def matches(record: dict[str, Any], status: str) -> bool:
+    """Whether a record passes ``torrents/info``'s ``filter``."""
+    state = record["state"]
+    paused = state in ("pausedDL", "pausedUP")
+    checks: dict[str, Callable[[], bool]] = {
+        "all": lambda: True,
+        "downloading": lambda: _is_downloading(state),
+        "seeding": lambda: state in ("uploading", "stalledUP", "checkingUP", "queuedUP", "forcedUP"),
+        "completed": lambda: not _is_downloading(state),
+        "paused": lambda: paused, "stopped": lambda: paused,
+        "resumed": lambda: not paused, "running": lambda: not paused,
+        "active": lambda: _is_active(record), "inactive": lambda: not _is_active(record),
+        "stalled": lambda: state in ("stalledUP", "stalledDL"),
+        "stalled_uploading": lambda: state == "stalledUP",
+        "stalled_downloading": lambda: state == "stalledDL",
+        "checking": lambda: state in ("checkingUP", "checkingDL"),
+        "moving": lambda: state == "moving",
+        "errored": lambda: state in ("error", "missingFiles"),
+    }
+    check = checks.get(status)
+    if check is None:
+        raise QbtError(400, f"unknown filter {status[:40]!r}")
+    return check()
+
+
+def preferences(service: JobService) -> dict[str, Any]:
+    """``app/preferences``: the fields tools read, from the service's settings and config."""
+    s = service.get_settings()
+    config = service.config
+    action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
+    encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
+    return {
+        "save_path": str(service.download_root), "temp_path_enabled": False, "temp_path": "",
+        "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
+        "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
+        "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
+        "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
+        "max_seeding_time_enabled": s.seeding_time_limit >= 0,
+        "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
+        "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
+        "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
+        "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
+        "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
+        "dl_limit": s.download_limit, "up_limit": s.upload_limit, "alt_dl_limit": 0, "alt_up_limit": 0,
+        "scheduler_enabled": False, "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
+        "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
+        "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
+        "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
+        "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
+    }
+
+
+# -- the routes ------------------------------------------------------------------------------
+Handler = Callable[[Form, Request], Awaitable[Any]]
+
+
+class QbittorrentApi:
+    """The ``/api/v2/{namespace}/{method}`` routes over one service."""
+
+    def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
+                 max_torrent_size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = service
+        self.token = token.encode()
+        self.username = username
+        self.max_body = max_body
+        self.max_torrent_size = max_torrent_size
+        self._clock = clock
+        self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
+        self._sync: dict[int, dict[str, Any]] = {}  # rid -> what that sync/maindata answer showed
+        self._rid = 0
+        getters: dict[str, Handler] = {
+            "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
+            "app/buildInfo": self.build_info, "app/preferences": self.get_preferences,
+            "app/defaultSavePath": self.default_save_path, "transfer/info": self.transfer_info,
+            "transfer/downloadLimit": self.global_download_limit,
+            "transfer/uploadLimit": self.global_upload_limit, "transfer/speedLimitsMode": self.speed_mode,
+            "torrents/info": self.info, "torrents/properties": self.properties, "torrents/files": self.files,
+            "torrents/trackers": self.trackers, "torrents/webseeds": self.webseeds,
+            "torrents/pieceStates": self.piece_states, "torrents/pieceHashes": self.piece_hashes,
+            "torrents/categories": self.categories, "torrents/tags": self.tags,
+            "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
+            "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
+            "torrents/export": self.export, "auth/logout": self.logout,
+        }
+        actions: dict[str, Handler] = {
+            "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
+            "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
+            "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
+            "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
+            "torrents/reannounce": self.reannounce, "torrents/setCategory": self.set_category,
+            "torrents/createCategory": self.create_category, "torrents/editCategory": self.edit_category,
+            "torrents/removeCategories": self.remove_categories, "torrents/addTags": self.add_tags,
+            "torrents/removeTags": self.remove_tags, "torrents/createTags": self.create_tags,
+            "torrents/deleteTags": self.delete_tags, "torrents/setShareLimits": self.set_share_limits,
+            "torrents/topPrio": self._queue("top"), "torrents/bottomPrio": self._queue("bottom"),
+            "torrents/increasePrio": self._queue("up"), "torrents/decreasePrio": self._queue("down"),
+            "torrents/setForceStart": self.set_force_start, "torrents/filePrio": self.file_prio,
+            "torrents/setLocation": self.set_location, "torrents/rename": self.rename,
+            "torrents/addPeers": self.add_peers, "torrents/setDownloadLimit": self.set_download_limit,
+            "torrents/setUploadLimit": self.set_upload_limit,
+            "torrents/toggleSequentialDownload": self.toggle_sequential,
+            "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
+            "torrents/setAutoManagement": self.set_auto_management,
+        }
+        self._getters = getters
+        self._actions = actions
+
+    def routes(self) -> list[Route]:
+        """The one route every method goes through."""
+        return [Route("/api/v2/{namespace}/{method}", self.dispatch, methods=["GET", "POST"])]
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @staticmethod
+    def _same_origin(request: Request) -> bool:
+        host = request.headers.get("host", "").lower()
+        for header in ("origin", "referer"):
+            value = request.headers.get(header)
+            if value:
+                if urlsplit(value).netloc.lower() != host:
+                    return False
+        return True
+
+    def _authorised(self, request: Request) -> bool:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return hmac.compare_digest(auth[7:].strip().encode(), self.token)
+        sid = request.cookies.get("SID")
+        if not sid:
+            return False
+        now = self._clock()
+        last = self._sessions.get(sid)
+        if last is None or now - last > SESSION_TTL:
+            self._sessions.pop(sid, None)
+            return False
+        self._sessions[sid] = now
+        return True
+
+    async def dispatch(self, request: Request) -> Response:
+        """Check origin and authentication, read the form, run the method, answer as qBittorrent."""
+        name = f"{request.path_params['namespace']}/{request.path_params['method']}"
+        if not self._same_origin(request):
+            log.warning("qBittorrent API: refused %s with a foreign Origin/Referer", name)
+            return _text("Unauthorized", 401)
+        try:
+            form = await self._form(request)
+            if name == "auth/login":
+                if request.method != "POST":  # (never a password in a URL, as qBittorrent)
+                    return _text("Method Not Allowed", 405)
+                return self.login(form)
+            if not self._authorised(request):
+                return _text("Forbidden", 403)
+            handler = self._getters.get(name)
+            if handler is None:
+                handler = self._actions.get(name)
+                if handler is None:
+                    return _text("Not Found", 404)
+                if request.method != "POST":
+                    return _text("Method Not Allowed", 405)
+            result = await handler(form, request)
+        except QbtError as exc:
+            return _text(exc.text, exc.status)
+        except FormError as exc:
+            return _text(str(exc), 400)
+        except JobNotFound:
+            return _text("Torrent hash was not found", 404)
+        except JobConflict as exc:
+            return _text(str(exc), 409)
+        except (JobError, TorrentEngineError) as exc:
+            return _text(str(exc), 400)
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in a client's JSON or form
+            log.warning("qBittorrent API: %s refused: %s", name, exc)
+            return _text(f"Bad Request: {exc}", 400)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(b"", media_type="text/plain; charset=UTF-8")
+        if isinstance(result, str):
+            return _text(result)
+        return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
+                        media_type="application/json")
+
+    async def _form(self, request: Request) -> Form:
+        body = b""
+        if request.method == "POST":
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise QbtError(413, "Request body too large")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        return parse_form(request.headers.get("content-type", ""), body, request.url.query)
+
+    def _active(self) -> dict[str, Job]:
+        return {job.info_hash: job for job in self.service.client_jobs()}
+
+    def _selected(self, form: Form, name: str = "hashes") -> list[Job]:
+        """The jobs ``hashes`` names (``all``, or hashes joined by ``|``); unknown ones are skipped,
+        as qBittorrent does."""
+        raw = form.get(name)
+        if raw is None:
+            raise QbtError(400, f"missing parameter {name}")
+        jobs = self._active()
+        if raw.strip().lower() == "all":
+            return list(jobs.values())
+        return [jobs[h] for h in (x.strip().lower() for x in raw.split("|")) if h in jobs]
+
+    def _one(self, form: Form) -> Job:
+        raw = form.get("hash")
+        if not raw:
+            raise QbtError(400, "missing parameter hash")
+        job = self._active().get(raw.strip().lower())
+        if job is None:
+            raise QbtError(404, "Torrent hash was not found")
+        return job
+
+    def _torrent(self, job: Job) -> Torrent | None:
+        try:
+            return self.service.metainfo(job.id)
+        except JobNotFound:
+            return None
+
+    # -- auth ----------------------------------------------------------------------------------
+    def login(self, form: Form) -> Response:
+        """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``Fails.``."""
+        user, password = form.get("username") or "", form.get("password") or ""
+        good = hmac.compare_digest(password.encode(), self.token)
+        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
+            good = False
+        if not good:
+            log.warning("qBittorrent API: failed login for user %r", user[:40])
+            return _text("Fails.")
+        now = self._clock()
+        self._sessions = {s: t for s, t in self._sessions.items() if now - t <= SESSION_TTL}
+        while len(self._sessions) >= MAX_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
+        sid = secrets.token_urlsafe(24)
+        self._sessions[sid] = now
+        response = _text("Ok.")
+        response.set_cookie("SID", sid, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def logout(self, form: Form, request: Request) -> None:
+        """``auth/logout``: the session's cookie no longer works."""
+        sid = request.cookies.get("SID")
+        if sid:
+            self._sessions.pop(sid, None)
+
+    # -- app -----------------------------------------------------------------------------------
+    async def app_version(self, form: Form, request: Request) -> str:
+        """``app/version``."""
+        return APP_VERSION
+
+    async def webapi_version(self, form: Form, request: Request) -> str:
+        """``app/webapiVersion``."""
+        return WEBAPI_VERSION
+
+    async def build_info(self, form: Form, request: Request) -> dict[str, Any]:
+        """``app/buildInfo``: this engine in place of qBittorrent's libraries."""
+        return {"qt": "", "libtorrent": f"torrent_engine {__version__}", "boost": "", "openssl": "",
+                "zlib": "", "bitness": 64, "platform": "linux", "app": "torrent_engine"}
+
+    async def get_preferences(self, form: Form, request: Request) -> dict[str, Any]:
+        """``app/preferences``."""
+        return preferences(self.service)
+
+    async def default_save_path(self, form: Form, request: Request) -> str:
+        """``app/defaultSavePath``: the download root."""
+        return str(self.service.download_root)
+
+    async def set_preferences(self, form: Form, request: Request) -> None:
+        """``app/setPreferences`` (``json=``): the share limits and their action, the queue and
+        the rate limits change; another known field may only be sent with its current value
+        (400 otherwise: the daemon cannot change it from here); unknown fields are ignored."""
+        try:
+            prefs = json.loads(form.get("json") or "{}")
+        except ValueError as exc:
+            raise QbtError(400, "json is not valid JSON") from exc
+        if not isinstance(prefs, dict):
+            raise QbtError(400, "json must be an object")
+        current = preferences(self.service)
+        changes: dict[str, Any] = {}
+        ratio_on = bool(prefs.get("max_ratio_enabled", current["max_ratio_enabled"]))
+        ratio = prefs.get("max_ratio", current["max_ratio"])
+        if "max_ratio_enabled" in prefs or "max_ratio" in prefs:
+            changes["ratio_limit"] = float(ratio) if ratio_on and float(ratio) >= 0 else -1
+        time_on = bool(prefs.get("max_seeding_time_enabled", current["max_seeding_time_enabled"]))
+        minutes = prefs.get("max_seeding_time", current["max_seeding_time"])
+        if "max_seeding_time_enabled" in prefs or "max_seeding_time" in prefs:
+            changes["seeding_time_limit"] = float(minutes) * 60 if time_on and float(minutes) >= 0 else -1
+        if "max_ratio_act" in prefs:
+            action = ACTIONS_AT_LIMIT.get(prefs["max_ratio_act"])
+            if action is None:
+                raise QbtError(400, "max_ratio_act: only 0 (pause), 1 (remove) and 3 (remove with "
+                                    "files) are supported")
+            changes["share_limit_action"] = action.value
+        names = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
+                 "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
+                 "dl_limit": "download_limit", "up_limit": "upload_limit"}
+        for theirs, ours in names.items():
+            if theirs in prefs:
+                value = prefs[theirs]
+                if ours.endswith("_limit") and isinstance(value, int) and value < 0:
+                    value = 0
+                changes[ours] = value
+        handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
+                   "max_ratio_act", *names}
+        for key, value in prefs.items():
+            if key not in handled and key in current and value != current[key]:
+                raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")
+        await self.service.update_settings(**changes)
+
+    # -- transfer ------------------------------------------------------------------------------
+    def _server_state(self) -> dict[str, Any]:
+        stats = self.service.stats()
+        s = self.service.get_settings()
+        try:
+            free = shutil.disk_usage(self.service.download_root).free
+        except OSError:
+            free = 0
+        return {"dl_info_speed": int(stats.download_rate), "dl_info_data": stats.downloaded,
+                "up_info_speed": int(stats.upload_rate), "up_info_data": stats.uploaded,
+                "dl_rate_limit": s.download_limit, "up_rate_limit": s.upload_limit,
+                "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
+                "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
+                "free_space_on_disk": free, "queueing": s.queueing, "use_alt_speed_limits": False,
+                "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
+                if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
+                "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
+                "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
+                "write_cache_overload": "0"}
+
+    async def transfer_info(self, form: Form, request: Request) -> dict[str, Any]:
+        """``transfer/info``."""
+        state = self._server_state()
+        keys = ("dl_info_speed", "dl_info_data", "up_info_speed", "up_info_data", "dl_rate_limit",
+                "up_rate_limit", "dht_nodes", "connection_status")
+        return {k: state[k] for k in keys}
+
+    async def global_download_limit(self, form: Form, request: Request) -> str:
+        """``transfer/downloadLimit`` (bytes per second, 0 = none)."""
+        return str(self.service.get_settings().download_limit)
+
+    async def global_upload_limit(self, form: Form, request: Request) -> str:
+        """``transfer/uploadLimit``."""
+        return str(self.service.get_settings().upload_limit)
+
+    async def speed_mode(self, form: Form, request: Request) -> str:
+        """``transfer/speedLimitsMode``: 0, there are no alternative limits."""
+        return "0"
+
+    async def set_global_download(self, form: Form, request: Request) -> None:
+        """``transfer/setDownloadLimit`` ``limit``."""
+        await self.service.update_settings(download_limit=_limit(form))
+
+    async def set_global_upload(self, form: Form, request: Request) -> None:
+        """``transfer/setUploadLimit`` ``limit``."""
+        await self.service.update_settings(upload_limit=_limit(form))
+
+    # -- reading torrents ----------------------------------------------------------------------
+    def _records(self) -> dict[str, dict[str, Any]]:
+        settings = self.service.get_settings()
+        return {job.info_hash: torrent_record(job, settings, self._torrent(job))
+                for job in self.service.client_jobs()}
+
+    async def info(self, form: Form, request: Request) -> list[dict[str, Any]]:
+        """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
+        records = list(self._records().values())
+        status = form.get("filter") or "all"
+        records = [r for r in records if matches(r, status)]
+        category = form.get("category")
+        if category is not None:
+            records = [r for r in records if r["category"] == category]
+        tag = form.get("tag")
+        if tag is not None:
+            records = [r for r in records if (tag in r["tags"].split(", ") if tag else not r["tags"])]
+        hashes = form.get("hashes")
+        if hashes:
+            wanted = {h.strip().lower() for h in hashes.split("|")}
+            records = [r for r in records if r["hash"] in wanted]
+        sort = form.get("sort")
+        if sort:
+            if records and sort not in records[0]:
+                raise QbtError(400, f"cannot sort by {sort[:40]!r}")
+            records.sort(key=lambda r: (str(type(r[sort])), r[sort]),
+                         reverse=bool(form_bool(form.get("reverse"), False)))
+        offset = _int(form.get("offset"), "offset", 0)
+        if offset < 0:
+            offset = max(0, len(records) + offset)
+        limit = _int(form.get("limit"), "limit", 0)
+        records = records[offset:]
+        return records[:limit] if limit > 0 else records
+
+    async def properties(self, form: Form, request: Request) -> dict[str, Any]:
+        """``torrents/properties``."""
+        job = self._one(form)
+        torrent = self._torrent(job)
+        record = torrent_record(job, self.service.get_settings(), torrent)
+        states = self.service.piece_states(job.id)
+        elapsed = max(0.0, job.updated_at - job.created_at)
+        return {
+            "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
+            "save_path": job.options.save_path, "download_path": "",
+            "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
+            "piece_size": torrent.piece_length if torrent is not None else -1,
+            "comment": torrent.comment or "" if torrent is not None else "",
+            "created_by": torrent.created_by or "" if torrent is not None else "",
+            "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
+            "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,
+            "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(elapsed),
+            "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,
+            "share_ratio": record["ratio"], "addition_date": int(job.created_at),
+            "completion_date": record["completion_on"], "last_seen": record["seen_complete"],
+            "dl_speed_avg": int(job.downloaded / elapsed) if elapsed > 0 else 0,
+            "up_speed_avg": int(job.uploaded / elapsed) if elapsed > 0 else 0,
+            "dl_speed": int(job.download_rate), "up_speed": int(job.upload_rate), "eta": record["eta"],
+            "peers": max(0, job.peers - job.seeds), "peers_total": max(0, job.peers - job.seeds),
+            "seeds": job.seeds, "seeds_total": job.seeds,
+            "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
+            "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
+            "total_size": record["total_size"], "is_private": record["private"],
+            "isPrivate": record["private"],
+        }
+
+    async def files(self, form: Form, request: Request) -> list[dict[str, Any]]:
+        """``torrents/files`` (``indexes`` narrows the list)."""
+        job = self._one(form)
+        torrent = self._torrent(job)
+        wanted: set[int] | None = None
+        if form.get("indexes"):
+            wanted = {_int(i, "indexes", 0) for i in (form.get("indexes") or "").split("|")}
+        out = []
+        for f in job.files:
+            if wanted is not None and f.index not in wanted:
+                continue
+            first = last = 0
+            if torrent is not None:
+                entry = torrent.files[f.index]
+                first = entry.offset // torrent.piece_length
+                last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
+            out.append({"index": f.index, "name": f.path, "size": f.size, "progress": f.progress,
+                        "priority": file_priority(f.priority), "is_seed": f.progress >= 1.0,
+                        "piece_range": [first, last], "availability": -1})
+        return out
+
+    async def trackers(self, form: Form, request: Request) -> list[dict[str, Any]]:
+        """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
+        job = self._one(form)
+        torrent = self._torrent(job)
+        private = torrent is not None and torrent.private
+        config = self.service.config
+        rows: list[dict[str, Any]] = []
+        for name, on in (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)):
+            rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
+                         "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
+                         "msg": "" if on and not private else "This torrent is private" if private else ""})
+        tiers = {url: n for n, tier in enumerate(torrent.trackers) for url in tier} if torrent else {}
+        status = {"working": 2, "failed": 4, "unknown": 1}
+        for t in job.trackers:
+            rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": tiers.get(t.url, 0),
+                         "num_peers": t.peers, "num_seeds": -1, "num_leeches": -1, "num_downloaded": -1,
+                         "msg": t.message})
+        return rows
+
+    async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
+        """``torrents/webseeds``."""
+        torrent = self._torrent(self._one(form))
+        return [{"url": url} for url in (torrent.web_seeds if torrent is not None else ())]
+
+    async def piece_states(self, form: Form, request: Request) -> list[int]:
+        """``torrents/pieceStates``: 0 missing, 1 downloading, 2 have."""
+        return self.service.piece_states(self._one(form).id) or []
+
+    async def piece_hashes(self, form: Form, request: Request) -> list[str]:
+        """``torrents/pieceHashes`` (SHA-1, v1 torrents)."""
+        torrent = self._torrent(self._one(form))
+        return [h.hex() for h in torrent.piece_hashes] if torrent is not None else []
+
+    async def categories(self, form: Form, request: Request) -> dict[str, Any]:
+        """``torrents/categories``."""
+        return {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
+
+    async def tags(self, form: Form, request: Request) -> list[str]:
+        """``torrents/tags``."""
+        return self.service.tags()
+
+    async def download_limits(self, form: Form, request: Request) -> dict[str, int]:
+        """``torrents/downloadLimit``: per hash, bytes per second (0: none)."""
+        return {j.info_hash: j.options.download_limit for j in self._selected(form)}
+
+    async def upload_limits(self, form: Form, request: Request) -> dict[str, int]:
+        """``torrents/uploadLimit``."""
+        return {j.info_hash: j.options.upload_limit for j in self._selected(form)}
+
+    # -- sync ----------------------------------------------------------------------------------
+    async def maindata(self, form: Form, request: Request) -> dict[str, Any]:
+        """``sync/maindata?rid=N``: everything (``full_update``) or what changed since answer N."""
+        rid = _int(form.get("rid"), "rid", 0)
+        categories = {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
+        now: dict[str, Any] = {"torrents": self._records(), "categories": categories,
+                               "tags": self.service.tags(), "server_state": self._server_state()}
+        self._rid += 1
+        self._sync[self._rid] = now
+        while len(self._sync) > MAX_SYNC_SNAPSHOTS:
+            del self._sync[next(iter(self._sync))]
+        before = self._sync.get(rid) if rid else None
+        if before is None:
+            return {"rid": self._rid, "full_update": True, **now}
+        out: dict[str, Any] = {"rid": self._rid}
+        torrents: dict[str, Any] = {}
+        for h, rec in now["torrents"].items():
+            old = before["torrents"].get(h)
+            delta = rec if old is None else {k: v for k, v in rec.items() if old.get(k) != v}
+            if delta:
+                torrents[h] = delta
+        if torrents:
+            out["torrents"] = torrents
+        removed = [h for h in before["torrents"] if h not in now["torrents"]]
+        if removed:
+            out["torrents_removed"] = removed
+        cats = {n: c for n, c in now["categories"].items() if before["categories"].get(n) != c}
+        if cats:
+            out["categories"] = cats
+        gone = [n for n in before["categories"] if n not in now["categories"]]
+        if gone:
+            out["categories_removed"] = gone
+        tags = [t for t in now["tags"] if t not in before["tags"]]
+        if tags:
+            out["tags"] = tags
+        gone_tags = [t for t in before["tags"] if t not in now["tags"]]
+        if gone_tags:
+            out["tags_removed"] = gone_tags
+        state = {k: v for k, v in now["server_state"].items() if before["server_state"].get(k) != v}
+        if state:
+            out["server_state"] = state
+        return out
+
+    async def torrent_peers(self, form: Form, request: Request) -> dict[str, Any]:
+        """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
+        which qBittorrent's protocol allows)."""
+        job = self._one(form)
+        self._rid += 1
+        peers = {}
+        for p in job.peer_list:
+            host, _, port = p.address.rpartition(":")
+            peers[p.address] = {"ip": host.strip("[]"), "port": int(port) if port.isdigit() else 0,
+                                "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
+                                "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
+                                "connection": "μTP" if p.transport == "utp" else "BT", "flags": "",
+                                "flags_desc": "", "relevance": 0, "files": "", "country_code": "",
+                                "country": ""}
+        return {"rid": self._rid, "full_update": True, "show_flags": False, "peers": peers}
+
+    async def export(self, form: Form, request: Request) -> Response:
+        """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""
+        torrent = self._torrent(self._one(form))
+        if torrent is None:
+            raise QbtError(409, "Torrent's metadata has not yet downloaded")
+        return Response(torrent.to_bytes(), media_type="application/x-bittorrent")
+
+    # -- adding --------------------------------------------------------------------------------
+    async def add(self, form: Form, request: Request) -> Response:
+        """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
+        uploaded ``torrents``; ``Ok.`` when at least one was added, else ``Fails.``."""
+        layouts = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
+        layout = layouts.get((form.get("contentLayout") or "Original").lower())
+        if layout is None:
+            raise QbtError(400, f"contentLayout {form.get('contentLayout')!r} is not valid")
+        if form_bool(form.get("root_folder"), True) is False:  # (before WebAPI 2.7)
+            layout = "no_subfolder"
+        inactive = form.get("inactiveSeedingTimeLimit")
+        if inactive not in (None, "", "-2", "-1"):
+            raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
+        if form_bool(form.get("useDownloadPath"), False):
+            raise QbtError(400, "useDownloadPath is not supported (no separate folder for incomplete files)")
+        if (form.get("stopCondition") or "None") != "None":
+            raise QbtError(400, "stopCondition is not supported (only None)")
+        if (form.get("shareLimitAction") or "Default") != "Default":
+            raise QbtError(400, "a per-torrent shareLimitAction is not supported (only Default)")
+        tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
+        paused = bool(form_bool(form.get("stopped"), None) or form_bool(form.get("paused"), False))
+        features = features_from({
+            "category": form.get("category") or "", "tags": tags,
+            "ratio_limit": share_limit_in(form.get("ratioLimit"), "ratioLimit"),
+            "seeding_time_limit": share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
+            "force_start": bool(form_bool(form.get("forced"), False)),
+            "first_last_piece": bool(form_bool(form.get("firstLastPiecePrio"), False)),
+            "rename": (form.get("rename") or "").strip(), "content_layout": layout})
+        auto = form_bool(form.get("autoTMM"), False) and bool(form.get("category"))
+        options: dict[str, Any] = {  # (automatic management: the category's folder, whatever savepath says)
+            "save_path": None if auto else form.get("savepath") or None, "paused": paused,
+            "sequential": bool(form_bool(form.get("sequentialDownload"), False)),
+            "features": features, "download_limit": max(0, _int(form.get("dlLimit"), "dlLimit", 0)),
+            "upload_limit": max(0, _int(form.get("upLimit"), "upLimit", 0)),
+        }
+        sources: list[Torrent | Magnet] = []
+        for _, data in form.files:
+            if len(data) > self.max_torrent_size:
+                raise QbtError(413, "Torrent file is too large")
+            try:
+                sources.append(Torrent.from_bytes(data))
+            except TorrentEngineError as exc:
+                raise QbtError(415, f"Torrent file is not valid: {exc}") from exc
+        urls = [u.strip() for u in (form.get("urls") or "").splitlines() if u.strip()]
+        if not sources and not urls:
+            raise QbtError(400, "neither urls nor torrents given")
+        added = 0
+        for url in urls:
+            try:
+                if url.lower().startswith("magnet:"):
+                    sources.append(parse_magnet(url))
+                else:
+                    sources.append(await self.service.fetch_metainfo(url))
+            except (MagnetError, InvalidJobRequest) as exc:
+                log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
+        for src in sources:
+            try:
+                job, created = await self.service.add(src, **options)
+            except JobError as exc:
+                log.warning("qBittorrent API: add refused: %s", exc)
+                continue
+            if created:
+                added += 1
+                if form_bool(form.get("addToTopOfQueue"), False) and self.service.get_settings().queueing:
+                    await self.service.move_in_queue([job.id], "top")
+        return _text("Ok." if added else "Fails.")
+
+    # -- changing ------------------------------------------------------------------------------
+    async def delete(self, form: Form, request: Request) -> None:
+        """``torrents/delete`` ``hashes``, ``deleteFiles``."""
+        if form.get("deleteFiles") is None:
+            raise QbtError(400, "Bad Request")  # (qBittorrent wants it said)
+        delete = bool(form_bool(form.get("deleteFiles"), False))
+        for job in self._selected(form):
+            if job.finished:  # (a failed job, still listed)
+                await self.service.forget(job.id, delete_files=delete)
+            else:
+                await self.service.cancel(job.id, delete_files=delete)
+
+    async def pause(self, form: Form, request: Request) -> None:
+        """``torrents/pause`` (and ``stop``)."""
+        for job in self._selected(form):
+            await _quietly(self.service.pause(job.id))
+
+    async def resume(self, form: Form, request: Request) -> None:
+        """``torrents/resume`` (and ``start``)."""
+        for job in self._selected(form):
+            await _quietly(self.service.resume(job.id))
+
+    async def recheck(self, form: Form, request: Request) -> None:
+        """``torrents/recheck``."""
+        for job in self._selected(form):
+            await _quietly(self.service.recheck(job.id))
+
+    async def reannounce(self, form: Form, request: Request) -> None:
+        """``torrents/reannounce``."""
+        for job in self._selected(form):
+            await _quietly(self.service.reannounce(job.id))
+
+    async def set_category(self, form: Form, request: Request) -> None:
+        """``torrents/setCategory`` (409 for a category that does not exist)."""
+        category = form.get("category") or ""
+        jobs = self._selected(form)
+        if jobs and category and category not in {c.name for c in self.service.categories()}:
+            raise QbtError(409, "Incorrect category name")
+        await self.service.set_features([j.id for j in jobs], category=category)
+
+    async def create_category(self, form: Form, request: Request) -> None:
+        """``torrents/createCategory`` ``category``, ``savePath``."""
+        name = form.get("category") or ""
+        if not name:
+            raise QbtError(400, "Category cannot be empty")
+        try:
+            await self.service.create_category(name, form.get("savePath") or "")
+        except JobConflict as exc:
+            raise QbtError(409, "Unable to create category") from exc
+
+    async def edit_category(self, form: Form, request: Request) -> None:
+        """``torrents/editCategory``."""
+        name = form.get("category") or ""
+        if not name:
+            raise QbtError(400, "Category cannot be empty")
+        try:
+            await self.service.edit_category(name, form.get("savePath") or "")
+        except JobConflict as exc:
+            raise QbtError(409, "Unable to edit category") from exc
+
+    async def remove_categories(self, form: Form, request: Request) -> None:
+        """``torrents/removeCategories`` (one name a line)."""
+        names = [n for n in (form.get("categories") or "").splitlines() if n.strip()]
+        await self.service.remove_categories(names)
+
+    async def add_tags(self, form: Form, request: Request) -> None:
+        """``torrents/addTags``."""
+        await self.service.add_tags([j.id for j in self._selected(form)], _tags(form))
+
+    async def remove_tags(self, form: Form, request: Request) -> None:
+        """``torrents/removeTags`` (no ``tags``: all of them)."""
+        tags = _tags(form)
+        await self.service.remove_tags([j.id for j in self._selected(form)], tags or None)
+
+    async def create_tags(self, form: Form, request: Request) -> None:
+        """``torrents/createTags``."""
+        await self.service.create_tags(_tags(form))
+
+    async def delete_tags(self, form: Form, request: Request) -> None:
+        """``torrents/deleteTags``."""
+        await self.service.delete_tags(_tags(form))
+
+    async def set_share_limits(self, form: Form, request: Request) -> None:
+        """``torrents/setShareLimits`` ``ratioLimit``, ``seedingTimeLimit`` (minutes)."""
+        inactive = form.get("inactiveSeedingTimeLimit")
+        if inactive not in (None, "", "-2", "-1"):
+            raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
+        if form.get("ratioLimit") is None or form.get("seedingTimeLimit") is None:
+            raise QbtError(400, "ratioLimit and seedingTimeLimit are required")
+        await self.service.set_features(
+            [j.id for j in self._selected(form)],
+            ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
+            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0))
+
+    def _queue(self, where: str) -> Handler:
+        async def handler(form: Form, request: Request) -> None:
+            if not self.service.get_settings().queueing:
+                raise QbtError(409, "Torrent queueing must be enabled")
+            await self.service.move_in_queue([j.id for j in self._selected(form)], where)
+        handler.__doc__ = f"``torrents/...Prio``: move to the {where} of the queue."
+        return handler
+
+    async def set_force_start(self, form: Form, request: Request) -> None:
+        """``torrents/setForceStart`` ``value``: forced jobs run whatever the queue says (and start)."""
+        value = bool(form_bool(form.get("value"), False))
+        jobs = self._selected(form)
+        await self.service.set_features([j.id for j in jobs], force_start=value)
+        if value:
+            for job in jobs:
+                await _quietly(self.service.resume(job.id))
+
+    async def file_prio(self, form: Form, request: Request) -> None:
+        """``torrents/filePrio`` ``hash``, ``id`` (``|``-joined), ``priority`` (0, 1, 6, 7)."""
+        job = self._one(form)
+        prio = _int(form.get("priority"), "priority", -1)
+        if prio not in QBT_TO_OURS:
+            raise QbtError(400, "Priority is not valid")
+        ids = [_int(i, "id", -1) for i in (form.get("id") or "").split("|") if i != ""]
+        if self._torrent(job) is None:
+            raise QbtError(409, "Torrent's metadata has not yet downloaded")
+        known = {f.index for f in job.files}
+        if not ids or any(i not in known for i in ids):
+            raise QbtError(409, "File IDs are not valid")
+        await self.service.update(job.id, file_priorities={i: QBT_TO_OURS[prio] for i in ids})
+
+    async def set_location(self, form: Form, request: Request) -> None:
+        """``torrents/setLocation`` ``location`` (inside the download root)."""
+        location = form.get("location") or ""
+        if not location:
+            raise QbtError(400, "Save path cannot be empty")
+        for job in self._selected(form):
+            await self.service.set_location(job.id, location)
+
+    async def rename(self, form: Form, request: Request) -> None:
+        """``torrents/rename`` ``hash``, ``name``."""
+        name = (form.get("name") or "").strip()
+        if not name:
+            raise QbtError(409, "Incorrect torrent name")
+        await self.service.set_features([self._one(form).id], rename=name)
+
+    async def add_peers(self, form: Form, request: Request) -> dict[str, Any]:
+        """``torrents/addPeers`` ``hashes``, ``peers`` (``host:port`` joined by ``|``)."""
+        peers: list[tuple[str, int]] = []
+        for text in (form.get("peers") or "").split("|"):
+            host, sep, port = text.strip().rpartition(":")
+            if not sep or not port.isdigit():
+                raise QbtError(400, f"bad peer {text[:60]!r} (host:port)")
+            peers.append((host.strip("[]"), int(port)))
+        out: dict[str, Any] = {}
+        for job in self._selected(form):
+            await self.service.add_peers(job.id, peers)
+            out[job.info_hash] = {"added": len(peers), "failed": 0}
+        return out
+
+    async def set_download_limit(self, form: Form, request: Request) -> None:
+        """``torrents/setDownloadLimit`` ``limit`` (bytes per second; 0 or -1 = none)."""
+        limit = _limit(form)
+        for job in self._selected(form):
+            await self.service.update(job.id, download_limit=limit)
+
+    async def set_upload_limit(self, form: Form, request: Request) -> None:
+        """``torrents/setUploadLimit``."""
+        limit = _limit(form)
+        for job in self._selected(form):
+            await self.service.update(job.id, upload_limit=limit)
+
+    async def toggle_sequential(self, form: Form, request: Request) -> None:
+        """``torrents/toggleSequentialDownload``."""
+        for job in self._selected(form):
+            await self.service.update(job.id, sequential=not job.options.sequential)
+
+    async def toggle_first_last(self, form: Form, request: Request) -> None:
+        """``torrents/toggleFirstLastPiecePrio``."""
+        for job in self._selected(form):
+            await self.service.set_features([job.id], first_last_piece=not job.features.first_last_piece)
+
+    async def set_auto_management(self, form: Form, request: Request) -> None:
+        """``torrents/setAutoManagement``: off is what there is; on is not supported (400)."""
+        if form_bool(form.get("enable"), False):
+            raise QbtError(400, "automatic torrent management is not supported")
+        self._selected(form)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+def _text(text: str, status: int = 200) -> Response:
+    return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(float(value))
+    except ValueError as exc:
+        raise QbtError(400, f"{name} must be a number") from exc
+
+
+def _limit(form: Form) -> int:
+    return max(0, _int(form.get("limit"), "limit", 0))
+
+
+def _tags(form: Form) -> list[str]:
+    return [t.strip() for t in (form.get("tags") or "").split(",") if t.strip()]
+
+
+async def _quietly(call: Awaitable[Any]) -> None:
+    """Run an action on one of several jobs; one that does not fit its state is skipped, as
+    qBittorrent skips it."""
+    try:
+        await call
+    except JobConflict as exc:
+        log.debug("qBittorrent API: skipped: %s", exc)
+

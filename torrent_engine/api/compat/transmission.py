@@ -1,0 +1,661 @@
+"""Transmission's RPC (``/transmission/rpc``, RPC version 17 as in Transmission 4.0) over the job service.
+
+A translator: ``{"method", "arguments", "tag"}`` in, ``{"result", "arguments", "tag"}`` out;
+torrents are jobs (Transmission's torrent ``id`` is the job's ``number``, its ``labels`` the
+job's tags), statuses and units (KB/s of 1000 bytes) are Transmission's. Authentication is HTTP
+Basic with the daemon's API token as the password (any user name unless the daemon is given
+one) or ``Authorization: Bearer``; then the ``X-Transmission-Session-Id`` hand-shake (409 with
+the id to use) keeps other web sites out. A method or a value the service cannot honour gets
+an error ``result`` saying so, never a fake ``success``. See docs/compat.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ... import __version__
+from ...errors import MagnetError, TorrentEngineError
+from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
+from ...jobs.features import features_from
+from ...jobs.model import NO_LIMIT
+from ...jobs.paths import confine
+from ...jobs.queue import effective, share_limit_reached
+from ...magnet import Magnet, parse_magnet
+from ...metainfo import Torrent
+
+log = logging.getLogger(__name__)
+
+RPC_VERSION = 17
+RPC_VERSION_MINIMUM = 14
+RPC_SEMVER = "5.3.0"
+VERSION = f"4.0.6 (torrent_engine {__version__})"
+SESSION_HEADER = "X-Transmission-Session-Id"
+KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
+RECENT = 60.0  # seconds: "recently-active"
+
+STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
+PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
+UNSUPPORTED = ("blocklist-update", "port-test", "session-close", "torrent-rename-path", "group-get",
+               "group-set", "torrent-add-trackers")
+
+
+Method = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class RpcError(Exception):
+    """An error ``result`` for the request (the answer is still HTTP 200, as Transmission's)."""
+
+
+# -- translation (pure) ------------------------------------------------------------------------
+def status(job: Job) -> int:
+    """Transmission's status number of a job."""
+    complete = job.progress >= 1.0 and job.total_size > 0
+    match job.state:
+        case JobState.CHECKING:
+            return CHECK
+        case JobState.QUEUED:
+            return SEED_WAIT if complete else DOWNLOAD_WAIT
+        case JobState.DOWNLOADING | JobState.FETCHING_METADATA:
+            return DOWNLOAD
+        case JobState.SEEDING:
+            return SEED
+    return STOPPED
+
+
+def finished(job: Job, settings: ServiceSettings) -> bool:
+    """Transmission's ``isFinished``: complete, stopped, and at its share limit (so an *arr may
+    remove it)."""
+    if status(job) != STOPPED or job.progress < 1.0:
+        return False
+    return share_limit_reached(job.ratio, job.seeding_time,
+                               effective(job.features.ratio_limit, settings.ratio_limit),
+                               effective(job.features.seeding_time_limit, settings.seeding_time_limit))
+
+
+def our_priority(value: int) -> int:
+    """Transmission's -1/0/1 as our 1..7."""
+    return PRIORITY_OURS.get(max(-1, min(1, value)), 4)
+
+
+def their_priority(ours: int) -> int:
+    """Our 0..7 as Transmission's -1/0/1."""
+    return -1 if ours in (1, 2, 3) else 1 if ours >= 6 else 0
+
+
+def bitfield_b64(states: list[int] | None) -> str:
+    """Verified pieces as the base64 bitfield of ``pieces``."""
+    if not states:
+        return ""
+    out = bytearray((len(states) + 7) // 8)
+    for i, s in enumerate(states):
+        if s == 2:
+            out[i // 8] |= 0x80 >> (i % 8)
+    return base64.b64encode(bytes(out)).decode()
+
+
+class TransmissionRpc:
+    """The ``/transmission/rpc`` route over one service."""
+
+    def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
+                 max_torrent_size: int, clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.token = token.encode()
+        self.username = username
+        self.max_body = max_body
+        self.max_torrent_size = max_torrent_size
+        self._clock = clock
+        self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
+        methods: dict[str, Method] = {
+            "session-get": self.session_get, "session-set": self.session_set,
+            "session-stats": self.session_stats, "torrent-get": self.torrent_get,
+            "torrent-add": self.torrent_add, "torrent-start": self._start(False),
+            "torrent-start-now": self._start(True), "torrent-stop": self.torrent_stop,
+            "torrent-verify": self._each(self.service.recheck), "torrent-reannounce": self.reannounce,
+            "torrent-remove": self.torrent_remove, "torrent-set": self.torrent_set,
+            "torrent-set-location": self.set_location, "free-space": self.free_space,
+            "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
+            "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
+        }
+        self._methods = methods
+
+    def routes(self) -> list[Route]:
+        """The RPC route (``/transmission/rpc``; Transmission also answers ``/transmission/rpc/``)."""
+        return [Route("/transmission/rpc", self.handle, methods=["GET", "POST"]),
+                Route("/transmission/rpc/", self.handle, methods=["GET", "POST"])]
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _authorised(self, request: Request) -> bool:
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(value.strip().encode(), self.token)
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):
+            return False
+        good = hmac.compare_digest(password.encode(), self.token)
+        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
+            return False
+        return good
+
+    async def handle(self, request: Request) -> Response:
+        """Auth (401), session id (409), then one RPC call; errors are ``result`` strings."""
+        if not self._authorised(request):
+            return Response(b"<h1>401: Unauthorized</h1>", status_code=401, media_type="text/html",
+                            headers={"WWW-Authenticate": 'Basic realm="Transmission"'})
+        session_header = {SESSION_HEADER: self.session_id}
+        given = request.headers.get(SESSION_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.session_id.encode()):
+            return Response(f"<h1>409: Conflict</h1><p>{SESSION_HEADER}: {self.session_id}</p>".encode(),
+                            status_code=409, media_type="text/html", headers=session_header)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                return Response(b"request too large", status_code=413, headers=session_header)
+            chunks.append(chunk)
+        tag: Any = None
+        try:
+            try:
+                call = json.loads(b"".join(chunks) or b"{}")
+            except ValueError as exc:
+                raise RpcError("the request is not JSON") from exc
+            if not isinstance(call, dict):
+                raise RpcError("the request must be a JSON object")
+            tag = call.get("tag")
+            method = call.get("method")
+            arguments = call.get("arguments") or {}
+            if not isinstance(arguments, dict):
+                raise RpcError("arguments must be an object")
+            if method in UNSUPPORTED:
+                raise RpcError(f"method not supported by this daemon: {method}")
+            handler = self._methods.get(method) if isinstance(method, str) else None
+            if handler is None:
+                raise RpcError(f"method name not recognized: {str(method)[:60]}")
+            result: dict[str, Any] = {"result": "success", "arguments": await handler(arguments)}
+        except RpcError as exc:
+            result = {"result": str(exc), "arguments": {}}
+        except (JobError, TorrentEngineError) as exc:
+            result = {"result": str(exc), "arguments": {}}
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in the arguments
+            log.warning("Transmission RPC: refused: %s", exc)
+            result = {"result": f"invalid argument: {exc}", "arguments": {}}
+        if tag is not None:
+            result["tag"] = tag
+        return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
+                        media_type="application/json", headers=session_header)
+
+    def _jobs(self, arguments: dict[str, Any]) -> list[Job]:
+        """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
+        active = self.service.client_jobs()
+        ids = arguments.get("ids")
+        if ids is None:
+            return active
+        if ids == "recently-active":
+            now = self._clock()
+            return [j for j in active if now - j.updated_at <= RECENT or j.download_rate or j.upload_rate]
+        if isinstance(ids, (int, str)):
+            ids = [ids]
+        if not isinstance(ids, list):
+            raise RpcError("ids must be a number, a hash string, a list of them or \"recently-active\"")
+        wanted_numbers = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+        wanted_hashes = {i.lower() for i in ids if isinstance(i, str)}
+        return [j for j in active if j.number in wanted_numbers or j.info_hash in wanted_hashes]
+
+    # -- session -------------------------------------------------------------------------------
+    async def session_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``session-get`` (``fields`` narrows it)."""
+        s = self.service.get_settings()
+        config = self.service.config
+        stats = self.service.stats()
+        try:
+            free = shutil.disk_usage(self.service.download_root).free
+        except OSError:
+            free = -1
+        encryption = {"prefer": "preferred", "require": "required", "disable": "tolerated"}
+        values: dict[str, Any] = {
+            "rpc-version": RPC_VERSION, "rpc-version-minimum": RPC_VERSION_MINIMUM,
+            "rpc-version-semver": RPC_SEMVER, "version": VERSION, "session-id": self.session_id,
+            "download-dir": str(self.service.download_root), "download-dir-free-space": free,
+            "incomplete-dir-enabled": False, "incomplete-dir": str(self.service.download_root),
+            "peer-port": stats.listen_port, "peer-port-random-on-start": False,
+            "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
+            "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
+            "encryption": encryption.get(config.encryption, "preferred"),
+            "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
+            "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
+            "alt-speed-enabled": False, "alt-speed-down": 0, "alt-speed-up": 0,
+            "alt-speed-time-enabled": False, "alt-speed-time-begin": 0, "alt-speed-time-end": 0,
+            "alt-speed-time-day": 127,
+            "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
+            "seedRatioLimited": s.ratio_limit >= 0,
+            "idle-seeding-limit": 30, "idle-seeding-limit-enabled": False,
+            "download-queue-enabled": s.queueing and s.max_active_downloads >= 0,
+            "download-queue-size": max(0, s.max_active_downloads),
+            "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
+            "seed-queue-size": max(0, s.max_active_uploads), "queue-stalled-enabled": False,
+            "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
+            "trash-original-torrent-files": False, "blocklist-enabled": False, "blocklist-size": 0,
+            "blocklist-url": "", "cache-size-mb": 4, "config-dir": str(self.service.state_dir or ""),
+            "peer-limit-global": 200, "peer-limit-per-torrent": 50, "script-torrent-done-enabled": False,
+            "script-torrent-done-filename": "", "default-trackers": "",
+            "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
+                      "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
+                      "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
+        }
+        fields = arguments.get("fields")
+        if isinstance(fields, list):
+            return {k: v for k, v in values.items() if k in fields}
+        return values
+
+    async def session_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``session-set``: speed limits, the seed ratio limit and the queues change; any other
+        known key only with its current value (else an error: not a fake success)."""
+        current = await self.session_get({})
+        s = self.service.get_settings()
+        changes: dict[str, Any] = {}
+        a = arguments
+        if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
+            on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
+            down = _whole(a.get("speed-limit-down", current["speed-limit-down"]))
+            changes["download_limit"] = down * KILO if on else 0
+        if "speed-limit-up" in a or "speed-limit-up-enabled" in a:
+            on = bool(a.get("speed-limit-up-enabled", current["speed-limit-up-enabled"]))
+            up = _whole(a.get("speed-limit-up", current["speed-limit-up"]))
+            changes["upload_limit"] = up * KILO if on else 0
+        if "seedRatioLimit" in a or "seedRatioLimited" in a:
+            on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
+            changes["ratio_limit"] = float(a.get("seedRatioLimit", current["seedRatioLimit"])) if on else -1
+        dq = bool(a.get("download-queue-enabled", current["download-queue-enabled"]))
+        sq = bool(a.get("seed-queue-enabled", current["seed-queue-enabled"]))
+        if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
+                                "seed-queue-size")):
+            changes["queueing"] = dq or sq
+            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads)) \
+                if dq else -1
+            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads)) \
+                if sq else -1
+            changes["max_active_torrents"] = -1
+        handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
+                   "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
+                   "seed-queue-enabled", "seed-queue-size"}
+        for key, value in a.items():
+            if key in handled or key not in current:
+                continue
+            if value != current[key]:
+                raise RpcError(f"{key}: cannot be changed on this daemon (it stays {current[key]!r})")
+        await self.service.update_settings(**changes)
+        return {}
+
+    async def session_stats(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``session-stats``."""
+        stats = self.service.stats()
+        active = self.service.client_jobs()
+        paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.FAILED))
+        totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
+                  "filesAdded": len(self.service.list()), "sessionCount": 1, "secondsActive": 0}
+        return {"activeTorrentCount": len(active) - paused, "pausedTorrentCount": paused,
+                "torrentCount": len(active), "downloadSpeed": int(stats.download_rate),
+                "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
+
+    # -- torrents ------------------------------------------------------------------------------
+    def _fields(self, job: Job, fields: set[str]) -> dict[str, Any]:
+        torrent = self.service.metainfo(job.id) if fields & _METAINFO_FIELDS else None
+        settings = self.service.get_settings()
+        ratio_limit = job.features.ratio_limit
+        mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
+        left = max(0, job.total_size - job.done_size)
+        eta = -1 if job.eta is None else int(job.eta)
+        files_meta: list[dict[str, Any]] = []
+        if "files" in fields:
+            for f in job.files:
+                begin = end = 0
+                if torrent is not None:
+                    entry = torrent.files[f.index]
+                    begin = entry.offset // torrent.piece_length
+                    end = (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length + 1
+                files_meta.append({"name": f.path, "length": f.size,
+                                   "bytesCompleted": int(f.progress * f.size), "beginPiece": begin,
+                                   "endPiece": end})
+        values: dict[str, Callable[[], Any]] = {
+            "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
+            "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
+            "errorString": lambda: job.error or "", "eta": lambda: eta, "etaIdle": lambda: -1,
+            "isFinished": lambda: finished(job, settings),
+            "isStalled": lambda: job.state is JobState.DOWNLOADING and job.download_rate == 0,
+            "isPrivate": lambda: bool(torrent.private) if torrent else False,
+            "leftUntilDone": lambda: left, "sizeWhenDone": lambda: job.total_size,
+            "totalSize": lambda: torrent.total_length if torrent is not None else job.total_size,
+            "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
+            "metadataPercentComplete": lambda: 0.0 if job.state is JobState.FETCHING_METADATA else 1.0,
+            "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0, "desiredAvailable": lambda: 0,
+            "corruptEver": lambda: 0, "rateDownload": lambda: int(job.download_rate),
+            "rateUpload": lambda: int(job.upload_rate),
+            "uploadRatio": lambda: -1 if job.downloaded == 0 and job.done_size == 0 else round(job.ratio, 4),
+            "uploadedEver": lambda: job.uploaded, "downloadedEver": lambda: job.downloaded,
+            "addedDate": lambda: int(job.created_at), "startDate": lambda: int(job.created_at),
+            "activityDate": lambda: int(job.updated_at), "editDate": lambda: int(job.updated_at),
+            "doneDate": lambda: int(job.completed_at or 0), "downloadDir": lambda: job.options.save_path,
+            "peersConnected": lambda: job.peers, "peersGettingFromUs": lambda: sum(
+                1 for p in job.peer_list if p.upload_rate > 0),
+            "peersSendingToUs": lambda: sum(1 for p in job.peer_list if p.download_rate > 0),
+            "peersFrom": lambda: {"fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0,
+                                  "fromLtep": 0, "fromPex": 0, "fromTracker": job.peers},
+            "peers": lambda: [{"address": p.address.rsplit(":", 1)[0].strip("[]"),
+                               "port": int(p.address.rsplit(":", 1)[1]) if ":" in p.address else 0,
+                               "clientName": p.client, "progress": p.progress,
+                               "rateToClient": int(p.download_rate), "rateToPeer": int(p.upload_rate),
+                               "isEncrypted": False, "isUTP": p.transport == "utp", "flagStr": ""}
+                              for p in job.peer_list],
+            "queuePosition": lambda: max(0, job.queue_position - 1),
+            "seedRatioLimit": lambda: ratio_limit if ratio_limit is not None and ratio_limit >= 0
+            else max(0.0, settings.ratio_limit),
+            "seedRatioMode": lambda: mode, "seedIdleLimit": lambda: 30, "seedIdleMode": lambda: 0,
+            "downloadLimit": lambda: job.options.download_limit // KILO,
+            "downloadLimited": lambda: job.options.download_limit > 0,
+            "uploadLimit": lambda: job.options.upload_limit // KILO,
+            "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
+            "bandwidthPriority": lambda: 0, "peer-limit": lambda: 50, "maxConnectedPeers": lambda: 50,
+            "labels": lambda: list(job.features.tags), "group": lambda: "",
+            "secondsSeeding": lambda: int(job.seeding_time),
+            "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
+                                                  - job.created_at)),
+            "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
+            "magnetLink": lambda: job.source if job.source.startswith("magnet:")
+            else f"magnet:?xt=urn:btih:{job.info_hash}",
+            "comment": lambda: (torrent.comment or "") if torrent else "",
+            "creator": lambda: (torrent.created_by or "") if torrent else "",
+            "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
+            "pieceCount": lambda: torrent.num_pieces if torrent else 0,
+            "pieceSize": lambda: torrent.piece_length if torrent else 0,
+            "pieces": lambda: bitfield_b64(self.service.piece_states(job.id)),
+            "files": lambda: files_meta, "file-count": lambda: len(job.files),
+            "fileStats": lambda: [{"bytesCompleted": int(f.progress * f.size), "wanted": f.selected,
+                                   "priority": their_priority(f.priority)} for f in job.files],
+            "priorities": lambda: [their_priority(f.priority) for f in job.files],
+            "wanted": lambda: [1 if f.selected else 0 for f in job.files],
+            "trackers": lambda: [{"announce": t.url, "id": n, "scrape": "", "tier": n, "sitename": ""}
+                                 for n, t in enumerate(job.trackers)],
+            "trackerList": lambda: "\n\n".join(t.url for t in job.trackers),
+            "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
+            "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
+            "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
+            "torrentFile": lambda: "", "availability": lambda: [],
+        }
+        return {name: values[name]() for name in fields if name in values}
+
+    async def torrent_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-get`` ``fields``, ``ids``, ``format`` (objects or table)."""
+        fields = arguments.get("fields")
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise RpcError("torrent-get needs \"fields\": a list of field names")
+        wanted = set(fields)
+        rows = [self._fields(job, wanted) for job in sorted(self._jobs(arguments), key=lambda j: j.number)]
+        out: dict[str, Any]
+        if arguments.get("format") == "table":
+            names = [f for f in dict.fromkeys(fields) if not rows or f in rows[0]]
+            out = {"torrents": [names, *[[row[n] for n in names] for row in rows]]}
+        else:
+            out = {"torrents": rows}
+        if arguments.get("ids") == "recently-active":  # (and the ids of those removed lately)
+            now = self._clock()
+            out["removed"] = [j.number for j in self.service.history()
+                              if j.state is not JobState.FAILED and now - (j.completed_at or 0) <= RECENT]
+        return out
+
+    async def torrent_add(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-add`` ``filename`` (magnet or http(s) URL) or ``metainfo`` (base64), with
+        ``download-dir``, ``paused``, ``files-wanted``/``files-unwanted``, ``labels``."""
+        source: Torrent | Magnet
+        metainfo = arguments.get("metainfo")
+        filename = arguments.get("filename")
+        if isinstance(metainfo, str) and metainfo:
+            if len(metainfo) > self.max_torrent_size * 4 // 3 + 4:
+                raise RpcError("metainfo is too large")
+            try:
+                source = Torrent.from_bytes(base64.b64decode(metainfo, validate=False))
+            except (binascii.Error, ValueError, TorrentEngineError) as exc:
+                raise RpcError(f"invalid or corrupt torrent file: {exc}") from exc
+        elif isinstance(filename, str) and filename:
+            if filename.lower().startswith("magnet:"):
+                try:
+                    source = parse_magnet(filename)
+                except MagnetError as exc:
+                    raise RpcError(f"invalid magnet link: {exc}") from exc
+            elif filename.lower().startswith(("http://", "https://")):
+                source = await self.service.fetch_metainfo(filename)
+            else:
+                raise RpcError("filename must be a magnet link or an http(s) URL (a path on the daemon's "
+                               "machine is not supported: send the file as metainfo)")
+        else:
+            raise RpcError("no filename or metainfo specified")
+        for key in ("cookies", "bandwidthPriority", "peer-limit"):
+            if arguments.get(key) not in ("", 0, None):
+                raise RpcError(f"{key} is not supported by this daemon")
+        files: list[int] | None = None
+        wanted = arguments.get("files-wanted")
+        unwanted = arguments.get("files-unwanted")
+        if isinstance(source, Torrent) and (wanted or unwanted):
+            count = len(source.files)
+            chosen = set(_indices(wanted, count)) if wanted else set(range(count))
+            chosen -= set(_indices(unwanted, count)) if unwanted else set()
+            files = sorted(i for i in chosen if not source.files[i].pad)
+        elif wanted or unwanted:
+            raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
+        labels = arguments.get("labels") or []
+        features = features_from({"tags": labels}) if labels else None
+        before = {j.info_hash for j in self.service.active()}
+        job, created = await self.service.add(source, save_path=arguments.get("download-dir") or None,
+                                              paused=bool(arguments.get("paused", False)), files=files,
+                                              features=features)
+        if files is not None and created:
+            priorities = {}
+            for key, prio in (("priority-low", -1), ("priority-normal", 0), ("priority-high", 1)):
+                for i in _indices(arguments.get(key) or [], len(job.files) or 1 << 30):
+                    if i in files:
+                        priorities[i] = our_priority(prio)
+            if priorities:
+                job = await self.service.update(job.id, file_priorities=priorities)
+        item = {"id": job.number, "name": job.name, "hashString": job.info_hash}
+        if not created or job.info_hash in before:
+            return {"torrent-duplicate": item}
+        return {"torrent-added": item}
+
+    def _start(self, now: bool) -> Method:
+        async def start(arguments: dict[str, Any]) -> dict[str, Any]:
+            jobs = self._jobs(arguments)
+            if now:  # "start now": past the queue
+                await self.service.set_features([j.id for j in jobs], force_start=True)
+            for job in jobs:
+                await _quietly(self.service.resume(job.id))
+            return {}
+        return start
+
+    async def torrent_stop(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-stop``."""
+        for job in self._jobs(arguments):
+            await _quietly(self.service.pause(job.id))
+        return {}
+
+    def _each(self, action: Callable[[str], Awaitable[Any]]) -> Method:
+        async def run(arguments: dict[str, Any]) -> dict[str, Any]:
+            for job in self._jobs(arguments):
+                await _quietly(action(job.id))
+            return {}
+        return run
+
+    async def reannounce(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-reannounce``."""
+        for job in self._jobs(arguments):
+            await _quietly(self.service.reannounce(job.id))
+        return {}
+
+    async def torrent_remove(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-remove`` (``delete-local-data``)."""
+        delete = bool(arguments.get("delete-local-data", False))
+        for job in self._jobs(arguments):
+            if job.finished:  # (a failed job, still listed)
+                await self.service.forget(job.id, delete_files=delete)
+            else:
+                await self.service.cancel(job.id, delete_files=delete)
+        return {}
+
+    async def torrent_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-set``: limits, ratio limit and mode, files wanted and priorities, labels,
+        queue position, location; what cannot be honoured is an error (nothing changed)."""
+        a = arguments
+        jobs = self._jobs(a)
+        for key in ("trackerAdd", "trackerRemove", "trackerReplace", "trackerList"):
+            if a.get(key):
+                raise RpcError(f"{key} is not supported by this daemon")
+        if a.get("bandwidthPriority", 0) != 0:
+            raise RpcError("bandwidthPriority is not supported by this daemon (only 0, normal)")
+        if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
+            raise RpcError("an idle seeding limit (seedIdleMode 1, seedIdleLimit) is not supported by "
+                           "this daemon")
+        if "peer-limit" in a:
+            raise RpcError("peer-limit is not supported by this daemon")
+        if a.get("honorsSessionLimits", True) is False:
+            raise RpcError("honorsSessionLimits false is not supported by this daemon")
+        if a.get("group"):
+            raise RpcError("bandwidth groups are not supported by this daemon")
+        features: dict[str, Any] = {}
+        if "seedRatioMode" in a or "seedRatioLimit" in a:
+            mode = a.get("seedRatioMode", 1)
+            if mode == 0:
+                features["ratio_limit"] = None
+            elif mode == 2:
+                features["ratio_limit"] = NO_LIMIT
+            elif mode == 1:
+                features["ratio_limit"] = float(a.get("seedRatioLimit", 0.0))
+            else:
+                raise RpcError("seedRatioMode must be 0, 1 or 2")
+        if "labels" in a:
+            features["tags"] = a["labels"] or []
+        if features:
+            features_from(features)  # (checked before anything changes)
+        for job in jobs:
+            update: dict[str, Any] = {}
+            for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
+                limited = a.get(key + "ed")
+                if key in a or limited is not None:
+                    value = _whole(a.get(key, getattr(job.options, ours) // KILO))
+                    on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
+                    update[ours] = value * KILO if on else 0
+            prios: dict[int, int] = {}
+            count = len(job.files)
+            current = {f.index: f.priority for f in job.files}
+            for key, prio in (("priority-low", -1), ("priority-normal", 0), ("priority-high", 1)):
+                for i in _indices(a.get(key) or [], count):
+                    prios[i] = our_priority(prio)
+            for i in _indices(a.get("files-wanted") or [], count):
+                prios[i] = prios.get(i, current.get(i) or 4) or 4
+            for i in _indices(a.get("files-unwanted") or [], count):
+                prios[i] = 0
+            if prios:
+                update["file_priorities"] = prios
+            if "sequentialDownload" in a:
+                update["sequential"] = bool(a["sequentialDownload"])
+            if update:
+                await self.service.update(job.id, **update)
+            if features:
+                await self.service.set_features([job.id], **features)
+            if "queuePosition" in a:
+                await self._move_to(job, _whole(a["queuePosition"]))
+            if a.get("location"):
+                await self.service.set_location(job.id, str(a["location"]))
+        return {}
+
+    async def _move_to(self, job: Job, position: int) -> None:
+        order = self.service.queue_order()
+        if job.id not in order:
+            return
+        if position <= 0:
+            await self.service.move_in_queue([job.id], "top", while_off=True)
+            return
+        steps = order.index(job.id) - min(position, len(order) - 1)
+        for _ in range(abs(steps)):
+            await self.service.move_in_queue([job.id], "up" if steps > 0 else "down", while_off=True)
+
+    async def set_location(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-set-location`` ``location`` (inside the download root); the files are moved
+        when they are at the old place (``move`` false: found already at the new one)."""
+        location = arguments.get("location")
+        if not isinstance(location, str) or not location:
+            raise RpcError("location must be a folder")
+        for job in self._jobs(arguments):
+            await self.service.set_location(job.id, location)
+        return {}
+
+    async def free_space(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``free-space`` ``path`` (inside the download root)."""
+        path = arguments.get("path")
+        if not isinstance(path, str):
+            raise RpcError("path must be a string")
+        folder = confine(self.service.download_root, path)
+        try:
+            usage = shutil.disk_usage(folder)
+        except OSError as exc:
+            raise RpcError(f"{path}: {exc.strerror or exc}") from exc
+        return {"path": path, "size-bytes": usage.free, "total_size": usage.total}
+
+    def _queue(self, where: str) -> Method:
+        async def move(arguments: dict[str, Any]) -> dict[str, Any]:
+            await self.service.move_in_queue([j.id for j in self._jobs(arguments)], where, while_off=True)
+            return {}
+        return move
+
+
+_METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
+                              "pieceCount", "pieceSize", "webseeds"})
+
+
+def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
+    ok = t.status == "working"
+    return {"id": n, "tier": n, "announce": t.url, "scrape": "", "host": t.url, "sitename": "",
+            "announceState": 0, "hasAnnounced": t.status != "unknown", "lastAnnounceSucceeded": ok,
+            "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
+            "lastAnnounceTime": 0, "lastAnnounceStartTime": 0, "lastAnnounceTimedOut": False,
+            "nextAnnounceTime": 0, "hasScraped": False, "lastScrapeSucceeded": False, "lastScrapeResult": "",
+            "lastScrapeTime": 0, "lastScrapeStartTime": 0, "lastScrapeTimedOut": False, "nextScrapeTime": 0,
+            "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RpcError(f"expected a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _indices(value: Any, count: int) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise RpcError("file indices must be a list of numbers")
+    bad = [i for i in value if not 0 <= i < count]
+    if bad:
+        raise RpcError(f"no file {bad[0]} (the torrent has {count})")
+    return list(value)
+
+
+async def _quietly(call: Awaitable[Any]) -> None:
+    """One job of several that does not fit the action's state is skipped, as Transmission does."""
+    try:
+        await call
+    except (JobConflict, JobNotFound) as exc:
+        log.debug("Transmission RPC: skipped: %s", exc)
+

@@ -1,0 +1,116 @@
+"""Our API's routes for categories, tags, the queue, moving a job and the run-time settings
+(the job fields themselves, category, tags, share limits ..., go through ``PATCH /api/jobs/{id}``
+and ``POST /api/jobs``: see app.py). Same JSON and errors as the rest of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..jobs import JobService
+from ..jobs.features import features_from
+from ..jobs.model import JobFeatures
+
+FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
+                            "first_last_piece", "content_layout", "rename"})
+
+
+def add_features(data: dict[str, Any]) -> JobFeatures | None:
+    """The features named in a ``POST /api/jobs`` body (None when it names none)."""
+    if not FEATURE_FIELDS & set(data):
+        return None
+    return features_from({k: v for k, v in data.items() if k in FEATURE_FIELDS})
+
+
+class FeatureApi:
+    """The handlers, over one service; ``read_json`` is the API's capped JSON reader."""
+
+    def __init__(self, service: JobService, read_json: Any, max_json: int) -> None:
+        self.service = service
+        self._read_json = read_json
+        self.max_json = max_json
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = await self._read_json(request, self.max_json)
+        return body
+
+    async def categories(self, request: Request) -> Response:
+        """``GET /api/categories``: ``{"categories": [{"name", "save_path"}]}``."""
+        return JSONResponse({"categories": [c.to_json() for c in self.service.categories()]})
+
+    async def create_category(self, request: Request) -> Response:
+        """``POST /api/categories`` ``{"name", "save_path"?}``."""
+        data = await self._body(request)
+        cat = await self.service.create_category(data.get("name"), data.get("save_path") or "")  # type: ignore[arg-type]
+        return JSONResponse(cat.to_json(), status_code=201)
+
+    async def edit_category(self, request: Request) -> Response:
+        """``PATCH /api/categories/{name}`` ``{"save_path"}``."""
+        data = await self._body(request)
+        cat = await self.service.edit_category(request.path_params["name"], data.get("save_path") or "")
+        return JSONResponse(cat.to_json())
+
+    async def remove_category(self, request: Request) -> Response:
+        """``DELETE /api/categories/{name}`` (and its subcategories)."""
+        gone = await self.service.remove_categories([request.path_params["name"]])
+        return JSONResponse({"removed": gone})
+
+    async def tags(self, request: Request) -> Response:
+        """``GET /api/tags``: ``{"tags": [...]}``."""
+        return JSONResponse({"tags": self.service.tags()})
+
+    async def create_tags(self, request: Request) -> Response:
+        """``POST /api/tags`` ``{"tags": [...]}``."""
+        data = await self._body(request)
+        await self.service.create_tags(data.get("tags") or [])
+        return JSONResponse({"tags": self.service.tags()}, status_code=201)
+
+    async def delete_tag(self, request: Request) -> Response:
+        """``DELETE /api/tags/{tag}``: forget a tag and take it off every job."""
+        await self.service.delete_tags([request.path_params["tag"]])
+        return JSONResponse({"tags": self.service.tags()})
+
+    async def settings(self, request: Request) -> Response:
+        """``GET /api/settings``: share limits and action, queue, global rate limits."""
+        return JSONResponse(self.service.get_settings().to_json())
+
+    async def update_settings(self, request: Request) -> Response:
+        """``PATCH /api/settings``: change some of them."""
+        data = await self._body(request)
+        return JSONResponse((await self.service.update_settings(**data)).to_json())
+
+    async def move(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/move`` ``{"save_path"}``: move the job's files there."""
+        data = await self._body(request)
+        job = await self.service.set_location(request.path_params["job_id"], data.get("save_path"))  # type: ignore[arg-type]
+        return JSONResponse(job.to_json(detail=True))
+
+    async def queue(self, request: Request) -> Response:
+        """``GET /api/queue``: the unfinished jobs' ids in queue order."""
+        return JSONResponse({"queue": self.service.queue_order()})
+
+    async def queue_move(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/queue`` ``{"move": "top"|"bottom"|"up"|"down"}`` (409: queueing off)."""
+        data = await self._body(request)
+        await self.service.move_in_queue([request.path_params["job_id"]], data.get("move"))  # type: ignore[arg-type]
+        return JSONResponse({"queue": self.service.queue_order()})
+
+    def routes(self) -> list[Route]:
+        """The routes, to add to the API's."""
+        return [
+            Route("/api/categories", self.categories, methods=["GET"]),
+            Route("/api/categories", self.create_category, methods=["POST"]),
+            Route("/api/categories/{name:path}", self.edit_category, methods=["PATCH"]),
+            Route("/api/categories/{name:path}", self.remove_category, methods=["DELETE"]),
+            Route("/api/tags", self.tags, methods=["GET"]),
+            Route("/api/tags", self.create_tags, methods=["POST"]),
+            Route("/api/tags/{tag}", self.delete_tag, methods=["DELETE"]),
+            Route("/api/settings", self.settings, methods=["GET"]),
+            Route("/api/settings", self.update_settings, methods=["PATCH"]),
+            Route("/api/queue", self.queue, methods=["GET"]),
+            Route("/api/jobs/{job_id}/move", self.move, methods=["POST"]),
+            Route("/api/jobs/{job_id}/queue", self.queue_move, methods=["POST"]),
+        ]

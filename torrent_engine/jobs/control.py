@@ -1,0 +1,565 @@
+"""The job service's verbs for what download clients organise jobs by: categories, tags, share
+limits, the queue (positions, maxima, force-start), first/last-piece priority, moving a job's
+files, and the run-time settings; and the tick that enforces share limits and the queue.
+
+``JobFeatureControl`` sits between ``JobLifecycle`` (the machinery) and ``JobService`` (the
+public verbs of downloading); everything it changes is in the job records, ``categories.json``
+and ``settings.json``, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..errors import TorrentEngineError, TrackerError
+from ..magnet import Magnet
+from ..manager import TorrentManager
+from ..metainfo import Torrent
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..session import Session
+from ..session_state import State
+from ..shared import TokenBucket
+from ..tracker.http import http_get
+from .categories import Catalogue, Category
+from .features import check_category, check_tags, features_from, layout_save_path
+from .lifecycle import JobLifecycle
+from .model import (
+    FINISHED_STATES,
+    InvalidJobRequest,
+    Job,
+    JobConflict,
+    JobFeatures,
+    JobNotFound,
+    JobRemoved,
+    JobState,
+    JobUpdated,
+)
+from .move import move_job_files
+from .paths import confine, missing_dirs
+from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
+from .settings import ServiceSettings, ShareLimitAction, load_settings, save_settings, updated
+from .store import JobRecord, JobStore
+from .validate import check_peers
+
+log = logging.getLogger(__name__)
+
+QUEUE_MOVES = ("top", "bottom", "up", "down")
+MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
+FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
+MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
+
+
+class JobFeatureControl(JobLifecycle):
+    """Categories, tags, share limits, the queue, moving, settings (see the module's docstring)."""
+
+    def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
+                 state_dir: Path | None, clock: Callable[[], float]) -> None:
+        super().__init__(manager, store, download_root=download_root, state_dir=state_dir, clock=clock)
+        self.catalogue = Catalogue(state_dir)
+        self.settings = ServiceSettings()
+        self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
+        self._last_feature_tick: float | None = None
+
+    # -- start -----------------------------------------------------------------------------
+    async def _load_features(self) -> None:
+        """Read categories, tags and settings; give every record a queue position (older records
+        had none); apply the saved global rate limits."""
+        await anyio.to_thread.run_sync(self.catalogue.load)
+        self.settings = await anyio.to_thread.run_sync(load_settings, self.state_dir)
+        self._apply_global_limits()
+        order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
+        for n, rec in enumerate(order, 1):
+            rec.queue_position = n
+        numbered = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0))
+        for rec in sorted(self._jobs, key=lambda r: r.created_at):
+            if rec.number <= 0:
+                numbered += 1
+                rec.number = numbered
+        self.catalogue.last_number = numbered
+        self._rerank()
+
+    def _apply_global_limits(self) -> None:
+        shared = self.manager.shared
+        if self.settings.download_limit:
+            shared.download_limit = TokenBucket(self.settings.download_limit)
+        if self.settings.upload_limit:
+            shared.upload_limit = TokenBucket(self.settings.upload_limit)
+
+    def _next_position(self) -> int:
+        return max((r.queue_position for r in self._jobs), default=0) + 1
+
+    def _next_number(self) -> int:
+        """A job number never handed out before (not even to a job since pruned from the history);
+        saved with the catalogue when the job's record is."""
+        number = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0)) + 1
+        self.catalogue.last_number = number
+        return number
+
+    def by_number(self, number: int) -> Job:
+        """The job whose ``number`` this is; ``JobNotFound`` if none."""
+        for rec in self._jobs:
+            if rec.number == number:
+                return self._snapshot(rec)
+        raise JobNotFound(f"no job number {number}", "id")
+
+    def _check_running(self) -> None:
+        if not self._running or self._tg is None:
+            raise JobConflict("the job service is not running (use 'async with JobService(...)')")
+
+    def _unfinished(self, job_id: str) -> JobRecord:
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state in FINISHED_STATES:
+            raise JobConflict(f"cannot change a job that is {rec.state.value}")
+        return rec
+
+    def _decorate(self, rec: JobRecord, job: Job) -> Job:
+        """The snapshot with the record's features, queue position, seeding time and ratio."""
+        f = rec.features
+        return dataclasses.replace(job, name=f.rename or job.name, features=f,
+                                   queue_position=self._ranks.get(rec.id, 0), seeding_time=rec.seeding_time,
+                                   ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
+                                   completed_at=rec.completed_at, number=rec.number)
+
+    def _updated(self, rec: JobRecord) -> None:
+        """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
+        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
+
+    def _rerank(self) -> None:
+        """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete."""
+        waiting = sorted((r for r in self._jobs if r.state not in FINISHED_STATES
+                          and not (r.completed_at is not None and r.done_size >= r.total_size)),
+                         key=lambda r: r.queue_position)
+        self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
+
+    # -- settings --------------------------------------------------------------------------
+    def get_settings(self) -> ServiceSettings:
+        """The run-time settings, with the global rate limits in force."""
+        shared = self.manager.shared
+        return dataclasses.replace(self.settings, download_limit=max(0, shared.download_limit.rate),
+                                   upload_limit=max(0, shared.upload_limit.rate))
+
+    async def update_settings(self, **changes: Any) -> ServiceSettings:
+        """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved."""
+        new = updated(self.get_settings(), changes)
+        self.settings = new
+        shared = self.manager.shared
+        shared.download_limit = TokenBucket(new.download_limit)
+        shared.upload_limit = TokenBucket(new.upload_limit)
+        await anyio.to_thread.run_sync(save_settings, self.state_dir, new)
+        if self._running:
+            await self.enforce()
+        return self.get_settings()
+
+    # -- categories and tags ---------------------------------------------------------------
+    def categories(self) -> builtins.list[Category]:
+        """Every category, by name."""
+        return sorted(self.catalogue.categories.values(), key=lambda c: c.name)
+
+    def category_path(self, name: str) -> Path:
+        """Where a job of category ``name`` is saved (the download root when it has no path)."""
+        cat = self.catalogue.categories.get(name)
+        return confine(self.download_root, cat.save_path if cat is not None else None)
+
+    async def _save_catalogue(self) -> None:
+        data = self.catalogue.encode()
+        await anyio.to_thread.run_sync(self.catalogue.write, data)
+
+    async def create_category(self, name: str, save_path: str = "") -> Category:
+        """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
+        name = check_category(name)
+        path = await self._category_save_path(save_path)
+        cat = self.catalogue.create(name, path)
+        await self._save_catalogue()
+        return cat
+
+    async def edit_category(self, name: str, save_path: str) -> Category:
+        """Change a category's save path (jobs already added stay where they are)."""
+        path = await self._category_save_path(save_path)
+        cat = self.catalogue.edit(check_category(name), path)
+        await self._save_catalogue()
+        return cat
+
+    async def _category_save_path(self, save_path: str) -> str:
+        if not isinstance(save_path, str):
+            raise InvalidJobRequest("must be a string", "save_path")
+        if save_path == "":
+            return ""
+        return str(await anyio.to_thread.run_sync(confine, self.download_root, save_path))
+
+    async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
+        """Forget categories (and their subcategories); their jobs are left without one."""
+        gone = self.catalogue.remove([check_category(n) for n in names])
+        for rec in self._jobs:
+            if rec.features.category in gone:
+                rec.features = dataclasses.replace(rec.features, category="")
+                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
+                await self._save(rec)
+                self._updated(rec)
+        await self._save_catalogue()
+        return gone
+
+    def tags(self) -> builtins.list[str]:
+        """Every known tag, sorted."""
+        return sorted(self.catalogue.tags)
+
+    async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
+        """Make tags known (without giving them to a job)."""
+        new = check_tags(tags)
+        self.catalogue.tags.update(new)
+        await self._save_catalogue()
+        return list(new)
+
+    async def delete_tags(self, tags: Iterable[str]) -> None:
+        """Forget tags, and take them off every job."""
+        gone = set(check_tags(tags))
+        self.catalogue.tags.difference_update(gone)
+        for rec in self._jobs:
+            if gone & set(rec.features.tags):
+                rec.features = dataclasses.replace(rec.features,
+                                                   tags=tuple(t for t in rec.features.tags if t not in gone))
+                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
+                await self._save(rec)
+                self._updated(rec)
+        await self._save_catalogue()
+
+    async def _known(self, features: JobFeatures) -> None:
+        """A job's category and tags become known (as clients expect when adding with new ones)."""
+        changed = False
+        if features.category and features.category not in self.catalogue.categories:
+            self.catalogue.create(features.category, "")
+            changed = True
+        if not set(features.tags) <= self.catalogue.tags:
+            self.catalogue.tags.update(features.tags)
+            changed = True
+        if changed:
+            await self._save_catalogue()
+
+    # -- per-job features ------------------------------------------------------------------
+    async def set_features(self, job_ids: Iterable[str], **changes: Any) -> builtins.list[Job]:
+        """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
+        them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
+        ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first."""
+        self._check_running()
+        ids = list(dict.fromkeys(job_ids))
+        recs = [self._unfinished(i) for i in ids]
+        if "category" in changes:
+            name = check_category(changes["category"])
+            if name and name not in self.catalogue.categories:
+                raise JobConflict(f"no category {name!r} (create it first)", "category")
+        new = [features_from(changes, rec.features) for rec in recs]
+        if any(n.content_layout != rec.features.content_layout for n, rec in zip(new, recs, strict=True)):
+            raise JobConflict("the content layout is chosen when the job is added (move it with "
+                              "set_location)", "content_layout")
+        for rec, features in zip(recs, new, strict=True):
+            await self._set_job_features(rec, features)
+        await self.enforce()
+        return [self._snapshot(r) for r in recs]
+
+    async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
+        """Give tags to jobs (unknown tags become known)."""
+        self._check_running()
+        extra = check_tags(tags)
+        recs = [self._unfinished(i) for i in dict.fromkeys(job_ids)]
+        for rec in recs:
+            features = dataclasses.replace(rec.features, tags=tuple(sorted({*rec.features.tags, *extra})))
+            await self._set_job_features(rec, features)
+        return [self._snapshot(r) for r in recs]
+
+    async def remove_tags(self, job_ids: Iterable[str],
+                          tags: Iterable[str] | None = None) -> builtins.list[Job]:
+        """Take tags (all of them when ``tags`` is None) off jobs."""
+        self._check_running()
+        gone = set(check_tags(tags)) if tags is not None else None
+        recs = [self._unfinished(i) for i in dict.fromkeys(job_ids)]
+        for rec in recs:
+            kept = () if gone is None else tuple(t for t in rec.features.tags if t not in gone)
+            await self._set_job_features(rec, dataclasses.replace(rec.features, tags=kept))
+        return [self._snapshot(r) for r in recs]
+
+    async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
+        async with self._lock(rec.id):
+            await self._known(features)
+            old = rec.features
+            rec.features = features
+            rec.updated_at = self._clock()
+            session = self._session(rec)
+            if session is not None and old.first_last_piece != features.first_last_piece \
+                    and rec.id not in self._busy:
+                if not features.first_last_piece and session.has_metadata:
+                    session.set_file_priorities(rec.file_priorities or session.file_priorities)
+                self._apply_options(rec, session)
+            await self._save(rec)
+        self._updated(rec)
+
+    # -- the queue -------------------------------------------------------------------------
+    def queue_order(self) -> builtins.list[str]:
+        """The unfinished jobs' ids in queue order (first = next to run)."""
+        recs = [r for r in self._jobs if r.state not in FINISHED_STATES]
+        return [r.id for r in sorted(recs, key=lambda r: r.queue_position)]
+
+    async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
+        """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
+        ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
+        once queueing is on, as Transmission's queue positions do)."""
+        self._check_running()
+        if where not in QUEUE_MOVES:
+            raise InvalidJobRequest(f"must be one of {', '.join(QUEUE_MOVES)}", "where")
+        if not self.settings.queueing and not while_off:
+            raise JobConflict("queueing is off (turn on the setting \"queueing\" first)", "queueing")
+        ids = list(dict.fromkeys(job_ids))
+        for i in ids:
+            self._unfinished(i)
+        order = move(self.queue_order(), ids, where)
+        positions = sorted(rec.queue_position for rec in self._jobs if rec.id in set(order))
+        for job_id, position in zip(order, positions, strict=True):
+            rec = self._jobs.get(job_id)
+            if rec is not None and rec.queue_position != position:
+                rec.queue_position = position
+                await self._save(rec)
+        await self.enforce()
+        for job_id in ids:
+            moved = self._jobs.get(job_id)
+            if moved is not None:
+                self._updated(moved)
+
+    # -- the tick: seeding time, share limits, the queue -----------------------------------
+    async def enforce(self) -> None:
+        """Count seeding time, note completed downloads, act on reached share limits and start
+        or hold jobs as the queue says (run by the service's tick and after changes)."""
+        now = self._clock()
+        last = self._last_feature_tick
+        self._last_feature_tick = now
+        step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
+        entries: list[QueueEntry] = []
+        live: list[tuple[JobRecord, Session]] = []
+        for rec in self._jobs:
+            if rec.state in FINISHED_STATES or rec.id in self._busy:
+                continue
+            session = self._session(rec)
+            if session is None:
+                continue
+            complete = session.has_metadata and session.status().progress >= 1.0
+            if rec.state is JobState.SEEDING:
+                rec.seeding_time += step
+            if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
+                rec.completed_at = now
+                await self._save(rec)
+            if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
+                continue
+            live.append((rec, session))
+            if not rec.options.paused and rec.state is not JobState.CHECKING:
+                entries.append(QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start))
+        held = held_jobs(entries, self.settings)
+        for rec, session in live:
+            if rec.id in self._busy or rec.state in FINISHED_STATES:
+                continue
+            if rec.id in held:
+                self._held.add(rec.id)
+                if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
+                    await session.pause()
+            elif rec.id in self._held:
+                self._held.discard(rec.id)
+                if not rec.options.paused and session.state is State.PAUSED:
+                    await session.resume()
+            self._sync(rec)
+        self._rerank()
+
+    async def _share_limit(self, rec: JobRecord, session: Session) -> bool:
+        """Act on a reached share limit; whether the job was stopped or ended."""
+        st = session.status()
+        ratio = share_ratio(st.uploaded, st.downloaded, st.have_bytes)
+        ratio_limit = effective(rec.features.ratio_limit, self.settings.ratio_limit)
+        time_limit = effective(rec.features.seeding_time_limit, self.settings.seeding_time_limit)
+        if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
+            return False
+        action = self.settings.share_limit_action
+        log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
+                 ratio, rec.seeding_time, action.value)
+        if action is ShareLimitAction.STOP:
+            async with self._lock(rec.id):
+                if session.state is not State.PAUSED:
+                    await session.pause()
+                rec.options = dataclasses.replace(rec.options, paused=True)
+                rec.updated_at = self._clock()
+                self._held.discard(rec.id)
+                self._sync(rec, force_save=True)
+            return True
+        delete = action is ShareLimitAction.REMOVE_WITH_FILES
+        async with self._lock(rec.id):
+            if rec.state not in FINISHED_STATES:
+                await self._end_job(rec, JobState.COMPLETED, None, delete_files=delete)
+        return True
+
+    # -- moving ----------------------------------------------------------------------------
+    async def set_location(self, job_id: str, location: str) -> Job:
+        """Move the job's files to ``location`` (inside the download root) and go on from there;
+        the data is verified again at its new place."""
+        self._check_running()
+        if not isinstance(location, str) or not location:
+            raise InvalidJobRequest("must be a folder inside the download root", "location")
+        target = await anyio.to_thread.run_sync(confine, self.download_root, location)
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            session = self._session(rec)
+            if session is None or rec.id in self._busy:
+                raise JobConflict("cannot move the job now: it is being restarted or ended")
+            old = Path(rec.options.save_path)
+            if old == target:
+                return self._snapshot(rec)
+            source: Torrent | Magnet
+            if session.has_metadata:
+                source = session.torrent
+            elif session.magnet is not None:
+                source = session.magnet
+            else:
+                raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
+            paused = session.state is State.PAUSED
+            created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
+            self._busy.add(rec.id)
+            try:
+                with anyio.CancelScope(shield=True):
+                    self._refresh_counters(rec, session)
+                    await self.manager.remove(session.info_hash)
+                    error: Exception | None = None
+                    try:
+                        await anyio.to_thread.run_sync(move_job_files, old, target, rec.file_paths or [])
+                    except (OSError, JobConflict) as exc:
+                        error = exc
+                        target = old  # nothing was moved: go on where it was
+                        created = rec.created_dirs
+                    rec.options = dataclasses.replace(rec.options, save_path=str(target))
+                    rec.created_dirs = created
+                    await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
+                                           prepare=lambda s: self._apply_options(rec, s))
+                    rec.updated_at = self._clock()
+                    await self._save(rec)
+                    if error is not None:
+                        if isinstance(error, JobConflict):
+                            raise error
+                        raise JobConflict(f"cannot move the files: {error}", "location") from error
+            finally:
+                self._busy.discard(rec.id)
+            self._sync(rec, force_save=True)
+            self._updated(rec)
+            return self._snapshot(rec)
+
+    async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:
+        """The save path of a new job after its content layout (confined to the download root)."""
+        if features is None or features.content_layout == "original":
+            return save
+        target = layout_save_path(save, torrent, features.content_layout)
+        return await anyio.to_thread.run_sync(confine, self.download_root, str(target))
+
+    def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
+        """The save path of a new job: its own, else its category's (when that has one)."""
+        if features is None:
+            return save_path
+        if save_path is None and features.category:
+            cat = self.catalogue.categories.get(features.category)
+            if cat is not None and cat.save_path:
+                return cat.save_path
+        return save_path
+
+
+    # -- what download clients also ask for ------------------------------------------------
+    def metainfo(self, job_id: str) -> Torrent | None:
+        """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self._session(rec)
+        return session.torrent if session is not None and session.has_metadata else None
+
+    def piece_states(self, job_id: str) -> builtins.list[int] | None:
+        """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self._session(rec)
+        if session is None or not session.has_metadata:
+            return None
+        picker = session.picker
+        states = [2 if i in picker.have else 0 for i in range(session.torrent.num_pieces)]
+        for i in picker.downloading():
+            if states[i] == 0:
+                states[i] = 1
+        return states
+
+    async def reannounce(self, job_id: str) -> None:
+        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
+        self._check_running()
+        rec = self._unfinished(job_id)
+        session = self._session(rec)
+        tracker = session.announcer.tracker if session is not None else None
+        if tracker is not None:
+            tracker.reannounce()
+
+    async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
+        """Dial these peers for the job (``(host, port)`` pairs, checked)."""
+        self._check_running()
+        checked = check_peers(list(peers))
+        rec = self._unfinished(job_id)
+        session = self._session(rec)
+        if session is None:
+            raise JobConflict("cannot add peers now: the job is being restarted or ended")
+        session.add_peers(checked)
+
+    async def fetch_metainfo(self, url: str) -> Torrent:
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
+        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
+            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
+        try:
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT)
+        except TrackerError as exc:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
+        if response.status != 200:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
+                                    "source")
+        try:
+            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
+        except TorrentEngineError as exc:
+            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+
+    # -- what download clients list ----------------------------------------------------------
+    def client_jobs(self) -> builtins.list[Job]:
+        """The jobs a download client lists: every unfinished one, and each failed one whose torrent
+        has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
+        completed jobs are gone for such a client, as removed torrents are."""
+        out: builtins.list[Job] = []
+        failed: dict[str, JobRecord] = {}
+        for rec in self._jobs.newest_first():
+            if rec.state not in FINISHED_STATES:
+                out.append(self._snapshot(rec))
+            elif rec.state is JobState.FAILED and self._jobs.active_id(rec.info_hash) is None:
+                failed.setdefault(rec.info_hash, rec)
+        out.extend(self._snapshot(rec) for rec in failed.values())
+        return out
+
+    async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
+        """Remove a finished job from the history now (and, with ``delete_files``, the files it
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state not in FINISHED_STATES:
+            raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
+        async with self._lock(rec.id):
+            if delete_files:
+                await anyio.to_thread.run_sync(self._delete_files, rec)
+            if rec.id not in self._jobs:
+                return
+            self._jobs.remove(rec.id)
+            self._finished_jobs.pop(rec.id, None)
+            self._writer.forget(rec.id)
+            await anyio.to_thread.run_sync(self._store.delete, rec.id)
+        self._locks.pop(rec.id, None)
+        self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))

@@ -1,0 +1,108 @@
+"""The job service's settings that clients change at run time: default share limits and what
+happens at them, the queue and its maxima, the global rate limits. One JSON file,
+``state_dir/settings.json``, written atomically; every value is checked on the way in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..resume import write_atomic
+from .features import check_share_limit
+from .model import InvalidJobRequest
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+
+
+class ShareLimitAction(enum.StrEnum):
+    """What the service does with a job whose share limit is reached."""
+
+    STOP = "stop"  # pause it (it stays in the list, complete)
+    REMOVE = "remove"  # end it as completed (into the history), files kept
+    REMOVE_WITH_FILES = "remove_with_files"  # end it and delete its files
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Run-time settings (``-1`` = no limit for the share limits and the queue's maxima)."""
+
+    ratio_limit: float = -1.0
+    seeding_time_limit: float = -1.0  # seconds
+    share_limit_action: ShareLimitAction = ShareLimitAction.STOP
+    queueing: bool = False
+    max_active_downloads: int = 3
+    max_active_uploads: int = 3
+    max_active_torrents: int = 5
+    download_limit: int = 0  # bytes per second for all jobs together, 0 = none
+    upload_limit: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON."""
+        out = dataclasses.asdict(self)
+        out["share_limit_action"] = self.share_limit_action.value
+        return out
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidJobRequest(f"must be a whole number >= {minimum}", name)
+    return value
+
+
+def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSettings:
+    """``current`` with ``changes`` applied, each checked (unknown names refused)."""
+    known = {f.name for f in dataclasses.fields(ServiceSettings)}
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in known:
+            raise InvalidJobRequest(f"unknown setting (known: {', '.join(sorted(known))})", name)
+        if name in ("ratio_limit", "seeding_time_limit"):
+            limit = check_share_limit(value, name)
+            values[name] = -1.0 if limit is None else limit
+        elif name == "share_limit_action":
+            try:
+                values[name] = ShareLimitAction(value)
+            except ValueError as exc:
+                names = ", ".join(a.value for a in ShareLimitAction)
+                raise InvalidJobRequest(f"must be one of {names}", name) from exc
+        elif name == "queueing":
+            if not isinstance(value, bool):
+                raise InvalidJobRequest("must be true or false", name)
+            values[name] = value
+        elif name.startswith("max_active"):
+            values[name] = _int(value, name, -1)
+        else:
+            values[name] = _int(value, name, 0)
+    return dataclasses.replace(current, **values)
+
+
+def load_settings(state_dir: Path | None) -> ServiceSettings:
+    """The saved settings (the defaults when there are none or the file is damaged)."""
+    if state_dir is None:
+        return ServiceSettings()
+    path = state_dir / SETTINGS_FILE
+    if not path.is_file():
+        return ServiceSettings()
+    try:
+        raw = json.loads(path.read_bytes())
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        return updated(ServiceSettings(), raw)
+    except (OSError, ValueError, InvalidJobRequest) as exc:
+        log.warning("%s is unreadable; default settings apply: %s", path, exc)
+        return ServiceSettings()
+
+
+def save_settings(state_dir: Path | None, settings: ServiceSettings) -> None:
+    """Write the settings atomically (nothing without a state folder)."""
+    if state_dir is not None:
+        write_atomic(state_dir / SETTINGS_FILE, json.dumps(settings.to_json()).encode())
