@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from torrent_engine.api.compat.forms import FormError, form_bool, parse_form
-from torrent_engine.api.compat.qbittorrent import (
+from torrent_engine.api.compat.qbittorrent_records import (
     QbtError,
     file_priority,
     matches,
