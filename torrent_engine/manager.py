@@ -160,6 +160,14 @@ class TorrentManager:
         return sum(1 for s in self._sessions.values() if s.info_hash in self._running and not s.finished
                    and not s.status().progress >= 1.0 and s.state.value not in ("seeding", "paused"))
 
+    def set_max_active_downloads(self, limit: int) -> None:
+        """Download at most ``limit`` torrents at once from now on (0: no limit); queued ones
+        start at once if the new limit leaves room."""
+        if limit < 0:
+            raise ValueError("max_active_downloads must be >= 0")
+        self.config.max_active_downloads = limit
+        self._slot_freed()
+
     def _has_free_slot(self) -> bool:
         limit = self.config.max_active_downloads
         return limit <= 0 or self._active_downloads() < limit

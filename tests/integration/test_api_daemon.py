@@ -186,3 +186,43 @@ async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> Non
         assert [Path(lost["record"]).name for lost in health["lost_jobs"]] == [record.name]
         assert health["lost_jobs"][0]["reason"]
     assert "job lost" in (tmp_path / "daemon.log").read_text()
+
+
+async def test_a_config_file_a_state_dir_lock_and_a_reload_on_sighup(tmp_path: Path) -> None:
+    config = tmp_path / "te.toml"
+    config.write_text('download-limit = "1M"\nhistory-ttl = 3600\n')
+    async with daemon(tmp_path, "--config", str(config)) as d:
+        async def limit() -> int:
+            r = await d.client.get("/api/settings")
+            assert r.status_code == 200, r.text
+            return int(r.json()["download_limit"])
+
+        assert await limit() == 1024 * 1024
+        second = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state"),
+             "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"], check=False)
+        told = second.stderr.decode()
+        assert second.returncode == 1 and f"another daemon (pid {d.proc.pid})" in told, told
+        assert str(tmp_path / "state") in told and len(told.strip().splitlines()) == 1, told
+        assert await limit() == 1024 * 1024  # the first one is untouched and still serving
+        config.write_text('download-limit = "2M"\napi-port = 1\n')
+        d.proc.send_signal(signal.SIGHUP)
+        with anyio.fail_after(20):
+            while await limit() != 2 * 1024 * 1024:
+                await anyio.sleep(0.05)
+        config.write_text('download-limit = "3M"\nbogus = 1\n')
+        d.proc.send_signal(signal.SIGHUP)
+        log = tmp_path / "daemon.log"
+        with anyio.fail_after(20):
+            while "reload refused" not in log.read_text():
+                await anyio.sleep(0.05)
+        assert await limit() == 2 * 1024 * 1024  # a bad file changes nothing
+        d.proc.send_signal(signal.SIGTERM)
+        with anyio.fail_after(40):
+            while d.proc.poll() is None:
+                await anyio.sleep(0.1)
+        assert d.proc.returncode == 0
+    text = log.read_text()
+    assert "reloaded" in text and "download-limit" in text and "api-port: only at the next start" in text
+    assert "te.toml:2: unknown key 'bogus'" in text

@@ -1,15 +1,22 @@
-"""``torrent-engine daemon``: the job service with its HTTP API and web UI, until SIGINT/SIGTERM."""
+"""``torrent-engine daemon``: the job service with its HTTP API and web UI, until SIGINT/SIGTERM.
+
+Its options come from the command line and, with ``--config FILE``, from a TOML file of the same
+names (``daemon_config.py``); SIGHUP reads the file again and applies what can change while it
+runs (the rate limits, the number of active downloads, the history's lifetime). One daemon at a
+time holds a state directory (a lock file); SIGTERM stops it within ``--shutdown-timeout``."""
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 
@@ -19,11 +26,16 @@ from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
+from ..shared import TokenBucket
+from .daemon_config import apply_config_file, load_config_file
 from .download import add_dht_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
 API_FILE = "api.json"  # where the daemon says which address it serves (read by `remote`)
+LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
+# what SIGHUP may change while the daemon runs (the rest needs a restart)
+RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl")
 
 
 class DaemonError(TorrentEngineError):
@@ -63,6 +75,9 @@ def register(subparsers: Any) -> None:
         description="Run downloads in the background, with an HTTP API and a web UI on "
                     f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ until SIGINT/SIGTERM. "
                     "Jobs and their history are kept in the state directory.")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="read options from this TOML file (keys: these flags' names, e.g. api-port = 8686); "
+                        "a flag given here wins; SIGHUP reads it again (see docs/daemon.md)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help=f"jobs, resume data and the API token (default: {default_state_dir()})")
     p.add_argument("--download-dir", type=Path, default=None,
@@ -98,8 +113,10 @@ def register(subparsers: Any) -> None:
                    help="download at most N jobs at once, queue the rest (default: no limit)")
     p.add_argument("--history-ttl", type=float, default=86400.0, metavar="SECONDS",
                    help="drop finished jobs from the history after this long (default: 86400)")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT, give the jobs this long to stop and save (default: 30)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def _write_api_file(state_dir: Path, url: str) -> None:
@@ -109,11 +126,73 @@ def _write_api_file(state_dir: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold ``state_dir``'s lock for as long as the returned file is open; ``DaemonError`` naming
+    the daemon that holds it already (its store is never touched then)."""
+    handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")  # (held until the daemon exits)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DaemonError(f"another daemon (pid {holder}) is using the state directory {state_dir}; stop it, "
+                          "or give this one another --state-dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _reload(args: argparse.Namespace, service: JobService) -> str:
+    """SIGHUP: read ``--config`` again and apply what can change at run time; what it did."""
+    if args.config is None:
+        return "no --config file: nothing to reload"
+    values = load_config_file(args.config, args.parser)
+    changed, later = [], []
+    for dest, value in values.items():
+        if dest in RELOADABLE and value != getattr(args, dest):
+            setattr(args, dest, value)
+            changed.append(dest.replace("_", "-"))
+        elif dest not in RELOADABLE and value != getattr(args, dest):
+            later.append(dest.replace("_", "-"))
+    shared = service.manager.shared
+    shared.download_limit = TokenBucket(args.download_limit)
+    shared.upload_limit = TokenBucket(args.upload_limit)
+    service.manager.set_max_active_downloads(args.max_active)
+    service.history_ttl = args.history_ttl
+    said = f"reloaded {args.config}: " + (", ".join(changed) if changed else "nothing changed")
+    if later:
+        said += f" ({', '.join(later)}: only at the next start)"
+    return said
+
+
+def _watchdog(seconds: float) -> None:
+    """After a stop signal: leave the process if stopping takes longer than ``seconds``."""
+    def expire() -> None:
+        print(f"torrent-engine daemon: not stopped within {seconds:g} s (--shutdown-timeout): exiting now",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
 async def _daemon(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     download_dir = Path(args.download_dir) if args.download_dir else default_download_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     download_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_state_dir(state_dir)
+    try:
+        return await _serve(args, state_dir, download_dir)
+    finally:
+        lock.close()
+
+
+async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) -> int:
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port,
@@ -141,10 +220,18 @@ async def _daemon(args: argparse.Namespace) -> int:
                   "stop with Ctrl-C (or SIGTERM)", flush=True)
 
             async def stop_on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
                     async for signum in signals:
+                        if signum == signal.SIGHUP:
+                            try:
+                                said = _reload(args, service)
+                            except TorrentEngineError as exc:
+                                said = f"reload refused, nothing changed: {exc}"
+                            print(f"torrent-engine daemon: SIGHUP: {said}", file=sys.stderr, flush=True)
+                            continue
                         print(f"torrent-engine daemon: {signal.Signals(signum).name}, saving and stopping",
                               file=sys.stderr, flush=True)
+                        _watchdog(args.shutdown_timeout)
                         api.stop()  # api.serve returns, then the task group ends
                         return
 
@@ -157,4 +244,6 @@ async def _daemon(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
+    if args.config is not None:
+        apply_config_file(args, args.config, args.parser)
     return run_loop(_daemon, args)

@@ -1,0 +1,79 @@
+"""The daemon's config file: the flags' own names and conversions, refusals that name the line,
+the command line winning, and the sample file in contrib/ documenting every option's default."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from torrent_engine.cli import build_parser
+from torrent_engine.cli.daemon_config import (
+    ConfigFileError,
+    apply_config_file,
+    file_options,
+    load_config_file,
+)
+
+SAMPLE = Path(__file__).resolve().parents[3] / "contrib" / "torrent-engine.toml"
+
+
+def daemon_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices["daemon"]
+
+
+def test_values_are_converted_as_the_flags_convert_them(tmp_path: Path) -> None:
+    _, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text('api-port = 9000\ndownload-limit = "2M"\nupload-limit = 1000\ndht = false\n'
+                    'allowed-host = ["nas.home", "seedbox"]\ndht-bootstrap = ["[::1]:6881"]\n'
+                    'state-dir = "/var/lib/te"\nencryption = "require"\nhistory-ttl = 60\n')
+    values = load_config_file(path, daemon)
+    assert values == {"api_port": 9000, "download_limit": 2 * 1024 * 1024, "upload_limit": 1000, "dht": False,
+                      "allowed_host": ["nas.home", "seedbox"], "dht_bootstrap": [("::1", 6881)],
+                      "state_dir": Path("/var/lib/te"), "encryption": "require", "history_ttl": 60.0}
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('api-port = 9000\n\napi-prot = 1\n', "c.toml:3: unknown key 'api-prot'"),
+    ('dht = "no"\n', "c.toml:1: dht: expected true or false"),
+    ('encryption = "maybe"\n', "c.toml:1: encryption: expected one of prefer, require, disable"),
+    ('api-port = "x"\n', "c.toml:1: api-port:"),
+    ('download-limit = "fast"\n', "c.toml:1: download-limit: expected a rate"),
+    ('allowed-host = "a"\n', "c.toml:1: allowed-host: expected a list"),
+    ('[daemon]\napi-port = 1\n', "the config file has no tables"),
+    ('api-port = \n', "not valid TOML"),
+    ('sse-heartbeat = 1\n', "unknown key 'sse-heartbeat'"),
+])
+def test_a_bad_file_is_refused_naming_the_line(tmp_path: Path, text: str, words: str) -> None:
+    _, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigFileError, match=words.replace("(", r"\(").replace("[", r"\[")):
+        load_config_file(path, daemon)
+
+
+def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path: Path) -> None:
+    parser, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text('api-port = 9000\nmax-active = 2\ndht = false\n')
+    args = parser.parse_args(["daemon", "--api-port", "9100", "--config", str(path)])
+    taken = apply_config_file(args, path, daemon)
+    assert (args.api_port, args.max_active, args.dht) == (9100, 2, False)
+    assert sorted(taken) == ["dht", "max_active"]
+
+
+def test_the_sample_file_documents_every_option_with_its_default() -> None:
+    _, daemon = daemon_parser()
+    text = SAMPLE.read_text()
+    assert load_config_file(SAMPLE, daemon) == {}  # every line commented out: the defaults
+    for key, action in file_options(daemon).items():
+        line = next((line for line in text.splitlines() if line.startswith(f"# {key} = ")), None)
+        assert line is not None, f"{key} is not in {SAMPLE.name}"
+        shown = tomllib.loads(line[2:].split("  #")[0])[key]
+        if action.default not in (None, []) and not isinstance(action, argparse._StoreFalseAction):
+            assert shown == action.default, (key, shown, action.default)
