@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Form, Request], Awaitable[Any]]  # one method of the API
 
+
 class QbittorrentApi:
     """The ``/api/v2/{namespace}/{method}`` routes over one service."""
 
