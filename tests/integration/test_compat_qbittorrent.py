@@ -258,3 +258,15 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             assert r.text == "Ok."
             info = (await c.get("/api/v2/torrents/info")).json()[0]
             assert info["save_path"] == str((api.download_root / "shows").resolve())
+
+
+async def test_add_peers_with_a_port_that_is_no_ascii_number_is_a_400(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            data, info_hash = torrent_bytes()
+            r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", data)},
+                             data={"paused": "true"})
+            assert r.text == "Ok.", r.text
+            for peers in ("127.0.0.1:²", "127.0.0.1:x", "nocolon"):
+                r = await c.post("/api/v2/torrents/addPeers", data={"hashes": info_hash, "peers": peers})
+                assert r.status_code == 400 and "bad peer" in r.text, (peers, r.status_code, r.text)

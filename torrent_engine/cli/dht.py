@@ -27,7 +27,8 @@ T = TypeVar("T")
 def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
     """``HOST:PORT`` or ``[IPv6]:PORT``."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not (0 if allow_zero else 1) <= int(port) < 65536:
+    number_ok = port.isascii() and port.isdigit()
+    if not sep or not host or not number_ok or not (0 if allow_zero else 1) <= int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -68,7 +68,7 @@ def add_dht_options(group: argparse._ActionsContainer) -> None:
 def parse_peer(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 
@@ -168,7 +168,7 @@ def _spec_parts(specs: list[str]) -> list[str]:
 
 def _index_range(part: str) -> tuple[int, int] | None:
     lo, dash, hi = part.partition("-")
-    if lo.isdigit() and (not dash or hi.isdigit()):
+    if lo.isascii() and lo.isdigit() and (not dash or (hi.isascii() and hi.isdigit())):
         return int(lo), int(hi) if dash else int(lo)
     return None
 

@@ -70,10 +70,10 @@ def client_name(peer_id: bytes) -> str:
     head = peer_id[:10].decode("latin-1")
     for prefix, name in _MAINLINE_CLIENTS.items():
         rest = head[len(prefix) :].lstrip("-")
-        if head.startswith(prefix) and rest[:1].isdigit():
+        if head.startswith(prefix) and rest[:1].isascii() and rest[:1].isdigit():
             version: list[str] = []
             for field in rest.split("-"):
-                if not field.isdigit():
+                if not (field.isascii() and field.isdigit()):
                     break
                 version.append(str(int(field)))
             return f"{name} {'.'.join(version)}"

@@ -35,6 +35,8 @@ def test_generate_peer_id_format_and_determinism() -> None:
         (b"A2-1-34-0-abcdefghij", "aria2 1.34.0"),
         (b"M7-2-0--123456789012", "BitTorrent (mainline) 7.2.0"),
         (b"\x00\x01abcdefghijklmnopqr", "unknown (..abcdef)"),
+        (b"M\xb2-\xb2-abcdefghijklmno", "unknown (M.-.-abc)"),  # '²' is no digit for int()
+        (b"M7-\xb2-abcdefghijklmno", "BitTorrent (mainline) 7"),
         (b"short", "invalid"),
     ],
 )

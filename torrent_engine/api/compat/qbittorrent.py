@@ -551,7 +551,8 @@ class QbittorrentApi:
         peers = {}
         for p in job.peer_list:
             host, _, port = p.address.rpartition(":")
-            peers[p.address] = {"ip": host.strip("[]"), "port": int(port) if port.isdigit() else 0,
+            number = int(port) if port.isascii() and port.isdigit() else 0
+            peers[p.address] = {"ip": host.strip("[]"), "port": number,
                                 "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
                                 "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
                                 "connection": "μTP" if p.transport == "utp" else "BT", "flags": "",
@@ -778,7 +779,7 @@ class QbittorrentApi:
         peers: list[tuple[str, int]] = []
         for text in (form.get("peers") or "").split("|"):
             host, sep, port = text.strip().rpartition(":")
-            if not sep or not port.isdigit():
+            if not sep or not (port.isascii() and port.isdigit()):
                 raise QbtError(400, f"bad peer {text[:60]!r} (host:port)")
             peers.append((host.strip("[]"), int(port)))
         out: dict[str, Any] = {}
