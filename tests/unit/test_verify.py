@@ -137,7 +137,7 @@ class MeetingStorage(Storage):
 
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.barrier = threading.Barrier(2, timeout=10)
+        self.barrier = threading.Barrier(2, timeout=30)  # (generous: a loaded machine starts threads late)
         self.lock = threading.Lock()
         self.met = 0
 
