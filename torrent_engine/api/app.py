@@ -41,6 +41,7 @@ from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
+from .stream import StreamApi
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +485,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     """The API's Starlette application over ``service``, behind the token and Host checks."""
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
+    streams = StreamApi(service, token)
     routes = [
         Route("/", api.index, methods=["GET"]),
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
@@ -500,6 +502,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/jobs/{job_id}/resume", api.resume, methods=["POST"]),
         Route("/api/jobs/{job_id}/recheck", api.recheck, methods=["POST"]),
         Route("/api/jobs/{job_id}/events", api.job_events, methods=["GET"]),
+        Route("/api/jobs/{job_id}/stream-token", streams.stream_token, methods=["GET"]),
+        Route("/api/jobs/{job_id}/files/{index}/stream", streams.stream, methods=["GET", "HEAD"]),
         Route("/api/events", api.all_events, methods=["GET"]),
         Route("/api/events/ticket", api.ticket, methods=["POST"]),
         Route("/api/clients", api.open_lease, methods=["POST"]),
