@@ -212,6 +212,28 @@ class ReaderResponse(Response):
                 await self.source.aclose()
 
 
+async def range_response(request: Request, source: ByteSource) -> Response:
+    """The answer to a ``GET``/``HEAD`` of ``source``: all of it (``200``), the range asked
+    for (``206``), or ``416``; the response closes ``source`` when done (so does a ``416``)."""
+    size = source.size
+    headers = {"Accept-Ranges": "bytes", "Content-Type": content_type(source.name),
+               "Cache-Control": "no-store"}
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        await source.aclose()
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}",
+                                                  "Content-Type": "text/plain"})
+    if wanted is None:
+        start, end, status = 0, size, 200
+    else:
+        start, end = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    return ReaderResponse(source, start, end, status, headers, request.method == "HEAD")
+
+
 class StreamApi:
     """The stream routes (``create_app`` mounts them)."""
 
@@ -255,20 +277,4 @@ class StreamApi:
                 source = await session.open_file(index).open()
         except StreamError as exc:
             return JSONResponse({"error": str(exc), "field": "index"}, status_code=404)
-        size = source.size
-        headers = {"Accept-Ranges": "bytes", "Content-Type": content_type(source.name),
-                   "Cache-Control": "no-store"}
-        try:
-            wanted = parse_range(request.headers.get("range"), size)
-        except RangeNotSatisfiable:
-            await source.aclose()
-            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}",
-                                                      "Content-Type": "text/plain"})
-        if wanted is None:
-            start, end, status = 0, size, 200
-        else:
-            start, end = wanted
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        headers["Content-Length"] = str(end - start)
-        return ReaderResponse(source, start, end, status, headers, request.method == "HEAD")
+        return await range_response(request, source)
