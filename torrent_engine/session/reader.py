@@ -53,11 +53,7 @@ class Readers:
         self._changed = anyio.Event()
         self._fast_floor = 0.0
         self._fast_at = -1.0
-
-    @property
-    def active(self) -> bool:
-        """Whether any reader is open (the picker then has deadlines)."""
-        return bool(self._open)
+        self.active = False  # whether any reader is open (a plain field: read once a refill)
 
     @property
     def open_readers(self) -> list[FileReader]:
@@ -83,12 +79,14 @@ class Readers:
     def add(self, reader: FileReader) -> None:
         """A reader opened: its window goes first."""
         self._open.append(reader)
+        self.active = True
         self.update(moved=True)
 
     def remove(self, reader: FileReader) -> None:
         """A reader closed (no deadlines left when it was the last)."""
         if reader in self._open:
             self._open.remove(reader)
+            self.active = bool(self._open)
             self.update()
 
     def is_fast(self, peer: PeerState) -> bool:
