@@ -137,3 +137,26 @@ def test_parse_range() -> None:
             parse_range(bad, 100)
     with pytest.raises(RangeNotSatisfiable):
         parse_range("bytes=-5", 0)
+
+
+async def test_a_stream_starts_a_queued_job(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", FILES)
+    torrent = make_torrent(payload, piece_length=PIECE, version="v1")
+    other = make_torrent(make_payload(tmp_path / "other", (("x.bin", 50_000),), seed=7), version="v1")
+    movie = (payload / "movie.mp4").read_bytes()
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with running_api(tmp_path) as api:
+            api.service.manager.config.max_active_downloads = 1
+            c = api.client
+            # the first job takes the one download slot (it has no peer: it stays downloading)
+            r = await c.post("/api/jobs", json={"source": other.magnet_uri()})
+            assert r.status_code == 201, r.text
+            r = await c.post("/api/jobs", json={"source": torrent.magnet_uri(),
+                                                "peers": [f"127.0.0.1:{seeder.listen_port}"]})
+            job_id = r.json()["id"]
+            assert (await c.get(f"/api/jobs/{job_id}")).json()["state"] == "queued"
+            with anyio.fail_after(60):
+                r = await c.get(f"/api/jobs/{job_id}/files/0/stream", headers={"Range": "bytes=10-20"})
+            assert r.status_code == 206 and r.content == movie[10:21]
+            assert (await c.get(f"/api/jobs/{job_id}")).json()["state"] != "queued"
