@@ -235,3 +235,50 @@ def test_blocking_file_reader_from_a_thread(tmp_path: Path) -> None:
     with te.BackgroundDownload(torrent, tmp_path / "none", config=loopback_config()) as nobody:
         with nobody.open_file(0, timeout=0.5) as f, pytest.raises(te.DownloadTimeout):
             f.read(10)
+
+
+class Staller(FakeSeed):
+    """Has every piece; answers requests slowly (so it is neither snubbed nor timed out) except
+    those of the pieces in ``hold``, which it takes and never answers."""
+
+    def __init__(self, torrent: Torrent, data: bytes, hold: set[int]) -> None:
+        super().__init__(torrent)
+        self.data = data
+        self.hold = hold
+        self.asked: list[int] = []
+
+    async def on_message(self, msg: m.Message, wire: PeerWire, stream: anyio.abc.SocketStream) -> None:
+        if isinstance(msg, m.Request):
+            self.asked.append(msg.index)
+            if msg.index not in self.hold:
+                await anyio.sleep(0.2)
+                at = msg.index * self.torrent.piece_length + msg.begin
+                await stream.send(wire.send(m.Piece(msg.index, msg.begin, self.data[at:at + msg.length])))
+
+
+async def test_a_late_piece_a_reader_waits_on_is_asked_of_a_second_peer(tmp_path: Path) -> None:
+    size = 8 * 1024 * 1024  # at the seeder's 200 kB/s endgame (which would ask it too) is 40 s away
+    payload = make_payload(tmp_path / "seed", [("movie.bin", size)])
+    torrent = make_torrent(payload, piece_length=16 * 1024, version="v1")
+    want = file_bytes(tmp_path / "seed", torrent, 0)
+    piece = size // 2 // (16 * 1024)
+    staller = Staller(torrent, want, {piece})
+    async with anyio.create_task_group() as tg:
+        await tg.start(staller.serve)
+        # (plaintext: the seeder hears of the staller by PEX and dials it, which speaks no MSE)
+        seed_cfg = loopback_config(upload_rate_limit=200_000, encryption="disable")
+        async with Session(torrent, tmp_path / "seed", config=seed_cfg) as seeder:
+            await seeder.wait_ready()
+            # timeouts far away: only the late duplicate can get the piece from the seeder in time
+            cfg = loopback_config(encryption="disable", request_timeout=120.0, snub_timeout=120.0)
+            async with Session(torrent, tmp_path / "leech", config=cfg,
+                               peers=[("127.0.0.1", staller.port)]) as leecher:
+                async with leecher.open_file(0) as r:
+                    r.seek(size // 2)
+                    with anyio.fail_after(20):
+                        while piece not in staller.asked:  # the staller holds the waited piece
+                            await anyio.sleep(0.01)
+                        leecher.add_peer("127.0.0.1", seeder.listen_port)
+                        got = await r.read(100)
+        tg.cancel_scope.cancel()
+    assert got == want[size // 2:size // 2 + 100]
