@@ -71,9 +71,9 @@ async def test_stream_waits_out_loud_and_starts_the_player(tmp_path: Path) -> No
     got = tmp_path / "got.bin"
     player.write_text(
         "import sys, httpx\n"
-        f"r = httpx.get(sys.argv[1], headers={{'Range': 'bytes=-100'}}, timeout=60)\n"
+        f"r = httpx.get(sys.argv[1], headers={{'Range': 'bytes=1500000-1500099'}}, timeout=60)\n"
         f"open({str(got)!r}, 'wb').write(r.content)\n")
-    # a magnet; a slow seeder: the last piece takes seconds to come, and it says so meanwhile
+    # a magnet; a slow seeder: a 256 KiB piece takes seconds to come, and it says so meanwhile
     slow = loopback_config(upload_rate_limit=100_000)
     async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
         await seeder.wait_ready()
@@ -85,8 +85,9 @@ async def test_stream_waits_out_loud_and_starts_the_player(tmp_path: Path) -> No
     text = result.stderr.decode()
     assert result.returncode == 0, text
     assert "streaming payload/movie.mkv" in text and "the player exited (0)" in text
-    assert "waiting for piece 11 (1 of 1 connected peers have it" in text, text
-    assert got.read_bytes() == (payload / "movie.mkv").read_bytes()[-100:]
+    piece = (5_000 + 1_500_000) // (256 * 1024)  # movie.mkv follows small.txt
+    assert f"waiting for piece {piece} (1 of 1 connected peers have it" in text, text
+    assert got.read_bytes() == (payload / "movie.mkv").read_bytes()[1_500_000:1_500_100]
 
 
 async def test_stream_bad_file_is_an_error(tmp_path: Path) -> None:

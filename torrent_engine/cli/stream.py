@@ -183,7 +183,7 @@ async def _stream(args: argparse.Namespace) -> int:
                     if message is not None and message != said:
                         print(message, file=sys.stderr, flush=True)
                     said = message
-                    await anyio.sleep(1.0)
+                    await anyio.sleep(0.25)
 
             tg.start_soon(on_signal)
             tg.start_soon(tell_waits)
