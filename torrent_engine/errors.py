@@ -109,6 +109,11 @@ class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
 
 
+class StreamError(SessionError):
+    """A file reader cannot go on: its session ended or failed, the file does not exist, or
+    the reader was closed."""
+
+
 class UtpError(TorrentEngineError):
     """A uTP (BEP 29) packet or connection failed: malformed packet, reset, or timed out."""
 

@@ -191,6 +191,13 @@ class TorrentManager:
             if self._sessions.get(session.info_hash) is session:
                 await self._launch(session)
 
+    async def start_now(self, session: Session) -> None:
+        """Start a queued session at once, past the download-slot limit (a reader needs its
+        bytes now); nothing for one that is not queued."""
+        if session in self._queue:
+            self._queue.remove(session)
+            await self._launch(session)
+
     @property
     def queued(self) -> list[Session]:
         """Sessions waiting for a download slot, in order."""

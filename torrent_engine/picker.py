@@ -5,6 +5,13 @@ and the state of every block of the pieces being downloaded. It never reads a cl
 random source of its own: tie-breaking randomness comes from the injected ``random.Random``.
 
 Policy, in order (the first that yields blocks wins, then the next fills up ``n``):
+0. deadlines (``set_deadlines``: pieces an open file reader needs soon, most urgent first): a
+   fast peer (``pick(..., fast=True)``, the default) takes their free blocks before anything
+   else, starting them in deadline order; a slow one is kept off them altogether, so a piece a
+   reader waits on is not held up by a slow peer. A ``waiting`` piece (a reader is blocked on
+   it) whose blocks are all asked for and one of them is older than ``late_after`` is asked of
+   a second fast peer too (duplicates, as in endgame; ``block_received`` returns the CANCELs).
+   With no deadline set the rest of the policy is unchanged, at no cost;
 1. partially downloaded pieces first (strict priority): free blocks of pieces already started;
 2. a new piece: the first ``random_first_pieces`` completed pieces are picked at random (to get
    something to trade quickly), then rarest-first — highest priority level, then lowest
@@ -170,6 +177,11 @@ class PiecePicker:
         # has, a priority): ``_generation`` counts those changes.
         self._generation = 0
         self._endgame_dry: dict[PeerKey, int] = {}
+        # Deadlines (streaming): pieces wanted first, most urgent first; those a reader is
+        # blocked on; how old a request of one of those may get before a second peer is asked.
+        self._deadlines: dict[int, None] = {}  # ordered set
+        self._waiting: frozenset[int] = frozenset()
+        self._late_after = 1.0
         self._left = 0
         self._payload = [0] * n
         for i in range(n):
@@ -316,6 +328,43 @@ class PiecePicker:
         """Sequential mode: new pieces in index order instead of rarest-first."""
         self.sequential = sequential
         self._seq_cursor = 0
+
+    def set_deadlines(self, pieces: Iterable[int], *, waiting: Iterable[int] = (),
+                      late_after: float = 1.0) -> None:
+        """Pieces to fetch before any other, most urgent first (an empty ``pieces``: none, normal
+        picking). ``waiting``: pieces a reader is blocked on now; once every block of one is asked
+        for and a request of it is older than ``late_after`` seconds, a second fast peer is asked
+        for the same block. Pieces already had, out of range or skipped (priority 0) are left out.
+        """
+        deadlines: dict[int, None] = {}
+        for i in pieces:
+            if 0 <= i < self.num_pieces and self._state[i] != _HAVE and self._prio[i] > 0:
+                deadlines[i] = None
+        self._deadlines = deadlines
+        self._waiting = frozenset(i for i in waiting if i in deadlines)
+        self._late_after = late_after
+        self._generation += 1
+
+    @property
+    def deadlines(self) -> list[int]:
+        """The deadline pieces not yet had, most urgent first (see ``set_deadlines``)."""
+        return list(self._deadlines)
+
+    def give_way(self, peer_key: PeerKey) -> list[Block]:
+        """Withdraw the peer's requests of pieces that have no deadline, while deadline pieces
+        still have blocks no one was asked for (a reader moved: the old window's requests give
+        way to the new one's). The blocks are free again; send the peer CANCEL for each."""
+        mine = self._requests.get(peer_key)
+        if not mine or not self._deadlines:
+            return []
+        if not any(self._state[i] == _FRESH or i in self._open for i in self._deadlines):
+            return []
+        out: list[Block] = []
+        for i, j in [k for k in mine if k[0] not in self._deadlines]:
+            out.append(Block(i, j * BLOCK_SIZE, self._downloads[i].block_length(j)))
+            del mine[(i, j)]
+            self._unrequest(peer_key, i, j)
+        return out
 
     # -- our pieces ----------------------------------------------------------------------------
 
@@ -532,10 +581,11 @@ class PiecePicker:
     request_timed_out = cancel_request
 
     def pick(self, peer_key: PeerKey, peer_has: Container[int] | None = None, n: int = 1,
-             now: float = 0.0) -> list[Block]:
+             now: float = 0.0, fast: bool = True) -> list[Block]:
         """Up to ``n`` blocks to request from the peer, now recorded as requested by it at ``now``.
 
         ``peer_has`` defaults to what the picker was told with ``peer_bitfield``/``peer_have``.
+        ``fast``: whether the peer may take deadline pieces (see ``set_deadlines``).
         """
         has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
         out: list[Block] = []
@@ -548,6 +598,15 @@ class PiecePicker:
         few: AbstractSet[int] | None = self._sparse.get(peer_key) if peer_has is None else None
         if isinstance(peer_has, AbstractSet) and len(peer_has) <= max(self.sparse_peer_limit, 1):
             few = peer_has
+        if self._deadlines:
+            if fast:
+                self._pick_deadlines(peer_key, has, mine, n, out, now)
+                if len(out) >= n:
+                    return out
+            else:  # a slow peer keeps off the deadline pieces
+                has = _Without(has, self._deadlines)
+                if few is not None:
+                    few = {i for i in few if i not in self._deadlines}
         prio = self._prio
         for i in tuple(self._open):
             if prio[i] > 0 and i in has:
@@ -572,6 +631,45 @@ class PiecePicker:
                 if len(out) < limit and peer_has is None:
                     self._endgame_dry[peer_key] = self._generation
         return out
+
+    def _pick_deadlines(self, peer_key: PeerKey, has: Container[int],
+                        mine: dict[tuple[int, int], float], n: int, out: list[Block], now: float) -> None:
+        state = self._state
+        for i in self._deadlines:
+            if i not in has or not self._prio[i]:
+                continue
+            st = state[i]
+            if st == _FRESH:
+                self._bucket_remove(i)
+                state[i] = _DOWNLOADING
+                self._downloads[i] = _Download(self._torrent.piece_size(i))
+                self._generation += 1
+                self._open[i] = None
+                self._take_free(i, peer_key, mine, n, out, now)
+            elif st == _DOWNLOADING:
+                if i in self._open:
+                    self._take_free(i, peer_key, mine, n, out, now)
+                elif i in self._waiting:
+                    self._duplicate_late(i, peer_key, mine, n, out, now)
+            if len(out) >= n:
+                return
+
+    def _duplicate_late(self, i: int, peer_key: PeerKey, mine: dict[tuple[int, int], float], n: int,
+                        out: list[Block], now: float) -> None:
+        """Ask ``peer_key`` too for the blocks of piece ``i`` (a reader waits on it) whose only
+        request is older than ``late_after``."""
+        d = self._downloads[i]
+        cutoff = now - self._late_after
+        for j in range(d.nblocks):
+            reqs = d.requesters[j]
+            if d.received[j] or len(reqs) != 1 or reqs[0] == peer_key:
+                continue
+            if self._requests[reqs[0]].get((i, j), now) <= cutoff:
+                reqs.append(peer_key)
+                mine[(i, j)] = now
+                out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
+                if len(out) >= n:
+                    return
 
     def pick_run(self, peer_key: PeerKey, max_pieces: int, now: float = 0.0,
                  peer_has: Container[int] | None = None, *, lowest: bool = False) -> list[int]:
@@ -741,6 +839,8 @@ class PiecePicker:
             self._bucket_remove(index)
         self._state[index] = _HAVE
         self._have.add(index)
+        if self._deadlines:
+            self._deadlines.pop(index, None)
         if index in self._needed:
             self._needed.discard(index)
             self._left -= self._payload[index]
@@ -783,6 +883,19 @@ class _Nothing:
 
     def __contains__(self, index: object) -> bool:
         return False
+
+
+class _Without:
+    """A peer's piece set less the deadline pieces (what a slow peer may be asked for)."""
+
+    __slots__ = ("_has", "_out")
+
+    def __init__(self, has: Container[int], out: Container[int]) -> None:
+        self._has = has
+        self._out = out
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._has and index not in self._out
 
 
 _ALL = _All()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import httpx
 import pytest
 
 from tests.conftest import require_program
@@ -125,6 +126,23 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                 assert sorted(await in_thread(details)) == sorted(
                     f"Example Payload/{path}" for path, _ in FILES)
+
+                def stream_links() -> list[str]:
+                    def links(d: Any) -> list[Any]:
+                        return list(d.find_elements(By.CSS_SELECTOR, ".job a.stream"))
+
+                    wait(driver, lambda d: len(links(d)) == len(FILES))
+                    return [e.get_attribute("href") for e in links(driver)]
+
+                links = await in_thread(stream_links)
+                # a player given only the link gets the file (no API token: the link's stream token)
+                async with httpx.AsyncClient(timeout=30) as player:
+                    for href in links:
+                        r = await player.get(href, headers={"Range": "bytes=0-99"})
+                        assert r.status_code == 206, href
+                        index = int(href.split("/files/")[1].split("/")[0])
+                        path = Path(*torrent.files[index].path)
+                        assert r.content == (tmp_path / "seed" / path).read_bytes()[:100]
 
                 def skip_a_file() -> int:
                     def click_second(d: Any) -> int:

@@ -43,6 +43,7 @@ from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
+from .stream import StreamApi
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +520,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     only user name their logins accept)."""
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
+    streams = StreamApi(service, token)
     routes = [
         Route("/", api.index, methods=["GET"]),
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
@@ -535,6 +537,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/jobs/{job_id}/resume", api.resume, methods=["POST"]),
         Route("/api/jobs/{job_id}/recheck", api.recheck, methods=["POST"]),
         Route("/api/jobs/{job_id}/events", api.job_events, methods=["GET"]),
+        Route("/api/jobs/{job_id}/stream-token", streams.stream_token, methods=["GET"]),
+        Route("/api/jobs/{job_id}/files/{index}/stream", streams.stream, methods=["GET", "HEAD"]),
         Route("/api/events", api.all_events, methods=["GET"]),
         Route("/api/events/ticket", api.ticket, methods=["POST"]),
         Route("/api/clients", api.open_lease, methods=["POST"]),

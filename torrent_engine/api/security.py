@@ -1,7 +1,9 @@
 """The API's guards: the token, the ``Host`` allow-list, the body cap, and SSE tickets.
 
 Every ``/api`` request carries the token in a header (``Authorization: Bearer`` or
-``X-Api-Token``); cookies are never read, so a cross-site form or script cannot act for the
+``X-Api-Token``), save two kinds of ``GET`` that cannot send headers: an ``EventSource`` (a
+single-use ticket) and a media player opening a file's stream URL (the job's read-only stream
+token, ``api/stream.py``); cookies are never read, so a cross-site form or script cannot act for the
 user (no CSRF). The ``Host`` check defeats DNS rebinding: a page on ``evil.example`` that makes
 its name resolve to 127.0.0.1 still sends ``Host: evil.example`` and is refused.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .stream import is_stream_request, stream_token
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +178,12 @@ class GuardMiddleware:
         if given:
             return hmac.compare_digest(given, self.token)
         path: str = scope["path"]
+        job_id = is_stream_request(scope["method"], path)
+        if job_id is not None:  # a job's read-only stream token, for a media player given the URL
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given_stream = query.get("token", [""])[0].encode("latin-1")
+            expected = stream_token(self.token.decode(), job_id).encode()
+            return bool(given_stream) and hmac.compare_digest(given_stream, expected)
         if scope["method"] == "GET" and (path == "/api/events" or
                                          (path.startswith("/api/jobs/") and path.endswith("/events"))):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -16,7 +16,7 @@ from ..errors import TorrentEngineError
 from ..version import __version__
 
 # Order here is the order in ``--help``.
-COMMANDS = ["info", "create", "download", "demo", "scrape", "dht", "daemon", "remote"]
+COMMANDS = ["info", "create", "download", "stream", "demo", "scrape", "dht", "daemon", "remote"]
 
 
 # Shown at the end of each command's --help (download has its own, longer list).

@@ -303,6 +303,24 @@ class JobService(JobFeatureControl):
         await self.enforce()  # (the queue may hold it back)
         return self.get(job_id)
 
+    async def stream_session(self, job_id: str) -> Session | None:
+        """The session to read a job's files from while it runs (a file reader or an HTTP
+        stream), started now if queued and resumed if paused; None for a completed job (its
+        files are whole on disk). ``JobNotFound``; ``JobConflict`` for a failed or cancelled job."""
+        self._require_running()
+        async with self._lock(job_id):
+            rec = self._jobs.get(job_id)
+            if rec is not None and rec.state is JobState.COMPLETED:
+                return None
+            rec, session = self._active(job_id, "stream")
+            await self.manager.start_now(session)
+            if session.state is State.PAUSED:
+                await session.resume()
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                rec.updated_at = self._clock()
+                self._sync(rec, force_save=True)
+            return session
+
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data)."""
         self._require_running()

@@ -72,6 +72,7 @@ from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
 from .phases import FetchingMetadata, Live, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
+from .reader import FileReader, Readers
 from .stats import Stats
 from .status import SessionStatus, session_status
 from .upload import Uploader
@@ -133,6 +134,7 @@ class Session:
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
         self.stats = Stats(self)
+        self.readers = Readers(self)
         peers = list(peers)
         self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
         self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
@@ -392,6 +394,13 @@ class Session:
         self.parts.set_file_priorities(priorities)
         self.checker.priorities_given = True
         self._life.wanted_changed()
+
+    def open_file(self, index: int) -> FileReader:
+        """A reader of file ``index`` (``async with session.open_file(i) as f``: ``seek``,
+        ``read``): it returns only verified bytes, waiting for their pieces, which are fetched
+        first while it is open (see ``reader``). A magnet's reader opens once the metadata has
+        come; ``StreamError`` if there is no such file or the session ends."""
+        return FileReader(self, index)
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

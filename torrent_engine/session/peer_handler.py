@@ -380,7 +380,9 @@ class PeerHandler:
             if not want:
                 return []
         # (pieces whose v2 hash is not known yet are not asked for)
-        blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic())
+        # (an open file reader's deadline pieces go to the fast peers only)
+        fast = s.readers.is_fast(peer) if s.readers.active else True
+        blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic(), fast)
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:

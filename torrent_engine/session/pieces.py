@@ -312,6 +312,7 @@ class Pieces:
         """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
         s = self._s
         s._picker.piece_passed(index)
+        s.readers.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
         return s._picker.is_complete() or any(index not in p.have for p in s._peers.values())
 

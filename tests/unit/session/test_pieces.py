@@ -40,7 +40,7 @@ class FakeSession(SimpleNamespace):
             _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
                                     piece_sources=lambda i: {}, is_complete=lambda: False),
             events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20, _peers={},
-            handler=SimpleNamespace(fill_requests=None))
+            handler=SimpleNamespace(fill_requests=None), readers=SimpleNamespace(piece_passed=lambda i: None))
 
     async def _maybe_complete(self) -> None:
         pass

@@ -11,6 +11,7 @@ const STATE_LABEL = {
 };
 const jobs = new Map();          // id -> job (summary JSON)
 const details = new Map();       // id -> {sub, timer, asked, shown, pending}
+const streamTokens = new Map();  // id -> the job's read-only stream token (for "stream" links)
 // A details view only shows an answer newer than the one it shows: every request for it takes a
 // number (asked), the view remembers the number of what it shows (shown), and an older answer
 // arriving late is dropped. A file whose change the server has not yet answered stays disabled
@@ -282,6 +283,9 @@ async function refreshDetails(id) {
   const n = ++open.asked;
   let job;
   try { job = await api("GET", `/api/jobs/${id}`); } catch (e) { return; }
+  if (!streamTokens.has(id) && (job.files || []).length) {
+    try { streamTokens.set(id, (await api("GET", `/api/jobs/${id}/stream-token`)).token); } catch (e) { /* no links */ }
+  }
   showDetails(id, job, n);
 }
 
@@ -320,6 +324,7 @@ function updateFiles(body, job, pending) {
   const files = job.files || [];
   const rows = body.querySelectorAll("tbody tr");
   if (!files.length || rows.length !== files.length) return false;
+  if (streamTokens.has(job.id) !== Boolean(body.querySelector("a.stream"))) return false;
   const finished = FINISHED.has(job.state);
   for (let i = 0; i < files.length; i++) {
     const box = rows[i].querySelector("input[data-file-index]");
@@ -355,14 +360,19 @@ function detailView(job, sub, pending) {
     const files = job.files || [];
     if (!files.length) return el("p", {class: "empty", text: "The file list arrives with the metadata."});
     const finished = FINISHED.has(job.state);
-    return table([["", ""], ["File", ""], ["Size", "num"], ["Done", "num"], ["", "hide-narrow"]], files.map((f) => {
+    const token = streamTokens.get(job.id);
+    const canStream = token && !["failed", "cancelled"].includes(job.state);
+    return table([["", ""], ["File", ""], ["Size", "num"], ["Done", "num"], ["", "hide-narrow"], ["", ""]], files.map((f) => {
       const box = fileBox(el("input", {type: "checkbox"}), f, finished, pending);
       const bar = el("div", {class: "mini"}, el("div"));
       bar.firstChild.style.width = `${(f.progress || 0) * 100}%`;
+      const url = `/api/jobs/${encodeURIComponent(job.id)}/files/${f.index}/stream?token=${encodeURIComponent(token || "")}`;
+      const link = canStream ? el("a", {class: "stream", href: url, target: "_blank", rel: "noopener",
+                                        title: "play or save this file while it downloads", text: "stream"}) : "";
       return el("tr", {}, el("td", {}, box), el("td", {class: "path", text: f.path}),
         el("td", {class: "num", text: bytes(f.size)}),
         el("td", {class: "num", text: `${Math.floor((f.progress || 0) * 100)} %`}),
-        el("td", {class: "hide-narrow"}, bar));
+        el("td", {class: "hide-narrow"}, bar), el("td", {}, link));
     }));
   }
   if (sub === "peers") {
