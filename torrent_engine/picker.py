@@ -33,7 +33,7 @@ O(1); a bitfield is O(pieces set); HAVE ALL / a full bitfield is O(1) (seeds are
 apart, which shifts every availability equally and so changes no order).
 
 Invariants:
-- Every piece is in exactly one state: FRESH, DOWNLOADING (has a ``_Download``) or HAVE.
+- Every piece is in exactly one state: FRESH, DOWNLOADING (has a ``Download``) or HAVE.
 - A FRESH piece with priority > 0 is in exactly one bucket, ``_buckets[priority][availability]``,
   at ``_pos[index]``; no other piece is in any bucket. ``_fresh_wanted`` is their count.
 - A block of a DOWNLOADING piece is received, or requested by the peers in its requester list,
@@ -48,13 +48,24 @@ Invariants:
 from __future__ import annotations
 
 import random
-from collections.abc import Container, Hashable, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
 from .bitfield import Bitfield
 from .layout import FileMap, TorrentLayout
 from .peer.messages import BLOCK_SIZE
+from .picker_parts import (
+    ACCEPTED,
+    ALL,
+    COMPLETE,
+    NOT_ACCEPTED,
+    NOTHING,
+    Block,
+    BlockReceived,
+    Download,
+    PeerKey,
+    Without,
+)
 
 __all__ = [
     "BLOCK_SIZE",
@@ -72,58 +83,9 @@ DEFAULT_PRIORITY = 4  # libtorrent's default on its 0..7 scale
 MAX_PRIORITY = 7
 SPARSE_PEER_LIMIT = 256  # a peer with at most this many pieces is picked for from its own set
 
-PeerKey = Hashable
-
 _FRESH = 0
 _DOWNLOADING = 1
 _HAVE = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """``length`` bytes at ``begin`` of piece ``index`` (what a REQUEST/PIECE message names)."""
-
-    index: int
-    begin: int
-    length: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockReceived:
-    """What ``block_received`` decided.
-
-    ``accepted``: new data — write it. ``piece_complete``: every block of the piece is now in —
-    hash it, then call ``piece_passed`` or ``piece_failed``. ``cancels``: (peer, block) requests
-    of the same block still outstanding at other peers (endgame) — send them CANCEL.
-    """
-
-    accepted: bool
-    piece_complete: bool = False
-    cancels: tuple[tuple[PeerKey, Block], ...] = ()
-
-
-_NOT_ACCEPTED = BlockReceived(False)
-_ACCEPTED = BlockReceived(True)
-_COMPLETE = BlockReceived(True, True)
-
-
-class _Download:
-    """Block states of one piece being downloaded."""
-
-    __slots__ = ("free", "hint", "nblocks", "nreceived", "received", "requesters", "size", "sources")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.nblocks = (size + BLOCK_SIZE - 1) // BLOCK_SIZE
-        self.requesters: list[list[PeerKey]] = [[] for _ in range(self.nblocks)]
-        self.received = bytearray(self.nblocks)
-        self.sources: list[PeerKey | None] = [None] * self.nblocks
-        self.free = self.nblocks
-        self.nreceived = 0
-        self.hint = 0  # no free block below this index
-
-    def block_length(self, j: int) -> int:
-        return min(BLOCK_SIZE, self.size - j * BLOCK_SIZE)
 
 
 class PiecePicker:
@@ -162,7 +124,7 @@ class PiecePicker:
         self._level_count = [0] * (MAX_PRIORITY + 1)
         self._pos = [0] * n
         self._fresh_wanted = 0
-        self._downloads: dict[int, _Download] = {}
+        self._downloads: dict[int, Download] = {}
         self._open: dict[int, None] = {}  # ordered set: DOWNLOADING pieces with a free block
         # (piece, block) -> when it was asked for: the one record of what is in flight at whom
         self._requests: dict[PeerKey, dict[tuple[int, int], float]] = {}
@@ -485,7 +447,7 @@ class PiecePicker:
         """What the picker knows the peer has."""
         bf = self._peers.get(peer_key)
         if bf is None:
-            return _ALL if peer_key in self._peers else _NOTHING
+            return ALL if peer_key in self._peers else NOTHING
         return bf
 
     def is_interesting(self, peer_key: PeerKey) -> bool:
@@ -589,7 +551,7 @@ class PiecePicker:
         """
         has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
         out: list[Block] = []
-        if n <= 0 or has is _NOTHING:
+        if n <= 0 or has is NOTHING:
             return out
         mine = self._requests.setdefault(peer_key, {})
         drained = not mine  # nothing of this peer's own in flight: it may take endgame duplicates
@@ -604,7 +566,7 @@ class PiecePicker:
                 if len(out) >= n:
                     return out
             else:  # a slow peer keeps off the deadline pieces
-                has = _Without(has, self._deadlines)
+                has = Without(has, self._deadlines)
                 if few is not None:
                     few = {i for i in few if i not in self._deadlines}
         prio = self._prio
@@ -620,7 +582,7 @@ class PiecePicker:
                 break
             self._bucket_remove(fresh)
             self._state[fresh] = _DOWNLOADING
-            self._downloads[fresh] = _Download(self._torrent.piece_size(fresh))
+            self._downloads[fresh] = Download(self._torrent.piece_size(fresh))
             self._generation += 1
             self._open[fresh] = None
             self._take_free(fresh, peer_key, mine, n, out, now)
@@ -642,7 +604,7 @@ class PiecePicker:
             if st == _FRESH:
                 self._bucket_remove(i)
                 state[i] = _DOWNLOADING
-                self._downloads[i] = _Download(self._torrent.piece_size(i))
+                self._downloads[i] = Download(self._torrent.piece_size(i))
                 self._generation += 1
                 self._open[i] = None
                 self._take_free(i, peer_key, mine, n, out, now)
@@ -683,7 +645,7 @@ class PiecePicker:
         costs the file up to the run's end, so runs go front to back).
         """
         has = self.peer_has(peer_key) if peer_has is None else peer_has
-        if max_pieces <= 0 or has is _NOTHING or not self._fresh_wanted:
+        if max_pieces <= 0 or has is NOTHING or not self._fresh_wanted:
             return []
         if lowest:
             first = next((i for i in range(self.num_pieces)
@@ -701,7 +663,7 @@ class PiecePicker:
                and i in has):
             self._bucket_remove(i)
             state[i] = _DOWNLOADING
-            d = self._downloads[i] = _Download(self._torrent.piece_size(i))
+            d = self._downloads[i] = Download(self._torrent.piece_size(i))
             self._open[i] = None
             self._take_free(i, peer_key, mine, len(out) + d.nblocks, out, now)
             run.append(i)
@@ -801,13 +763,13 @@ class PiecePicker:
         j, rem = divmod(begin, BLOCK_SIZE)
         if d is None or rem or not 0 <= j < d.nblocks or \
                 length != (BLOCK_SIZE if j < d.nblocks - 1 else d.size - j * BLOCK_SIZE):
-            return _NOT_ACCEPTED
+            return NOT_ACCEPTED
         reqs = d.requesters[j]
         if d.received[j]:
             if peer_key in reqs:  # an endgame duplicate that crossed our CANCEL
                 reqs.remove(peer_key)
                 self._requests[peer_key].pop((index, j), None)
-            return _NOT_ACCEPTED
+            return NOT_ACCEPTED
         if not reqs:  # unrequested or its request timed out: still a block we need
             d.free -= 1
             if not d.free:
@@ -819,7 +781,7 @@ class PiecePicker:
         if len(reqs) == 1 and reqs[0] == peer_key:  # the usual case: asked of this peer alone
             del self._requests[peer_key][(index, j)]
             reqs.clear()
-            return _COMPLETE if complete else _ACCEPTED
+            return COMPLETE if complete else ACCEPTED
         block = Block(index, begin, length)
         cancels = tuple((p, block) for p in reqs if p != peer_key)
         for p in reqs:
@@ -869,37 +831,6 @@ class PiecePicker:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_pieces:
             raise IndexError(f"piece index {index} out of range 0..{self.num_pieces - 1}")
-
-
-class _All:
-    """The piece set of a seed."""
-
-    def __contains__(self, index: object) -> bool:
-        return True
-
-
-class _Nothing:
-    """The piece set of a peer we know nothing about."""
-
-    def __contains__(self, index: object) -> bool:
-        return False
-
-
-class _Without:
-    """A peer's piece set less the deadline pieces (what a slow peer may be asked for)."""
-
-    __slots__ = ("_has", "_out")
-
-    def __init__(self, has: Container[int], out: Container[int]) -> None:
-        self._has = has
-        self._out = out
-
-    def __contains__(self, index: object) -> bool:
-        return index in self._has and index not in self._out
-
-
-_ALL = _All()
-_NOTHING = _Nothing()
 
 
 def _check_priority(p: int) -> int:
