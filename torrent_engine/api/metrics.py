@@ -36,6 +36,8 @@ LAG_INTERVAL = 0.5  # seconds between two wake-ups of the event-loop lag probe
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 NO_ROUTE = "none"  # the route label of a request no route took (refused before routing, or 404)
+# the method label; any other method counts as "other" (a client's made-up methods make no series)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 JOB_LABELS = ("job", "info_hash")
 
 
@@ -157,7 +159,8 @@ class EngineCollector(Collector):
 
 class RequestTimer:
     """ASGI middleware: how long each HTTP request took until its answer's status line, by
-    method, route (its path template, so a job id makes no series of its own) and status."""
+    method, route (its path template, so a job id makes no series of its own) and status: every
+    label has a bounded set of values, whatever clients send."""
 
     def __init__(self, app: ASGIApp, *, histogram: Histogram) -> None:
         self.app = app
@@ -173,7 +176,8 @@ class RequestTimer:
 
         def observe(status: int) -> None:
             route = getattr(scope.get("route"), "path", None) or NO_ROUTE
-            self.histogram.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.histogram.labels(method, route, str(status)).observe(time.perf_counter() - start)
 
         async def timed_send(message: Message) -> None:
             nonlocal answered
