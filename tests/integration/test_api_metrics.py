@@ -1,0 +1,184 @@
+"""``GET /metrics``: refused without the right bearer token, read from the objects that own the
+facts while a job downloads from a seeder on loopback, and accepted by Prometheus's own
+``promtool check metrics`` when scraped from a real ``torrent-engine daemon``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import require_program
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import loopback_config, make_payload
+from torrent_engine.api import ApiServer
+from torrent_engine.create import create_torrent
+from torrent_engine.jobs import JobService
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+from torrent_engine.storage.timing import PIECE_WRITES
+
+pytestmark = pytest.mark.anyio
+
+METRICS_TOKEN = "scrape-only-token-0123456789"
+FILES = (("a.bin", 300_000), ("b.bin", 50_000))
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition, by name and labels."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(all_samples: dict[tuple[str, frozenset[tuple[str, str]]], float], metric: str, **labels: str) -> float:
+    return all_samples[(metric, frozenset(labels.items()))]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def torrent_with_dead_tracker(tmp_path: Path) -> Torrent:
+    payload = make_payload(tmp_path / "seed", FILES)
+    return create_torrent(payload, piece_length=32 * 1024,
+                          trackers=[f"http://127.0.0.1:{closed_port()}/announce"])
+
+
+async def test_metrics_needs_the_api_or_the_metrics_token_and_that_token_opens_nothing_else(
+        tmp_path: Path) -> None:
+    async with running_api(tmp_path, metrics_token=METRICS_TOKEN) as api, \
+            httpx.AsyncClient(base_url=api.url, timeout=30) as bare:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
+                        {"X-Api-Token": METRICS_TOKEN}):
+            r = await bare.get("/metrics", headers=headers)
+            assert r.status_code == 401, headers
+            assert "torrent_engine" not in r.text and r.headers["www-authenticate"].startswith("Bearer")
+        for token in (TOKEN, METRICS_TOKEN):
+            r = await bare.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+            assert "torrent_engine_jobs{" in r.text
+        r = await bare.get("/api/jobs", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 401  # the scraper's token is no API token
+        r = await bare.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Host": "evil.example"})
+        assert r.status_code == 403  # the Host allow-list holds for /metrics too
+
+
+async def test_without_a_metrics_token_only_the_api_token_opens_metrics(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url, timeout=30) as bare:
+        for headers in ({}, {"Authorization": f"Bearer {METRICS_TOKEN}"}):
+            assert (await bare.get("/metrics", headers=headers)).status_code == 401
+        assert (await api.client.get("/metrics")).status_code == 200
+
+
+@asynccontextmanager
+async def api_with_trackers(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    state_dir = tmp_path / "state"
+    config = loopback_config(state_dir=state_dir, tracker_enabled=True)
+    async with JobService(config, download_root=tmp_path / "downloads", state_dir=state_dir) as service:
+        server = ApiServer(service, token=TOKEN, port=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            async with httpx.AsyncClient(base_url=server.url, timeout=30,
+                                         headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+                try:
+                    yield client
+                finally:
+                    server.stop()
+
+
+async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_facts(tmp_path: Path) -> None:
+    torrent = torrent_with_dead_tracker(tmp_path)
+    writes_before = PIECE_WRITES.snapshot().count
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder, \
+            api_with_trackers(tmp_path) as client:
+        await seeder.wait_ready()
+        r = await client.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
+                                                 "peers": [f"127.0.0.1:{seeder.listen_port}"]})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        with anyio.fail_after(60):
+            while True:
+                job = (await client.get(f"/api/jobs/{job_id}")).json()
+                failed = [t for t in job["trackers"] if t["status"] == "failed"]
+                if job["state"] == "seeding" and failed:
+                    break
+                await anyio.sleep(0.1)
+        await anyio.sleep(0.6)  # one wake-up of the event-loop lag probe, at least
+        r = await client.get("/metrics")
+        assert r.status_code == 200
+        got = samples(r.text)
+
+    ids = {"job": job_id, "info_hash": job["info_hash"]}
+    assert value(got, "torrent_engine_job_info", **ids, name=job["name"], state="seeding") == 1
+    assert value(got, "torrent_engine_job_downloaded_bytes_total", **ids) >= torrent.payload_size
+    assert value(got, "torrent_engine_job_wanted_bytes", **ids) == torrent.payload_size
+    assert value(got, "torrent_engine_job_verified_bytes", **ids) == torrent.payload_size
+    assert value(got, "torrent_engine_job_pieces", **ids) == torrent.num_pieces
+    assert value(got, "torrent_engine_job_pieces_verified", **ids) == torrent.num_pieces
+    assert value(got, "torrent_engine_job_trackers", **ids, status="failed") == 1
+    assert value(got, "torrent_engine_job_tracker_errors_total", **ids) >= 1
+    assert value(got, "torrent_engine_jobs", state="seeding") == 1
+    assert value(got, "torrent_engine_jobs", state="queued") == 0
+    assert value(got, "torrent_engine_jobs_downloaded_bytes") >= torrent.payload_size
+    assert value(got, "torrent_engine_piece_write_seconds_count") >= writes_before + torrent.num_pieces
+    assert value(got, "torrent_engine_event_loop_lag_seconds_count") >= 1
+    assert value(got, "torrent_engine_api_request_duration_seconds_count",
+                 method="GET", route="/api/jobs/{job_id}", code="200") >= 1
+    assert value(got, "torrent_engine_process_open_fds") > 0
+
+
+async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path: Path) -> None:
+    promtool = require_program("promtool")
+    torrent = torrent_with_dead_tracker(tmp_path)
+    state = tmp_path / "state"
+    log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
+             "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
+             "--metrics-token", METRICS_TOKEN, "--listen-host", "127.0.0.1", "--no-dht",
+             "--no-port-mapping"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            with anyio.fail_after(60):
+                while not (state / "api.json").exists():
+                    assert proc.poll() is None, (tmp_path / "daemon.log").read_text()
+                    await anyio.sleep(0.05)
+            url = json.loads((state / "api.json").read_text())["url"]
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                api = {"Authorization": f"Bearer {TOKEN}"}
+                r = await client.post("/api/jobs", headers=api, json={
+                    "source": base64.b64encode(torrent.to_bytes()).decode(),
+                    "peers": [f"127.0.0.1:{seeder.listen_port}"]})
+                assert r.status_code == 201, r.text
+                job_id = r.json()["id"]
+                with anyio.fail_after(60):
+                    while (await client.get(f"/api/jobs/{job_id}", headers=api)).json()["state"] != "seeding":
+                        await anyio.sleep(0.1)
+                r = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+                assert r.status_code == 200, r.text
+        finally:
+            proc.kill()
+            proc.wait()
+            log.close()
+    assert f'job="{job_id}"' in r.text and "torrent_engine_piece_write_seconds_bucket" in r.text
+    checked = subprocess.run([promtool, "check", "metrics"], input=r.content, capture_output=True,
+                             timeout=60)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
