@@ -35,16 +35,19 @@ METRICS_TOKEN = "scrape-only-token-0123456789"
 FILES = (("a.bin", 300_000), ("b.bin", 50_000))
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Samples:
     """Every sample of an exposition, by name and labels."""
-    out = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             out[(s.name, frozenset(s.labels.items()))] = s.value
     return out
 
 
-def value(all_samples: dict[tuple[str, frozenset[tuple[str, str]]], float], metric: str, **labels: str) -> float:
+def value(all_samples: Samples, metric: str, **labels: str) -> float:
     return all_samples[(metric, frozenset(labels.items()))]
 
 
