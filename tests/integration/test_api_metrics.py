@@ -31,6 +31,8 @@ from torrent_engine.storage.timing import PIECE_WRITES
 
 pytestmark = pytest.mark.anyio
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
 METRICS_TOKEN = "scrape-only-token-0123456789"
 FILES = (("a.bin", 300_000), ("b.bin", 50_000))
 
@@ -126,6 +128,7 @@ async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_fa
         r = await client.get("/metrics")
         assert r.status_code == 200
         got = samples(r.text)
+        families = {f.name: f.type for f in text_string_to_metric_families(r.text)}
 
     ids = {"job": job_id, "info_hash": job["info_hash"]}
     assert value(got, "torrent_engine_job_info", **ids, name=job["name"], state="seeding") == 1
@@ -144,6 +147,29 @@ async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_fa
     assert value(got, "torrent_engine_api_request_duration_seconds_count",
                  method="GET", route="/api/jobs/{job_id}", code="200") >= 1
     assert value(got, "torrent_engine_process_open_fds") > 0
+    doc = DOC.read_text()
+    for name, kind in families.items():  # docs/metrics.md lists every metric under its full name
+        if name.endswith("_created"):
+            continue  # (prometheus_client's companion of a histogram: the docs say so once)
+        shown = f"{name}_total" if kind == "counter" else name
+        assert f"| `{shown}` | {kind} |" in doc, (shown, kind)
+
+
+def test_the_promql_lines_in_the_docs_parse(tmp_path: Path) -> None:
+    promtool = require_program("promtool")
+    block = DOC.read_text().split("```promql\n")[1].split("```")[0]
+    exprs: list[str] = []
+    for line in block.splitlines():
+        if line.startswith("  "):
+            exprs[-1] += " " + line.strip()  # a continued expression
+        elif line.strip() and not line.startswith("#"):
+            exprs.append(line.strip())
+    assert len(exprs) >= 10
+    rules = tmp_path / "rules.yml"
+    rules.write_text(json.dumps({"groups": [{"name": "docs", "rules": [
+        {"record": f"docs:line{i}", "expr": e} for i, e in enumerate(exprs)]}]}))  # (JSON is YAML)
+    checked = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path: Path) -> None:
