@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,7 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import loopback_config, make_payload
+from tests.unit.tracker._tracker_servers import HttpRequest, HttpServer, http_response, http_tracker
 from torrent_engine.api import ApiServer
+from torrent_engine.bencode import encode
 from torrent_engine.create import create_torrent
 from torrent_engine.jobs import JobService
 from torrent_engine.metainfo import Torrent
@@ -53,16 +55,14 @@ def value(all_samples: Samples, metric: str, **labels: str) -> float:
     return all_samples[(metric, frozenset(labels.items()))]
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+async def refuse(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+    await stream.send(http_response(encode({"failure reason": "not tracked here"})))
 
 
-def torrent_with_dead_tracker(tmp_path: Path) -> Torrent:
+def torrent_with_tracker(tmp_path: Path, tracker: HttpServer) -> Torrent:
     payload = make_payload(tmp_path / "seed", FILES)
     return create_torrent(payload, piece_length=32 * 1024,
-                          trackers=[f"http://127.0.0.1:{closed_port()}/announce"])
+                          trackers=[f"http://127.0.0.1:{tracker.port}/announce"])
 
 
 async def test_metrics_needs_the_api_or_the_metrics_token_and_that_token_opens_nothing_else(
@@ -108,9 +108,10 @@ async def api_with_trackers(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_facts(tmp_path: Path) -> None:
-    torrent = torrent_with_dead_tracker(tmp_path)
     writes_before = PIECE_WRITES.snapshot().count
-    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder, \
+    async with http_tracker(refuse) as tracker, \
+            Session(torrent := torrent_with_tracker(tmp_path, tracker), tmp_path / "seed",
+                    config=loopback_config()) as seeder, \
             api_with_trackers(tmp_path) as client:
         await seeder.wait_ready()
         r = await client.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
@@ -174,10 +175,11 @@ def test_the_promql_lines_in_the_docs_parse(tmp_path: Path) -> None:
 
 async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path: Path) -> None:
     promtool = require_program("promtool")
-    torrent = torrent_with_dead_tracker(tmp_path)
     state = tmp_path / "state"
     log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
-    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+    async with http_tracker(refuse) as tracker, \
+            Session(torrent := torrent_with_tracker(tmp_path, tracker), tmp_path / "seed",
+                    config=loopback_config()) as seeder:
         await seeder.wait_ready()
         proc = subprocess.Popen(
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
@@ -199,7 +201,10 @@ async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path
                 assert r.status_code == 201, r.text
                 job_id = r.json()["id"]
                 with anyio.fail_after(60):
-                    while (await client.get(f"/api/jobs/{job_id}", headers=api)).json()["state"] != "seeding":
+                    while True:  # seeding, and the tracker's refusal heard
+                        job = (await client.get(f"/api/jobs/{job_id}", headers=api)).json()
+                        if job["state"] == "seeding" and job["trackers"][0]["status"] == "failed":
+                            break
                         await anyio.sleep(0.1)
                 r = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
                 assert r.status_code == 200, r.text
@@ -207,7 +212,11 @@ async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path
             proc.kill()
             proc.wait()
             log.close()
-    assert f'job="{job_id}"' in r.text and "torrent_engine_piece_write_seconds_bucket" in r.text
+    for line in (f'torrent_engine_job_pieces_verified{{info_hash="{job["info_hash"]}",job="{job_id}"}}',
+                 f'torrent_engine_job_tracker_errors_total{{info_hash="{job["info_hash"]}",job="{job_id}"}}',
+                 "torrent_engine_piece_write_seconds_bucket", "torrent_engine_event_loop_lag_seconds_bucket",
+                 "torrent_engine_process_open_fds "):
+        assert line in r.text, line
     checked = subprocess.run([promtool, "check", "metrics"], input=r.content, capture_output=True,
                              timeout=60)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
