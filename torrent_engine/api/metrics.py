@@ -188,9 +188,10 @@ class RequestTimer:
 
         try:
             await self.app(scope, receive, timed_send)
-        finally:
+        except Exception:
             if not answered:  # an error the server answers with 500 outside this middleware
                 observe(500)
+            raise
 
 
 class Metrics:
