@@ -117,28 +117,30 @@ async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_fa
         r = await client.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
                                                  "peers": [f"127.0.0.1:{seeder.listen_port}"]})
         assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
+        job = r.json()
+        ids = {"job": job["id"], "info_hash": job["info_hash"]}
         with anyio.fail_after(60):
-            while True:
-                job = (await client.get(f"/api/jobs/{job_id}")).json()
-                failed = [t for t in job["trackers"] if t["status"] == "failed"]
-                if job["state"] == "seeding" and failed:
+            while True:  # seeding, and the tracker's refusal heard
+                job = (await client.get(f"/api/jobs/{job['id']}")).json()  # (read before the scrape)
+                r = await client.get("/metrics")
+                assert r.status_code == 200
+                got = samples(r.text)
+                if (got.get(("torrent_engine_job_tracker_errors_total", frozenset(ids.items())), 0) >= 1
+                        and ("torrent_engine_job_info", frozenset({**ids, "name": job["name"],
+                                                                    "state": "seeding"}.items())) in got
+                        and got.get(("torrent_engine_event_loop_lag_seconds_count", frozenset()), 0) >= 1):
                     break
                 await anyio.sleep(0.1)
-        await anyio.sleep(0.6)  # one wake-up of the event-loop lag probe, at least
-        r = await client.get("/metrics")
-        assert r.status_code == 200
-        got = samples(r.text)
         families = {f.name: f.type for f in text_string_to_metric_families(r.text)}
 
-    ids = {"job": job_id, "info_hash": job["info_hash"]}
     assert value(got, "torrent_engine_job_info", **ids, name=job["name"], state="seeding") == 1
     assert value(got, "torrent_engine_job_downloaded_bytes_total", **ids) >= torrent.payload_size
+    assert value(got, "torrent_engine_job_downloaded_bytes_total", **ids) >= job["downloaded"]
     assert value(got, "torrent_engine_job_wanted_bytes", **ids) == torrent.payload_size
     assert value(got, "torrent_engine_job_verified_bytes", **ids) == torrent.payload_size
     assert value(got, "torrent_engine_job_pieces", **ids) == torrent.num_pieces
     assert value(got, "torrent_engine_job_pieces_verified", **ids) == torrent.num_pieces
-    assert value(got, "torrent_engine_job_trackers", **ids, status="failed") == 1
+    assert value(got, "torrent_engine_job_trackers", **ids, state="failing") == 1
     assert value(got, "torrent_engine_job_tracker_errors_total", **ids) >= 1
     assert value(got, "torrent_engine_jobs", state="seeding") == 1
     assert value(got, "torrent_engine_jobs", state="queued") == 0
@@ -199,15 +201,19 @@ async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path
                     "source": base64.b64encode(torrent.to_bytes()).decode(),
                     "peers": [f"127.0.0.1:{seeder.listen_port}"]})
                 assert r.status_code == 201, r.text
-                job_id = r.json()["id"]
+                job = r.json()
+                job_id = job["id"]
+                ids = frozenset({"job": job_id, "info_hash": job["info_hash"]}.items())
                 with anyio.fail_after(60):
                     while True:  # seeding, and the tracker's refusal heard
-                        job = (await client.get(f"/api/jobs/{job_id}", headers=api)).json()
-                        if job["state"] == "seeding" and job["trackers"][0]["status"] == "failed":
+                        r = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+                        assert r.status_code == 200, r.text
+                        got = samples(r.text)
+                        seeding = ("torrent_engine_jobs", frozenset({("state", "seeding")}))
+                        if got.get(("torrent_engine_job_tracker_errors_total", ids), 0) >= 1 \
+                                and got.get(seeding, 0) == 1:
                             break
                         await anyio.sleep(0.1)
-                r = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
-                assert r.status_code == 200, r.text
         finally:
             proc.kill()
             proc.wait()

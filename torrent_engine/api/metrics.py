@@ -121,8 +121,8 @@ class EngineCollector(Collector):
                                      "The job's place in the queue (1 = next to run; 0 = not queued).",
                                      labels=labels)
         trackers = GaugeMetricFamily(f"{p}_job_trackers",
-                                     "The job's trackers by what their last announce did "
-                                     "(working, failed, unknown).", labels=[*labels, "status"])
+                                     "The job's trackers by state (idle, updating, working, failing, "
+                                     "disabled) while the job announces.", labels=[*labels, "state"])
         errors = CounterMetricFamily(f"{p}_job_tracker_errors",
                                      "Failed tracker announces since the job last started.", labels=labels)
         peers_total = 0
@@ -139,9 +139,6 @@ class EngineCollector(Collector):
             wanted.add_metric(values, job.total_size)
             verified.add_metric(values, job.done_size)
             position.add_metric(values, job.queue_position)
-            by_status = Counter(t.status for t in job.trackers)
-            for status in sorted(by_status):
-                trackers.add_metric([*values, status], by_status[status])
             session = self.service.manager.get(job.info_hash)
             if session is None:
                 continue
@@ -151,7 +148,11 @@ class EngineCollector(Collector):
                 have.add_metric(values, st.pieces)
             coordinator = session.announcer.tracker
             if coordinator is not None:
-                errors.add_metric(values, sum(t.errors for t in coordinator.status()))
+                tracker_states = coordinator.status()
+                errors.add_metric(values, sum(t.errors for t in tracker_states))
+                by_state = Counter(t.state for t in tracker_states)
+                for state in sorted(by_state):
+                    trackers.add_metric([*values, state], by_state[state])
         yield GaugeMetricFamily(f"{PREFIX}_peers", "Peers connected, all jobs together.", value=peers_total)
         yield from (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have,
                     position, trackers, errors)
