@@ -612,3 +612,28 @@ async def test_a_session_writes_as_its_config_says(tmp_path: Path, mode: DiskWri
     assert await st.write_piece_if(0, bytearray(blob), verified)
     assert (st.bytes_written_direct > 0) == (mode == "direct")
     await st.close()
+
+
+async def test_the_writing_thread_times_each_whole_piece_it_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's torrent_engine_piece_write_seconds: one observation per piece written by the
+    writing thread (write_piece_if, write_verified); none for a piece whose check failed, none
+    for block writes."""
+    from torrent_engine.storage import core as storage_module
+    from torrent_engine.storage.timing import Durations
+
+    durations = Durations()
+    monkeypatch.setattr(storage_module, "PIECE_WRITES", durations)
+    pl = 2 * BLOCK_SIZE
+    blob = payload(pl * 4, 9)
+    t = make_torrent([(("f",), blob)], pl)
+    st = Storage(t, tmp_path)
+    assert await st.write_piece_if(0, bytearray(blob[:pl]), lambda: True)
+    assert not await st.write_piece_if(1, bytearray(blob[pl:2 * pl]), lambda: False)
+    done = anyio.Event()
+    st.write_verified(2, bytearray(blob[2 * pl:3 * pl]), lambda error: done.set())
+    await done.wait()
+    await st.write_block(3, 0, blob[3 * pl:3 * pl + BLOCK_SIZE])
+    snap = durations.snapshot()
+    assert snap.count == 2 and snap.total > 0
+    await st.close()

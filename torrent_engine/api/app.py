@@ -41,6 +41,7 @@ from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .metrics import Metrics, RequestTimer
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import StreamApi
@@ -514,15 +515,19 @@ class _SecurityHeaders:
 
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
-               heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None) -> Starlette:
+               heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
+               metrics: Metrics | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
-    only user name their logins accept)."""
+    only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
+    API token)."""
+    metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
     streams = StreamApi(service, token)
     routes = [
         Route("/", api.index, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),  # its own token check (not under /api)
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
         Route("/api/health", api.health, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
@@ -562,6 +567,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                                         allow_methods=["GET", "POST", "PATCH", "DELETE"],
                                         allow_headers=["authorization", "x-api-token", "content-type",
                                                        "last-event-id"]))
+    middleware.insert(0, Middleware(RequestTimer, histogram=metrics.requests))  # outermost: times all
     # Each class named so that Starlette's exception middleware answers it (only what is left
     # over reaches ``Exception``: a 500 in JSON, with the traceback in the log alone).
     handlers: dict[Any, Any] = {cls: _handle_exception for cls in (

@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from ..jobs import JobNotFound, JobService
 from .app import MAX_TORRENT_SIZE, create_app
+from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
 
@@ -51,6 +52,7 @@ class ApiServer:
     max_torrent_size: int = MAX_TORRENT_SIZE
     shutdown_timeout: float = 3.0
     compat_username: str | None = None  # the user name qBittorrent/Transmission logins need (None: any)
+    metrics_token: str | None = None  # a token that /metrics takes besides ``token`` (and nothing else does)
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -90,26 +92,31 @@ class ApiServer:
         self.bound_port = sock.getsockname()[1]
         self.events = EventLog(self.service.events, self._snapshot, buffer_size=self.buffer_size,
                                queue_size=self.queue_size)
+        metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
-                         heartbeat=self.heartbeat, compat_username=self.compat_username)
+                         heartbeat=self.heartbeat, compat_username=self.compat_username,
+                         metrics=metrics)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
                                 server_header=False, proxy_headers=False)
         self._server = _Server(config)
         try:
-            task_status.started()
-            try:
-                await self._server.serve(sockets=[sock])
-            except anyio.get_cancelled_exc_class():
-                # uvicorn's connection tasks are not ours: close them before we go.
-                with anyio.CancelScope(shield=True):
-                    self.stop()
-                    if self._server.started:
-                        await self._server.shutdown(sockets=[sock])
-                raise
+            async with anyio.create_task_group() as tg:  # the loop-lag probe lives as long as we serve
+                tg.start_soon(metrics.watch_loop)
+                task_status.started()
+                try:
+                    await self._server.serve(sockets=[sock])
+                except anyio.get_cancelled_exc_class():
+                    # uvicorn's connection tasks are not ours: close them before we go.
+                    with anyio.CancelScope(shield=True):
+                        self.stop()
+                        if self._server.started:
+                            await self._server.shutdown(sockets=[sock])
+                    raise
+                tg.cancel_scope.cancel()
         finally:
             self.events.close()
             sock.close()

@@ -90,6 +90,9 @@ def register(subparsers: Any) -> None:
                    help=f"port of the HTTP API (default: {DEFAULT_API_PORT}; 0 = any free port)")
     p.add_argument("--api-token", default=None,
                    help=f"the API token (default: ${TOKEN_ENV}, else a random one kept in the state dir)")
+    p.add_argument("--metrics-token", default=None, metavar="TOKEN",
+                   help="a token that GET /metrics accepts besides the API token, and nothing else does "
+                        "(for a Prometheus scraper; default: the API token only)")
     p.add_argument("--compat-username", default=None, metavar="NAME",
                    help="the user name for qBittorrent-API and Transmission-RPC logins (their password "
                         "is the API token; default: any user name)")
@@ -205,7 +208,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                           history_ttl=args.history_ttl) as service:
         api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                         allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
-                        heartbeat=args.sse_heartbeat, compat_username=args.compat_username)
+                        heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
+                        metrics_token=args.metrics_token)
         async with anyio.create_task_group() as tg:
             try:
                 await tg.start(api.serve)

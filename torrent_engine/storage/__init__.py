@@ -1,6 +1,6 @@
 """Torrent data on disk (see ``core``): pieces mapped onto files, read and written by worker
 threads; ``paths`` keeps every file below the save path, ``descriptors`` caches open files,
-``lanes`` runs the hashing and writing threads."""
+``lanes`` runs the hashing and writing threads, ``timing`` counts how long piece writes take."""
 
 from __future__ import annotations
 

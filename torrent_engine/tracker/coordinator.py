@@ -64,6 +64,7 @@ class TrackerStatus:
     last_success: float | None = None  # clock() of the last successful announce
     retry_at: float | None = None  # clock() before which a failing tracker is not tried again
     failures: int = 0  # consecutive failures
+    errors: int = 0  # failed announces since the coordinator started (never reset by a success)
     last_error: str | None = None
     warning: str | None = None
     external_ip: str | None = None  # our address as this tracker sees it (BEP 24)
@@ -80,6 +81,7 @@ class _Tracker:
         self.completed_sent = False  # this tracker has been told 'completed'
         self.tracker_id: bytes | None = None
         self.failures = 0
+        self.errors = 0
         self.retry_at = 0.0
         self.disabled = False
         self.last: AnnounceResponse | None = None
@@ -101,6 +103,7 @@ class _Tracker:
             last_success=self.last_success,
             retry_at=self.retry_at if self.failures else None,
             failures=self.failures,
+            errors=self.errors,
             last_error=self.last_error,
             warning=last.warning if last else None,
             external_ip=last.external_ip if last else None,
@@ -388,6 +391,7 @@ class TrackerCoordinator:
     def _failed(self, tracker: _Tracker, exc: TrackerError) -> None:
         tracker.state = "failing"
         tracker.failures += 1
+        tracker.errors += 1
         tracker.last_error = exc.reason
         delay = min(self.backoff_base * 2 ** min(tracker.failures - 1, 16), self.backoff_max)
         if isinstance(exc, TrackerRefused) and exc.retry_in is not None:

@@ -230,6 +230,22 @@ async def test_backoff_and_bep31_retry_in(caplog: pytest.LogCaptureFixture) -> N
         assert len(flaky.events) == 3 and c.status()[0].state == "disabled"
 
 
+async def test_errors_count_every_failed_announce_and_a_success_does_not_reset_them() -> None:
+    clock = FakeClock()
+    t = Tracker(encode({"failure reason": "busy"}))
+    async with running(t):
+        c = coordinator([[t.url]], clock=clock, backoff_base=10)
+        await c.announce_now()
+        clock.now += 11
+        await c.announce_now()
+        assert (c.status()[0].failures, c.status()[0].errors) == (2, 2)
+        t.body = announce_body(peers=[("10.0.0.1", 1000)])
+        clock.now += 21
+        await c.announce_now()
+        status = c.status()[0]
+        assert status.state == "working" and status.failures == 0 and status.errors == 2
+
+
 async def test_all_trackers_failing_waits_for_the_first_backoff_to_end() -> None:
     clock = FakeClock()
     t = Tracker(encode({"failure reason": "down"}))

@@ -1,0 +1,246 @@
+"""Prometheus metrics: ``GET /metrics`` (the text exposition format, ``prometheus_client``).
+
+Nothing is counted twice: at each scrape ``EngineCollector`` reads the job service, its
+sessions, their trackers, the DHT and the storages' write timings, the objects that own those
+facts. What no object owned before is measured here by its one owner: the latency of API
+requests (``RequestTimer``, an ASGI middleware), the event loop's lag (``Metrics.watch_loop``,
+a task of the API server's task group), and the process's descriptors, memory and CPU
+(``prometheus_client``'s process collector, which counts ``/proc/self/fd``). Every metric is
+listed in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+import anyio
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..jobs import JobService
+from ..storage.timing import PIECE_WRITES, DurationsSnapshot
+
+__all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "Metrics", "RequestTimer"]
+
+PREFIX = "torrent_engine"
+LAG_INTERVAL = 0.5  # seconds between two wake-ups of the event-loop lag probe
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NO_ROUTE = "none"  # the route label of a request no route took (refused before routing, or 404)
+# the method label; any other method counts as "other" (a client's made-up methods make no series)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+JOB_LABELS = ("job", "info_hash")
+
+
+def _histogram(name: str, doc: str, snap: DurationsSnapshot) -> HistogramMetricFamily:
+    cumulative, running = [], 0
+    for bound, count in zip(snap.bounds, snap.counts, strict=False):
+        running += count
+        cumulative.append((repr(bound), running))
+    cumulative.append(("+Inf", snap.count))
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric([], cumulative, snap.total)
+    return family
+
+
+class EngineCollector(Collector):
+    """The job service's facts as Prometheus metrics, read from their owners at each scrape:
+    the totals and job counts of ``JobService.stats()``, every unfinished job's snapshot and
+    session (history entries get no series of their own: they would only grow), the trackers'
+    failed announces, the DHT's routing table and the storages' piece-write durations."""
+
+    def __init__(self, service: JobService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric family, read now (on the event loop's thread: see ``Metrics.endpoint``)."""
+        p = PREFIX
+        service = self.service
+        stats = service.stats()
+        info = GaugeMetricFamily(f"{p}_build_info", "The engine's version (always 1).", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        yield GaugeMetricFamily(f"{p}_download_bytes_per_second",
+                                "Download rate of all jobs together (payload bytes per second).",
+                                value=stats.download_rate)
+        yield GaugeMetricFamily(f"{p}_upload_bytes_per_second",
+                                "Upload rate of all jobs together (payload bytes per second).",
+                                value=stats.upload_rate)
+        yield GaugeMetricFamily(
+            f"{p}_jobs_downloaded_bytes",
+            "Bytes received by the jobs the service holds, history included; it falls when finished "
+            "jobs leave the history (a gauge: take rates from torrent_engine_job_downloaded_bytes_total).",
+            value=stats.downloaded)
+        yield GaugeMetricFamily(
+            f"{p}_jobs_uploaded_bytes",
+            "Bytes sent by the jobs the service holds, history included; it falls when finished "
+            "jobs leave the history (a gauge: take rates from torrent_engine_job_uploaded_bytes_total).",
+            value=stats.uploaded)
+        jobs = GaugeMetricFamily(f"{p}_jobs", "Jobs in each state (queued: the queue's length).",
+                                 labels=["state"])
+        for state, count in sorted(stats.jobs.items()):
+            jobs.add_metric([state], count)
+        yield jobs
+        yield GaugeMetricFamily(f"{p}_dht_nodes", "Nodes in the DHT routing table.", value=stats.dht_nodes)
+        yield from self._jobs()
+        yield _histogram(f"{p}_piece_write_seconds",
+                         "Time the storages' writing threads took to write one whole piece.",
+                         PIECE_WRITES.snapshot())
+
+    def _jobs(self) -> Iterator[Metric]:
+        p = PREFIX
+        labels = list(JOB_LABELS)
+        info = GaugeMetricFamily(f"{p}_job_info", "One per unfinished job: its name and state (always 1).",
+                                 labels=[*labels, "name", "state"])
+        down = CounterMetricFamily(f"{p}_job_downloaded_bytes", "Payload bytes the job received.",
+                                   labels=labels)
+        up = CounterMetricFamily(f"{p}_job_uploaded_bytes", "Payload bytes the job sent.", labels=labels)
+        down_rate = GaugeMetricFamily(f"{p}_job_download_bytes_per_second", "The job's download rate.",
+                                      labels=labels)
+        up_rate = GaugeMetricFamily(f"{p}_job_upload_bytes_per_second", "The job's upload rate.",
+                                    labels=labels)
+        peers = GaugeMetricFamily(f"{p}_job_peers", "Peers connected to the job.", labels=labels)
+        seeds = GaugeMetricFamily(f"{p}_job_seeds", "Connected peers that have every piece.", labels=labels)
+        wanted = GaugeMetricFamily(f"{p}_job_wanted_bytes", "Bytes of the files the job downloads.",
+                                   labels=labels)
+        verified = GaugeMetricFamily(f"{p}_job_verified_bytes", "Wanted bytes verified on disk.",
+                                     labels=labels)
+        pieces = GaugeMetricFamily(f"{p}_job_pieces", "Pieces of the torrent (once its metadata is known).",
+                                   labels=labels)
+        have = GaugeMetricFamily(f"{p}_job_pieces_verified", "Pieces verified on disk.", labels=labels)
+        position = GaugeMetricFamily(f"{p}_job_queue_position",
+                                     "The job's place in the queue (1 = next to run; 0 = not queued).",
+                                     labels=labels)
+        trackers = GaugeMetricFamily(f"{p}_job_trackers",
+                                     "The job's trackers by state (idle, updating, working, failing, "
+                                     "disabled) while the job announces.", labels=[*labels, "state"])
+        errors = CounterMetricFamily(f"{p}_job_tracker_errors",
+                                     "Failed tracker announces since the job last started.", labels=labels)
+        peers_total = 0
+        for job in self.service.active():
+            values = [job.id, job.info_hash]
+            info.add_metric([*values, job.name, job.state.value], 1)
+            down.add_metric(values, job.downloaded)
+            up.add_metric(values, job.uploaded)
+            down_rate.add_metric(values, job.download_rate)
+            up_rate.add_metric(values, job.upload_rate)
+            peers.add_metric(values, job.peers)
+            peers_total += job.peers
+            seeds.add_metric(values, job.seeds)
+            wanted.add_metric(values, job.total_size)
+            verified.add_metric(values, job.done_size)
+            position.add_metric(values, job.queue_position)
+            session = self.service.manager.get(job.info_hash)
+            if session is None:
+                continue
+            if session.has_metadata:
+                st = session.status()
+                pieces.add_metric(values, st.num_pieces)
+                have.add_metric(values, st.pieces)
+            coordinator = session.announcer.tracker
+            if coordinator is not None:
+                tracker_states = coordinator.status()
+                errors.add_metric(values, sum(t.errors for t in tracker_states))
+                by_state = Counter(t.state for t in tracker_states)
+                for state in sorted(by_state):
+                    trackers.add_metric([*values, state], by_state[state])
+        yield GaugeMetricFamily(f"{PREFIX}_peers", "Peers connected, all jobs together.", value=peers_total)
+        yield from (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have,
+                    position, trackers, errors)
+
+
+class RequestTimer:
+    """ASGI middleware: how long each HTTP request took until its answer's status line, by
+    method, route (its path template, so a job id makes no series of its own) and status: every
+    label has a bounded set of values, whatever clients send."""
+
+    def __init__(self, app: ASGIApp, *, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, timing it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        answered = False
+
+        def observe(status: int) -> None:
+            route = getattr(scope.get("route"), "path", None) or NO_ROUTE
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.histogram.labels(method, route, str(status)).observe(time.perf_counter() - start)
+
+        async def timed_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
+                observe(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except Exception:
+            if not answered:  # an error the server answers with 500 outside this middleware
+                observe(500)
+            raise
+
+
+class Metrics:
+    """The ``/metrics`` endpoint and what it reports, for one API server: ``tokens`` are the
+    bearer tokens it accepts (the API token, and a metrics-only token if one is given)."""
+
+    def __init__(self, service: JobService, *, tokens: Iterable[str]) -> None:
+        self._tokens = [t.encode() for t in tokens if t]
+        if not self._tokens:
+            raise ValueError("/metrics needs at least one token")
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(EngineCollector(service))
+        ProcessCollector(namespace=PREFIX, registry=self.registry)
+        self.requests = Histogram(
+            f"{PREFIX}_api_request_duration_seconds",
+            "Time from an HTTP request's arrival to its answer's status line (route: the path template).",
+            ["method", "route", "code"], buckets=REQUEST_BUCKETS, registry=self.registry)
+        self.loop_lag = Histogram(
+            f"{PREFIX}_event_loop_lag_seconds",
+            f"How late the event loop woke a task that slept {LAG_INTERVAL} s (measured every "
+            f"{LAG_INTERVAL} s).", buckets=LAG_BUCKETS, registry=self.registry)
+
+    def authorised(self, authorization: str) -> bool:
+        """Whether an ``Authorization`` header carries one of the accepted bearer tokens."""
+        if authorization[:7].lower() != "bearer ":
+            return False
+        given = authorization[7:].strip().encode()
+        ok = False
+        for token in self._tokens:  # (every token compared: no early answer to time)
+            ok |= hmac.compare_digest(given, token)
+        return bool(given) and ok
+
+    async def endpoint(self, request: Request) -> Response:
+        """``GET /metrics``: every metric, read now (401 without a right bearer token)."""
+        if not self.authorised(request.headers.get("authorization", "")):
+            return JSONResponse(
+                {"error": "missing or wrong token: send Authorization: Bearer with the API token "
+                          "or the --metrics-token"}, status_code=401,
+                headers={"cache-control": "no-store",
+                         "www-authenticate": 'Bearer realm="torrent-engine metrics"'})
+        # On the loop's thread: the collector reads the service, which only that thread may touch.
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST,
+                        headers={"cache-control": "no-store"})
+
+    async def watch_loop(self, interval: float = LAG_INTERVAL) -> None:
+        """Until cancelled: sleep ``interval`` seconds and count how much later than asked the
+        loop woke this task (its lag: callbacks and tasks that held it)."""
+        while True:
+            due = anyio.current_time() + interval
+            await anyio.sleep(interval)
+            self.loop_lag.observe(max(0.0, anyio.current_time() - due))
