@@ -41,6 +41,7 @@ from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .openapi import openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 
@@ -522,6 +523,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     routes = [
         Route("/", api.index, methods=["GET"]),
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
+        Route("/api/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/health", api.health, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/jobs", api.list_jobs, methods=["GET"]),
