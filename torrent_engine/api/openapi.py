@@ -54,6 +54,8 @@ BOOL: Schema = {"type": "boolean"}
 RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "description": "bytes per second, 0 = none"}
 SHARE_LIMIT: Schema = {"type": ["number", "null"],
                        "description": "null = the service's default, -1 = none, otherwise >= 0"}
+CATEGORY_PATH: Schema = {"type": ["string", "null"],
+                         "description": "inside the download root; \"\", null or none = the root"}
 CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
 
 _FEATURE_PROPERTIES: dict[str, Schema] = {
@@ -159,9 +161,9 @@ SCHEMAS: dict[str, Schema] = {
                    "dht_nodes", "jobs"]),
     "Category": _obj({"name": STRING, "save_path": STRING}, ["name", "save_path"]),
     "CategoryList": _obj({"categories": {"type": "array", "items": _ref("Category")}}, ["categories"]),
-    "NewCategory": _obj({"name": {"type": "string", "minLength": 1}, "save_path": STRING}, ["name"],
-                        closed=False),
-    "EditCategory": _obj({"save_path": STRING}, closed=False),
+    "NewCategory": _obj({"name": {"type": "string", "minLength": 1}, "save_path": CATEGORY_PATH},
+                        ["name"], closed=False),
+    "EditCategory": _obj({"save_path": CATEGORY_PATH}, closed=False),
     "CategoriesRemoved": _obj({"removed": {"type": "array", "items": STRING}}, ["removed"]),
     "TagList": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"]),
     "Settings": _obj({
