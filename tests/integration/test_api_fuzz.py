@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 import pytest
@@ -115,6 +115,11 @@ def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_u
         known["name"] = "films"
         client.post("/api/tags", json={"tags": ["old"]})
         known["tag"] = "old"
+    # Sources that are magnets half of the time (with any info-hash and name), so jobs get added.
+    from hypothesis import strategies as st
+    magnets = st.builds(lambda h, n: f"magnet:?xt=urn:btih:{h}" + (f"&dn={quote(n)}" if n else ""),
+                        st.text("0123456789abcdef", min_size=40, max_size=40), st.text(max_size=20))
+    schemathesis.openapi.format("torrent-source", st.one_of(magnets, st.text(min_size=1)))
     schema = schemathesis.openapi.from_url(f"{daemon_url}/api/openapi.json", headers=AUTH, timeout=30)
     checks = [not_a_server_error, status_code_conformance, content_type_conformance,
               response_schema_conformance, ignored_auth]

@@ -54,6 +54,7 @@ BOOL: Schema = {"type": "boolean"}
 RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "description": "bytes per second, 0 = none"}
 SHARE_LIMIT: Schema = {"type": ["number", "null"],
                        "description": "null = the service's default, -1 = none, otherwise >= 0"}
+EXAMPLE_MAGNET = "magnet:?xt=urn:btih:" + "0123456789abcdef" * 2 + "01234567&dn=example"
 CATEGORY_PATH: Schema = {"type": ["string", "null"],
                          "description": "inside the download root; \"\", null or none = the root"}
 CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
@@ -119,13 +120,15 @@ SCHEMAS: dict[str, Schema] = {
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT}, ["url", "status", "message", "peers"]),
     "AddJob": _obj({
-        "source": {"type": "string", "minLength": 1,
-                   "description": "a magnet link, or a .torrent encoded in base64"},
+        "source": {"type": "string", "minLength": 1, "format": "torrent-source",
+                   "description": "a magnet link, or a .torrent encoded in base64",
+                   "examples": [EXAMPLE_MAGNET]},
         "save_path": {"type": "string", "minLength": 1,
                       "description": "relative to the download root, or absolute inside it"},
         "files": {"type": "array", "items": COUNT, "description": "the file indices to download"},
         "sequential": BOOL, "paused": BOOL,
-        "peers": {"type": "array", "items": {"type": "string", "description": "HOST:PORT"}},
+        "peers": {"type": "array", "items": {"type": "string", "description": "HOST:PORT"},
+                  "examples": [["127.0.0.1:6881"]]},
         "client": {"type": "string", "description": "a lease id"},
         "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
         **_FEATURE_PROPERTIES,
@@ -244,7 +247,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         _query("state", _ref("JobState"), "only the jobs in this state")]),
     ("POST", "/api/jobs"): {
         **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
-              status=201, errors=(409, *_BODY_ERRORS), tag="jobs"),
+              status=201, errors=(404, 409, *_BODY_ERRORS), tag="jobs"),
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": _ref("AddJob")},
             "multipart/form-data": {"schema": _ref("AddJobUpload")}}},
@@ -300,6 +303,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                     body="SettingsChange", tag="settings"),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
 }
+
+OPERATIONS[("POST", "/api/jobs")]["responses"]["200"] = {
+    "description": "the job already there for this info-hash", **_json(_ref("JobDetail"))}
 
 _PATH_PARAMS = {
     "job_id": "a job's id",
