@@ -190,7 +190,38 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
         raise ApiError(400, "the body must be a JSON object", "body")
     if _nested_deeper_than(value, MAX_JSON_DEPTH):
         raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body")
+    field = _lone_surrogate_at(value)
+    if field is not None:
+        raise ApiError(400, f"{field}: a lone surrogate (\\ud800-\\udfff) is not a character", field)
     return value
+
+
+def _lone_surrogate_at(body: dict[str, Any]) -> str | None:
+    """The top-level field holding a string (or a key) with a lone UTF-16 surrogate, which JSON's
+    ``\\uXXXX`` escapes can carry but no UTF-8 file name, log line or answer can ("body" for a
+    top-level key); None when there is none."""
+    for key, value in body.items():
+        if _has_surrogate(key):
+            return "body"
+        stack: list[object] = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str) and _has_surrogate(item):
+                return key
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _nested_deeper_than(value: object, limit: int) -> bool:

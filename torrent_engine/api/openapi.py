@@ -316,7 +316,7 @@ _PATH_PARAMS = {
 
 
 def openapi_path(route_path: str) -> str:
-    """A Starlette path as OpenAPI writes it: ``/api/categories/{name:path}`` -> ``/api/categories/{name}``."""
+    """A Starlette path as OpenAPI writes it (``/api/categories/{name:path}`` -> ``.../{name}``)."""
     return _PARAM.sub(r"{\1}", route_path)
 
 
