@@ -3,6 +3,7 @@ it) found: each answer was a 500 or a bad input taken as another; now a 400 nami
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,21 @@ async def test_feature_bodies_are_checked_by_type_and_errors_name_the_body_field
         assert r.status_code == 400 and r.json()["field"] == "save_path"
         r = await c.patch("/api/categories/films", json={"save_path": None})  # null = the root
         assert r.status_code == 200 and r.json()["save_path"] == ""
+
+
+async def test_a_wrong_method_is_a_405_whose_allow_lists_every_method_of_the_path(tmp_path: Path) -> None:
+    # The 405 had no Allow header (RFC 9110 wants one); Starlette's own would have named only the
+    # first route of a path (GET for /api/jobs, which also takes POST and DELETE).
+    async with running_api(tmp_path) as api:
+        document = (await api.client.get("/api/openapi.json")).json()
+        templates = {re.compile(re.sub(r"\{\w+\}", "[^/]+", p) + "$"): item
+                     for p, item in document["paths"].items()}
+        for path in document["paths"]:
+            url = path.replace("{", "").replace("}", "")
+            r = await api.client.put(url)
+            assert r.status_code == 405, (path, r.text)
+            # (/api/jobs/active is also /api/jobs/{job_id}: its DELETE cancels the job "active")
+            documented = {m.upper() for t, item in templates.items() if t.match(url) for m in item}
+            implicit = {"HEAD"} if "GET" in documented else set()
+            assert set(r.headers["allow"].split(", ")) == documented | implicit, path
+            assert r.json() == {"error": "Method Not Allowed"}

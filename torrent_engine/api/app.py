@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
@@ -91,13 +91,27 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, JobError):
         return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
     if isinstance(exc, HTTPException):
-        return error_response(exc.status_code, str(exc.detail))
+        response = error_response(exc.status_code, str(exc.detail))
+        if exc.status_code == 405:  # RFC 9110 15.5.6: say what the path does take
+            response.headers["allow"] = ", ".join(_allowed_methods(request))
+        return response
     if isinstance(exc, MagnetError | MetainfoError):
         return error_response(400, str(exc), "source")
     if isinstance(exc, TorrentEngineError):
         return error_response(400, str(exc))
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error (see the daemon's log)")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (several routes may share a path,
+    each with its own methods, so no one route's list will do)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods \
+                and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _bool(value: object, name: str) -> bool:
