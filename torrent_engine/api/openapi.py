@@ -187,7 +187,7 @@ SCHEMAS: dict[str, Schema] = {
 SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
 
 _ERRORS = {
-    400: "bad input (``field`` names it)",
+    400: "bad input (`field` names it)",
     401: "no token, or a wrong one",
     403: "the Host header is not allowed",
     404: "no such job, lease, category or route",
@@ -221,9 +221,10 @@ def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence
              "description": "resume after this event (a browser's EventSource sends it by itself)"},
             _query("last_event_id", last, "the same, for a client that cannot send the header"),
         ]
-    else:
-        assert answer is not None
+    elif answer is not None:
         responses[str(status)] = {"description": summary, **_json(_ref(answer))}
+    else:
+        raise ValueError(f"{summary!r}: an operation answers JSON or an event stream")
     for code in sorted({400, 401, 403, *errors}):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     op["responses"] = responses
