@@ -158,7 +158,7 @@ def test_every_operation_refuses_a_request_without_the_token(daemon_url: str) ->
     assert seen == sum(len(item) for item in document["paths"].values()) >= 20
 
 
-def test_the_document_is_served_only_with_the_token(daemon_url: str, tmp_path: Path) -> None:
+def test_the_document_is_served_only_with_the_token(daemon_url: str) -> None:
     assert httpx.get(f"{daemon_url}/api/openapi.json", timeout=30).status_code == 401
     r = httpx.get(f"{daemon_url}/api/openapi.json", headers=AUTH, timeout=30)
     assert r.status_code == 200
