@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
@@ -42,6 +42,7 @@ from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .metrics import Metrics, RequestTimer
+from .openapi import openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import StreamApi
@@ -92,13 +93,27 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, JobError):
         return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
     if isinstance(exc, HTTPException):
-        return error_response(exc.status_code, str(exc.detail))
+        response = error_response(exc.status_code, str(exc.detail))
+        if exc.status_code == 405:  # RFC 9110 15.5.6: say what the path does take
+            response.headers["allow"] = ", ".join(_allowed_methods(request))
+        return response
     if isinstance(exc, MagnetError | MetainfoError):
         return error_response(400, str(exc), "source")
     if isinstance(exc, TorrentEngineError):
         return error_response(400, str(exc))
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error (see the daemon's log)")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (several routes may share a path,
+    each with its own methods, so no one route's list will do)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods \
+                and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _bool(value: object, name: str) -> bool:
@@ -191,7 +206,38 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
         raise ApiError(400, "the body must be a JSON object", "body")
     if _nested_deeper_than(value, MAX_JSON_DEPTH):
         raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body")
+    field = _lone_surrogate_at(value)
+    if field is not None:
+        raise ApiError(400, f"{field}: a lone surrogate (\\ud800-\\udfff) is not a character", field)
     return value
+
+
+def _lone_surrogate_at(body: dict[str, Any]) -> str | None:
+    """The top-level field holding a string (or a key) with a lone UTF-16 surrogate, which JSON's
+    ``\\uXXXX`` escapes can carry but no UTF-8 file name, log line or answer can ("body" for a
+    top-level key); None when there is none."""
+    for key, value in body.items():
+        if _has_surrogate(key):
+            return "body"
+        stack: list[object] = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str) and _has_surrogate(item):
+                return key
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _nested_deeper_than(value: object, limit: int) -> bool:
@@ -529,6 +575,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/", api.index, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),  # its own token check (not under /api)
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
+        Route("/api/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/health", api.health, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/jobs", api.list_jobs, methods=["GET"]),

@@ -10,12 +10,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..jobs import JobService
-from ..jobs.features import features_from
+from ..jobs import InvalidJobRequest, JobService
+from ..jobs.control import QUEUE_MOVES
+from ..jobs.features import check_category, features_from
 from ..jobs.model import JobFeatures
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
                             "first_last_piece", "content_layout", "rename"})
+
+
+def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:
+    """The string field ``name`` of a body (``default`` when absent or null, if there is one)."""
+    value = data.get(name)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidJobRequest("must be a string" if value is not None else "is required", name)
+    return value
 
 
 def add_features(data: dict[str, Any]) -> JobFeatures | None:
@@ -44,13 +55,14 @@ class FeatureApi:
     async def create_category(self, request: Request) -> Response:
         """``POST /api/categories`` ``{"name", "save_path"?}``."""
         data = await self._body(request)
-        cat = await self.service.create_category(data.get("name"), data.get("save_path") or "")  # type: ignore[arg-type]
+        cat = await self.service.create_category(check_category(_text(data, "name"), "name"),
+                                                 _text(data, "save_path", ""))
         return JSONResponse(cat.to_json(), status_code=201)
 
     async def edit_category(self, request: Request) -> Response:
         """``PATCH /api/categories/{name}`` ``{"save_path"}``."""
         data = await self._body(request)
-        cat = await self.service.edit_category(request.path_params["name"], data.get("save_path") or "")
+        cat = await self.service.edit_category(request.path_params["name"], _text(data, "save_path", ""))
         return JSONResponse(cat.to_json())
 
     async def remove_category(self, request: Request) -> Response:
@@ -65,7 +77,9 @@ class FeatureApi:
     async def create_tags(self, request: Request) -> Response:
         """``POST /api/tags`` ``{"tags": [...]}``."""
         data = await self._body(request)
-        await self.service.create_tags(data.get("tags") or [])
+        if not isinstance(data.get("tags"), list):
+            raise InvalidJobRequest("must be a list of tags", "tags")
+        await self.service.create_tags(data["tags"])
         return JSONResponse({"tags": self.service.tags()}, status_code=201)
 
     async def delete_tag(self, request: Request) -> Response:
@@ -85,7 +99,10 @@ class FeatureApi:
     async def move(self, request: Request) -> Response:
         """``POST /api/jobs/{id}/move`` ``{"save_path"}``: move the job's files there."""
         data = await self._body(request)
-        job = await self.service.set_location(request.path_params["job_id"], data.get("save_path"))  # type: ignore[arg-type]
+        save_path = _text(data, "save_path")
+        if not save_path:
+            raise InvalidJobRequest("must be a folder inside the download root", "save_path")
+        job = await self.service.set_location(request.path_params["job_id"], save_path)
         return JSONResponse(job.to_json(detail=True))
 
     async def queue(self, request: Request) -> Response:
@@ -95,7 +112,10 @@ class FeatureApi:
     async def queue_move(self, request: Request) -> Response:
         """``POST /api/jobs/{id}/queue`` ``{"move": "top"|"bottom"|"up"|"down"}`` (409: queueing off)."""
         data = await self._body(request)
-        await self.service.move_in_queue([request.path_params["job_id"]], data.get("move"))  # type: ignore[arg-type]
+        where = _text(data, "move")
+        if where not in QUEUE_MOVES:
+            raise InvalidJobRequest(f"must be one of {', '.join(QUEUE_MOVES)}", "move")
+        await self.service.move_in_queue([request.path_params["job_id"]], where)
         return JSONResponse({"queue": self.service.queue_order()})
 
     def routes(self) -> list[Route]:

@@ -17,6 +17,9 @@ from .model import SavePathError
 
 log = logging.getLogger(__name__)
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows alike)
+PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)
+
 
 def confine(root: Path, save_path: str | None) -> Path:
     """The absolute, symlink-resolved save path for ``save_path`` under ``root`` (already resolved).
@@ -38,6 +41,11 @@ def confine(root: Path, save_path: str | None) -> Path:
         raise SavePathError(f"{save_path!r} cannot be resolved: {exc}") from exc
     if resolved != root and root not in resolved.parents:
         raise SavePathError(f"{save_path!r} is outside the download root {str(root)!r}")
+    # (past these, every later stat or mkdir would fail with ENAMETOOLONG)
+    if any(len(os.fsencode(part)) > NAME_MAX for part in resolved.parts):
+        raise SavePathError(f"{save_path[:80]!r}...: a folder name is over {NAME_MAX} bytes")
+    if len(os.fsencode(resolved)) > PATH_MAX:
+        raise SavePathError(f"{save_path[:80]!r}...: the path is over {PATH_MAX} bytes")
     return resolved
 
 

@@ -44,6 +44,16 @@ def test_confine_refuses_symlinks_out_and_loops(root: Path, tmp_path: Path) -> N
             confine(root, bad)
 
 
+def test_confine_refuses_names_and_paths_the_file_system_cannot_hold(root: Path) -> None:
+    # (the first stat of such a path raised ENAMETOOLONG: the API answered 500)
+    assert confine(root, "n" * 255) == root / ("n" * 255)
+    assert confine(root, "é" * 127) == root / ("é" * 127)  # 254 bytes
+    for bad in ("n" * 256, "é" * 128, "a/" + "n" * 300 + "/b", "d/" * 2100):
+        with pytest.raises(SavePathError) as info:
+            confine(root, bad)
+        assert info.value.field == "save_path" and "bytes" in str(info.value)
+
+
 def test_missing_dirs(root: Path) -> None:
     (root / "a").mkdir()
     assert missing_dirs(root, root) == []

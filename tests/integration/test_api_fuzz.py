@@ -1,0 +1,165 @@
+"""``schemathesis`` against a real ``torrent-engine daemon``, from the API's own OpenAPI document:
+no 5xx, every answer as the document says (status, content type, body), and every operation
+refused without the token. Bounded: a few examples per operation, loopback only (the daemon runs
+without DHT, trackers and port mapping; magnets and peers are kept to loopback before sending)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import httpx
+import pytest
+
+from tests.conftest import require_module
+
+pytestmark = [pytest.mark.slow]
+
+TOKEN = "fuzz-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EXAMPLES = int(os.environ.get("TE_FUZZ_EXAMPLES", "25"))  # per operation, mode and path ids
+MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=fuzzed"
+SSE = {("GET", "/api/events"), ("GET", "/api/jobs/{job_id}/events")}  # streams that never end
+NEVER_ENDS = {("GET", "/api/events")}  # a job's stream is fuzzed with made-up job ids alone
+
+
+@pytest.fixture(scope="module")
+def daemon_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    state = tmp / "state"
+    log_path = tmp / "daemon.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
+             "--download-dir", str(tmp / "downloads"), "--api-port", "0", "--api-token", TOKEN,
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "api.json").exists():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the daemon did not start"
+            time.sleep(0.05)
+        yield json.loads((state / "api.json").read_text())["url"]
+        assert proc.poll() is None, log_path.read_text()
+        assert "internal error" not in log_path.read_text(), log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait()
+
+
+def loopback_only(case: Any, port: int) -> None:
+    """Keep a generated request from sending the daemon anywhere but loopback: peers become a
+    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers)."""
+    body = case.body
+    if isinstance(body, dict):
+        if isinstance(body.get("peers"), list):
+            body["peers"] = [f"127.0.0.1:{port}" for _ in body["peers"]]
+        elif isinstance(body.get("peers"), str):
+            body["peers"] = f"127.0.0.1:{port}"
+        source = body.get("source")
+        if isinstance(source, str) and source.startswith("magnet:"):
+            head, _, query = source.partition("?")
+            kept = [(k, v) for k, v in parse_qsl(query) if k in ("xt", "dn")]
+            body["source"] = f"{head}?{urlencode(kept)}"
+
+
+def fuzz(operation: Any, mode: Any, checks: list[Any], url: str, port: int,
+         path_parameters: dict[str, str] | None) -> None:
+    """Up to ``EXAMPLES`` generated requests to ``operation``, each answer checked."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
+    def run(case: Any) -> None:
+        loopback_only(case, port)
+        case.call_and_validate(base_url=url, headers=AUTH, checks=checks, timeout=30)
+
+    run()
+
+
+def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_url: str) -> None:
+    schemathesis = require_module("schemathesis")
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        ignored_auth,
+        negative_data_rejection,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    port = httpx.URL(daemon_url).port
+    assert port is not None
+    # Things for the generated requests to act on, besides the ids they make up.
+    with httpx.Client(base_url=daemon_url, headers=AUTH, timeout=30) as client:
+        r = client.post("/api/jobs", json={"source": MAGNET, "paused": True})
+        assert r.status_code == 201, r.text
+        known = {"job_id": r.json()["id"]}
+        r = client.post("/api/clients", json={"ttl": 3600})
+        known["lease_id"] = r.json()["id"]
+        client.post("/api/categories", json={"name": "films"})
+        known["name"] = "films"
+        client.post("/api/tags", json={"tags": ["old"]})
+        known["tag"] = "old"
+    # Sources that are magnets half of the time (with any info-hash and name), so jobs get added.
+    from hypothesis import strategies as st
+    magnets = st.builds(lambda h, n: f"magnet:?xt=urn:btih:{h}" + (f"&dn={quote(n)}" if n else ""),
+                        st.text("0123456789abcdef", min_size=40, max_size=40), st.text(max_size=20))
+    schemathesis.openapi.format("torrent-source", st.one_of(magnets, st.text(min_size=1)))
+    schema = schemathesis.openapi.from_url(f"{daemon_url}/api/openapi.json", headers=AUTH, timeout=30)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance, ignored_auth]
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20
+    for operation in operations:
+        key = (operation.method.upper(), operation.path)
+        if key in NEVER_ENDS:
+            continue
+        names = [p for p in known if "{" + p + "}" in operation.path and key not in SSE]
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            mode_checks = checks + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+            for fixed in ([None, {n: known[n] for n in names}] if names else [None]):
+                try:
+                    fuzz(operation, mode, mode_checks, daemon_url, port, fixed)
+                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all failures, one assert
+                    failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}, "
+                                    f"{fixed}): {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_every_operation_refuses_a_request_without_the_token(daemon_url: str) -> None:
+    document = httpx.get(f"{daemon_url}/api/openapi.json", headers=AUTH, timeout=30).json()
+    seen = 0
+    with httpx.Client(base_url=daemon_url, timeout=30) as client:
+        for path, item in document["paths"].items():
+            for method in item:
+                url = path.replace("{", "").replace("}", "")  # any value will do
+                for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-Api-Token": "wrong"}):
+                    r = client.request(method.upper(), url, headers=headers)
+                    assert r.status_code == 401, (method, path, headers, r.text)
+                    assert r.json() == {"error": "missing or wrong API token"}
+                seen += 1
+    assert seen == sum(len(item) for item in document["paths"].values()) >= 20
+
+
+def test_the_document_is_served_only_with_the_token(daemon_url: str) -> None:
+    assert httpx.get(f"{daemon_url}/api/openapi.json", timeout=30).status_code == 401
+    r = httpx.get(f"{daemon_url}/api/openapi.json", headers=AUTH, timeout=30)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["openapi"] == "3.1.0"

@@ -1,0 +1,423 @@
+"""The OpenAPI 3.1 description of our own API (``/api/...``), served at ``GET /api/openapi.json``.
+
+The paths come from the application's own route table (``openapi_document(app.routes)``); what
+each operation takes and answers is written once here, in ``OPERATIONS``. A route without a
+description, or a description without a route, is listed by ``undescribed``/``unrouted`` (the
+tests fail on either), so the document cannot drift from the code. qBittorrent's ``/api/v2``
+and Transmission's ``/transmission/rpc`` are described by their own projects, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import __version__
+from ..jobs import JobState
+
+OPENAPI_VERSION = "3.1.0"
+OWN_PREFIX = "/api/"
+FOREIGN_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: not ours to describe
+_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict[str, Schema], required: Iterable[str] = (), *,
+         closed: bool = True, description: str | None = None) -> Schema:
+    out: Schema = {"type": "object", "properties": properties, "required": sorted(required)}
+    if closed:
+        out["additionalProperties"] = False
+    if description:
+        out["description"] = description
+    return out
+
+
+def _null(schema: Schema) -> Schema:
+    """``schema`` or JSON ``null``."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING: Schema = {"type": "string"}
+NUMBER: Schema = {"type": "number"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+BOOL: Schema = {"type": "boolean"}
+RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "description": "bytes per second, 0 = none"}
+SHARE_LIMIT: Schema = {"type": ["number", "null"],
+                       "description": "null = the service's default, -1 = none, otherwise >= 0"}
+EXAMPLE_MAGNET = "magnet:?xt=urn:btih:" + "0123456789abcdef" * 2 + "01234567&dn=example"
+CATEGORY_PATH: Schema = {"type": ["string", "null"],
+                         "description": "inside the download root; \"\", null or none = the root"}
+CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
+
+_FEATURE_PROPERTIES: dict[str, Schema] = {
+    "category": {"type": "string", "description": "\"\" = none; words joined by \"/\""},
+    "tags": {"type": "array", "items": STRING},
+    "ratio_limit": SHARE_LIMIT,
+    "seeding_time_limit": SHARE_LIMIT,
+    "force_start": BOOL,
+    "first_last_piece": BOOL,
+    "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS},
+    "rename": {"type": "string", "description": "the name shown (\"\" = the torrent's own)"},
+}
+
+_JOB_PROPERTIES: dict[str, Schema] = {
+    "id": STRING, "info_hash": STRING, "name": STRING,
+    "source": {"type": "string", "description": "the magnet link, or \"torrent\""},
+    "options": _ref("JobOptions"),
+    "state": _ref("JobState"),
+    "created_at": NUMBER, "updated_at": NUMBER, "completed_at": _null(NUMBER),
+    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+    "total_size": COUNT, "done_size": COUNT, "downloaded": COUNT, "uploaded": COUNT,
+    "download_rate": NUMBER, "upload_rate": NUMBER, "peers": COUNT, "seeds": COUNT,
+    "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
+    "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),
+    "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
+}
+_JOB_DETAIL = {
+    "files": {"type": "array", "items": _ref("JobFile")},
+    "peer_list": {"type": "array", "items": _ref("JobPeer")},
+    "trackers": {"type": "array", "items": _ref("JobTracker")},
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
+                  ["error"]),
+    "JobState": {"type": "string", "enum": [s.value for s in JobState]},
+    "Job": _obj({**_JOB_PROPERTIES, **_JOB_DETAIL}, _JOB_PROPERTIES,
+                description="A job (the detail fields only in a single job's answers)"),
+    "JobDetail": {"allOf": [_ref("Job"), {"required": sorted(_JOB_DETAIL)}]},
+    "JobList": _obj({"jobs": {"type": "array", "items": _ref("Job")}}, ["jobs"]),
+    "JobOptions": _obj({
+        "save_path": STRING, "files": _null({"type": "array", "items": COUNT}),
+        "sequential": BOOL, "paused": BOOL, "peers": {"type": "array", "items": STRING},
+        "client": _null(STRING), "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+    }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
+        "upload_limit"]),
+    "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
+    "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
+                       "average_rate": NUMBER, "error": _null(STRING)},
+                      ["downloaded", "uploaded", "duration", "average_rate", "error"]),
+    "JobStall": _obj({"reason": STRING, "message": STRING, "since": NUMBER},
+                     ["reason", "message", "since"]),
+    "JobFile": _obj({"index": COUNT, "path": STRING, "size": COUNT,
+                     "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                     "priority": {"type": "integer", "minimum": 0, "maximum": 7}, "selected": BOOL},
+                    ["index", "path", "size", "progress", "priority", "selected"]),
+    "JobPeer": _obj({"address": STRING, "client": STRING, "download_rate": NUMBER,
+                     "upload_rate": NUMBER, "progress": NUMBER,
+                     "transport": {"type": "string", "enum": ["tcp", "utp"]}},
+                    ["address", "client", "download_rate", "upload_rate", "progress", "transport"]),
+    "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
+                        "message": STRING, "peers": COUNT}, ["url", "status", "message", "peers"]),
+    "AddJob": _obj({
+        "source": {"type": "string", "minLength": 1, "format": "torrent-source",
+                   "description": "a magnet link, or a .torrent encoded in base64",
+                   "examples": [EXAMPLE_MAGNET]},
+        "save_path": {"type": "string", "minLength": 1,
+                      "description": "relative to the download root, or absolute inside it"},
+        "files": {"type": "array", "items": COUNT, "description": "the file indices to download"},
+        "sequential": BOOL, "paused": BOOL,
+        "peers": {"type": "array", "items": {"type": "string", "description": "HOST:PORT"},
+                  "examples": [["127.0.0.1:6881"]]},
+        "client": {"type": "string", "description": "a lease id"},
+        "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
+        **_FEATURE_PROPERTIES,
+    }, ["source"], closed=False),
+    "AddJobUpload": _obj({
+        "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent"},
+        "save_path": STRING, "sequential": STRING, "paused": STRING, "client": STRING,
+        "peers": {"type": "string", "description": "HOST:PORT, separated by spaces or commas"},
+    }, ["torrent"], closed=False),
+    "UpdateJob": _obj({
+        "file_priorities": {"type": "object", "additionalProperties": False,
+                            "patternProperties": {"^[0-9]+$": {"type": "integer", "minimum": 0,
+                                                               "maximum": 7}},
+                            "description": "{file index: priority}, 0 = skip the file"},
+        "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
+        "upload_limit": _null(RATE_LIMIT), **_FEATURE_PROPERTIES,
+    }),
+    "Removed": _obj({"removed": COUNT}, ["removed"]),
+    "Ticket": _obj({"ticket": STRING, "expires_in": NUMBER}, ["ticket", "expires_in"]),
+    "StreamToken": _obj({"token": STRING, "files": {"type": "array", "items": _obj(
+        {"index": COUNT, "path": STRING, "url": STRING}, ["index", "path", "url"])}}, ["token", "files"]),
+    "OpenLease": _obj({"ttl": {"type": "number", "minimum": 1, "maximum": 86400, "default": 60},
+                       "replaces": _null(STRING)}, closed=False),
+    "Lease": _obj({"id": STRING, "ttl": NUMBER, "expires_at": NUMBER}, ["id", "ttl", "expires_at"]),
+    "LeaseEnded": _obj({"ended": STRING}, ["ended"]),
+    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "version": STRING,
+                    "lost_jobs": {"type": "array", "items": _obj({"record": STRING, "reason": STRING},
+                                                                 ["record", "reason"])}},
+                   ["status", "version", "lost_jobs"]),
+    "Stats": _obj({"download_rate": NUMBER, "upload_rate": NUMBER, "downloaded": COUNT,
+                   "uploaded": COUNT, "listen_port": COUNT, "dht_nodes": COUNT,
+                   "jobs": {"type": "object", "additionalProperties": COUNT,
+                            "description": "the number of jobs in each state"}},
+                  ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
+                   "dht_nodes", "jobs"]),
+    "Category": _obj({"name": STRING, "save_path": STRING}, ["name", "save_path"]),
+    "CategoryList": _obj({"categories": {"type": "array", "items": _ref("Category")}}, ["categories"]),
+    "NewCategory": _obj({"name": {"type": "string", "minLength": 1}, "save_path": CATEGORY_PATH},
+                        ["name"], closed=False),
+    "EditCategory": _obj({"save_path": CATEGORY_PATH}, closed=False),
+    "CategoriesRemoved": _obj({"removed": {"type": "array", "items": STRING}}, ["removed"]),
+    "TagList": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"]),
+    "Settings": _obj({
+        "ratio_limit": NUMBER, "seeding_time_limit": NUMBER,
+        "share_limit_action": {"type": "string", "enum": ["stop", "remove", "remove_with_files"]},
+        "queueing": BOOL, "max_active_downloads": {"type": "integer", "minimum": -1},
+        "max_active_uploads": {"type": "integer", "minimum": -1},
+        "max_active_torrents": {"type": "integer", "minimum": -1},
+        "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+    }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
+        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit"]),
+    "Queue": _obj({"queue": {"type": "array", "items": STRING}}, ["queue"]),
+    "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1}}, ["save_path"], closed=False),
+    "QueueMove": _obj({"move": {"type": "string", "enum": ["top", "bottom", "up", "down"]}}, ["move"],
+                      closed=False),
+}
+# PATCH /api/settings takes any of the settings (the same names and kinds as their answer).
+SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
+
+_ERRORS = {
+    400: "bad input (`field` names it)",
+    401: "no token, or a wrong one",
+    403: "the Host header is not allowed",
+    404: "no such job, lease, category or route",
+    409: "not possible in the job's (or the service's) present state",
+    413: "the body is too large",
+    415: "neither JSON nor multipart",
+}
+
+
+def _json(schema: Schema) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence[int] = (),
+        body: str | None = None, body_required: bool = False, query: Sequence[Schema] = (),
+        sse: bool = False, tag: str) -> dict[str, Any]:
+    """One operation: its summary, query parameters, body, answer and the errors it may give."""
+    op: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    if query:
+        op["parameters"] = list(query)
+    if body is not None:
+        op["requestBody"] = {"required": body_required, **_json(_ref(body))}
+    responses: dict[str, Any] = {}
+    if sse:
+        responses[str(status)] = {"description": summary,
+                                  "content": {"text/event-stream": {"schema": STRING}}}
+        op["security"] = [{"bearer": []}, {"apiToken": []}, {"ticket": []}]
+        last = {"type": "string", "pattern": "^-?[0-9]+$"}
+        op["parameters"] = [
+            {"name": "Last-Event-ID", "in": "header", "required": False, "schema": last,
+             "description": "resume after this event (a browser's EventSource sends it by itself)"},
+            _query("last_event_id", last, "the same, for a client that cannot send the header"),
+        ]
+    elif answer is not None:
+        responses[str(status)] = {"description": summary, **_json(_ref(answer))}
+    else:
+        raise ValueError(f"{summary!r}: an operation answers JSON or an event stream")
+    for code in sorted({400, 401, 403, *errors}):
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op["responses"] = responses
+    return op
+
+
+def _query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
+    return {"name": name, "in": "query", "required": required, "schema": schema,
+            "description": description}
+
+
+_FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
+_BODY_ERRORS = (413, 415)
+
+# (method, path as in the route table) -> the operation. A key here must name a route, and every
+# route under /api (but qBittorrent's /api/v2) must have a key: see ``undescribed``/``unrouted``.
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/api/openapi.json"): {
+        "summary": "This document", "tags": ["service"],
+        "responses": {"200": {"description": "the OpenAPI document",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403)}}},
+    ("GET", "/api/health"): _op("Status, version and the job records that could not be loaded",
+                                "Health", tag="service"),
+    ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
+    ("GET", "/api/jobs"): _op("Every job, or those in one state", "JobList", tag="jobs", query=[
+        _query("state", _ref("JobState"), "only the jobs in this state")]),
+    ("POST", "/api/jobs"): {
+        **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
+              status=201, errors=(404, 409, *_BODY_ERRORS), tag="jobs"),
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _ref("AddJob")},
+            "multipart/form-data": {"schema": _ref("AddJobUpload")}}},
+    },
+    ("DELETE", "/api/jobs"): _op("Forget finished jobs", "Removed", tag="jobs", query=[
+        _query("finished", _FLAG, "must be true", required=True),
+        _query("older_than", NUMBER, "only those finished more than this many seconds ago")]),
+    ("GET", "/api/jobs/active"): _op("The jobs that are not finished", "JobList", tag="jobs"),
+    ("GET", "/api/jobs/{job_id}"): _op("One job in detail", "JobDetail", errors=(404,), tag="jobs"),
+    ("PATCH", "/api/jobs/{job_id}"): _op(
+        "Change file priorities, order, rate limits or features", "JobDetail",
+        errors=(404, 409, *_BODY_ERRORS), body="UpdateJob", tag="jobs"),
+    ("DELETE", "/api/jobs/{job_id}"): _op("Cancel the job", "JobDetail", errors=(404, 409), tag="jobs",
+                                          query=[_query("delete_files", _FLAG, "remove its files too")]),
+    ("POST", "/api/jobs/{job_id}/pause"): _op("Pause", "JobDetail", errors=(404, 409), tag="jobs"),
+    ("POST", "/api/jobs/{job_id}/resume"): _op("Resume", "JobDetail", errors=(404, 409), tag="jobs"),
+    ("POST", "/api/jobs/{job_id}/recheck"): _op("Verify the job's data again", "JobDetail",
+                                                errors=(404, 409), tag="jobs"),
+    ("POST", "/api/jobs/{job_id}/move"): _op("Move the job's files (inside the download root)",
+                                             "JobDetail", errors=(404, 409, *_BODY_ERRORS),
+                                             body="MoveJob", body_required=True, tag="jobs"),
+    ("POST", "/api/jobs/{job_id}/queue"): _op("Move the job in the queue (409: queueing is off)",
+                                              "Queue", errors=(404, 409, *_BODY_ERRORS),
+                                              body="QueueMove", body_required=True, tag="queue"),
+    ("GET", "/api/jobs/{job_id}/events"): _op("One job's events (server-sent events)", None,
+                                              errors=(404,), sse=True, tag="events"),
+    ("GET", "/api/events"): _op("Every job's events and the service's stats (server-sent events)",
+                                None, sse=True, tag="events"),
+    ("POST", "/api/events/ticket"): _op("A one-use ticket for an EventSource (?ticket=)", "Ticket",
+                                        status=201, tag="events"),
+    ("POST", "/api/clients"): _op("Open a client lease", "Lease", status=201,
+                                  errors=(404, *_BODY_ERRORS), body="OpenLease", tag="leases"),
+    ("POST", "/api/clients/{lease_id}/heartbeat"): _op("Keep a lease alive", "Lease", errors=(404,),
+                                                       tag="leases"),
+    ("DELETE", "/api/clients/{lease_id}"): _op("End a lease (its unfinished jobs are cancelled)",
+                                               "LeaseEnded", errors=(404,), tag="leases"),
+    ("GET", "/api/categories"): _op("Every category", "CategoryList", tag="categories"),
+    ("POST", "/api/categories"): _op("Create a category", "Category", status=201,
+                                     errors=(409, *_BODY_ERRORS), body="NewCategory",
+                                     body_required=True, tag="categories"),
+    ("PATCH", "/api/categories/{name}"): _op("Change a category's save path", "Category",
+                                             errors=(404, 409, *_BODY_ERRORS), body="EditCategory",
+                                             tag="categories"),
+    ("DELETE", "/api/categories/{name}"): _op("Remove a category and its subcategories",
+                                              "CategoriesRemoved", errors=(404, 409), tag="categories"),
+    ("GET", "/api/tags"): _op("Every known tag", "TagList", tag="tags"),
+    ("POST", "/api/tags"): _op("Make tags known", "TagList", status=201, errors=_BODY_ERRORS,
+                               body="TagList", tag="tags"),
+    ("DELETE", "/api/tags/{tag}"): _op("Forget a tag (and take it off every job)", "TagList",
+                                       errors=(404,), tag="tags"),
+    ("GET", "/api/settings"): _op("The run-time settings", "Settings", tag="settings"),
+    ("PATCH", "/api/settings"): _op("Change some settings", "Settings", errors=_BODY_ERRORS,
+                                    body="SettingsChange", tag="settings"),
+    ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
+}
+
+def _stream_op(summary: str) -> dict[str, Any]:
+    """A file's bytes: the whole (200) or a range (206); the stream token works in ?token=."""
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    ranges = {"Accept-Ranges": {"schema": STRING}, "Content-Range": {"schema": STRING}}
+    return {
+        "summary": summary, "tags": ["streaming"],
+        "parameters": [
+            {"name": "Range", "in": "header", "required": False, "schema": STRING,
+             "description": "bytes=A-B, bytes=A- or bytes=-N (one range)"},
+            _query("token", STRING, "the job's read-only stream token (GET /api/jobs/{id}/stream-token)"),
+        ],
+        "security": [{"bearer": []}, {"apiToken": []}, {"streamToken": []}],
+        "responses": {
+            "200": {"description": "the whole file", "headers": ranges, "content": binary},
+            "206": {"description": "the range asked for", "headers": ranges, "content": binary},
+            "416": {"description": "a range past the end (Content-Range: bytes */SIZE)", "headers": ranges},
+            **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403, 404, 409)},
+        },
+    }
+
+
+OPERATIONS[("GET", "/api/jobs/{job_id}/stream-token")] = _op(
+    "The job's read-only stream token and each file's stream URL", "StreamToken", errors=(404,),
+    tag="streaming")
+OPERATIONS[("GET", "/api/jobs/{job_id}/files/{index}/stream")] = _stream_op(
+    "A file's bytes as its pieces pass their hash check (ranges; starts a queued or paused job)")
+
+OPERATIONS[("POST", "/api/jobs")]["responses"]["200"] = {
+    "description": "the job already there for this info-hash", **_json(_ref("JobDetail"))}
+
+_PATH_PARAMS = {
+    "job_id": "a job's id",
+    "lease_id": "a client lease's id",
+    "name": "a category's name (a subcategory's holds \"/\")",
+    "tag": "a tag",
+    "index": "a file's index, as the job's files number them",
+}
+
+
+def openapi_path(route_path: str) -> str:
+    """A Starlette path as OpenAPI writes it (``/api/categories/{name:path}`` -> ``.../{name}``)."""
+    return _PARAM.sub(r"{\1}", route_path)
+
+
+def own_operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """(method, OpenAPI path) of every route of our API in ``routes`` (HEAD, the UI and the
+    compatibility dialects left out)."""
+    out: list[tuple[str, str]] = []
+    for route in routes:
+        if not isinstance(route, Route) or not route.path.startswith(OWN_PREFIX) \
+                or route.path.startswith(FOREIGN_PREFIXES):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            out.append((method, openapi_path(route.path)))
+    return out
+
+
+def undescribed(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """The routes of our API that ``OPERATIONS`` does not describe."""
+    return [key for key in own_operations(routes) if key not in OPERATIONS]
+
+
+def unrouted(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
+    """The operations ``OPERATIONS`` describes that no route serves."""
+    present = set(own_operations(routes))
+    return [key for key in OPERATIONS if key not in present]
+
+
+def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the operations ``routes`` serve and ``OPERATIONS`` describes."""
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path in own_operations(routes):
+        described = OPERATIONS.get((method, path))
+        if described is None:
+            continue  # (the tests list it)
+        op = dict(described)
+        params = [{"name": name, "in": "path", "required": True, "schema": STRING,
+                   "description": _PATH_PARAMS.get(name, name)} for name in _PARAM.findall(path)]
+        if params:
+            op["parameters"] = params + list(op.get("parameters", []))
+        op["operationId"] = f"{method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', path)}".rstrip("_")
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "torrent_engine API", "version": __version__,
+                 "description": "The job service's HTTP API (see docs/api.md). Every error is "
+                                "{\"error\", \"field\"?}."},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {f"E{code}": {"description": what, **_json(_ref("Error"))}
+                          for code, what in _ERRORS.items()},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the API token"},
+                "apiToken": {"type": "apiKey", "in": "header", "name": "X-Api-Token"},
+                "ticket": {"type": "apiKey", "in": "query", "name": "ticket",
+                           "description": "a ticket from POST /api/events/ticket (event streams only)"},
+                "streamToken": {"type": "apiKey", "in": "query", "name": "token",
+                                "description": "a job's stream token (its stream URLs only)"},
+            },
+        },
+        "security": [{"bearer": []}, {"apiToken": []}],
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    """``GET /api/openapi.json``: this API's OpenAPI 3.1 document, built from the app's routes."""
+    return JSONResponse(openapi_document(request.app.routes))
