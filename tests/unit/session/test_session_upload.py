@@ -128,3 +128,20 @@ async def test_a_cancelled_request_of_a_fast_peer_is_answered_with_a_reject(tmp_
         await s.handler.on_message(peer, m.Cancel(0, 16384, 16384))
     assert link.sent == [m.RejectRequest(0, 16384, 16384)]
     assert not peer.upload_queue
+
+
+def test_the_read_cache_holds_what_the_peers_being_served_need() -> None:
+    """(READ_AHEAD_PIECES + 1) pieces per unchoked peer, at least 4 MiB, at most 32 MiB: a
+    seeder of one peer no longer keeps 32 MiB of pieces (its RSS: bench/RESULTS.md)."""
+    from types import SimpleNamespace
+
+    from torrent_engine.session.upload import PIECE_CACHE_MAX, PIECE_CACHE_MIN, READ_AHEAD_PIECES, Uploader
+
+    mib = 1024 * 1024
+    session = SimpleNamespace(_peers={}, torrent=SimpleNamespace(piece_length=mib))
+    uploader = Uploader(session)  # type: ignore[arg-type]
+    assert uploader._cache_budget() == PIECE_CACHE_MIN  # nobody served: the floor
+    session._peers = {i: SimpleNamespace(am_choking=i >= 3) for i in range(8)}  # 3 unchoked
+    assert uploader._cache_budget() == max(PIECE_CACHE_MIN, 3 * (READ_AHEAD_PIECES + 1) * mib)
+    session._peers = {i: SimpleNamespace(am_choking=False) for i in range(50)}
+    assert uploader._cache_budget() == PIECE_CACHE_MAX
