@@ -335,7 +335,8 @@ async def test_job_list_pages(tmp_path: Path) -> None:
         c = api.client
         ids = []
         for i in range(7):
-            r = await c.post("/api/jobs", json={"source": f"magnet:?xt=urn:btih:{i + 1:040x}", "paused": True})
+            magnet = f"magnet:?xt=urn:btih:{i + 1:040x}"
+            r = await c.post("/api/jobs", json={"source": magnet, "paused": True})
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
         await c.delete(f"/api/jobs/{ids[2]}")

@@ -339,9 +339,9 @@ class Api:
                 hit = (job, _dumps(job.to_json()))
                 cache[job.id] = hit
             parts.append(hit[1])
-        if len(cache) > 2 * len(jobs) + 1024:  # forget removed jobs now and then
-            keep = {job.id for job in self.service.list()}
-            for job_id in [k for k in cache if k not in keep]:
+        if len(cache) > 2 * len(self.service) + 1024:  # forget removed jobs now and then (only
+            # ask about the cached ids: snapshotting every job would cost a page of a long list)
+            for job_id in [k for k in cache if k not in self.service]:
                 del cache[job_id]
         return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
 

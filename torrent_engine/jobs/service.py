@@ -145,6 +145,14 @@ class JobService(JobFeatureControl):
             recs = recs[offset:None if limit is None else offset + limit]
         return [self._snapshot(r) for r in recs]
 
+    def __contains__(self, job_id: object) -> bool:
+        """Whether the service has a job ``job_id`` (active or history)."""
+        return job_id in self._jobs
+
+    def __len__(self) -> int:
+        """How many jobs the service has (active and history)."""
+        return len(self._jobs)
+
     def active(self) -> builtins.list[Job]:
         """The jobs that are not finished."""
         return [j for j in self.list() if j.state not in FINISHED_STATES]

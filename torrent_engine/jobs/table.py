@@ -22,6 +22,9 @@ class JobTable:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._records
 
+    def __len__(self) -> int:
+        return len(self._records)
+
     def __iter__(self) -> Iterator[JobRecord]:
         """Every record in the order added (a copy: the table may change while the caller walks it)."""
         return iter(list(self._records.values()))
