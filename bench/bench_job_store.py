@@ -3,7 +3,10 @@ entries (one JSON record per job, as the store keeps them).
 
 Two state directories are filled with records written straight through ``JobStore.encode``:
 - ``10k``: 10 000 paused magnet jobs (all unfinished: each is a job the service takes back);
+- ``10k-mixed``: 200 paused and 9 800 cancelled jobs;
 - ``100k-history``: 100 000 cancelled jobs (history) and 20 paused ones.
+The finished ones finished within the last hour (the daemon forgets history older than its
+``--history-ttl``, a day by default, at start).
 
 For each, measured beside a same-run reference:
 - start-up: entering a ``JobService`` on the state dir (library part), against reading and
@@ -38,7 +41,8 @@ from torrent_engine.jobs.model import JobOptions
 from torrent_engine.jobs.store import JobRecord, JobStore
 
 TOKEN = "bench-token-0123456789abcdef"
-SCENARIOS = {"10k": (10_000, 0), "100k-history": (20, 100_000)}  # (paused, cancelled)
+SCENARIOS = {"10k": (10_000, 0), "10k-mixed": (200, 9_800),
+             "100k-history": (20, 100_000)}  # (paused, cancelled)
 m = statistics.median
 
 
@@ -51,7 +55,7 @@ def fill(root: Path, paused: int, cancelled: int) -> None:
     folder = root / "state" / "jobs"
     folder.mkdir(parents=True)
     save = str(root / "dl")
-    now = time.time() - 10 * 86400
+    now = time.time() - 3600  # (finished within the daemon's default history lifetime, a day)
     for n in range(paused + cancelled):
         state = JobState.PAUSED if n < paused else JobState.CANCELLED
         rec = JobRecord(
@@ -59,8 +63,8 @@ def fill(root: Path, paused: int, cancelled: int) -> None:
             source=f"magnet:?xt=urn:btih:{n + 1:040x}&dn=job{n}",
             options=JobOptions(save_path=save, files=None, sequential=False, paused=state is JobState.PAUSED,
                                peers=(), client=None, download_limit=0, upload_limit=0),
-            state=state, created_at=now + n, updated_at=now + n,
-            completed_at=None if state is JobState.PAUSED else now + n + 1,
+            state=state, created_at=now + n * 0.01, updated_at=now + n * 0.01,
+            completed_at=None if state is JobState.PAUSED else now + n * 0.01 + 1,
             queue_position=n, number=n + 1)
         (folder / f"{rec.id}.json").write_bytes(JobStore.encode(rec))
 
