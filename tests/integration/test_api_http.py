@@ -328,3 +328,36 @@ async def test_progress_that_changes_nothing_is_not_sent() -> None:
         ("a", 0.5), ("b", 0.5), ("a", 0.5), ("a", 0.6)]
     stream.close()
     log.close()
+
+
+async def test_job_list_pages(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        c = api.client
+        ids = []
+        for i in range(7):
+            magnet = f"magnet:?xt=urn:btih:{i + 1:040x}"
+            r = await c.post("/api/jobs", json={"source": magnet, "paused": True})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        await c.delete(f"/api/jobs/{ids[2]}")
+        newest_first = [j["id"] for j in (await c.get("/api/jobs")).json()["jobs"]]
+        assert sorted(newest_first) == sorted(ids)
+
+        async def page(**params: str) -> list[str]:
+            r = await c.get("/api/jobs", params=params)
+            assert r.status_code == 200, r.text
+            return [j["id"] for j in r.json()["jobs"]]
+
+        assert await page(limit="3") == newest_first[:3]
+        assert await page(limit="3", offset="3") == newest_first[3:6]
+        assert await page(limit="3", offset="6") == newest_first[6:]
+        assert await page(offset="5") == newest_first[5:]
+        assert await page(limit="0") == []
+        assert await page(offset="99") == []
+        paused = [i for i in newest_first if i != ids[2]]
+        assert await page(state="paused", limit="2", offset="1") == paused[1:3]
+        assert await page(state="cancelled", limit="5") == [ids[2]]
+        for bad in ({"limit": "-1"}, {"offset": "x"}, {"limit": "1.5"}, {"offset": ""}):
+            r = await c.get("/api/jobs", params=bad)
+            assert r.status_code == 400, (bad, r.text)
+            assert next(iter(bad)) in r.json()["error"]

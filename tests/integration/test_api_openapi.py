@@ -86,6 +86,8 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("GET", "/api/jobs", 200)
         await c.call("GET", "/api/jobs", 200, params={"state": "paused"})
         await c.call("GET", "/api/jobs", 400, params={"state": "sleeping"})
+        await c.call("GET", "/api/jobs", 200, params={"state": "paused", "limit": "1", "offset": "1"})
+        await c.call("GET", "/api/jobs", 400, params={"limit": "-1"})
         await c.call("GET", "/api/jobs/active", 200)
         ids = {"job_id": job["id"]}
         await c.call("GET", "/api/jobs/{job_id}", 200, path=ids)

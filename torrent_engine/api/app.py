@@ -133,6 +133,16 @@ def _query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise ApiError(400, f"{name} must be true or false", name)
 
 
+def _query_count(request: Request, name: str) -> int | None:
+    """The whole number >= 0 in ``?name=`` (``None`` when absent); ``ApiError`` 400 otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ApiError(400, f"{name} must be a whole number >= 0, got {raw!r}", name)
+    return int(raw)
+
+
 def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
     if value is None:
         return None
@@ -299,7 +309,8 @@ class Api:
         return JSONResponse(self.service.stats().to_json())
 
     async def list_jobs(self, request: Request) -> Response:
-        """``GET /api/jobs``: every job, or those in ``?state=``."""
+        """``GET /api/jobs``: every job, or those in ``?state=``; a page of them with ``?limit=``
+        and ``?offset=`` (newest first)."""
         raw = request.query_params.get("state")
         state: JobState | None = None
         if raw is not None:
@@ -308,7 +319,9 @@ class Api:
             except ValueError as exc:
                 names = ", ".join(s.value for s in JobState)
                 raise ApiError(400, f"unknown state {raw!r} (one of {names})", "state") from exc
-        return self._jobs_response(self.service.list(state))
+        offset = _query_count(request, "offset") or 0
+        limit = _query_count(request, "limit")
+        return self._jobs_response(self.service.list(state, offset=offset, limit=limit))
 
     async def active_jobs(self, request: Request) -> Response:
         """``GET /api/jobs/active``: the jobs that are not finished."""
@@ -326,9 +339,9 @@ class Api:
                 hit = (job, _dumps(job.to_json()))
                 cache[job.id] = hit
             parts.append(hit[1])
-        if len(cache) > 2 * len(jobs) + 1024:  # forget removed jobs now and then
-            keep = {job.id for job in self.service.list()}
-            for job_id in [k for k in cache if k not in keep]:
+        if len(cache) > 2 * len(self.service) + 1024:  # forget removed jobs now and then (only
+            # ask about the cached ids: snapshotting every job would cost a page of a long list)
+            for job_id in [k for k in cache if k not in self.service]:
                 del cache[job_id]
         return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
 

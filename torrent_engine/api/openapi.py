@@ -253,7 +253,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                 "Health", tag="service"),
     ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
     ("GET", "/api/jobs"): _op("Every job, or those in one state", "JobList", tag="jobs", query=[
-        _query("state", _ref("JobState"), "only the jobs in this state")]),
+        _query("state", _ref("JobState"), "only the jobs in this state"),
+        _query("limit", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+               "at most this many jobs (newest first; default: all)"),
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+               "skip this many jobs first (default 0)")]),
     ("POST", "/api/jobs"): {
         **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
               status=201, errors=(404, 409, *_BODY_ERRORS), tag="jobs"),

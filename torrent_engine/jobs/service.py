@@ -136,10 +136,22 @@ class JobService(JobFeatureControl):
             raise JobNotFound(f"no job {job_id!r}", "id")
         return self._snapshot(rec)
 
-    def list(self, state: JobState | None = None) -> builtins.list[Job]:
-        """Every job (active and history), newest first; only those in ``state`` when given."""
+    def list(self, state: JobState | None = None, *, offset: int = 0,
+             limit: int | None = None) -> builtins.list[Job]:
+        """Every job (active and history), newest first; only those in ``state`` when given; of
+        those, ``limit`` (all when ``None``) from the ``offset``-th on."""
         recs = self._jobs.newest_first(JobState(state) if state is not None else None)
+        if offset or limit is not None:
+            recs = recs[offset:None if limit is None else offset + limit]
         return [self._snapshot(r) for r in recs]
+
+    def __contains__(self, job_id: object) -> bool:
+        """Whether the service has a job ``job_id`` (active or history)."""
+        return job_id in self._jobs
+
+    def __len__(self) -> int:
+        """How many jobs the service has (active and history)."""
+        return len(self._jobs)
 
     def active(self) -> builtins.list[Job]:
         """The jobs that are not finished."""

@@ -18,9 +18,13 @@ class JobTable:
         self._order: dict[str, int] = {r.id: n for n, r in enumerate(ordered)}  # ties of created_at
         self._seq = len(ordered)
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
+        self._newest: list[JobRecord] | None = None  # newest_first's order, until a job comes or goes
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
 
     def __iter__(self) -> Iterator[JobRecord]:
         """Every record in the order added (a copy: the table may change while the caller walks it)."""
@@ -32,8 +36,11 @@ class JobTable:
 
     def newest_first(self, state: JobState | None = None) -> list[JobRecord]:
         """Every record, newest first; only those in ``state`` when given."""
-        recs = sorted(self._records.values(), key=lambda r: (r.created_at, self._order[r.id]), reverse=True)
-        return recs if state is None else [r for r in recs if r.state is state]
+        if self._newest is None:  # (sorting 100 000 records took ~30 ms of each page of them)
+            self._newest = sorted(self._records.values(), key=lambda r: (r.created_at, self._order[r.id]),
+                                  reverse=True)
+        recs = self._newest
+        return list(recs) if state is None else [r for r in recs if r.state is state]
 
     def new_id(self, token: Callable[[], str]) -> str:
         """An id from ``token`` that no job has."""
@@ -45,6 +52,7 @@ class JobTable:
     def add(self, rec: JobRecord) -> None:
         """A new job, the active one of its torrent."""
         self._records[rec.id] = rec
+        self._newest = None
         self._seq += 1
         self._order[rec.id] = self._seq
         self._by_hash[rec.info_hash] = rec.id
@@ -52,6 +60,7 @@ class JobTable:
     def discard(self, rec: JobRecord) -> None:
         """Forget a job whose start failed (as if it had never been added)."""
         self._records.pop(rec.id, None)
+        self._newest = None
         self._order.pop(rec.id, None)
         self.unbind(rec)
 
@@ -82,4 +91,5 @@ class JobTable:
     def remove(self, job_id: str) -> None:
         """Forget a finished job."""
         del self._records[job_id]
+        self._newest = None
         self._order.pop(job_id, None)

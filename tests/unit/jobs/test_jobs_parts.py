@@ -104,3 +104,20 @@ def test_a_selection_naming_a_pad_file_or_no_file_is_refused_with_the_reason() -
         check_files([real[0], pads[0]], torrent)
     with pytest.raises(InvalidJobRequest, match="out of range"):
         check_files([len(torrent.files)], torrent)
+
+
+def test_newest_first_follows_every_job_that_comes_or_goes() -> None:
+    table = JobTable([record("a", created_at=1.0, state=JobState.CANCELLED)])
+    assert [r.id for r in table.newest_first()] == ["a"]
+    table.add(record("b", "cd" * 20, created_at=2.0))
+    assert [r.id for r in table.newest_first()] == ["b", "a"]
+    c = record("c", "ef" * 20, created_at=3.0)
+    table.add(c)
+    listed = table.newest_first()
+    listed.clear()  # the caller's copy: the table's order is not changed by it
+    assert [r.id for r in table.newest_first()] == ["c", "b", "a"]
+    table.discard(c)
+    assert [r.id for r in table.newest_first()] == ["b", "a"]
+    table.remove("a")
+    assert [r.id for r in table.newest_first()] == ["b"]
+    assert len(table) == 1 and "b" in table
