@@ -86,11 +86,11 @@ class Checker:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
                 paused = s.state is State.PAUSED  # paused before the check began: paused after it
-                s._machine.to(State.CHECKING)
+                s._life.machine.to(State.CHECKING)
                 self.rechecked = True
                 pieces = await self._recheck(checking)
                 if paused and s.state is State.CHECKING:
-                    s._machine.to(State.PAUSED)
+                    s._life.machine.to(State.PAUSED)
             else:
                 pieces = set()
         for index in pieces:

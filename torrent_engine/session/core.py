@@ -56,7 +56,7 @@ from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import PiecePicker
 from ..resume import ResumeData, write_atomic
-from ..session_state import SessionStateMachine, State
+from ..session_state import State
 from ..shared import SharedResources, TokenBucket
 from ..storage import PieceStorage, Storage, StorageFactory
 from ..webseed import WebSeedState
@@ -109,7 +109,6 @@ class Session:
                 raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
             self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
-        self._machine = SessionStateMachine(self.events, self.info_hash_hex)
         self._shared = shared
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
@@ -123,8 +122,6 @@ class Session:
         # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
-        self.banned_count = 0
-        self._error = ""
         self._life = Life(self, paused=paused)
         # the parts (see the module docstring)
         self.connector = Connector(self)
@@ -235,7 +232,17 @@ class Session:
     @property
     def state(self) -> State:
         """The session's state."""
-        return self._machine.state
+        return self._life.machine.state
+
+    @property
+    def error(self) -> str:
+        """Why the session failed ("" if it has not; kept once it has stopped)."""
+        return self._life.machine.error
+
+    @property
+    def banned_count(self) -> int:
+        """Addresses banned for sending data that failed its hash check (kept by the peer pool)."""
+        return self._pool.banned_count
 
     @property
     def name(self) -> str:
@@ -421,7 +428,6 @@ class Session:
     def _ban(self, key: tuple[str, int]) -> None:
         if not self._pool.ban(key):
             return
-        self.banned_count += 1
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
         peer = self._peers.get(key)
         if peer is not None:

@@ -24,7 +24,7 @@ from ..errors import SessionError, TorrentEngineError, typed_failure
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
-from ..session_state import State
+from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources
 from ..storage import PieceStorage
 from .peer import fan_out
@@ -41,10 +41,13 @@ OWNER_HEARS = {"owner_hears": True}
 
 
 class Life:
-    """The running of one session: its task group, and the events its waiters wait for."""
+    """The running of one session: its task group, the events its waiters wait for, and the
+    state machine (``machine``: the public state and the error; only ``Life`` and the start-up
+    check move it)."""
 
     def __init__(self, session: Session, *, paused: bool) -> None:
         self._s = session
+        self.machine = SessionStateMachine(session.events, session.info_hash_hex)
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
         self.delete_on_stop = False
@@ -88,7 +91,7 @@ class Life:
             await self.until(self.completed)
         if not self.completed.is_set():
             raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
-                               + (f": {s._error}" if s._error else ""))
+                               + (f": {s.error}" if s.error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
@@ -96,7 +99,7 @@ class Life:
         s = self._s
         if s.state is State.PAUSED:
             return
-        s._machine.to(State.PAUSED)
+        self.machine.to(State.PAUSED)
         for peer in s._peers.values():
             peer.close("paused")
         swarm = _swarm_of(s.phase)
@@ -116,21 +119,20 @@ class Life:
             # the last piece passed while paused: complete now (event, tracker, wait_completed),
             # in the run's task group: completing may hash a hybrid's data for its v2 layers, and
             # the caller (e.g. a job service holding the job's lock) must not wait for that
-            s._machine.to(State.DOWNLOADING)
+            self.machine.to(State.DOWNLOADING)
             self._wakeup.set()
             if self.tg is not None:
                 self.tg.start_soon(self.on_complete)
             else:
                 await self.on_complete()
             return
-        s._machine.to(state)
+        self.machine.to(state)
         if state is State.SEEDING and not s.config.seed:
             self.stop_requested = True  # complete already and not asked to seed: done (as in run())
         self._wakeup.set()
 
     async def stop(self) -> None:
         """Cancel everything and wait until run() has cleaned up (at once if it never ran)."""
-        s = self._s
         self.stop_requested = True
         self._wakeup.set()
         if self.tg is not None:
@@ -139,8 +141,8 @@ class Life:
             if self.ran:
                 await self.finished.wait()
             elif not self.finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
-                if s._machine.can(State.STOPPED):
-                    s._machine.to(State.STOPPED)
+                if self.machine.can(State.STOPPED):
+                    self.machine.to(State.STOPPED)
                 self.finished.set()
         finally:
             # Standalone, the session's task groups were entered on the caller's task: they are
@@ -157,17 +159,14 @@ class Life:
         s = self._s
         complete = self._active_state() is State.SEEDING
         if s.state is State.SEEDING and not complete:
-            s._machine.to(State.DOWNLOADING)
+            self.machine.to(State.DOWNLOADING)
         elif s.state is State.DOWNLOADING and complete and self.tg is not None:
             self.tg.start_soon(self.on_complete)
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
-        s = self._s
-        s._error = str(exc)
-        log.warning("session %s: %s", s.name, exc, extra=OWNER_HEARS)
-        if s._machine.can(State.ERROR):
-            s._machine.to(State.ERROR, error=str(exc))
+        log.warning("session %s: %s", self._s.name, exc, extra=OWNER_HEARS)
+        self.machine.fail(str(exc))
         self._end()
 
     def _end(self) -> None:
@@ -203,7 +202,7 @@ class Life:
             return
         parts.pieces.drop_spares()
         await self._create_empty_files()
-        s._machine.to(State.SEEDING)
+        self.machine.to(State.SEEDING)
         self.completed.set()
         s.announcer.completed()
         await s.checker.save()
@@ -250,7 +249,7 @@ class Life:
                         opened = self._open(await self._fetch_metadata(phase))
                     await self._check(opened)
                     if self.start_paused and s.state is not State.PAUSED:
-                        s._machine.to(State.PAUSED)
+                        self.machine.to(State.PAUSED)
                     self.start_paused = False
                     self.ready.set()
                     if s.state is State.SEEDING and not s.config.seed:
@@ -264,13 +263,12 @@ class Life:
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
-                s._error = f"internal error: {exc!r}"
+                error = f"internal error: {exc!r}"
                 log.exception("session %s crashed", s.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
-                s._error = f"{typed} (while {s.state.value})"
-                log.warning("session %s failed: %s", s.name, s._error, extra=OWNER_HEARS)
-            if s._machine.can(State.ERROR):
-                s._machine.to(State.ERROR, error=s._error)
+                error = f"{typed} (while {s.state.value})"
+                log.warning("session %s failed: %s", s.name, error, extra=OWNER_HEARS)
+            self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         finally:
@@ -305,8 +303,8 @@ class Life:
                 s.connector.unregister(shared)
                 if acquired:
                     await shared.release()
-            if s._machine.can(State.STOPPED):
-                s._machine.to(State.STOPPED)
+            if self.machine.can(State.STOPPED):
+                self.machine.to(State.STOPPED)
             self.tg = None
             self.finished.set()
 
@@ -347,7 +345,7 @@ class Life:
         """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
         s = self._s
         if s.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
-            s._machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
+            self.machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
         self.start_paused = False  # applied
         metadata = phase.metadata
 
@@ -382,9 +380,9 @@ class Life:
         if s.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
         if s.state is State.DOWNLOADING and complete:
-            s._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
+            self.machine.to(State.SEEDING)  # resumed while checking, and the data was all there
         elif s.state is not State.DOWNLOADING:
-            s._machine.to(self._active_state())
+            self.machine.to(self._active_state())
 
     async def _create_empty_files(self) -> None:
         """Complete: the zero-length files exist too (no piece writes them; with only such

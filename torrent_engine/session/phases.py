@@ -22,7 +22,8 @@ a phase that has them (``isinstance`` narrows; there is no "torrent or None" to 
   starts a new ``Live``.
 
 The public state (``session_state.State``: downloading, seeding, paused, ...) stays the session's
-face and the one record of which state it is in; the phase says what the session holds.
+face and the one record of which state it is in (with the error: ``lifecycle.Life.machine``); the
+phase says what the session holds.
 """
 
 from __future__ import annotations

@@ -310,5 +310,5 @@ class FileReader:
     def _check_alive(self) -> None:
         s = self._s
         if s.finished or s.state in (State.STOPPED, State.ERROR):
-            why = f": {s._error}" if s._error else ""
+            why = f": {s.error}" if s.error else ""
             raise StreamError(f"the session of {s.name} has ended ({s.state.value}){why}")
