@@ -97,4 +97,4 @@ class Announcer:
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", s.name, exc)
             interval = s.config.dht_interval
-            await anyio.sleep(interval if s._peers else min(60.0, interval))
+            await anyio.sleep(interval if s.context.peers else min(60.0, interval))

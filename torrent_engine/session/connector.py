@@ -64,7 +64,7 @@ class Connector:
 
     def add(self, peers: Iterable[tuple[str, int]]) -> None:
         """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
-        pool = self._s._pool
+        pool = self._s.context.pool
         added = False
         for host, port in peers:
             key = (host, int(port))
@@ -100,7 +100,7 @@ class Connector:
             self._wakeup = anyio.Event()
             self.dial_some()
             self.rounds += 1
-            with anyio.move_on_after(2.0 if len(self._s._pool) else math.inf):
+            with anyio.move_on_after(2.0 if len(self._s.context.pool) else math.inf):
                 await self._wakeup.wait()
 
     def dial_some(self) -> None:
@@ -109,18 +109,18 @@ class Connector:
         if s._swarm is None or (s.state is State.SEEDING and not s.config.seed):
             return
         now = time.monotonic()
-        budget = s.config.max_peers_per_torrent - len(s._peers) - len(self.connecting)
-        busy = s._peers.keys() | self.connecting
+        budget = s.config.max_peers_per_torrent - len(s.context.peers) - len(self.connecting)
+        busy = s.context.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
-        own = self.own_address() if len(s._pool) > budget > 0 else None
-        for key in s._pool.choose(now, busy, budget, own):
+        own = self.own_address() if len(s.context.pool) > budget > 0 else None
+        for key in s.context.pool.choose(now, busy, budget, own):
             self.connecting.add(key)
             s._swarm.start_soon(self.dial, key)
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
         shared = self._s._shared
-        first = next(iter(self._s._pool), None)
+        first = next(iter(self._s.context.pool), None)
         if shared is None or not shared.listen_port or first is None:
             return None
         ip = shared.own_ip(first[0])
@@ -153,7 +153,7 @@ class Connector:
             if isinstance(exc, EncryptionError):
                 self.encryption_refused.add(key)
             self.connecting.discard(key)
-            s._pool.failed(key, time.monotonic())
+            s.context.pool.failed(key, time.monotonic())
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
@@ -174,8 +174,8 @@ class Connector:
         if swarm is None or s.state is State.PAUSED or s._stop_requested:
             return False
         host, port = link.remote_address
-        connected = len(s._peers) + len(self.connecting)
-        if s._pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
+        connected = len(s.context.peers) + len(self.connecting)
+        if s.context.pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
             return False
         phase = s.phase
         if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have

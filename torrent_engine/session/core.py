@@ -3,9 +3,10 @@
 What the session holds depends on its phase (``phases``: ``FetchingMetadata``, ``Loaded``,
 ``Checking``, ``Live``, ``Paused``; one object each, kept in ``Session.phase``); its life
 (``run``, pause, resume, stop, completion) is ``lifecycle.Life``. What happens to the torrent is
-done by named parts, each in its own module and owning its own state (they reach the session's
-shared facts, e.g. the phase, the peer pool and the connected peers, through it; these
-underscore names are package-private, not public API):
+done by named parts, each in its own module and owning its own state. What every part may read
+and call whatever the phase (the peer pool, the connected peers; ``ban``, ``fail``) is one frozen
+``context.TorrentContext``, ``Session.context``; what exists only in a phase they take from the
+phase (some still reach it through the session's remaining package-private names):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
@@ -31,7 +32,8 @@ Invariants:
 - The picker is the one record of what is verified (``have``), what is in flight at whom (with
   send times) and who sent each block of a piece being downloaded.
 - A piece counts as had only after its hash check passed and its data was written.
-- Bans live only in the peer pool; a banned address is never dialed or accepted again.
+- Bans live only in the peer pool (so does their count); a banned address is never dialed or
+  accepted again.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import anyio.abc
 from .. import events as ev
 from ..bitfield import Bitfield
 from ..config import Config
-from ..errors import SessionError, TorrentEngineError
+from ..errors import SessionError
 from ..infohash import v2_on_wire
 from ..magnet import Magnet
 from ..metainfo import Torrent
@@ -63,6 +65,7 @@ from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
+from .context import TorrentContext
 from .holepunch import Holepunch
 from .layers import PieceLayers
 from .lifecycle import Life
@@ -114,8 +117,6 @@ class Session:
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
         self._make_storage = storage  # (torrent, save path) -> PieceStorage
-        self._peers: dict[tuple[str, int], PeerState] = {}
-        self._pool = PeerPool()  # every address heard of, in order; bans; back-off
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
@@ -123,6 +124,8 @@ class Session:
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
         self._life = Life(self, paused=paused)
+        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail
+        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail)
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -242,7 +245,7 @@ class Session:
     @property
     def banned_count(self) -> int:
         """Addresses banned for sending data that failed its hash check (kept by the peer pool)."""
-        return self._pool.banned_count
+        return self.context.pool.banned_count
 
     @property
     def name(self) -> str:
@@ -262,13 +265,13 @@ class Session:
     @property
     def peers(self) -> list[PeerState]:
         """The connected peers."""
-        return list(self._peers.values())
+        return list(self.context.peers.values())
 
     @property
     def pool(self) -> PeerPool:
         """The peer pool: every address heard of, with its bans and dial back-off (to read:
         ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""
-        return self._pool
+        return self.context.pool
 
     @property
     def picker(self) -> PiecePicker:
@@ -302,9 +305,6 @@ class Session:
     @property
     def _stop_requested(self) -> bool:
         return self._life.stop_requested
-
-    async def _fail(self, exc: TorrentEngineError) -> None:
-        self._life.fail(exc)
 
     async def _maybe_complete(self) -> None:
         await self._life.maybe_complete()
@@ -426,10 +426,10 @@ class Session:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
     def _ban(self, key: tuple[str, int]) -> None:
-        if not self._pool.ban(key):
+        if not self.context.pool.ban(key):
             return
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
-        peer = self._peers.get(key)
+        peer = self.context.peers.get(key)
         if peer is not None:
             peer.close("banned: sent data that failed the hash check")
 

@@ -57,8 +57,8 @@ class Holepunch:
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
         s = self._s
-        return endpoint in s._peers or endpoint in s.connector.connecting or any(
-            listen_endpoint(p) == endpoint for p in s._peers.values())
+        return endpoint in s.context.peers or endpoint in s.connector.connecting or any(
+            listen_endpoint(p) == endpoint for p in s.context.peers.values())
 
     # -- PEX and failed dials (initiator) ---------------------------------------------------
     def note_pex(self, peer: PeerState, pex: PexMessage) -> None:
@@ -73,7 +73,7 @@ class Holepunch:
     async def dial_failed(self, key: Endpoint) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
         relay_key = self._relay_for.pop(key, None)
-        relay = self._s._peers.get(relay_key) if relay_key is not None else None
+        relay = self._s.context.peers.get(relay_key) if relay_key is not None else None
         if relay is None or relay.closed or not relay.ut_holepunch or not self.can_dial:
             return
         log.debug("asking %s to relay a connection to %s:%d", relay.address, key[0], key[1])
@@ -96,7 +96,7 @@ class Holepunch:
     async def _relay(self, initiator: PeerState, msg: HolepunchMessage) -> None:
         s = self._s
         by_endpoint: dict[Endpoint, PeerState] = {}
-        for p in s._peers.values():
+        for p in s.context.peers.values():
             if not p.closed:
                 by_endpoint[p.key] = p
                 by_endpoint.setdefault(listen_endpoint(p), p)
@@ -112,7 +112,7 @@ class Holepunch:
 
     def _connect(self, endpoint: Endpoint) -> None:
         s = self._s
-        if not self.can_dial or self._connected_to(endpoint) or s._pool.is_banned(endpoint):
+        if not self.can_dial or self._connected_to(endpoint) or s.context.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
         if len(s.connector.connecting) >= s.config.max_peers_per_torrent:
             return  # a relay cannot make us dial without bound

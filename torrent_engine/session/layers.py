@@ -199,7 +199,7 @@ class PieceLayers:
         if verdict is Verdict.FALSE:
             log.info("peer %s of %s sent piece hashes that do not match the pieces root",
                      peer.address, s.name)
-            s._ban(peer.key)
+            s.context.ban(peer.key)
         elif verdict is Verdict.LAYER_COMPLETE:
             await self._arrived(fetcher)
         elif verdict is Verdict.ACCEPTED:
@@ -217,7 +217,8 @@ class PieceLayers:
         if fetcher.done:
             s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
             await s.save_metainfo()
-        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
+                      s.config.control_send_timeout)
 
     def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
         """The start-up recheck found data it could not verify (no hash yet): now that the
@@ -249,4 +250,5 @@ class PieceLayers:
                 self._held.discard(index)
         finally:
             self._held.difference_update(pieces)
-        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
+                      s.config.control_send_timeout)

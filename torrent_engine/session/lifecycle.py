@@ -100,7 +100,7 @@ class Life:
         if s.state is State.PAUSED:
             return
         self.machine.to(State.PAUSED)
-        for peer in s._peers.values():
+        for peer in s.context.peers.values():
             peer.close("paused")
         swarm = _swarm_of(s.phase)
         if swarm is not None:
@@ -206,10 +206,10 @@ class Life:
         self.completed.set()
         s.announcer.completed()
         await s.checker.save()
-        for peer in list(s._peers.values()):
+        for peer in list(s.context.peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
-        interested = [p for p in s._peers.values() if p.am_interested and not p.closed]
+        interested = [p for p in s.context.peers.values() if p.am_interested and not p.closed]
         for peer in interested:
             peer.am_interested = False
         await fan_out(interested, lambda peer: peer.send(m.NotInterested()), s.config.control_send_timeout)
@@ -329,7 +329,7 @@ class Life:
                     scope.cancel()
         finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
             install(None)
-            for peer in list(s._peers.values()):
+            for peer in list(s.context.peers.values()):
                 peer.close("paused")
             s.connector.reset()
 
@@ -356,7 +356,7 @@ class Life:
             if not await self._wait_while_paused():
                 await self._swarm_until(metadata.done, install, None)
         s.announcer.forget()  # the full session announces afresh
-        s._pool.forgive_all()  # the metadata peers are dialed again for the data
+        s.context.pool.forgive_all()  # the metadata peers are dialed again for the data
         assert metadata.result is not None
         magnet = s.magnet
         trackers = magnet.trackers if magnet is not None else ()

@@ -73,12 +73,13 @@ class PeerHandler:
         key = (host, port)
         assert s._shared is not None
         ourselves = link.peer_id == s._shared.peer_id
-        duplicate = any(p.link.peer_id == link.peer_id for p in s._peers.values())
-        if key in s._peers or s._pool.is_banned(key) or s._stop_requested or ourselves or duplicate:
+        duplicate = any(p.link.peer_id == link.peer_id for p in s.context.peers.values())
+        if key in s.context.peers or s.context.pool.is_banned(key) or s._stop_requested or ourselves \
+                or duplicate:
             if ourselves:
-                s._pool.never_again(key)
+                s.context.pool.never_again(key)
             elif duplicate:  # connected already (it dialed us): not every round
-                s._pool.later(key, time.monotonic())
+                s.context.pool.later(key, time.monotonic())
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
@@ -88,7 +89,7 @@ class PeerHandler:
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=s.config.min_request_queue, client=link.peer_id_client)
-        s._peers[key] = peer
+        s.context.peers[key] = peer
         self._share_receive(peer)
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
@@ -110,15 +111,15 @@ class PeerHandler:
 
     def _gone(self, peer: PeerState) -> None:
         s = self._s
-        if s._peers.get(peer.key) is peer:
-            del s._peers[peer.key]
+        if s.context.peers.get(peer.key) is peer:
+            del s.context.peers[peer.key]
             self._share_receive(None)
         s._picker.peer_gone(peer.key)
         s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
-            s._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
-                            both_seeds=peer.is_seed and s.state is State.SEEDING)
+            s.context.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
+                                   both_seeds=peer.is_seed and s.state is State.SEEDING)
         if not peer.am_choking and s._swarm is not None:
             s.uploader.rechoke_soon()
 
@@ -126,7 +127,7 @@ class PeerHandler:
         """Split ``RECEIVE_BUDGET`` among the connected peers: a peer that ``joined`` gets the
         share; when the share changes, every peer does. (Twenty 1 MiB receive buffers cost 20
         MiB and their first touches, for reads that seldom fill a quarter of them.)"""
-        peers = self._s._peers
+        peers = self._s.context.peers
         share = 1 << max(0, (RECEIVE_BUDGET // max(1, len(peers))).bit_length() - 1)
         if share != self._receive_share:
             self._receive_share = share
@@ -142,7 +143,7 @@ class PeerHandler:
             await body(peer)
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
-            await self._s._fail(exc)
+            self._s.context.fail(exc)
         except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
@@ -368,7 +369,7 @@ class PeerHandler:
             return []
         picker = s._picker
         depth = requesting.queue_depth(peer, s.config)
-        share = self._memory_share(len(s._peers))
+        share = self._memory_share(len(s.context.peers))
         in_flight = picker.in_flight(peer.key)
         if share < depth:  # a short pipeline, cut to its share of the piece buffers (many peers)
             want = share - in_flight
@@ -419,7 +420,7 @@ class PeerHandler:
         at once, without a task or an await (a web seed among them needs nothing). With 20 peers
         endgame sends hundreds of them a download, and a task group per block cost more than
         the block. A peer whose connection has ended is closed."""
-        peers = self._s._peers
+        peers = self._s.context.peers
         now = time.monotonic()
         for key, block in cancels:
             other = peers.get(key)  # type: ignore[call-overload]
@@ -437,7 +438,7 @@ class PeerHandler:
         them needs nothing: its request ends with its run)."""
         if cancels:
             asked = {other: block for key, block in cancels
-                     if (other := self._s._peers.get(key)) is not None}  # type: ignore[call-overload]
+                     if (other := self._s.context.peers.get(key)) is not None}  # type: ignore[call-overload]
             if asked:
                 await self._cancel(asked)
 

@@ -192,11 +192,11 @@ class Pieces:
             self._buffer_done(buf, reuse=False)
             if tg is not None:
                 exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
-                tg.start_soon(s._fail, exc)
+                s.context.fail(exc)
             return
         try:
             for key in self.smart_ban.piece_passed(index, buf):
-                s._ban(cast(tuple[str, int], key))
+                s.context.ban(cast(tuple[str, int], key))
         finally:
             self._buffer_done(buf, reuse=True)
         if self._passed_now(index) and tg is not None:
@@ -285,14 +285,14 @@ class Pieces:
                     ok = await s._storage.write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
-                await s._fail(exc)
+                s.context.fail(exc)
                 return
             if learned and learned[0] is not None:
                 s.layers.learn(index, learned[0])
             self.verifying.discard(index)
             if ok:
                 for key in self.smart_ban.piece_passed(index, buf):
-                    s._ban(cast(tuple[str, int], key))
+                    s.context.ban(cast(tuple[str, int], key))
             else:
                 refill = self._failed_now(index, buf)
             reuse = True  # (the worker thread and the smart ban are done with it)
@@ -314,11 +314,11 @@ class Pieces:
         s._picker.piece_passed(index)
         s.readers.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        return s._picker.is_complete() or any(index not in p.have for p in s._peers.values())
+        return s._picker.is_complete() or any(index not in p.have for p in s.context.peers.values())
 
     async def _passed_later(self, index: int) -> None:
         s = self._s
-        missing = [p for p in s._peers.values() if index not in p.have]
+        missing = [p for p in s.context.peers.values() if index not in p.have]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
         await s._maybe_complete()
@@ -341,9 +341,9 @@ class Pieces:
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
         s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):
-            s._ban(cast(tuple[str, int], key))
+            s.context.ban(cast(tuple[str, int], key))
         return True
 
     async def _refill_all(self) -> None:
         s = self._s
-        await fan_out(list(s._peers.values()), s.handler.fill_requests, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.fill_requests, s.config.control_send_timeout)

@@ -94,7 +94,7 @@ class Readers:
         connected peer's download rate (every peer while none has a rate yet)."""
         now = time.monotonic()
         if now - self._fast_at > 0.5:
-            best = max((p.down_rate for p in self._s._peers.values()), default=0.0)
+            best = max((p.down_rate for p in self._s.context.peers.values()), default=0.0)
             self._fast_floor = best * FAST_SHARE
             self._fast_at = now
         return peer.down_rate >= self._fast_floor
@@ -122,7 +122,7 @@ class Readers:
             return
         picker = s.phase.parts.picker
         now = time.monotonic()
-        for peer in list(s._peers.values()):
+        for peer in list(s.context.peers.values()):
             if peer.closed or not hasattr(peer.link, "write"):
                 continue
             out = bytearray()

@@ -179,13 +179,13 @@ class Uploader:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
             # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
-            with anyio.move_on_after(s.config.rechoke_interval if s._peers else math.inf):
+            with anyio.move_on_after(s.config.rechoke_interval if s.context.peers else math.inf):
                 await self._rechoke_now.wait()
 
     async def rechoke(self) -> None:
         """Choose whom to unchoke and apply it (rejecting the queued requests of the choked)."""
         s = self._s
-        peers = [p for p in s._peers.values() if not p.closed]
+        peers = [p for p in s.context.peers.values() if not p.closed]
         now = time.monotonic()
         snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
                               upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,

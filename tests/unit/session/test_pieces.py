@@ -39,13 +39,11 @@ class FakeSession(SimpleNamespace):
             layers=SimpleNamespace(learning=False, blocked=lambda i: False),
             _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
                                     piece_sources=lambda i: {}, is_complete=lambda: False),
-            events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20, _peers={},
+            events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20,
+            context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None),
             handler=SimpleNamespace(fill_requests=None), readers=SimpleNamespace(piece_passed=lambda i: None))
 
     async def _maybe_complete(self) -> None:
-        pass
-
-    def _ban(self, key: object) -> None:
         pass
 
 
