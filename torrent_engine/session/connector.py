@@ -44,7 +44,7 @@ class Connector:
         came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
         of ours has that hash."""
         s = self._s
-        phase, shared = s.phase, s._shared
+        phase, shared = s.phase, s.shared
         if not isinstance(phase, Loaded) or shared is None:
             return
         t = phase.parts.torrent
@@ -119,7 +119,7 @@ class Connector:
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
-        shared = self._s._shared
+        shared = self._s.shared
         first = next(iter(self._s.context.pool), None)
         if shared is None or not shared.listen_port or first is None:
             return None
@@ -139,15 +139,15 @@ class Connector:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
         ``transport`` overrides the config's."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         try:
             with anyio.fail_after(s.config.connect_timeout + s.config.handshake_timeout):
                 t = phase.parts.torrent if isinstance(phase := s.phase, Loaded) else None
                 link = await open_connection(key[0], key[1], info_hash=s.info_hash,
-                                             peer_id=s._shared.peer_id, config=s.config,
+                                             peer_id=s.shared.peer_id, config=s.config,
                                              num_pieces=t.num_pieces if t is not None else None,
                                              piece_size=t.piece_size if t is not None else None,
-                                             shared=s._shared, transport=transport)
+                                             shared=s.shared, transport=transport)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             if isinstance(exc, EncryptionError):

@@ -1,7 +1,9 @@
 """What every part of a session may read and call whatever the phase, in one small frozen object
 (``Session.context``), so the parts need not reach into the facade's private state: the peer pool,
 the connected peers, and the callbacks by which a part tells the torrent something (``ban`` an
-address that sent bad data, ``fail`` the torrent on an error of its own, e.g. its disk).
+address that sent bad data, ``fail`` the torrent on an error of its own, e.g. its disk). The
+shared resources are not in it: a standalone session makes its own when it starts
+(``Session.shared``, owned by ``lifecycle.Life``).
 """
 
 from __future__ import annotations

@@ -112,7 +112,6 @@ class Session:
                 raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
             self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
-        self._shared = shared
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
@@ -123,7 +122,7 @@ class Session:
         # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
-        self._life = Life(self, paused=paused)
+        self._life = Life(self, paused=paused, shared=shared)
         # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail
         self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail)
         # the parts (see the module docstring)
@@ -312,7 +311,7 @@ class Session:
     @property
     def shared(self) -> SharedResources | None:
         """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""
-        return self._shared
+        return self._life.shared
 
     @property
     def web_seeds(self) -> list[WebSeedState]:
@@ -323,7 +322,8 @@ class Session:
     @property
     def listen_port(self) -> int:
         """The TCP port incoming peers connect to (0 until the session runs)."""
-        return self._shared.listen_port if self._shared is not None else 0
+        shared = self._life.shared
+        return shared.listen_port if shared is not None else 0
 
     def add_peer(self, host: str, port: int) -> None:
         """Add one peer address to the pool."""

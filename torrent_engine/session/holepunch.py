@@ -52,7 +52,7 @@ class Holepunch:
     @property
     def can_dial(self) -> bool:
         """Whether we can act on ``connect`` (it asks for a uTP dial)."""
-        shared = self._s._shared
+        shared = self._s.shared
         return shared is not None and shared.utp is not None and self._s.config.transport != "tcp"
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
@@ -102,7 +102,7 @@ class Holepunch:
                 by_endpoint.setdefault(listen_endpoint(p), p)
         by_endpoint.pop(initiator.key, None)
         by_endpoint.pop(listen_endpoint(initiator), None)
-        own = [(host, s.listen_port) for host in (s._shared.external_ip if s._shared else None,) if host]
+        own = [(host, s.listen_port) for host in (s.shared.external_ip if s.shared else None,) if host]
         answer = answer_rendezvous(listen_endpoint(initiator), msg, own_endpoints=own,
                                    connected={e: bool(p.ut_holepunch) for e, p in by_endpoint.items()})
         for n, (_to, reply) in enumerate(answer):

@@ -45,8 +45,9 @@ class Life:
     state machine (``machine``: the public state and the error; only ``Life`` and the start-up
     check move it)."""
 
-    def __init__(self, session: Session, *, paused: bool) -> None:
+    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None) -> None:
         self._s = session
+        self.shared = shared  # borrowed (a manager's), or made by start_standalone
         self.machine = SessionStateMachine(session.events, session.info_hash_hex)
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
@@ -65,8 +66,8 @@ class Life:
         s = self._s
         stack = AsyncExitStack()
         try:
-            if s._shared is None:
-                s._shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+            if self.shared is None:
+                self.shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
             tg = await stack.enter_async_context(anyio.create_task_group())
             await tg.start(self.run)
         except BaseException:
@@ -222,10 +223,10 @@ class Life:
         s = self._s
         if self.ran:
             raise SessionError("a Session runs once; create a new one to restart")
-        if s._shared is None:
+        if self.shared is None:
             raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
         self.ran = True
-        shared = s._shared
+        shared = self.shared
         acquired = started = False
         try:
             await shared.acquire()
@@ -284,7 +285,7 @@ class Life:
 
     async def _shutdown(self, acquired: bool) -> None:
         s = self._s
-        shared = s._shared
+        shared = self.shared
         phase = s.phase
         try:
             await s.announcer.stop()

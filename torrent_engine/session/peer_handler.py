@@ -58,21 +58,21 @@ class PeerHandler:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
         private, client, reqq, port."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         size = len(s.torrent.info_bytes) if with_metadata and s.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
         if not s.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
             extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
-                                  p=s._shared.listen_port or None, metadata_size=size).encode()
+                                  p=s.shared.listen_port or None, metadata_size=size).encode()
 
     async def serve(self, link: PeerLink, host: str, port: int, incoming: bool) -> None:
         """Run one connected peer until it or the session goes."""
         s = self._s
         key = (host, port)
-        assert s._shared is not None
-        ourselves = link.peer_id == s._shared.peer_id
+        assert s.shared is not None
+        ourselves = link.peer_id == s.shared.peer_id
         duplicate = any(p.link.peer_id == link.peer_id for p in s.context.peers.values())
         if key in s.context.peers or s.context.pool.is_banned(key) or s._stop_requested or ourselves \
                 or duplicate:
@@ -183,14 +183,14 @@ class PeerHandler:
         refilled once a read, in one write. A block that needs an await (a rate limit, a piece
         that cannot be buffered now) ends the pass: ``on_message`` takes it."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         done = nblocks = nbytes = wasted = 0
         uploader = s.uploader
         pieces = s.pieces
         can_take, take = pieces.can_take, pieces.take
         received = s._picker.received
         key = peer.key
-        unlimited = s._shared.download_limit.unlimited and s.download_limit.unlimited
+        unlimited = s.shared.download_limit.unlimited and s.download_limit.unlimited
         piece_type, request_type = m.Piece, m.Request
         try:
             for msg in msgs:
@@ -394,10 +394,11 @@ class PeerHandler:
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
         s = self._s
         index, begin, length = msg.index, msg.begin, len(msg.block)
-        assert s._shared is not None
-        if not s._shared.download_limit.unlimited:
+        shared = s.shared
+        assert shared is not None
+        if not shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
-            await s._shared.download_limit.consume(length)
+            await shared.download_limit.consume(length)
         if not s.download_limit.unlimited:
             await s.download_limit.consume(length)
         await s.pieces.wait_for_room(index)

@@ -149,8 +149,8 @@ class Stats:
         s = self._s
         private = s.private
         trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
-        dht = 1 if s._shared is not None and s._shared.dht is not None and not private else 0
-        lsd = 1 if s._shared is not None and s._shared.lsd is not None and not private else 0
+        dht = 1 if s.shared is not None and s.shared.dht is not None and not private else 0
+        lsd = 1 if s.shared is not None and s.shared.lsd is not None and not private else 0
         known = s.context.pool.known()
         failed = s.context.pool.failing() - s.context.peers.keys()
         peers = [p for p in s.context.peers.values() if not p.closed]

@@ -73,8 +73,8 @@ class Uploader:
         """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
         write, the pieces asked for next read ahead while a run goes out."""
         s = self._s
-        assert s._shared is not None
-        limit = s._shared.upload_limit
+        assert s.shared is not None
+        limit = s.shared.upload_limit
         link = peer.link
         queue = peer.upload_queue
         cache = self._piece_cache

@@ -137,7 +137,7 @@ class SessionWebSeeds:
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
         session = self._session
-        shared = session._shared
+        shared = session.shared
         if shared is not None and not shared.download_limit.unlimited:
             await shared.download_limit.consume(nbytes)
         if not session.download_limit.unlimited:

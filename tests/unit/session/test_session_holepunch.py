@@ -51,7 +51,7 @@ def holepunch(*peers: PeerState, utp: bool = True,
     session = SimpleNamespace(
         listen_port=OUR_PORT,
         connector=SimpleNamespace(connecting=set(), punch=punched.append),
-        _shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
+        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
         config=Config(dht_enabled=False, port_mapping=False),
         context=SimpleNamespace(peers={p.key: p for p in peers},
                                 pool=SimpleNamespace(is_banned=lambda e: False)))
