@@ -15,7 +15,7 @@ from ..errors import EncryptionError, TorrentEngineError
 from ..infohash import v2_on_wire
 from ..peer_io import PeerLink, open_connection
 from ..session_state import State
-from .phases import FetchingMetadata, Loaded
+from .phases import FetchingMetadata, Loaded, swarm_group
 
 if TYPE_CHECKING:
     from ..shared import IncomingPeer, SharedResources
@@ -106,7 +106,8 @@ class Connector:
     def dial_some(self) -> None:
         """Start dialing as many candidates as the connection budget allows."""
         s = self._s
-        if s._swarm is None or (s.state is State.SEEDING and not s.config.seed):
+        swarm = swarm_group(s.phase)
+        if swarm is None or (s.state is State.SEEDING and not s.config.seed):
             return
         now = time.monotonic()
         budget = s.config.max_peers_per_torrent - len(s.context.peers) - len(self.connecting)
@@ -115,7 +116,7 @@ class Connector:
         own = self.own_address() if len(s.context.pool) > budget > 0 else None
         for key in s.context.pool.choose(now, busy, budget, own):
             self.connecting.add(key)
-            s._swarm.start_soon(self.dial, key)
+            swarm.start_soon(self.dial, key)
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
@@ -130,10 +131,11 @@ class Connector:
         """Dial ``key`` over uTP now, outside the pool and the budget: a BEP 55 ``connect``
         (the other side dials us at the same moment)."""
         s = self._s
-        if s._swarm is None or key in self.connecting:
+        swarm = swarm_group(s.phase)
+        if swarm is None or key in self.connecting:
             return
         self.connecting.add(key)
-        s._swarm.start_soon(lambda: self.dial(key, transport="utp"))
+        swarm.start_soon(lambda: self.dial(key, transport="utp"))
 
     async def dial(self, key: tuple[str, int], *, transport: str | None = None) -> None:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
@@ -170,7 +172,7 @@ class Connector:
         if not isinstance(link, PeerLink):
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
         s = self._s
-        swarm = s._swarm
+        swarm = swarm_group(s.phase)
         if swarm is None or s.state is State.PAUSED or s._stop_requested:
             return False
         host, port = link.remote_address

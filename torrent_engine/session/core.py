@@ -73,7 +73,7 @@ from .metadata import MetadataClient, MetadataServer
 from .peer import PeerState
 from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
-from .phases import FetchingMetadata, Live, Loaded, Opened, Phase, TorrentParts
+from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
 from .reader import FileReader, Readers
 from .stats import Stats
@@ -281,10 +281,6 @@ class Session:
     # the parts that run only while the files are open and the swarm runs (peers, pieces,
     # uploading) take these from the phase; elsewhere code narrows ``phase`` itself
     @property
-    def _picker(self) -> PiecePicker:
-        return self.parts.picker
-
-    @property
     def _storage(self) -> PieceStorage:
         phase = self.phase
         if not isinstance(phase, Opened):
@@ -294,12 +290,6 @@ class Session:
     @property
     def _tg(self) -> anyio.abc.TaskGroup | None:
         return self._life.tg
-
-    @property
-    def _swarm(self) -> anyio.abc.TaskGroup | None:
-        phase = self.phase
-        swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
-        return swarm.group if swarm is not None else None
 
     @property
     def _stop_requested(self) -> bool:

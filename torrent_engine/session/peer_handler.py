@@ -26,6 +26,7 @@ from ..session_state import State
 from ..version import CLIENT_VERSION
 from . import requesting
 from .peer import PeerState, fan_out
+from .phases import swarm_group
 
 if TYPE_CHECKING:
     from .core import Session
@@ -114,13 +115,13 @@ class PeerHandler:
         if s.context.peers.get(peer.key) is peer:
             del s.context.peers[peer.key]
             self._share_receive(None)
-        s._picker.peer_gone(peer.key)
+        s.picker.peer_gone(peer.key)
         s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             s.context.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
                                    both_seeds=peer.is_seed and s.state is State.SEEDING)
-        if not peer.am_choking and s._swarm is not None:
+        if not peer.am_choking and swarm_group(s.phase) is not None:
             s.uploader.rechoke_soon()
 
     def _share_receive(self, joined: PeerState | None) -> None:
@@ -188,7 +189,7 @@ class PeerHandler:
         uploader = s.uploader
         pieces = s.pieces
         can_take, take = pieces.can_take, pieces.take
-        received = s._picker.received
+        received = s.picker.received
         key = peer.key
         unlimited = s.shared.download_limit.unlimited and s.download_limit.unlimited
         piece_type, request_type = m.Piece, m.Request
@@ -236,7 +237,7 @@ class PeerHandler:
             return False
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s._picker.received(peer.key, index, begin, length)
+        result = s.picker.received(peer.key, index, begin, length)
         if not result.accepted:
             s.wasted += length
             return True
@@ -249,7 +250,7 @@ class PeerHandler:
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
         """Act on one message from the peer."""
         s = self._s
-        picker = s._picker
+        picker = s.picker
         if isinstance(msg, m.Piece):
             await self._on_piece(peer, msg)
         elif isinstance(msg, m.Have):
@@ -332,9 +333,9 @@ class PeerHandler:
         if s.state is not State.DOWNLOADING:
             interesting = False
         elif new_piece is not None:
-            interesting = peer.am_interested or s._picker.wants_piece(new_piece)
+            interesting = peer.am_interested or s.picker.wants_piece(new_piece)
         else:
-            interesting = s._picker.is_interesting(peer.key)
+            interesting = s.picker.is_interesting(peer.key)
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
@@ -367,7 +368,7 @@ class PeerHandler:
             return []
         if peer.peer_choking and not peer.allowed_fast:
             return []
-        picker = s._picker
+        picker = s.picker
         depth = requesting.queue_depth(peer, s.config)
         share = self._memory_share(len(s.context.peers))
         in_flight = picker.in_flight(peer.key)
@@ -408,7 +409,7 @@ class PeerHandler:
         # past the memory cap with pieces still being assembled: this one goes to disk block by block
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s._picker.block_received(peer.key, Block(index, begin, length))
+        result = s.picker.block_received(peer.key, Block(index, begin, length))
         if not result.accepted:
             s.wasted += length
         else:
@@ -450,7 +451,7 @@ class PeerHandler:
 
     def check_timeouts(self, peer: PeerState, now: float) -> None:
         """Snub a silent peer; free its timed-out requests for other peers."""
-        picker = self._s._picker
+        picker = self._s.picker
         if not picker.in_flight(peer.key):
             return
         cutoff = requesting.timeout_cutoff(peer, now, self._s.config)

@@ -130,3 +130,10 @@ class Paused(Opened):
 
 
 Phase = FetchingMetadata | Loaded  # Loaded covers Opened: Checking, Live, Paused
+
+
+def swarm_group(phase: Phase) -> anyio.abc.TaskGroup | None:
+    """The task group of the phase's swarm (a ``Live`` phase's, or a magnet's unpaused fetch);
+    None while there is no swarm (where dials and incoming peers are refused)."""
+    swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
+    return swarm.group if swarm is not None else None

@@ -311,10 +311,10 @@ class Pieces:
     def _passed_now(self, index: int) -> bool:
         """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
         s = self._s
-        s._picker.piece_passed(index)
+        s.picker.piece_passed(index)
         s.readers.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        return s._picker.is_complete() or any(index not in p.have for p in s.context.peers.values())
+        return s.picker.is_complete() or any(index not in p.have for p in s.context.peers.values())
 
     async def _passed_later(self, index: int) -> None:
         s = self._s
@@ -333,11 +333,11 @@ class Pieces:
         """The synchronous part of ``_failed``; False when the piece did not count as failed."""
         s = self._s
         if s.layers.blocked(index):
-            s._picker.piece_failed(index)
+            s.picker.piece_failed(index)
             return False
         self.hash_failures += 1
-        sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
-        s._picker.piece_failed(index)
+        sources = cast(dict[int, tuple[str, int]], s.picker.piece_sources(index))
+        s.picker.piece_failed(index)
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
         s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):

@@ -37,7 +37,7 @@ class FakeSession(SimpleNamespace):
             torrent=torrent, config=Config(), state=State.DOWNLOADING, _tg=tg, passed=passed, failed=failed,
             _storage=Storage(torrent, tmp_path),
             layers=SimpleNamespace(learning=False, blocked=lambda i: False),
-            _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
+            picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
                                     piece_sources=lambda i: {}, is_complete=lambda: False),
             events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20,
             context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None),
@@ -135,7 +135,7 @@ async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once
             on_disk_when_passed.append(data[index * PL:(index + 1) * PL] == BLOB[index * PL:(index + 1) * PL])
             s.passed.append(index)
 
-        s._picker.piece_passed = piece_passed
+        s.picker.piece_passed = piece_passed
         pieces = Pieces(s)  # type: ignore[arg-type]
         tasks = len(asyncio.all_tasks())
         for n, (begin, data) in enumerate(blocks(1)):
