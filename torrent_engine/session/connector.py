@@ -173,7 +173,7 @@ class Connector:
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
         s = self._s
         swarm = swarm_group(s.phase)
-        if swarm is None or s.state is State.PAUSED or s._stop_requested:
+        if swarm is None or s.state is State.PAUSED or s.context.run.stop_requested:
             return False
         host, port = link.remote_address
         connected = len(s.context.peers) + len(self.connecting)

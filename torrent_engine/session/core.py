@@ -123,8 +123,8 @@ class Session:
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
         self._life = Life(self, paused=paused, shared=shared)
-        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail
-        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail)
+        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail, the run
+        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail, self._life)
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -286,17 +286,6 @@ class Session:
         if not isinstance(phase, Opened):
             raise SessionError(f"the files of {self.name} are not open")
         return phase.storage
-
-    @property
-    def _tg(self) -> anyio.abc.TaskGroup | None:
-        return self._life.tg
-
-    @property
-    def _stop_requested(self) -> bool:
-        return self._life.stop_requested
-
-    async def _maybe_complete(self) -> None:
-        await self._life.maybe_complete()
 
     @property
     def shared(self) -> SharedResources | None:

@@ -225,7 +225,7 @@ class PieceLayers:
         layers of these files are known, check their pieces on disk before requesting them."""
         s = self._s
         phase = s.phase
-        if not isinstance(phase, Opened) or s._tg is None:
+        if not isinstance(phase, Opened) or s.context.run.tg is None:
             return
         torrent, storage, picker = phase.parts.torrent, phase.storage, phase.parts.picker
         busy = set(picker.downloading())
@@ -239,7 +239,7 @@ class PieceLayers:
                        if not picker.has_piece(p) and p not in busy]
         if pieces:
             self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
-            s._tg.start_soon(self._check_on_disk, storage, pieces)
+            s.context.run.tg.start_soon(self._check_on_disk, storage, pieces)
 
     async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
         s = self._s

@@ -75,8 +75,8 @@ class PeerHandler:
         assert s.shared is not None
         ourselves = link.peer_id == s.shared.peer_id
         duplicate = any(p.link.peer_id == link.peer_id for p in s.context.peers.values())
-        if key in s.context.peers or s.context.pool.is_banned(key) or s._stop_requested or ourselves \
-                or duplicate:
+        if key in s.context.peers or s.context.pool.is_banned(key) or s.context.run.stop_requested \
+                or ourselves or duplicate:
             if ourselves:
                 s.context.pool.never_again(key)
             elif duplicate:  # connected already (it dialed us): not every round
@@ -243,8 +243,8 @@ class PeerHandler:
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
         if result.cancels:  # (a link that only receives may be among them: in a task)
-            assert s._tg is not None
-            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+            assert s.context.run.tg is not None
+            s.context.run.tg.start_soon(self.cancel_elsewhere, result.cancels)
         return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:

@@ -180,14 +180,14 @@ class Pieces:
             # storage without the capability gets every piece through write_piece_if.)
             writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
             return
-        assert s._tg is not None
-        s._tg.start_soon(self._verify_piece, index, buf, prefix)
+        assert s.context.run.tg is not None
+        s.context.run.tg.start_soon(self._verify_piece, index, buf, prefix)
 
     def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
         """A piece that passed its hash (checked on the loop) is written, or failed to be."""
         s = self._s
         self.verifying.discard(index)
-        tg = s._tg
+        tg = s.context.run.tg
         if error is not None:
             self._buffer_done(buf, reuse=False)
             if tg is not None:
@@ -234,8 +234,8 @@ class Pieces:
                 self._verify_soon(index, buf)
             else:
                 self.verifying.add(index)
-                assert s._tg is not None
-                s._tg.start_soon(self._verify_direct, index)
+                assert s.context.run.tg is not None
+                s.context.run.tg.start_soon(self._verify_direct, index)
 
     async def _verify_direct(self, index: int) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
@@ -321,7 +321,7 @@ class Pieces:
         missing = [p for p in s.context.peers.values() if index not in p.have]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
-        await s._maybe_complete()
+        await s.context.run.maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
         """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2

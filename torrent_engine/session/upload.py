@@ -121,7 +121,7 @@ class Uploader:
 
     def _read_ahead(self, queue: deque[m.Request]) -> None:
         """Start reading the next few pieces the queue asks for that are not in the cache."""
-        tg = self._s._tg
+        tg = self._s.context.run.tg
         if tg is None:
             return
         wanted: list[int] = []

@@ -34,16 +34,17 @@ class FakeSession(SimpleNamespace):
         passed: list[int] = []
         failed: list[int] = []
         super().__init__(
-            torrent=torrent, config=Config(), state=State.DOWNLOADING, _tg=tg, passed=passed, failed=failed,
+            torrent=torrent, config=Config(), state=State.DOWNLOADING, passed=passed, failed=failed,
             _storage=Storage(torrent, tmp_path),
             layers=SimpleNamespace(learning=False, blocked=lambda i: False),
             picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
-                                    piece_sources=lambda i: {}, is_complete=lambda: False),
+                                   piece_sources=lambda i: {}, is_complete=lambda: False),
             events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20,
-            context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None),
+            context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None,
+                                    run=SimpleNamespace(tg=tg, maybe_complete=self._complete)),
             handler=SimpleNamespace(fill_requests=None), readers=SimpleNamespace(piece_passed=lambda i: None))
 
-    async def _maybe_complete(self) -> None:
+    async def _complete(self) -> None:
         pass
 
 
