@@ -60,7 +60,7 @@ from ..picker import PiecePicker
 from ..resume import ResumeData, write_atomic
 from ..session_state import State
 from ..shared import SharedResources, TokenBucket
-from ..storage import PieceStorage, Storage, StorageFactory
+from ..storage import Storage, StorageFactory
 from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
@@ -73,7 +73,7 @@ from .metadata import MetadataClient, MetadataServer
 from .peer import PeerState
 from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
-from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
+from .phases import FetchingMetadata, Loaded, Phase, TorrentParts
 from .pieces import Pieces
 from .reader import FileReader, Readers
 from .stats import Stats
@@ -280,13 +280,6 @@ class Session:
 
     # the parts that run only while the files are open and the swarm runs (peers, pieces,
     # uploading) take these from the phase; elsewhere code narrows ``phase`` itself
-    @property
-    def _storage(self) -> PieceStorage:
-        phase = self.phase
-        if not isinstance(phase, Opened):
-            raise SessionError(f"the files of {self.name} are not open")
-        return phase.storage
-
     @property
     def shared(self) -> SharedResources | None:
         """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""

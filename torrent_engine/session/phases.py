@@ -137,3 +137,11 @@ def swarm_group(phase: Phase) -> anyio.abc.TaskGroup | None:
     None while there is no swarm (where dials and incoming peers are refused)."""
     swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
     return swarm.group if swarm is not None else None
+
+
+def storage_of(phase: Phase) -> PieceStorage:
+    """The open files of an ``Opened`` phase (``Checking``, ``Live``, ``Paused``); ``SessionError``
+    in any other."""
+    if not isinstance(phase, Opened):
+        raise SessionError("the torrent's files are not open")
+    return phase.storage

@@ -34,6 +34,7 @@ from ..session_state import State
 from ..storage import VerifiedPieceWriter, verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
+from .phases import storage_of
 from .smart_ban import SmartBan
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class Pieces:
             prefix[2] = len(buf)
             self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
-        storage = s._storage
+        storage = storage_of(s.phase)
         if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
@@ -219,11 +220,11 @@ class Pieces:
             if prefix is not None and begin < prefix[2]:
                 self._prefix[index] = None
         else:
-            assert direct is not None and s._storage is not None
+            assert direct is not None
             direct.pending += 1
             try:
                 with anyio.CancelScope(shield=True):  # the picker already counts it as received
-                    await s._storage.write_block(index, begin, bytes(block))
+                    await storage_of(s.phase).write_block(index, begin, bytes(block))
             finally:
                 direct.pending -= 1
                 if not direct.pending:
@@ -243,8 +244,7 @@ class Pieces:
         direct = self._direct.pop(index)
         while direct.pending:
             await direct.idle.wait()
-        assert s._storage is not None
-        ok = await check_piece_on_disk(s.torrent, s._storage, index)
+        ok = await check_piece_on_disk(s.torrent, storage_of(s.phase), index)
         self.verifying.discard(index)
         if ok:
             await self.passed(index)
@@ -256,7 +256,6 @@ class Pieces:
         threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
         The buffer is given back (for reuse) once nothing uses it any more."""
         s = self._s
-        assert s._storage is not None
         torrent = s.torrent
         reuse = refill = False
         try:
@@ -280,9 +279,9 @@ class Pieces:
                     # hashed whole as it came: checked here, straight to the writing thread
                     ok = prefix[0].digest() == torrent.piece_hashes[index]
                     if ok:
-                        await s._storage.write_piece_if(index, buf, verified)
+                        await storage_of(s.phase).write_piece_if(index, buf, verified)
                 else:
-                    ok = await s._storage.write_piece_if(index, buf, check)
+                    ok = await storage_of(s.phase).write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
                 s.context.fail(exc)

@@ -16,6 +16,7 @@ from ..peer import messages as m
 from ..session_state import State
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
+from .phases import storage_of
 
 if TYPE_CHECKING:
     from .core import Session
@@ -154,7 +155,7 @@ class Uploader:
                 return data
         done = self._reading[index] = anyio.Event()
         try:
-            data = await self._s._storage.read_piece(index)
+            data = await storage_of(self._s.phase).read_piece(index)
         finally:
             del self._reading[index]
             done.set()
