@@ -132,10 +132,9 @@ class Session:
         self.metadata = MetadataServer(self)
         self.checker = Checker(self, resume_path)
         self.announcer = Announcer(self)
-        self.stats = Stats(self)
-        self.readers = Readers(self)
         peers = list(peers)
-        self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
+        self.stats = Stats(self, given_peers=len(peers))
+        self.readers = Readers(self)
         self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
         if isinstance(torrent, Torrent):
             self._load(torrent)
@@ -147,8 +146,8 @@ class Session:
 
     def _load(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
-        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self), Uploader(self),
-                             PieceLayers(self, torrent), SessionWebSeeds(self))
+        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self),
+                             Uploader(self, self._rng), PieceLayers(self, torrent), SessionWebSeeds(self))
         self.phase = Loaded(parts)
         return parts
 

@@ -41,8 +41,9 @@ WAKE_EVENTS: tuple[type[ev.Event], ...] = (
 class Stats:
     """Bytes moved this interval and the smoothed rates of one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, given_peers: int) -> None:
         self._s = session
+        self._given_peers = given_peers  # addresses the user gave: a peer source of their own
         self.down_rate = 0.0
         self.up_rate = 0.0
         self._down_window = 0
@@ -158,7 +159,7 @@ class Stats:
         layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
         web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
-            sources=trackers + dht + lsd + s._given_peers + web.count, known=len(known) - web.banned,
+            sources=trackers + dht + lsd + self._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
             banned=s.context.pool.banned_count - web.banned,

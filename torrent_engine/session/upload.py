@@ -4,6 +4,7 @@ read ahead, and choose whom to upload to (the choker, every 10 s and when a slot
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
@@ -30,8 +31,9 @@ READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
 class Uploader:
     """The upload side of one session: request queues, the read cache and the choker."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, rng: random.Random) -> None:
         self._s = session
+        self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
@@ -175,7 +177,7 @@ class Uploader:
         """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
         a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
         s = self._s
-        self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+        self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
         while True:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
@@ -193,7 +195,7 @@ class Uploader:
                               unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
                               uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
         if self._choker is None:
-            self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+            self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
         unchoke = self._choker.rechoke(snapshot, now, seeding=s.state is State.SEEDING)
 
         async def apply(peer: PeerState) -> None:
