@@ -115,14 +115,13 @@ class Session:
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
-        self._make_storage = storage  # (torrent, save path) -> PieceStorage
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
         # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
-        self._life = Life(self, paused=paused, shared=shared)
+        self._life = Life(self, paused=paused, shared=shared, make_storage=storage)
         # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail, the run
         self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail, self._life)
         # the parts (see the module docstring)
@@ -130,7 +129,7 @@ class Session:
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(self)
         self.metadata = MetadataServer(self)
-        self.checker = Checker(self, resume_path)
+        self.checker = Checker(self, resume_path, run=self._life, make_storage=storage)
         self.announcer = Announcer(self)
         peers = list(peers)
         self.stats = Stats(self, given_peers=len(peers))

@@ -26,7 +26,7 @@ from ..peer import messages as m
 from ..peer_io import handshaker_for
 from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources
-from ..storage import PieceStorage
+from ..storage import PieceStorage, StorageFactory
 from .peer import fan_out
 from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
 
@@ -45,8 +45,10 @@ class Life:
     state machine (``machine``: the public state and the error; only ``Life`` and the start-up
     check move it)."""
 
-    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None) -> None:
+    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None,
+                 make_storage: StorageFactory) -> None:
         self._s = session
+        self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
         self.shared = shared  # borrowed (a manager's), or made by start_standalone
         self.machine = SessionStateMachine(session.events, session.info_hash_hex)
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
@@ -279,7 +281,7 @@ class Life:
     def _open(self, parts: TorrentParts) -> Checking:
         """The torrent is known and the run begins: open its files; checking comes next."""
         s = self._s
-        checking = Checking(parts, s._make_storage(parts.torrent, s.save_path))
+        checking = Checking(parts, self._make_storage(parts.torrent, s.save_path))
         s.phase = checking
         return checking
 
