@@ -6,7 +6,8 @@ What the session holds depends on its phase (``phases``: ``FetchingMetadata``, `
 done by named parts, each in its own module and owning its own state. What every part may read
 and call whatever the phase (the peer pool, the connected peers; ``ban``, ``fail``) is one frozen
 ``context.TorrentContext``, ``Session.context``; what exists only in a phase they take from the
-phase (some still reach it through the session's remaining package-private names):
+phase (``phases.storage_of``, ``phases.swarm_group``); the rest they read through the session's
+public names (``picker``, ``shared``, ``torrent``, ``state``, its other parts):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
