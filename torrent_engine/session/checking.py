@@ -14,7 +14,6 @@ import anyio
 from .. import events as ev
 from ..errors import StorageError
 from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
-from ..session_state import SessionStateMachine, State
 from ..storage import StorageFactory
 from ..verify import recheck
 from .phases import Checking, Loaded, Opened
@@ -32,9 +31,11 @@ class CheckRun(Protocol):
     def ready(self) -> anyio.Event:
         """Set once checking is over."""
 
-    @property
-    def machine(self) -> SessionStateMachine:
-        """The state machine: the check moves it to ``CHECKING`` (and back to ``PAUSED``)."""
+    def recheck_begins(self) -> bool:
+        """The data is hashed: the state is ``CHECKING``; whether it was paused before."""
+
+    def recheck_ended(self, paused: bool) -> None:
+        """The recheck is over: paused again if it was paused before it."""
 
     def wanted_changed(self) -> None:
         """The file priorities changed (the resume data's were applied)."""
@@ -107,12 +108,10 @@ class Checker:
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
-                paused = s.state is State.PAUSED  # paused before the check began: paused after it
-                self._run.machine.to(State.CHECKING)
+                paused = self._run.recheck_begins()
                 self.rechecked = True
                 pieces = await self._recheck(checking)
-                if paused and s.state is State.CHECKING:
-                    self._run.machine.to(State.PAUSED)
+                self._run.recheck_ended(paused)
             else:
                 pieces = set()
         for index in pieces:

@@ -42,8 +42,7 @@ OWNER_HEARS = {"owner_hears": True}
 
 class Life:
     """The running of one session: its task group, the events its waiters wait for, and the
-    state machine (``machine``: the public state and the error; only ``Life`` and the start-up
-    check move it)."""
+    state machine (``machine``: the public state and the error; only ``Life`` moves it)."""
 
     def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None,
                  make_storage: StorageFactory) -> None:
@@ -171,6 +170,18 @@ class Life:
         log.warning("session %s: %s", self._s.name, exc, extra=OWNER_HEARS)
         self.machine.fail(str(exc))
         self._end()
+
+    def recheck_begins(self) -> bool:
+        """The start-up check hashes the data: ``CHECKING``; whether it was paused before (a
+        session paused before its check began is paused after it)."""
+        paused = self.machine.state is State.PAUSED
+        self.machine.to(State.CHECKING)
+        return paused
+
+    def recheck_ended(self, paused: bool) -> None:
+        """The start-up recheck is over: back to ``PAUSED`` if it was paused before it."""
+        if paused and self.machine.state is State.CHECKING:
+            self.machine.to(State.PAUSED)
 
     def _end(self) -> None:
         self.stop_requested = True
