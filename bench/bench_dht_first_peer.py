@@ -49,7 +49,7 @@ class SilentOnGetPeers(DhtNode):
 async def _whole_lookup_first(self: Announcer) -> None:
     """The reference: the DHT loop as it was (all peers after the whole lookup, then announce)."""
     session: Any = self._s
-    shared: Any = session._shared
+    shared: Any = session.shared
     dht = shared.dht
     if dht is None:
         return

@@ -95,12 +95,21 @@ _add(S.ERROR, S.STOPPED, _stopped)
 
 
 class SessionStateMachine:
-    """Holds the current state; ``to(new)`` checks the table and publishes the transition's event."""
+    """Holds the current state and the error that ended the session (the one record of both);
+    ``to(new)`` checks the table and publishes the transition's event."""
 
     def __init__(self, bus: ev.EventBus, info_hash_hex: str, initial: State = State.QUEUED) -> None:
         self._bus = bus
         self._info_hash = info_hash_hex
         self.state = initial
+        self.error = ""  # why the session failed ("" = it has not); kept once it has stopped
+
+    def fail(self, error: str) -> None:
+        """Record why the session failed, and move to ``ERROR`` if the table allows it from here
+        (a failure while it is ending still says why)."""
+        self.error = error
+        if self.can(State.ERROR):
+            self.to(State.ERROR, error=error)
 
     def can(self, new: State) -> bool:
         """Whether moving to ``new`` is allowed now."""

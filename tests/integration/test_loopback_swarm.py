@@ -166,7 +166,7 @@ def test_stop_mid_transfer_leaves_no_task_socket_thread_or_open_file(tmp_path: P
             while pieces < 5:
                 await anyio.sleep(0.01)
         assert leecher.status().progress < 0.9 and leecher.peers  # mid-transfer, connected
-        assert all(p.link.transport == transport for p in leecher._peers.values())
+        assert all(p.link.transport == transport for p in leecher.context.peers.values())
         await leecher.stop()
         await seeder.stop()
         assert seeder.state is State.STOPPED and leecher.state is State.STOPPED

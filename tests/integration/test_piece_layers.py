@@ -160,8 +160,8 @@ async def test_a_peer_sending_false_hashes_is_banned_and_the_layers_come_from_an
                 with anyio.fail_after(90):
                     await leecher.wait_completed()
                 assert leecher.state is State.SEEDING
-                assert leecher._pool.is_banned(("127.0.0.1", liar.port))
-                assert not leecher._pool.is_banned(("127.0.0.1", seeder.listen_port))
+                assert leecher.pool.is_banned(("127.0.0.1", liar.port))
+                assert not leecher.pool.is_banned(("127.0.0.1", seeder.listen_port))
                 assert leecher.hash_failures == 0
         tg.cancel_scope.cancel()
     assert liar.hash_requests > 0

@@ -602,16 +602,16 @@ async def test_flush_fsyncs_files_written_directly(tmp_path: Path, monkeypatch: 
 async def test_a_session_writes_as_its_config_says(tmp_path: Path, mode: DiskWriteMode) -> None:
     from torrent_engine.config import Config
     from torrent_engine.session import Session
+    from torrent_engine.session.phases import storage_of
 
     blob = payload(65536, 5)
     t = make_torrent([(("f",), blob)], 65536)
-    session = Session(t, tmp_path, config=Config(disk_write_mode=mode, dht_enabled=False,
-                                                 port_mapping=False))
-    st = session._make_storage(t, tmp_path)
-    assert isinstance(st, Storage)
-    assert await st.write_piece_if(0, bytearray(blob), verified)
-    assert (st.bytes_written_direct > 0) == (mode == "direct")
-    await st.close()
+    async with Session(t, tmp_path, config=Config(disk_write_mode=mode, dht_enabled=False,
+                                                  port_mapping=False, tracker_enabled=False)) as session:
+        st = storage_of(session.phase)  # the files the session opened
+        assert isinstance(st, Storage)
+        assert await st.write_piece_if(0, bytearray(blob), verified)
+        assert (st.bytes_written_direct > 0) == (mode == "direct")
 
 
 async def test_the_writing_thread_times_each_whole_piece_it_writes(

@@ -38,7 +38,7 @@ class Announcer:
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start the trackers, the DHT loop and LSD in the swarm's task group."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         tiers = self.tiers()
         if s.config.tracker_enabled and tiers:
             def stats() -> AnnounceStats:
@@ -46,14 +46,14 @@ class Announcer:
                 left = phase.parts.picker.left_bytes() if isinstance(phase, Loaded) else MAGNET_LEFT
                 return AnnounceStats(uploaded=s.uploaded, downloaded=s.downloaded, left=left)
 
-            shared = s._shared
+            shared = s.shared
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=s.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats, on_peers=s.add_peers,
                                               events=s.events, info_hash_hex=s.info_hash_hex)
             swarm.start_soon(self.tracker.run)
-        if not s.private and s._shared.dht is not None:
+        if not s.private and s.shared.dht is not None:
             swarm.start_soon(self._dht_loop)
-        lsd = s._shared.lsd
+        lsd = s.shared.lsd
         if not s.private and lsd is not None:  # BEP 27: private torrents never use LSD
             swarm.start_soon(lsd.serve_torrent, s.info_hash, s.add_peers)
 
@@ -86,15 +86,15 @@ class Announcer:
 
     async def _dht_loop(self) -> None:
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         while True:
-            dht = s._shared.dht
+            dht = s.shared.dht
             if dht is None:
                 return
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces
-                await dht.announce_peer(s.info_hash, s._shared.listen_port, on_peers=s.add_peers)
+                await dht.announce_peer(s.info_hash, s.shared.listen_port, on_peers=s.add_peers)
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", s.name, exc)
             interval = s.config.dht_interval
-            await anyio.sleep(interval if s._peers else min(60.0, interval))
+            await anyio.sleep(interval if s.context.peers else min(60.0, interval))

@@ -7,14 +7,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from .. import events as ev
 from ..errors import StorageError
 from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
-from ..session_state import State
+from ..storage import StorageFactory
 from ..verify import recheck
 from .phases import Checking, Loaded, Opened
 
@@ -24,11 +24,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("torrent_engine.session")
 
 
+class CheckRun(Protocol):
+    """What the check needs of the torrent's run (``lifecycle.Life``)."""
+
+    @property
+    def ready(self) -> anyio.Event:
+        """Set once checking is over."""
+
+    def recheck_begins(self) -> bool:
+        """The data is hashed: the state is ``CHECKING``; whether it was paused before."""
+
+    def recheck_ended(self, paused: bool) -> None:
+        """The recheck is over: paused again if it was paused before it."""
+
+    def wanted_changed(self) -> None:
+        """The file priorities changed (the resume data's were applied)."""
+
+
 class Checker:
     """Start-up checking and resume data of one session."""
 
-    def __init__(self, session: Session, resume_path: Path | None) -> None:
+    def __init__(self, session: Session, resume_path: Path | None, *, run: CheckRun,
+                 make_storage: StorageFactory) -> None:
         self._s = session
+        self._run = run
+        self._make_storage = make_storage  # (to delete the files of a torrent whose files are not open)
         self.resume_path = resume_path
         self.files_deleted = False  # delete_files() ran (cancel must not run it twice)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
@@ -44,7 +64,10 @@ class Checker:
         self.files_deleted = True
         try:
             phase = s.phase
-            storage = phase.storage if isinstance(phase, Opened) else s._make_storage(s.torrent, s.save_path)
+            if isinstance(phase, Opened):
+                storage = phase.storage
+            else:
+                storage = self._make_storage(s.torrent, s.save_path)
             await storage.delete_files()
         except StorageError as exc:
             log.warning("cannot delete files of %s: %s", s.name, exc)
@@ -71,7 +94,7 @@ class Checker:
         if (resume is not None and not self.priorities_given
                 and len(resume.file_priorities) == len(torrent.files)):
             checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
-            s._life.wanted_changed()
+            self._run.wanted_changed()
         if resume is not None:  # (the same totals, counted on: the larger is the newer)
             s.uploaded = max(s.uploaded, resume.uploaded)
             s.downloaded = max(s.downloaded, resume.downloaded)
@@ -85,12 +108,10 @@ class Checker:
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
-                paused = s.state is State.PAUSED  # paused before the check began: paused after it
-                s._machine.to(State.CHECKING)
+                paused = self._run.recheck_begins()
                 self.rechecked = True
                 pieces = await self._recheck(checking)
-                if paused and s.state is State.CHECKING:
-                    s._machine.to(State.PAUSED)
+                self._run.recheck_ended(paused)
             else:
                 pieces = set()
         for index in pieces:
@@ -143,7 +164,7 @@ class Checker:
         s = self._s
         if self.resume_path is None:
             return
-        if isinstance(s.phase, Opened) and s._life.ready.is_set():
+        if isinstance(s.phase, Opened) and self._run.ready.is_set():
             await self.save()
             return
         path, paused = self.resume_path, s.paused
@@ -166,7 +187,7 @@ class Checker:
         phase = s.phase
         if self.resume_path is None or not isinstance(phase, Opened):
             return
-        if not s._life.ready.is_set():
+        if not self._run.ready.is_set():
             return  # still checking: the pieces on disk are not known yet (keep the old file)
         path = self.resume_path
         data = self.snapshot()

@@ -15,7 +15,7 @@ from ..errors import EncryptionError, TorrentEngineError
 from ..infohash import v2_on_wire
 from ..peer_io import PeerLink, open_connection
 from ..session_state import State
-from .phases import FetchingMetadata, Loaded
+from .phases import FetchingMetadata, Loaded, swarm_group
 
 if TYPE_CHECKING:
     from ..shared import IncomingPeer, SharedResources
@@ -44,7 +44,7 @@ class Connector:
         came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
         of ours has that hash."""
         s = self._s
-        phase, shared = s.phase, s._shared
+        phase, shared = s.phase, s.shared
         if not isinstance(phase, Loaded) or shared is None:
             return
         t = phase.parts.torrent
@@ -64,7 +64,7 @@ class Connector:
 
     def add(self, peers: Iterable[tuple[str, int]]) -> None:
         """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
-        pool = self._s._pool
+        pool = self._s.context.pool
         added = False
         for host, port in peers:
             key = (host, int(port))
@@ -100,27 +100,28 @@ class Connector:
             self._wakeup = anyio.Event()
             self.dial_some()
             self.rounds += 1
-            with anyio.move_on_after(2.0 if len(self._s._pool) else math.inf):
+            with anyio.move_on_after(2.0 if len(self._s.context.pool) else math.inf):
                 await self._wakeup.wait()
 
     def dial_some(self) -> None:
         """Start dialing as many candidates as the connection budget allows."""
         s = self._s
-        if s._swarm is None or (s.state is State.SEEDING and not s.config.seed):
+        swarm = swarm_group(s.phase)
+        if swarm is None or (s.state is State.SEEDING and not s.config.seed):
             return
         now = time.monotonic()
-        budget = s.config.max_peers_per_torrent - len(s._peers) - len(self.connecting)
-        busy = s._peers.keys() | self.connecting
+        budget = s.config.max_peers_per_torrent - len(s.context.peers) - len(self.connecting)
+        busy = s.context.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
-        own = self.own_address() if len(s._pool) > budget > 0 else None
-        for key in s._pool.choose(now, busy, budget, own):
+        own = self.own_address() if len(s.context.pool) > budget > 0 else None
+        for key in s.context.pool.choose(now, busy, budget, own):
             self.connecting.add(key)
-            s._swarm.start_soon(self.dial, key)
+            swarm.start_soon(self.dial, key)
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
-        shared = self._s._shared
-        first = next(iter(self._s._pool), None)
+        shared = self._s.shared
+        first = next(iter(self._s.context.pool), None)
         if shared is None or not shared.listen_port or first is None:
             return None
         ip = shared.own_ip(first[0])
@@ -130,30 +131,31 @@ class Connector:
         """Dial ``key`` over uTP now, outside the pool and the budget: a BEP 55 ``connect``
         (the other side dials us at the same moment)."""
         s = self._s
-        if s._swarm is None or key in self.connecting:
+        swarm = swarm_group(s.phase)
+        if swarm is None or key in self.connecting:
             return
         self.connecting.add(key)
-        s._swarm.start_soon(lambda: self.dial(key, transport="utp"))
+        swarm.start_soon(lambda: self.dial(key, transport="utp"))
 
     async def dial(self, key: tuple[str, int], *, transport: str | None = None) -> None:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
         ``transport`` overrides the config's."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         try:
             with anyio.fail_after(s.config.connect_timeout + s.config.handshake_timeout):
                 t = phase.parts.torrent if isinstance(phase := s.phase, Loaded) else None
                 link = await open_connection(key[0], key[1], info_hash=s.info_hash,
-                                             peer_id=s._shared.peer_id, config=s.config,
+                                             peer_id=s.shared.peer_id, config=s.config,
                                              num_pieces=t.num_pieces if t is not None else None,
                                              piece_size=t.piece_size if t is not None else None,
-                                             shared=s._shared, transport=transport)
+                                             shared=s.shared, transport=transport)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             if isinstance(exc, EncryptionError):
                 self.encryption_refused.add(key)
             self.connecting.discard(key)
-            s._pool.failed(key, time.monotonic())
+            s.context.pool.failed(key, time.monotonic())
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
@@ -170,12 +172,12 @@ class Connector:
         if not isinstance(link, PeerLink):
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
         s = self._s
-        swarm = s._swarm
-        if swarm is None or s.state is State.PAUSED or s._stop_requested:
+        swarm = swarm_group(s.phase)
+        if swarm is None or s.state is State.PAUSED or s.context.run.stop_requested:
             return False
         host, port = link.remote_address
-        connected = len(s._peers) + len(self.connecting)
-        if s._pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
+        connected = len(s.context.peers) + len(self.connecting)
+        if s.context.pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
             return False
         phase = s.phase
         if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have

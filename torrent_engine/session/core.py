@@ -3,9 +3,11 @@
 What the session holds depends on its phase (``phases``: ``FetchingMetadata``, ``Loaded``,
 ``Checking``, ``Live``, ``Paused``; one object each, kept in ``Session.phase``); its life
 (``run``, pause, resume, stop, completion) is ``lifecycle.Life``. What happens to the torrent is
-done by named parts, each in its own module and owning its own state (they reach the session's
-shared facts, e.g. the phase, the peer pool and the connected peers, through it; these
-underscore names are package-private, not public API):
+done by named parts, each in its own module and owning its own state. What every part may read
+and call whatever the phase (the peer pool, the connected peers; ``ban``, ``fail``) is one frozen
+``context.TorrentContext``, ``Session.context``; what exists only in a phase they take from the
+phase (``phases.storage_of``, ``phases.swarm_group``); the rest they read through the session's
+public names (``picker``, ``shared``, ``torrent``, ``state``, its other parts):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
@@ -31,7 +33,8 @@ Invariants:
 - The picker is the one record of what is verified (``have``), what is in flight at whom (with
   send times) and who sent each block of a piece being downloaded.
 - A piece counts as had only after its hash check passed and its data was written.
-- Bans live only in the peer pool; a banned address is never dialed or accepted again.
+- Bans live only in the peer pool (so does their count); a banned address is never dialed or
+  accepted again.
 """
 
 from __future__ import annotations
@@ -50,19 +53,20 @@ import anyio.abc
 from .. import events as ev
 from ..bitfield import Bitfield
 from ..config import Config
-from ..errors import SessionError, TorrentEngineError
+from ..errors import SessionError
 from ..infohash import v2_on_wire
 from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import PiecePicker
 from ..resume import ResumeData, write_atomic
-from ..session_state import SessionStateMachine, State
+from ..session_state import State
 from ..shared import SharedResources, TokenBucket
-from ..storage import PieceStorage, Storage, StorageFactory
+from ..storage import Storage, StorageFactory
 from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
+from .context import TorrentContext
 from .holepunch import Holepunch
 from .layers import PieceLayers
 from .lifecycle import Life
@@ -70,7 +74,7 @@ from .metadata import MetadataClient, MetadataServer
 from .peer import PeerState
 from .peer_handler import PeerHandler
 from .peer_pool import PeerPool
-from .phases import FetchingMetadata, Live, Loaded, Opened, Phase, TorrentParts
+from .phases import FetchingMetadata, Loaded, Phase, TorrentParts
 from .pieces import Pieces
 from .reader import FileReader, Readers
 from .stats import Stats
@@ -109,34 +113,28 @@ class Session:
                 raise SessionError(f"{info_hash.hex()} is neither info-hash of {torrent.name!r}")
             self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
-        self._machine = SessionStateMachine(self.events, self.info_hash_hex)
-        self._shared = shared
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
-        self._make_storage = storage  # (torrent, save path) -> PieceStorage
-        self._peers: dict[tuple[str, int], PeerState] = {}
-        self._pool = PeerPool()  # every address heard of, in order; bans; back-off
         self.downloaded = 0
         self.uploaded = 0
         self.wasted = 0
         # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
-        self.banned_count = 0
-        self._error = ""
-        self._life = Life(self, paused=paused)
+        self._life = Life(self, paused=paused, shared=shared, make_storage=storage)
+        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail, the run
+        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail, self._life)
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(self)
         self.metadata = MetadataServer(self)
-        self.checker = Checker(self, resume_path)
+        self.checker = Checker(self, resume_path, run=self._life, make_storage=storage)
         self.announcer = Announcer(self)
-        self.stats = Stats(self)
-        self.readers = Readers(self)
         peers = list(peers)
-        self._given_peers = len(peers)  # addresses the user gave: a peer source of their own
+        self.stats = Stats(self, given_peers=len(peers))
+        self.readers = Readers(self)
         self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
         if isinstance(torrent, Torrent):
             self._load(torrent)
@@ -148,8 +146,8 @@ class Session:
 
     def _load(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
-        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self), Uploader(self),
-                             PieceLayers(self, torrent), SessionWebSeeds(self))
+        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self),
+                             Uploader(self, self._rng), PieceLayers(self, torrent), SessionWebSeeds(self))
         self.phase = Loaded(parts)
         return parts
 
@@ -235,7 +233,17 @@ class Session:
     @property
     def state(self) -> State:
         """The session's state."""
-        return self._machine.state
+        return self._life.machine.state
+
+    @property
+    def error(self) -> str:
+        """Why the session failed ("" if it has not; kept once it has stopped)."""
+        return self._life.machine.error
+
+    @property
+    def banned_count(self) -> int:
+        """Addresses banned for sending data that failed its hash check (kept by the peer pool)."""
+        return self.context.pool.banned_count
 
     @property
     def name(self) -> str:
@@ -255,13 +263,13 @@ class Session:
     @property
     def peers(self) -> list[PeerState]:
         """The connected peers."""
-        return list(self._peers.values())
+        return list(self.context.peers.values())
 
     @property
     def pool(self) -> PeerPool:
         """The peer pool: every address heard of, with its bans and dial back-off (to read:
         ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""
-        return self._pool
+        return self.context.pool
 
     @property
     def picker(self) -> PiecePicker:
@@ -272,40 +280,9 @@ class Session:
     # the parts that run only while the files are open and the swarm runs (peers, pieces,
     # uploading) take these from the phase; elsewhere code narrows ``phase`` itself
     @property
-    def _picker(self) -> PiecePicker:
-        return self.parts.picker
-
-    @property
-    def _storage(self) -> PieceStorage:
-        phase = self.phase
-        if not isinstance(phase, Opened):
-            raise SessionError(f"the files of {self.name} are not open")
-        return phase.storage
-
-    @property
-    def _tg(self) -> anyio.abc.TaskGroup | None:
-        return self._life.tg
-
-    @property
-    def _swarm(self) -> anyio.abc.TaskGroup | None:
-        phase = self.phase
-        swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
-        return swarm.group if swarm is not None else None
-
-    @property
-    def _stop_requested(self) -> bool:
-        return self._life.stop_requested
-
-    async def _fail(self, exc: TorrentEngineError) -> None:
-        self._life.fail(exc)
-
-    async def _maybe_complete(self) -> None:
-        await self._life.maybe_complete()
-
-    @property
     def shared(self) -> SharedResources | None:
         """The shared resources the session borrows (listen socket, peer id, DHT), if any yet."""
-        return self._shared
+        return self._life.shared
 
     @property
     def web_seeds(self) -> list[WebSeedState]:
@@ -316,7 +293,8 @@ class Session:
     @property
     def listen_port(self) -> int:
         """The TCP port incoming peers connect to (0 until the session runs)."""
-        return self._shared.listen_port if self._shared is not None else 0
+        shared = self._life.shared
+        return shared.listen_port if shared is not None else 0
 
     def add_peer(self, host: str, port: int) -> None:
         """Add one peer address to the pool."""
@@ -419,11 +397,10 @@ class Session:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 
     def _ban(self, key: tuple[str, int]) -> None:
-        if not self._pool.ban(key):
+        if not self.context.pool.ban(key):
             return
-        self.banned_count += 1
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
-        peer = self._peers.get(key)
+        peer = self.context.peers.get(key)
         if peer is not None:
             peer.close("banned: sent data that failed the hash check")
 

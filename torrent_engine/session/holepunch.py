@@ -52,13 +52,13 @@ class Holepunch:
     @property
     def can_dial(self) -> bool:
         """Whether we can act on ``connect`` (it asks for a uTP dial)."""
-        shared = self._s._shared
+        shared = self._s.shared
         return shared is not None and shared.utp is not None and self._s.config.transport != "tcp"
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
         s = self._s
-        return endpoint in s._peers or endpoint in s.connector.connecting or any(
-            listen_endpoint(p) == endpoint for p in s._peers.values())
+        return endpoint in s.context.peers or endpoint in s.connector.connecting or any(
+            listen_endpoint(p) == endpoint for p in s.context.peers.values())
 
     # -- PEX and failed dials (initiator) ---------------------------------------------------
     def note_pex(self, peer: PeerState, pex: PexMessage) -> None:
@@ -73,7 +73,7 @@ class Holepunch:
     async def dial_failed(self, key: Endpoint) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
         relay_key = self._relay_for.pop(key, None)
-        relay = self._s._peers.get(relay_key) if relay_key is not None else None
+        relay = self._s.context.peers.get(relay_key) if relay_key is not None else None
         if relay is None or relay.closed or not relay.ut_holepunch or not self.can_dial:
             return
         log.debug("asking %s to relay a connection to %s:%d", relay.address, key[0], key[1])
@@ -96,13 +96,13 @@ class Holepunch:
     async def _relay(self, initiator: PeerState, msg: HolepunchMessage) -> None:
         s = self._s
         by_endpoint: dict[Endpoint, PeerState] = {}
-        for p in s._peers.values():
+        for p in s.context.peers.values():
             if not p.closed:
                 by_endpoint[p.key] = p
                 by_endpoint.setdefault(listen_endpoint(p), p)
         by_endpoint.pop(initiator.key, None)
         by_endpoint.pop(listen_endpoint(initiator), None)
-        own = [(host, s.listen_port) for host in (s._shared.external_ip if s._shared else None,) if host]
+        own = [(host, s.listen_port) for host in (s.shared.external_ip if s.shared else None,) if host]
         answer = answer_rendezvous(listen_endpoint(initiator), msg, own_endpoints=own,
                                    connected={e: bool(p.ut_holepunch) for e, p in by_endpoint.items()})
         for n, (_to, reply) in enumerate(answer):
@@ -112,7 +112,7 @@ class Holepunch:
 
     def _connect(self, endpoint: Endpoint) -> None:
         s = self._s
-        if not self.can_dial or self._connected_to(endpoint) or s._pool.is_banned(endpoint):
+        if not self.can_dial or self._connected_to(endpoint) or s.context.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
         if len(s.connector.connecting) >= s.config.max_peers_per_torrent:
             return  # a relay cannot make us dial without bound

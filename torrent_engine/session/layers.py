@@ -199,7 +199,7 @@ class PieceLayers:
         if verdict is Verdict.FALSE:
             log.info("peer %s of %s sent piece hashes that do not match the pieces root",
                      peer.address, s.name)
-            s._ban(peer.key)
+            s.context.ban(peer.key)
         elif verdict is Verdict.LAYER_COMPLETE:
             await self._arrived(fetcher)
         elif verdict is Verdict.ACCEPTED:
@@ -217,14 +217,15 @@ class PieceLayers:
         if fetcher.done:
             s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
             await s.save_metainfo()
-        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
+                      s.config.control_send_timeout)
 
     def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
         """The start-up recheck found data it could not verify (no hash yet): now that the
         layers of these files are known, check their pieces on disk before requesting them."""
         s = self._s
         phase = s.phase
-        if not isinstance(phase, Opened) or s._tg is None:
+        if not isinstance(phase, Opened) or s.context.run.tg is None:
             return
         torrent, storage, picker = phase.parts.torrent, phase.storage, phase.parts.picker
         busy = set(picker.downloading())
@@ -238,7 +239,7 @@ class PieceLayers:
                        if not picker.has_piece(p) and p not in busy]
         if pieces:
             self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
-            s._tg.start_soon(self._check_on_disk, storage, pieces)
+            s.context.run.tg.start_soon(self._check_on_disk, storage, pieces)
 
     async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
         s = self._s
@@ -249,4 +250,5 @@ class PieceLayers:
                 self._held.discard(index)
         finally:
             self._held.difference_update(pieces)
-        await fan_out(list(s._peers.values()), s.handler.update_interest, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
+                      s.config.control_send_timeout)

@@ -24,9 +24,9 @@ from ..errors import SessionError, TorrentEngineError, typed_failure
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
-from ..session_state import State
+from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources
-from ..storage import PieceStorage
+from ..storage import PieceStorage, StorageFactory
 from .peer import fan_out
 from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
 
@@ -41,10 +41,15 @@ OWNER_HEARS = {"owner_hears": True}
 
 
 class Life:
-    """The running of one session: its task group, and the events its waiters wait for."""
+    """The running of one session: its task group, the events its waiters wait for, and the
+    state machine (``machine``: the public state and the error; only ``Life`` moves it)."""
 
-    def __init__(self, session: Session, *, paused: bool) -> None:
+    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None,
+                 make_storage: StorageFactory) -> None:
         self._s = session
+        self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
+        self.shared = shared  # borrowed (a manager's), or made by start_standalone
+        self.machine = SessionStateMachine(session.events, session.info_hash_hex)
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
         self.delete_on_stop = False
@@ -62,8 +67,8 @@ class Life:
         s = self._s
         stack = AsyncExitStack()
         try:
-            if s._shared is None:
-                s._shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+            if self.shared is None:
+                self.shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
             tg = await stack.enter_async_context(anyio.create_task_group())
             await tg.start(self.run)
         except BaseException:
@@ -88,7 +93,7 @@ class Life:
             await self.until(self.completed)
         if not self.completed.is_set():
             raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
-                               + (f": {s._error}" if s._error else ""))
+                               + (f": {s.error}" if s.error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
@@ -96,8 +101,8 @@ class Life:
         s = self._s
         if s.state is State.PAUSED:
             return
-        s._machine.to(State.PAUSED)
-        for peer in s._peers.values():
+        self.machine.to(State.PAUSED)
+        for peer in s.context.peers.values():
             peer.close("paused")
         swarm = _swarm_of(s.phase)
         if swarm is not None:
@@ -116,21 +121,20 @@ class Life:
             # the last piece passed while paused: complete now (event, tracker, wait_completed),
             # in the run's task group: completing may hash a hybrid's data for its v2 layers, and
             # the caller (e.g. a job service holding the job's lock) must not wait for that
-            s._machine.to(State.DOWNLOADING)
+            self.machine.to(State.DOWNLOADING)
             self._wakeup.set()
             if self.tg is not None:
                 self.tg.start_soon(self.on_complete)
             else:
                 await self.on_complete()
             return
-        s._machine.to(state)
+        self.machine.to(state)
         if state is State.SEEDING and not s.config.seed:
             self.stop_requested = True  # complete already and not asked to seed: done (as in run())
         self._wakeup.set()
 
     async def stop(self) -> None:
         """Cancel everything and wait until run() has cleaned up (at once if it never ran)."""
-        s = self._s
         self.stop_requested = True
         self._wakeup.set()
         if self.tg is not None:
@@ -139,8 +143,8 @@ class Life:
             if self.ran:
                 await self.finished.wait()
             elif not self.finished.is_set():  # never ran (e.g. queued): nothing to stop, end its waiters
-                if s._machine.can(State.STOPPED):
-                    s._machine.to(State.STOPPED)
+                if self.machine.can(State.STOPPED):
+                    self.machine.to(State.STOPPED)
                 self.finished.set()
         finally:
             # Standalone, the session's task groups were entered on the caller's task: they are
@@ -157,18 +161,27 @@ class Life:
         s = self._s
         complete = self._active_state() is State.SEEDING
         if s.state is State.SEEDING and not complete:
-            s._machine.to(State.DOWNLOADING)
+            self.machine.to(State.DOWNLOADING)
         elif s.state is State.DOWNLOADING and complete and self.tg is not None:
             self.tg.start_soon(self.on_complete)
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
-        s = self._s
-        s._error = str(exc)
-        log.warning("session %s: %s", s.name, exc, extra=OWNER_HEARS)
-        if s._machine.can(State.ERROR):
-            s._machine.to(State.ERROR, error=str(exc))
+        log.warning("session %s: %s", self._s.name, exc, extra=OWNER_HEARS)
+        self.machine.fail(str(exc))
         self._end()
+
+    def recheck_begins(self) -> bool:
+        """The start-up check hashes the data: ``CHECKING``; whether it was paused before (a
+        session paused before its check began is paused after it)."""
+        paused = self.machine.state is State.PAUSED
+        self.machine.to(State.CHECKING)
+        return paused
+
+    def recheck_ended(self, paused: bool) -> None:
+        """The start-up recheck is over: back to ``PAUSED`` if it was paused before it."""
+        if paused and self.machine.state is State.CHECKING:
+            self.machine.to(State.PAUSED)
 
     def _end(self) -> None:
         self.stop_requested = True
@@ -203,14 +216,16 @@ class Life:
             return
         parts.pieces.drop_spares()
         await self._create_empty_files()
-        s._machine.to(State.SEEDING)
+        if not still():  # (another completion got here first while the empty files were made)
+            return
+        self.machine.to(State.SEEDING)
         self.completed.set()
         s.announcer.completed()
         await s.checker.save()
-        for peer in list(s._peers.values()):
+        for peer in list(s.context.peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
-        interested = [p for p in s._peers.values() if p.am_interested and not p.closed]
+        interested = [p for p in s.context.peers.values() if p.am_interested and not p.closed]
         for peer in interested:
             peer.am_interested = False
         await fan_out(interested, lambda peer: peer.send(m.NotInterested()), s.config.control_send_timeout)
@@ -223,10 +238,10 @@ class Life:
         s = self._s
         if self.ran:
             raise SessionError("a Session runs once; create a new one to restart")
-        if s._shared is None:
+        if self.shared is None:
             raise SessionError("Session.run() needs a SharedResources (or use 'async with Session')")
         self.ran = True
-        shared = s._shared
+        shared = self.shared
         acquired = started = False
         try:
             await shared.acquire()
@@ -250,7 +265,7 @@ class Life:
                         opened = self._open(await self._fetch_metadata(phase))
                     await self._check(opened)
                     if self.start_paused and s.state is not State.PAUSED:
-                        s._machine.to(State.PAUSED)
+                        self.machine.to(State.PAUSED)
                     self.start_paused = False
                     self.ready.set()
                     if s.state is State.SEEDING and not s.config.seed:
@@ -264,13 +279,12 @@ class Life:
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
-                s._error = f"internal error: {exc!r}"
+                error = f"internal error: {exc!r}"
                 log.exception("session %s crashed", s.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
-                s._error = f"{typed} (while {s.state.value})"
-                log.warning("session %s failed: %s", s.name, s._error, extra=OWNER_HEARS)
-            if s._machine.can(State.ERROR):
-                s._machine.to(State.ERROR, error=s._error)
+                error = f"{typed} (while {s.state.value})"
+                log.warning("session %s failed: %s", s.name, error, extra=OWNER_HEARS)
+            self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
         finally:
@@ -280,13 +294,13 @@ class Life:
     def _open(self, parts: TorrentParts) -> Checking:
         """The torrent is known and the run begins: open its files; checking comes next."""
         s = self._s
-        checking = Checking(parts, s._make_storage(parts.torrent, s.save_path))
+        checking = Checking(parts, self._make_storage(parts.torrent, s.save_path))
         s.phase = checking
         return checking
 
     async def _shutdown(self, acquired: bool) -> None:
         s = self._s
-        shared = s._shared
+        shared = self.shared
         phase = s.phase
         try:
             await s.announcer.stop()
@@ -305,8 +319,8 @@ class Life:
                 s.connector.unregister(shared)
                 if acquired:
                     await shared.release()
-            if s._machine.can(State.STOPPED):
-                s._machine.to(State.STOPPED)
+            if self.machine.can(State.STOPPED):
+                self.machine.to(State.STOPPED)
             self.tg = None
             self.finished.set()
 
@@ -331,7 +345,7 @@ class Life:
                     scope.cancel()
         finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
             install(None)
-            for peer in list(s._peers.values()):
+            for peer in list(s.context.peers.values()):
                 peer.close("paused")
             s.connector.reset()
 
@@ -347,7 +361,7 @@ class Life:
         """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
         s = self._s
         if s.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
-            s._machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
+            self.machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
         self.start_paused = False  # applied
         metadata = phase.metadata
 
@@ -358,7 +372,7 @@ class Life:
             if not await self._wait_while_paused():
                 await self._swarm_until(metadata.done, install, None)
         s.announcer.forget()  # the full session announces afresh
-        s._pool.forgive_all()  # the metadata peers are dialed again for the data
+        s.context.pool.forgive_all()  # the metadata peers are dialed again for the data
         assert metadata.result is not None
         magnet = s.magnet
         trackers = magnet.trackers if magnet is not None else ()
@@ -382,9 +396,9 @@ class Life:
         if s.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
         if s.state is State.DOWNLOADING and complete:
-            s._machine.to(State.SEEDING)  # resumed while checking, and the data was all there
+            self.machine.to(State.SEEDING)  # resumed while checking, and the data was all there
         elif s.state is not State.DOWNLOADING:
-            s._machine.to(self._active_state())
+            self.machine.to(self._active_state())
 
     async def _create_empty_files(self) -> None:
         """Complete: the zero-length files exist too (no piece writes them; with only such

@@ -60,7 +60,7 @@ class MetadataClient:
             log.info("metadata peer %s:%d dropped: %s", key[0], key[1], dropped.reason)
             self._gone.add(key)
             if dropped.banned:
-                self._s._ban(key)
+                self._s.context.ban(key)
 
     async def fetch_from(self, link: PeerLink, key: tuple[str, int]) -> None:
         """Fetch the metadata from one peer, as the shared fetcher directs: what to ask it for,
@@ -116,7 +116,7 @@ class MetadataClient:
                 await link.aclose()
             s.connector.done_connecting(key)  # (a metadata peer counts against the connection budget)
             if not self.done.is_set():
-                s._pool.failed(key, time.monotonic(), quick=True)
+                s.context.pool.failed(key, time.monotonic(), quick=True)
 
 
 

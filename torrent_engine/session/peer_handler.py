@@ -26,6 +26,7 @@ from ..session_state import State
 from ..version import CLIENT_VERSION
 from . import requesting
 from .peer import PeerState, fan_out
+from .phases import swarm_group
 
 if TYPE_CHECKING:
     from .core import Session
@@ -58,27 +59,28 @@ class PeerHandler:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
         private, client, reqq, port."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         size = len(s.torrent.info_bytes) if with_metadata and s.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
         if not s.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
             extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
-                                  p=s._shared.listen_port or None, metadata_size=size).encode()
+                                  p=s.shared.listen_port or None, metadata_size=size).encode()
 
     async def serve(self, link: PeerLink, host: str, port: int, incoming: bool) -> None:
         """Run one connected peer until it or the session goes."""
         s = self._s
         key = (host, port)
-        assert s._shared is not None
-        ourselves = link.peer_id == s._shared.peer_id
-        duplicate = any(p.link.peer_id == link.peer_id for p in s._peers.values())
-        if key in s._peers or s._pool.is_banned(key) or s._stop_requested or ourselves or duplicate:
+        assert s.shared is not None
+        ourselves = link.peer_id == s.shared.peer_id
+        duplicate = any(p.link.peer_id == link.peer_id for p in s.context.peers.values())
+        if key in s.context.peers or s.context.pool.is_banned(key) or s.context.run.stop_requested \
+                or ourselves or duplicate:
             if ourselves:
-                s._pool.never_again(key)
+                s.context.pool.never_again(key)
             elif duplicate:  # connected already (it dialed us): not every round
-                s._pool.later(key, time.monotonic())
+                s.context.pool.later(key, time.monotonic())
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
@@ -88,7 +90,7 @@ class PeerHandler:
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=s.config.min_request_queue, client=link.peer_id_client)
-        s._peers[key] = peer
+        s.context.peers[key] = peer
         self._share_receive(peer)
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
@@ -110,23 +112,23 @@ class PeerHandler:
 
     def _gone(self, peer: PeerState) -> None:
         s = self._s
-        if s._peers.get(peer.key) is peer:
-            del s._peers[peer.key]
+        if s.context.peers.get(peer.key) is peer:
+            del s.context.peers[peer.key]
             self._share_receive(None)
-        s._picker.peer_gone(peer.key)
+        s.picker.peer_gone(peer.key)
         s.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
-            s._pool.dropped(peer.key, now, held_for=now - peer.connected_at,
-                            both_seeds=peer.is_seed and s.state is State.SEEDING)
-        if not peer.am_choking and s._swarm is not None:
+            s.context.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
+                                   both_seeds=peer.is_seed and s.state is State.SEEDING)
+        if not peer.am_choking and swarm_group(s.phase) is not None:
             s.uploader.rechoke_soon()
 
     def _share_receive(self, joined: PeerState | None) -> None:
         """Split ``RECEIVE_BUDGET`` among the connected peers: a peer that ``joined`` gets the
         share; when the share changes, every peer does. (Twenty 1 MiB receive buffers cost 20
         MiB and their first touches, for reads that seldom fill a quarter of them.)"""
-        peers = self._s._peers
+        peers = self._s.context.peers
         share = 1 << max(0, (RECEIVE_BUDGET // max(1, len(peers))).bit_length() - 1)
         if share != self._receive_share:
             self._receive_share = share
@@ -142,7 +144,7 @@ class PeerHandler:
             await body(peer)
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
-            await self._s._fail(exc)
+            self._s.context.fail(exc)
         except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
@@ -182,14 +184,14 @@ class PeerHandler:
         refilled once a read, in one write. A block that needs an await (a rate limit, a piece
         that cannot be buffered now) ends the pass: ``on_message`` takes it."""
         s = self._s
-        assert s._shared is not None
+        assert s.shared is not None
         done = nblocks = nbytes = wasted = 0
         uploader = s.uploader
         pieces = s.pieces
         can_take, take = pieces.can_take, pieces.take
-        received = s._picker.received
+        received = s.picker.received
         key = peer.key
-        unlimited = s._shared.download_limit.unlimited and s.download_limit.unlimited
+        unlimited = s.shared.download_limit.unlimited and s.download_limit.unlimited
         piece_type, request_type = m.Piece, m.Request
         try:
             for msg in msgs:
@@ -235,20 +237,20 @@ class PeerHandler:
             return False
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s._picker.received(peer.key, index, begin, length)
+        result = s.picker.received(peer.key, index, begin, length)
         if not result.accepted:
             s.wasted += length
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
         if result.cancels:  # (a link that only receives may be among them: in a task)
-            assert s._tg is not None
-            s._tg.start_soon(self.cancel_elsewhere, result.cancels)
+            assert s.context.run.tg is not None
+            s.context.run.tg.start_soon(self.cancel_elsewhere, result.cancels)
         return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
         """Act on one message from the peer."""
         s = self._s
-        picker = s._picker
+        picker = s.picker
         if isinstance(msg, m.Piece):
             await self._on_piece(peer, msg)
         elif isinstance(msg, m.Have):
@@ -331,9 +333,9 @@ class PeerHandler:
         if s.state is not State.DOWNLOADING:
             interesting = False
         elif new_piece is not None:
-            interesting = peer.am_interested or s._picker.wants_piece(new_piece)
+            interesting = peer.am_interested or s.picker.wants_piece(new_piece)
         else:
-            interesting = s._picker.is_interesting(peer.key)
+            interesting = s.picker.is_interesting(peer.key)
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
@@ -366,9 +368,9 @@ class PeerHandler:
             return []
         if peer.peer_choking and not peer.allowed_fast:
             return []
-        picker = s._picker
+        picker = s.picker
         depth = requesting.queue_depth(peer, s.config)
-        share = self._memory_share(len(s._peers))
+        share = self._memory_share(len(s.context.peers))
         in_flight = picker.in_flight(peer.key)
         if share < depth:  # a short pipeline, cut to its share of the piece buffers (many peers)
             want = share - in_flight
@@ -393,10 +395,11 @@ class PeerHandler:
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
         s = self._s
         index, begin, length = msg.index, msg.begin, len(msg.block)
-        assert s._shared is not None
-        if not s._shared.download_limit.unlimited:
+        shared = s.shared
+        assert shared is not None
+        if not shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
-            await s._shared.download_limit.consume(length)
+            await shared.download_limit.consume(length)
         if not s.download_limit.unlimited:
             await s.download_limit.consume(length)
         await s.pieces.wait_for_room(index)
@@ -406,7 +409,7 @@ class PeerHandler:
         # past the memory cap with pieces still being assembled: this one goes to disk block by block
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s._picker.block_received(peer.key, Block(index, begin, length))
+        result = s.picker.block_received(peer.key, Block(index, begin, length))
         if not result.accepted:
             s.wasted += length
         else:
@@ -419,7 +422,7 @@ class PeerHandler:
         at once, without a task or an await (a web seed among them needs nothing). With 20 peers
         endgame sends hundreds of them a download, and a task group per block cost more than
         the block. A peer whose connection has ended is closed."""
-        peers = self._s._peers
+        peers = self._s.context.peers
         now = time.monotonic()
         for key, block in cancels:
             other = peers.get(key)  # type: ignore[call-overload]
@@ -437,7 +440,7 @@ class PeerHandler:
         them needs nothing: its request ends with its run)."""
         if cancels:
             asked = {other: block for key, block in cancels
-                     if (other := self._s._peers.get(key)) is not None}  # type: ignore[call-overload]
+                     if (other := self._s.context.peers.get(key)) is not None}  # type: ignore[call-overload]
             if asked:
                 await self._cancel(asked)
 
@@ -448,7 +451,7 @@ class PeerHandler:
 
     def check_timeouts(self, peer: PeerState, now: float) -> None:
         """Snub a silent peer; free its timed-out requests for other peers."""
-        picker = self._s._picker
+        picker = self._s.picker
         if not picker.in_flight(peer.key):
             return
         cutoff = requesting.timeout_cutoff(peer, now, self._s.config)

@@ -22,7 +22,8 @@ a phase that has them (``isinstance`` narrows; there is no "torrent or None" to 
   starts a new ``Live``.
 
 The public state (``session_state.State``: downloading, seeding, paused, ...) stays the session's
-face and the one record of which state it is in; the phase says what the session holds.
+face and the one record of which state it is in (with the error: ``lifecycle.Life.machine``); the
+phase says what the session holds.
 """
 
 from __future__ import annotations
@@ -129,3 +130,18 @@ class Paused(Opened):
 
 
 Phase = FetchingMetadata | Loaded  # Loaded covers Opened: Checking, Live, Paused
+
+
+def swarm_group(phase: Phase) -> anyio.abc.TaskGroup | None:
+    """The task group of the phase's swarm (a ``Live`` phase's, or a magnet's unpaused fetch);
+    None while there is no swarm (where dials and incoming peers are refused)."""
+    swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
+    return swarm.group if swarm is not None else None
+
+
+def storage_of(phase: Phase) -> PieceStorage:
+    """The open files of an ``Opened`` phase (``Checking``, ``Live``, ``Paused``); ``SessionError``
+    in any other."""
+    if not isinstance(phase, Opened):
+        raise SessionError("the torrent's files are not open")
+    return phase.storage

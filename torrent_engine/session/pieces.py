@@ -34,6 +34,7 @@ from ..session_state import State
 from ..storage import VerifiedPieceWriter, verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
+from .phases import storage_of
 from .smart_ban import SmartBan
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class Pieces:
             prefix[2] = len(buf)
             self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
-        storage = s._storage
+        storage = storage_of(s.phase)
         if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
@@ -180,23 +181,23 @@ class Pieces:
             # storage without the capability gets every piece through write_piece_if.)
             writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
             return
-        assert s._tg is not None
-        s._tg.start_soon(self._verify_piece, index, buf, prefix)
+        assert s.context.run.tg is not None
+        s.context.run.tg.start_soon(self._verify_piece, index, buf, prefix)
 
     def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
         """A piece that passed its hash (checked on the loop) is written, or failed to be."""
         s = self._s
         self.verifying.discard(index)
-        tg = s._tg
+        tg = s.context.run.tg
         if error is not None:
             self._buffer_done(buf, reuse=False)
             if tg is not None:
                 exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
-                tg.start_soon(s._fail, exc)
+                s.context.fail(exc)
             return
         try:
             for key in self.smart_ban.piece_passed(index, buf):
-                s._ban(cast(tuple[str, int], key))
+                s.context.ban(cast(tuple[str, int], key))
         finally:
             self._buffer_done(buf, reuse=True)
         if self._passed_now(index) and tg is not None:
@@ -219,11 +220,11 @@ class Pieces:
             if prefix is not None and begin < prefix[2]:
                 self._prefix[index] = None
         else:
-            assert direct is not None and s._storage is not None
+            assert direct is not None
             direct.pending += 1
             try:
                 with anyio.CancelScope(shield=True):  # the picker already counts it as received
-                    await s._storage.write_block(index, begin, bytes(block))
+                    await storage_of(s.phase).write_block(index, begin, bytes(block))
             finally:
                 direct.pending -= 1
                 if not direct.pending:
@@ -234,8 +235,8 @@ class Pieces:
                 self._verify_soon(index, buf)
             else:
                 self.verifying.add(index)
-                assert s._tg is not None
-                s._tg.start_soon(self._verify_direct, index)
+                assert s.context.run.tg is not None
+                s.context.run.tg.start_soon(self._verify_direct, index)
 
     async def _verify_direct(self, index: int) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
@@ -243,8 +244,7 @@ class Pieces:
         direct = self._direct.pop(index)
         while direct.pending:
             await direct.idle.wait()
-        assert s._storage is not None
-        ok = await check_piece_on_disk(s.torrent, s._storage, index)
+        ok = await check_piece_on_disk(s.torrent, storage_of(s.phase), index)
         self.verifying.discard(index)
         if ok:
             await self.passed(index)
@@ -256,7 +256,6 @@ class Pieces:
         threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
         The buffer is given back (for reuse) once nothing uses it any more."""
         s = self._s
-        assert s._storage is not None
         torrent = s.torrent
         reuse = refill = False
         try:
@@ -280,19 +279,19 @@ class Pieces:
                     # hashed whole as it came: checked here, straight to the writing thread
                     ok = prefix[0].digest() == torrent.piece_hashes[index]
                     if ok:
-                        await s._storage.write_piece_if(index, buf, verified)
+                        await storage_of(s.phase).write_piece_if(index, buf, verified)
                 else:
-                    ok = await s._storage.write_piece_if(index, buf, check)
+                    ok = await storage_of(s.phase).write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
-                await s._fail(exc)
+                s.context.fail(exc)
                 return
             if learned and learned[0] is not None:
                 s.layers.learn(index, learned[0])
             self.verifying.discard(index)
             if ok:
                 for key in self.smart_ban.piece_passed(index, buf):
-                    s._ban(cast(tuple[str, int], key))
+                    s.context.ban(cast(tuple[str, int], key))
             else:
                 refill = self._failed_now(index, buf)
             reuse = True  # (the worker thread and the smart ban are done with it)
@@ -311,17 +310,17 @@ class Pieces:
     def _passed_now(self, index: int) -> bool:
         """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
         s = self._s
-        s._picker.piece_passed(index)
+        s.picker.piece_passed(index)
         s.readers.piece_passed(index)
         s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        return s._picker.is_complete() or any(index not in p.have for p in s._peers.values())
+        return s.picker.is_complete() or any(index not in p.have for p in s.context.peers.values())
 
     async def _passed_later(self, index: int) -> None:
         s = self._s
-        missing = [p for p in s._peers.values() if index not in p.have]
+        missing = [p for p in s.context.peers.values() if index not in p.have]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
-        await s._maybe_complete()
+        await s.context.run.maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
         """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
@@ -333,17 +332,17 @@ class Pieces:
         """The synchronous part of ``_failed``; False when the piece did not count as failed."""
         s = self._s
         if s.layers.blocked(index):
-            s._picker.piece_failed(index)
+            s.picker.piece_failed(index)
             return False
         self.hash_failures += 1
-        sources = cast(dict[int, tuple[str, int]], s._picker.piece_sources(index))
-        s._picker.piece_failed(index)
+        sources = cast(dict[int, tuple[str, int]], s.picker.piece_sources(index))
+        s.picker.piece_failed(index)
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
         s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):
-            s._ban(cast(tuple[str, int], key))
+            s.context.ban(cast(tuple[str, int], key))
         return True
 
     async def _refill_all(self) -> None:
         s = self._s
-        await fan_out(list(s._peers.values()), s.handler.fill_requests, s.config.control_send_timeout)
+        await fan_out(list(s.context.peers.values()), s.handler.fill_requests, s.config.control_send_timeout)

@@ -94,7 +94,7 @@ class Readers:
         connected peer's download rate (every peer while none has a rate yet)."""
         now = time.monotonic()
         if now - self._fast_at > 0.5:
-            best = max((p.down_rate for p in self._s._peers.values()), default=0.0)
+            best = max((p.down_rate for p in self._s.context.peers.values()), default=0.0)
             self._fast_floor = best * FAST_SHARE
             self._fast_at = now
         return peer.down_rate >= self._fast_floor
@@ -122,7 +122,7 @@ class Readers:
             return
         picker = s.phase.parts.picker
         now = time.monotonic()
-        for peer in list(s._peers.values()):
+        for peer in list(s.context.peers.values()):
             if peer.closed or not hasattr(peer.link, "write"):
                 continue
             out = bytearray()
@@ -310,5 +310,5 @@ class FileReader:
     def _check_alive(self) -> None:
         s = self._s
         if s.finished or s.state in (State.STOPPED, State.ERROR):
-            why = f": {s._error}" if s._error else ""
+            why = f": {s.error}" if s.error else ""
             raise StreamError(f"the session of {s.name} has ended ({s.state.value}){why}")

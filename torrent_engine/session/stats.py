@@ -41,8 +41,9 @@ WAKE_EVENTS: tuple[type[ev.Event], ...] = (
 class Stats:
     """Bytes moved this interval and the smoothed rates of one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, given_peers: int) -> None:
         self._s = session
+        self._given_peers = given_peers  # addresses the user gave: a peer source of their own
         self.down_rate = 0.0
         self.up_rate = 0.0
         self._down_window = 0
@@ -68,7 +69,7 @@ class Stats:
     def quiet(self) -> bool:
         """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
         s = self._s
-        return (not s._peers and self.down_rate == 0.0 and self.up_rate == 0.0
+        return (not s.context.peers and self.down_rate == 0.0 and self.up_rate == 0.0
                 and s.state in QUIET_STATES)
 
     def wake(self, _event: object = None) -> None:
@@ -113,7 +114,7 @@ class Stats:
             self.down_rate = self._down_meter.tick(self._down_window, elapsed)
             self.up_rate = self._up_meter.tick(self._up_window, elapsed)
             self._down_window = self._up_window = 0
-            peers = list(s._peers.values())
+            peers = list(s.context.peers.values())
             if isinstance(phase := s.phase, Loaded):
                 phase.parts.layers.tick(now)
             for peer in peers:
@@ -136,7 +137,7 @@ class Stats:
         s = self._s
         if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
             # BEP 11: whom we are connected to, as a diff, at most once a minute
-            msg = peer.pex.update(pex_view(peer, s._peers.values()))
+            msg = peer.pex.update(pex_view(peer, s.context.peers.values()))
             if msg is not None:  # nothing new: look again next second
                 peer.last_pex = now
                 await peer.send(m.Extended(peer.ut_pex, msg.encode()))
@@ -149,19 +150,19 @@ class Stats:
         s = self._s
         private = s.private
         trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
-        dht = 1 if s._shared is not None and s._shared.dht is not None and not private else 0
-        lsd = 1 if s._shared is not None and s._shared.lsd is not None and not private else 0
-        known = s._pool.known()
-        failed = s._pool.failing() - s._peers.keys()
-        peers = [p for p in s._peers.values() if not p.closed]
+        dht = 1 if s.shared is not None and s.shared.dht is not None and not private else 0
+        lsd = 1 if s.shared is not None and s.shared.lsd is not None and not private else 0
+        known = s.context.pool.known()
+        failed = s.context.pool.failing() - s.context.peers.keys()
+        peers = [p for p in s.context.peers.values() if not p.closed]
         parts = phase.parts if isinstance(phase := s.phase, Loaded) else None  # None: fetching metadata
         layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
         web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
-            sources=trackers + dht + lsd + s._given_peers + web.count, known=len(known) - web.banned,
+            sources=trackers + dht + lsd + self._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
-            banned=s._pool.banned_count - web.banned,
+            banned=s.context.pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
             tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(s.phase, FetchingMetadata),
             piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,

@@ -58,10 +58,10 @@ def session_status(s: Session) -> SessionStatus:
     return SessionStatus(
         name=s.name, info_hash=s.info_hash_hex, state=s.state.value, progress=progress,
         total_wanted=wanted, have_bytes=have_bytes, downloaded=s.downloaded, uploaded=s.uploaded,
-        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(s._peers),
-        seeds=sum(1 for p in s._peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
+        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(s.context.peers),
+        seeds=sum(1 for p in s.context.peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
         num_pieces=parts.torrent.num_pieces if parts is not None else 0,
-        listen_port=s.listen_port, error=s._error,
+        listen_port=s.listen_port, error=s.error,
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
         stalled_since=s.stats.stalled_since if stall is not None else None,

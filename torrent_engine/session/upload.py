@@ -4,6 +4,7 @@ read ahead, and choose whom to upload to (the choker, every 10 s and when a slot
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from ..peer import messages as m
 from ..session_state import State
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
+from .phases import storage_of
 
 if TYPE_CHECKING:
     from .core import Session
@@ -34,8 +36,9 @@ READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
 class Uploader:
     """The upload side of one session: request queues, the read cache and the choker."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, rng: random.Random) -> None:
         self._s = session
+        self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
@@ -78,8 +81,8 @@ class Uploader:
         """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
         write, the pieces asked for next read ahead while a run goes out."""
         s = self._s
-        assert s._shared is not None
-        limit = s._shared.upload_limit
+        assert s.shared is not None
+        limit = s.shared.upload_limit
         link = peer.link
         queue = peer.upload_queue
         cache = self._piece_cache
@@ -126,7 +129,7 @@ class Uploader:
 
     def _read_ahead(self, queue: deque[m.Request]) -> None:
         """Start reading the next few pieces the queue asks for that are not in the cache."""
-        tg = self._s._tg
+        tg = self._s.context.run.tg
         if tg is None:
             return
         wanted: list[int] = []
@@ -159,7 +162,7 @@ class Uploader:
                 return data
         done = self._reading[index] = anyio.Event()
         try:
-            data = await self._s._storage.read_piece(index)
+            data = await storage_of(self._s.phase).read_piece(index)
         finally:
             del self._reading[index]
             done.set()
@@ -174,7 +177,7 @@ class Uploader:
     def _cache_budget(self) -> int:
         """Bytes the read cache may hold now: read-ahead and the piece being sent, per peer served."""
         s = self._s
-        serving = sum(1 for peer in s._peers.values() if not peer.am_choking)
+        serving = sum(1 for peer in s.context.peers.values() if not peer.am_choking)
         wanted = (READ_AHEAD_PIECES + 1) * s.torrent.piece_length * max(1, serving)
         return min(PIECE_CACHE_MAX, max(PIECE_CACHE_MIN, wanted))
 
@@ -187,25 +190,25 @@ class Uploader:
         """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
         a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
         s = self._s
-        self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+        self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
         while True:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
             # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
-            with anyio.move_on_after(s.config.rechoke_interval if s._peers else math.inf):
+            with anyio.move_on_after(s.config.rechoke_interval if s.context.peers else math.inf):
                 await self._rechoke_now.wait()
 
     async def rechoke(self) -> None:
         """Choose whom to unchoke and apply it (rejecting the queued requests of the choked)."""
         s = self._s
-        peers = [p for p in s._peers.values() if not p.closed]
+        peers = [p for p in s.context.peers.values() if not p.closed]
         now = time.monotonic()
         snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
                               upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,
                               unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
                               uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
         if self._choker is None:
-            self._choker = Choker(s._rng, upload_slots=s.config.upload_slots)
+            self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
         unchoke = self._choker.rechoke(snapshot, now, seeding=s.state is State.SEEDING)
 
         async def apply(peer: PeerState) -> None:

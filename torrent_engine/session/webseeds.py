@@ -84,7 +84,7 @@ class SessionWebSeeds:
         try:
             await seed.run()
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
-            await session._fail(exc)
+            session.context.fail(exc)
         except Exception as exc:  # a bug met through one web seed must not take the session down
             log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
             seed.state.gave_up = f"internal error: {exc!r}"
@@ -118,7 +118,7 @@ class SessionWebSeeds:
 
     def is_banned(self, key: WebSeedKey) -> bool:
         """Whether the session banned the web seed (bad data)."""
-        return self._session._pool.is_banned(key)
+        return self._session.context.pool.is_banned(key)
 
     def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
         """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
@@ -137,7 +137,7 @@ class SessionWebSeeds:
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
         session = self._session
-        shared = session._shared
+        shared = session.shared
         if shared is not None and not shared.download_limit.unlimited:
             await shared.download_limit.consume(nbytes)
         if not session.download_limit.unlimited:

@@ -16,6 +16,7 @@ import pytest
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.picker import BLOCK_SIZE
+from torrent_engine.session.phases import Opened
 from torrent_engine.session.pieces import Pieces
 from torrent_engine.session_state import State
 from torrent_engine.storage import Storage
@@ -34,18 +35,17 @@ class FakeSession(SimpleNamespace):
         passed: list[int] = []
         failed: list[int] = []
         super().__init__(
-            torrent=torrent, config=Config(), state=State.DOWNLOADING, _tg=tg, passed=passed, failed=failed,
-            _storage=Storage(torrent, tmp_path),
+            torrent=torrent, config=Config(), state=State.DOWNLOADING, passed=passed, failed=failed,
+            phase=Opened(None, Storage(torrent, tmp_path)),  # type: ignore[arg-type]
             layers=SimpleNamespace(learning=False, blocked=lambda i: False),
-            _picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
-                                    piece_sources=lambda i: {}, is_complete=lambda: False),
-            events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20, _peers={},
+            picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
+                                   piece_sources=lambda i: {}, is_complete=lambda: False),
+            events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20,
+            context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None,
+                                    run=SimpleNamespace(tg=tg, maybe_complete=self._complete)),
             handler=SimpleNamespace(fill_requests=None), readers=SimpleNamespace(piece_passed=lambda i: None))
 
-    async def _maybe_complete(self) -> None:
-        pass
-
-    def _ban(self, key: object) -> None:
+    async def _complete(self) -> None:
         pass
 
 
@@ -78,7 +78,7 @@ async def test_a_piece_passes_whatever_the_order_of_its_blocks(tmp_path: Path, o
         await settled(pieces)
     assert (s.passed, s.failed) == ([1], [])
     assert (tmp_path / "t" / "f").read_bytes()[PL:2 * PL] == BLOB[PL:2 * PL]
-    await s._storage.close()
+    await s.phase.storage.close()
 
 
 async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_p
         await settled(pieces)
     assert (s.passed, sorted(s.failed)) == ([], [1, 2])
     assert not (tmp_path / "t" / "f").exists()  # nothing unverified reached the disk
-    await s._storage.close()
+    await s.phase.storage.close()
 
 
 async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(t
         pieces.hash_taken()
         await settled(pieces)
     assert (s.passed, s.failed) == ([2], [0])
-    await s._storage.close()
+    await s.phase.storage.close()
 
 
 async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once_on_disk(
@@ -137,7 +137,7 @@ async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once
             on_disk_when_passed.append(data[index * PL:(index + 1) * PL] == BLOB[index * PL:(index + 1) * PL])
             s.passed.append(index)
 
-        s._picker.piece_passed = piece_passed
+        s.picker.piece_passed = piece_passed
         pieces = Pieces(s)  # type: ignore[arg-type]
         tasks = len(asyncio.all_tasks())
         for n, (begin, data) in enumerate(blocks(1)):
@@ -147,7 +147,7 @@ async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once
         await settled(pieces)
     assert (s.passed, on_disk_when_passed) == ([1], [True])
     assert pieces.buffered_bytes == 0
-    await s._storage.close()
+    await s.phase.storage.close()
 
 
 def test_many_peers_share_the_piece_buffer_in_requests() -> None:
@@ -194,4 +194,4 @@ async def test_a_piece_whose_blocks_came_out_of_order_is_written_with_no_task_to
         await settled(pieces)
     assert (s.passed, s.failed) == ([2], [])
     assert (tmp_path / "t" / "f").read_bytes()[2 * PL:3 * PL] == BLOB[2 * PL:3 * PL]
-    await s._storage.close()
+    await s.phase.storage.close()

@@ -45,7 +45,7 @@ async def _seed(s: Session, port: int, link: _Link) -> PeerState:
     t = s.torrent
     peer = PeerState(host="127.0.0.1", port=port, link=link, incoming=False,  # type: ignore[arg-type]
                      have=Bitfield(t.num_pieces), last_block=time.monotonic())
-    s._peers[peer.key] = peer
+    s.context.peers[peer.key] = peer
     await s.handler.on_message(peer, m.HaveAll())
     await s.handler.on_message(peer, m.Unchoke())
     return peer

@@ -87,7 +87,7 @@ async def test_a_failed_task_of_a_standalone_session_surfaces_and_leaves_no_scop
     with pytest.raises(BaseExceptionGroup) as caught:
         async with anyio.create_task_group():  # a scope of the caller's, outside the session's
             async with Session(torrent, tmp_path, config=loopback_config()) as session:
-                shared = session._shared
+                shared = session.shared
                 assert shared is not None and shared._tg is not None
                 shared._tg.start_soon(fail)
                 await anyio.sleep(30)

@@ -49,11 +49,12 @@ def holepunch(*peers: PeerState, utp: bool = True,
               external_ip: str | None = None) -> tuple[Holepunch, list[Any]]:
     punched: list[Any] = []
     session = SimpleNamespace(
-        _peers={p.key: p for p in peers}, listen_port=OUR_PORT,
+        listen_port=OUR_PORT,
         connector=SimpleNamespace(connecting=set(), punch=punched.append),
-        _shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
+        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
         config=Config(dht_enabled=False, port_mapping=False),
-        _pool=SimpleNamespace(is_banned=lambda e: False))
+        context=SimpleNamespace(peers={p.key: p for p in peers},
+                                pool=SimpleNamespace(is_banned=lambda e: False)))
     return Holepunch(session), punched  # type: ignore[arg-type]
 
 

@@ -137,7 +137,7 @@ async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_
             link = _Link()
             peer = _peer(t, link=link, have=Bitfield(t.num_pieces), last_block=time.monotonic(),
                          slow_start=False, down_rate=10_000_000.0)
-            s._peers[peer.key] = peer
+            s.context.peers[peer.key] = peer
             await s.handler.on_message(peer, m.HaveAll())
             await s.handler.on_message(peer, m.Unchoke())
             assert len(link.requests) == 40  # its share: (42 - 1 peer x 2 blocks) / 1

@@ -59,3 +59,23 @@ def test_every_state_can_reach_stopped_except_stopped() -> None:
     for state in State:
         if state is not State.STOPPED:
             assert (state, State.STOPPED) in TRANSITIONS, state
+
+
+def test_fail_records_the_error_once_and_keeps_it_after_stopping() -> None:
+    m, seen = _machine()
+    m.to(State.DOWNLOADING)
+    m.fail("disk full")
+    assert m.state is State.ERROR and m.error == "disk full"
+    assert isinstance(seen[-1], ev.SessionFailed) and seen[-1].error == "disk full"
+    m.to(State.STOPPED)
+    assert m.error == "disk full"
+
+
+def test_fail_where_the_table_allows_no_error_state_still_says_why() -> None:
+    m, seen = _machine()
+    m.to(State.STOPPED)
+    m.to(State.DOWNLOADING)
+    m.to(State.STOPPED)
+    n = len(seen)
+    m.fail("late failure")
+    assert m.state is State.STOPPED and m.error == "late failure" and len(seen) == n

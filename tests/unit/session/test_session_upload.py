@@ -4,6 +4,7 @@ recorded), the data comes from real files."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -138,10 +139,11 @@ def test_the_read_cache_holds_what_the_peers_being_served_need() -> None:
     from torrent_engine.session.upload import PIECE_CACHE_MAX, PIECE_CACHE_MIN, READ_AHEAD_PIECES, Uploader
 
     mib = 1024 * 1024
-    session = SimpleNamespace(_peers={}, torrent=SimpleNamespace(piece_length=mib))
-    uploader = Uploader(session)  # type: ignore[arg-type]
+    context = SimpleNamespace(peers={})
+    session = SimpleNamespace(context=context, torrent=SimpleNamespace(piece_length=mib))
+    uploader = Uploader(session, random.Random(0))  # type: ignore[arg-type]
     assert uploader._cache_budget() == PIECE_CACHE_MIN  # nobody served: the floor
-    session._peers = {i: SimpleNamespace(am_choking=i >= 3) for i in range(8)}  # 3 unchoked
+    context.peers = {i: SimpleNamespace(am_choking=i >= 3) for i in range(8)}  # 3 unchoked
     assert uploader._cache_budget() == max(PIECE_CACHE_MIN, 3 * (READ_AHEAD_PIECES + 1) * mib)
-    session._peers = {i: SimpleNamespace(am_choking=False) for i in range(50)}
+    context.peers = {i: SimpleNamespace(am_choking=False) for i in range(50)}
     assert uploader._cache_budget() == PIECE_CACHE_MAX
