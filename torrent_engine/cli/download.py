@@ -65,6 +65,13 @@ def add_dht_options(group: argparse._ActionsContainer) -> None:
                             "well-known routers)")
 
 
+async def until_stop_signal() -> None:
+    """Return at the first SIGINT or SIGTERM (what ends ``download`` and ``stream``)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            return
+
+
 def parse_peer(text: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
@@ -456,11 +463,9 @@ async def _download(args: argparse.Namespace) -> int:
         async with anyio.create_task_group() as tg:
             async def on_signal() -> None:
                 nonlocal interrupted
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        tg.cancel_scope.cancel()
-                        return
+                await until_stop_signal()
+                interrupted = True
+                tg.cancel_scope.cancel()
 
             async def watch() -> None:
                 async with anyio.create_task_group() as inner:

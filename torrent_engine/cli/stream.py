@@ -9,7 +9,6 @@ import fnmatch
 import logging
 import secrets
 import shlex
-import signal
 import socket
 import sys
 from collections.abc import Generator
@@ -33,7 +32,7 @@ from ..metainfo import Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
-from .download import EXIT_INTERRUPTED, add_dht_options, load_source, parse_peer
+from .download import EXIT_INTERRUPTED, add_dht_options, load_source, parse_peer, until_stop_signal
 from .units import human_bytes
 
 log = logging.getLogger(__name__)
@@ -170,11 +169,9 @@ async def _stream(args: argparse.Namespace) -> int:
         async with anyio.create_task_group() as tg:
             async def on_signal() -> None:
                 nonlocal interrupted
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        tg.cancel_scope.cancel()
-                        return
+                await until_stop_signal()
+                interrupted = True
+                tg.cancel_scope.cancel()
 
             async def tell_waits() -> None:
                 said = None

@@ -646,25 +646,26 @@ class QbittorrentApi:
             else:
                 await self.service.cancel(job.id, delete_files=delete)
 
+    async def _each(self, form: Form, action: Callable[[str], Awaitable[object]]) -> None:
+        """``action`` on every job ``hashes`` names; one that does not fit its state is skipped."""
+        for job in self._selected(form):
+            await _quietly(action(job.id))
+
     async def pause(self, form: Form, request: Request) -> None:
         """``torrents/pause`` (and ``stop``)."""
-        for job in self._selected(form):
-            await _quietly(self.service.pause(job.id))
+        await self._each(form, self.service.pause)
 
     async def resume(self, form: Form, request: Request) -> None:
         """``torrents/resume`` (and ``start``)."""
-        for job in self._selected(form):
-            await _quietly(self.service.resume(job.id))
+        await self._each(form, self.service.resume)
 
     async def recheck(self, form: Form, request: Request) -> None:
         """``torrents/recheck``."""
-        for job in self._selected(form):
-            await _quietly(self.service.recheck(job.id))
+        await self._each(form, self.service.recheck)
 
     async def reannounce(self, form: Form, request: Request) -> None:
         """``torrents/reannounce``."""
-        for job in self._selected(form):
-            await _quietly(self.service.reannounce(job.id))
+        await self._each(form, self.service.reannounce)
 
     async def set_category(self, form: Form, request: Request) -> None:
         """``torrents/setCategory`` (409 for a category that does not exist)."""
