@@ -62,7 +62,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.state),
              "--download-dir", str(self.downloads), "--api-port", "0", "--api-token", TOKEN,
-             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
             stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
         while not api_file.exists():
             if self.proc.poll() is not None:

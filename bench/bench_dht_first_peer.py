@@ -64,6 +64,7 @@ async def _whole_lookup_first(self: Announcer) -> None:
 
 def config(**kw: Any) -> Config:
     return Config(listen_host="127.0.0.1", tracker_enabled=False, enforce_bep42=False, port_mapping=False,
+                  lsd_enabled=False,
                   **kw)
 
 

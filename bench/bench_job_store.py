@@ -47,7 +47,8 @@ m = statistics.median
 
 
 def config() -> Config:
-    return Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False, tracker_enabled=False)
+    return Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False, tracker_enabled=False)
 
 
 def fill(root: Path, paused: int, cancelled: int) -> None:
@@ -93,7 +94,7 @@ def daemon(root: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(root / "state"),
          "--download-dir", str(root / "dl"), "--api-port", "0", "--api-token", TOKEN,
-         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while True:

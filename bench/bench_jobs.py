@@ -27,7 +27,8 @@ JOBS, ACTIVE, ROUNDS = 1000, 20, 7
 
 
 def config() -> Config:
-    return Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False, tracker_enabled=False)
+    return Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False, tracker_enabled=False)
 
 
 async def fill(root: Path) -> None:

@@ -73,7 +73,7 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", encryption="disable", tracker_enabled=False, seed=True,
-                     dht_enabled=False, port_mapping=False,
+                     dht_enabled=False, port_mapping=False, lsd_enabled=False,
                      transport=transport)  # type: ignore[arg-type]
         async with SharedResources(cfg) as shared, \
                 Session(torrent, dest, config=cfg, shared=shared, peers=[("127.0.0.1", port)]) as session:

@@ -117,7 +117,8 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
 
     async def main() -> float:
         cfg = Config(listen_host="127.0.0.1", **our_encryption(),
-                     tracker_enabled=False, dht_enabled=False, port_mapping=False, seed=True,
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False,
+                     lsd_enabled=False, seed=True,
                      transport=TRANSPORT, **disk_write_mode())
         async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
             await session.wait_ready()
@@ -161,7 +162,8 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
 
     async def main() -> None:
         cfg = Config(listen_host="127.0.0.1", **our_encryption(),
-                     tracker_enabled=False, dht_enabled=False, port_mapping=False, transport=TRANSPORT)
+                     tracker_enabled=False, dht_enabled=False, port_mapping=False,
+                     lsd_enabled=False, transport=TRANSPORT)
         async with Session(torrent, save_path, config=cfg) as session:
             await session.wait_ready()
             print(json.dumps({"port": session.listen_port}), flush=True)

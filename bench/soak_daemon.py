@@ -113,7 +113,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.root / "state"),
                  "--download-dir", str(self.root / "downloads"), "--api-port", "0", "--api-token", TOKEN,
-                 "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+                 "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         with anyio.fail_after(120):
             while not api_file.exists():

@@ -32,6 +32,7 @@ from torrent_engine.session import Session  # noqa: E402
 
 def ours(torrent: Torrent, out: Path) -> float:
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False, seed=False)
 
     async def run() -> float:

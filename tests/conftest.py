@@ -7,7 +7,6 @@ locally it is skipped when the program is missing; under ``CI=true`` that is a f
 from __future__ import annotations
 
 import atexit
-import errno
 import importlib
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.netguard import Guard, NonLoopbackTraffic
+from tests.netguard import Guard
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -80,10 +79,12 @@ if getattr(_child_guard, "TE_NETGUARD", False):  # this very process was started
 def _install() -> None:
     from anyio._backends import _asyncio as backend
 
+    import torrent_engine.lsd.service as lsd_service
     import torrent_engine.utp.socket as utp_socket
 
     _guard.patch_anyio(backend)
     _guard.patch_utp(utp_socket)
+    _guard.patch_lsd(lsd_service)
 
 
 _install()
@@ -97,30 +98,6 @@ os.environ["TE_NETGUARD_NETNS"] = os.readlink(_NETNS) if os.path.exists(_NETNS) 
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_CHILD_DIR), os.environ.get("PYTHONPATH", "")]))
 
 
-def _guard_lsd() -> None:
-    # Joining an LSD multicast group sends a membership report (IGMP/MLD) on the network before
-    # any announce does: LSD runs in a network namespace a test makes (a subprocess), never in
-    # the test process itself.
-    from torrent_engine.lsd import service
-
-    def guard(name: str) -> None:
-        opener = getattr(service, name)
-
-        def guarded(*args: Any) -> Any:
-            if _guard.on:
-                message = ("LSD multicast group join: tests may run LSD only in a network namespace "
-                           "of their own")
-                _violations.append(message)
-                raise NonLoopbackTraffic(errno.ENETUNREACH, message)
-            return opener(*args)
-
-        setattr(service, name, guarded)
-
-    guard("_open_v4")
-    guard("_open_v6")
-
-
-_guard_lsd()
 
 
 @pytest.fixture(autouse=True)

@@ -110,3 +110,25 @@ class Guard:
             sendto(self, data, addr)
 
         utp_socket.UtpSocket.sendto = guarded_sendto
+
+    def patch_lsd(self, service: ModuleType) -> None:
+        """Wrap LSD's group joins (``torrent_engine.lsd.service``): joining a multicast group
+        sends a membership report (IGMP/MLD) on the network before any announce does, so LSD
+        runs only in a network namespace a test makes (where no guard is on)."""
+        guard = self
+
+        def wrap(name: str) -> None:
+            opener = getattr(service, name)
+
+            def guarded(*args: Any) -> Any:
+                if guard.on:
+                    message = ("LSD multicast group join: tests may run LSD only in a network namespace "
+                               "of their own")
+                    guard.report(message)
+                    raise NonLoopbackTraffic(errno.ENETUNREACH, message)
+                return opener(*args)
+
+            setattr(service, name, guarded)
+
+        wrap("_open_v4")
+        wrap("_open_v6")

@@ -114,10 +114,10 @@ class Config:
     upnp_ssdp_address: tuple[str, int] = ("239.255.255.250", 1900)  # UPnP's SSDP multicast group
     # Local Service Discovery (BEP 14): announce running torrents on the LAN's multicast groups
     # (239.192.152.143 and ff15::efc0:988f, port 6771) and dial peers heard there; never for
-    # private torrents. Off by default for now, like port mapping: a multicast send leaves
-    # loopback, so it is turned on by default together with a test-suite guard that lets it run
-    # only inside a network namespace the test makes (see docs/lsd.md).
-    lsd_enabled: bool = False
+    # private torrents. On, as in every client people compare us with; tests, benchmarks and the
+    # demo set it explicitly (the test suite's guard fails a group join outside a network
+    # namespace the test made; see docs/lsd.md).
+    lsd_enabled: bool = True
     # Trackers.
     tracker_enabled: bool = True
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too

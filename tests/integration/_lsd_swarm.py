@@ -6,8 +6,8 @@ namespace of their own (tests/integration/netns.py): multicast there stays on ``
 mode's expectation holds:
 - ``ours``: one of our managers seeds, another downloads; both only have LSD.
 - ``ours-v6``: the same over the IPv6 group only (needs the namespace's IPv6 veth).
-- ``cli``: one of our managers seeds; ``torrent-engine download --lsd`` (no DHT, no tracker, no
-  peer given) downloads.
+- ``cli``: one of our managers seeds; ``torrent-engine download`` at LSD's default (on; no DHT,
+  no tracker, no peer given) downloads.
 - ``private``: the same with a private torrent: no announce is sent and nothing is downloaded.
 - ``lt-seeds`` / ``lt-leeches``: libtorrent (``enable_lsd``) on the other side.
 """
@@ -81,7 +81,7 @@ async def cli(tmp: Path) -> dict[str, Any]:
         seeder = await seeds.add(torrent, save_path=tmp / "seed")
         await seeder.wait_ready()
         command = [sys.executable, "-m", "torrent_engine", "download", str(tmp / "x.torrent"),
-                   "-o", str(tmp / "copy"), "--lsd", "--no-dht", "--no-port-mapping", "--no-trackers",
+                   "-o", str(tmp / "copy"), "--no-dht", "--no-port-mapping", "--no-trackers",
                    "--no-state", "--listen-host", "127.0.0.1", "--stall-timeout", str(LIMIT), "--json"]
         with anyio.fail_after(LIMIT + 30):
             done = await anyio.run_process(command, check=False)

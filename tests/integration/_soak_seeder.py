@@ -49,6 +49,7 @@ async def seed_ours(port: int, dirs: list[Path]) -> None:
     from torrent_engine.manager import TorrentManager
 
     cfg = Config(listen_host="127.0.0.1", listen_port=port, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     async with TorrentManager(cfg) as manager:
         for d in dirs:

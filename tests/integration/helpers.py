@@ -43,6 +43,7 @@ def make_torrent(payload: Path, *, piece_length: int = 32 * 1024, version: str =
 
 def loopback_config(**kw: object) -> Config:
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     for key, value in kw.items():
         setattr(cfg, key, value)

@@ -43,7 +43,7 @@ async def daemon(tmp_path: Path, *extra: str, token_in_env: bool = False) -> Asy
         [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
          "--download-dir", str(tmp_path / "downloads"), "--api-port", "0",
          *([] if token_in_env else ["--api-token", TOKEN]),
-         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", *extra],
+         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd", *extra],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1",
              **({"TORRENT_ENGINE_API_TOKEN": TOKEN} if token_in_env else {})})
@@ -132,7 +132,8 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
         second = await anyio.run_process(
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state2"),
              "--download-dir", str(tmp_path / "downloads2"), "--api-port", port, "--api-token", TOKEN,
-             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"], check=False)
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping",
+             "--no-lsd"], check=False)
         told = second.stderr.decode()
         assert second.returncode == 1 and f"127.0.0.1:{port}" in told and "--api-port" in told, told
         assert len(told.strip().splitlines()) == 1, told
@@ -201,7 +202,8 @@ async def test_a_config_file_a_state_dir_lock_and_a_reload_on_sighup(tmp_path: P
         second = await anyio.run_process(
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state"),
              "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
-             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"], check=False)
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping",
+             "--no-lsd"], check=False)
         told = second.stderr.decode()
         assert second.returncode == 1 and f"another daemon (pid {d.proc.pid})" in told, told
         assert str(tmp_path / "state") in told and len(told.strip().splitlines()) == 1, told

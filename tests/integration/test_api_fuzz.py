@@ -38,7 +38,7 @@ def daemon_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
              "--download-dir", str(tmp / "downloads"), "--api-port", "0", "--api-token", TOKEN,
-             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+             "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 60

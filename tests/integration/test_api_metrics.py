@@ -187,7 +187,7 @@ async def test_promtool_accepts_a_scrape_of_a_running_daemon_with_a_job(tmp_path
             [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(state),
              "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
              "--metrics-token", METRICS_TOKEN, "--listen-host", "127.0.0.1", "--no-dht",
-             "--no-port-mapping"],
+             "--no-port-mapping", "--no-lsd"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             with anyio.fail_after(60):

@@ -34,7 +34,7 @@ async def test_cli_download_from_our_seeder_exits_0(tmp_path: Path) -> None:
             result = await anyio.run_process(
                 [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"),
                  "--listen-host", "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-seed",
-                 "--encryption", "require", "--no-dht", "--no-port-mapping", "--no-state"],
+                 "--encryption", "require", "--no-dht", "--no-port-mapping", "--no-lsd", "--no-state"],
                 check=False)
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr
@@ -50,7 +50,8 @@ async def test_cli_download_ctrl_c_is_clean(tmp_path: Path) -> None:
     err = b""
     async with await anyio.open_process(
             [*CLI, "download", str(torrent_file), "-o", str(tmp_path / "out"), "--listen-host", "127.0.0.1",
-             "--no-trackers", "--no-dht", "--no-port-mapping", "--state-dir", str(tmp_path / "state")],
+             "--no-trackers", "--no-dht", "--no-port-mapping",
+             "--no-lsd", "--state-dir", str(tmp_path / "state")],
     ) as proc:
         assert proc.stderr is not None
         with anyio.fail_after(60):
@@ -72,7 +73,7 @@ def test_cli_download_bad_peer_argument(tmp_path: Path) -> None:
 
 def test_cli_download_missing_file_is_one_line_error(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "download", str(tmp_path / "absent.torrent"), "--no-dht",
-                             "--no-port-mapping", "--no-state"],
+                             "--no-port-mapping", "--no-lsd", "--no-state"],
                             capture_output=True)
     assert result.returncode == 1
     assert b"Traceback" not in result.stderr and b"error" in result.stderr
@@ -112,6 +113,7 @@ async def test_cli_download_magnet_link(tmp_path: Path) -> None:
             result = await anyio.run_process(
                 [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
                  "127.0.0.1", "--peer", f"127.0.0.1:{seeder.listen_port}", "--no-dht", "--no-port-mapping",
+                 "--no-lsd",
                  "--no-state"],
                 check=False)
     assert result.returncode == 0, result.stderr.decode()
@@ -133,7 +135,7 @@ async def test_cli_download_magnet_through_the_dht_alone(tmp_path: Path) -> None
                 result = await anyio.run_process(
                     [*CLI, "download", torrent.magnet_uri(), "-o", str(tmp_path / "out"), "--listen-host",
                      "127.0.0.1", "--dht", "--dht-bootstrap", f"127.0.0.1:{router.port}", "--no-state",
-                     "--no-port-mapping"],
+                     "--no-port-mapping", "--no-lsd"],
                     check=False)
         tg.cancel_scope.cancel()
     assert result.returncode == 0, result.stderr.decode()
@@ -147,7 +149,8 @@ def test_cli_download_unusable_output_is_one_line_said_once(tmp_path: Path, wher
     (tmp_path / "t.torrent").write_bytes(make_torrent(payload).to_bytes())
     (tmp_path / "a-file").write_bytes(b"")
     result = subprocess.run([*CLI, "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / where),
-                             "--no-dht", "--no-state", "--no-port-mapping", "--listen-host", "127.0.0.1",
+                             "--no-dht", "--no-state", "--no-port-mapping",
+                             "--no-lsd", "--listen-host", "127.0.0.1",
                              "--stall-timeout", "0"], capture_output=True, timeout=60)
     err = result.stderr.decode()
     assert result.returncode == 1 and len(err.strip().splitlines()) == 1, err
@@ -191,7 +194,7 @@ async def test_cli_download_a_folder_where_a_file_goes_is_one_error(tmp_path: Pa
         with anyio.fail_after(60):
             result = await anyio.run_process(
                 [*CLI, "download", str(tmp_path / "t.torrent"), "-o", str(tmp_path / "o"), "--no-dht",
-                 "--no-state", "--no-port-mapping", "--listen-host", "127.0.0.1", "--no-trackers",
+                 "--no-state", "--no-port-mapping", "--no-lsd", "--listen-host", "127.0.0.1", "--no-trackers",
                  "--peer", f"127.0.0.1:{seeder.listen_port}"], check=False)
     err = result.stderr.decode()
     assert result.returncode == 1, err

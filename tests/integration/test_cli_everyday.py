@@ -27,7 +27,7 @@ from .helpers import loopback_config, make_payload, make_torrent, same_files
 pytestmark = pytest.mark.anyio
 
 CLI = [sys.executable, "-m", "torrent_engine"]
-BASE = ["--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping", "--no-trackers"]
+BASE = ["--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping", "--no-lsd", "--no-trackers"]
 FILES = (("a.bin", 300_001), ("b/c.bin", 200_000), ("d.txt", 5))
 
 

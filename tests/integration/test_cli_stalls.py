@@ -18,7 +18,8 @@ from .helpers import loopback_config, make_payload, make_torrent
 pytestmark = pytest.mark.anyio
 
 CLI = [sys.executable, "-m", "torrent_engine", "download"]
-QUICK = ["--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping", "--no-state", "--stall-timeout", "3"]
+QUICK = ["--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping",
+         "--no-lsd", "--no-state", "--stall-timeout", "3"]
 FILES = (("a.bin", 200_000), ("b.bin", 200_000))
 
 
@@ -98,7 +99,7 @@ async def test_failing_trackers(tmp_path: Path) -> None:
 async def test_zero_waits_and_the_stall_shows_in_the_progress_line(tmp_path: Path) -> None:
     path, _ = torrent_file(tmp_path)
     args = [*CLI, str(path), "-o", str(tmp_path / "o"), "--no-trackers", "--listen-host", "127.0.0.1",
-            "--no-dht", "--no-port-mapping", "--no-state", "--stall-timeout", "0"]
+            "--no-dht", "--no-port-mapping", "--no-lsd", "--no-state", "--stall-timeout", "0"]
     async with await anyio.open_process(args) as proc:
         assert proc.stderr is not None
         err = b""

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 CLI = [sys.executable, "-m", "torrent_engine"]
 FILES = (("small.txt", 5_000), ("movie.mkv", 3_000_000))
-NET = ["--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"]
+NET = ["--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"]
 
 
 async def test_stream_serves_ranges_and_ctrl_c_keeps_the_data(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ LEECHER = textwrap.dedent("""
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False,
-                     dht_enabled=False, port_mapping=False, resume_save_interval=0.2,
+                     dht_enabled=False, port_mapping=False, lsd_enabled=False, resume_save_interval=0.2,
                      stats_interval=0.1)
         async with Session(Torrent.load(torrent_file), dest, config=cfg, resume_path=Path(resume),
                            peers=[("127.0.0.1", int(port))]) as s:

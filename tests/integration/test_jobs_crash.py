@@ -30,7 +30,7 @@ DAEMON = textwrap.dedent("""
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False,
-                     dht_enabled=False, port_mapping=False, resume_save_interval=0.2,
+                     dht_enabled=False, port_mapping=False, lsd_enabled=False, resume_save_interval=0.2,
                      stats_interval=0.1, seed=False)
         async with JobService(cfg, download_root=root, state_dir=state) as jobs:
             job, _ = await jobs.add(torrent_file, save_path="dl", peers=[("127.0.0.1", int(port))])
@@ -95,7 +95,7 @@ RESUMER = textwrap.dedent("""
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False,
-                     dht_enabled=False, port_mapping=False, seed=False)
+                     dht_enabled=False, port_mapping=False, lsd_enabled=False, seed=False)
         async with JobService(cfg, download_root=root, state_dir=state) as jobs:
             job, _ = await jobs.add(torrent_file, save_path="dl", paused=True,
                                     peers=[("127.0.0.1", int(port))])

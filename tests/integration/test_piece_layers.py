@@ -182,7 +182,7 @@ async def test_cli_saves_a_magnets_torrent_with_its_piece_layers(tmp_path: Path,
                 [sys.executable, "-m", "torrent_engine", "download", torrent.magnet_uri(),
                  "-o", str(tmp_path / "out"), "--peer", f"127.0.0.1:{seeder.listen_port}",
                  "--save-torrent", str(saved), "--no-state", "--listen-host", "127.0.0.1",
-                 "--no-dht", "--no-port-mapping", "--no-trackers", "-q"], check=False)
+                 "--no-dht", "--no-port-mapping", "--no-lsd", "--no-trackers", "-q"], check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "out") == []
     again = Torrent.load(saved)

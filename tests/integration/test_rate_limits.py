@@ -108,7 +108,7 @@ async def test_cli_download_limit_holds_within_ten_percent_over_twenty_seconds(t
                 [sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
                  "-o", str(tmp_path / "leech"), "--peer", f"127.0.0.1:{seeder.listen_port}",
                  "--download-limit", "256K", "--json", "--no-state", "--listen-host", "127.0.0.1",
-                 "--no-dht", "--no-trackers", "--no-port-mapping"],
+                 "--no-dht", "--no-trackers", "--no-port-mapping", "--no-lsd"],
                 check=False, env={**os.environ})
     assert result.returncode == 0, result.stderr.decode()
     events = [json.loads(line) for line in result.stdout.decode().splitlines()]

@@ -50,7 +50,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.state),
                  "--download-dir", str(self.downloads), "--api-port", "0", "--api-token", TOKEN,
-                 "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping"],
+                 "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 60
         while not api_file.exists():

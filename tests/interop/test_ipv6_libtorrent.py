@@ -77,7 +77,8 @@ async def test_libtorrent_downloads_from_us_over_ipv6(tmp_path: Path) -> None:
 
 
 async def test_the_default_listener_takes_both_families_on_one_port() -> None:
-    config = Config(listen_port=0, dht_enabled=False, port_mapping=False, tracker_enabled=False)
+    config = Config(listen_port=0, dht_enabled=False, port_mapping=False,
+                    lsd_enabled=False, tracker_enabled=False)
     assert config.listen_host == ""
     seen: list[tuple[str, int]] = []
 

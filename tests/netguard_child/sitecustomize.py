@@ -4,8 +4,8 @@
 and names a report file in ``TE_NETGUARD_LOG`` (a process in a network namespace other than the
 test process's, ``TE_NETGUARD_NETNS``, is one a test made for it: no guard there); a refused
 connect or datagram is appended to that file, and the test that started the process fails at its
-teardown. The guard of anyio and of the uTP socket is applied when those modules are first
-imported. Another ``sitecustomize`` later on the path is still run.
+teardown. The guard of anyio, of the uTP socket and of LSD's group joins is applied when those
+modules are first imported. Another ``sitecustomize`` later on the path is still run.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ if os.environ.get("TE_NETGUARD_LOG") and not _own_namespace():
     _guard.on = True
     sys.addaudithook(_guard.audit)
     sys.meta_path.insert(0, _PatchAfterImport({"anyio._backends._asyncio": _guard.patch_anyio,
-                                               "torrent_engine.utp.socket": _guard.patch_utp}))
+                                               "torrent_engine.utp.socket": _guard.patch_utp,
+                                               "torrent_engine.lsd.service": _guard.patch_lsd}))
 
 
 def _chain() -> None:

@@ -123,6 +123,21 @@ def test_cli_at_defaults(tmp_path) -> None:
                     "--no-state", "--stall-timeout", "2"], timeout=60)
 
 
+def test_cli_lsd_at_defaults(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from torrent_engine.create import create_torrent
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
+    (tmp_path / "t.torrent").write_bytes(create_torrent(tmp_path / "d", version="v1").to_bytes())
+    # port mapping off: only LSD, on by default, joins its multicast group from the CLI's process
+    subprocess.run([sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
+                    "-o", str(tmp_path / "o"), "--listen-host", "127.0.0.1", "--no-dht", "--no-trackers",
+                    "--no-port-mapping", "--no-state", "--stall-timeout", "2"], timeout=60)
+
+
 def test_dns_lookup() -> None:
     try:
         socket.getaddrinfo("router.example.org", 6881)
@@ -185,7 +200,7 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
                  "test_plain_udp_sendto", "test_plain_udp_sendmsg", "test_ssdp_multicast",
                  "test_natpmp_to_a_gateway",
                  "test_default_port_mapping", "test_child_process", "test_cli_at_defaults",
-                 "test_dns_lookup", "test_lsd_announce", "test_lsd_join"):
+                 "test_dns_lookup", "test_lsd_announce", "test_lsd_join", "test_cli_lsd_at_defaults"):
         assert f"ERROR test_inner.py::{name} - Failed: non-loopback traffic" in output
     assert "test_loopback_is_fine" not in output.split("short test summary info")[-1]
     assert "192.0.2.1:9: tests may only reach loopback" in output
@@ -195,3 +210,5 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     assert "socket.sendmsg to 192.0.2.7:6881: tests may only reach loopback" in output
     assert "UDP send to 239.192.152.143:6771: tests may only reach loopback" in output
     assert "LSD multicast group join: tests may run LSD only in a network namespace" in output
+    assert ("LSD multicast group join: tests may run LSD only in a network namespace of their own "
+            "(in process") in output

@@ -103,7 +103,8 @@ def test_temp_files_of_interrupted_writes_are_removed_at_the_next_start(tmp_path
 
     async def start() -> None:
         async with TorrentManager(Config(state_dir=tmp_path, listen_host="127.0.0.1",
-                                         dht_enabled=False, port_mapping=False, tracker_enabled=False)):
+                                         dht_enabled=False, port_mapping=False,
+                                         lsd_enabled=False, tracker_enabled=False)):
             pass
 
     run(start)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.anyio
 
 
 def _config(**kw: Any) -> Config:
-    return Config(dht_enabled=False, port_mapping=False, listen_host="127.0.0.1", listen_port=0, **kw)
+    return Config(dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False, listen_host="127.0.0.1", listen_port=0, **kw)
 
 
 def _open_fds() -> int:
@@ -169,7 +170,8 @@ async def test_an_acquire_while_the_last_release_is_closing_gets_working_service
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with SharedResources(Config(listen_host="127.0.0.1",
-                                      dht_enabled=False, port_mapping=False, listen_port=port)) as shared:
+                                      dht_enabled=False, port_mapping=False,
+                                      lsd_enabled=False, listen_port=port)) as shared:
         await shared.acquire()
         async with anyio.create_task_group() as tg:
             tg.start_soon(shared.release)  # the last user leaves...
@@ -253,11 +255,12 @@ async def test_a_refused_peer_is_closed_after_a_real_handshake() -> None:
 
 
 def test_own_ip_for_bep40_prefers_what_peers_see() -> None:
-    shared = SharedResources(Config(listen_host="", dht_enabled=False, port_mapping=False))
+    shared = SharedResources(Config(listen_host="", dht_enabled=False, port_mapping=False, lsd_enabled=False))
     assert shared.own_ip("127.0.0.5") == "127.0.0.1"  # the local address toward it (nothing sent)
     assert shared.own_ip("localhost") is None  # a name: never looked up
     shared.external_ip = "203.0.113.7"  # the gateway's word (port mapping) comes first
     assert shared.own_ip("127.0.0.5") == "203.0.113.7"
     assert shared.own_ip("::1") == "::1"  # another family: not the IPv4 external address
-    listening = SharedResources(Config(listen_host="127.0.0.9", dht_enabled=False, port_mapping=False))
+    listening = SharedResources(Config(listen_host="127.0.0.9", dht_enabled=False, port_mapping=False,
+                                       lsd_enabled=False))
     assert listening.own_ip("127.0.0.5") == "127.0.0.9"  # a specific listen address

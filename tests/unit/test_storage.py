@@ -607,7 +607,8 @@ async def test_a_session_writes_as_its_config_says(tmp_path: Path, mode: DiskWri
     blob = payload(65536, 5)
     t = make_torrent([(("f",), blob)], 65536)
     async with Session(t, tmp_path, config=Config(disk_write_mode=mode, dht_enabled=False,
-                                                  port_mapping=False, tracker_enabled=False)) as session:
+                                                  port_mapping=False,
+                                                  lsd_enabled=False, tracker_enabled=False)) as session:
         st = storage_of(session.phase)  # the files the session opened
         assert isinstance(st, Storage)
         assert await st.write_piece_if(0, bytearray(blob), verified)

@@ -104,4 +104,4 @@ def test_the_dht_is_on_by_default_from_the_well_known_routers() -> None:
 
 
 def test_port_mapping_is_on_by_default() -> None:
-    assert Config().port_mapping and not Config(port_mapping=False).port_mapping
+    assert Config().port_mapping and not Config(port_mapping=False, lsd_enabled=False).port_mapping

@@ -28,7 +28,7 @@ from ..jobs import JobService
 from ..runtime import run as run_loop
 from ..shared import TokenBucket
 from .daemon_config import apply_config_file, load_config_file
-from .download import add_dht_options, add_port_mapping_options
+from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def register(subparsers: Any) -> None:
                    help="address for peers (default: every interface, IPv4 and IPv6)")
     add_dht_options(p)
     add_port_mapping_options(p)
+    add_lsd_options(p)
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
@@ -202,6 +203,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     state_dir=state_dir, encryption=args.encryption,
                     tracker_enabled=not args.no_trackers, dht_enabled=args.dht,
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
+                    lsd_enabled=args.lsd,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active)
     async with JobService(config, download_root=download_dir, state_dir=state_dir,

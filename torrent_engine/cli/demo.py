@@ -93,7 +93,8 @@ async def _demo(args: argparse.Namespace, work: Path) -> int:
     say(f"demo: torrent created in {time.monotonic() - t0:.1f} s: {torrent.num_pieces} pieces of "
         f"{human_bytes(torrent.piece_length)}, info-hash {torrent.info_hash.hex()}")
     config = Config(listen_host="127.0.0.1", encryption=args.encryption, transport=args.transport,
-                    tracker_enabled=False, dht_enabled=False, port_mapping=False)
+                    tracker_enabled=False, dht_enabled=False, port_mapping=False,
+                    lsd_enabled=False)
     display = ProgressDisplay(err)
     async with Session(torrent, seed_dir, config=config) as seeder:
         await seeder.wait_ready()

@@ -54,6 +54,16 @@ def add_port_mapping_options(group: argparse._ActionsContainer) -> None:
                          help="do not ask the router to forward any port")
 
 
+def add_lsd_options(group: argparse._ActionsContainer) -> None:
+    """``--lsd`` (the default) / ``--no-lsd``, for the commands that run sessions."""
+    lsd = group.add_mutually_exclusive_group()
+    lsd.add_argument("--lsd", dest="lsd", action="store_true", default=True,
+                     help="find peers on the local network by Local Service Discovery (BEP 14 multicast; "
+                          "never for private torrents; default)")
+    lsd.add_argument("--no-lsd", dest="lsd", action="store_false",
+                     help="do not announce on, nor listen to, the local network's LSD groups")
+
+
 def add_dht_options(group: argparse._ActionsContainer) -> None:
     """``--dht`` (the default) / ``--no-dht`` and ``--dht-bootstrap``, for the commands that run a DHT."""
     dht = group.add_mutually_exclusive_group()
@@ -137,9 +147,7 @@ def register(subparsers: Any) -> None:
                      help="do not fetch from the torrent's web seeds (BEP 19 url-list, magnet ws=)")
     add_dht_options(net)
     add_port_mapping_options(net)
-    net.add_argument("--lsd", action="store_true",
-                     help="find peers on the local network by Local Service Discovery (BEP 14 multicast; "
-                          "never for private torrents)")
+    add_lsd_options(net)
     state = p.add_mutually_exclusive_group()
     state.add_argument("--state-dir", type=Path, default=None,
                        help=f"resume data goes here (default: {default_state_dir() / 'cli'})")

@@ -32,7 +32,14 @@ from ..metainfo import Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
-from .download import EXIT_INTERRUPTED, add_dht_options, load_source, parse_peer, until_stop_signal
+from .download import (
+    EXIT_INTERRUPTED,
+    add_dht_options,
+    add_lsd_options,
+    load_source,
+    parse_peer,
+    until_stop_signal,
+)
 from .units import human_bytes
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,7 @@ def register(subparsers: Any) -> None:
     add_dht_options(net)
     net.add_argument("--no-port-mapping", dest="port_mapping", action="store_false", default=True,
                      help="do not ask the router to forward the listen port")
+    add_lsd_options(net)
     state = p.add_mutually_exclusive_group()
     state.add_argument("--state-dir", type=Path, default=None,
                        help=f"resume data goes here (default: {default_state_dir() / 'cli'})")
@@ -147,7 +155,7 @@ async def _stream(args: argparse.Namespace) -> int:
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port, seed=True,
                     tracker_enabled=not args.no_trackers, state_dir=state_dir, dht_enabled=args.dht,
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
-                    enforce_bep42=not loopback)
+                    lsd_enabled=args.lsd, enforce_bep42=not loopback)
     if isinstance(source, Torrent):
         choose_file(source, args.file)  # a --file that does not fit is an error before anything starts
     resume_path = None

@@ -39,6 +39,7 @@ class FakeClock:
 
 def cfg(seed: bool = False) -> Config:
     return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False,
                   tracker_enabled=False, seed=seed)
 
 

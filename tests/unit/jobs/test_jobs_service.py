@@ -40,6 +40,7 @@ class FakeClock:
 
 def cfg() -> Config:
     return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False,
                   tracker_enabled=False,
                   seed=False)
 
@@ -389,6 +390,7 @@ async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
     """A magnet with no peer source at all: the job (and its progress events, and its JSON) say
     why it is stuck and since when, as the CLI does."""
     config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                    lsd_enabled=False,
                     tracker_enabled=False, stall_after=0.3, stats_interval=0.1)
     progress: list[object] = []
     async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:

@@ -116,7 +116,7 @@ def test_soap_requests_and_replies() -> None:
 def _config(**kw: Any) -> Config:
     kw.setdefault("dht_enabled", False)
     kw.setdefault("dht_bootstrap", ())
-    return Config(listen_host="127.0.0.1", listen_port=0, port_mapping=True, **kw)
+    return Config(listen_host="127.0.0.1", listen_port=0, port_mapping=True, lsd_enabled=False, **kw)
 
 
 @pytest.mark.anyio
@@ -223,7 +223,7 @@ async def test_on_by_default_and_off_when_told() -> None:
         for mapping in (None, False):
             kw: dict[str, Any] = {} if mapping is None else {"port_mapping": mapping}
             config = Config(listen_host="127.0.0.1", natpmp_gateway=("127.0.0.1", gateway.port),
-                            dht_enabled=False, **kw)
+                            dht_enabled=False, lsd_enabled=False, **kw)
             async with SharedResources(config) as shared:
                 await shared.acquire()
                 if mapping is None:  # the default: mapped
@@ -238,7 +238,7 @@ async def test_on_by_default_and_off_when_told() -> None:
             if mapping is None:
                 assert gateway.mappings == {}
                 asked = gateway.requests
-        assert gateway.requests == asked  # nothing more with port_mapping=False
+        assert gateway.requests == asked  # nothing more with port_mapping=False, lsd_enabled=False
         tg.cancel_scope.cancel()
 
 

@@ -58,7 +58,8 @@ def test_one_reads_blocks_are_counted_at_once() -> None:
 
 
 def test_a_silent_peer_is_snubbed_and_its_old_requests_time_out() -> None:
-    cfg = Config(dht_enabled=False, port_mapping=False, snub_timeout=60.0, request_timeout=30.0)
+    cfg = Config(dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False, snub_timeout=60.0, request_timeout=30.0)
     peer = _peer(last_block=1000.0)
     assert requesting.timeout_cutoff(peer, 1020.0, cfg) is None
     assert requesting.timeout_cutoff(peer, 1031.0, cfg) == 1001.0 and not peer.snubbed

@@ -112,7 +112,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False, port_mapping=False)
+    cfg = Config(dht_enabled=False, port_mapping=False, lsd_enabled=False)
     s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
     address = ("127.0.0.1", 7000)
     s.add_peer(*address)

@@ -63,7 +63,7 @@ def test_the_cli_shows_it_as_one_line(tmp_path: Path) -> None:
     (tmp_path / "deep.torrent").write_bytes(_too_deep())
     result = subprocess.run(
         [sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "deep.torrent"), "-o",
-         str(tmp_path / "out"), "--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping",
+         str(tmp_path / "out"), "--listen-host", "127.0.0.1", "--no-dht", "--no-port-mapping", "--no-lsd",
          "--no-trackers", "--no-state"],
         capture_output=True, timeout=120)
     err = result.stderr.decode()

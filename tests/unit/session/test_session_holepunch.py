@@ -52,7 +52,7 @@ def holepunch(*peers: PeerState, utp: bool = True,
         listen_port=OUR_PORT,
         connector=SimpleNamespace(connecting=set(), punch=punched.append),
         shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
-        config=Config(dht_enabled=False, port_mapping=False),
+        config=Config(dht_enabled=False, port_mapping=False, lsd_enabled=False),
         context=SimpleNamespace(peers={p.key: p for p in peers},
                                 pool=SimpleNamespace(is_banned=lambda e: False)))
     return Holepunch(session), punched  # type: ignore[arg-type]

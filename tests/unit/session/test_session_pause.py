@@ -22,6 +22,7 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     completed_event = anyio.Event()
     with anyio.fail_after(10):
@@ -49,6 +50,7 @@ async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> No
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     s = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=cfg)
     await s.pause()
@@ -67,7 +69,8 @@ async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
+    s = Session(torrent, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False,
+                                                        lsd_enabled=False))
     outcome: list[str] = []
 
     async def waiter() -> None:

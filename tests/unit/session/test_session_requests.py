@@ -44,14 +44,14 @@ def _peer(t: Torrent, **kw: object) -> PeerState:
 ])
 def test_queue_depth_follows_the_rate(tmp_path: Path, rate: float, reqq: int, expected: int) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False, lsd_enabled=False))
     peer = _peer(t, down_rate=rate, reqq=reqq, slow_start=False)
     assert queue_depth(peer, s.config) == expected
 
 
 def test_slow_start_grows_the_queue_and_snubbed_peers_get_one(tmp_path: Path) -> None:
     t = _torrent(tmp_path)
-    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False))
+    s = Session(t, tmp_path / "dl", config=Config(dht_enabled=False, port_mapping=False, lsd_enabled=False))
     peer = _peer(t, slow_start=True, queue_target=40)
     assert queue_depth(peer, s.config) == 40
     peer.snubbed = True

@@ -39,6 +39,7 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     resume_path = tmp_path / "state" / "t.resume"
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     piece = (payload / "a").read_bytes()[:32 * 1024]
     with anyio.fail_after(20):
@@ -67,6 +68,7 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     data_file = str((tmp_path / "dl" / "p" / "a").resolve())
@@ -75,6 +77,7 @@ async def test_resume_data_written_at_stop_follows_an_fsync_of_the_data(
         async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
             await seeder.wait_ready()
             leech_cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                               lsd_enabled=False,
                                tracker_enabled=False, seed=False)
             async with Session(torrent, tmp_path / "dl", config=leech_cfg, resume_path=resume_path,
                                peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
@@ -98,6 +101,7 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     (payload / "a").write_bytes(os.urandom(200_000))
     torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     resume_path = tmp_path / "state" / "t.resume"
     real_recheck = session_module.recheck
@@ -127,6 +131,7 @@ def two_files(tmp_path: Path) -> tuple[Path, Torrent]:
 
 def idle_config() -> Config:
     return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False,
                   tracker_enabled=False)
 
 

@@ -75,6 +75,7 @@ async def _seeding_session(tmp_path: Path) -> AsyncIterator[tuple[Torrent, Sessi
     (tmp_path / "p" / "a").write_bytes(bytes(range(256)) * 1000)
     torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False,
                  tracker_enabled=False)
     with anyio.fail_after(10):
         async with Session(torrent, tmp_path, config=cfg) as s:

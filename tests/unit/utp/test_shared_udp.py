@@ -15,7 +15,8 @@ pytestmark = pytest.mark.anyio
 
 def _config(transport: str) -> Config:
     return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=True, dht_bootstrap=(),
-                  port_mapping=False, tracker_enabled=False, enforce_bep42=False, transport=transport)  # type: ignore[arg-type]
+                  port_mapping=False,
+                  lsd_enabled=False, tracker_enabled=False, enforce_bep42=False, transport=transport)  # type: ignore[arg-type]
 
 
 async def test_one_udp_port_for_utp_and_dht() -> None:
