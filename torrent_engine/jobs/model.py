@@ -305,7 +305,7 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ServiceStats:
-    """The service's totals: rates, bytes, listen port, DHT nodes and jobs per state."""
+    """The service's totals: rates, bytes, listen port, DHT nodes, port mapping and jobs per state."""
 
     download_rate: float
     upload_rate: float
@@ -314,12 +314,31 @@ class ServiceStats:
     listen_port: int
     dht_nodes: int
     jobs: dict[str, int]  # count per state (every state present, 0 included)
+    port_mapping: PortMappingStatus | None = None  # None: port mapping is off (or not started)
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""
         return {"download_rate": self.download_rate, "upload_rate": self.upload_rate,
                 "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
-                "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs)}
+                "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs),
+                "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class PortMappingStatus:
+    """What the gateway was asked and granted: the method that worked ("natpmp", "upnp", or ""
+    before one did), the external address it reports, the ports it forwards, the last failure."""
+
+    method: str
+    external_ip: str | None
+    mappings: tuple[tuple[str, int, int, int], ...]  # (protocol, internal, external port, lifetime s)
+    error: str | None
+
+    def to_json(self) -> dict[str, object]:
+        """As the API's JSON."""
+        return {"method": self.method, "external_ip": self.external_ip, "error": self.error,
+                "mappings": [{"protocol": p, "internal_port": i, "external_port": e, "lifetime": life}
+                             for p, i, e, life in self.mappings]}
 
 
 # -- events -------------------------------------------------------------------------------------

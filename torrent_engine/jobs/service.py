@@ -47,6 +47,7 @@ from .model import (
     JobState,
     Lease,
     LeaseNotFound,
+    PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
 )
@@ -180,9 +181,15 @@ class JobService(JobFeatureControl):
                 uploaded += rec.uploaded
         shared = self.manager.shared
         dht = shared.dht if self._running else None
+        mapper = shared.port_mapper if self._running else None
+        mapping = None if mapper is None else PortMappingStatus(
+            method=mapper.method, external_ip=mapper.external_ip, error=mapper.last_error,
+            mappings=tuple((m.protocol, m.internal_port, m.external_port, m.lifetime)
+                           for m in mapper.mappings))
         return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
                             uploaded=uploaded, listen_port=shared.listen_port if self._running else 0,
-                            dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts)
+                            dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
+                            port_mapping=mapping)
 
     # -- add -----------------------------------------------------------------------------
     async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,

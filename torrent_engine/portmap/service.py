@@ -32,6 +32,7 @@ SSDP_WAIT = 3.0  # seconds to wait for a gateway to answer the search (MX 2, plu
 HTTP_TIMEOUT = 10.0
 UPNP_LEASE = 3600  # seconds asked for; renewed at half-time
 RETRY_AFTER_FAILURE = 600.0  # a gateway that refused is asked again this much later
+MIN_RENEWAL = 30.0  # a lease is renewed at half its lifetime, but never sooner than this
 DESCRIPTION = "torrent_engine"
 
 
@@ -103,7 +104,7 @@ class PortMapper:
                 wait = RETRY_AFTER_FAILURE
                 try:
                     lifetime = await self._map_all(ports)
-                    wait = max(30.0, lifetime / 2) if lifetime else math.inf
+                    wait = max(MIN_RENEWAL, lifetime / 2) if lifetime else math.inf
                 except PortMapError as exc:
                     if str(exc) != self.last_error:  # logged once, not at every retry
                         log.warning("port mapping failed: %s", exc)
