@@ -298,3 +298,48 @@ async def test_a_stuck_job_shows_why(tmp_path: Path) -> None:
 
             shown = await in_thread(stall_line)
     assert shown.startswith("Stalled since") and "no peer sources" in shown, shown
+
+
+async def test_the_charts_draw_the_rate_and_peers_of_the_last_hour(tmp_path: Path) -> None:
+    """The small charts: the server's samples on load, then the live ones, as polylines."""
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES, name="Example Payload"),
+                           piece_length=32 * 1024)
+    cfg = loopback_config(upload_rate_limit=400_000)  # about seven seconds of download
+    async with Session(torrent, tmp_path / "seed", config=cfg) as seeder:
+        await seeder.wait_ready()
+        async with running_api(tmp_path, history_interval=0.5) as api:
+            added = await api.client.post("/api/jobs", json={
+                "source": torrent.magnet_uri(), "peers": [f"127.0.0.1:{seeder.listen_port}"]})
+            assert added.status_code == 201, added.text
+            with anyio.fail_after(30):
+                while api.service.stats().download_rate == 0:  # the server samples a download
+                    await anyio.sleep(0.1)
+            await anyio.sleep(1.5)
+            history = (await api.client.get("/api/stats/history")).json()
+            assert history["interval"] == 0.5
+            assert any(s["download_rate"] > 0 and s["peers"] == 1 for s in history["samples"]), history
+            with chromium() as driver:
+                def charts() -> tuple[int, int, str, str]:
+                    driver.get(f"{api.url}/#token={TOKEN}")
+                    wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+
+                    def drawn(d: Any) -> bool:
+                        down = d.find_element(By.ID, "chart-down").get_attribute("points").split()
+                        top = d.find_element(By.ID, "chart-rate-max").text
+                        return len(down) >= 4 and top.startswith("top")
+
+                    wait(driver, drawn, 30)
+                    down = driver.find_element(By.ID, "chart-down").get_attribute("points").split()
+                    peers = driver.find_element(By.ID, "chart-peers-line").get_attribute("points").split()
+                    heights = {float(p.split(",")[1]) for p in down}
+                    if os.environ.get("UI_CHARTS_SCREENSHOT"):
+                        driver.save_screenshot(os.environ["UI_CHARTS_SCREENSHOT"])
+                    return (len(down), len(heights), driver.find_element(By.ID, "chart-rate-max").text,
+                            driver.find_element(By.ID, "chart-peers-now").text) if peers else (0, 0, "", "")
+
+                points, heights, top, peers_now = await in_thread(charts)
+    assert points >= 4 and heights >= 2, (points, heights)  # a line that rises off the floor
+    assert top.startswith("top ") and "/s" in top, top
+    assert "top 1" in peers_now, peers_now

@@ -63,6 +63,7 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("GET", "/api/openapi.json", 200)
         await c.call("GET", "/api/health", 200)
         await c.call("GET", "/api/stats", 200)
+        await c.call("GET", "/api/stats/history", 200)
         lease = await c.call("POST", "/api/clients", 201, json={"ttl": 600})
         await c.call("POST", "/api/clients", 400, json={"ttl": "long"})
         await c.call("POST", "/api/clients/{lease_id}/heartbeat", 200, path={"lease_id": lease["id"]})

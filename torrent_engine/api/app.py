@@ -41,6 +41,7 @@ from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .history import StatsHistory
 from .metrics import Metrics, RequestTimer
 from .openapi import openapi_json
 from .security import GuardMiddleware, Tickets
@@ -288,8 +289,9 @@ class Api:
     """The route handlers; one per app, over one service."""
 
     def __init__(self, service: JobService, events: EventLog, tickets: Tickets, *,
-                 max_torrent_size: int, heartbeat: float) -> None:
+                 max_torrent_size: int, heartbeat: float, history: StatsHistory) -> None:
         self.service = service
+        self.history = history
         self.events = events
         self.tickets = tickets
         self.max_torrent_size = max_torrent_size
@@ -307,6 +309,10 @@ class Api:
     async def stats(self, request: Request) -> Response:
         """``GET /api/stats``: the service's totals and rates."""
         return JSONResponse(self.service.stats().to_json())
+
+    async def stats_history(self, request: Request) -> Response:
+        """``GET /api/stats/history``: the last hour of rates and peers (the UI's charts)."""
+        return JSONResponse(self.history.to_json())
 
     async def list_jobs(self, request: Request) -> Response:
         """``GET /api/jobs``: every job, or those in ``?state=``; a page of them with ``?limit=``
@@ -575,14 +581,15 @@ class _SecurityHeaders:
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
-               metrics: Metrics | None = None) -> Starlette:
+               metrics: Metrics | None = None, history: StatsHistory | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
-    API token)."""
+    API token; ``/api/stats/history``: ``history``, which the caller samples)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     tickets = Tickets()
-    api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat)
+    api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
+              history=history if history is not None else StatsHistory())
     streams = StreamApi(service, token)
     routes = [
         Route("/", api.index, methods=["GET"]),
@@ -591,6 +598,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/health", api.health, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
+        Route("/api/stats/history", api.stats_history, methods=["GET"]),
         Route("/api/jobs", api.list_jobs, methods=["GET"]),
         Route("/api/jobs", api.add_job, methods=["POST"]),
         Route("/api/jobs", api.clear_history, methods=["DELETE"]),

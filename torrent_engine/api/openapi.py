@@ -162,9 +162,15 @@ SCHEMAS: dict[str, Schema] = {
                    "uploaded": COUNT, "listen_port": COUNT, "dht_nodes": COUNT,
                    "jobs": {"type": "object", "additionalProperties": COUNT,
                             "description": "the number of jobs in each state"},
-                   "port_mapping": _null(_ref("PortMapping"))},
+                   "peers": COUNT, "port_mapping": _null(_ref("PortMapping"))},
                   ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
-                   "dht_nodes", "jobs", "port_mapping"]),
+                   "dht_nodes", "jobs", "peers", "port_mapping"]),
+    "StatsHistory": _obj({
+        "interval": NUMBER,
+        "samples": {"type": "array", "items": _obj(
+            {"time": NUMBER, "download_rate": NUMBER, "upload_rate": NUMBER, "peers": COUNT},
+            ["time", "download_rate", "upload_rate", "peers"])}},
+        ["interval", "samples"]),
     "PortMapping": _obj({
         "method": {"type": "string", "enum": ["", "natpmp", "upnp"],
                    "description": "what the gateway answered to (\"\": none yet)"},
@@ -262,6 +268,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/health"): _op("Status, version and the job records that could not be loaded",
                                 "Health", tag="service"),
     ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
+    ("GET", "/api/stats/history"): _op("The last hour of rates and peers, a sample every 10 s (oldest first)",
+                                       "StatsHistory", tag="service"),
     ("GET", "/api/jobs"): _op("Every job, or those in one state", "JobList", tag="jobs", query=[
         _query("state", _ref("JobState"), "only the jobs in this state"),
         _query("limit", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},

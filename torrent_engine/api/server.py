@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from ..jobs import JobNotFound, JobService
 from .app import MAX_TORRENT_SIZE, create_app
+from .history import SAMPLE_INTERVAL, StatsHistory
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
@@ -53,6 +54,7 @@ class ApiServer:
     shutdown_timeout: float = 3.0
     compat_username: str | None = None  # the user name qBittorrent/Transmission logins need (None: any)
     metrics_token: str | None = None  # a token that /metrics takes besides ``token`` (and nothing else does)
+    history_interval: float = SAMPLE_INTERVAL  # seconds between the web UI's chart samples
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -93,19 +95,21 @@ class ApiServer:
         self.events = EventLog(self.service.events, self._snapshot, buffer_size=self.buffer_size,
                                queue_size=self.queue_size)
         metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
+        history = StatsHistory(interval=self.history_interval)
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
-                         metrics=metrics)
+                         metrics=metrics, history=history)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
                                 server_header=False, proxy_headers=False)
         self._server = _Server(config)
         try:
-            async with anyio.create_task_group() as tg:  # the loop-lag probe lives as long as we serve
-                tg.start_soon(metrics.watch_loop)
+            async with anyio.create_task_group() as tg:  # the loop-lag probe and the charts' sampler
+                tg.start_soon(metrics.watch_loop)  # live as long as we serve
+                tg.start_soon(history.sample, self.service.stats)
                 task_status.started()
                 try:
                     await self._server.serve(sockets=[sock])

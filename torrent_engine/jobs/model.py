@@ -305,7 +305,8 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ServiceStats:
-    """The service's totals: rates, bytes, listen port, DHT nodes, port mapping and jobs per state."""
+    """The service's totals: rates, bytes, listen port, DHT nodes, peers, port mapping and jobs per
+    state."""
 
     download_rate: float
     upload_rate: float
@@ -314,13 +315,14 @@ class ServiceStats:
     listen_port: int
     dht_nodes: int
     jobs: dict[str, int]  # count per state (every state present, 0 included)
+    peers: int = 0  # connected peers, all jobs together
     port_mapping: PortMappingStatus | None = None  # None: port mapping is off (or not started)
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""
         return {"download_rate": self.download_rate, "upload_rate": self.upload_rate,
                 "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
-                "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs),
+                "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs), "peers": self.peers,
                 "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json()}
 
 

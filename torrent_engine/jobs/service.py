@@ -165,7 +165,7 @@ class JobService(JobFeatureControl):
     def stats(self) -> ServiceStats:
         """The service's totals: rates, bytes and jobs per state."""
         down_rate = up_rate = 0.0
-        downloaded = uploaded = 0
+        downloaded = uploaded = peers = 0
         counts = {s.value: 0 for s in JobState}
         for rec in self._jobs:
             counts[rec.state.value] += 1
@@ -176,6 +176,7 @@ class JobService(JobFeatureControl):
                 up_rate += st.upload_rate
                 downloaded += st.downloaded
                 uploaded += st.uploaded
+                peers += st.peers
             else:
                 downloaded += rec.downloaded
                 uploaded += rec.uploaded
@@ -189,7 +190,7 @@ class JobService(JobFeatureControl):
         return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
                             uploaded=uploaded, listen_port=shared.listen_port if self._running else 0,
                             dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
-                            port_mapping=mapping)
+                            peers=peers, port_mapping=mapping)
 
     # -- add -----------------------------------------------------------------------------
     async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,

@@ -20,6 +20,9 @@ let tab = "active";
 let token = null;
 let lastEventId = null;
 let pendingCancel = null;
+// The charts: the server's last hour (GET /api/stats/history, a sample every `interval` s),
+// extended from the live service.stats events at the same interval.
+const chart = {interval: 10, span: 3600, samples: [], last: null, peersNow: null, topPeers: 0};
 
 const $ = (id) => document.getElementById(id);
 
@@ -156,8 +159,61 @@ function dispatch(block) {
     case "service.stats":
       $("stat-down").textContent = rate(msg.stats.download_rate);
       $("stat-up").textContent = rate(msg.stats.upload_rate);
+      chartLive(msg.stats);
       break;
   }
+}
+
+// ---- charts -----------------------------------------------------------------------------
+
+async function loadHistory() {
+  const h = await api("GET", "/api/stats/history");
+  chart.interval = h.interval;
+  chart.samples = h.samples.map((x) => ({t: x.time, down: x.download_rate, up: x.upload_rate, peers: x.peers}));
+  chart.last = chart.samples.length ? chart.samples[chart.samples.length - 1].t : null;
+  drawCharts();
+}
+
+function chartLive(stats) {
+  const now = Date.now() / 1000;
+  chart.peersNow = stats.peers;
+  peersLabel();
+  if (chart.last !== null && now - chart.last < chart.interval) return;
+  chart.last = now;
+  chart.samples.push({t: now, down: stats.download_rate, up: stats.upload_rate, peers: stats.peers});
+  drawCharts();
+}
+
+function points(samples, value, top, now, span) {
+  const W = 600, H = 80, pad = 3;
+  return samples.map((x) => {
+    const px = W - ((now - x.t) / span) * W;
+    const py = H - pad - (top > 0 ? (value(x) / top) * (H - 2 * pad) : 0);
+    return `${px.toFixed(1)},${py.toFixed(1)}`;
+  }).join(" ");
+}
+
+function drawCharts() {
+  const now = Date.now() / 1000;
+  chart.samples = chart.samples.filter((x) => now - x.t <= chart.span);
+  const s = chart.samples;
+  // the x axis spans what there is, from a minute up to the hour
+  const span = Math.min(chart.span, Math.max(60, s.length ? now - s[0].t : 0));
+  const topRate = Math.max(0, ...s.map((x) => Math.max(x.down, x.up)));
+  const topPeers = Math.max(0, ...s.map((x) => x.peers));
+  $("chart-down").setAttribute("points", points(s, (x) => x.down, topRate, now, span));
+  $("chart-up").setAttribute("points", points(s, (x) => x.up, topRate, now, span));
+  $("chart-peers-line").setAttribute("points", points(s, (x) => x.peers, Math.max(1, topPeers), now, span));
+  const label = span >= 3600 ? "last hour" : `last ${Math.max(1, Math.round(span / 60))} min`;
+  $("chart-rate-span").textContent = $("chart-peers-span").textContent = label;
+  $("chart-rate-max").textContent = topRate > 0 ? `top ${rate(topRate)}` : "idle";
+  chart.topPeers = topPeers;
+  if (chart.peersNow === null && s.length) chart.peersNow = s[s.length - 1].peers;
+  peersLabel();
+}
+
+function peersLabel() {
+  if (chart.peersNow !== null) $("chart-peers-now").textContent = `${chart.peersNow} now, top ${chart.topPeers}`;
 }
 
 // ---- rendering --------------------------------------------------------------------------
@@ -473,6 +529,7 @@ function start() {
   $("login").hidden = true;
   $("app").hidden = false;
   followEvents();
+  loadHistory().catch(() => {});
   api("GET", "/api/health").then((health) => {
     for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);
   }).catch(() => {});

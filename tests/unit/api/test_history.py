@@ -1,0 +1,37 @@
+"""The charts' history: average rates between samples, peers, the hour's cap."""
+
+from __future__ import annotations
+
+from torrent_engine.api.history import StatsHistory
+from torrent_engine.jobs.model import ServiceStats
+
+
+def stats(downloaded: int, uploaded: int, *, peers: int = 0, down_rate: float = 0.0,
+          up_rate: float = 0.0) -> ServiceStats:
+    return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
+                        uploaded=uploaded, listen_port=0, dht_nodes=0, jobs={}, peers=peers)
+
+
+def test_rates_are_the_bytes_moved_since_the_last_sample_over_the_time_between() -> None:
+    h = StatsHistory(interval=10)
+    first = h.add(1000.0, stats(0, 0, down_rate=5.0, up_rate=6.0))
+    assert (first.download_rate, first.upload_rate) == (5.0, 6.0)  # nothing to average yet
+    second = h.add(1010.0, stats(1_000_000, 20_000, peers=3, down_rate=1.0))
+    assert (second.download_rate, second.upload_rate, second.peers) == (100_000.0, 2_000.0, 3)
+
+
+def test_a_total_that_fell_takes_the_instantaneous_rate() -> None:
+    h = StatsHistory(interval=10)
+    h.add(0.0, stats(5_000, 5_000))
+    sample = h.add(10.0, stats(1_000, 7_000, down_rate=42.0))  # a job and its bytes were removed
+    assert (sample.download_rate, sample.upload_rate) == (42.0, 200.0)
+
+
+def test_an_hour_of_samples_is_kept_oldest_first() -> None:
+    h = StatsHistory(interval=10, span=3600)
+    for i in range(400):
+        h.add(float(i * 10), stats(i, i))
+    body = h.to_json()
+    samples = body["samples"]
+    assert isinstance(samples, list) and len(samples) == 360 and body["interval"] == 10
+    assert samples[0]["time"] == 400.0 and samples[-1]["time"] == 3990.0
