@@ -107,7 +107,7 @@ def test_child_process() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_cli_at_defaults(tmp_path) -> None:
+def _download(tmp_path, *flags) -> None:
     import subprocess
     import sys
 
@@ -116,26 +116,20 @@ def test_cli_at_defaults(tmp_path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
     (tmp_path / "t.torrent").write_bytes(create_torrent(tmp_path / "d", version="v1").to_bytes())
-    # a loopback listener, no DHT, no trackers, nobody to download from: only the default port
-    # mapping leaves the machine, from the CLI's own process
     subprocess.run([sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
                     "-o", str(tmp_path / "o"), "--listen-host", "127.0.0.1", "--no-dht", "--no-trackers",
-                    "--no-state", "--stall-timeout", "2"], timeout=60)
+                    "--no-state", "--stall-timeout", "2", *flags], timeout=60)
+
+
+def test_cli_at_defaults(tmp_path) -> None:
+    # a loopback listener, no DHT, no trackers, nobody to download from: only the default port
+    # mapping and LSD leave the machine, from the CLI's own process
+    _download(tmp_path)
 
 
 def test_cli_lsd_at_defaults(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    from torrent_engine.create import create_torrent
-
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
-    (tmp_path / "t.torrent").write_bytes(create_torrent(tmp_path / "d", version="v1").to_bytes())
     # port mapping off: only LSD, on by default, joins its multicast group from the CLI's process
-    subprocess.run([sys.executable, "-m", "torrent_engine", "download", str(tmp_path / "t.torrent"),
-                    "-o", str(tmp_path / "o"), "--listen-host", "127.0.0.1", "--no-dht", "--no-trackers",
-                    "--no-port-mapping", "--no-state", "--stall-timeout", "2"], timeout=60)
+    _download(tmp_path, "--no-port-mapping")
 
 
 def test_dns_lookup() -> None:
