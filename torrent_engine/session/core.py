@@ -1,13 +1,19 @@
 """The ``Session`` facade: one torrent's public API over its phase and its named parts.
 
 What the session holds depends on its phase (``phases``: ``FetchingMetadata``, ``Loaded``,
-``Checking``, ``Live``, ``Paused``; one object each, kept in ``Session.phase``); its life
-(``run``, pause, resume, stop, completion) is ``lifecycle.Life``. What happens to the torrent is
-done by named parts, each in its own module and owning its own state. What every part may read
-and call whatever the phase (the peer pool, the connected peers; ``ban``, ``fail``) is one frozen
-``context.TorrentContext``, ``Session.context``; what exists only in a phase they take from the
-phase (``phases.storage_of``, ``phases.swarm_group``); the rest they read through the session's
-public names (``picker``, ``shared``, ``torrent``, ``state``, its other parts):
+``Checking``, ``Live``, ``Paused``; one object each, which also carries the public state and the
+error); its life (``run``, pause, resume, stop, completion) is ``lifecycle.Life``, the one owner
+that moves the phase and the state (by the table of ``session_state``). What happens to the
+torrent is done by named parts, each in its own module and owning its own state. What every part
+may read and call whatever the phase is one frozen ``context.TorrentContext``
+(``Session.context``): config, events, info-hash, the peer pool, the connected peers, ``ban``,
+``fail`` and the run, through which it reads the phase and what the phase holds (``parts``: the
+metainfo, the picker and the per-torrent parts; ``storage``, ``swarm``), the state and the shared
+resources. What else a part needs (another part, a total it moves, a fact the facade answers) it
+declares as a Protocol of its own (``PeerHandlerHost``, ``PiecesHost``, ...); the session is
+given as that. ``Pieces`` is given the context itself and two callbacks (a piece passed, a piece
+failed), and tells the run, the one owner of completion, when a piece passed
+(``Run.maybe_complete``):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
@@ -122,9 +128,12 @@ class Session:
         # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
         self.download_limit = TokenBucket(0)
         self.upload_limit = TokenBucket(0)
-        self._life = Life(self, paused=paused, shared=shared, make_storage=storage)
-        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail, the run
-        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail, self._life)
+        self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
+                          make_parts=self._make_parts)
+        # what every part reads and calls (see ``context``): the torrent's facts, the pool, the
+        # connected peers, ban, fail, the run (its phase and state)
+        self.context = TorrentContext(self.config, self.events, self.info_hash, self.info_hash_hex,
+                                      PeerPool(), {}, self._ban, self._life.fail, self._life)
         # the parts (see the module docstring)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
@@ -135,21 +144,25 @@ class Session:
         peers = list(peers)
         self.stats = Stats(self, given_peers=len(peers))
         self.readers = Readers(self)
-        self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
         if isinstance(torrent, Torrent):
-            self._load(torrent)
+            self._life.begin(Loaded(self._make_parts(torrent)))
         else:
-            self.phase = FetchingMetadata(MetadataClient(self))
+            self._life.begin(FetchingMetadata(MetadataClient(self)))
             self.add_peers(torrent.peers)
         for host, port in peers:
             self.add_peer(host, port)
 
-    def _load(self, torrent: Torrent) -> TorrentParts:
-        """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
-        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self),
-                             Uploader(self, self._rng), PieceLayers(self, torrent), SessionWebSeeds(self))
-        self.phase = Loaded(parts)
-        return parts
+    def _make_parts(self, torrent: Torrent) -> TorrentParts:
+        """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
+        in a ``Loaded`` phase)."""
+        pieces = Pieces(self.context, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
+        return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces, Uploader(self, self._rng),
+                            PieceLayers(self, torrent), SessionWebSeeds(self))
+
+    @property
+    def phase(self) -> Phase:
+        """What the session holds now (see ``phases``; ``lifecycle.Life`` moves it on)."""
+        return self._life.phase
 
     @property
     def pieces(self) -> Pieces:

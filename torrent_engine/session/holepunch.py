@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..peer import messages as m
 from ..peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
@@ -28,7 +28,8 @@ from ..peer.holepunch import (
 from .peer import PeerState, fan_out
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .connector import Connector
+    from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -40,11 +41,28 @@ def listen_endpoint(peer: PeerState) -> Endpoint:
     return (peer.host, peer.listen_port or peer.port) if peer.incoming else (peer.host, peer.port)
 
 
+class HolepunchHost(Protocol):
+    """What hole punching needs of its torrent beside the context."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def listen_port(self) -> int:
+        """Our TCP port (our own endpoint)."""
+
+    @property
+    def connector(self) -> Connector:
+        """Who is being dialed; dials a punched endpoint."""
+
+
 class Holepunch:
     """The session's ``ut_holepunch`` roles: relay, initiator, and both ends of a ``connect``."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: HolepunchHost) -> None:
         self._s = session
+        self._ctx = session.context
         self._relay_for: dict[Endpoint, tuple[str, int]] = {}  # PEX-listed address -> who listed it
         self.relayed = 0  # rendezvous answered with connect messages
         self.punched = 0  # connect messages acted on (uTP dials started)
@@ -52,13 +70,15 @@ class Holepunch:
     @property
     def can_dial(self) -> bool:
         """Whether we can act on ``connect`` (it asks for a uTP dial)."""
-        shared = self._s.shared
-        return shared is not None and shared.utp is not None and self._s.config.transport != "tcp"
+        ctx = self._ctx
+        shared = ctx.shared
+        return shared is not None and shared.utp is not None and ctx.config.transport != "tcp"
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
+        ctx = self._ctx
         s = self._s
-        return endpoint in s.context.peers or endpoint in s.connector.connecting or any(
-            listen_endpoint(p) == endpoint for p in s.context.peers.values())
+        return endpoint in ctx.peers or endpoint in s.connector.connecting or any(
+            listen_endpoint(p) == endpoint for p in ctx.peers.values())
 
     # -- PEX and failed dials (initiator) ---------------------------------------------------
     def note_pex(self, peer: PeerState, pex: PexMessage) -> None:
@@ -73,7 +93,7 @@ class Holepunch:
     async def dial_failed(self, key: Endpoint) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
         relay_key = self._relay_for.pop(key, None)
-        relay = self._s.context.peers.get(relay_key) if relay_key is not None else None
+        relay = self._ctx.peers.get(relay_key) if relay_key is not None else None
         if relay is None or relay.closed or not relay.ut_holepunch or not self.can_dial:
             return
         log.debug("asking %s to relay a connection to %s:%d", relay.address, key[0], key[1])
@@ -94,15 +114,16 @@ class Holepunch:
                      msg.error.name)
 
     async def _relay(self, initiator: PeerState, msg: HolepunchMessage) -> None:
+        ctx = self._ctx
         s = self._s
         by_endpoint: dict[Endpoint, PeerState] = {}
-        for p in s.context.peers.values():
+        for p in ctx.peers.values():
             if not p.closed:
                 by_endpoint[p.key] = p
                 by_endpoint.setdefault(listen_endpoint(p), p)
         by_endpoint.pop(initiator.key, None)
         by_endpoint.pop(listen_endpoint(initiator), None)
-        own = [(host, s.listen_port) for host in (s.shared.external_ip if s.shared else None,) if host]
+        own = [(host, s.listen_port) for host in (ctx.shared.external_ip if ctx.shared else None,) if host]
         answer = answer_rendezvous(listen_endpoint(initiator), msg, own_endpoints=own,
                                    connected={e: bool(p.ut_holepunch) for e, p in by_endpoint.items()})
         for n, (_to, reply) in enumerate(answer):
@@ -111,10 +132,11 @@ class Holepunch:
             self.relayed += 1
 
     def _connect(self, endpoint: Endpoint) -> None:
+        ctx = self._ctx
         s = self._s
-        if not self.can_dial or self._connected_to(endpoint) or s.context.pool.is_banned(endpoint):
+        if not self.can_dial or self._connected_to(endpoint) or ctx.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
-        if len(s.connector.connecting) >= s.config.max_peers_per_torrent:
+        if len(s.connector.connecting) >= ctx.config.max_peers_per_torrent:
             return  # a relay cannot make us dial without bound
         self.punched += 1
         self._s.connector.punch(endpoint)
@@ -123,4 +145,4 @@ class Holepunch:
         """Send to ``peer`` (maybe not the one whose message we are handling): a failure closes
         that peer only."""
         await fan_out([peer], lambda p: p.send(m.Extended(p.ut_holepunch, encode_holepunch(msg))),
-                      self._s.config.control_send_timeout)
+                      self._ctx.config.control_send_timeout)

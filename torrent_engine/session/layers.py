@@ -21,7 +21,7 @@ import bisect
 import logging
 import time
 from collections.abc import Container, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -38,7 +38,9 @@ from .peer import PeerState, fan_out
 from .phases import Opened
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .checking import Checker
+    from .context import TorrentContext
+    from .peer_handler import PeerHandler
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -56,11 +58,35 @@ class _Without:
         return index not in self._held and index in self._has
 
 
+class LayersHost(Protocol):
+    """What the piece layers need of their torrent beside the context."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def name(self) -> str:
+        """For the log."""
+
+    @property
+    def checker(self) -> Checker:
+        """Whether start-up rechecked (data on disk to look at again)."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Updates the peers' interest once pieces can be asked for."""
+
+    async def save_metainfo(self) -> None:
+        """The metainfo gained layers: write it."""
+
+
 class PieceLayers:
     """The piece layers a session still lacks, and the hash requests for them."""
 
-    def __init__(self, session: Session, torrent: Torrent) -> None:
+    def __init__(self, session: LayersHost, torrent: Torrent) -> None:
         self._s = session
+        self._ctx = session.context
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
         self._held: set[int] = set()  # pieces being checked on disk: not offered to the picker
@@ -70,7 +96,7 @@ class PieceLayers:
         self._learnt_firsts: list[int] = []
         self._learning_rest = anyio.Lock()
         # fetch the missing layers if our connections can ask for them (see the module text)
-        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == v2_on_wire(torrent.info_hash_v2)
+        v2_wire = torrent.info_hash_v2 is not None and self._ctx.info_hash == v2_on_wire(torrent.info_hash_v2)
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
         if self.fetcher is None and torrent.is_hybrid:
             pl = torrent.piece_length
@@ -100,8 +126,9 @@ class PieceLayers:
             await self._learn_rest()
 
     async def _learn_rest(self) -> None:
+        ctx = self._ctx
         s = self._s
-        phase = s.phase
+        phase = ctx.phase
         if not self._learnt or not isinstance(phase, Opened):
             return
         parts, storage = phase.parts, phase.storage
@@ -135,7 +162,7 @@ class PieceLayers:
             self._learnt, self._learnt_firsts = {}, []
             return
         self.received += len(found)
-        s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=len(found)))
+        ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex, files=len(found)))
         await s.save_metainfo()
 
     def verifiable(self, peer_key: Hashable) -> Container[int] | None:
@@ -145,7 +172,7 @@ class PieceLayers:
         blocking = fetcher is not None and fetcher.blocking
         if not blocking and not self._held:
             return None
-        has = self._s.picker.peer_has(peer_key)
+        has = self._ctx.parts.picker.peer_has(peer_key)
         if fetcher is not None and blocking:
             has = fetcher.verifiable(has)
         return _Without(has, self._held) if self._held else has
@@ -176,15 +203,16 @@ class PieceLayers:
         fetcher = self.fetcher
         if fetcher is None or fetcher.done or peer.closed or not len(peer.have):
             return  # (a peer without pieces is asked nothing: BEP 52 asks for announced pieces)
-        reqs = fetcher.next_requests(peer.key, self._s.picker.peer_has(peer.key), time.monotonic())
+        reqs = fetcher.next_requests(peer.key, self._ctx.parts.picker.peer_has(peer.key), time.monotonic())
         if reqs:
             await peer.send(*reqs)
 
     async def on_message(self, peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
         """A BEP 52 hash message from the peer."""
+        ctx = self._ctx
         s = self._s
         if isinstance(msg, m.HashRequest):  # answered from the layers we know, else rejected
-            torrent = s.torrent
+            torrent = ctx.parts.torrent
             reply = hashes_for(torrent.piece_layers, torrent.piece_length, msg)
             await peer.send(reply if reply is not None else m.HashReject(
                 msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers))
@@ -199,7 +227,7 @@ class PieceLayers:
         if verdict is Verdict.FALSE:
             log.info("peer %s of %s sent piece hashes that do not match the pieces root",
                      peer.address, s.name)
-            s.context.ban(peer.key)
+            ctx.ban(peer.key)
         elif verdict is Verdict.LAYER_COMPLETE:
             await self._arrived(fetcher)
         elif verdict is Verdict.ACCEPTED:
@@ -207,25 +235,27 @@ class PieceLayers:
 
     async def _arrived(self, fetcher: PieceLayerFetcher) -> None:
         """Files' layers verified: the torrent takes them, their pieces are requested now."""
+        ctx = self._ctx
         s = self._s
         layers = fetcher.take_layers()
-        parts = s.parts
+        parts = ctx.parts
         parts.torrent = parts.torrent.with_piece_layers(layers)
         self.received += len(layers)
         if s.checker.rechecked:
             self._look_on_disk(layers)
         if fetcher.done:
-            s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
+            ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex,
+                                                             files=self.received))
             await s.save_metainfo()
-        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
-                      s.config.control_send_timeout)
+        await fan_out(list(ctx.peers.values()), s.handler.update_interest,
+                      ctx.config.control_send_timeout)
 
     def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
         """The start-up recheck found data it could not verify (no hash yet): now that the
         layers of these files are known, check their pieces on disk before requesting them."""
-        s = self._s
-        phase = s.phase
-        if not isinstance(phase, Opened) or s.context.run.tg is None:
+        ctx = self._ctx
+        phase = ctx.phase
+        if not isinstance(phase, Opened) or ctx.run.tg is None:
             return
         torrent, storage, picker = phase.parts.torrent, phase.storage, phase.parts.picker
         busy = set(picker.downloading())
@@ -239,16 +269,17 @@ class PieceLayers:
                        if not picker.has_piece(p) and p not in busy]
         if pieces:
             self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
-            s.context.run.tg.start_soon(self._check_on_disk, storage, pieces)
+            ctx.run.tg.start_soon(self._check_on_disk, storage, pieces)
 
     async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
+        ctx = self._ctx
         s = self._s
         try:
             for index in pieces:
-                if await check_piece_on_disk(s.torrent, storage, index):
-                    await s.pieces.passed(index)
+                if await check_piece_on_disk(ctx.parts.torrent, storage, index):
+                    await ctx.parts.pieces.passed(index)
                 self._held.discard(index)
         finally:
             self._held.difference_update(pieces)
-        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
-                      s.config.control_send_timeout)
+        await fan_out(list(ctx.peers.values()), s.handler.update_interest,
+                      ctx.config.control_send_timeout)

@@ -15,12 +15,16 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
 
+from .. import events as ev
+from ..config import Config
 from ..errors import SessionError, TorrentEngineError, typed_failure
+from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
@@ -28,10 +32,14 @@ from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources
 from ..storage import PieceStorage, StorageFactory
 from .peer import fan_out
-from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
+from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Phase, Swarm, TorrentParts
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .announce import Announcer
+    from .checking import Checker
+    from .connector import Connector
+    from .context import TorrentContext
+    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -40,16 +48,70 @@ log = logging.getLogger("torrent_engine.session")
 OWNER_HEARS = {"owner_hears": True}
 
 
-class Life:
-    """The running of one session: its task group, the events its waiters wait for, and the
-    state machine (``machine``: the public state and the error; only ``Life`` moves it)."""
+class LifeHost(Protocol):
+    """What the run needs of its torrent: its facts, and the parts it starts, stops and tells."""
 
-    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None,
-                 make_storage: StorageFactory) -> None:
+    @property
+    def config(self) -> Config:
+        """The settings (seed or stop once complete)."""
+
+    @property
+    def events(self) -> ev.EventBus:
+        """Where the state events go."""
+
+    @property
+    def info_hash_hex(self) -> str:
+        """As events carry it."""
+
+    @property
+    def name(self) -> str:
+        """For the log and errors."""
+
+    @property
+    def magnet(self) -> Magnet | None:
+        """A magnet's trackers, web seeds and selected files."""
+
+    @property
+    def save_path(self) -> Path:
+        """Where the files are opened."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def connector(self) -> Connector:
+        """Registered with the shared listener; dials in the swarm."""
+
+    @property
+    def announcer(self) -> Announcer:
+        """Started with the swarm; told of completion and stop."""
+
+    @property
+    def checker(self) -> Checker:
+        """Checks at start, saves the resume data."""
+
+    @property
+    def stats(self) -> Stats:
+        """The tick (runs with the run)."""
+
+    async def save_metainfo(self) -> None:
+        """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
+
+
+class Life:
+    """The running of one session: its phase (``phase``: what the torrent holds now, with the
+    public state and the error), its task group, the events its waiters wait for. Only ``Life``
+    moves the phase and the state, through ``machine`` (the table of ``session_state``)."""
+
+    def __init__(self, session: LifeHost, *, paused: bool, shared: SharedResources | None,
+                 make_storage: StorageFactory, make_parts: Callable[[Torrent], TorrentParts]) -> None:
         self._s = session
         self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
+        self._make_parts = make_parts  # a torrent's parts, once it is known (its metadata came)
         self.shared = shared  # borrowed (a manager's), or made by start_standalone
-        self.machine = SessionStateMachine(session.events, session.info_hash_hex)
+        # the phase and, carried by it, the public state and the error: moved by the table (``begin``)
+        self.machine: SessionStateMachine[Phase]
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
         self.delete_on_stop = False
@@ -60,6 +122,20 @@ class Life:
         self.ready = anyio.Event()  # checking is over
         self._wakeup = anyio.Event()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
+
+    def begin(self, phase: FetchingMetadata | Loaded) -> None:
+        """The phase the session is created in: a magnet's fetch, or its torrent's parts (queued)."""
+        self.machine = SessionStateMachine(self._s.events, self._s.info_hash_hex, phase)
+
+    @property
+    def phase(self) -> Phase:
+        """What the session holds now; it carries the public state and the error."""
+        return self.machine.current
+
+    @property
+    def state(self) -> State:
+        """The public state (carried by the phase)."""
+        return self.machine.current.state
 
     async def start_standalone(self) -> None:
         """``async with Session(...)``: a private ``SharedResources`` if none was given, and
@@ -92,19 +168,20 @@ class Life:
         if not self.completed.is_set():
             await self.until(self.completed)
         if not self.completed.is_set():
-            raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
-                               + (f": {s.error}" if s.error else ""))
+            error = self.machine.error
+            raise SessionError(f"session {s.name} ended ({self.machine.state.value}) before completing"
+                               + (f": {error}" if error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
         """Disconnect peers and cancel the swarm; the phase keeps picker and files."""
         s = self._s
-        if s.state is State.PAUSED:
+        if self.machine.state is State.PAUSED:
             return
         self.machine.to(State.PAUSED)
         for peer in s.context.peers.values():
             peer.close("paused")
-        swarm = _swarm_of(s.phase)
+        swarm = _swarm_of(self.phase)
         if swarm is not None:
             swarm.scope.cancel()
 
@@ -112,10 +189,10 @@ class Life:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
         s = self._s
         start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
-        if s.state is not State.PAUSED:
+        if self.machine.state is not State.PAUSED:
             if start_paused:
                 return  # (it has not started yet: it will start unpaused)
-            raise SessionError(f"resume() in state {s.state.value}")
+            raise SessionError(f"resume() in state {self.machine.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
             # the last piece passed while paused: complete now (event, tracker, wait_completed),
@@ -158,11 +235,10 @@ class Life:
     def wanted_changed(self) -> None:
         """The file priorities changed: seeding may need pieces again, or what is left may all
         be in skipped files now (complete, as when the last piece passes)."""
-        s = self._s
         complete = self._active_state() is State.SEEDING
-        if s.state is State.SEEDING and not complete:
+        if self.machine.state is State.SEEDING and not complete:
             self.machine.to(State.DOWNLOADING)
-        elif s.state is State.DOWNLOADING and complete and self.tg is not None:
+        elif self.machine.state is State.DOWNLOADING and complete and self.tg is not None:
             self.tg.start_soon(self.on_complete)
 
     def fail(self, exc: TorrentEngineError) -> None:
@@ -189,7 +265,7 @@ class Life:
             self.tg.cancel_scope.cancel()
 
     def _active_state(self) -> State:
-        phase = self._s.phase
+        phase = self.phase
         if not isinstance(phase, Loaded):
             return State.DOWNLOADING_METADATA
         return State.SEEDING if phase.parts.picker.is_complete() else State.DOWNLOADING
@@ -197,7 +273,7 @@ class Life:
     # -- completion ----------------------------------------------------------------------
     async def maybe_complete(self) -> None:
         """A piece passed: complete once every wanted piece is in."""
-        if self._s.state is State.DOWNLOADING and self._active_state() is State.SEEDING:
+        if self.machine.state is State.DOWNLOADING and self._active_state() is State.SEEDING:
             await self.on_complete()
 
     async def on_complete(self) -> None:
@@ -205,11 +281,13 @@ class Life:
         s = self._s
 
         def still() -> bool:
-            return s.state is State.DOWNLOADING and self._active_state() is State.SEEDING
+            return self.machine.state is State.DOWNLOADING and self._active_state() is State.SEEDING
 
         if not still():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
-        parts = s.parts
+        phase = self.phase
+        assert isinstance(phase, Loaded)
+        parts = phase.parts
         s.checker.completed_time = int(time.time())
         await parts.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
         if not still():
@@ -249,7 +327,7 @@ class Life:
             shared.set_handshaker(handshaker_for(shared))
             s.connector.register(shared)
             s.connector.register_other_hashes()
-            phase = s.phase
+            phase = self.phase
             # a .torrent's files are opened before started(): a bad path is the caller's error
             opened = self._open(phase.parts) if isinstance(phase, Loaded) else None
             task_status.started()
@@ -264,11 +342,11 @@ class Life:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))
                     await self._check(opened)
-                    if self.start_paused and s.state is not State.PAUSED:
+                    if self.start_paused and self.machine.state is not State.PAUSED:
                         self.machine.to(State.PAUSED)
                     self.start_paused = False
                     self.ready.set()
-                    if s.state is State.SEEDING and not s.config.seed:
+                    if self.machine.state is State.SEEDING and not s.config.seed:
                         self.stop_requested = True  # complete already and not asked to seed: done
                     await self._live(opened.parts, opened.storage)
                     tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
@@ -282,7 +360,7 @@ class Life:
                 error = f"internal error: {exc!r}"
                 log.exception("session %s crashed", s.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
-                error = f"{typed} (while {s.state.value})"
+                error = f"{typed} (while {self.machine.state.value})"
                 log.warning("session %s failed: %s", s.name, error, extra=OWNER_HEARS)
             self.machine.fail(error)
             if not started:
@@ -295,13 +373,13 @@ class Life:
         """The torrent is known and the run begins: open its files; checking comes next."""
         s = self._s
         checking = Checking(parts, self._make_storage(parts.torrent, s.save_path))
-        s.phase = checking
+        self.machine.enter(checking)
         return checking
 
     async def _shutdown(self, acquired: bool) -> None:
         s = self._s
         shared = self.shared
-        phase = s.phase
+        phase = self.phase
         try:
             await s.announcer.stop()
             if isinstance(phase, Opened):
@@ -314,7 +392,7 @@ class Life:
                         await phase.storage.close()
         finally:
             if isinstance(phase, Opened):
-                s.phase = Loaded(phase.parts)  # files closed; the picker keeps what was verified
+                self.machine.enter(Loaded(phase.parts))  # files closed; the picker keeps what was verified
             if shared is not None:
                 s.connector.unregister(shared)
                 if acquired:
@@ -351,7 +429,7 @@ class Life:
 
     async def _wait_while_paused(self) -> bool:
         """Block while paused; True if it was paused (the caller looks at the state again)."""
-        if self._s.state is not State.PAUSED:
+        if self.machine.state is not State.PAUSED:
             return False
         self._wakeup = anyio.Event()
         await self._wakeup.wait()
@@ -360,7 +438,7 @@ class Life:
     async def _fetch_metadata(self, phase: FetchingMetadata) -> TorrentParts:
         """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
         s = self._s
-        if s.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
+        if self.machine.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
             self.machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
         self.start_paused = False  # applied
         metadata = phase.metadata
@@ -378,7 +456,8 @@ class Life:
         trackers = magnet.trackers if magnet is not None else ()
         web_seeds = magnet.web_seeds if magnet is not None else ()
         torrent = Torrent.from_info_bytes(metadata.result, trackers=trackers, web_seeds=web_seeds)
-        parts = s._load(torrent)
+        parts = self._make_parts(torrent)
+        self.machine.enter(Loaded(parts))
         s.connector.register_other_hashes()
         if magnet is not None and magnet.select_only:
             parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
@@ -393,27 +472,27 @@ class Life:
         if complete:
             await self._create_empty_files()
             self.completed.set()
-        if s.state is State.PAUSED:
+        if self.machine.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
-        if s.state is State.DOWNLOADING and complete:
+        if self.machine.state is State.DOWNLOADING and complete:
             self.machine.to(State.SEEDING)  # resumed while checking, and the data was all there
-        elif s.state is not State.DOWNLOADING:
+        elif self.machine.state is not State.DOWNLOADING:
             self.machine.to(self._active_state())
 
     async def _create_empty_files(self) -> None:
         """Complete: the zero-length files exist too (no piece writes them; with only such
         files selected, nothing else would)."""
-        phase = self._s.phase
+        phase = self.phase
         if isinstance(phase, Opened):
             await phase.storage.create_empty_files()
 
     async def _live(self, parts: TorrentParts, storage: PieceStorage) -> None:
         """Checked: a ``Live`` phase (with its swarm) while not paused, ``Paused`` while paused,
         until a stop is asked for."""
-        s = self._s
 
         def install(swarm: Swarm | None) -> None:
-            s.phase = Live(parts, storage, swarm=swarm) if swarm is not None else Paused(parts, storage)
+            self.machine.enter(Live(parts, storage, swarm=swarm) if swarm is not None
+                               else Paused(parts, storage))
 
         while not self.stop_requested:
             install(None)

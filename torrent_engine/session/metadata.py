@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio
 
@@ -28,18 +28,46 @@ from .peer import PeerState
 from .peer_handler import OUR_UT_METADATA_ID
 
 if TYPE_CHECKING:
-    from .core import Session
+    from ..magnet import Magnet
+    from .connector import Connector
+    from .context import TorrentContext
+    from .peer_handler import PeerHandler
 
 log = logging.getLogger("torrent_engine.session")
 
 METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extension handshake
 
 
+class MetadataHost(Protocol):
+    """What BEP 9 needs of its torrent beside the context."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def magnet(self) -> Magnet | None:
+        """The magnet's info-hashes."""
+
+    @property
+    def has_metadata(self) -> bool:
+        """Whether there is an info dictionary to serve."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Our extension handshake."""
+
+    @property
+    def connector(self) -> Connector:
+        """A metadata peer counts as connecting until it is done."""
+
+
 class MetadataClient:
     """The fetch of a magnet's info dictionary: which peer is asked for which piece, what came."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: MetadataHost) -> None:
         self._s = session
+        self._ctx = session.context
         self._fetcher: MetadataFetcher | None = None
         self._gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self.result: bytes | None = None
@@ -49,7 +77,7 @@ class MetadataClient:
         if self._fetcher is None:
             s = self._s
             info_hash = (s.magnet.info_hash_v1 or s.magnet.info_hash_v2
-                         if s.magnet is not None else None) or s.info_hash
+                         if s.magnet is not None else None) or self._ctx.info_hash
             self._fetcher = MetadataFetcher(info_hash)
         return self._fetcher
 
@@ -60,7 +88,7 @@ class MetadataClient:
             log.info("metadata peer %s:%d dropped: %s", key[0], key[1], dropped.reason)
             self._gone.add(key)
             if dropped.banned:
-                self._s.context.ban(key)
+                self._ctx.ban(key)
 
     async def fetch_from(self, link: PeerLink, key: tuple[str, int]) -> None:
         """Fetch the metadata from one peer, as the shared fetcher directs: what to ask it for,
@@ -116,22 +144,23 @@ class MetadataClient:
                 await link.aclose()
             s.connector.done_connecting(key)  # (a metadata peer counts against the connection budget)
             if not self.done.is_set():
-                s.context.pool.failed(key, time.monotonic(), quick=True)
+                self._ctx.pool.failed(key, time.monotonic(), quick=True)
 
 
 
 class MetadataServer:
     """Our info dictionary, piece by piece, to peers that ask for it (BEP 9)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: MetadataHost) -> None:
         self._s = session
+        self._ctx = session.context
 
     async def serve_request(self, peer: PeerState, payload: bytes) -> None:
         """Serve our metadata (BEP 9) to a peer that came with a magnet link."""
         msg = decode_metadata_message(payload)
         if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or not self._s.has_metadata:
             return
-        info = self._s.torrent.info_bytes
+        info = self._ctx.parts.torrent.info_bytes
         try:
             data = metadata_piece(info, msg.piece)
             reply: MetadataData | MetadataReject = MetadataData(msg.piece, len(info), data)

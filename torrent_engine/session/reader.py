@@ -20,7 +20,7 @@ import itertools
 import time
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -32,8 +32,11 @@ from ..storage import PieceStorage
 from .phases import Loaded, Opened
 
 if TYPE_CHECKING:
-    from .core import Session
+    from collections.abc import Sequence
+
+    from .context import TorrentContext
     from .peer import PeerState
+    from .peer_handler import PeerHandler
 
 MIN_READAHEAD = 4 * 1024 * 1024  # bytes past the position always wanted first
 MAX_READAHEAD = 256 * 1024 * 1024
@@ -44,11 +47,43 @@ FAST_SHARE = 0.5  # a peer at least this share of the fastest peer's rate takes 
 POLL = 0.2  # seconds between looks at the session while a read waits
 
 
+class ReadersHost(Protocol):
+    """What file readers need of their torrent beside the context."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def name(self) -> str:
+        """For errors."""
+
+    @property
+    def error(self) -> str:
+        """Why the torrent failed, for a read that waited."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Picks a peer's requests (deadline pieces first)."""
+
+    @property
+    def readers(self) -> Readers:
+        """The torrent's open readers (a reader joins them)."""
+
+    def set_file_priorities(self, priorities: Sequence[int]) -> None:
+        """A skipped file that is read is wanted again."""
+
+
 class Readers:
     """The open readers of one session and the deadlines they make (a session part)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ReadersHost) -> None:
         self._s = session
+        self._ctx = session.context
         self._open: list[FileReader] = []
         self._changed = anyio.Event()
         self._fast_floor = 0.0
@@ -94,7 +129,7 @@ class Readers:
         connected peer's download rate (every peer while none has a rate yet)."""
         now = time.monotonic()
         if now - self._fast_at > 0.5:
-            best = max((p.down_rate for p in self._s.context.peers.values()), default=0.0)
+            best = max((p.down_rate for p in self._ctx.peers.values()), default=0.0)
             self._fast_floor = best * FAST_SHARE
             self._fast_at = now
         return peer.down_rate >= self._fast_floor
@@ -103,7 +138,7 @@ class Readers:
         """Give the picker the deadlines of the open readers; ``moved`` (a reader opened or
         seeked): the peers' requests outside them give way now, and the peers are asked for the
         new window at once."""
-        phase = self._s.phase
+        phase = self._ctx.phase
         if not isinstance(phase, Loaded):
             return
         picker = phase.parts.picker
@@ -117,13 +152,14 @@ class Readers:
     def refill(self, *, give_way: bool = False) -> None:
         """Ask every peer for what it should fetch now (deadline pieces first), in one write per
         peer; with ``give_way`` withdraw its requests of pieces outside the deadlines first."""
+        ctx = self._ctx
         s = self._s
-        if s.state is not State.DOWNLOADING or not isinstance(s.phase, Loaded):
+        if ctx.state is not State.DOWNLOADING or not isinstance(ctx.phase, Loaded):
             return
-        picker = s.phase.parts.picker
+        picker = ctx.phase.parts.picker
         now = time.monotonic()
-        for peer in list(s.context.peers.values()):
-            if peer.closed or not hasattr(peer.link, "write"):
+        for peer in list(ctx.peers.values()):
+            if peer.closed:
                 continue
             out = bytearray()
             if give_way:
@@ -149,8 +185,9 @@ class FileReader:
     exist, the reader is closed, or the session ends or fails while a read waits.
     """
 
-    def __init__(self, session: Session, index: int) -> None:
+    def __init__(self, session: ReadersHost, index: int) -> None:
         self._s = session
+        self._ctx = session.context
         self.index = index
         self._pos = 0
         self._offset = 0  # the file's start in the piece space
@@ -166,11 +203,12 @@ class FileReader:
     async def open(self) -> FileReader:
         """Wait for the metadata (a magnet), check the file, and start its deadlines. A file
         the user skipped (priority 0) is wanted again: reading it means downloading it."""
+        ctx = self._ctx
         s = self._s
-        while not isinstance(s.phase, Loaded):
+        while not isinstance(ctx.phase, Loaded):
             self._check_alive()
             await s.readers.wait_change(POLL / 4)
-        parts = s.phase.parts
+        parts = ctx.phase.parts
         files = parts.torrent.files
         index = self.index
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(files):
@@ -288,7 +326,7 @@ class FileReader:
         s = self._s
         while True:
             self._check_open()
-            phase = s.phase
+            phase = self._ctx.phase
             if isinstance(phase, Opened) and phase.parts.picker.has_piece(index):
                 if self.waiting is not None:
                     self.waiting = None
@@ -308,7 +346,8 @@ class FileReader:
             raise StreamError(f"the reader of file {self.index} of {self._s.name} is not open yet")
 
     def _check_alive(self) -> None:
+        ctx = self._ctx
         s = self._s
-        if s.finished or s.state in (State.STOPPED, State.ERROR):
+        if s.finished or ctx.state in (State.STOPPED, State.ERROR):
             why = f": {s.error}" if s.error else ""
-            raise StreamError(f"the session of {s.name} has ended ({s.state.value}){why}")
+            raise StreamError(f"the session of {s.name} has ended ({ctx.state.value}){why}")

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -24,7 +24,12 @@ from .phases import FetchingMetadata, Loaded
 from .webseeds import NO_WEB_SEEDS
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .announce import Announcer
+    from .checking import Checker
+    from .connector import Connector
+    from .context import TorrentContext
+    from .peer_handler import PeerHandler
+    from .status import SessionStatus
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -38,11 +43,52 @@ WAKE_EVENTS: tuple[type[ev.Event], ...] = (
     ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
 
 
+class StatsHost(Protocol):
+    """What the tick needs of its torrent beside the context: the totals it moves and
+    the parts it looks after."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    downloaded: int  # Payload bytes received in all.
+
+    uploaded: int  # Payload bytes sent in all.
+
+    @property
+    def private(self) -> bool:
+        """BEP 27: no DHT, no LSD (the stall diagnosis)."""
+
+    @property
+    def name(self) -> str:
+        """For the log."""
+
+    @property
+    def checker(self) -> Checker:
+        """Periodic resume saving."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Per-peer timeouts and interest."""
+
+    @property
+    def announcer(self) -> Announcer:
+        """Tracker tiers and errors (the stall diagnosis)."""
+
+    @property
+    def connector(self) -> Connector:
+        """Peers refused on the encryption policy (the stall diagnosis)."""
+
+    def status(self) -> SessionStatus:
+        """The snapshot the stats event carries."""
+
+
 class Stats:
     """Bytes moved this interval and the smoothed rates of one session."""
 
-    def __init__(self, session: Session, given_peers: int) -> None:
+    def __init__(self, session: StatsHost, given_peers: int) -> None:
         self._s = session
+        self._ctx = session.context
         self._given_peers = given_peers  # addresses the user gave: a peer source of their own
         self.down_rate = 0.0
         self.up_rate = 0.0
@@ -50,7 +96,7 @@ class Stats:
         self._up_window = 0
         self._down_meter = RateMeter()
         self._up_meter = RateMeter()
-        self._stall_detector = StallDetector(session.config.stall_after)
+        self._stall_detector = StallDetector(self._ctx.config.stall_after)
         self.stall: Stall | None = None
         self.stalled_since: float | None = None  # wall-clock time the download stopped progressing
         self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
@@ -68,9 +114,9 @@ class Stats:
 
     def quiet(self) -> bool:
         """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
-        s = self._s
-        return (not s.context.peers and self.down_rate == 0.0 and self.up_rate == 0.0
-                and s.state in QUIET_STATES)
+        ctx = self._ctx
+        return (not ctx.peers and self.down_rate == 0.0 and self.up_rate == 0.0
+                and ctx.state in QUIET_STATES)
 
     def wake(self, _event: object = None) -> None:
         """Something happened that the tick must look at (ends a quiet wait)."""
@@ -81,8 +127,7 @@ class Stats:
         a download; while it is quiet (see :meth:`quiet`) it waits for a wake-up instead, and for
         the next periodic resume save only if there is something new to save. So a thousand idle
         seeding torrents cost no timer each."""
-        s = self._s
-        subs = [s.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
         try:
             await self._run()
         finally:
@@ -94,14 +139,15 @@ class Stats:
             self._up_meter = RateMeter()
 
     async def _run(self) -> None:
+        ctx = self._ctx
         s = self._s
-        interval = s.config.stats_interval
+        interval = ctx.config.stats_interval
         last = time.monotonic()
         last_save = last
         while True:
             if self.quiet():
                 self._wake = anyio.Event()
-                wait = s.config.resume_save_interval - (time.monotonic() - last_save) \
+                wait = ctx.config.resume_save_interval - (time.monotonic() - last_save) \
                     if s.checker.unsaved() else math.inf
                 with anyio.move_on_after(max(wait, interval)):
                     await self._wake.wait()
@@ -114,21 +160,21 @@ class Stats:
             self.down_rate = self._down_meter.tick(self._down_window, elapsed)
             self.up_rate = self._up_meter.tick(self._up_window, elapsed)
             self._down_window = self._up_window = 0
-            peers = list(s.context.peers.values())
-            if isinstance(phase := s.phase, Loaded):
+            peers = list(ctx.peers.values())
+            if isinstance(phase := ctx.phase, Loaded):
                 phase.parts.layers.tick(now)
             for peer in peers:
                 requesting.update_rates(peer, elapsed)
                 s.handler.check_timeouts(peer, now)
             if peers:
-                await fan_out(peers, functools.partial(self._tick, now=now), s.config.control_send_timeout)
+                await fan_out(peers, functools.partial(self._tick, now=now), ctx.config.control_send_timeout)
             self._watch_stall(now)
             st = s.status()
-            s.events.publish(ev.StatsUpdate(
-                info_hash=s.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
+            ctx.events.publish(ev.StatsUpdate(
+                info_hash=ctx.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
                 download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
                 progress=st.progress, eta=st.eta))
-            if now - last_save >= s.config.resume_save_interval:
+            if now - last_save >= ctx.config.resume_save_interval:
                 last_save = now
                 if s.checker.unsaved():
                     await s.checker.save()
@@ -137,7 +183,7 @@ class Stats:
         s = self._s
         if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
             # BEP 11: whom we are connected to, as a diff, at most once a minute
-            msg = peer.pex.update(pex_view(peer, s.context.peers.values()))
+            msg = peer.pex.update(pex_view(peer, self._ctx.peers.values()))
             if msg is not None:  # nothing new: look again next second
                 peer.last_pex = now
                 await peer.send(m.Extended(peer.ut_pex, msg.encode()))
@@ -147,31 +193,33 @@ class Stats:
 
     def swarm_facts(self) -> SwarmFacts:
         """What the session knows about its swarm, for the stall diagnosis."""
+        ctx = self._ctx
         s = self._s
         private = s.private
-        trackers = sum(len(tier) for tier in s.announcer.tiers()) if s.config.tracker_enabled else 0
-        dht = 1 if s.shared is not None and s.shared.dht is not None and not private else 0
-        lsd = 1 if s.shared is not None and s.shared.lsd is not None and not private else 0
-        known = s.context.pool.known()
-        failed = s.context.pool.failing() - s.context.peers.keys()
-        peers = [p for p in s.context.peers.values() if not p.closed]
-        parts = phase.parts if isinstance(phase := s.phase, Loaded) else None  # None: fetching metadata
+        trackers = sum(len(tier) for tier in s.announcer.tiers()) if ctx.config.tracker_enabled else 0
+        dht = 1 if ctx.shared is not None and ctx.shared.dht is not None and not private else 0
+        lsd = 1 if ctx.shared is not None and ctx.shared.lsd is not None and not private else 0
+        known = ctx.pool.known()
+        failed = ctx.pool.failing() - ctx.peers.keys()
+        peers = [p for p in ctx.peers.values() if not p.closed]
+        parts = phase.parts if isinstance(phase := ctx.phase, Loaded) else None  # None: fetching metadata
         layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
         web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
         return SwarmFacts(
             sources=trackers + dht + lsd + self._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
             failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
-            banned=s.context.pool.banned_count - web.banned,
+            banned=ctx.pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(s.phase, FetchingMetadata),
+            tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(ctx.phase, FetchingMetadata),
             piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
             hash_requests_failed=hash_failed)
 
     def _watch_stall(self, now: float) -> None:
         """Once a second: is the download stuck, and why? A new reason is published as an event."""
+        ctx = self._ctx
         s = self._s
-        if s.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+        if ctx.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
             self._stall_detector.reset(now)
             self.stall = self.stalled_since = None
             return
@@ -183,8 +231,8 @@ class Stats:
             self.stalled_since = time.time() - stall.seconds
         if stall is not None and (previous is None or previous.reason is not stall.reason):
             log.info("%s is not progressing: %s", s.name, stall.message)
-            s.events.publish(ev.SessionStalled(info_hash=s.info_hash_hex, reason=stall.reason.value,
-                                               message=stall.message))
+            ctx.events.publish(ev.SessionStalled(info_hash=ctx.info_hash_hex, reason=stall.reason.value,
+                                                 message=stall.message))
 
 
 class RateMeter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio.abc
 
@@ -26,7 +26,10 @@ from ..webseed.client import BANNED
 from ..webseed.mapping import pieces_without
 
 if TYPE_CHECKING:
-    from .core import Session
+    from ..shared import TokenBucket
+    from .context import TorrentContext
+    from .peer_handler import PeerHandler
+    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -55,20 +58,47 @@ class WebSeedFacts:
 NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet before its metadata)
 
 
+class WebSeedsHost(Protocol):
+    """What the web seeds need of their torrent beside the context."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def name(self) -> str:
+        """For the log."""
+
+    @property
+    def download_limit(self) -> TokenBucket:
+        """The torrent's own download limit."""
+
+    wasted: int  # Bytes received that were not needed.
+
+    @property
+    def stats(self) -> Stats:
+        """Counts the bytes that came."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Cancels a block at the peers it was also asked of (endgame)."""
+
+
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: WebSeedsHost) -> None:
         self._session = session
+        self._ctx = session.context
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
         them again). Nothing when web seeds are off in the config."""
-        session = self._session
-        if not session.config.web_seeds:
+        ctx = self._ctx
+        if not ctx.config.web_seeds:
             return
-        for url in usable_urls(session.torrent.web_seeds):
+        for url in usable_urls(ctx.parts.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
                 seed = self.seeds[url] = WebSeed(url, self)
@@ -76,20 +106,22 @@ class SessionWebSeeds:
                 swarm.start_soon(self._run, seed)
 
     async def _run(self, seed: WebSeed) -> None:
+        ctx = self._ctx
         session = self._session
+        parts = ctx.parts
         if seed.state.missing_files:  # (started again after a pause: it still lacks them)
-            session.picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
+            parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
         else:
-            session.picker.peer_have_all(seed.key)
+            parts.picker.peer_have_all(seed.key)
         try:
             await seed.run()
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
-            session.context.fail(exc)
+            ctx.fail(exc)
         except Exception as exc:  # a bug met through one web seed must not take the session down
             log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
             seed.state.gave_up = f"internal error: {exc!r}"
         finally:
-            session.picker.peer_gone(seed.key)
+            ctx.parts.picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
@@ -110,34 +142,34 @@ class SessionWebSeeds:
     @property
     def torrent(self) -> Torrent:
         """The torrent's metainfo."""
-        return self._session.torrent
+        return self._ctx.parts.torrent
 
     def downloading(self) -> bool:
         """Whether the session wants pieces now."""
-        return self._session.state is State.DOWNLOADING
+        return self._ctx.state is State.DOWNLOADING
 
     def is_banned(self, key: WebSeedKey) -> bool:
         """Whether the session banned the web seed (bad data)."""
-        return self._session.context.pool.is_banned(key)
+        return self._ctx.pool.is_banned(key)
 
     def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
         """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
-        session = self._session
-        return session.picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key),
-                                       lowest=lowest)
+        ctx = self._ctx
+        return ctx.parts.picker.pick_run(key, max_pieces, time.monotonic(), ctx.parts.layers.verifiable(key),
+                                         lowest=lowest)
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""
-        self._session.picker.peer_bitfield(key, pieces)
+        self._ctx.parts.picker.peer_bitfield(key, pieces)
 
     def release(self, key: WebSeedKey) -> None:
         """Give the web seed's undelivered blocks back to the picker."""
-        self._session.picker.release_requests(key)
+        self._ctx.parts.picker.release_requests(key)
 
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
         session = self._session
-        shared = session.shared
+        shared = self._ctx.shared
         if shared is not None and not shared.download_limit.unlimited:
             await shared.download_limit.consume(nbytes)
         if not session.download_limit.unlimited:
@@ -146,13 +178,14 @@ class SessionWebSeeds:
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
         """A whole piece: block by block through the picker into the session's block path."""
+        ctx = self._ctx
         session = self._session
-        picker = session.picker
+        picker = ctx.parts.picker
         for begin in range(0, len(data), BLOCK_SIZE):
             block = data[begin:begin + BLOCK_SIZE]
             result = picker.block_received(key, Block(index, begin, len(block)))
             if result.accepted:
-                await session.pieces.store(index, begin, block, result.piece_complete)
+                await ctx.parts.pieces.store(index, begin, block, result.piece_complete)
                 await session.handler.cancel_elsewhere(result.cancels)
             else:  # a peer sent it first (endgame), or the piece was given back meanwhile
                 session.wasted += len(block)

@@ -51,10 +51,10 @@ def holepunch(*peers: PeerState, utp: bool = True,
     session = SimpleNamespace(
         listen_port=OUR_PORT,
         connector=SimpleNamespace(connecting=set(), punch=punched.append),
-        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
-        config=Config(dht_enabled=False, port_mapping=False),
-        context=SimpleNamespace(peers={p.key: p for p in peers},
-                                pool=SimpleNamespace(is_banned=lambda e: False)))
+        context=SimpleNamespace(
+            peers={p.key: p for p in peers}, config=Config(dht_enabled=False, port_mapping=False),
+            shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
+            pool=SimpleNamespace(is_banned=lambda e: False)))
     return Holepunch(session), punched  # type: ignore[arg-type]
 
 
@@ -119,7 +119,7 @@ async def test_connect_dials_over_utp_unless_connected_already_or_without_utp() 
     await no_utp.on_message(relay, connect("10.0.0.7", 7007))
     assert none == []
     busy, dialed = holepunch(relay)
-    budget = busy._s.config.max_peers_per_torrent
+    budget = busy._ctx.config.max_peers_per_torrent
     busy._s.connector.connecting.update(("10.1.0.1", port) for port in range(budget))
     await busy.on_message(relay, connect("10.0.0.7", 7007))
     assert dialed == []  # dialing as many as the budget already: a relay cannot add more
