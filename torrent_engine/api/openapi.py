@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any  # Any: an OpenAPI document is JSON of any shape
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

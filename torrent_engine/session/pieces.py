@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio
 
@@ -47,6 +47,15 @@ if TYPE_CHECKING:
     from .peer import PeerState
 
 log = logging.getLogger("torrent_engine.session")
+
+
+@dataclass(eq=False, slots=True)
+class _Prefix:
+    """The SHA-1 of a piece's first bytes, taken as they came in order."""
+
+    sha: hashlib._Hash
+    hashed: int = 0  # bytes of the piece in ``sha``
+    end: int = 0  # bytes of the piece that came in order (``hashed`` catches up once a read)
 
 
 @dataclass(eq=False)
@@ -165,10 +174,9 @@ class Pieces:
         self._on_passed = on_passed  # a piece is had: wake what waits for it (the file readers)
         self._refill = refill  # a piece failed: ask a peer for blocks again
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
-        # of _buffers (v1 pieces): [SHA-1 of the piece's first bytes, how many, how many are in
-        # (in order)]; None once a block landed inside that prefix again (the buffer no longer
-        # holds what was hashed)
-        self._prefix: dict[int, list[Any] | None] = {}
+        # of _buffers (v1 pieces): the SHA-1 of the piece's first bytes; None once a block landed
+        # inside that prefix again (the buffer no longer holds what was hashed)
+        self._prefix: dict[int, _Prefix | None] = {}
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
@@ -206,10 +214,10 @@ class Pieces:
         buf[begin:begin + len(block)] = block
         prefix = self._prefix.get(index)
         if prefix is not None:
-            if begin == prefix[2]:  # in order: hashed at the end of the read (hash_taken)
-                prefix[2] = begin + len(block)
+            if begin == prefix.end:  # in order: hashed at the end of the read (hash_taken)
+                prefix.end = begin + len(block)
                 self._taken[index] = None
-            elif begin < prefix[2]:
+            elif begin < prefix.end:
                 self._prefix[index] = None
         if piece_complete:
             self._verify_soon(index, buf)
@@ -225,11 +233,11 @@ class Pieces:
         self._taken.clear()
 
     @staticmethod
-    def _hash_prefix(buf: bytearray, prefix: list[Any]) -> None:
-        sha, hashed, end = prefix
+    def _hash_prefix(buf: bytearray, prefix: _Prefix) -> None:
+        hashed, end = prefix.hashed, prefix.end
         if hashed < end:
-            sha.update(memoryview(buf)[hashed:end])
-            prefix[1] = end
+            prefix.sha.update(memoryview(buf)[hashed:end])
+            prefix.hashed = end
 
     async def wait_for_room(self, index: int) -> None:
         """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
@@ -247,7 +255,7 @@ class Pieces:
         torrent = self._ctx.parts.torrent
         size = torrent.piece_size(index)
         self._buffered_bytes += size
-        self._prefix[index] = [hashlib.sha1(), 0, 0] if torrent.piece_hashes and not torrent.is_v2 else None
+        self._prefix[index] = _Prefix(hashlib.sha1()) if torrent.piece_hashes and not torrent.is_v2 else None
         if size == torrent.piece_length and self._spare:
             return self._spare.pop()
         return bytearray(size)
@@ -276,15 +284,15 @@ class Pieces:
         if prefix is not None and not learning:
             # the rest of this read's blocks of it (still in cache) and any that came out of
             # order (a seeder's disk reads may finish out of order): the piece is whole now
-            prefix[2] = len(buf)
+            prefix.end = len(buf)
             self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
         storage = ctx.storage
         if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
-        if prefix is not None and prefix[1] == len(buf) and not learning and writer is not None and \
-                prefix[0].digest() == ctx.parts.torrent.piece_hashes[index]:
+        if prefix is not None and prefix.hashed == len(buf) and not learning and writer is not None and \
+                prefix.sha.digest() == ctx.parts.torrent.piece_hashes[index]:
             # hashed whole as it came and passed: written with no task of its own; the loop
             # hears back in one callback per batch of written pieces (bench/RESULTS.md). (A
             # storage without the capability gets every piece through write_piece_if.)
@@ -326,7 +334,7 @@ class Pieces:
         if buf is not None:
             buf[begin:begin + len(block)] = block
             prefix = self._prefix.get(index)
-            if prefix is not None and begin < prefix[2]:
+            if prefix is not None and begin < prefix.end:
                 self._prefix[index] = None
         else:
             assert direct is not None
@@ -360,7 +368,7 @@ class Pieces:
         else:
             await self._failed(index, None)
 
-    async def _verify_piece(self, index: int, buf: bytearray, prefix: list[Any] | None) -> None:
+    async def _verify_piece(self, index: int, buf: bytearray, prefix: _Prefix | None) -> None:
         """Finish the hash of a piece assembled in memory and, if it passed, write it (storage's
         threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
         The buffer is given back (for reuse) once nothing uses it any more."""
@@ -376,7 +384,7 @@ class Pieces:
                     learned.append(v2)
                     return ok
                 if prefix is not None:  # v1: the rest of the SHA-1
-                    sha, done, _ = prefix
+                    sha, done = prefix.sha, prefix.hashed
                     if done < len(buf):
                         sha.update(memoryview(buf)[done:])
                     return bool(sha.digest() == torrent.piece_hashes[index])
@@ -384,9 +392,9 @@ class Pieces:
 
             learning = ctx.parts.layers.learning
             try:
-                if prefix is not None and prefix[1] == len(buf) and not learning:
+                if prefix is not None and prefix.hashed == len(buf) and not learning:
                     # hashed whole as it came: checked here, straight to the writing thread
-                    ok = prefix[0].digest() == torrent.piece_hashes[index]
+                    ok = prefix.sha.digest() == torrent.piece_hashes[index]
                     if ok:
                         await ctx.storage.write_piece_if(index, buf, verified)
                 else:
