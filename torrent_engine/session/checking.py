@@ -42,23 +42,12 @@ class CheckRun(Protocol):
 
 
 class CheckerHost(Protocol):
-    """What checking and resume data need of their torrent beside the context."""
+    """What checking and resume data need of their torrent beside the context: the facade's
+    file priorities and whether it is paused (both saved in the resume data)."""
 
     @property
     def context(self) -> TorrentContext:
         """What every part reads and calls (``context``)."""
-
-    @property
-    def save_path(self) -> Path:
-        """Where the files are."""
-
-    @property
-    def name(self) -> str:
-        """For the log."""
-
-    uploaded: int  # Totals: the resume data keeps them.
-
-    downloaded: int  # Totals: the resume data keeps them.
 
     @property
     def file_priorities(self) -> list[int]:
@@ -66,7 +55,7 @@ class CheckerHost(Protocol):
 
     @property
     def paused(self) -> bool:
-        """Saved in the resume data."""
+        """Saved in the resume data (paused, or to be once started)."""
 
 
 class Checker:
@@ -90,17 +79,16 @@ class Checker:
     async def delete_files(self) -> None:
         """Remove the torrent's files and its resume data; nothing else on disk."""
         ctx = self._ctx
-        s = self._s
         self.files_deleted = True
         try:
             phase = ctx.phase
             if isinstance(phase, Opened):
                 storage = phase.storage
             else:
-                storage = self._make_storage(ctx.parts.torrent, s.save_path)
+                storage = self._make_storage(ctx.parts.torrent, ctx.save_path)
             await storage.delete_files()
         except StorageError as exc:
-            log.warning("cannot delete files of %s: %s", s.name, exc)
+            log.warning("cannot delete files of %s: %s", ctx.name, exc)
         if self.resume_path is not None:
             self.resume_path.unlink(missing_ok=True)
 
@@ -114,12 +102,11 @@ class Checker:
     async def check(self, checking: Checking) -> None:
         """Find the verified pieces (from resume data, else by hashing what is on disk)."""
         ctx = self._ctx
-        s = self._s
         torrent = checking.parts.torrent
         resume = None
         if self.resume_path is not None:
             resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
-        if resume is not None and not _same_place(resume, ctx.info_hash, s.save_path):
+        if resume is not None and not _same_place(resume, ctx.info_hash, ctx.save_path):
             resume = None  # saved for another save path: it says nothing of the files here
         self.resumed = resume is not None
         if (resume is not None and not self.priorities_given
@@ -127,13 +114,13 @@ class Checker:
             checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
             self._run.wanted_changed()
         if resume is not None:  # (the same totals, counted on: the larger is the newer)
-            s.uploaded = max(s.uploaded, resume.uploaded)
-            s.downloaded = max(s.downloaded, resume.downloaded)
+            ctx.totals.uploaded = max(ctx.totals.uploaded, resume.uploaded)
+            ctx.totals.downloaded = max(ctx.totals.downloaded, resume.downloaded)
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
         pieces = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
-                                save_path=str(s.save_path.resolve()), current=current)
+                                save_path=str(ctx.save_path.resolve()), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
         if pieces is None:
@@ -174,10 +161,10 @@ class Checker:
         """The resume data as of now, without file stamps."""
         ctx = self._ctx
         s = self._s
-        return ResumeData(info_hash=ctx.info_hash, save_path=str(s.save_path.resolve()),
+        return ResumeData(info_hash=ctx.info_hash, save_path=str(ctx.save_path.resolve()),
                           have=ctx.parts.picker.have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
-                          file_priorities=list(s.file_priorities), uploaded=s.uploaded,
-                          downloaded=s.downloaded, added_time=self.added_time,
+                          file_priorities=list(s.file_priorities), uploaded=ctx.totals.uploaded,
+                          downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
                           paused=s.paused)
 
@@ -192,10 +179,11 @@ class Checker:
         """Make the session's paused-or-not durable now (after ``pause()``/``resume()``): the
         whole resume data once checked; before that, only the flag of the resume file there is
         (e.g. the manager's placeholder), its pieces untouched."""
+        ctx = self._ctx
         s = self._s
         if self.resume_path is None:
             return
-        if isinstance(self._ctx.phase, Opened) and self._run.ready.is_set():
+        if isinstance(ctx.phase, Opened) and self._run.ready.is_set():
             await self.save()
             return
         path, paused = self.resume_path, s.paused
@@ -209,13 +197,13 @@ class Checker:
         try:
             await anyio.to_thread.run_sync(set_flag)
         except StorageError as exc:
-            log.warning("cannot save resume data of %s: %s", s.name, exc)
+            log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a
         piece the disk may not hold)."""
-        s = self._s
-        phase = self._ctx.phase
+        ctx = self._ctx
+        phase = ctx.phase
         if self.resume_path is None or not isinstance(phase, Opened):
             return
         if not self._run.ready.is_set():
@@ -233,7 +221,7 @@ class Checker:
             await anyio.to_thread.run_sync(stamp_and_save)
             self._saved = _content(data)
         except StorageError as exc:
-            log.warning("cannot save resume data of %s: %s", s.name, exc)
+            log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
 
 def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:

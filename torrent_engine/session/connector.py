@@ -27,16 +27,12 @@ log = logging.getLogger("torrent_engine.session")
 
 
 class ConnectorHost(Protocol):
-    """What dialing needs of its torrent beside the context: our port, and the parts
-    a connection is handed to."""
+    """What dialing needs of its torrent beside the context: the parts a connection is handed to
+    (they need the connector too, so the session is given as this)."""
 
     @property
     def context(self) -> TorrentContext:
         """What every part reads and calls (``context``)."""
-
-    @property
-    def listen_port(self) -> int:
-        """Our TCP port (not dialed)."""
 
     @property
     def handler(self) -> PeerHandler:
@@ -100,9 +96,10 @@ class Connector:
             self.wake()
 
     def _is_self(self, key: tuple[str, int]) -> bool:
-        port = self._s.listen_port
+        ctx = self._ctx
+        port = ctx.shared.listen_port if ctx.shared is not None else 0
         # literal addresses only; another name for us is caught by the peer id in the handshake
-        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self._ctx.config.listen_host)
+        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", ctx.config.listen_host)
         return port != 0 and key[1] == port and key[0] in own_hosts
 
     def wake(self) -> None:

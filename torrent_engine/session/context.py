@@ -13,8 +13,9 @@ Each part declares, as a Protocol in its own module, what else it needs of the t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio.abc
@@ -22,9 +23,11 @@ import anyio.abc
 from .. import events as ev
 from ..config import Config
 from ..errors import TorrentEngineError
+from ..magnet import Magnet
 from ..session_state import State
+from ..shared import TokenBucket
 from .peer_pool import PeerPool
-from .phases import parts_of, storage_of, swarm_group
+from .phases import Loaded, parts_of, storage_of, swarm_group
 
 if TYPE_CHECKING:
     from ..shared import SharedResources
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from .phases import Phase, TorrentParts
 
 Address = tuple[str, int]
+AddPeers = Callable[[Iterable[Address]], None]  # addresses heard of, into the pool (Session.add_peers)
 
 
 class Run(Protocol):
@@ -62,6 +66,24 @@ class Run(Protocol):
         """A piece passed: complete the torrent once every wanted piece is in."""
 
 
+@dataclass(slots=True)
+class Totals:
+    """Payload bytes moved in all (the one record of them; resume data keeps them)."""
+
+    downloaded: int = 0
+    uploaded: int = 0
+    wasted: int = 0  # received but not needed (endgame duplicates, pieces given back)
+
+
+@dataclass(slots=True)
+class Limits:
+    """This torrent's own rate limits (bytes/s, 0 = none), on top of the shared ones; replaced
+    whole by ``Session.set_rate_limits``."""
+
+    download: TokenBucket = field(default_factory=lambda: TokenBucket(0))
+    upload: TokenBucket = field(default_factory=lambda: TokenBucket(0))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TorrentContext:
     """The torrent's shared facts and callbacks, the same object for the session's whole life."""
@@ -70,11 +92,36 @@ class TorrentContext:
     events: ev.EventBus
     info_hash: bytes  # the 20 bytes peers know the torrent by
     info_hash_hex: str  # the same in hex (as events carry it)
+    magnet: Magnet | None  # the magnet link it was added by (its trackers, name, selected files)
+    save_path: Path
+    totals: Totals  # bytes moved in all (the parts count them here)
+    limits: Limits  # its own rate limits
     pool: PeerPool  # every address heard of, bans (the one record of them), dial back-off
     peers: dict[Address, PeerState]  # the connected peers by address (the peer handler keeps it)
     ban: Callable[[Address], None]  # never again: close it if connected (bad data)
     fail: Callable[[TorrentEngineError], None]  # the torrent itself failed: error state, run ends
     run: Run  # its phase and state, task group, shared resources, a stop asked for, completion
+
+    @property
+    def name(self) -> str:
+        """The torrent's name (a magnet's display name, else its info-hash, until the metadata)."""
+        phase = self.run.phase
+        if isinstance(phase, Loaded):
+            return phase.parts.torrent.name
+        if self.magnet is not None and self.magnet.display_name:
+            return self.magnet.display_name
+        return self.info_hash_hex
+
+    @property
+    def has_metadata(self) -> bool:
+        """Whether the info dictionary is known."""
+        return isinstance(self.run.phase, Loaded)
+
+    @property
+    def private(self) -> bool:
+        """Whether the torrent is private (BEP 27: no DHT, PEX or LSD); not known before the metadata."""
+        phase = self.run.phase
+        return isinstance(phase, Loaded) and phase.parts.torrent.private
 
     # what the run holds now, read from it (the run is their one record)
     @property

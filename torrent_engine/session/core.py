@@ -6,13 +6,16 @@ error); its life (``run``, pause, resume, stop, completion) is ``lifecycle.Life`
 that moves the phase and the state (by the table of ``session_state``). What happens to the
 torrent is done by named parts, each in its own module and owning its own state. What every part
 may read and call whatever the phase is one frozen ``context.TorrentContext``
-(``Session.context``): config, events, info-hash, the peer pool, the connected peers, ``ban``,
-``fail`` and the run, through which it reads the phase and what the phase holds (``parts``: the
-metainfo, the picker and the per-torrent parts; ``storage``, ``swarm``), the state and the shared
-resources. What else a part needs (another part, a total it moves, a fact the facade answers) it
-declares as a Protocol of its own (``PeerHandlerHost``, ``PiecesHost``, ...); the session is
-given as that. ``Pieces`` is given the context itself and two callbacks (a piece passed, a piece
-failed), and tells the run, the one owner of completion, when a piece passed
+(``Session.context``): config, events, info-hash, the magnet, the save path, the byte totals and
+the torrent's own rate limits, the peer pool, the connected peers, ``ban``, ``fail`` and the run,
+through which it reads the phase and what the phase holds (``parts``: the metainfo, the picker
+and the per-torrent parts; ``storage``, ``swarm``), the state and the shared resources. A part is
+given the context and, as callbacks or typed parts, what else it needs (``Pieces``: a piece
+passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found; ...); the parts
+that need each other both ways (the connector, the peer handler, the checker, the run, a file
+reader) declare what they need of the session as a Protocol of their own (``ConnectorHost``,
+``PeerHandlerHost``, ``CheckerHost``, ``LifeHost``, ``FileReaderHost``) and are given the session
+as that. ``Pieces`` tells the run, the one owner of completion, when a piece passed
 (``Run.maybe_complete``):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
@@ -72,7 +75,7 @@ from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
-from .context import TorrentContext
+from .context import Limits, TorrentContext, Totals
 from .holepunch import Holepunch
 from .layers import PieceLayers
 from .lifecycle import Life
@@ -122,32 +125,32 @@ class Session:
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
-        self.downloaded = 0
-        self.uploaded = 0
-        self.wasted = 0
-        # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
-        self.download_limit = TokenBucket(0)
-        self.upload_limit = TokenBucket(0)
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
                           make_parts=self._make_parts)
-        # what every part reads and calls (see ``context``): the torrent's facts, the pool, the
-        # connected peers, ban, fail, the run (its phase and state)
-        self.context = TorrentContext(self.config, self.events, self.info_hash, self.info_hash_hex,
-                                      PeerPool(), {}, self._ban, self._life.fail, self._life)
-        # the parts (see the module docstring)
+        # what every part reads and calls (see ``context``): the torrent's facts, its totals and
+        # limits, the pool, the connected peers, ban, fail, the run (its phase and state)
+        ctx = self.context = TorrentContext(
+            self.config, self.events, self.info_hash, self.info_hash_hex, self.magnet, self.save_path,
+            Totals(), Limits(), PeerPool(), {}, self._ban, self._life.fail, self._life)
+        # the parts (see the module docstring): each is given the context and what else it
+        # declares it needs (another part, a callback; the session itself as a part's ...Host
+        # Protocol where the parts need each other both ways)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
-        self.holepunch = Holepunch(self)
-        self.metadata = MetadataServer(self)
+        self.holepunch = Holepunch(ctx, self.connector)
+        self.metadata = MetadataServer(ctx)
         self.checker = Checker(self, resume_path, run=self._life, make_storage=storage)
-        self.announcer = Announcer(self)
+        self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
-        self.stats = Stats(self, given_peers=len(peers))
-        self.readers = Readers(self)
+        self.stats = Stats(ctx, given_peers=len(peers), checker=self.checker, handler=self.handler,
+                           announcer=self.announcer, connector=self.connector, status=self.status)
+        self.readers = Readers(ctx, pick_requests=self.handler.pick_requests)
         if isinstance(torrent, Torrent):
             self._life.begin(Loaded(self._make_parts(torrent)))
         else:
-            self._life.begin(FetchingMetadata(MetadataClient(self)))
+            self._life.begin(FetchingMetadata(MetadataClient(
+                ctx, handshake=functools.partial(self.handler.extension_handshake, with_metadata=False),
+                done_connecting=self.connector.done_connecting)))
             self.add_peers(torrent.peers)
         for host, port in peers:
             self.add_peer(host, port)
@@ -155,9 +158,14 @@ class Session:
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
         in a ``Loaded`` phase)."""
-        pieces = Pieces(self.context, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
-        return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces, Uploader(self, self._rng),
-                            PieceLayers(self, torrent), SessionWebSeeds(self))
+        ctx = self.context
+        pieces = Pieces(ctx, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
+        layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
+                             update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
+        webseeds = SessionWebSeeds(ctx, on_downloaded=self.stats.downloaded,
+                                   cancel_elsewhere=self.handler.cancel_elsewhere)
+        return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces,
+                            Uploader(ctx, self._rng, on_uploaded=self.stats.uploaded), layers, webseeds)
 
     @property
     def phase(self) -> Phase:
@@ -212,13 +220,46 @@ class Session:
     @property
     def has_metadata(self) -> bool:
         """Whether the info dictionary is known (always for a .torrent; a magnet once fetched)."""
-        return isinstance(self.phase, Loaded)
+        return self.context.has_metadata
 
     @property
     def private(self) -> bool:
         """Whether the torrent is private (BEP 27: no DHT, PEX or LSD)."""
-        phase = self.phase
-        return isinstance(phase, Loaded) and phase.parts.torrent.private
+        return self.context.private
+
+    # the totals and this torrent's own limits are the context's (the parts move them there)
+    @property
+    def downloaded(self) -> int:
+        """Payload bytes received in all (kept across restarts by the resume data)."""
+        return self.context.totals.downloaded
+
+    @downloaded.setter
+    def downloaded(self, value: int) -> None:
+        self.context.totals.downloaded = value
+
+    @property
+    def uploaded(self) -> int:
+        """Payload bytes sent in all (kept across restarts by the resume data)."""
+        return self.context.totals.uploaded
+
+    @uploaded.setter
+    def uploaded(self, value: int) -> None:
+        self.context.totals.uploaded = value
+
+    @property
+    def wasted(self) -> int:
+        """Payload bytes received that were not needed (endgame duplicates, pieces given back)."""
+        return self.context.totals.wasted
+
+    @property
+    def download_limit(self) -> TokenBucket:
+        """This torrent's own download limit (see ``set_rate_limits``)."""
+        return self.context.limits.download
+
+    @property
+    def upload_limit(self) -> TokenBucket:
+        """This torrent's own upload limit (see ``set_rate_limits``)."""
+        return self.context.limits.upload
 
     @property
     def rechecked(self) -> bool:
@@ -261,11 +302,7 @@ class Session:
     @property
     def name(self) -> str:
         """The torrent's name (a magnet's display name, else its info-hash, until the metadata comes)."""
-        if isinstance(self.phase, Loaded):
-            return self.phase.parts.torrent.name
-        if self.magnet is not None and self.magnet.display_name:
-            return self.magnet.display_name
-        return self.info_hash_hex
+        return self.context.name
 
     @property
     def have(self) -> Bitfield:
@@ -368,9 +405,9 @@ class Session:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise SessionError(f"{name} limit must be whole bytes per second, at least 0: {value!r}")
         if download is not None:
-            self.download_limit = TokenBucket(download)
+            self.context.limits.download = TokenBucket(download)
         if upload is not None:
-            self.upload_limit = TokenBucket(upload)
+            self.context.limits.upload = TokenBucket(upload)
 
     def set_sequential(self, sequential: bool) -> None:
         """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""

@@ -28,7 +28,6 @@ from ..peer.holepunch import (
 from .peer import PeerState, fan_out
 
 if TYPE_CHECKING:
-    from .connector import Connector
     from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
@@ -41,28 +40,23 @@ def listen_endpoint(peer: PeerState) -> Endpoint:
     return (peer.host, peer.listen_port or peer.port) if peer.incoming else (peer.host, peer.port)
 
 
-class HolepunchHost(Protocol):
-    """What hole punching needs of its torrent beside the context."""
+class Dialer(Protocol):
+    """What hole punching needs of the dialing (``connector.Connector``)."""
 
     @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
+    def connecting(self) -> set[Endpoint]:
+        """The addresses being dialed."""
 
-    @property
-    def listen_port(self) -> int:
-        """Our TCP port (our own endpoint)."""
-
-    @property
-    def connector(self) -> Connector:
-        """Who is being dialed; dials a punched endpoint."""
+    def punch(self, key: Endpoint) -> None:
+        """Dial ``key`` over uTP now (the other side dials us at the same moment)."""
 
 
 class Holepunch:
     """The session's ``ut_holepunch`` roles: relay, initiator, and both ends of a ``connect``."""
 
-    def __init__(self, session: HolepunchHost) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, dialer: Dialer) -> None:
+        self._ctx = context
+        self._dialer = dialer
         self._relay_for: dict[Endpoint, tuple[str, int]] = {}  # PEX-listed address -> who listed it
         self.relayed = 0  # rendezvous answered with connect messages
         self.punched = 0  # connect messages acted on (uTP dials started)
@@ -76,8 +70,7 @@ class Holepunch:
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
         ctx = self._ctx
-        s = self._s
-        return endpoint in ctx.peers or endpoint in s.connector.connecting or any(
+        return endpoint in ctx.peers or endpoint in self._dialer.connecting or any(
             listen_endpoint(p) == endpoint for p in ctx.peers.values())
 
     # -- PEX and failed dials (initiator) ---------------------------------------------------
@@ -115,7 +108,6 @@ class Holepunch:
 
     async def _relay(self, initiator: PeerState, msg: HolepunchMessage) -> None:
         ctx = self._ctx
-        s = self._s
         by_endpoint: dict[Endpoint, PeerState] = {}
         for p in ctx.peers.values():
             if not p.closed:
@@ -123,7 +115,8 @@ class Holepunch:
                 by_endpoint.setdefault(listen_endpoint(p), p)
         by_endpoint.pop(initiator.key, None)
         by_endpoint.pop(listen_endpoint(initiator), None)
-        own = [(host, s.listen_port) for host in (ctx.shared.external_ip if ctx.shared else None,) if host]
+        shared = ctx.shared
+        own = [(shared.external_ip, shared.listen_port)] if shared is not None and shared.external_ip else []
         answer = answer_rendezvous(listen_endpoint(initiator), msg, own_endpoints=own,
                                    connected={e: bool(p.ut_holepunch) for e, p in by_endpoint.items()})
         for n, (_to, reply) in enumerate(answer):
@@ -133,13 +126,12 @@ class Holepunch:
 
     def _connect(self, endpoint: Endpoint) -> None:
         ctx = self._ctx
-        s = self._s
         if not self.can_dial or self._connected_to(endpoint) or ctx.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
-        if len(s.connector.connecting) >= ctx.config.max_peers_per_torrent:
+        if len(self._dialer.connecting) >= ctx.config.max_peers_per_torrent:
             return  # a relay cannot make us dial without bound
         self.punched += 1
-        self._s.connector.punch(endpoint)
+        self._dialer.punch(endpoint)
 
     async def _send(self, peer: PeerState, msg: HolepunchMessage) -> None:
         """Send to ``peer`` (maybe not the one whose message we are handling): a failure closes

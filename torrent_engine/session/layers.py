@@ -20,8 +20,8 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Container, Hashable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Container, Hashable
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -38,9 +38,7 @@ from .peer import PeerState, fan_out
 from .phases import Opened
 
 if TYPE_CHECKING:
-    from .checking import Checker
     from .context import TorrentContext
-    from .peer_handler import PeerHandler
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -58,35 +56,16 @@ class _Without:
         return index not in self._held and index in self._has
 
 
-class LayersHost(Protocol):
-    """What the piece layers need of their torrent beside the context."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    @property
-    def name(self) -> str:
-        """For the log."""
-
-    @property
-    def checker(self) -> Checker:
-        """Whether start-up rechecked (data on disk to look at again)."""
-
-    @property
-    def handler(self) -> PeerHandler:
-        """Updates the peers' interest once pieces can be asked for."""
-
-    async def save_metainfo(self) -> None:
-        """The metainfo gained layers: write it."""
-
-
 class PieceLayers:
     """The piece layers a session still lacks, and the hash requests for them."""
 
-    def __init__(self, session: LayersHost, torrent: Torrent) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, torrent: Torrent, *, rechecked: Callable[[], bool],
+                 update_interest: Callable[[PeerState], Awaitable[None]],
+                 save_metainfo: Callable[[], Awaitable[None]]) -> None:
+        self._ctx = context
+        self._rechecked = rechecked  # whether start-up hashed the data on disk (some may wait for a layer)
+        self._update_interest = update_interest  # a peer's pieces can be asked for now
+        self._save_metainfo = save_metainfo  # the metainfo gained layers: write it
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
         self._held: set[int] = set()  # pieces being checked on disk: not offered to the picker
@@ -127,7 +106,6 @@ class PieceLayers:
 
     async def _learn_rest(self) -> None:
         ctx = self._ctx
-        s = self._s
         phase = ctx.phase
         if not self._learnt or not isinstance(phase, Opened):
             return
@@ -158,12 +136,12 @@ class PieceLayers:
         try:
             parts.torrent = torrent.with_piece_layers(found)
         except MetainfoError as exc:  # its (SHA-1 verified) data does not hash to the v2 roots
-            log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", s.name, exc)
+            log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", ctx.name, exc)
             self._learnt, self._learnt_firsts = {}, []
             return
         self.received += len(found)
         ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex, files=len(found)))
-        await s.save_metainfo()
+        await self._save_metainfo()
 
     def verifiable(self, peer_key: Hashable) -> Container[int] | None:
         """What the picker may take from the peer (its pieces whose hash is known), or None when
@@ -210,7 +188,6 @@ class PieceLayers:
     async def on_message(self, peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
         """A BEP 52 hash message from the peer."""
         ctx = self._ctx
-        s = self._s
         if isinstance(msg, m.HashRequest):  # answered from the layers we know, else rejected
             torrent = ctx.parts.torrent
             reply = hashes_for(torrent.piece_layers, torrent.piece_length, msg)
@@ -226,7 +203,7 @@ class PieceLayers:
         verdict = fetcher.on_hashes(peer.key, msg, time.monotonic())
         if verdict is Verdict.FALSE:
             log.info("peer %s of %s sent piece hashes that do not match the pieces root",
-                     peer.address, s.name)
+                     peer.address, ctx.name)
             ctx.ban(peer.key)
         elif verdict is Verdict.LAYER_COMPLETE:
             await self._arrived(fetcher)
@@ -236,18 +213,17 @@ class PieceLayers:
     async def _arrived(self, fetcher: PieceLayerFetcher) -> None:
         """Files' layers verified: the torrent takes them, their pieces are requested now."""
         ctx = self._ctx
-        s = self._s
         layers = fetcher.take_layers()
         parts = ctx.parts
         parts.torrent = parts.torrent.with_piece_layers(layers)
         self.received += len(layers)
-        if s.checker.rechecked:
+        if self._rechecked():
             self._look_on_disk(layers)
         if fetcher.done:
             ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex,
                                                              files=self.received))
-            await s.save_metainfo()
-        await fan_out(list(ctx.peers.values()), s.handler.update_interest,
+            await self._save_metainfo()
+        await fan_out(list(ctx.peers.values()), self._update_interest,
                       ctx.config.control_send_timeout)
 
     def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
@@ -273,7 +249,6 @@ class PieceLayers:
 
     async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
         ctx = self._ctx
-        s = self._s
         try:
             for index in pieces:
                 if await check_piece_on_disk(ctx.parts.torrent, storage, index):
@@ -281,5 +256,5 @@ class PieceLayers:
                 self._held.discard(index)
         finally:
             self._held.difference_update(pieces)
-        await fan_out(list(ctx.peers.values()), s.handler.update_interest,
+        await fan_out(list(ctx.peers.values()), self._update_interest,
                       ctx.config.control_send_timeout)

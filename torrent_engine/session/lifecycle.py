@@ -15,16 +15,12 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
 
-from .. import events as ev
-from ..config import Config
 from ..errors import SessionError, TorrentEngineError, typed_failure
-from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
@@ -49,35 +45,12 @@ OWNER_HEARS = {"owner_hears": True}
 
 
 class LifeHost(Protocol):
-    """What the run needs of its torrent: its facts, and the parts it starts, stops and tells."""
-
-    @property
-    def config(self) -> Config:
-        """The settings (seed or stop once complete)."""
-
-    @property
-    def events(self) -> ev.EventBus:
-        """Where the state events go."""
-
-    @property
-    def info_hash_hex(self) -> str:
-        """As events carry it."""
-
-    @property
-    def name(self) -> str:
-        """For the log and errors."""
-
-    @property
-    def magnet(self) -> Magnet | None:
-        """A magnet's trackers, web seeds and selected files."""
-
-    @property
-    def save_path(self) -> Path:
-        """Where the files are opened."""
+    """What the run needs of its torrent beside the context: the parts it starts, stops and tells
+    (they need the run too, so the session is given as this)."""
 
     @property
     def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
+        """What every part reads and calls (``context``; made once the run exists)."""
 
     @property
     def connector(self) -> Connector:
@@ -123,9 +96,14 @@ class Life:
         self._wakeup = anyio.Event()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
+    @property
+    def _ctx(self) -> TorrentContext:
+        return self._s.context
+
     def begin(self, phase: FetchingMetadata | Loaded) -> None:
         """The phase the session is created in: a magnet's fetch, or its torrent's parts (queued)."""
-        self.machine = SessionStateMachine(self._s.events, self._s.info_hash_hex, phase)
+        ctx = self._ctx
+        self.machine = SessionStateMachine(ctx.events, ctx.info_hash_hex, phase)
 
     @property
     def phase(self) -> Phase:
@@ -140,11 +118,11 @@ class Life:
     async def start_standalone(self) -> None:
         """``async with Session(...)``: a private ``SharedResources`` if none was given, and
         ``run()`` in a task group of our own; once it has started (errors reach the caller)."""
-        s = self._s
+        ctx = self._ctx
         stack = AsyncExitStack()
         try:
             if self.shared is None:
-                self.shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+                self.shared = await stack.enter_async_context(SharedResources(ctx.config, events=ctx.events))
             tg = await stack.enter_async_context(anyio.create_task_group())
             await tg.start(self.run)
         except BaseException:
@@ -164,22 +142,20 @@ class Life:
 
     async def wait_completed(self) -> None:
         """Until every wanted piece is verified; ``SessionError`` if the session ends first."""
-        s = self._s
         if not self.completed.is_set():
             await self.until(self.completed)
         if not self.completed.is_set():
-            error = self.machine.error
-            raise SessionError(f"session {s.name} ended ({self.machine.state.value}) before completing"
+            error, state = self.machine.error, self.machine.state
+            raise SessionError(f"session {self._ctx.name} ended ({state.value}) before completing"
                                + (f": {error}" if error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
         """Disconnect peers and cancel the swarm; the phase keeps picker and files."""
-        s = self._s
         if self.machine.state is State.PAUSED:
             return
         self.machine.to(State.PAUSED)
-        for peer in s.context.peers.values():
+        for peer in self._ctx.peers.values():
             peer.close("paused")
         swarm = _swarm_of(self.phase)
         if swarm is not None:
@@ -187,7 +163,6 @@ class Life:
 
     async def resume(self) -> None:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
-        s = self._s
         start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
         if self.machine.state is not State.PAUSED:
             if start_paused:
@@ -206,7 +181,7 @@ class Life:
                 await self.on_complete()
             return
         self.machine.to(state)
-        if state is State.SEEDING and not s.config.seed:
+        if state is State.SEEDING and not self._ctx.config.seed:
             self.stop_requested = True  # complete already and not asked to seed: done (as in run())
         self._wakeup.set()
 
@@ -243,7 +218,7 @@ class Life:
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
-        log.warning("session %s: %s", self._s.name, exc, extra=OWNER_HEARS)
+        log.warning("session %s: %s", self._ctx.name, exc, extra=OWNER_HEARS)
         self.machine.fail(str(exc))
         self._end()
 
@@ -278,6 +253,7 @@ class Life:
 
     async def on_complete(self) -> None:
         """Every wanted piece is verified: seeding (or done, when not asked to seed)."""
+        ctx = self._ctx
         s = self._s
 
         def still() -> bool:
@@ -300,19 +276,20 @@ class Life:
         self.completed.set()
         s.announcer.completed()
         await s.checker.save()
-        for peer in list(s.context.peers.values()):
+        for peer in list(ctx.peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
-        interested = [p for p in s.context.peers.values() if p.am_interested and not p.closed]
+        interested = [p for p in ctx.peers.values() if p.am_interested and not p.closed]
         for peer in interested:
             peer.am_interested = False
-        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), s.config.control_send_timeout)
-        if not s.config.seed:
+        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), ctx.config.control_send_timeout)
+        if not ctx.config.seed:
             self._end()
 
     # -- the run -------------------------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Acquire shared resources, fetch the metadata (a magnet), check, download/seed until stopped."""
+        ctx = self._ctx
         s = self._s
         if self.ran:
             raise SessionError("a Session runs once; create a new one to restart")
@@ -346,7 +323,7 @@ class Life:
                         self.machine.to(State.PAUSED)
                     self.start_paused = False
                     self.ready.set()
-                    if self.machine.state is State.SEEDING and not s.config.seed:
+                    if self.machine.state is State.SEEDING and not ctx.config.seed:
                         self.stop_requested = True  # complete already and not asked to seed: done
                     await self._live(opened.parts, opened.storage)
                     tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
@@ -358,10 +335,10 @@ class Life:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
                 error = f"internal error: {exc!r}"
-                log.exception("session %s crashed", s.name)
+                log.exception("session %s crashed", ctx.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
                 error = f"{typed} (while {self.machine.state.value})"
-                log.warning("session %s failed: %s", s.name, error, extra=OWNER_HEARS)
+                log.warning("session %s failed: %s", ctx.name, error, extra=OWNER_HEARS)
             self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
@@ -371,8 +348,7 @@ class Life:
 
     def _open(self, parts: TorrentParts) -> Checking:
         """The torrent is known and the run begins: open its files; checking comes next."""
-        s = self._s
-        checking = Checking(parts, self._make_storage(parts.torrent, s.save_path))
+        checking = Checking(parts, self._make_storage(parts.torrent, self._ctx.save_path))
         self.machine.enter(checking)
         return checking
 
@@ -423,7 +399,7 @@ class Life:
                     scope.cancel()
         finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
             install(None)
-            for peer in list(s.context.peers.values()):
+            for peer in list(self._ctx.peers.values()):
                 peer.close("paused")
             s.connector.reset()
 
@@ -437,6 +413,7 @@ class Life:
 
     async def _fetch_metadata(self, phase: FetchingMetadata) -> TorrentParts:
         """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
+        ctx = self._ctx
         s = self._s
         if self.machine.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
             self.machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
@@ -450,9 +427,9 @@ class Life:
             if not await self._wait_while_paused():
                 await self._swarm_until(metadata.done, install, None)
         s.announcer.forget()  # the full session announces afresh
-        s.context.pool.forgive_all()  # the metadata peers are dialed again for the data
+        ctx.pool.forgive_all()  # the metadata peers are dialed again for the data
         assert metadata.result is not None
-        magnet = s.magnet
+        magnet = ctx.magnet
         trackers = magnet.trackers if magnet is not None else ()
         web_seeds = magnet.web_seeds if magnet is not None else ()
         torrent = Torrent.from_info_bytes(metadata.result, trackers=trackers, web_seeds=web_seeds)

@@ -30,7 +30,6 @@ from .peer import PeerState, fan_out
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..shared import TokenBucket
     from .context import TorrentContext
     from .holepunch import Holepunch
     from .metadata import MetadataServer
@@ -54,30 +53,13 @@ RECEIVE_BUDGET = 8 * 1024 * 1024
 
 
 class PeerHandlerHost(Protocol):
-    """What the wire protocol needs of its torrent beside the context: facts the
-    facade answers, the counters it moves and the parts it hands messages to."""
+    """What the wire protocol needs of its torrent beside the context: the parts it hands
+    messages to and the stats that count the bytes (several of them need the handler too, so
+    the session is given as this)."""
 
     @property
     def context(self) -> TorrentContext:
         """What every part reads and calls (``context``)."""
-
-    @property
-    def has_metadata(self) -> bool:
-        """Whether the info dictionary is known."""
-
-    @property
-    def private(self) -> bool:
-        """BEP 27: no PEX, no holepunch."""
-
-    @property
-    def name(self) -> str:
-        """For the log."""
-
-    @property
-    def download_limit(self) -> TokenBucket:
-        """The torrent's own download limit."""
-
-    wasted: int  # Bytes received that were not needed (endgame duplicates).
 
     @property
     def stats(self) -> Stats:
@@ -111,11 +93,10 @@ class PeerHandler:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
         private, client, reqq, port."""
         ctx = self._ctx
-        s = self._s
         assert ctx.shared is not None
-        size = len(ctx.parts.torrent.info_bytes) if with_metadata and s.has_metadata else None
+        size = len(ctx.parts.torrent.info_bytes) if with_metadata and ctx.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
-        if not s.private:
+        if not ctx.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
             extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
@@ -193,18 +174,19 @@ class PeerHandler:
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
+        ctx = self._ctx
         try:
             await body(peer)
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
-            self._ctx.fail(exc)
+            ctx.fail(exc)
         except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
-                log.info("peer %s of %s closed: %s", peer.address, self._s.name, exc)
+                log.info("peer %s of %s closed: %s", peer.address, ctx.name, exc)
             peer.close(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug met through one peer must not take the session down
-            log.exception("peer %s of %s: unexpected error", peer.address, self._s.name)
+            log.exception("peer %s of %s: unexpected error", peer.address, ctx.name)
             peer.close(f"internal error: {exc!r}")
 
     async def _greet(self, peer: PeerState) -> None:
@@ -245,7 +227,7 @@ class PeerHandler:
         can_take, take = pieces.can_take, pieces.take
         received = ctx.parts.picker.received
         key = peer.key
-        unlimited = ctx.shared.download_limit.unlimited and s.download_limit.unlimited
+        unlimited = ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited
         piece_type, request_type = m.Piece, m.Request
         try:
             for msg in msgs:
@@ -271,7 +253,7 @@ class PeerHandler:
             if nblocks:
                 requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
                 s.stats.downloaded(nbytes)
-                s.wasted += wasted
+                ctx.totals.wasted += wasted
         if nblocks:
             pieces.hash_taken()
             if not peer.closed:
@@ -294,7 +276,7 @@ class PeerHandler:
         s.stats.downloaded(length)
         result = ctx.parts.picker.received(peer.key, index, begin, length)
         if not result.accepted:
-            s.wasted += length
+            ctx.totals.wasted += length
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
         if result.cancels:  # (a link that only receives may be among them: in a task)
@@ -364,23 +346,24 @@ class PeerHandler:
                 self._on_extension_handshake(peer, msg.payload)
             elif msg.ext_id == OUR_UT_METADATA_ID:
                 await s.metadata.serve_request(peer, msg.payload)
-            elif msg.ext_id == OUR_UT_PEX_ID and not s.private:
+            elif msg.ext_id == OUR_UT_PEX_ID and not ctx.private:
                 pex = PexMessage.decode(msg.payload)
                 s.holepunch.note_pex(peer, pex)
                 s.add_peers(pex.added + pex.added6)
-            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not s.private:
+            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not ctx.private:
                 await s.holepunch.on_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
+        ctx = self._ctx
         hs = ExtensionHandshake.decode(payload)  # a malformed one is a PeerProtocolError
         if hs.reqq is not None:
-            peer.reqq = min(hs.reqq, self._ctx.config.max_request_queue)
+            peer.reqq = min(hs.reqq, ctx.config.max_request_queue)
         if hs.v:
             peer.client = hs.v[:64]
         peer.ut_metadata = hs.m.get(UT_METADATA, 0)
-        peer.ut_pex = 0 if self._s.private else hs.m.get(UT_PEX, 0)
-        peer.ut_holepunch = 0 if self._s.private else hs.m.get(UT_HOLEPUNCH, 0)
+        peer.ut_pex = 0 if ctx.private else hs.m.get(UT_PEX, 0)
+        peer.ut_holepunch = 0 if ctx.private else hs.m.get(UT_HOLEPUNCH, 0)
         peer.listen_port = hs.p
 
     async def update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
@@ -447,8 +430,8 @@ class PeerHandler:
         if not shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
             await shared.download_limit.consume(length)
-        if not s.download_limit.unlimited:
-            await s.download_limit.consume(length)
+        if not ctx.limits.download.unlimited:
+            await ctx.limits.download.consume(length)
         await ctx.parts.pieces.wait_for_room(index)
         if self._take_block(peer, msg):
             await self.fill_requests(peer)
@@ -458,7 +441,7 @@ class PeerHandler:
         s.stats.downloaded(length)
         result = ctx.parts.picker.block_received(peer.key, Block(index, begin, length))
         if not result.accepted:
-            s.wasted += length
+            ctx.totals.wasted += length
         else:
             await ctx.parts.pieces.store(index, begin, msg.block, result.piece_complete)
             await self.cancel_elsewhere(result.cancels)

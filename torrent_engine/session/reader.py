@@ -32,11 +32,10 @@ from ..storage import PieceStorage
 from .phases import Loaded, Opened
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .context import TorrentContext
     from .peer import PeerState
-    from .peer_handler import PeerHandler
 
 MIN_READAHEAD = 4 * 1024 * 1024  # bytes past the position always wanted first
 MAX_READAHEAD = 256 * 1024 * 1024
@@ -47,32 +46,21 @@ FAST_SHARE = 0.5  # a peer at least this share of the fastest peer's rate takes 
 POLL = 0.2  # seconds between looks at the session while a read waits
 
 
-class ReadersHost(Protocol):
-    """What file readers need of their torrent beside the context."""
+class FileReaderHost(Protocol):
+    """What a file reader needs of its torrent beside the context: its open readers, its file
+    priorities, whether it has ended (``Session``)."""
 
     @property
     def context(self) -> TorrentContext:
         """What every part reads and calls (``context``)."""
 
     @property
-    def name(self) -> str:
-        """For errors."""
-
-    @property
-    def error(self) -> str:
-        """Why the torrent failed, for a read that waited."""
+    def readers(self) -> Readers:
+        """The torrent's open readers (a reader joins them)."""
 
     @property
     def finished(self) -> bool:
         """Whether the run has ended."""
-
-    @property
-    def handler(self) -> PeerHandler:
-        """Picks a peer's requests (deadline pieces first)."""
-
-    @property
-    def readers(self) -> Readers:
-        """The torrent's open readers (a reader joins them)."""
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """A skipped file that is read is wanted again."""
@@ -81,9 +69,10 @@ class ReadersHost(Protocol):
 class Readers:
     """The open readers of one session and the deadlines they make (a session part)."""
 
-    def __init__(self, session: ReadersHost) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, *,
+                 pick_requests: Callable[[PeerState], list[tuple[int, int, int]]]) -> None:
+        self._ctx = context
+        self._pick_requests = pick_requests  # what a peer should be asked for now (the peer handler's)
         self._open: list[FileReader] = []
         self._changed = anyio.Event()
         self._fast_floor = 0.0
@@ -153,7 +142,6 @@ class Readers:
         """Ask every peer for what it should fetch now (deadline pieces first), in one write per
         peer; with ``give_way`` withdraw its requests of pieces outside the deadlines first."""
         ctx = self._ctx
-        s = self._s
         if ctx.state is not State.DOWNLOADING or not isinstance(ctx.phase, Loaded):
             return
         picker = ctx.phase.parts.picker
@@ -165,7 +153,7 @@ class Readers:
             if give_way:
                 for b in picker.give_way(peer.key):
                     out += m.Cancel(b.index, b.begin, b.length).to_bytes()
-            requests = s.handler.pick_requests(peer)
+            requests = self._pick_requests(peer)
             if requests:
                 out += m.encode_requests(requests)
             if out:
@@ -185,7 +173,7 @@ class FileReader:
     exist, the reader is closed, or the session ends or fails while a read waits.
     """
 
-    def __init__(self, session: ReadersHost, index: int) -> None:
+    def __init__(self, session: FileReaderHost, index: int) -> None:
         self._s = session
         self._ctx = session.context
         self.index = index
@@ -212,10 +200,10 @@ class FileReader:
         files = parts.torrent.files
         index = self.index
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(files):
-            raise StreamError(f"{s.name} has no file {self.index!r} (it has {len(files)})")
+            raise StreamError(f"{ctx.name} has no file {self.index!r} (it has {len(files)})")
         entry = files[self.index]
         if entry.pad:
-            raise StreamError(f"file {self.index} of {s.name} is a pad file")
+            raise StreamError(f"file {self.index} of {ctx.name} is a pad file")
         self._offset, self._size = entry.offset, entry.length
         self._piece_length = parts.torrent.piece_length
         self.name = "/".join(entry.path)
@@ -320,7 +308,7 @@ class FileReader:
             return await storage.read_block(index, begin, length)
         except StorageError as exc:
             self._check_alive()
-            raise StreamError(f"reading file {self.index} of {self._s.name}: {exc}") from exc
+            raise StreamError(f"reading file {self.index} of {self._ctx.name}: {exc}") from exc
 
     async def _wait_for(self, index: int) -> PieceStorage:
         s = self._s
@@ -340,14 +328,16 @@ class FileReader:
             await s.readers.wait_change(POLL)
 
     def _check_open(self) -> None:
+        ctx = self._ctx
         if self._closed:
-            raise StreamError(f"the reader of file {self.index} of {self._s.name} is closed")
+            raise StreamError(f"the reader of file {self.index} of {ctx.name} is closed")
         if not self._opened:
-            raise StreamError(f"the reader of file {self.index} of {self._s.name} is not open yet")
+            raise StreamError(f"the reader of file {self.index} of {ctx.name} is not open yet")
 
     def _check_alive(self) -> None:
         ctx = self._ctx
         s = self._s
         if s.finished or ctx.state in (State.STOPPED, State.ERROR):
-            why = f": {s.error}" if s.error else ""
-            raise StreamError(f"the session of {s.name} has ended ({ctx.state.value}){why}")
+            error = ctx.phase.error
+            why = f": {error}" if error else ""
+            raise StreamError(f"the session of {ctx.name} has ended ({ctx.state.value}){why}")

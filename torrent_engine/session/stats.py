@@ -8,7 +8,8 @@ import logging
 import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -43,52 +44,17 @@ WAKE_EVENTS: tuple[type[ev.Event], ...] = (
     ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
 
 
-class StatsHost(Protocol):
-    """What the tick needs of its torrent beside the context: the totals it moves and
-    the parts it looks after."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    downloaded: int  # Payload bytes received in all.
-
-    uploaded: int  # Payload bytes sent in all.
-
-    @property
-    def private(self) -> bool:
-        """BEP 27: no DHT, no LSD (the stall diagnosis)."""
-
-    @property
-    def name(self) -> str:
-        """For the log."""
-
-    @property
-    def checker(self) -> Checker:
-        """Periodic resume saving."""
-
-    @property
-    def handler(self) -> PeerHandler:
-        """Per-peer timeouts and interest."""
-
-    @property
-    def announcer(self) -> Announcer:
-        """Tracker tiers and errors (the stall diagnosis)."""
-
-    @property
-    def connector(self) -> Connector:
-        """Peers refused on the encryption policy (the stall diagnosis)."""
-
-    def status(self) -> SessionStatus:
-        """The snapshot the stats event carries."""
-
-
 class Stats:
     """Bytes moved this interval and the smoothed rates of one session."""
 
-    def __init__(self, session: StatsHost, given_peers: int) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, *, given_peers: int, checker: Checker, handler: PeerHandler,
+                 announcer: Announcer, connector: Connector, status: Callable[[], SessionStatus]) -> None:
+        self._ctx = context
+        self._checker = checker  # periodic resume saving
+        self._handler = handler  # per-peer timeouts and interest
+        self._announcer = announcer  # tracker tiers and errors (the stall diagnosis)
+        self._connector = connector  # peers refused on the encryption policy (the stall diagnosis)
+        self._status = status  # the snapshot the stats event carries
         self._given_peers = given_peers  # addresses the user gave: a peer source of their own
         self.down_rate = 0.0
         self.up_rate = 0.0
@@ -105,12 +71,12 @@ class Stats:
     def downloaded(self, n: int) -> None:
         """``n`` payload bytes arrived."""
         self._down_window += n
-        self._s.downloaded += n
+        self._ctx.totals.downloaded += n
 
     def uploaded(self, n: int) -> None:
         """``n`` payload bytes were sent."""
         self._up_window += n
-        self._s.uploaded += n
+        self._ctx.totals.uploaded += n
 
     def quiet(self) -> bool:
         """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
@@ -140,7 +106,6 @@ class Stats:
 
     async def _run(self) -> None:
         ctx = self._ctx
-        s = self._s
         interval = ctx.config.stats_interval
         last = time.monotonic()
         last_save = last
@@ -148,7 +113,7 @@ class Stats:
             if self.quiet():
                 self._wake = anyio.Event()
                 wait = ctx.config.resume_save_interval - (time.monotonic() - last_save) \
-                    if s.checker.unsaved() else math.inf
+                    if self._checker.unsaved() else math.inf
                 with anyio.move_on_after(max(wait, interval)):
                     await self._wake.wait()
                 last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
@@ -165,22 +130,21 @@ class Stats:
                 phase.parts.layers.tick(now)
             for peer in peers:
                 requesting.update_rates(peer, elapsed)
-                s.handler.check_timeouts(peer, now)
+                self._handler.check_timeouts(peer, now)
             if peers:
                 await fan_out(peers, functools.partial(self._tick, now=now), ctx.config.control_send_timeout)
             self._watch_stall(now)
-            st = s.status()
+            st = self._status()
             ctx.events.publish(ev.StatsUpdate(
                 info_hash=ctx.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
                 download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
                 progress=st.progress, eta=st.eta))
             if now - last_save >= ctx.config.resume_save_interval:
                 last_save = now
-                if s.checker.unsaved():
-                    await s.checker.save()
+                if self._checker.unsaved():
+                    await self._checker.save()
 
     async def _tick(self, peer: PeerState, now: float) -> None:
-        s = self._s
         if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
             # BEP 11: whom we are connected to, as a diff, at most once a minute
             msg = peer.pex.update(pex_view(peer, self._ctx.peers.values()))
@@ -189,14 +153,13 @@ class Stats:
                 await peer.send(m.Extended(peer.ut_pex, msg.encode()))
         if now - peer.last_sent >= KEEPALIVE_AFTER:
             await peer.send(m.KeepAlive())  # BEP 3: peers drop a link silent for 2 minutes
-        await s.handler.update_interest(peer)
+        await self._handler.update_interest(peer)
 
     def swarm_facts(self) -> SwarmFacts:
         """What the session knows about its swarm, for the stall diagnosis."""
         ctx = self._ctx
-        s = self._s
-        private = s.private
-        trackers = sum(len(tier) for tier in s.announcer.tiers()) if ctx.config.tracker_enabled else 0
+        private = ctx.private
+        trackers = sum(len(tier) for tier in self._announcer.tiers()) if ctx.config.tracker_enabled else 0
         dht = 1 if ctx.shared is not None and ctx.shared.dht is not None and not private else 0
         lsd = 1 if ctx.shared is not None and ctx.shared.lsd is not None and not private else 0
         known = ctx.pool.known()
@@ -208,29 +171,29 @@ class Stats:
         return SwarmFacts(
             sources=trackers + dht + lsd + self._given_peers + web.count, known=len(known) - web.banned,
             connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
-            failed=len(failed), encryption_refused=len(s.connector.encryption_refused & failed),
+            failed=len(failed), encryption_refused=len(self._connector.encryption_refused & failed),
             banned=ctx.pool.banned_count - web.banned,
             peers_with_wanted=sum(1 for p in peers if p.am_interested),
-            tracker_errors=s.announcer.errors(), fetching_metadata=isinstance(ctx.phase, FetchingMetadata),
+            tracker_errors=self._announcer.errors(),
+            fetching_metadata=isinstance(ctx.phase, FetchingMetadata),
             piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
             hash_requests_failed=hash_failed)
 
     def _watch_stall(self, now: float) -> None:
         """Once a second: is the download stuck, and why? A new reason is published as an event."""
         ctx = self._ctx
-        s = self._s
         if ctx.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
             self._stall_detector.reset(now)
             self.stall = self.stalled_since = None
             return
-        stall = self._stall_detector.observe(now, s.downloaded, self.swarm_facts())
+        stall = self._stall_detector.observe(now, ctx.totals.downloaded, self.swarm_facts())
         previous, self.stall = self.stall, stall
         if stall is None:
             self.stalled_since = None
         elif previous is None:
             self.stalled_since = time.time() - stall.seconds
         if stall is not None and (previous is None or previous.reason is not stall.reason):
-            log.info("%s is not progressing: %s", s.name, stall.message)
+            log.info("%s is not progressing: %s", ctx.name, stall.message)
             ctx.events.publish(ev.SessionStalled(info_hash=ctx.info_hash_hex, reason=stall.reason.value,
                                                  message=stall.message))
 

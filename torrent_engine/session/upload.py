@@ -7,7 +7,8 @@ import math
 import random
 import time
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -19,9 +20,7 @@ from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
 
 if TYPE_CHECKING:
-    from ..shared import TokenBucket
     from .context import TorrentContext
-    from .stats import Stats
 
 # The read cache for seeding (whole pieces, LRU) holds what the peers we unchoke are being sent
 # and read ahead for: (READ_AHEAD_PIECES + 1) pieces each, within these bounds. A fixed 32 MiB
@@ -41,28 +40,13 @@ def cache_budget(serving: int, piece_length: int) -> int:
     return min(PIECE_CACHE_MAX, max(PIECE_CACHE_MIN, wanted))
 
 
-class UploaderHost(Protocol):
-    """What uploading needs of its torrent beside the context."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    @property
-    def upload_limit(self) -> TokenBucket:
-        """The torrent's own upload limit."""
-
-    @property
-    def stats(self) -> Stats:
-        """Counts the bytes sent."""
-
-
 class Uploader:
     """The upload side of one session: request queues, the read cache and the choker."""
 
-    def __init__(self, session: UploaderHost, rng: random.Random) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, rng: random.Random, *,
+                 on_uploaded: Callable[[int], None]) -> None:
+        self._ctx = context
+        self._on_uploaded = on_uploaded  # payload bytes sent (the stats count them)
         self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
@@ -106,7 +90,6 @@ class Uploader:
         """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
         write, the pieces asked for next read ahead while a run goes out."""
         ctx = self._ctx
-        s = self._s
         assert ctx.shared is not None
         limit = ctx.shared.upload_limit
         link = peer.link
@@ -144,14 +127,14 @@ class Uploader:
                 continue
             self._read_ahead(queue)
             await limit.consume(size)
-            if not s.upload_limit.unlimited:
-                await s.upload_limit.consume(size)
+            if not ctx.limits.upload.unlimited:
+                await ctx.limits.upload.consume(size)
             peer.last_sent = time.monotonic()
             link.write_pieces(pieces)
             await link.drain()
             peer.uploaded += size
             peer.up_window += size
-            s.stats.uploaded(size)
+            self._on_uploaded(size)
 
     def _read_ahead(self, queue: deque[m.Request]) -> None:
         """Start reading the next few pieces the queue asks for that are not in the cache."""
@@ -176,6 +159,7 @@ class Uploader:
 
     async def read_piece(self, index: int) -> bytes:
         """A verified piece's data, from the cache or the disk (one read per piece at a time)."""
+        ctx = self._ctx
         data = self._piece_cache.get(index)
         if data is not None:
             self._piece_cache.move_to_end(index)
@@ -188,13 +172,12 @@ class Uploader:
                 return data
         done = self._reading[index] = anyio.Event()
         try:
-            data = await self._ctx.storage.read_piece(index)
+            data = await ctx.storage.read_piece(index)
         finally:
             del self._reading[index]
             done.set()
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
-        ctx = self._ctx
         serving = sum(1 for peer in ctx.peers.values() if not peer.am_choking)
         budget = cache_budget(serving, ctx.parts.torrent.piece_length)
         while self._piece_cache_bytes > budget and len(self._piece_cache) > 1:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING
 
 import anyio.abc
 
@@ -26,14 +27,13 @@ from ..webseed.client import BANNED
 from ..webseed.mapping import pieces_without
 
 if TYPE_CHECKING:
-    from ..shared import TokenBucket
     from .context import TorrentContext
-    from .peer_handler import PeerHandler
-    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
 __all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
+
+Cancels = tuple[tuple[Hashable, Block], ...]  # endgame: a block that came, and the others it was asked of
 
 
 def usable_urls(urls: tuple[str, ...]) -> list[str]:
@@ -58,38 +58,14 @@ class WebSeedFacts:
 NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet before its metadata)
 
 
-class WebSeedsHost(Protocol):
-    """What the web seeds need of their torrent beside the context."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    @property
-    def name(self) -> str:
-        """For the log."""
-
-    @property
-    def download_limit(self) -> TokenBucket:
-        """The torrent's own download limit."""
-
-    wasted: int  # Bytes received that were not needed.
-
-    @property
-    def stats(self) -> Stats:
-        """Counts the bytes that came."""
-
-    @property
-    def handler(self) -> PeerHandler:
-        """Cancels a block at the peers it was also asked of (endgame)."""
-
-
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
-    def __init__(self, session: WebSeedsHost) -> None:
-        self._session = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None],
+                 cancel_elsewhere: Callable[[Cancels], Awaitable[None]]) -> None:
+        self._ctx = context
+        self._on_downloaded = on_downloaded  # payload bytes that came (the stats count them)
+        self._cancel_elsewhere = cancel_elsewhere  # endgame: the block came, CANCEL it at the peers
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
@@ -107,7 +83,6 @@ class SessionWebSeeds:
 
     async def _run(self, seed: WebSeed) -> None:
         ctx = self._ctx
-        session = self._session
         parts = ctx.parts
         if seed.state.missing_files:  # (started again after a pause: it still lacks them)
             parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
@@ -118,7 +93,7 @@ class SessionWebSeeds:
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
             ctx.fail(exc)
         except Exception as exc:  # a bug met through one web seed must not take the session down
-            log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
+            log.exception("web seed %s of %s: unexpected error", seed.url, ctx.name)
             seed.state.gave_up = f"internal error: {exc!r}"
         finally:
             ctx.parts.picker.peer_gone(seed.key)
@@ -168,24 +143,23 @@ class SessionWebSeeds:
 
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
-        session = self._session
-        shared = self._ctx.shared
+        ctx = self._ctx
+        shared = ctx.shared
         if shared is not None and not shared.download_limit.unlimited:
             await shared.download_limit.consume(nbytes)
-        if not session.download_limit.unlimited:
-            await session.download_limit.consume(nbytes)
-        session.stats.downloaded(nbytes)
+        if not ctx.limits.download.unlimited:
+            await ctx.limits.download.consume(nbytes)
+        self._on_downloaded(nbytes)
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
         """A whole piece: block by block through the picker into the session's block path."""
         ctx = self._ctx
-        session = self._session
         picker = ctx.parts.picker
         for begin in range(0, len(data), BLOCK_SIZE):
             block = data[begin:begin + BLOCK_SIZE]
             result = picker.block_received(key, Block(index, begin, len(block)))
             if result.accepted:
                 await ctx.parts.pieces.store(index, begin, block, result.piece_complete)
-                await session.handler.cancel_elsewhere(result.cancels)
+                await self._cancel_elsewhere(result.cancels)
             else:  # a peer sent it first (endgame), or the piece was given back meanwhile
-                session.wasted += len(block)
+                ctx.totals.wasted += len(block)

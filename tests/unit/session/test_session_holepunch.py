@@ -37,6 +37,14 @@ class Link:
         self.sent.extend(msgs)
 
 
+class Dialing:
+    """What hole punching asks of the dialing (``Dialer``): the dials it starts, recorded."""
+
+    def __init__(self, punched: list[Any]) -> None:
+        self.connecting: set[tuple[str, int]] = set()
+        self.punch = punched.append
+
+
 def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | None = None,
          ut_holepunch: int = 7, transport: str = "tcp") -> PeerState:
     p = PeerState(host=host, port=port, link=Link(transport), incoming=incoming,  # type: ignore[arg-type]
@@ -48,14 +56,11 @@ def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | Non
 def holepunch(*peers: PeerState, utp: bool = True,
               external_ip: str | None = None) -> tuple[Holepunch, list[Any]]:
     punched: list[Any] = []
-    session = SimpleNamespace(
-        listen_port=OUR_PORT,
-        connector=SimpleNamespace(connecting=set(), punch=punched.append),
-        context=SimpleNamespace(
-            peers={p.key: p for p in peers}, config=Config(dht_enabled=False, port_mapping=False),
-            shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
-            pool=SimpleNamespace(is_banned=lambda e: False)))
-    return Holepunch(session), punched  # type: ignore[arg-type]
+    context = SimpleNamespace(
+        peers={p.key: p for p in peers}, config=Config(dht_enabled=False, port_mapping=False),
+        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip, listen_port=OUR_PORT),
+        pool=SimpleNamespace(is_banned=lambda e: False))
+    return Holepunch(context, Dialing(punched)), punched  # type: ignore[arg-type]
 
 
 def received(p: PeerState) -> list[HolepunchMessage]:
@@ -120,7 +125,7 @@ async def test_connect_dials_over_utp_unless_connected_already_or_without_utp() 
     assert none == []
     busy, dialed = holepunch(relay)
     budget = busy._ctx.config.max_peers_per_torrent
-    busy._s.connector.connecting.update(("10.1.0.1", port) for port in range(budget))
+    busy._dialer.connecting.update(("10.1.0.1", port) for port in range(budget))
     await busy.on_message(relay, connect("10.0.0.7", 7007))
     assert dialed == []  # dialing as many as the budget already: a relay cannot add more
 
