@@ -40,31 +40,17 @@ class CheckRun(Protocol):
     def wanted_changed(self) -> None:
         """The file priorities changed (the resume data's were applied)."""
 
-
-class CheckerHost(Protocol):
-    """What checking and resume data need of their torrent beside the context: the facade's
-    file priorities and whether it is paused (both saved in the resume data)."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    @property
-    def file_priorities(self) -> list[int]:
-        """Saved in the resume data."""
-
     @property
     def paused(self) -> bool:
-        """Saved in the resume data (paused, or to be once started)."""
+        """Whether the torrent is paused, or will be once it has started (saved in the resume data)."""
 
 
 class Checker:
     """Start-up checking and resume data of one session."""
 
-    def __init__(self, session: CheckerHost, resume_path: Path | None, *, run: CheckRun,
+    def __init__(self, context: TorrentContext, resume_path: Path | None, *, run: CheckRun,
                  make_storage: StorageFactory) -> None:
-        self._s = session
-        self._ctx = session.context
+        self._ctx = context
         self._run = run
         self._make_storage = make_storage  # (to delete the files of a torrent whose files are not open)
         self.resume_path = resume_path
@@ -160,13 +146,12 @@ class Checker:
     def snapshot(self) -> ResumeData:
         """The resume data as of now, without file stamps."""
         ctx = self._ctx
-        s = self._s
         return ResumeData(info_hash=ctx.info_hash, save_path=str(ctx.save_path.resolve()),
                           have=ctx.parts.picker.have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
-                          file_priorities=list(s.file_priorities), uploaded=ctx.totals.uploaded,
+                          file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
                           downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=s.paused)
+                          paused=self._run.paused)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
@@ -180,13 +165,12 @@ class Checker:
         whole resume data once checked; before that, only the flag of the resume file there is
         (e.g. the manager's placeholder), its pieces untouched."""
         ctx = self._ctx
-        s = self._s
         if self.resume_path is None:
             return
         if isinstance(ctx.phase, Opened) and self._run.ready.is_set():
             await self.save()
             return
-        path, paused = self.resume_path, s.paused
+        path, paused = self.resume_path, self._run.paused
 
         def set_flag() -> None:
             data = load_resume(path)

@@ -62,6 +62,10 @@ class Run(Protocol):
     def stop_requested(self) -> bool:
         """Whether a stop was asked for (new peers are refused)."""
 
+    @property
+    def finished(self) -> anyio.Event:
+        """Set once ``run()`` has ended (or a stop came before it ran)."""
+
     async def maybe_complete(self) -> None:
         """A piece passed: complete the torrent once every wanted piece is in."""
 

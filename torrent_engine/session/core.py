@@ -11,11 +11,11 @@ the torrent's own rate limits, the peer pool, the connected peers, ``ban``, ``fa
 through which it reads the phase and what the phase holds (``parts``: the metainfo, the picker
 and the per-torrent parts; ``storage``, ``swarm``), the state and the shared resources. A part is
 given the context and, as callbacks or typed parts, what else it needs (``Pieces``: a piece
-passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found; ...); the parts
-that need each other both ways (the connector, the peer handler, the checker, the run, a file
-reader) declare what they need of the session as a Protocol of their own (``ConnectorHost``,
-``PeerHandlerHost``, ``CheckerHost``, ``LifeHost``, ``FileReaderHost``) and are given the session
-as that. ``Pieces`` tells the run, the one owner of completion, when a piece passed
+passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found; the checker:
+the run, as ``CheckRun``; ...); the three that need each other both ways (the connector, the peer
+handler, the run) declare what they need of the session as a Protocol of their own
+(``ConnectorHost``, ``PeerHandlerHost``, ``LifeHost``) and are given the session as that.
+``Pieces`` tells the run, the one owner of completion, when a piece passed
 (``Run.maybe_complete``):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
@@ -139,7 +139,7 @@ class Session:
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(ctx, self.connector)
         self.metadata = MetadataServer(ctx)
-        self.checker = Checker(self, resume_path, run=self._life, make_storage=storage)
+        self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage)
         self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
         self.stats = Stats(ctx, given_peers=len(peers), checker=self.checker, handler=self.handler,
@@ -270,7 +270,7 @@ class Session:
     def paused(self) -> bool:
         """Whether the session is paused, or will be once it has started (added or restored
         paused: it pauses after its start-up check)."""
-        return self.state is State.PAUSED or self._life.start_paused
+        return self._life.paused
 
     @property
     def resumed(self) -> bool:
@@ -428,7 +428,7 @@ class Session:
         ``read``): it returns only verified bytes, waiting for their pieces, which are fetched
         first while it is open (see ``reader``). A magnet's reader opens once the metadata has
         come; ``StreamError`` if there is no such file or the session ends."""
-        return FileReader(self, index)
+        return FileReader(self.context, self.readers, index, set_file_priorities=self.set_file_priorities)
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -115,6 +115,12 @@ class Life:
         """The public state (carried by the phase)."""
         return self.machine.current.state
 
+    @property
+    def paused(self) -> bool:
+        """Whether the session is paused, or will be once it has started (added or restored
+        paused: it pauses after its start-up check)."""
+        return self.machine.current.state is State.PAUSED or self.start_paused
+
     async def start_standalone(self) -> None:
         """``async with Session(...)``: a private ``SharedResources`` if none was given, and
         ``run()`` in a task group of our own; once it has started (errors reach the caller)."""

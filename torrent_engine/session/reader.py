@@ -20,7 +20,7 @@ import itertools
 import time
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -44,26 +44,6 @@ RATE_SPAN = 5.0  # seconds of reads the rate is taken over
 LATE_AFTER = 0.5  # a request of a piece a reader waits on older than this: ask a second peer
 FAST_SHARE = 0.5  # a peer at least this share of the fastest peer's rate takes deadline pieces
 POLL = 0.2  # seconds between looks at the session while a read waits
-
-
-class FileReaderHost(Protocol):
-    """What a file reader needs of its torrent beside the context: its open readers, its file
-    priorities, whether it has ended (``Session``)."""
-
-    @property
-    def context(self) -> TorrentContext:
-        """What every part reads and calls (``context``)."""
-
-    @property
-    def readers(self) -> Readers:
-        """The torrent's open readers (a reader joins them)."""
-
-    @property
-    def finished(self) -> bool:
-        """Whether the run has ended."""
-
-    def set_file_priorities(self, priorities: Sequence[int]) -> None:
-        """A skipped file that is read is wanted again."""
 
 
 class Readers:
@@ -173,9 +153,11 @@ class FileReader:
     exist, the reader is closed, or the session ends or fails while a read waits.
     """
 
-    def __init__(self, session: FileReaderHost, index: int) -> None:
-        self._s = session
-        self._ctx = session.context
+    def __init__(self, context: TorrentContext, readers: Readers, index: int, *,
+                 set_file_priorities: Callable[[Sequence[int]], None]) -> None:
+        self._ctx = context
+        self._readers = readers  # the torrent's open readers (this one joins them)
+        self._set_file_priorities = set_file_priorities  # a skipped file that is read is wanted again
         self.index = index
         self._pos = 0
         self._offset = 0  # the file's start in the piece space
@@ -192,10 +174,9 @@ class FileReader:
         """Wait for the metadata (a magnet), check the file, and start its deadlines. A file
         the user skipped (priority 0) is wanted again: reading it means downloading it."""
         ctx = self._ctx
-        s = self._s
         while not isinstance(ctx.phase, Loaded):
             self._check_alive()
-            await s.readers.wait_change(POLL / 4)
+            await self._readers.wait_change(POLL / 4)
         parts = ctx.phase.parts
         files = parts.torrent.files
         index = self.index
@@ -210,16 +191,16 @@ class FileReader:
         if parts.file_priorities[self.index] == 0:
             prios = list(parts.file_priorities)
             prios[self.index] = DEFAULT_PRIORITY
-            s.set_file_priorities(prios)
+            self._set_file_priorities(prios)
         self._opened = True
-        s.readers.add(self)
+        self._readers.add(self)
         return self
 
     async def aclose(self) -> None:
         """Close the reader: its pieces are no longer deadlines."""
         if not self._closed:
             self._closed = True
-            self._s.readers.remove(self)
+            self._readers.remove(self)
 
     async def __aenter__(self) -> FileReader:
         return await self.open()
@@ -258,7 +239,7 @@ class FileReader:
         self._reads.clear()  # the rate read so far says nothing about the new place
         new = self.window()
         moved = bool(new) and new[0] not in window
-        self._s.readers.update(moved=moved)
+        self._readers.update(moved=moved)
         return pos
 
     # -- reading ---------------------------------------------------------------------------
@@ -294,7 +275,7 @@ class FileReader:
             self._reads.append((now, len(chunk)))
             while self._reads and now - self._reads[0][0] > RATE_SPAN:
                 self._reads.popleft()
-            self._s.readers.update()
+            self._readers.update()
         return bytes(out)
 
     async def _read_piece_part(self, end: int) -> bytes:
@@ -311,21 +292,20 @@ class FileReader:
             raise StreamError(f"reading file {self.index} of {self._ctx.name}: {exc}") from exc
 
     async def _wait_for(self, index: int) -> PieceStorage:
-        s = self._s
         while True:
             self._check_open()
             phase = self._ctx.phase
             if isinstance(phase, Opened) and phase.parts.picker.has_piece(index):
                 if self.waiting is not None:
                     self.waiting = None
-                    s.readers.update()
+                    self._readers.update()
                 return phase.storage
             self._check_alive()
             if self.waiting != index:
                 self.waiting = index
-                s.readers.update()
-            s.readers.refill()  # (peers with room: ask for it now, a second peer once it is late)
-            await s.readers.wait_change(POLL)
+                self._readers.update()
+            self._readers.refill()  # (peers with room: ask for it now, a second peer once it is late)
+            await self._readers.wait_change(POLL)
 
     def _check_open(self) -> None:
         ctx = self._ctx
@@ -336,8 +316,7 @@ class FileReader:
 
     def _check_alive(self) -> None:
         ctx = self._ctx
-        s = self._s
-        if s.finished or ctx.state in (State.STOPPED, State.ERROR):
+        if ctx.run.finished.is_set() or ctx.state in (State.STOPPED, State.ERROR):
             error = ctx.phase.error
             why = f": {error}" if error else ""
             raise StreamError(f"the session of {ctx.name} has ended ({ctx.state.value}){why}")
