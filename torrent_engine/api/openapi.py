@@ -391,7 +391,7 @@ def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     for method, path in own_operations(routes):
         described = OPERATIONS.get((method, path))
         if described is None:
-            continue  # (the tests list it)
+            continue  # (not described: ``undescribed`` names it)
         op = dict(described)
         params = [{"name": name, "in": "path", "required": True, "schema": STRING,
                    "description": _PATH_PARAMS.get(name, name)} for name in _PARAM.findall(path)]
