@@ -28,7 +28,10 @@ from ..peer.holepunch import (
 from .peer import PeerState, fan_out
 
 if TYPE_CHECKING:
-    from .context import TorrentContext
+    from collections.abc import Mapping
+
+    from ..config import Config
+    from .peer_pool import PeerPool
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -38,6 +41,42 @@ MAX_RELAYED = 1000  # addresses remembered with the peer that listed them
 def listen_endpoint(peer: PeerState) -> Endpoint:
     """Where ``peer`` takes connections: its address, and the port it told us ('p') when it dialed us."""
     return (peer.host, peer.listen_port or peer.port) if peer.incoming else (peer.host, peer.port)
+
+
+class Reachable(Protocol):
+    """What hole punching reads of the shared resources (``SharedResources`` is one)."""
+
+    @property
+    def utp(self) -> object | None:
+        """The uTP socket, if there is one (``connect`` asks for a uTP dial)."""
+
+    @property
+    def external_ip(self) -> str | None:
+        """Our address as the gateway reports it (our own endpoint), if known."""
+
+    @property
+    def listen_port(self) -> int:
+        """Our port."""
+
+
+class HolepunchContext(Protocol):
+    """What hole punching reads of its torrent (``context.TorrentContext`` is one)."""
+
+    @property
+    def config(self) -> Config:
+        """The transport, the connection budget, the send timeout."""
+
+    @property
+    def peers(self) -> Mapping[Endpoint, PeerState]:
+        """The connected peers (relays, and whom we are connected to already)."""
+
+    @property
+    def pool(self) -> PeerPool:
+        """Banned addresses are not dialed."""
+
+    @property
+    def shared(self) -> Reachable | None:
+        """Whether we can dial over uTP, and our own endpoint."""
 
 
 class Dialer(Protocol):
@@ -54,7 +93,7 @@ class Dialer(Protocol):
 class Holepunch:
     """The session's ``ut_holepunch`` roles: relay, initiator, and both ends of a ``connect``."""
 
-    def __init__(self, context: TorrentContext, dialer: Dialer) -> None:
+    def __init__(self, context: HolepunchContext, dialer: Dialer) -> None:
         self._ctx = context
         self._dialer = dialer
         self._relay_for: dict[Endpoint, tuple[str, int]] = {}  # PEX-listed address -> who listed it

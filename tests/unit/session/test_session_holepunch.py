@@ -3,7 +3,7 @@ sent: the relay's answers, what is ignored, ``connect`` dials, and rendezvous af
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from torrent_engine.peer.holepunch import (
 )
 from torrent_engine.session.holepunch import Holepunch
 from torrent_engine.session.peer import PeerState
+from torrent_engine.session.peer_pool import PeerPool
 from torrent_engine.session.pex import pex_view
 
 pytestmark = pytest.mark.anyio
@@ -53,14 +54,30 @@ def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | Non
     return p
 
 
+@dataclass
+class Shared:
+    """What hole punching reads of the shared resources (``Reachable``)."""
+
+    utp: object | None
+    external_ip: str | None
+    listen_port: int = OUR_PORT
+
+
+@dataclass
+class Context:
+    """What hole punching reads of its torrent (``HolepunchContext``)."""
+
+    peers: dict[tuple[str, int], PeerState]
+    shared: Shared
+    config: Config = field(default_factory=lambda: Config(dht_enabled=False, port_mapping=False))
+    pool: PeerPool = field(default_factory=PeerPool)
+
+
 def holepunch(*peers: PeerState, utp: bool = True,
               external_ip: str | None = None) -> tuple[Holepunch, list[Any]]:
     punched: list[Any] = []
-    context = SimpleNamespace(
-        peers={p.key: p for p in peers}, config=Config(dht_enabled=False, port_mapping=False),
-        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip, listen_port=OUR_PORT),
-        pool=SimpleNamespace(is_banned=lambda e: False))
-    return Holepunch(context, Dialing(punched)), punched  # type: ignore[arg-type]
+    context = Context({p.key: p for p in peers}, Shared(object() if utp else None, external_ip))
+    return Holepunch(context, Dialing(punched)), punched
 
 
 def received(p: PeerState) -> list[HolepunchMessage]:
