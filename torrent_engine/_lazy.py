@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any  # Any: a lazily loaded module attribute is whatever that module defines
 
 Hooks = tuple[Callable[[str], Any], Callable[[], list[str]]]
 

@@ -1,13 +1,18 @@
 """The session's lifecycle as a table: which state may follow which, and the event each publishes.
 
 Everything that changes a session's state goes through :class:`SessionStateMachine`; a change
-not in the table raises ``SessionError`` naming both states.
+not in the table raises ``SessionError`` naming both states. The machine keeps no state of its
+own: the state and the error are held by its current record, which a session's machine replaces
+as the session changes phase (``session.phases``: each phase object carries the public state and
+the error), so there is one record of them, moved by one owner, by one table.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from . import events as ev
 from .errors import SessionError
@@ -94,33 +99,66 @@ for _src in (S.QUEUED, *_ACTIVE, S.PAUSED):
 _add(S.ERROR, S.STOPPED, _stopped)
 
 
-class SessionStateMachine:
-    """Holds the current state and the error that ended the session (the one record of both);
-    ``to(new)`` checks the table and publishes the transition's event."""
+class StateRecord(Protocol):
+    """What holds a session's state and the error that ended it (a session's phase object)."""
 
-    def __init__(self, bus: ev.EventBus, info_hash_hex: str, initial: State = State.QUEUED) -> None:
+    state: State
+    error: str  # why the session failed ("" = it has not); kept once it has stopped
+
+
+@dataclass(eq=False)
+class Record:
+    """A record of its own, for a machine that does not move phases."""
+
+    state: State = State.QUEUED
+    error: str = ""
+
+
+R = TypeVar("R", bound=StateRecord)
+
+
+class SessionStateMachine(Generic[R]):
+    """Moves the state and the error of its current record (``current``): ``to(new)`` checks the
+    table and publishes the transition's event; ``enter(record)`` makes another record current,
+    the state and the error carried over (a session moving to its next phase)."""
+
+    def __init__(self, bus: ev.EventBus, info_hash_hex: str, record: R) -> None:
         self._bus = bus
         self._info_hash = info_hash_hex
-        self.state = initial
-        self.error = ""  # why the session failed ("" = it has not); kept once it has stopped
+        self.current = record
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        return self.current.state
+
+    @property
+    def error(self) -> str:
+        """Why the session failed ("" if it has not; kept once it has stopped)."""
+        return self.current.error
+
+    def enter(self, record: R) -> None:
+        """Make ``record`` the current one, with the state and the error of the one before."""
+        record.state, record.error = self.current.state, self.current.error
+        self.current = record
 
     def fail(self, error: str) -> None:
         """Record why the session failed, and move to ``ERROR`` if the table allows it from here
         (a failure while it is ending still says why)."""
-        self.error = error
+        self.current.error = error
         if self.can(State.ERROR):
             self.to(State.ERROR, error=error)
 
     def can(self, new: State) -> bool:
         """Whether moving to ``new`` is allowed now."""
-        return (self.state, new) in TRANSITIONS
+        return (self.current.state, new) in TRANSITIONS
 
     def to(self, new: State, *, error: str = "") -> ev.Event:
         """Move to ``new`` and return the event that announces it; ``SessionError`` if not allowed."""
-        make = TRANSITIONS.get((self.state, new))
+        make = TRANSITIONS.get((self.current.state, new))
         if make is None:
-            raise SessionError(f"illegal session transition {self.state.value} -> {new.value}")
-        self.state = new
+            raise SessionError(f"illegal session transition {self.current.state.value} -> {new.value}")
+        self.current.state = new
         event = make(self._info_hash, error)
         self._bus.publish(event)
         return event

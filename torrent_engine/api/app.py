@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: decoded JSON bodies and the JSON we answer with hold values of any JSON type
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException

@@ -4,7 +4,7 @@ and ``POST /api/jobs``: see app.py). Same JSON and errors as the rest of the API
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any  # Any: a decoded JSON body holds values of any JSON type (checked where read)
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

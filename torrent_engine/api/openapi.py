@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any  # Any: an OpenAPI document is JSON of any shape
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -409,7 +409,7 @@ def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     for method, path in own_operations(routes):
         described = OPERATIONS.get((method, path))
         if described is None:
-            continue  # (the tests list it)
+            continue  # (not described: ``undescribed`` names it)
         op = dict(described)
         params = [{"name": name, "in": "path", "required": True, "schema": STRING,
                    "description": _PATH_PARAMS.get(name, name)} for name in _PARAM.findall(path)]

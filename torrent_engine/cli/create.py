@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ..create import Version, create_torrent
 from ..errors import MetainfoError
@@ -29,7 +28,7 @@ def piece_length_arg(text: str) -> int:
     return int(t) * scale
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``create`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "create",

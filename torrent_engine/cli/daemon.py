@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import anyio
 
@@ -68,7 +68,7 @@ def parse_rate(text: str) -> int:
     return int(value)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``daemon`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "daemon", help="run the job service with its HTTP API and web UI",

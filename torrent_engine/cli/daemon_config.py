@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: file values of any TOML type until converted
 
 from ..errors import TorrentEngineError
 

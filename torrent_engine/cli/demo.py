@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 
@@ -28,7 +27,7 @@ from .units import human_bytes
 CHUNK = 4 * 1024 * 1024
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("demo", help="seed and download a generated payload over loopback",
                               description="Seed and download a generated payload between two sessions "

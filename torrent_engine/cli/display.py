@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO  # Any: JSON fields; rich's objects (an optional import)
 
 import anyio
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: the console is rich's, imported lazily (an optional dependency)
 
 import anyio
 
@@ -100,7 +100,7 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``download`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "download", help="download torrents or magnet links (then seed with --seed)",

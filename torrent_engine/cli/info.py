@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-from typing import Any
+from typing import Any  # Any: the summaries are JSON objects whose values are of any JSON type
 
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``info`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "info",

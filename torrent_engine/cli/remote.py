@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: the daemon answers JSON of any shape
 
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
@@ -28,7 +28,7 @@ class RemoteError(TorrentEngineError):
     """The daemon answered with an error, or could not be reached."""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``remote`` subcommand and its actions to ``subparsers``."""
     p = subparsers.add_parser("remote", help="control a running daemon (add, list, watch, ...)",
                               description="Talk to a `torrent-engine daemon` over its HTTP API.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 import anyio
 
@@ -16,7 +15,7 @@ from ..tracker.messages import ScrapeStats
 from ..tracker.udp import UdpTrackerClient
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``scrape`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "scrape",

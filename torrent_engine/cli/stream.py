@@ -14,7 +14,6 @@ import sys
 from collections.abc import Generator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import anyio
@@ -51,7 +50,7 @@ EXAMPLES = """examples:
 Ctrl-C stops; what was downloaded is kept (run the same command again to go on)."""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``stream`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "stream", help="play a file of a torrent while it downloads (HTTP on 127.0.0.1, with seeking)",

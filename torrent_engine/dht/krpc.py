@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any  # Any: decoded KRPC fields before the dataclass checks them
 
 from .. import compact
 from ..bencode import BValue, decode, encode

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: dataclasses.replace takes the changed fields, of their own types
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any  # Any: a response's fields, of their own types, go to the dataclass
 
 from . import krpc
 from .bep44 import ItemStore

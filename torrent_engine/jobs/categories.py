@@ -11,7 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: JSON objects whose values are of any JSON type
 
 from ..resume import write_atomic
 from .model import InvalidJobRequest, JobConflict

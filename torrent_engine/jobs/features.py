@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any  # Any: decoded JSON holds values of any JSON type (checked where read)
 
 from ..magnet import Magnet
 from ..metainfo import Torrent

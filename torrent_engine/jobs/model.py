@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar  # Any: JSON objects whose values are of any JSON type (checked where read)
 
 from ..errors import TorrentEngineError
 from ..events import Event

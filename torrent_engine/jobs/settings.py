@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any  # Any: JSON objects whose values are of any JSON type (checked where read)
 
 from ..resume import write_atomic
 from .features import check_share_limit

@@ -8,7 +8,6 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..bencode import decode, decode_with_spans, encode
 from ..errors import MetainfoError
@@ -203,7 +202,7 @@ class Torrent:
 
     def to_bytes(self) -> bytes:
         """The .torrent file: the original info dict bytes plus our top-level fields."""
-        top: dict[bytes, Any] = {}
+        top: dict[bytes, object] = {}
         if self.trackers:
             top[b"announce"] = self.trackers[0][0].encode()
             if len(self.trackers) > 1 or len(self.trackers[0]) > 1:

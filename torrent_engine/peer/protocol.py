@@ -31,6 +31,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
@@ -400,6 +401,16 @@ class _NoStream(anyio.abc.ByteStream):
         pass
 
 
+@runtime_checkable
+class AttachesProtocol(Protocol):
+    """A stream that can feed its bytes to an asyncio protocol itself (a uTP stream:
+    ``UtpStream.attach_protocol``), offered as a capability rather than known by its class."""
+
+    def attach_protocol(self, make: Callable[[bytes], asyncio.BufferedProtocol]
+                        ) -> tuple[asyncio.BufferedProtocol, asyncio.Transport]:
+        """From now on the bytes go to ``make(pending)``'s protocol; it and the transport."""
+
+
 async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tuple[str, int] | None,
                     encrypt: StreamCipher | None, decrypt: StreamCipher | None, read_timeout: float,
                     mse: bool) -> ProtocolPeerConnection | None:
@@ -409,16 +420,19 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     buffered bytes can be taken (memory streams, other backends): the caller keeps the
     stream. On success the anyio stream is closed and the socket lives in the new transport.
     A uTP stream keeps its connection and feeds the protocol (``UtpStream.attach_protocol``)."""
-    attach = getattr(stream, "attach_protocol", None)
-    if attach is not None:  # uTP: the stream keeps its connection and its socket's read callback feeds us
+    if isinstance(stream, AttachesProtocol):  # uTP: the stream keeps its connection, its reads feed us
+        made: list[PeerProtocol] = []
+
         def make(pending: bytes) -> PeerProtocol:
             if pending and decrypt is not None:
                 pending = decrypt.update(pending)
-            return PeerProtocol(wire, decrypt, wire.take_buffered() + pending)
+            made.append(PeerProtocol(wire, decrypt, wire.take_buffered() + pending))
+            return made[0]
 
-        protocol, transport = attach(make)
+        _, transport = stream.attach_protocol(make)
+        protocol = made[0]
         conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
-                                 read_timeout=read_timeout, mse=mse)
+                                      read_timeout=read_timeout, mse=mse)
         if protocol._end:  # a read's worth already here: parse it as the socket would
             protocol.buffer_updated(0)
         return conn

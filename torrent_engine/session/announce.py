@@ -14,7 +14,7 @@ from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
 from .phases import Loaded
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import AddPeers, TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -24,38 +24,40 @@ MAGNET_LEFT = 16 * 1024 * 1024  # 'left' announced before a magnet's size is kno
 class Announcer:
     """The session's trackers, DHT and LSD announces; started with the swarm, stopped with it."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, *, add_peers: AddPeers) -> None:
+        self._ctx = context
+        self._add_peers = add_peers  # the addresses trackers, the DHT and LSD found, to the pool
         self.tracker: TrackerCoordinator | None = None
 
     def tiers(self) -> tuple[tuple[str, ...], ...]:
         """The tracker tiers (from the metainfo, or a magnet's ``tr``)."""
-        s = self._s
-        if isinstance(s.phase, Loaded):
-            return s.phase.parts.torrent.trackers
-        return tuple((url,) for url in s.magnet.trackers) if s.magnet is not None else ()
+        ctx = self._ctx
+        if isinstance(ctx.phase, Loaded):
+            return ctx.phase.parts.torrent.trackers
+        return tuple((url,) for url in ctx.magnet.trackers) if ctx.magnet is not None else ()
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start the trackers, the DHT loop and LSD in the swarm's task group."""
-        s = self._s
-        assert s.shared is not None
+        ctx = self._ctx
+        assert ctx.shared is not None
         tiers = self.tiers()
-        if s.config.tracker_enabled and tiers:
+        if ctx.config.tracker_enabled and tiers:
             def stats() -> AnnounceStats:
-                phase = s.phase
+                phase = ctx.phase
                 left = phase.parts.picker.left_bytes() if isinstance(phase, Loaded) else MAGNET_LEFT
-                return AnnounceStats(uploaded=s.uploaded, downloaded=s.downloaded, left=left)
+                totals = ctx.totals
+                return AnnounceStats(uploaded=totals.uploaded, downloaded=totals.downloaded, left=left)
 
-            shared = s.shared
-            self.tracker = TrackerCoordinator(tiers=tiers, info_hash=s.info_hash, peer_id=shared.peer_id,
-                                              port=shared.listen_port, stats=stats, on_peers=s.add_peers,
-                                              events=s.events, info_hash_hex=s.info_hash_hex)
+            shared = ctx.shared
+            self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
+                                              port=shared.listen_port, stats=stats, on_peers=self._add_peers,
+                                              events=ctx.events, info_hash_hex=ctx.info_hash_hex)
             swarm.start_soon(self.tracker.run)
-        if not s.private and s.shared.dht is not None:
+        if not ctx.private and ctx.shared.dht is not None:
             swarm.start_soon(self._dht_loop)
-        lsd = s.shared.lsd
-        if not s.private and lsd is not None:  # BEP 27: private torrents never use LSD
-            swarm.start_soon(lsd.serve_torrent, s.info_hash, s.add_peers)
+        lsd = ctx.shared.lsd
+        if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
+            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._add_peers)
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""
@@ -85,16 +87,16 @@ class Announcer:
                      if t.state in ("failing", "disabled") and t.last_error)
 
     async def _dht_loop(self) -> None:
-        s = self._s
-        assert s.shared is not None
+        ctx = self._ctx
+        assert ctx.shared is not None
         while True:
-            dht = s.shared.dht
+            dht = ctx.shared.dht
             if dht is None:
                 return
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces
-                await dht.announce_peer(s.info_hash, s.shared.listen_port, on_peers=s.add_peers)
+                await dht.announce_peer(ctx.info_hash, ctx.shared.listen_port, on_peers=self._add_peers)
             except TorrentEngineError as exc:
-                log.debug("DHT lookup for %s failed: %s", s.name, exc)
-            interval = s.config.dht_interval
-            await anyio.sleep(interval if s.context.peers else min(60.0, interval))
+                log.debug("DHT lookup for %s failed: %s", ctx.name, exc)
+            interval = ctx.config.dht_interval
+            await anyio.sleep(interval if ctx.peers else min(60.0, interval))

@@ -19,7 +19,7 @@ from ..verify import recheck
 from .phases import Checking, Loaded, Opened
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -40,13 +40,17 @@ class CheckRun(Protocol):
     def wanted_changed(self) -> None:
         """The file priorities changed (the resume data's were applied)."""
 
+    @property
+    def paused(self) -> bool:
+        """Whether the torrent is paused, or will be once it has started (saved in the resume data)."""
+
 
 class Checker:
     """Start-up checking and resume data of one session."""
 
-    def __init__(self, session: Session, resume_path: Path | None, *, run: CheckRun,
+    def __init__(self, context: TorrentContext, resume_path: Path | None, *, run: CheckRun,
                  make_storage: StorageFactory) -> None:
-        self._s = session
+        self._ctx = context
         self._run = run
         self._make_storage = make_storage  # (to delete the files of a torrent whose files are not open)
         self.resume_path = resume_path
@@ -60,35 +64,35 @@ class Checker:
 
     async def delete_files(self) -> None:
         """Remove the torrent's files and its resume data; nothing else on disk."""
-        s = self._s
+        ctx = self._ctx
         self.files_deleted = True
         try:
-            phase = s.phase
+            phase = ctx.phase
             if isinstance(phase, Opened):
                 storage = phase.storage
             else:
-                storage = self._make_storage(s.torrent, s.save_path)
+                storage = self._make_storage(ctx.parts.torrent, ctx.save_path)
             await storage.delete_files()
         except StorageError as exc:
-            log.warning("cannot delete files of %s: %s", s.name, exc)
+            log.warning("cannot delete files of %s: %s", ctx.name, exc)
         if self.resume_path is not None:
             self.resume_path.unlink(missing_ok=True)
 
     def file_paths(self) -> list[Path | None]:
         """Where each file of the torrent is (None: a pad file); nothing while the files are not open."""
-        phase = self._s.phase
+        phase = self._ctx.phase
         if not isinstance(phase, Opened):
             return []
         return [phase.storage.file_path(i) for i in range(len(phase.parts.torrent.files))]
 
     async def check(self, checking: Checking) -> None:
         """Find the verified pieces (from resume data, else by hashing what is on disk)."""
-        s = self._s
+        ctx = self._ctx
         torrent = checking.parts.torrent
         resume = None
         if self.resume_path is not None:
             resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
-        if resume is not None and not _same_place(resume, s.info_hash, s.save_path):
+        if resume is not None and not _same_place(resume, ctx.info_hash, ctx.save_path):
             resume = None  # saved for another save path: it says nothing of the files here
         self.resumed = resume is not None
         if (resume is not None and not self.priorities_given
@@ -96,13 +100,13 @@ class Checker:
             checking.parts.set_file_priorities(resume.file_priorities)  # (what the owner said wins)
             self._run.wanted_changed()
         if resume is not None:  # (the same totals, counted on: the larger is the newer)
-            s.uploaded = max(s.uploaded, resume.uploaded)
-            s.downloaded = max(s.downloaded, resume.downloaded)
+            ctx.totals.uploaded = max(ctx.totals.uploaded, resume.uploaded)
+            ctx.totals.downloaded = max(ctx.totals.downloaded, resume.downloaded)
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
-        pieces = trusted_pieces(resume, info_hash=s.info_hash, num_pieces=torrent.num_pieces,
-                                save_path=str(s.save_path.resolve()), current=current)
+        pieces = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
+                                save_path=str(ctx.save_path.resolve()), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
         if pieces is None:
@@ -119,7 +123,7 @@ class Checker:
 
     async def _recheck(self, checking: Checking) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
-        s = self._s
+        ctx = self._ctx
         last_report = 0.0
 
         def progress(done: int, total: int) -> None:
@@ -127,8 +131,8 @@ class Checker:
             now = time.monotonic()
             if now - last_report > 0.5 or done == total:
                 last_report = now
-                s.events.publish(ev.SessionChecking(info_hash=s.info_hash_hex,
-                                                    progress=done / total if total else 1.0))
+                ctx.events.publish(ev.SessionChecking(info_hash=ctx.info_hash_hex,
+                                                      progress=done / total if total else 1.0))
 
         return set(await recheck(checking.parts.torrent, checking.storage, progress))
 
@@ -141,19 +145,18 @@ class Checker:
 
     def snapshot(self) -> ResumeData:
         """The resume data as of now, without file stamps."""
-        s = self._s
-        return ResumeData(info_hash=s.info_hash, save_path=str(s.save_path.resolve()),
-                          have=s.have.to_bytes(), num_pieces=s.torrent.num_pieces,
-                          file_priorities=list(s.file_priorities), uploaded=s.uploaded,
-                          downloaded=s.downloaded, added_time=self.added_time,
+        ctx = self._ctx
+        return ResumeData(info_hash=ctx.info_hash, save_path=str(ctx.save_path.resolve()),
+                          have=ctx.parts.picker.have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
+                          file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
+                          downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=s.paused)
+                          paused=self._run.paused)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
         start) holds, so that a periodic save has something to write."""
-        s = self._s
-        if self.resume_path is None or not isinstance(s.phase, Loaded):
+        if self.resume_path is None or not isinstance(self._ctx.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
 
@@ -161,13 +164,13 @@ class Checker:
         """Make the session's paused-or-not durable now (after ``pause()``/``resume()``): the
         whole resume data once checked; before that, only the flag of the resume file there is
         (e.g. the manager's placeholder), its pieces untouched."""
-        s = self._s
+        ctx = self._ctx
         if self.resume_path is None:
             return
-        if isinstance(s.phase, Opened) and self._run.ready.is_set():
+        if isinstance(ctx.phase, Opened) and self._run.ready.is_set():
             await self.save()
             return
-        path, paused = self.resume_path, s.paused
+        path, paused = self.resume_path, self._run.paused
 
         def set_flag() -> None:
             data = load_resume(path)
@@ -178,13 +181,13 @@ class Checker:
         try:
             await anyio.to_thread.run_sync(set_flag)
         except StorageError as exc:
-            log.warning("cannot save resume data of %s: %s", s.name, exc)
+            log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a
         piece the disk may not hold)."""
-        s = self._s
-        phase = s.phase
+        ctx = self._ctx
+        phase = ctx.phase
         if self.resume_path is None or not isinstance(phase, Opened):
             return
         if not self._run.ready.is_set():
@@ -202,7 +205,7 @@ class Checker:
             await anyio.to_thread.run_sync(stamp_and_save)
             self._saved = _content(data)
         except StorageError as exc:
-            log.warning("cannot save resume data of %s: %s", s.name, exc)
+            log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
 
 def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:

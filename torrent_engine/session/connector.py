@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -15,20 +15,40 @@ from ..errors import EncryptionError, TorrentEngineError
 from ..infohash import v2_on_wire
 from ..peer_io import PeerLink, open_connection
 from ..session_state import State
-from .phases import FetchingMetadata, Loaded, swarm_group
+from .phases import FetchingMetadata, Loaded
 
 if TYPE_CHECKING:
     from ..shared import IncomingPeer, SharedResources
-    from .core import Session
+    from .context import TorrentContext
+    from .holepunch import Holepunch
+    from .peer_handler import PeerHandler
 
 log = logging.getLogger("torrent_engine.session")
+
+
+class ConnectorHost(Protocol):
+    """What dialing needs of its torrent beside the context: the parts a connection is handed to
+    (they need the connector too, so the session is given as this)."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def handler(self) -> PeerHandler:
+        """Runs a connected peer."""
+
+    @property
+    def holepunch(self) -> Holepunch:
+        """Asked to relay when a direct dial failed (BEP 55)."""
 
 
 class Connector:
     """Whom to dial and when; the peers being dialed (or fetching metadata) count as connecting."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ConnectorHost) -> None:
         self._s = session
+        self._ctx = session.context
         self.connecting: set[tuple[str, int]] = set()
         self.encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
         self._wakeup = anyio.Event()
@@ -37,34 +57,34 @@ class Connector:
 
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
-        shared.register(self._s.info_hash, self.on_incoming)
+        shared.register(self._ctx.info_hash, self.on_incoming)
 
     def register_other_hashes(self) -> None:
         """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
         came by the other one (e.g. a ``btmh`` magnet) are taken too, unless another session
         of ours has that hash."""
-        s = self._s
-        phase, shared = s.phase, s.shared
+        ctx = self._ctx
+        phase, shared = ctx.phase, ctx.shared
         if not isinstance(phase, Loaded) or shared is None:
             return
         t = phase.parts.torrent
         if t.info_hash_v1 is None or t.info_hash_v2 is None:
             return
         for other in (t.info_hash_v1, v2_on_wire(t.info_hash_v2)):
-            if other != s.info_hash and not shared.knows(other):
+            if other != ctx.info_hash and not shared.knows(other):
                 shared.register(other, self.on_incoming)
                 self._other_hashes.append(other)
 
     def unregister(self, shared: SharedResources) -> None:
         """Incoming peers of this torrent are no longer ours (the session ends)."""
-        shared.unregister(self._s.info_hash)
+        shared.unregister(self._ctx.info_hash)
         for other in self._other_hashes:
             shared.unregister(other)
         self._other_hashes.clear()
 
     def add(self, peers: Iterable[tuple[str, int]]) -> None:
         """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
-        pool = self._s.context.pool
+        pool = self._ctx.pool
         added = False
         for host, port in peers:
             key = (host, int(port))
@@ -76,9 +96,10 @@ class Connector:
             self.wake()
 
     def _is_self(self, key: tuple[str, int]) -> bool:
-        port = self._s.listen_port
+        ctx = self._ctx
+        port = ctx.shared.listen_port if ctx.shared is not None else 0
         # literal addresses only; another name for us is caught by the peer id in the handshake
-        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", self._s.config.listen_host)
+        own_hosts = ("127.0.0.1", "0.0.0.0", "::1", ctx.config.listen_host)
         return port != 0 and key[1] == port and key[0] in own_hosts
 
     def wake(self) -> None:
@@ -100,28 +121,29 @@ class Connector:
             self._wakeup = anyio.Event()
             self.dial_some()
             self.rounds += 1
-            with anyio.move_on_after(2.0 if len(self._s.context.pool) else math.inf):
+            with anyio.move_on_after(2.0 if len(self._ctx.pool) else math.inf):
                 await self._wakeup.wait()
 
     def dial_some(self) -> None:
         """Start dialing as many candidates as the connection budget allows."""
-        s = self._s
-        swarm = swarm_group(s.phase)
-        if swarm is None or (s.state is State.SEEDING and not s.config.seed):
+        ctx = self._ctx
+        swarm = ctx.swarm
+        if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed):
             return
         now = time.monotonic()
-        budget = s.config.max_peers_per_torrent - len(s.context.peers) - len(self.connecting)
-        busy = s.context.peers.keys() | self.connecting
+        budget = ctx.config.max_peers_per_torrent - len(ctx.peers) - len(self.connecting)
+        busy = ctx.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
-        own = self.own_address() if len(s.context.pool) > budget > 0 else None
-        for key in s.context.pool.choose(now, busy, budget, own):
+        own = self.own_address() if len(ctx.pool) > budget > 0 else None
+        for key in ctx.pool.choose(now, busy, budget, own):
             self.connecting.add(key)
             swarm.start_soon(self.dial, key)
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
-        shared = self._s.shared
-        first = next(iter(self._s.context.pool), None)
+        ctx = self._ctx
+        shared = ctx.shared
+        first = next(iter(ctx.pool), None)
         if shared is None or not shared.listen_port or first is None:
             return None
         ip = shared.own_ip(first[0])
@@ -130,8 +152,7 @@ class Connector:
     def punch(self, key: tuple[str, int]) -> None:
         """Dial ``key`` over uTP now, outside the pool and the budget: a BEP 55 ``connect``
         (the other side dials us at the same moment)."""
-        s = self._s
-        swarm = swarm_group(s.phase)
+        swarm = self._ctx.swarm
         if swarm is None or key in self.connecting:
             return
         self.connecting.add(key)
@@ -140,26 +161,27 @@ class Connector:
     async def dial(self, key: tuple[str, int], *, transport: str | None = None) -> None:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
         ``transport`` overrides the config's."""
+        ctx = self._ctx
         s = self._s
-        assert s.shared is not None
+        assert ctx.shared is not None
         try:
-            with anyio.fail_after(s.config.connect_timeout + s.config.handshake_timeout):
-                t = phase.parts.torrent if isinstance(phase := s.phase, Loaded) else None
-                link = await open_connection(key[0], key[1], info_hash=s.info_hash,
-                                             peer_id=s.shared.peer_id, config=s.config,
+            with anyio.fail_after(ctx.config.connect_timeout + ctx.config.handshake_timeout):
+                t = phase.parts.torrent if isinstance(phase := ctx.phase, Loaded) else None
+                link = await open_connection(key[0], key[1], info_hash=ctx.info_hash,
+                                             peer_id=ctx.shared.peer_id, config=ctx.config,
                                              num_pieces=t.num_pieces if t is not None else None,
                                              piece_size=t.piece_size if t is not None else None,
-                                             shared=s.shared, transport=transport)
+                                             shared=ctx.shared, transport=transport)
         except (OSError, TimeoutError, TorrentEngineError) as exc:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             if isinstance(exc, EncryptionError):
                 self.encryption_refused.add(key)
             self.connecting.discard(key)
-            s.context.pool.failed(key, time.monotonic())
+            ctx.pool.failed(key, time.monotonic())
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
-        phase = s.phase
+        phase = ctx.phase
         if isinstance(phase, FetchingMetadata):
             await phase.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
         else:
@@ -169,17 +191,18 @@ class Connector:
     def on_incoming(self, link: IncomingPeer) -> bool:
         """The shared listener's hand-off: take the connection (True) or refuse it. The
         listener's handshaker is ``peer_io``'s, whose peers are ``PeerLink``s."""
+        ctx = self._ctx
         if not isinstance(link, PeerLink):
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
         s = self._s
-        swarm = swarm_group(s.phase)
-        if swarm is None or s.state is State.PAUSED or s.context.run.stop_requested:
+        swarm = ctx.swarm
+        if swarm is None or ctx.state is State.PAUSED or ctx.run.stop_requested:
             return False
         host, port = link.remote_address
-        connected = len(s.context.peers) + len(self.connecting)
-        if s.context.pool.is_banned((host, port)) or connected >= s.config.max_peers_per_torrent + 10:
+        connected = len(ctx.peers) + len(self.connecting)
+        if ctx.pool.is_banned((host, port)) or connected >= ctx.config.max_peers_per_torrent + 10:
             return False
-        phase = s.phase
+        phase = ctx.phase
         if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have
             self.connecting.add((host, port))
             swarm.start_soon(phase.metadata.fetch_from, link, (host, port))

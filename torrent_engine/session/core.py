@@ -1,13 +1,22 @@
 """The ``Session`` facade: one torrent's public API over its phase and its named parts.
 
 What the session holds depends on its phase (``phases``: ``FetchingMetadata``, ``Loaded``,
-``Checking``, ``Live``, ``Paused``; one object each, kept in ``Session.phase``); its life
-(``run``, pause, resume, stop, completion) is ``lifecycle.Life``. What happens to the torrent is
-done by named parts, each in its own module and owning its own state. What every part may read
-and call whatever the phase (the peer pool, the connected peers; ``ban``, ``fail``) is one frozen
-``context.TorrentContext``, ``Session.context``; what exists only in a phase they take from the
-phase (``phases.storage_of``, ``phases.swarm_group``); the rest they read through the session's
-public names (``picker``, ``shared``, ``torrent``, ``state``, its other parts):
+``Checking``, ``Live``, ``Paused``; one object each, which also carries the public state and the
+error); its life (``run``, pause, resume, stop, completion) is ``lifecycle.Life``, the one owner
+that moves the phase and the state (by the table of ``session_state``). What happens to the
+torrent is done by named parts, each in its own module and owning its own state. What every part
+may read and call whatever the phase is one frozen ``context.TorrentContext``
+(``Session.context``): config, events, info-hash, the magnet, the save path, the byte totals and
+the torrent's own rate limits, the peer pool, the connected peers, ``ban``, ``fail`` and the run,
+through which it reads the phase and what the phase holds (``parts``: the metainfo, the picker
+and the per-torrent parts; ``storage``, ``swarm``), the state and the shared resources. A part is
+given the context and, as callbacks or typed parts, what else it needs (``Pieces``: a piece
+passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found; the checker:
+the run, as ``CheckRun``; ...); the three that need each other both ways (the connector, the peer
+handler, the run) declare what they need of the session as a Protocol of their own
+(``ConnectorHost``, ``PeerHandlerHost``, ``LifeHost``) and are given the session as that.
+``Pieces`` tells the run, the one owner of completion, when a piece passed
+(``Run.maybe_complete``):
 
 - ``connector.Connector``: dialing and incoming hand-off; ``peer_handler.PeerHandler``: the wire
   protocol per peer; ``requesting``: queue depth, slow start, snubbing, timeouts (pure);
@@ -66,7 +75,7 @@ from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
-from .context import TorrentContext
+from .context import Limits, TorrentContext, Totals
 from .holepunch import Holepunch
 from .layers import PieceLayers
 from .lifecycle import Life
@@ -116,40 +125,52 @@ class Session:
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
             storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
-        self.downloaded = 0
-        self.uploaded = 0
-        self.wasted = 0
-        # this torrent's own limits (bytes/s, 0 = none), on top of the shared ones
-        self.download_limit = TokenBucket(0)
-        self.upload_limit = TokenBucket(0)
-        self._life = Life(self, paused=paused, shared=shared, make_storage=storage)
-        # what every part reads and calls (see ``context``): the pool, the connected peers, ban, fail, the run
-        self.context = TorrentContext(PeerPool(), {}, self._ban, self._life.fail, self._life)
-        # the parts (see the module docstring)
+        self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
+                          make_parts=self._make_parts)
+        # what every part reads and calls (see ``context``): the torrent's facts, its totals and
+        # limits, the pool, the connected peers, ban, fail, the run (its phase and state)
+        ctx = self.context = TorrentContext(
+            self.config, self.events, self.info_hash, self.info_hash_hex, self.magnet, self.save_path,
+            Totals(), Limits(), PeerPool(), {}, self._ban, self._life.fail, self._life)
+        # the parts (see the module docstring): each is given the context and what else it
+        # declares it needs (another part, a callback; the session itself as a part's ...Host
+        # Protocol where the parts need each other both ways)
         self.connector = Connector(self)
         self.handler = PeerHandler(self)
-        self.holepunch = Holepunch(self)
-        self.metadata = MetadataServer(self)
-        self.checker = Checker(self, resume_path, run=self._life, make_storage=storage)
-        self.announcer = Announcer(self)
+        self.holepunch = Holepunch(ctx, self.connector)
+        self.metadata = MetadataServer(ctx)
+        self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage)
+        self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
-        self.stats = Stats(self, given_peers=len(peers))
-        self.readers = Readers(self)
-        self.phase: Phase  # what the session holds now (see ``phases``; read it, the session moves it on)
+        self.stats = Stats(ctx, given_peers=len(peers), checker=self.checker, handler=self.handler,
+                           announcer=self.announcer, connector=self.connector, status=self.status)
+        self.readers = Readers(ctx, pick_requests=self.handler.pick_requests)
         if isinstance(torrent, Torrent):
-            self._load(torrent)
+            self._life.begin(Loaded(self._make_parts(torrent)))
         else:
-            self.phase = FetchingMetadata(MetadataClient(self))
+            self._life.begin(FetchingMetadata(MetadataClient(
+                ctx, handshake=functools.partial(self.handler.extension_handshake, with_metadata=False),
+                done_connecting=self.connector.done_connecting)))
             self.add_peers(torrent.peers)
         for host, port in peers:
             self.add_peer(host, port)
 
-    def _load(self, torrent: Torrent) -> TorrentParts:
-        """The torrent is known (given, or its metadata arrived): its parts, a ``Loaded`` phase."""
-        parts = TorrentParts(torrent, PiecePicker(torrent, self._rng), Pieces(self),
-                             Uploader(self, self._rng), PieceLayers(self, torrent), SessionWebSeeds(self))
-        self.phase = Loaded(parts)
-        return parts
+    def _make_parts(self, torrent: Torrent) -> TorrentParts:
+        """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
+        in a ``Loaded`` phase)."""
+        ctx = self.context
+        pieces = Pieces(ctx, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
+        layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
+                             update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
+        webseeds = SessionWebSeeds(ctx, on_downloaded=self.stats.downloaded,
+                                   cancel_elsewhere=self.handler.cancel_elsewhere)
+        return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces,
+                            Uploader(ctx, self._rng, on_uploaded=self.stats.uploaded), layers, webseeds)
+
+    @property
+    def phase(self) -> Phase:
+        """What the session holds now (see ``phases``; ``lifecycle.Life`` moves it on)."""
+        return self._life.phase
 
     @property
     def pieces(self) -> Pieces:
@@ -199,13 +220,46 @@ class Session:
     @property
     def has_metadata(self) -> bool:
         """Whether the info dictionary is known (always for a .torrent; a magnet once fetched)."""
-        return isinstance(self.phase, Loaded)
+        return self.context.has_metadata
 
     @property
     def private(self) -> bool:
         """Whether the torrent is private (BEP 27: no DHT, PEX or LSD)."""
-        phase = self.phase
-        return isinstance(phase, Loaded) and phase.parts.torrent.private
+        return self.context.private
+
+    # the totals and this torrent's own limits are the context's (the parts move them there)
+    @property
+    def downloaded(self) -> int:
+        """Payload bytes received in all (kept across restarts by the resume data)."""
+        return self.context.totals.downloaded
+
+    @downloaded.setter
+    def downloaded(self, value: int) -> None:
+        self.context.totals.downloaded = value
+
+    @property
+    def uploaded(self) -> int:
+        """Payload bytes sent in all (kept across restarts by the resume data)."""
+        return self.context.totals.uploaded
+
+    @uploaded.setter
+    def uploaded(self, value: int) -> None:
+        self.context.totals.uploaded = value
+
+    @property
+    def wasted(self) -> int:
+        """Payload bytes received that were not needed (endgame duplicates, pieces given back)."""
+        return self.context.totals.wasted
+
+    @property
+    def download_limit(self) -> TokenBucket:
+        """This torrent's own download limit (see ``set_rate_limits``)."""
+        return self.context.limits.download
+
+    @property
+    def upload_limit(self) -> TokenBucket:
+        """This torrent's own upload limit (see ``set_rate_limits``)."""
+        return self.context.limits.upload
 
     @property
     def rechecked(self) -> bool:
@@ -216,7 +270,7 @@ class Session:
     def paused(self) -> bool:
         """Whether the session is paused, or will be once it has started (added or restored
         paused: it pauses after its start-up check)."""
-        return self.state is State.PAUSED or self._life.start_paused
+        return self._life.paused
 
     @property
     def resumed(self) -> bool:
@@ -248,11 +302,7 @@ class Session:
     @property
     def name(self) -> str:
         """The torrent's name (a magnet's display name, else its info-hash, until the metadata comes)."""
-        if isinstance(self.phase, Loaded):
-            return self.phase.parts.torrent.name
-        if self.magnet is not None and self.magnet.display_name:
-            return self.magnet.display_name
-        return self.info_hash_hex
+        return self.context.name
 
     @property
     def have(self) -> Bitfield:
@@ -355,9 +405,9 @@ class Session:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise SessionError(f"{name} limit must be whole bytes per second, at least 0: {value!r}")
         if download is not None:
-            self.download_limit = TokenBucket(download)
+            self.context.limits.download = TokenBucket(download)
         if upload is not None:
-            self.upload_limit = TokenBucket(upload)
+            self.context.limits.upload = TokenBucket(upload)
 
     def set_sequential(self, sequential: bool) -> None:
         """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
@@ -378,7 +428,7 @@ class Session:
         ``read``): it returns only verified bytes, waiting for their pieces, which are fetched
         first while it is open (see ``reader``). A magnet's reader opens once the metadata has
         come; ``StreamError`` if there is no such file or the session ends."""
-        return FileReader(self, index)
+        return FileReader(self.context, self.readers, index, set_file_priorities=self.set_file_priorities)
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

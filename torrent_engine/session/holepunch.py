@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..peer import messages as m
 from ..peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
@@ -28,7 +28,10 @@ from ..peer.holepunch import (
 from .peer import PeerState, fan_out
 
 if TYPE_CHECKING:
-    from .core import Session
+    from collections.abc import Mapping
+
+    from ..config import Config
+    from .peer_pool import PeerPool
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -40,11 +43,59 @@ def listen_endpoint(peer: PeerState) -> Endpoint:
     return (peer.host, peer.listen_port or peer.port) if peer.incoming else (peer.host, peer.port)
 
 
+class Reachable(Protocol):
+    """What hole punching reads of the shared resources (``SharedResources`` is one)."""
+
+    @property
+    def utp(self) -> object | None:
+        """The uTP socket, if there is one (``connect`` asks for a uTP dial)."""
+
+    @property
+    def external_ip(self) -> str | None:
+        """Our address as the gateway reports it (our own endpoint), if known."""
+
+    @property
+    def listen_port(self) -> int:
+        """Our port."""
+
+
+class HolepunchContext(Protocol):
+    """What hole punching reads of its torrent (``context.TorrentContext`` is one)."""
+
+    @property
+    def config(self) -> Config:
+        """The transport, the connection budget, the send timeout."""
+
+    @property
+    def peers(self) -> Mapping[Endpoint, PeerState]:
+        """The connected peers (relays, and whom we are connected to already)."""
+
+    @property
+    def pool(self) -> PeerPool:
+        """Banned addresses are not dialed."""
+
+    @property
+    def shared(self) -> Reachable | None:
+        """Whether we can dial over uTP, and our own endpoint."""
+
+
+class Dialer(Protocol):
+    """What hole punching needs of the dialing (``connector.Connector``)."""
+
+    @property
+    def connecting(self) -> set[Endpoint]:
+        """The addresses being dialed."""
+
+    def punch(self, key: Endpoint) -> None:
+        """Dial ``key`` over uTP now (the other side dials us at the same moment)."""
+
+
 class Holepunch:
     """The session's ``ut_holepunch`` roles: relay, initiator, and both ends of a ``connect``."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, context: HolepunchContext, dialer: Dialer) -> None:
+        self._ctx = context
+        self._dialer = dialer
         self._relay_for: dict[Endpoint, tuple[str, int]] = {}  # PEX-listed address -> who listed it
         self.relayed = 0  # rendezvous answered with connect messages
         self.punched = 0  # connect messages acted on (uTP dials started)
@@ -52,13 +103,14 @@ class Holepunch:
     @property
     def can_dial(self) -> bool:
         """Whether we can act on ``connect`` (it asks for a uTP dial)."""
-        shared = self._s.shared
-        return shared is not None and shared.utp is not None and self._s.config.transport != "tcp"
+        ctx = self._ctx
+        shared = ctx.shared
+        return shared is not None and shared.utp is not None and ctx.config.transport != "tcp"
 
     def _connected_to(self, endpoint: Endpoint) -> bool:
-        s = self._s
-        return endpoint in s.context.peers or endpoint in s.connector.connecting or any(
-            listen_endpoint(p) == endpoint for p in s.context.peers.values())
+        ctx = self._ctx
+        return endpoint in ctx.peers or endpoint in self._dialer.connecting or any(
+            listen_endpoint(p) == endpoint for p in ctx.peers.values())
 
     # -- PEX and failed dials (initiator) ---------------------------------------------------
     def note_pex(self, peer: PeerState, pex: PexMessage) -> None:
@@ -73,7 +125,7 @@ class Holepunch:
     async def dial_failed(self, key: Endpoint) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
         relay_key = self._relay_for.pop(key, None)
-        relay = self._s.context.peers.get(relay_key) if relay_key is not None else None
+        relay = self._ctx.peers.get(relay_key) if relay_key is not None else None
         if relay is None or relay.closed or not relay.ut_holepunch or not self.can_dial:
             return
         log.debug("asking %s to relay a connection to %s:%d", relay.address, key[0], key[1])
@@ -94,15 +146,16 @@ class Holepunch:
                      msg.error.name)
 
     async def _relay(self, initiator: PeerState, msg: HolepunchMessage) -> None:
-        s = self._s
+        ctx = self._ctx
         by_endpoint: dict[Endpoint, PeerState] = {}
-        for p in s.context.peers.values():
+        for p in ctx.peers.values():
             if not p.closed:
                 by_endpoint[p.key] = p
                 by_endpoint.setdefault(listen_endpoint(p), p)
         by_endpoint.pop(initiator.key, None)
         by_endpoint.pop(listen_endpoint(initiator), None)
-        own = [(host, s.listen_port) for host in (s.shared.external_ip if s.shared else None,) if host]
+        shared = ctx.shared
+        own = [(shared.external_ip, shared.listen_port)] if shared is not None and shared.external_ip else []
         answer = answer_rendezvous(listen_endpoint(initiator), msg, own_endpoints=own,
                                    connected={e: bool(p.ut_holepunch) for e, p in by_endpoint.items()})
         for n, (_to, reply) in enumerate(answer):
@@ -111,16 +164,16 @@ class Holepunch:
             self.relayed += 1
 
     def _connect(self, endpoint: Endpoint) -> None:
-        s = self._s
-        if not self.can_dial or self._connected_to(endpoint) or s.context.pool.is_banned(endpoint):
+        ctx = self._ctx
+        if not self.can_dial or self._connected_to(endpoint) or ctx.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
-        if len(s.connector.connecting) >= s.config.max_peers_per_torrent:
+        if len(self._dialer.connecting) >= ctx.config.max_peers_per_torrent:
             return  # a relay cannot make us dial without bound
         self.punched += 1
-        self._s.connector.punch(endpoint)
+        self._dialer.punch(endpoint)
 
     async def _send(self, peer: PeerState, msg: HolepunchMessage) -> None:
         """Send to ``peer`` (maybe not the one whose message we are handling): a failure closes
         that peer only."""
         await fan_out([peer], lambda p: p.send(m.Extended(p.ut_holepunch, encode_holepunch(msg))),
-                      self._s.config.control_send_timeout)
+                      self._ctx.config.control_send_timeout)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Container, Hashable
+from collections.abc import Awaitable, Callable, Container, Hashable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -38,7 +38,7 @@ from .peer import PeerState, fan_out
 from .phases import Opened
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -59,8 +59,13 @@ class _Without:
 class PieceLayers:
     """The piece layers a session still lacks, and the hash requests for them."""
 
-    def __init__(self, session: Session, torrent: Torrent) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, torrent: Torrent, *, rechecked: Callable[[], bool],
+                 update_interest: Callable[[PeerState], Awaitable[None]],
+                 save_metainfo: Callable[[], Awaitable[None]]) -> None:
+        self._ctx = context
+        self._rechecked = rechecked  # whether start-up hashed the data on disk (some may wait for a layer)
+        self._update_interest = update_interest  # a peer's pieces can be asked for now
+        self._save_metainfo = save_metainfo  # the metainfo gained layers: write it
         self.fetcher: PieceLayerFetcher | None = None  # None: nothing missing (or not askable)
         self.received = 0  # files whose layer came from peers
         self._held: set[int] = set()  # pieces being checked on disk: not offered to the picker
@@ -70,7 +75,7 @@ class PieceLayers:
         self._learnt_firsts: list[int] = []
         self._learning_rest = anyio.Lock()
         # fetch the missing layers if our connections can ask for them (see the module text)
-        v2_wire = torrent.info_hash_v2 is not None and session.info_hash == v2_on_wire(torrent.info_hash_v2)
+        v2_wire = torrent.info_hash_v2 is not None and self._ctx.info_hash == v2_on_wire(torrent.info_hash_v2)
         self.fetcher = PieceLayerFetcher(torrent) if v2_wire and torrent.missing_piece_layers else None
         if self.fetcher is None and torrent.is_hybrid:
             pl = torrent.piece_length
@@ -100,8 +105,8 @@ class PieceLayers:
             await self._learn_rest()
 
     async def _learn_rest(self) -> None:
-        s = self._s
-        phase = s.phase
+        ctx = self._ctx
+        phase = ctx.phase
         if not self._learnt or not isinstance(phase, Opened):
             return
         parts, storage = phase.parts, phase.storage
@@ -131,12 +136,12 @@ class PieceLayers:
         try:
             parts.torrent = torrent.with_piece_layers(found)
         except MetainfoError as exc:  # its (SHA-1 verified) data does not hash to the v2 roots
-            log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", s.name, exc)
+            log.warning("%s: the v2 piece layers of its data do not match the torrent: %s", ctx.name, exc)
             self._learnt, self._learnt_firsts = {}, []
             return
         self.received += len(found)
-        s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=len(found)))
-        await s.save_metainfo()
+        ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex, files=len(found)))
+        await self._save_metainfo()
 
     def verifiable(self, peer_key: Hashable) -> Container[int] | None:
         """What the picker may take from the peer (its pieces whose hash is known), or None when
@@ -145,7 +150,7 @@ class PieceLayers:
         blocking = fetcher is not None and fetcher.blocking
         if not blocking and not self._held:
             return None
-        has = self._s.picker.peer_has(peer_key)
+        has = self._ctx.parts.picker.peer_has(peer_key)
         if fetcher is not None and blocking:
             has = fetcher.verifiable(has)
         return _Without(has, self._held) if self._held else has
@@ -176,15 +181,15 @@ class PieceLayers:
         fetcher = self.fetcher
         if fetcher is None or fetcher.done or peer.closed or not len(peer.have):
             return  # (a peer without pieces is asked nothing: BEP 52 asks for announced pieces)
-        reqs = fetcher.next_requests(peer.key, self._s.picker.peer_has(peer.key), time.monotonic())
+        reqs = fetcher.next_requests(peer.key, self._ctx.parts.picker.peer_has(peer.key), time.monotonic())
         if reqs:
             await peer.send(*reqs)
 
     async def on_message(self, peer: PeerState, msg: m.HashRequest | m.Hashes | m.HashReject) -> None:
         """A BEP 52 hash message from the peer."""
-        s = self._s
+        ctx = self._ctx
         if isinstance(msg, m.HashRequest):  # answered from the layers we know, else rejected
-            torrent = s.torrent
+            torrent = ctx.parts.torrent
             reply = hashes_for(torrent.piece_layers, torrent.piece_length, msg)
             await peer.send(reply if reply is not None else m.HashReject(
                 msg.pieces_root, msg.base_layer, msg.index, msg.length, msg.proof_layers))
@@ -198,8 +203,8 @@ class PieceLayers:
         verdict = fetcher.on_hashes(peer.key, msg, time.monotonic())
         if verdict is Verdict.FALSE:
             log.info("peer %s of %s sent piece hashes that do not match the pieces root",
-                     peer.address, s.name)
-            s.context.ban(peer.key)
+                     peer.address, ctx.name)
+            ctx.ban(peer.key)
         elif verdict is Verdict.LAYER_COMPLETE:
             await self._arrived(fetcher)
         elif verdict is Verdict.ACCEPTED:
@@ -207,25 +212,26 @@ class PieceLayers:
 
     async def _arrived(self, fetcher: PieceLayerFetcher) -> None:
         """Files' layers verified: the torrent takes them, their pieces are requested now."""
-        s = self._s
+        ctx = self._ctx
         layers = fetcher.take_layers()
-        parts = s.parts
+        parts = ctx.parts
         parts.torrent = parts.torrent.with_piece_layers(layers)
         self.received += len(layers)
-        if s.checker.rechecked:
+        if self._rechecked():
             self._look_on_disk(layers)
         if fetcher.done:
-            s.events.publish(ev.SessionPieceLayersReceived(info_hash=s.info_hash_hex, files=self.received))
-            await s.save_metainfo()
-        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
-                      s.config.control_send_timeout)
+            ctx.events.publish(ev.SessionPieceLayersReceived(info_hash=ctx.info_hash_hex,
+                                                             files=self.received))
+            await self._save_metainfo()
+        await fan_out(list(ctx.peers.values()), self._update_interest,
+                      ctx.config.control_send_timeout)
 
     def _look_on_disk(self, layers: dict[bytes, bytes]) -> None:
         """The start-up recheck found data it could not verify (no hash yet): now that the
         layers of these files are known, check their pieces on disk before requesting them."""
-        s = self._s
-        phase = s.phase
-        if not isinstance(phase, Opened) or s.context.run.tg is None:
+        ctx = self._ctx
+        phase = ctx.phase
+        if not isinstance(phase, Opened) or ctx.run.tg is None:
             return
         torrent, storage, picker = phase.parts.torrent, phase.storage, phase.parts.picker
         busy = set(picker.downloading())
@@ -239,16 +245,16 @@ class PieceLayers:
                        if not picker.has_piece(p) and p not in busy]
         if pieces:
             self._held.update(pieces)  # (at once: no peer is asked for them meanwhile)
-            s.context.run.tg.start_soon(self._check_on_disk, storage, pieces)
+            ctx.run.tg.start_soon(self._check_on_disk, storage, pieces)
 
     async def _check_on_disk(self, storage: PieceStorage, pieces: list[int]) -> None:
-        s = self._s
+        ctx = self._ctx
         try:
             for index in pieces:
-                if await check_piece_on_disk(s.torrent, storage, index):
-                    await s.pieces.passed(index)
+                if await check_piece_on_disk(ctx.parts.torrent, storage, index):
+                    await ctx.parts.pieces.passed(index)
                 self._held.discard(index)
         finally:
             self._held.difference_update(pieces)
-        await fan_out(list(s.context.peers.values()), s.handler.update_interest,
-                      s.config.control_send_timeout)
+        await fan_out(list(ctx.peers.values()), self._update_interest,
+                      ctx.config.control_send_timeout)

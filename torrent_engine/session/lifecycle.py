@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
@@ -28,10 +28,14 @@ from ..session_state import SessionStateMachine, State
 from ..shared import SharedResources
 from ..storage import PieceStorage, StorageFactory
 from .peer import fan_out
-from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Swarm, TorrentParts
+from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Phase, Swarm, TorrentParts
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .announce import Announcer
+    from .checking import Checker
+    from .connector import Connector
+    from .context import TorrentContext
+    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -40,16 +44,47 @@ log = logging.getLogger("torrent_engine.session")
 OWNER_HEARS = {"owner_hears": True}
 
 
-class Life:
-    """The running of one session: its task group, the events its waiters wait for, and the
-    state machine (``machine``: the public state and the error; only ``Life`` moves it)."""
+class LifeHost(Protocol):
+    """What the run needs of its torrent beside the context: the parts it starts, stops and tells
+    (they need the run too, so the session is given as this)."""
 
-    def __init__(self, session: Session, *, paused: bool, shared: SharedResources | None,
-                 make_storage: StorageFactory) -> None:
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``; made once the run exists)."""
+
+    @property
+    def connector(self) -> Connector:
+        """Registered with the shared listener; dials in the swarm."""
+
+    @property
+    def announcer(self) -> Announcer:
+        """Started with the swarm; told of completion and stop."""
+
+    @property
+    def checker(self) -> Checker:
+        """Checks at start, saves the resume data."""
+
+    @property
+    def stats(self) -> Stats:
+        """The tick (runs with the run)."""
+
+    async def save_metainfo(self) -> None:
+        """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
+
+
+class Life:
+    """The running of one session: its phase (``phase``: what the torrent holds now, with the
+    public state and the error), its task group, the events its waiters wait for. Only ``Life``
+    moves the phase and the state, through ``machine`` (the table of ``session_state``)."""
+
+    def __init__(self, session: LifeHost, *, paused: bool, shared: SharedResources | None,
+                 make_storage: StorageFactory, make_parts: Callable[[Torrent], TorrentParts]) -> None:
         self._s = session
         self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
+        self._make_parts = make_parts  # a torrent's parts, once it is known (its metadata came)
         self.shared = shared  # borrowed (a manager's), or made by start_standalone
-        self.machine = SessionStateMachine(session.events, session.info_hash_hex)
+        # the phase and, carried by it, the public state and the error: moved by the table (``begin``)
+        self.machine: SessionStateMachine[Phase]
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
         self.delete_on_stop = False
@@ -61,14 +96,39 @@ class Life:
         self._wakeup = anyio.Event()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
+    @property
+    def _ctx(self) -> TorrentContext:
+        return self._s.context
+
+    def begin(self, phase: FetchingMetadata | Loaded) -> None:
+        """The phase the session is created in: a magnet's fetch, or its torrent's parts (queued)."""
+        ctx = self._ctx
+        self.machine = SessionStateMachine(ctx.events, ctx.info_hash_hex, phase)
+
+    @property
+    def phase(self) -> Phase:
+        """What the session holds now; it carries the public state and the error."""
+        return self.machine.current
+
+    @property
+    def state(self) -> State:
+        """The public state (carried by the phase)."""
+        return self.machine.current.state
+
+    @property
+    def paused(self) -> bool:
+        """Whether the session is paused, or will be once it has started (added or restored
+        paused: it pauses after its start-up check)."""
+        return self.machine.current.state is State.PAUSED or self.start_paused
+
     async def start_standalone(self) -> None:
         """``async with Session(...)``: a private ``SharedResources`` if none was given, and
         ``run()`` in a task group of our own; once it has started (errors reach the caller)."""
-        s = self._s
+        ctx = self._ctx
         stack = AsyncExitStack()
         try:
             if self.shared is None:
-                self.shared = await stack.enter_async_context(SharedResources(s.config, events=s.events))
+                self.shared = await stack.enter_async_context(SharedResources(ctx.config, events=ctx.events))
             tg = await stack.enter_async_context(anyio.create_task_group())
             await tg.start(self.run)
         except BaseException:
@@ -88,34 +148,32 @@ class Life:
 
     async def wait_completed(self) -> None:
         """Until every wanted piece is verified; ``SessionError`` if the session ends first."""
-        s = self._s
         if not self.completed.is_set():
             await self.until(self.completed)
         if not self.completed.is_set():
-            raise SessionError(f"session {s.name} ended ({s.state.value}) before completing"
-                               + (f": {s.error}" if s.error else ""))
+            error, state = self.machine.error, self.machine.state
+            raise SessionError(f"session {self._ctx.name} ended ({state.value}) before completing"
+                               + (f": {error}" if error else ""))
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
         """Disconnect peers and cancel the swarm; the phase keeps picker and files."""
-        s = self._s
-        if s.state is State.PAUSED:
+        if self.machine.state is State.PAUSED:
             return
         self.machine.to(State.PAUSED)
-        for peer in s.context.peers.values():
+        for peer in self._ctx.peers.values():
             peer.close("paused")
-        swarm = _swarm_of(s.phase)
+        swarm = _swarm_of(self.phase)
         if swarm is not None:
             swarm.scope.cancel()
 
     async def resume(self) -> None:
         """Back to the state the torrent is in (``SessionError`` if not paused)."""
-        s = self._s
         start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
-        if s.state is not State.PAUSED:
+        if self.machine.state is not State.PAUSED:
             if start_paused:
                 return  # (it has not started yet: it will start unpaused)
-            raise SessionError(f"resume() in state {s.state.value}")
+            raise SessionError(f"resume() in state {self.machine.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
             # the last piece passed while paused: complete now (event, tracker, wait_completed),
@@ -129,7 +187,7 @@ class Life:
                 await self.on_complete()
             return
         self.machine.to(state)
-        if state is State.SEEDING and not s.config.seed:
+        if state is State.SEEDING and not self._ctx.config.seed:
             self.stop_requested = True  # complete already and not asked to seed: done (as in run())
         self._wakeup.set()
 
@@ -158,16 +216,15 @@ class Life:
     def wanted_changed(self) -> None:
         """The file priorities changed: seeding may need pieces again, or what is left may all
         be in skipped files now (complete, as when the last piece passes)."""
-        s = self._s
         complete = self._active_state() is State.SEEDING
-        if s.state is State.SEEDING and not complete:
+        if self.machine.state is State.SEEDING and not complete:
             self.machine.to(State.DOWNLOADING)
-        elif s.state is State.DOWNLOADING and complete and self.tg is not None:
+        elif self.machine.state is State.DOWNLOADING and complete and self.tg is not None:
             self.tg.start_soon(self.on_complete)
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
-        log.warning("session %s: %s", self._s.name, exc, extra=OWNER_HEARS)
+        log.warning("session %s: %s", self._ctx.name, exc, extra=OWNER_HEARS)
         self.machine.fail(str(exc))
         self._end()
 
@@ -189,7 +246,7 @@ class Life:
             self.tg.cancel_scope.cancel()
 
     def _active_state(self) -> State:
-        phase = self._s.phase
+        phase = self.phase
         if not isinstance(phase, Loaded):
             return State.DOWNLOADING_METADATA
         return State.SEEDING if phase.parts.picker.is_complete() else State.DOWNLOADING
@@ -197,19 +254,22 @@ class Life:
     # -- completion ----------------------------------------------------------------------
     async def maybe_complete(self) -> None:
         """A piece passed: complete once every wanted piece is in."""
-        if self._s.state is State.DOWNLOADING and self._active_state() is State.SEEDING:
+        if self.machine.state is State.DOWNLOADING and self._active_state() is State.SEEDING:
             await self.on_complete()
 
     async def on_complete(self) -> None:
         """Every wanted piece is verified: seeding (or done, when not asked to seed)."""
+        ctx = self._ctx
         s = self._s
 
         def still() -> bool:
-            return s.state is State.DOWNLOADING and self._active_state() is State.SEEDING
+            return self.machine.state is State.DOWNLOADING and self._active_state() is State.SEEDING
 
         if not still():
             return  # (set_file_priorities started it, and a last piece or a new priority came first)
-        parts = s.parts
+        phase = self.phase
+        assert isinstance(phase, Loaded)
+        parts = phase.parts
         s.checker.completed_time = int(time.time())
         await parts.layers.learn_rest()  # (a hybrid without its v2 layers builds them from its data)
         if not still():
@@ -222,19 +282,20 @@ class Life:
         self.completed.set()
         s.announcer.completed()
         await s.checker.save()
-        for peer in list(s.context.peers.values()):
+        for peer in list(ctx.peers.values()):
             if peer.is_seed:
                 peer.close("both seeds")
-        interested = [p for p in s.context.peers.values() if p.am_interested and not p.closed]
+        interested = [p for p in ctx.peers.values() if p.am_interested and not p.closed]
         for peer in interested:
             peer.am_interested = False
-        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), s.config.control_send_timeout)
-        if not s.config.seed:
+        await fan_out(interested, lambda peer: peer.send(m.NotInterested()), ctx.config.control_send_timeout)
+        if not ctx.config.seed:
             self._end()
 
     # -- the run -------------------------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Acquire shared resources, fetch the metadata (a magnet), check, download/seed until stopped."""
+        ctx = self._ctx
         s = self._s
         if self.ran:
             raise SessionError("a Session runs once; create a new one to restart")
@@ -249,7 +310,7 @@ class Life:
             shared.set_handshaker(handshaker_for(shared))
             s.connector.register(shared)
             s.connector.register_other_hashes()
-            phase = s.phase
+            phase = self.phase
             # a .torrent's files are opened before started(): a bad path is the caller's error
             opened = self._open(phase.parts) if isinstance(phase, Loaded) else None
             task_status.started()
@@ -264,11 +325,11 @@ class Life:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))
                     await self._check(opened)
-                    if self.start_paused and s.state is not State.PAUSED:
+                    if self.start_paused and self.machine.state is not State.PAUSED:
                         self.machine.to(State.PAUSED)
                     self.start_paused = False
                     self.ready.set()
-                    if s.state is State.SEEDING and not s.config.seed:
+                    if self.machine.state is State.SEEDING and not ctx.config.seed:
                         self.stop_requested = True  # complete already and not asked to seed: done
                     await self._live(opened.parts, opened.storage)
                     tg.cancel_scope.cancel()  # _live returns once a stop was asked for: end the loops too
@@ -280,10 +341,10 @@ class Life:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
                 error = f"internal error: {exc!r}"
-                log.exception("session %s crashed", s.name)
+                log.exception("session %s crashed", ctx.name)
             else:  # bad input or failed I/O, however deep in the task groups it was raised
-                error = f"{typed} (while {s.state.value})"
-                log.warning("session %s failed: %s", s.name, error, extra=OWNER_HEARS)
+                error = f"{typed} (while {self.machine.state.value})"
+                log.warning("session %s failed: %s", ctx.name, error, extra=OWNER_HEARS)
             self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)
@@ -293,15 +354,14 @@ class Life:
 
     def _open(self, parts: TorrentParts) -> Checking:
         """The torrent is known and the run begins: open its files; checking comes next."""
-        s = self._s
-        checking = Checking(parts, self._make_storage(parts.torrent, s.save_path))
-        s.phase = checking
+        checking = Checking(parts, self._make_storage(parts.torrent, self._ctx.save_path))
+        self.machine.enter(checking)
         return checking
 
     async def _shutdown(self, acquired: bool) -> None:
         s = self._s
         shared = self.shared
-        phase = s.phase
+        phase = self.phase
         try:
             await s.announcer.stop()
             if isinstance(phase, Opened):
@@ -314,7 +374,7 @@ class Life:
                         await phase.storage.close()
         finally:
             if isinstance(phase, Opened):
-                s.phase = Loaded(phase.parts)  # files closed; the picker keeps what was verified
+                self.machine.enter(Loaded(phase.parts))  # files closed; the picker keeps what was verified
             if shared is not None:
                 s.connector.unregister(shared)
                 if acquired:
@@ -345,13 +405,13 @@ class Life:
                     scope.cancel()
         finally:  # (a stop cancels from outside: the phase must not keep a swarm that is gone)
             install(None)
-            for peer in list(s.context.peers.values()):
+            for peer in list(self._ctx.peers.values()):
                 peer.close("paused")
             s.connector.reset()
 
     async def _wait_while_paused(self) -> bool:
         """Block while paused; True if it was paused (the caller looks at the state again)."""
-        if self._s.state is not State.PAUSED:
+        if self.machine.state is not State.PAUSED:
             return False
         self._wakeup = anyio.Event()
         await self._wakeup.wait()
@@ -359,8 +419,9 @@ class Life:
 
     async def _fetch_metadata(self, phase: FetchingMetadata) -> TorrentParts:
         """A magnet: find peers (given, trackers, DHT), fetch the info dict, become a full session."""
+        ctx = self._ctx
         s = self._s
-        if s.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
+        if self.machine.state is not State.PAUSED:  # (paused before it ran, e.g. while queued: stays paused)
             self.machine.to(State.PAUSED if self.start_paused else State.DOWNLOADING_METADATA)
         self.start_paused = False  # applied
         metadata = phase.metadata
@@ -372,13 +433,14 @@ class Life:
             if not await self._wait_while_paused():
                 await self._swarm_until(metadata.done, install, None)
         s.announcer.forget()  # the full session announces afresh
-        s.context.pool.forgive_all()  # the metadata peers are dialed again for the data
+        ctx.pool.forgive_all()  # the metadata peers are dialed again for the data
         assert metadata.result is not None
-        magnet = s.magnet
+        magnet = ctx.magnet
         trackers = magnet.trackers if magnet is not None else ()
         web_seeds = magnet.web_seeds if magnet is not None else ()
         torrent = Torrent.from_info_bytes(metadata.result, trackers=trackers, web_seeds=web_seeds)
-        parts = s._load(torrent)
+        parts = self._make_parts(torrent)
+        self.machine.enter(Loaded(parts))
         s.connector.register_other_hashes()
         if magnet is not None and magnet.select_only:
             parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
@@ -393,27 +455,27 @@ class Life:
         if complete:
             await self._create_empty_files()
             self.completed.set()
-        if s.state is State.PAUSED:
+        if self.machine.state is State.PAUSED:
             return  # paused while checking: resume() picks the state
-        if s.state is State.DOWNLOADING and complete:
+        if self.machine.state is State.DOWNLOADING and complete:
             self.machine.to(State.SEEDING)  # resumed while checking, and the data was all there
-        elif s.state is not State.DOWNLOADING:
+        elif self.machine.state is not State.DOWNLOADING:
             self.machine.to(self._active_state())
 
     async def _create_empty_files(self) -> None:
         """Complete: the zero-length files exist too (no piece writes them; with only such
         files selected, nothing else would)."""
-        phase = self._s.phase
+        phase = self.phase
         if isinstance(phase, Opened):
             await phase.storage.create_empty_files()
 
     async def _live(self, parts: TorrentParts, storage: PieceStorage) -> None:
         """Checked: a ``Live`` phase (with its swarm) while not paused, ``Paused`` while paused,
         until a stop is asked for."""
-        s = self._s
 
         def install(swarm: Swarm | None) -> None:
-            s.phase = Live(parts, storage, swarm=swarm) if swarm is not None else Paused(parts, storage)
+            self.machine.enter(Live(parts, storage, swarm=swarm) if swarm is not None
+                               else Paused(parts, storage))
 
         while not self.stop_requested:
             install(None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -28,7 +29,7 @@ from .peer import PeerState
 from .peer_handler import OUR_UT_METADATA_ID
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -38,8 +39,11 @@ METADATA_PEER_TIMEOUT = 60.0  # a magnet's peer has this long to send its extens
 class MetadataClient:
     """The fetch of a magnet's info dictionary: which peer is asked for which piece, what came."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, *, handshake: Callable[[], bytes],
+                 done_connecting: Callable[[tuple[str, int]], None]) -> None:
+        self._ctx = context
+        self._handshake = handshake  # our BEP 10 extension handshake (without a metadata size)
+        self._done_connecting = done_connecting  # a metadata peer counts as connecting until done
         self._fetcher: MetadataFetcher | None = None
         self._gone: set[tuple[str, int]] = set()  # metadata peers the fetcher dropped
         self.result: bytes | None = None
@@ -47,9 +51,9 @@ class MetadataClient:
 
     def _fetcher_for(self) -> MetadataFetcher:
         if self._fetcher is None:
-            s = self._s
-            info_hash = (s.magnet.info_hash_v1 or s.magnet.info_hash_v2
-                         if s.magnet is not None else None) or s.info_hash
+            magnet = self._ctx.magnet
+            info_hash = (magnet.info_hash_v1 or magnet.info_hash_v2
+                         if magnet is not None else None) or self._ctx.info_hash
             self._fetcher = MetadataFetcher(info_hash)
         return self._fetcher
 
@@ -60,18 +64,17 @@ class MetadataClient:
             log.info("metadata peer %s:%d dropped: %s", key[0], key[1], dropped.reason)
             self._gone.add(key)
             if dropped.banned:
-                self._s.context.ban(key)
+                self._ctx.ban(key)
 
     async def fetch_from(self, link: PeerLink, key: tuple[str, int]) -> None:
         """Fetch the metadata from one peer, as the shared fetcher directs: what to ask it for,
         what of its answers to keep, and when to give up on it."""
-        s = self._s
         fetcher = self._fetcher_for()
         self._gone.discard(key)
         try:
             if not link.extension:
                 return
-            await link.send_many([m.Extended(0, s.handler.extension_handshake(with_metadata=False))])
+            await link.send_many([m.Extended(0, self._handshake())])
             peer_id = 0
             deadline = time.monotonic() + METADATA_PEER_TIMEOUT  # to send its extension handshake
             while not self.done.is_set():
@@ -114,24 +117,24 @@ class MetadataClient:
                 self._fetcher.remove_peer(key)
             with anyio.CancelScope(shield=True):
                 await link.aclose()
-            s.connector.done_connecting(key)  # (a metadata peer counts against the connection budget)
+            self._done_connecting(key)  # (a metadata peer counts against the connection budget)
             if not self.done.is_set():
-                s.context.pool.failed(key, time.monotonic(), quick=True)
+                self._ctx.pool.failed(key, time.monotonic(), quick=True)
 
 
 
 class MetadataServer:
     """Our info dictionary, piece by piece, to peers that ask for it (BEP 9)."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext) -> None:
+        self._ctx = context
 
     async def serve_request(self, peer: PeerState, payload: bytes) -> None:
         """Serve our metadata (BEP 9) to a peer that came with a magnet link."""
         msg = decode_metadata_message(payload)
-        if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or not self._s.has_metadata:
+        if not isinstance(msg, MetadataRequest) or not peer.ut_metadata or not self._ctx.has_metadata:
             return
-        info = self._s.torrent.info_bytes
+        info = self._ctx.parts.torrent.info_bytes
         try:
             data = metadata_piece(info, msg.piece)
             reply: MetadataData | MetadataReject = MetadataData(msg.piece, len(info), data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -21,15 +21,20 @@ from ..peer import messages as m
 from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
 from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..peer_io import PeerLink
-from ..picker import BLOCK_SIZE, Block
+from ..picker import Block
 from ..session_state import State
 from ..version import CLIENT_VERSION
 from . import requesting
 from .peer import PeerState, fan_out
-from .phases import swarm_group
 
 if TYPE_CHECKING:
-    from .core import Session
+    from collections.abc import Iterable
+
+    from .context import TorrentContext
+    from .holepunch import Holepunch
+    from .metadata import MetadataServer
+    from .reader import Readers
+    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -37,7 +42,6 @@ OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
 OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
 OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
 OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
-MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
 # A pipeline cut to its memory share is refilled once this much of it is free (at most
 # REQUEST_BATCH), not half of it (``requesting.requests_wanted``): with 20 rate-capped peers
 # (38 requests each) that took 4-7 % less CPU per GiB, in fewer writes (bench/RESULTS.md).
@@ -48,87 +52,117 @@ SHARE_BATCH_PERCENT = 75
 RECEIVE_BUDGET = 8 * 1024 * 1024
 
 
+class PeerHandlerHost(Protocol):
+    """What the wire protocol needs of its torrent beside the context: the parts it hands
+    messages to and the stats that count the bytes (several of them need the handler too, so
+    the session is given as this)."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """What every part reads and calls (``context``)."""
+
+    @property
+    def stats(self) -> Stats:
+        """Counts the bytes that came."""
+
+    @property
+    def metadata(self) -> MetadataServer:
+        """Answers BEP 9 requests."""
+
+    @property
+    def holepunch(self) -> Holepunch:
+        """BEP 55 messages and PEX-listed relays."""
+
+    @property
+    def readers(self) -> Readers:
+        """Open file readers: whether a peer is fast enough for their pieces."""
+
+    def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
+        """Addresses heard of (PEX)."""
+
+
 class PeerHandler:
     """Speaks the wire protocol with each connected peer of one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: PeerHandlerHost) -> None:
         self._s = session
+        self._ctx = session.context
         self._receive_share = 0  # what each peer's receive buffer may grow to (_share_receive)
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
         private, client, reqq, port."""
-        s = self._s
-        assert s.shared is not None
-        size = len(s.torrent.info_bytes) if with_metadata and s.has_metadata else None
+        ctx = self._ctx
+        assert ctx.shared is not None
+        size = len(ctx.parts.torrent.info_bytes) if with_metadata and ctx.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID}
-        if not s.private:
+        if not ctx.private:
             extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
             extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
-                                  p=s.shared.listen_port or None, metadata_size=size).encode()
+                                  p=ctx.shared.listen_port or None, metadata_size=size).encode()
 
     async def serve(self, link: PeerLink, host: str, port: int, incoming: bool) -> None:
         """Run one connected peer until it or the session goes."""
-        s = self._s
+        ctx = self._ctx
         key = (host, port)
-        assert s.shared is not None
-        ourselves = link.peer_id == s.shared.peer_id
-        duplicate = any(p.link.peer_id == link.peer_id for p in s.context.peers.values())
-        if key in s.context.peers or s.context.pool.is_banned(key) or s.context.run.stop_requested \
+        assert ctx.shared is not None
+        ourselves = link.peer_id == ctx.shared.peer_id
+        duplicate = any(p.link.peer_id == link.peer_id for p in ctx.peers.values())
+        if key in ctx.peers or ctx.pool.is_banned(key) or ctx.run.stop_requested \
                 or ourselves or duplicate:
             if ourselves:
-                s.context.pool.never_again(key)
+                ctx.pool.never_again(key)
             elif duplicate:  # connected already (it dialed us): not every round
-                s.context.pool.later(key, time.monotonic())
+                ctx.pool.later(key, time.monotonic())
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
         now = time.monotonic()
-        torrent = s.torrent
+        torrent = ctx.parts.torrent
         peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
-                         queue_target=s.config.min_request_queue, client=link.peer_id_client)
-        s.context.peers[key] = peer
+                         queue_target=ctx.config.min_request_queue, client=link.peer_id_client)
+        ctx.peers[key] = peer
         self._share_receive(peer)
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
-        s.events.publish(ev.PeerConnected(info_hash=s.info_hash_hex, address=host, port=port,
-                                          client=peer.client, incoming=incoming, transport=peer.transport))
+        ctx.events.publish(ev.PeerConnected(info_hash=ctx.info_hash_hex, address=host, port=port,
+                                            client=peer.client, incoming=incoming, transport=peer.transport))
         try:
             with anyio.CancelScope() as scope:
                 peer.scope = scope
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._guarded, peer, s.uploader.serve)
+                    tg.start_soon(self._guarded, peer, ctx.parts.uploader.serve)
                     await self._guarded(peer, self._exchange)
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 self._gone(peer)
                 await link.aclose()
-            s.events.publish(ev.PeerDisconnected(info_hash=s.info_hash_hex, address=host, port=port,
-                                                 reason=peer.close_reason or "closed"))
+            ctx.events.publish(ev.PeerDisconnected(info_hash=ctx.info_hash_hex, address=host, port=port,
+                                                   reason=peer.close_reason or "closed"))
 
     def _gone(self, peer: PeerState) -> None:
-        s = self._s
-        if s.context.peers.get(peer.key) is peer:
-            del s.context.peers[peer.key]
+        ctx = self._ctx
+        if ctx.peers.get(peer.key) is peer:
+            del ctx.peers[peer.key]
             self._share_receive(None)
-        s.picker.peer_gone(peer.key)
-        s.layers.peer_gone(peer.key)
+        ctx.parts.picker.peer_gone(peer.key)
+        ctx.parts.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
-            s.context.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
-                                   both_seeds=peer.is_seed and s.state is State.SEEDING)
-        if not peer.am_choking and swarm_group(s.phase) is not None:
-            s.uploader.rechoke_soon()
+            ctx.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
+                             both_seeds=peer.is_seed and ctx.state is State.SEEDING)
+        if not peer.am_choking and ctx.swarm is not None:
+            ctx.parts.uploader.rechoke_soon()
 
     def _share_receive(self, joined: PeerState | None) -> None:
         """Split ``RECEIVE_BUDGET`` among the connected peers: a peer that ``joined`` gets the
         share; when the share changes, every peer does. (Twenty 1 MiB receive buffers cost 20
         MiB and their first touches, for reads that seldom fill a quarter of them.)"""
-        peers = self._s.context.peers
+        peers = self._ctx.peers
         share = 1 << max(0, (RECEIVE_BUDGET // max(1, len(peers))).bit_length() - 1)
         if share != self._receive_share:
             self._receive_share = share
@@ -140,32 +174,33 @@ class PeerHandler:
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""
+        ctx = self._ctx
         try:
             await body(peer)
         except StorageError as exc:  # our disk, not the peer
             peer.close(f"storage: {exc}")
-            self._s.context.fail(exc)
+            ctx.fail(exc)
         except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
-                log.info("peer %s of %s closed: %s", peer.address, self._s.name, exc)
+                log.info("peer %s of %s closed: %s", peer.address, ctx.name, exc)
             peer.close(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug met through one peer must not take the session down
-            log.exception("peer %s of %s: unexpected error", peer.address, self._s.name)
+            log.exception("peer %s of %s: unexpected error", peer.address, ctx.name)
             peer.close(f"internal error: {exc!r}")
 
     async def _greet(self, peer: PeerState) -> None:
-        s = self._s
+        parts = self._ctx.parts
         msgs: list[m.Message] = []
         if peer.extension:
             msgs.append(m.Extended(0, self.extension_handshake(with_metadata=True)))
-        count = len(s.have)
-        if peer.fast and count == s.torrent.num_pieces:
+        count = len(parts.picker.have)
+        if peer.fast and count == parts.torrent.num_pieces:
             msgs.append(m.HaveAll())
         elif peer.fast and count == 0:
             msgs.append(m.HaveNone())
         elif count:
-            msgs.append(m.Bitfield(s.have.to_bytes()))
+            msgs.append(m.Bitfield(parts.picker.have.to_bytes()))
         if msgs:
             await peer.send(*msgs)
 
@@ -183,15 +218,16 @@ class PeerHandler:
         blocks taken is advanced once a read (``Pieces.hash_taken``), and our requests are
         refilled once a read, in one write. A block that needs an await (a rate limit, a piece
         that cannot be buffered now) ends the pass: ``on_message`` takes it."""
+        ctx = self._ctx
         s = self._s
-        assert s.shared is not None
+        assert ctx.shared is not None
         done = nblocks = nbytes = wasted = 0
-        uploader = s.uploader
-        pieces = s.pieces
+        uploader = ctx.parts.uploader
+        pieces = ctx.parts.pieces
         can_take, take = pieces.can_take, pieces.take
-        received = s.picker.received
+        received = ctx.parts.picker.received
         key = peer.key
-        unlimited = s.shared.download_limit.unlimited and s.download_limit.unlimited
+        unlimited = ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited
         piece_type, request_type = m.Piece, m.Request
         try:
             for msg in msgs:
@@ -217,7 +253,7 @@ class PeerHandler:
             if nblocks:
                 requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
                 s.stats.downloaded(nbytes)
-                s.wasted += wasted
+                ctx.totals.wasted += wasted
         if nblocks:
             pieces.hash_taken()
             if not peer.closed:
@@ -230,39 +266,41 @@ class PeerHandler:
     def _take_block(self, peer: PeerState, msg: m.Piece) -> bool:
         """Take one block that waited for the rate limits (``_on_piece``) without a further
         await; False (nothing done) when its piece cannot be buffered now."""
+        ctx = self._ctx
         s = self._s
         index, begin, length = msg.index, msg.begin, len(msg.block)
-        pieces = s.pieces
+        pieces = ctx.parts.pieces
         if not pieces.can_take(index):
             return False
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s.picker.received(peer.key, index, begin, length)
+        result = ctx.parts.picker.received(peer.key, index, begin, length)
         if not result.accepted:
-            s.wasted += length
+            ctx.totals.wasted += length
             return True
         pieces.take(index, begin, msg.block, result.piece_complete)
         if result.cancels:  # (a link that only receives may be among them: in a task)
-            assert s.context.run.tg is not None
-            s.context.run.tg.start_soon(self.cancel_elsewhere, result.cancels)
+            assert ctx.run.tg is not None
+            ctx.run.tg.start_soon(self.cancel_elsewhere, result.cancels)
         return True
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
         """Act on one message from the peer."""
+        ctx = self._ctx
         s = self._s
-        picker = s.picker
+        picker = ctx.parts.picker
         if isinstance(msg, m.Piece):
             await self._on_piece(peer, msg)
         elif isinstance(msg, m.Have):
             if msg.index not in peer.have:
                 peer.have.add(msg.index)
                 picker.peer_have(peer.key, msg.index)
-                if s.state is State.SEEDING and peer.is_seed:
+                if ctx.state is State.SEEDING and peer.is_seed:
                     peer.close("both seeds")
                     return
                 await self.update_interest(peer, new_piece=msg.index)
         elif isinstance(msg, m.Request):
-            await s.uploader.on_request(peer, msg)
+            await ctx.parts.uploader.on_request(peer, msg)
         elif isinstance(msg, m.Unchoke):
             peer.peer_choking = False
             await self.fill_requests(peer)
@@ -273,28 +311,28 @@ class PeerHandler:
         elif isinstance(msg, m.Interested):
             peer.peer_interested = True
             if peer.am_choking:
-                s.uploader.rechoke_soon()
+                ctx.parts.uploader.rechoke_soon()
         elif isinstance(msg, m.NotInterested):
             peer.peer_interested = False
         elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
             # BEP 3 wants it first, but some clients (aria2) send another later: it replaces the first
             if isinstance(msg, m.Bitfield):
                 try:
-                    peer.have = Bitfield.from_bytes(msg.bits, s.torrent.num_pieces)
+                    peer.have = Bitfield.from_bytes(msg.bits, ctx.parts.torrent.num_pieces)
                 except ValueError as exc:
                     raise PeerProtocolError(f"bad bitfield: {exc}") from None
                 picker.peer_bitfield(peer.key, peer.have)
             elif isinstance(msg, m.HaveAll):
-                peer.have = Bitfield.full(s.torrent.num_pieces)
+                peer.have = Bitfield.full(ctx.parts.torrent.num_pieces)
                 picker.peer_have_all(peer.key)
             else:
                 picker.peer_have_none(peer.key)
-            if s.state is State.SEEDING and peer.is_seed:
+            if ctx.state is State.SEEDING and peer.is_seed:
                 peer.close("both seeds")
                 return
             await self.update_interest(peer)
         elif isinstance(msg, m.Cancel):
-            await s.uploader.on_cancel(peer, msg)
+            await ctx.parts.uploader.on_cancel(peer, msg)
         elif isinstance(msg, m.RejectRequest):
             picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))
             # no refill here: the same blocks would be picked and rejected again, at wire speed;
@@ -302,44 +340,45 @@ class PeerHandler:
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
         elif isinstance(msg, (m.HashRequest, m.Hashes, m.HashReject)):
-            await s.layers.on_message(peer, msg)
+            await ctx.parts.layers.on_message(peer, msg)
         elif isinstance(msg, m.Extended):
             if msg.ext_id == 0:
                 self._on_extension_handshake(peer, msg.payload)
             elif msg.ext_id == OUR_UT_METADATA_ID:
                 await s.metadata.serve_request(peer, msg.payload)
-            elif msg.ext_id == OUR_UT_PEX_ID and not s.private:
+            elif msg.ext_id == OUR_UT_PEX_ID and not ctx.private:
                 pex = PexMessage.decode(msg.payload)
                 s.holepunch.note_pex(peer, pex)
                 s.add_peers(pex.added + pex.added6)
-            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not s.private:
+            elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not ctx.private:
                 await s.holepunch.on_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.
 
     def _on_extension_handshake(self, peer: PeerState, payload: bytes) -> None:
+        ctx = self._ctx
         hs = ExtensionHandshake.decode(payload)  # a malformed one is a PeerProtocolError
         if hs.reqq is not None:
-            peer.reqq = min(hs.reqq, self._s.config.max_request_queue)
+            peer.reqq = min(hs.reqq, ctx.config.max_request_queue)
         if hs.v:
             peer.client = hs.v[:64]
         peer.ut_metadata = hs.m.get(UT_METADATA, 0)
-        peer.ut_pex = 0 if self._s.private else hs.m.get(UT_PEX, 0)
-        peer.ut_holepunch = 0 if self._s.private else hs.m.get(UT_HOLEPUNCH, 0)
+        peer.ut_pex = 0 if ctx.private else hs.m.get(UT_PEX, 0)
+        peer.ut_holepunch = 0 if ctx.private else hs.m.get(UT_HOLEPUNCH, 0)
         peer.listen_port = hs.p
 
     async def update_interest(self, peer: PeerState, new_piece: int | None = None) -> None:
         """Tell the peer whether it has pieces we want; if so, ask it for some."""
-        s = self._s
-        if s.state is not State.DOWNLOADING:
+        ctx = self._ctx
+        if ctx.state is not State.DOWNLOADING:
             interesting = False
         elif new_piece is not None:
-            interesting = peer.am_interested or s.picker.wants_piece(new_piece)
+            interesting = peer.am_interested or ctx.parts.picker.wants_piece(new_piece)
         else:
-            interesting = s.picker.is_interesting(peer.key)
+            interesting = ctx.parts.picker.is_interesting(peer.key)
         if interesting != peer.am_interested:
             peer.am_interested = interesting
             await peer.send(m.Interested() if interesting else m.NotInterested())
-        await s.layers.ask(peer)  # (v2 piece layers the metainfo lacks: BEP 52)
+        await ctx.parts.layers.ask(peer)  # (v2 piece layers the metainfo lacks: BEP 52)
         if interesting:
             await self.fill_requests(peer)
 
@@ -349,28 +388,18 @@ class PeerHandler:
         if requests:
             await peer.send(*[m.Request(index, begin, length) for index, begin, length in requests])
 
-    def _memory_share(self, peers: int) -> int:
-        """The most requests one of ``peers`` connected peers may have in flight so that the
-        pieces they touch fit in ``Config.piece_buffer_bytes`` (each peer works on about one
-        piece of its own beside them): past the cap, pieces go to disk block by block and are
-        read back to be hashed, which cost 20 rate-capped peers ~2x the CPU per GiB of one.
-        Never below ``MIN_MEMORY_SHARE``."""
-        torrent = self._s.torrent
-        cap = self._s.config.piece_buffer_bytes // BLOCK_SIZE
-        per_piece = max(1, torrent.piece_length // BLOCK_SIZE)
-        n = max(1, peers)
-        return max(MIN_MEMORY_SHARE, (cap - n * per_piece) // n)
-
     def pick_requests(self, peer: PeerState) -> list[tuple[int, int, int]]:
         """The requests to send ``peer`` now to top its pipeline up (recorded by the picker)."""
+        ctx = self._ctx
         s = self._s
-        if s.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
+        if ctx.state is not State.DOWNLOADING or peer.closed or not peer.am_interested:
             return []
         if peer.peer_choking and not peer.allowed_fast:
             return []
-        picker = s.picker
-        depth = requesting.queue_depth(peer, s.config)
-        share = self._memory_share(len(s.context.peers))
+        parts = ctx.parts
+        picker = parts.picker
+        depth = requesting.queue_depth(peer, ctx.config)
+        share = requesting.memory_share(len(ctx.peers), parts.torrent.piece_length, ctx.config)
         in_flight = picker.in_flight(peer.key)
         if share < depth:  # a short pipeline, cut to its share of the piece buffers (many peers)
             want = share - in_flight
@@ -384,7 +413,7 @@ class PeerHandler:
         # (pieces whose v2 hash is not known yet are not asked for)
         # (an open file reader's deadline pieces go to the fast peers only)
         fast = s.readers.is_fast(peer) if s.readers.active else True
-        blocks = picker.pick(peer.key, s.layers.verifiable(peer.key), want, time.monotonic(), fast)
+        blocks = picker.pick(peer.key, parts.layers.verifiable(peer.key), want, time.monotonic(), fast)
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:
@@ -393,27 +422,28 @@ class PeerHandler:
         return [(b.index, b.begin, b.length) for b in blocks]
 
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
+        ctx = self._ctx
         s = self._s
         index, begin, length = msg.index, msg.begin, len(msg.block)
-        shared = s.shared
+        shared = ctx.shared
         assert shared is not None
         if not shared.download_limit.unlimited:
             # waiting here stops reading the socket: TCP flow control slows the sender down
             await shared.download_limit.consume(length)
-        if not s.download_limit.unlimited:
-            await s.download_limit.consume(length)
-        await s.pieces.wait_for_room(index)
+        if not ctx.limits.download.unlimited:
+            await ctx.limits.download.consume(length)
+        await ctx.parts.pieces.wait_for_room(index)
         if self._take_block(peer, msg):
             await self.fill_requests(peer)
             return
         # past the memory cap with pieces still being assembled: this one goes to disk block by block
         requesting.on_block(peer, length, time.monotonic())
         s.stats.downloaded(length)
-        result = s.picker.block_received(peer.key, Block(index, begin, length))
+        result = ctx.parts.picker.block_received(peer.key, Block(index, begin, length))
         if not result.accepted:
-            s.wasted += length
+            ctx.totals.wasted += length
         else:
-            await s.pieces.store(index, begin, msg.block, result.piece_complete)
+            await ctx.parts.pieces.store(index, begin, msg.block, result.piece_complete)
             await self.cancel_elsewhere(result.cancels)
         await self.fill_requests(peer)
 
@@ -422,7 +452,7 @@ class PeerHandler:
         at once, without a task or an await (a web seed among them needs nothing). With 20 peers
         endgame sends hundreds of them a download, and a task group per block cost more than
         the block. A peer whose connection has ended is closed."""
-        peers = self._s.context.peers
+        peers = self._ctx.peers
         now = time.monotonic()
         for key, block in cancels:
             other = peers.get(key)  # type: ignore[call-overload]
@@ -440,21 +470,22 @@ class PeerHandler:
         them needs nothing: its request ends with its run)."""
         if cancels:
             asked = {other: block for key, block in cancels
-                     if (other := self._s.context.peers.get(key)) is not None}  # type: ignore[call-overload]
+                     if (other := self._ctx.peers.get(key)) is not None}  # type: ignore[call-overload]
             if asked:
                 await self._cancel(asked)
 
     async def _cancel(self, asked: dict[PeerState, Block]) -> None:
         await fan_out(asked, lambda other: other.send(
             m.Cancel(asked[other].index, asked[other].begin, asked[other].length)),
-            self._s.config.control_send_timeout)
+            self._ctx.config.control_send_timeout)
 
     def check_timeouts(self, peer: PeerState, now: float) -> None:
         """Snub a silent peer; free its timed-out requests for other peers."""
-        picker = self._s.picker
+        ctx = self._ctx
+        picker = ctx.parts.picker
         if not picker.in_flight(peer.key):
             return
-        cutoff = requesting.timeout_cutoff(peer, now, self._s.config)
+        cutoff = requesting.timeout_cutoff(peer, now, ctx.config)
         if cutoff is not None:
             for block in picker.expired(peer.key, cutoff):
                 picker.request_timed_out(peer.key, block)

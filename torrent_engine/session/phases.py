@@ -21,9 +21,13 @@ a phase that has them (``isinstance`` narrows; there is no "torrent or None" to 
 - ``Paused``: checked, files open, no swarm; the picker keeps what was verified and a resume
   starts a new ``Live``.
 
-The public state (``session_state.State``: downloading, seeding, paused, ...) stays the session's
-face and the one record of which state it is in (with the error: ``lifecycle.Life.machine``); the
-phase says what the session holds.
+Each phase object also carries the public state (``session_state.State``: queued, downloading,
+seeding, paused, ...) and the error that ended the session: the phase is the one record of both.
+One owner moves them, by the one table of ``session_state``: ``lifecycle.Life``'s machine
+(``SessionStateMachine.to`` checks a state change against the table; ``enter`` moves to the next
+phase object and carries the state and the error over). The phase says what the session holds;
+its state is what the session shows (a ``Loaded`` phase is queued before ``run()`` and stopped or
+failed after it; a ``Live`` one downloads or seeds).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import anyio.abc
 from ..errors import SessionError
 from ..metainfo import Torrent
 from ..picker import PiecePicker
+from ..session_state import State
 from ..storage import PieceStorage
 
 if TYPE_CHECKING:
@@ -91,7 +96,15 @@ class Swarm:
 
 
 @dataclass(eq=False)
-class FetchingMetadata:
+class PhaseRecord:
+    """The public state and the error, carried by every phase (moved only by ``Life``'s machine)."""
+
+    state: State = field(default=State.QUEUED, kw_only=True)
+    error: str = field(default="", kw_only=True)  # why the session failed ("": it has not)
+
+
+@dataclass(eq=False)
+class FetchingMetadata(PhaseRecord):
     """A magnet before its info dictionary: the fetch, and its swarm while not paused."""
 
     metadata: MetadataClient
@@ -99,7 +112,7 @@ class FetchingMetadata:
 
 
 @dataclass(eq=False)
-class Loaded:
+class Loaded(PhaseRecord):
     """The torrent is known; its files are not open (before ``run()``, or after it ended)."""
 
     parts: TorrentParts
@@ -137,6 +150,13 @@ def swarm_group(phase: Phase) -> anyio.abc.TaskGroup | None:
     None while there is no swarm (where dials and incoming peers are refused)."""
     swarm = phase.swarm if isinstance(phase, (FetchingMetadata, Live)) else None
     return swarm.group if swarm is not None else None
+
+
+def parts_of(phase: Phase) -> TorrentParts:
+    """The parts of a phase whose torrent is known; ``SessionError`` before a magnet's metadata."""
+    if not isinstance(phase, Loaded):
+        raise SessionError("the torrent's metadata has not been received yet")
+    return phase.parts
 
 
 def storage_of(phase: Phase) -> PieceStorage:

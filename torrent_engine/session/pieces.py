@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio
 
@@ -34,13 +35,27 @@ from ..session_state import State
 from ..storage import VerifiedPieceWriter, verified
 from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
-from .phases import storage_of
 from .smart_ban import SmartBan
 
 if TYPE_CHECKING:
-    from .core import Session
+    import anyio.abc
+
+    from ..config import Config
+    from ..errors import TorrentEngineError
+    from ..metainfo import Torrent
+    from ..storage import PieceStorage
+    from .peer import PeerState
 
 log = logging.getLogger("torrent_engine.session")
+
+
+@dataclass(eq=False, slots=True)
+class _Prefix:
+    """The SHA-1 of a piece's first bytes, taken as they came in order."""
+
+    sha: hashlib._Hash
+    hashed: int = 0  # bytes of the piece in ``sha``
+    end: int = 0  # bytes of the piece that came in order (``hashed`` catches up once a read)
 
 
 @dataclass(eq=False)
@@ -51,16 +66,117 @@ class _DirectPiece:
     idle: anyio.Event = field(default_factory=anyio.Event)
 
 
+class PieceRecord(Protocol):
+    """The picker as piece assembly uses it: the one record of what is verified and who sent what."""
+
+    def piece_passed(self, index: int) -> None:
+        """The piece is verified and on disk."""
+
+    def piece_failed(self, index: int) -> object:
+        """The piece failed its hash: its blocks are wanted again."""
+
+    def piece_sources(self, index: int) -> Mapping[int, Hashable]:
+        """Who sent each block of the piece."""
+
+    def is_complete(self) -> bool:
+        """Whether every wanted piece is verified."""
+
+
+class LayerChecks(Protocol):
+    """BEP 52 piece layers as piece assembly asks them (``layers.PieceLayers``)."""
+
+    @property
+    def learning(self) -> bool:
+        """Whether verified pieces are also hashed the v2 way."""
+
+    def learn(self, index: int, piece_hash: bytes) -> None:
+        """A verified piece's v2 hash."""
+
+    def blocked(self, index: int) -> bool:
+        """Whether the piece's hash is not known yet (a failure is then no one's fault)."""
+
+
+class PieceParts(Protocol):
+    """What piece assembly reads of the torrent's parts (``phases.TorrentParts``)."""
+
+    @property
+    def torrent(self) -> Torrent:
+        """The metainfo: piece sizes and hashes."""
+
+    @property
+    def picker(self) -> PieceRecord:
+        """The record of pieces and their senders."""
+
+    @property
+    def layers(self) -> LayerChecks:
+        """The piece layers the metainfo lacks."""
+
+
+class PieceRun(Protocol):
+    """The torrent's run as piece assembly sees it (``lifecycle.Life``)."""
+
+    @property
+    def tg(self) -> anyio.abc.TaskGroup | None:
+        """Where verification and its follow-ups run, while the torrent runs."""
+
+    async def maybe_complete(self) -> None:
+        """A piece passed: the run, the one owner of completion, decides whether that was the last."""
+
+
+class PiecesHost(Protocol):
+    """What piece assembly reads and calls of its torrent: ``context.TorrentContext`` is one."""
+
+    @property
+    def config(self) -> Config:
+        """The piece buffer cap, the ban threshold, the send timeout."""
+
+    @property
+    def events(self) -> ev.EventBus:
+        """Where ``piece.completed`` and ``piece.hash_failed`` go."""
+
+    @property
+    def info_hash_hex(self) -> str:
+        """As events carry it."""
+
+    @property
+    def peers(self) -> Mapping[tuple[str, int], PeerState]:
+        """The connected peers (HAVE to them)."""
+
+    @property
+    def state(self) -> State:
+        """Piece buffers are kept for reuse only while downloading."""
+
+    @property
+    def parts(self) -> PieceParts:
+        """The metainfo, the picker, the piece layers."""
+
+    @property
+    def storage(self) -> PieceStorage:
+        """The open files."""
+
+    @property
+    def run(self) -> PieceRun:
+        """The task group, and completion."""
+
+    def ban(self, key: tuple[str, int]) -> None:
+        """Never again: the address sent data that failed its hash check."""
+
+    def fail(self, exc: TorrentEngineError) -> None:
+        """The torrent itself failed (its disk)."""
+
+
 class Pieces:
     """The pieces being assembled and verified for one session."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, host: PiecesHost, *, on_passed: Callable[[int], None],
+                 refill: Callable[[PeerState], Awaitable[None]]) -> None:
+        self._ctx = host
+        self._on_passed = on_passed  # a piece is had: wake what waits for it (the file readers)
+        self._refill = refill  # a piece failed: ask a peer for blocks again
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
-        # of _buffers (v1 pieces): [SHA-1 of the piece's first bytes, how many, how many are in
-        # (in order)]; None once a block landed inside that prefix again (the buffer no longer
-        # holds what was hashed)
-        self._prefix: dict[int, list[Any] | None] = {}
+        # of _buffers (v1 pieces): the SHA-1 of the piece's first bytes; None once a block landed
+        # inside that prefix again (the buffer no longer holds what was hashed)
+        self._prefix: dict[int, _Prefix | None] = {}
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
@@ -72,7 +188,7 @@ class Pieces:
         self._room: anyio.Event | None = None
         self._direct: dict[int, _DirectPiece] = {}  # pieces written to disk as their blocks come
         self.verifying: set[int] = set()
-        self.smart_ban = SmartBan(session.config.max_failures_before_ban)
+        self.smart_ban = SmartBan(self._ctx.config.max_failures_before_ban)
         self.hash_failures = 0
 
     @property
@@ -83,10 +199,11 @@ class Pieces:
     def can_take(self, index: int) -> bool:
         """Whether a block of piece ``index`` can be stored now without an await (its buffer
         exists or fits under the cap; not a piece going to disk block by block)."""
+        ctx = self._ctx
         if index in self._buffers:
             return True
         return index not in self._direct and \
-            self._buffered_bytes + self._s.torrent.piece_size(index) <= self._s.config.piece_buffer_bytes
+            self._buffered_bytes + ctx.parts.torrent.piece_size(index) <= ctx.config.piece_buffer_bytes
 
     def take(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted, without an await (``can_take`` said so); once the
@@ -97,10 +214,10 @@ class Pieces:
         buf[begin:begin + len(block)] = block
         prefix = self._prefix.get(index)
         if prefix is not None:
-            if begin == prefix[2]:  # in order: hashed at the end of the read (hash_taken)
-                prefix[2] = begin + len(block)
+            if begin == prefix.end:  # in order: hashed at the end of the read (hash_taken)
+                prefix.end = begin + len(block)
                 self._taken[index] = None
-            elif begin < prefix[2]:
+            elif begin < prefix.end:
                 self._prefix[index] = None
         if piece_complete:
             self._verify_soon(index, buf)
@@ -116,39 +233,39 @@ class Pieces:
         self._taken.clear()
 
     @staticmethod
-    def _hash_prefix(buf: bytearray, prefix: list[Any]) -> None:
-        sha, hashed, end = prefix
+    def _hash_prefix(buf: bytearray, prefix: _Prefix) -> None:
+        hashed, end = prefix.hashed, prefix.end
         if hashed < end:
-            sha.update(memoryview(buf)[hashed:end])
-            prefix[1] = end
+            prefix.sha.update(memoryview(buf)[hashed:end])
+            prefix.hashed = end
 
     async def wait_for_room(self, index: int) -> None:
         """Wait while a new buffer for piece ``index`` would pass the cap only because pieces are
         still being verified (they give their buffers back): better than going to disk block by
         block when hashing and writing are what is slow."""
-        s = self._s
+        ctx = self._ctx
         while index not in self._buffers and index not in self._direct and self._verify_bytes and \
-                self._buffered_bytes + s.torrent.piece_size(index) > s.config.piece_buffer_bytes:
+                self._buffered_bytes + ctx.parts.torrent.piece_size(index) > ctx.config.piece_buffer_bytes:
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
 
     def _new_buffer(self, index: int) -> bytearray:
         """A buffer for piece ``index`` (reused if one is spare), with its hash state."""
-        torrent = self._s.torrent
+        torrent = self._ctx.parts.torrent
         size = torrent.piece_size(index)
         self._buffered_bytes += size
-        self._prefix[index] = [hashlib.sha1(), 0, 0] if torrent.piece_hashes and not torrent.is_v2 else None
+        self._prefix[index] = _Prefix(hashlib.sha1()) if torrent.piece_hashes and not torrent.is_v2 else None
         if size == torrent.piece_length and self._spare:
             return self._spare.pop()
         return bytearray(size)
 
     def _buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
+        ctx = self._ctx
         self._buffered_bytes -= len(buf)
         self._verify_bytes -= len(buf)
-        s = self._s
-        if reuse and len(buf) == s.torrent.piece_length and s.state is State.DOWNLOADING and \
-                (len(self._spare) + 1) * len(buf) <= s.config.piece_buffer_bytes:
+        if reuse and len(buf) == ctx.parts.torrent.piece_length and ctx.state is State.DOWNLOADING and \
+                (len(self._spare) + 1) * len(buf) <= ctx.config.piece_buffer_bytes:
             self._spare.append(buf)
         if self._room is not None:
             self._room.set()
@@ -159,45 +276,45 @@ class Pieces:
         self._spare.clear()
 
     def _verify_soon(self, index: int, buf: bytearray) -> None:
-        s = self._s
+        ctx = self._ctx
         self.verifying.add(index)
         del self._buffers[index]
         prefix = self._prefix.pop(index, None)
-        learning = s.layers.learning
+        learning = ctx.parts.layers.learning
         if prefix is not None and not learning:
             # the rest of this read's blocks of it (still in cache) and any that came out of
             # order (a seeder's disk reads may finish out of order): the piece is whole now
-            prefix[2] = len(buf)
+            prefix.end = len(buf)
             self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
-        storage = storage_of(s.phase)
+        storage = ctx.storage
         if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
-        if prefix is not None and prefix[1] == len(buf) and not learning and writer is not None and \
-                prefix[0].digest() == s.torrent.piece_hashes[index]:
+        if prefix is not None and prefix.hashed == len(buf) and not learning and writer is not None and \
+                prefix.sha.digest() == ctx.parts.torrent.piece_hashes[index]:
             # hashed whole as it came and passed: written with no task of its own; the loop
             # hears back in one callback per batch of written pieces (bench/RESULTS.md). (A
             # storage without the capability gets every piece through write_piece_if.)
             writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
             return
-        assert s.context.run.tg is not None
-        s.context.run.tg.start_soon(self._verify_piece, index, buf, prefix)
+        assert ctx.run.tg is not None
+        ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix)
 
     def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
         """A piece that passed its hash (checked on the loop) is written, or failed to be."""
-        s = self._s
+        ctx = self._ctx
         self.verifying.discard(index)
-        tg = s.context.run.tg
+        tg = ctx.run.tg
         if error is not None:
             self._buffer_done(buf, reuse=False)
             if tg is not None:
                 exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
-                s.context.fail(exc)
+                ctx.fail(exc)
             return
         try:
             for key in self.smart_ban.piece_passed(index, buf):
-                s.context.ban(cast(tuple[str, int], key))
+                ctx.ban(cast(tuple[str, int], key))
         finally:
             self._buffer_done(buf, reuse=True)
         if self._passed_now(index) and tg is not None:
@@ -205,26 +322,26 @@ class Pieces:
 
     async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
-        s = self._s
-        torrent = s.torrent
+        ctx = self._ctx
+        torrent = ctx.parts.torrent
         buf = self._buffers.get(index)
         direct = self._direct.get(index)
         if buf is None and direct is None:
-            if self._buffered_bytes + torrent.piece_size(index) <= s.config.piece_buffer_bytes:
+            if self._buffered_bytes + torrent.piece_size(index) <= ctx.config.piece_buffer_bytes:
                 buf = self._buffers[index] = self._new_buffer(index)
             else:  # too much in memory already: this piece goes to disk block by block
                 direct = self._direct[index] = _DirectPiece()
         if buf is not None:
             buf[begin:begin + len(block)] = block
             prefix = self._prefix.get(index)
-            if prefix is not None and begin < prefix[2]:
+            if prefix is not None and begin < prefix.end:
                 self._prefix[index] = None
         else:
             assert direct is not None
             direct.pending += 1
             try:
                 with anyio.CancelScope(shield=True):  # the picker already counts it as received
-                    await storage_of(s.phase).write_block(index, begin, bytes(block))
+                    await ctx.storage.write_block(index, begin, bytes(block))
             finally:
                 direct.pending -= 1
                 if not direct.pending:
@@ -235,28 +352,28 @@ class Pieces:
                 self._verify_soon(index, buf)
             else:
                 self.verifying.add(index)
-                assert s.context.run.tg is not None
-                s.context.run.tg.start_soon(self._verify_direct, index)
+                assert ctx.run.tg is not None
+                ctx.run.tg.start_soon(self._verify_direct, index)
 
     async def _verify_direct(self, index: int) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
-        s = self._s
+        ctx = self._ctx
         direct = self._direct.pop(index)
         while direct.pending:
             await direct.idle.wait()
-        ok = await check_piece_on_disk(s.torrent, storage_of(s.phase), index)
+        ok = await check_piece_on_disk(ctx.parts.torrent, ctx.storage, index)
         self.verifying.discard(index)
         if ok:
             await self.passed(index)
         else:
             await self._failed(index, None)
 
-    async def _verify_piece(self, index: int, buf: bytearray, prefix: list[Any] | None) -> None:
+    async def _verify_piece(self, index: int, buf: bytearray, prefix: _Prefix | None) -> None:
         """Finish the hash of a piece assembled in memory and, if it passed, write it (storage's
         threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
         The buffer is given back (for reuse) once nothing uses it any more."""
-        s = self._s
-        torrent = s.torrent
+        ctx = self._ctx
+        torrent = ctx.parts.torrent
         reuse = refill = False
         try:
             learned: list[bytes | None] = []
@@ -267,31 +384,31 @@ class Pieces:
                     learned.append(v2)
                     return ok
                 if prefix is not None:  # v1: the rest of the SHA-1
-                    sha, done, _ = prefix
+                    sha, done = prefix.sha, prefix.hashed
                     if done < len(buf):
                         sha.update(memoryview(buf)[done:])
                     return bool(sha.digest() == torrent.piece_hashes[index])
                 return piece_ok(torrent, index, memoryview(buf))
 
-            learning = s.layers.learning
+            learning = ctx.parts.layers.learning
             try:
-                if prefix is not None and prefix[1] == len(buf) and not learning:
+                if prefix is not None and prefix.hashed == len(buf) and not learning:
                     # hashed whole as it came: checked here, straight to the writing thread
-                    ok = prefix[0].digest() == torrent.piece_hashes[index]
+                    ok = prefix.sha.digest() == torrent.piece_hashes[index]
                     if ok:
-                        await storage_of(s.phase).write_piece_if(index, buf, verified)
+                        await ctx.storage.write_piece_if(index, buf, verified)
                 else:
-                    ok = await storage_of(s.phase).write_piece_if(index, buf, check)
+                    ok = await ctx.storage.write_piece_if(index, buf, check)
             except StorageError as exc:
                 self.verifying.discard(index)
-                s.context.fail(exc)
+                ctx.fail(exc)
                 return
             if learned and learned[0] is not None:
-                s.layers.learn(index, learned[0])
+                ctx.parts.layers.learn(index, learned[0])
             self.verifying.discard(index)
             if ok:
                 for key in self.smart_ban.piece_passed(index, buf):
-                    s.context.ban(cast(tuple[str, int], key))
+                    ctx.ban(cast(tuple[str, int], key))
             else:
                 refill = self._failed_now(index, buf)
             reuse = True  # (the worker thread and the smart ban are done with it)
@@ -309,18 +426,18 @@ class Pieces:
 
     def _passed_now(self, index: int) -> bool:
         """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
-        s = self._s
-        s.picker.piece_passed(index)
-        s.readers.piece_passed(index)
-        s.events.publish(ev.PieceCompleted(info_hash=s.info_hash_hex, index=index))
-        return s.picker.is_complete() or any(index not in p.have for p in s.context.peers.values())
+        ctx = self._ctx
+        ctx.parts.picker.piece_passed(index)
+        self._on_passed(index)
+        ctx.events.publish(ev.PieceCompleted(info_hash=ctx.info_hash_hex, index=index))
+        return ctx.parts.picker.is_complete() or any(index not in p.have for p in ctx.peers.values())
 
     async def _passed_later(self, index: int) -> None:
-        s = self._s
-        missing = [p for p in s.context.peers.values() if index not in p.have]
+        ctx = self._ctx
+        missing = [p for p in ctx.peers.values() if index not in p.have]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
-            await fan_out(missing, lambda peer: peer.send(m.Have(index)), s.config.control_send_timeout)
-        await s.context.run.maybe_complete()
+            await fan_out(missing, lambda peer: peer.send(m.Have(index)), ctx.config.control_send_timeout)
+        await ctx.run.maybe_complete()
 
     async def _failed(self, index: int, buf: bytearray | None) -> None:
         """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
@@ -330,19 +447,19 @@ class Pieces:
 
     def _failed_now(self, index: int, buf: bytearray | None) -> bool:
         """The synchronous part of ``_failed``; False when the piece did not count as failed."""
-        s = self._s
-        if s.layers.blocked(index):
-            s.picker.piece_failed(index)
+        ctx = self._ctx
+        if ctx.parts.layers.blocked(index):
+            ctx.parts.picker.piece_failed(index)
             return False
         self.hash_failures += 1
-        sources = cast(dict[int, tuple[str, int]], s.picker.piece_sources(index))
-        s.picker.piece_failed(index)
+        sources = cast(dict[int, tuple[str, int]], ctx.parts.picker.piece_sources(index))
+        ctx.parts.picker.piece_failed(index)
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
-        s.events.publish(ev.PieceHashFailed(info_hash=s.info_hash_hex, index=index, peers=peers))
+        ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):
-            s.context.ban(cast(tuple[str, int], key))
+            ctx.ban(cast(tuple[str, int], key))
         return True
 
     async def _refill_all(self) -> None:
-        s = self._s
-        await fan_out(list(s.context.peers.values()), s.handler.fill_requests, s.config.control_send_timeout)
+        ctx = self._ctx
+        await fan_out(list(ctx.peers.values()), self._refill, ctx.config.control_send_timeout)

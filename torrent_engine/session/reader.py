@@ -32,7 +32,9 @@ from ..storage import PieceStorage
 from .phases import Loaded, Opened
 
 if TYPE_CHECKING:
-    from .core import Session
+    from collections.abc import Callable, Sequence
+
+    from .context import TorrentContext
     from .peer import PeerState
 
 MIN_READAHEAD = 4 * 1024 * 1024  # bytes past the position always wanted first
@@ -47,8 +49,10 @@ POLL = 0.2  # seconds between looks at the session while a read waits
 class Readers:
     """The open readers of one session and the deadlines they make (a session part)."""
 
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, *,
+                 pick_requests: Callable[[PeerState], list[tuple[int, int, int]]]) -> None:
+        self._ctx = context
+        self._pick_requests = pick_requests  # what a peer should be asked for now (the peer handler's)
         self._open: list[FileReader] = []
         self._changed = anyio.Event()
         self._fast_floor = 0.0
@@ -94,7 +98,7 @@ class Readers:
         connected peer's download rate (every peer while none has a rate yet)."""
         now = time.monotonic()
         if now - self._fast_at > 0.5:
-            best = max((p.down_rate for p in self._s.context.peers.values()), default=0.0)
+            best = max((p.down_rate for p in self._ctx.peers.values()), default=0.0)
             self._fast_floor = best * FAST_SHARE
             self._fast_at = now
         return peer.down_rate >= self._fast_floor
@@ -103,7 +107,7 @@ class Readers:
         """Give the picker the deadlines of the open readers; ``moved`` (a reader opened or
         seeked): the peers' requests outside them give way now, and the peers are asked for the
         new window at once."""
-        phase = self._s.phase
+        phase = self._ctx.phase
         if not isinstance(phase, Loaded):
             return
         picker = phase.parts.picker
@@ -117,19 +121,19 @@ class Readers:
     def refill(self, *, give_way: bool = False) -> None:
         """Ask every peer for what it should fetch now (deadline pieces first), in one write per
         peer; with ``give_way`` withdraw its requests of pieces outside the deadlines first."""
-        s = self._s
-        if s.state is not State.DOWNLOADING or not isinstance(s.phase, Loaded):
+        ctx = self._ctx
+        if ctx.state is not State.DOWNLOADING or not isinstance(ctx.phase, Loaded):
             return
-        picker = s.phase.parts.picker
+        picker = ctx.phase.parts.picker
         now = time.monotonic()
-        for peer in list(s.context.peers.values()):
-            if peer.closed or not hasattr(peer.link, "write"):
+        for peer in list(ctx.peers.values()):
+            if peer.closed:
                 continue
             out = bytearray()
             if give_way:
                 for b in picker.give_way(peer.key):
                     out += m.Cancel(b.index, b.begin, b.length).to_bytes()
-            requests = s.handler.pick_requests(peer)
+            requests = self._pick_requests(peer)
             if requests:
                 out += m.encode_requests(requests)
             if out:
@@ -149,8 +153,11 @@ class FileReader:
     exist, the reader is closed, or the session ends or fails while a read waits.
     """
 
-    def __init__(self, session: Session, index: int) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, readers: Readers, index: int, *,
+                 set_file_priorities: Callable[[Sequence[int]], None]) -> None:
+        self._ctx = context
+        self._readers = readers  # the torrent's open readers (this one joins them)
+        self._set_file_priorities = set_file_priorities  # a skipped file that is read is wanted again
         self.index = index
         self._pos = 0
         self._offset = 0  # the file's start in the piece space
@@ -166,34 +173,34 @@ class FileReader:
     async def open(self) -> FileReader:
         """Wait for the metadata (a magnet), check the file, and start its deadlines. A file
         the user skipped (priority 0) is wanted again: reading it means downloading it."""
-        s = self._s
-        while not isinstance(s.phase, Loaded):
+        ctx = self._ctx
+        while not isinstance(ctx.phase, Loaded):
             self._check_alive()
-            await s.readers.wait_change(POLL / 4)
-        parts = s.phase.parts
+            await self._readers.wait_change(POLL / 4)
+        parts = ctx.phase.parts
         files = parts.torrent.files
         index = self.index
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(files):
-            raise StreamError(f"{s.name} has no file {self.index!r} (it has {len(files)})")
+            raise StreamError(f"{ctx.name} has no file {self.index!r} (it has {len(files)})")
         entry = files[self.index]
         if entry.pad:
-            raise StreamError(f"file {self.index} of {s.name} is a pad file")
+            raise StreamError(f"file {self.index} of {ctx.name} is a pad file")
         self._offset, self._size = entry.offset, entry.length
         self._piece_length = parts.torrent.piece_length
         self.name = "/".join(entry.path)
         if parts.file_priorities[self.index] == 0:
             prios = list(parts.file_priorities)
             prios[self.index] = DEFAULT_PRIORITY
-            s.set_file_priorities(prios)
+            self._set_file_priorities(prios)
         self._opened = True
-        s.readers.add(self)
+        self._readers.add(self)
         return self
 
     async def aclose(self) -> None:
         """Close the reader: its pieces are no longer deadlines."""
         if not self._closed:
             self._closed = True
-            self._s.readers.remove(self)
+            self._readers.remove(self)
 
     async def __aenter__(self) -> FileReader:
         return await self.open()
@@ -232,7 +239,7 @@ class FileReader:
         self._reads.clear()  # the rate read so far says nothing about the new place
         new = self.window()
         moved = bool(new) and new[0] not in window
-        self._s.readers.update(moved=moved)
+        self._readers.update(moved=moved)
         return pos
 
     # -- reading ---------------------------------------------------------------------------
@@ -268,7 +275,7 @@ class FileReader:
             self._reads.append((now, len(chunk)))
             while self._reads and now - self._reads[0][0] > RATE_SPAN:
                 self._reads.popleft()
-            self._s.readers.update()
+            self._readers.update()
         return bytes(out)
 
     async def _read_piece_part(self, end: int) -> bytes:
@@ -282,33 +289,34 @@ class FileReader:
             return await storage.read_block(index, begin, length)
         except StorageError as exc:
             self._check_alive()
-            raise StreamError(f"reading file {self.index} of {self._s.name}: {exc}") from exc
+            raise StreamError(f"reading file {self.index} of {self._ctx.name}: {exc}") from exc
 
     async def _wait_for(self, index: int) -> PieceStorage:
-        s = self._s
         while True:
             self._check_open()
-            phase = s.phase
+            phase = self._ctx.phase
             if isinstance(phase, Opened) and phase.parts.picker.has_piece(index):
                 if self.waiting is not None:
                     self.waiting = None
-                    s.readers.update()
+                    self._readers.update()
                 return phase.storage
             self._check_alive()
             if self.waiting != index:
                 self.waiting = index
-                s.readers.update()
-            s.readers.refill()  # (peers with room: ask for it now, a second peer once it is late)
-            await s.readers.wait_change(POLL)
+                self._readers.update()
+            self._readers.refill()  # (peers with room: ask for it now, a second peer once it is late)
+            await self._readers.wait_change(POLL)
 
     def _check_open(self) -> None:
+        ctx = self._ctx
         if self._closed:
-            raise StreamError(f"the reader of file {self.index} of {self._s.name} is closed")
+            raise StreamError(f"the reader of file {self.index} of {ctx.name} is closed")
         if not self._opened:
-            raise StreamError(f"the reader of file {self.index} of {self._s.name} is not open yet")
+            raise StreamError(f"the reader of file {self.index} of {ctx.name} is not open yet")
 
     def _check_alive(self) -> None:
-        s = self._s
-        if s.finished or s.state in (State.STOPPED, State.ERROR):
-            why = f": {s.error}" if s.error else ""
-            raise StreamError(f"the session of {s.name} has ended ({s.state.value}){why}")
+        ctx = self._ctx
+        if ctx.run.finished.is_set() or ctx.state in (State.STOPPED, State.ERROR):
+            error = ctx.phase.error
+            why = f": {error}" if error else ""
+            raise StreamError(f"the session of {ctx.name} has ended ({ctx.state.value}){why}")

@@ -13,6 +13,7 @@ from ..config import Config
 from ..peer.messages import BLOCK_SIZE
 
 REQUEST_BATCH = 128  # requests are sent once this many slots are free (or half of the queue)
+MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are
 
 
 class RequestingPeer(Protocol):
@@ -39,6 +40,18 @@ def queue_depth(peer: RequestingPeer, config: Config) -> int:
     if peer.slow_start:
         depth = max(depth, peer.queue_target)
     return max(config.min_request_queue, min(depth, config.max_request_queue, peer.reqq))
+
+
+def memory_share(peers: int, piece_length: int, config: Config) -> int:
+    """The most requests one of ``peers`` connected peers may have in flight so that the pieces
+    they touch fit in ``Config.piece_buffer_bytes`` (each peer works on about one piece of its
+    own beside them): past the cap, pieces go to disk block by block and are read back to be
+    hashed, which cost 20 rate-capped peers ~2x the CPU per GiB of one. Never below
+    ``MIN_MEMORY_SHARE``."""
+    cap = config.piece_buffer_bytes // BLOCK_SIZE
+    per_piece = max(1, piece_length // BLOCK_SIZE)
+    n = max(1, peers)
+    return max(MIN_MEMORY_SHARE, (cap - n * per_piece) // n)
 
 
 def requests_wanted(depth: int, in_flight: int) -> int:

@@ -42,7 +42,8 @@ class SessionStatus:
 
 def session_status(s: Session) -> SessionStatus:
     """A snapshot of the session's state, progress, rates and peers."""
-    phase = s.phase
+    ctx = s.context
+    phase = ctx.phase
     parts = phase.parts if isinstance(phase, Loaded) else None  # None: a magnet's metadata is not in yet
     wanted = parts.total_wanted if parts is not None else 0
     left = parts.picker.left_bytes() if parts is not None else 0
@@ -56,10 +57,10 @@ def session_status(s: Session) -> SessionStatus:
         eta = left / down_rate
     stall = s.stats.stall
     return SessionStatus(
-        name=s.name, info_hash=s.info_hash_hex, state=s.state.value, progress=progress,
+        name=s.name, info_hash=ctx.info_hash_hex, state=ctx.state.value, progress=progress,
         total_wanted=wanted, have_bytes=have_bytes, downloaded=s.downloaded, uploaded=s.uploaded,
-        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(s.context.peers),
-        seeds=sum(1 for p in s.context.peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
+        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(ctx.peers),
+        seeds=sum(1 for p in ctx.peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
         num_pieces=parts.torrent.num_pieces if parts is not None else 0,
         listen_port=s.listen_port, error=s.error,
         stall_reason=stall.reason.value if stall is not None else None,

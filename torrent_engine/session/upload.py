@@ -7,6 +7,7 @@ import math
 import random
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,10 +18,9 @@ from ..peer import messages as m
 from ..session_state import State
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
-from .phases import storage_of
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import TorrentContext
 
 # The read cache for seeding (whole pieces, LRU) holds what the peers we unchoke are being sent
 # and read ahead for: (READ_AHEAD_PIECES + 1) pieces each, within these bounds. A fixed 32 MiB
@@ -33,11 +33,20 @@ READ_AHEAD_PIECES = 2  # pieces read ahead of the upload queue's head
 READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
 
 
+def cache_budget(serving: int, piece_length: int) -> int:
+    """Bytes the read cache may hold while ``serving`` peers are unchoked: read-ahead and the
+    piece being sent, per peer served."""
+    wanted = (READ_AHEAD_PIECES + 1) * piece_length * max(1, serving)
+    return min(PIECE_CACHE_MAX, max(PIECE_CACHE_MIN, wanted))
+
+
 class Uploader:
     """The upload side of one session: request queues, the read cache and the choker."""
 
-    def __init__(self, session: Session, rng: random.Random) -> None:
-        self._s = session
+    def __init__(self, context: TorrentContext, rng: random.Random, *,
+                 on_uploaded: Callable[[int], None]) -> None:
+        self._ctx = context
+        self._on_uploaded = on_uploaded  # payload bytes sent (the stats count them)
         self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0
@@ -47,7 +56,7 @@ class Uploader:
 
     async def on_request(self, peer: PeerState, req: m.Request) -> None:
         """Queue a peer's REQUEST (or reject it: choked, or too many queued)."""
-        if req.index not in self._s.have:
+        if req.index not in self._ctx.parts.picker.have:
             raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
@@ -58,7 +67,7 @@ class Uploader:
 
     def take_request(self, peer: PeerState, req: m.Request) -> bool:
         """``on_request`` without an await (a reject is written, not waited for). Always True."""
-        if req.index not in self._s.have:
+        if req.index not in self._ctx.parts.picker.have:
             raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
@@ -80,9 +89,9 @@ class Uploader:
     async def serve(self, peer: PeerState) -> None:
         """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
         write, the pieces asked for next read ahead while a run goes out."""
-        s = self._s
-        assert s.shared is not None
-        limit = s.shared.upload_limit
+        ctx = self._ctx
+        assert ctx.shared is not None
+        limit = ctx.shared.upload_limit
         link = peer.link
         queue = peer.upload_queue
         cache = self._piece_cache
@@ -118,18 +127,18 @@ class Uploader:
                 continue
             self._read_ahead(queue)
             await limit.consume(size)
-            if not s.upload_limit.unlimited:
-                await s.upload_limit.consume(size)
+            if not ctx.limits.upload.unlimited:
+                await ctx.limits.upload.consume(size)
             peer.last_sent = time.monotonic()
             link.write_pieces(pieces)
             await link.drain()
             peer.uploaded += size
             peer.up_window += size
-            s.stats.uploaded(size)
+            self._on_uploaded(size)
 
     def _read_ahead(self, queue: deque[m.Request]) -> None:
         """Start reading the next few pieces the queue asks for that are not in the cache."""
-        tg = self._s.context.run.tg
+        tg = self._ctx.run.tg
         if tg is None:
             return
         wanted: list[int] = []
@@ -150,6 +159,7 @@ class Uploader:
 
     async def read_piece(self, index: int) -> bytes:
         """A verified piece's data, from the cache or the disk (one read per piece at a time)."""
+        ctx = self._ctx
         data = self._piece_cache.get(index)
         if data is not None:
             self._piece_cache.move_to_end(index)
@@ -162,24 +172,18 @@ class Uploader:
                 return data
         done = self._reading[index] = anyio.Event()
         try:
-            data = await storage_of(self._s.phase).read_piece(index)
+            data = await ctx.storage.read_piece(index)
         finally:
             del self._reading[index]
             done.set()
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
-        budget = self._cache_budget()
+        serving = sum(1 for peer in ctx.peers.values() if not peer.am_choking)
+        budget = cache_budget(serving, ctx.parts.torrent.piece_length)
         while self._piece_cache_bytes > budget and len(self._piece_cache) > 1:
             _, old = self._piece_cache.popitem(last=False)
             self._piece_cache_bytes -= len(old)
         return data
-
-    def _cache_budget(self) -> int:
-        """Bytes the read cache may hold now: read-ahead and the piece being sent, per peer served."""
-        s = self._s
-        serving = sum(1 for peer in s.context.peers.values() if not peer.am_choking)
-        wanted = (READ_AHEAD_PIECES + 1) * s.torrent.piece_length * max(1, serving)
-        return min(PIECE_CACHE_MAX, max(PIECE_CACHE_MIN, wanted))
 
     # -- choking -------------------------------------------------------------------------
     def rechoke_soon(self) -> None:
@@ -189,27 +193,27 @@ class Uploader:
     async def choker_loop(self) -> None:
         """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
         a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
-        s = self._s
-        self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
+        ctx = self._ctx
+        self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
         while True:
             await self.rechoke()
             self._rechoke_now = anyio.Event()
             # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
-            with anyio.move_on_after(s.config.rechoke_interval if s.context.peers else math.inf):
+            with anyio.move_on_after(ctx.config.rechoke_interval if ctx.peers else math.inf):
                 await self._rechoke_now.wait()
 
     async def rechoke(self) -> None:
         """Choose whom to unchoke and apply it (rejecting the queued requests of the choked)."""
-        s = self._s
-        peers = [p for p in s.context.peers.values() if not p.closed]
+        ctx = self._ctx
+        peers = [p for p in ctx.peers.values() if not p.closed]
         now = time.monotonic()
         snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
                               upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,
                               unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
                               uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
         if self._choker is None:
-            self._choker = Choker(self._rng, upload_slots=s.config.upload_slots)
-        unchoke = self._choker.rechoke(snapshot, now, seeding=s.state is State.SEEDING)
+            self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
+        unchoke = self._choker.rechoke(snapshot, now, seeding=ctx.state is State.SEEDING)
 
         async def apply(peer: PeerState) -> None:
             should = peer.key in unchoke
@@ -227,4 +231,4 @@ class Uploader:
                     msgs += [m.RejectRequest(r.index, r.begin, r.length) for r in rejected]
                 await peer.send(*msgs)
 
-        await fan_out(peers, apply, s.config.control_send_timeout)
+        await fan_out(peers, apply, ctx.config.control_send_timeout)

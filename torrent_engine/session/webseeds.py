@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING
 
 import anyio.abc
@@ -26,11 +27,13 @@ from ..webseed.client import BANNED
 from ..webseed.mapping import pieces_without
 
 if TYPE_CHECKING:
-    from .core import Session
+    from .context import TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
 __all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
+
+Cancels = tuple[tuple[Hashable, Block], ...]  # endgame: a block that came, and the others it was asked of
 
 
 def usable_urls(urls: tuple[str, ...]) -> list[str]:
@@ -58,17 +61,20 @@ NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None],
+                 cancel_elsewhere: Callable[[Cancels], Awaitable[None]]) -> None:
+        self._ctx = context
+        self._on_downloaded = on_downloaded  # payload bytes that came (the stats count them)
+        self._cancel_elsewhere = cancel_elsewhere  # endgame: the block came, CANCEL it at the peers
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
         them again). Nothing when web seeds are off in the config."""
-        session = self._session
-        if not session.config.web_seeds:
+        ctx = self._ctx
+        if not ctx.config.web_seeds:
             return
-        for url in usable_urls(session.torrent.web_seeds):
+        for url in usable_urls(ctx.parts.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
                 seed = self.seeds[url] = WebSeed(url, self)
@@ -76,20 +82,21 @@ class SessionWebSeeds:
                 swarm.start_soon(self._run, seed)
 
     async def _run(self, seed: WebSeed) -> None:
-        session = self._session
+        ctx = self._ctx
+        parts = ctx.parts
         if seed.state.missing_files:  # (started again after a pause: it still lacks them)
-            session.picker.peer_bitfield(seed.key, pieces_without(session.torrent, seed.state.missing_files))
+            parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
         else:
-            session.picker.peer_have_all(seed.key)
+            parts.picker.peer_have_all(seed.key)
         try:
             await seed.run()
         except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
-            session.context.fail(exc)
+            ctx.fail(exc)
         except Exception as exc:  # a bug met through one web seed must not take the session down
-            log.exception("web seed %s of %s: unexpected error", seed.url, session.name)
+            log.exception("web seed %s of %s: unexpected error", seed.url, ctx.name)
             seed.state.gave_up = f"internal error: {exc!r}"
         finally:
-            session.picker.peer_gone(seed.key)
+            ctx.parts.picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state (for the status and the stall diagnosis); a banned one counts as
@@ -110,49 +117,49 @@ class SessionWebSeeds:
     @property
     def torrent(self) -> Torrent:
         """The torrent's metainfo."""
-        return self._session.torrent
+        return self._ctx.parts.torrent
 
     def downloading(self) -> bool:
         """Whether the session wants pieces now."""
-        return self._session.state is State.DOWNLOADING
+        return self._ctx.state is State.DOWNLOADING
 
     def is_banned(self, key: WebSeedKey) -> bool:
         """Whether the session banned the web seed (bad data)."""
-        return self._session.context.pool.is_banned(key)
+        return self._ctx.pool.is_banned(key)
 
     def pick_run(self, key: WebSeedKey, max_pieces: int, *, lowest: bool = False) -> list[int]:
         """Fresh consecutive pieces from the session's picker (none whose v2 hash is unknown yet)."""
-        session = self._session
-        return session.picker.pick_run(key, max_pieces, time.monotonic(), session.layers.verifiable(key),
-                                       lowest=lowest)
+        ctx = self._ctx
+        return ctx.parts.picker.pick_run(key, max_pieces, time.monotonic(), ctx.parts.layers.verifiable(key),
+                                         lowest=lowest)
 
     def set_have(self, key: WebSeedKey, pieces: Bitfield) -> None:
         """The web seed lacks some files: the picker counts it for the other pieces only."""
-        self._session.picker.peer_bitfield(key, pieces)
+        self._ctx.parts.picker.peer_bitfield(key, pieces)
 
     def release(self, key: WebSeedKey) -> None:
         """Give the web seed's undelivered blocks back to the picker."""
-        self._session.picker.release_requests(key)
+        self._ctx.parts.picker.release_requests(key)
 
     async def received(self, key: WebSeedKey, nbytes: int) -> None:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
-        session = self._session
-        shared = session.shared
+        ctx = self._ctx
+        shared = ctx.shared
         if shared is not None and not shared.download_limit.unlimited:
             await shared.download_limit.consume(nbytes)
-        if not session.download_limit.unlimited:
-            await session.download_limit.consume(nbytes)
-        session.stats.downloaded(nbytes)
+        if not ctx.limits.download.unlimited:
+            await ctx.limits.download.consume(nbytes)
+        self._on_downloaded(nbytes)
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
         """A whole piece: block by block through the picker into the session's block path."""
-        session = self._session
-        picker = session.picker
+        ctx = self._ctx
+        picker = ctx.parts.picker
         for begin in range(0, len(data), BLOCK_SIZE):
             block = data[begin:begin + BLOCK_SIZE]
             result = picker.block_received(key, Block(index, begin, len(block)))
             if result.accepted:
-                await session.pieces.store(index, begin, block, result.piece_complete)
-                await session.handler.cancel_elsewhere(result.cancels)
+                await ctx.parts.pieces.store(index, begin, block, result.piece_complete)
+                await self._cancel_elsewhere(result.cancels)
             else:  # a peer sent it first (endgame), or the piece was given back meanwhile
-                session.wasted += len(block)
+                ctx.totals.wasted += len(block)

@@ -396,7 +396,8 @@ def udp_url_data(url: str) -> bytes:
 
 
 def parse_udp_options(options: bytes) -> bytes:
-    """Tracker side of BEP 41 (used by tests): the concatenated URLData of an options block."""
+    """The tracker's side of BEP 41: the URLData an announce's options block carries (what
+    ``udp_url_data`` made of the URL), its chunks joined."""
     url_data = bytearray()
     i = 0
     while i < len(options):

@@ -24,7 +24,7 @@ import mmap
 import socket
 import struct
 import sys
-from typing import Any
+from typing import Any  # Any: a ctypes function; socket addresses of any family
 
 NAME_SIZE = 32  # room for a sockaddr_in6 (28 bytes); the key is read as four 64-bit words
 MAX_DATAGRAM = 65536

@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from itertools import repeat
-from typing import Any
+from typing import Any  # Any: socket addresses of any family, as asyncio and the socket module give them
 
 import anyio
 import anyio.abc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol  # Any: wire addresses of any family; anyio's attributes
 
 import anyio
 import anyio.abc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any  # Any: asyncio's get_extra_info returns whatever the named attribute is
 
 from ..errors import UtpError
 from .connection import UtpConnection

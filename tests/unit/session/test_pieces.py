@@ -6,17 +6,22 @@ pieces they touch fit the piece buffers."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine import events as ev
 from torrent_engine.config import Config
+from torrent_engine.errors import TorrentEngineError
+from torrent_engine.metainfo import Torrent
 from torrent_engine.picker import BLOCK_SIZE
-from torrent_engine.session.phases import Opened
+from torrent_engine.session import requesting
+from torrent_engine.session.peer import PeerState
 from torrent_engine.session.pieces import Pieces
 from torrent_engine.session_state import State
 from torrent_engine.storage import Storage
@@ -27,26 +32,97 @@ PL = 4 * BLOCK_SIZE
 BLOB = payload(PL * 3, 5)
 
 
-class FakeSession(SimpleNamespace):
-    """What Pieces reaches through its session, recorded."""
+@dataclass
+class Record:
+    """The picker's side of piece assembly (``PieceRecord``), recording what passed and failed."""
 
-    def __init__(self, tmp_path: Path, tg: Any) -> None:
-        torrent = make_torrent([(("f",), BLOB)], PL)
-        passed: list[int] = []
-        failed: list[int] = []
-        super().__init__(
-            torrent=torrent, config=Config(), state=State.DOWNLOADING, passed=passed, failed=failed,
-            phase=Opened(None, Storage(torrent, tmp_path)),  # type: ignore[arg-type]
-            layers=SimpleNamespace(learning=False, blocked=lambda i: False),
-            picker=SimpleNamespace(piece_passed=passed.append, piece_failed=failed.append,
-                                   piece_sources=lambda i: {}, is_complete=lambda: False),
-            events=SimpleNamespace(publish=lambda e: None), info_hash_hex="00" * 20,
-            context=SimpleNamespace(peers={}, ban=lambda key: None, fail=lambda exc: None,
-                                    run=SimpleNamespace(tg=tg, maybe_complete=self._complete)),
-            handler=SimpleNamespace(fill_requests=None), readers=SimpleNamespace(piece_passed=lambda i: None))
+    passed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    on_pass: Callable[[int], None] | None = None  # looks at the disk as the piece counts as had
 
-    async def _complete(self) -> None:
-        pass
+    def piece_passed(self, index: int) -> None:
+        if self.on_pass is not None:
+            self.on_pass(index)
+        self.passed.append(index)
+
+    def piece_failed(self, index: int) -> None:
+        self.failed.append(index)
+
+    def piece_sources(self, index: int) -> dict[int, tuple[str, int]]:
+        return {}
+
+    def is_complete(self) -> bool:
+        return False
+
+
+class NoLayers:
+    """A v1 torrent: every piece's hash is known (``LayerChecks``)."""
+
+    learning = False
+
+    def learn(self, index: int, piece_hash: bytes) -> None:
+        raise AssertionError("a v1 torrent learns no v2 hashes")
+
+    def blocked(self, index: int) -> bool:
+        return False
+
+
+@dataclass
+class Parts:
+    torrent: Torrent
+    picker: Record
+    layers: NoLayers
+
+
+@dataclass
+class Run:
+    tg: anyio.abc.TaskGroup | None
+    completions: int = 0
+
+    async def maybe_complete(self) -> None:
+        self.completions += 1
+
+
+@dataclass
+class Host:
+    """What ``Pieces`` reads and calls of its torrent (``PiecesHost``): one file, three pieces."""
+
+    storage: Storage
+    run: Run
+    parts: Parts
+    config: Config = field(default_factory=Config)
+    events: ev.EventBus = field(default_factory=ev.EventBus)
+    info_hash_hex: str = "00" * 20
+    peers: dict[tuple[str, int], PeerState] = field(default_factory=dict)
+    state: State = State.DOWNLOADING
+    banned: list[tuple[str, int]] = field(default_factory=list)
+    failures: list[TorrentEngineError] = field(default_factory=list)
+
+    def ban(self, key: tuple[str, int]) -> None:
+        self.banned.append(key)
+
+    def fail(self, exc: TorrentEngineError) -> None:
+        self.failures.append(exc)
+
+    @property
+    def passed(self) -> list[int]:
+        return self.parts.picker.passed
+
+    @property
+    def failed(self) -> list[int]:
+        return self.parts.picker.failed
+
+
+def host(tmp_path: Path, tg: anyio.abc.TaskGroup) -> Host:
+    torrent = make_torrent([(("f",), BLOB)], PL)
+    return Host(Storage(torrent, tmp_path), Run(tg), Parts(torrent, Record(), NoLayers()))
+
+
+def pieces_of(h: Host) -> Pieces:
+    async def refill(peer: PeerState) -> None:
+        raise AssertionError("no peer is connected")
+
+    return Pieces(h, on_passed=lambda index: None, refill=refill)
 
 
 async def settled(pieces: Pieces) -> None:
@@ -63,8 +139,8 @@ def blocks(index: int, data: bytes = BLOB) -> list[tuple[int, bytes]]:
 @pytest.mark.parametrize("order", ["in order", "reversed", "middle first", "one per read"])
 async def test_a_piece_passes_whatever_the_order_of_its_blocks(tmp_path: Path, order: str) -> None:
     async with anyio.create_task_group() as tg:
-        s = FakeSession(tmp_path, tg)
-        pieces = Pieces(s)  # type: ignore[arg-type]
+        s = host(tmp_path, tg)
+        pieces = pieces_of(s)
         got = blocks(1)
         if order == "reversed":
             got.reverse()
@@ -78,7 +154,7 @@ async def test_a_piece_passes_whatever_the_order_of_its_blocks(tmp_path: Path, o
         await settled(pieces)
     assert (s.passed, s.failed) == ([1], [])
     assert (tmp_path / "t" / "f").read_bytes()[PL:2 * PL] == BLOB[PL:2 * PL]
-    await s.phase.storage.close()
+    await s.storage.close()
 
 
 async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_path: Path) -> None:
@@ -86,8 +162,8 @@ async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_p
     bad[PL + 5] ^= 1  # in the first block of piece 1 (hashed as it came)
     bad[2 * PL + 3 * BLOCK_SIZE] ^= 1  # in the last block of piece 2
     async with anyio.create_task_group() as tg:
-        s = FakeSession(tmp_path, tg)
-        pieces = Pieces(s)  # type: ignore[arg-type]
+        s = host(tmp_path, tg)
+        pieces = pieces_of(s)
         for index in (1, 2):
             for n, (begin, data) in enumerate(blocks(index, bytes(bad))):
                 pieces.take(index, begin, memoryview(data), n == 3)
@@ -95,7 +171,7 @@ async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_p
         await settled(pieces)
     assert (s.passed, sorted(s.failed)) == ([], [1, 2])
     assert not (tmp_path / "t" / "f").exists()  # nothing unverified reached the disk
-    await s.phase.storage.close()
+    await s.storage.close()
 
 
 async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(tmp_path: Path) -> None:
@@ -104,8 +180,8 @@ async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(t
     good = blocks(0)
     evil = bytes(BLOCK_SIZE)
     async with anyio.create_task_group() as tg:
-        s = FakeSession(tmp_path, tg)
-        pieces = Pieces(s)  # type: ignore[arg-type]
+        s = host(tmp_path, tg)
+        pieces = pieces_of(s)
         pieces.take(0, 0, memoryview(good[0][1]), False)
         pieces.take(0, BLOCK_SIZE, memoryview(good[1][1]), False)
         pieces.hash_taken()
@@ -120,7 +196,7 @@ async def test_a_block_landing_again_in_the_hashed_part_is_verified_as_written(t
         pieces.hash_taken()
         await settled(pieces)
     assert (s.passed, s.failed) == ([2], [0])
-    await s.phase.storage.close()
+    await s.storage.close()
 
 
 async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once_on_disk(
@@ -129,16 +205,15 @@ async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once
     once its data is written."""
     on_disk_when_passed: list[bool] = []
     async with anyio.create_task_group() as tg:
-        s = FakeSession(tmp_path, tg)
+        s = host(tmp_path, tg)
         f = tmp_path / "t" / "f"
 
-        def piece_passed(index: int) -> None:
+        def on_pass(index: int) -> None:
             data = f.read_bytes() if f.exists() else b""
             on_disk_when_passed.append(data[index * PL:(index + 1) * PL] == BLOB[index * PL:(index + 1) * PL])
-            s.passed.append(index)
 
-        s.picker.piece_passed = piece_passed
-        pieces = Pieces(s)  # type: ignore[arg-type]
+        s.parts.picker.on_pass = on_pass
+        pieces = pieces_of(s)
         tasks = len(asyncio.all_tasks())
         for n, (begin, data) in enumerate(blocks(1)):
             pieces.take(1, begin, memoryview(data), n == 3)
@@ -147,23 +222,20 @@ async def test_a_piece_hashed_as_it_came_is_written_with_no_task_and_passes_once
         await settled(pieces)
     assert (s.passed, on_disk_when_passed) == ([1], [True])
     assert pieces.buffered_bytes == 0
-    await s.phase.storage.close()
+    await s.storage.close()
 
 
 def test_many_peers_share_the_piece_buffer_in_requests() -> None:
     """With many peers, each keeps few enough requests in flight that the pieces they touch (about
     one of its own each, beside them) fit in piece_buffer_bytes; one peer is not held back."""
-    from torrent_engine.session.peer_handler import MIN_MEMORY_SHARE, PeerHandler
-
-    torrent = make_torrent([(("f",), payload(64 * 1024 * 1024, 1))], 1024 * 1024)
+    piece_length = 1024 * 1024
     cfg = Config()  # 32 MiB of piece buffers
-    handler = PeerHandler(SimpleNamespace(torrent=torrent, config=cfg))  # type: ignore[arg-type]
-    assert handler._memory_share(1) >= cfg.max_request_queue
+    assert requesting.memory_share(1, piece_length, cfg) >= cfg.max_request_queue
     for peers in (2, 10, 20):
-        share = handler._memory_share(peers)
-        assert share >= MIN_MEMORY_SHARE
-        assert peers * (share * BLOCK_SIZE + torrent.piece_length) <= cfg.piece_buffer_bytes
-    assert handler._memory_share(200) == MIN_MEMORY_SHARE
+        share = requesting.memory_share(peers, piece_length, cfg)
+        assert share >= requesting.MIN_MEMORY_SHARE
+        assert peers * (share * BLOCK_SIZE + piece_length) <= cfg.piece_buffer_bytes
+    assert requesting.memory_share(200, piece_length, cfg) == requesting.MIN_MEMORY_SHARE
 
 
 @pytest.mark.parametrize("order", ["reversed", "middle first", "one per read, the last first"])
@@ -174,8 +246,8 @@ async def test_a_piece_whose_blocks_came_out_of_order_is_written_with_no_task_to
     loop, and the piece takes the same way as one that came in order (no task, no hashing
     thread); it still passes only once written."""
     async with anyio.create_task_group() as tg:
-        s = FakeSession(tmp_path, tg)
-        pieces = Pieces(s)  # type: ignore[arg-type]
+        s = host(tmp_path, tg)
+        pieces = pieces_of(s)
         got = blocks(2)
         if order == "reversed":
             got.reverse()
@@ -194,4 +266,4 @@ async def test_a_piece_whose_blocks_came_out_of_order_is_written_with_no_task_to
         await settled(pieces)
     assert (s.passed, s.failed) == ([2], [])
     assert (tmp_path / "t" / "f").read_bytes()[2 * PL:3 * PL] == BLOB[2 * PL:3 * PL]
-    await s.phase.storage.close()
+    await s.storage.close()

@@ -3,7 +3,7 @@ sent: the relay's answers, what is ignored, ``connect`` dials, and rendezvous af
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from torrent_engine.peer.holepunch import (
 )
 from torrent_engine.session.holepunch import Holepunch
 from torrent_engine.session.peer import PeerState
+from torrent_engine.session.peer_pool import PeerPool
 from torrent_engine.session.pex import pex_view
 
 pytestmark = pytest.mark.anyio
@@ -37,6 +38,14 @@ class Link:
         self.sent.extend(msgs)
 
 
+class Dialing:
+    """What hole punching asks of the dialing (``Dialer``): the dials it starts, recorded."""
+
+    def __init__(self, punched: list[Any]) -> None:
+        self.connecting: set[tuple[str, int]] = set()
+        self.punch = punched.append
+
+
 def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | None = None,
          ut_holepunch: int = 7, transport: str = "tcp") -> PeerState:
     p = PeerState(host=host, port=port, link=Link(transport), incoming=incoming,  # type: ignore[arg-type]
@@ -45,17 +54,30 @@ def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | Non
     return p
 
 
+@dataclass
+class Shared:
+    """What hole punching reads of the shared resources (``Reachable``)."""
+
+    utp: object | None
+    external_ip: str | None
+    listen_port: int = OUR_PORT
+
+
+@dataclass
+class Context:
+    """What hole punching reads of its torrent (``HolepunchContext``)."""
+
+    peers: dict[tuple[str, int], PeerState]
+    shared: Shared
+    config: Config = field(default_factory=lambda: Config(dht_enabled=False, port_mapping=False))
+    pool: PeerPool = field(default_factory=PeerPool)
+
+
 def holepunch(*peers: PeerState, utp: bool = True,
               external_ip: str | None = None) -> tuple[Holepunch, list[Any]]:
     punched: list[Any] = []
-    session = SimpleNamespace(
-        listen_port=OUR_PORT,
-        connector=SimpleNamespace(connecting=set(), punch=punched.append),
-        shared=SimpleNamespace(utp=object() if utp else None, external_ip=external_ip),
-        config=Config(dht_enabled=False, port_mapping=False, lsd_enabled=False),
-        context=SimpleNamespace(peers={p.key: p for p in peers},
-                                pool=SimpleNamespace(is_banned=lambda e: False)))
-    return Holepunch(session), punched  # type: ignore[arg-type]
+    context = Context({p.key: p for p in peers}, Shared(object() if utp else None, external_ip))
+    return Holepunch(context, Dialing(punched)), punched
 
 
 def received(p: PeerState) -> list[HolepunchMessage]:
@@ -119,8 +141,8 @@ async def test_connect_dials_over_utp_unless_connected_already_or_without_utp() 
     await no_utp.on_message(relay, connect("10.0.0.7", 7007))
     assert none == []
     busy, dialed = holepunch(relay)
-    budget = busy._s.config.max_peers_per_torrent
-    busy._s.connector.connecting.update(("10.1.0.1", port) for port in range(budget))
+    budget = busy._ctx.config.max_peers_per_torrent
+    busy._dialer.connecting.update(("10.1.0.1", port) for port in range(budget))
     await busy.on_message(relay, connect("10.0.0.7", 7007))
     assert dialed == []  # dialing as many as the budget already: a relay cannot add more
 

@@ -6,14 +6,14 @@ import pytest
 
 from torrent_engine import events as ev
 from torrent_engine.errors import SessionError
-from torrent_engine.session_state import TRANSITIONS, SessionStateMachine, State
+from torrent_engine.session_state import TRANSITIONS, Record, SessionStateMachine, State
 
 
-def _machine() -> tuple[SessionStateMachine, list[ev.Event]]:
+def _machine() -> tuple[SessionStateMachine[Record], list[ev.Event]]:
     bus = ev.EventBus()
     seen: list[ev.Event] = []
     bus.subscribe("*", seen.append)
-    return SessionStateMachine(bus, "ab" * 20), seen
+    return SessionStateMachine(bus, "ab" * 20, Record()), seen
 
 
 def test_normal_life_publishes_each_event_in_order() -> None:
@@ -69,6 +69,18 @@ def test_fail_records_the_error_once_and_keeps_it_after_stopping() -> None:
     assert isinstance(seen[-1], ev.SessionFailed) and seen[-1].error == "disk full"
     m.to(State.STOPPED)
     assert m.error == "disk full"
+
+
+def test_the_state_and_the_error_are_the_current_records_and_go_on_to_the_next() -> None:
+    m, seen = _machine()
+    first = m.current
+    m.to(State.DOWNLOADING)
+    m.fail("disk full")
+    second = Record()
+    m.enter(second)
+    assert (second.state, second.error) == (State.ERROR, "disk full") and m.current is second
+    m.to(State.STOPPED)
+    assert (m.state, first.state, len(seen)) == (State.STOPPED, State.ERROR, 3)
 
 
 def test_fail_where_the_table_allows_no_error_state_still_says_why() -> None:

@@ -4,7 +4,6 @@ recorded), the data comes from real files."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -135,16 +134,14 @@ async def test_a_cancelled_request_of_a_fast_peer_is_answered_with_a_reject(tmp_
 def test_the_read_cache_holds_what_the_peers_being_served_need() -> None:
     """(READ_AHEAD_PIECES + 1) pieces per unchoked peer, at least 4 MiB, at most 32 MiB: a
     seeder of one peer no longer keeps 32 MiB of pieces (its RSS: bench/RESULTS.md)."""
-    from types import SimpleNamespace
-
-    from torrent_engine.session.upload import PIECE_CACHE_MAX, PIECE_CACHE_MIN, READ_AHEAD_PIECES, Uploader
+    from torrent_engine.session.upload import (
+        PIECE_CACHE_MAX,
+        PIECE_CACHE_MIN,
+        READ_AHEAD_PIECES,
+        cache_budget,
+    )
 
     mib = 1024 * 1024
-    context = SimpleNamespace(peers={})
-    session = SimpleNamespace(context=context, torrent=SimpleNamespace(piece_length=mib))
-    uploader = Uploader(session, random.Random(0))  # type: ignore[arg-type]
-    assert uploader._cache_budget() == PIECE_CACHE_MIN  # nobody served: the floor
-    context.peers = {i: SimpleNamespace(am_choking=i >= 3) for i in range(8)}  # 3 unchoked
-    assert uploader._cache_budget() == max(PIECE_CACHE_MIN, 3 * (READ_AHEAD_PIECES + 1) * mib)
-    context.peers = {i: SimpleNamespace(am_choking=False) for i in range(50)}
-    assert uploader._cache_budget() == PIECE_CACHE_MAX
+    assert cache_budget(0, mib) == PIECE_CACHE_MIN  # nobody served: the floor
+    assert cache_budget(3, mib) == max(PIECE_CACHE_MIN, 3 * (READ_AHEAD_PIECES + 1) * mib)
+    assert cache_budget(50, mib) == PIECE_CACHE_MAX

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any  # Any: qBittorrent's JSON and form values are of any JSON type (checked where read)
 from urllib.parse import urlsplit
 
 from starlette.requests import Request

@@ -5,7 +5,7 @@ jobs and settings. Pure: no request, no I/O (``qbittorrent.py`` serves them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
 from urllib.parse import quote
 
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction

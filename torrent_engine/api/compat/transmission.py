@@ -20,7 +20,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any  # Any: RPC arguments and answers: JSON of any type
 
 from starlette.requests import Request
 from starlette.responses import Response
