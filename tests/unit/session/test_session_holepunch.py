@@ -69,7 +69,8 @@ class Context:
 
     peers: dict[tuple[str, int], PeerState]
     shared: Shared
-    config: Config = field(default_factory=lambda: Config(dht_enabled=False, port_mapping=False))
+    config: Config = field(default_factory=lambda: Config(dht_enabled=False, port_mapping=False,
+                                                          lsd_enabled=False))
     pool: PeerPool = field(default_factory=PeerPool)
 
 
