@@ -63,13 +63,18 @@ async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any
                             "peers_found": lsd.peers_found, "families": lsd.families}
         result["leecher_peers"] = [p.host for p in leecher.peers]
         result["seeder_peers"] = [p.host for p in seeder.peers]
+        # where each connected peer was heard of: by LSD (the dialing side), or it dialed in
+        sources = [list(p.sources) for p in (*leecher.peers, *seeder.peers)]
+        result["peer_sources"] = sources
         result.update(done=done, seconds=round(time.monotonic() - started, 2),
                       differ=same_files(torrent, tmp / "seed", tmp / "copy") if done else None)
         if private:
             result["ok"] = not done and result["seeder"]["sent"] == 0 and result["leecher"]["sent"] == 0
         else:
             found = result["seeder"]["peers_found"] + result["leecher"]["peers_found"]
-            result["ok"] = done and not result["differ"] and found > 0
+            shown = any("lsd" in s for s in sources) and all(set(s) <= {"lsd", "incoming"} and s
+                                                             for s in sources)
+            result["ok"] = done and not result["differ"] and found > 0 and shown
         return result
 
 
@@ -141,6 +146,7 @@ async def with_libtorrent(tmp: Path, *, lt_seeds: bool) -> dict[str, Any]:
                 "libtorrent": lt_log,
             }
             result["differ"] = same_files(torrent, tmp / "seed", tmp / "copy") if done else None
+            result["peer_sources"] = [list(p.sources) for p in session.peers]
             # libtorrent announces when its torrent starts, so the side that starts second is
             # found by the other: libtorrent parses our announce when it seeds, we parse its
             # announce when we seed

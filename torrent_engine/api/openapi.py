@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from ..jobs import JobState
+from ..session.peer_pool import SOURCES as PEER_SOURCES
 
 OPENAPI_VERSION = "3.1.0"
 OWN_PREFIX = "/api/"
@@ -115,8 +116,11 @@ SCHEMAS: dict[str, Schema] = {
                     ["index", "path", "size", "progress", "priority", "selected"]),
     "JobPeer": _obj({"address": STRING, "client": STRING, "download_rate": NUMBER,
                      "upload_rate": NUMBER, "progress": NUMBER,
-                     "transport": {"type": "string", "enum": ["tcp", "utp"]}},
-                    ["address", "client", "download_rate", "upload_rate", "progress", "transport"]),
+                     "transport": {"type": "string", "enum": ["tcp", "utp"]},
+                     "sources": {"type": "array", "items": {"type": "string", "enum": list(PEER_SOURCES)},
+                                 "description": "where the peer was heard of (incoming: it dialed us)"}},
+                    ["address", "client", "download_rate", "upload_rate", "progress", "transport",
+                     "sources"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT}, ["url", "status", "message", "peers"]),
     "AddJob": _obj({

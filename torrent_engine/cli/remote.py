@@ -211,7 +211,8 @@ def show_job(job: dict[str, Any]) -> str:
         lines.append(f"  tracker {t['url']}: {t.get('status')} {t.get('message') or ''}".rstrip())
     for peer in job.get("peer_list") or []:
         via = peer.get("transport") or ""
-        lines.append(f"  peer {peer['address']} {via} {peer.get('client') or ''}".rstrip())
+        found = ",".join(peer.get("sources") or [])
+        lines.append(f"  peer {peer['address']} {via} {found} {peer.get('client') or ''}".rstrip())
     return "\n".join(lines)
 
 

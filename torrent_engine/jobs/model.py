@@ -160,6 +160,7 @@ class JobPeer:
     upload_rate: float
     progress: float
     transport: str = "tcp"  # "tcp" or "utp"
+    sources: tuple[str, ...] = ()  # where it was heard of: tracker, dht, pex, lsd, magnet, user, incoming
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +284,7 @@ class Job:
                              "priority": f.priority, "selected": f.selected} for f in self.files]
             out["peer_list"] = [{"address": p.address, "client": p.client, "download_rate": p.download_rate,
                                  "upload_rate": p.upload_rate, "progress": p.progress,
-                                 "transport": p.transport}
+                                 "transport": p.transport, "sources": list(p.sources)}
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers}
                                for t in self.trackers]

@@ -4,6 +4,7 @@ peer pool."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -15,6 +16,7 @@ from .phases import Loaded
 
 if TYPE_CHECKING:
     from .context import AddPeers, TorrentContext
+    from .peer_pool import PeerSource
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -28,6 +30,10 @@ class Announcer:
         self._ctx = context
         self._add_peers = add_peers  # the addresses trackers, the DHT and LSD found, to the pool
         self.tracker: TrackerCoordinator | None = None
+
+    def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
+        """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
+        return lambda peers: self._add_peers(peers, source)
 
     def tiers(self) -> tuple[tuple[str, ...], ...]:
         """The tracker tiers (from the metainfo, or a magnet's ``tr``)."""
@@ -50,14 +56,15 @@ class Announcer:
 
             shared = ctx.shared
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
-                                              port=shared.listen_port, stats=stats, on_peers=self._add_peers,
-                                              events=ctx.events, info_hash_hex=ctx.info_hash_hex)
+                                              port=shared.listen_port, stats=stats,
+                                              on_peers=self._from("tracker"), events=ctx.events,
+                                              info_hash_hex=ctx.info_hash_hex)
             swarm.start_soon(self.tracker.run)
         if not ctx.private and ctx.shared.dht is not None:
             swarm.start_soon(self._dht_loop)
         lsd = ctx.shared.lsd
         if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
-            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._add_peers)
+            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""
@@ -95,7 +102,7 @@ class Announcer:
                 return
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces
-                await dht.announce_peer(ctx.info_hash, ctx.shared.listen_port, on_peers=self._add_peers)
+                await dht.announce_peer(ctx.info_hash, ctx.shared.listen_port, on_peers=self._from("dht"))
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", ctx.name, exc)
             interval = ctx.config.dht_interval

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .context import TorrentContext
     from .holepunch import Holepunch
     from .peer_handler import PeerHandler
+    from .peer_pool import PeerSource
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -82,16 +83,21 @@ class Connector:
             shared.unregister(other)
         self._other_hashes.clear()
 
-    def add(self, peers: Iterable[tuple[str, int]]) -> None:
-        """Addresses heard of, into the pool (our own and banned ones dropped); dial them soon."""
+    def add(self, peers: Iterable[tuple[str, int]], source: PeerSource) -> None:
+        """Addresses heard of from ``source``, into the pool (our own and banned ones dropped);
+        dial them soon."""
         pool = self._ctx.pool
         added = False
         for host, port in peers:
             key = (host, int(port))
             if pool.full:
                 break
-            if not self._is_self(key) and pool.add(key):
+            if not self._is_self(key) and pool.add(key, source):
                 added = True
+            elif key in self._ctx.peers:  # connected already: its peer list entry says this source too
+                peer = self._ctx.peers[key]
+                if source not in peer.sources:
+                    peer.sources = (*peer.sources, source)
         if added:
             self.wake()
 

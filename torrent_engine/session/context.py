@@ -26,7 +26,7 @@ from ..errors import TorrentEngineError
 from ..magnet import Magnet
 from ..session_state import State
 from ..shared import TokenBucket
-from .peer_pool import PeerPool
+from .peer_pool import PeerPool, PeerSource
 from .phases import Loaded, parts_of, storage_of, swarm_group
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from .phases import Phase, TorrentParts
 
 Address = tuple[str, int]
-AddPeers = Callable[[Iterable[Address]], None]  # addresses heard of, into the pool (Session.add_peers)
+# addresses heard of, and from where, into the pool (Session.add_peers)
+AddPeers = Callable[[Iterable[Address], PeerSource], None]
 
 
 class Run(Protocol):

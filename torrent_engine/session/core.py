@@ -82,7 +82,7 @@ from .lifecycle import Life
 from .metadata import MetadataClient, MetadataServer
 from .peer import PeerState
 from .peer_handler import PeerHandler
-from .peer_pool import PeerPool
+from .peer_pool import PeerPool, PeerSource
 from .phases import FetchingMetadata, Loaded, Phase, TorrentParts
 from .pieces import Pieces
 from .reader import FileReader, Readers
@@ -151,7 +151,7 @@ class Session:
             self._life.begin(FetchingMetadata(MetadataClient(
                 ctx, handshake=functools.partial(self.handler.extension_handshake, with_metadata=False),
                 done_connecting=self.connector.done_connecting)))
-            self.add_peers(torrent.peers)
+            self.add_peers(torrent.peers, "magnet")
         for host, port in peers:
             self.add_peer(host, port)
 
@@ -350,9 +350,10 @@ class Session:
         """Add one peer address to the pool."""
         self.add_peers([(host, port)])
 
-    def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
-        """Add addresses to the peer pool (de-duplicated; our own address and banned ones dropped)."""
-        self.connector.add(peers)
+    def add_peers(self, peers: Iterable[tuple[str, int]], source: PeerSource = "user") -> None:
+        """Add addresses heard of from ``source`` (by default: the user's) to the peer pool
+        (de-duplicated; our own address and banned ones dropped)."""
+        self.connector.add(peers, source)
 
     def status(self) -> SessionStatus:
         """A snapshot of the session's state, progress, rates and peers."""

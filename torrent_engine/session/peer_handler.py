@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .context import TorrentContext
     from .holepunch import Holepunch
     from .metadata import MetadataServer
+    from .peer_pool import PeerSource
     from .reader import Readers
     from .stats import Stats
 
@@ -77,7 +78,7 @@ class PeerHandlerHost(Protocol):
     def readers(self) -> Readers:
         """Open file readers: whether a peer is fast enough for their pieces."""
 
-    def add_peers(self, peers: Iterable[tuple[str, int]]) -> None:
+    def add_peers(self, peers: Iterable[tuple[str, int]], source: PeerSource = ...) -> None:
         """Addresses heard of (PEX)."""
 
 
@@ -120,7 +121,10 @@ class PeerHandler:
             return
         now = time.monotonic()
         torrent = ctx.parts.torrent
-        peer = PeerState(host=host, port=port, link=link, incoming=incoming,
+        sources = ctx.pool.sources(key)
+        if incoming and "incoming" not in sources:
+            sources = (*sources, "incoming")
+        peer = PeerState(host=host, port=port, link=link, incoming=incoming, sources=sources,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=ctx.config.min_request_queue, client=link.peer_id_client)
@@ -349,7 +353,7 @@ class PeerHandler:
             elif msg.ext_id == OUR_UT_PEX_ID and not ctx.private:
                 pex = PexMessage.decode(msg.payload)
                 s.holepunch.note_pex(peer, pex)
-                s.add_peers(pex.added + pex.added6)
+                s.add_peers(pex.added + pex.added6, "pex")
             elif msg.ext_id == OUR_UT_HOLEPUNCH_ID and not ctx.private:
                 await s.holepunch.on_message(peer, msg.payload)
         # KeepAlive, Port, SuggestPiece and unknown extensions need nothing.

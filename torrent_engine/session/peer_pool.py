@@ -8,7 +8,9 @@ Invariants:
   times in a row and its ``next_try`` has come;
 - the back-off after the n-th failure in a row is ``retry_delay(n)``, defined here only;
 - when more addresses may be dialed than the budget allows, those with fewer failures come
-  first, then those of higher BEP 40 priority with our own address (``choose``).
+  first, then those of higher BEP 40 priority with our own address (``choose``);
+- every source an address was heard from is remembered (``sources``), as libtorrent's
+  ``peer_info::source`` flags are: the peer list says where each peer came from.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ from __future__ import annotations
 import heapq
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from ..bep40 import peer_priority
 
 Address = tuple[str, int]
+# where an address was heard of: a tracker, the DHT, a peer's PEX, LSD, a magnet's x.pe, the
+# user (CLI, API, a job's peers), or the peer itself connecting in
+PeerSource = Literal["tracker", "dht", "pex", "lsd", "magnet", "user", "incoming"]
+SOURCES: tuple[PeerSource, ...] = ("tracker", "dht", "pex", "lsd", "magnet", "user", "incoming")
+_BIT = {name: 1 << i for i, name in enumerate(SOURCES)}
 
 MAX_POOL = 2000  # addresses kept in the peer pool (PEX and trackers cannot grow it further)
 MAX_CONNECT_FAILURES = 4
@@ -39,6 +47,7 @@ class PoolEntry:
 
     failures: int = 0
     next_try: float = 0.0
+    sources: int = 0  # bits of ``SOURCES``
 
 
 class PeerPool:
@@ -63,14 +72,25 @@ class PeerPool:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, key: Address) -> bool:
-        """Add an address heard of; False if it is invalid, known, banned or the pool is full."""
-        if not 0 < key[1] < 65536 or key in self._entries or key in self._banned:
+    def add(self, key: Address, source: PeerSource = "user") -> bool:
+        """Add an address heard of from ``source``; False if it is invalid, known (its sources
+        then gain this one), banned or the pool is full."""
+        known = self._entries.get(key)
+        if known is not None:
+            known.sources |= _BIT[source]
+            return False
+        if not 0 < key[1] < 65536 or key in self._banned:
             return False
         if len(self._entries) >= self._cap:
             return False
-        self._entries[key] = PoolEntry()
+        self._entries[key] = PoolEntry(sources=_BIT[source])
         return True
+
+    def sources(self, key: Address) -> tuple[PeerSource, ...]:
+        """Where ``key`` was heard of, in ``SOURCES`` order (empty if it is not in the pool)."""
+        entry = self._entries.get(key)
+        bits = entry.sources if entry is not None else 0
+        return tuple(name for name in SOURCES if bits & _BIT[name])
 
     @property
     def full(self) -> bool:

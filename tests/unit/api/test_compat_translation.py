@@ -12,13 +12,22 @@ from torrent_engine.api.compat.qbittorrent_records import (
     QbtError,
     file_priority,
     matches,
+    peer_record,
     share_limit_in,
     share_limit_out,
     state_name,
     torrent_record,
 )
-from torrent_engine.api.compat.transmission import bitfield_b64, finished, status, their_priority
+from torrent_engine.api.compat.transmission import (
+    bitfield_b64,
+    finished,
+    flag_str,
+    peers_from,
+    status,
+    their_priority,
+)
 from torrent_engine.jobs import Job, JobFeatures, JobOptions, JobState, ServiceSettings
+from torrent_engine.jobs.model import JobPeer
 
 
 def job(state: JobState, *, progress: float = 0.5, down: float = 0.0, up: float = 0.0,
@@ -109,3 +118,20 @@ def test_forms() -> None:
     assert form_bool("True") is True and form_bool("false") is False and form_bool(None, True) is True
     with pytest.raises(FormError):
         form_bool("maybe")
+
+
+def test_where_peers_came_from_in_both_dialects() -> None:
+    lsd = JobPeer("10.0.0.1:6881", "lt", 0.0, 0.0, 1.0, "utp", ("tracker", "lsd"))
+    incoming = JobPeer("[fd00::2]:51413", "qB", 0.0, 0.0, 0.5, "tcp", ("incoming",))
+    dht_pex = JobPeer("10.0.0.3:1", "", 0.0, 0.0, 0.0, "tcp", ("dht", "pex"))
+    given = JobPeer("10.0.0.4:1", "", 0.0, 0.0, 0.0, "tcp", ("user",))
+    record = peer_record(lsd)
+    assert (record["ip"], record["port"], record["connection"]) == ("10.0.0.1", 6881, "μTP")
+    assert record["flags"] == "L P" and record["flags_desc"] == "L = Peer from LSD\nP = μTP"
+    assert peer_record(incoming)["flags"] == "I" and peer_record(incoming)["ip"] == "fd00::2"
+    assert peer_record(dht_pex)["flags"] == "H X" and peer_record(given)["flags"] == ""
+    assert [flag_str(p) for p in (lsd, incoming, dht_pex, given)] == ["T", "I", "HX", ""]
+    peers = (lsd, incoming, dht_pex, given)
+    counted = peers_from(dataclasses.replace(job(JobState.DOWNLOADING), peer_list=peers))
+    assert counted == {"fromCache": 0, "fromDht": 1, "fromIncoming": 1, "fromLpd": 0, "fromLtep": 0,
+                       "fromPex": 0, "fromTracker": 1}

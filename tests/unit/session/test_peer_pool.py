@@ -100,3 +100,16 @@ def test_ourselves_never_again_and_duplicate_later() -> None:
     assert list(pool.candidates(10_000.0, set())) == [B]
     pool.failed(("127.0.0.9", 1), 0.0)  # unknown addresses are ignored
     assert len(pool) == 2
+
+
+def test_every_source_an_address_was_heard_from_is_kept() -> None:
+    pool = PeerPool()
+    assert pool.add(("10.0.0.1", 6881), "lsd")
+    assert not pool.add(("10.0.0.1", 6881), "tracker")  # known: not added again, but heard there too
+    assert not pool.add(("10.0.0.1", 6881), "lsd")
+    assert pool.sources(("10.0.0.1", 6881)) == ("tracker", "lsd")  # in SOURCES order
+    assert pool.add(("10.0.0.2", 6881), "pex") and pool.sources(("10.0.0.2", 6881)) == ("pex",)
+    assert pool.add(("10.0.0.3", 6881)) and pool.sources(("10.0.0.3", 6881)) == ("user",)
+    assert pool.sources(("10.0.0.9", 1)) == ()
+    pool.ban(("10.0.0.4", 6881))
+    assert not pool.add(("10.0.0.4", 6881), "dht") and pool.sources(("10.0.0.4", 6881)) == ()

@@ -51,6 +51,7 @@ from .qbittorrent_records import (
     QbtError,
     file_priority,
     matches,
+    peer_record,
     preferences,
     share_limit_in,
     torrent_record,
@@ -548,17 +549,8 @@ class QbittorrentApi:
         which qBittorrent's protocol allows)."""
         job = self._one(form)
         self._rid += 1
-        peers = {}
-        for p in job.peer_list:
-            host, _, port = p.address.rpartition(":")
-            number = int(port) if port.isascii() and port.isdigit() else 0
-            peers[p.address] = {"ip": host.strip("[]"), "port": number,
-                                "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
-                                "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
-                                "connection": "μTP" if p.transport == "utp" else "BT", "flags": "",
-                                "flags_desc": "", "relevance": 0, "files": "", "country_code": "",
-                                "country": ""}
-        return {"rid": self._rid, "full_update": True, "show_flags": False, "peers": peers}
+        peers = {p.address: peer_record(p) for p in job.peer_list}
+        return {"rid": self._rid, "full_update": True, "show_flags": True, "peers": peers}
 
     async def export(self, form: Form, request: Request) -> Response:
         """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""

@@ -9,7 +9,7 @@ from typing import Any  # Any: the records are JSON objects whose values are of 
 from urllib.parse import quote
 
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT
+from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
@@ -152,6 +152,27 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
         "auto_tmm": False, "availability": float(job.seeds),
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
     }
+
+
+# qBittorrent's peer flags that we know (its others tell choking and interest, which the job's
+# peer list does not carry): where the peer came from, and over what
+_PEER_FLAGS = (("incoming", "I", "Incoming connection"), ("dht", "H", "Peer from DHT"),
+               ("pex", "X", "Peer from PEX"), ("lsd", "L", "Peer from LSD"))
+
+
+def peer_record(p: JobPeer) -> dict[str, Any]:
+    """One peer as ``sync/torrentPeers`` gives it."""
+    host, _, port = p.address.rpartition(":")
+    flags = [(letter, text) for source, letter, text in _PEER_FLAGS if source in p.sources]
+    if p.transport == "utp":
+        flags.append(("P", "μTP"))
+    return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,
+            "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
+            "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
+            "connection": "μTP" if p.transport == "utp" else "BT",
+            "flags": " ".join(letter for letter, _ in flags),
+            "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
+            "relevance": 0, "files": "", "country_code": "", "country": ""}
 
 
 def _is_downloading(state: str) -> bool:

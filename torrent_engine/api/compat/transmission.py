@@ -30,7 +30,7 @@ from ... import __version__
 from ...errors import MagnetError, TorrentEngineError
 from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
 from ...jobs.features import features_from
-from ...jobs.model import NO_LIMIT
+from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
 from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
@@ -93,6 +93,29 @@ def our_priority(value: int) -> int:
 def their_priority(ours: int) -> int:
     """Our 0..7 as Transmission's -1/0/1."""
     return -1 if ours in (1, 2, 3) else 1 if ours >= 6 else 0
+
+
+# where a peer came from, as Transmission counts it (``peersFrom``; peers given by the user or
+# a magnet's x.pe have no counter there) and marks it (``flagStr``)
+_FROM = {"tracker": "fromTracker", "dht": "fromDht", "pex": "fromPex", "lsd": "fromLpd",
+         "incoming": "fromIncoming"}
+_FLAGS = (("dht", "H"), ("pex", "X"), ("incoming", "I"))
+
+
+def peers_from(job: Job) -> dict[str, int]:
+    """``peersFrom``: the connected peers counted by the first source each was heard from."""
+    counts = dict.fromkeys(("fromCache", "fromDht", "fromIncoming", "fromLpd", "fromLtep", "fromPex",
+                            "fromTracker"), 0)
+    for p in job.peer_list:
+        first = next((_FROM[s] for s in p.sources if s in _FROM), None)
+        if first is not None:
+            counts[first] += 1
+    return counts
+
+
+def flag_str(p: JobPeer) -> str:
+    """A peer's ``flagStr`` as far as we know it: T (uTP), H (DHT), X (PEX), I (incoming)."""
+    return ("T" if p.transport == "utp" else "") + "".join(f for s, f in _FLAGS if s in p.sources)
 
 
 def bitfield_b64(states: list[int] | None) -> str:
@@ -355,13 +378,12 @@ class TransmissionRpc:
             "peersConnected": lambda: job.peers, "peersGettingFromUs": lambda: sum(
                 1 for p in job.peer_list if p.upload_rate > 0),
             "peersSendingToUs": lambda: sum(1 for p in job.peer_list if p.download_rate > 0),
-            "peersFrom": lambda: {"fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0,
-                                  "fromLtep": 0, "fromPex": 0, "fromTracker": job.peers},
+            "peersFrom": lambda: peers_from(job),
             "peers": lambda: [{"address": p.address.rsplit(":", 1)[0].strip("[]"),
                                "port": int(p.address.rsplit(":", 1)[1]) if ":" in p.address else 0,
                                "clientName": p.client, "progress": p.progress,
                                "rateToClient": int(p.download_rate), "rateToPeer": int(p.upload_rate),
-                               "isEncrypted": False, "isUTP": p.transport == "utp", "flagStr": ""}
+                               "isEncrypted": False, "isUTP": p.transport == "utp", "flagStr": flag_str(p)}
                               for p in job.peer_list],
             "queuePosition": lambda: max(0, job.queue_position - 1),
             "seedRatioLimit": lambda: ratio_limit if ratio_limit is not None and ratio_limit >= 0

@@ -9,6 +9,7 @@ const STATE_LABEL = {
   queued: "queued", checking: "checking", fetching_metadata: "metadata", downloading: "downloading",
   seeding: "seeding", paused: "paused", completed: "completed", failed: "failed", cancelled: "cancelled",
 };
+const SOURCE_LABEL = {lsd: "LSD", dht: "DHT", pex: "PEX"};  // where a peer was heard of
 const jobs = new Map();          // id -> job (summary JSON)
 const details = new Map();       // id -> {sub, timer, asked, shown, pending}
 const streamTokens = new Map();  // id -> the job's read-only stream token (for "stream" links)
@@ -434,8 +435,9 @@ function detailView(job, sub, pending) {
   if (sub === "peers") {
     const peers = job.peer_list || [];
     if (!peers.length) return el("p", {class: "empty", text: "No peers connected."});
-    return table([["Address", ""], ["Via", ""], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
+    return table([["Address", ""], ["Via", ""], ["From", "hide-narrow"], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
       peers.map((p) => el("tr", {}, el("td", {text: p.address}), el("td", {text: (p.transport || "").toUpperCase()}),
+        el("td", {class: "hide-narrow peer-sources", text: (p.sources || []).map((s) => SOURCE_LABEL[s] || s).join(", ")}),
         el("td", {class: "hide-narrow", text: p.client || ""}),
         el("td", {class: "num", text: rate(p.download_rate)}), el("td", {class: "num", text: rate(p.upload_rate)}),
         el("td", {class: "num", text: `${Math.floor((p.progress || 0) * 100)} %`}))));
