@@ -195,9 +195,19 @@ class Router:
         return found
 
     def popen(self, ns: str, module: str, *args: str) -> subprocess.Popen[str]:
-        """``python -m module args`` in namespace ``ns`` (this checkout on its path), with pipes."""
+        """``python -m module args`` in namespace ``ns`` (this checkout on its path), with pipes,
+        in a process group of its own: ``kill`` ends it and every process it started."""
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", module, *args],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path,
-                                                          "PYTHONUNBUFFERED": "1"})
+                                text=True, cwd=ROOT, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"})
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """End a process ``Router.popen`` started and whatever it started (its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import make_payload, make_torrent, same_files
-from tests.interop.router import LAN_HOST, WAN_ROUTER, Router
+from tests.interop.router import LAN_HOST, WAN_ROUTER, Router, kill
 
 pytestmark = [pytest.mark.interop]
 
@@ -68,8 +68,11 @@ def test_a_libtorrent_peer_reaches_our_daemon_through_the_mapped_port(tmp_path: 
             # a peer on the WAN side that knows only the router's address and the mapped port
             wan = router.popen(router.wan, "tests.interop._portmap_wan", str(torrent_file),
                                str(tmp_path / "wan"), WAN_ROUTER, str(port))
-            got = read_json(wan, "libtorrent's download")
-            assert wan.wait(30) == 0
+            try:
+                got = read_json(wan, "libtorrent's download")
+                assert wan.wait(30) == 0
+            finally:
+                kill(wan)
             assert got["done"], (got, router.log())
             assert same_files(torrent, tmp_path / "lan" / "downloads", tmp_path / "wan") == []
 
@@ -85,6 +88,4 @@ def test_a_libtorrent_peer_reaches_our_daemon_through_the_mapped_port(tmp_path: 
             assert lan.wait(30) == 0
             assert router.forwards() == [], router.log()
         finally:
-            if lan.poll() is None:
-                lan.kill()
-                lan.wait()
+            kill(lan)  # (and the daemon it started, whatever happened above)
