@@ -73,7 +73,7 @@ def test_a_lossy_udp_link_loses_what_the_model_drops_and_carries_replies_back() 
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    duplex = Duplex.symmetric(LinkSpec(delay=0.02, jitter=0.02, loss=0.05), seed=9)
+    duplex = Duplex.symmetric(LinkSpec(delay=0.02, jitter=0.02, loss=0.05, reorder=True), seed=9)
     count = 1000
     replies: list[bytes] = []
     with Emulator([LinkPlan(echo.getsockname(), duplex, tcp=False)]) as emu:

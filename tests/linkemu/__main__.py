@@ -5,7 +5,9 @@
 LINKS.json: ``{"links": [{"name": "s0", "target": ["127.0.0.1", 6881], "tcp": true, "udp": true,
 "up": {"delay": 0.05, "rate": 1e6}, "down": {...}, "seed": 1, "share": "k"}]}`` (``up``/``down``:
 LinkSpec fields; links with the same ``share`` key share one Duplex). Prints ``{"ports": [...]}``
-once every relay listens, runs until stdin closes, then prints ``{"stats": [...]}``.
+once every relay listens, runs until stdin closes, then prints ``{"stats": [...]}``; with
+``"sample": SECONDS`` in the top object, also ``"samples"``: ``[time.monotonic(), [bytes each link's
+up direction has carried]]`` every SECONDS (the per-link rate curve).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 from .model import Duplex, Link, LinkSpec
@@ -36,11 +39,24 @@ async def serve(config: dict[str, Any]) -> None:
                                       port=item.get("port", 0), source_host=item.get("source_host"),
                                       name=item.get("name", str(i))))
     print(json.dumps({"ports": [link.port for link in links]}), flush=True)
+    samples: list[tuple[float, list[int]]] = []
+    interval = config.get("sample")
+    sampler = asyncio.create_task(sample(links, float(interval), samples)) if interval else None
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    if sampler is not None:
+        sampler.cancel()
     stats = [link.stats() for link in links]
     for link in links:
         await link.close()
-    print(json.dumps({"stats": stats}), flush=True)
+    print(json.dumps({"stats": stats, "samples": samples}), flush=True)
+
+
+async def sample(links: list[LinkRelays], interval: float,
+                 out: list[tuple[float, list[int]]]) -> None:
+    """Bounded by the run: cancelled when stdin closes."""
+    while True:
+        out.append((time.monotonic(), [link.duplex.up.sent_bytes for link in links]))
+        await asyncio.sleep(interval)
 
 
 def main() -> int:

@@ -4,8 +4,10 @@ monotonic origin) and gets back an arrival time on the same clock. Deterministic
 
 One direction of a link is a ``Link``: a serializer at ``rate`` bytes/s fed from a queue of at
 most ``queue_bytes`` (drop-tail for datagrams; a stream waits for room instead, ``room_at``),
-then the propagation ``delay`` plus a uniform ``jitter``, then random ``loss`` (datagrams only:
-a lost datagram has used the link's capacity, as on a real wire). Every flow fed into the same
+then the propagation ``delay`` plus a uniform ``jitter`` (FIFO unless ``reorder``), then random
+``loss`` (datagrams only:
+a lost datagram has used the link's capacity, as on a real wire); a datagram above the path
+``mtu`` never enters. Every flow fed into the same
 ``Link`` shares its cap and its queue. A ``Stream`` is one TCP flow's view of a ``Link``: jitter
 never reorders its bytes (an arrival is never before the previous one).
 """
@@ -16,6 +18,7 @@ import random
 from dataclasses import dataclass
 
 DEFAULT_QUEUE = 256 * 1024
+IPV4_UDP_HEADERS = 28
 
 
 class QueueFull(Exception):
@@ -32,9 +35,16 @@ class LinkSpec:
 
     delay: float = 0.0  # one-way propagation delay, seconds
     jitter: float = 0.0  # extra delay, uniform in [0, jitter), seconds
+    # whether jitter may reorder datagrams; off, a link is a FIFO: an arrival is never before the
+    # one offered ahead of it (a path reorders rarely, and reordering each packet by a random
+    # couple of milliseconds makes uTP see losses everywhere: duplicate acks, a halved window)
+    reorder: bool = False
     loss: float = 0.0  # probability a datagram is lost (streams are never lossy)
     rate: float | None = None  # bytes per second
     queue_bytes: int = DEFAULT_QUEUE  # bytes that may wait for the cap
+    # the path MTU: a datagram whose IPv4 packet (payload + 28 header bytes) is larger is dropped,
+    # as a router drops a don't-fragment packet (None: loopback's 64 KiB, nothing dropped)
+    mtu: int | None = None
 
     def __post_init__(self) -> None:
         if self.delay < 0 or self.jitter < 0:
@@ -45,6 +55,8 @@ class LinkSpec:
             raise ValueError(f"rate {self.rate} must be > 0 (None: uncapped)")
         if self.queue_bytes <= 0:
             raise ValueError(f"queue_bytes {self.queue_bytes} must be > 0")
+        if self.mtu is not None and self.mtu < 576:
+            raise ValueError(f"mtu {self.mtu} must be >= 576 (IPv4's minimum) or None")
 
 
 class Link:
@@ -54,10 +66,12 @@ class Link:
         self.spec = spec
         self._rng = random.Random(seed)
         self._busy_until = 0.0  # when the serializer has sent everything queued so far
+        self._last_arrival = 0.0  # (FIFO links) the latest arrival handed out
         self.sent_bytes = 0  # bytes that went onto the wire (lost ones included)
         self.sent_packets = 0
         self.dropped_queue = 0  # datagrams refused by a full queue
         self.dropped_loss = 0  # datagrams lost on the wire
+        self.dropped_mtu = 0  # datagrams too large for the path
 
     def backlog(self, now: float) -> float:
         """Bytes waiting for the cap at ``now``."""
@@ -79,6 +93,9 @@ class Link:
         """Offer ``size`` bytes at ``now``: their arrival time at the far end, or None if a
         datagram was dropped (queue full or lost). A stream must not be offered more than
         ``room_at`` allows (``QueueFull``)."""
+        if datagram and self.spec.mtu is not None and size + IPV4_UDP_HEADERS > self.spec.mtu:
+            self.dropped_mtu += 1
+            return None
         rate = self.spec.rate
         if rate is None:
             leave = now
@@ -96,15 +113,20 @@ class Link:
             self.dropped_loss += 1
             return None
         jitter = self._rng.uniform(0.0, self.spec.jitter) if self.spec.jitter else 0.0
-        return leave + self.spec.delay + jitter
+        arrive = leave + self.spec.delay + jitter
+        if not self.spec.reorder:
+            arrive = self._last_arrival = max(arrive, self._last_arrival)
+        return arrive
 
     def stats(self) -> dict[str, int]:
         return {"sent_bytes": self.sent_bytes, "sent_packets": self.sent_packets,
-                "dropped_queue": self.dropped_queue, "dropped_loss": self.dropped_loss}
+                "dropped_queue": self.dropped_queue, "dropped_loss": self.dropped_loss,
+                "dropped_mtu": self.dropped_mtu}
 
 
 class Stream:
-    """One TCP flow through a ``Link``: arrivals never go backwards, so bytes stay in order."""
+    """One TCP flow through a ``Link``: arrivals never go backwards, so bytes stay in order (also
+    on a link whose jitter reorders datagrams)."""
 
     def __init__(self, link: Link) -> None:
         self.link = link
@@ -112,6 +134,11 @@ class Stream:
 
     def room_at(self, now: float, size: int) -> float:
         return self.link.room_at(now, size)
+
+    @property
+    def last(self) -> float:
+        """The arrival time of the stream's last byte so far."""
+        return self._last
 
     def send(self, now: float, size: int) -> float:
         arrive = self.link.send(now, size, datagram=False)

@@ -33,14 +33,17 @@ READ_SIZE = 256 * 1024
 MAX_PENDING = 16 * 1024 * 1024
 UDP_BUFFER = 4 * 1024 * 1024
 UDP_MAX = 65535
+# The wall clock's slack against the model's times: a stream's bytes are handed on up to this
+# early (never late by the relay's choice), so a link costs at most ~1/TICK wakeups a second.
+TICK = 0.002
 
 
 def segment_size(spec: LinkSpec) -> int:
-    """How many bytes of a stream the model schedules at once: about 2 ms of the cap (so pacing is
+    """How many bytes of a stream the model schedules at once: about 4 ms of the cap (so pacing is
     smooth at 0.5 MB/s and cheap at 50), a whole read when uncapped."""
     if spec.rate is None:
         return READ_SIZE
-    return max(1460, min(64 * 1024, int(spec.rate * 0.002)))
+    return max(2048, min(64 * 1024, int(spec.rate * 0.004)))
 
 
 class _Pump:
@@ -64,20 +67,20 @@ class _Pump:
             data = await self.reader.read(READ_SIZE)
             for off in range(0, len(data), segment):
                 chunk = data[off:off + segment] if len(data) > segment else data
-                while True:
-                    now = loop.time()
-                    ready = stream.room_at(now, len(chunk))
-                    if ready <= now:
-                        break
-                    await asyncio.sleep(max(ready - now, 0.0005))
-                self.pending.append((stream.send(now, len(chunk)), chunk))
+                # the model runs on its own exact times (``ready``); the wall clock only has to
+                # be within a tick of them, so the loop never spins on sub-tick sleeps
+                ready = stream.room_at(loop.time(), len(chunk))
+                while ready > loop.time() + TICK:
+                    await asyncio.sleep(ready - loop.time())
+                    ready = stream.room_at(ready, len(chunk))
+                self.pending.append((stream.send(ready, len(chunk)), chunk))
                 self.pending_bytes += len(chunk)
                 self.more.set()
                 while self.pending_bytes > MAX_PENDING:
                     self.room.clear()
                     await self.room.wait()
             if not data:
-                self.pending.append((stream.send(loop.time(), 0), None))
+                self.pending.append((stream.last, None))  # the end follows the last byte
                 self.more.set()
                 return
 
@@ -89,12 +92,12 @@ class _Pump:
                 self.more.clear()
                 await self.more.wait()
             wait = pending[0][0] - loop.time()
-            if wait > 0:
+            if wait > TICK:
                 await asyncio.sleep(wait)
-            now = loop.time()
+            horizon = loop.time() + TICK  # everything due within a tick goes in one write
             chunks: list[bytes] = []
             end = False
-            while pending and pending[0][0] <= now + 0.0005:
+            while pending and pending[0][0] <= horizon:
                 chunk = pending.popleft()[1]
                 if chunk is None:
                     end = True
@@ -118,6 +121,7 @@ class _Pump:
 class RelayStats:
     connections: int = 0
     datagrams_in: int = 0
+    udp_bytes_up: int = 0  # datagram bytes the peer behind the link sent (delivered or not)
 
 
 class TcpRelay:
@@ -156,8 +160,10 @@ class TcpRelay:
                 for pump in (to_peer, to_client):
                     tg.create_task(pump.read_side())
                     tg.create_task(pump.write_side())
-        except (OSError, ExceptionGroup):
+        except* OSError:
             pass  # a reset or refused connection ends this relayed connection only
+        except* asyncio.CancelledError:
+            pass  # close(): the server's callback must not see a cancelled handler
         finally:
             for w in (writer, up_writer):
                 if w is not None:
@@ -234,7 +240,11 @@ class UdpRelay:
     def _from_target(self, sock: socket.socket, client: Any) -> None:
         assert self._listen is not None
         listen = self._listen
-        self._drain(sock, lambda data, _addr: self._forward(self.duplex.up, listen, data, client))
+        def reply(data: bytes, _addr: Any) -> None:
+            self.stats.udp_bytes_up += len(data)
+            self._forward(self.duplex.up, listen, data, client)
+
+        self._drain(sock, reply)
 
     def _forward(self, link: Link, sock: socket.socket, data: bytes, to: Any) -> None:
         assert self._loop is not None
@@ -275,7 +285,8 @@ class LinkRelays:
         return {"name": self.name, "port": self.port, "up": self.duplex.up.stats(),
                 "down": self.duplex.down.stats(),
                 "tcp_connections": self.tcp.stats.connections if self.tcp else 0,
-                "udp_datagrams_in": self.udp.stats.datagrams_in if self.udp else 0}
+                "udp_datagrams_in": self.udp.stats.datagrams_in if self.udp else 0,
+                "udp_bytes_up": self.udp.stats.udp_bytes_up if self.udp else 0}
 
     async def close(self) -> None:
         for relay in (self.tcp, self.udp):

@@ -68,8 +68,15 @@ def test_loss_and_jitter_are_the_same_for_the_same_seed() -> None:
     assert run(3) != run(4)
 
 
-def test_jitter_reorders_datagrams_but_never_a_streams_bytes() -> None:
-    spec = LinkSpec(delay=0.05, jitter=0.03)
+def test_jitter_keeps_a_fifo_link_in_order() -> None:
+    link = Link(LinkSpec(delay=0.05, jitter=0.03), seed=1)
+    arrivals = [link.send(i * 0.001, 100, datagram=True) for i in range(1000)]
+    assert arrivals == sorted(arrivals)  # type: ignore[type-var]
+    assert len(set(arrivals)) > 100  # and it does vary the delay
+
+
+def test_jitter_reorders_datagrams_only_if_asked_and_never_a_streams_bytes() -> None:
+    spec = LinkSpec(delay=0.05, jitter=0.03, reorder=True)
     link = Link(spec, seed=1)
     datagrams = [link.send(i * 0.001, 100, datagram=True) for i in range(1000)]
     assert any(b < a for a, b in zip(datagrams, datagrams[1:], strict=False) if a and b)
@@ -89,7 +96,15 @@ def test_flows_fed_into_one_link_share_its_cap() -> None:
     assert last == pytest.approx(100 * 1000 / 10_000)  # 100 kB at 10 kB/s, not twice that rate
 
 
+def test_a_datagram_above_the_path_mtu_is_dropped_and_a_stream_is_not() -> None:
+    link = Link(LinkSpec(mtu=1500))
+    assert link.send(0.0, 1472, datagram=True) is not None
+    assert link.send(0.0, 1473, datagram=True) is None
+    assert link.dropped_mtu == 1 and link.sent_bytes == 1472
+    assert link.send(0.0, 65536, datagram=False) is not None
+
+
 def test_a_spec_out_of_range_is_refused() -> None:
-    for bad in ({"delay": -1}, {"loss": 1.0}, {"rate": 0}, {"queue_bytes": 0}):
+    for bad in ({"delay": -1}, {"loss": 1.0}, {"rate": 0}, {"queue_bytes": 0}, {"mtu": 100}):
         with pytest.raises(ValueError):
             LinkSpec(**bad)  # type: ignore[arg-type]
