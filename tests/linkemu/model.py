@@ -5,10 +5,9 @@ monotonic origin) and gets back an arrival time on the same clock. Deterministic
 One direction of a link is a ``Link``: a serializer at ``rate`` bytes/s fed from a queue of at
 most ``queue_bytes`` (drop-tail for datagrams; a stream waits for room instead, ``room_at``),
 then the propagation ``delay`` plus a uniform ``jitter`` (FIFO unless ``reorder``), then random
-``loss`` (datagrams only:
-a lost datagram has used the link's capacity, as on a real wire); a datagram above the path
-``mtu`` never enters. Every flow fed into the same
-``Link`` shares its cap and its queue. A ``Stream`` is one TCP flow's view of a ``Link``: jitter
+``loss`` (datagrams only: a lost datagram has used the link's capacity, as on a real wire); a
+datagram above the path ``mtu`` never enters. Every flow fed into the same ``Link`` shares its
+cap and its queue. A ``Stream`` is one TCP flow's view of a ``Link``: jitter
 never reorders its bytes (an arrival is never before the previous one).
 """
 
