@@ -5,7 +5,9 @@ share the Duplex, so a TCP flow and a uTP flow through them share one cap and on
 
 The TCP relay ends TCP on both sides: the emulated link delays, paces and queues the byte stream
 (back-pressure when the queue is full: the relay stops reading, so the sender's socket buffers
-fill), it does not emulate TCP's own congestion control. Datagrams are delayed, paced, dropped at
+fill), it does not emulate TCP's own congestion control. It connects to the peer one RTT after
+it accepted (the three-way handshake the client's connect() skipped), and not at all if the
+client closed within that RTT (a dial given up before it connected: the peer never sees it). Datagrams are delayed, paced, dropped at
 a full queue (drop-tail) and lost at random, each scheduled on the loop's timer.
 
 One process, one event loop (uvloop when installed), large reads. ``python -m tests.linkemu``
@@ -49,8 +51,10 @@ def segment_size(spec: LinkSpec) -> int:
 class _Pump:
     """One direction of one TCP connection: read, pace through the Link, deliver on time."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link,
+                 early: bytes = b"") -> None:
         self.reader = reader
+        self.early = early  # bytes read before the pump started
         self.writer = writer
         self.stream = Stream(link)
         self.segment = segment_size(link.spec)
@@ -64,7 +68,7 @@ class _Pump:
         loop = asyncio.get_running_loop()
         stream, segment = self.stream, self.segment
         while True:
-            data = await self.reader.read(READ_SIZE)
+            data, self.early = (self.early or await self.reader.read(READ_SIZE)), b""
             for off in range(0, len(data), segment):
                 chunk = data[off:off + segment] if len(data) > segment else data
                 # the model runs on its own exact times (``ready``); the wall clock only has to
@@ -151,10 +155,21 @@ class TcpRelay:
         self.stats.connections += 1
         up_writer: asyncio.StreamWriter | None = None
         try:
+            # TCP's three-way handshake: the client's first byte reaches the peer 1.5 RTT after
+            # its connect(), not 0.5 (the kernel accepted for the relay at once); a client that
+            # closes within that RTT gave up before its connection was open, so the peer never
+            # sees it (without this a cancelled TCP dial that lost a race to uTP still reaches
+            # the peer, handshake and all)
+            early = bytearray()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.duplex.down.spec.delay + self.duplex.up.spec.delay):
+                    while chunk := await reader.read(READ_SIZE):
+                        early += chunk
+                    return
             source = (self.source_host, 0) if self.source_host else None
             up_reader, up_writer = await asyncio.open_connection(*self.target, limit=READ_SIZE,
                                                                  local_addr=source)
-            to_peer = _Pump(reader, up_writer, self.duplex.down)
+            to_peer = _Pump(reader, up_writer, self.duplex.down, bytes(early))
             to_client = _Pump(up_reader, writer, self.duplex.up)
             async with asyncio.TaskGroup() as tg:
                 for pump in (to_peer, to_client):
