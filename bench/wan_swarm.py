@@ -145,7 +145,8 @@ def child_seeders(kind: str, torrent_file: str, save_path: str, transports: list
         for transport in transports:
             settings = lt_peer_settings(lt, transport)
             if os.environ.get("WAN_LOG"):
-                settings["alert_mask"] = lt.alert.category_t.peer_notification | lt.alert.category_t.error_notification
+                category = lt.alert.category_t
+                settings["alert_mask"] = category.peer_notification | category.error_notification
             ses = lt.session(settings)
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(torrent_file)
@@ -164,7 +165,8 @@ def child_seeders(kind: str, torrent_file: str, save_path: str, transports: list
                 while True:
                     for i, ses in enumerate(sessions):
                         for a in ses.pop_alerts():
-                            print(f"{time.monotonic() - t0:7.2f} lt seeder {i}: {a.message()}", file=sys.stderr)
+                            print(f"{time.monotonic() - t0:7.2f} lt seeder {i}: {a.message()}",
+                                  file=sys.stderr)
                     time.sleep(0.1)
 
             threading.Thread(target=log_alerts, daemon=True).start()
@@ -269,7 +271,8 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
                 tg.cancel_scope.cancel()
             seconds = time.monotonic() - start
             status = session.status()
-            return {"who": "torrent_engine", "start": start, "seconds": seconds, "bytes": torrent.payload_size,
+            return {"who": "torrent_engine", "start": start, "seconds": seconds,
+                    "bytes": torrent.payload_size,
                     "cpu": time.process_time() - cpu0, "curve": curve,
                     "redundant": max(0, status.downloaded - torrent.payload_size),
                     "failed": session.hash_failures, "peak_rss_mib": peak_rss_mib()}
@@ -277,9 +280,11 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
     return run(main)
 
 
-def start_seeders(kind: str, torrent_file: Path, seed_dir: Path, transports: list[str]) -> tuple[Any, list[int]]:
-    proc = subprocess.Popen([sys.executable, __file__, "--seeders-child", kind, str(torrent_file), str(seed_dir),
-                             ",".join(transports)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def start_seeders(kind: str, torrent_file: Path, seed_dir: Path,
+                  transports: list[str]) -> tuple[Any, list[int]]:
+    proc = subprocess.Popen([sys.executable, __file__, "--seeders-child", kind, str(torrent_file),
+                             str(seed_dir), ",".join(transports)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())["ports"]
 
@@ -328,6 +333,15 @@ def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str,
     ranked = sorted(range(len(links)), key=lambda i: links[i]["rate"], reverse=True)
     top = ranked[:max(1, len(links) // 4)]
     rate = size / seconds
+    during = [c - b for c, b in zip(carried, base, strict=True)]
+    fill: dict[str, float] = {}  # what each group of links carried, of what it could have
+    for seeder in ("libtorrent", "ours"):
+        for lossy in (False, True):
+            group = [i for i, link in enumerate(links)
+                     if link.get("seeder") == seeder and bool(link["loss"]) == lossy]
+            if group:
+                could = sum(links[i]["rate"] for i in group) * seconds
+                fill[f"{seeder}{' lossy' if lossy else ''}"] = round(sum(during[i] for i in group) / could, 2)
     return {
         "who": result["who"], "seconds": round(seconds, 2), "mb_s": round(rate / MB, 2),
         "of_ceiling": round(rate / ceiling, 3), "ceiling_mb_s": round(ceiling / MB, 2),
@@ -337,7 +351,7 @@ def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str,
         "top_quarter_share_10s": round(sum(first[i] for i in top) / max(1, sum(first)), 3),
         "top_quarter_share_ceiling": round(sum(links[i]["rate"] for i in top) / ceiling, 3),
         "first_10s_mb": round(sum(first) / MB, 1), "cpu": round(result["cpu"], 1),
-        "relay_cpu": round(relay["cpu"], 1), "curve_mb_s": curve,
+        "relay_cpu": round(relay["cpu"], 1), "link_fill": fill, "curve_mb_s": curve,
         "per_link_mb_s": [round(carried_i / MB / seconds, 2) for carried_i in
                           (c - b for c, b in zip(carried, base, strict=True))],
         "per_link_curve": [[round((b[i] - a[i]) / MB, 2) for i in range(len(links))]
@@ -361,8 +375,9 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
         procs[kind] = proc
         for i, port in zip(idx, got, strict=True):
             ports[i] = port
-    print(json.dumps({"links": [{**link, "seeder": kind} for link, kind in zip(links, kinds, strict=True)]}),
-          flush=True)
+    for link, kind in zip(links, kinds, strict=True):
+        link["seeder"] = kind
+    print(json.dumps({"links": links}), flush=True)
     results: dict[str, list[dict[str, Any]]] = {"ours": [], "libtorrent": []}
     try:
         for r in range(args.rounds):
@@ -379,15 +394,19 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
     finally:
         seeders = {kind: stop_child(proc) for kind, proc in procs.items()}
     print(json.dumps({"seeders": seeders}))
-    print(f"many seeders: {args.seeders} ({kinds.count('libtorrent')} libtorrent, {kinds.count('ours')} ours; "
+    print(f"many seeders: {args.seeders} ({kinds.count('libtorrent')} libtorrent, "
+          f"{kinds.count('ours')} ours; "
           f"{sum(link['transport'] == 'utp' for link in links)} lossy over uTP), {args.size_mib} MiB, "
-          f"pieces {args.piece_kib} KiB, rounds {args.rounds}, ceiling {results['ours'][0]['ceiling_mb_s']} MB/s, "
+          f"pieces {args.piece_kib} KiB, rounds {args.rounds}, "
+          f"ceiling {results['ours'][0]['ceiling_mb_s']} MB/s, "
           f"load average {os.getloadavg()[0]:.2f}")
     for kind, rows in results.items():
         med = statistics.median
         print(f"{kind:10}: {med(r['seconds'] for r in rows):.1f} s, {med(r['mb_s'] for r in rows):.2f} MB/s "
-              f"(runs {', '.join(str(r['mb_s']) for r in rows)}), of ceiling {med(r['of_ceiling'] for r in rows):.2f}, "
-              f"wasted {med(r['wasted_mb'] for r in rows):.1f} MB, over uTP {med(r['utp_share'] for r in rows):.2f}, top quarter's share of the first 10 s "
+              f"(runs {', '.join(str(r['mb_s']) for r in rows)}), "
+              f"of ceiling {med(r['of_ceiling'] for r in rows):.2f}, "
+              f"wasted {med(r['wasted_mb'] for r in rows):.1f} MB, "
+              f"over uTP {med(r['utp_share'] for r in rows):.2f}, top quarter's share of the first 10 s "
               f"{med(r['top_quarter_share_10s'] for r in rows):.2f} (of the ceiling "
               f"{rows[0]['top_quarter_share_ceiling']:.2f}), CPU {med(r['cpu'] for r in rows):.1f} s")
     ratio = statistics.median(r["mb_s"] for r in results["ours"]) / statistics.median(
@@ -485,9 +504,9 @@ def flash_crowd(args: argparse.Namespace, work: Path, torrent_file: Path, seed_d
             size = min(chunk, count - first)
             dest = work / f"crowd-{kind}-{first}"
             shutil.rmtree(dest, ignore_errors=True)
-            proc = subprocess.Popen([sys.executable, __file__, "--crowd-child", kind, str(torrent_file), str(dest),
-                                     str(size), str(args.limit)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True)
+            proc = subprocess.Popen([sys.executable, __file__, "--crowd-child", kind, str(torrent_file),
+                                     str(dest), str(size), str(args.limit)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None
             groups.append((kind, proc, json.loads(proc.stdout.readline())["ports"]))
     targets = seeder_ports + [p for _, _, ports in groups for p in ports]
@@ -502,7 +521,7 @@ def flash_crowd(args: argparse.Namespace, work: Path, torrent_file: Path, seed_d
         for _, proc, _ in groups:
             proc.stdin.write(json.dumps(peers) + "\n")
             proc.stdin.flush()
-        for kind, proc, _ in groups:
+        for _, proc, _ in groups:
             rows.append(json.loads(proc.stdout.readline()))
     finally:
         for _, proc, _ in groups:
@@ -512,11 +531,14 @@ def flash_crowd(args: argparse.Namespace, work: Path, torrent_file: Path, seed_d
     times: dict[str, list[float | None]] = {"torrent_engine": [], "libtorrent": []}
     for row in rows:
         times[row["who"]].extend(row["done"])
-    print(json.dumps({"times": times, "links": [{**link, "who": w} for link, w in zip(links, who, strict=True)],
-                      "seeder_uploaded_mb": relay["stats"][0]["up"]["sent_bytes"] / MB, "relay_cpu": relay["cpu"]}))
+    print(json.dumps({"times": times,
+                      "links": [{**link, "who": w} for link, w in zip(links, who, strict=True)],
+                      "seeder_uploaded_mb": relay["stats"][0]["up"]["sent_bytes"] / MB,
+                      "relay_cpu": relay["cpu"]}))
     print(f"flash crowd: 1 {args.flash_seeder} seeder at {args.seeder_rate / MB:.1f} MB/s, {n} leechers "
-          f"({kinds.count('ours')} ours, {kinds.count('libtorrent')} libtorrent) at 0.5-{args.leecher_max / MB:.1f} "
-          f"MB/s, {args.size_mib} MiB, load average {os.getloadavg()[0]:.2f}")
+          f"({kinds.count('ours')} ours, {kinds.count('libtorrent')} libtorrent) "
+          f"at 0.5-{args.leecher_max / MB:.1f} MB/s, {args.size_mib} MiB, "
+          f"load average {os.getloadavg()[0]:.2f}")
     for who_, ts in times.items():
         got = sorted(t for t in ts if t is not None)
         missing = len(ts) - len(got)
@@ -573,7 +595,8 @@ def main() -> int:
     if not payload.exists() or payload.stat().st_size != size:
         make_payload(payload, size)
     torrent_file = work / "payload.torrent"
-    torrent_file.write_bytes(create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1").to_bytes())
+    torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
+    torrent_file.write_bytes(torrent.to_bytes())
     try:
         if args.flash:
             flash_crowd(args, work, torrent_file, seed_dir)

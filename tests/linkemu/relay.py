@@ -7,8 +7,9 @@ The TCP relay ends TCP on both sides: the emulated link delays, paces and queues
 (back-pressure when the queue is full: the relay stops reading, so the sender's socket buffers
 fill), it does not emulate TCP's own congestion control. It connects to the peer one RTT after
 it accepted (the three-way handshake the client's connect() skipped), and not at all if the
-client closed within that RTT (a dial given up before it connected: the peer never sees it). Datagrams are delayed, paced, dropped at
-a full queue (drop-tail) and lost at random, each scheduled on the loop's timer.
+client closed within that RTT (a dial given up before it connected: the peer never sees it).
+Datagrams are delayed, paced, dropped at a full queue (drop-tail) and lost at random, each
+scheduled on the loop's timer.
 
 One process, one event loop (uvloop when installed), large reads. ``python -m tests.linkemu``
 runs a set of links from a JSON description (see ``__main__``); ``Emulator`` runs them on a
