@@ -54,10 +54,11 @@ FIRST_SECONDS = 10.0
 
 # -- links --------------------------------------------------------------------------------------
 
-def seeder_links(n: int, seed: int, lossy_every: int) -> list[dict[str, Any]]:
+def seeder_links(n: int, seed: int, lossy_every: int, transport: str = "any") -> list[dict[str, Any]]:
     """N links spread evenly over 0.5-5 MB/s (log scale) and 10-300 ms RTT, the two shuffled
     against each other; every ``lossy_every``-th link (0: none) lossy at 1-2 % and its seeder
-    reachable over uTP only (a TCP relay cannot lose bytes); the others carry both transports."""
+    reachable over uTP only (a TCP relay cannot lose bytes); the others carry ``transport``
+    ("any": both, "tcp": TCP only, their seeders too)."""
     rng = random.Random(seed)
     rates = [0.5e6 * 10 ** (i / max(1, n - 1)) for i in range(n)]
     rtts = [0.010 + 0.290 * i / max(1, n - 1) for i in range(n)]
@@ -68,7 +69,7 @@ def seeder_links(n: int, seed: int, lossy_every: int) -> list[dict[str, Any]]:
     for k, i in enumerate(order):
         lossy = bool(lossy_every) and k % lossy_every == lossy_every - 1
         links.append({"rate": rates[i], "rtt": rtts[i], "loss": 0.01 + 0.01 * rng.random() if lossy else 0.0,
-                      "transport": "utp" if lossy else "any"})
+                      "transport": "utp" if lossy else transport})
     return links
 
 
@@ -79,7 +80,7 @@ def relay_config(links: list[dict[str, Any]], ports: list[int], seed: int) -> di
                 "queue_bytes": max(64 * 1024, int(link["rate"] * QUEUE_SECONDS)), "mtu": MTU}
         items.append({"name": str(i), "target": ["127.0.0.1", port], "host": RELAY_HOST,
                       "source_host": RELAY_SOURCE, "tcp": link["transport"] != "utp",
-                      "udp": True, "up": spec, "down": spec, "seed": seed + 2 * i})
+                      "udp": link["transport"] != "tcp", "up": spec, "down": spec, "seed": seed + 2 * i})
     return {"links": items, "sample": 0.5}
 
 
@@ -363,8 +364,14 @@ def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str,
 
 
 def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_dir: Path) -> None:
-    links = seeder_links(args.seeders, args.seed, args.lossy_every)
-    kinds = ["libtorrent" if i % 2 == 0 else "ours" for i in range(args.seeders)]
+    links = seeder_links(args.seeders, args.seed, args.lossy_every, args.transport)
+    # libtorrent and ours alternate within the lossless links and within the lossy ones
+    counts = {True: 0, False: 0}
+    kinds = []
+    for link in links:
+        lossy = bool(link["loss"])
+        kinds.append("libtorrent" if counts[lossy] % 2 == 0 else "ours")
+        counts[lossy] += 1
     procs: dict[str, Any] = {}
     ports = [0] * args.seeders
     for kind in ("libtorrent", "ours"):
@@ -395,6 +402,7 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
         seeders = {kind: stop_child(proc) for kind, proc in procs.items()}
     print(json.dumps({"seeders": seeders}))
     print(f"many seeders: {args.seeders} ({kinds.count('libtorrent')} libtorrent, "
+          f"lossless links: {args.transport}, "
           f"{kinds.count('ours')} ours; "
           f"{sum(link['transport'] == 'utp' for link in links)} lossy over uTP), {args.size_mib} MiB, "
           f"pieces {args.piece_kib} KiB, rounds {args.rounds}, "
@@ -557,6 +565,8 @@ def main() -> int:
     ap.add_argument("--piece-kib", type=int, default=512)
     ap.add_argument("--rounds", type=int, default=2, help="downloads of each, alternated")
     ap.add_argument("--lossy-every", type=int, default=4, help="every k-th link lossy over uTP (0: none)")
+    ap.add_argument("--transport", default="any", choices=("any", "tcp"),
+                    help="the lossless links: both transports (any) or TCP only, their seeders too")
     ap.add_argument("--seed", type=int, default=1, help="the links' random choices")
     ap.add_argument("--limit", type=float, default=600.0, help="seconds before a download counts as failed")
     ap.add_argument("--flash", action="store_true", help="the flash crowd instead")
