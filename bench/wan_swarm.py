@@ -385,10 +385,11 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
     for link, kind in zip(links, kinds, strict=True):
         link["seeder"] = kind
     print(json.dumps({"links": links}), flush=True)
-    results: dict[str, list[dict[str, Any]]] = {"ours": [], "libtorrent": []}
+    results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in args.downloaders.split(",")}
     try:
         for r in range(args.rounds):
-            for kind in (("ours", "libtorrent") if r % 2 == 0 else ("libtorrent", "ours")):
+            order = args.downloaders.split(",")
+            for kind in (order if r % 2 == 0 else order[::-1]):
                 relays = Relays(relay_config(links, ports, args.seed + 100 * r), work)
                 try:
                     peers = [(RELAY_HOST, p) for p in relays.ports]
@@ -406,7 +407,7 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
           f"{kinds.count('ours')} ours; "
           f"{sum(link['transport'] == 'utp' for link in links)} lossy over uTP), {args.size_mib} MiB, "
           f"pieces {args.piece_kib} KiB, rounds {args.rounds}, "
-          f"ceiling {results['ours'][0]['ceiling_mb_s']} MB/s, "
+          f"ceiling {next(iter(results.values()))[0]['ceiling_mb_s']} MB/s, "
           f"load average {os.getloadavg()[0]:.2f}")
     for kind, rows in results.items():
         med = statistics.median
@@ -417,9 +418,10 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
               f"over uTP {med(r['utp_share'] for r in rows):.2f}, top quarter's share of the first 10 s "
               f"{med(r['top_quarter_share_10s'] for r in rows):.2f} (of the ceiling "
               f"{rows[0]['top_quarter_share_ceiling']:.2f}), CPU {med(r['cpu'] for r in rows):.1f} s")
-    ratio = statistics.median(r["mb_s"] for r in results["ours"]) / statistics.median(
-        r["mb_s"] for r in results["libtorrent"])
-    print(f"ratio ours/libtorrent (median rate): {ratio:.2f}")
+    if results.get("ours") and results.get("libtorrent"):
+        ratio = statistics.median(r["mb_s"] for r in results["ours"]) / statistics.median(
+            r["mb_s"] for r in results["libtorrent"])
+        print(f"ratio ours/libtorrent (median rate): {ratio:.2f}")
 
 
 # -- the flash crowd ----------------------------------------------------------------------------
@@ -567,6 +569,7 @@ def main() -> int:
     ap.add_argument("--lossy-every", type=int, default=4, help="every k-th link lossy over uTP (0: none)")
     ap.add_argument("--transport", default="any", choices=("any", "tcp"),
                     help="the lossless links: both transports (any) or TCP only, their seeders too")
+    ap.add_argument("--downloaders", default="ours,libtorrent", help="which downloaders, in this order")
     ap.add_argument("--seed", type=int, default=1, help="the links' random choices")
     ap.add_argument("--limit", type=float, default=600.0, help="seconds before a download counts as failed")
     ap.add_argument("--flash", action="store_true", help="the flash crowd instead")
