@@ -346,6 +346,7 @@ def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str,
     return {
         "who": result["who"], "seconds": round(seconds, 2), "mb_s": round(rate / MB, 2),
         "of_ceiling": round(rate / ceiling, 3), "ceiling_mb_s": round(ceiling / MB, 2),
+        "of_lossless_ceiling": round(rate / sum(link["rate"] for link in links if not link["loss"]), 3),
         "wasted_mb": round((sum(carried) - sum(base) - size) / MB, 2),
         "utp_share": round(sum(s["udp_bytes_up"] for s in relay["stats"]) / max(1, sum(carried)), 3),
         "redundant_mb": round(result["redundant"] / MB, 2), "failed": result["failed"],
@@ -413,7 +414,8 @@ def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_
         med = statistics.median
         print(f"{kind:10}: {med(r['seconds'] for r in rows):.1f} s, {med(r['mb_s'] for r in rows):.2f} MB/s "
               f"(runs {', '.join(str(r['mb_s']) for r in rows)}), "
-              f"of ceiling {med(r['of_ceiling'] for r in rows):.2f}, "
+              f"of ceiling {med(r['of_ceiling'] for r in rows):.2f} "
+              f"(of the lossless links' {med(r['of_lossless_ceiling'] for r in rows):.2f}), "
               f"wasted {med(r['wasted_mb'] for r in rows):.1f} MB, "
               f"over uTP {med(r['utp_share'] for r in rows):.2f}, top quarter's share of the first 10 s "
               f"{med(r['top_quarter_share_10s'] for r in rows):.2f} (of the ceiling "
@@ -522,8 +524,13 @@ def flash_crowd(args: argparse.Namespace, work: Path, torrent_file: Path, seed_d
     targets = seeder_ports + [p for _, _, ports in groups for p in ports]
     who = ["seeder"] + [kind for kind, _, ports in groups for _ in ports]
     links = [{"rate": args.seeder_rate, "rtt": 0.05, "loss": 0.0, "transport": "tcp"}]
-    links += [{"rate": 0.5e6 * (args.leecher_max / 0.5e6) ** rng.random(), "rtt": rng.uniform(0.01, 0.3),
-               "loss": 0.0, "transport": "tcp"} for _ in range(n)]
+    # one link drawn per pair of leechers, given to one of ours and one of libtorrent's alike
+    pairs = [{"rate": 0.5e6 * (args.leecher_max / 0.5e6) ** rng.random(), "rtt": rng.uniform(0.01, 0.3),
+              "loss": 0.0, "transport": "tcp"} for _ in range((n + 1) // 2)]
+    slot = {"ours": 0, "libtorrent": 0}
+    for kind in who[1:]:
+        links.append(dict(pairs[slot[kind]]))
+        slot[kind] += 1
     relays = Relays(relay_config(links, targets, args.seed), work)
     peers = [[RELAY_HOST, p] for p in relays.ports]
     rows: list[dict[str, Any]] = []
