@@ -10,7 +10,8 @@ rate; the receiver's acks (selective acks, how soon) feed it.
 
 ``yield``: LEDBAT's point. A bulk TCP flow crosses a capped link (one cap, one queue of 200 ms);
 its rate alone, then while a seeder behind the same link uploads over uTP to a libtorrent
-leecher (ours, then libtorrent's as the reference). Reported: the share of its rate the TCP
+leecher (ours, then libtorrent's as the reference): the upload starts alone (5 s), then the TCP
+flow joins it and is measured. Reported: the share of its rate the TCP
 flow keeps (target >= 0.8) and what the uTP upload got meanwhile.
 """
 
@@ -45,6 +46,7 @@ from bench.wan_swarm import (  # noqa: E402
 
 MB = 1e6
 KINDS = ("libtorrent", "ours")
+UTP_HEAD_START = 5.0  # seconds the uTP upload runs alone before the TCP flow joins it
 
 
 def make_torrent(work: Path, size_mib: int) -> tuple[Path, Path]:
@@ -103,24 +105,30 @@ def loss_bench(args: argparse.Namespace, work: Path) -> None:
 
 
 class BulkSource:
-    """A TCP server behind the link that sends bulk data to whoever connects, until closed."""
+    """A TCP server behind the link that sends bulk data to each client, one at a time, until the
+    client goes or ``stop`` is set."""
 
     def __init__(self) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(1.0)
         self.port = self.server.getsockname()[1]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
-        conn, _ = self.server.accept()
         data = os.urandom(1 << 16)
-        with conn:
+        while not self.stop.is_set():
             try:
-                while not self.stop.is_set():
-                    conn.sendall(data)
-            except OSError:
-                pass
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    while not self.stop.is_set():
+                        conn.sendall(data)
+                except OSError:
+                    pass
 
 
 class BulkSink:
@@ -165,40 +173,48 @@ def yield_round(kind: str, args: argparse.Namespace, work: Path, torrent_file: P
                         {**common, "target": ["127.0.0.1", ports[0]], "tcp": False}],
               "sample": 0.5}
     relays = Relays(config, work)
-    sink = BulkSink(relays.ports[0])
     result: dict[str, Any] = {}
+    box: list[dict[str, Any]] = []
+    leecher = threading.Thread(target=lambda: box.append(run_download(
+        "libtorrent", torrent_file, work / "dl", [(RELAY_HOST, relays.ports[1])], args.limit)))
     try:
+        sink = BulkSink(relays.ports[0])
         time.sleep(2.0)  # the relay's queue fills
         alone, _, _ = sink.rate(args.seconds)
-        box: list[dict[str, Any]] = []
-        leecher = threading.Thread(target=lambda: box.append(run_download(
-            "libtorrent", torrent_file, work / "dl", [(RELAY_HOST, relays.ports[1])], args.limit)))
+        sink.close()
+        time.sleep(1.0)  # the queue drains
+        # the uTP upload starts alone (connects, ramps), then the TCP flow joins it
         leecher.start()
-        time.sleep(3.0)  # the uTP connection is up and past its start
+        time.sleep(UTP_HEAD_START)
+        u1 = time.monotonic()
+        sink = BulkSink(relays.ports[0])
+        time.sleep(2.0)
         shared, t0, t1 = sink.rate(args.seconds)
         sink.close()  # the uTP upload alone now finishes the torrent
-        source.stop.set()
         leecher.join(timeout=args.limit + 60)
         result = {"seeder": kind, "tcp_alone_mb_s": round(alone / MB, 3),
                   "tcp_shared_mb_s": round(shared / MB, 3), "kept": round(shared / alone, 3),
-                  "cap_mb_s": args.rate / MB}
+                  "cap_mb_s": args.rate / MB, "completed": bool(box)}
     finally:
-        sink.close()
         source.stop.set()
         relay = relays.stop()
         stop_child(proc)
     # what the uTP upload got in the shared window: the link's bytes (one Duplex, so the samples
     # of either relay count both flows) less the TCP flow's
     samples = relay["samples"]
-    at = [next(row[1][0] for row in reversed(samples) if row[0] <= t) for t in (t0, t1)]
-    result["utp_shared_mb_s"] = round(((at[1] - at[0]) / (t1 - t0) - shared) / MB, 3)
+    def at(t: float) -> int:
+        return int(next(row[1][0] for row in reversed(samples) if row[0] <= t))
+
+    result["utp_shared_mb_s"] = round(((at(t1) - at(t0)) / (t1 - t0) - shared) / MB, 3)
+    result["utp_alone_mb_s"] = round((at(u1) - at(u1 - 2.5)) / 2.5 / MB, 3)  # its last 2.5 s alone
     result["queue_drops"] = relay["stats"][0]["up"]["dropped_queue"]
     print(json.dumps(result), flush=True)
     return result
 
 
 def yield_bench(args: argparse.Namespace, work: Path) -> None:
-    size_mib = max(8, int(args.rate * (args.seconds + 10) * 2 / (1 << 20)))  # outlasts the window
+    # outlasts the shared window even if uTP kept half the link through it
+    size_mib = max(8, int(args.rate * (UTP_HEAD_START + 3 + args.seconds / 2 + 4) / (1 << 20)))
     torrent_file, seed_dir = make_torrent(work, size_mib)
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     for r in range(args.rounds):
@@ -211,7 +227,8 @@ def yield_bench(args: argparse.Namespace, work: Path) -> None:
               f"{statistics.median(r['kept'] for r in rs):.2f} of its rate "
               f"(runs {', '.join(str(r['kept']) for r in rs)}; alone "
               f"{statistics.median(r['tcp_alone_mb_s'] for r in rs):.2f} MB/s; the uTP upload meanwhile "
-              f"{statistics.median(r['utp_shared_mb_s'] for r in rs):.2f} MB/s)")
+              f"{statistics.median(r['utp_shared_mb_s'] for r in rs):.3f} MB/s, alone before "
+              f"{statistics.median(r['utp_alone_mb_s'] for r in rs):.2f} MB/s)")
 
 
 def main() -> int:
