@@ -18,6 +18,7 @@ flow keeps (target >= 0.8) and what the uTP upload got meanwhile.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -231,9 +232,73 @@ def yield_bench(args: argparse.Namespace, work: Path) -> None:
               f"{statistics.median(r['utp_alone_mb_s'] for r in rs):.2f} MB/s)")
 
 
+def control(args: argparse.Namespace) -> None:
+    """The emulator's control for ``yield``: a datagram flow that does not yield (a constant
+    1 400-byte datagram every 1.4 ms, ~1 MB/s) beside the same bulk TCP flow on the same link:
+    what a uTP upload would get if it did not back off (so a yielding one's ~0 is LEDBAT's doing,
+    not a queue that locks datagrams out)."""
+    from tests.linkemu.model import Duplex, LinkSpec
+    from tests.linkemu.relay import Emulator, LinkPlan
+
+    # both flows go client -> peer, on the link's ``down`` direction
+    duplex = Duplex.symmetric(LinkSpec(delay=args.rtt / 2, rate=args.rate, queue_bytes=int(args.rate * 0.2),
+                                       mtu=MTU), seed=1)
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    target.bind(("127.0.0.1", 0))
+    target.settimeout(0.5)
+    got = [0]
+    done = threading.Event()
+
+    def receive() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                got[0] += len(target.recv(2048))
+
+    threading.Thread(target=receive, daemon=True).start()
+    server = socket.create_server(("127.0.0.1", 0))
+    tcp_got = [0]
+
+    def tcp_sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while not done.is_set() and (data := conn.recv(1 << 16)):
+                tcp_got[0] += len(data)
+
+    threading.Thread(target=tcp_sink, daemon=True).start()
+    plans = [LinkPlan(server.getsockname(), duplex, udp=False, host=RELAY_HOST),
+             LinkPlan(target.getsockname(), duplex, tcp=False, host=RELAY_HOST)]
+    with Emulator(plans) as emu:
+        client = socket.create_connection((RELAY_HOST, emu.ports[0]))
+
+        def blast() -> None:
+            data = os.urandom(1 << 16)
+            with contextlib.suppress(OSError):
+                while not done.is_set():
+                    client.sendall(data)
+
+        threading.Thread(target=blast, daemon=True).start()
+        time.sleep(2.0)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        start, tcp0, udp0, offered = time.monotonic(), tcp_got[0], got[0], 0
+        while time.monotonic() - start < args.seconds:
+            sender.sendto(b"x" * 1400, (RELAY_HOST, emu.ports[1]))
+            offered += 1400
+            time.sleep(0.0014)
+        seconds = time.monotonic() - start
+        tcp_rate, udp_rate = (tcp_got[0] - tcp0) / seconds, (got[0] - udp0) / seconds
+        done.set()
+        client.close()
+        sender.close()
+    print(f"control: cap {args.rate / MB:.1f} MB/s, RTT {args.rtt * 1000:.0f} ms, queue 200 ms: beside the "
+          f"bulk TCP flow a datagram flow that does not back off ({offered / seconds / MB:.2f} MB/s offered) "
+          f"gets {udp_rate / MB:.2f} MB/s, the TCP flow {tcp_rate / MB:.2f} MB/s "
+          f"(queue drops {duplex.down.dropped_queue})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("loss", "yield"))
+    ap.add_argument("what", choices=("loss", "yield", "control"))
     ap.add_argument("--losses", default="0.01,0.02")
     ap.add_argument("--rtt", type=float, default=None, help="seconds (loss: 0.1, yield: 0.05)")
     ap.add_argument("--size-mib", type=int, default=4)
@@ -247,6 +312,9 @@ def main() -> int:
         if args.what == "loss":
             args.rtt = args.rtt or 0.1
             loss_bench(args, work)
+        elif args.what == "control":
+            args.rtt = args.rtt or 0.05
+            control(args)
         else:
             args.rtt = args.rtt or 0.05
             yield_bench(args, work)

@@ -1,25 +1,34 @@
 """WAN swarm benchmark: downloads through emulated links (tests/linkemu), ours against libtorrent in
 the same run.
 
-    python bench/wan_swarm.py [--seeders 20] [--size-mib 512] [--rounds 2]      # many seeders
+    python bench/wan_swarm.py [--seeders 20] [--size-mib 512] [--rounds 2] [--transport any|tcp]
     python bench/wan_swarm.py --flash [--leechers 30] [--size-mib 32]            # a flash crowd
 
-Many seeders: one downloader fetches a torrent from N seeders (half libtorrent, half ours, each
-group in one process), each behind its own link (``links``: 10-300 ms RTT, 0.5-5 MB/s, a bounded
-queue of 200 ms, 2 ms jitter; one in four lossy, 1-2 %, reachable over uTP only; the others over
-TCP only). Our downloader and libtorrent's alternate over rounds, each in its own process, both at
-their default transport choice (uTP dialled first, TCP beside it); the relays are started afresh
-for each round in a process of their own. Reported per download: time to complete, achieved rate
-against the ceiling (the sum of the seeders' link rates), the rate curve per second (what the
-seeders' links carried), wasted bytes (what crossed the links beyond the payload: protocol
-overhead plus redundant and failed blocks) and the share of the first 10 s's bytes that came from
-the fastest quarter of the links (against that quarter's share of the ceiling).
+Many seeders: one downloader fetches a torrent from N seeders (libtorrent and ours alternating,
+each group in one process), each behind its own link (``seeder_links``: 0.5-5 MB/s and 10-300 ms
+RTT spread evenly, a queue of 200 ms, 2 ms jitter, a 1 500-byte path MTU for datagrams; every
+fourth link lossy at 1-2 %, its seeder on uTP only, as a TCP relay cannot lose bytes). The other
+links carry both transports (``--transport any``: both downloaders dial uTP first, so their
+traffic is uTP) or TCP only (``tcp``: their seeders too). Our downloader and libtorrent's
+alternate over rounds, each in its own process at its default transport choice; the relays start
+afresh for each download in a process of their own (``python -m tests.linkemu``). Reported per
+download: time to complete, rate against the ceiling (the sum of the seeders' link rates, and of
+the lossless ones), the rate curve per second (what the seeders' links carried), wasted bytes
+(what crossed the links beyond the payload: protocol overhead, uTP headers, redundant and failed
+blocks; the downloader's own count of redundant bytes beside it), the share of the first 10 s's
+bytes from the fastest quarter of the links (against that quarter's share of the ceiling), and
+what each group of links carried of its capacity.
 
-Flash crowd: one seeder (``--flash-seeder``) and L leechers (half ours, half libtorrent), every
-one behind its own link; every leecher is told every other's link address. A connection crosses
-the link of the peer it was dialled to (so the seeder's uploads are always capped by its link).
-The relays connect from 127.0.0.3, where nobody listens: an address learnt by PEX from a relayed
-connection is dead, so no two peers talk past the links. Reported: everyone's completion time.
+Flash crowd: one seeder (``--flash-seeder``) and L leechers (half ours, half libtorrent; one link
+drawn per pair, so each of ours has a libtorrent twin on the same link), every one behind its own
+link, TCP; every leecher is told every link. A connection crosses the link of the peer it was
+dialled to (so the seeder's uploads are always capped by its link). Reported: everyone's
+completion time.
+
+The links listen on 127.0.0.2 and connect to the peers from 127.0.0.3, where nobody listens: an
+address learnt by PEX from a relayed connection is dead, so no two peers talk past the links.
+``WAN_DETAIL=1`` adds per-link curves and counters to each JSON line; ``WAN_LOG=PREFIX`` writes
+our downloader's debug log to PREFIX.ours and libtorrent seeders' peer alerts to stderr.
 """
 
 from __future__ import annotations

@@ -107,4 +107,4 @@ def test_a_datagram_above_the_path_mtu_is_dropped_and_a_stream_is_not() -> None:
 def test_a_spec_out_of_range_is_refused() -> None:
     for bad in ({"delay": -1}, {"loss": 1.0}, {"rate": 0}, {"queue_bytes": 0}, {"mtu": 100}):
         with pytest.raises(ValueError):
-            LinkSpec(**bad)  # type: ignore[arg-type]
+            LinkSpec(**bad)
