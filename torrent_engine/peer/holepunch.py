@@ -71,12 +71,16 @@ def decode_holepunch(payload: bytes) -> HolepunchMessage:
     if addr_type not in (0, 1):
         raise PeerProtocolError(f"ut_holepunch: unknown addr_type {addr_type} (byte 1)")
     size = 4 if addr_type == 0 else 16
-    if len(payload) < 2 + size + 6:
+    # err_code may be left out of rendezvous and connect (libtorrent writes it only in error
+    # messages: its connect is 8 bytes for IPv4); an error message must carry it
+    need = 2 + size + (6 if kind == HolepunchType.ERROR else 2)
+    if len(payload) < need:
         raise PeerProtocolError(f"ut_holepunch message of {len(payload)} bytes is truncated "
-                                f"(needs {2 + size + 6} for addr_type {addr_type})")
+                                f"(needs {need} for msg_type {kind}, addr_type {addr_type})")
     raw = payload[2:2 + size]
     host = str(ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw))
-    port, err = struct.unpack_from(">HI", payload, 2 + size)
+    (port,) = struct.unpack_from(">H", payload, 2 + size)
+    err = struct.unpack_from(">I", payload, 4 + size)[0] if len(payload) >= 8 + size else 0
     try:
         error = HolepunchError(err)
     except ValueError:

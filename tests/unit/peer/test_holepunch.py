@@ -21,6 +21,15 @@ def test_ipv4_layout_matches_bep55() -> None:
     assert decode_holepunch(raw) == HolepunchMessage(HolepunchType.CONNECT, ("10.1.2.3", 6881))
 
 
+def test_a_connect_without_err_code_is_read_as_libtorrent_writes_it() -> None:
+    # libtorrent writes err_code only in error messages: its connect for IPv4 is 8 bytes (a peer
+    # that sent one was dropped as "truncated" until this was read)
+    raw = b"\x01\x00" + bytes((127, 0, 0, 3)) + b"\x1a\xe1"
+    assert decode_holepunch(raw) == HolepunchMessage(HolepunchType.CONNECT, ("127.0.0.3", 6881))
+    raw6 = b"\x00\x01" + bytes(15) + b"\x01" + b"\x00\x50"
+    assert decode_holepunch(raw6) == HolepunchMessage(HolepunchType.RENDEZVOUS, ("::1", 80))
+
+
 def test_ipv6_error_round_trips() -> None:
     msg = HolepunchMessage(HolepunchType.ERROR, ("::1", 443), HolepunchError.NO_SUPPORT)
     raw = encode_holepunch(msg)
@@ -33,6 +42,7 @@ def test_ipv6_error_round_trips() -> None:
     (b"\x03\x00" + b"\x00" * 10, "unknown msg_type 3"),
     (b"\x00\x02" + b"\x00" * 10, "unknown addr_type 2"),
     (b"\x00\x01" + b"\x00" * 10, "truncated"),
+    (b"\x02\x00" + b"\x7f\x00\x00\x01" + b"\x00\x01", "truncated"),  # an error needs its err_code
     (b"\x02\x00" + b"\x7f\x00\x00\x01" + b"\x00\x01" + b"\x00\x00\x00\x09", "unknown err_code 9"),
     (b"\x02\x00" + b"\x7f\x00\x00\x01" + b"\x00\x01" + b"\x00\x00\x00\x00", "does not fit"),
 ])
