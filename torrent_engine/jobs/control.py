@@ -410,6 +410,8 @@ class JobFeatureControl(JobLifecycle):
         async with self._lock(job_id):
             rec = self._unfinished(job_id)
             session = self._session(rec)
+            if session is None and self._dormant(rec):
+                session = await self._wake(rec)
             if session is None or rec.id in self._busy:
                 raise JobConflict("cannot move the job now: it is being restarted or ended")
             old = Path(rec.options.save_path)
@@ -477,6 +479,8 @@ class JobFeatureControl(JobLifecycle):
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         session = self._session(rec)
+        if session is None and self._dormant(rec):
+            return self.saved_metainfo(rec)
         return session.torrent if session is not None and session.has_metadata else None
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
@@ -485,6 +489,9 @@ class JobFeatureControl(JobLifecycle):
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         session = self._session(rec)
+        if session is None and self._dormant(rec):
+            have = self.saved_pieces(rec)
+            return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
         if session is None or not session.has_metadata:
             return None
         picker = session.picker
@@ -507,11 +514,14 @@ class JobFeatureControl(JobLifecycle):
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         self._check_running()
         checked = check_peers(list(peers))
-        rec = self._unfinished(job_id)
-        session = self._session(rec)
-        if session is None:
-            raise JobConflict("cannot add peers now: the job is being restarted or ended")
-        session.add_peers(checked)
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            session = self._session(rec)
+            if session is None and self._dormant(rec):
+                session = await self._wake(rec)
+            if session is None:
+                raise JobConflict("cannot add peers now: the job is being restarted or ended")
+            session.add_peers(checked)
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""

@@ -57,6 +57,9 @@ class JobRecord:
     queue_position: int = 0  # order in the queue (smaller first); unique among the records
     seeding_time: float = 0.0  # seconds spent seeding, all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
+    # each file's verified bytes when last saved paused (shown while the job has no session)
+    file_done: list[int] | None = None
+    trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -78,6 +81,7 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "number": self.number,
+            "file_done": self.file_done, "trackers": self.trackers,
         }
 
     @classmethod
@@ -110,6 +114,8 @@ class JobRecord:
             paths = d.get("file_paths")
             sizes = d.get("file_sizes")
             pre = d.get("preexisting")
+            file_done = d.get("file_done")
+            trackers = d.get("trackers")
             return cls(
                 id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
                 options=options, state=JobState(d["state"]), created_at=float(d["created_at"]),
@@ -128,7 +134,9 @@ class JobRecord:
                 features=JobFeatures.from_json(d.get("features")),
                 queue_position=int(d.get("queue_position", 0)),
                 seeding_time=float(d.get("seeding_time", 0.0)),
-                number=int(d.get("number", 0)))
+                number=int(d.get("number", 0)),
+                file_done=None if file_done is None else [int(b) for b in file_done],
+                trackers=None if trackers is None else [_str(u) for u in trackers])
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

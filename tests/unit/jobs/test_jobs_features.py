@@ -327,6 +327,9 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         await jobs.cancel(gone.id)
     (tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.torrent").write_bytes(b"garbage")
     async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.PAUSED  # (its session starts when it is resumed)
+        with pytest.raises(JobConflict, match="cannot be started"):
+            await again.resume(job.id)
         assert again.get(job.id).state is JobState.FAILED
         assert {j.id for j in again.client_jobs()} == {job.id, kept.id}  # not the cancelled one
         with pytest.raises(JobConflict):

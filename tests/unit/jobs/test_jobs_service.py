@@ -342,9 +342,14 @@ async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_it
     async with service(tmp_path) as again:
         assert [Path(f).name for f, _ in again.lost] == [f"{lost.id}.json"]
         assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
+        assert not (state / "torrents" / f"{one.info_hash.hex()}.torrent").exists()
+        assert again.manager.sessions == []  # (paused jobs get a session when resumed)
+        assert again.get(no_meta.id).state is JobState.PAUSED
+        with pytest.raises(JobConflict, match="cannot be started"):
+            await again.resume(no_meta.id)
         failed = again.get(no_meta.id)
-        assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
-        assert again.get(fine.id).state is JobState.PAUSED
+        assert failed.state is JobState.FAILED and failed.error and "cannot be started" in failed.error
+        assert (await again.resume(fine.id)).state is not JobState.PAUSED
         assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]
 
 
@@ -423,3 +428,50 @@ async def test_adding_an_active_torrent_elsewhere_or_with_other_files_is_refused
         with pytest.raises(JobConflict) as info:
             await jobs.add(torrent.to_bytes(), save_path="one", files=[1])
         assert info.value.field == "files"
+
+
+async def test_paused_jobs_start_without_a_session_and_show_their_record(tmp_path: Path) -> None:
+    """A restart takes paused jobs back without starting their sessions (10 000 of them took
+    ~10 s); each shows what its record and resume data say, and gets its session when resumed."""
+    data = payload(40000, seed=1) + payload(50000, seed=2)
+    torrent = make_torrent([(("a.bin",), data[:40000]), (("b.bin",), data[40000:])], 16384, name="two")
+    first = tmp_path / "dl" / torrent.files[0].path[0] / torrent.files[0].path[1]
+    first.parent.mkdir(parents=True)
+    first.write_bytes(data[:40000])  # the first file on disk, the second missing
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        with anyio.fail_after(15):
+            while jobs.get(job.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.02)
+        before = await jobs.pause(job.id)
+        pieces = jobs.piece_states(job.id)
+        magnets = [(await jobs.add(magnet(c), paused=True))[0] for c in "abc"]
+    assert 0 < before.done_size < before.total_size and pieces is not None and 2 in pieces and 0 in pieces
+    saved = tmp_path / "state" / "torrents"
+    async with service(tmp_path) as again:
+        assert again.manager.sessions == []  # no job runs: none has a session
+        shown = again.get(job.id)
+        assert shown.state is JobState.PAUSED
+        assert (shown.progress, shown.done_size, shown.total_size) == \
+            (before.progress, before.done_size, before.total_size)
+        assert [(f.path, f.progress, f.priority) for f in shown.files] == \
+            [(f.path, f.progress, f.priority) for f in before.files]
+        assert shown.files[0].progress > 0 and shown.files[1].progress < 1
+        assert again.piece_states(job.id) == [2 if p == 2 else 0 for p in pieces]
+        meta = again.metainfo(job.id)
+        assert meta is not None and meta.info_hash == torrent.info_hash
+        assert again.stats().jobs["paused"] == 4
+        # a change to a paused job is kept in its record, and its session takes it when it starts
+        await again.update(job.id, download_limit=1000, file_priorities={1: 0})
+        await again.cancel(magnets[0].id)  # its saved magnet state goes as a session's would
+        assert not (saved / f"{magnets[0].info_hash}.resume").exists()
+        assert again.manager.sessions == []
+        resumed = await again.resume(job.id)
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None and resumed.state is not JobState.PAUSED
+        assert session.file_priorities[1] == 0
+        assert [s.info_hash_hex for s in again.manager.sessions] == [torrent.info_hash.hex()]
+        assert again.get(magnets[1].id).state is JobState.PAUSED  # the others stay without one
+    async with service(tmp_path) as third:
+        assert [s.info_hash_hex for s in third.manager.sessions] == [torrent.info_hash.hex()]
+        assert third.get(job.id).options.download_limit == 1000
