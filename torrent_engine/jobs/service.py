@@ -3,8 +3,8 @@
 A job is one torrent the service was asked to fetch. Its state is derived from its session's
 (queued, checking, fetching_metadata, downloading, seeding, paused) plus the job's own ends
 (completed, failed, cancelled); every change is a ``job.state`` event. Records live in
-``state_dir/jobs/<id>.json`` next to the manager's ``state_dir/torrents/`` (metainfo + resume
-data), so a restarted service finds every job in its state and resumes it from its verified
+``state_dir/jobs.sqlite3`` (store.py) next to the manager's ``state_dir/torrents/`` (metainfo +
+resume data), so a restarted service finds every job in its state and resumes it from its verified
 pieces. See docs/jobs.md for the state table, the layout on disk, leases and single flight.
 """
 
@@ -78,7 +78,7 @@ class JobService(JobFeatureControl):
         super().__init__(TorrentManager(self.config, reload=lambda key: self._reloads(key)), JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
-        self.lost: list[tuple[str, str]] = []  # (record file, reason) of job records that could not be read
+        self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
         self._stack: AsyncExitStack | None = None
 
     # -- context -------------------------------------------------------------------------
@@ -104,6 +104,8 @@ class JobService(JobFeatureControl):
             self._stack = None
             self._tg = None
             await stack.aclose()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._store.close)
             raise
         return self
 
@@ -125,6 +127,7 @@ class JobService(JobFeatureControl):
             for rec in self._jobs:
                 if rec.state not in FINISHED_STATES:
                     await self._save(rec)
+            await anyio.to_thread.run_sync(self._store.close)
 
     def _require_running(self) -> anyio.abc.TaskGroup:
         if not self._running or self._tg is None:

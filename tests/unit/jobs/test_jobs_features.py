@@ -24,6 +24,7 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
 from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
@@ -226,7 +227,7 @@ async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(
         else:
             assert done.state is JobState.COMPLETED
         assert (tmp_path / "dl" / "pair" / "a.bin").is_file()
-    saved = json.loads((tmp_path / "state" / "jobs" / f"{job.id}.json").read_text())
+    saved = json.loads(JobStore(tmp_path / "state").read(job.id) or b"null")
     assert saved["seeding_time"] == pytest.approx(121)
 
 
@@ -337,4 +338,4 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         await again.forget(job.id, delete_files=True)
         assert {j.id for j in again.client_jobs()} == {kept.id}
         assert job.id not in {j.id for j in again.list()}
-    assert not (tmp_path / "state" / "jobs" / f"{job.id}.json").exists()
+    assert JobStore(tmp_path / "state").read(job.id) is None
