@@ -95,7 +95,7 @@ class JobService(JobFeatureControl):
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
-            await self._load_features()
+            await self._load_features((self.config.download_rate_limit, self.config.upload_rate_limit))
             await self._restore()
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)

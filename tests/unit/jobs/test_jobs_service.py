@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Awaitable
@@ -517,3 +518,33 @@ async def test_a_state_folder_of_json_records_migrates_once_keeping_jobs_history
     async with service(tmp_path) as again:
         assert again._store.migrated is None  # once only
         assert {j.id for j in again.list()} == set(shown)
+
+
+async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(tmp_path: Path) -> None:
+    """The configuration (flags, config file: at a start or a SIGHUP) and the API change the
+    global limits through the same settings; the latest change is in force and kept by a restart."""
+    def configured(down: int) -> JobService:
+        config = dataclasses.replace(cfg(), download_rate_limit=down)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    def in_force(jobs: JobService) -> tuple[int, int]:
+        return jobs.get_settings().download_limit, jobs.manager.shared.download_limit.rate
+
+    async with configured(1000) as jobs:
+        assert in_force(jobs) == (1000, 1000)
+        await jobs.update_settings(download_limit=2000)  # the API
+        assert in_force(jobs) == (2000, 2000)
+        assert await jobs.configure_limits(1000, 0) == []  # a reload, the file's limit unchanged
+        assert in_force(jobs) == (2000, 2000)  # the API's change stands
+        assert await jobs.configure_limits(3000, 0) == ["download_limit"]  # the file changed
+        assert in_force(jobs) == (3000, 3000)
+    async with configured(3000) as jobs:  # restarted with the file as reloaded
+        assert in_force(jobs) == (3000, 3000)
+        await jobs.update_settings(download_limit=4000)
+    async with configured(3000) as jobs:  # the API's change was the latest
+        assert in_force(jobs) == (4000, 4000)
+    async with configured(5000) as jobs:  # the file was edited while the service was stopped
+        assert in_force(jobs) == (5000, 5000)
+        await jobs.update_settings(download_limit=0)  # no limit, from the API
+    async with configured(5000) as jobs:
+        assert in_force(jobs) == (0, 0)
