@@ -367,7 +367,7 @@ class JobFeatureControl(JobLifecycle):
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
         entries: list[QueueEntry] = []
         live: list[tuple[JobRecord, Session]] = []
-        for rec in self._jobs:
+        for rec in self._with_sessions():
             if rec.state in FINISHED_STATES or rec.id in self._busy:
                 continue
             session = self._session(rec)

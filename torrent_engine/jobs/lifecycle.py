@@ -100,6 +100,17 @@ class JobLifecycle:
             return None
         return self.manager.get(rec.info_hash)
 
+    def _with_sessions(self) -> list[JobRecord]:
+        """The jobs whose session runs, in the order their sessions were added (the timers walk
+        these alone: with thousands of paused jobs without one, walking every job each second
+        was most of the tick)."""
+        out = []
+        for session in self.manager.sessions:
+            rec = self._jobs.get(self._jobs.active_id(session.info_hash_hex))
+            if rec is not None:
+                out.append(rec)
+        return out
+
     def _dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused when the
         service started, it gets one when resumed (or when something needs its torrent running)."""
@@ -117,6 +128,8 @@ class JobLifecycle:
                 except (TorrentEngineError, OSError) as exc:
                     log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
                     await self._finish(rec, JobState.FAILED, f"cannot be started: {exc}")
+                    if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
+                        await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
                     raise JobConflict(f"the job cannot be started: {exc}") from exc
         finally:
             self._busy.discard(rec.id)

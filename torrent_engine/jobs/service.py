@@ -172,9 +172,9 @@ class JobService(JobFeatureControl):
         down_rate = up_rate = 0.0
         downloaded = uploaded = 0
         counts = {s.value: 0 for s in JobState}
-        for rec in self._jobs:
+        for rec in self._jobs.view():  # (every second, over the whole history: no copy, no lookups)
             counts[rec.state.value] += 1
-            session = self._session(rec)
+            session = self._session(rec) if rec.state not in FINISHED_STATES else None
             if session is not None:
                 st = session.status()
                 down_rate += st.download_rate
@@ -500,7 +500,7 @@ class JobService(JobFeatureControl):
                 await self.end_lease(lease_id)
         if self.history_ttl > 0:
             await self.clear_history(older_than=self.history_ttl)
-        for rec in self._jobs:
+        for rec in self._with_sessions():  # (a job without one has nothing that moves)
             if rec.state not in FINISHED_STATES and rec.id not in self._busy:
                 self._sync(rec)
                 if self._writer.due(rec.id, now, SAVE_INTERVAL):
