@@ -9,6 +9,10 @@ sampled; at the end the least-squares slope per hour of each is printed, then th
 killed with SIGKILL in the middle of the churn, restarted on the same state directory, and every
 change the API had acknowledged is checked to be there.
 
+With ``--tracemalloc N`` the daemon runs under ``tracemalloc`` (N frames a traceback) and
+dumps a snapshot into the work folder every ``--snapshot-every`` seconds; at the end the lines
+whose allocations grew most between the first snapshot after warm-up and the last are printed.
+
 Every loop is bounded in count and in time; all traffic stays on 127.0.0.1.
 
 Run: PYTHONPATH=. python bench/soak_daemon.py --seconds 1800
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,20 +103,44 @@ def slope_per_hour(samples: list[Sample], key: str) -> float | None:
     return 0.0 if den == 0 else sum((t - mt) * (v - mv) for t, v in pts) / den * 3600
 
 
-class Daemon:
-    """The daemon process on a state directory."""
+# runs the daemon's CLI with tracemalloc on and a thread that dumps a snapshot every so often
+_TRACED = """
+import sys, threading, time, tracemalloc
+frames, every, folder = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+del sys.argv[1:4]
+tracemalloc.start(frames)
+def dump():
+    for n in range(100_000):
+        time.sleep(every)
+        tracemalloc.take_snapshot().dump(f"{folder}/snap-{n:05d}.tracemalloc")
+threading.Thread(target=dump, daemon=True).start()
+from torrent_engine.cli import main
+sys.exit(main())
+"""
 
-    def __init__(self, root: Path) -> None:
+
+class Daemon:
+    """The daemon process on a state directory (``trace``: tracemalloc's frames and the seconds
+    between two snapshots, dumped into ``root/tracemalloc``)."""
+
+    def __init__(self, root: Path, trace: tuple[int, float] | None = None) -> None:
         self.root = root
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.trace = trace
 
     async def start(self) -> None:
         api_file = self.root / "state" / "api.json"
         api_file.unlink(missing_ok=True)
         with open(self.root / "daemon.log", "ab") as log:
+            prefix = [sys.executable, "-m", "torrent_engine"]
+            if self.trace is not None:
+                snaps = self.root / "tracemalloc"
+                snaps.mkdir(exist_ok=True)
+                prefix = [sys.executable, "-c", _TRACED, str(self.trace[0]), str(self.trace[1]), str(snaps)]
+                self.trace = None  # (the restart after the kill runs plain)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.root / "state"),
+                [*prefix, "daemon", "--state-dir", str(self.root / "state"),
                  "--download-dir", str(self.root / "downloads"), "--api-port", "0", "--api-token", TOKEN,
                  "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -333,7 +362,7 @@ class Report:
 
 
 async def soak(root: Path, seconds: float, *, jobs: int = 200, sample_every: float = 5.0,
-               warmup: float = 0.2, seed: int = 1) -> Report:
+               warmup: float = 0.2, seed: int = 1, trace: tuple[int, float] | None = None) -> Report:
     """Run the soak in ``root`` for ``seconds``; SIGKILL, restart and check at the end."""
     rng = random.Random(seed)
     folders, real = [], []
@@ -345,7 +374,7 @@ async def soak(root: Path, seconds: float, *, jobs: int = 200, sample_every: flo
         folders.append(folder)
         real.append(t.magnet_uri())
     seeders = Seeders(folders, _free_port())
-    daemon = Daemon(root)
+    daemon = Daemon(root, trace)
     await seeders.start()
     await daemon.start()
     exp = Expected()
@@ -407,10 +436,18 @@ async def soak(root: Path, seconds: float, *, jobs: int = 200, sample_every: flo
         problems=problems, seeder_restarts=seeders.starts - 1)
 
 
+HEADLINE = {"proc_rss_mib": "RSS (MiB)", "proc_open_fds": "open fds", "proc_threads": "threads",
+            "m:torrent_engine_asyncio_tasks": "asyncio tasks"}
+
+
 def print_report(r: Report, seconds: float) -> None:
     """The figures, one a line."""
     print(f"soak {seconds:.0f} s: {len(r.samples)} samples, {r.acked} acknowledged changes, "
           f"{r.seeder_restarts} seeder restarts")
+    for key, label in HEADLINE.items():
+        slope = r.slopes.get(key)
+        if slope is not None:
+            print(f"  {label}: {r.first[key]:.2f} -> {r.last[key]:.2f}, slope {slope:+.2f} per hour")
     print(f"{'series':55} {'first q':>12} {'last q':>12} {'slope/h':>12}")
     for k, s in r.slopes.items():
         if s is None or (r.first[k] == 0 and r.last[k] == 0):
@@ -422,21 +459,46 @@ def print_report(r: Report, seconds: float) -> None:
         print("  " + p)
 
 
+def print_growth(folder: Path, *, warmup: float, top: int = 15) -> None:
+    """The lines whose allocations grew most from the first snapshot after ``warmup`` (a share of
+    the snapshots) to the last."""
+    snaps = sorted(folder.glob("snap-*.tracemalloc"))
+    if len(snaps) < 2:
+        print(f"tracemalloc: {len(snaps)} snapshot(s), nothing to compare")
+        return
+    first = snaps[min(len(snaps) - 2, int(len(snaps) * warmup))]
+    old, new = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(snaps[-1]))
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen *>")]
+    old, new = old.filter_traces(ignore), new.filter_traces(ignore)
+    diffs = new.compare_to(old, "lineno")
+    total = sum(d.size_diff for d in diffs)
+    print(f"tracemalloc: {first.name} -> {snaps[-1].name}: {total / 1024:+.1f} KiB traced in all; "
+          f"the {top} lines that grew most:")
+    for d in diffs[:top]:
+        print(f"  {d.size_diff / 1024:+9.1f} KiB {d.count_diff:+7d} blocks  {d.traceback}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=1800.0)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--sample-every", type=float, default=5.0)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="run the daemon under tracemalloc and report where memory grew")
+    parser.add_argument("--snapshot-every", type=float, default=120.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="soak-"))
+    trace = (args.tracemalloc, args.snapshot_every) if args.tracemalloc > 0 else None
     try:
         report = anyio.run(functools.partial(soak, root, args.seconds, jobs=args.jobs,
-                                            sample_every=args.sample_every))
+                                            sample_every=args.sample_every, trace=trace))
+        print_report(report, args.seconds)
+        if trace is not None:
+            print_growth(root / "tracemalloc", warmup=0.2)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print_report(report, args.seconds)
     sys.exit(1 if report.problems else 0)
 
 

@@ -38,8 +38,13 @@ TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 class TorrentManager:
     """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None, *,
+                 reload: Callable[[bytes], bool] | None = None) -> None:
+        """``reload``: which saved torrents (by the info-hash they were added by) to start again
+        on entry; all of them when None. Those left out stay on disk until ``add``ed or
+        ``forget_saved``."""
         self.config = config if config is not None else Config()
+        self._reload_filter = reload
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
@@ -96,15 +101,17 @@ class TorrentManager:
     # -- add / remove --------------------------------------------------------------------
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
-                  prepare: Callable[[Session], None] | None = None) -> Session:
+                  prepare: Callable[[Session], None] | None = None,
+                  info_hash: bytes | None = None) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
         (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
 
         ``prepare`` is called with the new session before it starts (e.g. to set file
-        priorities, so that no piece of a skipped file is requested first)."""
+        priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
+        hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it)."""
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
-                                 prepare=prepare)
+                                 prepare=prepare, info_hash=info_hash)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
         if isinstance(source, (Torrent, Magnet)):
@@ -238,6 +245,27 @@ class TorrentManager:
             if path is not None:
                 path.unlink(missing_ok=True)
 
+    def forget_saved(self, info_hash: bytes | str) -> None:
+        """Remove the saved metainfo and resume data of a torrent that has no session (one left
+        out of the reload); blocking file I/O (call it on a worker thread)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        for suffix in (".torrent", ".resume"):
+            path = self._state_file(key, suffix)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def saved_metainfo_path(self, info_hash: bytes | str) -> Path | None:
+        """Where the metainfo of a torrent is saved (None without a state folder)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._state_file(key, ".torrent")
+
+    def saved_resume_path(self, info_hash: bytes | str) -> Path | None:
+        """Where the resume data of a torrent is saved (None without a state folder)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._state_file(key, ".resume")
+
     # -- persistence ---------------------------------------------------------------------
     async def _reload(self) -> None:
         if self.config.state_dir is None:
@@ -259,6 +287,8 @@ class TorrentManager:
             v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
             if v2 is not None and metainfo_path.stem == v2.hex():
                 key = v2
+            if self._reload_filter is not None and not self._reload_filter(key):
+                continue
             resume_path = self._state_file(key, ".resume")
             resume = await anyio.to_thread.run_sync(load_resume, resume_path) if resume_path else None
             if resume is None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -177,14 +178,17 @@ async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> Non
         await d.client.delete(f"/api/jobs/{ids[2]}")
         d.proc.send_signal(signal.SIGTERM)
         d.proc.wait(timeout=30)
-    record = tmp_path / "state" / "jobs" / f"{ids[0]}.json"
-    record.write_bytes(record.read_bytes()[:40])  # truncated mid-write, as by a failing disk
+    store = JobStore(tmp_path / "state")
+    raw = store.read(ids[0])
+    assert raw is not None
+    store.write(ids[0], raw[:40])  # truncated, as by a failing disk
+    store.close()
     async with daemon(tmp_path) as d:
         assert (await d.client.get(f"/api/jobs/{ids[0]}")).status_code == 404
         assert (await job(d, ids[1]))["state"] == "paused"
         assert (await job(d, ids[2]))["state"] == "cancelled"
         health = (await d.client.get("/api/health")).json()
-        assert [Path(lost["record"]).name for lost in health["lost_jobs"]] == [record.name]
+        assert [lost["record"].rpartition(":")[2] for lost in health["lost_jobs"]] == [ids[0]]
         assert health["lost_jobs"][0]["reason"]
     assert "job lost" in (tmp_path / "daemon.log").read_text()
 

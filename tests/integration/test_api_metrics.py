@@ -150,6 +150,8 @@ async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_fa
     assert value(got, "torrent_engine_api_request_duration_seconds_count",
                  method="GET", route="/api/jobs/{job_id}", code="200") >= 1
     assert value(got, "torrent_engine_process_open_fds") > 0
+    assert value(got, "torrent_engine_asyncio_tasks") >= 2  # (at least the loop-lag probe and this request)
+    assert value(got, "torrent_engine_threads") >= 1
     doc = DOC.read_text()
     for name, kind in families.items():  # docs/metrics.md lists every metric under its full name
         if name.endswith("_created"):

@@ -1,9 +1,11 @@
-"""A process running a JobService killed with SIGKILL mid-download: restarted, the job continues."""
+"""Processes killed with SIGKILL: a JobService mid-download (restarted, the job continues), the job
+store mid-write and mid-migration (nothing acknowledged or migrated is lost)."""
 
 from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,6 +15,8 @@ import anyio
 import pytest
 
 from torrent_engine.jobs import FINISHED_STATES, JobService, JobState
+from torrent_engine.jobs.model import JobOptions
+from torrent_engine.jobs.store import JobRecord, JobStore
 from torrent_engine.resume import load_resume
 from torrent_engine.session import Session
 
@@ -67,7 +71,7 @@ async def test_sigkill_mid_download_then_restart_continues(tmp_path: Path) -> No
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        record = json.loads((state / "jobs" / f"{job_id}.json").read_text())
+        record = json.loads(JobStore(state).read(job_id) or b"null")
         assert record["state"] in ("queued", "checking", "downloading")
         cfg = loopback_config(seed=False)
         async with JobService(cfg, download_root=tmp_path / "root", state_dir=state) as jobs:
@@ -139,3 +143,110 @@ async def test_a_resume_acknowledged_survives_a_sigkill(tmp_path: Path) -> None:
                 while jobs.get(job_id).state not in (JobState.DOWNLOADING, JobState.COMPLETED):
                     await anyio.sleep(0.05)
             assert not session.paused
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from torrent_engine.jobs.model import JobOptions, JobState
+    from torrent_engine.jobs.store import JobRecord, JobStore
+
+    store = JobStore(__import__("pathlib").Path(sys.argv[1]))
+    options = JobOptions(save_path="/dl", files=None, sequential=False, paused=True, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    for n in range(1_000_000):
+        job_id = f"{n % 50:016x}"
+        rec = JobRecord(id=job_id, info_hash=f"{n % 50 + 1:040x}", name=str(n), source="torrent",
+                        options=options, state=JobState.PAUSED, created_at=1.0, updated_at=float(n))
+        if n % 7 == 6:
+            store.delete(job_id)
+            print("D", job_id, n, flush=True)
+        else:
+            store.save(rec)
+            print("S", job_id, n, flush=True)  # acknowledged: the write has returned
+""")
+
+
+@pytest.mark.parametrize("after", [0.3, 0.7, 1.1])
+async def test_a_sigkill_loses_no_acknowledged_change_of_the_store(tmp_path: Path, after: float) -> None:
+    """A process saving and deleting records as fast as it can, killed at some moment: every
+    change it had been told was done is in the database (a later one may be too)."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    with anyio.fail_after(60):
+        first = await anyio.to_thread.run_sync(proc.stdout.readline)  # (started: the database is open)
+    await anyio.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    lines = [first, *proc.stdout.read().splitlines(keepends=True)]
+    acked: dict[str, int] = {}
+    for line in lines:
+        if line.endswith("\n"):  # (a line cut by the kill was not acknowledged)
+            _, job_id, n = line.split()
+            acked[job_id] = int(n)
+    assert len(acked) == 50, len(lines)
+    records, lost = JobStore(tmp_path).load_all()
+    assert lost == []
+    stored = {r.id: int(r.name) for r in records}
+    last = max(acked.values())
+
+    def result(n: int) -> int | None:  # what change n left: deleted, or the record named n
+        return None if n % 7 == 6 else n
+
+    for job_id, n in acked.items():
+        allowed = {result(n)}
+        if int(job_id, 16) == (last + 1) % 50:  # the change in flight at the kill may be in too
+            allowed.add(result(last + 1))
+        assert stored.get(job_id) in allowed, (job_id, n, stored.get(job_id))
+
+
+MIGRATOR = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from torrent_engine.jobs.model import JobOptions
+from torrent_engine.jobs.store import JobRecord, JobStore
+
+    print("start", flush=True)
+    store = JobStore(Path(sys.argv[1]))
+    records, lost = store.load_all()
+    print(len(records), store.migrated, flush=True)
+""")
+
+
+@pytest.mark.parametrize("after", [0.05, 0.25, 0.5, 1.0])
+async def test_a_migration_killed_at_any_moment_loses_no_record(tmp_path: Path, after: float) -> None:
+    """The JSON files are renamed only once the database holds every record: a SIGKILL during the
+    migration leaves them in place (the next start migrates) or all in the database."""
+    state = tmp_path / "state"
+    (state / "jobs").mkdir(parents=True)
+    options = JobOptions(save_path="/dl", files=None, sequential=False, paused=True, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    count = 4000
+    for n in range(count):
+        rec = JobRecord(id=f"{n:016x}", info_hash=f"{n + 1:040x}", name=f"job {n}", source="torrent",
+                        options=options, state=JobState.CANCELLED, created_at=float(n), updated_at=float(n),
+                        completed_at=float(n))
+        (state / "jobs" / f"{rec.id}.json").write_bytes(JobStore.encode(rec))
+    proc = subprocess.Popen([sys.executable, "-c", MIGRATOR, str(state)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    with anyio.fail_after(60):
+        await anyio.to_thread.run_sync(proc.stdout.readline)
+    await anyio.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    db = state / "jobs.sqlite3"
+    rows = 0
+    if db.exists():
+        conn = sqlite3.connect(db)
+        try:
+            rows = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        except sqlite3.OperationalError:
+            rows = 0  # (killed before the tables were made)
+        conn.close()
+    if (state / "jobs").is_dir():
+        assert len(list((state / "jobs").glob("*.json"))) == count  # not renamed: all still there
+        assert rows in (0, count)
+    else:
+        assert rows == count and (state / "jobs.json-migrated").is_dir()
+    records, lost = JobStore(state).load_all()
+    assert lost == [] and len(records) == count
+    assert not (state / "jobs").exists()

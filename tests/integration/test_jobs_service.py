@@ -21,6 +21,7 @@ from torrent_engine.jobs import (
     JobState,
     JobStateChanged,
 )
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
@@ -235,13 +236,12 @@ async def test_restart_brings_jobs_and_history_back_and_resumes_from_verified_pi
 async def test_a_corrupt_record_loses_only_that_job(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         ids = [(await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True))[0].id for c in "abc"]
-    records = tmp_path / "state" / "jobs"
-    (records / f"{ids[1]}.json").write_bytes((records / f"{ids[1]}.json").read_bytes()[:40])  # truncated
-    (records / f"{ids[2]}.json.x1y2.tmp").write_bytes(b"{half a wri")  # an interrupted write
+    store = JobStore(tmp_path / "state")
+    store.write(ids[1], (store.read(ids[1]) or b"")[:40])  # truncated, as by a failing disk
+    store.close()
     async with service(tmp_path) as again:
         assert {j.id for j in again.list()} == {ids[0], ids[2]}
-        assert [Path(f).name for f, _reason in again.lost] == [f"{ids[1]}.json"]
-        assert not list(records.glob("*.tmp"))
+        assert [f.rpartition(":")[2] for f, _reason in again.lost] == [ids[1]]
         assert again.get(ids[2]).state is JobState.PAUSED
 
 
@@ -375,7 +375,7 @@ async def test_a_lease_gone_at_restart_keeps_the_downloads_that_completed(tmp_pa
             done, _ = await jobs.add(torrent.to_bytes(), client=lease.id,
                                      peers=[("127.0.0.1", seed.listen_port)])
             await wait_state(jobs, done.id, JobState.SEEDING)
-        (tmp_path / "state" / "leases.json").unlink()  # the lease is gone when the service comes back
+        JobStore(tmp_path / "state").save_leases({})  # the lease is gone when the service comes back
         async with JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
                               state_dir=tmp_path / "state") as jobs:
             kept = jobs.get(done.id)

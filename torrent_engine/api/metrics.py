@@ -11,7 +11,9 @@ listed in docs/metrics.md.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -91,6 +93,11 @@ class EngineCollector(Collector):
             jobs.add_metric([state], count)
         yield jobs
         yield GaugeMetricFamily(f"{p}_dht_nodes", "Nodes in the DHT routing table.", value=stats.dht_nodes)
+        yield GaugeMetricFamily(f"{p}_asyncio_tasks", "Tasks alive on the event loop (asyncio.all_tasks).",
+                                value=_tasks_alive())
+        yield GaugeMetricFamily(f"{p}_threads", "Threads of the process (threading.active_count: the "
+                                "loop's, the worker threads', the storages').",
+                                value=threading.active_count())
         yield from self._jobs()
         yield _histogram(f"{p}_piece_write_seconds",
                          "Time the storages' writing threads took to write one whole piece.",
@@ -156,6 +163,14 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily(f"{PREFIX}_peers", "Peers connected, all jobs together.", value=peers_total)
         yield from (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have,
                     position, trackers, errors)
+
+
+def _tasks_alive() -> int:
+    """The running loop's unfinished tasks (0 when read off the loop)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop
+        return 0
 
 
 class RequestTimer:

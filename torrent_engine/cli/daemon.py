@@ -26,7 +26,6 @@ from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
-from ..shared import TokenBucket
 from .daemon_config import apply_config_file, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -149,8 +148,10 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
     return handle
 
 
-def _reload(args: argparse.Namespace, service: JobService) -> str:
-    """SIGHUP: read ``--config`` again and apply what can change at run time; what it did."""
+async def _reload(args: argparse.Namespace, service: JobService) -> str:
+    """SIGHUP: read ``--config`` again and apply what can change at run time; what it did. The
+    rate limits go through the service's settings, as a change from the API does (the latest
+    change wins, and a restart keeps it: ``JobService.configure_limits``)."""
     if args.config is None:
         return "no --config file: nothing to reload"
     values = load_config_file(args.config, args.parser)
@@ -161,9 +162,7 @@ def _reload(args: argparse.Namespace, service: JobService) -> str:
             changed.append(dest.replace("_", "-"))
         elif dest not in RELOADABLE and value != getattr(args, dest):
             later.append(dest.replace("_", "-"))
-    shared = service.manager.shared
-    shared.download_limit = TokenBucket(args.download_limit)
-    shared.upload_limit = TokenBucket(args.upload_limit)
+    await service.configure_limits(args.download_limit, args.upload_limit)
     service.manager.set_max_active_downloads(args.max_active)
     service.history_ttl = args.history_ttl
     said = f"reloaded {args.config}: " + (", ".join(changed) if changed else "nothing changed")
@@ -230,9 +229,11 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     async for signum in signals:
                         if signum == signal.SIGHUP:
                             try:
-                                said = _reload(args, service)
+                                said = await _reload(args, service)
                             except TorrentEngineError as exc:
                                 said = f"reload refused, nothing changed: {exc}"
+                            except OSError as exc:  # (the settings could not be saved)
+                                said = f"reload failed: {exc}"
                             print(f"torrent-engine daemon: SIGHUP: {said}", file=sys.stderr, flush=True)
                             continue
                         print(f"torrent-engine daemon: {signal.Signals(signum).name}, saving and stopping",

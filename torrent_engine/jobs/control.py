@@ -44,7 +44,15 @@ from .model import (
 from .move import move_job_files
 from .paths import confine, missing_dirs
 from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
-from .settings import ServiceSettings, ShareLimitAction, load_settings, save_settings, updated
+from .settings import (
+    Limits,
+    SavedSettings,
+    ServiceSettings,
+    ShareLimitAction,
+    load_settings,
+    save_settings,
+    updated,
+)
 from .store import JobRecord, JobStore
 from .validate import check_peers
 
@@ -64,16 +72,19 @@ class JobFeatureControl(JobLifecycle):
         super().__init__(manager, store, download_root=download_root, state_dir=state_dir, clock=clock)
         self.catalogue = Catalogue(state_dir)
         self.settings = ServiceSettings()
+        self._configured: Limits | None = None  # the limits the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._last_feature_tick: float | None = None
 
     # -- start -----------------------------------------------------------------------------
-    async def _load_features(self) -> None:
+    async def _load_features(self, configured: Limits) -> None:
         """Read categories, tags and settings; give every record a queue position (older records
-        had none); apply the saved global rate limits."""
+        had none); apply the global rate limits (``configured``: what the configuration asks)."""
         await anyio.to_thread.run_sync(self.catalogue.load)
-        self.settings = await anyio.to_thread.run_sync(load_settings, self.state_dir)
+        saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
+        self.settings, self._configured = saved.settings, saved.configured
         self._apply_global_limits()
+        await self.configure_limits(*configured)
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
@@ -87,10 +98,8 @@ class JobFeatureControl(JobLifecycle):
 
     def _apply_global_limits(self) -> None:
         shared = self.manager.shared
-        if self.settings.download_limit:
-            shared.download_limit = TokenBucket(self.settings.download_limit)
-        if self.settings.upload_limit:
-            shared.upload_limit = TokenBucket(self.settings.upload_limit)
+        shared.download_limit = TokenBucket(self.settings.download_limit)
+        shared.upload_limit = TokenBucket(self.settings.upload_limit)
 
     def _next_position(self) -> int:
         return max((r.queue_position for r in self._jobs), default=0) + 1
@@ -142,22 +151,39 @@ class JobFeatureControl(JobLifecycle):
 
     # -- settings --------------------------------------------------------------------------
     def get_settings(self) -> ServiceSettings:
-        """The run-time settings, with the global rate limits in force."""
-        shared = self.manager.shared
-        return dataclasses.replace(self.settings, download_limit=max(0, shared.download_limit.rate),
-                                   upload_limit=max(0, shared.upload_limit.rate))
+        """The run-time settings, the global rate limits among them (this object owns them: the
+        shared buckets are set from here alone)."""
+        return self.settings
 
     async def update_settings(self, **changes: Any) -> ServiceSettings:
-        """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved."""
-        new = updated(self.get_settings(), changes)
+        """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
+        The one way the global rate limits change: the API, the download-client dialects and
+        the configuration (``configure_limits``: a start, a SIGHUP) all come here."""
+        new = updated(self.settings, changes)
+        await anyio.to_thread.run_sync(save_settings, self.state_dir, SavedSettings(new, self._configured))
         self.settings = new
-        shared = self.manager.shared
-        shared.download_limit = TokenBucket(new.download_limit)
-        shared.upload_limit = TokenBucket(new.upload_limit)
-        await anyio.to_thread.run_sync(save_settings, self.state_dir, new)
+        self._apply_global_limits()
         if self._running:
             await self.enforce()
         return self.get_settings()
+
+    async def configure_limits(self, download: int, upload: int) -> builtins.list[str]:
+        """The global rate limits the configuration (a ``Config``, the daemon's flags and config
+        file) asks for, at a start or a reload: each one that differs from what the
+        configuration asked last time is a change, made through ``update_settings`` like one
+        from the API; one the configuration did not change leaves the limit in force (set by
+        the API since, perhaps). So the latest change wins, whoever made it, and a restart
+        keeps it. The names of the limits changed."""
+        wanted = (download, upload)
+        seen = self._configured
+        changes: dict[str, int] = {}
+        for n, name in enumerate(("download_limit", "upload_limit")):
+            if seen is None or seen[n] != wanted[n]:
+                changes[name] = wanted[n]
+        self._configured = wanted
+        if changes or seen != wanted:
+            await self.update_settings(**changes)
+        return list(changes)
 
     # -- categories and tags ---------------------------------------------------------------
     def categories(self) -> builtins.list[Category]:
@@ -341,7 +367,7 @@ class JobFeatureControl(JobLifecycle):
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
         entries: list[QueueEntry] = []
         live: list[tuple[JobRecord, Session]] = []
-        for rec in self._jobs:
+        for rec in self._with_sessions():
             if rec.state in FINISHED_STATES or rec.id in self._busy:
                 continue
             session = self._session(rec)
@@ -410,6 +436,8 @@ class JobFeatureControl(JobLifecycle):
         async with self._lock(job_id):
             rec = self._unfinished(job_id)
             session = self._session(rec)
+            if session is None and self._dormant(rec):
+                session = await self._wake(rec)
             if session is None or rec.id in self._busy:
                 raise JobConflict("cannot move the job now: it is being restarted or ended")
             old = Path(rec.options.save_path)
@@ -477,6 +505,8 @@ class JobFeatureControl(JobLifecycle):
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         session = self._session(rec)
+        if session is None and self._dormant(rec):
+            return self.saved_metainfo(rec)
         return session.torrent if session is not None and session.has_metadata else None
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
@@ -485,6 +515,9 @@ class JobFeatureControl(JobLifecycle):
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         session = self._session(rec)
+        if session is None and self._dormant(rec):
+            have = self.saved_pieces(rec)
+            return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
         if session is None or not session.has_metadata:
             return None
         picker = session.picker
@@ -507,11 +540,14 @@ class JobFeatureControl(JobLifecycle):
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         self._check_running()
         checked = check_peers(list(peers))
-        rec = self._unfinished(job_id)
-        session = self._session(rec)
-        if session is None:
-            raise JobConflict("cannot add peers now: the job is being restarted or ended")
-        session.add_peers(checked)
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            session = self._session(rec)
+            if session is None and self._dormant(rec):
+                session = await self._wake(rec)
+            if session is None:
+                raise JobConflict("cannot add peers now: the job is being restarted or ended")
+            session.add_peers(checked)
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""

@@ -18,12 +18,14 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from ..bitfield import Bitfield
 from ..errors import SessionError, TorrentEngineError
 from ..events import Event, EventBus
 from ..magnet import Magnet, parse_magnet
 from ..manager import TorrentManager, load_saved_metainfo
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
+from ..resume import load_resume
 from ..session import Session
 from ..session_state import State
 from .features import prioritise_first_last
@@ -31,6 +33,7 @@ from .leases import LeaseTable
 from .model import (
     FINISHED_STATES,
     Job,
+    JobConflict,
     JobProgress,
     JobState,
     JobStateChanged,
@@ -40,6 +43,7 @@ from .model import (
 from .paths import confine, delete_job_files, existing_files
 from .snapshot import (
     SESSION_TO_JOB,
+    files_done,
     job_result,
     learn_layout,
     live_job,
@@ -84,6 +88,8 @@ class JobLifecycle:
         self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
+        self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
+        self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -93,6 +99,43 @@ class JobLifecycle:
         if rec.state in FINISHED_STATES or not self._jobs.is_active(rec):
             return None
         return self.manager.get(rec.info_hash)
+
+    def _with_sessions(self) -> list[JobRecord]:
+        """The jobs whose session runs, in the order their sessions were added (the timers walk
+        these alone: with thousands of paused jobs without one, walking every job each second
+        was most of the tick)."""
+        out = []
+        for session in self.manager.sessions:
+            rec = self._jobs.get(self._jobs.active_id(session.info_hash_hex))
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def _dormant(self, rec: JobRecord) -> bool:
+        """Whether ``rec`` is an unfinished job whose session is not started: paused when the
+        service started, it gets one when resumed (or when something needs its torrent running)."""
+        return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
+                and self.manager.get(rec.info_hash) is None)
+
+    async def _wake(self, rec: JobRecord) -> Session:
+        """Start the session of a dormant job (the caller holds its lock), paused or not as its
+        options say; a job that cannot be started fails (``JobConflict`` says why)."""
+        self._busy.add(rec.id)
+        try:
+            with anyio.CancelScope(shield=True):
+                try:
+                    session = await self._start_again(rec)
+                except (TorrentEngineError, OSError) as exc:
+                    log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
+                    await self._finish(rec, JobState.FAILED, f"cannot be started: {exc}")
+                    if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
+                        await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
+                    raise JobConflict(f"the job cannot be started: {exc}") from exc
+        finally:
+            self._busy.discard(rec.id)
+        self._saved_meta.pop(rec.id, None)
+        self._sync(rec)
+        return session
 
     def _snapshot(self, rec: JobRecord) -> Job:
         session = self._session(rec)
@@ -259,7 +302,16 @@ class JobLifecycle:
 
     async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes."""
+        if content is None and rec.options.paused:
+            self._refresh_files(rec)
         await self._writer.save(rec, content)
+
+    def _refresh_files(self, rec: JobRecord) -> None:
+        """Note each file's verified bytes in the record: what the job shows after a restart,
+        while it is paused and has no session (only a paused job's record needs them)."""
+        session = self._session(rec)
+        if session is not None and session.has_metadata:
+            rec.file_done = files_done(session.torrent, session.have)
 
     # -- ends ------------------------------------------------------------------------------
     async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
@@ -311,6 +363,8 @@ class JobLifecycle:
                 session = self._session(rec)
                 if session is not None:
                     self._refresh_counters(rec, session)
+                dormant = (session is None and self._jobs.is_active(rec)
+                           and self.manager.get(rec.info_hash) is None)
                 now = self._clock()
                 # (a job whose download completed keeps when that was; the others end now)
                 completed = rec.completed_at if rec.completed_at is not None else now
@@ -333,6 +387,9 @@ class JobLifecycle:
                     if ending is not None and self._adding.get(rec.info_hash) is ending:
                         del self._adding[rec.info_hash]
                         ending.set()
+                if dormant:  # its torrent's saved metainfo and resume data go as a session's would
+                    await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
+                    self._saved_meta.pop(rec.id, None)
                 if delete_files:
                     await anyio.to_thread.run_sync(self._delete_files, rec)
                     rec.done_size = 0  # (its data is gone: the history does not show it as had)
@@ -402,6 +459,9 @@ class JobLifecycle:
                 await self._client_gone(rec)
                 continue
             found = self.manager.get(rec.info_hash)
+            if found is None and rec.options.paused:
+                self._set_state(rec, JobState.PAUSED)  # dormant: its session starts when resumed
+                continue
             try:
                 session = found if found is not None else await self._start_again(rec)
                 session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
@@ -432,9 +492,47 @@ class JobLifecycle:
             if not rec.source.startswith("magnet:"):
                 raise
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
+        added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.options.paused,
+                                      paused=rec.options.paused, info_hash=added_by,
                                       prepare=lambda s: self._prepare_session(rec, s))
+
+    def _reloads(self, info_hash: bytes) -> bool:
+        """Whether the manager starts the saved torrent ``info_hash`` again on entry: not when
+        every unfinished job of it is paused (those stay dormant until resumed)."""
+        return info_hash.hex() not in self._paused_hashes
+
+    def _note_paused(self) -> None:
+        """Before the manager is entered: the torrents whose unfinished jobs are all paused."""
+        paused: dict[str, bool] = {}
+        for rec in self._jobs:
+            if rec.state not in FINISHED_STATES:
+                paused[rec.info_hash] = paused.get(rec.info_hash, True) and rec.options.paused
+        self._paused_hashes = {h for h, p in paused.items() if p}
+
+    def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
+        """A dormant job's metainfo, read from the state folder (kept until the job starts or
+        ends; a small file read on the caller's thread); None when there is none."""
+        torrent = self._saved_meta.get(rec.id)
+        if torrent is None:
+            path = self.manager.saved_metainfo_path(rec.info_hash)
+            if path is None:
+                return None
+            try:
+                torrent = load_saved_metainfo(path)
+            except (TorrentEngineError, OSError):
+                return None
+            self._saved_meta[rec.id] = torrent
+        return torrent
+
+    def saved_pieces(self, rec: JobRecord) -> Bitfield | None:
+        """A dormant job's verified pieces as its resume data says (None without it)."""
+        torrent = self.saved_metainfo(rec)
+        path = self.manager.saved_resume_path(rec.info_hash)
+        resume = load_resume(path) if path is not None and torrent is not None else None
+        if torrent is None or resume is None or resume.num_pieces != torrent.num_pieces:
+            return None
+        return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
     def _prepare_session(self, rec: JobRecord, session: Session) -> None:
         """A new session for a job that had one before (a restart, a recheck): the job's options,

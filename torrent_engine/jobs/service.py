@@ -3,8 +3,8 @@
 A job is one torrent the service was asked to fetch. Its state is derived from its session's
 (queued, checking, fetching_metadata, downloading, seeding, paused) plus the job's own ends
 (completed, failed, cancelled); every change is a ``job.state`` event. Records live in
-``state_dir/jobs/<id>.json`` next to the manager's ``state_dir/torrents/`` (metainfo + resume
-data), so a restarted service finds every job in its state and resumes it from its verified
+``state_dir/jobs.sqlite3`` (store.py) next to the manager's ``state_dir/torrents/`` (metainfo +
+resume data), so a restarted service finds every job in its state and resumes it from its verified
 pieces. See docs/jobs.md for the state table, the layout on disk, leases and single flight.
 """
 
@@ -76,10 +76,10 @@ class JobService(JobFeatureControl):
         chosen = state_dir if state_dir is not None else config.state_dir
         state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
-        super().__init__(TorrentManager(self.config), JobStore(state),
+        super().__init__(TorrentManager(self.config, reload=lambda key: self._reloads(key)), JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
-        self.lost: list[tuple[str, str]] = []  # (record file, reason) of job records that could not be read
+        self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
         self._stack: AsyncExitStack | None = None
 
     # -- context -------------------------------------------------------------------------
@@ -91,11 +91,12 @@ class JobService(JobFeatureControl):
             self.lost = lost
             self._jobs = JobTable(records)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
+            self._note_paused()
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
-            await self._load_features()
+            await self._load_features((self.config.download_rate_limit, self.config.upload_rate_limit))
             await self._restore()
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
@@ -104,6 +105,8 @@ class JobService(JobFeatureControl):
             self._stack = None
             self._tg = None
             await stack.aclose()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._store.close)
             raise
         return self
 
@@ -114,6 +117,8 @@ class JobService(JobFeatureControl):
         for rec in self._jobs:
             if rec.state not in FINISHED_STATES:
                 self._refresh_counters(rec)
+                if rec.options.paused:
+                    self._refresh_files(rec)
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         self._tg = None
@@ -123,6 +128,7 @@ class JobService(JobFeatureControl):
             for rec in self._jobs:
                 if rec.state not in FINISHED_STATES:
                     await self._save(rec)
+            await anyio.to_thread.run_sync(self._store.close)
 
     def _require_running(self) -> anyio.abc.TaskGroup:
         if not self._running or self._tg is None:
@@ -167,9 +173,9 @@ class JobService(JobFeatureControl):
         down_rate = up_rate = 0.0
         downloaded = uploaded = peers = 0
         counts = {s.value: 0 for s in JobState}
-        for rec in self._jobs:
+        for rec in self._jobs.view():  # (every second, over the whole history: no copy, no lookups)
             counts[rec.state.value] += 1
-            session = self._session(rec)
+            session = self._session(rec) if rec.state not in FINISHED_STATES else None
             if session is not None:
                 st = session.status()
                 down_rate += st.download_rate
@@ -250,11 +256,13 @@ class JobService(JobFeatureControl):
             name = torrent.name
         else:
             name = torrent.display_name or torrent.info_hash.hex()
+        trackers = None if isinstance(torrent, Torrent) else list(dict.fromkeys(torrent.trackers))
         rec = JobRecord(id=self._jobs.new_id(lambda: secrets.token_hex(8)),
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        queue_position=self._next_position(), number=self._next_number())
+                        queue_position=self._next_position(), number=self._next_number(),
+                        trackers=trackers)
         await self._save_catalogue()  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
@@ -284,23 +292,34 @@ class JobService(JobFeatureControl):
         return rec
 
     # -- control -------------------------------------------------------------------------
-    def _active(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
+    def _reachable(self, job_id: str, action: str) -> tuple[JobRecord, Session | None]:
+        """The unfinished job ``job_id`` and its session (None: a dormant job, see ``_dormant``);
+        ``JobNotFound``, or ``JobConflict`` for a finished job or one being restarted or ended."""
         rec = self._jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.state in FINISHED_STATES:
             raise JobConflict(f"cannot {action} a job that is {rec.state.value}")
+        if self._dormant(rec):
+            return rec, None
         session = self._session(rec)
         if session is None or rec.id in self._busy:
             raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
+        return rec, session
+
+    async def _live(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
+        """As ``_reachable``, a dormant job's session started (paused or not, as it was)."""
+        rec, session = self._reachable(job_id, action)
+        if session is None:
+            session = await self._wake(rec)
         return rec, session
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = self._active(job_id, "pause")
-            if session.state is not State.PAUSED:
+            rec, session = self._reachable(job_id, "pause")
+            if session is not None and session.state is not State.PAUSED:
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
@@ -310,11 +329,14 @@ class JobService(JobFeatureControl):
         return self.get(job_id)
 
     async def resume(self, job_id: str) -> Job:
-        """Resume a paused job; ``JobConflict`` if it is not paused."""
+        """Resume a paused job (a job paused since the service started gets its session now)."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = self._active(job_id, "resume")
-            if session.state is State.PAUSED and rec.id not in self._held:
+            rec, session = self._reachable(job_id, "resume")
+            if session is None:
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                await self._wake(rec)  # (started unpaused; the queue may hold it back below)
+            elif session.state is State.PAUSED and rec.id not in self._held:
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
@@ -332,7 +354,7 @@ class JobService(JobFeatureControl):
             rec = self._jobs.get(job_id)
             if rec is not None and rec.state is JobState.COMPLETED:
                 return None
-            rec, session = self._active(job_id, "stream")
+            rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
             if session.state is State.PAUSED:
                 await session.resume()
@@ -345,7 +367,7 @@ class JobService(JobFeatureControl):
         """Hash the data on disk again (the session restarts without its resume data)."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = self._active(job_id, "recheck")
+            rec, session = await self._live(job_id, "recheck")
             return await self._recheck(rec, session)
 
     async def _recheck(self, rec: JobRecord, session: Session) -> Job:
@@ -376,12 +398,12 @@ class JobService(JobFeatureControl):
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode or rate limits."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = self._active(job_id, "update")
+            rec, session = self._reachable(job_id, "update")
             job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
             await self._save(rec)  # durable before the caller hears it is done
             return job
 
-    def _update(self, rec: JobRecord, session: Session, file_priorities: Mapping[int, int] | None,
+    def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
         options = rec.options  # (everything is checked before anything changes)
         if download_limit is not None:
@@ -393,18 +415,20 @@ class JobService(JobFeatureControl):
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         if file_priorities is not None:
-            if rec.file_priorities is None or not session.has_metadata:
+            known = session.has_metadata if session is not None else rec.file_paths is not None
+            if rec.file_priorities is None or not known:
                 raise JobConflict("file priorities need the metainfo, which has not arrived yet",
                                   "file_priorities")
-            files = session.torrent.files
-            pads = {i for i, f in enumerate(files) if f.pad} if rec.file_paths is not None else set()
+            pads = set(rec.pad_files) if rec.file_paths is not None else set()
             new = check_priorities(file_priorities, rec.file_priorities, pads)
             rec.file_priorities = new
-            session.set_file_priorities(new)
+            if session is not None:
+                session.set_file_priorities(new)
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
         rec.options = options
         rec.updated_at = self._clock()
-        self._apply_options(rec, session)
+        if session is not None:  # (a dormant job's session takes them from the record when it starts)
+            self._apply_options(rec, session)
         self._refresh_counters(rec)
         self._sync(rec)
         return self._snapshot(rec)
@@ -484,7 +508,7 @@ class JobService(JobFeatureControl):
                 await self.end_lease(lease_id)
         if self.history_ttl > 0:
             await self.clear_history(older_than=self.history_ttl)
-        for rec in self._jobs:
+        for rec in self._with_sessions():  # (a job without one has nothing that moves)
             if rec.state not in FINISHED_STATES and rec.id not in self._busy:
                 self._sync(rec)
                 if self._writer.due(rec.id, now, SAVE_INTERVAL):

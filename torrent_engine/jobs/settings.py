@@ -85,24 +85,46 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSett
     return dataclasses.replace(current, **values)
 
 
-def load_settings(state_dir: Path | None) -> ServiceSettings:
+Limits = tuple[int, int]  # (download, upload) bytes per second, 0 = none
+
+
+@dataclass(frozen=True, slots=True)
+class SavedSettings:
+    """What ``settings.json`` holds: the settings, and the global limits the configuration (the
+    ``Config``: the daemon's flags and config file) asked for when they were last applied (None:
+    unknown, no file yet)."""
+
+    settings: ServiceSettings
+    configured: Limits | None
+
+
+def load_settings(state_dir: Path | None) -> SavedSettings:
     """The saved settings (the defaults when there are none or the file is damaged)."""
     if state_dir is None:
-        return ServiceSettings()
+        return SavedSettings(ServiceSettings(), None)
     path = state_dir / SETTINGS_FILE
     if not path.is_file():
-        return ServiceSettings()
+        return SavedSettings(ServiceSettings(), None)
     try:
         raw = json.loads(path.read_bytes())
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-        return updated(ServiceSettings(), raw)
+        seen = raw.pop("configured_limits", None)
+        settings = updated(ServiceSettings(), raw)
+        if seen is None:  # (a file from before the configuration was noted: it is what applies)
+            return SavedSettings(settings, (settings.download_limit, settings.upload_limit))
+        if not isinstance(seen, list) or len(seen) != 2 or not all(type(v) is int for v in seen):
+            raise ValueError(f"configured_limits: {seen!r} is not two whole numbers")
+        return SavedSettings(settings, (seen[0], seen[1]))
     except (OSError, ValueError, InvalidJobRequest) as exc:
         log.warning("%s is unreadable; default settings apply: %s", path, exc)
-        return ServiceSettings()
+        return SavedSettings(ServiceSettings(), None)
 
 
-def save_settings(state_dir: Path | None, settings: ServiceSettings) -> None:
+def save_settings(state_dir: Path | None, saved: SavedSettings) -> None:
     """Write the settings atomically (nothing without a state folder)."""
     if state_dir is not None:
-        write_atomic(state_dir / SETTINGS_FILE, json.dumps(settings.to_json()).encode())
+        data = saved.settings.to_json()
+        if saved.configured is not None:
+            data["configured_limits"] = list(saved.configured)
+        write_atomic(state_dir / SETTINGS_FILE, json.dumps(data).encode())

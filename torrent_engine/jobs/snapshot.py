@@ -14,7 +14,7 @@ from ..events import Event
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
-from .model import Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
+from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -92,46 +92,59 @@ def tracker_heard(event: Event) -> JobTracker:
 
 
 def record_job(rec: JobRecord) -> Job:
-    """A job without a running session (queued for a restart, or finished): what its record says."""
+    """A job without a running session (paused since the last start, or finished): what its
+    record says (per-file progress as saved, or whole/none when the record has none)."""
     done = rec.state is JobState.COMPLETED
     files: tuple[JobFile, ...] = ()
     if rec.file_paths is not None and rec.file_sizes is not None:
         prios = rec.file_priorities or [DEFAULT_PRIORITY] * len(rec.file_paths)
         pads = set(rec.pad_files)
+        saved = rec.file_done if rec.file_done is not None and len(rec.file_done) == len(rec.file_paths) \
+            else None
+        whole = done or (rec.total_size > 0 and rec.done_size >= rec.total_size)
         rows = enumerate(zip(rec.file_paths, rec.file_sizes, prios, strict=False))
-        files = tuple(JobFile(index=i, path="/".join(p), size=s, progress=float(done and prio > 0),
-                              priority=prio, selected=prio > 0) for i, (p, s, prio) in rows
-                      if i not in pads)
+        files = tuple(JobFile(index=i, path="/".join(p), size=s, priority=prio, selected=prio > 0,
+                              progress=(1.0 if s == 0 else saved[i] / s) if saved is not None and not done
+                              else float(whole and prio > 0))
+                      for i, (p, s, prio) in rows if i not in pads)
     progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
+    trackers = tuple(JobTracker(url=url, status="unknown", message="", peers=0)
+                     for url in rec.trackers or ()) if rec.state not in FINISHED_STATES else ()
     return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
                state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
                completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
-               eta=None, files=files, peer_list=(), trackers=(), error=rec.error,
+               eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None) -> tuple[JobFile, ...]:
     """Each file's share of verified bytes (``have``: the verified pieces), pad files left out."""
-    pl = torrent.piece_length
     out: list[JobFile] = []
-    for i, f in enumerate(torrent.files):
+    for i, (f, done) in enumerate(zip(torrent.files, files_done(torrent, have), strict=True)):
         if f.pad:
             continue
         prio = priorities[i] if priorities is not None and i < len(priorities) else DEFAULT_PRIORITY
-        if f.length == 0:
-            progress = 1.0
-        else:
-            end = f.offset + f.length
-            done = 0
-            for p in range(f.offset // pl, (end - 1) // pl + 1):
-                if p in have:
-                    done += min(end, (p + 1) * pl) - max(f.offset, p * pl)
-            progress = done / f.length
+        progress = 1.0 if f.length == 0 else done / f.length
         out.append(JobFile(index=i, path="/".join(f.path), size=f.length, progress=progress, priority=prio,
                            selected=prio > 0))
     return tuple(out)
+
+
+def files_done(torrent: Torrent, have: Bitfield) -> list[int]:
+    """Each file's verified bytes (``have``: the verified pieces), pad files included."""
+    pl = torrent.piece_length
+    out: list[int] = []
+    for f in torrent.files:
+        end = f.offset + f.length
+        done = 0
+        if f.length:
+            for p in range(f.offset // pl, (end - 1) // pl + 1):
+                if p in have:
+                    done += min(end, (p + 1) * pl) - max(f.offset, p * pl)
+        out.append(done)
+    return out
 
 
 def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
@@ -139,6 +152,7 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     its selection asks for (unless it already has priorities for these files)."""
     files = torrent.files
     rec.name = torrent.name
+    rec.trackers = list(dict.fromkeys(url for tier in torrent.trackers for url in tier))
     rec.file_paths = [list(f.path) for f in files]
     rec.file_sizes = [f.length for f in files]
     rec.pad_files = [i for i, f in enumerate(files) if f.pad]

@@ -3,7 +3,7 @@ active one of each torrent (at most one per info-hash). Pure bookkeeping, no I/O
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, ValuesView
 
 from .model import FINISHED_STATES, JobState
 from .store import JobRecord
@@ -29,6 +29,10 @@ class JobTable:
     def __iter__(self) -> Iterator[JobRecord]:
         """Every record in the order added (a copy: the table may change while the caller walks it)."""
         return iter(list(self._records.values()))
+
+    def view(self) -> ValuesView[JobRecord]:
+        """Every record in the order added, for a walk that does not change the table."""
+        return self._records.values()
 
     def get(self, job_id: object) -> JobRecord | None:
         """The record of ``job_id``, if there is one."""

@@ -24,6 +24,7 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
 from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
@@ -227,7 +228,7 @@ async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(
         else:
             assert done.state is JobState.COMPLETED
         assert (tmp_path / "dl" / "pair" / "a.bin").is_file()
-    saved = json.loads((tmp_path / "state" / "jobs" / f"{job.id}.json").read_text())
+    saved = json.loads(JobStore(tmp_path / "state").read(job.id) or b"null")
     assert saved["seeding_time"] == pytest.approx(121)
 
 
@@ -328,6 +329,9 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         await jobs.cancel(gone.id)
     (tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.torrent").write_bytes(b"garbage")
     async with service(tmp_path) as again:
+        assert again.get(job.id).state is JobState.PAUSED  # (its session starts when it is resumed)
+        with pytest.raises(JobConflict, match="cannot be started"):
+            await again.resume(job.id)
         assert again.get(job.id).state is JobState.FAILED
         assert {j.id for j in again.client_jobs()} == {job.id, kept.id}  # not the cancelled one
         with pytest.raises(JobConflict):
@@ -335,4 +339,4 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         await again.forget(job.id, delete_files=True)
         assert {j.id for j in again.client_jobs()} == {kept.id}
         assert job.id not in {j.id for j in again.list()}
-    assert not (tmp_path / "state" / "jobs" / f"{job.id}.json").exists()
+    assert JobStore(tmp_path / "state").read(job.id) is None

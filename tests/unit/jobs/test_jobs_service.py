@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Awaitable
@@ -25,6 +26,7 @@ from torrent_engine.jobs import (
     LeaseNotFound,
     SavePathError,
 )
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
@@ -162,7 +164,7 @@ async def test_history_is_pruned_by_age_with_the_clock(tmp_path: Path) -> None:
         assert [j.id for j in jobs.list()] == [active.id, young.id]
         await anyio.sleep(0.01)
         assert removed == [old.id]
-        assert not (tmp_path / "state" / "jobs" / f"{old.id}.json").exists()
+        assert JobStore(tmp_path / "state").read(old.id) is None
         assert await jobs.clear_history() == 1
         assert [j.id for j in jobs.list()] == [active.id]
     async with service(tmp_path, clock=clock) as again:
@@ -225,14 +227,14 @@ async def test_a_clean_up_cut_short_by_a_crash_is_finished_at_the_next_start(tmp
             (folder / name).write_bytes(b"partial")
         await jobs.cancel(job.id)  # files kept
     assert sorted(p.name for p in folder.iterdir()) == ["a", "b", "c"]
-    record = tmp_path / "state" / "jobs" / f"{job.id}.json"
-    data = json.loads(record.read_text())
+    store = JobStore(tmp_path / "state")
+    data = json.loads(store.read(job.id) or b"null")
     data["delete_pending"] = True  # as if killed after saving the cancel, before deleting
-    record.write_text(json.dumps(data))
+    store.write(job.id, json.dumps(data).encode())
     async with service(tmp_path) as again:
         assert again.get(job.id).state is JobState.CANCELLED
     assert tree(tmp_path / "dl") == []  # its files, its folder and the save path it made
-    assert json.loads(record.read_text())["delete_pending"] is False
+    assert json.loads(store.read(job.id) or b"null")["delete_pending"] is False
 
 
 async def test_cancel_racing_add_and_recheck_of_one_torrent(tmp_path: Path) -> None:
@@ -301,8 +303,8 @@ async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -
     assert jobs.manager.sessions == []
     with pytest.raises(JobConflict):
         await jobs.add(magnet("b"))
-    saved = {p.stem: json.loads(p.read_text())["state"] for p in (tmp_path / "state" / "jobs").glob("*.json")}
-    assert saved == {job.id: "downloading", paused.id: "paused"}
+    records, _ = JobStore(tmp_path / "state").load_all()
+    assert {r.id: r.state.value for r in records} == {job.id: "downloading", paused.id: "paused"}
 
 
 async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) -> None:
@@ -315,13 +317,14 @@ async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) 
         active, _ = await jobs.add(torrent, paused=True)
         gone, _ = await jobs.add(magnet("a"), paused=True)
         await jobs.cancel(gone.id)
-    records = tmp_path / "state" / "jobs"
+    store = JobStore(tmp_path / "state")
     for job_id, extra in ((active.id, {}), (gone.id, {"delete_pending": True, "created_dirs": [str(outside)],
                                                        "file_paths": [["three", n] for n in "abc"]})):
-        data = json.loads((records / f"{job_id}.json").read_text())
+        data = json.loads(store.read(job_id) or b"null")
         data["options"]["save_path"] = str(outside)
         data.update(extra)
-        (records / f"{job_id}.json").write_text(json.dumps(data))
+        store.write(job_id, json.dumps(data).encode())
+    store.close()
     async with service(tmp_path) as again:
         failed = again.get(active.id)
         assert failed.state is JobState.FAILED
@@ -338,14 +341,19 @@ async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_it
         no_meta, _ = await jobs.add(two, paused=True)
         fine, _ = await jobs.add(three, paused=True)
     state = tmp_path / "state"
-    (state / "jobs" / f"{lost.id}.json").write_text("{")
+    JobStore(state).write(lost.id, b"{")
     (state / "torrents" / f"{two.info_hash.hex()}.torrent").write_bytes(b"garbage")
     async with service(tmp_path) as again:
-        assert [Path(f).name for f, _ in again.lost] == [f"{lost.id}.json"]
+        assert [f.rpartition(":")[2] for f, _ in again.lost] == [lost.id]
         assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
+        assert not (state / "torrents" / f"{one.info_hash.hex()}.torrent").exists()
+        assert again.manager.sessions == []  # (paused jobs get a session when resumed)
+        assert again.get(no_meta.id).state is JobState.PAUSED
+        with pytest.raises(JobConflict, match="cannot be started"):
+            await again.resume(no_meta.id)
         failed = again.get(no_meta.id)
-        assert failed.state is JobState.FAILED and failed.error and "cannot be restarted" in failed.error
-        assert again.get(fine.id).state is JobState.PAUSED
+        assert failed.state is JobState.FAILED and failed.error and "cannot be started" in failed.error
+        assert (await again.resume(fine.id)).state is not JobState.PAUSED
         assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]
 
 
@@ -425,3 +433,120 @@ async def test_adding_an_active_torrent_elsewhere_or_with_other_files_is_refused
         with pytest.raises(JobConflict) as info:
             await jobs.add(torrent.to_bytes(), save_path="one", files=[1])
         assert info.value.field == "files"
+
+
+async def test_paused_jobs_start_without_a_session_and_show_their_record(tmp_path: Path) -> None:
+    """A restart takes paused jobs back without starting their sessions (10 000 of them took
+    ~10 s); each shows what its record and resume data say, and gets its session when resumed."""
+    data = payload(40000, seed=1) + payload(50000, seed=2)
+    torrent = make_torrent([(("a.bin",), data[:40000]), (("b.bin",), data[40000:])], 16384, name="two")
+    first = tmp_path / "dl" / torrent.files[0].path[0] / torrent.files[0].path[1]
+    first.parent.mkdir(parents=True)
+    first.write_bytes(data[:40000])  # the first file on disk, the second missing
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        with anyio.fail_after(15):
+            while jobs.get(job.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.02)
+        before = await jobs.pause(job.id)
+        pieces = jobs.piece_states(job.id)
+        magnets = [(await jobs.add(magnet(c), paused=True))[0] for c in "abc"]
+    assert 0 < before.done_size < before.total_size and pieces is not None and 2 in pieces and 0 in pieces
+    saved = tmp_path / "state" / "torrents"
+    async with service(tmp_path) as again:
+        assert again.manager.sessions == []  # no job runs: none has a session
+        shown = again.get(job.id)
+        assert shown.state is JobState.PAUSED
+        assert (shown.progress, shown.done_size, shown.total_size) == \
+            (before.progress, before.done_size, before.total_size)
+        assert [(f.path, f.progress, f.priority) for f in shown.files] == \
+            [(f.path, f.progress, f.priority) for f in before.files]
+        assert shown.files[0].progress > 0 and shown.files[1].progress < 1
+        assert again.piece_states(job.id) == [2 if p == 2 else 0 for p in pieces]
+        meta = again.metainfo(job.id)
+        assert meta is not None and meta.info_hash == torrent.info_hash
+        assert again.stats().jobs["paused"] == 4
+        # a change to a paused job is kept in its record, and its session takes it when it starts
+        await again.update(job.id, download_limit=1000, file_priorities={1: 0})
+        await again.cancel(magnets[0].id)  # its saved magnet state goes as a session's would
+        assert not (saved / f"{magnets[0].info_hash}.resume").exists()
+        assert again.manager.sessions == []
+        resumed = await again.resume(job.id)
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None and resumed.state is not JobState.PAUSED
+        assert session.file_priorities[1] == 0
+        assert [s.info_hash_hex for s in again.manager.sessions] == [torrent.info_hash.hex()]
+        assert again.get(magnets[1].id).state is JobState.PAUSED  # the others stay without one
+    async with service(tmp_path) as third:
+        assert [s.info_hash_hex for s in third.manager.sessions] == [torrent.info_hash.hex()]
+        assert third.get(job.id).options.download_limit == 1000
+
+
+async def test_a_state_folder_of_json_records_migrates_once_keeping_jobs_history_and_settings(
+        tmp_path: Path) -> None:
+    """A state folder the JSON store wrote (one file per job, leases.json) comes up with every job,
+    its history, leases, settings and categories; the second start does not migrate again."""
+    state = tmp_path / "state"
+    async with service(tmp_path) as jobs:  # the jobs and settings, made as a user would
+        lease = await jobs.open_lease(3600)
+        paused, _ = await jobs.add(magnet("a"), paused=True, client=lease.id)
+        ended, _ = await jobs.add(magnet("b"), paused=True)
+        await jobs.cancel(ended.id)
+        await jobs.create_category("films", "films")
+        await jobs.update_settings(download_limit=123_000, queueing=True)
+        shown = {j.id: j for j in jobs.list()}
+    # the same state folder as the JSON store kept it
+    store = JobStore(state)
+    records, _ = store.load_all()
+    leases = store.load_leases()
+    store.close()
+    for name in ("jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm"):
+        (state / name).unlink(missing_ok=True)
+    (state / "jobs").mkdir()
+    for rec in records:
+        (state / "jobs" / f"{rec.id}.json").write_bytes(JobStore.encode(rec))
+    (state / "leases.json").write_text(json.dumps({k: {"ttl": t, "expires_at": e}
+                                                   for k, (t, e) in leases.items()}))
+    async with service(tmp_path) as migrated:
+        assert migrated._store.migrated == 2 and migrated.lost == []
+        assert {j.id: (j.state, j.options, j.number) for j in migrated.list()} == \
+            {i: (j.state, j.options, j.number) for i, j in shown.items()}
+        assert [j.id for j in migrated.history()] == [ended.id]
+        assert (await migrated.heartbeat(lease.id)).id == lease.id  # the lease came along
+        settings = migrated.get_settings()
+        assert settings.download_limit == 123_000 and settings.queueing
+        assert [c.name for c in migrated.categories()] == ["films"]
+    assert not (state / "jobs").exists() and (state / "jobs.json-migrated").is_dir()
+    async with service(tmp_path) as again:
+        assert again._store.migrated is None  # once only
+        assert {j.id for j in again.list()} == set(shown)
+
+
+async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(tmp_path: Path) -> None:
+    """The configuration (flags, config file: at a start or a SIGHUP) and the API change the
+    global limits through the same settings; the latest change is in force and kept by a restart."""
+    def configured(down: int) -> JobService:
+        config = dataclasses.replace(cfg(), download_rate_limit=down)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    def in_force(jobs: JobService) -> tuple[int, int]:
+        return jobs.get_settings().download_limit, jobs.manager.shared.download_limit.rate
+
+    async with configured(1000) as jobs:
+        assert in_force(jobs) == (1000, 1000)
+        await jobs.update_settings(download_limit=2000)  # the API
+        assert in_force(jobs) == (2000, 2000)
+        assert await jobs.configure_limits(1000, 0) == []  # a reload, the file's limit unchanged
+        assert in_force(jobs) == (2000, 2000)  # the API's change stands
+        assert await jobs.configure_limits(3000, 0) == ["download_limit"]  # the file changed
+        assert in_force(jobs) == (3000, 3000)
+    async with configured(3000) as jobs:  # restarted with the file as reloaded
+        assert in_force(jobs) == (3000, 3000)
+        await jobs.update_settings(download_limit=4000)
+    async with configured(3000) as jobs:  # the API's change was the latest
+        assert in_force(jobs) == (4000, 4000)
+    async with configured(5000) as jobs:  # the file was edited while the service was stopped
+        assert in_force(jobs) == (5000, 5000)
+        await jobs.update_settings(download_limit=0)  # no limit, from the API
+    async with configured(5000) as jobs:
+        assert in_force(jobs) == (0, 0)

@@ -1,4 +1,4 @@
-"""Job records on disk: round trip, damage tolerance, temp-file clean-up, leases."""
+"""The job store (SQLite): round trip, damage tolerance, leases, the migration from JSON files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.jobs import JobOptions, JobResult, JobState
-from torrent_engine.jobs.store import JobRecord, JobStore
+from torrent_engine.jobs.store import JobRecord, JobStore, JobStoreError
 
 
 def record(job_id: str = "0123456789abcdef", **kw: object) -> JobRecord:
@@ -38,7 +38,7 @@ def test_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", [
     lambda raw: raw[: len(raw) // 2],  # truncated
-    lambda raw: b"\x00" * len(raw),  # zeroed (a crash on some file systems)
+    lambda raw: b"\x00" * len(raw),
     lambda raw: b"",
     lambda raw: json.dumps({"version": 99}).encode(),
     lambda raw: raw.replace(b'"downloading"', b'"dancing"'),
@@ -51,44 +51,101 @@ def test_a_damaged_record_is_lost_alone_with_a_warning(tmp_path: Path, damage: o
     good, bad = record("1" * 16), record("2" * 16)
     store.save(good)
     store.save(bad)
-    path = tmp_path / "jobs" / f"{bad.id}.json"
-    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    store.write(bad.id, damage(store.read(bad.id)))  # type: ignore[operator]
     with caplog.at_level(logging.WARNING):
-        loaded, lost = store.load_all()
+        loaded, lost = JobStore(tmp_path).load_all()
     assert loaded == [good]
-    assert [Path(f).name for f, _ in lost] == [path.name]
-    assert path.name in caplog.text
+    assert [where.rpartition(":")[2] for where, _ in lost] == [bad.id]
+    assert bad.id in caplog.text and "job lost" in caplog.text
 
 
-def test_a_record_under_another_name_is_lost(tmp_path: Path) -> None:
+def test_a_record_under_another_key_is_lost(tmp_path: Path) -> None:
     store = JobStore(tmp_path)
-    store.save(record("1" * 16))
-    (tmp_path / "jobs" / f"{'1' * 16}.json").rename(tmp_path / "jobs" / f"{'3' * 16}.json")
+    store.write("3" * 16, JobStore.encode(record("1" * 16)))
     loaded, lost = store.load_all()
     assert loaded == [] and "does not match" in lost[0][1]
 
 
-def test_leftover_temp_files_are_removed(tmp_path: Path) -> None:
+def test_changes_replace_and_delete_in_the_database(tmp_path: Path) -> None:
     store = JobStore(tmp_path)
-    store.save(record())
-    leftover = tmp_path / "jobs" / "0123456789abcdef.json.k3j4.tmp"
-    leftover.write_bytes(b"{")
-    loaded, lost = store.load_all()
-    assert len(loaded) == 1 and lost == [] and not leftover.exists()
+    store.save_many([record("1" * 16), record("2" * 16), record("3" * 16)])
+    store.save(record("1" * 16, name="renamed"))
+    store.delete_many(["2" * 16])
+    store.delete("3" * 16)
+    store.close()
+    loaded, lost = JobStore(tmp_path).load_all()
+    assert lost == [] and [r.name for r in loaded] == ["renamed"]
 
 
-def test_leases_round_trip_and_a_bad_file_drops_them(tmp_path: Path) -> None:
+def test_leases_round_trip(tmp_path: Path) -> None:
     store = JobStore(tmp_path)
+    store.save_leases({"a" * 32: (30.0, 1000.0), "b" * 32: (5.0, 7.0)})
     store.save_leases({"a" * 32: (30.0, 1000.0)})
     assert JobStore(tmp_path).load_leases() == {"a" * 32: (30.0, 1000.0)}
-    (tmp_path / "leases.json").write_bytes(b"[")
-    assert store.load_leases() == {}
 
 
 def test_no_state_dir_persists_nothing(tmp_path: Path) -> None:
     store = JobStore(None)
     store.save(record())
-    assert store.load_all() == ([], [])
+    store.save_leases({"a" * 32: (30.0, 1000.0)})
+    assert store.load_all() == ([], []) and store.load_leases() == {} and store.read("0" * 16) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_database_is_a_job_store_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "jobs.sqlite3").write_bytes(b"not a database, " * 100)
+    with pytest.raises(JobStoreError, match="jobs.sqlite3"):
+        JobStore(tmp_path).load_all()
+
+
+# -- the one-way migration from one JSON file per job ------------------------------------------
+def json_state(folder: Path, records: list[JobRecord]) -> None:
+    """A state folder as the JSON store wrote it."""
+    (folder / "jobs").mkdir(parents=True)
+    for rec in records:
+        (folder / "jobs" / f"{rec.id}.json").write_bytes(JobStore.encode(rec))
+    (folder / "leases.json").write_text(json.dumps({"c" * 32: {"ttl": 60.0, "expires_at": 99.0}}))
+
+
+def test_a_json_state_folder_migrates_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    active = record("1" * 16)
+    done = record("2" * 16, state=JobState.CANCELLED, completed_at=12.0)
+    json_state(tmp_path, [active, done])
+    (tmp_path / "jobs" / f"{'5' * 16}.json").write_text("{")  # damaged: reported, kept aside
+    (tmp_path / "jobs" / f"{'6' * 16}.json.x1.tmp").write_text("{")  # an interrupted write
+    store = JobStore(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        loaded, lost = store.load_all()
+    assert store.migrated == 2
+    assert sorted(loaded, key=lambda r: r.id) == [active, done]
+    assert [Path(f).name for f, _ in lost] == [f"{'5' * 16}.json"]
+    assert store.load_leases() == {"c" * 32: (60.0, 99.0)}
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "leases.json").exists()
+    kept = tmp_path / "jobs.json-migrated"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(
+        [f"{'1' * 16}.json", f"{'2' * 16}.json", f"{'5' * 16}.json"])
+    assert (tmp_path / "leases.json-migrated").is_file()
+    store.save(record("1" * 16, name="changed after"))
+    store.close()
+    again = JobStore(tmp_path)
+    loaded, lost = again.load_all()
+    assert again.migrated is None and lost == []  # no second migration
+    assert sorted(r.name for r in loaded) == ["changed after", "x"]
+
+
+def test_a_crash_between_commit_and_rename_only_renames_at_the_next_start(tmp_path: Path) -> None:
+    json_state(tmp_path, [record("1" * 16), record("2" * 16)])
+    store = JobStore(tmp_path)
+    store.load_all()
+    store.delete("2" * 16)  # a change made after the migration
+    store.close()
+    # as if killed after the commit, before the renames: the JSON files are still in place
+    (tmp_path / "jobs.json-migrated").rename(tmp_path / "jobs")
+    (tmp_path / "leases.json-migrated").rename(tmp_path / "leases.json")
+    again = JobStore(tmp_path)
+    loaded, _ = again.load_all()
+    assert again.migrated is None and [r.id for r in loaded] == ["1" * 16]  # not imported again
+    assert not (tmp_path / "jobs").exists() and (tmp_path / "jobs.json-migrated").is_dir()
 
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
@@ -118,7 +175,6 @@ def test_any_field_of_any_type_is_a_lost_record_or_a_valid_one(key: str, value: 
 
 def test_a_deeply_nested_record_is_lost_not_a_crash(tmp_path: Path) -> None:
     store = JobStore(tmp_path)
-    (tmp_path / "jobs").mkdir()
-    (tmp_path / "jobs" / f"{'4' * 16}.json").write_text("[" * 100_000 + "]" * 100_000)
+    store.write("4" * 16, b"[" * 100_000 + b"]" * 100_000)
     loaded, lost = store.load_all()
     assert loaded == [] and len(lost) == 1
