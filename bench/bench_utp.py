@@ -134,15 +134,33 @@ def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "cpu": time.process_time() - cpu0}
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads (Linux ``schedstat``; empty elsewhere)."""
+    out: dict[str, float] = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0]) / 1e9
+    except OSError:
+        pass
+    return out
+
+
 def run_child(kind: str, torrent_file: Path, dest: Path, port: int,
               profile: str | None = None) -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     extra = ["--profile", profile] if profile else []
+    seeder_cpu0 = time.process_time()  # this process is the seeder: libtorrent's threads
+    threads0 = thread_cpu()
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port),
                           *extra], check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
+    result["seeder_cpu"] = time.process_time() - seeder_cpu0
+    threads1 = thread_cpu()
+    # the seeder's busiest thread (libtorrent's network thread) during the whole child's run
+    result["seeder_thread_cpu"] = max((threads1[t] - threads0.get(t, 0.0) for t in threads1), default=0.0)
     print(json.dumps(result), flush=True)
     return result
 
@@ -210,7 +228,8 @@ def main() -> int:
         main = [r["main_thread_cpu"] for r in results[kind] if "main_thread_cpu" in r]
         print(f"{name}: best {best[kind]:.1f} MB/s, median {median[kind]:.1f} MB/s "
               f"(CPU {min(r['cpu'] for r in results[kind]):.2f} s"
-              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "") + ")")
+              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "")
+              + f", seeder CPU {statistics.median(r['seeder_cpu'] for r in results[kind]):.3f} s median)")
     per_dgram = [r["cpu_us_per_datagram_in"] for r in results["utp"] if "cpu_us_per_datagram_in" in r]
     if per_dgram:
         sock_us = statistics.median(r["socket_us_per_datagram_in"] for r in results["utp"])
