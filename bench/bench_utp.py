@@ -11,7 +11,11 @@ runs our uTP download under cProfile and writes ``DIR/utp-<round>.prof``. Each l
 the event-loop thread's CPU time during the transfer (``main_thread_cpu``), and for our uTP
 download the part of it spent in the UDP socket's read callback per datagram
 (``socket_us_per_datagram_in``: recvfrom, routing, the cores, acks) and the process CPU while
-transferring over the transfer's wall time (``cpu_busy``).
+transferring over the transfer's wall time (``cpu_busy``). The seeder runs in this process: each
+line gives its CPU time during that download (``seeder_cpu``, all libtorrent's threads) and that
+of its busiest thread (``seeder_thread_cpu``, libtorrent's network thread; Linux), and the summary
+what both ends spent per download, whose TCP / uTP quotient bounds the rate ratio when the two
+ends compete for the machine's cores.
 """
 
 from __future__ import annotations
@@ -237,6 +241,14 @@ def main() -> int:
               f"{[r['datagrams_out'] for r in results['utp']]} out by round; process CPU per datagram in: "
               f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median; "
               f"of it in the uTP socket's read callback: {sock_us:.2f} us median")
+    # what both ends spent (our process and the seeder's), and the seeder's busiest thread
+    both = {k: statistics.median(r["cpu"] + r["seeder_cpu"] for r in results[k]) for k in ("utp", "tcp")}
+    thread = {k: statistics.median(r["seeder_thread_cpu"] for r in results[k]) for k in ("utp", "tcp")}
+    print(f"CPU of both ends per download (median): our uTP {both['utp']:.3f} s, our TCP {both['tcp']:.3f} s "
+          f"(TCP / uTP {both['tcp'] / both['utp']:.2f}: the ratio's ceiling when the two ends share the "
+          f"cores); the seeder's busiest thread {thread['utp']:.3f} s over uTP, {thread['tcp']:.3f} s "
+          f"over TCP ({args.size_mib * 1.048576 / thread['utp']:.0f} MB/s at most over uTP with it "
+          "always running)")
     for ref, target in (("tcp", 0.7), ("lt", 1.0)):
         print(f"ratio our uTP / {names[ref].strip()}: best {best['utp'] / best[ref]:.2f}, "
               f"median {median['utp'] / median[ref]:.2f} (target >= {target})")
