@@ -14,8 +14,9 @@ download the part of it spent in the UDP socket's read callback per datagram
 transferring over the transfer's wall time (``cpu_busy``). The seeder runs in this process: each
 line gives its CPU time during that download (``seeder_cpu``, all libtorrent's threads) and that
 of its busiest thread (``seeder_thread_cpu``, libtorrent's network thread; Linux), and the summary
-what both ends spent per download, whose TCP / uTP quotient bounds the rate ratio when the two
-ends compete for the machine's cores.
+what both ends spent per download (their TCP / uTP quotient is what the rate ratio would be if
+that CPU, on cores the two ends share, were all that limited the transfer) and how fast the
+seeder's busiest thread would let a uTP download go if it never waited.
 """
 
 from __future__ import annotations
@@ -244,11 +245,12 @@ def main() -> int:
     # what both ends spent (our process and the seeder's), and the seeder's busiest thread
     both = {k: statistics.median(r["cpu"] + r["seeder_cpu"] for r in results[k]) for k in ("utp", "tcp")}
     thread = {k: statistics.median(r["seeder_thread_cpu"] for r in results[k]) for k in ("utp", "tcp")}
+    quotient = both["tcp"] / both["utp"]
+    most = args.size_mib * 1.048576 / thread["utp"]  # MB/s
     print(f"CPU of both ends per download (median): our uTP {both['utp']:.3f} s, our TCP {both['tcp']:.3f} s "
-          f"(TCP / uTP {both['tcp'] / both['utp']:.2f}: the ratio's ceiling when the two ends share the "
-          f"cores); the seeder's busiest thread {thread['utp']:.3f} s over uTP, {thread['tcp']:.3f} s "
-          f"over TCP ({args.size_mib * 1.048576 / thread['utp']:.0f} MB/s at most over uTP with it "
-          "always running)")
+          f"(TCP / uTP {quotient:.2f}: the rate ratio if that CPU on shared cores were all that limited "
+          f"it); the seeder's busiest thread {thread['utp']:.3f} s over uTP, {thread['tcp']:.3f} s over "
+          f"TCP ({most:.0f} MB/s at most over uTP with it always running)")
     for ref, target in (("tcp", 0.7), ("lt", 1.0)):
         print(f"ratio our uTP / {names[ref].strip()}: best {best['utp'] / best[ref]:.2f}, "
               f"median {median['utp'] / median[ref]:.2f} (target >= {target})")
