@@ -11,7 +11,12 @@ runs our uTP download under cProfile and writes ``DIR/utp-<round>.prof``. Each l
 the event-loop thread's CPU time during the transfer (``main_thread_cpu``), and for our uTP
 download the part of it spent in the UDP socket's read callback per datagram
 (``socket_us_per_datagram_in``: recvfrom, routing, the cores, acks) and the process CPU while
-transferring over the transfer's wall time (``cpu_busy``).
+transferring over the transfer's wall time (``cpu_busy``). The seeder runs in this process: each
+line gives its CPU time during that download (``seeder_cpu``, all libtorrent's threads) and that
+of its busiest thread (``seeder_thread_cpu``, libtorrent's network thread; Linux), and the summary
+what both ends spent per download (their TCP / uTP quotient is what the rate ratio would be if
+that CPU, on cores the two ends share, were all that limited the transfer) and how fast the
+seeder's busiest thread would let a uTP download go if it never waited.
 """
 
 from __future__ import annotations
@@ -134,15 +139,33 @@ def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "cpu": time.process_time() - cpu0}
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads (Linux ``schedstat``; empty elsewhere)."""
+    out: dict[str, float] = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0]) / 1e9
+    except OSError:
+        pass
+    return out
+
+
 def run_child(kind: str, torrent_file: Path, dest: Path, port: int,
               profile: str | None = None) -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     extra = ["--profile", profile] if profile else []
+    seeder_cpu0 = time.process_time()  # this process is the seeder: libtorrent's threads
+    threads0 = thread_cpu()
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port),
                           *extra], check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
+    result["seeder_cpu"] = time.process_time() - seeder_cpu0
+    threads1 = thread_cpu()
+    # the seeder's busiest thread (libtorrent's network thread) during the whole child's run
+    result["seeder_thread_cpu"] = max((threads1[t] - threads0.get(t, 0.0) for t in threads1), default=0.0)
     print(json.dumps(result), flush=True)
     return result
 
@@ -210,7 +233,8 @@ def main() -> int:
         main = [r["main_thread_cpu"] for r in results[kind] if "main_thread_cpu" in r]
         print(f"{name}: best {best[kind]:.1f} MB/s, median {median[kind]:.1f} MB/s "
               f"(CPU {min(r['cpu'] for r in results[kind]):.2f} s"
-              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "") + ")")
+              + (f", event-loop thread {statistics.median(main):.3f} s median" if main else "")
+              + f", seeder CPU {statistics.median(r['seeder_cpu'] for r in results[kind]):.3f} s median)")
     per_dgram = [r["cpu_us_per_datagram_in"] for r in results["utp"] if "cpu_us_per_datagram_in" in r]
     if per_dgram:
         sock_us = statistics.median(r["socket_us_per_datagram_in"] for r in results["utp"])
@@ -218,6 +242,15 @@ def main() -> int:
               f"{[r['datagrams_out'] for r in results['utp']]} out by round; process CPU per datagram in: "
               f"{min(per_dgram):.1f} us best, {statistics.median(per_dgram):.1f} us median; "
               f"of it in the uTP socket's read callback: {sock_us:.2f} us median")
+    # what both ends spent (our process and the seeder's), and the seeder's busiest thread
+    both = {k: statistics.median(r["cpu"] + r["seeder_cpu"] for r in results[k]) for k in ("utp", "tcp")}
+    thread = {k: statistics.median(r["seeder_thread_cpu"] for r in results[k]) for k in ("utp", "tcp")}
+    quotient = both["tcp"] / both["utp"]
+    most = args.size_mib * 1.048576 / thread["utp"]  # MB/s
+    print(f"CPU of both ends per download (median): our uTP {both['utp']:.3f} s, our TCP {both['tcp']:.3f} s "
+          f"(TCP / uTP {quotient:.2f}: the rate ratio if that CPU on shared cores were all that limited "
+          f"it); the seeder's busiest thread {thread['utp']:.3f} s over uTP, {thread['tcp']:.3f} s over "
+          f"TCP ({most:.0f} MB/s at most over uTP with it always running)")
     for ref, target in (("tcp", 0.7), ("lt", 1.0)):
         print(f"ratio our uTP / {names[ref].strip()}: best {best['utp'] / best[ref]:.2f}, "
               f"median {median['utp'] / median[ref]:.2f} (target >= {target})")

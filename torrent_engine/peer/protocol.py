@@ -19,6 +19,9 @@ So nothing is allocated per read, and a ``Piece`` block handed to the
 batch handler is a read-only view into that buffer, valid only during the call: the handler must
 copy what it keeps (the session copies it into its piece buffer), and the views are released
 when it returns, so a view kept by mistake fails loudly instead of changing under its holder.
+A transport that already holds a read as a ``bytes`` object (uTP's, whose core joins each
+run of datagrams' payloads once) hands it to ``take_bytes``, which parses it in place: only the
+message that straddles two such reads is copied into the buffer.
 Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied, and
 the socket is read no further while any wait: the owner catches up first (a block waiting for
 memory or a rate limit holds the peer back through TCP flow control, at no copying cost).
@@ -132,6 +135,56 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._start = self._end = 0
         if batch:
             self._deliver(batch)
+
+    def take_bytes(self, data: bytes) -> None:
+        """A read that the transport already holds as one ``bytes`` object (uTP's received data,
+        joined once per batch of datagrams): ``buffer_updated`` without copying it into the
+        buffer first. The message in progress is completed in the buffer with only the bytes it
+        lacks; every message after it is parsed in ``data`` itself (its blocks are views of
+        ``data``), and the incomplete one at the end is copied to the buffer's front. With
+        MSE the bytes are decrypted in place, so they go through the buffer."""
+        n = len(data)
+        if self._decrypt is not None or not n:
+            pos = 0
+            while pos < n and self.error is None:
+                buf = self.get_buffer(n - pos)
+                k = min(len(buf), n - pos)
+                buf[:k] = data[pos:pos + k]
+                pos += k
+                self.buffer_updated(k)
+            return
+        self.bytes_received += n
+        self.last_received = self._loop.time()
+        view = memoryview(data)
+        batch: list[Message] = []
+        pos = 0
+        rest = 0  # where the incomplete message at the end of ``data`` starts (n: none)
+        try:
+            while self._end > self._start and pos < n:  # the message in progress, in the buffer
+                # (5 bytes asked: its header; then the whole message, which get_buffer makes room
+                # for; nothing asked yet: bytes that came with the handshake, parsed first)
+                k = min(n - pos, max(0, self._need - (self._end - self._start)))
+                if k:
+                    self.get_buffer(k)[:k] = view[pos:pos + k]
+                    self._end += k
+                    pos += k
+                self._start, self._need = self.wire.parse_batch(self._ro, self._start, self._end, batch)
+            rest = n
+            if pos < n:
+                self._start = self._end = 0  # (what is left of the buffer's message was parsed)
+                rest, self._need = self.wire.parse_batch(view, pos, n, batch)
+        except PeerProtocolError as exc:
+            self._deliver(batch)
+            self._lose(exc)
+            return
+        if self._start == self._end:
+            self._start = self._end = 0
+        if batch:
+            self._deliver(batch)  # (before the tail below lands where a delivered block may lie)
+        if rest < n:
+            tail = n - rest
+            self.get_buffer(tail)[:tail] = view[rest:]
+            self._end += tail
 
     def _deliver(self, batch: list[Message]) -> None:
         handler = self.handler

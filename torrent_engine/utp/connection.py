@@ -257,6 +257,17 @@ class UtpConnection:
             self._ack_needed = self._ack_now = True  # tell a peer stalled on our zero window that it is open
         return data
 
+    def read_chunk(self) -> bytes:
+        """Take the oldest chunk of the received, in-order data whole (``read`` without joining
+        or cutting, so without a copy); ``b""`` when nothing waits."""
+        if not self._recv_chunks:
+            return b""
+        data = self._recv_chunks.pop(0)
+        self._recv_len -= len(data)
+        if self._advertised < self.payload_size and self.receive_window >= self.payload_size:
+            self._ack_needed = self._ack_now = True  # tell a peer stalled on our zero window that it is open
+        return data
+
     @property
     def ack_pending(self) -> bool:
         """Whether an ack must be sent now (e.g. ``read`` reopened a window the peer saw closed);
@@ -308,35 +319,54 @@ class UtpConnection:
         The datagrams may be views into the caller's buffer (read in place): nothing of them is
         kept after the call. The steady download (data packets in order, acking nothing new)
         runs in one tight loop that collects the payloads, joined into the receive buffer once
-        for the batch, and keeps the sequence state in locals; the first datagram that is
-        anything else, and every one after it, goes through ``receive_datagram``. The result is
-        the same as feeding them one by one."""
-        done = 0
-        if self.state is _CONNECTED and not self._reorder and self._eof_seq is None:
-            unpack = _ROUTING.unpack_from  # type and extension, seq_nr, ack_nr: no 32-bit ints made
-            acked = self.acked_seq
-            expect = (self.ack_nr + 1) & SEQ_MASK
-            room = 2 * self.recv_buffer - self._recv_len  # payload bytes the buffer may still take
-            parts: list[bytes | memoryview] = []
-            add = parts.append
-            header_size, data_v1, mask = HEADER_SIZE, _DATA_V1 << 8, SEQ_MASK  # (locals: read per packet)
-            for data in datagrams:
-                size = len(data) - header_size
-                if size < 0 or size > room:
-                    break
-                kind, seq, ack = unpack(data)
-                if kind != data_v1 or seq != expect or ack != acked:
-                    break
-                add(data[header_size:])
-                room -= size
-                expect = (expect + 1) & mask
-            done = len(parts)
-            if done:
-                _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(datagrams[done - 1])  # the latest's
-                self._took_in_order(done, (expect - 1) & SEQ_MASK, ts, ts_diff, wnd, b"".join(parts), now_us)
-        for i in range(done, len(datagrams)):
+        per run, and keeps the sequence state in locals; a datagram that is anything else (one
+        acking our data, a hole, an extension) goes alone through the general path, and the
+        tight loop takes over again after it. The result is the same as feeding them one by one."""
+        i, n = 0, len(datagrams)
+        while i < n:
+            i = self._in_order_run(datagrams, i, now_us)
+            if i == n:
+                return
             data = datagrams[i]
-            self.receive_datagram(data if type(data) is bytes else bytes(data), now_us)
+            i += 1
+            if type(data) is bytes or len(data) < HEADER_SIZE:
+                self.receive_datagram(bytes(data), now_us)
+                continue
+            first, ext, _, ts, ts_diff, wnd, seq, ack = HEADER.unpack_from(data)
+            if ext or first & 0x0F != VERSION or first >> 4 > _SYN:
+                self.receive_datagram(bytes(data), now_us)  # (the full decoder takes bytes)
+            else:  # what receive_datagram does with it, copying only the payload out of the view
+                self._receive(first >> 4, ts, ts_diff, wnd, seq, ack, None, bytes(data[HEADER_SIZE:]), now_us)
+
+    def _in_order_run(self, datagrams: Sequence[bytes | memoryview], start: int, now_us: int) -> int:
+        """Take the steady download's datagrams from ``datagrams[start]`` on (the next data
+        packets in order, acking nothing new, without extensions, within the buffer) in one
+        loop; where it stopped."""
+        if self.state is not _CONNECTED or self._reorder or self._eof_seq is not None:
+            return start
+        unpack = _ROUTING.unpack_from  # type and extension, seq_nr, ack_nr: no 32-bit ints made
+        acked = self.acked_seq
+        expect = (self.ack_nr + 1) & SEQ_MASK
+        room = 2 * self.recv_buffer - self._recv_len  # payload bytes the buffer may still take
+        parts: list[bytes | memoryview] = []
+        add = parts.append
+        header_size, data_v1, mask = HEADER_SIZE, _DATA_V1 << 8, SEQ_MASK  # (locals: read per packet)
+        for j in range(start, len(datagrams)):
+            data = datagrams[j]
+            size = len(data) - header_size
+            if size < 0 or size > room:
+                break
+            kind, seq, ack = unpack(data)
+            if kind != data_v1 or seq != expect or ack != acked:
+                break
+            add(data[header_size:])
+            room -= size
+            expect = (expect + 1) & mask
+        done = len(parts)
+        if done:
+            _, _, _, ts, ts_diff, wnd, _, _ = HEADER.unpack_from(datagrams[start + done - 1])  # the latest's
+            self._took_in_order(done, (expect - 1) & SEQ_MASK, ts, ts_diff, wnd, b"".join(parts), now_us)
+        return start + done
 
     def _took_in_order(self, count: int, ack_nr: int, ts: int, ts_diff: int, wnd: int, payload: bytes,
                        now_us: int) -> None:

@@ -48,6 +48,9 @@ class UtpTransport(asyncio.Transport):
         self._low = DEFAULT_HIGH_WATER // 4
         self._writing_paused = False
         self._flushing = False  # inside a service() after which the socket sends anyway
+        # a protocol that parses bytes objects in place (``PeerProtocol.take_bytes``) is handed
+        # the core's received chunks as they are; any other gets get_buffer/buffer_updated
+        self._take_bytes: Callable[[bytes], None] | None = getattr(protocol, "take_bytes", None)
 
     # -- the asyncio transport API -------------------------------------------------------
     def get_extra_info(self, name: str, default: Any = None) -> Any:  # noqa: D102
@@ -117,7 +120,11 @@ class UtpTransport(asyncio.Transport):
         if self._queue or self._writing_paused:
             self._push()
         protocol = self._protocol
+        take = self._take_bytes
         while self._reading and conn.readable and not self._closing:
+            if take is not None:  # (the core's chunks as they are: not copied into the buffer first)
+                take(conn.read_chunk())
+                continue
             buf = memoryview(protocol.get_buffer(conn.readable))
             data = conn.read(len(buf))
             n = len(data)
