@@ -131,6 +131,20 @@ def internet_paths() -> None:
     utp_socket.UtpSocket.max_datagram = lambda self, host: utp_socket.PACKET_SIZE  # type: ignore[method-assign]
 
 
+def our_child_torrent(torrent_file: str) -> Any:
+    """What each child process of ours does first: the torrent, datagrams of the internet's size
+    (``internet_paths``), and with ``WAN_LOG`` set a debug log on stderr."""
+    from torrent_engine.metainfo import Torrent
+
+    internet_paths()
+    if os.environ.get("WAN_LOG"):
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(relativeCreated)7.0f %(name)s %(message)s")
+    return Torrent.load(torrent_file)
+
+
 def our_config(transport: str, **extra: Any) -> Any:
     from torrent_engine.config import Config
 
@@ -186,17 +200,10 @@ def child_seeders(kind: str, torrent_file: str, save_path: str, transports: list
 
     import anyio
 
-    from torrent_engine.metainfo import Torrent
     from torrent_engine.runtime import run
     from torrent_engine.session import Session
 
-    torrent = Torrent.load(torrent_file)
-    internet_paths()
-    if os.environ.get("WAN_LOG"):
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(relativeCreated)7.0f %(name)s %(message)s")
+    torrent = our_child_torrent(torrent_file)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -251,17 +258,10 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
 
     import anyio
 
-    from torrent_engine.metainfo import Torrent
     from torrent_engine.runtime import run
     from torrent_engine.session import Session
 
-    torrent = Torrent.load(torrent_file)
-    internet_paths()
-    if os.environ.get("WAN_LOG"):
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(relativeCreated)7.0f %(name)s %(message)s")
+    torrent = our_child_torrent(torrent_file)
 
     async def main() -> dict[str, Any]:
         async with Session(torrent, dest, config=our_config("any", seed=False), peers=peers) as session:
@@ -471,17 +471,10 @@ def child_crowd(kind: str, torrent_file: str, dest: str, count: int, limit: floa
 
     import anyio
 
-    from torrent_engine.metainfo import Torrent
     from torrent_engine.runtime import run
     from torrent_engine.session import Session
 
-    torrent = Torrent.load(torrent_file)
-    internet_paths()
-    if os.environ.get("WAN_LOG"):
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(relativeCreated)7.0f %(name)s %(message)s")
+    torrent = our_child_torrent(torrent_file)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
