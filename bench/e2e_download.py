@@ -102,6 +102,25 @@ def make_payload(path: Path, size: int) -> None:
             left -= n
 
 
+def payload_torrent(workdir: Path | None, prefix: str, size_mib: int, piece_kib: int) -> tuple[Path, Any]:
+    """The work folder (``workdir``, or a new temporary one), a random payload of ``size_mib``
+    MiB in its ``seed/`` (kept from an earlier run of that size) and its v1 torrent, written to
+    ``payload.torrent``: ``(work folder, Torrent)``."""
+    from torrent_engine.create import create_torrent
+
+    work = workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    seed_dir = work / "seed"
+    seed_dir.mkdir(exist_ok=True)
+    payload = seed_dir / "payload.bin"
+    size = size_mib << 20
+    if not payload.exists() or payload.stat().st_size != size:
+        make_payload(payload, size)
+    torrent = create_torrent(payload, piece_length=piece_kib * 1024, version="v1")
+    (work / "payload.torrent").write_bytes(torrent.to_bytes())
+    return work, torrent
+
+
 def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import anyio
 
@@ -294,19 +313,8 @@ def main() -> int:
 
     import libtorrent as lt
 
-    from torrent_engine.create import create_torrent
-
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="te-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    seed_dir = work / "seed"
-    seed_dir.mkdir(exist_ok=True)
-    payload = seed_dir / "payload.bin"
-    size = args.size_mib * 1024 * 1024
-    if not payload.exists() or payload.stat().st_size != size:
-        make_payload(payload, size)
-    torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
-    torrent_file = work / "payload.torrent"
-    torrent_file.write_bytes(torrent.to_bytes())
+    work, _torrent = payload_torrent(args.workdir, "te-bench-", args.size_mib, args.piece_kib)
+    seed_dir, torrent_file = work / "seed", work / "payload.torrent"
     if args.upload:
         kinds = ("ours", "ours-rc4", "libtorrent") if args.default_encryption else ("ours", "libtorrent")
         rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}

@@ -42,7 +42,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e_download import lt_settings, make_payload, our_encryption, peak_rss_mib  # noqa: E402
+from bench.e2e_download import lt_settings, our_encryption, payload_torrent, peak_rss_mib  # noqa: E402
 
 MB = 1e6
 RELAY_SOURCE = "127.0.0.3"  # the relays' side towards the peers: nobody listens there
@@ -606,19 +605,8 @@ def main() -> int:
         child_crowd(kind, torrent_file, dest, int(count), float(limit))
         return 0
 
-    from torrent_engine.create import create_torrent
-
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="te-wan-"))
-    work.mkdir(parents=True, exist_ok=True)
-    seed_dir = work / "seed"
-    seed_dir.mkdir(exist_ok=True)
-    payload = seed_dir / "payload.bin"
-    size = args.size_mib << 20
-    if not payload.exists() or payload.stat().st_size != size:
-        make_payload(payload, size)
-    torrent_file = work / "payload.torrent"
-    torrent = create_torrent(payload, piece_length=args.piece_kib * 1024, version="v1")
-    torrent_file.write_bytes(torrent.to_bytes())
+    work, _torrent = payload_torrent(args.workdir, "te-wan-", args.size_mib, args.piece_kib)
+    seed_dir, torrent_file = work / "seed", work / "payload.torrent"
     try:
         if args.flash:
             flash_crowd(args, work, torrent_file, seed_dir)
