@@ -64,7 +64,8 @@ async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any
         result["leecher_peers"] = [p.host for p in leecher.peers]
         result["seeder_peers"] = [p.host for p in seeder.peers]
         # where each connected peer was heard of: by LSD (the dialing side), or it dialed in
-        sources = [list(p.sources) for p in (*leecher.peers, *seeder.peers)]
+        sources = [list(s.pool.sources(p.key, incoming=p.incoming))
+                   for s in (leecher, seeder) for p in s.peers]
         result["peer_sources"] = sources
         result.update(done=done, seconds=round(time.monotonic() - started, 2),
                       differ=same_files(torrent, tmp / "seed", tmp / "copy") if done else None)
@@ -146,7 +147,8 @@ async def with_libtorrent(tmp: Path, *, lt_seeds: bool) -> dict[str, Any]:
                 "libtorrent": lt_log,
             }
             result["differ"] = same_files(torrent, tmp / "seed", tmp / "copy") if done else None
-            result["peer_sources"] = [list(p.sources) for p in session.peers]
+            result["peer_sources"] = [list(session.pool.sources(p.key, incoming=p.incoming))
+                                      for p in session.peers]
             # libtorrent announces when its torrent starts, so the side that starts second is
             # found by the other: libtorrent parses our announce when it seeds, we parse its
             # announce when we seed

@@ -56,7 +56,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
-                          transport=p.transport, sources=p.sources)
+                          transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming))
                   for p in session.peers)
     return Job(id=rec.id, info_hash=rec.info_hash, name=st.name, source=rec.source, options=rec.options,
                state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,

@@ -94,10 +94,6 @@ class Connector:
                 break
             if not self._is_self(key) and pool.add(key, source):
                 added = True
-            elif key in self._ctx.peers:  # connected already: its peer list entry says this source too
-                peer = self._ctx.peers[key]
-                if source not in peer.sources:
-                    peer.sources = (*peer.sources, source)
         if added:
             self.wake()
 

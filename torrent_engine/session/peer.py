@@ -19,7 +19,6 @@ from ..errors import PeerError
 from ..peer import messages as m
 from ..peer.extensions import PexState
 from ..peer_io import PeerLink
-from .peer_pool import PeerSource
 
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 
@@ -34,7 +33,6 @@ class PeerState:
     incoming: bool
     have: Bitfield
     client: str = ""
-    sources: tuple[PeerSource, ...] = ()  # where we heard of it (the pool's), "incoming" if it dialed us
     am_choking: bool = True
     am_interested: bool = False
     peer_choking: bool = True

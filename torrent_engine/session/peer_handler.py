@@ -121,10 +121,7 @@ class PeerHandler:
             return
         now = time.monotonic()
         torrent = ctx.parts.torrent
-        sources = ctx.pool.sources(key)
-        if incoming and "incoming" not in sources:
-            sources = (*sources, "incoming")
-        peer = PeerState(host=host, port=port, link=link, incoming=incoming, sources=sources,
+        peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=ctx.config.min_request_queue, client=link.peer_id_client)

@@ -86,10 +86,11 @@ class PeerPool:
         self._entries[key] = PoolEntry(sources=_BIT[source])
         return True
 
-    def sources(self, key: Address) -> tuple[PeerSource, ...]:
-        """Where ``key`` was heard of, in ``SOURCES`` order (empty if it is not in the pool)."""
+    def sources(self, key: Address, *, incoming: bool = False) -> tuple[PeerSource, ...]:
+        """Where ``key`` was heard of, in ``SOURCES`` order (empty if it is not in the pool);
+        ``incoming``: a connected peer that dialed us, which says "incoming" too."""
         entry = self._entries.get(key)
-        bits = entry.sources if entry is not None else 0
+        bits = (entry.sources if entry is not None else 0) | (_BIT["incoming"] if incoming else 0)
         return tuple(name for name in SOURCES if bits & _BIT[name])
 
     @property

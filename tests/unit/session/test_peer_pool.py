@@ -111,5 +111,7 @@ def test_every_source_an_address_was_heard_from_is_kept() -> None:
     assert pool.add(("10.0.0.2", 6881), "pex") and pool.sources(("10.0.0.2", 6881)) == ("pex",)
     assert pool.add(("10.0.0.3", 6881)) and pool.sources(("10.0.0.3", 6881)) == ("user",)
     assert pool.sources(("10.0.0.9", 1)) == ()
+    assert pool.sources(("10.0.0.9", 1), incoming=True) == ("incoming",)  # it dialed us
+    assert pool.sources(("10.0.0.1", 6881), incoming=True) == ("tracker", "lsd", "incoming")
     pool.ban(("10.0.0.4", 6881))
     assert not pool.add(("10.0.0.4", 6881), "dht") and pool.sources(("10.0.0.4", 6881)) == ()
