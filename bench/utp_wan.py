@@ -2,6 +2,7 @@
 
     python bench/utp_wan.py loss [--losses 0.01,0.02] [--rtt 0.1] [--size-mib 4] [--rounds 2]
     python bench/utp_wan.py yield [--rate 2e6] [--rtt 0.05] [--seconds 10]
+    python bench/utp_wan.py fat [--rate 4e6] [--rtt 0.28] [--seconds 20] [--rounds 2]
 
 ``loss``: one seeder, uTP only, behind a link with random loss (both directions), ``--rtt`` and a
 10 MB/s cap (loss, not the cap, is the limit); every pairing of sender and receiver (libtorrent
@@ -13,6 +14,13 @@ its rate alone, then while a seeder behind the same link uploads over uTP to a l
 leecher (ours, then libtorrent's as the reference): the upload starts alone (5 s), then the TCP
 flow joins it and is measured. Reported: the share of its rate the TCP
 flow keeps (target >= 0.8) and what the uTP upload got meanwhile.
+
+``fat``: a long fat link (lossless, ``--rate`` both ways, ``--rtt``, a queue of 200 ms): its
+bandwidth-delay product is larger than a slow start that ends early or a window of 1 MiB
+allows. Each seeder (libtorrent, ours) uploads a torrent of about ``--seconds`` at the link's rate
+to each receiver, alternated over rounds. Reported: the rate over the whole transfer (connect
+and ramp included), its fraction of the link, and its ratio to libtorrent's seeder to the same
+receiver in the same run.
 """
 
 from __future__ import annotations
@@ -67,6 +75,51 @@ def spec(rate: float, rtt: float, loss: float = 0.0) -> dict[str, Any]:
             "queue_bytes": max(64 * 1024, int(rate * 0.2))}
 
 
+def transfer(sender: str, receiver: str, seeders: dict[str, tuple[Any, list[int]]], link: dict[str, Any],
+             seed: int, args: argparse.Namespace, torrent_file: Path,
+             work: Path) -> tuple[float, dict[str, Any]]:
+    """One download by ``receiver`` from ``sender``'s uTP seeder behind ``link`` (both
+    directions): its rate (MB/s) and the link's counters."""
+    config = {"links": [{"target": ["127.0.0.1", seeders[sender][1][0]], "host": RELAY_HOST,
+                         "source_host": RELAY_SOURCE, "tcp": False, "up": link, "down": link, "seed": seed}]}
+    relays = Relays(config, work)
+    try:
+        result = run_download(receiver, torrent_file, work / "dl", [(RELAY_HOST, relays.ports[0])],
+                              args.limit)
+    finally:
+        stats = relays.stop()["stats"][0]
+    return result["bytes"] / result["seconds"] / MB, {**stats, "seconds": result["seconds"]}
+
+
+def fat_bench(args: argparse.Namespace, work: Path) -> None:
+    size_mib = max(4, int(args.rate * args.seconds / (1 << 20)))
+    torrent_file, seed_dir = make_torrent(work, size_mib)
+    seeders = {kind: start_seeders(kind, torrent_file, seed_dir, ["utp"]) for kind in KINDS}
+    rates: dict[tuple[str, str], list[float]] = {}
+    try:
+        for r in range(args.rounds):
+            for receiver in KINDS:
+                for sender in (KINDS if r % 2 == 0 else KINDS[::-1]):
+                    rate, stats = transfer(sender, receiver, seeders, spec(args.rate, args.rtt), 11 + r, args,
+                                           torrent_file, work)
+                    rates.setdefault((sender, receiver), []).append(rate)
+                    print(json.dumps({"sender": sender, "receiver": receiver, "mb_s": round(rate, 3),
+                                      "of_link": round(rate * MB / args.rate, 3),
+                                      "seconds": round(stats["seconds"], 1),
+                                      "queue_drops_up": stats["up"]["dropped_queue"],
+                                      "datagrams_up": stats["up"]["sent_packets"]}), flush=True)
+    finally:
+        for proc, _ in seeders.values():
+            stop_child(proc)
+    print(f"uTP on a long fat link: {args.rate / MB:.1f} MB/s, RTT {args.rtt * 1000:.0f} ms, queue 200 ms, "
+          f"no loss, {size_mib} MiB, rounds {args.rounds}, load average {os.getloadavg()[0]:.2f}")
+    for (sender, receiver), rs in sorted(rates.items()):
+        ref = statistics.median(rates[("libtorrent", receiver)])
+        med = statistics.median(rs)
+        print(f"{sender:10} -> {receiver:10} median {med:.3f} MB/s, {med * MB / args.rate:.2f} of the link "
+              f"(runs {', '.join(f'{x:.3f}' for x in rs)}), of libtorrent -> {receiver} {med / ref:.2f}")
+
+
 def loss_bench(args: argparse.Namespace, work: Path) -> None:
     torrent_file, seed_dir = make_torrent(work, args.size_mib)
     seeders = {kind: start_seeders(kind, torrent_file, seed_dir, ["utp"]) for kind in KINDS}
@@ -76,20 +129,11 @@ def loss_bench(args: argparse.Namespace, work: Path) -> None:
             for r in range(args.rounds):
                 for sender in KINDS:
                     for receiver in (KINDS if r % 2 == 0 else KINDS[::-1]):
-                        link = spec(10e6, args.rtt, loss)
-                        config = {"links": [{"target": ["127.0.0.1", seeders[sender][1][0]],
-                                             "host": RELAY_HOST, "source_host": RELAY_SOURCE, "tcp": False,
-                                             "up": link, "down": link, "seed": 7 + r}]}
-                        relays = Relays(config, work)
-                        try:
-                            result = run_download(receiver, torrent_file, work / "dl",
-                                                  [(RELAY_HOST, relays.ports[0])], args.limit)
-                        finally:
-                            stats = relays.stop()["stats"][0]
-                        rate = result["bytes"] / result["seconds"] / MB
+                        rate, stats = transfer(sender, receiver, seeders, spec(10e6, args.rtt, loss), 7 + r,
+                                               args, torrent_file, work)
                         rates.setdefault((loss, sender, receiver), []).append(rate)
                         print(json.dumps({"loss": loss, "sender": sender, "receiver": receiver,
-                                          "mb_s": round(rate, 3), "seconds": round(result["seconds"], 1),
+                                          "mb_s": round(rate, 3), "seconds": round(stats["seconds"], 1),
                                           "lost_up": stats["up"]["dropped_loss"],
                                           "queue_drops_up": stats["up"]["dropped_queue"],
                                           "datagrams_up": stats["up"]["sent_packets"]}), flush=True)
@@ -298,12 +342,13 @@ def control(args: argparse.Namespace) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("loss", "yield", "control"))
+    ap.add_argument("what", choices=("loss", "yield", "control", "fat"))
     ap.add_argument("--losses", default="0.01,0.02")
-    ap.add_argument("--rtt", type=float, default=None, help="seconds (loss: 0.1, yield: 0.05)")
+    ap.add_argument("--rtt", type=float, default=None, help="seconds (loss: 0.1, yield: 0.05, fat: 0.28)")
     ap.add_argument("--size-mib", type=int, default=4)
-    ap.add_argument("--rate", type=float, default=2e6, help="yield: the link's cap, bytes/s")
-    ap.add_argument("--seconds", type=float, default=10.0, help="yield: each measuring window")
+    ap.add_argument("--rate", type=float, default=None, help="the link's cap, bytes/s (yield: 2e6, fat: 4e6)")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="yield: each measuring window (10); fat: the transfer's length at the cap (20)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--limit", type=float, default=300.0)
     args = ap.parse_args()
@@ -312,11 +357,20 @@ def main() -> int:
         if args.what == "loss":
             args.rtt = args.rtt or 0.1
             loss_bench(args, work)
+        elif args.what == "fat":
+            args.rtt = args.rtt or 0.28
+            args.rate = args.rate or 4e6
+            args.seconds = args.seconds or 20.0
+            fat_bench(args, work)
         elif args.what == "control":
             args.rtt = args.rtt or 0.05
+            args.rate = args.rate or 2e6
+            args.seconds = args.seconds or 10.0
             control(args)
         else:
             args.rtt = args.rtt or 0.05
+            args.rate = args.rate or 2e6
+            args.seconds = args.seconds or 10.0
             yield_bench(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

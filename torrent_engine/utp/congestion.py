@@ -13,6 +13,7 @@ from .packet import TS_MASK
 
 TARGET_DELAY_US = 100_000  # BEP 29: CCONTROL_TARGET
 MAX_CWND_INCREASE_PER_RTT = 3000  # BEP 29: MAX_CWND_INCREASE_PACKETS_PER_RTT, in bytes
+DELAY_FILTER = 3  # LEDBAT steers by the smallest of this many latest queueing delays
 MIN_RTO_US = 500_000  # BEP 29: the timeout never goes below 500 ms
 INITIAL_RTO_US = 1_000_000  # BEP 29: 1 s before the first RTT sample
 MAX_RTO_US = 60_000_000
@@ -85,7 +86,14 @@ def _wrapping_less(a: int, b: int) -> bool:
 
 
 class Ledbat:
-    """The congestion window in bytes, grown or shrunk on each ack by the queueing delay."""
+    """The congestion window in bytes, grown or shrunk on each ack by the queueing delay.
+
+    What it steers by is the smallest of the last ``DELAY_FILTER`` queueing delays (a single
+    late sample, jitter or a relay's tick, is not a queue). Slow start doubles the window per
+    round trip until the delay passes half the target or the window reaches ``ssthresh``; then the
+    window moves by at most ``MAX_CWND_INCREASE_PER_RTT`` per round trip, up below the target and
+    down past it. A loss halves it (the connection decides which losses count: one per window of
+    packets)."""
 
     def __init__(self, packet_size: int, *, max_window: int) -> None:
         self.packet_size = packet_size
@@ -95,6 +103,7 @@ class Ledbat:
         self.slow_start = True
         self.ssthresh = float(max_window)
         self.delay = DelayHistory()
+        self._recent: deque[int] = deque(maxlen=DELAY_FILTER)
         self.last_queueing_delay_us = 0
 
     def resize(self, packet_size: int) -> None:
@@ -105,19 +114,23 @@ class Ledbat:
         self.cwnd = max(self.cwnd, float(self.min_window))
 
     def on_delay_sample(self, delay: int, now_us: int) -> None:
-        """Feed a one-way delay sample; the queueing delay above the base is what LEDBAT steers by."""
+        """Feed a one-way delay sample; the queueing delay above the base is what LEDBAT steers by
+        (the smallest of the last few)."""
         self.delay.add(delay, now_us)
-        self.last_queueing_delay_us = self.delay.queueing_delay(delay)
+        self._recent.append(self.delay.queueing_delay(delay))
+        self.last_queueing_delay_us = min(self._recent)
 
-    def on_ack(self, acked_bytes: int, flight_before: int, rtt_us: int) -> None:
+    def on_ack(self, acked_bytes: int, flight_before: int, rtt_us: int, *, window_full: bool = False) -> None:
         """``acked_bytes`` were acknowledged with ``flight_before`` bytes in flight: grow or shrink the
-        window (slow start, then LEDBAT's delay target)."""
+        window (slow start, then LEDBAT's delay target). ``window_full``: the sender's last send
+        stopped at this window (so it is the limit, whatever ``flight_before`` says: the acks of one
+        batch each see the flight the earlier ones left)."""
         if acked_bytes <= 0:
             return
         qdelay = self.last_queueing_delay_us
         if rtt_us > 0:
             qdelay = min(qdelay, rtt_us)  # a one-way delay cannot exceed the round trip
-        cwnd_limited = flight_before + self.packet_size >= self.cwnd
+        cwnd_limited = window_full or flight_before + self.packet_size >= self.cwnd
         off_target = (TARGET_DELAY_US - qdelay) / TARGET_DELAY_US
         if self.slow_start:
             if qdelay > TARGET_DELAY_US // 2 or self.cwnd >= self.ssthresh:
@@ -133,13 +146,15 @@ class Ledbat:
         self.cwnd = min(float(self.max_window), max(float(self.min_window), self.cwnd))
 
     def on_loss(self) -> None:
-        """A packet lost (fast retransmit): halve the window, leave slow start."""
+        """A packet lost (fast retransmit): halve the window, leave slow start; a later slow
+        start (after a timeout) stops at the halved window."""
         self.cwnd = max(float(self.min_window), self.cwnd / 2)
         self.ssthresh = self.cwnd
         self.slow_start = False
 
     def on_timeout(self) -> None:
-        """A retransmission timeout: halve the threshold and restart from one packet."""
-        self.ssthresh = max(float(self.min_window), self.cwnd / 2)
+        """A retransmission timeout: restart from one packet in slow start, up to the window the
+        last loss left (``ssthresh`` is not halved again: under random loss the window is small
+        already when a retransmission is lost too, and half of it left slow start at two packets)."""
         self.cwnd = float(self.packet_size)
         self.slow_start = True

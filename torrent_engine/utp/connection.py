@@ -161,6 +161,10 @@ class UtpConnection:
         self._writable_queued = False
         self._to_resend = 0  # packets in _out with need_resend set
         self._pending_delay = 0  # the last one-way delay sample of in-order data not yet fed to LEDBAT
+        # whether our last send stopped at the congestion window (not for want of data): the acks
+        # of a batch are taken before the window is refilled, so the bytes in flight each of them
+        # sees understate how full the window was kept
+        self._cwnd_full = False
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -516,7 +520,7 @@ class UtpConnection:
         if ts_diff:
             self.cc.on_delay_sample(ts_diff, now_us)
         if acked_bytes or progressed:
-            self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us)
+            self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us, window_full=self._cwnd_full)
             self.timeouts = 0
             self._rto_deadline = now_us + self.rtt.rto_us if self._out else None
             if (self._send_len or acked_bytes) and not self._writable_queued:
@@ -706,7 +710,10 @@ class UtpConnection:
         if self._to_resend:  # (a walk over everything in flight only when something was lost)
             for p in self._out.values():
                 if p.need_resend:
-                    if self.bytes_in_flight and self.bytes_in_flight + p.size > window:
+                    # a fast retransmit goes at once, as TCP's does: it fills the hole the
+                    # receiver holds the rest of the window behind (the window was cut for it)
+                    if self.bytes_in_flight and self.bytes_in_flight + p.size > window and not p.fast_resent:
+                        self._cwnd_full = self.bytes_in_flight + p.size > self.cc.cwnd
                         break
                     p.need_resend = False
                     self._to_resend -= 1
@@ -714,6 +721,8 @@ class UtpConnection:
         if self.state is not _SYN_SENT:
             if self._send_len:
                 self._send_new(window, now_us, out)
+            elif not self._to_resend:
+                self._cwnd_full = False  # nothing to send: the application, not the window, limits us
             if self._closing and not self._send_len and self._fin_seq is None and self.state is _CONNECTED:
                 p = _Out(_FIN, self.seq_nr, 0, b"", 0, 0, 0)
                 self._fin_seq = p.seq
@@ -745,6 +754,7 @@ class UtpConnection:
         size = self._send_len
         payload_size = self.payload_size
         flight = self.bytes_in_flight
+        self._cwnd_full = False  # unless the congestion window stops the loop below
         if not flight and self.peer_wnd < min(size, payload_size):
             # The peer's window is closed (less than a packet open) and nothing of ours is in
             # flight. The ack it sends when its reader opens the window again tells us; until
@@ -783,6 +793,7 @@ class UtpConnection:
             elif flight and not closing:
                 break  # Nagle: a short packet waits while others are in flight
             if flight and flight + n > window:
+                self._cwnd_full = flight + n > self.cc.cwnd
                 break
             if n < left:
                 payload: bytes | memoryview = chunk[start:start + n]
