@@ -271,3 +271,57 @@ def test_a_closed_window_is_probed_once_per_timeout_not_on_every_ack() -> None:
     a.receive_packet(decode(update), due + 3)
     assert len(a.datagrams(due + 4)) >= 2  # data flows again without waiting for the timer
     assert got == b"w" * len(got)
+
+
+def _window_of(a: UtpConnection, packets: int, now: int) -> list[Packet]:
+    """``a`` past slow start with a window of ``packets`` full packets, all of them sent."""
+    a.cc.slow_start = False
+    a.cc.cwnd = float(packets * a.payload_size)
+    a.send(b"w" * (a.payload_size * packets * 4))
+    pkts = [decode(d) for d in a.datagrams(now)]
+    assert len(pkts) == packets  # the window, not the data, stopped the send
+    return pkts
+
+
+def _ack(a: UtpConnection, ack_nr: int, now: int, sack: bytes | None = None) -> bytes:
+    return encode(Packet(PacketType.STATE, a.recv_id, now, 0, 1 << 20, 0, ack_nr & 0xFFFF, sack=sack))
+
+
+def test_a_batch_of_acks_of_a_full_window_grows_it_by_a_round_trips_gain() -> None:
+    # A receiver that acks every packet (libtorrent) sends a window's acks that arrive in one
+    # batch; the window is refilled after the batch, so each ack but the first sees fewer bytes
+    # in flight than the window. The window was full all the same: it must grow by LEDBAT's
+    # gain for a round trip (3000 bytes at no queueing delay), not by one ack's share of it.
+    a, b, now = _handshake()
+    pkts = _window_of(a, 20, now)
+    before = a.cc.cwnd
+    a.receive_datagrams([_ack(a, p.seq_nr, now + 100_000) for p in pkts], now + 100_000)
+    assert a.cc.cwnd - before >= 2500
+
+
+def test_a_window_left_unfilled_by_the_application_does_not_grow() -> None:
+    a, b, now = _handshake()
+    a.cc.slow_start = False
+    a.cc.cwnd = float(20 * a.payload_size)
+    a.send(b"w" * (a.payload_size * 5))  # a quarter of the window: the application limits us
+    pkts = [decode(d) for d in a.datagrams(now)]
+    assert len(pkts) == 5
+    before = a.cc.cwnd
+    a.receive_datagrams([_ack(a, p.seq_nr, now + 100_000) for p in pkts], now + 100_000)
+    assert a.cc.cwnd == before
+
+
+def test_a_fast_retransmit_goes_at_once_though_the_halved_window_is_full() -> None:
+    # Three packets sacked past a hole: the window is halved, the bytes still in flight are more
+    # than the halved window, and the lost packet goes out all the same (it is what the receiver
+    # holds the rest behind), as TCP's fast retransmit does.
+    a, b, now = _handshake()
+    pkts = _window_of(a, 20, now)
+    cwnd = a.cc.cwnd
+    first = pkts[0]
+    a.receive_packet(decode(_ack(a, first.seq_nr - 1, now + 100_000, make_sack([0, 1, 2]))), now + 100_000)
+    assert a.cc.cwnd < 0.6 * cwnd  # halved (after the three sacked packets grew it a little)
+    assert a.bytes_in_flight > a.cc.cwnd
+    again = [decode(d) for d in a.datagrams(now + 100_000)]
+    assert [p.seq_nr for p in again] == [first.seq_nr]
+    assert again[0].payload == first.payload

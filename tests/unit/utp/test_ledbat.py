@@ -4,7 +4,7 @@ and backs off to its minimum window while a competing flow keeps the queue past 
 from __future__ import annotations
 
 from tests.unit.utp.simnet import Link, Pair
-from torrent_engine.utp.congestion import TARGET_DELAY_US
+from torrent_engine.utp.congestion import TARGET_DELAY_US, Ledbat
 
 RATE = 1_000_000  # bytes/s at the bottleneck
 S = 1_000_000  # µs per s
@@ -40,3 +40,36 @@ def test_ledbat_keeps_the_target_delay_and_yields_to_a_competing_flow() -> None:
     assert shared_cwnd <= 2 * pair.a.packet_size
     # and takes the link back once the other flow is gone
     assert after_rate >= 0.8 * RATE
+
+
+def test_one_late_delay_sample_is_not_taken_for_a_queue() -> None:
+    # jitter (or a relay's tick) delays one packet: the smallest of the last few samples says
+    # there is no queue, so slow start goes on and the window does not shrink
+    cc = Ledbat(1400, max_window=1 << 20)
+    for i in range(5):
+        cc.on_delay_sample(50_000, i * 1000)
+    cc.on_delay_sample(50_000 + 3 * TARGET_DELAY_US // 4, 6000)
+    assert cc.last_queueing_delay_us == 0
+    cwnd = cc.cwnd
+    cc.on_ack(1400, int(cwnd), 200_000)
+    assert cc.slow_start and cc.cwnd == cwnd + 1400
+    # a queue that lasts is seen once it is in every recent sample
+    for i in range(3):
+        cc.on_delay_sample(50_000 + 3 * TARGET_DELAY_US // 4, 7000 + i * 1000)
+    assert cc.last_queueing_delay_us == 3 * TARGET_DELAY_US // 4
+    cc.on_ack(1400, int(cc.cwnd), 200_000)
+    assert not cc.slow_start
+
+
+def test_a_timeout_restarts_slow_start_up_to_the_window_the_last_loss_left() -> None:
+    cc = Ledbat(1400, max_window=1 << 20)
+    cc.slow_start = False
+    cc.cwnd = 40 * 1400.0
+    cc.on_loss()
+    assert cc.ssthresh == cc.cwnd == 20 * 1400
+    cc.on_timeout()  # the retransmission was lost too
+    assert cc.cwnd == 1400 and cc.slow_start
+    assert cc.ssthresh == 20 * 1400  # not halved again: slow start regrows to it
+    while cc.slow_start:
+        cc.on_ack(1400, int(cc.cwnd), 20_000)
+    assert cc.cwnd >= 20 * 1400
