@@ -54,7 +54,15 @@ from .model import (
 from .paths import confine, missing_dirs
 from .store import JobRecord, JobStore
 from .table import JobTable
-from .validate import check_files, check_limit, check_peers, check_priorities, check_ttl, parse_source
+from .validate import (
+    check_age,
+    check_files,
+    check_limit,
+    check_peers,
+    check_priorities,
+    check_ttl,
+    parse_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -449,6 +457,8 @@ class JobService(JobFeatureControl):
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
+        if older_than is not None:
+            older_than = check_age(older_than, "older_than")
         now = self._clock()
         gone = self._jobs.finished_before(now, older_than)
         for rec in gone:

@@ -117,6 +117,14 @@ def check_priorities(changes: Mapping[int, int], current: Sequence[int], pads: s
     return new
 
 
+def check_age(seconds: float, field: str) -> float:
+    """An age in seconds (``older_than``): a finite number >= 0."""
+    if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+            or seconds < 0):
+        raise InvalidJobRequest(f"must be a number of seconds >= 0, not {seconds!r}", field)
+    return float(seconds)
+
+
 def check_ttl(ttl: float) -> float:
     """A lease's time to live in seconds."""
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
