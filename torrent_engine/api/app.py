@@ -39,6 +39,7 @@ from ..jobs import (
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .history import StatsHistory
@@ -208,8 +209,8 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
     if not body:
         return {}
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = jsontext.loads(body)
+    except ValueError as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
         raise ApiError(400, f"malformed JSON: {exc}", "body") from exc
     except RecursionError as exc:  # the decoder's own guard, far past MAX_JSON_DEPTH
         raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body") from exc

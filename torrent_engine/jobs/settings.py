@@ -17,6 +17,7 @@ from typing import Any  # Any: JSON objects whose values are of any JSON type (c
 from ..resume import write_atomic
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .validate import check_limit
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSett
             values[name] = value
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
+        elif name in ("download_limit", "upload_limit"):
+            values[name] = check_limit(value, name)
         else:
             values[name] = _int(value, name, 0)
     return dataclasses.replace(current, **values)
