@@ -14,6 +14,9 @@ For each, measured beside a same-run reference:
   parsing the records alone (``SELECT`` + ``json.loads`` of every row); and a real
   ``torrent-engine daemon`` process from spawn until its API answers (interpreter and imports
   included);
+- the service's one-second timer round (``JobService.tick``: leases, the history's age, the stats
+  event) and ``stats()`` alone, once started, against a walk over every record that only reads
+  its state (what counting the jobs per state by walking them costs at least);
 - a page of 100 jobs through the real HTTP API of that running daemon (``GET /api/jobs?limit=100
   &offset=...``, and a history page with ``state=cancelled``), against ``json.dumps`` of the same
   page; and the whole list without ``limit`` for comparison.
@@ -102,6 +105,29 @@ async def library_startup(root: Path, rounds: int) -> tuple[list[float], list[fl
     return start_ms, read_ms
 
 
+async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """Milliseconds of ``tick()`` and of ``stats()`` on the started service, and of the reference
+    walk over every record."""
+    tick_ms, stats_ms, walk_ms = [], [], []
+    async with JobService(config(), download_root=root / "dl", state_dir=root / "state") as jobs:
+        records = [jobs.get(job.id) for job in jobs.list(limit=1)]  # (warm: the snapshot path)
+        assert records
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            await jobs.tick()
+            tick_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            stats = jobs.stats()
+            stats_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            counts: dict[str, int] = {}
+            for rec in jobs._jobs.view():  # the reference: one read of each record's state
+                counts[rec.state.value] = counts.get(rec.state.value, 0) + 1
+            walk_ms.append((time.perf_counter() - t0) * 1e3)
+            assert counts == {k: v for k, v in stats.jobs.items() if v}, (counts, stats.jobs)
+    return tick_ms, stats_ms, walk_ms
+
+
 def daemon(root: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     """A daemon on ``root/state``; its URL and the seconds from spawn until its API answered."""
     api_file = root / "state" / "api.json"
@@ -160,6 +186,9 @@ def run(name: str, rounds: int) -> None:
         start_ms, read_ms = anyio.run(library_startup, root, rounds)
         print(f"[{name}] JobService start-up: median {m(start_ms):.0f} ms (min {min(start_ms):.0f}); "
               f"reference reading+parsing the records {m(read_ms):.0f} ms (budget 2000 ms)")
+        tick_ms, stats_ms, walk_ms = anyio.run(timer_round, root, 7)
+        print(f"[{name}] timer round tick(): median {m(tick_ms):.1f} ms (max {max(tick_ms):.1f}); stats() "
+              f"{m(stats_ms):.2f} ms; reference walk reading every record's state {m(walk_ms):.1f} ms")
         spawn = []
         for i in range(rounds):
             proc, url, seconds = daemon(root)

@@ -284,6 +284,8 @@ class JobLifecycle:
         elif new is JobState.DOWNLOADING:
             rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
+        if new in FINISHED_STATES:
+            self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
         return True

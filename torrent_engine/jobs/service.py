@@ -179,11 +179,14 @@ class JobService(JobFeatureControl):
     def stats(self) -> ServiceStats:
         """The service's totals: rates, bytes and jobs per state."""
         down_rate = up_rate = 0.0
-        downloaded = uploaded = peers = 0
+        peers = 0
         counts = {s.value: 0 for s in JobState}
-        for rec in self._jobs.view():  # (every second, over the whole history: no copy, no lookups)
+        finished, downloaded, uploaded = self._jobs.finished_totals()  # (the history, kept up to date)
+        for state, n in finished.items():
+            counts[state.value] = n
+        for rec in self._jobs.unfinished():  # (every second: the unfinished jobs alone, no copy)
             counts[rec.state.value] += 1
-            session = self._session(rec) if rec.state not in FINISHED_STATES else None
+            session = self._session(rec)
             if session is not None:
                 st = session.status()
                 down_rate += st.download_rate

@@ -212,6 +212,33 @@ async def test_stats_counts_jobs_per_state(tmp_path: Path) -> None:
         assert stats.to_json()["jobs"] == stats.jobs
 
 
+def counted(jobs: JobService) -> dict[str, int]:
+    """Jobs per state, counted the long way (every job's snapshot)."""
+    counts = dict.fromkeys((s.value for s in JobState), 0)
+    for job in jobs.list():
+        counts[job.state.value] += 1
+    return counts
+
+
+async def test_stats_keeps_the_history_counted_through_ends_forgets_and_a_restart(tmp_path: Path) -> None:
+    # stats() walks the unfinished jobs only; the history's counts are kept as jobs end and go
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(magnet(c), paused=True))[0].id for c in "abcdef"]
+        await jobs.cancel(ids[0])
+        await jobs.cancel(ids[1])
+        await jobs.cancel(ids[2])
+        assert jobs.stats().jobs == counted(jobs) and jobs.stats().jobs["cancelled"] == 3
+        await jobs.forget(ids[1])
+        again, _ = await jobs.add(magnet("a"), paused=True)  # a torrent whose job ended: a new job
+        await jobs.resume(ids[3])
+        assert jobs.stats().jobs == counted(jobs)
+        assert jobs.stats().jobs["cancelled"] == 2 and again.id not in ids
+    async with service(tmp_path) as jobs:
+        assert jobs.stats().jobs == counted(jobs)
+        await jobs.clear_history()
+        assert jobs.stats().jobs == counted(jobs) and jobs.stats().jobs["cancelled"] == 0
+
+
 def three_files() -> Torrent:
     return make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384,
                         name="three")
