@@ -186,6 +186,12 @@ class JobLifecycle:
         if rec is None:
             return
         name = event.name
+        if name.startswith("tracker."):
+            # bookkeeping only, so kept while the job is busy too: the first answer often comes
+            # while the add is in flight, and would otherwise be unseen until the next announce
+            heard = tracker_heard(event)
+            self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            return
         if rec.id in self._busy:
             # While its add is in flight a job shows no news before job.added, but a magnet's
             # metadata may come first and cannot wait: the selection must apply before the first
@@ -204,10 +210,6 @@ class JobLifecycle:
                 if shown != self._published.get(rec.id):  # an idle job sends nothing
                     self._published[rec.id] = shown
                     self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
-            return
-        if name.startswith("tracker."):
-            heard = tracker_heard(event)
-            self._trackers.setdefault(rec.id, {})[heard.url] = heard
             return
         if name == "session.metadata_received":
             self._on_metadata(rec)
