@@ -171,3 +171,21 @@ async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path)
             s.connector.dial_some()  # the connector's next round: the budget is spent
             await anyio.sleep(0.05)
     assert sorted(dialed) == sorted(by_priority[:3])
+
+
+def test_a_full_pool_still_learns_where_a_known_address_was_heard(tmp_path: Path) -> None:
+    from torrent_engine.session.peer_pool import MAX_POOL
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(dht_enabled=False, port_mapping=False, lsd_enabled=False)
+    s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
+    first = ("10.0.0.1", 6881)
+    s.add_peers([first], source="tracker")
+    s.add_peers([(f"10.1.{n >> 8}.{n & 255}", 6881) for n in range(MAX_POOL)], source="dht")
+    pool = s.context.pool
+    assert pool.full and len(pool) == MAX_POOL
+    s.add_peers([("10.2.0.1", 6881), first], source="pex")  # a new one (no room), then a known one
+    assert pool.sources(first) == ("tracker", "pex")
+    assert pool.sources(("10.2.0.1", 6881)) == ()
