@@ -147,7 +147,7 @@ async def test_a_stream_starts_a_queued_job(tmp_path: Path) -> None:
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
         async with running_api(tmp_path) as api:
-            api.service.manager.config.max_active_downloads = 1
+            await api.service.update_settings(queueing=True, max_active_downloads=1)
             c = api.client
             # the first job takes the one download slot (it has no peer: it stays downloading)
             r = await c.post("/api/jobs", json={"source": other.magnet_uri()})
@@ -159,7 +159,11 @@ async def test_a_stream_starts_a_queued_job(tmp_path: Path) -> None:
             with anyio.fail_after(60):
                 r = await c.get(f"/api/jobs/{job_id}/files/0/stream", headers={"Range": "bytes=10-20"})
             assert r.status_code == 206 and r.content == movie[10:21]
-            assert (await c.get(f"/api/jobs/{job_id}")).json()["state"] != "queued"
+            job = (await c.get(f"/api/jobs/{job_id}")).json()
+            assert job["state"] != "queued" and job["features"]["force_start"]  # past the slot: forced
+            await api.service.tick()  # the queue's next round does not hold it back again
+            r = await c.get(f"/api/jobs/{job_id}/files/0/stream", headers={"Range": "bytes=-100"})
+            assert r.status_code == 206 and r.content == movie[-100:]
 
 
 async def test_a_magnet_without_metadata_is_answered_503_with_why(tmp_path: Path) -> None:

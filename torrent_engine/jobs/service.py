@@ -84,7 +84,11 @@ class JobService(JobFeatureControl):
         chosen = state_dir if state_dir is not None else config.state_dir
         state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
-        super().__init__(TorrentManager(self.config, reload=lambda key: self._reloads(key)), JobStore(state),
+        # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
+        # download slots); the manager starts whatever the service asks it to.
+        manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
+                                 reload=lambda key: self._reloads(key))
+        super().__init__(manager, JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
@@ -104,7 +108,9 @@ class JobService(JobFeatureControl):
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
-            await self._load_features((self.config.download_rate_limit, self.config.upload_rate_limit))
+            await self._load_features({"download_limit": self.config.download_rate_limit,
+                                       "upload_limit": self.config.upload_rate_limit,
+                                       "max_active_downloads": self.config.max_active_downloads})
             await self._restore()
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
@@ -359,7 +365,9 @@ class JobService(JobFeatureControl):
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
         stream), started now if queued and resumed if paused; None for a completed job (its
-        files are whole on disk). ``JobNotFound``; ``JobConflict`` for a failed or cancelled job."""
+        files are whole on disk). A job the queue holds back is force-started (as qBittorrent
+        would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
+        cancelled job."""
         self._require_running()
         async with self._lock(job_id):
             rec = self._jobs.get(job_id)
@@ -367,6 +375,9 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
+            if rec.state is JobState.QUEUED and not rec.features.force_start:
+                rec.features = dataclasses.replace(rec.features, force_start=True)
+                self._held.discard(rec.id)
             if session.state is State.PAUSED:
                 await session.resume()
                 rec.options = dataclasses.replace(rec.options, paused=False)

@@ -318,6 +318,39 @@ async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> No
                 await anyio.sleep(0.01)
 
 
+async def test_the_configured_download_slots_are_the_job_queue_and_the_latest_change_wins(
+        tmp_path: Path) -> None:
+    """One queue: the configuration's download slots (``--max-active``) set the job queue that
+    the API and the download-client dialects show and change; the manager queues nothing."""
+    def configured(slots: int) -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=slots)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    def queue(jobs: JobService) -> tuple[bool, int, int, int]:
+        s = jobs.get_settings()
+        return s.queueing, s.max_active_downloads, s.max_active_uploads, s.max_active_torrents
+
+    async with configured(2) as jobs:
+        assert queue(jobs) == (True, 2, -1, -1)  # downloads held back; seeding never was
+        assert jobs.manager.config.max_active_downloads == 0
+        await jobs.update_settings(max_active_downloads=4)  # the API
+        assert await jobs.configure(download_limit=0, upload_limit=0, max_active_downloads=2) == []
+        assert queue(jobs) == (True, 4, -1, -1)  # a reload that did not change the file: the API's stands
+    async with configured(2) as jobs:  # a restart keeps the latest change
+        assert queue(jobs) == (True, 4, -1, -1)
+        await jobs.update_settings(max_active_uploads=3)
+    async with configured(5) as jobs:  # the file changed: it applies; the API's other maxima stay
+        assert queue(jobs) == (True, 5, 3, -1)
+        assert await jobs.configure(download_limit=0, upload_limit=0, max_active_downloads=0) == [
+            "max_active_downloads"]
+        assert queue(jobs) == (True, -1, 3, -1)  # no download slots asked any more
+    async with configured(0) as jobs:
+        assert queue(jobs) == (True, -1, 3, -1)
+    fresh = tmp_path / "fresh"
+    async with JobService(cfg(), download_root=fresh / "dl", state_dir=fresh / "state") as jobs:
+        assert queue(jobs) == (False, 3, 3, 5)  # none asked: the queue's defaults, off
+
+
 async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -> None:
     before = len(asyncio.all_tasks())
     torrent = three_files()
@@ -563,9 +596,11 @@ async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(
         assert in_force(jobs) == (1000, 1000)
         await jobs.update_settings(download_limit=2000)  # the API
         assert in_force(jobs) == (2000, 2000)
-        assert await jobs.configure_limits(1000, 0) == []  # a reload, the file's limit unchanged
+        # a reload, the file's limit unchanged
+        assert await jobs.configure(download_limit=1000, upload_limit=0) == []
         assert in_force(jobs) == (2000, 2000)  # the API's change stands
-        assert await jobs.configure_limits(3000, 0) == ["download_limit"]  # the file changed
+        # the file changed
+        assert await jobs.configure(download_limit=3000, upload_limit=0) == ["download_limit"]
         assert in_force(jobs) == (3000, 3000)
     async with configured(3000) as jobs:  # restarted with the file as reloaded
         assert in_force(jobs) == (3000, 3000)
