@@ -370,6 +370,22 @@ class JobFeatureControl(JobLifecycle):
             if moved is not None:
                 self._updated(moved)
 
+    def _starts_held(self, rec: JobRecord) -> bool:
+        """Whether the queue holds the new job ``rec`` back from the start (taken as a download:
+        its data is not checked yet). Its session then starts paused, so it announces and dials
+        nothing until ``enforce`` gives it a slot."""
+        if not self.settings.queueing or rec.features.force_start:
+            return False
+        entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
+        for other in self._with_sessions():
+            session = self._session(other)
+            if (session is None or other.state in FINISHED_STATES or other.options.paused
+                    or other.state is JobState.CHECKING):
+                continue
+            complete = session.has_metadata and session.status().progress >= 1.0
+            entries.append(QueueEntry(other.id, other.queue_position, complete, other.features.force_start))
+        return rec.id in held_jobs(entries, self.settings)
+
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start

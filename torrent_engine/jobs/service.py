@@ -287,10 +287,14 @@ class JobService(JobFeatureControl):
         self._jobs.add(rec)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
+        held = not paused and self._starts_held(rec)  # (then it starts paused: not one announce)
+        if held:
+            self._held.add(rec.id)
         try:
-            await self.manager.add(torrent, save, peers=peers, paused=paused,
+            await self.manager.add(torrent, save, peers=peers, paused=paused or held,
                                    prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
+            self._held.discard(rec.id)
             self._jobs.discard(rec)
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
