@@ -370,10 +370,19 @@ class JobFeatureControl(JobLifecycle):
             if moved is not None:
                 self._updated(moved)
 
+    def _held_at_start(self) -> set[str]:
+        """The jobs the queue holds back as the service starts, judged from their records (the
+        sessions are not started yet: a job counts as complete when its record says so)."""
+        if not self.settings.queueing:
+            return set()
+        return held_jobs((_record_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
+                         self.settings)
+
     def _starts_held(self, rec: JobRecord) -> bool:
-        """Whether the queue holds the new job ``rec`` back from the start (taken as a download:
-        its data is not checked yet). Its session then starts paused, so it announces and dials
-        nothing until ``enforce`` gives it a slot."""
+        """Whether the queue holds ``rec``, a job without a session, back from its start (taken
+        as a download: its data is not checked yet). Its session then starts paused (a new job)
+        or not at all (a dormant one), so it announces and dials nothing until ``enforce`` gives
+        it a slot."""
         if not self.settings.queueing or rec.features.force_start:
             return False
         entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
@@ -384,7 +393,15 @@ class JobFeatureControl(JobLifecycle):
                 continue
             complete = session.has_metadata and session.status().progress >= 1.0
             entries.append(QueueEntry(other.id, other.queue_position, complete, other.features.force_start))
+        entries.extend(_record_entry(r) for r in self._held_without_session() if r.id != rec.id)
         return rec.id in held_jobs(entries, self.settings)
+
+    def _held_without_session(self) -> builtins.list[JobRecord]:
+        """The jobs the queue held back since the service started that still have no session."""
+        if not self._held:
+            return []
+        return [r for r in self._jobs.unfinished() if r.id in self._held and not r.options.paused
+                and self.manager.get(r.info_hash) is None]
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
@@ -413,7 +430,21 @@ class JobFeatureControl(JobLifecycle):
             live.append((rec, session))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
                 entries.append(QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start))
+        waiting = [r for r in self._held_without_session() if r.id not in self._busy]
+        entries.extend(_record_entry(r) for r in waiting)
         held = held_jobs(entries, self.settings)
+        for rec in waiting:  # (dormant since the start, held back: started once the queue says so)
+            if rec.id not in held:
+                async with self._lock(rec.id):
+                    if rec.id in self._held and self._dormant(rec):
+                        self._held.discard(rec.id)
+                        try:
+                            await self._wake(rec)
+                        except JobConflict:
+                            continue  # (it failed, saying why)
+                        session = self._session(rec)
+                        if session is not None:
+                            live.append((rec, session))
         for rec, session in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
                 continue
@@ -628,3 +659,9 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(self._store.delete, rec.id)
         self._locks.pop(rec.id, None)
         self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+
+
+def _record_entry(rec: JobRecord) -> QueueEntry:
+    """What the queue needs of a job that has no session, from its record."""
+    complete = rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)

@@ -90,6 +90,7 @@ class JobLifecycle:
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
+        self._held_when_started: set[str] = set()  # jobs the queue held back when the service started
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -112,8 +113,9 @@ class JobLifecycle:
         return out
 
     def _dormant(self, rec: JobRecord) -> bool:
-        """Whether ``rec`` is an unfinished job whose session is not started: paused when the
-        service started, it gets one when resumed (or when something needs its torrent running)."""
+        """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
+        back by the queue) when the service started, it gets one when resumed (or given a slot,
+        or when something needs its torrent running)."""
         return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
                 and self.manager.get(rec.info_hash) is None)
 
@@ -466,6 +468,10 @@ class JobLifecycle:
             if found is None and rec.options.paused:
                 self._set_state(rec, JobState.PAUSED)  # dormant: its session starts when resumed
                 continue
+            if found is None and rec.id in self._held_when_started:
+                self._held.add(rec.id)
+                self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
+                continue
             try:
                 session = found if found is not None else await self._start_again(rec)
                 session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
@@ -506,12 +512,15 @@ class JobLifecycle:
         every unfinished job of it is paused (those stay dormant until resumed)."""
         return info_hash.hex() not in self._paused_hashes
 
-    def _note_paused(self) -> None:
-        """Before the manager is entered: the torrents whose unfinished jobs are all paused."""
+    def _note_dormant(self, held: set[str]) -> None:
+        """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
+        held back by the queue (the ids ``held``); those stay dormant, without a session, until
+        resumed or given a slot."""
+        self._held_when_started = held
         paused: dict[str, bool] = {}
-        for rec in self._jobs:
-            if rec.state not in FINISHED_STATES:
-                paused[rec.info_hash] = paused.get(rec.info_hash, True) and rec.options.paused
+        for rec in self._jobs.unfinished():
+            waits = rec.options.paused or rec.id in held
+            paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
         self._paused_hashes = {h for h, p in paused.items() if p}
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:

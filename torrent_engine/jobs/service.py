@@ -103,14 +103,14 @@ class JobService(JobFeatureControl):
             self.lost = lost
             self._jobs = JobTable(records)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
-            self._note_paused()
+            await self._load_features({"download_limit": self.config.download_rate_limit,
+                                       "upload_limit": self.config.upload_rate_limit,
+                                       "max_active_downloads": self.config.max_active_downloads})
+            self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
-            await self._load_features({"download_limit": self.config.download_rate_limit,
-                                       "upload_limit": self.config.upload_rate_limit,
-                                       "max_active_downloads": self.config.max_active_downloads})
             await self._restore()
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
@@ -344,6 +344,9 @@ class JobService(JobFeatureControl):
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
+            if session is None and rec.id in self._held:  # (dormant, held back by the queue)
+                self._held.discard(rec.id)
+                self._set_state(rec, JobState.PAUSED)
             self._sync(rec)
             await self._save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (a slot of the queue may have freed)
@@ -354,7 +357,10 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
-            if session is None:
+            if session is None and (rec.id in self._held or self._starts_held(rec)):
+                self._held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
+                self._set_state(rec, JobState.QUEUED)
+            elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self._wake(rec)  # (started unpaused; the queue may hold it back below)
             elif session.state is State.PAUSED and rec.id not in self._held:

@@ -612,3 +612,37 @@ async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(
         await jobs.update_settings(download_limit=0)  # no limit, from the API
     async with configured(5000) as jobs:
         assert in_force(jobs) == (0, 0)
+
+
+async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_slot(tmp_path: Path) -> None:
+    """After a restart, a job the queue holds back is not started (no announce, no dial, no
+    check) only to be paused: it waits dormant, shown queued, and starts with its slot."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"q{c}")
+                for n, c in enumerate("abc")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]  # no peer: the first stays downloading
+        assert [jobs.get(i).state for i in ids][1:] == [JobState.QUEUED, JobState.QUEUED]
+    async with configured() as jobs:
+        assert [jobs.get(i).state for i in ids] == [JobState.DOWNLOADING, JobState.QUEUED, JobState.QUEUED]
+        assert [jobs.manager.get(t.info_hash) is not None for t in torrents] == [True, False, False]
+        await jobs.pause(ids[2])
+        assert jobs.get(ids[2]).state is JobState.PAUSED
+        await jobs.resume(ids[2])
+        assert jobs.get(ids[2]).state is JobState.QUEUED and jobs.manager.get(torrents[2].info_hash) is None
+        await jobs.tick()
+        assert jobs.manager.get(torrents[1].info_hash) is None  # still held: no session
+        await jobs.cancel(ids[0])  # a slot frees: the next in the queue starts
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert jobs.get(ids[2]).state is JobState.QUEUED and jobs.manager.get(torrents[2].info_hash) is None
+        await jobs.set_features([ids[2]], force_start=True)  # past the queue: it starts
+        with anyio.fail_after(10):
+            while jobs.get(ids[2]).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
