@@ -5,7 +5,9 @@ State directories are filled as the earlier JSON store kept them (one file per j
 straight through ``JobStore.encode``), so the first start migrates them (timed on its own):
 - ``10k``: 10 000 paused magnet jobs (all unfinished: each is a job the service takes back);
 - ``10k-mixed``: 200 paused and 9 800 cancelled jobs;
-- ``100k-history``: 100 000 cancelled jobs (history) and 20 paused ones.
+- ``100k-history``: 100 000 cancelled jobs (history) and 20 paused ones;
+- ``10k-queued``: 10 000 magnet jobs that are not paused, with the job queue on (3 downloads at
+  once): all but three wait for a slot.
 The finished ones finished within the last hour (the daemon forgets history older than its
 ``--history-ttl``, a day by default, at start).
 
@@ -48,7 +50,8 @@ from torrent_engine.jobs.store import JobRecord, JobStore
 
 TOKEN = "bench-token-0123456789abcdef"
 SCENARIOS = {"10k": (10_000, 0), "10k-mixed": (200, 9_800),
-             "100k-history": (20, 100_000)}  # (paused, cancelled)
+             "100k-history": (20, 100_000), "10k-queued": (10_000, 0)}  # (unfinished, cancelled)
+QUEUED = {"10k-queued"}  # the unfinished ones are not paused, and the queue is on
 m = statistics.median
 
 
@@ -57,10 +60,15 @@ def config() -> Config:
                   lsd_enabled=False, tracker_enabled=False)
 
 
-def fill(root: Path, paused: int, cancelled: int) -> None:
-    """``paused`` unfinished and ``cancelled`` finished job records in ``root/state/jobs``."""
+def fill(root: Path, paused: int, cancelled: int, *, queued: bool = False) -> None:
+    """``paused`` unfinished and ``cancelled`` finished job records in ``root/state/jobs``
+    (``queued``: the unfinished ones not paused, and the job queue on with 3 downloads)."""
     folder = root / "state" / "jobs"
     folder.mkdir(parents=True)
+    if queued:
+        settings = {"queueing": True, "max_active_downloads": 3, "max_active_uploads": -1,
+                    "max_active_torrents": -1}
+        (root / "state" / "settings.json").write_text(json.dumps(settings))
     save = str(root / "dl")
     now = time.time() - 3600  # (finished within the daemon's default history lifetime, a day)
     for n in range(paused + cancelled):
@@ -68,7 +76,8 @@ def fill(root: Path, paused: int, cancelled: int) -> None:
         rec = JobRecord(
             id=f"{n:016x}", info_hash=f"{n + 1:040x}", name=f"job {n}",
             source=f"magnet:?xt=urn:btih:{n + 1:040x}&dn=job{n}",
-            options=JobOptions(save_path=save, files=None, sequential=False, paused=state is JobState.PAUSED,
+            options=JobOptions(save_path=save, files=None, sequential=False,
+                               paused=state is JobState.PAUSED and not queued,
                                peers=(), client=None, download_limit=0, upload_limit=0),
             state=state, created_at=now + n * 0.01, updated_at=now + n * 0.01,
             completed_at=None if state is JobState.PAUSED else now + n * 0.01 + 1,
@@ -179,8 +188,8 @@ def run(name: str, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        fill(root, paused, cancelled)
-        print(f"[{name}] {paused} paused + {cancelled} cancelled records written in "
+        fill(root, paused, cancelled, queued=name in QUEUED)
+        print(f"[{name}] {paused} unfinished + {cancelled} cancelled records written in "
               f"{time.perf_counter() - t0:.1f} s")
         print(f"[{name}] first start, migrating the JSON records: {anyio.run(migrate, root):.1f} s")
         start_ms, read_ms = anyio.run(library_startup, root, rounds)
