@@ -67,6 +67,10 @@ class Config:
     # Requests: the pipeline is sized from the peer's rate (libtorrent's request_queue_time).
     request_queue_time: float = 3.0
     min_request_queue: int = 2
+    # A new peer's pipeline before its rate is known (slow start grows it by one a block, so it
+    # doubles each round trip): 32 blocks (512 KiB) is the bandwidth-delay product of 1.3 MB/s
+    # at 400 ms RTT, so a long fast link is full after a round trip or two instead of five.
+    initial_request_queue: int = 32
     max_request_queue: int = 500
     request_timeout: float = 30.0
     snub_timeout: float = 60.0
@@ -148,8 +152,8 @@ class Config:
         for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads", "download_rate_limit",
                      "upload_rate_limit"):
             _check_number(name, getattr(self, name), minimum=0)
-        for name in ("min_request_queue", "max_request_queue", "max_peers_per_torrent",
-                     "max_pending_handshakes", "max_failures_before_ban"):
+        for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
+                     "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban"):
             _check_number(name, getattr(self, name), minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",

@@ -124,7 +124,7 @@ class PeerHandler:
         peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
-                         queue_target=ctx.config.min_request_queue, client=link.peer_id_client)
+                         queue_target=ctx.config.initial_request_queue, client=link.peer_id_client)
         ctx.peers[key] = peer
         self._share_receive(peer)
         if incoming:
