@@ -414,7 +414,11 @@ class PeerHandler:
         # (pieces whose v2 hash is not known yet are not asked for)
         # (an open file reader's deadline pieces go to the fast peers only)
         fast = s.readers.is_fast(peer) if s.readers.active else True
-        blocks = picker.pick(peer.key, parts.layers.verifiable(peer.key), want, time.monotonic(), fast)
+        # (in endgame a peer whose rate is known may take blocks it would deliver sooner than
+        # the peers they are asked of)
+        block_seconds = requesting.block_seconds(peer)
+        blocks = picker.pick(peer.key, parts.layers.verifiable(peer.key), want, time.monotonic(), fast,
+                             block_seconds)
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:
