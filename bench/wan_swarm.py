@@ -31,7 +31,7 @@ The links listen on 127.0.0.2 and connect to the peers from 127.0.0.3, where nob
 address learnt by PEX from a relayed connection is dead, so no two peers talk past the links.
 ``WAN_DETAIL=1`` adds per-link curves (the first 15 s, the last 5) and counters to each JSON line;
 ``WAN_LOG=PREFIX`` writes our downloader's debug log to PREFIX.ours and libtorrent seeders' peer
-alerts to stderr.
+alerts to stderr. ``WAN_OUR_CONFIG='{"name": value}'`` sets Config fields of our downloader.
 """
 
 from __future__ import annotations
@@ -270,7 +270,8 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
     torrent = our_child_torrent(torrent_file)
 
     async def main() -> dict[str, Any]:
-        async with Session(torrent, dest, config=our_config("any", seed=False), peers=peers) as session:
+        config = our_config("any", seed=False, **json.loads(os.environ.get("WAN_OUR_CONFIG") or "{}"))
+        async with Session(torrent, dest, config=config, peers=peers) as session:
             await session.wait_ready()
             start = time.monotonic()
             cpu0 = time.process_time()

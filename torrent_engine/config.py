@@ -68,9 +68,10 @@ class Config:
     request_queue_time: float = 3.0
     min_request_queue: int = 2
     # A new peer's pipeline before its rate is known (slow start grows it by one a block, so it
-    # doubles each round trip): 32 blocks (512 KiB) is the bandwidth-delay product of 1.3 MB/s
-    # at 400 ms RTT, so a long fast link is full after a round trip or two instead of five.
-    initial_request_queue: int = 32
+    # doubles each round trip): from 16 blocks (256 KiB) a 1.6 MB/s link at 400 ms RTT is full
+    # after two round trips instead of five. 32 filled such links a round trip sooner, but over
+    # uTP let a sender's slow start overrun a short link's queue (bench/RESULTS.md).
+    initial_request_queue: int = 16
     max_request_queue: int = 500
     request_timeout: float = 30.0
     snub_timeout: float = 60.0

@@ -151,9 +151,9 @@ async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_
 
 @pytest.mark.anyio
 async def test_a_new_peer_starts_with_the_initial_request_queue(tmp_path: Path) -> None:
-    """Before its rate is known a peer gets ``initial_request_queue`` requests (32 blocks, the
-    bandwidth-delay product of 1.3 MB/s at 400 ms), not ``min_request_queue``: slow start from
-    2 blocks took five round trips to fill such a link."""
+    """Before its rate is known a peer gets ``initial_request_queue`` requests (16 blocks), not
+    ``min_request_queue``: slow start from 2 blocks took five round trips to fill a 1.6 MB/s
+    link at 400 ms RTT (40 blocks in flight)."""
     from .idle_link import IdleLink
 
     t = _torrent(tmp_path)
@@ -165,6 +165,6 @@ async def test_a_new_peer_starts_with_the_initial_request_queue(tmp_path: Path) 
             while not s.peers:
                 await anyio.sleep(0.01)
             peer = s.peers[0]
-            assert peer.slow_start and queue_depth(peer, s.config) == 32
-            assert s.config.initial_request_queue == 32 and s.config.min_request_queue == 2
+            assert peer.slow_start and queue_depth(peer, s.config) == 16
+            assert s.config.initial_request_queue == 16 and s.config.min_request_queue == 2
             tg.cancel_scope.cancel()
