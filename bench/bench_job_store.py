@@ -5,7 +5,9 @@ State directories are filled as the earlier JSON store kept them (one file per j
 straight through ``JobStore.encode``), so the first start migrates them (timed on its own):
 - ``10k``: 10 000 paused magnet jobs (all unfinished: each is a job the service takes back);
 - ``10k-mixed``: 200 paused and 9 800 cancelled jobs;
-- ``100k-history``: 100 000 cancelled jobs (history) and 20 paused ones.
+- ``100k-history``: 100 000 cancelled jobs (history) and 20 paused ones;
+- ``10k-queued``: 10 000 magnet jobs that are not paused, with the job queue on (3 downloads at
+  once): all but three wait for a slot.
 The finished ones finished within the last hour (the daemon forgets history older than its
 ``--history-ttl``, a day by default, at start).
 
@@ -14,6 +16,9 @@ For each, measured beside a same-run reference:
   parsing the records alone (``SELECT`` + ``json.loads`` of every row); and a real
   ``torrent-engine daemon`` process from spawn until its API answers (interpreter and imports
   included);
+- the service's one-second timer round (``JobService.tick``: leases, the history's age, the stats
+  event) and ``stats()`` alone, once started, against a walk over every record that only reads
+  its state (what counting the jobs per state by walking them costs at least);
 - a page of 100 jobs through the real HTTP API of that running daemon (``GET /api/jobs?limit=100
   &offset=...``, and a history page with ``state=cancelled``), against ``json.dumps`` of the same
   page; and the whole list without ``limit`` for comparison.
@@ -45,7 +50,8 @@ from torrent_engine.jobs.store import JobRecord, JobStore
 
 TOKEN = "bench-token-0123456789abcdef"
 SCENARIOS = {"10k": (10_000, 0), "10k-mixed": (200, 9_800),
-             "100k-history": (20, 100_000)}  # (paused, cancelled)
+             "100k-history": (20, 100_000), "10k-queued": (10_000, 0)}  # (unfinished, cancelled)
+QUEUED = {"10k-queued"}  # the unfinished ones are not paused, and the queue is on
 m = statistics.median
 
 
@@ -54,10 +60,15 @@ def config() -> Config:
                   lsd_enabled=False, tracker_enabled=False)
 
 
-def fill(root: Path, paused: int, cancelled: int) -> None:
-    """``paused`` unfinished and ``cancelled`` finished job records in ``root/state/jobs``."""
+def fill(root: Path, paused: int, cancelled: int, *, queued: bool = False) -> None:
+    """``paused`` unfinished and ``cancelled`` finished job records in ``root/state/jobs``
+    (``queued``: the unfinished ones not paused, and the job queue on with 3 downloads)."""
     folder = root / "state" / "jobs"
     folder.mkdir(parents=True)
+    if queued:
+        settings = {"queueing": True, "max_active_downloads": 3, "max_active_uploads": -1,
+                    "max_active_torrents": -1}
+        (root / "state" / "settings.json").write_text(json.dumps(settings))
     save = str(root / "dl")
     now = time.time() - 3600  # (finished within the daemon's default history lifetime, a day)
     for n in range(paused + cancelled):
@@ -65,7 +76,8 @@ def fill(root: Path, paused: int, cancelled: int) -> None:
         rec = JobRecord(
             id=f"{n:016x}", info_hash=f"{n + 1:040x}", name=f"job {n}",
             source=f"magnet:?xt=urn:btih:{n + 1:040x}&dn=job{n}",
-            options=JobOptions(save_path=save, files=None, sequential=False, paused=state is JobState.PAUSED,
+            options=JobOptions(save_path=save, files=None, sequential=False,
+                               paused=state is JobState.PAUSED and not queued,
                                peers=(), client=None, download_limit=0, upload_limit=0),
             state=state, created_at=now + n * 0.01, updated_at=now + n * 0.01,
             completed_at=None if state is JobState.PAUSED else now + n * 0.01 + 1,
@@ -100,6 +112,29 @@ async def library_startup(root: Path, rounds: int) -> tuple[list[float], list[fl
         async with JobService(config(), download_root=root / "dl", state_dir=root / "state"):
             start_ms.append((time.perf_counter() - t0) * 1e3)
     return start_ms, read_ms
+
+
+async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """Milliseconds of ``tick()`` and of ``stats()`` on the started service, and of the reference
+    walk over every record."""
+    tick_ms, stats_ms, walk_ms = [], [], []
+    async with JobService(config(), download_root=root / "dl", state_dir=root / "state") as jobs:
+        records = [jobs.get(job.id) for job in jobs.list(limit=1)]  # (warm: the snapshot path)
+        assert records
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            await jobs.tick()
+            tick_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            stats = jobs.stats()
+            stats_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            counts: dict[str, int] = {}
+            for rec in jobs._jobs.view():  # the reference: one read of each record's state
+                counts[rec.state.value] = counts.get(rec.state.value, 0) + 1
+            walk_ms.append((time.perf_counter() - t0) * 1e3)
+            assert counts == {k: v for k, v in stats.jobs.items() if v}, (counts, stats.jobs)
+    return tick_ms, stats_ms, walk_ms
 
 
 def daemon(root: Path) -> tuple[subprocess.Popen[bytes], str, float]:
@@ -153,13 +188,16 @@ def run(name: str, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        fill(root, paused, cancelled)
-        print(f"[{name}] {paused} paused + {cancelled} cancelled records written in "
+        fill(root, paused, cancelled, queued=name in QUEUED)
+        print(f"[{name}] {paused} unfinished + {cancelled} cancelled records written in "
               f"{time.perf_counter() - t0:.1f} s")
         print(f"[{name}] first start, migrating the JSON records: {anyio.run(migrate, root):.1f} s")
         start_ms, read_ms = anyio.run(library_startup, root, rounds)
         print(f"[{name}] JobService start-up: median {m(start_ms):.0f} ms (min {min(start_ms):.0f}); "
               f"reference reading+parsing the records {m(read_ms):.0f} ms (budget 2000 ms)")
+        tick_ms, stats_ms, walk_ms = anyio.run(timer_round, root, 7)
+        print(f"[{name}] timer round tick(): median {m(tick_ms):.1f} ms (max {max(tick_ms):.1f}); stats() "
+              f"{m(stats_ms):.2f} ms; reference walk reading every record's state {m(walk_ms):.1f} ms")
         spawn = []
         for i in range(rounds):
             proc, url, seconds = daemon(root)

@@ -2,6 +2,7 @@
 the same run.
 
     python bench/wan_swarm.py [--seeders 20] [--size-mib 512] [--rounds 2] [--transport any|tcp]
+    python bench/wan_swarm.py --preset issue [--transport tcp]   # 8 lossless links, 0.5-4 MB/s, 10-400 ms RTT
     python bench/wan_swarm.py --flash [--leechers 30] [--size-mib 32]            # a flash crowd
 
 Many seeders: one downloader fetches a torrent from N seeders (libtorrent and ours alternating,
@@ -9,15 +10,16 @@ each group in one process), each behind its own link (``seeder_links``: 0.5-5 MB
 RTT spread evenly, a queue of 200 ms, 2 ms jitter, a 1 500-byte path MTU for datagrams; every
 fourth link lossy at 1-2 %, its seeder on uTP only, as a TCP relay cannot lose bytes). The other
 links carry both transports (``--transport any``: both downloaders dial uTP first, so their
-traffic is uTP) or TCP only (``tcp``: their seeders too). Our downloader and libtorrent's
-alternate over rounds, each in its own process at its default transport choice; the relays start
-afresh for each download in a process of their own (``python -m tests.linkemu``). Reported per
-download: time to complete, rate against the ceiling (the sum of the seeders' link rates, and of
-the lossless ones), the rate curve per second (what the seeders' links carried), wasted bytes
-(what crossed the links beyond the payload: protocol overhead, uTP headers, redundant and failed
-blocks; the downloader's own count of redundant bytes beside it), the share of the first 10 s's
-bytes from the fastest quarter of the links (against that quarter's share of the ceiling), and
-what each group of links carried of its capacity.
+traffic is uTP) or TCP only (``tcp``: their seeders too). ``--rate-min/--rate-max`` and
+``--rtt-min/--rtt-max`` move the spread; ``--preset`` names a configuration (``PRESETS``). Our
+downloader and libtorrent's alternate over rounds, each in its own process at its default
+transport choice; the relays start afresh for each download in a process of their own (``python -m
+tests.linkemu``). Reported per download: time to complete, rate against the ceiling (the sum of
+the seeders' link rates, and of the lossless ones), the rate curve per second (what the seeders'
+links carried), wasted bytes (what crossed the links beyond the payload: protocol overhead, uTP
+headers, redundant and failed blocks; the downloader's own count of redundant bytes beside it),
+the share of the first 10 s's bytes from the fastest quarter of the links (against that quarter's
+share of the ceiling), and what each group of links carried of its capacity.
 
 Flash crowd: one seeder (``--flash-seeder``) and L leechers (half ours, half libtorrent; one link
 drawn per pair, so each of ours has a libtorrent twin on the same link), every one behind its own
@@ -27,8 +29,9 @@ completion time.
 
 The links listen on 127.0.0.2 and connect to the peers from 127.0.0.3, where nobody listens: an
 address learnt by PEX from a relayed connection is dead, so no two peers talk past the links.
-``WAN_DETAIL=1`` adds per-link curves and counters to each JSON line; ``WAN_LOG=PREFIX`` writes
-our downloader's debug log to PREFIX.ours and libtorrent seeders' peer alerts to stderr.
+``WAN_DETAIL=1`` adds per-link curves (the first 15 s, the last 5) and counters to each JSON line;
+``WAN_LOG=PREFIX`` writes our downloader's debug log to PREFIX.ours and libtorrent seeders' peer
+alerts to stderr. ``WAN_OUR_CONFIG='{"name": value}'`` sets Config fields of our downloader.
 """
 
 from __future__ import annotations
@@ -62,21 +65,25 @@ FIRST_SECONDS = 10.0
 
 # -- links --------------------------------------------------------------------------------------
 
-def seeder_links(n: int, seed: int, lossy_every: int, transport: str = "any") -> list[dict[str, Any]]:
-    """N links spread evenly over 0.5-5 MB/s (log scale) and 10-300 ms RTT, the two shuffled
-    against each other; every ``lossy_every``-th link (0: none) lossy at 1-2 % and its seeder
-    reachable over uTP only (a TCP relay cannot lose bytes); the others carry ``transport``
-    ("any": both, "tcp": TCP only, their seeders too)."""
+def seeder_links(n: int, seed: int, lossy_every: int, transport: str = "any",
+                 rates: tuple[float, float] = (0.5e6, 5e6),
+                 rtts: tuple[float, float] = (0.010, 0.300)) -> list[dict[str, Any]]:
+    """N links spread evenly over ``rates`` (log scale; 0.5-5 MB/s) and ``rtts`` (10-300 ms),
+    the two shuffled against each other; every ``lossy_every``-th link (0: none) lossy at 1-2 %
+    and its seeder reachable over uTP only (a TCP relay cannot lose bytes); the others carry
+    ``transport`` ("any": both, "tcp": TCP only, their seeders too)."""
     rng = random.Random(seed)
-    rates = [0.5e6 * 10 ** (i / max(1, n - 1)) for i in range(n)]
-    rtts = [0.010 + 0.290 * i / max(1, n - 1) for i in range(n)]
-    rng.shuffle(rtts)
+    (rate_lo, rate_hi), (rtt_lo, rtt_hi) = rates, rtts
+    link_rates = [rate_lo * (rate_hi / rate_lo) ** (i / max(1, n - 1)) for i in range(n)]
+    link_rtts = [rtt_lo + (rtt_hi - rtt_lo) * i / max(1, n - 1) for i in range(n)]
+    rng.shuffle(link_rtts)
     order = list(range(n))
     rng.shuffle(order)
     links = []
     for k, i in enumerate(order):
         lossy = bool(lossy_every) and k % lossy_every == lossy_every - 1
-        links.append({"rate": rates[i], "rtt": rtts[i], "loss": 0.01 + 0.01 * rng.random() if lossy else 0.0,
+        links.append({"rate": link_rates[i], "rtt": link_rtts[i],
+                      "loss": 0.01 + 0.01 * rng.random() if lossy else 0.0,
                       "transport": "utp" if lossy else transport})
     return links
 
@@ -263,7 +270,8 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
     torrent = our_child_torrent(torrent_file)
 
     async def main() -> dict[str, Any]:
-        async with Session(torrent, dest, config=our_config("any", seed=False), peers=peers) as session:
+        config = our_config("any", seed=False, **json.loads(os.environ.get("WAN_OUR_CONFIG") or "{}"))
+        async with Session(torrent, dest, config=config, peers=peers) as session:
             await session.wait_ready()
             start = time.monotonic()
             cpu0 = time.process_time()
@@ -319,6 +327,14 @@ def run_download(kind: str, torrent_file: Path, dest: Path, peers: list[tuple[st
     return result
 
 
+# The named configurations (``--preset``): defaults in place of the options' (given options win).
+PRESETS: dict[str, dict[str, Any]] = {
+    # 8 lossless links, 5-200 ms one way, 0.5-4 MB/s: a ceiling of 14.1 MB/s
+    "issue": {"seeders": 8, "lossy_every": 0, "rate_min": 0.5e6, "rate_max": 4e6,
+              "rtt_min": 0.010, "rtt_max": 0.400},
+}
+
+
 # -- the many-seeders round ---------------------------------------------------------------------
 
 def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str, Any]]) -> dict[str, Any]:
@@ -368,12 +384,17 @@ def analyse(result: dict[str, Any], relay: dict[str, Any], links: list[dict[str,
                            for a, b in ((bytes_at(t - 1.0), bytes_at(float(t)))
                                         for t in range(1, min(int(seconds) + 2, 16)))]
         if os.environ.get("WAN_DETAIL") else None,
+        "per_link_tail": [[round((b[i] - a[i]) / MB, 2) for i in range(len(links))]
+                          for a, b in ((bytes_at(t - 1.0), bytes_at(float(t)))
+                                       for t in range(max(1, int(seconds) - 3), int(seconds) + 2))]
+        if os.environ.get("WAN_DETAIL") else None,
         "link_stats": relay["stats"] if os.environ.get("WAN_DETAIL") else None,
     }
 
 
 def many_seeders(args: argparse.Namespace, work: Path, torrent_file: Path, seed_dir: Path) -> None:
-    links = seeder_links(args.seeders, args.seed, args.lossy_every, args.transport)
+    links = seeder_links(args.seeders, args.seed, args.lossy_every, args.transport,
+                         (args.rate_min, args.rate_max), (args.rtt_min, args.rtt_max))
     # libtorrent and ours alternate within the lossless links and within the lossy ones
     counts = {True: 0, False: 0}
     kinds = []
@@ -590,6 +611,15 @@ def main() -> int:
     ap.add_argument("--seeders-child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--download-child", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--crowd-child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--rate-min", type=float, default=0.5e6, help="the slowest link, bytes/s")
+    ap.add_argument("--rate-max", type=float, default=5e6, help="the fastest link, bytes/s")
+    ap.add_argument("--rtt-min", type=float, default=0.010, help="the shortest link's RTT, s")
+    ap.add_argument("--rtt-max", type=float, default=0.300, help="the longest link's RTT, s")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                    help="a named configuration: its values become the defaults (given options win)")
+    preset = ap.parse_known_args()[0].preset
+    if preset:
+        ap.set_defaults(**PRESETS[preset])
     args = ap.parse_args()
     if args.seeders_child:
         kind, torrent_file, save_path, transports = args.seeders_child

@@ -37,6 +37,10 @@ def default_state_dir() -> Path:
 DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881),
                ("router.utorrent.com", 6881))
 
+# The highest rate limit, bytes per second (libtorrent's limits are a C int as well): past it a
+# limit is refused, not taken; 0 is "no limit".
+MAX_RATE_LIMIT = 2**31 - 1
+
 
 @dataclass(slots=True)
 class Config:
@@ -67,6 +71,11 @@ class Config:
     # Requests: the pipeline is sized from the peer's rate (libtorrent's request_queue_time).
     request_queue_time: float = 3.0
     min_request_queue: int = 2
+    # A new peer's pipeline before its rate is known (slow start grows it by one a block, so it
+    # doubles each round trip): from 16 blocks (256 KiB) a 1.6 MB/s link at 400 ms RTT is full
+    # after two round trips instead of five. 32 filled such links a round trip sooner, but over
+    # uTP let a sender's slow start overrun a short link's queue (bench/RESULTS.md).
+    initial_request_queue: int = 16
     max_request_queue: int = 500
     request_timeout: float = 30.0
     snub_timeout: float = 60.0
@@ -145,11 +154,12 @@ class Config:
             self.state_dir = Path(self.state_dir)
         for name in ("listen_port", "dht_port"):
             _check_port(name, getattr(self, name), allow_zero=True)
-        for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads", "download_rate_limit",
-                     "upload_rate_limit"):
+        for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads"):
             _check_number(name, getattr(self, name), minimum=0)
-        for name in ("min_request_queue", "max_request_queue", "max_peers_per_torrent",
-                     "max_pending_handshakes", "max_failures_before_ban"):
+        for name in ("download_rate_limit", "upload_rate_limit"):
+            _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
+        for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
+                     "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban"):
             _check_number(name, getattr(self, name), minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
@@ -172,11 +182,14 @@ TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp")
 DISK_WRITE_MODES: tuple[DiskWriteMode, ...] = ("direct", "cached")
 
 
-def _check_number(name: str, value: object, *, minimum: float, exclusive: bool = False) -> None:
+def _check_number(name: str, value: object, *, minimum: float, exclusive: bool = False,
+                  maximum: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ConfigError(f"{value!r} is not a number", name)
     if value < minimum or (exclusive and value == minimum):
         raise ConfigError(f"{value!r} must be {'above' if exclusive else 'at least'} {minimum:g}", name)
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{value!r} must be at most {maximum:g}", name)
 
 
 def _check_port(name: str, value: object, *, allow_zero: bool) -> None:

@@ -21,7 +21,9 @@ Policy, in order (the first that yields blocks wins, then the next fills up ``n`
    time, from a peer that has no request of its own outstanding (as libtorrent does: with deep
    pipelines, endgame would otherwise begin with thousands of blocks in flight, each then asked
    of up to three peers and cancelled at the others); ``block_received`` returns the duplicates
-   to cancel.
+   to cancel. The blocks due last at their requesters go first, and a drained peer whose rate
+   is known (``pick(..., block_seconds=)``) takes every block it would deliver sooner than the
+   peer it is asked of, so fast links do not idle through the slow ones' last seconds.
 
 Cost: picking ``n`` blocks is O(n + P + L + k): P pieces in progress with free blocks, L
 non-empty (priority, availability) buckets looked at (at most 7 x (peers + 1)), and k pieces
@@ -47,8 +49,9 @@ Invariants:
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 
 from .bitfield import Bitfield
@@ -104,6 +107,7 @@ class PiecePicker:
         random_first_pieces: int = 4,
         endgame_max_requesters: int = 3,
         endgame_batch: int = 4,
+        endgame_margin: float = 0.5,
         sparse_peer_limit: int = SPARSE_PEER_LIMIT,
     ) -> None:
         self._torrent = torrent
@@ -113,6 +117,7 @@ class PiecePicker:
         self.random_first_pieces = random_first_pieces
         self.endgame_max_requesters = max(2, endgame_max_requesters)
         self.endgame_batch = max(1, endgame_batch)  # duplicates a drained peer takes at a time
+        self.endgame_margin = endgame_margin  # a round trip's worth, beyond what its rate needs
         self.sequential = False
         self._have = Bitfield(n)
         self._needed = Bitfield(n)  # priority > 0 and not had
@@ -543,11 +548,14 @@ class PiecePicker:
     request_timed_out = cancel_request
 
     def pick(self, peer_key: PeerKey, peer_has: Container[int] | None = None, n: int = 1,
-             now: float = 0.0, fast: bool = True) -> list[Block]:
+             now: float = 0.0, fast: bool = True, block_seconds: float = 0.0) -> list[Block]:
         """Up to ``n`` blocks to request from the peer, now recorded as requested by it at ``now``.
 
         ``peer_has`` defaults to what the picker was told with ``peer_bitfield``/``peer_have``.
         ``fast``: whether the peer may take deadline pieces (see ``set_deadlines``).
+        ``block_seconds``: how long the peer takes per block at its measured rate (0: unknown);
+        in endgame it may then take, beyond ``endgame_batch``, the blocks it would deliver
+        sooner than the peers they are asked of (``_endgame``).
         """
         has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
         out: list[Block] = []
@@ -589,7 +597,7 @@ class PiecePicker:
         if len(out) < n and drained and self.in_endgame():
             if peer_has is not None or self._endgame_dry.get(peer_key) != self._generation:
                 limit = min(n, len(out) + self.endgame_batch)
-                self._endgame(peer_key, has, mine, limit, out, now)
+                self._endgame(peer_key, has, mine, limit, n, out, now, block_seconds)
                 if len(out) < limit and peer_has is None:
                     self._endgame_dry[peer_key] = self._generation
         return out
@@ -733,22 +741,71 @@ class PiecePicker:
         return None
 
     def _endgame(
-        self, peer_key: PeerKey, has: Container[int], mine: dict[tuple[int, int], float], n: int,
-        out: list[Block], now: float,
+        self, peer_key: PeerKey, has: Container[int], mine: dict[tuple[int, int], float], limit: int,
+        n: int, out: list[Block], now: float, block_seconds: float,
     ) -> None:
-        # Fewest requesters first, so every last block gets a second source before any a third.
+        """Duplicates for a drained peer: fewest requesters first, so every last block gets a
+        second source before any a third; among those, the blocks due last first.
+
+        A block is due at the time it was asked for plus its requester's queue delay (the age
+        of that peer's oldest request in flight: what a block waits there from request to
+        arrival). With ``block_seconds`` known, the peer takes (up to ``n``) every block due
+        later than it would deliver it itself (its k-th after k x ``block_seconds`` and
+        ``endgame_margin`` for the round trip): the back of slow peers' queues goes to a fast
+        peer that ran dry, the CANCEL reaches the slow peer long before it would have sent it,
+        and the fast links do not idle through the slow ones' last seconds. Otherwise (or
+        when the block due last is not that late) ``limit`` blocks, as libtorrent's endgame
+        does. Each peer's requests are kept in the order they were made, so the blocks due
+        last are walked from the back of each queue, merged by due time: the cost is the
+        blocks looked at, not every block in flight."""
+        requests = self._requests
+        downloads, prio = self._downloads, self._prio
+        delay: dict[PeerKey, float] = {}
+        for p, asked in requests.items():
+            if p != peer_key and asked:
+                delay[p] = now - next(iter(asked.values()))
         for k in range(1, self.endgame_max_requesters):
-            for i, d in self._downloads.items():
-                if self._prio[i] == 0 or i not in has:
+            # (-due, peer order, block, the rest of that peer's queue from the back, its delay)
+            heap: list[tuple[float, int, tuple[int, int], Iterator[tuple[tuple[int, int], float]],
+                             float]] = []
+            for order, (p, late) in enumerate(delay.items()):
+                queue = reversed(requests[p].items())
+                first = next(queue, None)
+                if first is not None:
+                    heap.append((-(first[1] + late), order, first[0], queue, late))
+            heapq.heapify(heap)
+            stealing: bool | None = None
+            seen: set[tuple[int, int]] = set()
+            while heap:
+                neg_due, order, key, queue, late = heap[0]
+                following = next(queue, None)
+                if following is None:
+                    heapq.heappop(heap)
+                else:
+                    heapq.heapreplace(heap, (-(following[1] + late), order, following[0], queue, late))
+                i, j = key
+                if key in seen or prio[i] == 0 or i not in has:
                     continue
-                for j in range(d.nblocks):
-                    reqs = d.requesters[j]
-                    if not d.received[j] and len(reqs) == k and peer_key not in reqs:
-                        reqs.append(peer_key)
-                        mine[(i, j)] = now
-                        out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
-                        if len(out) >= n:
-                            return
+                seen.add(key)
+                reqs = downloads[i].requesters[j]
+                if len(reqs) != k or peer_key in reqs:
+                    continue
+                due = -neg_due if k == 1 else min(requests[p][key] + delay[p] for p in reqs)
+                soon_enough = block_seconds > 0 and \
+                    due - now > (len(out) + 1) * block_seconds + self.endgame_margin
+                if stealing is None:
+                    stealing = soon_enough
+                if stealing and not soon_enough:
+                    return  # the rest is due sooner than this peer would bring it
+                if not stealing and len(out) >= limit:
+                    return
+                reqs.append(peer_key)
+                mine[key] = now
+                out.append(Block(i, j * BLOCK_SIZE, downloads[i].block_length(j)))
+                if len(out) >= n:
+                    return
+            if stealing:
+                return
 
     # -- arrivals and verification -------------------------------------------------------------
 

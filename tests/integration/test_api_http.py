@@ -113,6 +113,11 @@ async def test_every_endpoint(tmp_path: Path) -> None:
             assert [j["id"] for j in cancelled] == [job_id]
             assert (api.download_root / "mine" / "payload" / "a.bin").exists()
             assert (await c.delete("/api/jobs")).status_code == 400
+            for bad in ("nan", "-1", "inf", "soon"):  # an age that is no age: refused, nothing removed
+                r = await c.delete("/api/jobs", params={"finished": "true", "older_than": bad})
+                assert r.status_code == 400 and r.json()["field"] == "older_than", (bad, r.text)
+            r = await c.delete("/api/jobs", params={"finished": "true", "older_than": "3600"})
+            assert r.json() == {"removed": 0}  # (it finished just now)
             assert (await c.delete("/api/jobs", params={"finished": "true"})).json() == {"removed": 1}
             assert (await c.get("/api/jobs")).json() == {"jobs": []}
 

@@ -147,7 +147,7 @@ async def test_a_stream_starts_a_queued_job(tmp_path: Path) -> None:
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
         await seeder.wait_ready()
         async with running_api(tmp_path) as api:
-            api.service.manager.config.max_active_downloads = 1
+            await api.service.update_settings(queueing=True, max_active_downloads=1)
             c = api.client
             # the first job takes the one download slot (it has no peer: it stays downloading)
             r = await c.post("/api/jobs", json={"source": other.magnet_uri()})
@@ -159,4 +159,31 @@ async def test_a_stream_starts_a_queued_job(tmp_path: Path) -> None:
             with anyio.fail_after(60):
                 r = await c.get(f"/api/jobs/{job_id}/files/0/stream", headers={"Range": "bytes=10-20"})
             assert r.status_code == 206 and r.content == movie[10:21]
-            assert (await c.get(f"/api/jobs/{job_id}")).json()["state"] != "queued"
+            job = (await c.get(f"/api/jobs/{job_id}")).json()
+            assert job["state"] != "queued" and job["features"]["force_start"]  # past the slot: forced
+            await api.service.tick()  # the queue's next round does not hold it back again
+            r = await c.get(f"/api/jobs/{job_id}/files/0/stream", headers={"Range": "bytes=-100"})
+            assert r.status_code == 206 and r.content == movie[-100:]
+
+
+async def test_a_magnet_without_metadata_is_answered_503_with_why(tmp_path: Path) -> None:
+    # nobody has the metadata (no peer, no tracker, no DHT): the request does not hang, it says why
+    payload = make_payload(tmp_path / "seed", FILES)
+    torrent = make_torrent(payload, piece_length=PIECE, version="v1")
+    async with running_api(tmp_path, stream_metadata_wait=0.5) as api:
+        r = await api.client.post("/api/jobs", json={"source": torrent.magnet_uri()})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        with anyio.fail_after(20):
+            r = await api.client.get(f"/api/jobs/{job_id}/files/0/stream")
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "10"
+        body = r.json()
+        assert body["retry_after"] == 10
+        assert "has not arrived after 0.5 s" in body["error"]
+        assert "no peer sources" in body["error"], body
+        # the job goes on (the metadata may still come): nothing failed, nothing was left open
+        job = (await api.client.get(f"/api/jobs/{job_id}")).json()
+        assert job["state"] not in ("failed", "cancelled")
+        session = api.service.manager.get(torrent.info_hash)
+        assert session is not None and not session.readers.open_readers

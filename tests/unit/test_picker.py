@@ -312,6 +312,41 @@ def test_endgame_duplicates_go_only_to_a_peer_with_nothing_in_flight() -> None:
     assert set(pk.pick("a", None, 10)) == set(rest) - set(dups)
 
 
+def _slow_queue() -> tuple[PiecePicker, list[Block], list[Block]]:
+    """One piece of 40 blocks, all asked of "slow": 20 at t=0 and 20 at t=1. At t=1 its queue
+    delay is 1 s (its oldest request's age): the first 20 are due now, the last 20 at t=2."""
+    pk = PiecePicker(layout(40 * B, 40 * B), random.Random(0), random_first_pieces=0)
+    for p in ("slow", "fast", "slower"):
+        pk.peer_have_all(p)
+    early, late = pk.pick("slow", None, 20, now=0.0), pk.pick("slow", None, 20, now=1.0)
+    assert len(early) == len(late) == 20 and pk.in_endgame()
+    return pk, early, late
+
+
+def test_endgame_a_fast_drained_peer_takes_the_blocks_due_last_elsewhere() -> None:
+    """A drained peer whose rate is known takes, beyond the batch of 4, every block it would
+    deliver sooner than its requester (the back of a slow peer's queue); none due now."""
+    pk, early, late = _slow_queue()
+    dups = pk.pick("fast", None, 100, now=1.0, block_seconds=0.01)
+    assert set(dups) == set(late)
+    got = pk.block_received("fast", late[-1])
+    assert got.accepted and got.cancels == (("slow", late[-1]),)  # CANCELed at the slow peer
+
+
+def test_endgame_a_slow_drained_peer_takes_only_what_it_would_deliver_sooner() -> None:
+    """At 0.2 s a block and 0.5 s margin, its 1st block would come at 0.7 s, its 2nd at 0.9 s,
+    its 3rd at 1.1 s: later than the 1 s the slow peer needs for them. So two, the last due."""
+    pk, early, late = _slow_queue()
+    dups = pk.pick("slower", None, 100, now=1.0, block_seconds=0.2)
+    assert len(dups) == 2 and set(dups) <= set(late)
+
+
+def test_endgame_duplicates_without_a_rate_are_a_batch_of_those_due_last() -> None:
+    pk, early, late = _slow_queue()
+    dups = pk.pick("fast", None, 100, now=1.0)
+    assert len(dups) == pk.endgame_batch and set(dups) <= set(late)
+
+
 # -- runs of whole pieces (BEP 19 web seeds) ---------------------------------------------------
 
 def test_pick_run_takes_consecutive_fresh_pieces_whole() -> None:

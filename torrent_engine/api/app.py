@@ -39,6 +39,7 @@ from ..jobs import (
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .history import StatsHistory
@@ -46,7 +47,7 @@ from .metrics import Metrics, RequestTimer
 from .openapi import openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
-from .stream import StreamApi
+from .stream import METADATA_WAIT, StreamApi
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +209,8 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
     if not body:
         return {}
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = jsontext.loads(body)
+    except ValueError as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
         raise ApiError(400, f"malformed JSON: {exc}", "body") from exc
     except RecursionError as exc:  # the decoder's own guard, far past MAX_JSON_DEPTH
         raise ApiError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "body") from exc
@@ -581,16 +582,18 @@ class _SecurityHeaders:
 def create_app(service: JobService, *, token: str, events: EventLog, allowed_hosts: frozenset[str],
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
-               metrics: Metrics | None = None, history: StatsHistory | None = None) -> Starlette:
+               metrics: Metrics | None = None, history: StatsHistory | None = None,
+               stream_metadata_wait: float = METADATA_WAIT) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
-    API token; ``/api/stats/history``: ``history``, which the caller samples)."""
+    API token; ``/api/stats/history``: ``history``, which the caller samples; a magnet's stream
+    waits ``stream_metadata_wait`` seconds for the metadata before a 503)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     tickets = Tickets()
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
               history=history if history is not None else StatsHistory())
-    streams = StreamApi(service, token)
+    streams = StreamApi(service, token, metadata_wait=stream_metadata_wait)
     routes = [
         Route("/", api.index, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),  # its own token check (not under /api)

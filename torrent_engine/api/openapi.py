@@ -356,6 +356,10 @@ def _stream_op(summary: str) -> dict[str, Any]:
             "206": {"description": "the range asked for", "headers": ranges, "content": binary},
             "416": {"description": "a range past the end (Content-Range: bytes */SIZE)", "headers": ranges},
             **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403, 404, 409)},
+            "503": {"description": "a magnet whose metadata has not come in time: why, and when to ask again",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    **_json(_obj({"error": STRING, "retry_after": {"type": "integer"}}, ["error"],
+                                 closed=False))},
         },
     }
 

@@ -22,6 +22,7 @@ from .history import SAMPLE_INTERVAL, StatsHistory
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
+from .stream import METADATA_WAIT
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ApiServer:
     compat_username: str | None = None  # the user name qBittorrent/Transmission logins need (None: any)
     metrics_token: str | None = None  # a token that /metrics takes besides ``token`` (and nothing else does)
     history_interval: float = SAMPLE_INTERVAL  # seconds between the web UI's chart samples
+    stream_metadata_wait: float = METADATA_WAIT  # a magnet's stream: seconds to wait for the metadata
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -100,7 +102,7 @@ class ApiServer:
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
-                         metrics=metrics, history=history)
+                         metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,

@@ -7,7 +7,9 @@ check; the reader's pieces are fetched first while the response runs. A complete
 are read from disk as they are. A media player given only the URL cannot send the API token, so
 each job has a read-only stream token (an HMAC of the job id under the API token: stable, and
 changed with the API token) accepted in the ``token`` query parameter of that job's stream URLs
-alone; it grants nothing else.
+alone; it grants nothing else. A magnet's file exists once the metadata has come: a request
+waits for it at most ``metadata_wait`` seconds, then is answered ``503`` with ``Retry-After``
+and why the metadata is not coming (the session's swarm diagnosis), never left hanging.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from starlette.types import Receive, Scope, Send
 from ..errors import StreamError
 from ..jobs import JobService
 from ..jobs.model import JobConflict, JobNotFound
+from ..stall import diagnose
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024  # bytes per read of the reader (and per body message)
+METADATA_WAIT = 30.0  # seconds a stream request of a magnet waits for its metadata before a 503
+METADATA_RETRY_AFTER = 10  # the 503's Retry-After, seconds
 STREAM_PATH = re.compile(r"^/api/jobs/([^/]+)/files/(\d+)/stream$")
 EXTRA_TYPES = {  # what mimetypes may not know on every system
     ".mkv": "video/x-matroska", ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm",
@@ -237,9 +242,10 @@ async def range_response(request: Request, source: ByteSource) -> Response:
 class StreamApi:
     """The stream routes (``create_app`` mounts them)."""
 
-    def __init__(self, service: JobService, token: str) -> None:
+    def __init__(self, service: JobService, token: str, *, metadata_wait: float = METADATA_WAIT) -> None:
         self.service = service
         self.token = token
+        self.metadata_wait = metadata_wait
 
     async def stream_token(self, request: Request) -> Response:
         """``GET /api/jobs/{id}/stream-token``: the job's read-only stream token and the URL of
@@ -274,7 +280,16 @@ class StreamApi:
                 path = Path(job.options.save_path).joinpath(*entry.path.split("/"))
                 source = await DiskFile(path, entry.path, entry.size).open()
             else:
-                source = await session.open_file(index).open()
+                opened: ByteSource | None = None
+                with anyio.move_on_after(self.metadata_wait):
+                    opened = await session.open_file(index).open()
+                if opened is None:  # (a reader is registered only once open: nothing to undo)
+                    why = diagnose(session.stats.swarm_facts())[1]
+                    return JSONResponse(
+                        {"error": f"the metadata of {session.name} has not arrived after "
+                                  f"{self.metadata_wait:g} s: {why}", "retry_after": METADATA_RETRY_AFTER},
+                        status_code=503, headers={"Retry-After": str(METADATA_RETRY_AFTER)})
+                source = opened
         except StreamError as exc:
             return JSONResponse({"error": str(exc), "field": "index"}, status_code=404)
         return await range_response(request, source)

@@ -151,7 +151,7 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
 async def _reload(args: argparse.Namespace, service: JobService) -> str:
     """SIGHUP: read ``--config`` again and apply what can change at run time; what it did. The
     rate limits go through the service's settings, as a change from the API does (the latest
-    change wins, and a restart keeps it: ``JobService.configure_limits``)."""
+    change wins, and a restart keeps it: ``JobService.configure``); so do the download slots."""
     if args.config is None:
         return "no --config file: nothing to reload"
     values = load_config_file(args.config, args.parser)
@@ -162,8 +162,8 @@ async def _reload(args: argparse.Namespace, service: JobService) -> str:
             changed.append(dest.replace("_", "-"))
         elif dest not in RELOADABLE and value != getattr(args, dest):
             later.append(dest.replace("_", "-"))
-    await service.configure_limits(args.download_limit, args.upload_limit)
-    service.manager.set_max_active_downloads(args.max_active)
+    await service.configure(download_limit=args.download_limit, upload_limit=args.upload_limit,
+                            max_active_downloads=args.max_active)
     service.history_ttl = args.history_ttl
     said = f"reloaded {args.config}: " + (", ".join(changed) if changed else "nothing changed")
     if later:

@@ -45,7 +45,7 @@ from .move import move_job_files
 from .paths import confine, missing_dirs
 from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
 from .settings import (
-    Limits,
+    Configured,
     SavedSettings,
     ServiceSettings,
     ShareLimitAction,
@@ -72,19 +72,20 @@ class JobFeatureControl(JobLifecycle):
         super().__init__(manager, store, download_root=download_root, state_dir=state_dir, clock=clock)
         self.catalogue = Catalogue(state_dir)
         self.settings = ServiceSettings()
-        self._configured: Limits | None = None  # the limits the configuration asked for last
+        self._configured: Configured | None = None  # what the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._last_feature_tick: float | None = None
 
     # -- start -----------------------------------------------------------------------------
-    async def _load_features(self, configured: Limits) -> None:
+    async def _load_features(self, configured: Configured) -> None:
         """Read categories, tags and settings; give every record a queue position (older records
-        had none); apply the global rate limits (``configured``: what the configuration asks)."""
+        had none); apply the global rate limits and download slots (``configured``: what the
+        configuration asks, see ``configure``)."""
         await anyio.to_thread.run_sync(self.catalogue.load)
         saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
         self.settings, self._configured = saved.settings, saved.configured
         self._apply_global_limits()
-        await self.configure_limits(*configured)
+        await self.configure(**configured)
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
@@ -158,7 +159,7 @@ class JobFeatureControl(JobLifecycle):
     async def update_settings(self, **changes: Any) -> ServiceSettings:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
-        the configuration (``configure_limits``: a start, a SIGHUP) all come here."""
+        the configuration (``configure``: a start, a SIGHUP) all come here."""
         new = updated(self.settings, changes)
         await anyio.to_thread.run_sync(save_settings, self.state_dir, SavedSettings(new, self._configured))
         self.settings = new
@@ -167,19 +168,31 @@ class JobFeatureControl(JobLifecycle):
             await self.enforce()
         return self.get_settings()
 
-    async def configure_limits(self, download: int, upload: int) -> builtins.list[str]:
-        """The global rate limits the configuration (a ``Config``, the daemon's flags and config
-        file) asks for, at a start or a reload: each one that differs from what the
-        configuration asked last time is a change, made through ``update_settings`` like one
-        from the API; one the configuration did not change leaves the limit in force (set by
-        the API since, perhaps). So the latest change wins, whoever made it, and a restart
-        keeps it. The names of the limits changed."""
-        wanted = (download, upload)
-        seen = self._configured
-        changes: dict[str, int] = {}
-        for n, name in enumerate(("download_limit", "upload_limit")):
-            if seen is None or seen[n] != wanted[n]:
-                changes[name] = wanted[n]
+    async def configure(self, *, download_limit: int, upload_limit: int,
+                        max_active_downloads: int = 0) -> builtins.list[str]:
+        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
+        a start or a reload: the global rate limits and the download slots (0: none). Each one
+        that differs from what the configuration asked last time is a change, made through
+        ``update_settings`` like one from the API; one the configuration did not change leaves
+        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
+        made it, and a restart keeps it. The download slots are the job queue's (there is one
+        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
+        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
+        downloads' maximum. The names of the settings changed."""
+        wanted = {"download_limit": download_limit, "upload_limit": upload_limit,
+                  "max_active_downloads": max_active_downloads}
+        seen = self._configured if self._configured is not None else {}
+        changes: dict[str, Any] = {}
+        for name in ("download_limit", "upload_limit"):
+            if seen.get(name) != wanted[name]:
+                changes[name] = wanted[name]
+        if seen.get("max_active_downloads", 0) != max_active_downloads:  # (not noted: none asked)
+            if max_active_downloads > 0:
+                changes["max_active_downloads"] = max_active_downloads
+                if not self.settings.queueing:
+                    changes.update(queueing=True, max_active_uploads=-1, max_active_torrents=-1)
+            else:
+                changes["max_active_downloads"] = -1  # (no maximum)
         self._configured = wanted
         if changes or seen != wanted:
             await self.update_settings(**changes)
@@ -357,6 +370,39 @@ class JobFeatureControl(JobLifecycle):
             if moved is not None:
                 self._updated(moved)
 
+    def _held_at_start(self) -> set[str]:
+        """The jobs the queue holds back as the service starts, judged from their records (the
+        sessions are not started yet: a job counts as complete when its record says so)."""
+        if not self.settings.queueing:
+            return set()
+        return held_jobs((_record_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
+                         self.settings)
+
+    def _starts_held(self, rec: JobRecord) -> bool:
+        """Whether the queue holds ``rec``, a job without a session, back from its start (taken
+        as a download: its data is not checked yet). Its session then starts paused (a new job)
+        or not at all (a dormant one), so it announces and dials nothing until ``enforce`` gives
+        it a slot."""
+        if not self.settings.queueing or rec.features.force_start:
+            return False
+        entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
+        for other in self._with_sessions():
+            session = self._session(other)
+            if (session is None or other.state in FINISHED_STATES or other.options.paused
+                    or other.state is JobState.CHECKING):
+                continue
+            complete = session.has_metadata and session.status().progress >= 1.0
+            entries.append(QueueEntry(other.id, other.queue_position, complete, other.features.force_start))
+        entries.extend(_record_entry(r) for r in self._held_without_session() if r.id != rec.id)
+        return rec.id in held_jobs(entries, self.settings)
+
+    def _held_without_session(self) -> builtins.list[JobRecord]:
+        """The jobs the queue held back since the service started that still have no session."""
+        if not self._held:
+            return []
+        return [r for r in self._jobs.unfinished() if r.id in self._held and not r.options.paused
+                and self.manager.get(r.info_hash) is None]
+
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
@@ -384,7 +430,21 @@ class JobFeatureControl(JobLifecycle):
             live.append((rec, session))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
                 entries.append(QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start))
+        waiting = [r for r in self._held_without_session() if r.id not in self._busy]
+        entries.extend(_record_entry(r) for r in waiting)
         held = held_jobs(entries, self.settings)
+        for rec in waiting:  # (dormant since the start, held back: started once the queue says so)
+            if rec.id not in held:
+                async with self._lock(rec.id):
+                    if rec.id in self._held and self._dormant(rec):
+                        self._held.discard(rec.id)
+                        try:
+                            await self._wake(rec)
+                        except JobConflict:
+                            continue  # (it failed, saying why)
+                        session = self._session(rec)
+                        if session is not None:
+                            live.append((rec, session))
         for rec, session in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
                 continue
@@ -599,3 +659,9 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(self._store.delete, rec.id)
         self._locks.pop(rec.id, None)
         self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+
+
+def _record_entry(rec: JobRecord) -> QueueEntry:
+    """What the queue needs of a job that has no session, from its record."""
+    complete = rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)

@@ -90,6 +90,7 @@ class JobLifecycle:
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
+        self._held_when_started: set[str] = set()  # jobs the queue held back when the service started
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -112,8 +113,9 @@ class JobLifecycle:
         return out
 
     def _dormant(self, rec: JobRecord) -> bool:
-        """Whether ``rec`` is an unfinished job whose session is not started: paused when the
-        service started, it gets one when resumed (or when something needs its torrent running)."""
+        """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
+        back by the queue) when the service started, it gets one when resumed (or given a slot,
+        or when something needs its torrent running)."""
         return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
                 and self.manager.get(rec.info_hash) is None)
 
@@ -186,6 +188,12 @@ class JobLifecycle:
         if rec is None:
             return
         name = event.name
+        if name.startswith("tracker."):
+            # bookkeeping only, so kept while the job is busy too: the first answer often comes
+            # while the add is in flight, and would otherwise be unseen until the next announce
+            heard = tracker_heard(event)
+            self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            return
         if rec.id in self._busy:
             # While its add is in flight a job shows no news before job.added, but a magnet's
             # metadata may come first and cannot wait: the selection must apply before the first
@@ -204,10 +212,6 @@ class JobLifecycle:
                 if shown != self._published.get(rec.id):  # an idle job sends nothing
                     self._published[rec.id] = shown
                     self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
-            return
-        if name.startswith("tracker."):
-            heard = tracker_heard(event)
-            self._trackers.setdefault(rec.id, {})[heard.url] = heard
             return
         if name == "session.metadata_received":
             self._on_metadata(rec)
@@ -284,6 +288,8 @@ class JobLifecycle:
         elif new is JobState.DOWNLOADING:
             rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
+        if new in FINISHED_STATES:
+            self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
         return True
@@ -462,6 +468,10 @@ class JobLifecycle:
             if found is None and rec.options.paused:
                 self._set_state(rec, JobState.PAUSED)  # dormant: its session starts when resumed
                 continue
+            if found is None and rec.id in self._held_when_started:
+                self._held.add(rec.id)
+                self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
+                continue
             try:
                 session = found if found is not None else await self._start_again(rec)
                 session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
@@ -502,12 +512,15 @@ class JobLifecycle:
         every unfinished job of it is paused (those stay dormant until resumed)."""
         return info_hash.hex() not in self._paused_hashes
 
-    def _note_paused(self) -> None:
-        """Before the manager is entered: the torrents whose unfinished jobs are all paused."""
+    def _note_dormant(self, held: set[str]) -> None:
+        """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
+        held back by the queue (the ids ``held``); those stay dormant, without a session, until
+        resumed or given a slot."""
+        self._held_when_started = held
         paused: dict[str, bool] = {}
-        for rec in self._jobs:
-            if rec.state not in FINISHED_STATES:
-                paused[rec.info_hash] = paused.get(rec.info_hash, True) and rec.options.paused
+        for rec in self._jobs.unfinished():
+            waits = rec.options.paused or rec.id in held
+            paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
         self._paused_hashes = {h for h, p in paused.items() if p}
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:

@@ -54,7 +54,15 @@ from .model import (
 from .paths import confine, missing_dirs
 from .store import JobRecord, JobStore
 from .table import JobTable
-from .validate import check_files, check_limit, check_peers, check_priorities, check_ttl, parse_source
+from .validate import (
+    check_age,
+    check_files,
+    check_limit,
+    check_peers,
+    check_priorities,
+    check_ttl,
+    parse_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,11 @@ class JobService(JobFeatureControl):
         chosen = state_dir if state_dir is not None else config.state_dir
         state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
-        super().__init__(TorrentManager(self.config, reload=lambda key: self._reloads(key)), JobStore(state),
+        # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
+        # download slots); the manager starts whatever the service asks it to.
+        manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
+                                 reload=lambda key: self._reloads(key))
+        super().__init__(manager, JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
@@ -91,12 +103,14 @@ class JobService(JobFeatureControl):
             self.lost = lost
             self._jobs = JobTable(records)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
-            self._note_paused()
+            await self._load_features({"download_limit": self.config.download_rate_limit,
+                                       "upload_limit": self.config.upload_rate_limit,
+                                       "max_active_downloads": self.config.max_active_downloads})
+            self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
             self._stack = stack
-            await self._load_features((self.config.download_rate_limit, self.config.upload_rate_limit))
             await self._restore()
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
@@ -171,11 +185,14 @@ class JobService(JobFeatureControl):
     def stats(self) -> ServiceStats:
         """The service's totals: rates, bytes and jobs per state."""
         down_rate = up_rate = 0.0
-        downloaded = uploaded = peers = 0
+        peers = 0
         counts = {s.value: 0 for s in JobState}
-        for rec in self._jobs.view():  # (every second, over the whole history: no copy, no lookups)
+        finished, downloaded, uploaded = self._jobs.finished_totals()  # (the history, kept up to date)
+        for state, n in finished.items():
+            counts[state.value] = n
+        for rec in self._jobs.unfinished():  # (every second: the unfinished jobs alone, no copy)
             counts[rec.state.value] += 1
-            session = self._session(rec) if rec.state not in FINISHED_STATES else None
+            session = self._session(rec)
             if session is not None:
                 st = session.status()
                 down_rate += st.download_rate
@@ -270,10 +287,14 @@ class JobService(JobFeatureControl):
         self._jobs.add(rec)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
+        held = not paused and self._starts_held(rec)  # (then it starts paused: not one announce)
+        if held:
+            self._held.add(rec.id)
         try:
-            await self.manager.add(torrent, save, peers=peers, paused=paused,
+            await self.manager.add(torrent, save, peers=peers, paused=paused or held,
                                    prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
+            self._held.discard(rec.id)
             self._jobs.discard(rec)
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
@@ -323,6 +344,9 @@ class JobService(JobFeatureControl):
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
+            if session is None and rec.id in self._held:  # (dormant, held back by the queue)
+                self._held.discard(rec.id)
+                self._set_state(rec, JobState.PAUSED)
             self._sync(rec)
             await self._save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (a slot of the queue may have freed)
@@ -333,7 +357,10 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
-            if session is None:
+            if session is None and (rec.id in self._held or self._starts_held(rec)):
+                self._held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
+                self._set_state(rec, JobState.QUEUED)
+            elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self._wake(rec)  # (started unpaused; the queue may hold it back below)
             elif session.state is State.PAUSED and rec.id not in self._held:
@@ -348,7 +375,9 @@ class JobService(JobFeatureControl):
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
         stream), started now if queued and resumed if paused; None for a completed job (its
-        files are whole on disk). ``JobNotFound``; ``JobConflict`` for a failed or cancelled job."""
+        files are whole on disk). A job the queue holds back is force-started (as qBittorrent
+        would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
+        cancelled job."""
         self._require_running()
         async with self._lock(job_id):
             rec = self._jobs.get(job_id)
@@ -356,6 +385,9 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
+            if rec.state is JobState.QUEUED and not rec.features.force_start:
+                rec.features = dataclasses.replace(rec.features, force_start=True)
+                self._held.discard(rec.id)
             if session.state is State.PAUSED:
                 await session.resume()
                 rec.options = dataclasses.replace(rec.options, paused=False)
@@ -449,6 +481,8 @@ class JobService(JobFeatureControl):
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
+        if older_than is not None:
+            older_than = check_age(older_than, "older_than")
         now = self._clock()
         gone = self._jobs.finished_before(now, older_than)
         for rec in gone:

@@ -17,6 +17,7 @@ from typing import Any  # Any: JSON objects whose values are of any JSON type (c
 from ..resume import write_atomic
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .validate import check_limit
 
 log = logging.getLogger(__name__)
 
@@ -80,22 +81,27 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSett
             values[name] = value
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
+        elif name in ("download_limit", "upload_limit"):
+            values[name] = check_limit(value, name)
         else:
             values[name] = _int(value, name, 0)
     return dataclasses.replace(current, **values)
 
 
-Limits = tuple[int, int]  # (download, upload) bytes per second, 0 = none
+# What the configuration (the ``Config``: the daemon's flags and config file) asked for when it
+# was last applied, by setting: the global rate limits (bytes/s, 0 = none) and the download slots
+# (``max_active_downloads``, 0 = none).
+Configured = dict[str, int]
+CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads")
 
 
 @dataclass(frozen=True, slots=True)
 class SavedSettings:
-    """What ``settings.json`` holds: the settings, and the global limits the configuration (the
-    ``Config``: the daemon's flags and config file) asked for when they were last applied (None:
-    unknown, no file yet)."""
+    """What ``settings.json`` holds: the settings, and what the configuration asked for when it
+    was last applied (None: unknown, no file yet)."""
 
     settings: ServiceSettings
-    configured: Limits | None
+    configured: Configured | None
 
 
 def load_settings(state_dir: Path | None) -> SavedSettings:
@@ -109,13 +115,20 @@ def load_settings(state_dir: Path | None) -> SavedSettings:
         raw = json.loads(path.read_bytes())
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-        seen = raw.pop("configured_limits", None)
+        seen = raw.pop("configured", None)
+        limits = raw.pop("configured_limits", None)  # (as files written before the download slots)
         settings = updated(ServiceSettings(), raw)
+        if seen is None and limits is not None:
+            if not isinstance(limits, list) or len(limits) != 2 or not all(type(v) is int for v in limits):
+                raise ValueError(f"configured_limits: {limits!r} is not two whole numbers")
+            seen = {"download_limit": limits[0], "upload_limit": limits[1]}
         if seen is None:  # (a file from before the configuration was noted: it is what applies)
-            return SavedSettings(settings, (settings.download_limit, settings.upload_limit))
-        if not isinstance(seen, list) or len(seen) != 2 or not all(type(v) is int for v in seen):
-            raise ValueError(f"configured_limits: {seen!r} is not two whole numbers")
-        return SavedSettings(settings, (seen[0], seen[1]))
+            return SavedSettings(settings, {"download_limit": settings.download_limit,
+                                            "upload_limit": settings.upload_limit})
+        if not isinstance(seen, dict) or not all(k in CONFIGURABLE and type(v) is int
+                                                 for k, v in seen.items()):
+            raise ValueError(f"configured: {seen!r} is not whole numbers by setting")
+        return SavedSettings(settings, dict(seen))
     except (OSError, ValueError, InvalidJobRequest) as exc:
         log.warning("%s is unreadable; default settings apply: %s", path, exc)
         return SavedSettings(ServiceSettings(), None)
@@ -126,5 +139,5 @@ def save_settings(state_dir: Path | None, saved: SavedSettings) -> None:
     if state_dir is not None:
         data = saved.settings.to_json()
         if saved.configured is not None:
-            data["configured_limits"] = list(saved.configured)
+            data["configured"] = dict(saved.configured)
         write_atomic(state_dir / SETTINGS_FILE, json.dumps(data).encode())

@@ -1,8 +1,16 @@
 """The job table: every job record (active and history) in the order added, and which job is the
-active one of each torrent (at most one per info-hash). Pure bookkeeping, no I/O."""
+active one of each torrent (at most one per info-hash). Pure bookkeeping, no I/O.
+
+It also keeps the history's totals (finished jobs per state, their bytes) and the finished jobs
+in the order they finished, so that what runs every second (``JobService.stats``, the history's
+age check) walks the unfinished jobs and the jobs past the age only, not a history of 100 000:
+a finished record's state, counters and finishing time no longer change, and a record becomes
+finished in one place, which tells the table (``finished``)."""
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Iterable, Iterator, ValuesView
 
 from .model import FINISHED_STATES, JobState
@@ -19,6 +27,14 @@ class JobTable:
         self._seq = len(ordered)
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
         self._newest: list[JobRecord] | None = None  # newest_first's order, until a job comes or goes
+        self._unfinished: dict[str, JobRecord] = {}  # in the order added
+        self._finished_counts: dict[JobState, int] = dict.fromkeys(FINISHED_STATES, 0)
+        self._finished_bytes = [0, 0]  # downloaded, uploaded: the finished jobs' sum
+        self._by_age: list[tuple[float, int, str]] = []  # (finished at, order, id), oldest first
+        self._age_keys: dict[str, tuple[float, int, str]] = {}
+        for rec in ordered:
+            self._count(rec, 1, loading=True)
+        self._by_age.sort()  # (once: an insort per record of a long history is quadratic)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._records
@@ -53,17 +69,52 @@ class JobTable:
             if job_id not in self._records:
                 return job_id
 
+    def _count(self, rec: JobRecord, sign: int, *, loading: bool = False) -> None:
+        if sign > 0 and rec.state not in FINISHED_STATES:
+            self._unfinished[rec.id] = rec
+        elif sign > 0 or self._unfinished.pop(rec.id, None) is None:  # (gone: where it was counted)
+            self._finished_counts[rec.state] += sign
+            self._finished_bytes[0] += sign * rec.downloaded
+            self._finished_bytes[1] += sign * rec.uploaded
+            if sign > 0:
+                key = (rec.completed_at or rec.updated_at, self._order[rec.id], rec.id)
+                self._age_keys[rec.id] = key
+                if loading:
+                    self._by_age.append(key)
+                else:
+                    bisect.insort(self._by_age, key)
+            else:
+                key = self._age_keys.pop(rec.id)
+                del self._by_age[bisect.bisect_left(self._by_age, key)]
+
+    def unfinished(self) -> ValuesView[JobRecord]:
+        """The unfinished records in the order added, for a walk that does not change the table."""
+        return self._unfinished.values()
+
+    def finished_totals(self) -> tuple[dict[JobState, int], int, int]:
+        """The finished jobs: how many in each finished state, and their bytes downloaded and
+        uploaded."""
+        return dict(self._finished_counts), self._finished_bytes[0], self._finished_bytes[1]
+
+    def finished(self, rec: JobRecord) -> None:
+        """``rec`` has just reached a finished state, its counters final (the one place a job
+        finishes calls this once)."""
+        if self._unfinished.pop(rec.id, None) is not None:
+            self._count(rec, 1)
+
     def add(self, rec: JobRecord) -> None:
         """A new job, the active one of its torrent."""
         self._records[rec.id] = rec
         self._newest = None
         self._seq += 1
         self._order[rec.id] = self._seq
+        self._count(rec, 1)
         self._by_hash[rec.info_hash] = rec.id
 
     def discard(self, rec: JobRecord) -> None:
         """Forget a job whose start failed (as if it had never been added)."""
-        self._records.pop(rec.id, None)
+        if self._records.pop(rec.id, None) is not None:
+            self._count(rec, -1)
         self._newest = None
         self._order.pop(rec.id, None)
         self.unbind(rec)
@@ -89,11 +140,12 @@ class JobTable:
 
     def finished_before(self, now: float, older_than: float | None) -> list[JobRecord]:
         """The finished jobs (those finished at least ``older_than`` seconds before ``now``)."""
-        return [r for r in self._records.values() if r.state in FINISHED_STATES
-                and (older_than is None or now - (r.completed_at or r.updated_at) >= older_than)]
+        cut = len(self._by_age) if older_than is None else bisect.bisect_right(
+            self._by_age, (now - older_than, math.inf))
+        return [self._records[job_id] for _, _, job_id in self._by_age[:cut]]
 
     def remove(self, job_id: str) -> None:
         """Forget a finished job."""
-        del self._records[job_id]
+        self._count(self._records.pop(job_id), -1)
         self._newest = None
         self._order.pop(job_id, None)

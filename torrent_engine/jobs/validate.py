@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
+from ..config import MAX_RATE_LIMIT
 from ..errors import BencodeError, MagnetError, MetainfoError
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
@@ -75,9 +76,10 @@ def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple
 
 
 def check_limit(value: int, field: str) -> int:
-    """A rate limit in bytes per second (0: none)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidJobRequest("must be a whole number of bytes per second >= 0", field)
+    """A rate limit in bytes per second (0: none, at most ``MAX_RATE_LIMIT``)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RATE_LIMIT:
+        raise InvalidJobRequest(f"must be a whole number of bytes per second from 0 (no limit) to "
+                                f"{MAX_RATE_LIMIT}", field)
     return value
 
 
@@ -115,6 +117,14 @@ def check_priorities(changes: Mapping[int, int], current: Sequence[int], pads: s
             continue
         new[index] = prio
     return new
+
+
+def check_age(seconds: float, field: str) -> float:
+    """An age in seconds (``older_than``): a finite number >= 0."""
+    if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+            or seconds < 0):
+        raise InvalidJobRequest(f"must be a number of seconds >= 0, not {seconds!r}", field)
+    return float(seconds)
 
 
 def check_ttl(ttl: float) -> float:

@@ -88,10 +88,8 @@ class Connector:
         dial them soon."""
         pool = self._ctx.pool
         added = False
-        for host, port in peers:
+        for host, port in peers:  # (a full pool takes no new address, but a known one's source)
             key = (host, int(port))
-            if pool.full:
-                break
             if not self._is_self(key) and pool.add(key, source):
                 added = True
         if added:

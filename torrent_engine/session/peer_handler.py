@@ -124,7 +124,7 @@ class PeerHandler:
         peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
-                         queue_target=ctx.config.min_request_queue, client=link.peer_id_client)
+                         queue_target=ctx.config.initial_request_queue, client=link.peer_id_client)
         ctx.peers[key] = peer
         self._share_receive(peer)
         if incoming:
@@ -414,7 +414,11 @@ class PeerHandler:
         # (pieces whose v2 hash is not known yet are not asked for)
         # (an open file reader's deadline pieces go to the fast peers only)
         fast = s.readers.is_fast(peer) if s.readers.active else True
-        blocks = picker.pick(peer.key, parts.layers.verifiable(peer.key), want, time.monotonic(), fast)
+        # (in endgame a peer whose rate is known may take blocks it would deliver sooner than
+        # the peers they are asked of)
+        block_seconds = requesting.block_seconds(peer)
+        blocks = picker.pick(peer.key, parts.layers.verifiable(peer.key), want, time.monotonic(), fast,
+                             block_seconds)
         if peer.peer_choking:  # BEP 6: only the allowed-fast pieces may be asked for
             for b in blocks:
                 if b.index not in peer.allowed_fast:

@@ -42,6 +42,13 @@ def queue_depth(peer: RequestingPeer, config: Config) -> int:
     return max(config.min_request_queue, min(depth, config.max_request_queue, peer.reqq))
 
 
+def block_seconds(peer: RequestingPeer) -> float:
+    """How long the peer takes per block at its measured rate (0: not known, or snubbed)."""
+    if peer.snubbed or peer.down_rate <= 0:
+        return 0.0
+    return BLOCK_SIZE / peer.down_rate
+
+
 def memory_share(peers: int, piece_length: int, config: Config) -> int:
     """The most requests one of ``peers`` connected peers may have in flight so that the pieces
     they touch fit in ``Config.piece_buffer_bytes`` (each peer works on about one piece of its

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.jobs import (
@@ -28,14 +29,6 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cfg(seed: bool = False) -> Config:

@@ -60,6 +60,31 @@ def test_one_active_job_per_torrent_and_newest_first() -> None:
     assert "c" not in table and table.active_id("ab" * 20) is None
 
 
+def test_the_table_keeps_the_history_totals() -> None:
+    done = record("a", state=JobState.COMPLETED)
+    done.downloaded, done.uploaded = 1000, 50
+    running = record("b", info_hash="cd" * 20)
+    table = JobTable([done, running])
+    assert [r.id for r in table.unfinished()] == ["b"]
+    counts, down, up = table.finished_totals()
+    assert (counts[JobState.COMPLETED], counts[JobState.FAILED], down, up) == (1, 0, 1000, 50)
+    running.downloaded, running.uploaded = 700, 7  # (an unfinished job's bytes are read live)
+    assert table.finished_totals()[1:] == (1000, 50)
+    running.state = JobState.FAILED
+    table.finished(running)
+    table.finished(running)  # (told twice: counted once)
+    counts, down, up = table.finished_totals()
+    assert (counts[JobState.FAILED], down, up) == (1, 1700, 57) and not list(table.unfinished())
+    table.remove("a")
+    counts, down, up = table.finished_totals()
+    assert (counts[JobState.COMPLETED], down, up) == (0, 700, 7)
+    fresh = record("c", info_hash="ef" * 20)
+    table.add(fresh)
+    assert [r.id for r in table.unfinished()] == ["c"]
+    table.discard(fresh)
+    assert not list(table.unfinished())
+
+
 def test_finished_jobs_past_their_age() -> None:
     done = record("a", state=JobState.COMPLETED)
     done.completed_at = 100.0

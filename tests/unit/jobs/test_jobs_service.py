@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.jobs import (
@@ -30,14 +31,6 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cfg() -> Config:
@@ -212,6 +205,33 @@ async def test_stats_counts_jobs_per_state(tmp_path: Path) -> None:
         assert stats.to_json()["jobs"] == stats.jobs
 
 
+def counted(jobs: JobService) -> dict[str, int]:
+    """Jobs per state, counted the long way (every job's snapshot)."""
+    counts = dict.fromkeys((s.value for s in JobState), 0)
+    for job in jobs.list():
+        counts[job.state.value] += 1
+    return counts
+
+
+async def test_stats_keeps_the_history_counted_through_ends_forgets_and_a_restart(tmp_path: Path) -> None:
+    # stats() walks the unfinished jobs only; the history's counts are kept as jobs end and go
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(magnet(c), paused=True))[0].id for c in "abcdef"]
+        await jobs.cancel(ids[0])
+        await jobs.cancel(ids[1])
+        await jobs.cancel(ids[2])
+        assert jobs.stats().jobs == counted(jobs) and jobs.stats().jobs["cancelled"] == 3
+        await jobs.forget(ids[1])
+        again, _ = await jobs.add(magnet("a"), paused=True)  # a torrent whose job ended: a new job
+        await jobs.resume(ids[3])
+        assert jobs.stats().jobs == counted(jobs)
+        assert jobs.stats().jobs["cancelled"] == 2 and again.id not in ids
+    async with service(tmp_path) as jobs:
+        assert jobs.stats().jobs == counted(jobs)
+        await jobs.clear_history()
+        assert jobs.stats().jobs == counted(jobs) and jobs.stats().jobs["cancelled"] == 0
+
+
 def three_files() -> Torrent:
     return make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384,
                         name="three")
@@ -289,6 +309,39 @@ async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> No
         with anyio.fail_after(10):
             while jobs.get(second.id).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
+
+
+async def test_the_configured_download_slots_are_the_job_queue_and_the_latest_change_wins(
+        tmp_path: Path) -> None:
+    """One queue: the configuration's download slots (``--max-active``) set the job queue that
+    the API and the download-client dialects show and change; the manager queues nothing."""
+    def configured(slots: int) -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=slots)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    def queue(jobs: JobService) -> tuple[bool, int, int, int]:
+        s = jobs.get_settings()
+        return s.queueing, s.max_active_downloads, s.max_active_uploads, s.max_active_torrents
+
+    async with configured(2) as jobs:
+        assert queue(jobs) == (True, 2, -1, -1)  # downloads held back; seeding never was
+        assert jobs.manager.config.max_active_downloads == 0
+        await jobs.update_settings(max_active_downloads=4)  # the API
+        assert await jobs.configure(download_limit=0, upload_limit=0, max_active_downloads=2) == []
+        assert queue(jobs) == (True, 4, -1, -1)  # a reload that did not change the file: the API's stands
+    async with configured(2) as jobs:  # a restart keeps the latest change
+        assert queue(jobs) == (True, 4, -1, -1)
+        await jobs.update_settings(max_active_uploads=3)
+    async with configured(5) as jobs:  # the file changed: it applies; the API's other maxima stay
+        assert queue(jobs) == (True, 5, 3, -1)
+        assert await jobs.configure(download_limit=0, upload_limit=0, max_active_downloads=0) == [
+            "max_active_downloads"]
+        assert queue(jobs) == (True, -1, 3, -1)  # no download slots asked any more
+    async with configured(0) as jobs:
+        assert queue(jobs) == (True, -1, 3, -1)
+    fresh = tmp_path / "fresh"
+    async with JobService(cfg(), download_root=fresh / "dl", state_dir=fresh / "state") as jobs:
+        assert queue(jobs) == (False, 3, 3, 5)  # none asked: the queue's defaults, off
 
 
 async def test_stopping_the_service_stops_everything_and_saves(tmp_path: Path) -> None:
@@ -536,9 +589,11 @@ async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(
         assert in_force(jobs) == (1000, 1000)
         await jobs.update_settings(download_limit=2000)  # the API
         assert in_force(jobs) == (2000, 2000)
-        assert await jobs.configure_limits(1000, 0) == []  # a reload, the file's limit unchanged
+        # a reload, the file's limit unchanged
+        assert await jobs.configure(download_limit=1000, upload_limit=0) == []
         assert in_force(jobs) == (2000, 2000)  # the API's change stands
-        assert await jobs.configure_limits(3000, 0) == ["download_limit"]  # the file changed
+        # the file changed
+        assert await jobs.configure(download_limit=3000, upload_limit=0) == ["download_limit"]
         assert in_force(jobs) == (3000, 3000)
     async with configured(3000) as jobs:  # restarted with the file as reloaded
         assert in_force(jobs) == (3000, 3000)
@@ -550,3 +605,40 @@ async def test_the_global_rate_limits_have_one_owner_and_the_latest_change_wins(
         await jobs.update_settings(download_limit=0)  # no limit, from the API
     async with configured(5000) as jobs:
         assert in_force(jobs) == (0, 0)
+
+
+async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_slot(tmp_path: Path) -> None:
+    """After a restart, a job the queue holds back is not started (no announce, no dial, no
+    check) only to be paused: it waits dormant, shown queued, and starts with its slot."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"q{c}")
+                for n, c in enumerate("abc")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]  # no peer: the first stays downloading
+        assert [jobs.get(i).state for i in ids][1:] == [JobState.QUEUED, JobState.QUEUED]
+    async with configured() as jobs:
+        with anyio.fail_after(10):  # (the first checks its files first)
+            while jobs.get(ids[0]).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        assert [jobs.get(i).state for i in ids][1:] == [JobState.QUEUED, JobState.QUEUED]
+        assert [jobs.manager.get(t.info_hash) is not None for t in torrents] == [True, False, False]
+        await jobs.pause(ids[2])
+        assert jobs.get(ids[2]).state is JobState.PAUSED
+        await jobs.resume(ids[2])
+        assert jobs.get(ids[2]).state is JobState.QUEUED and jobs.manager.get(torrents[2].info_hash) is None
+        await jobs.tick()
+        assert jobs.manager.get(torrents[1].info_hash) is None  # still held: no session
+        await jobs.cancel(ids[0])  # a slot frees: the next in the queue starts
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert jobs.get(ids[2]).state is JobState.QUEUED and jobs.manager.get(torrents[2].info_hash) is None
+        await jobs.set_features([ids[2]], force_start=True)  # past the queue: it starts
+        with anyio.fail_after(10):
+            while jobs.get(ids[2]).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)

@@ -68,3 +68,10 @@ def test_a_silent_peer_is_snubbed_and_its_old_requests_time_out() -> None:
     assert requesting.queue_depth(peer, cfg) == 1
     requesting.on_block(peer, BLOCK_SIZE, now=1061.0)
     assert not peer.snubbed
+
+
+def test_block_seconds_is_known_from_the_rate_unless_snubbed() -> None:
+    """What the picker's endgame weighs a peer by: seconds per block at its measured rate."""
+    assert requesting.block_seconds(_peer(down_rate=0.0)) == 0.0  # nothing measured yet
+    assert requesting.block_seconds(_peer(down_rate=2 * BLOCK_SIZE)) == 0.5
+    assert requesting.block_seconds(_peer(down_rate=2 * BLOCK_SIZE, snubbed=True)) == 0.0

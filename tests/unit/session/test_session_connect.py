@@ -109,11 +109,7 @@ async def test_a_peer_that_drops_us_right_after_the_handshake_is_given_up(
     import torrent_engine.session.connector as session_module
     from torrent_engine.session import MAX_CONNECT_FAILURES
 
-    (tmp_path / "p").mkdir()
-    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
-    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
-    cfg = Config(dht_enabled=False, port_mapping=False, lsd_enabled=False)
-    s = Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
+    s = unstarted_session(tmp_path)
     address = ("127.0.0.1", 7000)
     s.add_peer(*address)
 
@@ -171,3 +167,26 @@ async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path)
             s.connector.dial_some()  # the connector's next round: the budget is spent
             await anyio.sleep(0.05)
     assert sorted(dialed) == sorted(by_priority[:3])
+
+
+def unstarted_session(tmp_path: Path) -> Session:
+    """A session of a 100 kB torrent, not started, with no DHT, port mapping or LSD."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(dht_enabled=False, port_mapping=False, lsd_enabled=False)
+    return Session(torrent, tmp_path / "dl", config=cfg, shared=SharedResources(cfg))
+
+
+def test_a_full_pool_still_learns_where_a_known_address_was_heard(tmp_path: Path) -> None:
+    from torrent_engine.session.peer_pool import MAX_POOL
+
+    s = unstarted_session(tmp_path)
+    first = ("10.0.0.1", 6881)
+    s.add_peers([first], source="tracker")
+    s.add_peers([(f"10.1.{n >> 8}.{n & 255}", 6881) for n in range(MAX_POOL)], source="dht")
+    pool = s.context.pool
+    assert pool.full and len(pool) == MAX_POOL
+    s.add_peers([("10.2.0.1", 6881), first], source="pex")  # a new one (no room), then a known one
+    assert pool.sources(first) == ("tracker", "pex")
+    assert pool.sources(("10.2.0.1", 6881)) == ()

@@ -147,3 +147,24 @@ async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_
             req = link.requests[29]
             await s.handler.on_message(peer, m.Piece(req.index, req.begin, bytes(req.length)))
             assert len(link.requests) == 70  # 30 free: one write of 30
+
+
+@pytest.mark.anyio
+async def test_a_new_peer_starts_with_the_initial_request_queue(tmp_path: Path) -> None:
+    """Before its rate is known a peer gets ``initial_request_queue`` requests (16 blocks), not
+    ``min_request_queue``: slow start from 2 blocks took five round trips to fill a 1.6 MB/s
+    link at 400 ms RTT (40 blocks in flight)."""
+    from .idle_link import IdleLink
+
+    t = _torrent(tmp_path)
+    with anyio.fail_after(10):
+        async with Session(t, tmp_path / "dl", config=loopback_config()) as s, \
+                anyio.create_task_group() as tg:
+            await s.wait_ready()
+            tg.start_soon(s.handler.serve, IdleLink(b"-XX0001-" + bytes(12)), "127.0.0.1", 40000, True)
+            while not s.peers:
+                await anyio.sleep(0.01)
+            peer = s.peers[0]
+            assert peer.slow_start and queue_depth(peer, s.config) == 16
+            assert s.config.initial_request_queue == 16 and s.config.min_request_queue == 2
+            tg.cancel_scope.cancel()

@@ -15,6 +15,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.clock import FakeClock
 from tests.unit.tracker._tracker_servers import (
     HttpRequest,
     UdpTracker,
@@ -39,14 +40,6 @@ class NoShuffle(random.Random):
 
     def shuffle(self, x: Any) -> None:  # type: ignore[override]
         pass
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Tracker:
@@ -203,7 +196,7 @@ async def test_run_reannounces_after_the_interval() -> None:
 
 
 async def test_backoff_and_bep31_retry_in(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock()
+    clock = FakeClock(5000.0)
     flaky = Tracker(encode({"failure reason": "busy", "retry in": 5}))
     good = Tracker()
     async with running(flaky, good):
@@ -231,7 +224,7 @@ async def test_backoff_and_bep31_retry_in(caplog: pytest.LogCaptureFixture) -> N
 
 
 async def test_errors_count_every_failed_announce_and_a_success_does_not_reset_them() -> None:
-    clock = FakeClock()
+    clock = FakeClock(5000.0)
     t = Tracker(encode({"failure reason": "busy"}))
     async with running(t):
         c = coordinator([[t.url]], clock=clock, backoff_base=10)
@@ -247,7 +240,7 @@ async def test_errors_count_every_failed_announce_and_a_success_does_not_reset_t
 
 
 async def test_all_trackers_failing_waits_for_the_first_backoff_to_end() -> None:
-    clock = FakeClock()
+    clock = FakeClock(5000.0)
     t = Tracker(encode({"failure reason": "down"}))
     async with running(t):
         c = coordinator([[t.url]], clock=clock, backoff_base=40)
@@ -397,7 +390,7 @@ def test_flat_url_list_is_one_tier_per_url() -> None:
 
 
 async def test_announce_to_all_tiers_keeps_a_schedule_per_tier() -> None:
-    clock = FakeClock()
+    clock = FakeClock(5000.0)
     a, b = Tracker(), Tracker(announce_body(interval=120))
     down = Tracker(encode({"failure reason": "down"}))
     async with running(a, b, down):

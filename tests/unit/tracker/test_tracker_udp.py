@@ -10,6 +10,7 @@ import struct
 import anyio
 import pytest
 
+from tests.unit.clock import FakeClock
 from tests.unit.tracker._tracker_servers import UdpTracker, udp_tracker
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.tracker.messages import AnnounceRequest
@@ -21,14 +22,6 @@ REQUEST = AnnounceRequest(
     info_hash=b"i" * 20, peer_id=b"-TE0100-" + b"p" * 12, port=6881, left=5, event="started"
 )
 PEERS = [("10.0.0.1", 6881), ("10.0.0.2", 6882)]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_connect_then_announce_with_url_data() -> None:
@@ -56,7 +49,7 @@ async def test_retransmits_lost_packets_on_the_bep15_schedule() -> None:
 
 
 async def test_connection_id_is_reused_for_one_minute() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
         client = UdpTrackerClient(clock=clock)
         url = f"udp://127.0.0.1:{tracker.port}/announce"

@@ -39,6 +39,7 @@ from ...jobs import (
 from ...jobs.features import features_from
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
+from .. import jsontext
 from .forms import Form, FormError, form_bool, parse_form
 from .qbittorrent_records import (
     ACTIONS_AT_LIMIT,
@@ -282,7 +283,7 @@ class QbittorrentApi:
         the rate limits change; another known field may only be sent with its current value
         (400 otherwise: the daemon cannot change it from here); unknown fields are ignored."""
         try:
-            prefs = json.loads(form.get("json") or "{}")
+            prefs = jsontext.loads(form.get("json") or "{}")
         except ValueError as exc:
             raise QbtError(400, "json is not valid JSON") from exc
         if not isinstance(prefs, dict):
@@ -820,7 +821,7 @@ def _int(value: str | None, name: str, default: int) -> int:
         return default
     try:
         return int(float(value))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # (not a number, nan; inf)
         raise QbtError(400, f"{name} must be a number") from exc
 
 

@@ -35,6 +35,7 @@ from ...jobs.paths import confine
 from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
+from .. import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class TransmissionRpc:
         tag: Any = None
         try:
             try:
-                call = json.loads(b"".join(chunks) or b"{}")
+                call = jsontext.loads(b"".join(chunks) or b"{}")
             except ValueError as exc:
                 raise RpcError("the request is not JSON") from exc
             if not isinstance(call, dict):
@@ -660,7 +661,7 @@ def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
 
 
 def _whole(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**63:
         raise RpcError(f"expected a whole number >= 0, got {value!r}")
     return int(value)
 

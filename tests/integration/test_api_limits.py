@@ -1,0 +1,86 @@
+"""Numbers past what a rate limit or a JSON number can be, through every API dialect: a clear
+400 (or Transmission's error result) naming the field, never a 500, and nothing changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.config import MAX_RATE_LIMIT, Config
+from torrent_engine.errors import ConfigError
+
+pytestmark = pytest.mark.anyio
+
+JSON = {"Content-Type": "application/json"}
+INF = float("inf")
+NAN = float("nan")
+
+
+def text(value: object) -> str:
+    """JSON text as Python writes it: whole numbers of any size, NaN and Infinity as bare words."""
+    return json.dumps(value)
+
+
+async def test_our_api_refuses_limits_past_the_maximum(tmp_path: Path) -> None:
+    t = make_torrent([(("a.bin",), payload(40000, 5))], 16384, name="lim")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        for big in (10**400, 2**70, MAX_RATE_LIMIT + 1):
+            body = text({"source": t.magnet_uri(), "download_limit": big})
+            r = await c.post("/api/jobs", content=body, headers=JSON)
+            assert r.status_code == 400 and r.json()["field"] == "download_limit", r.text
+            r = await c.patch("/api/settings", content=text({"upload_limit": big}), headers=JSON)
+            assert r.status_code == 400 and r.json()["field"] == "upload_limit", r.text
+        for constant in (NAN, INF, -INF):  # not JSON, though Python's decoder takes them
+            r = await c.patch("/api/settings", content=text({"upload_limit": constant}), headers=JSON)
+            assert r.status_code == 400 and r.json()["field"] == "body", r.text
+        assert (await c.get("/api/jobs")).json() == {"jobs": []}
+        assert (await c.get("/api/settings")).json()["upload_limit"] == 0  # nothing changed
+        r = await c.patch("/api/settings", json={"upload_limit": MAX_RATE_LIMIT})
+        assert r.status_code == 200 and r.json()["upload_limit"] == MAX_RATE_LIMIT
+        assert api.service.manager.shared.upload_limit.rate == MAX_RATE_LIMIT
+        r = await c.post("/api/jobs", json={"source": t.magnet_uri(), "download_limit": MAX_RATE_LIMIT,
+                                            "paused": True})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        r = await c.patch(f"/api/jobs/{job_id}", content=text({"download_limit": 10**30}),
+                          headers=JSON)
+        assert r.status_code == 400 and r.json()["field"] == "download_limit", r.text
+
+
+async def test_the_compat_dialects_refuse_them_too(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url) as c:
+        r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
+        assert r.text == "Ok."
+        for limit in ("1e400", "inf", "nan", str(10**30), str(MAX_RATE_LIMIT + 1)):
+            r = await c.post("/api/v2/transfer/setDownloadLimit", data={"limit": limit})
+            assert r.status_code == 400, (limit, r.status_code, r.text)
+        r = await c.post("/api/v2/app/setPreferences", data={"json": '{"dl_limit": Infinity}'})
+        assert r.status_code == 400, r.text
+        assert (await c.get("/api/v2/transfer/downloadLimit")).text == "0"
+
+        auth = ("u", TOKEN)
+        sid = (await c.post("/transmission/rpc", json={"method": "session-get"}, auth=auth)).headers[
+            "x-transmission-session-id"]
+        head = {"X-Transmission-Session-Id": sid, **JSON}
+        for value in (INF, NAN, 10**30, 10**400):
+            body = text({"method": "session-set",
+                         "arguments": {"speed-limit-down": value, "speed-limit-down-enabled": True}})
+            r = await c.post("/transmission/rpc", content=body, auth=auth, headers=head)
+            assert r.status_code in (200, 400), (value, r.status_code, r.text)
+            if r.status_code == 200:
+                assert r.json()["result"] != "success", (value, r.text)
+        r = await c.post("/transmission/rpc", json={"method": "session-get"}, auth=auth, headers=head)
+        assert r.json()["arguments"]["speed-limit-down-enabled"] is False
+
+
+def test_config_refuses_a_limit_past_the_maximum() -> None:
+    with pytest.raises(ConfigError) as err:
+        Config(download_rate_limit=MAX_RATE_LIMIT + 1)
+    assert err.value.field == "download_rate_limit"
+    assert Config(upload_rate_limit=MAX_RATE_LIMIT).upload_rate_limit == MAX_RATE_LIMIT
