@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
+import math
 import os
 import secrets
 import time
@@ -540,7 +541,7 @@ class JobService(JobFeatureControl):
             if lease_id in self._leases:  # (not ended meanwhile)
                 log.info("client lease %s lapsed", lease_id)
                 await self.end_lease(lease_id)
-        if self.history_ttl > 0:
+        if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
             await self.clear_history(older_than=self.history_ttl)
         for rec in self._with_sessions():  # (a job without one has nothing that moves)
             if rec.state not in FINISHED_STATES and rec.id not in self._busy:

@@ -164,6 +164,18 @@ async def test_history_is_pruned_by_age_with_the_clock(tmp_path: Path) -> None:
         assert [j.id for j in again.list()] == [active.id]
 
 
+async def test_a_history_kept_for_ever_is_never_pruned_and_the_tick_goes_on(tmp_path: Path) -> None:
+    """``--history-ttl inf`` (argparse takes it) keeps the history: the tick, which prunes it,
+    must not fail on an age that no finished job reaches (a failing tick ended the service)."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock, history_ttl=float("inf")) as jobs:
+        done, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(done.id)
+        clock.now += 10**9
+        await jobs.tick()
+        assert [j.id for j in jobs.list()] == [done.id]
+
+
 async def test_leases_heartbeat_end_and_replace(tmp_path: Path) -> None:
     clock = FakeClock()
     async with service(tmp_path, clock=clock) as jobs:
