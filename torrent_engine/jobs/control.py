@@ -452,7 +452,9 @@ class JobFeatureControl(JobLifecycle):
                 self._held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held:
+            elif rec.id in self._held and rec.state is not JobState.CHECKING:
+                # (one that checks is judged after its check: a session that started paused
+                # pauses again then, and only the queue, which holds it, would resume it)
                 self._held.discard(rec.id)
                 if not rec.options.paused and session.state is State.PAUSED:
                     await session.resume()

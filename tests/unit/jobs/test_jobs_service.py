@@ -29,6 +29,7 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session_state import State
 
 pytestmark = pytest.mark.anyio
 
@@ -654,3 +655,35 @@ async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_s
         with anyio.fail_after(10):
             while jobs.get(ids[2]).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
+
+
+async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp_path: Path) -> None:
+    """A job added while the download slots are full starts paused, and first checks the data
+    it finds on disk. The queue passes over a job while it checks; it must still hold it as its
+    own afterwards: the job, which nobody paused, shows queued, and runs once the queue lets it
+    (here at once: its data is whole, and seeding is not limited), not stay paused for good."""
+    first = make_torrent([(("a",), payload(5000, 1))], 16384, name="first")
+    data = payload(4 * 1024 * 1024, 2)
+    whole = make_torrent([(("b",), data)], 16384, name="whole")
+    (tmp_path / "dl" / "whole").mkdir(parents=True)
+    (tmp_path / "dl" / "whole" / "b").write_bytes(data)
+    config = dataclasses.replace(cfg(), max_active_downloads=1, seed=True)
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        checking = anyio.Event()
+        jobs.manager.events.subscribe("session.checking", lambda e: checking.set()
+                                      if e.info_hash == whole.info_hash.hex() else None)
+        running, _ = await jobs.add(first)  # (no peer: it stays downloading, holding the one slot)
+        with anyio.fail_after(10):
+            while jobs.get(running.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        job, _ = await jobs.add(whole)
+        session = jobs.manager.get(whole.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            await checking.wait()
+            assert session.state is State.CHECKING
+            await jobs.enforce()  # (the tick's round, while it checks)
+            while session.state is not State.PAUSED:  # (after its check: held, or past the queue)
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(job.id).state is JobState.SEEDING and not jobs.get(job.id).options.paused
