@@ -339,9 +339,11 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
     {"configured_limits": [0, 0]},  # as the version before the download slots wrote it
     {"configured": {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0}},
     # a configuration noted by a later version, with a setting this one does not take from it
-    {"configured": {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0, "max_active_uploads": 1}},
+    {"configured": {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0,
+                    "max_active_uploads": 1}},
 ])
-async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path, noted: dict[str, object]) -> None:
+async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path,
+                                                                  noted: dict[str, object]) -> None:
     """What the configuration asked for last is bookkeeping beside the settings: a form of it
     written by another version must not make the settings themselves unreadable (they fell back
     to the defaults, which the next save wrote over the file)."""
