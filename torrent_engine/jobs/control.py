@@ -456,7 +456,7 @@ class JobFeatureControl(JobLifecycle):
                 # (one that checks is judged after its check: a session that started paused
                 # pauses again then, and only the queue, which holds it, would resume it)
                 self._held.discard(rec.id)
-                if not rec.options.paused and session.state is State.PAUSED:
+                if not rec.options.paused and session.paused:  # (or paused once started)
                     await session.resume()
             self._sync(rec)
         self._rerank()
@@ -512,7 +512,7 @@ class JobFeatureControl(JobLifecycle):
                 source = session.magnet
             else:
                 raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-            paused = session.state is State.PAUSED
+            paused = session.paused  # (or paused once started: added so, or held by the queue)
             created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
             self._busy.add(rec.id)
             try:

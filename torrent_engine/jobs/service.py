@@ -364,7 +364,7 @@ class JobService(JobFeatureControl):
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self._wake(rec)  # (started unpaused; the queue may hold it back below)
-            elif session.state is State.PAUSED and rec.id not in self._held:
+            elif session.paused and rec.id not in self._held:  # (or paused once started)
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
@@ -389,7 +389,7 @@ class JobService(JobFeatureControl):
             if rec.state is JobState.QUEUED and not rec.features.force_start:
                 rec.features = dataclasses.replace(rec.features, force_start=True)
                 self._held.discard(rec.id)
-            if session.state is State.PAUSED:
+            if session.paused:  # (or paused once started: a held job's session just woken)
                 await session.resume()
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 rec.updated_at = self._clock()
@@ -407,7 +407,7 @@ class JobService(JobFeatureControl):
         if not session.has_metadata:
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = session.state is State.PAUSED
+        paused = session.paused  # (or paused once started: added so, or held by the queue)
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session

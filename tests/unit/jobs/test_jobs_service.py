@@ -687,3 +687,64 @@ async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp
                 await anyio.sleep(0.01)
         await jobs.tick()
         assert jobs.get(job.id).state is JobState.SEEDING and not jobs.get(job.id).options.paused
+
+
+@pytest.mark.parametrize("action", ["recheck", "set_location"])
+@pytest.mark.parametrize("waits", ["held", "paused"])
+async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_starts_one(
+        tmp_path: Path, action: str, waits: str) -> None:
+    """A job paused, or held back by the queue, when the service started has no session; a
+    recheck or a move starts one, which must stay paused (a held job shows queued). It was
+    restarted unpaused: a paused job downloaded, a held one ran until the queue's next round."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"h{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1 if waits == "held" else 0)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t, paused=waits == "paused" and n == 1))[0].id for n, t in enumerate(torrents)]
+    shown = JobState.QUEUED if waits == "held" else JobState.PAUSED
+    async with configured() as jobs:
+        assert jobs.manager.get(torrents[1].info_hash) is None and jobs.get(ids[1]).state is shown
+        if action == "recheck":
+            await jobs.recheck(ids[1])
+        else:
+            await jobs.set_location(ids[1], "moved")
+        session = jobs.manager.get(torrents[1].info_hash)
+        assert session is not None and session.paused and jobs.get(ids[1]).state is shown
+        await jobs.tick()
+        assert session.paused and jobs.get(ids[1]).state is shown
+        if waits == "paused":  # resumed (its session may not have started yet): it runs
+            await jobs.resume(ids[1])
+        else:  # a stream forces it past the queue
+            assert await jobs.stream_session(ids[1]) is session
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
+
+
+async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+    async with configured() as jobs:
+        assert jobs.manager.get(torrents[1].info_hash) is None
+        session = await jobs.stream_session(ids[1])
+        assert session is not None and jobs.get(ids[1]).features.force_start
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
