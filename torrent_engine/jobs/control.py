@@ -379,16 +379,16 @@ class JobFeatureControl(JobLifecycle):
                          self.settings)
 
     def _starts_held(self, rec: JobRecord) -> bool:
-        """Whether the queue holds ``rec``, a job without a session, back from its start (taken
-        as a download: its data is not checked yet). Its session then starts paused (a new job)
-        or not at all (a dormant one), so it announces and dials nothing until ``enforce`` gives
-        it a slot."""
+        """Whether the queue holds ``rec``, a job without a session (or a paused one), back from
+        its start (taken as a download: its data is not checked yet). Its session then starts
+        paused (a new job) or not at all (a dormant one), so it announces and dials nothing until
+        ``enforce`` gives it a slot."""
         if not self.settings.queueing or rec.features.force_start:
             return False
         entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
         for other in self._with_sessions():
             session = self._session(other)
-            if (session is None or other.state in FINISHED_STATES or other.options.paused
+            if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
             complete = session.has_metadata and session.status().progress >= 1.0

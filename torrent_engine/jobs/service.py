@@ -386,7 +386,10 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
-            if rec.state is JobState.QUEUED and not rec.features.force_start:
+            # (a paused one is resumed below: would the queue hold it back then?)
+            held = rec.state is JobState.QUEUED or rec.id in self._held or (
+                rec.options.paused and self._starts_held(rec))
+            if held and not rec.features.force_start:
                 rec.features = dataclasses.replace(rec.features, force_start=True)
                 self._held.discard(rec.id)
             if session.paused:  # (or paused once started: a held job's session just woken)

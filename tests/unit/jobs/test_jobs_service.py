@@ -748,3 +748,39 @@ async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue
                 await anyio.sleep(0.01)
         await jobs.tick()
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
+
+
+@pytest.mark.parametrize("dormant", [False, True])
+async def test_a_stream_of_a_paused_job_while_the_slots_are_full_starts_it_past_the_queue(
+        tmp_path: Path, dormant: bool) -> None:
+    """A stream resumes a paused job; when the queue would hold it back then, it is force-started
+    as a queued one is (it was resumed, then held: the stream waited for a slot)."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"p{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t, paused=n == 1))[0].id for n, t in enumerate(torrents)]
+        if not dormant:
+            await run_stream(jobs, ids[1])
+    if dormant:
+        async with configured() as jobs:
+            assert jobs.manager.get(torrents[1].info_hash) is None
+            await run_stream(jobs, ids[1])
+
+
+async def run_stream(jobs: JobService, job_id: str) -> None:
+    with anyio.fail_after(10):
+        while jobs.list()[-1].state is not JobState.DOWNLOADING:  # (the first holds the slot)
+            await anyio.sleep(0.01)
+    session = await jobs.stream_session(job_id)
+    assert session is not None
+    with anyio.fail_after(10):
+        while jobs.get(job_id).state is not JobState.DOWNLOADING:
+            await jobs.tick()
+            await anyio.sleep(0.01)
+    await jobs.tick()
+    assert jobs.get(job_id).state is JobState.DOWNLOADING and jobs.get(job_id).features.force_start
