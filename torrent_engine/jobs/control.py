@@ -379,16 +379,16 @@ class JobFeatureControl(JobLifecycle):
                          self.settings)
 
     def _starts_held(self, rec: JobRecord) -> bool:
-        """Whether the queue holds ``rec``, a job without a session, back from its start (taken
-        as a download: its data is not checked yet). Its session then starts paused (a new job)
-        or not at all (a dormant one), so it announces and dials nothing until ``enforce`` gives
-        it a slot."""
+        """Whether the queue holds ``rec``, a job without a session (or a paused one), back from
+        its start (taken as a download: its data is not checked yet). Its session then starts
+        paused (a new job) or not at all (a dormant one), so it announces and dials nothing until
+        ``enforce`` gives it a slot."""
         if not self.settings.queueing or rec.features.force_start:
             return False
         entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
         for other in self._with_sessions():
             session = self._session(other)
-            if (session is None or other.state in FINISHED_STATES or other.options.paused
+            if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
             complete = session.has_metadata and session.status().progress >= 1.0
@@ -452,9 +452,11 @@ class JobFeatureControl(JobLifecycle):
                 self._held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held:
+            elif rec.id in self._held and rec.state is not JobState.CHECKING:
+                # (one that checks is judged after its check: a session that started paused
+                # pauses again then, and only the queue, which holds it, would resume it)
                 self._held.discard(rec.id)
-                if not rec.options.paused and session.state is State.PAUSED:
+                if not rec.options.paused and session.paused:  # (or paused once started)
                     await session.resume()
             self._sync(rec)
         self._rerank()
@@ -510,7 +512,7 @@ class JobFeatureControl(JobLifecycle):
                 source = session.magnet
             else:
                 raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-            paused = session.state is State.PAUSED
+            paused = session.paused  # (or paused once started: added so, or held by the queue)
             created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
             self._busy.add(rec.id)
             try:

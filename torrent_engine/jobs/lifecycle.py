@@ -120,8 +120,9 @@ class JobLifecycle:
                 and self.manager.get(rec.info_hash) is None)
 
     async def _wake(self, rec: JobRecord) -> Session:
-        """Start the session of a dormant job (the caller holds its lock), paused or not as its
-        options say; a job that cannot be started fails (``JobConflict`` says why)."""
+        """Start the session of a dormant job (the caller holds its lock), paused when its
+        options say so or the queue holds it back (``_held``: the queue resumes it with its
+        slot); a job that cannot be started fails (``JobConflict`` says why)."""
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):
@@ -504,7 +505,7 @@ class JobLifecycle:
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.options.paused, info_hash=added_by,
+                                      paused=rec.options.paused or rec.id in self._held, info_hash=added_by,
                                       prepare=lambda s: self._prepare_session(rec, s))
 
     def _reloads(self, info_hash: bytes) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
+import math
 import os
 import secrets
 import time
@@ -363,7 +364,7 @@ class JobService(JobFeatureControl):
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self._wake(rec)  # (started unpaused; the queue may hold it back below)
-            elif session.state is State.PAUSED and rec.id not in self._held:
+            elif session.paused and rec.id not in self._held:  # (or paused once started)
                 await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
@@ -385,10 +386,13 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
-            if rec.state is JobState.QUEUED and not rec.features.force_start:
+            # (a paused one is resumed below: would the queue hold it back then?)
+            held = rec.state is JobState.QUEUED or rec.id in self._held or (
+                rec.options.paused and self._starts_held(rec))
+            if held and not rec.features.force_start:
                 rec.features = dataclasses.replace(rec.features, force_start=True)
                 self._held.discard(rec.id)
-            if session.state is State.PAUSED:
+            if session.paused:  # (or paused once started: a held job's session just woken)
                 await session.resume()
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 rec.updated_at = self._clock()
@@ -406,7 +410,7 @@ class JobService(JobFeatureControl):
         if not session.has_metadata:
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = session.state is State.PAUSED
+        paused = session.paused  # (or paused once started: added so, or held by the queue)
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
@@ -540,7 +544,7 @@ class JobService(JobFeatureControl):
             if lease_id in self._leases:  # (not ended meanwhile)
                 log.info("client lease %s lapsed", lease_id)
                 await self.end_lease(lease_id)
-        if self.history_ttl > 0:
+        if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
             await self.clear_history(older_than=self.history_ttl)
         for rec in self._with_sessions():  # (a job without one has nothing that moves)
             if rec.state not in FINISHED_STATES and rec.id not in self._busy:

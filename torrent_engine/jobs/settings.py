@@ -125,10 +125,13 @@ def load_settings(state_dir: Path | None) -> SavedSettings:
         if seen is None:  # (a file from before the configuration was noted: it is what applies)
             return SavedSettings(settings, {"download_limit": settings.download_limit,
                                             "upload_limit": settings.upload_limit})
-        if not isinstance(seen, dict) or not all(k in CONFIGURABLE and type(v) is int
-                                                 for k, v in seen.items()):
+        if not isinstance(seen, dict):
             raise ValueError(f"configured: {seen!r} is not whole numbers by setting")
-        return SavedSettings(settings, dict(seen))
+        # (a setting this version does not take from the configuration, noted by another: not ours)
+        noted = {k: v for k, v in seen.items() if k in CONFIGURABLE}
+        if not all(type(v) is int for v in noted.values()):
+            raise ValueError(f"configured: {seen!r} is not whole numbers by setting")
+        return SavedSettings(settings, noted)
     except (OSError, ValueError, InvalidJobRequest) as exc:
         log.warning("%s is unreadable; default settings apply: %s", path, exc)
         return SavedSettings(ServiceSettings(), None)

@@ -333,3 +333,25 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         assert {j.id for j in again.client_jobs()} == {kept.id}
         assert job.id not in {j.id for j in again.list()}
     assert JobStore(tmp_path / "state").read(job.id) is None
+
+
+@pytest.mark.parametrize("noted", [
+    {"configured_limits": [0, 0]},  # as the version before the download slots wrote it
+    {"configured": {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0}},
+    # a configuration noted by a later version, with a setting this one does not take from it
+    {"configured": {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0,
+                    "max_active_uploads": 1}},
+])
+async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path,
+                                                                  noted: dict[str, object]) -> None:
+    """What the configuration asked for last is bookkeeping beside the settings: a form of it
+    written by another version must not make the settings themselves unreadable (they fell back
+    to the defaults, which the next save wrote over the file)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    chosen = ServiceSettings(queueing=True, max_active_downloads=2, download_limit=5000)
+    (state / "settings.json").write_text(json.dumps({**chosen.to_json(), **noted}))
+    async with service(tmp_path) as jobs:  # (its configuration asks for no limit, no slots: as noted)
+        assert jobs.get_settings() == chosen
+    async with service(tmp_path) as jobs:
+        assert jobs.get_settings() == chosen

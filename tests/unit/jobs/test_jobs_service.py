@@ -29,6 +29,7 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session_state import State
 
 pytestmark = pytest.mark.anyio
 
@@ -162,6 +163,18 @@ async def test_history_is_pruned_by_age_with_the_clock(tmp_path: Path) -> None:
         assert [j.id for j in jobs.list()] == [active.id]
     async with service(tmp_path, clock=clock) as again:
         assert [j.id for j in again.list()] == [active.id]
+
+
+async def test_a_history_kept_for_ever_is_never_pruned_and_the_tick_goes_on(tmp_path: Path) -> None:
+    """``--history-ttl inf`` (argparse takes it) keeps the history: the tick, which prunes it,
+    must not fail on an age that no finished job reaches (a failing tick ended the service)."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock, history_ttl=float("inf")) as jobs:
+        done, _ = await jobs.add(magnet("a"), paused=True)
+        await jobs.cancel(done.id)
+        clock.now += 10**9
+        await jobs.tick()
+        assert [j.id for j in jobs.list()] == [done.id]
 
 
 async def test_leases_heartbeat_end_and_replace(tmp_path: Path) -> None:
@@ -642,3 +655,132 @@ async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_s
         with anyio.fail_after(10):
             while jobs.get(ids[2]).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
+
+
+async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp_path: Path) -> None:
+    """A job added while the download slots are full starts paused, and first checks the data
+    it finds on disk. The queue passes over a job while it checks; it must still hold it as its
+    own afterwards: the job, which nobody paused, shows queued, and runs once the queue lets it
+    (here at once: its data is whole, and seeding is not limited), not stay paused for good."""
+    first = make_torrent([(("a",), payload(5000, 1))], 16384, name="first")
+    data = payload(4 * 1024 * 1024, 2)
+    whole = make_torrent([(("b",), data)], 16384, name="whole")
+    (tmp_path / "dl" / "whole").mkdir(parents=True)
+    (tmp_path / "dl" / "whole" / "b").write_bytes(data)
+    config = dataclasses.replace(cfg(), max_active_downloads=1, seed=True)
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        checking = anyio.Event()
+        jobs.manager.events.subscribe("session.checking", lambda e: checking.set()
+                                      if e.info_hash == whole.info_hash.hex() else None)
+        running, _ = await jobs.add(first)  # (no peer: it stays downloading, holding the one slot)
+        with anyio.fail_after(10):
+            while jobs.get(running.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        job, _ = await jobs.add(whole)
+        session = jobs.manager.get(whole.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            await checking.wait()
+            assert session.state is State.CHECKING
+            await jobs.enforce()  # (the tick's round, while it checks)
+            while session.state is not State.PAUSED:  # (after its check: held, or past the queue)
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(job.id).state is JobState.SEEDING and not jobs.get(job.id).options.paused
+
+
+@pytest.mark.parametrize("action", ["recheck", "set_location"])
+@pytest.mark.parametrize("waits", ["held", "paused"])
+async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_starts_one(
+        tmp_path: Path, action: str, waits: str) -> None:
+    """A job paused, or held back by the queue, when the service started has no session; a
+    recheck or a move starts one, which must stay paused (a held job shows queued). It was
+    restarted unpaused: a paused job downloaded, a held one ran until the queue's next round."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"h{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1 if waits == "held" else 0)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t, paused=waits == "paused" and n == 1))[0].id for n, t in enumerate(torrents)]
+    shown = JobState.QUEUED if waits == "held" else JobState.PAUSED
+    async with configured() as jobs:
+        assert jobs.manager.get(torrents[1].info_hash) is None and jobs.get(ids[1]).state is shown
+        if action == "recheck":
+            await jobs.recheck(ids[1])
+        else:
+            await jobs.set_location(ids[1], "moved")
+        session = jobs.manager.get(torrents[1].info_hash)
+        assert session is not None and session.paused and jobs.get(ids[1]).state is shown
+        await jobs.tick()
+        assert session.paused and jobs.get(ids[1]).state is shown
+        if waits == "paused":  # resumed (its session may not have started yet): it runs
+            await jobs.resume(ids[1])
+        else:  # a stream forces it past the queue
+            assert await jobs.stream_session(ids[1]) is session
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
+
+
+async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+    async with configured() as jobs:
+        assert jobs.manager.get(torrents[1].info_hash) is None
+        session = await jobs.stream_session(ids[1])
+        assert session is not None and jobs.get(ids[1]).features.force_start
+        with anyio.fail_after(10):
+            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
+
+
+@pytest.mark.parametrize("dormant", [False, True])
+async def test_a_stream_of_a_paused_job_while_the_slots_are_full_starts_it_past_the_queue(
+        tmp_path: Path, dormant: bool) -> None:
+    """A stream resumes a paused job; when the queue would hold it back then, it is force-started
+    as a queued one is (it was resumed, then held: the stream waited for a slot)."""
+    torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"p{c}")
+                for n, c in enumerate("ab")]
+
+    def configured() -> JobService:
+        config = dataclasses.replace(cfg(), max_active_downloads=1)
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with configured() as jobs:
+        ids = [(await jobs.add(t, paused=n == 1))[0].id for n, t in enumerate(torrents)]
+        if not dormant:
+            await run_stream(jobs, ids[1])
+    if dormant:
+        async with configured() as jobs:
+            assert jobs.manager.get(torrents[1].info_hash) is None
+            await run_stream(jobs, ids[1])
+
+
+async def run_stream(jobs: JobService, job_id: str) -> None:
+    with anyio.fail_after(10):
+        while jobs.list()[-1].state is not JobState.DOWNLOADING:  # (the first holds the slot)
+            await anyio.sleep(0.01)
+    session = await jobs.stream_session(job_id)
+    assert session is not None
+    with anyio.fail_after(10):
+        while jobs.get(job_id).state is not JobState.DOWNLOADING:
+            await jobs.tick()
+            await anyio.sleep(0.01)
+    await jobs.tick()
+    assert jobs.get(job_id).state is JobState.DOWNLOADING and jobs.get(job_id).features.force_start
