@@ -429,6 +429,7 @@ class JobLifecycle:
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
         self._published.pop(rec.id, None)
+        self._held.discard(rec.id)  # (the queue walks its held jobs each tick)
         self._set_state(rec, state)
         await self._save(rec)
 
