@@ -29,6 +29,8 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session.checking import Checker
+from torrent_engine.session.phases import Checking
 from torrent_engine.session_state import State
 
 pytestmark = pytest.mark.anyio
@@ -657,7 +659,8 @@ async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_s
                 await anyio.sleep(0.01)
 
 
-async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp_path: Path) -> None:
+async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A job added while the download slots are full starts paused, and first checks the data
     it finds on disk. The queue passes over a job while it checks; it must still hold it as its
     own afterwards: the job, which nobody paused, shows queued, and runs once the queue lets it
@@ -668,10 +671,17 @@ async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp
     (tmp_path / "dl" / "whole").mkdir(parents=True)
     (tmp_path / "dl" / "whole" / "b").write_bytes(data)
     config = dataclasses.replace(cfg(), max_active_downloads=1, seed=True)
+    checking, release = anyio.Event(), anyio.Event()
+    recheck = Checker._recheck
+
+    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
+        if phase.parts.torrent.name == "whole":
+            checking.set()
+            await release.wait()
+        return await recheck(self, phase)
+
+    monkeypatch.setattr(Checker, "_recheck", held_recheck)
     async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
-        checking = anyio.Event()
-        jobs.manager.events.subscribe("session.checking", lambda e: checking.set()
-                                      if e.info_hash == whole.info_hash.hex() else None)
         running, _ = await jobs.add(first)  # (no peer: it stays downloading, holding the one slot)
         with anyio.fail_after(10):
             while jobs.get(running.id).state is not JobState.DOWNLOADING:
@@ -683,6 +693,7 @@ async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(tmp
             await checking.wait()
             assert session.state is State.CHECKING
             await jobs.enforce()  # (the tick's round, while it checks)
+            release.set()
             while session.state is not State.PAUSED:  # (after its check: held, or past the queue)
                 await anyio.sleep(0.01)
         await jobs.tick()
