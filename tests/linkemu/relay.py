@@ -8,8 +8,8 @@ The TCP relay ends TCP on both sides: the emulated link delays, paces and queues
 fill), it does not emulate TCP's own congestion control. It connects to the peer one RTT after
 it accepted (the three-way handshake the client's connect() skipped), and not at all if the
 client closed within that RTT (a dial given up before it connected: the peer never sees it).
-Datagrams are delayed, paced, dropped at a full queue (drop-tail) and lost at random, each
-scheduled on the loop's timer.
+Datagrams are delayed, paced, dropped at a full queue (drop-tail) and lost at random, and handed
+on in the order of their arrival times (``_Delivery``: the loop's timers alone do not keep it).
 
 One process, one event loop (uvloop when installed), large reads. ``python -m tests.linkemu``
 runs a set of links from a JSON description (see ``__main__``); ``Emulator`` runs them on a
@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import heapq
+import itertools
 import socket
 import threading
 from collections import deque
@@ -205,6 +207,34 @@ def _udp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Delivery:
+    """The datagrams of one direction of a link on their way out, handed on in the order of their
+    arrival times (offer order among equal ones), as the model gives them: a FIFO link never
+    reorders. Each datagram still has its own timer, but a timer hands on every datagram due up
+    to and including its own, so a timer that fires before an earlier one (uvloop's timers have
+    1 ms resolution and may fire out of order within it: each is rounded against the loop's
+    clock read at a slightly different moment) cannot overtake a datagram; the earlier timer
+    then finds it gone."""
+
+    __slots__ = ("_heap", "_count", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._heap: list[tuple[float, int, socket.socket, bytes, Any]] = []
+        self._count = itertools.count()
+        self._loop = loop
+
+    def add(self, arrive: float, sock: socket.socket, data: bytes, to: Any) -> None:
+        key = next(self._count)
+        heapq.heappush(self._heap, (arrive, key, sock, data, to))
+        self._loop.call_at(arrive, self._due, arrive, key)
+
+    def _due(self, arrive: float, key: int) -> None:
+        heap = self._heap
+        while heap and heap[0][:2] <= (arrive, key):
+            _, _, sock, data, to = heapq.heappop(heap)
+            _send_datagram(sock, data, to)
+
+
 class UdpRelay:
     """Receives datagrams on ``host:port``; each client gets its own socket towards ``target``
     (so the peer's replies find their way back), and every datagram crosses ``duplex``."""
@@ -220,6 +250,7 @@ class UdpRelay:
         self._listen: socket.socket | None = None
         self._upstream: dict[tuple[str, int], socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._delivery: dict[Link, _Delivery] = {}  # per direction (``duplex.up``, ``duplex.down``)
 
     async def start(self) -> int:
         self._loop = asyncio.get_running_loop()
@@ -267,7 +298,10 @@ class UdpRelay:
         arrive = link.send(self._loop.time(), len(data), datagram=True)
         if arrive is None:
             return
-        self._loop.call_at(arrive, _send_datagram, sock, data, to)
+        delivery = self._delivery.get(link)
+        if delivery is None:
+            delivery = self._delivery[link] = _Delivery(self._loop)
+        delivery.add(arrive, sock, data, to)
 
     async def close(self) -> None:
         assert self._loop is not None
