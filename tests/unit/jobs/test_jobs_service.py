@@ -43,6 +43,21 @@ def cfg() -> Config:
                   seed=False)
 
 
+def with_slots(tmp_path: Path, slots: int) -> JobService:
+    """A service whose configuration asks for ``slots`` downloads at once (0: no queue)."""
+    config = dataclasses.replace(cfg(), max_active_downloads=slots)
+    return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+
+async def until_downloading(jobs: JobService, job_id: str) -> None:
+    """Run the service's rounds until the job downloads (10 s at most), and one more."""
+    with anyio.fail_after(10):
+        while jobs.get(job_id).state is not JobState.DOWNLOADING:
+            await jobs.tick()
+            await anyio.sleep(0.01)
+    await jobs.tick()
+
+
 def magnet(c: str) -> str:
     return f"magnet:?xt=urn:btih:{c * 40}&dn=job-{c}"
 
@@ -628,14 +643,10 @@ async def test_jobs_the_queue_holds_back_at_a_start_get_no_session_until_their_s
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"q{c}")
                 for n, c in enumerate("abc")]
 
-    def configured() -> JobService:
-        config = dataclasses.replace(cfg(), max_active_downloads=1)
-        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
-
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1) as jobs:
         ids = [(await jobs.add(t))[0].id for t in torrents]  # no peer: the first stays downloading
         assert [jobs.get(i).state for i in ids][1:] == [JobState.QUEUED, JobState.QUEUED]
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1) as jobs:
         with anyio.fail_after(10):  # (the first checks its files first)
             while jobs.get(ids[0]).state is not JobState.DOWNLOADING:
                 await anyio.sleep(0.01)
@@ -710,14 +721,10 @@ async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_start
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"h{c}")
                 for n, c in enumerate("ab")]
 
-    def configured() -> JobService:
-        config = dataclasses.replace(cfg(), max_active_downloads=1 if waits == "held" else 0)
-        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
-
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1 if waits == "held" else 0) as jobs:
         ids = [(await jobs.add(t, paused=waits == "paused" and n == 1))[0].id for n, t in enumerate(torrents)]
     shown = JobState.QUEUED if waits == "held" else JobState.PAUSED
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1 if waits == "held" else 0) as jobs:
         assert jobs.manager.get(torrents[1].info_hash) is None and jobs.get(ids[1]).state is shown
         if action == "recheck":
             await jobs.recheck(ids[1])
@@ -731,11 +738,7 @@ async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_start
             await jobs.resume(ids[1])
         else:  # a stream forces it past the queue
             assert await jobs.stream_session(ids[1]) is session
-        with anyio.fail_after(10):
-            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
-                await jobs.tick()
-                await anyio.sleep(0.01)
-        await jobs.tick()
+        await until_downloading(jobs, ids[1])
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
 
 
@@ -743,21 +746,13 @@ async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
                 for n, c in enumerate("ab")]
 
-    def configured() -> JobService:
-        config = dataclasses.replace(cfg(), max_active_downloads=1)
-        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
-
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1) as jobs:
         ids = [(await jobs.add(t))[0].id for t in torrents]
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1) as jobs:
         assert jobs.manager.get(torrents[1].info_hash) is None
         session = await jobs.stream_session(ids[1])
         assert session is not None and jobs.get(ids[1]).features.force_start
-        with anyio.fail_after(10):
-            while jobs.get(ids[1]).state is not JobState.DOWNLOADING:
-                await jobs.tick()
-                await anyio.sleep(0.01)
-        await jobs.tick()
+        await until_downloading(jobs, ids[1])
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
 
 
@@ -769,16 +764,12 @@ async def test_a_stream_of_a_paused_job_while_the_slots_are_full_starts_it_past_
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"p{c}")
                 for n, c in enumerate("ab")]
 
-    def configured() -> JobService:
-        config = dataclasses.replace(cfg(), max_active_downloads=1)
-        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
-
-    async with configured() as jobs:
+    async with with_slots(tmp_path, 1) as jobs:
         ids = [(await jobs.add(t, paused=n == 1))[0].id for n, t in enumerate(torrents)]
         if not dormant:
             await run_stream(jobs, ids[1])
     if dormant:
-        async with configured() as jobs:
+        async with with_slots(tmp_path, 1) as jobs:
             assert jobs.manager.get(torrents[1].info_hash) is None
             await run_stream(jobs, ids[1])
 
