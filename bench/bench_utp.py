@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.e2e_download import lt_download  # noqa: E402
+
 CHUNK = 8 * 1024 * 1024
 
 
@@ -120,14 +124,7 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
 def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import libtorrent as lt
 
-    settings = lt_settings(lt, tcp=False, utp=True)
-    settings.update({"disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False})
-    ses = lt.session(settings)
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(torrent_file)
-    params.save_path = dest
-    cpu0 = time.process_time()
-    handle = ses.add_torrent(params)
+    ses, handle, cpu0 = lt_download(lt, lt_settings(lt, tcp=False, utp=True), torrent_file, dest)
     handle.connect_peer(("127.0.0.1", port))
     start = time.monotonic()
     deadline = start + 1800
@@ -135,8 +132,8 @@ def child_lt(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise TimeoutError("libtorrent did not finish")
         time.sleep(0.01)
-    return {"who": "libtorrent utp", "seconds": time.monotonic() - start, "bytes": params.ti.total_size(),
-            "cpu": time.process_time() - cpu0}
+    return {"who": "libtorrent utp", "seconds": time.monotonic() - start,
+            "bytes": handle.torrent_file().total_size(), "cpu": time.process_time() - cpu0}
 
 
 def thread_cpu() -> dict[str, float]:

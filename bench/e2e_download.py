@@ -63,6 +63,21 @@ def disk_write_mode() -> dict[str, Any]:
     return {"disk_write_mode": mode} if mode else {}
 
 
+def lt_download(lt: Any, settings: dict[str, Any], torrent_file: str, dest: str, *,
+                best_disk: bool = True) -> tuple[Any, Any, float]:
+    """A libtorrent session with ``settings`` and the torrent added to download into ``dest``:
+    (session, handle, the process CPU time just before the add). ``best_disk``: libtorrent's best
+    case on this machine, pwrite like us (not mmap) at normal disk I/O priority."""
+    if best_disk:
+        settings = {**settings, "disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False}
+    ses = lt.session(settings)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent_file)
+    params.save_path = dest
+    cpu0 = time.process_time()
+    return ses, ses.add_torrent(params), cpu0
+
+
 def lt_settings(lt: Any) -> dict[str, Any]:
     if defaults():
         enc: dict[str, Any] = {}
@@ -242,16 +257,8 @@ def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> d
 def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import libtorrent as lt
 
-    settings = lt_settings(lt)
-    if os.environ.get("LT_DEFAULT_DISK") != "1":
-        # its best case on this machine: pwrite like us (not mmap), normal disk I/O priority
-        settings.update({"disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False})
-    ses = lt.session(settings)
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(torrent_file)
-    params.save_path = dest
-    cpu0 = time.process_time()
-    handle = ses.add_torrent(params)
+    ses, handle, cpu0 = lt_download(lt, lt_settings(lt), torrent_file, dest,
+                                    best_disk=os.environ.get("LT_DEFAULT_DISK") != "1")
     handle.connect_peer(("127.0.0.1", port))
     start = time.monotonic()
     deadline = start + 1800
@@ -260,7 +267,7 @@ def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             raise TimeoutError("libtorrent did not finish")
         time.sleep(0.01)
     seconds = time.monotonic() - start
-    size = params.ti.total_size()
+    size = handle.torrent_file().total_size()
     return {"who": "libtorrent", "seconds": seconds, "bytes": size, "cpu": time.process_time() - cpu0,
             "peak_rss_mib": peak_rss_mib()}
 

@@ -52,7 +52,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e_download import lt_settings, our_encryption, payload_torrent, peak_rss_mib  # noqa: E402
+from bench.e2e_download import (  # noqa: E402
+    lt_download,
+    lt_settings,
+    our_encryption,
+    payload_torrent,
+    peak_rss_mib,
+)
 
 MB = 1e6
 RELAY_SOURCE = "127.0.0.3"  # the relays' side towards the peers: nobody listens there
@@ -233,14 +239,7 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
     if kind == "libtorrent":
         import libtorrent as lt
 
-        settings = lt_peer_settings(lt, "any")
-        settings.update({"disk_write_mode": lt.mmap_write_mode_t.always_pwrite, "low_prio_disk": False})
-        ses = lt.session(settings)
-        params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(torrent_file)
-        params.save_path = dest
-        cpu0 = time.process_time()
-        handle = ses.add_torrent(params)
+        ses, handle, cpu0 = lt_download(lt, lt_peer_settings(lt, "any"), torrent_file, dest)
         start = time.monotonic()
         for peer in peers:
             handle.connect_peer(peer)
@@ -258,8 +257,9 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
             time.sleep(0.01)
         seconds = time.monotonic() - start
         status = handle.status()
-        return {"who": "libtorrent", "start": start, "seconds": seconds, "bytes": params.ti.total_size(),
-                "cpu": time.process_time() - cpu0, "curve": curve, "redundant": status.total_redundant_bytes,
+        return {"who": "libtorrent", "start": start, "seconds": seconds,
+                "bytes": handle.torrent_file().total_size(), "cpu": time.process_time() - cpu0,
+                "curve": curve, "redundant": status.total_redundant_bytes,
                 "failed": status.total_failed_bytes, "peak_rss_mib": peak_rss_mib()}
 
     import anyio
