@@ -90,7 +90,6 @@ class JobLifecycle:
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
-        self._held_when_started: set[str] = set()  # jobs the queue held back when the service started
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -470,8 +469,7 @@ class JobLifecycle:
             if found is None and rec.options.paused:
                 self._set_state(rec, JobState.PAUSED)  # dormant: its session starts when resumed
                 continue
-            if found is None and rec.id in self._held_when_started:
-                self._held.add(rec.id)
+            if found is None and rec.id in self._held:  # (held back since the start: _note_dormant)
                 self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
                 continue
             try:
@@ -517,8 +515,8 @@ class JobLifecycle:
     def _note_dormant(self, held: set[str]) -> None:
         """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
         held back by the queue (the ids ``held``); those stay dormant, without a session, until
-        resumed or given a slot."""
-        self._held_when_started = held
+        resumed or given a slot (the queue holds the ``held`` from now on)."""
+        self._held.update(held)
         paused: dict[str, bool] = {}
         for rec in self._jobs.unfinished():
             waits = rec.options.paused or rec.id in held
