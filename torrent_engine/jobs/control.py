@@ -375,7 +375,7 @@ class JobFeatureControl(JobLifecycle):
         sessions are not started yet: a job counts as complete when its record says so)."""
         if not self.settings.queueing:
             return set()
-        return held_jobs((_record_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
+        return held_jobs((_queue_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
                          self.settings)
 
     def _starts_held(self, rec: JobRecord) -> bool:
@@ -391,9 +391,8 @@ class JobFeatureControl(JobLifecycle):
             if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
-            complete = session.has_metadata and session.status().progress >= 1.0
-            entries.append(QueueEntry(other.id, other.queue_position, complete, other.features.force_start))
-        entries.extend(_record_entry(r) for r in self._held_without_session() if r.id != rec.id)
+            entries.append(_queue_entry(other, _complete(session)))
+        entries.extend(_queue_entry(r) for r in self._held_without_session() if r.id != rec.id)
         return rec.id in held_jobs(entries, self.settings)
 
     def _held_without_session(self) -> builtins.list[JobRecord]:
@@ -419,7 +418,7 @@ class JobFeatureControl(JobLifecycle):
             session = self._session(rec)
             if session is None:
                 continue
-            complete = session.has_metadata and session.status().progress >= 1.0
+            complete = _complete(session)
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += step
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
@@ -429,9 +428,9 @@ class JobFeatureControl(JobLifecycle):
                 continue
             live.append((rec, session))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
-                entries.append(QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start))
+                entries.append(_queue_entry(rec, complete))
         waiting = [r for r in self._held_without_session() if r.id not in self._busy]
-        entries.extend(_record_entry(r) for r in waiting)
+        entries.extend(_queue_entry(r) for r in waiting)
         held = held_jobs(entries, self.settings)
         for rec in waiting:  # (dormant since the start, held back: started once the queue says so)
             if rec.id not in held:
@@ -663,7 +662,14 @@ class JobFeatureControl(JobLifecycle):
         self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
 
 
-def _record_entry(rec: JobRecord) -> QueueEntry:
-    """What the queue needs of a job that has no session, from its record."""
-    complete = rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+def _complete(session: Session) -> bool:
+    """Whether every wanted piece of the session is verified (it would seed)."""
+    return session.has_metadata and session.status().progress >= 1.0
+
+
+def _queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
+    """What the queue needs of a job (``complete``: as its session says; without one, as its
+    record does)."""
+    if complete is None:
+        complete = rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
     return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)
