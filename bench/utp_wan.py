@@ -3,6 +3,7 @@
     python bench/utp_wan.py loss [--losses 0.01,0.02] [--rtt 0.1] [--size-mib 4] [--rounds 2]
     python bench/utp_wan.py yield [--rate 2e6] [--rtt 0.05] [--seconds 10]
     python bench/utp_wan.py fat [--rate 4e6] [--rtt 0.28] [--seconds 20] [--rounds 2]
+    python bench/utp_wan.py transports [--rate 8e6] [--rtt 0.05] [--seconds 10] [--rounds 2]
 
 ``loss``: one seeder, uTP only, behind a link with random loss (both directions), ``--rtt`` and a
 10 MB/s cap (loss, not the cap, is the limit); every pairing of sender and receiver (libtorrent
@@ -21,6 +22,12 @@ allows. Each seeder (libtorrent, ours) uploads a torrent of about ``--seconds`` 
 to each receiver, alternated over rounds. Reported: the rate over the whole transfer (connect
 and ramp included), its fraction of the link, and its ratio to libtorrent's seeder to the same
 receiver in the same run.
+
+``transports``: uTP against TCP over the same link (lossless, ``--rate`` both ways, ``--rtt``, a
+queue of 200 ms). Each seeder (libtorrent, ours; one session per transport) uploads a torrent of
+about ``--seconds`` at the link's rate to each receiver, which dials only the transport under test
+(the link carries only it), uTP and TCP alternated. Reported per sender and receiver: the rate over
+the whole transfer (connect and ramp included) over each transport, and uTP's over TCP's.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from bench.wan_swarm import (  # noqa: E402
 
 MB = 1e6
 KINDS = ("libtorrent", "ours")
+TRANSPORTS = ("utp", "tcp")  # (a seeder of ``transports`` has a session for each, in this order)
 UTP_HEAD_START = 5.0  # seconds the uTP upload runs alone before the TCP flow joins it
 
 
@@ -77,15 +85,18 @@ def spec(rate: float, rtt: float, loss: float = 0.0) -> dict[str, Any]:
 
 def transfer(sender: str, receiver: str, seeders: dict[str, tuple[Any, list[int]]], link: dict[str, Any],
              seed: int, args: argparse.Namespace, torrent_file: Path,
-             work: Path) -> tuple[float, dict[str, Any]]:
-    """One download by ``receiver`` from ``sender``'s uTP seeder behind ``link`` (both
-    directions): its rate (MB/s) and the link's counters."""
-    config = {"links": [{"target": ["127.0.0.1", seeders[sender][1][0]], "host": RELAY_HOST,
-                         "source_host": RELAY_SOURCE, "tcp": False, "up": link, "down": link, "seed": seed}]}
+             work: Path, transport: str = "utp") -> tuple[float, dict[str, Any]]:
+    """One download by ``receiver`` over ``transport`` from ``sender``'s seeder for it (the
+    seeders' sessions are in ``TRANSPORTS`` order) behind ``link`` (both directions): its rate
+    (MB/s) and the link's counters."""
+    port = seeders[sender][1][TRANSPORTS.index(transport)]
+    config = {"links": [{"target": ["127.0.0.1", port], "host": RELAY_HOST, "source_host": RELAY_SOURCE,
+                         "tcp": transport == "tcp", "udp": transport == "utp", "up": link, "down": link,
+                         "seed": seed}]}
     relays = Relays(config, work)
     try:
         result = run_download(receiver, torrent_file, work / "dl", [(RELAY_HOST, relays.ports[0])],
-                              args.limit)
+                              args.limit, transport)
     finally:
         stats = relays.stop()["stats"][0]
     return result["bytes"] / result["seconds"] / MB, {**stats, "seconds": result["seconds"]}
@@ -118,6 +129,37 @@ def fat_bench(args: argparse.Namespace, work: Path) -> None:
         med = statistics.median(rs)
         print(f"{sender:10} -> {receiver:10} median {med:.3f} MB/s, {med * MB / args.rate:.2f} of the link "
               f"(runs {', '.join(f'{x:.3f}' for x in rs)}), of libtorrent -> {receiver} {med / ref:.2f}")
+
+
+def transports_bench(args: argparse.Namespace, work: Path) -> None:
+    size_mib = max(4, int(args.rate * args.seconds / (1 << 20)))
+    torrent_file, seed_dir = make_torrent(work, size_mib)
+    seeders = {kind: start_seeders(kind, torrent_file, seed_dir, list(TRANSPORTS)) for kind in KINDS}
+    rates: dict[tuple[str, str, str], list[float]] = {}
+    try:
+        for r in range(args.rounds):
+            for sender in KINDS:
+                for receiver in KINDS:
+                    for transport in (TRANSPORTS if r % 2 == 0 else TRANSPORTS[::-1]):
+                        rate, stats = transfer(sender, receiver, seeders, spec(args.rate, args.rtt), 13 + r,
+                                               args, torrent_file, work, transport)
+                        rates.setdefault((sender, receiver, transport), []).append(rate)
+                        print(json.dumps({"sender": sender, "receiver": receiver, "transport": transport,
+                                          "mb_s": round(rate, 3), "of_link": round(rate * MB / args.rate, 3),
+                                          "seconds": round(stats["seconds"], 1)}), flush=True)
+    finally:
+        for proc, _ in seeders.values():
+            stop_child(proc)
+    print(f"uTP against TCP over one link: {args.rate / MB:.1f} MB/s, RTT {args.rtt * 1000:.0f} ms, queue "
+          f"200 ms, no loss, {size_mib} MiB, rounds {args.rounds}, load average {os.getloadavg()[0]:.2f}")
+    for sender in KINDS:
+        for receiver in KINDS:
+            utp, tcp = (rates[(sender, receiver, t)] for t in TRANSPORTS)
+            pairs = ", ".join(f"{u / t:.2f}" for u, t in zip(utp, tcp, strict=True))
+            print(f"{sender:10} -> {receiver:10} uTP median {statistics.median(utp):.3f} MB/s "
+                  f"(runs {', '.join(f'{x:.3f}' for x in utp)}), TCP {statistics.median(tcp):.3f} "
+                  f"(runs {', '.join(f'{x:.3f}' for x in tcp)}); uTP / TCP by round {pairs}, "
+                  f"medians {statistics.median(utp) / statistics.median(tcp):.2f}")
 
 
 def loss_bench(args: argparse.Namespace, work: Path) -> None:
@@ -342,13 +384,16 @@ def control(args: argparse.Namespace) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("loss", "yield", "control", "fat"))
+    ap.add_argument("what", choices=("loss", "yield", "control", "fat", "transports"))
     ap.add_argument("--losses", default="0.01,0.02")
-    ap.add_argument("--rtt", type=float, default=None, help="seconds (loss: 0.1, yield: 0.05, fat: 0.28)")
+    ap.add_argument("--rtt", type=float, default=None,
+                    help="seconds (loss: 0.1, yield: 0.05, fat: 0.28, transports: 0.05)")
     ap.add_argument("--size-mib", type=int, default=4)
-    ap.add_argument("--rate", type=float, default=None, help="the link's cap, bytes/s (yield: 2e6, fat: 4e6)")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="the link's cap, bytes/s (yield: 2e6, fat: 4e6, transports: 8e6)")
     ap.add_argument("--seconds", type=float, default=None,
-                    help="yield: each measuring window (10); fat: the transfer's length at the cap (20)")
+                    help="yield: each measuring window (10); fat, transports: the transfer's length at "
+                         "the cap (20, 10)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--limit", type=float, default=300.0)
     args = ap.parse_args()
@@ -362,6 +407,11 @@ def main() -> int:
             args.rate = args.rate or 4e6
             args.seconds = args.seconds or 20.0
             fat_bench(args, work)
+        elif args.what == "transports":
+            args.rtt = args.rtt or 0.05
+            args.rate = args.rate or 8e6
+            args.seconds = args.seconds or 10.0
+            transports_bench(args, work)
         elif args.what == "control":
             args.rtt = args.rtt or 0.05
             args.rate = args.rate or 2e6

@@ -233,13 +233,14 @@ def child_seeders(kind: str, torrent_file: str, save_path: str, transports: list
 
 
 def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[str, int]],
-                   limit: float) -> dict[str, Any]:
-    """Download from ``peers`` at the default transport choice; the progress curve each second."""
+                   limit: float, transport: str = "any") -> dict[str, Any]:
+    """Download from ``peers`` over ``transport`` ("any": the default choice, uTP dialled first);
+    the progress curve each second."""
     curve: list[tuple[float, int]] = []
     if kind == "libtorrent":
         import libtorrent as lt
 
-        ses, handle, cpu0 = lt_download(lt, lt_peer_settings(lt, "any"), torrent_file, dest)
+        ses, handle, cpu0 = lt_download(lt, lt_peer_settings(lt, transport), torrent_file, dest)
         start = time.monotonic()
         for peer in peers:
             handle.connect_peer(peer)
@@ -270,7 +271,7 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
     torrent = our_child_torrent(torrent_file)
 
     async def main() -> dict[str, Any]:
-        config = our_config("any", seed=False, **json.loads(os.environ.get("WAN_OUR_CONFIG") or "{}"))
+        config = our_config(transport, seed=False, **json.loads(os.environ.get("WAN_OUR_CONFIG") or "{}"))
         async with Session(torrent, dest, config=config, peers=peers) as session:
             await session.wait_ready()
             start = time.monotonic()
@@ -314,11 +315,11 @@ def stop_child(proc: Any) -> dict[str, Any]:
 
 
 def run_download(kind: str, torrent_file: Path, dest: Path, peers: list[tuple[str, int]],
-                 limit: float) -> dict[str, Any]:
+                 limit: float, transport: str = "any") -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     out = subprocess.run([sys.executable, __file__, "--download-child", kind, str(torrent_file), str(dest),
-                          json.dumps(peers), str(limit)], capture_output=True, text=True)
+                          json.dumps(peers), str(limit), transport], capture_output=True, text=True)
     if os.environ.get("WAN_LOG"):
         Path(os.environ["WAN_LOG"] + f".{kind}").write_text(out.stderr)
     if out.returncode:
@@ -609,7 +610,7 @@ def main() -> int:
     ap.add_argument("--leecher-max", type=float, default=2e6)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--seeders-child", nargs=4, help=argparse.SUPPRESS)
-    ap.add_argument("--download-child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--download-child", nargs=6, help=argparse.SUPPRESS)
     ap.add_argument("--crowd-child", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--rate-min", type=float, default=0.5e6, help="the slowest link, bytes/s")
     ap.add_argument("--rate-max", type=float, default=5e6, help="the fastest link, bytes/s")
@@ -626,8 +627,9 @@ def main() -> int:
         child_seeders(kind, torrent_file, save_path, transports.split(","))
         return 0
     if args.download_child:
-        kind, torrent_file, dest, peers, limit = args.download_child
-        result = child_download(kind, torrent_file, dest, [tuple(p) for p in json.loads(peers)], float(limit))
+        kind, torrent_file, dest, peers, limit, transport = args.download_child
+        result = child_download(kind, torrent_file, dest, [tuple(p) for p in json.loads(peers)], float(limit),
+                                transport)
         print(json.dumps(result))
         return 0
     if args.crowd_child:
