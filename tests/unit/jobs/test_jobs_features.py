@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import anyio
@@ -12,7 +13,7 @@ import pytest
 
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.config import Config
+from torrent_engine.config import MAX_RATE_LIMIT, Config
 from torrent_engine.jobs import (
     InvalidJobRequest,
     JobConflict,
@@ -24,7 +25,7 @@ from torrent_engine.jobs import (
     ShareLimitAction,
 )
 from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
@@ -355,3 +356,59 @@ async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path
         assert jobs.get_settings() == chosen
     async with service(tmp_path) as jobs:
         assert jobs.get_settings() == chosen
+
+
+@pytest.mark.parametrize(("bad", "reasons"), [
+    # (an older version saved rate limits above the maximum)
+    ({"download_limit": MAX_RATE_LIMIT + 1}, ["must be a whole number of bytes per second"]),
+    ({"ratio_limit": "2"}, ["must be a number"]),  # of the wrong type
+    ({"max_active_uploads": -5, "share_limit_action": "explode", "from_a_later_version": 1},
+     ["must be a whole number >= -1", "must be one of stop", "unknown setting"]),
+])
+async def test_a_saved_setting_that_no_longer_passes_its_check_is_dropped_alone(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: dict[str, object], reasons: list[str]) -> None:
+    """One bad value in settings.json took every saved setting back to its default; now it is
+    dropped alone, and a warning names the file, the setting, its value and what is wrong."""
+    state = tmp_path / "state"
+    state.mkdir()
+    chosen = ServiceSettings(queueing=True, max_active_downloads=2, upload_limit=7000,
+                             seeding_time_limit=60.0)
+    noted = {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0}
+    (state / "settings.json").write_text(json.dumps({**chosen.to_json(), **bad, "configured": noted}))
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(state)
+    assert saved.settings == chosen and saved.configured == noted
+    warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    expected = sorted((f"{state / 'settings.json'}: setting {name!r} = {json.dumps(value)} dropped", reason)
+                      for (name, value), reason in zip(bad.items(), reasons, strict=True))
+    assert len(warnings) == len(expected)
+    for (start, reason), warning in zip(expected, warnings, strict=True):
+        assert warning.startswith(start) and reason in warning
+    async with service(tmp_path) as jobs:  # (its configuration asks for no limit, no slots: as noted)
+        assert jobs.get_settings() == chosen
+
+
+@pytest.mark.parametrize("noted", [{"configured": "x"}, {"configured": {"upload_limit": "0"}},
+                                   {"configured_limits": [1]}])
+def test_a_note_of_the_configuration_that_cannot_be_read_is_dropped_alone(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, noted: dict[str, object]) -> None:
+    """The settings are kept; what the configuration asked for is taken as unnoted (as in a
+    file written before it was noted: the saved limits are what it asked)."""
+    chosen = ServiceSettings(queueing=True, upload_limit=7000)
+    (tmp_path / "settings.json").write_text(json.dumps({**chosen.to_json(), **noted}))
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(tmp_path)
+    assert saved.settings == chosen and saved.configured == {"download_limit": 0, "upload_limit": 7000}
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{tmp_path / 'settings.json'}: {next(iter(noted))} = ")
+
+
+@pytest.mark.parametrize("content", [b"{", b"[1, 2]", b"\xff\xfe", b'"queueing"'])
+def test_a_settings_file_that_is_not_a_json_object_is_damaged_and_the_defaults_apply(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes) -> None:
+    (tmp_path / "settings.json").write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(tmp_path)
+    assert saved.settings == ServiceSettings() and saved.configured is None
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{tmp_path / 'settings.json'} is unreadable; default settings apply: ")
