@@ -62,6 +62,7 @@ QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
 FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
+UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
 
 class JobFeatureControl(JobLifecycle):
@@ -378,14 +379,24 @@ class JobFeatureControl(JobLifecycle):
         return held_jobs((_queue_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
                          self.settings)
 
-    def _starts_held(self, rec: JobRecord) -> bool:
-        """Whether the queue holds ``rec``, a job without a session (or a paused one), back from
-        its start (taken as a download: its data is not checked yet). Its session then starts
-        paused (a new job) or not at all (a dormant one), so it announces and dials nothing until
-        ``enforce`` gives it a slot."""
-        if not self.settings.queueing or rec.features.force_start:
+    def _queue_judges(self, rec: JobRecord) -> bool:
+        return self.settings.queueing and not rec.features.force_start
+
+    def _waits_for_queue(self, rec: JobRecord, session: Session) -> bool:
+        """Whether ``rec``'s paused ``session``, resumed, waits for the queue: the queue holds it
+        back, or judges it once its start-up check is over (resumed sooner, it would run after
+        the check without the queue's word)."""
+        return self._queue_judges(rec) and (session.state in UNCHECKED or self._starts_held(rec, session))
+
+    def _starts_held(self, rec: JobRecord, session: Session | None = None) -> bool:
+        """Whether the queue holds ``rec`` back from its start: a job without a session (taken as
+        a download: its data is not checked yet), or one whose ``session`` is paused. Its session
+        then starts (or stays) paused, or does not start at all (a dormant one), so it announces
+        and dials nothing until ``enforce`` gives it a slot."""
+        if not self._queue_judges(rec):
             return False
-        entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
+        complete = session is not None and _complete(session)
+        entries = [QueueEntry(rec.id, rec.queue_position, complete, False)]
         for other in self._with_sessions():
             session = self._session(other)
             if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
@@ -451,9 +462,10 @@ class JobFeatureControl(JobLifecycle):
                 self._held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held and rec.state is not JobState.CHECKING:
-                # (one that checks is judged after its check: a session that started paused
-                # pauses again then, and only the queue, which holds it, would resume it)
+            elif rec.id in self._held and session.state not in UNCHECKED:
+                # (one that checks, or has yet to, is judged after its check: a session that
+                # started paused pauses again then, and only the queue, which holds it, would
+                # resume it; resumed before, it would run after its check without the queue's word)
                 self._held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
                     await session.resume()
@@ -511,9 +523,9 @@ class JobFeatureControl(JobLifecycle):
                 source = session.magnet
             else:
                 raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-            paused = session.paused  # (or paused once started: added so, or held by the queue)
             created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
             self._busy.add(rec.id)
+            paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
             try:
                 with anyio.CancelScope(shield=True):
                     self._refresh_counters(rec, session)
