@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -24,7 +25,7 @@ from torrent_engine.jobs import (
     SavePathError,
     ShareLimitAction,
 )
-from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
+from torrent_engine.jobs.queue import QueueEntry, admitted, held_jobs, move, share_limit_reached, share_ratio
 from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
@@ -84,6 +85,23 @@ def test_queue_holds_beyond_the_maxima_in_queue_order_and_force_start_runs() -> 
     assert held_jobs(entries, dataclasses.replace(settings, max_active_torrents=1)) == {"c", "s1", "s2"}
     assert held_jobs(entries, dataclasses.replace(settings, max_active_downloads=-1)) == {"s2"}
     assert held_jobs(entries, dataclasses.replace(settings, queueing=False)) == set()
+
+
+def test_the_queue_reads_the_waiting_jobs_only_as_far_as_its_slots_go() -> None:
+    """With 10 000 jobs waiting, the queue's round reads the first few (it sorted and walked
+    them all every second)."""
+    settings = ServiceSettings(queueing=True, max_active_downloads=3, max_active_uploads=2,
+                               max_active_torrents=-1)
+    read: list[str] = []
+
+    def waiting(complete: bool) -> Iterator[QueueEntry]:
+        for n in range(10_000):
+            read.append(f"{complete}{n}")
+            yield QueueEntry(f"{complete}{n}", n, complete, force_start=n == 1)
+
+    given = admitted(waiting(False), waiting(True), settings)
+    assert given == {"False0", "False2", "False3", "True0", "True2"}  # (1: force-started, apart)
+    assert read == ["False0", "False1", "False2", "False3", "False4", "True0", "True1", "True2", "True3"]
 
 
 def test_queue_moves() -> None:
