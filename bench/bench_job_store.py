@@ -17,15 +17,16 @@ For each, measured beside a same-run reference:
   ``torrent-engine daemon`` process from spawn until its API answers (interpreter and imports
   included);
 - the service's one-second timer round (``JobService.tick``: leases, the history's age, the stats
-  event) and ``stats()`` alone, once started, against a walk over every record that only reads
-  its state (what counting the jobs per state by walking them costs at least);
+  event), the queue's round in it (``enforce()``) and ``stats()`` alone, once started, against
+  a walk over every record that only reads its state (what counting the jobs per state by
+  walking them costs at least);
 - a page of 100 jobs through the real HTTP API of that running daemon (``GET /api/jobs?limit=100
   &offset=...``, and a history page with ``state=cancelled``), against ``json.dumps`` of the same
   page; and the whole list without ``limit`` for comparison.
 
 Budgets: start-up <= 2 s with 10 000 jobs; a page of 100 jobs <= 50 ms.
 
-Run: PYTHONPATH=. python bench/bench_job_store.py [--only 10k|100k-history]
+Run: PYTHONPATH=. python bench/bench_job_store.py [--only 10k|100k-history|10k-queued] [--timer-only]
 """
 
 from __future__ import annotations
@@ -114,10 +115,10 @@ async def library_startup(root: Path, rounds: int) -> tuple[list[float], list[fl
     return start_ms, read_ms
 
 
-async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
-    """Milliseconds of ``tick()`` and of ``stats()`` on the started service, and of the reference
-    walk over every record."""
-    tick_ms, stats_ms, walk_ms = [], [], []
+async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Milliseconds of ``tick()``, of the queue's round in it (``enforce()``) and of ``stats()``
+    on the started service, and of the reference walk over every record."""
+    tick_ms, enforce_ms, stats_ms, walk_ms = [], [], [], []
     async with JobService(config(), download_root=root / "dl", state_dir=root / "state") as jobs:
         records = [jobs.get(job.id) for job in jobs.list(limit=1)]  # (warm: the snapshot path)
         assert records
@@ -125,6 +126,9 @@ async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float]
             t0 = time.perf_counter()
             await jobs.tick()
             tick_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            await jobs.enforce()
+            enforce_ms.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
             stats = jobs.stats()
             stats_ms.append((time.perf_counter() - t0) * 1e3)
@@ -134,7 +138,7 @@ async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float]
                 counts[rec.state.value] = counts.get(rec.state.value, 0) + 1
             walk_ms.append((time.perf_counter() - t0) * 1e3)
             assert counts == {k: v for k, v in stats.jobs.items() if v}, (counts, stats.jobs)
-    return tick_ms, stats_ms, walk_ms
+    return tick_ms, enforce_ms, stats_ms, walk_ms
 
 
 def daemon(root: Path) -> tuple[subprocess.Popen[bytes], str, float]:
@@ -183,7 +187,7 @@ def http_pages(url: str, params: dict[str, str], rounds: int) -> tuple[list[floa
     return get_ms, dumps_ms, n
 
 
-def run(name: str, rounds: int) -> None:
+def run(name: str, rounds: int, *, timer_only: bool = False, timer_rounds: int = 7) -> None:
     paused, cancelled = SCENARIOS[name]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -192,12 +196,16 @@ def run(name: str, rounds: int) -> None:
         print(f"[{name}] {paused} unfinished + {cancelled} cancelled records written in "
               f"{time.perf_counter() - t0:.1f} s")
         print(f"[{name}] first start, migrating the JSON records: {anyio.run(migrate, root):.1f} s")
-        start_ms, read_ms = anyio.run(library_startup, root, rounds)
-        print(f"[{name}] JobService start-up: median {m(start_ms):.0f} ms (min {min(start_ms):.0f}); "
-              f"reference reading+parsing the records {m(read_ms):.0f} ms (budget 2000 ms)")
-        tick_ms, stats_ms, walk_ms = anyio.run(timer_round, root, 7)
-        print(f"[{name}] timer round tick(): median {m(tick_ms):.1f} ms (max {max(tick_ms):.1f}); stats() "
-              f"{m(stats_ms):.2f} ms; reference walk reading every record's state {m(walk_ms):.1f} ms")
+        if not timer_only:
+            start_ms, read_ms = anyio.run(library_startup, root, rounds)
+            print(f"[{name}] JobService start-up: median {m(start_ms):.0f} ms (min {min(start_ms):.0f}); "
+                  f"reference reading+parsing the records {m(read_ms):.0f} ms (budget 2000 ms)")
+        tick_ms, enforce_ms, stats_ms, walk_ms = anyio.run(timer_round, root, timer_rounds)
+        print(f"[{name}] timer round tick(): median {m(tick_ms):.1f} ms (max {max(tick_ms):.1f}); "
+              f"enforce() {m(enforce_ms):.1f} ms; stats() {m(stats_ms):.2f} ms; reference walk reading "
+              f"every record's state {m(walk_ms):.1f} ms; tick / walk {m(tick_ms) / m(walk_ms):.1f}")
+        if timer_only:
+            return
         spawn = []
         for i in range(rounds):
             proc, url, seconds = daemon(root)
@@ -224,9 +232,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(SCENARIOS))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--timer-only", action="store_true",
+                        help="only the timer round (no start-up rounds, no daemon), --timer-rounds times")
+    parser.add_argument("--timer-rounds", type=int, default=7)
     args = parser.parse_args()
     for name in SCENARIOS if args.only is None else [args.only]:
-        run(name, args.rounds)
+        run(name, args.rounds, timer_only=args.timer_only, timer_rounds=args.timer_rounds)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any  # Any: fields of settings or features, each its own type
 
@@ -43,7 +43,7 @@ from .model import (
 )
 from .move import move_job_files
 from .paths import confine, missing_dirs
-from .queue import QueueEntry, effective, held_jobs, move, share_limit_reached, share_ratio
+from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
 from .settings import (
     Configured,
     SavedSettings,
@@ -62,6 +62,7 @@ QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
 FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
+UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
 
 class JobFeatureControl(JobLifecycle):
@@ -89,6 +90,7 @@ class JobFeatureControl(JobLifecycle):
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
+        self._jobs.reordered()
         numbered = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0))
         for rec in sorted(self._jobs, key=lambda r: r.created_at):
             if rec.number <= 0:
@@ -145,9 +147,8 @@ class JobFeatureControl(JobLifecycle):
 
     def _rerank(self) -> None:
         """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete."""
-        waiting = sorted((r for r in self._jobs if r.state not in FINISHED_STATES
-                          and not (r.completed_at is not None and r.done_size >= r.total_size)),
-                         key=lambda r: r.queue_position)
+        waiting = [r for r in self._jobs.in_queue_order()
+                   if not (r.completed_at is not None and r.done_size >= r.total_size)]
         self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
 
     # -- settings --------------------------------------------------------------------------
@@ -337,13 +338,20 @@ class JobFeatureControl(JobLifecycle):
                     session.set_file_priorities(rec.file_priorities or session.file_priorities)
                 self._apply_options(rec, session)
             await self._save(rec)
+            if features.force_start and rec.id in self._held and self._dormant(rec):
+                # (held back since the start, force-started: it runs now, past the queue, whose
+                # round reads only as far into the waiting jobs as its slots go)
+                self._held.discard(rec.id)
+                try:
+                    await self._wake(rec)
+                except JobConflict:
+                    pass  # (it failed, saying why)
         self._updated(rec)
 
     # -- the queue -------------------------------------------------------------------------
     def queue_order(self) -> builtins.list[str]:
         """The unfinished jobs' ids in queue order (first = next to run)."""
-        recs = [r for r in self._jobs if r.state not in FINISHED_STATES]
-        return [r.id for r in sorted(recs, key=lambda r: r.queue_position)]
+        return [r.id for r in self._jobs.in_queue_order()]
 
     async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
         """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
@@ -363,6 +371,7 @@ class JobFeatureControl(JobLifecycle):
             rec = self._jobs.get(job_id)
             if rec is not None and rec.queue_position != position:
                 rec.queue_position = position
+                self._jobs.reordered()
                 await self._save(rec)
         await self.enforce()
         for job_id in ids:
@@ -378,29 +387,56 @@ class JobFeatureControl(JobLifecycle):
         return held_jobs((_queue_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
                          self.settings)
 
-    def _starts_held(self, rec: JobRecord) -> bool:
-        """Whether the queue holds ``rec``, a job without a session (or a paused one), back from
-        its start (taken as a download: its data is not checked yet). Its session then starts
-        paused (a new job) or not at all (a dormant one), so it announces and dials nothing until
-        ``enforce`` gives it a slot."""
-        if not self.settings.queueing or rec.features.force_start:
+    def _queue_judges(self, rec: JobRecord) -> bool:
+        return self.settings.queueing and not rec.features.force_start
+
+    def _waits_for_queue(self, rec: JobRecord, session: Session) -> bool:
+        """Whether ``rec``'s paused ``session``, resumed, waits for the queue: the queue holds it
+        back, or judges it once its start-up check is over (resumed sooner, it would run after
+        the check without the queue's word)."""
+        return self._queue_judges(rec) and (session.state in UNCHECKED or self._starts_held(rec, session))
+
+    def _starts_held(self, rec: JobRecord, session: Session | None = None) -> bool:
+        """Whether the queue holds ``rec`` back from its start: a job without a session (taken as
+        a download: its data is not checked yet), or one whose ``session`` is paused. Its session
+        then starts (or stays) paused, or does not start at all (a dormant one), so it announces
+        and dials nothing until ``enforce`` gives it a slot."""
+        if not self._queue_judges(rec):
             return False
-        entries = [QueueEntry(rec.id, rec.queue_position, False, False)]
+        complete = session is not None and _complete(session)
+        judged = {rec.id: QueueEntry(rec.id, rec.queue_position, complete, False)}
+        with_session = set()
         for other in self._with_sessions():
+            with_session.add(other.id)
             session = self._session(other)
             if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
-            entries.append(_queue_entry(other, _complete(session)))
-        entries.extend(_queue_entry(r) for r in self._held_without_session() if r.id != rec.id)
-        return rec.id in held_jobs(entries, self.settings)
+            judged[other.id] = _queue_entry(other, _complete(session))
+        return rec.id not in self._admitted(judged, with_session)
 
-    def _held_without_session(self) -> builtins.list[JobRecord]:
-        """The jobs the queue held back since the service started that still have no session."""
-        if not self._held:
-            return []
-        return [r for r in self._jobs.unfinished() if r.id in self._held and not r.options.paused
-                and self.manager.get(r.info_hash) is None]
+    def _admitted(self, judged: dict[str, QueueEntry], with_session: set[str]) -> set[str]:
+        """The ids of the jobs the queue gives a slot (all of them when queueing is off): those
+        ``judged`` (by id: the jobs with a session, as they are now), and the jobs the queue has
+        held back since the start that still have none (``with_session``: the ids of the jobs
+        that have one), judged by their records. Force-started ones are not among them (they
+        run, and a job held back since the start is woken where it is force-started)."""
+        def in_queue_order(complete: bool) -> Iterator[QueueEntry]:
+            held, busy = self._held, self._busy
+            for rec in self._jobs.in_queue_order():
+                entry = judged.get(rec.id)
+                if entry is None:
+                    if (rec.id not in held or rec.id in with_session or rec.options.paused or rec.id in busy
+                            or _record_complete(rec) is not complete):
+                        continue
+                    entry = _queue_entry(rec, complete)
+                elif entry.complete is not complete:
+                    continue
+                yield entry
+
+        if not self.settings.queueing:
+            return {e.id for complete in (False, True) for e in in_queue_order(complete)}
+        return admitted(in_queue_order(False), in_queue_order(True), self.settings)
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
@@ -410,9 +446,11 @@ class JobFeatureControl(JobLifecycle):
         last = self._last_feature_tick
         self._last_feature_tick = now
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
-        entries: list[QueueEntry] = []
+        judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
+        with_session: set[str] = set()
         live: list[tuple[JobRecord, Session]] = []
         for rec in self._with_sessions():
+            with_session.add(rec.id)
             if rec.state in FINISHED_STATES or rec.id in self._busy:
                 continue
             session = self._session(rec)
@@ -428,32 +466,33 @@ class JobFeatureControl(JobLifecycle):
                 continue
             live.append((rec, session))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
-                entries.append(_queue_entry(rec, complete))
-        waiting = [r for r in self._held_without_session() if r.id not in self._busy]
-        entries.extend(_queue_entry(r) for r in waiting)
-        held = held_jobs(entries, self.settings)
-        for rec in waiting:  # (dormant since the start, held back: started once the queue says so)
-            if rec.id not in held:
-                async with self._lock(rec.id):
-                    if rec.id in self._held and self._dormant(rec):
-                        self._held.discard(rec.id)
-                        try:
-                            await self._wake(rec)
-                        except JobConflict:
-                            continue  # (it failed, saying why)
-                        session = self._session(rec)
-                        if session is not None:
-                            live.append((rec, session))
+                judged[rec.id] = _queue_entry(rec, complete)
+        given = self._admitted(judged, with_session)
+        dormant = [self._jobs.get(job_id) for job_id in given if job_id not in judged]
+        for rec in sorted((r for r in dormant if r is not None), key=lambda r: r.queue_position):
+            # (dormant since the start, held back: started now that the queue gives it a slot)
+            async with self._lock(rec.id):
+                if rec.id in self._held and self._dormant(rec):
+                    self._held.discard(rec.id)
+                    try:
+                        await self._wake(rec)
+                    except JobConflict:
+                        continue  # (it failed, saying why)
+                    session = self._session(rec)
+                    if session is not None:
+                        live.append((rec, session))
         for rec, session in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
                 continue
-            if rec.id in held:
+            entry = judged.get(rec.id)
+            if entry is not None and not entry.force_start and rec.id not in given:  # (held)
                 self._held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held and rec.state is not JobState.CHECKING:
-                # (one that checks is judged after its check: a session that started paused
-                # pauses again then, and only the queue, which holds it, would resume it)
+            elif rec.id in self._held and session.state not in UNCHECKED:
+                # (one that checks, or has yet to, is judged after its check: a session that
+                # started paused pauses again then, and only the queue, which holds it, would
+                # resume it; resumed before, it would run after its check without the queue's word)
                 self._held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
                     await session.resume()
@@ -511,9 +550,9 @@ class JobFeatureControl(JobLifecycle):
                 source = session.magnet
             else:
                 raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-            paused = session.paused  # (or paused once started: added so, or held by the queue)
             created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
             self._busy.add(rec.id)
+            paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
             try:
                 with anyio.CancelScope(shield=True):
                     self._refresh_counters(rec, session)
@@ -667,9 +706,14 @@ def _complete(session: Session) -> bool:
     return session.has_metadata and session.status().progress >= 1.0
 
 
+def _record_complete(rec: JobRecord) -> bool:
+    """Whether the job's record says every wanted piece is verified (a job without a session)."""
+    return rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+
+
 def _queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
     """What the queue needs of a job (``complete``: as its session says; without one, as its
     record does)."""
     if complete is None:
-        complete = rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+        complete = _record_complete(rec)
     return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)

@@ -118,6 +118,23 @@ class JobLifecycle:
         return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
                 and self.manager.get(rec.info_hash) is None)
 
+    def _queue_judges(self, rec: JobRecord) -> bool:
+        """Whether the queue says when ``rec`` runs (the queue's owner overrides this)."""
+        return False
+
+    async def enforce(self) -> None:
+        """The queue's round: which jobs run (the queue's owner overrides this)."""
+
+    def _starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
+        """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
+        move; ``paused``: the one it replaces was) starts paused: paused by the user, held by
+        the queue, or judged by the queue, which passes over a job while its data is checked
+        and gives it its slot (resumes it) after the check. Started running, a job the queue
+        holds once its check ends would announce and dial until the queue's next round."""
+        if not paused and not rec.options.paused and self._queue_judges(rec):
+            self._held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
+        return paused or rec.options.paused or rec.id in self._held
+
     async def _wake(self, rec: JobRecord) -> Session:
         """Start the session of a dormant job (the caller holds its lock), paused when its
         options say so or the queue holds it back (``_held``: the queue resumes it with its
@@ -217,6 +234,8 @@ class JobLifecycle:
             self._on_metadata(rec)
         if name.startswith("session."):
             self._sync(rec)
+            if name == "session.started" and rec.id in self._held and self._tg is not None:
+                self._tg.start_soon(self.enforce)  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
         session = self._session(rec)
@@ -504,7 +523,7 @@ class JobLifecycle:
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=rec.options.paused or rec.id in self._held, info_hash=added_by,
+                                      paused=self._starts_paused(rec), info_hash=added_by,
                                       prepare=lambda s: self._prepare_session(rec, s))
 
     def _reloads(self, info_hash: bytes) -> bool:

@@ -31,21 +31,31 @@ def held_jobs(entries: Iterable[QueueEntry], settings: ServiceSettings) -> set[s
     """The ids of the jobs that must wait (state ``queued``); none when queueing is off."""
     if not settings.queueing:
         return set()
-    held: set[str] = set()
     ordered = sorted(entries, key=lambda e: e.position)
+    given = admitted((e for e in ordered if not e.complete), (e for e in ordered if e.complete), settings)
+    return {e.id for e in ordered if not e.force_start and e.id not in given}
+
+
+def admitted(downloads: Iterable[QueueEntry], seeds: Iterable[QueueEntry],
+             settings: ServiceSettings) -> set[str]:
+    """The ids of the jobs the queue gives a slot (when queueing is on): ``downloads``, the
+    incomplete jobs, then ``seeds``, the complete ones, each in queue order (as given: by
+    position). Force-started ones run apart and are not counted. Each is read only until its
+    slots are taken: a caller walking 10 000 waiting jobs reads the first few of them."""
+    given: set[str] = set()
     total = 0
-    for complete, maximum in ((False, settings.max_active_downloads), (True, settings.max_active_uploads)):
+    classes = ((downloads, settings.max_active_downloads), (seeds, settings.max_active_uploads))
+    for entries, maximum in classes:
         running = 0
-        for e in ordered:
-            if e.complete is not complete or e.force_start:
+        for e in entries:
+            if e.force_start:
                 continue
-            full = (0 <= maximum <= running) or (0 <= settings.max_active_torrents <= total)
-            if full:
-                held.add(e.id)
-            else:
-                running += 1
-                total += 1
-    return held
+            if (0 <= maximum <= running) or (0 <= settings.max_active_torrents <= total):
+                break
+            given.add(e.id)
+            running += 1
+            total += 1
+    return given
 
 
 def share_ratio(uploaded: int, downloaded: int, done: int) -> float:

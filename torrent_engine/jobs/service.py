@@ -288,11 +288,8 @@ class JobService(JobFeatureControl):
         self._jobs.add(rec)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
-        held = not paused and self._starts_held(rec)  # (then it starts paused: not one announce)
-        if held:
-            self._held.add(rec.id)
         try:
-            await self.manager.add(torrent, save, peers=peers, paused=paused or held,
+            await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
                                    prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
             self._held.discard(rec.id)
@@ -363,9 +360,12 @@ class JobService(JobFeatureControl):
                 self._set_state(rec, JobState.QUEUED)
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
-                await self._wake(rec)  # (started unpaused; the queue may hold it back below)
+                await self._wake(rec)  # (started paused with queueing on: the queue judges it)
             elif session.paused and rec.id not in self._held:  # (or paused once started)
-                await session.resume()
+                if self._waits_for_queue(rec, session):
+                    self._held.add(rec.id)  # its session stays paused: it runs with its slot
+                else:
+                    await session.resume()
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
             self._sync(rec)
@@ -386,12 +386,10 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
-            # (a paused one is resumed below: would the queue hold it back then?)
-            held = rec.state is JobState.QUEUED or rec.id in self._held or (
-                rec.options.paused and self._starts_held(rec))
-            if held and not rec.features.force_start:
+            # (a paused or held one is resumed below: would the queue hold it back then?)
+            if self._starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
-                self._held.discard(rec.id)
+            self._held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
             if session.paused:  # (or paused once started: a held job's session just woken)
                 await session.resume()
                 rec.options = dataclasses.replace(rec.options, paused=False)
@@ -404,13 +402,15 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = await self._live(job_id, "recheck")
-            return await self._recheck(rec, session)
+            job = await self._recheck(rec, session)
+        await self.enforce()  # (a check over already: the queue's word)
+        return self.get(job.id)
 
     async def _recheck(self, rec: JobRecord, session: Session) -> Job:
         if not session.has_metadata:
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = session.paused  # (or paused once started: added so, or held by the queue)
+        paused = self._starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session

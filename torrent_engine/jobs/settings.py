@@ -105,7 +105,9 @@ class SavedSettings:
 
 
 def load_settings(state_dir: Path | None) -> SavedSettings:
-    """The saved settings (the defaults when there are none or the file is damaged)."""
+    """The saved settings (the defaults when there are none, or the file is not a JSON object).
+    A setting whose saved value no longer passes its check (e.g. a rate limit above what an
+    older version allowed) is dropped alone, with a warning naming it: the others are kept."""
     if state_dir is None:
         return SavedSettings(ServiceSettings(), None)
     path = state_dir / SETTINGS_FILE
@@ -115,26 +117,46 @@ def load_settings(state_dir: Path | None) -> SavedSettings:
         raw = json.loads(path.read_bytes())
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-        seen = raw.pop("configured", None)
-        limits = raw.pop("configured_limits", None)  # (as files written before the download slots)
-        settings = updated(ServiceSettings(), raw)
-        if seen is None and limits is not None:
-            if not isinstance(limits, list) or len(limits) != 2 or not all(type(v) is int for v in limits):
-                raise ValueError(f"configured_limits: {limits!r} is not two whole numbers")
-            seen = {"download_limit": limits[0], "upload_limit": limits[1]}
-        if seen is None:  # (a file from before the configuration was noted: it is what applies)
-            return SavedSettings(settings, {"download_limit": settings.download_limit,
-                                            "upload_limit": settings.upload_limit})
-        if not isinstance(seen, dict):
-            raise ValueError(f"configured: {seen!r} is not whole numbers by setting")
-        # (a setting this version does not take from the configuration, noted by another: not ours)
-        noted = {k: v for k, v in seen.items() if k in CONFIGURABLE}
-        if not all(type(v) is int for v in noted.values()):
-            raise ValueError(f"configured: {seen!r} is not whole numbers by setting")
-        return SavedSettings(settings, noted)
-    except (OSError, ValueError, InvalidJobRequest) as exc:
+    except (OSError, ValueError) as exc:
         log.warning("%s is unreadable; default settings apply: %s", path, exc)
         return SavedSettings(ServiceSettings(), None)
+    seen = raw.pop("configured", None)
+    limits = raw.pop("configured_limits", None)  # (as files written before the download slots)
+    settings = ServiceSettings()
+    for name, value in raw.items():
+        try:
+            settings = updated(settings, {name: value})  # (one at a time: a bad one goes alone)
+        except InvalidJobRequest as exc:
+            log.warning("%s: setting %r = %s dropped (its default applies): %s", path, name,
+                        _shown(value), exc.reason)
+    return SavedSettings(settings, _configured(path, seen, limits, settings))
+
+
+def _configured(path: Path, seen: object, limits: object, settings: ServiceSettings) -> Configured:
+    """What the configuration asked for when it was last applied, as the file notes it (under
+    ``configured``, or ``configured_limits`` before the download slots). Not noted, or noted in
+    a form this version cannot read (dropped with a warning): the settings' own limits, as for
+    a file written before the configuration was noted."""
+    if seen is None and limits is not None:
+        if isinstance(limits, list) and len(limits) == 2 and all(type(v) is int for v in limits):
+            seen = {"download_limit": limits[0], "upload_limit": limits[1]}
+        else:
+            log.warning("%s: configured_limits = %s dropped: not two whole numbers", path, _shown(limits))
+    if isinstance(seen, dict):
+        # (a setting this version does not take from the configuration, noted by another: not ours)
+        noted = {k: v for k, v in seen.items() if k in CONFIGURABLE}
+        if all(type(v) is int for v in noted.values()):
+            return noted
+    if seen is not None:
+        log.warning("%s: configured = %s dropped: not whole numbers by setting", path, _shown(seen))
+    # (a file from before the configuration was noted: what it holds is what applies)
+    return {"download_limit": settings.download_limit, "upload_limit": settings.upload_limit}
+
+
+def _shown(value: object) -> str:
+    """A saved value as a warning quotes it (cut short: a damaged file may hold anything)."""
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def save_settings(state_dir: Path | None, saved: SavedSettings) -> None:

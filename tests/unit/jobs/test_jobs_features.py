@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -12,7 +14,7 @@ import pytest
 
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.config import Config
+from torrent_engine.config import MAX_RATE_LIMIT, Config
 from torrent_engine.jobs import (
     InvalidJobRequest,
     JobConflict,
@@ -23,8 +25,8 @@ from torrent_engine.jobs import (
     SavePathError,
     ShareLimitAction,
 )
-from torrent_engine.jobs.queue import QueueEntry, held_jobs, move, share_limit_reached, share_ratio
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.queue import QueueEntry, admitted, held_jobs, move, share_limit_reached, share_ratio
+from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 
@@ -83,6 +85,23 @@ def test_queue_holds_beyond_the_maxima_in_queue_order_and_force_start_runs() -> 
     assert held_jobs(entries, dataclasses.replace(settings, max_active_torrents=1)) == {"c", "s1", "s2"}
     assert held_jobs(entries, dataclasses.replace(settings, max_active_downloads=-1)) == {"s2"}
     assert held_jobs(entries, dataclasses.replace(settings, queueing=False)) == set()
+
+
+def test_the_queue_reads_the_waiting_jobs_only_as_far_as_its_slots_go() -> None:
+    """With 10 000 jobs waiting, the queue's round reads the first few (it sorted and walked
+    them all every second)."""
+    settings = ServiceSettings(queueing=True, max_active_downloads=3, max_active_uploads=2,
+                               max_active_torrents=-1)
+    read: list[str] = []
+
+    def waiting(complete: bool) -> Iterator[QueueEntry]:
+        for n in range(10_000):
+            read.append(f"{complete}{n}")
+            yield QueueEntry(f"{complete}{n}", n, complete, force_start=n == 1)
+
+    given = admitted(waiting(False), waiting(True), settings)
+    assert given == {"False0", "False2", "False3", "True0", "True2"}  # (1: force-started, apart)
+    assert read == ["False0", "False1", "False2", "False3", "False4", "True0", "True1", "True2", "True3"]
 
 
 def test_queue_moves() -> None:
@@ -355,3 +374,59 @@ async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path
         assert jobs.get_settings() == chosen
     async with service(tmp_path) as jobs:
         assert jobs.get_settings() == chosen
+
+
+@pytest.mark.parametrize(("bad", "reasons"), [
+    # (an older version saved rate limits above the maximum)
+    ({"download_limit": MAX_RATE_LIMIT + 1}, ["must be a whole number of bytes per second"]),
+    ({"ratio_limit": "2"}, ["must be a number"]),  # of the wrong type
+    ({"max_active_uploads": -5, "share_limit_action": "explode", "from_a_later_version": 1},
+     ["must be a whole number >= -1", "must be one of stop", "unknown setting"]),
+])
+async def test_a_saved_setting_that_no_longer_passes_its_check_is_dropped_alone(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: dict[str, object], reasons: list[str]) -> None:
+    """One bad value in settings.json took every saved setting back to its default; now it is
+    dropped alone, and a warning names the file, the setting, its value and what is wrong."""
+    state = tmp_path / "state"
+    state.mkdir()
+    chosen = ServiceSettings(queueing=True, max_active_downloads=2, upload_limit=7000,
+                             seeding_time_limit=60.0)
+    noted = {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0}
+    (state / "settings.json").write_text(json.dumps({**chosen.to_json(), **bad, "configured": noted}))
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(state)
+    assert saved.settings == chosen and saved.configured == noted
+    warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    expected = sorted((f"{state / 'settings.json'}: setting {name!r} = {json.dumps(value)} dropped", reason)
+                      for (name, value), reason in zip(bad.items(), reasons, strict=True))
+    assert len(warnings) == len(expected)
+    for (start, reason), warning in zip(expected, warnings, strict=True):
+        assert warning.startswith(start) and reason in warning
+    async with service(tmp_path) as jobs:  # (its configuration asks for no limit, no slots: as noted)
+        assert jobs.get_settings() == chosen
+
+
+@pytest.mark.parametrize("noted", [{"configured": "x"}, {"configured": {"upload_limit": "0"}},
+                                   {"configured_limits": [1]}])
+def test_a_note_of_the_configuration_that_cannot_be_read_is_dropped_alone(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, noted: dict[str, object]) -> None:
+    """The settings are kept; what the configuration asked for is taken as unnoted (as in a
+    file written before it was noted: the saved limits are what it asked)."""
+    chosen = ServiceSettings(queueing=True, upload_limit=7000)
+    (tmp_path / "settings.json").write_text(json.dumps({**chosen.to_json(), **noted}))
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(tmp_path)
+    assert saved.settings == chosen and saved.configured == {"download_limit": 0, "upload_limit": 7000}
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{tmp_path / 'settings.json'}: {next(iter(noted))} = ")
+
+
+@pytest.mark.parametrize("content", [b"{", b"[1, 2]", b"\xff\xfe", b'"queueing"'])
+def test_a_settings_file_that_is_not_a_json_object_is_damaged_and_the_defaults_apply(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes) -> None:
+    (tmp_path / "settings.json").write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):
+        saved = load_settings(tmp_path)
+    assert saved.settings == ServiceSettings() and saved.configured is None
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{tmp_path / 'settings.json'} is unreadable; default settings apply: ")

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 
 from tests.unit.clock import FakeClock
@@ -29,6 +30,7 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
 from torrent_engine.session_state import State
@@ -705,7 +707,7 @@ async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(
             assert session.state is State.CHECKING
             await jobs.enforce()  # (the tick's round, while it checks)
             release.set()
-            while session.state is not State.PAUSED:  # (after its check: held, or past the queue)
+            while session.state is State.CHECKING:  # (after its check: held, or given its slot)
                 await anyio.sleep(0.01)
         await jobs.tick()
         assert jobs.get(job.id).state is JobState.SEEDING and not jobs.get(job.id).options.paused
@@ -786,3 +788,96 @@ async def run_stream(jobs: JobService, job_id: str) -> None:
             await anyio.sleep(0.01)
     await jobs.tick()
     assert jobs.get(job_id).state is JobState.DOWNLOADING and jobs.get(job_id).features.force_start
+
+
+def swarms_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the torrents whose swarm starts (trackers, DHT, LSD announced to; peers
+    dialed from then on), in order, from now on."""
+    started: list[str] = []
+    start = Announcer.start
+
+    def noted(self: Announcer, swarm: anyio.abc.TaskGroup) -> None:
+        started.append(self._ctx.name)
+        start(self, swarm)
+
+    monkeypatch.setattr(Announcer, "start", noted)
+    return started
+
+
+async def test_a_job_resumed_while_the_slots_are_full_waits_without_announcing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paused job resumed while every download slot is taken waits queued: its session stays
+    paused (it was resumed, announced and dialed, until the queue's next round paused it)."""
+    started = swarms_started(monkeypatch)
+    one, two = (make_torrent([((c,), payload(5000, n))], 16384, name=f"r{c}") for n, c in enumerate("ab"))
+    async with with_slots(tmp_path, 1) as jobs:
+        first, _ = await jobs.add(one)
+        await until_downloading(jobs, first.id)
+        second, _ = await jobs.add(two, paused=True)
+        session = jobs.manager.get(two.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            while session.state is not State.PAUSED:  # (its start-up check first)
+                await anyio.sleep(0.01)
+        assert (await jobs.resume(second.id)).state is JobState.QUEUED
+        for _ in range(3):
+            await jobs.tick()
+            await anyio.sleep(0.05)
+        assert jobs.get(second.id).state is JobState.QUEUED and session.state is State.PAUSED
+        assert started == ["ra"] and not jobs.get(second.id).options.paused
+        await jobs.cancel(first.id)  # its slot frees: the resumed job runs
+        await until_downloading(jobs, second.id)
+        assert started == ["ra", "rb"]
+
+
+@pytest.mark.parametrize("how", ["added", "rechecked"])
+async def test_a_job_the_queue_holds_once_its_check_ends_does_not_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """The queue passes over a job while its data is checked, and judges it once the check
+    ends; if it holds it then, the job must not run at all (it announced and dialed until the
+    queue's next round paused it). Here the slot goes meanwhile to a job before it in the queue."""
+    started = swarms_started(monkeypatch)
+    before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"c{c}") for n, c in enumerate("ab"))
+    gated: set[str] = set()
+    checking, release = anyio.Event(), anyio.Event()
+    recheck = Checker._recheck
+
+    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
+        if phase.parts.torrent.name in gated:
+            checking.set()
+            await release.wait()
+        return await recheck(self, phase)
+
+    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    (tmp_path / "dl" / "cb").mkdir(parents=True)
+    (tmp_path / "dl" / "cb" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
+    async with with_slots(tmp_path, 1) as jobs:
+        first, _ = await jobs.add(before, paused=True)  # (first in the queue, paused: no slot)
+        if how == "added":
+            gated.add("cb")
+            second, _ = await jobs.add(job)  # (a slot is free: it checks, then would run)
+        else:
+            second, _ = await jobs.add(job)
+            await until_downloading(jobs, second.id)
+            assert started == ["cb"]
+            started.clear()
+            gated.add("cb")
+            await jobs.recheck(second.id)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            await checking.wait()
+            assert session.state is State.CHECKING
+            await jobs.resume(first.id)  # (the slot goes to the job before it in the queue)
+            await until_downloading(jobs, first.id)
+            assert session.state is State.CHECKING
+            release.set()
+            while session.state is State.CHECKING:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.1)
+        await jobs.tick()
+        assert jobs.get(second.id).state is JobState.QUEUED and session.state is State.PAUSED
+        assert started == ["ca"]
+        await jobs.pause(first.id)  # its slot frees: the job held after its check runs
+        await until_downloading(jobs, second.id)
+        assert started == ["ca", "cb"]
