@@ -553,11 +553,11 @@ class JobFeatureControl(JobLifecycle):
             created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
             self._busy.add(rec.id)
             paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
+            error: Exception | None = None
             try:
                 with anyio.CancelScope(shield=True):
                     self._refresh_counters(rec, session)
                     await self.manager.remove(session.info_hash)
-                    error: Exception | None = None
                     try:
                         await anyio.to_thread.run_sync(move_job_files, old, target, rec.file_paths or [])
                     except (OSError, JobConflict) as exc:
@@ -570,15 +570,17 @@ class JobFeatureControl(JobLifecycle):
                                            prepare=lambda s: self._apply_options(rec, s))
                     rec.updated_at = self._clock()
                     await self._save(rec)
-                    if error is not None:
-                        if isinstance(error, JobConflict):
-                            raise error
-                        raise JobConflict(f"cannot move the files: {error}", "location") from error
             finally:
                 self._busy.discard(rec.id)
             self._sync(rec, force_save=True)
             self._updated(rec)
-            return self._snapshot(rec)
+        # (its check may be over already, its end unheard while the job was busy: the queue's word)
+        await self.enforce()
+        if isinstance(error, JobConflict):
+            raise error
+        if error is not None:
+            raise JobConflict(f"cannot move the files: {error}", "location") from error
+        return self._snapshot(rec)
 
     async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:
         """The save path of a new job after its content layout (confined to the download root)."""

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -29,7 +30,9 @@ from torrent_engine.jobs import (
     SavePathError,
 )
 from torrent_engine.jobs.store import JobStore
+from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
 from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
@@ -881,3 +884,41 @@ async def test_a_job_the_queue_holds_once_its_check_ends_does_not_run(
         await jobs.pause(first.id)  # its slot frees: the job held after its check runs
         await until_downloading(jobs, second.id)
         assert started == ["ca", "cb"]
+
+
+def checked_before_the_add_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the manager's ``add`` returns once the new session's start-up check is over
+    (a small torrent's check is often over that soon): the check's end then comes while the job
+    is still being restarted, and no news of it reaches the queue."""
+    add = TorrentManager.add
+
+    async def add_checked(self: TorrentManager, *args: Any, **kw: Any) -> Session:
+        session = await add(self, *args, **kw)
+        await session.wait_ready()
+        return session
+
+    monkeypatch.setattr(TorrentManager, "add", add_checked)
+
+
+@pytest.mark.parametrize("action", ["recheck", "set_location"])
+async def test_a_job_restarted_by_an_action_runs_in_its_slot_without_waiting_for_a_tick(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str) -> None:
+    """A recheck or a move restarts the job's session paused (the queue judges it once it is
+    checked); once the action returns, the queue has had its word: a job with a slot runs. A
+    move left it queued until the service's next tick."""
+    torrent = make_torrent([(("m",), payload(5000, 3))], 16384, name="m")
+    jobs = with_slots(tmp_path, 1)
+    jobs.tick_interval = 3600.0  # (no tick comes during the test)
+    async with jobs:
+        job, _ = await jobs.add(torrent)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+        checked_before_the_add_returns(monkeypatch)
+        if action == "recheck":
+            await jobs.recheck(job.id)
+        else:
+            await jobs.set_location(job.id, "moved")
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None and session.state is State.DOWNLOADING
+        assert jobs.get(job.id).state is JobState.DOWNLOADING
