@@ -39,12 +39,16 @@ class TorrentManager:
     """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
 
     def __init__(self, config: Config | None = None, *,
-                 reload: Callable[[bytes], bool] | None = None) -> None:
+                 reload: Callable[[bytes], bool] | None = None,
+                 reload_paused: Callable[[bytes], bool] | None = None) -> None:
         """``reload``: which saved torrents (by the info-hash they were added by) to start again
         on entry; all of them when None. Those left out stay on disk until ``add``ed or
-        ``forget_saved``."""
+        ``forget_saved``. ``reload_paused``: which of those start paused whatever their resume
+        data says (checked, then paused until resumed: an owner that decides once they are
+        checked whether they run); none when None."""
         self.config = config if config is not None else Config()
         self._reload_filter = reload
+        self._reload_paused = reload_paused
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
@@ -294,7 +298,8 @@ class TorrentManager:
             if resume is None:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
-            await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused, persist=False,
+            paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
+            await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
                               info_hash=key)
 
 

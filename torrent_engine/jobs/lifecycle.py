@@ -90,6 +90,7 @@ class JobLifecycle:
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
+        self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -498,6 +499,8 @@ class JobLifecycle:
                 # the torrent's resume data says
                 if rec.options.paused and not session.paused:
                     await session.pause()
+                elif not rec.options.paused and session.paused and self._queue_judges(rec):
+                    self._held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
                 elif not rec.options.paused and session.paused:
                     await session.resume()
                 self._apply_options(rec, session)
@@ -531,16 +534,29 @@ class JobLifecycle:
         every unfinished job of it is paused (those stay dormant until resumed)."""
         return info_hash.hex() not in self._paused_hashes
 
+    def _reloads_paused(self, info_hash: bytes) -> bool:
+        """Whether the manager starts the saved torrent ``info_hash`` paused: when the queue
+        judges its job. The start-up judgement of the records let it run, but that took a job
+        as complete when its record said so; the queue resumes it once it is checked and has a
+        slot (started running, a job the queue holds once checked would announce and dial until
+        the queue's next round)."""
+        return info_hash.hex() in self._judged_hashes
+
     def _note_dormant(self, held: set[str]) -> None:
         """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
         held back by the queue (the ids ``held``); those stay dormant, without a session, until
-        resumed or given a slot (the queue holds the ``held`` from now on)."""
+        resumed or given a slot (the queue holds the ``held`` from now on). And those the queue
+        judges, which the manager starts paused (``_reloads_paused``)."""
         self._held.update(held)
         paused: dict[str, bool] = {}
+        judged: set[str] = set()
         for rec in self._jobs.unfinished():
             waits = rec.options.paused or rec.id in held
             paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
+            if not waits and self._queue_judges(rec):
+                judged.add(rec.info_hash)
         self._paused_hashes = {h for h, p in paused.items() if p}
+        self._judged_hashes = judged
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or

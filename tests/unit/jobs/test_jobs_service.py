@@ -922,3 +922,44 @@ async def test_a_job_restarted_by_an_action_runs_in_its_slot_without_waiting_for
         session = jobs.manager.get(torrent.info_hash)
         assert session is not None and session.state is State.DOWNLOADING
         assert jobs.get(job.id).state is JobState.DOWNLOADING
+
+
+async def test_a_job_the_queue_holds_once_reloaded_and_checked_does_not_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a start the queue judges the jobs from their records, and a job whose record says it
+    is complete takes no download slot; a job it lets run is reloaded by the manager. If that
+    job's data turns out incomplete once checked (here its file was deleted while the service
+    was stopped), it is a download before the others in the queue, and the job after it must
+    wait without running: it was reloaded running, and announced and dialed until the queue's
+    first round paused it."""
+    data = payload(5000, 4)
+    first, second = make_torrent([(("a",), data)], 16384, name="pa"), \
+        make_torrent([(("b",), payload(5000, 5))], 16384, name="pb")
+    (tmp_path / "dl" / "pa").mkdir(parents=True)
+    (tmp_path / "dl" / "pa" / "a").write_bytes(data)
+    config = dataclasses.replace(cfg(), max_active_downloads=1, seed=True)
+
+    def service_with_a_slot() -> JobService:
+        return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+    async with service_with_a_slot() as jobs:
+        complete, _ = await jobs.add(first)  # (its data is whole: it seeds, taking no download slot)
+        job, _ = await jobs.add(second)  # (no peer: it stays downloading, in the one slot)
+        with anyio.fail_after(10):
+            while (jobs.get(complete.id).state, jobs.get(job.id).state) != (JobState.SEEDING,
+                                                                            JobState.DOWNLOADING):
+                await jobs.tick()
+                await anyio.sleep(0.01)
+    (tmp_path / "dl" / "pa" / "a").unlink()
+    started = swarms_started(monkeypatch)
+    async with service_with_a_slot() as jobs:
+        await until_downloading(jobs, complete.id)  # (first in the queue: the slot is its own now)
+        for _ in range(3):
+            await jobs.tick()
+            await anyio.sleep(0.05)
+        session = jobs.manager.get(second.info_hash)
+        assert session is not None and session.state is State.PAUSED
+        assert jobs.get(job.id).state is JobState.QUEUED and started == ["pa"]
+        await jobs.cancel(complete.id)  # its slot frees: the job after it runs
+        await until_downloading(jobs, job.id)
+        assert started == ["pa", "pb"]
