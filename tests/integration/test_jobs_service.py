@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 
 from torrent_engine.events import Event
@@ -25,6 +26,10 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
+from torrent_engine.session.announce import Announcer
+from torrent_engine.session.checking import Checker
+from torrent_engine.session.phases import Checking
+from torrent_engine.session_state import State
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -381,3 +386,64 @@ async def test_a_lease_gone_at_restart_keeps_the_downloads_that_completed(tmp_pa
             kept = jobs.get(done.id)
             assert kept.state is JobState.COMPLETED and kept.error is None
             assert not same_files(torrent, src, tmp_path / "downloads")
+
+
+def swarms_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The info-hashes of the sessions whose swarm starts (trackers, DHT, LSD announced to; peers
+    dialed from then on), in order, from now on."""
+    started: list[str] = []
+    start = Announcer.start
+
+    def noted(self: Announcer, swarm: anyio.abc.TaskGroup) -> None:
+        started.append(self._ctx.info_hash_hex)
+        start(self, swarm)
+
+    monkeypatch.setattr(Announcer, "start", noted)
+    return started
+
+
+async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With queueing on, a magnet job fetches its metadata in its slot, then checks the data it
+    finds on disk; the queue passes over it while it checks. If the slot went meanwhile to a
+    job before it in the queue, the magnet must wait, queued, without running: its session ran
+    on after the check (announced and dialed) until the queue's next round paused it."""
+    checking, release = anyio.Event(), anyio.Event()
+    gated: set[str] = set()
+    recheck = Checker._recheck
+
+    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
+        if phase.parts.torrent.name in gated:
+            checking.set()
+            await release.wait()
+        return await recheck(self, phase)
+
+    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    before = make_torrent(make_payload(tmp_path / "before", [("o.bin", 50_000)], name="before"))
+    downloads = tmp_path / "downloads"
+    (downloads / "payload").mkdir(parents=True)
+    (downloads / "payload" / "a.bin").write_bytes(bytes(1000))  # (data to check, none of it good)
+    async with seeder(tmp_path / "seed", rate=100_000, files=[("a.bin", 300_000)]) as (seed, torrent, _src), \
+            JobService(loopback_config(seed=False, max_active_downloads=1), download_root=downloads,
+                       state_dir=tmp_path / "state") as jobs:
+        gated.add(torrent.name)  # (the seeder's own check is over, and its swarm started)
+        started = swarms_started(monkeypatch)
+        first, _ = await jobs.add(before.to_bytes(), paused=True)  # (first in the queue, paused: no slot)
+        job, _ = await jobs.add(torrent.magnet_uri(), peers=[("127.0.0.1", seed.listen_port)])
+        with anyio.fail_after(30):
+            await checking.wait()  # its metadata came (its fetch announced); its check holds
+            assert started == [job.info_hash]
+            await jobs.resume(first.id)  # (the slot goes to the job before it in the queue)
+            await wait_state(jobs, first.id, JobState.DOWNLOADING)  # (no peer: it stays downloading)
+            session = jobs.manager.get(job.info_hash)
+            assert session is not None and session.state is State.CHECKING
+            release.set()
+            while session.state is State.CHECKING:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.1)
+        await jobs.tick()
+        assert jobs.get(job.id).state is JobState.QUEUED and session.state is State.PAUSED
+        assert started == [job.info_hash, first.info_hash]
+        await jobs.pause(first.id)  # its slot frees: the magnet runs
+        await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        assert started == [job.info_hash, first.info_hash, job.info_hash]

@@ -489,13 +489,13 @@ class JobFeatureControl(JobLifecycle):
                 self._held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held and session.state not in UNCHECKED:
+            elif rec.id in self._held and not _unchecked(session):
                 # (one that checks, or has yet to, is judged after its check: a session that
                 # started paused pauses again then, and only the queue, which holds it, would
                 # resume it; resumed before, it would run after its check without the queue's word)
                 self._held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
-                    await session.resume()
+                    await self._resume(rec, session)
             self._sync(rec)
         self._rerank()
 
@@ -701,6 +701,12 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(self._store.delete, rec.id)
         self._locks.pop(rec.id, None)
         self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+
+
+def _unchecked(session: Session) -> bool:
+    """Whether the session's start-up check is not over: not begun, under way, or (a magnet
+    fetching its metadata, to pause after its check for the queue's word) to come."""
+    return session.state in UNCHECKED or (session.pauses_after_check and session.state is not State.PAUSED)
 
 
 def _complete(session: Session) -> bool:

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
 PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
+# a session's news that its start-up check is over (or, a magnet's metadata, has just begun: its
+# check may be none, and a session held for the queue's word pauses at once after it)
+CHECK_ENDS = ("session.started", "session.metadata_received")
 
 
 class JobLifecycle:
@@ -135,6 +138,16 @@ class JobLifecycle:
         if not paused and not rec.options.paused and self._queue_judges(rec):
             self._held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
         return paused or rec.options.paused or rec.id in self._held
+
+    async def _resume(self, rec: JobRecord, session: Session) -> None:
+        """Resume ``rec``'s paused session. A magnet without its metadata yet checks its data
+        once the metadata is here: when the queue judges the job, its session pauses after that
+        check and the job stays held, and the queue's round that the check's end sets off
+        resumes it in its slot (or holds it, when a job before it took the slot meanwhile)."""
+        hold = not session.has_metadata and self._queue_judges(rec)
+        if hold:
+            self._held.add(rec.id)
+        await session.resume(pause_after_check=hold)
 
     async def _wake(self, rec: JobRecord) -> Session:
         """Start the session of a dormant job (the caller holds its lock), paused when its
@@ -235,7 +248,7 @@ class JobLifecycle:
             self._on_metadata(rec)
         if name.startswith("session."):
             self._sync(rec)
-            if name == "session.started" and rec.id in self._held and self._tg is not None:
+            if name in CHECK_ENDS and rec.id in self._held and self._tg is not None:
                 self._tg.start_soon(self.enforce)  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
@@ -502,7 +515,7 @@ class JobLifecycle:
                 elif not rec.options.paused and session.paused and self._queue_judges(rec):
                     self._held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
                 elif not rec.options.paused and session.paused:
-                    await session.resume()
+                    await self._resume(rec, session)
                 self._apply_options(rec, session)
             except (TorrentEngineError, OSError) as exc:
                 log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)

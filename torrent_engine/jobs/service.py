@@ -366,7 +366,7 @@ class JobService(JobFeatureControl):
                 if self._waits_for_queue(rec, session):
                     self._held.add(rec.id)  # its session stays paused: it runs with its slot
                 else:
-                    await session.resume()
+                    await self._resume(rec, session)
             rec.options = dataclasses.replace(rec.options, paused=False)
             rec.updated_at = self._clock()
             self._sync(rec)
@@ -391,8 +391,9 @@ class JobService(JobFeatureControl):
             if self._starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
             self._held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
-            if session.paused:  # (or paused once started: a held job's session just woken)
-                await session.resume()
+            # (or paused once started: a held job's session just woken; or once checked)
+            if session.paused or session.pauses_after_check:
+                await self._resume(rec, session)
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 rec.updated_at = self._clock()
                 self._sync(rec, force_save=True)

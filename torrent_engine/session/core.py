@@ -273,6 +273,11 @@ class Session:
         return self._life.paused
 
     @property
+    def pauses_after_check(self) -> bool:
+        """Whether the session pauses once its start-up check is over (resumed so: ``resume``)."""
+        return self._life.hold_after_check
+
+    @property
     def resumed(self) -> bool:
         """Whether start-up found resume data saved for this torrent in this save path."""
         return self.checker.resumed
@@ -373,10 +378,14 @@ class Session:
         self._life.pause()
         await self.checker.save_paused()
 
-    async def resume(self) -> None:
-        """Resume a paused session (or one added paused that has not started yet);
-        ``SessionError`` if it is not paused. The resume data says so before this returns."""
-        await self._life.resume()
+    async def resume(self, *, pause_after_check: bool = False) -> None:
+        """Resume a paused session (or one added paused that has not started yet, or one that
+        would pause after its check); ``SessionError`` if it is neither. The resume data says
+        so before this returns. ``pause_after_check``: run until the start-up check to come is
+        over (a magnet's comes after its metadata, which it fetches meanwhile), then pause as a
+        session added paused does (nothing once the check is over): for an owner that decides,
+        once the data is checked, whether the session runs on (a job queue)."""
+        await self._life.resume(pause_after_check=pause_after_check)
         await self.checker.save_paused()
 
     async def stop(self) -> None:

@@ -89,6 +89,7 @@ class Life:
         self.stop_requested = False
         self.delete_on_stop = False
         self.start_paused = paused  # paused before it ran (e.g. restored paused): stays paused
+        self.hold_after_check = False  # pauses once its start-up check is over (resumed so)
         self.ran = False
         self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
         self.completed = anyio.Event()  # every wanted piece is verified
@@ -167,12 +168,16 @@ class Life:
         if swarm is not None:
             swarm.scope.cancel()
 
-    async def resume(self) -> None:
-        """Back to the state the torrent is in (``SessionError`` if not paused)."""
+    async def resume(self, *, pause_after_check: bool = False) -> None:
+        """Back to the state the torrent is in (``SessionError`` if not paused); with
+        ``pause_after_check``, paused again once the start-up check to come is over."""
         start_paused, self.start_paused = self.start_paused, False  # (added or restored paused)
+        # (set in the same step as the resume: no check can end in between)
+        held, self.hold_after_check = self.hold_after_check, pause_after_check and not self.ready.is_set()
         if self.machine.state is not State.PAUSED:
-            if start_paused:
-                return  # (it has not started yet: it will start unpaused)
+            if start_paused or held:
+                return  # (it has not started, or not been checked, yet: it will run on after)
+            self.hold_after_check = False
             raise SessionError(f"resume() in state {self.machine.state.value}")
         state = self._active_state()
         if state is State.SEEDING and not self.completed.is_set():
@@ -325,9 +330,10 @@ class Life:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))
                     await self._check(opened)
-                    if self.start_paused and self.machine.state is not State.PAUSED:
+                    paused = self.start_paused or self.hold_after_check  # (added so, or resumed so)
+                    if paused and self.machine.state is not State.PAUSED:
                         self.machine.to(State.PAUSED)
-                    self.start_paused = False
+                    self.start_paused = self.hold_after_check = False
                     self.ready.set()
                     if self.machine.state is State.SEEDING and not ctx.config.seed:
                         self.stop_requested = True  # complete already and not asked to seed: done

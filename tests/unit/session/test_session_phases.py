@@ -190,3 +190,32 @@ async def test_a_session_started_paused_checks_then_waits_in_paused(tmp_path: Pa
             await s.resume()
             await until(lambda: isinstance(s.phase, Live))
             assert s.state is State.SEEDING
+
+
+@pytest.mark.parametrize("then_resumed", [False, True])
+async def test_a_session_resumed_to_pause_after_its_check_pauses_once_checked(
+        tmp_path: Path, then_resumed: bool) -> None:
+    """``resume(pause_after_check=True)`` before the start-up check: the session runs until it
+    is checked, then pauses with no swarm started, as one added paused does (for an owner that
+    decides once the data is checked, e.g. a job queue for a magnet whose check follows its
+    metadata); a plain ``resume()`` before then cancels it."""
+    torrent = make_torrent(tmp_path)
+    s = Session(torrent, tmp_path / "seed", config=config(), paused=True)
+    await s.resume(pause_after_check=True)
+    assert s.pauses_after_check and not s.paused
+    if then_resumed:
+        await s.resume()
+        assert not s.pauses_after_check
+    with anyio.fail_after(10):
+        async with s:
+            await s.wait_ready()
+            assert not s.pauses_after_check
+            if then_resumed:
+                await until(lambda: isinstance(s.phase, Live))
+                assert s.state is State.SEEDING
+                return
+            assert s.state is State.PAUSED and len(s.have) == torrent.num_pieces
+            await until(lambda: isinstance(s.phase, Paused))
+            await s.resume()
+            await until(lambda: isinstance(s.phase, Live))
+            assert s.state is State.SEEDING
