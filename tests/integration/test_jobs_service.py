@@ -447,3 +447,47 @@ async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
         await jobs.pause(first.id)  # its slot frees: the magnet runs
         await wait_state(jobs, job.id, JobState.DOWNLOADING)
         assert started == [job.info_hash, first.info_hash, job.info_hash]
+
+
+def totals_the_long_way(jobs: JobService) -> tuple[dict[str, int], int, int]:
+    """Jobs per state and bytes downloaded and uploaded, from every job's snapshot."""
+    counts = {s.value: 0 for s in JobState}
+    listed = jobs.list()
+    for job in listed:
+        counts[job.state.value] += 1
+    return counts, sum(j.downloaded for j in listed), sum(j.uploaded for j in listed)
+
+
+async def test_the_services_totals_are_its_jobs_totals_mid_download_and_after_a_restart(
+        tmp_path: Path) -> None:
+    """``stats()`` reads totals the job table keeps (and walks the running sessions alone);
+    they must be what every job shows: while one downloads, once it is paused, after a restart
+    (paused, it has no session: its record's bytes count), resumed, and once it has ended."""
+    def same_totals(jobs: JobService) -> None:
+        stats = jobs.stats()
+        assert (stats.jobs, stats.downloaded, stats.uploaded) == totals_the_long_way(jobs)
+
+    big = [("big.bin", 3_000_000)]
+    async with seeder(tmp_path / "seed", rate=500_000, files=big) as (seed, torrent, _), \
+            service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await jobs.add("magnet:?xt=urn:btih:" + "ef" * 20 + "&dn=never", paused=True)
+        assert (await wait_downloading(jobs, job.id)).downloaded > 0
+        same_totals(jobs)
+        await jobs.tick()
+        same_totals(jobs)
+        await jobs.pause(job.id)
+        same_totals(jobs)
+        assert jobs.stats().downloaded > 0
+    async with seeder(tmp_path / "seed", rate=500_000, files=big) as (seed, torrent, _), \
+            service(tmp_path) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is None  # (paused: no session, its record counts)
+        same_totals(jobs)
+        assert jobs.stats().downloaded > 0
+        await jobs.add_peers(job.id, [("127.0.0.1", seed.listen_port)])
+        await jobs.resume(job.id)
+        await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        same_totals(jobs)
+        done = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert done.state is JobState.COMPLETED, done.error
+        same_totals(jobs)

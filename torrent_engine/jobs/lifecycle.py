@@ -321,6 +321,7 @@ class JobLifecycle:
         elif new is JobState.DOWNLOADING:
             rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
+        self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
         if new in FINISHED_STATES:
             self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
@@ -334,6 +335,7 @@ class JobLifecycle:
         st = session.status()
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
+        self._jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
         if session.has_metadata:
             rec.total_size = st.total_wanted
             rec.done_size = st.have_bytes

@@ -189,22 +189,24 @@ class JobService(JobFeatureControl):
         down_rate = up_rate = 0.0
         peers = 0
         counts = {s.value: 0 for s in JobState}
-        finished, downloaded, uploaded = self._jobs.finished_totals()  # (the history, kept up to date)
-        for state, n in finished.items():
-            counts[state.value] = n
-        for rec in self._jobs.unfinished():  # (every second: the unfinished jobs alone, no copy)
-            counts[rec.state.value] += 1
+        # (every second: the table keeps the totals, the history's and the unfinished jobs' as
+        # their records say; the sessions alone are walked, for what moves)
+        finished, downloaded, uploaded = self._jobs.finished_totals()
+        unfinished, records_down, records_up = self._jobs.unfinished_totals()
+        downloaded += records_down
+        uploaded += records_up
+        for totals in (finished, unfinished):
+            for state, n in totals.items():
+                counts[state.value] += n
+        for rec in self._with_sessions():
             session = self._session(rec)
-            if session is not None:
+            if session is not None:  # (its counters are the session's: the record's are older)
                 st = session.status()
                 down_rate += st.download_rate
                 up_rate += st.upload_rate
-                downloaded += st.downloaded
-                uploaded += st.uploaded
+                downloaded += st.downloaded - rec.downloaded
+                uploaded += st.uploaded - rec.uploaded
                 peers += st.peers
-            else:
-                downloaded += rec.downloaded
-                uploaded += rec.uploaded
         shared = self.manager.shared
         dht = shared.dht if self._running else None
         mapper = shared.port_mapper if self._running else None

@@ -3,9 +3,12 @@ active one of each torrent (at most one per info-hash). Pure bookkeeping, no I/O
 
 It also keeps the history's totals (finished jobs per state, their bytes) and the finished jobs
 in the order they finished, so that what runs every second (``JobService.stats``, the history's
-age check) walks the unfinished jobs and the jobs past the age only, not a history of 100 000:
-a finished record's state, counters and finishing time no longer change, and a record becomes
-finished in one place, which tells the table (``finished``)."""
+age check) walks the jobs past the age only, not a history of 100 000: a finished record's
+state, counters and finishing time no longer change, and a record becomes finished in one
+place, which tells the table (``finished``). Likewise the unfinished jobs' totals (per state,
+their bytes as their records say), which ``stats`` reads instead of walking 10 000 jobs waiting
+for a slot each second: a record's state and counters change in one place each, which tells
+the table (``changed``)."""
 
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ class JobTable:
         self._finished_bytes = [0, 0]  # downloaded, uploaded: the finished jobs' sum
         self._by_age: list[tuple[float, int, str]] = []  # (finished at, order, id), oldest first
         self._age_keys: dict[str, tuple[float, int, str]] = {}
+        # the unfinished jobs' totals, and what each was counted with (its state and bytes)
+        self._unfinished_counts: dict[JobState, int] = dict.fromkeys(JobState, 0)
+        self._unfinished_bytes = [0, 0]  # downloaded, uploaded
+        self._counted: dict[str, tuple[JobState, int, int]] = {}
         for rec in ordered:
             self._count(rec, 1, loading=True)
         self._by_age.sort()  # (once: an insort per record of a long history is quadratic)
@@ -74,7 +81,10 @@ class JobTable:
         self._by_position = None  # (an unfinished job comes, goes or finishes)
         if sign > 0 and rec.state not in FINISHED_STATES:
             self._unfinished[rec.id] = rec
-        elif sign > 0 or self._unfinished.pop(rec.id, None) is None:  # (gone: where it was counted)
+            self._tally(rec)
+        elif sign < 0 and self._unfinished.pop(rec.id, None) is not None:  # (gone: where it was counted)
+            self._untally(rec.id)
+        else:
             self._finished_counts[rec.state] += sign
             self._finished_bytes[0] += sign * rec.downloaded
             self._finished_bytes[1] += sign * rec.uploaded
@@ -88,6 +98,30 @@ class JobTable:
             else:
                 key = self._age_keys.pop(rec.id)
                 del self._by_age[bisect.bisect_left(self._by_age, key)]
+
+    def _tally(self, rec: JobRecord) -> None:
+        self._counted[rec.id] = counted = (rec.state, rec.downloaded, rec.uploaded)
+        self._unfinished_counts[counted[0]] += 1
+        self._unfinished_bytes[0] += counted[1]
+        self._unfinished_bytes[1] += counted[2]
+
+    def _untally(self, job_id: str) -> None:
+        state, downloaded, uploaded = self._counted.pop(job_id)
+        self._unfinished_counts[state] -= 1
+        self._unfinished_bytes[0] -= downloaded
+        self._unfinished_bytes[1] -= uploaded
+
+    def changed(self, rec: JobRecord) -> None:
+        """``rec``'s state or counters changed (the one place each changes says so): an
+        unfinished job is counted again as it is now."""
+        if rec.id in self._counted:
+            self._untally(rec.id)
+            self._tally(rec)
+
+    def unfinished_totals(self) -> tuple[dict[JobState, int], int, int]:
+        """The unfinished jobs: how many in each state, and their bytes downloaded and uploaded
+        as their records say (a running job's session counts on from there)."""
+        return dict(self._unfinished_counts), self._unfinished_bytes[0], self._unfinished_bytes[1]
 
     def unfinished(self) -> ValuesView[JobRecord]:
         """The unfinished records in the order added, for a walk that does not change the table."""
@@ -114,6 +148,7 @@ class JobTable:
         """``rec`` has just reached a finished state, its counters final (the one place a job
         finishes calls this once)."""
         if self._unfinished.pop(rec.id, None) is not None:
+            self._untally(rec.id)
             self._count(rec, 1)
 
     def add(self, rec: JobRecord) -> None:

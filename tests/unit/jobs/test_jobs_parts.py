@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
@@ -146,3 +147,58 @@ def test_newest_first_follows_every_job_that_comes_or_goes() -> None:
     table.remove("a")
     assert [r.id for r in table.newest_first()] == ["b"]
     assert len(table) == 1 and "b" in table
+
+
+def walked(table: JobTable) -> tuple[dict[JobState, int], int, int]:
+    """The unfinished jobs' totals, the long way (a walk over every one of them)."""
+    counts = dict.fromkeys(JobState, 0)
+    down = up = 0
+    for rec in table.unfinished():
+        counts[rec.state] += 1
+        down += rec.downloaded
+        up += rec.uploaded
+    return counts, down, up
+
+
+def test_the_table_keeps_the_unfinished_jobs_totals_as_their_records_change() -> None:
+    """Per state and in bytes, what the service's stats read each second instead of walking
+    every unfinished job: right after every change it is told of (a job comes, changes state
+    or counters, finishes, is discarded or forgotten), whatever the order."""
+    rng = random.Random(5)
+    running = [s for s in JobState if s not in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)]
+    loaded = [record(f"r{n}", info_hash=f"{n:040x}", state=rng.choice(list(JobState))) for n in range(30)]
+    for rec in loaded:
+        rec.downloaded, rec.uploaded = rng.randrange(10_000), rng.randrange(1_000)
+    table = JobTable(loaded)
+    assert table.unfinished_totals() == walked(table)
+    made = 30
+    for _ in range(2000):
+        unfinished = list(table.unfinished())
+        action = rng.choice(["add", "state", "bytes", "finish", "discard", "remove"])
+        if action == "add" or not unfinished:
+            rec = record(f"r{made}", info_hash=f"{made:040x}", state=rng.choice(running))
+            rec.downloaded = rng.randrange(10_000)
+            made += 1
+            table.add(rec)
+        elif action == "state":
+            rec = rng.choice(unfinished)
+            rec.state = rng.choice(running)
+            table.changed(rec)
+        elif action == "bytes":
+            rec = rng.choice(unfinished)
+            rec.downloaded += rng.randrange(10_000)
+            rec.uploaded += rng.randrange(1_000)
+            table.changed(rec)
+        elif action == "finish":
+            rec = rng.choice(unfinished)
+            rec.state = rng.choice([JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED])
+            table.changed(rec)
+            table.finished(rec)
+            table.changed(rec)  # (a finished job told again: no longer counted here)
+        elif action == "discard":
+            table.discard(rng.choice(unfinished))
+        else:
+            gone = [r for r in table.view() if r.state in (JobState.COMPLETED, JobState.FAILED)]
+            if gone:
+                table.remove(rng.choice(gone).id)
+        assert table.unfinished_totals() == walked(table), action
