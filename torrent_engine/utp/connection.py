@@ -154,8 +154,9 @@ class UtpConnection:
         # loss is being repaired)
         self._loss_until: int | None = None
         # the tail loss probe (RFC 8985's idea): when nothing is acked for two round trips while
-        # packets are in flight, one packet goes (new data, or the last in flight again) so that
-        # the receiver's selective ack shows the holes before the retransmission timeout
+        # packets are in flight, one packet goes (a lost retransmission again, new data, or the
+        # last in flight again) so that the receiver's selective ack shows the holes before the
+        # retransmission timeout
         self._probe_at: int | None = None  # armed by new data and by acks that move acked_seq
         self._probe_due = False  # the probe's deadline passed: ``datagrams`` sends it
         self._probe_seq: int | None = None  # the packet a probe sent again, until it is acked
