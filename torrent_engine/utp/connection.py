@@ -54,6 +54,7 @@ MAX_REORDER = 1024  # out-of-order packets we buffer
 ACK_EVERY = 32  # in-order data packets acked together at most (a deferred ack goes out at this many)
 ACK_BYTES = ACK_EVERY * PACKET_SIZE  # with larger datagrams, fewer packets (at least two) per ack
 ACK_DELAY_US = 2_000  # how long the ack of in-order data may be deferred
+PROBE_MIN_US = 10_000  # the tail loss probe waits at least this (and the peer's ack delay) past two SRTT
 
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
@@ -149,7 +150,18 @@ class UtpConnection:
         self._rto_deadline: int | None = None
         self._persist_at: int | None = None  # when to probe a closed window of the peer
         self._dup_acks = 0
-        self._loss_until: int | None = None  # no second window cut for losses before this seq
+        # no second window cut for losses before this seq (None once all before it are acked: no
+        # loss is being repaired)
+        self._loss_until: int | None = None
+        # the tail loss probe (RFC 8985's idea): when nothing is acked for two round trips while
+        # packets are in flight, one packet goes (a lost retransmission again, new data, or the
+        # last in flight again) so that the receiver's selective ack shows the holes before the
+        # retransmission timeout
+        self._probe_at: int | None = None  # armed by new data and by acks that move acked_seq
+        self._probe_due = False  # the probe's deadline passed: ``datagrams`` sends it
+        self._probe_seq: int | None = None  # the packet a probe sent again, until it is acked
+        self._probe_ts = 0  # (the probe's timestamp: an ack echoing it or later answers the probe)
+        self.probes_sent = 0
         self._closing = False
         self._abandon = False
         self._fin_seq: int | None = None
@@ -456,12 +468,13 @@ class UtpConnection:
         self.state = new_state
         self.peer_wnd = wnd
         if self._out:  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
-            self._process_ack(kind, ack, sack, ts_diff, now_us)
+            self._process_ack(kind, ack, sack, ts, ts_diff, now_us)
         if kind == _DATA or kind == _FIN:
             self._process_data(kind, seq, payload, now_us)
         self._maybe_closed()
 
-    def _process_ack(self, kind: int, ack: int, sack: bytes | None, ts_diff: int, now_us: int) -> None:
+    def _process_ack(self, kind: int, ack: int, sack: bytes | None, ts: int, ts_diff: int,
+                     now_us: int) -> None:
         if not self._out:
             return  # nothing of ours in flight (e.g. pure download): nothing to ack or measure
         if self._pending_delay:
@@ -491,6 +504,7 @@ class UtpConnection:
         self.acked_seq = seq
         self.bytes_in_flight -= left
         lost: list[_Out] = []
+        offsets: list[int] = []
         if sack is not None:
             offsets = sack_bits(sack)
             for off in offsets:
@@ -515,6 +529,8 @@ class UtpConnection:
                 first = self._out.get((ack + 1) & SEQ_MASK)
                 if first is not None and not first.fast_resent:
                     lost.append(first)
+        if offsets and not lost and outs:
+            self._early_retransmit(ack, last_sent, len(offsets), lost)
         if rtt_sample is not None:
             self.rtt.sample(rtt_sample)
         if ts_diff:
@@ -523,6 +539,11 @@ class UtpConnection:
             self.cc.on_ack(acked_bytes, flight_before, self.rtt.rtt_us, window_full=self._cwnd_full)
             self.timeouts = 0
             self._rto_deadline = now_us + self.rtt.rto_us if self._out else None
+            if progressed:
+                self._probe_at = now_us + self._probe_timeout() if self._out else None
+                until = self._loss_until
+                if until is not None and not seq_less(seq, (until - 1) & SEQ_MASK):
+                    self._loss_until = None  # repaired (and a mark kept longer would wrap around)
             if (self._send_len or acked_bytes) and not self._writable_queued:
                 self._writable_queued = True
                 self._events.append(_WRITABLE)
@@ -536,8 +557,53 @@ class UtpConnection:
                     p.need_resend = True
                     self._to_resend += 1
                     self.bytes_in_flight -= p.size
+        probed = self._probe_seq
+        if probed is not None and probed not in outs:
+            self._probe_seq = None
+            self._probe_acked(probed, ts, ts_diff)
         if self._fin_seq is not None and self._fin_seq not in self._out:
             self._fin_acked = True
+
+    def _early_retransmit(self, ack: int, last_sent: int, sacked: int, lost: list[_Out]) -> None:
+        """Early retransmit (RFC 5827's idea): the first packet not acked has fewer than
+        ``DUP_ACK_LIMIT`` packets sent after it, so that many can never be sacked past it; when
+        all of them were (``sacked``) and no new data can go to draw more acks (the end of the
+        data, or a full window), it is lost. (Selective acks only: a receiver that sends them
+        sends none while nothing past the hole arrived, and its duplicate acks then are window
+        updates, not packets received.)"""
+        hole = self._out.get((ack + 1) & SEQ_MASK)
+        if hole is None or hole.fast_resent or hole.need_resend:
+            return
+        behind = (last_sent - hole.seq) & SEQ_MASK
+        if not 0 < behind < DUP_ACK_LIMIT or sacked < behind:
+            return
+        n = min(self._send_len, self.payload_size)
+        if n and (n == self.payload_size or self._closing or not self.bytes_in_flight) and (
+                self.bytes_in_flight + n <= min(self.cc.cwnd, self.peer_wnd)):
+            return  # new data goes instead, and its acks tell (as three sacked packets) if the hole is lost
+        lost.append(hole)
+
+    def _probe_acked(self, seq: int, ts: int, ts_diff: int) -> None:
+        """The packet a tail loss probe sent again is acked. If the ack answers the probe (the
+        time it echoes, its timestamp less the delay it reports, is the probe's or later), the
+        first copy was lost (or its ack was: without duplicate-SACK the two look the same), and
+        the probe repaired it: a loss for congestion control, once per window as any other. An
+        ack echoing an earlier time answers the first copy: the probe was spurious, the window
+        stays."""
+        echo = (ts - ts_diff) & TS_MASK
+        if ts_diff and (echo - self._probe_ts) & TS_MASK >= 0x80000000:
+            return  # the first copy's ack, late: nothing was lost
+        if self._loss_until is None or not seq_less(seq, self._loss_until):
+            self.cc.on_loss()
+            self._loss_until = self.seq_nr
+
+    def _probe_timeout(self) -> int:
+        """How long after the last ack (or new data) with packets in flight the tail loss probe
+        goes: two smoothed round trips, at least ``PROBE_MIN_US``, plus the peer's ack delay
+        (before any round trip was measured: the retransmission timeout, so no probe)."""
+        if not self.rtt.samples:
+            return self.rtt.rto_us
+        return max(2 * self.rtt.rtt_us, PROBE_MIN_US) + ACK_DELAY_US
 
     def _acked(self, p: _Out) -> int:
         if p.need_resend:
@@ -606,12 +672,15 @@ class UtpConnection:
     @property
     def timeout_at(self) -> int | None:
         """When ``on_timer`` must run next (microseconds), or None when no timer is armed:
-        the retransmission timeout, the deadline of an ack being deferred, or the next probe of
-        the peer's closed window."""
+        the retransmission timeout, the tail loss probe, the deadline of an ack being deferred,
+        or the next probe of the peer's closed window."""
         due = self._rto_deadline
         persist = self._persist_at
         if persist is not None and (due is None or persist < due):
             due = persist
+        probe = self._probe_at
+        if probe is not None and (due is None or probe < due):
+            due = probe
         if self._ack_needed and not self._ack_now and self.state is not _CLOSED:
             return self._ack_due if due is None or self._ack_due < due else due
         return due
@@ -623,11 +692,20 @@ class UtpConnection:
 
     def on_timer(self, now_us: int) -> None:
         """Retransmit, or give up on the connection, if the timeout passed at ``now_us``; a
-        deferred ack whose deadline passed is due (``datagrams`` sends it)."""
+        deferred ack whose deadline passed is due, and so is a tail loss probe whose deadline
+        passed before the timeout's (``datagrams`` sends them). One probe per silence: the next
+        is armed only by an ack that moves ``acked_seq``."""
         if self._ack_needed and self._unacked and now_us >= self._ack_due:
             self._ack_now = True
+        probe = self._probe_at
+        if probe is not None and now_us >= probe:
+            self._probe_at = None
+            self._probe_due = (bool(self._out) and self.state is not _SYN_SENT and self.state is not _CLOSED
+                               and self._rto_deadline is not None and now_us < self._rto_deadline)
         if self.state is _CLOSED or self._rto_deadline is None or now_us < self._rto_deadline:
             return
+        self._probe_at = self._probe_seq = None
+        self._probe_due = False
         if not self._out:
             self._rto_deadline = None
             return
@@ -684,6 +762,8 @@ class UtpConnection:
         self.bytes_in_flight += p.size
         if self._rto_deadline is None:
             self._rto_deadline = now_us + self.rtt.rto_us
+            if p.kind != _SYN:
+                self._probe_at = now_us + self._probe_timeout()
         self._ack_needed = self._ack_now = False
         self._unacked = 0
 
@@ -730,6 +810,9 @@ class UtpConnection:
                 self._out[p.seq] = p
                 self.state = _FIN_SENT
                 self._emit(p, now_us, out)
+            if self._probe_due:
+                self._probe_due = False
+                self._send_probe(now_us, out)
             if self._ack_needed:  # one ack for everything received since the last call
                 if (self._ack_now or self._unacked >= self._ack_every or now_us >= self._ack_due
                         or self.state is not _CONNECTED
@@ -744,12 +827,44 @@ class UtpConnection:
         self._maybe_closed()
         return out
 
-    def _send_new(self, window: int, now_us: int, out: list[bytes]) -> None:
+    def _send_probe(self, now_us: int, out: list[bytes]) -> None:
+        """The tail loss probe: one packet past the congestion window (which it does not cut).
+        The first packet not acked again if it was sent again already and the ack of that copy
+        is overdue (a lost retransmission: no selective ack would ever resend it); else new
+        data if the peer's window takes it; else the last packet in flight again."""
+        hole = self._out.get((self.acked_seq + 1) & SEQ_MASK)
+        if (hole is not None and hole.transmissions > 1 and not hole.need_resend
+                and now_us - hole.sent_us > self.rtt.rtt_us + 4 * self.rtt.rtt_var_us):
+            self._probe_again(hole, now_us, out)
+            return
+        flight = self.bytes_in_flight
+        n = min(self._send_len, self.payload_size)
+        if n and flight + n <= self.peer_wnd:
+            seq = self.seq_nr
+            self._send_new(flight + n, now_us, out, probe=True)
+            if self.seq_nr != seq:
+                self.probes_sent += 1
+                return
+        for p in reversed(self._out.values()):
+            if not p.need_resend:
+                self._probe_again(p, now_us, out)
+                return
+
+    def _probe_again(self, p: _Out, now_us: int, out: list[bytes]) -> None:
+        """Send ``p`` (in flight) again as the tail loss probe."""
+        self.bytes_in_flight -= p.size  # (in flight still: sent again, counted once)
+        self._emit(p, now_us, out)
+        self._probe_seq = p.seq
+        self._probe_ts = now_us & TS_MASK
+        self.probes_sent += 1
+
+    def _send_new(self, window: int, now_us: int, out: list[bytes], *, probe: bool = False) -> None:
         """New data packets from the send buffer, while the window has room. This runs once per
         packet of an upload, so it is written out: every header field but seq_nr is the same for
         all packets of one call and is worked out once, each datagram is one ``struct`` call and
         one copy of its payload from the written bytes (which were not copied before), and the
-        counters are updated once at the end."""
+        counters are updated once at the end. ``probe``: a tail loss probe (a short packet goes
+        though others are in flight)."""
         chunks = self._send_chunks
         size = self._send_len
         payload_size = self.payload_size
@@ -767,7 +882,7 @@ class UtpConnection:
             if now_us < self._persist_at:
                 return
         self._persist_at = None
-        closing = self._closing
+        closing = self._closing or probe
         sack = self._sack()
         tail = b"" if sack is None else bytes((0, len(sack))) + sack
         head = HEADER_SIZE + len(tail)
@@ -835,6 +950,11 @@ class UtpConnection:
             self.bytes_in_flight = flight
             if self._rto_deadline is None:
                 self._rto_deadline = now_us + self.rtt.rto_us
+                self._probe_at = now_us + self._probe_timeout()
+            elif self._probe_at is not None and self._loss_until is None:
+                # (as RFC 8985: from the newest data; but while a loss is being repaired, from the
+                # last ack that moved acked_seq, so a lost retransmission is probed in time)
+                self._probe_at = now_us + self._probe_timeout()
             self._ack_needed = self._ack_now = False
             self._unacked = 0
 
@@ -855,5 +975,6 @@ class UtpConnection:
             return
         self.state = _CLOSED
         self.error = error
-        self._rto_deadline = self._persist_at = None
+        self._rto_deadline = self._persist_at = self._probe_at = None
+        self._probe_due = False
         self._events.append(ev.Closed(error))

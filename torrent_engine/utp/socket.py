@@ -61,7 +61,7 @@ from .stream import UtpStream
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms)
+TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms; a tail loss probe, two round trips)
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
 SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 from torrent_engine.utp import events as ev
+from torrent_engine.utp.congestion import RttEstimator
 from torrent_engine.utp.connection import UtpConnection
 from torrent_engine.utp.packet import Packet, PacketType, decode, encode, make_sack
 from torrent_engine.utp.state import TRANSITIONS, State
+
+from .simnet import Link, Pair
 
 
 def _handshake() -> tuple[UtpConnection, UtpConnection, int]:
@@ -73,8 +78,14 @@ def test_timeout_resends_and_shrinks_the_window() -> None:
     a, b, now = _handshake()
     a.send(b"z" * 3000)
     sent = [decode(d) for d in a.datagrams(now)]
+    probe_at = a.timeout_at  # the tail loss probe comes first, and does not cut the window
+    assert probe_at is not None
+    a.on_timer(probe_at)
+    cwnd = a.cc.cwnd
+    # (the short rest that Nagle held back: new data goes first)
+    assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [sent[-1].seq_nr + 1] and a.cc.cwnd == cwnd
     deadline = a.timeout_at
-    assert deadline is not None
+    assert deadline is not None and deadline > probe_at
     a.on_timer(deadline)
     assert a.cc.cwnd <= 2 * a.packet_size
     resent = [decode(d) for d in a.datagrams(deadline)]
@@ -325,3 +336,188 @@ def test_a_fast_retransmit_goes_at_once_though_the_halved_window_is_full() -> No
     again = [decode(d) for d in a.datagrams(now + 100_000)]
     assert [p.seq_nr for p in again] == [first.seq_nr]
     assert again[0].payload == first.payload
+
+
+def _acked(a: UtpConnection, ack_nr: int, at: int, echo: int, sack: bytes | None = None) -> Packet:
+    """An ack sent at ``at`` (the peer's clock is ours here) of the packet of ours sent at ``echo``:
+    its timestamp less the delay it reports is that packet's send time."""
+    return Packet(PacketType.STATE, a.recv_id, at, at - echo, 1 << 20, 0, ack_nr & 0xFFFF, sack=sack)
+
+
+def _tail(a: UtpConnection, packets: int, now: int) -> list[Packet]:
+    """``a`` past slow start with a 100 ms round trip sends its last ``packets`` full packets."""
+    a.rtt = RttEstimator()
+    a.rtt.sample(100_000)
+    a.cc.slow_start = False
+    a.cc.cwnd = float(20 * a.payload_size)
+    a.send(b"t" * (a.payload_size * packets))
+    pkts = [decode(d) for d in a.datagrams(now)]
+    assert len(pkts) == packets and a.unsent == 0
+    return pkts
+
+
+def test_early_retransmit_a_hole_with_fewer_than_three_packets_behind_it_at_the_end_of_the_data() -> None:
+    # The last three packets: the first is lost, the two behind it arrive. Three sacked packets can
+    # never come, and no new data can go to draw more acks: all those behind it acked, it is lost.
+    a, b, now = _handshake()
+    pkts = _tail(a, 3, now)
+    cwnd = a.cc.cwnd
+    a.receive_packet(_acked(a, pkts[0].seq_nr - 1, now + 100_000, now, make_sack([0, 1])), now + 100_000)
+    again = [decode(d) for d in a.datagrams(now + 100_000)]
+    assert [p.seq_nr for p in again] == [pkts[0].seq_nr] and again[0].payload == pkts[0].payload
+    assert a.cc.cwnd < 0.6 * cwnd  # a loss: the window halved
+
+
+def test_early_retransmit_needs_every_packet_behind_the_hole_acked() -> None:
+    a, b, now = _handshake()
+    pkts = _tail(a, 3, now)
+    a.receive_packet(_acked(a, pkts[0].seq_nr - 1, now + 100_000, now, make_sack([1])), now + 100_000)
+    assert a.datagrams(now + 100_000) == []  # the second may still come: no resend yet
+
+
+def test_no_early_retransmit_while_new_data_can_draw_more_acks() -> None:
+    # Three packets of a full window sent, the first lost, two sacked: the window has room for
+    # new data again, whose acks will say whether the hole is lost (three sacked past it).
+    a, b, now = _handshake()
+    pkts = _window_of(a, 3, now)
+    a.receive_packet(decode(_ack(a, pkts[0].seq_nr - 1, now + 100_000, make_sack([0, 1]))), now + 100_000)
+    out = [decode(d) for d in a.datagrams(now + 100_000)]
+    assert out and pkts[0].seq_nr not in [p.seq_nr for p in out]  # new data, not the hole
+    a.receive_packet(decode(_ack(a, pkts[0].seq_nr - 1, now + 200_000, make_sack([0, 1, 2]))), now + 200_000)
+    assert pkts[0].seq_nr in [decode(d).seq_nr for d in a.datagrams(now + 200_000)]
+
+
+def test_a_tail_loss_probe_goes_two_round_trips_after_the_last_ack_without_cutting_the_window() -> None:
+    # The last five packets; the first three are acked, the acks of the last two never come. Long
+    # before the retransmission timeout (500 ms), the last packet goes again, once, and the
+    # window stays: the receiver's answer will show what was lost.
+    a, b, now = _handshake()
+    pkts = _tail(a, 5, now)
+    t = now + 100_000
+    a.receive_packet(_acked(a, pkts[2].seq_nr, t, now), t)
+    cwnd = a.cc.cwnd
+    assert a.datagrams(t) == []
+    probe_at = a.timeout_at
+    assert probe_at is not None and t + 200_000 <= probe_at <= t + 230_000  # two SRTT and a little
+    a.on_timer(probe_at - 1)
+    assert a.datagrams(probe_at - 1) == []
+    a.on_timer(probe_at)
+    [probe] = [decode(d) for d in a.datagrams(probe_at)]
+    assert probe.seq_nr == pkts[4].seq_nr and probe.payload == pkts[4].payload
+    assert a.cc.cwnd == cwnd and a.probes_sent == 1 and a.bytes_in_flight == 2 * a.payload_size
+    # one probe per silence: nothing more until the retransmission timeout
+    rto_at = a.timeout_at
+    assert rto_at is not None and rto_at >= t + 500_000
+    a.on_timer(rto_at - 1)
+    assert a.datagrams(rto_at - 1) == [] and a.probes_sent == 1
+    a.on_timer(rto_at)
+    assert a.datagrams(rto_at) and a.timeouts == 1
+
+
+def test_a_probe_that_repaired_the_last_packet_counts_as_a_loss() -> None:
+    # Only the last packet was lost: the probe's copy is what the receiver acks (the ack echoes
+    # the probe's time), so the first copy was lost, and the window halves once, as for a loss.
+    a, b, now = _handshake()
+    pkts = _tail(a, 5, now)
+    t = now + 100_000
+    a.receive_packet(_acked(a, pkts[3].seq_nr, t, now), t)
+    probe_at = a.timeout_at
+    assert probe_at is not None
+    a.on_timer(probe_at)
+    assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
+    cwnd = a.cc.cwnd
+    a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 100_000, probe_at), probe_at + 100_000)
+    assert not a._out and a.cc.ssthresh == cwnd / 2 and a.cc.cwnd < 0.6 * cwnd
+
+
+def test_a_probe_that_showed_holes_gets_them_resent_at_once_and_the_window_halved_once() -> None:
+    # The last two packets were lost: the probe's copy of the last arrives, its selective ack
+    # shows the hole before it (one packet behind it, acked: early retransmit), and the window
+    # halves once for the two.
+    a, b, now = _handshake()
+    pkts = _tail(a, 5, now)
+    t = now + 100_000
+    a.receive_packet(_acked(a, pkts[2].seq_nr, t, now), t)
+    probe_at = a.timeout_at
+    assert probe_at is not None
+    a.on_timer(probe_at)
+    a.datagrams(probe_at)
+    cwnd = a.cc.cwnd
+    answer = probe_at + 100_000
+    a.receive_packet(_acked(a, pkts[2].seq_nr, answer, probe_at, make_sack([0])), answer)
+    assert [decode(d).seq_nr for d in a.datagrams(answer)] == [pkts[3].seq_nr]
+    a.receive_packet(_acked(a, pkts[4].seq_nr, answer + 100_000, answer), answer + 100_000)
+    assert not a._out and a.cc.ssthresh == cwnd / 2
+
+
+def test_a_spurious_probe_does_not_shrink_the_window() -> None:
+    # The ack of the last packet was only late: it comes after the probe went, echoing the first
+    # copy's time. Nothing was lost; the window stays.
+    a, b, now = _handshake()
+    pkts = _tail(a, 5, now)
+    t = now + 100_000
+    a.receive_packet(_acked(a, pkts[3].seq_nr, t, now), t)
+    cwnd = a.cc.cwnd
+    probe_at = a.timeout_at
+    assert probe_at is not None
+    a.on_timer(probe_at)
+    assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
+    a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 10_000, now), probe_at + 10_000)
+    assert not a._out and a.cc.cwnd >= cwnd and a.cc.ssthresh > cwnd
+
+
+def test_a_lost_retransmission_is_sent_again_by_the_probe_before_the_timeout() -> None:
+    # A fast retransmit whose copy is lost too: the later packets are all sacked, no selective ack
+    # can resend it again, and acks that sack new data keep the retransmission timeout away. Two
+    # round trips after acked_seq last moved, the probe sends it again (not new data).
+    a, b, now = _handshake()
+    a.rtt = RttEstimator()
+    for _ in range(20):
+        a.rtt.sample(100_000)
+    pkts = _window_of(a, 10, now)
+    t0 = now + 100_000
+    a.receive_packet(decode(_ack(a, pkts[0].seq_nr, t0)), t0)  # acked_seq moves for the last time
+    armed = a.timeout_at
+    hole = pkts[1].seq_nr
+    t1 = t0 + 1_000
+    a.receive_packet(decode(_ack(a, hole - 1, t1, make_sack([0, 1, 2]))), t1)
+    assert hole in [decode(d).seq_nr for d in a.datagrams(t1)]  # (this copy is lost)
+    t2 = t1 + 1_000
+    a.receive_packet(decode(_ack(a, hole - 1, t2, make_sack(list(range(8))))), t2)
+    new = [decode(d) for d in a.datagrams(t2)]
+    assert new and all(p.seq_nr != hole for p in new)
+    probe_at = a.timeout_at  # two round trips after acked_seq last moved (new data does not defer it)
+    assert probe_at is not None and probe_at == armed and probe_at <= t0 + 250_000
+    a.on_timer(probe_at)
+    assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [hole]
+    assert a.timeouts == 0 and a.probes_sent == 1
+
+
+class _StallingLink(Link):
+    """A link that holds what is sent in the first ``stall_us`` of every ``period_us`` until the
+    stall ends (in order, none lost): the acks of a receiver that pauses now and then."""
+
+    period_us = 600_000
+    stall_us = 300_000
+
+    def transit(self, size: int, now: int, rng: random.Random) -> int | None:
+        at = super().transit(size, now, rng)
+        phase = now % self.period_us
+        if at is not None and phase < self.stall_us:
+            at = max(at, now - phase + self.stall_us + self.delay_us)
+        return at
+
+
+def test_a_lossless_transfer_with_stalling_acks_has_no_window_cut() -> None:
+    # The acks stop for 300 ms now and then (shorter than the retransmission timeout, longer than
+    # two round trips): probes go, new data or the last packet again, and the late acks that come
+    # then answer the first copies. Nothing was lost: no probe may cut the window.
+    pair = Pair(Link(delay_us=20_000, rate=1_000_000, queue_limit=400_000), _StallingLink(delay_us=20_000))
+    cuts: list[int] = []
+    on_loss = pair.a.cc.on_loss
+    pair.a.cc.on_loss = lambda: (cuts.append(pair.now), on_loss())[1]  # type: ignore[method-assign]
+    payload = bytes(range(256)) * 12_000  # ~3 MB, ~3 s at the link's rate
+    pair.run(payload)
+    assert bytes(pair.received) == payload and pair.ab.dropped == pair.ba.dropped == 0
+    assert pair.a.probes_sent > 1 and pair.a.packets_resent >= 1  # (new data, and a packet sent again)
+    assert cuts == [] and pair.a.timeouts == 0
