@@ -566,8 +566,10 @@ class JobFeatureControl(JobLifecycle):
                         created = rec.created_dirs
                     rec.options = dataclasses.replace(rec.options, save_path=str(target))
                     rec.created_dirs = created
+                    # (it counts on from the job's totals: the resume data that held them went
+                    # with the old session, and is for the old place anyway)
                     await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self._apply_options(rec, s))
+                                           prepare=lambda s: self._prepare_session(rec, s))
                     rec.updated_at = self._clock()
                     await self._save(rec)
             finally:

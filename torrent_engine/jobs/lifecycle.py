@@ -598,7 +598,7 @@ class JobLifecycle:
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
     def _prepare_session(self, rec: JobRecord, session: Session) -> None:
-        """A new session for a job that had one before (a restart, a recheck): the job's options,
+        """A new session for a job that had one before (a restart, a recheck, a move): the job's options,
         and its totals so far, which the new session counts on from (the job owns its totals; a
         session counts from what it is given or what its resume data says, whichever is more)."""
         session.downloaded = max(session.downloaded, rec.downloaded)
