@@ -179,6 +179,21 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
 
 
 # -- the queue ---------------------------------------------------------------------------------
+async def test_jobs_added_at_once_take_places_of_their_own_in_the_queue(tmp_path: Path) -> None:
+    """Adds that overlap (a client sending several at once) each put their job last in the
+    queue, in a place of its own: they took the same place, and moving one past another did
+    nothing until a restart numbered them again."""
+    async with service(tmp_path) as jobs:
+        await jobs.update_settings(queueing=True, max_active_downloads=1)
+        async with anyio.create_task_group() as tg:
+            for c in "abc":
+                tg.start_soon(lambda c=c: jobs.add(magnet(c), paused=True))
+        order = jobs.queue_order()
+        await jobs.move_in_queue([order[2]], "up")
+        assert jobs.queue_order() == [order[0], order[2], order[1]]
+        assert [jobs.get(i).queue_position for i in jobs.queue_order()] == [1, 2, 3]
+
+
 async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_starts(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         with pytest.raises(JobConflict):  # no queue while queueing is off
