@@ -338,8 +338,11 @@ async def test_a_finished_download_does_not_look_busy(tmp_path: Path) -> None:
         assert result.average_rate == pytest.approx(result.downloaded / downloading)
 
 
-async def test_a_recheck_keeps_the_jobs_totals(tmp_path: Path) -> None:
-    """The job owns its totals: a recheck starts a new session, which counts on from them."""
+@pytest.mark.parametrize("action", ["recheck", "set_location"])
+async def test_a_recheck_or_a_move_keeps_the_jobs_totals(tmp_path: Path, action: str) -> None:
+    """The job owns its totals: a recheck or a move starts a new session, which counts on from
+    them (a moved job's new session counted from nothing: the old one's resume data goes with it,
+    and the job showed 0 bytes downloaded and uploaded)."""
     async with seeder(tmp_path / "seed") as (seed, torrent, _src), \
             JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
                        state_dir=tmp_path / "state") as jobs:
@@ -347,9 +350,13 @@ async def test_a_recheck_keeps_the_jobs_totals(tmp_path: Path) -> None:
         await wait_state(jobs, job.id, JobState.SEEDING)
         before = jobs.get(job.id).downloaded
         assert before >= torrent.payload_size
-        await jobs.recheck(job.id)
+        if action == "recheck":
+            await jobs.recheck(job.id)
+        else:
+            await jobs.set_location(job.id, "moved")
         after = await wait_state(jobs, job.id, JobState.SEEDING)
         assert after.downloaded >= before
+        assert jobs.stats().downloaded >= before
 
 
 async def test_an_ended_lease_keeps_the_downloads_that_completed(tmp_path: Path) -> None:

@@ -76,6 +76,9 @@ class JobFeatureControl(JobLifecycle):
         self._configured: Configured | None = None  # what the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._last_feature_tick: float | None = None
+        # one round of the queue at a time: a round acts on what it read as it began, and a
+        # round running meanwhile (set off by a check's end) would act on what it read after
+        self._round_lock = anyio.Lock()
 
     # -- start -----------------------------------------------------------------------------
     async def _load_features(self, configured: Configured) -> None:
@@ -441,7 +444,13 @@ class JobFeatureControl(JobLifecycle):
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
-        or hold jobs as the queue says (run by the service's tick and after changes)."""
+        or hold jobs as the queue says (run by the service's tick and after changes), once the
+        round under way, if any, is over."""
+        async with self._round_lock:
+            self._round_asked = False  # (what was asked before it begins, it answers)
+            await self._round()
+
+    async def _round(self) -> None:
         now = self._clock()
         last = self._last_feature_tick
         self._last_feature_tick = now
@@ -566,8 +575,10 @@ class JobFeatureControl(JobLifecycle):
                         created = rec.created_dirs
                     rec.options = dataclasses.replace(rec.options, save_path=str(target))
                     rec.created_dirs = created
+                    # (it counts on from the job's totals: the resume data that held them went
+                    # with the old session, and is for the old place anyway)
                     await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self._apply_options(rec, s))
+                                           prepare=lambda s: self._prepare_session(rec, s))
                     rec.updated_at = self._clock()
                     await self._save(rec)
             finally:

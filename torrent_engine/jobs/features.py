@@ -59,13 +59,19 @@ def check_share_limit(value: object, field: str) -> float | None:
     """A share limit: None (the default), -1 (none) or a finite number >= 0."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
-    if value == NO_LIMIT:
+    try:
+        number = float(value)
+    except OverflowError:  # (a whole number no float holds)
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
+    if number == NO_LIMIT:
         return NO_LIMIT
-    if value < 0:
+    if number < 0:
         raise InvalidJobRequest("must be >= 0, or -1 for no limit", field)
-    return float(value)
+    return number
 
 
 def check_content_layout(value: object) -> str:

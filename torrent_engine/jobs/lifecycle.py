@@ -94,6 +94,7 @@ class JobLifecycle:
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
+        self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -128,6 +129,13 @@ class JobLifecycle:
 
     async def enforce(self) -> None:
         """The queue's round: which jobs run (the queue's owner overrides this)."""
+
+    def _round_soon(self) -> None:
+        """Ask for a round of the queue in the task group: asks made before a round begins are
+        answered by it (a start's thousand check ends are not a thousand rounds)."""
+        if not self._round_asked and self._tg is not None:
+            self._round_asked = True
+            self._tg.start_soon(self.enforce)
 
     def _starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
@@ -248,8 +256,8 @@ class JobLifecycle:
             self._on_metadata(rec)
         if name.startswith("session."):
             self._sync(rec)
-            if name in CHECK_ENDS and rec.id in self._held and self._tg is not None:
-                self._tg.start_soon(self.enforce)  # its check is over: the queue's word, now
+            if name in CHECK_ENDS and rec.id in self._held:
+                self._round_soon()  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
         session = self._session(rec)
@@ -598,7 +606,7 @@ class JobLifecycle:
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
     def _prepare_session(self, rec: JobRecord, session: Session) -> None:
-        """A new session for a job that had one before (a restart, a recheck): the job's options,
+        """A new session for a job that had one before (a restart, a recheck, a move): the job's options,
         and its totals so far, which the new session counts on from (the job owns its totals; a
         session counts from what it is given or what its resume data says, whichever is more)."""
         session.downloaded = max(session.downloaded, rec.downloaded)

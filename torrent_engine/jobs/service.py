@@ -282,12 +282,14 @@ class JobService(JobFeatureControl):
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        queue_position=self._next_position(), number=self._next_number(),
-                        trackers=trackers)
+                        number=self._next_number(), trackers=trackers)
         await self._save_catalogue()  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
+        # (last in the queue, taken as it joins the table: an add overlapping this one took the
+        # same place when it was taken before the waits above)
+        rec.queue_position = self._next_position()
         self._jobs.add(rec)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)

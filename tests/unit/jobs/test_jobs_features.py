@@ -156,6 +156,8 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
         await jobs.set_features([job.id], ratio_limit=2.0, seeding_time_limit=-1)
         with pytest.raises(JobConflict):
             await jobs.set_features([job.id], category="nope")
+        with pytest.raises(InvalidJobRequest):  # (a whole number no float holds: not an OverflowError)
+            await jobs.set_features([job.id], ratio_limit=10**400)
         with pytest.raises(InvalidJobRequest):
             await jobs.add_tags([job.id], ["a,b"])
     async with service(tmp_path) as again:
@@ -177,6 +179,21 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
 
 
 # -- the queue ---------------------------------------------------------------------------------
+async def test_jobs_added_at_once_take_places_of_their_own_in_the_queue(tmp_path: Path) -> None:
+    """Adds that overlap (a client sending several at once) each put their job last in the
+    queue, in a place of its own: they took the same place, and moving one past another did
+    nothing until a restart numbered them again."""
+    async with service(tmp_path) as jobs:
+        await jobs.update_settings(queueing=True, max_active_downloads=1)
+        async with anyio.create_task_group() as tg:
+            for c in "abc":
+                tg.start_soon(lambda c=c: jobs.add(magnet(c), paused=True))
+        order = jobs.queue_order()
+        await jobs.move_in_queue([order[2]], "up")
+        assert jobs.queue_order() == [order[0], order[2], order[1]]
+        assert [jobs.get(i).queue_position for i in jobs.queue_order()] == [1, 2, 3]
+
+
 async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_starts(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         with pytest.raises(JobConflict):  # no queue while queueing is off
@@ -380,6 +397,8 @@ async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path
     # (an older version saved rate limits above the maximum)
     ({"download_limit": MAX_RATE_LIMIT + 1}, ["must be a whole number of bytes per second"]),
     ({"ratio_limit": "2"}, ["must be a number"]),  # of the wrong type
+    # (a whole number no float holds: its check raised OverflowError, and the service did not start)
+    ({"ratio_limit": 10**400}, ["must be a number"]),
     ({"max_active_uploads": -5, "share_limit_action": "explode", "from_a_later_version": 1},
      ["must be a whole number >= -1", "must be one of stop", "unknown setting"]),
 ])
@@ -397,7 +416,11 @@ async def test_a_saved_setting_that_no_longer_passes_its_check_is_dropped_alone(
         saved = load_settings(state)
     assert saved.settings == chosen and saved.configured == noted
     warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    expected = sorted((f"{state / 'settings.json'}: setting {name!r} = {json.dumps(value)} dropped", reason)
+    def shown(value: object) -> str:  # (a long value is cut short)
+        text = json.dumps(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    expected = sorted((f"{state / 'settings.json'}: setting {name!r} = {shown(value)} dropped", reason)
                       for (name, value), reason in zip(bad.items(), reasons, strict=True))
     assert len(warnings) == len(expected)
     for (start, reason), warning in zip(expected, warnings, strict=True):

@@ -963,3 +963,57 @@ async def test_a_job_the_queue_holds_once_reloaded_and_checked_does_not_run(
         await jobs.cancel(complete.id)  # its slot frees: the job after it runs
         await until_downloading(jobs, job.id)
         assert started == ["pa", "pb"]
+
+
+async def test_a_round_of_the_queue_does_not_pause_a_job_on_what_it_read_before_another_round_resumed_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round of the queue reads the jobs, then acts on them one by one, waiting on each pause
+    and resume. A job still unchecked when read counts as a download; if its check ends while
+    the round waits, and the round its check's end sets off gives it its slot (a seed) and
+    resumes it, the first round must not pause it on what it read: it was left paused and held
+    until the service's next tick (at a start, rounds set off by many checks paused and resumed
+    seeds in turn, each time announcing to their trackers)."""
+    downloads = [make_torrent([((c,), payload(5000, n))], 16384, name=f"d{c}") for n, c in enumerate("ap")]
+    data = payload(5000, 7)
+    seed = make_torrent([(("x",), data)], 16384, name="sx")
+    (tmp_path / "dl" / "sx").mkdir(parents=True)
+    (tmp_path / "dl" / "sx" / "x").write_bytes(data)  # (complete: once checked, it seeds)
+    gate = anyio.Event()
+    check = Checker.check
+
+    async def gated_check(self: Checker, phase: Checking) -> None:  # (the seed's check waits)
+        if phase.parts.torrent.name == "sx":
+            await gate.wait()
+        await check(self, phase)
+
+    monkeypatch.setattr(Checker, "check", gated_check)
+    jobs = JobService(dataclasses.replace(cfg(), max_active_downloads=2, seed=True),
+                      download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+    jobs.tick_interval = 3600.0  # (no tick comes during the test)
+    async with jobs:
+        first, _ = await jobs.add(downloads[0])
+        second, _ = await jobs.add(downloads[1])
+        await until_downloading(jobs, second.id)  # (two slots: both run)
+        held, _ = await jobs.add(seed)  # (after them in the queue: held, its check waiting)
+        session = jobs.manager.get(seed.info_hash)
+        assert session is not None and session.state is State.QUEUED
+        assert jobs.get(held.id).state is JobState.QUEUED
+        pause = Session.pause
+
+        async def slow_pause(self: Session) -> None:  # (the round's pause of the second job waits
+            if self.name == "dp" and not gate.is_set():  # while the seed is checked, and a round
+                gate.set()  # set off by its check's end has had its turn)
+                with anyio.fail_after(10):
+                    while session.state in (State.QUEUED, State.CHECKING):
+                        await anyio.sleep(0.01)
+                await anyio.sleep(0.2)
+            await pause(self)
+
+        monkeypatch.setattr(Session, "pause", slow_pause)
+        await jobs.update_settings(max_active_downloads=1)  # (the second job loses its slot)
+        with anyio.fail_after(5):
+            while jobs.get(held.id).state is not JobState.SEEDING:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.2)
+        assert jobs.get(held.id).state is JobState.SEEDING and session.state is State.SEEDING
+        assert jobs.get(second.id).state is JobState.QUEUED
