@@ -163,6 +163,42 @@ def test_a_probe_the_kernel_refuses_goes_again_unpadded_at_once() -> None:
     assert a.cc.cwnd == cwnd
 
 
+def test_a_timeout_with_the_probe_oldest_blames_the_probe_not_congestion() -> None:
+    a, out = _probing()
+    cwnd, due = a.cc.cwnd, a._rto_deadline
+    assert due is not None
+    a.on_timer(due)  # nothing came back, the tail loss probe's time passed unused
+    assert a.timeouts == 0 and a.cc.cwnd == cwnd
+    assert a.mtu_probes_lost == 1 and a.mtu_ceiling == CEILING  # one loss: maybe not the size
+    again = a.datagrams(due)
+    assert len(again) == len(out) and all(len(d) <= PACKET_SIZE for d in again)
+    assert [decode(d).seq_nr for d in again] == [decode(d).seq_nr for d in out]
+    assert decode(again[0]).payload == decode(out[0]).payload
+
+
+def test_a_lone_probe_lost_goes_again_as_the_tail_loss_probe_and_cuts_no_window() -> None:
+    a = UtpConnection.initiate(7, 100, mtu_ceiling=CEILING)
+    b = UtpConnection.accept(decode(a.datagrams(1_000)[0]), 500, 1_000)
+    now = 50_000
+    a.receive_datagrams(b.datagrams(now), now)  # the handshake's round trip: one RTT sample
+    a.cc.cwnd = 10 * PACKET_SIZE
+    a.send(DATA[:a.payload_size])  # one packet's worth: the probe is alone in flight
+    out = a.datagrams(now)
+    assert len(out) == 1 and out[0] is a.mtu_probe_datagram
+    cwnd = a.cc.cwnd
+    due = a.timeout_at
+    assert due is not None
+    a.on_timer(due)  # the probe vanished: the tail loss probe's time, before the timeout
+    again = a.datagrams(due)
+    assert a.probes_sent == 1 and a.mtu_probes_lost == 1
+    assert len(again) == 1 and len(again[0]) < PACKET_SIZE
+    b.receive_datagrams(again, due + 25_000)
+    b.on_timer(due + 30_000)
+    a.receive_datagrams(b.datagrams(due + 30_000), due + 50_000)
+    assert not a._out and a.cc.cwnd >= cwnd and a.timeouts == 0
+    assert b.read() == DATA[:a.payload_size]
+
+
 class _SmallPathSocket:
     """A UDP socket whose route's MTU the kernel knows is the standard size: a larger datagram
     with the don't-fragment bit is refused (EMSGSIZE)."""
