@@ -137,7 +137,9 @@ def proc_cpu(pid: int) -> float:
 def internet_paths() -> None:
     """Our uTP offers 64 KiB datagrams to a loopback address (utp/socket.py); the links stand for
     Internet paths (1 500-byte MTU, datagrams above it dropped), so in this process it offers
-    the standard size to every peer, as it does to any non-loopback one."""
+    the standard size to every peer, as it does to any non-loopback one. Its connections then
+    look for the path MTU from there up to an IPv4 peer's ceiling (``UtpSocket.mtu_ceiling``,
+    1 472 bytes, unchanged here) as they would on the Internet."""
     from torrent_engine.utp import socket as utp_socket
 
     utp_socket.UtpSocket.max_datagram = lambda self, host: utp_socket.PACKET_SIZE  # type: ignore[method-assign]

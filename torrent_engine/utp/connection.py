@@ -12,6 +12,17 @@ of ours that other implementations skip, see ``packet.py``): then the connection
 smaller of the two offers, from the handshake on. What the path carries is the shell's call
 (``socket.py``); the core is told it as ``max_datagram``.
 
+Otherwise the connection looks for the path's MTU (RFC 4821's packetization-layer PMTUD, as
+libtorrent does it): the datagram size it knows passes (the floor, ``PACKET_SIZE`` at first)
+and one the path may carry (the ceiling, ``mtu_ceiling``, the shell's guess: 1 500 bytes of
+Ethernet less the IP and UDP headers). Now and then one data packet goes padded to the midpoint
+(an extension every receiver skips, ``packet.pad``), one at a time, only while the window holds
+at least three packets and no loss is being repaired. Acked, the floor rises to its size and
+every datagram from then on may be that large; lost ``MTU_PROBE_TRIES`` times, the ceiling
+drops below it. A lost probe costs no window cut, and what it carried goes again unpadded, at
+the floor's size, so a path that silently drops large datagrams never stalls the transfer. The
+search stops when floor and ceiling are less than ``MTU_SEARCH_DONE`` apart.
+
 The per-datagram path is written for speed, since every step runs once per datagram: the
 header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
 new (a steady download) takes a short path; acks are coalesced (the shell drains
@@ -40,12 +51,13 @@ from .packet import (
     decode,
     encode_header,
     make_sack,
+    pad,
     sack_bits,
     seq_less,
 )
 from .state import CAN_CLOSE, CAN_SEND, State, UtpStateError, next_state
 
-PACKET_SIZE = 1400  # whole datagram; safe under every common path MTU (no PMTU discovery)
+PACKET_SIZE = 1400  # whole datagram; safe under every common path MTU (the floor of PMTU discovery)
 SACK_LIMIT = 8  # bytes of selective-ack bitmask we send (64 packets past the hole)
 DUP_ACK_LIMIT = 3  # BEP 29: three duplicate acks (or three packets sacked past a hole) = lost
 SYN_RETRIES = 2  # SYN resends before the connect fails (libtorrent's utp_syn_resends)
@@ -55,6 +67,8 @@ ACK_EVERY = 32  # in-order data packets acked together at most (a deferred ack g
 ACK_BYTES = ACK_EVERY * PACKET_SIZE  # with larger datagrams, fewer packets (at least two) per ack
 ACK_DELAY_US = 2_000  # how long the ack of in-order data may be deferred
 PROBE_MIN_US = 10_000  # the tail loss probe waits at least this (and the peer's ack delay) past two SRTT
+MTU_SEARCH_DONE = 16  # path MTU discovery stops when ceiling and floor are closer than this (bytes)
+MTU_PROBE_TRIES = 2  # an MTU probe of one size lost this often means the path does not carry it
 
 _DATA, _FIN, _STATE, _RESET, _SYN = (PacketType.DATA, PacketType.FIN, PacketType.STATE, PacketType.RESET,
                                      PacketType.SYN)
@@ -94,11 +108,12 @@ class UtpConnection:
     """A uTP connection. Build one with ``initiate`` (we dial) or ``accept`` (an ST_SYN came)."""
 
     def __init__(self, *, recv_id: int, send_id: int, seq_nr: int, packet_size: int = PACKET_SIZE,
-                 max_datagram: int = 0, recv_buffer: int = 1 << 20, send_buffer: int = 1 << 20,
-                 max_window: int = 1 << 20) -> None:
-        """``packet_size``: our datagrams' size unless larger ones are agreed; ``max_datagram``:
+                 max_datagram: int = 0, mtu_ceiling: int = 0, recv_buffer: int = 1 << 20,
+                 send_buffer: int = 1 << 20, max_window: int = 1 << 20) -> None:
+        """``packet_size``: our datagrams' size unless larger ones are agreed or found; ``max_datagram``:
         the largest datagram this end accepts and the path carries (above ``packet_size`` it is
-        offered to the peer in the handshake; 0: no offer)."""
+        offered to the peer in the handshake; 0: no offer); ``mtu_ceiling``: the largest datagram
+        the path may carry, where path MTU discovery stops (at most ``packet_size``: none)."""
         self.recv_id = recv_id & SEQ_MASK
         self.send_id = send_id & SEQ_MASK
         self.state = _SYN_SENT
@@ -108,6 +123,16 @@ class UtpConnection:
         if self.max_datagram > 0xFFFF:
             raise UtpError(f"largest datagram must fit in 16 bits: {max_datagram}")
         self.peer_max_datagram = 0  # the peer's offer, once agreed on (0: standard datagrams)
+        # path MTU discovery (whole datagrams): ``mtu_floor`` passes, above ``mtu_ceiling`` does not
+        self.mtu_floor = packet_size
+        self.mtu_ceiling = max(packet_size, min(mtu_ceiling, 0xFFFF))
+        self._mtu_probe_seq: int | None = None  # the data packet an MTU probe carries, until acked or lost
+        self._mtu_probe_size = 0
+        self._mtu_losses = 0  # MTU probes of this size lost
+        self._mtu_lost_seq: int | None = None  # the last lost probe's packet: its repair cuts no window
+        self.mtu_probe_datagram: bytes | None = None  # the probe in the last ``datagrams`` (for the shell)
+        self.mtu_probes_sent = 0
+        self.mtu_probes_lost = 0
         self._answer_syn = False  # an ST_STATE carrying our offer is owed to the peer's SYN
         self._ack_every = ACK_EVERY
         self.recv_buffer = recv_buffer
@@ -214,6 +239,7 @@ class UtpConnection:
         if size <= self.packet_size:
             return
         self.peer_max_datagram = peer_max
+        self.mtu_floor = self.mtu_ceiling = size  # (no path MTU discovery)
         self._use_packet_size(size)
         self.cc.resize(size)
         self._ack_every = max(2, min(ACK_EVERY, ACK_BYTES // size))
@@ -547,8 +573,15 @@ class UtpConnection:
             if (self._send_len or acked_bytes) and not self._writable_queued:
                 self._writable_queued = True
                 self._events.append(_WRITABLE)
+        mtu_probe = self._mtu_probe_seq
+        if mtu_probe is not None and mtu_probe not in outs:
+            self._mtu_probe_acked()
         if lost:
-            if self._loss_until is None or not seq_less(lost[0].seq, self._loss_until):
+            if mtu_probe is not None and any(p.seq == mtu_probe for p in lost):
+                self._mtu_probe_lost()
+            # (the packet of a lost MTU probe is no sign of congestion: it cuts no window)
+            first = lost[0] if lost[0].seq != self._mtu_lost_seq else lost[1] if len(lost) > 1 else None
+            if first is not None and (self._loss_until is None or not seq_less(first.seq, self._loss_until)):
                 self.cc.on_loss()
                 self._loss_until = self.seq_nr
             for p in lost:
@@ -593,9 +626,63 @@ class UtpConnection:
         echo = (ts - ts_diff) & TS_MASK
         if ts_diff and (echo - self._probe_ts) & TS_MASK >= 0x80000000:
             return  # the first copy's ack, late: nothing was lost
+        if seq == self._mtu_lost_seq:
+            return  # the first copy was an MTU probe the path did not carry: no congestion
         if self._loss_until is None or not seq_less(seq, self._loss_until):
             self.cc.on_loss()
             self._loss_until = self.seq_nr
+
+    # -- path MTU discovery ----------------------------------------------------------------
+    def _mtu_probe_acked(self) -> None:
+        """The MTU probe arrived: datagrams of its size pass, and ours are that large from now on."""
+        self._mtu_probe_seq = None
+        self._mtu_losses = 0
+        self.mtu_floor = self._mtu_probe_size
+        self._use_packet_size(self.mtu_floor)
+        self.cc.resize(self.mtu_floor)
+
+    def _mtu_probe_lost(self) -> None:
+        """The MTU probe is lost (or sent again: its copy goes unpadded): the ceiling drops below
+        its size once ``MTU_PROBE_TRIES`` probes of that size were lost (a single loss may be
+        the path's random loss, not the size)."""
+        self._mtu_lost_seq = self._mtu_probe_seq
+        self._mtu_probe_seq = None
+        self.mtu_probes_lost += 1
+        self._mtu_losses += 1
+        if self._mtu_losses >= MTU_PROBE_TRIES:
+            self._mtu_losses = 0
+            self.mtu_ceiling = max(self.mtu_floor, self._mtu_probe_size - 1)
+
+    def mtu_probe_refused(self) -> None:
+        """The shell could not send the MTU probe of the last ``datagrams`` (the kernel knows the
+        path's MTU is smaller: EMSGSIZE): the ceiling drops below it at once, and its packet
+        goes again unpadded (``datagrams``) with no window cut."""
+        seq = self._mtu_probe_seq
+        if seq is None:
+            return
+        self._mtu_probe_lost()
+        self._mtu_losses = 0
+        self.mtu_ceiling = max(self.mtu_floor, self._mtu_probe_size - 1)
+        p = self._out.get(seq)
+        if p is not None and not p.need_resend:
+            p.need_resend = True
+            self._to_resend += 1
+            self.bytes_in_flight -= p.size
+
+    def _send_mtu_probe(self, window: int, now_us: int, out: list[bytes]) -> None:
+        """New data with its first packet padded to the midpoint of floor and ceiling, as the
+        MTU probe (the caller checked the conditions: a full packet to send, room for three)."""
+        seq, start = self.seq_nr, len(out)
+        self._send_new(window, now_us, out)
+        p = self._out.get(seq)
+        if p is None or p.size != self.payload_size or len(out) <= start:
+            return
+        size = (self.mtu_floor + self.mtu_ceiling + 1) // 2
+        out[start] = self.mtu_probe_datagram = pad(out[start], size)
+        self._mtu_probe_seq = seq
+        self._mtu_probe_size = size
+        self._mtu_lost_seq = None
+        self.mtu_probes_sent += 1
 
     def _probe_timeout(self) -> int:
         """How long after the last ack (or new data) with packets in flight the tail loss probe
@@ -709,6 +796,21 @@ class UtpConnection:
         if not self._out:
             self._rto_deadline = None
             return
+        mtu_probe = self._mtu_probe_seq
+        if mtu_probe is not None:
+            if mtu_probe == (self.acked_seq + 1) & SEQ_MASK:
+                # the oldest packet not acked is the MTU probe: it, not congestion, is lost (so
+                # neither the window nor the timeout count changes; everything goes again)
+                self._mtu_probe_lost()
+                for p in self._out.values():
+                    if not p.need_resend:
+                        p.need_resend = True
+                        self.bytes_in_flight -= p.size
+                    p.fast_resent = False
+                self._to_resend = len(self._out)
+                self._rto_deadline = now_us + self.rtt.rto_us
+                return
+            self._mtu_probe_seq = None  # sent again below with the rest: its fate is unknown
         self.timeouts += 1
         if self.state is _SYN_SENT and self.timeouts > SYN_RETRIES:
             self._finish("connect timed out")
@@ -770,6 +872,7 @@ class UtpConnection:
     def datagrams(self, now_us: int) -> list[bytes]:
         """Everything that should go on the wire now: resends, new data, FIN, a bare ack."""
         out: list[bytes] = []
+        self.mtu_probe_datagram = None
         if self.state is _CLOSED:
             if self._ack_needed and self.error is None:
                 out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=False))
@@ -800,7 +903,12 @@ class UtpConnection:
                     self._emit(p, now_us, out)
         if self.state is not _SYN_SENT:
             if self._send_len:
-                self._send_new(window, now_us, out)
+                if (self.mtu_ceiling - self.mtu_floor >= MTU_SEARCH_DONE and self._mtu_probe_seq is None
+                        and self._loss_until is None and not self._to_resend
+                        and self._send_len >= self.payload_size and window >= 3 * self.packet_size):
+                    self._send_mtu_probe(window, now_us, out)
+                else:
+                    self._send_new(window, now_us, out)
             elif not self._to_resend:
                 self._cwnd_full = False  # nothing to send: the application, not the window, limits us
             if self._closing and not self._send_len and self._fin_seq is None and self.state is _CONNECTED:
@@ -852,6 +960,8 @@ class UtpConnection:
 
     def _probe_again(self, p: _Out, now_us: int, out: list[bytes]) -> None:
         """Send ``p`` (in flight) again as the tail loss probe."""
+        if p.seq == self._mtu_probe_seq:
+            self._mtu_probe_lost()  # (two round trips without an ack of it)
         self.bytes_in_flight -= p.size  # (in flight still: sent again, counted once)
         self._emit(p, now_us, out)
         self._probe_seq = p.seq

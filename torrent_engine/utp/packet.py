@@ -13,6 +13,10 @@ the chain and acts only on ``utp_sack`` (1) and ``utp_close_reason`` (3); its
 deprecated extension with that number in the wild"; libutp's ``utp_process_incoming``
 (utp_internal.cpp) acts on 1 and on 2 ("extension bits", which must be 8 bytes long or the
 packet is dropped) and skips the rest. Hence a type far from 1, 2 and 3.
+
+The padding extension (``EXT_PADDING``) is ours too, and skipped the same way by every
+receiver: zeros that make a data packet a path MTU probe (``connection.py``) without changing
+what it carries, so the packet sent again after a lost probe is its ordinary size.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ VERSION = 1  # BEP 29: the only version
 HEADER_SIZE = 20  # BEP 29
 EXT_SELECTIVE_ACK = 1  # BEP 29
 EXT_MAX_DATAGRAM = 0xC4  # ours (see above): the largest datagram the sender accepts, 2 bytes
+EXT_PADDING = 0xC5  # ours (see above): zeros that make a datagram larger, skipped by the receiver
 _MAX_DATAGRAM = struct.Struct(">H")
 SEQ_MASK = 0xFFFF  # seq_nr and ack_nr are 16 bits and wrap
 TS_MASK = 0xFFFFFFFF  # timestamps are 32-bit microseconds and wrap
@@ -144,6 +149,26 @@ def decode(data: bytes) -> Packet:
         # and the connection keeps the standard size)
         ext, pos = nxt, start + length
     return Packet(_TYPES[kind], conn_id, ts, ts_diff, wnd, seq, ack, sack, data[pos:], max_datagram)
+
+
+def pad(datagram: bytes, size: int) -> bytes:
+    """``datagram`` (a whole uTP packet) made ``size`` bytes long by padding extensions put first
+    in its chain (its header, selective ack and payload otherwise as they were); ``size`` must be
+    at least two bytes more than the datagram (an extension's own header)."""
+    extra = size - len(datagram)
+    if extra < 2 or len(datagram) < HEADER_SIZE:
+        raise UtpError(f"cannot pad a {len(datagram)}-byte uTP datagram to {size} bytes")
+    lengths = []
+    while extra:
+        n = min(255, extra - 2) if extra - 2 <= 255 or extra - 257 >= 2 else extra - 4
+        lengths.append(n)
+        extra -= n + 2
+    chain = bytearray()
+    for i, n in enumerate(lengths):
+        nxt = EXT_PADDING if i + 1 < len(lengths) else datagram[1]
+        chain += bytes((nxt, n)) + bytes(n)
+    head = datagram[:1] + bytes((EXT_PADDING,)) + datagram[2:HEADER_SIZE]
+    return b"".join((head, chain, datagram[HEADER_SIZE:]))
 
 
 def sack_bits(sack: bytes) -> list[int]:

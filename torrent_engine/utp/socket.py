@@ -15,10 +15,21 @@ only when told the path carries them (``max_datagram``), and the socket says so 
 loopback peer (127.0.0.0/8, ::1): the loopback interface's MTU is 64 KiB, so nothing is
 fragmented there, and two endpoints on one machine (the ``demo``, a local seedbox) move their
 data in a tenth of the datagrams. Toward any other address the socket offers nothing and the
-connection keeps ``PACKET_SIZE``. Asking the kernel for the route MTU (``IP_MTU``) would need a
-connected socket per peer beside the shared one, and the MTU of the first hop says nothing of
-the hops after it (an IPv4 fragment lost anywhere loses the whole datagram); real networks
-stay at the size every path carries.
+connection starts at ``PACKET_SIZE``. Asking the kernel for the route MTU (``IP_MTU``) would need
+a connected socket per peer beside the shared one, and the MTU of the first hop says nothing of
+the hops after it; so the connection finds the path's MTU itself (``connection.py``: padded
+probes between ``PACKET_SIZE`` and ``mtu_ceiling``, 1 500 bytes of Ethernet less the headers).
+
+A probe leaves with the don't-fragment bit (``_send_probe``): on Linux the socket's
+``IP_MTU_DISCOVER`` is set to ``IP_PMTUDISC_DO`` (and ``IPV6_DONTFRAG`` on an IPv6 socket) for
+that one ``sendto`` and put back after it, as libtorrent does around its probes; everything
+else on the shared socket (data at the size found, acks, the DHT's KRPC) keeps the kernel's
+default (``IP_PMTUDISC_WANT``: the bit set, and a datagram above an MTU the kernel learnt from
+ICMP fragmented here rather than lost). A router that fragments a probe without the bit would
+make a size look carried that costs fragments; one that drops it with an ICMP "fragmentation
+needed" teaches the kernel the MTU, and the next probe above it fails with EMSGSIZE, which
+lowers the connection's ceiling (``mtu_probe_refused``) and sends the probe's bytes again
+unpadded, never failing the connection.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from .connection import PACKET_SIZE, UtpConnection
 from .dht_channel import DhtChannel
 from .events import Readable
 from .packet import (
+    EXT_PADDING,
     HEADER_SIZE,
     SEQ_MASK,
     TS_MASK,
@@ -79,6 +91,14 @@ WAKE_BYTES = 256 * 1024  # while a backlog of datagrams is read, a reader is wok
 _FIRST_SYN = (PacketType.SYN << 4) | VERSION  # a packet type byte below this is DATA, FIN, STATE or RESET
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)  # Linux
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)  # Linux
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)  # Linux (<linux/in.h>)
+IP_PMTUDISC_DO = 2  # Linux: the don't-fragment bit always; EMSGSIZE above the known path MTU
+IPV6_DONTFRAG = getattr(socket, "IPV6_DONTFRAG", 62)  # RFC 3542
+# the largest datagram a path through Ethernet (1 500 bytes) carries: less the IPv4 or IPv6
+# header and UDP's 8 bytes (the ceiling of a connection's path MTU discovery)
+ETHERNET_MTU = 1500
+IPV4_MTU_CEILING = ETHERNET_MTU - 20 - 8
+IPV6_MTU_CEILING = ETHERNET_MTU - 40 - 8
 
 
 def _dual_stack_socket(port: int) -> socket.socket | None:
@@ -188,6 +208,7 @@ class UtpSocket:
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
         self._recverr = False
+        self._dont_fragment: int | None = None  # IP_MTU_DISCOVER as the kernel set it (None: unknown)
         self._reader: asyncio.AbstractEventLoop | None = None  # the loop whose add_reader reads us
         self._rearm_scheduled = False
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
@@ -239,6 +260,11 @@ class UtpSocket:
             self._recverr = True
         except (OSError, AttributeError):
             self._recverr = False
+        if sys.platform.startswith("linux"):
+            try:
+                self._dont_fragment = sock.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER)
+            except OSError:
+                self._dont_fragment = None
         sockname = sock.getsockname()
         # a dual-stack socket serves IPv4 peers (the DHT on it acts as an IPv4 node)
         self._local = ("0.0.0.0" if self._dual else str(sockname[0]), int(sockname[1]))
@@ -383,13 +409,60 @@ class UtpSocket:
             for i in range(start, stop):
                 self.sendto(datagrams[i], addr)
 
+    def _send_with_probe(self, out: list[bytes], probe: bytes, stream: UtpStream) -> None:
+        """Send ``out``, in which ``probe`` is a path MTU probe: the probe alone, without
+        fragmentation; refused by the kernel (EMSGSIZE), its connection sends its bytes again."""
+        at = next(i for i, data in enumerate(out) if data is probe)
+        if at:
+            self.send_many(out[:at], stream.remote)
+        if not self._send_probe(probe, stream.remote):
+            stream.conn.mtu_probe_refused()
+            self.mark(stream)
+        if at + 1 < len(out):
+            self.send_many(out[at + 1:], stream.remote)
+
+    def _send_probe(self, data: bytes, addr: Address) -> bool:
+        """Send one datagram with the don't-fragment bit (see the module's docstring); False when
+        the kernel refuses it as larger than the path MTU it knows (EMSGSIZE)."""
+        sock, before = self._sock, self._dont_fragment
+        if sock is None or self._transport is not None or before is None:
+            self.sendto(data, addr)
+            return True
+        v6 = sock.family == socket.AF_INET6
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+            if v6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1)
+        except OSError:
+            self.sendto(data, addr)
+            return True
+        try:
+            if self._dual and "." in addr[0] and ":" not in addr[0]:
+                addr = ("::ffff:" + addr[0], addr[1])
+            self.datagrams_sent += 1
+            sock.sendto(data, addr)
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:
+                self.datagrams_sent -= 1
+                return False
+            self.send_errors += 1  # (a full buffer, or an earlier ICMP error: read by the next send)
+        finally:
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, before)
+                if v6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 0)
+            except OSError:
+                pass
+        return True
+
     def _icmp_errors(self) -> None:
         """An ICMP error came back: read which datagrams caused it. Where nothing listens on the
         peer's UDP port (port unreachable), its connection is aborted at once instead of
         retransmitting into the void until its timeouts run out: a dial whose SYN was refused
         (so the TCP fallback starts immediately), or a connection whose peer died (a process
         killed without a FIN), as libtorrent does. Other errors (host or network unreachable)
-        fail a dial too, but leave an open connection to its timeouts."""
+        fail a dial too, but leave an open connection to its timeouts; a "fragmentation needed"
+        for an MTU probe lowers its connection's ceiling."""
         sock = self._sock
         if not self._recverr or sock is None:
             return
@@ -408,6 +481,11 @@ class UtpSocket:
                 if stream is None or stream.conn.state is State.CLOSED:
                     continue
                 code = _errqueue_errno(anc)
+                if code == errno.EMSGSIZE and len(data) > 1 and data[1] == EXT_PADDING:
+                    # a router's "fragmentation needed" for our MTU probe (padded, see packet.pad)
+                    stream.conn.mtu_probe_refused()
+                    self.mark(stream)
+                    continue
                 if code == errno.ECONNREFUSED or stream.conn.state is State.SYN_SENT:
                     what = "port unreachable" if code == errno.ECONNREFUSED else os.strerror(code or 0)
                     stream.conn.abort(f"{what} (ICMP) at {addr[0]}:{addr[1]}")
@@ -593,7 +671,8 @@ class UtpSocket:
         if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
             return
         conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us(),
-                                    max_datagram=self.max_datagram(addr[0]))
+                                    max_datagram=self.max_datagram(addr[0]),
+                                    mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
         self.mark(stream)
@@ -608,6 +687,14 @@ class UtpSocket:
             return PACKET_SIZE
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None  # (a dual-stack socket)
         return self._loopback_datagram if (mapped or ip).is_loopback else PACKET_SIZE
+
+    def mtu_ceiling(self, host: str) -> int:
+        """The largest datagram a path to ``host`` (an IP address) may carry, where a connection's
+        path MTU discovery stops: an Ethernet MTU less the headers (a connection that agreed on
+        larger datagrams, ``max_datagram``, does not search)."""
+        if ":" in host and not host.startswith("::ffff:"):
+            return IPV6_MTU_CEILING
+        return IPV4_MTU_CEILING
 
     def mark(self, stream: UtpStream) -> None:
         """``stream``'s connection has something to send: flush it in this loop iteration."""
@@ -647,7 +734,10 @@ class UtpSocket:
                 stream.wake(flushing=True)
         out = conn.datagrams(now)
         if out:
-            if len(out) == 1:
+            probe = conn.mtu_probe_datagram
+            if probe is not None:
+                self._send_with_probe(out, probe, stream)
+            elif len(out) == 1:
                 self.sendto(out[0], stream.remote)
             else:
                 self.send_many(out, stream.remote)
@@ -738,7 +828,8 @@ class UtpSocket:
         else:
             raise UtpError(f"no free uTP connection id for {host}:{port}")
         conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16),
-                                      max_datagram=self.max_datagram(addr[0]))
+                                      max_datagram=self.max_datagram(addr[0]),
+                                      mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
         self.mark(stream)

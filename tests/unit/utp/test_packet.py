@@ -9,12 +9,14 @@ import pytest
 from torrent_engine.errors import UtpError
 from torrent_engine.utp.packet import (
     EXT_MAX_DATAGRAM,
+    EXT_PADDING,
     Packet,
     PacketType,
     decode,
     encode,
     looks_like_utp,
     make_sack,
+    pad,
     sack_bits,
     seq_less,
 )
@@ -110,3 +112,21 @@ def test_a_truncated_largest_datagram_extension_is_a_typed_error() -> None:
         decode(raw)
     with pytest.raises(UtpError, match="16 bits"):
         encode(Packet(PacketType.SYN, 7, 1, 0, 3, 4, 0, max_datagram=70000))
+
+
+@pytest.mark.parametrize("extra", [2, 3, 72, 257, 258, 259, 600])
+@pytest.mark.parametrize("sack", [None, b"\x05\x00\x00\x00"])
+def test_padding_makes_a_datagram_larger_and_changes_nothing_it_says(extra: int, sack: bytes | None) -> None:
+    """An MTU probe: the padding extension goes first in the chain (any length, in links of at
+    most 255 bytes), and the decoder skips it as any extension it does not know."""
+    plain = Packet(PacketType.DATA, 0x1234, 10, 20, 30_000, 7, 6, sack, b"payload" * 50)
+    datagram = encode(plain)
+    padded = pad(datagram, len(datagram) + extra)
+    assert len(padded) == len(datagram) + extra and padded[1] == EXT_PADDING
+    assert decode(padded) == plain
+
+
+def test_padding_needs_room_for_its_own_header() -> None:
+    datagram = encode(Packet(PacketType.DATA, 1, 2, 3, 4, 5, 6, None, b"x"))
+    with pytest.raises(UtpError, match="cannot pad"):
+        pad(datagram, len(datagram) + 1)
