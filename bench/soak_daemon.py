@@ -128,10 +128,12 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.trace = trace
+        self.killed = False  # (by ``kill``: the run's end, not the daemon's own doing)
 
     async def start(self) -> None:
         api_file = self.root / "state" / "api.json"
         api_file.unlink(missing_ok=True)
+        self.killed = False
         with open(self.root / "daemon.log", "ab") as log:
             prefix = [sys.executable, "-m", "torrent_engine"]
             if self.trace is not None:
@@ -153,6 +155,7 @@ class Daemon:
         self.url = json.loads(api_file.read_text())["url"]
 
     def kill(self) -> None:
+        self.killed = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
@@ -161,6 +164,14 @@ class Daemon:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def check_alive(self) -> None:
+        """``RuntimeError`` with the log's tail if the daemon exited by itself."""
+        assert self.proc is not None
+        code = self.proc.poll()
+        if code is not None and not self.killed:
+            log_text = (self.root / "daemon.log").read_text(errors="replace")
+            raise RuntimeError(f"the daemon exited by itself (status {code}): " + log_text[-2000:])
 
 
 class Seeders:
@@ -390,8 +401,10 @@ async def soak(root: Path, seconds: float, *, jobs: int = 200, sample_every: flo
 
             async def sampler() -> None:
                 for _ in range(MAX_OPS):
-                    if time.monotonic() >= until:
+                    # (the kill below comes a second before ``until``)
+                    if time.monotonic() >= until or daemon.killed:
                         break
+                    daemon.check_alive()
                     values = _proc_values(daemon.pid)
                     try:
                         values.update(_metrics_values((await c.get("/metrics")).text))
