@@ -12,6 +12,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.swarm_spy import swarms_started
 from torrent_engine.events import Event
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
@@ -26,7 +27,6 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
-from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
 from torrent_engine.session_state import State
@@ -395,20 +395,6 @@ async def test_a_lease_gone_at_restart_keeps_the_downloads_that_completed(tmp_pa
             assert not same_files(torrent, src, tmp_path / "downloads")
 
 
-def swarms_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The info-hashes of the sessions whose swarm starts (trackers, DHT, LSD announced to; peers
-    dialed from then on), in order, from now on."""
-    started: list[str] = []
-    start = Announcer.start
-
-    def noted(self: Announcer, swarm: anyio.abc.TaskGroup) -> None:
-        started.append(self._ctx.info_hash_hex)
-        start(self, swarm)
-
-    monkeypatch.setattr(Announcer, "start", noted)
-    return started
-
-
 async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With queueing on, a magnet job fetches its metadata in its slot, then checks the data it
@@ -434,7 +420,7 @@ async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
             JobService(loopback_config(seed=False, max_active_downloads=1), download_root=downloads,
                        state_dir=tmp_path / "state") as jobs:
         gated.add(torrent.name)  # (the seeder's own check is over, and its swarm started)
-        started = swarms_started(monkeypatch)
+        started = swarms_started(monkeypatch, by="info_hash_hex")
         first, _ = await jobs.add(before.to_bytes(), paused=True)  # (first in the queue, paused: no slot)
         job, _ = await jobs.add(torrent.magnet_uri(), peers=[("127.0.0.1", seed.listen_port)])
         with anyio.fail_after(30):

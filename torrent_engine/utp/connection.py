@@ -802,12 +802,7 @@ class UtpConnection:
                 # the oldest packet not acked is the MTU probe: it, not congestion, is lost (so
                 # neither the window nor the timeout count changes; everything goes again)
                 self._mtu_probe_lost()
-                for p in self._out.values():
-                    if not p.need_resend:
-                        p.need_resend = True
-                        self.bytes_in_flight -= p.size
-                    p.fast_resent = False
-                self._to_resend = len(self._out)
+                self._resend_all()
                 self._rto_deadline = now_us + self.rtt.rto_us
                 return
             self._mtu_probe_seq = None  # sent again below with the rest: its fate is unknown
@@ -819,14 +814,18 @@ class UtpConnection:
             self._finish("timed out: the peer stopped acknowledging")
             return
         self.cc.on_timeout()
+        self._resend_all()
+        self._loss_until = self.seq_nr
+        self._rto_deadline = now_us + min(MAX_RTO_US, self.rtt.rto_us << self.timeouts)
+
+    def _resend_all(self) -> None:
+        """A timeout: every packet in flight goes again (``datagrams``, as the window allows)."""
         for p in self._out.values():
             if not p.need_resend:
                 p.need_resend = True
                 self.bytes_in_flight -= p.size
             p.fast_resent = False
         self._to_resend = len(self._out)
-        self._loss_until = self.seq_nr
-        self._rto_deadline = now_us + min(MAX_RTO_US, self.rtt.rto_us << self.timeouts)
 
     # -- output --------------------------------------------------------------------------
     def _sack(self) -> bytes | None:

@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.swarm_spy import swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
@@ -33,7 +34,6 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
 from torrent_engine.session_state import State
@@ -791,20 +791,6 @@ async def run_stream(jobs: JobService, job_id: str) -> None:
             await anyio.sleep(0.01)
     await jobs.tick()
     assert jobs.get(job_id).state is JobState.DOWNLOADING and jobs.get(job_id).features.force_start
-
-
-def swarms_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the torrents whose swarm starts (trackers, DHT, LSD announced to; peers
-    dialed from then on), in order, from now on."""
-    started: list[str] = []
-    start = Announcer.start
-
-    def noted(self: Announcer, swarm: anyio.abc.TaskGroup) -> None:
-        started.append(self._ctx.name)
-        start(self, swarm)
-
-    monkeypatch.setattr(Announcer, "start", noted)
-    return started
 
 
 async def test_a_job_resumed_while_the_slots_are_full_waits_without_announcing(
