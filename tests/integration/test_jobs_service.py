@@ -12,7 +12,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.swarm_spy import swarms_started
+from tests.spies import hold_checks, swarms_started
 from torrent_engine.events import Event
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
@@ -27,8 +27,6 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
-from torrent_engine.session.checking import Checker
-from torrent_engine.session.phases import Checking
 from torrent_engine.session_state import State
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
@@ -401,17 +399,7 @@ async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
     finds on disk; the queue passes over it while it checks. If the slot went meanwhile to a
     job before it in the queue, the magnet must wait, queued, without running: its session ran
     on after the check (announced and dialed) until the queue's next round paused it."""
-    checking, release = anyio.Event(), anyio.Event()
-    gated: set[str] = set()
-    recheck = Checker._recheck
-
-    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
-        if phase.parts.torrent.name in gated:
-            checking.set()
-            await release.wait()
-        return await recheck(self, phase)
-
-    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    held = hold_checks(monkeypatch)
     before = make_torrent(make_payload(tmp_path / "before", [("o.bin", 50_000)], name="before"))
     downloads = tmp_path / "downloads"
     (downloads / "payload").mkdir(parents=True)
@@ -419,18 +407,18 @@ async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
     async with seeder(tmp_path / "seed", rate=100_000, files=[("a.bin", 300_000)]) as (seed, torrent, _src), \
             JobService(loopback_config(seed=False, max_active_downloads=1), download_root=downloads,
                        state_dir=tmp_path / "state") as jobs:
-        gated.add(torrent.name)  # (the seeder's own check is over, and its swarm started)
+        held.names.add(torrent.name)  # (the seeder's own check is over, and its swarm started)
         started = swarms_started(monkeypatch, by="info_hash_hex")
         first, _ = await jobs.add(before.to_bytes(), paused=True)  # (first in the queue, paused: no slot)
         job, _ = await jobs.add(torrent.magnet_uri(), peers=[("127.0.0.1", seed.listen_port)])
         with anyio.fail_after(30):
-            await checking.wait()  # its metadata came (its fetch announced); its check holds
+            await held.checking.wait()  # its metadata came (its fetch announced); its check holds
             assert started == [job.info_hash]
             await jobs.resume(first.id)  # (the slot goes to the job before it in the queue)
             await wait_state(jobs, first.id, JobState.DOWNLOADING)  # (no peer: it stays downloading)
             session = jobs.manager.get(job.info_hash)
             assert session is not None and session.state is State.CHECKING
-            release.set()
+            held.release.set()
             while session.state is State.CHECKING:
                 await anyio.sleep(0.01)
         await anyio.sleep(0.1)

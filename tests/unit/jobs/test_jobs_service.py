@@ -14,7 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.swarm_spy import swarms_started
+from tests.spies import hold_checks, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
@@ -827,40 +827,30 @@ async def test_a_job_the_queue_holds_once_its_check_ends_does_not_run(
     queue's next round paused it). Here the slot goes meanwhile to a job before it in the queue."""
     started = swarms_started(monkeypatch)
     before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"c{c}") for n, c in enumerate("ab"))
-    gated: set[str] = set()
-    checking, release = anyio.Event(), anyio.Event()
-    recheck = Checker._recheck
-
-    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
-        if phase.parts.torrent.name in gated:
-            checking.set()
-            await release.wait()
-        return await recheck(self, phase)
-
-    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    held = hold_checks(monkeypatch)
     (tmp_path / "dl" / "cb").mkdir(parents=True)
     (tmp_path / "dl" / "cb" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
     async with with_slots(tmp_path, 1) as jobs:
         first, _ = await jobs.add(before, paused=True)  # (first in the queue, paused: no slot)
         if how == "added":
-            gated.add("cb")
+            held.names.add("cb")
             second, _ = await jobs.add(job)  # (a slot is free: it checks, then would run)
         else:
             second, _ = await jobs.add(job)
             await until_downloading(jobs, second.id)
             assert started == ["cb"]
             started.clear()
-            gated.add("cb")
+            held.names.add("cb")
             await jobs.recheck(second.id)
         session = jobs.manager.get(job.info_hash)
         assert session is not None
         with anyio.fail_after(10):
-            await checking.wait()
+            await held.checking.wait()
             assert session.state is State.CHECKING
             await jobs.resume(first.id)  # (the slot goes to the job before it in the queue)
             await until_downloading(jobs, first.id)
             assert session.state is State.CHECKING
-            release.set()
+            held.release.set()
             while session.state is State.CHECKING:
                 await anyio.sleep(0.01)
         await anyio.sleep(0.1)

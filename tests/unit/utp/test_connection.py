@@ -356,6 +356,19 @@ def _tail(a: UtpConnection, packets: int, now: int) -> list[Packet]:
     return pkts
 
 
+def _probed(a: UtpConnection, pkts: list[Packet], acked: int, now: int) -> int:
+    """``pkts[acked]`` and those before it acked 100 ms after ``now``, then silence: the tail loss
+    probe's deadline, run (``datagrams`` sends the probe)."""
+    t = now + 100_000
+    a.receive_packet(_acked(a, pkts[acked].seq_nr, t, now), t)
+    probe_at = a.timeout_at
+    assert probe_at is not None
+    cwnd = a.cc.cwnd
+    a.on_timer(probe_at)
+    assert a.cc.cwnd == cwnd  # (the probe's deadline cuts no window)
+    return probe_at
+
+
 def test_early_retransmit_a_hole_with_fewer_than_three_packets_behind_it_at_the_end_of_the_data() -> None:
     # The last three packets: the first is lost, the two behind it arrive. Three sacked packets can
     # never come, and no new data can go to draw more acks: all those behind it acked, it is lost.
@@ -419,11 +432,7 @@ def test_a_probe_that_repaired_the_last_packet_counts_as_a_loss() -> None:
     # the probe's time), so the first copy was lost, and the window halves once, as for a loss.
     a, b, now = _handshake()
     pkts = _tail(a, 5, now)
-    t = now + 100_000
-    a.receive_packet(_acked(a, pkts[3].seq_nr, t, now), t)
-    probe_at = a.timeout_at
-    assert probe_at is not None
-    a.on_timer(probe_at)
+    probe_at = _probed(a, pkts, 3, now)
     assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
     cwnd = a.cc.cwnd
     a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 100_000, probe_at), probe_at + 100_000)
@@ -436,11 +445,7 @@ def test_a_probe_that_showed_holes_gets_them_resent_at_once_and_the_window_halve
     # halves once for the two.
     a, b, now = _handshake()
     pkts = _tail(a, 5, now)
-    t = now + 100_000
-    a.receive_packet(_acked(a, pkts[2].seq_nr, t, now), t)
-    probe_at = a.timeout_at
-    assert probe_at is not None
-    a.on_timer(probe_at)
+    probe_at = _probed(a, pkts, 2, now)
     a.datagrams(probe_at)
     cwnd = a.cc.cwnd
     answer = probe_at + 100_000
@@ -455,12 +460,8 @@ def test_a_spurious_probe_does_not_shrink_the_window() -> None:
     # copy's time. Nothing was lost; the window stays.
     a, b, now = _handshake()
     pkts = _tail(a, 5, now)
-    t = now + 100_000
-    a.receive_packet(_acked(a, pkts[3].seq_nr, t, now), t)
+    probe_at = _probed(a, pkts, 3, now)
     cwnd = a.cc.cwnd
-    probe_at = a.timeout_at
-    assert probe_at is not None
-    a.on_timer(probe_at)
     assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
     a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 10_000, now), probe_at + 10_000)
     assert not a._out and a.cc.cwnd >= cwnd and a.cc.ssthresh > cwnd

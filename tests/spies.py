@@ -1,0 +1,55 @@
+"""Spies for the tests that a job the queue holds never runs: which sessions start their swarm
+(trackers, DHT and LSD announced to; peers dialed from then on), and data checks that last
+until the test releases them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine.session.announce import Announcer
+from torrent_engine.session.checking import Checker
+from torrent_engine.session.phases import Checking
+
+
+def swarms_started(monkeypatch: pytest.MonkeyPatch, *, by: str = "name") -> list[str]:
+    """The sessions whose swarm starts, in order, from now on: each by its torrent's ``name`` or
+    its ``info_hash_hex`` (``by``)."""
+    started: list[str] = []
+    start = Announcer.start
+
+    def noted(self: Announcer, swarm: anyio.abc.TaskGroup) -> None:
+        started.append(getattr(self._ctx, by))
+        start(self, swarm)
+
+    monkeypatch.setattr(Announcer, "start", noted)
+    return started
+
+
+@dataclass
+class HeldChecks:
+    """The data checks of the torrents named in ``names`` wait for ``release``; ``checking`` is
+    set when one of them has begun."""
+
+    names: set[str] = field(default_factory=set)
+    checking: anyio.Event = field(default_factory=anyio.Event)
+    release: anyio.Event = field(default_factory=anyio.Event)
+
+
+def hold_checks(monkeypatch: pytest.MonkeyPatch) -> HeldChecks:
+    """From now on, a data check of a torrent named in the result's ``names`` lasts until its
+    ``release`` is set."""
+    held = HeldChecks()
+    recheck = Checker._recheck
+
+    async def held_recheck(self: Checker, phase: Checking) -> set[int]:
+        if phase.parts.torrent.name in held.names:
+            held.checking.set()
+            await held.release.wait()
+        return await recheck(self, phase)
+
+    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    return held
