@@ -586,10 +586,7 @@ class UtpConnection:
                 self._loss_until = self.seq_nr
             for p in lost:
                 p.fast_resent = True
-                if not p.need_resend:
-                    p.need_resend = True
-                    self._to_resend += 1
-                    self.bytes_in_flight -= p.size
+                self._mark_lost(p)
         probed = self._probe_seq
         if probed is not None and probed not in outs:
             self._probe_seq = None
@@ -641,15 +638,15 @@ class UtpConnection:
         self._use_packet_size(self.mtu_floor)
         self.cc.resize(self.mtu_floor)
 
-    def _mtu_probe_lost(self) -> None:
+    def _mtu_probe_lost(self, *, certain: bool = False) -> None:
         """The MTU probe is lost (or sent again: its copy goes unpadded): the ceiling drops below
         its size once ``MTU_PROBE_TRIES`` probes of that size were lost (a single loss may be
-        the path's random loss, not the size)."""
+        the path's random loss, not the size), or at once when ``certain`` (the kernel refused it)."""
         self._mtu_lost_seq = self._mtu_probe_seq
         self._mtu_probe_seq = None
         self.mtu_probes_lost += 1
         self._mtu_losses += 1
-        if self._mtu_losses >= MTU_PROBE_TRIES:
+        if certain or self._mtu_losses >= MTU_PROBE_TRIES:
             self._mtu_losses = 0
             self.mtu_ceiling = max(self.mtu_floor, self._mtu_probe_size - 1)
 
@@ -660,11 +657,14 @@ class UtpConnection:
         seq = self._mtu_probe_seq
         if seq is None:
             return
-        self._mtu_probe_lost()
-        self._mtu_losses = 0
-        self.mtu_ceiling = max(self.mtu_floor, self._mtu_probe_size - 1)
+        self._mtu_probe_lost(certain=True)
         p = self._out.get(seq)
-        if p is not None and not p.need_resend:
+        if p is not None:
+            self._mark_lost(p)
+
+    def _mark_lost(self, p: _Out) -> None:
+        """``p`` goes again (``datagrams``): it no longer counts in flight."""
+        if not p.need_resend:
             p.need_resend = True
             self._to_resend += 1
             self.bytes_in_flight -= p.size
@@ -821,11 +821,8 @@ class UtpConnection:
     def _resend_all(self) -> None:
         """A timeout: every packet in flight goes again (``datagrams``, as the window allows)."""
         for p in self._out.values():
-            if not p.need_resend:
-                p.need_resend = True
-                self.bytes_in_flight -= p.size
+            self._mark_lost(p)
             p.fast_resent = False
-        self._to_resend = len(self._out)
 
     # -- output --------------------------------------------------------------------------
     def _sack(self) -> bytes | None:

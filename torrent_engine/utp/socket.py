@@ -345,8 +345,7 @@ class UtpSocket:
         if sock is None:
             self.send_errors += 1
             return
-        if self._dual and "." in addr[0] and ":" not in addr[0]:
-            addr = ("::ffff:" + addr[0], addr[1])
+        addr = self._wire(addr)
         self.datagrams_sent += 1
         if self._transport is not None:
             try:
@@ -373,6 +372,12 @@ class UtpSocket:
                 else:
                     self._icmp_errors()
 
+    def _wire(self, addr: Address) -> Address:
+        """``addr`` as the socket takes it: an IPv4 address mapped on a dual-stack socket."""
+        if self._dual and "." in addr[0] and ":" not in addr[0]:
+            return ("::ffff:" + addr[0], addr[1])
+        return addr
+
     def send_many(self, datagrams: list[bytes], addr: Address) -> None:
         """Send ``datagrams`` to ``addr`` in order: each run of equal-sized ones (the last of a run
         may be shorter) in one ``sendmsg`` that the kernel cuts into datagrams (``UDP_SEGMENT``),
@@ -383,9 +388,7 @@ class UtpSocket:
             for data in datagrams:
                 self.sendto(data, addr)
             return
-        wire = addr
-        if self._dual and "." in addr[0] and ":" not in addr[0]:
-            wire = ("::ffff:" + addr[0], addr[1])
+        wire = self._wire(addr)
         for start, stop in gso.runs(list(map(len, datagrams))):
             if stop - start > 1 and self._segment:
                 run = datagrams[start:stop]
@@ -437,10 +440,8 @@ class UtpSocket:
             self.sendto(data, addr)
             return True
         try:
-            if self._dual and "." in addr[0] and ":" not in addr[0]:
-                addr = ("::ffff:" + addr[0], addr[1])
             self.datagrams_sent += 1
-            sock.sendto(data, addr)
+            sock.sendto(data, self._wire(addr))
         except OSError as exc:
             if exc.errno == errno.EMSGSIZE:
                 self.datagrams_sent -= 1
