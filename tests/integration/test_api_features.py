@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.unit.torrent_factory import make_torrent, payload
 
 pytestmark = pytest.mark.anyio
 
@@ -55,3 +57,32 @@ async def test_categories_tags_settings_and_job_features_over_http(tmp_path: Pat
         assert r.status_code == 200 and r.json()["options"]["save_path"].endswith("elsewhere")
         assert (await c.delete("/api/categories/films")).json() == {"removed": ["films"]}
         assert (await c.get("/api/categories")).json() == {"categories": []}
+
+
+async def test_an_add_whose_files_another_job_writes_is_refused_in_every_dialect(tmp_path: Path) -> None:
+    """A second torrent whose file has the path of a first job's: our API answers 409 naming both
+    jobs, the qBittorrent dialect ``Fails.``, the Transmission dialect an error result; the first
+    job is alone, its data untouched."""
+    first = make_torrent([(("a.bin",), payload(40000, 1)), (("b.bin",), payload(30000, 2))], 16384,
+                         name="pair")
+    second = make_torrent([(("a.bin",), payload(40000, 9))], 16384, name="pair")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        r = await c.post("/api/jobs", json={"source": base64.b64encode(first.to_bytes()).decode(),
+                                            "paused": True})
+        assert r.status_code == 201
+        job = r.json()
+        r = await c.post("/api/jobs", json={"source": base64.b64encode(second.to_bytes()).decode()})
+        assert r.status_code == 409 and r.json()["field"] == "save_path"
+        assert job["id"] in r.json()["error"] and "'pair'" in r.json()["error"]
+        await c.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
+        r = await c.post("/api/v2/torrents/add", files={"torrents": ("x.torrent", second.to_bytes())})
+        assert r.status_code == 200 and r.text == "Fails."
+        r = await c.post("/transmission/rpc", json={"method": "session-get"})
+        sid = {"X-Transmission-Session-Id": r.headers["x-transmission-session-id"]}
+        call = {"method": "torrent-add",
+                "arguments": {"metainfo": base64.b64encode(second.to_bytes()).decode()}}
+        r = await c.post("/transmission/rpc", json=call, headers=sid)
+        assert r.status_code == 200
+        assert r.json()["result"] != "success" and job["id"] in r.json()["result"]
+        assert [j.id for j in api.service.active()] == [job["id"]]

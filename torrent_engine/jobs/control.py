@@ -28,6 +28,7 @@ from ..session_state import State
 from ..shared import TokenBucket
 from ..tracker.http import http_get
 from .categories import Catalogue, Category
+from .claims import claimed_paths
 from .features import check_category, check_tags, features_from, layout_save_path
 from .lifecycle import JobLifecycle
 from .model import (
@@ -544,14 +545,22 @@ class JobFeatureControl(JobLifecycle):
         target = await anyio.to_thread.run_sync(confine, self.download_root, location)
         async with self._lock(job_id):
             rec = self._unfinished(job_id)
+            old = Path(rec.options.save_path)
+            moving: list[str] = []  # the paths its files take at the new place
+            if rec.file_paths is not None and old != target:
+                moving = claimed_paths(target, rec.file_paths, rec.pad_files)
+                clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
+                if clash is not None:
+                    raise clash
             session = self._session(rec)
             if session is None and self._dormant(rec):
                 session = await self._wake(rec)
             if session is None or rec.id in self._busy:
                 raise JobConflict("cannot move the job now: it is being restarted or ended")
-            old = Path(rec.options.save_path)
             if old == target:
                 return self._snapshot(rec)
+            # (both places are the job's while it moves: an add meanwhile cannot take either)
+            self._claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
             source: Torrent | Magnet
             if session.has_metadata:
                 source = session.torrent
@@ -575,6 +584,7 @@ class JobFeatureControl(JobLifecycle):
                         created = rec.created_dirs
                     rec.options = dataclasses.replace(rec.options, save_path=str(target))
                     rec.created_dirs = created
+                    self._claim(rec)
                     # (it counts on from the job's totals: the resume data that held them went
                     # with the old session, and is for the old place anyway)
                     await self.manager.add(source, target, peers=rec.options.peers, paused=paused,

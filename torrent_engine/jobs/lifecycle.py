@@ -28,6 +28,7 @@ from ..picker import DEFAULT_PRIORITY
 from ..resume import load_resume
 from ..session import Session
 from ..session_state import State
+from .claims import PathClaims, claimed_paths
 from .features import prioritise_first_last
 from .leases import LeaseTable
 from .model import (
@@ -91,6 +92,7 @@ class JobLifecycle:
         self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
+        self._claims = PathClaims()  # which unfinished job writes each file path
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
@@ -219,6 +221,25 @@ class JobLifecycle:
         stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
         rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
 
+    # -- the files a job writes -------------------------------------------------------------
+    def _overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
+        """The refusal of ``who`` (the job ``job_id``, or a torrent being added: None) writing
+        ``paths`` when another unfinished job writes one of them (None: no other does)."""
+        overlap = self._claims.overlap(job_id, paths)
+        if overlap is None:
+            return None
+        other = self._jobs.get(overlap.other)
+        them = f"job {overlap.other} ({other.name})" if other is not None else f"job {overlap.other}"
+        same = "that file" if overlap.theirs == overlap.path else f"{overlap.theirs}"
+        return JobConflict(f"{who} would write {overlap.path}, where {them} writes {same}: two jobs "
+                           "writing one file would overwrite each other's data (choose another "
+                           "save path)", "save_path")
+
+    def _claim(self, rec: JobRecord) -> None:
+        """``rec`` writes its files at its save path from now on (once its files are known)."""
+        if rec.file_paths is not None:
+            self._claims.claim(rec.id, claimed_paths(rec.options.save_path, rec.file_paths, rec.pad_files))
+
     # -- engine events -> job state ------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
@@ -272,6 +293,12 @@ class JobLifecycle:
         refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
         if refusal is not None:
             refusal = f"files: {refusal}"
+        else:
+            paths = claimed_paths(rec.options.save_path, [f.path for f in torrent.files],
+                                  [i for i, f in enumerate(torrent.files) if f.pad])
+            clash = self._overlap(f"job {rec.id} ({torrent.name})", rec.id, paths)
+            refusal = clash.reason if clash is not None else None
+        if refusal is not None:
             if rec.id in self._starting:
                 self._starting[rec.id] = refusal  # ended once its add has returned
                 return
@@ -279,6 +306,7 @@ class JobLifecycle:
             self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
             return
         learn_layout(rec, torrent)
+        self._claim(rec)
         self._apply_options(rec, session)
         if rec.preexisting is not None:
             return  # known from before a restart (recomputed, the job's own files would count)
@@ -463,6 +491,7 @@ class JobLifecycle:
                       completed_at: float | None = None) -> None:
         """Make the job a finished one (history) and save it; its session is the caller's concern."""
         self._jobs.unbind(rec)
+        self._claims.release(rec.id)
         rec.error = error
         rec.delete_pending = False
         if completed_at is not None or rec.completed_at is None:
@@ -505,6 +534,13 @@ class JobLifecycle:
                 await self._end_job(rec, JobState.FAILED,
                                     f"its save path {rec.options.save_path} is outside the download root")
                 continue
+            if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
+                clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, claimed_paths(
+                    rec.options.save_path, rec.file_paths, rec.pad_files))
+                if clash is not None:
+                    await self._end_job(rec, JobState.FAILED, clash.reason)
+                    continue
+                self._claim(rec)
             if rec.options.client is not None and rec.options.client not in self._leases:
                 await self._client_gone(rec)
                 continue

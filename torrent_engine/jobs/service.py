@@ -32,6 +32,7 @@ from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
+from .claims import claimed_paths
 from .control import JobFeatureControl
 from .features import check_features
 from .leases import LeaseTable
@@ -251,6 +252,10 @@ class JobService(JobFeatureControl):
                 _same_request(existing, save if save_path is not None else None, selected)
                 return self._snapshot(existing), False
             break
+        if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
+            clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(save, torrent))
+            if clash is not None:
+                raise clash
         done = anyio.Event()
         self._adding[info_hash] = done
         try:
@@ -287,6 +292,13 @@ class JobService(JobFeatureControl):
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
+        if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
+            # another torrent meanwhile may have taken some of them since ``add`` checked)
+            paths = _torrent_paths(save, torrent)
+            clash = self._overlap(f"torrent {torrent.name!r}", None, paths)
+            if clash is not None:
+                raise clash
+            self._claims.claim(rec.id, paths)
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
         rec.queue_position = self._next_position()
@@ -298,6 +310,7 @@ class JobService(JobFeatureControl):
                                    prepare=lambda s: self._apply_options(rec, s))
         except BaseException as exc:
             self._held.discard(rec.id)
+            self._claims.release(rec.id)
             self._jobs.discard(rec)
             if isinstance(exc, (TorrentEngineError, OSError)):
                 raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
@@ -574,6 +587,12 @@ def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, .
     if selected is not None and selected != options.files:
         raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
                           "selected: change them with PATCH file_priorities", "files")
+
+
+def _torrent_paths(save: Path, torrent: Torrent) -> builtins.list[str]:
+    """The absolute paths a job of ``torrent`` saving into ``save`` writes."""
+    files = torrent.files
+    return claimed_paths(save, [f.path for f in files], [i for i, f in enumerate(files) if f.pad])
 
 
 def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes

@@ -453,3 +453,36 @@ def test_a_settings_file_that_is_not_a_json_object_is_damaged_and_the_defaults_a
     assert saved.settings == ServiceSettings() and saved.configured is None
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith(f"{tmp_path / 'settings.json'} is unreadable; default settings apply: ")
+
+
+async def test_a_torrent_whose_files_another_job_writes_is_refused(tmp_path: Path) -> None:
+    """Two torrents with a file of the same path in one folder: the second would overwrite the
+    first's data (and the first, seeding, would upload it). The add is refused naming both jobs;
+    so is a move onto another job's files, and a single file where another job has its folder."""
+    first = two_files("pair")
+    other = make_torrent([(("a.bin",), payload(40000, 9))], 16384, name="pair")  # its own data
+    seed_data(tmp_path / "dl", first)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(first)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        with pytest.raises(JobConflict) as refused:
+            await jobs.add(other)
+        message = str(refused.value)
+        assert job.id in message and "'pair'" in message and "a.bin" in message
+        assert refused.value.field == "save_path"
+        assert (tmp_path / "dl" / "pair" / "a.bin").read_bytes() == payload(40000, 1)  # untouched
+        assert [j.id for j in jobs.active()] == [job.id]
+        single = make_torrent([(("pair",), payload(1000, 3))], 16384, name="pair", single=True)
+        with pytest.raises(JobConflict):
+            await jobs.add(single)  # a file where the job has its folder
+        elsewhere, _ = await jobs.add(other, save_path="elsewhere", paused=True)  # another folder: fine
+        with pytest.raises(JobConflict) as refused:
+            await jobs.set_location(elsewhere.id, ".")
+        assert job.id in str(refused.value) and elsewhere.id in str(refused.value)
+        assert jobs.get(elsewhere.id).options.save_path.endswith("elsewhere")
+        await jobs.cancel(job.id)
+        moved = await jobs.set_location(elsewhere.id, ".")  # (the first job is gone: its files are free)
+        assert moved.options.save_path == str((tmp_path / "dl").resolve())
+    async with service(tmp_path, seed=True) as again:  # the claims are known after a restart
+        with pytest.raises(JobConflict):
+            await again.add(first)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import InvalidJobRequest, JobOptions, JobState, LeaseNotFound
+from torrent_engine.jobs.claims import Overlap, PathClaims, claimed_paths
 from torrent_engine.jobs.leases import LeaseTable
 from torrent_engine.jobs.store import JobRecord
 from torrent_engine.jobs.table import JobTable
@@ -202,3 +203,20 @@ def test_the_table_keeps_the_unfinished_jobs_totals_as_their_records_change() ->
             if gone:
                 table.remove(rng.choice(gone).id)
         assert table.unfinished_totals() == walked(table), action
+
+
+def test_path_claims_find_a_file_another_job_writes_and_forget_a_job_released() -> None:
+    claims = PathClaims()
+    claims.claim("a", claimed_paths("/dl", [["pair", "a.bin"], ["pair", ".pad", "1"], ["pair", "b.bin"]],
+                                    pads=[1]))
+    assert claims.overlap("b", ["/dl/other/a.bin"]) is None
+    clash = Overlap("/dl/pair/b.bin", "a", "/dl/pair/b.bin")
+    assert claims.overlap("b", ["/dl/x", "/dl/pair/b.bin"]) == clash
+    assert claims.overlap("a", ["/dl/pair/b.bin"]) is None  # (its own file)
+    assert claims.overlap("b", ["/dl/pair/.pad/1"]) is None  # (a pad file is never written)
+    assert claims.overlap("b", ["/dl/pair"]) == Overlap("/dl/pair", "a", "/dl/pair/a.bin")  # its folder
+    assert claims.overlap("b", ["/dl/pair/a.bin/x"]) == Overlap("/dl/pair/a.bin/x", "a", "/dl/pair/a.bin")
+    claims.claim("a", ["/dl/moved/a.bin"])  # (claims anew: the old paths are free)
+    assert claims.overlap("b", ["/dl/pair/b.bin", "/dl/pair"]) is None
+    claims.release("a")
+    assert claims.overlap("b", ["/dl/moved/a.bin", "/dl/moved"]) is None and "a" not in claims
