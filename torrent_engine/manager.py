@@ -230,8 +230,11 @@ class TorrentManager:
         if callable(undo):
             undo()
 
-    async def remove(self, info_hash: bytes | str | Session, *, delete_files: bool = False) -> None:
-        """Stop a session and forget it (its state files too); optionally delete its data."""
+    async def remove(self, info_hash: bytes | str | Session, *, delete_files: bool = False,
+                     keep_saved: bool = False) -> None:
+        """Stop a session and forget it (its state files too, unless ``keep_saved``: its metainfo
+        and resume data, as the stop wrote them, stay until ``add``ed again or ``forget_saved``);
+        optionally delete its data."""
         if isinstance(info_hash, Session):
             key = info_hash.info_hash
         else:
@@ -244,6 +247,8 @@ class TorrentManager:
         else:
             await session.stop()
         self._forget(key)
+        if keep_saved:
+            return
         for suffix in (".torrent", ".resume"):
             path = self._state_file(key, suffix)
             if path is not None:

@@ -250,3 +250,107 @@ async def test_a_migration_killed_at_any_moment_loses_no_record(tmp_path: Path, 
     records, lost = JobStore(state).load_all()
     assert lost == [] and len(records) == count
     assert not (state / "jobs").exists()
+
+
+MOVER = textwrap.dedent("""
+    import sys, threading, time
+    from pathlib import Path
+    import anyio
+    from torrent_engine.config import Config
+    from torrent_engine.jobs import JobService, JobState
+    from torrent_engine.jobs import control, move
+
+    torrent_file, root, state, moment = sys.argv[1:5]
+
+    def stop_here(name):
+        if name == moment:  # the parent kills the process now, in the middle of the move
+            print("at", name, flush=True)
+            time.sleep(3600)
+
+    # the path a move to another file system takes (the data is copied, then the originals go)
+    move._same_device = lambda src, folder: False
+    copied = [0]
+    copy_file = move._copy_file
+
+    def copy_one(src, dst):
+        copied[0] += 1
+        if moment == "half-a-file" and copied[0] == 3:  # a copy cut in its middle
+            data = src.read_bytes()
+            move._partial(dst).write_bytes(data[:len(data) // 2])
+            stop_here(moment)
+        copy_file(src, dst)
+        stop_here(f"copied {copied[0]}")
+
+    move._copy_file = copy_one
+    copy_files, remove_sources = control.copy_files, control.remove_sources
+
+    def copy_all(old, new, files):
+        stop_here("stopped")  # the session stopped, no file copied yet
+        copy_files(old, new, files)
+        stop_here("copied all")
+
+    def remove_all(pending):
+        stop_here("committed")
+        if moment == "removing":  # some originals removed, the others not yet
+            remove_sources(move.PendingMove(pending.old, pending.new, pending.files[:5]))
+            stop_here(moment)
+        remove_sources(pending)
+
+    control.copy_files, control.remove_sources = copy_all, remove_all
+
+    async def main():
+        cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
+                     port_mapping=False, lsd_enabled=False, seed=True)
+        async with JobService(cfg, download_root=root, state_dir=state) as jobs:
+            job, _ = await jobs.add(torrent_file, save_path="fast")
+            while jobs.get(job.id).state is not JobState.SEEDING:
+                await anyio.sleep(0.02)
+            print(job.id, flush=True)
+            await jobs.set_location(job.id, "disk")
+            stop_here("moved")
+
+    anyio.run(main)
+""")
+
+
+@pytest.mark.parametrize("moment", ["stopped", "copied 1", "half-a-file", "copied 8", "copied all",
+                                    "committed", "removing", "moved"])
+async def test_a_sigkill_during_a_move_to_another_file_system_loses_nothing(tmp_path: Path,
+                                                                            moment: str) -> None:
+    """A seeding job moved to another file system (its 15 files copied, then the originals
+    removed), the daemon killed at a moment of the move: after a restart the job seeds again,
+    whole where its record points (the old place before the move was committed, the new one
+    after), with no copy left at the other place and nothing downloaded again."""
+    files = [(f"part{n:02d}.bin", 150_000 + 7_000 * n) for n in range(15)]
+    reference = make_payload(tmp_path / "ref", files)
+    root = tmp_path / "root"
+    make_payload(root / "fast", files)
+    torrent = make_torrent(reference, piece_length=32 * 1024)
+    torrent_file = tmp_path / "t.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-c", MOVER, str(torrent_file), str(root), str(state), moment],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60):
+            job_id = (await anyio.to_thread.run_sync(proc.stdout.readline)).strip()
+            line = await anyio.to_thread.run_sync(proc.stdout.readline)
+        assert line == f"at {moment}\n", (line, proc.poll())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    async with JobService(loopback_config(seed=True), download_root=root, state_dir=state) as jobs:
+        with anyio.fail_after(60):
+            while jobs.get(job_id).state is not JobState.SEEDING:
+                assert jobs.get(job_id).state not in FINISHED_STATES, jobs.get(job_id).error
+                await anyio.sleep(0.05)
+        job = jobs.get(job_id)
+        place = Path(job.options.save_path)
+        assert place == (root / ("fast" if moment in ("stopped", "copied 1", "half-a-file", "copied 8",
+                                                      "copied all") else "disk")).resolve()
+        assert same_files(torrent, reference.parent, place) == []
+        assert job.downloaded == 0 and job.progress == 1.0
+        other = root / ("disk" if place.name == "fast" else "fast")
+        left = [p for p in other.rglob("*") if p.is_file()] if other.exists() else []
+        assert left == []  # no stray copy (nor a partial one) at the other place

@@ -42,7 +42,7 @@ from .model import (
     JobState,
     JobUpdated,
 )
-from .move import move_job_files
+from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
 from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
 from .settings import (
@@ -575,9 +575,11 @@ class JobFeatureControl(JobLifecycle):
             try:
                 with anyio.CancelScope(shield=True):
                     self._refresh_counters(rec, session)
-                    await self.manager.remove(session.info_hash)
+                    # (its metainfo and resume data, for the old place, stay until the move is
+                    # committed: a crash before that finds the job whole where it was)
+                    await self.manager.remove(session.info_hash, keep_saved=True)
                     try:
-                        await anyio.to_thread.run_sync(move_job_files, old, target, rec.file_paths or [])
+                        await self._move_files(rec, old, target, created)
                     except (OSError, JobConflict) as exc:
                         error = exc
                         target = old  # nothing was moved: go on where it was
@@ -602,6 +604,50 @@ class JobFeatureControl(JobLifecycle):
         if error is not None:
             raise JobConflict(f"cannot move the files: {error}", "location") from error
         return self._snapshot(rec)
+
+    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: builtins.list[str]) -> None:
+        """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
+        kept in its record from the first file moved to the last original removed, and committed
+        (the record points at ``target``) once every file is whole there; a crash at any moment
+        is undone or finished at the next start (``_recover_moves``). A failure (raised) leaves
+        every file at ``old``, the record pointing there."""
+        files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
+        pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
+        if files:
+            rec.moving = pending
+            await self._save(rec)  # (durable before a file moves)
+            try:
+                await anyio.to_thread.run_sync(copy_files, old, target, files)
+            except OSError:
+                rec.moving = None
+                await self._save(rec)
+                raise
+        # the data is verified again at its new place: the resume data (for the old place) goes
+        # first, or a crash after the commit would reload the torrent where it no longer is
+        resume = self.manager.saved_resume_path(rec.info_hash)
+        if resume is not None:
+            await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
+        rec.options = dataclasses.replace(rec.options, save_path=str(target))
+        rec.created_dirs = created
+        await self._save(rec)  # the commit
+        if files:
+            await anyio.to_thread.run_sync(remove_sources, pending)
+            rec.moving = None
+
+    async def _recover_moves(self) -> None:
+        """Before the manager reloads the torrents: a move a crash cut short is finished (its
+        record points at the new place: every file is whole there) or undone (it points at the
+        old one, whole there); the job then starts where its record points."""
+        for rec in self._jobs:
+            move = rec.moving
+            if move is None:
+                continue
+            committed = rec.options.save_path == move.new
+            log.warning("job %s (%s): %s its move from %s to %s, cut short", rec.id, rec.name,
+                        "finishing" if committed else "undoing", move.old, move.new)
+            await anyio.to_thread.run_sync(recover, move, committed)
+            rec.moving = None
+            await self._save(rec)
 
     async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:
         """The save path of a new job after its content layout (confined to the download root)."""

@@ -1,26 +1,70 @@
 """Moving a job's files from one save path to another (both already confined to the download root).
 
-All or nothing as far as it can be: every destination is checked first (an existing file there
-is a conflict, nothing is moved); a failure half-way moves back what was moved.
+A move is planned (every destination checked first: an existing file there is a conflict, nothing
+is moved), written down in the job's record (``PendingMove``), then done in two steps around a
+commit, so that every file is whole in one place or the other at every moment, and a crash at
+any moment is undone or finished at the next start (``recover``):
+
+1. ``copy_files``: each file is renamed to the new place (same file system), or copied there
+   under a temporary name, flushed and renamed into place (another file system); the originals
+   stay. A failure moves back what was moved.
+2. the caller commits: the record points at the new place.
+3. ``remove_sources``: the originals that were copied are removed, and the folders left empty.
+
+Until the commit the old place is whole (a crash rolls back: ``roll_back``); after it, the new
+one is (a crash finishes the move: ``remove_sources``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .model import JobConflict
 
 log = logging.getLogger(__name__)
 
+PARTIAL_SUFFIX = ".moving"  # a copy under way at the new place (never taken for the file)
+COPY_CHUNK = 1 << 20
 
-def move_job_files(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> list[str]:
-    """Move the job's files (relative paths) from ``old`` to ``new``; the folders left empty in
-    ``old`` are removed. Returns the paths moved ("/"-joined)."""
-    pairs: list[tuple[Path, Path, str]] = []
+
+@dataclass(frozen=True, slots=True)
+class PendingMove:
+    """A move under way, as the job's record keeps it: from ``old`` to ``new``, the files
+    (relative, "/"-joined) being moved, and the folders the move created (outermost first)."""
+
+    old: str
+    new: str
+    files: tuple[str, ...]
+    created: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The move as JSON."""
+        return {"old": self.old, "new": self.new, "files": list(self.files), "created": list(self.created)}
+
+    @classmethod
+    def from_json(cls, d: Any) -> PendingMove:
+        """Raises ``ValueError`` on anything else."""
+        if not isinstance(d, dict):
+            raise ValueError("a pending move is not a JSON object")
+        old, new, files, created = d.get("old"), d.get("new"), d.get("files"), d.get("created") or []
+        if not isinstance(old, str) or not isinstance(new, str) or not isinstance(files, list) \
+                or not all(isinstance(f, str) for f in files) or not isinstance(created, list) \
+                or not all(isinstance(c, str) for c in created):
+            raise ValueError("a pending move lacks old, new or files")
+        return cls(old, new, tuple(files), tuple(created))
+
+
+def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> list[str]:
+    """The job's files on disk at ``old`` ("/"-joined), each checked to have no file in its way
+    at ``new`` (``JobConflict`` naming it: nothing was moved)."""
+    files: list[str] = []
     for parts in relative_paths:
         if not parts:
             continue
@@ -29,27 +73,123 @@ def move_job_files(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]
             continue  # not downloaded yet (or skipped): nothing to move
         if dst.exists() or dst.is_symlink():
             raise JobConflict(f"{dst} already exists (not overwritten; nothing was moved)", "location")
-        pairs.append((src, dst, "/".join(parts)))
+        files.append("/".join(parts))
+    return files
+
+
+def _same_device(src: Path, dst_folder: Path) -> bool:
+    """Whether a rename from ``src`` into ``dst_folder`` stays on one file system."""
+    return os.lstat(src).st_dev == os.stat(dst_folder).st_dev
+
+
+def _partial(dst: Path) -> Path:
+    return dst.with_name(dst.name + PARTIAL_SUFFIX)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary name, flushed to disk before it takes the
+    name: a file at ``dst`` is always whole."""
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+        return
+    partial = _partial(dst)
+    with open(src, "rb") as fin, open(partial, "wb") as fout:
+        shutil.copyfileobj(fin, fout, COPY_CHUNK)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(src, partial)  # (the times too: the resume data's stamps)
+    os.rename(partial, dst)
+
+
+def copy_files(old: Path, new: Path, files: Iterable[str]) -> None:
+    """Step 1: every file at ``new`` as well (renamed there on one file system, copied from
+    another; the originals of copies stay until ``remove_sources``). On a failure what was
+    done is undone and the error raised."""
+    names = list(files)
     new.mkdir(parents=True, exist_ok=True)
-    done: list[tuple[Path, Path]] = []
     try:
-        for src, dst, _ in pairs:
+        for rel in names:
+            src, dst = old / rel, new / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(os.fspath(src), os.fspath(dst))
-            done.append((src, dst))
+            if _same_device(src, dst.parent):
+                os.rename(src, dst)
+            else:
+                _copy_file(src, dst)
     except OSError:
-        for src, dst in reversed(done):
-            try:
-                shutil.move(os.fspath(dst), os.fspath(src))
-            except OSError as exc:
-                log.warning("cannot move %s back to %s: %s", dst, src, exc)
+        roll_back(PendingMove(str(old), str(new), tuple(names)))
         raise
-    for src, _, _ in pairs:  # the folders left empty (never ``old`` itself)
-        parent = src.parent
-        while parent != old and old in parent.parents:
+
+
+def remove_sources(move: PendingMove) -> None:
+    """Step 3 (the move is committed): remove the originals whose copy is at the new place, and
+    the folders left empty at the old one (never the old save path itself)."""
+    old, new = Path(move.old), Path(move.new)
+    for rel in move.files:
+        src, dst = old / rel, new / rel
+        if (dst.exists() or dst.is_symlink()) and (src.exists() or src.is_symlink()):
+            try:
+                src.unlink()
+            except OSError as exc:
+                log.warning("cannot remove %s (moved to %s): %s", src, dst, exc)
+        _remove_quietly(_partial(dst))
+    _prune(old, move.files)
+
+
+def roll_back(move: PendingMove) -> None:
+    """Undo a move that was not committed: every file back at the old place (a copy at the new
+    one removed, a renamed file renamed back), then the folders the move made, if empty."""
+    old, new = Path(move.old), Path(move.new)
+    for rel in move.files:
+        src, dst = old / rel, new / rel
+        _remove_quietly(_partial(dst))
+        if not (dst.exists() or dst.is_symlink()):
+            continue
+        try:
+            if src.exists() or src.is_symlink():
+                dst.unlink()  # (a copy: the original is whole)
+            else:
+                src.parent.mkdir(parents=True, exist_ok=True)
+                if _same_device(dst, src.parent):
+                    os.rename(dst, src)
+                else:
+                    _copy_file(dst, src)
+                    dst.unlink()
+        except OSError as exc:
+            log.warning("cannot move %s back to %s: %s", dst, src, exc)
+    _prune(new, move.files)
+    for folder in reversed(move.created):
+        try:
+            Path(folder).rmdir()
+        except OSError:
+            pass
+
+
+def recover(move: PendingMove, committed: bool) -> None:
+    """After a crash during a move: finish it when it was ``committed`` (the record points at
+    the new place), else roll it back (the record still points at the old one)."""
+    if committed:
+        remove_sources(move)
+    else:
+        roll_back(move)
+
+
+def _prune(root: Path, files: Iterable[str]) -> None:
+    """Remove the folders left empty under ``root`` on the way to ``files`` (never ``root``)."""
+    for rel in files:
+        parent = (root / rel).parent
+        while parent != root and root in parent.parents:
             try:
                 parent.rmdir()
             except OSError:
                 break
             parent = parent.parent
-    return [rel for _, _, rel in pairs]
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            log.warning("cannot remove %s: %s", path, exc)

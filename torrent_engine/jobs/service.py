@@ -109,6 +109,7 @@ class JobService(JobFeatureControl):
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads})
+            await self._recover_moves()  # (before the manager reloads its torrents)
             self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())

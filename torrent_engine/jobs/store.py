@@ -24,6 +24,7 @@ from typing import Any  # Any: JSON records whose values are of any JSON type (c
 import anyio
 
 from .model import JobFeatures, JobOptions, JobResult, JobState
+from .move import PendingMove
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class JobRecord:
     # each file's verified bytes when last saved paused (shown while the job has no session)
     file_done: list[int] | None = None
     trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
+    moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -96,6 +98,7 @@ class JobRecord:
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers,
+            "moving": self.moving.to_json() if self.moving is not None else None,
         }
 
     @classmethod
@@ -150,7 +153,8 @@ class JobRecord:
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else [int(b) for b in file_done],
-                trackers=None if trackers is None else [_str(u) for u in trackers])
+                trackers=None if trackers is None else [_str(u) for u in trackers],
+                moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 
