@@ -76,3 +76,21 @@ async def test_a_job_the_queue_holds_back_announces_nothing_until_it_gets_a_slot
                 while not announced(second):
                     await anyio.sleep(0.02)
             assert jobs.get(two.id).state is not JobState.QUEUED
+
+
+async def test_the_first_announce_after_a_restart_is_shown(tmp_path: Path) -> None:
+    """At a start the manager reloads the torrents, which announce at once; an answer that comes
+    before their jobs are bound to them is kept, not left 'unknown' until the next announce."""
+    state_dir = tmp_path / "state"
+    async with http_tracker(refuse) as tracker:
+        url = f"http://127.0.0.1:{tracker.port}/announce"
+        torrents = [create_torrent(make_payload(tmp_path / f"t{n}", ((f"f{n}.bin", 20_000),)),
+                                   piece_length=16 * 1024, trackers=[url]) for n in range(30)]
+        config = loopback_config(state_dir=state_dir, tracker_enabled=True)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=state_dir) as jobs:
+            ids = [(await jobs.add(t))[0].id for t in torrents]
+        tracker.requests.clear()
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=state_dir) as jobs:
+            with anyio.fail_after(10):  # (a refused announce is not made again for a minute or more)
+                while any(jobs.get(job_id).trackers[0].status != "failed" for job_id in ids):
+                    await anyio.sleep(0.05)

@@ -93,6 +93,9 @@ class JobLifecycle:
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._claims = PathClaims()  # which unfinished job writes each file path
+        # what trackers said of torrents the manager reloads at a start, before their jobs are bound
+        self._restoring = False
+        self._early_trackers: dict[str, dict[str, JobTracker]] = {}
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
@@ -243,16 +246,21 @@ class JobLifecycle:
     # -- engine events -> job state ------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
-        if not self._running:
-            return
-        if rec is None:
-            return
         name = event.name
         if name.startswith("tracker."):
             # bookkeeping only, so kept while the job is busy too: the first answer often comes
-            # while the add is in flight, and would otherwise be unseen until the next announce
+            # while the add is in flight, and would otherwise be unseen until the next announce;
+            # and at a start, while the manager reloads the torrents (before their jobs are
+            # bound to them: ``_restore`` takes these over)
             heard = tracker_heard(event)
-            self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            if rec is not None:
+                self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            elif self._restoring:
+                self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
+            return
+        if not self._running:
+            return
+        if rec is None:
             return
         if rec.id in self._busy:
             # While its add is in flight a job shows no news before job.added, but a magnet's
@@ -528,6 +536,9 @@ class JobLifecycle:
                 await self._finish(rec, JobState.FAILED, "a duplicate of job " + first)
                 continue
             self._jobs.bind(rec)
+            early = self._early_trackers.pop(rec.info_hash, None)
+            if early is not None:
+                self._trackers.setdefault(rec.id, {}).update(early)
             try:
                 confine(self.download_root, rec.options.save_path)
             except SavePathError:
@@ -568,6 +579,8 @@ class JobLifecycle:
                 await self._finish(rec, JobState.FAILED, f"cannot be restarted: {exc}")
                 continue
             self._sync(rec)
+        self._restoring = False
+        self._early_trackers.clear()
 
     async def _start_again(self, rec: JobRecord) -> Session:
         """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,

@@ -110,6 +110,7 @@ class JobService(JobFeatureControl):
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads})
             await self._recover_moves()  # (before the manager reloads its torrents)
+            self._restoring = True  # (trackers' answers heard during the reload are kept)
             self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -120,6 +121,7 @@ class JobService(JobFeatureControl):
             self._tg.start_soon(self._ticker)
         except BaseException:
             self._running = False
+            self._restoring = False
             self._stack = None
             self._tg = None
             await stack.aclose()
