@@ -354,3 +354,50 @@ async def test_a_sigkill_during_a_move_to_another_file_system_loses_nothing(tmp_
         other = root / ("disk" if place.name == "fast" else "fast")
         left = [p for p in other.rglob("*") if p.is_file()] if other.exists() else []
         assert left == []  # no stray copy (nor a partial one) at the other place
+
+
+STREAMER = textwrap.dedent("""
+    import os, signal, sys
+    import anyio
+    from torrent_engine.config import Config
+    from torrent_engine.jobs import JobService, JobState
+
+    root, state = sys.argv[1:3]
+
+    async def main():
+        cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
+                     port_mapping=False, lsd_enabled=False, max_active_downloads=1)
+        async with JobService(cfg, download_root=root, state_dir=state) as jobs:
+            first, _ = await jobs.add("magnet:?xt=urn:btih:" + "a" * 40 + "&dn=first")
+            second, _ = await jobs.add("magnet:?xt=urn:btih:" + "b" * 40 + "&dn=second")
+            while jobs.get(second.id).state is not JobState.QUEUED:
+                await jobs.enforce()
+                await anyio.sleep(0.02)
+            await jobs.stream_session(second.id)  # someone watches it: force-started
+            print(first.id, second.id, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash the moment the reader has its session
+
+    anyio.run(main)
+""")
+
+
+async def test_a_job_force_started_for_a_stream_stays_so_after_a_sigkill(tmp_path: Path) -> None:
+    """A job the queue held back, force-started because a reader opened it: once the reader has
+    its session, a SIGKILL does not bring the job back held in the queue."""
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-c", STREAMER, str(tmp_path / "root"), str(state)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60):
+            line = await anyio.to_thread.run_sync(proc.stdout.readline)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    first_id, second_id = line.split()
+    async with JobService(loopback_config(max_active_downloads=1), download_root=tmp_path / "root",
+                          state_dir=state) as jobs:
+        await jobs.enforce()
+        job = jobs.get(second_id)
+        assert job.features.force_start
+        assert job.state is not JobState.QUEUED and jobs.get(first_id).state is not JobState.QUEUED

@@ -407,16 +407,21 @@ class JobService(JobFeatureControl):
                 return None
             rec, session = await self._live(job_id, "stream")
             await self.manager.start_now(session)
+            changed = False
             # (a paused or held one is resumed below: would the queue hold it back then?)
             if self._starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
+                changed = True
             self._held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
             # (or paused once started: a held job's session just woken; or once checked)
             if session.paused or session.pauses_after_check:
                 await self._resume(rec, session)
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 rec.updated_at = self._clock()
-                self._sync(rec, force_save=True)
+                self._sync(rec)
+                changed = True
+            if changed:  # durable before the reader has its session: a restart keeps it running
+                await self._save(rec)
             return session
 
     async def recheck(self, job_id: str) -> Job:
