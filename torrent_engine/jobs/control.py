@@ -589,8 +589,15 @@ class JobFeatureControl(JobLifecycle):
                     self._claim(rec)
                     # (it counts on from the job's totals: the resume data that held them went
                     # with the old session, and is for the old place anyway)
-                    await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self._prepare_session(rec, s))
+                    try:
+                        await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
+                                               prepare=lambda s: self._prepare_session(rec, s))
+                    except (TorrentEngineError, OSError) as exc:
+                        # (never a job without a session that claims to run: it fails, saying why)
+                        log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
+                        await self._finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
+                        raise JobConflict(f"the job cannot start again at {target}: {exc}",
+                                          "location") from exc
                     rec.updated_at = self._clock()
                     await self._save(rec)
             finally:

@@ -486,3 +486,30 @@ async def test_a_torrent_whose_files_another_job_writes_is_refused(tmp_path: Pat
     async with service(tmp_path, seed=True) as again:  # the claims are known after a restart
         with pytest.raises(JobConflict):
             await again.add(first)
+
+
+async def test_a_job_that_cannot_start_again_after_a_move_fails_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files moved, the session cannot be started at the new place (here the state folder
+    is full): the job does not stay seeding without a session; it fails with the reason, which
+    a restart keeps."""
+    torrent = two_files()
+    seed_data(tmp_path / "dl" / "old", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent, save_path="old")
+        await wait_state(jobs, job.id, JobState.SEEDING)
+
+        async def full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(jobs.manager, "add", full)
+        with pytest.raises(JobConflict) as refused:
+            await jobs.set_location(job.id, "new")
+        assert "No space left" in str(refused.value)
+        moved = jobs.get(job.id)
+        assert moved.state is JobState.FAILED and moved.error is not None and "No space left" in moved.error
+        assert jobs.manager.get(torrent.info_hash) is None
+        assert (tmp_path / "dl" / "new" / "pair" / "a.bin").is_file()  # its data is where it says
+        assert moved.options.save_path.endswith("/new")
+    async with service(tmp_path, seed=True) as again:
+        assert again.get(job.id).state is JobState.FAILED
