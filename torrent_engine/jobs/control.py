@@ -33,6 +33,7 @@ from .features import check_category, check_tags, features_from, layout_save_pat
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
+    NO_LIMIT,
     InvalidJobRequest,
     Job,
     JobConflict,
@@ -76,6 +77,7 @@ class JobFeatureControl(JobLifecycle):
         self.settings = ServiceSettings()
         self._configured: Configured | None = None  # what the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
+        self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_feature_tick: float | None = None
         # one round of the queue at a time: a round acts on what it read as it began, and a
         # round running meanwhile (set off by a check's end) would act on what it read after
@@ -140,8 +142,9 @@ class JobFeatureControl(JobLifecycle):
     def _decorate(self, rec: JobRecord, job: Job) -> Job:
         """The snapshot with the record's features, queue position, seeding time and ratio."""
         f = rec.features
+        self._fold(rec)
         return dataclasses.replace(job, name=f.rename or job.name, features=f,
-                                   queue_position=self._ranks.get(rec.id, 0), seeding_time=rec.seeding_time,
+                                   queue_position=self._rank(rec.id), seeding_time=rec.seeding_time,
                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                    completed_at=rec.completed_at, number=rec.number)
 
@@ -149,8 +152,16 @@ class JobFeatureControl(JobLifecycle):
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
         self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
 
+    def _rank(self, job_id: str) -> int:
+        """The job's queue position as shown (0: none, it is complete or finished)."""
+        if (self._jobs.order_version, self._completions) != self._ranked:
+            self._rerank()
+        return self._ranks.get(job_id, 0)
+
     def _rerank(self) -> None:
-        """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete."""
+        """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete (made
+        again when read after the queue's order or a job's completion changed: ``_ranked``)."""
+        self._ranked = (self._jobs.order_version, self._completions)
         waiting = [r for r in self._jobs.in_queue_order()
                    if not (r.completed_at is not None and r.done_size >= r.total_size)]
         self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
@@ -169,6 +180,7 @@ class JobFeatureControl(JobLifecycle):
         await anyio.to_thread.run_sync(save_settings, self.state_dir, SavedSettings(new, self._configured))
         self.settings = new
         self._apply_global_limits()
+        self._wake_all()  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()
         return self.get_settings()
@@ -305,6 +317,7 @@ class JobFeatureControl(JobLifecycle):
                               "set_location)", "content_layout")
         for rec, features in zip(recs, new, strict=True):
             await self._set_job_features(rec, features)
+            self._wake_job(rec)  # (its share limits and force-start: judged again)
         await self.enforce()
         return [self._snapshot(r) for r in recs]
 
@@ -438,8 +451,11 @@ class JobFeatureControl(JobLifecycle):
                     continue
                 yield entry
 
-        if not self.settings.queueing:
-            return {e.id for complete in (False, True) for e in in_queue_order(complete)}
+        if not self.settings.queueing:  # (all: those judged, and those held back since the start)
+            held = (self._jobs.get(job_id) for job_id in self._held if job_id not in judged)
+            return set(judged) | {rec.id for rec in held if rec is not None and rec.id not in with_session
+                                  and not rec.options.paused and rec.id not in self._busy
+                                  and rec.state not in FINISHED_STATES}
         return admitted(in_queue_order(False), in_queue_order(True), self.settings)
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
@@ -452,14 +468,20 @@ class JobFeatureControl(JobLifecycle):
             await self._round()
 
     async def _round(self) -> None:
+        """Walk the awake jobs (a quiet one sleeps until news of its session, or its share time
+        limit, wakes it: see ``_awake``): count seeding time, note completions, act on share
+        limits; give or take the queue's slots; let the jobs where nothing moves fall quiet."""
         now = self._clock()
         last = self._last_feature_tick
         self._last_feature_tick = now
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
+        self._deadlines_due(self._seeding_clock + step)  # (woken, this step is counted below)
+        self._seeding_clock += step  # (the quiet seeds' time: counted when each wakes, ``_fold``)
+        queueing = self.settings.queueing
         judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
         with_session: set[str] = set()
-        live: list[tuple[JobRecord, Session]] = []
-        for rec in self._with_sessions():
+        live: list[tuple[JobRecord, Session, bool]] = []  # (job, its session, complete)
+        for rec in self._moving():
             with_session.add(rec.id)
             if rec.state in FINISHED_STATES or rec.id in self._busy:
                 continue
@@ -471,13 +493,33 @@ class JobFeatureControl(JobLifecycle):
                 rec.seeding_time += step
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
+                self._completions += 1
                 await self._save(rec)
             if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
                 continue
-            live.append((rec, session))
+            live.append((rec, session, complete))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
                 judged[rec.id] = _queue_entry(rec, complete)
+        quiet: list[str] = []
+        if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
+            for job_id, mark in list(self._quiet.items()):
+                sleeper = self._jobs.get(job_id)
+                if sleeper is None or sleeper.state in FINISHED_STATES or self._session(sleeper) is None:
+                    del self._quiet[job_id]
+                    continue
+                with_session.add(job_id)
+                if not sleeper.options.paused and job_id not in self._busy:
+                    judged[job_id] = _queue_entry(sleeper, mark.complete)
+                    quiet.append(job_id)
         given = self._admitted(judged, with_session)
+        for job_id in quiet:  # a quiet job whose slot the queue gives or takes wakes
+            slot = judged[job_id]
+            if (not slot.force_start and job_id not in given) is not (job_id in self._held):
+                woken = self._jobs.get(job_id)
+                session = self._session(woken) if woken is not None else None
+                if woken is not None and session is not None:
+                    self._wake_job(woken)
+                    live.append((woken, session, slot.complete))
         dormant = [self._jobs.get(job_id) for job_id in given if job_id not in judged]
         for rec in sorted((r for r in dormant if r is not None), key=lambda r: r.queue_position):
             # (dormant since the start, held back: started now that the queue gives it a slot)
@@ -490,8 +532,9 @@ class JobFeatureControl(JobLifecycle):
                         continue  # (it failed, saying why)
                     session = self._session(rec)
                     if session is not None:
-                        live.append((rec, session))
-        for rec, session in live:
+                        self._wake_job(rec)
+                        live.append((rec, session, _complete(session)))
+        for rec, session, complete in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
                 continue
             entry = judged.get(rec.id)
@@ -507,7 +550,22 @@ class JobFeatureControl(JobLifecycle):
                 if not rec.options.paused and session.paused:  # (or paused once started)
                     await self._resume(rec, session)
             self._sync(rec)
-        self._rerank()
+            await self._settle(rec, session, complete, now)
+
+    async def _settle(self, rec: JobRecord, session: Session, complete: bool, now: float) -> None:
+        """Let ``rec`` fall quiet if nothing of it moves, its counters saved first (they do not
+        change while it sleeps; its seeding time is counted when it wakes)."""
+        if rec.id in self._busy or rec.state in FINISHED_STATES or not self._running:
+            return
+        time_left = None
+        if rec.state is JobState.SEEDING:
+            limit = effective(rec.features.seeding_time_limit, self.settings.seeding_time_limit)
+            if limit != NO_LIMIT and limit >= 0:
+                time_left = limit - rec.seeding_time
+        if self._fall_quiet(rec, session, complete, time_left):
+            self._refresh_counters(rec, session)
+            if self._writer.changed(rec, now):
+                await self._save(rec)
 
     async def _share_limit(self, rec: JobRecord, session: Session) -> bool:
         """Act on a reached share limit; whether the job was stopped or ended."""

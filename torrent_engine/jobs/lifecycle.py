@@ -9,6 +9,7 @@ and moves the job to the history; a restart brings every unfinished job back fro
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import logging
 import math
 import time
@@ -62,6 +63,16 @@ PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (
 # a session's news that its start-up check is over (or, a magnet's metadata, has just begun: its
 # check may be none, and a session held for the queue's word pauses at once after it)
 CHECK_ENDS = ("session.started", "session.metadata_received")
+# Session states in which a job with no peer has nothing for the timers to do (nothing moves).
+QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
+
+
+@dataclasses.dataclass(slots=True)
+class Quiet:
+    """A job the timers pass over until news of its session wakes it (see ``_awake``)."""
+
+    since: float  # the seeding clock when its seeding time was last counted (``_fold``)
+    complete: bool  # every wanted piece verified, as its session said when it went quiet
 
 
 class JobLifecycle:
@@ -100,6 +111,15 @@ class JobLifecycle:
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
         self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
+        # What the timers walk each second: the jobs with news since they were last found quiet
+        # (any engine event of a job's session wakes it); the quiet ones cost nothing per tick
+        # (seeding with no peer, paused), so 10 000 idle seeds are not 10 000 steps a second.
+        self._awake: dict[str, None] = {}
+        self._quiet: dict[str, Quiet] = {}
+        self._seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
+        self._completions = 0  # told apart each time a job's completion is noted or undone
+        # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
+        self._quiet_deadlines: list[tuple[float, str]] = []
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         manager.events.subscribe("*", self._on_engine_event)
@@ -120,6 +140,65 @@ class JobLifecycle:
             if rec is not None:
                 out.append(rec)
         return out
+
+    def _moving(self) -> list[JobRecord]:
+        """The awake jobs whose session runs (what the timers walk); the others leave the set."""
+        out = []
+        for job_id in list(self._awake):
+            rec = self._jobs.get(job_id)
+            if rec is None or self._session(rec) is None:
+                del self._awake[job_id]
+                continue
+            out.append(rec)
+        return out
+
+    def _wake_job(self, rec: JobRecord) -> None:
+        """News of ``rec``'s session: the timers walk it again (its seeding time counted so far)."""
+        if rec.id in self._quiet:
+            self._fold(rec)
+            del self._quiet[rec.id]
+        self._awake[rec.id] = None
+
+    def _wake_all(self) -> None:
+        """Something every job's judgement depends on changed (a setting): walk them all again."""
+        for job_id in list(self._quiet):
+            rec = self._jobs.get(job_id)
+            if rec is None:
+                del self._quiet[job_id]
+            else:
+                self._wake_job(rec)
+
+    def _fold(self, rec: JobRecord) -> None:
+        """Count a quiet seed's seeding time up to now (what the rounds counted while it slept)."""
+        mark = self._quiet.get(rec.id)
+        if mark is not None:
+            if rec.state is JobState.SEEDING:
+                rec.seeding_time += self._seeding_clock - mark.since
+            mark.since = self._seeding_clock
+
+    def _fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no
+        rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
+        share time limit (it wakes then). Whether it went quiet."""
+        if session.state not in QUIET_STATES or rec.id in self._busy:
+            return False
+        st = session.status()
+        if st.peers or st.download_rate or st.upload_rate:
+            return False
+        self._awake.pop(rec.id, None)
+        self._quiet[rec.id] = Quiet(self._seeding_clock, complete)
+        if time_left is not None and rec.state is JobState.SEEDING:
+            heapq.heappush(self._quiet_deadlines, (self._seeding_clock + max(0.0, time_left), rec.id))
+        return True
+
+    def _deadlines_due(self, clock: float) -> None:
+        """Wake the quiet seeds whose share time limit the seeding clock reaches at ``clock``."""
+        heap = self._quiet_deadlines
+        while heap and heap[0][0] <= clock:
+            _, job_id = heapq.heappop(heap)
+            rec = self._jobs.get(job_id)
+            if rec is not None and job_id in self._quiet:
+                self._wake_job(rec)
 
     def _dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
@@ -262,6 +341,7 @@ class JobLifecycle:
             return
         if rec is None:
             return
+        self._wake_job(rec)
         if rec.id in self._busy:
             # While its add is in flight a job shows no news before job.added, but a magnet's
             # metadata may come first and cannot wait: the selection must apply before the first
@@ -362,8 +442,10 @@ class JobLifecycle:
         rec.updated_at = self._clock()
         if new is JobState.SEEDING and rec.completed_at is None:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
-        elif new is JobState.DOWNLOADING:
+            self._completions += 1
+        elif new is JobState.DOWNLOADING and rec.completed_at is not None:
             rec.completed_at = None  # (more was selected after it completed)
+            self._completions += 1
         self._refresh_counters(rec)
         self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
         if new in FINISHED_STATES:
@@ -387,6 +469,7 @@ class JobLifecycle:
 
     async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes."""
+        self._fold(rec)
         if content is None and rec.options.paused:
             self._refresh_files(rec)
         await self._writer.save(rec, content)

@@ -117,6 +117,8 @@ class JobService(JobFeatureControl):
             self._running = True
             self._stack = stack
             await self._restore()
+            for rec in self._with_sessions():  # (their news came before the service ran)
+                self._awake[rec.id] = None
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
         except BaseException:
@@ -194,7 +196,8 @@ class JobService(JobFeatureControl):
         peers = 0
         counts = {s.value: 0 for s in JobState}
         # (every second: the table keeps the totals, the history's and the unfinished jobs' as
-        # their records say; the sessions alone are walked, for what moves)
+        # their records say; the awake jobs' sessions alone are walked, for what moves: a quiet
+        # one's counters were saved in its record as it fell quiet, and its rates are 0)
         finished, downloaded, uploaded = self._jobs.finished_totals()
         unfinished, records_down, records_up = self._jobs.unfinished_totals()
         downloaded += records_down
@@ -202,7 +205,7 @@ class JobService(JobFeatureControl):
         for totals in (finished, unfinished):
             for state, n in totals.items():
                 counts[state.value] += n
-        for rec in self._with_sessions():
+        for rec in self._moving():
             session = self._session(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
                 st = session.status()
@@ -271,7 +274,8 @@ class JobService(JobFeatureControl):
             await self._known(features)  # (its new category and tags become known)
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._client_gone(rec)  # it ended meanwhile
-        await self.enforce()  # (the queue may hold it back at once)
+        if self.settings.queueing:
+            await self.enforce()  # (the queue may hold it back at once)
         return self._snapshot(rec), True
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
@@ -573,7 +577,7 @@ class JobService(JobFeatureControl):
                 await self.end_lease(lease_id)
         if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
             await self.clear_history(older_than=self.history_ttl)
-        for rec in self._with_sessions():  # (a job without one has nothing that moves)
+        for rec in self._moving():  # (a job without one, or quiet, has nothing that moves)
             if rec.state not in FINISHED_STATES and rec.id not in self._busy:
                 self._sync(rec)
                 if self._writer.due(rec.id, now, SAVE_INTERVAL):

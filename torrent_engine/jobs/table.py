@@ -32,6 +32,7 @@ class JobTable:
         self._newest: list[JobRecord] | None = None  # newest_first's order, until a job comes or goes
         self._unfinished: dict[str, JobRecord] = {}  # in the order added
         self._by_position: list[JobRecord] | None = None  # in_queue_order's order, until it changes
+        self.order_version = 0  # told apart each time that order may have changed
         self._finished_counts: dict[JobState, int] = dict.fromkeys(FINISHED_STATES, 0)
         self._finished_bytes = [0, 0]  # downloaded, uploaded: the finished jobs' sum
         self._by_age: list[tuple[float, int, str]] = []  # (finished at, order, id), oldest first
@@ -79,6 +80,7 @@ class JobTable:
 
     def _count(self, rec: JobRecord, sign: int, *, loading: bool = False) -> None:
         self._by_position = None  # (an unfinished job comes, goes or finishes)
+        self.order_version += 1
         if sign > 0 and rec.state not in FINISHED_STATES:
             self._unfinished[rec.id] = rec
             self._tally(rec)
@@ -138,6 +140,7 @@ class JobTable:
     def reordered(self) -> None:
         """Queue positions were given anew (the caller that changes them says so)."""
         self._by_position = None
+        self.order_version += 1
 
     def finished_totals(self) -> tuple[dict[JobState, int], int, int]:
         """The finished jobs: how many in each finished state, and their bytes downloaded and

@@ -1,0 +1,105 @@
+"""The job service's timers at seedbox scale: a quiet job (seeding or paused, no peer, nothing
+moving) costs the once-a-second tick nothing until news of its session wakes it, and what the
+tick counts for it meanwhile (seeding time, its share time limit) comes out as if it had been
+walked every second."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.unit.clock import FakeClock
+from tests.unit.jobs.test_jobs_features import service, wait_state
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.jobs import JobFeatures, JobService, JobState
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session, SessionStatus
+
+pytestmark = pytest.mark.anyio
+
+
+def seeds(root: Path, n: int) -> list[Torrent]:
+    """``n`` one-file torrents whose data is complete under ``root``."""
+    out = []
+    for i in range(n):
+        data = payload(20000, 100 + i)
+        torrent = make_torrent([(("f.bin",), data)], 16384, name=f"seed{i}")
+        for f in torrent.files:
+            target = root.joinpath(*f.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        out.append(torrent)
+    return out
+
+
+def count_status(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls of ``Session.status`` by info-hash (what a walk of a job's session costs)."""
+    calls: Counter[str] = Counter()
+    real = Session.status
+
+    def status(self: Session) -> SessionStatus:
+        calls[self.info_hash_hex] += 1
+        return real(self)
+
+    monkeypatch.setattr(Session, "status", status)
+    return calls
+
+
+async def all_seeding(jobs: JobService, ids: list[str]) -> None:
+    with anyio.fail_after(20):
+        while any(jobs.get(i).state is not JobState.SEEDING for i in ids):
+            await anyio.sleep(0.02)
+
+
+async def test_quiet_seeds_cost_the_tick_nothing_until_news_of_one_wakes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 12)
+    async with service(tmp_path, seed=True) as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+        await all_seeding(jobs, ids)
+        await jobs.tick()  # (the round finds nothing moving in them: they fall quiet)
+        calls = count_status(monkeypatch)
+        for _ in range(3):
+            await jobs.tick()
+        assert sum(calls.values()) == 0, calls  # (before: every job, several times a tick)
+        assert jobs.stats().jobs["seeding"] == 12
+        await jobs.pause(ids[3])  # news of one: it wakes, and it alone is walked (then sleeps again)
+        await anyio.sleep(0.05)  # (the engine's events are delivered on the next loop turns)
+        await jobs.tick()
+        assert set(calls) == {torrents[3].info_hash.hex()}
+        calls.clear()
+        await jobs.tick()
+        assert not calls
+        assert jobs.get(ids[3]).state is JobState.PAUSED
+        await jobs.resume(ids[3])
+        await wait_state(jobs, ids[3], JobState.SEEDING)
+
+
+async def test_a_quiet_seed_counts_its_seeding_time_and_meets_its_time_limit_asleep(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 2)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        limited, _ = await jobs.add(torrents[0], features=JobFeatures(seeding_time_limit=250))
+        free, _ = await jobs.add(torrents[1])
+        await all_seeding(jobs, [limited.id, free.id])
+        await jobs.enforce()
+        await jobs.enforce()  # (both quiet now)
+        calls = count_status(monkeypatch)
+        for _ in range(4):
+            clock.now += 60
+            await jobs.enforce()
+        assert sum(calls.values()) == 0
+        assert jobs.get(free.id).seeding_time == pytest.approx(240)  # (counted while asleep)
+        assert jobs.get(limited.id).state is JobState.SEEDING
+        clock.now += 60  # 300 s: past its limit, its deadline wakes it and the round stops it
+        calls.clear()
+        await jobs.enforce()
+        assert set(calls) == {torrents[0].info_hash.hex()}
+        stopped = jobs.get(limited.id)
+        assert stopped.state is JobState.PAUSED and stopped.options.paused
+        assert stopped.seeding_time == pytest.approx(300)
+        assert jobs.get(free.id).seeding_time == pytest.approx(300)
