@@ -50,6 +50,9 @@ class JobState(enum.StrEnum):
     DOWNLOADING = "downloading"
     SEEDING = "seeding"
     PAUSED = "paused"
+    # stopped because its data could not be written or read (a full disk, a permission, files
+    # gone): kept with what was verified, it goes on when resumed or rechecked (not finished)
+    ERROR = "error"
     COMPLETED = "completed"  # every wanted piece verified, and no longer seeding
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -356,7 +356,8 @@ class JobService(JobFeatureControl):
         return self.get(job_id)
 
     async def resume(self, job_id: str) -> Job:
-        """Resume a paused job (a job paused since the service started gets its session now)."""
+        """Resume a paused job (a job paused since the service started gets its session now), or
+        one stopped by its disk (``error``): it goes on from the data verified before."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
@@ -404,11 +405,24 @@ class JobService(JobFeatureControl):
             return session
 
     async def recheck(self, job_id: str) -> Job:
-        """Hash the data on disk again (the session restarts without its resume data)."""
+        """Hash the data on disk again (the session restarts without its resume data). A job
+        stopped by its disk (``error``) goes on after the check, from what it finds."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = await self._live(job_id, "recheck")
-            job = await self._recheck(rec, session)
+            rec, session = self._reachable(job_id, "recheck")
+            if session is None and rec.state is JobState.ERROR:
+                # started again without its resume data, it hashes what is there (its old
+                # session would trust that data, and stop again on the same missing file)
+                await anyio.to_thread.run_sync(self.manager.forget_resume, rec.info_hash)
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                rec.updated_at = self._clock()
+                await self._wake(rec)
+                await self._save(rec)
+                job = self._snapshot(rec)
+            else:
+                if session is None:
+                    session = await self._wake(rec)
+                job = await self._recheck(rec, session)
         await self.enforce()  # (a check over already: the queue's word)
         return self.get(job.id)
 
