@@ -354,11 +354,12 @@ class JobLifecycle:
             rec.done_size = st.have_bytes
             rec.name = st.name
 
-    async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
-        """Write the record (or ``content`` in its place) as it is when its turn comes."""
+    async def _save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes;
+        ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
         if content is None and rec.options.paused:
             self._refresh_files(rec)
-        await self._writer.save(rec, content)
+        await self._writer.save(rec, content, strict=strict)
 
     def _refresh_files(self, rec: JobRecord) -> None:
         """Note each file's verified bytes in the record: what the job shows after a restart,

@@ -37,6 +37,7 @@ __all__ = [
     "LeaseNotFound",
     "SavePathError",
     "ServiceStats",
+    "StateNotSaved",
     "ServiceStatsEvent",
 ]
 
@@ -88,6 +89,16 @@ class SavePathError(InvalidJobRequest):
 
     def __init__(self, message: str, field: str | None = "save_path") -> None:
         super().__init__(message, field)
+
+
+class StateNotSaved(JobError):
+    """A change could not be made durable in the state folder (``folder``): refused, not made.
+    ``full``: its file system is out of space (the HTTP API answers 507 Insufficient Storage)."""
+
+    def __init__(self, message: str, folder: str, *, full: bool) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.full = full
 
 
 class LeaseNotFound(JobError):

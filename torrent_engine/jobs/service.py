@@ -51,9 +51,10 @@ from .model import (
     PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
+    StateNotSaved,
 )
 from .paths import confine, missing_dirs
-from .store import JobRecord, JobStore
+from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
 from .validate import (
     check_age,
@@ -251,6 +252,8 @@ class JobService(JobFeatureControl):
                 _same_request(existing, save if save_path is not None else None, selected)
                 return self._snapshot(existing), False
             break
+        if features is not None:
+            await self._known(features)  # (its new category and tags become known)
         done = anyio.Event()
         self._adding[info_hash] = done
         try:
@@ -259,8 +262,6 @@ class JobService(JobFeatureControl):
         finally:
             del self._adding[info_hash]
             done.set()
-        if features is not None:
-            await self._known(features)  # (its new category and tags become known)
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._client_gone(rec)  # it ended meanwhile
         await self.enforce()  # (the queue may hold it back at once)
@@ -282,8 +283,10 @@ class JobService(JobFeatureControl):
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=self._next_number(), trackers=trackers)
-        await self._save_catalogue()  # (its number is never handed out again)
+                        number=0, trackers=trackers)
+        before = self.catalogue.snapshot()
+        rec.number = self._next_number()
+        await self._save_catalogue(before)  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
@@ -294,13 +297,28 @@ class JobService(JobFeatureControl):
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
-            await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
-                                   prepare=lambda s: self._apply_options(rec, s))
-        except BaseException as exc:
-            self._held.discard(rec.id)
-            self._jobs.discard(rec)
-            if isinstance(exc, (TorrentEngineError, OSError)):
-                raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
+            try:
+                await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
+                                       prepare=lambda s: self._apply_options(rec, s))
+            except BaseException as exc:
+                self._held.discard(rec.id)
+                self._jobs.discard(rec)
+                if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
+                    raise not_saved(exc, self.state_dir) from exc
+                if isinstance(exc, (TorrentEngineError, OSError)):
+                    raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
+                raise
+            # durable before anyone hears of it: when it cannot be, the add is undone
+            await self._save(rec, strict=True)
+        except StateNotSaved:
+            if rec.id not in self._jobs:
+                raise
+            with anyio.CancelScope(shield=True):
+                self._held.discard(rec.id)
+                await self.manager.remove(rec.info_hash)
+                await anyio.to_thread.run_sync(self._delete_files, rec)
+                self._jobs.discard(rec)
+                self._writer.forget(rec.id)
             raise
         finally:
             self._busy.discard(rec.id)
@@ -310,8 +328,8 @@ class JobService(JobFeatureControl):
             self._busy.add(rec.id)  # its selection names a file the torrent does not have
             self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
         self._sync(rec)
-        # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
-        # torrent without a job, which the next start stops; the add had not returned anyway
+        # (saved above once the manager had the torrent, metainfo on disk: a crash before that
+        # leaves a torrent without a job, which the next start stops; the add had not returned)
         await self._save(rec)
         return rec
 
@@ -343,6 +361,7 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "pause")
+            await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
             if session is not None and session.state is not State.PAUSED:
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
@@ -361,6 +380,7 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
+            await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
             if session is None and (rec.id in self._held or self._starts_held(rec)):
                 self._held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self._set_state(rec, JobState.QUEUED)
@@ -378,6 +398,13 @@ class JobService(JobFeatureControl):
             await self._save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (the queue may hold it back)
         return self.get(job_id)
+
+    async def _save_planned(self, rec: JobRecord, *, paused: bool) -> None:
+        """Save the record as a pause or resume leaves it, before either is made: durable before
+        the caller hears it is done (``StateNotSaved``, nothing changed, when it cannot be)."""
+        options = dataclasses.replace(rec.options, paused=paused)
+        planned = dataclasses.replace(rec, options=options, updated_at=self._clock())
+        await self._save(rec, planned, strict=True)
 
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
