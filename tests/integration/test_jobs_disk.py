@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from tests.integration.api_helpers import TOKEN, Api, running_api
+from torrent_engine.api.compat.qbittorrent_records import state_name as qbittorrent_state
+from torrent_engine.api.compat.transmission import status as transmission_status
 from torrent_engine.jobs import FINISHED_STATES, Job, JobService, JobState
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
@@ -175,3 +177,44 @@ async def test_every_front_end_shows_the_error_and_goes_on_once_space_is_freed(
                               lambda j: j.state in FINISHED_STATES | {JobState.SEEDING})
         assert done.state in (JobState.SEEDING, JobState.COMPLETED), done.error
         assert not same_files(torrent, src, tmp_path / "downloads")
+
+
+async def test_files_gone_while_the_daemon_was_down_stop_the_job_instead_of_downloading_again(
+        tmp_path: Path) -> None:
+    def service() -> JobService:
+        return JobService(loopback_config(), download_root=tmp_path / "downloads",
+                          state_dir=tmp_path / "state")
+
+    async with seeder(tmp_path / "seed", rate=0) as (seed, torrent, src):
+        async with service() as jobs:
+            job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+            await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+        data = tmp_path / "downloads" / "payload" / "big.bin"
+        away = tmp_path / "unmounted.bin"
+        data.rename(away)  # (a drive not mounted: the folder is there, the files are not)
+        async with service() as again:
+            stopped = await wait_for(lambda: again.get(job.id), lambda j: j.state is not JobState.QUEUED)
+            assert stopped.state is JobState.ERROR, stopped
+            assert stopped.missing_files == ("payload/big.bin",)
+            assert stopped.error and "payload/big.bin" in stopped.error
+            assert qbittorrent_state(stopped) == "missingFiles"
+            assert transmission_status(stopped) == 0 and stopped.error
+            assert again.manager.get(torrent.info_hash) is None and not data.exists()  # nothing fetched
+            shown = stopped.to_json()
+            assert shown["missing_files"] == ["payload/big.bin"]
+        async with service() as third:  # (it stays so: a restart does not download it either)
+            assert third.get(job.id).state is JobState.ERROR and not data.exists()
+            away.rename(data)  # the drive is back
+            await third.resume(job.id)
+            session = third.manager.get(torrent.info_hash)
+            assert session is not None
+            await session.wait_ready()
+            assert not session.rechecked and session.status().progress == 1.0  # (trusted as it was)
+            back = await wait_for(lambda: third.get(job.id), lambda j: j.state is JobState.SEEDING)
+            assert back.error is None and back.missing_files == ()
+        data.unlink()
+        async with service() as fourth:  # gone for good: the user says to start over (a recheck)
+            await wait_for(lambda: fourth.get(job.id), lambda j: j.state is JobState.ERROR)
+            await fourth.recheck(job.id)
+            await wait_for(lambda: fourth.get(job.id), lambda j: j.state is JobState.SEEDING)
+            assert not same_files(torrent, src, tmp_path / "downloads")

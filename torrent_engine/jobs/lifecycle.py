@@ -309,7 +309,7 @@ class JobLifecycle:
                 error = session.error or "the session failed"
                 self._busy.add(rec.id)
                 if session.disk_failure:  # (a cause that can go away: kept, to go on from)
-                    self._tg.start_soon(self._halt, rec, error)
+                    self._tg.start_soon(self._halt, rec, error, list(session.missing_files))
                 else:
                     self._tg.start_soon(self._end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
@@ -329,6 +329,7 @@ class JobLifecycle:
         rec.updated_at = self._clock()
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
+            rec.missing_files = []
         if new is JobState.SEEDING and rec.completed_at is None:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
         elif new is JobState.DOWNLOADING:
@@ -369,7 +370,7 @@ class JobLifecycle:
             rec.file_done = files_done(session.torrent, session.have)
 
     # -- ends ------------------------------------------------------------------------------
-    async def _halt(self, rec: JobRecord, error: str) -> None:
+    async def _halt(self, rec: JobRecord, error: str, missing: list[str]) -> None:
         """The job's data could not be written or read (a full disk, a permission, files gone):
         its session stops, its saved metainfo and resume data kept, and the job stays, stopped
         in ``error`` saying why, without a session (as a paused one), until it is resumed or
@@ -392,8 +393,9 @@ class JobLifecycle:
                     self._held.discard(rec.id)
                     self._last_progress.pop(rec.id, None)
                     self._published.pop(rec.id, None)
-                    await self._save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error))
-                    rec.error = error
+                    await self._save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
+                                                              missing_files=missing))
+                    rec.error, rec.missing_files = error, missing
                     self._set_state(rec, JobState.ERROR)
         finally:
             self._busy.discard(rec.id)

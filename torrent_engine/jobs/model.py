@@ -272,6 +272,7 @@ class Job:
     seeding_time: float = 0.0  # seconds spent seeding
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
     number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
+    missing_files: tuple[str, ...] = ()  # (state error) files that held verified data, found gone
 
     @property
     def finished(self) -> bool:
@@ -291,7 +292,7 @@ class Job:
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "ratio": self.ratio,
-            "number": self.number,
+            "number": self.number, "missing_files": list(self.missing_files),
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

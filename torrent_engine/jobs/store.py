@@ -88,6 +88,7 @@ class JobRecord:
     # each file's verified bytes when last saved paused (shown while the job has no session)
     file_done: list[int] | None = None
     trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
+    missing_files: list[str] = field(default_factory=list)  # (state error) files found gone or shorter
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -109,7 +110,7 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "number": self.number,
-            "file_done": self.file_done, "trackers": self.trackers,
+            "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
         }
 
     @classmethod
@@ -164,6 +165,7 @@ class JobRecord:
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else [int(b) for b in file_done],
+                missing_files=[_str(p) for p in d.get("missing_files") or ()],
                 trackers=None if trackers is None else [_str(u) for u in trackers])
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc

@@ -306,6 +306,12 @@ class Session:
         return self._life.disk_failure
 
     @property
+    def missing_files(self) -> tuple[str, ...]:
+        """The files (relative paths) that held verified data and were found gone or shorter,
+        when that is what ended the session."""
+        return self._life.missing_files
+
+    @property
     def banned_count(self) -> int:
         """Addresses banned for sending data that failed its hash check (kept by the peer pool)."""
         return self.context.pool.banned_count
