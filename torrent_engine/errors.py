@@ -105,6 +105,16 @@ class StorageError(TorrentEngineError):
     ``OSError`` is its ``__cause__``)."""
 
 
+class MissingFiles(StorageError):
+    """Files that held verified data are gone or shorter (deleted, a drive not mounted): nothing
+    is downloaded again until the owner says so; ``paths`` names them (relative to the save path)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        super().__init__(f"missing files: {shown} (relocate, recheck or resume once they are back)")
+        self.paths = tuple(paths)
+
+
 class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
 

@@ -254,6 +254,26 @@ class TorrentManager:
             if path is not None:
                 path.unlink(missing_ok=True)
 
+    async def unload(self, info_hash: bytes | str) -> None:
+        """Stop a session and forget it, keeping its saved metainfo and resume data: added again
+        later (``add`` with its saved metainfo), it goes on from what was verified."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        session = self._sessions.get(key)
+        if session is None:
+            raise SessionError(f"no torrent {key.hex()} in this manager")
+        await session.stop()
+        self._forget(key)
+
+    def forget_resume(self, info_hash: bytes | str) -> None:
+        """Remove the saved resume data of a torrent that has no session: started again, it
+        hashes the data on disk (blocking file I/O: call it on a worker thread)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        path = self._state_file(key, ".resume")
+        if path is not None:
+            path.unlink(missing_ok=True)
+
     def forget_saved(self, info_hash: bytes | str) -> None:
         """Remove the saved metainfo and resume data of a torrent that has no session (one left
         out of the reload); blocking file I/O (call it on a worker thread)."""

@@ -248,17 +248,21 @@ async def test_a_corrupt_record_loses_only_that_job(tmp_path: Path) -> None:
         assert again.get(ids[2]).state is JobState.PAUSED
 
 
-async def test_a_session_error_fails_the_job_with_its_reason(tmp_path: Path) -> None:
-    async with seeder(tmp_path / "seed") as (seed, torrent, _src), service(tmp_path) as jobs:
+async def test_a_disk_error_stops_the_job_with_its_reason_until_resumed(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed") as (seed, torrent, src), service(tmp_path) as jobs:
         blocker = tmp_path / "downloads" / "x" / "payload" / "a.bin"
         blocker.mkdir(parents=True)  # a folder where the torrent's file must go
         job, _ = await jobs.add(torrent.to_bytes(), save_path="x", peers=[("127.0.0.1", seed.listen_port)])
-        failed = await wait_state(jobs, job.id, *FINISHED_STATES)
-        assert failed.state is JobState.FAILED
-        assert failed.error and "a.bin" in failed.error
-        assert failed.result is not None and failed.result.error == failed.error
-        assert jobs.manager.sessions == []  # its session is gone; the job is history
+        stopped = await wait_state(jobs, job.id, JobState.ERROR, *FINISHED_STATES)
+        assert stopped.state is JobState.ERROR  # a cause the user can remove: not the end of it
+        assert stopped.error and "a.bin" in stopped.error
+        assert jobs.manager.sessions == []  # its session is gone; nothing runs
         assert blocker.is_dir()
+        blocker.rmdir()
+        await jobs.resume(job.id)
+        done = await wait_state(jobs, job.id, *FINISHED_STATES)
+        assert done.state is JobState.COMPLETED, done.error
+        assert not same_files(torrent, src, tmp_path / "downloads" / "x")
 
 
 async def test_progress_is_throttled_and_pause_resume_recheck_work_mid_download(tmp_path: Path) -> None:

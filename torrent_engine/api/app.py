@@ -35,6 +35,7 @@ from ..jobs import (
     JobService,
     JobState,
     LeaseNotFound,
+    StateNotSaved,
 )
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
@@ -86,6 +87,8 @@ def _job_error_status(exc: JobError) -> int:
         return 404
     if isinstance(exc, JobConflict):
         return 409
+    if isinstance(exc, StateNotSaved):  # (the change was not made: the state folder is full, or failing)
+        return 507 if exc.full else 503
     return 400
 
 

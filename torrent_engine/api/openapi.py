@@ -83,6 +83,8 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
     "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),
     "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
+    "missing_files": {"type": "array", "items": STRING,
+                      "description": "state error: files that held verified data, found gone"},
 }
 _JOB_DETAIL = {
     "files": {"type": "array", "items": _ref("JobFile")},

@@ -33,6 +33,7 @@ from .model import (
     SavePathError,
     ServiceStats,
     ServiceStatsEvent,
+    StateNotSaved,
 )
 from .service import JobService
 from .settings import ServiceSettings, ShareLimitAction
@@ -67,4 +68,5 @@ __all__ = [
     "ServiceStats",
     "ServiceStatsEvent",
     "ShareLimitAction",
+    "StateNotSaved",
 ]

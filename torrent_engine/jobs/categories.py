@@ -56,6 +56,14 @@ class Catalogue:
             return
         self.categories, self.tags = cats, tags
 
+    def snapshot(self) -> tuple[dict[str, Category], set[str], int]:
+        """What the catalogue holds, to put back (``restore``) when a change cannot be saved."""
+        return dict(self.categories), set(self.tags), self.last_number
+
+    def restore(self, saved: tuple[dict[str, Category], set[str], int]) -> None:
+        """Put back what ``snapshot`` took."""
+        self.categories, self.tags, self.last_number = dict(saved[0]), set(saved[1]), saved[2]
+
     def encode(self) -> bytes:
         """The file's bytes."""
         return json.dumps({"categories": {n: {"save_path": c.save_path} for n, c in self.categories.items()},

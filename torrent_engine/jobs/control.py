@@ -55,7 +55,7 @@ from .settings import (
     save_settings,
     updated,
 )
-from .store import JobRecord, JobStore
+from .store import JobRecord, JobStore, not_saved
 from .validate import check_peers
 
 log = logging.getLogger(__name__)
@@ -225,23 +225,31 @@ class JobFeatureControl(JobLifecycle):
         cat = self.catalogue.categories.get(name)
         return confine(self.download_root, cat.save_path if cat is not None else None)
 
-    async def _save_catalogue(self) -> None:
+    async def _save_catalogue(self, before: tuple[dict[str, Category], set[str], int]) -> None:
+        """Write the catalogue; when it cannot be, it is put back as it was (``before``, its
+        ``snapshot``) and the change refused (``StateNotSaved``)."""
         data = self.catalogue.encode()
-        await anyio.to_thread.run_sync(self.catalogue.write, data)
+        try:
+            await anyio.to_thread.run_sync(self.catalogue.write, data)
+        except OSError as exc:
+            self.catalogue.restore(before)
+            raise not_saved(exc, self.state_dir) from exc
 
     async def create_category(self, name: str, save_path: str = "") -> Category:
         """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
         name = check_category(name)
         path = await self._category_save_path(save_path)
+        before = self.catalogue.snapshot()
         cat = self.catalogue.create(name, path)
-        await self._save_catalogue()
+        await self._save_catalogue(before)
         return cat
 
     async def edit_category(self, name: str, save_path: str) -> Category:
         """Change a category's save path (jobs already added stay where they are)."""
         path = await self._category_save_path(save_path)
+        before = self.catalogue.snapshot()
         cat = self.catalogue.edit(check_category(name), path)
-        await self._save_catalogue()
+        await self._save_catalogue(before)
         return cat
 
     async def _category_save_path(self, save_path: str) -> str:
@@ -253,14 +261,15 @@ class JobFeatureControl(JobLifecycle):
 
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
+        before = self.catalogue.snapshot()
         gone = self.catalogue.remove([check_category(n) for n in names])
+        await self._save_catalogue(before)
         for rec in self._jobs:
             if rec.features.category in gone:
                 rec.features = dataclasses.replace(rec.features, category="")
                 self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
                 await self._save(rec)
                 self._updated(rec)
-        await self._save_catalogue()
         return gone
 
     def tags(self) -> builtins.list[str]:
@@ -270,14 +279,17 @@ class JobFeatureControl(JobLifecycle):
     async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
         """Make tags known (without giving them to a job)."""
         new = check_tags(tags)
+        before = self.catalogue.snapshot()
         self.catalogue.tags.update(new)
-        await self._save_catalogue()
+        await self._save_catalogue(before)
         return list(new)
 
     async def delete_tags(self, tags: Iterable[str]) -> None:
         """Forget tags, and take them off every job."""
         gone = set(check_tags(tags))
+        before = self.catalogue.snapshot()
         self.catalogue.tags.difference_update(gone)
+        await self._save_catalogue(before)
         for rec in self._jobs:
             if gone & set(rec.features.tags):
                 rec.features = dataclasses.replace(rec.features,
@@ -285,11 +297,11 @@ class JobFeatureControl(JobLifecycle):
                 self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
                 await self._save(rec)
                 self._updated(rec)
-        await self._save_catalogue()
 
     async def _known(self, features: JobFeatures) -> None:
         """A job's category and tags become known (as clients expect when adding with new ones)."""
         changed = False
+        before = self.catalogue.snapshot()
         if features.category and features.category not in self.catalogue.categories:
             self.catalogue.create(features.category, "")
             changed = True
@@ -297,7 +309,7 @@ class JobFeatureControl(JobLifecycle):
             self.catalogue.tags.update(features.tags)
             changed = True
         if changed:
-            await self._save_catalogue()
+            await self._save_catalogue(before)
 
     # -- per-job features ------------------------------------------------------------------
     async def set_features(self, job_ids: Iterable[str], **changes: Any) -> builtins.list[Job]:

@@ -421,10 +421,13 @@ class JobLifecycle:
                 new = JobState.QUEUED  # paused by the queue, not by the user
             changed = self._set_state(rec, new)
         elif self._tg is not None and rec.id not in self._busy:
-            if state is State.ERROR:
-                error = session.status().error or "the session failed"
+            if state is State.ERROR or (state is State.STOPPED and session.error):
+                error = session.error or "the session failed"
                 self._busy.add(rec.id)
-                self._tg.start_soon(self._end, rec, JobState.FAILED, error)
+                if session.disk_failure:  # (a cause that can go away: kept, to go on from)
+                    self._tg.start_soon(self._halt, rec, error, list(session.missing_files))
+                else:
+                    self._tg.start_soon(self._end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
                 done = session.has_metadata and session.status().progress >= 1.0
                 self._busy.add(rec.id)
@@ -440,6 +443,9 @@ class JobLifecycle:
             return False
         rec.state = new
         rec.updated_at = self._clock()
+        if old is JobState.ERROR and new not in FINISHED_STATES:
+            rec.error = None  # (it goes on: what stopped it is over, or will say so again)
+            rec.missing_files = []
         if new is JobState.SEEDING and rec.completed_at is None:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
             self._completions += 1
@@ -467,12 +473,13 @@ class JobLifecycle:
             rec.done_size = st.have_bytes
             rec.name = st.name
 
-    async def _save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
-        """Write the record (or ``content`` in its place) as it is when its turn comes."""
+    async def _save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes;
+        ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
         self._fold(rec)
         if content is None and rec.options.paused:
             self._refresh_files(rec)
-        await self._writer.save(rec, content)
+        await self._writer.save(rec, content, strict=strict)
 
     def _refresh_files(self, rec: JobRecord) -> None:
         """Note each file's verified bytes in the record: what the job shows after a restart,
@@ -482,6 +489,36 @@ class JobLifecycle:
             rec.file_done = files_done(session.torrent, session.have)
 
     # -- ends ------------------------------------------------------------------------------
+    async def _halt(self, rec: JobRecord, error: str, missing: list[str]) -> None:
+        """The job's data could not be written or read (a full disk, a permission, files gone):
+        its session stops, its saved metainfo and resume data kept, and the job stays, stopped
+        in ``error`` saying why, without a session (as a paused one), until it is resumed or
+        rechecked; what was verified is kept. Saved before it shows, as every change is."""
+        try:
+            with anyio.CancelScope(shield=True):
+                async with self._lock(rec.id):
+                    if rec.state in FINISHED_STATES or not self._jobs.is_active(rec):
+                        return
+                    session = self._session(rec)
+                    if session is not None:
+                        self._refresh_counters(rec, session)
+                        self._refresh_files(rec)
+                        try:
+                            await self.manager.unload(session.info_hash)
+                        except SessionError as exc:
+                            log.debug("job %s: %s", rec.id, exc)
+                    log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
+                    rec.options = dataclasses.replace(rec.options, paused=True)
+                    self._held.discard(rec.id)
+                    self._last_progress.pop(rec.id, None)
+                    self._published.pop(rec.id, None)
+                    await self._save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
+                                                              missing_files=missing))
+                    rec.error, rec.missing_files = error, missing
+                    self._set_state(rec, JobState.ERROR)
+        finally:
+            self._busy.discard(rec.id)
+
     async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
         try:
             with anyio.CancelScope(shield=True):
@@ -640,7 +677,8 @@ class JobLifecycle:
                 continue
             found = self.manager.get(rec.info_hash)
             if found is None and rec.options.paused:
-                self._set_state(rec, JobState.PAUSED)  # dormant: its session starts when resumed
+                # dormant: its session starts when resumed (one stopped by its disk keeps saying why)
+                self._set_state(rec, JobState.ERROR if rec.state is JobState.ERROR else JobState.PAUSED)
                 continue
             if found is None and rec.id in self._held:  # (held back since the start: _note_dormant)
                 self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot

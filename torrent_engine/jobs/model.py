@@ -37,6 +37,7 @@ __all__ = [
     "LeaseNotFound",
     "SavePathError",
     "ServiceStats",
+    "StateNotSaved",
     "ServiceStatsEvent",
 ]
 
@@ -50,6 +51,9 @@ class JobState(enum.StrEnum):
     DOWNLOADING = "downloading"
     SEEDING = "seeding"
     PAUSED = "paused"
+    # stopped because its data could not be written or read (a full disk, a permission, files
+    # gone): kept with what was verified, it goes on when resumed or rechecked (not finished)
+    ERROR = "error"
     COMPLETED = "completed"  # every wanted piece verified, and no longer seeding
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -85,6 +89,16 @@ class SavePathError(InvalidJobRequest):
 
     def __init__(self, message: str, field: str | None = "save_path") -> None:
         super().__init__(message, field)
+
+
+class StateNotSaved(JobError):
+    """A change could not be made durable in the state folder (``folder``): refused, not made.
+    ``full``: its file system is out of space (the HTTP API answers 507 Insufficient Storage)."""
+
+    def __init__(self, message: str, folder: str, *, full: bool) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.full = full
 
 
 class LeaseNotFound(JobError):
@@ -258,6 +272,7 @@ class Job:
     seeding_time: float = 0.0  # seconds spent seeding
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
     number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
+    missing_files: tuple[str, ...] = ()  # (state error) files that held verified data, found gone
 
     @property
     def finished(self) -> bool:
@@ -277,7 +292,7 @@ class Job:
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "ratio": self.ratio,
-            "number": self.number,
+            "number": self.number, "missing_files": list(self.missing_files),
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

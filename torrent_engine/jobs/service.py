@@ -52,9 +52,10 @@ from .model import (
     PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
+    StateNotSaved,
 )
 from .paths import confine, missing_dirs
-from .store import JobRecord, JobStore
+from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
 from .validate import (
     check_age,
@@ -262,6 +263,8 @@ class JobService(JobFeatureControl):
             clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(save, torrent))
             if clash is not None:
                 raise clash
+        if features is not None:
+            await self._known(features)  # (its new category and tags become known)
         done = anyio.Event()
         self._adding[info_hash] = done
         try:
@@ -270,8 +273,6 @@ class JobService(JobFeatureControl):
         finally:
             del self._adding[info_hash]
             done.set()
-        if features is not None:
-            await self._known(features)  # (its new category and tags become known)
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._client_gone(rec)  # it ended meanwhile
         if self.settings.queueing:
@@ -294,8 +295,10 @@ class JobService(JobFeatureControl):
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=self._next_number(), trackers=trackers)
-        await self._save_catalogue()  # (its number is never handed out again)
+                        number=0, trackers=trackers)
+        before = self.catalogue.snapshot()
+        rec.number = self._next_number()
+        await self._save_catalogue(before)  # (its number is never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
@@ -313,14 +316,30 @@ class JobService(JobFeatureControl):
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
-            await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
-                                   prepare=lambda s: self._apply_options(rec, s))
-        except BaseException as exc:
-            self._held.discard(rec.id)
-            self._claims.release(rec.id)
-            self._jobs.discard(rec)
-            if isinstance(exc, (TorrentEngineError, OSError)):
-                raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
+            try:
+                await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
+                                       prepare=lambda s: self._apply_options(rec, s))
+            except BaseException as exc:
+                self._held.discard(rec.id)
+                self._claims.release(rec.id)
+                self._jobs.discard(rec)
+                if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
+                    raise not_saved(exc, self.state_dir) from exc
+                if isinstance(exc, (TorrentEngineError, OSError)):
+                    raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
+                raise
+            # durable before anyone hears of it: when it cannot be, the add is undone
+            await self._save(rec, strict=True)
+        except StateNotSaved:
+            if rec.id not in self._jobs:
+                raise
+            with anyio.CancelScope(shield=True):
+                self._held.discard(rec.id)
+                await self.manager.remove(rec.info_hash)
+                await anyio.to_thread.run_sync(self._delete_files, rec)
+                self._claims.release(rec.id)
+                self._jobs.discard(rec)
+                self._writer.forget(rec.id)
             raise
         finally:
             self._busy.discard(rec.id)
@@ -330,8 +349,8 @@ class JobService(JobFeatureControl):
             self._busy.add(rec.id)  # its selection names a file the torrent does not have
             self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
         self._sync(rec)
-        # saved once the manager has the torrent (metainfo on disk): a crash before this leaves a
-        # torrent without a job, which the next start stops; the add had not returned anyway
+        # (saved above once the manager had the torrent, metainfo on disk: a crash before that
+        # leaves a torrent without a job, which the next start stops; the add had not returned)
         await self._save(rec)
         return rec
 
@@ -363,6 +382,7 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "pause")
+            await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
             if session is not None and session.state is not State.PAUSED:
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
@@ -376,10 +396,12 @@ class JobService(JobFeatureControl):
         return self.get(job_id)
 
     async def resume(self, job_id: str) -> Job:
-        """Resume a paused job (a job paused since the service started gets its session now)."""
+        """Resume a paused job (a job paused since the service started gets its session now), or
+        one stopped by its disk (``error``): it goes on from the data verified before."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
+            await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
             if session is None and (rec.id in self._held or self._starts_held(rec)):
                 self._held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self._set_state(rec, JobState.QUEUED)
@@ -397,6 +419,13 @@ class JobService(JobFeatureControl):
             await self._save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (the queue may hold it back)
         return self.get(job_id)
+
+    async def _save_planned(self, rec: JobRecord, *, paused: bool) -> None:
+        """Save the record as a pause or resume leaves it, before either is made: durable before
+        the caller hears it is done (``StateNotSaved``, nothing changed, when it cannot be)."""
+        options = dataclasses.replace(rec.options, paused=paused)
+        planned = dataclasses.replace(rec, options=options, updated_at=self._clock())
+        await self._save(rec, planned, strict=True)
 
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
@@ -429,11 +458,24 @@ class JobService(JobFeatureControl):
             return session
 
     async def recheck(self, job_id: str) -> Job:
-        """Hash the data on disk again (the session restarts without its resume data)."""
+        """Hash the data on disk again (the session restarts without its resume data). A job
+        stopped by its disk (``error``) goes on after the check, from what it finds."""
         self._require_running()
         async with self._lock(job_id):
-            rec, session = await self._live(job_id, "recheck")
-            job = await self._recheck(rec, session)
+            rec, session = self._reachable(job_id, "recheck")
+            if session is None and rec.state is JobState.ERROR:
+                # started again without its resume data, it hashes what is there (its old
+                # session would trust that data, and stop again on the same missing file)
+                await anyio.to_thread.run_sync(self.manager.forget_resume, rec.info_hash)
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                rec.updated_at = self._clock()
+                await self._wake(rec)
+                await self._save(rec)
+                job = self._snapshot(rec)
+            else:
+                if session is None:
+                    session = await self._wake(rec)
+                job = await self._recheck(rec, session)
         await self.enforce()  # (a check over already: the queue's word)
         return self.get(job.id)
 

@@ -116,7 +116,7 @@ def record_job(rec: JobRecord) -> Job:
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
-               result=rec.result)
+               result=rec.result, missing_files=tuple(rec.missing_files))
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None) -> tuple[JobFile, ...]:

@@ -9,6 +9,7 @@ migrated on first open.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
@@ -23,7 +24,7 @@ from typing import Any  # Any: JSON records whose values are of any JSON type (c
 
 import anyio
 
-from .model import JobFeatures, JobOptions, JobResult, JobState
+from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
 from .move import PendingMove
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,20 @@ MIGRATED = {LEGACY_FOLDER: "jobs.json-migrated", LEGACY_LEASES: "leases.json-mig
 
 
 class JobStoreError(OSError):
-    """The job database could not be read or written (what SQLite said, and the file)."""
+    """The job database could not be read or written (what SQLite said, and the file); its
+    ``errno`` is ``ENOSPC`` when SQLite found the disk full."""
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def not_saved(exc: OSError, folder: Path | None) -> StateNotSaved:
+    """The refusal of a change that could not be saved in the state folder ``folder``."""
+    full = exc.errno in FULL_ERRNOS
+    reason = "its file system is full" if full else (exc.strerror or str(exc))
+    where = str(folder) if folder is not None else "(none)"
+    return StateNotSaved(f"cannot save the change in the state folder {where}: {reason}; it was "
+                         "not made (reads are still served)", where, full=full)
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -76,6 +90,7 @@ class JobRecord:
     file_done: list[int] | None = None
     trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
     moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
+    missing_files: list[str] = field(default_factory=list)  # (state error) files found gone or shorter
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -97,7 +112,7 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "number": self.number,
-            "file_done": self.file_done, "trackers": self.trackers,
+            "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
         }
 
@@ -153,6 +168,7 @@ class JobRecord:
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else [int(b) for b in file_done],
+                missing_files=[_str(p) for p in d.get("missing_files") or ()],
                 trackers=None if trackers is None else [_str(u) for u in trackers],
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
@@ -195,6 +211,8 @@ class JobStore:
             try:
                 yield self._conn()
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise JobStoreError(errno.ENOSPC, f"job store {self.path}: {exc}") from exc
                 raise JobStoreError(f"job store {self.path}: {exc}") from exc
 
     def _conn(self) -> sqlite3.Connection:
@@ -435,9 +453,10 @@ class JobWriter:
         self._last_saved: dict[str, float] = {}
         self._saved: dict[str, tuple[object, ...]] = {}  # the counters of the record on disk
 
-    async def save(self, rec: JobRecord, content: JobRecord | None = None) -> None:
+    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes; a failed
-        write is logged (the next save tries again)."""
+        write is logged (the next save tries again), or with ``strict`` (a change a caller is
+        about to hear is made) raised as ``StateNotSaved``."""
         lock = self._locks.get(rec.id)
         if lock is None:
             lock = self._locks[rec.id] = anyio.Lock()
@@ -451,6 +470,9 @@ class JobWriter:
                 try:
                     await anyio.to_thread.run_sync(self._store.write, rec.id, data)
                 except OSError as exc:
+                    if strict:
+                        self._saved.pop(rec.id, None)  # (what is on disk is not known: saved again)
+                        raise not_saved(exc, self._store.state_dir) from exc
                     log.warning("cannot save job %s: %s", rec.id, exc)
 
     def due(self, job_id: str, now: float, interval: float) -> bool:

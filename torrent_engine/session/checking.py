@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from .. import events as ev
-from ..errors import StorageError
+from ..bitfield import Bitfield
+from ..errors import MissingFiles, StorageError
+from ..layout import FileMap
 from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 from ..storage import StorageFactory
 from ..verify import recheck
@@ -109,6 +111,10 @@ class Checker:
                                 save_path=str(ctx.save_path.resolve()), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
+        if pieces is None and resume is not None:
+            missing = await anyio.to_thread.run_sync(self._missing, resume)
+            if missing:  # (hashed, they would count as never had: the whole torrent again)
+                raise MissingFiles(missing)
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
@@ -120,6 +126,28 @@ class Checker:
                 pieces = set()
         for index in pieces:
             checking.parts.picker.piece_passed(index)
+
+    def _missing(self, resume: ResumeData) -> list[str]:
+        """The files (relative paths) that hold a piece the resume data says was verified and are
+        gone or shorter than the torrent says (blocking: a worker thread)."""
+        torrent = self._ctx.parts.torrent
+        if len(resume.have) * 8 < resume.num_pieces or resume.num_pieces != torrent.num_pieces:
+            return []
+        had = Bitfield.from_bytes(resume.have, resume.num_pieces)
+        spans = FileMap(torrent)
+        out: list[str] = []
+        for index, (path, f) in enumerate(zip(self.file_paths(), torrent.files, strict=True)):
+            if path is None or f.pad or f.length == 0:
+                continue
+            if not any(i in had for i in spans.file_pieces(index)):
+                continue
+            try:
+                short = path.stat().st_size < f.length
+            except OSError:
+                short = True
+            if short:
+                out.append("/".join(f.path))
+        return out
 
     async def _recheck(self, checking: Checking) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""

@@ -300,6 +300,18 @@ class Session:
         return self._life.machine.error
 
     @property
+    def disk_failure(self) -> bool:
+        """Whether the failure that ended the session is of its files on our disk (full, a
+        permission, a file gone): a cause that can go away, its verified data kept."""
+        return self._life.disk_failure
+
+    @property
+    def missing_files(self) -> tuple[str, ...]:
+        """The files (relative paths) that held verified data and were found gone or shorter,
+        when that is what ended the session."""
+        return self._life.missing_files
+
+    @property
     def banned_count(self) -> int:
         """Addresses banned for sending data that failed its hash check (kept by the peer pool)."""
         return self.context.pool.banned_count

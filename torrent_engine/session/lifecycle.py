@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import anyio.abc
 
-from ..errors import SessionError, TorrentEngineError, typed_failure
+from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
 from ..metainfo import Torrent
 from ..peer import messages as m
 from ..peer_io import handshaker_for
@@ -91,6 +91,10 @@ class Life:
         self.start_paused = paused  # paused before it ran (e.g. restored paused): stays paused
         self.hold_after_check = False  # pauses once its start-up check is over (resumed so)
         self.ran = False
+        # the failure that ended the run is of the torrent's files on our disk (full, a
+        # permission, a file gone): its cause can go away, and the data verified so far is kept
+        self.disk_failure = False
+        self.missing_files: tuple[str, ...] = ()  # the files it found gone (a ``MissingFiles`` failure)
         self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
         self.completed = anyio.Event()  # every wanted piece is verified
         self.ready = anyio.Event()  # checking is over
@@ -230,6 +234,8 @@ class Life:
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
         log.warning("session %s: %s", self._ctx.name, exc, extra=OWNER_HEARS)
+        self.disk_failure = isinstance(exc, StorageError)
+        self.missing_files = exc.paths if isinstance(exc, MissingFiles) else ()
         self.machine.fail(str(exc))
         self._end()
 
@@ -351,6 +357,8 @@ class Life:
             else:  # bad input or failed I/O, however deep in the task groups it was raised
                 error = f"{typed} (while {self.machine.state.value})"
                 log.warning("session %s failed: %s", ctx.name, error, extra=OWNER_HEARS)
+                self.disk_failure = isinstance(typed, StorageError)
+                self.missing_files = typed.paths if isinstance(typed, MissingFiles) else ()
             self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)

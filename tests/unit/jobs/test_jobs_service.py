@@ -905,9 +905,9 @@ async def test_a_job_the_queue_holds_once_reloaded_and_checked_does_not_run(
     """At a start the queue judges the jobs from their records, and a job whose record says it
     is complete takes no download slot; a job it lets run is reloaded by the manager. If that
     job's data turns out incomplete once checked (here its file was deleted while the service
-    was stopped), it is a download before the others in the queue, and the job after it must
-    wait without running: it was reloaded running, and announced and dialed until the queue's
-    first round paused it."""
+    was stopped, and its resume data, which would have said the file is missing), it is a
+    download before the others in the queue, and the job after it must wait without running:
+    it was reloaded running, and announced and dialed until the queue's first round paused it."""
     data = payload(5000, 4)
     first, second = make_torrent([(("a",), data)], 16384, name="pa"), \
         make_torrent([(("b",), payload(5000, 5))], 16384, name="pb")
@@ -927,6 +927,8 @@ async def test_a_job_the_queue_holds_once_reloaded_and_checked_does_not_run(
                 await jobs.tick()
                 await anyio.sleep(0.01)
     (tmp_path / "dl" / "pa" / "a").unlink()
+    for resume in (tmp_path / "state").rglob(f"{first.info_hash.hex()}.resume"):
+        resume.unlink()
     started = swarms_started(monkeypatch)
     async with service_with_a_slot() as jobs:
         await until_downloading(jobs, complete.id)  # (first in the queue: the slot is its own now)

@@ -35,6 +35,7 @@ from ...jobs import (
     JobError,
     JobNotFound,
     JobService,
+    StateNotSaved,
 )
 from ...jobs.features import features_from
 from ...magnet import Magnet, parse_magnet
@@ -174,6 +175,8 @@ class QbittorrentApi:
             return _text("Torrent hash was not found", 404)
         except JobConflict as exc:
             return _text(str(exc), 409)
+        except StateNotSaved as exc:  # (not made: the state folder is full, or failing)
+            return _text(str(exc), 507 if exc.full else 503)
         except (JobError, TorrentEngineError) as exc:
             return _text(str(exc), 400)
         except (ValueError, TypeError) as exc:  # a value of the wrong kind in a client's JSON or form
@@ -618,6 +621,8 @@ class QbittorrentApi:
         for src in sources:
             try:
                 job, created = await self.service.add(src, **options)
+            except StateNotSaved:
+                raise  # (none of them can be added: said as such, not as "Fails.")
             except JobError as exc:
                 log.warning("qBittorrent API: add refused: %s", exc)
                 continue
@@ -835,7 +840,7 @@ def _tags(form: Form) -> list[str]:
 
 async def _quietly(call: Awaitable[Any]) -> None:
     """Run an action on one of several jobs; one that does not fit its state is skipped, as
-    qBittorrent skips it."""
+    qBittorrent skips it (a change the state folder cannot hold is refused, ``StateNotSaved``)."""
     try:
         await call
     except JobConflict as exc:

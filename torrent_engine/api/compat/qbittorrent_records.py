@@ -69,6 +69,8 @@ def state_name(job: Job) -> str:
             return "queuedUP" if up else "queuedDL"
         case JobState.COMPLETED:
             return "pausedUP"
+        case JobState.ERROR if job.missing_files:
+            return "missingFiles"  # (files that held verified data are gone: a drive not mounted?)
     return "error"
 
 

@@ -331,7 +331,7 @@ class TransmissionRpc:
         """``session-stats``."""
         stats = self.service.stats()
         active = self.service.client_jobs()
-        paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.FAILED))
+        paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.ERROR, JobState.FAILED))
         totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
                   "filesAdded": len(self.service.list()), "sessionCount": 1, "secondsActive": 0}
         return {"activeTorrentCount": len(active) - paused, "pausedTorrentCount": paused,

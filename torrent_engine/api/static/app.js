@@ -7,7 +7,7 @@
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 const STATE_LABEL = {
   queued: "queued", checking: "checking", fetching_metadata: "metadata", downloading: "downloading",
-  seeding: "seeding", paused: "paused", completed: "completed", failed: "failed", cancelled: "cancelled",
+  seeding: "seeding", paused: "paused", error: "error", completed: "completed", failed: "failed", cancelled: "cancelled",
 };
 const SOURCE_LABEL = {lsd: "LSD", dht: "DHT", pex: "PEX"};  // where a peer was heard of
 const jobs = new Map();          // id -> job (summary JSON)

@@ -1,0 +1,128 @@
+"""A state folder whose file system is full: every change is refused with 507 naming the folder
+(nothing is half made, and nothing answers as done that is not on disk); reads go on."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import torrent_engine.jobs.categories
+import torrent_engine.jobs.settings
+import torrent_engine.manager
+import torrent_engine.session.core
+from tests.integration.api_helpers import running_api
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.jobs import JobService, JobState
+from torrent_engine.jobs.store import JobStore
+
+from .helpers import loopback_config
+
+pytestmark = pytest.mark.anyio
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class FullStateFolder:
+    """The state folder's file system, full while ``full`` is set: fault injection where the
+    engine writes there (its atomic file writes, and SQLite's writes, which fail as SQLite does
+    on a full disk)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
+        self.full = False
+        self.database_only = False  # (SQLite's file grows; the others still fit)
+        folder = self
+
+        for module in (torrent_engine.jobs.categories, torrent_engine.jobs.settings, torrent_engine.manager,
+                       torrent_engine.session.core):
+            real_write = module.write_atomic
+
+            def write_atomic(path: Path, data: bytes, _real: Any = real_write) -> None:
+                if folder.full and not folder.database_only and state_dir in Path(path).parents:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+                _real(path, data)
+
+            monkeypatch.setattr(module, "write_atomic", write_atomic)
+
+        class Connection:
+            def __init__(self, db: sqlite3.Connection) -> None:
+                self._db = db
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                self._refuse(sql)
+                return self._db.execute(sql, *args)
+
+            def executemany(self, sql: str, *args: Any) -> Any:
+                self._refuse(sql)
+                return self._db.executemany(sql, *args)
+
+            def _refuse(self, sql: str) -> None:
+                if folder.full and sql.lstrip().upper().startswith(WRITES):
+                    exc = sqlite3.OperationalError("database or disk is full")
+                    exc.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+                    raise exc
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._db, name)
+
+        real_conn = JobStore._conn
+        monkeypatch.setattr(JobStore, "_conn", lambda store: Connection(real_conn(store)))
+
+
+def torrent_bytes(name: str) -> bytes:
+    return make_torrent([(("a.bin",), payload(40000, 3))], 16384, name=name).to_bytes()
+
+
+async def test_changes_are_refused_with_507_naming_the_folder_and_reads_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        r = await c.post("/api/jobs", files={"torrent": ("t.torrent", torrent_bytes("before"))})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        disk.full = True
+        r = await c.post("/api/jobs", files={"torrent": ("t.torrent", torrent_bytes("during"))})
+        assert r.status_code == 507, r.text
+        assert str(tmp_path / "state") in r.json()["error"]
+        r = await c.post("/api/categories", json={"name": "tv"})
+        assert r.status_code == 507 and str(tmp_path / "state") in r.json()["error"]
+        r = await c.post(f"/api/jobs/{job_id}/pause")
+        assert r.status_code == 507, r.text
+        r = await c.post("/api/v2/torrents/pause", data={"hashes": "all"})
+        assert r.status_code == 507, r.text
+        # nothing of it was made, and reads are served
+        jobs = (await c.get("/api/jobs")).json()["jobs"]
+        assert [j["name"] for j in jobs] == ["before"]
+        assert jobs[0]["state"] != "paused" and not jobs[0]["options"]["paused"]
+        assert len(api.service.manager.sessions) == 1
+        assert (await c.get("/api/categories")).json() in ([], {"categories": []})
+        assert (await c.get("/api/stats")).status_code == 200
+        disk.full = False
+        r = await c.post(f"/api/jobs/{job_id}/pause")
+        assert r.status_code == 200 and r.json()["state"] == "paused"
+        disk.full = True
+        r = await c.post(f"/api/jobs/{job_id}/resume")
+        assert r.status_code == 507
+        assert api.service.get(job_id).state is JobState.PAUSED
+    disk.full = False
+    async with JobService(loopback_config(state_dir=tmp_path / "state"), download_root=tmp_path / "downloads",
+                          state_dir=tmp_path / "state") as again:  # (as after a crash)
+        assert [j.state for j in again.list()] == [JobState.PAUSED]
+
+
+async def test_an_add_whose_record_cannot_be_saved_is_undone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    disk.full = disk.database_only = True
+    async with running_api(tmp_path) as api:
+        r = await api.client.post("/api/jobs", files={"torrent": ("t.torrent", torrent_bytes("lost"))},
+                                  data={"save_path": "sub"})
+        assert r.status_code == 507, r.text
+        assert "its file system is full" in r.json()["error"]
+        assert api.service.list() == [] and api.service.manager.sessions == []
+        assert not (tmp_path / "downloads" / "sub").exists()  # the folder it made is gone too
+        assert list((tmp_path / "state").rglob("*.torrent")) == []
