@@ -10,6 +10,7 @@ from .categories import Category
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
+    AddOptions,
     InvalidJobRequest,
     Job,
     JobAdded,
@@ -50,6 +51,7 @@ __all__ = [
     "JobFeatures",
     "JobFile",
     "JobNotFound",
+    "AddOptions",
     "JobOptions",
     "JobPeer",
     "JobProgress",

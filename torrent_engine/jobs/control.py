@@ -78,6 +78,8 @@ class JobFeatureControl(JobLifecycle):
         self._configured: Configured | None = None  # what the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
+        self._last_number = 0  # the highest job number handed out (the catalogue's may be older)
+        self._last_position = 0  # the highest queue position given
         self._last_feature_tick: float | None = None
         # one round of the queue at a time: a round acts on what it read as it began, and a
         # round running meanwhile (set off by a check's end) would act on what it read after
@@ -96,13 +98,14 @@ class JobFeatureControl(JobLifecycle):
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
+        self._last_position = len(order)
         self._jobs.reordered()
         numbered = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0))
         for rec in sorted(self._jobs, key=lambda r: r.created_at):
             if rec.number <= 0:
                 numbered += 1
                 rec.number = numbered
-        self.catalogue.last_number = numbered
+        self.catalogue.last_number = self._last_number = numbered
         self._rerank()
 
     def _apply_global_limits(self) -> None:
@@ -111,14 +114,25 @@ class JobFeatureControl(JobLifecycle):
         shared.upload_limit = TokenBucket(self.settings.upload_limit)
 
     def _next_position(self) -> int:
-        return max((r.queue_position for r in self._jobs), default=0) + 1
+        """The place after every job's (a move only swaps places: the highest stays the highest)."""
+        self._last_position += 1
+        return self._last_position
 
-    def _next_number(self) -> int:
-        """A job number never handed out before (not even to a job since pruned from the history);
-        saved with the catalogue when the job's record is."""
-        number = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0)) + 1
-        self.catalogue.last_number = number
-        return number
+    def _take_number(self) -> int:
+        """A job number never handed out before (not even to a job since pruned from the
+        history): one past the highest given. It is kept in the job's record; the catalogue
+        keeps the highest given only once a record leaves the store (``_keep_numbers``), so an
+        add writes no catalogue."""
+        self._last_number += 1
+        return self._last_number
+
+    async def _keep_numbers(self) -> None:
+        """Before a record leaves the store: the catalogue keeps the highest number handed out
+        (a start numbers on from it and from the records' numbers)."""
+        if self._last_number > self.catalogue.last_number:
+            before = self.catalogue.snapshot()
+            self.catalogue.last_number = self._last_number
+            await self._save_catalogue(before)
 
     def by_number(self, number: int) -> Job:
         """The job whose ``number`` this is; ``JobNotFound`` if none."""
@@ -151,6 +165,14 @@ class JobFeatureControl(JobLifecycle):
     def _updated(self, rec: JobRecord) -> None:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
         self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
+
+    def _ranked_last(self, rec: JobRecord, order_before: int) -> None:
+        """``rec`` joined the table last in the queue: its rank follows the others' (no new
+        ranking of every job per add), when the ranks were current before it joined."""
+        if self._ranked == (order_before, self._completions):
+            if rec.completed_at is None:
+                self._ranks[rec.id] = len(self._ranks) + 1
+            self._ranked = (self._jobs.order_version, self._completions)
 
     def _rank(self, job_id: str) -> int:
         """The job's queue position as shown (0: none, it is complete or finished)."""
@@ -839,6 +861,7 @@ class JobFeatureControl(JobLifecycle):
                 await anyio.to_thread.run_sync(self._delete_files, rec)
             if rec.id not in self._jobs:
                 return
+            await self._keep_numbers()
             self._jobs.remove(rec.id)
             self._finished_jobs.pop(rec.id, None)
             self._writer.forget(rec.id)

@@ -38,10 +38,12 @@ from .features import check_features
 from .leases import LeaseTable
 from .model import (
     FINISHED_STATES,
+    AddOptions,
     InvalidJobRequest,
     Job,
     JobAdded,
     JobConflict,
+    JobError,
     JobFeatures,
     JobNotFound,
     JobOptions,
@@ -279,6 +281,45 @@ class JobService(JobFeatureControl):
             await self.enforce()  # (the queue may hold it back at once)
         return self._snapshot(rec), True
 
+    async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
+                       options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
+        """Add several torrents with the same options (a batch of a download client's add), at
+        once rather than one after the other: each add's writes and checks overlap the others'
+        waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
+        refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
+        results: list[tuple[Job, bool] | JobError] = [JobConflict("not added")] * len(sources)
+        o = options if options is not None else AddOptions()
+
+        async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
+            try:
+                results[i] = await self.add(
+                    source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
+                    peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
+                    upload_limit=o.upload_limit)
+            except StateNotSaved:
+                raise
+            except JobError as exc:
+                results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, source in enumerate(sources):
+                tg.start_soon(one, i, source)
+        # the places the new jobs took as each joined the table, given in the batch's order
+        new = [self._jobs.get(r[0].id) for r in results if isinstance(r, tuple) and r[1]]
+        recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
+        places = sorted(rec.queue_position for rec in recs)
+        moved = [rec for rec, place in zip(recs, places, strict=True) if rec.queue_position != place]
+        for rec, place in zip(recs, places, strict=True):
+            rec.queue_position = place
+        if moved:
+            self._jobs.reordered()
+            for rec in moved:
+                await self._save(rec)
+        for i, r in enumerate(results):  # (as they are now: their places)
+            if isinstance(r, tuple) and (now := self._jobs.get(r[0].id)) is not None:
+                results[i] = (self._snapshot(now), r[1])
+        return results
+
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
                       peers: tuple[tuple[str, int], ...], client: str | None,
@@ -296,9 +337,7 @@ class JobService(JobFeatureControl):
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers)
-        before = self.catalogue.snapshot()
-        rec.number = self._next_number()
-        await self._save_catalogue(before)  # (its number is never handed out again)
+        rec.number = self._take_number()  # (never handed out again)
         rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
         if isinstance(torrent, Torrent):
             await self._learn_files(rec, torrent)
@@ -312,7 +351,9 @@ class JobService(JobFeatureControl):
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
         rec.queue_position = self._next_position()
+        order_before = self._jobs.order_version
         self._jobs.add(rec)
+        self._ranked_last(rec, order_before)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
@@ -562,6 +603,8 @@ class JobService(JobFeatureControl):
             older_than = check_age(older_than, "older_than")
         now = self._clock()
         gone = self._jobs.finished_before(now, older_than)
+        if gone:
+            await self._keep_numbers()
         for rec in gone:
             self._jobs.remove(rec.id)
             self._finished_jobs.pop(rec.id, None)

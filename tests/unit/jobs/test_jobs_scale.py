@@ -14,7 +14,7 @@ import pytest
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.jobs import JobFeatures, JobService, JobState
+from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session, SessionStatus
 
@@ -103,3 +103,22 @@ async def test_a_quiet_seed_counts_its_seeding_time_and_meets_its_time_limit_asl
         assert stopped.state is JobState.PAUSED and stopped.options.paused
         assert stopped.seeding_time == pytest.approx(300)
         assert jobs.get(free.id).seeding_time == pytest.approx(300)
+
+
+async def test_a_batch_of_adds_answers_each_in_order_and_a_refused_one_says_why(tmp_path: Path) -> None:
+    torrents = seeds(tmp_path / "dl", 6)
+    async with service(tmp_path, seed=True) as jobs:
+        first, _ = await jobs.add(torrents[0])
+        results = await jobs.add_many([*torrents, b"not a torrent"], AddOptions(paused=True))
+        assert len(results) == 7
+        again = results[0]
+        assert isinstance(again, tuple) and again == (jobs.get(first.id), False)  # (shared, not added twice)
+        added = [r for r in results[1:6] if isinstance(r, tuple)]
+        assert [job.name for job, created in added if created] == [t.name for t in torrents[1:]]
+        assert all(job.options.paused for job, _ in added)
+        refused = results[6]
+        assert isinstance(refused, InvalidJobRequest) and refused.field == "source"
+        numbers = [job.number for job, _ in added]
+        assert sorted(numbers) == list(range(2, 7)) and len(jobs.list()) == 6
+        assert [jobs.get(job.id).queue_position for job, _ in added] == sorted(
+            jobs.get(job.id).queue_position for job, _ in added)  # (each its own place)
