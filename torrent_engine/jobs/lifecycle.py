@@ -73,6 +73,7 @@ class Quiet:
 
     since: float  # the seeding clock when its seeding time was last counted (``_fold``)
     complete: bool  # every wanted piece verified, as its session said when it went quiet
+    view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
 
 
 class JobLifecycle:
@@ -191,6 +192,12 @@ class JobLifecycle:
             heapq.heappush(self._quiet_deadlines, (self._seeding_clock + max(0.0, time_left), rec.id))
         return True
 
+    def _unview(self, rec: JobRecord) -> None:
+        """``rec`` changed: a quiet job's kept snapshot is made again when next read."""
+        mark = self._quiet.get(rec.id)
+        if mark is not None:
+            mark.view = None
+
     def _deadlines_due(self, clock: float) -> None:
         """Wake the quiet seeds whose share time limit the seeding clock reaches at ``clock``."""
         heap = self._quiet_deadlines
@@ -265,7 +272,12 @@ class JobLifecycle:
     def _snapshot(self, rec: JobRecord) -> Job:
         session = self._session(rec)
         if session is not None:
-            return self._decorate(rec, live_job(rec, session, self._trackers.get(rec.id, {})))
+            mark = self._quiet.get(rec.id)
+            if mark is None:
+                return self._decorate(rec, live_job(rec, session, self._trackers.get(rec.id, {})))
+            if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
+                mark.view = live_job(rec, session, self._trackers.get(rec.id, {}))
+            return self._decorate(rec, mark.view)
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
             job = self._finished_jobs.get(rec.id)
             if job is None or job.state is not rec.state or job.result is not rec.result:
@@ -334,6 +346,7 @@ class JobLifecycle:
             heard = tracker_heard(event)
             if rec is not None:
                 self._trackers.setdefault(rec.id, {})[heard.url] = heard
+                self._unview(rec)
             elif self._restoring:
                 self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
             return
@@ -454,6 +467,7 @@ class JobLifecycle:
             self._completions += 1
         self._refresh_counters(rec)
         self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
+        self._unview(rec)
         if new in FINISHED_STATES:
             self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
@@ -468,6 +482,7 @@ class JobLifecycle:
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
         self._jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
+        self._unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
             rec.done_size = st.have_bytes
@@ -477,6 +492,7 @@ class JobLifecycle:
         """Write the record (or ``content`` in its place) as it is when its turn comes;
         ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
         self._fold(rec)
+        self._unview(rec)
         if content is None and rec.options.paused:
             self._refresh_files(rec)
         await self._writer.save(rec, content, strict=strict)
