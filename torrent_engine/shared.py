@@ -1,4 +1,5 @@
-"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth.
+"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth,
+the cache of open data files.
 
 ``SharedResources`` is an async context manager that owns a task group; inside it the services
 (listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
 from .peer.peer_id import generate_peer_id
+from .storage.descriptors import FileCache
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
@@ -95,7 +98,7 @@ class TokenBucket:
 
 
 class SharedResources:
-    """Listen socket + DHT + bandwidth for all sessions of a process.
+    """Listen socket + DHT + bandwidth + open data files for all sessions of a process.
 
     ``async with SharedResources(config) as shared:`` opens the task group that owns the
     services; ``await shared.acquire()`` / ``await shared.release()`` count the sessions that use
@@ -109,6 +112,10 @@ class SharedResources:
         self.peer_id = generate_peer_id()
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
+        # every session's storage opens its files through it: the process's descriptors for
+        # torrent data follow Config.max_open_files, not the number of torrents; while the
+        # services run, files idle for Config.close_idle_files_after are closed
+        self.files = FileCache(config.max_open_files)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         self._stack: AsyncExitStack | None = None
@@ -260,6 +267,7 @@ class SharedResources:
                         await tg.start(mapper.run, ports)
                         self._port_mapper = mapper
                     tg.start_soon(listener.serve, self._on_incoming, tg)
+                    tg.start_soon(self._close_idle_files)
                     task_status.started()
                     await anyio.sleep(math.inf)
         finally:
@@ -271,6 +279,15 @@ class SharedResources:
             self._listen_port = 0
             self._service_scope = None
             done.set()
+
+    async def _close_idle_files(self) -> None:
+        """One sweep for every torrent: close the data files nobody read or wrote for a while."""
+        idle = self.config.close_idle_files_after
+        while True:
+            await anyio.sleep(max(idle / 2, 0.05))
+            closed = await anyio.to_thread.run_sync(self.files.close_idle, idle)
+            if closed:
+                log.debug("closed %d file descriptors idle for %g s", closed, idle)
 
     async def _start_utp(self, tg: anyio.abc.TaskGroup) -> UtpSocket | None:
         """The UDP socket for uTP on the TCP listen port (peers learn one port for both)."""

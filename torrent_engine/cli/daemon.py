@@ -22,7 +22,7 @@ import anyio
 
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.security import is_loopback
-from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
@@ -65,6 +65,17 @@ def parse_rate(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("a rate cannot be negative")
     return int(value)
+
+
+def parse_file_count(text: str) -> int:
+    """A number of open files: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of files, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 file, got {value}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -114,6 +125,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="total upload rate limit, e.g. 500K (default: none)")
     p.add_argument("--max-active", type=int, default=0, metavar="N",
                    help="download at most N jobs at once, queue the rest (default: no limit)")
+    p.add_argument("--max-open-files", type=parse_file_count, default=DEFAULT_MAX_OPEN_FILES, metavar="N",
+                   help="keep at most N torrent data files open, over every job (opened when read or "
+                        f"written, closed when idle; default: {DEFAULT_MAX_OPEN_FILES})")
     p.add_argument("--history-ttl", type=float, default=86400.0, metavar="SECONDS",
                    help="drop finished jobs from the history after this long (default: 86400)")
     p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
@@ -204,7 +218,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
                     lsd_enabled=args.lsd,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
-                    upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active)
+                    upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
+                    max_open_files=args.max_open_files)
     async with JobService(config, download_root=download_dir, state_dir=state_dir,
                           history_ttl=args.history_ttl) as service:
         api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
