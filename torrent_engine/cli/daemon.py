@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -185,6 +186,24 @@ async def _reload(args: argparse.Namespace, service: JobService) -> str:
     return said
 
 
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard one (as qBittorrent does at start): systemd's
+    default soft limit, 1024, is few for a seedbox's peers, files and clients; (soft, hard) now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # an unlimited hard limit cannot be the soft one everywhere (macOS: OPEN_MAX)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("descriptor limit stays %d (hard %d): %s", soft, hard, exc)
+            return soft, hard
+        log.debug("descriptor limit raised from %d to %d (the hard limit)", soft, target)
+        return target, hard
+    log.debug("descriptor limit is %d (hard %d)", soft, hard)
+    return soft, hard
+
+
 def _watchdog(seconds: float) -> None:
     """After a stop signal: leave the process if stopping takes longer than ``seconds``."""
     def expire() -> None:
@@ -268,4 +287,5 @@ def run(args: argparse.Namespace) -> int:
     """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
     if args.config is not None:
         apply_config_file(args, args.config, args.parser)
+    raise_descriptor_limit()
     return run_loop(_daemon, args)

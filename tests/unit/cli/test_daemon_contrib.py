@@ -25,6 +25,13 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert out.returncode == 0 and not (out.stdout + out.stderr).strip(), out.stdout + out.stderr
 
 
+def test_the_systemd_unit_gives_the_daemon_room_for_descriptors() -> None:
+    """systemd's default soft limit (1024) is what the daemon would otherwise run with."""
+    text = (CONTRIB / "torrent-engine.service").read_text()
+    values = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("LimitNOFILE=")]
+    assert len(values) == 1 and int(values[0]) >= 65536
+
+
 def test_the_container_file_runs_the_daemon_on_its_volumes() -> None:
     text = (CONTRIB / "Containerfile").read_text()
     assert ('ENTRYPOINT ["torrent-engine", "daemon", "--state-dir", "/state", '
