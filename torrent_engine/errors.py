@@ -105,6 +105,11 @@ class StorageError(TorrentEngineError):
     ``OSError`` is its ``__cause__``)."""
 
 
+class DescriptorLimitReached(TorrentEngineError):
+    """The process has (nearly) no file descriptor left: new work is refused until some are free
+    (the message names the limit and what to change)."""
+
+
 class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
 

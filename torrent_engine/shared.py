@@ -24,6 +24,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from . import fdlimit
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
@@ -266,7 +267,9 @@ class SharedResources:
                             ports.append(("udp", self._listen_port))  # incoming uTP
                         await tg.start(mapper.run, ports)
                         self._port_mapper = mapper
-                    tg.start_soon(listener.serve, self._on_incoming, tg)
+                    for one in listener.listeners:  # (IPv4 and IPv6 where they are two sockets)
+                        assert isinstance(one, anyio.abc.SocketListener)
+                        tg.start_soon(self._accept_peers, one, tg)
                     tg.start_soon(self._close_idle_files)
                     task_status.started()
                     await anyio.sleep(math.inf)
@@ -279,6 +282,31 @@ class SharedResources:
             self._listen_port = 0
             self._service_scope = None
             done.set()
+
+    async def _accept_peers(self, listener: anyio.abc.SocketListener,
+                            tg: anyio.abc.TaskGroup) -> None:
+        """Hand each incoming connection to ``_on_incoming``. An accept that fails (no
+        descriptor left: EMFILE) is tried again after a pause that grows to a second, said once
+        in the log per episode: the listener neither spins nor dies (the connection waits in the
+        kernel's backlog until a descriptor is free)."""
+        pause = 0.0
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except OSError as exc:
+                if pause == 0.0:
+                    why = (str(fdlimit.limit_reached("incoming peers wait")) if fdlimit.exhausted(exc)
+                           else f"incoming peers wait: accept failed: {exc}")
+                    log.warning("%s", why)
+                pause = min(1.0, max(0.05, pause * 2))
+                await anyio.sleep(pause)
+                continue
+            if pause:
+                log.info("incoming peers accepted again")
+                pause = 0.0
+            tg.start_soon(self._on_incoming, stream)
 
     async def _close_idle_files(self) -> None:
         """One sweep for every torrent: close the data files nobody read or wrote for a while."""
@@ -364,6 +392,21 @@ class SharedResources:
         self.external_ip = address
         if self._dht is not None:
             self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
+
+    def check_descriptors(self, what: str) -> None:
+        """Refuse new work (``DescriptorLimitReached``, saying ``what`` was refused, and a log line)
+        while fewer than ``fdlimit.reserve()`` descriptors are free once the data files nobody
+        uses are closed: what runs keeps its descriptors and the API can still answer."""
+        soft, count = fdlimit.limit(), fdlimit.open_count()
+        if count < 0 or soft - count >= fdlimit.reserve(soft):
+            return
+        if self.files.shed():
+            count = fdlimit.open_count()
+            if soft - count >= fdlimit.reserve(soft):
+                return
+        error = fdlimit.limit_reached(what)
+        log.warning("%s", error)
+        raise error
 
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""

@@ -4,6 +4,7 @@ answering (it never wedges)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import resource
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -77,3 +79,91 @@ async def test_the_daemon_raises_its_soft_descriptor_limit_to_the_hard_one(tmp_p
         assert d.limits() == (2048, 2048)
         assert (await d.client.get("/api/jobs")).status_code == 200
     assert "descriptor limit raised from 256 to 2048" in d.log.read_text()
+
+
+class SilentPeers:
+    """Peers that answer the handshake for any torrent and then say nothing, keeping the
+    connection: each one a torrent dials holds one of its descriptors."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.held = 0
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._hold)
+
+    async def _hold(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            got = b""
+            while len(got) < 68:  # BEP 3: pstrlen, pstr, reserved, info_hash, peer_id
+                got += await stream.receive(68 - len(got))
+            await stream.send(got[:48] + os.urandom(20))
+            self.held += 1
+            try:
+                while await stream.receive():
+                    pass
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                pass
+            finally:
+                self.held -= 1
+
+
+async def request(d: Daemon, method: str, path: str, **kw: object) -> httpx.Response:
+    """Over a new connection, as a client that connects for each call does."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=d.url, timeout=30, headers=headers) as c:
+        return await c.request(method, path, **kw)  # type: ignore[arg-type]
+
+
+async def test_at_the_descriptor_limit_adds_are_refused_with_the_reason_and_the_daemon_answers(
+        tmp_path: Path) -> None:
+    """Each torrent keeps a connection to a peer; the limit (soft = hard = 200: the daemon cannot
+    raise it) runs out. Adds are refused with a 503 naming the limit, and the daemon keeps
+    answering: the job list, qBittorrent's torrents/info, the jobs it runs."""
+    from tests.unit.torrent_factory import make_torrent, payload
+
+    limit = 200
+    async with anyio.create_task_group() as tg:
+        peers = SilentPeers()
+        await tg.start(peers.serve)
+        async with daemon(tmp_path, limit, limit, "--encryption", "disable") as d:
+            assert d.limits() == (limit, limit)
+            added: list[str] = []
+            refusal: httpx.Response | None = None
+            for n in range(2 * limit):
+                t = make_torrent([(("f",), payload(16384, n))], 16384, name=f"t{n}", single=True)
+                source = base64.b64encode(t.to_bytes()).decode()
+                r = await request(d, "POST", "/api/jobs", json={"source": source,
+                                                                 "peers": [f"127.0.0.1:{peers.port}"]})
+                if r.status_code != 201:
+                    refusal = r
+                    break
+                added.append(r.json()["id"])
+                with anyio.fail_after(30):  # (its peer connection is up before the next add)
+                    while peers.held < len(added):
+                        await anyio.sleep(0.01)
+            assert refusal is not None, f"{len(added)} adds, {d.open_fds()} descriptors"
+            assert refusal.status_code == 503, refusal.text
+            assert f"too many open files: the process's descriptor limit ({limit}) is reached" \
+                in refusal.json()["error"]
+            assert "LimitNOFILE" in refusal.json()["error"] and refusal.headers["retry-after"]
+            assert len(added) > limit // 2
+            # reads keep working, over new connections, and every job added runs on
+            for _ in range(3):
+                jobs = await request(d, "GET", "/api/jobs")
+                assert jobs.status_code == 200, jobs.text
+                listed = {j["id"]: j for j in jobs.json()["jobs"]}
+                assert set(added) <= set(listed)
+                assert all(listed[i]["state"] == "downloading" for i in added), \
+                    {listed[i]["state"] for i in added}
+                info = await request(d, "GET", "/api/v2/torrents/info")
+                assert info.status_code == 200 and len(info.json()) == len(added)
+            again = await request(d, "POST", "/api/jobs", json={"source": source})
+            assert again.status_code == 503
+            assert d.proc.poll() is None
+        tg.cancel_scope.cancel()
+    assert "too many open files: the process's descriptor limit (200)" in d.log.read_text()

@@ -144,3 +144,35 @@ def test_a_storage_alone_has_a_cache_of_its_own_and_cannot_take_both(tmp_path: P
         Storage(lay, tmp_path, files=FileCache(4), max_open_files=4)
     with pytest.raises(ValueError, match=">= 1"):
         Storage(lay, tmp_path, max_open_files=0)
+
+
+def test_an_open_short_of_descriptors_closes_the_unused_handles_and_tries_again(tmp_path: Path) -> None:
+    import errno
+
+    cache = FileCache(10)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    idle = join(cache, idle_paths := files_in(tmp_path / "a", 3))
+    for i in range(3):
+        idle.release(idle.acquire(i, write=False))
+    busy = idle.acquire(0, write=False)
+    paths = files_in(tmp_path / "b", 1)
+    refusals = [OSError(errno.EMFILE, "Too many open files")]
+
+    def open_file(i: int, write: bool) -> int:
+        if refusals:
+            raise refusals.pop()
+        return os.open(paths[i], os.O_RDONLY)
+
+    files = cache.join(open_file, lambda i, fd: None)
+    h = files.acquire(0, write=False)
+    assert os.pread(h.fd, 10, 0) == b"x" * 10
+    # the unused handles went; the one in use stayed
+    assert idle.open_count() == 1 and is_open(busy.fd, idle_paths[0])
+    files.release(h)
+    idle.release(busy)
+    refusals.append(OSError(errno.EACCES, "Permission denied"))  # (any other error is the caller's)
+    files.close_all()
+    with pytest.raises(PermissionError):
+        files.acquire(0, write=False)
+    idle.close_all()

@@ -21,6 +21,7 @@ from typing import IO
 
 import anyio
 
+from .. import fdlimit
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.security import is_loopback
 from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
@@ -204,6 +205,18 @@ def raise_descriptor_limit() -> tuple[int, int]:
     return soft, hard
 
 
+def fit_open_files(max_open_files: int, soft: int) -> int:
+    """``max_open_files``, lowered (and said so) to a fifth of what the descriptor limit leaves
+    once its reserve is kept, as libtorrent fits its file pool: data files must never take the
+    descriptors that peers, the API and the job store need."""
+    room = max(1, (soft - fdlimit.reserve(soft)) // 5)
+    if max_open_files <= room:
+        return max_open_files
+    log.warning("max-open-files %d is more than the descriptor limit (%d) leaves for data files: "
+                "using %d (raise LimitNOFILE to keep %d)", max_open_files, soft, room, max_open_files)
+    return room
+
+
 def _watchdog(seconds: float) -> None:
     """After a stop signal: leave the process if stopping takes longer than ``seconds``."""
     def expire() -> None:
@@ -238,7 +251,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     lsd_enabled=args.lsd,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
-                    max_open_files=args.max_open_files)
+                    max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
     async with JobService(config, download_root=download_dir, state_dir=state_dir,
                           history_ttl=args.history_ttl) as service:
         api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,

@@ -6,7 +6,9 @@ are keyed by (file set, file index). Eviction runs across all of them, oldest us
 storage's ``close_all`` closes its handles only. Every handle is reference-counted, so a
 descriptor in use by a worker thread is never closed under it (eviction, idle closing and
 ``close_all`` of a handle in use close it when its last user releases it). ``close_idle``
-closes the handles nobody used for a while (a seeding torrent nobody asks for holds none).
+closes the handles nobody used for a while (a seeding torrent nobody asks for holds none); when
+an open fails for want of descriptors, the handles not in use are closed and the open tried once
+more.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+
+from ..fdlimit import exhausted
 
 __all__ = ["ALONE_MAX_OPEN_FILES", "FileCache", "FileSet", "Handle"]
 
@@ -74,14 +78,21 @@ class FileSet:
             with self._opening:  # (two threads of this storage never open one file twice)
                 h = cache._take(self, file_index, write)
                 if h is None:
-                    h = cache._put(self, file_index, Handle(self._open_file(file_index, write), write))
+                    try:
+                        fd = self._open_file(file_index, write)
+                    except Exception as exc:
+                        # the process is out of descriptors: give back the unused ones, once
+                        if not exhausted(exc) or not cache.shed():
+                            raise
+                        fd = self._open_file(file_index, write)
+                    h = cache._put(self, file_index, Handle(fd, write))
         if direct and h.direct is None:
             try:
                 with self._opening:
                     if h.direct is None:
-                        fd = self._open_direct(file_index, h.fd)
-                        if fd is not None:
-                            cache._add_direct(h, fd)
+                        direct_fd = self._open_direct(file_index, h.fd)
+                        if direct_fd is not None:
+                            cache._add_direct(h, direct_fd)
             except BaseException:
                 cache._release(h)
                 raise
@@ -204,6 +215,11 @@ class FileCache:
                     closed += h.fds()
                     h.close()
         return closed
+
+    def shed(self) -> int:
+        """Close every handle not in use now (the process ran out of descriptors); how many
+        descriptors."""
+        return self.close_idle(-1.0)
 
     def open_count(self) -> int:
         """Descriptors open now, over every storage."""

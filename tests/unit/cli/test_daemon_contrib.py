@@ -45,3 +45,11 @@ def test_a_stop_that_hangs_past_the_shutdown_timeout_ends_the_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     # (without the watchdog the sleep would end and the process exit 0, saying nothing)
     assert out.returncode == 1 and "not stopped within 0.3 s (--shutdown-timeout)" in out.stderr
+
+
+def test_data_files_are_fitted_to_what_the_descriptor_limit_leaves() -> None:
+    from torrent_engine.cli.daemon import fit_open_files
+
+    assert fit_open_files(256, 65536) == 256
+    assert fit_open_files(256, 200) == 37  # (200 less a reserve of 12) / 5
+    assert fit_open_files(10, 200) == 10
