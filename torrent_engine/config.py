@@ -41,6 +41,9 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 # limit is refused, not taken; 0 is "no limit".
 MAX_RATE_LIMIT = 2**31 - 1
 
+# Config.max_open_files unless set (the daemon's --max-open-files too).
+DEFAULT_MAX_OPEN_FILES = 256
+
 
 @dataclass(slots=True)
 class Config:
@@ -88,6 +91,13 @@ class Config:
     # Writing into new page-cache pages cost 0.3-3.1 CPU s per GiB on a VM that hands freed pages
     # back to its host, O_DIRECT 0.05 (bench/RESULTS.md); reads and single blocks stay cached.
     disk_write_mode: DiskWriteMode = "direct"
+    # Open file descriptors for torrent data, over every torrent of a manager (libtorrent's
+    # file_pool_size): files are opened when read or written and the least recently used closed
+    # past this bound (a file written with O_DIRECT holds two). Kept well under the usual soft
+    # RLIMIT_NOFILE of 1024, so that peers' sockets have room too.
+    max_open_files: int = DEFAULT_MAX_OPEN_FILES
+    # A file nobody read or wrote for this many seconds is closed (one sweep for the whole manager).
+    close_idle_files_after: float = 60.0
     # Peers.
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
@@ -159,12 +169,14 @@ class Config:
         for name in ("download_rate_limit", "upload_rate_limit"):
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
         for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
-                     "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban"):
+                     "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban",
+                     "max_open_files"):
             _check_number(name, getattr(self, name), minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
-                     "stall_after", "resume_save_interval", "utp_connect_timeout", "utp_head_start"):
+                     "stall_after", "resume_save_interval", "utp_connect_timeout", "utp_head_start",
+                     "close_idle_files_after"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
             raise ConfigError(f"{self.max_request_queue} is below min_request_queue {self.min_request_queue}",

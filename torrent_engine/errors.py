@@ -115,6 +115,11 @@ class MissingFiles(StorageError):
         self.paths = tuple(paths)
 
 
+class DescriptorLimitReached(TorrentEngineError):
+    """The process has (nearly) no file descriptor left: new work is refused until some are free
+    (the message names the limit and what to change)."""
+
+
 class SessionError(TorrentEngineError):
     """An operation is not valid in the session's current state."""
 

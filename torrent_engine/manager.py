@@ -112,7 +112,9 @@ class TorrentManager:
 
         ``prepare`` is called with the new session before it starts (e.g. to set file
         priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
-        hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it)."""
+        hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
+        ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
+        self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
                                  prepare=prepare, info_hash=info_hash)

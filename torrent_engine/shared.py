@@ -1,4 +1,5 @@
-"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth.
+"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth,
+the cache of open data files.
 
 ``SharedResources`` is an async context manager that owns a task group; inside it the services
 (listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
@@ -21,11 +22,14 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
+from . import fdlimit
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
 from .peer.peer_id import generate_peer_id
+from .storage.descriptors import FileCache
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
@@ -95,7 +99,7 @@ class TokenBucket:
 
 
 class SharedResources:
-    """Listen socket + DHT + bandwidth for all sessions of a process.
+    """Listen socket + DHT + bandwidth + open data files for all sessions of a process.
 
     ``async with SharedResources(config) as shared:`` opens the task group that owns the
     services; ``await shared.acquire()`` / ``await shared.release()`` count the sessions that use
@@ -109,6 +113,10 @@ class SharedResources:
         self.peer_id = generate_peer_id()
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
+        # every session's storage opens its files through it: the process's descriptors for
+        # torrent data follow Config.max_open_files, not the number of torrents; while the
+        # services run, files idle for Config.close_idle_files_after are closed
+        self.files = FileCache(config.max_open_files)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         self._stack: AsyncExitStack | None = None
@@ -259,7 +267,10 @@ class SharedResources:
                             ports.append(("udp", self._listen_port))  # incoming uTP
                         await tg.start(mapper.run, ports)
                         self._port_mapper = mapper
-                    tg.start_soon(listener.serve, self._on_incoming, tg)
+                    for one in listener.listeners:  # (IPv4 and IPv6 where they are two sockets)
+                        assert isinstance(one, anyio.abc.SocketListener)
+                        tg.start_soon(self._accept_peers, one, tg)
+                    tg.start_soon(self._close_idle_files)
                     task_status.started()
                     await anyio.sleep(math.inf)
         finally:
@@ -271,6 +282,40 @@ class SharedResources:
             self._listen_port = 0
             self._service_scope = None
             done.set()
+
+    async def _accept_peers(self, listener: anyio.abc.SocketListener,
+                            tg: anyio.abc.TaskGroup) -> None:
+        """Hand each incoming connection to ``_on_incoming``. An accept that fails (no
+        descriptor left: EMFILE) is tried again after a pause that grows to a second, said once
+        in the log per episode: the listener neither spins nor dies (the connection waits in the
+        kernel's backlog until a descriptor is free)."""
+        pause = 0.0
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except OSError as exc:
+                if pause == 0.0:
+                    why = (str(fdlimit.limit_reached("incoming peers wait")) if fdlimit.exhausted(exc)
+                           else f"incoming peers wait: accept failed: {exc}")
+                    log.warning("%s", why)
+                pause = min(1.0, max(0.05, pause * 2))
+                await anyio.sleep(pause)
+                continue
+            if pause:
+                log.info("incoming peers accepted again")
+                pause = 0.0
+            tg.start_soon(self._on_incoming, stream)
+
+    async def _close_idle_files(self) -> None:
+        """One sweep for every torrent: close the data files nobody read or wrote for a while."""
+        idle = self.config.close_idle_files_after
+        while True:
+            await anyio.sleep(max(idle / 2, 0.05))
+            closed = await anyio.to_thread.run_sync(self.files.close_idle, idle)
+            if closed:
+                log.debug("closed %d file descriptors idle for %g s", closed, idle)
 
     async def _start_utp(self, tg: anyio.abc.TaskGroup) -> UtpSocket | None:
         """The UDP socket for uTP on the TCP listen port (peers learn one port for both)."""
@@ -347,6 +392,21 @@ class SharedResources:
         self.external_ip = address
         if self._dht is not None:
             self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
+
+    def check_descriptors(self, what: str) -> None:
+        """Refuse new work (``DescriptorLimitReached``, saying ``what`` was refused, and a log line)
+        while fewer than ``fdlimit.reserve()`` descriptors are free once the data files nobody
+        uses are closed: what runs keeps its descriptors and the API can still answer."""
+        soft, count = fdlimit.limit(), fdlimit.open_count()
+        if count < 0 or soft - count >= fdlimit.reserve(soft):
+            return
+        if self.files.shed():
+            count = fdlimit.open_count()
+            if soft - count >= fdlimit.reserve(soft):
+                return
+        error = fdlimit.limit_reached(what)
+        log.warning("%s", error)
+        raise error
 
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""

@@ -264,3 +264,49 @@ def test_own_ip_for_bep40_prefers_what_peers_see() -> None:
     listening = SharedResources(Config(listen_host="127.0.0.9", dht_enabled=False, port_mapping=False,
                                        lsd_enabled=False))
     assert listening.own_ip("127.0.0.5") == "127.0.0.9"  # a specific listen address
+
+
+async def test_the_listener_waits_out_a_descriptor_shortage_and_accepts_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With no descriptor left, accept fails (EMFILE): the listener says why, pauses and tries
+    again; once descriptors are free the waiting peer is handshaken (it neither died nor took
+    the shared services down)."""
+    import resource
+
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        return await stream.receive(20), stream
+
+    routed = anyio.Event()
+
+    def handler(stream: Any) -> bool:
+        routed.set()
+        return False
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    async with SharedResources(_config(), handshaker=handshaker) as shared:
+        await shared.acquire()
+        shared.register(b"A" * 20, handler)
+        client = socket.socket()
+        fillers: list[int] = []
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (_open_fds() + 8, hard))
+            try:
+                while True:
+                    fillers.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                pass
+            client.connect(("127.0.0.1", shared.listen_port))  # (no new descriptor here)
+            client.sendall(b"A" * 20)
+            with anyio.fail_after(10):
+                while "incoming peers wait: too many open files" not in caplog.text:
+                    await anyio.sleep(0.02)
+            assert not routed.is_set() and shared.running
+        finally:
+            for fd in fillers:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with anyio.fail_after(10):
+            await routed.wait()
+        client.close()
+        assert shared.running
+        await shared.release()

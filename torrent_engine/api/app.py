@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__
+from .. import __version__, fdlimit
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
     Job,
@@ -92,7 +92,29 @@ def _job_error_status(exc: JobError) -> int:
     return 400
 
 
+# seconds a client is told to wait when the descriptor limit refused its request
+DESCRIPTORS_RETRY_AFTER = 30
+
+
+def _descriptors_exhausted(request: Request, exc: Exception) -> Response:
+    """503 naming the descriptor limit (whether the engine refused the work before it began, or
+    an ``open``/``accept`` failed for want of a descriptor), and a log line saying why."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # (a chain of causes, not a loop)
+        if seen is None or isinstance(seen, fdlimit.DescriptorLimitReached):
+            break
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(seen, fdlimit.DescriptorLimitReached):
+        seen = fdlimit.limit_reached(f"{request.method} {request.url.path} failed")
+        log.warning("%s (%s)", seen, exc)
+    response = error_response(503, str(seen))
+    response.headers["retry-after"] = str(DESCRIPTORS_RETRY_AFTER)
+    return response
+
+
 async def _handle_exception(request: Request, exc: Exception) -> Response:
+    if fdlimit.exhausted(exc):
+        return _descriptors_exhausted(request, exc)
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.field)
     if isinstance(exc, JobError):

@@ -218,6 +218,7 @@ _ERRORS = {
     409: "not possible in the job's (or the service's) present state",
     413: "the body is too large",
     415: "neither JSON nor multipart",
+    503: "the process's file descriptor limit is (nearly) reached: the reason, and Retry-After",
 }
 
 
@@ -284,7 +285,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                "skip this many jobs first (default 0)")]),
     ("POST", "/api/jobs"): {
         **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
-              status=201, errors=(404, 409, *_BODY_ERRORS), tag="jobs"),
+              status=201, errors=(404, 409, *_BODY_ERRORS, 503), tag="jobs"),
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": _ref("AddJob")},
             "multipart/form-data": {"schema": _ref("AddJobUpload")}}},

@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -20,9 +21,10 @@ from typing import IO
 
 import anyio
 
+from .. import fdlimit
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.security import is_loopback
-from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
@@ -65,6 +67,17 @@ def parse_rate(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("a rate cannot be negative")
     return int(value)
+
+
+def parse_file_count(text: str) -> int:
+    """A number of open files: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of files, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 file, got {value}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -114,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="total upload rate limit, e.g. 500K (default: none)")
     p.add_argument("--max-active", type=int, default=0, metavar="N",
                    help="download at most N jobs at once, queue the rest (default: no limit)")
+    p.add_argument("--max-open-files", type=parse_file_count, default=DEFAULT_MAX_OPEN_FILES, metavar="N",
+                   help="keep at most N torrent data files open, over every job (opened when read or "
+                        f"written, closed when idle; default: {DEFAULT_MAX_OPEN_FILES})")
     p.add_argument("--history-ttl", type=float, default=86400.0, metavar="SECONDS",
                    help="drop finished jobs from the history after this long (default: 86400)")
     p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
@@ -171,6 +187,36 @@ async def _reload(args: argparse.Namespace, service: JobService) -> str:
     return said
 
 
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard one (as qBittorrent does at start): systemd's
+    default soft limit, 1024, is few for a seedbox's peers, files and clients; (soft, hard) now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # an unlimited hard limit cannot be the soft one everywhere (macOS: OPEN_MAX)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("descriptor limit stays %d (hard %d): %s", soft, hard, exc)
+            return soft, hard
+        log.debug("descriptor limit raised from %d to %d (the hard limit)", soft, target)
+        return target, hard
+    log.debug("descriptor limit is %d (hard %d)", soft, hard)
+    return soft, hard
+
+
+def fit_open_files(max_open_files: int, soft: int) -> int:
+    """``max_open_files``, lowered (and said so) to a fifth of what the descriptor limit leaves
+    once its reserve is kept, as libtorrent fits its file pool: data files must never take the
+    descriptors that peers, the API and the job store need."""
+    room = max(1, (soft - fdlimit.reserve(soft)) // 5)
+    if max_open_files <= room:
+        return max_open_files
+    log.warning("max-open-files %d is more than the descriptor limit (%d) leaves for data files: "
+                "using %d (raise LimitNOFILE to keep %d)", max_open_files, soft, room, max_open_files)
+    return room
+
+
 def _watchdog(seconds: float) -> None:
     """After a stop signal: leave the process if stopping takes longer than ``seconds``."""
     def expire() -> None:
@@ -204,7 +250,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
                     lsd_enabled=args.lsd,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
-                    upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active)
+                    upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
+                    max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
     async with JobService(config, download_root=download_dir, state_dir=state_dir,
                           history_ttl=args.history_ttl) as service:
         api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
@@ -253,4 +300,5 @@ def run(args: argparse.Namespace) -> int:
     """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
     if args.config is not None:
         apply_config_file(args, args.config, args.parser)
+    raise_descriptor_limit()
     return run_loop(_daemon, args)

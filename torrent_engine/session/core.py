@@ -64,13 +64,14 @@ from ..bitfield import Bitfield
 from ..config import Config
 from ..errors import SessionError
 from ..infohash import v2_on_wire
+from ..layout import TorrentLayout
 from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import PiecePicker
 from ..resume import ResumeData, write_atomic
 from ..session_state import State
 from ..shared import SharedResources, TokenBucket
-from ..storage import Storage, StorageFactory
+from ..storage import PieceStorage, Storage, StorageFactory
 from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
@@ -124,7 +125,7 @@ class Session:
         self.info_hash_hex = self.info_hash.hex()
         self._rng = rng if rng is not None else random.Random()
         if storage is Storage:  # (the default: written as the config says)
-            storage = functools.partial(Storage, write_mode=self.config.disk_write_mode)
+            storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
                           make_parts=self._make_parts)
         # what every part reads and calls (see ``context``): the torrent's facts, its totals and
@@ -154,6 +155,13 @@ class Session:
             self.add_peers(torrent.peers, "magnet")
         for host, port in peers:
             self.add_peer(host, port)
+
+    def _open_storage(self, torrent: TorrentLayout, save_path: Path) -> PieceStorage:
+        """The default storage: written as the config says, its files opened through the shared
+        resources' descriptor cache (one bound for every torrent of the process)."""
+        shared = self._life.shared
+        return Storage(torrent, save_path, write_mode=self.config.disk_write_mode,
+                       files=shared.files if shared is not None else None)
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them

@@ -7,8 +7,11 @@ Invariants (see also docs/storage-and-picking.md):
 - Files are created lazily on first write and sized with ``ftruncate`` (sparse where the file
   system allows); nothing is preallocated by writing zeros. Empty files are created at the
   first write (or by ``create_empty_files``).
-- Open file descriptors are cached (bounded LRU) and reference-counted, so a descriptor in use
-  by a worker thread is never closed under it; ``close()`` closes them all.
+- Files are opened when read or written, through a bounded LRU of descriptors
+  (``descriptors.FileCache``) that the storages of a process share (a ``TorrentManager``'s
+  ``SharedResources`` owns it: ``Config.max_open_files``; a storage made alone has its own);
+  handles are reference-counted, so a descriptor in use by a worker thread is never closed under
+  it; ``close()`` closes this storage's descriptors, no other's.
 - Every file written since the last ``flush()`` is in the dirty set (added after its write
   completes), so ``flush()`` makes all earlier writes durable.
 - Whole verified pieces (``write_piece_if``) go through two threads of the storage's own, one
@@ -71,7 +74,7 @@ except ImportError:  # pragma: no cover
 from ..config import DISK_WRITE_MODES, DiskWriteMode
 from ..errors import StorageError
 from ..layout import FileMap, FileSlice, TorrentLayout
-from .descriptors import FileCache
+from .descriptors import ALONE_MAX_OPEN_FILES, FileCache
 from .lanes import Lane
 from .paths import O_NOFOLLOW, check_components, check_inside
 from .timing import PIECE_WRITES
@@ -177,11 +180,15 @@ class Storage:
     """
 
     def __init__(
-        self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int = 32,
-        write_mode: DiskWriteMode = "direct",
+        self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int | None = None,
+        write_mode: DiskWriteMode = "direct", files: FileCache | None = None,
     ) -> None:
-        if max_open_files < 1:
-            raise ValueError("max_open_files must be >= 1")
+        """``files``: the descriptor cache to open files through (shared with other storages);
+        without it the storage has a cache of its own of ``max_open_files`` descriptors."""
+        if files is not None and max_open_files is not None:
+            raise ValueError("give either files (a shared cache) or max_open_files, not both")
+        if files is None:
+            files = FileCache(ALONE_MAX_OPEN_FILES if max_open_files is None else max_open_files)
         if write_mode not in DISK_WRITE_MODES:
             raise ValueError(f"write_mode must be one of {', '.join(DISK_WRITE_MODES)}")
         self.torrent = torrent
@@ -196,7 +203,7 @@ class Storage:
                 check_components(f.path)
             self._stored.append(on_disk)
         self._path_cache: dict[int, Path] = {}
-        self._cache = FileCache(self._open, self._open_direct, max_open_files)
+        self._cache = files.join(self._open, self._open_direct)
         self._dir_lock = threading.Lock()
         self._dirty: set[int] = set()  # files written since the last flush()
         self._dirty_lock = threading.Lock()
@@ -240,7 +247,8 @@ class Storage:
             parent.mkdir(parents=True, exist_ok=True)
 
     def _open(self, file_index: int, write: bool) -> int:
-        """Open (and for writing create and size) one file; called under the cache lock."""
+        """Open (and for writing create and size) one file; called by one thread of the
+        storage's at a time (``FileSet``)."""
         path = self._require_path(file_index)
         try:
             check_inside(self.save_path, path)
@@ -264,8 +272,8 @@ class Storage:
             raise StorageError(f"{path}: {exc.strerror or exc}") from exc
 
     def _open_direct(self, file_index: int, fd: int) -> int | None:
-        """File ``file_index`` opened again with O_DIRECT, for writing (called under the cache
-        lock, ``fd`` its ordinary descriptor); None where that cannot be done."""
+        """File ``file_index`` opened again with O_DIRECT, for writing (called as ``_open`` is,
+        ``fd`` its ordinary descriptor); None where that cannot be done."""
         if not self._direct:
             return None
         path = self._require_path(file_index)
@@ -622,5 +630,5 @@ class Storage:
         await anyio.to_thread.run_sync(self._delete_sync)
 
     def open_file_count(self) -> int:
-        """How many files are open now."""
+        """How many descriptors this storage holds open now."""
         return self._cache.open_count()

@@ -45,6 +45,7 @@ def test_values_are_converted_as_the_flags_convert_them(tmp_path: Path) -> None:
     ('api-port = "x"\n', "c.toml:1: api-port:"),
     ('download-limit = "fast"\n', "c.toml:1: download-limit: expected a rate"),
     ('allowed-host = "a"\n', "c.toml:1: allowed-host: expected a list"),
+    ('max-open-files = 0\n', "c.toml:1: max-open-files: expected at least 1 file"),
     ('[daemon]\napi-port = 1\n', "the config file has no tables"),
     ('api-port = \n', "not valid TOML"),
     ('sse-heartbeat = 1\n', "unknown key 'sse-heartbeat'"),

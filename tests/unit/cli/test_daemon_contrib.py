@@ -25,6 +25,13 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert out.returncode == 0 and not (out.stdout + out.stderr).strip(), out.stdout + out.stderr
 
 
+def test_the_systemd_unit_gives_the_daemon_room_for_descriptors() -> None:
+    """systemd's default soft limit (1024) is what the daemon would otherwise run with."""
+    text = (CONTRIB / "torrent-engine.service").read_text()
+    values = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("LimitNOFILE=")]
+    assert len(values) == 1 and int(values[0]) >= 65536
+
+
 def test_the_container_file_runs_the_daemon_on_its_volumes() -> None:
     text = (CONTRIB / "Containerfile").read_text()
     assert ('ENTRYPOINT ["torrent-engine", "daemon", "--state-dir", "/state", '
@@ -38,3 +45,11 @@ def test_a_stop_that_hangs_past_the_shutdown_timeout_ends_the_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     # (without the watchdog the sleep would end and the process exit 0, saying nothing)
     assert out.returncode == 1 and "not stopped within 0.3 s (--shutdown-timeout)" in out.stderr
+
+
+def test_data_files_are_fitted_to_what_the_descriptor_limit_leaves() -> None:
+    from torrent_engine.cli.daemon import fit_open_files
+
+    assert fit_open_files(256, 65536) == 256
+    assert fit_open_files(256, 200) == 37  # (200 less a reserve of 12) / 5
+    assert fit_open_files(10, 200) == 10
