@@ -152,7 +152,11 @@ class TorrentManager:
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
-            await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+            try:
+                await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+            except BaseException:
+                self._forget(key)  # (not saved: not added)
+                raise
         if self._has_free_slot():
             try:
                 await self._launch(session)
@@ -306,9 +310,33 @@ class TorrentManager:
             log.info("removed %s, left by an interrupted write", stale)
         if not folder.is_dir():
             return
-        for metainfo_path in sorted(folder.glob("*.torrent")):
+        # every torrent's metainfo and resume data read in one worker-thread hop (two hops per
+        # torrent were most of a start with thousands of them), then the sessions started
+        paths = [p for p in sorted(folder.glob("*.torrent")) if self._reloads(p)]
+        saved = await anyio.to_thread.run_sync(self._read_saved, paths)
+        for torrent, key, resume in saved:
+            paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
+            await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
+                              info_hash=key)
+
+    def _reloads(self, metainfo_path: Path) -> bool:
+        """Whether the job layer wants the torrent saved here reloaded (it is named by the hash
+        it was added by)."""
+        if self._reload_filter is None:
+            return True
+        try:
+            key = bytes.fromhex(metainfo_path.stem)
+        except ValueError:
+            return False  # (not a file this manager wrote)
+        return self._reload_filter(key)
+
+    def _read_saved(self, paths: list[Path]) -> list[tuple[Torrent, bytes, ResumeData]]:
+        """(metainfo, the hash it was added by, resume data) of each saved torrent to reload (in
+        a worker thread); one that cannot be read is logged and left out."""
+        out = []
+        for metainfo_path in paths:
             try:
-                torrent = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo_path)
+                torrent = load_saved_metainfo(metainfo_path)
             except (MetainfoError, TorrentEngineError, OSError) as exc:
                 log.warning("cannot reload %s: %s", metainfo_path, exc)
                 continue
@@ -318,16 +346,13 @@ class TorrentManager:
             v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
             if v2 is not None and metainfo_path.stem == v2.hex():
                 key = v2
-            if self._reload_filter is not None and not self._reload_filter(key):
-                continue
             resume_path = self._state_file(key, ".resume")
-            resume = await anyio.to_thread.run_sync(load_resume, resume_path) if resume_path else None
+            resume = load_resume(resume_path) if resume_path else None
             if resume is None:
                 log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
                 continue
-            paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
-            await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
-                              info_hash=key)
+            out.append((torrent, key, resume))
+        return out
 
 
 def load_saved_metainfo(path: Path) -> Torrent:

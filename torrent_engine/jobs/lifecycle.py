@@ -497,6 +497,16 @@ class JobLifecycle:
             self._refresh_files(rec)
         await self._writer.save(rec, content, strict=strict)
 
+    async def _save_all(self, recs: list[JobRecord]) -> None:
+        """Write every record of ``recs`` that changed since it was written, in one transaction
+        (the service's stop)."""
+        for rec in recs:
+            self._fold(rec)
+            self._unview(rec)
+            if rec.options.paused:
+                self._refresh_files(rec)
+        await self._writer.save_all(recs)
+
     def _refresh_files(self, rec: JobRecord) -> None:
         """Note each file's verified bytes in the record: what the job shows after a restart,
         while it is paused and has no session (only a paused job's record needs them)."""

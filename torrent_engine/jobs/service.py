@@ -108,6 +108,7 @@ class JobService(JobFeatureControl):
             records, lost = await anyio.to_thread.run_sync(self._store.load_all)
             self.lost = lost
             self._jobs = JobTable(records)
+            self._writer.loaded(self._store.loaded)  # (a stop writes only what changed since)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
@@ -150,9 +151,7 @@ class JobService(JobFeatureControl):
         if stack is not None:
             await stack.aclose()  # the task group ends, then the manager stops every session
         with anyio.CancelScope(shield=True):
-            for rec in self._jobs:
-                if rec.state not in FINISHED_STATES:
-                    await self._save(rec)
+            await self._save_all([rec for rec in self._jobs if rec.state not in FINISHED_STATES])
             await anyio.to_thread.run_sync(self._store.close)
 
     def _require_running(self) -> anyio.abc.TaskGroup:

@@ -202,6 +202,7 @@ class JobStore:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._lost: list[tuple[str, str]] = []  # JSON records that could not be migrated
+        self.loaded: dict[str, int] = {}  # job id -> a hash of its record as ``load_all`` read it
 
     # -- the connection --------------------------------------------------------------------
     @contextmanager
@@ -294,6 +295,14 @@ class JobStore:
             db.execute("INSERT INTO jobs VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET "
                        "record = excluded.record", (job_id, data.decode()))
 
+    def write_many(self, rows: list[tuple[str, bytes]]) -> None:
+        """Store many jobs' records, (id, encoded record) each, in one transaction."""
+        if self.path is None or not rows:
+            return
+        with self._using() as db, _transaction(db):
+            db.executemany("INSERT INTO jobs VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET "
+                           "record = excluded.record", [(job_id, data.decode()) for job_id, data in rows])
+
     def save_many(self, records: list[JobRecord]) -> None:
         """Write many records in one transaction (a bulk import)."""
         if self.path is None:
@@ -331,6 +340,7 @@ class JobStore:
             lost = list(self._lost)
         records: list[JobRecord] = []
         loads, from_json = json.loads, JobRecord.from_json
+        self.loaded = {}
         with _gc_paused():
             for job_id, text in rows:
                 try:
@@ -344,6 +354,7 @@ class JobStore:
                     lost.append((f"{self.path}:{job_id}", reason))
                     continue
                 records.append(record)
+                self.loaded[job_id] = hash(text.encode())
         return records, lost
 
     # -- leases ----------------------------------------------------------------------------
@@ -452,6 +463,8 @@ class JobWriter:
         self._locks: dict[str, anyio.Lock] = {}
         self._last_saved: dict[str, float] = {}
         self._saved: dict[str, tuple[object, ...]] = {}  # the counters of the record on disk
+        # a hash of the record as last written, or as read at the start (save_all skips it)
+        self._written: dict[str, int] = {}
 
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes; a failed
@@ -467,6 +480,7 @@ class JobWriter:
                 self._last_saved[rec.id] = self._clock()
                 self._saved[rec.id] = counters(content or rec)
                 data = self._store.encode(content or rec)  # on the loop: the record does not change under it
+                self._written.pop(rec.id, None)
                 try:
                     await anyio.to_thread.run_sync(self._store.write, rec.id, data)
                 except OSError as exc:
@@ -474,6 +488,35 @@ class JobWriter:
                         self._saved.pop(rec.id, None)  # (what is on disk is not known: saved again)
                         raise not_saved(exc, self._store.state_dir) from exc
                     log.warning("cannot save job %s: %s", rec.id, exc)
+                else:
+                    self._written[rec.id] = hash(data)
+
+    async def save_all(self, recs: list[JobRecord]) -> None:
+        """Write the records that differ from what was last written, in one transaction (a stop
+        with 10 000 idle jobs: one write of the few that changed, not 10 000); a failure is
+        logged. For when no other save of these jobs runs (the service's stop)."""
+        changed = []
+        for rec in recs:
+            if self._known(rec.id):
+                data = self._store.encode(rec)
+                if self._written.get(rec.id) != hash(data):
+                    changed.append((rec, data))
+        if not changed:
+            return
+        try:
+            await anyio.to_thread.run_sync(self._store.write_many, [(r.id, d) for r, d in changed])
+        except OSError as exc:
+            log.warning("cannot save %d jobs: %s", len(changed), exc)
+            return
+        now = self._clock()
+        for rec, data in changed:
+            self._written[rec.id] = hash(data)
+            self._saved[rec.id] = counters(rec)
+            self._last_saved[rec.id] = now
+
+    def loaded(self, hashes: dict[str, int]) -> None:
+        """The records as ``JobStore.load_all`` read them (what is on disk at the start)."""
+        self._written.update(hashes)
 
     def due(self, job_id: str, now: float, interval: float) -> bool:
         """Whether ``interval`` seconds have passed since the job's record was last saved."""
@@ -491,3 +534,4 @@ class JobWriter:
         self._locks.pop(job_id, None)
         self._last_saved.pop(job_id, None)
         self._saved.pop(job_id, None)
+        self._written.pop(job_id, None)

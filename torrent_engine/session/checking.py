@@ -222,6 +222,8 @@ class Checker:
             return  # still checking: the pieces on disk are not known yet (keep the old file)
         path = self.resume_path
         data = self.snapshot()
+        if self._saved == _content(data):
+            return  # (what the file holds: an idle seed writes nothing, its files' stamps kept)
         paths = self.file_paths()
 
         def stamp_and_save() -> None:  # stat + write + fsync: a worker thread, not the loop

@@ -611,6 +611,9 @@ class Storage:
     async def flush(self) -> None:
         """Make every block written so far durable (``fsync`` of each file written since the last
         flush). Call it before recording pieces as had in resume data."""
+        with self._dirty_lock:
+            if not self._dirty and not self._closed:
+                return  # (nothing written since: no worker-thread hop, e.g. an idle seed's stop)
         await self._run(self._flush_sync)
 
     async def create_empty_files(self) -> None:
@@ -621,7 +624,10 @@ class Storage:
         """Close every cached descriptor; later calls fail with ``StorageError``."""
         if not self._closed:
             self._closed = True
-            await anyio.to_thread.run_sync(self._close_sync)
+            if self._hasher.running() or self._writer.running() or self._cache.open_count():
+                await anyio.to_thread.run_sync(self._close_sync)
+            else:  # (nothing to wait for, nothing open: an idle seed's stop takes no thread hop)
+                self._close_sync()
 
     async def delete_files(self) -> None:
         """Remove the torrent's files and those of their folders left empty; nothing else."""

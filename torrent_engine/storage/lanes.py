@@ -50,6 +50,11 @@ class Lane:
                 with self._lock:
                     self._pending -= 1
 
+    def running(self) -> bool:
+        """Whether the lane's thread runs (a ``stop`` would wait for it)."""
+        with self._lock:
+            return self._thread is not None
+
     def stop(self) -> None:
         """Blocking: run the jobs already submitted, then end the thread."""
         with self._lock:

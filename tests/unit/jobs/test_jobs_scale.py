@@ -15,7 +15,9 @@ from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
+from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
+from torrent_engine.session import checking
 from torrent_engine.session import Session, SessionStatus
 
 pytestmark = pytest.mark.anyio
@@ -122,3 +124,39 @@ async def test_a_batch_of_adds_answers_each_in_order_and_a_refused_one_says_why(
         assert sorted(numbers) == list(range(2, 7)) and len(jobs.list()) == 6
         assert [jobs.get(job.id).queue_position for job, _ in added] == sorted(
             jobs.get(job.id).queue_position for job, _ in added)  # (each its own place)
+
+
+async def test_a_stop_writes_only_what_changed_in_one_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 8)
+    async with service(tmp_path, seed=True) as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+        await all_seeding(jobs, ids)
+    writes: list[int] = []
+    resumes: list[Path] = []
+    real_write_many = JobStore.write_many
+
+    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        writes.append(len(rows))
+        real_write_many(self, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
+    real_save_resume = checking.save_resume
+    monkeypatch.setattr(checking, "save_resume", lambda path, data: (resumes.append(path),
+                                                                     real_save_resume(path, data)))
+    async with service(tmp_path, seed=True) as jobs:
+        await all_seeding(jobs, ids)
+        await jobs.tick()
+        writes.clear()
+        resumes.clear()
+        await jobs.set_features([ids[2]], tags=["kept"])  # (one changes: written at once)
+        assert writes
+        await jobs.tick()
+        writes.clear()
+    # the stop: the idle seeds' resume data is as on disk (not written again); their records
+    # (seeding time goes on) are written in one transaction, not one each
+    assert resumes == [] and len(writes) == 1 and writes[0] <= 8
+    async with service(tmp_path, seed=True) as jobs:
+        assert jobs.get(ids[2]).features.tags == ("kept",)
+        assert all(jobs.get(i).state is not JobState.FAILED for i in ids)
