@@ -4,7 +4,9 @@ jobs and settings. Pure: no request, no I/O (``qbittorrent.py`` serves them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Mapping
 from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
 from urllib.parse import quote
 
@@ -19,6 +21,9 @@ MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
 GLOBAL = -2  # qBittorrent's "use the global share limit"
 MAX_SYNC_SNAPSHOTS = 32
+MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
+MAX_SEEDING_TIME = 525600  # minutes
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
@@ -94,6 +99,56 @@ def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | N
     if value < 0 or value != value:
         raise QbtError(400, f"{name} must be -2, -1 or at least 0")
     return value * scale
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """qBittorrent's ``parseBool``: ``true`` or ``false`` in any case; anything else is None (the
+    caller's default), never an error."""
+    low = (text or "").lower()
+    return True if low == "true" else False if low == "false" else None
+
+
+def parse_int(text: str | None) -> int | None:
+    """An integer as ``QString::toInt`` reads one (decimal, a sign, spaces around); None for
+    anything else, so that the caller's default applies as in qBittorrent."""
+    digits = (text or "").strip()
+    if not _INTEGER.fullmatch(digits):
+        return None
+    return int(digits)
+
+
+def parse_double(text: str | None) -> float | None:
+    """A finite number as ``QString::toDouble`` reads one; None for anything else."""
+    try:
+        value = float((text or "").strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def enum_value(text: str | None, known: Mapping[str, str], default: str) -> str:
+    """An enumerated field as qBittorrent's ``toEnum`` reads it: a name it does not know (Flood's
+    ``undefined``) is the default, not an error."""
+    return known.get((text or "").strip().lower(), default)
+
+
+def ratio_limit_in(value: float | None) -> float | None:
+    """A ratio limit as qBittorrent sets one: -2 (or none given) the global one, any other
+    negative none, at most ``MAX_RATIO``."""
+    if value is None or value == GLOBAL:
+        return None
+    if value < 0:
+        return NO_LIMIT
+    return min(value, MAX_RATIO)
+
+
+def seeding_time_limit_in(minutes: int | None) -> float | None:
+    """A seeding time limit in minutes, the same way (at most ``MAX_SEEDING_TIME``), as seconds."""
+    if minutes is None or minutes == GLOBAL:
+        return None
+    if minutes < 0:
+        return NO_LIMIT
+    return min(minutes, MAX_SEEDING_TIME) * 60.0
 
 
 def content_path(job: Job) -> str:
