@@ -17,8 +17,10 @@ from torrent_engine.api.compat.qbittorrent_records import (
     parse_double,
     parse_int,
     peer_record,
+    qt_json,
     ratio_limit_in,
     seeding_time_limit_in,
+    seeding_time_limit_out,
     share_limit_in,
     share_limit_out,
     state_name,
@@ -134,6 +136,16 @@ def test_fields_are_read_as_qbittorrent_reads_them() -> None:
         None, None, -1, -1, 2.5, 9999.0]
     assert [seeding_time_limit_in(v) for v in (None, -2, -1, 90, 10**9)] == [
         None, None, -1, 5400.0, 525600 * 60.0]
+
+
+def test_numbers_are_written_as_qt_writes_them() -> None:
+    """An integer qBittorrent sends (``seeding_time_limit``) is never ``1440.0`` here; a double
+    holding a whole number is written without a fraction, as Qt writes it."""
+    assert [type(seeding_time_limit_out(v)) for v in (None, -1.0, 86400.0)] == [int, int, int]
+    assert seeding_time_limit_out(86400.0) == 1440
+    out = qt_json({"ratio": 0.0, "max_ratio": -1.0, "progress": [0.5, 1.0], "eta": 5, "ok": True})
+    assert out == {"ratio": 0, "max_ratio": -1, "progress": [0.5, 1], "eta": 5, "ok": True}
+    assert [type(out["ratio"]), type(out["progress"][0]), type(out["ok"])] == [int, float, bool]
 
 
 def test_where_peers_came_from_in_both_dialects() -> None:

@@ -58,6 +58,7 @@ from .qbittorrent_records import (
     parse_int,
     peer_record,
     preferences,
+    qt_json,
     ratio_limit_in,
     seeding_time_limit_in,
     share_limit_in,
@@ -197,7 +198,7 @@ class QbittorrentApi:
             return Response(b"", media_type="text/plain; charset=UTF-8")
         if isinstance(result, str):
             return _text(result)
-        return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
+        return Response(json.dumps(qt_json(result), ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
     async def _form(self, request: Request) -> Form:

@@ -86,6 +86,28 @@ def share_limit_out(value: float | None, scale: float = 1.0) -> float:
     return value / scale
 
 
+def seeding_time_limit_out(seconds: float | None) -> int:
+    """Our seeding time limit (seconds) as qBittorrent's, in whole minutes (an integer there)."""
+    if seconds is None:
+        return GLOBAL
+    if seconds == NO_LIMIT:
+        return -1
+    return round(seconds / 60)
+
+
+def qt_json(value: Any) -> Any:
+    """``value`` with every float that holds a whole number as an int, as Qt's JSON writer puts a
+    double (qBittorrent's ``ratio`` 0 is ``0``): a client typed against qBittorrent's answers
+    then reads ours the same."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+    if isinstance(value, dict):
+        return {k: qt_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [qt_json(v) for v in value]
+    return value
+
+
 def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
     """qBittorrent's -2/-1/value as ours (None/-1/value); ``QbtError`` 400 on anything else."""
     try:
@@ -174,7 +196,7 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
     """One entry of ``torrents/info`` (and of ``sync/maindata``)."""
     eta = INFINITE_ETA if job.eta is None else int(job.eta)
     ratio_limit = share_limit_out(job.features.ratio_limit)
-    time_limit = share_limit_out(job.features.seeding_time_limit, 60.0)
+    time_limit = seeding_time_limit_out(job.features.seeding_time_limit)
     max_ratio = settings.ratio_limit if job.features.ratio_limit is None else job.features.ratio_limit
     max_time = (settings.seeding_time_limit if job.features.seeding_time_limit is None
                 else job.features.seeding_time_limit)
