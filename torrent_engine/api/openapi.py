@@ -24,6 +24,9 @@ from ..session.peer_pool import SOURCES as PEER_SOURCES
 OPENAPI_VERSION = "3.1.0"
 OWN_PREFIX = "/api/"
 FOREIGN_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: not ours to describe
+# the name of a route that only answers 405 for the methods a fixed path does not take (where a
+# path template would otherwise take them): no operation, so not described
+METHOD_NOT_ALLOWED = "method_not_allowed"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 Schema = dict[str, Any]
@@ -393,7 +396,7 @@ def own_operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith(OWN_PREFIX) \
-                or route.path.startswith(FOREIGN_PREFIXES):
+                or route.path.startswith(FOREIGN_PREFIXES) or route.name == METHOD_NOT_ALLOWED:
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((method, openapi_path(route.path)))

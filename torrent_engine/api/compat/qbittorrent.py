@@ -59,6 +59,7 @@ from .qbittorrent_records import (
     peer_record,
     preferences,
     qt_json,
+    rate_limit_in,
     ratio_limit_in,
     seeding_time_limit_in,
     share_limit_in,
@@ -604,8 +605,8 @@ class QbittorrentApi:
         options: dict[str, Any] = {  # (automatic management: the category's folder, whatever savepath says)
             "save_path": None if auto else (form.get("savepath") or "").strip() or None, "paused": paused,
             "sequential": bool(parse_bool(form.get("sequentialDownload"))),
-            "features": features, "download_limit": max(0, parse_int(form.get("dlLimit")) or 0),
-            "upload_limit": max(0, parse_int(form.get("upLimit")) or 0),
+            "features": features, "download_limit": rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
+            "upload_limit": rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
         }
         sources: list[Torrent | Magnet] = []
         for _, data in form.files:
@@ -847,7 +848,7 @@ def _int(value: str | None, name: str, default: int) -> int:
 
 
 def _limit(form: Form) -> int:
-    return max(0, _int(form.get("limit"), "limit", 0))
+    return rate_limit_in(_int(form.get("limit"), "limit", 0), "limit")
 
 
 def _tags(form: Form) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
 from urllib.parse import quote
 
+from ...config import MAX_RATE_LIMIT
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
@@ -171,6 +172,16 @@ def seeding_time_limit_in(minutes: int | None) -> float | None:
     if minutes < 0:
         return NO_LIMIT
     return min(minutes, MAX_SEEDING_TIME) * 60.0
+
+
+def rate_limit_in(value: int | None, name: str) -> int:
+    """qBittorrent's rate limit (bytes/s; 0 or -1 = none) as ours (0 = none); a 400 naming
+    ``name`` for one the engine cannot take (below -1, above ``MAX_RATE_LIMIT``)."""
+    if value is None or value in (0, -1):
+        return 0
+    if not 0 < value <= MAX_RATE_LIMIT:
+        raise QbtError(400, f"{name} must be -1 or 0 (no limit) or bytes per second up to {MAX_RATE_LIMIT}")
+    return value
 
 
 def content_path(job: Job) -> str:

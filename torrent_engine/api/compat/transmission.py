@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
+from ...config import MAX_RATE_LIMIT
 from ...errors import MagnetError, TorrentEngineError
 from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
 from ...jobs.features import features_from
@@ -297,12 +298,12 @@ class TransmissionRpc:
         a = arguments
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
             on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
-            down = _whole(a.get("speed-limit-down", current["speed-limit-down"]))
-            changes["download_limit"] = down * KILO if on else 0
+            down = _speed(a.get("speed-limit-down", current["speed-limit-down"]), "speed-limit-down")
+            changes["download_limit"] = down if on else 0
         if "speed-limit-up" in a or "speed-limit-up-enabled" in a:
             on = bool(a.get("speed-limit-up-enabled", current["speed-limit-up-enabled"]))
-            up = _whole(a.get("speed-limit-up", current["speed-limit-up"]))
-            changes["upload_limit"] = up * KILO if on else 0
+            up = _speed(a.get("speed-limit-up", current["speed-limit-up"]), "speed-limit-up")
+            changes["upload_limit"] = up if on else 0
         if "seedRatioLimit" in a or "seedRatioLimited" in a:
             on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
             changes["ratio_limit"] = float(a.get("seedRatioLimit", current["seedRatioLimit"])) if on else -1
@@ -311,9 +312,11 @@ class TransmissionRpc:
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
                                 "seed-queue-size")):
             changes["queueing"] = dq or sq
-            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads)) \
+            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads),
+                                                   "download-queue-size") \
                 if dq else -1
-            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads)) \
+            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads),
+                                                 "seed-queue-size") \
                 if sq else -1
             changes["max_active_torrents"] = -1
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
@@ -578,9 +581,9 @@ class TransmissionRpc:
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:
-                    value = _whole(a.get(key, getattr(job.options, ours) // KILO))
+                    value = _speed(a.get(key, getattr(job.options, ours) // KILO), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
-                    update[ours] = value * KILO if on else 0
+                    update[ours] = value if on else 0
             prios: dict[int, int] = {}
             count = len(job.files)
             current = {f.index: f.priority for f in job.files}
@@ -600,7 +603,7 @@ class TransmissionRpc:
             if features:
                 await self.service.set_features([job.id], **features)
             if "queuePosition" in a:
-                await self._move_to(job, _whole(a["queuePosition"]))
+                await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
                 await self.service.set_location(job.id, str(a["location"]))
         return {}
@@ -660,10 +663,19 @@ def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
             "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
 
 
-def _whole(value: Any) -> int:
+def _whole(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**63:
-        raise RpcError(f"expected a whole number >= 0, got {value!r}")
+        raise RpcError(f"{name}: expected a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def _speed(value: Any, name: str) -> int:
+    """A speed limit in kB/s (Transmission's unit) as bytes/s; an error naming ``name`` past
+    what the engine can take."""
+    kilo = _whole(value, name)
+    if kilo * KILO > MAX_RATE_LIMIT:
+        raise RpcError(f"{name}: at most {MAX_RATE_LIMIT // KILO} kB/s, got {value!r}")
+    return kilo * KILO
 
 
 def _indices(value: Any, count: int) -> list[int]:
