@@ -37,6 +37,7 @@ from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from .qbittorrent_records import magnet_uri
 
 log = logging.getLogger(__name__)
 
@@ -403,8 +404,7 @@ class TransmissionRpc:
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
                                                   - job.created_at)),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
-            "magnetLink": lambda: job.source if job.source.startswith("magnet:")
-            else f"magnet:?xt=urn:btih:{job.info_hash}",
+            "magnetLink": lambda: magnet_uri(job, torrent),
             "comment": lambda: (torrent.comment or "") if torrent else "",
             "creator": lambda: (torrent.created_by or "") if torrent else "",
             "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
@@ -422,9 +422,16 @@ class TransmissionRpc:
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
             "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
-            "torrentFile": lambda: "", "availability": lambda: [],
+            "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
+
+    def _torrent_file(self, job: Job) -> str:
+        """The absolute path of the .torrent the daemon keeps in its state folder, as Transmission
+        gives its own copy's (a magnet's: where it goes once the metadata comes, as Transmission
+        names it before it exists); "" without a state folder."""
+        path = self.service.manager.saved_metainfo_path(job.info_hash)
+        return str(path.absolute()) if path is not None else ""
 
     async def torrent_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``torrent-get`` ``fields``, ``ids``, ``format`` (objects or table)."""
@@ -649,7 +656,7 @@ class TransmissionRpc:
 
 
 _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
-                              "pieceCount", "pieceSize", "webseeds"})
+                              "pieceCount", "pieceSize", "webseeds", "magnetLink"})
 
 
 def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
