@@ -26,6 +26,7 @@ from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
+from . import COMMANDS
 from .daemon_config import apply_config_file, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -70,7 +71,7 @@ def parse_rate(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``daemon`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
-        "daemon", help="run the job service with its HTTP API and web UI",
+        "daemon", help=COMMANDS["daemon"],
         description="Run downloads in the background, with an HTTP API and a web UI on "
                     f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ until SIGINT/SIGTERM. "
                     "Jobs and their history are kept in the state directory.")

@@ -17,6 +17,7 @@ from typing import Any  # Any: the daemon answers JSON of any shape
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
+from . import COMMANDS
 from .daemon import API_FILE
 from .units import human_bytes, human_eta
 
@@ -30,7 +31,7 @@ class RemoteError(TorrentEngineError):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``remote`` subcommand and its actions to ``subparsers``."""
-    p = subparsers.add_parser("remote", help="control a running daemon (add, list, watch, ...)",
+    p = subparsers.add_parser("remote", help=COMMANDS["remote"],
                               description="Talk to a `torrent-engine daemon` over its HTTP API.")
     p.add_argument("--url", default=None,
                    help=f"the daemon's address (default: ${URL_ENV}, else what the daemon wrote in "
