@@ -21,6 +21,7 @@ from typing import IO
 import anyio
 
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
+from ..api.locate import API_FILE
 from ..api.security import is_loopback
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
@@ -32,7 +33,6 @@ from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
-API_FILE = "api.json"  # where the daemon says which address it serves (read by `remote`)
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl")

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any  # Any: the daemon answers JSON of any shape
 
-from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
+from ..api.locate import API_FILE, DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
 from . import COMMANDS
-from .daemon import API_FILE
 from .units import human_bytes, human_eta
 
 URL_ENV = "TORRENT_ENGINE_API_URL"

@@ -45,3 +45,12 @@ def test_a_light_command_does_not_load_the_service(argv: list[str]) -> None:
 
 def test_a_command_still_loads_what_it_runs() -> None:
     assert "torrent_engine.api.server" in modules_after(["daemon", "--help"])
+
+
+def test_remote_loads_no_server() -> None:
+    """``remote`` is an HTTP client of the daemon: it finds the API (address, token file) without
+    loading the server side (uvicorn, starlette, the app, the job service)."""
+    loaded = modules_after(["remote", "--help"])
+    server_side = ("uvicorn", "starlette", "torrent_engine.api.app", "torrent_engine.api.server",
+                   "torrent_engine.jobs", "torrent_engine.session", "anyio")
+    assert sorted(m for m in loaded if m.startswith(server_side)) == []
