@@ -84,3 +84,56 @@ def test_config_refuses_a_limit_past_the_maximum() -> None:
         Config(download_rate_limit=MAX_RATE_LIMIT + 1)
     assert err.value.field == "download_rate_limit"
     assert Config(upload_rate_limit=MAX_RATE_LIMIT).upload_rate_limit == MAX_RATE_LIMIT
+
+
+async def test_negative_limits_and_the_field_named_in_both_dialects(tmp_path: Path) -> None:
+    """A negative limit is refused (qBittorrent's -1 = no limit, its own word, still taken), and
+    every refusal names the field as the dialect spells it: ``limit``, ``dlLimit``,
+    ``downloadLimit``, ``speed-limit-down`` (kB/s there, so its own maximum)."""
+    magnet = "magnet:?xt=urn:btih:" + "c" * 40
+    async with running_api(tmp_path) as api:
+        c = api.client
+        r = await c.post("/api/v2/torrents/add", data={"urls": magnet, "paused": "true", "dlLimit": "-1"})
+        assert r.text == "Ok."
+        for limit in ("-5", str(MAX_RATE_LIMIT + 1)):
+            for path in ("transfer/setDownloadLimit", "torrents/setUploadLimit"):
+                r = await c.post(f"/api/v2/{path}", data={"hashes": "all", "limit": limit})
+                assert r.status_code == 400 and "limit" in r.text, (path, limit, r.status_code, r.text)
+            r = await c.post("/api/v2/torrents/add", data={"urls": magnet.replace("c", "d"),
+                                                           "upLimit": limit})
+            assert r.status_code == 400 and "upLimit" in r.text, (limit, r.status_code, r.text)
+        r = await c.post("/api/v2/torrents/setDownloadLimit", data={"hashes": "all", "limit": "-1"})
+        assert r.status_code == 200
+        assert [j.info_hash for j in api.service.active()] == ["c" * 40]
+        assert (await c.get("/api/v2/transfer/downloadLimit")).text == "0"
+
+        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
+            "x-transmission-session-id"]
+        head = {"X-Transmission-Session-Id": sid}
+        too_many_kb = MAX_RATE_LIMIT // 1000 + 1
+        for value in (-5, too_many_kb):
+            for method, key, enabled in (("torrent-set", "downloadLimit", "downloadLimited"),
+                                         ("session-set", "speed-limit-up", "speed-limit-up-enabled")):
+                rpc = {"method": method, "arguments": {key: value, enabled: True}}
+                result = (await c.post("/transmission/rpc", headers=head, json=rpc)).json()["result"]
+                assert result != "success" and key in result, (method, value, result)
+        job = api.service.active()[0]
+        assert (job.options.download_limit, api.service.get_settings().upload_limit) == (0, 0)
+
+
+async def test_older_than_nan_is_a_400_naming_the_field(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        for value in ("nan", "inf", "-1"):
+            r = await api.client.delete(f"/api/jobs?finished=true&older_than={value}")
+            assert r.status_code == 400 and r.json()["field"] == "older_than", (value, r.text)
+
+
+async def test_the_active_list_is_never_taken_for_a_job(tmp_path: Path) -> None:
+    """``/api/jobs/active`` is the list of unfinished jobs; a job's id is 16 hex digits, so no job
+    is called ``active``: another method there is a 405 saying so, not "no job 'active'"."""
+    async with running_api(tmp_path) as api:
+        assert (await api.client.get("/api/jobs/active")).json() == {"jobs": []}
+        for method in ("PATCH", "DELETE", "POST"):
+            r = await api.client.request(method, "/api/jobs/active", json={} if method != "DELETE" else None)
+            assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD", (method, r.text)
+            assert "list" in r.json()["error"]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
@@ -140,3 +141,55 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
             assert (await bare.get("/api/openapi.json")).status_code == 401
             r = await bare.get("/api/openapi.json", headers={"X-Api-Token": TOKEN})
             assert r.json() == document
+
+
+Schema = dict[str, Any]
+
+
+def event_schemas(document: Schema, template: str) -> tuple[Schema, dict[str, Schema]]:
+    """The schema the document gives one event of ``template``'s stream, and the schema of each
+    event name's ``data`` (its ``contentSchema``), both with the document's components."""
+    media = document["paths"][template]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    schema = {**media["schema"], "components": document["components"]}
+    if "$ref" in media["schema"]:
+        schema = {**document["components"]["schemas"][media["schema"]["$ref"].rsplit("/", 1)[1]],
+                  "components": document["components"]}
+    data: dict[str, Schema] = {}
+    for branch in schema.get("oneOf", []):
+        for name in branch["properties"]["event"]["enum"]:
+            content = branch["properties"]["data"]["contentSchema"]
+            data[name] = {**content, "components": document["components"]}
+    return schema, data
+
+
+async def test_every_event_of_the_streams_is_as_the_document_describes_it(tmp_path: Path) -> None:
+    """Each event (``event``, ``data``, ``id``, as an SSE parser reads it, schemathesis among
+    them) matches the document's schema, and its JSON ``data`` the schema of that event name."""
+    from tests.integration.api_helpers import sse_messages
+
+    async with running_api(tmp_path, heartbeat=0.2) as api:
+        document = (await api.client.get("/api/openapi.json")).json()
+        r = await api.client.post("/api/jobs", json={"source": MAGNET, "paused": True})
+        job_id = r.json()["id"]
+        seen: set[str] = set()
+        for template, url in (("/api/events", "/api/events"),
+                              ("/api/jobs/{job_id}/events", f"/api/jobs/{job_id}/events")):
+            schema, data_schemas = event_schemas(document, template)
+            async with api.client.stream("GET", url) as response:
+                messages = sse_messages(response)
+                first = await anext(messages)  # the snapshot
+                await api.client.post(f"/api/jobs/{job_id}/resume")
+                await api.client.post(f"/api/jobs/{job_id}/pause")
+                events = [first]
+                with anyio.move_on_after(2):  # what came in that time (events go on)
+                    async for m in messages:
+                        events.append(m)
+            for m in events:
+                event = {"event": m.event, "data": json.dumps(m.data), "id": m.id}
+                errors = sorted(Draft202012Validator(schema).iter_errors(event), key=str)
+                assert not errors, (template, m.event, errors[0].message)
+                assert m.event in data_schemas, (template, m.event)
+                errors = sorted(Draft202012Validator(data_schemas[m.event]).iter_errors(m.data), key=str)
+                assert not errors, (template, m.event, errors[0].message, list(errors[0].absolute_path))
+                seen.add(m.event)
+        assert {"snapshot", "job.state"} <= seen, seen

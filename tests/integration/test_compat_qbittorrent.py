@@ -270,3 +270,58 @@ async def test_add_peers_with_a_port_that_is_no_ascii_number_is_a_400(tmp_path: 
             for peers in ("127.0.0.1:²", "127.0.0.1:x", "nocolon"):
                 r = await c.post("/api/v2/torrents/addPeers", data={"hashes": info_hash, "peers": peers})
                 assert r.status_code == 400 and "bad peer" in r.text, (peers, r.status_code, r.text)
+
+
+async def test_flood_adds_with_content_layout_undefined(tmp_path: Path) -> None:
+    """Flood sends every add field on every add, ``contentLayout=undefined`` among them: qBittorrent
+    takes a layout it does not know as ``Original`` and answers ``Ok.``."""
+    data, info_hash = torrent_bytes("flood")
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            fields = {"torrents": ("flood.torrent", data), "savepath": (None, str(api.download_root / "f")),
+                      "tags": (None, ""), "paused": (None, "false"), "root_folder": (None, "true"),
+                      "contentLayout": (None, "undefined"), "sequentialDownload": (None, "false"),
+                      "skip_checking": (None, "false")}
+            r = await c.post("/api/v2/torrents/add", files=fields)
+            assert (r.status_code, r.text) == (200, "Ok.")
+            info = (await c.get("/api/v2/torrents/info")).json()
+            assert [(t["hash"], t["content_path"]) for t in info] == [
+                (info_hash, str((api.download_root / "f" / "flood").resolve()))]
+
+
+async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
+    """qBittorrent's ``parseBool`` knows ``true``/``false`` (any case) and nothing else, its
+    ``parseInt``/``parseDouble`` fall back to the default on what is not a number, and an enum it
+    does not know is its default: none of these is a refusal."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            fields = {"urls": MAGNET, "paused": "1", "ratioLimit": "lots", "seedingTimeLimit": "1.5",
+                      "upLimit": "fast", "dlLimit": "", "stopCondition": "Whenever", "autoTMM": "maybe",
+                      "inactiveSeedingTimeLimit": "soon", "sequentialDownload": "TRUE",
+                      "shareLimitAction": "Sometimes", "useDownloadPath": "no", "forced": "yes"}
+            r = await c.post("/api/v2/torrents/add", data=fields)
+            assert (r.status_code, r.text) == (200, "Ok.")
+            t = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["up_limit"], t["dl_limit"],
+                    t["seq_dl"], t["force_start"]) == ("metaDL", -2, -2, 0, 0, True, False)
+            # what it knows and the engine cannot do is still said so
+            for name, value in (("stopCondition", "MetadataReceived"), ("useDownloadPath", "True"),
+                                ("inactiveSeedingTimeLimit", "30"), ("shareLimitAction", "Remove")):
+                r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"), name: value})
+                assert r.status_code == 400 and name in r.text, (name, r.status_code, r.text)
+
+
+async def test_set_super_seeding(tmp_path: Path) -> None:
+    """Flood turns super-seeding off after each add: that is what there is (200); turning it on is
+    refused as a value the engine cannot take (409), never a fake success."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
+            assert r.text == "Ok."
+            r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "c" * 40, "value": "false"})
+            assert (r.status_code, r.text) == (200, "")
+            r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "all", "value": "true"})
+            assert r.status_code == 409 and "super-seeding" in r.text
+            r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "all"})
+            assert r.status_code == 400
+            assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False

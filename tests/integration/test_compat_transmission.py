@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -165,3 +166,35 @@ async def test_transmission_remote_lists_shows_and_changes(tmp_path: Path) -> No
         assert api.service.get(job.id).state.value == "cancelled"
 
 
+
+
+async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path) -> None:
+    """``torrentFile`` is the absolute path of the .torrent the daemon keeps (Transmission's own
+    copy in its state folder), which FlexGet turns into a file URI; a magnet's is where its
+    .torrent goes once the metadata comes (Transmission names it before it exists too).
+    ``availability`` (RPC 18) is not a field of the RPC 17 spoken here: left out, as Transmission
+    4.0 leaves out a field it does not know."""
+    data, info_hash = torrent_bytes("kept")
+    magnet = "magnet:?xt=urn:btih:" + "c" * 40 + "&dn=m"
+    async with running_api(tmp_path) as api:
+        c = api.client
+        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
+            "x-transmission-session-id"]
+        head = {"X-Transmission-Session-Id": sid}
+        for add in ({"metainfo": base64.b64encode(data).decode(), "paused": True},
+                    {"filename": magnet, "paused": True}):
+            rpc = {"method": "torrent-add", "arguments": add}
+            r = await c.post("/transmission/rpc", headers=head, json=rpc)
+            assert r.json()["result"] == "success", r.text
+        fields = ["hashString", "torrentFile", "availability", "magnetLink"]
+        rpc = {"method": "torrent-get", "arguments": {"fields": fields}}
+        r = await c.post("/transmission/rpc", headers=head, json=rpc)
+        rows = {t["hashString"]: t for t in r.json()["arguments"]["torrents"]}
+        kept = Path(rows[info_hash]["torrentFile"])
+        assert kept.is_absolute() and kept.read_bytes() == data
+        assert kept.as_uri().startswith("file:///")  # what FlexGet's from_transmission does with it
+        later = Path(rows["c" * 40]["torrentFile"])
+        assert later.is_absolute() and later.name == "c" * 40 + ".torrent" and later.parent == kept.parent
+        assert all("availability" not in row for row in rows.values())
+        assert rows[info_hash]["magnetLink"] == f"magnet:?xt=urn:btih:{info_hash}&dn=kept"
+        assert rows["c" * 40]["magnetLink"] == magnet

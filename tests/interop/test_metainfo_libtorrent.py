@@ -511,3 +511,20 @@ def test_v2_piece_length_must_still_be_a_power_of_two(lt: ModuleType) -> None:
     assert _judge_libtorrent(lt, data) is None
     with pytest.raises(MetainfoError, match="power of two"):
         Torrent.from_bytes(data)
+
+
+@pytest.mark.parametrize("piece_length", [536854528, 536854529, 512 * 1024 * 1024])
+def test_the_largest_piece_length_is_libtorrents(lt: ModuleType, piece_length: int) -> None:
+    """libtorrent's largest piece (its test set's large_piece_size.torrent has 536854528):
+    what it loads we load, what it refuses we refuse."""
+    from torrent_engine.bencode import encode
+    from torrent_engine.errors import MetainfoError
+
+    info = {b"length": 425, b"name": b"temp", b"piece length": piece_length, b"pieces": bytes(20)}
+    data = encode({b"info": info})
+    ti = _judge_libtorrent(lt, data)
+    if ti is None:
+        with pytest.raises(MetainfoError):
+            Torrent.from_bytes(data)
+    else:
+        assert Torrent.from_bytes(data).piece_length == ti.piece_length() == piece_length

@@ -665,3 +665,16 @@ def test_pad_file_without_path_and_bitcomet_pads() -> None:
     top = multi_v1([[b"a"], [b"_____padding_file_0_"], [b"b"]], [16384, 16384, 1])
     t = load(top)
     assert t.files[1].pad and not t.files[0].pad
+
+
+def test_libtorrents_large_piece_size_torrent_loads() -> None:
+    """libtorrent's test_torrents/large_piece_size.torrent (a piece length 16 KiB short of 512
+    MiB, one 425-byte file): libtorrent loads it, so do we; 512 MiB itself it refuses, so do we."""
+    info = {b"length": 425, b"name": b"temp", b"piece length": 536854528, b"pieces": bytes(range(20))}
+    data = encode({b"created by": b"libtorrent", b"creation date": 1359599503, b"info": info})
+    t = Torrent.from_bytes(data)
+    assert (t.piece_length, t.num_pieces, t.piece_size(0)) == (536854528, 1, 425)
+    info[b"piece length"] = 512 * 1024 * 1024
+    with pytest.raises(MetainfoError) as exc:
+        Torrent.from_bytes(encode({b"info": info}))
+    assert exc.value.field == "info.piece length"

@@ -45,7 +45,7 @@ from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .history import StatsHistory
 from .metrics import Metrics, RequestTimer
-from .openapi import openapi_json
+from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import METADATA_WAIT, StreamApi
@@ -359,6 +359,14 @@ class Api:
         """``GET /api/jobs/active``: the jobs that are not finished."""
         return self._jobs_response(self.service.active())
 
+    async def active_jobs_other_method(self, request: Request) -> Response:
+        """Any other method on ``/api/jobs/active``: a 405, as that path is the list, never a job
+        (a job's id is 16 hex digits), so ``PATCH`` there is not "no job 'active'"."""
+        response = error_response(405, "/api/jobs/active is the list of unfinished jobs (GET only); "
+                                       "a job's id is 16 hex digits")
+        response.headers["allow"] = "GET, HEAD"
+        return response
+
     def _jobs_response(self, jobs: list[Job]) -> Response:
         """``{"jobs": [...]}``, reusing the JSON of each job whose snapshot has not changed (the
         service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the list
@@ -631,6 +639,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/jobs", api.add_job, methods=["POST"]),
         Route("/api/jobs", api.clear_history, methods=["DELETE"]),
         Route("/api/jobs/active", api.active_jobs, methods=["GET"]),
+        Route("/api/jobs/active", api.active_jobs_other_method, methods=["POST", "PUT", "PATCH", "DELETE"],
+              name=METHOD_NOT_ALLOWED),
         Route("/api/jobs/{job_id}", api.get_job, methods=["GET"]),
         Route("/api/jobs/{job_id}", api.update, methods=["PATCH"]),
         Route("/api/jobs/{job_id}", api.cancel, methods=["DELETE"]),

@@ -24,6 +24,9 @@ from ..session.peer_pool import SOURCES as PEER_SOURCES
 OPENAPI_VERSION = "3.1.0"
 OWN_PREFIX = "/api/"
 FOREIGN_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: not ours to describe
+# the name of a route that only answers 405 for the methods a fixed path does not take (where a
+# path template would otherwise take them): no operation, so not described
+METHOD_NOT_ALLOWED = "method_not_allowed"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 Schema = dict[str, Any]
@@ -210,6 +213,39 @@ SCHEMAS: dict[str, Schema] = {
 # PATCH /api/settings takes any of the settings (the same names and kinds as their answer).
 SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
 
+
+def _sse_event(names: Sequence[str], data: str, description: str) -> Schema:
+    """One server-sent event as an SSE parser hands it over (``event``, ``data``, ``id``,
+    ``retry``), named one of ``names``, its ``data`` JSON of schema ``data``."""
+    return _obj({"event": {"type": "string", "enum": list(names)},
+                 "data": {"type": "string", "contentMediaType": "application/json",
+                          "contentSchema": _ref(data)},
+                 "id": {"type": "string", "pattern": "^[0-9]+$",
+                        "description": "the event's number (send it back as Last-Event-ID)"},
+                 "retry": COUNT}, ["event", "data"], description=description)
+
+
+_TIME = {"type": "number", "description": "when it happened (seconds since the epoch)"}
+SCHEMAS.update({
+    # The data of each event, by name (docs/api.md, "Live events").
+    "SnapshotEvent": _obj({"jobs": {"type": "array", "items": _ref("Job")}, "time": _TIME},
+                          ["jobs", "time"]),
+    "JobEvent": _obj({"job": _ref("Job"), "time": _TIME}, ["job", "time"]),
+    "JobStateEvent": _obj({"job": _ref("Job"), "old": _ref("JobState"), "new": _ref("JobState"),
+                           "time": _TIME}, ["job", "old", "new", "time"]),
+    "JobRemovedEvent": _obj({"job_id": STRING, "time": _TIME}, ["job_id", "time"]),
+    "StatsEvent": _obj({"stats": _ref("Stats"), "time": _TIME}, ["stats", "time"]),
+    # One event of a stream: the schema of a ``text/event-stream`` answer describes each event
+    # (as OpenAPI 3.1 tools, schemathesis among them, read it; 3.2 calls this ``itemSchema``).
+    "ServerSentEvent": {"oneOf": [
+        _sse_event(["snapshot"], "SnapshotEvent", "every job (the first event, or after a gap)"),
+        _sse_event(["job.added", "job.progress", "job.updated"], "JobEvent", "a job as it is now"),
+        _sse_event(["job.state"], "JobStateEvent", "a job that changed state"),
+        _sse_event(["job.removed"], "JobRemovedEvent", "a job forgotten"),
+        _sse_event(["service.stats"], "StatsEvent", "the service's totals (each second; /api/events only)"),
+    ]},
+})
+
 _ERRORS = {
     400: "bad input (`field` names it)",
     401: "no token, or a wrong one",
@@ -238,7 +274,7 @@ def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence
     responses: dict[str, Any] = {}
     if sse:
         responses[str(status)] = {"description": summary,
-                                  "content": {"text/event-stream": {"schema": STRING}}}
+                                  "content": {"text/event-stream": {"schema": _ref("ServerSentEvent")}}}
         op["security"] = [{"bearer": []}, {"apiToken": []}, {"ticket": []}]
         last = {"type": "string", "pattern": "^-?[0-9]+$"}
         op["parameters"] = [
@@ -396,7 +432,7 @@ def own_operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith(OWN_PREFIX) \
-                or route.path.startswith(FOREIGN_PREFIXES):
+                or route.path.startswith(FOREIGN_PREFIXES) or route.name == METHOD_NOT_ALLOWED:
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((method, openapi_path(route.path)))

@@ -14,12 +14,10 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,8 +26,6 @@ from .stream import is_stream_request, stream_token
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "api_token"
-TOKEN_ENV = "TORRENT_ENGINE_API_TOKEN"
 COMPAT_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: its own login (SID cookie) or the Bearer token
 TICKET_TTL = 30.0  # seconds an SSE ticket may wait before it is used
 MAX_TICKETS = 1024  # outstanding at once; the oldest goes first
@@ -41,38 +37,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-def load_or_create_token(state_dir: Path) -> str:
-    """The token kept in ``state_dir/api_token`` (mode 0600), made at the first start."""
-    path = state_dir / TOKEN_FILE
-    try:
-        token = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        token = ""
-    if token:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        return token
-    state_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, token.encode("ascii") + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return token
-
-
-def read_token(state_dir: Path) -> str | None:
-    """The API token saved in ``state_dir``, or None when there is none."""
-    try:
-        return (state_dir / TOKEN_FILE).read_text(encoding="ascii").strip() or None
-    except OSError:
-        return None
 
 
 def allowed_host_names(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str]:

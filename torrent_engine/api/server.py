@@ -19,6 +19,7 @@ from anyio.abc import TaskStatus
 from ..jobs import JobNotFound, JobService
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
+from .locate import DEFAULT_API_HOST, DEFAULT_API_PORT
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
@@ -26,8 +27,6 @@ from .stream import METADATA_WAIT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_HOST = "127.0.0.1"
-DEFAULT_API_PORT = 8686
 
 
 class _Server(uvicorn.Server):

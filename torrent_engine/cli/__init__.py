@@ -1,7 +1,10 @@
 """Command-line interface: ``torrent-engine COMMAND ...``. No protocol logic lives here.
 
 Each command is a module of this package with ``register(subparsers)``; it sets ``run`` on its
-parser, a function of the parsed arguments returning the exit code.
+parser, a function of the parsed arguments returning the exit code. Only the module of the
+command being run is imported (the others are named in ``--help`` from ``COMMANDS``), so
+``--version`` or ``info`` does not pay for the HTTP API, uvicorn or the session layer that
+``daemon`` and ``download`` load.
 """
 
 from __future__ import annotations
@@ -15,8 +18,18 @@ from collections.abc import Sequence
 from ..errors import TorrentEngineError
 from ..version import __version__
 
-# Order here is the order in ``--help``.
-COMMANDS = ["info", "create", "download", "stream", "demo", "scrape", "dht", "daemon", "remote"]
+# Each command and its line in ``--help`` (in this order); its module passes the same line.
+COMMANDS = {
+    "info": "show what a .torrent file or magnet link holds",
+    "create": "make a .torrent from a file or folder",
+    "download": "download torrents or magnet links (then seed with --seed)",
+    "stream": "play a file of a torrent while it downloads (HTTP on 127.0.0.1, with seeking)",
+    "demo": "seed and download a generated payload over loopback",
+    "scrape": "ask a torrent's trackers for its seeders, leechers and completed downloads",
+    "dht": "query the DHT: ping, get-peers, announce, put, get",
+    "daemon": "run the job service with its HTTP API and web UI",
+    "remote": "control a running daemon (add, list, watch, ...)",
+}
 
 
 # Shown at the end of each command's --help (download has its own, longer list).
@@ -56,8 +69,18 @@ def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
                             help="no progress display; only errors")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``torrent-engine`` argument parser with every subcommand registered."""
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs: its first argument that is not an option (the top-level
+    options take no value), if it is one of ``COMMANDS``."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``torrent-engine`` argument parser: every command fully registered, or with ``argv``
+    only the one it runs (the others by name and help line, enough for ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="torrent-engine", description="A BitTorrent engine in pure Python.",
         epilog="Run 'torrent-engine COMMAND --help' for a command's options and examples.",
@@ -65,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _verbosity(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        module = importlib.import_module(f"{__name__}.{name}")
-        module.register(sub)
+    running = command_named(argv) if argv is not None else None
+    for name, line in COMMANDS.items():
+        if argv is None or name == running:
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=line)
     for name, command in sub.choices.items():
         _verbosity(command, argparse.SUPPRESS)  # -v and -q after the command too
         if command.epilog is None and name in EXAMPLES:
@@ -78,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.quiet = bool(getattr(args, "quiet", False))
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)

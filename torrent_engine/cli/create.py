@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..create import Version, create_torrent
 from ..errors import MetainfoError
+from . import COMMANDS
 from .info import human_size
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller inputs finish before a progress line helps
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``create`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "create",
-        help="make a .torrent from a file or folder",
+        help=COMMANDS["create"],
         description="Hash a file or folder and write a .torrent (v1 unless told: --v2 or --hybrid).",
     )
     p.add_argument("path", metavar="PATH", help="the file or folder to share")

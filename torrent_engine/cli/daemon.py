@@ -23,17 +23,18 @@ import anyio
 
 from .. import fdlimit
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
+from ..api.locate import API_FILE
 from ..api.security import is_loopback
 from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
+from . import COMMANDS
 from .daemon_config import apply_config_file, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
-API_FILE = "api.json"  # where the daemon says which address it serves (read by `remote`)
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl")
@@ -83,7 +84,7 @@ def parse_file_count(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``daemon`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
-        "daemon", help="run the job service with its HTTP API and web UI",
+        "daemon", help=COMMANDS["daemon"],
         description="Run downloads in the background, with an HTTP API and a web UI on "
                     f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ until SIGINT/SIGTERM. "
                     "Jobs and their history are kept in the state directory.")

@@ -21,6 +21,7 @@ from ..create import create_torrent
 from ..events import PeerConnected
 from ..runtime import run as run_loop
 from ..session import Session
+from . import COMMANDS
 from .display import ProgressDisplay, progress_line
 from .units import human_bytes
 
@@ -29,7 +30,7 @@ CHUNK = 4 * 1024 * 1024
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand to ``subparsers``."""
-    p = subparsers.add_parser("demo", help="seed and download a generated payload over loopback",
+    p = subparsers.add_parser("demo", help=COMMANDS["demo"],
                               description="Seed and download a generated payload between two sessions "
                                           "on 127.0.0.1 (no network needed).")
     p.add_argument("--size", type=int, default=256, metavar="MIB", help="payload size in MiB (default: 256)")

@@ -20,6 +20,7 @@ from ..dht import bep44
 from ..dht.node import DhtNode
 from ..errors import DHTError
 from ..runtime import run as run_loop
+from . import COMMANDS
 
 T = TypeVar("T")
 
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``dht`` subcommand and its actions to ``subparsers``."""
     p = subparsers.add_parser(
         "dht",
-        help="query the DHT: ping, get-peers, announce, put, get",
+        help=COMMANDS["dht"],
         description="Talk to a BitTorrent DHT (BEP 5, BEP 44) with a short-lived read-only node.",
     )
     sub = p.add_subparsers(dest="dht_command", metavar="ACTION", required=True)

@@ -29,6 +29,7 @@ from ..session import Session
 from ..shared import SharedResources
 from ..stall import diagnose
 from ..tracker.http import http_get
+from . import COMMANDS
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
 
@@ -103,7 +104,7 @@ def _non_negative(text: str) -> float:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``download`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
-        "download", help="download torrents or magnet links (then seed with --seed)",
+        "download", help=COMMANDS["download"],
         description="Download each TORRENT into DIR with a live display; exit 0 when all are complete "
                     "and verified.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("torrents", nargs="+", metavar="TORRENT",

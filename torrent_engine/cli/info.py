@@ -9,13 +9,14 @@ from typing import Any  # Any: the summaries are JSON objects whose values are o
 
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
+from . import COMMANDS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``info`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "info",
-        help="show what a .torrent file or magnet link holds",
+        help=COMMANDS["info"],
         description="Show the name, info-hashes, files, pieces, trackers and web seeds of a "
         ".torrent file (or the URL of one) or a magnet link.",
     )

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any  # Any: the daemon answers JSON of any shape
 
-from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
+from ..api.locate import API_FILE, DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
-from .daemon import API_FILE
+from . import COMMANDS
 from .units import human_bytes, human_eta
 
 URL_ENV = "TORRENT_ENGINE_API_URL"
@@ -30,7 +30,7 @@ class RemoteError(TorrentEngineError):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``remote`` subcommand and its actions to ``subparsers``."""
-    p = subparsers.add_parser("remote", help="control a running daemon (add, list, watch, ...)",
+    p = subparsers.add_parser("remote", help=COMMANDS["remote"],
                               description="Talk to a `torrent-engine daemon` over its HTTP API.")
     p.add_argument("--url", default=None,
                    help=f"the daemon's address (default: ${URL_ENV}, else what the daemon wrote in "

@@ -13,13 +13,14 @@ from ..runtime import run as run_loop
 from ..tracker.client import scrape
 from ..tracker.messages import ScrapeStats
 from ..tracker.udp import UdpTrackerClient
+from . import COMMANDS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``scrape`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
         "scrape",
-        help="ask a torrent's trackers for its seeders, leechers and completed downloads",
+        help=COMMANDS["scrape"],
         description="Scrape every tracker of a .torrent file (HTTP per BEP 48, UDP per BEP 15) "
         "and print seeders, leechers and completed downloads per tracker.",
     )

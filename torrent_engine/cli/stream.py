@@ -31,6 +31,7 @@ from ..metainfo import Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
+from . import COMMANDS
 from .download import (
     EXIT_INTERRUPTED,
     add_dht_options,
@@ -53,7 +54,7 @@ Ctrl-C stops; what was downloaded is kept (run the same command again to go on).
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``stream`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
-        "stream", help="play a file of a torrent while it downloads (HTTP on 127.0.0.1, with seeking)",
+        "stream", help=COMMANDS["stream"],
         description="Download TORRENT with priority on the bytes a player reads, and serve one of its "
                     "files on 127.0.0.1; print its URL, or start --player with it.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)

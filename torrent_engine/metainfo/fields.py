@@ -11,10 +11,15 @@ from ..errors import MetainfoError
 from ..merkle import BLOCK_SIZE
 
 MIN_PIECE_LENGTH = BLOCK_SIZE  # BEP 52: a power of two and at least 16 KiB (v2 and hybrid)
-# libtorrent 2.1 loads pieces up to 256 MiB (512 MiB is "invalid piece length"). A v1-only
+# The largest piece libtorrent 2.1 loads: 512 MiB less one block (its own test set's
+# large_piece_size.torrent has exactly this; 512 MiB is "invalid or missing 'piece length'",
+# probed with its Python bindings, tests/interop/test_metainfo_libtorrent.py). A v1-only
 # torrent's pieces may be any length in 1..MAX_PIECE_LENGTH (BEP 3 asks no more; nor does
-# libtorrent): its last block in each piece is then shorter than 16 KiB.
-MAX_PIECE_LENGTH = 256 * 1024 * 1024
+# libtorrent): its last block in each piece is then shorter than 16 KiB; v2 and hybrid pieces
+# are powers of two, so 256 MiB at most. A piece this large is never assembled in memory (past
+# Config.piece_buffer_bytes its blocks go to disk as they come), but checking one from disk and
+# serving one to peers read it whole: see docs/metainfo.md.
+MAX_PIECE_LENGTH = 512 * 1024 * 1024 - BLOCK_SIZE
 MAX_PIECES = 0x200000  # libtorrent's load_torrent_limits.max_pieces default
 MAX_FILES = 1_000_000  # far above any real torrent, far below what exhausts memory
 MAX_TORRENT_FILE_SIZE = DEFAULT_MAX_SIZE  # what the bencode decoder takes at most

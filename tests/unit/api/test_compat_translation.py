@@ -7,12 +7,20 @@ import dataclasses
 
 import pytest
 
-from torrent_engine.api.compat.forms import FormError, form_bool, parse_form
+from torrent_engine.api.compat.forms import FormError, parse_form
 from torrent_engine.api.compat.qbittorrent_records import (
     QbtError,
+    enum_value,
     file_priority,
     matches,
+    parse_bool,
+    parse_double,
+    parse_int,
     peer_record,
+    qt_json,
+    ratio_limit_in,
+    seeding_time_limit_in,
+    seeding_time_limit_out,
     share_limit_in,
     share_limit_out,
     state_name,
@@ -115,9 +123,29 @@ def test_forms() -> None:
     assert urlencoded.fields == {"a": "1", "b": "x y"}
     with pytest.raises(FormError):
         parse_form("application/json", b"{}", "")
-    assert form_bool("True") is True and form_bool("false") is False and form_bool(None, True) is True
-    with pytest.raises(FormError):
-        form_bool("maybe")
+
+
+def test_fields_are_read_as_qbittorrent_reads_them() -> None:
+    assert [parse_bool(v) for v in ("True", "false", "1", "yes", "", None)] == [True, False] + [None] * 4
+    assert [parse_int(v) for v in (" 12 ", "-2", "+3", "1.5", "1e3", "x", "1_000", None)] == [
+        12, -2, 3, None, None, None, None, None]
+    assert [parse_double(v) for v in ("1.5", "2", "nan", "inf", "lots", None)] == [
+        1.5, 2.0, None, None, None, None]
+    assert enum_value("undefined", {"original": "original"}, "original") == "original"
+    assert [ratio_limit_in(v) for v in (None, -2.0, -1.0, -5.0, 2.5, 1e9)] == [
+        None, None, -1, -1, 2.5, 9999.0]
+    assert [seeding_time_limit_in(v) for v in (None, -2, -1, 90, 10**9)] == [
+        None, None, -1, 5400.0, 525600 * 60.0]
+
+
+def test_numbers_are_written_as_qt_writes_them() -> None:
+    """An integer qBittorrent sends (``seeding_time_limit``) is never ``1440.0`` here; a double
+    holding a whole number is written without a fraction, as Qt writes it."""
+    assert [type(seeding_time_limit_out(v)) for v in (None, -1.0, 86400.0)] == [int, int, int]
+    assert seeding_time_limit_out(86400.0) == 1440
+    out = qt_json({"ratio": 0.0, "max_ratio": -1.0, "progress": [0.5, 1.0], "eta": 5, "ok": True})
+    assert out == {"ratio": 0, "max_ratio": -1, "progress": [0.5, 1], "eta": 5, "ok": True}
+    assert [type(out["ratio"]), type(out["progress"][0]), type(out["ok"])] == [int, float, bool]
 
 
 def test_where_peers_came_from_in_both_dialects() -> None:

@@ -55,14 +55,3 @@ def parse_form(content_type: str, body: bytes, query: str = "") -> Form:
         raise FormError(f"unsupported Content-Type {content_type!r}")
     return form
 
-
-def form_bool(value: str | None, default: bool | None = None) -> bool | None:
-    """``true``/``false`` as clients write them (any case; also 1/0); ``default`` when absent."""
-    if value is None or value == "":
-        return default
-    low = value.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise FormError(f"expected true or false, got {value[:20]!r}")

@@ -41,7 +41,7 @@ from ...jobs.features import features_from
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
-from .forms import Form, FormError, form_bool, parse_form
+from .forms import Form, FormError, parse_form
 from .qbittorrent_records import (
     ACTIONS_AT_LIMIT,
     APP_VERSION,
@@ -51,10 +51,18 @@ from .qbittorrent_records import (
     SESSION_TTL,
     WEBAPI_VERSION,
     QbtError,
+    enum_value,
     file_priority,
     matches,
+    parse_bool,
+    parse_double,
+    parse_int,
     peer_record,
     preferences,
+    qt_json,
+    rate_limit_in,
+    ratio_limit_in,
+    seeding_time_limit_in,
     share_limit_in,
     torrent_record,
 )
@@ -62,6 +70,11 @@ from .qbittorrent_records import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Form, Request], Awaitable[Any]]  # one method of the API
+# torrents/add's enumerations (qBittorrent's names, in any case) -> ours
+_LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
+_STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
+_SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
+                        "removewithcontent": "remove_with_content", "enablesuperseeding": "super_seeding"}
 
 
 class QbittorrentApi:
@@ -111,6 +124,7 @@ class QbittorrentApi:
             "torrents/toggleSequentialDownload": self.toggle_sequential,
             "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
             "torrents/setAutoManagement": self.set_auto_management,
+            "torrents/setSuperSeeding": self.set_super_seeding,
         }
         self._getters = getters
         self._actions = actions
@@ -188,7 +202,7 @@ class QbittorrentApi:
             return Response(b"", media_type="text/plain; charset=UTF-8")
         if isinstance(result, str):
             return _text(result)
-        return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
+        return Response(json.dumps(qt_json(result), ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
     async def _form(self, request: Request) -> Form:
@@ -396,7 +410,7 @@ class QbittorrentApi:
             if records and sort not in records[0]:
                 raise QbtError(400, f"cannot sort by {sort[:40]!r}")
             records.sort(key=lambda r: (str(type(r[sort])), r[sort]),
-                         reverse=bool(form_bool(form.get("reverse"), False)))
+                         reverse=bool(parse_bool(form.get("reverse"))))
         offset = _int(form.get("offset"), "offset", 0)
         if offset < 0:
             offset = max(0, len(records) + offset)
@@ -567,36 +581,35 @@ class QbittorrentApi:
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
         uploaded ``torrents``; ``Ok.`` when at least one was added, else ``Fails.``."""
-        layouts = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
-        layout = layouts.get((form.get("contentLayout") or "Original").lower())
-        if layout is None:
-            raise QbtError(400, f"contentLayout {form.get('contentLayout')!r} is not valid")
-        if form_bool(form.get("root_folder"), True) is False:  # (before WebAPI 2.7)
-            layout = "no_subfolder"
-        inactive = form.get("inactiveSeedingTimeLimit")
-        if inactive not in (None, "", "-2", "-1"):
+        # Every field is read as qBittorrent 4.6's addAction reads it: parseBool, parseInt and
+        # parseDouble fall back to the default, an enum name it does not know is its default
+        # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
+        # What it knows and the engine cannot do is a 400 naming the field.
+        layout = enum_value(form.get("contentLayout"), _LAYOUTS, "original")
+        if parse_int(form.get("inactiveSeedingTimeLimit")) not in (None, -2, -1):
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
-        if form_bool(form.get("useDownloadPath"), False):
+        if parse_bool(form.get("useDownloadPath")):
             raise QbtError(400, "useDownloadPath is not supported (no separate folder for incomplete files)")
-        if (form.get("stopCondition") or "None") != "None":
+        if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
             raise QbtError(400, "stopCondition is not supported (only None)")
-        if (form.get("shareLimitAction") or "Default") != "Default":
+        if enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default") != "default":
             raise QbtError(400, "a per-torrent shareLimitAction is not supported (only Default)")
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
-        paused = bool(form_bool(form.get("stopped"), None) or form_bool(form.get("paused"), False))
+        stopped = parse_bool(form.get("stopped"))
+        paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)
         features = features_from({
             "category": form.get("category") or "", "tags": tags,
-            "ratio_limit": share_limit_in(form.get("ratioLimit"), "ratioLimit"),
-            "seeding_time_limit": share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
-            "force_start": bool(form_bool(form.get("forced"), False)),
-            "first_last_piece": bool(form_bool(form.get("firstLastPiecePrio"), False)),
+            "ratio_limit": ratio_limit_in(parse_double(form.get("ratioLimit"))),
+            "seeding_time_limit": seeding_time_limit_in(parse_int(form.get("seedingTimeLimit"))),
+            "force_start": bool(parse_bool(form.get("forced"))),
+            "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout})
-        auto = form_bool(form.get("autoTMM"), False) and bool(form.get("category"))
+        auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
         options: dict[str, Any] = {  # (automatic management: the category's folder, whatever savepath says)
-            "save_path": None if auto else form.get("savepath") or None, "paused": paused,
-            "sequential": bool(form_bool(form.get("sequentialDownload"), False)),
-            "features": features, "download_limit": max(0, _int(form.get("dlLimit"), "dlLimit", 0)),
-            "upload_limit": max(0, _int(form.get("upLimit"), "upLimit", 0)),
+            "save_path": None if auto else (form.get("savepath") or "").strip() or None, "paused": paused,
+            "sequential": bool(parse_bool(form.get("sequentialDownload"))),
+            "features": features, "download_limit": rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
+            "upload_limit": rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
         }
         sources: list[Torrent | Magnet] = []
         for _, data in form.files:
@@ -628,7 +641,7 @@ class QbittorrentApi:
                 continue
             if created:
                 added += 1
-                if form_bool(form.get("addToTopOfQueue"), False) and self.service.get_settings().queueing:
+                if parse_bool(form.get("addToTopOfQueue")) and self.service.get_settings().queueing:
                     await self.service.move_in_queue([job.id], "top")
         return _text("Ok." if added else "Fails.")
 
@@ -637,7 +650,7 @@ class QbittorrentApi:
         """``torrents/delete`` ``hashes``, ``deleteFiles``."""
         if form.get("deleteFiles") is None:
             raise QbtError(400, "Bad Request")  # (qBittorrent wants it said)
-        delete = bool(form_bool(form.get("deleteFiles"), False))
+        delete = bool(parse_bool(form.get("deleteFiles")))
         for job in self._selected(form):
             if job.finished:  # (a failed job, still listed)
                 await self.service.forget(job.id, delete_files=delete)
@@ -737,7 +750,7 @@ class QbittorrentApi:
 
     async def set_force_start(self, form: Form, request: Request) -> None:
         """``torrents/setForceStart`` ``value``: forced jobs run whatever the queue says (and start)."""
-        value = bool(form_bool(form.get("value"), False))
+        value = bool(parse_bool(form.get("value")))
         jobs = self._selected(form)
         await self.service.set_features([j.id for j in jobs], force_start=value)
         if value:
@@ -809,9 +822,18 @@ class QbittorrentApi:
         for job in self._selected(form):
             await self.service.set_features([job.id], first_last_piece=not job.features.first_last_piece)
 
+    async def set_super_seeding(self, form: Form, request: Request) -> None:
+        """``torrents/setSuperSeeding`` ``hashes``, ``value``: the engine has no super-seeding
+        (BEP 16), so off is what every torrent already is (200); on is refused (409)."""
+        if form.get("value") is None:
+            raise QbtError(400, "missing parameter value")
+        jobs = self._selected(form)
+        if parse_bool(form.get("value")) and jobs:
+            raise QbtError(409, "super-seeding (BEP 16) is not supported")
+
     async def set_auto_management(self, form: Form, request: Request) -> None:
         """``torrents/setAutoManagement``: off is what there is; on is not supported (400)."""
-        if form_bool(form.get("enable"), False):
+        if parse_bool(form.get("enable")):
             raise QbtError(400, "automatic torrent management is not supported")
         self._selected(form)
 
@@ -831,7 +853,7 @@ def _int(value: str | None, name: str, default: int) -> int:
 
 
 def _limit(form: Form) -> int:
-    return max(0, _int(form.get("limit"), "limit", 0))
+    return rate_limit_in(_int(form.get("limit"), "limit", 0), "limit")
 
 
 def _tags(form: Form) -> list[str]:

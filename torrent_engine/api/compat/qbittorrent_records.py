@@ -4,10 +4,13 @@ jobs and settings. Pure: no request, no I/O (``qbittorrent.py`` serves them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Mapping
 from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
 from urllib.parse import quote
 
+from ...config import MAX_RATE_LIMIT
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
@@ -19,6 +22,9 @@ MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
 GLOBAL = -2  # qBittorrent's "use the global share limit"
 MAX_SYNC_SNAPSHOTS = 32
+MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
+MAX_SEEDING_TIME = 525600  # minutes
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
@@ -83,6 +89,28 @@ def share_limit_out(value: float | None, scale: float = 1.0) -> float:
     return value / scale
 
 
+def seeding_time_limit_out(seconds: float | None) -> int:
+    """Our seeding time limit (seconds) as qBittorrent's, in whole minutes (an integer there)."""
+    if seconds is None:
+        return GLOBAL
+    if seconds == NO_LIMIT:
+        return -1
+    return round(seconds / 60)
+
+
+def qt_json(value: Any) -> Any:
+    """``value`` with every float that holds a whole number as an int, as Qt's JSON writer puts a
+    double (qBittorrent's ``ratio`` 0 is ``0``): a client typed against qBittorrent's answers
+    then reads ours the same."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+    if isinstance(value, dict):
+        return {k: qt_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [qt_json(v) for v in value]
+    return value
+
+
 def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
     """qBittorrent's -2/-1/value as ours (None/-1/value); ``QbtError`` 400 on anything else."""
     try:
@@ -96,6 +124,66 @@ def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | N
     if value < 0 or value != value:
         raise QbtError(400, f"{name} must be -2, -1 or at least 0")
     return value * scale
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """qBittorrent's ``parseBool``: ``true`` or ``false`` in any case; anything else is None (the
+    caller's default), never an error."""
+    low = (text or "").lower()
+    return True if low == "true" else False if low == "false" else None
+
+
+def parse_int(text: str | None) -> int | None:
+    """An integer as ``QString::toInt`` reads one (decimal, a sign, spaces around); None for
+    anything else, so that the caller's default applies as in qBittorrent."""
+    digits = (text or "").strip()
+    if not _INTEGER.fullmatch(digits):
+        return None
+    return int(digits)
+
+
+def parse_double(text: str | None) -> float | None:
+    """A finite number as ``QString::toDouble`` reads one; None for anything else."""
+    try:
+        value = float((text or "").strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def enum_value(text: str | None, known: Mapping[str, str], default: str) -> str:
+    """An enumerated field as qBittorrent's ``toEnum`` reads it: a name it does not know (Flood's
+    ``undefined``) is the default, not an error."""
+    return known.get((text or "").strip().lower(), default)
+
+
+def ratio_limit_in(value: float | None) -> float | None:
+    """A ratio limit as qBittorrent sets one: -2 (or none given) the global one, any other
+    negative none, at most ``MAX_RATIO``."""
+    if value is None or value == GLOBAL:
+        return None
+    if value < 0:
+        return NO_LIMIT
+    return min(value, MAX_RATIO)
+
+
+def seeding_time_limit_in(minutes: int | None) -> float | None:
+    """A seeding time limit in minutes, the same way (at most ``MAX_SEEDING_TIME``), as seconds."""
+    if minutes is None or minutes == GLOBAL:
+        return None
+    if minutes < 0:
+        return NO_LIMIT
+    return min(minutes, MAX_SEEDING_TIME) * 60.0
+
+
+def rate_limit_in(value: int | None, name: str) -> int:
+    """qBittorrent's rate limit (bytes/s; 0 or -1 = none) as ours (0 = none); a 400 naming
+    ``name`` for one the engine cannot take (below -1, above ``MAX_RATE_LIMIT``)."""
+    if value is None or value in (0, -1):
+        return 0
+    if not 0 < value <= MAX_RATE_LIMIT:
+        raise QbtError(400, f"{name} must be -1 or 0 (no limit) or bytes per second up to {MAX_RATE_LIMIT}")
+    return value
 
 
 def content_path(job: Job) -> str:
@@ -121,7 +209,7 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
     """One entry of ``torrents/info`` (and of ``sync/maindata``)."""
     eta = INFINITE_ETA if job.eta is None else int(job.eta)
     ratio_limit = share_limit_out(job.features.ratio_limit)
-    time_limit = share_limit_out(job.features.seeding_time_limit, 60.0)
+    time_limit = seeding_time_limit_out(job.features.seeding_time_limit)
     max_ratio = settings.ratio_limit if job.features.ratio_limit is None else job.features.ratio_limit
     max_time = (settings.seeding_time_limit if job.features.seeding_time_limit is None
                 else job.features.seeding_time_limit)

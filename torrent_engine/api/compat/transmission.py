@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
+from ...config import MAX_RATE_LIMIT
 from ...errors import MagnetError, TorrentEngineError
 from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
 from ...jobs.features import features_from
@@ -36,6 +37,7 @@ from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from .qbittorrent_records import magnet_uri
 
 log = logging.getLogger(__name__)
 
@@ -297,12 +299,12 @@ class TransmissionRpc:
         a = arguments
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
             on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
-            down = _whole(a.get("speed-limit-down", current["speed-limit-down"]))
-            changes["download_limit"] = down * KILO if on else 0
+            down = _speed(a.get("speed-limit-down", current["speed-limit-down"]), "speed-limit-down")
+            changes["download_limit"] = down if on else 0
         if "speed-limit-up" in a or "speed-limit-up-enabled" in a:
             on = bool(a.get("speed-limit-up-enabled", current["speed-limit-up-enabled"]))
-            up = _whole(a.get("speed-limit-up", current["speed-limit-up"]))
-            changes["upload_limit"] = up * KILO if on else 0
+            up = _speed(a.get("speed-limit-up", current["speed-limit-up"]), "speed-limit-up")
+            changes["upload_limit"] = up if on else 0
         if "seedRatioLimit" in a or "seedRatioLimited" in a:
             on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
             changes["ratio_limit"] = float(a.get("seedRatioLimit", current["seedRatioLimit"])) if on else -1
@@ -311,9 +313,11 @@ class TransmissionRpc:
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
                                 "seed-queue-size")):
             changes["queueing"] = dq or sq
-            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads)) \
+            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads),
+                                                   "download-queue-size") \
                 if dq else -1
-            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads)) \
+            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads),
+                                                 "seed-queue-size") \
                 if sq else -1
             changes["max_active_torrents"] = -1
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
@@ -400,8 +404,7 @@ class TransmissionRpc:
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
                                                   - job.created_at)),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
-            "magnetLink": lambda: job.source if job.source.startswith("magnet:")
-            else f"magnet:?xt=urn:btih:{job.info_hash}",
+            "magnetLink": lambda: magnet_uri(job, torrent),
             "comment": lambda: (torrent.comment or "") if torrent else "",
             "creator": lambda: (torrent.created_by or "") if torrent else "",
             "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
@@ -419,9 +422,16 @@ class TransmissionRpc:
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
             "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
-            "torrentFile": lambda: "", "availability": lambda: [],
+            "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
+
+    def _torrent_file(self, job: Job) -> str:
+        """The absolute path of the .torrent the daemon keeps in its state folder, as Transmission
+        gives its own copy's (a magnet's: where it goes once the metadata comes, as Transmission
+        names it before it exists); "" without a state folder."""
+        path = self.service.manager.saved_metainfo_path(job.info_hash)
+        return str(path.absolute()) if path is not None else ""
 
     async def torrent_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``torrent-get`` ``fields``, ``ids``, ``format`` (objects or table)."""
@@ -578,9 +588,9 @@ class TransmissionRpc:
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:
-                    value = _whole(a.get(key, getattr(job.options, ours) // KILO))
+                    value = _speed(a.get(key, getattr(job.options, ours) // KILO), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
-                    update[ours] = value * KILO if on else 0
+                    update[ours] = value if on else 0
             prios: dict[int, int] = {}
             count = len(job.files)
             current = {f.index: f.priority for f in job.files}
@@ -600,7 +610,7 @@ class TransmissionRpc:
             if features:
                 await self.service.set_features([job.id], **features)
             if "queuePosition" in a:
-                await self._move_to(job, _whole(a["queuePosition"]))
+                await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
                 await self.service.set_location(job.id, str(a["location"]))
         return {}
@@ -646,7 +656,7 @@ class TransmissionRpc:
 
 
 _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
-                              "pieceCount", "pieceSize", "webseeds"})
+                              "pieceCount", "pieceSize", "webseeds", "magnetLink"})
 
 
 def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
@@ -660,10 +670,19 @@ def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
             "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
 
 
-def _whole(value: Any) -> int:
+def _whole(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**63:
-        raise RpcError(f"expected a whole number >= 0, got {value!r}")
+        raise RpcError(f"{name}: expected a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def _speed(value: Any, name: str) -> int:
+    """A speed limit in kB/s (Transmission's unit) as bytes/s; an error naming ``name`` past
+    what the engine can take."""
+    kilo = _whole(value, name)
+    if kilo * KILO > MAX_RATE_LIMIT:
+        raise RpcError(f"{name}: at most {MAX_RATE_LIMIT // KILO} kB/s, got {value!r}")
+    return kilo * KILO
 
 
 def _indices(value: Any, count: int) -> list[int]:

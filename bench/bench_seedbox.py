@@ -1,0 +1,622 @@
+"""A seedbox's daemon at N torrents: ours against qbittorrent-nox and transmission-daemon, in the
+same run, on the same data, driven through the same APIs (the qBittorrent WebAPI and the
+Transmission RPC; our daemon through both dialects and through its own job list).
+
+    python bench/bench_seedbox.py [--torrents 1000] [--clients ours,qbittorrent,transmission]
+                                  [--idle-seconds 60] [--batch 25] [--samples 20] [--keep DIR]
+
+N small single-file torrents (256 KiB, 32 KiB pieces) are made once with their data on disk; each
+client gets a fresh state folder over that one data folder (read-only for them: every torrent is
+complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no tracker. Per client:
+
+- ``add``: every ``.torrent`` added through the API, ``--batch`` files per qBittorrent
+  ``torrents/add`` call; Transmission's ``torrent-add`` takes one torrent per call (its RPC has no
+  batch), so its dialect adds one per call, each answer awaited;
+- ``seed``: from the first add until the list shows every torrent seeding (checks included);
+- idle over ``--idle-seconds``: CPU as % of one core (utime+stime of all threads from /proc),
+  RSS at the end, open descriptors, threads;
+- list latency, median and p95 of ``--samples`` calls each: qBittorrent ``torrents/info`` and
+  ``sync/maindata`` (full, rid=0; incremental, the rid of the last answer), Transmission
+  ``torrent-get`` (the fields ``transmission-remote -l`` asks for), our ``GET /api/jobs``;
+- ``stop``: SIGTERM until the process exits; ``restart``: from the new process's start until the
+  API answers, and until every torrent seeds again.
+
+Only loopback: as root with ``unshare`` the run re-executes itself in a network namespace that
+has only loopback (nothing the real clients try at start can leave). Every wait is bounded.
+The machine's load average is printed beside every client's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from torrent_engine.bencode import encode  # noqa: E402
+
+FILE_SIZE = 256 * 1024
+PIECE = 32 * 1024
+TOKEN = "seedbox-bench-token"
+TICKS = os.sysconf("SC_CLK_TCK")
+WAIT_LIMIT = 3600.0  # no wait of this bench is longer
+
+
+def load_avg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the data ----------------------------------------------------------------------------------
+
+def make_torrents(root: Path, n: int) -> tuple[Path, list[Path]]:
+    """``root/data/tNNNNN.bin`` (random, FILE_SIZE each) and ``root/torrents/tNNNNN.torrent``;
+    kept from an earlier run of at least that many."""
+    data, meta = root / "data", root / "torrents"
+    data.mkdir(parents=True, exist_ok=True)
+    meta.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(n):
+        name = f"t{i:05d}.bin"
+        path, tpath = data / name, meta / f"t{i:05d}.torrent"
+        if not (path.exists() and tpath.exists()):
+            payload = os.urandom(FILE_SIZE)
+            path.write_bytes(payload)
+            pieces = b"".join(hashlib.sha1(payload[o:o + PIECE]).digest() for o in range(0, FILE_SIZE, PIECE))
+            info = {b"name": name.encode(), b"length": FILE_SIZE, b"piece length": PIECE, b"pieces": pieces}
+            tpath.write_bytes(encode({b"info": info, b"created by": b"bench_seedbox"}))
+        files.append(tpath)
+    return data, files
+
+
+# -- a process's figures -----------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                out[key] = int(value.split()[0])
+    out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    return out
+
+
+def quantiles(samples: list[float]) -> tuple[float, float]:
+    s = sorted(samples)
+    return statistics.median(s), s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+
+
+def wait_for(what: str, check: Callable[[], bool], limit: float = WAIT_LIMIT, every: float = 0.2) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > limit:
+            raise TimeoutError(f"{what}: not within {limit:.0f} s")
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+class Http:
+    """One keep-alive connection to 127.0.0.1:port (reopened if the server closed it)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+        self.headers: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None,
+                timeout: float = 600.0) -> tuple[int, dict[str, str], bytes]:
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            try:
+                self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
+                r = self.conn.getresponse()
+                return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def multipart(fields: list[tuple[str, str]], files: list[Path]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    head = f"--{boundary}\r\nContent-Disposition: form-data; name="
+    for name, value in fields:
+        parts.append(f'{head}"{name}"\r\n\r\n{value}\r\n'.encode())
+    for path in files:
+        parts.append(f'{head}"torrents"; filename="{path.name}"\r\n'
+                     "Content-Type: application/x-bittorrent\r\n\r\n".encode() + path.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class QbApi:
+    """The qBittorrent WebAPI v2 calls the bench makes (qbittorrent-nox's or our dialect)."""
+
+    def __init__(self, port: int, password: str | None) -> None:
+        self.http = Http(port)
+        self.password = password
+        self.rid = 0
+
+    def login(self) -> bool:
+        body = urllib.parse.urlencode({"username": "admin", "password": self.password or "x"}).encode()
+        try:
+            form = {"Content-Type": "application/x-www-form-urlencoded",
+                    "Referer": f"http://127.0.0.1:{self.http.port}"}
+            status, headers, _ = self.http.request("POST", "/api/v2/auth/login", body, form, timeout=5)
+        except OSError:
+            return False
+        if status != 200:
+            return False
+        cookie = headers.get("set-cookie", "")
+        if cookie:
+            self.http.headers["Cookie"] = cookie.split(";", 1)[0]
+        return True
+
+    def add(self, files: list[Path], save_path: Path) -> None:
+        body, ctype = multipart([("savepath", str(save_path)), ("paused", "false")], files)
+        status, _, text = self.http.request("POST", "/api/v2/torrents/add", body, {"Content-Type": ctype})
+        if status != 200 or text.strip() != b"Ok.":
+            raise RuntimeError(f"torrents/add: {status} {text[:200]!r}")
+
+    def info(self) -> list[dict[str, Any]]:
+        status, _, body = self.http.request("GET", "/api/v2/torrents/info")
+        if status != 200:
+            raise RuntimeError(f"torrents/info: {status} {body[:200]!r}")
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    def maindata(self, rid: int) -> int:
+        status, _, body = self.http.request("GET", f"/api/v2/sync/maindata?rid={rid}")
+        if status != 200:
+            raise RuntimeError(f"sync/maindata: {status} {body[:200]!r}")
+        self.rid = int(json.loads(body).get("rid", 0))
+        return len(body)
+
+    def seeding(self, n: int) -> bool:
+        torrents = self.info()
+        return len(torrents) == n and all(t["state"] in ("uploading", "stalledUP", "queuedUP", "forcedUP")
+                                          for t in torrents)
+
+
+TR_LIST_FIELDS = ["id", "name", "status", "percentDone", "rateDownload", "rateUpload", "eta",
+                  "uploadRatio", "sizeWhenDone", "leftUntilDone", "error", "errorString",
+                  "peersGettingFromUs", "peersSendingToUs", "isFinished", "recheckProgress"]
+
+
+class TrApi:
+    """The Transmission RPC calls the bench makes (transmission-daemon's or our dialect)."""
+
+    def __init__(self, port: int, path: str, password: str | None) -> None:
+        self.http = Http(port)
+        self.path = path
+        if password is not None:
+            basic = base64.b64encode(f"admin:{password}".encode()).decode()
+            self.http.headers["Authorization"] = f"Basic {basic}"
+
+    def call(self, method: str, arguments: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
+        body = json.dumps({"method": method, "arguments": arguments}).encode()
+        for _ in range(3):
+            status, headers, text = self.http.request("POST", self.path, body,
+                                                      {"Content-Type": "application/json"}, timeout=timeout)
+            if status == 409:
+                self.http.headers["X-Transmission-Session-Id"] = headers["x-transmission-session-id"]
+                continue
+            if status != 200:
+                raise RuntimeError(f"{method}: {status} {text[:200]!r}")
+            answer = json.loads(text)
+            if answer.get("result") != "success":
+                raise RuntimeError(f"{method}: {answer.get('result')}")
+            return answer.get("arguments", {})  # type: ignore[no-any-return]
+        raise RuntimeError(f"{method}: no session id")
+
+    def ready(self) -> bool:
+        try:
+            self.call("session-get", {}, timeout=5)
+            return True
+        except (OSError, RuntimeError):
+            return False
+
+    def add(self, file: Path, save_path: Path) -> None:
+        self.call("torrent-add", {"metainfo": base64.b64encode(file.read_bytes()).decode(),
+                                  "download-dir": str(save_path), "paused": False})
+
+    def get(self) -> list[dict[str, Any]]:
+        return self.call("torrent-get", {"fields": TR_LIST_FIELDS})["torrents"]  # type: ignore[no-any-return]
+
+    def seeding(self, n: int) -> bool:
+        torrents = self.get()
+        return len(torrents) == n and all(t["status"] == 6 for t in torrents)
+
+
+# -- the clients -------------------------------------------------------------------------------
+
+class Client:
+    """One daemon under test: how to start it over a state folder, and its API."""
+
+    name = ""
+    dialect = ""
+
+    def __init__(self, work: Path, data: Path) -> None:
+        self.work = work
+        self.data = data
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api_port = free_port()
+        self.peer_port = free_port()
+        self.log = work / "log.txt"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write the config (before the first start)."""
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.work)
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+
+    def stop(self, limit: float = 120.0) -> float:
+        assert self.proc is not None
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return float("inf")
+        return time.monotonic() - start
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    # the API, per dialect
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def add_all(self, files: list[Path], batch: int) -> None:
+        raise NotImplementedError
+
+    def seeding(self, n: int) -> bool:
+        raise NotImplementedError
+
+    def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
+        raise NotImplementedError
+
+
+def timed(samples: int, call: Callable[[], Any]) -> tuple[float, float]:
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - t0) * 1000)
+    return quantiles(out)
+
+
+class QbDialect(Client):
+    dialect = "qbittorrent"
+    password: str | None = None
+
+    def api(self) -> QbApi:
+        if not hasattr(self, "_api") or self._api.http.port != self.api_port:
+            self._api = QbApi(self.api_port, self.password)
+        return self._api
+
+    def ready(self) -> bool:
+        self.alive()
+        api = self.api()
+        if not api.login():
+            return False
+        try:
+            api.info()
+            return True
+        except (OSError, RuntimeError):
+            return False
+
+    def add_all(self, files: list[Path], batch: int) -> None:
+        for i in range(0, len(files), batch):
+            self.api().add(files[i:i + batch], self.data)
+
+    def seeding(self, n: int) -> bool:
+        self.alive()
+        return self.api().seeding(n)
+
+    def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
+        api = self.api()
+        out = {"torrents/info": timed(samples, api.info)}
+        sizes = []
+        out["sync/maindata full"] = timed(samples, lambda: sizes.append(api.maindata(0)))
+        out["sync/maindata incremental"] = timed(samples, lambda: api.maindata(api.rid))
+        self.maindata_bytes = sizes[-1]
+        return out
+
+
+class TrDialect(Client):
+    dialect = "transmission"
+    rpc_path = "/transmission/rpc"
+    password: str | None = None
+
+    def api(self) -> TrApi:
+        if not hasattr(self, "_api") or self._api.http.port != self.api_port:
+            self._api = TrApi(self.api_port, self.rpc_path, self.password)
+        return self._api
+
+    def ready(self) -> bool:
+        self.alive()
+        return self.api().ready()
+
+    def add_all(self, files: list[Path], batch: int) -> None:
+        api = self.api()
+        for f in files:
+            api.add(f, self.data)
+
+    def seeding(self, n: int) -> bool:
+        self.alive()
+        return self.api().seeding(n)
+
+    def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
+        return {"torrent-get": timed(samples, self.api().get)}
+
+
+class Ours:
+    """Our daemon: the command line, and the job list of our own API."""
+
+    name = "ours"
+    api_port: int
+    peer_port: int
+    work: Path
+    data: Path
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.work / "state"),
+                "--download-dir", str(self.data), "--api-port", str(self.api_port),
+                "--api-token", TOKEN, "--listen-host", "127.0.0.1", "--listen-port", str(self.peer_port),
+                "--no-dht", "--no-lsd", "--no-port-mapping", "-q"]
+
+    def job_list(self, samples: int) -> tuple[float, float]:
+        h = Http(self.api_port)
+        h.headers["Authorization"] = f"Bearer {TOKEN}"
+
+        def call() -> None:
+            status, _, body = h.request("GET", "/api/jobs")
+            if status != 200:
+                raise RuntimeError(f"/api/jobs: {status} {body[:200]!r}")
+
+        try:
+            return timed(samples, call)
+        finally:
+            h.close()
+
+
+class OursQb(Ours, QbDialect):
+    password = TOKEN
+
+    def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
+        out = QbDialect.latencies(self, samples)
+        out["GET /api/jobs"] = self.job_list(samples)
+        return out
+
+
+class OursTr(Ours, TrDialect):
+    password = TOKEN
+
+    def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
+        out = TrDialect.latencies(self, samples)
+        out["GET /api/jobs"] = self.job_list(samples)
+        return out
+
+
+class QbittorrentNox(QbDialect):
+    name = "qbittorrent-nox"
+
+    def prepare(self) -> None:
+        conf = self.work / "profile" / "qBittorrent" / "config"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\Port={self.peer_port}
+Session\\QueueingSystemEnabled=false
+Session\\DefaultSavePath={self.data}
+
+[Preferences]
+Connection\\UPnP=false
+Connection\\ResolvePeerCountries=false
+General\\UseRandomPort=false
+WebUI\\Address=127.0.0.1
+WebUI\\Port={self.api_port}
+WebUI\\LocalHostAuth=false
+WebUI\\CSRFProtection=false
+WebUI\\HostHeaderValidation=false
+""")
+
+    def command(self) -> list[str]:
+        return ["qbittorrent-nox", f"--profile={self.work / 'profile'}"]
+
+
+class TransmissionDaemon(TrDialect):
+    name = "transmission-daemon"
+
+    def prepare(self) -> None:
+        conf = self.work / "config"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "settings.json").write_text(json.dumps({
+            "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
+            "port-forwarding-enabled": False, "peer-port": self.peer_port, "peer-port-random-on-start": False,
+            "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+            "rpc-enabled": True, "rpc-port": self.api_port, "rpc-bind-address": "127.0.0.1",
+            "rpc-authentication-required": False, "rpc-whitelist-enabled": False,
+            "rpc-host-whitelist-enabled": False, "download-dir": str(self.data),
+            "download-queue-enabled": False, "seed-queue-enabled": False, "queue-stalled-enabled": False,
+            "blocklist-enabled": False, "start-added-torrents": True, "message-level": 1}))
+
+    def command(self) -> list[str]:
+        return ["transmission-daemon", "-f", "-g", str(self.work / "config")]
+
+
+CLIENTS: dict[str, type[Client]] = {
+    "ours-qb": OursQb, "ours-tr": OursTr, "qbittorrent": QbittorrentNox, "transmission": TransmissionDaemon}
+
+
+# -- one client's run --------------------------------------------------------------------------
+
+def idle(client: Client, seconds: float) -> dict[str, float]:
+    pid = client.pid
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_seconds(pid), time.monotonic()
+    client.alive()
+    st = proc_status(pid)
+    return {"cpu_pct": 100 * (c1 - c0) / (t1 - t0), "rss_mib": st["VmRSS"] / 1024,
+            "fds": st["fds"], "threads": st["Threads"]}
+
+
+def run_client(kind: str, work: Path, data: Path, files: list[Path],
+               args: argparse.Namespace) -> dict[str, Any]:
+    client = CLIENTS[kind](work, data)
+    work.mkdir(parents=True, exist_ok=True)
+    client.prepare()
+    n = len(files)
+    out: dict[str, Any] = {"client": client.name, "dialect": client.dialect, "n": n}
+    started = time.monotonic()
+    client.start()
+    try:
+        out["first_answer_s"] = wait_for(f"{client.name} answers", client.ready, 60, 0.05)
+        t0 = time.monotonic()
+        client.add_all(files, args.batch)
+        out["add_s"] = time.monotonic() - t0
+        out["add_load"] = load_avg()
+        wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
+        out["seed_s"] = time.monotonic() - t0
+        time.sleep(5)  # what the start set off settles
+        out["idle"] = idle(client, args.idle_seconds)
+        out["idle_load"] = load_avg()
+        out["latency_ms"] = client.latencies(args.samples)
+        if isinstance(client, QbDialect):
+            out["maindata_bytes"] = getattr(client, "maindata_bytes", 0)
+        out["stop_s"] = client.stop()
+        client.start()
+        out["restart_answer_s"] = wait_for(f"{client.name} answers after restart", client.ready, 120, 0.05)
+        out["restart_seed_s"] = wait_for(f"{client.name}: all seeding after restart",
+                                         lambda: client.seeding(n), WAIT_LIMIT, 0.2) + out["restart_answer_s"]
+        out["stop2_s"] = client.stop()
+    finally:
+        if client.proc is not None and client.proc.poll() is None:
+            client.proc.kill()
+            client.proc.wait()
+    out["wall_s"] = time.monotonic() - started
+    return out
+
+
+def print_row(r: dict[str, Any]) -> None:
+    i = r["idle"]
+    print(f"\n== {r['client']} ({r['dialect']} API), N = {r['n']}")
+    print(f"  add all: {r['add_s']:.2f} s (load {r['add_load']}); "
+          f"all seeding: {r['seed_s']:.2f} s after the first add")
+    print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
+          f"{i['threads']} threads (load {r['idle_load']})")
+    for name, (med, p95) in r["latency_ms"].items():
+        print(f"  {name}: median {med:.1f} ms, p95 {p95:.1f} ms")
+    if r.get("maindata_bytes"):
+        print(f"  sync/maindata full: {r['maindata_bytes'] / 1024:.0f} KiB")
+    print(f"  stop: {r['stop_s']:.2f} s; restart: API answers in {r['restart_answer_s']:.2f} s, "
+          f"all seeding in {r['restart_seed_s']:.2f} s; stop again {r['stop2_s']:.2f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--torrents", type=int, default=1000)
+    p.add_argument("--clients", default="ours-qb,ours-tr,qbittorrent,transmission",
+                   help=f"comma-separated, of {', '.join(CLIENTS)}")
+    p.add_argument("--idle-seconds", type=float, default=60.0)
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+
+    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
+        os.environ["TE_IN_NETNS"] = "1"
+        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
+                              sys.executable, *sys.argv])
+
+    kinds = [k.strip() for k in args.clients.split(",") if k.strip()]
+    for k in kinds:
+        if k not in CLIENTS:
+            p.error(f"unknown client {k!r}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="seedbox-"))
+    t0 = time.monotonic()
+    data, files = make_torrents(root, args.torrents)
+    print(f"{len(files)} torrents of {FILE_SIZE // 1024} KiB in {root} ({time.monotonic() - t0:.1f} s); "
+          f"load {load_avg()}", flush=True)
+    results = []
+    try:
+        for k in kinds:
+            work = Path(tempfile.mkdtemp(prefix=f"{k}-", dir=root))
+            r = run_client(k, work, data, files, args)
+            results.append(r)
+            print_row(r)
+            sys.stdout.flush()
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

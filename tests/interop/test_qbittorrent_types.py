@@ -1,0 +1,161 @@
+"""The JSON types of our qBittorrent answers against a real ``qbittorrent-nox`` on 127.0.0.1, field
+by field: a strictly typed client (Go, Rust, TypeScript with a schema) decodes a field as an
+integer where qBittorrent sends one, and breaks on ``1440.0``.
+
+qBittorrent writes its JSON with Qt, which writes a double that holds a whole number without a
+fraction (``ratio`` 0 is ``0``): an integer in its answer may be such a double, so the rule is
+one-way: where qBittorrent sends an integer we send an integer; where it sends a fraction we send
+a number; strings, booleans, lists and objects are the same kind on both sides."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import require_program
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.unit.torrent_factory import make_torrent, payload
+
+pytestmark = [pytest.mark.interop, pytest.mark.anyio]
+
+MAGNET = "magnet:?xt=urn:btih:" + "c" * 40 + "&dn=from-magnet"
+# what is added to both: a paused .torrent with share limits, and a paused magnet
+ADD_FIELDS = {"paused": "true", "seedingTimeLimit": "1440", "ratioLimit": "1.5", "upLimit": "5000"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+QBT_CONFIG = """[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\Port={torrent_port}
+Session\\Interface=lo
+Session\\InterfaceName=lo
+
+[Preferences]
+WebUI\\Address=127.0.0.1
+WebUI\\Port={webui_port}
+WebUI\\LocalHostAuth=false
+Connection\\UPnP=false
+Connection\\ResolvePeerCountries=false
+Downloads\\SavePath={save_path}
+"""
+
+
+@contextmanager
+def qbittorrent_nox(root: Path) -> Iterator[str]:
+    """A ``qbittorrent-nox`` on loopback (no DHT, LSD, PeX, UPnP or GeoIP download; the WebUI
+    without a login from 127.0.0.1); yields its base URL."""
+    program = require_program("qbittorrent-nox")
+    config = root / "qBittorrent" / "config"
+    config.mkdir(parents=True)
+    webui_port = _free_port()
+    (config / "qBittorrent.conf").write_text(QBT_CONFIG.format(
+        torrent_port=_free_port(), webui_port=webui_port, save_path=root / "downloads"))
+    url = f"http://127.0.0.1:{webui_port}"
+    with open(root / "qbittorrent.log", "wb") as log:
+        proc = subprocess.Popen([program, f"--profile={root}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (root / "qbittorrent.log").read_text()
+            try:
+                if httpx.get(f"{url}/api/v2/app/version", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "qbittorrent-nox did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return type(value).__name__
+
+
+def type_differences(theirs: Any, ours: Any, where: str = "") -> list[str]:
+    """Where ``ours`` is not of the JSON kind ``theirs`` is (for the keys both have)."""
+    a, b = _kind(theirs), _kind(ours)
+    if a == "float" and b == "int" or a == b and a not in ("dict", "list"):
+        return []
+    if a != b:
+        return [f"{where}: qBittorrent {a} {theirs!r}, ours {b} {ours!r}"]
+    out: list[str] = []
+    if isinstance(theirs, dict):
+        for key in theirs.keys() & ours.keys():
+            out += type_differences(theirs[key], ours[key], f"{where}.{key}")
+    else:
+        for i, (x, y) in enumerate(zip(theirs, ours, strict=False)):
+            out += type_differences(x, y, f"{where}[{i}]")
+    return out
+
+
+async def _answers(c: httpx.AsyncClient, info_hash: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, path in (("torrents/info", "/api/v2/torrents/info?sort=name"),
+                       ("torrents/properties", f"/api/v2/torrents/properties?hash={info_hash}"),
+                       ("app/preferences", "/api/v2/app/preferences"),
+                       ("sync/maindata", "/api/v2/sync/maindata"),
+                       ("transfer/info", "/api/v2/transfer/info")):
+        r = await c.get(path)
+        assert r.status_code == 200, (name, r.status_code, r.text)
+        out[name] = r.json()
+    out["sync/maindata"].pop("rid")
+    out["sync/maindata"]["torrents"] = [out["sync/maindata"]["torrents"][info_hash]]
+    return out
+
+
+async def _add_both(c: httpx.AsyncClient, data: bytes) -> None:
+    r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", data)}, data=ADD_FIELDS)
+    assert r.text == "Ok.", r.text
+    r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
+    assert r.text == "Ok.", r.text
+
+
+async def test_every_field_has_the_type_a_real_qbittorrent_gives_it(tmp_path: Path) -> None:
+    t = make_torrent([(("a.bin",), payload(40000, 3)), (("b.bin",), payload(30000, 4))], 16384, name="typed")
+    data, info_hash = t.to_bytes(), t.info_hash.hex()
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            await _add_both(c, data)
+            theirs = await _answers(c, info_hash)
+    async with running_api(tmp_path / "ours") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            await _add_both(c, data)
+            ours = await _answers(c, info_hash)
+    differences = [d for name in theirs for d in type_differences(theirs[name], ours[name], name)]
+    assert differences == [], "\n".join(differences)
+    shared = {name: len(theirs[name].keys() & ours[name].keys()) if isinstance(theirs[name], dict)
+              else len(theirs[name][0].keys() & ours[name][0].keys()) for name in theirs}
+    assert min(shared.values()) >= 5, shared  # (the comparison compared something)
