@@ -17,8 +17,7 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
-from torrent_engine.session import checking
-from torrent_engine.session import Session, SessionStatus
+from torrent_engine.session import Session, SessionStatus, checking
 
 pytestmark = pytest.mark.anyio
 
