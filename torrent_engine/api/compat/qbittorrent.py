@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ... import __version__
 from ...errors import MagnetError, TorrentEngineError
 from ...jobs import (
+    AddOptions,
     InvalidJobRequest,
     Job,
     JobConflict,
@@ -605,12 +606,11 @@ class QbittorrentApi:
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout})
         auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
-        options: dict[str, Any] = {  # (automatic management: the category's folder, whatever savepath says)
-            "save_path": None if auto else (form.get("savepath") or "").strip() or None, "paused": paused,
-            "sequential": bool(parse_bool(form.get("sequentialDownload"))),
-            "features": features, "download_limit": rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
-            "upload_limit": rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
-        }
+        options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
+            save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
+            sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
+            download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
+            upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"))
         sources: list[Torrent | Magnet] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
@@ -631,14 +631,13 @@ class QbittorrentApi:
                     sources.append(await self.service.fetch_metainfo(url))
             except (MagnetError, InvalidJobRequest) as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
-        for src in sources:
-            try:
-                job, created = await self.service.add(src, **options)
-            except StateNotSaved:
-                raise  # (none of them can be added: said as such, not as "Fails.")
-            except JobError as exc:
-                log.warning("qBittorrent API: add refused: %s", exc)
+        # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
+        # be added, said as such, not as "Fails.")
+        for result in await self.service.add_many(sources, options):
+            if isinstance(result, JobError):
+                log.warning("qBittorrent API: add refused: %s", result)
                 continue
+            job, created = result
             if created:
                 added += 1
                 if parse_bool(form.get("addToTopOfQueue")) and self.service.get_settings().queueing:
