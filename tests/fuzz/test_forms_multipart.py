@@ -21,9 +21,10 @@ BOUNDARY = "----bench" + "x" * 20
 def body_of(parts: list[tuple[str, str | None, bytes]], boundary: str = BOUNDARY) -> bytes:
     out = []
     for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-        kind = "Content-Type: application/x-bittorrent\r\n" if filename is not None else ""
-        out.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{kind}\r\n".encode() + data + b"\r\n")
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"\r\nContent-Type: application/x-bittorrent'
+        out.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n")
     return b"".join(out) + f"--{boundary}--\r\n".encode()
 
 
