@@ -493,7 +493,6 @@ class TransmissionRpc:
             raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
         labels = arguments.get("labels") or []
         features = features_from({"tags": labels}) if labels else None
-        before = {j.info_hash for j in self.service.active()}
         job, created = await self.service.add(source, save_path=arguments.get("download-dir") or None,
                                               paused=bool(arguments.get("paused", False)), files=files,
                                               features=features)
@@ -506,7 +505,7 @@ class TransmissionRpc:
             if priorities:
                 job = await self.service.update(job.id, file_priorities=priorities)
         item = {"id": job.number, "name": job.name, "hashString": job.info_hash}
-        if not created or job.info_hash in before:
+        if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
         return {"torrent-added": item}
 
