@@ -270,3 +270,27 @@ async def test_a_file_cut_short_under_a_seed_fails_it_showing_only_what_is_still
         b_first = 200_000 // (16 * 1024)
         assert all(i in ours.have for i in range(b_first))
         assert (200_000 + 100_000) // (16 * 1024) not in ours.have
+
+
+async def test_a_file_changed_under_a_seed_is_hashed_again_at_the_next_start(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("a.bin", 200_000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024, version="v1")
+    resume = tmp_path / "state" / "resume"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as ours:
+        await ours.wait_ready()
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as ours:
+        await ours.wait_ready()
+        assert not ours.rechecked and ours.status().progress == 1.0  # (trusted: nothing changed)
+        before = (payload / "a.bin").stat()
+        with (payload / "a.bin").open("r+b") as f:
+            f.seek(5 * 16 * 1024)
+            f.write(b"\0" * 100)
+        os.utime(payload / "a.bin", ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", ours.listen_port)]):
+            await wait_for(lambda: ours.status().progress, lambda p: p < 1.0)
+        assert 5 not in ours.have
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as again:
+        await again.wait_ready()
+        assert again.rechecked  # the resume data does not vouch for the changed file
+        assert 5 not in again.have and again.status().progress < 1.0
