@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class TorrentEngineError(Exception):
     """Base of every error the engine raises on bad input or failed I/O."""
@@ -109,10 +111,24 @@ class MissingFiles(StorageError):
     """Files that held verified data are gone or shorter (deleted, a drive not mounted): nothing
     is downloaded again until the owner says so; ``paths`` names them (relative to the save path)."""
 
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, paths: list[str], files: Sequence[tuple[int, int]] = ()) -> None:
         shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
         super().__init__(f"missing files: {shown} (relocate, recheck or resume once they are back)")
         self.paths = tuple(paths)
+        # found while the torrent ran: (file index, bytes of it still there: 0 when it is gone or
+        # its path leads to another file), for the pieces it held to be no longer had
+        self.files = tuple(files)
+
+
+class FileChanged(StorageError):
+    """Files that held verified data were changed since (their size or modification time is not
+    what it was when their data was verified or written by us): what they hold must be verified
+    again before it is served. ``files``: their indices in the torrent. Raised by every read of
+    them until the reader says it took note (``Storage.changes_seen``)."""
+
+    def __init__(self, path: str, files: Sequence[int]) -> None:
+        super().__init__(f"{path} was changed since its data was verified")
+        self.files = tuple(files)
 
 
 class DescriptorLimitReached(TorrentEngineError):

@@ -44,7 +44,8 @@ Invariants:
   each with the time it was asked for: the one record of the requests in flight.
 - Outside endgame a block never has more than one requester.
 - A piece with priority 0 is never picked; its blocks are never requested.
-- ``have`` only changes through ``piece_passed`` (or the constructor): nothing unverified counts.
+- ``have`` gains a piece only through ``piece_passed`` (or the constructor): nothing unverified
+  counts; ``piece_lost`` takes one away (its data on disk changed or is gone).
 """
 
 from __future__ import annotations
@@ -863,6 +864,18 @@ class PiecePicker:
         if index in self._needed:
             self._needed.discard(index)
             self._left -= self._payload[index]
+
+    def piece_lost(self, index: int) -> None:
+        """Piece ``index`` was had and is not any more (its file changed or is gone, and it no
+        longer verifies): wanted again, as if never had."""
+        self._check_index(index)
+        if self._state[index] != _HAVE:
+            return
+        self._have.discard(index)
+        if self._prio[index] > 0:
+            self._needed.add(index)
+            self._left += self._payload[index]
+        self._make_fresh(index)
 
     def piece_failed(self, index: int) -> set[PeerKey]:
         """Piece ``index`` failed its hash: every block goes back to the pool.

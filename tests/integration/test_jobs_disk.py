@@ -5,6 +5,7 @@ asked, from our API and from both dialects."""
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -218,3 +219,78 @@ async def test_files_gone_while_the_daemon_was_down_stop_the_job_instead_of_down
             await fourth.recheck(job.id)
             await wait_for(lambda: fourth.get(job.id), lambda j: j.state is JobState.SEEDING)
             assert not same_files(torrent, src, tmp_path / "downloads")
+
+
+async def test_a_file_deleted_under_a_seeding_job_stops_it_instead_of_serving_the_deleted_file(
+        tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed", rate=0) as (seed, torrent, src):
+        # (uploading slowly: it reads the file for a few seconds, past the storage's check interval)
+        async with JobService(loopback_config(upload_rate_limit=300_000),
+                              download_root=tmp_path / "downloads", state_dir=tmp_path / "state") as jobs:
+            job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+            await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+            ours = jobs.manager.get(torrent.info_hash)
+            assert ours is not None
+            data = tmp_path / "downloads" / "payload" / "big.bin"
+            data.unlink()  # (the job still has it open: the deleted file's bytes are readable)
+            async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                               peers=[("127.0.0.1", ours.listen_port)]):
+                stopped = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is not JobState.SEEDING)
+            assert stopped.state is JobState.ERROR, stopped
+            assert stopped.missing_files == ("payload/big.bin",)
+            assert qbittorrent_state(stopped) == "missingFiles"
+            assert stopped.progress < 1.0  # (what it shows is what is still verified on disk)
+            assert not data.exists()  # nothing written again
+            await jobs.resume(job.id)  # still gone: it stops again, nothing is downloaded
+            again = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.ERROR
+                                   and jobs.manager.get(torrent.info_hash) is None)
+            assert again.missing_files == ("payload/big.bin",) and not data.exists()
+            data.write_bytes((src / "payload" / "big.bin").read_bytes())  # back (from a backup)
+            await jobs.resume(job.id)
+            back = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+            assert back.error is None and back.missing_files == () and back.progress == 1.0
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None and session.rechecked  # (hashed again, not trusted blindly)
+
+
+async def test_a_file_cut_short_under_a_seed_fails_it_showing_only_what_is_still_verified(
+        tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("a.bin", 200_000), ("b.bin", 300_000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024, version="v1")
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as ours:
+        await ours.wait_ready()
+        assert ours.status().progress == 1.0
+        os.truncate(payload / "b.bin", 100_000)  # (a disk that filled while it was copied back, say)
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", ours.listen_port)]):
+            await wait_for(lambda: ours.finished, bool)
+        assert ours.error and "payload/b.bin" in ours.error
+        assert ours.missing_files == ("payload/b.bin",)
+        assert 0 < ours.status().progress < 1.0  # a.bin and what is left of b.bin
+        b_first = 200_000 // (16 * 1024)
+        assert all(i in ours.have for i in range(b_first))
+        assert (200_000 + 100_000) // (16 * 1024) not in ours.have
+
+
+async def test_a_file_changed_under_a_seed_is_hashed_again_at_the_next_start(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", [("a.bin", 200_000)])
+    torrent = make_torrent(payload, piece_length=16 * 1024, version="v1")
+    resume = tmp_path / "state" / "resume"
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as ours:
+        await ours.wait_ready()
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as ours:
+        await ours.wait_ready()
+        assert not ours.rechecked and ours.status().progress == 1.0  # (trusted: nothing changed)
+        before = (payload / "a.bin").stat()
+        with (payload / "a.bin").open("r+b") as f:
+            f.seek(5 * 16 * 1024)
+            f.write(b"\0" * 100)
+        os.utime(payload / "a.bin", ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", ours.listen_port)]):
+            await wait_for(lambda: ours.status().progress, lambda p: p < 1.0)
+        assert 5 not in ours.have
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(), resume_path=resume) as again:
+        await again.wait_ready()
+        assert again.rechecked  # the resume data does not vouch for the changed file
+        assert 5 not in again.have and again.status().progress < 1.0

@@ -402,3 +402,16 @@ def test_pick_run_skips_unwanted_pieces() -> None:
     pk.peer_have_all("web")
     assert pk.pick_run("web", 10) == [0, 1]
     assert pk.pick_run("web", 10) == [3, 4, 5]
+
+
+def test_a_piece_lost_from_disk_is_wanted_again_and_the_torrent_is_not_complete() -> None:
+    pk = PiecePicker(layout(2 * B, 3 * 2 * B), random.Random(0), have=range(3))
+    pk.set_file_priorities([4])
+    assert pk.is_complete() and pk.left_bytes() == 0
+    pk.piece_lost(1)
+    assert 1 not in pk.have and pk.wants_piece(1) and not pk.is_complete()
+    assert pk.left_bytes() == 2 * B
+    pk.peer_have_all("a")
+    assert pk.pick("a", None, 5) == [Block(1, 0, B), Block(1, B, B)]
+    pk.piece_lost(1)  # (not had: nothing changes)
+    assert pk.left_bytes() == 2 * B

@@ -15,8 +15,8 @@ from .. import events as ev
 from ..bitfield import Bitfield
 from ..errors import MissingFiles, StorageError
 from ..layout import FileMap
-from ..resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
-from ..storage import StorageFactory
+from ..resume import FileStamp, ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from ..storage import StorageFactory, WatchedFiles
 from ..verify import recheck
 from .phases import Checking, Loaded, Opened
 
@@ -111,8 +111,8 @@ class Checker:
                                 save_path=str(ctx.save_path.resolve()), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
-        if pieces is None and resume is not None:
-            missing = await anyio.to_thread.run_sync(self._missing, resume)
+        if resume is not None:
+            missing = self._missing(resume, current)
             if missing:  # (hashed, they would count as never had: the whole torrent again)
                 raise MissingFiles(missing)
         if pieces is None:
@@ -126,28 +126,37 @@ class Checker:
                 pieces = set()
         for index in pieces:
             checking.parts.picker.piece_passed(index)
+        if isinstance(checking.storage, WatchedFiles):  # (as they were when found verified)
+            checking.storage.watch_files([None if st is None else (st.size, st.mtime_ns) for st in current])
 
-    def _missing(self, resume: ResumeData) -> list[str]:
+    def _missing(self, resume: ResumeData, current: list[FileStamp | None]) -> list[str]:
         """The files (relative paths) that hold a piece the resume data says was verified and are
-        gone or shorter than the torrent says (blocking: a worker thread)."""
+        gone or shorter than the torrent says (``current``: each file's stamp now, None: gone)."""
         torrent = self._ctx.parts.torrent
         if len(resume.have) * 8 < resume.num_pieces or resume.num_pieces != torrent.num_pieces:
             return []
         had = Bitfield.from_bytes(resume.have, resume.num_pieces)
         spans = FileMap(torrent)
         out: list[str] = []
-        for index, (path, f) in enumerate(zip(self.file_paths(), torrent.files, strict=True)):
+        for index, (path, f, now) in enumerate(zip(self.file_paths(), torrent.files, current, strict=True)):
             if path is None or f.pad or f.length == 0:
                 continue
             if not any(i in had for i in spans.file_pieces(index)):
                 continue
-            try:
-                short = path.stat().st_size < f.length
-            except OSError:
-                short = True
-            if short:
+            if now is None or now.size < f.length:
                 out.append("/".join(f.path))
         return out
+
+    def _stamps(self, paths: list[Path | None]) -> list[FileStamp | None]:
+        """The files' stamps for the resume data (blocking), but none for a file seen changed or
+        gone while the torrent ran: the data never vouches for it (a start hashes it again)."""
+        stamps = stamp_files(paths)
+        phase = self._ctx.phase
+        if isinstance(phase, Loaded):
+            for f in phase.parts.uploader.changed_files:
+                if f < len(stamps):
+                    stamps[f] = None
+        return stamps
 
     async def _recheck(self, checking: Checking) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
@@ -168,14 +177,20 @@ class Checker:
         """What a restart needs. The file stamps are taken after the have-set: a file written in
         between only makes the data look stale (recheck), never a piece look verified."""
         data = self.snapshot()
-        data.files = stamp_files(self.file_paths())
+        data.files = self._stamps(self.file_paths())
         return data
 
     def snapshot(self) -> ResumeData:
         """The resume data as of now, without file stamps."""
         ctx = self._ctx
+        have = ctx.parts.picker.have
+        gone = ctx.parts.uploader.gone_pieces
+        if gone:  # (files found gone while it ran: kept as had, for a start to find them again)
+            have = have.copy()
+            for i in gone:
+                have.add(i)
         return ResumeData(info_hash=ctx.info_hash, save_path=str(ctx.save_path.resolve()),
-                          have=ctx.parts.picker.have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
+                          have=have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
                           file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
                           downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
@@ -227,7 +242,7 @@ class Checker:
         paths = self.file_paths()
 
         def stamp_and_save() -> None:  # stat + write + fsync: a worker thread, not the loop
-            data.files = stamp_files(paths)
+            data.files = self._stamps(paths)
             save_resume(path, data)
 
         try:

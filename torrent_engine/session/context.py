@@ -70,6 +70,9 @@ class Run(Protocol):
     async def maybe_complete(self) -> None:
         """A piece passed: complete the torrent once every wanted piece is in."""
 
+    def wanted_changed(self) -> None:
+        """What is wanted changed (a priority, a piece lost): a seed may be downloading again."""
+
 
 @dataclass(slots=True)
 class Totals:

@@ -234,10 +234,18 @@ class Life:
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
         log.warning("session %s: %s", self._ctx.name, exc, extra=OWNER_HEARS)
-        self.disk_failure = isinstance(exc, StorageError)
-        self.missing_files = exc.paths if isinstance(exc, MissingFiles) else ()
+        self._failed_by(exc)
         self.machine.fail(str(exc))
         self._end()
+
+    def _failed_by(self, exc: TorrentEngineError) -> None:
+        """Note what ended the run: a failure of our disk (a cause that can go away), the files
+        found missing, and what they held is not had any more (found while it ran)."""
+        self.disk_failure = isinstance(exc, StorageError)
+        self.missing_files = exc.paths if isinstance(exc, MissingFiles) else ()
+        phase = self.phase
+        if isinstance(exc, MissingFiles) and exc.files and isinstance(phase, Loaded):
+            phase.parts.uploader.files_gone(exc.files)
 
     def recheck_begins(self) -> bool:
         """The start-up check hashes the data: ``CHECKING``; whether it was paused before (a
@@ -357,8 +365,7 @@ class Life:
             else:  # bad input or failed I/O, however deep in the task groups it was raised
                 error = f"{typed} (while {self.machine.state.value})"
                 log.warning("session %s failed: %s", ctx.name, error, extra=OWNER_HEARS)
-                self.disk_failure = isinstance(typed, StorageError)
-                self.missing_files = typed.paths if isinstance(typed, MissingFiles) else ()
+                self._failed_by(typed)
             self.machine.fail(error)
             if not started:
                 raise  # to the caller of start/__aenter__ (e.g. the listen port is in use)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..errors import StorageError, StreamError
+from ..errors import MissingFiles, StorageError, StreamError
 from ..peer import messages as m
 from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
@@ -284,12 +284,18 @@ class FileReader:
         at = self._offset + self._pos
         index, begin = divmod(at, pl)
         length = min(end - self._pos, pl - begin)
-        storage = await self._wait_for(index)
-        try:
-            return await storage.read_block(index, begin, length)
-        except StorageError as exc:
-            self._check_alive()
-            raise StreamError(f"reading file {self.index} of {self._ctx.name}: {exc}") from exc
+        while True:
+            await self._wait_for(index)
+            try:  # (through the uploader: a piece whose file changed is verified again first)
+                data = await self._ctx.parts.uploader.read_block(index, begin, length)
+            except StorageError as exc:
+                if isinstance(exc, MissingFiles):
+                    self._ctx.fail(exc)  # (as a peer's read would: the torrent's files are gone)
+                self._check_alive()
+                raise StreamError(f"reading file {self.index} of {self._ctx.name}: {exc}") from exc
+            if data is not None:
+                return data
+            # (lost: its file changed under it and it failed its hash; fetched again)
 
     async def _wait_for(self, index: int) -> PieceStorage:
         while True:

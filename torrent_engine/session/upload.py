@@ -1,8 +1,17 @@
 """Seeding: answer peers' requests from a read cache, runs of blocks per write with the next pieces
-read ahead, and choose whom to upload to (the choker, every 10 s and when a slot frees)."""
+read ahead, and choose whom to upload to (the choker, every 10 s and when a slot frees).
+
+Only verified bytes are served, also when a file changes under the torrent: the storage refuses a
+read of a file changed since its data was verified (``FileChanged``); its pieces we have are then
+``unsure``, each verified again (read and hashed in one worker-thread hop) before it is served; a
+piece that fails is no longer had (``lose``: the picker wants it again, a seed goes back to
+downloading, a peer's request of it is rejected, not taken for a protocol error). A file found
+gone or shorter (``MissingFiles``) fails the torrent; the pieces it held are no longer had
+(``files_gone``)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -12,15 +21,21 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .. import events as ev
 from ..choker import ChokePeer, Choker
-from ..errors import PeerProtocolError, StorageError
+from ..errors import FileChanged, PeerProtocolError, StorageError
+from ..layout import FileMap
 from ..peer import messages as m
 from ..session_state import State
+from ..storage import WatchedFiles
+from ..verify import piece_ok
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
 
 if TYPE_CHECKING:
     from .context import TorrentContext
+
+log = logging.getLogger("torrent_engine.session")
 
 # The read cache for seeding (whole pieces, LRU) holds what the peers we unchoke are being sent
 # and read ahead for: (READ_AHEAD_PIECES + 1) pieces each, within these bounds. A fixed 32 MiB
@@ -53,11 +68,21 @@ class Uploader:
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
         self._rechoke_now = anyio.Event()
+        # files changed or gone under the torrent (see the module docstring)
+        self._file_map: FileMap | None = None
+        self.unsure: set[int] = set()  # had pieces whose file changed since they were verified
+        self.lost: set[int] = set()  # pieces had and lost (peers may ask for them: rejected)
+        self.changed_files: set[int] = set()  # files seen changed or gone (resume data vouches for none)
+        self.gone_pieces: set[int] = set()  # pieces of files found gone or shorter (still had in resume data)
 
     async def on_request(self, peer: PeerState, req: m.Request) -> None:
-        """Queue a peer's REQUEST (or reject it: choked, or too many queued)."""
+        """Queue a peer's REQUEST (or reject it: choked, or too many queued, or a piece we lost)."""
         if req.index not in self._ctx.parts.picker.have:
-            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+            if req.index not in self.lost:
+                raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+            if peer.fast:
+                await peer.send(m.RejectRequest(req.index, req.begin, req.length))
+            return
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
@@ -68,7 +93,11 @@ class Uploader:
     def take_request(self, peer: PeerState, req: m.Request) -> bool:
         """``on_request`` without an await (a reject is written, not waited for). Always True."""
         if req.index not in self._ctx.parts.picker.have:
-            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+            if req.index not in self.lost:
+                raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+            if peer.fast:
+                peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
+            return True
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
@@ -111,6 +140,11 @@ class Uploader:
                     data = await self.read_piece(req.index)
                     if not queue or queue[0] is not req:
                         continue  # the queue changed while we read (cancel, choke)
+                    if data is None:  # not had any more (its file changed): never sent
+                        queue.popleft()
+                        if peer.fast:
+                            await peer.send(m.RejectRequest(req.index, req.begin, req.length))
+                        continue
                 else:
                     cache.move_to_end(req.index)
                 queue.popleft()
@@ -157,8 +191,9 @@ class Uploader:
         except StorageError:
             pass  # the uploader's own read of it reports the error
 
-    async def read_piece(self, index: int) -> bytes:
-        """A verified piece's data, from the cache or the disk (one read per piece at a time)."""
+    async def read_piece(self, index: int) -> bytes | None:
+        """A verified piece's data, from the cache or the disk (one read per piece at a time);
+        None if the piece is not had (any more: see ``read_block``)."""
         ctx = self._ctx
         data = self._piece_cache.get(index)
         if data is not None:
@@ -172,10 +207,12 @@ class Uploader:
                 return data
         done = self._reading[index] = anyio.Event()
         try:
-            data = await ctx.storage.read_piece(index)
+            data = await self.read_block(index, 0, ctx.parts.torrent.piece_size(index))
         finally:
             del self._reading[index]
             done.set()
+        if data is None or index in self.unsure or index not in ctx.parts.picker.have:
+            return data  # (not kept: its file changed while it was read)
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
         serving = sum(1 for peer in ctx.peers.values() if not peer.am_choking)
@@ -184,6 +221,100 @@ class Uploader:
             _, old = self._piece_cache.popitem(last=False)
             self._piece_cache_bytes -= len(old)
         return data
+
+    # -- files changed or gone -----------------------------------------------------------
+    async def read_block(self, index: int, begin: int, length: int) -> bytes | None:
+        """``length`` bytes of piece ``index`` from ``begin``, as verified: None if the piece is
+        not had, or not any more (its file changed and it failed its hash again). A piece whose
+        file changed since it was verified is read whole and hashed first."""
+        ctx = self._ctx
+        while True:
+            if index not in ctx.parts.picker.have:
+                return None
+            if index in self.unsure:
+                data = await self._verify(index)
+                if data is None or (begin == 0 and length == len(data)):
+                    return data
+                return data[begin:begin + length]
+            try:
+                return await ctx.storage.read_block(index, begin, length)
+            except FileChanged as exc:
+                self.files_changed(exc.files)
+
+    async def _verify(self, index: int) -> bytes | None:
+        """Read piece ``index`` and hash it (one worker-thread hop): its data if it verifies,
+        else None, and it is lost."""
+        ctx = self._ctx
+        torrent, storage = ctx.parts.torrent, ctx.storage
+
+        def read_and_hash() -> bytes | None:
+            data = storage.read_piece_blocking(index)
+            return data if piece_ok(torrent, index, data) else None
+
+        data = await anyio.to_thread.run_sync(read_and_hash)
+        if index not in ctx.parts.picker.have:
+            return None  # (lost meanwhile)
+        if data is None:
+            self.lose(index)
+        else:
+            self.unsure.discard(index)
+        return data
+
+    def _pieces_of(self, file_index: int) -> range:
+        if self._file_map is None:
+            self._file_map = FileMap(self._ctx.parts.torrent)
+        return self._file_map.file_pieces(file_index)
+
+    def files_changed(self, files: tuple[int, ...]) -> None:
+        """The storage found ``files`` changed since their data was verified: the pieces of them
+        we have are verified again before they are served (from the disk: not the cache)."""
+        ctx = self._ctx
+        have = ctx.parts.picker.have
+        for f in files:
+            if f not in self.changed_files:
+                log.warning("%s: %s changed on disk: its pieces are verified again before they are sent",
+                            ctx.name, "/".join(ctx.parts.torrent.files[f].path))
+            self.changed_files.add(f)
+            for i in self._pieces_of(f):
+                if i in have:
+                    self.unsure.add(i)
+                    self._uncache(i)
+        storage = ctx.storage
+        if isinstance(storage, WatchedFiles):
+            storage.changes_seen(files)  # (after the pieces are unsure: no read in between is served)
+
+    def lose(self, index: int) -> None:
+        """Piece ``index`` no longer verifies on disk: not had, wanted again (a seed downloads it
+        again), never sent; peers that ask for it are rejected."""
+        ctx = self._ctx
+        log.warning("%s: piece %d no longer verifies on disk: it is downloaded again", ctx.name, index)
+        ctx.parts.picker.piece_lost(index)
+        self.unsure.discard(index)
+        self.lost.add(index)
+        self._uncache(index)
+        ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=()))
+        ctx.run.wanted_changed()
+
+    def files_gone(self, files: tuple[tuple[int, int], ...]) -> None:
+        """Files found gone (or only so many bytes long: ``(file index, bytes left)``) while the
+        torrent ran, which fails: the pieces they held are not had any more (its progress says
+        what is verified), though the resume data keeps them, to be found again once the files
+        are back (see ``Checker``)."""
+        ctx = self._ctx
+        torrent, picker = ctx.parts.torrent, ctx.parts.picker
+        for f, left in files:
+            self.changed_files.add(f)
+            first = (torrent.files[f].offset + left) // torrent.piece_length
+            for i in self._pieces_of(f):
+                if i >= first and i in picker.have:
+                    picker.piece_lost(i)
+                    self.gone_pieces.add(i)
+                    self._uncache(i)
+
+    def _uncache(self, index: int) -> None:
+        data = self._piece_cache.pop(index, None)
+        if data is not None:
+            self._piece_cache_bytes -= len(data)
 
     # -- choking -------------------------------------------------------------------------
     def rechoke_soon(self) -> None:

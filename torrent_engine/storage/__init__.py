@@ -5,8 +5,8 @@ threads; ``paths`` keeps every file below the save path, ``descriptors`` caches 
 from __future__ import annotations
 
 from ..layout import FileMap, FileSlice
-from .core import PieceStorage, Storage, StorageFactory, VerifiedPieceWriter, verified
+from .core import PieceStorage, Storage, StorageFactory, VerifiedPieceWriter, WatchedFiles, verified
 from .paths import check_components, safe_join
 
 __all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "StorageFactory", "VerifiedPieceWriter",
-           "check_components", "safe_join", "verified"]
+           "WatchedFiles", "check_components", "safe_join", "verified"]

@@ -48,6 +48,20 @@ the flag follow the same model):
   directly enters the dirty set like any other, after its write.
 - Both descriptors of a file belong to one cached handle: they count against ``max_open_files``
   and are closed together (eviction, ``close()``, ``delete_files()``).
+
+Files changed or gone under the torrent (deleted, replaced, truncated, overwritten in place):
+- The storage knows each file as its data was verified (``watch_files``: its size and mtime when
+  the session checked it) or as our own last write left it; a file read or written is looked at
+  again (``fstat`` of the open descriptor, ``stat`` of its path) at its first use after being
+  opened and then at most once every ``check_interval`` seconds, and after a failed read: never a
+  stat per block.
+- A file whose path leads nowhere or to another file than the one open (st_dev/st_ino), or that
+  is shorter than the torrent says, fails the read or write with ``MissingFiles``, and so does
+  every use of it after that (a write never creates again a file that held data either). One
+  whose size or mtime changed fails every read of it with ``FileChanged`` until the reader says
+  it took note (``changes_seen``): its data must be verified again before it is served.
+  ``read_piece_blocking`` (verification, which hashes what it reads) is not refused for a change,
+  nor for a file shorter than it should be (a check reads what is left of it).
 """
 
 from __future__ import annotations
@@ -55,14 +69,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import mmap
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Literal, NoReturn, Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 
@@ -72,15 +87,15 @@ except ImportError:  # pragma: no cover
     sniffio = None  # type: ignore[assignment]
 
 from ..config import DISK_WRITE_MODES, DiskWriteMode
-from ..errors import StorageError
+from ..errors import FileChanged, MissingFiles, StorageError
 from ..layout import FileMap, FileSlice, TorrentLayout
-from .descriptors import ALONE_MAX_OPEN_FILES, FileCache
+from .descriptors import ALONE_MAX_OPEN_FILES, FileCache, Handle
 from .lanes import Lane
 from .paths import O_NOFOLLOW, check_components, check_inside
 from .timing import PIECE_WRITES
 
-__all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "PieceStorage", "Storage", "StorageFactory", "VerifiedPieceWriter",
-           "WRITE_CHUNK", "verified"]
+__all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "FILE_CHECK_INTERVAL", "FileStamp", "PieceStorage", "Storage",
+           "StorageFactory", "VerifiedPieceWriter", "WRITE_CHUNK", "WatchedFiles", "verified"]
 
 T = TypeVar("T")
 log = logging.getLogger("torrent_engine.storage")
@@ -140,6 +155,23 @@ class VerifiedPieceWriter(Protocol):
         on the calling event loop."""
 
 
+FileStamp = tuple[int, int]  # a file's (size, mtime in ns)
+
+
+@runtime_checkable
+class WatchedFiles(Protocol):
+    """An optional capability of a ``PieceStorage``: it notices files changed under it (see the
+    module's invariants) and raises ``FileChanged`` for them, which its reader acknowledges."""
+
+    def watch_files(self, stamps: list[FileStamp | None]) -> None:
+        """Each file as it was when its data was verified (None: it held none, or is not known);
+        a read that finds it otherwise raises ``FileChanged``."""
+
+    def changes_seen(self, files: Iterable[int]) -> None:
+        """The reader took note of the ``FileChanged`` of ``files``: their reads go on (a later
+        change raises again)."""
+
+
 StorageFactory = Callable[[TorrentLayout, Path], PieceStorage]  # (torrent, save path) -> storage
 
 
@@ -155,6 +187,10 @@ WRITE_CHUNK = 16 * 1024
 # every round where buffered ones cost 0.3-3.1 (bench/RESULTS.md).
 DIRECT_ALIGN = 4096
 DIRECT_CHUNK = 1 << 20
+# Seconds between two looks (fstat, stat) at a file in use: a file changed or gone is seen at its
+# first read after that long (fstat and stat cost about as much as a cached 16 KiB pread each).
+FILE_CHECK_INTERVAL = 2.0
+_Use = Literal["serve", "verify", "write"]  # what a file is open for when it is looked at
 
 
 def verified() -> bool:
@@ -182,6 +218,7 @@ class Storage:
     def __init__(
         self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int | None = None,
         write_mode: DiskWriteMode = "direct", files: FileCache | None = None,
+        check_interval: float = FILE_CHECK_INTERVAL,
     ) -> None:
         """``files``: the descriptor cache to open files through (shared with other storages);
         without it the storage has a cache of its own of ``max_open_files`` descriptors."""
@@ -219,6 +256,15 @@ class Storage:
         self._scratch: mmap.mmap | None = None  # the writing thread's, page-aligned
         self.bytes_written_direct = 0  # bytes written with O_DIRECT (the writing thread counts)
         self.bytes_written_cached = 0  # bytes written through the page cache (under _dirty_lock)
+        # files changed or gone (see the module's invariants), under _watch_lock
+        n = len(torrent.files)
+        self.check_interval = check_interval
+        self._watch_lock = threading.Lock()
+        self._known: list[FileStamp | None] = [None] * n  # as verified, or as our last write left it
+        self._looked_at = [-math.inf] * n  # when each file was last looked at (monotonic)
+        self._writing = [0] * n  # our writes of each file in progress (its mtime moves under them)
+        self._changed: set[int] = set()  # found changed: reads raise FileChanged until changes_seen
+        self._gone: dict[int, int] = {}  # found gone or short (bytes left): every use raises MissingFiles
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -248,15 +294,24 @@ class Storage:
 
     def _open(self, file_index: int, write: bool) -> int:
         """Open (and for writing create and size) one file; called by one thread of the
-        storage's at a time (``FileSet``)."""
+        storage's at a time (``FileSet``). A file that held data (read, or known:
+        ``watch_files``, our writes) and is gone: ``MissingFiles``."""
         path = self._require_path(file_index)
+        self._looked_at[file_index] = -math.inf  # (what it holds is compared at its first use)
         try:
             check_inside(self.save_path, path)
             if not write:
-                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    raise self._missing(file_index, 0, for_good=self._known[file_index] is not None) from None
             self._make_parents(path)
             mode = 0o755 if "x" in self.torrent.files[file_index].attr else 0o644
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | O_NOFOLLOW, mode)
+            create = os.O_CREAT if self._known[file_index] is None else 0
+            try:
+                fd = os.open(path, os.O_RDWR | create | os.O_CLOEXEC | O_NOFOLLOW, mode)
+            except FileNotFoundError:
+                raise self._missing(file_index, 0, for_good=True) from None
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -297,6 +352,74 @@ class Storage:
             self._direct = False
             log.info("writing to %s through the page cache from now on (%s)", self.save_path, why)
 
+    # -- files changed or gone -----------------------------------------------------------------
+
+    def watch_files(self, stamps: list[FileStamp | None]) -> None:
+        """Each file as it was when its data was verified (size, mtime_ns; None: not known, the
+        first look takes it as it is); a read that finds a file otherwise raises ``FileChanged``."""
+        with self._watch_lock:
+            for i, stamp in enumerate(stamps[: len(self._known)]):
+                if stamp is not None:
+                    self._known[i] = stamp
+                self._looked_at[i] = -math.inf
+
+    def changes_seen(self, files: Iterable[int]) -> None:
+        """The reader took note of the ``FileChanged`` of ``files``: their reads go on."""
+        with self._watch_lock:
+            self._changed.difference_update(files)
+
+    def _missing(self, file_index: int, left: int, *, for_good: bool) -> MissingFiles:
+        """File ``file_index`` is gone (``left`` 0) or only ``left`` bytes long; ``for_good``: the
+        storage never reads or writes it again (found so by a read to serve it, or a write: a
+        check reads what there is and a download writes it whole again)."""
+        if for_good:
+            self._gone.setdefault(file_index, left)
+        return MissingFiles(["/".join(self.torrent.files[file_index].path)], [(file_index, left)])
+
+    def _look(self, file_index: int, fd: int, use: _Use, now: float | None = None) -> None:
+        """Compare file ``file_index`` (open as ``fd`` for ``use``) with what the storage knows of
+        it, if it is due (see the module's invariants; ``now`` None: at once): ``MissingFiles`` if
+        gone or replaced, or (to serve it) shorter; ``FileChanged`` (to serve it) if changed."""
+        read = use == "serve"
+        left = self._gone.get(file_index)
+        if left is not None:
+            raise self._missing(file_index, left, for_good=True)
+        if read and file_index in self._changed:
+            raise FileChanged(str(self.file_path(file_index)), [file_index])
+        if now is not None and now - self._looked_at[file_index] < self.check_interval:
+            return
+        path = self._require_path(file_index)
+        with self._watch_lock:
+            self._looked_at[file_index] = time.monotonic() if now is None else now
+            st = os.fstat(fd)
+            try:
+                there = os.stat(path)
+            except OSError:
+                there = None
+            if there is None or (there.st_dev, there.st_ino) != (st.st_dev, st.st_ino):
+                # (deleted, or another file put in its place)
+                raise self._missing(file_index, 0, for_good=use != "verify")
+            if read and st.st_size < self.torrent.files[file_index].length:
+                raise self._missing(file_index, st.st_size, for_good=True)  # (a check reads what is left)
+            if self._writing[file_index]:
+                return  # (our own write moves its mtime: it is known again once the write is over)
+            stamp = (st.st_size, st.st_mtime_ns)
+            known = self._known[file_index]
+            if known is None:
+                self._known[file_index] = stamp
+            elif known != stamp:
+                self._known[file_index] = stamp
+                self._changed.add(file_index)
+        if read and file_index in self._changed:
+            raise FileChanged(str(path), [file_index])
+
+    def _written(self, file_index: int, fd: int) -> None:
+        """Our write of the file is over: it is known as it is now."""
+        with self._watch_lock:  # (one step: a look in between would take our write for a change)
+            self._writing[file_index] -= 1
+            st = os.fstat(fd)
+            self._known[file_index] = (st.st_size, st.st_mtime_ns)
+
     # -- blocking work (worker threads) ------------------------------------------------------
 
     def _write_sync(self, slices: list[FileSlice], data: memoryview, direct: bool = False) -> None:
@@ -310,15 +433,13 @@ class Storage:
                 continue
             h = self._cache.acquire(s.file_index, write=True, direct=direct and self._direct)
             try:
-                start, end = s.file_offset, s.file_offset + s.length
-                lo = -(-start // DIRECT_ALIGN) * DIRECT_ALIGN
-                hi = end // DIRECT_ALIGN * DIRECT_ALIGN
-                if h.direct is not None and self._direct and hi > lo:
-                    self._write_cached(h.fd, chunk[: lo - start], start)
-                    done = self._write_direct(h.direct, chunk[lo - start : hi - start], lo)
-                    self._write_cached(h.fd, chunk[lo - start + done :], lo + done)
-                else:
-                    self._write_cached(h.fd, chunk, start)
+                self._look(s.file_index, h.fd, "write", time.monotonic())
+                with self._watch_lock:
+                    self._writing[s.file_index] += 1
+                try:
+                    self._write_slice(h, chunk, s.file_offset, s.length)
+                finally:
+                    self._written(s.file_index, h.fd)
                 with self._dirty_lock:  # after the write: a flush running now misses nothing
                     self._dirty.add(s.file_index)
             except OSError as exc:
@@ -326,6 +447,18 @@ class Storage:
                 raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from exc
             finally:
                 self._cache.release(h)
+
+    def _write_slice(self, h: Handle, chunk: memoryview, start: int, length: int) -> None:
+        """One file's part of a write (its aligned middle with O_DIRECT where ``h`` has it)."""
+        end = start + length
+        lo = -(-start // DIRECT_ALIGN) * DIRECT_ALIGN
+        hi = end // DIRECT_ALIGN * DIRECT_ALIGN
+        if h.direct is not None and self._direct and hi > lo:
+            self._write_cached(h.fd, chunk[: lo - start], start)
+            done = self._write_direct(h.direct, chunk[lo - start : hi - start], lo)
+            self._write_cached(h.fd, chunk[lo - start + done :], lo + done)
+        else:
+            self._write_cached(h.fd, chunk, start)
 
     def _write_cached(self, fd: int, data: memoryview, offset: int) -> None:
         done = 0
@@ -361,47 +494,64 @@ class Storage:
             scratch.release()
         return done
 
-    def _read_sync(self, slices: list[FileSlice], length: int) -> bytes:
+    def _read_sync(self, slices: list[FileSlice], length: int, serve: bool = True) -> bytes:
+        """The bytes of ``slices``; ``serve``: refused (``FileChanged``) from a file changed
+        since its data was verified (verification reads it anyway: it hashes what it reads)."""
         if len(slices) == 1 and not slices[0].pad:
-            return self._read_one_sync(slices[0])
+            return self._read_one_sync(slices[0], serve)
         out = bytearray(length)
         view = memoryview(out)
         pos = 0
         for s in slices:
             if not s.pad:
-                path = self.file_path(s.file_index)
                 h = self._cache.acquire(s.file_index, write=False)
                 try:
                     done = 0
                     while done < s.length:
                         n = os.preadv(h.fd, [view[pos + done : pos + s.length]], s.file_offset + done)
                         if n == 0:
-                            raise StorageError(f"{path}: short read at {s.file_offset + done}")
+                            self._short(s.file_index, h.fd, s.file_offset + done, serve)
                         done += n
+                    self._look(s.file_index, h.fd, "serve" if serve else "verify", time.monotonic())
                 except OSError as exc:
-                    raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
+                    self._failed(s.file_index, h.fd, exc, serve)
                 finally:
                     self._cache.release(h)
             pos += s.length  # pad ranges stay zero
         view.release()
         return bytes(out)
 
-    def _read_one_sync(self, s: FileSlice) -> bytes:
+    def _read_one_sync(self, s: FileSlice, serve: bool) -> bytes:
         """One slice straight into a bytes object (the common case: no extra copy)."""
-        path = self.file_path(s.file_index)
         h = self._cache.acquire(s.file_index, write=False)
         try:
             data = os.pread(h.fd, s.length, s.file_offset)
             while len(data) < s.length:
                 more = os.pread(h.fd, s.length - len(data), s.file_offset + len(data))
                 if not more:
-                    raise StorageError(f"{path}: short read at {s.file_offset + len(data)}")
+                    self._short(s.file_index, h.fd, s.file_offset + len(data), serve)
                 data += more
+            # (after the read: a change made before the look is seen, the bytes read included)
+            self._look(s.file_index, h.fd, "serve" if serve else "verify", time.monotonic())
             return data
         except OSError as exc:
-            raise StorageError(f"{path}: read failed: {exc.strerror or exc}") from exc
+            self._failed(s.file_index, h.fd, exc, serve)
         finally:
             self._cache.release(h)
+
+    def _short(self, file_index: int, fd: int, at: int, serve: bool) -> NoReturn:
+        """A read found the end of the file at ``at`` (or before: a read that starts past the end
+        reads nothing): ``MissingFiles`` (gone, replaced, shorter), with the bytes it has."""
+        self._look(file_index, fd, "verify")
+        raise self._missing(file_index, min(at, os.fstat(fd).st_size), for_good=serve)
+
+    def _failed(self, file_index: int, fd: int, exc: OSError, serve: bool) -> NoReturn:
+        """A read failed: ``MissingFiles`` if the file is gone, else ``StorageError`` saying why."""
+        try:
+            self._look(file_index, fd, "serve" if serve else "verify")
+        except OSError:
+            pass
+        raise StorageError(f"{self.file_path(file_index)}: read failed: {exc.strerror or exc}") from exc
 
     def _flush_sync(self) -> None:
         with self._dirty_lock:
@@ -606,7 +756,7 @@ class Storage:
         if self._closed:
             raise StorageError("storage is closed")
         size = self.torrent.piece_size(index) if 0 <= index < self.file_map.num_pieces else 0
-        return self._read_sync(self.file_map.slices(index, 0, size), size)
+        return self._read_sync(self.file_map.slices(index, 0, size), size, serve=False)
 
     async def flush(self) -> None:
         """Make every block written so far durable (``fsync`` of each file written since the last
