@@ -29,6 +29,7 @@ from .metainfo import Torrent
 from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
 from .session import Session, SessionStatus
 from .shared import SharedResources
+from .storage.paths import real_path
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class TorrentManager:
         if persist and resume_path is not None and not resume_path.exists():
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
-            placeholder = ResumeData(info_hash=key, save_path=str(save_path.resolve()),
+            placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
                                      have=b"", num_pieces=0, added_time=int(time.time()), paused=paused)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session

@@ -17,6 +17,7 @@ from ..errors import MissingFiles, StorageError
 from ..layout import FileMap
 from ..resume import FileStamp, ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 from ..storage import StorageFactory, WatchedFiles
+from ..storage.paths import real_path
 from ..verify import recheck
 from .phases import Checking, Loaded, Opened
 
@@ -108,7 +109,7 @@ class Checker:
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
         pieces = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
-                                save_path=str(ctx.save_path.resolve()), current=current)
+                                save_path=str(real_path(ctx.save_path)), current=current)
         if pieces is not None and resume is not None:
             self._saved = _content(resume)  # the file is good as it is until something changes
         if resume is not None:
@@ -189,7 +190,7 @@ class Checker:
             have = have.copy()
             for i in gone:
                 have.add(i)
-        return ResumeData(info_hash=ctx.info_hash, save_path=str(ctx.save_path.resolve()),
+        return ResumeData(info_hash=ctx.info_hash, save_path=str(real_path(ctx.save_path)),
                           have=have.to_bytes(), num_pieces=ctx.parts.torrent.num_pieces,
                           file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
                           downloaded=ctx.totals.downloaded, added_time=self.added_time,
@@ -256,7 +257,7 @@ class Checker:
 def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
     """Whether resume data was saved for this torrent in this save path."""
     return (data.info_hash == info_hash
-            and os.path.abspath(data.save_path) == os.path.abspath(save_path.resolve()))
+            and os.path.abspath(data.save_path) == os.path.abspath(real_path(save_path)))
 
 
 def _content(data: ResumeData) -> tuple[object, ...]:

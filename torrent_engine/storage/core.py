@@ -91,7 +91,7 @@ from ..errors import FileChanged, MissingFiles, StorageError
 from ..layout import FileMap, FileSlice, TorrentLayout
 from .descriptors import ALONE_MAX_OPEN_FILES, FileCache, Handle
 from .lanes import Lane
-from .paths import O_NOFOLLOW, check_components, check_inside
+from .paths import O_NOFOLLOW, check_components, check_inside, real_path
 from .timing import PIECE_WRITES
 
 __all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "FILE_CHECK_INTERVAL", "FileStamp", "PieceStorage", "Storage",
@@ -230,7 +230,7 @@ class Storage:
             raise ValueError(f"write_mode must be one of {', '.join(DISK_WRITE_MODES)}")
         self.torrent = torrent
         self.file_map = FileMap(torrent)
-        self.save_path = Path(save_path).resolve()
+        self.save_path = real_path(save_path)
         # Paths are checked now (lexically, cheap) and built on first use: pathlib is slow enough
         # to matter for 100 000-file torrents.
         self._stored: list[bool] = []

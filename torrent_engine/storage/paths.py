@@ -4,14 +4,34 @@ path, symlinks resolved, lies below the save path."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ..errors import StorageError
 
-__all__ = ["O_NOFOLLOW", "check_components", "check_inside", "safe_join"]
+__all__ = ["O_NOFOLLOW", "check_components", "check_inside", "real_path", "safe_join"]
+
+REAL_PATH_TTL = 5.0  # seconds a folder's resolved path is taken as known (a symlink changed: seen after)
+_real_paths: dict[str, tuple[float, Path]] = {}
 
 _FORBIDDEN_COMPONENTS = {"", ".", ".."}
 O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)  # never write through a symlink planted at a file path
+
+
+def real_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with its symlinks resolved (``Path.resolve``), known for ``REAL_PATH_TTL``
+    seconds: a thousand torrents added to one folder resolved it (an lstat per component)
+    several times each."""
+    key = os.fspath(path)
+    now = time.monotonic()
+    known = _real_paths.get(key)
+    if known is not None and now - known[0] < REAL_PATH_TTL:
+        return known[1]
+    real = Path(key).resolve()
+    if len(_real_paths) >= 256:
+        _real_paths.clear()
+    _real_paths[key] = (now, real)
+    return real
 
 
 def check_components(components: tuple[str, ...]) -> None:
