@@ -461,6 +461,7 @@ class JobWriter:
         self._clock = clock
         self._known = known  # whether a job still exists (a forgotten job is not written again)
         self._locks: dict[str, anyio.Lock] = {}
+        self._waiting: dict[str, anyio.Event] = {}  # a job's save waiting for its turn (joined by others)
         self._last_saved: dict[str, float] = {}
         self._saved: dict[str, tuple[object, ...]] = {}  # the counters of the record on disk
         # a hash of the record as last written, or as read at the start (save_all skips it)
@@ -469,27 +470,48 @@ class JobWriter:
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes; a failed
         write is logged (the next save tries again), or with ``strict`` (a change a caller is
-        about to hear is made) raised as ``StateNotSaved``."""
+        about to hear is made) raised as ``StateNotSaved``. Saves of one job that wait for the
+        same turn are one write (it takes the record as they all left it): an add's state
+        changes, queued behind its first write, were a transaction each."""
+        waiting: anyio.Event | None = None
+        if content is None and not strict:
+            queued = self._waiting.get(rec.id)
+            if queued is not None:
+                with anyio.CancelScope(shield=True):
+                    await queued.wait()  # (that write, not begun, takes this change too)
+                return
+            waiting = self._waiting[rec.id] = anyio.Event()
         lock = self._locks.get(rec.id)
         if lock is None:
             lock = self._locks[rec.id] = anyio.Lock()
-        with anyio.CancelScope(shield=True):
-            async with lock:
-                if not self._known(rec.id):
-                    return
-                self._last_saved[rec.id] = self._clock()
-                self._saved[rec.id] = counters(content or rec)
-                data = self._store.encode(content or rec)  # on the loop: the record does not change under it
-                self._written.pop(rec.id, None)
-                try:
-                    await anyio.to_thread.run_sync(self._store.write, rec.id, data)
-                except OSError as exc:
-                    if strict:
-                        self._saved.pop(rec.id, None)  # (what is on disk is not known: saved again)
-                        raise not_saved(exc, self._store.state_dir) from exc
-                    log.warning("cannot save job %s: %s", rec.id, exc)
-                else:
-                    self._written[rec.id] = hash(data)
+        try:
+            with anyio.CancelScope(shield=True):
+                async with lock:
+                    if waiting is not None and self._waiting.get(rec.id) is waiting:
+                        del self._waiting[rec.id]  # (begun: a change from now on is another write)
+                    await self._write(rec, content, strict)
+        finally:
+            if waiting is not None:
+                if self._waiting.get(rec.id) is waiting:
+                    del self._waiting[rec.id]
+                waiting.set()
+
+    async def _write(self, rec: JobRecord, content: JobRecord | None, strict: bool) -> None:
+        if not self._known(rec.id):
+            return
+        self._last_saved[rec.id] = self._clock()
+        self._saved[rec.id] = counters(content or rec)
+        data = self._store.encode(content or rec)  # on the loop: the record does not change under it
+        self._written.pop(rec.id, None)
+        try:
+            await anyio.to_thread.run_sync(self._store.write, rec.id, data)
+        except OSError as exc:
+            if strict:
+                self._saved.pop(rec.id, None)  # (what is on disk is not known: saved again)
+                raise not_saved(exc, self._store.state_dir) from exc
+            log.warning("cannot save job %s: %s", rec.id, exc)
+        else:
+            self._written[rec.id] = hash(data)
 
     async def save_all(self, recs: list[JobRecord]) -> None:
         """Write the records that differ from what was last written, in one transaction (a stop
