@@ -36,8 +36,9 @@ from ..stall import diagnose
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024  # bytes per read of the reader (and per body message)
-METADATA_WAIT = 30.0  # seconds a stream request of a magnet waits for its metadata before a 503
-METADATA_RETRY_AFTER = 10  # the 503's Retry-After, seconds
+METADATA_WAIT = 5.0  # seconds a stream request of a magnet waits for its metadata before a 503
+# (below the 10 s a client such as schemathesis or a media player waits for an answer)
+METADATA_RETRY_AFTER = 5  # the 503's Retry-After, seconds
 STREAM_PATH = re.compile(r"^/api/jobs/([^/]+)/files/(\d+)/stream$")
 EXTRA_TYPES = {  # what mimetypes may not know on every system
     ".mkv": "video/x-matroska", ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm",
