@@ -126,3 +126,45 @@ async def test_an_add_whose_record_cannot_be_saved_is_undone(
         assert api.service.list() == [] and api.service.manager.sessions == []
         assert not (tmp_path / "downloads" / "sub").exists()  # the folder it made is gone too
         assert list((tmp_path / "state").rglob("*.torrent")) == []
+
+
+async def test_every_other_change_is_refused_with_507_and_leaves_nothing_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Limits, features, settings, queue moves and moves were made, answered 200 and only logged
+    as not saved: after a crash the job came back without them."""
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        ids = []
+        for name in ("one", "two"):
+            r = await c.post("/api/jobs", files={"torrent": ("t.torrent", torrent_bytes(name))},
+                             data={"paused": "true"})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        r = await c.patch("/api/settings", json={"queueing": True})
+        assert r.status_code == 200, r.text
+        before = {i: (await c.get(f"/api/jobs/{i}")).json() for i in ids}
+        disk.full = disk.database_only = True  # (the job store cannot grow)
+        for body in ({"download_limit": 1000}, {"sequential": True}, {"tags": ["kept"]}):
+            r = await c.patch(f"/api/jobs/{ids[0]}", json=body)
+            assert r.status_code == 507, (body, r.text)
+        r = await c.post(f"/api/jobs/{ids[1]}/queue", json={"move": "top"})
+        assert r.status_code == 507, r.text
+        r = await c.post(f"/api/jobs/{ids[0]}/move", json={"save_path": "elsewhere"})
+        assert r.status_code == 507, r.text
+        disk.database_only = False  # (nor can any file be written)
+        r = await c.patch("/api/settings", json={"ratio_limit": 2.0})
+        assert r.status_code == 507, r.text
+        for i in ids:  # nothing of it was made
+            now = (await c.get(f"/api/jobs/{i}")).json()
+            for key in ("options", "features", "queue_position"):
+                assert now[key] == before[i][key], key
+        assert (await c.get("/api/settings")).json()["ratio_limit"] != 2.0
+    disk.full = False
+    async with JobService(loopback_config(state_dir=tmp_path / "state"), download_root=tmp_path / "downloads",
+                          state_dir=tmp_path / "state") as again:  # (as after a crash)
+        for i in ids:
+            job = again.get(i)
+            assert job.options.download_limit == 0 and not job.options.sequential and job.features.tags == ()
+            assert job.options.save_path == before[i]["options"]["save_path"]
+        assert again.queue_order() == ids

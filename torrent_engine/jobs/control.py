@@ -42,6 +42,7 @@ from .model import (
     JobRemoved,
     JobState,
     JobUpdated,
+    StateNotSaved,
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
@@ -199,7 +200,11 @@ class JobFeatureControl(JobLifecycle):
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here."""
         new = updated(self.settings, changes)
-        await anyio.to_thread.run_sync(save_settings, self.state_dir, SavedSettings(new, self._configured))
+        saved = SavedSettings(new, self._configured)
+        try:
+            await anyio.to_thread.run_sync(save_settings, self.state_dir, saved)
+        except OSError as exc:  # (nothing changed: the change is refused, saying where)
+            raise not_saved(exc, self.state_dir) from exc
         self.settings = new
         self._apply_global_limits()
         self._wake_all()  # (limits and slots: every job is judged again)
@@ -378,6 +383,9 @@ class JobFeatureControl(JobLifecycle):
 
     async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
         async with self._lock(rec.id):
+            # durable before it is made (``StateNotSaved``, nothing changed, when it cannot be)
+            now = self._clock()
+            await self._save(rec, dataclasses.replace(rec, features=features, updated_at=now), strict=True)
             await self._known(features)
             old = rec.features
             rec.features = features
@@ -418,12 +426,24 @@ class JobFeatureControl(JobLifecycle):
             self._unfinished(i)
         order = move(self.queue_order(), ids, where)
         positions = sorted(rec.queue_position for rec in self._jobs if rec.id in set(order))
+        moves: list[tuple[JobRecord, int]] = []
         for job_id, position in zip(order, positions, strict=True):
             rec = self._jobs.get(job_id)
             if rec is not None and rec.queue_position != position:
-                rec.queue_position = position
-                self._jobs.reordered()
-                await self._save(rec)
+                moves.append((rec, position))
+        saved: list[JobRecord] = []
+        try:  # (every moved record durable before any place changes: refused whole when not)
+            for rec, position in moves:
+                await self._save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
+                saved.append(rec)
+        except StateNotSaved:
+            for rec in saved:
+                await self._save(rec)  # (their places as they were, when it can be written)
+            raise
+        for rec, position in moves:
+            rec.queue_position = position
+        if moves:
+            self._jobs.reordered()
         await self.enforce()
         for job_id in ids:
             moved = self._jobs.get(job_id)
@@ -672,7 +692,7 @@ class JobFeatureControl(JobLifecycle):
                     await self.manager.remove(session.info_hash, keep_saved=True)
                     try:
                         await self._move_files(rec, old, target, created)
-                    except (OSError, JobConflict) as exc:
+                    except (OSError, JobConflict, StateNotSaved) as exc:
                         error = exc
                         target = old  # nothing was moved: go on where it was
                         created = rec.created_dirs
@@ -698,8 +718,8 @@ class JobFeatureControl(JobLifecycle):
             self._updated(rec)
         # (its check may be over already, its end unheard while the job was busy: the queue's word)
         await self.enforce()
-        if isinstance(error, JobConflict):
-            raise error
+        if isinstance(error, (JobConflict, StateNotSaved)):
+            raise error  # (the job goes on where it was)
         if error is not None:
             raise JobConflict(f"cannot move the files: {error}", "location") from error
         return self._snapshot(rec)
@@ -712,9 +732,13 @@ class JobFeatureControl(JobLifecycle):
         every file at ``old``, the record pointing there."""
         files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
         pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
+        if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
+            options = dataclasses.replace(rec.options, save_path=str(target))
+            await self._save(rec, dataclasses.replace(rec, options=options), strict=True)
         if files:
+            # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
+            await self._save(rec, dataclasses.replace(rec, moving=pending), strict=True)
             rec.moving = pending
-            await self._save(rec)  # (durable before a file moves)
             try:
                 await anyio.to_thread.run_sync(copy_files, old, target, files)
             except OSError:

@@ -548,8 +548,17 @@ class JobService(JobFeatureControl):
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "update")
+            before = rec.options, rec.file_priorities, rec.updated_at
             job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
-            await self._save(rec)  # durable before the caller hears it is done
+            try:
+                await self._save(rec, strict=True)  # durable before the caller hears it is done
+            except StateNotSaved:  # refused: what was made is taken back
+                rec.options, rec.file_priorities, rec.updated_at = before
+                if session is not None:
+                    if before[1] is not None and file_priorities is not None:
+                        session.set_file_priorities(before[1])
+                    self._apply_options(rec, session)
+                raise
             return job
 
     def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
