@@ -108,7 +108,9 @@ class Stats:
         ctx = self._ctx
         interval = ctx.config.stats_interval
         last = time.monotonic()
-        last_save = last
+        # (the first quiet wait saves at once what the start-up check found: a thousand torrents
+        # added at once saved their resume data a minute later, all in the same second)
+        last_save = last - ctx.config.resume_save_interval
         while True:
             if self.quiet():
                 self._wake = anyio.Event()

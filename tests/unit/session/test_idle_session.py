@@ -77,3 +77,21 @@ async def test_periodic_resume_save_writes_only_what_changed(tmp_path: Path) -> 
             await s.wait_ready()
             assert not s.checker.rechecked
             assert not s.checker.unsaved()
+
+
+async def test_what_the_check_found_is_saved_at_once_not_a_save_interval_later(tmp_path: Path) -> None:
+    """A thousand torrents added at once each saved their resume data a minute after their check,
+    in the same second; now each saves once its check is over (then sleeps: nothing changes)."""
+    from torrent_engine.resume import load_resume
+
+    torrent = seeding_torrent(tmp_path)
+    resume = tmp_path / "state" / "t.resume"
+    resume.parent.mkdir()
+    with anyio.fail_after(30):
+        async with Session(torrent, tmp_path / "data", resume_path=resume,
+                           config=config(resume_save_interval=3600.0)) as s:
+            await s.wait_ready()
+            while load_resume(resume) is None or s.stats.ticks < 1:  # (bounded by fail_after)
+                await anyio.sleep(0.01)
+            data = load_resume(resume)
+            assert data is not None and data.have == s.picker.have.to_bytes()
