@@ -513,3 +513,24 @@ async def test_a_job_that_cannot_start_again_after_a_move_fails_saying_why(
         assert moved.options.save_path.endswith("/new")
     async with service(tmp_path, seed=True) as again:
         assert again.get(job.id).state is JobState.FAILED
+
+
+async def test_a_running_job_force_started_for_a_stream_is_saved_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream of a job the queue would hold back force-starts it; when its session was still
+    running (the queue's round had not come), the flag was set in memory alone and a crash lost
+    it: after a restart the queue held the job the stream was reading."""
+    async with service(tmp_path) as jobs:
+        first, _ = await jobs.add(two_files("first"))
+        second, _ = await jobs.add(two_files("second"))
+        await wait_state(jobs, second.id, JobState.DOWNLOADING)
+
+        async def no_round() -> None:  # (the queue's round has not come yet)
+            return None
+
+        monkeypatch.setattr(jobs, "enforce", no_round)
+        await jobs.update_settings(queueing=True, max_active_downloads=1)
+        session = await jobs.stream_session(second.id)
+        assert session is not None and not session.paused
+        saved = json.loads(JobStore(tmp_path / "state").read(second.id) or b"null")
+        assert saved["features"]["force_start"] is True  # (what a restart after a crash follows)
