@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need, then run the checks: ruff, mypy --strict, pytest.
+# Install everything the tests need, then run the checks: ruff, mypy --strict, the documentation
+# site (Sphinx, warnings as errors, offline), pytest.
 # The README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +40,7 @@ fi
 
 python3 -m ruff check .
 python3 -m mypy --strict
+# The site: docs/ and the API reference from the docstrings; a warning (a public name without a
+# docstring or not in the reference, a reference or link that leads nowhere) fails the run.
+python3 -m sphinx -E -W --keep-going -n -q -b html docs build/docs
 python3 -m pytest -q -p no:cacheprovider "$@"

@@ -5,6 +5,7 @@ The public names load on first use (PEP 562), so importing one core module
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_names
@@ -15,6 +16,10 @@ from ._lazy import lazy_names
 from .bencode import decode as bdecode
 from .bencode import encode as bencode
 from .version import __version__
+
+# A library prints nothing unless the application configures logging (docs/logging.md): without a
+# handler on the way up, Python's last-resort handler would print the engine's warnings to stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .config import Config

@@ -120,6 +120,14 @@ async def send_json(send: Send, status: int, body: dict[str, object],
     await send({"type": "http.response.body", "body": data})
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path below the prefix the API is mounted at (``root_path``: an application
+    that mounts the API under ``/torrents`` passes ``/torrents/api/jobs`` with that root path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 class GuardMiddleware:
     """Host allow-list for every request; token (or SSE ticket) for every ``/api`` request;
     a declared body over ``max_body`` bytes refused at once (the routes cap what they read)."""
@@ -141,7 +149,7 @@ class GuardMiddleware:
             given = headers[b"x-api-token"].strip()
         if given:
             return hmac.compare_digest(given, self.token)
-        path: str = scope["path"]
+        path = route_path(scope)
         job_id = is_stream_request(scope["method"], path)
         if job_id is not None:  # a job's read-only stream token, for a media player given the URL
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -168,7 +176,8 @@ class GuardMiddleware:
             log.warning("refused a request for Host %r (%s)", raw_host[:200], why)
             await send_json(send, 403, {"error": f"Host header {raw_host[:200]!r} is {why}"})
             return
-        if scope["path"].startswith("/api") and not scope["path"].startswith(COMPAT_PREFIXES) \
+        path = route_path(scope)
+        if path.startswith("/api") and not path.startswith(COMPAT_PREFIXES) \
                 and not self._authorised(scope, headers):
             await send_json(send, 401, {"error": "missing or wrong API token"},
                             [(b"www-authenticate", b'Bearer realm="torrent-engine"')])

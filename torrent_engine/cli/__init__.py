@@ -102,8 +102,24 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# What only the command line and the daemon use: the extras [cli] and [daemon] (pyproject.toml).
+EXTRA_MODULES = {"rich": "cli", "starlette": "daemon", "uvicorn": "daemon", "prometheus_client": "daemon"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:  # installed without the extra the command needs
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRA_MODULES:
+            raise
+        print(f"torrent-engine: this command needs {top}, which the library alone does not install: "
+              f"pip install 'torrent-engine[{EXTRA_MODULES[top]}]' (or '[all]')", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
