@@ -10,8 +10,8 @@ and uses the ``JobService`` directly in its own routes. FastAPI apps mount it th
          -d '{"source": "magnet:?xt=urn:btih:..."}' http://127.0.0.1:8000/torrents/api/jobs
 
 Everything runs on the server's one event loop: the peers, the jobs and the HTTP requests. The
-server is started with ``te.run`` (anyio's runner: the engine's callbacks find their loop through
-it); a server started by ``uvicorn app:app`` is not yet supported.
+server is started here with ``te.run`` (anyio on asyncio, uvloop where present, as the daemon
+runs); an app served by ``uvicorn module:app`` on uvicorn's own loop works the same.
 (It needs the daemon's dependencies: ``pip install 'torrent-engine[daemon]'``.)
 """
 

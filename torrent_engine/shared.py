@@ -29,6 +29,7 @@ from .config import Config
 from .errors import SessionError
 from .events import EventBus
 from .peer.peer_id import generate_peer_id
+from .runtime import mark_asyncio_context
 from .storage.descriptors import FileCache
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class SharedResources:
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:
+        mark_asyncio_context()  # (before any task or socket of the engine is started from here)
         stack = AsyncExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack

@@ -118,3 +118,23 @@ def test_download_progress_ends_with_the_completed_status(tmp_path: Path) -> Non
         te.download(torrent, tmp_path / "dl", config=loopback_config(), peers=(("127.0.0.1", port),),
                     progress=lambda status: seen.append(status.progress), timeout=60)
     assert seen and seen[-1] == 1.0
+
+
+def test_a_download_under_a_plain_asyncio_loop(tmp_path: Path) -> None:
+    """An application on its own asyncio loop (``asyncio.run``, ``uvicorn app:app``), not anyio's
+    runner: peers' bytes arrive in protocol callbacks, where anyio found no loop
+    (``NoEventLoopError`` at the first piece) and the download failed."""
+    import asyncio
+
+    payload = make_payload(tmp_path / "seed", [("a.bin", 600_000), ("b.bin", 70_000)])
+    torrent = make_torrent(payload, piece_length=32 * 1024)
+
+    async def main() -> None:
+        async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+            await seeder.wait_ready()
+            async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                               peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+                await asyncio.wait_for(leecher.wait_completed(), 60)
+
+    asyncio.run(main())
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
