@@ -74,6 +74,9 @@ log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms; a tail loss probe, two round trips)
+# s between checks with no connection (ICMP errors drained, nothing else to time): an idle daemon's
+# socket woke fifty times a second for nothing
+IDLE_TICK = 1.0
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
 SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
@@ -208,11 +211,13 @@ class UtpSocket:
         self._local: Address = ("", 0)
         self._silent: dict[Address, float] = {}
         self._recverr = False
+        self._connected = anyio.Event()  # set when a connection joins _conns (the timers run again)
         self._dont_fragment: int | None = None  # IP_MTU_DISCOVER as the kernel set it (None: unknown)
         self._reader: asyncio.AbstractEventLoop | None = None  # the loop whose add_reader reads us
         self._rearm_scheduled = False
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
+        self.timer_rounds = 0  # how many times the timers ran (an idle socket: once a second)
         self.send_errors = 0
         self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
         self.datagrams_sent = 0
@@ -286,7 +291,13 @@ class UtpSocket:
             self._sock = sock
             task_status.started()
             while True:
-                await anyio.sleep(TICK)
+                if self._conns:
+                    await anyio.sleep(TICK)
+                else:  # (a connection made or accepted wakes the timers at once)
+                    self._connected = anyio.Event()
+                    with anyio.move_on_after(IDLE_TICK):
+                        await self._connected.wait()
+                self.timer_rounds += 1
                 if self._recverr:  # an error nobody reported yet (see _icmp_errors)
                     self._icmp_errors()
                 self._tick()
@@ -676,6 +687,7 @@ class UtpSocket:
                                     mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
+        self._connected.set()
         self.mark(stream)
         self.on_accept(stream)
 
@@ -833,6 +845,7 @@ class UtpSocket:
                                       mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
         self._conns[(addr, conn.recv_id)] = stream
+        self._connected.set()
         self.mark(stream)
         try:
             while conn.state is State.SYN_SENT:

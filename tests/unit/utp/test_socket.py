@@ -111,3 +111,22 @@ async def test_a_dual_stack_socket_serves_an_ipv4_peer() -> None:
     async with utp_pair(server_host="") as (stream, accepted, _, client):
         assert accepted.remote == client.local_address
         assert await upload(stream, accepted, data) == data
+
+
+async def test_a_socket_without_connections_checks_its_timers_once_a_second() -> None:
+    """An idle daemon's socket woke fifty times a second for nothing; a connection wakes the
+    timers at once, and they run at their pace while it lasts."""
+    async with utp_pair(timeout=30) as (stream, incoming, server, client):
+        await incoming.aclose()
+        await stream.aclose()
+        while server._conns or client._conns:  # (bounded by the pair's time-out)
+            await anyio.sleep(0.05)
+        await anyio.sleep(0.1)
+        before = client.timer_rounds
+        await anyio.sleep(2.5)
+        assert client.timer_rounds - before <= 4  # (at 20 ms, 125)
+        busy = client.timer_rounds
+        dialed = await client.connect("127.0.0.1", server.local_address[1])
+        await anyio.sleep(0.3)
+        assert client.timer_rounds - busy >= 5
+        await dialed.aclose()
