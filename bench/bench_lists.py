@@ -1,6 +1,7 @@
 """The API's lists at seedbox scale, against the daemon as a real process.
 
     python bench/bench_lists.py [--jobs 10000] [--rounds 30] [--workdir DIR]
+                                [--reference qbittorrent,transmission]
 
 Adds ``--jobs`` paused magnet jobs (qBittorrent's ``torrents/add``, 1 000 links a request), then
 times, over HTTP from one client, each list a client polls: our ``GET /api/jobs``, qBittorrent's
@@ -8,6 +9,9 @@ times, over HTTP from one client, each list a client polls: our ``GET /api/jobs`
 before: nothing changed, and after 10 jobs were paused, then resumed), and Transmission's
 ``torrent-get`` with the fields a Sonarr or a Flood asks for. Prints one JSON line per list:
 median and p90 in milliseconds and the answer's size, with the machine's load average.
+``--reference`` runs qbittorrent-nox and transmission-daemon after ours with the same paused
+magnets (DHT, LSD, PEX, port mapping off; the magnets name no tracker) and times the same lists
+of theirs.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +43,9 @@ TRANSMISSION_FIELDS = ["id", "hashString", "name", "status", "percentDone", "rat
                        "uploadRatio", "downloadDir", "labels", "error", "errorString",
                        "addedDate", "doneDate", "queuePosition", "isFinished", "seedRatioLimit",
                        "seedRatioMode", "peersConnected", "uploadedEver", "downloadedEver"]
+
+
+SETTLE = 15.0  # seconds after the last add before the timing (each client's aftermath of the adds)
 
 
 def timed(client: httpx.Client, rounds: int, request: Callable[[], httpx.Response]) -> dict[str, Any]:
@@ -64,22 +75,166 @@ def add_paused(client: httpx.Client, n: int) -> None:
         time.sleep(0.5)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def magnets(n: int) -> list[str]:
+    return [f"magnet:?xt=urn:btih:{i + 1:040x}&dn=job-{i:05d}" for i in range(n)]
+
+
+def wait_until(what: str, ready: Callable[[], bool], limit: float = 600) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not ready in {limit:.0f} s")
+        time.sleep(0.5)
+
+
+def report(name: str, n: int, out: dict[str, Any]) -> None:
+    print(json.dumps({"list": name, "jobs": n, **out, "load": [round(x, 2) for x in os.getloadavg()]}),
+          flush=True)
+
+
+def reference_qbittorrent(work: Path, n: int, rounds: int) -> None:
+    """qbittorrent-nox with the same paused magnets: torrents/info and sync/maindata."""
+    port = free_port()
+    conf = work / "qbt" / "qBittorrent" / "config"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\\DHTEnabled=false
+Session\\LSDEnabled=false
+Session\\PeXEnabled=false
+Session\\Port={free_port()}
+Session\\QueueingSystemEnabled=false
+Session\\DefaultSavePath={work / "qbt-dl"}
+
+[Preferences]
+Connection\\UPnP=false
+Connection\\ResolvePeerCountries=false
+General\\UseRandomPort=false
+WebUI\\Address=127.0.0.1
+WebUI\\Port={port}
+WebUI\\LocalHostAuth=false
+WebUI\\CSRFProtection=false
+WebUI\\HostHeaderValidation=false
+""")
+    proc = subprocess.Popen(["qbittorrent-nox", f"--profile={work / 'qbt'}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            wait_until("qbittorrent-nox", lambda: client.get("/api/v2/app/version").status_code == 200)
+            links = magnets(n)
+            for start in range(0, n, 1000):
+                client.post("/api/v2/torrents/add", data={
+                    "urls": "\n".join(links[start:start + 1000]), "paused": "true", "stopped": "true"
+                }).raise_for_status()
+            wait_until("qbittorrent-nox's adds", lambda: len(client.get("/api/v2/torrents/info").json()) >= n)
+            time.sleep(SETTLE)
+            version = client.get("/api/v2/app/version").text
+            rid = client.get("/api/v2/sync/maindata", params={"rid": 0}).json()["rid"]
+
+            def incremental() -> httpx.Response:
+                nonlocal rid
+                r = client.get("/api/v2/sync/maindata", params={"rid": rid})
+                rid = r.json()["rid"]
+                return r
+
+            for name, request in (
+                    ("torrents/info", lambda: client.get("/api/v2/torrents/info")),
+                    ("sync/maindata full", lambda: client.get("/api/v2/sync/maindata", params={"rid": 0})),
+                    ("sync/maindata incremental, nothing changed", incremental)):
+                report(f"qbittorrent-nox {version} {name}", n, timed(client, rounds, request))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+
+
+def reference_transmission(work: Path, n: int, rounds: int) -> None:
+    """transmission-daemon with the same paused magnets (one torrent-add each: its RPC has no
+    batch): torrent-get."""
+    port = free_port()
+    conf = work / "tr"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "settings.json").write_text(json.dumps({
+        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
+        "port-forwarding-enabled": False, "peer-port": free_port(), "peer-port-random-on-start": False,
+        "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+        "rpc-enabled": True, "rpc-port": port, "rpc-bind-address": "127.0.0.1",
+        "rpc-authentication-required": False, "rpc-whitelist-enabled": False,
+        "rpc-host-whitelist-enabled": False, "download-dir": str(work / "tr-dl"),
+        "download-queue-enabled": False, "seed-queue-enabled": False, "queue-stalled-enabled": False,
+        "blocklist-enabled": False, "start-added-torrents": False, "message-level": 1}))
+    proc = subprocess.Popen(["transmission-daemon", "-f", "-g", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            sid = [""]
+
+            def rpc(call: dict[str, Any]) -> httpx.Response:
+                r = client.post("/transmission/rpc", json=call, headers={"X-Transmission-Session-Id": sid[0]})
+                if r.status_code == 409:
+                    sid[0] = r.headers["X-Transmission-Session-Id"]
+                    r = client.post("/transmission/rpc", json=call,
+                                    headers={"X-Transmission-Session-Id": sid[0]})
+                return r
+
+            wait_until("transmission-daemon", lambda: rpc({"method": "session-get"}).status_code == 200)
+            version = rpc({"method": "session-get"}).json()["arguments"]["version"]
+            for link in magnets(n):
+                add = {"method": "torrent-add", "arguments": {"filename": link, "paused": True}}
+                rpc(add).raise_for_status()
+            get = {"method": "torrent-get", "arguments": {"fields": TRANSMISSION_FIELDS}}
+            wait_until("transmission-daemon's adds",
+                       lambda: len(rpc(get).json()["arguments"]["torrents"]) >= n)
+            time.sleep(SETTLE)
+            report(f"transmission-daemon {version.split()[0]} torrent-get", n,
+                   timed(client, rounds, lambda: rpc(get)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--reference", default="", help="qbittorrent,transmission: time theirs too")
+    parser.add_argument("--ours", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="te-bench-lists-"))
+    references = {"qbittorrent": reference_qbittorrent, "transmission": reference_transmission}
+    if args.ours:
+        ours(work, args.jobs, args.rounds)
+    for name in filter(None, args.reference.split(",")):
+        if shutil.which({"qbittorrent": "qbittorrent-nox", "transmission": "transmission-daemon"}[name]):
+            references[name](work, args.jobs, args.rounds)
+        else:
+            print(json.dumps({"reference": name, "skipped": "not installed"}), flush=True)
+
+
+def ours(work: Path, jobs: int, rounds: int) -> None:
+    """Our daemon: every list, through our API and both dialects."""
     daemon = Daemon(work, "lists")
     daemon.start()
     try:
         with httpx.Client(base_url=daemon.url, headers=HEADERS, timeout=120) as client:
             t0 = time.perf_counter()
-            add_paused(client, args.jobs)
+            add_paused(client, jobs)
             added = time.perf_counter() - t0
-            print(json.dumps({"jobs": args.jobs, "added_s": round(added, 1)}), flush=True)
-            time.sleep(2)  # (the adds' aftermath settles)
+            print(json.dumps({"jobs": jobs, "added_s": round(added, 1)}), flush=True)
+            time.sleep(SETTLE)
             sid = client.post("/transmission/rpc", json={"method": "session-get"}).headers[
                 "X-Transmission-Session-Id"]
             rpc_headers = {"X-Transmission-Session-Id": sid}
@@ -115,15 +270,15 @@ def main() -> None:
                                                                 headers=rpc_headers),
             }
             for name, request in lists.items():
-                out = timed(client, args.rounds, request)
-                print(json.dumps({"list": name, "jobs": args.jobs, **out,
+                out = timed(client, rounds, request)
+                print(json.dumps({"list": name, "jobs": jobs, **out,
                                   "load": [round(x, 2) for x in os.getloadavg()]}), flush=True)
             times: list[float] = []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 r = incremental_after_change()
                 times.append(r.elapsed_here * 1000)  # type: ignore[attr-defined]
             print(json.dumps({"list": "qbittorrent sync/maindata incremental, 10 jobs changed",
-                              "jobs": args.jobs, "median_ms": round(statistics.median(times), 1),
+                              "jobs": jobs, "median_ms": round(statistics.median(times), 1),
                               "p90_ms": round(pct(times, 0.9), 1), "bytes": len(r.content),
                               "load": [round(x, 2) for x in os.getloadavg()]}), flush=True)
     finally:
