@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from torrent_engine.jobs import AddOptions, JobFeatures, JobState
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -121,15 +122,15 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                 def details() -> list[str]:
                     driver.find_element(By.CSS_SELECTOR, '.job [data-action="details"]').click()
-                    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".job td.path"))
-                    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".job td.path")]
+                    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#details td.path"))
+                    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#details td.path")]
 
                 assert sorted(await in_thread(details)) == sorted(
                     f"Example Payload/{path}" for path, _ in FILES)
 
                 def stream_links() -> list[str]:
                     def links(d: Any) -> list[Any]:
-                        return list(d.find_elements(By.CSS_SELECTOR, ".job a.stream"))
+                        return list(d.find_elements(By.CSS_SELECTOR, "#details a.stream"))
 
                     wait(driver, lambda d: len(links(d)) == len(FILES))
                     return [e.get_attribute("href") for e in links(driver)]
@@ -146,14 +147,14 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                 def skip_a_file() -> int:
                     def click_second(d: Any) -> int:
-                        box = d.find_elements(By.CSS_SELECTOR, ".job input[data-file-index]")[1]
+                        box = d.find_elements(By.CSS_SELECTOR, "#details input[data-file-index]")[1]
                         assert box.is_selected()
                         index = int(box.get_attribute("data-file-index"))
                         box.click()
                         return index
 
                     index: int = wait(driver, click_second)
-                    selector = f'.job input[data-file-index="{index}"]'
+                    selector = f'#details input[data-file-index="{index}"]'
                     # Unticked and enabled again: the box waits (disabled) for the server's answer
                     # (an error the server answered instead is shown, and fails the test).
                     def answered(d: Any) -> bool:
@@ -247,9 +248,9 @@ async def test_a_file_change_the_server_has_not_answered_is_never_shown_stale(tm
                 details = '.job [data-action="details"]'
                 wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, details)).click()
                 boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
-                                                               ".job input[data-file-index]"))
+                                                               "#details input[data-file-index]"))
                 index = int(boxes[1].get_attribute("data-file-index"))
-                selector = f'.job input[data-file-index="{index}"]'
+                selector = f'#details input[data-file-index="{index}"]'
                 driver.execute_script("window.holdChanges = true")
                 wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
                 driver.find_element(By.CSS_SELECTOR, selector).click()
@@ -273,7 +274,7 @@ async def test_a_file_change_the_server_has_not_answered_is_never_shown_stale(tm
 
             def release() -> None:
                 driver.execute_script("window.releaseChanges()")
-                selector = f'.job input[data-file-index="{index}"]'
+                selector = f'#details input[data-file-index="{index}"]'
                 wait(driver, lambda d: (lambda box: not box.is_selected() and box.is_enabled())(
                     d.find_element(By.CSS_SELECTOR, selector)))
 
@@ -343,3 +344,128 @@ async def test_the_charts_draw_the_rate_and_peers_of_the_last_hour(tmp_path: Pat
     assert points >= 4 and heights >= 2, (points, heights)  # a line that rises off the floor
     assert top.startswith("top ") and "/s" in top, top
     assert "top 1" in peers_now, peers_now
+
+
+def _magnet(i: int) -> str:
+    return f"magnet:?xt=urn:btih:{i + 1:040x}&dn=job-{i:05d}"
+
+
+async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_path: Path) -> None:
+    """10 000 jobs: the table draws only the rows in view, scrolls to the last, sorts, filters by
+    category, tag and state, searches, and pauses or resumes exactly the filtered selection."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    n = 10_000
+    async with running_api(tmp_path) as api:
+        service = api.service
+        await service.create_category("linux")
+        plain = [_magnet(i) for i in range(n) if i % 10]
+        linux = [_magnet(i) for i in range(n) if i % 10 == 0]
+        await service.add_many(plain, AddOptions(paused=True))
+        await service.add_many(linux, AddOptions(paused=True, features=JobFeatures(
+            category="linux", tags=("iso",))))
+        everything = service.list()
+        assert len(everything) == n and all(j.state is JobState.PAUSED for j in everything)
+        newest = max(everything, key=lambda j: (j.created_at, j.number))
+        with chromium(1280, 900) as driver:
+            def count(d: Any) -> int:
+                return int("".join(c for c in d.find_element(By.ID, "view-count").text if c.isdigit()) or 0)
+
+            def names(d: Any) -> list[str]:
+                return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#jobs tr.job .name")]
+
+            def first_name(d: Any) -> str:
+                shown = names(d)
+                return shown[0] if shown else ""
+
+            def rows_in_dom(d: Any) -> int:
+                return int(d.execute_script("return document.querySelectorAll('tr').length"))
+
+            def open_and_scroll() -> tuple[int, int, str]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == str(n), 120)
+                wait(driver, lambda d: count(d) == n)
+                rows = rows_in_dom(driver)
+                driver.execute_script(
+                    "const s = document.getElementById('jobs-scroll'); s.scrollTop = s.scrollHeight")
+                last = wait(driver, lambda d: d.find_elements(
+                    By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{newest.id}"]'))[0]
+                assert last.is_displayed()
+                return rows, rows_in_dom(driver), str(last.find_element(By.CSS_SELECTOR, ".name").text)
+
+            rows_at_top, rows_at_end, last_name = await in_thread(open_and_scroll)
+            assert rows_at_top < 200 and rows_at_end < 200, (rows_at_top, rows_at_end)
+            assert last_name == newest.name
+
+            def sort_by_name() -> tuple[str, str]:
+                driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="name"]').click()
+                wait(driver, lambda d: first_name(d) == "job-00000")
+                driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="name"]').click()
+                wait(driver, lambda d: first_name(d) == f"job-{n - 1:05d}")
+                return first_name(driver), driver.find_element(
+                    By.CSS_SELECTOR, '.jobs-table th[data-sort="name"]').get_attribute("aria-sort")
+
+            assert await in_thread(sort_by_name) == (f"job-{n - 1:05d}", "descending")
+
+            def by_category_and_tag() -> tuple[int, set[str], int]:
+                Select(driver.find_element(By.ID, "filter-category")).select_by_value("linux")
+                wait(driver, lambda d: count(d) == n // 10)
+                tails = {name[-1] for name in names(driver)}
+                Select(driver.find_element(By.ID, "filter-tag")).select_by_value("iso")
+                wait(driver, lambda d: count(d) == n // 10)
+                Select(driver.find_element(By.ID, "filter-category")).select_by_value("")
+                Select(driver.find_element(By.ID, "filter-tag")).select_by_value("")
+                wait(driver, lambda d: count(d) == n)
+                return n // 10, tails, count(driver)
+
+            assert await in_thread(by_category_and_tag) == (n // 10, {"0"}, n)
+
+            wanted = {f"job-{i:05d}" for i in range(120, 130)}
+
+            def search_select_resume() -> list[str]:
+                driver.find_element(By.ID, "search").send_keys("JOB-0012")  # (any case)
+                wait(driver, lambda d: count(d) == len(wanted))
+                shown = names(driver)
+                driver.find_element(By.ID, "select-all").click()
+                wait(driver, lambda d: d.find_element(By.ID, "bulk-count").text == str(len(wanted)))
+                driver.find_element(By.CSS_SELECTOR, '[data-bulk="resume"]').click()
+                wait(driver, lambda d: all(e.text.lower() != "paused" for e in d.find_elements(
+                    By.CSS_SELECTOR, "#jobs tr.job .state")))
+                return shown
+
+            assert set(await in_thread(search_select_resume)) == wanted
+            running = {j.name: j.state for j in service.list() if j.state is not JobState.PAUSED}
+            assert set(running) == wanted, sorted(running)[:20]
+            (resumed_state,) = set(running.values())  # (no peers: waiting for the metadata, or queued)
+
+            def sort_by_state() -> list[str]:
+                search = driver.find_element(By.ID, "search")
+                search.clear()
+                search.send_keys(" ")  # (an input event: the search box is empty again)
+                wait(driver, lambda d: count(d) == n)
+                driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="state"]').click()
+                wait(driver, lambda d: first_name(d) in wanted)
+                if os.environ.get("UI_10K_SCREENSHOT"):
+                    driver.save_screenshot(os.environ["UI_10K_SCREENSHOT"])
+                return names(driver)[:len(wanted) + 1]
+
+            # (the resumed jobs' state sorts before "paused")
+            first = await in_thread(sort_by_state)
+            assert set(first[:-1]) == wanted and first[-1] not in wanted, first
+
+            def filter_state_and_pause() -> list[str]:
+                Select(driver.find_element(By.ID, "filter-state")).select_by_value(resumed_state.value)
+                wait(driver, lambda d: count(d) == len(wanted))
+                shown = names(driver)
+                # (the selection made before is still there: cleared, then made again)
+                driver.find_element(By.ID, "bulk-clear").click()
+                wait(driver, lambda d: not d.find_element(By.ID, "bulk").is_displayed())
+                driver.find_element(By.ID, "select-all").click()
+                wait(driver, lambda d: d.find_element(By.ID, "bulk-count").text == str(len(wanted)))
+                driver.find_element(By.CSS_SELECTOR, '[data-bulk="pause"]').click()
+                wait(driver, lambda d: count(d) == 0)  # (paused: they left the filtered list)
+                return shown
+
+            assert set(await in_thread(filter_state_and_pause)) == wanted
+            assert all(j.state is JobState.PAUSED for j in service.list())

@@ -366,3 +366,44 @@ async def test_job_list_pages(tmp_path: Path) -> None:
             r = await c.get("/api/jobs", params=bad)
             assert r.status_code == 400, (bad, r.text)
             assert next(iter(bad)) in r.json()["error"]
+
+
+async def test_bulk_action_acts_on_exactly_the_ids_given_and_lists_what_it_refused(tmp_path: Path) -> None:
+    """POST /api/jobs/bulk: the web UI's selection in one request; a job the action does not fit
+    (a finished one, an unknown id) is listed with its reason, the others are done."""
+    async with running_api(tmp_path) as api:
+        ids = []
+        for i in range(6):
+            r = await api.client.post("/api/jobs", json={
+                "source": f"magnet:?xt=urn:btih:{i + 1:040x}&dn=job-{i}", "paused": True})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        cancelled = (await api.client.delete(f"/api/jobs/{ids[5]}")).json()
+        assert cancelled["state"] == "cancelled"
+
+        r = await api.client.post("/api/jobs/bulk", json={
+            "action": "resume", "ids": [ids[0], ids[2], ids[5], "nosuchjob", ids[0]]})
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["done"] == [ids[0], ids[2]]
+        assert {j["id"] for j in answer["jobs"]} == {ids[0], ids[2]}
+        assert [(f["id"], f["status"]) for f in answer["failed"]] == [(ids[5], 409), ("nosuchjob", 404)]
+        states = {j["id"]: j["state"] for j in (await api.client.get("/api/jobs")).json()["jobs"]}
+        assert {i for i, s in states.items() if s not in ("paused", "cancelled")} == {ids[0], ids[2]}
+
+        r = await api.client.post("/api/jobs/bulk", json={"action": "pause", "ids": [ids[0], ids[2]]})
+        assert r.json()["done"] == [ids[0], ids[2]] and not r.json()["failed"]
+        assert all(api.service.get(i).state.value == "paused" for i in ids[:5])
+
+        r = await api.client.post("/api/jobs/bulk", json={"action": "cancel", "ids": ids[3:5]})
+        assert r.json()["done"] == ids[3:5]
+        r = await api.client.post("/api/jobs/bulk", json={"action": "forget", "ids": ids[3:]})
+        assert r.json()["removed"] == ids[3:] and r.json()["jobs"] == []
+        assert sorted(j.id for j in api.service.list()) == sorted(ids[:3])
+
+        for body, field in (({"action": "explode", "ids": ids}, "action"),
+                            ({"action": "pause", "ids": []}, "ids"),
+                            ({"action": "pause", "ids": [1, 2]}, "ids"),
+                            ({"action": "pause", "ids": ids, "delete_files": True}, "delete_files")):
+            r = await api.client.post("/api/jobs/bulk", json=body)
+            assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)

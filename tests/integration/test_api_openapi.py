@@ -107,6 +107,10 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("POST", "/api/jobs/{job_id}/resume", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/pause", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/recheck", 200, path=ids)
+        bulk = await c.call("POST", "/api/jobs/bulk", 200,
+                            json={"action": "pause", "ids": [job["id"], "nope"]})
+        assert bulk["done"] == [job["id"]] and bulk["failed"][0]["status"] == 404
+        await c.call("POST", "/api/jobs/bulk", 400, json={"action": "pause", "ids": []})
         await c.call("POST", "/api/jobs/{job_id}/move", 200, path=ids, json={"save_path": "moved"})
         await c.call("POST", "/api/jobs/{job_id}/move", 400, path=ids, json={"save_path": "../../out"})
         await c.call("POST", "/api/jobs/{job_id}/queue", 409, path=ids, json={"move": "top"})

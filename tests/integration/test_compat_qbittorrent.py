@@ -325,3 +325,55 @@ async def test_set_super_seeding(tmp_path: Path) -> None:
             r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "all"})
             assert r.status_code == 400
             assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False
+
+
+async def test_kept_records_follow_every_change_in_both_dialects(tmp_path: Path) -> None:
+    """torrents/info, sync/maindata and torrent-get keep each job's record while its snapshot is
+    the same: a change of one job (a category, a tag, a pause) or of the share settings shows at
+    once, in the incremental answer only for what changed."""
+    hashes = [f"{i + 1:040x}" for i in range(3)]
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            urls = "\n".join(f"magnet:?xt=urn:btih:{h}&dn=kept-{h[-1]}" for h in hashes)
+            assert (await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"})).text == "Ok."
+            await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": ""})
+            sid = (await c.post("/transmission/rpc", json={})).headers["x-transmission-session-id"]
+            fields = ["labels", "id", "seedRatioLimit", "name"]
+
+            async def rows() -> list[dict[str, Any]]:
+                r = await c.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
+                                 json={"method": "torrent-get", "arguments": {"fields": fields}})
+                return r.json()["arguments"]["torrents"]  # type: ignore[no-any-return]
+
+            async def maindata(rid: int) -> dict[str, Any]:
+                return (await c.get("/api/v2/sync/maindata", params={"rid": rid})).json()  # type: ignore[no-any-return]
+
+            full = await maindata(0)
+            assert full["full_update"] and sorted(full["torrents"]) == hashes
+            info = {t["hash"]: t for t in (await c.get("/api/v2/torrents/info")).json()}
+            assert [info[h] == full["torrents"][h] for h in hashes] == [True] * 3
+            before = await rows()
+            assert [list(row) for row in before] == [fields] * 3  # (in the order asked)
+            with anyio.fail_after(10):  # (the jobs fall quiet: their snapshots are kept)
+                while (await maindata(full["rid"])).get("torrents"):
+                    full = await maindata(0)
+                    await anyio.sleep(0.2)
+            quiet = await maindata(full["rid"])
+            assert "torrents" not in quiet
+
+            await c.post("/api/v2/torrents/setCategory", data={"hashes": hashes[0], "category": "tv"})
+            await c.post("/api/v2/torrents/addTags", data={"hashes": hashes[1], "tags": "hd"})
+            delta = await maindata(quiet["rid"])
+            assert delta["torrents"] == {hashes[0]: {"category": "tv"}, hashes[1]: {"tags": "hd"}}
+            info = {t["hash"]: t for t in (await c.get("/api/v2/torrents/info")).json()}
+            assert (info[hashes[0]]["category"], info[hashes[1]]["tags"]) == ("tv", "hd")
+            after = await rows()
+            assert [row["labels"] for row in after] == [[], ["hd"], []]
+
+            r = await c.patch("/api/settings", json={"ratio_limit": 3.5})
+            assert r.status_code == 200, r.text
+            delta = await maindata(delta["rid"])
+            assert {h: t.get("max_ratio") for h, t in delta["torrents"].items()} == dict.fromkeys(hashes, 3.5)
+            assert {t["max_ratio"] for t in (await c.get("/api/v2/torrents/info")).json()} == {3.5}
+            assert [row["seedRatioLimit"] for row in await rows()] == [3.5] * 3
+            assert "torrents" not in await maindata(delta["rid"])

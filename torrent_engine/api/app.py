@@ -10,12 +10,13 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any  # Any: decoded JSON bodies and the JSON we answer with hold values of any JSON type
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -56,6 +57,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metadata we accept
 JSON_OVERHEAD = 64 * 1024
 MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
+BULK_ACTIONS = ("pause", "resume", "recheck", "cancel", "forget")
+BULK_AT_ONCE = 8  # a bulk action's jobs handled at the same time (their saves' waits overlap)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -368,9 +371,13 @@ class Api:
         return response
 
     def _jobs_response(self, jobs: list[Job]) -> Response:
-        """``{"jobs": [...]}``, reusing the JSON of each job whose snapshot has not changed (the
-        service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the list
-        took 22-25 ms to build and encode, most of it for jobs that never change)."""
+        """``{"jobs": [...]}``."""
+        return Response(b'{"jobs":' + self._jobs_array(jobs) + b"}", media_type="application/json")
+
+    def _jobs_array(self, jobs: list[Job]) -> bytes:
+        """The JSON array of ``jobs``, reusing the JSON of each job whose snapshot has not changed
+        (the service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the
+        list took 22-25 ms to build and encode, most of it for jobs that never change)."""
         cache = self._job_json
         parts: list[bytes] = []
         for job in jobs:
@@ -383,7 +390,7 @@ class Api:
             # ask about the cached ids: snapshotting every job would cost a page of a long list)
             for job_id in [k for k in cache if k not in self.service]:
                 del cache[job_id]
-        return Response(b'{"jobs":[' + b",".join(parts) + b"]}", media_type="application/json")
+        return b"[" + b",".join(parts) + b"]"
 
     async def get_job(self, request: Request) -> Response:
         """``GET /api/jobs/{id}``: one job in detail."""
@@ -510,6 +517,58 @@ class Api:
         delete = _query_bool(request, "delete_files")
         job = await self.service.cancel(request.path_params["job_id"], delete_files=delete)
         return JSONResponse(job.to_json(detail=True))
+
+    async def bulk(self, request: Request) -> Response:
+        """``POST /api/jobs/bulk`` ``{"action", "ids", "delete_files"?}``: one action on many jobs
+        (the web UI's selection), each as its own route would do it; a job the action does not fit
+        is listed in ``failed`` with the reason, the others are done. A change the state folder
+        cannot hold stops the rest (507/503, as for one job)."""
+        data = await read_json(request, self.max_json)
+        action = data.get("action")
+        if action not in BULK_ACTIONS:
+            raise ApiError(400, f"action must be one of {', '.join(BULK_ACTIONS)}", "action")
+        ids = data.get("ids")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise ApiError(400, "ids must be a non-empty list of job ids", "ids")
+        ids = list(dict.fromkeys(ids))
+        delete = False if data.get("delete_files") is None else _bool(data["delete_files"], "delete_files")
+        if delete and action not in ("cancel", "forget"):
+            raise ApiError(400, "delete_files goes with cancel or forget", "delete_files")
+        one: Callable[[str], Awaitable[object]]
+        if action == "cancel":
+            async def one(job_id: str) -> object:
+                return await self.service.cancel(job_id, delete_files=delete)
+        elif action == "forget":
+            async def one(job_id: str) -> object:
+                await self.service.forget(job_id, delete_files=delete)
+                return None
+        else:
+            one = getattr(self.service, action)
+        done: set[str] = set()
+        failed: dict[str, tuple[int, str]] = {}
+        limiter = anyio.CapacityLimiter(BULK_AT_ONCE)
+
+        async def act(job_id: str) -> None:
+            async with limiter:
+                try:
+                    await one(job_id)
+                except StateNotSaved:
+                    raise
+                except JobError as exc:
+                    failed[job_id] = (_job_error_status(exc), str(exc))
+                else:
+                    done.add(job_id)
+
+        async with anyio.create_task_group() as tg:
+            for job_id in ids:
+                tg.start_soon(act, job_id)
+        jobs = [self.service.get(i) for i in ids if i in done and i in self.service]
+        removed = [i for i in ids if i in done and i not in self.service]
+        head = json.dumps({"action": action, "done": [i for i in ids if i in done], "removed": removed,
+                           "failed": [{"id": i, "status": failed[i][0], "error": failed[i][1]}
+                                      for i in ids if i in failed]}, separators=(",", ":"))
+        return Response(head[:-1].encode() + b',"jobs":' + self._jobs_array(jobs) + b"}",
+                        media_type="application/json")
 
     async def clear_history(self, request: Request) -> Response:
         """``DELETE /api/jobs?finished=true``: forget finished jobs (``older_than`` seconds, if given)."""
@@ -641,6 +700,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/jobs/active", api.active_jobs, methods=["GET"]),
         Route("/api/jobs/active", api.active_jobs_other_method, methods=["POST", "PUT", "PATCH", "DELETE"],
               name=METHOD_NOT_ALLOWED),
+        Route("/api/jobs/bulk", api.bulk, methods=["POST"]),
         Route("/api/jobs/{job_id}", api.get_job, methods=["GET"]),
         Route("/api/jobs/{job_id}", api.update, methods=["PATCH"]),
         Route("/api/jobs/{job_id}", api.cancel, methods=["DELETE"]),

@@ -156,6 +156,20 @@ SCHEMAS: dict[str, Schema] = {
         "upload_limit": _null(RATE_LIMIT), **_FEATURE_PROPERTIES,
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
+    "BulkAction": _obj({
+        "action": {"type": "string", "enum": ["pause", "resume", "recheck", "cancel", "forget"],
+                   "description": "what each route does to one job; forget: a finished job "
+                                  "leaves the history"},
+        "ids": {"type": "array", "items": STRING, "minItems": 1},
+        "delete_files": _null(BOOL)}, ["action", "ids"], closed=False),
+    "BulkDone": _obj({
+        "action": STRING,
+        "done": {"type": "array", "items": STRING, "description": "the jobs it was done to"},
+        "removed": {"type": "array", "items": STRING, "description": "of those, the ones now gone"},
+        "failed": {"type": "array", "items": _obj({"id": STRING, "status": COUNT, "error": STRING},
+                                                  ["id", "status", "error"])},
+        "jobs": {"type": "array", "items": _ref("Job"), "description": "the done jobs, as they are now"}},
+        ["action", "done", "removed", "failed", "jobs"]),
     "Ticket": _obj({"ticket": STRING, "expires_in": NUMBER}, ["ticket", "expires_in"]),
     "StreamToken": _obj({"token": STRING, "files": {"type": "array", "items": _obj(
         {"index": COUNT, "path": STRING, "url": STRING}, ["index", "path", "url"])}}, ["token", "files"]),
@@ -330,6 +344,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         _query("finished", _FLAG, "must be true", required=True),
         _query("older_than", NUMBER, "only those finished more than this many seconds ago")]),
     ("GET", "/api/jobs/active"): _op("The jobs that are not finished", "JobList", tag="jobs"),
+    ("POST", "/api/jobs/bulk"): _op(
+        "One action on many jobs; those it does not fit are listed in failed", "BulkDone",
+        errors=(*_BODY_ERRORS, 503), body="BulkAction", body_required=True, tag="jobs"),
     ("GET", "/api/jobs/{job_id}"): _op("One job in detail", "JobDetail", errors=(404,), tag="jobs"),
     ("PATCH", "/api/jobs/{job_id}"): _op(
         "Change file priorities, order, rate limits or features", "JobDetail",

@@ -155,13 +155,22 @@ class JobFeatureControl(JobLifecycle):
         return rec
 
     def _decorate(self, rec: JobRecord, job: Job) -> Job:
-        """The snapshot with the record's features, queue position, seeding time and ratio."""
+        """The snapshot with the record's features, queue position, seeding time and ratio; the
+        same object as the last time while ``job`` (a quiet job's kept view) and these are the
+        same, so that a list's readers can keep what they made of it (its JSON, a dialect's
+        record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
         f = rec.features
         self._fold(rec)
-        return dataclasses.replace(job, name=f.rename or job.name, features=f,
-                                   queue_position=self._rank(rec.id), seeding_time=rec.seeding_time,
-                                   ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
-                                   completed_at=rec.completed_at, number=rec.number)
+        key = (f, self._rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
+        kept = self._decorated.get(rec.id)
+        if kept is not None and kept[0] is job and kept[1] == key:
+            return kept[2]
+        shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
+                                    queue_position=key[1], seeding_time=rec.seeding_time,
+                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
+                                    completed_at=rec.completed_at, number=rec.number)
+        self._decorated[rec.id] = (job, key, shown)
+        return shown
 
     def _updated(self, rec: JobRecord) -> None:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
@@ -888,6 +897,7 @@ class JobFeatureControl(JobLifecycle):
             await self._keep_numbers()
             self._jobs.remove(rec.id)
             self._finished_jobs.pop(rec.id, None)
+            self._decorated.pop(rec.id, None)
             self._writer.forget(rec.id)
             await anyio.to_thread.run_sync(self._store.delete, rec.id)
         self._locks.pop(rec.id, None)

@@ -103,6 +103,8 @@ class JobLifecycle:
         self._last_progress: dict[str, float] = {}
         self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
+        # job id -> (the view decorated, what decorated it, the result): see control's _decorate
+        self._decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
         self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
         self._claims = PathClaims()  # which unfinished job writes each file path
         # what trackers said of torrents the manager reloads at a start, before their jobs are bound

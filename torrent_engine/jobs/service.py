@@ -616,6 +616,7 @@ class JobService(JobFeatureControl):
         for rec in gone:
             self._jobs.remove(rec.id)
             self._finished_jobs.pop(rec.id, None)
+            self._decorated.pop(rec.id, None)
             self._locks.pop(rec.id, None)
             self._writer.forget(rec.id)
         if gone:

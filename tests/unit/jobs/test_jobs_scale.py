@@ -159,3 +159,27 @@ async def test_a_stop_writes_only_what_changed_in_one_transaction(
     async with service(tmp_path, seed=True) as jobs:
         assert jobs.get(ids[2]).features.tags == ("kept",)
         assert all(jobs.get(i).state is not JobState.FAILED for i in ids)
+
+
+async def test_a_quiet_job_is_listed_as_the_same_snapshot_until_something_of_it_changes(
+        tmp_path: Path) -> None:
+    """The API's lists keep each job's JSON and each dialect's record while its snapshot is the
+    same object: a list of idle jobs hands out the same objects, and a new one for a job that
+    changed (its features, its state)."""
+    async with service(tmp_path) as jobs:
+        added = await jobs.add_many([f"magnet:?xt=urn:btih:{i + 1:040x}&dn=job-{i}" for i in range(4)],
+                                    AddOptions(paused=True))
+        ids = [r[0].id for r in added if isinstance(r, tuple)]
+        with anyio.fail_after(10):  # (once the tick has found them quiet)
+            while True:
+                first = {j.id: j for j in jobs.list()}
+                again = {j.id: j for j in jobs.list()}
+                if all(again[i] is first[i] for i in ids):
+                    break
+                await anyio.sleep(0.1)
+        await jobs.set_features([ids[0]], tags=["kept"])
+        await jobs.resume(ids[1])
+        after = {j.id: j for j in jobs.list()}
+        assert after[ids[0]] is not first[ids[0]] and after[ids[0]].features.tags == ("kept",)
+        assert after[ids[1]] is not first[ids[1]] and after[ids[1]].state is not JobState.PAUSED
+        assert after[ids[2]] is first[ids[2]] and after[ids[3]] is first[ids[3]]

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any  # Any: qBittorrent's JSON and form values are of any JSON type (checked where read)
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from ...jobs import (
     JobError,
     JobNotFound,
     JobService,
+    ServiceSettings,
     StateNotSaved,
 )
 from ...jobs.features import features_from
@@ -43,6 +45,7 @@ from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
 from .forms import Form, FormError, parse_form
+from .kept import Kept, KeptRecords, encode
 from .qbittorrent_records import (
     ACTIONS_AT_LIMIT,
     APP_VERSION,
@@ -91,6 +94,7 @@ class QbittorrentApi:
         self._clock = clock
         self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
         self._sync: dict[int, dict[str, Any]] = {}  # rid -> what that sync/maindata answer showed
+        self._kept = KeptRecords()  # each job's torrent record and its JSON
         self._rid = 0
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
@@ -386,38 +390,52 @@ class QbittorrentApi:
         await self.service.update_settings(upload_limit=_limit(form))
 
     # -- reading torrents ----------------------------------------------------------------------
-    def _records(self) -> dict[str, dict[str, Any]]:
+    def _records(self) -> list[Kept]:
+        """Every listed job's torrent record, kept while the job's snapshot and the share settings
+        are the same objects (a job's metainfo does not change under one snapshot: its arrival
+        is news that makes the job's snapshot again)."""
         settings = self.service.get_settings()
-        return {job.info_hash: torrent_record(job, settings, self._torrent(job))
-                for job in self.service.client_jobs()}
+        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        kept = self._kept
+        out = [kept.get(job, limits, partial(self._record, job, settings))
+               for job in self.service.client_jobs()]
+        kept.prune(out)
+        return out
 
-    async def info(self, form: Form, request: Request) -> list[dict[str, Any]]:
+    def _record(self, job: Job, settings: ServiceSettings) -> dict[str, Any]:
+        return torrent_record(job, settings, self._torrent(job))
+
+    async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
-        records = list(self._records().values())
+        records = self._records()
         status = form.get("filter") or "all"
-        records = [r for r in records if matches(r, status)]
+        if status != "all":
+            records = [k for k in records if matches(k.record, status)]
         category = form.get("category")
         if category is not None:
-            records = [r for r in records if r["category"] == category]
+            records = [k for k in records if k.record["category"] == category]
         tag = form.get("tag")
         if tag is not None:
-            records = [r for r in records if (tag in r["tags"].split(", ") if tag else not r["tags"])]
+            records = [k for k in records
+                       if (tag in k.record["tags"].split(", ") if tag else not k.record["tags"])]
         hashes = form.get("hashes")
         if hashes:
             wanted = {h.strip().lower() for h in hashes.split("|")}
-            records = [r for r in records if r["hash"] in wanted]
+            records = [k for k in records if k.record["hash"] in wanted]
         sort = form.get("sort")
         if sort:
-            if records and sort not in records[0]:
+            if records and sort not in records[0].record:
                 raise QbtError(400, f"cannot sort by {sort[:40]!r}")
-            records.sort(key=lambda r: (str(type(r[sort])), r[sort]),
+            records.sort(key=lambda k: (str(type(k.record[sort])), k.record[sort]),
                          reverse=bool(parse_bool(form.get("reverse"))))
         offset = _int(form.get("offset"), "offset", 0)
         if offset < 0:
             offset = max(0, len(records) + offset)
         limit = _int(form.get("limit"), "limit", 0)
         records = records[offset:]
-        return records[:limit] if limit > 0 else records
+        if limit > 0:
+            records = records[:limit]
+        return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
 
     async def properties(self, form: Form, request: Request) -> dict[str, Any]:
         """``torrents/properties``."""
@@ -521,23 +539,34 @@ class QbittorrentApi:
         return {j.info_hash: j.options.upload_limit for j in self._selected(form)}
 
     # -- sync ----------------------------------------------------------------------------------
-    async def maindata(self, form: Form, request: Request) -> dict[str, Any]:
-        """``sync/maindata?rid=N``: everything (``full_update``) or what changed since answer N."""
+    async def maindata(self, form: Form, request: Request) -> dict[str, Any] | Response:
+        """``sync/maindata?rid=N``: everything (``full_update``) or what changed since answer N.
+        Each answer keeps the records it showed; a record still the same object (its job's
+        snapshot unchanged) is passed over without a look at its fields, and a full answer joins
+        the records' kept JSON."""
         rid = _int(form.get("rid"), "rid", 0)
         categories = {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
-        now: dict[str, Any] = {"torrents": self._records(), "categories": categories,
-                               "tags": self.service.tags(), "server_state": self._server_state()}
+        records = {k.record["hash"]: k for k in self._records()}
+        now: dict[str, Any] = {"torrents": {h: k.record for h, k in records.items()},
+                               "categories": categories, "tags": self.service.tags(),
+                               "server_state": self._server_state()}
         self._rid += 1
         self._sync[self._rid] = now
         while len(self._sync) > MAX_SYNC_SNAPSHOTS:
             del self._sync[next(iter(self._sync))]
         before = self._sync.get(rid) if rid else None
-        if before is None:
-            return {"rid": self._rid, "full_update": True, **now}
+        if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
+            rest = encode({k: v for k, v in now.items() if k != "torrents"})
+            torrents_json = b",".join(encode(h) + b":" + k.json() for h, k in records.items())
+            return Response(b'{"rid":%d,"full_update":true,"torrents":{%b},%b'
+                            % (self._rid, torrents_json, rest[1:]), media_type="application/json")
         out: dict[str, Any] = {"rid": self._rid}
         torrents: dict[str, Any] = {}
+        shown = before["torrents"]
         for h, rec in now["torrents"].items():
-            old = before["torrents"].get(h)
+            old = shown.get(h)
+            if old is rec:
+                continue
             delta = rec if old is None else {k: v for k, v in rec.items() if old.get(k) != v}
             if delta:
                 torrents[h] = delta

@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any  # Any: RPC arguments and answers: JSON of any type
 
 from starlette.requests import Request
@@ -37,6 +37,7 @@ from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from .kept import Kept, KeptRecords, KeptRows, encode
 from .qbittorrent_records import magnet_uri
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ RPC_VERSION_MINIMUM = 14
 RPC_SEMVER = "5.3.0"
 VERSION = f"4.0.6 (torrent_engine {__version__})"
 SESSION_HEADER = "X-Transmission-Session-Id"
+MAX_KEPT_FIELD_SETS = 16  # the torrent-get field sets whose rows are kept (see _rows)
+# where an answer's kept rows go (no job's text holds it: random, NULs)
+ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
 RECENT = 60.0  # seconds: "recently-active"
 
@@ -144,6 +148,7 @@ class TransmissionRpc:
         self.max_torrent_size = max_torrent_size
         self._clock = clock
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
+        self._kept: dict[tuple[str, ...], KeptRecords] = {}  # torrent-get's rows, per field set
         methods: dict[str, Method] = {
             "session-get": self.session_get, "session-set": self.session_set,
             "session-stats": self.session_stats, "torrent-get": self.torrent_get,
@@ -224,8 +229,14 @@ class TransmissionRpc:
             result = {"result": f"invalid argument: {exc}", "arguments": {}}
         if tag is not None:
             result["tag"] = tag
-        return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(),
-                        media_type="application/json", headers=session_header)
+        # (a torrent-get's rows are written from their kept JSON, in the place a mark holds)
+        rows = result["arguments"].get("torrents")
+        if isinstance(rows, KeptRows):
+            result["arguments"]["torrents"] = ROWS_MARK
+            body = encode(result).replace(encode(ROWS_MARK), rows.json(), 1)
+        else:
+            body = encode(result)
+        return Response(body, media_type="application/json", headers=session_header)
 
     def _jobs(self, arguments: dict[str, Any]) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
@@ -343,8 +354,8 @@ class TransmissionRpc:
                 "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
 
     # -- torrents ------------------------------------------------------------------------------
-    def _fields(self, job: Job, fields: set[str]) -> dict[str, Any]:
-        torrent = self.service.metainfo(job.id) if fields & _METAINFO_FIELDS else None
+    def _fields(self, job: Job, fields: tuple[str, ...]) -> dict[str, Any]:
+        torrent = self.service.metainfo(job.id) if _METAINFO_FIELDS.intersection(fields) else None
         settings = self.service.get_settings()
         ratio_limit = job.features.ratio_limit
         mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
@@ -433,19 +444,39 @@ class TransmissionRpc:
         path = self.service.manager.saved_metainfo_path(job.info_hash)
         return str(path.absolute()) if path is not None else ""
 
+    def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows:
+        """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
+        share settings are the same objects; made anew when they include the pieces (read live
+        from the session, not from the snapshot). ``every``: ``jobs`` are all the listed jobs."""
+        if "pieces" in fields:
+            return KeptRows(Kept(job, (), self._fields(job, fields)) for job in jobs)
+        kept = self._kept.get(fields)
+        if kept is None:
+            while len(self._kept) >= MAX_KEPT_FIELD_SETS:  # (clients ask for a few sets each)
+                del self._kept[next(iter(self._kept))]
+            kept = self._kept[fields] = KeptRecords()
+        settings = self.service.get_settings()
+        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
+        if every:
+            kept.prune(rows)
+        return rows
+
     async def torrent_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``torrent-get`` ``fields``, ``ids``, ``format`` (objects or table)."""
         fields = arguments.get("fields")
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             raise RpcError("torrent-get needs \"fields\": a list of field names")
-        wanted = set(fields)
-        rows = [self._fields(job, wanted) for job in sorted(self._jobs(arguments), key=lambda j: j.number)]
+        wanted = tuple(dict.fromkeys(fields))
+        jobs = sorted(self._jobs(arguments), key=lambda j: j.number)
+        kept = self._rows(jobs, wanted, every=arguments.get("ids") is None)
         out: dict[str, Any]
         if arguments.get("format") == "table":
-            names = [f for f in dict.fromkeys(fields) if not rows or f in rows[0]]
+            rows = [k.record for k in kept]
+            names = [f for f in wanted if not rows or f in rows[0]]
             out = {"torrents": [names, *[[row[n] for n in names] for row in rows]]}
         else:
-            out = {"torrents": rows}
+            out = {"torrents": kept}
         if arguments.get("ids") == "recently-active":  # (and the ids of those removed lately)
             now = self._clock()
             out["removed"] = [j.number for j in self.service.history()

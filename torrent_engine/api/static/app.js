@@ -2,6 +2,9 @@
 // The token comes from the address's fragment (#token=...), which browsers never send to the
 // server; it is kept in sessionStorage and sent as a header. Live updates come from
 // GET /api/events, read with fetch() so the token travels in a header too.
+// The job table holds tens of thousands of jobs: events only change the in-memory map and ask
+// for a frame; a frame filters and sorts again only when something that decides the shown list
+// changed, and draws only the rows in the scrolled window (rows of a fixed height).
 "use strict";
 
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
@@ -11,7 +14,7 @@ const STATE_LABEL = {
 };
 const SOURCE_LABEL = {lsd: "LSD", dht: "DHT", pex: "PEX"};  // where a peer was heard of
 const jobs = new Map();          // id -> job (summary JSON)
-const details = new Map();       // id -> {sub, timer, asked, shown, pending}
+const details = new Map();       // id -> {sub, timer, asked, shown, pending} (one job's open)
 const streamTokens = new Map();  // id -> the job's read-only stream token (for "stream" links)
 // A details view only shows an answer newer than the one it shows: every request for it takes a
 // number (asked), the view remembers the number of what it shows (shown), and an older answer
@@ -19,8 +22,26 @@ const streamTokens = new Map();  // id -> the job's read-only stream token (for 
 // with the choice made (pending: file index -> selected) whatever a refresh says meanwhile.
 let tab = "active";
 let token = null;
+const ROW_HEIGHT = 44;           // px, as .jobs-table tr.job in app.css: the window is computed
+const OVERSCAN = 8;              // rows drawn above and below the window (smooth scrolling)
+const SORT_KEYS = {
+  name: (j) => (j.name || j.info_hash || "").toLowerCase(),
+  state: (j) => STATE_LABEL[j.state] || j.state,
+  progress: (j) => j.progress || 0,
+  size: (j) => j.total_size || 0,
+  down: (j) => j.download_rate || 0,
+  up: (j) => j.upload_rate || 0,
+  added: (j) => j.created_at || 0,
+};
+const sortBy = {active: {key: "added", dir: 1}, history: {key: "added", dir: -1}};
+const filters = {state: "", category: "", tag: "", search: ""};
+const selected = new Set();      // ids of the selected jobs (always among those shown)
+let view = [];                   // the jobs shown, filtered and sorted (refreshed in a frame)
+let viewStale = true;            // something that decides `view` changed: filter and sort again
+let reorderTimer = null;         // a sort key alone changed: sort again within a second
+let frame = 0;                   // the requested animation frame (0: none)
+let lastClicked = -1;            // index in `view` of the last row ticked (shift-click: a range)
 let lastEventId = null;
-let pendingCancel = null;
 // The charts: the server's last hour (GET /api/stats/history, a sample every `interval` s),
 // extended from the live service.stats events at the same interval.
 const chart = {interval: 10, span: 3600, samples: [], last: null, peersNow: null, topPeers: 0};
@@ -108,17 +129,21 @@ async function followEvents() {
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
       setConn("live", "live");
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
+      let buffer = "", from = 0;
       for (;;) {
         const {value, done} = await reader.read();
         if (done) break;
         buffer += value.replace(/\r\n?/g, "\n");
+        // Look for the end of an event only in what arrived since the last look: a snapshot of
+        // 10 000 jobs (megabytes) arrives in hundreds of chunks.
         let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        while ((cut = buffer.indexOf("\n\n", from)) >= 0) {
           const block = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
+          from = 0;
           dispatch(block);
         }
+        from = Math.max(0, buffer.length - 1);
       }
     } catch (e) {
       /* fall through to the retry */
@@ -146,16 +171,17 @@ function dispatch(block) {
     case "snapshot":
       jobs.clear();
       for (const j of msg.jobs) jobs.set(j.id, j);
-      render();
+      changed();
       break;
     case "job.added": case "job.state": case "job.progress": case "job.updated":
-      jobs.set(msg.job.id, msg.job);
-      renderJob(msg.job);
-      if (name !== "job.progress") { render(); refreshDetails(msg.job.id); }
+      upsert(msg.job);
+      if (name !== "job.progress") refreshDetails(msg.job.id);
       break;
     case "job.removed":
       jobs.delete(msg.job_id);
-      render();
+      selected.delete(msg.job_id);
+      if (details.has(msg.job_id)) closeDetails();
+      changed();
       break;
     case "service.stats":
       $("stat-down").textContent = rate(msg.stats.download_rate);
@@ -217,60 +243,187 @@ function peersLabel() {
   if (chart.peersNow !== null) $("chart-peers-now").textContent = `${chart.peersNow} now, top ${chart.topPeers}`;
 }
 
-// ---- rendering --------------------------------------------------------------------------
+// ---- the job table ----------------------------------------------------------------------
 
-function visible(job) { return tab === "history" ? FINISHED.has(job.state) : !FINISHED.has(job.state); }
+function onTab(job) { return tab === "history" ? FINISHED.has(job.state) : !FINISHED.has(job.state); }
 
-function render() {
-  const list = $("jobs");
-  const all = [...jobs.values()];
-  const shown = all.filter(visible).sort((a, b) =>
-    tab === "history" ? (b.updated_at || 0) - (a.updated_at || 0) : (a.created_at || 0) - (b.created_at || 0));
-  $("count-active").textContent = all.filter((j) => !FINISHED.has(j.state)).length;
-  $("count-history").textContent = all.filter((j) => FINISHED.has(j.state)).length;
-  const keep = new Set(shown.map((j) => j.id));
-  for (const node of [...list.children]) if (!keep.has(node.dataset.jobId)) node.remove();
-  shown.forEach((job, i) => {
-    let node = list.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`);
-    if (!node) node = makeJob(job);
-    // Moved only when out of place: moving a node takes it out of the page for a moment, which
-    // drops a click whose button went down before and up after.
-    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
-    renderJob(job);
-  });
-  $("empty").hidden = shown.length > 0;
-  $("empty").textContent = tab === "history" ? "No finished jobs." : "Nothing here yet. Paste a magnet link above to start.";
-  $("clear-history").hidden = tab !== "history" || shown.length === 0;
+function shown(job) {
+  if (!onTab(job)) return false;
+  if (filters.state && job.state !== filters.state) return false;
+  const f = job.features || {};
+  if (filters.category && (filters.category === "\u0000" ? f.category : f.category !== filters.category)) return false;
+  if (filters.tag && !(f.tags || []).includes(filters.tag)) return false;
+  if (filters.search && !(job.name || job.info_hash || "").toLowerCase().includes(filters.search)) return false;
+  return true;
 }
 
-function makeJob(job) {
-  const node = $("job-template").content.firstElementChild.cloneNode(true);
+// Whether a new version of a job may move it in or out of the shown list, or in its order.
+function decidesView(old, job) {
+  if (!old || old.state !== job.state || old.name !== job.name) return "now";
+  const a = old.features || {}, b = job.features || {};
+  if (a.category !== b.category || (a.tags || []).join("\n") !== (b.tags || []).join("\n")) return "now";
+  const key = SORT_KEYS[sortBy[tab].key];
+  return key(old) !== key(job) ? "soon" : "";
+}
+
+// A job changed (an event, an action's answer): keep it, and draw it in the next frame.
+function upsert(job) {
+  const why = decidesView(jobs.get(job.id), job);
+  jobs.set(job.id, job);
+  if (why === "now") viewStale = true;
+  else if (why === "soon" && !reorderTimer) {
+    // A rate or progress moved: the order follows within a second (sorting 10 000 jobs in
+    // every frame while they all report would take the page's whole time).
+    reorderTimer = setTimeout(() => { reorderTimer = null; changed(); }, 1000);
+  }
+  schedule();
+}
+
+function changed() { viewStale = true; schedule(); }
+
+function schedule() { if (!frame) frame = requestAnimationFrame(paint); }
+
+// Filter and sort every job again: the tab counts, the filters' choices and the shown list.
+function rebuild() {
+  viewStale = false;
+  let active = 0, finished = 0;
+  const categories = new Set(), tags = new Set(), states = new Set();
+  const list = [];
+  for (const job of jobs.values()) {
+    if (FINISHED.has(job.state)) finished++; else active++;
+    if (onTab(job)) {
+      const f = job.features || {};
+      if (f.category) categories.add(f.category);
+      for (const t of f.tags || []) tags.add(t);
+      states.add(job.state);
+    }
+    if (shown(job)) list.push(job);
+  }
+  const {key, dir} = sortBy[tab];
+  const value = SORT_KEYS[key];
+  // ties in the name's order, then the id's (a stable order whatever the key)
+  const byName = SORT_KEYS.name;
+  const keyed = list.map((j) => [value(j), key === "name" ? "" : byName(j), j.id, j]);
+  keyed.sort((a, b) => (a[0] < b[0] ? -dir : a[0] > b[0] ? dir
+    : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[2] < b[2] ? -1 : 1));
+  view = keyed.map((k) => k[3]);
+  const ids = new Set(view.map((j) => j.id));
+  for (const id of selected) if (!ids.has(id)) selected.delete(id);
+  $("count-active").textContent = active;
+  $("count-history").textContent = finished;
+  $("view-count").textContent = view.length.toLocaleString();
+  $("view-total").textContent = (tab === "history" ? finished : active).toLocaleString();
+  choices($("filter-state"), "All states", [...states].sort().map((s) => [s, STATE_LABEL[s] || s]), filters.state);
+  choices($("filter-category"), "All categories",
+          [["\u0000", "(no category)"], ...[...categories].sort().map((c) => [c, c])], filters.category);
+  choices($("filter-tag"), "All tags", [...tags].sort().map((t) => [t, `#${t}`]), filters.tag);
+  const empty = $("empty");
+  empty.hidden = view.length > 0;
+  const any = tab === "history" ? finished : active;
+  empty.textContent = any ? "No job matches the filters."
+    : tab === "history" ? "No finished jobs." : "Nothing here yet. Paste a magnet link above to start.";
+  $("clear-history").hidden = tab !== "history" || finished === 0;
+  for (const th of document.querySelectorAll(".jobs-table th[data-sort]")) {
+    th.setAttribute("aria-sort", th.dataset.sort === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+// A select's options, redrawn only when they differ (the one chosen stays, even if gone).
+function choices(select, all, options, current) {
+  if (current && !options.some(([v]) => v === current)) options.push([current, current === "\u0000" ? "(no category)" : current]);
+  const sig = options.map(([v, t]) => `${v}\t${t}`).join("\n");
+  if (select.dataset.sig === sig) return;
+  select.dataset.sig = sig;
+  select.replaceChildren(el("option", {value: "", text: all}), ...options.map(([v, t]) => el("option", {value: v, text: t})));
+  select.value = current;
+}
+
+// One frame: the shown list if it is stale, then the rows of the scrolled window.
+function paint() {
+  frame = 0;
+  if (viewStale) rebuild();
+  const scroller = $("jobs-scroll");
+  const body = $("jobs");
+  const head = $("jobs-table").tHead.offsetHeight;
+  const top = Math.max(0, scroller.scrollTop - head);
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+  const count = Math.ceil(scroller.clientHeight / ROW_HEIGHT) + 2 * OVERSCAN;
+  const last = Math.min(view.length, first + count);
+  // spacer rows keep the scrollbar true to the whole list
+  let before = body.querySelector("tr.spacer.before"), after = body.querySelector("tr.spacer.after");
+  if (!before) {
+    before = el("tr", {class: "spacer before", "aria-hidden": "true"}, el("td", {colspan: "10"}));
+    after = el("tr", {class: "spacer after", "aria-hidden": "true"}, el("td", {colspan: "10"}));
+    body.replaceChildren(before, after);
+  }
+  before.style.height = `${first * ROW_HEIGHT}px`;
+  after.style.height = `${(view.length - last) * ROW_HEIGHT}px`;
+  before.hidden = first === 0;
+  after.hidden = last === view.length;
+  // Rows are kept by their place in the window and refilled: no row moves under the pointer.
+  const rows = [];
+  for (let n = before.nextElementSibling; n !== after; n = n.nextElementSibling) rows.push(n);
+  while (rows.length < last - first) {
+    const row = $("job-template").content.firstElementChild.cloneNode(true);
+    after.before(row);
+    rows.push(row);
+  }
+  while (rows.length > last - first) rows.pop().remove();
+  // (the list keeps the versions it was sorted with: a row shows the newest)
+  for (let i = first; i < last; i++) drawRow(rows[i - first], jobs.get(view[i].id) || view[i], i);
+  const all = $("select-all");
+  all.checked = view.length > 0 && selected.size === view.length;
+  all.indeterminate = selected.size > 0 && selected.size < view.length;
+  $("bulk").hidden = selected.size === 0;
+  $("bulk-count").textContent = selected.size.toLocaleString();
+}
+
+function drawRow(node, job, index) {
+  const open = details.has(job.id);
+  const sel = selected.has(job.id);
+  node.dataset.index = index;
+  if (node._job === job && node._sel === sel && node._open === open) return;
+  node._job = job; node._sel = sel; node._open = open;
   node.dataset.jobId = job.id;
-  node.addEventListener("click", (ev) => {
-    const b = ev.target.closest("button");
-    if (!b) return;
-    if (b.dataset.action) onAction(job.id, b.dataset.action, node);
-    else if (b.dataset.sub) { details.get(job.id).sub = b.dataset.sub; refreshDetails(job.id); }
-  });
-  node.addEventListener("change", (ev) => {
-    const box = ev.target;
-    if (box.dataset.fileIndex !== undefined) selectFile(job.id, box);
-  });
-  return node;
-}
-
-function renderJob(job) {
-  const node = document.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`);
-  if (!node) return;
-  const pct = Math.floor((job.progress || 0) * 1000) / 10;
-  node.className = `job ${job.state}`;
-  node.querySelector(".name").textContent = job.name || job.info_hash;
-  node.querySelector(".name").title = job.name || job.info_hash;
+  node.className = `job ${job.state}${sel ? " selected" : ""}${open ? " open" : ""}`;
+  node.querySelector("input[data-select]").checked = sel;
+  node.querySelector(".expand").setAttribute("aria-expanded", String(open));
+  const name = node.querySelector(".name");
+  name.textContent = job.name || job.info_hash;
+  name.title = job.name || job.info_hash;
   const state = node.querySelector(".state");
   state.textContent = STATE_LABEL[job.state] || job.state;
   state.className = `state ${job.state}`;
+  const pct = Math.floor((job.progress || 0) * 1000) / 10;
   node.querySelector(".fill").style.width = `${pct}%`;
   node.querySelector(".pct").textContent = `${pct.toFixed(pct === 100 || pct === 0 ? 0 : 1)} %`;
+  node.querySelector(".size").textContent = job.total_size ? bytes(job.total_size) : "";
+  const live = job.state === "downloading" || job.state === "seeding";
+  node.querySelector(".down").textContent = live && job.download_rate ? rate(job.download_rate) : "";
+  node.querySelector(".up").textContent = live && job.upload_rate ? rate(job.upload_rate) : "";
+  node.querySelector(".added").textContent = shortWhen(job.created_at);
+  node.querySelector(".added").title = when(job.created_at);
+  node.querySelector(".line2").replaceChildren(secondLine(job));
+  const finished = FINISHED.has(job.state);
+  node.querySelector('[data-action="pause"]').hidden = finished || job.state === "paused";
+  node.querySelector('[data-action="resume"]').hidden = job.state !== "paused";
+  node.querySelector('[data-action="cancel"]').hidden = finished;
+}
+
+function shortWhen(t) {  // 2026-05-04 17:03, local time (the same width on every row)
+  if (!t) return "";
+  const d = new Date(t * 1000), two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+// Under the name: an error, or why the job is stuck, or what else there is to know.
+function secondLine(job) {
+  const message = job.error || (job.result && job.result.error);
+  if (message) return el("span", {class: "error-line", text: message, title: message});
+  if (job.stall) {
+    const text = `Stalled since ${when(job.stall.since)}: ${job.stall.message}`;
+    return el("span", {class: "stall-line", text, title: job.stall.reason});
+  }
   const parts = [];
   const f = job.features || {};
   if (f.category) parts.push(`[${f.category}]`);
@@ -283,56 +436,136 @@ function renderJob(job) {
     if (job.completed_at || job.updated_at) parts.push(when(job.completed_at || job.updated_at));
   } else {
     if (job.state === "downloading" || job.state === "seeding") {
-      parts.push(`↓ ${rate(job.download_rate)}`, `↑ ${rate(job.upload_rate)}`);
       parts.push(`${job.peers || 0} ${job.peers === 1 ? "peer" : "peers"}`);
     }
     if (job.state === "downloading") parts.push(`ETA ${duration(job.eta)}`);
   }
-  node.querySelector(".meta").textContent = parts.join(" · ");
-  let err = node.querySelector(".error-line");
-  const message = job.error || (job.result && job.result.error);
-  if (message) {
-    if (!err) { err = el("div", {class: "error-line"}); node.querySelector(".progress").after(err); }
-    err.textContent = message;
-  } else if (err) err.remove();
-  let stall = node.querySelector(".stall-line");
-  if (job.stall && !message) {
-    if (!stall) { stall = el("div", {class: "stall-line"}); node.querySelector(".progress").after(stall); }
-    stall.textContent = `Stalled since ${when(job.stall.since)}: ${job.stall.message}`;
-    stall.title = job.stall.reason;
-  } else if (stall) stall.remove();
-  const finished = FINISHED.has(job.state);
-  node.querySelector('[data-action="pause"]').hidden = finished || job.state === "paused";
-  node.querySelector('[data-action="resume"]').hidden = job.state !== "paused";
-  node.querySelector('[data-action="cancel"]').hidden = finished;
+  const text = parts.join(" · ");
+  return el("span", {class: "meta", text, title: text});
 }
 
-function onAction(id, action, node) {
+function onRowClick(ev) {
+  const row = ev.target.closest("tr.job");
+  if (!row || !row.dataset.jobId) return;
+  const id = row.dataset.jobId;
+  const box = ev.target.closest("input[data-select]");
+  if (box) { tick(Number(row.dataset.index), box.checked, ev.shiftKey); return; }
+  const b = ev.target.closest("button");
+  if (b && b.dataset.action) onAction(id, b.dataset.action);
+}
+
+// A row's box ticked or unticked; with shift, every row from the last one ticked to this one.
+function tick(index, on, range) {
+  const from = range && lastClicked >= 0 ? Math.min(lastClicked, index) : index;
+  const to = range && lastClicked >= 0 ? Math.max(lastClicked, index) : index;
+  for (let i = from; i <= to && i < view.length; i++) {
+    if (on) selected.add(view[i].id); else selected.delete(view[i].id);
+  }
+  lastClicked = index;
+  schedule();
+}
+
+function selectAll(on) {
+  selected.clear();
+  if (on) for (const job of view) selected.add(job.id);
+  schedule();
+}
+
+function sortOn(key) {
+  const s = sortBy[tab];
+  if (s.key === key) s.dir = -s.dir;
+  else { s.key = key; s.dir = key === "name" || key === "state" || key === "added" ? 1 : -1; }
+  refilter();
+}
+
+// The list's filter or order changed: back to its top (a range of ticks no longer means a range).
+function refilter() {
+  lastClicked = -1;
+  $("jobs-scroll").scrollTop = 0;
+  changed();
+}
+
+function onAction(id, action) {
   const job = jobs.get(id);
   if (action === "pause") act(api("POST", `/api/jobs/${id}/pause`).then(upsert));
   else if (action === "resume") act(api("POST", `/api/jobs/${id}/resume`).then(upsert));
   else if (action === "cancel") {
-    pendingCancel = id;
-    $("cancel-name").textContent = job ? (job.name || job.info_hash) : id;
-    $("cancel-delete").checked = false;
-    $("cancel-dialog").showModal();
+    askDelete([id], `${job ? (job.name || job.info_hash) : id}`);
   } else if (action === "details") {
-    const box = node.querySelector(".details");
-    const open = box.hidden;
-    box.hidden = !open;
-    node.querySelector(".expand").setAttribute("aria-expanded", String(open));
-    if (open) {
-      details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000),
-                       asked: 0, shown: 0, pending: new Map()});
-      refreshDetails(id);
-    } else {
-      clearInterval(details.get(id)?.timer);
-      details.delete(id);
-    }
+    if (details.has(id)) closeDetails(); else openDetails(id);
   }
 }
 
-function upsert(job) { jobs.set(job.id, job); render(); }
+// ---- bulk actions -----------------------------------------------------------------------
+
+let pendingIds = [];  // the jobs the delete dialog asks about
+
+function askDelete(ids, name) {
+  pendingIds = ids;
+  const finished = tab === "history";
+  $("cancel-verb").textContent = finished ? "Remove" : "Cancel";
+  $("cancel-name").textContent = name;
+  $("cancel-what").textContent = finished ? "The jobs leave the history."
+    : ids.length === 1 ? "The download stops; the job moves to the history."
+    : "The downloads stop; the jobs move to the history.";
+  $("cancel-confirm").textContent = finished ? "Remove" : ids.length === 1 ? "Cancel job" : "Cancel jobs";
+  $("cancel-delete").checked = false;
+  $("cancel-dialog").showModal();
+}
+
+// One request for the whole selection: the server acts on each job and says which it could not.
+async function bulk(action, ids, deleteFiles = false) {
+  if (!ids.length) return;
+  const busy = $("bulk-busy");
+  busy.hidden = false;
+  busy.textContent = `${action}: ${ids.length.toLocaleString()} jobs…`;
+  for (const b of document.querySelectorAll("[data-bulk]")) b.disabled = true;
+  try {
+    const answer = await api("POST", "/api/jobs/bulk", {action, ids, delete_files: deleteFiles});
+    for (const job of answer.jobs) upsert(job);
+    for (const id of answer.removed || []) { jobs.delete(id); selected.delete(id); }
+    if (answer.removed && answer.removed.length) changed();
+    if (answer.failed.length) {
+      const first = answer.failed[0];
+      showError(`${action}: ${answer.failed.length} of ${ids.length} jobs refused (${first.id}: ${first.error})`);
+    }
+  } catch (e) { showError(e.message); }
+  finally {
+    busy.hidden = true;
+    for (const b of document.querySelectorAll("[data-bulk]")) b.disabled = false;
+  }
+}
+
+function onBulk(action) {
+  const ids = view.filter((j) => selected.has(j.id)).map((j) => j.id);
+  if (action === "delete") askDelete(ids, `${ids.length.toLocaleString()} ${ids.length === 1 ? "job" : "jobs"}`);
+  else bulk(action, ids);
+}
+
+// ---- details (one job's, under the table) -----------------------------------------------
+
+function openDetails(id) {
+  closeDetails();
+  details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000),
+                   asked: 0, shown: 0, pending: new Map()});
+  const panel = $("details");
+  panel.dataset.jobId = id;
+  const job = jobs.get(id);
+  $("details-name").textContent = job ? (job.name || job.info_hash) : id;
+  panel.querySelector(".subbody").replaceChildren();
+  for (const b of panel.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === "files");
+  panel.hidden = false;
+  schedule();
+  refreshDetails(id);
+}
+
+function closeDetails() {
+  for (const open of details.values()) clearInterval(open.timer);
+  details.clear();
+  $("details").hidden = true;
+  delete $("details").dataset.jobId;
+  schedule();
+}
 
 async function refreshDetails(id) {
   const open = details.get(id);
@@ -350,8 +583,9 @@ async function refreshDetails(id) {
 // newer answer is shown already.
 function showDetails(id, job, n) {
   const open = details.get(id);
-  const node = document.querySelector(`[data-job-id="${CSS.escape(id)}"]`);
-  if (!open || !node || n <= open.shown) return;
+  const node = $("details");
+  if (!open || node.dataset.jobId !== id || n <= open.shown) return;
+  $("details-name").textContent = job.name || job.info_hash;
   open.shown = n;
   for (const b of node.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === open.sub);
   const body = node.querySelector(".subbody");
@@ -516,7 +750,9 @@ async function addFile() {
 function switchTab(name) {
   tab = name;
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("selected", b.dataset.tab === name);
-  render();
+  filters.state = "";  // (the states differ from one tab to the other)
+  selected.clear();
+  refilter();
 }
 
 function logout() {
@@ -550,14 +786,42 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-history").addEventListener("click", () =>
     act(api("DELETE", "/api/jobs?finished=true").then(() => {
       for (const [id, j] of jobs) if (FINISHED.has(j.state)) jobs.delete(id);
-      render();
+      changed();
     })));
   $("cancel-dialog").addEventListener("close", () => {
-    const id = pendingCancel;
-    pendingCancel = null;
-    if ($("cancel-dialog").returnValue !== "cancel" || !id) return;
+    const ids = pendingIds;
+    pendingIds = [];
+    if ($("cancel-dialog").returnValue !== "cancel" || !ids.length) return;
     const del = $("cancel-delete").checked;
-    act(api("DELETE", `/api/jobs/${id}?delete_files=${del}`).then(upsert));
+    if (tab === "history") bulk("forget", ids, del);
+    else if (ids.length === 1) act(api("DELETE", `/api/jobs/${ids[0]}?delete_files=${del}`).then(upsert));
+    else bulk("cancel", ids, del);
+  });
+  // the table
+  $("jobs").addEventListener("click", onRowClick);
+  $("jobs-scroll").addEventListener("scroll", schedule, {passive: true});
+  window.addEventListener("resize", schedule);
+  for (const b of document.querySelectorAll(".jobs-table button.sort")) b.addEventListener("click", () => sortOn(b.dataset.sort));
+  $("select-all").addEventListener("change", (ev) => selectAll(ev.target.checked));
+  $("search").addEventListener("input", (ev) => { filters.search = ev.target.value.trim().toLowerCase(); refilter(); });
+  for (const [name, id] of [["state", "filter-state"], ["category", "filter-category"], ["tag", "filter-tag"]]) {
+    $(id).addEventListener("change", (ev) => { filters[name] = ev.target.value; refilter(); });
+  }
+  for (const b of document.querySelectorAll("[data-bulk]")) b.addEventListener("click", () => onBulk(b.dataset.bulk));
+  $("bulk-clear").addEventListener("click", () => selectAll(false));
+  // the details
+  $("details-close").addEventListener("click", closeDetails);
+  $("details").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-sub]");
+    const id = $("details").dataset.jobId;
+    if (!b || !id || !details.has(id)) return;
+    details.get(id).sub = b.dataset.sub;
+    refreshDetails(id);
+  });
+  $("details").addEventListener("change", (ev) => {
+    const box = ev.target;
+    const id = $("details").dataset.jobId;
+    if (id && box.dataset.fileIndex !== undefined) selectFile(id, box);
   });
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
