@@ -98,6 +98,11 @@ class Config:
     max_open_files: int = DEFAULT_MAX_OPEN_FILES
     # A file nobody read or wrote for this many seconds is closed (one sweep for the whole manager).
     close_idle_files_after: float = 60.0
+    # Announces in flight at once over every torrent of a manager (libtorrent's
+    # active_tracker_limit, active_dht_limit): a start of thousands of torrents queues its
+    # announces rather than opening thousands of tracker requests, or DHT lookups, at once.
+    active_tracker_limit: int = 1600
+    active_dht_limit: int = 88
     # Peers.
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
@@ -170,7 +175,7 @@ class Config:
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
         for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
                      "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban",
-                     "max_open_files"):
+                     "max_open_files", "active_tracker_limit", "active_dht_limit"):
             _check_number(name, getattr(self, name), minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",

@@ -112,6 +112,8 @@ class SharedResources:
         self.config = config
         self.events = events if events is not None else EventBus()
         self.peer_id = generate_peer_id()
+        self._tracker_slots: anyio.CapacityLimiter | None = None  # (made on the loop, when asked)
+        self._dht_slots: anyio.CapacityLimiter | None = None
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
         # every session's storage opens its files through it: the process's descriptors for
@@ -141,6 +143,21 @@ class SharedResources:
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
         self.handshakes_refused = 0  # incoming connections closed at once: too many pending
         self._descriptors_seen: tuple[float, int] | None = None  # (when, how many open) last counted
+
+    @property
+    def tracker_slots(self) -> anyio.CapacityLimiter:
+        """Tracker announces in flight at once over every torrent (``active_tracker_limit``): a
+        start of thousands of torrents paces its announces."""
+        if self._tracker_slots is None:
+            self._tracker_slots = anyio.CapacityLimiter(self.config.active_tracker_limit)
+        return self._tracker_slots
+
+    @property
+    def dht_slots(self) -> anyio.CapacityLimiter:
+        """DHT lookups in flight at once over every torrent (``active_dht_limit``)."""
+        if self._dht_slots is None:
+            self._dht_slots = anyio.CapacityLimiter(self.config.active_dht_limit)
+        return self._dht_slots
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:

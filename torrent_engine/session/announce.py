@@ -58,7 +58,7 @@ class Announcer:
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
-                                              info_hash_hex=ctx.info_hash_hex)
+                                              info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots)
             swarm.start_soon(self.tracker.run)
         if not ctx.private and ctx.shared.dht is not None:
             swarm.start_soon(self._dht_loop)
@@ -102,7 +102,9 @@ class Announcer:
                 return
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces
-                await dht.announce_peer(ctx.info_hash, ctx.shared.listen_port, on_peers=self._from("dht"))
+                # (so many lookups at once over every torrent: a start of thousands queues them)
+                async with ctx.shared.dht_slots:
+                    await dht.announce_peer(ctx.info_hash, ctx.shared.listen_port, on_peers=self._from("dht"))
             except TorrentEngineError as exc:
                 log.debug("DHT lookup for %s failed: %s", ctx.name, exc)
             interval = ctx.config.dht_interval

@@ -10,6 +10,7 @@ that knows us, bounded by a short timeout.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -145,10 +146,12 @@ class TrackerCoordinator:
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
+        slots: anyio.CapacityLimiter | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
         self._rng = rng or random.Random()
+        self._slots = slots  # announces in flight over every torrent (None: no bound)
         self._tiers: list[list[_Tracker]] = []
         seen: set[str] = set()
         for tier_urls in tiers:
@@ -340,11 +343,12 @@ class TrackerCoordinator:
             key=self._key,
             tracker_id=tracker.tracker_id,
         )
-        tracker.state = "updating"
         try:
-            response = await client.announce(
-                tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context
-            )
+            async with self._slots if self._slots is not None else contextlib.nullcontext():
+                tracker.state = "updating"  # (waiting for a slot, it is not)
+                response = await client.announce(
+                    tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context
+                )
         except TrackerError as exc:
             self._failed(tracker, exc)
             return None
