@@ -36,6 +36,7 @@ from ..jobs import (
     JobService,
     JobState,
     LeaseNotFound,
+    ServiceStarting,
     StateNotSaved,
 )
 from ..magnet import Magnet, parse_magnet
@@ -88,6 +89,8 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
 def _job_error_status(exc: JobError) -> int:
     if isinstance(exc, JobNotFound | LeaseNotFound):
         return 404
+    if isinstance(exc, ServiceStarting):  # (the torrents are loading: ask again in a moment)
+        return 503
     if isinstance(exc, JobConflict):
         return 409
     if isinstance(exc, StateNotSaved):  # (the change was not made: the state folder is full, or failing)
@@ -120,6 +123,10 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
         return _descriptors_exhausted(request, exc)
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.field)
+    if isinstance(exc, ServiceStarting):  # (its torrents are loading: ask again in a moment)
+        response = error_response(503, str(exc))
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     if isinstance(exc, JobError):
         return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
     if isinstance(exc, HTTPException):
@@ -331,9 +338,12 @@ class Api:
     # -- reading -----------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        """``GET /api/health``: status, version and the job records that could not be loaded."""
+        """``GET /api/health``: status (``starting`` while the torrents are loaded after a start:
+        the jobs are listed from their records, changes are refused with 503), version and the
+        job records that could not be loaded."""
         lost = [{"record": record, "reason": reason} for record, reason in self.service.lost]
-        return JSONResponse({"status": "ok", "version": __version__, "lost_jobs": lost})
+        status = "ok" if self.service.ready else "starting"
+        return JSONResponse({"status": status, "version": __version__, "lost_jobs": lost})
 
     async def stats(self, request: Request) -> Response:
         """``GET /api/stats``: the service's totals and rates."""

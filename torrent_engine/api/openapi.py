@@ -177,7 +177,7 @@ SCHEMAS: dict[str, Schema] = {
                        "replaces": _null(STRING)}, closed=False),
     "Lease": _obj({"id": STRING, "ttl": NUMBER, "expires_at": NUMBER}, ["id", "ttl", "expires_at"]),
     "LeaseEnded": _obj({"ended": STRING}, ["ended"]),
-    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "version": STRING,
+    "Health": _obj({"status": {"type": "string", "enum": ["ok", "starting"]}, "version": STRING,
                     "lost_jobs": {"type": "array", "items": _obj({"record": STRING, "reason": STRING},
                                                                  ["record", "reason"])}},
                    ["status", "version", "lost_jobs"]),

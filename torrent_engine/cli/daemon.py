@@ -253,44 +253,51 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
-    async with JobService(config, download_root=download_dir, state_dir=state_dir,
-                          history_ttl=args.history_ttl) as service:
-        api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
-                        allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
-                        heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
-                        metrics_token=args.metrics_token)
-        async with anyio.create_task_group() as tg:
-            try:
-                await tg.start(api.serve)
-            except OSError as exc:
-                raise DaemonError(f"cannot serve the API on {args.api_host}:{args.api_port}: "
-                                  f"{exc.strerror or exc} (another daemon may be running there; "
-                                  "choose another port with --api-port, or --api-port 0 for any "
-                                  "free one)") from None
-            _write_api_file(state_dir, api.url)
-            print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
-            print(f"  downloads in {download_dir}, state in {state_dir}; "
-                  "stop with Ctrl-C (or SIGTERM)", flush=True)
+    service = JobService(config, download_root=download_dir, state_dir=state_dir,
+                         history_ttl=args.history_ttl)
+    # The records first, then the API: it answers (the jobs as their records say; a change gets
+    # 503 with Retry-After) while the torrents are loaded and the jobs restored.
+    await service.load()
+    api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
+                    allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
+                    heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
+                    metrics_token=args.metrics_token)
+    async with anyio.create_task_group() as tg:
+        try:
+            await tg.start(api.serve)
+        except OSError as exc:
+            raise DaemonError(f"cannot serve the API on {args.api_host}:{args.api_port}: "
+                              f"{exc.strerror or exc} (another daemon may be running there; "
+                              "choose another port with --api-port, or --api-port 0 for any "
+                              "free one)") from None
+        print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
+        print(f"  downloads in {download_dir}, state in {state_dir}; "
+              "stop with Ctrl-C (or SIGTERM)", flush=True)
+        stopping = anyio.Event()
 
-            async def stop_on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-                    async for signum in signals:
-                        if signum == signal.SIGHUP:
-                            try:
-                                said = await _reload(args, service)
-                            except TorrentEngineError as exc:
-                                said = f"reload refused, nothing changed: {exc}"
-                            except OSError as exc:  # (the settings could not be saved)
-                                said = f"reload failed: {exc}"
-                            print(f"torrent-engine daemon: SIGHUP: {said}", file=sys.stderr, flush=True)
-                            continue
-                        print(f"torrent-engine daemon: {signal.Signals(signum).name}, saving and stopping",
-                              file=sys.stderr, flush=True)
-                        _watchdog(args.shutdown_timeout)
-                        api.stop()  # api.serve returns, then the task group ends
-                        return
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+                async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        try:
+                            said = await _reload(args, service)
+                        except TorrentEngineError as exc:
+                            said = f"reload refused, nothing changed: {exc}"
+                        except OSError as exc:  # (the settings could not be saved)
+                            said = f"reload failed: {exc}"
+                        print(f"torrent-engine daemon: SIGHUP: {said}", file=sys.stderr, flush=True)
+                        continue
+                    print(f"torrent-engine daemon: {signal.Signals(signum).name}, saving and stopping",
+                          file=sys.stderr, flush=True)
+                    _watchdog(args.shutdown_timeout)
+                    api.stop()  # api.serve returns; the service stops, then the task group ends
+                    stopping.set()
+                    return
 
-            tg.start_soon(stop_on_signal)
+        tg.start_soon(stop_on_signal)
+        async with service:  # the torrents loaded, the jobs restored: changes are taken
+            _write_api_file(state_dir, api.url)  # (what `remote` and scripts wait for: ready)
+            await stopping.wait()
     # Leaving JobService's context stops every job and saves its state.
     (state_dir / API_FILE).unlink(missing_ok=True)
     print("torrent-engine daemon: stopped", file=sys.stderr, flush=True)

@@ -143,6 +143,7 @@ class JobFeatureControl(JobLifecycle):
         raise JobNotFound(f"no job number {number}", "id")
 
     def _check_running(self) -> None:
+        self._refuse_while_starting()
         if not self._running or self._tg is None:
             raise JobConflict("the job service is not running (use 'async with JobService(...)')")
 
@@ -208,6 +209,7 @@ class JobFeatureControl(JobLifecycle):
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here."""
+        self._refuse_while_starting()
         new = updated(self.settings, changes)
         saved = SavedSettings(new, self._configured)
         try:
@@ -273,6 +275,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def create_category(self, name: str, save_path: str = "") -> Category:
         """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
+        self._refuse_while_starting()
         name = check_category(name)
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
@@ -282,6 +285,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def edit_category(self, name: str, save_path: str) -> Category:
         """Change a category's save path (jobs already added stay where they are)."""
+        self._refuse_while_starting()
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
         cat = self.catalogue.edit(check_category(name), path)
@@ -297,6 +301,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
+        self._refuse_while_starting()
         before = self.catalogue.snapshot()
         gone = self.catalogue.remove([check_category(n) for n in names])
         await self._save_catalogue(before)
@@ -314,6 +319,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
         """Make tags known (without giving them to a job)."""
+        self._refuse_while_starting()
         new = check_tags(tags)
         before = self.catalogue.snapshot()
         self.catalogue.tags.update(new)
@@ -322,6 +328,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def delete_tags(self, tags: Iterable[str]) -> None:
         """Forget tags, and take them off every job."""
+        self._refuse_while_starting()
         gone = set(check_tags(tags))
         before = self.catalogue.snapshot()
         self.catalogue.tags.difference_update(gone)
@@ -884,6 +891,7 @@ class JobFeatureControl(JobLifecycle):
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
         made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
+        self._refuse_while_starting()
         rec = self._jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")

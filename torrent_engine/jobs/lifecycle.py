@@ -41,6 +41,7 @@ from .model import (
     JobStateChanged,
     JobTracker,
     SavePathError,
+    ServiceStarting,
 )
 from .paths import confine, delete_job_files, existing_files
 from .snapshot import (
@@ -114,6 +115,10 @@ class JobLifecycle:
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
         self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
+        # the start in two steps (JobService.load, then entering it): records read, then torrents
+        # loaded and jobs restored; between the two, lists answer and changes are refused
+        self._loaded = False
+        self._ready = False
         # What the timers walk each second: the jobs with news since they were last found quiet
         # (any engine event of a job's session wakes it); the quiet ones cost nothing per tick
         # (seeding with no peer, paused), so 10 000 idle seeds are not 10 000 steps a second.
@@ -143,6 +148,17 @@ class JobLifecycle:
             if rec is not None:
                 out.append(rec)
         return out
+
+    @property
+    def ready(self) -> bool:
+        """Whether the service has started: its torrents loaded and its jobs restored."""
+        return self._ready
+
+    def _refuse_while_starting(self) -> None:
+        """``ServiceStarting`` while the torrents load after the records were read."""
+        if self._loaded and not self._ready:
+            raise ServiceStarting("the job service is starting (its torrents are being loaded): "
+                                  "ask again in a moment")
 
     def _moving(self) -> list[JobRecord]:
         """The awake jobs whose session runs (what the timers walk); the others leave the set."""

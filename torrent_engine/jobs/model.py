@@ -80,6 +80,14 @@ class JobConflict(JobError):
     """The operation does not fit the job's state (e.g. resuming a cancelled job)."""
 
 
+class ServiceStarting(JobConflict):
+    """The service is loading its torrents (its jobs are listed from their records meanwhile): a
+    change is refused until it has started; ask again in a moment (the HTTP API answers 503 with
+    ``Retry-After``)."""
+
+    retry_after = 2  # seconds a caller is told to wait
+
+
 class InvalidJobRequest(JobError):
     """Bad input to ``add``/``update``; ``field`` names it ("source", "save_path", "files", ...)."""
 

@@ -101,8 +101,15 @@ class JobService(JobFeatureControl):
         self._stack: AsyncExitStack | None = None
 
     # -- context -------------------------------------------------------------------------
-    async def __aenter__(self) -> JobService:
-        stack = AsyncExitStack()
+    async def load(self) -> None:
+        """The first step of the start (``async with`` takes it when it was not taken): read the
+        job records, the leases, settings and categories, and finish or undo a move a crash cut
+        short. From then on the jobs are listed from their records; entering the service then
+        loads their torrents and restores each job, and a change asked meanwhile is refused
+        with ``ServiceStarting`` (the daemon serves its API between the two steps: a restart
+        with 10 000 torrents answers at once). ``JobStoreError`` when the store cannot be read."""
+        if self._loaded:
+            return
         try:
             await anyio.to_thread.run_sync(lambda: self.download_root.mkdir(parents=True, exist_ok=True))
             records, lost = await anyio.to_thread.run_sync(self._store.load_all)
@@ -114,6 +121,16 @@ class JobService(JobFeatureControl):
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads})
             await self._recover_moves()  # (before the manager reloads its torrents)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._store.close)
+            raise
+        self._loaded = True
+
+    async def __aenter__(self) -> JobService:
+        await self.load()
+        stack = AsyncExitStack()
+        try:
             self._restoring = True  # (trackers' answers heard during the reload are kept)
             self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
@@ -128,17 +145,20 @@ class JobService(JobFeatureControl):
         except BaseException:
             self._running = False
             self._restoring = False
+            self._loaded = False
             self._stack = None
             self._tg = None
             await stack.aclose()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._store.close)
             raise
+        self._ready = True
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self._running = False
+        self._ready = self._loaded = False
         stack, self._stack = self._stack, None
         for rec in self._jobs:
             if rec.state not in FINISHED_STATES:
@@ -155,6 +175,7 @@ class JobService(JobFeatureControl):
             await anyio.to_thread.run_sync(self._store.close)
 
     def _require_running(self) -> anyio.abc.TaskGroup:
+        self._refuse_while_starting()
         if not self._running or self._tg is None:
             raise JobError_not_running()
         return self._tg
@@ -607,6 +628,7 @@ class JobService(JobFeatureControl):
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
+        self._refuse_while_starting()
         if older_than is not None:
             older_than = check_age(older_than, "older_than")
         now = self._clock()
@@ -630,6 +652,7 @@ class JobService(JobFeatureControl):
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
         ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
         unless their download completed (those are kept and end as completed)."""
+        self._refuse_while_starting()
         self._require_running()
         seconds = check_ttl(ttl)
         if replaces is not None and replaces in self._leases:
@@ -640,11 +663,13 @@ class JobService(JobFeatureControl):
 
     async def heartbeat(self, lease_id: str) -> Lease:
         """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
+        self._refuse_while_starting()
         return self._leases.renew(lease_id, self._clock())
 
     async def end_lease(self, lease_id: str) -> None:
         """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
         download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
+        self._refuse_while_starting()
         self._leases.end(lease_id)
         await self._save_leases()
         for rec in self._jobs:

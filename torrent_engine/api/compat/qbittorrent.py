@@ -38,6 +38,7 @@ from ...jobs import (
     JobNotFound,
     JobService,
     ServiceSettings,
+    ServiceStarting,
     StateNotSaved,
 )
 from ...jobs.features import features_from
@@ -192,6 +193,9 @@ class QbittorrentApi:
             return _text(str(exc), 400)
         except JobNotFound:
             return _text("Torrent hash was not found", 404)
+        except ServiceStarting as exc:  # (its torrents are loading: a change waits for that)
+            return Response(str(exc), status_code=503, media_type="text/plain",
+                            headers={"Retry-After": str(exc.retry_after)})
         except JobConflict as exc:
             return _text(str(exc), 409)
         except StateNotSaved as exc:  # (not made: the state folder is full, or failing)
@@ -893,6 +897,8 @@ async def _quietly(call: Awaitable[Any]) -> None:
     qBittorrent skips it (a change the state folder cannot hold is refused, ``StateNotSaved``)."""
     try:
         await call
+    except ServiceStarting:
+        raise  # (no job is changed while the torrents load: the whole call is refused)
     except JobConflict as exc:
         log.debug("qBittorrent API: skipped: %s", exc)
 

@@ -29,7 +29,16 @@ from starlette.routing import Route
 from ... import __version__
 from ...config import MAX_RATE_LIMIT
 from ...errors import MagnetError, TorrentEngineError
-from ...jobs import Job, JobConflict, JobError, JobNotFound, JobService, JobState, ServiceSettings
+from ...jobs import (
+    Job,
+    JobConflict,
+    JobError,
+    JobNotFound,
+    JobService,
+    JobState,
+    ServiceSettings,
+    ServiceStarting,
+)
 from ...jobs.features import features_from
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
@@ -728,6 +737,8 @@ async def _quietly(call: Awaitable[Any]) -> None:
     """One job of several that does not fit the action's state is skipped, as Transmission does."""
     try:
         await call
+    except ServiceStarting:
+        raise  # (no job is changed while the torrents load: the whole call is refused)
     except (JobConflict, JobNotFound) as exc:
         log.debug("Transmission RPC: skipped: %s", exc)
 
