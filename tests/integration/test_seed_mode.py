@@ -9,11 +9,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.spies import hold_checks
 from torrent_engine.layout import TorrentLayout
 from torrent_engine.resume import load_resume
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
-from torrent_engine.storage import PieceStorage, Storage
+from torrent_engine.storage import PieceStorage, Storage, StorageFactory
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -39,7 +40,8 @@ class CountingStorage(Storage):
         return await super().read_block(index, begin, length)
 
 
-def counting(reads: list[int]):  # type: ignore[no-untyped-def]
+def counting(reads: list[int]) -> StorageFactory:
+    """A storage factory whose storages note each piece read in ``reads``."""
     def make(torrent: TorrentLayout, save_path: Path) -> PieceStorage:
         return CountingStorage(torrent, save_path, reads)
     return make
@@ -110,8 +112,11 @@ async def test_seed_mode_with_a_file_missing_fails_with_missing_files(tmp_path: 
         assert "missing files" in seed.error
 
 
-async def test_a_piece_that_fails_ends_seed_mode_and_the_whole_torrent_is_checked(tmp_path: Path) -> None:
+async def test_a_piece_that_fails_ends_seed_mode_and_the_whole_torrent_is_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = hold_checks(monkeypatch)
     payload = make_payload(tmp_path / "seed", FILES)
+    held.names.add(payload.name)
     torrent = make_torrent(payload, piece_length=PL)
     bad = 2  # a piece inside a.bin
     with (payload / "a.bin").open("r+b") as f:
@@ -129,6 +134,12 @@ async def test_a_piece_that_fails_ends_seed_mode_and_the_whole_torrent_is_checke
             with anyio.move_on_after(1):  # the bad one: never returned (it waits to be downloaded)
                 await f.read(PL)
                 pytest.fail("the piece that fails its hash was read")
+            with anyio.fail_after(30):
+                await held.checking.wait()
+            assert seed.state is State.CHECKING and not seed.seed_mode
+            during = load_resume(resume)  # (saved as the check begins: a crash now brings no seed mode back)
+            assert during is not None and not during.seed_mode and during.files == []
+            held.release.set()
             with anyio.fail_after(30):  # the whole torrent checked, then the bad piece wanted
                 while seed.state is not State.DOWNLOADING:
                     await anyio.sleep(0.01)

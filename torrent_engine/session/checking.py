@@ -173,25 +173,24 @@ class Checker:
         it had not verified are no longer had): what passes is had, what fails is not. Until it
         is over, a resume file written vouches for no file (a restart checks them all)."""
         self.seed_mode = False
-        self.checking_again = True
+        self.checking_again = True  # (until it is over: a stop meanwhile saves no stamps, a start checks)
         parts = checking.parts
-        try:
-            paused = self._run.recheck_begins()
-            self.rechecked = True
-            current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
-            found = await self._recheck(checking)
-            picker = parts.picker
-            for index in list(picker.have):
-                if index not in found:
-                    picker.piece_lost(index)
-                    parts.uploader.lost.add(index)
-            for index in found:
-                picker.piece_passed(index)
-            parts.uploader.checked_again()
-            _watch(checking, current)
-            self._run.recheck_ended(paused)
-        finally:
-            self.checking_again = False
+        paused = self._run.recheck_begins()
+        self.rechecked = True
+        await self.save()  # (seed mode is over for good: a crash during the check does not bring it back)
+        current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
+        found = await self._recheck(checking)
+        picker = parts.picker
+        for index in list(picker.have):
+            if index not in found:
+                picker.piece_lost(index)
+                parts.uploader.lost.add(index)
+        for index in found:
+            picker.piece_passed(index)
+        parts.uploader.checked_again()
+        _watch(checking, current)
+        self._run.recheck_ended(paused)
+        self.checking_again = False
 
     def _missing(self, resume: ResumeData, current: list[FileStamp | None]) -> list[str]:
         """The files (relative paths) that hold a piece the resume data says was verified and are
