@@ -4,6 +4,7 @@ Transmission RPC; our daemon through both dialects and through its own job list)
 
     python bench/bench_seedbox.py [--torrents 1000] [--clients ours,qbittorrent,transmission]
                                   [--idle-seconds 60] [--batch 25] [--samples 20] [--keep DIR]
+                                  [--skip-checking]
 
 N small single-file torrents (256 KiB, 32 KiB pieces) are made once with their data on disk; each
 client gets a fresh state folder over that one data folder (read-only for them: every torrent is
@@ -13,6 +14,9 @@ complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no trac
   ``torrents/add`` call; Transmission's ``torrent-add`` takes one torrent per call (its RPC has no
   batch), so its dialect adds one per call, each answer awaited;
 - ``seed``: from the first add until the list shows every torrent seeding (checks included);
+  with ``--skip-checking`` the qBittorrent-dialect clients (ours, qbittorrent-nox) are asked to
+  add with ``skip_checking=true`` (seed mode: nothing hashed at the add, each piece verified when
+  first served); Transmission's RPC has no such flag, its dialect checks as before;
 - idle over ``--idle-seconds``: CPU as % of one core (utime+stime of all threads from /proc),
   RSS at the end, open descriptors, threads;
 - list latency, median and p95 of ``--samples`` calls each: qBittorrent ``torrents/info`` and
@@ -194,8 +198,11 @@ class QbApi:
             self.http.headers["Cookie"] = cookie.split(";", 1)[0]
         return True
 
-    def add(self, files: list[Path], save_path: Path) -> None:
-        body, ctype = multipart([("savepath", str(save_path)), ("paused", "false")], files)
+    def add(self, files: list[Path], save_path: Path, skip_checking: bool = False) -> None:
+        fields = [("savepath", str(save_path)), ("paused", "false")]
+        if skip_checking:
+            fields.append(("skip_checking", "true"))
+        body, ctype = multipart(fields, files)
         status, _, text = self.http.request("POST", "/api/v2/torrents/add", body, {"Content-Type": ctype})
         if status != 200 or text.strip() != b"Ok.":
             raise RuntimeError(f"torrents/add: {status} {text[:200]!r}")
@@ -284,6 +291,7 @@ class Client:
         self.api_port = free_port()
         self.peer_port = free_port()
         self.log = work / "log.txt"
+        self.skip_checking = False  # add with skip_checking=true (where the dialect has it)
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -364,7 +372,7 @@ class QbDialect(Client):
 
     def add_all(self, files: list[Path], batch: int) -> None:
         for i in range(0, len(files), batch):
-            self.api().add(files[i:i + batch], self.data)
+            self.api().add(files[i:i + batch], self.data, self.skip_checking)
 
     def seeding(self, n: int) -> bool:
         self.alive()
@@ -530,7 +538,9 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
     work.mkdir(parents=True, exist_ok=True)
     client.prepare()
     n = len(files)
-    out: dict[str, Any] = {"client": client.name, "dialect": client.dialect, "n": n}
+    client.skip_checking = args.skip_checking and isinstance(client, QbDialect)
+    out: dict[str, Any] = {"client": client.name, "dialect": client.dialect, "n": n,
+                           "skip_checking": client.skip_checking}
     started = time.monotonic()
     client.start()
     try:
@@ -563,7 +573,8 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
 
 def print_row(r: dict[str, Any]) -> None:
     i = r["idle"]
-    print(f"\n== {r['client']} ({r['dialect']} API), N = {r['n']}")
+    print(f"\n== {r['client']} ({r['dialect']} API), N = {r['n']}"
+          + (", added with skip_checking=true" if r.get("skip_checking") else ""))
     print(f"  add all: {r['add_s']:.2f} s (load {r['add_load']}); "
           f"all seeding: {r['seed_s']:.2f} s after the first add")
     print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
@@ -586,6 +597,8 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--skip-checking", action="store_true",
+                   help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
 
     if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):

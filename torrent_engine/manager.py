@@ -107,18 +107,20 @@ class TorrentManager:
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
                   prepare: Callable[[Session], None] | None = None,
-                  info_hash: bytes | None = None) -> Session:
+                  info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
         (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
 
         ``prepare`` is called with the new session before it starts (e.g. to set file
         priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
         hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
+        ``seed_mode``: the data is complete on disk (see ``Session``): seeding at once, no check;
+        a restart keeps it (the resume data says so) until a piece that fails ends it.
         ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
         self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
-                                 prepare=prepare, info_hash=info_hash)
+                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
         if isinstance(source, (Torrent, Magnet)):
@@ -133,7 +135,7 @@ class TorrentManager:
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
                      paused: bool, persist: bool,
                      prepare: Callable[[Session], None] | None = None,
-                     info_hash: bytes | None = None) -> Session:
+                     info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
         key = info_hash or torrent.info_hash  # (a reloaded hybrid keeps the hash it was added by)
@@ -145,7 +147,7 @@ class TorrentManager:
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
-                          resume_path=resume_path, paused=paused, info_hash=info_hash,
+                          resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
                           metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
                           else None)
         if prepare is not None:
@@ -170,7 +172,8 @@ class TorrentManager:
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
             placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
-                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused)
+                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused,
+                                     seed_mode=seed_mode)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
 
@@ -318,7 +321,7 @@ class TorrentManager:
         for torrent, key, resume in saved:
             paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
             await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
-                              info_hash=key)
+                              info_hash=key, seed_mode=resume.seed_mode)
 
     def _reloads(self, metainfo_path: Path) -> bool:
         """Whether the job layer wants the torrent saved here reloaded (it is named by the hash

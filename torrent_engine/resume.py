@@ -5,6 +5,10 @@ timestamps and each file's size and mtime. It is written atomically (temp file, 
 so a crash leaves either the old or the new file. It holds only pieces that passed their hash
 check, and on load it is trusted only when every file still has the size and mtime it recorded;
 otherwise the session rechecks. So a crash never makes an unverified piece count as had.
+
+Seed mode (``seed-mode`` 1: data its owner said is complete, each piece verified the first time
+it is served): every piece counts as had, and ``pieces`` holds those verified so far, which a
+restart does not verify again (when the files' stamps still match; else none is).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class ResumeData:
     saved_time: int = 0
     files: list[FileStamp | None] = field(default_factory=list)  # None: pad file / not on disk
     paused: bool = False
+    seed_mode: bool = False  # every piece is had; ``have`` holds the ones verified so far
 
     def pieces(self) -> set[int]:
         """The verified pieces as a set of indices."""
@@ -110,6 +115,7 @@ def encode_resume(data: ResumeData) -> bytes:
         b"saved-time": data.saved_time,
         b"files": files,
         b"paused": int(data.paused),
+        b"seed-mode": int(data.seed_mode),
     })
 
 
@@ -165,6 +171,7 @@ def decode_resume(raw: bytes) -> ResumeData:
         saved_time=get_int(b"saved-time"),
         files=files,
         paused=bool(get_int(b"paused")),
+        seed_mode=bool(get_int(b"seed-mode")),
     )
 
 

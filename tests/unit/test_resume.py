@@ -111,3 +111,16 @@ def test_temp_files_of_interrupted_writes_are_removed_at_the_next_start(tmp_path
     assert not Path(leftover).exists() and not Path(leftover_top).exists()
     assert all(path.exists() for path in kept)
     assert remove_stale_temp_files(tmp_path / "absent") == []
+
+
+def test_seed_mode_and_its_verified_pieces_round_trip(tmp_path: Path) -> None:
+    data = _data(tmp_path, [None], {2})
+    data.seed_mode = True
+    path = tmp_path / "t.resume"
+    save_resume(path, data)
+    loaded = load_resume(path)
+    assert loaded is not None and loaded.seed_mode and loaded.pieces() == {2}
+    data.seed_mode = False  # (and resume data written before seed mode existed reads as not in it)
+    save_resume(path, data)
+    loaded = load_resume(path)
+    assert loaded is not None and not loaded.seed_mode

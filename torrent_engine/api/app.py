@@ -423,7 +423,7 @@ class Api:
             options = {}
             if fields.get("save_path"):
                 options["save_path"] = fields["save_path"]
-            for name in ("sequential", "paused"):
+            for name in ("sequential", "paused", "seed_mode"):
                 if name in fields:
                     options[name] = fields[name].lower() in ("true", "1", "on", "yes")
             if fields.get("client"):
@@ -459,7 +459,7 @@ class Api:
                     isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files):
                 raise ApiError(400, "files must be a list of file indices", "files")
             options["files"] = files
-        for name in ("sequential", "paused"):
+        for name in ("sequential", "paused", "seed_mode"):
             if data.get(name) is not None:
                 options[name] = _bool(data[name], name)
         peers = data.get("peers")

@@ -88,6 +88,12 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
     "missing_files": {"type": "array", "items": STRING,
                       "description": "state error: files that held verified data, found gone"},
+    "seed_mode": {"type": "boolean",
+                  "description": "seeding data added as complete: every piece counts as had (progress 1), "
+                                 "each verified the first time it is served"},
+    "verified_pieces": _null({**COUNT, "description": "pieces verified (in seed mode: hashed so far); "
+                                                      "null while the job has no session or metadata"}),
+    "num_pieces": _null(COUNT),
 }
 _JOB_DETAIL = {
     "files": {"type": "array", "items": _ref("JobFile")},
@@ -107,8 +113,9 @@ SCHEMAS: dict[str, Schema] = {
         "save_path": STRING, "files": _null({"type": "array", "items": COUNT}),
         "sequential": BOOL, "paused": BOOL, "peers": {"type": "array", "items": STRING},
         "client": _null(STRING), "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+        "seed_mode": BOOL,
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit"]),
+        "upload_limit", "seed_mode"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -140,11 +147,16 @@ SCHEMAS: dict[str, Schema] = {
                   "examples": [["127.0.0.1:6881"]]},
         "client": {"type": "string", "description": "a lease id"},
         "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
+        "seed_mode": {"type": "boolean", "default": False,
+                      "description": "the data is complete in the save path already (a cross-seed): seed at "
+                                     "once without checking it; each piece is verified the first time it is "
+                                     "served, and one that fails has the whole torrent checked"},
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
     "AddJobUpload": _obj({
         "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent"},
         "save_path": STRING, "sequential": STRING, "paused": STRING, "client": STRING,
+        "seed_mode": STRING,
         "peers": {"type": "string", "description": "HOST:PORT, separated by spaces or commas"},
     }, ["torrent"], closed=False),
     "UpdateJob": _obj({

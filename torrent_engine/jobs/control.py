@@ -719,7 +719,8 @@ class JobFeatureControl(JobLifecycle):
                     # with the old session, and is for the old place anyway)
                     try:
                         await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                               prepare=lambda s: self._prepare_session(rec, s))
+                                               prepare=lambda s: self._prepare_session(rec, s),
+                                               seed_mode=rec.options.seed_mode)
                     except (TorrentEngineError, OSError) as exc:
                         # (never a job without a session that claims to run: it fails, saying why)
                         log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)

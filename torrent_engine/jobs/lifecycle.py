@@ -446,6 +446,10 @@ class JobLifecycle:
             return
         state = session.state
         changed = False
+        if rec.options.seed_mode and not session.seed_mode:  # (a piece failed: the data was checked)
+            rec.options = dataclasses.replace(rec.options, seed_mode=False)
+            self._unview(rec)
+            changed = True
         if state in SESSION_TO_JOB:
             new = SESSION_TO_JOB[state]
             if new is JobState.PAUSED and rec.id in self._held and not rec.options.paused:
@@ -767,7 +771,8 @@ class JobLifecycle:
         added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
         return await self.manager.add(source, save_path, peers=rec.options.peers,
                                       paused=self._starts_paused(rec), info_hash=added_by,
-                                      prepare=lambda s: self._prepare_session(rec, s))
+                                      prepare=lambda s: self._prepare_session(rec, s),
+                                      seed_mode=rec.options.seed_mode)
 
     def _reloads(self, info_hash: bytes) -> bool:
         """Whether the manager starts the saved torrent ``info_hash`` again on entry: not when

@@ -236,6 +236,9 @@ class JobOptions:
     client: str | None  # the lease the job is bound to
     download_limit: int  # bytes per second, 0 = unlimited
     upload_limit: int
+    # added as complete on disk (qBittorrent's skip_checking): seeds at once, each piece verified
+    # the first time it is served; False once a piece failed and the whole torrent was checked
+    seed_mode: bool = False
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -243,7 +246,7 @@ class JobOptions:
                 "sequential": self.sequential, "paused": self.paused,
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
                 "client": self.client, "download_limit": self.download_limit,
-                "upload_limit": self.upload_limit}
+                "upload_limit": self.upload_limit, "seed_mode": self.seed_mode}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,7 @@ class AddOptions:
     features: JobFeatures | None = None
     download_limit: int = 0
     upload_limit: int = 0
+    seed_mode: bool = False  # the data is complete on disk: seed at once, verify each piece when served
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +301,12 @@ class Job:
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
     number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
     missing_files: tuple[str, ...] = ()  # (state error) files that held verified data, found gone
+    # seed mode: every piece counts as had (progress 1.0) and ``verified_pieces`` of the
+    # ``num_pieces`` were hashed so far; else every piece had is verified. None: not known (the
+    # job has no session running, or no metadata yet)
+    seed_mode: bool = False
+    verified_pieces: int | None = None
+    num_pieces: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -317,6 +327,8 @@ class Job:
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),
+            "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
+            "num_pieces": self.num_pieces,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

@@ -254,11 +254,14 @@ class JobService(JobFeatureControl):
                   files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
                   peers: Sequence[tuple[str, int]] = (), client: str | None = None,
                   features: JobFeatures | None = None, download_limit: int = 0,
-                  upload_limit: int = 0) -> tuple[Job, bool]:
+                  upload_limit: int = 0, seed_mode: bool = False) -> tuple[Job, bool]:
         """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
         info-hash is already active (concurrent adds of one torrent share one job and one start).
         ``features``: category (a category's save path applies when ``save_path`` is not given),
-        tags, share limits, force-start, first/last-piece priority, a display name."""
+        tags, share limits, force-start, first/last-piece priority, a display name.
+        ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
+        ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
+        the first time it is served, and one that fails has the whole torrent checked."""
         self._require_running()
         torrent, source_text = await parse_source(source)
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
@@ -291,7 +294,7 @@ class JobService(JobFeatureControl):
         self._adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, save, selected, sequential, paused, peer_list,
-                                     client, features, limits)
+                                     client, features, limits, seed_mode=bool(seed_mode))
         finally:
             del self._adding[info_hash]
             done.set()
@@ -315,7 +318,7 @@ class JobService(JobFeatureControl):
                 results[i] = await self.add(
                     source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
                     peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
-                    upload_limit=o.upload_limit)
+                    upload_limit=o.upload_limit, seed_mode=o.seed_mode)
             except StateNotSaved:
                 raise
             except JobError as exc:
@@ -343,10 +346,12 @@ class JobService(JobFeatureControl):
     async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
                       peers: tuple[tuple[str, int], ...], client: str | None,
-                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0)) -> JobRecord:
+                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
+                      seed_mode: bool = False) -> JobRecord:
         now = self._clock()
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
-                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1])
+                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
+                             seed_mode=seed_mode)
         if isinstance(torrent, Torrent):
             name = torrent.name
         else:
@@ -379,7 +384,7 @@ class JobService(JobFeatureControl):
         try:
             try:
                 await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
-                                       prepare=lambda s: self._apply_options(rec, s))
+                                       prepare=lambda s: self._apply_options(rec, s), seed_mode=seed_mode)
             except BaseException as exc:
                 self._held.discard(rec.id)
                 self._claims.release(rec.id)
@@ -528,7 +533,7 @@ class JobService(JobFeatureControl):
                 # started again without its resume data, it hashes what is there (its old
                 # session would trust that data, and stop again on the same missing file)
                 await anyio.to_thread.run_sync(self.manager.forget_resume, rec.info_hash)
-                rec.options = dataclasses.replace(rec.options, paused=False)
+                rec.options = dataclasses.replace(rec.options, paused=False, seed_mode=False)
                 rec.updated_at = self._clock()
                 await self._wake(rec)
                 await self._save(rec)
@@ -545,6 +550,7 @@ class JobService(JobFeatureControl):
             return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
         paused = self._starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
+        rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
         self._busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session

@@ -65,7 +65,9 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
-               error=rec.error or None, result=rec.result, stall=stall)
+               error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
+               verified_pieces=st.verified_pieces if has_meta else None,
+               num_pieces=num_pieces if has_meta else None)
 
 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:
@@ -116,7 +118,7 @@ def record_job(rec: JobRecord) -> Job:
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
-               result=rec.result, missing_files=tuple(rec.missing_files))
+               result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None) -> tuple[JobFile, ...]:

@@ -101,7 +101,7 @@ class JobRecord:
             "options": {"save_path": o.save_path, "files": list(o.files) if o.files is not None else None,
                         "sequential": o.sequential, "paused": o.paused, "peers": [list(p) for p in o.peers],
                         "client": o.client, "download_limit": o.download_limit,
-                        "upload_limit": o.upload_limit},
+                        "upload_limit": o.upload_limit, "seed_mode": o.seed_mode},
             "state": self.state.value, "created_at": self.created_at, "updated_at": self.updated_at,
             "completed_at": self.completed_at, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
@@ -132,7 +132,8 @@ class JobRecord:
                 sequential=bool(o["sequential"]), paused=bool(o["paused"]),
                 peers=tuple((str(h), int(p)) for h, p in o["peers"]),
                 client=None if o["client"] is None else _str(o["client"]),
-                download_limit=int(o["download_limit"]), upload_limit=int(o["upload_limit"]))
+                download_limit=int(o["download_limit"]), upload_limit=int(o["upload_limit"]),
+                seed_mode=bool(o.get("seed_mode", False)))
             r = d["result"]
             result = None if r is None else JobResult(
                 downloaded=int(r["downloaded"]), uploaded=int(r["uploaded"]), duration=float(r["duration"]),

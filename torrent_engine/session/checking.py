@@ -1,5 +1,12 @@
 """Checking and resume data: which pieces on disk can be trusted at start (resume data that
-matches the files, else a recheck), and saving what a restart needs."""
+matches the files, else a recheck), and saving what a restart needs.
+
+Seed mode (``Session(seed_mode=True)``: the owner says the data is complete, as libtorrent's
+``seed_mode`` and qBittorrent's ``skip_checking``): the start reads nothing; it only looks that
+every file is there at its full size (``MissingFiles`` if not), and every piece is had, each
+verified the first time it is served (``upload``). The resume data keeps seed mode and the pieces
+verified so far; resume data saved once seed mode was over (the whole torrent checked after a
+piece failed) wins over the request: the torrent is not taken as complete again."""
 
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ class Checker:
     """Start-up checking and resume data of one session."""
 
     def __init__(self, context: TorrentContext, resume_path: Path | None, *, run: CheckRun,
-                 make_storage: StorageFactory) -> None:
+                 make_storage: StorageFactory, seed_mode: bool = False) -> None:
         self._ctx = context
         self._run = run
         self._make_storage = make_storage  # (to delete the files of a torrent whose files are not open)
@@ -61,6 +68,8 @@ class Checker:
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.resumed = False  # whether start-up found resume data saved for this torrent and save path
         self.priorities_given = False  # the owner set file priorities: stored ones do not override them
+        self.seed_mode = seed_mode  # asked to take the data as complete (until its check says otherwise)
+        self.checking_again = False  # the whole torrent is being checked again (seed mode failed)
         self.added_time = int(time.time())
         self.completed_time = 0
         self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
@@ -108,6 +117,12 @@ class Checker:
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
         current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
+        if self.seed_mode and resume is not None and resume.num_pieces == torrent.num_pieces \
+                and not resume.seed_mode:
+            self.seed_mode = False  # (saved after seed mode ended: its check is what counts)
+        if self.seed_mode:
+            self._start_seed_mode(checking, resume, current)
+            return
         pieces = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
                                 save_path=str(real_path(ctx.save_path)), current=current)
         if pieces is not None and resume is not None:
@@ -127,8 +142,56 @@ class Checker:
                 pieces = set()
         for index in pieces:
             checking.parts.picker.piece_passed(index)
-        if isinstance(checking.storage, WatchedFiles):  # (as they were when found verified)
-            checking.storage.watch_files([None if st is None else (st.size, st.mtime_ns) for st in current])
+        _watch(checking, current)  # (as they were when found verified)
+
+    def _start_seed_mode(self, checking: Checking, resume: ResumeData | None,
+                         current: list[FileStamp | None]) -> None:
+        """Seed mode: every piece had without reading any; those the resume data (saved in seed
+        mode, its files unchanged) says were verified are not verified again. ``MissingFiles``
+        when a file is not there at its full size (nothing to seed from)."""
+        ctx = self._ctx
+        torrent = checking.parts.torrent
+        missing = ["/".join(f.path)
+                   for path, f, now in zip(self.file_paths(), torrent.files, current, strict=True)
+                   if path is not None and not f.pad and f.length > 0
+                   and (now is None or now.size < f.length)]
+        if missing:
+            raise MissingFiles(missing)
+        verified: set[int] | None = None
+        if resume is not None and resume.seed_mode:
+            verified = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
+                                      save_path=str(ctx.save_path.resolve()), current=current)
+            if verified is not None:
+                self._saved = _content(resume)
+        picker = checking.parts.picker
+        for index in range(torrent.num_pieces):
+            picker.piece_passed(index)
+        checking.parts.uploader.start_seed_mode(verified or set())
+        _watch(checking, current)
+
+    async def check_again(self, checking: Checking) -> None:
+        """Hash the whole torrent while it runs (seed mode found a piece that fails; the pieces
+        it had not verified are no longer had): what passes is had, what fails is not. Until it
+        is over, a resume file written vouches for no file (a restart checks them all)."""
+        self.seed_mode = False
+        self.checking_again = True  # (until it is over: a stop meanwhile saves no stamps, a start checks)
+        parts = checking.parts
+        paused = self._run.recheck_begins()
+        self.rechecked = True
+        await self.save()  # (seed mode is over for good: a crash during the check does not bring it back)
+        current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
+        found = await self._recheck(checking)
+        picker = parts.picker
+        for index in list(picker.have):
+            if index not in found:
+                picker.piece_lost(index)
+                parts.uploader.lost.add(index)
+        for index in found:
+            picker.piece_passed(index)
+        parts.uploader.checked_again()
+        _watch(checking, current)
+        self._run.recheck_ended(paused)
+        self.checking_again = False
 
     def _missing(self, resume: ResumeData, current: list[FileStamp | None]) -> list[str]:
         """The files (relative paths) that hold a piece the resume data says was verified and are
@@ -151,6 +214,8 @@ class Checker:
     def _stamps(self, paths: list[Path | None]) -> list[FileStamp | None]:
         """The files' stamps for the resume data (blocking), but none for a file seen changed or
         gone while the torrent ran: the data never vouches for it (a start hashes it again)."""
+        if self.checking_again:
+            return []  # (what is on disk is being checked: nothing is vouched for)
         stamps = stamp_files(paths)
         phase = self._ctx.phase
         if isinstance(phase, Loaded):
@@ -186,7 +251,10 @@ class Checker:
         ctx = self._ctx
         have = ctx.parts.picker.have
         gone = ctx.parts.uploader.gone_pieces
-        if gone:  # (files found gone while it ran: kept as had, for a start to find them again)
+        seed_verified = ctx.parts.uploader.seed_verified
+        if seed_verified is not None:  # (seed mode: every piece had, these verified)
+            have = seed_verified
+        elif gone:  # (files found gone while it ran: kept as had, for a start to find them again)
             have = have.copy()
             for i in gone:
                 have.add(i)
@@ -195,7 +263,7 @@ class Checker:
                           file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
                           downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=self._run.paused)
+                          paused=self._run.paused, seed_mode=seed_verified is not None)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
@@ -254,6 +322,12 @@ class Checker:
             log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
 
+def _watch(checking: Checking, current: list[FileStamp | None]) -> None:
+    """Tell the storage the files as they were when their data was taken as verified."""
+    if isinstance(checking.storage, WatchedFiles):
+        checking.storage.watch_files([None if st is None else (st.size, st.mtime_ns) for st in current])
+
+
 def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
     """Whether resume data was saved for this torrent in this save path."""
     return (data.info_hash == info_hash
@@ -263,4 +337,5 @@ def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
 def _content(data: ResumeData) -> tuple[object, ...]:
     """The fields of resume data that matter (not when it was saved, nor the file stamps)."""
     return (data.info_hash, data.save_path, data.have, data.num_pieces, tuple(data.file_priorities),
-            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.paused)
+            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.paused,
+            data.seed_mode)

@@ -73,6 +73,10 @@ class Run(Protocol):
     def wanted_changed(self) -> None:
         """What is wanted changed (a priority, a piece lost): a seed may be downloading again."""
 
+    def check_again(self) -> None:
+        """The data cannot be trusted (seed mode found a piece that fails): end the swarm and
+        check the whole torrent, then go on from what the check finds."""
+
 
 @dataclass(slots=True)
 class Totals:

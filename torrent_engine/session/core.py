@@ -108,7 +108,12 @@ class Session:
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
-                 storage: StorageFactory = Storage, info_hash: bytes | None = None) -> None:
+                 storage: StorageFactory = Storage, info_hash: bytes | None = None,
+                 seed_mode: bool = False) -> None:
+        """``seed_mode``: the data is complete on disk already (a cross-seed): the start reads
+        none of it and seeds at once, each piece verified the first time it is served; the first
+        that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
+        Resume data saved after seed mode ended wins over it."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
@@ -140,7 +145,7 @@ class Session:
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(ctx, self.connector)
         self.metadata = MetadataServer(ctx)
-        self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage)
+        self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage, seed_mode=seed_mode)
         self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
         self.stats = Stats(ctx, given_peers=len(peers), checker=self.checker, handler=self.handler,
@@ -289,6 +294,28 @@ class Session:
     def resumed(self) -> bool:
         """Whether start-up found resume data saved for this torrent in this save path."""
         return self.checker.resumed
+
+    @property
+    def seed_mode(self) -> bool:
+        """Whether the torrent seeds in seed mode (data said to be complete, each piece verified
+        the first time it is served), or will once started (asked so, and its resume data does
+        not say seed mode ended)."""
+        phase = self.phase
+        if isinstance(phase, Loaded) and phase.parts.uploader.seed_verified is not None:
+            return True
+        return self.checker.seed_mode and not self._life.ready.is_set()
+
+    @property
+    def verified_pieces(self) -> int:
+        """How many pieces are verified: in seed mode, those hashed since (or before a restart);
+        else every piece had."""
+        phase = self.phase
+        if not isinstance(phase, Loaded):
+            return 0
+        verified = phase.parts.uploader.seed_verified
+        if verified is not None:
+            return len(verified)
+        return 0 if self.seed_mode else len(phase.parts.picker.have)
 
     @property
     def hash_failures(self) -> int:

@@ -98,6 +98,7 @@ class Life:
         self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
         self.completed = anyio.Event()  # every wanted piece is verified
         self.ready = anyio.Event()  # checking is over
+        self.check_wanted = False  # the data must be checked again (seed mode found a bad piece)
         self._wakeup = anyio.Event()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
@@ -230,6 +231,17 @@ class Life:
             self.machine.to(State.DOWNLOADING)
         elif self.machine.state is State.DOWNLOADING and complete and self.tg is not None:
             self.tg.start_soon(self.on_complete)
+
+    def check_again(self) -> None:
+        """The data cannot be trusted (seed mode found a piece that fails): the swarm ends (as for
+        a pause, its peers closed) and ``_live`` checks the whole torrent, then goes on."""
+        if self.check_wanted:
+            return
+        self.check_wanted = True
+        self._wakeup.set()  # (paused: the check comes now, the torrent stays paused after it)
+        swarm = _swarm_of(self.phase)
+        if swarm is not None:
+            swarm.scope.cancel()
 
     def fail(self, exc: TorrentEngineError) -> None:
         """A failure of the torrent itself (e.g. its disk): error state, and the run ends."""
@@ -500,8 +512,24 @@ class Life:
 
         while not self.stop_requested:
             install(None)
+            if self.check_wanted:
+                await self._check_again(parts, storage)
+                continue
             if not await self._wait_while_paused():
                 await self._swarm_until(None, install, parts)
+
+    async def _check_again(self, parts: TorrentParts, storage: PieceStorage) -> None:
+        """Check the whole torrent while it runs (seed mode found a piece that fails), then on
+        in the state it is in: seeding, downloading what failed, or paused as it was."""
+        checking = Checking(parts, storage)
+        self.machine.enter(checking)
+        await self._s.checker.check_again(checking)
+        self.check_wanted = False
+        if self.machine.state is State.CHECKING:
+            self.machine.to(self._active_state())
+        if self.machine.state is State.SEEDING and not self._ctx.config.seed:
+            self.stop_requested = True  # (complete after all and not asked to seed: done)
+        await self._s.checker.save()
 
 
 def _swarm_of(phase: object) -> Swarm | None:

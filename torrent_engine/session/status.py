@@ -38,6 +38,9 @@ class SessionStatus:
     stall_message: str | None = None
     stalled_since: float | None = None  # wall-clock time (time.time()) the progress stopped
     web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
+    # seed mode: every piece had (``pieces``, ``progress`` 1.0), ``verified_pieces`` hashed so far
+    seed_mode: bool = False
+    verified_pieces: int = 0  # pieces verified (all of ``pieces`` when not in seed mode)
 
 
 def session_status(s: Session) -> SessionStatus:
@@ -66,5 +69,6 @@ def session_status(s: Session) -> SessionStatus:
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
         stalled_since=s.stats.stalled_since if stall is not None else None,
-        web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0)
+        web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0,
+        seed_mode=s.seed_mode, verified_pieces=s.verified_pieces)
 

@@ -7,7 +7,14 @@ read of a file changed since its data was verified (``FileChanged``); its pieces
 piece that fails is no longer had (``lose``: the picker wants it again, a seed goes back to
 downloading, a peer's request of it is rejected, not taken for a protocol error). A file found
 gone or shorter (``MissingFiles``) fails the torrent; the pieces it held are no longer had
-(``files_gone``)."""
+(``files_gone``).
+
+Seed mode (data its owner said is complete, ``Session(seed_mode=True)``): every piece is had from
+the start, none verified (``seed_verified``: those verified since); each is read and hashed, in
+the same worker-thread hop, the first time it is read for a peer or a file reader, and served
+only if it passes. The first that fails ends seed mode for the torrent (libtorrent's rule: the
+data cannot be trusted): the pieces not verified are no longer had and the run checks the whole
+torrent (``Run.check_again``)."""
 
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .. import events as ev
+from ..bitfield import Bitfield
 from ..choker import ChokePeer, Choker
 from ..errors import FileChanged, PeerProtocolError, StorageError
 from ..layout import FileMap
@@ -74,11 +82,14 @@ class Uploader:
         self.lost: set[int] = set()  # pieces had and lost (peers may ask for them: rejected)
         self.changed_files: set[int] = set()  # files seen changed or gone (resume data vouches for none)
         self.gone_pieces: set[int] = set()  # pieces of files found gone or shorter (still had in resume data)
+        # seed mode: the pieces verified so far (None: not in seed mode; every had piece is verified)
+        self.seed_verified: Bitfield | None = None
+        self.checking_again = False  # seed mode failed: the run checks the data (requests rejected)
 
     async def on_request(self, peer: PeerState, req: m.Request) -> None:
         """Queue a peer's REQUEST (or reject it: choked, or too many queued, or a piece we lost)."""
         if req.index not in self._ctx.parts.picker.have:
-            if req.index not in self.lost:
+            if req.index not in self.lost and not self.checking_again:
                 raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
             if peer.fast:
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
@@ -93,7 +104,7 @@ class Uploader:
     def take_request(self, peer: PeerState, req: m.Request) -> bool:
         """``on_request`` without an await (a reject is written, not waited for). Always True."""
         if req.index not in self._ctx.parts.picker.have:
-            if req.index not in self.lost:
+            if req.index not in self.lost and not self.checking_again:
                 raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
             if peer.fast:
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
@@ -211,7 +222,7 @@ class Uploader:
         finally:
             del self._reading[index]
             done.set()
-        if data is None or index in self.unsure or index not in ctx.parts.picker.have:
+        if data is None or self.unverified(index) or index not in ctx.parts.picker.have:
             return data  # (not kept: its file changed while it was read)
         self._piece_cache[index] = data
         self._piece_cache_bytes += len(data)
@@ -231,7 +242,7 @@ class Uploader:
         while True:
             if index not in ctx.parts.picker.have:
                 return None
-            if index in self.unsure:
+            if self.unverified(index):
                 data = await self._verify(index)
                 if data is None or (begin == 0 and length == len(data)):
                     return data
@@ -255,10 +266,54 @@ class Uploader:
         if index not in ctx.parts.picker.have:
             return None  # (lost meanwhile)
         if data is None:
-            self.lose(index)
+            if self.seed_verified is not None:
+                self._seed_mode_failed(index)
+            else:
+                self.lose(index)
         else:
             self.unsure.discard(index)
+            if self.seed_verified is not None:
+                self.seed_verified.add(index)
         return data
+
+    def unverified(self, index: int) -> bool:
+        """Whether had piece ``index`` must be read and hashed before it is served: its file
+        changed since it was verified, or it is had by seed mode and not verified yet."""
+        return index in self.unsure or (self.seed_verified is not None and index not in self.seed_verified)
+
+    def start_seed_mode(self, verified: set[int]) -> None:
+        """Seed mode: every piece is had (the caller marks them), ``verified`` are known good."""
+        torrent = self._ctx.parts.torrent
+        self.seed_verified = Bitfield(torrent.num_pieces, verified)
+
+    def _seed_mode_failed(self, index: int) -> None:
+        """A piece had by seed mode fails its hash: the data cannot be trusted. Seed mode ends,
+        the pieces not verified are no longer had (never served), and the run checks the whole
+        torrent (a peer asking for one meanwhile is rejected)."""
+        ctx = self._ctx
+        verified = self.seed_verified
+        assert verified is not None
+        log.warning("%s: piece %d of data added as complete fails its hash: leaving seed mode, "
+                    "checking all the data", ctx.name, index)
+        picker = ctx.parts.picker
+        for i in list(picker.have):
+            if i not in verified or i == index:
+                picker.piece_lost(i)
+        self.seed_verified = None
+        self.unsure.clear()
+        self.checking_again = True
+        self._piece_cache.clear()
+        self._piece_cache_bytes = 0
+        ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=()))
+        ctx.run.check_again()
+
+    def checked_again(self) -> None:
+        """The whole torrent was checked (after seed mode failed): what is had is verified."""
+        self.checking_again = False
+        self.unsure.clear()
+        self.changed_files.clear()
+        self._piece_cache.clear()
+        self._piece_cache_bytes = 0
 
     def _pieces_of(self, file_index: int) -> range:
         if self._file_map is None:

@@ -643,7 +643,8 @@ class QbittorrentApi:
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
             sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
-            upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"))
+            upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
+            seed_mode=bool(parse_bool(form.get("skip_checking"))))  # (libtorrent's seed mode, as qBittorrent)
         sources: list[Torrent | Magnet] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
