@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.bench_api import HEADERS, Daemon, pct  # noqa: E402
+from bench.bench_seedbox import write_qbittorrent_conf  # noqa: E402
 
 TRANSMISSION_FIELDS = ["id", "hashString", "name", "status", "percentDone", "rateDownload",
                        "rateUpload", "totalSize", "sizeWhenDone", "leftUntilDone", "eta",
@@ -106,29 +107,7 @@ def report(name: str, n: int, out: dict[str, Any]) -> None:
 def reference_qbittorrent(work: Path, n: int, rounds: int) -> None:
     """qbittorrent-nox with the same paused magnets: torrents/info and sync/maindata."""
     port = free_port()
-    conf = work / "qbt" / "qBittorrent" / "config"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
-Accepted=true
-
-[BitTorrent]
-Session\\DHTEnabled=false
-Session\\LSDEnabled=false
-Session\\PeXEnabled=false
-Session\\Port={free_port()}
-Session\\QueueingSystemEnabled=false
-Session\\DefaultSavePath={work / "qbt-dl"}
-
-[Preferences]
-Connection\\UPnP=false
-Connection\\ResolvePeerCountries=false
-General\\UseRandomPort=false
-WebUI\\Address=127.0.0.1
-WebUI\\Port={port}
-WebUI\\LocalHostAuth=false
-WebUI\\CSRFProtection=false
-WebUI\\HostHeaderValidation=false
-""")
+    write_qbittorrent_conf(work / "qbt", port, free_port(), work / "qbt-dl")
     proc = subprocess.Popen(["qbittorrent-nox", f"--profile={work / 'qbt'}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

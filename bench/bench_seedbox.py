@@ -463,33 +463,39 @@ class OursTr(Ours, TrDialect):
         return out
 
 
-class QbittorrentNox(QbDialect):
-    name = "qbittorrent-nox"
-
-    def prepare(self) -> None:
-        conf = self.work / "profile" / "qBittorrent" / "config"
-        conf.mkdir(parents=True, exist_ok=True)
-        (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
+def write_qbittorrent_conf(profile: Path, api_port: int, peer_port: int, save_path: Path) -> None:
+    """qbittorrent-nox's config in ``profile`` (its ``--profile``): the WebUI on 127.0.0.1 with no
+    login from loopback, DHT, LSD, PEX, port mapping, peer country lookups and its queue off."""
+    conf = profile / "qBittorrent" / "config"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
 Accepted=true
 
 [BitTorrent]
 Session\\DHTEnabled=false
 Session\\LSDEnabled=false
 Session\\PeXEnabled=false
-Session\\Port={self.peer_port}
+Session\\Port={peer_port}
 Session\\QueueingSystemEnabled=false
-Session\\DefaultSavePath={self.data}
+Session\\DefaultSavePath={save_path}
 
 [Preferences]
 Connection\\UPnP=false
 Connection\\ResolvePeerCountries=false
 General\\UseRandomPort=false
 WebUI\\Address=127.0.0.1
-WebUI\\Port={self.api_port}
+WebUI\\Port={api_port}
 WebUI\\LocalHostAuth=false
 WebUI\\CSRFProtection=false
 WebUI\\HostHeaderValidation=false
 """)
+
+
+class QbittorrentNox(QbDialect):
+    name = "qbittorrent-nox"
+
+    def prepare(self) -> None:
+        write_qbittorrent_conf(self.work / "profile", self.api_port, self.peer_port, self.data)
 
     def command(self) -> list[str]:
         return ["qbittorrent-nox", f"--profile={self.work / 'profile'}"]
