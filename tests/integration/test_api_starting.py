@@ -37,6 +37,8 @@ async def test_the_api_answers_from_the_records_while_the_torrents_load(tmp_path
             assert health["status"] == "starting"
             listed = (await c.get("/api/jobs")).json()["jobs"]
             assert sorted(j["id"] for j in listed) == sorted(ids)
+            states = {j["id"]: j["state"] for j in listed}  # (not loaded yet: no claim of running)
+            assert states == {ids[0]: "paused", ids[1]: "checking", ids[2]: "checking"}
             assert (await c.get("/api/v2/torrents/info")).status_code == 200  # (a dialect's read too)
             r = await c.post(f"/api/jobs/{ids[1]}/pause")
             assert r.status_code == 503 and r.headers["retry-after"] == "2", r.text

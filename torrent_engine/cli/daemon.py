@@ -292,12 +292,16 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     _watchdog(args.shutdown_timeout)
                     api.stop()  # api.serve returns; the service stops, then the task group ends
                     stopping.set()
+                    if not service.ready:
+                        starting.cancel()  # (a start under way is given up: nothing was changed yet)
                     return
 
+        starting = anyio.CancelScope()
         tg.start_soon(stop_on_signal)
-        async with service:  # the torrents loaded, the jobs restored: changes are taken
-            _write_api_file(state_dir, api.url)  # (what `remote` and scripts wait for: ready)
-            await stopping.wait()
+        with starting:
+            async with service:  # the torrents loaded, the jobs restored: changes are taken
+                _write_api_file(state_dir, api.url)  # (what `remote` and scripts wait for: ready)
+                await stopping.wait()
     # Leaving JobService's context stops every job and saves its state.
     (state_dir / API_FILE).unlink(missing_ok=True)
     print("torrent-engine daemon: stopped", file=sys.stderr, flush=True)

@@ -64,6 +64,9 @@ PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (
 # a session's news that its start-up check is over (or, a magnet's metadata, has just begun: its
 # check may be none, and a session held for the queue's word pauses at once after it)
 CHECK_ENDS = ("session.started", "session.metadata_received")
+# What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
+STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
+                            JobState.DOWNLOADING, JobState.SEEDING})
 # Session states in which a job with no peer has nothing for the timers to do (nothing moves).
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
 
@@ -301,7 +304,12 @@ class JobLifecycle:
             if job is None or job.state is not rec.state or job.result is not rec.result:
                 job = self._finished_jobs[rec.id] = self._decorate(rec, record_job(rec))
             return job
-        return self._decorate(rec, record_job(rec))
+        job = record_job(rec)
+        if not self._ready and self._loaded and not rec.options.paused and rec.state in STARTING_SHOWN:
+            # (its torrent is not loaded yet, its data not vouched for: qBittorrent shows such a
+            # torrent checkingResumeData; the record's "seeding" would be a claim)
+            job = dataclasses.replace(job, state=JobState.CHECKING)
+        return self._decorate(rec, job)
 
     def _decorate(self, rec: JobRecord, job: Job) -> Job:
         """The snapshot with what the service adds on top (features, queue position: control.py)."""
