@@ -145,11 +145,14 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path (several routes may share a path,
     each with its own methods, so no one route's list will do)."""
+    matching = [route for route in request.app.routes
+                if isinstance(route, Route) and route.methods and route.name != METHOD_NOT_ALLOWED
+                and route.matches(request.scope)[0] is not Match.NONE]
+    # (a fixed path, /api/jobs/bulk, is not the template it also matches, /api/jobs/{job_id})
+    fixed = [route for route in matching if not route.param_convertors]
     methods: set[str] = set()
-    for route in request.app.routes:
-        if isinstance(route, Route) and route.methods \
-                and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods
+    for route in fixed or matching:
+        methods |= route.methods or set()
     return sorted(methods)
 
 
