@@ -407,7 +407,10 @@ class QbittorrentApi:
         return out
 
     def _record(self, job: Job, settings: ServiceSettings) -> dict[str, Any]:
-        return torrent_record(job, settings, self._torrent(job))
+        """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
+        is kept and its JSON written as it is, past the answers' own conversion)."""
+        record: dict[str, Any] = qt_json(torrent_record(job, settings, self._torrent(job)))
+        return record
 
     async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
