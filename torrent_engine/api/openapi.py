@@ -222,6 +222,8 @@ SCHEMAS: dict[str, Schema] = {
     "EditCategory": _obj({"save_path": CATEGORY_PATH}, closed=False),
     "CategoriesRemoved": _obj({"removed": {"type": "array", "items": STRING}}, ["removed"]),
     "TagList": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"]),
+    # (a request's body: other fields are passed over, as every body of the API's)
+    "NewTags": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"], closed=False),
     "Settings": _obj({
         "ratio_limit": NUMBER, "seeding_time_limit": NUMBER,
         "share_limit_action": {"type": "string", "enum": ["stop", "remove", "remove_with_files"]},
@@ -398,7 +400,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                               "CategoriesRemoved", errors=(404, 409), tag="categories"),
     ("GET", "/api/tags"): _op("Every known tag", "TagList", tag="tags"),
     ("POST", "/api/tags"): _op("Make tags known", "TagList", status=201, errors=_BODY_ERRORS,
-                               body="TagList", tag="tags"),
+                               body="NewTags", tag="tags"),
     ("DELETE", "/api/tags/{tag}"): _op("Forget a tag (and take it off every job)", "TagList",
                                        errors=(404,), tag="tags"),
     ("GET", "/api/settings"): _op("The run-time settings", "Settings", tag="settings"),
