@@ -7,13 +7,16 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
 
+from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent
+from .test_bad_peers import FakePeer
 
 pytestmark = pytest.mark.anyio
 
@@ -69,13 +72,15 @@ async def test_every_peer_refused_for_encryption(tmp_path: Path) -> None:
 
 async def test_the_only_seeder_is_banned(tmp_path: Path) -> None:
     path, torrent = torrent_file(tmp_path)
-    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
-        await seeder.wait_ready()
-        for name in ("a.bin", "b.bin"):  # it now serves bytes that fail every hash check
-            target = tmp_path / "seed" / "payload" / name
-            target.write_bytes(bytes(len(target.read_bytes())))
+    # (a peer that sends bytes failing every hash check: our own seeder no longer serves data
+    # changed under it, so a peer of the tests' making lies)
+    liar = FakePeer(cast(Torrent, torrent), "liar")
+    async with anyio.create_task_group() as tg:
+        await tg.start(liar.serve)
         code, err = await run_cli(str(path), "-o", str(tmp_path / "o"), "--no-trackers",
-                                  "--peer", f"127.0.0.1:{seeder.listen_port}", *QUICK)
+                                  "--encryption", "disable",  # (the liar speaks plaintext alone)
+                                  "--peer", f"127.0.0.1:{liar.port}", *QUICK)
+        tg.cancel_scope.cancel()
     assert code == 3 and "known peers are banned" in err, err
 
 
