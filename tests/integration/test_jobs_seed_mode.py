@@ -126,8 +126,9 @@ async def test_qbittorrent_skip_checking_makes_a_seeding_job_at_once(
             r = await c.post("/api/v2/torrents/add", data={"savepath": str(save), "skip_checking": "false"},
                              files={"torrents": ("checked.torrent", checked.to_bytes())})
             assert (r.status_code, r.text) == (200, "Ok.")
-            with anyio.fail_after(20):
-                while api.service.get(api.service.list()[-1].id).state is not JobState.SEEDING:
+            with anyio.fail_after(20):  # (the checked one: the list's order is not the adds')
+                while not any(j.name == "checked" and j.state is JobState.SEEDING
+                              for j in api.service.list()):
                     await anyio.sleep(0.02)
         assert len(reads) >= checked.num_pieces  # (without it, the data is hashed at the add)
         jobs = {j.name: j for j in api.service.list()}
