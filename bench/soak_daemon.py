@@ -379,7 +379,10 @@ async def soak(root: Path, seconds: float, *, jobs: int = 200, sample_every: flo
     folders, real = [], []
     for i in range(6):
         folder = root / f"seed{i}"
-        payload = make_payload(folder, [(f"f{i}.bin", 400_000 + 50_000 * i), ("x.txt", 100)], seed=i)
+        # (a name each: torrents all named "payload" write one x.txt, and the daemon refuses a
+        # second job writing a file another writes: its magnet's job failed once its metadata came)
+        payload = make_payload(folder, [(f"f{i}.bin", 400_000 + 50_000 * i), ("x.txt", 100)], seed=i,
+                               name=f"payload{i}")
         t = make_torrent(payload, piece_length=32 * 1024)
         (folder / "t.torrent").write_bytes(t.to_bytes())
         folders.append(folder)
