@@ -306,11 +306,7 @@ class JobStore:
 
     def save_many(self, records: list[JobRecord]) -> None:
         """Write many records in one transaction (a bulk import)."""
-        if self.path is None:
-            return
-        rows = [(r.id, self.encode(r).decode()) for r in records]
-        with self._using() as db, _transaction(db):
-            db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?)", rows)
+        self.write_many([(r.id, self.encode(r)) for r in records])
 
     def read(self, job_id: str) -> bytes | None:
         """A job's stored record as it is (None if there is none)."""

@@ -55,12 +55,18 @@ async def all_seeding(jobs: JobService, ids: list[str]) -> None:
             await anyio.sleep(0.02)
 
 
+async def seeding(jobs: JobService, torrents: list[Torrent]) -> list[str]:
+    """Add ``torrents`` (their data whole on disk) and wait until they all seed: their job ids."""
+    ids = [(await jobs.add(t))[0].id for t in torrents]
+    await all_seeding(jobs, ids)
+    return ids
+
+
 async def test_quiet_seeds_cost_the_tick_nothing_until_news_of_one_wakes_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 12)
     async with service(tmp_path, seed=True) as jobs:
-        ids = [(await jobs.add(t))[0].id for t in torrents]
-        await all_seeding(jobs, ids)
+        ids = await seeding(jobs, torrents)
         await jobs.tick()  # (the round finds nothing moving in them: they fall quiet)
         calls = count_status(monkeypatch)
         for _ in range(3):
@@ -129,8 +135,7 @@ async def test_a_stop_writes_only_what_changed_in_one_transaction(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 8)
     async with service(tmp_path, seed=True) as jobs:
-        ids = [(await jobs.add(t))[0].id for t in torrents]
-        await all_seeding(jobs, ids)
+        ids = await seeding(jobs, torrents)
     writes: list[int] = []
     resumes: list[Path] = []
     real_write_many = JobStore.write_many
