@@ -29,7 +29,7 @@ from ..shared import TokenBucket
 from ..tracker.http import http_get
 from .categories import Catalogue, Category
 from .claims import claimed_paths
-from .features import check_category, check_tags, features_from, layout_save_path
+from .features import check_category, check_tags, features_from
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -788,13 +788,6 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(recover, move, committed)
             rec.moving = None
             await self._save(rec)
-
-    async def layout_save(self, save: Path, torrent: Torrent | Magnet, features: JobFeatures | None) -> Path:
-        """The save path of a new job after its content layout (confined to the download root)."""
-        if features is None or features.content_layout == "original":
-            return save
-        target = layout_save_path(save, torrent, features.content_layout)
-        return await anyio.to_thread.run_sync(confine, self.download_root, str(target))
 
     def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
         """The save path of a new job: its own, else its category's (when that has one)."""

@@ -335,12 +335,6 @@ class JobLifecycle:
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)
 
-    async def _learn_files(self, rec: JobRecord, torrent: Torrent) -> None:
-        """The layout, and which of the torrent's files were on disk before the job (never deleted)."""
-        learn_layout(rec, torrent)
-        stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-        rec.preexisting = await anyio.to_thread.run_sync(existing_files, Path(rec.options.save_path), stored)
-
     # -- the files a job writes -------------------------------------------------------------
     def _overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
         """The refusal of ``who`` (the job ``job_id``, or a torrent being added: None) writing

@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..magnet import Magnet
+from ..metainfo import Torrent
+from .features import layout_save_path
 from .model import SavePathError
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,27 @@ def existing_files(save_path: Path, relative_paths: Iterable[Sequence[str]]) -> 
         if path.is_symlink() or path.exists():
             found.append("/".join(parts))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Ground:
+    """Where a new job saves, and what the disk holds there before it: read in one go."""
+
+    save: Path  # confined to the download root, after the content layout
+    created_dirs: list[str]  # the folders the job creates (``missing_dirs``)
+    preexisting: list[str]  # its files on disk already ("/"-joined; never deleted by the job)
+
+
+def ground(root: Path, save_path: str | None, torrent: Torrent | Magnet, layout: str) -> Ground:
+    """The ``Ground`` of a job added with ``save_path`` (None: the root) and content ``layout``
+    (blocking: it resolves symlinks and looks at the disk). ``SavePathError`` or
+    ``InvalidJobRequest`` (a layout the torrent cannot have) when the path cannot be used."""
+    save = confine(root, save_path)
+    if layout != "original":
+        save = confine(root, str(layout_save_path(save, torrent, layout)))
+    stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+              if isinstance(torrent, Torrent) else [])
+    return Ground(save, missing_dirs(root, save), existing_files(save, stored))
 
 
 def _inside(root: Path, path: Path) -> bool:

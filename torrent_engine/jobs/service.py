@@ -56,7 +56,8 @@ from .model import (
     ServiceStatsEvent,
     StateNotSaved,
 )
-from .paths import confine, missing_dirs
+from .paths import Ground, ground
+from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
 from .validate import (
@@ -66,7 +67,7 @@ from .validate import (
     check_peers,
     check_priorities,
     check_ttl,
-    parse_source,
+    read_source,
 )
 
 log = logging.getLogger(__name__)
@@ -262,13 +263,30 @@ class JobService(JobFeatureControl):
         ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
         ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
         the first time it is served, and one that fails has the whole torrent checked."""
+        rec, created = await self._add(
+            source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
+            client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
+            seed_mode=seed_mode)
+        return self._snapshot(rec), created
+
+    async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
+                   files: Sequence[int] | None, sequential: bool, paused: bool,
+                   peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
+                   download_limit: int, upload_limit: int, seed_mode: bool) -> tuple[JobRecord, bool]:
+        """``add``'s work: the job's record (its snapshot is the caller's to take)."""
         self._require_running()
-        torrent, source_text = await parse_source(source)
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
         features = check_features(features)
         save_path = self.add_save_path(features, save_path)
-        save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
-        save = await self.layout_save(save, torrent, features)
+        layout = features.content_layout if features is not None else "original"
+        root = self.download_root
+
+        def read() -> tuple[tuple[Torrent | Magnet, str], Ground]:  # (one worker-thread hop)
+            parsed = read_source(source)
+            return parsed, ground(root, save_path, parsed[0], layout)
+
+        (torrent, source_text), found = await anyio.to_thread.run_sync(read)
+        save = found.save
         selected = check_files(files, torrent)
         peer_list = check_peers(peers)
         if client is not None and client not in self._leases:
@@ -282,7 +300,7 @@ class JobService(JobFeatureControl):
             existing = self._jobs.get(self._jobs.active_id(info_hash))
             if existing is not None:
                 _same_request(existing, save if save_path is not None else None, selected)
-                return self._snapshot(existing), False
+                return existing, False
             break
         if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
             clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(save, torrent))
@@ -293,7 +311,7 @@ class JobService(JobFeatureControl):
         done = anyio.Event()
         self._adding[info_hash] = done
         try:
-            rec = await self._create(torrent, source_text, save, selected, sequential, paused, peer_list,
+            rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
                                      client, features, limits, seed_mode=bool(seed_mode))
         finally:
             del self._adding[info_hash]
@@ -302,7 +320,7 @@ class JobService(JobFeatureControl):
             await self._client_gone(rec)  # it ended meanwhile
         if self.settings.queueing:
             await self.enforce()  # (the queue may hold it back at once)
-        return self._snapshot(rec), True
+        return rec, True
 
     async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
                        options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
@@ -310,25 +328,25 @@ class JobService(JobFeatureControl):
         once rather than one after the other: each add's writes and checks overlap the others'
         waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
         refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
-        results: list[tuple[Job, bool] | JobError] = [JobConflict("not added")] * len(sources)
+        added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
         o = options if options is not None else AddOptions()
 
         async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
             try:
-                results[i] = await self.add(
+                added[i] = await self._add(
                     source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
                     peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
                     upload_limit=o.upload_limit, seed_mode=o.seed_mode)
             except StateNotSaved:
                 raise
             except JobError as exc:
-                results[i] = exc
+                added[i] = exc
 
         async with anyio.create_task_group() as tg:
             for i, source in enumerate(sources):
                 tg.start_soon(one, i, source)
         # the places the new jobs took as each joined the table, given in the batch's order
-        new = [self._jobs.get(r[0].id) for r in results if isinstance(r, tuple) and r[1]]
+        new = [self._jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
         recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
         places = sorted(rec.queue_position for rec in recs)
         moved = [rec for rec, place in zip(recs, places, strict=True) if rec.queue_position != place]
@@ -338,17 +356,17 @@ class JobService(JobFeatureControl):
             self._jobs.reordered()
             for rec in moved:
                 await self._save(rec)
-        for i, r in enumerate(results):  # (as they are now: their places)
-            if isinstance(r, tuple) and (now := self._jobs.get(r[0].id)) is not None:
-                results[i] = (self._snapshot(now), r[1])
-        return results
+        # (as they are now: their places; one snapshot each)
+        return [(self._snapshot(self._jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
+                for r in added]
 
-    async def _create(self, torrent: Torrent | Magnet, source_text: str, save: Path,
+    async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
                       peers: tuple[tuple[str, int], ...], client: str | None,
                       features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
                       seed_mode: bool = False) -> JobRecord:
         now = self._clock()
+        save = found.save
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
                              peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
                              seed_mode=seed_mode)
@@ -363,9 +381,10 @@ class JobService(JobFeatureControl):
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers)
         rec.number = self._take_number()  # (never handed out again)
-        rec.created_dirs = await anyio.to_thread.run_sync(missing_dirs, self.download_root, save)
+        rec.created_dirs = found.created_dirs
         if isinstance(torrent, Torrent):
-            await self._learn_files(rec, torrent)
+            learn_layout(rec, torrent)
+            rec.preexisting = found.preexisting
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
             paths = _torrent_paths(save, torrent)

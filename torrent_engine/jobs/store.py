@@ -449,66 +449,79 @@ def counters(rec: JobRecord) -> tuple[object, ...]:
             int(rec.seeding_time // 60))
 
 
+class _Batch:
+    """Records waiting to be written together: the saves asked while the last write ran."""
+
+    __slots__ = ("records", "done", "error")
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[JobRecord, JobRecord | None]] = {}  # id -> (record, content)
+        self.done = anyio.Event()
+        self.error: OSError | None = None
+
+
 class JobWriter:
-    """Writes job records through a ``JobStore`` on worker threads, one write of a job at a time
-    (so the store always ends with the newest state), and knows what each stored record says."""
+    """Writes job records through a ``JobStore`` on worker threads, and knows what each stored
+    record says. Saves are committed in groups: the saves asked while a write runs wait for it
+    and are then one transaction (one worker-thread hop, one sync of the disk), each record taken
+    as it is when its group is written, so the store always ends with the newest state. A batch
+    of adds is so one transaction, not one per job and state change."""
 
     def __init__(self, store: JobStore, clock: Callable[[], float], known: Callable[[str], bool]) -> None:
         self._store = store
         self._clock = clock
         self._known = known  # whether a job still exists (a forgotten job is not written again)
-        self._locks: dict[str, anyio.Lock] = {}
-        self._waiting: dict[str, anyio.Event] = {}  # a job's save waiting for its turn (joined by others)
+        self._lock = anyio.Lock()  # one write at a time
+        self._open: _Batch | None = None  # the group the next save joins (not begun)
         self._last_saved: dict[str, float] = {}
         self._saved: dict[str, tuple[object, ...]] = {}  # the counters of the record on disk
         # a hash of the record as last written, or as read at the start (save_all skips it)
         self._written: dict[str, int] = {}
 
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
-        """Write the record (or ``content`` in its place) as it is when its turn comes; a failed
-        write is logged (the next save tries again), or with ``strict`` (a change a caller is
-        about to hear is made) raised as ``StateNotSaved``. Saves of one job that wait for the
-        same turn are one write (it takes the record as they all left it): an add's state
-        changes, queued behind its first write, were a transaction each."""
-        waiting: anyio.Event | None = None
-        if content is None and not strict:
-            queued = self._waiting.get(rec.id)
-            if queued is not None:
-                with anyio.CancelScope(shield=True):
-                    await queued.wait()  # (that write, not begun, takes this change too)
-                return
-            waiting = self._waiting[rec.id] = anyio.Event()
-        lock = self._locks.get(rec.id)
-        if lock is None:
-            lock = self._locks[rec.id] = anyio.Lock()
-        try:
-            with anyio.CancelScope(shield=True):
-                async with lock:
-                    if waiting is not None and self._waiting.get(rec.id) is waiting:
-                        del self._waiting[rec.id]  # (begun: a change from now on is another write)
-                    await self._write(rec, content, strict)
-        finally:
-            if waiting is not None:
-                if self._waiting.get(rec.id) is waiting:
-                    del self._waiting[rec.id]
-                waiting.set()
+        """Write the record (or ``content`` in its place) as it is when its group is written; a
+        failed write is logged (the next save tries again), or with ``strict`` (a change a
+        caller is about to hear is made) raised as ``StateNotSaved``."""
+        batch = self._open
+        lead = batch is None
+        if batch is None:
+            batch = self._open = _Batch()
+        batch.records[rec.id] = (rec, content)
+        with anyio.CancelScope(shield=True):
+            if lead:
+                await self._write(batch)
+            else:
+                await batch.done.wait()
+        if batch.error is not None and strict:
+            raise not_saved(batch.error, self._store.state_dir) from batch.error
 
-    async def _write(self, rec: JobRecord, content: JobRecord | None, strict: bool) -> None:
-        if not self._known(rec.id):
-            return
-        self._last_saved[rec.id] = self._clock()
-        self._saved[rec.id] = counters(content or rec)
-        data = self._store.encode(content or rec)  # on the loop: the record does not change under it
-        self._written.pop(rec.id, None)
+    async def _write(self, batch: _Batch) -> None:
         try:
-            await anyio.to_thread.run_sync(self._store.write, rec.id, data)
-        except OSError as exc:
-            if strict:
-                self._saved.pop(rec.id, None)  # (what is on disk is not known: saved again)
-                raise not_saved(exc, self._store.state_dir) from exc
-            log.warning("cannot save job %s: %s", rec.id, exc)
-        else:
-            self._written[rec.id] = hash(data)
+            async with self._lock:  # (meanwhile the group takes the saves asked)
+                if self._open is batch:
+                    self._open = None  # begun: a change from now on is the next group's
+                now = self._clock()
+                rows: list[tuple[str, bytes]] = []
+                for rec, content in batch.records.values():
+                    if self._known(rec.id):
+                        self._last_saved[rec.id] = now
+                        self._saved[rec.id] = counters(content or rec)
+                        self._written.pop(rec.id, None)
+                        # on the loop: the record does not change under it
+                        rows.append((rec.id, self._store.encode(content or rec)))
+                try:
+                    await anyio.to_thread.run_sync(self._store.write_many, rows)
+                except OSError as exc:
+                    batch.error = exc
+                    for job_id, _ in rows:
+                        self._saved.pop(job_id, None)  # (what is on disk is not known: saved again)
+                    log.warning("cannot save %s: %s", f"job {rows[0][0]}" if len(rows) == 1
+                                else f"{len(rows)} jobs", exc)
+                else:
+                    for job_id, data in rows:
+                        self._written[job_id] = hash(data)
+        finally:
+            batch.done.set()
 
     async def save_all(self, recs: list[JobRecord]) -> None:
         """Write the records that differ from what was last written, in one transaction (a stop
@@ -523,7 +536,8 @@ class JobWriter:
         if not changed:
             return
         try:
-            await anyio.to_thread.run_sync(self._store.write_many, [(r.id, d) for r, d in changed])
+            async with self._lock:
+                await anyio.to_thread.run_sync(self._store.write_many, [(r.id, d) for r, d in changed])
         except OSError as exc:
             log.warning("cannot save %d jobs: %s", len(changed), exc)
             return
@@ -550,7 +564,6 @@ class JobWriter:
 
     def forget(self, job_id: str) -> None:
         """Drop what is known of a job that is gone."""
-        self._locks.pop(job_id, None)
         self._last_saved.pop(job_id, None)
         self._saved.pop(job_id, None)
         self._written.pop(job_id, None)

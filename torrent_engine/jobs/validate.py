@@ -1,8 +1,8 @@
 """Checks of what a caller hands the job service: each bad value is an ``InvalidJobRequest`` naming its field.
 
-Pure functions, except ``parse_source``, which reads a ``.torrent`` file when given a path (in a
-worker thread). The service calls them before it changes anything, so a refused request leaves
-no trace.
+Pure functions, except ``parse_source``/``read_source``, which parse metainfo and read a
+``.torrent`` file when given a path (the first in a worker thread). The service calls them before
+it changes anything, so a refused request leaves no trace.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from .model import InvalidJobRequest
 
 async def parse_source(source: object) -> tuple[Torrent | Magnet, str]:
     """The torrent or magnet ``source`` names, and the text a job records as its source
-    (the magnet URI, or ``"torrent"`` for metainfo)."""
+    (the magnet URI, or ``"torrent"`` for metainfo); metainfo is parsed in a worker thread."""
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        return await anyio.to_thread.run_sync(read_source, source)
+    return read_source(source)
+
+
+def read_source(source: object) -> tuple[Torrent | Magnet, str]:
+    """``parse_source``'s work, blocking (it parses metainfo, and reads a ``.torrent`` path)."""
     if isinstance(source, Torrent):
         return source, "torrent"
     if isinstance(source, Magnet):
@@ -30,13 +37,12 @@ async def parse_source(source: object) -> tuple[Torrent | Magnet, str]:
         raise InvalidJobRequest("is empty", "source")
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            return await anyio.to_thread.run_sync(Torrent.from_bytes, data), "torrent"
+            return Torrent.from_bytes(bytes(source)), "torrent"
         if isinstance(source, str):
             text = source.strip()
             if text.lower().startswith("magnet:"):
                 return parse_magnet(text), text
-            return await anyio.to_thread.run_sync(Torrent.load, text), "torrent"
+            return Torrent.load(text), "torrent"
     except (MetainfoError, BencodeError, MagnetError, ValueError) as exc:  # (each names what was wrong)
         raise InvalidJobRequest(str(exc), "source") from exc
     except OSError as exc:

@@ -131,6 +131,41 @@ async def test_a_batch_of_adds_answers_each_in_order_and_a_refused_one_says_why(
             jobs.get(job.id).queue_position for job, _ in added)  # (each its own place)
 
 
+async def test_a_batch_of_adds_is_written_in_few_transactions_each_record_as_it_last_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records of a batch of 25 adds (and the state changes that follow each) are committed
+    in groups, not one transaction per job and change (75 or more before); what the store holds
+    at the end is each job as it is."""
+    torrents = seeds(tmp_path / "dl", 25)
+    writes: list[int] = []
+    real_write_many = JobStore.write_many
+
+    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        writes.append(len(rows))
+        real_write_many(self, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.tick()
+        writes.clear()
+        results = await jobs.add_many(torrents, AddOptions(paused=True))
+        ids = [r[0].id for r in results if isinstance(r, tuple)]
+        assert len(ids) == 25 and sum(writes) >= 25
+        assert len(writes) < 25, writes  # (groups: one write, one sync of the disk, for many)
+        with anyio.fail_after(20):
+            while any(jobs.get(i).state is not JobState.PAUSED for i in ids):
+                await anyio.sleep(0.02)
+        await jobs.set_features(ids[:3], tags=["last"])
+        expected = {i: jobs.get(i).features.tags for i in ids}
+    store = JobStore(tmp_path / "state")
+    try:
+        records, lost = store.load_all()
+    finally:
+        store.close()
+    assert lost == [] and {r.id: r.features.tags for r in records} == expected
+
+
 async def test_a_stop_writes_only_what_changed_in_one_transaction(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 8)
