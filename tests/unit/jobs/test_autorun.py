@@ -213,3 +213,20 @@ async def test_the_service_runs_programs_on_add_completion_and_share_limit(tmp_p
     env = runs["completed"]["env"]
     assert env["TR_TORRENT_NAME"] == "show" and env["TR_TORRENT_HASH"] == torrent.info_hash.hex()
     assert env["TR_TORRENT_DIR"] == str((tmp_path / "dl").resolve()) and env["TR_TORRENT_LABELS"] == "x,y"
+
+
+async def test_a_missing_program_leaves_the_job_as_it_was(tmp_path: Path) -> None:
+    from tests.unit.jobs.test_jobs_features import seed_data, service, two_files
+    from torrent_engine.jobs import JobState
+
+    torrent = two_files("show")
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.update_settings(run_on_completed=f"{tmp_path}/no-such-program %N",
+                                   run_on_completed_enabled=True)
+        job, _ = await jobs.add(torrent)
+        with anyio.fail_after(20):
+            while (last := jobs.get(job.id).last_program) is None:
+                await anyio.sleep(0.05)
+        assert last.exit_code is None and last.error is not None and "no-such-program" in last.error
+        assert jobs.get(job.id).state is JobState.SEEDING and jobs.get(job.id).error is None
