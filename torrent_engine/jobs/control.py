@@ -256,9 +256,13 @@ class JobFeatureControl(JobLifecycle):
                     changes.update(queueing=True, max_active_uploads=-1, max_active_torrents=-1)
             else:
                 changes["max_active_downloads"] = -1  # (no maximum)
-        self._configured = wanted
+        before, self._configured = self._configured, wanted
         if changes or seen != wanted:
-            await self.update_settings(**changes)
+            try:
+                await self.update_settings(**changes)
+            except BaseException:  # (refused: not applied, so the same file is judged again)
+                self._configured = before
+                raise
         return list(changes)
 
     # -- categories and tags ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ..errors import TorrentEngineError
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .model import InvalidJobRequest, JobError, StateNotSaved
 
@@ -227,8 +228,10 @@ class FolderWatcher:
             await self._refuse(path, str(exc))
         except StateNotSaved as exc:  # (the state folder, not the file: tried again at the next scan)
             log.warning("watched file %s not added now: %s", path, exc)
-        except JobError as exc:
+        except (JobError, TorrentEngineError) as exc:
             await self._refuse(path, str(exc))  # (it names the field)
+        except OSError as exc:  # (not the file's fault: tried again at the next scan)
+            log.warning("watched file %s not added now: %s", path, exc.strerror or exc)
         else:
             log.info("watched file %s added as job %s", path, job_id)
             self.recent.append(WatchEntry(self._clock(), path, True, job_id=job_id))

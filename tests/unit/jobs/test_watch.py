@@ -105,3 +105,18 @@ async def test_a_folder_that_went_away_is_shown(tmp_path: Path) -> None:
     watcher = FolderWatcher(lambda: settings, add)
     await watcher.scan(settings.watch_folders)
     assert "cannot read it" in str(watcher.folder_errors[str(tmp_path / "gone")])
+
+
+async def test_a_refused_configuration_is_refused_again_at_the_next_reload(tmp_path: Path) -> None:
+    from tests.unit.jobs.test_jobs_features import service
+
+    gone = {"watch_folders": {str(tmp_path / "gone"): None}}
+    async with service(tmp_path) as jobs:
+        for _ in range(2):  # (the first refusal must not be noted as applied)
+            with pytest.raises(InvalidJobRequest) as err:
+                await jobs.configure(download_limit=0, upload_limit=0, asked=gone)
+            assert err.value.field == "watch_folders"
+        assert jobs.get_settings().watch_folders == ()
+        (tmp_path / "gone").mkdir()
+        await jobs.configure(download_limit=0, upload_limit=0, asked=gone)
+        assert jobs.get_settings().watch_folders == ((str(tmp_path / "gone"), None),)
