@@ -117,6 +117,14 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("PATCH", "/api/settings", 200, json={"queueing": True, "max_active_downloads": 2})
         await c.call("PATCH", "/api/settings", 400, json={"queueing": "sometimes"})
         await c.call("GET", "/api/settings", 200)
+        watched = api.download_root.parent / "watched"
+        watched.mkdir()
+        await c.call("PATCH", "/api/settings", 200, json={
+            "watch_folders": {str(watched): None}, "run_on_completed": "/bin/true %N",
+            "run_on_completed_enabled": True, "run_timeout": 30})
+        await c.call("PATCH", "/api/settings", 400, json={"watch_folders": {str(watched / "no"): None}})
+        await c.call("PATCH", "/api/settings", 400, json={"run_on_added": "prog %Q"})
+        await c.call("GET", "/api/watch", 200)
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)
         await c.call("POST", "/api/events/ticket", 201)

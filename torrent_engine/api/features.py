@@ -96,6 +96,10 @@ class FeatureApi:
         data = await self._body(request)
         return JSONResponse((await self.service.update_settings(**data)).to_json())
 
+    async def watch(self, request: Request) -> Response:
+        """``GET /api/watch``: the watched folders, why one cannot be read, the files they held lately."""
+        return JSONResponse(self.service.watch_status())
+
     async def move(self, request: Request) -> Response:
         """``POST /api/jobs/{id}/move`` ``{"save_path"}``: move the job's files there."""
         data = await self._body(request)
@@ -130,6 +134,7 @@ class FeatureApi:
             Route("/api/tags/{tag}", self.delete_tag, methods=["DELETE"]),
             Route("/api/settings", self.settings, methods=["GET"]),
             Route("/api/settings", self.update_settings, methods=["PATCH"]),
+            Route("/api/watch", self.watch, methods=["GET"]),
             Route("/api/queue", self.queue, methods=["GET"]),
             Route("/api/jobs/{job_id}/move", self.move, methods=["POST"]),
             Route("/api/jobs/{job_id}/queue", self.queue_move, methods=["POST"]),

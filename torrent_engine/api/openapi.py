@@ -99,6 +99,18 @@ _JOB_DETAIL = {
     "files": {"type": "array", "items": _ref("JobFile")},
     "peer_list": {"type": "array", "items": _ref("JobPeer")},
     "trackers": {"type": "array", "items": _ref("JobTracker")},
+    "last_program": _null(_ref("ProgramRun")),
+}
+_COMMAND: Schema = {"type": "string", "description": "a command line, split into arguments as a shell "
+                    "would (no shell runs it); placeholders %N %L %G %F %R %D %C %Z %T %I %J %K, %% for %"}
+_PROGRAM_SETTINGS: dict[str, Schema] = {
+    "run_on_added": _COMMAND, "run_on_added_enabled": BOOL,
+    "run_on_completed": _COMMAND, "run_on_completed_enabled": BOOL,
+    "run_on_seeding_done": _COMMAND, "run_on_seeding_done_enabled": BOOL,
+    "run_timeout": {"type": "number", "minimum": 1},
+    "watch_folders": {"type": "object", "additionalProperties": _null(STRING),
+                      "description": "absolute folder -> save path (null: the default one)"},
+    "watch_enabled": BOOL, "watch_interval": {"type": "number", "minimum": 0.1},
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -215,6 +227,14 @@ SCHEMAS: dict[str, Schema] = {
              "external_port": COUNT, "lifetime": COUNT},
             ["protocol", "internal_port", "external_port", "lifetime"])}},
         ["method", "external_ip", "error", "mappings"]),
+    "ProgramRun": _obj({
+        "event": {"type": "string", "enum": ["added", "completed", "seeding_done"]},
+        "argv": {"type": "array", "items": STRING}, "started_at": NUMBER, "duration": NUMBER,
+        "exit_code": _null({"type": "integer",
+                            "description": "null: not started, or killed at the time limit"}),
+        "timed_out": BOOL, "error": _null(STRING),
+        "output": {"type": "string", "description": "the tail of its stdout and stderr"}},
+        ["event", "argv", "started_at", "duration", "exit_code", "timed_out", "error", "output"]),
     "Category": _obj({"name": STRING, "save_path": STRING}, ["name", "save_path"]),
     "CategoryList": _obj({"categories": {"type": "array", "items": _ref("Category")}}, ["categories"]),
     "NewCategory": _obj({"name": {"type": "string", "minLength": 1}, "save_path": CATEGORY_PATH},
@@ -231,8 +251,21 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+        **_PROGRAM_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
-        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit"]),
+        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS]),
+    "WatchStatus": _obj({
+        "enabled": BOOL, "interval": NUMBER,
+        "folders": {"type": "array", "items": _obj(
+            {"folder": STRING, "save_path": _null(STRING),
+             "error": _null({"type": "string", "description": "why it cannot be read now"})},
+            ["folder", "save_path", "error"])},
+        "recent": {"type": "array", "description": "the files handled lately, newest first",
+                   "items": _obj({"time": NUMBER, "file": STRING, "added": BOOL, "job_id": _null(STRING),
+                                  "reason": _null({"type": "string", "description": "why it was refused "
+                                                                                     "(renamed .invalid)"})},
+                                 ["time", "file", "added", "job_id", "reason"])}},
+        ["enabled", "interval", "folders", "recent"]),
     "Queue": _obj({"queue": {"type": "array", "items": STRING}}, ["queue"]),
     "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1}}, ["save_path"], closed=False),
     "QueueMove": _obj({"move": {"type": "string", "enum": ["top", "bottom", "up", "down"]}}, ["move"],
@@ -406,6 +439,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/settings"): _op("The run-time settings", "Settings", tag="settings"),
     ("PATCH", "/api/settings"): _op("Change some settings", "Settings", errors=_BODY_ERRORS,
                                     body="SettingsChange", tag="settings"),
+    ("GET", "/api/watch"): _op("The watched folders and the files they held lately", "WatchStatus",
+                               tag="settings"),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
 }
 

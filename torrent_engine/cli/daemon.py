@@ -30,14 +30,15 @@ from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..runtime import run as run_loop
 from . import COMMANDS
-from .daemon_config import apply_config_file, load_config_file
+from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
-RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl")
+RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "run_on_added",
+              "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval")
 
 
 class DaemonError(TorrentEngineError):
@@ -135,6 +136,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="drop finished jobs from the history after this long (default: 86400)")
     p.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT, give the jobs this long to stop and save (default: 30)")
+    p.add_argument("--run-on-added", default="", metavar="COMMAND",
+                   help="run this program when a job is added: a command line (no shell reads it) with "
+                        "qBittorrent's placeholders, e.g. 'notify.sh %%N %%L' (see docs/daemon.md)")
+    p.add_argument("--run-on-completed", default="", metavar="COMMAND",
+                   help="run this program when a job's download completes (placeholders as above)")
+    p.add_argument("--run-on-seeding-done", default="", metavar="COMMAND",
+                   help="run this program when a job reaches its share limit (placeholders as above)")
+    p.add_argument("--run-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="kill such a program (its process group) after this long (default: 60)")
+    p.add_argument("--watch-folder", action="append", default=[], metavar="DIR",
+                   help="add the .torrent and .magnet files dropped in this folder (repeatable; a "
+                        "sub-folder's name is the category; taken files are renamed .added)")
+    p.add_argument("--watch-interval", type=float, default=3.0, metavar="SECONDS",
+                   help="scan the watched folders this often (default: 3)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 
@@ -180,7 +195,7 @@ async def _reload(args: argparse.Namespace, service: JobService) -> str:
         elif dest not in RELOADABLE and value != getattr(args, dest):
             later.append(dest.replace("_", "-"))
     await service.configure(download_limit=args.download_limit, upload_limit=args.upload_limit,
-                            max_active_downloads=args.max_active)
+                            max_active_downloads=args.max_active, asked=asked_settings(args))
     service.history_ttl = args.history_ttl
     said = f"reloaded {args.config}: " + (", ".join(changed) if changed else "nothing changed")
     if later:
@@ -254,7 +269,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
-                         history_ttl=args.history_ttl)
+                         history_ttl=args.history_ttl, configured=asked_settings(args))
     # The records first, then the API: it answers (the jobs as their records say; a change gets
     # 503 with Retry-After) while the torrents are loaded and the jobs restored.
     await service.load()

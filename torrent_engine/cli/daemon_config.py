@@ -14,7 +14,7 @@ from typing import Any  # Any: file values of any TOML type until converted
 
 from ..errors import TorrentEngineError
 
-__all__ = ["ConfigFileError", "apply_config_file", "file_options", "load_config_file"]
+__all__ = ["ConfigFileError", "apply_config_file", "asked_settings", "file_options", "load_config_file"]
 
 NOT_IN_FILE = {"help", "config", "run", "parser", "sse_heartbeat", "verbose", "quiet", "command"}
 
@@ -100,6 +100,22 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
             out[action.dest] = _convert(key, value, action)
         except ValueError as exc:
             raise ConfigFileError(f"{where}: {key}: {exc}") from None
+    return out
+
+
+def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What the flags and the config file ask of the job service's run-time settings besides the
+    rate limits and download slots: the programs run on jobs' events and the watched folders
+    (``JobService.configure``: one the configuration changed since it was last applied is
+    changed, as the API would change it; one it did not change stays as the API left it)."""
+    out: dict[str, Any] = {}
+    for event in ("added", "completed", "seeding_done"):
+        command = getattr(args, f"run_on_{event}")
+        out[f"run_on_{event}"] = command
+        out[f"run_on_{event}_enabled"] = bool(command.strip())
+    out["run_timeout"] = args.run_timeout
+    out["watch_folders"] = {str(Path(f).expanduser().absolute()): None for f in args.watch_folder}
+    out["watch_interval"] = args.watch_interval
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any  # Any: fields of settings or features, each its own type
 
@@ -27,6 +27,7 @@ from ..session import Session
 from ..session_state import State
 from ..shared import TokenBucket
 from ..tracker.http import http_get
+from .autorun import ProgramEvent
 from .categories import Catalogue, Category
 from .claims import claimed_paths
 from .features import check_category, check_tags, features_from
@@ -87,7 +88,7 @@ class JobFeatureControl(JobLifecycle):
         self._round_lock = anyio.Lock()
 
     # -- start -----------------------------------------------------------------------------
-    async def _load_features(self, configured: Configured) -> None:
+    async def _load_features(self, configured: Configured, asked: Mapping[str, Any] | None = None) -> None:
         """Read categories, tags and settings; give every record a queue position (older records
         had none); apply the global rate limits and download slots (``configured``: what the
         configuration asks, see ``configure``)."""
@@ -95,7 +96,7 @@ class JobFeatureControl(JobLifecycle):
         saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
         self.settings, self._configured = saved.settings, saved.configured
         self._apply_global_limits()
-        await self.configure(**configured)
+        await self.configure(**configured, asked=asked)
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
@@ -223,8 +224,8 @@ class JobFeatureControl(JobLifecycle):
             await self.enforce()
         return self.get_settings()
 
-    async def configure(self, *, download_limit: int, upload_limit: int,
-                        max_active_downloads: int = 0) -> builtins.list[str]:
+    async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
+                        asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
         """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
         a start or a reload: the global rate limits and the download slots (0: none). Each one
         that differs from what the configuration asked last time is a change, made through
@@ -233,11 +234,18 @@ class JobFeatureControl(JobLifecycle):
         made it, and a restart keeps it. The download slots are the job queue's (there is one
         queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
         of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
-        downloads' maximum. The names of the settings changed."""
-        wanted = {"download_limit": download_limit, "upload_limit": upload_limit,
-                  "max_active_downloads": max_active_downloads}
+        downloads' maximum. ``asked``: other settings by name (``settings.ASKED``: the programs,
+        the watched folders), each changed when the configuration's value changed, as above.
+        The names of the settings changed."""
+        wanted: dict[str, Any] = {"download_limit": download_limit, "upload_limit": upload_limit,
+                                  "max_active_downloads": max_active_downloads}
         seen = self._configured if self._configured is not None else {}
         changes: dict[str, Any] = {}
+        for name, value in (asked or {}).items():
+            value = list(value) if isinstance(value, tuple) else value  # (as JSON notes it)
+            wanted[name] = value
+            if seen.get(name) != value:
+                changes[name] = value
         for name in ("download_limit", "upload_limit"):
             if seen.get(name) != wanted[name]:
                 changes[name] = wanted[name]
@@ -248,9 +256,13 @@ class JobFeatureControl(JobLifecycle):
                     changes.update(queueing=True, max_active_uploads=-1, max_active_torrents=-1)
             else:
                 changes["max_active_downloads"] = -1  # (no maximum)
-        self._configured = wanted
+        before, self._configured = self._configured, wanted
         if changes or seen != wanted:
-            await self.update_settings(**changes)
+            try:
+                await self.update_settings(**changes)
+            except BaseException:  # (refused: not applied, so the same file is judged again)
+                self._configured = before
+                raise
         return list(changes)
 
     # -- categories and tags ---------------------------------------------------------------
@@ -564,6 +576,7 @@ class JobFeatureControl(JobLifecycle):
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
                 self._completions += 1
+                self._run_program(ProgramEvent.COMPLETED, rec)
                 await self._save(rec)
             if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
                 continue
@@ -648,6 +661,7 @@ class JobFeatureControl(JobLifecycle):
         action = self.settings.share_limit_action
         log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
                  ratio, rec.seeding_time, action.value)
+        self._run_program(ProgramEvent.SEEDING_DONE, rec)
         if action is ShareLimitAction.STOP:
             async with self._lock(rec.id):
                 if session.state is not State.PAUSED:

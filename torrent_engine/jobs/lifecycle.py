@@ -29,6 +29,7 @@ from ..picker import DEFAULT_PRIORITY
 from ..resume import load_resume
 from ..session import Session
 from ..session_state import State
+from .autorun import ProgramEvent
 from .claims import PathClaims, claimed_paths
 from .features import prioritise_first_last
 from .leases import LeaseTable
@@ -44,6 +45,8 @@ from .model import (
     ServiceStarting,
 )
 from .paths import confine, delete_job_files, existing_files
+from .runner import ProgramRunner
+from .settings import ServiceSettings
 from .snapshot import (
     SESSION_TO_JOB,
     files_done,
@@ -85,6 +88,8 @@ class JobLifecycle:
 
     All of it runs on the service's event loop; the task group (``_tg``) is the service's.
     """
+
+    settings: ServiceSettings  # the run-time settings (control.py owns them)
 
     def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
                  state_dir: Path | None, clock: Callable[[], float]) -> None:
@@ -133,6 +138,7 @@ class JobLifecycle:
         self._quiet_deadlines: list[tuple[float, str]] = []
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
+        self._programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
         manager.events.subscribe("*", self._on_engine_event)
 
     # -- a job's session and its view -----------------------------------------------------
@@ -483,7 +489,8 @@ class JobLifecycle:
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
             rec.missing_files = []
-        if new is JobState.SEEDING and rec.completed_at is None:
+        completed = new is JobState.SEEDING and rec.completed_at is None
+        if completed:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
             self._completions += 1
         elif new is JobState.DOWNLOADING and rec.completed_at is not None:
@@ -496,7 +503,19 @@ class JobLifecycle:
             self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
                                             new=new))
+        if completed:
+            self._run_program(ProgramEvent.COMPLETED, rec)
         return True
+
+    def _run_program(self, event: ProgramEvent, rec: JobRecord) -> None:
+        """Start the program the settings name for ``event`` for ``rec`` (none named: nothing),
+        in the service's task group; what it did becomes the job's ``last_program``."""
+        command = self.settings.program(event)
+        if command and self._tg is not None:
+            session = self._session(rec)
+            torrent = session.torrent if session is not None and session.has_metadata else None
+            self._programs.run_for(self._tg, event, command, self._snapshot(rec), torrent,
+                                   self.settings.run_timeout)
 
     def _refresh_counters(self, rec: JobRecord, session: Session | None = None) -> None:
         session = session if session is not None else self._session(rec)

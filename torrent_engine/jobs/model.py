@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, ClassVar  # Any: JSON objects whose values are of any JSON type (checked where read)
+from typing import TYPE_CHECKING, Any, ClassVar  # Any: JSON values of any type (checked where read)
 
 from ..errors import TorrentEngineError
 from ..events import Event
+
+if TYPE_CHECKING:
+    from .autorun import ProgramRun
 
 __all__ = [
     "FINISHED_STATES",
@@ -307,6 +310,9 @@ class Job:
     seed_mode: bool = False
     verified_pieces: int | None = None
     num_pieces: int | None = None
+    # the last program run for it (autorun.ProgramRun; a single job's answer only, None: none
+    # since the service started)
+    last_program: ProgramRun | None = None
 
     @property
     def finished(self) -> bool:
@@ -339,6 +345,7 @@ class Job:
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers}
                                for t in self.trackers]
+            out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out
 
 

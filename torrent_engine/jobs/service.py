@@ -32,6 +32,7 @@ from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..session import Session
 from ..session_state import State
+from .autorun import ProgramEvent
 from .claims import claimed_paths
 from .control import JobFeatureControl
 from .features import check_features
@@ -69,6 +70,7 @@ from .validate import (
     check_ttl,
     read_source,
 )
+from .watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,8 @@ class JobService(JobFeatureControl):
 
     def __init__(self, config: Config, *, download_root: str | os.PathLike[str],
                  state_dir: str | os.PathLike[str] | None = None, history_ttl: float = 24 * 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 configured: Mapping[str, object] | None = None) -> None:
         chosen = state_dir if state_dir is not None else config.state_dir
         state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
@@ -98,6 +101,10 @@ class JobService(JobFeatureControl):
         super().__init__(manager, JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
+        # what the configuration asks of the settings besides the rate limits and download slots
+        # (the programs run on jobs' events, the watched folders: see ``configure``)
+        self._asked = dict(configured or {})
+        self._watcher = FolderWatcher(lambda: self.settings, self._add_watched, clock)
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
         self._stack: AsyncExitStack | None = None
 
@@ -120,7 +127,8 @@ class JobService(JobFeatureControl):
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
-                                       "max_active_downloads": self.config.max_active_downloads})
+                                       "max_active_downloads": self.config.max_active_downloads},
+                                      self._asked)
             await self._recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -143,6 +151,7 @@ class JobService(JobFeatureControl):
                 self._awake[rec.id] = None
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
+            self._tg.start_soon(self._watcher.run)
         except BaseException:
             self._running = False
             self._restoring = False
@@ -187,7 +196,9 @@ class JobService(JobFeatureControl):
         rec = self._jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
-        return self._snapshot(rec)
+        run = self._programs.last.get(job_id)  # (a single job's answer: its last program run too)
+        job = self._snapshot(rec)
+        return job if run is None else dataclasses.replace(job, last_program=run)
 
     def list(self, state: JobState | None = None, *, offset: int = 0,
              limit: int | None = None) -> builtins.list[Job]:
@@ -318,9 +329,20 @@ class JobService(JobFeatureControl):
             done.set()
         if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
             await self._client_gone(rec)  # it ended meanwhile
+        self._run_program(ProgramEvent.ADDED, rec)
         if self.settings.queueing:
             await self.enforce()  # (the queue may hold it back at once)
         return rec, True
+
+    async def _add_watched(self, source: bytes | str, save_path: str | None, category: str) -> str:
+        """Add what a watched folder's file holds (see watch.py); the job's id."""
+        features = JobFeatures(category=category) if category else None
+        job, _ = await self.add(source, save_path=save_path, features=features)
+        return job.id
+
+    def watch_status(self) -> dict[str, object]:
+        """The watched folders, why one cannot be read, and the files they held lately."""
+        return self._watcher.status(self.settings)
 
     async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
                        options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
@@ -665,6 +687,7 @@ class JobService(JobFeatureControl):
             self._finished_jobs.pop(rec.id, None)
             self._decorated.pop(rec.id, None)
             self._locks.pop(rec.id, None)
+            self._programs.forget(rec.id)
             self._writer.forget(rec.id)
         if gone:
             await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])

@@ -1,5 +1,6 @@
 """The job service's settings that clients change at run time: default share limits and what
-happens at them, the queue and its maxima, the global rate limits. One JSON file,
+happens at them, the queue and its maxima, the global rate limits, the programs run on a job's
+events (autorun.py) and the watched folders (watch.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any  # Any: JSON objects whose values are of any JSON type (checked where read)
 
 from ..resume import write_atomic
+from .autorun import ProgramEvent, check_command
 from .features import check_share_limit
 from .model import InvalidJobRequest
 from .validate import check_limit
+from .watch import check_seconds, check_watch_folders
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,34 @@ class ServiceSettings:
     max_active_torrents: int = 5
     download_limit: int = 0  # bytes per second for all jobs together, 0 = none
     upload_limit: int = 0
+    # programs run on a job's events: command lines with placeholders, never read by a shell
+    run_on_added: str = ""
+    run_on_added_enabled: bool = False
+    run_on_completed: str = ""
+    run_on_completed_enabled: bool = False
+    run_on_seeding_done: str = ""  # its share limit reached
+    run_on_seeding_done_enabled: bool = False
+    run_timeout: float = 60.0  # seconds a program may run; its process group is killed then
+    # watched folders: (folder, save path: None = the default one), in order
+    watch_folders: tuple[tuple[str, str | None], ...] = ()
+    watch_enabled: bool = True
+    watch_interval: float = 3.0  # seconds between two scans
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
         out = dataclasses.asdict(self)
         out["share_limit_action"] = self.share_limit_action.value
+        out["watch_folders"] = dict(self.watch_folders)
         return out
+
+    def program(self, event: ProgramEvent) -> str:
+        """The command line to run on ``event`` ("" when none is, or it is turned off)."""
+        command, enabled = {
+            ProgramEvent.ADDED: (self.run_on_added, self.run_on_added_enabled),
+            ProgramEvent.COMPLETED: (self.run_on_completed, self.run_on_completed_enabled),
+            ProgramEvent.SEEDING_DONE: (self.run_on_seeding_done, self.run_on_seeding_done_enabled),
+        }[event]
+        return command if enabled else ""
 
 
 def _int(value: object, name: str, minimum: int) -> int:
@@ -59,8 +84,10 @@ def _int(value: object, name: str, minimum: int) -> int:
     return value
 
 
-def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSettings:
-    """``current`` with ``changes`` applied, each checked (unknown names refused)."""
+def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
+            loading: bool = False) -> ServiceSettings:
+    """``current`` with ``changes`` applied, each checked (unknown names refused). ``loading``:
+    read from the saved file (a watched folder missing now is kept: it may be mounted later)."""
     known = {f.name for f in dataclasses.fields(ServiceSettings)}
     values: dict[str, Any] = {}
     for name, value in changes.items():
@@ -83,6 +110,18 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSett
             values[name] = _int(value, name, -1)
         elif name in ("download_limit", "upload_limit"):
             values[name] = check_limit(value, name)
+        elif name in ("run_on_added", "run_on_completed", "run_on_seeding_done"):
+            values[name] = check_command(value, name)
+        elif name == "run_timeout":
+            values[name] = check_seconds(value, name, minimum=1.0)
+        elif name == "watch_folders":
+            values[name] = check_watch_folders(value, name, on_disk=not loading)
+        elif name == "watch_interval":
+            values[name] = check_seconds(value, name, minimum=0.1)
+        elif name.endswith("_enabled"):
+            if not isinstance(value, bool):
+                raise InvalidJobRequest("must be true or false", name)
+            values[name] = value
         else:
             values[name] = _int(value, name, 0)
     return dataclasses.replace(current, **values)
@@ -90,9 +129,12 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any]) -> ServiceSett
 
 # What the configuration (the ``Config``: the daemon's flags and config file) asked for when it
 # was last applied, by setting: the global rate limits (bytes/s, 0 = none) and the download slots
-# (``max_active_downloads``, 0 = none).
-Configured = dict[str, int]
-CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads")
+# (``max_active_downloads``, 0 = none); and the settings of ``ASKED`` as they are named here.
+Configured = dict[str, Any]
+ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
+         "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
+         "watch_enabled", "watch_interval")
+CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", *ASKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +167,7 @@ def load_settings(state_dir: Path | None) -> SavedSettings:
     settings = ServiceSettings()
     for name, value in raw.items():
         try:
-            settings = updated(settings, {name: value})  # (one at a time: a bad one goes alone)
+            settings = updated(settings, {name: value}, loading=True)  # (one at a time: a bad one goes alone)
         except InvalidJobRequest as exc:
             log.warning("%s: setting %r = %s dropped (its default applies): %s", path, name,
                         _shown(value), exc.reason)
@@ -145,7 +187,7 @@ def _configured(path: Path, seen: object, limits: object, settings: ServiceSetti
     if isinstance(seen, dict):
         # (a setting this version does not take from the configuration, noted by another: not ours)
         noted = {k: v for k, v in seen.items() if k in CONFIGURABLE}
-        if all(type(v) is int for v in noted.values()):
+        if all(type(v) is int for k, v in noted.items() if k not in ASKED):
             return noted
     if seen is not None:
         log.warning("%s: configured = %s dropped: not whole numbers by setting", path, _shown(seen))

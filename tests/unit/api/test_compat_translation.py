@@ -4,6 +4,7 @@ units, Transmission status numbers, priorities and the pieces bitfield, and form
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,43 @@ def test_where_peers_came_from_in_both_dialects() -> None:
     counted = peers_from(dataclasses.replace(job(JobState.DOWNLOADING), peer_list=peers))
     assert counted == {"fromCache": 0, "fromDht": 1, "fromIncoming": 1, "fromLpd": 0, "fromLtep": 0,
                        "fromPex": 0, "fromTracker": 1}
+
+
+def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
+    from torrent_engine.api.compat.programs import (
+        qbt_changes,
+        qbt_preferences,
+        script_command,
+        script_file,
+        tr_changes,
+        tr_session,
+    )
+    from torrent_engine.jobs import InvalidJobRequest
+    from torrent_engine.jobs.settings import ServiceSettings, updated
+
+    a, b = tmp_path / "a", tmp_path / "b dir"
+    a.mkdir()
+    b.mkdir()
+    changes = qbt_changes({"autorun_enabled": True, "autorun_program": "/bin/x \"%N\"",
+                           "scan_dirs": {str(a): 0, str(b): 1}})
+    s = updated(ServiceSettings(), changes)
+    assert s.run_on_completed_enabled and s.run_on_completed == "/bin/x \"%N\""
+    prefs = qbt_preferences(s)
+    assert prefs["scan_dirs"] == {str(a): 0, str(b): 1} and prefs["autorun_program"] == "/bin/x \"%N\""
+    for bad in ({"scan_dirs": {str(a): 2}}, {"scan_dirs": [str(a)]}, {"scan_dirs": {str(a / "no"): 0}},
+                {"autorun_enabled": "yes"}):
+        with pytest.raises(InvalidJobRequest) as err:
+            qbt_changes(bad)
+        assert err.value.field in ("scan_dirs", "autorun_enabled")
+    # Transmission names a script file: one argument, spaces and % kept as they are
+    assert script_file(script_command("/opt/my scripts/done 100%.sh", "f")) == "/opt/my scripts/done 100%.sh"
+    s = updated(s, tr_changes({"script-torrent-done-seeding-filename": "/opt/a b.sh",
+                               "script-torrent-done-seeding-enabled": True, "watch-dir": str(b)}, s))
+    session = tr_session(s)
+    assert session["script-torrent-done-seeding-filename"] == "/opt/a b.sh"
+    assert session["script-torrent-done-seeding-enabled"] is True
+    assert session["script-torrent-done-filename"] == "/bin/x \"%N\""  # (a command line, as it is)
+    assert session["watch-dir"] == str(b) and session["watch-dir-enabled"] is True
+    assert dict(s.watch_folders) == {str(b): None}  # (the first folder's place, taken)
+    s = updated(s, tr_changes({"watch-dir-enabled": False}, s))
+    assert tr_session(s)["watch-dir-enabled"] is False and qbt_preferences(s)["scan_dirs"] == {}

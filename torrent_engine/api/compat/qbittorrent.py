@@ -47,6 +47,7 @@ from ...metainfo import Torrent
 from .. import jsontext
 from .forms import Form, FormError, parse_form
 from .kept import Kept, KeptRecords, encode
+from .programs import QBT_FIELDS, qbt_changes
 from .qbittorrent_records import (
     ACTIONS_AT_LIMIT,
     APP_VERSION,
@@ -339,8 +340,9 @@ class QbittorrentApi:
                 if ours.endswith("_limit") and isinstance(value, int) and value < 0:
                     value = 0
                 changes[ours] = value
+        changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
         handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names}
+                   "max_ratio_act", *names, *QBT_FIELDS}
         for key, value in prefs.items():
             if key not in handled and key in current and value != current[key]:
                 raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")

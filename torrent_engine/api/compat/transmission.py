@@ -47,6 +47,7 @@ from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
 from .kept import Kept, KeptRecords, KeptRows, encode
+from .programs import TR_FIELDS, tr_changes, tr_session
 from .qbittorrent_records import magnet_uri
 
 log = logging.getLogger(__name__)
@@ -299,8 +300,7 @@ class TransmissionRpc:
             "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
             "trash-original-torrent-files": False, "blocklist-enabled": False, "blocklist-size": 0,
             "blocklist-url": "", "cache-size-mb": 4, "config-dir": str(self.service.state_dir or ""),
-            "peer-limit-global": 200, "peer-limit-per-torrent": 50, "script-torrent-done-enabled": False,
-            "script-torrent-done-filename": "", "default-trackers": "",
+            "peer-limit-global": 200, "peer-limit-per-torrent": 50, **tr_session(s), "default-trackers": "",
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
                       "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
@@ -340,9 +340,10 @@ class TransmissionRpc:
                                                  "seed-queue-size") \
                 if sq else -1
             changes["max_active_torrents"] = -1
+        changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
-                   "seed-queue-enabled", "seed-queue-size"}
+                   "seed-queue-enabled", "seed-queue-size", *TR_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue

@@ -1,0 +1,258 @@
+"""Watched folders: a ``.torrent`` or ``.magnet`` file (a magnet link as text) dropped into one
+becomes a job, added as the API adds one. A file in a sub-folder gets that sub-folder's name as
+its category (``watch/tv/x.torrent``: ``tv``, made if missing). A file taken is renamed
+``<name>.added``; one that cannot be added ``<name>.invalid``, the reason logged and kept in
+``FolderWatcher.recent``. A file is taken once its size and time are the same in two scans in
+a row, so one still being written is not read half-way.
+
+The checks and the choice of files are plain functions; ``FolderWatcher`` is the thin shell: one
+task of the job service (a scan every ``watch_interval`` seconds, nothing per job)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import TorrentEngineError
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from .model import InvalidJobRequest, JobError, StateNotSaved
+
+if TYPE_CHECKING:
+    from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".torrent", ".magnet")
+ADDED_SUFFIX = ".added"
+INVALID_SUFFIX = ".invalid"
+MAX_WATCH_FILE = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent in a watched folder, at most
+MAX_MAGNET_FILE = 64 * 1024
+RECENT = 100  # files taken or refused, the latest kept for the API
+
+WatchFolders = tuple[tuple[str, "str | None"], ...]
+
+
+# -- checks (settings) ------------------------------------------------------------------------
+def check_seconds(value: object, name: str, *, minimum: float) -> float:
+    """A number of seconds, at least ``minimum`` and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < minimum:
+        raise InvalidJobRequest(f"must be a number of seconds >= {minimum:g}", name)
+    return float(value)
+
+
+def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> WatchFolders:
+    """Watched folders as ``{folder: save path or null}`` (null: the default save path; a save
+    path is checked as an add's is, when a file is added). A folder is an absolute path to an
+    existing folder (``on_disk``: checked now)."""
+    pairs: Sequence[object]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = list(value)
+    else:
+        raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
+        folder, target = pair
+        if not isinstance(folder, str) or not folder or "\x00" in folder:
+            raise InvalidJobRequest(f"{folder!r}: a folder must be a path", name)
+        if not os.path.isabs(folder):
+            raise InvalidJobRequest(f"{folder!r}: a watched folder must be an absolute path", name)
+        if target is not None and (not isinstance(target, str) or "\x00" in target):
+            raise InvalidJobRequest(f"{folder!r}: the save path must be a path or null", name)
+        folder = os.path.normpath(folder)
+        if on_disk and not os.path.isdir(folder):
+            raise InvalidJobRequest(f"{folder!r}: no such folder", name)
+        out[folder] = target or None
+    return tuple(out.items())
+
+
+# -- choosing files (pure) ------------------------------------------------------------------
+Listing = dict[str, tuple[int, int]]  # path -> (size, mtime in ns)
+
+
+class StableFiles:
+    """Which files of a folder stayed the same (size and time) since the scan before."""
+
+    def __init__(self) -> None:
+        self._before: Listing = {}
+
+    def ready(self, listing: Listing) -> list[str]:
+        """The files of ``listing`` seen with the same size and time in the scan before, in name order."""
+        out = sorted(p for p, stat in listing.items() if self._before.get(p) == stat)
+        self._before = dict(listing)
+        return out
+
+
+def category_of(folder: str, path: str) -> str:
+    """The category a file in a watched folder gets: its sub-folders' names ("" at the top)."""
+    parent = Path(path).parent.relative_to(folder)
+    return "/".join(parent.parts)
+
+
+def is_watched_name(name: str) -> bool:
+    """Whether a watched folder's file named ``name`` is one to add (hidden files are not)."""
+    return name.lower().endswith(SUFFIXES) and not name.startswith(".")
+
+
+# -- the folder (I/O, run in a worker thread) ----------------------------------------------
+def list_folder(folder: str) -> Listing:
+    """Every ``.torrent``/``.magnet`` file under ``folder`` (sub-folders too, not hidden ones),
+    with its size and time. ``OSError`` when the folder cannot be read."""
+    out: Listing = {}
+    errors: list[OSError] = []
+    for root, dirs, files in os.walk(folder, onerror=errors.append):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if is_watched_name(name):
+                path = os.path.join(root, name)
+                try:
+                    st = os.stat(path, follow_symlinks=False)
+                except OSError:
+                    continue  # (gone meanwhile)
+                out[path] = (st.st_size, st.st_mtime_ns)
+    if errors and errors[0].filename == folder:
+        raise errors[0]
+    return out
+
+
+class WatchFileError(Exception):
+    """A watched file that cannot become a job (the reason)."""
+
+
+def read_watch_file(path: str) -> bytes | str:
+    """A ``.torrent`` file's bytes, or a ``.magnet`` file's magnet link."""
+    limit = MAX_MAGNET_FILE if path.lower().endswith(".magnet") else MAX_WATCH_FILE
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise WatchFileError(f"cannot read it: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise WatchFileError(f"larger than {limit} bytes")
+    if not path.lower().endswith(".magnet"):
+        return data
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise WatchFileError("a .magnet file must hold a magnet link as text (UTF-8)") from None
+    if not text.lower().startswith("magnet:?"):
+        raise WatchFileError("a .magnet file must hold a magnet link (magnet:?...)")
+    return text
+
+
+def mark(path: str, suffix: str) -> None:
+    """Rename ``path`` to ``path + suffix`` (replacing an older one of that name)."""
+    os.replace(path, path + suffix)
+
+
+# -- the watcher ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WatchEntry:
+    """A file a watched folder held, as it was handled."""
+
+    time: float
+    file: str
+    added: bool
+    job_id: str | None = None
+    reason: str | None = None  # why it was refused
+
+    def to_json(self) -> dict[str, object]:
+        """The entry as the API's JSON."""
+        return {"time": self.time, "file": self.file, "added": self.added, "job_id": self.job_id,
+                "reason": self.reason}
+
+
+# (the file's content, its save path: None = the default, its category) -> the job's id
+AddWatched = Callable[[bytes | str, "str | None", str], Awaitable[str]]
+
+
+class FolderWatcher:
+    """Scans the watched folders the settings name, every ``watch_interval`` seconds."""
+
+    def __init__(self, settings: Callable[[], ServiceSettings], add: AddWatched,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._add = add
+        self._clock = clock
+        self._stable: dict[str, StableFiles] = {}
+        self._unmarked: set[str] = set()  # added, but could not be renamed: not added again
+        self.recent: deque[WatchEntry] = deque(maxlen=RECENT)
+        self.folder_errors: dict[str, str] = {}  # folder -> why it cannot be read now
+
+    async def run(self) -> None:
+        """Scan for ever (a task of the service: cancelled when it stops)."""
+        while True:
+            s = self._settings()
+            if s.watch_enabled and s.watch_folders:
+                await self.scan(s.watch_folders)
+            await anyio.sleep(s.watch_interval)
+
+    async def scan(self, folders: WatchFolders) -> None:
+        """One scan: every stable new file of every folder becomes a job (or is refused)."""
+        for folder in list(self._stable):
+            if folder not in dict(folders):
+                del self._stable[folder]
+        for folder, save_path in folders:
+            try:
+                listing = await anyio.to_thread.run_sync(list_folder, folder)
+            except OSError as exc:
+                reason = f"cannot read it: {exc.strerror or exc}"
+                if self.folder_errors.get(folder) != reason:
+                    log.warning("watched folder %s: %s", folder, reason)
+                self.folder_errors[folder] = reason
+                continue
+            self.folder_errors.pop(folder, None)
+            self._unmarked &= set(listing)
+            for path in self._stable.setdefault(folder, StableFiles()).ready(listing):
+                if path not in self._unmarked:
+                    await self._take(folder, save_path, path)
+
+    async def _take(self, folder: str, save_path: str | None, path: str) -> None:
+        try:
+            source = await anyio.to_thread.run_sync(read_watch_file, path)
+            job_id = await self._add(source, save_path, category_of(folder, path))
+        except WatchFileError as exc:
+            await self._refuse(path, str(exc))
+        except StateNotSaved as exc:  # (the state folder, not the file: tried again at the next scan)
+            log.warning("watched file %s not added now: %s", path, exc)
+        except (JobError, TorrentEngineError) as exc:
+            await self._refuse(path, str(exc))  # (it names the field)
+        except OSError as exc:  # (not the file's fault: tried again at the next scan)
+            log.warning("watched file %s not added now: %s", path, exc.strerror or exc)
+        else:
+            log.info("watched file %s added as job %s", path, job_id)
+            self.recent.append(WatchEntry(self._clock(), path, True, job_id=job_id))
+            try:
+                await anyio.to_thread.run_sync(mark, path, ADDED_SUFFIX)
+            except OSError as exc:
+                log.warning("watched file %s added, but cannot be renamed: %s", path, exc.strerror or exc)
+                self._unmarked.add(path)
+
+    async def _refuse(self, path: str, reason: str) -> None:
+        log.warning("watched file %s refused: %s", path, reason)
+        self.recent.append(WatchEntry(self._clock(), path, False, reason=reason))
+        try:
+            await anyio.to_thread.run_sync(mark, path, INVALID_SUFFIX)
+        except OSError as exc:
+            log.warning("watched file %s cannot be renamed: %s", path, exc.strerror or exc)
+            self._unmarked.add(path)
+
+    def status(self, settings: ServiceSettings) -> dict[str, object]:
+        """What the API shows: the folders, each one's error, the files handled lately."""
+        return {"enabled": settings.watch_enabled, "interval": settings.watch_interval,
+                "folders": [{"folder": f, "save_path": p, "error": self.folder_errors.get(f)}
+                            for f, p in settings.watch_folders],
+                "recent": [e.to_json() for e in reversed(self.recent)]}
