@@ -276,9 +276,11 @@ class JobService(JobFeatureControl):
         save = await anyio.to_thread.run_sync(confine, self.download_root, save_path)
         save = await self.layout_save(save, torrent, features)
         selected = check_files(files, torrent)
-        data = await anyio.to_thread.run_sync(lambda: download_path_for(
-            self.download_root, self.settings, download_path, save, torrent, selected,
-            seed_mode=bool(seed_mode)))
+        data: Path | None = None
+        if download_path or (download_path is None and self.settings.incomplete_dir_enabled):
+            data = await anyio.to_thread.run_sync(lambda: download_path_for(
+                self.download_root, self.settings, download_path, save, torrent, selected,
+                seed_mode=bool(seed_mode)))
         peer_list = check_peers(peers)
         if client is not None and client not in self._leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
