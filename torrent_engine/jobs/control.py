@@ -88,6 +88,7 @@ class JobFeatureControl(JobLifecycle):
         self._last_position = 0  # the highest queue position given
         self._last_feature_tick: float | None = None
         self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
+        self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
         # one round of the queue at a time: a round acts on what it read as it began, and a
         # round running meanwhile (set off by a check's end) would act on what it read after
         self._round_lock = anyio.Lock()
@@ -720,13 +721,17 @@ class JobFeatureControl(JobLifecycle):
             error = await self._relocate(rec, target, after)
         return await self._relocated(rec, error, "download_path")
 
-    def _move_when_complete(self, rec: JobRecord) -> None:
+    def _move_when_complete(self, rec: JobRecord) -> bool:
         """``rec`` completed in its incomplete folder: its data moves to its save path, in the
-        task group (one move at a time per job; after a failure, at the next start)."""
-        if rec.id in self._completing or self._tg is None:
-            return
+        task group (one move at a time per job; after a failure, tried again at the next
+        start); whether a move is under way."""
+        if rec.id in self._completing:
+            return rec.id not in self._completion_failed
+        if self._tg is None:
+            return False
         self._completing.add(rec.id)
         self._tg.start_soon(self._move_completed, rec)
+        return True
 
     async def _move_completed(self, rec: JobRecord) -> None:
         """Move a complete job's data from its incomplete folder to its save path, through the
@@ -734,7 +739,9 @@ class JobFeatureControl(JobLifecycle):
         verified: the resume data comes along, so it is not checked again."""
         error: Exception | None = None
         async with self._lock(rec.id):
-            if rec.state is not JobState.SEEDING or rec.options.download_path is None or rec.id in self._busy:
+            session = self._session(rec)
+            complete = session is not None and session.has_metadata and session.status().progress >= 1.0
+            if not complete or rec.options.download_path is None or rec.id in self._busy:
                 self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
                 return
             log.info("job %s (%s) is complete: moving it from %s to %s", rec.id, rec.name,
@@ -748,6 +755,7 @@ class JobFeatureControl(JobLifecycle):
         if error is None:
             self._completing.discard(rec.id)
         else:
+            self._completion_failed.add(rec.id)
             log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move it "
                         "to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path, error)
         await self.enforce()

@@ -242,9 +242,10 @@ class JobLifecycle:
     async def enforce(self) -> None:
         """The queue's round: which jobs run (the queue's owner overrides this)."""
 
-    def _move_when_complete(self, rec: JobRecord) -> None:
+    def _move_when_complete(self, rec: JobRecord) -> bool:
         """``rec`` is complete in its incomplete folder: its data moves to its save path (the
-        mover's owner overrides this)."""
+        mover's owner overrides this); whether a move is under way."""
+        return False
 
     def _round_soon(self) -> None:
         """Ask for a round of the queue in the task group: asks made before a round begins are
@@ -479,6 +480,8 @@ class JobLifecycle:
                     self._tg.start_soon(self._end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
                 done = session.has_metadata and session.status().progress >= 1.0
+                if done and rec.options.download_path is not None and self._move_when_complete(rec):
+                    return  # (it ends once at its save path: complete there, it stops again)
                 self._busy.add(rec.id)
                 self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")

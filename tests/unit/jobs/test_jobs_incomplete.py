@@ -127,3 +127,16 @@ async def test_the_configuration_s_incomplete_folder_applies_until_changed_and_a
         assert jobs.get_settings().incomplete_dir.endswith("/dl/other")
     async with configured("") as jobs:  # the configuration asks for none now
         assert not jobs.get_settings().incomplete_dir_enabled
+
+
+async def test_a_job_that_does_not_seed_ends_complete_at_its_save_path(tmp_path: Path) -> None:
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    async with service(tmp_path, seed=False) as jobs:  # (a complete download stops at once)
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        await wait_state(jobs, job.id, JobState.COMPLETED)
+        done = jobs.get(job.id)
+        assert done.options.download_path is None and done.options.save_path == str(dl / "done")
+        assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
+        assert not (dl / "part" / "pair").exists()
