@@ -1,5 +1,5 @@
-"""The incomplete folder through qBittorrent's WebAPI and Transmission's RPC: set as each client
-sets it, a real download from a seeder on loopback lands there, then moves to its save path once
+"""The incomplete folder through our API, qBittorrent's WebAPI and Transmission's RPC: set as
+each client sets it, a real download from a seeder on loopback lands there, then moves to its save path once
 complete and seeds from there; a restart keeps the setting."""
 
 from __future__ import annotations
@@ -142,3 +142,21 @@ async def test_transmission_incomplete_dir_a_download_lands_there_then_moves(tmp
             r = await c.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid}, json=call)
             assert r.json()["arguments"] == {"incomplete-dir-enabled": True}
 
+
+
+async def test_our_api_takes_an_add_s_download_path_and_names_a_bad_folder(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        c = api.client
+        r = await c.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "a" * 40, "paused": True,
+                                            "download_path": "mine"})
+        assert r.status_code == 201, r.text
+        assert r.json()["options"]["download_path"] == str(root / "mine")
+        for bad in (5, "../outside"):
+            r = await c.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "b" * 40,
+                                                "download_path": bad})
+            assert (r.status_code, r.json()["field"]) == (400, "download_path"), r.text
+        r = await c.patch("/api/settings", json={"upload_limit": 1000, "incomplete_dir": "/etc"})
+        assert (r.status_code, r.json()["field"]) == (400, "incomplete_dir"), r.text
+        settings = (await c.get("/api/settings")).json()
+        assert (settings["upload_limit"], settings["incomplete_dir"]) == (0, "")  # nothing half-applied
