@@ -1,6 +1,6 @@
 """The incomplete folder through our API, qBittorrent's WebAPI and Transmission's RPC: set as
-each client sets it, a real download from a seeder on loopback lands there, then moves to its save path once
-complete and seeds from there; a restart keeps the setting."""
+each client sets it, a real download from a seeder on loopback lands there, then moves to its
+save path once complete and seeds from there; a restart keeps the setting."""
 
 from __future__ import annotations
 
