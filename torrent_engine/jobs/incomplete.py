@@ -26,6 +26,13 @@ def incomplete_folder(root: Path, settings: ServiceSettings) -> Path:
         raise SavePathError(exc.reason, "incomplete_dir") from exc
 
 
+def shown_folder(root: Path, settings: ServiceSettings) -> str:
+    """The incomplete folder as the settings name it (kept absolute once checked), for a client
+    to show: never raises, even for a saved folder a changed download root no longer holds (an
+    add then says why)."""
+    return settings.incomplete_dir or str(root / DEFAULT_INCOMPLETE)
+
+
 def download_path_for(root: Path, settings: ServiceSettings, asked: str | None, save: Path,
                       torrent: Torrent | Magnet, selected: tuple[int, ...] | None, *,
                       seed_mode: bool) -> Path | None:

@@ -42,7 +42,7 @@ from ...jobs import (
     StateNotSaved,
 )
 from ...jobs.features import features_from
-from ...jobs.incomplete import incomplete_folder
+from ...jobs.incomplete import shown_folder
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
@@ -818,7 +818,7 @@ class QbittorrentApi:
         if not use:
             return ""
         path = (form.get("downloadPath") or "").strip()
-        return path or str(incomplete_folder(self.service.download_root, self.service.get_settings()))
+        return path or shown_folder(self.service.download_root, self.service.get_settings())
 
     async def set_download_path(self, form: Form, request: Request) -> None:
         """``torrents/setDownloadPath`` ``path`` (inside the download root): where an unfinished

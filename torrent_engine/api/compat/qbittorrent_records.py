@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from ...config import MAX_RATE_LIMIT
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.incomplete import incomplete_folder
+from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
 
@@ -314,7 +314,7 @@ def preferences(service: JobService) -> dict[str, Any]:
     encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
     return {
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
-        "temp_path": str(incomplete_folder(service.download_root, s)),
+        "temp_path": shown_folder(service.download_root, s),
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
         "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,

@@ -40,7 +40,7 @@ from ...jobs import (
     ServiceStarting,
 )
 from ...jobs.features import features_from
-from ...jobs.incomplete import incomplete_folder
+from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
 from ...jobs.queue import effective, share_limit_reached
@@ -281,7 +281,7 @@ class TransmissionRpc:
             "rpc-version-semver": RPC_SEMVER, "version": VERSION, "session-id": self.session_id,
             "download-dir": str(self.service.download_root), "download-dir-free-space": free,
             "incomplete-dir-enabled": s.incomplete_dir_enabled,
-            "incomplete-dir": str(incomplete_folder(self.service.download_root, s)),
+            "incomplete-dir": shown_folder(self.service.download_root, s),
             "peer-port": stats.listen_port, "peer-port-random-on-start": False,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
             "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
