@@ -469,3 +469,74 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
 
             assert set(await in_thread(filter_state_and_pause)) == wanted
             assert all(j.state is JobState.PAUSED for j in service.list())
+
+
+async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by_its_field(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        with chromium() as driver:
+            def field(name: str) -> Any:
+                return driver.find_element(By.ID, f"setting-{name}")
+
+            def open_settings(reload: bool = False) -> None:
+                if reload:  # (the page loaded again: the token is in the session's storage)
+                    driver.refresh()
+                else:
+                    driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                driver.find_element(By.ID, "settings-open").click()
+                wait(driver, lambda d: d.find_element(By.ID, "setting-download_limit").is_displayed())
+
+            def retype(name: str, text: str) -> None:
+                field(name).clear()
+                field(name).send_keys(text)
+
+            def save(then: str) -> None:
+                driver.find_element(By.ID, "settings-save").click()
+                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+
+            def change() -> None:
+                open_settings()
+                legends = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".settings-group legend")]
+                assert legends == ["Downloads", "Speed", "BitTorrent"]
+                assert field("download_limit").get_attribute("value") == "0"
+                assert not field("incomplete_dir_enabled").is_selected()
+                retype("download_limit", "100")  # KiB/s
+                field("incomplete_dir_enabled").click()
+                retype("incomplete_dir", "part")
+                save("Saved.")
+
+            await in_thread(change)
+            s = api.service.get_settings()
+            part = str(root / "part")
+            assert (s.download_limit, s.incomplete_dir_enabled, s.incomplete_dir) == (102400, True, part)
+
+            def kept_after_a_reload() -> tuple[str, bool, str]:
+                open_settings(reload=True)
+                return (field("download_limit").get_attribute("value"),
+                        field("incomplete_dir_enabled").is_selected(),
+                        field("incomplete_dir").get_attribute("value"))
+
+            assert await in_thread(kept_after_a_reload) == ("100", True, part)
+
+            def refused(name: str, text: str, *, before: tuple[str, str] | None = None) -> str:
+                if before is not None:  # (the bad value typed before, put back as it was)
+                    retype(*before)
+                retype("max_active_downloads", "7")  # (good, but goes with the bad one: not saved)
+                retype(name, text)
+                save("Not saved")
+                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
+                assert field(name).get_attribute("aria-invalid") == "true"
+                others = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error") if e.text]
+                assert others == [reason]  # (by that field alone)
+                return str(reason)
+
+            assert "whole number" in await in_thread(lambda: refused("upload_limit", "fast"))
+            reason = await in_thread(lambda: refused("incomplete_dir", "../outside",
+                                                     before=("upload_limit", "0")))
+            assert "outside the download root" in reason
+            s = api.service.get_settings()
+            assert (s.upload_limit, s.max_active_downloads, s.incomplete_dir) == (0, 3, part)

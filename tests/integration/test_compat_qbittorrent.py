@@ -248,9 +248,13 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             assert r.status_code == 415
             r = await c.post("/api/v2/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
             assert r.status_code == 200 and (await c.get("/api/v2/torrents/info")).json() == []
-            fields = {"urls": (None, MAGNET), "useDownloadPath": (None, "true"), "downloadPath": (None, "x")}
+            other = MAGNET.replace("c", "f")
+            fields = {"urls": (None, other), "useDownloadPath": (None, "true"), "downloadPath": (None, "x")}
             r = await c.post("/api/v2/torrents/add", files=fields)
-            assert r.status_code == 400  # no separate folder for incomplete files: said so
+            assert r.text == "Ok."  # its data in x while it downloads
+            info = (await c.get("/api/v2/torrents/info")).json()[0]
+            assert info["download_path"] == str((api.download_root / "x").resolve())
+            await c.post("/api/v2/torrents/delete", data={"hashes": "f" * 40, "deleteFiles": "false"})
             await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": "shows"})
             fields = {"urls": (None, MAGNET), "category": (None, "tv"), "autoTMM": (None, "true"),
                       "savepath": (None, "x")}
@@ -305,7 +309,7 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
             assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["up_limit"], t["dl_limit"],
                     t["seq_dl"], t["force_start"]) == ("metaDL", -2, -2, 0, 0, True, False)
             # what it knows and the engine cannot do is still said so
-            for name, value in (("stopCondition", "MetadataReceived"), ("useDownloadPath", "True"),
+            for name, value in (("stopCondition", "MetadataReceived"),
                                 ("inactiveSeedingTimeLimit", "30"), ("shareLimitAction", "Remove")):
                 r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"), name: value})
                 assert r.status_code == 400 and name in r.text, (name, r.status_code, r.text)

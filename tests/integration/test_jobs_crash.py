@@ -401,3 +401,107 @@ async def test_a_job_force_started_for_a_stream_stays_so_after_a_sigkill(tmp_pat
         job = jobs.get(second_id)
         assert job.features.force_start
         assert job.state is not JobState.QUEUED and jobs.get(first_id).state is not JobState.QUEUED
+
+
+COMPLETER = textwrap.dedent("""
+    import sys, time
+    import anyio
+    from torrent_engine.config import Config
+    from torrent_engine.jobs import JobService, JobState
+    from torrent_engine.jobs import control, move
+
+    torrent_file, root, state, moment = sys.argv[1:5]
+
+    def stop_here(name):
+        if name == moment:  # the parent kills the process now, in the middle of the move
+            print("at", name, flush=True)
+            time.sleep(3600)
+
+    move._same_device = lambda src, folder: False  # (the incomplete folder on another file system)
+    copied = [0]
+    copy_file = move._copy_file
+
+    def copy_one(src, dst):
+        copied[0] += 1
+        if moment == "half-a-file" and copied[0] == 3:
+            data = src.read_bytes()
+            move._partial(dst).write_bytes(data[:len(data) // 2])
+            stop_here(moment)
+        copy_file(src, dst)
+        stop_here(f"copied {copied[0]}")
+
+    move._copy_file = copy_one
+    copy_files, remove_sources, save_resume = control.copy_files, control.remove_sources, control.save_resume
+
+    def copy_all(old, new, files):
+        stop_here("stopped")
+        copy_files(old, new, files)
+        stop_here("copied all")
+
+    def resume_kept(path, data):
+        stop_here("committed")  # the record points at the save path; its resume data not yet
+        save_resume(path, data)
+
+    def remove_all(pending):
+        if moment == "removing":
+            remove_sources(move.PendingMove(pending.old, pending.new, pending.files[:5]))
+            stop_here(moment)
+        remove_sources(pending)
+
+    control.copy_files, control.remove_sources, control.save_resume = copy_all, remove_all, resume_kept
+
+    async def main():
+        cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
+                     port_mapping=False, lsd_enabled=False, seed=True)
+        async with JobService(cfg, download_root=root, state_dir=state) as jobs:
+            job, _ = await jobs.add(torrent_file, save_path="done", download_path="part")
+            print(job.id, flush=True)
+            # (its data is complete in the incomplete folder: checked, it moves at once)
+            while jobs.get(job.id).options.download_path is not None:
+                await anyio.sleep(0.02)
+            stop_here("moved")
+
+    anyio.run(main)
+""")
+
+
+@pytest.mark.parametrize("moment", ["stopped", "copied 1", "half-a-file", "copied all", "committed",
+                                    "removing", "moved"])
+async def test_a_sigkill_during_the_move_of_a_completed_download_loses_nothing(tmp_path: Path,
+                                                                               moment: str) -> None:
+    """A download complete in its incomplete folder (on another file system), moved to its save
+    path, the daemon killed at a moment of that move: after a restart the job seeds from its
+    save path, whole there, with nothing left in the incomplete folder and nothing downloaded
+    again (a move undone is made again once the data is checked where it was)."""
+    files = [(f"part{n:02d}.bin", 150_000 + 7_000 * n) for n in range(15)]
+    reference = make_payload(tmp_path / "ref", files)
+    root = tmp_path / "root"
+    make_payload(root / "part", files)
+    torrent = make_torrent(reference, piece_length=32 * 1024)
+    torrent_file = tmp_path / "t.torrent"
+    torrent_file.write_bytes(torrent.to_bytes())
+    state = tmp_path / "state"
+    proc = subprocess.Popen([sys.executable, "-c", COMPLETER, str(torrent_file), str(root), str(state),
+                             moment], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60):
+            job_id = (await anyio.to_thread.run_sync(proc.stdout.readline)).strip()
+            line = await anyio.to_thread.run_sync(proc.stdout.readline)
+        assert line == f"at {moment}\n", (line, proc.poll())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    async with JobService(loopback_config(seed=True), download_root=root, state_dir=state) as jobs:
+        with anyio.fail_after(60):
+            while (job := jobs.get(job_id)).state is not JobState.SEEDING \
+                    or job.options.download_path is not None:
+                assert job.state not in FINISHED_STATES, job.error
+                await anyio.sleep(0.05)
+        assert Path(job.options.save_path) == (root / "done").resolve()
+        assert same_files(torrent, reference.parent, root / "done") == []
+        assert job.downloaded == 0 and job.progress == 1.0
+        left = [p for p in (root / "part").rglob("*") if p.is_file()]
+        assert left == []  # no stray copy (nor a partial one) in the incomplete folder
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None and Path(session.save_path) == (root / "done").resolve()

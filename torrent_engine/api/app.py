@@ -431,6 +431,8 @@ class Api:
                     options[name] = fields[name].lower() in ("true", "1", "on", "yes")
             if fields.get("client"):
                 options["client"] = fields["client"]
+            if "download_path" in fields:
+                options["download_path"] = fields["download_path"]
             if fields.get("peers"):
                 options["peers"] = [parse_peer(p) for p in fields["peers"].replace(",", " ").split()]
         elif content_type.split(";")[0].strip() in ("application/json", ""):
@@ -475,6 +477,12 @@ class Api:
             if not isinstance(client, str):
                 raise ApiError(400, "client must be a lease id", "client")
             options["client"] = client
+        download_path = data.get("download_path")
+        if download_path is not None:
+            if not isinstance(download_path, str):
+                raise ApiError(400, "download_path must be a folder inside the download root, or \"\"",
+                               "download_path")
+            options["download_path"] = download_path
         return options
 
     # -- changing ----------------------------------------------------------------------------

@@ -126,8 +126,10 @@ SCHEMAS: dict[str, Schema] = {
         "sequential": BOOL, "paused": BOOL, "peers": {"type": "array", "items": STRING},
         "client": _null(STRING), "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
         "seed_mode": BOOL,
+        "download_path": _null({"type": "string", "description": "the incomplete folder the data is in while "
+                                "the job downloads (moved to save_path once complete); null: at save_path"}),
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode"]),
+        "upload_limit", "seed_mode", "download_path"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -163,12 +165,16 @@ SCHEMAS: dict[str, Schema] = {
                       "description": "the data is complete in the save path already (a cross-seed): seed at "
                                      "once without checking it; each piece is verified the first time it is "
                                      "served, and one that fails has the whole torrent checked"},
+        "download_path": {"type": "string",
+                          "description": "the folder the data goes to while it downloads, moved to the "
+                                         "save path once complete (\"\": none; absent: the incomplete_dir "
+                                         "setting)"},
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
     "AddJobUpload": _obj({
         "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent"},
         "save_path": STRING, "sequential": STRING, "paused": STRING, "client": STRING,
-        "seed_mode": STRING,
+        "seed_mode": STRING, "download_path": STRING,
         "peers": {"type": "string", "description": "HOST:PORT, separated by spaces or commas"},
     }, ["torrent"], closed=False),
     "UpdateJob": _obj({
@@ -251,9 +257,13 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+        "incomplete_dir_enabled": BOOL,
+        "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
+                           "incomplete); new jobs download there, then move to their save path"},
         **_PROGRAM_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
-        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS]),
+        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
+        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS]),
     "WatchStatus": _obj({
         "enabled": BOOL, "interval": NUMBER,
         "folders": {"type": "array", "items": _obj(

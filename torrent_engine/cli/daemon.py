@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
-RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "run_on_added",
+RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "incomplete_dir", "run_on_added",
               "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval")
 
 
@@ -129,6 +129,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="total upload rate limit, e.g. 500K (default: none)")
     p.add_argument("--max-active", type=int, default=0, metavar="N",
                    help="download at most N jobs at once, queue the rest (default: no limit)")
+    p.add_argument("--incomplete-dir", default="", metavar="DIR",
+                   help="download new jobs into DIR (inside the download dir), each moved to its save "
+                        "path once complete (default: none; the API can change it at run time)")
     p.add_argument("--max-open-files", type=parse_file_count, default=DEFAULT_MAX_OPEN_FILES, metavar="N",
                    help="keep at most N torrent data files open, over every job (opened when read or "
                         f"written, closed when idle; default: {DEFAULT_MAX_OPEN_FILES})")
@@ -195,7 +198,8 @@ async def _reload(args: argparse.Namespace, service: JobService) -> str:
         elif dest not in RELOADABLE and value != getattr(args, dest):
             later.append(dest.replace("_", "-"))
     await service.configure(download_limit=args.download_limit, upload_limit=args.upload_limit,
-                            max_active_downloads=args.max_active, asked=asked_settings(args))
+                            max_active_downloads=args.max_active, incomplete_dir=args.incomplete_dir,
+                            asked=asked_settings(args))
     service.history_ttl = args.history_ttl
     said = f"reloaded {args.config}: " + (", ".join(changed) if changed else "nothing changed")
     if later:
@@ -269,7 +273,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
-                         history_ttl=args.history_ttl, configured=asked_settings(args))
+                         history_ttl=args.history_ttl, incomplete_dir=args.incomplete_dir,
+                         configured=asked_settings(args))
     # The records first, then the API: it answers (the jobs as their records say; a change gets
     # 503 with Retry-After) while the torrents are loaded and the jobs restored.
     await service.load()

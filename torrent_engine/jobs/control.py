@@ -23,6 +23,7 @@ from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..resume import ResumeData, load_resume, save_resume
 from ..session import Session
 from ..session_state import State
 from ..shared import TokenBucket
@@ -31,6 +32,7 @@ from .autorun import ProgramEvent
 from .categories import Catalogue, Category
 from .claims import claimed_paths
 from .features import check_category, check_tags, features_from
+from .incomplete import incomplete_folder
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -38,11 +40,14 @@ from .model import (
     InvalidJobRequest,
     Job,
     JobConflict,
+    JobError,
     JobFeatures,
     JobNotFound,
+    JobOptions,
     JobRemoved,
     JobState,
     JobUpdated,
+    SavePathError,
     StateNotSaved,
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
@@ -83,6 +88,8 @@ class JobFeatureControl(JobLifecycle):
         self._last_number = 0  # the highest job number handed out (the catalogue's may be older)
         self._last_position = 0  # the highest queue position given
         self._last_feature_tick: float | None = None
+        self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
+        self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
         # one round of the queue at a time: a round acts on what it read as it began, and a
         # round running meanwhile (set off by a check's end) would act on what it read after
         self._round_lock = anyio.Lock()
@@ -90,8 +97,8 @@ class JobFeatureControl(JobLifecycle):
     # -- start -----------------------------------------------------------------------------
     async def _load_features(self, configured: Configured, asked: Mapping[str, Any] | None = None) -> None:
         """Read categories, tags and settings; give every record a queue position (older records
-        had none); apply the global rate limits and download slots (``configured``: what the
-        configuration asks, see ``configure``)."""
+        had none); apply the global rate limits, download slots and incomplete folder
+        (``configured``: what the configuration asks, ``configure``'s keywords)."""
         await anyio.to_thread.run_sync(self.catalogue.load)
         saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
         self.settings, self._configured = saved.settings, saved.configured
@@ -212,6 +219,9 @@ class JobFeatureControl(JobLifecycle):
         the configuration (``configure``: a start, a SIGHUP) all come here."""
         self._refuse_while_starting()
         new = updated(self.settings, changes)
+        if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
+            folder = await anyio.to_thread.run_sync(incomplete_folder, self.download_root, new)
+            new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
         saved = SavedSettings(new, self._configured)
         try:
             await anyio.to_thread.run_sync(save_settings, self.state_dir, saved)
@@ -225,6 +235,7 @@ class JobFeatureControl(JobLifecycle):
         return self.get_settings()
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
+                        incomplete_dir: str = "",
                         asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
         """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
         a start or a reload: the global rate limits and the download slots (0: none). Each one
@@ -234,11 +245,13 @@ class JobFeatureControl(JobLifecycle):
         made it, and a restart keeps it. The download slots are the job queue's (there is one
         queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
         of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
-        downloads' maximum. ``asked``: other settings by name (``settings.ASKED``: the programs,
-        the watched folders), each changed when the configuration's value changed, as above.
-        The names of the settings changed."""
+        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
+        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
+        each changed when the configuration's value changed, as above. The names of the settings
+        changed."""
         wanted: dict[str, Any] = {"download_limit": download_limit, "upload_limit": upload_limit,
-                                  "max_active_downloads": max_active_downloads}
+                                  "max_active_downloads": max_active_downloads,
+                                  "incomplete_dir": incomplete_dir}
         seen = self._configured if self._configured is not None else {}
         changes: dict[str, Any] = {}
         for name, value in (asked or {}).items():
@@ -256,6 +269,10 @@ class JobFeatureControl(JobLifecycle):
                     changes.update(queueing=True, max_active_uploads=-1, max_active_torrents=-1)
             else:
                 changes["max_active_downloads"] = -1  # (no maximum)
+        if seen.get("incomplete_dir", "") != incomplete_dir:  # (not noted: none asked)
+            changes["incomplete_dir_enabled"] = bool(incomplete_dir)
+            if incomplete_dir:
+                changes["incomplete_dir"] = incomplete_dir
         before, self._configured = self._configured, wanted
         if changes or seen != wanted:
             try:
@@ -680,92 +697,180 @@ class JobFeatureControl(JobLifecycle):
     # -- moving ----------------------------------------------------------------------------
     async def set_location(self, job_id: str, location: str) -> Job:
         """Move the job's files to ``location`` (inside the download root) and go on from there;
-        the data is verified again at its new place."""
+        the data is verified again at its new place. A job still downloading into its
+        incomplete folder keeps its data there: the new save path is where it moves once
+        complete (as qBittorrent's)."""
         self._check_running()
         if not isinstance(location, str) or not location:
             raise InvalidJobRequest("must be a folder inside the download root", "location")
         target = await anyio.to_thread.run_sync(confine, self.download_root, location)
         async with self._lock(job_id):
             rec = self._unfinished(job_id)
-            old = Path(rec.options.save_path)
-            moving: list[str] = []  # the paths its files take at the new place
-            if rec.file_paths is not None and old != target:
-                moving = claimed_paths(target, rec.file_paths, rec.pad_files)
-                clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
-                if clash is not None:
-                    raise clash
-            session = self._session(rec)
-            if session is None and self._dormant(rec):
-                session = await self._wake(rec)
-            if session is None or rec.id in self._busy:
-                raise JobConflict("cannot move the job now: it is being restarted or ended")
-            if old == target:
+            after = dataclasses.replace(rec.options, save_path=str(target), download_path=None)
+            if rec.options.download_path is not None and rec.id not in self._completing:
+                after = dataclasses.replace(rec.options, save_path=str(target))
+                await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
+                rec.options, rec.updated_at = after, self._clock()
+                self._updated(rec)
                 return self._snapshot(rec)
-            # (both places are the job's while it moves: an add meanwhile cannot take either)
-            self._claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
-            source: Torrent | Magnet
-            if session.has_metadata:
-                source = session.torrent
-            elif session.magnet is not None:
-                source = session.magnet
-            else:
-                raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-            created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
-            self._busy.add(rec.id)
-            paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
-            error: Exception | None = None
+            error = await self._relocate(rec, target, after)
+        return await self._relocated(rec, error, "location")
+
+    async def set_download_path(self, job_id: str, path: str) -> Job:
+        """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
+        download root; "" = none: to its save path), where it stays until complete."""
+        self._check_running()
+        if not isinstance(path, str):
+            raise InvalidJobRequest("must be a folder inside the download root, or \"\"", "download_path")
+        try:
+            folder = None if path == "" else await anyio.to_thread.run_sync(confine, self.download_root, path)
+        except SavePathError as exc:
+            raise SavePathError(exc.reason, "download_path") from exc
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            if rec.completed_at is not None or rec.id in self._completing:
+                raise JobConflict("the job's download is complete: its data goes to its save path "
+                                  "(move it with its location)", "download_path")
+            save = Path(rec.options.save_path)
+            target = save if folder is None else folder
+            after = dataclasses.replace(rec.options, download_path=None if target == save else str(target))
+            error = await self._relocate(rec, target, after)
+        return await self._relocated(rec, error, "download_path")
+
+    def _move_when_complete(self, rec: JobRecord) -> bool:
+        """``rec`` completed in its incomplete folder: its data moves to its save path, in the
+        task group (one move at a time per job; after a failure, tried again at the next
+        start); whether a move is under way."""
+        if rec.id in self._completing:
+            return rec.id not in self._completion_failed
+        if self._tg is None:
+            return False
+        self._completing.add(rec.id)
+        self._tg.start_soon(self._move_completed, rec)
+        return True
+
+    async def _move_completed(self, rec: JobRecord) -> None:
+        """Move a complete job's data from its incomplete folder to its save path, through the
+        one mover (crash-safe, across file systems); it seeds from there. Its pieces were
+        verified: the resume data comes along, so it is not checked again."""
+        error: Exception | None = None
+        async with self._lock(rec.id):
+            session = self._session(rec)
+            complete = session is not None and session.has_metadata and session.status().progress >= 1.0
+            if not complete or rec.options.download_path is None or rec.id in self._busy:
+                self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
+                return
+            log.info("job %s (%s) is complete: moving it from %s to %s", rec.id, rec.name,
+                     rec.options.download_path, rec.options.save_path)
             try:
-                with anyio.CancelScope(shield=True):
-                    self._refresh_counters(rec, session)
-                    # (its metainfo and resume data, for the old place, stay until the move is
-                    # committed: a crash before that finds the job whole where it was)
-                    await self.manager.remove(session.info_hash, keep_saved=True)
-                    try:
-                        await self._move_files(rec, old, target, created)
-                    except (OSError, JobConflict, StateNotSaved) as exc:
-                        error = exc
-                        target = old  # nothing was moved: go on where it was
-                        created = rec.created_dirs
-                    rec.options = dataclasses.replace(rec.options, save_path=str(target))
-                    rec.created_dirs = created
-                    self._claim(rec)
-                    # (it counts on from the job's totals: the resume data that held them went
-                    # with the old session, and is for the old place anyway)
-                    try:
-                        await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                               prepare=lambda s: self._prepare_session(rec, s),
-                                               seed_mode=rec.options.seed_mode)
-                    except (TorrentEngineError, OSError) as exc:
-                        # (never a job without a session that claims to run: it fails, saying why)
-                        log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
-                        await self._finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
-                        raise JobConflict(f"the job cannot start again at {target}: {exc}",
-                                          "location") from exc
-                    rec.updated_at = self._clock()
-                    await self._save(rec)
-            finally:
-                self._busy.discard(rec.id)
-            self._sync(rec, force_save=True)
-            self._updated(rec)
+                target = await anyio.to_thread.run_sync(confine, self.download_root, rec.options.save_path)
+                after = dataclasses.replace(rec.options, download_path=None)
+                error = await self._relocate(rec, target, after, keep_verified=True)
+            except JobError as exc:
+                error = exc
+        if error is None:
+            self._completing.discard(rec.id)
+        else:
+            self._completion_failed.add(rec.id)
+            log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move it "
+                        "to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path, error)
+        await self.enforce()
+
+    async def _relocated(self, rec: JobRecord, error: Exception | None, where: str) -> Job:
+        """After a move asked by a client: the queue's word, and the move's failure raised."""
         # (its check may be over already, its end unheard while the job was busy: the queue's word)
         await self.enforce()
         if isinstance(error, (JobConflict, StateNotSaved)):
             raise error  # (the job goes on where it was)
         if error is not None:
-            raise JobConflict(f"cannot move the files: {error}", "location") from error
+            raise JobConflict(f"cannot move the files: {error}", where) from error
         return self._snapshot(rec)
 
-    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: builtins.list[str]) -> None:
+    async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
+                        keep_verified: bool = False) -> Exception | None:
+        """Move the data of ``rec`` (the caller holds its lock) from where it is to ``target``,
+        the job's options becoming ``after`` (whose ``data_path`` is ``target``) as the move
+        commits, and go on from there. A refusal before anything moved is raised; a failure of
+        the move itself is returned (the job goes on where it was)."""
+        old = Path(rec.options.data_path)
+        moving: list[str] = []  # the paths its files take at the new place
+        if rec.file_paths is not None and old != target:
+            moving = claimed_paths(target, rec.file_paths, rec.pad_files)
+            clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
+            if clash is not None:
+                raise clash
+        session = self._session(rec)
+        if session is None and self._dormant(rec):
+            session = await self._wake(rec)
+        if session is None or rec.id in self._busy:
+            raise JobConflict("cannot move the job now: it is being restarted or ended")
+        if old == target:
+            await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
+            rec.options = after
+            return None
+        # (both places are the job's while it moves: an add meanwhile cannot take either)
+        self._claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
+        source: Torrent | Magnet
+        if session.has_metadata:
+            source = session.torrent
+        elif session.magnet is not None:
+            source = session.magnet
+        else:
+            raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
+        created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
+        self._busy.add(rec.id)
+        paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
+        error: Exception | None = None
+        try:
+            with anyio.CancelScope(shield=True):
+                self._refresh_counters(rec, session)
+                # (its metainfo and resume data, for the old place, stay until the move is
+                # committed: a crash before that finds the job whole where it was)
+                await self.manager.remove(session.info_hash, keep_saved=True)
+                try:
+                    await self._move_files(rec, old, target, created, after, keep_verified=keep_verified)
+                except (OSError, JobConflict, StateNotSaved) as exc:
+                    error = exc
+                    target = old  # nothing was moved: go on where it was
+                    created = rec.created_dirs
+                    after = rec.options
+                rec.options = after
+                rec.created_dirs = created
+                self._claim(rec)
+                # (it counts on from the job's totals: the resume data that held them went
+                # with the old session, and is for the old place anyway)
+                try:
+                    await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
+                                           prepare=lambda s: self._prepare_session(rec, s),
+                                           seed_mode=rec.options.seed_mode)
+                except (TorrentEngineError, OSError) as exc:
+                    # (never a job without a session that claims to run: it fails, saying why)
+                    log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
+                    await self._finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
+                    raise JobConflict(f"the job cannot start again at {target}: {exc}",
+                                      "location") from exc
+                rec.updated_at = self._clock()
+                await self._save(rec)
+        finally:
+            self._busy.discard(rec.id)
+        self._sync(rec, force_save=True)
+        self._updated(rec)
+        return error
+
+    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: builtins.list[str],
+                          after: JobOptions, *, keep_verified: bool = False) -> None:
         """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
         kept in its record from the first file moved to the last original removed, and committed
-        (the record points at ``target``) once every file is whole there; a crash at any moment
-        is undone or finished at the next start (``_recover_moves``). A failure (raised) leaves
-        every file at ``old``, the record pointing there."""
+        (the record's options become ``after``: its data at ``target``) once every file is whole
+        there; a crash at any moment is undone or finished at the next start (``_recover_moves``).
+        A failure (raised) leaves every file at ``old``, the record pointing there.
+        ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
+        a move keeps) is written again for ``target`` after the commit, so the data is not checked
+        again there; else it is verified again at its new place."""
         files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
         pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
-            options = dataclasses.replace(rec.options, save_path=str(target))
-            await self._save(rec, dataclasses.replace(rec, options=options), strict=True)
+            await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
         if files:
             # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
             await self._save(rec, dataclasses.replace(rec, moving=pending), strict=True)
@@ -776,14 +881,20 @@ class JobFeatureControl(JobLifecycle):
                 rec.moving = None
                 await self._save(rec)
                 raise
-        # the data is verified again at its new place: the resume data (for the old place) goes
-        # first, or a crash after the commit would reload the torrent where it no longer is
+        # the resume data (for the old place) goes first, or a crash after the commit would
+        # reload the torrent where it no longer is
         resume = self.manager.saved_resume_path(rec.info_hash)
+        kept: ResumeData | None = None
         if resume is not None:
+            if keep_verified:
+                kept = await anyio.to_thread.run_sync(load_resume, resume)
             await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
-        rec.options = dataclasses.replace(rec.options, save_path=str(target))
+        rec.options = after
         rec.created_dirs = created
         await self._save(rec)  # the commit
+        if kept is not None and resume is not None:  # (a crash before this: checked at the start)
+            kept.save_path = str(target)
+            await anyio.to_thread.run_sync(save_resume, resume, kept)
         if files:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None
@@ -796,7 +907,7 @@ class JobFeatureControl(JobLifecycle):
             move = rec.moving
             if move is None:
                 continue
-            committed = rec.options.save_path == move.new
+            committed = rec.options.data_path == move.new
             log.warning("job %s (%s): %s its move from %s to %s, cut short", rec.id, rec.name,
                         "finishing" if committed else "undoing", move.old, move.new)
             await anyio.to_thread.run_sync(recover, move, committed)

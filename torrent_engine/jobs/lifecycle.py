@@ -248,6 +248,11 @@ class JobLifecycle:
     async def enforce(self) -> None:
         """The queue's round: which jobs run (the queue's owner overrides this)."""
 
+    def _move_when_complete(self, rec: JobRecord) -> bool:
+        """``rec`` is complete in its incomplete folder: its data moves to its save path (the
+        mover's owner overrides this); whether a move is under way."""
+        return False
+
     def _round_soon(self) -> None:
         """Ask for a round of the queue in the task group: asks made before a round begins are
         answered by it (a start's thousand check ends are not a thousand rounds)."""
@@ -358,7 +363,7 @@ class JobLifecycle:
     def _claim(self, rec: JobRecord) -> None:
         """``rec`` writes its files at its save path from now on (once its files are known)."""
         if rec.file_paths is not None:
-            self._claims.claim(rec.id, claimed_paths(rec.options.save_path, rec.file_paths, rec.pad_files))
+            self._claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
 
     # -- engine events -> job state ------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
@@ -421,7 +426,7 @@ class JobLifecycle:
         if refusal is not None:
             refusal = f"files: {refusal}"
         else:
-            paths = claimed_paths(rec.options.save_path, [f.path for f in torrent.files],
+            paths = claimed_paths(rec.options.data_path, [f.path for f in torrent.files],
                                   [i for i, f in enumerate(torrent.files) if f.pad])
             clash = self._overlap(f"job {rec.id} ({torrent.name})", rec.id, paths)
             refusal = clash.reason if clash is not None else None
@@ -440,7 +445,7 @@ class JobLifecycle:
 
         async def find_existing() -> None:
             stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-            save_path = Path(rec.options.save_path)
+            save_path = Path(rec.options.data_path)
             rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
             await self._save(rec)
 
@@ -463,6 +468,8 @@ class JobLifecycle:
             if new is JobState.PAUSED and rec.id in self._held and not rec.options.paused:
                 new = JobState.QUEUED  # paused by the queue, not by the user
             changed = self._set_state(rec, new)
+            if new is JobState.SEEDING and rec.options.download_path is not None:
+                self._move_when_complete(rec)  # (complete in its incomplete folder)
         elif self._tg is not None and rec.id not in self._busy:
             if state is State.ERROR or (state is State.STOPPED and session.error):
                 error = session.error or "the session failed"
@@ -473,6 +480,8 @@ class JobLifecycle:
                     self._tg.start_soon(self._end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
                 done = session.has_metadata and session.status().progress >= 1.0
+                if done and rec.options.download_path is not None and self._move_when_complete(rec):
+                    return  # (it ends once at its save path: complete there, it stops again)
                 self._busy.add(rec.id)
                 self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")
@@ -674,10 +683,10 @@ class JobLifecycle:
     def _delete_files(self, rec: JobRecord) -> None:
         root = self.download_root
         try:  # (a record is read from disk: never trust it to point inside the root)
-            save_path = confine(root, rec.options.save_path)
+            save_path = confine(root, rec.options.data_path)
         except SavePathError:
             log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
-                        rec.options.save_path)
+                        rec.options.data_path)
             return
         created = [d for d in rec.created_dirs if root in Path(d).parents]
         removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
@@ -732,14 +741,14 @@ class JobLifecycle:
             if early is not None:
                 self._trackers.setdefault(rec.id, {}).update(early)
             try:
-                confine(self.download_root, rec.options.save_path)
+                confine(self.download_root, rec.options.data_path)
             except SavePathError:
                 await self._end_job(rec, JobState.FAILED,
-                                    f"its save path {rec.options.save_path} is outside the download root")
+                                    f"its save path {rec.options.data_path} is outside the download root")
                 continue
             if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
                 clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, claimed_paths(
-                    rec.options.save_path, rec.file_paths, rec.pad_files))
+                    rec.options.data_path, rec.file_paths, rec.pad_files))
                 if clash is not None:
                     await self._end_job(rec, JobState.FAILED, clash.reason)
                     continue
@@ -778,7 +787,7 @@ class JobLifecycle:
     async def _start_again(self, rec: JobRecord) -> Session:
         """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
         or a torrent whose resume data was missing)."""
-        save_path = Path(rec.options.save_path)
+        save_path = Path(rec.options.data_path)
         source: Torrent | Magnet
         metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
         try:

@@ -242,6 +242,10 @@ class JobOptions:
     # added as complete on disk (qBittorrent's skip_checking): seeds at once, each piece verified
     # the first time it is served; False once a piece failed and the whole torrent was checked
     seed_mode: bool = False
+    # where the data is while the job downloads (absolute, inside the download root; its
+    # incomplete folder): moved to ``save_path`` once every wanted piece is verified. None:
+    # the data is at ``save_path`` (no incomplete folder, or moved there already)
+    download_path: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -249,7 +253,14 @@ class JobOptions:
                 "sequential": self.sequential, "paused": self.paused,
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
                 "client": self.client, "download_limit": self.download_limit,
-                "upload_limit": self.upload_limit, "seed_mode": self.seed_mode}
+                "upload_limit": self.upload_limit, "seed_mode": self.seed_mode,
+                "download_path": self.download_path}
+
+    @property
+    def data_path(self) -> str:
+        """The folder that holds the job's data now: its incomplete folder while it downloads
+        into one, else its save path."""
+        return self.download_path if self.download_path is not None else self.save_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +278,9 @@ class AddOptions:
     download_limit: int = 0
     upload_limit: int = 0
     seed_mode: bool = False  # the data is complete on disk: seed at once, verify each piece when served
+    # the folder for the data while it downloads (moved to the save path once complete): None =
+    # the service's setting decides (``incomplete_dir_enabled``), "" = none for this job
+    download_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

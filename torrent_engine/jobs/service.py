@@ -36,6 +36,7 @@ from .autorun import ProgramEvent
 from .claims import claimed_paths
 from .control import JobFeatureControl
 from .features import check_features
+from .incomplete import download_path_for
 from .leases import LeaseTable
 from .model import (
     FINISHED_STATES,
@@ -57,7 +58,7 @@ from .model import (
     ServiceStatsEvent,
     StateNotSaved,
 )
-from .paths import Ground, ground
+from .paths import Ground, existing_files, ground, missing_dirs
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
@@ -88,7 +89,7 @@ class JobService(JobFeatureControl):
 
     def __init__(self, config: Config, *, download_root: str | os.PathLike[str],
                  state_dir: str | os.PathLike[str] | None = None, history_ttl: float = 24 * 3600.0,
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.time, incomplete_dir: str = "",
                  configured: Mapping[str, object] | None = None) -> None:
         chosen = state_dir if state_dir is not None else config.state_dir
         state = Path(chosen) if chosen is not None else None
@@ -105,6 +106,7 @@ class JobService(JobFeatureControl):
         # (the programs run on jobs' events, the watched folders: see ``configure``)
         self._asked = dict(configured or {})
         self._watcher = FolderWatcher(lambda: self.settings, self._add_watched, clock)
+        self.incomplete_dir = incomplete_dir  # what the configuration asks ("" = none): see configure
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
         self._stack: AsyncExitStack | None = None
 
@@ -127,7 +129,8 @@ class JobService(JobFeatureControl):
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
-                                       "max_active_downloads": self.config.max_active_downloads},
+                                       "max_active_downloads": self.config.max_active_downloads,
+                                       "incomplete_dir": self.incomplete_dir},
                                       self._asked)
             await self._recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
@@ -266,24 +269,28 @@ class JobService(JobFeatureControl):
                   files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
                   peers: Sequence[tuple[str, int]] = (), client: str | None = None,
                   features: JobFeatures | None = None, download_limit: int = 0,
-                  upload_limit: int = 0, seed_mode: bool = False) -> tuple[Job, bool]:
+                  upload_limit: int = 0, seed_mode: bool = False,
+                  download_path: str | None = None) -> tuple[Job, bool]:
         """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
         info-hash is already active (concurrent adds of one torrent share one job and one start).
         ``features``: category (a category's save path applies when ``save_path`` is not given),
         tags, share limits, force-start, first/last-piece priority, a display name.
         ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
         ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
-        the first time it is served, and one that fails has the whole torrent checked."""
+        the first time it is served, and one that fails has the whole torrent checked.
+        ``download_path``: the folder the data goes to while it downloads, moved to the save
+        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides)."""
         rec, created = await self._add(
             source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
             client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
-            seed_mode=seed_mode)
+            seed_mode=seed_mode, download_path=download_path)
         return self._snapshot(rec), created
 
     async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
                    files: Sequence[int] | None, sequential: bool, paused: bool,
                    peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
-                   download_limit: int, upload_limit: int, seed_mode: bool) -> tuple[JobRecord, bool]:
+                   download_limit: int, upload_limit: int, seed_mode: bool,
+                   download_path: str | None) -> tuple[JobRecord, bool]:
         """``add``'s work: the job's record (its snapshot is the caller's to take)."""
         self._require_running()
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
@@ -299,6 +306,11 @@ class JobService(JobFeatureControl):
         (torrent, source_text), found = await anyio.to_thread.run_sync(read)
         save = found.save
         selected = check_files(files, torrent)
+        data: Path | None = None
+        if download_path or (download_path is None and self.settings.incomplete_dir_enabled):
+            data = await anyio.to_thread.run_sync(lambda: download_path_for(
+                self.download_root, self.settings, download_path, save, torrent, selected,
+                seed_mode=bool(seed_mode)))
         peer_list = check_peers(peers)
         if client is not None and client not in self._leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
@@ -314,7 +326,7 @@ class JobService(JobFeatureControl):
                 return existing, False
             break
         if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
-            clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(save, torrent))
+            clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
             if clash is not None:
                 raise clash
         if features is not None:
@@ -323,7 +335,7 @@ class JobService(JobFeatureControl):
         self._adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
-                                     client, features, limits, seed_mode=bool(seed_mode))
+                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data)
         finally:
             del self._adding[info_hash]
             done.set()
@@ -358,7 +370,7 @@ class JobService(JobFeatureControl):
                 added[i] = await self._add(
                     source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
                     peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
-                    upload_limit=o.upload_limit, seed_mode=o.seed_mode)
+                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path)
             except StateNotSaved:
                 raise
             except JobError as exc:
@@ -386,12 +398,14 @@ class JobService(JobFeatureControl):
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
                       peers: tuple[tuple[str, int], ...], client: str | None,
                       features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
-                      seed_mode: bool = False) -> JobRecord:
+                      seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
         now = self._clock()
         save = found.save
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
                              peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
-                             seed_mode=seed_mode)
+                             seed_mode=seed_mode,
+                             download_path=None if download_path is None else str(download_path))
+        data = Path(options.data_path)  # (where its files are written while it downloads)
         if isinstance(torrent, Torrent):
             name = torrent.name
         else:
@@ -403,13 +417,20 @@ class JobService(JobFeatureControl):
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers)
         rec.number = self._take_number()  # (never handed out again)
-        rec.created_dirs = found.created_dirs
+        if data == found.save:
+            rec.created_dirs, preexisting = found.created_dirs, found.preexisting
+        else:  # (it downloads into its incomplete folder: what is there, not at the save path)
+            stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+                      if isinstance(torrent, Torrent) else [])
+            root = self.download_root
+            rec.created_dirs, preexisting = await anyio.to_thread.run_sync(
+                lambda: (missing_dirs(root, data), existing_files(data, stored)))
         if isinstance(torrent, Torrent):
             learn_layout(rec, torrent)
-            rec.preexisting = found.preexisting
+            rec.preexisting = preexisting
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
-            paths = _torrent_paths(save, torrent)
+            paths = _torrent_paths(data, torrent)
             clash = self._overlap(f"torrent {torrent.name!r}", None, paths)
             if clash is not None:
                 raise clash
@@ -424,7 +445,7 @@ class JobService(JobFeatureControl):
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
             try:
-                await self.manager.add(torrent, save, peers=peers, paused=self._starts_paused(rec),
+                await self.manager.add(torrent, data, peers=peers, paused=self._starts_paused(rec),
                                        prepare=lambda s: self._apply_options(rec, s), seed_mode=seed_mode)
             except BaseException as exc:
                 self._held.discard(rec.id)
@@ -598,7 +619,7 @@ class JobService(JobFeatureControl):
                 self._refresh_counters(rec)
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
-                    await self.manager.add(torrent, Path(rec.options.save_path), peers=rec.options.peers,
+                    await self.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
                                            paused=paused, prepare=lambda s: self._prepare_session(rec, s))
                 except (TorrentEngineError, OSError) as exc:
                     await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")

@@ -1,6 +1,6 @@
 """The job service's settings that clients change at run time: default share limits and what
-happens at them, the queue and its maxima, the global rate limits, the programs run on a job's
-events (autorun.py) and the watched folders (watch.py). One JSON file,
+happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
+programs run on a job's events (autorun.py) and the watched folders (watch.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -48,6 +48,9 @@ class ServiceSettings:
     max_active_torrents: int = 5
     download_limit: int = 0  # bytes per second for all jobs together, 0 = none
     upload_limit: int = 0
+    # new jobs download into the incomplete folder and move to their save path once complete
+    incomplete_dir_enabled: bool = False
+    incomplete_dir: str = ""  # absolute, inside the download root; "" = its folder "incomplete"
     # programs run on a job's events: command lines with placeholders, never read by a shell
     run_on_added: str = ""
     run_on_added_enabled: bool = False
@@ -102,9 +105,13 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             except ValueError as exc:
                 names = ", ".join(a.value for a in ShareLimitAction)
                 raise InvalidJobRequest(f"must be one of {names}", name) from exc
-        elif name == "queueing":
+        elif name in ("queueing", "incomplete_dir_enabled"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
+            values[name] = value
+        elif name == "incomplete_dir":  # (confined to the download root by the service)
+            if not isinstance(value, str) or "\x00" in value:
+                raise InvalidJobRequest("must be a folder inside the download root", name)
             values[name] = value
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
@@ -128,13 +135,14 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 
 
 # What the configuration (the ``Config``: the daemon's flags and config file) asked for when it
-# was last applied, by setting: the global rate limits (bytes/s, 0 = none) and the download slots
-# (``max_active_downloads``, 0 = none); and the settings of ``ASKED`` as they are named here.
+# was last applied, by setting: the global rate limits (bytes/s, 0 = none), the download slots
+# (``max_active_downloads``, 0 = none), the incomplete folder (``incomplete_dir``, "" = none); and
+# the settings of ``ASKED`` as they are named here.
 Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
          "watch_enabled", "watch_interval")
-CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", *ASKED)
+CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +195,8 @@ def _configured(path: Path, seen: object, limits: object, settings: ServiceSetti
     if isinstance(seen, dict):
         # (a setting this version does not take from the configuration, noted by another: not ours)
         noted = {k: v for k, v in seen.items() if k in CONFIGURABLE}
-        if all(type(v) is int for k, v in noted.items() if k not in ASKED):
+        if all(type(v) is (str if k == "incomplete_dir" else int)
+               for k, v in noted.items() if k not in ASKED):
             return noted
     if seen is not None:
         log.warning("%s: configured = %s dropped: not whole numbers by setting", path, _shown(seen))

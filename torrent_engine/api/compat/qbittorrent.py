@@ -42,6 +42,7 @@ from ...jobs import (
     StateNotSaved,
 )
 from ...jobs.features import features_from
+from ...jobs.incomplete import shown_folder
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
@@ -126,6 +127,7 @@ class QbittorrentApi:
             "torrents/increasePrio": self._queue("up"), "torrents/decreasePrio": self._queue("down"),
             "torrents/setForceStart": self.set_force_start, "torrents/filePrio": self.file_prio,
             "torrents/setLocation": self.set_location, "torrents/rename": self.rename,
+            "torrents/setDownloadPath": self.set_download_path,
             "torrents/addPeers": self.add_peers, "torrents/setDownloadLimit": self.set_download_limit,
             "torrents/setUploadLimit": self.set_upload_limit,
             "torrents/toggleSequentialDownload": self.toggle_sequential,
@@ -333,7 +335,8 @@ class QbittorrentApi:
             changes["share_limit_action"] = action.value
         names = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
                  "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
-                 "dl_limit": "download_limit", "up_limit": "upload_limit"}
+                 "dl_limit": "download_limit", "up_limit": "upload_limit",
+                 "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir"}
         for theirs, ours in names.items():
             if theirs in prefs:
                 value = prefs[theirs]
@@ -455,7 +458,7 @@ class QbittorrentApi:
         elapsed = max(0.0, job.updated_at - job.created_at)
         return {
             "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
-            "save_path": job.options.save_path, "download_path": "",
+            "save_path": job.options.save_path, "download_path": job.options.download_path or "",
             "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
             "piece_size": torrent.piece_length if torrent is not None else -1,
             "comment": torrent.comment or "" if torrent is not None else "",
@@ -627,8 +630,6 @@ class QbittorrentApi:
         layout = enum_value(form.get("contentLayout"), _LAYOUTS, "original")
         if parse_int(form.get("inactiveSeedingTimeLimit")) not in (None, -2, -1):
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
-        if parse_bool(form.get("useDownloadPath")):
-            raise QbtError(400, "useDownloadPath is not supported (no separate folder for incomplete files)")
         if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
             raise QbtError(400, "stopCondition is not supported (only None)")
         if enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default") != "default":
@@ -649,7 +650,8 @@ class QbittorrentApi:
             sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
-            seed_mode=bool(parse_bool(form.get("skip_checking"))))  # (libtorrent's seed mode, as qBittorrent)
+            seed_mode=bool(parse_bool(form.get("skip_checking"))),  # (libtorrent's seed mode, as qBittorrent)
+            download_path=self._download_path(form))
         sources: list[Torrent | Magnet] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
@@ -808,6 +810,24 @@ class QbittorrentApi:
         if not ids or any(i not in known for i in ids):
             raise QbtError(409, "File IDs are not valid")
         await self.service.update(job.id, file_priorities={i: QBT_TO_OURS[prio] for i in ids})
+
+    def _download_path(self, form: Form) -> str | None:
+        """An add's incomplete folder: ``useDownloadPath`` off = none, on = ``downloadPath`` (else
+        the temp_path preference); not sent: the preference decides."""
+        use = parse_bool(form.get("useDownloadPath"))
+        if use is None:
+            return None
+        if not use:
+            return ""
+        path = (form.get("downloadPath") or "").strip()
+        return path or shown_folder(self.service.download_root, self.service.get_settings())
+
+    async def set_download_path(self, form: Form, request: Request) -> None:
+        """``torrents/setDownloadPath`` ``path`` (inside the download root): where an unfinished
+        torrent's data is until it completes (moved there now)."""
+        path = (form.get("path") or "").strip()
+        for job in self._selected(form):
+            await self.service.set_download_path(job.id, path)
 
     async def set_location(self, form: Form, request: Request) -> None:
         """``torrents/setLocation`` ``location`` (inside the download root)."""

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ...config import MAX_RATE_LIMIT
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
+from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
 from .programs import qbt_preferences
@@ -188,11 +189,12 @@ def rate_limit_in(value: int | None, name: str) -> int:
 
 
 def content_path(job: Job) -> str:
-    """The file of a one-file torrent, else its top folder ("" before a magnet's metadata)."""
+    """The file of a one-file torrent, else its top folder ("" before a magnet's metadata), where
+    its data is now (its incomplete folder while it downloads into one)."""
     if len(job.files) == 1:
-        return f"{job.options.save_path}/{job.files[0].path}"
+        return f"{job.options.data_path}/{job.files[0].path}"
     if job.files:
-        return f"{job.options.save_path}/{job.files[0].path.split('/')[0]}"
+        return f"{job.options.data_path}/{job.files[0].path.split('/')[0]}"
     return ""
 
 
@@ -229,7 +231,8 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None)
         "f_l_piece_prio": job.features.first_last_piece, "category": job.features.category,
         "tags": ", ".join(job.features.tags), "super_seeding": False,
         "force_start": job.features.force_start, "save_path": job.options.save_path,
-        "download_path": "", "content_path": content_path(job), "added_on": int(job.created_at),
+        "download_path": job.options.download_path or "", "content_path": content_path(job),
+        "added_on": int(job.created_at),
         "completion_on": int(done_at) if done_at is not None else 0,
         "tracker": working[0] if working else "", "trackers_count": len(job.trackers),
         "dl_limit": job.options.download_limit, "up_limit": job.options.upload_limit,
@@ -311,7 +314,8 @@ def preferences(service: JobService) -> dict[str, Any]:
     action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
     encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
     return {
-        "save_path": str(service.download_root), "temp_path_enabled": False, "temp_path": "",
+        "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
+        "temp_path": shown_folder(service.download_root, s),
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
         "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,

@@ -40,6 +40,7 @@ from ...jobs import (
     ServiceStarting,
 )
 from ...jobs.features import features_from
+from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
 from ...jobs.queue import effective, share_limit_reached
@@ -280,7 +281,8 @@ class TransmissionRpc:
             "rpc-version": RPC_VERSION, "rpc-version-minimum": RPC_VERSION_MINIMUM,
             "rpc-version-semver": RPC_SEMVER, "version": VERSION, "session-id": self.session_id,
             "download-dir": str(self.service.download_root), "download-dir-free-space": free,
-            "incomplete-dir-enabled": False, "incomplete-dir": str(self.service.download_root),
+            "incomplete-dir-enabled": s.incomplete_dir_enabled,
+            "incomplete-dir": shown_folder(self.service.download_root, s),
             "peer-port": stats.listen_port, "peer-port-random-on-start": False,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
             "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
@@ -311,8 +313,9 @@ class TransmissionRpc:
         return values
 
     async def session_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """``session-set``: speed limits, the seed ratio limit and the queues change; any other
-        known key only with its current value (else an error: not a fake success)."""
+        """``session-set``: speed limits, the seed ratio limit, the queues and the incomplete
+        folder change; any other known key only with its current value (else an error: not a
+        fake success)."""
         current = await self.session_get({})
         s = self.service.get_settings()
         changes: dict[str, Any] = {}
@@ -341,9 +344,14 @@ class TransmissionRpc:
                 if sq else -1
             changes["max_active_torrents"] = -1
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
+        if "incomplete-dir-enabled" in a:
+            changes["incomplete_dir_enabled"] = a["incomplete-dir-enabled"]
+        if "incomplete-dir" in a:
+            changes["incomplete_dir"] = a["incomplete-dir"]
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
-                   "seed-queue-enabled", "seed-queue-size", *TR_FIELDS}
+                   "seed-queue-enabled", "seed-queue-size", "incomplete-dir-enabled", "incomplete-dir",
+                   *TR_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue

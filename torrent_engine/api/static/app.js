@@ -105,7 +105,9 @@ async function api(method, path, body) {
   if (res.status === 401) { logout(); throw new Error("the API token was refused"); }
   if (!res.ok) {
     const msg = data && data.error ? data.error : `${res.status} ${res.statusText}`;
-    throw new Error(data && data.field ? `${msg}` : msg);
+    const error = new Error(msg);
+    error.field = data && data.field ? data.field : null;  // (the offending input, when named)
+    throw error;
   }
   return data;
 }
@@ -745,6 +747,129 @@ async function addFile() {
   $("add-file").value = "";
 }
 
+// ---- settings ---------------------------------------------------------------------------
+// The daemon's run-time settings (GET and PATCH /api/settings), grouped as qBittorrent's
+// preferences are. One entry per setting: another setting is one more line here. kind: "bool"
+// (a checkbox), "text", "number" (shown divided by `scale`; -1, "none", passes as it is) or
+// "choice" (`options`: [value, label]). What was typed goes to the server as it is when it is no
+// number: the server checks every value and names the bad one (nothing is saved then).
+const SETTINGS = [
+  {group: "Downloads", fields: [
+    {name: "incomplete_dir_enabled", label: "Keep incomplete downloads in another folder", kind: "bool"},
+    {name: "incomplete_dir", label: "Incomplete folder", kind: "text", placeholder: "incomplete",
+     hint: "inside the download folder; a job moves to its save path once complete"},
+  ]},
+  {group: "Speed", fields: [
+    {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
+    {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
+  ]},
+  {group: "BitTorrent", fields: [
+    {name: "queueing", label: "Queue jobs", kind: "bool"},
+    {name: "max_active_downloads", label: "Downloads at once", kind: "number", hint: "-1 = no maximum"},
+    {name: "max_active_uploads", label: "Seeds at once", kind: "number", hint: "-1 = no maximum"},
+    {name: "max_active_torrents", label: "Jobs at once", kind: "number", hint: "-1 = no maximum"},
+    {name: "ratio_limit", label: "Seed until the ratio", kind: "number", hint: "-1 = no limit"},
+    {name: "seeding_time_limit", label: "Seed for at most", kind: "number", scale: 60, unit: "minutes",
+     hint: "-1 = no limit"},
+    {name: "share_limit_action", label: "Then", kind: "choice",
+     options: [["stop", "pause it"], ["remove", "remove it"], ["remove_with_files", "remove it and its files"]]},
+  ]},
+];
+let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value
+
+function settingText(f, value) {
+  if (f.kind !== "number" || !f.scale || value === -1) return String(value);
+  return String(Math.round((value / f.scale) * 1000) / 1000);
+}
+
+function settingValue(f, input) {  // what the input asks, as the API takes it
+  if (f.kind === "bool") return input.checked;
+  const text = input.value.trim();
+  if (f.kind !== "number") return text;
+  const n = text === "" ? NaN : Number(text);
+  if (!isFinite(n)) return text;  // (the server says what is wrong with it)
+  return f.scale && n !== -1 ? Math.round(n * f.scale) : n;
+}
+
+function drawSettings(values) {
+  const box = $("settings-groups");
+  box.replaceChildren();
+  settingsShown = {};
+  for (const g of SETTINGS) {
+    const set = el("fieldset", {class: "settings-group"}, el("legend", {text: g.group}));
+    for (const f of g.fields) {
+      if (!(f.name in values)) continue;  // (a daemon without that setting)
+      const id = `setting-${f.name}`;
+      let input;
+      if (f.kind === "bool") {
+        input = el("input", {id, type: "checkbox"});
+        input.checked = Boolean(values[f.name]);
+        settingsShown[f.name] = input.checked;
+      } else if (f.kind === "choice") {
+        input = el("select", {id});
+        for (const [v, label] of f.options) input.append(el("option", {value: v, text: label}));
+        input.value = values[f.name];
+        settingsShown[f.name] = input.value;
+      } else {
+        input = el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});
+        if (f.kind === "number") input.inputMode = "decimal";
+        if (f.placeholder) input.placeholder = f.placeholder;
+        input.value = settingText(f, values[f.name]);
+        settingsShown[f.name] = input.value;
+      }
+      input.dataset.setting = f.name;
+      const error = el("span", {class: "field-error", id: `setting-error-${f.name}`, role: "alert"});
+      const row = el("div", {class: `setting ${f.kind}`});
+      if (f.kind === "bool") row.append(el("label", {class: "check", for: id}, input, ` ${f.label}`));
+      else row.append(el("label", {for: id, text: f.label}), input, el("span", {class: "muted", text: f.unit || ""}));
+      if (f.hint) row.append(el("span", {class: "hint muted", text: f.hint}));
+      row.append(error);
+      set.append(row);
+    }
+    box.append(set);
+  }
+}
+
+async function openSettings() {
+  $("settings-status").textContent = "";
+  $("settings-groups").replaceChildren(el("p", {class: "muted", text: "Loading…"}));
+  $("settings-dialog").showModal();
+  try { drawSettings(await api("GET", "/api/settings")); }
+  catch (e) { $("settings-status").textContent = e.message; }
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const changes = {};
+  for (const g of SETTINGS) {
+    for (const f of g.fields) {
+      const input = $(`setting-${f.name}`);
+      if (!input) continue;
+      $(`setting-error-${f.name}`).textContent = "";
+      input.removeAttribute("aria-invalid");
+      const now = f.kind === "bool" ? input.checked : input.value.trim();
+      if (now !== settingsShown[f.name]) changes[f.name] = settingValue(f, input);
+    }
+  }
+  if (!Object.keys(changes).length) { $("settings-status").textContent = "Nothing changed."; return; }
+  $("settings-status").textContent = "Saving…";
+  $("settings-save").disabled = true;
+  try {
+    drawSettings(await api("PATCH", "/api/settings", changes));  // (all of them, or none)
+    $("settings-status").textContent = "Saved.";
+  } catch (e) {
+    const input = e.field ? $(`setting-${e.field}`) : null;
+    if (input) {
+      $(`setting-error-${e.field}`).textContent = e.message.replace(`${e.field}: `, "");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      $("settings-status").textContent = "Not saved: nothing changed (see the field marked).";
+    } else {
+      $("settings-status").textContent = `Not saved: ${e.message}`;
+    }
+  } finally { $("settings-save").disabled = false; }
+}
+
 // ---- tabs, history, login ---------------------------------------------------------------
 
 function switchTab(name) {
@@ -781,6 +906,9 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   token = sessionStorage.getItem("torrent-engine-token");
   $("add-form").addEventListener("submit", addMagnet);
+  $("settings-open").addEventListener("click", () => act(openSettings()));
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("settings-close").addEventListener("click", () => $("settings-dialog").close());
   $("add-file").addEventListener("change", addFile);
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => switchTab(b.dataset.tab));
   $("clear-history").addEventListener("click", () =>
