@@ -135,3 +135,15 @@ async def test_renames_that_leave_the_folder_or_land_on_something_are_refused_an
         assert {f.path for f in jobs.get(job.id).files} == {f"payload/{n}" for n, _ in FILES}
         assert (payload / "a.bin").stat().st_size == 700_001
         assert jobs.get(theirs.id).state is JobState.SEEDING
+
+
+async def test_a_file_that_was_there_before_the_job_is_kept_by_a_cancel_that_deletes_after_a_rename(
+        tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "downloads", FILES)
+    torrent = make_torrent(payload, version="v1")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes())
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.rename_path(job.id, "payload/a.bin", "payload/kept/a.bin")
+        await jobs.cancel(job.id, delete_files=True)
+        assert (payload / "kept" / "a.bin").stat().st_size == 700_001  # the user's, from before the job

@@ -877,10 +877,15 @@ class JobFeatureControl(JobLifecycle):
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
             renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
             paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
+            # (a file that was on disk before the job stays the user's under its new name: a
+            # cancel that deletes the job's files keeps it)
+            now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
+            pre = None if rec.preexisting is None else [now_at.get(p, p) for p in rec.preexisting]
             now = self._clock()
             # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
-            await self._save(rec, dataclasses.replace(rec, renamed=renamed, file_paths=paths, updated_at=now),
-                             strict=True)
+            content = dataclasses.replace(rec, renamed=renamed, file_paths=paths, preexisting=pre,
+                                          updated_at=now)
+            await self._save(rec, content, strict=True)
             try:
                 if session is not None:
                     await session.rename_files(moves)
@@ -891,7 +896,7 @@ class JobFeatureControl(JobLifecycle):
             except (TorrentEngineError, OSError) as exc:
                 await self._save(rec)  # (as it was)
                 raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc
-            rec.renamed, rec.file_paths, rec.updated_at = renamed, paths, now
+            rec.renamed, rec.file_paths, rec.preexisting, rec.updated_at = renamed, paths, pre, now
             self._claim(rec)
             self._unview(rec)
             await self._save(rec)
