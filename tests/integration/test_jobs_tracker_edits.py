@@ -63,17 +63,18 @@ async def test_edited_trackers_are_announced_to_at_once_and_kept_across_a_restar
             await jobs.set_trackers(job.id, [[two]])  # the first one's place taken by the second
             await until_announced(second, torrent)
             heard_first = announces(first, torrent)
-            await jobs.reannounce(job.id)
+            spare = "udp://127.0.0.1:9/announce"
+            await jobs.set_trackers(job.id, [[two], [spare]])  # (another round: the first tier answers)
             await until_announced(second, torrent, more_than=1)
             assert announces(first, torrent) == heard_first  # removed: no longer announced to
             shown = jobs.get(job.id).trackers
-            assert [(t.url, t.tier) for t in shown] == [(two, 0)]
+            assert [(t.url, t.tier) for t in shown] == [(two, 0), (spare, 1)]
             with anyio.fail_after(20):
                 while jobs.get(job.id).trackers[0].status != "working":
                     await anyio.sleep(0.02)
         first.requests.clear()
         second.requests.clear()
         async with JobService(config, download_root=tmp_path / "downloads", state_dir=state_dir) as again:
-            assert [t.url for t in again.get(job.id).trackers] == [two]
+            assert [t.url for t in again.get(job.id).trackers] == [two, spare]
             await until_announced(second, torrent)
             assert announces(first, torrent) == 0

@@ -424,7 +424,8 @@ class Storage:
         check reads what there is and a download writes it whole again)."""
         if for_good:
             self._gone.setdefault(file_index, left)
-        return MissingFiles(["/".join(self.torrent.files[file_index].path)], [(file_index, left)])
+        parts = self._renamed.get(file_index) or self.torrent.files[file_index].path
+        return MissingFiles(["/".join(parts)], [(file_index, left)])
 
     def _look(self, file_index: int, fd: int, use: _Use, now: float | None = None) -> None:
         """Compare file ``file_index`` (open as ``fd`` for ``use``) with what the storage knows of

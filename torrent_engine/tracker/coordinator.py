@@ -154,6 +154,7 @@ class TrackerCoordinator:
         self._slots = slots  # announces in flight over every torrent (None: no bound)
         self._tiers: list[list[_Tracker]] = self._make_tiers(tiers, {})
         self.running = False  # run() is under way (it returns when no tracker is usable)
+        self._edits = 0  # set_tiers calls so far
         self.info_hash = info_hash
         self.peer_id = peer_id
         self.port = port
@@ -207,6 +208,7 @@ class TrackerCoordinator:
         added hears of the torrent at once (in BEP 12 order: the first tier's trackers first)."""
         known = {t.url: t for tier in self._tiers for t in tier}
         self._tiers = self._make_tiers(tiers, known)
+        self._edits += 1
         self.reannounce()
 
     async def run(self) -> None:
@@ -221,11 +223,14 @@ class TrackerCoordinator:
     async def _run(self) -> None:
         while not self._stopping:
             requests = self._wake_requests
+            edits = self._edits
             delay = await self.announce_now()
             if delay is None:
                 return
             if self._wake_requests != requests and self._complete and not self._completed_delivered:
                 continue  # completed() came during the round, too late for it: go again now
+            if self._edits != edits:
+                continue  # the tiers changed during the round, which walked the old ones: go again now
             with anyio.move_on_after(delay):
                 requests = self._wake_requests
                 while not self._stopping and self._wake_requests == requests:
