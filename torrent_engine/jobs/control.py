@@ -873,7 +873,7 @@ class JobFeatureControl(JobLifecycle):
             if overlap is not None:
                 raise JobConflict(f"{overlap.path} is written by job {overlap.other}", fields[1])
             session = self._session(rec)
-            if session is None and not self._dormant(rec) or rec.id in self._busy:
+            if (session is None and not self._dormant(rec)) or rec.id in self._busy:
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
             renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
             paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
