@@ -41,15 +41,18 @@ class TorrentManager:
 
     def __init__(self, config: Config | None = None, *,
                  reload: Callable[[bytes], bool] | None = None,
-                 reload_paused: Callable[[bytes], bool] | None = None) -> None:
+                 reload_paused: Callable[[bytes], bool] | None = None,
+                 prepare_reloaded: Callable[[Session], None] | None = None) -> None:
         """``reload``: which saved torrents (by the info-hash they were added by) to start again
         on entry; all of them when None. Those left out stay on disk until ``add``ed or
         ``forget_saved``. ``reload_paused``: which of those start paused whatever their resume
         data says (checked, then paused until resumed: an owner that decides once they are
-        checked whether they run); none when None."""
+        checked whether they run); none when None. ``prepare_reloaded``: called with each
+        reloaded session before it starts (as ``add``'s ``prepare``: e.g. its files' new names)."""
         self.config = config if config is not None else Config()
         self._reload_filter = reload
         self._reload_paused = reload_paused
+        self._prepare_reloaded = prepare_reloaded
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
@@ -321,7 +324,7 @@ class TorrentManager:
         for torrent, key, resume in saved:
             paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
             await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
-                              info_hash=key, seed_mode=resume.seed_mode)
+                              info_hash=key, seed_mode=resume.seed_mode, prepare=self._prepare_reloaded)
 
     def _reloads(self, metainfo_path: Path) -> bool:
         """Whether the job layer wants the torrent saved here reloaded (it is named by the hash

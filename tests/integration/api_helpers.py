@@ -34,11 +34,12 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(tmp_path: Path, **server_options: Any) -> AsyncIterator[Api]:
+async def running_api(tmp_path: Path, *, config_options: dict[str, Any] | None = None,
+                      **server_options: Any) -> AsyncIterator[Api]:
     download_root = tmp_path / "downloads"
     state_dir = tmp_path / "state"
     download_root.mkdir(parents=True, exist_ok=True)
-    config = loopback_config(state_dir=state_dir)
+    config = loopback_config(state_dir=state_dir, **(config_options or {}))
     async with JobService(config, download_root=download_root, state_dir=state_dir) as service:
         server = ApiServer(service, token=TOKEN, port=0, **server_options)
         async with anyio.create_task_group() as tg:

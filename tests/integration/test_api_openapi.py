@@ -114,6 +114,21 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("POST", "/api/jobs/{job_id}/move", 200, path=ids, json={"save_path": "moved"})
         await c.call("POST", "/api/jobs/{job_id}/move", 400, path=ids, json={"save_path": "../../out"})
         await c.call("POST", "/api/jobs/{job_id}/queue", 409, path=ids, json={"move": "top"})
+        renamed = await c.call("POST", "/api/jobs/{job_id}/rename", 200, path=ids,
+                               json={"old_path": "payload/b", "new_path": "payload/d", "kind": "folder"})
+        assert [f["path"] for f in renamed["files"]] == ["payload/a.bin", "payload/d/c.bin"]
+        await c.call("POST", "/api/jobs/{job_id}/rename", 400, path=ids,
+                     json={"old_path": "payload/a.bin", "new_path": "../a.bin"})
+        await c.call("POST", "/api/jobs/{job_id}/rename", 409, path=ids,
+                     json={"old_path": "payload/a.bin", "new_path": "payload/d/c.bin"})
+        tracker = "udp://127.0.0.1:9/announce"
+        edited = await c.call("PUT", "/api/jobs/{job_id}/trackers", 200, path=ids,
+                              json={"tiers": [[tracker]]})
+        assert [(t["url"], t["tier"]) for t in edited["trackers"]] == [(tracker, 0)]
+        await c.call("PUT", "/api/jobs/{job_id}/trackers", 400, path=ids, json={"tiers": [["ftp://x/"]]})
+        tiers = await c.call("GET", "/api/jobs/{job_id}/trackers", 200, path=ids)
+        assert tiers == {"tiers": [[tracker]]}
+        await c.call("GET", "/api/jobs/{job_id}/trackers", 404, path={"job_id": "nope"})
         await c.call("PATCH", "/api/settings", 200, json={"queueing": True, "max_active_downloads": 2})
         await c.call("PATCH", "/api/settings", 400, json={"queueing": "sometimes"})
         await c.call("GET", "/api/settings", 200)

@@ -270,3 +270,37 @@ def test_transmission_remote_against_the_daemon(tmp_path: Path) -> None:
             assert "cli-one" not in remote("-l")
             assert not (cli / "cli-one").exists() and (cli / "cli-two" / "a.bin").is_file()
             d.stop()
+
+
+# -- renamed files and edited trackers across a restart of the daemon --------------------------------
+def test_renamed_files_and_edited_trackers_survive_a_restart_of_the_daemon(tmp_path: Path) -> None:
+    qbittorrentapi = require_module("qbittorrentapi")
+    transmission_rpc = require_module("transmission_rpc")
+    with running_daemon(tmp_path / "d") as d:
+        payload = make_payload(d.downloads, (("a.bin", 100_001), ("sub/b.bin", 20_000)), name="show")
+        torrent = make_torrent(payload, version="v1")
+        h = torrent.info_hash.hex()
+        qbt = qbittorrentapi.Client(host=d.url, username="sonarr", password=TOKEN,
+                                    REQUESTS_ARGS={"timeout": 30})
+        qbt.auth_log_in()
+        assert qbt.torrents_add(torrent_files=torrent.to_bytes()) == "Ok."
+        until(lambda: qbt.torrents_info(torrent_hashes=h)[0].state in ("uploading", "stalledUP"), "seeding")
+        qbt.torrents_rename_file(torrent_hash=h, old_path="show/a.bin", new_path="show/Season 1/a.bin")
+        tr = transmission_rpc.Client(host="127.0.0.1", port=d.port, username="sonarr", password=TOKEN)
+        tid = tr.get_torrent(h).id
+        tr.rename_torrent_path(tid, "show/sub", "extras")
+        qbt.torrents_add_trackers(torrent_hash=h, urls=["udp://127.0.0.1:9/announce"])
+        tr.change_torrent(tid, tracker_add=["http://127.0.0.1:9/announce"])
+        d.stop()
+        d.start()
+        qbt = qbittorrentapi.Client(host=d.url, username="sonarr", password=TOKEN,
+                                    REQUESTS_ARGS={"timeout": 30})
+        qbt.auth_log_in()
+        until(lambda: qbt.torrents_info(torrent_hashes=h)[0].state in ("uploading", "stalledUP"),
+              "seeding again")
+        assert [f.name for f in qbt.torrents_files(torrent_hash=h)] == ["show/Season 1/a.bin",
+                                                                       "show/extras/b.bin"]
+        assert (d.downloads / "show" / "Season 1" / "a.bin").stat().st_size == 100_001
+        tr = transmission_rpc.Client(host="127.0.0.1", port=d.port, username="sonarr", password=TOKEN)
+        assert tr.get_torrent(h).tracker_list == ["udp://127.0.0.1:9/announce", "http://127.0.0.1:9/announce"]
+        d.stop()

@@ -46,6 +46,7 @@ from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .history import StatsHistory
+from .job_edits import JobEditApi
 from .metrics import Metrics, RequestTimer
 from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .security import GuardMiddleware, Tickets
@@ -737,6 +738,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
         *FeatureApi(service, read_json, api.max_json).routes(),
+        *JobEditApi(service, read_json, api.max_json).routes(),
         *QbittorrentApi(service, token=token, username=compat_username,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),

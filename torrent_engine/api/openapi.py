@@ -148,7 +148,9 @@ SCHEMAS: dict[str, Schema] = {
                     ["address", "client", "download_rate", "upload_rate", "progress", "transport",
                      "sources"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
-                        "message": STRING, "peers": COUNT}, ["url", "status", "message", "peers"]),
+                        "message": STRING, "peers": COUNT,
+                        "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"}},
+                       ["url", "status", "message", "peers", "tier"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "description": "a magnet link, or a .torrent encoded in base64",
@@ -280,6 +282,16 @@ SCHEMAS: dict[str, Schema] = {
     "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1}}, ["save_path"], closed=False),
     "QueueMove": _obj({"move": {"type": "string", "enum": ["top", "bottom", "up", "down"]}}, ["move"],
                       closed=False),
+    "RenamePath": _obj({
+        "old_path": {"type": "string", "minLength": 1,
+                     "description": "a file or folder of the job, as its file list shows it"},
+        "new_path": {"type": "string", "minLength": 1,
+                     "description": "relative to the job's save path (no \"..\", not absolute)"},
+        "kind": {"type": "string", "enum": ["file", "folder", "any"], "description": "default: any"},
+    }, ["old_path", "new_path"]),
+    "TrackerTiers": _obj({"tiers": {"type": "array", "items": {"type": "array", "items": STRING},
+                                    "description": "BEP 12 tiers of announce URLs (http, https, udp)"}},
+                         ["tiers"]),
 }
 # PATCH /api/settings takes any of the settings (the same names and kinds as their answer).
 SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
@@ -420,6 +432,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/jobs/{job_id}/queue"): _op("Move the job in the queue (409: queueing is off)",
                                               "Queue", errors=(404, 409, *_BODY_ERRORS),
                                               body="QueueMove", body_required=True, tag="queue"),
+    ("POST", "/api/jobs/{job_id}/rename"): _op("Rename a file or folder of the job (its files move on disk)",
+                                               "JobDetail", errors=(404, 409, *_BODY_ERRORS),
+                                               body="RenamePath", body_required=True, tag="jobs"),
+    ("GET", "/api/jobs/{job_id}/trackers"): _op("The job's trackers, tier by tier", "TrackerTiers",
+                                                errors=(404,), tag="jobs"),
+    ("PUT", "/api/jobs/{job_id}/trackers"): _op("Set the job's trackers (announced to at once)", "JobDetail",
+                                                errors=(404, 409, *_BODY_ERRORS), body="TrackerTiers",
+                                                body_required=True, tag="jobs"),
     ("GET", "/api/jobs/{job_id}/events"): _op("One job's events (server-sent events)", None,
                                               errors=(404,), sse=True, tag="events"),
     ("GET", "/api/events"): _op("Every job's events and the service's stats (server-sent events)",

@@ -27,6 +27,8 @@ from ..resume import ResumeData, load_resume, save_resume
 from ..session import Session
 from ..session_state import State
 from ..shared import TokenBucket
+from ..storage.paths import real_path
+from ..storage.rename import move_files
 from ..tracker.http import http_get
 from .autorun import ProgramEvent
 from .categories import Catalogue, Category
@@ -53,6 +55,7 @@ from .model import (
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
 from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
+from .renames import check_path, plan_rename
 from .settings import (
     Configured,
     SavedSettings,
@@ -63,6 +66,7 @@ from .settings import (
     updated,
 )
 from .store import JobRecord, JobStore, not_saved
+from .trackers import Tiers, check_tiers, flat
 from .validate import check_peers
 
 log = logging.getLogger(__name__)
@@ -962,6 +966,102 @@ class JobFeatureControl(JobLifecycle):
         tracker = session.announcer.tracker if session is not None else None
         if tracker is not None:
             tracker.reannounce()
+
+    async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
+                          fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
+        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
+        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
+        relative to its save path). The files on disk move, the job reads and writes them there
+        from then on, its verified pieces kept; the record keeps the names across restarts.
+        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
+        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
+        disk): ``fields`` names the offending input; nothing changed then."""
+        self._check_running()
+        old = check_path(old_path, fields[0])
+        new = check_path(new_path, fields[1])
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            if rec.file_paths is None:
+                raise JobConflict("the job's files are not known yet (its metadata has not come)", fields[0])
+            moves = plan_rename(rec.file_paths, rec.pad_files, old, new, folder=folder, fields=fields)
+            if not moves:
+                return self._snapshot(rec)
+            root = rec.options.save_path
+            overlap = self._claims.overlap(rec.id, claimed_paths(root, list(moves.values())))
+            if overlap is not None:
+                raise JobConflict(f"{overlap.path} is written by job {overlap.other}", fields[1])
+            session = self._session(rec)
+            if (session is None and not self._dormant(rec)) or rec.id in self._busy:
+                raise JobConflict("cannot rename now: the job is being restarted or ended")
+            renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
+            paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
+            # (a file that was on disk before the job stays the user's under its new name: a
+            # cancel that deletes the job's files keeps it)
+            now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
+            pre = None if rec.preexisting is None else [now_at.get(p, p) for p in rec.preexisting]
+            now = self._clock()
+            # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
+            content = dataclasses.replace(rec, renamed=renamed, file_paths=paths, preexisting=pre,
+                                          updated_at=now)
+            await self._save(rec, content, strict=True)
+            try:
+                if session is not None:
+                    await session.rename_files(moves)
+                else:  # (dormant: no session, its files closed)
+                    real = await anyio.to_thread.run_sync(real_path, root)
+                    await anyio.to_thread.run_sync(move_files, real, [
+                        (real.joinpath(*rec.file_paths[i]), real.joinpath(*p)) for i, p in moves.items()])
+            except (TorrentEngineError, OSError) as exc:
+                await self._save(rec)  # (as it was)
+                raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc
+            rec.renamed, rec.file_paths, rec.preexisting, rec.updated_at = renamed, paths, pre, now
+            self._claim(rec)
+            self._unview(rec)
+            await self._save(rec)
+        self._updated(rec)
+        return self._snapshot(rec)
+
+    def tracker_tiers(self, job_id: str) -> Tiers:
+        """The job's trackers, BEP 12 tiers of announce URLs: as edited, else the torrent's (or
+        its magnet's)."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.tracker_tiers is not None:
+            return tuple(tuple(tier) for tier in rec.tracker_tiers)
+        session = self._session(rec)
+        if session is not None:
+            return session.announcer.tiers()
+        torrent = self.saved_metainfo(rec) if self._dormant(rec) else None
+        if torrent is not None:
+            return torrent.trackers
+        return tuple((url,) for url in rec.trackers or ())
+
+    async def set_trackers(self, job_id: str, tiers: Iterable[Iterable[str]], field: str = "trackers") -> Job:
+        """Announce the job to these tracker tiers from now on (``tracker_tiers``, edited): a
+        tracker added is announced to at once, one removed no more; kept across restarts. Every
+        URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then)."""
+        self._check_running()
+        checked = check_tiers(tiers, field)
+        async with self._lock(job_id):
+            rec = self._unfinished(job_id)
+            lists = [list(tier) for tier in checked]
+            urls = flat(checked)
+            now = self._clock()
+            content = dataclasses.replace(rec, tracker_tiers=lists, trackers=urls, updated_at=now)
+            await self._save(rec, content, strict=True)
+            rec.tracker_tiers, rec.trackers, rec.updated_at = lists, urls, now
+            heard = self._trackers.get(rec.id)
+            if heard is not None:  # (a removed tracker is no longer shown with what it said last)
+                for url in [u for u in heard if u not in urls]:
+                    del heard[url]
+            session = self._session(rec)
+            if session is not None:
+                session.set_trackers(checked)
+            self._unview(rec)
+            await self._save(rec)
+        self._updated(rec)
+        return self._snapshot(rec)
 
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""

@@ -122,6 +122,7 @@ class JobLifecycle:
         self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
+        self._edited_at_start: dict[str, JobRecord] = {}  # info-hash -> a job with renamed files or trackers
         self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
@@ -783,6 +784,7 @@ class JobLifecycle:
             self._sync(rec)
         self._restoring = False
         self._early_trackers.clear()
+        self._edited_at_start.clear()
 
     async def _start_again(self, rec: JobRecord) -> Session:
         """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
@@ -832,6 +834,8 @@ class JobLifecycle:
                 judged.add(rec.info_hash)
         self._paused_hashes = {h for h, p in paused.items() if p}
         self._judged_hashes = judged
+        self._edited_at_start = {r.info_hash: r for r in self._jobs.unfinished()
+                                 if r.renamed or r.tracker_tiers is not None}
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or
@@ -863,4 +867,20 @@ class JobLifecycle:
         session counts from what it is given or what its resume data says, whichever is more)."""
         session.downloaded = max(session.downloaded, rec.downloaded)
         session.uploaded = max(session.uploaded, rec.uploaded)
+        edited_paths_and_trackers(rec, session)
         self._apply_options(rec, session)
+
+    def _prepare_reloaded(self, session: Session) -> None:
+        """A torrent the manager reloads at a start, before it starts: its job's renamed files
+        and edited trackers (the record owns them; the session's storage opens the files there,
+        so their resume data is trusted as it was, no check from scratch)."""
+        rec = self._edited_at_start.get(session.info_hash_hex)
+        if rec is not None:
+            edited_paths_and_trackers(rec, session)
+
+
+def edited_paths_and_trackers(rec: JobRecord, session: Session) -> None:
+    """Tell a session, before it starts, its job's renamed files and edited trackers."""
+    session.renamed_files = {i: tuple(p) for i, p in rec.renamed.items()}
+    if rec.tracker_tiers is not None:
+        session.set_trackers(rec.tracker_tiers)

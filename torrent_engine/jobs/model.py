@@ -196,6 +196,7 @@ class JobTracker:
     status: str  # "working", "failed" or "unknown"
     message: str
     peers: int
+    tier: int = 0  # its BEP 12 tier (0 first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +358,8 @@ class Job:
                                  "upload_rate": p.upload_rate, "progress": p.progress,
                                  "transport": p.transport, "sources": list(p.sources)}
                                 for p in self.peer_list]
-            out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers}
-                               for t in self.trackers]
+            out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers,
+                                "tier": t.tier} for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out
 

@@ -98,7 +98,8 @@ class JobService(JobFeatureControl):
         # download slots); the manager starts whatever the service asks it to.
         manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
                                  reload=lambda key: self._reloads(key),
-                                 reload_paused=lambda key: self._reloads_paused(key))
+                                 reload_paused=lambda key: self._reloads_paused(key),
+                                 prepare_reloaded=lambda session: self._prepare_reloaded(session))
         super().__init__(manager, JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl

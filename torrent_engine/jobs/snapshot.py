@@ -6,6 +6,7 @@ build frozen values; nothing here writes, waits or keeps state (the service owns
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     files: tuple[JobFile, ...] = ()
     num_pieces = 0
     if has_meta:
-        files = file_progress(session.torrent, session.have, rec.file_priorities)
+        files = file_progress(session.torrent, session.have, rec.file_priorities, rec.file_paths)
         num_pieces = session.torrent.num_pieces
     stall = None
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
@@ -73,14 +74,15 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:
     """Every tracker of the torrent (or magnet), with what its last announce said; trackers heard
     from that the metainfo does not name (e.g. from a magnet) come last."""
-    urls: list[str] = []
-    if session.has_metadata:
-        urls = [url for tier in session.torrent.trackers for url in tier]
-    elif session.magnet is not None:
-        urls = list(session.magnet.trackers)
-    out = [heard.get(url) or JobTracker(url=url, status="unknown", message="", peers=0)
-           for url in dict.fromkeys(urls)]
-    out.extend(t for url, t in heard.items() if url not in urls)
+    tier_of: dict[str, int] = {}
+    for n, tier in enumerate(session.announcer.tiers()):
+        for url in tier:
+            tier_of.setdefault(url, n)
+    out = [dataclasses.replace(heard[url], tier=n) if url in heard
+           else JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
+           for url, n in tier_of.items()]
+    last = len(session.announcer.tiers())
+    out.extend(dataclasses.replace(t, tier=last) for url, t in heard.items() if url not in tier_of)
     return tuple(out)
 
 
@@ -110,8 +112,11 @@ def record_job(rec: JobRecord) -> Job:
                               else float(whole and prio > 0))
                       for i, (p, s, prio) in rows if i not in pads)
     progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
-    trackers = tuple(JobTracker(url=url, status="unknown", message="", peers=0)
-                     for url in rec.trackers or ()) if rec.state not in FINISHED_STATES else ()
+    tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
+    trackers = tuple(JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
+                     for n, tier in enumerate(tiers) for url in tier)
+    if rec.state in FINISHED_STATES:
+        trackers = ()
     return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
                state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
                completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
@@ -121,15 +126,20 @@ def record_job(rec: JobRecord) -> Job:
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode)
 
 
-def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None) -> tuple[JobFile, ...]:
-    """Each file's share of verified bytes (``have``: the verified pieces), pad files left out."""
+def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,
+                  paths: list[list[str]] | None = None) -> tuple[JobFile, ...]:
+    """Each file's share of verified bytes (``have``: the verified pieces), pad files left out;
+    ``paths``: each file's path as the job keeps it (renamed), when known."""
     out: list[JobFile] = []
+    if paths is not None and len(paths) != len(torrent.files):
+        paths = None
     for i, (f, done) in enumerate(zip(torrent.files, files_done(torrent, have), strict=True)):
         if f.pad:
             continue
         prio = priorities[i] if priorities is not None and i < len(priorities) else DEFAULT_PRIORITY
         progress = 1.0 if f.length == 0 else done / f.length
-        out.append(JobFile(index=i, path="/".join(f.path), size=f.length, progress=progress, priority=prio,
+        path = "/".join(paths[i] if paths is not None else f.path)
+        out.append(JobFile(index=i, path=path, size=f.length, progress=progress, priority=prio,
                            selected=prio > 0))
     return tuple(out)
 
@@ -154,8 +164,9 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     its selection asks for (unless it already has priorities for these files)."""
     files = torrent.files
     rec.name = torrent.name
-    rec.trackers = list(dict.fromkeys(url for tier in torrent.trackers for url in tier))
-    rec.file_paths = [list(f.path) for f in files]
+    tiers = rec.tracker_tiers if rec.tracker_tiers is not None else torrent.trackers
+    rec.trackers = list(dict.fromkeys(url for tier in tiers for url in tier))
+    rec.file_paths = [rec.renamed.get(i) or list(f.path) for i, f in enumerate(files)]
     rec.file_sizes = [f.length for f in files]
     rec.pad_files = [i for i, f in enumerate(files) if f.pad]
     if rec.file_priorities is None or len(rec.file_priorities) != len(files):

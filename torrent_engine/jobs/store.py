@@ -91,6 +91,10 @@ class JobRecord:
     trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
     moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
     missing_files: list[str] = field(default_factory=list)  # (state error) files found gone or shorter
+    # files kept under another path than the torrent's (index -> path components below the save
+    # path): the owner of that fact; ``file_paths`` shows it applied
+    renamed: dict[int, list[str]] = field(default_factory=dict)
+    tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON written to disk."""
@@ -115,6 +119,7 @@ class JobRecord:
             "seeding_time": self.seeding_time, "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
+            "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
         }
 
     @classmethod
@@ -151,6 +156,7 @@ class JobRecord:
             pre = d.get("preexisting")
             file_done = d.get("file_done")
             trackers = d.get("trackers")
+            tiers = d.get("tracker_tiers")
             return cls(
                 id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
                 options=options, state=JobState(d["state"]), created_at=float(d["created_at"]),
@@ -173,7 +179,9 @@ class JobRecord:
                 file_done=None if file_done is None else [int(b) for b in file_done],
                 missing_files=[_str(p) for p in d.get("missing_files") or ()],
                 trackers=None if trackers is None else [_str(u) for u in trackers],
-                moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]))
+                moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
+                renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
+                tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers])
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

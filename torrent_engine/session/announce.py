@@ -12,7 +12,7 @@ import anyio.abc
 
 from ..errors import TorrentEngineError
 from ..tracker.coordinator import AnnounceStats, TrackerCoordinator
-from .phases import Loaded
+from .phases import Loaded, swarm_group
 
 if TYPE_CHECKING:
     from .context import AddPeers, TorrentContext
@@ -30,13 +30,16 @@ class Announcer:
         self._ctx = context
         self._add_peers = add_peers  # the addresses trackers, the DHT and LSD found, to the pool
         self.tracker: TrackerCoordinator | None = None
+        self._edited: tuple[tuple[str, ...], ...] | None = None  # the owner's tiers (None: the torrent's)
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
         return lambda peers: self._add_peers(peers, source)
 
     def tiers(self) -> tuple[tuple[str, ...], ...]:
-        """The tracker tiers (from the metainfo, or a magnet's ``tr``)."""
+        """The tracker tiers (as edited by the owner, else from the metainfo, or a magnet's ``tr``)."""
+        if self._edited is not None:
+            return self._edited
         ctx = self._ctx
         if isinstance(ctx.phase, Loaded):
             return ctx.phase.parts.torrent.trackers
@@ -44,6 +47,28 @@ class Announcer:
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start the trackers, the DHT loop and LSD in the swarm's task group."""
+        ctx = self._ctx
+        assert ctx.shared is not None
+        self._start_trackers(swarm)
+        if not ctx.private and ctx.shared.dht is not None:
+            swarm.start_soon(self._dht_loop)
+        lsd = ctx.shared.lsd
+        if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
+            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
+
+    def set_tiers(self, tiers: tuple[tuple[str, ...], ...]) -> None:
+        """Announce to ``tiers`` from now on: the running coordinator takes them (a tracker added
+        is announced to at once, one removed no more); with none running and a swarm live, one
+        starts."""
+        self._edited = tiers
+        if self.tracker is not None and self.tracker.running:
+            self.tracker.set_tiers(tiers)
+            return
+        group = swarm_group(self._ctx.phase)
+        if group is not None:
+            self._start_trackers(group)
+
+    def _start_trackers(self, swarm: anyio.abc.TaskGroup) -> None:
         ctx = self._ctx
         assert ctx.shared is not None
         tiers = self.tiers()
@@ -60,11 +85,6 @@ class Announcer:
                                               on_peers=self._from("tracker"), events=ctx.events,
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots)
             swarm.start_soon(self.tracker.run)
-        if not ctx.private and ctx.shared.dht is not None:
-            swarm.start_soon(self._dht_loop)
-        lsd = ctx.shared.lsd
-        if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
-            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""

@@ -52,7 +52,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -71,7 +71,9 @@ from ..picker import PiecePicker
 from ..resume import ResumeData, write_atomic
 from ..session_state import State
 from ..shared import SharedResources, TokenBucket
-from ..storage import PieceStorage, Storage, StorageFactory
+from ..storage import PieceStorage, RenamesFiles, Storage, StorageFactory
+from ..storage.paths import check_components, real_path
+from ..storage.rename import move_files
 from ..webseed import WebSeedState
 from .announce import Announcer
 from .checking import Checker
@@ -84,7 +86,7 @@ from .metadata import MetadataClient, MetadataServer
 from .peer import PeerState
 from .peer_handler import PeerHandler
 from .peer_pool import PeerPool, PeerSource
-from .phases import FetchingMetadata, Loaded, Phase, TorrentParts
+from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
 from .reader import FileReader, Readers
 from .stats import Stats
@@ -117,6 +119,9 @@ class Session:
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
+        # the files kept under another path than the torrent's (index -> path components below
+        # the save path): set by the owner before the start, changed by ``rename_files``
+        self.renamed_files: dict[int, tuple[str, ...]] = {}
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
         # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
@@ -166,7 +171,7 @@ class Session:
         resources' descriptor cache (one bound for every torrent of the process)."""
         shared = self._life.shared
         return Storage(torrent, save_path, write_mode=self.config.disk_write_mode,
-                       files=shared.files if shared is not None else None)
+                       files=shared.files if shared is not None else None, renamed=self.renamed_files)
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
@@ -479,6 +484,46 @@ class Session:
         self.parts.set_file_priorities(priorities)
         self.checker.priorities_given = True
         self._life.wanted_changed()
+
+    def file_parts(self, index: int) -> tuple[str, ...]:
+        """The path components of file ``index`` below the save path (renamed, or the torrent's)."""
+        return self.renamed_files.get(index) or self.torrent.files[index].path
+
+    async def rename_files(self, renamed: Mapping[int, tuple[str, ...]]) -> None:
+        """Keep the files ``renamed`` names (index -> path components below the save path) under
+        those paths: what is on disk moves there (all or none: ``StorageError`` naming the file),
+        and the session reads and writes them there from then on, its verified pieces kept."""
+        phase = self.phase
+        if not isinstance(phase, Loaded):
+            raise SessionError("renaming files needs the torrent's metadata")
+        files = phase.parts.torrent.files
+        for index, parts in renamed.items():
+            if not 0 <= index < len(files) or files[index].pad:
+                raise SessionError(f"no file {index} to rename")
+            check_components(parts)
+        if isinstance(phase, Opened):
+            storage = phase.storage
+            if not isinstance(storage, RenamesFiles):
+                raise SessionError("this torrent's storage cannot rename files")
+            await storage.rename_files(renamed)
+            self.renamed_files.update(renamed)
+            return
+        # (the files are not open: moved here; a storage opened meanwhile takes the new paths)
+        root = real_path(self.save_path)
+        moves = [(root.joinpath(*self.file_parts(i)), root.joinpath(*parts)) for i, parts in renamed.items()]
+        before = dict(self.renamed_files)
+        self.renamed_files.update(renamed)
+        try:
+            await anyio.to_thread.run_sync(move_files, root, moves)
+        except BaseException:
+            self.renamed_files.clear()
+            self.renamed_files.update(before)
+            raise
+
+    def set_trackers(self, tiers: Sequence[Sequence[str]]) -> None:
+        """Announce to these tracker tiers (BEP 12) instead of the torrent's from now on: a
+        tracker added is announced to at once, one removed no more."""
+        self.announcer.set_tiers(tuple(tuple(tier) for tier in tiers if tier))
 
     def open_file(self, index: int) -> FileReader:
         """A reader of file ``index`` (``async with session.open_file(i) as f``: ``seek``,

@@ -5,8 +5,16 @@ threads; ``paths`` keeps every file below the save path, ``descriptors`` caches 
 from __future__ import annotations
 
 from ..layout import FileMap, FileSlice
-from .core import PieceStorage, Storage, StorageFactory, VerifiedPieceWriter, WatchedFiles, verified
+from .core import (
+    PieceStorage,
+    RenamesFiles,
+    Storage,
+    StorageFactory,
+    VerifiedPieceWriter,
+    WatchedFiles,
+    verified,
+)
 from .paths import check_components, safe_join
 
-__all__ = ["FileMap", "FileSlice", "PieceStorage", "Storage", "StorageFactory", "VerifiedPieceWriter",
-           "WatchedFiles", "check_components", "safe_join", "verified"]
+__all__ = ["FileMap", "FileSlice", "PieceStorage", "RenamesFiles", "Storage", "StorageFactory",
+           "VerifiedPieceWriter", "WatchedFiles", "check_components", "safe_join", "verified"]

@@ -75,7 +75,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal, NoReturn, Protocol, TypeVar, runtime_checkable
 
@@ -92,10 +92,11 @@ from ..layout import FileMap, FileSlice, TorrentLayout
 from .descriptors import ALONE_MAX_OPEN_FILES, FileCache, Handle
 from .lanes import Lane
 from .paths import O_NOFOLLOW, check_components, check_inside, real_path
+from .rename import FileMove, move_files
 from .timing import PIECE_WRITES
 
-__all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "FILE_CHECK_INTERVAL", "FileStamp", "PieceStorage", "Storage",
-           "StorageFactory", "VerifiedPieceWriter", "WRITE_CHUNK", "WatchedFiles", "verified"]
+__all__ = ["DIRECT_ALIGN", "DIRECT_CHUNK", "FILE_CHECK_INTERVAL", "FileStamp", "PieceStorage", "RenamesFiles",
+           "Storage", "StorageFactory", "VerifiedPieceWriter", "WRITE_CHUNK", "WatchedFiles", "verified"]
 
 T = TypeVar("T")
 log = logging.getLogger("torrent_engine.storage")
@@ -172,6 +173,15 @@ class WatchedFiles(Protocol):
         change raises again)."""
 
 
+@runtime_checkable
+class RenamesFiles(Protocol):
+    """An optional capability of a ``PieceStorage``: it moves files to other paths below the save
+    path while open, and reads and writes them there from then on."""
+
+    async def rename_files(self, renamed: Mapping[int, tuple[str, ...]]) -> None:
+        """Keep each file of ``renamed`` (index -> path components) under its new path."""
+
+
 StorageFactory = Callable[[TorrentLayout, Path], PieceStorage]  # (torrent, save path) -> storage
 
 
@@ -218,10 +228,12 @@ class Storage:
     def __init__(
         self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int | None = None,
         write_mode: DiskWriteMode = "direct", files: FileCache | None = None,
-        check_interval: float = FILE_CHECK_INTERVAL,
+        check_interval: float = FILE_CHECK_INTERVAL, renamed: Mapping[int, tuple[str, ...]] | None = None,
     ) -> None:
         """``files``: the descriptor cache to open files through (shared with other storages);
-        without it the storage has a cache of its own of ``max_open_files`` descriptors."""
+        without it the storage has a cache of its own of ``max_open_files`` descriptors.
+        ``renamed``: the files kept under another path than the torrent's (index -> path
+        components below the save path; see ``rename_files``)."""
         if files is not None and max_open_files is not None:
             raise ValueError("give either files (a shared cache) or max_open_files, not both")
         if files is None:
@@ -239,7 +251,15 @@ class Storage:
             if on_disk:
                 check_components(f.path)
             self._stored.append(on_disk)
+        self._renamed: dict[int, tuple[str, ...]] = {}
+        for index, parts in (renamed or {}).items():
+            check_components(parts)
+            if 0 <= index < len(self._stored):
+                self._renamed[index] = tuple(parts)
         self._path_cache: dict[int, Path] = {}
+        # held while a file is opened and while files are renamed (an open never creates a file
+        # at a path a rename has just left); taken before ``_watch_lock`` when both are
+        self._paths_lock = threading.RLock()
         self._cache = files.join(self._open, self._open_direct)
         self._dir_lock = threading.Lock()
         self._dirty: set[int] = set()  # files written since the last flush()
@@ -274,10 +294,34 @@ class Storage:
             return None
         path = self._path_cache.get(file_index)
         if path is None:
-            path = self._path_cache[file_index] = self.save_path.joinpath(
-                *self.torrent.files[file_index].path
-            )
+            parts = self._renamed.get(file_index) or self.torrent.files[file_index].path
+            path = self._path_cache[file_index] = self.save_path.joinpath(*parts)
         return path
+
+    async def rename_files(self, renamed: Mapping[int, tuple[str, ...]]) -> None:
+        """Keep the files ``renamed`` names (index -> path components below the save path) under
+        those paths from now on: the files on disk are moved there (all or none:
+        ``StorageError`` naming the file), open descriptors go on reading and writing the same
+        files, what was verified stays verified."""
+        for parts in renamed.values():
+            check_components(parts)
+
+        def rename() -> None:
+            with self._paths_lock, self._watch_lock:
+                moves: list[FileMove] = []
+                for index, parts in renamed.items():
+                    old = self.file_path(index)
+                    if old is None:
+                        raise StorageError(f"file {index} is not stored on disk")
+                    new = self.save_path.joinpath(*parts)
+                    if new != old:
+                        moves.append((old, new))
+                move_files(self.save_path, moves)
+                for index, parts in renamed.items():
+                    self._renamed[index] = tuple(parts)
+                    self._path_cache.pop(index, None)
+
+        await self._run(rename)
 
     def _require_path(self, file_index: int) -> Path:
         path = self.file_path(file_index)
@@ -296,6 +340,10 @@ class Storage:
         """Open (and for writing create and size) one file; called by one thread of the
         storage's at a time (``FileSet``). A file that held data (read, or known:
         ``watch_files``, our writes) and is gone: ``MissingFiles``."""
+        with self._paths_lock:
+            return self._open_at(file_index, write)
+
+    def _open_at(self, file_index: int, write: bool) -> int:
         path = self._require_path(file_index)
         self._looked_at[file_index] = -math.inf  # (what it holds is compared at its first use)
         try:
@@ -333,7 +381,9 @@ class Storage:
             return None
         path = self._require_path(file_index)
         try:
-            direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | O_NOFOLLOW | _O_DIRECT)
+            with self._paths_lock:
+                path = self._require_path(file_index)
+                direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | O_NOFOLLOW | _O_DIRECT)
         except OSError as exc:
             self._stop_direct(f"{path}: cannot open with O_DIRECT: {exc.strerror or exc}")
             return None
@@ -374,7 +424,8 @@ class Storage:
         check reads what there is and a download writes it whole again)."""
         if for_good:
             self._gone.setdefault(file_index, left)
-        return MissingFiles(["/".join(self.torrent.files[file_index].path)], [(file_index, left)])
+        parts = self._renamed.get(file_index) or self.torrent.files[file_index].path
+        return MissingFiles(["/".join(parts)], [(file_index, left)])
 
     def _look(self, file_index: int, fd: int, use: _Use, now: float | None = None) -> None:
         """Compare file ``file_index`` (open as ``fd`` for ``use``) with what the storage knows of
@@ -388,8 +439,8 @@ class Storage:
             raise FileChanged(str(self.file_path(file_index)), [file_index])
         if now is not None and now - self._looked_at[file_index] < self.check_interval:
             return
-        path = self._require_path(file_index)
         with self._watch_lock:
+            path = self._require_path(file_index)  # (under the lock: a rename moves it meanwhile)
             self._looked_at[file_index] = time.monotonic() if now is None else now
             st = os.fstat(fd)
             try:

@@ -152,27 +152,9 @@ class TrackerCoordinator:
             raise ValueError("info_hash and peer_id must be 20 bytes")
         self._rng = rng or random.Random()
         self._slots = slots  # announces in flight over every torrent (None: no bound)
-        self._tiers: list[list[_Tracker]] = []
-        seen: set[str] = set()
-        for tier_urls in tiers:
-            # A bare URL (a magnet's flat tracker list) is a tier of its own, not a row of letters.
-            urls = [tier_urls] if isinstance(tier_urls, str) else tier_urls
-            tier = [_Tracker(url, len(self._tiers)) for url in dict.fromkeys(urls) if url not in seen]
-            seen.update(t.url for t in tier)
-            if tier:
-                self._rng.shuffle(tier)  # BEP 12: shuffled once, when first read
-                self._tiers.append(tier)
-        for tier in self._tiers:
-            for tracker in tier:
-                try:
-                    scheme = urlsplit(tracker.url).scheme.lower()
-                except ValueError:  # e.g. "http://[::1/" from an untrusted announce-list
-                    tracker.disabled = True
-                    tracker.last_error = "malformed tracker URL"
-                    continue
-                if scheme not in SUPPORTED_SCHEMES:
-                    tracker.disabled = True
-                    tracker.last_error = "unsupported tracker URL scheme"
+        self._tiers: list[list[_Tracker]] = self._make_tiers(tiers, {})
+        self.running = False  # run() is under way (it returns when no tracker is usable)
+        self._edits = 0  # set_tiers calls so far
         self.info_hash = info_hash
         self.peer_id = peer_id
         self.port = port
@@ -200,18 +182,55 @@ class TrackerCoordinator:
         self._stopping = False
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
 
+    def _make_tiers(self, tiers: Sequence[Sequence[str] | str],
+                    known: dict[str, _Tracker]) -> list[list[_Tracker]]:
+        """The tiers of ``tiers``' URLs (each once, in its first tier); a URL of ``known`` keeps
+        its state (what it said, whether it knows us)."""
+        out: list[list[_Tracker]] = []
+        seen: set[str] = set()
+        for tier_urls in tiers:
+            # A bare URL (a magnet's flat tracker list) is a tier of its own, not a row of letters.
+            urls = [tier_urls] if isinstance(tier_urls, str) else tier_urls
+            tier = [known.get(url) or _new_tracker(url) for url in dict.fromkeys(urls) if url not in seen]
+            seen.update(t.url for t in tier)
+            if tier:
+                self._rng.shuffle(tier)  # BEP 12: shuffled once, when first read
+                for tracker in tier:
+                    tracker.tier = len(out)
+                out.append(tier)
+        return out
+
     # ------------------------------------------------------------------ public API
+
+    def set_tiers(self, tiers: Sequence[Sequence[str] | str]) -> None:
+        """Announce to ``tiers`` from now on (an owner edited the trackers): a tracker kept keeps
+        its state, one removed is no longer announced to, and a round begins now, so a tracker
+        added hears of the torrent at once (in BEP 12 order: the first tier's trackers first)."""
+        known = {t.url: t for tier in self._tiers for t in tier}
+        self._tiers = self._make_tiers(tiers, known)
+        self._edits += 1
+        self.reannounce()
 
     async def run(self) -> None:
         """Announce ``started``, then re-announce on schedule until cancelled or stopped.
         Returns early when there is no usable tracker at all."""
+        self.running = True
+        try:
+            await self._run()
+        finally:
+            self.running = False
+
+    async def _run(self) -> None:
         while not self._stopping:
             requests = self._wake_requests
+            edits = self._edits
             delay = await self.announce_now()
             if delay is None:
                 return
             if self._wake_requests != requests and self._complete and not self._completed_delivered:
                 continue  # completed() came during the round, too late for it: go again now
+            if self._edits != edits:
+                continue  # the tiers changed during the round, which walked the old ones: go again now
             with anyio.move_on_after(delay):
                 requests = self._wake_requests
                 while not self._stopping and self._wake_requests == requests:
@@ -299,9 +318,11 @@ class TrackerCoordinator:
 
     async def _announce_all_tiers(self) -> float | None:
         async def one(index: int) -> None:
-            interval = await self._announce_tier(self._tiers[index])
-            wait = interval if interval is not None else self._backoff_wait(self._tiers[index])
-            self._tier_due[index] = self._clock() + (wait if wait is not None else math.inf)
+            tier = self._tiers[index]
+            interval = await self._announce_tier(tier)
+            wait = interval if interval is not None else self._backoff_wait(tier)
+            if index < len(self._tier_due) and tier is self._tiers[index]:  # (not edited meanwhile)
+                self._tier_due[index] = self._clock() + (wait if wait is not None else math.inf)
 
         now = self._clock()
         async with anyio.create_task_group() as tg:
@@ -424,6 +445,21 @@ class TrackerCoordinator:
     def _publish(self, event: TrackerSuccess | TrackerFailed) -> None:
         if self._events is not None:
             self._events.publish(event)
+
+
+def _new_tracker(url: str) -> _Tracker:
+    """A tracker not contacted yet; disabled, saying why, when its URL cannot be announced to."""
+    tracker = _Tracker(url, 0)
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. "http://[::1/" from an untrusted announce-list
+        tracker.disabled = True
+        tracker.last_error = "malformed tracker URL"
+        return tracker
+    if scheme not in SUPPORTED_SCHEMES:
+        tracker.disabled = True
+        tracker.last_error = "unsupported tracker URL scheme"
+    return tracker
 
 
 def _canonical_host(host: str) -> str:

@@ -324,7 +324,7 @@ async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -
         job, _ = await jobs.add(f"magnet:?xt=urn:btih:{'e' * 40}&tr={tr}", paused=True)
         assert [(t.url, t.status) for t in job.trackers] == [(tr, "unknown")]
         assert job.to_json(detail=True)["trackers"] == [{"url": tr, "status": "unknown", "message": "",
-                                                         "peers": 0}]
+                                                         "peers": 0, "tier": 0}]
         assert "trackers" not in job.to_json()
 
 

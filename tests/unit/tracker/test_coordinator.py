@@ -424,3 +424,57 @@ async def test_a_malformed_tracker_url_is_disabled_and_the_others_still_announce
             await c.announce_now()
     assert got == [[("10.0.0.9", 9)]]
     assert [s.state for s in c.status()] == ["disabled", "disabled", "working"]
+
+
+async def test_tiers_set_while_running_are_announced_to_at_once_and_a_removed_tracker_no_more() -> None:
+    first, second = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
+    async with running(first, second):
+        coord = coordinator([[first.url]])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(coord.run)
+            with anyio.fail_after(5):
+                while not first.events:
+                    await anyio.sleep(0.01)
+            coord.set_tiers([[second.url]])  # (the next round was half an hour away)
+            with anyio.fail_after(5):
+                while not second.events:
+                    await anyio.sleep(0.01)
+            assert second.events == ["started"]
+            coord.reannounce()
+            with anyio.fail_after(5):
+                while len(second.events) < 2:
+                    await anyio.sleep(0.01)
+            assert first.events == ["started"]
+            assert [s.url for s in coord.status()] == [second.url]
+            tg.cancel_scope.cancel()
+
+
+async def test_a_coordinator_with_no_usable_tracker_ends_and_says_it_no_longer_runs() -> None:
+    coord = coordinator([["gopher://127.0.0.1/"]])
+    await coord.run()
+    assert not coord.running
+
+
+async def test_tiers_set_while_an_announce_is_in_flight_are_announced_to_once_it_ends() -> None:
+    slow, fast = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
+    release = anyio.Event()
+
+    async def held(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await release.wait()
+        await Tracker.handle(slow, request, stream)
+
+    async with running(fast), http_tracker(held) as server:
+        slow.port = server.port
+        coord = coordinator([[slow.url]])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(coord.run)
+            with anyio.fail_after(5):
+                while not server.requests:
+                    await anyio.sleep(0.01)
+            coord.set_tiers([[fast.url]])  # (the round under way answers the old list)
+            release.set()
+            with anyio.fail_after(5):
+                while not fast.events:
+                    await anyio.sleep(0.01)
+            assert fast.events == ["started"]
+            tg.cancel_scope.cancel()

@@ -46,6 +46,7 @@ from ...jobs.incomplete import shown_folder
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .kept import Kept, KeptRecords, encode
 from .programs import QBT_FIELDS, qbt_changes
@@ -134,6 +135,12 @@ class QbittorrentApi:
             "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
             "torrents/setAutoManagement": self.set_auto_management,
             "torrents/setSuperSeeding": self.set_super_seeding,
+            "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
+            "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
+            "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
+            "torrents/editTracker": lambda f, r: qbt_edit_tracker(self.service, self._one(f), f),
+            "torrents/removeTrackers": lambda f, r: qbt_remove_trackers(
+                self.service, self._selected(f, "hash" if f.get("hashes") is None else "hashes"), f),
         }
         self._getters = getters
         self._actions = actions
@@ -512,10 +519,9 @@ class QbittorrentApi:
             rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
                          "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
                          "msg": "" if on and not private else "This torrent is private" if private else ""})
-        tiers = {url: n for n, tier in enumerate(torrent.trackers) for url in tier} if torrent else {}
         status = {"working": 2, "failed": 4, "unknown": 1}
         for t in job.trackers:
-            rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": tiers.get(t.url, 0),
+            rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
                          "num_peers": t.peers, "num_seeds": -1, "num_leeches": -1, "num_downloaded": -1,
                          "msg": t.message})
         return rows

@@ -44,9 +44,11 @@ from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
 from ...jobs.queue import effective, share_limit_reached
+from ...jobs.trackers import Tiers, tier_list_text
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
 from .qbittorrent_records import magnet_uri
@@ -66,8 +68,8 @@ RECENT = 60.0  # seconds: "recently-active"
 
 STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
-UNSUPPORTED = ("blocklist-update", "port-test", "session-close", "torrent-rename-path", "group-get",
-               "group-set", "torrent-add-trackers")
+UNSUPPORTED = ("blocklist-update", "port-test", "session-close", "group-get", "group-set",
+               "torrent-add-trackers")
 
 
 Method = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -170,6 +172,7 @@ class TransmissionRpc:
             "torrent-set-location": self.set_location, "free-space": self.free_space,
             "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
+            "torrent-rename-path": self.rename_path,
         }
         self._methods = methods
 
@@ -445,9 +448,9 @@ class TransmissionRpc:
                                    "priority": their_priority(f.priority)} for f in job.files],
             "priorities": lambda: [their_priority(f.priority) for f in job.files],
             "wanted": lambda: [1 if f.selected else 0 for f in job.files],
-            "trackers": lambda: [{"announce": t.url, "id": n, "scrape": "", "tier": n, "sitename": ""}
+            "trackers": lambda: [{"announce": t.url, "id": n, "scrape": "", "tier": t.tier, "sitename": ""}
                                  for n, t in enumerate(job.trackers)],
-            "trackerList": lambda: "\n\n".join(t.url for t in job.trackers),
+            "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
             "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
@@ -602,9 +605,8 @@ class TransmissionRpc:
         queue position, location; what cannot be honoured is an error (nothing changed)."""
         a = arguments
         jobs = self._jobs(a)
-        for key in ("trackerAdd", "trackerRemove", "trackerReplace", "trackerList"):
-            if a.get(key):
-                raise RpcError(f"{key} is not supported by this daemon")
+        # (the trackers of every job, checked before anything changes)
+        trackers = {job.id: transmission_tiers(self.service, job, a) for job in jobs}
         if a.get("bandwidthPriority", 0) != 0:
             raise RpcError("bandwidthPriority is not supported by this daemon (only 0, normal)")
         if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
@@ -661,7 +663,18 @@ class TransmissionRpc:
                 await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
                 await self.service.set_location(job.id, str(a["location"]))
+            tiers = trackers[job.id]
+            if tiers is not None:
+                await self.service.set_trackers(job.id, tiers)
         return {}
+
+    async def rename_path(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``torrent-rename-path`` ``ids`` (one torrent), ``path``, ``name``: answers ``{id, name,
+        path}`` as Transmission 3 and 4 do."""
+        jobs = self._jobs(arguments) if arguments.get("ids") is not None else []
+        if len(jobs) != 1:
+            raise RpcError("torrent-rename-path requires 1 torrent")
+        return await rename_torrent_path(self.service, jobs[0], arguments.get("path"), arguments.get("name"))
 
     async def _move_to(self, job: Job, position: int) -> None:
         order = self.service.queue_order()
@@ -707,9 +720,18 @@ _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "cre
                               "pieceCount", "pieceSize", "webseeds", "magnetLink"})
 
 
+def _tiers(job: Job) -> Tiers:
+    tiers: list[list[str]] = []
+    for t in job.trackers:
+        while len(tiers) <= t.tier:
+            tiers.append([])
+        tiers[t.tier].append(t.url)
+    return tuple(tuple(tier) for tier in tiers if tier)
+
+
 def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
     ok = t.status == "working"
-    return {"id": n, "tier": n, "announce": t.url, "scrape": "", "host": t.url, "sitename": "",
+    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": "", "host": t.url, "sitename": "",
             "announceState": 0, "hasAnnounced": t.status != "unknown", "lastAnnounceSucceeded": ok,
             "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
             "lastAnnounceTime": 0, "lastAnnounceStartTime": 0, "lastAnnounceTimedOut": False,

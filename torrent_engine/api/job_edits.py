@@ -1,0 +1,69 @@
+"""Our API's routes for renaming a job's files and folders and editing its trackers (the same
+JSON and errors as the rest of the API: see app.py and docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Any  # Any: a decoded JSON body holds values of any JSON type (checked where read)
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..jobs import InvalidJobRequest, JobService
+
+RENAME_KINDS = {"file": False, "folder": True, "any": None}
+
+
+class JobEditApi:
+    """The handlers, over one service; ``read_json`` is the API's capped JSON reader."""
+
+    def __init__(self, service: JobService, read_json: Any, max_json: int) -> None:
+        self.service = service
+        self._read_json = read_json
+        self.max_json = max_json
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = await self._read_json(request, self.max_json)
+        return body
+
+    async def rename(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/rename`` ``{"old_path", "new_path", "kind"?}``: give a file or a
+        folder of the job a new path (``kind``: "file", "folder" or "any", the default)."""
+        data = await self._body(request)
+        kind = data.get("kind", "any")
+        if kind not in RENAME_KINDS:
+            raise InvalidJobRequest(f"must be one of {', '.join(RENAME_KINDS)}", "kind")
+        unknown = sorted(set(data) - {"old_path", "new_path", "kind"})
+        if unknown:
+            raise InvalidJobRequest("unknown field (known: old_path, new_path, kind)", unknown[0])
+        paths = []
+        for name in ("old_path", "new_path"):
+            value = data.get(name)
+            if not isinstance(value, str):
+                raise InvalidJobRequest("must be a string" if value is not None else "is required", name)
+            paths.append(value)
+        job = await self.service.rename_path(request.path_params["job_id"], *paths, folder=RENAME_KINDS[kind])
+        return JSONResponse(job.to_json(detail=True))
+
+    async def trackers(self, request: Request) -> Response:
+        """``GET /api/jobs/{id}/trackers``: ``{"tiers": [[url, ...], ...]}`` (BEP 12 tiers)."""
+        tiers = self.service.tracker_tiers(request.path_params["job_id"])
+        return JSONResponse({"tiers": [list(tier) for tier in tiers]})
+
+    async def set_trackers(self, request: Request) -> Response:
+        """``PUT /api/jobs/{id}/trackers`` ``{"tiers": [[url, ...], ...]}``: the job's trackers
+        from now on (every URL checked first: one bad URL and nothing changes)."""
+        data = await self._body(request)
+        tiers = data.get("tiers")
+        if not isinstance(tiers, list) or not all(isinstance(t, list) for t in tiers):
+            raise InvalidJobRequest("must be a list of tiers, each a list of announce URLs", "tiers")
+        job = await self.service.set_trackers(request.path_params["job_id"], tiers, "tiers")
+        return JSONResponse(job.to_json(detail=True))
+
+    def routes(self) -> list[Route]:
+        """The routes, to add to the API's."""
+        return [
+            Route("/api/jobs/{job_id}/rename", self.rename, methods=["POST"]),
+            Route("/api/jobs/{job_id}/trackers", self.trackers, methods=["GET"]),
+            Route("/api/jobs/{job_id}/trackers", self.set_trackers, methods=["PUT"]),
+        ]
