@@ -199,7 +199,9 @@ async def test_churn_soak(tmp_path: Path) -> None:
             assert len(reloaded) == handled
             for session in list(manager.sessions):
                 await manager.remove(session, delete_files=True)
-            await anyio.sleep(11)  # (idle worker threads are reaped after 10 s)
+            await anyio.sleep(11)  # (idle worker threads are reaped after 10 s idle ...
+            await anyio.to_thread.run_sync(lambda: None)  # ... at the next hop, which stops them)
+            await anyio.sleep(0.5)  # (and their threads end)
             end = sample()
     finally:
         stop_seeder("ours")
