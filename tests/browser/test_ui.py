@@ -501,7 +501,7 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
             def change() -> None:
                 open_settings()
                 legends = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".settings-group legend")]
-                assert legends == ["Downloads", "Speed", "BitTorrent"]
+                assert legends == ["Downloads", "Speed", "BitTorrent", "Programs"]
                 assert field("download_limit").get_attribute("value") == "0"
                 assert not field("incomplete_dir_enabled").is_selected()
                 retype("download_limit", "100")  # KiB/s
@@ -540,3 +540,70 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
             assert "outside the download root" in reason
             s = api.service.get_settings()
             assert (s.upload_limit, s.max_active_downloads, s.incomplete_dir) == (0, 3, part)
+
+
+async def test_the_watched_folders_and_programs_are_set_in_the_settings_view_and_a_bad_one_named(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    watched = tmp_path / "watch"
+    watched.mkdir()
+    async with running_api(tmp_path) as api:
+        with chromium() as driver:
+            def field(name: str) -> Any:
+                return driver.find_element(By.ID, f"setting-{name}")
+
+            def open_settings(reload: bool = False) -> None:
+                if reload:
+                    driver.refresh()
+                else:
+                    driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                driver.find_element(By.ID, "settings-open").click()
+                wait(driver, lambda d: d.find_element(By.ID, "setting-watch_folders").is_displayed())
+
+            def retype(name: str, text: str) -> None:
+                field(name).clear()
+                field(name).send_keys(text)
+
+            def save(then: str) -> None:
+                driver.find_element(By.ID, "settings-save").click()
+                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+
+            def change() -> None:
+                open_settings()
+                retype("watch_folders", f"{watched} => tv-shows")
+                field("run_on_completed_enabled").click()
+                retype("run_on_completed", '/usr/bin/logger "done: %N" %I')
+                save("Saved.")
+
+            await in_thread(change)
+            s = api.service.get_settings()
+            assert s.watch_folders == ((str(watched), "tv-shows"),)
+            assert s.run_on_completed_enabled and s.run_on_completed == '/usr/bin/logger "done: %N" %I'
+
+            def kept_after_a_reload() -> tuple[str, bool, str]:
+                open_settings(reload=True)
+                return (field("watch_folders").get_attribute("value"),
+                        field("run_on_completed_enabled").is_selected(),
+                        field("run_on_completed").get_attribute("value"))
+
+            assert await in_thread(kept_after_a_reload) == (
+                f"{watched} => tv-shows", True, '/usr/bin/logger "done: %N" %I')
+
+            def refused(name: str, text: str, good: tuple[str, str]) -> str:
+                retype(*good)
+                retype(name, text)
+                save("Not saved")
+                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
+                assert field(name).get_attribute("aria-invalid") == "true"
+                return str(reason)
+
+            reason = await in_thread(lambda: refused("run_on_added", "/bin/echo %Q", ("run_timeout", "30")))
+            assert "%Q" in reason
+            reason = await in_thread(lambda: refused("watch_folders", str(tmp_path / "nowhere"),
+                                                     ("run_on_added", "")))
+            assert "no such folder" in reason
+            s = api.service.get_settings()  # (nothing of the refused requests was saved)
+            assert s.run_timeout == 60.0 and s.run_on_added == "" and s.watch_folders == (
+                (str(watched), "tv-shows"),)

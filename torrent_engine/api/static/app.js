@@ -758,6 +758,11 @@ const SETTINGS = [
     {name: "incomplete_dir_enabled", label: "Keep incomplete downloads in another folder", kind: "bool"},
     {name: "incomplete_dir", label: "Incomplete folder", kind: "text", placeholder: "incomplete",
      hint: "inside the download folder; a job moves to its save path once complete"},
+    {name: "watch_enabled", label: "Add the torrents dropped in watched folders", kind: "bool"},
+    {name: "watch_folders", label: "Watched folders", kind: "folders",
+     placeholder: "/srv/watch\n/srv/watch-tv => tv",
+     hint: "one a line: an absolute folder, or 'folder => save path'; a sub-folder's name is the category"},
+    {name: "watch_interval", label: "Look every", kind: "number", unit: "s"},
   ]},
   {group: "Speed", fields: [
     {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
@@ -774,10 +779,24 @@ const SETTINGS = [
     {name: "share_limit_action", label: "Then", kind: "choice",
      options: [["stop", "pause it"], ["remove", "remove it"], ["remove_with_files", "remove it and its files"]]},
   ]},
+  {group: "Programs", fields: [
+    {name: "run_on_added_enabled", label: "Run a program when a job is added", kind: "bool"},
+    {name: "run_on_added", label: "Command line", kind: "text", placeholder: "/usr/local/bin/added %I \"%N\"",
+     hint: "no shell: %N name, %L category, %G tags, %F content path, %R root path, %D save path, " +
+           "%C files, %Z size, %T tracker, %I info-hash v1, %J v2, %K id"},
+    {name: "run_on_completed_enabled", label: "Run a program when a job completes", kind: "bool"},
+    {name: "run_on_completed", label: "Command line", kind: "text"},
+    {name: "run_on_seeding_done_enabled", label: "Run a program when a job reaches its share limit", kind: "bool"},
+    {name: "run_on_seeding_done", label: "Command line", kind: "text"},
+    {name: "run_timeout", label: "Stop a program after", kind: "number", unit: "s"},
+  ]},
 ];
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value
 
 function settingText(f, value) {
+  if (f.kind === "folders") {  // {folder: save path or null}: one a line
+    return Object.entries(value || {}).map(([folder, save]) => save ? `${folder} => ${save}` : folder).join("\n");
+  }
   if (f.kind !== "number" || !f.scale || value === -1) return String(value);
   return String(Math.round((value / f.scale) * 1000) / 1000);
 }
@@ -785,6 +804,16 @@ function settingText(f, value) {
 function settingValue(f, input) {  // what the input asks, as the API takes it
   if (f.kind === "bool") return input.checked;
   const text = input.value.trim();
+  if (f.kind === "folders") {
+    const out = {};
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      const at = line.indexOf("=>");
+      if (at < 0) out[line.trim()] = null;
+      else out[line.slice(0, at).trim()] = line.slice(at + 2).trim() || null;
+    }
+    return out;
+  }
   if (f.kind !== "number") return text;
   const n = text === "" ? NaN : Number(text);
   if (!isFinite(n)) return text;  // (the server says what is wrong with it)
@@ -811,11 +840,12 @@ function drawSettings(values) {
         input.value = values[f.name];
         settingsShown[f.name] = input.value;
       } else {
-        input = el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});
+        input = f.kind === "folders" ? el("textarea", {id, rows: "3", spellcheck: "false"})
+          : el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});
         if (f.kind === "number") input.inputMode = "decimal";
         if (f.placeholder) input.placeholder = f.placeholder;
         input.value = settingText(f, values[f.name]);
-        settingsShown[f.name] = input.value;
+        settingsShown[f.name] = input.value.trim();
       }
       input.dataset.setting = f.name;
       const error = el("span", {class: "field-error", id: `setting-error-${f.name}`, role: "alert"});
