@@ -103,6 +103,11 @@ class Config:
     # announces rather than opening thousands of tracker requests, or DHT lookups, at once.
     active_tracker_limit: int = 1600
     active_dht_limit: int = 88
+    # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
+    # every torrent of a manager (libtorrent's active_checking): the others wait their turn in
+    # "checking", so that adding a thousand torrents whose data is on disk reads one at a time
+    # rather than a thousand files at once.
+    active_checking_limit: int = 1
     # Peers.
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
@@ -175,7 +180,7 @@ class Config:
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
         for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
                      "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban",
-                     "max_open_files", "active_tracker_limit", "active_dht_limit"):
+                     "max_open_files", "active_tracker_limit", "active_dht_limit", "active_checking_limit"):
             _check_number(name, getattr(self, name), minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",

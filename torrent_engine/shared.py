@@ -114,6 +114,7 @@ class SharedResources:
         self.peer_id = generate_peer_id()
         self._tracker_slots: anyio.CapacityLimiter | None = None  # (made on the loop, when asked)
         self._dht_slots: anyio.CapacityLimiter | None = None
+        self._check_slots: anyio.CapacityLimiter | None = None
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
         # every session's storage opens its files through it: the process's descriptors for
@@ -158,6 +159,13 @@ class SharedResources:
         if self._dht_slots is None:
             self._dht_slots = anyio.CapacityLimiter(self.config.active_dht_limit)
         return self._dht_slots
+
+    @property
+    def check_slots(self) -> anyio.CapacityLimiter:
+        """Torrents hashing their data at once over every torrent (``active_checking_limit``)."""
+        if self._check_slots is None:
+            self._check_slots = anyio.CapacityLimiter(self.config.active_checking_limit)
+        return self._check_slots
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:

@@ -225,7 +225,16 @@ class Checker:
         return stamps
 
     async def _recheck(self, checking: Checking) -> set[int]:
-        """Hash every piece on disk (verify.recheck: both cores), reporting progress as events."""
+        """Hash every piece on disk (verify.recheck: both cores), reporting progress as events,
+        once the shared resources give it a turn (``active_checking_limit`` torrents at once:
+        until then it waits, still checking, at 0 %)."""
+        shared = self._ctx.shared
+        if shared is None:
+            return await self._hash_all(checking)
+        async with shared.check_slots:
+            return await self._hash_all(checking)
+
+    async def _hash_all(self, checking: Checking) -> set[int]:
         ctx = self._ctx
         last_report = 0.0
 

@@ -5,15 +5,18 @@ walked every second."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from tests.unit.clock import FakeClock
-from tests.unit.jobs.test_jobs_features import service, wait_state
+from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.errors import ConfigError
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
@@ -223,3 +226,39 @@ async def test_a_quiet_job_is_listed_as_the_same_snapshot_until_something_of_it_
         assert after[ids[0]] is not first[ids[0]] and after[ids[0]].features.tags == ("kept",)
         assert after[ids[1]] is not first[ids[1]] and after[ids[1]].state is not JobState.PAUSED
         assert after[ids[2]] is first[ids[2]] and after[ids[3]] is first[ids[3]]
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_torrents_added_with_their_data_on_disk_hash_it_a_few_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """The check of data already on disk is scheduled: ``active_checking_limit`` torrents hash
+    at once (libtorrent's ``active_checking``), the others wait in "checking" for their turn;
+    each is checked and seeds in the end."""
+    torrents = seeds(tmp_path / "dl", 5)
+    running = 0
+    most = 0
+    real_recheck = checking.recheck
+
+    async def recheck(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await anyio.sleep(0.05)  # (long enough for every other add to ask for its turn)
+            return await real_recheck(*args, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(checking, "recheck", recheck)
+    config = dataclasses.replace(cfg(seed=True), active_checking_limit=limit)
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        results = await jobs.add_many(torrents)
+        ids = [r[0].id for r in results if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+    assert most == limit
+
+
+def test_the_checking_limit_is_at_least_one() -> None:
+    with pytest.raises(ConfigError) as refused:
+        dataclasses.replace(cfg(), active_checking_limit=0)
+    assert refused.value.field == "active_checking_limit"
