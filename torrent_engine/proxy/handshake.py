@@ -249,9 +249,9 @@ class HttpConnect(_Base):
             raise self._error(f"not an HTTP proxy (answered {status_line[:60]!r})")
         status = int(parts[1])
         reason = parts[2].decode("latin-1", "replace") if len(parts) > 2 else ""
-        if status == 407:
-            raise self._error("refused the username and password (407)" if self.proxy.username
-                              else "asks for a username and password (407), and none is set")
+        if status in (401, 407):  # (407 is the standard's; tinyproxy answers bad ones with 401)
+            raise self._error(f"refused the username and password ({status})" if self.proxy.username
+                              else f"asks for a username and password ({status}), and none is set")
         if not 200 <= status < 300:
             raise self._error(f"refused CONNECT: {status} {reason}".rstrip())
         self._done = True
