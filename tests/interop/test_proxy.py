@@ -293,3 +293,24 @@ async def test_a_torrent_url_is_fetched_through_tinyproxy(tmp_path: Path) -> Non
             tg.cancel_scope.cancel()
         assert decode(response.body) == {b"info": {b"name": b"x"}}
         assert seen == [OUTSIDE]
+
+
+async def test_an_https_web_seed_through_socks5_with_proxy_only(tmp_path: Path, outgoing: list[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.interop._nginx import nginx
+
+    root = tmp_path / "www"
+    payload = make_payload(root / "pub", FILES)
+    with dante(tmp_path) as socks, nginx(tmp_path / "nginx", root, tls=True) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nginx" / "cert.pem"))
+        torrent = create_torrent(payload, piece_length=32 * 1024, version="v1",
+                                 web_seeds=[server.url + "pub/"])
+        outgoing.clear()
+        config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False,
+                        proxy=socks.config("socks5"))
+        async with Session(torrent, tmp_path / "ours", config=config) as ours:
+            with anyio.fail_after(60):
+                await ours.wait_completed()
+        assert server.requests()  # (TLS to nginx, inside the tunnel)
+    assert outgoing and set(outgoing) == {f"tcp 127.0.0.1:{socks.port}"}, outgoing
+    assert same_files(torrent, root / "pub", tmp_path / "ours") == []
