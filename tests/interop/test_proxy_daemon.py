@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -110,3 +111,15 @@ async def test_both_dialects_set_the_one_proxy_and_a_download_goes_through_it(tm
             status, text = await set_prefs(d, {"proxy_type": "None"})
             assert status == 200, text
             assert await proxy_url(d) == "" and (await prefs(d))["proxy_type"] == 0
+
+
+async def test_a_bad_proxy_url_or_proxy_only_without_one_stops_the_start_saying_which(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state"),
+            "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--listen-host", "127.0.0.1",
+            "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"]
+    done = await anyio.run_process([*base, "--proxy-url", "socks6://127.0.0.1:1080"], check=False)
+    told = done.stderr.decode()
+    assert done.returncode == 1 and "proxy_url: scheme 'socks6'" in told, told
+    done = await anyio.run_process([*base, "--proxy-only"], check=False)
+    told = done.stderr.decode()
+    assert done.returncode == 1 and "proxy_only: needs a proxy" in told, told
