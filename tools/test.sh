@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${TE_IN_NETNS:-}" ]; then  # installing needs the network; the re-run inside the namespace skips it
-PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromium-driver tmux ffmpeg prometheus miniupnpd nftables"
+PEERS="aria2 transmission-cli transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromium-driver tmux ffmpeg prometheus miniupnpd nftables dante-server tinyproxy"
 missing=""
-for prog in aria2c transmission-cli transmission-remote transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromedriver tmux ffmpeg ffprobe promtool miniupnpd nft; do
+for prog in aria2c transmission-cli transmission-remote transmission-daemon opentracker mktorrent qbittorrent-nox rtorrent nginx chromium chromedriver tmux ffmpeg ffprobe promtool miniupnpd nft danted tinyproxy; do
   command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
 done
 if [ -n "$missing" ]; then

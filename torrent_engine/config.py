@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigError
+from .proxy.settings import ProxyConfig
 
 Encryption = Literal["prefer", "require", "disable"]
 # Peer transports: "any" = dial uTP first, TCP too if uTP has no link within utp_head_start,
@@ -156,6 +157,10 @@ class Config:
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
     resume_save_interval: float = 60.0
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
+    # A proxy (docs/proxy.md): HTTP(S) trackers, web seeds and .torrent URL fetches go through it,
+    # outgoing peer connections too with its peer_connections; with its ``only`` nothing leaves
+    # outside it (no listening, uTP, DHT, LSD, port mapping or UDP trackers). None: no proxy.
+    proxy: ProxyConfig | None = None
 
     def __post_init__(self) -> None:
         """Check every setting at construction, so a bad value is an error here, naming it,
@@ -197,6 +202,19 @@ class Config:
         if self.natpmp_gateway is not None:
             _check_address("natpmp_gateway", self.natpmp_gateway)
         _check_address("upnp_ssdp_address", self.upnp_ssdp_address)
+        if self.proxy is not None and not isinstance(self.proxy, ProxyConfig):
+            raise ConfigError(f"{self.proxy!r} is not a ProxyConfig (proxy.parse_proxy_url reads a URL)",
+                              "proxy")
+
+    @property
+    def proxy_only(self) -> bool:
+        """Whether nothing may leave outside the proxy (``ProxyConfig.only``)."""
+        return self.proxy is not None and self.proxy.only
+
+    def proxied_peers(self) -> ProxyConfig | None:
+        """The proxy outgoing peer connections go through (None: they go straight)."""
+        proxy = self.proxy
+        return proxy if proxy is not None and (proxy.peer_connections or proxy.only) else None
 
 
 ENCRYPTION_MODES: tuple[Encryption, ...] = ("prefer", "require", "disable")

@@ -71,6 +71,11 @@ class TrackerRefused(TrackerError):
         self.retry_in = retry_in
 
 
+class TrackerNotUsed(TrackerError):
+    """A tracker the settings forbid asking (a UDP tracker while nothing may leave outside the
+    proxy): not tried again until the settings change."""
+
+
 class WebSeedError(TorrentEngineError):
     """A web seed (BEP 19) request failed or its server answered something unusable; ``url``
     names the file asked for."""
@@ -168,6 +173,16 @@ class LsdError(TorrentEngineError, ValueError):
         super().__init__(f"{field}: {message}")
         self.reason = message
         self.field = field
+
+
+class ProxyError(TorrentEngineError):
+    """A connection through the proxy failed: the proxy is unreachable, silent, refused our
+    credentials or the destination; ``proxy`` names it (its URL without the password)."""
+
+    def __init__(self, message: str, proxy: str) -> None:
+        super().__init__(f"proxy {proxy}: {message}")
+        self.reason = message
+        self.proxy = proxy
 
 
 class DownloadTimeout(TorrentEngineError, TimeoutError):

@@ -15,11 +15,12 @@ import anyio
 import anyio.abc
 
 from .config import Config
-from .errors import PeerConnectionClosed, PeerError, UtpError
+from .errors import PeerConnectionClosed, PeerError, ProxyError, UtpError
 from .peer.connection import BatchHandler, MessageHandler, PeerConnection
 from .peer.handshake import accept, connect
 from .peer.messages import Message
 from .peer.peer_id import client_name
+from .proxy.dial import open_connection as open_tunnel
 from .shared import Handshaker, SharedResources
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,28 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     "any" dials uTP first (on ``shared``'s UDP socket; without ``shared`` there is none) and TCP
     as well when uTP fails or has no link after ``config.utp_head_start``: the first handshaken
     link wins (a peer whose uTP stayed silent is then dialed over TCP alone for a while);
-    "utp" uses uTP only; "tcp" TCP only."""
+    "utp" uses uTP only; "tcp" TCP only. With a proxy for peer connections
+    (``Config.proxied_peers``) the peer is dialed over TCP through it alone (uTP is not proxied)."""
     mode = transport if transport is not None else config.transport
     utp = shared.utp if shared is not None else None
+    proxy = config.proxied_peers()
 
     async def dial(opener: Opener | None) -> PeerConnection:
         return await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
                              timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
                              read_timeout=config.keepalive_interval + 30.0, opener=opener)
 
+    if proxy is not None:
+        if transport == "utp":
+            raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: peers go through the proxy")
+
+        async def open_proxied(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
+            try:
+                return await open_tunnel(proxy, h, p, timeout=timeout)
+            except ProxyError as exc:
+                raise PeerConnectionClosed(f"cannot connect to {h}:{p}: {exc}") from None
+
+        return PeerLink(await dial(open_proxied), (host, port))
     if mode == "tcp" or (utp is None and mode == "any"):
         return PeerLink(await dial(None), (host, port))
     if utp is None:

@@ -240,6 +240,26 @@ class SharedResources:
         if self._count == 0 and self._running:
             await self._stop_services()
 
+    async def restart_services(self) -> None:
+        """Close the services and start them again as the config now says (proxy only turned on
+        or off: listening, uTP, DHT, LSD and port mapping stop or start); nothing when they do
+        not run. Their users stay counted; an acquire meanwhile waits for the new start."""
+        if not self._running or self._tg is None or self._starting is not None:
+            return
+        self._starting = starting = anyio.Event()
+        try:
+            await self._stop_services()
+            self._start_error = None
+            self.starts += 1
+            await self._tg.start(self._services)
+            self._running = True
+        except BaseException as exc:
+            self._start_error = exc
+            raise
+        finally:
+            self._starting = None
+            starting.set()
+
     async def _stop_services(self) -> None:
         self._running = False
         if self._service_scope is not None:
@@ -252,15 +272,22 @@ class SharedResources:
         try:
             with anyio.CancelScope() as scope:
                 self._service_scope = scope
-                listener = await anyio.create_tcp_listener(
+                only = self.config.proxy_only
+                if only:  # nothing may leave outside the proxy: each part that would is said
+                    self._say_proxy_only()
+                listener = None if only else await anyio.create_tcp_listener(
                     local_host=self.config.listen_host or None, local_port=self.config.listen_port,
                     reuse_port=False
                 )
                 self._listener = listener
-                self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
-                async with listener, anyio.create_task_group() as tg:
-                    utp = await self._start_utp(tg)
-                    if self.config.dht_enabled:
+                if listener is not None:
+                    self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
+                async with AsyncExitStack() as held:
+                    if listener is not None:
+                        await held.enter_async_context(listener)
+                    tg = await held.enter_async_context(anyio.create_task_group())
+                    utp = None if only else await self._start_utp(tg)
+                    if self.config.dht_enabled and not only:
                         from .dht.node import DhtNode
 
                         state_path = None
@@ -276,13 +303,13 @@ class SharedResources:
                                        transport=utp.dht_channel() if utp and shared_udp else None)
                         await tg.start(node.run)
                         self._dht = node
-                    if self.config.lsd_enabled:
+                    if self.config.lsd_enabled and not only:
                         from .lsd import LsdService
 
                         lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
                         await tg.start(lsd.run)
                         self._lsd = lsd
-                    if self.config.port_mapping:
+                    if self.config.port_mapping and not only:
                         from .portmap import PortMapper
 
                         mapper = PortMapper(natpmp_gateway=self.config.natpmp_gateway,
@@ -295,7 +322,7 @@ class SharedResources:
                             ports.append(("udp", self._listen_port))  # incoming uTP
                         await tg.start(mapper.run, ports)
                         self._port_mapper = mapper
-                    for one in listener.listeners:  # (IPv4 and IPv6 where they are two sockets)
+                    for one in listener.listeners if listener is not None else ():  # (IPv4 and IPv6: two)
                         assert isinstance(one, anyio.abc.SocketListener)
                         tg.start_soon(self._accept_peers, one, tg)
                     tg.start_soon(self._close_idle_files)
@@ -310,6 +337,17 @@ class SharedResources:
             self._listen_port = 0
             self._service_scope = None
             done.set()
+
+    def _say_proxy_only(self) -> None:
+        """Log each part that proxy-only mode leaves off (those the config would run)."""
+        config = self.config
+        parts = {"listening for incoming peer connections": True, "uTP": config.transport != "tcp",
+                 "the DHT": config.dht_enabled, "LSD": config.lsd_enabled,
+                 "port mapping": config.port_mapping}
+        name = config.proxy.name if config.proxy is not None else ""
+        for part, on in parts.items():
+            if on:
+                log.warning("proxy only: %s is off (the proxy %s carries outgoing TCP alone)", part, name)
 
     async def _accept_peers(self, listener: anyio.abc.SocketListener,
                             tg: anyio.abc.TaskGroup) -> None:

@@ -112,6 +112,12 @@ _PROGRAM_SETTINGS: dict[str, Schema] = {
                       "description": "absolute folder -> save path (null: the default one)"},
     "watch_enabled": BOOL, "watch_interval": {"type": "number", "minimum": 0.1},
 }
+_PROXY_SETTINGS: dict[str, Schema] = {
+    "proxy_url": {"type": "string", "description": "\"\" (none), or socks5://, socks5h://, socks4://, "
+                  "socks4a://, http:// with user:password@ optional (docs/proxy.md)"},
+    "proxy_peer_connections": BOOL, "proxy_torrents_only": BOOL,
+    "proxy_only": {"type": "boolean", "description": "nothing sent outside the proxy (needs proxy_url)"},
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -262,10 +268,10 @@ SCHEMAS: dict[str, Schema] = {
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
-        **_PROGRAM_SETTINGS,
+        **_PROGRAM_SETTINGS, **_PROXY_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
-        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS]),
+        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS]),
     "WatchStatus": _obj({
         "enabled": BOOL, "interval": NUMBER,
         "folders": {"type": "array", "items": _obj(

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "incomplete_dir", "run_on_added",
-              "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval")
+              "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
+              "proxy_url", "proxy_only")
 
 
 class DaemonError(TorrentEngineError):
@@ -153,6 +154,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "sub-folder's name is the category; taken files are renamed .added)")
     p.add_argument("--watch-interval", type=float, default=3.0, metavar="SECONDS",
                    help="scan the watched folders this often (default: 3)")
+    p.add_argument("--proxy-url", default="", metavar="URL",
+                   help="go through this proxy: socks5://, socks5h://, socks4://, socks4a:// or http:// "
+                        "(user:password@ optional): trackers, web seeds, .torrent URLs and outgoing "
+                        "peers (see docs/proxy.md; default: none; the API can change it at run time)")
+    p.add_argument("--proxy-only", action="store_true",
+                   help="send nothing outside the proxy: no listening for peers, no uTP, DHT, LSD, "
+                        "port mapping or UDP trackers (needs --proxy-url)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

@@ -116,6 +116,8 @@ def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     out["run_timeout"] = args.run_timeout
     out["watch_folders"] = {str(Path(f).expanduser().absolute()): None for f in args.watch_folder}
     out["watch_interval"] = args.watch_interval
+    out["proxy_url"] = args.proxy_url
+    out["proxy_only"] = args.proxy_only
     return out
 
 

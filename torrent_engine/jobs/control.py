@@ -54,6 +54,7 @@ from .model import (
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
+from .proxy import apply_proxy, proxy_config
 from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
 from .renames import check_path, plan_rename
 from .settings import (
@@ -107,6 +108,8 @@ class JobFeatureControl(JobLifecycle):
         saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
         self.settings, self._configured = saved.settings, saved.configured
         self._apply_global_limits()
+        if self.settings.proxy_url:  # (none saved: a library's own Config.proxy stays)
+            await apply_proxy(self.manager, self.settings)
         await self.configure(**configured, asked=asked)
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
@@ -231,8 +234,10 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(save_settings, self.state_dir, saved)
         except OSError as exc:  # (nothing changed: the change is refused, saying where)
             raise not_saved(exc, self.state_dir) from exc
-        self.settings = new
+        before, self.settings = self.settings, new
         self._apply_global_limits()
+        if proxy_config(before) != proxy_config(new):
+            await apply_proxy(self.manager, new)
         self._wake_all()  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()
@@ -1081,7 +1086,10 @@ class JobFeatureControl(JobLifecycle):
         if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
             raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
         try:
-            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT)
+            proxy = self.manager.config.proxy  # (straight under "torrents only", unless proxy only)
+            if proxy is not None and self.settings.proxy_torrents_only and not proxy.only:
+                proxy = None
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy)
         except TrackerError as exc:
             raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
         if response.status != 200:

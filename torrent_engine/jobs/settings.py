@@ -19,6 +19,7 @@ from ..resume import write_atomic
 from .autorun import ProgramEvent, check_command
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .proxy import PROXY_SWITCHES, check_proxy_url
 from .validate import check_limit
 from .watch import check_seconds, check_watch_folders
 
@@ -63,6 +64,12 @@ class ServiceSettings:
     watch_folders: tuple[tuple[str, str | None], ...] = ()
     watch_enabled: bool = True
     watch_interval: float = 3.0  # seconds between two scans
+    # a proxy (docs/proxy.md): its URL ("" = none); whether peers go through it; whether
+    # .torrent URL fetches go straight (qBittorrent's "torrents only"); proxy only
+    proxy_url: str = ""
+    proxy_peer_connections: bool = True
+    proxy_torrents_only: bool = False
+    proxy_only: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -125,13 +132,18 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
-        elif name.endswith("_enabled"):
+        elif name == "proxy_url":
+            values[name] = check_proxy_url(value, name)
+        elif name.endswith("_enabled") or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
         else:
             values[name] = _int(value, name, 0)
-    return dataclasses.replace(current, **values)
+    new = dataclasses.replace(current, **values)
+    if new.proxy_only and not new.proxy_url and not loading:
+        raise InvalidJobRequest("needs a proxy (proxy_url): nothing could leave without one", "proxy_only")
+    return new
 
 
 # What the configuration (the ``Config``: the daemon's flags and config file) asked for when it
@@ -141,7 +153,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
-         "watch_enabled", "watch_interval")
+         "watch_enabled", "watch_interval", "proxy_url", "proxy_only")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

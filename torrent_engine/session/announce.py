@@ -83,7 +83,8 @@ class Announcer:
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
-                                              info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots)
+                                              info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
+                                              proxy=ctx.config.proxy)
             swarm.start_soon(self.tracker.run)
 
     def completed(self) -> None:

@@ -22,7 +22,7 @@ from ..metainfo import Torrent
 from ..peer.messages import BLOCK_SIZE
 from ..picker import Block
 from ..session_state import State
-from ..webseed import WebSeed, WebSeedKey, WebSeedState
+from ..webseed import RangeClient, WebSeed, WebSeedKey, WebSeedState
 from ..webseed.client import BANNED
 from ..webseed.mapping import pieces_without
 
@@ -77,7 +77,7 @@ class SessionWebSeeds:
         for url in usable_urls(ctx.parts.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
-                seed = self.seeds[url] = WebSeed(url, self)
+                seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy))
             if not seed.state.gave_up:
                 swarm.start_soon(self._run, seed)
 

@@ -6,7 +6,8 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from ..errors import TrackerError
+from ..errors import TrackerError, TrackerNotUsed
+from ..proxy.settings import ProxyConfig
 from . import http
 from .messages import AnnounceRequest, AnnounceResponse, ScrapeResponse
 from .udp import UdpTrackerClient
@@ -33,12 +34,15 @@ async def announce(
     timeout: float,
     udp: UdpTrackerClient | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyConfig | None = None,
 ) -> AnnounceResponse:
     """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
-    is used when None)."""
+    is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP does not, and is
+    refused (``TrackerNotUsed``) when nothing may leave outside the proxy."""
     if _scheme(url) == "udp":
+        _check_udp(url, proxy)
         return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
-    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context)
+    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
 
 
 async def scrape(
@@ -48,8 +52,15 @@ async def scrape(
     timeout: float,
     udp: UdpTrackerClient | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyConfig | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15)."""
     if _scheme(url) == "udp":
+        _check_udp(url, proxy)
         return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
-    return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context)
+    return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
+
+
+def _check_udp(url: str, proxy: ProxyConfig | None) -> None:
+    if proxy is not None and proxy.only:
+        raise TrackerNotUsed("UDP tracker not used: only the proxy may be used, and it carries no UDP", url)

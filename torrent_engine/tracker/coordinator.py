@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ..errors import TrackerError, TrackerRefused
+from ..errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ..events import EventBus, TrackerFailed, TrackerSuccess
+from ..proxy.settings import ProxyConfig
 from . import client
 from .client import SUPPORTED_SCHEMES
 from .messages import (
@@ -144,6 +145,7 @@ class TrackerCoordinator:
         udp_retransmit_base: float = RETRANSMIT_BASE,
         local_addresses: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
+        proxy: ProxyConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
@@ -172,6 +174,7 @@ class TrackerCoordinator:
         self.backoff_max = backoff_max
         self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base)
         self._ssl_context = ssl_context
+        self._proxy = proxy  # HTTP(S) announces go through it (UDP ones not at all under its ``only``)
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers
@@ -368,7 +371,8 @@ class TrackerCoordinator:
             async with self._slots if self._slots is not None else contextlib.nullcontext():
                 tracker.state = "updating"  # (waiting for a slot, it is not)
                 response = await client.announce(
-                    tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context
+                    tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
+                    proxy=self._proxy,
                 )
         except TrackerError as exc:
             self._failed(tracker, exc)
@@ -419,13 +423,17 @@ class TrackerCoordinator:
         tracker.errors += 1
         tracker.last_error = exc.reason
         delay = min(self.backoff_base * 2 ** min(tracker.failures - 1, 16), self.backoff_max)
-        if isinstance(exc, TrackerRefused) and exc.retry_in is not None:
+        if isinstance(exc, TrackerNotUsed):
+            tracker.disabled = True
+        elif isinstance(exc, TrackerRefused) and exc.retry_in is not None:
             if exc.retry_in == RETRY_NEVER:
                 tracker.disabled = True  # BEP 31: "never" — this URL is not a tracker
             else:
                 delay = max(delay, float(exc.retry_in))
         tracker.retry_at = self._clock() + delay
-        if tracker.disabled:
+        if isinstance(exc, TrackerNotUsed):
+            log.warning("tracker %s: %s", tracker.url, exc.reason)
+        elif tracker.disabled:
             log.info("tracker %s failed (%s); it asked never to be tried again", tracker.url, exc.reason)
         else:
             log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)

@@ -3,7 +3,8 @@
 A tracker exchange is one small GET, so HTTP/1.1 is written here rather than pulled in as a
 dependency: ``ResponseReader`` is the sans-I/O part (status line, headers, Content-Length,
 chunked or read-to-close bodies, gzip/deflate, a size cap at every stage); ``http_get`` is the
-shell (TCP or TLS through anyio, connect and overall timeouts, bounded redirects).
+shell (TCP or TLS through anyio, or through a proxy; connect and overall timeouts, bounded
+redirects).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from urllib.parse import urljoin
 import anyio
 import anyio.abc
 
-from ..errors import TrackerError
+from ..errors import ProxyError, TrackerError
 from ..httpurl import split_http_url
+from ..proxy.dial import open_tcp
+from ..proxy.settings import ProxyConfig
 from ..version import USER_AGENT
 from .messages import (
     MAX_RESPONSE_SIZE,
@@ -264,30 +267,23 @@ async def _fetch_once(
     max_body: int,
     user_agent: str,
     ssl_context: ssl.SSLContext | None,
+    proxy: ProxyConfig | None,
 ) -> HttpResponse:
     try:
         host, port, tls, request = _request_bytes(url, user_agent)
     except UnicodeEncodeError:
         raise TrackerError("URL is not ASCII", url) from None
-    stream: anyio.abc.ByteStream
-    with anyio.fail_after(connect_timeout):
-        if tls:
-            context = ssl_context or ssl.create_default_context()
-            # Not standard_compatible: a close without close_notify is an EOF, as in http.client
-            # (ragged EOF); a truncated Content-Length or chunked body still fails in feed_eof.
-            try:
-                stream = await anyio.connect_tcp(
-                    host,
-                    port,
-                    tls=True,
-                    ssl_context=context,
-                    tls_hostname=host,
-                    tls_standard_compatible=False,
-                )
-            except anyio.EndOfStream:
-                raise TrackerError("connection closed during the TLS handshake") from None
-        else:
-            stream = await anyio.connect_tcp(host, port)
+    # (through a proxy: its tunnel has its own connect_timeout, the TLS on top this one)
+    with anyio.fail_after(connect_timeout * (2 if proxy is not None else 1)):
+        # (not standard_compatible: a close without close_notify is an EOF, as in http.client
+        # (ragged EOF); a truncated Content-Length or chunked body still fails in feed_eof)
+        try:
+            stream = await open_tcp(host, port, proxy=proxy, timeout=connect_timeout, tls=tls,
+                                    ssl_context=ssl_context)
+        except anyio.EndOfStream:
+            raise TrackerError("connection closed during the TLS handshake") from None
+        except ProxyError as exc:
+            raise TrackerError(str(exc)) from None
     try:
         return await exchange(stream, request, max_body)
     finally:
@@ -320,8 +316,10 @@ async def http_get(
     max_redirects: int = MAX_REDIRECTS,
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyConfig | None = None,
 ) -> HttpResponse:
-    """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds.
+    """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds,
+    through ``proxy`` when one is given (a failure there is a TrackerError naming the proxy).
 
     Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
     is a :class:`TrackerError` naming the URL first asked for.
@@ -336,6 +334,7 @@ async def http_get(
                     max_body=max_body,
                     user_agent=user_agent,
                     ssl_context=ssl_context,
+                    proxy=proxy,
                 )
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:
@@ -381,11 +380,12 @@ async def announce(
     max_body: int = MAX_RESPONSE_SIZE,
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyConfig | None = None,
 ) -> AnnounceResponse:
     """Announce to an HTTP(S) tracker. A bencoded body is parsed even with a non-200 status,
     since trackers often send their ``failure reason`` with a 4xx code."""
     response = await _tracker_get(
-        announce_url(url, request), url, timeout, connect_timeout, max_body, user_agent, ssl_context
+        announce_url(url, request), url, timeout, connect_timeout, max_body, user_agent, ssl_context, proxy
     )
     return parse_announce_response(response.body, url)
 
@@ -399,10 +399,12 @@ async def scrape(
     max_body: int = MAX_RESPONSE_SIZE,
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxyConfig | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the HTTP(S) tracker whose announce URL is ``url`` (BEP 48)."""
     response = await _tracker_get(
-        scrape_url_for(url, info_hashes), url, timeout, connect_timeout, max_body, user_agent, ssl_context
+        scrape_url_for(url, info_hashes), url, timeout, connect_timeout, max_body, user_agent, ssl_context,
+        proxy
     )
     return parse_scrape_response(response.body, url)
 
@@ -415,6 +417,7 @@ async def _tracker_get(
     max_body: int,
     user_agent: str,
     ssl_context: ssl.SSLContext | None,
+    proxy: ProxyConfig | None,
 ) -> HttpResponse:
     try:
         response = await http_get(
@@ -424,6 +427,7 @@ async def _tracker_get(
             max_body=max_body,
             user_agent=user_agent,
             ssl_context=ssl_context,
+            proxy=proxy,
         )
     except TrackerError as exc:  # name the tracker, not the whole request URL
         raise TrackerError(exc.reason, tracker_url) from None

@@ -19,8 +19,10 @@ import anyio
 import anyio.abc
 
 from ..bitfield import Bitfield
-from ..errors import TrackerError, WebSeedError, WebSeedRangeError, WebSeedStatusError
+from ..errors import ProxyError, TrackerError, WebSeedError, WebSeedRangeError, WebSeedStatusError
 from ..metainfo import Torrent
+from ..proxy.dial import open_tcp
+from ..proxy.settings import ProxyConfig
 from ..tracker.http import ResponseReader
 from ..version import USER_AGENT
 from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
@@ -60,8 +62,10 @@ class RangeClient:
     a redirect of a file URL is remembered for that file's later ranges."""
 
     def __init__(self, *, user_agent: str = USER_AGENT, ssl_context: ssl.SSLContext | None = None,
-                 connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT) -> None:
+                 connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+                 proxy: ProxyConfig | None = None) -> None:
         self.user_agent = user_agent
+        self.proxy = proxy  # connections go through it when set
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -241,17 +245,16 @@ class RangeClient:
         if self._stream is not None and self._origin_key == origin.key:
             return self._stream
         await self.aclose()
-        with anyio.fail_after(self.connect_timeout):
-            if origin.tls:
-                context = self.ssl_context or ssl.create_default_context()
-                try:
-                    stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                        origin.host, origin.port, tls=True, ssl_context=context, tls_hostname=origin.host,
-                        tls_standard_compatible=False)
-                except anyio.EndOfStream:
-                    raise WebSeedError("connection closed during the TLS handshake") from None
-            else:
-                stream = await anyio.connect_tcp(origin.host, origin.port)
+        # (through a proxy: its tunnel has its own connect_timeout, the TLS on top this one)
+        with anyio.fail_after(self.connect_timeout * (2 if self.proxy is not None else 1)):
+            try:
+                stream = await open_tcp(origin.host, origin.port, proxy=self.proxy,
+                                        timeout=self.connect_timeout, tls=origin.tls,
+                                        ssl_context=self.ssl_context)
+            except anyio.EndOfStream:
+                raise WebSeedError("connection closed during the TLS handshake") from None
+            except ProxyError as exc:
+                raise WebSeedError(str(exc)) from None
         self.connections += 1
         self._stream, self._origin_key = stream, origin.key
         return stream

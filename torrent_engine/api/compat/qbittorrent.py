@@ -50,6 +50,8 @@ from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_
 from .forms import Form, FormError, parse_form
 from .kept import Kept, KeptRecords, encode
 from .programs import QBT_FIELDS, qbt_changes
+from .proxies import QBT_FIELDS as PROXY_FIELDS
+from .proxies import qbt_changes as proxy_changes
 from .qbittorrent_records import (
     ACTIONS_AT_LIMIT,
     APP_VERSION,
@@ -351,8 +353,9 @@ class QbittorrentApi:
                     value = 0
                 changes[ours] = value
         changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
+        changes.update(proxy_changes(prefs, self.service.get_settings()))
         handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names, *QBT_FIELDS}
+                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS}
         for key, value in prefs.items():
             if key not in handled and key in current and value != current[key]:
                 raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")

@@ -16,6 +16,7 @@ from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
 from .programs import qbt_preferences
+from .proxies import qbt_preferences as proxy_preferences
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
 WEBAPI_VERSION = "2.9.3"
@@ -332,5 +333,5 @@ def preferences(service: JobService) -> dict[str, Any]:
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
-        **qbt_preferences(s),
+        **qbt_preferences(s), **proxy_preferences(s),
     }

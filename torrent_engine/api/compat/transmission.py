@@ -51,6 +51,9 @@ from .. import jsontext
 from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
+from .proxies import TR_FIELDS as PROXY_FIELDS
+from .proxies import tr_changes as proxy_changes
+from .proxies import tr_session as proxy_session
 from .qbittorrent_records import magnet_uri
 
 log = logging.getLogger(__name__)
@@ -306,6 +309,7 @@ class TransmissionRpc:
             "trash-original-torrent-files": False, "blocklist-enabled": False, "blocklist-size": 0,
             "blocklist-url": "", "cache-size-mb": 4, "config-dir": str(self.service.state_dir or ""),
             "peer-limit-global": 200, "peer-limit-per-torrent": 50, **tr_session(s), "default-trackers": "",
+            **proxy_session(s),
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
                       "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
@@ -347,6 +351,7 @@ class TransmissionRpc:
                 if sq else -1
             changes["max_active_torrents"] = -1
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
+        changes.update(proxy_changes(a))
         if "incomplete-dir-enabled" in a:
             changes["incomplete_dir_enabled"] = a["incomplete-dir-enabled"]
         if "incomplete-dir" in a:
@@ -354,7 +359,7 @@ class TransmissionRpc:
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
                    "seed-queue-enabled", "seed-queue-size", "incomplete-dir-enabled", "incomplete-dir",
-                   *TR_FIELDS}
+                   *TR_FIELDS, *PROXY_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue

@@ -1,0 +1,105 @@
+"""The async shell of the proxy handshakes: a TCP connection to the proxy, the handshake driven
+over it within a timeout, and the socket handed back as the tunnel. ``open_tcp`` is what the
+HTTP clients (trackers, web seeds, ``.torrent`` fetches) call: through the proxy when one is
+given, straight otherwise, with TLS on top when asked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from ..errors import ProxyError
+from .handshake import handshake_for
+from .settings import ProxyConfig
+
+__all__ = ["open_connection", "open_tcp"]
+
+
+async def open_connection(proxy: ProxyConfig, host: str, port: int, *,
+                          timeout: float) -> anyio.abc.SocketStream:
+    """A TCP tunnel to ``host:port`` through ``proxy``, open within ``timeout`` seconds (the
+    connect to the proxy, a name looked up here, and the handshake). Every failure is a
+    ``ProxyError`` naming the proxy and saying what failed."""
+    try:
+        with anyio.fail_after(timeout):
+            target = host if proxy.resolves_names else await _resolved(proxy, host, port)
+            try:
+                stream = await anyio.connect_tcp(proxy.host, proxy.port)
+            except OSError as exc:
+                raise ProxyError(f"cannot connect: {_describe(exc)}", proxy.name) from None
+            try:
+                handshake = handshake_for(proxy, target, port)
+                while not handshake.established:
+                    out = handshake.data_to_send()
+                    if out:
+                        await stream.send(out)
+                    try:
+                        data = await stream.receive(handshake.next_read_size())
+                    except anyio.EndOfStream:
+                        data = b""
+                    handshake.receive_data(data)
+            except BaseException:
+                await anyio.aclose_forcefully(stream)
+                raise
+    except TimeoutError:
+        raise ProxyError(f"no tunnel to {host}:{port} within {timeout:g} s", proxy.name) from None
+    except (OSError, anyio.BrokenResourceError) as exc:
+        raise ProxyError(f"connection lost during the handshake: {_describe(exc)}", proxy.name) from None
+    return stream
+
+
+async def _resolved(proxy: ProxyConfig, host: str, port: int) -> str:
+    """``host`` as an address, looked up here (socks5:// and socks4:// without the name
+    extension); an address is kept as it is."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    family = socket.AF_INET if proxy.kind == "socks4" else socket.AF_UNSPEC
+    try:
+        found = await anyio.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ProxyError(f"cannot look up {host!r} (the proxy does not resolve names with "
+                         f"{proxy.scheme}://): {_describe(exc)}", proxy.name) from None
+    if not found:
+        raise ProxyError(f"{host!r} has no address", proxy.name)
+    return str(found[0][4][0])
+
+
+async def open_tcp(host: str, port: int, *, proxy: ProxyConfig | None, timeout: float,
+                   tls: bool = False, ssl_context: ssl.SSLContext | None = None) -> anyio.abc.ByteStream:
+    """A connection to ``host:port`` for an HTTP(S) client, through ``proxy`` when it is set
+    (``ProxyError`` if that fails), with TLS when ``tls`` (ragged EOFs allowed, as http.client
+    does). The caller bounds the whole with its own timeout; ``timeout`` bounds the tunnel."""
+    context = (ssl_context or ssl.create_default_context()) if tls else None
+    if proxy is None:
+        if context is None:
+            return await anyio.connect_tcp(host, port)
+        return await anyio.connect_tcp(host, port, tls=True, ssl_context=context, tls_hostname=host,
+                                       tls_standard_compatible=False)
+    stream = await open_connection(proxy, host, port, timeout=timeout)
+    if context is None:
+        return stream
+    try:
+        return await TLSStream.wrap(stream, hostname=host, ssl_context=context, standard_compatible=False)
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and str(exc) == "All connection attempts failed":
+        exc = cause
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return text or type(exc).__name__
