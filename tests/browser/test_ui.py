@@ -501,7 +501,7 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
             def change() -> None:
                 open_settings()
                 legends = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".settings-group legend")]
-                assert legends == ["Downloads", "Speed", "BitTorrent", "Programs"]
+                assert legends == ["Downloads", "Speed", "Connection", "BitTorrent", "Programs"]
                 assert field("download_limit").get_attribute("value") == "0"
                 assert not field("incomplete_dir_enabled").is_selected()
                 retype("download_limit", "100")  # KiB/s
@@ -599,7 +599,18 @@ async def test_the_watched_folders_and_programs_are_set_in_the_settings_view_and
                 assert field(name).get_attribute("aria-invalid") == "true"
                 return str(reason)
 
-            reason = await in_thread(lambda: refused("run_on_added", "/bin/echo %Q", ("run_timeout", "30")))
+            def proxy() -> None:
+                retype("proxy_url", "socks5://127.0.0.1:1080")
+                field("proxy_only").click()
+                save("Saved.")
+
+            await in_thread(proxy)
+            s = api.service.get_settings()
+            assert (s.proxy_url, s.proxy_only) == ("socks5://127.0.0.1:1080", True)
+            reason = await in_thread(lambda: refused("proxy_url", "ftp://nowhere", ("run_timeout", "45")))
+            assert "ftp" in reason
+            reason = await in_thread(lambda: refused("run_on_added", "/bin/echo %Q",
+                                                     ("proxy_url", "socks5://127.0.0.1:1080")))
             assert "%Q" in reason
             reason = await in_thread(lambda: refused("watch_folders", str(tmp_path / "nowhere"),
                                                      ("run_on_added", "")))

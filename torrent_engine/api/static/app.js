@@ -768,6 +768,14 @@ const SETTINGS = [
     {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
     {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
   ]},
+  {group: "Connection", fields: [
+    {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
+     hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
+    {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},
+    {name: "proxy_torrents_only", label: "Only torrents through the proxy (.torrent links go straight)", kind: "bool"},
+    {name: "proxy_only", label: "Proxy only: send nothing outside it (no incoming peers, uTP, DHT, LSD, UDP trackers)",
+     kind: "bool"},
+  ]},
   {group: "BitTorrent", fields: [
     {name: "queueing", label: "Queue jobs", kind: "bool"},
     {name: "max_active_downloads", label: "Downloads at once", kind: "number", hint: "-1 = no maximum"},
