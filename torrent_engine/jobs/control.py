@@ -200,6 +200,22 @@ class JobFeatureControl(JobLifecycle):
                 self._ranks[rec.id] = len(self._ranks) + 1
             self._ranked = (self._jobs.order_version, self._completions)
 
+    def _completion_changed(self, rec: JobRecord) -> None:
+        """As the base's; when the ranks were current and the job completed, it leaves them and
+        those after it move up one (a thousand seeds added in a row are not a thousand new
+        rankings of every job, which was quadratic in the jobs: the ranks are in order, and
+        a job just added is near their end)."""
+        current = self._ranked == (self._jobs.order_version, self._completions)
+        super()._completion_changed(rec)
+        if current and not _waits(rec):
+            rank = self._ranks.pop(rec.id, None)
+            if rank is not None:
+                for job_id in reversed(self._ranks):  # (in rank order: those after it)
+                    if self._ranks[job_id] < rank:
+                        break
+                    self._ranks[job_id] -= 1
+            self._ranked = (self._jobs.order_version, self._completions)
+
     def _rank(self, job_id: str) -> int:
         """The job's queue position as shown (0: none, it is complete or finished)."""
         if (self._jobs.order_version, self._completions) != self._ranked:
@@ -210,8 +226,7 @@ class JobFeatureControl(JobLifecycle):
         """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete (made
         again when read after the queue's order or a job's completion changed: ``_ranked``)."""
         self._ranked = (self._jobs.order_version, self._completions)
-        waiting = [r for r in self._jobs.in_queue_order()
-                   if not (r.completed_at is not None and r.done_size >= r.total_size)]
+        waiting = [r for r in self._jobs.in_queue_order() if _waits(r)]
         self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
 
     # -- settings --------------------------------------------------------------------------
@@ -601,7 +616,7 @@ class JobFeatureControl(JobLifecycle):
                 rec.seeding_time += step
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
-                self._completions += 1
+                self._completion_changed(rec)
                 self._run_program(ProgramEvent.COMPLETED, rec)
                 await self._save(rec)
             if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
@@ -1161,3 +1176,8 @@ def _queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
     if complete is None:
         complete = _record_complete(rec)
     return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)
+
+
+def _waits(rec: JobRecord) -> bool:
+    """Whether ``rec`` is ranked in the queue: not complete (what it selected is all there)."""
+    return not (rec.completed_at is not None and rec.done_size >= rec.total_size)

@@ -235,6 +235,10 @@ class JobLifecycle:
             if rec is not None and job_id in self._quiet:
                 self._wake_job(rec)
 
+    def _completion_changed(self, rec: JobRecord) -> None:
+        """``rec``'s completion was noted or undone (what is ranked in the queue changes)."""
+        self._completions += 1
+
     def _dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
         back by the queue) when the service started, it gets one when resumed (or given a slot,
@@ -500,13 +504,14 @@ class JobLifecycle:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
             rec.missing_files = []
         completed = new is JobState.SEEDING and rec.completed_at is None
+        uncompleted = new is JobState.DOWNLOADING and rec.completed_at is not None
         if completed:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
-            self._completions += 1
-        elif new is JobState.DOWNLOADING and rec.completed_at is not None:
+        elif uncompleted:
             rec.completed_at = None  # (more was selected after it completed)
-            self._completions += 1
         self._refresh_counters(rec)
+        if completed or uncompleted:
+            self._completion_changed(rec)
         self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
         self._unview(rec)
         if new in FINISHED_STATES:

@@ -25,6 +25,10 @@ from torrent_engine.session import Session, SessionStatus, checking
 pytestmark = pytest.mark.anyio
 
 
+def magnet_of(tmp_path: Path) -> str:
+    return "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=waits"
+
+
 def seeds(root: Path, n: int) -> list[Torrent]:
     """``n`` one-file torrents whose data is complete under ``root``."""
     out = []
@@ -262,3 +266,34 @@ def test_the_checking_limit_is_at_least_one() -> None:
     with pytest.raises(ConfigError) as refused:
         dataclasses.replace(cfg(), active_checking_limit=0)
     assert refused.value.field == "active_checking_limit"
+
+
+async def test_seeds_added_in_a_row_do_not_rank_every_job_again_each_and_the_ranks_stay_true(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that completes leaves the queue's ranks and those after it move up: the ranks are
+    not made again over every job for each completion (quadratic when thousands of seeds are
+    added), and they are what a ranking made anew says."""
+    torrents = seeds(tmp_path / "dl", 12)
+    made = 0
+    real = JobService._rerank
+
+    def rerank(self: JobService) -> None:
+        nonlocal made
+        made += 1
+        real(self)
+
+    async with service(tmp_path, seed=True) as jobs:
+        waiting, _ = await jobs.add(magnet_of(tmp_path))  # (never completes: ranked 1 throughout)
+        monkeypatch.setattr(JobService, "_rerank", rerank)
+        ids = []
+        for t in torrents:
+            job, _ = await jobs.add(t)
+            ids.append(job.id)
+            await all_seeding(jobs, [job.id])
+            jobs.list()  # (every job read: each ranked)
+        assert made <= 2, made
+        shown = {j.id: j.queue_position for j in jobs.list()}
+        monkeypatch.setattr(JobService, "_rerank", real)
+        jobs._rerank()  # (made anew: the same)
+        assert {j.id: j.queue_position for j in jobs.list()} == shown
+        assert shown[waiting.id] == 1 and all(shown[i] == 0 for i in ids)
