@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -28,6 +29,7 @@ from . import fdlimit
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
+from .ipfilter import IpFilter, address_int
 from .peer.peer_id import generate_peer_id
 from .runtime import mark_asyncio_context
 from .storage.descriptors import FileCache
@@ -122,6 +124,11 @@ class SharedResources:
         self.files = FileCache(config.max_open_files)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
+        # the IP filter every session's peers pass (dialed, accepted, heard of): one for all
+        self._ip_filter = IpFilter()
+        self._filter_trackers = False  # trackers at blocked addresses are not contacted either
+        self._filter_watchers: dict[bytes, Callable[[IpFilter], None]] = {}
+        self.refused_by_filter = 0  # incoming connections closed at once: blocked address
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._count = 0
@@ -434,6 +441,51 @@ class SharedResources:
         log.warning("%s", error)
         raise error
 
+    @property
+    def ip_filter(self) -> IpFilter:
+        """The addresses no session connects to nor accepts (blocklists and banned addresses)."""
+        return self._ip_filter
+
+    def set_ip_filter(self, ip_filter: IpFilter, *, trackers: bool = False) -> None:
+        """Use ``ip_filter`` from now on: every session drops its peers that it blocks;
+        ``trackers``: a tracker whose host is or resolves to a blocked address is not contacted."""
+        self._filter_trackers = trackers
+        if ip_filter == self._ip_filter:
+            return
+        self._ip_filter = ip_filter
+        for watcher in list(self._filter_watchers.values()):
+            watcher(ip_filter)
+
+    async def tracker_refused(self, url: str) -> str | None:
+        """Why the tracker at ``url`` may not be contacted (None: it may): its host is, or
+        resolves to, an address the IP filter blocks, when the filter applies to trackers."""
+        ip_filter = self._ip_filter
+        if not self._filter_trackers or not len(ip_filter):
+            return None
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return None  # (the tracker's client says why the URL is malformed)
+        if not host:
+            return None
+        if ip_filter.blocked(host):
+            return f"the tracker's address {host} is blocked by the IP filter"
+        if address_int(host) is not None:
+            return None
+        try:
+            infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return None  # (the tracker's client reports the failed look-up)
+        for info in infos:
+            address = str(info[4][0])
+            if ip_filter.blocked(address):
+                return f"the tracker's host {host} resolves to {address}, blocked by the IP filter"
+        return None
+
+    def watch_filter(self, info_hash: bytes, watcher: Callable[[IpFilter], None]) -> None:
+        """Call ``watcher`` with each new filter while ``info_hash`` is registered."""
+        self._filter_watchers[info_hash] = watcher
+
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""
         if info_hash in self._routes:
@@ -443,6 +495,7 @@ class SharedResources:
     def unregister(self, info_hash: bytes) -> None:
         """Stop routing incoming peers for ``info_hash``."""
         self._routes.pop(info_hash, None)
+        self._filter_watchers.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         """Use ``handshaker`` for incoming connections."""
@@ -460,6 +513,13 @@ class SharedResources:
         if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
             with anyio.CancelScope(shield=True):
                 await stream.aclose()  # TCP refused: uTP only
+            return
+        remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+        if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
+            self.refused_by_filter += 1
+            log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
             return
         if self.pending_handshakes >= self.config.max_pending_handshakes:
             self.handshakes_refused += 1

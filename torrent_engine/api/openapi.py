@@ -112,6 +112,19 @@ _PROGRAM_SETTINGS: dict[str, Schema] = {
                       "description": "absolute folder -> save path (null: the default one)"},
     "watch_enabled": BOOL, "watch_interval": {"type": "number", "minimum": 0.1},
 }
+_IP_FILTER_SETTINGS: dict[str, Schema] = {
+    "ip_filter_enabled": BOOL,
+    "ip_filter_path": {"type": "string", "description": "an absolute path to a list file (eMule .dat, "
+                       "PeerGuardian .p2p, CIDR lines; gzip or not), \"\" for none"},
+    "ip_filter_url": {"type": "string", "description": "an http(s) URL of a list, \"\" for none"},
+    "ip_filter_trackers": BOOL,
+    "banned_ips": {"type": "array", "items": STRING, "description": "IP addresses, always refused"},
+}
+_IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
+                 "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
+                                                              ["line", "reason"])},
+                 "read_at": _null(NUMBER), "error": _null(STRING)},
+                ["source", "ranges", "rules", "bad_lines", "first_bad", "read_at", "error"])
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -251,9 +264,13 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
-        **_PROGRAM_SETTINGS,
+        **_PROGRAM_SETTINGS, **_IP_FILTER_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
-        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS]),
+        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS,
+        *_IP_FILTER_SETTINGS]),
+    "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
+                            "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
+                           ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),
     "WatchStatus": _obj({
         "enabled": BOOL, "interval": NUMBER,
         "folders": {"type": "array", "items": _obj(
@@ -442,6 +459,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/watch"): _op("The watched folders and the files they held lately", "WatchStatus",
                                tag="settings"),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
+    ("GET", "/api/ipfilter"): _op("The IP filter in force and what its lists gave", "IpFilterStatus",
+                                  tag="settings"),
+    ("POST", "/api/ipfilter/update"): _op("Fetch the IP filter's list URL now", "IpFilterStatus",
+                                          errors=(409,), tag="settings"),
 }
 
 def _stream_op(summary: str) -> dict[str, Any]:

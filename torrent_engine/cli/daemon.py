@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; holds its pid
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "run_on_added",
-              "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval")
+              "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
+              "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip")
 
 
 class DaemonError(TorrentEngineError):
@@ -150,6 +151,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "sub-folder's name is the category; taken files are renamed .added)")
     p.add_argument("--watch-interval", type=float, default=3.0, metavar="SECONDS",
                    help="scan the watched folders this often (default: 3)")
+    p.add_argument("--ip-filter", default="", metavar="FILE",
+                   help="refuse peers whose address this list blocks (eMule ipfilter.dat, PeerGuardian "
+                        ".p2p or CIDR lines, gzip or not; re-read when it changes)")
+    p.add_argument("--ip-filter-url", default="", metavar="URL",
+                   help="refuse peers whose address the list at this URL blocks (fetched daily and on "
+                        "demand; the copy is kept in the state folder)")
+    p.add_argument("--ip-filter-trackers", action="store_true",
+                   help="apply the IP filter to trackers' addresses too")
+    p.add_argument("--banned-ip", action="append", default=[], metavar="ADDRESS",
+                   help="refuse peers from this IP address (repeatable)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

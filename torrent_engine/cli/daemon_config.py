@@ -105,7 +105,8 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
 
 def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the flags and the config file ask of the job service's run-time settings besides the
-    rate limits and download slots: the programs run on jobs' events and the watched folders
+    rate limits and download slots: the programs run on jobs' events, the watched folders and
+    the IP filter
     (``JobService.configure``: one the configuration changed since it was last applied is
     changed, as the API would change it; one it did not change stays as the API left it)."""
     out: dict[str, Any] = {}
@@ -116,6 +117,11 @@ def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     out["run_timeout"] = args.run_timeout
     out["watch_folders"] = {str(Path(f).expanduser().absolute()): None for f in args.watch_folder}
     out["watch_interval"] = args.watch_interval
+    out["ip_filter_path"] = str(Path(args.ip_filter).expanduser().absolute()) if args.ip_filter else ""
+    out["ip_filter_url"] = args.ip_filter_url
+    out["ip_filter_enabled"] = bool(args.ip_filter or args.ip_filter_url)
+    out["ip_filter_trackers"] = args.ip_filter_trackers
+    out["banned_ips"] = list(args.banned_ip)
     return out
 
 

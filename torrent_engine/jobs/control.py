@@ -19,6 +19,7 @@ from typing import Any  # Any: fields of settings or features, each its own type
 import anyio
 
 from ..errors import TorrentEngineError, TrackerError
+from ..ipfilter import IpFilter
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
@@ -28,6 +29,7 @@ from ..session_state import State
 from ..shared import TokenBucket
 from ..tracker.http import http_get
 from .autorun import ProgramEvent
+from .blocklist import Blocklist
 from .categories import Catalogue, Category
 from .claims import claimed_paths
 from .features import check_category, check_tags, features_from
@@ -77,6 +79,8 @@ class JobFeatureControl(JobLifecycle):
         super().__init__(manager, store, download_root=download_root, state_dir=state_dir, clock=clock)
         self.catalogue = Catalogue(state_dir)
         self.settings = ServiceSettings()
+        self.blocklist = Blocklist(lambda: self.settings, self._apply_ip_filter, state_dir=state_dir,
+                                   clock=clock)
         self._configured: Configured | None = None  # what the configuration asked for last
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
@@ -97,6 +101,7 @@ class JobFeatureControl(JobLifecycle):
         self.settings, self._configured = saved.settings, saved.configured
         self._apply_global_limits()
         await self.configure(**configured, asked=asked)
+        await self.blocklist.refresh()
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
@@ -114,6 +119,9 @@ class JobFeatureControl(JobLifecycle):
         shared = self.manager.shared
         shared.download_limit = TokenBucket(self.settings.download_limit)
         shared.upload_limit = TokenBucket(self.settings.upload_limit)
+
+    def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
+        self.manager.shared.set_ip_filter(ip_filter, trackers=trackers)
 
     def _next_position(self) -> int:
         """The place after every job's (a move only swaps places: the highest stays the highest)."""
@@ -219,6 +227,8 @@ class JobFeatureControl(JobLifecycle):
             raise not_saved(exc, self.state_dir) from exc
         self.settings = new
         self._apply_global_limits()
+        if self._loaded or self._running:  # (at a start: once every setting is read)
+            await self.blocklist.refresh(look_now=True)
         self._wake_all()  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()

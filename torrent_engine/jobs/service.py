@@ -152,6 +152,7 @@ class JobService(JobFeatureControl):
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
             self._tg.start_soon(self._watcher.run)
+            self._tg.start_soon(self.blocklist.run)
         except BaseException:
             self._running = False
             self._restoring = False

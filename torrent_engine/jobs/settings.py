@@ -1,6 +1,6 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the programs run on a job's
-events (autorun.py) and the watched folders (watch.py). One JSON file,
+events (autorun.py), the watched folders (watch.py) and the IP filter (blocklist.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -17,6 +17,7 @@ from typing import Any  # Any: JSON objects whose values are of any JSON type (c
 
 from ..resume import write_atomic
 from .autorun import ProgramEvent, check_command
+from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .features import check_share_limit
 from .model import InvalidJobRequest
 from .validate import check_limit
@@ -60,6 +61,13 @@ class ServiceSettings:
     watch_folders: tuple[tuple[str, str | None], ...] = ()
     watch_enabled: bool = True
     watch_interval: float = 3.0  # seconds between two scans
+    # the IP filter (blocklist.py): a list file and a list URL, used while enabled (trackers too,
+    # with ip_filter_trackers); the banned addresses, always
+    ip_filter_enabled: bool = False
+    ip_filter_path: str = ""
+    ip_filter_url: str = ""
+    ip_filter_trackers: bool = False
+    banned_ips: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -118,7 +126,13 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
-        elif name.endswith("_enabled"):
+        elif name == "ip_filter_path":
+            values[name] = check_filter_path(value, name, on_disk=not loading)
+        elif name == "ip_filter_url":
+            values[name] = check_filter_url(value, name)
+        elif name == "banned_ips":
+            values[name] = check_addresses(value, name)
+        elif name.endswith("_enabled") or name == "ip_filter_trackers":
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
@@ -133,7 +147,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
-         "watch_enabled", "watch_interval")
+         "watch_enabled", "watch_interval",
+         "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", *ASKED)
 
 

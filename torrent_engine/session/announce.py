@@ -58,7 +58,8 @@ class Announcer:
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
-                                              info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots)
+                                              info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
+                                              refused=shared.tracker_refused)
             swarm.start_soon(self.tracker.run)
         if not ctx.private and ctx.shared.dht is not None:
             swarm.start_soon(self._dht_loop)

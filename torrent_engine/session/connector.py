@@ -18,6 +18,7 @@ from ..session_state import State
 from .phases import FetchingMetadata, Loaded
 
 if TYPE_CHECKING:
+    from ..ipfilter import IpFilter
     from ..shared import IncomingPeer, SharedResources
     from .context import TorrentContext
     from .holepunch import Holepunch
@@ -59,6 +60,7 @@ class Connector:
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
         shared.register(self._ctx.info_hash, self.on_incoming)
+        shared.watch_filter(self._ctx.info_hash, self.filter_changed)
 
     def register_other_hashes(self) -> None:
         """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
@@ -87,13 +89,24 @@ class Connector:
         """Addresses heard of from ``source``, into the pool (our own and banned ones dropped);
         dial them soon."""
         pool = self._ctx.pool
+        shared = self._ctx.shared
+        ip_filter = shared.ip_filter if shared is not None else None
         added = False
         for host, port in peers:  # (a full pool takes no new address, but a known one's source)
             key = (host, int(port))
+            if ip_filter is not None and ip_filter.blocked(host):
+                continue
             if not self._is_self(key) and pool.add(key, source):
                 added = True
         if added:
             self.wake()
+
+    def filter_changed(self, ip_filter: IpFilter) -> None:
+        """The shared IP filter changed: the connected peers it blocks are dropped (the pool's
+        addresses it blocks are passed over when their turn to be dialed comes)."""
+        for peer in list(self._ctx.peers.values()):
+            if ip_filter.blocked(peer.host):
+                peer.close("blocked by the IP filter")
 
     def _is_self(self, key: tuple[str, int]) -> bool:
         ctx = self._ctx
@@ -135,7 +148,11 @@ class Connector:
         busy = ctx.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
         own = self.own_address() if len(ctx.pool) > budget > 0 else None
+        ip_filter = ctx.shared.ip_filter if ctx.shared is not None else None
         for key in ctx.pool.choose(now, busy, budget, own):
+            if ip_filter is not None and ip_filter.blocked(key[0]):  # (heard of before the filter)
+                ctx.pool.failed(key, now)
+                continue
             self.connecting.add(key)
             swarm.start_soon(self.dial, key)
 
@@ -154,6 +171,8 @@ class Connector:
         (the other side dials us at the same moment)."""
         swarm = self._ctx.swarm
         if swarm is None or key in self.connecting:
+            return
+        if self._ctx.shared is not None and self._ctx.shared.ip_filter.blocked(key[0]):
             return
         self.connecting.add(key)
         swarm.start_soon(lambda: self.dial(key, transport="utp"))
@@ -200,7 +219,8 @@ class Connector:
             return False
         host, port = link.remote_address
         connected = len(ctx.peers) + len(self.connecting)
-        if ctx.pool.is_banned((host, port)) or connected >= ctx.config.max_peers_per_torrent + 10:
+        blocked = ctx.shared is not None and ctx.shared.ip_filter.blocked(host)
+        if blocked or ctx.pool.is_banned((host, port)) or connected >= ctx.config.max_peers_per_torrent + 10:
             return False
         phase = ctx.phase
         if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have

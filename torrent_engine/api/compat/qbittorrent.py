@@ -45,6 +45,7 @@ from ...jobs.features import features_from
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from . import network
 from .forms import Form, FormError, parse_form
 from .kept import Kept, KeptRecords, encode
 from .programs import QBT_FIELDS, qbt_changes
@@ -115,6 +116,7 @@ class QbittorrentApi:
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
+            "transfer/banPeers": self.ban_peers,
             "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
             "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
             "torrents/reannounce": self.reannounce, "torrents/setCategory": self.set_category,
@@ -341,8 +343,9 @@ class QbittorrentApi:
                     value = 0
                 changes[ours] = value
         changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
+        changes.update(network.qbt_changes(prefs))  # (the IP filter)
         handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names, *QBT_FIELDS}
+                   "max_ratio_act", *names, *QBT_FIELDS, *network.QBT_FIELDS}
         for key, value in prefs.items():
             if key not in handled and key in current and value != current[key]:
                 raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")
@@ -394,6 +397,12 @@ class QbittorrentApi:
     async def set_global_upload(self, form: Form, request: Request) -> None:
         """``transfer/setUploadLimit`` ``limit``."""
         await self.service.update_settings(upload_limit=_limit(form))
+
+    async def ban_peers(self, form: Form, request: Request) -> None:
+        """``transfer/banPeers`` ``peers`` (``host:port`` joined by ``|``): their addresses join
+        the banned ones (peers connected from them are dropped)."""
+        banned = network.ban_peers(form.get("peers") or "", self.service.get_settings())
+        await self.service.update_settings(banned_ips=banned)
 
     # -- reading torrents ----------------------------------------------------------------------
     def _records(self) -> list[Kept]:

@@ -14,6 +14,7 @@ from ...config import MAX_RATE_LIMIT
 from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
+from . import network
 from .programs import qbt_preferences
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
@@ -328,5 +329,5 @@ def preferences(service: JobService) -> dict[str, Any]:
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
-        **qbt_preferences(s),
+        **qbt_preferences(s), **network.qbt_preferences(s),
     }

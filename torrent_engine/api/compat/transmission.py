@@ -46,6 +46,7 @@ from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from . import network
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
 from .qbittorrent_records import magnet_uri
@@ -65,7 +66,7 @@ RECENT = 60.0  # seconds: "recently-active"
 
 STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
-UNSUPPORTED = ("blocklist-update", "port-test", "session-close", "torrent-rename-path", "group-get",
+UNSUPPORTED = ("port-test", "session-close", "torrent-rename-path", "group-get",
                "group-set", "torrent-add-trackers")
 
 
@@ -169,6 +170,7 @@ class TransmissionRpc:
             "torrent-set-location": self.set_location, "free-space": self.free_space,
             "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
+            "blocklist-update": self.blocklist_update,
         }
         self._methods = methods
 
@@ -298,9 +300,10 @@ class TransmissionRpc:
             "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
             "seed-queue-size": max(0, s.max_active_uploads), "queue-stalled-enabled": False,
             "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
-            "trash-original-torrent-files": False, "blocklist-enabled": False, "blocklist-size": 0,
-            "blocklist-url": "", "cache-size-mb": 4, "config-dir": str(self.service.state_dir or ""),
+            "trash-original-torrent-files": False, "cache-size-mb": 4,
+            "config-dir": str(self.service.state_dir or ""),
             "peer-limit-global": 200, "peer-limit-per-torrent": 50, **tr_session(s), "default-trackers": "",
+            **network.tr_session(s, self.service.blocklist.list_ranges),
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
                       "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
@@ -341,9 +344,10 @@ class TransmissionRpc:
                 if sq else -1
             changes["max_active_torrents"] = -1
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
+        changes.update(network.tr_changes(a))  # (the blocklist)
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
-                   "seed-queue-enabled", "seed-queue-size", *TR_FIELDS}
+                   "seed-queue-enabled", "seed-queue-size", *TR_FIELDS, *network.TR_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue
@@ -351,6 +355,10 @@ class TransmissionRpc:
                 raise RpcError(f"{key}: cannot be changed on this daemon (it stays {current[key]!r})")
         await self.service.update_settings(**changes)
         return {}
+
+    async def blocklist_update(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
+        return {"blocklist-size": await self.service.blocklist.update()}
 
     async def session_stats(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``session-stats``."""

@@ -1,0 +1,144 @@
+"""The IP filter through both dialects, in their names and units: qBittorrent's ip_filter_*,
+banned_IPs and transfer/banPeers; Transmission's blocklist-* and blocklist-update (from a list
+served on 127.0.0.1); our own /api/ipfilter shows what the lists gave."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.integration.api_helpers import TOKEN, Api, running_api
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """A URL on 127.0.0.1 answering ``body`` (and counting the requests in the URL's server)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200 if self.path == "/list.gz" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def rpc(api: Api, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=api.url, auth=("u", TOKEN), timeout=30) as c:
+        r = await c.post("/transmission/rpc", json={"method": method})
+        sid = r.headers["x-transmission-session-id"]
+        r = await c.post("/transmission/rpc", json={"method": method, "arguments": arguments or {}},
+                         headers={"X-Transmission-Session-Id": sid})
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+
+async def test_qbittorrent_sets_the_ip_filter_and_bans_peers(tmp_path: Path) -> None:
+    blocklist = tmp_path / "ipfilter.dat"
+    blocklist.write_bytes(b"010.000.000.000 - 010.255.255.255 , 000 , private\n"
+                          b"192.000.002.000 - 192.000.002.255 , 200 , allowed\nnot a rule\n")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert (prefs["ip_filter_enabled"], prefs["ip_filter_path"], prefs["ip_filter_trackers"],
+                prefs["banned_IPs"]) == (False, "", False, "")
+        r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(
+            {"ip_filter_enabled": True, "ip_filter_path": str(blocklist), "ip_filter_trackers": True,
+             "banned_IPs": "127.0.0.9\n::7\n"})})
+        assert r.status_code == 200, r.text
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert prefs["ip_filter_enabled"] is True and prefs["ip_filter_path"] == str(blocklist)
+        assert prefs["ip_filter_trackers"] is True and prefs["banned_IPs"] == "127.0.0.9\n::7"
+        shared = api.service.manager.shared
+        assert shared.ip_filter.blocked("10.1.2.3") and shared.ip_filter.blocked("127.0.0.9")
+        assert not shared.ip_filter.blocked("192.0.2.1") and not shared.ip_filter.blocked("127.0.0.1")
+        status = (await c.get("/api/ipfilter")).json()
+        assert status["file"]["ranges"] == 1 and status["file"]["bad_lines"] == 1
+        assert status["file"]["first_bad"][0]["line"] == 3 and status["banned"] == 2
+
+        r = await c.post("/api/v2/transfer/banPeers", data={"peers": "127.0.0.5:6881|[::5]:51413"})
+        assert r.status_code == 200, r.text
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert prefs["banned_IPs"].split("\n") == ["127.0.0.9", "::7", "127.0.0.5", "::5"]
+        assert shared.ip_filter.blocked("::5")
+        assert (await c.get("/api/settings")).json()["banned_ips"] == ["127.0.0.9", "::7", "127.0.0.5", "::5"]
+
+        # a bad value names its field, and nothing of the call is applied
+        for bad, field in (({"ip_filter_path": str(tmp_path / "missing.dat")}, "ip_filter_path"),
+                           ({"ip_filter_enabled": False, "banned_IPs": "1.2.3.4\nnonsense"}, "banned_IPs"),
+                           ({"ip_filter_trackers": "yes"}, "ip_filter_trackers")):
+            r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(bad)})
+            assert r.status_code == 400 and field in r.text, (bad, r.text)
+        r = await c.post("/api/v2/transfer/banPeers", data={"peers": "127.0.0.6:1|nohost"})
+        assert r.status_code == 400 and "peers" in r.text
+        assert (await c.get("/api/v2/app/preferences")).json()["ip_filter_enabled"] is True
+        assert not shared.ip_filter.blocked("127.0.0.6")
+
+
+async def test_transmission_blocklist_url_and_update(tmp_path: Path) -> None:
+    text = b"Org:10.0.0.0-10.0.0.255\n172.16.0.0/12\n2001:db8::/32\njunk\n"
+    with serving(gzip.compress(text)) as base:
+        async with running_api(tmp_path) as api:
+            got = (await rpc(api, "session-get", {"fields": ["blocklist-enabled", "blocklist-url",
+                                                             "blocklist-size"]}))["arguments"]
+            assert got == {"blocklist-enabled": False, "blocklist-url": "", "blocklist-size": 0}
+            answer = await rpc(api, "blocklist-update")
+            assert answer["result"] != "success" and "URL" in answer["result"]
+            answer = await rpc(api, "session-set", {"blocklist-enabled": True,
+                                                    "blocklist-url": f"{base}/list.gz"})
+            assert answer["result"] == "success", answer
+            answer = await rpc(api, "blocklist-update")
+            assert answer == {"result": "success", "arguments": {"blocklist-size": 3}}
+            assert (await rpc(api, "session-get"))["arguments"]["blocklist-size"] == 3
+            shared = api.service.manager.shared
+            assert shared.ip_filter.blocked("172.20.1.1") and shared.ip_filter.blocked("2001:db8::9")
+            status = (await api.client.get("/api/ipfilter")).json()
+            assert status["url"]["source"] == f"{base}/list.gz" and status["url"]["bad_lines"] == 1
+
+            # a failed fetch says why and keeps the list in force
+            answer = await rpc(api, "session-set", {"blocklist-url": f"{base}/gone"})
+            assert answer["result"] == "success"
+            answer = await rpc(api, "blocklist-update")
+            assert answer["result"] != "success" and "404" in answer["result"]
+            answer = await rpc(api, "session-set", {"blocklist-url": "ftp://x/list"})
+            assert answer["result"] != "success" and "blocklist-url" in answer["result"]
+            answer = await rpc(api, "session-set", {"blocklist-size": 7})
+            assert answer["result"] != "success" and "blocklist-size" in answer["result"]
+            r = await api.client.post("/api/ipfilter/update")
+            assert r.status_code == 409 and "404" in r.text
+
+            await rpc(api, "session-set", {"blocklist-url": f"{base}/list.gz"})
+            assert (await api.client.post("/api/ipfilter/update")).json()["list_ranges"] == 3
+        # the copy fetched is kept over a restart (no fetch needed)
+        async with running_api(tmp_path) as api:
+            with anyio.fail_after(10):
+                while not api.service.manager.shared.ip_filter.blocked("10.0.0.1"):
+                    await anyio.sleep(0.05)
+            assert (await rpc(api, "session-get"))["arguments"]["blocklist-size"] == 3
+            await rpc(api, "session-set", {"blocklist-enabled": False})
+            assert not api.service.manager.shared.ip_filter.blocked("10.0.0.1")
