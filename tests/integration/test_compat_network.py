@@ -142,3 +142,71 @@ async def test_transmission_blocklist_url_and_update(tmp_path: Path) -> None:
             assert (await rpc(api, "session-get"))["arguments"]["blocklist-size"] == 3
             await rpc(api, "session-set", {"blocklist-enabled": False})
             assert not api.service.manager.shared.ip_filter.blocked("10.0.0.1")
+
+
+async def test_qbittorrent_alternative_limits_schedule_and_toggle(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        c = api.client
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert (prefs["alt_dl_limit"], prefs["alt_up_limit"], prefs["scheduler_enabled"]) == (0, 0, False)
+        r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(
+            {"dl_limit": 500_000, "alt_dl_limit": 10_240, "alt_up_limit": 20_480, "scheduler_enabled": False,
+             "schedule_from_hour": 23, "schedule_from_min": 30, "schedule_to_hour": 6,
+             "schedule_to_min": 15, "scheduler_days": 1})})
+        assert r.status_code == 200, r.text
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert (prefs["alt_dl_limit"], prefs["alt_up_limit"]) == (10_240, 20_480)
+        assert (prefs["schedule_from_hour"], prefs["schedule_from_min"], prefs["schedule_to_hour"],
+                prefs["schedule_to_min"], prefs["scheduler_days"]) == (23, 30, 6, 15, 1)
+        settings = (await c.get("/api/settings")).json()
+        assert (settings["alt_schedule_from"], settings["alt_schedule_to"], settings["alt_schedule_days"]) \
+            == (23 * 60 + 30, 6 * 60 + 15, 0b0111110)  # (weekdays: Monday 2 … Friday 32)
+
+        assert (await c.get("/api/v2/transfer/speedLimitsMode")).text == "0"
+        assert (await c.get("/api/v2/transfer/downloadLimit")).text == "500000"
+        assert (await c.post("/api/v2/transfer/toggleSpeedLimitsMode")).status_code == 200
+        assert (await c.get("/api/v2/transfer/speedLimitsMode")).text == "1"
+        assert (await c.get("/api/v2/transfer/downloadLimit")).text == "10240"  # (the one in force)
+        state = (await c.get("/api/v2/sync/maindata")).json()["server_state"]
+        assert state["use_alt_speed_limits"] is True and state["dl_rate_limit"] == 10_240
+        assert api.service.manager.shared.download_limit.rate == 10_240
+        # while they are on, setDownloadLimit sets the alternative limit, as qBittorrent does
+        await c.post("/api/v2/transfer/setDownloadLimit", data={"limit": "30000"})
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert (prefs["alt_dl_limit"], prefs["dl_limit"]) == (30_000, 500_000)
+        await c.post("/api/v2/transfer/toggleSpeedLimitsMode")
+        assert api.service.manager.shared.download_limit.rate == 500_000
+
+        for bad, field in (({"schedule_to_hour": 24}, "schedule_to_hour"),
+                           ({"scheduler_days": 10}, "scheduler_days"),
+                           ({"alt_dl_limit": 10, "alt_up_limit": "fast"}, "alt_up_limit")):
+            r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(bad)})
+            assert r.status_code == 400 and field in r.text, (bad, r.text)
+        assert (await c.get("/api/v2/app/preferences")).json()["alt_dl_limit"] == 30_000
+
+
+async def test_transmission_alternative_speeds_in_its_units(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        answer = await rpc(api, "session-set", {"alt-speed-down": 50, "alt-speed-up": 20,
+                                                "alt-speed-time-begin": 1320, "alt-speed-time-end": 420,
+                                                "alt-speed-time-day": 65, "alt-speed-enabled": True})
+        assert answer["result"] == "success", answer
+        got = (await rpc(api, "session-get"))["arguments"]
+        assert {k: got[k] for k in ("alt-speed-enabled", "alt-speed-down", "alt-speed-up",
+                                    "alt-speed-time-enabled", "alt-speed-time-begin",
+                                    "alt-speed-time-end", "alt-speed-time-day")} == {
+            "alt-speed-enabled": True, "alt-speed-down": 50, "alt-speed-up": 20,
+            "alt-speed-time-enabled": False, "alt-speed-time-begin": 1320, "alt-speed-time-end": 420,
+            "alt-speed-time-day": 65}
+        settings = (await api.client.get("/api/settings")).json()
+        assert (settings["alt_download_limit"], settings["alt_upload_limit"]) == (50_000, 20_000)
+        assert api.service.manager.shared.upload_limit.rate == 20_000
+        prefs = (await api.client.get("/api/v2/app/preferences")).json()
+        assert prefs["scheduler_days"] == 2  # (Saturday and Sunday: qBittorrent's weekends)
+        for bad, field in (({"alt-speed-time-end": 1440}, "alt-speed-time-end"),
+                           ({"alt-speed-time-day": 128}, "alt-speed-time-day"),
+                           ({"alt-speed-down": -1}, "alt-speed-down"),
+                           ({"alt-speed-up": 5, "alt-speed-enabled": "no"}, "alt-speed-enabled")):
+            answer = await rpc(api, "session-set", bad)
+            assert answer["result"] != "success" and field in answer["result"], (bad, answer)
+        assert (await rpc(api, "session-get"))["arguments"]["alt-speed-up"] == 20

@@ -120,6 +120,15 @@ _IP_FILTER_SETTINGS: dict[str, Schema] = {
     "ip_filter_trackers": BOOL,
     "banned_ips": {"type": "array", "items": STRING, "description": "IP addresses, always refused"},
 }
+_ALT_SPEED_SETTINGS: dict[str, Schema] = {
+    "alt_download_limit": RATE_LIMIT, "alt_upload_limit": RATE_LIMIT, "alt_speed_enabled": BOOL,
+    "alt_schedule_enabled": BOOL,
+    "alt_schedule_from": {"type": "integer", "minimum": 0, "maximum": 1439,
+                          "description": "minutes after midnight, local time"},
+    "alt_schedule_to": {"type": "integer", "minimum": 0, "maximum": 1439},
+    "alt_schedule_days": {"type": "integer", "minimum": 0, "maximum": 127,
+                          "description": "a mask: Sunday 1, Monday 2 … Saturday 64"},
+}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
                                                               ["line", "reason"])},
@@ -264,10 +273,10 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
-        **_PROGRAM_SETTINGS, **_IP_FILTER_SETTINGS,
+        **_PROGRAM_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS,
-        *_IP_FILTER_SETTINGS]),
+        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
                             "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
                            ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),

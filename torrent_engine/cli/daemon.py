@@ -28,6 +28,7 @@ from ..api.security import is_loopback
 from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
+from ..jobs.altspeed import parse_days, parse_window
 from ..runtime import run as run_loop
 from . import COMMANDS
 from .daemon_config import apply_config_file, asked_settings, load_config_file
@@ -39,7 +40,8 @@ LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; hol
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "run_on_added",
               "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
-              "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip")
+              "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
+              "alt_upload_limit", "alt_schedule", "alt_schedule_days")
 
 
 class DaemonError(TorrentEngineError):
@@ -70,6 +72,23 @@ def parse_rate(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("a rate cannot be negative")
     return int(value)
+
+
+def _window(text: str) -> str:
+    try:
+        if text:  # ("": no schedule)
+            parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _days(text: str) -> str:
+    try:
+        parse_days(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_file_count(text: str) -> int:
@@ -161,6 +180,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="apply the IP filter to trackers' addresses too")
     p.add_argument("--banned-ip", action="append", default=[], metavar="ADDRESS",
                    help="refuse peers from this IP address (repeatable)")
+    p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",
+                   help="the alternative global download limit, in force while the alternative "
+                        "limits are on (by the schedule, the API, or a client's toggle); 0 = none")
+    p.add_argument("--alt-upload-limit", type=parse_rate, default=0, metavar="RATE",
+                   help="the alternative global upload limit (as above)")
+    p.add_argument("--alt-schedule", type=_window, default="", metavar="HH:MM-HH:MM",
+                   help="turn the alternative limits on at the first time and off at the second "
+                        "(local time; may cross midnight); default: no schedule")
+    p.add_argument("--alt-schedule-days", type=_days, default="all", metavar="DAYS",
+                   help="the days of the schedule: all, weekdays, weekends or day names (mon,wed,fri)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

@@ -28,6 +28,7 @@ from ..session import Session
 from ..session_state import State
 from ..shared import TokenBucket
 from ..tracker.http import http_get
+from .altspeed import effective_limits, scheduled
 from .autorun import ProgramEvent
 from .blocklist import Blocklist
 from .categories import Catalogue, Category
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
 FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
+SCHEDULE_SETTINGS = frozenset({"alt_schedule_enabled", "alt_schedule_from", "alt_schedule_to",
+                               "alt_schedule_days"})
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
@@ -82,6 +85,8 @@ class JobFeatureControl(JobLifecycle):
         self.blocklist = Blocklist(lambda: self.settings, self._apply_ip_filter, state_dir=state_dir,
                                    clock=clock)
         self._configured: Configured | None = None  # what the configuration asked for last
+        self._alt_scheduled: bool | None = None  # what the schedule said when last looked at
+        self._alt_minute = -1  # the minute it was last looked at (once a minute)
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_number = 0  # the highest job number handed out (the catalogue's may be older)
@@ -117,8 +122,9 @@ class JobFeatureControl(JobLifecycle):
 
     def _apply_global_limits(self) -> None:
         shared = self.manager.shared
-        shared.download_limit = TokenBucket(self.settings.download_limit)
-        shared.upload_limit = TokenBucket(self.settings.upload_limit)
+        down, up = effective_limits(self.settings)  # (the alternative ones while they are on)
+        shared.download_limit = TokenBucket(down)
+        shared.upload_limit = TokenBucket(up)
 
     def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
         self.manager.shared.set_ip_filter(ip_filter, trackers=trackers)
@@ -220,6 +226,10 @@ class JobFeatureControl(JobLifecycle):
         the configuration (``configure``: a start, a SIGHUP) all come here."""
         self._refuse_while_starting()
         new = updated(self.settings, changes)
+        if SCHEDULE_SETTINGS & changes.keys():  # (a schedule set or changed applies at once)
+            self._alt_scheduled = scheduled(new, self._clock())
+            if self._alt_scheduled is not None and "alt_speed_enabled" not in changes:
+                new = dataclasses.replace(new, alt_speed_enabled=self._alt_scheduled)
         saved = SavedSettings(new, self._configured)
         try:
             await anyio.to_thread.run_sync(save_settings, self.state_dir, saved)
@@ -233,6 +243,27 @@ class JobFeatureControl(JobLifecycle):
         if self._running:
             await self.enforce()
         return self.get_settings()
+
+    async def _alt_speed_tick(self, now: float) -> None:
+        """Once a minute: at an edge of the alternative limits' window (the schedule's answer
+        changed since the last look) they are turned on or off; between edges a manual toggle
+        holds, as in qBittorrent and Transmission."""
+        minute = int(now // 60)
+        if minute == self._alt_minute:
+            return
+        self._alt_minute = minute
+        decision = scheduled(self.settings, now)
+        if decision is None or decision == self._alt_scheduled:
+            self._alt_scheduled = decision
+            return
+        self._alt_scheduled = decision
+        if decision != self.settings.alt_speed_enabled:
+            log.info("alternative rate limits %s by the schedule", "on" if decision else "off")
+            try:
+                await self.update_settings(alt_speed_enabled=decision)
+            except StateNotSaved as exc:
+                log.warning("alternative rate limits not switched: %s", exc)
+                self._alt_scheduled = None  # (tried again at the next minute)
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         asked: Mapping[str, Any] | None = None) -> builtins.list[str]:

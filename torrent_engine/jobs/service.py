@@ -752,6 +752,7 @@ class JobService(JobFeatureControl):
                     self._refresh_counters(rec)
                     if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self._save(rec)
+        await self._alt_speed_tick(now)
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 

@@ -1,6 +1,7 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the programs run on a job's
-events (autorun.py), the watched folders (watch.py) and the IP filter (blocklist.py). One JSON file,
+events (autorun.py), the watched folders (watch.py), the IP filter (blocklist.py) and the
+alternative rate limits (altspeed.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any  # Any: JSON objects whose values are of any JSON type (checked where read)
 
 from ..resume import write_atomic
+from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .features import check_share_limit
@@ -68,6 +70,16 @@ class ServiceSettings:
     ip_filter_url: str = ""
     ip_filter_trackers: bool = False
     banned_ips: tuple[str, ...] = ()
+    # alternative global rate limits (altspeed.py), in force while alt_speed_enabled; the schedule
+    # turns that on and off at its window's edges (minutes after midnight, local time; days:
+    # Sunday 1, Monday 2 … Saturday 64)
+    alt_download_limit: int = 0  # bytes per second, 0 = none
+    alt_upload_limit: int = 0
+    alt_speed_enabled: bool = False
+    alt_schedule_enabled: bool = False
+    alt_schedule_from: int = 8 * 60
+    alt_schedule_to: int = 20 * 60
+    alt_schedule_days: int = 127
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -116,7 +128,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = value
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
-        elif name in ("download_limit", "upload_limit"):
+        elif name in ("download_limit", "upload_limit", "alt_download_limit", "alt_upload_limit"):
             values[name] = check_limit(value, name)
         elif name in ("run_on_added", "run_on_completed", "run_on_seeding_done"):
             values[name] = check_command(value, name)
@@ -126,6 +138,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
+        elif name in ("alt_schedule_from", "alt_schedule_to"):
+            values[name] = check_minute(value, name)
+        elif name == "alt_schedule_days":
+            values[name] = check_days(value, name)
         elif name == "ip_filter_path":
             values[name] = check_filter_path(value, name, on_disk=not loading)
         elif name == "ip_filter_url":
@@ -148,7 +164,9 @@ Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
          "watch_enabled", "watch_interval",
-         "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips")
+         "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips",
+         "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
+         "alt_schedule_to", "alt_schedule_days")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", *ASKED)
 
 
