@@ -13,9 +13,11 @@ import ipaddress
 import logging
 import math
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -59,6 +61,20 @@ IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer:
 # layer so this module does not depend on the wire protocol.
 # The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
 Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
+
+
+@dataclass(slots=True)
+class PeerLimits:
+    """Connection and upload-slot limits over every session of a process (0: none; per torrent,
+    None: the ``Config``'s ``max_peers_per_torrent`` / ``upload_slots``)."""
+
+    max_connections: int = 0  # peers connected or being dialed, over every torrent
+    max_peers_per_torrent: int | None = None  # a torrent's own (``Session.set_max_peers``) wins
+    max_uploads: int = 0  # peers unchoked, over every torrent
+    max_uploads_per_torrent: int | None = None  # regular unchoke slots (plus one optimistic)
+
+
+NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
 
 
 class TokenBucket:
@@ -118,6 +134,9 @@ class SharedResources:
         self._dht_slots: anyio.CapacityLimiter | None = None
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
+        self.limits = PeerLimits()
+        self.connections = 0  # peers connected or being dialed, over every session (``limits``)
+        self.unchoked = 0  # peers unchoked, over every session
         # every session's storage opens its files through it: the process's descriptors for
         # torrent data follow Config.max_open_files, not the number of torrents; while the
         # services run, files idle for Config.close_idle_files_after are closed
@@ -440,6 +459,40 @@ class SharedResources:
         error = fdlimit.limit_reached(what)
         log.warning("%s", error)
         raise error
+
+    # -- connection and upload-slot limits ---------------------------------------------------
+    @property
+    def peers_per_torrent(self) -> int:
+        """A torrent's connections at most, unless it has its own number."""
+        own = self.limits.max_peers_per_torrent
+        return own if own is not None else self.config.max_peers_per_torrent
+
+    @property
+    def uploads_per_torrent(self) -> int:
+        """A torrent's regular unchoke slots."""
+        own = self.limits.max_uploads_per_torrent
+        return own if own is not None else self.config.upload_slots
+
+    def connection_room(self) -> int:
+        """How many more connections the limit over every torrent allows."""
+        limit = self.limits.max_connections
+        return max(0, limit - self.connections) if limit > 0 else NO_LIMIT_ROOM
+
+    def take_connection(self) -> bool:
+        """Count one more connection, if the limit allows it (each taken is given back once)."""
+        if self.connection_room() <= 0:
+            return False
+        self.connections += 1
+        return True
+
+    def give_connection(self) -> None:
+        """A connection taken with ``take_connection`` ended."""
+        self.connections -= 1
+
+    def upload_room(self, held: int) -> int:
+        """How many peers a session holding ``held`` unchoked ones may have unchoked."""
+        limit = self.limits.max_uploads
+        return max(0, limit - (self.unchoked - held)) if limit > 0 else NO_LIMIT_ROOM
 
     @property
     def ip_filter(self) -> IpFilter:

@@ -4,6 +4,7 @@ served on 127.0.0.1); our own /api/ipfilter shows what the lists gave."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.server
 import json
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.api_helpers import TOKEN, Api, running_api
+from tests.unit.torrent_factory import make_torrent, payload
 
 pytestmark = pytest.mark.anyio
 
@@ -210,3 +212,50 @@ async def test_transmission_alternative_speeds_in_its_units(tmp_path: Path) -> N
             answer = await rpc(api, "session-set", bad)
             assert answer["result"] != "success" and field in answer["result"], (bad, answer)
         assert (await rpc(api, "session-get"))["arguments"]["alt-speed-up"] == 20
+
+
+async def test_connection_limits_in_both_dialects(tmp_path: Path) -> None:
+    t = make_torrent([(("a.bin",), payload(40000, 3))], 16384, name="limits")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        prefs = (await c.get("/api/v2/app/preferences")).json()
+        assert (prefs["max_connec"], prefs["max_connec_per_torrent"], prefs["max_uploads"],
+                prefs["max_uploads_per_torrent"]) == (500, 100, 20, 4)
+        r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(
+            {"max_connec": 300, "max_connec_per_torrent": -1, "max_uploads": 8,
+             "max_uploads_per_torrent": 2})})
+        assert r.status_code == 200, r.text
+        limits = api.service.manager.shared.limits
+        assert (limits.max_connections, limits.max_uploads, limits.max_uploads_per_torrent) == (300, 8, 2)
+        got = (await rpc(api, "session-get", {"fields": ["peer-limit-global", "peer-limit-per-torrent"]}))
+        assert got["arguments"] == {"peer-limit-global": 300, "peer-limit-per-torrent": 65535}
+        answer = await rpc(api, "session-set", {"peer-limit-global": 240, "peer-limit-per-torrent": 40})
+        assert answer["result"] == "success", answer
+        settings = (await c.get("/api/settings")).json()
+        assert (settings["max_connections"], settings["max_connections_per_torrent"]) == (240, 40)
+
+        answer = await rpc(api, "torrent-add", {"metainfo": base64.b64encode(t.to_bytes()).decode(),
+                                                "paused": True})
+        number = answer["arguments"]["torrent-added"]["id"]
+        row = (await rpc(api, "torrent-get", {"ids": [number], "fields": ["peer-limit"]}))["arguments"]
+        assert row["torrents"] == [{"peer-limit": 40}]
+        answer = await rpc(api, "torrent-set", {"ids": [number], "peer-limit": 7})
+        assert answer["result"] == "success", answer
+        row = await rpc(api, "torrent-get", {"ids": [number], "fields": ["peer-limit", "maxConnectedPeers"]})
+        assert row["arguments"]["torrents"] == [{"peer-limit": 7, "maxConnectedPeers": 7}]
+        job = (await c.get("/api/jobs")).json()["jobs"][0]
+        assert job["options"]["max_peers"] == 7
+        r = await c.patch(f"/api/jobs/{job['id']}", json={"max_peers": 9})
+        assert r.status_code == 200 and r.json()["options"]["max_peers"] == 9
+
+        for bad, field in (({"peer-limit-global": 0}, "peer-limit-global"),
+                           ({"peer-limit-per-torrent": 70000}, "peer-limit-per-torrent")):
+            answer = await rpc(api, "session-set", bad)
+            assert answer["result"] != "success" and field in answer["result"], (bad, answer)
+        answer = await rpc(api, "torrent-set", {"ids": [number], "peer-limit": -2})
+        assert answer["result"] != "success" and "peer-limit" in answer["result"]
+        r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps({"max_uploads": "many"})})
+        assert r.status_code == 400 and "max_uploads" in r.text
+        r = await c.patch(f"/api/jobs/{job['id']}", json={"max_peers": -1})
+        assert r.status_code == 400 and "max_peers" in r.text
+        assert (await c.get("/api/settings")).json()["max_connections"] == 240

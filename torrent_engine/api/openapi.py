@@ -129,6 +129,13 @@ _ALT_SPEED_SETTINGS: dict[str, Schema] = {
     "alt_schedule_days": {"type": "integer", "minimum": 0, "maximum": 127,
                           "description": "a mask: Sunday 1, Monday 2 … Saturday 64"},
 }
+_PEER_LIMIT: Schema = {"type": "integer", "minimum": -1, "description": "-1: no limit (0 is refused)"}
+_PEER_LIMIT_SETTINGS: dict[str, Schema] = {
+    "max_connections": _PEER_LIMIT, "max_connections_per_torrent": _PEER_LIMIT,
+    "max_uploads": _PEER_LIMIT, "max_uploads_per_torrent": _PEER_LIMIT,
+}
+_MAX_PEERS: Schema = {"type": "integer", "minimum": 0,
+                      "description": "the job's connections at most; 0: max_connections_per_torrent"}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
                                                               ["line", "reason"])},
@@ -147,9 +154,9 @@ SCHEMAS: dict[str, Schema] = {
         "save_path": STRING, "files": _null({"type": "array", "items": COUNT}),
         "sequential": BOOL, "paused": BOOL, "peers": {"type": "array", "items": STRING},
         "client": _null(STRING), "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
-        "seed_mode": BOOL,
+        "seed_mode": BOOL, "max_peers": _MAX_PEERS,
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode"]),
+        "upload_limit", "seed_mode", "max_peers"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -199,7 +206,7 @@ SCHEMAS: dict[str, Schema] = {
                                                                "maximum": 7}},
                             "description": "{file index: priority}, 0 = skip the file"},
         "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
-        "upload_limit": _null(RATE_LIMIT), **_FEATURE_PROPERTIES,
+        "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
@@ -273,10 +280,10 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
-        **_PROGRAM_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
+        **_PROGRAM_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS, **_PEER_LIMIT_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit", *_PROGRAM_SETTINGS,
-        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS]),
+        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
                             "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
                            ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),

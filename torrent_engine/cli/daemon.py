@@ -41,7 +41,8 @@ LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; hol
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "run_on_added",
               "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
               "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
-              "alt_upload_limit", "alt_schedule", "alt_schedule_days")
+              "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
+              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
 
 
 class DaemonError(TorrentEngineError):
@@ -180,6 +181,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="apply the IP filter to trackers' addresses too")
     p.add_argument("--banned-ip", action="append", default=[], metavar="ADDRESS",
                    help="refuse peers from this IP address (repeatable)")
+    p.add_argument("--max-connections", type=int, default=500, metavar="N",
+                   help="peers connected at once over every torrent; -1 = no limit (default: 500)")
+    p.add_argument("--max-connections-per-torrent", type=int, default=100, metavar="N",
+                   help="peers connected at once per torrent; -1 = no limit (default: 100)")
+    p.add_argument("--max-uploads", type=int, default=20, metavar="N",
+                   help="peers unchoked at once over every torrent; -1 = no limit (default: 20)")
+    p.add_argument("--max-uploads-per-torrent", type=int, default=4, metavar="N",
+                   help="unchoke slots per torrent, plus one optimistic; -1 = no limit (default: 4)")
     p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="the alternative global download limit, in force while the alternative "
                         "limits are on (by the schedule, the API, or a client's toggle); 0 = none")

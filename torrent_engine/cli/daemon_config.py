@@ -107,7 +107,7 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
 def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
-    the IP filter, the alternative rate limits and their schedule
+    the IP filter, the alternative rate limits and their schedule, the connection limits
     (``JobService.configure``: one the configuration changed since it was last applied is
     changed, as the API would change it; one it did not change stays as the API left it)."""
     out: dict[str, Any] = {}
@@ -129,6 +129,8 @@ def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.alt_schedule:
         out["alt_schedule_from"], out["alt_schedule_to"] = parse_window(args.alt_schedule)
     out["alt_schedule_days"] = parse_days(args.alt_schedule_days)
+    for name in ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent"):
+        out[name] = getattr(args, name)
     return out
 
 

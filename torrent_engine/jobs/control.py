@@ -50,6 +50,7 @@ from .model import (
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
+from .peerlimits import apply_peer_limits
 from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
 from .settings import (
     Configured,
@@ -125,6 +126,7 @@ class JobFeatureControl(JobLifecycle):
         down, up = effective_limits(self.settings)  # (the alternative ones while they are on)
         shared.download_limit = TokenBucket(down)
         shared.upload_limit = TokenBucket(up)
+        apply_peer_limits(shared, self.settings)
 
     def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
         self.manager.shared.set_ip_filter(ip_filter, trackers=trackers)

@@ -242,6 +242,7 @@ class JobOptions:
     # added as complete on disk (qBittorrent's skip_checking): seeds at once, each piece verified
     # the first time it is served; False once a piece failed and the whole torrent was checked
     seed_mode: bool = False
+    max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -249,7 +250,7 @@ class JobOptions:
                 "sequential": self.sequential, "paused": self.paused,
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
                 "client": self.client, "download_limit": self.download_limit,
-                "upload_limit": self.upload_limit, "seed_mode": self.seed_mode}
+                "upload_limit": self.upload_limit, "seed_mode": self.seed_mode, "max_peers": self.max_peers}
 
 
 @dataclass(frozen=True, slots=True)

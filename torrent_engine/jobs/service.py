@@ -58,6 +58,7 @@ from .model import (
     StateNotSaved,
 )
 from .paths import Ground, ground
+from .peerlimits import check_job_peers
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
@@ -612,13 +613,15 @@ class JobService(JobFeatureControl):
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
-                     upload_limit: int | None = None) -> Job:
-        """Change file priorities (index -> 0..7, 0 = skip), sequential mode or rate limits."""
+                     upload_limit: int | None = None, max_peers: int | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
+        job's connections at most (``max_peers``, 0: the setting for every torrent)."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
-            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
+                               max_peers)
             try:
                 await self._save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
@@ -631,8 +634,11 @@ class JobService(JobFeatureControl):
             return job
 
     def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
-                sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
+                sequential: bool | None, download_limit: int | None, upload_limit: int | None,
+                max_peers: int | None = None) -> Job:
         options = rec.options  # (everything is checked before anything changes)
+        if max_peers is not None:
+            options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
         if download_limit is not None:
             down = check_limit(download_limit, "download_limit")
             options = dataclasses.replace(options, download_limit=down)

@@ -22,6 +22,7 @@ from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .validate import check_limit
 from .watch import check_seconds, check_watch_folders
 
@@ -80,6 +81,11 @@ class ServiceSettings:
     alt_schedule_from: int = 8 * 60
     alt_schedule_to: int = 20 * 60
     alt_schedule_days: int = 127
+    # connections and upload slots (peerlimits.py; -1 = none), qBittorrent's defaults
+    max_connections: int = 500  # over every torrent
+    max_connections_per_torrent: int = 100  # unless a job has its own
+    max_uploads: int = 20  # peers unchoked over every torrent
+    max_uploads_per_torrent: int = 4  # regular unchoke slots of a torrent (plus one optimistic)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -126,6 +132,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
+        elif name in LIMIT_SETTINGS:
+            values[name] = check_peer_limit(value, name)
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
         elif name in ("download_limit", "upload_limit", "alt_download_limit", "alt_upload_limit"):
@@ -166,7 +174,8 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "watch_enabled", "watch_interval",
          "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips",
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
-         "alt_schedule_to", "alt_schedule_days")
+         "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
+         "max_uploads", "max_uploads_per_torrent")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", *ASKED)
 
 

@@ -56,6 +56,7 @@ class Connector:
         self._wakeup = anyio.Event()
         self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         self.rounds = 0  # how many times run() looked for peers to dial
+        self.max_peers = 0  # this torrent's connections at most (0: the shared default)
 
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
@@ -115,6 +116,13 @@ class Connector:
         own_hosts = ("127.0.0.1", "0.0.0.0", "::1", ctx.config.listen_host)
         return port != 0 and key[1] == port and key[0] in own_hosts
 
+    def peer_limit(self) -> int:
+        """This torrent's connections at most (its own number, else the shared default)."""
+        if self.max_peers > 0:
+            return self.max_peers
+        shared = self._ctx.shared
+        return shared.peers_per_torrent if shared is not None else self._ctx.config.max_peers_per_torrent
+
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""
         self._wakeup.set()
@@ -144,7 +152,9 @@ class Connector:
         if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed):
             return
         now = time.monotonic()
-        budget = ctx.config.max_peers_per_torrent - len(ctx.peers) - len(self.connecting)
+        budget = self.peer_limit() - len(ctx.peers) - len(self.connecting)
+        if ctx.shared is not None:  # (and the limit over every torrent)
+            budget = min(budget, ctx.shared.connection_room())
         busy = ctx.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
         own = self.own_address() if len(ctx.pool) > budget > 0 else None
@@ -181,6 +191,18 @@ class Connector:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
         ``transport`` overrides the config's."""
         ctx = self._ctx
+        shared = ctx.shared
+        assert shared is not None
+        if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
+            self.connecting.discard(key)
+            return
+        try:
+            await self._dial(key, transport)
+        finally:
+            shared.give_connection()
+
+    async def _dial(self, key: tuple[str, int], transport: str | None) -> None:
+        ctx = self._ctx
         s = self._s
         assert ctx.shared is not None
         try:
@@ -213,19 +235,38 @@ class Connector:
         ctx = self._ctx
         if not isinstance(link, PeerLink):
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
-        s = self._s
         swarm = ctx.swarm
         if swarm is None or ctx.state is State.PAUSED or ctx.run.stop_requested:
             return False
         host, port = link.remote_address
         connected = len(ctx.peers) + len(self.connecting)
-        blocked = ctx.shared is not None and ctx.shared.ip_filter.blocked(host)
-        if blocked or ctx.pool.is_banned((host, port)) or connected >= ctx.config.max_peers_per_torrent + 10:
+        shared = ctx.shared
+        if shared is None or shared.ip_filter.blocked(host) or ctx.pool.is_banned((host, port)) \
+                or connected >= self.peer_limit() + 10 or shared.connection_room() <= 0:
             return False
-        phase = ctx.phase
-        if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have
+        metadata = isinstance(ctx.phase, FetchingMetadata)  # a magnet's, which this peer may have
+        if metadata:
             self.connecting.add((host, port))
-            swarm.start_soon(phase.metadata.fetch_from, link, (host, port))
-        else:
-            swarm.start_soon(s.handler.serve, link, host, port, True)
+        swarm.start_soon(self._incoming, link, metadata)
         return True
+
+    async def _incoming(self, link: PeerLink, metadata: bool) -> None:
+        """Run an incoming peer (or fetch metadata from it) holding one of the connections over
+        every torrent."""
+        ctx = self._ctx
+        shared = ctx.shared
+        key = link.remote_address
+        if shared is None or not shared.take_connection():  # (taken by others meanwhile)
+            self.connecting.discard(key)
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
+        try:
+            phase = ctx.phase
+            if metadata and isinstance(phase, FetchingMetadata):
+                await phase.metadata.fetch_from(link, key)
+            else:
+                self.connecting.discard(key)
+                await self._s.handler.serve(link, key[0], key[1], True)
+        finally:
+            shared.give_connection()

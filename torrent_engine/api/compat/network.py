@@ -1,7 +1,9 @@
 """The network settings in the names and units the two dialects give them: the IP filter
 (qBittorrent's ``ip_filter_*`` and ``banned_IPs``, Transmission's ``blocklist-*``) and the
 alternative rate limits with their schedule (qBittorrent's ``alt_*_limit`` in bytes/s and
-``schedule*``/``scheduler_days``, Transmission's ``alt-speed-*`` in kB/s, minutes and a days mask).
+``schedule*``/``scheduler_days``, Transmission's ``alt-speed-*`` in kB/s, minutes and a days mask),
+and the connection limits (qBittorrent's ``max_connec*``/``max_uploads*``, -1 for none;
+Transmission's ``peer-limit-*``, which has no "none": shown as ``TR_NO_LIMIT``).
 Translation only: the settings are the job service's (jobs/settings.py, jobs/blocklist.py,
 jobs/altspeed.py).
 """
@@ -15,16 +17,22 @@ from ...config import MAX_RATE_LIMIT
 from ...jobs import InvalidJobRequest
 from ...jobs.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
 from ...jobs.blocklist import check_addresses, check_filter_url
+from ...jobs.peerlimits import check_peer_limit
 from ...jobs.settings import ServiceSettings
 from ...jobs.validate import check_limit as rate_limit_in
 
+QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",
+              "max_uploads": "max_uploads", "max_uploads_per_torrent": "max_uploads_per_torrent"}
+TR_LIMITS = {"peer-limit-global": "max_connections", "peer-limit-per-torrent": "max_connections_per_torrent"}
 QBT_FIELDS = frozenset({"ip_filter_enabled", "ip_filter_path", "ip_filter_trackers", "banned_IPs",
                         "alt_dl_limit", "alt_up_limit", "scheduler_enabled", "schedule_from_hour",
-                        "schedule_from_min", "schedule_to_hour", "schedule_to_min", "scheduler_days"})
+                        "schedule_from_min", "schedule_to_hour", "schedule_to_min", "scheduler_days",
+                        *QBT_LIMITS})
 TR_FIELDS = frozenset({"blocklist-enabled", "blocklist-url", "alt-speed-enabled", "alt-speed-down",
                        "alt-speed-up", "alt-speed-time-enabled", "alt-speed-time-begin", "alt-speed-time-end",
-                       "alt-speed-time-day"})
+                       "alt-speed-time-day", *TR_LIMITS})
 KILO = 1000  # Transmission 4's kB/s
+TR_NO_LIMIT = 65535  # Transmission's peer limits are 16-bit: "none" is the most it can say
 
 
 def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
@@ -36,7 +44,7 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
             "scheduler_enabled": s.alt_schedule_enabled,
             "schedule_from_hour": s.alt_schedule_from // 60, "schedule_from_min": s.alt_schedule_from % 60,
             "schedule_to_hour": s.alt_schedule_to // 60, "schedule_to_min": s.alt_schedule_to % 60,
-            "scheduler_days": days}
+            "scheduler_days": days, **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
 
 
 def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
@@ -60,6 +68,11 @@ def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
     if "scheduler_days" in prefs:
         changes["alt_schedule_days"] = QBT_DAYS[_whole(prefs["scheduler_days"], "scheduler_days",
                                                        len(QBT_DAYS) - 1)]
+    for theirs, ours in QBT_LIMITS.items():  # (0 or below: none, as qBittorrent takes it)
+        if theirs in prefs:
+            value = prefs[theirs]
+            changes[ours] = -1 if isinstance(value, int) and not isinstance(value, bool) and value <= 0 \
+                else check_peer_limit(value, theirs)
     for name in ("ip_filter_enabled", "ip_filter_trackers"):
         if name in prefs:
             changes[name] = _bool(prefs[name], name)
@@ -90,7 +103,13 @@ def tr_session(s: ServiceSettings, list_ranges: int) -> dict[str, Any]:
             "alt-speed-enabled": s.alt_speed_enabled, "alt-speed-down": s.alt_download_limit // KILO,
             "alt-speed-up": s.alt_upload_limit // KILO, "alt-speed-time-enabled": s.alt_schedule_enabled,
             "alt-speed-time-begin": s.alt_schedule_from, "alt-speed-time-end": s.alt_schedule_to,
-            "alt-speed-time-day": s.alt_schedule_days}
+            "alt-speed-time-day": s.alt_schedule_days,
+            **{theirs: tr_peer_limit(getattr(s, ours)) for theirs, ours in TR_LIMITS.items()}}
+
+
+def tr_peer_limit(value: int) -> int:
+    """A connection limit as Transmission says it (-1, none: ``TR_NO_LIMIT``)."""
+    return value if value > 0 else TR_NO_LIMIT
 
 
 def tr_changes(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +131,10 @@ def tr_changes(arguments: Mapping[str, Any]) -> dict[str, Any]:
                          ("alt-speed-time-end", "alt_schedule_to")):
         if theirs in arguments:
             changes[ours] = _whole(arguments[theirs], theirs, MINUTES_A_DAY - 1)
+    for theirs, ours in TR_LIMITS.items():
+        if theirs in arguments:
+            value = _whole(arguments[theirs], theirs, TR_NO_LIMIT)
+            changes[ours] = check_peer_limit(value, theirs)
     if "alt-speed-time-day" in arguments:
         days = arguments["alt-speed-time-day"]
         changes["alt_schedule_days"] = _whole(days, "alt-speed-time-day", EVERY_DAY)

@@ -42,6 +42,7 @@ from ...jobs import (
 from ...jobs.features import features_from
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
+from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
@@ -299,7 +300,7 @@ class TransmissionRpc:
             "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
             "trash-original-torrent-files": False, "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
-            "peer-limit-global": 200, "peer-limit-per-torrent": 50, **tr_session(s), "default-trackers": "",
+            **tr_session(s), "default-trackers": "",
             **network.tr_session(s, self.service.blocklist.list_ranges),
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
@@ -372,6 +373,7 @@ class TransmissionRpc:
     def _fields(self, job: Job, fields: tuple[str, ...]) -> dict[str, Any]:
         torrent = self.service.metainfo(job.id) if _METAINFO_FIELDS.intersection(fields) else None
         settings = self.service.get_settings()
+        peer_limit = network.tr_peer_limit(job.options.max_peers or settings.max_connections_per_torrent)
         ratio_limit = job.features.ratio_limit
         mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
         left = max(0, job.total_size - job.done_size)
@@ -424,7 +426,8 @@ class TransmissionRpc:
             "downloadLimited": lambda: job.options.download_limit > 0,
             "uploadLimit": lambda: job.options.upload_limit // KILO,
             "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
-            "bandwidthPriority": lambda: 0, "peer-limit": lambda: 50, "maxConnectedPeers": lambda: 50,
+            "bandwidthPriority": lambda: 0,
+            "peer-limit": lambda: peer_limit, "maxConnectedPeers": lambda: peer_limit,
             "labels": lambda: list(job.features.tags), "group": lambda: "",
             "secondsSeeding": lambda: int(job.seeding_time),
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
@@ -471,7 +474,7 @@ class TransmissionRpc:
                 del self._kept[next(iter(self._kept))]
             kept = self._kept[fields] = KeptRecords()
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.max_connections_per_torrent)
         rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
         if every:
             kept.prune(rows)
@@ -607,8 +610,6 @@ class TransmissionRpc:
         if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
             raise RpcError("an idle seeding limit (seedIdleMode 1, seedIdleLimit) is not supported by "
                            "this daemon")
-        if "peer-limit" in a:
-            raise RpcError("peer-limit is not supported by this daemon")
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
@@ -628,8 +629,11 @@ class TransmissionRpc:
             features["tags"] = a["labels"] or []
         if features:
             features_from(features)  # (checked before anything changes)
+        peer_limit = check_job_peers(a["peer-limit"], "peer-limit") if "peer-limit" in a else None
         for job in jobs:
             update: dict[str, Any] = {}
+            if peer_limit is not None:
+                update["max_peers"] = peer_limit
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:
