@@ -90,7 +90,7 @@ async def test_a_jobs_own_limit(tmp_path: Path) -> None:
             await _wait(lambda: session.connector.rounds >= rounds + 2)
             assert len(session.peers) == 1 and sum(p.accepted for p in peers) == 1
             assert jobs.get(job.id).options.max_peers == 1
-            await jobs.update(job.id, max_peers=0)  # the setting for every torrent: 100
+            await jobs.update(job.id, max_peers=0)  # the setting for every torrent: 60, the Config's
             await _wait(lambda: len(session.peers) == 3)
         tg.cancel_scope.cancel()
 

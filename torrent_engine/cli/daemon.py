@@ -183,8 +183,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="refuse peers from this IP address (repeatable)")
     p.add_argument("--max-connections", type=int, default=500, metavar="N",
                    help="peers connected at once over every torrent; -1 = no limit (default: 500)")
-    p.add_argument("--max-connections-per-torrent", type=int, default=100, metavar="N",
-                   help="peers connected at once per torrent; -1 = no limit (default: 100)")
+    p.add_argument("--max-connections-per-torrent", type=int, default=60, metavar="N",
+                   help="peers connected at once per torrent; -1 = no limit (default: 60)")
     p.add_argument("--max-uploads", type=int, default=20, metavar="N",
                    help="peers unchoked at once over every torrent; -1 = no limit (default: 20)")
     p.add_argument("--max-uploads-per-torrent", type=int, default=4, metavar="N",

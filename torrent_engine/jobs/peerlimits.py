@@ -15,13 +15,17 @@ if TYPE_CHECKING:
     from ..shared import SharedResources
     from .settings import ServiceSettings
 
+# (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:
+# ``JobService.load`` asks for them as the configuration's, which a change of them then changes)
 LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
 
 
 def check_peer_limit(value: object, name: str) -> int:
-    """-1 (none) or a whole number >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or 1 <= value < 2**31):
-        raise InvalidJobRequest("must be -1 (no limit) or a whole number from 1", name)
+    """-1 (none) or a whole number >= 1 (>= 0 for ``max_uploads_per_torrent``: 0 leaves a torrent
+    its optimistic unchoke alone, as ``Config.upload_slots`` 0 does)."""
+    low = 0 if name == "max_uploads_per_torrent" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or low <= value < 2**31):
+        raise InvalidJobRequest(f"must be -1 (no limit) or a whole number from {low}", name)
     return value
 
 
@@ -39,5 +43,5 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
     limits.max_uploads = max(0, s.max_uploads)
     limits.max_peers_per_torrent = s.max_connections_per_torrent if s.max_connections_per_torrent > 0 \
         else sys.maxsize
-    limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent > 0 \
+    limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent >= 0 \
         else sys.maxsize

@@ -126,10 +126,13 @@ class JobService(JobFeatureControl):
             self._jobs = JobTable(records)
             self._writer.loaded(self._store.loaded)  # (a stop writes only what changed since)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
+            # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
+            asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
+                     "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads},
-                                      self._asked)
+                                      asked)
             await self._recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
             with anyio.CancelScope(shield=True):
