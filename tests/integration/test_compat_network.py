@@ -144,6 +144,11 @@ async def test_transmission_blocklist_url_and_update(tmp_path: Path) -> None:
             assert (await rpc(api, "session-get"))["arguments"]["blocklist-size"] == 3
             await rpc(api, "session-set", {"blocklist-enabled": False})
             assert not api.service.manager.shared.ip_filter.blocked("10.0.0.1")
+            # an update while it is off fetches the list, which applies once it is on
+            assert (await rpc(api, "blocklist-update"))["arguments"] == {"blocklist-size": 3}
+            assert not api.service.manager.shared.ip_filter.blocked("10.0.0.1")
+            await rpc(api, "session-set", {"blocklist-enabled": True})
+            assert api.service.manager.shared.ip_filter.blocked("10.0.0.1")
 
 
 async def test_qbittorrent_alternative_limits_schedule_and_toggle(tmp_path: Path) -> None:

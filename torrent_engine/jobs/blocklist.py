@@ -138,10 +138,7 @@ class Blocklist:
 
     @property
     def list_ranges(self) -> int:
-        """Ranges of the lists in force (file and URL, merged; 0 when the filter is off)."""
-        s = self._settings()
-        if not s.ip_filter_enabled:
-            return 0
+        """Ranges of the lists read (file and URL, merged), in force while the filter is on."""
         return len(self._lists_filter())
 
     def _lists_filter(self) -> IpFilter:
@@ -200,13 +197,12 @@ class Blocklist:
 
     async def update(self) -> int:
         """Fetch the list URL now (one fetch at a time: a second call waits for the first and
-        answers as it did); the ranges of the lists in force. ``JobConflict`` when no URL is
-        set, the filter is off or the fetch failed (saying why)."""
+        answers as it did), also while the filter is off (the list applies once it is on); the
+        ranges of the lists read. ``JobConflict`` when no URL is set or the fetch failed (saying
+        why)."""
         s = self._settings()
         if not s.ip_filter_url:
             raise JobConflict("no blocklist URL is set", "ip_filter_url")
-        if not s.ip_filter_enabled:
-            raise JobConflict("the IP filter is off", "ip_filter_enabled")
         if self._fetching is not None:
             await self._fetching.wait()
         else:
