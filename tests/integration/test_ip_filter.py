@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -17,6 +18,7 @@ from torrent_engine.jobs import JobService
 from torrent_engine.metainfo import Torrent
 from torrent_engine.peer import messages as m
 from torrent_engine.peer.wire import PeerWire
+from torrent_engine.session import connector
 
 from .fake_seed import IdlePeer
 from .helpers import loopback_config, make_payload, make_torrent
@@ -147,4 +149,28 @@ async def test_a_tracker_at_a_blocked_address_is_not_asked_with_ip_filter_tracke
             await jobs.update_settings(ip_filter_trackers=False)
             await jobs.reannounce(job.id)
             await _wait(lambda: asked, "the tracker asked")
+        tg.cancel_scope.cancel()
+
+
+async def test_a_peer_whose_range_is_blocked_while_it_is_dialed_is_not_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 50_000),)), piece_length=16 * 1024)
+    peer = IdlePeer(torrent, BLOCKED)
+    async with anyio.create_task_group() as tg:
+        await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"),
+                              download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+            real = connector.open_connection
+
+            async def connect_then_block(*args: Any, **kwargs: Any) -> Any:
+                link = await real(*args, **kwargs)
+                await jobs.update_settings(banned_ips=[BLOCKED])  # (while the dial was under way)
+                return link
+
+            monkeypatch.setattr(connector, "open_connection", connect_then_block)
+            await jobs.add(torrent, peers=[(BLOCKED, peer.port)])
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: peer.closed == 1, "closed")
+            assert peer.accepted == 1 and not session.peers
         tg.cancel_scope.cancel()

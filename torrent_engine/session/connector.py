@@ -222,6 +222,11 @@ class Connector:
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
+        if ctx.shared.ip_filter.blocked(key[0]):  # (the filter changed while it was dialed)
+            self.connecting.discard(key)
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
         phase = ctx.phase
         if isinstance(phase, FetchingMetadata):
             await phase.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
