@@ -155,3 +155,30 @@ async def test_the_upload_slots_over_every_torrent_hold_across_two_torrents(tmp_
             await jobs.update_settings(max_uploads=-1)
             await _wait(lambda: all(p.unchoked for p in peers))
         tg.cancel_scope.cancel()
+
+
+async def test_an_incoming_peer_past_the_global_limit_is_closed(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
+    peer = IdlePeer(torrent, "127.0.0.1")
+    async with anyio.create_task_group() as tg:
+        await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(max_connections=1)
+            await jobs.add(torrent, peers=[("127.0.0.1", peer.port)])
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: len(session.peers) == 1)
+            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0004-" + os.urandom(6).hex().encode(),
+                            reserved=m.make_reserved(extension=False, fast=False),
+                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+            async with await anyio.connect_tcp("127.0.0.1", session.listen_port) as stream:
+                await stream.send(wire.handshake() + wire.send(m.Interested()))
+                with anyio.fail_after(20):  # closed by us: the read ends
+                    try:
+                        while await stream.receive():
+                            pass
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        pass
+            assert len(session.peers) == 1 and jobs.manager.shared.connections == 1
+        tg.cancel_scope.cancel()
