@@ -225,7 +225,7 @@ async def test_connection_limits_in_both_dialects(tmp_path: Path) -> None:
         c = api.client
         prefs = (await c.get("/api/v2/app/preferences")).json()
         assert (prefs["max_connec"], prefs["max_connec_per_torrent"], prefs["max_uploads"],
-                prefs["max_uploads_per_torrent"]) == (500, 60, 20, 4)  # (per torrent: the Config's)
+                prefs["max_uploads_per_torrent"]) == (500, 60, -1, 4)  # (per torrent: the Config's)
         r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(
             {"max_connec": 300, "max_connec_per_torrent": -1, "max_uploads": 8,
              "max_uploads_per_torrent": 2})})

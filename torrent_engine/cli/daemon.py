@@ -185,8 +185,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="peers connected at once over every torrent; -1 = no limit (default: 500)")
     p.add_argument("--max-connections-per-torrent", type=int, default=60, metavar="N",
                    help="peers connected at once per torrent; -1 = no limit (default: 60)")
-    p.add_argument("--max-uploads", type=int, default=20, metavar="N",
-                   help="peers unchoked at once over every torrent; -1 = no limit (default: 20)")
+    p.add_argument("--max-uploads", type=int, default=-1, metavar="N",
+                   help="peers unchoked at once over every torrent; -1 = no limit (the default)")
     p.add_argument("--max-uploads-per-torrent", type=int, default=4, metavar="N",
                    help="unchoke slots per torrent, plus one optimistic; -1 = no limit (default: 4)")
     p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",

@@ -81,11 +81,13 @@ class ServiceSettings:
     alt_schedule_from: int = 8 * 60
     alt_schedule_to: int = 20 * 60
     alt_schedule_days: int = 127
-    # connections and upload slots (peerlimits.py; -1 = none): qBittorrent's defaults over every
-    # torrent, the engine's (Config's) per torrent
+    # connections and upload slots (peerlimits.py; -1 = none): qBittorrent's connections over
+    # every torrent, the engine's (Config's) per torrent; no upload slots over every torrent by
+    # default (they go first come, first served: with qBittorrent's 20, torrents past the
+    # first twenty to rechoke could wait for ever)
     max_connections: int = 500  # over every torrent
     max_connections_per_torrent: int = 60  # unless a job has its own
-    max_uploads: int = 20  # peers unchoked over every torrent
+    max_uploads: int = -1  # peers unchoked over every torrent
     max_uploads_per_torrent: int = 4  # regular unchoke slots of a torrent (plus one optimistic)
 
     def to_json(self) -> dict[str, Any]:
