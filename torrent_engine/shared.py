@@ -75,6 +75,7 @@ class PeerLimits:
 
 
 NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
+TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
 
 
 class TokenBucket:
@@ -525,10 +526,12 @@ class SharedResources:
             return f"the tracker's address {host} is blocked by the IP filter"
         if address_int(host) is not None:
             return None
-        try:
-            infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            return None  # (the tracker's client reports the failed look-up)
+        infos = []
+        with anyio.move_on_after(TRACKER_LOOKUP_TIMEOUT):
+            try:
+                infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return None  # (the tracker's client reports the failed look-up)
         for info in infos:
             address = str(info[4][0])
             if ip_filter.blocked(address):

@@ -117,3 +117,21 @@ def test_blocked_ipv6_is_any_range_containing_it(ranges: list[list[int]], probes
         address = str(ipaddress.IPv6Address(n))
         mapped = n >> 32 == 0xFFFF  # (::ffff:a.b.c.d is looked up as IPv4)
         assert f.blocked(address) == (not mapped and any(a <= n <= b for a, b in ranges))
+
+
+@pytest.mark.anyio
+async def test_trackers_at_blocked_addresses_are_refused_by_literal_or_by_name() -> None:
+    from torrent_engine.config import Config
+    from torrent_engine.shared import SharedResources
+
+    shared = SharedResources(Config(dht_enabled=False, port_mapping=False, lsd_enabled=False))
+    loopback = parse_list(b"127.0.0.0/8\n::1\n").filter
+    shared.set_ip_filter(loopback, trackers=False)
+    assert await shared.tracker_refused("http://localhost:6969/announce") is None  # (trackers: off)
+    shared.set_ip_filter(loopback, trackers=True)
+    why = await shared.tracker_refused("http://localhost:6969/announce")
+    assert why is not None and "localhost resolves to" in why
+    assert "127.0.0.5 is blocked" in str(await shared.tracker_refused("udp://127.0.0.5:80"))
+    shared.set_ip_filter(parse_list(b"127.0.0.5\n").filter, trackers=True)
+    assert await shared.tracker_refused("http://127.0.0.1:6969/announce") is None
+    assert await shared.tracker_refused("http://[::1]:6969/announce") is None
