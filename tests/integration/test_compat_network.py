@@ -8,6 +8,7 @@ import base64
 import gzip
 import http.server
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.unit.torrent_factory import make_torrent, payload
 
@@ -264,3 +266,35 @@ async def test_connection_limits_in_both_dialects(tmp_path: Path) -> None:
         r = await c.patch(f"/api/jobs/{job['id']}", json={"max_peers": -1})
         assert r.status_code == 400 and "max_peers" in r.text
         assert (await c.get("/api/settings")).json()["max_connections"] == 240
+
+
+async def test_transmission_remote_sets_them(tmp_path: Path) -> None:
+    """The real ``transmission-remote``: alternative speeds and their schedule, a torrent's peer
+    limit, a blocklist update; ``-si`` shows what was set."""
+    exe = require_program("transmission-remote")
+    t = make_torrent([(("a.bin",), payload(40000, 4))], 16384, name="remote-limits")
+
+    def remote(port: int, *args: str) -> str:
+        done = subprocess.run([exe, f"127.0.0.1:{port}", "-n", f"user:{TOKEN}", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with serving(b"Org:10.0.0.0-10.0.0.255\n") as base:
+        async with running_api(tmp_path) as api:
+            port = api.server.bound_port
+            job, _ = await api.service.add(t.to_bytes(), paused=True)
+            run = anyio.to_thread.run_sync
+            await run(remote, port, "-as", "-asd", "300", "-asu", "40", "--alt-speed-time-begin", "2215",
+                      "--alt-speed-time-end", "0630", "--alt-speed-days", "1-5")
+            await run(remote, port, "-t", str(job.number), "-pr", "12")
+            s = api.service.get_settings()
+            assert (s.alt_speed_enabled, s.alt_download_limit, s.alt_upload_limit) == (True, 300_000, 40_000)
+            schedule = (s.alt_schedule_from, s.alt_schedule_to, s.alt_schedule_days)
+            assert schedule == (22 * 60 + 15, 6 * 60 + 30, 0b0111110)  # (Monday to Friday)
+            assert api.service.get(job.id).options.max_peers == 12
+            await api.service.update_settings(ip_filter_enabled=True, ip_filter_url=f"{base}/list.gz")
+            assert "success" in await run(remote, port, "--blocklist-update")
+            assert api.service.manager.shared.ip_filter.blocked("10.0.0.9")
+            info: str = await run(remote, port, "-si")
+            assert "300" in info and "40" in info
