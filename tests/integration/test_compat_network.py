@@ -19,7 +19,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import require_program
+from tests.conftest import require_module, require_program
 from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.unit.torrent_factory import make_torrent, payload
 
@@ -298,3 +298,29 @@ async def test_transmission_remote_sets_them(tmp_path: Path) -> None:
             assert api.service.manager.shared.ip_filter.blocked("10.0.0.9")
             info: str = await run(remote, port, "-si")
             assert "300" in info and "40" in info
+
+
+async def test_qbittorrent_api_client_sets_them(tmp_path: Path) -> None:
+    """The real ``qbittorrent-api`` client: preferences, the speed limits mode, banning peers."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    blocklist = tmp_path / "list.p2p"
+    blocklist.write_text("Org:10.0.0.0-10.0.0.255\n")
+
+    def drive(url: str) -> dict[str, Any]:
+        client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
+                                       REQUESTS_ARGS={"timeout": 30})
+        client.auth_log_in()
+        client.app_set_preferences({"ip_filter_enabled": True, "ip_filter_path": str(blocklist),
+                                    "alt_dl_limit": 51200, "max_connec": 150, "scheduler_days": 2})
+        client.transfer_toggle_speed_limits_mode()
+        client.transfer_ban_peers(peers=["127.0.0.7:6881"])
+        prefs = client.app_preferences()
+        return {"mode": client.transfer_speed_limits_mode(), "banned": prefs["banned_IPs"],
+                "max_connec": prefs["max_connec"], "days": prefs["scheduler_days"],
+                "limit": client.transfer_download_limit()}
+
+    async with running_api(tmp_path) as api:
+        seen = await anyio.to_thread.run_sync(drive, api.url)
+        assert seen == {"mode": "1", "banned": "127.0.0.7", "max_connec": 150, "days": 2, "limit": 51200}
+        f = api.service.manager.shared.ip_filter
+        assert f.blocked("10.0.0.3") and f.blocked("127.0.0.7")
