@@ -76,7 +76,13 @@ class IpFilter:
                 tuple(zip(self._v6_starts, self._v6_ends, strict=True)))
 
     def union(self, *others: IpFilter) -> IpFilter:
-        """A filter blocking what this one or any of ``others`` blocks."""
+        """A filter blocking what this one or any of ``others`` blocks (this very one, or the
+        other, when only one of them blocks anything: no list is merged again for nothing)."""
+        others = tuple(o for o in others if len(o))
+        if not others:
+            return self
+        if not len(self) and len(others) == 1:
+            return others[0]
         v4, v6 = self.ranges()
         all_v4, all_v6 = list(v4), list(v6)
         for other in others:

@@ -504,7 +504,7 @@ class SharedResources:
         """Use ``ip_filter`` from now on: every session drops its peers that it blocks;
         ``trackers``: a tracker whose host is or resolves to a blocked address is not contacted."""
         self._filter_trackers = trackers
-        if ip_filter == self._ip_filter:
+        if ip_filter is self._ip_filter:  # (the same lists: nothing to drop)
             return
         self._ip_filter = ip_filter
         for watcher in list(self._filter_watchers.values()):

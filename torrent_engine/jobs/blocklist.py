@@ -134,6 +134,8 @@ class Blocklist:
         self._url_due = -math.inf  # clock() when the URL is fetched next (by the timer)
         self._fetching: anyio.Event | None = None  # a fetch in flight (one at a time)
         self.filter = IpFilter()  # the filter in force
+        # what it was made of: (switch, banned addresses), the lists read (held: compared by identity)
+        self._in_force: tuple[tuple[bool, tuple[str, ...]], tuple[ParsedList, ...]] | None = None
         self._lock = anyio.Lock()
 
     @property
@@ -169,13 +171,21 @@ class Blocklist:
             if s.ip_filter_enabled and url and (self.url is None or self.url.source != url):
                 self.url = await anyio.to_thread.run_sync(self._read_kept, s.ip_filter_url)
                 self._url_due = now if self.url.read_at is None else self.url.read_at + URL_REFRESH
-            self._put_in_force(s)
+            await self._put_in_force(s)
 
-    def _put_in_force(self, s: ServiceSettings) -> None:
-        lists = self._lists_filter() if s.ip_filter_enabled else IpFilter()
-        new = lists.union(banned_filter(s.banned_ips)) if s.banned_ips else lists
-        self.filter = new
-        self._apply(new, s.ip_filter_enabled and s.ip_filter_trackers)
+    async def _put_in_force(self, s: ServiceSettings) -> None:
+        lists = tuple(st.parsed for st in (self.file, self.url) if st is not None and st.parsed is not None)
+        made_of = self._in_force
+        same = made_of is not None and made_of[0] == (s.ip_filter_enabled, s.banned_ips) \
+            and len(made_of[1]) == len(lists) and all(a is b for a, b in zip(made_of[1], lists, strict=True))
+        if not same:  # (else the same filter: a list of 500 000 ranges is not merged again)
+            self._in_force = ((s.ip_filter_enabled, s.banned_ips), lists)
+            self.filter = await anyio.to_thread.run_sync(self._made, s)  # (merging: off the loop)
+        self._apply(self.filter, s.ip_filter_enabled and s.ip_filter_trackers)
+
+    def _made(self, s: ServiceSettings) -> IpFilter:
+        in_lists = self._lists_filter() if s.ip_filter_enabled else IpFilter()
+        return in_lists.union(banned_filter(s.banned_ips)) if s.banned_ips else in_lists
 
     def _read_kept(self, url: str) -> ListStatus:
         """The state folder's copy of the list fetched from ``url`` (none: not fetched yet)."""
@@ -250,7 +260,7 @@ class Blocklist:
                 self._url_due = now + URL_REFRESH
                 self.url = ListStatus(url, parsed, self._clock())
                 _report(url, parsed)
-            self._put_in_force(s)
+            await self._put_in_force(s)
 
     def _keep(self, url: str, data: bytes) -> None:
         assert self._state_dir is not None
