@@ -13,12 +13,15 @@ import ipaddress
 import logging
 import math
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -28,6 +31,7 @@ from . import fdlimit
 from .config import Config
 from .errors import SessionError
 from .events import EventBus
+from .ipfilter import IpFilter, address_int
 from .peer.peer_id import generate_peer_id
 from .runtime import mark_asyncio_context
 from .storage.descriptors import FileCache
@@ -57,6 +61,21 @@ IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer:
 # layer so this module does not depend on the wire protocol.
 # The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
 Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
+
+
+@dataclass(slots=True)
+class PeerLimits:
+    """Connection and upload-slot limits over every session of a process (0: none; per torrent,
+    None: the ``Config``'s ``max_peers_per_torrent`` / ``upload_slots``)."""
+
+    max_connections: int = 0  # peers connected or being dialed, over every torrent
+    max_peers_per_torrent: int | None = None  # a torrent's own (``Session.set_max_peers``) wins
+    max_uploads: int = 0  # peers unchoked, over every torrent
+    max_uploads_per_torrent: int | None = None  # regular unchoke slots (plus one optimistic)
+
+
+NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
+TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
 
 
 class TokenBucket:
@@ -117,12 +136,20 @@ class SharedResources:
         self._check_slots: anyio.CapacityLimiter | None = None
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
+        self.limits = PeerLimits()
+        self.connections = 0  # peers connected or being dialed, over every session (``limits``)
+        self.unchoked = 0  # peers unchoked, over every session
         # every session's storage opens its files through it: the process's descriptors for
         # torrent data follow Config.max_open_files, not the number of torrents; while the
         # services run, files idle for Config.close_idle_files_after are closed
         self.files = FileCache(config.max_open_files)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
+        # the IP filter every session's peers pass (dialed, accepted, heard of): one for all
+        self._ip_filter = IpFilter()
+        self._filter_trackers = False  # trackers at blocked addresses are not contacted either
+        self._filter_watchers: dict[bytes, Callable[[IpFilter], None]] = {}
+        self.refused_by_filter = 0  # incoming connections closed at once: blocked address
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._count = 0
@@ -480,6 +507,87 @@ class SharedResources:
         log.warning("%s", error)
         raise error
 
+    # -- connection and upload-slot limits ---------------------------------------------------
+    @property
+    def peers_per_torrent(self) -> int:
+        """A torrent's connections at most, unless it has its own number."""
+        own = self.limits.max_peers_per_torrent
+        return own if own is not None else self.config.max_peers_per_torrent
+
+    @property
+    def uploads_per_torrent(self) -> int:
+        """A torrent's regular unchoke slots."""
+        own = self.limits.max_uploads_per_torrent
+        return own if own is not None else self.config.upload_slots
+
+    def connection_room(self) -> int:
+        """How many more connections the limit over every torrent allows."""
+        limit = self.limits.max_connections
+        return max(0, limit - self.connections) if limit > 0 else NO_LIMIT_ROOM
+
+    def take_connection(self) -> bool:
+        """Count one more connection, if the limit allows it (each taken is given back once)."""
+        if self.connection_room() <= 0:
+            return False
+        self.connections += 1
+        return True
+
+    def give_connection(self) -> None:
+        """A connection taken with ``take_connection`` ended."""
+        self.connections -= 1
+
+    def upload_room(self, held: int) -> int:
+        """How many peers a session holding ``held`` unchoked ones may have unchoked."""
+        limit = self.limits.max_uploads
+        return max(0, limit - (self.unchoked - held)) if limit > 0 else NO_LIMIT_ROOM
+
+    @property
+    def ip_filter(self) -> IpFilter:
+        """The addresses no session connects to nor accepts (blocklists and banned addresses)."""
+        return self._ip_filter
+
+    def set_ip_filter(self, ip_filter: IpFilter, *, trackers: bool = False) -> None:
+        """Use ``ip_filter`` from now on: every session drops its peers that it blocks;
+        ``trackers``: a tracker whose host is or resolves to a blocked address is not contacted."""
+        self._filter_trackers = trackers
+        if ip_filter is self._ip_filter:  # (the same lists: nothing to drop)
+            return
+        self._ip_filter = ip_filter
+        for watcher in list(self._filter_watchers.values()):
+            watcher(ip_filter)
+
+    async def tracker_refused(self, url: str) -> str | None:
+        """Why the tracker at ``url`` may not be contacted (None: it may): its host is, or
+        resolves to, an address the IP filter blocks, when the filter applies to trackers."""
+        ip_filter = self._ip_filter
+        if not self._filter_trackers or not len(ip_filter):
+            return None
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return None  # (the tracker's client says why the URL is malformed)
+        if not host:
+            return None
+        if ip_filter.blocked(host):
+            return f"the tracker's address {host} is blocked by the IP filter"
+        if address_int(host) is not None:
+            return None
+        infos = []
+        with anyio.move_on_after(TRACKER_LOOKUP_TIMEOUT):
+            try:
+                infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return None  # (the tracker's client reports the failed look-up)
+        for info in infos:
+            address = str(info[4][0])
+            if ip_filter.blocked(address):
+                return f"the tracker's host {host} resolves to {address}, blocked by the IP filter"
+        return None
+
+    def watch_filter(self, info_hash: bytes, watcher: Callable[[IpFilter], None]) -> None:
+        """Call ``watcher`` with each new filter while ``info_hash`` is registered."""
+        self._filter_watchers[info_hash] = watcher
+
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""
         if info_hash in self._routes:
@@ -489,6 +597,7 @@ class SharedResources:
     def unregister(self, info_hash: bytes) -> None:
         """Stop routing incoming peers for ``info_hash``."""
         self._routes.pop(info_hash, None)
+        self._filter_watchers.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         """Use ``handshaker`` for incoming connections."""
@@ -506,6 +615,13 @@ class SharedResources:
         if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
             with anyio.CancelScope(shield=True):
                 await stream.aclose()  # TCP refused: uTP only
+            return
+        remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+        if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
+            self.refused_by_filter += 1
+            log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
             return
         if self.pending_handshakes >= self.config.max_pending_handshakes:
             self.handshakes_refused += 1

@@ -47,3 +47,40 @@ class FakeSeed:
                         await self.on_message(msg, wire, stream)
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 pass
+
+
+class IdlePeer:
+    """A peer on ``host`` with every piece that never answers a request: it only stays connected."""
+
+    def __init__(self, torrent: Torrent, host: str) -> None:
+        self.torrent = torrent
+        self.host = host
+        self.port = 0
+        self.accepted = 0
+        self.closed = 0  # connections our side ended
+
+    def wire(self) -> PeerWire:
+        t = self.torrent
+        return PeerWire(info_hash=t.info_hash, peer_id=b"-XX0001-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=t.num_pieces, piece_size=t.piece_size)
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.accepted += 1
+        wire = self.wire()
+        async with stream:
+            try:
+                await stream.send(wire.handshake())
+                full = m.Bitfield.from_indexes(range(self.torrent.num_pieces), self.torrent.num_pieces)
+                await stream.send(wire.send(full))
+                while True:
+                    await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                self.closed += 1

@@ -140,6 +140,13 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("PATCH", "/api/settings", 400, json={"watch_folders": {str(watched / "no"): None}})
         await c.call("PATCH", "/api/settings", 400, json={"run_on_added": "prog %Q"})
         await c.call("GET", "/api/watch", 200)
+        ip_list = api.download_root.parent / "ipfilter.p2p"
+        ip_list.write_text("Somewhere:10.0.0.0-10.0.0.255\nnot a rule\n")
+        await c.call("PATCH", "/api/settings", 200, json={
+            "ip_filter_enabled": True, "ip_filter_path": str(ip_list), "banned_ips": ["127.0.0.9"]})
+        await c.call("PATCH", "/api/settings", 400, json={"banned_ips": ["not an address"]})
+        await c.call("GET", "/api/ipfilter", 200)
+        await c.call("POST", "/api/ipfilter/update", 409)  # (no list URL set)
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)
         await c.call("POST", "/api/events/ticket", 201)

@@ -501,9 +501,11 @@ class Api:
         return JSONResponse((await self.service.recheck(request.path_params["job_id"])).to_json(detail=True))
 
     async def update(self, request: Request) -> Response:
-        """``PATCH /api/jobs/{id}``: change file priorities, sequential order or rate limits."""
+        """``PATCH /api/jobs/{id}``: change file priorities, sequential order, rate limits or the
+        job's connections at most."""
         data = await read_json(request, self.max_json)
-        known = {"file_priorities", "sequential", "download_limit", "upload_limit", *FEATURE_FIELDS}
+        known = {"file_priorities", "sequential", "download_limit", "upload_limit", "max_peers",
+                 *FEATURE_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
@@ -531,7 +533,8 @@ class Api:
         job = await self.service.update(
             request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
             download_limit=_int_or_none(data.get("download_limit"), "download_limit"),
-            upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit"))
+            upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit"),
+            max_peers=_int_or_none(data.get("max_peers"), "max_peers"))
         return JSONResponse(job.to_json(detail=True))
 
     async def cancel(self, request: Request) -> Response:

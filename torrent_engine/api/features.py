@@ -100,6 +100,16 @@ class FeatureApi:
         """``GET /api/watch``: the watched folders, why one cannot be read, the files they held lately."""
         return JSONResponse(self.service.watch_status())
 
+    async def ip_filter(self, request: Request) -> Response:
+        """``GET /api/ipfilter``: the IP filter in force, what its file and URL gave (ranges, lines
+        passed over and why), when each was read and why not."""
+        return JSONResponse(self.service.blocklist.status())
+
+    async def ip_filter_update(self, request: Request) -> Response:
+        """``POST /api/ipfilter/update``: fetch the list URL now (409 saying why it could not be)."""
+        await self.service.blocklist.update()
+        return JSONResponse(self.service.blocklist.status())
+
     async def move(self, request: Request) -> Response:
         """``POST /api/jobs/{id}/move`` ``{"save_path"}``: move the job's files there."""
         data = await self._body(request)
@@ -135,6 +145,8 @@ class FeatureApi:
             Route("/api/settings", self.settings, methods=["GET"]),
             Route("/api/settings", self.update_settings, methods=["PATCH"]),
             Route("/api/watch", self.watch, methods=["GET"]),
+            Route("/api/ipfilter", self.ip_filter, methods=["GET"]),
+            Route("/api/ipfilter/update", self.ip_filter_update, methods=["POST"]),
             Route("/api/queue", self.queue, methods=["GET"]),
             Route("/api/jobs/{job_id}/move", self.move, methods=["POST"]),
             Route("/api/jobs/{job_id}/queue", self.queue_move, methods=["POST"]),

@@ -118,6 +118,35 @@ _PROXY_SETTINGS: dict[str, Schema] = {
     "proxy_peer_connections": BOOL, "proxy_torrents_only": BOOL,
     "proxy_only": {"type": "boolean", "description": "nothing sent outside the proxy (needs proxy_url)"},
 }
+_IP_FILTER_SETTINGS: dict[str, Schema] = {
+    "ip_filter_enabled": BOOL,
+    "ip_filter_path": {"type": "string", "description": "an absolute path to a list file (eMule .dat, "
+                       "PeerGuardian .p2p, CIDR lines; gzip or not), \"\" for none"},
+    "ip_filter_url": {"type": "string", "description": "an http(s) URL of a list, \"\" for none"},
+    "ip_filter_trackers": BOOL,
+    "banned_ips": {"type": "array", "items": STRING, "description": "IP addresses, always refused"},
+}
+_ALT_SPEED_SETTINGS: dict[str, Schema] = {
+    "alt_download_limit": RATE_LIMIT, "alt_upload_limit": RATE_LIMIT, "alt_speed_enabled": BOOL,
+    "alt_schedule_enabled": BOOL,
+    "alt_schedule_from": {"type": "integer", "minimum": 0, "maximum": 1439,
+                          "description": "minutes after midnight, local time"},
+    "alt_schedule_to": {"type": "integer", "minimum": 0, "maximum": 1439},
+    "alt_schedule_days": {"type": "integer", "minimum": 0, "maximum": 127,
+                          "description": "a mask: Sunday 1, Monday 2 … Saturday 64"},
+}
+_PEER_LIMIT: Schema = {"type": "integer", "minimum": -1, "description": "-1: no limit (0 is refused)"}
+_PEER_LIMIT_SETTINGS: dict[str, Schema] = {
+    "max_connections": _PEER_LIMIT, "max_connections_per_torrent": _PEER_LIMIT,
+    "max_uploads": _PEER_LIMIT, "max_uploads_per_torrent": _PEER_LIMIT,
+}
+_MAX_PEERS: Schema = {"type": "integer", "minimum": 0,
+                      "description": "the job's connections at most; 0: max_connections_per_torrent"}
+_IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
+                 "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
+                                                              ["line", "reason"])},
+                 "read_at": _null(NUMBER), "error": _null(STRING)},
+                ["source", "ranges", "rules", "bad_lines", "first_bad", "read_at", "error"])
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -134,8 +163,9 @@ SCHEMAS: dict[str, Schema] = {
         "seed_mode": BOOL,
         "download_path": _null({"type": "string", "description": "the incomplete folder the data is in while "
                                 "the job downloads (moved to save_path once complete); null: at save_path"}),
+        "max_peers": _MAX_PEERS,
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode", "download_path"]),
+        "upload_limit", "seed_mode", "download_path", "max_peers"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -191,7 +221,7 @@ SCHEMAS: dict[str, Schema] = {
                                                                "maximum": 7}},
                             "description": "{file index: priority}, 0 = skip the file"},
         "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
-        "upload_limit": _null(RATE_LIMIT), **_FEATURE_PROPERTIES,
+        "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
@@ -268,10 +298,15 @@ SCHEMAS: dict[str, Schema] = {
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
-        **_PROGRAM_SETTINGS, **_PROXY_SETTINGS,
+        **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
+        **_PEER_LIMIT_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
-        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS]),
+        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
+        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS]),
+    "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
+                            "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
+                           ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),
     "WatchStatus": _obj({
         "enabled": BOOL, "interval": NUMBER,
         "folders": {"type": "array", "items": _obj(
@@ -478,6 +513,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/watch"): _op("The watched folders and the files they held lately", "WatchStatus",
                                tag="settings"),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
+    ("GET", "/api/ipfilter"): _op("The IP filter in force and what its lists gave", "IpFilterStatus",
+                                  tag="settings"),
+    ("POST", "/api/ipfilter/update"): _op("Fetch the IP filter's list URL now", "IpFilterStatus",
+                                          errors=(409,), tag="settings"),
 }
 
 def _stream_op(summary: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ..api.security import is_loopback
 from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..errors import TorrentEngineError
 from ..jobs import JobService
+from ..jobs.altspeed import parse_days, parse_window
 from ..runtime import run as run_loop
 from . import COMMANDS
 from .daemon_config import apply_config_file, asked_settings, load_config_file
@@ -40,7 +41,10 @@ LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; hol
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "incomplete_dir", "run_on_added",
               "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
-              "proxy_url", "proxy_only")
+              "proxy_url", "proxy_only",
+              "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
+              "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
+              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
 
 
 class DaemonError(TorrentEngineError):
@@ -71,6 +75,23 @@ def parse_rate(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("a rate cannot be negative")
     return int(value)
+
+
+def _window(text: str) -> str:
+    try:
+        if text:  # ("": no schedule)
+            parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _days(text: str) -> str:
+    try:
+        parse_days(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_file_count(text: str) -> int:
@@ -162,6 +183,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--proxy-only", action="store_true",
                    help="send nothing outside the proxy: no listening for peers, no uTP, DHT, LSD, "
                         "port mapping or UDP trackers (needs --proxy-url)")
+    p.add_argument("--ip-filter", default="", metavar="FILE",
+                   help="refuse peers whose address this list blocks (eMule ipfilter.dat, PeerGuardian "
+                        ".p2p or CIDR lines, gzip or not; re-read when it changes)")
+    p.add_argument("--ip-filter-url", default="", metavar="URL",
+                   help="refuse peers whose address the list at this URL blocks (fetched daily and on "
+                        "demand; the copy is kept in the state folder)")
+    p.add_argument("--ip-filter-trackers", action="store_true",
+                   help="apply the IP filter to trackers' addresses too")
+    p.add_argument("--banned-ip", action="append", default=[], metavar="ADDRESS",
+                   help="refuse peers from this IP address (repeatable)")
+    p.add_argument("--max-connections", type=int, default=500, metavar="N",
+                   help="peers connected at once over every torrent; -1 = no limit (default: 500)")
+    p.add_argument("--max-connections-per-torrent", type=int, default=60, metavar="N",
+                   help="peers connected at once per torrent; -1 = no limit (default: 60)")
+    p.add_argument("--max-uploads", type=int, default=-1, metavar="N",
+                   help="peers unchoked at once over every torrent; -1 = no limit (the default)")
+    p.add_argument("--max-uploads-per-torrent", type=int, default=4, metavar="N",
+                   help="unchoke slots per torrent, plus one optimistic; -1 = no limit (default: 4)")
+    p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",
+                   help="the alternative global download limit, in force while the alternative "
+                        "limits are on (by the schedule, the API, or a client's toggle); 0 = none")
+    p.add_argument("--alt-upload-limit", type=parse_rate, default=0, metavar="RATE",
+                   help="the alternative global upload limit (as above)")
+    p.add_argument("--alt-schedule", type=_window, default="", metavar="HH:MM-HH:MM",
+                   help="turn the alternative limits on at the first time and off at the second "
+                        "(local time; may cross midnight); default: no schedule")
+    p.add_argument("--alt-schedule-days", type=_days, default="all", metavar="DAYS",
+                   help="the days of the schedule: all, weekdays, weekends or day names (mon,wed,fri)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

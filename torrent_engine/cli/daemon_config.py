@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any  # Any: file values of any TOML type until converted
 
 from ..errors import TorrentEngineError
+from ..jobs.altspeed import parse_days, parse_window
 
 __all__ = ["ConfigFileError", "apply_config_file", "asked_settings", "file_options", "load_config_file"]
 
@@ -105,7 +106,8 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
 
 def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the flags and the config file ask of the job service's run-time settings besides the
-    rate limits and download slots: the programs run on jobs' events and the watched folders
+    rate limits and download slots: the programs run on jobs' events, the watched folders and
+    the IP filter, the alternative rate limits and their schedule, the connection limits
     (``JobService.configure``: one the configuration changed since it was last applied is
     changed, as the API would change it; one it did not change stays as the API left it)."""
     out: dict[str, Any] = {}
@@ -118,6 +120,19 @@ def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     out["watch_interval"] = args.watch_interval
     out["proxy_url"] = args.proxy_url
     out["proxy_only"] = args.proxy_only
+    out["ip_filter_path"] = str(Path(args.ip_filter).expanduser().absolute()) if args.ip_filter else ""
+    out["ip_filter_url"] = args.ip_filter_url
+    out["ip_filter_enabled"] = bool(args.ip_filter or args.ip_filter_url)
+    out["ip_filter_trackers"] = args.ip_filter_trackers
+    out["banned_ips"] = list(args.banned_ip)
+    out["alt_download_limit"] = args.alt_download_limit
+    out["alt_upload_limit"] = args.alt_upload_limit
+    out["alt_schedule_enabled"] = bool(args.alt_schedule)
+    if args.alt_schedule:
+        out["alt_schedule_from"], out["alt_schedule_to"] = parse_window(args.alt_schedule)
+    out["alt_schedule_days"] = parse_days(args.alt_schedule_days)
+    for name in ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent"):
+        out[name] = getattr(args, name)
     return out
 
 

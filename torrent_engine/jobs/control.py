@@ -19,6 +19,7 @@ from typing import Any  # Any: fields of settings or features, each its own type
 import anyio
 
 from ..errors import TorrentEngineError, TrackerError
+from ..ipfilter import IpFilter
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
@@ -30,7 +31,9 @@ from ..shared import TokenBucket
 from ..storage.paths import real_path
 from ..storage.rename import move_files
 from ..tracker.http import http_get
+from .altspeed import effective_limits, scheduled
 from .autorun import ProgramEvent
+from .blocklist import Blocklist
 from .categories import Catalogue, Category
 from .claims import claimed_paths
 from .features import check_category, check_tags, features_from
@@ -54,6 +57,7 @@ from .model import (
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
+from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
 from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
 from .renames import check_path, plan_rename
@@ -75,6 +79,8 @@ log = logging.getLogger(__name__)
 QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
 FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
+SCHEDULE_SETTINGS = frozenset({"alt_schedule_enabled", "alt_schedule_from", "alt_schedule_to",
+                               "alt_schedule_days"})
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
@@ -87,7 +93,11 @@ class JobFeatureControl(JobLifecycle):
         super().__init__(manager, store, download_root=download_root, state_dir=state_dir, clock=clock)
         self.catalogue = Catalogue(state_dir)
         self.settings = ServiceSettings()
+        self.blocklist = Blocklist(lambda: self.settings, self._apply_ip_filter, state_dir=state_dir,
+                                   clock=clock)
         self._configured: Configured | None = None  # what the configuration asked for last
+        self._alt_scheduled: bool | None = None  # what the schedule said when last looked at
+        self._alt_minute = -1  # the minute it was last looked at (once a minute)
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_number = 0  # the highest job number handed out (the catalogue's may be older)
@@ -111,6 +121,7 @@ class JobFeatureControl(JobLifecycle):
         if self.settings.proxy_url:  # (none saved: a library's own Config.proxy stays)
             await apply_proxy(self.manager, self.settings)
         await self.configure(**configured, asked=asked)
+        await self.blocklist.refresh()
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
@@ -126,8 +137,13 @@ class JobFeatureControl(JobLifecycle):
 
     def _apply_global_limits(self) -> None:
         shared = self.manager.shared
-        shared.download_limit = TokenBucket(self.settings.download_limit)
-        shared.upload_limit = TokenBucket(self.settings.upload_limit)
+        down, up = effective_limits(self.settings)  # (the alternative ones while they are on)
+        shared.download_limit = TokenBucket(down)
+        shared.upload_limit = TokenBucket(up)
+        apply_peer_limits(shared, self.settings)
+
+    def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
+        self.manager.shared.set_ip_filter(ip_filter, trackers=trackers)
 
     def _next_position(self) -> int:
         """The place after every job's (a move only swaps places: the highest stays the highest)."""
@@ -244,6 +260,10 @@ class JobFeatureControl(JobLifecycle):
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
+        if SCHEDULE_SETTINGS & changes.keys():  # (a schedule set or changed applies at once)
+            self._alt_scheduled = scheduled(new, self._clock())
+            if self._alt_scheduled is not None and "alt_speed_enabled" not in changes:
+                new = dataclasses.replace(new, alt_speed_enabled=self._alt_scheduled)
         saved = SavedSettings(new, self._configured)
         try:
             await anyio.to_thread.run_sync(save_settings, self.state_dir, saved)
@@ -253,10 +273,33 @@ class JobFeatureControl(JobLifecycle):
         self._apply_global_limits()
         if proxy_config(before) != proxy_config(new):
             await apply_proxy(self.manager, new)
+        if self._loaded or self._running:  # (at a start: once every setting is read)
+            await self.blocklist.refresh(look_now=True)
         self._wake_all()  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()
         return self.get_settings()
+
+    async def _alt_speed_tick(self, now: float) -> None:
+        """Once a minute: at an edge of the alternative limits' window (the schedule's answer
+        changed since the last look) they are turned on or off; between edges a manual toggle
+        holds, as in qBittorrent and Transmission."""
+        minute = int(now // 60)
+        if minute == self._alt_minute:
+            return
+        self._alt_minute = minute
+        decision = scheduled(self.settings, now)
+        if decision is None or decision == self._alt_scheduled:
+            self._alt_scheduled = decision
+            return
+        self._alt_scheduled = decision
+        if decision != self.settings.alt_speed_enabled:
+            log.info("alternative rate limits %s by the schedule", "on" if decision else "off")
+            try:
+                await self.update_settings(alt_speed_enabled=decision)
+            except StateNotSaved as exc:
+                log.warning("alternative rate limits not switched: %s", exc)
+                self._alt_scheduled = None  # (tried again at the next minute)
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",

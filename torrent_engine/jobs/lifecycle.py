@@ -341,6 +341,7 @@ class JobLifecycle:
         """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
         into the session."""
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
+        session.set_max_peers(rec.options.max_peers)
         if not session.has_metadata:
             return
         if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):

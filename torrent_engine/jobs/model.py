@@ -247,6 +247,7 @@ class JobOptions:
     # incomplete folder): moved to ``save_path`` once every wanted piece is verified. None:
     # the data is at ``save_path`` (no incomplete folder, or moved there already)
     download_path: str | None = None
+    max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -255,7 +256,7 @@ class JobOptions:
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
                 "client": self.client, "download_limit": self.download_limit,
                 "upload_limit": self.upload_limit, "seed_mode": self.seed_mode,
-                "download_path": self.download_path}
+                "download_path": self.download_path, "max_peers": self.max_peers}
 
     @property
     def data_path(self) -> str:

@@ -59,6 +59,7 @@ from .model import (
     StateNotSaved,
 )
 from .paths import Ground, existing_files, ground, missing_dirs
+from .peerlimits import check_job_peers
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
@@ -128,11 +129,14 @@ class JobService(JobFeatureControl):
             self._jobs = JobTable(records)
             self._writer.loaded(self._store.loaded)  # (a stop writes only what changed since)
             self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
+            # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
+            asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
+                     "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
             await self._load_features({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,
                                        "incomplete_dir": self.incomplete_dir},
-                                      self._asked)
+                                      asked)
             await self._recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -156,6 +160,7 @@ class JobService(JobFeatureControl):
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
             self._tg.start_soon(self._watcher.run)
+            self._tg.start_soon(self.blocklist.run)
         except BaseException:
             self._running = False
             self._restoring = False
@@ -633,13 +638,15 @@ class JobService(JobFeatureControl):
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
-                     upload_limit: int | None = None) -> Job:
-        """Change file priorities (index -> 0..7, 0 = skip), sequential mode or rate limits."""
+                     upload_limit: int | None = None, max_peers: int | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
+        job's connections at most (``max_peers``, 0: the setting for every torrent)."""
         self._require_running()
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
-            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit)
+            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
+                               max_peers)
             try:
                 await self._save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
@@ -652,8 +659,11 @@ class JobService(JobFeatureControl):
             return job
 
     def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
-                sequential: bool | None, download_limit: int | None, upload_limit: int | None) -> Job:
+                sequential: bool | None, download_limit: int | None, upload_limit: int | None,
+                max_peers: int | None = None) -> Job:
         options = rec.options  # (everything is checked before anything changes)
+        if max_peers is not None:
+            options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
         if download_limit is not None:
             down = check_limit(download_limit, "download_limit")
             options = dataclasses.replace(options, download_limit=down)
@@ -773,6 +783,7 @@ class JobService(JobFeatureControl):
                     self._refresh_counters(rec)
                     if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self._save(rec)
+        await self._alt_speed_tick(now)
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 

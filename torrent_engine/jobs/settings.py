@@ -1,6 +1,8 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
-programs run on a job's events (autorun.py) and the watched folders (watch.py). One JSON file,
+programs run on a job's events (autorun.py), the watched folders (watch.py), the proxy
+(proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py) and the
+connection limits (peerlimits.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -16,9 +18,12 @@ from pathlib import Path
 from typing import Any  # Any: JSON objects whose values are of any JSON type (checked where read)
 
 from ..resume import write_atomic
+from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
+from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .proxy import PROXY_SWITCHES, check_proxy_url
 from .validate import check_limit
 from .watch import check_seconds, check_watch_folders
@@ -70,6 +75,31 @@ class ServiceSettings:
     proxy_peer_connections: bool = True
     proxy_torrents_only: bool = False
     proxy_only: bool = False
+    # the IP filter (blocklist.py): a list file and a list URL, used while enabled (trackers too,
+    # with ip_filter_trackers); the banned addresses, always
+    ip_filter_enabled: bool = False
+    ip_filter_path: str = ""
+    ip_filter_url: str = ""
+    ip_filter_trackers: bool = False
+    banned_ips: tuple[str, ...] = ()
+    # alternative global rate limits (altspeed.py), in force while alt_speed_enabled; the schedule
+    # turns that on and off at its window's edges (minutes after midnight, local time; days:
+    # Sunday 1, Monday 2 … Saturday 64)
+    alt_download_limit: int = 0  # bytes per second, 0 = none
+    alt_upload_limit: int = 0
+    alt_speed_enabled: bool = False
+    alt_schedule_enabled: bool = False
+    alt_schedule_from: int = 8 * 60
+    alt_schedule_to: int = 20 * 60
+    alt_schedule_days: int = 127
+    # connections and upload slots (peerlimits.py; -1 = none): qBittorrent's connections over
+    # every torrent, the engine's (Config's) per torrent; no upload slots over every torrent by
+    # default (they go first come, first served: with qBittorrent's 20, torrents past the
+    # first twenty to rechoke could wait for ever)
+    max_connections: int = 500  # over every torrent
+    max_connections_per_torrent: int = 60  # unless a job has its own
+    max_uploads: int = -1  # peers unchoked over every torrent
+    max_uploads_per_torrent: int = 4  # regular unchoke slots of a torrent (plus one optimistic)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -120,9 +150,11 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             if not isinstance(value, str) or "\x00" in value:
                 raise InvalidJobRequest("must be a folder inside the download root", name)
             values[name] = value
+        elif name in LIMIT_SETTINGS:
+            values[name] = check_peer_limit(value, name)
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
-        elif name in ("download_limit", "upload_limit"):
+        elif name in ("download_limit", "upload_limit", "alt_download_limit", "alt_upload_limit"):
             values[name] = check_limit(value, name)
         elif name in ("run_on_added", "run_on_completed", "run_on_seeding_done"):
             values[name] = check_command(value, name)
@@ -132,9 +164,19 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
+        elif name in ("alt_schedule_from", "alt_schedule_to"):
+            values[name] = check_minute(value, name)
+        elif name == "alt_schedule_days":
+            values[name] = check_days(value, name)
+        elif name == "ip_filter_path":
+            values[name] = check_filter_path(value, name, on_disk=not loading)
+        elif name == "ip_filter_url":
+            values[name] = check_filter_url(value, name)
+        elif name == "banned_ips":
+            values[name] = check_addresses(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
-        elif name.endswith("_enabled") or name in PROXY_SWITCHES:
+        elif name.endswith("_enabled") or name == "ip_filter_trackers" or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
@@ -153,7 +195,11 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
-         "watch_enabled", "watch_interval", "proxy_url", "proxy_only")
+         "watch_enabled", "watch_interval", "proxy_url", "proxy_only",
+         "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips",
+         "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
+         "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
+         "max_uploads", "max_uploads_per_torrent")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

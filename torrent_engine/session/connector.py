@@ -18,6 +18,7 @@ from ..session_state import State
 from .phases import FetchingMetadata, Loaded
 
 if TYPE_CHECKING:
+    from ..ipfilter import IpFilter
     from ..shared import IncomingPeer, SharedResources
     from .context import TorrentContext
     from .holepunch import Holepunch
@@ -55,10 +56,12 @@ class Connector:
         self._wakeup = anyio.Event()
         self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         self.rounds = 0  # how many times run() looked for peers to dial
+        self.max_peers = 0  # this torrent's connections at most (0: the shared default)
 
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
         shared.register(self._ctx.info_hash, self.on_incoming)
+        shared.watch_filter(self._ctx.info_hash, self.filter_changed)
 
     def register_other_hashes(self) -> None:
         """A hybrid is reached by either info-hash (v1, or v2 truncated: BEP 52), so peers that
@@ -87,13 +90,24 @@ class Connector:
         """Addresses heard of from ``source``, into the pool (our own and banned ones dropped);
         dial them soon."""
         pool = self._ctx.pool
+        shared = self._ctx.shared
+        ip_filter = shared.ip_filter if shared is not None else None
         added = False
         for host, port in peers:  # (a full pool takes no new address, but a known one's source)
             key = (host, int(port))
+            if ip_filter is not None and ip_filter.blocked(host):
+                continue
             if not self._is_self(key) and pool.add(key, source):
                 added = True
         if added:
             self.wake()
+
+    def filter_changed(self, ip_filter: IpFilter) -> None:
+        """The shared IP filter changed: the connected peers it blocks are dropped (the pool's
+        addresses it blocks are passed over when their turn to be dialed comes)."""
+        for peer in list(self._ctx.peers.values()):
+            if ip_filter.blocked(peer.host):
+                peer.close("blocked by the IP filter")
 
     def _is_self(self, key: tuple[str, int]) -> bool:
         ctx = self._ctx
@@ -101,6 +115,13 @@ class Connector:
         # literal addresses only; another name for us is caught by the peer id in the handshake
         own_hosts = ("127.0.0.1", "0.0.0.0", "::1", ctx.config.listen_host)
         return port != 0 and key[1] == port and key[0] in own_hosts
+
+    def peer_limit(self) -> int:
+        """This torrent's connections at most (its own number, else the shared default)."""
+        if self.max_peers > 0:
+            return self.max_peers
+        shared = self._ctx.shared
+        return shared.peers_per_torrent if shared is not None else self._ctx.config.max_peers_per_torrent
 
     def wake(self) -> None:
         """New addresses arrived: dial now rather than at the next round."""
@@ -131,11 +152,17 @@ class Connector:
         if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed):
             return
         now = time.monotonic()
-        budget = ctx.config.max_peers_per_torrent - len(ctx.peers) - len(self.connecting)
+        budget = self.peer_limit() - len(ctx.peers) - len(self.connecting)
+        if ctx.shared is not None:  # (and the limit over every torrent)
+            budget = min(budget, ctx.shared.connection_room())
         busy = ctx.peers.keys() | self.connecting
         # more addresses than the budget: BEP 40 priority with our own address decides
         own = self.own_address() if len(ctx.pool) > budget > 0 else None
+        ip_filter = ctx.shared.ip_filter if ctx.shared is not None else None
         for key in ctx.pool.choose(now, busy, budget, own):
+            if ip_filter is not None and ip_filter.blocked(key[0]):  # (heard of before the filter)
+                ctx.pool.failed(key, now)
+                continue
             self.connecting.add(key)
             swarm.start_soon(self.dial, key)
 
@@ -155,12 +182,26 @@ class Connector:
         swarm = self._ctx.swarm
         if swarm is None or key in self.connecting:
             return
+        if self._ctx.shared is not None and self._ctx.shared.ip_filter.blocked(key[0]):
+            return
         self.connecting.add(key)
         swarm.start_soon(lambda: self.dial(key, transport="utp"))
 
     async def dial(self, key: tuple[str, int], *, transport: str | None = None) -> None:
         """Connect to ``key`` and hand the link on (metadata phase, or the peer protocol);
         ``transport`` overrides the config's."""
+        ctx = self._ctx
+        shared = ctx.shared
+        assert shared is not None
+        if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
+            self.connecting.discard(key)
+            return
+        try:
+            await self._dial(key, transport)
+        finally:
+            shared.give_connection()
+
+    async def _dial(self, key: tuple[str, int], transport: str | None) -> None:
         ctx = self._ctx
         s = self._s
         assert ctx.shared is not None
@@ -181,6 +222,11 @@ class Connector:
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
+        if ctx.shared.ip_filter.blocked(key[0]):  # (the filter changed while it was dialed)
+            self.connecting.discard(key)
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
         phase = ctx.phase
         if isinstance(phase, FetchingMetadata):
             await phase.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
@@ -194,18 +240,38 @@ class Connector:
         ctx = self._ctx
         if not isinstance(link, PeerLink):
             raise TypeError(f"an incoming peer must be a PeerLink, not {type(link).__name__}")
-        s = self._s
         swarm = ctx.swarm
         if swarm is None or ctx.state is State.PAUSED or ctx.run.stop_requested:
             return False
         host, port = link.remote_address
         connected = len(ctx.peers) + len(self.connecting)
-        if ctx.pool.is_banned((host, port)) or connected >= ctx.config.max_peers_per_torrent + 10:
+        shared = ctx.shared
+        if shared is None or shared.ip_filter.blocked(host) or ctx.pool.is_banned((host, port)) \
+                or connected >= self.peer_limit() + 10 or shared.connection_room() <= 0:
             return False
-        phase = ctx.phase
-        if isinstance(phase, FetchingMetadata):  # a magnet's metadata, which this peer may have
+        metadata = isinstance(ctx.phase, FetchingMetadata)  # a magnet's, which this peer may have
+        if metadata:
             self.connecting.add((host, port))
-            swarm.start_soon(phase.metadata.fetch_from, link, (host, port))
-        else:
-            swarm.start_soon(s.handler.serve, link, host, port, True)
+        swarm.start_soon(self._incoming, link, metadata)
         return True
+
+    async def _incoming(self, link: PeerLink, metadata: bool) -> None:
+        """Run an incoming peer (or fetch metadata from it) holding one of the connections over
+        every torrent."""
+        ctx = self._ctx
+        shared = ctx.shared
+        key = link.remote_address
+        if shared is None or not shared.take_connection():  # (taken by others meanwhile)
+            self.connecting.discard(key)
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+            return
+        try:
+            phase = ctx.phase
+            if metadata and isinstance(phase, FetchingMetadata):
+                await phase.metadata.fetch_from(link, key)
+            else:
+                self.connecting.discard(key)
+                await self._s.handler.serve(link, key[0], key[1], True)
+        finally:
+            shared.give_connection()

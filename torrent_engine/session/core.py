@@ -471,6 +471,19 @@ class Session:
         if upload is not None:
             self.context.limits.upload = TokenBucket(upload)
 
+    def set_max_peers(self, max_peers: int) -> None:
+        """This torrent's connections at most (0: the manager's default for every torrent);
+        applied to new connections."""
+        if isinstance(max_peers, bool) or not isinstance(max_peers, int) or max_peers < 0:
+            raise SessionError(f"max_peers must be a whole number, at least 0: {max_peers!r}")
+        self.connector.max_peers = max_peers
+        self.connector.wake()
+
+    @property
+    def max_peers(self) -> int:
+        """This torrent's connections at most, as in force."""
+        return self.connector.peer_limit()
+
     def set_sequential(self, sequential: bool) -> None:
         """New pieces in index order instead of rarest-first (e.g. to play a file as it arrives)."""
         phase = self.phase

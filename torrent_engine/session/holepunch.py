@@ -89,6 +89,9 @@ class Dialer(Protocol):
     def punch(self, key: Endpoint) -> None:
         """Dial ``key`` over uTP now (the other side dials us at the same moment)."""
 
+    def peer_limit(self) -> int:
+        """The torrent's connections at most."""
+
 
 class Holepunch:
     """The session's ``ut_holepunch`` roles: relay, initiator, and both ends of a ``connect``."""
@@ -167,7 +170,7 @@ class Holepunch:
         ctx = self._ctx
         if not self.can_dial or self._connected_to(endpoint) or ctx.pool.is_banned(endpoint):
             return  # BEP 55: already connected (or unwilling): ignored silently
-        if len(self._dialer.connecting) >= ctx.config.max_peers_per_torrent:
+        if len(self._dialer.connecting) >= self._dialer.peer_limit():
             return  # a relay cannot make us dial without bound
         self.punched += 1
         self._dialer.punch(endpoint)

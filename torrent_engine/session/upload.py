@@ -75,6 +75,7 @@ class Uploader:
         self._piece_cache_bytes = 0
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
+        self._unchoked_held = 0  # peers unchoked by the last rechoke (counted in the shared tally)
         self._rechoke_now = anyio.Event()
         # files changed or gone under the torrent (see the module docstring)
         self._file_map: FileMap | None = None
@@ -381,12 +382,17 @@ class Uploader:
         a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
         ctx = self._ctx
         self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
-        while True:
-            await self.rechoke()
-            self._rechoke_now = anyio.Event()
-            # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
-            with anyio.move_on_after(ctx.config.rechoke_interval if ctx.peers else math.inf):
-                await self._rechoke_now.wait()
+        try:
+            while True:
+                await self.rechoke()
+                self._rechoke_now = anyio.Event()
+                # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
+                with anyio.move_on_after(ctx.config.rechoke_interval if ctx.peers else math.inf):
+                    await self._rechoke_now.wait()
+        finally:  # (the swarm stopped: its peers are gone, their slots free for other torrents)
+            if ctx.shared is not None:
+                ctx.shared.unchoked -= self._unchoked_held
+            self._unchoked_held = 0
 
     async def rechoke(self) -> None:
         """Choose whom to unchoke and apply it (rejecting the queued requests of the choked)."""
@@ -399,7 +405,15 @@ class Uploader:
                               uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
         if self._choker is None:
             self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
+        shared = ctx.shared
+        if shared is not None:  # slots: this torrent's, within what the limit over all leaves
+            room = shared.upload_room(self._unchoked_held)
+            self._choker.upload_slots = max(0, min(shared.uploads_per_torrent, room - 1))
+            self._choker.optimistic_slots = 1 if room > 0 else 0
         unchoke = self._choker.rechoke(snapshot, now, seeding=ctx.state is State.SEEDING)
+        if shared is not None:
+            shared.unchoked += len(unchoke) - self._unchoked_held
+            self._unchoked_held = len(unchoke)
 
         async def apply(peer: PeerState) -> None:
             should = peer.key in unchoke

@@ -17,7 +17,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -149,11 +149,13 @@ class TrackerCoordinator:
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
+        refused: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
         self._rng = rng or random.Random()
         self._slots = slots  # announces in flight over every torrent (None: no bound)
+        self._refused = refused  # why a tracker's URL may not be contacted now (the IP filter)
         self._tiers: list[list[_Tracker]] = self._make_tiers(tiers, {})
         self.running = False  # run() is under way (it returns when no tracker is usable)
         self._edits = 0  # set_tiers calls so far
@@ -368,6 +370,9 @@ class TrackerCoordinator:
             tracker_id=tracker.tracker_id,
         )
         try:
+            why = await self._refused(tracker.url) if self._refused is not None else None
+            if why is not None:
+                raise TrackerError(why, tracker.url)
             async with self._slots if self._slots is not None else contextlib.nullcontext():
                 tracker.state = "updating"  # (waiting for a slot, it is not)
                 response = await client.announce(

@@ -13,6 +13,7 @@ from torrent_engine.cli import build_parser
 from torrent_engine.cli.daemon_config import (
     ConfigFileError,
     apply_config_file,
+    asked_settings,
     file_options,
     load_config_file,
 )
@@ -78,3 +79,25 @@ def test_the_sample_file_documents_every_option_with_its_default() -> None:
         shown = tomllib.loads(line[2:].split("  #")[0])[key]
         if action.default not in (None, []) and not isinstance(action, argparse._StoreFalseAction):
             assert shown == action.default, (key, shown, action.default)
+
+
+def test_the_network_keys_become_the_services_settings(tmp_path: Path) -> None:
+    parser, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text('ip-filter = "/srv/lists/level1.p2p"\nbanned-ip = ["203.0.113.9"]\n'
+                    'alt-download-limit = "2M"\nalt-schedule = "22:30-06:00"\nalt-schedule-days = "sat,sun"\n'
+                    'max-connections = 300\nmax-uploads = -1\n')
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    asked = asked_settings(args)
+    assert (asked["ip_filter_enabled"], asked["ip_filter_path"], asked["ip_filter_url"]) == \
+        (True, "/srv/lists/level1.p2p", "")
+    assert asked["banned_ips"] == ["203.0.113.9"] and asked["ip_filter_trackers"] is False
+    assert (asked["alt_download_limit"], asked["alt_schedule_enabled"], asked["alt_schedule_from"],
+            asked["alt_schedule_to"], asked["alt_schedule_days"]) == (2 << 20, True, 1350, 360, 1 | 64)
+    limits = (asked["max_connections"], asked["max_uploads"], asked["max_connections_per_torrent"])
+    assert limits == (300, -1, 60)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('alt-schedule = "25:00-01:00"\n')
+    with pytest.raises(ConfigFileError, match=r"bad.toml:1: alt-schedule: expected HH:MM-HH:MM"):
+        load_config_file(bad, daemon)

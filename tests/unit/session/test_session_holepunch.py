@@ -45,6 +45,9 @@ class Dialing:
         self.connecting: set[tuple[str, int]] = set()
         self.punch = punched.append
 
+    def peer_limit(self) -> int:
+        return Config().max_peers_per_torrent
+
 
 def peer(host: str, port: int, *, incoming: bool = False, listen_port: int | None = None,
          ut_holepunch: int = 7, transport: str = "tcp") -> PeerState:

@@ -41,11 +41,13 @@ from ...jobs import (
     ServiceStarting,
     StateNotSaved,
 )
+from ...jobs.altspeed import effective_limits
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .kept import Kept, KeptRecords, encode
@@ -119,6 +121,7 @@ class QbittorrentApi:
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
+            "transfer/banPeers": self.ban_peers, "transfer/toggleSpeedLimitsMode": self.toggle_speed_mode,
             "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
             "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
             "torrents/reannounce": self.reannounce, "torrents/setCategory": self.set_category,
@@ -354,8 +357,9 @@ class QbittorrentApi:
                 changes[ours] = value
         changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
         changes.update(proxy_changes(prefs, self.service.get_settings()))
+        changes.update(network.qbt_changes(prefs, self.service.get_settings()))  # (IP filter, alt limits)
         handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS}
+                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS}
         for key, value in prefs.items():
             if key not in handled and key in current and value != current[key]:
                 raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")
@@ -371,10 +375,11 @@ class QbittorrentApi:
             free = 0
         return {"dl_info_speed": int(stats.download_rate), "dl_info_data": stats.downloaded,
                 "up_info_speed": int(stats.upload_rate), "up_info_data": stats.uploaded,
-                "dl_rate_limit": s.download_limit, "up_rate_limit": s.upload_limit,
+                "dl_rate_limit": effective_limits(s)[0], "up_rate_limit": effective_limits(s)[1],
                 "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
                 "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
-                "free_space_on_disk": free, "queueing": s.queueing, "use_alt_speed_limits": False,
+                "free_space_on_disk": free, "queueing": s.queueing,
+                "use_alt_speed_limits": s.alt_speed_enabled,
                 "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
                 if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
                 "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
@@ -389,24 +394,42 @@ class QbittorrentApi:
         return {k: state[k] for k in keys}
 
     async def global_download_limit(self, form: Form, request: Request) -> str:
-        """``transfer/downloadLimit`` (bytes per second, 0 = none)."""
-        return str(self.service.get_settings().download_limit)
+        """``transfer/downloadLimit`` (bytes per second, 0 = none): the limit in force (the
+        alternative one while it is on, as qBittorrent answers)."""
+        return str(effective_limits(self.service.get_settings())[0])
 
     async def global_upload_limit(self, form: Form, request: Request) -> str:
         """``transfer/uploadLimit``."""
-        return str(self.service.get_settings().upload_limit)
+        return str(effective_limits(self.service.get_settings())[1])
 
     async def speed_mode(self, form: Form, request: Request) -> str:
-        """``transfer/speedLimitsMode``: 0, there are no alternative limits."""
-        return "0"
+        """``transfer/speedLimitsMode``: 1 while the alternative limits are on, else 0."""
+        return "1" if self.service.get_settings().alt_speed_enabled else "0"
+
+    async def toggle_speed_mode(self, form: Form, request: Request) -> None:
+        """``transfer/toggleSpeedLimitsMode``: the alternative limits on or off (with a schedule,
+        until its next edge)."""
+        on = self.service.get_settings().alt_speed_enabled
+        await self.service.update_settings(alt_speed_enabled=not on)
 
     async def set_global_download(self, form: Form, request: Request) -> None:
-        """``transfer/setDownloadLimit`` ``limit``."""
-        await self.service.update_settings(download_limit=_limit(form))
+        """``transfer/setDownloadLimit`` ``limit``: the limit in force (the alternative one while
+        it is on, as qBittorrent sets it)."""
+        alt = self.service.get_settings().alt_speed_enabled
+        name = "alt_download_limit" if alt else "download_limit"
+        await self.service.update_settings(**{name: _limit(form)})
 
     async def set_global_upload(self, form: Form, request: Request) -> None:
         """``transfer/setUploadLimit`` ``limit``."""
-        await self.service.update_settings(upload_limit=_limit(form))
+        alt = self.service.get_settings().alt_speed_enabled
+        name = "alt_upload_limit" if alt else "upload_limit"
+        await self.service.update_settings(**{name: _limit(form)})
+
+    async def ban_peers(self, form: Form, request: Request) -> None:
+        """``transfer/banPeers`` ``peers`` (``host:port`` joined by ``|``): their addresses join
+        the banned ones (peers connected from them are dropped)."""
+        banned = network.ban_peers(form.get("peers") or "", self.service.get_settings())
+        await self.service.update_settings(banned_ips=banned)
 
     # -- reading torrents ----------------------------------------------------------------------
     def _records(self) -> list[Kept]:

@@ -15,6 +15,7 @@ from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
+from . import network
 from .programs import qbt_preferences
 from .proxies import qbt_preferences as proxy_preferences
 
@@ -327,11 +328,11 @@ def preferences(service: JobService) -> dict[str, Any]:
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
         "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
-        "dl_limit": s.download_limit, "up_limit": s.upload_limit, "alt_dl_limit": 0, "alt_up_limit": 0,
-        "scheduler_enabled": False, "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
+        "dl_limit": s.download_limit, "up_limit": s.upload_limit,
+        "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
-        **qbt_preferences(s), **proxy_preferences(s),
+        **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
     }

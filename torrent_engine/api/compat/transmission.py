@@ -43,11 +43,13 @@ from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jobs.paths import confine
+from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
+from . import network
 from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
@@ -71,8 +73,7 @@ RECENT = 60.0  # seconds: "recently-active"
 
 STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
-UNSUPPORTED = ("blocklist-update", "port-test", "session-close", "group-get", "group-set",
-               "torrent-add-trackers")
+UNSUPPORTED = ("port-test", "session-close", "group-get", "group-set", "torrent-add-trackers")
 
 
 Method = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -176,6 +177,7 @@ class TransmissionRpc:
             "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
             "torrent-rename-path": self.rename_path,
+            "blocklist-update": self.blocklist_update,
         }
         self._methods = methods
 
@@ -295,9 +297,6 @@ class TransmissionRpc:
             "encryption": encryption.get(config.encryption, "preferred"),
             "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
             "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
-            "alt-speed-enabled": False, "alt-speed-down": 0, "alt-speed-up": 0,
-            "alt-speed-time-enabled": False, "alt-speed-time-begin": 0, "alt-speed-time-end": 0,
-            "alt-speed-time-day": 127,
             "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
             "seedRatioLimited": s.ratio_limit >= 0,
             "idle-seeding-limit": 30, "idle-seeding-limit-enabled": False,
@@ -306,10 +305,10 @@ class TransmissionRpc:
             "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
             "seed-queue-size": max(0, s.max_active_uploads), "queue-stalled-enabled": False,
             "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
-            "trash-original-torrent-files": False, "blocklist-enabled": False, "blocklist-size": 0,
-            "blocklist-url": "", "cache-size-mb": 4, "config-dir": str(self.service.state_dir or ""),
-            "peer-limit-global": 200, "peer-limit-per-torrent": 50, **tr_session(s), "default-trackers": "",
-            **proxy_session(s),
+            "trash-original-torrent-files": False, "cache-size-mb": 4,
+            "config-dir": str(self.service.state_dir or ""),
+            **tr_session(s), "default-trackers": "",
+            **network.tr_session(s, self.service.blocklist.list_ranges), **proxy_session(s),
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
                       "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
@@ -352,6 +351,7 @@ class TransmissionRpc:
             changes["max_active_torrents"] = -1
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         changes.update(proxy_changes(a))
+        changes.update(network.tr_changes(a))  # (the blocklist)
         if "incomplete-dir-enabled" in a:
             changes["incomplete_dir_enabled"] = a["incomplete-dir-enabled"]
         if "incomplete-dir" in a:
@@ -359,7 +359,7 @@ class TransmissionRpc:
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
                    "seed-queue-enabled", "seed-queue-size", "incomplete-dir-enabled", "incomplete-dir",
-                   *TR_FIELDS, *PROXY_FIELDS}
+                   *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue
@@ -367,6 +367,10 @@ class TransmissionRpc:
                 raise RpcError(f"{key}: cannot be changed on this daemon (it stays {current[key]!r})")
         await self.service.update_settings(**changes)
         return {}
+
+    async def blocklist_update(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
+        return {"blocklist-size": await self.service.blocklist.update()}
 
     async def session_stats(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """``session-stats``."""
@@ -383,6 +387,7 @@ class TransmissionRpc:
     def _fields(self, job: Job, fields: tuple[str, ...]) -> dict[str, Any]:
         torrent = self.service.metainfo(job.id) if _METAINFO_FIELDS.intersection(fields) else None
         settings = self.service.get_settings()
+        peer_limit = network.tr_peer_limit(job.options.max_peers or settings.max_connections_per_torrent)
         ratio_limit = job.features.ratio_limit
         mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
         left = max(0, job.total_size - job.done_size)
@@ -435,7 +440,8 @@ class TransmissionRpc:
             "downloadLimited": lambda: job.options.download_limit > 0,
             "uploadLimit": lambda: job.options.upload_limit // KILO,
             "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
-            "bandwidthPriority": lambda: 0, "peer-limit": lambda: 50, "maxConnectedPeers": lambda: 50,
+            "bandwidthPriority": lambda: 0,
+            "peer-limit": lambda: peer_limit, "maxConnectedPeers": lambda: peer_limit,
             "labels": lambda: list(job.features.tags), "group": lambda: "",
             "secondsSeeding": lambda: int(job.seeding_time),
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
@@ -482,7 +488,7 @@ class TransmissionRpc:
                 del self._kept[next(iter(self._kept))]
             kept = self._kept[fields] = KeptRecords()
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.max_connections_per_torrent)
         rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
         if every:
             kept.prune(rows)
@@ -617,8 +623,6 @@ class TransmissionRpc:
         if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
             raise RpcError("an idle seeding limit (seedIdleMode 1, seedIdleLimit) is not supported by "
                            "this daemon")
-        if "peer-limit" in a:
-            raise RpcError("peer-limit is not supported by this daemon")
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
@@ -638,8 +642,11 @@ class TransmissionRpc:
             features["tags"] = a["labels"] or []
         if features:
             features_from(features)  # (checked before anything changes)
+        peer_limit = check_job_peers(a["peer-limit"], "peer-limit") if "peer-limit" in a else None
         for job in jobs:
             update: dict[str, Any] = {}
+            if peer_limit is not None:
+                update["max_peers"] = peer_limit
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:

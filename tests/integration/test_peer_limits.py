@@ -1,0 +1,184 @@
+"""Connection limits on loopback: the limit over every torrent holds across two torrents (the
+peers beyond it are not even dialed until it is raised), and a job's own limit holds for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+
+from torrent_engine.jobs import JobService
+from torrent_engine.jobs.model import InvalidJobRequest
+from torrent_engine.metainfo import Torrent
+from torrent_engine.peer import messages as m
+from torrent_engine.peer.wire import PeerWire
+
+from .fake_seed import IdlePeer
+from .helpers import loopback_config, make_payload, make_torrent
+
+pytestmark = pytest.mark.anyio
+
+
+async def _wait(predicate: Callable[[], object], timeout: float = 20.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.05)
+
+
+async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> None:
+    torrents = [make_torrent(make_payload(tmp_path / f"seed{n}", ((f"{n}.bin", 60_000),), seed=n),
+                             piece_length=16 * 1024) for n in (1, 2)]
+    peers = {t.info_hash: [IdlePeer(t, "127.0.0.1") for _ in range(3)] for t in torrents}
+    everyone = [p for group in peers.values() for p in group]
+    async with anyio.create_task_group() as tg:
+        for peer in everyone:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(max_connections=4)
+            sessions = []
+            for t in torrents:
+                await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+                session = jobs.manager.get(t.info_hash)
+                assert session is not None
+                sessions.append(session)
+
+            def connected() -> int:
+                return sum(len(s.peers) for s in sessions)
+
+            await _wait(lambda: connected() == 4)
+            rounds = [s.connector.rounds for s in sessions]
+            for s in sessions:
+                s.connector.wake()
+            pairs = list(zip(sessions, rounds, strict=True))
+            await _wait(lambda: all(s.connector.rounds >= r + 2 for s, r in pairs))
+            assert connected() == 4
+            assert sum(p.accepted for p in everyone) == 4  # (the others were not dialed at all)
+            assert jobs.manager.shared.connections == 4
+
+            await jobs.update_settings(max_connections=-1)  # raised: the rest are dialed
+            for s in sessions:
+                s.connector.wake()
+            await _wait(lambda: connected() == 6)
+            assert [len(s.peers) for s in sessions] == [3, 3]
+        tg.cancel_scope.cancel()
+
+
+async def test_a_jobs_own_limit(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
+    peers = [IdlePeer(torrent, "127.0.0.1") for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for peer in peers:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            job, _ = await jobs.add(torrent, paused=True, peers=[("127.0.0.1", p.port) for p in peers])
+            await jobs.update(job.id, max_peers=1)
+            with pytest.raises(InvalidJobRequest, match="max_peers"):
+                await jobs.update(job.id, max_peers=-3, download_limit=5)
+            assert jobs.get(job.id).options.download_limit == 0  # (nothing of the call applied)
+            await jobs.resume(job.id)
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: len(session.peers) == 1)
+            rounds = session.connector.rounds
+            session.connector.wake()
+            await _wait(lambda: session.connector.rounds >= rounds + 2)
+            assert len(session.peers) == 1 and sum(p.accepted for p in peers) == 1
+            assert jobs.get(job.id).options.max_peers == 1
+            await jobs.update(job.id, max_peers=0)  # the setting for every torrent: 60, the Config's
+            await _wait(lambda: len(session.peers) == 3)
+        tg.cancel_scope.cancel()
+
+
+class InterestedPeer:
+    """A peer with no piece that is interested at once and notes whether we unchoke it."""
+
+    def __init__(self, torrent: Torrent) -> None:
+        self.torrent = torrent
+        self.port = 0
+        self.unchoked = False
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        t = self.torrent
+        wire = PeerWire(info_hash=t.info_hash, peer_id=b"-XX0003-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=False),
+                        num_pieces=t.num_pieces, piece_size=t.piece_size)
+        async with stream:
+            try:
+                await stream.send(wire.handshake() + wire.send(m.Interested()))
+                while True:
+                    wire.receive_data(await stream.receive())
+                    for msg in wire.events():
+                        if isinstance(msg, (m.Unchoke, m.Choke)):
+                            self.unchoked = isinstance(msg, m.Unchoke)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                self.unchoked = False
+
+
+async def test_the_upload_slots_over_every_torrent_hold_across_two_torrents(tmp_path: Path) -> None:
+    root = tmp_path / "dl"
+    torrents = [make_torrent(make_payload(root / f"s{n}", ((f"{n}.bin", 60_000),), seed=n),
+                             piece_length=16 * 1024) for n in (1, 2)]
+    peers = [InterestedPeer(t) for t in torrents for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for peer in peers:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable", rechoke_interval=0.1),
+                              download_root=root, state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(max_uploads=2)
+            sessions = []
+            for n, t in enumerate(torrents):
+                mine = peers[3 * n:3 * n + 3]
+                await jobs.add(t, save_path=str(root / f"s{n + 1}"), seed_mode=True,
+                               peers=[("127.0.0.1", p.port) for p in mine])
+                session = jobs.manager.get(t.info_hash)
+                assert session is not None
+                sessions.append(session)
+            await _wait(lambda: sum(len(s.peers) for s in sessions) == 6)
+            await _wait(lambda: sum(p.unchoked for p in peers) == 2)
+            for _ in range(20):  # (many rechokes: never more than the slots over every torrent)
+                await anyio.sleep(0.05)
+                assert sum(p.unchoked for p in peers) <= 2
+            assert jobs.manager.shared.unchoked == 2
+            await jobs.update_settings(max_uploads=-1)
+            await _wait(lambda: all(p.unchoked for p in peers))
+        tg.cancel_scope.cancel()
+
+
+async def test_an_incoming_peer_past_the_global_limit_is_closed(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
+    peer = IdlePeer(torrent, "127.0.0.1")
+    async with anyio.create_task_group() as tg:
+        await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(max_connections=1)
+            await jobs.add(torrent, peers=[("127.0.0.1", peer.port)])
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: len(session.peers) == 1)
+            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0004-" + os.urandom(6).hex().encode(),
+                            reserved=m.make_reserved(extension=False, fast=False),
+                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+            async with await anyio.connect_tcp("127.0.0.1", session.listen_port) as stream:
+                await stream.send(wire.handshake() + wire.send(m.Interested()))
+                with anyio.fail_after(20):  # closed by us: the read ends
+                    try:
+                        while await stream.receive():
+                            pass
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        pass
+            assert len(session.peers) == 1 and jobs.manager.shared.connections == 1
+        tg.cancel_scope.cancel()

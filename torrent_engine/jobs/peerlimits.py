@@ -1,0 +1,47 @@
+"""Connection and upload-slot limits as the job service keeps them (qBittorrent's ``max_connec``,
+``max_connec_per_torrent``, ``max_uploads``, ``max_uploads_per_torrent``; Transmission's
+``peer-limit-global``/``-per-torrent``): -1 for none, else at least 1. They are handed to the
+shared resources (``SharedResources.limits``), which every session reads when it dials, accepts
+or rechokes: new connections follow a lowered limit, those held are kept."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from .model import InvalidJobRequest
+
+if TYPE_CHECKING:
+    from ..shared import SharedResources
+    from .settings import ServiceSettings
+
+# (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:
+# ``JobService.load`` asks for them as the configuration's, which a change of them then changes)
+LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
+
+
+def check_peer_limit(value: object, name: str) -> int:
+    """-1 (none) or a whole number >= 1 (>= 0 for ``max_uploads_per_torrent``: 0 leaves a torrent
+    its optimistic unchoke alone, as ``Config.upload_slots`` 0 does)."""
+    low = 0 if name == "max_uploads_per_torrent" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or low <= value < 2**31):
+        raise InvalidJobRequest(f"must be -1 (no limit) or a whole number from {low}", name)
+    return value
+
+
+def check_job_peers(value: object, name: str) -> int:
+    """A job's own connections at most: 0 (the setting for every torrent) or a whole number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise InvalidJobRequest("must be 0 (the setting for every torrent) or a whole number from 1", name)
+    return value
+
+
+def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
+    """Give the shared resources the limits of ``s``."""
+    limits = shared.limits
+    limits.max_connections = max(0, s.max_connections)  # (0 there: none)
+    limits.max_uploads = max(0, s.max_uploads)
+    limits.max_peers_per_torrent = s.max_connections_per_torrent if s.max_connections_per_torrent > 0 \
+        else sys.maxsize
+    limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent >= 0 \
+        else sys.maxsize
