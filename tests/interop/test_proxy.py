@@ -234,14 +234,17 @@ async def test_a_download_through_the_proxy_leaves_by_it_alone(tmp_path: Path, c
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 
-async def test_without_proxy_only_the_peers_and_the_tracker_still_go_through_it(tmp_path: Path) -> None:
+async def test_without_proxy_only_the_peers_and_the_trackers_still_go_through_it(tmp_path: Path) -> None:
     lt = require_libtorrent()
+    udp_sources: list[str] = []
     with ExitStack() as stack:
         proxy = stack.enter_context(dante(tmp_path)).config("socks5", only=False)
-        async with Tracker().serving() as tracker:
+        async with Tracker().serving() as tracker, \
+                udp_tracker_at("127.0.0.2", UdpTracker(), udp_sources) as udp_tracker:
             payload = make_payload(tmp_path / "seed", FILES)
-            torrent = create_torrent(payload, piece_length=32 * 1024,
-                                     trackers=[f"http://127.0.0.1:{tracker.port}/announce"])
+            # (the UDP tracker's tier first: it answers by the proxy's UDP relay)
+            torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[
+                [f"udp://127.0.0.2:{udp_tracker.port}/announce"], [f"http://127.0.0.1:{tracker.port}/announce"]])
             ses = lt_seeder(lt, stack)
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(lt.bdecode(torrent.to_bytes()))
@@ -249,13 +252,14 @@ async def test_without_proxy_only_the_peers_and_the_tracker_still_go_through_it(
             handle = ses.add_torrent(params)
             handle.replace_trackers([])
             await wait_lt(handle, seeding=True)
-            tracker.peers = [("127.0.0.2", ses.listen_port())]
+            tracker.peers = udp_tracker.peers = [("127.0.0.2", ses.listen_port())]
             config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False,
                             proxy=proxy)
             async with Session(torrent, tmp_path / "ours", config=config) as ours:
                 with anyio.fail_after(60):
                     await ours.wait_completed()
-        assert set(tracker.ours()) == {OUTSIDE}
+        assert udp_tracker.announces and set(udp_sources) == {OUTSIDE}
+        assert set(tracker.ours()) <= {OUTSIDE}
         assert incoming_addresses(lt, ses) == {OUTSIDE}
 
 
