@@ -90,6 +90,8 @@ class UdpRelay:
             with anyio.CancelScope() as scope:
                 self._scope = scope
                 task_status.started()
+                if self._closed:  # (closed before this task began)
+                    return
                 while True:
                     await self._wanted.wait()
                     self._wanted = anyio.Event()

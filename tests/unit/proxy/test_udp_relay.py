@@ -131,3 +131,13 @@ async def test_a_closed_control_connection_ends_the_association_and_the_next_dat
             await relay.send(b"two", ("127.0.0.2", 6881))
             assert decode_udp_datagram((await proxy.relay.receive())[0]).data == b"two"
         assert relay.associations == 2 and len(proxy.controls) == 2
+
+
+async def test_a_relay_closed_before_its_task_began_lets_its_owner_finish() -> None:
+    relay = UdpRelay(ProxyConfig("socks5", "127.0.0.1", 1080))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(relay.run)
+            relay.close()  # (the services stopped at once)
+    with pytest.raises(ProxyError, match="the UDP association is closed"):
+        await relay.send(b"x", ("127.0.0.2", 6881))
