@@ -158,8 +158,9 @@ class Config:
     resume_save_interval: float = 60.0
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
     # A proxy (docs/proxy.md): HTTP(S) trackers, web seeds and .torrent URL fetches go through it,
-    # outgoing peer connections too with its peer_connections; with its ``only`` nothing leaves
-    # outside it (no listening, uTP, DHT, LSD, port mapping or UDP trackers). None: no proxy.
+    # outgoing peer connections too with its peer_connections, UDP trackers by a SOCKS5 one's UDP
+    # relay; with its ``only`` nothing leaves outside it (no listening, uTP, LSD or port mapping;
+    # the DHT by a SOCKS5 relay, else off, and so UDP trackers). None: no proxy.
     proxy: ProxyConfig | None = None
 
     def __post_init__(self) -> None:

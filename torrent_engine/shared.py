@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .dht.node import DhtNode
     from .lsd import LsdService
     from .portmap import PortMapper
+    from .proxy.udp_relay import UdpRelay
     from .utp.socket import UtpSocket
     from .utp.stream import UtpStream
 
@@ -164,6 +165,7 @@ class SharedResources:
         self._utp: UtpSocket | None = None
         self._port_mapper: PortMapper | None = None
         self._lsd: LsdService | None = None
+        self._udp_relay: UdpRelay | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
         # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
         self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
@@ -207,6 +209,7 @@ class SharedResources:
         assert self._stack is not None
         stack, self._stack = self._stack, None
         try:
+            self._close_udp_relay()
             if self._running:
                 await self._stop_services()
         finally:  # (even when this task is being cancelled: the group was entered on it)
@@ -289,6 +292,7 @@ class SharedResources:
 
     async def _stop_services(self) -> None:
         self._running = False
+        self._close_udp_relay()
         if self._service_scope is not None:
             self._service_scope.cancel()
         if self._services_done is not None:
@@ -314,7 +318,8 @@ class SharedResources:
                         await held.enter_async_context(listener)
                     tg = await held.enter_async_context(anyio.create_task_group())
                     utp = None if only else await self._start_utp(tg)
-                    if self.config.dht_enabled and not only:
+                    relay = self.udp_relay() if only else None  # (a SOCKS5 proxy's: the DHT by it)
+                    if self.config.dht_enabled and (not only or relay is not None):
                         from .dht.node import DhtNode
 
                         state_path = None
@@ -327,7 +332,9 @@ class SharedResources:
                         node = DhtNode(bind=(dht_host, self.config.dht_port),
                                        bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
                                        events=self.events, enforce_bep42=self.config.enforce_bep42,
-                                       transport=utp.dht_channel() if utp and shared_udp else None)
+                                       transport=relay.dht_transport() if relay is not None
+                                       else utp.dht_channel() if utp and shared_udp else None,
+                                       lookup_names=relay is None)
                         await tg.start(node.run)
                         self._dht = node
                     if self.config.lsd_enabled and not only:
@@ -368,13 +375,16 @@ class SharedResources:
     def _say_proxy_only(self) -> None:
         """Log each part that proxy-only mode leaves off (those the config would run)."""
         config = self.config
+        socks5 = config.proxy is not None and config.proxy.kind == "socks5"  # (the DHT by its UDP relay)
         parts = {"listening for incoming peer connections": True, "uTP": config.transport != "tcp",
-                 "the DHT": config.dht_enabled, "LSD": config.lsd_enabled,
+                 "the DHT": config.dht_enabled and not socks5, "LSD": config.lsd_enabled,
                  "port mapping": config.port_mapping}
         name = config.proxy.name if config.proxy is not None else ""
         for part, on in parts.items():
             if on:
                 log.warning("proxy only: %s is off (the proxy %s carries outgoing TCP alone)", part, name)
+        if socks5:
+            log.info("proxy only: the DHT and UDP trackers go by the UDP relay of the proxy %s", name)
 
     async def _accept_peers(self, listener: anyio.abc.SocketListener,
                             tg: anyio.abc.TaskGroup) -> None:
@@ -428,6 +438,30 @@ class SharedResources:
             return None
         self._utp = utp
         return utp
+
+    # -- the proxy's UDP relay ------------------------------------------------------------
+    def udp_relay(self) -> UdpRelay | None:
+        """The UDP relay (SOCKS5 UDP ASSOCIATE) of the proxy the config names now, which UDP
+        trackers, and under proxy only the DHT, go by; None when there is no SOCKS5 proxy. Made
+        when first asked for (it associates at its first datagram) and run in our task group;
+        another proxy in the config gets a relay of its own, and the old one is closed."""
+        proxy = self.config.proxy
+        relay = self._udp_relay
+        if relay is not None and relay.proxy == proxy:
+            return relay
+        self._close_udp_relay()
+        if proxy is None or proxy.kind != "socks5" or self._tg is None:
+            return None
+        from .proxy.udp_relay import UdpRelay
+
+        relay = self._udp_relay = UdpRelay(proxy)
+        self._tg.start_soon(relay.run)
+        return relay
+
+    def _close_udp_relay(self) -> None:
+        relay, self._udp_relay = self._udp_relay, None
+        if relay is not None:
+            relay.close()
 
     # -- services ------------------------------------------------------------------------
     @property

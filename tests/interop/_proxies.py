@@ -2,6 +2,9 @@
 far end sees the proxy's address, never ours): Dante (``danted``: SOCKS5 and SOCKS4, with or
 without RFC 1929 username/password) and tinyproxy (HTTP CONNECT, with Basic credentials).
 
+Dante's rules name no ``command``, so every one is allowed: CONNECT, BIND and UDP ASSOCIATE
+(its relay listens on the internal address, 127.0.0.1, and sends from the external one).
+
 Both run as root (Dante checks a username against the system's password database, so a system
 user is made for it once); without them, or not as root, a test is skipped (a failure in CI).
 """

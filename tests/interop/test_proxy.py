@@ -2,9 +2,11 @@
 tinyproxy (HTTP CONNECT with Basic credentials), their outgoing side on 127.0.0.3.
 
 A libtorrent seeder on 127.0.0.2 and a small HTTP tracker see only the proxy's address; with
-proxy only on, every TCP connect the engine makes goes to the proxy and no UDP leaves at all
-(not to the DHT node, UDP tracker or gateway the config names, all one trap socket here); an
-unreachable or silent proxy is an error naming it, within the timeouts.
+proxy only on, every TCP connect the engine makes goes to the proxy, and every datagram to a
+SOCKS5 proxy's UDP relay: a UDP tracker and a DHT node on 127.0.0.2 hear the engine by the proxy
+(from 127.0.0.3) or, through a proxy without UDP, not at all; the gateway the config names (a
+trap socket) hears nothing; an unreachable or silent proxy is an error naming it, within the
+timeouts.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from tests.conftest import require_libtorrent
 from tests.integration.helpers import make_payload, same_files
 from tests.interop._proxies import OUTSIDE, SOCKS_PASSWORD, SOCKS_USER, dante, tinyproxy
 from tests.interop.test_libtorrent_transfer import wait_lt
-from tests.unit.tracker._tracker_servers import announce_body, http_response
+from tests.interop.test_proxy_udp import dht_node_at, udp_tracker_at
+from tests.unit.tracker._tracker_servers import UdpTracker, announce_body, http_response
 from torrent_engine import Config, Session
 from torrent_engine.bencode import decode
 from torrent_engine.create import create_torrent
@@ -102,18 +105,25 @@ def incoming_addresses(lt: Any, ses: Any) -> set[str]:
 @pytest.fixture
 def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every connect, listening socket and datagram the engine starts from now on, as text
-    (``tcp HOST:PORT``, ``listen ...``, ``udp ...``): anyio's TCP connects and listeners and UDP
-    sockets, the uTP socket, LSD, the UDP tracker client, and Python sockets' datagrams."""
+    (``tcp HOST:PORT``, ``listen ...``, ``udp socket ...``, ``udp to HOST:PORT``): anyio's TCP
+    connects and listeners, UDP sockets and datagrams, the uTP socket, LSD, and the UDP tracker
+    client's own sockets."""
     from anyio._backends import _asyncio as backend
 
     from torrent_engine.lsd.service import LsdService
-    from torrent_engine.tracker.udp import UdpTrackerClient
+    from torrent_engine.tracker import udp
     from torrent_engine.utp.socket import UtpSocket
 
     seen: list[str] = []
     connect_tcp = backend.AsyncIOBackend.connect_tcp.__func__  # (the network guard's, in turn)
     create_udp = backend.AsyncIOBackend.create_udp_socket.__func__
     create_listener = anyio.create_tcp_listener
+    udp_send = backend.UDPSocket.send
+
+    async def recorded_udp_send(self: Any, item: Any) -> None:
+        if self.extra(anyio.abc.SocketAttribute.local_address)[0] != "127.0.0.2":  # (not the test's servers)
+            seen.append(f"udp to {item[1][0]}:{item[1][1]}")
+        await udp_send(self, item)
 
     async def recorded_connect(cls: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         seen.append(f"tcp {host}:{port}")
@@ -139,8 +149,8 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(anyio, "create_tcp_listener", recorded_listener)
     monkeypatch.setattr(UtpSocket, "run", refused("uTP socket"))
     monkeypatch.setattr(LsdService, "run", refused("LSD"))
-    monkeypatch.setattr(UdpTrackerClient, "announce", refused("UDP tracker announce"))
-    monkeypatch.setattr(UdpTrackerClient, "scrape", refused("UDP tracker scrape"))
+    monkeypatch.setattr(backend.UDPSocket, "send", recorded_udp_send)
+    monkeypatch.setattr(udp._Socket, "connect", refused("a UDP tracker socket of our own"))
     yield seen
 
 
@@ -163,17 +173,22 @@ def proxy_cases(tmp: Path, stack: ExitStack, case: str) -> ProxyConfig:
 async def test_a_download_through_the_proxy_leaves_by_it_alone(tmp_path: Path, case: str,
                                                                outgoing: list[str]) -> None:
     lt = require_libtorrent()
-    trap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # every UDP address the config names
+    trap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the gateway the config names
     trap.bind(("127.0.0.1", 0))
     trap.setblocking(False)
     trap_address = ("127.0.0.1", trap.getsockname()[1])
+    udp_sources: list[str] = []
     with ExitStack() as stack:
         stack.callback(trap.close)
         proxy = proxy_cases(tmp_path, stack, case)
-        async with Tracker().serving() as tracker:
+        relayed = proxy.kind == "socks5"  # (SOCKS4 and HTTP CONNECT carry no UDP)
+        async with Tracker().serving() as tracker, \
+                udp_tracker_at("127.0.0.2", UdpTracker(), udp_sources) as udp_tracker, \
+                dht_node_at("127.0.0.2") as (dht_node, dht_seen):
             payload = make_payload(tmp_path / "seed", FILES)
+            # the UDP tracker first: through SOCKS5 it answers, else the HTTP tracker's tier is next
             torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[
-                [f"http://127.0.0.1:{tracker.port}/announce"], [f"udp://127.0.0.1:{trap_address[1]}/announce"]])
+                [f"udp://127.0.0.2:{udp_tracker.port}/announce"], [f"http://127.0.0.1:{tracker.port}/announce"]])
             ses = lt_seeder(lt, stack)
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(lt.bdecode(torrent.to_bytes()))
@@ -181,33 +196,55 @@ async def test_a_download_through_the_proxy_leaves_by_it_alone(tmp_path: Path, c
             handle = ses.add_torrent(params)
             handle.replace_trackers([])  # (the seeder announces nowhere: only our engine does)
             await wait_lt(handle, seeding=True)
-            tracker.peers = [("127.0.0.2", ses.listen_port())]
+            tracker.peers = udp_tracker.peers = [("127.0.0.2", ses.listen_port())]
             outgoing.clear()
             # everything on that would send outside a proxy: uTP, DHT, LSD, port mapping, a UDP tracker
             config = Config(listen_host="127.0.0.1", transport="any", dht_enabled=True,
-                            dht_bootstrap=(trap_address,), lsd_enabled=True, port_mapping=True,
-                            natpmp_gateway=trap_address, upnp_ssdp_address=trap_address, proxy=proxy)
+                            dht_bootstrap=(dht_node.address,), enforce_bep42=False, lsd_enabled=True,
+                            port_mapping=True, natpmp_gateway=trap_address, upnp_ssdp_address=trap_address,
+                            proxy=proxy)
             async with Session(torrent, tmp_path / "ours", config=config) as ours:
                 with anyio.fail_after(60):
                     await ours.wait_completed()
-        assert tracker.ours() and set(tracker.ours()) == {OUTSIDE}, tracker.announces
+                    while relayed and not dht_seen.sources:  # (the DHT bootstraps from that node)
+                        await anyio.sleep(0.05)
+                assert ours.shared is not None
+                relay = ours.shared.udp_relay()
+                relay_address = relay.relay_address if relay is not None else None
+        if relayed:
+            assert relay is not None and relay.associations == 1 and relay_address is not None
+            assert udp_sources and set(udp_sources) == {OUTSIDE}  # the UDP tracker heard us by the proxy
+            assert set(dht_seen.sources) == {OUTSIDE}  # so did the DHT node
+            assert udp_tracker.announces
+            assert set(tracker.ours()) <= {OUTSIDE}
+            udp = {f"udp to {relay_address[0]}:{relay_address[1]}"}  # every datagram to the relay
+        else:
+            assert udp_sources == [] and dht_seen.sources == []  # no UDP at all
+            assert tracker.ours() and set(tracker.ours()) == {OUTSIDE}, tracker.announces
+            udp = set()
         assert incoming_addresses(lt, ses) == {OUTSIDE}
         tcp = [c for c in outgoing if c.startswith("tcp ")]
         assert tcp and set(tcp) == {f"tcp 127.0.0.1:{proxy.port}"}, outgoing
-        assert [c for c in outgoing if not c.startswith("tcp ")] == []
+        assert {c for c in outgoing if c.startswith("udp to ")} == udp, outgoing
+        sockets = [c for c in outgoing if c.startswith("udp socket")]  # (the relay's, bound to loopback)
+        assert len(sockets) == (1 if relayed else 0) and all("('127.0.0.1', 0), None" in c for c in sockets)
+        assert [c for c in outgoing if not c.startswith(("tcp ", "udp "))] == []
         with pytest.raises(BlockingIOError):
-            trap.recvfrom(2048)  # not one datagram reached the DHT node, UDP tracker or gateway
+            trap.recvfrom(2048)  # not one datagram reached the gateway
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 
-async def test_without_proxy_only_the_peers_and_the_tracker_still_go_through_it(tmp_path: Path) -> None:
+async def test_without_proxy_only_the_peers_and_the_trackers_still_go_through_it(tmp_path: Path) -> None:
     lt = require_libtorrent()
+    udp_sources: list[str] = []
     with ExitStack() as stack:
         proxy = stack.enter_context(dante(tmp_path)).config("socks5", only=False)
-        async with Tracker().serving() as tracker:
+        async with Tracker().serving() as tracker, \
+                udp_tracker_at("127.0.0.2", UdpTracker(), udp_sources) as udp_tracker:
             payload = make_payload(tmp_path / "seed", FILES)
-            torrent = create_torrent(payload, piece_length=32 * 1024,
-                                     trackers=[f"http://127.0.0.1:{tracker.port}/announce"])
+            # (the UDP tracker's tier first: it answers by the proxy's UDP relay)
+            torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[
+                [f"udp://127.0.0.2:{udp_tracker.port}/announce"], [f"http://127.0.0.1:{tracker.port}/announce"]])
             ses = lt_seeder(lt, stack)
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(lt.bdecode(torrent.to_bytes()))
@@ -215,13 +252,14 @@ async def test_without_proxy_only_the_peers_and_the_tracker_still_go_through_it(
             handle = ses.add_torrent(params)
             handle.replace_trackers([])
             await wait_lt(handle, seeding=True)
-            tracker.peers = [("127.0.0.2", ses.listen_port())]
+            tracker.peers = udp_tracker.peers = [("127.0.0.2", ses.listen_port())]
             config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False,
                             proxy=proxy)
             async with Session(torrent, tmp_path / "ours", config=config) as ours:
                 with anyio.fail_after(60):
                     await ours.wait_completed()
-        assert set(tracker.ours()) == {OUTSIDE}
+        assert udp_tracker.announces and set(udp_sources) == {OUTSIDE}
+        assert set(tracker.ours()) <= {OUTSIDE}
         assert incoming_addresses(lt, ses) == {OUTSIDE}
 
 

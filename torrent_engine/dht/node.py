@@ -103,11 +103,15 @@ class DhtNode:
         k: int = K,
         alpha: int = ALPHA,
         version: bytes | None = VERSION,
+        lookup_names: bool = True,
     ) -> None:
         if node_id is not None and len(node_id) != 20:
             raise DHTError("node id must be 20 bytes")
         self._bind = bind
         self._bootstrap_nodes = list(bootstrap)
+        # False: a bootstrap node's host name is not looked up here (through a proxy that must
+        # see all traffic, a DNS query would leave outside it); such nodes are skipped
+        self._lookup_names = lookup_names
         # their addresses (names resolved by the first bootstrap): what a lookup asks first while
         # no node of the table has answered
         self._seeds: list[Address] = [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
@@ -261,6 +265,10 @@ class DhtNode:
                 continue
             except ValueError:
                 pass
+            if not self._lookup_names:
+                log.info("DHT bootstrap node %s:%d skipped: host names are not looked up outside the proxy",
+                         host, port)
+                continue
             try:
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
             except OSError as exc:

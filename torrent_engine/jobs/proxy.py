@@ -39,8 +39,9 @@ def proxy_config(settings: ServiceSettings) -> ProxyConfig | None:
 async def apply_proxy(manager: TorrentManager, settings: ServiceSettings) -> None:
     """Make ``settings``' proxy the engine's: new connections (peers, trackers, web seeds) go
     through it at once; when proxy only was turned on or off, the shared services (listening,
-    uTP, DHT, LSD, port mapping) are started again as it says."""
-    was_only = manager.config.proxy_only
+    uTP, DHT, LSD, port mapping) are started again as it says, and when another proxy takes over
+    under proxy only (the DHT goes by its UDP relay)."""
+    was_only, was = manager.config.proxy_only, manager.config.proxy
     manager.config.proxy = proxy_config(settings)
-    if manager.config.proxy_only != was_only:
+    if manager.config.proxy_only != was_only or (was_only and manager.config.proxy != was):
         await manager.shared.restart_services()

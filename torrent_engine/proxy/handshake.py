@@ -88,11 +88,16 @@ class _Base:
 
 class Socks5Connect(_Base):
     """RFC 1928 CONNECT: method selection, RFC 1929 username/password when we have one and the
-    proxy picks it, then the request and its reply."""
+    proxy picks it, then the request and its reply. ``command`` 3 asks for a UDP ASSOCIATE
+    instead (section 4; ``host:port`` is where our datagrams will come from, zeros when not
+    known), and ``bound`` is then the relay's address (BND.ADDR, BND.PORT)."""
 
-    def __init__(self, proxy: ProxyConfig, host: str, port: int) -> None:
+    def __init__(self, proxy: ProxyConfig, host: str, port: int, *, command: int = 1) -> None:
         super().__init__(proxy)
-        self._request = b"\x05\x01\x00" + _socks5_address(host, proxy) + struct.pack(">H", port)
+        self._command = command
+        self._request = bytes([5, command, 0]) + _socks5_address(host, proxy) + struct.pack(">H", port)
+        self._bound_kind = 1
+        self.bound: tuple[str, int] | None = None
         self._credentials = bool(proxy.username or proxy.password)
         methods = b"\x00\x02" if self._credentials else b"\x00"  # no authentication; username/password
         self._out += b"\x05" + bytes([len(methods)]) + methods
@@ -139,8 +144,9 @@ class Socks5Connect(_Base):
                 raise self._error(f"not a SOCKS5 reply (version {message[0]})")
             if message[1] != 0:
                 reason = SOCKS5_REPLIES.get(message[1], f"reply code {message[1]}")
-                raise self._error(f"refused the connection: {reason}")
-            kind = message[3]
+                what = "the UDP association" if self._command == 3 else "the connection"
+                raise self._error(f"refused {what}: {reason}")
+            kind = self._bound_kind = message[3]
             if kind == 1:
                 self._state, self._want = "bound", 4 + 2
             elif kind == 4:
@@ -152,6 +158,10 @@ class Socks5Connect(_Base):
         elif self._state == "bound-name":
             self._state, self._want = "bound", message[0] + 2
         elif self._state == "bound":
+            (port,) = struct.unpack(">H", message[-2:])
+            raw = message[:-2]
+            host = raw.decode("ascii", "replace") if self._bound_kind == 3 else str(ipaddress.ip_address(raw))
+            self.bound = (host, port)
             self._done = True
 
     def _send_request(self) -> None:

@@ -33,10 +33,11 @@ class ProxyConfig:
     """A proxy and what goes through it.
 
     Through it always: HTTP(S) tracker announces and scrapes, web seeds, ``.torrent`` URL
-    fetches. ``peer_connections``: outgoing peer connections too (over TCP: uTP cannot be
-    proxied, so a proxied peer is dialed over TCP alone). ``only``: nothing leaves outside the
-    proxy: no listening for incoming peers, no uTP, DHT, LSD, port mapping or UDP trackers, and
-    host names resolved by the proxy (each refused part is said in the log)."""
+    fetches, and with SOCKS5 UDP trackers by its UDP relay. ``peer_connections``: outgoing peer
+    connections too (over TCP: uTP cannot be proxied, so a proxied peer is dialed over TCP
+    alone). ``only``: nothing leaves outside the proxy: no listening for incoming peers, no uTP,
+    LSD or port mapping, the DHT by a SOCKS5 proxy's relay (else no DHT and no UDP trackers),
+    and host names resolved by the proxy (each refused part is said in the log)."""
 
     kind: ProxyKind
     host: str

@@ -84,7 +84,8 @@ class Announcer:
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
-                                              proxy=ctx.config.proxy, refused=shared.tracker_refused)
+                                              proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
+                                              refused=shared.tracker_refused)
             swarm.start_soon(self.tracker.run)
 
     def completed(self) -> None:

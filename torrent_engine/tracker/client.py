@@ -37,10 +37,11 @@ async def announce(
     proxy: ProxyConfig | None = None,
 ) -> AnnounceResponse:
     """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
-    is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP does not, and is
-    refused (``TrackerNotUsed``) when nothing may leave outside the proxy."""
+    is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP goes by the SOCKS5
+    proxy's UDP relay when ``udp`` has one (``UdpTrackerClient.relay``), and is refused
+    (``TrackerNotUsed``) when nothing may leave outside the proxy and it has none."""
     if _scheme(url) == "udp":
-        _check_udp(url, proxy)
+        _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
     return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
 
@@ -56,11 +57,18 @@ async def scrape(
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15)."""
     if _scheme(url) == "udp":
-        _check_udp(url, proxy)
+        _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
     return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
 
 
-def _check_udp(url: str, proxy: ProxyConfig | None) -> None:
-    if proxy is not None and proxy.only:
-        raise TrackerNotUsed("UDP tracker not used: only the proxy may be used, and it carries no UDP", url)
+def _check_udp(url: str, proxy: ProxyConfig | None, udp: UdpTrackerClient | None) -> None:
+    if proxy is None or not proxy.only:
+        return
+    if proxy.kind != "socks5":  # SOCKS4 and HTTP CONNECT tunnel TCP alone
+        kind = "an HTTP" if proxy.kind == "http" else "a SOCKS4"
+        raise TrackerNotUsed(f"UDP tracker not used: only the proxy may be used, and {kind} proxy carries "
+                             "no UDP (SOCKS5 alone does)", url)
+    if udp is None or udp.relay is None or udp.relay() is None:
+        raise TrackerNotUsed("UDP tracker not used: only the proxy may be used, and no UDP relay of it is "
+                             "open here", url)

@@ -19,6 +19,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
@@ -37,6 +38,9 @@ from .messages import (
     AnnounceStats,
 )
 from .udp import RETRANSMIT_BASE, UdpTrackerClient
+
+if TYPE_CHECKING:
+    from ..proxy.udp_relay import UdpRelay
 
 __all__ = ["AnnounceStats", "TrackerCoordinator", "TrackerStatus"]
 
@@ -146,6 +150,7 @@ class TrackerCoordinator:
         local_addresses: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
         proxy: ProxyConfig | None = None,
+        udp_relay: Callable[[], UdpRelay | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
@@ -174,9 +179,10 @@ class TrackerCoordinator:
         self.default_interval = default_interval
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base)
+        self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base,
+                                     relay=udp_relay)  # (a SOCKS5 proxy's UDP relay, when it gives one)
         self._ssl_context = ssl_context
-        self._proxy = proxy  # HTTP(S) announces go through it (UDP ones not at all under its ``only``)
+        self._proxy = proxy  # HTTP(S) announces go through it (UDP ones by ``udp_relay``, if any)
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers

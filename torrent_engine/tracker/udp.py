@@ -14,12 +14,13 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 
-from ..errors import TrackerError
+from ..errors import ProxyError, TrackerError
 from .messages import (
     UDP_MAX_SCRAPE_HASHES,
     AnnounceRequest,
@@ -35,6 +36,9 @@ from .messages import (
     udp_url_data,
 )
 
+if TYPE_CHECKING:
+    from ..proxy.udp_relay import UdpRelay
+
 __all__ = ["CONNECTION_ID_LIFETIME", "RETRANSMIT_BASE", "UdpTrackerClient"]
 
 RETRANSMIT_BASE = 15.0  # BEP 15: wait 15 * 2 ** n seconds for an answer ...
@@ -43,6 +47,17 @@ CONNECTION_ID_LIFETIME = 60.0  # BEP 15: a client may use a connection id for on
 MAX_DATAGRAM = 65536
 
 T = TypeVar("T")
+
+
+class _Pipe(Protocol):
+    """What an exchange with one tracker sends and receives through: our own connected socket
+    (``_Socket``) or the proxy's UDP relay (``proxy.udp_relay.RelayedTrackerSocket``)."""
+
+    ipv6: bool  # the tracker sees us over IPv6: it answers with 18-byte peers
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes: ...
 
 
 class _Socket:
@@ -98,7 +113,8 @@ class UdpTrackerClient:
     holds nothing but the connection-id cache, so it needs no closing.
 
     ``retransmit_base`` (seconds) scales BEP 15's schedule (tests shrink it); ``timeout`` on
-    each call bounds the whole exchange, connect included.
+    each call bounds the whole exchange, connect included. ``relay``, when it gives one, is the
+    SOCKS5 proxy's UDP relay the datagrams go by instead of a socket of our own.
     """
 
     def __init__(
@@ -108,7 +124,9 @@ class UdpTrackerClient:
         clock: Callable[[], float] = time.monotonic,
         retransmit_base: float = RETRANSMIT_BASE,
         max_retransmits: int = MAX_RETRANSMITS,
+        relay: Callable[[], UdpRelay | None] | None = None,
     ) -> None:
+        self.relay = relay
         self._rng = rng or random.Random()
         self._clock = clock
         self.retransmit_base = retransmit_base
@@ -120,7 +138,7 @@ class UdpTrackerClient:
         self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
     ) -> AnnounceResponse:
         """Announce ``request`` to the UDP tracker at ``url`` (BEP 15); ``TrackerError`` on failure."""
-        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> AnnounceResponse:
+        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int) -> AnnounceResponse:
             tid = self._transaction_id()
             # Parsed here, after _run has checked the URL, so a malformed one is a TrackerError.
             packet = udp_announce_request(connection_id, tid, request, udp_url_data(url))
@@ -138,7 +156,7 @@ class UdpTrackerClient:
         if any(len(h) != 20 for h in hashes):
             raise TrackerError("an info-hash to scrape is not 20 bytes", url)
 
-        async def exchange(sock: _Socket, ipv6: bool, connection_id: int) -> ScrapeResponse:
+        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int) -> ScrapeResponse:
             files: dict[bytes, ScrapeStats] = {}
             for start in range(0, len(hashes), UDP_MAX_SCRAPE_HASHES):
                 batch = hashes[start : start + UDP_MAX_SCRAPE_HASHES]
@@ -166,12 +184,15 @@ class UdpTrackerClient:
         self,
         url: str,
         timeout: float,
-        exchange: Callable[[_Socket, bool, int], Awaitable[T]],
+        exchange: Callable[[_Pipe, bool, int], Awaitable[T]],
     ) -> T:
         key = host, port = _address(url)
+        relay = self.relay() if self.relay is not None else None
         try:
             with anyio.fail_after(timeout):
-                async with await _Socket.connect(host, port) as sock:
+                pipe: AbstractAsyncContextManager[_Pipe] = (
+                    relay.tracker(host, port) if relay is not None else await _Socket.connect(host, port))
+                async with pipe as sock:
                     cached = self._connection_ids.get(key)
                     if cached is not None and self._clock() - cached[1] < CONNECTION_ID_LIFETIME:
                         try:
@@ -183,7 +204,10 @@ class UdpTrackerClient:
                     self._connection_ids[key] = (connection_id, self._clock())
                     return await exchange(sock, sock.ipv6, connection_id)
         except TimeoutError:
-            raise TrackerError(f"no answer within {timeout:g} s", url) from None
+            by = f" (by the UDP relay of proxy {relay.proxy.name})" if relay is not None else ""
+            raise TrackerError(f"no answer within {timeout:g} s{by}", url) from None
+        except ProxyError as exc:
+            raise TrackerError(str(exc), url) from None
         except ConnectionRefusedError:
             raise TrackerError("connection refused (ICMP port unreachable)", url) from None
         except UnicodeError as exc:  # idna.IDNAError: a host name that cannot be encoded
@@ -191,7 +215,7 @@ class UdpTrackerClient:
         except OSError as exc:
             raise TrackerError(f"{type(exc).__name__}: {exc.strerror or exc}", url) from None
 
-    async def _connect(self, sock: _Socket, url: str) -> int:
+    async def _connect(self, sock: _Pipe, url: str) -> int:
         tid = self._transaction_id()
         self.connects_sent += 1
         packet = udp_connect_request(tid)
@@ -199,7 +223,7 @@ class UdpTrackerClient:
 
     async def _roundtrip(
         self,
-        sock: _Socket,
+        sock: _Pipe,
         packet: bytes,
         parse: Callable[[bytes], T | None],
     ) -> T:

@@ -116,3 +116,20 @@ def test_http_connect_refusals(username: str, answer: bytes, reason: str) -> Non
     hs = HttpConnect(ProxyConfig("http", "127.0.0.1", 8888, username=username), "10.0.0.1", 80)
     with pytest.raises(ProxyError, match=reason):
         hs.receive_data(answer)
+
+
+def test_socks5_udp_associate_asks_command_3_and_reads_the_relay_address() -> None:
+    hs = Socks5Connect(SOCKS5, "0.0.0.0", 0, command=3)
+    hs.data_to_send()
+    hs.receive_data(b"\x05\x00")
+    assert hs.data_to_send() == b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00"  # RFC 1928 section 4
+    feed_bytewise(hs, b"\x05\x00\x00\x01\x7f\x00\x00\x01\x9c\x40")
+    assert hs.established and hs.bound == ("127.0.0.1", 40000)
+
+
+def test_socks5_udp_associate_refused_says_so() -> None:
+    hs = Socks5Connect(SOCKS5, "0.0.0.0", 0, command=3)
+    hs.data_to_send()
+    hs.receive_data(b"\x05\x00")
+    with pytest.raises(ProxyError, match="refused the UDP association: command not supported"):
+        hs.receive_data(b"\x05\x07\x00\x01")
