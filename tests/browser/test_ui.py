@@ -501,7 +501,8 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
             def change() -> None:
                 open_settings()
                 legends = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".settings-group legend")]
-                assert legends == ["Downloads", "Speed", "Connection", "BitTorrent", "Programs"]
+                assert legends == ["Downloads", "Speed", "Connection", "Alternative speed", "IP filter",
+                                   "BitTorrent", "Programs"]
                 assert field("download_limit").get_attribute("value") == "0"
                 assert not field("incomplete_dir_enabled").is_selected()
                 retype("download_limit", "100")  # KiB/s
@@ -618,3 +619,56 @@ async def test_the_watched_folders_and_programs_are_set_in_the_settings_view_and
             s = api.service.get_settings()  # (nothing of the refused requests was saved)
             assert s.run_timeout == 60.0 and s.run_on_added == "" and s.watch_folders == (
                 (str(watched), "tv-shows"),)
+
+
+async def test_the_network_settings_are_set_in_the_settings_view_and_a_bad_one_named(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    async with running_api(tmp_path) as api:
+        with chromium() as driver:
+            def field(name: str) -> Any:
+                return driver.find_element(By.ID, f"setting-{name}")
+
+            def retype(name: str, text: str) -> None:
+                field(name).clear()
+                field(name).send_keys(text)
+
+            def save(then: str) -> None:
+                driver.find_element(By.ID, "settings-save").click()
+                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+
+            def change() -> None:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                driver.find_element(By.ID, "settings-open").click()
+                wait(driver, lambda d: d.find_element(By.ID, "setting-alt_schedule_from").is_displayed())
+                assert field("alt_schedule_from").get_attribute("value") == "08:00"
+                retype("max_connections", "100")
+                retype("alt_download_limit", "50")  # KiB/s
+                field("alt_schedule_enabled").click()
+                retype("alt_schedule_from", "22:30")
+                retype("alt_schedule_to", "07:00")
+                Select(field("alt_schedule_days")).select_by_visible_text("weekends")
+                retype("banned_ips", "203.0.113.9\n2001:db8::1")
+                save("Saved.")
+
+            await in_thread(change)
+            s = api.service.get_settings()
+            assert (s.max_connections, s.alt_download_limit, s.alt_schedule_enabled) == (100, 51200, True)
+            assert (s.alt_schedule_from, s.alt_schedule_to, s.alt_schedule_days) == (22 * 60 + 30, 7 * 60, 65)
+            assert set(s.banned_ips) == {"203.0.113.9", "2001:db8::1"}
+
+            def refused(name: str, text: str) -> str:
+                retype("max_uploads", "9")  # (good, but goes with the bad one: not saved)
+                retype(name, text)
+                save("Not saved")
+                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
+                assert field(name).get_attribute("aria-invalid") == "true"
+                return str(reason)
+
+            assert await in_thread(lambda: refused("ip_filter_path", str(tmp_path / "no-such-list.dat")))
+            await in_thread(lambda: retype("ip_filter_path", ""))
+            assert await in_thread(lambda: refused("alt_schedule_to", "25:99"))
+            s = api.service.get_settings()
+            assert s.max_uploads == -1 and s.ip_filter_path == "" and s.alt_schedule_to == 7 * 60

@@ -769,12 +769,37 @@ const SETTINGS = [
     {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
   ]},
   {group: "Connection", fields: [
+    {name: "max_connections", label: "Connections at most", kind: "number", hint: "over every torrent; -1 = no limit"},
+    {name: "max_connections_per_torrent", label: "Connections per torrent", kind: "number", hint: "-1 = no limit"},
+    {name: "max_uploads", label: "Upload slots at most", kind: "number", hint: "over every torrent; -1 = no limit"},
+    {name: "max_uploads_per_torrent", label: "Upload slots per torrent", kind: "number", hint: "-1 = no limit"},
     {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
      hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
     {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},
     {name: "proxy_torrents_only", label: "Only torrents through the proxy (.torrent links go straight)", kind: "bool"},
     {name: "proxy_only", label: "Proxy only: send nothing outside it (no incoming peers, uTP, DHT, LSD, UDP trackers)",
      kind: "bool"},
+  ]},
+  {group: "Alternative speed", fields: [
+    {name: "alt_speed_enabled", label: "Use the alternative limits now", kind: "bool"},
+    {name: "alt_download_limit", label: "Alternative download limit", kind: "number", scale: 1024, unit: "KiB/s",
+     hint: "0 = none"},
+    {name: "alt_upload_limit", label: "Alternative upload limit", kind: "number", scale: 1024, unit: "KiB/s",
+     hint: "0 = none"},
+    {name: "alt_schedule_enabled", label: "Use them on a schedule", kind: "bool"},
+    {name: "alt_schedule_from", label: "From", kind: "time", hint: "HH:MM, local time"},
+    {name: "alt_schedule_to", label: "To", kind: "time", hint: "may be past midnight"},
+    {name: "alt_schedule_days", label: "On", kind: "choice",
+     options: [[127, "every day"], [62, "weekdays"], [65, "weekends"]]},
+  ]},
+  {group: "IP filter", fields: [
+    {name: "ip_filter_enabled", label: "Refuse the peers a list blocks", kind: "bool"},
+    {name: "ip_filter_path", label: "List file", kind: "text", placeholder: "/srv/lists/ipfilter.dat",
+     hint: "eMule .dat, PeerGuardian .p2p or CIDR lines, gzip or not"},
+    {name: "ip_filter_url", label: "List URL", kind: "text", placeholder: "https://…/blocklist.gz",
+     hint: "fetched daily"},
+    {name: "ip_filter_trackers", label: "Apply it to trackers too", kind: "bool"},
+    {name: "banned_ips", label: "Banned addresses", kind: "lines", hint: "one a line: always refused"},
   ]},
   {group: "BitTorrent", fields: [
     {name: "queueing", label: "Queue jobs", kind: "bool"},
@@ -802,6 +827,10 @@ const SETTINGS = [
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value
 
 function settingText(f, value) {
+  if (f.kind === "lines") return (value || []).join("\n");
+  if (f.kind === "time") {
+    return `${String(Math.floor(value / 60)).padStart(2, "0")}:${String(value % 60).padStart(2, "0")}`;
+  }
   if (f.kind === "folders") {  // {folder: save path or null}: one a line
     return Object.entries(value || {}).map(([folder, save]) => save ? `${folder} => ${save}` : folder).join("\n");
   }
@@ -811,7 +840,13 @@ function settingText(f, value) {
 
 function settingValue(f, input) {  // what the input asks, as the API takes it
   if (f.kind === "bool") return input.checked;
+  if (f.kind === "choice" && typeof f.options[0][0] === "number") return Number(input.value);
   const text = input.value.trim();
+  if (f.kind === "lines") return text.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (f.kind === "time") {
+    const m = /^(\d{1,2}):(\d{2})$/.exec(text);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : text;  // (the server says what is wrong with it)
+  }
   if (f.kind === "folders") {
     const out = {};
     for (const line of text.split("\n")) {
@@ -844,11 +879,13 @@ function drawSettings(values) {
         settingsShown[f.name] = input.checked;
       } else if (f.kind === "choice") {
         input = el("select", {id});
-        for (const [v, label] of f.options) input.append(el("option", {value: v, text: label}));
-        input.value = values[f.name];
+        const options = f.options.some(([v]) => v === values[f.name]) ? f.options
+          : [...f.options, [values[f.name], `as set elsewhere (${values[f.name]})`]];
+        for (const [v, label] of options) input.append(el("option", {value: v, text: label}));
+        input.value = String(values[f.name]);
         settingsShown[f.name] = input.value;
       } else {
-        input = f.kind === "folders" ? el("textarea", {id, rows: "3", spellcheck: "false"})
+        input = f.kind === "folders" || f.kind === "lines" ? el("textarea", {id, rows: "3", spellcheck: "false"})
           : el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});
         if (f.kind === "number") input.inputMode = "decimal";
         if (f.placeholder) input.placeholder = f.placeholder;
