@@ -1,0 +1,84 @@
+"""Adding torrents in batches to a ``JobService`` in this process: what one ``add_many`` of
+``--batch`` torrents costs, without HTTP in front of it.
+
+    python bench/bench_add_batch.py [--torrents 400] [--batch 25] [--seed-mode] [--profile FILE]
+
+N small single-file torrents (256 KiB, 32 KiB pieces, data on disk: ``bench_seedbox``'s) are
+added ``--batch`` at a time to a fresh service (state folder in a temporary directory, DHT, LSD,
+port mapping and trackers off, peers on loopback only); each call's wall time and the process's
+CPU time over it are measured. The first two batches are left out of the figures (imports,
+the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode does (nothing
+hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches.
+
+The reference is the same script run from another tree (``PYTHONPATH=OTHER python
+OTHER/bench/bench_add_batch.py``), alternated: both print the median and p95 of a batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_seedbox import make_torrents, quantiles  # noqa: E402
+
+from torrent_engine.config import Config  # noqa: E402
+from torrent_engine.jobs import AddOptions, JobService  # noqa: E402
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data, files = make_torrents(work, args.torrents)
+        blobs = [f.read_bytes() for f in files]
+        config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                        lsd_enabled=False, tracker_enabled=False, seed=True, state_dir=work / "state")
+        walls: list[float] = []
+        cpus: list[float] = []
+        profile = cProfile.Profile() if args.profile else None
+        async with JobService(config, download_root=data, state_dir=work / "state") as jobs:
+            options = AddOptions(save_path=str(data), seed_mode=args.seed_mode)
+            for n, i in enumerate(range(0, len(blobs), args.batch)):
+                measured = n >= 2
+                if profile is not None and measured:
+                    profile.enable()
+                t0, c0 = time.perf_counter(), time.process_time()
+                results = await jobs.add_many(blobs[i:i + args.batch], options)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                if profile is not None and measured:
+                    profile.disable()
+                refused = [r for r in results if not isinstance(r, tuple)]
+                if refused:
+                    raise SystemExit(f"refused: {refused[0]}")
+                if measured:
+                    walls.append(wall * 1000)
+                    cpus.append(cpu * 1000)
+        if profile is not None:
+            profile.dump_stats(args.profile)
+        med, p95 = quantiles(walls)
+        print(f"{args.torrents} torrents, {args.batch} a batch{' (seed mode)' if args.seed_mode else ''}: "
+              f"a batch {med:.1f} ms median, p95 {p95:.1f} ms; CPU {statistics.median(cpus):.1f} ms "
+              f"median (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--torrents", type=int, default=400)
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--seed-mode", action="store_true")
+    p.add_argument("--profile", default="")
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
