@@ -84,7 +84,7 @@ class Announcer:
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
-                                              proxy=ctx.config.proxy)
+                                              proxy=ctx.config.proxy, netbind=ctx.config.netbind)
             swarm.start_soon(self.tracker.run)
 
     def completed(self) -> None:

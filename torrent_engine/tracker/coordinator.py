@@ -25,6 +25,7 @@ import anyio
 
 from ..errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ..events import EventBus, TrackerFailed, TrackerSuccess
+from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import client
 from .client import SUPPORTED_SCHEMES
@@ -146,6 +147,7 @@ class TrackerCoordinator:
         local_addresses: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
         proxy: ProxyConfig | None = None,
+        netbind: Callable[[], NetBind | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
@@ -175,6 +177,9 @@ class TrackerCoordinator:
         self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base)
         self._ssl_context = ssl_context
         self._proxy = proxy  # HTTP(S) announces go through it (UDP ones not at all under its ``only``)
+        self._netbind = netbind  # where each announce's socket is bound (asked anew each time)
+        if netbind is not None:
+            self._udp.netbind = netbind
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers
@@ -372,7 +377,7 @@ class TrackerCoordinator:
                 tracker.state = "updating"  # (waiting for a slot, it is not)
                 response = await client.announce(
                     tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
-                    proxy=self._proxy,
+                    proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
                 )
         except TrackerError as exc:
             self._failed(tracker, exc)
