@@ -118,6 +118,12 @@ _PROXY_SETTINGS: dict[str, Schema] = {
     "proxy_peer_connections": BOOL, "proxy_torrents_only": BOOL,
     "proxy_only": {"type": "boolean", "description": "nothing sent outside the proxy (needs proxy_url)"},
 }
+_BIND_SETTINGS: dict[str, Schema] = {
+    "bind_interface": {"type": "string", "description": "\"\" (any), or the one network interface every "
+                       "socket is bound to (Linux; docs/daemon.md)"},
+    "bind_address": {"type": "string", "description": "\"\" (any of the interface's), or one of its "
+                     "addresses as the source and listen address"},
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -268,10 +274,11 @@ SCHEMAS: dict[str, Schema] = {
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
-        **_PROGRAM_SETTINGS, **_PROXY_SETTINGS,
+        **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_BIND_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
-        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS]),
+        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
+        *_BIND_SETTINGS]),
     "WatchStatus": _obj({
         "enabled": BOOL, "interval": NUMBER,
         "folders": {"type": "array", "items": _obj(

@@ -39,7 +39,7 @@ LOCK_FILE = "daemon.lock"  # held (flock) by the daemon using the state dir; hol
 # what SIGHUP may change while the daemon runs (the rest needs a restart)
 RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "incomplete_dir", "run_on_added",
               "run_on_completed", "run_on_seeding_done", "run_timeout", "watch_folder", "watch_interval",
-              "proxy_url", "proxy_only")
+              "proxy_url", "proxy_only", "bind_interface", "bind_address")
 
 
 class DaemonError(TorrentEngineError):
@@ -161,6 +161,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--proxy-only", action="store_true",
                    help="send nothing outside the proxy: no listening for peers, no uTP, DHT, LSD, "
                         "port mapping or UDP trackers (needs --proxy-url)")
+    p.add_argument("--bind-interface", default="", metavar="NAME",
+                   help="send and receive by this network interface alone (e.g. a VPN's wg0): every "
+                        "socket is bound to it, so nothing leaves by another one while it is down "
+                        "(Linux; default: any; see docs/daemon.md)")
+    p.add_argument("--bind-address", default="", metavar="IP",
+                   help="with --bind-interface: this one of its addresses as the source and listen "
+                        "address (default: the kernel's choice among the interface's own)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

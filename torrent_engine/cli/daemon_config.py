@@ -118,6 +118,8 @@ def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
     out["watch_interval"] = args.watch_interval
     out["proxy_url"] = args.proxy_url
     out["proxy_only"] = args.proxy_only
+    out["bind_interface"] = args.bind_interface
+    out["bind_address"] = args.bind_address
     return out
 
 

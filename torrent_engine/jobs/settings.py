@@ -19,6 +19,7 @@ from ..resume import write_atomic
 from .autorun import ProgramEvent, check_command
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .proxy import PROXY_SWITCHES, check_proxy_url
 from .validate import check_limit
 from .watch import check_seconds, check_watch_folders
@@ -70,6 +71,9 @@ class ServiceSettings:
     proxy_peer_connections: bool = True
     proxy_torrents_only: bool = False
     proxy_only: bool = False
+    # one network interface for everything ("": any) and one of its addresses ("": any of them)
+    bind_interface: str = ""
+    bind_address: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -132,6 +136,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
+        elif name in BIND_FIELDS:
+            values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name in PROXY_SWITCHES:
@@ -140,7 +146,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = value
         else:
             values[name] = _int(value, name, 0)
-    new = dataclasses.replace(current, **values)
+    new = checked_binding(current, dataclasses.replace(current, **values), values, loading=loading)
     if new.proxy_only and not new.proxy_url and not loading:
         raise InvalidJobRequest("needs a proxy (proxy_url): nothing could leave without one", "proxy_only")
     return new
@@ -153,7 +159,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 Configured = dict[str, Any]
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
-         "watch_enabled", "watch_interval", "proxy_url", "proxy_only")
+         "watch_enabled", "watch_interval", "proxy_url", "proxy_only", "bind_interface", "bind_address")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

@@ -15,6 +15,7 @@ from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
+from .interfaces import qbt_preferences as interface_preferences
 from .programs import qbt_preferences
 from .proxies import qbt_preferences as proxy_preferences
 
@@ -333,5 +334,5 @@ def preferences(service: JobService) -> dict[str, Any]:
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
-        **qbt_preferences(s), **proxy_preferences(s),
+        **qbt_preferences(s), **proxy_preferences(s), **interface_preferences(s),
     }
