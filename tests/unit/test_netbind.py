@@ -64,7 +64,9 @@ async def test_the_helpers_sockets_are_bound_and_work_over_the_interface() -> No
         port = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
         async with anyio.create_task_group() as tg:
             async def answer() -> None:
-                async with await listener.listeners[0].accept() as incoming:
+                one = listener.listeners[0]
+                assert isinstance(one, anyio.abc.SocketListener)
+                async with await one.accept() as incoming:
                     await incoming.send(await incoming.receive())
 
             tg.start_soon(answer)
