@@ -5,8 +5,10 @@ the lists qBittorrent's web UI offers. (Transmission's RPC has no such field.)""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.integration.api_helpers import running_api
@@ -47,3 +49,16 @@ async def test_both_apis_set_the_one_interface_and_refuse_one_that_does_not_exis
             {"current_network_interface": ""})})
         assert r.status_code == 200, r.text
         assert (config.bind_interface, config.bind_address) == ("", "")
+
+
+async def test_a_daemon_asked_for_an_interface_that_does_not_exist_stops_saying_which(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state"),
+            "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--listen-host", "127.0.0.1",
+            "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd"]
+    done = await anyio.run_process([*base, "--bind-interface", "nosuch0"], check=False)
+    told = done.stderr.decode()
+    assert done.returncode == 1 and "bind_interface: no interface 'nosuch0'" in told, told
+    done = await anyio.run_process([*base, "--bind-interface", "lo", "--bind-address", "10.9.9.9"],
+                                   check=False)
+    told = done.stderr.decode()
+    assert done.returncode == 1 and "bind_address: 10.9.9.9 is not an address of 'lo'" in told, told

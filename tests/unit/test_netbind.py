@@ -77,3 +77,20 @@ async def test_the_helpers_sockets_are_bound_and_work_over_the_interface() -> No
                     assert await stream.receive() == b"ping"
     with udp_socket(socket.AF_INET, bind, "0.0.0.0", 0) as udp:
         assert bound_to(udp) == "lo" and udp.getsockname()[0] == "127.0.0.1"
+
+
+@pytest.mark.anyio
+async def test_udp_trackers_http_clients_and_proxy_connections_use_bound_sockets() -> None:
+    from torrent_engine.proxy.dial import open_tcp
+    from torrent_engine.tracker.udp import _Socket
+
+    bind = NetBind("lo")
+    async with await _Socket.connect("127.0.0.1", 9, bind) as udp:
+        assert bound_to(udp._sock) == "lo"
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        with anyio.fail_after(10):
+            stream = await open_tcp("127.0.0.1", port, proxy=None, timeout=5, bind=bind)
+            async with stream:
+                assert bound_to(stream.extra(anyio.abc.SocketAttribute.raw_socket)) == "lo"
