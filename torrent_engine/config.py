@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigError
+from .interface import NetBind, check_names
 from .proxy.settings import ProxyConfig
 
 Encryption = Literal["prefer", "require", "disable"]
@@ -162,6 +163,12 @@ class Config:
     # relay; with its ``only`` nothing leaves outside it (no listening, uTP, LSD or port mapping;
     # the DHT by a SOCKS5 relay, else off, and so UDP trackers). None: no proxy.
     proxy: ProxyConfig | None = None
+    # One network interface for everything (docs/daemon.md, "Binding to an interface"): every
+    # socket is bound to it (SO_BINDTODEVICE: Linux; before Linux 5.7 it needs root or
+    # CAP_NET_RAW) so nothing leaves by another one, even while it is down; bind_address, one
+    # of its addresses, is then the source and listen address ("": the kernel's choice on it).
+    bind_interface: str = ""
+    bind_address: str = ""
 
     def __post_init__(self) -> None:
         """Check every setting at construction, so a bad value is an error here, naming it,
@@ -206,6 +213,13 @@ class Config:
         if self.proxy is not None and not isinstance(self.proxy, ProxyConfig):
             raise ConfigError(f"{self.proxy!r} is not a ProxyConfig (proxy.parse_proxy_url reads a URL)",
                               "proxy")
+        self.bind_address = check_names(self.bind_interface, self.bind_address)
+
+    def netbind(self) -> NetBind | None:
+        """Where the engine's sockets are bound (None: no interface is set)."""
+        if not self.bind_interface:
+            return None
+        return NetBind(self.bind_interface, self.bind_address)
 
     @property
     def proxy_only(self) -> bool:

@@ -185,6 +185,16 @@ class ProxyError(TorrentEngineError):
         self.proxy = proxy
 
 
+class InterfaceBindError(TorrentEngineError, OSError):
+    """A socket could not be bound to ``Config.bind_interface`` (it does not exist now, or the
+    process may not bind to it): nothing is sent by another interface instead."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(code, f"Config.bind_interface: {message}")
+        self.reason = message
+        self.field = "bind_interface"
+
+
 class DownloadTimeout(TorrentEngineError, TimeoutError):
     """A download did not complete within the time it was given; the message says which and
     how far it got."""

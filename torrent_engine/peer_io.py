@@ -16,6 +16,7 @@ import anyio.abc
 
 from .config import Config
 from .errors import PeerConnectionClosed, PeerError, ProxyError, UtpError
+from .netbind import NetBind, connect_socket
 from .peer.connection import BatchHandler, MessageHandler, PeerConnection
 from .peer.handshake import accept, connect
 from .peer.messages import Message
@@ -99,6 +100,23 @@ class PeerLink:
         await self.conn.aclose()
 
 
+def bound_opener(bind: NetBind | None) -> Opener | None:
+    """The opener of TCP connections to peers from sockets bound by ``bind`` (None: unbound)."""
+    if bind is None:
+        return None
+
+    async def open_bound(host: str, port: int, timeout: float) -> anyio.abc.ByteStream:
+        try:
+            with anyio.fail_after(timeout):
+                return await connect_socket(host, port, bind)
+        except TimeoutError:
+            raise PeerConnectionClosed(f"connecting to {host}:{port} timed out") from None
+        except OSError as exc:
+            raise PeerConnectionClosed(f"cannot connect to {host}:{port}: {exc}") from None
+
+    return open_bound
+
+
 async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
                           num_pieces: int | None, piece_size: Callable[[int], int] | None,
                           shared: SharedResources | None = None, transport: str | None = None) -> PeerLink:
@@ -113,6 +131,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     mode = transport if transport is not None else config.transport
     utp = shared.utp if shared is not None else None
     proxy = config.proxied_peers()
+    plain = bound_opener(config.netbind())  # TCP (None: the default, unbound)
 
     async def dial(opener: Opener | None) -> PeerConnection:
         return await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
@@ -125,17 +144,17 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
         async def open_proxied(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
             try:
-                return await open_tunnel(proxy, h, p, timeout=timeout)
+                return await open_tunnel(proxy, h, p, timeout=timeout, bind=config.netbind())
             except ProxyError as exc:
                 raise PeerConnectionClosed(f"cannot connect to {h}:{p}: {exc}") from None
 
         return PeerLink(await dial(open_proxied), (host, port))
     if mode == "tcp" or (utp is None and mode == "any"):
-        return PeerLink(await dial(None), (host, port))
+        return PeerLink(await dial(plain), (host, port))
     if utp is None:
         raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
     if mode == "any" and utp.is_silent(host, port):
-        return PeerLink(await dial(None), (host, port))
+        return PeerLink(await dial(plain), (host, port))
     answered = False  # whether the uTP connect got its ST_STATE (the peer speaks uTP)
 
     async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
@@ -152,7 +171,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
     if mode == "utp":
         return PeerLink(await dial(open_utp), (host, port), transport="utp")
-    link = await _race(lambda: dial(open_utp), lambda: dial(None), (host, port), config.utp_head_start)
+    link = await _race(lambda: dial(open_utp), lambda: dial(plain), (host, port), config.utp_head_start)
     if link.transport == "tcp" and not answered:
         utp.note_silent(host, port)  # (TCP next time, without the head start)
     return link

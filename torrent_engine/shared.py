@@ -32,6 +32,7 @@ from .config import Config
 from .errors import SessionError
 from .events import EventBus
 from .ipfilter import IpFilter, address_int
+from .netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from .peer.peer_id import generate_peer_id
 from .runtime import mark_asyncio_context
 from .storage.descriptors import FileCache
@@ -306,10 +307,15 @@ class SharedResources:
                 only = self.config.proxy_only
                 if only:  # nothing may leave outside the proxy: each part that would is said
                     self._say_proxy_only()
+                bind = self.config.netbind()  # (every socket below is bound to its interface)
+                if bind is not None:  # (a ConfigError naming the field if it cannot be)
+                    check_interface(bind.interface)
+                    check_address(bind.address, bind.interface)
                 listener = None if only else await anyio.create_tcp_listener(
                     local_host=self.config.listen_host or None, local_port=self.config.listen_port,
                     reuse_port=False
-                )
+                ) if bind is None else await tcp_listener(bind, self.config.listen_host,
+                                                          self.config.listen_port)
                 self._listener = listener
                 if listener is not None:
                     self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
@@ -321,6 +327,7 @@ class SharedResources:
                     relay = self.udp_relay() if only else None  # (a SOCKS5 proxy's: the DHT by it)
                     if self.config.dht_enabled and (not only or relay is not None):
                         from .dht.node import DhtNode
+                        from .dht.transport import UdpTransport
 
                         state_path = None
                         if self.config.state_dir is not None:
@@ -329,11 +336,15 @@ class SharedResources:
                         # one UDP port for uTP and the DHT (as libtorrent does) unless the
                         # DHT was given a port of its own
                         shared_udp = self.config.dht_port in (0, self._listen_port)
+                        own: UdpTransport | None = None
+                        if bind is not None and relay is None and not (utp and shared_udp):
+                            own = UdpTransport(await anyio.abc.UDPSocket.from_socket(
+                                udp_socket(socket.AF_INET, bind, dht_host, self.config.dht_port)))
                         node = DhtNode(bind=(dht_host, self.config.dht_port),
                                        bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
                                        events=self.events, enforce_bep42=self.config.enforce_bep42,
                                        transport=relay.dht_transport() if relay is not None
-                                       else utp.dht_channel() if utp and shared_udp else None,
+                                       else utp.dht_channel() if utp and shared_udp else own,
                                        lookup_names=relay is None)
                         await tg.start(node.run)
                         self._dht = node
@@ -341,9 +352,13 @@ class SharedResources:
                         from .lsd import LsdService
 
                         lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
+                        lsd.netbind = bind
                         await tg.start(lsd.run)
                         self._lsd = lsd
-                    if self.config.port_mapping and not only:
+                    if self.config.port_mapping and bind is not None and not only:
+                        log.info("port mapping off: the engine is bound to interface %s (a router "
+                                 "elsewhere must not be asked to forward to it)", bind.interface)
+                    if self.config.port_mapping and bind is None and not only:
                         from .portmap import PortMapper
 
                         mapper = PortMapper(natpmp_gateway=self.config.natpmp_gateway,
@@ -430,8 +445,9 @@ class SharedResources:
             tg.start_soon(self._on_incoming, stream)
 
         utp = UtpSocket(on_accept=on_accept)
+        utp.netbind = self.config.netbind()
         try:
-            await tg.start(utp.run, self.config.listen_host, self._listen_port)
+            await tg.start(utp.run, self.config.listen_host or self.config.bind_address, self._listen_port)
         except OSError as exc:  # the UDP port is taken: keep TCP, say why uTP is off
             log.warning("uTP disabled: cannot bind UDP %s:%d: %s",
                         self.config.listen_host, self._listen_port, exc)
@@ -508,6 +524,9 @@ class SharedResources:
         if cached is None or now - cached[0] > 60.0:
             try:  # a connected UDP socket knows its source address; nothing is sent
                 with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    bind = self.config.netbind()
+                    if bind is not None:  # (the source address on the bound interface)
+                        bind_socket(probe, bind)
                     probe.connect((toward, 9))
                     local = str(probe.getsockname()[0])
             except OSError:

@@ -147,6 +147,12 @@ _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines":
                                                               ["line", "reason"])},
                  "read_at": _null(NUMBER), "error": _null(STRING)},
                 ["source", "ranges", "rules", "bad_lines", "first_bad", "read_at", "error"])
+_BIND_SETTINGS: dict[str, Schema] = {
+    "bind_interface": {"type": "string", "description": "\"\" (any), or the one network interface every "
+                       "socket is bound to (Linux; docs/daemon.md)"},
+    "bind_address": {"type": "string", "description": "\"\" (any of the interface's), or one of its "
+                     "addresses as the source and listen address"},
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -299,11 +305,11 @@ SCHEMAS: dict[str, Schema] = {
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
         **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
-        **_PEER_LIMIT_SETTINGS,
+        **_PEER_LIMIT_SETTINGS, **_BIND_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
         "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
-        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS]),
+        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
                             "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
                            ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),

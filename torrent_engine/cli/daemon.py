@@ -44,7 +44,8 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "proxy_url", "proxy_only",
               "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
-              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
+              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "bind_interface",
+              "bind_address")
 
 
 class DaemonError(TorrentEngineError):
@@ -211,6 +212,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "(local time; may cross midnight); default: no schedule")
     p.add_argument("--alt-schedule-days", type=_days, default="all", metavar="DAYS",
                    help="the days of the schedule: all, weekdays, weekends or day names (mon,wed,fri)")
+    p.add_argument("--bind-interface", default="", metavar="NAME",
+                   help="send and receive by this network interface alone (e.g. a VPN's wg0): every "
+                        "socket is bound to it, so nothing leaves by another one while it is down "
+                        "(Linux; default: any; see docs/daemon.md)")
+    p.add_argument("--bind-address", default="", metavar="IP",
+                   help="with --bind-interface: this one of its addresses as the source and listen "
+                        "address (default: the kernel's choice among the interface's own)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 

@@ -56,6 +56,7 @@ from .model import (
     StateNotSaved,
 )
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
+from .netbind import apply_binding
 from .paths import confine, missing_dirs
 from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
@@ -120,6 +121,8 @@ class JobFeatureControl(JobLifecycle):
         self._apply_global_limits()
         if self.settings.proxy_url:  # (none saved: a library's own Config.proxy stays)
             await apply_proxy(self.manager, self.settings)
+        if self.settings.bind_interface:  # (none saved: a library's own Config.bind_interface stays)
+            await apply_binding(self.manager, self.settings)
         await self.configure(**configured, asked=asked)
         await self.blocklist.refresh()
         order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
@@ -275,6 +278,8 @@ class JobFeatureControl(JobLifecycle):
             await apply_proxy(self.manager, new)
         if self._loaded or self._running:  # (at a start: once every setting is read)
             await self.blocklist.refresh(look_now=True)
+        if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
+            await apply_binding(self.manager, new)
         self._wake_all()  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()
@@ -1147,7 +1152,8 @@ class JobFeatureControl(JobLifecycle):
             proxy = self.manager.config.proxy  # (straight under "torrents only", unless proxy only)
             if proxy is not None and self.settings.proxy_torrents_only and not proxy.only:
                 proxy = None
-            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy)
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
+                                      bind=self.manager.config.netbind())
         except TrackerError as exc:
             raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
         if response.status != 200:

@@ -23,6 +23,7 @@ from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .features import check_share_limit
 from .model import InvalidJobRequest
+from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .proxy import PROXY_SWITCHES, check_proxy_url
 from .validate import check_limit
@@ -100,6 +101,9 @@ class ServiceSettings:
     max_connections_per_torrent: int = 60  # unless a job has its own
     max_uploads: int = -1  # peers unchoked over every torrent
     max_uploads_per_torrent: int = 4  # regular unchoke slots of a torrent (plus one optimistic)
+    # one network interface for everything ("": any) and one of its addresses ("": any of them)
+    bind_interface: str = ""
+    bind_address: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -174,6 +178,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = check_filter_url(value, name)
         elif name == "banned_ips":
             values[name] = check_addresses(value, name)
+        elif name in BIND_FIELDS:
+            values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name == "ip_filter_trackers" or name in PROXY_SWITCHES:
@@ -182,7 +188,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             values[name] = value
         else:
             values[name] = _int(value, name, 0)
-    new = dataclasses.replace(current, **values)
+    new = checked_binding(current, dataclasses.replace(current, **values), values, loading=loading)
     if new.proxy_only and not new.proxy_url and not loading:
         raise InvalidJobRequest("needs a proxy (proxy_url): nothing could leave without one", "proxy_only")
     return new
@@ -199,7 +205,8 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips",
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
-         "max_uploads", "max_uploads_per_torrent")
+         "max_uploads", "max_uploads_per_torrent", "bind_interface",
+         "bind_address")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

@@ -22,6 +22,7 @@ import anyio.abc
 
 from ..dht.ratelimit import RateLimiter
 from ..errors import LsdError
+from ..netbind import NetBind, bind_socket
 from .codec import MAX_DATAGRAM, MAX_INFO_HASHES, MULTICAST_V4, MULTICAST_V6, encode_announce, parse_announce
 from .schedule import AnnounceSchedule
 
@@ -95,6 +96,7 @@ class LsdService:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.listen_port = listen_port
         self.listen_host = listen_host
+        self.netbind: NetBind | None = None  # the interface its sockets are bound to (None: any)
         self.cookie = secrets.token_hex(8)  # our own announces come back by multicast loop-back
         self.schedule = schedule if schedule is not None else AnnounceSchedule(per_message=MAX_INFO_HASHES)
         self._clock = clock
@@ -192,7 +194,10 @@ class LsdService:
             if not wanted:
                 continue
             try:
-                opened.append((_open_v4(interface) if group is MULTICAST_V4 else _open_v6(), group))
+                raw = _open_v4(interface) if group is MULTICAST_V4 else _open_v6()
+                opened.append((raw, group))
+                if self.netbind is not None:
+                    bind_socket(raw, self.netbind)
             except OSError as exc:
                 log.info("LSD: cannot join %s:%d: %s", group[0], group[1], exc)
         try:

@@ -15,22 +15,24 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from ..errors import ProxyError
+from ..netbind import NetBind, connect_socket, connect_tcp
 from .handshake import handshake_for
 from .settings import ProxyConfig
 
 __all__ = ["open_connection", "open_tcp"]
 
 
-async def open_connection(proxy: ProxyConfig, host: str, port: int, *,
-                          timeout: float) -> anyio.abc.SocketStream:
+async def open_connection(proxy: ProxyConfig, host: str, port: int, *, timeout: float,
+                          bind: NetBind | None = None) -> anyio.abc.SocketStream:
     """A TCP tunnel to ``host:port`` through ``proxy``, open within ``timeout`` seconds (the
     connect to the proxy, a name looked up here, and the handshake). Every failure is a
-    ``ProxyError`` naming the proxy and saying what failed."""
+    ``ProxyError`` naming the proxy and saying what failed. The connection to the proxy leaves
+    by ``bind``'s interface when one is given."""
     try:
         with anyio.fail_after(timeout):
             target = host if proxy.resolves_names else await _resolved(proxy, host, port)
             try:
-                stream = await anyio.connect_tcp(proxy.host, proxy.port)
+                stream = await connect_socket(proxy.host, proxy.port, bind)
             except OSError as exc:
                 raise ProxyError(f"cannot connect: {_describe(exc)}", proxy.name) from None
             try:
@@ -75,17 +77,16 @@ async def _resolved(proxy: ProxyConfig, host: str, port: int) -> str:
 
 
 async def open_tcp(host: str, port: int, *, proxy: ProxyConfig | None, timeout: float,
-                   tls: bool = False, ssl_context: ssl.SSLContext | None = None) -> anyio.abc.ByteStream:
+                   tls: bool = False, ssl_context: ssl.SSLContext | None = None,
+                   bind: NetBind | None = None) -> anyio.abc.ByteStream:
     """A connection to ``host:port`` for an HTTP(S) client, through ``proxy`` when it is set
     (``ProxyError`` if that fails), with TLS when ``tls`` (ragged EOFs allowed, as http.client
-    does). The caller bounds the whole with its own timeout; ``timeout`` bounds the tunnel."""
-    context = (ssl_context or ssl.create_default_context()) if tls else None
+    does), from a socket bound by ``bind`` when one is given. The caller bounds the whole with its
+    own timeout; ``timeout`` bounds the tunnel."""
     if proxy is None:
-        if context is None:
-            return await anyio.connect_tcp(host, port)
-        return await anyio.connect_tcp(host, port, tls=True, ssl_context=context, tls_hostname=host,
-                                       tls_standard_compatible=False)
-    stream = await open_connection(proxy, host, port, timeout=timeout)
+        return await connect_tcp(host, port, bind, tls=tls, ssl_context=ssl_context)
+    context = (ssl_context or ssl.create_default_context()) if tls else None
+    stream = await open_connection(proxy, host, port, timeout=timeout, bind=bind)
     if context is None:
         return stream
     try:

@@ -85,7 +85,7 @@ class Announcer:
                                               on_peers=self._from("tracker"), events=ctx.events,
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
                                               proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
-                                              refused=shared.tracker_refused)
+                                              refused=shared.tracker_refused, netbind=ctx.config.netbind)
             swarm.start_soon(self.tracker.run)
 
     def completed(self) -> None:

@@ -77,7 +77,8 @@ class SessionWebSeeds:
         for url in usable_urls(ctx.parts.torrent.web_seeds):
             seed = self.seeds.get(url)
             if seed is None:
-                seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy))
+                seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy,
+                                                                                   netbind=ctx.config.netbind))
             if not seed.state.gave_up:
                 swarm.start_soon(self._run, seed)
 

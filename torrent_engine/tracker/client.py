@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..errors import TrackerError, TrackerNotUsed
+from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import http
 from .messages import AnnounceRequest, AnnounceResponse, ScrapeResponse
@@ -35,15 +36,17 @@ async def announce(
     udp: UdpTrackerClient | None = None,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
+    bind: NetBind | None = None,
 ) -> AnnounceResponse:
     """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
     is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP goes by the SOCKS5
     proxy's UDP relay when ``udp`` has one (``UdpTrackerClient.relay``), and is refused
-    (``TrackerNotUsed``) when nothing may leave outside the proxy and it has none."""
+    (``TrackerNotUsed``) when nothing may leave outside the proxy and it has none. HTTP(S)
+    connections come from sockets bound by ``bind`` when one is given (UDP: ``udp.netbind``)."""
     if _scheme(url) == "udp":
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
-    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
+    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy, bind=bind)
 
 
 async def scrape(
@@ -54,12 +57,14 @@ async def scrape(
     udp: UdpTrackerClient | None = None,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
+    bind: NetBind | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15)."""
     if _scheme(url) == "udp":
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
-    return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy)
+    return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy,
+                             bind=bind)
 
 
 def _check_udp(url: str, proxy: ProxyConfig | None, udp: UdpTrackerClient | None) -> None:

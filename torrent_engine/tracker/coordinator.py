@@ -26,6 +26,7 @@ import anyio
 
 from ..errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ..events import EventBus, TrackerFailed, TrackerSuccess
+from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import client
 from .client import SUPPORTED_SCHEMES
@@ -151,6 +152,7 @@ class TrackerCoordinator:
         ssl_context: ssl.SSLContext | None = None,
         proxy: ProxyConfig | None = None,
         udp_relay: Callable[[], UdpRelay | None] | None = None,
+        netbind: Callable[[], NetBind | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
@@ -183,6 +185,9 @@ class TrackerCoordinator:
                                      relay=udp_relay)  # (a SOCKS5 proxy's UDP relay, when it gives one)
         self._ssl_context = ssl_context
         self._proxy = proxy  # HTTP(S) announces go through it (UDP ones by ``udp_relay``, if any)
+        self._netbind = netbind  # where each announce's socket is bound (asked anew each time)
+        if netbind is not None:
+            self._udp.netbind = netbind
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers
@@ -383,7 +388,7 @@ class TrackerCoordinator:
                 tracker.state = "updating"  # (waiting for a slot, it is not)
                 response = await client.announce(
                     tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
-                    proxy=self._proxy,
+                    proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
                 )
         except TrackerError as exc:
             self._failed(tracker, exc)

@@ -20,6 +20,7 @@ import anyio.abc
 
 from ..errors import ProxyError, TrackerError
 from ..httpurl import split_http_url
+from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
 from ..version import USER_AGENT
@@ -268,6 +269,7 @@ async def _fetch_once(
     user_agent: str,
     ssl_context: ssl.SSLContext | None,
     proxy: ProxyConfig | None,
+    bind: NetBind | None = None,
 ) -> HttpResponse:
     try:
         host, port, tls, request = _request_bytes(url, user_agent)
@@ -279,7 +281,7 @@ async def _fetch_once(
         # (ragged EOF); a truncated Content-Length or chunked body still fails in feed_eof)
         try:
             stream = await open_tcp(host, port, proxy=proxy, timeout=connect_timeout, tls=tls,
-                                    ssl_context=ssl_context)
+                                    ssl_context=ssl_context, bind=bind)
         except anyio.EndOfStream:
             raise TrackerError("connection closed during the TLS handshake") from None
         except ProxyError as exc:
@@ -317,9 +319,11 @@ async def http_get(
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
+    bind: NetBind | None = None,
 ) -> HttpResponse:
     """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds,
-    through ``proxy`` when one is given (a failure there is a TrackerError naming the proxy).
+    through ``proxy`` when one is given (a failure there is a TrackerError naming the proxy),
+    from sockets bound by ``bind`` when one is given.
 
     Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
     is a :class:`TrackerError` naming the URL first asked for.
@@ -335,6 +339,7 @@ async def http_get(
                     user_agent=user_agent,
                     ssl_context=ssl_context,
                     proxy=proxy,
+                    bind=bind,
                 )
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:
@@ -381,11 +386,13 @@ async def announce(
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
+    bind: NetBind | None = None,
 ) -> AnnounceResponse:
     """Announce to an HTTP(S) tracker. A bencoded body is parsed even with a non-200 status,
     since trackers often send their ``failure reason`` with a 4xx code."""
     response = await _tracker_get(
-        announce_url(url, request), url, timeout, connect_timeout, max_body, user_agent, ssl_context, proxy
+        announce_url(url, request), url, timeout, connect_timeout, max_body, user_agent, ssl_context, proxy,
+        bind
     )
     return parse_announce_response(response.body, url)
 
@@ -400,11 +407,12 @@ async def scrape(
     user_agent: str = DEFAULT_USER_AGENT,
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
+    bind: NetBind | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the HTTP(S) tracker whose announce URL is ``url`` (BEP 48)."""
     response = await _tracker_get(
         scrape_url_for(url, info_hashes), url, timeout, connect_timeout, max_body, user_agent, ssl_context,
-        proxy
+        proxy, bind
     )
     return parse_scrape_response(response.body, url)
 
@@ -418,6 +426,7 @@ async def _tracker_get(
     user_agent: str,
     ssl_context: ssl.SSLContext | None,
     proxy: ProxyConfig | None,
+    bind: NetBind | None,
 ) -> HttpResponse:
     try:
         response = await http_get(
@@ -428,6 +437,7 @@ async def _tracker_get(
             user_agent=user_agent,
             ssl_context=ssl_context,
             proxy=proxy,
+            bind=bind,
         )
     except TrackerError as exc:  # name the tracker, not the whole request URL
         raise TrackerError(exc.reason, tracker_url) from None

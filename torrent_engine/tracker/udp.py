@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..errors import ProxyError, TrackerError
+from ..netbind import NetBind, bind_socket
 from .messages import (
     UDP_MAX_SCRAPE_HASHES,
     AnnounceRequest,
@@ -70,13 +71,18 @@ class _Socket:
         self.ipv6 = ipv6  # the tracker sees us over IPv6: it answers with 18-byte peers
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> _Socket:
+    async def connect(cls, host: str, port: int, bind: NetBind | None = None) -> _Socket:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         if not infos:
             raise OSError(f"cannot resolve {host!r}")
         family, _, proto, _, sockaddr = infos[0]
         sock = socket.socket(family, socket.SOCK_DGRAM, proto)
         try:
+            if bind is not None:
+                bind_socket(sock, bind)
+                source = bind.source(family == socket.AF_INET6)
+                if source is not None:
+                    sock.bind((source, 0))
             sock.setblocking(False)
             sock.connect(sockaddr)
         except BaseException:
@@ -108,6 +114,10 @@ class _Socket:
         self._sock.close()
 
 
+def _unbound() -> NetBind | None:
+    return None
+
+
 class UdpTrackerClient:
     """Talks to ``udp://host:port[/path]`` trackers. One instance may serve many trackers; it
     holds nothing but the connection-id cache, so it needs no closing.
@@ -133,6 +143,7 @@ class UdpTrackerClient:
         self.max_retransmits = max_retransmits
         self._connection_ids: dict[tuple[str, int], tuple[int, float]] = {}
         self.connects_sent = 0  # counted so tests and status can see connection-id reuse
+        self.netbind: Callable[[], NetBind | None] = _unbound  # where each socket is bound, asked anew
 
     async def announce(
         self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
@@ -191,7 +202,8 @@ class UdpTrackerClient:
         try:
             with anyio.fail_after(timeout):
                 pipe: AbstractAsyncContextManager[_Pipe] = (
-                    relay.tracker(host, port) if relay is not None else await _Socket.connect(host, port))
+                    relay.tracker(host, port) if relay is not None
+                    else await _Socket.connect(host, port, self.netbind()))
                 async with pipe as sock:
                     cached = self._connection_ids.get(key)
                     if cached is not None and self._clock() - cached[1] < CONNECTION_ID_LIFETIME:

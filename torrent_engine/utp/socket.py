@@ -51,6 +51,7 @@ import anyio
 import anyio.abc
 
 from ..errors import UtpError
+from ..netbind import NetBind, bind_socket
 from . import gso, mmsg
 from .connection import PACKET_SIZE, UtpConnection
 from .dht_channel import DhtChannel
@@ -188,6 +189,7 @@ class UtpSocket:
         """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
         ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``."""
         self.on_accept = on_accept
+        self.netbind: NetBind | None = None  # the interface its socket is bound to (None: any)
         if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
             raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
         self._loopback_datagram = loopback_datagram
@@ -253,6 +255,12 @@ class UtpSocket:
         """Bind the UDP socket to ``host:port`` and serve it until cancelled (``task_status`` once bound)."""
         loop = asyncio.get_running_loop()
         sock = await self._bind(host, port)
+        if self.netbind is not None:
+            try:
+                bind_socket(sock, self.netbind)
+            except OSError:
+                sock.close()
+                raise
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:  # a burst of a full window must not overflow the default (~200 KB) buffer
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)

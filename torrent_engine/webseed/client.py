@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +21,7 @@ import anyio.abc
 from ..bitfield import Bitfield
 from ..errors import ProxyError, TrackerError, WebSeedError, WebSeedRangeError, WebSeedStatusError
 from ..metainfo import Torrent
+from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
 from ..tracker.http import ResponseReader
@@ -63,9 +64,11 @@ class RangeClient:
 
     def __init__(self, *, user_agent: str = USER_AGENT, ssl_context: ssl.SSLContext | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
-                 proxy: ProxyConfig | None = None) -> None:
+                 proxy: ProxyConfig | None = None,
+                 netbind: Callable[[], NetBind | None] | None = None) -> None:
         self.user_agent = user_agent
         self.proxy = proxy  # connections go through it when set
+        self.netbind = netbind  # where each connection's socket is bound (asked anew each time)
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -250,7 +253,8 @@ class RangeClient:
             try:
                 stream = await open_tcp(origin.host, origin.port, proxy=self.proxy,
                                         timeout=self.connect_timeout, tls=origin.tls,
-                                        ssl_context=self.ssl_context)
+                                        ssl_context=self.ssl_context,
+                                        bind=self.netbind() if self.netbind is not None else None)
             except anyio.EndOfStream:
                 raise WebSeedError("connection closed during the TLS handshake") from None
             except ProxyError as exc:

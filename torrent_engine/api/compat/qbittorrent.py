@@ -50,6 +50,9 @@ from .. import jsontext
 from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
+from .interfaces import QBT_FIELDS as INTERFACE_FIELDS
+from .interfaces import address_list, interface_list
+from .interfaces import qbt_changes as interface_changes
 from .kept import Kept, KeptRecords, encode
 from .programs import QBT_FIELDS, qbt_changes
 from .proxies import QBT_FIELDS as PROXY_FIELDS
@@ -108,6 +111,8 @@ class QbittorrentApi:
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
             "app/buildInfo": self.build_info, "app/preferences": self.get_preferences,
             "app/defaultSavePath": self.default_save_path, "transfer/info": self.transfer_info,
+            "app/networkInterfaceList": self.network_interfaces,
+            "app/networkInterfaceAddressList": self.network_addresses,
             "transfer/downloadLimit": self.global_download_limit,
             "transfer/uploadLimit": self.global_upload_limit, "transfer/speedLimitsMode": self.speed_mode,
             "torrents/info": self.info, "torrents/properties": self.properties, "torrents/files": self.files,
@@ -315,6 +320,14 @@ class QbittorrentApi:
         """``app/preferences``."""
         return preferences(self.service)
 
+    async def network_interfaces(self, form: Form, request: Request) -> list[dict[str, str]]:
+        """``app/networkInterfaceList``: the interfaces the engine may be bound to."""
+        return interface_list()
+
+    async def network_addresses(self, form: Form, request: Request) -> list[str]:
+        """``app/networkInterfaceAddressList?iface=``: an interface's addresses."""
+        return address_list(form.get("iface") or "")
+
     async def default_save_path(self, form: Form, request: Request) -> str:
         """``app/defaultSavePath``: the download root."""
         return str(self.service.download_root)
@@ -358,8 +371,10 @@ class QbittorrentApi:
         changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
         changes.update(proxy_changes(prefs, self.service.get_settings()))
         changes.update(network.qbt_changes(prefs, self.service.get_settings()))  # (IP filter, alt limits)
+        changes.update(interface_changes(prefs, self.service.get_settings()))
         handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS}
+                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
+                   *INTERFACE_FIELDS}
         for key, value in prefs.items():
             if key not in handled and key in current and value != current[key]:
                 raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")

@@ -16,6 +16,7 @@ from ...jobs.incomplete import shown_folder
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...metainfo import Torrent
 from . import network
+from .interfaces import qbt_preferences as interface_preferences
 from .programs import qbt_preferences
 from .proxies import qbt_preferences as proxy_preferences
 
@@ -335,4 +336,5 @@ def preferences(service: JobService) -> dict[str, Any]:
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
+        **interface_preferences(s),
     }

@@ -779,6 +779,10 @@ const SETTINGS = [
     {name: "proxy_torrents_only", label: "Only torrents through the proxy (.torrent links go straight)", kind: "bool"},
     {name: "proxy_only", label: "Proxy only: send nothing outside it (no incoming peers, uTP, DHT, LSD, UDP trackers)",
      kind: "bool"},
+    {name: "bind_interface", label: "Network interface", kind: "text", placeholder: "wg0",
+     hint: "every connection by this interface alone, nothing elsewhere while it is down; empty = any"},
+    {name: "bind_address", label: "Its address", kind: "text", placeholder: "10.8.0.2",
+     hint: "one of the interface's addresses; empty = any of them"},
   ]},
   {group: "Alternative speed", fields: [
     {name: "alt_speed_enabled", label: "Use the alternative limits now", kind: "bool"},

@@ -1,0 +1,53 @@
+"""The network interface in qBittorrent's names: ``current_network_interface`` and
+``current_interface_address`` in ``app/preferences`` / ``app/setPreferences``, and the lists its
+web UI offers (``app/networkInterfaceList``, ``app/networkInterfaceAddressList``). Translation
+only: the setting is the job service's ``bind_interface`` (with ``bind_address``). Transmission's
+RPC has no such field (its ``bind-address-ipv4`` lives in settings.json alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any  # Any: the dialect's JSON values, checked here
+
+from ...errors import ConfigError
+from ...jobs import InvalidJobRequest
+from ...jobs.settings import ServiceSettings
+from ...netbind import check_address, check_interface, interface_addresses, interface_names
+
+QBT_FIELDS = frozenset({"current_network_interface", "current_interface_address"})
+
+
+def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
+    """The interface fields of ``app/preferences`` ("": any, as qBittorrent says it)."""
+    return {"current_network_interface": s.bind_interface, "current_interface_address": s.bind_address}
+
+
+def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
+    """Our settings' changes for the interface fields of ``app/setPreferences`` ``prefs``, each
+    checked here so that a refusal names qBittorrent's field."""
+    if not any(name in prefs for name in QBT_FIELDS):
+        return {}
+    interface = prefs.get("current_network_interface", s.bind_interface)
+    address = prefs.get("current_interface_address",
+                        s.bind_address if interface == s.bind_interface else "")
+    for name, value in (("current_network_interface", interface), ("current_interface_address", address)):
+        if not isinstance(value, str):
+            raise InvalidJobRequest("must be a string (\"\": any)", name)
+    try:
+        check_interface(interface.strip(), "current_network_interface")
+        address = check_address(address.strip(), interface.strip(), "current_interface_address")
+    except ConfigError as exc:
+        raise InvalidJobRequest(exc.reason, exc.field) from None
+    return {"bind_interface": interface.strip(), "bind_address": address}
+
+
+def interface_list() -> list[dict[str, str]]:
+    """``app/networkInterfaceList``: each interface's name shown and its value."""
+    return [{"name": name, "value": name} for name in interface_names()]
+
+
+def address_list(iface: str) -> list[str]:
+    """``app/networkInterfaceAddressList?iface=``: that interface's addresses ("": every one's)."""
+    if iface:
+        return interface_addresses(iface)
+    return [address for name in interface_names() for address in interface_addresses(name)]
