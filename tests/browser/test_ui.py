@@ -670,5 +670,8 @@ async def test_the_network_settings_are_set_in_the_settings_view_and_a_bad_one_n
             assert await in_thread(lambda: refused("ip_filter_path", str(tmp_path / "no-such-list.dat")))
             await in_thread(lambda: retype("ip_filter_path", ""))
             assert await in_thread(lambda: refused("alt_schedule_to", "25:99"))
+            await in_thread(lambda: retype("alt_schedule_to", "07:00"))
+            assert "nope0" in await in_thread(lambda: refused("bind_interface", "nope0"))
             s = api.service.get_settings()
             assert s.max_uploads == -1 and s.ip_filter_path == "" and s.alt_schedule_to == 7 * 60
+            assert s.bind_interface == ""
