@@ -250,18 +250,8 @@ class SharedResources:
             # start (nor hold the listen port it binds)
             with anyio.CancelScope(shield=True):
                 await stopping.wait()
-        self._start_error = None
-        try:
-            self.starts += 1
-            await self._tg.start(self._services)
-            self._running = True
-            self._count += 1
-        except BaseException as exc:
-            self._start_error = exc
-            raise
-        finally:
-            self._starting = None
-            starting.set()
+        await self._start_services(starting)
+        self._count += 1
 
     async def release(self) -> None:
         """Uncount one user; the last one stops the services and waits for them to close."""
@@ -280,7 +270,19 @@ class SharedResources:
         self._starting = starting = anyio.Event()
         try:
             await self._stop_services()
-            self._start_error = None
+        except BaseException as exc:
+            self._start_error = exc
+            self._starting = None
+            starting.set()
+            raise
+        await self._start_services(starting)
+
+    async def _start_services(self, starting: anyio.Event) -> None:
+        """Start the services (``starting``, set when it is over, is what an acquire meanwhile
+        waits for); what it raises is kept for those acquires too."""
+        assert self._tg is not None
+        self._start_error = None
+        try:
             self.starts += 1
             await self._tg.start(self._services)
             self._running = True

@@ -471,44 +471,67 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
             assert all(j.state is JobState.PAUSED for j in service.list())
 
 
+class SettingsView:
+    """The web UI's settings view in a driven Chromium: open it, type, save, read a refusal."""
+
+    def __init__(self, driver: Any, url: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver, self.url, self.by = driver, url, By
+
+    def field(self, name: str) -> Any:
+        return self.driver.find_element(self.by.ID, f"setting-{name}")
+
+    def open(self, *, reload: bool = False) -> None:
+        if reload:  # (the page loaded again: the token is in the session's storage)
+            self.driver.refresh()
+        else:
+            self.driver.get(f"{self.url}/#token={TOKEN}")
+        wait(self.driver, lambda d: d.find_element(self.by.ID, "conn-text").text == "live")
+        self.driver.find_element(self.by.ID, "settings-open").click()
+        wait(self.driver, lambda d: d.find_element(self.by.ID, "setting-download_limit").is_displayed())
+
+    def legends(self) -> list[str]:
+        return [e.text for e in self.driver.find_elements(self.by.CSS_SELECTOR, ".settings-group legend")]
+
+    def retype(self, name: str, text: str) -> None:
+        self.field(name).clear()
+        self.field(name).send_keys(text)
+
+    def save(self, then: str) -> None:
+        self.driver.find_element(self.by.ID, "settings-save").click()
+        wait(self.driver, lambda d: d.find_element(self.by.ID, "settings-status").text.startswith(then))
+
+    def refused(self, name: str, text: str, good: tuple[str, str]) -> str:
+        """Type ``good`` (a good value, which goes with the bad one: not saved either) and the
+        bad ``text`` in ``name``, save: the reason shown by that field alone, marked invalid."""
+        self.retype(*good)
+        self.retype(name, text)
+        self.save("Not saved")
+        reason = wait(self.driver, lambda d: d.find_element(self.by.ID, f"setting-error-{name}").text)
+        assert self.field(name).get_attribute("aria-invalid") == "true"
+        others = [e.text for e in self.driver.find_elements(self.by.CSS_SELECTOR, ".field-error") if e.text]
+        assert others == [reason]  # (by that field alone)
+        return str(reason)
+
+
 async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by_its_field(
         tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
-
     async with running_api(tmp_path) as api:
         root = api.download_root.resolve()
         with chromium() as driver:
-            def field(name: str) -> Any:
-                return driver.find_element(By.ID, f"setting-{name}")
-
-            def open_settings(reload: bool = False) -> None:
-                if reload:  # (the page loaded again: the token is in the session's storage)
-                    driver.refresh()
-                else:
-                    driver.get(f"{api.url}/#token={TOKEN}")
-                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
-                driver.find_element(By.ID, "settings-open").click()
-                wait(driver, lambda d: d.find_element(By.ID, "setting-download_limit").is_displayed())
-
-            def retype(name: str, text: str) -> None:
-                field(name).clear()
-                field(name).send_keys(text)
-
-            def save(then: str) -> None:
-                driver.find_element(By.ID, "settings-save").click()
-                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+            view = SettingsView(driver, api.url)
 
             def change() -> None:
-                open_settings()
-                legends = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".settings-group legend")]
-                assert legends == ["Downloads", "Speed", "Connection", "Alternative speed", "IP filter",
-                                   "BitTorrent", "Programs"]
-                assert field("download_limit").get_attribute("value") == "0"
-                assert not field("incomplete_dir_enabled").is_selected()
-                retype("download_limit", "100")  # KiB/s
-                field("incomplete_dir_enabled").click()
-                retype("incomplete_dir", "part")
-                save("Saved.")
+                view.open()
+                assert view.legends() == ["Downloads", "Speed", "Connection", "Alternative speed",
+                                          "IP filter", "BitTorrent", "Programs"]
+                assert view.field("download_limit").get_attribute("value") == "0"
+                assert not view.field("incomplete_dir_enabled").is_selected()
+                view.retype("download_limit", "100")  # KiB/s
+                view.field("incomplete_dir_enabled").click()
+                view.retype("incomplete_dir", "part")
+                view.save("Saved.")
 
             await in_thread(change)
             s = api.service.get_settings()
@@ -516,28 +539,16 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
             assert (s.download_limit, s.incomplete_dir_enabled, s.incomplete_dir) == (102400, True, part)
 
             def kept_after_a_reload() -> tuple[str, bool, str]:
-                open_settings(reload=True)
-                return (field("download_limit").get_attribute("value"),
-                        field("incomplete_dir_enabled").is_selected(),
-                        field("incomplete_dir").get_attribute("value"))
+                view.open(reload=True)
+                return (view.field("download_limit").get_attribute("value"),
+                        view.field("incomplete_dir_enabled").is_selected(),
+                        view.field("incomplete_dir").get_attribute("value"))
 
             assert await in_thread(kept_after_a_reload) == ("100", True, part)
-
-            def refused(name: str, text: str, *, before: tuple[str, str] | None = None) -> str:
-                if before is not None:  # (the bad value typed before, put back as it was)
-                    retype(*before)
-                retype("max_active_downloads", "7")  # (good, but goes with the bad one: not saved)
-                retype(name, text)
-                save("Not saved")
-                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
-                assert field(name).get_attribute("aria-invalid") == "true"
-                others = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".field-error") if e.text]
-                assert others == [reason]  # (by that field alone)
-                return str(reason)
-
-            assert "whole number" in await in_thread(lambda: refused("upload_limit", "fast"))
-            reason = await in_thread(lambda: refused("incomplete_dir", "../outside",
-                                                     before=("upload_limit", "0")))
+            good = ("max_active_downloads", "7")
+            assert "whole number" in await in_thread(lambda: view.refused("upload_limit", "fast", good))
+            await in_thread(lambda: view.retype("upload_limit", "0"))
+            reason = await in_thread(lambda: view.refused("incomplete_dir", "../outside", good))
             assert "outside the download root" in reason
             s = api.service.get_settings()
             assert (s.upload_limit, s.max_active_downloads, s.incomplete_dir) == (0, 3, part)
@@ -545,76 +556,47 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
 
 async def test_the_watched_folders_and_programs_are_set_in_the_settings_view_and_a_bad_one_named(
         tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
-
     watched = tmp_path / "watch"
     watched.mkdir()
+    command = '/usr/bin/logger "done: %N" %I'
     async with running_api(tmp_path) as api:
         with chromium() as driver:
-            def field(name: str) -> Any:
-                return driver.find_element(By.ID, f"setting-{name}")
-
-            def open_settings(reload: bool = False) -> None:
-                if reload:
-                    driver.refresh()
-                else:
-                    driver.get(f"{api.url}/#token={TOKEN}")
-                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
-                driver.find_element(By.ID, "settings-open").click()
-                wait(driver, lambda d: d.find_element(By.ID, "setting-watch_folders").is_displayed())
-
-            def retype(name: str, text: str) -> None:
-                field(name).clear()
-                field(name).send_keys(text)
-
-            def save(then: str) -> None:
-                driver.find_element(By.ID, "settings-save").click()
-                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+            view = SettingsView(driver, api.url)
 
             def change() -> None:
-                open_settings()
-                retype("watch_folders", f"{watched} => tv-shows")
-                field("run_on_completed_enabled").click()
-                retype("run_on_completed", '/usr/bin/logger "done: %N" %I')
-                save("Saved.")
+                view.open()
+                view.retype("watch_folders", f"{watched} => tv-shows")
+                view.field("run_on_completed_enabled").click()
+                view.retype("run_on_completed", command)
+                view.save("Saved.")
 
             await in_thread(change)
             s = api.service.get_settings()
             assert s.watch_folders == ((str(watched), "tv-shows"),)
-            assert s.run_on_completed_enabled and s.run_on_completed == '/usr/bin/logger "done: %N" %I'
+            assert s.run_on_completed_enabled and s.run_on_completed == command
 
             def kept_after_a_reload() -> tuple[str, bool, str]:
-                open_settings(reload=True)
-                return (field("watch_folders").get_attribute("value"),
-                        field("run_on_completed_enabled").is_selected(),
-                        field("run_on_completed").get_attribute("value"))
+                view.open(reload=True)
+                return (view.field("watch_folders").get_attribute("value"),
+                        view.field("run_on_completed_enabled").is_selected(),
+                        view.field("run_on_completed").get_attribute("value"))
 
-            assert await in_thread(kept_after_a_reload) == (
-                f"{watched} => tv-shows", True, '/usr/bin/logger "done: %N" %I')
-
-            def refused(name: str, text: str, good: tuple[str, str]) -> str:
-                retype(*good)
-                retype(name, text)
-                save("Not saved")
-                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
-                assert field(name).get_attribute("aria-invalid") == "true"
-                return str(reason)
+            assert await in_thread(kept_after_a_reload) == (f"{watched} => tv-shows", True, command)
 
             def proxy() -> None:
-                retype("proxy_url", "socks5://127.0.0.1:1080")
-                field("proxy_only").click()
-                save("Saved.")
+                view.retype("proxy_url", "socks5://127.0.0.1:1080")
+                view.field("proxy_only").click()
+                view.save("Saved.")
 
             await in_thread(proxy)
             s = api.service.get_settings()
             assert (s.proxy_url, s.proxy_only) == ("socks5://127.0.0.1:1080", True)
-            reason = await in_thread(lambda: refused("proxy_url", "ftp://nowhere", ("run_timeout", "45")))
-            assert "ftp" in reason
-            reason = await in_thread(lambda: refused("run_on_added", "/bin/echo %Q",
-                                                     ("proxy_url", "socks5://127.0.0.1:1080")))
-            assert "%Q" in reason
-            reason = await in_thread(lambda: refused("watch_folders", str(tmp_path / "nowhere"),
-                                                     ("run_on_added", "")))
+            good = ("run_timeout", "45")
+            assert "ftp" in await in_thread(lambda: view.refused("proxy_url", "ftp://nowhere", good))
+            await in_thread(lambda: view.retype("proxy_url", "socks5://127.0.0.1:1080"))
+            assert "%Q" in await in_thread(lambda: view.refused("run_on_added", "/bin/echo %Q", good))
+            await in_thread(lambda: view.retype("run_on_added", ""))
+            reason = await in_thread(lambda: view.refused("watch_folders", str(tmp_path / "nowhere"), good))
             assert "no such folder" in reason
             s = api.service.get_settings()  # (nothing of the refused requests was saved)
             assert s.run_timeout == 60.0 and s.run_on_added == "" and s.watch_folders == (
@@ -622,56 +604,36 @@ async def test_the_watched_folders_and_programs_are_set_in_the_settings_view_and
 
 
 async def test_the_network_settings_are_set_in_the_settings_view_and_a_bad_one_named(tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     async with running_api(tmp_path) as api:
         with chromium() as driver:
-            def field(name: str) -> Any:
-                return driver.find_element(By.ID, f"setting-{name}")
-
-            def retype(name: str, text: str) -> None:
-                field(name).clear()
-                field(name).send_keys(text)
-
-            def save(then: str) -> None:
-                driver.find_element(By.ID, "settings-save").click()
-                wait(driver, lambda d: d.find_element(By.ID, "settings-status").text.startswith(then))
+            view = SettingsView(driver, api.url)
 
             def change() -> None:
-                driver.get(f"{api.url}/#token={TOKEN}")
-                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
-                driver.find_element(By.ID, "settings-open").click()
-                wait(driver, lambda d: d.find_element(By.ID, "setting-alt_schedule_from").is_displayed())
-                assert field("alt_schedule_from").get_attribute("value") == "08:00"
-                retype("max_connections", "100")
-                retype("alt_download_limit", "50")  # KiB/s
-                field("alt_schedule_enabled").click()
-                retype("alt_schedule_from", "22:30")
-                retype("alt_schedule_to", "07:00")
-                Select(field("alt_schedule_days")).select_by_visible_text("weekends")
-                retype("banned_ips", "203.0.113.9\n2001:db8::1")
-                save("Saved.")
+                view.open()
+                assert view.field("alt_schedule_from").get_attribute("value") == "08:00"
+                view.retype("max_connections", "100")
+                view.retype("alt_download_limit", "50")  # KiB/s
+                view.field("alt_schedule_enabled").click()
+                view.retype("alt_schedule_from", "22:30")
+                view.retype("alt_schedule_to", "07:00")
+                Select(view.field("alt_schedule_days")).select_by_visible_text("weekends")
+                view.retype("banned_ips", "203.0.113.9\n2001:db8::1")
+                view.save("Saved.")
 
             await in_thread(change)
             s = api.service.get_settings()
             assert (s.max_connections, s.alt_download_limit, s.alt_schedule_enabled) == (100, 51200, True)
             assert (s.alt_schedule_from, s.alt_schedule_to, s.alt_schedule_days) == (22 * 60 + 30, 7 * 60, 65)
             assert set(s.banned_ips) == {"203.0.113.9", "2001:db8::1"}
-
-            def refused(name: str, text: str) -> str:
-                retype("max_uploads", "9")  # (good, but goes with the bad one: not saved)
-                retype(name, text)
-                save("Not saved")
-                reason = wait(driver, lambda d: d.find_element(By.ID, f"setting-error-{name}").text)
-                assert field(name).get_attribute("aria-invalid") == "true"
-                return str(reason)
-
-            assert await in_thread(lambda: refused("ip_filter_path", str(tmp_path / "no-such-list.dat")))
-            await in_thread(lambda: retype("ip_filter_path", ""))
-            assert await in_thread(lambda: refused("alt_schedule_to", "25:99"))
-            await in_thread(lambda: retype("alt_schedule_to", "07:00"))
-            assert "nope0" in await in_thread(lambda: refused("bind_interface", "nope0"))
+            good = ("max_uploads", "9")
+            missing = str(tmp_path / "no-list.dat")
+            assert await in_thread(lambda: view.refused("ip_filter_path", missing, good))
+            await in_thread(lambda: view.retype("ip_filter_path", ""))
+            assert await in_thread(lambda: view.refused("alt_schedule_to", "25:99", good))
+            await in_thread(lambda: view.retype("alt_schedule_to", "07:00"))
+            assert "nope0" in await in_thread(lambda: view.refused("bind_interface", "nope0", good))
             s = api.service.get_settings()
             assert s.max_uploads == -1 and s.ip_filter_path == "" and s.alt_schedule_to == 7 * 60
             assert s.bind_interface == ""

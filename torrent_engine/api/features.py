@@ -36,8 +36,9 @@ def add_features(data: dict[str, Any]) -> JobFeatures | None:
     return features_from({k: v for k, v in data.items() if k in FEATURE_FIELDS})
 
 
-class FeatureApi:
-    """The handlers, over one service; ``read_json`` is the API's capped JSON reader."""
+class JsonRoutes:
+    """A group of the API's handlers over one service; ``read_json`` is the API's capped JSON
+    reader (each group's ``routes`` names its paths)."""
 
     def __init__(self, service: JobService, read_json: Any, max_json: int) -> None:
         self.service = service
@@ -47,6 +48,10 @@ class FeatureApi:
     async def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await self._read_json(request, self.max_json)
         return body
+
+
+class FeatureApi(JsonRoutes):
+    """Categories, tags, the queue, moving a job and the run-time settings."""
 
     async def categories(self, request: Request) -> Response:
         """``GET /api/categories``: ``{"categories": [{"name", "save_path"}]}``."""

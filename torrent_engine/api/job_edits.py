@@ -3,28 +3,18 @@ JSON and errors as the rest of the API: see app.py and docs/api.md)."""
 
 from __future__ import annotations
 
-from typing import Any  # Any: a decoded JSON body holds values of any JSON type (checked where read)
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..jobs import InvalidJobRequest, JobService
+from ..jobs import InvalidJobRequest
+from .features import JsonRoutes
 
 RENAME_KINDS = {"file": False, "folder": True, "any": None}
 
 
-class JobEditApi:
-    """The handlers, over one service; ``read_json`` is the API's capped JSON reader."""
-
-    def __init__(self, service: JobService, read_json: Any, max_json: int) -> None:
-        self.service = service
-        self._read_json = read_json
-        self.max_json = max_json
-
-    async def _body(self, request: Request) -> dict[str, Any]:
-        body: dict[str, Any] = await self._read_json(request, self.max_json)
-        return body
+class JobEditApi(JsonRoutes):
+    """Renaming a job's files and folders, editing its trackers."""
 
     async def rename(self, request: Request) -> Response:
         """``POST /api/jobs/{id}/rename`` ``{"old_path", "new_path", "kind"?}``: give a file or a

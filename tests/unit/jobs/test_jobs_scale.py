@@ -56,6 +56,20 @@ def count_status(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return calls
 
 
+def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The job store's transactions from now on, each as how many records it wrote."""
+    writes: list[int] = []
+    real_write_many = JobStore.write_many
+
+    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        writes.append(len(rows))
+        real_write_many(self, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
+    return writes
+
+
 async def all_seeding(jobs: JobService, ids: list[str]) -> None:
     with anyio.fail_after(20):
         while any(jobs.get(i).state is not JobState.SEEDING for i in ids):
@@ -144,15 +158,7 @@ async def test_a_batch_of_adds_is_written_in_few_transactions_each_record_as_it_
     in groups, not one transaction per job and change (75 or more before); what the store holds
     at the end is each job as it is."""
     torrents = seeds(tmp_path / "dl", 25)
-    writes: list[int] = []
-    real_write_many = JobStore.write_many
-
-    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
-        writes.append(len(rows))
-        real_write_many(self, rows)
-
-    monkeypatch.setattr(JobStore, "write_many", write_many)
-    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
+    writes = count_writes(monkeypatch)
     async with service(tmp_path, seed=True) as jobs:
         await jobs.tick()
         writes.clear()
@@ -178,16 +184,8 @@ async def test_a_stop_writes_only_what_changed_in_one_transaction(
     torrents = seeds(tmp_path / "dl", 8)
     async with service(tmp_path, seed=True) as jobs:
         ids = await seeding(jobs, torrents)
-    writes: list[int] = []
+    writes = count_writes(monkeypatch)
     resumes: list[Path] = []
-    real_write_many = JobStore.write_many
-
-    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
-        writes.append(len(rows))
-        real_write_many(self, rows)
-
-    monkeypatch.setattr(JobStore, "write_many", write_many)
-    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
     real_save_resume = checking.save_resume
     monkeypatch.setattr(checking, "save_resume", lambda path, data: (resumes.append(path),
                                                                      real_save_resume(path, data)))
