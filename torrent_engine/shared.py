@@ -465,14 +465,15 @@ class SharedResources:
         another proxy in the config gets a relay of its own, and the old one is closed."""
         proxy = self.config.proxy
         relay = self._udp_relay
-        if relay is not None and relay.proxy == proxy:
+        bind = self.config.netbind()
+        if relay is not None and relay.proxy == proxy and relay.bind == bind:
             return relay
         self._close_udp_relay()
         if proxy is None or proxy.kind != "socks5" or self._tg is None:
             return None
         from .proxy.udp_relay import UdpRelay
 
-        relay = self._udp_relay = UdpRelay(proxy)
+        relay = self._udp_relay = UdpRelay(proxy, bind=bind)
         self._tg.start_soon(relay.run)
         return relay
 

@@ -16,7 +16,7 @@ from anyio.streams.tls import TLSStream
 
 from ..errors import ProxyError
 from ..netbind import NetBind, connect_socket, connect_tcp
-from .handshake import handshake_for
+from .handshake import ProxyHandshake, handshake_for
 from .settings import ProxyConfig
 
 __all__ = ["open_connection", "open_tcp"]
@@ -34,25 +34,16 @@ async def open_connection(proxy: ProxyConfig, host: str, port: int, *, timeout: 
             try:
                 stream = await connect_socket(proxy.host, proxy.port, bind)
             except OSError as exc:
-                raise ProxyError(f"cannot connect: {_describe(exc)}", proxy.name) from None
+                raise ProxyError(f"cannot connect: {describe(exc)}", proxy.name) from None
             try:
-                handshake = handshake_for(proxy, target, port)
-                while not handshake.established:
-                    out = handshake.data_to_send()
-                    if out:
-                        await stream.send(out)
-                    try:
-                        data = await stream.receive(handshake.next_read_size())
-                    except anyio.EndOfStream:
-                        data = b""
-                    handshake.receive_data(data)
+                await run_handshake(stream, handshake_for(proxy, target, port))
             except BaseException:
                 await anyio.aclose_forcefully(stream)
                 raise
     except TimeoutError:
         raise ProxyError(f"no tunnel to {host}:{port} within {timeout:g} s", proxy.name) from None
     except (OSError, anyio.BrokenResourceError) as exc:
-        raise ProxyError(f"connection lost during the handshake: {_describe(exc)}", proxy.name) from None
+        raise ProxyError(f"connection lost during the handshake: {describe(exc)}", proxy.name) from None
     return stream
 
 
@@ -70,7 +61,7 @@ async def _resolved(proxy: ProxyConfig, host: str, port: int) -> str:
         found = await anyio.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise ProxyError(f"cannot look up {host!r} (the proxy does not resolve names with "
-                         f"{proxy.scheme}://): {_describe(exc)}", proxy.name) from None
+                         f"{proxy.scheme}://): {describe(exc)}", proxy.name) from None
     if not found:
         raise ProxyError(f"{host!r} has no address", proxy.name)
     return str(found[0][4][0])
@@ -96,7 +87,22 @@ async def open_tcp(host: str, port: int, *, proxy: ProxyConfig | None, timeout: 
         raise
 
 
-def _describe(exc: BaseException) -> str:
+async def run_handshake(stream: anyio.abc.ByteStream, handshake: ProxyHandshake) -> None:
+    """Drive the sans-I/O ``handshake`` over ``stream`` until it is established (what it raises,
+    a ``ProxyError`` naming the proxy, goes to the caller; the caller bounds the time)."""
+    while not handshake.established:
+        out = handshake.data_to_send()
+        if out:
+            await stream.send(out)
+        try:
+            data = await stream.receive(handshake.next_read_size())
+        except anyio.EndOfStream:
+            data = b""
+        handshake.receive_data(data)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong with a connection to the proxy, in a few words."""
     cause = exc.__cause__
     if isinstance(cause, OSError) and str(exc) == "All connection attempts failed":
         exc = cause

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,7 +27,8 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import ProxyError
-from .dial import _describe
+from ..netbind import NetBind, connect_socket, udp_socket
+from .dial import describe, run_handshake
 from .handshake import Socks5Connect
 from .settings import ProxyConfig
 from .udp_header import MAX_UDP_HEADER, MalformedUdpHeader, decode_udp_datagram, encode_udp_datagram
@@ -55,12 +57,13 @@ class UdpRelay:
     task (``SharedResources`` keeps it in its task group); ``send``, ``tracker`` and
     ``dht_transport`` are how the UDP tracker client and the DHT node use it."""
 
-    def __init__(self, proxy: ProxyConfig, *, timeout: float = ASSOCIATE_TIMEOUT,
+    def __init__(self, proxy: ProxyConfig, *, bind: NetBind | None = None, timeout: float = ASSOCIATE_TIMEOUT,
                  retry_after: float = RETRY_AFTER, clock: Callable[[], float] = time.monotonic) -> None:
         if proxy.kind != "socks5":
             raise ProxyError(f"a {proxy.kind.upper()} proxy carries no UDP (SOCKS5 alone has UDP ASSOCIATE)",
                              proxy.name)
         self.proxy = proxy
+        self.bind = bind  # the interface its sockets are bound to (None: any)
         self.timeout = timeout
         self.retry_after = retry_after
         self._clock = clock
@@ -129,33 +132,27 @@ class UdpRelay:
         try:
             with anyio.fail_after(self.timeout):
                 try:
-                    control = await anyio.connect_tcp(proxy.host, proxy.port)
+                    control = await connect_socket(proxy.host, proxy.port, self.bind)
                 except OSError as exc:
-                    raise ProxyError(f"cannot connect: {_describe(exc)}", proxy.name) from None
+                    raise ProxyError(f"cannot connect: {describe(exc)}", proxy.name) from None
                 try:
                     # zeros: our datagrams' source as the proxy will see it is not known here
                     # (a NAT may stand between), as RFC 1928 section 4 allows
                     handshake = Socks5Connect(proxy, "0.0.0.0", 0, command=3)
-                    while not handshake.established:
-                        out = handshake.data_to_send()
-                        if out:
-                            await control.send(out)
-                        try:
-                            data = await control.receive(handshake.next_read_size())
-                        except anyio.EndOfStream:
-                            data = b""
-                        handshake.receive_data(data)
+                    await run_handshake(control, handshake)
                     assert handshake.bound is not None
                     relay = self._relay(handshake.bound, control)
                     local = str(control.extra(anyio.abc.SocketAttribute.local_address)[0])
-                    udp = await anyio.create_udp_socket(local_host=local, local_port=0)
+                    # (from the control connection's own address, bound to the interface as it is)
+                    udp = await anyio.abc.UDPSocket.from_socket(udp_socket(
+                        socket.AF_INET6 if ":" in local else socket.AF_INET, self.bind, local, 0))
                 except BaseException:
                     await anyio.aclose_forcefully(control)
                     raise
         except TimeoutError:
             raise ProxyError(f"no UDP association within {self.timeout:g} s", proxy.name) from None
         except (OSError, anyio.BrokenResourceError) as exc:
-            raise ProxyError(f"connection lost during the UDP association: {_describe(exc)}",
+            raise ProxyError(f"connection lost during the UDP association: {describe(exc)}",
                              proxy.name) from None
         self.associations += 1
         return _Association(control, udp, relay)
@@ -251,7 +248,7 @@ class UdpRelay:
                 await association.udp.sendto(datagram, *association.relay)
         except (OSError, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
             raise ProxyError(f"cannot send to the UDP relay {association.relay[0]}:{association.relay[1]}: "
-                             f"{_describe(exc)}", self.proxy.name) from None
+                             f"{describe(exc)}", self.proxy.name) from None
 
     @asynccontextmanager
     async def tracker(self, host: str, port: int) -> AsyncIterator[RelayedTrackerSocket]:

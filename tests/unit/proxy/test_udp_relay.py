@@ -13,7 +13,9 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.test_netbind import bound_to
 from torrent_engine.errors import ProxyError
+from torrent_engine.interface import NetBind
 from torrent_engine.proxy import ProxyConfig
 from torrent_engine.proxy.udp_header import decode_udp_datagram, encode_udp_datagram
 from torrent_engine.proxy.udp_relay import UdpRelay
@@ -141,3 +143,20 @@ async def test_a_relay_closed_before_its_task_began_lets_its_owner_finish() -> N
             relay.close()  # (the services stopped at once)
     with pytest.raises(ProxyError, match="the UDP association is closed"):
         await relay.send(b"x", ("127.0.0.2", 6881))
+
+
+async def test_with_an_interface_set_the_association_s_sockets_are_bound_to_it() -> None:
+    """Both the control connection and the UDP socket of the association leave by the interface
+    the engine is bound to (``Config.bind_interface``), as every other socket of the engine does:
+    a proxy set with an interface must not take another route."""
+    async with FakeSocks5().serving() as proxy, \
+            running(UdpRelay(ProxyConfig("socks5", "127.0.0.1", proxy.port), bind=NetBind("lo"))) as relay:
+        async with relay.tracker("127.0.0.2", 6969) as tracker:
+            with anyio.fail_after(10):
+                await tracker.send(b"connect")
+                await proxy.relay.receive()
+        association = relay._current
+        assert association is not None
+        control = association.control.extra(anyio.abc.SocketAttribute.raw_socket)
+        udp = association.udp.extra(anyio.abc.SocketAttribute.raw_socket)
+        assert [bound_to(s) for s in (control, udp)] == ["lo", "lo"]
