@@ -26,7 +26,7 @@ from .errors import ConfigError, InterfaceBindError
 from .interface import NetBind, check_names
 
 __all__ = ["NetBind", "bind_socket", "check_address", "check_interface", "connect_socket", "connect_tcp",
-           "interface_addresses", "interface_names", "tcp_listener", "udp_socket"]
+           "interface_addresses", "interface_names", "open_udp", "tcp_listener", "udp_socket"]
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)  # Linux <asm-generic/socket.h>
 SIOCGIFADDR = 0x8915  # Linux <linux/sockios.h>
@@ -171,6 +171,15 @@ async def connect_socket(host: str, port: int, bind: NetBind | None) -> anyio.ab
             raise
     assert last is not None
     raise last
+
+
+async def open_udp(host: str, port: int, bind: NetBind | None) -> anyio.abc.UDPSocket:
+    """A UDP socket on ``host:port`` bound by ``bind`` (None: anyio's own, unbound), as
+    ``connect_socket`` is for TCP."""
+    if bind is None:
+        return await anyio.create_udp_socket(local_host=host, local_port=port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return await anyio.abc.UDPSocket.from_socket(udp_socket(family, bind, host, port))
 
 
 def udp_socket(family: int, bind: NetBind | None, host: str, port: int) -> socket.socket:

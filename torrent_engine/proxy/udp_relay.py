@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import ProxyError
-from ..netbind import NetBind, connect_socket, udp_socket
+from ..netbind import NetBind, connect_socket, open_udp
 from .dial import describe, run_handshake
 from .handshake import Socks5Connect
 from .settings import ProxyConfig
@@ -144,8 +143,7 @@ class UdpRelay:
                     relay = self._relay(handshake.bound, control)
                     local = str(control.extra(anyio.abc.SocketAttribute.local_address)[0])
                     # (from the control connection's own address, bound to the interface as it is)
-                    udp = await anyio.abc.UDPSocket.from_socket(udp_socket(
-                        socket.AF_INET6 if ":" in local else socket.AF_INET, self.bind, local, 0))
+                    udp = await open_udp(local, 0, self.bind)
                 except BaseException:
                     await anyio.aclose_forcefully(control)
                     raise
