@@ -53,6 +53,16 @@ class PeerConnectionClosed(PeerError):
     Not the peer's fault as far as we know (unlike ``PeerProtocolError``)."""
 
 
+class HttpError(TorrentEngineError):
+    """An HTTP(S) request failed (DNS, refused, TLS, timeout, a malformed or oversized answer, a
+    redirect loop); ``url`` is the one first asked for, ``reason`` what went wrong."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(f"{url}: {message}" if url else message)
+        self.reason = message
+        self.url = url
+
+
 class TrackerError(TorrentEngineError):
     """A tracker request failed or the tracker sent an unusable response."""
 

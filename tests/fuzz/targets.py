@@ -11,6 +11,7 @@ from pathlib import Path
 
 from torrent_engine.bencode import decode
 from torrent_engine.dht import krpc
+from torrent_engine.httpclient import ResponseReader
 from torrent_engine.magnet import parse_magnet
 from torrent_engine.metainfo import Torrent
 from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, decode_metadata_message
@@ -18,7 +19,6 @@ from torrent_engine.peer.messages import Handshake, make_reserved
 from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
 from torrent_engine.peer.wire import PeerWire
 from torrent_engine.resume import decode_resume
-from torrent_engine.tracker.http import ResponseReader
 from torrent_engine.tracker.messages import (
     parse_announce_response,
     parse_scrape_response,

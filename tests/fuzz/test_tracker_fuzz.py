@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.bencode import encode
-from torrent_engine.errors import TrackerError
-from torrent_engine.tracker.http import ResponseReader
+from torrent_engine.errors import HttpError, TrackerError
+from torrent_engine.httpclient import ResponseReader
 from torrent_engine.tracker.messages import (
     AnnounceRequest,
     announce_url,
@@ -131,7 +131,7 @@ def test_http_response_reader_on_random_bytes(data: bytes, cuts: list[int]) -> N
                 pos += cut
             reader.feed(stream[pos:])
             reader.feed_eof()
-        except TrackerError:
+        except HttpError:
             continue
         assert reader.response is not None
         assert len(reader.response.body) <= 1000

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.errors import TrackerError, WebSeedError
-from torrent_engine.tracker.http import ResponseReader
+from torrent_engine.errors import HttpError, WebSeedError
+from torrent_engine.httpclient import ResponseReader
 from torrent_engine.webseed.mapping import FileRange
 from torrent_engine.webseed.response import Redirect, WholeFile, judge_head
 
@@ -59,7 +59,7 @@ def test_arbitrary_bytes_through_the_reader_and_the_judge(raw: bytes) -> None:
     asked = FileRange(URL, 0, 0, 100, 100, 0)
     try:
         reader.feed(b"HTTP/1.1 206 X\r\n" + raw)
-    except TrackerError:
+    except HttpError:
         return
     if reader.head is not None:
         status, _, hdrs = reader.head

@@ -33,9 +33,9 @@ from torrent_engine.bencode import decode
 from torrent_engine.create import create_torrent
 from torrent_engine.errors import ProxyError, TrackerError
 from torrent_engine.events import TrackerFailed
+from torrent_engine.httpclient import http_get
 from torrent_engine.proxy import ProxyConfig
 from torrent_engine.proxy.dial import open_connection
-from torrent_engine.tracker.http import http_get
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

@@ -21,8 +21,8 @@ CORES = [
     "peer/buffer", "peer/peer_id", "peer/layer_fetch",
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
-    "webseed/response", "httpurl", "session/smart_ban", "session/requesting", "session/peer_pool",
-    "proxy/settings", "proxy/handshake",
+    "webseed/response", "httpclient/url", "httpclient/reader", "session/smart_ban", "session/requesting",
+    "session/peer_pool", "proxy/settings", "proxy/handshake",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {
@@ -30,8 +30,9 @@ FORBIDDEN = {
     "subprocess", "time", "datetime", "tempfile", "shutil", "urllib.request", "http",
     "torrent_engine.session", "torrent_engine.session_state", "torrent_engine.manager",
     "torrent_engine.shared", "torrent_engine.peer_io", "torrent_engine.storage", "torrent_engine.verify",
-    "torrent_engine.peer.connection", "torrent_engine.tracker.http", "torrent_engine.tracker.udp",
-    "torrent_engine.tracker.coordinator", "torrent_engine.tracker.client", "torrent_engine.dht.node",
+    "torrent_engine.peer.connection", "torrent_engine.tracker.http", "torrent_engine.httpclient.client",
+    "torrent_engine.tracker.udp", "torrent_engine.tracker.coordinator", "torrent_engine.tracker.client",
+    "torrent_engine.dht.node",
     "torrent_engine.dht.transport", "torrent_engine.dht.server", "torrent_engine.dht.lookup",
     "torrent_engine.events", "torrent_engine.runtime", "torrent_engine.cli", "torrent_engine.api",
     "torrent_engine.jobs", "torrent_engine.portmap.service",

@@ -20,15 +20,15 @@ from typing import Any  # Any: the console is rich's, imported lazily (an option
 import anyio
 
 from ..config import DHT_ROUTERS, Config, default_state_dir
-from ..errors import MetainfoError, SessionError, StorageError, TrackerError
+from ..errors import HttpError, MetainfoError, SessionError, StorageError
 from ..events import Event, PieceCompleted
+from ..httpclient import http_get
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
 from ..stall import diagnose
-from ..tracker.http import http_get
 from . import COMMANDS
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
@@ -170,7 +170,7 @@ async def load_source(text: str) -> Torrent | Magnet:
     if text[:7].lower() == "http://" or text[:8].lower() == "https://":
         try:
             response = await http_get(text, max_body=MAX_TORRENT_FILE_SIZE, timeout=60.0)
-        except TrackerError as exc:
+        except HttpError as exc:
             raise MetainfoError(f"cannot fetch: {exc.reason}", text) from None
         if response.status != 200:
             raise MetainfoError(f"HTTP status {response.status} {response.reason}", text)

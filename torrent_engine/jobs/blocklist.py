@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any  # Any: JSON answers
 
 import anyio
 
-from ..errors import TrackerError
+from ..errors import HttpError
+from ..httpclient import HttpResponse, http_get
 from ..ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
 from ..resume import write_atomic
-from ..tracker.http import HttpResponse, http_get
 from .model import InvalidJobRequest, JobConflict
 
 if TYPE_CHECKING:
@@ -235,14 +235,14 @@ class Blocklist:
         try:
             response = await self._fetch(url)
             if response.status != 200:
-                raise TrackerError(f"HTTP {response.status} {response.reason}".strip(), url)
+                raise HttpError(f"HTTP {response.status} {response.reason}".strip(), url)
             parsed = await anyio.to_thread.run_sync(parse_list, response.body)
             if parsed.rules == 0 and parsed.bad_lines:
                 raise IpFilterError(f"no rule in it; {parsed.bad_lines} lines not understood, the first: "
                                     f"line {parsed.first_bad[0].line}: {parsed.first_bad[0].reason}")
             if self._state_dir is not None:
                 await anyio.to_thread.run_sync(self._keep, url, response.body)
-        except TrackerError as exc:
+        except HttpError as exc:
             error = exc.reason
         except (IpFilterError, OSError) as exc:
             error = str(exc)

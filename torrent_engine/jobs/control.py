@@ -18,7 +18,8 @@ from typing import Any  # Any: fields of settings or features, each its own type
 
 import anyio
 
-from ..errors import TorrentEngineError, TrackerError
+from ..errors import HttpError, TorrentEngineError
+from ..httpclient import http_get
 from ..ipfilter import IpFilter
 from ..magnet import Magnet
 from ..manager import TorrentManager
@@ -30,7 +31,6 @@ from ..session_state import State
 from ..shared import TokenBucket
 from ..storage.paths import real_path
 from ..storage.rename import move_files
-from ..tracker.http import http_get
 from .altspeed import effective_limits, scheduled
 from .autorun import ProgramEvent
 from .blocklist import Blocklist
@@ -1154,7 +1154,7 @@ class JobFeatureControl(JobLifecycle):
                 proxy = None
             response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
                                       bind=self.manager.config.netbind())
-        except TrackerError as exc:
+        except HttpError as exc:
             raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
         if response.status != 200:
             raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",

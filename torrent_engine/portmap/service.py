@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 
-from ..errors import PortMapError, TrackerError
-from ..tracker.http import exchange, http_get
+from ..errors import HttpError, PortMapError
+from ..httpclient import exchange, http_get
 from . import natpmp, upnp
 from .natpmp import Protocol
 
@@ -217,7 +217,7 @@ class PortMapper:
             raise PortMapError("no UPnP gateway answered the search")
         try:
             response = await http_get(reply.location, timeout=HTTP_TIMEOUT, max_body=upnp.MAX_DESCRIPTION)
-        except TrackerError as exc:
+        except HttpError as exc:
             raise PortMapError(f"cannot read the device description: {exc}") from None
         if response.status != 200:
             raise PortMapError(f"device description at {reply.location}: HTTP status {response.status}")
@@ -233,7 +233,7 @@ class PortMapper:
                     response = await exchange(stream, request, upnp.MAX_DESCRIPTION)
         except TimeoutError:
             raise PortMapError(f"{action}: no answer within {HTTP_TIMEOUT:g} s") from None
-        except (OSError, TrackerError, anyio.BrokenResourceError) as exc:
+        except (OSError, HttpError, anyio.BrokenResourceError) as exc:
             raise PortMapError(f"{action}: {exc}") from None
         return upnp.parse_soap_reply(response.status, response.body, action)
 

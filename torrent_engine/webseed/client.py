@@ -2,7 +2,7 @@
 runs of pieces from the session's picker, fetches them and hands every piece back to the
 session's own verification and write path.
 
-The HTTP/1.1 framing is the tracker client's ``ResponseReader``; what the answer must be is
+The HTTP/1.1 framing is the engine's ``httpclient.ResponseReader``; what the answer must be is
 ``response.judge_head``/``judge_body``; which URLs and ranges is ``mapping.plan_run``. Timeouts,
 redirects, reconnects and the back-off live here.
 """
@@ -19,12 +19,12 @@ import anyio
 import anyio.abc
 
 from ..bitfield import Bitfield
-from ..errors import ProxyError, TrackerError, WebSeedError, WebSeedRangeError, WebSeedStatusError
+from ..errors import HttpError, ProxyError, WebSeedError, WebSeedRangeError, WebSeedStatusError
+from ..httpclient import ResponseReader
 from ..metainfo import Torrent
 from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
-from ..tracker.http import ResponseReader
 from ..version import USER_AGENT
 from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
 from .response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
@@ -282,7 +282,7 @@ def _feed(reader: ResponseReader, data: bytes | None, url: str, asked: FileRange
             reader.continue_body()
         else:
             reader.feed(data)
-    except TrackerError as exc:
+    except HttpError as exc:
         _explain(reader, url, asked)
         raise WebSeedError(exc.reason, url) from None
 
@@ -290,7 +290,7 @@ def _feed(reader: ResponseReader, data: bytes | None, url: str, asked: FileRange
 def _feed_eof(reader: ResponseReader, url: str, asked: FileRange) -> None:
     try:
         reader.feed_eof()
-    except TrackerError as exc:
+    except HttpError as exc:
         _explain(reader, url, asked)
         raise WebSeedError(exc.reason, url) from None
 

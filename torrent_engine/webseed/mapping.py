@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from ..bitfield import Bitfield
 from ..errors import WebSeedError
-from ..httpurl import split_http_url
+from ..httpclient.url import split_http_url
 from ..layout import FileMap
 from ..metainfo import Torrent
 

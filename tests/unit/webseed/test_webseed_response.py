@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from torrent_engine.errors import WebSeedError, WebSeedRangeError, WebSeedStatusError
-from torrent_engine.tracker.http import ResponseReader
+from torrent_engine.httpclient import ResponseReader
 from torrent_engine.webseed.mapping import FileRange
 from torrent_engine.webseed.response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
 

@@ -1,12 +1,12 @@
-"""One URL check for the HTTP clients (trackers, web seeds)."""
+"""One URL check for the HTTP client and the web seeds' range requests."""
 
 from __future__ import annotations
 
 import pytest
 
-from torrent_engine.errors import TrackerError, WebSeedError
-from torrent_engine.httpurl import split_http_url
-from torrent_engine.tracker.http import _request_bytes
+from torrent_engine.errors import HttpError, WebSeedError
+from torrent_engine.httpclient.client import _request_bytes
+from torrent_engine.httpclient.url import split_http_url
 from torrent_engine.webseed.mapping import parse_url
 
 
@@ -28,7 +28,7 @@ def test_ipv6_hosts_get_brackets_and_a_named_port_goes_into_the_host_header() ->
 def test_both_clients_refuse_the_same_urls_for_the_same_reason(url: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         split_http_url(url)
-    with pytest.raises(TrackerError, match=reason):
+    with pytest.raises(HttpError, match=reason):
         _request_bytes(url, "ua")
     with pytest.raises(WebSeedError, match=reason):
         parse_url(url)
