@@ -36,6 +36,7 @@ from .netbind import bind_socket, check_address, check_interface, tcp_listener, 
 from .peer.peer_id import generate_peer_id
 from .runtime import mark_asyncio_context
 from .storage.descriptors import FileCache
+from .storage.read_cache import ReadCache
 
 if TYPE_CHECKING:
     from .dht.node import DhtNode
@@ -138,6 +139,7 @@ class SharedResources:
         self._check_slots: anyio.CapacityLimiter | None = None
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
+        self.read_cache = ReadCache()  # the pieces read for the peers every torrent serves
         self.limits = PeerLimits()
         self.connections = 0  # peers connected or being dialed, over every session (``limits``)
         self.unchoked = 0  # peers unchoked, over every session

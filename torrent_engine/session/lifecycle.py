@@ -407,6 +407,7 @@ class Life:
                         await phase.storage.close()
         finally:
             if isinstance(phase, Opened):
+                phase.parts.uploader.release_cache()  # (a run's pieces are not kept past it)
                 self.machine.enter(Loaded(phase.parts))  # files closed; the picker keeps what was verified
             if shared is not None:
                 s.connector.unregister(shared)

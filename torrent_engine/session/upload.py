@@ -22,7 +22,7 @@ import logging
 import math
 import random
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from ..layout import FileMap
 from ..peer import messages as m
 from ..session_state import State
 from ..storage import WatchedFiles
+from ..storage.read_cache import ReadCache, Shelf
 from ..verify import piece_ok
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
@@ -46,9 +47,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("torrent_engine.session")
 
 # The read cache for seeding (whole pieces, LRU) holds what the peers we unchoke are being sent
-# and read ahead for: (READ_AHEAD_PIECES + 1) pieces each, within these bounds. A fixed 32 MiB
-# cost a seeder of one peer ~30 MiB of RSS for no rate (bench/RESULTS.md: 83 against 50 MiB at
-# the same rate as libtorrent).
+# and read ahead for: (READ_AHEAD_PIECES + 1) pieces each, within these bounds per torrent, and
+# within the engine's one ``ReadCache`` for all torrents together (storage/read_cache.py). A fixed
+# 32 MiB cost a seeder of one peer ~30 MiB of RSS for no rate (bench/RESULTS.md: 83 against 50 MiB
+# at the same rate as libtorrent); a cache per torrent kept up to 4 MiB of every torrent ever
+# served (530 MiB after serving 500 torrents once: bench_seedbox_peers).
 PIECE_CACHE_MIN = 4 * 1024 * 1024
 PIECE_CACHE_MAX = 32 * 1024 * 1024
 UPLOAD_RUN_BYTES = 256 * 1024  # block bytes sent in one write when the peer has that many queued
@@ -71,8 +74,7 @@ class Uploader:
         self._ctx = context
         self._on_uploaded = on_uploaded  # payload bytes sent (the stats count them)
         self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
-        self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
-        self._piece_cache_bytes = 0
+        self._shelf: Shelf | None = None  # its pieces in the engine's read cache (taken at first use)
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
         self._unchoked_held = 0  # peers unchoked by the last rechoke (counted in the shared tally)
@@ -135,7 +137,7 @@ class Uploader:
         limit = ctx.shared.upload_limit
         link = peer.link
         queue = peer.upload_queue
-        cache = self._piece_cache
+        cache = self._cache()
         while True:
             if not queue:
                 peer.upload_wakeup = anyio.Event()
@@ -157,8 +159,6 @@ class Uploader:
                         if peer.fast:
                             await peer.send(m.RejectRequest(req.index, req.begin, req.length))
                         continue
-                else:
-                    cache.move_to_end(req.index)
                 queue.popleft()
                 block = memoryview(data)[req.begin:req.begin + req.length]
                 if len(block) == req.length:
@@ -192,7 +192,7 @@ class Uploader:
             if n >= READ_AHEAD_SCAN or len(wanted) >= READ_AHEAD_PIECES:
                 break
             i = req.index
-            if i not in self._piece_cache and i not in self._reading and i not in wanted:
+            if i not in self._cache() and i not in self._reading and i not in wanted:
                 wanted.append(i)
         for i in wanted:
             tg.start_soon(self._read_quietly, i)
@@ -207,14 +207,14 @@ class Uploader:
         """A verified piece's data, from the cache or the disk (one read per piece at a time);
         None if the piece is not had (any more: see ``read_block``)."""
         ctx = self._ctx
-        data = self._piece_cache.get(index)
+        cache = self._cache()
+        data = cache.get(index)
         if data is not None:
-            self._piece_cache.move_to_end(index)
             return data
         reading = self._reading.get(index)
         if reading is not None:  # being read already (read ahead): wait for that read
             await reading.wait()
-            data = self._piece_cache.get(index)
+            data = cache.get(index)
             if data is not None:
                 return data
         done = self._reading[index] = anyio.Event()
@@ -225,14 +225,23 @@ class Uploader:
             done.set()
         if data is None or self.unverified(index) or index not in ctx.parts.picker.have:
             return data  # (not kept: its file changed while it was read)
-        self._piece_cache[index] = data
-        self._piece_cache_bytes += len(data)
         serving = sum(1 for peer in ctx.peers.values() if not peer.am_choking)
-        budget = cache_budget(serving, ctx.parts.torrent.piece_length)
-        while self._piece_cache_bytes > budget and len(self._piece_cache) > 1:
-            _, old = self._piece_cache.popitem(last=False)
-            self._piece_cache_bytes -= len(old)
+        cache.put(index, data, cache_budget(serving, ctx.parts.torrent.piece_length))
         return data
+
+    def _cache(self) -> Shelf:
+        """This torrent's place in the engine's read cache (its own when it runs without one)."""
+        shelf = self._shelf
+        if shelf is None:
+            shared = self._ctx.shared
+            shelf = self._shelf = (shared.read_cache if shared is not None else ReadCache()).shelf()
+        return shelf
+
+    def release_cache(self) -> None:
+        """The run ended: its pieces leave the read cache."""
+        if self._shelf is not None:
+            self._shelf.clear()
+            self._shelf = None
 
     # -- files changed or gone -----------------------------------------------------------
     async def read_block(self, index: int, begin: int, length: int) -> bytes | None:
@@ -303,8 +312,7 @@ class Uploader:
         self.seed_verified = None
         self.unsure.clear()
         self.checking_again = True
-        self._piece_cache.clear()
-        self._piece_cache_bytes = 0
+        self._cache().clear()
         ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=()))
         ctx.run.check_again()
 
@@ -313,8 +321,7 @@ class Uploader:
         self.checking_again = False
         self.unsure.clear()
         self.changed_files.clear()
-        self._piece_cache.clear()
-        self._piece_cache_bytes = 0
+        self._cache().clear()
 
     def _pieces_of(self, file_index: int) -> range:
         if self._file_map is None:
@@ -368,9 +375,7 @@ class Uploader:
                     self._uncache(i)
 
     def _uncache(self, index: int) -> None:
-        data = self._piece_cache.pop(index, None)
-        if data is not None:
-            self._piece_cache_bytes -= len(data)
+        self._cache().drop(index)
 
     # -- choking -------------------------------------------------------------------------
     def rechoke_soon(self) -> None:
