@@ -101,9 +101,12 @@ class Checker:
         """Find the verified pieces (from resume data, else by hashing what is on disk)."""
         ctx = self._ctx
         torrent = checking.parts.torrent
-        resume = None
-        if self.resume_path is not None:
-            resume = await anyio.to_thread.run_sync(load_resume, self.resume_path)
+        resume_path, paths = self.resume_path, self.file_paths()
+
+        def read_disk() -> tuple[ResumeData | None, list[FileStamp | None]]:  # (one thread hop)
+            return (load_resume(resume_path) if resume_path is not None else None), stamp_files(paths)
+
+        resume, current = await anyio.to_thread.run_sync(read_disk)
         if resume is not None and not _same_place(resume, ctx.info_hash, ctx.save_path):
             resume = None  # saved for another save path: it says nothing of the files here
         self.resumed = resume is not None
@@ -116,7 +119,6 @@ class Checker:
             ctx.totals.downloaded = max(ctx.totals.downloaded, resume.downloaded)
             self.added_time = resume.added_time or self.added_time
             self.completed_time = resume.completed_time
-        current = await anyio.to_thread.run_sync(stamp_files, self.file_paths())
         if self.seed_mode and resume is not None and resume.num_pieces == torrent.num_pieces \
                 and not resume.seed_mode:
             self.seed_mode = False  # (saved after seed mode ended: its check is what counts)
@@ -160,7 +162,7 @@ class Checker:
         verified: set[int] | None = None
         if resume is not None and resume.seed_mode:
             verified = trusted_pieces(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
-                                      save_path=str(ctx.save_path.resolve()), current=current)
+                                      save_path=str(real_path(ctx.save_path)), current=current)
             if verified is not None:
                 self._saved = _content(resume)
         picker = checking.parts.picker

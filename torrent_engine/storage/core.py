@@ -819,6 +819,9 @@ class Storage:
 
     async def create_empty_files(self) -> None:
         """Create the torrent's zero-length files (done automatically at the first write)."""
+        if not any(f.length == 0 for f in self.torrent.files):  # (most have none: no thread hop)
+            self._empty_files_done = True
+            return
         await self._run(self._create_empty_sync)
 
     async def close(self) -> None:

@@ -194,3 +194,35 @@ def test_a_rate_is_zero_once_nothing_came_for_its_window() -> None:
     assert meter.tick(0, 1.0) == 500_000.0
     rates = [meter.tick(0, 1.0) for _ in range(RATE_TICKS)]
     assert rates[-1] == 0.0 and rates[RATE_TICKS - 2] == 0.0
+
+
+async def test_a_restart_from_resume_data_reads_the_disk_in_one_worker_thread_hop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seeding torrent restarting from its resume data reads that file and its files' sizes and
+    times in one hop to a worker thread (no other for a torrent without zero-length files): at
+    10 000 torrents every hop of a start is 10 000 round trips between the loop and the threads."""
+    payload = tmp_path / "dl" / "p"
+    payload.mkdir(parents=True)
+    (payload / "a").write_bytes(os.urandom(100_000))
+    (payload / "b").write_bytes(os.urandom(50_000))
+    torrent = create_torrent(payload, piece_length=32 * 1024, version="v1")
+    resume_path = tmp_path / "state" / "t.resume"
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False, tracker_enabled=False)
+    with anyio.fail_after(20):
+        async with Session(torrent, tmp_path / "dl", config=cfg, resume_path=resume_path) as s:
+            await s.wait_ready()  # checked by hashing: seeding, resume data saved
+            assert s.state.value == "seeding"
+        hops: list[str] = []
+        real_run_sync = anyio.to_thread.run_sync
+
+        async def counted(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+            hops.append(getattr(func, "__qualname__", repr(func)))
+            return await real_run_sync(func, *args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+        async with Session(torrent, tmp_path / "dl", config=cfg, resume_path=resume_path) as s:
+            await s.wait_ready()
+            monkeypatch.undo()
+            assert s.state.value == "seeding" and not s.checker.rechecked
+    assert len(hops) == 1, hops
