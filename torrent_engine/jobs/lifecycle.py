@@ -21,7 +21,27 @@ import anyio.abc
 
 from ..bitfield import Bitfield
 from ..errors import SessionError, TorrentEngineError
-from ..events import Event, EventBus
+from ..events import (
+    Event,
+    EventBus,
+    PeerConnected,
+    PeerDisconnected,
+    PieceCompleted,
+    PieceHashFailed,
+    SessionChecking,
+    SessionCompleted,
+    SessionFailed,
+    SessionMetadataReceived,
+    SessionPaused,
+    SessionPieceLayersReceived,
+    SessionResumed,
+    SessionStalled,
+    SessionStarted,
+    SessionStopped,
+    StatsUpdate,
+    TrackerFailed,
+    TrackerSuccess,
+)
 from ..magnet import Magnet, parse_magnet
 from ..manager import TorrentManager, load_saved_metainfo
 from ..metainfo import Torrent
@@ -64,9 +84,13 @@ log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
 PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
-# a session's news that its start-up check is over (or, a magnet's metadata, has just begun: its
-# check may be none, and a session held for the queue's word pauses at once after it)
-CHECK_ENDS = ("session.started", "session.metadata_received")
+# the engine's news, by kind (``JobLifecycle._listen``): a session's (besides its metadata, which
+# has its own handler), a tracker's, and what only wakes a job for the timers
+SESSION_NEWS: tuple[type[Event], ...] = (
+    SessionStarted, SessionChecking, SessionPieceLayersReceived, SessionPaused, SessionResumed,
+    SessionCompleted, SessionStopped, SessionFailed, SessionStalled)
+TRACKER_NEWS = (TrackerSuccess, TrackerFailed)
+OTHER_NEWS: tuple[type[Event], ...] = (PieceCompleted, PieceHashFailed, PeerConnected, PeerDisconnected)
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
@@ -140,7 +164,7 @@ class JobLifecycle:
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         self._programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
-        manager.events.subscribe("*", self._on_engine_event)
+        self._listen(manager.events)
 
     # -- a job's session and its view -----------------------------------------------------
     def _session(self, rec: JobRecord) -> Session | None:
@@ -372,51 +396,88 @@ class JobLifecycle:
             self._claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
 
     # -- engine events -> job state ------------------------------------------------------
-    def _on_engine_event(self, event: Event) -> None:
+    def _listen(self, bus: EventBus) -> None:
+        """Subscribe to the engine's news, one typed handler per kind of event: a tracker's
+        answer is noted, a stats update becomes a ``job.progress``, a session's news changes the
+        job's state; any news of a job's session wakes it for the timers."""
+        for tracker_kind in TRACKER_NEWS:
+            bus.subscribe(tracker_kind, self._on_tracker)
+        bus.subscribe(StatsUpdate, self._on_stats)
+        bus.subscribe(SessionMetadataReceived, self._on_metadata_received)
+        for session_kind in SESSION_NEWS:
+            bus.subscribe(session_kind, self._on_session_news)
+        for other_kind in OTHER_NEWS:
+            bus.subscribe(other_kind, self._on_news)
+
+    def _on_tracker(self, event: TrackerSuccess | TrackerFailed) -> None:
+        """Bookkeeping only, so kept while the job is busy too: the first answer often comes
+        while the add is in flight, and would otherwise be unseen until the next announce; and
+        at a start, while the manager reloads the torrents (before their jobs are bound to them:
+        ``_restore`` takes these over)."""
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
-        name = event.name
-        if name.startswith("tracker."):
-            # bookkeeping only, so kept while the job is busy too: the first answer often comes
-            # while the add is in flight, and would otherwise be unseen until the next announce;
-            # and at a start, while the manager reloads the torrents (before their jobs are
-            # bound to them: ``_restore`` takes these over)
-            heard = tracker_heard(event)
-            if rec is not None:
-                self._trackers.setdefault(rec.id, {})[heard.url] = heard
-                self._unview(rec)
-            elif self._restoring:
-                self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
-            return
+        heard = tracker_heard(event)
+        if rec is not None:
+            self._trackers.setdefault(rec.id, {})[heard.url] = heard
+            self._unview(rec)
+        elif self._restoring:
+            self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
+
+    def _woken(self, event: Event) -> JobRecord | None:
+        """The job ``event`` is news of, woken for the timers; None when there is none or it is
+        busy (being added, restarted or ended: its news waits), or the service is not running."""
         if not self._running:
-            return
+            return None
+        rec = self._jobs.get(self._jobs.active_id(event.info_hash))
+        if rec is None:
+            return None
+        self._wake_job(rec)
+        return None if rec.id in self._busy else rec
+
+    def _on_news(self, event: Event) -> None:
+        """News that changes nothing of the job's record (a peer, a piece): it wakes the job."""
+        self._woken(event)
+
+    def _on_stats(self, event: StatsUpdate) -> None:
+        rec = self._woken(event)
         if rec is None:
             return
-        self._wake_job(rec)
-        if rec.id in self._busy:
-            # While its add is in flight a job shows no news before job.added, but a magnet's
-            # metadata may come first and cannot wait: the selection must apply before the first
-            # request and the files on disk be known before the first write (cancel deletes the rest).
-            if name == "session.metadata_received" and rec.id in self._starting:
-                self._on_metadata(rec)
-            return
-        if name == "stats.update":
-            now = time.monotonic()
-            if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
-                self._last_progress[rec.id] = now
-                self._refresh_counters(rec)
-                job = self._snapshot(rec)
-                shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
-                         job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
-                if shown != self._published.get(rec.id):  # an idle job sends nothing
-                    self._published[rec.id] = shown
-                    self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
-            return
-        if name == "session.metadata_received":
+        now = time.monotonic()
+        if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
+            self._last_progress[rec.id] = now
+            self._refresh_counters(rec)
+            job = self._snapshot(rec)
+            shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
+                     job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
+            if shown != self._published.get(rec.id):  # an idle job sends nothing
+                self._published[rec.id] = shown
+                self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
+
+    def _on_metadata_received(self, event: SessionMetadataReceived) -> None:
+        """While its add is in flight a job shows no news before job.added, but a magnet's
+        metadata may come first and cannot wait: the selection must apply before the first
+        request and the files on disk be known before the first write (cancel deletes the rest)."""
+        rec = self._jobs.get(self._jobs.active_id(event.info_hash))
+        if self._running and rec is not None and rec.id in self._busy and rec.id in self._starting:
+            self._wake_job(rec)
             self._on_metadata(rec)
-        if name.startswith("session."):
-            self._sync(rec)
-            if name in CHECK_ENDS and rec.id in self._held:
-                self._round_soon()  # its check is over: the queue's word, now
+            return
+        rec = self._woken(event)
+        if rec is not None:
+            self._on_metadata(rec)
+            self._on_session_state(rec, check_ended=True)
+
+    def _on_session_news(self, event: Event) -> None:
+        rec = self._woken(event)
+        if rec is not None:
+            self._on_session_state(rec, check_ended=isinstance(event, SessionStarted))
+
+    def _on_session_state(self, rec: JobRecord, *, check_ended: bool) -> None:
+        """The session's state may have changed: the job's follows; ``check_ended``: its
+        start-up check is over (or, a magnet's metadata, has just begun: its check may be none,
+        and a session held for the queue's word pauses at once after it)."""
+        self._sync(rec)
+        if check_ended and rec.id in self._held:
+            self._round_soon()  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
         session = self._session(rec)
