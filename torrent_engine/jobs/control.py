@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any  # Any: fields of settings or features, each its own type
 
@@ -60,7 +60,7 @@ from .netbind import apply_binding
 from .paths import confine, missing_dirs
 from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
-from .queue import QueueEntry, admitted, effective, held_jobs, move, share_limit_reached, share_ratio
+from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
 from .renames import check_path, plan_rename
 from .settings import (
     Configured,
@@ -99,8 +99,6 @@ class JobFeatureControl(JobLifecycle):
         self._configured: Configured | None = None  # what the configuration asked for last
         self._alt_scheduled: bool | None = None  # what the schedule said when last looked at
         self._alt_minute = -1  # the minute it was last looked at (once a minute)
-        self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
-        self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_number = 0  # the highest job number handed out (the catalogue's may be older)
         self._last_position = 0  # the highest queue position given
         self._last_feature_tick: float | None = None
@@ -136,7 +134,7 @@ class JobFeatureControl(JobLifecycle):
                 numbered += 1
                 rec.number = numbered
         self.catalogue.last_number = self._last_number = numbered
-        self._rerank()
+        self.queue.rerank()
 
     def _apply_global_limits(self) -> None:
         shared = self.manager.shared
@@ -196,7 +194,7 @@ class JobFeatureControl(JobLifecycle):
         record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
         f = rec.features
         self._fold(rec)
-        key = (f, self._rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
+        key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
         kept = self._decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[1] == key:
             return kept[2]
@@ -210,43 +208,6 @@ class JobFeatureControl(JobLifecycle):
     def _updated(self, rec: JobRecord) -> None:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
         self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
-
-    def _ranked_last(self, rec: JobRecord, order_before: int) -> None:
-        """``rec`` joined the table last in the queue: its rank follows the others' (no new
-        ranking of every job per add), when the ranks were current before it joined."""
-        if self._ranked == (order_before, self._completions):
-            if rec.completed_at is None:
-                self._ranks[rec.id] = len(self._ranks) + 1
-            self._ranked = (self._jobs.order_version, self._completions)
-
-    def _completion_changed(self, rec: JobRecord) -> None:
-        """As the base's; when the ranks were current and the job completed, it leaves them and
-        those after it move up one (a thousand seeds added in a row are not a thousand new
-        rankings of every job, which was quadratic in the jobs: the ranks are in order, and
-        a job just added is near their end)."""
-        current = self._ranked == (self._jobs.order_version, self._completions)
-        super()._completion_changed(rec)
-        if current and not _waits(rec):
-            rank = self._ranks.pop(rec.id, None)
-            if rank is not None:
-                for job_id in reversed(self._ranks):  # (in rank order: those after it)
-                    if self._ranks[job_id] < rank:
-                        break
-                    self._ranks[job_id] -= 1
-            self._ranked = (self._jobs.order_version, self._completions)
-
-    def _rank(self, job_id: str) -> int:
-        """The job's queue position as shown (0: none, it is complete or finished)."""
-        if (self._jobs.order_version, self._completions) != self._ranked:
-            self._rerank()
-        return self._ranks.get(job_id, 0)
-
-    def _rerank(self) -> None:
-        """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete (made
-        again when read after the queue's order or a job's completion changed: ``_ranked``)."""
-        self._ranked = (self._jobs.order_version, self._completions)
-        waiting = [r for r in self._jobs.in_queue_order() if _waits(r)]
-        self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
 
     # -- settings --------------------------------------------------------------------------
     def get_settings(self) -> ServiceSettings:
@@ -514,10 +475,10 @@ class JobFeatureControl(JobLifecycle):
                     session.set_file_priorities(rec.file_priorities or session.file_priorities)
                 self._apply_options(rec, session)
             await self._save(rec)
-            if features.force_start and rec.id in self._held and self._dormant(rec):
+            if features.force_start and rec.id in self.queue.held and self._dormant(rec):
                 # (held back since the start, force-started: it runs now, past the queue, whose
                 # round reads only as far into the waiting jobs as its slots go)
-                self._held.discard(rec.id)
+                self.queue.held.discard(rec.id)
                 try:
                     await self._wake(rec)
                 except JobConflict:
@@ -567,67 +528,30 @@ class JobFeatureControl(JobLifecycle):
             if moved is not None:
                 self._updated(moved)
 
-    def _held_at_start(self) -> set[str]:
-        """The jobs the queue holds back as the service starts, judged from their records (the
-        sessions are not started yet: a job counts as complete when its record says so)."""
-        if not self.settings.queueing:
-            return set()
-        return held_jobs((_queue_entry(r) for r in self._jobs.unfinished() if not r.options.paused),
-                         self.settings)
-
-    def _queue_judges(self, rec: JobRecord) -> bool:
-        return self.settings.queueing and not rec.features.force_start
-
     def _waits_for_queue(self, rec: JobRecord, session: Session) -> bool:
         """Whether ``rec``'s paused ``session``, resumed, waits for the queue: the queue holds it
         back, or judges it once its start-up check is over (resumed sooner, it would run after
         the check without the queue's word)."""
-        return self._queue_judges(rec) and (session.state in UNCHECKED or self._starts_held(rec, session))
+        return self.queue.judges(rec) and (session.state in UNCHECKED or self._starts_held(rec, session))
 
     def _starts_held(self, rec: JobRecord, session: Session | None = None) -> bool:
         """Whether the queue holds ``rec`` back from its start: a job without a session (taken as
         a download: its data is not checked yet), or one whose ``session`` is paused. Its session
         then starts (or stays) paused, or does not start at all (a dormant one), so it announces
         and dials nothing until ``enforce`` gives it a slot."""
-        if not self._queue_judges(rec):
+        if not self.queue.judges(rec):
             return False
-        complete = session is not None and _complete(session)
-        judged = {rec.id: QueueEntry(rec.id, rec.queue_position, complete, False)}
+        others: dict[str, QueueEntry] = {}
         with_session = set()
         for other in self._with_sessions():
             with_session.add(other.id)
-            session = self._session(other)
-            if (session is None or other is rec or other.state in FINISHED_STATES or other.options.paused
+            running = self._session(other)
+            if (running is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
-            judged[other.id] = _queue_entry(other, _complete(session))
-        return rec.id not in self._admitted(judged, with_session)
-
-    def _admitted(self, judged: dict[str, QueueEntry], with_session: set[str]) -> set[str]:
-        """The ids of the jobs the queue gives a slot (all of them when queueing is off): those
-        ``judged`` (by id: the jobs with a session, as they are now), and the jobs the queue has
-        held back since the start that still have none (``with_session``: the ids of the jobs
-        that have one), judged by their records. Force-started ones are not among them (they
-        run, and a job held back since the start is woken where it is force-started)."""
-        def in_queue_order(complete: bool) -> Iterator[QueueEntry]:
-            held, busy = self._held, self._busy
-            for rec in self._jobs.in_queue_order():
-                entry = judged.get(rec.id)
-                if entry is None:
-                    if (rec.id not in held or rec.id in with_session or rec.options.paused or rec.id in busy
-                            or _record_complete(rec) is not complete):
-                        continue
-                    entry = _queue_entry(rec, complete)
-                elif entry.complete is not complete:
-                    continue
-                yield entry
-
-        if not self.settings.queueing:  # (all: those judged, and those held back since the start)
-            held = (self._jobs.get(job_id) for job_id in self._held if job_id not in judged)
-            return set(judged) | {rec.id for rec in held if rec is not None and rec.id not in with_session
-                                  and not rec.options.paused and rec.id not in self._busy
-                                  and rec.state not in FINISHED_STATES}
-        return admitted(in_queue_order(False), in_queue_order(True), self.settings)
+            others[other.id] = queue_entry(other, _complete(running))
+        complete = session is not None and _complete(session)
+        return self.queue.starts_held(rec, complete, others, with_session, self._busy)
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
@@ -664,14 +588,14 @@ class JobFeatureControl(JobLifecycle):
                 rec.seeding_time += step
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
-                self._completion_changed(rec)
+                self.queue.completion_changed(rec)
                 self._run_program(ProgramEvent.COMPLETED, rec)
                 await self._save(rec)
             if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
                 continue
             live.append((rec, session, complete))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
-                judged[rec.id] = _queue_entry(rec, complete)
+                judged[rec.id] = queue_entry(rec, complete)
         quiet: list[str] = []
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
             for job_id, mark in list(self._quiet.items()):
@@ -681,23 +605,24 @@ class JobFeatureControl(JobLifecycle):
                     continue
                 with_session.add(job_id)
                 if not sleeper.options.paused and job_id not in self._busy:
-                    judged[job_id] = _queue_entry(sleeper, mark.complete)
+                    judged[job_id] = queue_entry(sleeper, mark.complete)
                     quiet.append(job_id)
-        given = self._admitted(judged, with_session)
-        for job_id in quiet:  # a quiet job whose slot the queue gives or takes wakes
-            slot = judged[job_id]
-            if (not slot.force_start and job_id not in given) is not (job_id in self._held):
-                woken = self._jobs.get(job_id)
-                session = self._session(woken) if woken is not None else None
-                if woken is not None and session is not None:
-                    self._wake_job(woken)
-                    live.append((woken, session, slot.complete))
-        dormant = [self._jobs.get(job_id) for job_id in given if job_id not in judged]
-        for rec in sorted((r for r in dormant if r is not None), key=lambda r: r.queue_position):
+        plan = self.queue.plan(judged, with_session, quiet, self._busy)
+        for job_id in plan.wake:  # a quiet job whose slot the queue gives or takes wakes
+            woken = self._jobs.get(job_id)
+            session = self._session(woken) if woken is not None else None
+            if woken is not None and session is not None:
+                self._wake_job(woken)
+                live.append((woken, session, judged[job_id].complete))
+        for job_id in plan.start:
             # (dormant since the start, held back: started now that the queue gives it a slot)
+            waiting = self._jobs.get(job_id)
+            if waiting is None:
+                continue
+            rec = waiting
             async with self._lock(rec.id):
-                if rec.id in self._held and self._dormant(rec):
-                    self._held.discard(rec.id)
+                if rec.id in self.queue.held and self._dormant(rec):
+                    self.queue.held.discard(rec.id)
                     try:
                         await self._wake(rec)
                     except JobConflict:
@@ -709,16 +634,15 @@ class JobFeatureControl(JobLifecycle):
         for rec, session, complete in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
                 continue
-            entry = judged.get(rec.id)
-            if entry is not None and not entry.force_start and rec.id not in given:  # (held)
-                self._held.add(rec.id)
+            if rec.id in plan.hold:
+                self.queue.held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self._held and not _unchecked(session):
+            elif rec.id in self.queue.held and not _unchecked(session):
                 # (one that checks, or has yet to, is judged after its check: a session that
                 # started paused pauses again then, and only the queue, which holds it, would
                 # resume it; resumed before, it would run after its check without the queue's word)
-                self._held.discard(rec.id)
+                self.queue.held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
                     await self._resume(rec, session)
             self._sync(rec)
@@ -757,7 +681,7 @@ class JobFeatureControl(JobLifecycle):
                     await session.pause()
                 rec.options = dataclasses.replace(rec.options, paused=True)
                 rec.updated_at = self._clock()
-                self._held.discard(rec.id)
+                self.queue.held.discard(rec.id)
                 self._sync(rec, force_save=True)
             return True
         delete = action is ShareLimitAction.REMOVE_WITH_FILES
@@ -1212,21 +1136,3 @@ def _unchecked(session: Session) -> bool:
 def _complete(session: Session) -> bool:
     """Whether every wanted piece of the session is verified (it would seed)."""
     return session.has_metadata and session.status().progress >= 1.0
-
-
-def _record_complete(rec: JobRecord) -> bool:
-    """Whether the job's record says every wanted piece is verified (a job without a session)."""
-    return rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
-
-
-def _queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
-    """What the queue needs of a job (``complete``: as its session says; without one, as its
-    record does)."""
-    if complete is None:
-        complete = _record_complete(rec)
-    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)
-
-
-def _waits(rec: JobRecord) -> bool:
-    """Whether ``rec`` is ranked in the queue: not complete (what it selected is all there)."""
-    return not (rec.completed_at is not None and rec.done_size >= rec.total_size)

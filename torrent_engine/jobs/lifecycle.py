@@ -65,6 +65,7 @@ from .model import (
     ServiceStarting,
 )
 from .paths import confine, delete_job_files, existing_files
+from .queue import JobQueue
 from .runner import ProgramRunner
 from .settings import ServiceSettings
 from .snapshot import (
@@ -138,7 +139,8 @@ class JobLifecycle:
         self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         # job id -> (the view decorated, what decorated it, the result): see control's _decorate
         self._decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
-        self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
+        # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
+        self.queue = JobQueue(lambda: self._jobs, lambda: self.settings)
         self._claims = PathClaims()  # which unfinished job writes each file path
         # what trackers said of torrents the manager reloads at a start, before their jobs are bound
         self._restoring = False
@@ -158,7 +160,6 @@ class JobLifecycle:
         self._awake: dict[str, None] = {}
         self._quiet: dict[str, Quiet] = {}
         self._seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
-        self._completions = 0  # told apart each time a job's completion is noted or undone
         # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
         self._quiet_deadlines: list[tuple[float, str]] = []
         self._tg: anyio.abc.TaskGroup | None = None
@@ -259,20 +260,12 @@ class JobLifecycle:
             if rec is not None and job_id in self._quiet:
                 self._wake_job(rec)
 
-    def _completion_changed(self, rec: JobRecord) -> None:
-        """``rec``'s completion was noted or undone (what is ranked in the queue changes)."""
-        self._completions += 1
-
     def _dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
         back by the queue) when the service started, it gets one when resumed (or given a slot,
         or when something needs its torrent running)."""
         return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
                 and self.manager.get(rec.info_hash) is None)
-
-    def _queue_judges(self, rec: JobRecord) -> bool:
-        """Whether the queue says when ``rec`` runs (the queue's owner overrides this)."""
-        return False
 
     async def enforce(self) -> None:
         """The queue's round: which jobs run (the queue's owner overrides this)."""
@@ -295,18 +288,18 @@ class JobLifecycle:
         the queue, or judged by the queue, which passes over a job while its data is checked
         and gives it its slot (resumes it) after the check. Started running, a job the queue
         holds once its check ends would announce and dial until the queue's next round."""
-        if not paused and not rec.options.paused and self._queue_judges(rec):
-            self._held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
-        return paused or rec.options.paused or rec.id in self._held
+        if not paused and not rec.options.paused and self.queue.judges(rec):
+            self.queue.held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
+        return paused or rec.options.paused or rec.id in self.queue.held
 
     async def _resume(self, rec: JobRecord, session: Session) -> None:
         """Resume ``rec``'s paused session. A magnet without its metadata yet checks its data
         once the metadata is here: when the queue judges the job, its session pauses after that
         check and the job stays held, and the queue's round that the check's end sets off
         resumes it in its slot (or holds it, when a job before it took the slot meanwhile)."""
-        hold = not session.has_metadata and self._queue_judges(rec)
+        hold = not session.has_metadata and self.queue.judges(rec)
         if hold:
-            self._held.add(rec.id)
+            self.queue.held.add(rec.id)
         await session.resume(pause_after_check=hold)
 
     async def _wake(self, rec: JobRecord) -> Session:
@@ -476,7 +469,7 @@ class JobLifecycle:
         start-up check is over (or, a magnet's metadata, has just begun: its check may be none,
         and a session held for the queue's word pauses at once after it)."""
         self._sync(rec)
-        if check_ended and rec.id in self._held:
+        if check_ended and rec.id in self.queue.held:
             self._round_soon()  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
@@ -532,7 +525,7 @@ class JobLifecycle:
             changed = True
         if state in SESSION_TO_JOB:
             new = SESSION_TO_JOB[state]
-            if new is JobState.PAUSED and rec.id in self._held and not rec.options.paused:
+            if new is JobState.PAUSED and rec.id in self.queue.held and not rec.options.paused:
                 new = JobState.QUEUED  # paused by the queue, not by the user
             changed = self._set_state(rec, new)
             if new is JobState.SEEDING and rec.options.download_path is not None:
@@ -573,7 +566,7 @@ class JobLifecycle:
             rec.completed_at = None  # (more was selected after it completed)
         self._refresh_counters(rec)
         if completed or uncompleted:
-            self._completion_changed(rec)
+            self.queue.completion_changed(rec)
         self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
         self._unview(rec)
         if new in FINISHED_STATES:
@@ -655,7 +648,7 @@ class JobLifecycle:
                             log.debug("job %s: %s", rec.id, exc)
                     log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
                     rec.options = dataclasses.replace(rec.options, paused=True)
-                    self._held.discard(rec.id)
+                    self.queue.held.discard(rec.id)
                     self._last_progress.pop(rec.id, None)
                     self._published.pop(rec.id, None)
                     await self._save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
@@ -777,7 +770,7 @@ class JobLifecycle:
         self._fold(rec)  # (its seeding time, counted while it slept)
         self._quiet.pop(rec.id, None)  # (no session: the timers' sets forget it)
         self._awake.pop(rec.id, None)
-        self._held.discard(rec.id)  # (the queue walks its held jobs each tick)
+        self.queue.held.discard(rec.id)  # (the queue walks its held jobs each tick)
         self._set_state(rec, state)
         await self._save(rec)
 
@@ -829,7 +822,7 @@ class JobLifecycle:
                 # dormant: its session starts when resumed (one stopped by its disk keeps saying why)
                 self._set_state(rec, JobState.ERROR if rec.state is JobState.ERROR else JobState.PAUSED)
                 continue
-            if found is None and rec.id in self._held:  # (held back since the start: _note_dormant)
+            if found is None and rec.id in self.queue.held:  # (held back since the start: _note_dormant)
                 self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
                 continue
             try:
@@ -839,8 +832,8 @@ class JobLifecycle:
                 # the torrent's resume data says
                 if rec.options.paused and not session.paused:
                     await session.pause()
-                elif not rec.options.paused and session.paused and self._queue_judges(rec):
-                    self._held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
+                elif not rec.options.paused and session.paused and self.queue.judges(rec):
+                    self.queue.held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
                 elif not rec.options.paused and session.paused:
                     await self._resume(rec, session)
                 self._apply_options(rec, session)
@@ -891,13 +884,13 @@ class JobLifecycle:
         held back by the queue (the ids ``held``); those stay dormant, without a session, until
         resumed or given a slot (the queue holds the ``held`` from now on). And those the queue
         judges, which the manager starts paused (``_reloads_paused``)."""
-        self._held.update(held)
+        self.queue.held.update(held)
         paused: dict[str, bool] = {}
         judged: set[str] = set()
         for rec in self._jobs.unfinished():
             waits = rec.options.paused or rec.id in held
             paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
-            if not waits and self._queue_judges(rec):
+            if not waits and self.queue.judges(rec):
                 judged.add(rec.info_hash)
         self._paused_hashes = {h for h, p in paused.items() if p}
         self._judged_hashes = judged

@@ -149,7 +149,7 @@ class JobService(JobFeatureControl):
         stack = AsyncExitStack()
         try:
             self._restoring = True  # (trackers' answers heard during the reload are kept)
-            self._note_dormant(self._held_at_start())  # (before the manager reloads its torrents)
+            self._note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             self._running = True
@@ -446,7 +446,7 @@ class JobService(JobFeatureControl):
         rec.queue_position = self._next_position()
         order_before = self._jobs.order_version
         self._jobs.add(rec)
-        self._ranked_last(rec, order_before)
+        self.queue.ranked_last(rec, order_before)
         self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
@@ -454,7 +454,7 @@ class JobService(JobFeatureControl):
                 await self.manager.add(torrent, data, peers=peers, paused=self._starts_paused(rec),
                                        prepare=lambda s: self._apply_options(rec, s), seed_mode=seed_mode)
             except BaseException as exc:
-                self._held.discard(rec.id)
+                self.queue.held.discard(rec.id)
                 self._claims.release(rec.id)
                 self._jobs.discard(rec)
                 if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
@@ -468,7 +468,7 @@ class JobService(JobFeatureControl):
             if rec.id not in self._jobs:
                 raise
             with anyio.CancelScope(shield=True):
-                self._held.discard(rec.id)
+                self.queue.held.discard(rec.id)
                 await self.manager.remove(rec.info_hash)
                 await anyio.to_thread.run_sync(self._delete_files, rec)
                 self._claims.release(rec.id)
@@ -521,8 +521,8 @@ class JobService(JobFeatureControl):
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
             rec.updated_at = self._clock()
-            if session is None and rec.id in self._held:  # (dormant, held back by the queue)
-                self._held.discard(rec.id)
+            if session is None and rec.id in self.queue.held:  # (dormant, held back by the queue)
+                self.queue.held.discard(rec.id)
                 self._set_state(rec, JobState.PAUSED)
             self._sync(rec)
             await self._save(rec)  # durable before the caller hears it is done
@@ -536,15 +536,15 @@ class JobService(JobFeatureControl):
         async with self._lock(job_id):
             rec, session = self._reachable(job_id, "resume")
             await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
-            if session is None and (rec.id in self._held or self._starts_held(rec)):
-                self._held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
+            if session is None and (rec.id in self.queue.held or self._starts_held(rec)):
+                self.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self._set_state(rec, JobState.QUEUED)
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self._wake(rec)  # (started paused with queueing on: the queue judges it)
-            elif session.paused and rec.id not in self._held:  # (or paused once started)
+            elif session.paused and rec.id not in self.queue.held:  # (or paused once started)
                 if self._waits_for_queue(rec, session):
-                    self._held.add(rec.id)  # its session stays paused: it runs with its slot
+                    self.queue.held.add(rec.id)  # its session stays paused: it runs with its slot
                 else:
                     await self._resume(rec, session)
             rec.options = dataclasses.replace(rec.options, paused=False)
@@ -579,7 +579,7 @@ class JobService(JobFeatureControl):
             if self._starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
                 changed = True
-            self._held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
+            self.queue.held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
             # (or paused once started: a held job's session just woken; or once checked)
             if session.paused or session.pauses_after_check:
                 await self._resume(rec, session)
