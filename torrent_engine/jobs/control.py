@@ -193,7 +193,7 @@ class JobFeatureControl(JobLifecycle):
         same, so that a list's readers can keep what they made of it (its JSON, a dialect's
         record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
         f = rec.features
-        self._fold(rec)
+        self.sleepers.fold(rec)
         key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
         kept = self._decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[1] == key:
@@ -241,7 +241,7 @@ class JobFeatureControl(JobLifecycle):
             await self.blocklist.refresh(look_now=True)
         if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
             await apply_binding(self.manager, new)
-        self._wake_all()  # (limits and slots: every job is judged again)
+        self.sleepers.wake_all(self._jobs)  # (limits and slots: every job is judged again)
         if self._running:
             await self.enforce()
         return self.get_settings()
@@ -434,7 +434,7 @@ class JobFeatureControl(JobLifecycle):
                               "set_location)", "content_layout")
         for rec, features in zip(recs, new, strict=True):
             await self._set_job_features(rec, features)
-            self._wake_job(rec)  # (its share limits and force-start: judged again)
+            self.sleepers.wake(rec)  # (its share limits and force-start: judged again)
         await self.enforce()
         return [self._snapshot(r) for r in recs]
 
@@ -564,14 +564,13 @@ class JobFeatureControl(JobLifecycle):
 
     async def _round(self) -> None:
         """Walk the awake jobs (a quiet one sleeps until news of its session, or its share time
-        limit, wakes it: see ``_awake``): count seeding time, note completions, act on share
+        limit, wakes it: see awake.py): count seeding time, note completions, act on share
         limits; give or take the queue's slots; let the jobs where nothing moves fall quiet."""
         now = self._clock()
         last = self._last_feature_tick
         self._last_feature_tick = now
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
-        self._deadlines_due(self._seeding_clock + step)  # (woken, this step is counted below)
-        self._seeding_clock += step  # (the quiet seeds' time: counted when each wakes, ``_fold``)
+        self.sleepers.advance(step, self._jobs)  # (the quiet seeds woken at their limits: counted below)
         queueing = self.settings.queueing
         judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
         with_session: set[str] = set()
@@ -598,10 +597,10 @@ class JobFeatureControl(JobLifecycle):
                 judged[rec.id] = queue_entry(rec, complete)
         quiet: list[str] = []
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
-            for job_id, mark in list(self._quiet.items()):
+            for job_id, mark in list(self.sleepers.quiet.items()):
                 sleeper = self._jobs.get(job_id)
                 if sleeper is None or sleeper.state in FINISHED_STATES or self._session(sleeper) is None:
-                    del self._quiet[job_id]
+                    del self.sleepers.quiet[job_id]
                     continue
                 with_session.add(job_id)
                 if not sleeper.options.paused and job_id not in self._busy:
@@ -612,7 +611,7 @@ class JobFeatureControl(JobLifecycle):
             woken = self._jobs.get(job_id)
             session = self._session(woken) if woken is not None else None
             if woken is not None and session is not None:
-                self._wake_job(woken)
+                self.sleepers.wake(woken)
                 live.append((woken, session, judged[job_id].complete))
         for job_id in plan.start:
             # (dormant since the start, held back: started now that the queue gives it a slot)
@@ -629,7 +628,7 @@ class JobFeatureControl(JobLifecycle):
                         continue  # (it failed, saying why)
                     session = self._session(rec)
                     if session is not None:
-                        self._wake_job(rec)
+                        self.sleepers.wake(rec)
                         live.append((rec, session, _complete(session)))
         for rec, session, complete in live:
             if rec.id in self._busy or rec.state in FINISHED_STATES:
@@ -1008,7 +1007,7 @@ class JobFeatureControl(JobLifecycle):
                 raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc
             rec.renamed, rec.file_paths, rec.preexisting, rec.updated_at = renamed, paths, pre, now
             self._claim(rec)
-            self._unview(rec)
+            self.sleepers.unview(rec)
             await self._save(rec)
         self._updated(rec)
         return self._snapshot(rec)
@@ -1050,7 +1049,7 @@ class JobFeatureControl(JobLifecycle):
             session = self._session(rec)
             if session is not None:
                 session.set_trackers(checked)
-            self._unview(rec)
+            self.sleepers.unview(rec)
             await self._save(rec)
         self._updated(rec)
         return self._snapshot(rec)

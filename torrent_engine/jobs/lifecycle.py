@@ -9,7 +9,6 @@ and moves the job to the history; a restart brings every unfinished job back fro
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
 import math
 import time
@@ -50,6 +49,7 @@ from ..resume import load_resume
 from ..session import Session
 from ..session_state import State
 from .autorun import ProgramEvent
+from .awake import Sleepers
 from .claims import PathClaims, claimed_paths
 from .features import prioritise_first_last
 from .leases import LeaseTable
@@ -99,15 +99,6 @@ STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHIN
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
 
 
-@dataclasses.dataclass(slots=True)
-class Quiet:
-    """A job the timers pass over until news of its session wakes it (see ``_awake``)."""
-
-    since: float  # the seeding clock when its seeding time was last counted (``_fold``)
-    complete: bool  # every wanted piece verified, as its session said when it went quiet
-    view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
-
-
 class JobLifecycle:
     """The job records and their sessions: state from engine events, ends, saving, restoring.
 
@@ -155,13 +146,8 @@ class JobLifecycle:
         self._loaded = False
         self._ready = False
         # What the timers walk each second: the jobs with news since they were last found quiet
-        # (any engine event of a job's session wakes it); the quiet ones cost nothing per tick
-        # (seeding with no peer, paused), so 10 000 idle seeds are not 10 000 steps a second.
-        self._awake: dict[str, None] = {}
-        self._quiet: dict[str, Quiet] = {}
-        self._seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
-        # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
-        self._quiet_deadlines: list[tuple[float, str]] = []
+        # (any engine event of a job's session wakes it): awake.py
+        self.sleepers = Sleepers()
         self._tg: anyio.abc.TaskGroup | None = None
         self._running = False
         self._programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
@@ -197,38 +183,7 @@ class JobLifecycle:
 
     def _moving(self) -> list[JobRecord]:
         """The awake jobs whose session runs (what the timers walk); the others leave the set."""
-        out = []
-        for job_id in list(self._awake):
-            rec = self._jobs.get(job_id)
-            if rec is None or self._session(rec) is None:
-                del self._awake[job_id]
-                continue
-            out.append(rec)
-        return out
-
-    def _wake_job(self, rec: JobRecord) -> None:
-        """News of ``rec``'s session: the timers walk it again (its seeding time counted so far)."""
-        if rec.id in self._quiet:
-            self._fold(rec)
-            del self._quiet[rec.id]
-        self._awake[rec.id] = None
-
-    def _wake_all(self) -> None:
-        """Something every job's judgement depends on changed (a setting): walk them all again."""
-        for job_id in list(self._quiet):
-            rec = self._jobs.get(job_id)
-            if rec is None:
-                del self._quiet[job_id]
-            else:
-                self._wake_job(rec)
-
-    def _fold(self, rec: JobRecord) -> None:
-        """Count a quiet seed's seeding time up to now (what the rounds counted while it slept)."""
-        mark = self._quiet.get(rec.id)
-        if mark is not None:
-            if rec.state is JobState.SEEDING:
-                rec.seeding_time += self._seeding_clock - mark.since
-            mark.since = self._seeding_clock
+        return self.sleepers.moving(self._jobs, lambda rec: self._session(rec) is not None)
 
     def _fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
         """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no
@@ -239,26 +194,8 @@ class JobLifecycle:
         st = session.status()
         if st.peers or st.download_rate or st.upload_rate:
             return False
-        self._awake.pop(rec.id, None)
-        self._quiet[rec.id] = Quiet(self._seeding_clock, complete)
-        if time_left is not None and rec.state is JobState.SEEDING:
-            heapq.heappush(self._quiet_deadlines, (self._seeding_clock + max(0.0, time_left), rec.id))
+        self.sleepers.fall_quiet(rec, complete, time_left)
         return True
-
-    def _unview(self, rec: JobRecord) -> None:
-        """``rec`` changed: a quiet job's kept snapshot is made again when next read."""
-        mark = self._quiet.get(rec.id)
-        if mark is not None:
-            mark.view = None
-
-    def _deadlines_due(self, clock: float) -> None:
-        """Wake the quiet seeds whose share time limit the seeding clock reaches at ``clock``."""
-        heap = self._quiet_deadlines
-        while heap and heap[0][0] <= clock:
-            _, job_id = heapq.heappop(heap)
-            rec = self._jobs.get(job_id)
-            if rec is not None and job_id in self._quiet:
-                self._wake_job(rec)
 
     def _dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
@@ -326,7 +263,7 @@ class JobLifecycle:
     def _snapshot(self, rec: JobRecord) -> Job:
         session = self._session(rec)
         if session is not None:
-            mark = self._quiet.get(rec.id)
+            mark = self.sleepers.quiet.get(rec.id)
             if mark is None:
                 return self._decorate(rec, live_job(rec, session, self._trackers.get(rec.id, {})))
             if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
@@ -411,7 +348,7 @@ class JobLifecycle:
         heard = tracker_heard(event)
         if rec is not None:
             self._trackers.setdefault(rec.id, {})[heard.url] = heard
-            self._unview(rec)
+            self.sleepers.unview(rec)
         elif self._restoring:
             self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
 
@@ -423,7 +360,7 @@ class JobLifecycle:
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
         if rec is None:
             return None
-        self._wake_job(rec)
+        self.sleepers.wake(rec)
         return None if rec.id in self._busy else rec
 
     def _on_news(self, event: Event) -> None:
@@ -451,7 +388,7 @@ class JobLifecycle:
         request and the files on disk be known before the first write (cancel deletes the rest)."""
         rec = self._jobs.get(self._jobs.active_id(event.info_hash))
         if self._running and rec is not None and rec.id in self._busy and rec.id in self._starting:
-            self._wake_job(rec)
+            self.sleepers.wake(rec)
             self._on_metadata(rec)
             return
         rec = self._woken(event)
@@ -521,7 +458,7 @@ class JobLifecycle:
         changed = False
         if rec.options.seed_mode and not session.seed_mode:  # (a piece failed: the data was checked)
             rec.options = dataclasses.replace(rec.options, seed_mode=False)
-            self._unview(rec)
+            self.sleepers.unview(rec)
             changed = True
         if state in SESSION_TO_JOB:
             new = SESSION_TO_JOB[state]
@@ -568,7 +505,7 @@ class JobLifecycle:
         if completed or uncompleted:
             self.queue.completion_changed(rec)
         self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
-        self._unview(rec)
+        self.sleepers.unview(rec)
         if new in FINISHED_STATES:
             self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
@@ -595,7 +532,7 @@ class JobLifecycle:
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
         self._jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
-        self._unview(rec)
+        self.sleepers.unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
             rec.done_size = st.have_bytes
@@ -604,8 +541,8 @@ class JobLifecycle:
     async def _save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes;
         ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
-        self._fold(rec)
-        self._unview(rec)
+        self.sleepers.fold(rec)
+        self.sleepers.unview(rec)
         if content is None and rec.options.paused:
             self._refresh_files(rec)
         await self._writer.save(rec, content, strict=strict)
@@ -614,8 +551,8 @@ class JobLifecycle:
         """Write every record of ``recs`` that changed since it was written, in one transaction
         (the service's stop)."""
         for rec in recs:
-            self._fold(rec)
-            self._unview(rec)
+            self.sleepers.fold(rec)
+            self.sleepers.unview(rec)
             if rec.options.paused:
                 self._refresh_files(rec)
         await self._writer.save_all(recs)
@@ -767,9 +704,7 @@ class JobLifecycle:
         self._trackers.pop(rec.id, None)
         self._last_progress.pop(rec.id, None)
         self._published.pop(rec.id, None)
-        self._fold(rec)  # (its seeding time, counted while it slept)
-        self._quiet.pop(rec.id, None)  # (no session: the timers' sets forget it)
-        self._awake.pop(rec.id, None)
+        self.sleepers.forget(rec)  # (no session: its seeding time counted, the timers' sets forget it)
         self.queue.held.discard(rec.id)  # (the queue walks its held jobs each tick)
         self._set_state(rec, state)
         await self._save(rec)

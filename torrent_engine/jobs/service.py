@@ -156,7 +156,7 @@ class JobService(JobFeatureControl):
             self._stack = stack
             await self._restore()
             for rec in self._with_sessions():  # (their news came before the service ran)
-                self._awake[rec.id] = None
+                self.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)
             self._tg.start_soon(self._ticker)
             self._tg.start_soon(self._watcher.run)
