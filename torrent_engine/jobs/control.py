@@ -123,13 +123,13 @@ class JobFeatureControl(JobLifecycle):
             await apply_binding(self.manager, self.settings)
         await self.configure(**configured, asked=asked)
         await self.blocklist.refresh()
-        order = sorted(self._jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
+        order = sorted(self.jobs, key=lambda r: (r.queue_position or float("inf"), r.created_at))
         for n, rec in enumerate(order, 1):
             rec.queue_position = n
         self._last_position = len(order)
-        self._jobs.reordered()
-        numbered = max(self.catalogue.last_number, max((r.number for r in self._jobs), default=0))
-        for rec in sorted(self._jobs, key=lambda r: r.created_at):
+        self.jobs.reordered()
+        numbered = max(self.catalogue.last_number, max((r.number for r in self.jobs), default=0))
+        for rec in sorted(self.jobs, key=lambda r: r.created_at):
             if rec.number <= 0:
                 numbered += 1
                 rec.number = numbered
@@ -169,18 +169,18 @@ class JobFeatureControl(JobLifecycle):
 
     def by_number(self, number: int) -> Job:
         """The job whose ``number`` this is; ``JobNotFound`` if none."""
-        for rec in self._jobs:
+        for rec in self.jobs:
             if rec.number == number:
-                return self._snapshot(rec)
+                return self.snapshot(rec)
         raise JobNotFound(f"no job number {number}", "id")
 
     def _check_running(self) -> None:
-        self._refuse_while_starting()
-        if not self._running or self._tg is None:
+        self.refuse_while_starting()
+        if not self.running or self.tg is None:
             raise JobConflict("the job service is not running (use 'async with JobService(...)')")
 
     def _unfinished(self, job_id: str) -> JobRecord:
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.state in FINISHED_STATES:
@@ -195,19 +195,19 @@ class JobFeatureControl(JobLifecycle):
         f = rec.features
         self.sleepers.fold(rec)
         key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
-        kept = self._decorated.get(rec.id)
+        kept = self.decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[1] == key:
             return kept[2]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
                                     queue_position=key[1], seeding_time=rec.seeding_time,
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
-        self._decorated[rec.id] = (job, key, shown)
+        self.decorated[rec.id] = (job, key, shown)
         return shown
 
     def _updated(self, rec: JobRecord) -> None:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
-        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self._snapshot(rec)))
+        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self.snapshot(rec)))
 
     # -- settings --------------------------------------------------------------------------
     def get_settings(self) -> ServiceSettings:
@@ -219,13 +219,13 @@ class JobFeatureControl(JobLifecycle):
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         new = updated(self.settings, changes)
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
         if SCHEDULE_SETTINGS & changes.keys():  # (a schedule set or changed applies at once)
-            self._alt_scheduled = scheduled(new, self._clock())
+            self._alt_scheduled = scheduled(new, self.clock())
             if self._alt_scheduled is not None and "alt_speed_enabled" not in changes:
                 new = dataclasses.replace(new, alt_speed_enabled=self._alt_scheduled)
         saved = SavedSettings(new, self._configured)
@@ -237,12 +237,12 @@ class JobFeatureControl(JobLifecycle):
         self._apply_global_limits()
         if proxy_config(before) != proxy_config(new):
             await apply_proxy(self.manager, new)
-        if self._loaded or self._running:  # (at a start: once every setting is read)
+        if self.loaded or self.running:  # (at a start: once every setting is read)
             await self.blocklist.refresh(look_now=True)
         if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
             await apply_binding(self.manager, new)
-        self.sleepers.wake_all(self._jobs)  # (limits and slots: every job is judged again)
-        if self._running:
+        self.sleepers.wake_all(self.jobs)  # (limits and slots: every job is judged again)
+        if self.running:
             await self.enforce()
         return self.get_settings()
 
@@ -337,7 +337,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def create_category(self, name: str, save_path: str = "") -> Category:
         """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         name = check_category(name)
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
@@ -347,7 +347,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def edit_category(self, name: str, save_path: str) -> Category:
         """Change a category's save path (jobs already added stay where they are)."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
         cat = self.catalogue.edit(check_category(name), path)
@@ -363,15 +363,15 @@ class JobFeatureControl(JobLifecycle):
 
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         before = self.catalogue.snapshot()
         gone = self.catalogue.remove([check_category(n) for n in names])
         await self._save_catalogue(before)
-        for rec in self._jobs:
+        for rec in self.jobs:
             if rec.features.category in gone:
                 rec.features = dataclasses.replace(rec.features, category="")
-                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
-                await self._save(rec)
+                self.finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
+                await self.save(rec)
                 self._updated(rec)
         return gone
 
@@ -381,7 +381,7 @@ class JobFeatureControl(JobLifecycle):
 
     async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
         """Make tags known (without giving them to a job)."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         new = check_tags(tags)
         before = self.catalogue.snapshot()
         self.catalogue.tags.update(new)
@@ -390,17 +390,17 @@ class JobFeatureControl(JobLifecycle):
 
     async def delete_tags(self, tags: Iterable[str]) -> None:
         """Forget tags, and take them off every job."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         gone = set(check_tags(tags))
         before = self.catalogue.snapshot()
         self.catalogue.tags.difference_update(gone)
         await self._save_catalogue(before)
-        for rec in self._jobs:
+        for rec in self.jobs:
             if gone & set(rec.features.tags):
                 rec.features = dataclasses.replace(rec.features,
                                                    tags=tuple(t for t in rec.features.tags if t not in gone))
-                self._finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
-                await self._save(rec)
+                self.finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
+                await self.save(rec)
                 self._updated(rec)
 
     async def _known(self, features: JobFeatures) -> None:
@@ -436,7 +436,7 @@ class JobFeatureControl(JobLifecycle):
             await self._set_job_features(rec, features)
             self.sleepers.wake(rec)  # (its share limits and force-start: judged again)
         await self.enforce()
-        return [self._snapshot(r) for r in recs]
+        return [self.snapshot(r) for r in recs]
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
         """Give tags to jobs (unknown tags become known)."""
@@ -446,7 +446,7 @@ class JobFeatureControl(JobLifecycle):
         for rec in recs:
             features = dataclasses.replace(rec.features, tags=tuple(sorted({*rec.features.tags, *extra})))
             await self._set_job_features(rec, features)
-        return [self._snapshot(r) for r in recs]
+        return [self.snapshot(r) for r in recs]
 
     async def remove_tags(self, job_ids: Iterable[str],
                           tags: Iterable[str] | None = None) -> builtins.list[Job]:
@@ -457,30 +457,30 @@ class JobFeatureControl(JobLifecycle):
         for rec in recs:
             kept = () if gone is None else tuple(t for t in rec.features.tags if t not in gone)
             await self._set_job_features(rec, dataclasses.replace(rec.features, tags=kept))
-        return [self._snapshot(r) for r in recs]
+        return [self.snapshot(r) for r in recs]
 
     async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
-        async with self._lock(rec.id):
+        async with self.lock(rec.id):
             # durable before it is made (``StateNotSaved``, nothing changed, when it cannot be)
-            now = self._clock()
-            await self._save(rec, dataclasses.replace(rec, features=features, updated_at=now), strict=True)
+            now = self.clock()
+            await self.save(rec, dataclasses.replace(rec, features=features, updated_at=now), strict=True)
             await self._known(features)
             old = rec.features
             rec.features = features
-            rec.updated_at = self._clock()
-            session = self._session(rec)
+            rec.updated_at = self.clock()
+            session = self.session_of(rec)
             if session is not None and old.first_last_piece != features.first_last_piece \
-                    and rec.id not in self._busy:
+                    and rec.id not in self.busy:
                 if not features.first_last_piece and session.has_metadata:
                     session.set_file_priorities(rec.file_priorities or session.file_priorities)
-                self._apply_options(rec, session)
-            await self._save(rec)
-            if features.force_start and rec.id in self.queue.held and self._dormant(rec):
+                self.apply_options(rec, session)
+            await self.save(rec)
+            if features.force_start and rec.id in self.queue.held and self.dormant(rec):
                 # (held back since the start, force-started: it runs now, past the queue, whose
                 # round reads only as far into the waiting jobs as its slots go)
                 self.queue.held.discard(rec.id)
                 try:
-                    await self._wake(rec)
+                    await self.start_dormant(rec)
                 except JobConflict:
                     pass  # (it failed, saying why)
         self._updated(rec)
@@ -488,7 +488,7 @@ class JobFeatureControl(JobLifecycle):
     # -- the queue -------------------------------------------------------------------------
     def queue_order(self) -> builtins.list[str]:
         """The unfinished jobs' ids in queue order (first = next to run)."""
-        return [r.id for r in self._jobs.in_queue_order()]
+        return [r.id for r in self.jobs.in_queue_order()]
 
     async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
         """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
@@ -503,28 +503,28 @@ class JobFeatureControl(JobLifecycle):
         for i in ids:
             self._unfinished(i)
         order = move(self.queue_order(), ids, where)
-        positions = sorted(rec.queue_position for rec in self._jobs if rec.id in set(order))
+        positions = sorted(rec.queue_position for rec in self.jobs if rec.id in set(order))
         moves: list[tuple[JobRecord, int]] = []
         for job_id, position in zip(order, positions, strict=True):
-            rec = self._jobs.get(job_id)
+            rec = self.jobs.get(job_id)
             if rec is not None and rec.queue_position != position:
                 moves.append((rec, position))
         saved: list[JobRecord] = []
         try:  # (every moved record durable before any place changes: refused whole when not)
             for rec, position in moves:
-                await self._save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
+                await self.save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
                 saved.append(rec)
         except StateNotSaved:
             for rec in saved:
-                await self._save(rec)  # (their places as they were, when it can be written)
+                await self.save(rec)  # (their places as they were, when it can be written)
             raise
         for rec, position in moves:
             rec.queue_position = position
         if moves:
-            self._jobs.reordered()
+            self.jobs.reordered()
         await self.enforce()
         for job_id in ids:
-            moved = self._jobs.get(job_id)
+            moved = self.jobs.get(job_id)
             if moved is not None:
                 self._updated(moved)
 
@@ -543,15 +543,15 @@ class JobFeatureControl(JobLifecycle):
             return False
         others: dict[str, QueueEntry] = {}
         with_session = set()
-        for other in self._with_sessions():
+        for other in self.with_sessions():
             with_session.add(other.id)
-            running = self._session(other)
+            running = self.session_of(other)
             if (running is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
             others[other.id] = queue_entry(other, _complete(running))
         complete = session is not None and _complete(session)
-        return self.queue.starts_held(rec, complete, others, with_session, self._busy)
+        return self.queue.starts_held(rec, complete, others, with_session, self.busy)
 
     # -- the tick: seeding time, share limits, the queue -----------------------------------
     async def enforce(self) -> None:
@@ -566,20 +566,20 @@ class JobFeatureControl(JobLifecycle):
         """Walk the awake jobs (a quiet one sleeps until news of its session, or its share time
         limit, wakes it: see awake.py): count seeding time, note completions, act on share
         limits; give or take the queue's slots; let the jobs where nothing moves fall quiet."""
-        now = self._clock()
+        now = self.clock()
         last = self._last_feature_tick
         self._last_feature_tick = now
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
-        self.sleepers.advance(step, self._jobs)  # (the quiet seeds woken at their limits: counted below)
+        self.sleepers.advance(step, self.jobs)  # (the quiet seeds woken at their limits: counted below)
         queueing = self.settings.queueing
         judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
         with_session: set[str] = set()
         live: list[tuple[JobRecord, Session, bool]] = []  # (job, its session, complete)
-        for rec in self._moving():
+        for rec in self.moving():
             with_session.add(rec.id)
-            if rec.state in FINISHED_STATES or rec.id in self._busy:
+            if rec.state in FINISHED_STATES or rec.id in self.busy:
                 continue
-            session = self._session(rec)
+            session = self.session_of(rec)
             if session is None:
                 continue
             complete = _complete(session)
@@ -588,8 +588,8 @@ class JobFeatureControl(JobLifecycle):
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
                 self.queue.completion_changed(rec)
-                self._run_program(ProgramEvent.COMPLETED, rec)
-                await self._save(rec)
+                self.run_program(ProgramEvent.COMPLETED, rec)
+                await self.save(rec)
             if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
                 continue
             live.append((rec, session, complete))
@@ -598,40 +598,40 @@ class JobFeatureControl(JobLifecycle):
         quiet: list[str] = []
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
             for job_id, mark in list(self.sleepers.quiet.items()):
-                sleeper = self._jobs.get(job_id)
-                if sleeper is None or sleeper.state in FINISHED_STATES or self._session(sleeper) is None:
+                sleeper = self.jobs.get(job_id)
+                if sleeper is None or sleeper.state in FINISHED_STATES or self.session_of(sleeper) is None:
                     del self.sleepers.quiet[job_id]
                     continue
                 with_session.add(job_id)
-                if not sleeper.options.paused and job_id not in self._busy:
+                if not sleeper.options.paused and job_id not in self.busy:
                     judged[job_id] = queue_entry(sleeper, mark.complete)
                     quiet.append(job_id)
-        plan = self.queue.plan(judged, with_session, quiet, self._busy)
+        plan = self.queue.plan(judged, with_session, quiet, self.busy)
         for job_id in plan.wake:  # a quiet job whose slot the queue gives or takes wakes
-            woken = self._jobs.get(job_id)
-            session = self._session(woken) if woken is not None else None
+            woken = self.jobs.get(job_id)
+            session = self.session_of(woken) if woken is not None else None
             if woken is not None and session is not None:
                 self.sleepers.wake(woken)
                 live.append((woken, session, judged[job_id].complete))
         for job_id in plan.start:
             # (dormant since the start, held back: started now that the queue gives it a slot)
-            waiting = self._jobs.get(job_id)
+            waiting = self.jobs.get(job_id)
             if waiting is None:
                 continue
             rec = waiting
-            async with self._lock(rec.id):
-                if rec.id in self.queue.held and self._dormant(rec):
+            async with self.lock(rec.id):
+                if rec.id in self.queue.held and self.dormant(rec):
                     self.queue.held.discard(rec.id)
                     try:
-                        await self._wake(rec)
+                        await self.start_dormant(rec)
                     except JobConflict:
                         continue  # (it failed, saying why)
-                    session = self._session(rec)
+                    session = self.session_of(rec)
                     if session is not None:
                         self.sleepers.wake(rec)
                         live.append((rec, session, _complete(session)))
         for rec, session, complete in live:
-            if rec.id in self._busy or rec.state in FINISHED_STATES:
+            if rec.id in self.busy or rec.state in FINISHED_STATES:
                 continue
             if rec.id in plan.hold:
                 self.queue.held.add(rec.id)
@@ -643,24 +643,24 @@ class JobFeatureControl(JobLifecycle):
                 # resume it; resumed before, it would run after its check without the queue's word)
                 self.queue.held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
-                    await self._resume(rec, session)
-            self._sync(rec)
+                    await self.resume_session(rec, session)
+            self.sync(rec)
             await self._settle(rec, session, complete, now)
 
     async def _settle(self, rec: JobRecord, session: Session, complete: bool, now: float) -> None:
         """Let ``rec`` fall quiet if nothing of it moves, its counters saved first (they do not
         change while it sleeps; its seeding time is counted when it wakes)."""
-        if rec.id in self._busy or rec.state in FINISHED_STATES or not self._running:
+        if rec.id in self.busy or rec.state in FINISHED_STATES or not self.running:
             return
         time_left = None
         if rec.state is JobState.SEEDING:
             limit = effective(rec.features.seeding_time_limit, self.settings.seeding_time_limit)
             if limit != NO_LIMIT and limit >= 0:
                 time_left = limit - rec.seeding_time
-        if self._fall_quiet(rec, session, complete, time_left):
-            self._refresh_counters(rec, session)
-            if self._writer.changed(rec, now):
-                await self._save(rec)
+        if self.fall_quiet(rec, session, complete, time_left):
+            self.refresh_counters(rec, session)
+            if self.writer.changed(rec, now):
+                await self.save(rec)
 
     async def _share_limit(self, rec: JobRecord, session: Session) -> bool:
         """Act on a reached share limit; whether the job was stopped or ended."""
@@ -673,20 +673,20 @@ class JobFeatureControl(JobLifecycle):
         action = self.settings.share_limit_action
         log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
                  ratio, rec.seeding_time, action.value)
-        self._run_program(ProgramEvent.SEEDING_DONE, rec)
+        self.run_program(ProgramEvent.SEEDING_DONE, rec)
         if action is ShareLimitAction.STOP:
-            async with self._lock(rec.id):
+            async with self.lock(rec.id):
                 if session.state is not State.PAUSED:
                     await session.pause()
                 rec.options = dataclasses.replace(rec.options, paused=True)
-                rec.updated_at = self._clock()
+                rec.updated_at = self.clock()
                 self.queue.held.discard(rec.id)
-                self._sync(rec, force_save=True)
+                self.sync(rec, force_save=True)
             return True
         delete = action is ShareLimitAction.REMOVE_WITH_FILES
-        async with self._lock(rec.id):
+        async with self.lock(rec.id):
             if rec.state not in FINISHED_STATES:
-                await self._end_job(rec, JobState.COMPLETED, None, delete_files=delete)
+                await self.end_job(rec, JobState.COMPLETED, None, delete_files=delete)
         return True
 
     # -- moving ----------------------------------------------------------------------------
@@ -699,15 +699,15 @@ class JobFeatureControl(JobLifecycle):
         if not isinstance(location, str) or not location:
             raise InvalidJobRequest("must be a folder inside the download root", "location")
         target = await anyio.to_thread.run_sync(confine, self.download_root, location)
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec = self._unfinished(job_id)
             after = dataclasses.replace(rec.options, save_path=str(target), download_path=None)
             if rec.options.download_path is not None and rec.id not in self._completing:
                 after = dataclasses.replace(rec.options, save_path=str(target))
-                await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
-                rec.options, rec.updated_at = after, self._clock()
+                await self.save(rec, dataclasses.replace(rec, options=after), strict=True)
+                rec.options, rec.updated_at = after, self.clock()
                 self._updated(rec)
-                return self._snapshot(rec)
+                return self.snapshot(rec)
             error = await self._relocate(rec, target, after)
         return await self._relocated(rec, error, "location")
 
@@ -721,7 +721,7 @@ class JobFeatureControl(JobLifecycle):
             folder = None if path == "" else await anyio.to_thread.run_sync(confine, self.download_root, path)
         except SavePathError as exc:
             raise SavePathError(exc.reason, "download_path") from exc
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec = self._unfinished(job_id)
             if rec.completed_at is not None or rec.id in self._completing:
                 raise JobConflict("the job's download is complete: its data goes to its save path "
@@ -738,10 +738,10 @@ class JobFeatureControl(JobLifecycle):
         start); whether a move is under way."""
         if rec.id in self._completing:
             return rec.id not in self._completion_failed
-        if self._tg is None:
+        if self.tg is None:
             return False
         self._completing.add(rec.id)
-        self._tg.start_soon(self._move_completed, rec)
+        self.tg.start_soon(self._move_completed, rec)
         return True
 
     async def _move_completed(self, rec: JobRecord) -> None:
@@ -749,10 +749,10 @@ class JobFeatureControl(JobLifecycle):
         one mover (crash-safe, across file systems); it seeds from there. Its pieces were
         verified: the resume data comes along, so it is not checked again."""
         error: Exception | None = None
-        async with self._lock(rec.id):
-            session = self._session(rec)
+        async with self.lock(rec.id):
+            session = self.session_of(rec)
             complete = session is not None and session.has_metadata and session.status().progress >= 1.0
-            if not complete or rec.options.download_path is None or rec.id in self._busy:
+            if not complete or rec.options.download_path is None or rec.id in self.busy:
                 self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
                 return
             log.info("job %s (%s) is complete: moving it from %s to %s", rec.id, rec.name,
@@ -779,7 +779,7 @@ class JobFeatureControl(JobLifecycle):
             raise error  # (the job goes on where it was)
         if error is not None:
             raise JobConflict(f"cannot move the files: {error}", where) from error
-        return self._snapshot(rec)
+        return self.snapshot(rec)
 
     async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
                         keep_verified: bool = False) -> Exception | None:
@@ -791,20 +791,20 @@ class JobFeatureControl(JobLifecycle):
         moving: list[str] = []  # the paths its files take at the new place
         if rec.file_paths is not None and old != target:
             moving = claimed_paths(target, rec.file_paths, rec.pad_files)
-            clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
+            clash = self.overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
             if clash is not None:
                 raise clash
-        session = self._session(rec)
-        if session is None and self._dormant(rec):
-            session = await self._wake(rec)
-        if session is None or rec.id in self._busy:
+        session = self.session_of(rec)
+        if session is None and self.dormant(rec):
+            session = await self.start_dormant(rec)
+        if session is None or rec.id in self.busy:
             raise JobConflict("cannot move the job now: it is being restarted or ended")
         if old == target:
-            await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
+            await self.save(rec, dataclasses.replace(rec, options=after), strict=True)
             rec.options = after
             return None
         # (both places are the job's while it moves: an add meanwhile cannot take either)
-        self._claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
+        self.claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
         source: Torrent | Magnet
         if session.has_metadata:
             source = session.torrent
@@ -813,12 +813,12 @@ class JobFeatureControl(JobLifecycle):
         else:
             raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
         created = await anyio.to_thread.run_sync(missing_dirs, self.download_root, target)
-        self._busy.add(rec.id)
-        paused = self._starts_paused(rec, session.paused)  # (or paused once started, or held)
+        self.busy.add(rec.id)
+        paused = self.starts_paused(rec, session.paused)  # (or paused once started, or held)
         error: Exception | None = None
         try:
             with anyio.CancelScope(shield=True):
-                self._refresh_counters(rec, session)
+                self.refresh_counters(rec, session)
                 # (its metainfo and resume data, for the old place, stay until the move is
                 # committed: a crash before that finds the job whole where it was)
                 await self.manager.remove(session.info_hash, keep_saved=True)
@@ -831,24 +831,24 @@ class JobFeatureControl(JobLifecycle):
                     after = rec.options
                 rec.options = after
                 rec.created_dirs = created
-                self._claim(rec)
+                self.claim(rec)
                 # (it counts on from the job's totals: the resume data that held them went
                 # with the old session, and is for the old place anyway)
                 try:
                     await self.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self._prepare_session(rec, s),
+                                           prepare=lambda s: self.prepare_session(rec, s),
                                            seed_mode=rec.options.seed_mode)
                 except (TorrentEngineError, OSError) as exc:
                     # (never a job without a session that claims to run: it fails, saying why)
                     log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
-                    await self._finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
+                    await self.finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
                     raise JobConflict(f"the job cannot start again at {target}: {exc}",
                                       "location") from exc
-                rec.updated_at = self._clock()
-                await self._save(rec)
+                rec.updated_at = self.clock()
+                await self.save(rec)
         finally:
-            self._busy.discard(rec.id)
-        self._sync(rec, force_save=True)
+            self.busy.discard(rec.id)
+        self.sync(rec, force_save=True)
         self._updated(rec)
         return error
 
@@ -865,16 +865,16 @@ class JobFeatureControl(JobLifecycle):
         files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
         pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
-            await self._save(rec, dataclasses.replace(rec, options=after), strict=True)
+            await self.save(rec, dataclasses.replace(rec, options=after), strict=True)
         if files:
             # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
-            await self._save(rec, dataclasses.replace(rec, moving=pending), strict=True)
+            await self.save(rec, dataclasses.replace(rec, moving=pending), strict=True)
             rec.moving = pending
             try:
                 await anyio.to_thread.run_sync(copy_files, old, target, files)
             except OSError:
                 rec.moving = None
-                await self._save(rec)
+                await self.save(rec)
                 raise
         # the resume data (for the old place) goes first, or a crash after the commit would
         # reload the torrent where it no longer is
@@ -886,7 +886,7 @@ class JobFeatureControl(JobLifecycle):
             await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
         rec.options = after
         rec.created_dirs = created
-        await self._save(rec)  # the commit
+        await self.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
             await anyio.to_thread.run_sync(save_resume, resume, kept)
@@ -898,7 +898,7 @@ class JobFeatureControl(JobLifecycle):
         """Before the manager reloads the torrents: a move a crash cut short is finished (its
         record points at the new place: every file is whole there) or undone (it points at the
         old one, whole there); the job then starts where its record points."""
-        for rec in self._jobs:
+        for rec in self.jobs:
             move = rec.moving
             if move is None:
                 continue
@@ -907,7 +907,7 @@ class JobFeatureControl(JobLifecycle):
                         "finishing" if committed else "undoing", move.old, move.new)
             await anyio.to_thread.run_sync(recover, move, committed)
             rec.moving = None
-            await self._save(rec)
+            await self.save(rec)
 
     def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
         """The save path of a new job: its own, else its category's (when that has one)."""
@@ -923,21 +923,21 @@ class JobFeatureControl(JobLifecycle):
     # -- what download clients also ask for ------------------------------------------------
     def metainfo(self, job_id: str) -> Torrent | None:
         """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
-        session = self._session(rec)
-        if session is None and self._dormant(rec):
+        session = self.session_of(rec)
+        if session is None and self.dormant(rec):
             return self.saved_metainfo(rec)
         return session.torrent if session is not None and session.has_metadata else None
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
-        session = self._session(rec)
-        if session is None and self._dormant(rec):
+        session = self.session_of(rec)
+        if session is None and self.dormant(rec):
             have = self.saved_pieces(rec)
             return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
         if session is None or not session.has_metadata:
@@ -953,7 +953,7 @@ class JobFeatureControl(JobLifecycle):
         """Announce the job to its trackers now (a job without trackers: nothing happens)."""
         self._check_running()
         rec = self._unfinished(job_id)
-        session = self._session(rec)
+        session = self.session_of(rec)
         tracker = session.announcer.tracker if session is not None else None
         if tracker is not None:
             tracker.reannounce()
@@ -970,19 +970,19 @@ class JobFeatureControl(JobLifecycle):
         self._check_running()
         old = check_path(old_path, fields[0])
         new = check_path(new_path, fields[1])
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec = self._unfinished(job_id)
             if rec.file_paths is None:
                 raise JobConflict("the job's files are not known yet (its metadata has not come)", fields[0])
             moves = plan_rename(rec.file_paths, rec.pad_files, old, new, folder=folder, fields=fields)
             if not moves:
-                return self._snapshot(rec)
+                return self.snapshot(rec)
             root = rec.options.save_path
-            overlap = self._claims.overlap(rec.id, claimed_paths(root, list(moves.values())))
+            overlap = self.claims.overlap(rec.id, claimed_paths(root, list(moves.values())))
             if overlap is not None:
                 raise JobConflict(f"{overlap.path} is written by job {overlap.other}", fields[1])
-            session = self._session(rec)
-            if (session is None and not self._dormant(rec)) or rec.id in self._busy:
+            session = self.session_of(rec)
+            if (session is None and not self.dormant(rec)) or rec.id in self.busy:
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
             renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
             paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
@@ -990,11 +990,11 @@ class JobFeatureControl(JobLifecycle):
             # cancel that deletes the job's files keeps it)
             now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
             pre = None if rec.preexisting is None else [now_at.get(p, p) for p in rec.preexisting]
-            now = self._clock()
+            now = self.clock()
             # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
             content = dataclasses.replace(rec, renamed=renamed, file_paths=paths, preexisting=pre,
                                           updated_at=now)
-            await self._save(rec, content, strict=True)
+            await self.save(rec, content, strict=True)
             try:
                 if session is not None:
                     await session.rename_files(moves)
@@ -1003,27 +1003,27 @@ class JobFeatureControl(JobLifecycle):
                     await anyio.to_thread.run_sync(move_files, real, [
                         (real.joinpath(*rec.file_paths[i]), real.joinpath(*p)) for i, p in moves.items()])
             except (TorrentEngineError, OSError) as exc:
-                await self._save(rec)  # (as it was)
+                await self.save(rec)  # (as it was)
                 raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc
             rec.renamed, rec.file_paths, rec.preexisting, rec.updated_at = renamed, paths, pre, now
-            self._claim(rec)
+            self.claim(rec)
             self.sleepers.unview(rec)
-            await self._save(rec)
+            await self.save(rec)
         self._updated(rec)
-        return self._snapshot(rec)
+        return self.snapshot(rec)
 
     def tracker_tiers(self, job_id: str) -> Tiers:
         """The job's trackers, BEP 12 tiers of announce URLs: as edited, else the torrent's (or
         its magnet's)."""
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.tracker_tiers is not None:
             return tuple(tuple(tier) for tier in rec.tracker_tiers)
-        session = self._session(rec)
+        session = self.session_of(rec)
         if session is not None:
             return session.announcer.tiers()
-        torrent = self.saved_metainfo(rec) if self._dormant(rec) else None
+        torrent = self.saved_metainfo(rec) if self.dormant(rec) else None
         if torrent is not None:
             return torrent.trackers
         return tuple((url,) for url in rec.trackers or ())
@@ -1034,35 +1034,35 @@ class JobFeatureControl(JobLifecycle):
         URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then)."""
         self._check_running()
         checked = check_tiers(tiers, field)
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec = self._unfinished(job_id)
             lists = [list(tier) for tier in checked]
             urls = flat(checked)
-            now = self._clock()
+            now = self.clock()
             content = dataclasses.replace(rec, tracker_tiers=lists, trackers=urls, updated_at=now)
-            await self._save(rec, content, strict=True)
+            await self.save(rec, content, strict=True)
             rec.tracker_tiers, rec.trackers, rec.updated_at = lists, urls, now
-            heard = self._trackers.get(rec.id)
+            heard = self.tracker_news.get(rec.id)
             if heard is not None:  # (a removed tracker is no longer shown with what it said last)
                 for url in [u for u in heard if u not in urls]:
                     del heard[url]
-            session = self._session(rec)
+            session = self.session_of(rec)
             if session is not None:
                 session.set_trackers(checked)
             self.sleepers.unview(rec)
-            await self._save(rec)
+            await self.save(rec)
         self._updated(rec)
-        return self._snapshot(rec)
+        return self.snapshot(rec)
 
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         self._check_running()
         checked = check_peers(list(peers))
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec = self._unfinished(job_id)
-            session = self._session(rec)
-            if session is None and self._dormant(rec):
-                session = await self._wake(rec)
+            session = self.session_of(rec)
+            if session is None and self.dormant(rec):
+                session = await self.start_dormant(rec)
             if session is None:
                 raise JobConflict("cannot add peers now: the job is being restarted or ended")
             session.add_peers(checked)
@@ -1094,35 +1094,35 @@ class JobFeatureControl(JobLifecycle):
         completed jobs are gone for such a client, as removed torrents are."""
         out: builtins.list[Job] = []
         failed: dict[str, JobRecord] = {}
-        for rec in self._jobs.newest_first():
+        for rec in self.jobs.newest_first():
             if rec.state not in FINISHED_STATES:
-                out.append(self._snapshot(rec))
-            elif rec.state is JobState.FAILED and self._jobs.active_id(rec.info_hash) is None:
+                out.append(self.snapshot(rec))
+            elif rec.state is JobState.FAILED and self.jobs.active_id(rec.info_hash) is None:
                 failed.setdefault(rec.info_hash, rec)
-        out.extend(self._snapshot(rec) for rec in failed.values())
+        out.extend(self.snapshot(rec) for rec in failed.values())
         return out
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
         made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
-        self._refuse_while_starting()
-        rec = self._jobs.get(job_id)
+        self.refuse_while_starting()
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.state not in FINISHED_STATES:
             raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
-        async with self._lock(rec.id):
+        async with self.lock(rec.id):
             if delete_files:
-                await anyio.to_thread.run_sync(self._delete_files, rec)
-            if rec.id not in self._jobs:
+                await anyio.to_thread.run_sync(self.remove_files, rec)
+            if rec.id not in self.jobs:
                 return
             await self._keep_numbers()
-            self._jobs.remove(rec.id)
-            self._finished_jobs.pop(rec.id, None)
-            self._decorated.pop(rec.id, None)
-            self._writer.forget(rec.id)
-            await anyio.to_thread.run_sync(self._store.delete, rec.id)
-        self._locks.pop(rec.id, None)
+            self.jobs.remove(rec.id)
+            self.finished_jobs.pop(rec.id, None)
+            self.decorated.pop(rec.id, None)
+            self.writer.forget(rec.id)
+            await anyio.to_thread.run_sync(self.store.delete, rec.id)
+        self.locks.pop(rec.id, None)
         self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
 
 

@@ -98,9 +98,9 @@ class JobService(JobFeatureControl):
         # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
         # download slots); the manager starts whatever the service asks it to.
         manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
-                                 reload=lambda key: self._reloads(key),
-                                 reload_paused=lambda key: self._reloads_paused(key),
-                                 prepare_reloaded=lambda session: self._prepare_reloaded(session))
+                                 reload=lambda key: self.reloads(key),
+                                 reload_paused=lambda key: self.reloads_paused(key),
+                                 prepare_reloaded=lambda session: self.prepare_reloaded(session))
         super().__init__(manager, JobStore(state),
                          download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
         self.history_ttl = history_ttl
@@ -120,15 +120,15 @@ class JobService(JobFeatureControl):
         loads their torrents and restores each job, and a change asked meanwhile is refused
         with ``ServiceStarting`` (the daemon serves its API between the two steps: a restart
         with 10 000 torrents answers at once). ``JobStoreError`` when the store cannot be read."""
-        if self._loaded:
+        if self.loaded:
             return
         try:
             await anyio.to_thread.run_sync(lambda: self.download_root.mkdir(parents=True, exist_ok=True))
-            records, lost = await anyio.to_thread.run_sync(self._store.load_all)
+            records, lost = await anyio.to_thread.run_sync(self.store.load_all)
             self.lost = lost
-            self._jobs = JobTable(records)
-            self._writer.loaded(self._store.loaded)  # (a stop writes only what changed since)
-            self._leases = LeaseTable(await anyio.to_thread.run_sync(self._store.load_leases))
+            self.jobs = JobTable(records)
+            self.writer.loaded(self.store.loaded)  # (a stop writes only what changed since)
+            self.leases = LeaseTable(await anyio.to_thread.run_sync(self.store.load_leases))
             # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
             asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
                      "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
@@ -140,91 +140,91 @@ class JobService(JobFeatureControl):
             await self._recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._store.close)
+                await anyio.to_thread.run_sync(self.store.close)
             raise
-        self._loaded = True
+        self.loaded = True
 
     async def __aenter__(self) -> JobService:
         await self.load()
         stack = AsyncExitStack()
         try:
-            self._restoring = True  # (trackers' answers heard during the reload are kept)
-            self._note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
+            self.restoring = True  # (trackers' answers heard during the reload are kept)
+            self.note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
-            self._tg = await stack.enter_async_context(anyio.create_task_group())
-            self._running = True
+            self.tg = await stack.enter_async_context(anyio.create_task_group())
+            self.running = True
             self._stack = stack
-            await self._restore()
-            for rec in self._with_sessions():  # (their news came before the service ran)
+            await self.restore()
+            for rec in self.with_sessions():  # (their news came before the service ran)
                 self.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)
-            self._tg.start_soon(self._ticker)
-            self._tg.start_soon(self._watcher.run)
-            self._tg.start_soon(self.blocklist.run)
+            self.tg.start_soon(self._ticker)
+            self.tg.start_soon(self._watcher.run)
+            self.tg.start_soon(self.blocklist.run)
         except BaseException:
-            self._running = False
-            self._restoring = False
-            self._loaded = False
+            self.running = False
+            self.restoring = False
+            self.loaded = False
             self._stack = None
-            self._tg = None
+            self.tg = None
             await stack.aclose()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._store.close)
+                await anyio.to_thread.run_sync(self.store.close)
             raise
-        self._ready = True
+        self.ready = True
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self._running = False
-        self._ready = self._loaded = False
+        self.running = False
+        self.ready = self.loaded = False
         stack, self._stack = self._stack, None
-        for rec in self._jobs:
+        for rec in self.jobs:
             if rec.state not in FINISHED_STATES:
-                self._refresh_counters(rec)
+                self.refresh_counters(rec)
                 if rec.options.paused:
-                    self._refresh_files(rec)
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-        self._tg = None
+                    self.refresh_files(rec)
+        if self.tg is not None:
+            self.tg.cancel_scope.cancel()
+        self.tg = None
         if stack is not None:
             await stack.aclose()  # the task group ends, then the manager stops every session
         with anyio.CancelScope(shield=True):
-            await self._save_all([rec for rec in self._jobs if rec.state not in FINISHED_STATES])
-            await anyio.to_thread.run_sync(self._store.close)
+            await self.save_all([rec for rec in self.jobs if rec.state not in FINISHED_STATES])
+            await anyio.to_thread.run_sync(self.store.close)
 
     def _require_running(self) -> anyio.abc.TaskGroup:
-        self._refuse_while_starting()
-        if not self._running or self._tg is None:
+        self.refuse_while_starting()
+        if not self.running or self.tg is None:
             raise JobError_not_running()
-        return self._tg
+        return self.tg
 
     # -- queries -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
         """The job ``job_id``; ``JobNotFound`` if there is none."""
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
-        run = self._programs.last.get(job_id)  # (a single job's answer: its last program run too)
-        job = self._snapshot(rec)
+        run = self.programs.last.get(job_id)  # (a single job's answer: its last program run too)
+        job = self.snapshot(rec)
         return job if run is None else dataclasses.replace(job, last_program=run)
 
     def list(self, state: JobState | None = None, *, offset: int = 0,
              limit: int | None = None) -> builtins.list[Job]:
         """Every job (active and history), newest first; only those in ``state`` when given; of
         those, ``limit`` (all when ``None``) from the ``offset``-th on."""
-        recs = self._jobs.newest_first(JobState(state) if state is not None else None)
+        recs = self.jobs.newest_first(JobState(state) if state is not None else None)
         if offset or limit is not None:
             recs = recs[offset:None if limit is None else offset + limit]
-        return [self._snapshot(r) for r in recs]
+        return [self.snapshot(r) for r in recs]
 
     def __contains__(self, job_id: object) -> bool:
         """Whether the service has a job ``job_id`` (active or history)."""
-        return job_id in self._jobs
+        return job_id in self.jobs
 
     def __len__(self) -> int:
         """How many jobs the service has (active and history)."""
-        return len(self._jobs)
+        return len(self.jobs)
 
     def active(self) -> builtins.list[Job]:
         """The jobs that are not finished."""
@@ -242,15 +242,15 @@ class JobService(JobFeatureControl):
         # (every second: the table keeps the totals, the history's and the unfinished jobs' as
         # their records say; the awake jobs' sessions alone are walked, for what moves: a quiet
         # one's counters were saved in its record as it fell quiet, and its rates are 0)
-        finished, downloaded, uploaded = self._jobs.finished_totals()
-        unfinished, records_down, records_up = self._jobs.unfinished_totals()
+        finished, downloaded, uploaded = self.jobs.finished_totals()
+        unfinished, records_down, records_up = self.jobs.unfinished_totals()
         downloaded += records_down
         uploaded += records_up
         for totals in (finished, unfinished):
             for state, n in totals.items():
                 counts[state.value] += n
-        for rec in self._moving():
-            session = self._session(rec)
+        for rec in self.moving():
+            session = self.session_of(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
                 st = session.status()
                 down_rate += st.download_rate
@@ -259,14 +259,14 @@ class JobService(JobFeatureControl):
                 uploaded += st.uploaded - rec.uploaded
                 peers += st.peers
         shared = self.manager.shared
-        dht = shared.dht if self._running else None
-        mapper = shared.port_mapper if self._running else None
+        dht = shared.dht if self.running else None
+        mapper = shared.port_mapper if self.running else None
         mapping = None if mapper is None else PortMappingStatus(
             method=mapper.method, external_ip=mapper.external_ip, error=mapper.last_error,
             mappings=tuple((m.protocol, m.internal_port, m.external_port, m.lifetime)
                            for m in mapper.mappings))
         return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
-                            uploaded=uploaded, listen_port=shared.listen_port if self._running else 0,
+                            uploaded=uploaded, listen_port=shared.listen_port if self.running else 0,
                             dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
                             peers=peers, port_mapping=mapping)
 
@@ -290,7 +290,7 @@ class JobService(JobFeatureControl):
             source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
             client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
             seed_mode=seed_mode, download_path=download_path)
-        return self._snapshot(rec), created
+        return self.snapshot(rec), created
 
     async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
                    files: Sequence[int] | None, sequential: bool, paused: bool,
@@ -318,36 +318,36 @@ class JobService(JobFeatureControl):
                 self.download_root, self.settings, download_path, save, torrent, selected,
                 seed_mode=bool(seed_mode)))
         peer_list = check_peers(peers)
-        if client is not None and client not in self._leases:
+        if client is not None and client not in self.leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
         info_hash = torrent.info_hash.hex()
         while True:
-            pending = self._adding.get(info_hash)
+            pending = self.adding.get(info_hash)
             if pending is not None:
                 await pending.wait()
                 continue
-            existing = self._jobs.get(self._jobs.active_id(info_hash))
+            existing = self.jobs.get(self.jobs.active_id(info_hash))
             if existing is not None:
                 _same_request(existing, save if save_path is not None else None, selected)
                 return existing, False
             break
         if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
-            clash = self._overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
+            clash = self.overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
             if clash is not None:
                 raise clash
         if features is not None:
             await self._known(features)  # (its new category and tags become known)
         done = anyio.Event()
-        self._adding[info_hash] = done
+        self.adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
                                      client, features, limits, seed_mode=bool(seed_mode), download_path=data)
         finally:
-            del self._adding[info_hash]
+            del self.adding[info_hash]
             done.set()
-        if client is not None and client not in self._leases and rec.state not in FINISHED_STATES:
-            await self._client_gone(rec)  # it ended meanwhile
-        self._run_program(ProgramEvent.ADDED, rec)
+        if client is not None and client not in self.leases and rec.state not in FINISHED_STATES:
+            await self.client_gone(rec)  # it ended meanwhile
+        self.run_program(ProgramEvent.ADDED, rec)
         if self.settings.queueing:
             await self.enforce()  # (the queue may hold it back at once)
         return rec, True
@@ -386,18 +386,18 @@ class JobService(JobFeatureControl):
             for i, source in enumerate(sources):
                 tg.start_soon(one, i, source)
         # the places the new jobs took as each joined the table, given in the batch's order
-        new = [self._jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
+        new = [self.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
         recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
         places = sorted(rec.queue_position for rec in recs)
         moved = [rec for rec, place in zip(recs, places, strict=True) if rec.queue_position != place]
         for rec, place in zip(recs, places, strict=True):
             rec.queue_position = place
         if moved:
-            self._jobs.reordered()
+            self.jobs.reordered()
             for rec in moved:
-                await self._save(rec)
+                await self.save(rec)
         # (as they are now: their places; one snapshot each)
-        return [(self._snapshot(self._jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
+        return [(self.snapshot(self.jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
                 for r in added]
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
@@ -405,7 +405,7 @@ class JobService(JobFeatureControl):
                       peers: tuple[tuple[str, int], ...], client: str | None,
                       features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
                       seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
-        now = self._clock()
+        now = self.clock()
         save = found.save
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
                              peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
@@ -417,7 +417,7 @@ class JobService(JobFeatureControl):
         else:
             name = torrent.display_name or torrent.info_hash.hex()
         trackers = None if isinstance(torrent, Torrent) else list(dict.fromkeys(torrent.trackers))
-        rec = JobRecord(id=self._jobs.new_id(lambda: secrets.token_hex(8)),
+        rec = JobRecord(id=self.jobs.new_id(lambda: secrets.token_hex(8)),
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
@@ -437,70 +437,70 @@ class JobService(JobFeatureControl):
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
             paths = _torrent_paths(data, torrent)
-            clash = self._overlap(f"torrent {torrent.name!r}", None, paths)
+            clash = self.overlap(f"torrent {torrent.name!r}", None, paths)
             if clash is not None:
                 raise clash
-            self._claims.claim(rec.id, paths)
+            self.claims.claim(rec.id, paths)
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
         rec.queue_position = self._next_position()
-        order_before = self._jobs.order_version
-        self._jobs.add(rec)
+        order_before = self.jobs.order_version
+        self.jobs.add(rec)
         self.queue.ranked_last(rec, order_before)
-        self._busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
-        self._starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
+        self.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
+        self.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
             try:
-                await self.manager.add(torrent, data, peers=peers, paused=self._starts_paused(rec),
-                                       prepare=lambda s: self._apply_options(rec, s), seed_mode=seed_mode)
+                await self.manager.add(torrent, data, peers=peers, paused=self.starts_paused(rec),
+                                       prepare=lambda s: self.apply_options(rec, s), seed_mode=seed_mode)
             except BaseException as exc:
                 self.queue.held.discard(rec.id)
-                self._claims.release(rec.id)
-                self._jobs.discard(rec)
+                self.claims.release(rec.id)
+                self.jobs.discard(rec)
                 if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
                     raise not_saved(exc, self.state_dir) from exc
                 if isinstance(exc, (TorrentEngineError, OSError)):
                     raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
                 raise
             # durable before anyone hears of it: when it cannot be, the add is undone
-            await self._save(rec, strict=True)
+            await self.save(rec, strict=True)
         except StateNotSaved:
-            if rec.id not in self._jobs:
+            if rec.id not in self.jobs:
                 raise
             with anyio.CancelScope(shield=True):
                 self.queue.held.discard(rec.id)
                 await self.manager.remove(rec.info_hash)
-                await anyio.to_thread.run_sync(self._delete_files, rec)
-                self._claims.release(rec.id)
-                self._jobs.discard(rec)
-                self._writer.forget(rec.id)
+                await anyio.to_thread.run_sync(self.remove_files, rec)
+                self.claims.release(rec.id)
+                self.jobs.discard(rec)
+                self.writer.forget(rec.id)
             raise
         finally:
-            self._busy.discard(rec.id)
-            refusal = self._starting.pop(rec.id, None)
-        self.events.publish(JobAdded(info_hash=rec.info_hash, job=self._snapshot(rec)))
-        if refusal is not None and self._tg is not None:  # its metadata came during the add and
-            self._busy.add(rec.id)  # its selection names a file the torrent does not have
-            self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
-        self._sync(rec)
+            self.busy.discard(rec.id)
+            refusal = self.starting.pop(rec.id, None)
+        self.events.publish(JobAdded(info_hash=rec.info_hash, job=self.snapshot(rec)))
+        if refusal is not None and self.tg is not None:  # its metadata came during the add and
+            self.busy.add(rec.id)  # its selection names a file the torrent does not have
+            self.tg.start_soon(self.end, rec, JobState.FAILED, refusal)
+        self.sync(rec)
         # (saved above once the manager had the torrent, metainfo on disk: a crash before that
         # leaves a torrent without a job, which the next start stops; the add had not returned)
-        await self._save(rec)
+        await self.save(rec)
         return rec
 
     # -- control -------------------------------------------------------------------------
     def _reachable(self, job_id: str, action: str) -> tuple[JobRecord, Session | None]:
-        """The unfinished job ``job_id`` and its session (None: a dormant job, see ``_dormant``);
+        """The unfinished job ``job_id`` and its session (None: a dormant job, see ``dormant``);
         ``JobNotFound``, or ``JobConflict`` for a finished job or one being restarted or ended."""
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.state in FINISHED_STATES:
             raise JobConflict(f"cannot {action} a job that is {rec.state.value}")
-        if self._dormant(rec):
+        if self.dormant(rec):
             return rec, None
-        session = self._session(rec)
-        if session is None or rec.id in self._busy:
+        session = self.session_of(rec)
+        if session is None or rec.id in self.busy:
             raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
         return rec, session
 
@@ -508,24 +508,24 @@ class JobService(JobFeatureControl):
         """As ``_reachable``, a dormant job's session started (paused or not, as it was)."""
         rec, session = self._reachable(job_id, action)
         if session is None:
-            session = await self._wake(rec)
+            session = await self.start_dormant(rec)
         return rec, session
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
         self._require_running()
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec, session = self._reachable(job_id, "pause")
             await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
             if session is not None and session.state is not State.PAUSED:
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
-            rec.updated_at = self._clock()
+            rec.updated_at = self.clock()
             if session is None and rec.id in self.queue.held:  # (dormant, held back by the queue)
                 self.queue.held.discard(rec.id)
-                self._set_state(rec, JobState.PAUSED)
-            self._sync(rec)
-            await self._save(rec)  # durable before the caller hears it is done
+                self.set_state(rec, JobState.PAUSED)
+            self.sync(rec)
+            await self.save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (a slot of the queue may have freed)
         return self.get(job_id)
 
@@ -533,24 +533,24 @@ class JobService(JobFeatureControl):
         """Resume a paused job (a job paused since the service started gets its session now), or
         one stopped by its disk (``error``): it goes on from the data verified before."""
         self._require_running()
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec, session = self._reachable(job_id, "resume")
             await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
             if session is None and (rec.id in self.queue.held or self._starts_held(rec)):
                 self.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
-                self._set_state(rec, JobState.QUEUED)
+                self.set_state(rec, JobState.QUEUED)
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
-                await self._wake(rec)  # (started paused with queueing on: the queue judges it)
+                await self.start_dormant(rec)  # (started paused with queueing on: the queue judges it)
             elif session.paused and rec.id not in self.queue.held:  # (or paused once started)
                 if self._waits_for_queue(rec, session):
                     self.queue.held.add(rec.id)  # its session stays paused: it runs with its slot
                 else:
-                    await self._resume(rec, session)
+                    await self.resume_session(rec, session)
             rec.options = dataclasses.replace(rec.options, paused=False)
-            rec.updated_at = self._clock()
-            self._sync(rec)
-            await self._save(rec)  # durable before the caller hears it is done
+            rec.updated_at = self.clock()
+            self.sync(rec)
+            await self.save(rec)  # durable before the caller hears it is done
         await self.enforce()  # (the queue may hold it back)
         return self.get(job_id)
 
@@ -558,8 +558,8 @@ class JobService(JobFeatureControl):
         """Save the record as a pause or resume leaves it, before either is made: durable before
         the caller hears it is done (``StateNotSaved``, nothing changed, when it cannot be)."""
         options = dataclasses.replace(rec.options, paused=paused)
-        planned = dataclasses.replace(rec, options=options, updated_at=self._clock())
-        await self._save(rec, planned, strict=True)
+        planned = dataclasses.replace(rec, options=options, updated_at=self.clock())
+        await self.save(rec, planned, strict=True)
 
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
@@ -568,8 +568,8 @@ class JobService(JobFeatureControl):
         would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
         cancelled job."""
         self._require_running()
-        async with self._lock(job_id):
-            rec = self._jobs.get(job_id)
+        async with self.lock(job_id):
+            rec = self.jobs.get(job_id)
             if rec is not None and rec.state is JobState.COMPLETED:
                 return None
             rec, session = await self._live(job_id, "stream")
@@ -582,59 +582,59 @@ class JobService(JobFeatureControl):
             self.queue.held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
             # (or paused once started: a held job's session just woken; or once checked)
             if session.paused or session.pauses_after_check:
-                await self._resume(rec, session)
+                await self.resume_session(rec, session)
                 rec.options = dataclasses.replace(rec.options, paused=False)
-                rec.updated_at = self._clock()
-                self._sync(rec)
+                rec.updated_at = self.clock()
+                self.sync(rec)
                 changed = True
             if changed:  # durable before the reader has its session: a restart keeps it running
-                await self._save(rec)
+                await self.save(rec)
             return session
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data). A job
         stopped by its disk (``error``) goes on after the check, from what it finds."""
         self._require_running()
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec, session = self._reachable(job_id, "recheck")
             if session is None and rec.state is JobState.ERROR:
                 # started again without its resume data, it hashes what is there (its old
                 # session would trust that data, and stop again on the same missing file)
                 await anyio.to_thread.run_sync(self.manager.forget_resume, rec.info_hash)
                 rec.options = dataclasses.replace(rec.options, paused=False, seed_mode=False)
-                rec.updated_at = self._clock()
-                await self._wake(rec)
-                await self._save(rec)
-                job = self._snapshot(rec)
+                rec.updated_at = self.clock()
+                await self.start_dormant(rec)
+                await self.save(rec)
+                job = self.snapshot(rec)
             else:
                 if session is None:
-                    session = await self._wake(rec)
+                    session = await self.start_dormant(rec)
                 job = await self._recheck(rec, session)
         await self.enforce()  # (a check over already: the queue's word)
         return self.get(job.id)
 
     async def _recheck(self, rec: JobRecord, session: Session) -> Job:
         if not session.has_metadata:
-            return self._snapshot(rec)  # nothing on disk to check before the metadata arrives
+            return self.snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = self._starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
+        paused = self.starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
         rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
-        self._busy.add(rec.id)
+        self.busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
-                self._refresh_counters(rec)
+                self.refresh_counters(rec)
                 await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
                     await self.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
-                                           paused=paused, prepare=lambda s: self._prepare_session(rec, s))
+                                           paused=paused, prepare=lambda s: self.prepare_session(rec, s))
                 except (TorrentEngineError, OSError) as exc:
-                    await self._finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
-                    return self._snapshot(rec)
+                    await self.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
+                    return self.snapshot(rec)
         finally:
-            self._busy.discard(rec.id)
-        self._sync(rec)
-        await self._save(rec)
-        return self._snapshot(rec)
+            self.busy.discard(rec.id)
+        self.sync(rec)
+        await self.save(rec)
+        return self.snapshot(rec)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
@@ -642,19 +642,19 @@ class JobService(JobFeatureControl):
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
         job's connections at most (``max_peers``, 0: the setting for every torrent)."""
         self._require_running()
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
             job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
                                max_peers)
             try:
-                await self._save(rec, strict=True)  # durable before the caller hears it is done
+                await self.save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
                 rec.options, rec.file_priorities, rec.updated_at = before
                 if session is not None:
                     if before[1] is not None and file_priorities is not None:
                         session.set_file_priorities(before[1])
-                    self._apply_options(rec, session)
+                    self.apply_options(rec, session)
                 raise
             return job
 
@@ -684,45 +684,45 @@ class JobService(JobFeatureControl):
                 session.set_file_priorities(new)
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
         rec.options = options
-        rec.updated_at = self._clock()
+        rec.updated_at = self.clock()
         if session is not None:  # (a dormant job's session takes them from the record when it starts)
-            self._apply_options(rec, session)
-        self._refresh_counters(rec)
-        self._sync(rec)
-        return self._snapshot(rec)
+            self.apply_options(rec, session)
+        self.refresh_counters(rec)
+        self.sync(rec)
+        return self.snapshot(rec)
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
         """Stop the job at once; with ``delete_files`` remove its files and the folders it made.
         Cancelling a cancelled job again changes nothing."""
         self._require_running()
-        rec = self._jobs.get(job_id)
+        rec = self.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         if rec.state is JobState.CANCELLED:
-            return self._snapshot(rec)
+            return self.snapshot(rec)
         if rec.state in FINISHED_STATES:
             raise JobConflict(f"cannot cancel a job that is {rec.state.value}")
-        await self._cancel(rec, delete_files=delete_files, error=None)
-        return self._snapshot(rec)
+        await self.cancel_job(rec, delete_files=delete_files, error=None)
+        return self.snapshot(rec)
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         if older_than is not None:
             older_than = check_age(older_than, "older_than")
-        now = self._clock()
-        gone = self._jobs.finished_before(now, older_than)
+        now = self.clock()
+        gone = self.jobs.finished_before(now, older_than)
         if gone:
             await self._keep_numbers()
         for rec in gone:
-            self._jobs.remove(rec.id)
-            self._finished_jobs.pop(rec.id, None)
-            self._decorated.pop(rec.id, None)
-            self._locks.pop(rec.id, None)
-            self._programs.forget(rec.id)
-            self._writer.forget(rec.id)
+            self.jobs.remove(rec.id)
+            self.finished_jobs.pop(rec.id, None)
+            self.decorated.pop(rec.id, None)
+            self.locks.pop(rec.id, None)
+            self.programs.forget(rec.id)
+            self.writer.forget(rec.id)
         if gone:
-            await anyio.to_thread.run_sync(self._store.delete_many, [r.id for r in gone])
+            await anyio.to_thread.run_sync(self.store.delete_many, [r.id for r in gone])
         for rec in gone:
             self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
         return len(gone)
@@ -732,33 +732,33 @@ class JobService(JobFeatureControl):
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
         ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
         unless their download completed (those are kept and end as completed)."""
-        self._refuse_while_starting()
+        self.refuse_while_starting()
         self._require_running()
         seconds = check_ttl(ttl)
-        if replaces is not None and replaces in self._leases:
+        if replaces is not None and replaces in self.leases:
             await self.end_lease(replaces)
-        lease = self._leases.open(seconds, self._clock())
+        lease = self.leases.open(seconds, self.clock())
         await self._save_leases()
         return lease
 
     async def heartbeat(self, lease_id: str) -> Lease:
         """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
-        self._refuse_while_starting()
-        return self._leases.renew(lease_id, self._clock())
+        self.refuse_while_starting()
+        return self.leases.renew(lease_id, self.clock())
 
     async def end_lease(self, lease_id: str) -> None:
         """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
         download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
-        self._refuse_while_starting()
-        self._leases.end(lease_id)
+        self.refuse_while_starting()
+        self.leases.end(lease_id)
         await self._save_leases()
-        for rec in self._jobs:
+        for rec in self.jobs:
             if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
-                await self._client_gone(rec)
+                await self.client_gone(rec)
 
     async def _save_leases(self) -> None:
-        leases = self._leases.entries()
-        await anyio.to_thread.run_sync(self._store.save_leases, leases)
+        leases = self.leases.entries()
+        await anyio.to_thread.run_sync(self.store.save_leases, leases)
 
     # -- timers --------------------------------------------------------------------------
     async def _ticker(self) -> None:
@@ -769,20 +769,20 @@ class JobService(JobFeatureControl):
     async def tick(self) -> None:
         """One round of the timers (the service runs it every ``tick_interval``): lapsed leases,
         history past its age, a stats event, saving active jobs' counters."""
-        now = self._clock()
-        for lease_id in self._leases.lapsed(now):
-            if lease_id in self._leases:  # (not ended meanwhile)
+        now = self.clock()
+        for lease_id in self.leases.lapsed(now):
+            if lease_id in self.leases:  # (not ended meanwhile)
                 log.info("client lease %s lapsed", lease_id)
                 await self.end_lease(lease_id)
         if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
             await self.clear_history(older_than=self.history_ttl)
-        for rec in self._moving():  # (a job without one, or quiet, has nothing that moves)
-            if rec.state not in FINISHED_STATES and rec.id not in self._busy:
-                self._sync(rec)
-                if self._writer.due(rec.id, now, SAVE_INTERVAL):
-                    self._refresh_counters(rec)
-                    if self._writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
-                        await self._save(rec)
+        for rec in self.moving():  # (a job without one, or quiet, has nothing that moves)
+            if rec.state not in FINISHED_STATES and rec.id not in self.busy:
+                self.sync(rec)
+                if self.writer.due(rec.id, now, SAVE_INTERVAL):
+                    self.refresh_counters(rec)
+                    if self.writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
+                        await self.save(rec)
         await self._alt_speed_tick(now)
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
