@@ -57,15 +57,17 @@ from .model import (
     FINISHED_STATES,
     Job,
     JobConflict,
+    JobNotFound,
     JobProgress,
     JobState,
     JobStateChanged,
     JobTracker,
+    JobUpdated,
     SavePathError,
     ServiceStarting,
 )
 from .paths import confine, delete_job_files, existing_files
-from .queue import JobQueue
+from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
 from .snapshot import (
@@ -105,11 +107,11 @@ class JobLifecycle:
     All of it runs on the service's event loop; the task group (``tg``) is the service's.
     """
 
-    settings: ServiceSettings  # the run-time settings (control.py owns them)
-
     def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
-                 state_dir: Path | None, clock: Callable[[], float]) -> None:
+                 state_dir: Path | None, clock: Callable[[], float],
+                 settings: Callable[[], ServiceSettings]) -> None:
         self.manager = manager
+        self._settings = settings  # the run-time settings as they are now (configure.py owns them)
         self.events = EventBus()
         self.download_root = download_root
         self.state_dir = state_dir
@@ -140,7 +142,11 @@ class JobLifecycle:
         self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
         self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
         self.edited_at_start: dict[str, JobRecord] = {}  # info-hash -> a job with renamed files or trackers
-        self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
+        # what the other parts of the service answer for, given to it as it is put together
+        # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
+        # complete in its incomplete folder to its save path, whether one is under way (relocate.py)
+        self.round_soon: Callable[[], None] = lambda: None
+        self.move_when_complete: Callable[[JobRecord], bool] = lambda rec: False
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
@@ -152,6 +158,11 @@ class JobLifecycle:
         self.running = False
         self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
         self._listen(manager.events)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The run-time settings as they are now (read only here: configure.py changes them)."""
+        return self._settings()
 
     # -- a job's session and its view -----------------------------------------------------
     def session_of(self, rec: JobRecord) -> Session | None:
@@ -177,6 +188,21 @@ class JobLifecycle:
             raise ServiceStarting("the job service is starting (its torrents are being loaded): "
                                   "ask again in a moment")
 
+    def check_running(self) -> None:
+        """``JobConflict`` unless the service runs (``ServiceStarting`` while it starts)."""
+        self.refuse_while_starting()
+        if not self.running or self.tg is None:
+            raise JobConflict("the job service is not running (use 'async with JobService(...)')")
+
+    def unfinished(self, job_id: str) -> JobRecord:
+        """The job ``job_id``, to change: ``JobNotFound``, or ``JobConflict`` once it is finished."""
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state in FINISHED_STATES:
+            raise JobConflict(f"cannot change a job that is {rec.state.value}")
+        return rec
+
     def moving(self) -> list[JobRecord]:
         """The awake jobs whose session runs (what the timers walk); the others leave the set."""
         return self.sleepers.moving(self.jobs, lambda rec: self.session_of(rec) is not None)
@@ -199,21 +225,6 @@ class JobLifecycle:
         or when something needs its torrent running)."""
         return (rec.state not in FINISHED_STATES and self.jobs.is_active(rec) and rec.id not in self.busy
                 and self.manager.get(rec.info_hash) is None)
-
-    async def enforce(self) -> None:
-        """The queue's round: which jobs run (the queue's owner overrides this)."""
-
-    def _move_when_complete(self, rec: JobRecord) -> bool:
-        """``rec`` is complete in its incomplete folder: its data moves to its save path (the
-        mover's owner overrides this); whether a move is under way."""
-        return False
-
-    def _round_soon(self) -> None:
-        """Ask for a round of the queue in the task group: asks made before a round begins are
-        answered by it (a start's thousand check ends are not a thousand rounds)."""
-        if not self._round_asked and self.tg is not None:
-            self._round_asked = True
-            self.tg.start_soon(self.enforce)
 
     def starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
@@ -279,8 +290,26 @@ class JobLifecycle:
         return self._decorate(rec, job)
 
     def _decorate(self, rec: JobRecord, job: Job) -> Job:
-        """The snapshot with what the service adds on top (features, queue position: control.py)."""
-        return job
+        """The snapshot with the record's features, queue position, seeding time and ratio; the
+        same object as the last time while ``job`` (a quiet job's kept view) and these are the
+        same, so that a list's readers can keep what they made of it (its JSON, a dialect's
+        record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
+        f = rec.features
+        self.sleepers.fold(rec)
+        key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
+        kept = self.decorated.get(rec.id)
+        if kept is not None and kept[0] is job and kept[1] == key:
+            return kept[2]
+        shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
+                                    queue_position=key[1], seeding_time=rec.seeding_time,
+                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
+                                    completed_at=rec.completed_at, number=rec.number)
+        self.decorated[rec.id] = (job, key, shown)
+        return shown
+
+    def publish_updated(self, rec: JobRecord) -> None:
+        """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
+        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self.snapshot(rec)))
 
     def lock(self, job_id: str) -> anyio.Lock:
         """The job's lock: one control operation at a time per job."""
@@ -405,7 +434,7 @@ class JobLifecycle:
         and a session held for the queue's word pauses at once after it)."""
         self.sync(rec)
         if check_ended and rec.id in self.queue.held:
-            self._round_soon()  # its check is over: the queue's word, now
+            self.round_soon()  # its check is over: the queue's word, now
 
     def on_metadata(self, rec: JobRecord) -> None:
         """A magnet's metadata came (the add may be in flight): see ``metadata_arrived``."""
@@ -465,7 +494,7 @@ class JobLifecycle:
                 new = JobState.QUEUED  # paused by the queue, not by the user
             changed = self.set_state(rec, new)
             if new is JobState.SEEDING and rec.options.download_path is not None:
-                self._move_when_complete(rec)  # (complete in its incomplete folder)
+                self.move_when_complete(rec)  # (complete in its incomplete folder)
         elif self.tg is not None and rec.id not in self.busy:
             if state is State.ERROR or (state is State.STOPPED and session.error):
                 error = session.error or "the session failed"
@@ -476,7 +505,7 @@ class JobLifecycle:
                     self.tg.start_soon(self.end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
                 done = session.has_metadata and session.status().progress >= 1.0
-                if done and rec.options.download_path is not None and self._move_when_complete(rec):
+                if done and rec.options.download_path is not None and self.move_when_complete(rec):
                     return  # (it ends once at its save path: complete there, it stops again)
                 self.busy.add(rec.id)
                 self.tg.start_soon(self.end, rec, JobState.COMPLETED if done else JobState.FAILED,

@@ -74,6 +74,7 @@ class JobQueue:
         self.completions = 0  # told apart each time a job's completion is noted or undone
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
+        self._last_position = 0  # the highest queue position given
 
     def judges(self, rec: JobRecord) -> bool:
         """Whether the queue says when ``rec`` runs (queueing on, not force-started)."""
@@ -142,7 +143,22 @@ class JobQueue:
         start = tuple(r.id for r in sorted(dormant, key=lambda r: r.queue_position))
         return RoundPlan(frozenset(given), hold, wake, start)
 
-    # -- the positions shown ---------------------------------------------------------------
+    # -- the places and the positions shown ------------------------------------------------
+    def place_all(self) -> None:
+        """Give every record of the table its place in the queue, 1, 2, ... in the order they
+        had (older records had none: after the others, oldest first)."""
+        table = self._table()
+        order = sorted(table, key=lambda r: (r.queue_position or float("inf"), r.created_at))
+        for n, rec in enumerate(order, 1):
+            rec.queue_position = n
+        self._last_position = len(order)
+        table.reordered()
+
+    def next_position(self) -> int:
+        """The place after every job's (a move only swaps places: the highest stays the highest)."""
+        self._last_position += 1
+        return self._last_position
+
     def rank(self, job_id: str) -> int:
         """The job's queue position as shown (0: none, it is complete or finished)."""
         if (self._table().order_version, self.completions) != self._ranked:

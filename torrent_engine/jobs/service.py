@@ -17,27 +17,33 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import Any  # Any: fields of settings or features, each its own type
 
 import anyio
 import anyio.abc
 
 from ..config import Config
-from ..errors import TorrentEngineError
+from ..errors import TorrentEngineError, TrackerError
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..session import Session
 from ..session_state import State
+from ..tracker.http import http_get
 from .autorun import ProgramEvent
+from .categories import Category
 from .claims import claimed_paths
-from .control import JobFeatureControl
+from .configure import SettingsControl
+from .edits import JobEdits
 from .features import check_features
 from .incomplete import download_path_for
 from .leases import LeaseTable
+from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     AddOptions,
@@ -58,11 +64,18 @@ from .model import (
     ServiceStatsEvent,
     StateNotSaved,
 )
+from .organise import Organiser
 from .paths import Ground, existing_files, ground, missing_dirs
 from .peerlimits import check_job_peers
+from .relocate import Mover
+from .rounds import QueueRounds
+from .settings import (
+    ServiceSettings,
+)
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
 from .table import JobTable
+from .trackers import Tiers
 from .validate import (
     check_age,
     check_files,
@@ -77,9 +90,11 @@ from .watch import FolderWatcher
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL = 5.0  # seconds between saves of an active job's counters
+MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
+FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 
 
-class JobService(JobFeatureControl):
+class JobService(JobLifecycle):
     """``async with JobService(config, download_root=...) as jobs: job, created = await jobs.add(magnet)``
 
     Owns its ``TorrentManager`` (``config.state_dir`` is replaced by ``state_dir`` when given).
@@ -101,8 +116,18 @@ class JobService(JobFeatureControl):
                                  reload=lambda key: self.reloads(key),
                                  reload_paused=lambda key: self.reloads_paused(key),
                                  prepare_reloaded=lambda session: self.prepare_reloaded(session))
-        super().__init__(manager, JobStore(state),
-                         download_root=Path(download_root).resolve(), state_dir=state, clock=clock)
+        super().__init__(manager, JobStore(state), download_root=Path(download_root).resolve(),
+                         state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
+        # the parts, each given what it works on (the job machinery is this object, for now)
+        self._rounds = QueueRounds(self)
+        self._tuning = SettingsControl(self, self._rounds, state_dir=state, clock=clock)
+        self._organiser = Organiser(self, self._rounds, state)
+        self._mover = Mover(self, self._rounds)
+        self._edits = JobEdits(self)
+        self.round_soon = self._rounds.round_soon
+        self.move_when_complete = self._mover.move_when_complete
+        self.catalogue = self._organiser.catalogue
+        self.blocklist = self._tuning.blocklist
         self.history_ttl = history_ttl
         # what the configuration asks of the settings besides the rate limits and download slots
         # (the programs run on jobs' events, the watched folders: see ``configure``)
@@ -132,12 +157,15 @@ class JobService(JobFeatureControl):
             # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
             asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
                      "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
-            await self._load_features({"download_limit": self.config.download_rate_limit,
+            await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,
                                        "incomplete_dir": self.incomplete_dir},
-                                      asked)
-            await self._recover_moves()  # (before the manager reloads its torrents)
+                                    asked)
+            await self._organiser.load()
+            self.queue.place_all()
+            self.queue.rerank()
+            await self._mover.recover_moves()  # (before the manager reloads its torrents)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.close)
@@ -336,7 +364,7 @@ class JobService(JobFeatureControl):
             if clash is not None:
                 raise clash
         if features is not None:
-            await self._known(features)  # (its new category and tags become known)
+            await self._organiser.known(features)  # (its new category and tags become known)
         done = anyio.Event()
         self.adding[info_hash] = done
         try:
@@ -422,7 +450,7 @@ class JobService(JobFeatureControl):
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers)
-        rec.number = self._take_number()  # (never handed out again)
+        rec.number = self._organiser.take_number()  # (never handed out again)
         if data == found.save:
             rec.created_dirs, preexisting = found.created_dirs, found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
@@ -443,7 +471,7 @@ class JobService(JobFeatureControl):
             self.claims.claim(rec.id, paths)
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
-        rec.queue_position = self._next_position()
+        rec.queue_position = self.queue.next_position()
         order_before = self.jobs.order_version
         self.jobs.add(rec)
         self.queue.ranked_last(rec, order_before)
@@ -536,14 +564,14 @@ class JobService(JobFeatureControl):
         async with self.lock(job_id):
             rec, session = self._reachable(job_id, "resume")
             await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
-            if session is None and (rec.id in self.queue.held or self._starts_held(rec)):
+            if session is None and (rec.id in self.queue.held or self._rounds.starts_held(rec)):
                 self.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self.set_state(rec, JobState.QUEUED)
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self.start_dormant(rec)  # (started paused with queueing on: the queue judges it)
             elif session.paused and rec.id not in self.queue.held:  # (or paused once started)
-                if self._waits_for_queue(rec, session):
+                if self._rounds.waits_for_queue(rec, session):
                     self.queue.held.add(rec.id)  # its session stays paused: it runs with its slot
                 else:
                     await self.resume_session(rec, session)
@@ -576,7 +604,7 @@ class JobService(JobFeatureControl):
             await self.manager.start_now(session)
             changed = False
             # (a paused or held one is resumed below: would the queue hold it back then?)
-            if self._starts_held(rec, session):
+            if self._rounds.starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
                 changed = True
             self.queue.held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
@@ -713,7 +741,7 @@ class JobService(JobFeatureControl):
         now = self.clock()
         gone = self.jobs.finished_before(now, older_than)
         if gone:
-            await self._keep_numbers()
+            await self._organiser.keep_numbers()
         for rec in gone:
             self.jobs.remove(rec.id)
             self.finished_jobs.pop(rec.id, None)
@@ -783,10 +811,230 @@ class JobService(JobFeatureControl):
                     self.refresh_counters(rec)
                     if self.writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
                         await self.save(rec)
-        await self._alt_speed_tick(now)
+        await self._tuning.alt_speed_tick(now)
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
+
+    async def fetch_metainfo(self, url: str) -> Torrent:
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
+        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
+            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
+        try:
+            proxy = self.manager.config.proxy  # (straight under "torrents only", unless proxy only)
+            if proxy is not None and self.settings.proxy_torrents_only and not proxy.only:
+                proxy = None
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
+                                      bind=self.manager.config.netbind())
+        except TrackerError as exc:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
+        if response.status != 200:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
+                                    "source")
+        try:
+            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
+        except TorrentEngineError as exc:
+            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+
+    def client_jobs(self) -> builtins.list[Job]:
+        """The jobs a download client lists: every unfinished one, and each failed one whose torrent
+        has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
+        completed jobs are gone for such a client, as removed torrents are."""
+        out: builtins.list[Job] = []
+        failed: dict[str, JobRecord] = {}
+        for rec in self.jobs.newest_first():
+            if rec.state not in FINISHED_STATES:
+                out.append(self.snapshot(rec))
+            elif rec.state is JobState.FAILED and self.jobs.active_id(rec.info_hash) is None:
+                failed.setdefault(rec.info_hash, rec)
+        out.extend(self.snapshot(rec) for rec in failed.values())
+        return out
+
+    async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
+        """Remove a finished job from the history now (and, with ``delete_files``, the files it
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
+        self.refuse_while_starting()
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state not in FINISHED_STATES:
+            raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
+        async with self.lock(rec.id):
+            if delete_files:
+                await anyio.to_thread.run_sync(self.remove_files, rec)
+            if rec.id not in self.jobs:
+                return
+            await self._organiser.keep_numbers()
+            self.jobs.remove(rec.id)
+            self.finished_jobs.pop(rec.id, None)
+            self.decorated.pop(rec.id, None)
+            self.writer.forget(rec.id)
+            await anyio.to_thread.run_sync(self.store.delete, rec.id)
+        self.locks.pop(rec.id, None)
+        self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+
+    # -- the parts' verbs ------------------------------------------------------------------
+    def get_settings(self) -> ServiceSettings:
+        """The run-time settings, the global rate limits among them (this object owns them: the
+        shared buckets are set from here alone).
+        """
+        return self._tuning.get_settings()
+
+    async def update_settings(self, **changes: Any) -> ServiceSettings:
+        """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
+        The one way the global rate limits change: the API, the download-client dialects and
+        the configuration (``configure``: a start, a SIGHUP) all come here.
+        """
+        return await self._tuning.update_settings(**changes)
+
+    async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
+                        incomplete_dir: str = "",
+                        asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
+        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
+        a start or a reload: the global rate limits and the download slots (0: none). Each one
+        that differs from what the configuration asked last time is a change, made through
+        ``update_settings`` like one from the API; one the configuration did not change leaves
+        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
+        made it, and a restart keeps it. The download slots are the job queue's (there is one
+        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
+        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
+        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
+        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
+        each changed when the configuration's value changed, as above. The names of the settings
+        changed.
+        """
+        return await self._tuning.configure(download_limit=download_limit, upload_limit=upload_limit,
+                                            max_active_downloads=max_active_downloads,
+                                            incomplete_dir=incomplete_dir, asked=asked)
+
+    def by_number(self, number: int) -> Job:
+        """The job whose ``number`` this is; ``JobNotFound`` if none."""
+        return self._organiser.by_number(number)
+
+    def categories(self) -> builtins.list[Category]:
+        """Every category, by name."""
+        return self._organiser.categories()
+
+    def category_path(self, name: str) -> Path:
+        """Where a job of category ``name`` is saved (the download root when it has no path)."""
+        return self._organiser.category_path(name)
+
+    async def create_category(self, name: str, save_path: str = "") -> Category:
+        """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
+        return await self._organiser.create_category(name, save_path)
+
+    async def edit_category(self, name: str, save_path: str) -> Category:
+        """Change a category's save path (jobs already added stay where they are)."""
+        return await self._organiser.edit_category(name, save_path)
+
+    async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
+        """Forget categories (and their subcategories); their jobs are left without one."""
+        return await self._organiser.remove_categories(names)
+
+    def tags(self) -> builtins.list[str]:
+        """Every known tag, sorted."""
+        return self._organiser.tags()
+
+    async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
+        """Make tags known (without giving them to a job)."""
+        return await self._organiser.create_tags(tags)
+
+    async def delete_tags(self, tags: Iterable[str]) -> None:
+        """Forget tags, and take them off every job."""
+        await self._organiser.delete_tags(tags)
+
+    async def set_features(self, job_ids: Iterable[str], **changes: Any) -> builtins.list[Job]:
+        """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
+        them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
+        ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first.
+        """
+        return await self._organiser.set_features(job_ids, **changes)
+
+    async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
+        """Give tags to jobs (unknown tags become known)."""
+        return await self._organiser.add_tags(job_ids, tags)
+
+    async def remove_tags(self, job_ids: Iterable[str],
+                          tags: Iterable[str] | None = None) -> builtins.list[Job]:
+        """Take tags (all of them when ``tags`` is None) off jobs."""
+        return await self._organiser.remove_tags(job_ids, tags)
+
+    def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
+        """The save path of a new job: its own, else its category's (when that has one)."""
+        return self._organiser.add_save_path(features, save_path)
+
+    def queue_order(self) -> builtins.list[str]:
+        """The unfinished jobs' ids in queue order (first = next to run)."""
+        return self._rounds.queue_order()
+
+    async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
+        """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
+        ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
+        once queueing is on, as Transmission's queue positions do).
+        """
+        await self._rounds.move_in_queue(job_ids, where, while_off=while_off)
+
+    async def enforce(self) -> None:
+        """Count seeding time, note completed downloads, act on reached share limits and start
+        or hold jobs as the queue says (run by the service's tick and after changes), once the
+        round under way, if any, is over.
+        """
+        await self._rounds.enforce()
+
+    async def set_location(self, job_id: str, location: str) -> Job:
+        """Move the job's files to ``location`` (inside the download root) and go on from there;
+        the data is verified again at its new place. A job still downloading into its
+        incomplete folder keeps its data there: the new save path is where it moves once
+        complete (as qBittorrent's).
+        """
+        return await self._mover.set_location(job_id, location)
+
+    async def set_download_path(self, job_id: str, path: str) -> Job:
+        """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
+        download root; "" = none: to its save path), where it stays until complete.
+        """
+        return await self._mover.set_download_path(job_id, path)
+
+    def metainfo(self, job_id: str) -> Torrent | None:
+        """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
+        return self._edits.metainfo(job_id)
+
+    def piece_states(self, job_id: str) -> builtins.list[int] | None:
+        """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
+        return self._edits.piece_states(job_id)
+
+    async def reannounce(self, job_id: str) -> None:
+        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
+        await self._edits.reannounce(job_id)
+
+    async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
+                          fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
+        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
+        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
+        relative to its save path). The files on disk move, the job reads and writes them there
+        from then on, its verified pieces kept; the record keeps the names across restarts.
+        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
+        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
+        disk): ``fields`` names the offending input; nothing changed then.
+        """
+        return await self._edits.rename_path(job_id, old_path, new_path, folder=folder, fields=fields)
+
+    def tracker_tiers(self, job_id: str) -> Tiers:
+        """The job's trackers, BEP 12 tiers of announce URLs: as edited, else the torrent's (or
+        its magnet's).
+        """
+        return self._edits.tracker_tiers(job_id)
+
+    async def set_trackers(self, job_id: str, tiers: Iterable[Iterable[str]], field: str = "trackers") -> Job:
+        """Announce the job to these tracker tiers from now on (``tracker_tiers``, edited): a
+        tracker added is announced to at once, one removed no more; kept across restarts. Every
+        URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then).
+        """
+        return await self._edits.set_trackers(job_id, tiers, field)
+
+    async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
+        """Dial these peers for the job (``(host, port)`` pairs, checked)."""
+        await self._edits.add_peers(job_id, peers)
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
     """``JobConflict`` when an add of a torrent that already has an active job asks for another
