@@ -1,7 +1,326 @@
-"""The queue's moves by name (the HTTP API's vocabulary): see rounds.py."""
+"""The verbs that control one job after its add: pause, resume, a stream's session, recheck,
+update its options, cancel; and the history: what download clients list, forgetting finished jobs.
+"""
 
 from __future__ import annotations
 
-from .rounds import QUEUE_MOVES
+import builtins
+import dataclasses
+import logging
+from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["QUEUE_MOVES"]
+import anyio
+import anyio.abc
+
+from ..errors import TorrentEngineError
+from ..session import Session
+from ..session_state import State
+from .lifecycle import JobLifecycle
+from .model import (
+    FINISHED_STATES,
+    Job,
+    JobConflict,
+    JobNotFound,
+    JobRemoved,
+    JobState,
+    StateNotSaved,
+)
+from .organise import Organiser
+from .peerlimits import check_job_peers
+from .rounds import QUEUE_MOVES, QueueRounds
+from .store import JobRecord
+from .validate import (
+    check_age,
+    check_limit,
+    check_priorities,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["QUEUE_MOVES", "JobControl"]
+
+
+class JobControl:
+    """Controls the jobs of ``run``; a round of ``rounds`` follows what may free or take a
+    slot of the queue; a job's number is kept by the organiser when its record leaves."""
+
+    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser) -> None:
+        self.run = run
+        self.rounds = rounds
+        self.organiser = organiser
+
+    def _reachable(self, job_id: str, action: str) -> tuple[JobRecord, Session | None]:
+        """The unfinished job ``job_id`` and its session (None: a dormant job, see ``dormant``);
+        ``JobNotFound``, or ``JobConflict`` for a finished job or one being restarted or ended."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state in FINISHED_STATES:
+            raise JobConflict(f"cannot {action} a job that is {rec.state.value}")
+        if self.run.dormant(rec):
+            return rec, None
+        session = self.run.session_of(rec)
+        if session is None or rec.id in self.run.busy:
+            raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
+        return rec, session
+
+    async def _live(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
+        """As ``_reachable``, a dormant job's session started (paused or not, as it was)."""
+        rec, session = self._reachable(job_id, action)
+        if session is None:
+            session = await self.run.start_dormant(rec)
+        return rec, session
+
+    async def pause(self, job_id: str) -> Job:
+        """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
+        self.run.require_running()
+        async with self.run.lock(job_id):
+            rec, session = self._reachable(job_id, "pause")
+            await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
+            if session is not None and session.state is not State.PAUSED:
+                await session.pause()
+            rec.options = dataclasses.replace(rec.options, paused=True)
+            rec.updated_at = self.run.clock()
+            if session is None and rec.id in self.run.queue.held:  # (dormant, held back by the queue)
+                self.run.queue.held.discard(rec.id)
+                self.run.set_state(rec, JobState.PAUSED)
+            self.run.sync(rec)
+            await self.run.save(rec)  # durable before the caller hears it is done
+        await self.rounds.enforce()  # (a slot of the queue may have freed)
+        return self.run.job(job_id)
+
+    async def resume(self, job_id: str) -> Job:
+        """Resume a paused job (a job paused since the service started gets its session now), or
+        one stopped by its disk (``error``): it goes on from the data verified before."""
+        self.run.require_running()
+        async with self.run.lock(job_id):
+            rec, session = self._reachable(job_id, "resume")
+            await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
+            if session is None and (rec.id in self.run.queue.held or self.rounds.starts_held(rec)):
+                self.run.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
+                self.run.set_state(rec, JobState.QUEUED)
+            elif session is None:
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                await self.run.start_dormant(rec)  # (started paused with queueing on: the queue judges it)
+            elif session.paused and rec.id not in self.run.queue.held:  # (or paused once started)
+                if self.rounds.waits_for_queue(rec, session):
+                    self.run.queue.held.add(rec.id)  # its session stays paused: it runs with its slot
+                else:
+                    await self.run.resume_session(rec, session)
+            rec.options = dataclasses.replace(rec.options, paused=False)
+            rec.updated_at = self.run.clock()
+            self.run.sync(rec)
+            await self.run.save(rec)  # durable before the caller hears it is done
+        await self.rounds.enforce()  # (the queue may hold it back)
+        return self.run.job(job_id)
+
+    async def _save_planned(self, rec: JobRecord, *, paused: bool) -> None:
+        """Save the record as a pause or resume leaves it, before either is made: durable before
+        the caller hears it is done (``StateNotSaved``, nothing changed, when it cannot be)."""
+        options = dataclasses.replace(rec.options, paused=paused)
+        planned = dataclasses.replace(rec, options=options, updated_at=self.run.clock())
+        await self.run.save(rec, planned, strict=True)
+
+    async def stream_session(self, job_id: str) -> Session | None:
+        """The session to read a job's files from while it runs (a file reader or an HTTP
+        stream), started now if queued and resumed if paused; None for a completed job (its
+        files are whole on disk). A job the queue holds back is force-started (as qBittorrent
+        would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
+        cancelled job."""
+        self.run.require_running()
+        async with self.run.lock(job_id):
+            rec = self.run.jobs.get(job_id)
+            if rec is not None and rec.state is JobState.COMPLETED:
+                return None
+            rec, session = await self._live(job_id, "stream")
+            await self.run.manager.start_now(session)
+            changed = False
+            # (a paused or held one is resumed below: would the queue hold it back then?)
+            if self.rounds.starts_held(rec, session):
+                rec.features = dataclasses.replace(rec.features, force_start=True)
+                changed = True
+            self.run.queue.held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
+            # (or paused once started: a held job's session just woken; or once checked)
+            if session.paused or session.pauses_after_check:
+                await self.run.resume_session(rec, session)
+                rec.options = dataclasses.replace(rec.options, paused=False)
+                rec.updated_at = self.run.clock()
+                self.run.sync(rec)
+                changed = True
+            if changed:  # durable before the reader has its session: a restart keeps it running
+                await self.run.save(rec)
+            return session
+
+    async def recheck(self, job_id: str) -> Job:
+        """Hash the data on disk again (the session restarts without its resume data). A job
+        stopped by its disk (``error``) goes on after the check, from what it finds."""
+        self.run.require_running()
+        async with self.run.lock(job_id):
+            rec, session = self._reachable(job_id, "recheck")
+            if session is None and rec.state is JobState.ERROR:
+                # started again without its resume data, it hashes what is there (its old
+                # session would trust that data, and stop again on the same missing file)
+                await anyio.to_thread.run_sync(self.run.manager.forget_resume, rec.info_hash)
+                rec.options = dataclasses.replace(rec.options, paused=False, seed_mode=False)
+                rec.updated_at = self.run.clock()
+                await self.run.start_dormant(rec)
+                await self.run.save(rec)
+                job = self.run.snapshot(rec)
+            else:
+                if session is None:
+                    session = await self.run.start_dormant(rec)
+                job = await self._recheck(rec, session)
+        await self.rounds.enforce()  # (a check over already: the queue's word)
+        return self.run.job(job.id)
+
+    async def _recheck(self, rec: JobRecord, session: Session) -> Job:
+        if not session.has_metadata:
+            return self.run.snapshot(rec)  # nothing on disk to check before the metadata arrives
+        torrent = session.torrent
+        paused = self.run.starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
+        rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
+        self.run.busy.add(rec.id)
+        try:
+            with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
+                self.run.refresh_counters(rec)
+                await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
+                try:
+                    await self.run.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
+                                           paused=paused, prepare=lambda s: self.run.prepare_session(rec, s))
+                except (TorrentEngineError, OSError) as exc:
+                    await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
+                    return self.run.snapshot(rec)
+        finally:
+            self.run.busy.discard(rec.id)
+        self.run.sync(rec)
+        await self.run.save(rec)
+        return self.run.snapshot(rec)
+
+    async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
+                     sequential: bool | None = None, download_limit: int | None = None,
+                     upload_limit: int | None = None, max_peers: int | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
+        job's connections at most (``max_peers``, 0: the setting for every torrent)."""
+        self.run.require_running()
+        async with self.run.lock(job_id):
+            rec, session = self._reachable(job_id, "update")
+            before = rec.options, rec.file_priorities, rec.updated_at
+            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
+                               max_peers)
+            try:
+                await self.run.save(rec, strict=True)  # durable before the caller hears it is done
+            except StateNotSaved:  # refused: what was made is taken back
+                rec.options, rec.file_priorities, rec.updated_at = before
+                if session is not None:
+                    if before[1] is not None and file_priorities is not None:
+                        session.set_file_priorities(before[1])
+                    self.run.apply_options(rec, session)
+                raise
+            return job
+
+    def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
+                sequential: bool | None, download_limit: int | None, upload_limit: int | None,
+                max_peers: int | None = None) -> Job:
+        options = rec.options  # (everything is checked before anything changes)
+        if max_peers is not None:
+            options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
+        if download_limit is not None:
+            down = check_limit(download_limit, "download_limit")
+            options = dataclasses.replace(options, download_limit=down)
+        if upload_limit is not None:
+            up = check_limit(upload_limit, "upload_limit")
+            options = dataclasses.replace(options, upload_limit=up)
+        if sequential is not None:
+            options = dataclasses.replace(options, sequential=bool(sequential))
+        if file_priorities is not None:
+            known = session.has_metadata if session is not None else rec.file_paths is not None
+            if rec.file_priorities is None or not known:
+                raise JobConflict("file priorities need the metainfo, which has not arrived yet",
+                                  "file_priorities")
+            pads = set(rec.pad_files) if rec.file_paths is not None else set()
+            new = check_priorities(file_priorities, rec.file_priorities, pads)
+            rec.file_priorities = new
+            if session is not None:
+                session.set_file_priorities(new)
+            options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
+        rec.options = options
+        rec.updated_at = self.run.clock()
+        if session is not None:  # (a dormant job's session takes them from the record when it starts)
+            self.run.apply_options(rec, session)
+        self.run.refresh_counters(rec)
+        self.run.sync(rec)
+        return self.run.snapshot(rec)
+
+    async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
+        """Stop the job at once; with ``delete_files`` remove its files and the folders it made.
+        Cancelling a cancelled job again changes nothing."""
+        self.run.require_running()
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state is JobState.CANCELLED:
+            return self.run.snapshot(rec)
+        if rec.state in FINISHED_STATES:
+            raise JobConflict(f"cannot cancel a job that is {rec.state.value}")
+        await self.run.cancel_job(rec, delete_files=delete_files, error=None)
+        return self.run.snapshot(rec)
+
+    async def clear_history(self, *, older_than: float | None = None) -> int:
+        """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
+        self.run.refuse_while_starting()
+        if older_than is not None:
+            older_than = check_age(older_than, "older_than")
+        now = self.run.clock()
+        gone = self.run.jobs.finished_before(now, older_than)
+        if gone:
+            await self.organiser.keep_numbers()
+        for rec in gone:
+            self.run.jobs.remove(rec.id)
+            self.run.finished_jobs.pop(rec.id, None)
+            self.run.decorated.pop(rec.id, None)
+            self.run.locks.pop(rec.id, None)
+            self.run.programs.forget(rec.id)
+            self.run.writer.forget(rec.id)
+        if gone:
+            await anyio.to_thread.run_sync(self.run.store.delete_many, [r.id for r in gone])
+        for rec in gone:
+            self.run.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+        return len(gone)
+
+    def client_jobs(self) -> builtins.list[Job]:
+        """The jobs a download client lists: every unfinished one, and each failed one whose torrent
+        has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
+        completed jobs are gone for such a client, as removed torrents are."""
+        out: builtins.list[Job] = []
+        failed: dict[str, JobRecord] = {}
+        for rec in self.run.jobs.newest_first():
+            if rec.state not in FINISHED_STATES:
+                out.append(self.run.snapshot(rec))
+            elif rec.state is JobState.FAILED and self.run.jobs.active_id(rec.info_hash) is None:
+                failed.setdefault(rec.info_hash, rec)
+        out.extend(self.run.snapshot(rec) for rec in failed.values())
+        return out
+
+    async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
+        """Remove a finished job from the history now (and, with ``delete_files``, the files it
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
+        self.run.refuse_while_starting()
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state not in FINISHED_STATES:
+            raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
+        async with self.run.lock(rec.id):
+            if delete_files:
+                await anyio.to_thread.run_sync(self.run.remove_files, rec)
+            if rec.id not in self.run.jobs:
+                return
+            await self.organiser.keep_numbers()
+            self.run.jobs.remove(rec.id)
+            self.run.finished_jobs.pop(rec.id, None)
+            self.run.decorated.pop(rec.id, None)
+            self.run.writer.forget(rec.id)
+            await anyio.to_thread.run_sync(self.run.store.delete, rec.id)
+        self.run.locks.pop(rec.id, None)
+        self.run.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))

@@ -194,6 +194,22 @@ class JobLifecycle:
         if not self.running or self.tg is None:
             raise JobConflict("the job service is not running (use 'async with JobService(...)')")
 
+    def require_running(self) -> anyio.abc.TaskGroup:
+        """The service's task group; as ``check_running`` when it does not run."""
+        self.check_running()
+        assert self.tg is not None  # (checked above)
+        return self.tg
+
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id`` as one job's answer shows it (its last program run too);
+        ``JobNotFound`` if there is none."""
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        run = self.programs.last.get(job_id)
+        job = self.snapshot(rec)
+        return job if run is None else dataclasses.replace(job, last_program=run)
+
     def unfinished(self, job_id: str) -> JobRecord:
         """The job ``job_id``, to change: ``JobNotFound``, or ``JobConflict`` once it is finished."""
         rec = self.jobs.get(job_id)

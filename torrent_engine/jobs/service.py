@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import math
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -27,63 +26,41 @@ import anyio
 import anyio.abc
 
 from ..config import Config
-from ..errors import TorrentEngineError, TrackerError
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..session import Session
-from ..session_state import State
-from ..tracker.http import http_get
-from .autorun import ProgramEvent
+from .adding import JobAdder
 from .categories import Category
-from .claims import claimed_paths
 from .configure import SettingsControl
+from .control import JobControl
 from .edits import JobEdits
-from .features import check_features
-from .incomplete import download_path_for
 from .leases import LeaseTable
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     AddOptions,
-    InvalidJobRequest,
     Job,
-    JobAdded,
-    JobConflict,
     JobError,
     JobFeatures,
-    JobNotFound,
-    JobOptions,
-    JobRemoved,
     JobState,
     Lease,
-    LeaseNotFound,
     PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
-    StateNotSaved,
 )
 from .organise import Organiser
-from .paths import Ground, existing_files, ground, missing_dirs
-from .peerlimits import check_job_peers
 from .relocate import Mover
 from .rounds import QueueRounds
 from .settings import (
     ServiceSettings,
 )
-from .snapshot import learn_layout
-from .store import FULL_ERRNOS, JobRecord, JobStore, not_saved
+from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
 from .validate import (
-    check_age,
-    check_files,
-    check_limit,
-    check_peers,
-    check_priorities,
     check_ttl,
-    read_source,
 )
 from .watch import FolderWatcher
 
@@ -94,7 +71,7 @@ MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetche
 FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 
 
-class JobService(JobLifecycle):
+class JobService:
     """``async with JobService(config, download_root=...) as jobs: job, created = await jobs.add(magnet)``
 
     Owns its ``TorrentManager`` (``config.state_dir`` is replaced by ``state_dir`` when given).
@@ -113,19 +90,28 @@ class JobService(JobLifecycle):
         # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
         # download slots); the manager starts whatever the service asks it to.
         manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
-                                 reload=lambda key: self.reloads(key),
-                                 reload_paused=lambda key: self.reloads_paused(key),
-                                 prepare_reloaded=lambda session: self.prepare_reloaded(session))
-        super().__init__(manager, JobStore(state), download_root=Path(download_root).resolve(),
-                         state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
-        # the parts, each given what it works on (the job machinery is this object, for now)
-        self._rounds = QueueRounds(self)
-        self._tuning = SettingsControl(self, self._rounds, state_dir=state, clock=clock)
-        self._organiser = Organiser(self, self._rounds, state)
-        self._mover = Mover(self, self._rounds)
-        self._edits = JobEdits(self)
-        self.round_soon = self._rounds.round_soon
-        self.move_when_complete = self._mover.move_when_complete
+                                 reload=lambda key: self._run.reloads(key),
+                                 reload_paused=lambda key: self._run.reloads_paused(key),
+                                 prepare_reloaded=lambda session: self._run.prepare_reloaded(session))
+        self.store = JobStore(state)
+        # the parts, each given explicitly what it works on and what it calls
+        self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
+                                       state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
+        self._rounds = QueueRounds(run)
+        self._tuning = SettingsControl(run, self._rounds, state_dir=state, clock=clock)
+        self._organiser = Organiser(run, self._rounds, state)
+        self._mover = Mover(run, self._rounds)
+        self._edits = JobEdits(run)
+        self._adder = JobAdder(run, self._rounds, self._organiser)
+        self._control = JobControl(run, self._rounds, self._organiser)
+        run.round_soon = self._rounds.round_soon
+        run.move_when_complete = self._mover.move_when_complete
+        # what callers read of the service (the machinery's, the parts')
+        self.manager = manager
+        self.events = run.events
+        self.download_root = run.download_root
+        self.state_dir = state
+        self.queue = run.queue
         self.catalogue = self._organiser.catalogue
         self.blocklist = self._tuning.blocklist
         self.history_ttl = history_ttl
@@ -145,15 +131,15 @@ class JobService(JobLifecycle):
         loads their torrents and restores each job, and a change asked meanwhile is refused
         with ``ServiceStarting`` (the daemon serves its API between the two steps: a restart
         with 10 000 torrents answers at once). ``JobStoreError`` when the store cannot be read."""
-        if self.loaded:
+        if self._run.loaded:
             return
         try:
             await anyio.to_thread.run_sync(lambda: self.download_root.mkdir(parents=True, exist_ok=True))
             records, lost = await anyio.to_thread.run_sync(self.store.load_all)
             self.lost = lost
-            self.jobs = JobTable(records)
-            self.writer.loaded(self.store.loaded)  # (a stop writes only what changed since)
-            self.leases = LeaseTable(await anyio.to_thread.run_sync(self.store.load_leases))
+            self._run.jobs = JobTable(records)
+            self._run.writer.loaded(self.store.loaded)  # (a stop writes only what changed since)
+            self._run.leases = LeaseTable(await anyio.to_thread.run_sync(self.store.load_leases))
             # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
             asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
                      "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
@@ -170,89 +156,88 @@ class JobService(JobLifecycle):
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.close)
             raise
-        self.loaded = True
+        self._run.loaded = True
 
     async def __aenter__(self) -> JobService:
         await self.load()
         stack = AsyncExitStack()
         try:
-            self.restoring = True  # (trackers' answers heard during the reload are kept)
-            self.note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
+            self._run.restoring = True  # (trackers' answers heard during the reload are kept)
+            self._run.note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
             await stack.enter_async_context(self.manager)
-            self.tg = await stack.enter_async_context(anyio.create_task_group())
-            self.running = True
+            self._run.tg = await stack.enter_async_context(anyio.create_task_group())
+            self._run.running = True
             self._stack = stack
-            await self.restore()
-            for rec in self.with_sessions():  # (their news came before the service ran)
-                self.sleepers.wake(rec)
+            await self._run.restore()
+            for rec in self._run.with_sessions():  # (their news came before the service ran)
+                self._run.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)
-            self.tg.start_soon(self._ticker)
-            self.tg.start_soon(self._watcher.run)
-            self.tg.start_soon(self.blocklist.run)
+            self._run.tg.start_soon(self._ticker)
+            self._run.tg.start_soon(self._watcher.run)
+            self._run.tg.start_soon(self.blocklist.run)
         except BaseException:
-            self.running = False
-            self.restoring = False
-            self.loaded = False
+            self._run.running = False
+            self._run.restoring = False
+            self._run.loaded = False
             self._stack = None
-            self.tg = None
+            self._run.tg = None
             await stack.aclose()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.close)
             raise
-        self.ready = True
+        self._run.ready = True
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self.running = False
-        self.ready = self.loaded = False
+        self._run.running = False
+        self._run.ready = self._run.loaded = False
         stack, self._stack = self._stack, None
-        for rec in self.jobs:
+        for rec in self._run.jobs:
             if rec.state not in FINISHED_STATES:
-                self.refresh_counters(rec)
+                self._run.refresh_counters(rec)
                 if rec.options.paused:
-                    self.refresh_files(rec)
-        if self.tg is not None:
-            self.tg.cancel_scope.cancel()
-        self.tg = None
+                    self._run.refresh_files(rec)
+        if self._run.tg is not None:
+            self._run.tg.cancel_scope.cancel()
+        self._run.tg = None
         if stack is not None:
             await stack.aclose()  # the task group ends, then the manager stops every session
         with anyio.CancelScope(shield=True):
-            await self.save_all([rec for rec in self.jobs if rec.state not in FINISHED_STATES])
+            await self._run.save_all([rec for rec in self._run.jobs if rec.state not in FINISHED_STATES])
             await anyio.to_thread.run_sync(self.store.close)
 
-    def _require_running(self) -> anyio.abc.TaskGroup:
-        self.refuse_while_starting()
-        if not self.running or self.tg is None:
-            raise JobError_not_running()
-        return self.tg
-
     # -- queries -------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Whether the service has started: its torrents loaded and its jobs restored."""
+        return self._run.ready
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The run-time settings as they are now (``update_settings`` changes them)."""
+        return self._tuning.settings
+
     def get(self, job_id: str) -> Job:
         """The job ``job_id``; ``JobNotFound`` if there is none."""
-        rec = self.jobs.get(job_id)
-        if rec is None:
-            raise JobNotFound(f"no job {job_id!r}", "id")
-        run = self.programs.last.get(job_id)  # (a single job's answer: its last program run too)
-        job = self.snapshot(rec)
-        return job if run is None else dataclasses.replace(job, last_program=run)
+        return self._run.job(job_id)
 
     def list(self, state: JobState | None = None, *, offset: int = 0,
              limit: int | None = None) -> builtins.list[Job]:
         """Every job (active and history), newest first; only those in ``state`` when given; of
         those, ``limit`` (all when ``None``) from the ``offset``-th on."""
-        recs = self.jobs.newest_first(JobState(state) if state is not None else None)
+        recs = self._run.jobs.newest_first(JobState(state) if state is not None else None)
         if offset or limit is not None:
             recs = recs[offset:None if limit is None else offset + limit]
-        return [self.snapshot(r) for r in recs]
+        return [self._run.snapshot(r) for r in recs]
 
     def __contains__(self, job_id: object) -> bool:
         """Whether the service has a job ``job_id`` (active or history)."""
-        return job_id in self.jobs
+        return job_id in self._run.jobs
 
     def __len__(self) -> int:
         """How many jobs the service has (active and history)."""
-        return len(self.jobs)
+        return len(self._run.jobs)
 
     def active(self) -> builtins.list[Job]:
         """The jobs that are not finished."""
@@ -270,15 +255,15 @@ class JobService(JobLifecycle):
         # (every second: the table keeps the totals, the history's and the unfinished jobs' as
         # their records say; the awake jobs' sessions alone are walked, for what moves: a quiet
         # one's counters were saved in its record as it fell quiet, and its rates are 0)
-        finished, downloaded, uploaded = self.jobs.finished_totals()
-        unfinished, records_down, records_up = self.jobs.unfinished_totals()
+        finished, downloaded, uploaded = self._run.jobs.finished_totals()
+        unfinished, records_down, records_up = self._run.jobs.unfinished_totals()
         downloaded += records_down
         uploaded += records_up
         for totals in (finished, unfinished):
             for state, n in totals.items():
                 counts[state.value] += n
-        for rec in self.moving():
-            session = self.session_of(rec)
+        for rec in self._run.moving():
+            session = self._run.session_of(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
                 st = session.status()
                 down_rate += st.download_rate
@@ -287,18 +272,91 @@ class JobService(JobLifecycle):
                 uploaded += st.uploaded - rec.uploaded
                 peers += st.peers
         shared = self.manager.shared
-        dht = shared.dht if self.running else None
-        mapper = shared.port_mapper if self.running else None
+        dht = shared.dht if self._run.running else None
+        mapper = shared.port_mapper if self._run.running else None
         mapping = None if mapper is None else PortMappingStatus(
             method=mapper.method, external_ip=mapper.external_ip, error=mapper.last_error,
             mappings=tuple((m.protocol, m.internal_port, m.external_port, m.lifetime)
                            for m in mapper.mappings))
         return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
-                            uploaded=uploaded, listen_port=shared.listen_port if self.running else 0,
+                            uploaded=uploaded, listen_port=shared.listen_port if self._run.running else 0,
                             dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
                             peers=peers, port_mapping=mapping)
 
     # -- add -----------------------------------------------------------------------------
+    async def _add_watched(self, source: bytes | str, save_path: str | None, category: str) -> str:
+        """Add what a watched folder's file holds (see watch.py); the job's id."""
+        features = JobFeatures(category=category) if category else None
+        job, _ = await self.add(source, save_path=save_path, features=features)
+        return job.id
+
+    def watch_status(self) -> dict[str, object]:
+        """The watched folders, why one cannot be read, and the files they held lately."""
+        return self._watcher.status(self.settings)
+
+    # -- control -------------------------------------------------------------------------
+    # -- leases --------------------------------------------------------------------------
+    async def open_lease(self, ttl: float, *, replaces: str | None = None) -> Lease:
+        """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
+        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
+        unless their download completed (those are kept and end as completed)."""
+        self._run.refuse_while_starting()
+        self._run.require_running()
+        seconds = check_ttl(ttl)
+        if replaces is not None and replaces in self._run.leases:
+            await self.end_lease(replaces)
+        lease = self._run.leases.open(seconds, self._run.clock())
+        await self._save_leases()
+        return lease
+
+    async def heartbeat(self, lease_id: str) -> Lease:
+        """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
+        self._run.refuse_while_starting()
+        return self._run.leases.renew(lease_id, self._run.clock())
+
+    async def end_lease(self, lease_id: str) -> None:
+        """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
+        download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
+        self._run.refuse_while_starting()
+        self._run.leases.end(lease_id)
+        await self._save_leases()
+        for rec in self._run.jobs:
+            if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
+                await self._run.client_gone(rec)
+
+    async def _save_leases(self) -> None:
+        leases = self._run.leases.entries()
+        await anyio.to_thread.run_sync(self.store.save_leases, leases)
+
+    # -- timers --------------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        while True:
+            await anyio.sleep(self.tick_interval)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """One round of the timers (the service runs it every ``tick_interval``): lapsed leases,
+        history past its age, a stats event, saving active jobs' counters."""
+        now = self._run.clock()
+        for lease_id in self._run.leases.lapsed(now):
+            if lease_id in self._run.leases:  # (not ended meanwhile)
+                log.info("client lease %s lapsed", lease_id)
+                await self.end_lease(lease_id)
+        if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
+            await self.clear_history(older_than=self.history_ttl)
+        for rec in self._run.moving():  # (a job without one, or quiet, has nothing that moves)
+            if rec.state not in FINISHED_STATES and rec.id not in self._run.busy:
+                self._run.sync(rec)
+                if self._run.writer.due(rec.id, now, SAVE_INTERVAL):
+                    self._run.refresh_counters(rec)
+                    if self._run.writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
+                        await self._run.save(rec)
+        await self._tuning.alt_speed_tick(now)
+        await self.enforce()
+        self.events.publish(ServiceStatsEvent(stats=self.stats()))
+
+
+    # -- the parts' verbs ------------------------------------------------------------------
     async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,
                   files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
                   peers: Sequence[tuple[str, int]] = (), client: str | None = None,
@@ -313,567 +371,84 @@ class JobService(JobLifecycle):
         ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
         the first time it is served, and one that fails has the whole torrent checked.
         ``download_path``: the folder the data goes to while it downloads, moved to the save
-        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides)."""
-        rec, created = await self._add(
-            source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
-            client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
-            seed_mode=seed_mode, download_path=download_path)
-        return self.snapshot(rec), created
-
-    async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
-                   files: Sequence[int] | None, sequential: bool, paused: bool,
-                   peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
-                   download_limit: int, upload_limit: int, seed_mode: bool,
-                   download_path: str | None) -> tuple[JobRecord, bool]:
-        """``add``'s work: the job's record (its snapshot is the caller's to take)."""
-        self._require_running()
-        limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
-        features = check_features(features)
-        save_path = self.add_save_path(features, save_path)
-        layout = features.content_layout if features is not None else "original"
-        root = self.download_root
-
-        def read() -> tuple[tuple[Torrent | Magnet, str], Ground]:  # (one worker-thread hop)
-            parsed = read_source(source)
-            return parsed, ground(root, save_path, parsed[0], layout)
-
-        (torrent, source_text), found = await anyio.to_thread.run_sync(read)
-        save = found.save
-        selected = check_files(files, torrent)
-        data: Path | None = None
-        if download_path or (download_path is None and self.settings.incomplete_dir_enabled):
-            data = await anyio.to_thread.run_sync(lambda: download_path_for(
-                self.download_root, self.settings, download_path, save, torrent, selected,
-                seed_mode=bool(seed_mode)))
-        peer_list = check_peers(peers)
-        if client is not None and client not in self.leases:
-            raise LeaseNotFound(f"no open client lease {client!r}", "client")
-        info_hash = torrent.info_hash.hex()
-        while True:
-            pending = self.adding.get(info_hash)
-            if pending is not None:
-                await pending.wait()
-                continue
-            existing = self.jobs.get(self.jobs.active_id(info_hash))
-            if existing is not None:
-                _same_request(existing, save if save_path is not None else None, selected)
-                return existing, False
-            break
-        if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
-            clash = self.overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
-            if clash is not None:
-                raise clash
-        if features is not None:
-            await self._organiser.known(features)  # (its new category and tags become known)
-        done = anyio.Event()
-        self.adding[info_hash] = done
-        try:
-            rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
-                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data)
-        finally:
-            del self.adding[info_hash]
-            done.set()
-        if client is not None and client not in self.leases and rec.state not in FINISHED_STATES:
-            await self.client_gone(rec)  # it ended meanwhile
-        self.run_program(ProgramEvent.ADDED, rec)
-        if self.settings.queueing:
-            await self.enforce()  # (the queue may hold it back at once)
-        return rec, True
-
-    async def _add_watched(self, source: bytes | str, save_path: str | None, category: str) -> str:
-        """Add what a watched folder's file holds (see watch.py); the job's id."""
-        features = JobFeatures(category=category) if category else None
-        job, _ = await self.add(source, save_path=save_path, features=features)
-        return job.id
-
-    def watch_status(self) -> dict[str, object]:
-        """The watched folders, why one cannot be read, and the files they held lately."""
-        return self._watcher.status(self.settings)
+        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides).
+        """
+        return await self._adder.add(source, save_path=save_path, files=files, sequential=sequential,
+                                     paused=paused, peers=peers, client=client, features=features,
+                                     download_limit=download_limit, upload_limit=upload_limit,
+                                     seed_mode=seed_mode, download_path=download_path)
 
     async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
                        options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
         """Add several torrents with the same options (a batch of a download client's add), at
         once rather than one after the other: each add's writes and checks overlap the others'
         waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
-        refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
-        added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
-        o = options if options is not None else AddOptions()
+        refused it (a ``StateNotSaved`` is raised: nothing more can be added then).
+        """
+        return await self._adder.add_many(sources, options)
 
-        async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
-            try:
-                added[i] = await self._add(
-                    source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
-                    peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
-                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path)
-            except StateNotSaved:
-                raise
-            except JobError as exc:
-                added[i] = exc
-
-        async with anyio.create_task_group() as tg:
-            for i, source in enumerate(sources):
-                tg.start_soon(one, i, source)
-        # the places the new jobs took as each joined the table, given in the batch's order
-        new = [self.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
-        recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
-        places = sorted(rec.queue_position for rec in recs)
-        moved = [rec for rec, place in zip(recs, places, strict=True) if rec.queue_position != place]
-        for rec, place in zip(recs, places, strict=True):
-            rec.queue_position = place
-        if moved:
-            self.jobs.reordered()
-            for rec in moved:
-                await self.save(rec)
-        # (as they are now: their places; one snapshot each)
-        return [(self.snapshot(self.jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
-                for r in added]
-
-    async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
-                      selected: tuple[int, ...] | None, sequential: bool, paused: bool,
-                      peers: tuple[tuple[str, int], ...], client: str | None,
-                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
-                      seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
-        now = self.clock()
-        save = found.save
-        options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
-                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
-                             seed_mode=seed_mode,
-                             download_path=None if download_path is None else str(download_path))
-        data = Path(options.data_path)  # (where its files are written while it downloads)
-        if isinstance(torrent, Torrent):
-            name = torrent.name
-        else:
-            name = torrent.display_name or torrent.info_hash.hex()
-        trackers = None if isinstance(torrent, Torrent) else list(dict.fromkeys(torrent.trackers))
-        rec = JobRecord(id=self.jobs.new_id(lambda: secrets.token_hex(8)),
-                        info_hash=torrent.info_hash.hex(), name=name, source=source_text,
-                        options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
-                        created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=0, trackers=trackers)
-        rec.number = self._organiser.take_number()  # (never handed out again)
-        if data == found.save:
-            rec.created_dirs, preexisting = found.created_dirs, found.preexisting
-        else:  # (it downloads into its incomplete folder: what is there, not at the save path)
-            stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-                      if isinstance(torrent, Torrent) else [])
-            root = self.download_root
-            rec.created_dirs, preexisting = await anyio.to_thread.run_sync(
-                lambda: (missing_dirs(root, data), existing_files(data, stored)))
-        if isinstance(torrent, Torrent):
-            learn_layout(rec, torrent)
-            rec.preexisting = preexisting
-        if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
-            # another torrent meanwhile may have taken some of them since ``add`` checked)
-            paths = _torrent_paths(data, torrent)
-            clash = self.overlap(f"torrent {torrent.name!r}", None, paths)
-            if clash is not None:
-                raise clash
-            self.claims.claim(rec.id, paths)
-        # (last in the queue, taken as it joins the table: an add overlapping this one took the
-        # same place when it was taken before the waits above)
-        rec.queue_position = self.queue.next_position()
-        order_before = self.jobs.order_version
-        self.jobs.add(rec)
-        self.queue.ranked_last(rec, order_before)
-        self.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
-        self.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
-        try:
-            try:
-                await self.manager.add(torrent, data, peers=peers, paused=self.starts_paused(rec),
-                                       prepare=lambda s: self.apply_options(rec, s), seed_mode=seed_mode)
-            except BaseException as exc:
-                self.queue.held.discard(rec.id)
-                self.claims.release(rec.id)
-                self.jobs.discard(rec)
-                if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
-                    raise not_saved(exc, self.state_dir) from exc
-                if isinstance(exc, (TorrentEngineError, OSError)):
-                    raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
-                raise
-            # durable before anyone hears of it: when it cannot be, the add is undone
-            await self.save(rec, strict=True)
-        except StateNotSaved:
-            if rec.id not in self.jobs:
-                raise
-            with anyio.CancelScope(shield=True):
-                self.queue.held.discard(rec.id)
-                await self.manager.remove(rec.info_hash)
-                await anyio.to_thread.run_sync(self.remove_files, rec)
-                self.claims.release(rec.id)
-                self.jobs.discard(rec)
-                self.writer.forget(rec.id)
-            raise
-        finally:
-            self.busy.discard(rec.id)
-            refusal = self.starting.pop(rec.id, None)
-        self.events.publish(JobAdded(info_hash=rec.info_hash, job=self.snapshot(rec)))
-        if refusal is not None and self.tg is not None:  # its metadata came during the add and
-            self.busy.add(rec.id)  # its selection names a file the torrent does not have
-            self.tg.start_soon(self.end, rec, JobState.FAILED, refusal)
-        self.sync(rec)
-        # (saved above once the manager had the torrent, metainfo on disk: a crash before that
-        # leaves a torrent without a job, which the next start stops; the add had not returned)
-        await self.save(rec)
-        return rec
-
-    # -- control -------------------------------------------------------------------------
-    def _reachable(self, job_id: str, action: str) -> tuple[JobRecord, Session | None]:
-        """The unfinished job ``job_id`` and its session (None: a dormant job, see ``dormant``);
-        ``JobNotFound``, or ``JobConflict`` for a finished job or one being restarted or ended."""
-        rec = self.jobs.get(job_id)
-        if rec is None:
-            raise JobNotFound(f"no job {job_id!r}", "id")
-        if rec.state in FINISHED_STATES:
-            raise JobConflict(f"cannot {action} a job that is {rec.state.value}")
-        if self.dormant(rec):
-            return rec, None
-        session = self.session_of(rec)
-        if session is None or rec.id in self.busy:
-            raise JobConflict(f"cannot {action} the job now: it is being restarted or ended")
-        return rec, session
-
-    async def _live(self, job_id: str, action: str) -> tuple[JobRecord, Session]:
-        """As ``_reachable``, a dormant job's session started (paused or not, as it was)."""
-        rec, session = self._reachable(job_id, action)
-        if session is None:
-            session = await self.start_dormant(rec)
-        return rec, session
+    async def fetch_metainfo(self, url: str) -> Torrent:
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
+        return await self._adder.fetch_metainfo(url)
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
-        self._require_running()
-        async with self.lock(job_id):
-            rec, session = self._reachable(job_id, "pause")
-            await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
-            if session is not None and session.state is not State.PAUSED:
-                await session.pause()
-            rec.options = dataclasses.replace(rec.options, paused=True)
-            rec.updated_at = self.clock()
-            if session is None and rec.id in self.queue.held:  # (dormant, held back by the queue)
-                self.queue.held.discard(rec.id)
-                self.set_state(rec, JobState.PAUSED)
-            self.sync(rec)
-            await self.save(rec)  # durable before the caller hears it is done
-        await self.enforce()  # (a slot of the queue may have freed)
-        return self.get(job_id)
+        return await self._control.pause(job_id)
 
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job (a job paused since the service started gets its session now), or
-        one stopped by its disk (``error``): it goes on from the data verified before."""
-        self._require_running()
-        async with self.lock(job_id):
-            rec, session = self._reachable(job_id, "resume")
-            await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
-            if session is None and (rec.id in self.queue.held or self._rounds.starts_held(rec)):
-                self.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
-                self.set_state(rec, JobState.QUEUED)
-            elif session is None:
-                rec.options = dataclasses.replace(rec.options, paused=False)
-                await self.start_dormant(rec)  # (started paused with queueing on: the queue judges it)
-            elif session.paused and rec.id not in self.queue.held:  # (or paused once started)
-                if self._rounds.waits_for_queue(rec, session):
-                    self.queue.held.add(rec.id)  # its session stays paused: it runs with its slot
-                else:
-                    await self.resume_session(rec, session)
-            rec.options = dataclasses.replace(rec.options, paused=False)
-            rec.updated_at = self.clock()
-            self.sync(rec)
-            await self.save(rec)  # durable before the caller hears it is done
-        await self.enforce()  # (the queue may hold it back)
-        return self.get(job_id)
-
-    async def _save_planned(self, rec: JobRecord, *, paused: bool) -> None:
-        """Save the record as a pause or resume leaves it, before either is made: durable before
-        the caller hears it is done (``StateNotSaved``, nothing changed, when it cannot be)."""
-        options = dataclasses.replace(rec.options, paused=paused)
-        planned = dataclasses.replace(rec, options=options, updated_at=self.clock())
-        await self.save(rec, planned, strict=True)
+        one stopped by its disk (``error``): it goes on from the data verified before.
+        """
+        return await self._control.resume(job_id)
 
     async def stream_session(self, job_id: str) -> Session | None:
         """The session to read a job's files from while it runs (a file reader or an HTTP
         stream), started now if queued and resumed if paused; None for a completed job (its
         files are whole on disk). A job the queue holds back is force-started (as qBittorrent
         would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
-        cancelled job."""
-        self._require_running()
-        async with self.lock(job_id):
-            rec = self.jobs.get(job_id)
-            if rec is not None and rec.state is JobState.COMPLETED:
-                return None
-            rec, session = await self._live(job_id, "stream")
-            await self.manager.start_now(session)
-            changed = False
-            # (a paused or held one is resumed below: would the queue hold it back then?)
-            if self._rounds.starts_held(rec, session):
-                rec.features = dataclasses.replace(rec.features, force_start=True)
-                changed = True
-            self.queue.held.discard(rec.id)  # (it runs now: past the queue, or in its slot)
-            # (or paused once started: a held job's session just woken; or once checked)
-            if session.paused or session.pauses_after_check:
-                await self.resume_session(rec, session)
-                rec.options = dataclasses.replace(rec.options, paused=False)
-                rec.updated_at = self.clock()
-                self.sync(rec)
-                changed = True
-            if changed:  # durable before the reader has its session: a restart keeps it running
-                await self.save(rec)
-            return session
+        cancelled job.
+        """
+        return await self._control.stream_session(job_id)
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data). A job
-        stopped by its disk (``error``) goes on after the check, from what it finds."""
-        self._require_running()
-        async with self.lock(job_id):
-            rec, session = self._reachable(job_id, "recheck")
-            if session is None and rec.state is JobState.ERROR:
-                # started again without its resume data, it hashes what is there (its old
-                # session would trust that data, and stop again on the same missing file)
-                await anyio.to_thread.run_sync(self.manager.forget_resume, rec.info_hash)
-                rec.options = dataclasses.replace(rec.options, paused=False, seed_mode=False)
-                rec.updated_at = self.clock()
-                await self.start_dormant(rec)
-                await self.save(rec)
-                job = self.snapshot(rec)
-            else:
-                if session is None:
-                    session = await self.start_dormant(rec)
-                job = await self._recheck(rec, session)
-        await self.enforce()  # (a check over already: the queue's word)
-        return self.get(job.id)
-
-    async def _recheck(self, rec: JobRecord, session: Session) -> Job:
-        if not session.has_metadata:
-            return self.snapshot(rec)  # nothing on disk to check before the metadata arrives
-        torrent = session.torrent
-        paused = self.starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
-        rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
-        self.busy.add(rec.id)
-        try:
-            with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
-                self.refresh_counters(rec)
-                await self.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
-                try:
-                    await self.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
-                                           paused=paused, prepare=lambda s: self.prepare_session(rec, s))
-                except (TorrentEngineError, OSError) as exc:
-                    await self.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
-                    return self.snapshot(rec)
-        finally:
-            self.busy.discard(rec.id)
-        self.sync(rec)
-        await self.save(rec)
-        return self.snapshot(rec)
+        stopped by its disk (``error``) goes on after the check, from what it finds.
+        """
+        return await self._control.recheck(job_id)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
                      upload_limit: int | None = None, max_peers: int | None = None) -> Job:
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
-        job's connections at most (``max_peers``, 0: the setting for every torrent)."""
-        self._require_running()
-        async with self.lock(job_id):
-            rec, session = self._reachable(job_id, "update")
-            before = rec.options, rec.file_priorities, rec.updated_at
-            job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
-                               max_peers)
-            try:
-                await self.save(rec, strict=True)  # durable before the caller hears it is done
-            except StateNotSaved:  # refused: what was made is taken back
-                rec.options, rec.file_priorities, rec.updated_at = before
-                if session is not None:
-                    if before[1] is not None and file_priorities is not None:
-                        session.set_file_priorities(before[1])
-                    self.apply_options(rec, session)
-                raise
-            return job
-
-    def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
-                sequential: bool | None, download_limit: int | None, upload_limit: int | None,
-                max_peers: int | None = None) -> Job:
-        options = rec.options  # (everything is checked before anything changes)
-        if max_peers is not None:
-            options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
-        if download_limit is not None:
-            down = check_limit(download_limit, "download_limit")
-            options = dataclasses.replace(options, download_limit=down)
-        if upload_limit is not None:
-            up = check_limit(upload_limit, "upload_limit")
-            options = dataclasses.replace(options, upload_limit=up)
-        if sequential is not None:
-            options = dataclasses.replace(options, sequential=bool(sequential))
-        if file_priorities is not None:
-            known = session.has_metadata if session is not None else rec.file_paths is not None
-            if rec.file_priorities is None or not known:
-                raise JobConflict("file priorities need the metainfo, which has not arrived yet",
-                                  "file_priorities")
-            pads = set(rec.pad_files) if rec.file_paths is not None else set()
-            new = check_priorities(file_priorities, rec.file_priorities, pads)
-            rec.file_priorities = new
-            if session is not None:
-                session.set_file_priorities(new)
-            options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
-        rec.options = options
-        rec.updated_at = self.clock()
-        if session is not None:  # (a dormant job's session takes them from the record when it starts)
-            self.apply_options(rec, session)
-        self.refresh_counters(rec)
-        self.sync(rec)
-        return self.snapshot(rec)
+        job's connections at most (``max_peers``, 0: the setting for every torrent).
+        """
+        return await self._control.update(job_id, file_priorities=file_priorities, sequential=sequential,
+                                          download_limit=download_limit, upload_limit=upload_limit,
+                                          max_peers=max_peers)
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
         """Stop the job at once; with ``delete_files`` remove its files and the folders it made.
-        Cancelling a cancelled job again changes nothing."""
-        self._require_running()
-        rec = self.jobs.get(job_id)
-        if rec is None:
-            raise JobNotFound(f"no job {job_id!r}", "id")
-        if rec.state is JobState.CANCELLED:
-            return self.snapshot(rec)
-        if rec.state in FINISHED_STATES:
-            raise JobConflict(f"cannot cancel a job that is {rec.state.value}")
-        await self.cancel_job(rec, delete_files=delete_files, error=None)
-        return self.snapshot(rec)
+        Cancelling a cancelled job again changes nothing.
+        """
+        return await self._control.cancel(job_id, delete_files=delete_files)
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
-        self.refuse_while_starting()
-        if older_than is not None:
-            older_than = check_age(older_than, "older_than")
-        now = self.clock()
-        gone = self.jobs.finished_before(now, older_than)
-        if gone:
-            await self._organiser.keep_numbers()
-        for rec in gone:
-            self.jobs.remove(rec.id)
-            self.finished_jobs.pop(rec.id, None)
-            self.decorated.pop(rec.id, None)
-            self.locks.pop(rec.id, None)
-            self.programs.forget(rec.id)
-            self.writer.forget(rec.id)
-        if gone:
-            await anyio.to_thread.run_sync(self.store.delete_many, [r.id for r in gone])
-        for rec in gone:
-            self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
-        return len(gone)
-
-    # -- leases --------------------------------------------------------------------------
-    async def open_lease(self, ttl: float, *, replaces: str | None = None) -> Lease:
-        """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
-        ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
-        unless their download completed (those are kept and end as completed)."""
-        self.refuse_while_starting()
-        self._require_running()
-        seconds = check_ttl(ttl)
-        if replaces is not None and replaces in self.leases:
-            await self.end_lease(replaces)
-        lease = self.leases.open(seconds, self.clock())
-        await self._save_leases()
-        return lease
-
-    async def heartbeat(self, lease_id: str) -> Lease:
-        """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
-        self.refuse_while_starting()
-        return self.leases.renew(lease_id, self.clock())
-
-    async def end_lease(self, lease_id: str) -> None:
-        """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
-        download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
-        self.refuse_while_starting()
-        self.leases.end(lease_id)
-        await self._save_leases()
-        for rec in self.jobs:
-            if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
-                await self.client_gone(rec)
-
-    async def _save_leases(self) -> None:
-        leases = self.leases.entries()
-        await anyio.to_thread.run_sync(self.store.save_leases, leases)
-
-    # -- timers --------------------------------------------------------------------------
-    async def _ticker(self) -> None:
-        while True:
-            await anyio.sleep(self.tick_interval)
-            await self.tick()
-
-    async def tick(self) -> None:
-        """One round of the timers (the service runs it every ``tick_interval``): lapsed leases,
-        history past its age, a stats event, saving active jobs' counters."""
-        now = self.clock()
-        for lease_id in self.leases.lapsed(now):
-            if lease_id in self.leases:  # (not ended meanwhile)
-                log.info("client lease %s lapsed", lease_id)
-                await self.end_lease(lease_id)
-        if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
-            await self.clear_history(older_than=self.history_ttl)
-        for rec in self.moving():  # (a job without one, or quiet, has nothing that moves)
-            if rec.state not in FINISHED_STATES and rec.id not in self.busy:
-                self.sync(rec)
-                if self.writer.due(rec.id, now, SAVE_INTERVAL):
-                    self.refresh_counters(rec)
-                    if self.writer.changed(rec, now):  # (nothing moved, e.g. paused: no write)
-                        await self.save(rec)
-        await self._tuning.alt_speed_tick(now)
-        await self.enforce()
-        self.events.publish(ServiceStatsEvent(stats=self.stats()))
-
-
-    async def fetch_metainfo(self, url: str) -> Torrent:
-        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
-        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
-            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
-        try:
-            proxy = self.manager.config.proxy  # (straight under "torrents only", unless proxy only)
-            if proxy is not None and self.settings.proxy_torrents_only and not proxy.only:
-                proxy = None
-            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
-                                      bind=self.manager.config.netbind())
-        except TrackerError as exc:
-            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
-        if response.status != 200:
-            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
-                                    "source")
-        try:
-            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
-        except TorrentEngineError as exc:
-            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+        return await self._control.clear_history(older_than=older_than)
 
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent
         has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
-        completed jobs are gone for such a client, as removed torrents are."""
-        out: builtins.list[Job] = []
-        failed: dict[str, JobRecord] = {}
-        for rec in self.jobs.newest_first():
-            if rec.state not in FINISHED_STATES:
-                out.append(self.snapshot(rec))
-            elif rec.state is JobState.FAILED and self.jobs.active_id(rec.info_hash) is None:
-                failed.setdefault(rec.info_hash, rec)
-        out.extend(self.snapshot(rec) for rec in failed.values())
-        return out
+        completed jobs are gone for such a client, as removed torrents are.
+        """
+        return self._control.client_jobs()
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
-        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
-        self.refuse_while_starting()
-        rec = self.jobs.get(job_id)
-        if rec is None:
-            raise JobNotFound(f"no job {job_id!r}", "id")
-        if rec.state not in FINISHED_STATES:
-            raise JobConflict(f"cannot forget a job that is {rec.state.value} (cancel it first)")
-        async with self.lock(rec.id):
-            if delete_files:
-                await anyio.to_thread.run_sync(self.remove_files, rec)
-            if rec.id not in self.jobs:
-                return
-            await self._organiser.keep_numbers()
-            self.jobs.remove(rec.id)
-            self.finished_jobs.pop(rec.id, None)
-            self.decorated.pop(rec.id, None)
-            self.writer.forget(rec.id)
-            await anyio.to_thread.run_sync(self.store.delete, rec.id)
-        self.locks.pop(rec.id, None)
-        self.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it).
+        """
+        await self._control.forget(job_id, delete_files=delete_files)
 
-    # -- the parts' verbs ------------------------------------------------------------------
     def get_settings(self) -> ServiceSettings:
         """The run-time settings, the global rate limits among them (this object owns them: the
         shared buckets are set from here alone).
@@ -1035,26 +610,3 @@ class JobService(JobLifecycle):
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         await self._edits.add_peers(job_id, peers)
-
-def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
-    """``JobConflict`` when an add of a torrent that already has an active job asks for another
-    save path or another file selection than that job has (given, they must not be dropped
-    silently); nothing when it asks for the same or leaves them out."""
-    options = existing.options
-    if save is not None and str(save) != options.save_path:
-        raise JobConflict(f"job {existing.id} of this torrent is already active, saving in "
-                          f"{options.save_path}: cancel it first to save elsewhere", "save_path")
-    if selected is not None and selected != options.files:
-        raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
-                          "selected: change them with PATCH file_priorities", "files")
-
-
-def _torrent_paths(save: Path, torrent: Torrent) -> builtins.list[str]:
-    """The absolute paths a job of ``torrent`` saving into ``save`` writes."""
-    files = torrent.files
-    return claimed_paths(save, [f.path for f in files], [i for i, f in enumerate(files) if f.pad])
-
-
-def JobError_not_running() -> JobConflict:  # noqa: N802 - reads as the error it makes
-    """The error for a call made while the service is not running."""
-    return JobConflict("the job service is not running (use 'async with JobService(...)')")
