@@ -1,17 +1,17 @@
-"""How a job follows its session: the machinery under ``JobService``.
+"""How a job follows its session: the machinery every part of ``JobService`` is given.
 
-A job's record is derived from its session's events (state, counters, the metadata of a magnet);
+It holds the job table and the jobs' sessions: a job's record is derived from its session's
+state (``sync``, which the engine's news sets off: news.py), saved through the store's writer;
 an end (completed, failed, cancelled) stops and forgets the session, deletes files when asked
-and moves the job to the history; a restart brings every unfinished job back from its record.
-``JobService`` (service.py) adds the public verbs on top: queries, add, control, leases, timers.
+and moves the job to the history; a dormant job's session is started when something needs it.
+The parts around it (service.py puts them together) each own one concern: the queue's rounds,
+the settings, categories and features, moves, edits, adds, the verbs on one job, the start.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,25 +21,7 @@ import anyio.abc
 from ..bitfield import Bitfield
 from ..errors import SessionError, TorrentEngineError
 from ..events import (
-    Event,
     EventBus,
-    PeerConnected,
-    PeerDisconnected,
-    PieceCompleted,
-    PieceHashFailed,
-    SessionChecking,
-    SessionCompleted,
-    SessionFailed,
-    SessionMetadataReceived,
-    SessionPaused,
-    SessionPieceLayersReceived,
-    SessionResumed,
-    SessionStalled,
-    SessionStarted,
-    SessionStopped,
-    StatsUpdate,
-    TrackerFailed,
-    TrackerSuccess,
 )
 from ..magnet import Magnet, parse_magnet
 from ..manager import TorrentManager, load_saved_metainfo
@@ -58,7 +40,6 @@ from .model import (
     Job,
     JobConflict,
     JobNotFound,
-    JobProgress,
     JobState,
     JobStateChanged,
     JobTracker,
@@ -66,7 +47,7 @@ from .model import (
     SavePathError,
     ServiceStarting,
 )
-from .paths import confine, delete_job_files, existing_files
+from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
@@ -74,26 +55,15 @@ from .snapshot import (
     SESSION_TO_JOB,
     files_done,
     job_result,
-    learn_layout,
     live_job,
     record_job,
-    tracker_heard,
 )
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
-from .validate import files_refusal
 
 log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
-PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
-# the engine's news, by kind (``JobLifecycle._listen``): a session's (besides its metadata, which
-# has its own handler), a tracker's, and what only wakes a job for the timers
-SESSION_NEWS: tuple[type[Event], ...] = (
-    SessionStarted, SessionChecking, SessionPieceLayersReceived, SessionPaused, SessionResumed,
-    SessionCompleted, SessionStopped, SessionFailed, SessionStalled)
-TRACKER_NEWS = (TrackerSuccess, TrackerFailed)
-OTHER_NEWS: tuple[type[Event], ...] = (PieceCompleted, PieceHashFailed, PeerConnected, PeerDisconnected)
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
@@ -102,9 +72,11 @@ QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
 
 
 class JobLifecycle:
-    """The job records and their sessions: state from engine events, ends, saving, restoring.
+    """The job records and their sessions: state from the sessions', ends, saving, the views.
 
-    All of it runs on the service's event loop; the task group (``tg``) is the service's.
+    All of it runs on the service's event loop; the task group (``tg``) is the service's. It
+    calls no part above it but through the two callbacks it is given (``round_soon``,
+    ``move_when_complete``) and the settings getter.
     """
 
     def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
@@ -139,9 +111,6 @@ class JobLifecycle:
         self.restoring = False
         self.early_trackers: dict[str, dict[str, JobTracker]] = {}
         self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
-        self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
-        self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
-        self.edited_at_start: dict[str, JobRecord] = {}  # info-hash -> a job with renamed files or trackers
         # what the other parts of the service answer for, given to it as it is put together
         # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
         # complete in its incomplete folder to its save path, whether one is under way (relocate.py)
@@ -157,7 +126,6 @@ class JobLifecycle:
         self.tg: anyio.abc.TaskGroup | None = None
         self.running = False
         self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
-        self._listen(manager.events)
 
     @property
     def settings(self) -> ServiceSettings:
@@ -368,130 +336,7 @@ class JobLifecycle:
         if rec.file_paths is not None:
             self.claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
 
-    # -- engine events -> job state ------------------------------------------------------
-    def _listen(self, bus: EventBus) -> None:
-        """Subscribe to the engine's news, one typed handler per kind of event: a tracker's
-        answer is noted, a stats update becomes a ``job.progress``, a session's news changes the
-        job's state; any news of a job's session wakes it for the timers."""
-        for tracker_kind in TRACKER_NEWS:
-            bus.subscribe(tracker_kind, self._on_tracker)
-        bus.subscribe(StatsUpdate, self._on_stats)
-        bus.subscribe(SessionMetadataReceived, self._on_metadata_received)
-        for session_kind in SESSION_NEWS:
-            bus.subscribe(session_kind, self._on_session_news)
-        for other_kind in OTHER_NEWS:
-            bus.subscribe(other_kind, self._on_news)
-
-    def _on_tracker(self, event: TrackerSuccess | TrackerFailed) -> None:
-        """Bookkeeping only, so kept while the job is busy too: the first answer often comes
-        while the add is in flight, and would otherwise be unseen until the next announce; and
-        at a start, while the manager reloads the torrents (before their jobs are bound to them:
-        ``restore`` takes these over)."""
-        rec = self.jobs.get(self.jobs.active_id(event.info_hash))
-        heard = tracker_heard(event)
-        if rec is not None:
-            self.tracker_news.setdefault(rec.id, {})[heard.url] = heard
-            self.sleepers.unview(rec)
-        elif self.restoring:
-            self.early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
-
-    def _woken(self, event: Event) -> JobRecord | None:
-        """The job ``event`` is news of, woken for the timers; None when there is none or it is
-        busy (being added, restarted or ended: its news waits), or the service is not running."""
-        if not self.running:
-            return None
-        rec = self.jobs.get(self.jobs.active_id(event.info_hash))
-        if rec is None:
-            return None
-        self.sleepers.wake(rec)
-        return None if rec.id in self.busy else rec
-
-    def _on_news(self, event: Event) -> None:
-        """News that changes nothing of the job's record (a peer, a piece): it wakes the job."""
-        self._woken(event)
-
-    def _on_stats(self, event: StatsUpdate) -> None:
-        rec = self._woken(event)
-        if rec is None:
-            return
-        now = time.monotonic()
-        if now - self.last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
-            self.last_progress[rec.id] = now
-            self.refresh_counters(rec)
-            job = self.snapshot(rec)
-            shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
-                     job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
-            if shown != self.published.get(rec.id):  # an idle job sends nothing
-                self.published[rec.id] = shown
-                self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
-
-    def _on_metadata_received(self, event: SessionMetadataReceived) -> None:
-        """While its add is in flight a job shows no news before job.added, but a magnet's
-        metadata may come first and cannot wait: the selection must apply before the first
-        request and the files on disk be known before the first write (cancel deletes the rest)."""
-        rec = self.jobs.get(self.jobs.active_id(event.info_hash))
-        if self.running and rec is not None and rec.id in self.busy and rec.id in self.starting:
-            self.sleepers.wake(rec)
-            self.on_metadata(rec)
-            return
-        rec = self._woken(event)
-        if rec is not None:
-            self.on_metadata(rec)
-            self._on_session_state(rec, check_ended=True)
-
-    def _on_session_news(self, event: Event) -> None:
-        rec = self._woken(event)
-        if rec is not None:
-            self._on_session_state(rec, check_ended=isinstance(event, SessionStarted))
-
-    def _on_session_state(self, rec: JobRecord, *, check_ended: bool) -> None:
-        """The session's state may have changed: the job's follows; ``check_ended``: its
-        start-up check is over (or, a magnet's metadata, has just begun: its check may be none,
-        and a session held for the queue's word pauses at once after it)."""
-        self.sync(rec)
-        if check_ended and rec.id in self.queue.held:
-            self.round_soon()  # its check is over: the queue's word, now
-
-    def on_metadata(self, rec: JobRecord) -> None:
-        """A magnet's metadata came (the add may be in flight): see ``metadata_arrived``."""
-        session = self.session_of(rec)
-        if session is not None and session.has_metadata and self.tg is not None:
-            self.metadata_arrived(rec, session)
-
-    def metadata_arrived(self, rec: JobRecord, session: Session) -> None:
-        """A magnet's metainfo is here: the file selection applies at once (this runs before the
-        session's first request, which waits for its check), the rest in the task group."""
-        assert self.tg is not None
-        torrent = session.torrent
-        refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
-        if refusal is not None:
-            refusal = f"files: {refusal}"
-        else:
-            paths = claimed_paths(rec.options.data_path, [f.path for f in torrent.files],
-                                  [i for i, f in enumerate(torrent.files) if f.pad])
-            clash = self.overlap(f"job {rec.id} ({torrent.name})", rec.id, paths)
-            refusal = clash.reason if clash is not None else None
-        if refusal is not None:
-            if rec.id in self.starting:
-                self.starting[rec.id] = refusal  # ended once its add has returned
-                return
-            self.busy.add(rec.id)
-            self.tg.start_soon(self.end, rec, JobState.FAILED, refusal)
-            return
-        learn_layout(rec, torrent)
-        self.claim(rec)
-        self.apply_options(rec, session)
-        if rec.preexisting is not None:
-            return  # known from before a restart (recomputed, the job's own files would count)
-
-        async def find_existing() -> None:
-            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-            save_path = Path(rec.options.data_path)
-            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
-            await self.save(rec)
-
-        self.tg.start_soon(find_existing)
-
+    # -- a session's state -> the job's ------------------------------------------------------
     def sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job.
         ``force_save``: write the record even when the state did not change."""
@@ -763,75 +608,7 @@ class JobLifecycle:
         """The job's result as it ends now."""
         rec.result = job_result(rec, self.clock())  # (it ends now)
 
-    # -- restart -----------------------------------------------------------------------------
-    async def restore(self) -> None:
-        """Bring every unfinished job back to life after the manager reloaded its torrents."""
-        known = {r.info_hash for r in self.jobs if r.state not in FINISHED_STATES}
-        for session in self.manager.sessions:  # a torrent with no job (its record was lost, or it finished)
-            if session.info_hash_hex not in known:
-                log.warning("torrent %s has no unfinished job; stopping it", session.name)
-                await self.manager.remove(session.info_hash)
-        self.leases.forgive_downtime(self.clock())
-        for rec in sorted(self.jobs, key=lambda r: r.created_at):
-            if rec.state in FINISHED_STATES:
-                if rec.delete_pending:  # a crash came between the cancel and the clean-up
-                    await anyio.to_thread.run_sync(self.remove_files, rec)
-                    rec.delete_pending = False
-                    await self.save(rec)
-                continue
-            first = self.jobs.active_id(rec.info_hash)
-            if first is not None:  # two unfinished records of one torrent: keep the first
-                await self.finish(rec, JobState.FAILED, "a duplicate of job " + first)
-                continue
-            self.jobs.bind(rec)
-            early = self.early_trackers.pop(rec.info_hash, None)
-            if early is not None:
-                self.tracker_news.setdefault(rec.id, {}).update(early)
-            try:
-                confine(self.download_root, rec.options.data_path)
-            except SavePathError:
-                await self.end_job(rec, JobState.FAILED,
-                                    f"its save path {rec.options.data_path} is outside the download root")
-                continue
-            if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
-                clash = self.overlap(f"job {rec.id} ({rec.name})", rec.id, claimed_paths(
-                    rec.options.data_path, rec.file_paths, rec.pad_files))
-                if clash is not None:
-                    await self.end_job(rec, JobState.FAILED, clash.reason)
-                    continue
-                self.claim(rec)
-            if rec.options.client is not None and rec.options.client not in self.leases:
-                await self.client_gone(rec)
-                continue
-            found = self.manager.get(rec.info_hash)
-            if found is None and rec.options.paused:
-                # dormant: its session starts when resumed (one stopped by its disk keeps saying why)
-                self.set_state(rec, JobState.ERROR if rec.state is JobState.ERROR else JobState.PAUSED)
-                continue
-            if found is None and rec.id in self.queue.held:  # (held back since the start: _note_dormant)
-                self.set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
-                continue
-            try:
-                session = found if found is not None else await self.start_again(rec)
-                session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
-                # the record holds what was asked (saved before it was acknowledged), whatever
-                # the torrent's resume data says
-                if rec.options.paused and not session.paused:
-                    await session.pause()
-                elif not rec.options.paused and session.paused and self.queue.judges(rec):
-                    self.queue.held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
-                elif not rec.options.paused and session.paused:
-                    await self.resume_session(rec, session)
-                self.apply_options(rec, session)
-            except (TorrentEngineError, OSError) as exc:
-                log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)
-                await self.finish(rec, JobState.FAILED, f"cannot be restarted: {exc}")
-                continue
-            self.sync(rec)
-        self.restoring = False
-        self.early_trackers.clear()
-        self.edited_at_start.clear()
-
+    # -- a session started again --------------------------------------------------------------
     async def start_again(self, rec: JobRecord) -> Session:
         """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
         or a torrent whose resume data was missing)."""
@@ -851,37 +628,6 @@ class JobLifecycle:
                                       paused=self.starts_paused(rec), info_hash=added_by,
                                       prepare=lambda s: self.prepare_session(rec, s),
                                       seed_mode=rec.options.seed_mode)
-
-    def reloads(self, info_hash: bytes) -> bool:
-        """Whether the manager starts the saved torrent ``info_hash`` again on entry: not when
-        every unfinished job of it is paused (those stay dormant until resumed)."""
-        return info_hash.hex() not in self._paused_hashes
-
-    def reloads_paused(self, info_hash: bytes) -> bool:
-        """Whether the manager starts the saved torrent ``info_hash`` paused: when the queue
-        judges its job. The start-up judgement of the records let it run, but that took a job
-        as complete when its record said so; the queue resumes it once it is checked and has a
-        slot (started running, a job the queue holds once checked would announce and dial until
-        the queue's next round)."""
-        return info_hash.hex() in self._judged_hashes
-
-    def note_dormant(self, held: set[str]) -> None:
-        """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
-        held back by the queue (the ids ``held``); those stay dormant, without a session, until
-        resumed or given a slot (the queue holds the ``held`` from now on). And those the queue
-        judges, which the manager starts paused (``reloads_paused``)."""
-        self.queue.held.update(held)
-        paused: dict[str, bool] = {}
-        judged: set[str] = set()
-        for rec in self.jobs.unfinished():
-            waits = rec.options.paused or rec.id in held
-            paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
-            if not waits and self.queue.judges(rec):
-                judged.add(rec.info_hash)
-        self._paused_hashes = {h for h, p in paused.items() if p}
-        self._judged_hashes = judged
-        self.edited_at_start = {r.info_hash: r for r in self.jobs.unfinished()
-                                 if r.renamed or r.tracker_tiers is not None}
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or
@@ -915,14 +661,6 @@ class JobLifecycle:
         session.uploaded = max(session.uploaded, rec.uploaded)
         edited_paths_and_trackers(rec, session)
         self.apply_options(rec, session)
-
-    def prepare_reloaded(self, session: Session) -> None:
-        """A torrent the manager reloads at a start, before it starts: its job's renamed files
-        and edited trackers (the record owns them; the session's storage opens the files there,
-        so their resume data is trusted as it was, no check from scratch)."""
-        rec = self.edited_at_start.get(session.info_hash_hex)
-        if rec is not None:
-            edited_paths_and_trackers(rec, session)
 
 
 def edited_paths_and_trackers(rec: JobRecord, session: Session) -> None:

@@ -50,8 +50,10 @@ from .model import (
     ServiceStats,
     ServiceStatsEvent,
 )
+from .news import EngineNews
 from .organise import Organiser
 from .relocate import Mover
+from .restore import Restorer
 from .rounds import QueueRounds
 from .settings import (
     ServiceSettings,
@@ -90,13 +92,15 @@ class JobService:
         # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
         # download slots); the manager starts whatever the service asks it to.
         manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
-                                 reload=lambda key: self._run.reloads(key),
-                                 reload_paused=lambda key: self._run.reloads_paused(key),
-                                 prepare_reloaded=lambda session: self._run.prepare_reloaded(session))
+                                 reload=lambda key: self._restorer.reloads(key),
+                                 reload_paused=lambda key: self._restorer.reloads_paused(key),
+                                 prepare_reloaded=lambda session: self._restorer.prepare_reloaded(session))
         self.store = JobStore(state)
         # the parts, each given explicitly what it works on and what it calls
         self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
                                        state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
+        EngineNews(run).listen(manager.events)  # (the engine's news, by kind, to the jobs)
+        self._restorer = Restorer(run)
         self._rounds = QueueRounds(run)
         self._tuning = SettingsControl(run, self._rounds, state_dir=state, clock=clock)
         self._organiser = Organiser(run, self._rounds, state)
@@ -163,12 +167,13 @@ class JobService:
         stack = AsyncExitStack()
         try:
             self._run.restoring = True  # (trackers' answers heard during the reload are kept)
-            self._run.note_dormant(self.queue.held_at_start())  # (before the manager reloads its torrents)
+            # (before the manager reloads its torrents)
+            self._restorer.note_dormant(self.queue.held_at_start())
             await stack.enter_async_context(self.manager)
             self._run.tg = await stack.enter_async_context(anyio.create_task_group())
             self._run.running = True
             self._stack = stack
-            await self._run.restore()
+            await self._restorer.restore()
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)

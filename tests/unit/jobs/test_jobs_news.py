@@ -4,7 +4,7 @@ typed handler (a new kind of event left out would never wake a job nor change it
 from __future__ import annotations
 
 from torrent_engine import events
-from torrent_engine.jobs.lifecycle import OTHER_NEWS, SESSION_NEWS, TRACKER_NEWS
+from torrent_engine.jobs.news import OTHER_NEWS, SESSION_NEWS, TRACKER_NEWS
 
 
 def test_every_kind_of_torrent_news_has_a_handler() -> None:
