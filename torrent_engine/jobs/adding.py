@@ -42,12 +42,7 @@ from .paths import Ground, existing_files, ground, missing_dirs
 from .rounds import QueueRounds
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, not_saved
-from .validate import (
-    check_files,
-    check_limit,
-    check_peers,
-    read_source,
-)
+from .validate import check_files, check_limit, check_peers, read_source
 
 log = logging.getLogger(__name__)
 

@@ -20,21 +20,12 @@ from .altspeed import effective_limits, scheduled
 from .blocklist import Blocklist
 from .incomplete import incomplete_folder
 from .lifecycle import JobLifecycle
-from .model import (
-    StateNotSaved,
-)
+from .model import StateNotSaved
 from .netbind import apply_binding
 from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
 from .rounds import QueueRounds
-from .settings import (
-    Configured,
-    SavedSettings,
-    ServiceSettings,
-    load_settings,
-    save_settings,
-    updated,
-)
+from .settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
 from .store import not_saved
 
 log = logging.getLogger(__name__)

@@ -17,24 +17,12 @@ from ..errors import TorrentEngineError
 from ..session import Session
 from ..session_state import State
 from .lifecycle import JobLifecycle
-from .model import (
-    FINISHED_STATES,
-    Job,
-    JobConflict,
-    JobNotFound,
-    JobRemoved,
-    JobState,
-    StateNotSaved,
-)
+from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
 from .organise import Organiser
 from .peerlimits import check_job_peers
 from .rounds import QUEUE_MOVES, QueueRounds
 from .store import JobRecord
-from .validate import (
-    check_age,
-    check_limit,
-    check_priorities,
-)
+from .validate import check_age, check_limit, check_priorities
 
 log = logging.getLogger(__name__)
 

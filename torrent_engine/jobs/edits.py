@@ -17,11 +17,7 @@ from ..storage.paths import real_path
 from ..storage.rename import move_files
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle
-from .model import (
-    Job,
-    JobConflict,
-    JobNotFound,
-)
+from .model import Job, JobConflict, JobNotFound
 from .renames import check_path, plan_rename
 from .trackers import Tiers, check_tiers, flat
 from .validate import check_peers

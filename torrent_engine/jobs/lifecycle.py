@@ -20,9 +20,7 @@ import anyio.abc
 
 from ..bitfield import Bitfield
 from ..errors import SessionError, TorrentEngineError
-from ..events import (
-    EventBus,
-)
+from ..events import EventBus
 from ..magnet import Magnet, parse_magnet
 from ..manager import TorrentManager, load_saved_metainfo
 from ..metainfo import Torrent
@@ -51,13 +49,7 @@ from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
-from .snapshot import (
-    SESSION_TO_JOB,
-    files_done,
-    job_result,
-    live_job,
-    record_job,
-)
+from .snapshot import SESSION_TO_JOB, files_done, job_result, live_job, record_job
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 

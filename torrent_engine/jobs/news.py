@@ -37,15 +37,9 @@ from ..events import (
 from ..session import Session
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle
-from .model import (
-    JobProgress,
-    JobState,
-)
+from .model import JobProgress, JobState
 from .paths import existing_files
-from .snapshot import (
-    learn_layout,
-    tracker_heard,
-)
+from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
 from .validate import files_refusal
 

@@ -17,13 +17,7 @@ import anyio
 from .categories import Catalogue, Category
 from .features import check_category, check_tags, features_from
 from .lifecycle import JobLifecycle
-from .model import (
-    InvalidJobRequest,
-    Job,
-    JobConflict,
-    JobFeatures,
-    JobNotFound,
-)
+from .model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
 from .paths import confine
 from .rounds import QueueRounds
 from .store import JobRecord, not_saved

@@ -15,11 +15,7 @@ from ..errors import TorrentEngineError
 from ..session import Session
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle, edited_paths_and_trackers
-from .model import (
-    FINISHED_STATES,
-    JobState,
-    SavePathError,
-)
+from .model import FINISHED_STATES, JobState, SavePathError
 from .paths import confine
 from .store import JobRecord
 

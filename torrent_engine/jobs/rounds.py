@@ -17,18 +17,9 @@ from ..session import Session
 from ..session_state import State
 from .autorun import ProgramEvent
 from .lifecycle import JobLifecycle
-from .model import (
-    FINISHED_STATES,
-    NO_LIMIT,
-    InvalidJobRequest,
-    JobConflict,
-    JobState,
-    StateNotSaved,
-)
+from .model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
 from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
-from .settings import (
-    ShareLimitAction,
-)
+from .settings import ShareLimitAction
 from .store import JobRecord
 
 log = logging.getLogger(__name__)
@@ -186,12 +177,9 @@ class QueueRounds:
             if woken is not None and session is not None:
                 self.run.sleepers.wake(woken)
                 live.append((woken, session, judged[job_id].complete))
-        for job_id in plan.start:
+        starting = (self.run.jobs.get(job_id) for job_id in plan.start)
+        for rec in (r for r in starting if r is not None):
             # (dormant since the start, held back: started now that the queue gives it a slot)
-            waiting = self.run.jobs.get(job_id)
-            if waiting is None:
-                continue
-            rec = waiting
             async with self.run.lock(rec.id):
                 if rec.id in self.run.queue.held and self.run.dormant(rec):
                     self.run.queue.held.discard(rec.id)

@@ -29,7 +29,6 @@ from ..config import Config
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
-from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..session import Session
 from .adding import JobAdder
 from .categories import Category
@@ -55,22 +54,16 @@ from .organise import Organiser
 from .relocate import Mover
 from .restore import Restorer
 from .rounds import QueueRounds
-from .settings import (
-    ServiceSettings,
-)
+from .settings import ServiceSettings
 from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
-from .validate import (
-    check_ttl,
-)
+from .validate import check_ttl
 from .watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL = 5.0  # seconds between saves of an active job's counters
-MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
-FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 
 
 class JobService:
