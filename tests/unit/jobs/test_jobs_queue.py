@@ -109,3 +109,13 @@ def test_positions_shown_skip_complete_jobs_and_follow_completions_and_adds() ->
     shown = {r.id: q.rank(r.id) for r in (a, b, c, d)}
     q.rerank()  # (made anew: the same)
     assert {r.id: q.rank(r.id) for r in (a, b, c, d)} == shown
+
+
+def test_every_record_gets_a_place_and_a_new_job_goes_after_every_other() -> None:
+    a, b, c = record(1), record(2), record(3)
+    a.queue_position, b.queue_position, c.queue_position = 5, 0, 2  # (b: an older record, none)
+    q, table = queue([a, b, c])
+    q.place_all()
+    assert [r.id for r in table.in_queue_order()] == [c.id, a.id, b.id]
+    assert (c.queue_position, a.queue_position, b.queue_position) == (1, 2, 3)
+    assert q.next_position() == 4 and q.next_position() == 5
