@@ -99,7 +99,7 @@ async def migrate(root: Path) -> float:
     t0 = time.perf_counter()
     async with JobService(config(), download_root=root / "dl", state_dir=root / "state") as jobs:
         seconds = time.perf_counter() - t0
-        assert jobs._store.migrated is not None, "nothing was migrated"
+        assert jobs.store.migrated is not None, "nothing was migrated"
     return seconds
 
 
@@ -134,7 +134,7 @@ async def timer_round(root: Path, rounds: int) -> tuple[list[float], list[float]
             stats_ms.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
             counts: dict[str, int] = {}
-            for rec in jobs._jobs.view():  # the reference: one read of each record's state
+            for rec in jobs._run.jobs.view():  # the reference: one read of each record's state
                 counts[rec.state.value] = counts.get(rec.state.value, 0) + 1
             walk_ms.append((time.perf_counter() - t0) * 1e3)
             assert counts == {k: v for k, v in stats.jobs.items() if v}, (counts, stats.jobs)

@@ -258,7 +258,7 @@ MOVER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
-    from torrent_engine.jobs import control, move
+    from torrent_engine.jobs import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
 
@@ -282,7 +282,7 @@ MOVER = textwrap.dedent("""
         stop_here(f"copied {copied[0]}")
 
     move._copy_file = copy_one
-    copy_files, remove_sources = control.copy_files, control.remove_sources
+    copy_files, remove_sources = relocate.copy_files, relocate.remove_sources
 
     def copy_all(old, new, files):
         stop_here("stopped")  # the session stopped, no file copied yet
@@ -296,7 +296,7 @@ MOVER = textwrap.dedent("""
             stop_here(moment)
         remove_sources(pending)
 
-    control.copy_files, control.remove_sources = copy_all, remove_all
+    relocate.copy_files, relocate.remove_sources = copy_all, remove_all
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
@@ -408,7 +408,7 @@ COMPLETER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
-    from torrent_engine.jobs import control, move
+    from torrent_engine.jobs import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
 
@@ -431,7 +431,8 @@ COMPLETER = textwrap.dedent("""
         stop_here(f"copied {copied[0]}")
 
     move._copy_file = copy_one
-    copy_files, remove_sources, save_resume = control.copy_files, control.remove_sources, control.save_resume
+    copy_files, remove_sources = relocate.copy_files, relocate.remove_sources
+    save_resume = relocate.save_resume
 
     def copy_all(old, new, files):
         stop_here("stopped")
@@ -448,7 +449,7 @@ COMPLETER = textwrap.dedent("""
             stop_here(moment)
         remove_sources(pending)
 
-    control.copy_files, control.remove_sources, control.save_resume = copy_all, remove_all, resume_kept
+    relocate.copy_files, relocate.remove_sources, relocate.save_resume = copy_all, remove_all, resume_kept
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,

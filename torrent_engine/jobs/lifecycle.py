@@ -1,18 +1,17 @@
-"""How a job follows its session: the machinery under ``JobService``.
+"""How a job follows its session: the machinery every part of ``JobService`` is given.
 
-A job's record is derived from its session's events (state, counters, the metadata of a magnet);
+It holds the job table and the jobs' sessions: a job's record is derived from its session's
+state (``sync``, which the engine's news sets off: news.py), saved through the store's writer;
 an end (completed, failed, cancelled) stops and forgets the session, deletes files when asked
-and moves the job to the history; a restart brings every unfinished job back from its record.
-``JobService`` (service.py) adds the public verbs on top: queries, add, control, leases, timers.
+and moves the job to the history; a dormant job's session is started when something needs it.
+The parts around it (service.py puts them together) each own one concern: the queue's rounds,
+the settings, categories and features, moves, edits, adds, the verbs on one job, the start.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import anyio.abc
 
 from ..bitfield import Bitfield
 from ..errors import SessionError, TorrentEngineError
-from ..events import Event, EventBus
+from ..events import EventBus
 from ..magnet import Magnet, parse_magnet
 from ..manager import TorrentManager, load_saved_metainfo
 from ..metainfo import Torrent
@@ -30,6 +29,7 @@ from ..resume import load_resume
 from ..session import Session
 from ..session_state import State
 from .autorun import ProgramEvent
+from .awake import Sleepers
 from .claims import PathClaims, claimed_paths
 from .features import prioritise_first_last
 from .leases import LeaseTable
@@ -37,36 +37,25 @@ from .model import (
     FINISHED_STATES,
     Job,
     JobConflict,
-    JobProgress,
+    JobNotFound,
     JobState,
     JobStateChanged,
     JobTracker,
+    JobUpdated,
     SavePathError,
     ServiceStarting,
 )
-from .paths import confine, delete_job_files, existing_files
+from .paths import confine, delete_job_files
+from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
-from .snapshot import (
-    SESSION_TO_JOB,
-    files_done,
-    job_result,
-    learn_layout,
-    live_job,
-    record_job,
-    tracker_heard,
-)
+from .snapshot import SESSION_TO_JOB, files_done, job_result, live_job, record_job
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
-from .validate import files_refusal
 
 log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
-PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
-# a session's news that its start-up check is over (or, a magnet's metadata, has just begun: its
-# check may be none, and a session held for the queue's word pauses at once after it)
-CHECK_ENDS = ("session.started", "session.metadata_received")
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
@@ -74,270 +63,238 @@ STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHIN
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
 
 
-@dataclasses.dataclass(slots=True)
-class Quiet:
-    """A job the timers pass over until news of its session wakes it (see ``_awake``)."""
-
-    since: float  # the seeding clock when its seeding time was last counted (``_fold``)
-    complete: bool  # every wanted piece verified, as its session said when it went quiet
-    view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
-
-
 class JobLifecycle:
-    """The job records and their sessions: state from engine events, ends, saving, restoring.
+    """The job records and their sessions: state from the sessions', ends, saving, the views.
 
-    All of it runs on the service's event loop; the task group (``_tg``) is the service's.
+    All of it runs on the service's event loop; the task group (``tg``) is the service's. It
+    calls no part above it but through the two callbacks it is given (``round_soon``,
+    ``move_when_complete``) and the settings getter.
     """
 
-    settings: ServiceSettings  # the run-time settings (control.py owns them)
-
     def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
-                 state_dir: Path | None, clock: Callable[[], float]) -> None:
+                 state_dir: Path | None, clock: Callable[[], float],
+                 settings: Callable[[], ServiceSettings]) -> None:
         self.manager = manager
+        self._settings = settings  # the run-time settings as they are now (configure.py owns them)
         self.events = EventBus()
         self.download_root = download_root
         self.state_dir = state_dir
-        self._clock = clock
-        self._store = store
-        self._jobs = JobTable()
-        self._writer = JobWriter(store, clock, lambda job_id: job_id in self._jobs)
-        self._adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
-        self._busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
+        self.clock = clock
+        self.store = store
+        self.jobs = JobTable()
+        self.writer = JobWriter(store, clock, lambda job_id: job_id in self.jobs)
+        self.adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
+        self.busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
         # job ids whose add is in flight (busy too, but their metadata is learnt at once), and why
         # that metadata refused the job (an end waits for the add to return)
-        self._starting: dict[str, str | None] = {}
-        self._locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
-        self._leases = LeaseTable()
-        self._trackers: dict[str, dict[str, JobTracker]] = {}  # job id -> url -> what it said last
-        self._last_progress: dict[str, float] = {}
-        self._published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
-        self._finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
+        self.starting: dict[str, str | None] = {}
+        self.locks: dict[str, anyio.Lock] = {}  # one control operation at a time per job
+        self.leases = LeaseTable()
+        self.tracker_news: dict[str, dict[str, JobTracker]] = {}  # job id -> url -> what it said last
+        self.last_progress: dict[str, float] = {}
+        self.published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
+        self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         # job id -> (the view decorated, what decorated it, the result): see control's _decorate
-        self._decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
-        self._held: set[str] = set()  # job ids the queue holds back (their session paused; state queued)
-        self._claims = PathClaims()  # which unfinished job writes each file path
+        self.decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
+        # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
+        self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
+        self.claims = PathClaims()  # which unfinished job writes each file path
         # what trackers said of torrents the manager reloads at a start, before their jobs are bound
-        self._restoring = False
-        self._early_trackers: dict[str, dict[str, JobTracker]] = {}
-        self._saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
-        self._paused_hashes: set[str] = set()  # torrents the manager does not reload (see _reloads)
-        self._judged_hashes: set[str] = set()  # torrents it reloads paused (see _reloads_paused)
-        self._edited_at_start: dict[str, JobRecord] = {}  # info-hash -> a job with renamed files or trackers
-        self._round_asked = False  # a round of the queue is asked for and has not begun (_round_soon)
+        self.restoring = False
+        self.early_trackers: dict[str, dict[str, JobTracker]] = {}
+        self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
+        # what the other parts of the service answer for, given to it as it is put together
+        # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
+        # complete in its incomplete folder to its save path, whether one is under way (relocate.py)
+        self.round_soon: Callable[[], None] = lambda: None
+        self.move_when_complete: Callable[[JobRecord], bool] = lambda rec: False
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
-        self._loaded = False
-        self._ready = False
+        self.loaded = False
+        self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
         # What the timers walk each second: the jobs with news since they were last found quiet
-        # (any engine event of a job's session wakes it); the quiet ones cost nothing per tick
-        # (seeding with no peer, paused), so 10 000 idle seeds are not 10 000 steps a second.
-        self._awake: dict[str, None] = {}
-        self._quiet: dict[str, Quiet] = {}
-        self._seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
-        self._completions = 0  # told apart each time a job's completion is noted or undone
-        # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
-        self._quiet_deadlines: list[tuple[float, str]] = []
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._running = False
-        self._programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
-        manager.events.subscribe("*", self._on_engine_event)
+        # (any engine event of a job's session wakes it): awake.py
+        self.sleepers = Sleepers()
+        self.tg: anyio.abc.TaskGroup | None = None
+        self.running = False
+        self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The run-time settings as they are now (read only here: configure.py changes them)."""
+        return self._settings()
 
     # -- a job's session and its view -----------------------------------------------------
-    def _session(self, rec: JobRecord) -> Session | None:
-        if rec.state in FINISHED_STATES or not self._jobs.is_active(rec):
+    def session_of(self, rec: JobRecord) -> Session | None:
+        """The running session of the unfinished job ``rec`` (None: finished, dormant or replaced)."""
+        if rec.state in FINISHED_STATES or not self.jobs.is_active(rec):
             return None
         return self.manager.get(rec.info_hash)
 
-    def _with_sessions(self) -> list[JobRecord]:
+    def with_sessions(self) -> list[JobRecord]:
         """The jobs whose session runs, in the order their sessions were added (the timers walk
         these alone: with thousands of paused jobs without one, walking every job each second
         was most of the tick)."""
         out = []
         for session in self.manager.sessions:
-            rec = self._jobs.get(self._jobs.active_id(session.info_hash_hex))
+            rec = self.jobs.get(self.jobs.active_id(session.info_hash_hex))
             if rec is not None:
                 out.append(rec)
         return out
 
-    @property
-    def ready(self) -> bool:
-        """Whether the service has started: its torrents loaded and its jobs restored."""
-        return self._ready
-
-    def _refuse_while_starting(self) -> None:
+    def refuse_while_starting(self) -> None:
         """``ServiceStarting`` while the torrents load after the records were read."""
-        if self._loaded and not self._ready:
+        if self.loaded and not self.ready:
             raise ServiceStarting("the job service is starting (its torrents are being loaded): "
                                   "ask again in a moment")
 
-    def _moving(self) -> list[JobRecord]:
+    def check_running(self) -> None:
+        """``JobConflict`` unless the service runs (``ServiceStarting`` while it starts)."""
+        self.refuse_while_starting()
+        if not self.running or self.tg is None:
+            raise JobConflict("the job service is not running (use 'async with JobService(...)')")
+
+    def require_running(self) -> anyio.abc.TaskGroup:
+        """The service's task group; as ``check_running`` when it does not run."""
+        self.check_running()
+        assert self.tg is not None  # (checked above)
+        return self.tg
+
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id`` as one job's answer shows it (its last program run too);
+        ``JobNotFound`` if there is none."""
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        run = self.programs.last.get(job_id)
+        job = self.snapshot(rec)
+        return job if run is None else dataclasses.replace(job, last_program=run)
+
+    def unfinished(self, job_id: str) -> JobRecord:
+        """The job ``job_id``, to change: ``JobNotFound``, or ``JobConflict`` once it is finished."""
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.state in FINISHED_STATES:
+            raise JobConflict(f"cannot change a job that is {rec.state.value}")
+        return rec
+
+    def moving(self) -> list[JobRecord]:
         """The awake jobs whose session runs (what the timers walk); the others leave the set."""
-        out = []
-        for job_id in list(self._awake):
-            rec = self._jobs.get(job_id)
-            if rec is None or self._session(rec) is None:
-                del self._awake[job_id]
-                continue
-            out.append(rec)
-        return out
+        return self.sleepers.moving(self.jobs, lambda rec: self.session_of(rec) is not None)
 
-    def _wake_job(self, rec: JobRecord) -> None:
-        """News of ``rec``'s session: the timers walk it again (its seeding time counted so far)."""
-        if rec.id in self._quiet:
-            self._fold(rec)
-            del self._quiet[rec.id]
-        self._awake[rec.id] = None
-
-    def _wake_all(self) -> None:
-        """Something every job's judgement depends on changed (a setting): walk them all again."""
-        for job_id in list(self._quiet):
-            rec = self._jobs.get(job_id)
-            if rec is None:
-                del self._quiet[job_id]
-            else:
-                self._wake_job(rec)
-
-    def _fold(self, rec: JobRecord) -> None:
-        """Count a quiet seed's seeding time up to now (what the rounds counted while it slept)."""
-        mark = self._quiet.get(rec.id)
-        if mark is not None:
-            if rec.state is JobState.SEEDING:
-                rec.seeding_time += self._seeding_clock - mark.since
-            mark.since = self._seeding_clock
-
-    def _fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
+    def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
         """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no
         rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
         share time limit (it wakes then). Whether it went quiet."""
-        if session.state not in QUIET_STATES or rec.id in self._busy:
+        if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
         st = session.status()
         if st.peers or st.download_rate or st.upload_rate:
             return False
-        self._awake.pop(rec.id, None)
-        self._quiet[rec.id] = Quiet(self._seeding_clock, complete)
-        if time_left is not None and rec.state is JobState.SEEDING:
-            heapq.heappush(self._quiet_deadlines, (self._seeding_clock + max(0.0, time_left), rec.id))
+        self.sleepers.fall_quiet(rec, complete, time_left)
         return True
 
-    def _unview(self, rec: JobRecord) -> None:
-        """``rec`` changed: a quiet job's kept snapshot is made again when next read."""
-        mark = self._quiet.get(rec.id)
-        if mark is not None:
-            mark.view = None
-
-    def _deadlines_due(self, clock: float) -> None:
-        """Wake the quiet seeds whose share time limit the seeding clock reaches at ``clock``."""
-        heap = self._quiet_deadlines
-        while heap and heap[0][0] <= clock:
-            _, job_id = heapq.heappop(heap)
-            rec = self._jobs.get(job_id)
-            if rec is not None and job_id in self._quiet:
-                self._wake_job(rec)
-
-    def _completion_changed(self, rec: JobRecord) -> None:
-        """``rec``'s completion was noted or undone (what is ranked in the queue changes)."""
-        self._completions += 1
-
-    def _dormant(self, rec: JobRecord) -> bool:
+    def dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
         back by the queue) when the service started, it gets one when resumed (or given a slot,
         or when something needs its torrent running)."""
-        return (rec.state not in FINISHED_STATES and self._jobs.is_active(rec) and rec.id not in self._busy
+        return (rec.state not in FINISHED_STATES and self.jobs.is_active(rec) and rec.id not in self.busy
                 and self.manager.get(rec.info_hash) is None)
 
-    def _queue_judges(self, rec: JobRecord) -> bool:
-        """Whether the queue says when ``rec`` runs (the queue's owner overrides this)."""
-        return False
-
-    async def enforce(self) -> None:
-        """The queue's round: which jobs run (the queue's owner overrides this)."""
-
-    def _move_when_complete(self, rec: JobRecord) -> bool:
-        """``rec`` is complete in its incomplete folder: its data moves to its save path (the
-        mover's owner overrides this); whether a move is under way."""
-        return False
-
-    def _round_soon(self) -> None:
-        """Ask for a round of the queue in the task group: asks made before a round begins are
-        answered by it (a start's thousand check ends are not a thousand rounds)."""
-        if not self._round_asked and self._tg is not None:
-            self._round_asked = True
-            self._tg.start_soon(self.enforce)
-
-    def _starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
+    def starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
         move; ``paused``: the one it replaces was) starts paused: paused by the user, held by
         the queue, or judged by the queue, which passes over a job while its data is checked
         and gives it its slot (resumes it) after the check. Started running, a job the queue
         holds once its check ends would announce and dial until the queue's next round."""
-        if not paused and not rec.options.paused and self._queue_judges(rec):
-            self._held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
-        return paused or rec.options.paused or rec.id in self._held
+        if not paused and not rec.options.paused and self.queue.judges(rec):
+            self.queue.held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
+        return paused or rec.options.paused or rec.id in self.queue.held
 
-    async def _resume(self, rec: JobRecord, session: Session) -> None:
+    async def resume_session(self, rec: JobRecord, session: Session) -> None:
         """Resume ``rec``'s paused session. A magnet without its metadata yet checks its data
         once the metadata is here: when the queue judges the job, its session pauses after that
         check and the job stays held, and the queue's round that the check's end sets off
         resumes it in its slot (or holds it, when a job before it took the slot meanwhile)."""
-        hold = not session.has_metadata and self._queue_judges(rec)
+        hold = not session.has_metadata and self.queue.judges(rec)
         if hold:
-            self._held.add(rec.id)
+            self.queue.held.add(rec.id)
         await session.resume(pause_after_check=hold)
 
-    async def _wake(self, rec: JobRecord) -> Session:
+    async def start_dormant(self, rec: JobRecord) -> Session:
         """Start the session of a dormant job (the caller holds its lock), paused when its
         options say so or the queue holds it back (``_held``: the queue resumes it with its
         slot); a job that cannot be started fails (``JobConflict`` says why)."""
-        self._busy.add(rec.id)
+        self.busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):
                 try:
-                    session = await self._start_again(rec)
+                    session = await self.start_again(rec)
                 except (TorrentEngineError, OSError) as exc:
                     log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
-                    await self._finish(rec, JobState.FAILED, f"cannot be started: {exc}")
+                    await self.finish(rec, JobState.FAILED, f"cannot be started: {exc}")
                     if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
                         await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
                     raise JobConflict(f"the job cannot be started: {exc}") from exc
         finally:
-            self._busy.discard(rec.id)
-        self._saved_meta.pop(rec.id, None)
-        self._sync(rec)
+            self.busy.discard(rec.id)
+        self.saved_meta.pop(rec.id, None)
+        self.sync(rec)
         return session
 
-    def _snapshot(self, rec: JobRecord) -> Job:
-        session = self._session(rec)
+    def snapshot(self, rec: JobRecord) -> Job:
+        """The job as a caller sees it: from its session while it runs, else from its record."""
+        session = self.session_of(rec)
         if session is not None:
-            mark = self._quiet.get(rec.id)
+            mark = self.sleepers.quiet.get(rec.id)
             if mark is None:
-                return self._decorate(rec, live_job(rec, session, self._trackers.get(rec.id, {})))
+                return self._decorate(rec, live_job(rec, session, self.tracker_news.get(rec.id, {})))
             if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
-                mark.view = live_job(rec, session, self._trackers.get(rec.id, {}))
+                mark.view = live_job(rec, session, self.tracker_news.get(rec.id, {}))
             return self._decorate(rec, mark.view)
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
-            job = self._finished_jobs.get(rec.id)
+            job = self.finished_jobs.get(rec.id)
             if job is None or job.state is not rec.state or job.result is not rec.result:
-                job = self._finished_jobs[rec.id] = self._decorate(rec, record_job(rec))
+                job = self.finished_jobs[rec.id] = self._decorate(rec, record_job(rec))
             return job
         job = record_job(rec)
-        if not self._ready and self._loaded and not rec.options.paused and rec.state in STARTING_SHOWN:
+        if not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN:
             # (its torrent is not loaded yet, its data not vouched for: qBittorrent shows such a
             # torrent checkingResumeData; the record's "seeding" would be a claim)
             job = dataclasses.replace(job, state=JobState.CHECKING)
         return self._decorate(rec, job)
 
     def _decorate(self, rec: JobRecord, job: Job) -> Job:
-        """The snapshot with what the service adds on top (features, queue position: control.py)."""
-        return job
+        """The snapshot with the record's features, queue position, seeding time and ratio; the
+        same object as the last time while ``job`` (a quiet job's kept view) and these are the
+        same, so that a list's readers can keep what they made of it (its JSON, a dialect's
+        record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
+        f = rec.features
+        self.sleepers.fold(rec)
+        key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
+        kept = self.decorated.get(rec.id)
+        if kept is not None and kept[0] is job and kept[1] == key:
+            return kept[2]
+        shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
+                                    queue_position=key[1], seeding_time=rec.seeding_time,
+                                    ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
+                                    completed_at=rec.completed_at, number=rec.number)
+        self.decorated[rec.id] = (job, key, shown)
+        return shown
 
-    def _lock(self, job_id: str) -> anyio.Lock:
-        lock = self._locks.get(job_id)
+    def publish_updated(self, rec: JobRecord) -> None:
+        """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
+        self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self.snapshot(rec)))
+
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The job's lock: one control operation at a time per job."""
+        lock = self.locks.get(job_id)
         if lock is None:
-            lock = self._locks[job_id] = anyio.Lock()
+            lock = self.locks[job_id] = anyio.Lock()
         return lock
 
-    def _apply_options(self, rec: JobRecord, session: Session) -> None:
+    def apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
         into the session."""
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
@@ -353,154 +310,70 @@ class JobLifecycle:
             prioritise_first_last(session, rec.file_priorities)
 
     # -- the files a job writes -------------------------------------------------------------
-    def _overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
+    def overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
         """The refusal of ``who`` (the job ``job_id``, or a torrent being added: None) writing
         ``paths`` when another unfinished job writes one of them (None: no other does)."""
-        overlap = self._claims.overlap(job_id, paths)
+        overlap = self.claims.overlap(job_id, paths)
         if overlap is None:
             return None
-        other = self._jobs.get(overlap.other)
+        other = self.jobs.get(overlap.other)
         them = f"job {overlap.other} ({other.name})" if other is not None else f"job {overlap.other}"
         same = "that file" if overlap.theirs == overlap.path else f"{overlap.theirs}"
         return JobConflict(f"{who} would write {overlap.path}, where {them} writes {same}: two jobs "
                            "writing one file would overwrite each other's data (choose another "
                            "save path)", "save_path")
 
-    def _claim(self, rec: JobRecord) -> None:
+    def claim(self, rec: JobRecord) -> None:
         """``rec`` writes its files at its save path from now on (once its files are known)."""
         if rec.file_paths is not None:
-            self._claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
+            self.claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
 
-    # -- engine events -> job state ------------------------------------------------------
-    def _on_engine_event(self, event: Event) -> None:
-        rec = self._jobs.get(self._jobs.active_id(event.info_hash))
-        name = event.name
-        if name.startswith("tracker."):
-            # bookkeeping only, so kept while the job is busy too: the first answer often comes
-            # while the add is in flight, and would otherwise be unseen until the next announce;
-            # and at a start, while the manager reloads the torrents (before their jobs are
-            # bound to them: ``_restore`` takes these over)
-            heard = tracker_heard(event)
-            if rec is not None:
-                self._trackers.setdefault(rec.id, {})[heard.url] = heard
-                self._unview(rec)
-            elif self._restoring:
-                self._early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
-            return
-        if not self._running:
-            return
-        if rec is None:
-            return
-        self._wake_job(rec)
-        if rec.id in self._busy:
-            # While its add is in flight a job shows no news before job.added, but a magnet's
-            # metadata may come first and cannot wait: the selection must apply before the first
-            # request and the files on disk be known before the first write (cancel deletes the rest).
-            if name == "session.metadata_received" and rec.id in self._starting:
-                self._on_metadata(rec)
-            return
-        if name == "stats.update":
-            now = time.monotonic()
-            if now - self._last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
-                self._last_progress[rec.id] = now
-                self._refresh_counters(rec)
-                job = self._snapshot(rec)
-                shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
-                         job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
-                if shown != self._published.get(rec.id):  # an idle job sends nothing
-                    self._published[rec.id] = shown
-                    self.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
-            return
-        if name == "session.metadata_received":
-            self._on_metadata(rec)
-        if name.startswith("session."):
-            self._sync(rec)
-            if name in CHECK_ENDS and rec.id in self._held:
-                self._round_soon()  # its check is over: the queue's word, now
-
-    def _on_metadata(self, rec: JobRecord) -> None:
-        session = self._session(rec)
-        if session is not None and session.has_metadata and self._tg is not None:
-            self._metadata_arrived(rec, session)
-
-    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
-        """A magnet's metainfo is here: the file selection applies at once (this runs before the
-        session's first request, which waits for its check), the rest in the task group."""
-        assert self._tg is not None
-        torrent = session.torrent
-        refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
-        if refusal is not None:
-            refusal = f"files: {refusal}"
-        else:
-            paths = claimed_paths(rec.options.data_path, [f.path for f in torrent.files],
-                                  [i for i, f in enumerate(torrent.files) if f.pad])
-            clash = self._overlap(f"job {rec.id} ({torrent.name})", rec.id, paths)
-            refusal = clash.reason if clash is not None else None
-        if refusal is not None:
-            if rec.id in self._starting:
-                self._starting[rec.id] = refusal  # ended once its add has returned
-                return
-            self._busy.add(rec.id)
-            self._tg.start_soon(self._end, rec, JobState.FAILED, refusal)
-            return
-        learn_layout(rec, torrent)
-        self._claim(rec)
-        self._apply_options(rec, session)
-        if rec.preexisting is not None:
-            return  # known from before a restart (recomputed, the job's own files would count)
-
-        async def find_existing() -> None:
-            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-            save_path = Path(rec.options.data_path)
-            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
-            await self._save(rec)
-
-        self._tg.start_soon(find_existing)
-
-    def _sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
+    # -- a session's state -> the job's ------------------------------------------------------
+    def sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job.
         ``force_save``: write the record even when the state did not change."""
-        session = self._session(rec)
-        if session is None or rec.id in self._busy or not self._running:
+        session = self.session_of(rec)
+        if session is None or rec.id in self.busy or not self.running:
             return
         state = session.state
         changed = False
         if rec.options.seed_mode and not session.seed_mode:  # (a piece failed: the data was checked)
             rec.options = dataclasses.replace(rec.options, seed_mode=False)
-            self._unview(rec)
+            self.sleepers.unview(rec)
             changed = True
         if state in SESSION_TO_JOB:
             new = SESSION_TO_JOB[state]
-            if new is JobState.PAUSED and rec.id in self._held and not rec.options.paused:
+            if new is JobState.PAUSED and rec.id in self.queue.held and not rec.options.paused:
                 new = JobState.QUEUED  # paused by the queue, not by the user
-            changed = self._set_state(rec, new)
+            changed = self.set_state(rec, new)
             if new is JobState.SEEDING and rec.options.download_path is not None:
-                self._move_when_complete(rec)  # (complete in its incomplete folder)
-        elif self._tg is not None and rec.id not in self._busy:
+                self.move_when_complete(rec)  # (complete in its incomplete folder)
+        elif self.tg is not None and rec.id not in self.busy:
             if state is State.ERROR or (state is State.STOPPED and session.error):
                 error = session.error or "the session failed"
-                self._busy.add(rec.id)
+                self.busy.add(rec.id)
                 if session.disk_failure:  # (a cause that can go away: kept, to go on from)
-                    self._tg.start_soon(self._halt, rec, error, list(session.missing_files))
+                    self.tg.start_soon(self.halt, rec, error, list(session.missing_files))
                 else:
-                    self._tg.start_soon(self._end, rec, JobState.FAILED, error)
+                    self.tg.start_soon(self.end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
                 done = session.has_metadata and session.status().progress >= 1.0
-                if done and rec.options.download_path is not None and self._move_when_complete(rec):
+                if done and rec.options.download_path is not None and self.move_when_complete(rec):
                     return  # (it ends once at its save path: complete there, it stops again)
-                self._busy.add(rec.id)
-                self._tg.start_soon(self._end, rec, JobState.COMPLETED if done else JobState.FAILED,
+                self.busy.add(rec.id)
+                self.tg.start_soon(self.end, rec, JobState.COMPLETED if done else JobState.FAILED,
                                     None if done else "the session stopped before completing")
             return
-        if (changed or force_save) and self._tg is not None:
-            self._tg.start_soon(self._save, rec)
+        if (changed or force_save) and self.tg is not None:
+            self.tg.start_soon(self.save, rec)
 
-    def _set_state(self, rec: JobRecord, new: JobState) -> bool:
+    def set_state(self, rec: JobRecord, new: JobState) -> bool:
+        """The one place a job's state changes (and ``job.state`` is published); whether it did."""
         old = rec.state
         if old is new:
             return False
         rec.state = new
-        rec.updated_at = self._clock()
+        rec.updated_at = self.clock()
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
             rec.missing_files = []
@@ -510,184 +383,189 @@ class JobLifecycle:
             rec.completed_at = rec.updated_at  # every wanted piece is in: the download completed
         elif uncompleted:
             rec.completed_at = None  # (more was selected after it completed)
-        self._refresh_counters(rec)
+        self.refresh_counters(rec)
         if completed or uncompleted:
-            self._completion_changed(rec)
-        self._jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
-        self._unview(rec)
+            self.queue.completion_changed(rec)
+        self.jobs.changed(rec)  # (the one place a job's state changes: the table's totals)
+        self.sleepers.unview(rec)
         if new in FINISHED_STATES:
-            self._jobs.finished(rec)  # (its counters are final: the history's totals take them)
-        self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self._snapshot(rec), old=old,
+            self.jobs.finished(rec)  # (its counters are final: the history's totals take them)
+        self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self.snapshot(rec), old=old,
                                             new=new))
         if completed:
-            self._run_program(ProgramEvent.COMPLETED, rec)
+            self.run_program(ProgramEvent.COMPLETED, rec)
         return True
 
-    def _run_program(self, event: ProgramEvent, rec: JobRecord) -> None:
+    def run_program(self, event: ProgramEvent, rec: JobRecord) -> None:
         """Start the program the settings name for ``event`` for ``rec`` (none named: nothing),
         in the service's task group; what it did becomes the job's ``last_program``."""
         command = self.settings.program(event)
-        if command and self._tg is not None:
-            session = self._session(rec)
+        if command and self.tg is not None:
+            session = self.session_of(rec)
             torrent = session.torrent if session is not None and session.has_metadata else None
-            self._programs.run_for(self._tg, event, command, self._snapshot(rec), torrent,
+            self.programs.run_for(self.tg, event, command, self.snapshot(rec), torrent,
                                    self.settings.run_timeout)
 
-    def _refresh_counters(self, rec: JobRecord, session: Session | None = None) -> None:
-        session = session if session is not None else self._session(rec)
+    def refresh_counters(self, rec: JobRecord, session: Session | None = None) -> None:
+        """Copy the session's totals (and, once it has its metainfo, sizes and name) into the record."""
+        session = session if session is not None else self.session_of(rec)
         if session is None:
             return
         st = session.status()
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
-        self._jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
-        self._unview(rec)
+        self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
+        self.sleepers.unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
             rec.done_size = st.have_bytes
             rec.name = st.name
 
-    async def _save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
+    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes;
         ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
-        self._fold(rec)
-        self._unview(rec)
+        self.sleepers.fold(rec)
+        self.sleepers.unview(rec)
         if content is None and rec.options.paused:
-            self._refresh_files(rec)
-        await self._writer.save(rec, content, strict=strict)
+            self.refresh_files(rec)
+        await self.writer.save(rec, content, strict=strict)
 
-    async def _save_all(self, recs: list[JobRecord]) -> None:
+    async def save_all(self, recs: list[JobRecord]) -> None:
         """Write every record of ``recs`` that changed since it was written, in one transaction
         (the service's stop)."""
         for rec in recs:
-            self._fold(rec)
-            self._unview(rec)
+            self.sleepers.fold(rec)
+            self.sleepers.unview(rec)
             if rec.options.paused:
-                self._refresh_files(rec)
-        await self._writer.save_all(recs)
+                self.refresh_files(rec)
+        await self.writer.save_all(recs)
 
-    def _refresh_files(self, rec: JobRecord) -> None:
+    def refresh_files(self, rec: JobRecord) -> None:
         """Note each file's verified bytes in the record: what the job shows after a restart,
         while it is paused and has no session (only a paused job's record needs them)."""
-        session = self._session(rec)
+        session = self.session_of(rec)
         if session is not None and session.has_metadata:
             rec.file_done = files_done(session.torrent, session.have)
 
     # -- ends ------------------------------------------------------------------------------
-    async def _halt(self, rec: JobRecord, error: str, missing: list[str]) -> None:
+    async def halt(self, rec: JobRecord, error: str, missing: list[str]) -> None:
         """The job's data could not be written or read (a full disk, a permission, files gone):
         its session stops, its saved metainfo and resume data kept, and the job stays, stopped
         in ``error`` saying why, without a session (as a paused one), until it is resumed or
         rechecked; what was verified is kept. Saved before it shows, as every change is."""
         try:
             with anyio.CancelScope(shield=True):
-                async with self._lock(rec.id):
-                    if rec.state in FINISHED_STATES or not self._jobs.is_active(rec):
+                async with self.lock(rec.id):
+                    if rec.state in FINISHED_STATES or not self.jobs.is_active(rec):
                         return
-                    session = self._session(rec)
+                    session = self.session_of(rec)
                     if session is not None:
-                        self._refresh_counters(rec, session)
-                        self._refresh_files(rec)
+                        self.refresh_counters(rec, session)
+                        self.refresh_files(rec)
                         try:
                             await self.manager.unload(session.info_hash)
                         except SessionError as exc:
                             log.debug("job %s: %s", rec.id, exc)
                     log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
                     rec.options = dataclasses.replace(rec.options, paused=True)
-                    self._held.discard(rec.id)
-                    self._last_progress.pop(rec.id, None)
-                    self._published.pop(rec.id, None)
-                    await self._save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
+                    self.queue.held.discard(rec.id)
+                    self.last_progress.pop(rec.id, None)
+                    self.published.pop(rec.id, None)
+                    await self.save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
                                                               missing_files=missing))
                     rec.error, rec.missing_files = error, missing
-                    self._set_state(rec, JobState.ERROR)
+                    self.set_state(rec, JobState.ERROR)
         finally:
-            self._busy.discard(rec.id)
+            self.busy.discard(rec.id)
 
-    async def _end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+    async def end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
+        """End the job in ``state`` under its lock, in the task group (the job is busy until then)."""
         try:
             with anyio.CancelScope(shield=True):
-                async with self._lock(rec.id):
+                async with self.lock(rec.id):
                     if rec.state not in FINISHED_STATES:
-                        await self._end_job(rec, state, error)
+                        await self.end_job(rec, state, error)
         finally:
-            self._busy.discard(rec.id)
+            self.busy.discard(rec.id)
 
-    def _download_complete(self, rec: JobRecord) -> bool:
+    def download_complete(self, rec: JobRecord) -> bool:
         """Whether every wanted piece of the job is verified (now, or when its record was saved)."""
         if rec.completed_at is not None or rec.state is JobState.SEEDING:
             return True
-        session = self._session(rec)
+        session = self.session_of(rec)
         if session is not None:
             return session.has_metadata and session.status().progress >= 1.0
         return rec.total_size > 0 and rec.done_size >= rec.total_size
 
-    async def _client_gone(self, rec: JobRecord) -> None:
+    async def client_gone(self, rec: JobRecord) -> None:
         """The job's client lease ended: work that only made sense while the client ran stops.
         A job whose download completed is kept, files and all (it stops seeding: ``completed``);
         an unfinished one is cancelled and its files deleted."""
-        if self._download_complete(rec):
-            self._busy.add(rec.id)
-            await self._end(rec, JobState.COMPLETED, None)
+        if self.download_complete(rec):
+            self.busy.add(rec.id)
+            await self.end(rec, JobState.COMPLETED, None)
         else:
-            await self._cancel(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
+            await self.cancel_job(rec, delete_files=True, error=CLIENT_SESSION_ENDED)
 
-    async def _cancel(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
-        async with self._lock(rec.id):
+    async def cancel_job(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        """Cancel the unfinished job under its lock (``delete_files``: its files go too)."""
+        async with self.lock(rec.id):
             if rec.state in FINISHED_STATES:
                 return  # (it ended while this waited for the lock)
-            await self._cancel_locked(rec, delete_files=delete_files, error=error)
+            await self.cancel_locked(rec, delete_files=delete_files, error=error)
 
-    async def _cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
-        await self._end_job(rec, JobState.CANCELLED, error, delete_files=delete_files)
+    async def cancel_locked(self, rec: JobRecord, *, delete_files: bool, error: str | None) -> None:
+        """As ``cancel_job``, the caller holding the job's lock."""
+        await self.end_job(rec, JobState.CANCELLED, error, delete_files=delete_files)
 
-    async def _end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
+    async def end_job(self, rec: JobRecord, state: JobState, error: str | None, *,
                        delete_files: bool = False) -> None:
         """Finish the job (the caller holds its lock). First the record on disk says it is finished
         and what clean-up is left, so a crash at any later step is completed at the next start;
         then the session is stopped and forgotten and (``delete_files``) the files deleted; only
         then does the job show its new state, so whoever sees it finds the clean-up done."""
-        self._busy.add(rec.id)
+        self.busy.add(rec.id)
         try:
             with anyio.CancelScope(shield=True):  # half an end would leave a session without a job
-                session = self._session(rec)
+                session = self.session_of(rec)
                 if session is not None:
-                    self._refresh_counters(rec, session)
-                dormant = (session is None and self._jobs.is_active(rec)
+                    self.refresh_counters(rec, session)
+                dormant = (session is None and self.jobs.is_active(rec)
                            and self.manager.get(rec.info_hash) is None)
-                now = self._clock()
+                now = self.clock()
                 # (a job whose download completed keeps when that was; the others end now)
                 completed = rec.completed_at if rec.completed_at is not None else now
                 planned = dataclasses.replace(rec, state=state, error=error, completed_at=completed,
                                               delete_pending=delete_files)
-                self._set_result(planned)
-                await self._save(rec, planned)
+                self.set_result(planned)
+                await self.save(rec, planned)
                 ending = None
-                if self._jobs.unbind(rec):
+                if self.jobs.unbind(rec):
                     if session is not None:  # an add of this torrent meanwhile waits for the manager
-                        ending = self._adding.setdefault(rec.info_hash, anyio.Event())
+                        ending = self.adding.setdefault(rec.info_hash, anyio.Event())
                 try:
                     if session is not None:
                         try:
                             await self.manager.remove(session.info_hash)
                         except SessionError as exc:
                             log.debug("job %s: %s", rec.id, exc)
-                        self._refresh_counters(rec, session)
+                        self.refresh_counters(rec, session)
                 finally:
-                    if ending is not None and self._adding.get(rec.info_hash) is ending:
-                        del self._adding[rec.info_hash]
+                    if ending is not None and self.adding.get(rec.info_hash) is ending:
+                        del self.adding[rec.info_hash]
                         ending.set()
                 if dormant:  # its torrent's saved metainfo and resume data go as a session's would
                     await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
-                    self._saved_meta.pop(rec.id, None)
+                    self.saved_meta.pop(rec.id, None)
                 if delete_files:
-                    await anyio.to_thread.run_sync(self._delete_files, rec)
+                    await anyio.to_thread.run_sync(self.remove_files, rec)
                     rec.done_size = 0  # (its data is gone: the history does not show it as had)
-                await self._finish(rec, state, error, completed_at=completed)
+                await self.finish(rec, state, error, completed_at=completed)
         finally:
-            self._busy.discard(rec.id)
+            self.busy.discard(rec.id)
 
-    def _delete_files(self, rec: JobRecord) -> None:
+    def remove_files(self, rec: JobRecord) -> None:
+        """Delete the files the job made and the folders it created (never outside the root)."""
         root = self.download_root
         try:  # (a record is read from disk: never trust it to point inside the root)
             save_path = confine(root, rec.options.data_path)
@@ -700,99 +578,30 @@ class JobLifecycle:
                                    created_dirs=created)
         log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
-    async def _finish(self, rec: JobRecord, state: JobState, error: str | None, *,
+    async def finish(self, rec: JobRecord, state: JobState, error: str | None, *,
                       completed_at: float | None = None) -> None:
         """Make the job a finished one (history) and save it; its session is the caller's concern."""
-        self._jobs.unbind(rec)
-        self._claims.release(rec.id)
+        self.jobs.unbind(rec)
+        self.claims.release(rec.id)
         rec.error = error
         rec.delete_pending = False
         if completed_at is not None or rec.completed_at is None:
-            rec.completed_at = completed_at if completed_at is not None else self._clock()
-        self._set_result(rec)
-        self._trackers.pop(rec.id, None)
-        self._last_progress.pop(rec.id, None)
-        self._published.pop(rec.id, None)
-        self._fold(rec)  # (its seeding time, counted while it slept)
-        self._quiet.pop(rec.id, None)  # (no session: the timers' sets forget it)
-        self._awake.pop(rec.id, None)
-        self._held.discard(rec.id)  # (the queue walks its held jobs each tick)
-        self._set_state(rec, state)
-        await self._save(rec)
+            rec.completed_at = completed_at if completed_at is not None else self.clock()
+        self.set_result(rec)
+        self.tracker_news.pop(rec.id, None)
+        self.last_progress.pop(rec.id, None)
+        self.published.pop(rec.id, None)
+        self.sleepers.forget(rec)  # (no session: its seeding time counted, the timers' sets forget it)
+        self.queue.held.discard(rec.id)  # (the queue walks its held jobs each tick)
+        self.set_state(rec, state)
+        await self.save(rec)
 
-    def _set_result(self, rec: JobRecord) -> None:
-        rec.result = job_result(rec, self._clock())  # (it ends now)
+    def set_result(self, rec: JobRecord) -> None:
+        """The job's result as it ends now."""
+        rec.result = job_result(rec, self.clock())  # (it ends now)
 
-    # -- restart -----------------------------------------------------------------------------
-    async def _restore(self) -> None:
-        """Bring every unfinished job back to life after the manager reloaded its torrents."""
-        known = {r.info_hash for r in self._jobs if r.state not in FINISHED_STATES}
-        for session in self.manager.sessions:  # a torrent with no job (its record was lost, or it finished)
-            if session.info_hash_hex not in known:
-                log.warning("torrent %s has no unfinished job; stopping it", session.name)
-                await self.manager.remove(session.info_hash)
-        self._leases.forgive_downtime(self._clock())
-        for rec in sorted(self._jobs, key=lambda r: r.created_at):
-            if rec.state in FINISHED_STATES:
-                if rec.delete_pending:  # a crash came between the cancel and the clean-up
-                    await anyio.to_thread.run_sync(self._delete_files, rec)
-                    rec.delete_pending = False
-                    await self._save(rec)
-                continue
-            first = self._jobs.active_id(rec.info_hash)
-            if first is not None:  # two unfinished records of one torrent: keep the first
-                await self._finish(rec, JobState.FAILED, "a duplicate of job " + first)
-                continue
-            self._jobs.bind(rec)
-            early = self._early_trackers.pop(rec.info_hash, None)
-            if early is not None:
-                self._trackers.setdefault(rec.id, {}).update(early)
-            try:
-                confine(self.download_root, rec.options.data_path)
-            except SavePathError:
-                await self._end_job(rec, JobState.FAILED,
-                                    f"its save path {rec.options.data_path} is outside the download root")
-                continue
-            if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
-                clash = self._overlap(f"job {rec.id} ({rec.name})", rec.id, claimed_paths(
-                    rec.options.data_path, rec.file_paths, rec.pad_files))
-                if clash is not None:
-                    await self._end_job(rec, JobState.FAILED, clash.reason)
-                    continue
-                self._claim(rec)
-            if rec.options.client is not None and rec.options.client not in self._leases:
-                await self._client_gone(rec)
-                continue
-            found = self.manager.get(rec.info_hash)
-            if found is None and rec.options.paused:
-                # dormant: its session starts when resumed (one stopped by its disk keeps saying why)
-                self._set_state(rec, JobState.ERROR if rec.state is JobState.ERROR else JobState.PAUSED)
-                continue
-            if found is None and rec.id in self._held:  # (held back since the start: _note_dormant)
-                self._set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
-                continue
-            try:
-                session = found if found is not None else await self._start_again(rec)
-                session.add_peers(rec.options.peers)  # (the manager reloads a torrent without them)
-                # the record holds what was asked (saved before it was acknowledged), whatever
-                # the torrent's resume data says
-                if rec.options.paused and not session.paused:
-                    await session.pause()
-                elif not rec.options.paused and session.paused and self._queue_judges(rec):
-                    self._held.add(rec.id)  # (reloaded paused: the queue resumes it once checked)
-                elif not rec.options.paused and session.paused:
-                    await self._resume(rec, session)
-                self._apply_options(rec, session)
-            except (TorrentEngineError, OSError) as exc:
-                log.warning("job %s (%s) cannot be restarted: %s", rec.id, rec.name, exc)
-                await self._finish(rec, JobState.FAILED, f"cannot be restarted: {exc}")
-                continue
-            self._sync(rec)
-        self._restoring = False
-        self._early_trackers.clear()
-        self._edited_at_start.clear()
-
-    async def _start_again(self, rec: JobRecord) -> Session:
+    # -- a session started again --------------------------------------------------------------
+    async def start_again(self, rec: JobRecord) -> Session:
         """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
         or a torrent whose resume data was missing)."""
         save_path = Path(rec.options.data_path)
@@ -808,45 +617,14 @@ class JobLifecycle:
             source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
         return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=self._starts_paused(rec), info_hash=added_by,
-                                      prepare=lambda s: self._prepare_session(rec, s),
+                                      paused=self.starts_paused(rec), info_hash=added_by,
+                                      prepare=lambda s: self.prepare_session(rec, s),
                                       seed_mode=rec.options.seed_mode)
-
-    def _reloads(self, info_hash: bytes) -> bool:
-        """Whether the manager starts the saved torrent ``info_hash`` again on entry: not when
-        every unfinished job of it is paused (those stay dormant until resumed)."""
-        return info_hash.hex() not in self._paused_hashes
-
-    def _reloads_paused(self, info_hash: bytes) -> bool:
-        """Whether the manager starts the saved torrent ``info_hash`` paused: when the queue
-        judges its job. The start-up judgement of the records let it run, but that took a job
-        as complete when its record said so; the queue resumes it once it is checked and has a
-        slot (started running, a job the queue holds once checked would announce and dial until
-        the queue's next round)."""
-        return info_hash.hex() in self._judged_hashes
-
-    def _note_dormant(self, held: set[str]) -> None:
-        """Before the manager is entered: the torrents whose unfinished jobs are all paused, or
-        held back by the queue (the ids ``held``); those stay dormant, without a session, until
-        resumed or given a slot (the queue holds the ``held`` from now on). And those the queue
-        judges, which the manager starts paused (``_reloads_paused``)."""
-        self._held.update(held)
-        paused: dict[str, bool] = {}
-        judged: set[str] = set()
-        for rec in self._jobs.unfinished():
-            waits = rec.options.paused or rec.id in held
-            paused[rec.info_hash] = paused.get(rec.info_hash, True) and waits
-            if not waits and self._queue_judges(rec):
-                judged.add(rec.info_hash)
-        self._paused_hashes = {h for h, p in paused.items() if p}
-        self._judged_hashes = judged
-        self._edited_at_start = {r.info_hash: r for r in self._jobs.unfinished()
-                                 if r.renamed or r.tracker_tiers is not None}
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or
         ends; a small file read on the caller's thread); None when there is none."""
-        torrent = self._saved_meta.get(rec.id)
+        torrent = self.saved_meta.get(rec.id)
         if torrent is None:
             path = self.manager.saved_metainfo_path(rec.info_hash)
             if path is None:
@@ -855,7 +633,7 @@ class JobLifecycle:
                 torrent = load_saved_metainfo(path)
             except (TorrentEngineError, OSError):
                 return None
-            self._saved_meta[rec.id] = torrent
+            self.saved_meta[rec.id] = torrent
         return torrent
 
     def saved_pieces(self, rec: JobRecord) -> Bitfield | None:
@@ -867,22 +645,14 @@ class JobLifecycle:
             return None
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
-    def _prepare_session(self, rec: JobRecord, session: Session) -> None:
+    def prepare_session(self, rec: JobRecord, session: Session) -> None:
         """A new session for a job that had one before (a restart, a recheck, a move): the job's options,
         and its totals so far, which the new session counts on from (the job owns its totals; a
         session counts from what it is given or what its resume data says, whichever is more)."""
         session.downloaded = max(session.downloaded, rec.downloaded)
         session.uploaded = max(session.uploaded, rec.uploaded)
         edited_paths_and_trackers(rec, session)
-        self._apply_options(rec, session)
-
-    def _prepare_reloaded(self, session: Session) -> None:
-        """A torrent the manager reloads at a start, before it starts: its job's renamed files
-        and edited trackers (the record owns them; the session's storage opens the files there,
-        so their resume data is trusted as it was, no check from scratch)."""
-        rec = self._edited_at_start.get(session.info_hash_hex)
-        if rec is not None:
-            edited_paths_and_trackers(rec, session)
+        self.apply_options(rec, session)
 
 
 def edited_paths_and_trackers(rec: JobRecord, session: Session) -> None:

@@ -1,6 +1,8 @@
-"""The queue and the share limits, as pure decisions: which jobs may run now, and whether a
-seeding job has reached its share limit. The service applies them every tick (``features.py``
-holds the per-job flags, ``settings.py`` the maxima and the defaults).
+"""The queue and the share limits, as pure decisions: which jobs may run now, which the queue
+holds back, the positions it shows, and whether a seeding job has reached its share limit.
+``JobQueue`` is the sync core: it reads the job table and the settings it is handed and returns
+what a round must do; the round (rounds.py) starts, pauses and resumes sessions accordingly
+(``features.py`` holds the per-job flags, ``settings.py`` the maxima and the defaults).
 
 Rules (those of qBittorrent's queue): jobs are taken in queue order; at most
 ``max_active_downloads`` incomplete ones run, at most ``max_active_uploads`` complete ones, and
@@ -10,11 +12,13 @@ does not count; a paused job neither runs nor counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .model import NO_LIMIT
+from .model import FINISHED_STATES, NO_LIMIT
 from .settings import ServiceSettings
+from .store import JobRecord
+from .table import JobTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,174 @@ class QueueEntry:
     position: int
     complete: bool  # every wanted piece verified (it would seed)
     force_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """What one round of the queue must do (``JobQueue.plan``)."""
+
+    given: frozenset[str]  # the jobs with a slot
+    hold: frozenset[str]  # the judged jobs to hold back (their sessions paused, shown queued)
+    wake: tuple[str, ...]  # the quiet jobs whose slot is given or taken (the timers walk them again)
+    start: tuple[str, ...]  # the dormant jobs held back since the start given a slot, in queue order
+
+
+def record_complete(rec: JobRecord) -> bool:
+    """Whether the job's record says every wanted piece is verified (a job without a session)."""
+    return rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
+
+
+def queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
+    """What the queue needs of a job (``complete``: as its session says; without one, as its
+    record does)."""
+    if complete is None:
+        complete = record_complete(rec)
+    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)
+
+
+def waits(rec: JobRecord) -> bool:
+    """Whether ``rec`` is ranked in the queue: not complete (what it selected is all there)."""
+    return not (rec.completed_at is not None and rec.done_size >= rec.total_size)
+
+
+class JobQueue:
+    """The job queue's decisions, synchronous (no session, no loop): the jobs it holds back
+    (``held``: shown queued, their sessions paused or not started), which jobs get a slot, and
+    the queue positions shown (1 = next; 0 = complete or finished).
+
+    ``table`` and ``settings`` give the job table and the run-time settings as they are now.
+    """
+
+    def __init__(self, table: Callable[[], JobTable], settings: Callable[[], ServiceSettings]) -> None:
+        self._table = table
+        self._settings = settings
+        self.held: set[str] = set()
+        self.completions = 0  # told apart each time a job's completion is noted or undone
+        self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
+        self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
+        self._last_position = 0  # the highest queue position given
+
+    def judges(self, rec: JobRecord) -> bool:
+        """Whether the queue says when ``rec`` runs (queueing on, not force-started)."""
+        return self._settings().queueing and not rec.features.force_start
+
+    def held_at_start(self) -> set[str]:
+        """The jobs the queue holds back as the service starts, judged from their records (the
+        sessions are not started yet: a job counts as complete when its record says so)."""
+        settings = self._settings()
+        if not settings.queueing:
+            return set()
+        return held_jobs((queue_entry(r) for r in self._table().unfinished() if not r.options.paused),
+                         settings)
+
+    def admitted(self, judged: Mapping[str, QueueEntry], with_session: Collection[str],
+                 busy: Collection[str]) -> set[str]:
+        """The ids of the jobs the queue gives a slot (all of them when queueing is off): those
+        ``judged`` (by id: the jobs with a session, as they are now), and the jobs the queue has
+        held back since the start that still have none (``with_session``: the ids of the jobs
+        that have one; ``busy``: those being added, restarted or ended, passed over), judged by
+        their records. Force-started ones are not among them (they run, and a job held back
+        since the start is woken where it is force-started)."""
+        table, held = self._table(), self.held
+
+        def in_queue_order(complete: bool) -> Iterator[QueueEntry]:
+            for rec in table.in_queue_order():
+                entry = judged.get(rec.id)
+                if entry is None:
+                    if (rec.id not in held or rec.id in with_session or rec.options.paused or rec.id in busy
+                            or record_complete(rec) is not complete):
+                        continue
+                    entry = queue_entry(rec, complete)
+                elif entry.complete is not complete:
+                    continue
+                yield entry
+
+        settings = self._settings()
+        if not settings.queueing:  # (all: those judged, and those held back since the start)
+            waiting = (table.get(job_id) for job_id in held if job_id not in judged)
+            return set(judged) | {rec.id for rec in waiting if rec is not None and rec.id not in with_session
+                                  and not rec.options.paused and rec.id not in busy
+                                  and rec.state not in FINISHED_STATES}
+        return admitted(in_queue_order(False), in_queue_order(True), settings)
+
+    def starts_held(self, rec: JobRecord, complete: bool, others: Mapping[str, QueueEntry],
+                    with_session: Collection[str], busy: Collection[str]) -> bool:
+        """Whether the queue holds ``rec`` back from its start (``complete``: as its session
+        says, False without one); ``others``: the entries of the other jobs with a running
+        session, unpaused and checked; ``with_session``: the ids of every job with one."""
+        if not self.judges(rec):
+            return False
+        judged = {**others, rec.id: QueueEntry(rec.id, rec.queue_position, complete, False)}
+        return rec.id not in self.admitted(judged, with_session, busy)
+
+    def plan(self, judged: Mapping[str, QueueEntry], with_session: Collection[str],
+             quiet: Iterable[str], busy: Collection[str]) -> RoundPlan:
+        """One round's decisions: ``judged`` the entries of the jobs with a session weighed now
+        (unpaused, checked, not busy), ``quiet`` those of them the timers pass over."""
+        given = self.admitted(judged, with_session, busy)
+        hold = frozenset(job_id for job_id, e in judged.items() if not e.force_start and job_id not in given)
+        # a quiet job whose slot the queue gives or takes wakes
+        wake = tuple(job_id for job_id in quiet if (job_id in hold) is not (job_id in self.held))
+        table = self._table()
+        dormant = [r for r in (table.get(job_id) for job_id in given if job_id not in judged)
+                   if r is not None]
+        start = tuple(r.id for r in sorted(dormant, key=lambda r: r.queue_position))
+        return RoundPlan(frozenset(given), hold, wake, start)
+
+    # -- the places and the positions shown ------------------------------------------------
+    def place_all(self) -> None:
+        """Give every record of the table its place in the queue, 1, 2, ... in the order they
+        had (older records had none: after the others, oldest first)."""
+        table = self._table()
+        order = sorted(table, key=lambda r: (r.queue_position or float("inf"), r.created_at))
+        for n, rec in enumerate(order, 1):
+            rec.queue_position = n
+        self._last_position = len(order)
+        table.reordered()
+
+    def next_position(self) -> int:
+        """The place after every job's (a move only swaps places: the highest stays the highest)."""
+        self._last_position += 1
+        return self._last_position
+
+    def rank(self, job_id: str) -> int:
+        """The job's queue position as shown (0: none, it is complete or finished)."""
+        if (self._table().order_version, self.completions) != self._ranked:
+            self.rerank()
+        return self._ranks.get(job_id, 0)
+
+    def rerank(self) -> None:
+        """Queue positions as shown: 1, 2, ... over the unfinished jobs not yet complete (made
+        again when read after the queue's order or a job's completion changed)."""
+        table = self._table()
+        self._ranked = (table.order_version, self.completions)
+        waiting = [r for r in table.in_queue_order() if waits(r)]
+        self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
+
+    def ranked_last(self, rec: JobRecord, order_before: int) -> None:
+        """``rec`` joined the table last in the queue: its rank follows the others' (no new
+        ranking of every job per add), when the ranks were current before it joined."""
+        if self._ranked == (order_before, self.completions):
+            if rec.completed_at is None:
+                self._ranks[rec.id] = len(self._ranks) + 1
+            self._ranked = (self._table().order_version, self.completions)
+
+    def completion_changed(self, rec: JobRecord) -> None:
+        """``rec``'s completion was noted or undone. When the ranks were current and the job
+        completed, it leaves them and those after it move up one (a thousand seeds added in a
+        row are not a thousand new rankings of every job, which was quadratic in the jobs: the
+        ranks are in order, and a job just added is near their end)."""
+        version = self._table().order_version
+        current = self._ranked == (version, self.completions)
+        self.completions += 1
+        if current and not waits(rec):
+            rank = self._ranks.pop(rec.id, None)
+            if rank is not None:
+                for job_id in reversed(self._ranks):  # (in rank order: those after it)
+                    if self._ranks[job_id] < rank:
+                        break
+                    self._ranks[job_id] -= 1
+            self._ranked = (version, self.completions)
 
 
 def held_jobs(entries: Iterable[QueueEntry], settings: ServiceSettings) -> set[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..bitfield import Bitfield
-from ..events import Event
+from ..events import TrackerFailed, TrackerSuccess
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
@@ -86,13 +86,11 @@ def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[Job
     return tuple(out)
 
 
-def tracker_heard(event: Event) -> JobTracker:
+def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
     """What a ``tracker.success`` or ``tracker.failed`` event says of its tracker."""
-    url = str(getattr(event, "url", ""))
-    ok = event.name == "tracker.success"
-    return JobTracker(url=url, status="working" if ok else "failed",
-                      message="" if ok else str(getattr(event, "error", "")),
-                      peers=int(getattr(event, "peers", 0)) if ok else 0)
+    if isinstance(event, TrackerSuccess):
+        return JobTracker(url=event.url, status="working", message="", peers=event.peers)
+    return JobTracker(url=event.url, status="failed", message=event.error, peers=0)
 
 
 def record_job(rec: JobRecord) -> Job:

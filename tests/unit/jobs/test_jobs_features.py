@@ -26,6 +26,7 @@ from torrent_engine.jobs import (
     ShareLimitAction,
 )
 from torrent_engine.jobs.queue import QueueEntry, admitted, held_jobs, move, share_limit_reached, share_ratio
+from torrent_engine.jobs.rounds import QueueRounds
 from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
@@ -525,10 +526,10 @@ async def test_a_running_job_force_started_for_a_stream_is_saved_so(
         second, _ = await jobs.add(two_files("second"))
         await wait_state(jobs, second.id, JobState.DOWNLOADING)
 
-        async def no_round() -> None:  # (the queue's round has not come yet)
+        async def no_round(rounds: QueueRounds) -> None:  # (the queue's round has not come yet)
             return None
 
-        monkeypatch.setattr(jobs, "enforce", no_round)
+        monkeypatch.setattr(QueueRounds, "enforce", no_round)
         await jobs.update_settings(queueing=True, max_active_downloads=1)
         session = await jobs.stream_session(second.id)
         assert session is not None and not session.paused

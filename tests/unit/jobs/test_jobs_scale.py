@@ -18,6 +18,7 @@ from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import ConfigError
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
+from torrent_engine.jobs.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session, SessionStatus, checking
@@ -273,16 +274,16 @@ async def test_seeds_added_in_a_row_do_not_rank_every_job_again_each_and_the_ran
     added), and they are what a ranking made anew says."""
     torrents = seeds(tmp_path / "dl", 12)
     made = 0
-    real = JobService._rerank
+    real = JobQueue.rerank
 
-    def rerank(self: JobService) -> None:
+    def rerank(self: JobQueue) -> None:
         nonlocal made
         made += 1
         real(self)
 
     async with service(tmp_path, seed=True) as jobs:
         waiting, _ = await jobs.add(magnet_of(tmp_path))  # (never completes: ranked 1 throughout)
-        monkeypatch.setattr(JobService, "_rerank", rerank)
+        monkeypatch.setattr(JobQueue, "rerank", rerank)
         ids = []
         for t in torrents:
             job, _ = await jobs.add(t)
@@ -291,7 +292,7 @@ async def test_seeds_added_in_a_row_do_not_rank_every_job_again_each_and_the_ran
             jobs.list()  # (every job read: each ranked)
         assert made <= 2, made
         shown = {j.id: j.queue_position for j in jobs.list()}
-        monkeypatch.setattr(JobService, "_rerank", real)
-        jobs._rerank()  # (made anew: the same)
+        monkeypatch.setattr(JobQueue, "rerank", real)
+        jobs.queue.rerank()  # (made anew: the same)
         assert {j.id: j.queue_position for j in jobs.list()} == shown
         assert shown[waiting.id] == 1 and all(shown[i] == 0 for i in ids)

@@ -445,7 +445,8 @@ async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_it
         assert [s.info_hash for s in again.manager.sessions] == [three.info_hash]
 
 
-async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> None:
+async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A paused job's counters do not move: the periodic save and job.progress skip it (they
     were what kept a daemon with many paused jobs busy)."""
     clock = FakeClock()
@@ -453,13 +454,13 @@ async def test_idle_jobs_write_nothing_and_send_no_progress(tmp_path: Path) -> N
         for c in "abc":
             await jobs.add(magnet(c), paused=True)
         writes: list[str] = []
-        real_write = jobs._store.write
+        real_write = JobStore.write
 
-        def counting(job_id: str, data: bytes) -> None:
+        def counting(store: JobStore, job_id: str, data: bytes) -> None:
             writes.append(job_id)
-            real_write(job_id, data)
+            real_write(store, job_id, data)
 
-        jobs._store.write = counting  # type: ignore[method-assign]
+        monkeypatch.setattr(JobStore, "write", counting)
         await anyio.sleep(1.2)  # each job's first progress event (its state as it is)
         progress: list[JobProgress] = []
         jobs.events.subscribe("job.progress", progress.append)
@@ -596,7 +597,7 @@ async def test_a_state_folder_of_json_records_migrates_once_keeping_jobs_history
     (state / "leases.json").write_text(json.dumps({k: {"ttl": t, "expires_at": e}
                                                    for k, (t, e) in leases.items()}))
     async with service(tmp_path) as migrated:
-        assert migrated._store.migrated == 2 and migrated.lost == []
+        assert migrated.store.migrated == 2 and migrated.lost == []
         assert {j.id: (j.state, j.options, j.number) for j in migrated.list()} == \
             {i: (j.state, j.options, j.number) for i, j in shown.items()}
         assert [j.id for j in migrated.history()] == [ended.id]
@@ -606,7 +607,7 @@ async def test_a_state_folder_of_json_records_migrates_once_keeping_jobs_history
         assert [c.name for c in migrated.categories()] == ["films"]
     assert not (state / "jobs").exists() and (state / "jobs.json-migrated").is_dir()
     async with service(tmp_path) as again:
-        assert again._store.migrated is None  # once only
+        assert again.store.migrated is None  # once only
         assert {j.id for j in again.list()} == set(shown)
 
 

@@ -1,0 +1,121 @@
+"""The job queue's sync core (queue.JobQueue), called directly: no session, no event loop. It
+reads a job table and the settings, and says which jobs get a slot, which it holds back, which
+sleepers a round must wake and which dormant jobs it must start, and the positions shown."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torrent_engine.jobs import JobFeatures, JobOptions, JobState
+from torrent_engine.jobs.queue import JobQueue, QueueEntry, queue_entry
+from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.store import JobRecord
+from torrent_engine.jobs.table import JobTable
+
+
+def record(n: int, *, complete: bool = False, paused: bool = False, force: bool = False) -> JobRecord:
+    options = JobOptions(save_path="/dl", files=None, sequential=False, paused=paused, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    rec = JobRecord(id=f"job{n}", info_hash=f"{n:040x}", name=f"job{n}", source="torrent",
+                    options=options, state=JobState.SEEDING if complete else JobState.DOWNLOADING,
+                    created_at=float(n), updated_at=float(n), features=JobFeatures(force_start=force))
+    rec.queue_position = n
+    if complete:
+        rec.total_size = rec.done_size = 100
+        rec.completed_at = float(n)
+    return rec
+
+
+def queue(recs: list[JobRecord], **settings: object) -> tuple[JobQueue, JobTable]:
+    table = JobTable(recs)
+    chosen = dataclasses.replace(ServiceSettings(queueing=True), **settings)  # type: ignore[arg-type]
+    return JobQueue(lambda: table, lambda: chosen), table
+
+
+def entries(*recs: JobRecord) -> dict[str, QueueEntry]:
+    return {r.id: queue_entry(r) for r in recs}
+
+
+def test_a_round_gives_the_slots_in_queue_order_and_holds_the_rest() -> None:
+    a, b, c, seed = record(1), record(2), record(3), record(4, complete=True)
+    q, _ = queue([a, b, c, seed], max_active_downloads=2, max_active_uploads=1)
+    plan = q.plan(entries(a, b, c, seed), with_session={a.id, b.id, c.id, seed.id}, quiet=(), busy=())
+    assert plan.given == {a.id, b.id, seed.id}
+    assert plan.hold == {c.id}
+    assert plan.wake == () and plan.start == ()
+
+
+def test_a_force_started_job_is_never_held_and_takes_no_slot() -> None:
+    a, b = record(1, force=True), record(2)
+    q, _ = queue([a, b], max_active_downloads=1)
+    plan = q.plan(entries(a, b), with_session={a.id, b.id}, quiet=(), busy=())
+    assert plan.hold == frozenset() and b.id in plan.given
+
+
+def test_a_quiet_job_wakes_when_its_slot_is_given_or_taken() -> None:
+    a, b, c = record(1), record(2), record(3)
+    q, _ = queue([a, b, c], max_active_downloads=1)
+    q.held.add(c.id)  # (held back, asleep: stays so while the queue says the same)
+    plan = q.plan(entries(a, b, c), with_session={a.id, b.id, c.id}, quiet=(b.id, c.id), busy=())
+    assert plan.hold == {b.id, c.id}
+    assert plan.wake == (b.id,)  # (b runs, but must now be held: the round walks it again)
+
+
+def test_jobs_held_since_the_start_without_a_session_are_started_with_their_slot() -> None:
+    a, b, c = record(1), record(2), record(3)
+    q, _ = queue([a, b, c], max_active_downloads=2)
+    assert q.held_at_start() == {c.id}
+    q.held.update({b.id, c.id})  # (b and c dormant; a runs and completes, freeing a slot)
+    plan = q.plan(entries(a), with_session={a.id}, quiet=(), busy=())
+    assert plan.start == (b.id,)
+    assert q.plan(entries(a), with_session={a.id}, quiet=(), busy={b.id}).start == (c.id,)
+
+
+def test_a_paused_job_neither_runs_nor_counts() -> None:
+    a, b = record(1, paused=True), record(2)
+    q, _ = queue([a, b], max_active_downloads=1)
+    assert q.held_at_start() == set()
+
+
+def test_with_queueing_off_everything_judged_and_every_dormant_held_job_runs() -> None:
+    a, b, c = record(1), record(2), record(3, paused=True)
+    q, _ = queue([a, b, c], queueing=False, max_active_downloads=1)
+    q.held.update({b.id, c.id})
+    assert not q.judges(a)
+    assert q.admitted(entries(a), with_session={a.id}, busy=()) == {a.id, b.id}
+
+
+def test_a_job_is_held_from_its_start_when_the_slots_are_taken_before_it() -> None:
+    a, b = record(1), record(2)
+    q, _ = queue([a, b], max_active_downloads=1)
+    assert q.starts_held(b, False, entries(a), with_session={a.id}, busy=())
+    assert not q.starts_held(a, False, entries(b), with_session={b.id}, busy=())
+    b.features = JobFeatures(force_start=True)
+    assert not q.starts_held(b, False, entries(a), with_session={a.id}, busy=())
+
+
+def test_positions_shown_skip_complete_jobs_and_follow_completions_and_adds() -> None:
+    a, b, c = record(1), record(2, complete=True), record(3)
+    q, table = queue([a, b, c])
+    assert [q.rank(r.id) for r in (a, b, c)] == [1, 0, 2]
+    a.completed_at, a.total_size, a.done_size = 5.0, 10, 10
+    q.completion_changed(a)  # (ranks current: c moves up without a new ranking)
+    assert [q.rank(r.id) for r in (a, b, c)] == [0, 0, 1]
+    d = record(4)
+    before = table.order_version
+    table.add(d)
+    q.ranked_last(d, before)
+    assert q.rank(d.id) == 2
+    shown = {r.id: q.rank(r.id) for r in (a, b, c, d)}
+    q.rerank()  # (made anew: the same)
+    assert {r.id: q.rank(r.id) for r in (a, b, c, d)} == shown
+
+
+def test_every_record_gets_a_place_and_a_new_job_goes_after_every_other() -> None:
+    a, b, c = record(1), record(2), record(3)
+    a.queue_position, b.queue_position, c.queue_position = 5, 0, 2  # (b: an older record, none)
+    q, table = queue([a, b, c])
+    q.place_all()
+    assert [r.id for r in table.in_queue_order()] == [c.id, a.id, b.id]
+    assert (c.queue_position, a.queue_position, b.queue_position) == (1, 2, 3)
+    assert q.next_position() == 4 and q.next_position() == 5

@@ -1,0 +1,306 @@
+"""Adding jobs: one torrent or a batch, from a .torrent, a magnet link or a URL; checked, the
+job's record durable before anyone hears of it, one add in flight per info-hash (single flight).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from ..errors import HttpError, TorrentEngineError
+from ..httpclient import http_get
+from ..magnet import Magnet
+from ..metainfo import Torrent
+from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from .autorun import ProgramEvent
+from .claims import claimed_paths
+from .features import check_features
+from .incomplete import download_path_for
+from .lifecycle import JobLifecycle
+from .model import (
+    FINISHED_STATES,
+    AddOptions,
+    InvalidJobRequest,
+    Job,
+    JobAdded,
+    JobConflict,
+    JobError,
+    JobFeatures,
+    JobOptions,
+    JobState,
+    LeaseNotFound,
+    StateNotSaved,
+)
+from .organise import Organiser
+from .paths import Ground, existing_files, ground, missing_dirs
+from .rounds import QueueRounds
+from .snapshot import learn_layout
+from .store import FULL_ERRNOS, JobRecord, not_saved
+from .validate import check_files, check_limit, check_peers, read_source
+
+log = logging.getLogger(__name__)
+
+MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
+FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
+
+
+class JobAdder:
+    """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
+    the job; the queue may hold it back at once (a round of ``rounds``)."""
+
+    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser) -> None:
+        self.run = run
+        self.rounds = rounds
+        self.organiser = organiser
+
+    async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,
+                  files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
+                  peers: Sequence[tuple[str, int]] = (), client: str | None = None,
+                  features: JobFeatures | None = None, download_limit: int = 0,
+                  upload_limit: int = 0, seed_mode: bool = False,
+                  download_path: str | None = None) -> tuple[Job, bool]:
+        """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
+        info-hash is already active (concurrent adds of one torrent share one job and one start).
+        ``features``: category (a category's save path applies when ``save_path`` is not given),
+        tags, share limits, force-start, first/last-piece priority, a display name.
+        ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
+        ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
+        the first time it is served, and one that fails has the whole torrent checked.
+        ``download_path``: the folder the data goes to while it downloads, moved to the save
+        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides)."""
+        rec, created = await self._add(
+            source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
+            client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
+            seed_mode=seed_mode, download_path=download_path)
+        return self.run.snapshot(rec), created
+
+    async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
+                   files: Sequence[int] | None, sequential: bool, paused: bool,
+                   peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
+                   download_limit: int, upload_limit: int, seed_mode: bool,
+                   download_path: str | None) -> tuple[JobRecord, bool]:
+        """``add``'s work: the job's record (its snapshot is the caller's to take)."""
+        self.run.require_running()
+        limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
+        features = check_features(features)
+        save_path = self.organiser.add_save_path(features, save_path)
+        layout = features.content_layout if features is not None else "original"
+        root = self.run.download_root
+
+        def read() -> tuple[tuple[Torrent | Magnet, str], Ground]:  # (one worker-thread hop)
+            parsed = read_source(source)
+            return parsed, ground(root, save_path, parsed[0], layout)
+
+        (torrent, source_text), found = await anyio.to_thread.run_sync(read)
+        save = found.save
+        selected = check_files(files, torrent)
+        data: Path | None = None
+        if download_path or (download_path is None and self.run.settings.incomplete_dir_enabled):
+            data = await anyio.to_thread.run_sync(lambda: download_path_for(
+                self.run.download_root, self.run.settings, download_path, save, torrent, selected,
+                seed_mode=bool(seed_mode)))
+        peer_list = check_peers(peers)
+        if client is not None and client not in self.run.leases:
+            raise LeaseNotFound(f"no open client lease {client!r}", "client")
+        info_hash = torrent.info_hash.hex()
+        while True:
+            pending = self.run.adding.get(info_hash)
+            if pending is not None:
+                await pending.wait()
+                continue
+            existing = self.run.jobs.get(self.run.jobs.active_id(info_hash))
+            if existing is not None:
+                _same_request(existing, save if save_path is not None else None, selected)
+                return existing, False
+            break
+        if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
+            clash = self.run.overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
+            if clash is not None:
+                raise clash
+        if features is not None:
+            await self.organiser.known(features)  # (its new category and tags become known)
+        done = anyio.Event()
+        self.run.adding[info_hash] = done
+        try:
+            rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
+                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data)
+        finally:
+            del self.run.adding[info_hash]
+            done.set()
+        if client is not None and client not in self.run.leases and rec.state not in FINISHED_STATES:
+            await self.run.client_gone(rec)  # it ended meanwhile
+        self.run.run_program(ProgramEvent.ADDED, rec)
+        if self.run.settings.queueing:
+            await self.rounds.enforce()  # (the queue may hold it back at once)
+        return rec, True
+
+    async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
+                       options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
+        """Add several torrents with the same options (a batch of a download client's add), at
+        once rather than one after the other: each add's writes and checks overlap the others'
+        waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
+        refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
+        added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
+        o = options if options is not None else AddOptions()
+
+        async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
+            try:
+                added[i] = await self._add(
+                    source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
+                    peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
+                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path)
+            except StateNotSaved:
+                raise
+            except JobError as exc:
+                added[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, source in enumerate(sources):
+                tg.start_soon(one, i, source)
+        # the places the new jobs took as each joined the table, given in the batch's order
+        new = [self.run.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
+        recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
+        places = sorted(rec.queue_position for rec in recs)
+        moved = [rec for rec, place in zip(recs, places, strict=True) if rec.queue_position != place]
+        for rec, place in zip(recs, places, strict=True):
+            rec.queue_position = place
+        if moved:
+            self.run.jobs.reordered()
+            for rec in moved:
+                await self.run.save(rec)
+        # (as they are now: their places; one snapshot each)
+        return [(self.run.snapshot(self.run.jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
+                for r in added]
+
+    async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
+                      selected: tuple[int, ...] | None, sequential: bool, paused: bool,
+                      peers: tuple[tuple[str, int], ...], client: str | None,
+                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
+                      seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
+        now = self.run.clock()
+        save = found.save
+        options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
+                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
+                             seed_mode=seed_mode,
+                             download_path=None if download_path is None else str(download_path))
+        data = Path(options.data_path)  # (where its files are written while it downloads)
+        if isinstance(torrent, Torrent):
+            name = torrent.name
+        else:
+            name = torrent.display_name or torrent.info_hash.hex()
+        trackers = None if isinstance(torrent, Torrent) else list(dict.fromkeys(torrent.trackers))
+        rec = JobRecord(id=self.run.jobs.new_id(lambda: secrets.token_hex(8)),
+                        info_hash=torrent.info_hash.hex(), name=name, source=source_text,
+                        options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
+                        created_at=now, updated_at=now, features=features or JobFeatures(),
+                        number=0, trackers=trackers)
+        rec.number = self.organiser.take_number()  # (never handed out again)
+        if data == found.save:
+            rec.created_dirs, preexisting = found.created_dirs, found.preexisting
+        else:  # (it downloads into its incomplete folder: what is there, not at the save path)
+            stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+                      if isinstance(torrent, Torrent) else [])
+            root = self.run.download_root
+            rec.created_dirs, preexisting = await anyio.to_thread.run_sync(
+                lambda: (missing_dirs(root, data), existing_files(data, stored)))
+        if isinstance(torrent, Torrent):
+            learn_layout(rec, torrent)
+            rec.preexisting = preexisting
+        if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
+            # another torrent meanwhile may have taken some of them since ``add`` checked)
+            paths = _torrent_paths(data, torrent)
+            clash = self.run.overlap(f"torrent {torrent.name!r}", None, paths)
+            if clash is not None:
+                raise clash
+            self.run.claims.claim(rec.id, paths)
+        # (last in the queue, taken as it joins the table: an add overlapping this one took the
+        # same place when it was taken before the waits above)
+        rec.queue_position = self.run.queue.next_position()
+        order_before = self.run.jobs.order_version
+        self.run.jobs.add(rec)
+        self.run.queue.ranked_last(rec, order_before)
+        self.run.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
+        self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
+        try:
+            try:
+                await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
+                                       prepare=lambda s: self.run.apply_options(rec, s), seed_mode=seed_mode)
+            except BaseException as exc:
+                self.run.queue.held.discard(rec.id)
+                self.run.claims.release(rec.id)
+                self.run.jobs.discard(rec)
+                if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
+                    raise not_saved(exc, self.run.state_dir) from exc
+                if isinstance(exc, (TorrentEngineError, OSError)):
+                    raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
+                raise
+            # durable before anyone hears of it: when it cannot be, the add is undone
+            await self.run.save(rec, strict=True)
+        except StateNotSaved:
+            if rec.id not in self.run.jobs:
+                raise
+            with anyio.CancelScope(shield=True):
+                self.run.queue.held.discard(rec.id)
+                await self.run.manager.remove(rec.info_hash)
+                await anyio.to_thread.run_sync(self.run.remove_files, rec)
+                self.run.claims.release(rec.id)
+                self.run.jobs.discard(rec)
+                self.run.writer.forget(rec.id)
+            raise
+        finally:
+            self.run.busy.discard(rec.id)
+            refusal = self.run.starting.pop(rec.id, None)
+        self.run.events.publish(JobAdded(info_hash=rec.info_hash, job=self.run.snapshot(rec)))
+        if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
+            self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
+            self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
+        self.run.sync(rec)
+        # (saved above once the manager had the torrent, metainfo on disk: a crash before that
+        # leaves a torrent without a job, which the next start stops; the add had not returned)
+        await self.run.save(rec)
+        return rec
+
+    async def fetch_metainfo(self, url: str) -> Torrent:
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
+        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
+            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
+        try:
+            proxy = self.run.manager.config.proxy  # (straight under "torrents only", unless proxy only)
+            if proxy is not None and self.run.settings.proxy_torrents_only and not proxy.only:
+                proxy = None
+            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
+                                      bind=self.run.manager.config.netbind())
+        except HttpError as exc:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
+        if response.status != 200:
+            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
+                                    "source")
+        try:
+            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
+        except TorrentEngineError as exc:
+            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+
+
+def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
+    """``JobConflict`` when an add of a torrent that already has an active job asks for another
+    save path or another file selection than that job has (given, they must not be dropped
+    silently); nothing when it asks for the same or leaves them out."""
+    options = existing.options
+    if save is not None and str(save) != options.save_path:
+        raise JobConflict(f"job {existing.id} of this torrent is already active, saving in "
+                          f"{options.save_path}: cancel it first to save elsewhere", "save_path")
+    if selected is not None and selected != options.files:
+        raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
+                          "selected: change them with PATCH file_priorities", "files")
+
+
+def _torrent_paths(save: Path, torrent: Torrent) -> builtins.list[str]:
+    """The absolute paths a job of ``torrent`` saving into ``save`` writes."""
+    files = torrent.files
+    return claimed_paths(save, [f.path for f in files], [i for i, f in enumerate(files) if f.pad])

@@ -1,0 +1,106 @@
+"""Which jobs the service's timers walk each second: a sync core (no session, no loop).
+
+A job whose session has news is awake; one where nothing moves (seeding or paused, no peer, no
+rate) falls quiet and costs nothing per tick until news of its session wakes it (or its share
+time limit comes), so 10 000 idle seeds are not 10 000 steps a second. The seeding time of a
+quiet seed is counted when it wakes, from the seeding clock the rounds advance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Callable
+
+from .model import Job, JobState
+from .store import JobRecord
+from .table import JobTable
+
+
+@dataclasses.dataclass(slots=True)
+class Quiet:
+    """A job the timers pass over until news of its session wakes it."""
+
+    since: float  # the seeding clock when its seeding time was last counted (``Sleepers.fold``)
+    complete: bool  # every wanted piece verified, as its session said when it went quiet
+    view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
+
+
+class Sleepers:
+    """The awake jobs and the quiet ones, and the seeding clock (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.awake: dict[str, None] = {}  # (a dict: walked in the order they woke)
+        self.quiet: dict[str, Quiet] = {}
+        self.seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
+        # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
+        self._deadlines: list[tuple[float, str]] = []
+
+    def moving(self, table: JobTable, runs: Callable[[JobRecord], bool]) -> list[JobRecord]:
+        """The awake jobs of ``table`` whose session ``runs`` (what the timers walk); the others
+        leave the set."""
+        out = []
+        for job_id in list(self.awake):
+            rec = table.get(job_id)
+            if rec is None or not runs(rec):
+                del self.awake[job_id]
+                continue
+            out.append(rec)
+        return out
+
+    def wake(self, rec: JobRecord) -> None:
+        """News of ``rec``'s session: the timers walk it again (its seeding time counted so far)."""
+        if rec.id in self.quiet:
+            self.fold(rec)
+            del self.quiet[rec.id]
+        self.awake[rec.id] = None
+
+    def wake_all(self, table: JobTable) -> None:
+        """Something every job's judgement depends on changed (a setting): walk them all again."""
+        for job_id in list(self.quiet):
+            rec = table.get(job_id)
+            if rec is None:
+                del self.quiet[job_id]
+            else:
+                self.wake(rec)
+
+    def fold(self, rec: JobRecord) -> None:
+        """Count a quiet seed's seeding time up to now (what the rounds counted while it slept)."""
+        mark = self.quiet.get(rec.id)
+        if mark is not None:
+            if rec.state is JobState.SEEDING:
+                rec.seeding_time += self.seeding_clock - mark.since
+            mark.since = self.seeding_clock
+
+    def fall_quiet(self, rec: JobRecord, complete: bool, time_left: float | None) -> None:
+        """``rec`` leaves the timers' walk (nothing of it moves: the caller judged so).
+        ``time_left``: seeding seconds until its share time limit (it wakes then)."""
+        self.awake.pop(rec.id, None)
+        self.quiet[rec.id] = Quiet(self.seeding_clock, complete)
+        if time_left is not None and rec.state is JobState.SEEDING:
+            heapq.heappush(self._deadlines, (self.seeding_clock + max(0.0, time_left), rec.id))
+
+    def unview(self, rec: JobRecord) -> None:
+        """``rec`` changed: a quiet job's kept snapshot is made again when next read."""
+        mark = self.quiet.get(rec.id)
+        if mark is not None:
+            mark.view = None
+
+    def advance(self, step: float, table: JobTable) -> None:
+        """A round counts ``step`` seconds of seeding: the quiet seeds whose share time limit the
+        seeding clock reaches wake first (the round counts this step for them), then the clock
+        moves on (the other quiet seeds' time is counted when each wakes: ``fold``)."""
+        clock = self.seeding_clock + step
+        heap = self._deadlines
+        while heap and heap[0][0] <= clock:
+            _, job_id = heapq.heappop(heap)
+            rec = table.get(job_id)
+            if rec is not None and job_id in self.quiet:
+                self.wake(rec)
+        self.seeding_clock = clock
+
+    def forget(self, rec: JobRecord) -> None:
+        """``rec`` has no session any more: its seeding time is counted and the sets forget it."""
+        self.fold(rec)
+        self.quiet.pop(rec.id, None)
+        self.awake.pop(rec.id, None)

@@ -1,0 +1,182 @@
+"""The job service's run-time settings: read at the start, changed by the API, the dialects and
+the configuration (``configure``: a start, a SIGHUP), switched by the alternative limits'
+schedule; applied to the engine (rate limits, peer limits, proxy, interface, IP filter).
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any  # Any: fields of settings or features, each its own type
+
+import anyio
+
+from ..ipfilter import IpFilter
+from ..shared import TokenBucket
+from .altspeed import effective_limits, scheduled
+from .blocklist import Blocklist
+from .incomplete import incomplete_folder
+from .lifecycle import JobLifecycle
+from .model import StateNotSaved
+from .netbind import apply_binding
+from .peerlimits import apply_peer_limits
+from .proxy import apply_proxy, proxy_config
+from .rounds import QueueRounds
+from .settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
+from .store import not_saved
+
+log = logging.getLogger(__name__)
+
+
+SCHEDULE_SETTINGS = frozenset({"alt_schedule_enabled", "alt_schedule_from", "alt_schedule_to",
+                               "alt_schedule_days"})
+
+
+class SettingsControl:
+    """The one owner of the run-time settings of the jobs of ``run`` (``settings.json``); a
+    change wakes every job and asks ``rounds`` for a round (limits and slots: judged again)."""
+
+    def __init__(self, run: JobLifecycle, rounds: QueueRounds, *, state_dir: Path | None,
+                 clock: Callable[[], float]) -> None:
+        self.run = run
+        self.rounds = rounds
+        self.state_dir = state_dir
+        self._clock = clock
+        self.settings = ServiceSettings()
+        self.blocklist = Blocklist(lambda: self.settings, self._apply_ip_filter, state_dir=state_dir,
+                                   clock=clock)
+        self._configured: Configured | None = None  # what the configuration asked for last
+        self._alt_scheduled: bool | None = None  # what the schedule said when last looked at
+        self._alt_minute = -1  # the minute it was last looked at (once a minute)
+
+    async def load(self, configured: Configured, asked: Mapping[str, Any] | None = None) -> None:
+        """Read the settings; apply the global rate limits, download slots and incomplete folder
+        (``configured``: what the configuration asks, ``configure``'s keywords)."""
+        saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
+        self.settings, self._configured = saved.settings, saved.configured
+        self.apply_global_limits()
+        if self.settings.proxy_url:  # (none saved: a library's own Config.proxy stays)
+            await apply_proxy(self.run.manager, self.settings)
+        if self.settings.bind_interface:  # (none saved: a library's own Config.bind_interface stays)
+            await apply_binding(self.run.manager, self.settings)
+        await self.configure(**configured, asked=asked)
+        await self.blocklist.refresh()
+
+    def apply_global_limits(self) -> None:
+        """Set the shared buckets and peer limits from the settings (the only place they are set)."""
+        shared = self.run.manager.shared
+        down, up = effective_limits(self.settings)  # (the alternative ones while they are on)
+        shared.download_limit = TokenBucket(down)
+        shared.upload_limit = TokenBucket(up)
+        apply_peer_limits(shared, self.settings)
+
+    def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
+        self.run.manager.shared.set_ip_filter(ip_filter, trackers=trackers)
+
+    def get_settings(self) -> ServiceSettings:
+        """The run-time settings, the global rate limits among them (this object owns them: the
+        shared buckets are set from here alone)."""
+        return self.settings
+
+    async def update_settings(self, **changes: Any) -> ServiceSettings:
+        """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
+        The one way the global rate limits change: the API, the download-client dialects and
+        the configuration (``configure``: a start, a SIGHUP) all come here."""
+        self.run.refuse_while_starting()
+        new = updated(self.settings, changes)
+        if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
+            folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)
+            new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
+        if SCHEDULE_SETTINGS & changes.keys():  # (a schedule set or changed applies at once)
+            self._alt_scheduled = scheduled(new, self.run.clock())
+            if self._alt_scheduled is not None and "alt_speed_enabled" not in changes:
+                new = dataclasses.replace(new, alt_speed_enabled=self._alt_scheduled)
+        saved = SavedSettings(new, self._configured)
+        try:
+            await anyio.to_thread.run_sync(save_settings, self.run.state_dir, saved)
+        except OSError as exc:  # (nothing changed: the change is refused, saying where)
+            raise not_saved(exc, self.run.state_dir) from exc
+        before, self.settings = self.settings, new
+        self.apply_global_limits()
+        if proxy_config(before) != proxy_config(new):
+            await apply_proxy(self.run.manager, new)
+        if self.run.loaded or self.run.running:  # (at a start: once every setting is read)
+            await self.blocklist.refresh(look_now=True)
+        if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
+            await apply_binding(self.run.manager, new)
+        self.run.sleepers.wake_all(self.run.jobs)  # (limits and slots: every job is judged again)
+        if self.run.running:
+            await self.rounds.enforce()
+        return self.get_settings()
+
+    async def alt_speed_tick(self, now: float) -> None:
+        """Once a minute: at an edge of the alternative limits' window (the schedule's answer
+        changed since the last look) they are turned on or off; between edges a manual toggle
+        holds, as in qBittorrent and Transmission."""
+        minute = int(now // 60)
+        if minute == self._alt_minute:
+            return
+        self._alt_minute = minute
+        decision = scheduled(self.settings, now)
+        if decision is None or decision == self._alt_scheduled:
+            self._alt_scheduled = decision
+            return
+        self._alt_scheduled = decision
+        if decision != self.settings.alt_speed_enabled:
+            log.info("alternative rate limits %s by the schedule", "on" if decision else "off")
+            try:
+                await self.update_settings(alt_speed_enabled=decision)
+            except StateNotSaved as exc:
+                log.warning("alternative rate limits not switched: %s", exc)
+                self._alt_scheduled = None  # (tried again at the next minute)
+
+    async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
+                        incomplete_dir: str = "",
+                        asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
+        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
+        a start or a reload: the global rate limits and the download slots (0: none). Each one
+        that differs from what the configuration asked last time is a change, made through
+        ``update_settings`` like one from the API; one the configuration did not change leaves
+        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
+        made it, and a restart keeps it. The download slots are the job queue's (there is one
+        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
+        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
+        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
+        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
+        each changed when the configuration's value changed, as above. The names of the settings
+        changed."""
+        wanted: dict[str, Any] = {"download_limit": download_limit, "upload_limit": upload_limit,
+                                  "max_active_downloads": max_active_downloads,
+                                  "incomplete_dir": incomplete_dir}
+        seen = self._configured if self._configured is not None else {}
+        changes: dict[str, Any] = {}
+        for name, value in (asked or {}).items():
+            value = list(value) if isinstance(value, tuple) else value  # (as JSON notes it)
+            wanted[name] = value
+            if seen.get(name) != value:
+                changes[name] = value
+        for name in ("download_limit", "upload_limit"):
+            if seen.get(name) != wanted[name]:
+                changes[name] = wanted[name]
+        if seen.get("max_active_downloads", 0) != max_active_downloads:  # (not noted: none asked)
+            if max_active_downloads > 0:
+                changes["max_active_downloads"] = max_active_downloads
+                if not self.settings.queueing:
+                    changes.update(queueing=True, max_active_uploads=-1, max_active_torrents=-1)
+            else:
+                changes["max_active_downloads"] = -1  # (no maximum)
+        if seen.get("incomplete_dir", "") != incomplete_dir:  # (not noted: none asked)
+            changes["incomplete_dir_enabled"] = bool(incomplete_dir)
+            if incomplete_dir:
+                changes["incomplete_dir"] = incomplete_dir
+        before, self._configured = self._configured, wanted
+        if changes or seen != wanted:
+            try:
+                await self.update_settings(**changes)
+            except BaseException:  # (refused: not applied, so the same file is judged again)
+                self._configured = before
+                raise
+        return list(changes)

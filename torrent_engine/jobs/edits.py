@@ -1,0 +1,178 @@
+"""What download clients read and edit of one job besides its options: its metainfo and pieces,
+its files' names (``rename_path``), its trackers, a re-announce, peers to dial.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+import anyio
+
+from ..errors import TorrentEngineError
+from ..metainfo import Torrent
+from ..storage.paths import real_path
+from ..storage.rename import move_files
+from .claims import claimed_paths
+from .lifecycle import JobLifecycle
+from .model import Job, JobConflict, JobNotFound
+from .renames import check_path, plan_rename
+from .trackers import Tiers, check_tiers, flat
+from .validate import check_peers
+
+log = logging.getLogger(__name__)
+
+
+class JobEdits:
+    """Reads and edits of the jobs of ``run`` (see the module's docstring)."""
+
+    def __init__(self, run: JobLifecycle) -> None:
+        self.run = run
+
+    def metainfo(self, job_id: str) -> Torrent | None:
+        """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self.run.session_of(rec)
+        if session is None and self.run.dormant(rec):
+            return self.run.saved_metainfo(rec)
+        return session.torrent if session is not None and session.has_metadata else None
+
+    def piece_states(self, job_id: str) -> builtins.list[int] | None:
+        """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self.run.session_of(rec)
+        if session is None and self.run.dormant(rec):
+            have = self.run.saved_pieces(rec)
+            return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
+        if session is None or not session.has_metadata:
+            return None
+        picker = session.picker
+        states = [2 if i in picker.have else 0 for i in range(session.torrent.num_pieces)]
+        for i in picker.downloading():
+            if states[i] == 0:
+                states[i] = 1
+        return states
+
+    async def reannounce(self, job_id: str) -> None:
+        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
+        self.run.check_running()
+        rec = self.run.unfinished(job_id)
+        session = self.run.session_of(rec)
+        tracker = session.announcer.tracker if session is not None else None
+        if tracker is not None:
+            tracker.reannounce()
+
+    async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
+                          fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
+        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
+        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
+        relative to its save path). The files on disk move, the job reads and writes them there
+        from then on, its verified pieces kept; the record keeps the names across restarts.
+        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
+        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
+        disk): ``fields`` names the offending input; nothing changed then."""
+        self.run.check_running()
+        old = check_path(old_path, fields[0])
+        new = check_path(new_path, fields[1])
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            if rec.file_paths is None:
+                raise JobConflict("the job's files are not known yet (its metadata has not come)", fields[0])
+            moves = plan_rename(rec.file_paths, rec.pad_files, old, new, folder=folder, fields=fields)
+            if not moves:
+                return self.run.snapshot(rec)
+            root = rec.options.save_path
+            overlap = self.run.claims.overlap(rec.id, claimed_paths(root, list(moves.values())))
+            if overlap is not None:
+                raise JobConflict(f"{overlap.path} is written by job {overlap.other}", fields[1])
+            session = self.run.session_of(rec)
+            if (session is None and not self.run.dormant(rec)) or rec.id in self.run.busy:
+                raise JobConflict("cannot rename now: the job is being restarted or ended")
+            renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
+            paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
+            # (a file that was on disk before the job stays the user's under its new name: a
+            # cancel that deletes the job's files keeps it)
+            now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
+            pre = None if rec.preexisting is None else [now_at.get(p, p) for p in rec.preexisting]
+            now = self.run.clock()
+            # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
+            content = dataclasses.replace(rec, renamed=renamed, file_paths=paths, preexisting=pre,
+                                          updated_at=now)
+            await self.run.save(rec, content, strict=True)
+            try:
+                if session is not None:
+                    await session.rename_files(moves)
+                else:  # (dormant: no session, its files closed)
+                    real = await anyio.to_thread.run_sync(real_path, root)
+                    await anyio.to_thread.run_sync(move_files, real, [
+                        (real.joinpath(*rec.file_paths[i]), real.joinpath(*p)) for i, p in moves.items()])
+            except (TorrentEngineError, OSError) as exc:
+                await self.run.save(rec)  # (as it was)
+                raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc
+            rec.renamed, rec.file_paths, rec.preexisting, rec.updated_at = renamed, paths, pre, now
+            self.run.claim(rec)
+            self.run.sleepers.unview(rec)
+            await self.run.save(rec)
+        self.run.publish_updated(rec)
+        return self.run.snapshot(rec)
+
+    def tracker_tiers(self, job_id: str) -> Tiers:
+        """The job's trackers, BEP 12 tiers of announce URLs: as edited, else the torrent's (or
+        its magnet's)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.tracker_tiers is not None:
+            return tuple(tuple(tier) for tier in rec.tracker_tiers)
+        session = self.run.session_of(rec)
+        if session is not None:
+            return session.announcer.tiers()
+        torrent = self.run.saved_metainfo(rec) if self.run.dormant(rec) else None
+        if torrent is not None:
+            return torrent.trackers
+        return tuple((url,) for url in rec.trackers or ())
+
+    async def set_trackers(self, job_id: str, tiers: Iterable[Iterable[str]], field: str = "trackers") -> Job:
+        """Announce the job to these tracker tiers from now on (``tracker_tiers``, edited): a
+        tracker added is announced to at once, one removed no more; kept across restarts. Every
+        URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then)."""
+        self.run.check_running()
+        checked = check_tiers(tiers, field)
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            lists = [list(tier) for tier in checked]
+            urls = flat(checked)
+            now = self.run.clock()
+            content = dataclasses.replace(rec, tracker_tiers=lists, trackers=urls, updated_at=now)
+            await self.run.save(rec, content, strict=True)
+            rec.tracker_tiers, rec.trackers, rec.updated_at = lists, urls, now
+            heard = self.run.tracker_news.get(rec.id)
+            if heard is not None:  # (a removed tracker is no longer shown with what it said last)
+                for url in [u for u in heard if u not in urls]:
+                    del heard[url]
+            session = self.run.session_of(rec)
+            if session is not None:
+                session.set_trackers(checked)
+            self.run.sleepers.unview(rec)
+            await self.run.save(rec)
+        self.run.publish_updated(rec)
+        return self.run.snapshot(rec)
+
+    async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
+        """Dial these peers for the job (``(host, port)`` pairs, checked)."""
+        self.run.check_running()
+        checked = check_peers(list(peers))
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            session = self.run.session_of(rec)
+            if session is None and self.run.dormant(rec):
+                session = await self.run.start_dormant(rec)
+            if session is None:
+                raise JobConflict("cannot add peers now: the job is being restarted or ended")
+            session.add_peers(checked)

@@ -1,0 +1,183 @@
+"""The engine's news to the jobs: one typed handler per kind of engine event, subscribed by
+class on the manager's bus. A tracker's answer is noted, a stats update becomes a
+``job.progress``, a magnet's metadata applies the job's selection at once, a session's news
+changes the job's state; any news of a job's session wakes it for the timers (awake.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from ..events import (
+    Event,
+    EventBus,
+    PeerConnected,
+    PeerDisconnected,
+    PieceCompleted,
+    PieceHashFailed,
+    SessionChecking,
+    SessionCompleted,
+    SessionFailed,
+    SessionMetadataReceived,
+    SessionPaused,
+    SessionPieceLayersReceived,
+    SessionResumed,
+    SessionStalled,
+    SessionStarted,
+    SessionStopped,
+    StatsUpdate,
+    TrackerFailed,
+    TrackerSuccess,
+)
+from ..session import Session
+from .claims import claimed_paths
+from .lifecycle import JobLifecycle
+from .model import JobProgress, JobState
+from .paths import existing_files
+from .snapshot import learn_layout, tracker_heard
+from .store import JobRecord
+from .validate import files_refusal
+
+PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
+# the engine's news, by kind: a session's (besides its metadata, which has its own handler), a
+# tracker's, and what only wakes a job for the timers (the DHT's is of no torrent)
+SESSION_NEWS: tuple[type[Event], ...] = (
+    SessionStarted, SessionChecking, SessionPieceLayersReceived, SessionPaused, SessionResumed,
+    SessionCompleted, SessionStopped, SessionFailed, SessionStalled)
+TRACKER_NEWS = (TrackerSuccess, TrackerFailed)
+OTHER_NEWS: tuple[type[Event], ...] = (PieceCompleted, PieceHashFailed, PeerConnected, PeerDisconnected)
+
+
+class EngineNews:
+    """What the engine says of the jobs of ``run``, applied to them (see the module's docstring)."""
+
+    def __init__(self, run: JobLifecycle) -> None:
+        self.run = run
+
+    def listen(self, bus: EventBus) -> None:
+        """Subscribe to the engine's news, one typed handler per kind of event: a tracker's
+        answer is noted, a stats update becomes a ``job.progress``, a session's news changes the
+        job's state; any news of a job's session wakes it for the timers."""
+        for tracker_kind in TRACKER_NEWS:
+            bus.subscribe(tracker_kind, self._on_tracker)
+        bus.subscribe(StatsUpdate, self._on_stats)
+        bus.subscribe(SessionMetadataReceived, self._on_metadata_received)
+        for session_kind in SESSION_NEWS:
+            bus.subscribe(session_kind, self._on_session_news)
+        for other_kind in OTHER_NEWS:
+            bus.subscribe(other_kind, self._on_news)
+
+    def _on_tracker(self, event: TrackerSuccess | TrackerFailed) -> None:
+        """Bookkeeping only, so kept while the job is busy too: the first answer often comes
+        while the add is in flight, and would otherwise be unseen until the next announce; and
+        at a start, while the manager reloads the torrents (before their jobs are bound to them:
+        ``restore`` takes these over)."""
+        rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
+        heard = tracker_heard(event)
+        if rec is not None:
+            self.run.tracker_news.setdefault(rec.id, {})[heard.url] = heard
+            self.run.sleepers.unview(rec)
+        elif self.run.restoring:
+            self.run.early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
+
+    def _woken(self, event: Event) -> JobRecord | None:
+        """The job ``event`` is news of, woken for the timers; None when there is none or it is
+        busy (being added, restarted or ended: its news waits), or the service is not running."""
+        if not self.run.running:
+            return None
+        rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
+        if rec is None:
+            return None
+        self.run.sleepers.wake(rec)
+        return None if rec.id in self.run.busy else rec
+
+    def _on_news(self, event: Event) -> None:
+        """News that changes nothing of the job's record (a peer, a piece): it wakes the job."""
+        self._woken(event)
+
+    def _on_stats(self, event: StatsUpdate) -> None:
+        rec = self._woken(event)
+        if rec is None:
+            return
+        now = time.monotonic()
+        if now - self.run.last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
+            self.run.last_progress[rec.id] = now
+            self.run.refresh_counters(rec)
+            job = self.run.snapshot(rec)
+            shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
+                     job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
+            if shown != self.run.published.get(rec.id):  # an idle job sends nothing
+                self.run.published[rec.id] = shown
+                self.run.events.publish(JobProgress(info_hash=rec.info_hash, job=job))
+
+    def _on_metadata_received(self, event: SessionMetadataReceived) -> None:
+        """While its add is in flight a job shows no news before job.added, but a magnet's
+        metadata may come first and cannot wait: the selection must apply before the first
+        request and the files on disk be known before the first write (cancel deletes the rest)."""
+        rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
+        if self.run.running and rec is not None and rec.id in self.run.busy and rec.id in self.run.starting:
+            self.run.sleepers.wake(rec)
+            self._on_metadata(rec)
+            return
+        rec = self._woken(event)
+        if rec is not None:
+            self._on_metadata(rec)
+            self._on_session_state(rec, check_ended=True)
+
+    def _on_session_news(self, event: Event) -> None:
+        rec = self._woken(event)
+        if rec is not None:
+            self._on_session_state(rec, check_ended=isinstance(event, SessionStarted))
+
+    def _on_session_state(self, rec: JobRecord, *, check_ended: bool) -> None:
+        """The session's state may have changed: the job's follows; ``check_ended``: its
+        start-up check is over (or, a magnet's metadata, has just begun: its check may be none,
+        and a session held for the queue's word pauses at once after it)."""
+        self.run.sync(rec)
+        if check_ended and rec.id in self.run.queue.held:
+            self.run.round_soon()  # its check is over: the queue's word, now
+
+    def _on_metadata(self, rec: JobRecord) -> None:
+        """A magnet's metadata came (the add may be in flight): see ``_metadata_arrived``."""
+        session = self.run.session_of(rec)
+        if session is not None and session.has_metadata and self.run.tg is not None:
+            self._metadata_arrived(rec, session)
+
+    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+        """A magnet's metainfo is here: the file selection applies at once (this runs before the
+        session's first request, which waits for its check), the rest in the task group."""
+        assert self.run.tg is not None
+        torrent = session.torrent
+        refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
+        if refusal is not None:
+            refusal = f"files: {refusal}"
+        else:
+            paths = claimed_paths(rec.options.data_path, [f.path for f in torrent.files],
+                                  [i for i, f in enumerate(torrent.files) if f.pad])
+            clash = self.run.overlap(f"job {rec.id} ({torrent.name})", rec.id, paths)
+            refusal = clash.reason if clash is not None else None
+        if refusal is not None:
+            if rec.id in self.run.starting:
+                self.run.starting[rec.id] = refusal  # ended once its add has returned
+                return
+            self.run.busy.add(rec.id)
+            self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
+            return
+        learn_layout(rec, torrent)
+        self.run.claim(rec)
+        self.run.apply_options(rec, session)
+        if rec.preexisting is not None:
+            return  # known from before a restart (recomputed, the job's own files would count)
+
+        async def find_existing() -> None:
+            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+            save_path = Path(rec.options.data_path)
+            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
+            await self.run.save(rec)
+
+        self.run.tg.start_soon(find_existing)

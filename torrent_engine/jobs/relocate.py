@@ -1,0 +1,268 @@
+"""Moving a job's data: to another save path (``set_location``), into or out of an incomplete
+folder (``set_download_path``), and out of the incomplete folder once the download completes;
+through the one crash-safe mover (move.py), the job's session restarted at the new place.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from pathlib import Path
+
+import anyio
+
+from ..errors import TorrentEngineError
+from ..magnet import Magnet
+from ..metainfo import Torrent
+from ..resume import ResumeData, load_resume, save_resume
+from .claims import claimed_paths
+from .lifecycle import JobLifecycle
+from .model import (
+    InvalidJobRequest,
+    Job,
+    JobConflict,
+    JobError,
+    JobOptions,
+    JobState,
+    SavePathError,
+    StateNotSaved,
+)
+from .move import PendingMove, copy_files, plan_move, recover, remove_sources
+from .paths import confine, missing_dirs
+from .rounds import QueueRounds
+from .store import JobRecord
+
+log = logging.getLogger(__name__)
+
+
+class Mover:
+    """Moves the data of the jobs of ``run``; a round of ``rounds`` follows each move (the
+    job's check may be over already, its end unheard while the job was busy)."""
+
+    def __init__(self, run: JobLifecycle, rounds: QueueRounds) -> None:
+        self.run = run
+        self.rounds = rounds
+        self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
+        self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
+
+    async def set_location(self, job_id: str, location: str) -> Job:
+        """Move the job's files to ``location`` (inside the download root) and go on from there;
+        the data is verified again at its new place. A job still downloading into its
+        incomplete folder keeps its data there: the new save path is where it moves once
+        complete (as qBittorrent's)."""
+        self.run.check_running()
+        if not isinstance(location, str) or not location:
+            raise InvalidJobRequest("must be a folder inside the download root", "location")
+        target = await anyio.to_thread.run_sync(confine, self.run.download_root, location)
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            after = dataclasses.replace(rec.options, save_path=str(target), download_path=None)
+            if rec.options.download_path is not None and rec.id not in self._completing:
+                after = dataclasses.replace(rec.options, save_path=str(target))
+                await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
+                rec.options, rec.updated_at = after, self.run.clock()
+                self.run.publish_updated(rec)
+                return self.run.snapshot(rec)
+            error = await self._relocate(rec, target, after)
+        return await self._relocated(rec, error, "location")
+
+    async def set_download_path(self, job_id: str, path: str) -> Job:
+        """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
+        download root; "" = none: to its save path), where it stays until complete."""
+        self.run.check_running()
+        if not isinstance(path, str):
+            raise InvalidJobRequest("must be a folder inside the download root, or \"\"", "download_path")
+        try:
+            root = self.run.download_root
+            folder = None if path == "" else await anyio.to_thread.run_sync(confine, root, path)
+        except SavePathError as exc:
+            raise SavePathError(exc.reason, "download_path") from exc
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            if rec.completed_at is not None or rec.id in self._completing:
+                raise JobConflict("the job's download is complete: its data goes to its save path "
+                                  "(move it with its location)", "download_path")
+            save = Path(rec.options.save_path)
+            target = save if folder is None else folder
+            after = dataclasses.replace(rec.options, download_path=None if target == save else str(target))
+            error = await self._relocate(rec, target, after)
+        return await self._relocated(rec, error, "download_path")
+
+    def move_when_complete(self, rec: JobRecord) -> bool:
+        """``rec`` completed in its incomplete folder: its data moves to its save path, in the
+        task group (one move at a time per job; after a failure, tried again at the next
+        start); whether a move is under way."""
+        if rec.id in self._completing:
+            return rec.id not in self._completion_failed
+        if self.run.tg is None:
+            return False
+        self._completing.add(rec.id)
+        self.run.tg.start_soon(self._move_completed, rec)
+        return True
+
+    async def _move_completed(self, rec: JobRecord) -> None:
+        """Move a complete job's data from its incomplete folder to its save path, through the
+        one mover (crash-safe, across file systems); it seeds from there. Its pieces were
+        verified: the resume data comes along, so it is not checked again."""
+        error: Exception | None = None
+        async with self.run.lock(rec.id):
+            session = self.run.session_of(rec)
+            complete = session is not None and session.has_metadata and session.status().progress >= 1.0
+            if not complete or rec.options.download_path is None or rec.id in self.run.busy:
+                self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
+                return
+            log.info("job %s (%s) is complete: moving it from %s to %s", rec.id, rec.name,
+                     rec.options.download_path, rec.options.save_path)
+            try:
+                root = self.run.download_root
+                target = await anyio.to_thread.run_sync(confine, root, rec.options.save_path)
+                after = dataclasses.replace(rec.options, download_path=None)
+                error = await self._relocate(rec, target, after, keep_verified=True)
+            except JobError as exc:
+                error = exc
+        if error is None:
+            self._completing.discard(rec.id)
+        else:
+            self._completion_failed.add(rec.id)
+            log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move it "
+                        "to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path, error)
+        await self.rounds.enforce()
+
+    async def _relocated(self, rec: JobRecord, error: Exception | None, where: str) -> Job:
+        """After a move asked by a client: the queue's word, and the move's failure raised."""
+        # (its check may be over already, its end unheard while the job was busy: the queue's word)
+        await self.rounds.enforce()
+        if isinstance(error, (JobConflict, StateNotSaved)):
+            raise error  # (the job goes on where it was)
+        if error is not None:
+            raise JobConflict(f"cannot move the files: {error}", where) from error
+        return self.run.snapshot(rec)
+
+    async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
+                        keep_verified: bool = False) -> Exception | None:
+        """Move the data of ``rec`` (the caller holds its lock) from where it is to ``target``,
+        the job's options becoming ``after`` (whose ``data_path`` is ``target``) as the move
+        commits, and go on from there. A refusal before anything moved is raised; a failure of
+        the move itself is returned (the job goes on where it was)."""
+        old = Path(rec.options.data_path)
+        moving: list[str] = []  # the paths its files take at the new place
+        if rec.file_paths is not None and old != target:
+            moving = claimed_paths(target, rec.file_paths, rec.pad_files)
+            clash = self.run.overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
+            if clash is not None:
+                raise clash
+        session = self.run.session_of(rec)
+        if session is None and self.run.dormant(rec):
+            session = await self.run.start_dormant(rec)
+        if session is None or rec.id in self.run.busy:
+            raise JobConflict("cannot move the job now: it is being restarted or ended")
+        if old == target:
+            await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
+            rec.options = after
+            return None
+        # (both places are the job's while it moves: an add meanwhile cannot take either)
+        self.run.claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
+        source: Torrent | Magnet
+        if session.has_metadata:
+            source = session.torrent
+        elif session.magnet is not None:
+            source = session.magnet
+        else:
+            raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
+        created = await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target)
+        self.run.busy.add(rec.id)
+        paused = self.run.starts_paused(rec, session.paused)  # (or paused once started, or held)
+        error: Exception | None = None
+        try:
+            with anyio.CancelScope(shield=True):
+                self.run.refresh_counters(rec, session)
+                # (its metainfo and resume data, for the old place, stay until the move is
+                # committed: a crash before that finds the job whole where it was)
+                await self.run.manager.remove(session.info_hash, keep_saved=True)
+                try:
+                    await self._move_files(rec, old, target, created, after, keep_verified=keep_verified)
+                except (OSError, JobConflict, StateNotSaved) as exc:
+                    error = exc
+                    target = old  # nothing was moved: go on where it was
+                    created = rec.created_dirs
+                    after = rec.options
+                rec.options = after
+                rec.created_dirs = created
+                self.run.claim(rec)
+                # (it counts on from the job's totals: the resume data that held them went
+                # with the old session, and is for the old place anyway)
+                try:
+                    await self.run.manager.add(source, target, peers=rec.options.peers, paused=paused,
+                                           prepare=lambda s: self.run.prepare_session(rec, s),
+                                           seed_mode=rec.options.seed_mode)
+                except (TorrentEngineError, OSError) as exc:
+                    # (never a job without a session that claims to run: it fails, saying why)
+                    log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
+                    await self.run.finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
+                    raise JobConflict(f"the job cannot start again at {target}: {exc}",
+                                      "location") from exc
+                rec.updated_at = self.run.clock()
+                await self.run.save(rec)
+        finally:
+            self.run.busy.discard(rec.id)
+        self.run.sync(rec, force_save=True)
+        self.run.publish_updated(rec)
+        return error
+
+    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: builtins.list[str],
+                          after: JobOptions, *, keep_verified: bool = False) -> None:
+        """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
+        kept in its record from the first file moved to the last original removed, and committed
+        (the record's options become ``after``: its data at ``target``) once every file is whole
+        there; a crash at any moment is undone or finished at the next start (``_recover_moves``).
+        A failure (raised) leaves every file at ``old``, the record pointing there.
+        ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
+        a move keeps) is written again for ``target`` after the commit, so the data is not checked
+        again there; else it is verified again at its new place."""
+        files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
+        pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
+        if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
+            await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
+        if files:
+            # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
+            await self.run.save(rec, dataclasses.replace(rec, moving=pending), strict=True)
+            rec.moving = pending
+            try:
+                await anyio.to_thread.run_sync(copy_files, old, target, files)
+            except OSError:
+                rec.moving = None
+                await self.run.save(rec)
+                raise
+        # the resume data (for the old place) goes first, or a crash after the commit would
+        # reload the torrent where it no longer is
+        resume = self.run.manager.saved_resume_path(rec.info_hash)
+        kept: ResumeData | None = None
+        if resume is not None:
+            if keep_verified:
+                kept = await anyio.to_thread.run_sync(load_resume, resume)
+            await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
+        rec.options = after
+        rec.created_dirs = created
+        await self.run.save(rec)  # the commit
+        if kept is not None and resume is not None:  # (a crash before this: checked at the start)
+            kept.save_path = str(target)
+            await anyio.to_thread.run_sync(save_resume, resume, kept)
+        if files:
+            await anyio.to_thread.run_sync(remove_sources, pending)
+            rec.moving = None
+
+    async def recover_moves(self) -> None:
+        """Before the manager reloads the torrents: a move a crash cut short is finished (its
+        record points at the new place: every file is whole there) or undone (it points at the
+        old one, whole there); the job then starts where its record points."""
+        for rec in self.run.jobs:
+            move = rec.moving
+            if move is None:
+                continue
+            committed = rec.options.data_path == move.new
+            log.warning("job %s (%s): %s its move from %s to %s, cut short", rec.id, rec.name,
+                        "finishing" if committed else "undoing", move.old, move.new)
+            await anyio.to_thread.run_sync(recover, move, committed)
+            rec.moving = None
+            await self.run.save(rec)

@@ -1,0 +1,262 @@
+"""The queue's rounds: what applies the queue's decisions (queue.py) and the share limits to the
+jobs' sessions. A round counts seeding time, notes completed downloads, acts on reached share
+limits, then pauses the sessions the queue holds back, resumes those it gives a slot and starts
+the dormant ones it lets run; the service's tick runs one a second, and a change asks for one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+import anyio
+
+from ..session import Session
+from ..session_state import State
+from .autorun import ProgramEvent
+from .lifecycle import JobLifecycle
+from .model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
+from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
+from .settings import ShareLimitAction
+from .store import JobRecord
+
+log = logging.getLogger(__name__)
+
+
+QUEUE_MOVES = ("top", "bottom", "up", "down")
+MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
+UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
+
+
+class QueueRounds:
+    """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
+    that change the queue's order."""
+
+    def __init__(self, run: JobLifecycle) -> None:
+        self.run = run
+        self._last_feature_tick: float | None = None
+        self._round_asked = False  # a round is asked for and has not begun (``round_soon``)
+        # one round of the queue at a time: a round acts on what it read as it began, and a
+        # round running meanwhile (set off by a check's end) would act on what it read after
+        self._round_lock = anyio.Lock()
+
+    def round_soon(self) -> None:
+        """Ask for a round in the service's task group: asks made before a round begins are
+        answered by it (a start's thousand check ends are not a thousand rounds)."""
+        if not self._round_asked and self.run.tg is not None:
+            self._round_asked = True
+            self.run.tg.start_soon(self.enforce)
+
+    def queue_order(self) -> builtins.list[str]:
+        """The unfinished jobs' ids in queue order (first = next to run)."""
+        return [r.id for r in self.run.jobs.in_queue_order()]
+
+    async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
+        """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
+        ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
+        once queueing is on, as Transmission's queue positions do)."""
+        self.run.check_running()
+        if where not in QUEUE_MOVES:
+            raise InvalidJobRequest(f"must be one of {', '.join(QUEUE_MOVES)}", "where")
+        if not self.run.settings.queueing and not while_off:
+            raise JobConflict("queueing is off (turn on the setting \"queueing\" first)", "queueing")
+        ids = list(dict.fromkeys(job_ids))
+        for i in ids:
+            self.run.unfinished(i)
+        order = move(self.queue_order(), ids, where)
+        positions = sorted(rec.queue_position for rec in self.run.jobs if rec.id in set(order))
+        moves: list[tuple[JobRecord, int]] = []
+        for job_id, position in zip(order, positions, strict=True):
+            rec = self.run.jobs.get(job_id)
+            if rec is not None and rec.queue_position != position:
+                moves.append((rec, position))
+        saved: list[JobRecord] = []
+        try:  # (every moved record durable before any place changes: refused whole when not)
+            for rec, position in moves:
+                await self.run.save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
+                saved.append(rec)
+        except StateNotSaved:
+            for rec in saved:
+                await self.run.save(rec)  # (their places as they were, when it can be written)
+            raise
+        for rec, position in moves:
+            rec.queue_position = position
+        if moves:
+            self.run.jobs.reordered()
+        await self.enforce()
+        for job_id in ids:
+            moved = self.run.jobs.get(job_id)
+            if moved is not None:
+                self.run.publish_updated(moved)
+
+    def waits_for_queue(self, rec: JobRecord, session: Session) -> bool:
+        """Whether ``rec``'s paused ``session``, resumed, waits for the queue: the queue holds it
+        back, or judges it once its start-up check is over (resumed sooner, it would run after
+        the check without the queue's word)."""
+        return self.run.queue.judges(rec) and (session.state in UNCHECKED or self.starts_held(rec, session))
+
+    def starts_held(self, rec: JobRecord, session: Session | None = None) -> bool:
+        """Whether the queue holds ``rec`` back from its start: a job without a session (taken as
+        a download: its data is not checked yet), or one whose ``session`` is paused. Its session
+        then starts (or stays) paused, or does not start at all (a dormant one), so it announces
+        and dials nothing until ``enforce`` gives it a slot."""
+        if not self.run.queue.judges(rec):
+            return False
+        others: dict[str, QueueEntry] = {}
+        with_session = set()
+        for other in self.run.with_sessions():
+            with_session.add(other.id)
+            running = self.run.session_of(other)
+            if (running is None or other is rec or other.state in FINISHED_STATES or other.options.paused
+                    or other.state is JobState.CHECKING):
+                continue
+            others[other.id] = queue_entry(other, _complete(running))
+        complete = session is not None and _complete(session)
+        return self.run.queue.starts_held(rec, complete, others, with_session, self.run.busy)
+
+    async def enforce(self) -> None:
+        """Count seeding time, note completed downloads, act on reached share limits and start
+        or hold jobs as the queue says (run by the service's tick and after changes), once the
+        round under way, if any, is over."""
+        async with self._round_lock:
+            self._round_asked = False  # (what was asked before it begins, it answers)
+            await self._round()
+
+    async def _round(self) -> None:
+        """Walk the awake jobs (a quiet one sleeps until news of its session, or its share time
+        limit, wakes it: see awake.py): count seeding time, note completions, act on share
+        limits; give or take the queue's slots; let the jobs where nothing moves fall quiet."""
+        now = self.run.clock()
+        last = self._last_feature_tick
+        self._last_feature_tick = now
+        step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
+        # (the quiet seeds woken at their time limits: this step counted below)
+        self.run.sleepers.advance(step, self.run.jobs)
+        queueing = self.run.settings.queueing
+        judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
+        with_session: set[str] = set()
+        live: list[tuple[JobRecord, Session, bool]] = []  # (job, its session, complete)
+        for rec in self.run.moving():
+            with_session.add(rec.id)
+            if rec.state in FINISHED_STATES or rec.id in self.run.busy:
+                continue
+            session = self.run.session_of(rec)
+            if session is None:
+                continue
+            complete = _complete(session)
+            if rec.state is JobState.SEEDING:
+                rec.seeding_time += step
+            if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
+                rec.completed_at = now
+                self.run.queue.completion_changed(rec)
+                self.run.run_program(ProgramEvent.COMPLETED, rec)
+                await self.run.save(rec)
+            if rec.state is JobState.SEEDING and await self._share_limit(rec, session):
+                continue
+            live.append((rec, session, complete))
+            if not rec.options.paused and rec.state is not JobState.CHECKING:
+                judged[rec.id] = queue_entry(rec, complete)
+        quiet: list[str] = []
+        if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
+            for job_id, mark in list(self.run.sleepers.quiet.items()):
+                sleeper = self.run.jobs.get(job_id)
+                if (sleeper is None or sleeper.state in FINISHED_STATES
+                        or self.run.session_of(sleeper) is None):
+                    del self.run.sleepers.quiet[job_id]
+                    continue
+                with_session.add(job_id)
+                if not sleeper.options.paused and job_id not in self.run.busy:
+                    judged[job_id] = queue_entry(sleeper, mark.complete)
+                    quiet.append(job_id)
+        plan = self.run.queue.plan(judged, with_session, quiet, self.run.busy)
+        for job_id in plan.wake:  # a quiet job whose slot the queue gives or takes wakes
+            woken = self.run.jobs.get(job_id)
+            session = self.run.session_of(woken) if woken is not None else None
+            if woken is not None and session is not None:
+                self.run.sleepers.wake(woken)
+                live.append((woken, session, judged[job_id].complete))
+        starting = (self.run.jobs.get(job_id) for job_id in plan.start)
+        for rec in (r for r in starting if r is not None):
+            # (dormant since the start, held back: started now that the queue gives it a slot)
+            async with self.run.lock(rec.id):
+                if rec.id in self.run.queue.held and self.run.dormant(rec):
+                    self.run.queue.held.discard(rec.id)
+                    try:
+                        await self.run.start_dormant(rec)
+                    except JobConflict:
+                        continue  # (it failed, saying why)
+                    session = self.run.session_of(rec)
+                    if session is not None:
+                        self.run.sleepers.wake(rec)
+                        live.append((rec, session, _complete(session)))
+        for rec, session, complete in live:
+            if rec.id in self.run.busy or rec.state in FINISHED_STATES:
+                continue
+            if rec.id in plan.hold:
+                self.run.queue.held.add(rec.id)
+                if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
+                    await session.pause()
+            elif rec.id in self.run.queue.held and not _unchecked(session):
+                # (one that checks, or has yet to, is judged after its check: a session that
+                # started paused pauses again then, and only the queue, which holds it, would
+                # resume it; resumed before, it would run after its check without the queue's word)
+                self.run.queue.held.discard(rec.id)
+                if not rec.options.paused and session.paused:  # (or paused once started)
+                    await self.run.resume_session(rec, session)
+            self.run.sync(rec)
+            await self._settle(rec, session, complete, now)
+
+    async def _settle(self, rec: JobRecord, session: Session, complete: bool, now: float) -> None:
+        """Let ``rec`` fall quiet if nothing of it moves, its counters saved first (they do not
+        change while it sleeps; its seeding time is counted when it wakes)."""
+        if rec.id in self.run.busy or rec.state in FINISHED_STATES or not self.run.running:
+            return
+        time_left = None
+        if rec.state is JobState.SEEDING:
+            limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
+            if limit != NO_LIMIT and limit >= 0:
+                time_left = limit - rec.seeding_time
+        if self.run.fall_quiet(rec, session, complete, time_left):
+            self.run.refresh_counters(rec, session)
+            if self.run.writer.changed(rec, now):
+                await self.run.save(rec)
+
+    async def _share_limit(self, rec: JobRecord, session: Session) -> bool:
+        """Act on a reached share limit; whether the job was stopped or ended."""
+        st = session.status()
+        ratio = share_ratio(st.uploaded, st.downloaded, st.have_bytes)
+        ratio_limit = effective(rec.features.ratio_limit, self.run.settings.ratio_limit)
+        time_limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
+        if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
+            return False
+        action = self.run.settings.share_limit_action
+        log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
+                 ratio, rec.seeding_time, action.value)
+        self.run.run_program(ProgramEvent.SEEDING_DONE, rec)
+        if action is ShareLimitAction.STOP:
+            async with self.run.lock(rec.id):
+                if session.state is not State.PAUSED:
+                    await session.pause()
+                rec.options = dataclasses.replace(rec.options, paused=True)
+                rec.updated_at = self.run.clock()
+                self.run.queue.held.discard(rec.id)
+                self.run.sync(rec, force_save=True)
+            return True
+        delete = action is ShareLimitAction.REMOVE_WITH_FILES
+        async with self.run.lock(rec.id):
+            if rec.state not in FINISHED_STATES:
+                await self.run.end_job(rec, JobState.COMPLETED, None, delete_files=delete)
+        return True
+
+
+def _unchecked(session: Session) -> bool:
+    """Whether the session's start-up check is not over: not begun, under way, or (a magnet
+    fetching its metadata, to pause after its check for the queue's word) to come."""
+    return session.state in UNCHECKED or (session.pauses_after_check and session.state is not State.PAUSED)
+
+
+def _complete(session: Session) -> bool:
+    """Whether every wanted piece of the session is verified (it would seed)."""
+    return session.has_metadata and session.status().progress >= 1.0
