@@ -284,10 +284,10 @@ class JobControl:
         failed: dict[str, JobRecord] = {}
         for rec in self.run.jobs.newest_first():
             if rec.state not in FINISHED_STATES:
-                out.append(self.run.snapshot(rec))
+                out.append(self.run.listed(rec))
             elif rec.state is JobState.FAILED and self.run.jobs.active_id(rec.info_hash) is None:
                 failed.setdefault(rec.info_hash, rec)
-        out.extend(self.run.snapshot(rec) for rec in failed.values())
+        out.extend(self.run.listed(rec) for rec in failed.values())
         return out
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:

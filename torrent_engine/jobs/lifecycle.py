@@ -61,6 +61,9 @@ STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHIN
                             JobState.DOWNLOADING, JobState.SEEDING})
 # Session states in which a job with no peer has nothing for the timers to do (nothing moves).
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
+# a list shows a seed's seeding time to the minute (``JobLifecycle.listed``); one job's answer to
+# the second
+LISTED_SEEDING_TIME_STEP = 60.0
 
 
 class JobLifecycle:
@@ -243,7 +246,15 @@ class JobLifecycle:
         self.sync(rec)
         return session
 
-    def snapshot(self, rec: JobRecord) -> Job:
+    def listed(self, rec: JobRecord) -> Job:
+        """The job as a list shows it: ``snapshot``'s, except that a seed that is otherwise the
+        same keeps the view made less than ``LISTED_SEEDING_TIME_STEP`` of seeding time ago (its
+        seeding time is shown to the minute, as qBittorrent's own lists show it): else every
+        seed's view, record and JSON were made again for each list asked for a second later
+        (10 000 seeds: 200 ms a list, of which 150 for the seeding times)."""
+        return self.snapshot(rec, seeding_time_step=LISTED_SEEDING_TIME_STEP)
+
+    def snapshot(self, rec: JobRecord, *, seeding_time_step: float = 0.0) -> Job:
         """The job as a caller sees it: from its session while it runs, else from its record."""
         session = self.session_of(rec)
         if session is not None:
@@ -252,7 +263,7 @@ class JobLifecycle:
                 return self._decorate(rec, live_job(rec, session, self.tracker_news.get(rec.id, {})))
             if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
                 mark.view = live_job(rec, session, self.tracker_news.get(rec.id, {}))
-            return self._decorate(rec, mark.view)
+            return self._decorate(rec, mark.view, seeding_time_step)
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
             job = self.finished_jobs.get(rec.id)
             if job is None or job.state is not rec.state or job.result is not rec.result:
@@ -265,16 +276,18 @@ class JobLifecycle:
             job = dataclasses.replace(job, state=JobState.CHECKING)
         return self._decorate(rec, job)
 
-    def _decorate(self, rec: JobRecord, job: Job) -> Job:
+    def _decorate(self, rec: JobRecord, job: Job, seeding_time_step: float = 0.0) -> Job:
         """The snapshot with the record's features, queue position, seeding time and ratio; the
         same object as the last time while ``job`` (a quiet job's kept view) and these are the
-        same, so that a list's readers can keep what they made of it (its JSON, a dialect's
-        record: the API's lists of 10 000 idle jobs made each again, 100 ms for the snapshots)."""
+        same (the seeding time within ``seeding_time_step`` of the one shown), so that a list's
+        readers can keep what they made of it (its JSON, a dialect's record: the API's lists of
+        10 000 idle jobs made each again, 100 ms for the snapshots)."""
         f = rec.features
         self.sleepers.fold(rec)
-        key = (f, self.queue.rank(rec.id), rec.seeding_time, rec.completed_at, rec.number)
+        key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
-        if kept is not None and kept[0] is job and kept[1] == key:
+        if kept is not None and kept[0] is job and kept[1] == key and \
+                abs(kept[2].seeding_time - rec.seeding_time) <= seeding_time_step:
             return kept[2]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
                                     queue_position=key[1], seeding_time=rec.seeding_time,

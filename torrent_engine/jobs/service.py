@@ -223,11 +223,12 @@ class JobService:
     def list(self, state: JobState | None = None, *, offset: int = 0,
              limit: int | None = None) -> builtins.list[Job]:
         """Every job (active and history), newest first; only those in ``state`` when given; of
-        those, ``limit`` (all when ``None``) from the ``offset``-th on."""
+        those, ``limit`` (all when ``None``) from the ``offset``-th on. A seed's seeding time is
+        shown to the minute (``get`` gives it to the second)."""
         recs = self._run.jobs.newest_first(JobState(state) if state is not None else None)
         if offset or limit is not None:
             recs = recs[offset:None if limit is None else offset + limit]
-        return [self._run.snapshot(r) for r in recs]
+        return [self._run.listed(r) for r in recs]
 
     def __contains__(self, job_id: object) -> bool:
         """Whether the service has a job ``job_id`` (active or history)."""

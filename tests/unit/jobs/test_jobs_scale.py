@@ -134,6 +134,32 @@ async def test_a_quiet_seed_counts_its_seeding_time_and_meets_its_time_limit_asl
         assert jobs.get(free.id).seeding_time == pytest.approx(300)
 
 
+async def test_a_list_keeps_each_quiet_seeds_view_for_a_minute_of_seeding_one_job_to_the_second(
+        tmp_path: Path) -> None:
+    """A list asked a second later showed every seed again (its seeding time had moved): at
+    10 000 seeds each view, its dialect record and its JSON were made again for every list."""
+    torrents = seeds(tmp_path / "dl", 2)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+        await all_seeding(jobs, ids)
+        await jobs.enforce()
+        await jobs.enforce()  # (both quiet now)
+        first = {j.id: j for j in jobs.list()}
+        clock.now += 30
+        await jobs.enforce()
+        later = {j.id: j for j in jobs.list()}
+        assert all(later[i] is first[i] for i in ids)  # the same views: nothing to make again
+        assert {j.id: j for j in jobs.client_jobs()}[ids[0]] is first[ids[0]]
+        exact = jobs.get(ids[0]).seeding_time  # one job's answer: to the second
+        assert exact == pytest.approx(first[ids[0]].seeding_time + 30)
+        clock.now += 40  # past a minute since the views were made: shown anew
+        await jobs.enforce()
+        again = {j.id: j for j in jobs.list()}
+        assert all(again[i] is not first[i] for i in ids)
+        assert again[ids[1]].seeding_time == pytest.approx(first[ids[1]].seeding_time + 70)
+
+
 async def test_a_batch_of_adds_answers_each_in_order_and_a_refused_one_says_why(tmp_path: Path) -> None:
     torrents = seeds(tmp_path / "dl", 6)
     async with service(tmp_path, seed=True) as jobs:
