@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, TypeVarTuple, Unpack
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 
@@ -19,7 +19,7 @@ def _have_uvloop() -> bool:
     return True
 
 
-def run(func: Callable[[Unpack[Ts]], Awaitable[T]], *args: Unpack[Ts]) -> T:
+def run(func: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """Run ``func(*args)`` on a fresh event loop (uvloop when available) and return its result."""
     return anyio.run(func, *args, backend="asyncio", backend_options={"use_uvloop": _have_uvloop()})
 

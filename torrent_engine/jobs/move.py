@@ -24,8 +24,8 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..jsonvalue import JSON
 from .model import JobConflict
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,12 @@ class PendingMove:
     files: tuple[str, ...]
     created: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The move as JSON."""
         return {"old": self.old, "new": self.new, "files": list(self.files), "created": list(self.created)}
 
     @classmethod
-    def from_json(cls, d: Any) -> PendingMove:
+    def from_json(cls, d: object) -> PendingMove:
         """Raises ``ValueError`` on anything else."""
         if not isinstance(d, dict):
             raise ValueError("a pending move is not a JSON object")
