@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import TorrentEngineError
 from ..events import Event
-from ..jsonvalue import JSON
+from ..jsonvalue import JSON, JSONValue
 
 if TYPE_CHECKING:
     from .autorun import ProgramRun
@@ -142,14 +142,17 @@ class JobFeatures:
                 "rename": self.rename}
 
     @classmethod
-    def from_json(cls, d: object) -> JobFeatures:
+    def from_json(cls, d: JSONValue) -> JobFeatures:
         """The features of a record (``ValueError`` on malformed data; ``None`` = the defaults)."""
         if d is None:
             return cls()
         if not isinstance(d, dict):
             raise ValueError("features: not a JSON object")
+        tags = d.get("tags", [])
+        if not isinstance(tags, list):
+            raise ValueError("features: tags is not a list")
         try:
-            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in d.get("tags", ())),
+            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in tags),
                        ratio_limit=_opt_float(d.get("ratio_limit")),
                        seeding_time_limit=_opt_float(d.get("seeding_time_limit")),
                        force_start=bool(d.get("force_start", False)),
