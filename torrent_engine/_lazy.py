@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any  # Any: a lazily loaded module attribute is whatever that module defines
+from typing import Any
 
-Hooks = tuple[Callable[[str], Any], Callable[[], list[str]]]
+Hooks = tuple[Callable[[str], Any], Callable[[], list[str]]]  # Any: PEP 562's __getattr__, as typeshed has it
 
 
 def lazy_names(package: str, where: Mapping[str, str]) -> Hooks:
@@ -15,7 +15,7 @@ def lazy_names(package: str, where: Mapping[str, str]) -> Hooks:
     ``"module"`` (the same name there) or ``"module:attribute"``."""
     namespace = importlib.import_module(package).__dict__
 
-    def getattr_(name: str) -> Any:
+    def getattr_(name: str) -> Any:  # Any: the name's value is whatever its module defines
         target = where.get(name)
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal  # Any: dicts of any bencodable value (encode checks)
+from typing import Literal, TypedDict, Unpack
 
-from .bencode import encode
+from .bencode import BValue, encode
 from .errors import MetainfoError
 from .merkle import BLOCK_SIZE, merkle_root, root_from_piece_layer
 from .metainfo import MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Torrent
@@ -281,14 +281,14 @@ def create_torrent(
 
     # Lay the files out in the piece space.
     segments: list[_Segment] = []
-    v1_files: list[dict[bytes, Any]] = []
+    v1_files: list[BValue] = []
     placed: list[tuple[_SourceFile, int]] = []
     pos = 0
     for i, src in enumerate(sources):
         if src.length:
             segments.append(_Segment(pos, src.length, src.disk_path))
         placed.append((src, pos))
-        v1_files.append({b"length": src.length, b"path": list(src.components)})
+        v1_files.append({b"length": src.length, b"path": [*src.components]})
         pos += src.length
         gap = (-pos) % pl
         if aligned and gap and i < len(sources) - 1:
@@ -310,9 +310,9 @@ def create_torrent(
         if progress is not None:
             progress(min(space_end, last * pl), space_end)
 
-    info: dict[bytes, Any] = {}
+    info: dict[bytes, BValue] = {}
     torrent_name = name if name is not None else root.name
-    info[b"name"] = torrent_name.encode("utf-8", errors="surrogateescape")
+    encoded_name = info[b"name"] = torrent_name.encode("utf-8", errors="surrogateescape")
     info[b"piece length"] = pl
     if private:
         info[b"private"] = 1  # BEP 27
@@ -322,29 +322,25 @@ def create_torrent(
             info[b"files"] = v1_files
         else:
             info[b"length"] = sources[0].length
-    layers: dict[bytes, bytes] = {}
+    layers: dict[bytes, BValue] = {}
     if v2:
         info[b"meta version"] = 2  # BEP 52
-        tree: dict[bytes, Any] = {}
+        tree: dict[bytes, BValue] = {}
         for src, off in placed:
-            entry: dict[bytes, Any] = {b"length": src.length}
+            entry: dict[bytes, BValue] = {b"length": src.length}
             if src.length:
                 first = off // pl
                 count = -(-src.length // pl)
                 hashes = v2_hashes[first : first + count]
-                if src.length <= pl:
-                    entry[b"pieces root"] = hashes[0]
-                else:
-                    entry[b"pieces root"] = root_from_piece_layer(hashes, pl)
-                    layers[entry[b"pieces root"]] = b"".join(hashes)
-            node = tree
+                pieces_root = hashes[0] if src.length <= pl else root_from_piece_layer(hashes, pl)
+                entry[b"pieces root"] = pieces_root
+                if src.length > pl:
+                    layers[pieces_root] = b"".join(hashes)
             # a single file is named by the torrent's name in both views
-            for comp in src.components if multi else (info[b"name"],):
-                node = node.setdefault(comp, {})
-            node[b""] = entry
+            _place(tree, src.components if multi else (encoded_name,), entry)
         info[b"file tree"] = tree
 
-    top: dict[bytes, Any] = {b"info": info}
+    top: dict[bytes, BValue] = {b"info": info}
     tiers = _tiers(trackers)
     if tiers:
         top[b"announce"] = tiers[0][0].encode()
@@ -364,7 +360,34 @@ def create_torrent(
     return Torrent.from_bytes(encode(top))
 
 
-async def create_torrent_async(path: str | os.PathLike[str], **kwargs: Any) -> Torrent:
+class CreateOptions(TypedDict, total=False):
+    """The keywords of :func:`create_torrent`."""
+
+    version: Version
+    piece_length: int | None
+    trackers: Iterable[str | Sequence[str]]
+    web_seeds: Iterable[str]
+    private: bool
+    comment: str | None
+    created_by: str | None
+    creation_date: int | None
+    name: str | None
+    threads: int
+    progress: ProgressCallback | None
+
+
+def _place(tree: dict[bytes, BValue], path: Sequence[bytes], entry: dict[bytes, BValue]) -> None:
+    """Put a file's ``entry`` at ``path`` in a v2 ``file tree`` (BEP 52: ``{name: {..., b"": entry}}``)."""
+    node = tree
+    for comp in path:
+        child = node.setdefault(comp, {})
+        if not isinstance(child, dict):  # (a walk of a folder names nothing as both)
+            raise MetainfoError(f"{comp!r} is both a file and a folder", "info.file tree")
+        node = child
+    node[b""] = entry
+
+
+async def create_torrent_async(path: str | os.PathLike[str], **kwargs: Unpack[CreateOptions]) -> Torrent:
     """:func:`create_torrent` run in a worker thread, for use on the event loop."""
     import anyio.to_thread
 

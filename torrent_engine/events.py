@@ -275,7 +275,8 @@ class EventBus:
     @overload
     def subscribe(self, name: str, callback: Callback) -> Subscription: ...
 
-    def subscribe(self, name: str | type[Event], callback: Callable[[Any], object]) -> Subscription:
+    def subscribe(self, name: str | type[Event],
+                  callback: Callable[[Any], object]) -> Subscription:  # Any: each overload's own event class
         """Call ``callback`` with every event of a kind: an event class (``PieceCompleted``: the
         callback's type is checked), its dotted name (``"piece.completed"``), or ``"*"`` for all.
         An unknown name raises ``UnknownEventError`` (it would never fire)."""

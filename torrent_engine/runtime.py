@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar  # Any: the arguments are passed on to the function as they are
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _have_uvloop() -> bool:
@@ -18,7 +19,7 @@ def _have_uvloop() -> bool:
     return True
 
 
-def run(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+def run(func: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """Run ``func(*args)`` on a fresh event loop (uvloop when available) and return its result."""
     return anyio.run(func, *args, backend="asyncio", backend_options={"use_uvloop": _have_uvloop()})
 

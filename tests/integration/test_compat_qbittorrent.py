@@ -276,6 +276,18 @@ async def test_add_peers_with_a_port_that_is_no_ascii_number_is_a_400(tmp_path: 
                 assert r.status_code == 400 and "bad peer" in r.text, (peers, r.status_code, r.text)
 
 
+async def test_a_preference_of_the_wrong_type_is_a_400_naming_it(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            for prefs, name in (
+                    ('{"max_ratio_enabled": true, "max_ratio": [2]}', "max_ratio"),
+                    ('{"max_seeding_time_enabled": true, "max_seeding_time": {}}', "max_seeding_time")):
+                r = await c.post("/api/v2/app/setPreferences", data={"json": prefs})
+                assert r.status_code == 400 and name in r.text, (prefs, r.status_code, r.text)
+            prefs = (await c.get("/api/v2/app/preferences")).json()
+            assert (prefs["max_ratio_enabled"], prefs["max_seeding_time_enabled"]) == (False, False)
+
+
 async def test_flood_adds_with_content_layout_undefined(tmp_path: Path) -> None:
     """Flood sends every add field on every add, ``contentLayout=undefined`` among them: qBittorrent
     takes a layout it does not know as ``Original`` and answers ``Ok.``."""

@@ -122,6 +122,26 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert recent[1] == [magnet.id]  # the removed ones, as Transmission says
 
 
+async def test_an_argument_of_the_wrong_type_is_refused_naming_it(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            r = await c.post("/transmission/rpc", json={"method": "session-get"})
+            headers = {"X-Transmission-Session-Id": r.headers["x-transmission-session-id"]}
+            for call, name in (
+                    ({"method": "session-set",
+                      "arguments": {"seedRatioLimited": True, "seedRatioLimit": [1]}}, "seedRatioLimit"),
+                    ({"method": "torrent-set", "arguments": {"seedRatioMode": 1, "seedRatioLimit": {}}},
+                     "seedRatioLimit"),
+                    ({"method": "torrent-add", "arguments": {"filename": MAGNET, "download-dir": 5}},
+                     "download-dir")):
+                r = await c.post("/transmission/rpc", json=call, headers=headers)
+                result = r.json()["result"]
+                assert result != "success" and name in result, (call, result)
+            listed = {"method": "torrent-get", "arguments": {"fields": ["id"]}}
+            r = await c.post("/transmission/rpc", json=listed, headers=headers)
+            assert r.json()["arguments"]["torrents"] == []  # (the add with a bad folder added nothing)
+
+
 async def test_transmission_rpc_client_drives_the_daemon(tmp_path: Path) -> None:
     data, info_hash = torrent_bytes()
     async with running_api(tmp_path) as api:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any  # Any: decoded JSON bodies and the JSON we answer with hold values of any JSON type
+from typing import TypedDict
 
 import anyio
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from .. import __version__, fdlimit
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
@@ -32,13 +33,16 @@ from ..jobs import (
     Job,
     JobConflict,
     JobError,
+    JobFeatures,
     JobNotFound,
     JobService,
     JobState,
+    Lease,
     LeaseNotFound,
     ServiceStarting,
     StateNotSaved,
 )
+from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
@@ -65,6 +69,22 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
 
+class AddKeywords(TypedDict, total=False):
+    """The keywords of the service's ``add`` that a request gave (the others keep their defaults)."""
+
+    save_path: str
+    files: list[int]
+    sequential: bool
+    paused: bool
+    seed_mode: bool
+    peers: list[tuple[str, int]]
+    client: str
+    download_path: str
+    features: JobFeatures
+    download_limit: int
+    upload_limit: int
+
+
 class ApiError(Exception):
     """A request the API refuses: the HTTP ``status``, a message and the offending field, if any."""
 
@@ -81,7 +101,7 @@ def _dumps(value: object) -> bytes:
 
 def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
     """A JSON error answer ``{"error": message, "field": field}`` that is never cached."""
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, str] = {"error": message}
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
@@ -242,7 +262,7 @@ async def read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, cap: int) -> dict[str, Any]:
+async def read_json(request: Request, cap: int) -> JSONObject:
     """The request's JSON object body (at most ``cap`` bytes; empty body = ``{}``); ``ApiError`` otherwise."""
     body = await read_body(request, cap)
     if not body:
@@ -263,7 +283,7 @@ async def read_json(request: Request, cap: int) -> dict[str, Any]:
     return value
 
 
-def _lone_surrogate_at(body: dict[str, Any]) -> str | None:
+def _lone_surrogate_at(body: JSONObject) -> str | None:
     """The top-level field holding a string (or a key) with a lone UTF-16 surrogate, which JSON's
     ``\\uXXXX`` escapes can carry but no UTF-8 file name, log line or answer can ("body" for a
     top-level key); None when there is none."""
@@ -377,7 +397,7 @@ class Api:
         return self._jobs_response(self.service.active())
 
     async def active_jobs_other_method(self, request: Request) -> Response:
-        """Any other method on ``/api/jobs/active``: a 405, as that path is the list, never a job
+        """Every other method on ``/api/jobs/active``: a 405, as that path is the list, never a job
         (a job's id is 16 hex digits), so ``PATCH`` there is not "no job 'active'"."""
         response = error_response(405, "/api/jobs/active is the list of unfinished jobs (GET only); "
                                        "a job's id is 16 hex digits")
@@ -416,7 +436,7 @@ class Api:
     async def add_job(self, request: Request) -> Response:
         """``POST /api/jobs``: add a job from a magnet, a .torrent URL or an uploaded .torrent."""
         content_type = request.headers.get("content-type", "")
-        options: dict[str, Any]
+        options: AddKeywords
         source: Torrent | Magnet
         if content_type.startswith("multipart/form-data"):
             body = await read_body(request, self.max_torrent_size + JSON_OVERHEAD)
@@ -427,9 +447,13 @@ class Api:
             options = {}
             if fields.get("save_path"):
                 options["save_path"] = fields["save_path"]
-            for name in ("sequential", "paused", "seed_mode"):
-                if name in fields:
-                    options[name] = fields[name].lower() in ("true", "1", "on", "yes")
+            yes = ("true", "1", "on", "yes")
+            if "sequential" in fields:
+                options["sequential"] = fields["sequential"].lower() in yes
+            if "paused" in fields:
+                options["paused"] = fields["paused"].lower() in yes
+            if "seed_mode" in fields:
+                options["seed_mode"] = fields["seed_mode"].lower() in yes
             if fields.get("client"):
                 options["client"] = fields["client"]
             if "download_path" in fields:
@@ -443,17 +467,20 @@ class Api:
             features = add_features(data)  # category, tags, share limits ...
             if features is not None:
                 options["features"] = features
-            for name in ("download_limit", "upload_limit"):
-                if data.get(name) is not None:
-                    options[name] = _int_or_none(data[name], name)
+            download_limit = _int_or_none(data.get("download_limit"), "download_limit")
+            if download_limit is not None:
+                options["download_limit"] = download_limit
+            upload_limit = _int_or_none(data.get("upload_limit"), "upload_limit")
+            if upload_limit is not None:
+                options["upload_limit"] = upload_limit
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
         job, created = await self.service.add(source, **options)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
 
     @staticmethod
-    def _add_options(data: Mapping[str, Any]) -> dict[str, Any]:
-        options: dict[str, Any] = {}
+    def _add_options(data: Mapping[str, JSONValue]) -> AddKeywords:
+        options: AddKeywords = {}
         save_path = data.get("save_path")
         if save_path is not None:
             if not isinstance(save_path, str) or not save_path:
@@ -464,10 +491,14 @@ class Api:
             if not isinstance(files, list) or not all(
                     isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files):
                 raise ApiError(400, "files must be a list of file indices", "files")
-            options["files"] = files
-        for name in ("sequential", "paused", "seed_mode"):
-            if data.get(name) is not None:
-                options[name] = _bool(data[name], name)
+            options["files"] = [i for i in files if isinstance(i, int)]
+        sequential, paused, seed_mode = data.get("sequential"), data.get("paused"), data.get("seed_mode")
+        if sequential is not None:
+            options["sequential"] = _bool(sequential, "sequential")
+        if paused is not None:
+            options["paused"] = _bool(paused, "paused")
+        if seed_mode is not None:
+            options["seed_mode"] = _bool(seed_mode, "seed_mode")
         peers = data.get("peers")
         if peers is not None:
             if not isinstance(peers, list):
@@ -519,8 +550,8 @@ class Api:
             priorities = {}
             for key, value in raw.items():
                 index_ok = key.isascii() and key.isdigit()
-                value_ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 7
-                if not (index_ok and value_ok):
+                if not (index_ok and isinstance(value, int) and not isinstance(value, bool)
+                        and 0 <= value <= 7):
                     raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} "
                                         "(index: 0..7)", "file_priorities")
                 priorities[int(key)] = value
@@ -552,10 +583,10 @@ class Api:
         action = data.get("action")
         if action not in BULK_ACTIONS:
             raise ApiError(400, f"action must be one of {', '.join(BULK_ACTIONS)}", "action")
-        ids = data.get("ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        given = data.get("ids")
+        if not isinstance(given, list) or not given or not all(isinstance(i, str) for i in given):
             raise ApiError(400, "ids must be a non-empty list of job ids", "ids")
-        ids = list(dict.fromkeys(ids))
+        ids = list(dict.fromkeys(i for i in given if isinstance(i, str)))
         delete = False if data.get("delete_files") is None else _bool(data["delete_files"], "delete_files")
         if delete and action not in ("cancel", "forget"):
             raise ApiError(400, "delete_files goes with cancel or forget", "delete_files")
@@ -669,22 +700,22 @@ class Api:
         return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
 
 
-def _lease_json(lease: Any) -> dict[str, Any]:
+def _lease_json(lease: Lease) -> dict[str, JSON]:
     return {"id": lease.id, "ttl": lease.ttl, "expires_at": lease.expires_at}
 
 
 class _SecurityHeaders:
     """Headers every answer carries: no sniffing, no framing, no referrer, a strict CSP."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Any) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()),
                                       (b"x-content-type-options", b"nosniff"),
@@ -762,6 +793,6 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     middleware.insert(0, Middleware(RequestTimer, histogram=metrics.requests))  # outermost: times all
     # Each class named so that Starlette's exception middleware answers it (only what is left
     # over reaches ``Exception``: a 500 in JSON, with the traceback in the log alone).
-    handlers: dict[Any, Any] = {cls: _handle_exception for cls in (
+    handlers: dict[type[Exception], ExceptionHandler] = {cls: _handle_exception for cls in (
         ApiError, JobError, HTTPException, TorrentEngineError, Exception)}
     return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)

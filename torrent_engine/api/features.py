@@ -4,7 +4,7 @@ and ``POST /api/jobs``: see app.py). Same JSON and errors as the rest of the API
 
 from __future__ import annotations
 
-from typing import Any  # Any: a decoded JSON body holds values of any JSON type (checked where read)
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,14 +12,17 @@ from starlette.routing import Route
 
 from ..jobs import InvalidJobRequest, JobService
 from ..jobs.control import QUEUE_MOVES
-from ..jobs.features import check_category, features_from
+from ..jobs.features import check_category, check_tags, features_from
 from ..jobs.model import JobFeatures
+from ..jsonvalue import JSONObject
+
+ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
                             "first_last_piece", "content_layout", "rename"})
 
 
-def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:
+def _text(data: JSONObject, name: str, default: str | None = None) -> str:
     """The string field ``name`` of a body (``default`` when absent or null, if there is one)."""
     value = data.get(name)
     if value is None and default is not None:
@@ -29,7 +32,7 @@ def _text(data: dict[str, Any], name: str, default: str | None = None) -> str:
     return value
 
 
-def add_features(data: dict[str, Any]) -> JobFeatures | None:
+def add_features(data: JSONObject) -> JobFeatures | None:
     """The features named in a ``POST /api/jobs`` body (None when it names none)."""
     if not FEATURE_FIELDS & set(data):
         return None
@@ -40,14 +43,13 @@ class JsonRoutes:
     """A group of the API's handlers over one service; ``read_json`` is the API's capped JSON
     reader (each group's ``routes`` names its paths)."""
 
-    def __init__(self, service: JobService, read_json: Any, max_json: int) -> None:
+    def __init__(self, service: JobService, read_json: ReadJson, max_json: int) -> None:
         self.service = service
         self._read_json = read_json
         self.max_json = max_json
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        body: dict[str, Any] = await self._read_json(request, self.max_json)
-        return body
+    async def _body(self, request: Request) -> JSONObject:
+        return await self._read_json(request, self.max_json)
 
 
 class FeatureApi(JsonRoutes):
@@ -82,9 +84,10 @@ class FeatureApi(JsonRoutes):
     async def create_tags(self, request: Request) -> Response:
         """``POST /api/tags`` ``{"tags": [...]}``."""
         data = await self._body(request)
-        if not isinstance(data.get("tags"), list):
+        tags = data.get("tags")
+        if not isinstance(tags, list):
             raise InvalidJobRequest("must be a list of tags", "tags")
-        await self.service.create_tags(data["tags"])
+        await self.service.create_tags(check_tags(tags))
         return JSONResponse({"tags": self.service.tags()}, status_code=201)
 
     async def delete_tag(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..jobs import InvalidJobRequest
+from ..jobs.trackers import check_tiers
 from .features import JsonRoutes
 
 RENAME_KINDS = {"file": False, "folder": True, "any": None}
@@ -47,7 +48,8 @@ class JobEditApi(JsonRoutes):
         tiers = data.get("tiers")
         if not isinstance(tiers, list) or not all(isinstance(t, list) for t in tiers):
             raise InvalidJobRequest("must be a list of tiers, each a list of announce URLs", "tiers")
-        job = await self.service.set_trackers(request.path_params["job_id"], tiers, "tiers")
+        checked = check_tiers([t for t in tiers if isinstance(t, list)], "tiers")
+        job = await self.service.set_trackers(request.path_params["job_id"], checked, "tiers")
         return JSONResponse(job.to_json(detail=True))
 
     def routes(self) -> list[Route]:

@@ -6,13 +6,16 @@ other malformed JSON, for every API dialect."""
 from __future__ import annotations
 
 import json
-from typing import Any  # Any: a JSON document's value is of any JSON type (checked where read)
+from typing import NoReturn
+
+from ..jsonvalue import JSONValue
 
 
-def _refuse(constant: str) -> Any:
+def _refuse(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | str) -> JSONValue:
     """Decode ``data``; ``ValueError`` (``json.JSONDecodeError`` for bad syntax) when it is not JSON."""
-    return json.loads(data, parse_constant=_refuse)
+    value: JSONValue = json.loads(data, parse_constant=_refuse)
+    return value

@@ -10,8 +10,7 @@ and Transmission's ``/transmission/rpc`` are described by their own projects, no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any  # Any: an OpenAPI document is JSON of any shape
+from collections.abc import Iterable, Mapping, Sequence
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from ..jobs import JobState
+from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 
 OPENAPI_VERSION = "3.1.0"
@@ -29,7 +29,7 @@ FOREIGN_PREFIXES = ("/api/v2/",)  # qBittorrent's WebAPI: not ours to describe
 METHOD_NOT_ALLOWED = "method_not_allowed"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
-Schema = dict[str, Any]
+Schema = Mapping[str, JSON]
 
 
 def _ref(name: str) -> Schema:
@@ -38,7 +38,7 @@ def _ref(name: str) -> Schema:
 
 def _obj(properties: dict[str, Schema], required: Iterable[str] = (), *,
          closed: bool = True, description: str | None = None) -> Schema:
-    out: Schema = {"type": "object", "properties": properties, "required": sorted(required)}
+    out: dict[str, JSON] = {"type": "object", "properties": properties, "required": sorted(required)}
     if closed:
         out["additionalProperties"] = False
     if description:
@@ -95,7 +95,7 @@ _JOB_PROPERTIES: dict[str, Schema] = {
                                                       "null while the job has no session or metadata"}),
     "num_pieces": _null(COUNT),
 }
-_JOB_DETAIL = {
+_JOB_DETAIL: dict[str, Schema] = {
     "files": {"type": "array", "items": _ref("JobFile")},
     "peer_list": {"type": "array", "items": _ref("JobPeer")},
     "trackers": {"type": "array", "items": _ref("JobTracker")},
@@ -388,20 +388,20 @@ _ERRORS = {
 }
 
 
-def _json(schema: Schema) -> dict[str, Any]:
+def _json(schema: Schema) -> dict[str, JSON]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence[int] = (),
         body: str | None = None, body_required: bool = False, query: Sequence[Schema] = (),
-        sse: bool = False, tag: str) -> dict[str, Any]:
+        sse: bool = False, tag: str) -> dict[str, JSON]:
     """One operation: its summary, query parameters, body, answer and the errors it may give."""
-    op: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    op: dict[str, JSON] = {"summary": summary, "tags": [tag]}
     if query:
         op["parameters"] = list(query)
     if body is not None:
         op["requestBody"] = {"required": body_required, **_json(_ref(body))}
-    responses: dict[str, Any] = {}
+    responses: dict[str, JSON] = {}
     if sse:
         responses[str(status)] = {"description": summary,
                                   "content": {"text/event-stream": {"schema": _ref("ServerSentEvent")}}}
@@ -422,6 +422,12 @@ def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence
     return op
 
 
+def _mapping(value: JSON) -> Mapping[str, JSON]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"an OpenAPI object was expected, not {value!r}")
+    return value
+
+
 def _query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
     return {"name": name, "in": "query", "required": required, "schema": schema,
             "description": description}
@@ -432,7 +438,7 @@ _BODY_ERRORS = (413, 415)
 
 # (method, path as in the route table) -> the operation. A key here must name a route, and every
 # route under /api (but qBittorrent's /api/v2) must have a key: see ``undescribed``/``unrouted``.
-OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("GET", "/api/openapi.json"): {
         "summary": "This document", "tags": ["service"],
         "responses": {"200": {"description": "the OpenAPI document",
@@ -525,7 +531,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                           errors=(409,), tag="settings"),
 }
 
-def _stream_op(summary: str) -> dict[str, Any]:
+def _stream_op(summary: str) -> dict[str, JSON]:
     """A file's bytes: the whole (200) or a range (206); the stream token works in ?token=."""
     binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     ranges = {"Accept-Ranges": {"schema": STRING}, "Content-Range": {"schema": STRING}}
@@ -556,8 +562,9 @@ OPERATIONS[("GET", "/api/jobs/{job_id}/stream-token")] = _op(
 OPERATIONS[("GET", "/api/jobs/{job_id}/files/{index}/stream")] = _stream_op(
     "A file's bytes as its pieces pass their hash check (ranges; starts a queued or paused job)")
 
-OPERATIONS[("POST", "/api/jobs")]["responses"]["200"] = {
-    "description": "the job already there for this info-hash", **_json(_ref("JobDetail"))}
+_ADD = OPERATIONS[("POST", "/api/jobs")]
+_ADD["responses"] = {**_mapping(_ADD["responses"]), "200": {
+    "description": "the job already there for this info-hash", **_json(_ref("JobDetail"))}}
 
 _PATH_PARAMS = {
     "job_id": "a job's id",
@@ -597,9 +604,9 @@ def unrouted(routes: Iterable[BaseRoute]) -> list[tuple[str, str]]:
     return [key for key in OPERATIONS if key not in present]
 
 
-def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, JSON]:
     """The OpenAPI 3.1 document of the operations ``routes`` serve and ``OPERATIONS`` describes."""
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, dict[str, JSON]] = {}
     for method, path in own_operations(routes):
         described = OPERATIONS.get((method, path))
         if described is None:
@@ -608,7 +615,8 @@ def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         params = [{"name": name, "in": "path", "required": True, "schema": STRING,
                    "description": _PATH_PARAMS.get(name, name)} for name in _PARAM.findall(path)]
         if params:
-            op["parameters"] = params + list(op.get("parameters", []))
+            more = op.get("parameters", [])
+            op["parameters"] = [*params, *(more if isinstance(more, list) else ())]
         op["operationId"] = f"{method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', path)}".rstrip("_")
         paths.setdefault(path, {})[method.lower()] = op
     return {

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any  # Any: event payloads are JSON objects whose values are of any JSON type
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -45,7 +44,7 @@ class SseEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
 
 
-def _job_event(event: Event) -> tuple[str | None, dict[str, Any], bool] | None:
+def _job_event(event: Event) -> tuple[str | None, dict[str, object], bool] | None:
     """(job id, JSON payload, stored) of an event of the job service; None for others."""
     name = event.name
     job = getattr(event, "job", None)
@@ -57,7 +56,7 @@ def _job_event(event: Event) -> tuple[str | None, dict[str, Any], bool] | None:
         return None, {"stats": stats.to_json() if stats is not None else {}}, False
     if job is None or not name.startswith("job."):
         return None
-    payload: dict[str, Any] = {"job": job.to_json()}
+    payload: dict[str, object] = {"job": job.to_json()}
     if name == "job.state":
         payload["old"] = str(getattr(event, "old", ""))
         payload["new"] = str(getattr(event, "new", ""))
@@ -81,7 +80,7 @@ class EventLog:
     """Numbers the bus's job events, keeps the recent ones and hands them to SSE clients."""
 
     bus: EventBus
-    snapshot: Callable[[str | None], list[dict[str, Any]]]  # job id (or None) -> jobs as JSON
+    snapshot: Callable[[str | None], list[dict[str, object]]]  # job id (or None) -> jobs as JSON
     buffer_size: int = DEFAULT_BUFFER
     queue_size: int = DEFAULT_QUEUE
     clock: Callable[[], float] = time.time

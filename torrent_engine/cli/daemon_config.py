@@ -10,10 +10,10 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any  # Any: file values of any TOML type until converted
 
 from ..errors import TorrentEngineError
 from ..jobs.altspeed import parse_days, parse_window
+from ..jobs.settings import SettingChanges
 
 __all__ = ["ConfigFileError", "apply_config_file", "asked_settings", "file_options", "load_config_file"]
 
@@ -45,20 +45,20 @@ def _line_of(text: str, key: str) -> int | None:
     return None
 
 
-def _convert(key: str, value: Any, action: argparse.Action) -> Any:
+def _convert(key: str, value: object, action: argparse.Action) -> object:
     """``value`` from the file as the flag's own parsing makes it; ``ValueError`` saying why not."""
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {value!r}")
         return value
-    items: Iterable[Any]
+    items: Iterable[object]
     if isinstance(action, argparse._AppendAction):
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {value!r}")
         items = value
     else:
         items = [value]
-    out = []
+    out: list[object] = []
     for item in items:
         if isinstance(item, (dict, list)) or isinstance(item, bool):
             raise ValueError(f"expected a single value, got {item!r}")
@@ -75,7 +75,7 @@ def _convert(key: str, value: Any, action: argparse.Action) -> Any:
     return out if isinstance(action, argparse._AppendAction) else out[0]
 
 
-def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, object]:
     """``{dest: value}`` of what ``path`` sets, converted as the flags are; ``ConfigFileError``
     naming the file and line of the first fault."""
     try:
@@ -87,7 +87,7 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"{path}: not valid TOML: {exc}") from None
     options = file_options(parser)
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}  # (each value as its flag's own type makes it)
     for key, value in data.items():
         line = _line_of(text, key)
         where = f"{path}:{line}" if line is not None else str(path)
@@ -104,13 +104,13 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, A
     return out
 
 
-def asked_settings(args: argparse.Namespace) -> dict[str, Any]:
+def asked_settings(args: argparse.Namespace) -> SettingChanges:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
     the IP filter, the alternative rate limits and their schedule, the connection limits
     (``JobService.configure``: one the configuration changed since it was last applied is
     changed, as the API would change it; one it did not change stays as the API left it)."""
-    out: dict[str, Any] = {}
+    out: SettingChanges = {}
     for event in ("added", "completed", "seeding_done"):
         command = getattr(args, f"run_on_{event}")
         out[f"run_on_{event}"] = command

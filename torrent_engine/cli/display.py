@@ -5,15 +5,19 @@ a plain line every few seconds otherwise, or one JSON object per line for script
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO  # Any: JSON fields; rich's objects (an optional import)
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
 from ..session import SessionStatus
 from .units import human_bytes, human_eta
+
+if TYPE_CHECKING:  # (rich is an optional dependency, imported when a RichDisplay is made)
+    from rich.table import Table
 
 
 def _web(st: SessionStatus) -> str:
@@ -30,7 +34,7 @@ def progress_line(label: str, st: SessionStatus) -> str:
 
 def status_json(label: str, st: SessionStatus) -> str:
     """One JSON object (``--json``): every status field, the label and a timestamp."""
-    fields: dict[str, Any] = {"event": "progress", "time": round(time.time(), 3), "label": label}
+    fields: dict[str, object] = {"event": "progress", "time": round(time.time(), 3), "label": label}
     fields.update({name: getattr(st, name) for name in st.__dataclass_fields__})
     if st.eta is not None and human_eta(st.eta, st.download_rate) == "--:--":
         fields["eta"] = None
@@ -81,13 +85,13 @@ class RichDisplay:
         self.live = Live(console=self.console, auto_refresh=False, transient=False,
                          redirect_stderr=False, redirect_stdout=False)
 
-    def log_handler(self) -> Any:
+    def log_handler(self) -> logging.Handler:
         """A logging handler that prints above the live display."""
         from rich.logging import RichHandler
 
         return RichHandler(console=self.console, show_path=False, show_time=False)
 
-    def _table(self) -> Any:
+    def _table(self) -> Table:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
 

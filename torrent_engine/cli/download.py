@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any  # Any: the console is rich's, imported lazily (an optional dependency)
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -32,6 +32,9 @@ from ..stall import diagnose
 from . import COMMANDS
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate
+
+if TYPE_CHECKING:  # (rich is an optional dependency: its console exists when a RichDisplay is made)
+    from rich.console import Console
 
 EXIT_INTERRUPTED = 130
 EXIT_STALLED = 3  # no progress for --stall-timeout seconds; the reason is printed
@@ -270,14 +273,14 @@ class Download:
     completed_at: float | None = None
 
 
-def _say(text: str, console: Any | None) -> None:
+def _say(text: str, console: Console | None) -> None:
     if console is not None:
         console.print(text, highlight=False, markup=False)
     else:
         print(text, file=sys.stderr, flush=True)
 
 
-async def _follow(item: Download, args: argparse.Namespace, console: Any | None) -> None:
+async def _follow(item: Download, args: argparse.Namespace, console: Console | None) -> None:
     """Wait for one torrent: selection once its metadata is known, resume news, completion, then
     seeding until its ratio or time is reached."""
     session = item.session

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-from typing import Any  # Any: the summaries are JSON objects whose values are of any JSON type
+from typing import Literal, TypedDict
 
 from ..magnet import Magnet, parse_magnet
 from ..metainfo import Torrent
@@ -36,7 +36,53 @@ def human_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def torrent_summary(t: Torrent) -> dict[str, Any]:
+class FileSummary(TypedDict):
+    """One file of a .torrent as ``info --json`` shows it."""
+
+    index: int
+    path: str
+    length: int
+    attr: str
+
+
+class TorrentSummary(TypedDict):
+    """What ``info --json`` shows of a .torrent."""
+
+    kind: Literal["torrent"]
+    name: str
+    version: str
+    info_hash: str
+    info_hash_v1: str | None
+    info_hash_v2: str | None
+    piece_length: int
+    num_pieces: int
+    total_size: int
+    private: bool
+    trackers: list[list[str]]
+    web_seeds: list[str]
+    comment: str | None
+    created_by: str | None
+    creation_date: int | None
+    files: list[FileSummary]
+    magnet: str
+
+
+class MagnetSummary(TypedDict):
+    """What ``info --json`` shows of a magnet link."""
+
+    kind: Literal["magnet"]
+    name: str | None
+    info_hash: str
+    info_hash_v1: str | None
+    info_hash_v2: str | None
+    exact_length: int | None
+    trackers: list[str]
+    web_seeds: list[str]
+    peers: list[str]
+    select_only: list[list[int]]
+
+
+def torrent_summary(t: Torrent) -> TorrentSummary:
     """What ``info`` shows of a .torrent, as a JSON-ready dict."""
     return {
         "kind": "torrent",
@@ -62,7 +108,7 @@ def torrent_summary(t: Torrent) -> dict[str, Any]:
     }
 
 
-def magnet_summary(m: Magnet) -> dict[str, Any]:
+def magnet_summary(m: Magnet) -> MagnetSummary:
     """What ``info`` shows of a magnet link, as a JSON-ready dict."""
     return {
         "kind": "magnet",
@@ -78,7 +124,7 @@ def magnet_summary(m: Magnet) -> dict[str, Any]:
     }
 
 
-def _text(s: dict[str, Any]) -> str:
+def _text(s: TorrentSummary | MagnetSummary) -> str:
     lines: list[str] = []
 
     def row(label: str, value: object) -> None:
@@ -129,6 +175,7 @@ def _text(s: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Show a .torrent file's or magnet link's contents; return the exit code."""
     source: str = args.source
+    summary: TorrentSummary | MagnetSummary
     if source[:7].lower() == "magnet:":
         summary = magnet_summary(parse_magnet(source))
     elif source[:7].lower() == "http://" or source[:8].lower() == "https://":

@@ -12,11 +12,11 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any  # Any: the daemon answers JSON of any shape
 
 from ..api.locate import API_FILE, DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
+from ..jsonvalue import JSON, JSONObject, JSONValue
 from . import COMMANDS
 from .units import human_bytes, human_eta
 
@@ -83,7 +83,7 @@ class Client:
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(self, method: str, path: str, body: JSON = None) -> JSONValue:
         """Send one API request (``body`` as JSON) and return the decoded JSON answer; ``RemoteError`` when
         the daemon refuses it or cannot be reached."""
         conn = self._connection(self.timeout)
@@ -100,6 +100,7 @@ class Client:
         finally:
             conn.close()
         self.last_status = response.status
+        answer: JSONValue
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:
@@ -111,7 +112,7 @@ class Client:
             raise RemoteError(f"{response.status}: {message}" + (f" (field {field})" if field else ""))
         return answer
 
-    def events(self, path: str) -> Iterator[tuple[str, Any]]:
+    def events(self, path: str) -> Iterator[tuple[str, JSONObject]]:
         """(event name, data) of an SSE stream, reconnecting with Last-Event-ID when it drops."""
         last_id: str | None = None
         while True:
@@ -133,7 +134,7 @@ class Client:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     if not line:
                         if data:
-                            yield name, json.loads("\n".join(data))
+                            yield name, _obj(json.loads("\n".join(data)), f"the {name} event")
                         name, data = "message", []
                     elif line.startswith(":"):
                         continue
@@ -169,16 +170,34 @@ def resolve(args: argparse.Namespace) -> Client:
     return Client(str(url), token)
 
 
-def job_line(job: dict[str, Any]) -> str:
+def _obj(value: JSONValue, what: str) -> JSONObject:
+    """The daemon's JSON object, else a ``RemoteError`` saying which answer was not one."""
+    if not isinstance(value, dict):
+        raise RemoteError(f"the daemon's answer: {what} is not a JSON object")
+    return value
+
+
+def _objects(value: JSONValue) -> list[JSONObject]:
+    """The objects of a list in an answer (none when it is absent or not a list)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _number(value: JSONValue) -> float:
+    """A number of an answer (0 when it is absent or not a number)."""
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def job_line(job: JSONObject) -> str:
     """One job as a line: name, progress, size, rates and state."""
-    pct = f"{job.get('progress', 0) * 100:5.1f}%"
-    size = human_bytes(job.get("total_size") or 0) if job.get("total_size") else "?"
+    pct = f"{_number(job.get('progress')) * 100:5.1f}%"
+    size = human_bytes(_number(job.get("total_size"))) if job.get("total_size") else "?"
     rates = ""
     if job.get("state") in ("downloading", "seeding"):
-        rates = (f"  down {human_bytes(job.get('download_rate') or 0)}/s  up "
-                 f"{human_bytes(job.get('upload_rate') or 0)}/s  peers {job.get('peers', 0)}")
+        rates = (f"  down {human_bytes(_number(job.get('download_rate')))}/s  up "
+                 f"{human_bytes(_number(job.get('upload_rate')))}/s  peers {job.get('peers', 0)}")
         if job.get("state") == "downloading":
-            rates += f"  eta {human_eta(job.get('eta'))}"
+            eta = job.get("eta")
+            rates += f"  eta {human_eta(eta if isinstance(eta, (int, float)) else None)}"
     stall = job.get("stall")
     why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
     result = job.get("result")
@@ -186,32 +205,33 @@ def job_line(job: dict[str, Any]) -> str:
     if error:
         why += f"  error: {error}"
     name = job.get("name") or job["info_hash"]
-    return f"{job['id']}  {job['state']:<17} {pct}  {size:>10}  {name}{rates}{why}"
+    return f"{job['id']}  {job['state']!s:<17} {pct}  {size:>10}  {name}{rates}{why}"
 
 
-def _stalled_since(stall: dict[str, Any]) -> str:
+def _stalled_since(stall: JSONObject) -> str:
     """When a stall began, as local time and age."""
-    since = float(stall.get("since") or 0)
+    since = _number(stall.get("since"))
     age = max(0.0, time.time() - since)
     when = time.strftime("%H:%M:%S", time.localtime(since))
     return f"since {when} ({human_eta(age)} ago)"
 
 
-def show_job(job: dict[str, Any]) -> str:
+def show_job(job: JSONObject) -> str:
     """One job in detail: its line, info-hash, error and files."""
     lines = [job_line(job), f"  info-hash {job['info_hash']}"]  # (the line has the error)
     stall = job.get("stall")
     if isinstance(stall, dict):
         lines.append(f"  stalled {_stalled_since(stall)}: {stall.get('message')} ({stall.get('reason')})")
-    for f in job.get("files") or []:
+    for f in _objects(job.get("files")):
         mark = "x" if f.get("selected") else " "
-        lines.append(f"  [{mark}] {f['index']:>3} {f.get('progress', 0) * 100:5.1f}%  "
-                     f"{human_bytes(f['size']):>10}  {f['path']}")
-    for t in job.get("trackers") or []:
+        lines.append(f"  [{mark}] {f['index']!s:>3} {_number(f.get('progress')) * 100:5.1f}%  "
+                     f"{human_bytes(_number(f.get('size'))):>10}  {f['path']}")
+    for t in _objects(job.get("trackers")):
         lines.append(f"  tracker {t['url']}: {t.get('status')} {t.get('message') or ''}".rstrip())
-    for peer in job.get("peer_list") or []:
+    for peer in _objects(job.get("peer_list")):
         via = peer.get("transport") or ""
-        found = ",".join(peer.get("sources") or [])
+        sources = peer.get("sources")
+        found = ",".join(str(x) for x in sources) if isinstance(sources, list) else ""
         lines.append(f"  peer {peer['address']} {via} {found} {peer.get('client') or ''}".rstrip())
     return "\n".join(lines)
 
@@ -222,18 +242,18 @@ def _watch(client: Client, job_id: str | None, as_json: bool) -> int:
         if as_json:
             print(json.dumps({"event": name, **data}), flush=True)
         elif name == "snapshot":
-            for job in data["jobs"]:
+            for job in _objects(data.get("jobs")):
                 print(job_line(job), flush=True)
         elif name == "service.stats":
             continue
         elif name == "job.removed":
             print(f"{data['job_id']}  removed", flush=True)
         elif name == "job.state":
-            print(f"{job_line(data['job'])}  ({data['old']} -> {data['new']})", flush=True)
+            print(f"{job_line(_obj(data.get('job'), name))}  ({data['old']} -> {data['new']})", flush=True)
         else:
-            print(job_line(data["job"]), flush=True)
+            print(job_line(_obj(data.get("job"), name)), flush=True)
         if job_id:
-            jobs = data.get("jobs") or ([data["job"]] if "job" in data else [])
+            jobs = _objects(data.get("jobs")) or ([_obj(data["job"], name)] if "job" in data else [])
             for job in jobs:
                 if job["state"] in FINISHED or job["state"] == "seeding":
                     return 0 if job["state"] in ("completed", "seeding") else 1
@@ -243,9 +263,9 @@ def _watch(client: Client, job_id: str | None, as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run one ``remote`` action against the daemon; return the exit code."""
     client = resolve(args)
-    answer: Any
+    answer: JSONValue
     if args.action == "add":
-        body: dict[str, Any] = {}
+        body: dict[str, JSON] = {}
         if args.source.startswith("magnet:"):
             body["source"] = args.source
         else:
@@ -268,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         query = f"?state={urllib.parse.quote(args.state)}" if args.state else ""
         answer = client.request("GET", f"/api/jobs{query}")
         if not args.json:
-            for job in answer["jobs"]:
+            for job in _objects(_obj(answer, "the list of jobs").get("jobs")):
                 print(job_line(job))
             return 0
     elif args.action == "watch":
@@ -287,5 +307,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, indent=2))
     else:
-        print(show_job(answer) if args.action == "show" else job_line(answer))
+        job = _obj(answer, "the job")
+        print(show_job(job) if args.action == "show" else job_line(job))
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any  # Any: decoded KRPC fields before the dataclass checks them
+from typing import TypedDict
 
 from .. import compact
 from ..bencode import BValue, decode, encode
@@ -242,7 +242,7 @@ class Response(Message):
     key: bytes | None = None
     signature: bytes | None = None
     seq: int | None = None
-    extra: dict[bytes, Any] = field(default_factory=dict, compare=False)
+    extra: dict[bytes, BValue] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -418,7 +418,7 @@ def decode_message(packet: bytes) -> Message:
         raise KrpcDecodeError("missing or bad transaction id")
     y = top.get(b"y")
     version = top.get(b"v")
-    common: dict[str, Any] = {"tid": tid, "version": version if isinstance(version, bytes) else None}
+    common: _Common = {"tid": tid, "version": version if isinstance(version, bytes) else None}
     ip = top.get(b"ip")
     if isinstance(ip, bytes) and len(ip) in (6, 18):
         common["ip"] = decode_compact_peer(ip)
@@ -434,7 +434,40 @@ def decode_message(packet: bytes) -> Message:
     raise KrpcDecodeError(f"unknown message type {y!r}", tid)
 
 
-def _decode_query(top: dict[bytes, BValue], common: dict[str, Any], tid: bytes) -> Query:
+class _Common(TypedDict, total=False):
+    """The fields every message has, as decoded."""
+
+    tid: bytes
+    version: bytes | None
+    ip: Address | None
+
+
+class _QueryCommon(_Common, total=False):
+    """The fields every query has, as decoded."""
+
+    node_id: bytes
+    read_only: bool
+
+
+class ResponseFields(TypedDict, total=False):
+    """A ``Response``'s own fields (those absent keep their defaults)."""
+
+    nodes: tuple[NodeInfo, ...]
+    nodes6: tuple[NodeInfo, ...]
+    values: tuple[Address, ...]
+    token: bytes | None
+    bf_seeds: bytes | None
+    bf_peers: bytes | None
+    samples: tuple[bytes, ...] | None
+    num: int | None
+    interval: int | None
+    seq: int | None
+    value: BValue | None
+    key: bytes | None
+    signature: bytes | None
+
+
+def _decode_query(top: dict[bytes, BValue], common: _Common, tid: bytes) -> Query:
     method = top.get(b"q")
     a = top.get(b"a")
     if not isinstance(method, bytes):
@@ -442,18 +475,18 @@ def _decode_query(top: dict[bytes, BValue], common: dict[str, Any], tid: bytes) 
     if not isinstance(a, dict):
         raise KrpcDecodeError("query without arguments", tid, True)
     node_id = _bytes(a, b"id", tid, True, size=NODE_ID_LEN)
-    common = dict(common, node_id=node_id, read_only=_flag(top, b"ro"))
+    query: _QueryCommon = {**common, "node_id": node_id, "read_only": _flag(top, b"ro")}
     if method == b"ping":
-        return Ping(**common)
+        return Ping(**query)
     if method == b"find_node":
-        return FindNode(target=_bytes(a, b"target", tid, True, size=20), want=_want_list(a), **common)
+        return FindNode(target=_bytes(a, b"target", tid, True, size=20), want=_want_list(a), **query)
     if method == b"get_peers":
         return GetPeers(
             info_hash=_bytes(a, b"info_hash", tid, True, size=20),
             want=_want_list(a),
             noseed=_flag(a, b"noseed"),
             scrape=_flag(a, b"scrape"),
-            **common,
+            **query,
         )
     if method == b"announce_peer":
         port = _opt_int(a, b"port", tid, True)
@@ -469,16 +502,16 @@ def _decode_query(top: dict[bytes, BValue], common: dict[str, Any], tid: bytes) 
             token=_bytes(a, b"token", tid, True),
             implied_port=implied,
             seed=_flag(a, b"seed"),
-            **common,
+            **query,
         )
     if method == b"sample_infohashes":
-        return SampleInfohashes(target=_bytes(a, b"target", tid, True, size=20), want=_want_list(a), **common)
+        return SampleInfohashes(target=_bytes(a, b"target", tid, True, size=20), want=_want_list(a), **query)
     if method == b"get":
         return GetItem(
             target=_bytes(a, b"target", tid, True, size=20),
             seq=_opt_int(a, b"seq", tid, True),
             want=_want_list(a),
-            **common,
+            **query,
         )
     if method == b"put":
         if b"v" not in a:
@@ -503,22 +536,22 @@ def _decode_query(top: dict[bytes, BValue], common: dict[str, Any], tid: bytes) 
             seq=seq,
             salt=salt,
             cas=_opt_int(a, b"cas", tid, True),
-            **common,
+            **query,
         )
     target = a.get(b"target", a.get(b"info_hash"))
     return UnknownQuery(
         method=method,
         target=target if isinstance(target, bytes) and len(target) == 20 else None,
-        **common,
+        **query,
     )
 
 
-def _decode_response(top: dict[bytes, BValue], common: dict[str, Any], tid: bytes) -> Response:
+def _decode_response(top: dict[bytes, BValue], common: _Common, tid: bytes) -> Response:
     r = top.get(b"r")
     if not isinstance(r, dict):
         raise KrpcDecodeError("response without body", tid)
     node_id = _bytes(r, b"id", tid, False, size=NODE_ID_LEN)
-    fields: dict[str, Any] = {}
+    fields: ResponseFields = {}
     try:
         nodes = r.get(b"nodes")
         if isinstance(nodes, bytes):
@@ -541,19 +574,23 @@ def _decode_response(top: dict[bytes, BValue], common: dict[str, Any], tid: byte
     token = r.get(b"token")
     if isinstance(token, bytes):
         fields["token"] = token
-    for key, name in ((b"BFsd", "bf_seeds"), (b"BFpe", "bf_peers")):
-        bf = r.get(key)
-        if isinstance(bf, bytes) and len(bf) == BLOOM_SIZE:
-            fields[name] = bf
+    bf_seeds, bf_peers = r.get(b"BFsd"), r.get(b"BFpe")  # BEP 33
+    if isinstance(bf_seeds, bytes) and len(bf_seeds) == BLOOM_SIZE:
+        fields["bf_seeds"] = bf_seeds
+    if isinstance(bf_peers, bytes) and len(bf_peers) == BLOOM_SIZE:
+        fields["bf_peers"] = bf_peers
     samples = r.get(b"samples")
     if isinstance(samples, bytes):
         if len(samples) % 20:
             raise KrpcDecodeError("'samples' is not a multiple of 20 bytes", tid)
         fields["samples"] = tuple(samples[i : i + 20] for i in range(0, len(samples), 20))
-    for key, name in ((b"num", "num"), (b"interval", "interval"), (b"seq", "seq")):
-        val = r.get(key)
-        if isinstance(val, int):
-            fields[name] = val
+    num, interval, seq = r.get(b"num"), r.get(b"interval"), r.get(b"seq")
+    if isinstance(num, int):
+        fields["num"] = num
+    if isinstance(interval, int):
+        fields["interval"] = interval
+    if isinstance(seq, int):
+        fields["seq"] = seq
     if b"v" in r:
         fields["value"] = r[b"v"]
     k = r.get(b"k")

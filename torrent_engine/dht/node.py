@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any  # Any: dataclasses.replace takes the changed fields, of their own types
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -466,7 +465,8 @@ class DhtNode:
         """
         await self._started.wait()
         tid = self._new_tid()
-        q = _with(q, tid=tid, node_id=self.node_id, read_only=self.read_only, version=self.version)
+        q = dataclasses.replace(q, tid=tid, node_id=self.node_id, read_only=self.read_only,
+                                version=self.version)
         pending = self._pending[tid] = _Pending(address)
         self.stats["queries_out"] += 1
         try:
@@ -747,6 +747,3 @@ def _is_ip(host: str) -> bool:
         return False
     return True
 
-
-def _with(q: krpc.Query, **changes: Any) -> krpc.Query:
-    return dataclasses.replace(q, **changes)

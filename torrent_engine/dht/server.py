@@ -10,11 +10,11 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
-from typing import Any  # Any: a response's fields, of their own types, go to the dataclass
+from typing import Unpack
 
 from . import krpc
 from .bep44 import ItemStore
-from .krpc import Address, NodeInfo
+from .krpc import Address
 from .peer_store import MAX_VALUES, PeerStore
 from .routing import RoutingTable
 from .tokens import TokenManager
@@ -57,20 +57,20 @@ class QueryHandler:
         """Our node id (from the current routing table)."""
         return self._table().own_id
 
-    def _nodes(self, target: bytes, want: tuple[bytes, ...], host: str) -> dict[str, tuple[NodeInfo, ...]]:
+    def _nodes(self, target: bytes, want: tuple[bytes, ...], host: str) -> krpc.ResponseFields:
         """``nodes`` / ``nodes6`` close to target; BEP 32: by default the requester's family."""
         if not want:
             want = (b"n6",) if is_v6(host) else (b"n4",)
         table = self._table()
         closest = table.closest(target, table.k * 4)
-        out: dict[str, tuple[NodeInfo, ...]] = {}
+        out: krpc.ResponseFields = {}
         if b"n4" in want:
             out["nodes"] = tuple([n for n in closest if not is_v6(n.host)][: table.k])
         if b"n6" in want:
             out["nodes6"] = tuple([n for n in closest if is_v6(n.host)][: table.k])
         return out
 
-    def _resp(self, q: krpc.Query, address: Address, **fields: Any) -> krpc.Response:
+    def _resp(self, q: krpc.Query, address: Address, **fields: Unpack[krpc.ResponseFields]) -> krpc.Response:
         return krpc.Response(tid=q.tid, node_id=self.node_id, version=self.version, ip=address, **fields)
 
     def _error(self, q: krpc.Query, code: int, message: str) -> krpc.Error:
@@ -90,16 +90,10 @@ class QueryHandler:
                 limit //= 2  # BEP 33: leave room for the two 256-byte filters
             values = self.peers.get(q.info_hash, now, self.rng, noseed=q.noseed, limit=limit)
             blooms = self.peers.blooms(q.info_hash, now) if q.scrape else None
-            extra = self._nodes(q.info_hash, q.want, host) if not values or q.want else {}
-            return self._resp(
-                q,
-                address,
-                **extra,
-                values=tuple(values),
-                token=token,
-                bf_seeds=blooms[0] if blooms else None,
-                bf_peers=blooms[1] if blooms else None,
-            )
+            fields = self._nodes(q.info_hash, q.want, host) if not values or q.want else krpc.ResponseFields()
+            fields.update({"values": tuple(values), "token": token, "bf_seeds": blooms[0] if blooms else None,
+                           "bf_peers": blooms[1] if blooms else None})
+            return self._resp(q, address, **fields)
         if isinstance(q, krpc.AnnouncePeer):
             if not self.tokens.check(q.token, host, now):
                 return self._error(q, krpc.ERROR_PROTOCOL, "bad token")
@@ -109,25 +103,21 @@ class QueryHandler:
             return self._resp(q, address)
         if isinstance(q, krpc.SampleInfohashes):
             samples = self.peers.sample(self.rng, SAMPLE_LIMIT)
-            return self._resp(
-                q,
-                address,
-                **self._nodes(q.target, q.want, host),
-                samples=tuple(samples),
-                num=len(self.peers),
-                interval=SAMPLE_INTERVAL,
-            )
+            fields = self._nodes(q.target, q.want, host)
+            fields.update({"samples": tuple(samples), "num": len(self.peers), "interval": SAMPLE_INTERVAL})
+            return self._resp(q, address, **fields)
         if isinstance(q, krpc.GetItem):
             item = self.items.get(q.target, now)
-            fields: dict[str, object] = {"token": self.tokens.token_for(host, now)}
+            fields = self._nodes(q.target, q.want, host)
+            fields["token"] = self.tokens.token_for(host, now)
             if item is not None:
                 if item.key is None:
                     fields["value"] = item.value
                 else:
                     fields["seq"] = item.seq
                     if q.seq is None or (item.seq is not None and item.seq > q.seq):
-                        fields.update(value=item.value, key=item.key, signature=item.signature)
-            return self._resp(q, address, **self._nodes(q.target, q.want, host), **fields)
+                        fields.update({"value": item.value, "key": item.key, "signature": item.signature})
+            return self._resp(q, address, **fields)
         if isinstance(q, krpc.PutItem):
             if not self.tokens.check(q.token, host, now):
                 return self._error(q, krpc.ERROR_PROTOCOL, "bad token")

@@ -15,13 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any  # Any: JSON answers
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ..errors import HttpError
 from ..httpclient import HttpResponse, http_get
 from ..ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
+from ..jsonvalue import JSON
 from ..resume import write_atomic
 from .model import InvalidJobRequest, JobConflict
 
@@ -108,7 +109,7 @@ class ListStatus:
     error: str | None = None  # why the last read or fetch failed
     stamp: tuple[int, int] | None = field(default=None)  # the file's (mtime_ns, size) when read
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """As the API shows it."""
         p = self.parsed
         return {"source": self.source, "ranges": len(p.filter) if p else 0, "rules": p.rules if p else 0,
@@ -147,7 +148,7 @@ class Blocklist:
         parts = [st.parsed.filter for st in (self.file, self.url) if st is not None and st.parsed is not None]
         return parts[0].union(*parts[1:]) if parts else IpFilter()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, JSON]:
         """What ``GET /api/ipfilter`` shows."""
         s = self._settings()
         return {"enabled": s.ip_filter_enabled, "trackers": s.ip_filter_trackers,

@@ -11,8 +11,8 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any  # Any: JSON objects whose values are of any JSON type
 
+from ..jsonvalue import JSON
 from ..resume import write_atomic
 from .model import InvalidJobRequest, JobConflict
 
@@ -28,7 +28,7 @@ class Category:
     name: str
     save_path: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The category as JSON."""
         return {"name": self.name, "save_path": self.save_path}
 

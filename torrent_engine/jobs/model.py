@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar  # Any: JSON values of any type (checked where read)
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import TorrentEngineError
 from ..events import Event
+from ..jsonvalue import JSON, JSONValue
 
 if TYPE_CHECKING:
     from .autorun import ProgramRun
@@ -133,7 +134,7 @@ class JobFeatures:
     content_layout: str = "original"
     rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The features as JSON (the record's and the API's)."""
         return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
                 "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
@@ -141,14 +142,17 @@ class JobFeatures:
                 "rename": self.rename}
 
     @classmethod
-    def from_json(cls, d: Any) -> JobFeatures:
+    def from_json(cls, d: JSONValue) -> JobFeatures:
         """The features of a record (``ValueError`` on malformed data; ``None`` = the defaults)."""
         if d is None:
             return cls()
         if not isinstance(d, dict):
             raise ValueError("features: not a JSON object")
+        tags = d.get("tags", [])
+        if not isinstance(tags, list):
+            raise ValueError("features: tags is not a list")
         try:
-            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in d.get("tags", ())),
+            return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in tags),
                        ratio_limit=_opt_float(d.get("ratio_limit")),
                        seeding_time_limit=_opt_float(d.get("seeding_time_limit")),
                        force_start=bool(d.get("force_start", False)),
@@ -159,8 +163,12 @@ class JobFeatures:
             raise ValueError(f"features: {exc}") from exc
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _opt_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +230,7 @@ class JobResult:
     average_rate: float  # downloaded / duration (bytes per second)
     error: str | None
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, JSON]:
         """The result as the API's JSON."""
         return {"downloaded": self.downloaded, "uploaded": self.uploaded, "duration": self.duration,
                 "average_rate": self.average_rate, "error": self.error}

@@ -24,8 +24,8 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..jsonvalue import JSON, JSONValue
 from .model import JobConflict
 
 log = logging.getLogger(__name__)
@@ -44,21 +44,24 @@ class PendingMove:
     files: tuple[str, ...]
     created: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The move as JSON."""
         return {"old": self.old, "new": self.new, "files": list(self.files), "created": list(self.created)}
 
     @classmethod
-    def from_json(cls, d: Any) -> PendingMove:
+    def from_json(cls, d: JSONValue) -> PendingMove:
         """Raises ``ValueError`` on anything else."""
         if not isinstance(d, dict):
             raise ValueError("a pending move is not a JSON object")
         old, new, files, created = d.get("old"), d.get("new"), d.get("files"), d.get("created") or []
         if not isinstance(old, str) or not isinstance(new, str) or not isinstance(files, list) \
-                or not all(isinstance(f, str) for f in files) or not isinstance(created, list) \
-                or not all(isinstance(c, str) for c in created):
+                or not isinstance(created, list):
             raise ValueError("a pending move lacks old, new or files")
-        return cls(old, new, tuple(files), tuple(created))
+        paths = tuple(f for f in files if isinstance(f, str))
+        made = tuple(c for c in created if isinstance(c, str))
+        if len(paths) != len(files) or len(made) != len(created):
+            raise ValueError("a pending move's files and folders are not all strings")
+        return cls(old, new, paths, made)
 
 
 def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..interface import check_names
@@ -27,7 +27,7 @@ def check_bind_field(value: object, name: str) -> str:
     return value.strip()
 
 
-def checked_binding(before: ServiceSettings, new: ServiceSettings, changes: Mapping[str, Any], *,
+def checked_binding(before: ServiceSettings, new: ServiceSettings, changes: Mapping[str, object], *,
                     loading: bool) -> ServiceSettings:
     """``new`` with its interface and address checked: their form always, and, when one was
     changed (not at a load: an interface may come later), that the interface exists here and

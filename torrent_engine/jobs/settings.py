@@ -15,8 +15,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any  # Any: JSON objects whose values are of any JSON type (checked where read)
+from typing import Any, TypeAlias
 
+from ..jsonvalue import JSON
 from ..resume import write_atomic
 from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
@@ -32,6 +33,9 @@ from .watch import check_seconds, check_watch_folders
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.json"
+# settings to change, by name, with their values as a client or a file sent them: ``updated``
+# checks each one (its type too) before any applies
+SettingChanges: TypeAlias = dict[str, object]
 
 
 class ShareLimitAction(enum.StrEnum):
@@ -105,9 +109,9 @@ class ServiceSettings:
     bind_interface: str = ""
     bind_address: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
-        out = dataclasses.asdict(self)
+        out: dict[str, JSON] = dataclasses.asdict(self)
         out["share_limit_action"] = self.share_limit_action.value
         out["watch_folders"] = dict(self.watch_folders)
         return out
@@ -128,12 +132,12 @@ def _int(value: object, name: str, minimum: int) -> int:
     return value
 
 
-def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
+def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             loading: bool = False) -> ServiceSettings:
     """``current`` with ``changes`` applied, each checked (unknown names refused). ``loading``:
     read from the saved file (a watched folder missing now is kept: it may be mounted later)."""
     known = {f.name for f in dataclasses.fields(ServiceSettings)}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # Any: checked values of the settings' several types, as replace() takes them
     for name, value in changes.items():
         if name not in known:
             raise InvalidJobRequest(f"unknown setting (known: {', '.join(sorted(known))})", name)
@@ -141,11 +145,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
             limit = check_share_limit(value, name)
             values[name] = -1.0 if limit is None else limit
         elif name == "share_limit_action":
-            try:
-                values[name] = ShareLimitAction(value)
-            except ValueError as exc:
+            if not isinstance(value, str) or value not in ShareLimitAction.__members__.values():
                 names = ", ".join(a.value for a in ShareLimitAction)
-                raise InvalidJobRequest(f"must be one of {names}", name) from exc
+                raise InvalidJobRequest(f"must be one of {names}", name)
+            values[name] = ShareLimitAction(value)
         elif name in ("queueing", "incomplete_dir_enabled"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
@@ -198,7 +201,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, Any], *,
 # was last applied, by setting: the global rate limits (bytes/s, 0 = none), the download slots
 # (``max_active_downloads``, 0 = none), the incomplete folder (``incomplete_dir``, "" = none); and
 # the settings of ``ASKED`` as they are named here.
-Configured = dict[str, Any]
+Configured = dict[str, Any]  # Any: the service's configure(**configured) takes it as its keywords
 ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_completed_enabled",
          "run_on_seeding_done", "run_on_seeding_done_enabled", "run_timeout", "watch_folders",
          "watch_enabled", "watch_interval", "proxy_url", "proxy_only",

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any  # Any: JSON records whose values are of any JSON type (checked where read)
 
 import anyio
 
+from ..jsonvalue import JSON
 from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
 from .move import PendingMove
 
@@ -96,7 +96,7 @@ class JobRecord:
     renamed: dict[int, list[str]] = field(default_factory=dict)
     tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
         o = self.options
         return {
@@ -123,8 +123,11 @@ class JobRecord:
         }
 
     @classmethod
-    def from_json(cls, d: Any) -> JobRecord:
-        """Raises ``ValueError`` (with what was wrong) on a record that is not one of ours."""
+    def from_json(cls, d: object) -> JobRecord:
+        """Raises ``ValueError`` (with what was wrong) on a record that is not one of ours. Each
+        field is converted by ``int``, ``float`` or ``_str`` as it is read (a wrong type is a
+        ``TypeError`` or ``ValueError``, said as a ``ValueError``): builtins, as a start reads
+        every record."""
         if not isinstance(d, dict):
             raise ValueError("not a JSON object")
         if d.get("version") != RECORD_VERSION:

@@ -81,7 +81,7 @@ def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple
     return tuple(sorted(set(out)))
 
 
-def check_limit(value: int, field: str) -> int:
+def check_limit(value: object, field: str) -> int:
     """A rate limit in bytes per second (0: none, at most ``MAX_RATE_LIMIT``)."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_RATE_LIMIT:
         raise InvalidJobRequest(f"must be a whole number of bytes per second from 0 (no limit) to "

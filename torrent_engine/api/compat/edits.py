@@ -6,7 +6,7 @@ Translators only: every request is checked whole before anything changes.
 
 from __future__ import annotations
 
-from typing import Any  # Any: RPC arguments: JSON of any type
+from collections.abc import Mapping
 
 from ...jobs import InvalidJobRequest, Job, JobConflict, JobService
 from ...jobs.trackers import (
@@ -18,6 +18,7 @@ from ...jobs.trackers import (
     remove_trackers,
     replace_tracker,
 )
+from ...jsonvalue import JSON, JSONValue
 from .forms import Form
 from .qbittorrent_records import QbtError
 
@@ -27,7 +28,7 @@ __all__ = ["TRACKER_KEYS", "qbt_add_trackers", "qbt_edit_tracker", "qbt_remove_t
 TRACKER_KEYS = ("trackerAdd", "trackerRemove", "trackerReplace", "trackerList")
 
 
-def _tracker_urls(job: Job, ids: Any, field: str) -> list[str]:
+def _tracker_urls(job: Job, ids: JSONValue, field: str) -> list[str]:
     """The URLs of the trackers Transmission's ids (their index in ``trackers``) name."""
     if not isinstance(ids, list):
         raise InvalidJobRequest("must be a list of tracker ids", field)
@@ -39,18 +40,19 @@ def _tracker_urls(job: Job, ids: Any, field: str) -> list[str]:
     return urls
 
 
-def _pairs(value: Any) -> list[tuple[Any, Any]]:
+def _pairs(value: JSONValue) -> list[tuple[JSONValue, JSONValue]]:
     """``trackerReplace``: pairs ``[id, url]``, or one flat list ``[id, url, id, url ...]``."""
     if not isinstance(value, list):
         raise InvalidJobRequest("must be a list of [id, url] pairs", "trackerReplace")
-    if all(isinstance(p, list) and len(p) == 2 for p in value):
-        return [(p[0], p[1]) for p in value]
+    pairs = [(p[0], p[1]) for p in value if isinstance(p, list) and len(p) == 2]
+    if len(pairs) == len(value):
+        return pairs
     if len(value) % 2:
         raise InvalidJobRequest("must be a list of [id, url] pairs", "trackerReplace")
     return list(zip(value[::2], value[1::2], strict=True))
 
 
-def transmission_tiers(service: JobService, job: Job, a: dict[str, Any]) -> Tiers | None:
+def transmission_tiers(service: JobService, job: Job, a: Mapping[str, JSONValue]) -> Tiers | None:
     """The job's tracker tiers after ``torrent-set``'s ``trackerList`` (the whole list, 4.0),
     ``trackerRemove`` (ids), ``trackerReplace`` ([id, url] pairs) and ``trackerAdd`` (URLs, a
     tier each), in that order; None when it asks for none of them."""
@@ -73,7 +75,8 @@ def transmission_tiers(service: JobService, job: Job, a: dict[str, Any]) -> Tier
     return tiers
 
 
-async def rename_torrent_path(service: JobService, job: Job, path: Any, name: Any) -> dict[str, Any]:
+async def rename_torrent_path(service: JobService, job: Job, path: JSONValue,
+                              name: JSONValue) -> dict[str, JSON]:
     """``torrent-rename-path``: the file or folder at ``path`` (relative to the download folder,
     the torrent's name first) gets the name ``name`` (one name, no "/"). ``path`` the torrent's
     name renames its root (its top folder, or its one file) and the name shown."""

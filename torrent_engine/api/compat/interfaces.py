@@ -7,32 +7,33 @@ RPC has no such field (its ``bind-address-ipv4`` lives in settings.json alone)."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any  # Any: the dialect's JSON values, checked here
 
 from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings
+from ...jobs.settings import ServiceSettings, SettingChanges
+from ...jsonvalue import JSON, JSONValue
 from ...netbind import check_address, check_interface, interface_addresses, interface_names
 
 QBT_FIELDS = frozenset({"current_network_interface", "current_interface_address"})
 
 
-def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
+def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     """The interface fields of ``app/preferences`` ("": any, as qBittorrent says it)."""
     return {"current_network_interface": s.bind_interface, "current_interface_address": s.bind_address}
 
 
-def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
+def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingChanges:
     """Our settings' changes for the interface fields of ``app/setPreferences`` ``prefs``, each
     checked here so that a refusal names qBittorrent's field."""
     if not any(name in prefs for name in QBT_FIELDS):
         return {}
     interface = prefs.get("current_network_interface", s.bind_interface)
+    if not isinstance(interface, str):
+        raise InvalidJobRequest("must be a string (\"\": any)", "current_network_interface")
     address = prefs.get("current_interface_address",
                         s.bind_address if interface == s.bind_interface else "")
-    for name, value in (("current_network_interface", interface), ("current_interface_address", address)):
-        if not isinstance(value, str):
-            raise InvalidJobRequest("must be a string (\"\": any)", name)
+    if not isinstance(address, str):
+        raise InvalidJobRequest("must be a string (\"\": any)", "current_interface_address")
     try:
         check_interface(interface.strip(), "current_network_interface")
         address = check_address(address.strip(), interface.strip(), "current_interface_address")

@@ -8,10 +8,13 @@ had not changed)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, TypeVar
 
 from ...jobs import Job
+from ...jsonvalue import JSON
+
+R = TypeVar("R", bound=Mapping[str, JSON])  # a dialect's record of a job
 
 
 def encode(value: object) -> bytes:
@@ -19,12 +22,12 @@ def encode(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class Kept:
+class Kept(Generic[R]):
     """One job's record, as made from ``job`` and ``inputs``, and its JSON once asked for."""
 
     __slots__ = ("_json", "inputs", "job", "record")
 
-    def __init__(self, job: Job, inputs: tuple[object, ...], record: dict[str, Any]) -> None:
+    def __init__(self, job: Job, inputs: tuple[object, ...], record: R) -> None:
         self.job = job
         self.inputs = inputs
         self.record = record
@@ -37,13 +40,13 @@ class Kept:
         return self._json
 
 
-class KeptRecords:
+class KeptRecords(Generic[R]):
     """The records of one dialect's one view, by job id."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, Kept] = {}
+        self._kept: dict[str, Kept[R]] = {}
 
-    def get(self, job: Job, inputs: tuple[object, ...], make: Callable[[], dict[str, Any]]) -> Kept:
+    def get(self, job: Job, inputs: tuple[object, ...], make: Callable[[], R]) -> Kept[R]:
         """The record of ``job``: the one kept if ``job`` and each of ``inputs`` are the objects it
         was made from, else ``make()``'s, kept."""
         kept = self._kept.get(job.id)
@@ -53,7 +56,7 @@ class KeptRecords:
         kept = self._kept[job.id] = Kept(job, inputs, make())
         return kept
 
-    def prune(self, listed: Sequence[Kept]) -> None:
+    def prune(self, listed: Sequence[Kept[R]]) -> None:
         """Forget the records of jobs not in ``listed`` (every job's), once there are many more
         kept than listed (a removed job's record goes, without a walk per answer)."""
         if len(self._kept) > 2 * len(listed) + 1024:
@@ -61,7 +64,7 @@ class KeptRecords:
             self._kept = {k: v for k, v in self._kept.items() if k in ids}
 
 
-class KeptRows(list[Kept]):
+class KeptRows(list[Kept[R]]):
     """A list of kept records that an answer writes as a JSON array of their kept JSON."""
 
     def json(self) -> bytes:

@@ -11,15 +11,15 @@ jobs/altspeed.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any  # Any: the dialects' JSON values, checked here
 
 from ...config import MAX_RATE_LIMIT
 from ...jobs import InvalidJobRequest
 from ...jobs.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
 from ...jobs.blocklist import check_addresses, check_filter_url
 from ...jobs.peerlimits import check_peer_limit
-from ...jobs.settings import ServiceSettings
+from ...jobs.settings import ServiceSettings, SettingChanges
 from ...jobs.validate import check_limit as rate_limit_in
+from ...jsonvalue import JSON, JSONValue
 
 QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",
               "max_uploads": "max_uploads", "max_uploads_per_torrent": "max_uploads_per_torrent"}
@@ -35,7 +35,7 @@ KILO = 1000  # Transmission 4's kB/s
 TR_NO_LIMIT = 65535  # Transmission's peer limits are 16-bit: "none" is the most it can say
 
 
-def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
+def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     """The fields of ``app/preferences``."""
     days = QBT_DAYS.index(s.alt_schedule_days) if s.alt_schedule_days in QBT_DAYS else 0
     return {"ip_filter_enabled": s.ip_filter_enabled, "ip_filter_path": s.ip_filter_path,
@@ -47,9 +47,9 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
             "scheduler_days": days, **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
 
 
-def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
+def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingChanges:
     """Our settings' changes for the fields of ``app/setPreferences`` ``prefs``."""
-    changes: dict[str, Any] = {}
+    changes: SettingChanges = {}
     for theirs, ours in (("alt_dl_limit", "alt_download_limit"), ("alt_up_limit", "alt_upload_limit")):
         if theirs in prefs:
             value = prefs[theirs]
@@ -96,7 +96,7 @@ def ban_peers(text: str, s: ServiceSettings) -> list[str]:
     return list(check_addresses(banned, "peers"))
 
 
-def tr_session(s: ServiceSettings, list_ranges: int) -> dict[str, Any]:
+def tr_session(s: ServiceSettings, list_ranges: int) -> dict[str, JSON]:
     """The fields of ``session-get`` (``list_ranges``: the ranges of the lists in force)."""
     return {"blocklist-enabled": s.ip_filter_enabled, "blocklist-url": s.ip_filter_url,
             "blocklist-size": list_ranges,
@@ -112,9 +112,9 @@ def tr_peer_limit(value: int) -> int:
     return value if value > 0 else TR_NO_LIMIT
 
 
-def tr_changes(arguments: Mapping[str, Any]) -> dict[str, Any]:
+def tr_changes(arguments: Mapping[str, JSONValue]) -> SettingChanges:
     """Our settings' changes for the fields of ``session-set`` ``arguments``."""
-    changes: dict[str, Any] = {}
+    changes: SettingChanges = {}
     if "blocklist-enabled" in arguments:
         changes["ip_filter_enabled"] = _bool(arguments["blocklist-enabled"], "blocklist-enabled")
     if "blocklist-url" in arguments:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from typing import Any  # Any: the dialects' JSON values, checked here
 
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings
+from ...jobs.settings import ServiceSettings, SettingChanges
 from ...jobs.watch import check_watch_folders
+from ...jsonvalue import JSON, JSONValue
 
 # qBittorrent's preference -> our setting
 QBT_NAMES = {"autorun_on_torrent_added_enabled": "run_on_added_enabled",
@@ -31,19 +31,19 @@ QBT_FIELDS = frozenset({*QBT_NAMES, "scan_dirs"})
 TR_FIELDS = frozenset({*TR_NAMES, "watch-dir", "watch-dir-enabled"})
 
 
-def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
+def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     """The fields of ``app/preferences``."""
-    out: dict[str, Any] = {theirs: getattr(s, ours) for theirs, ours in QBT_NAMES.items()}
+    out: dict[str, JSON] = {theirs: getattr(s, ours) for theirs, ours in QBT_NAMES.items()}
     # 0: the default save path, 1: the watched folder itself, else a save path
     out["scan_dirs"] = {folder: 0 if save is None else 1 if save == folder else save
                         for folder, save in s.watch_folders} if s.watch_enabled else {}
     return out
 
 
-def qbt_changes(prefs: Mapping[str, Any]) -> dict[str, Any]:
+def qbt_changes(prefs: Mapping[str, JSONValue]) -> SettingChanges:
     """Our settings' changes for the fields of ``app/setPreferences`` ``prefs`` (a new
     ``scan_dirs`` replaces the folders, and turns watching on)."""
-    changes: dict[str, Any] = {}
+    changes: SettingChanges = {}
     for theirs, ours in QBT_NAMES.items():
         if theirs in prefs:
             changes[ours] = _bool(prefs[theirs], theirs) if ours.endswith("_enabled") else prefs[theirs]
@@ -83,19 +83,19 @@ def script_command(filename: object, name: str) -> str:
     return shlex.quote(filename.replace("%", "%%")) if filename.strip() else ""
 
 
-def tr_session(s: ServiceSettings) -> dict[str, Any]:
+def tr_session(s: ServiceSettings) -> dict[str, JSON]:
     """The fields of ``session-get``."""
-    out: dict[str, Any] = {theirs: getattr(s, ours) if ours.endswith("_enabled")
+    out: dict[str, JSON] = {theirs: getattr(s, ours) if ours.endswith("_enabled")
                            else script_file(getattr(s, ours)) for theirs, ours in TR_NAMES.items()}
     out["watch-dir"] = s.watch_folders[0][0] if s.watch_folders else ""
     out["watch-dir-enabled"] = s.watch_enabled and bool(s.watch_folders)
     return out
 
 
-def tr_changes(arguments: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
+def tr_changes(arguments: Mapping[str, JSONValue], s: ServiceSettings) -> SettingChanges:
     """Our settings' changes for the fields of ``session-set`` ``arguments`` (``watch-dir`` is
     the first watched folder: set, it takes that place)."""
-    changes: dict[str, Any] = {}
+    changes: SettingChanges = {}
     for theirs, ours in TR_NAMES.items():
         if theirs in arguments:
             value = arguments[theirs]

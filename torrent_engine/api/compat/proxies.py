@@ -8,11 +8,11 @@ too) and Transmission 4.1's ``proxy_url``. Translation only: the setting is the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any  # Any: the dialects' JSON values, checked here
 
 from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings
+from ...jobs.settings import ServiceSettings, SettingChanges
+from ...jsonvalue import JSON, JSONValue
 from ...proxy.settings import ProxyConfig, ProxyKind, parse_proxy_url
 
 QBT_FIELDS = frozenset({"proxy_type", "proxy_ip", "proxy_port", "proxy_auth_enabled", "proxy_username",
@@ -37,7 +37,7 @@ def _proxy(s: ServiceSettings) -> ProxyConfig | None:
     return parse_proxy_url(s.proxy_url, "proxy_url") if s.proxy_url else None
 
 
-def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
+def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     """The proxy fields of ``app/preferences`` (qBittorrent's defaults where none is set)."""
     proxy = _proxy(s)
     auth = bool(proxy is not None and (proxy.username or proxy.password))
@@ -54,10 +54,10 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, Any]:
     }
 
 
-def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
+def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingChanges:
     """Our settings' changes for the proxy fields of ``app/setPreferences`` ``prefs``: the ones
     not given keep their current values."""
-    changes: dict[str, Any] = {}
+    changes: SettingChanges = {}
     for name in ("proxy_peer_connections", "proxy_torrents_only"):
         if name in prefs:
             changes[name] = _bool(prefs[name], name)
@@ -74,7 +74,8 @@ def qbt_changes(prefs: Mapping[str, Any], s: ServiceSettings) -> dict[str, Any]:
         if kind is None:
             changes["proxy_url"] = ""
         else:
-            changes["proxy_url"] = _qbt_url(kind, auth, {**current, **prefs})
+            given_or_current: dict[str, object] = {**current, **prefs}
+            changes["proxy_url"] = _qbt_url(kind, auth, given_or_current)
     if prefs.get("proxy_bittorrent") is False and changes.get("proxy_url", s.proxy_url):
         raise InvalidJobRequest("the proxy always carries the torrents' traffic: it cannot be "
                                 "set for the rest alone", "proxy_bittorrent")
@@ -91,17 +92,17 @@ def _qbt_type(value: object) -> tuple[ProxyKind | None, bool]:
     raise InvalidJobRequest("must be None, HTTP, SOCKS5 or SOCKS4 (or 4.5's -1, 0 to 5)", "proxy_type")
 
 
-def _qbt_url(kind: ProxyKind, auth: bool, values: Mapping[str, Any]) -> str:
-    ip, port = values["proxy_ip"], values["proxy_port"]
+def _qbt_url(kind: ProxyKind, auth: bool, values: Mapping[str, object]) -> str:
+    lookup = _bool(values["proxy_hostname_lookup"], "proxy_hostname_lookup")
+    ip, username, password = (_text(values, n) for n in ("proxy_ip", "proxy_username", "proxy_password"))
+    port = values["proxy_port"]
     if isinstance(port, str) and port.isdigit():
         port = int(port)
-    lookup = _bool(values["proxy_hostname_lookup"], "proxy_hostname_lookup")
-    for name in ("proxy_ip", "proxy_username", "proxy_password"):
-        if not isinstance(values[name], str):
-            raise InvalidJobRequest("must be a string", name)
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise InvalidJobRequest(f"{port!r} is not a port number", "proxy_port")
     try:
-        proxy = ProxyConfig(kind, ip, port, username=values["proxy_username"] if auth else "",
-                            password=values["proxy_password"] if auth and kind != "socks4" else "",
+        proxy = ProxyConfig(kind, ip, port, username=username if auth else "",
+                            password=password if auth and kind != "socks4" else "",
                             remote_dns=lookup or kind == "http")
     except ConfigError as exc:
         name = {"proxy.host": "proxy_ip", "proxy.port": "proxy_port", "proxy.username": "proxy_username",
@@ -110,17 +111,24 @@ def _qbt_url(kind: ProxyKind, auth: bool, values: Mapping[str, Any]) -> str:
     return proxy.url()
 
 
-def tr_session(s: ServiceSettings) -> dict[str, Any]:
+def tr_session(s: ServiceSettings) -> dict[str, JSON]:
     """The proxy field of ``session-get`` (Transmission 4.1's ``proxy_url``: "" for none)."""
     return {"proxy_url": s.proxy_url}
 
 
-def tr_changes(arguments: Mapping[str, Any]) -> dict[str, Any]:
+def tr_changes(arguments: Mapping[str, JSONValue]) -> SettingChanges:
     """Our settings' changes for ``session-set``'s ``proxy_url`` (null or "" for none)."""
     if "proxy_url" not in arguments:
         return {}
     value = arguments["proxy_url"]
     return {"proxy_url": "" if value is None else value}
+
+
+def _text(values: Mapping[str, object], name: str) -> str:
+    value = values[name]
+    if not isinstance(value, str):
+        raise InvalidJobRequest("must be a string", name)
+    return value
 
 
 def _bool(value: object, name: str) -> bool:

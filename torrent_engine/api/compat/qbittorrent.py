@@ -16,11 +16,9 @@ import hmac
 import json
 import logging
 import secrets
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any  # Any: qBittorrent's JSON and form values are of any JSON type (checked where read)
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -44,47 +42,46 @@ from ...jobs import (
 from ...jobs.altspeed import effective_limits
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
+from ...jsonvalue import JSON
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
 from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
-from .interfaces import QBT_FIELDS as INTERFACE_FIELDS
 from .interfaces import address_list, interface_list
-from .interfaces import qbt_changes as interface_changes
-from .kept import Kept, KeptRecords, encode
-from .programs import QBT_FIELDS, qbt_changes
-from .proxies import QBT_FIELDS as PROXY_FIELDS
-from .proxies import qbt_changes as proxy_changes
+from .kept import Kept, KeptRecords
+from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
-    ACTIONS_AT_LIMIT,
     APP_VERSION,
     MAX_SESSIONS,
-    MAX_SYNC_SNAPSHOTS,
     QBT_TO_OURS,
     SESSION_TTL,
     WEBAPI_VERSION,
     QbtError,
+    QbtRecord,
     enum_value,
-    file_priority,
+    file_rows,
     matches,
     parse_bool,
     parse_double,
     parse_int,
     peer_record,
-    preferences,
+    properties_record,
     qt_json,
+    qt_record,
     rate_limit_in,
     ratio_limit_in,
     seeding_time_limit_in,
     share_limit_in,
     torrent_record,
+    tracker_rows,
 )
+from .qbittorrent_sync import MainData, MainDataSync, server_state
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Form, Request], Awaitable[Any]]  # one method of the API
+Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
 # torrents/add's enumerations (qBittorrent's names, in any case) -> ours
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
 _STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
@@ -104,9 +101,8 @@ class QbittorrentApi:
         self.max_torrent_size = max_torrent_size
         self._clock = clock
         self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
-        self._sync: dict[int, dict[str, Any]] = {}  # rid -> what that sync/maindata answer showed
-        self._kept = KeptRecords()  # each job's torrent record and its JSON
-        self._rid = 0
+        self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
+        self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
             "app/buildInfo": self.build_info, "app/preferences": self.get_preferences,
@@ -311,12 +307,12 @@ class QbittorrentApi:
         """``app/webapiVersion``."""
         return WEBAPI_VERSION
 
-    async def build_info(self, form: Form, request: Request) -> dict[str, Any]:
+    async def build_info(self, form: Form, request: Request) -> QbtRecord:
         """``app/buildInfo``: this engine in place of qBittorrent's libraries."""
         return {"qt": "", "libtorrent": f"torrent_engine {__version__}", "boost": "", "openssl": "",
                 "zlib": "", "bitness": 64, "platform": "linux", "app": "torrent_engine"}
 
-    async def get_preferences(self, form: Form, request: Request) -> dict[str, Any]:
+    async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
         return preferences(self.service)
 
@@ -333,77 +329,19 @@ class QbittorrentApi:
         return str(self.service.download_root)
 
     async def set_preferences(self, form: Form, request: Request) -> None:
-        """``app/setPreferences`` (``json=``): the share limits and their action, the queue and
-        the rate limits change; another known field may only be sent with its current value
-        (400 otherwise: the daemon cannot change it from here); unknown fields are ignored."""
+        """``app/setPreferences`` (``json=``): one settings change (``preference_changes``)."""
         try:
             prefs = jsontext.loads(form.get("json") or "{}")
         except ValueError as exc:
             raise QbtError(400, "json is not valid JSON") from exc
         if not isinstance(prefs, dict):
             raise QbtError(400, "json must be an object")
-        current = preferences(self.service)
-        changes: dict[str, Any] = {}
-        ratio_on = bool(prefs.get("max_ratio_enabled", current["max_ratio_enabled"]))
-        ratio = prefs.get("max_ratio", current["max_ratio"])
-        if "max_ratio_enabled" in prefs or "max_ratio" in prefs:
-            changes["ratio_limit"] = float(ratio) if ratio_on and float(ratio) >= 0 else -1
-        time_on = bool(prefs.get("max_seeding_time_enabled", current["max_seeding_time_enabled"]))
-        minutes = prefs.get("max_seeding_time", current["max_seeding_time"])
-        if "max_seeding_time_enabled" in prefs or "max_seeding_time" in prefs:
-            changes["seeding_time_limit"] = float(minutes) * 60 if time_on and float(minutes) >= 0 else -1
-        if "max_ratio_act" in prefs:
-            action = ACTIONS_AT_LIMIT.get(prefs["max_ratio_act"])
-            if action is None:
-                raise QbtError(400, "max_ratio_act: only 0 (pause), 1 (remove) and 3 (remove with "
-                                    "files) are supported")
-            changes["share_limit_action"] = action.value
-        names = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
-                 "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
-                 "dl_limit": "download_limit", "up_limit": "upload_limit",
-                 "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir"}
-        for theirs, ours in names.items():
-            if theirs in prefs:
-                value = prefs[theirs]
-                if ours.endswith("_limit") and isinstance(value, int) and value < 0:
-                    value = 0
-                changes[ours] = value
-        changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
-        changes.update(proxy_changes(prefs, self.service.get_settings()))
-        changes.update(network.qbt_changes(prefs, self.service.get_settings()))  # (IP filter, alt limits)
-        changes.update(interface_changes(prefs, self.service.get_settings()))
-        handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-                   "max_ratio_act", *names, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
-                   *INTERFACE_FIELDS}
-        for key, value in prefs.items():
-            if key not in handled and key in current and value != current[key]:
-                raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")
-        await self.service.update_settings(**changes)
+        await self.service.update_settings(**preference_changes(prefs, self.service))
 
     # -- transfer ------------------------------------------------------------------------------
-    def _server_state(self) -> dict[str, Any]:
-        stats = self.service.stats()
-        s = self.service.get_settings()
-        try:
-            free = shutil.disk_usage(self.service.download_root).free
-        except OSError:
-            free = 0
-        return {"dl_info_speed": int(stats.download_rate), "dl_info_data": stats.downloaded,
-                "up_info_speed": int(stats.upload_rate), "up_info_data": stats.uploaded,
-                "dl_rate_limit": effective_limits(s)[0], "up_rate_limit": effective_limits(s)[1],
-                "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
-                "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
-                "free_space_on_disk": free, "queueing": s.queueing,
-                "use_alt_speed_limits": s.alt_speed_enabled,
-                "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
-                if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
-                "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
-                "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
-                "write_cache_overload": "0"}
-
-    async def transfer_info(self, form: Form, request: Request) -> dict[str, Any]:
+    async def transfer_info(self, form: Form, request: Request) -> QbtRecord:
         """``transfer/info``."""
-        state = self._server_state()
+        state = server_state(self.service)
         keys = ("dl_info_speed", "dl_info_data", "up_info_speed", "up_info_data", "dl_rate_limit",
                 "up_rate_limit", "dht_nodes", "connection_status")
         return {k: state[k] for k in keys}
@@ -447,7 +385,7 @@ class QbittorrentApi:
         await self.service.update_settings(banned_ips=banned)
 
     # -- reading torrents ----------------------------------------------------------------------
-    def _records(self) -> list[Kept]:
+    def _records(self) -> list[Kept[QbtRecord]]:
         """Every listed job's torrent record, kept while the job's snapshot and the share settings
         are the same objects (a job's metainfo does not change under one snapshot: its arrival
         is news that makes the job's snapshot again)."""
@@ -459,11 +397,10 @@ class QbittorrentApi:
         kept.prune(out)
         return out
 
-    def _record(self, job: Job, settings: ServiceSettings) -> dict[str, Any]:
+    def _record(self, job: Job, settings: ServiceSettings) -> QbtRecord:
         """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
         is kept and its JSON written as it is, past the answers' own conversion)."""
-        record: dict[str, Any] = qt_json(torrent_record(job, settings, self._torrent(job)))
-        return record
+        return qt_record(torrent_record(job, settings, self._torrent(job)))
 
     async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
@@ -477,7 +414,7 @@ class QbittorrentApi:
         tag = form.get("tag")
         if tag is not None:
             records = [k for k in records
-                       if (tag in k.record["tags"].split(", ") if tag else not k.record["tags"])]
+                       if (tag in str(k.record["tags"]).split(", ") if tag else not k.record["tags"])]
         hashes = form.get("hashes")
         if hashes:
             wanted = {h.strip().lower() for h in hashes.split("|")}
@@ -497,75 +434,27 @@ class QbittorrentApi:
             records = records[:limit]
         return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
 
-    async def properties(self, form: Form, request: Request) -> dict[str, Any]:
+    async def properties(self, form: Form, request: Request) -> QbtRecord:
         """``torrents/properties``."""
         job = self._one(form)
-        torrent = self._torrent(job)
-        record = torrent_record(job, self.service.get_settings(), torrent)
-        states = self.service.piece_states(job.id)
-        elapsed = max(0.0, job.updated_at - job.created_at)
-        return {
-            "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
-            "save_path": job.options.save_path, "download_path": job.options.download_path or "",
-            "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
-            "piece_size": torrent.piece_length if torrent is not None else -1,
-            "comment": torrent.comment or "" if torrent is not None else "",
-            "created_by": torrent.created_by or "" if torrent is not None else "",
-            "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
-            "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,
-            "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(elapsed),
-            "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,
-            "share_ratio": record["ratio"], "addition_date": int(job.created_at),
-            "completion_date": record["completion_on"], "last_seen": record["seen_complete"],
-            "dl_speed_avg": int(job.downloaded / elapsed) if elapsed > 0 else 0,
-            "up_speed_avg": int(job.uploaded / elapsed) if elapsed > 0 else 0,
-            "dl_speed": int(job.download_rate), "up_speed": int(job.upload_rate), "eta": record["eta"],
-            "peers": max(0, job.peers - job.seeds), "peers_total": max(0, job.peers - job.seeds),
-            "seeds": job.seeds, "seeds_total": job.seeds,
-            "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
-            "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
-            "total_size": record["total_size"], "is_private": record["private"],
-            "isPrivate": record["private"],
-        }
+        return properties_record(job, self.service.get_settings(), self._torrent(job),
+                                 self.service.piece_states(job.id))
 
-    async def files(self, form: Form, request: Request) -> list[dict[str, Any]]:
+    async def files(self, form: Form, request: Request) -> list[dict[str, JSON]]:
         """``torrents/files`` (``indexes`` narrows the list)."""
         job = self._one(form)
-        torrent = self._torrent(job)
         wanted: set[int] | None = None
         if form.get("indexes"):
             wanted = {_int(i, "indexes", 0) for i in (form.get("indexes") or "").split("|")}
-        out = []
-        for f in job.files:
-            if wanted is not None and f.index not in wanted:
-                continue
-            first = last = 0
-            if torrent is not None:
-                entry = torrent.files[f.index]
-                first = entry.offset // torrent.piece_length
-                last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
-            out.append({"index": f.index, "name": f.path, "size": f.size, "progress": f.progress,
-                        "priority": file_priority(f.priority), "is_seed": f.progress >= 1.0,
-                        "piece_range": [first, last], "availability": -1})
-        return out
+        return file_rows(job, self._torrent(job), wanted)
 
-    async def trackers(self, form: Form, request: Request) -> list[dict[str, Any]]:
+    async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
         job = self._one(form)
         torrent = self._torrent(job)
-        private = torrent is not None and torrent.private
         config = self.service.config
-        rows: list[dict[str, Any]] = []
-        for name, on in (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)):
-            rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
-                         "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
-                         "msg": "" if on and not private else "This torrent is private" if private else ""})
-        status = {"working": 2, "failed": 4, "unknown": 1}
-        for t in job.trackers:
-            rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
-                         "num_peers": t.peers, "num_seeds": -1, "num_leeches": -1, "num_downloaded": -1,
-                         "msg": t.message})
-        return rows
+        return tracker_rows(job, torrent is not None and torrent.private,
+                            (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)))
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``."""
@@ -581,7 +470,7 @@ class QbittorrentApi:
         torrent = self._torrent(self._one(form))
         return [h.hex() for h in torrent.piece_hashes] if torrent is not None else []
 
-    async def categories(self, form: Form, request: Request) -> dict[str, Any]:
+    async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str]]:
         """``torrents/categories``."""
         return {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
 
@@ -598,66 +487,24 @@ class QbittorrentApi:
         return {j.info_hash: j.options.upload_limit for j in self._selected(form)}
 
     # -- sync ----------------------------------------------------------------------------------
-    async def maindata(self, form: Form, request: Request) -> dict[str, Any] | Response:
+    async def maindata(self, form: Form, request: Request) -> dict[str, JSON] | Response:
         """``sync/maindata?rid=N``: everything (``full_update``) or what changed since answer N.
         Each answer keeps the records it showed; a record still the same object (its job's
         snapshot unchanged) is passed over without a look at its fields, and a full answer joins
         the records' kept JSON."""
         rid = _int(form.get("rid"), "rid", 0)
         categories = {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
-        records = {k.record["hash"]: k for k in self._records()}
-        now: dict[str, Any] = {"torrents": {h: k.record for h, k in records.items()},
-                               "categories": categories, "tags": self.service.tags(),
-                               "server_state": self._server_state()}
-        self._rid += 1
-        self._sync[self._rid] = now
-        while len(self._sync) > MAX_SYNC_SNAPSHOTS:
-            del self._sync[next(iter(self._sync))]
-        before = self._sync.get(rid) if rid else None
-        if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
-            rest = encode({k: v for k, v in now.items() if k != "torrents"})
-            torrents_json = b",".join(encode(h) + b":" + k.json() for h, k in records.items())
-            return Response(b'{"rid":%d,"full_update":true,"torrents":{%b},%b'
-                            % (self._rid, torrents_json, rest[1:]), media_type="application/json")
-        out: dict[str, Any] = {"rid": self._rid}
-        torrents: dict[str, Any] = {}
-        shown = before["torrents"]
-        for h, rec in now["torrents"].items():
-            old = shown.get(h)
-            if old is rec:
-                continue
-            delta = rec if old is None else {k: v for k, v in rec.items() if old.get(k) != v}
-            if delta:
-                torrents[h] = delta
-        if torrents:
-            out["torrents"] = torrents
-        removed = [h for h in before["torrents"] if h not in now["torrents"]]
-        if removed:
-            out["torrents_removed"] = removed
-        cats = {n: c for n, c in now["categories"].items() if before["categories"].get(n) != c}
-        if cats:
-            out["categories"] = cats
-        gone = [n for n in before["categories"] if n not in now["categories"]]
-        if gone:
-            out["categories_removed"] = gone
-        tags = [t for t in now["tags"] if t not in before["tags"]]
-        if tags:
-            out["tags"] = tags
-        gone_tags = [t for t in before["tags"] if t not in now["tags"]]
-        if gone_tags:
-            out["tags_removed"] = gone_tags
-        state = {k: v for k, v in now["server_state"].items() if before["server_state"].get(k) != v}
-        if state:
-            out["server_state"] = state
-        return out
+        records = {str(k.record["hash"]): k for k in self._records()}
+        now: MainData = {"torrents": {h: k.record for h, k in records.items()}, "categories": categories,
+                         "tags": self.service.tags(), "server_state": server_state(self.service)}
+        return self._sync.answer(rid, records, now)
 
-    async def torrent_peers(self, form: Form, request: Request) -> dict[str, Any]:
+    async def torrent_peers(self, form: Form, request: Request) -> dict[str, JSON]:
         """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
         which qBittorrent's protocol allows)."""
         job = self._one(form)
-        self._rid += 1
         peers = {p.address: peer_record(p) for p in job.peer_list}
-        return {"rid": self._rid, "full_update": True, "show_flags": True, "peers": peers}
+        return {"rid": self._sync.next_rid(), "full_update": True, "show_flags": True, "peers": peers}
 
     async def export(self, form: Form, request: Request) -> Response:
         """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""
@@ -891,7 +738,7 @@ class QbittorrentApi:
             raise QbtError(409, "Incorrect torrent name")
         await self.service.set_features([self._one(form).id], rename=name)
 
-    async def add_peers(self, form: Form, request: Request) -> dict[str, Any]:
+    async def add_peers(self, form: Form, request: Request) -> dict[str, dict[str, int]]:
         """``torrents/addPeers`` ``hashes``, ``peers`` (``host:port`` joined by ``|``)."""
         peers: list[tuple[str, int]] = []
         for text in (form.get("peers") or "").split("|"):
@@ -899,7 +746,7 @@ class QbittorrentApi:
             if not sep or not (port.isascii() and port.isdigit()):
                 raise QbtError(400, f"bad peer {text[:60]!r} (host:port)")
             peers.append((host.strip("[]"), int(port)))
-        out: dict[str, Any] = {}
+        out: dict[str, dict[str, int]] = {}
         for job in self._selected(form):
             await self.service.add_peers(job.id, peers)
             out[job.info_hash] = {"added": len(peers), "failed": 0}
@@ -965,7 +812,7 @@ def _tags(form: Form) -> list[str]:
     return [t.strip() for t in (form.get("tags") or "").split(",") if t.strip()]
 
 
-async def _quietly(call: Awaitable[Any]) -> None:
+async def _quietly(call: Awaitable[object]) -> None:
     """Run an action on one of several jobs; one that does not fit its state is skipped, as
     qBittorrent skips it (a change the state folder cannot hold is refused, ``StateNotSaved``)."""
     try:

@@ -1,24 +1,21 @@
-"""qBittorrent's WebAPI v2, the translation itself: state names, the torrent record, filters,
-share limits and preferences as qBittorrent 4.6 shows them, computed from the job service's
-jobs and settings. Pure: no request, no I/O (``qbittorrent.py`` serves them)."""
+"""qBittorrent's WebAPI v2, the translation itself: state names, the torrent record, its
+properties, files and trackers, filters and share limits as qBittorrent 4.6 shows them,
+computed from the job service's jobs and settings. Pure: no request, no I/O (``qbittorrent.py``
+serves them)."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
-from typing import Any  # Any: the records are JSON objects whose values are of any JSON type
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeAlias
 from urllib.parse import quote
 
 from ...config import MAX_RATE_LIMIT
-from ...jobs import Job, JobService, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.incomplete import shown_folder
+from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer
+from ...jsonvalue import JSON
 from ...metainfo import Torrent
-from . import network
-from .interfaces import qbt_preferences as interface_preferences
-from .programs import qbt_preferences
-from .proxies import qbt_preferences as proxy_preferences
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
 WEBAPI_VERSION = "2.9.3"
@@ -33,6 +30,11 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
+
+
+# a torrent's (or a peer's) record: a flat JSON object
+Scalar: TypeAlias = str | int | float | bool
+QbtRecord: TypeAlias = dict[str, Scalar]
 
 
 class QbtError(Exception):
@@ -103,7 +105,7 @@ def seeding_time_limit_out(seconds: float | None) -> int:
     return round(seconds / 60)
 
 
-def qt_json(value: Any) -> Any:
+def qt_json(value: JSON) -> JSON:
     """``value`` with every float that holds a whole number as an int, as Qt's JSON writer puts a
     double (qBittorrent's ``ratio`` 0 is ``0``): a client typed against qBittorrent's answers
     then reads ours the same."""
@@ -114,6 +116,12 @@ def qt_json(value: Any) -> Any:
     if isinstance(value, list):
         return [qt_json(v) for v in value]
     return value
+
+
+def qt_record(record: QbtRecord) -> QbtRecord:
+    """``qt_json`` of a flat record."""
+    return {k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53 else v
+            for k, v in record.items()}
 
 
 def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
@@ -211,7 +219,7 @@ def magnet_uri(job: Job, torrent: Torrent | None) -> str:
     return "magnet:?" + "&".join(parts)
 
 
-def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None) -> dict[str, Any]:
+def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None) -> QbtRecord:
     """One entry of ``torrents/info`` (and of ``sync/maindata``)."""
     eta = INFINITE_ETA if job.eta is None else int(job.eta)
     ratio_limit = share_limit_out(job.features.ratio_limit)
@@ -257,7 +265,7 @@ _PEER_FLAGS = (("incoming", "I", "Incoming connection"), ("dht", "H", "Peer from
                ("pex", "X", "Peer from PEX"), ("lsd", "L", "Peer from LSD"))
 
 
-def peer_record(p: JobPeer) -> dict[str, Any]:
+def peer_record(p: JobPeer) -> QbtRecord:
     """One peer as ``sync/torrentPeers`` gives it."""
     host, _, port = p.address.rpartition(":")
     flags = [(letter, text) for source, letter, text in _PEER_FLAGS if source in p.sources]
@@ -277,17 +285,22 @@ def _is_downloading(state: str) -> bool:
                      "pausedDL", "queuedDL")
 
 
-def _is_active(record: dict[str, Any]) -> bool:
+def _rate(record: Mapping[str, Scalar], key: str) -> float:
+    value = record[key]
+    return 0.0 if isinstance(value, str) else value
+
+
+def _is_active(record: Mapping[str, Scalar]) -> bool:
     state = record["state"]
     if state == "stalledDL":
-        return bool(record["upspeed"] > 0)
+        return _rate(record, "upspeed") > 0
     return state in ("metaDL", "forcedMetaDL", "downloading", "forcedDL", "uploading", "forcedUP") \
-        or record["dlspeed"] > 0 or record["upspeed"] > 0
+        or _rate(record, "dlspeed") > 0 or _rate(record, "upspeed") > 0
 
 
-def matches(record: dict[str, Any], status: str) -> bool:
+def matches(record: Mapping[str, Scalar], status: str) -> bool:
     """Whether a record passes ``torrents/info``'s ``filter``."""
-    state = record["state"]
+    state = str(record["state"])
     paused = state in ("pausedDL", "pausedUP")
     checks: dict[str, Callable[[], bool]] = {
         "all": lambda: True,
@@ -310,31 +323,64 @@ def matches(record: dict[str, Any], status: str) -> bool:
     return check()
 
 
-def preferences(service: JobService) -> dict[str, Any]:
-    """``app/preferences``: the fields tools read, from the service's settings and config."""
-    s = service.get_settings()
-    config = service.config
-    action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
-    encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
+def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
+                      states: list[int] | None) -> QbtRecord:
+    """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata)."""
+    record = torrent_record(job, settings, torrent)
+    elapsed = max(0.0, job.updated_at - job.created_at)
     return {
-        "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
-        "temp_path": shown_folder(service.download_root, s),
-        "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
-        "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
-        "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
-        "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
-        "max_seeding_time_enabled": s.seeding_time_limit >= 0,
-        "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
-        "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
-        "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
-        "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
-        "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
-        "dl_limit": s.download_limit, "up_limit": s.upload_limit,
-        "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
-        "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
-        "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
-        "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
-        "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
-        **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
-        **interface_preferences(s),
+        "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
+        "save_path": job.options.save_path, "download_path": job.options.download_path or "",
+        "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
+        "piece_size": torrent.piece_length if torrent is not None else -1,
+        "comment": torrent.comment or "" if torrent is not None else "",
+        "created_by": torrent.created_by or "" if torrent is not None else "",
+        "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
+        "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,
+        "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(elapsed),
+        "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,
+        "share_ratio": record["ratio"], "addition_date": int(job.created_at),
+        "completion_date": record["completion_on"], "last_seen": record["seen_complete"],
+        "dl_speed_avg": int(job.downloaded / elapsed) if elapsed > 0 else 0,
+        "up_speed_avg": int(job.uploaded / elapsed) if elapsed > 0 else 0,
+        "dl_speed": int(job.download_rate), "up_speed": int(job.upload_rate), "eta": record["eta"],
+        "peers": max(0, job.peers - job.seeds), "peers_total": max(0, job.peers - job.seeds),
+        "seeds": job.seeds, "seeds_total": job.seeds,
+        "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
+        "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
+        "total_size": record["total_size"], "is_private": record["private"],
+        "isPrivate": record["private"],
     }
+
+
+def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> list[dict[str, JSON]]:
+    """``torrents/files`` (``wanted``: the indexes asked for; None, all)."""
+    out: list[dict[str, JSON]] = []
+    for f in job.files:
+        if wanted is not None and f.index not in wanted:
+            continue
+        first = last = 0
+        if torrent is not None:
+            entry = torrent.files[f.index]
+            first = entry.offset // torrent.piece_length
+            last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
+        out.append({"index": f.index, "name": f.path, "size": f.size, "progress": f.progress,
+                    "priority": file_priority(f.priority), "is_seed": f.progress >= 1.0,
+                    "piece_range": [first, last], "availability": -1})
+    return out
+
+
+def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -> list[QbtRecord]:
+    """``torrents/trackers``: the peer ``sources`` (DHT, PeX, LSD: whether each is on) first,
+    as qBittorrent lists them, then the trackers."""
+    rows: list[QbtRecord] = []
+    for name, on in sources:
+        rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
+                     "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
+                     "msg": "" if on and not private else "This torrent is private" if private else ""})
+    status = {"working": 2, "failed": 4, "unknown": 1}
+    for t in job.trackers:
+        rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
+                     "num_peers": t.peers, "num_seeds": -1, "num_leeches": -1, "num_downloaded": -1,
+                     "msg": t.message})
+    return rows

@@ -18,9 +18,8 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any  # Any: RPC arguments and answers: JSON of any type
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,11 +40,12 @@ from ...jobs import (
 )
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
-from ...jobs.model import NO_LIMIT, JobPeer
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker
 from ...jobs.paths import confine
 from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
+from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
@@ -76,7 +76,10 @@ PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..
 UNSUPPORTED = ("port-test", "session-close", "group-get", "group-set", "torrent-add-trackers")
 
 
-Method = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# a method's answer (a torrent-get's rows as the records it keeps, written as their kept JSON)
+Record = dict[str, JSON]  # a torrent's fields as torrent-get gives them
+Answer = Mapping[str, "JSON | KeptRows[Record]"]
+Method = Callable[[JSONObject], Awaitable[Answer]]
 
 
 class RpcError(Exception):
@@ -165,7 +168,7 @@ class TransmissionRpc:
         self.max_torrent_size = max_torrent_size
         self._clock = clock
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
-        self._kept: dict[tuple[str, ...], KeptRecords] = {}  # torrent-get's rows, per field set
+        self._kept: dict[tuple[str, ...], KeptRecords[Record]] = {}  # torrent-get's rows, per field set
         methods: dict[str, Method] = {
             "session-get": self.session_get, "session-set": self.session_set,
             "session-stats": self.session_stats, "torrent-get": self.torrent_get,
@@ -220,7 +223,8 @@ class TransmissionRpc:
             if size > self.max_body:
                 return Response(b"request too large", status_code=413, headers=session_header)
             chunks.append(chunk)
-        tag: Any = None
+        tag: JSONValue = None
+        answer: Answer = {}
         try:
             try:
                 call = jsontext.loads(b"".join(chunks) or b"{}")
@@ -238,26 +242,30 @@ class TransmissionRpc:
             handler = self._methods.get(method) if isinstance(method, str) else None
             if handler is None:
                 raise RpcError(f"method name not recognized: {str(method)[:60]}")
-            result: dict[str, Any] = {"result": "success", "arguments": await handler(arguments)}
+            answer = await handler(arguments)
+            outcome = "success"
         except RpcError as exc:
-            result = {"result": str(exc), "arguments": {}}
+            outcome = str(exc)
         except (JobError, TorrentEngineError) as exc:
-            result = {"result": str(exc), "arguments": {}}
+            outcome = str(exc)
         except (ValueError, TypeError) as exc:  # a value of the wrong kind in the arguments
             log.warning("Transmission RPC: refused: %s", exc)
-            result = {"result": f"invalid argument: {exc}", "arguments": {}}
+            outcome = f"invalid argument: {exc}"
+        if outcome != "success":
+            answer = {}
+        # (a torrent-get's rows are written from their kept JSON, in the place a mark holds)
+        shown = {k: ROWS_MARK if isinstance(v, KeptRows) else v for k, v in answer.items()}
+        result: dict[str, JSON] = {"result": outcome, "arguments": shown}
         if tag is not None:
             result["tag"] = tag
-        # (a torrent-get's rows are written from their kept JSON, in the place a mark holds)
-        rows = result["arguments"].get("torrents")
+        rows = answer.get("torrents")
         if isinstance(rows, KeptRows):
-            result["arguments"]["torrents"] = ROWS_MARK
             body = encode(result).replace(encode(ROWS_MARK), rows.json(), 1)
         else:
             body = encode(result)
         return Response(body, media_type="application/json", headers=session_header)
 
-    def _jobs(self, arguments: dict[str, Any]) -> list[Job]:
+    def _jobs(self, arguments: JSONObject) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
         active = self.service.client_jobs()
         ids = arguments.get("ids")
@@ -275,8 +283,15 @@ class TransmissionRpc:
         return [j for j in active if j.number in wanted_numbers or j.info_hash in wanted_hashes]
 
     # -- session -------------------------------------------------------------------------------
-    async def session_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def session_get(self, arguments: JSONObject) -> Answer:
         """``session-get`` (``fields`` narrows it)."""
+        values = self._session_values()
+        fields = arguments.get("fields")
+        if isinstance(fields, list):
+            return {k: v for k, v in values.items() if k in fields}
+        return values
+
+    def _session_values(self) -> dict[str, JSON]:
         s = self.service.get_settings()
         config = self.service.config
         stats = self.service.stats()
@@ -285,7 +300,7 @@ class TransmissionRpc:
         except OSError:
             free = -1
         encryption = {"prefer": "preferred", "require": "required", "disable": "tolerated"}
-        values: dict[str, Any] = {
+        values: dict[str, JSON] = {
             "rpc-version": RPC_VERSION, "rpc-version-minimum": RPC_VERSION_MINIMUM,
             "rpc-version-semver": RPC_SEMVER, "version": VERSION, "session-id": self.session_id,
             "download-dir": str(self.service.download_root), "download-dir-free-space": free,
@@ -313,18 +328,15 @@ class TransmissionRpc:
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
                       "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024},
         }
-        fields = arguments.get("fields")
-        if isinstance(fields, list):
-            return {k: v for k, v in values.items() if k in fields}
         return values
 
-    async def session_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def session_set(self, arguments: JSONObject) -> Answer:
         """``session-set``: speed limits, the seed ratio limit, the queues and the incomplete
         folder change; any other known key only with its current value (else an error: not a
         fake success)."""
-        current = await self.session_get({})
+        current = self._session_values()
         s = self.service.get_settings()
-        changes: dict[str, Any] = {}
+        changes: dict[str, object] = {}  # (each checked by the service: settings.updated)
         a = arguments
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
             on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
@@ -336,7 +348,8 @@ class TransmissionRpc:
             changes["upload_limit"] = up if on else 0
         if "seedRatioLimit" in a or "seedRatioLimited" in a:
             on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
-            changes["ratio_limit"] = float(a.get("seedRatioLimit", current["seedRatioLimit"])) if on else -1
+            ratio = as_float_text(a.get("seedRatioLimit", current["seedRatioLimit"]), "seedRatioLimit")
+            changes["ratio_limit"] = ratio if on else -1
         dq = bool(a.get("download-queue-enabled", current["download-queue-enabled"]))
         sq = bool(a.get("seed-queue-enabled", current["seed-queue-enabled"]))
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
@@ -368,11 +381,11 @@ class TransmissionRpc:
         await self.service.update_settings(**changes)
         return {}
 
-    async def blocklist_update(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def blocklist_update(self, arguments: JSONObject) -> Answer:
         """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
         return {"blocklist-size": await self.service.blocklist.update()}
 
-    async def session_stats(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def session_stats(self, arguments: JSONObject) -> Answer:
         """``session-stats``."""
         stats = self.service.stats()
         active = self.service.client_jobs()
@@ -384,7 +397,7 @@ class TransmissionRpc:
                 "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
 
     # -- torrents ------------------------------------------------------------------------------
-    def _fields(self, job: Job, fields: tuple[str, ...]) -> dict[str, Any]:
+    def _fields(self, job: Job, fields: tuple[str, ...]) -> Record:
         torrent = self.service.metainfo(job.id) if _METAINFO_FIELDS.intersection(fields) else None
         settings = self.service.get_settings()
         peer_limit = network.tr_peer_limit(job.options.max_peers or settings.max_connections_per_torrent)
@@ -392,7 +405,7 @@ class TransmissionRpc:
         mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
         left = max(0, job.total_size - job.done_size)
         eta = -1 if job.eta is None else int(job.eta)
-        files_meta: list[dict[str, Any]] = []
+        files_meta: list[dict[str, JSON]] = []
         if "files" in fields:
             for f in job.files:
                 begin = end = 0
@@ -403,7 +416,7 @@ class TransmissionRpc:
                 files_meta.append({"name": f.path, "length": f.size,
                                    "bytesCompleted": int(f.progress * f.size), "beginPiece": begin,
                                    "endPiece": end})
-        values: dict[str, Callable[[], Any]] = {
+        values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
             "errorString": lambda: job.error or "", "eta": lambda: eta, "etaIdle": lambda: -1,
@@ -476,7 +489,7 @@ class TransmissionRpc:
         path = self.service.manager.saved_metainfo_path(job.info_hash)
         return str(path.absolute()) if path is not None else ""
 
-    def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows:
+    def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
         share settings are the same objects; made anew when they include the pieces (read live
         from the session, not from the snapshot). ``every``: ``jobs`` are all the listed jobs."""
@@ -494,15 +507,15 @@ class TransmissionRpc:
             kept.prune(rows)
         return rows
 
-    async def torrent_get(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def torrent_get(self, arguments: JSONObject) -> Answer:
         """``torrent-get`` ``fields``, ``ids``, ``format`` (objects or table)."""
         fields = arguments.get("fields")
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             raise RpcError("torrent-get needs \"fields\": a list of field names")
-        wanted = tuple(dict.fromkeys(fields))
+        wanted = tuple(dict.fromkeys(f for f in fields if isinstance(f, str)))
         jobs = sorted(self._jobs(arguments), key=lambda j: j.number)
         kept = self._rows(jobs, wanted, every=arguments.get("ids") is None)
-        out: dict[str, Any]
+        out: dict[str, JSON | KeptRows[Record]]
         if arguments.get("format") == "table":
             rows = [k.record for k in kept]
             names = [f for f in wanted if not rows or f in rows[0]]
@@ -515,12 +528,15 @@ class TransmissionRpc:
                               if j.state is not JobState.FAILED and now - (j.completed_at or 0) <= RECENT]
         return out
 
-    async def torrent_add(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def torrent_add(self, arguments: JSONObject) -> Answer:
         """``torrent-add`` ``filename`` (magnet or http(s) URL) or ``metainfo`` (base64), with
         ``download-dir``, ``paused``, ``files-wanted``/``files-unwanted``, ``labels``."""
         source: Torrent | Magnet
         metainfo = arguments.get("metainfo")
         filename = arguments.get("filename")
+        save_path = arguments.get("download-dir") or None
+        if save_path is not None:
+            save_path = as_str(save_path, "download-dir")
         if isinstance(metainfo, str) and metainfo:
             if len(metainfo) > self.max_torrent_size * 4 // 3 + 4:
                 raise RpcError("metainfo is too large")
@@ -556,7 +572,7 @@ class TransmissionRpc:
             raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
         labels = arguments.get("labels") or []
         features = features_from({"tags": labels}) if labels else None
-        job, created = await self.service.add(source, save_path=arguments.get("download-dir") or None,
+        job, created = await self.service.add(source, save_path=save_path,
                                               paused=bool(arguments.get("paused", False)), files=files,
                                               features=features)
         if files is not None and created:
@@ -567,13 +583,13 @@ class TransmissionRpc:
                         priorities[i] = our_priority(prio)
             if priorities:
                 job = await self.service.update(job.id, file_priorities=priorities)
-        item = {"id": job.number, "name": job.name, "hashString": job.info_hash}
+        item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
         return {"torrent-added": item}
 
     def _start(self, now: bool) -> Method:
-        async def start(arguments: dict[str, Any]) -> dict[str, Any]:
+        async def start(arguments: JSONObject) -> Answer:
             jobs = self._jobs(arguments)
             if now:  # "start now": past the queue
                 await self.service.set_features([j.id for j in jobs], force_start=True)
@@ -582,26 +598,26 @@ class TransmissionRpc:
             return {}
         return start
 
-    async def torrent_stop(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def torrent_stop(self, arguments: JSONObject) -> Answer:
         """``torrent-stop``."""
         for job in self._jobs(arguments):
             await _quietly(self.service.pause(job.id))
         return {}
 
-    def _each(self, action: Callable[[str], Awaitable[Any]]) -> Method:
-        async def run(arguments: dict[str, Any]) -> dict[str, Any]:
+    def _each(self, action: Callable[[str], Awaitable[object]]) -> Method:
+        async def run(arguments: JSONObject) -> Answer:
             for job in self._jobs(arguments):
                 await _quietly(action(job.id))
             return {}
         return run
 
-    async def reannounce(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def reannounce(self, arguments: JSONObject) -> Answer:
         """``torrent-reannounce``."""
         for job in self._jobs(arguments):
             await _quietly(self.service.reannounce(job.id))
         return {}
 
-    async def torrent_remove(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def torrent_remove(self, arguments: JSONObject) -> Answer:
         """``torrent-remove`` (``delete-local-data``)."""
         delete = bool(arguments.get("delete-local-data", False))
         for job in self._jobs(arguments):
@@ -611,7 +627,7 @@ class TransmissionRpc:
                 await self.service.cancel(job.id, delete_files=delete)
         return {}
 
-    async def torrent_set(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def torrent_set(self, arguments: JSONObject) -> Answer:
         """``torrent-set``: limits, ratio limit and mode, files wanted and priorities, labels,
         queue position, location; what cannot be honoured is an error (nothing changed)."""
         a = arguments
@@ -627,7 +643,7 @@ class TransmissionRpc:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
             raise RpcError("bandwidth groups are not supported by this daemon")
-        features: dict[str, Any] = {}
+        features: dict[str, object] = {}  # (checked whole by features_from before any change)
         if "seedRatioMode" in a or "seedRatioLimit" in a:
             mode = a.get("seedRatioMode", 1)
             if mode == 0:
@@ -635,7 +651,7 @@ class TransmissionRpc:
             elif mode == 2:
                 features["ratio_limit"] = NO_LIMIT
             elif mode == 1:
-                features["ratio_limit"] = float(a.get("seedRatioLimit", 0.0))
+                features["ratio_limit"] = as_float_text(a.get("seedRatioLimit", 0.0), "seedRatioLimit")
             else:
                 raise RpcError("seedRatioMode must be 0, 1 or 2")
         if "labels" in a:
@@ -644,15 +660,13 @@ class TransmissionRpc:
             features_from(features)  # (checked before anything changes)
         peer_limit = check_job_peers(a["peer-limit"], "peer-limit") if "peer-limit" in a else None
         for job in jobs:
-            update: dict[str, Any] = {}
-            if peer_limit is not None:
-                update["max_peers"] = peer_limit
+            limits: dict[str, int] = {}
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:
                     value = _speed(a.get(key, getattr(job.options, ours) // KILO), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
-                    update[ours] = value if on else 0
+                    limits[ours] = value if on else 0
             prios: dict[int, int] = {}
             count = len(job.files)
             current = {f.index: f.priority for f in job.files}
@@ -663,12 +677,11 @@ class TransmissionRpc:
                 prios[i] = prios.get(i, current.get(i) or 4) or 4
             for i in _indices(a.get("files-unwanted") or [], count):
                 prios[i] = 0
-            if prios:
-                update["file_priorities"] = prios
-            if "sequentialDownload" in a:
-                update["sequential"] = bool(a["sequentialDownload"])
-            if update:
-                await self.service.update(job.id, **update)
+            sequential = bool(a["sequentialDownload"]) if "sequentialDownload" in a else None
+            if peer_limit is not None or limits or prios or sequential is not None:
+                await self.service.update(job.id, file_priorities=prios or None, sequential=sequential,
+                                          download_limit=limits.get("download_limit"),
+                                          upload_limit=limits.get("upload_limit"), max_peers=peer_limit)
             if features:
                 await self.service.set_features([job.id], **features)
             if "queuePosition" in a:
@@ -680,7 +693,7 @@ class TransmissionRpc:
                 await self.service.set_trackers(job.id, tiers)
         return {}
 
-    async def rename_path(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def rename_path(self, arguments: JSONObject) -> Answer:
         """``torrent-rename-path`` ``ids`` (one torrent), ``path``, ``name``: answers ``{id, name,
         path}`` as Transmission 3 and 4 do."""
         jobs = self._jobs(arguments) if arguments.get("ids") is not None else []
@@ -699,7 +712,7 @@ class TransmissionRpc:
         for _ in range(abs(steps)):
             await self.service.move_in_queue([job.id], "up" if steps > 0 else "down", while_off=True)
 
-    async def set_location(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def set_location(self, arguments: JSONObject) -> Answer:
         """``torrent-set-location`` ``location`` (inside the download root); the files are moved
         when they are at the old place (``move`` false: found already at the new one)."""
         location = arguments.get("location")
@@ -709,7 +722,7 @@ class TransmissionRpc:
             await self.service.set_location(job.id, location)
         return {}
 
-    async def free_space(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def free_space(self, arguments: JSONObject) -> Answer:
         """``free-space`` ``path`` (inside the download root)."""
         path = arguments.get("path")
         if not isinstance(path, str):
@@ -722,7 +735,7 @@ class TransmissionRpc:
         return {"path": path, "size-bytes": usage.free, "total_size": usage.total}
 
     def _queue(self, where: str) -> Method:
-        async def move(arguments: dict[str, Any]) -> dict[str, Any]:
+        async def move(arguments: JSONObject) -> Answer:
             await self.service.move_in_queue([j.id for j in self._jobs(arguments)], where, while_off=True)
             return {}
         return move
@@ -741,7 +754,7 @@ def _tiers(job: Job) -> Tiers:
     return tuple(tuple(tier) for tier in tiers if tier)
 
 
-def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
+def _tracker_stat(n: int, t: JobTracker) -> dict[str, JSON]:
     ok = t.status == "working"
     return {"id": n, "tier": t.tier, "announce": t.url, "scrape": "", "host": t.url, "sitename": "",
             "announceState": 0, "hasAnnounced": t.status != "unknown", "lastAnnounceSucceeded": ok,
@@ -752,13 +765,13 @@ def _tracker_stat(n: int, t: Any) -> dict[str, Any]:
             "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
 
 
-def _whole(value: Any, name: str) -> int:
+def _whole(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**63:
         raise RpcError(f"{name}: expected a whole number >= 0, got {value!r}")
     return int(value)
 
 
-def _speed(value: Any, name: str) -> int:
+def _speed(value: object, name: str) -> int:
     """A speed limit in kB/s (Transmission's unit) as bytes/s; an error naming ``name`` past
     what the engine can take."""
     kilo = _whole(value, name)
@@ -767,16 +780,17 @@ def _speed(value: Any, name: str) -> int:
     return kilo * KILO
 
 
-def _indices(value: Any, count: int) -> list[int]:
+def _indices(value: object, count: int) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
         raise RpcError("file indices must be a list of numbers")
-    bad = [i for i in value if not 0 <= i < count]
+    indices = [i for i in value if isinstance(i, int)]
+    bad = [i for i in indices if not 0 <= i < count]
     if bad:
         raise RpcError(f"no file {bad[0]} (the torrent has {count})")
-    return list(value)
+    return indices
 
 
-async def _quietly(call: Awaitable[Any]) -> None:
+async def _quietly(call: Awaitable[object]) -> None:
     """One job of several that does not fit the action's state is skipped, as Transmission does."""
     try:
         await call

@@ -1,0 +1,101 @@
+"""qBittorrent's ``app/preferences`` and ``app/setPreferences``: the service's settings and
+config under qBittorrent's names, and a ``setPreferences`` body turned into one settings change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ...jobs import JobService, ShareLimitAction
+from ...jobs.incomplete import shown_folder
+from ...jobs.settings import SettingChanges
+from ...jsonvalue import JSON, JSONValue, as_float_text
+from . import network
+from .interfaces import QBT_FIELDS as INTERFACE_FIELDS
+from .interfaces import qbt_changes as interface_changes
+from .interfaces import qbt_preferences as interface_preferences
+from .programs import QBT_FIELDS, qbt_changes, qbt_preferences
+from .proxies import QBT_FIELDS as PROXY_FIELDS
+from .proxies import qbt_changes as proxy_changes
+from .proxies import qbt_preferences as proxy_preferences
+from .qbittorrent_records import ACTIONS_AT_LIMIT, QbtError
+
+# the preferences that are our settings under another name
+_NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
+          "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
+          "dl_limit": "download_limit", "up_limit": "upload_limit",
+          "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir"}
+
+
+def preferences(service: JobService) -> dict[str, JSON]:
+    """``app/preferences``: the fields tools read, from the service's settings and config."""
+    s = service.get_settings()
+    config = service.config
+    action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
+    encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
+    return {
+        "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
+        "temp_path": shown_folder(service.download_root, s),
+        "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
+        "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
+        "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
+        "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
+        "max_seeding_time_enabled": s.seeding_time_limit >= 0,
+        "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
+        "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
+        "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
+        "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
+        "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
+        "dl_limit": s.download_limit, "up_limit": s.upload_limit,
+        "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
+        "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
+        "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
+        "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
+        "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
+        **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
+        **interface_preferences(s),
+    }
+
+
+def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> SettingChanges:
+    """The settings' changes ``app/setPreferences`` asks for: the share limits and their action,
+    the queue and the rate limits, the programs, the proxy, the IP filter, the alternative
+    limits and the interface; another known field may only be sent with its current value
+    (400 otherwise: the daemon cannot change it from here); unknown fields are ignored."""
+    current = preferences(service)
+    settings = service.get_settings()
+    changes: SettingChanges = {}
+    ratio_on = bool(prefs.get("max_ratio_enabled", current["max_ratio_enabled"]))
+    if "max_ratio_enabled" in prefs or "max_ratio" in prefs:
+        ratio = as_float_text(prefs.get("max_ratio", current["max_ratio"]), "max_ratio")
+        changes["ratio_limit"] = ratio if ratio_on and ratio >= 0 else -1
+    time_on = bool(prefs.get("max_seeding_time_enabled", current["max_seeding_time_enabled"]))
+    if "max_seeding_time_enabled" in prefs or "max_seeding_time" in prefs:
+        minutes = as_float_text(prefs.get("max_seeding_time", current["max_seeding_time"]),
+                                "max_seeding_time")
+        changes["seeding_time_limit"] = minutes * 60 if time_on and minutes >= 0 else -1
+    if "max_ratio_act" in prefs:
+        act = prefs["max_ratio_act"]
+        action = None
+        if isinstance(act, (int, float)) and act == int(act):  # (true is 1 and 1.0 is 1, as a key)
+            action = ACTIONS_AT_LIMIT.get(int(act))
+        if action is None:
+            raise QbtError(400, "max_ratio_act: only 0 (pause), 1 (remove) and 3 (remove with "
+                                "files) are supported")
+        changes["share_limit_action"] = action.value
+    for theirs, ours in _NAMES.items():
+        if theirs in prefs:
+            value = prefs[theirs]
+            if ours.endswith("_limit") and isinstance(value, int) and value < 0:
+                value = 0
+            changes[ours] = value
+    changes.update(qbt_changes(prefs))  # (programs run on events, watched folders)
+    changes.update(proxy_changes(prefs, settings))
+    changes.update(network.qbt_changes(prefs, settings))  # (IP filter, alternative limits)
+    changes.update(interface_changes(prefs, settings))
+    handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
+               "max_ratio_act", *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
+               *INTERFACE_FIELDS}
+    for key, value in prefs.items():
+        if key not in handled and key in current and value != current[key]:
+            raise QbtError(400, f"{key}: cannot be changed through this API (it stays {current[key]!r})")
+    return changes

@@ -1,0 +1,106 @@
+"""qBittorrent's ``sync/maindata``: the state each answer showed, kept by its ``rid``, and what
+changed since the one a client names (all of it, ``full_update``, when that one is not kept)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TypedDict
+
+from starlette.responses import Response
+
+from ...jobs import JobService
+from ...jobs.altspeed import effective_limits
+from ...jsonvalue import JSON
+from .kept import Kept, encode
+from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord
+
+
+class MainData(TypedDict):
+    """What one ``sync/maindata`` answer showed."""
+
+    torrents: dict[str, QbtRecord]  # by info-hash
+    categories: dict[str, dict[str, str]]
+    tags: list[str]
+    server_state: QbtRecord
+
+
+def server_state(service: JobService) -> QbtRecord:
+    """``server_state`` (``transfer/info`` shows a part of it)."""
+    stats = service.stats()
+    s = service.get_settings()
+    try:
+        free = shutil.disk_usage(service.download_root).free
+    except OSError:
+        free = 0
+    return {"dl_info_speed": int(stats.download_rate), "dl_info_data": stats.downloaded,
+            "up_info_speed": int(stats.upload_rate), "up_info_data": stats.uploaded,
+            "dl_rate_limit": effective_limits(s)[0], "up_rate_limit": effective_limits(s)[1],
+            "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
+            "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
+            "free_space_on_disk": free, "queueing": s.queueing,
+            "use_alt_speed_limits": s.alt_speed_enabled,
+            "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
+            if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
+            "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
+            "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
+            "write_cache_overload": "0"}
+
+
+class MainDataSync:
+    """The answers' ``rid`` (one count for ``sync/maindata`` and ``sync/torrentPeers``) and the
+    last ``MAX_SYNC_SNAPSHOTS`` states shown."""
+
+    def __init__(self) -> None:
+        self.rid = 0
+        self._shown: dict[int, MainData] = {}
+
+    def next_rid(self) -> int:
+        """The next answer's ``rid``."""
+        self.rid += 1
+        return self.rid
+
+    def answer(self, rid: int, records: dict[str, Kept[QbtRecord]],
+               now: MainData) -> dict[str, JSON] | Response:
+        """The answer to ``sync/maindata?rid=rid`` showing ``now`` (whose torrents are
+        ``records``'): a record still the same object (its job's snapshot unchanged) is passed
+        over without a look at its fields, and a full answer joins the records' kept JSON."""
+        self._shown[self.next_rid()] = now
+        while len(self._shown) > MAX_SYNC_SNAPSHOTS:
+            del self._shown[next(iter(self._shown))]
+        before = self._shown.get(rid) if rid else None
+        if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
+            rest = encode({k: v for k, v in now.items() if k != "torrents"})
+            torrents_json = b",".join(encode(h) + b":" + k.json() for h, k in records.items())
+            return Response(b'{"rid":%d,"full_update":true,"torrents":{%b},%b'
+                            % (self.rid, torrents_json, rest[1:]), media_type="application/json")
+        out: dict[str, JSON] = {"rid": self.rid}
+        torrents: dict[str, QbtRecord] = {}
+        shown = before["torrents"]
+        for h, rec in now["torrents"].items():
+            old = shown.get(h)
+            if old is rec:
+                continue
+            delta = rec if old is None else {k: v for k, v in rec.items() if old.get(k) != v}
+            if delta:
+                torrents[h] = delta
+        if torrents:
+            out["torrents"] = torrents
+        removed = [h for h in before["torrents"] if h not in now["torrents"]]
+        if removed:
+            out["torrents_removed"] = removed
+        cats = {n: c for n, c in now["categories"].items() if before["categories"].get(n) != c}
+        if cats:
+            out["categories"] = cats
+        gone = [n for n in before["categories"] if n not in now["categories"]]
+        if gone:
+            out["categories_removed"] = gone
+        tags = [t for t in now["tags"] if t not in before["tags"]]
+        if tags:
+            out["tags"] = tags
+        gone_tags = [t for t in before["tags"] if t not in now["tags"]]
+        if gone_tags:
+            out["tags_removed"] = gone_tags
+        state = {k: v for k, v in now["server_state"].items() if before["server_state"].get(k) != v}
+        if state:
+            out["server_state"] = state
+        return out
