@@ -39,8 +39,8 @@ def _datagram_sizes(session: Session) -> set[int]:
     takes as data packets with an extension it skips)."""
     shared = session.shared
     assert shared is not None and shared.utp is not None
-    assert all(stream.conn.peer_max_datagram == 0 for stream in shared.utp._conns.values())
-    return {stream.conn.packet_size for stream in shared.utp._conns.values()}
+    assert all(stream.conn.peer_max_datagram == 0 for stream in (stream for _, stream in shared.utp.table))
+    return {stream.conn.packet_size for stream in (stream for _, stream in shared.utp.table)}
 
 
 @pytest.mark.parametrize("encryption", ["disable", "require"])
