@@ -69,7 +69,7 @@ class Uploader:
     def __init__(self, context: TorrentContext, rng: random.Random, *,
                  on_uploaded: Callable[[int], None]) -> None:
         self._ctx = context
-        self._on_uploaded = on_uploaded  # payload bytes sent (the stats count them)
+        self._on_uploaded = on_uploaded  # payload bytes sent (the rates count them)
         self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._piece_cache: OrderedDict[int, bytes] = OrderedDict()
         self._piece_cache_bytes = 0

@@ -185,12 +185,3 @@ async def test_selecting_only_an_empty_file_creates_it(tmp_path: Path) -> None:
             await s.wait_completed()
     assert (tmp_path / "dl" / "p" / "empty").is_file()
     assert not (tmp_path / "dl" / "p" / "data").exists()
-
-
-def test_a_rate_is_zero_once_nothing_came_for_its_window() -> None:
-    from torrent_engine.session.stats import RATE_TICKS, RateMeter
-    meter = RateMeter()
-    assert meter.tick(1_000_000, 1.0) == 1_000_000.0
-    assert meter.tick(0, 1.0) == 500_000.0
-    rates = [meter.tick(0, 1.0) for _ in range(RATE_TICKS)]
-    assert rates[-1] == 0.0 and rates[RATE_TICKS - 2] == 0.0
