@@ -21,7 +21,7 @@ class AckDeferral:
         self.unacked = 0  # in-order data packets received since our last ack
         self.due = 0  # when a deferred ack must go (valid while ``unacked``)
         self.every = ACK_EVERY
-        self.deferred = 0  # times an owed ack was held back (``may_wait``)
+        self.deferred = 0  # times an owed ack was held back (counted by the connection)
 
     def now(self) -> None:
         """An ack is owed at once."""
@@ -49,9 +49,7 @@ class AckDeferral:
         if self.needed and self.unacked and now_us >= self.due:
             self.urgent = True
 
-    def may_wait(self, now_us: int) -> bool:
-        """Whether the owed ack may wait past ``now_us`` (counted in ``deferred`` when it does)."""
-        if self.urgent or self.unacked >= self.every or now_us >= self.due:
-            return False
-        self.deferred += 1
-        return True
+    def owed_now(self, now_us: int) -> bool:
+        """Whether the owed ack must go at ``now_us``: urgent, ``every`` packets wait, or the
+        deadline passed (the connection also sends it when its window is nearly full)."""
+        return self.urgent or self.unacked >= self.every or now_us >= self.due

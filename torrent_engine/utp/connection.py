@@ -12,15 +12,11 @@ of ours that other implementations skip, see ``packet.py``): then the connection
 smaller of the two offers, from the handshake on. What the path carries is the shell's call
 (``socket.py``); the core is told it as ``max_datagram``.
 
-Otherwise the connection looks for the path's MTU (``pmtud.py``): now and then one data packet
-goes padded as a probe, one at a time, only while the window holds at least three packets and
-no loss is being repaired. A lost probe costs no window cut, and what it carried goes again
-unpadded, at the size known to pass, so a path that silently drops large datagrams never stalls
-the transfer.
-
-The bytes themselves live in two buffers, ``send_buffer.py`` (written, then in flight until
-acked) and ``receive_buffer.py`` (in order for the application, or held behind a hole); this
-module decides what goes when: the handshake, acks, windows, losses and timers.
+Otherwise the connection looks for the path's MTU (``pmtud.py``) with padded data packets, one at
+a time, only while the window holds three packets and no loss is being repaired; a lost probe
+costs no window cut and its bytes go again unpadded, so a path that drops large datagrams never
+stalls the transfer. The bytes live in ``send_buffer.py`` (written, then in flight until acked)
+and ``receive_buffer.py`` (in order, or held behind a hole); this module decides what goes when.
 
 The per-datagram path is written for speed, since every step runs once per datagram: the
 header is parsed with one ``struct`` call and no packet object; in-order data that acks nothing
@@ -37,7 +33,7 @@ from collections.abc import Sequence
 
 from ..errors import UtpError
 from . import events as ev
-from .ack_deferral import ACK_EVERY, AckDeferral
+from .ack_deferral import ACK_DELAY_US, ACK_EVERY, AckDeferral
 from .congestion import MAX_RTO_US, Ledbat, RttEstimator
 from .loss_probe import TailLossProbe
 from .packet import (
@@ -203,15 +199,6 @@ class UtpConnection:
         return self._tx.length
 
     @property
-    def send_buffer(self) -> int:
-        """The most bytes written and not sent yet (``send`` takes no more)."""
-        return self._tx.capacity
-
-    @send_buffer.setter
-    def send_buffer(self, size: int) -> None:
-        self._tx.capacity = size
-
-    @property
     def recv_buffer(self) -> int:
         """The most bytes received and not read yet (in order or held behind a hole)."""
         return self._rx.capacity
@@ -224,19 +211,22 @@ class UtpConnection:
     def read(self, max_bytes: int = 1 << 30) -> bytes:
         """Take up to ``max_bytes`` of the received, in-order data."""
         data = self._rx.read(max_bytes)
-        self._window_opened()
+        if self._advertised < self.payload_size:
+            self._window_opened()
         return data
 
     def read_chunk(self) -> bytes:
         """Take the oldest chunk of the received, in-order data whole (``read`` without joining
         or cutting, so without a copy); ``b""`` when nothing waits."""
         data = self._rx.read_chunk()
-        self._window_opened()
+        if self._advertised < self.payload_size:
+            self._window_opened()
         return data
 
     def _window_opened(self) -> None:
-        if self._advertised < self.payload_size and self._rx.window >= self.payload_size:
-            self.acks.now()  # tell a peer stalled on our zero window that it is open
+        """Our window looked closed to the peer: tell it at once that it is open again."""
+        if self._rx.window >= self.payload_size:
+            self.acks.now()
 
     @property
     def ack_pending(self) -> bool:
@@ -341,16 +331,23 @@ class UtpConnection:
     def _took_in_order(self, count: int, ack_nr: int, ts: int, ts_diff: int, wnd: int, payload: bytes,
                        now_us: int) -> None:
         """The fast paths' bookkeeping for ``count`` data packets taken in order, up to ``ack_nr``
-        (the header fields are the latest packet's): what ``_receive`` would do for them."""
+        (the header fields are the latest packet's): what ``_receive`` would do for them, with
+        ``AckDeferral.in_order`` and ``ReceiveBuffer.append`` written out (once per batch)."""
         self.packets_received += count
         self.ack_nr = ack_nr
         self._reply_micro = (now_us - ts) & TS_MASK
         self.peer_wnd = wnd
         if ts_diff and self._tx.out:
             self._pending_delay = ts_diff  # LEDBAT takes it once per batch (``datagrams``)
-        self.acks.in_order(count, now_us)
+        acks = self.acks
+        acks.needed = True
+        if not acks.unacked:
+            acks.due = now_us + ACK_DELAY_US
+        acks.unacked += count
         if payload:
-            self._rx.append(payload)
+            rx = self._rx
+            rx.chunks.append(payload)
+            rx.length += len(payload)
             if not self._readable_queued:
                 self._readable_queued = True
                 self._events.append(_READABLE)
@@ -446,14 +443,8 @@ class UtpConnection:
             offsets = sack_bits(sack)
             more, rtt_sample = tx.ack_selected(ack, offsets, now_us, rtt_sample)
             acked_bytes += more
-            if len(offsets) >= DUP_ACK_LIMIT:
-                # a packet with DUP_ACK_LIMIT sacked packets after it is lost
-                third = (ack + 2 + offsets[-DUP_ACK_LIMIT]) & SEQ_MASK
-                for p in outs.values():
-                    if not seq_less(p.seq, third):
-                        break
-                    if not p.fast_resent:
-                        lost.append(p)
+            if len(offsets) >= DUP_ACK_LIMIT:  # a packet with DUP_ACK_LIMIT sacked packets after it is lost
+                lost = tx.not_resent_before((ack + 2 + offsets[-DUP_ACK_LIMIT]) & SEQ_MASK)
         if progressed:
             self._dup_acks = 0
         elif kind == _STATE and outs:
@@ -666,8 +657,10 @@ class UtpConnection:
 
     # -- output --------------------------------------------------------------------------
     def _header(self, kind: int, seq: int, now_us: int, *, with_sack: bool) -> bytes:
-        sack = self._rx.sack(self.ack_nr) if with_sack else None
-        self._advertised = wnd = self._rx.window
+        rx = self._rx
+        sack = rx.sack(self.ack_nr) if with_sack and rx.held else None
+        wnd = rx.capacity - rx.length - rx.held_bytes  # (``rx.window``, written out: once per datagram)
+        self._advertised = wnd = wnd if wnd > 0 else 0
         return encode_header(kind, self.send_id, now_us, self._reply_micro, wnd, seq, self.ack_nr, sack)
 
     def _emit(self, p: Sent, now_us: int, out: list[bytes]) -> None:
@@ -744,14 +737,18 @@ class UtpConnection:
                 self.loss_probe.due = False
                 self._send_probe(now_us, out)
             acks = self.acks
-            # one ack for everything received since the last call, unless it is in-order data's
-            # and may wait (acked with more, or at its deadline); not when little room is left:
-            # the peer is about to stall on our window, tell it now
-            room = self._rx.window
-            if acks.needed and (self.state is not _CONNECTED or room < acks.every * self.payload_size
-                                or not acks.may_wait(now_us)):
-                out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
-                acks.sent()
+            if acks.needed:  # one ack for everything received since the last call
+                rx = self._rx
+                # (``acks.owed_now`` and ``acks.sent`` written out: once per batch of datagrams)
+                if (acks.urgent or acks.unacked >= acks.every or now_us >= acks.due
+                        or self.state is not _CONNECTED
+                        # little room left: the peer is about to stall on our window, tell it now
+                        or rx.capacity - rx.length - rx.held_bytes < acks.every * self.payload_size):
+                    out.append(self._header(_STATE, self.seq_nr, now_us, with_sack=True))
+                    acks.needed = acks.urgent = False
+                    acks.unacked = 0
+                else:
+                    acks.deferred += 1  # in-order data only: acked with more, or at its deadline
         self._maybe_closed()
         return out
 
@@ -774,10 +771,9 @@ class UtpConnection:
             if self.seq_nr != seq:
                 self.loss_probe.sent += 1
                 return
-        for p in reversed(tx.out.values()):
-            if not p.need_resend:
-                self._probe_again(p, now_us, out)
-                return
+        last = tx.newest_in_flight()
+        if last is not None:
+            self._probe_again(last, now_us, out)
 
     def _probe_again(self, p: Sent, now_us: int, out: list[bytes]) -> None:
         """Send ``p`` (in flight) again as the tail loss probe."""
@@ -806,8 +802,10 @@ class UtpConnection:
             if now_us < self._persist_at:
                 return
         self._persist_at = None
-        sack = self._rx.sack(self.ack_nr)
-        self._advertised = wnd = self._rx.window
+        rx = self._rx
+        sack = rx.sack(self.ack_nr) if rx.held else None
+        wnd = rx.capacity - rx.length - rx.held_bytes  # (``rx.window``)
+        self._advertised = wnd = wnd if wnd > 0 else 0
         first = self.seq_nr
         header = (self.send_id, self._reply_micro, wnd, self.ack_nr)
         tail = b"" if sack is None else bytes((0, len(sack))) + sack

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .packet import HEADER, HEADER_SIZE, SEQ_MASK, TS_MASK, VERSION, PacketType
+from .packet import HEADER, HEADER_SIZE, SEQ_MASK, TS_MASK, VERSION, PacketType, seq_less
 
 __all__ = ["SendBuffer", "Sent"]
 
@@ -189,6 +189,23 @@ class SendBuffer:
                 if p.transmissions == 1:
                     sample = now_us - p.sent_us
         return acked, sample
+
+    def not_resent_before(self, seq: int) -> list[Sent]:
+        """The packets in flight sent before ``seq`` and not yet sent again for a loss (oldest first)."""
+        found: list[Sent] = []
+        for p in self.out.values():
+            if not seq_less(p.seq, seq):
+                break
+            if not p.fast_resent:
+                found.append(p)
+        return found
+
+    def newest_in_flight(self) -> Sent | None:
+        """The packet sent last that still counts in flight (not waiting to go again)."""
+        for p in reversed(self.out.values()):
+            if not p.need_resend:
+                return p
+        return None
 
     def mark_lost(self, p: Sent) -> None:
         """``p`` goes again: it no longer counts in flight."""

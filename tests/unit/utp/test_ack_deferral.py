@@ -117,17 +117,18 @@ def test_data_we_send_carries_the_deferred_ack() -> None:
 def test_the_deferral_on_its_own_in_order_data_waits_anything_else_goes_at_once() -> None:
     acks = AckDeferral()
     acks.in_order(3, NOW)
-    assert acks.waiting and acks.due == NOW + ACK_DELAY_US and acks.may_wait(NOW + 1)
+    assert acks.waiting and acks.due == NOW + ACK_DELAY_US and not acks.owed_now(NOW + 1)
     acks.in_order(1, NOW + 500)  # (the deadline counts from the first packet not acked)
-    assert acks.due == NOW + ACK_DELAY_US and acks.deferred == 1
+    assert acks.due == NOW + ACK_DELAY_US and not acks.owed_now(NOW + ACK_DELAY_US - 1)
+    assert acks.owed_now(NOW + ACK_DELAY_US)
     acks.on_timer(NOW + ACK_DELAY_US - 1)
     assert acks.waiting
     acks.on_timer(NOW + ACK_DELAY_US)
-    assert not acks.waiting and not acks.may_wait(NOW + ACK_DELAY_US)
+    assert not acks.waiting and acks.owed_now(NOW)  # (urgent now)
     acks.sent()
     assert not acks.needed
     acks.in_order(acks.every, NOW)
-    assert not acks.may_wait(NOW)  # a full count goes at once
+    assert acks.owed_now(NOW)  # a full count goes at once
     acks.sent()
     acks.now()
-    assert acks.needed and not acks.waiting and not acks.may_wait(NOW)
+    assert acks.needed and not acks.waiting and acks.owed_now(NOW)

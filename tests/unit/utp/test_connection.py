@@ -13,9 +13,9 @@ from torrent_engine.utp.state import TRANSITIONS, State
 from .simnet import Link, Pair
 
 
-def _handshake() -> tuple[UtpConnection, UtpConnection, int]:
+def _handshake(**kw: int) -> tuple[UtpConnection, UtpConnection, int]:
     now = 1_000_000
-    a = UtpConnection.initiate(100, 500)
+    a = UtpConnection.initiate(100, 500, **kw)
     [syn_raw] = a.datagrams(now)
     syn = decode(syn_raw)
     b = UtpConnection.accept(syn, 9000, now)
@@ -197,9 +197,8 @@ def test_data_sent_while_packets_wait_out_of_order_carries_the_selective_ack() -
 
 
 def test_written_bytes_go_out_in_order_across_writes_and_are_not_taken_from_a_changed_buffer() -> None:
-    a, b, now = _handshake()
+    a, b, now = _handshake(send_buffer=10 ** 7)
     a.cc.cwnd = 10 ** 7
-    a.send_buffer = 10 ** 7
     rng = __import__("random").Random(3)
     expect = bytearray()
     for i in range(300):  # writes of 1 byte to ~2 packets, of every kind a caller may pass
@@ -234,8 +233,7 @@ def test_written_bytes_go_out_in_order_across_writes_and_are_not_taken_from_a_ch
 
 
 def test_a_partial_write_keeps_the_rest_for_the_caller() -> None:
-    a, _, now = _handshake()
-    a.send_buffer = 5000
+    a, _, now = _handshake(send_buffer=5000)
     data = bytes(range(256)) * 30  # 7 680 bytes
     assert a.send(data) == 5000 and a.send_space == 0 and a.send(b"more") == 0
     a.cc.cwnd = 10 ** 6

@@ -78,3 +78,16 @@ def test_a_packet_sent_twice_gives_no_round_trip_sample() -> None:
     _pack(buf, 1)
     buf.out[1].transmissions = 2
     assert buf.ack_through(0, 1, NOW + 500) == (100, None)
+
+
+def test_the_packets_a_selective_ack_shows_lost_and_the_newest_still_in_flight() -> None:
+    buf = SendBuffer(1 << 20)
+    buf.write(b"x" * 500)
+    _pack(buf, 0xFFFE)  # packets 0xFFFE, 0xFFFF, 0, 1, 2
+    buf.out[0xFFFF].fast_resent = True  # (already sent again for a loss)
+    assert [p.seq for p in buf.not_resent_before(1)] == [0xFFFE, 0]  # across the wrap
+    buf.mark_lost(buf.out[2])
+    newest = buf.newest_in_flight()
+    assert newest is not None and newest.seq == 1
+    buf.resend_all()
+    assert buf.newest_in_flight() is None
