@@ -50,17 +50,16 @@ Invariants:
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from .bitfield import Bitfield
 from .layout import FileMap, TorrentLayout
 from .peer.messages import BLOCK_SIZE
+from .picker_endgame import Endgame
 from .picker_parts import (
     ACCEPTED,
-    ALL,
     COMPLETE,
     NOT_ACCEPTED,
     NOTHING,
@@ -70,6 +69,7 @@ from .picker_parts import (
     PeerKey,
     Without,
 )
+from .picker_peers import PeerPieces
 
 __all__ = [
     "BLOCK_SIZE",
@@ -116,15 +116,11 @@ class PiecePicker:
         self._map = FileMap(torrent)
         n = self.num_pieces = torrent.num_pieces
         self.random_first_pieces = random_first_pieces
-        self.endgame_max_requesters = max(2, endgame_max_requesters)
-        self.endgame_batch = max(1, endgame_batch)  # duplicates a drained peer takes at a time
-        self.endgame_margin = endgame_margin  # a round trip's worth, beyond what its rate needs
         self.sequential = False
         self._have = Bitfield(n)
         self._needed = Bitfield(n)  # priority > 0 and not had
         self._state = bytearray(n)
         self._avail = [0] * n  # peers (not counting seeds) that have each piece
-        self._seeds = 0
         self._prio = bytearray(n)
         self._buckets: list[list[list[int]]] = [[] for _ in range(MAX_PRIORITY + 1)]
         self._level_count = [0] * (MAX_PRIORITY + 1)
@@ -134,17 +130,14 @@ class PiecePicker:
         self._open: dict[int, None] = {}  # ordered set: DOWNLOADING pieces with a free block
         # (piece, block) -> when it was asked for: the one record of what is in flight at whom
         self._requests: dict[PeerKey, dict[tuple[int, int], float]] = {}
-        self._peers: dict[PeerKey, Bitfield | None] = {}  # None: a seed (has every piece)
-        # Peers with few pieces also keep them as a set: picking for them walks their pieces
-        # instead of the buckets, where most pieces would be skipped as missing.
-        self._sparse: dict[PeerKey, set[int]] = {}
-        self.sparse_peer_limit = sparse_peer_limit
+        # What each peer has. Peers with few pieces also keep them as a set: picking for them
+        # walks their pieces instead of the buckets, where most pieces would be skipped as missing.
+        self._peers = PeerPieces(n, sparse_peer_limit)
         self._seq_cursor = 0
         # Endgame: a peer that found nothing to duplicate is not scanned again until something
         # that could give it a block changes (a request withdrawn, a new piece in play, what it
         # has, a priority): ``_generation`` counts those changes.
         self._generation = 0
-        self._endgame_dry: dict[PeerKey, int] = {}
         # Deadlines (streaming): pieces wanted first, most urgent first; those a reader is
         # blocked on; how old a request of one of those may get before a second peer is asked.
         self._deadlines: dict[int, None] = {}  # ordered set
@@ -163,6 +156,29 @@ class PiecePicker:
         self._file_prios = [SKIP if f.pad else DEFAULT_PRIORITY for f in torrent.files]
         self._piece_override: dict[int, int] = {}
         self._apply_priorities(self._compute_piece_priorities())
+        self._endgame = Endgame(self._requests, self._downloads, self._prio,  # (borrowed)
+                                max_requesters=endgame_max_requesters,
+                                batch=endgame_batch, margin=endgame_margin)
+
+    @property
+    def sparse_peer_limit(self) -> int:
+        """A peer with at most this many pieces is picked for from its own set."""
+        return self._peers.sparse_limit
+
+    @property
+    def endgame_max_requesters(self) -> int:
+        """The most peers one block is asked of in endgame."""
+        return self._endgame.max_requesters
+
+    @property
+    def endgame_batch(self) -> int:
+        """Endgame duplicates a drained peer takes at a time (without a known rate)."""
+        return self._endgame.batch
+
+    @property
+    def endgame_margin(self) -> float:
+        """Seconds beyond its rate's need a drained peer must beat to take a later block in endgame."""
+        return self._endgame.margin
 
     def _subtract_pad(self, offset: int, length: int) -> None:
         pl = self._torrent.piece_length
@@ -367,7 +383,7 @@ class PiecePicker:
 
     def availability(self, index: int) -> int:
         """How many connected peers have piece ``index``."""
-        return self._avail[index] + self._seeds
+        return self._avail[index] + self._peers.seeds
 
     # -- peers ---------------------------------------------------------------------------------
 
@@ -389,87 +405,47 @@ class PiecePicker:
 
     def _forget_availability(self, peer_key: PeerKey) -> None:
         self._generation += 1
-        if peer_key not in self._peers:
-            return
-        bf = self._peers.pop(peer_key)
-        sparse = self._sparse.pop(peer_key, None)
-        if bf is None:
-            self._seeds -= 1
-        else:
-            for i in sparse if sparse is not None else bf:
-                self._dec(i)
+        for i in self._peers.forget(peer_key):
+            self._dec(i)
 
     def peer_bitfield(self, peer_key: PeerKey, bitfield: Bitfield) -> None:
         """The peer's BITFIELD (replaces what was known). O(pieces set); O(1) when full."""
         if bitfield.num_pieces != self.num_pieces:
             raise ValueError(f"bitfield of {bitfield.num_pieces} pieces, torrent has {self.num_pieces}")
         self._forget_availability(peer_key)  # (counts as a change for endgame)
-        if bitfield.all():
-            self._peers[peer_key] = None
-            self._seeds += 1
-            return
-        bf = bitfield.copy()
-        self._peers[peer_key] = bf
-        if len(bf) <= self.sparse_peer_limit:
-            self._sparse[peer_key] = set(bf)
-        for i in bf:
+        for i in self._peers.bitfield(peer_key, bitfield):
             self._inc(i)
 
     def peer_have_all(self, peer_key: PeerKey) -> None:
         """BEP 6 HAVE ALL (a seed). O(1)."""
         self._forget_availability(peer_key)
-        self._peers[peer_key] = None
-        self._seeds += 1
+        self._peers.have_all(peer_key)
 
     def peer_have_none(self, peer_key: PeerKey) -> None:
         """BEP 6 HAVE NONE."""
         self._forget_availability(peer_key)
-        self._peers[peer_key] = Bitfield(self.num_pieces)
-        if self.sparse_peer_limit > 0:
-            self._sparse[peer_key] = set()
+        self._peers.have_none(peer_key)
 
     def peer_have(self, peer_key: PeerKey, index: int) -> None:
         """A HAVE message. O(1)."""
         self._check_index(index)
-        bf = self._peers.get(peer_key)
-        if bf is None:
-            if peer_key in self._peers:
-                return  # a seed already counts for every piece
-            bf = self._peers[peer_key] = Bitfield(self.num_pieces)
-            if self.sparse_peer_limit > 0:
-                self._sparse[peer_key] = set()
-        if index not in bf:
+        if self._peers.have(peer_key, index):
             self._generation += 1
-            bf.add(index)
             self._inc(index)
-            sparse = self._sparse.get(peer_key)
-            if sparse is not None:
-                if len(sparse) < self.sparse_peer_limit:
-                    sparse.add(index)
-                else:
-                    del self._sparse[peer_key]  # no longer few: the buckets serve it well
 
     def peer_has(self, peer_key: PeerKey) -> Container[int]:
         """What the picker knows the peer has."""
-        bf = self._peers.get(peer_key)
-        if bf is None:
-            return ALL if peer_key in self._peers else NOTHING
-        return bf
+        return self._peers.has(peer_key)
 
     def is_interesting(self, peer_key: PeerKey) -> bool:
         """The peer has a piece we want (send INTERESTED). O(N/64) word operations at most."""
-        if peer_key not in self._peers:
-            return False
-        bf = self._peers[peer_key]
-        if bf is None:
-            return len(self._needed) > 0
-        return bf.any_of(self._needed)
+        return self._peers.any_of(peer_key, self._needed)
 
     def peer_gone(self, peer_key: PeerKey) -> list[Block]:
         """The peer disconnected: its requests go back to the pool, its pieces leave availability."""
         released = self.release_requests(peer_key)
         self._requests.pop(peer_key, None)
-        self._endgame_dry.pop(peer_key, None)
+        self._endgame.forget(peer_key)
         self._forget_availability(peer_key)
         return released
 
@@ -556,7 +532,7 @@ class PiecePicker:
         ``fast``: whether the peer may take deadline pieces (see ``set_deadlines``).
         ``block_seconds``: how long the peer takes per block at its measured rate (0: unknown);
         in endgame it may then take, beyond ``endgame_batch``, the blocks it would deliver
-        sooner than the peers they are asked of (``_endgame``).
+        sooner than the peers they are asked of (``picker_endgame.py``).
         """
         has: Container[int] = self.peer_has(peer_key) if peer_has is None else peer_has
         out: list[Block] = []
@@ -566,7 +542,7 @@ class PiecePicker:
         drained = not mine  # nothing of this peer's own in flight: it may take endgame duplicates
         # A small explicit set (e.g. BEP 6 allowed-fast pieces) or a peer with few pieces: walk
         # those pieces rather than the buckets.
-        few: AbstractSet[int] | None = self._sparse.get(peer_key) if peer_has is None else None
+        few: AbstractSet[int] | None = self._peers.few(peer_key) if peer_has is None else None
         if isinstance(peer_has, AbstractSet) and len(peer_has) <= max(self.sparse_peer_limit, 1):
             few = peer_has
         if self._deadlines:
@@ -584,7 +560,7 @@ class PiecePicker:
                 self._take_free(i, peer_key, mine, n, out, now)
                 if len(out) >= n:
                     return out
-        bucket_zero = self._seeds > 0 or peer_key not in self._peers
+        bucket_zero = self._peers.seeds > 0 or not self._peers.knows(peer_key)
         while len(out) < n and self._fresh_wanted:
             fresh = self._next_fresh(has, bucket_zero) if few is None else self._next_fresh_among(few)
             if fresh is None:
@@ -596,11 +572,8 @@ class PiecePicker:
             self._open[fresh] = None
             self._take_free(fresh, peer_key, mine, n, out, now)
         if len(out) < n and drained and self.in_endgame():
-            if peer_has is not None or self._endgame_dry.get(peer_key) != self._generation:
-                limit = min(n, len(out) + self.endgame_batch)
-                self._endgame(peer_key, has, mine, limit, n, out, now, block_seconds)
-                if len(out) < limit and peer_has is None:
-                    self._endgame_dry[peer_key] = self._generation
+            self._endgame.pick(peer_key, has, mine, n, out, now, block_seconds, generation=self._generation,
+                               remember=peer_has is None)
         return out
 
     def _pick_deadlines(self, peer_key: PeerKey, has: Container[int],
@@ -660,7 +633,7 @@ class PiecePicker:
             first = next((i for i in range(self.num_pieces)
                           if self._state[i] == _FRESH and self._prio[i] > 0 and i in has), None)
         else:
-            first = self._next_fresh(has, self._seeds > 0 or peer_key not in self._peers)
+            first = self._next_fresh(has, self._peers.seeds > 0 or not self._peers.knows(peer_key))
         if first is None:
             return []
         mine = self._requests.setdefault(peer_key, {})
@@ -740,73 +713,6 @@ class PiecePicker:
             if state[i] == _FRESH and prio[i] > 0 and i in has:
                 return i
         return None
-
-    def _endgame(
-        self, peer_key: PeerKey, has: Container[int], mine: dict[tuple[int, int], float], limit: int,
-        n: int, out: list[Block], now: float, block_seconds: float,
-    ) -> None:
-        """Duplicates for a drained peer: fewest requesters first, so every last block gets a
-        second source before any a third; among those, the blocks due last first.
-
-        A block is due at the time it was asked for plus its requester's queue delay (the age
-        of that peer's oldest request in flight: what a block waits there from request to
-        arrival). With ``block_seconds`` known, the peer takes (up to ``n``) every block due
-        later than it would deliver it itself (its k-th after k x ``block_seconds`` and
-        ``endgame_margin`` for the round trip): the back of slow peers' queues goes to a fast
-        peer that ran dry, the CANCEL reaches the slow peer long before it would have sent it,
-        and the fast links do not idle through the slow ones' last seconds. Otherwise (or
-        when the block due last is not that late) ``limit`` blocks, as libtorrent's endgame
-        does. Each peer's requests are kept in the order they were made, so the blocks due
-        last are walked from the back of each queue, merged by due time: the cost is the
-        blocks looked at, not every block in flight."""
-        requests = self._requests
-        downloads, prio = self._downloads, self._prio
-        delay: dict[PeerKey, float] = {}
-        for p, asked in requests.items():
-            if p != peer_key and asked:
-                delay[p] = now - next(iter(asked.values()))
-        for k in range(1, self.endgame_max_requesters):
-            # (-due, peer order, block, the rest of that peer's queue from the back, its delay)
-            heap: list[tuple[float, int, tuple[int, int], Iterator[tuple[tuple[int, int], float]],
-                             float]] = []
-            for order, (p, late) in enumerate(delay.items()):
-                queue = reversed(requests[p].items())
-                first = next(queue, None)
-                if first is not None:
-                    heap.append((-(first[1] + late), order, first[0], queue, late))
-            heapq.heapify(heap)
-            stealing: bool | None = None
-            seen: set[tuple[int, int]] = set()
-            while heap:
-                neg_due, order, key, queue, late = heap[0]
-                following = next(queue, None)
-                if following is None:
-                    heapq.heappop(heap)
-                else:
-                    heapq.heapreplace(heap, (-(following[1] + late), order, following[0], queue, late))
-                i, j = key
-                if key in seen or prio[i] == 0 or i not in has:
-                    continue
-                seen.add(key)
-                reqs = downloads[i].requesters[j]
-                if len(reqs) != k or peer_key in reqs:
-                    continue
-                due = -neg_due if k == 1 else min(requests[p][key] + delay[p] for p in reqs)
-                soon_enough = block_seconds > 0 and \
-                    due - now > (len(out) + 1) * block_seconds + self.endgame_margin
-                if stealing is None:
-                    stealing = soon_enough
-                if stealing and not soon_enough:
-                    return  # the rest is due sooner than this peer would bring it
-                if not stealing and len(out) >= limit:
-                    return
-                reqs.append(peer_key)
-                mine[key] = now
-                out.append(Block(i, j * BLOCK_SIZE, downloads[i].block_length(j)))
-                if len(out) >= n:
-                    return
-            if stealing:
-                return
 
     # -- arrivals and verification -------------------------------------------------------------
 

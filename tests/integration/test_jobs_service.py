@@ -325,8 +325,8 @@ async def test_a_finished_download_does_not_look_busy(tmp_path: Path) -> None:
         with anyio.fail_after(20):
             while session.peers:  # (both seeds: the link is closed)
                 await anyio.sleep(0.05)
-            ticks = session.stats.ticks
-            while session.stats.ticks < ticks + 8 and not session.stats.quiet():
+            ticks = session.tick.ticks
+            while session.tick.ticks < ticks + 8 and not session.tick.quiet():
                 await anyio.sleep(0.05)
         idle = jobs.get(job.id)
         assert idle.download_rate == 0.0 and idle.eta is None

@@ -47,6 +47,6 @@ async def test_a_link_with_a_small_mtu_carries_every_byte_and_the_datagrams_sett
             assert await upload(accepted[0], stream, down) == down
         tg.cancel_scope.cancel()
     for conn in (stream.conn, accepted[0].conn):
-        assert conn.peer_max_datagram == 0 and conn.mtu_probes_sent > 0
-        assert PACKET_SIZE < conn.mtu_floor == conn.packet_size <= CARRIED <= conn.mtu_ceiling
+        assert conn.peer_max_datagram == 0 and conn.mtu.probes_sent > 0
+        assert PACKET_SIZE < conn.mtu.floor == conn.packet_size <= CARRIED <= conn.mtu.ceiling
     assert duplex.down.dropped_mtu > 0 and duplex.up.dropped_mtu > 0  # probes the link did not carry

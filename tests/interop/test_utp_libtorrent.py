@@ -19,7 +19,8 @@ from tests.integration.helpers import loopback_config, make_payload, make_torren
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
-from torrent_engine.utp.connection import MTU_SEARCH_DONE, PACKET_SIZE
+from torrent_engine.utp.connection import PACKET_SIZE
+from torrent_engine.utp.pmtud import MTU_SEARCH_DONE
 from torrent_engine.utp.socket import IPV4_MTU_CEILING
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -38,8 +39,8 @@ def _datagram_sizes(session: Session) -> set[int]:
     takes as data packets with an extension it skips)."""
     shared = session.shared
     assert shared is not None and shared.utp is not None
-    assert all(stream.conn.peer_max_datagram == 0 for stream in shared.utp._conns.values())
-    return {stream.conn.packet_size for stream in shared.utp._conns.values()}
+    assert all(stream.conn.peer_max_datagram == 0 for stream in (stream for _, stream in shared.utp.table))
+    return {stream.conn.packet_size for stream in (stream for _, stream in shared.utp.table)}
 
 
 @pytest.mark.parametrize("encryption", ["disable", "require"])

@@ -285,7 +285,7 @@ class StreamApi:
                 with anyio.move_on_after(self.metadata_wait):
                     opened = await session.open_file(index).open()
                 if opened is None:  # (a reader is registered only once open: nothing to undo)
-                    why = diagnose(session.stats.swarm_facts())[1]
+                    why = diagnose(session.stall_watch.swarm_facts())[1]
                     return JSONResponse(
                         {"error": f"the metadata of {session.name} has not arrived after "
                                   f"{self.metadata_wait:g} s: {why}", "retry_after": METADATA_RETRY_AFTER},

@@ -356,7 +356,7 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
                     # waiting out --stall-timeout would not change that
                     item.stalled = True
                     item.done = True
-                    item.error = f"{diagnose(session.stats.swarm_facts())[1]}; nothing to wait for"
+                    item.error = f"{diagnose(session.stall_watch.swarm_facts())[1]}; nothing to wait for"
                     tg.cancel_scope.cancel()
                     return
                 if st.stall_message is None:
@@ -413,7 +413,7 @@ def _no_peer_source(session: Session) -> bool:
     web seed or peer given, and nobody known or connected."""
     if session.state.value not in ("downloading", "downloading_metadata"):
         return False
-    facts = session.stats.swarm_facts()
+    facts = session.stall_watch.swarm_facts()
     return facts.sources == 0 and facts.known == 0 and facts.connected == 0
 
 

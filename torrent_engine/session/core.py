@@ -26,12 +26,14 @@ handler, the run) declare what they need of the session as a Protocol of their o
 - ``metadata.MetadataClient``: BEP 9 for magnets (owned by the ``FetchingMetadata`` phase),
   ``metadata.MetadataServer``: our info dict to peers; ``layers.PieceLayers``: BEP 52 piece
   layers the metainfo lacks, asked of peers; ``checking.Checker``: checking, resume data;
-- ``announce.Announcer``: trackers and DHT; ``stats.Stats``: rates, the tick, stall diagnosis;
+- ``announce.Announcer``: trackers and DHT; ``rates.Rates``: transfer rates;
+  ``stall_watch.StallWatch``: the stall diagnosis; ``tick.SessionTick``: the once-a-second tick
+  (timeouts, PEX, keep-alives, interest, the stats event, resume saving);
 - ``webseeds.SessionWebSeeds``: BEP 19 web seeds, fed by the picker like peers;
 - ``peer_pool.PeerPool`` (pure): every address heard of, bans, back-off.
 
 The session borrows a ``SharedResources`` and owns everything else in its own task groups:
-``run()`` holds the session-level group (stats, verification, resume saving); the swarm group
+``run()`` holds the session-level group (the tick, verification, resume saving); the swarm group
 inside it (peers, trackers, the DHT loop, web seeds, the choker) belongs to the ``Live`` phase (or
 a magnet's fetch) and is cancelled by ``pause()`` and ``stop()``. So stopping leaves no task behind.
 
@@ -88,9 +90,11 @@ from .peer_handler import PeerHandler
 from .peer_pool import PeerPool, PeerSource
 from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
+from .rates import Rates
 from .reader import FileReader, Readers
-from .stats import Stats
+from .stall_watch import StallWatch
 from .status import SessionStatus, session_status
+from .tick import SessionTick
 from .upload import Uploader
 from .webseeds import SessionWebSeeds
 
@@ -153,8 +157,11 @@ class Session:
         self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage, seed_mode=seed_mode)
         self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
-        self.stats = Stats(ctx, given_peers=len(peers), checker=self.checker, handler=self.handler,
-                           announcer=self.announcer, connector=self.connector, status=self.status)
+        self.rates = Rates(ctx.totals)
+        self.stall_watch = StallWatch(ctx, given_peers=len(peers), announcer=self.announcer,
+                                      connector=self.connector)
+        self.tick = SessionTick(ctx, rates=self.rates, stall_watch=self.stall_watch, resume=self.checker,
+                                upkeep=self.handler, status=self.status)
         self.readers = Readers(ctx, pick_requests=self.handler.pick_requests)
         if isinstance(torrent, Torrent):
             self._life.begin(Loaded(self._make_parts(torrent)))
@@ -180,10 +187,10 @@ class Session:
         pieces = Pieces(ctx, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
-        webseeds = SessionWebSeeds(ctx, on_downloaded=self.stats.downloaded,
+        webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded,
                                    cancel_elsewhere=self.handler.cancel_elsewhere)
         return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces,
-                            Uploader(ctx, self._rng, on_uploaded=self.stats.uploaded), layers, webseeds)
+                            Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
 
     @property
     def phase(self) -> Phase:

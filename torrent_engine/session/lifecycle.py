@@ -3,9 +3,9 @@
 ``run()`` acquires the shared resources, fetches a magnet's metadata, opens the files, checks,
 then runs the swarm until it is stopped, moving the session through the phases of ``phases``
 (``FetchingMetadata`` -> ``Loaded`` -> ``Checking`` -> ``Live`` <-> ``Paused`` -> ``Loaded``). It
-owns the session-level task group (stats, verification, resume saving); each ``Live`` phase (and a
-magnet's fetch) owns a swarm group inside it, which ``pause()`` and ``stop()`` cancel, so stopping
-leaves no task behind.
+owns the session-level task group (the tick, verification, resume saving); each ``Live`` phase
+(and a magnet's fetch) owns a swarm group inside it, which ``pause()`` and ``stop()`` cancel, so
+stopping leaves no task behind.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .checking import Checker
     from .connector import Connector
     from .context import TorrentContext
-    from .stats import Stats
+    from .tick import SessionTick
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -65,8 +65,8 @@ class LifeHost(Protocol):
         """Checks at start, saves the resume data."""
 
     @property
-    def stats(self) -> Stats:
-        """The tick (runs with the run)."""
+    def tick(self) -> SessionTick:
+        """The once-a-second tick (runs with the run)."""
 
     async def save_metainfo(self) -> None:
         """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
@@ -351,7 +351,7 @@ class Life:
                     self.tg = tg
                     if self.stop_requested:
                         tg.cancel_scope.cancel()
-                    tg.start_soon(s.stats.run)
+                    tg.start_soon(s.tick.run)
                     if opened is None:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from .holepunch import Holepunch
     from .metadata import MetadataServer
     from .peer_pool import PeerSource
+    from .rates import Rates
     from .reader import Readers
-    from .stats import Stats
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -55,7 +55,7 @@ RECEIVE_BUDGET = 8 * 1024 * 1024
 
 class PeerHandlerHost(Protocol):
     """What the wire protocol needs of its torrent beside the context: the parts it hands
-    messages to and the stats that count the bytes (several of them need the handler too, so
+    messages to and the rates that count the bytes (several of them need the handler too, so
     the session is given as this)."""
 
     @property
@@ -63,7 +63,7 @@ class PeerHandlerHost(Protocol):
         """What every part reads and calls (``context``)."""
 
     @property
-    def stats(self) -> Stats:
+    def rates(self) -> Rates:
         """Counts the bytes that came."""
 
     @property
@@ -253,7 +253,7 @@ class PeerHandler:
         finally:
             if nblocks:
                 requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
-                s.stats.downloaded(nbytes)
+                s.rates.downloaded(nbytes)
                 ctx.totals.wasted += wasted
         if nblocks:
             pieces.hash_taken()
@@ -274,7 +274,7 @@ class PeerHandler:
         if not pieces.can_take(index):
             return False
         requesting.on_block(peer, length, time.monotonic())
-        s.stats.downloaded(length)
+        s.rates.downloaded(length)
         result = ctx.parts.picker.received(peer.key, index, begin, length)
         if not result.accepted:
             ctx.totals.wasted += length
@@ -337,7 +337,7 @@ class PeerHandler:
         elif isinstance(msg, m.RejectRequest):
             picker.cancel_request(peer.key, Block(msg.index, msg.begin, msg.length))
             # no refill here: the same blocks would be picked and rejected again, at wire speed;
-            # the stats loop tops this peer up within a second (other peers' pieces at once)
+            # the tick tops this peer up within a second (other peers' pieces at once)
         elif isinstance(msg, m.AllowedFast):
             peer.allowed_fast.add(msg.index)
         elif isinstance(msg, (m.HashRequest, m.Hashes, m.HashReject)):
@@ -443,7 +443,7 @@ class PeerHandler:
             return
         # past the memory cap with pieces still being assembled: this one goes to disk block by block
         requesting.on_block(peer, length, time.monotonic())
-        s.stats.downloaded(length)
+        s.rates.downloaded(length)
         result = ctx.parts.picker.block_received(peer.key, Block(index, begin, length))
         if not result.accepted:
             ctx.totals.wasted += length

@@ -82,7 +82,7 @@ def on_block(peer: RequestingPeer, length: int, now: float, blocks: int = 1) -> 
 
 
 def update_rates(peer: RequestingPeer, elapsed: float) -> None:
-    """Once a stats interval: smooth the peer's rates; leave slow start once the rate stops growing."""
+    """Once a tick: smooth the peer's rates; leave slow start once the rate stops growing."""
     rate = peer.down_window / elapsed
     if peer.slow_start and peer.down_rate > 0 and rate < peer.down_rate * 1.1:
         peer.slow_start = False

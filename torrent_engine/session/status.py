@@ -52,23 +52,23 @@ def session_status(s: Session) -> SessionStatus:
     left = parts.picker.left_bytes() if parts is not None else 0
     have_bytes = max(0, wanted - left)
     progress = (1.0 if wanted == 0 else have_bytes / wanted) if parts is not None else 0.0
-    down_rate = s.stats.down_rate
+    down_rate = s.rates.down_rate
     eta: float | None = None
     if left == 0 and parts is not None:
         eta = 0.0
     elif down_rate > 0:
         eta = left / down_rate
-    stall = s.stats.stall
+    stall = s.stall_watch.stall
     return SessionStatus(
         name=s.name, info_hash=ctx.info_hash_hex, state=ctx.state.value, progress=progress,
         total_wanted=wanted, have_bytes=have_bytes, downloaded=s.downloaded, uploaded=s.uploaded,
-        download_rate=down_rate, upload_rate=s.stats.up_rate, peers=len(ctx.peers),
+        download_rate=down_rate, upload_rate=s.rates.up_rate, peers=len(ctx.peers),
         seeds=sum(1 for p in ctx.peers.values() if p.is_seed), eta=eta, pieces=len(s.have),
         num_pieces=parts.torrent.num_pieces if parts is not None else 0,
         listen_port=s.listen_port, error=s.error,
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
-        stalled_since=s.stats.stalled_since if stall is not None else None,
+        stalled_since=s.stall_watch.stalled_since if stall is not None else None,
         web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0,
         seed_mode=s.seed_mode, verified_pieces=s.verified_pieces)
 

@@ -72,7 +72,7 @@ class Uploader:
     def __init__(self, context: TorrentContext, rng: random.Random, *,
                  on_uploaded: Callable[[int], None]) -> None:
         self._ctx = context
-        self._on_uploaded = on_uploaded  # payload bytes sent (the stats count them)
+        self._on_uploaded = on_uploaded  # payload bytes sent (the rates count them)
         self._rng = rng  # the choker's optimistic unchokes (the session's, seeded in tests)
         self._shelf: Shelf | None = None  # its pieces in the engine's read cache (taken at first use)
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache

@@ -64,7 +64,7 @@ class SessionWebSeeds:
     def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None],
                  cancel_elsewhere: Callable[[Cancels], Awaitable[None]]) -> None:
         self._ctx = context
-        self._on_downloaded = on_downloaded  # payload bytes that came (the stats count them)
+        self._on_downloaded = on_downloaded  # payload bytes that came (the rates count them)
         self._cancel_elsewhere = cancel_elsewhere  # endgame: the block came, CANCEL it at the peers
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
 

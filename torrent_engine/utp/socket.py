@@ -4,11 +4,12 @@
 Datagrams are read in batches in the event loop's reader callback (no per-packet task, no
 transport object): each wake-up reads up to ``READ_BATCH`` datagrams with plain ``recvfrom``,
 hands each to its connection's core (found by the sender's address and connection id in one
-dict lookup), and then flushes every connection touched once, so a batch of data packets is
-answered by at most one ack (the core may defer the ack of in-order data; a loop timer sends
-it by its deadline). What a connection sends in one flush leaves in runs, each one
-``sendmsg`` that the kernel cuts into datagrams (``gso.py``); on Linux the socket also reads
-such runs from a peer coalesced (``UDP_GRO``). A timer task drives retransmission timeouts.
+dict lookup of the connection table, ``table.py``), and then flushes every connection touched
+once, so a batch of data packets is answered by at most one ack (the core may defer the ack of
+in-order data; a loop timer sends it by its deadline). What a connection sends in one flush
+leaves in runs, each one ``sendmsg`` that the kernel cuts into datagrams (``gso.py``); on Linux
+the socket also reads such runs from a peer coalesced (``UDP_GRO``). A timer task drives
+retransmission timeouts.
 
 Datagram size: the core offers larger datagrams than the standard 1 400 bytes in the handshake
 only when told the path carries them (``max_datagram``), and the socket says so only for a
@@ -70,6 +71,7 @@ from .packet import (
 )
 from .state import State
 from .stream import UtpStream
+from .table import ConnectionTable, SilentPeers
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,7 @@ TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms; a tail loss p
 # socket woke fifty times a second for nothing
 IDLE_TICK = 1.0
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
-SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
-SILENT_MAX = 4096  # peers remembered as silent (oldest forgotten first)
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
-MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 READ_BATCH = 64  # datagrams read per wake-up before the touched connections are flushed (and acked)
 MAX_DATAGRAM = 65536  # what a read takes: nothing is cut short
 MAX_UDP_PAYLOAD = 65507  # the largest datagram we can send: 65 535 bytes of IPv4 less its headers
@@ -201,9 +200,7 @@ class UtpSocket:
         self._rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self._sock: socket.socket | None = None
         self._transport: asyncio.DatagramTransport | None = None  # only where add_reader is missing
-        self._conns: dict[tuple[Address, int], UtpStream] = {}
-        # the same connections keyed by the sender's address exactly as recvfrom returns it
-        self._by_wire: dict[tuple[Any, int], UtpStream] = {}
+        self.table = ConnectionTable()
         self._dirty: set[UtpStream] = set()
         self._wake_later: set[UtpStream] = set()  # new data, reader not yet woken (more is coming)
         self._flush_scheduled = False
@@ -211,9 +208,9 @@ class UtpSocket:
         self._ack_timer: asyncio.TimerHandle | None = None
         self._dht: DhtChannel | None = None
         self._local: Address = ("", 0)
-        self._silent: dict[Address, float] = {}
+        self._silent = SilentPeers()
         self._recverr = False
-        self._connected = anyio.Event()  # set when a connection joins _conns (the timers run again)
+        self._connected = anyio.Event()  # set when a connection joins the table (the timers run again)
         self._dont_fragment: int | None = None  # IP_MTU_DISCOVER as the kernel set it (None: unknown)
         self._reader: asyncio.AbstractEventLoop | None = None  # the loop whose add_reader reads us
         self._rearm_scheduled = False
@@ -238,7 +235,7 @@ class UtpSocket:
     @property
     def connections(self) -> int:
         """How many uTP connections are open."""
-        return sum(1 for s in self._conns.values() if s.conn.state is not State.CLOSED)
+        return self.table.open_count()
 
     def dht_channel(self) -> DhtChannel:
         """Route KRPC datagrams (first byte ``d``) to a channel the DHT node can use."""
@@ -299,7 +296,7 @@ class UtpSocket:
             self._sock = sock
             task_status.started()
             while True:
-                if self._conns:
+                if self.table:
                     await anyio.sleep(TICK)
                 else:  # (a connection made or accepted wakes the timers at once)
                     self._connected = anyio.Event()
@@ -311,11 +308,9 @@ class UtpSocket:
                 self._tick()
         finally:
             self._reader = None
-            for stream in list(self._conns.values()):
+            for stream in self.table.clear():
                 stream.conn.abort("the uTP socket closed")
                 stream.wake()
-            self._conns.clear()
-            self._by_wire.clear()
             self._sock = None
             self._transport = None
             if self._multi is not None:
@@ -497,7 +492,7 @@ class UtpSocket:
                     self._reader.call_soon(self._rearm)
                 if len(data) < 4 or data[0] & 0x0F != VERSION or not isinstance(addr, tuple):
                     continue
-                stream = self._stream_of_sent(data, (_unmap(str(addr[0])), int(addr[1])))
+                stream = self.table.sender_of(data, (_unmap(str(addr[0])), int(addr[1])))
                 if stream is None or stream.conn.state is State.CLOSED:
                     continue
                 code = _errqueue_errno(anc)
@@ -526,17 +521,6 @@ class UtpSocket:
         loop.remove_reader(fd)
         loop.add_reader(fd, self._on_readable)
 
-    def _stream_of_sent(self, data: bytes, addr: Address) -> UtpStream | None:
-        """The connection that sent ``data`` (a uTP header) to ``addr``, if still known."""
-        conn_id = int.from_bytes(data[2:4], "big")
-        if data[0] >> 4 == PacketType.SYN:  # a SYN carries our receive id
-            return self._conns.get((addr, conn_id))
-        for recv_id in ((conn_id - 1) & SEQ_MASK, (conn_id + 1) & SEQ_MASK):  # others our send id
-            stream = self._conns.get((addr, recv_id))
-            if stream is not None and stream.conn.send_id == conn_id:
-                return stream
-        return None
-
     def _on_readable(self) -> None:
         """The socket is readable: read a batch, feed each connection, then flush the touched ones."""
         sock = self._sock
@@ -546,7 +530,7 @@ class UtpSocket:
             self._read_multi(sock, self._multi)
             return
         recv = sock.recvfrom
-        by_wire = self._by_wire
+        by_wire = self.table.by_wire
         dirty = self._dirty
         now = self.now_us()  # one clock read per batch: the batch is read within microseconds
         count = 0
@@ -600,7 +584,7 @@ class UtpSocket:
                 self._icmp_errors()  # then the datagrams behind it (the report consumed the error)
         if count:
             now = self.now_us()  # one clock read per batch: the batch is read within microseconds
-            by_wire = self._by_wire
+            by_wire = self.table.by_wire
             dirty = self._dirty
             buf = multi.buffer
             mem = multi.memory
@@ -657,7 +641,7 @@ class UtpSocket:
 
     def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
         """Every datagram the batch path does not take: KRPC, SYNs, unknown connections, the
-        first packet of a connection from this address (which enters it in ``_by_wire``)."""
+        first packet of a connection from this address (which enters it in ``table.by_wire``)."""
         addr: Address = (_unmap(str(wire_addr[0])), int(wire_addr[1]))
         if not looks_like_utp(data):
             if data[:1] == b"d" and self._dht is not None:
@@ -669,15 +653,14 @@ class UtpSocket:
             log.debug("bad uTP packet from %s:%d: %s", addr[0], addr[1], exc)
             return
         if pkt.type is PacketType.SYN:
-            stream = self._conns.get((addr, (pkt.connection_id + 1) & SEQ_MASK))
+            stream = self.table.get(addr, (pkt.connection_id + 1) & SEQ_MASK)
             if stream is None:
                 self._incoming(pkt, addr)
                 return
         else:
-            stream = self._conns.get((addr, pkt.connection_id))
-            if stream is not None and stream.wire_key is None:
-                stream.wire_key = (wire_addr, pkt.connection_id)
-                self._by_wire[stream.wire_key] = stream
+            stream = self.table.get(addr, pkt.connection_id)
+            if stream is not None:
+                self.table.learn_wire(stream, wire_addr, pkt.connection_id)
         if stream is None:
             if pkt.type is not PacketType.RESET:
                 self.resets_sent += 1
@@ -688,13 +671,13 @@ class UtpSocket:
         self.mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
-        if self.on_accept is None or len(self._conns) >= MAX_CONNECTIONS:
+        if self.on_accept is None or self.table.full:
             return
         conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us(),
                                     max_datagram=self.max_datagram(addr[0]),
                                     mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
-        self._conns[(addr, conn.recv_id)] = stream
+        self.table.add(addr, stream)
         self._connected.set()
         self.mark(stream)
         self.on_accept(stream)
@@ -786,7 +769,7 @@ class UtpSocket:
 
     def _tick(self) -> None:
         now = self.now_us()
-        for key, stream in list(self._conns.items()):
+        for key, stream in self.table:
             conn = stream.conn
             deadline = conn.timeout_at
             if deadline is not None and now >= deadline:
@@ -797,30 +780,17 @@ class UtpSocket:
                     stream.closed_at = now
                     stream.wake()
                 elif now - stream.closed_at > LINGER_US or conn.error is not None:
-                    self._forget(key)
-
-    def _forget(self, key: tuple[Address, int]) -> None:
-        stream = self._conns.pop(key, None)
-        if stream is not None and stream.wire_key is not None:
-            self._by_wire.pop(stream.wire_key, None)
+                    self.table.forget(key)
 
     # -- dialing -------------------------------------------------------------------------
     def note_silent(self, host: str, port: int) -> None:
         """Remember that ``host:port`` did not answer a uTP dial (it may speak TCP only)."""
-        self._silent.pop((host, port), None)
-        self._silent[(host, port)] = self._clock()
-        while len(self._silent) > SILENT_MAX:
-            del self._silent[next(iter(self._silent))]
+        self._silent.note(host, port, self._clock())
 
     def is_silent(self, host: str, port: int) -> bool:
         """Whether ``host:port`` failed to answer a uTP dial recently (so dial TCP instead)."""
-        since = self._silent.get((host, port))
-        if since is None:
-            return False
-        if self._clock() - since > SILENT_MEMORY:
-            del self._silent[(host, port)]
-            return False
-        return True
+        return self._silent.is_silent(host, port, self._clock())
+
     async def _resolve(self, host: str) -> str:
         try:
             ipaddress.ip_address(host)
@@ -842,17 +812,14 @@ class UtpSocket:
         if self._sock is None:
             raise UtpError("the uTP socket is not running")
         addr = (await self._resolve(host), port)  # replies come from the IP: key by it
-        for _ in range(64):
-            conn_id = self._rng.randrange(1 << 16)
-            if (addr, conn_id) not in self._conns:
-                break
-        else:
+        conn_id = self.table.free_id(addr, self._rng)
+        if conn_id is None:
             raise UtpError(f"no free uTP connection id for {host}:{port}")
         conn = UtpConnection.initiate(conn_id, self._rng.randrange(1 << 16),
                                       max_datagram=self.max_datagram(addr[0]),
                                       mtu_ceiling=self.mtu_ceiling(addr[0]))
         stream = UtpStream(self, conn, addr)
-        self._conns[(addr, conn.recv_id)] = stream
+        key = self.table.add(addr, stream)
         self._connected.set()
         self.mark(stream)
         try:
@@ -860,9 +827,9 @@ class UtpSocket:
                 await stream.wait_change()
         except BaseException:
             conn.abort("connect cancelled")
-            self._forget((addr, conn.recv_id))
+            self.table.forget(key)
             raise
         if conn.state is State.CLOSED:
-            self._forget((addr, conn.recv_id))
+            self.table.forget(key)
             raise UtpError(f"uTP connect to {host}:{port} failed: {conn.error}")
         return stream

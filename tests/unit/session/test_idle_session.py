@@ -38,9 +38,9 @@ async def test_an_idle_seeding_session_stops_ticking_and_dialing(tmp_path: Path)
             await s.wait_ready()
             assert s.state.value == "seeding"
             await anyio.sleep(0.2)  # (the first ticks after start may run)
-            ticks, rounds = s.stats.ticks, s.connector.rounds
+            ticks, rounds = s.tick.ticks, s.connector.rounds
             await anyio.sleep(2.5)  # 250 stats intervals, more than one dial round of 2 s
-            assert s.stats.ticks == ticks
+            assert s.tick.ticks == ticks
             assert s.connector.rounds == rounds
 
 
@@ -50,14 +50,14 @@ async def test_a_peer_arriving_wakes_the_tick(tmp_path: Path) -> None:
         async with Session(torrent, tmp_path / "data", config=config()) as s:
             await s.wait_ready()
             await anyio.sleep(0.2)
-            ticks = s.stats.ticks
+            ticks = s.tick.ticks
             stream = await anyio.connect_tcp("127.0.0.1", s.listen_port)
             async with stream:
                 await stream.send(b"\x13BitTorrent protocol" + bytes(8) + torrent.info_hash
                                   + b"-XX0001-" + bytes(12))
                 while s.status().peers == 0:
                     await anyio.sleep(0.01)
-                while s.stats.ticks < ticks + 3:  # ticking again (bounded by fail_after)
+                while s.tick.ticks < ticks + 3:  # ticking again (bounded by fail_after)
                     await anyio.sleep(0.01)
 
 
@@ -91,7 +91,7 @@ async def test_what_the_check_found_is_saved_at_once_not_a_save_interval_later(t
         async with Session(torrent, tmp_path / "data", resume_path=resume,
                            config=config(resume_save_interval=3600.0)) as s:
             await s.wait_ready()
-            while load_resume(resume) is None or s.stats.ticks < 1:  # (bounded by fail_after)
+            while load_resume(resume) is None or s.tick.ticks < 1:  # (bounded by fail_after)
                 await anyio.sleep(0.01)
             data = load_resume(resume)
             assert data is not None and data.have == s.picker.have.to_bytes()

@@ -187,15 +187,6 @@ async def test_selecting_only_an_empty_file_creates_it(tmp_path: Path) -> None:
     assert not (tmp_path / "dl" / "p" / "data").exists()
 
 
-def test_a_rate_is_zero_once_nothing_came_for_its_window() -> None:
-    from torrent_engine.session.stats import RATE_TICKS, RateMeter
-    meter = RateMeter()
-    assert meter.tick(1_000_000, 1.0) == 1_000_000.0
-    assert meter.tick(0, 1.0) == 500_000.0
-    rates = [meter.tick(0, 1.0) for _ in range(RATE_TICKS)]
-    assert rates[-1] == 0.0 and rates[RATE_TICKS - 2] == 0.0
-
-
 async def test_a_restart_from_resume_data_reads_the_disk_in_one_worker_thread_hop(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seeding torrent restarting from its resume data reads that file and its files' sizes and

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.utp.connection import ACK_DELAY_US, ACK_EVERY, UtpConnection
+from torrent_engine.utp.ack_deferral import ACK_DELAY_US, ACK_EVERY, AckDeferral
+from torrent_engine.utp.connection import UtpConnection
 from torrent_engine.utp.packet import PacketType, decode, encode_header
 
 NOW = 1_000_000
@@ -37,7 +38,7 @@ def test_an_in_order_stream_is_acked_every_ack_every_packets(batched: bool) -> N
         acks += [decode(x).ack_nr for x in b.datagrams(NOW)]
     # the clock stands still: only the count sends acks
     assert acks == [500 + ACK_EVERY * k for k in range(1, 5)]
-    assert b.ack_deferred and b.acks_deferred > 0
+    assert b.ack_deferred and b.acks.deferred > 0
     assert b.readable == (4 * ACK_EVERY + 3) * len(PAYLOAD)
 
 
@@ -111,3 +112,23 @@ def test_data_we_send_carries_the_deferred_ack() -> None:
     pkt = decode(d)
     assert pkt.type is PacketType.DATA and pkt.ack_nr == 501
     assert not b.ack_deferred
+
+
+def test_the_deferral_on_its_own_in_order_data_waits_anything_else_goes_at_once() -> None:
+    acks = AckDeferral()
+    acks.in_order(3, NOW)
+    assert acks.waiting and acks.due == NOW + ACK_DELAY_US and not acks.owed_now(NOW + 1)
+    acks.in_order(1, NOW + 500)  # (the deadline counts from the first packet not acked)
+    assert acks.due == NOW + ACK_DELAY_US and not acks.owed_now(NOW + ACK_DELAY_US - 1)
+    assert acks.owed_now(NOW + ACK_DELAY_US)
+    acks.on_timer(NOW + ACK_DELAY_US - 1)
+    assert acks.waiting
+    acks.on_timer(NOW + ACK_DELAY_US)
+    assert not acks.waiting and acks.owed_now(NOW)  # (urgent now)
+    acks.sent()
+    assert not acks.needed
+    acks.in_order(acks.every, NOW)
+    assert acks.owed_now(NOW)  # a full count goes at once
+    acks.sent()
+    acks.now()
+    assert acks.needed and not acks.waiting and acks.owed_now(NOW)

@@ -13,9 +13,9 @@ from torrent_engine.utp.state import TRANSITIONS, State
 from .simnet import Link, Pair
 
 
-def _handshake() -> tuple[UtpConnection, UtpConnection, int]:
+def _handshake(**kw: int) -> tuple[UtpConnection, UtpConnection, int]:
     now = 1_000_000
-    a = UtpConnection.initiate(100, 500)
+    a = UtpConnection.initiate(100, 500, **kw)
     [syn_raw] = a.datagrams(now)
     syn = decode(syn_raw)
     b = UtpConnection.accept(syn, 9000, now)
@@ -193,13 +193,12 @@ def test_data_sent_while_packets_wait_out_of_order_carries_the_selective_ack() -
     for p in data:
         a.receive_packet(p, now + 2)
     assert a.read() == b"b" * (b.payload_size * 2)
-    assert a._out.keys() == {first.seq_nr, second.seq_nr}  # the third is acked selectively
+    assert a._tx.out.keys() == {first.seq_nr, second.seq_nr}  # the third is acked selectively
 
 
 def test_written_bytes_go_out_in_order_across_writes_and_are_not_taken_from_a_changed_buffer() -> None:
-    a, b, now = _handshake()
+    a, b, now = _handshake(send_buffer=10 ** 7)
     a.cc.cwnd = 10 ** 7
-    a.send_buffer = 10 ** 7
     rng = __import__("random").Random(3)
     expect = bytearray()
     for i in range(300):  # writes of 1 byte to ~2 packets, of every kind a caller may pass
@@ -234,8 +233,7 @@ def test_written_bytes_go_out_in_order_across_writes_and_are_not_taken_from_a_ch
 
 
 def test_a_partial_write_keeps_the_rest_for_the_caller() -> None:
-    a, _, now = _handshake()
-    a.send_buffer = 5000
+    a, _, now = _handshake(send_buffer=5000)
     data = bytes(range(256)) * 30  # 7 680 bytes
     assert a.send(data) == 5000 and a.send_space == 0 and a.send(b"more") == 0
     a.cc.cwnd = 10 ** 6
@@ -417,12 +415,12 @@ def test_a_tail_loss_probe_goes_two_round_trips_after_the_last_ack_without_cutti
     a.on_timer(probe_at)
     [probe] = [decode(d) for d in a.datagrams(probe_at)]
     assert probe.seq_nr == pkts[4].seq_nr and probe.payload == pkts[4].payload
-    assert a.cc.cwnd == cwnd and a.probes_sent == 1 and a.bytes_in_flight == 2 * a.payload_size
+    assert a.cc.cwnd == cwnd and a.loss_probe.sent == 1 and a.bytes_in_flight == 2 * a.payload_size
     # one probe per silence: nothing more until the retransmission timeout
     rto_at = a.timeout_at
     assert rto_at is not None and rto_at >= t + 500_000
     a.on_timer(rto_at - 1)
-    assert a.datagrams(rto_at - 1) == [] and a.probes_sent == 1
+    assert a.datagrams(rto_at - 1) == [] and a.loss_probe.sent == 1
     a.on_timer(rto_at)
     assert a.datagrams(rto_at) and a.timeouts == 1
 
@@ -436,7 +434,7 @@ def test_a_probe_that_repaired_the_last_packet_counts_as_a_loss() -> None:
     assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
     cwnd = a.cc.cwnd
     a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 100_000, probe_at), probe_at + 100_000)
-    assert not a._out and a.cc.ssthresh == cwnd / 2 and a.cc.cwnd < 0.6 * cwnd
+    assert not a._tx.out and a.cc.ssthresh == cwnd / 2 and a.cc.cwnd < 0.6 * cwnd
 
 
 def test_a_probe_that_showed_holes_gets_them_resent_at_once_and_the_window_halved_once() -> None:
@@ -452,7 +450,7 @@ def test_a_probe_that_showed_holes_gets_them_resent_at_once_and_the_window_halve
     a.receive_packet(_acked(a, pkts[2].seq_nr, answer, probe_at, make_sack([0])), answer)
     assert [decode(d).seq_nr for d in a.datagrams(answer)] == [pkts[3].seq_nr]
     a.receive_packet(_acked(a, pkts[4].seq_nr, answer + 100_000, answer), answer + 100_000)
-    assert not a._out and a.cc.ssthresh == cwnd / 2
+    assert not a._tx.out and a.cc.ssthresh == cwnd / 2
 
 
 def test_a_spurious_probe_does_not_shrink_the_window() -> None:
@@ -464,7 +462,7 @@ def test_a_spurious_probe_does_not_shrink_the_window() -> None:
     cwnd = a.cc.cwnd
     assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [pkts[4].seq_nr]
     a.receive_packet(_acked(a, pkts[4].seq_nr, probe_at + 10_000, now), probe_at + 10_000)
-    assert not a._out and a.cc.cwnd >= cwnd and a.cc.ssthresh > cwnd
+    assert not a._tx.out and a.cc.cwnd >= cwnd and a.cc.ssthresh > cwnd
 
 
 def test_a_lost_retransmission_is_sent_again_by_the_probe_before_the_timeout() -> None:
@@ -491,7 +489,7 @@ def test_a_lost_retransmission_is_sent_again_by_the_probe_before_the_timeout() -
     assert probe_at is not None and probe_at == armed and probe_at <= t0 + 250_000
     a.on_timer(probe_at)
     assert [decode(d).seq_nr for d in a.datagrams(probe_at)] == [hole]
-    assert a.timeouts == 0 and a.probes_sent == 1
+    assert a.timeouts == 0 and a.loss_probe.sent == 1
 
 
 class _StallingLink(Link):
@@ -520,5 +518,5 @@ def test_a_lossless_transfer_with_stalling_acks_has_no_window_cut() -> None:
     payload = bytes(range(256)) * 12_000  # ~3 MB, ~3 s at the link's rate
     pair.run(payload)
     assert bytes(pair.received) == payload and pair.ab.dropped == pair.ba.dropped == 0
-    assert pair.a.probes_sent > 1 and pair.a.packets_resent >= 1  # (new data, and a packet sent again)
+    assert pair.a.loss_probe.sent > 1 and pair.a.packets_resent >= 1  # (new data, and a packet sent again)
     assert cuts == [] and pair.a.timeouts == 0

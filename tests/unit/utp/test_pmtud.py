@@ -11,8 +11,9 @@ import socket
 
 import pytest
 
-from torrent_engine.utp.connection import MTU_SEARCH_DONE, PACKET_SIZE, UtpConnection
+from torrent_engine.utp.connection import PACKET_SIZE, UtpConnection
 from torrent_engine.utp.packet import HEADER_SIZE, PacketType, decode
+from torrent_engine.utp.pmtud import MTU_PROBE_TRIES, MTU_SEARCH_DONE, PathMtu
 from torrent_engine.utp.socket import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
@@ -86,10 +87,10 @@ def test_datagrams_grow_to_near_the_ceiling_on_a_path_that_carries_them() -> Non
     ab = _Path(delay_us=50_000)
     pair, cuts = _run(ab)
     a = pair.a
-    assert CEILING - MTU_SEARCH_DONE < a.mtu_floor <= CEILING == a.mtu_ceiling
-    assert a.packet_size == a.mtu_floor and a.payload_size > PACKET_SIZE - HEADER_SIZE
+    assert CEILING - MTU_SEARCH_DONE < a.mtu.floor <= CEILING == a.mtu.ceiling
+    assert a.packet_size == a.mtu.floor and a.payload_size > PACKET_SIZE - HEADER_SIZE
     assert CEILING - MTU_SEARCH_DONE < ab.largest <= CEILING
-    assert a.mtu_probes_sent >= 2 and a.mtu_probes_lost == 0
+    assert a.mtu.probes_sent >= 2 and a.mtu.probes_lost == 0
     assert cuts.losses == cuts.timeouts == 0
 
 
@@ -98,9 +99,9 @@ def test_a_smaller_path_mtu_is_found_without_window_cuts_and_the_probes_bytes_ar
     ab = _Path(cap=cap, delay_us=50_000)
     pair, cuts = _run(ab)
     a = pair.a
-    assert PACKET_SIZE < a.mtu_floor <= cap < a.mtu_ceiling + 1
-    assert a.mtu_ceiling - a.mtu_floor < MTU_SEARCH_DONE
-    assert ab.too_big == a.mtu_probes_lost > 0  # lost probes, their bytes sent again (DATA arrived)
+    assert PACKET_SIZE < a.mtu.floor <= cap < a.mtu.ceiling + 1
+    assert a.mtu.ceiling - a.mtu.floor < MTU_SEARCH_DONE
+    assert ab.too_big == a.mtu.probes_lost > 0  # lost probes, their bytes sent again (DATA arrived)
     assert a.packets_resent == ab.too_big  # each once, unpadded
     assert cuts.losses == cuts.timeouts == 0  # no lost probe cut the window
 
@@ -110,8 +111,8 @@ def test_a_path_below_the_first_probe_keeps_the_standard_size() -> None:
     ab = _Path(cap=cap, delay_us=50_000)
     pair, cuts = _run(ab)
     a = pair.a
-    assert a.mtu_floor == a.packet_size == PACKET_SIZE and a.mtu_ceiling - a.mtu_floor < MTU_SEARCH_DONE
-    assert ab.largest <= cap and ab.too_big == a.mtu_probes_lost > 0
+    assert a.mtu.floor == a.packet_size == PACKET_SIZE and a.mtu.ceiling - a.mtu.floor < MTU_SEARCH_DONE
+    assert ab.largest <= cap and ab.too_big == a.mtu.probes_lost > 0
     assert cuts.losses == cuts.timeouts == 0
 
 
@@ -119,15 +120,15 @@ def test_one_lost_probe_is_taken_for_random_loss_not_for_the_size() -> None:
     ab = _Path(drop_probes=1, delay_us=50_000)
     pair, cuts = _run(ab)
     a = pair.a
-    assert a.mtu_probes_lost == 1 and a.mtu_ceiling == CEILING
-    assert CEILING - MTU_SEARCH_DONE < a.mtu_floor
+    assert a.mtu.probes_lost == 1 and a.mtu.ceiling == CEILING
+    assert CEILING - MTU_SEARCH_DONE < a.mtu.floor
     assert cuts.losses == cuts.timeouts == 0
 
 
 def test_a_small_path_mtu_under_random_loss_delivers_every_byte() -> None:
     ab = _Path(cap=1430, loss=0.02, delay_us=50_000)
     pair, _ = _run(ab, loss=0.02)
-    assert PACKET_SIZE <= pair.a.mtu_floor <= 1430
+    assert PACKET_SIZE <= pair.a.mtu.floor <= 1430
     assert ab.largest <= 1430
 
 
@@ -158,7 +159,7 @@ def test_a_probe_the_kernel_refuses_goes_again_unpadded_at_once() -> None:
     a, out = _probing()
     cwnd = a.cc.cwnd
     a.mtu_probe_refused()
-    assert a.mtu_ceiling == len(out[0]) - 1
+    assert a.mtu.ceiling == len(out[0]) - 1
     _sent_again_unpadded(a, out[0])
     assert a.cc.cwnd == cwnd
 
@@ -169,7 +170,7 @@ def test_a_timeout_with_the_probe_oldest_blames_the_probe_not_congestion() -> No
     assert due is not None
     a.on_timer(due)  # nothing came back, the tail loss probe's time passed unused
     assert a.timeouts == 0 and a.cc.cwnd == cwnd
-    assert a.mtu_probes_lost == 1 and a.mtu_ceiling == CEILING  # one loss: maybe not the size
+    assert a.mtu.probes_lost == 1 and a.mtu.ceiling == CEILING  # one loss: maybe not the size
     again = a.datagrams(due)
     assert len(again) == len(out) and all(len(d) <= PACKET_SIZE for d in again)
     assert [decode(d).seq_nr for d in again] == [decode(d).seq_nr for d in out]
@@ -190,12 +191,12 @@ def test_a_lone_probe_lost_goes_again_as_the_tail_loss_probe_and_cuts_no_window(
     assert due is not None
     a.on_timer(due)  # the probe vanished: the tail loss probe's time, before the timeout
     again = a.datagrams(due)
-    assert a.probes_sent == 1 and a.mtu_probes_lost == 1
+    assert a.loss_probe.sent == 1 and a.mtu.probes_lost == 1
     assert len(again) == 1 and len(again[0]) < PACKET_SIZE
     b.receive_datagrams(again, due + 25_000)
     b.on_timer(due + 30_000)
     a.receive_datagrams(b.datagrams(due + 30_000), due + 50_000)
-    assert not a._out and a.cc.cwnd >= cwnd and a.timeouts == 0
+    assert not a._tx.out and a.cc.cwnd >= cwnd and a.timeouts == 0
     assert b.read() == DATA[:a.payload_size]
 
 
@@ -230,7 +231,7 @@ async def test_emsgsize_on_a_probe_lowers_the_ceiling_and_its_bytes_go_again() -
     assert fake.options == [(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO),
                             (socket.IPPROTO_IP, IP_MTU_DISCOVER, 1)]  # for the probe alone
     assert fake.sent == out[1:] and a.state.value == "connected"
-    assert a.mtu_ceiling == len(out[0]) - 1
+    assert a.mtu.ceiling == len(out[0]) - 1
     _sent_again_unpadded(a, out[0])
 
 
@@ -239,7 +240,7 @@ def test_connections_that_agreed_on_large_datagrams_do_not_probe() -> None:
     pair = Pair(ab, _Path(delay_us=1_000), seed=5, mtu_ceiling=CEILING, max_datagram=LOOPBACK_DATAGRAM)
     pair.run(DATA)
     assert bytes(pair.received) == DATA
-    assert pair.a.mtu_probes_sent == 0 and pair.a.packet_size == LOOPBACK_DATAGRAM
+    assert pair.a.mtu.probes_sent == 0 and pair.a.packet_size == LOOPBACK_DATAGRAM
 
 
 def test_the_socket_gives_an_ethernet_ceiling_for_the_peers_address_family() -> None:
@@ -256,6 +257,38 @@ async def test_sockets_that_did_not_agree_on_large_datagrams_probe_with_the_dont
     async with utp_pair(client_datagram=PACKET_SIZE, timeout=60) as (stream, accepted, server_sock, _):
         assert await upload(stream, accepted, data) == data
         conn = stream.conn
-        assert conn.mtu_probes_sent >= 2 and conn.mtu_probes_lost == 0
-        assert IPV4_MTU_CEILING - MTU_SEARCH_DONE < conn.mtu_floor == conn.packet_size <= IPV4_MTU_CEILING
+        assert conn.mtu.probes_sent >= 2 and conn.mtu.probes_lost == 0
+        assert IPV4_MTU_CEILING - MTU_SEARCH_DONE < conn.mtu.floor == conn.packet_size <= IPV4_MTU_CEILING
         assert server_sock.datagrams_received < len(data) // (PACKET_SIZE - 30)
+
+
+def test_the_search_on_its_own_halves_the_gap_until_it_is_done() -> None:
+    mtu = PathMtu(PACKET_SIZE, CEILING)
+    assert mtu.may_probe and mtu.probe(10) == (PACKET_SIZE + CEILING + 1) // 2
+    assert not mtu.may_probe  # one probe at a time
+    assert mtu.acked() == mtu.floor == (PACKET_SIZE + CEILING + 1) // 2
+    while mtu.may_probe:
+        mtu.probe(11)
+        mtu.acked()
+    assert CEILING - MTU_SEARCH_DONE < mtu.floor <= CEILING == mtu.ceiling and mtu.probes_lost == 0
+
+
+def test_the_ceiling_drops_after_repeated_losses_or_at_once_when_refused() -> None:
+    mtu = PathMtu(PACKET_SIZE, CEILING)
+    size = mtu.probe(5)
+    for _ in range(MTU_PROBE_TRIES - 1):
+        mtu.lost()
+        assert mtu.ceiling == CEILING and mtu.lost_seq == 5  # maybe the path's random loss
+        mtu.probe(6)
+    mtu.lost()
+    assert mtu.ceiling == size - 1 and mtu.floor == PACKET_SIZE
+    mtu.probe(7)
+    mtu.lost(certain=True)
+    assert mtu.ceiling < size - 1 and mtu.probes_lost == MTU_PROBE_TRIES + 1
+
+
+def test_no_search_when_the_ceiling_is_the_floor_or_the_size_was_agreed() -> None:
+    assert not PathMtu(PACKET_SIZE, 0).may_probe
+    agreed = PathMtu(PACKET_SIZE, CEILING)
+    agreed.fix(LOOPBACK_DATAGRAM)
+    assert not agreed.may_probe and agreed.floor == agreed.ceiling == LOOPBACK_DATAGRAM

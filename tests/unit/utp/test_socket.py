@@ -119,7 +119,7 @@ async def test_a_socket_without_connections_checks_its_timers_once_a_second() ->
     async with utp_pair(timeout=30) as (stream, incoming, server, client):
         await incoming.aclose()
         await stream.aclose()
-        while server._conns or client._conns:  # (bounded by the pair's time-out)
+        while server.table or client.table:  # (bounded by the pair's time-out)
             await anyio.sleep(0.05)
         await anyio.sleep(0.1)
         before = client.timer_rounds

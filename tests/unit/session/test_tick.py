@@ -1,0 +1,119 @@
+"""The session's tick on its own, with stand-ins for the torrent and its peers: a peer silent for
+90 s gets a keep-alive (one that sent lately none), every peer's requests are timed out and its
+interest updated each tick, the stats event goes out, the resume data is saved only when it
+changed, and a quiet session (no peer, nothing moving, seeding) stops ticking."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import pytest
+
+from torrent_engine import events as ev
+from torrent_engine.peer import messages as m
+from torrent_engine.session.context import Totals
+from torrent_engine.session.rates import Rates
+from torrent_engine.session.tick import KEEPALIVE_AFTER, SessionTick
+from torrent_engine.session_state import State
+
+
+@dataclass
+class _Peer:
+    last_sent: float
+    sent: list[object] = field(default_factory=list)
+    ut_pex: int = 0  # (PEX not agreed)
+    closed: bool = False
+    slow_start: bool = False
+    down_rate: float = 0.0
+    up_rate: float = 0.0
+    down_window: int = 0
+    up_window: int = 0
+
+    async def send(self, msg: object) -> None:
+        self.sent.append(msg)
+
+
+class _Upkeep:
+    def __init__(self) -> None:
+        self.timed_out: list[_Peer] = []
+        self.interest: list[_Peer] = []
+
+    def check_timeouts(self, peer: Any, now: float) -> None:
+        self.timed_out.append(peer)
+
+    async def update_interest(self, peer: Any) -> None:
+        self.interest.append(peer)
+
+
+class _Resume:
+    def __init__(self, changed: bool) -> None:
+        self.changed = changed
+        self.saves = 0
+
+    def unsaved(self) -> bool:
+        return self.changed
+
+    async def save(self) -> None:
+        self.saves += 1
+        self.changed = False
+
+
+class _Stall:
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def observe(self, now: float) -> None:
+        self.looks += 1
+
+
+def _status() -> Any:
+    return SimpleNamespace(state="downloading", downloaded=0, uploaded=0, download_rate=0.0, upload_rate=0.0,
+                           peers=2, progress=0.5, eta=None)
+
+
+def _tick(peers: dict[Any, _Peer], state: State, resume: _Resume) -> tuple[SessionTick, Any, _Upkeep, _Stall]:
+    config = SimpleNamespace(stats_interval=0.01, resume_save_interval=0.0, control_send_timeout=5.0)
+    ctx = SimpleNamespace(config=config, events=ev.EventBus(), peers=peers, state=state, phase=None,
+                          info_hash_hex="00" * 20)
+    upkeep, stall = _Upkeep(), _Stall()
+    tick = SessionTick(ctx, rates=Rates(Totals()), stall_watch=stall, resume=resume,  # type: ignore[arg-type]
+                       upkeep=upkeep, status=_status)
+    return tick, ctx, upkeep, stall
+
+
+@pytest.mark.anyio
+async def test_each_tick_keeps_peers_alive_times_them_out_updates_interest_and_saves() -> None:
+    silent, talking = _Peer(time.monotonic() - KEEPALIVE_AFTER - 1), _Peer(time.monotonic() + 3600)
+    resume = _Resume(changed=True)
+    tick, ctx, upkeep, stall = _tick({"a": silent, "b": talking}, State.DOWNLOADING, resume)
+    updates: list[ev.StatsUpdate] = []
+    ctx.events.subscribe("stats.update", updates.append)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick.run)
+            while tick.ticks < 3 or not updates:
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert any(isinstance(msg, m.KeepAlive) for msg in silent.sent) and talking.sent == []
+    assert {id(p) for p in upkeep.timed_out} == {id(p) for p in upkeep.interest} == {id(silent), id(talking)}
+    assert stall.looks >= 3 and updates[0].peers == 2
+    assert resume.saves == 1  # saved once: nothing changed after
+
+
+@pytest.mark.anyio
+async def test_a_quiet_session_stops_ticking_until_woken() -> None:
+    tick, _, _, _ = _tick({}, State.SEEDING, _Resume(changed=False))
+    assert tick.quiet()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick.run)
+            await anyio.sleep(0.2)  # twenty intervals
+            assert tick.ticks == 0
+            tick.wake()
+            while tick.ticks < 1:
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()

@@ -1,0 +1,79 @@
+"""The stall diagnosis of one session: what it knows of its swarm (``SwarmFacts``), and once a
+tick whether the download is stuck and why (``stall.StallDetector``); a new reason is an event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from .. import events as ev
+from ..session_state import State
+from ..stall import Stall, StallDetector, SwarmFacts
+from .phases import FetchingMetadata, Loaded
+from .webseeds import NO_WEB_SEEDS
+
+if TYPE_CHECKING:
+    from .announce import Announcer
+    from .connector import Connector
+    from .context import TorrentContext
+
+__all__ = ["StallWatch"]
+
+log = logging.getLogger("torrent_engine.session")
+
+
+class StallWatch:
+    """Whether the download is stuck (``stall``, since ``stalled_since``), from the swarm's facts."""
+
+    def __init__(self, context: TorrentContext, *, given_peers: int, announcer: Announcer,
+                 connector: Connector) -> None:
+        self._ctx = context
+        self._announcer = announcer  # tracker tiers and errors
+        self._connector = connector  # peers refused on the encryption policy
+        self._given_peers = given_peers  # addresses the user gave: a peer source of their own
+        self._detector = StallDetector(context.config.stall_after)
+        self.stall: Stall | None = None
+        self.stalled_since: float | None = None  # wall-clock time the download stopped progressing
+
+    def swarm_facts(self) -> SwarmFacts:
+        """What the session knows about its swarm, for the stall diagnosis."""
+        ctx = self._ctx
+        private = ctx.private
+        trackers = sum(len(tier) for tier in self._announcer.tiers()) if ctx.config.tracker_enabled else 0
+        dht = 1 if ctx.shared is not None and ctx.shared.dht is not None and not private else 0
+        lsd = 1 if ctx.shared is not None and ctx.shared.lsd is not None and not private else 0
+        known = ctx.pool.known()
+        failed = ctx.pool.failing() - ctx.peers.keys()
+        peers = [p for p in ctx.peers.values() if not p.closed]
+        parts = phase.parts if isinstance(phase := ctx.phase, Loaded) else None  # None: fetching metadata
+        layers_missing, hash_sent, hash_failed = (0, 0, 0) if parts is None else parts.layers.stall_facts()
+        web = NO_WEB_SEEDS if parts is None else parts.webseeds.stall_facts()  # (banned: no "known peer")
+        return SwarmFacts(
+            sources=trackers + dht + lsd + self._given_peers + web.count, known=len(known) - web.banned,
+            connected=len(peers), web_seeds=web.in_use, web_seed_errors=web.errors,
+            failed=len(failed), encryption_refused=len(self._connector.encryption_refused & failed),
+            banned=ctx.pool.banned_count - web.banned,
+            peers_with_wanted=sum(1 for p in peers if p.am_interested),
+            tracker_errors=self._announcer.errors(),
+            fetching_metadata=isinstance(ctx.phase, FetchingMetadata),
+            piece_layers_missing=layers_missing, hash_requests_sent=hash_sent,
+            hash_requests_failed=hash_failed)
+
+    def observe(self, now: float) -> None:
+        """Once a tick: is the download stuck, and why? A new reason is published as an event."""
+        ctx = self._ctx
+        if ctx.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            self._detector.reset(now)
+            self.stall = self.stalled_since = None
+            return
+        stall = self._detector.observe(now, ctx.totals.downloaded, self.swarm_facts())
+        previous, self.stall = self.stall, stall
+        if stall is None:
+            self.stalled_since = None
+        elif previous is None:
+            self.stalled_since = time.time() - stall.seconds
+        if stall is not None and (previous is None or previous.reason is not stall.reason):
+            log.info("%s is not progressing: %s", ctx.name, stall.message)
+            ctx.events.publish(ev.SessionStalled(info_hash=ctx.info_hash_hex, reason=stall.reason.value,
+                                                 message=stall.message))

@@ -1,0 +1,168 @@
+"""The session's once-a-second tick: it takes the rates (``rates.py``), times out peers' requests,
+sends PEX and keep-alives and updates interest per peer, lets the stall watch look
+(``stall_watch.py``), publishes the stats event and saves the resume data now and then. While the
+session is quiet (no peer, nothing moving, no download) it waits for a wake-up instead."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+
+from .. import events as ev
+from ..peer import messages as m
+from ..peer.extensions import PEX_INTERVAL
+from ..session_state import State
+from . import requesting
+from .peer import PeerState, fan_out
+from .pex import pex_view
+from .phases import Loaded
+
+if TYPE_CHECKING:
+    from .context import TorrentContext
+    from .rates import Rates
+    from .stall_watch import StallWatch
+    from .status import SessionStatus
+
+__all__ = ["KEEPALIVE_AFTER", "QUIET_STATES", "WAKE_EVENTS", "PeerUpkeep", "ResumeSaving", "SessionTick"]
+
+KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
+# States in which a session with no peer has nothing for its tick to do (no download to watch).
+QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
+# What ends a quiet wait: a peer arrives, or the state changes (every change publishes one of these).
+WAKE_EVENTS: tuple[type[ev.Event], ...] = (
+    ev.PeerConnected, ev.SessionStarted, ev.SessionChecking, ev.SessionMetadataReceived,
+    ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
+
+
+class ResumeSaving(Protocol):
+    """The resume data as the tick sees it (``checking.Checker``)."""
+
+    def unsaved(self) -> bool:
+        """Whether something changed since the last save."""
+
+    async def save(self) -> None:
+        """Write the resume data."""
+
+
+class PeerUpkeep(Protocol):
+    """The wire protocol's per-peer upkeep as the tick sees it (``peer_handler.PeerHandler``)."""
+
+    def check_timeouts(self, peer: PeerState, now: float) -> None:
+        """Give up on the peer's requests that took too long (and on a peer that sent nothing)."""
+
+    async def update_interest(self, peer: PeerState) -> None:
+        """Tell the peer whether it has something we want."""
+
+
+class SessionTick:
+    """The tick of one session (``run`` runs with the session; ``wake`` ends a quiet wait)."""
+
+    def __init__(self, context: TorrentContext, *, rates: Rates, stall_watch: StallWatch,
+                 resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus]) -> None:
+        self._ctx = context
+        self._rates = rates
+        self._stall_watch = stall_watch
+        self._resume = resume  # saved every ``Config.resume_save_interval`` when something changed
+        self._upkeep = upkeep  # per-peer timeouts and interest
+        self._status = status  # the snapshot the stats event carries
+        self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
+        self._wake = anyio.Event()
+
+    def quiet(self) -> bool:
+        """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
+        ctx = self._ctx
+        return not ctx.peers and self._rates.still and ctx.state in QUIET_STATES
+
+    def wake(self, _event: object = None) -> None:
+        """Something happened that the tick must look at (ends a quiet wait)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Tick every ``Config.stats_interval`` while the session has peers or a download; while it
+        is quiet (see :meth:`quiet`) wait for a wake-up instead, and for the next periodic resume
+        save only if there is something new to save. So a thousand idle seeding torrents cost no
+        timer each."""
+        subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        try:
+            await self._run()
+        finally:
+            for sub in subs:
+                sub.cancel()
+            self._rates.stop()
+
+    async def _run(self) -> None:
+        ctx = self._ctx
+        interval = ctx.config.stats_interval
+        last = time.monotonic()
+        # (the first quiet wait saves at once what the start-up check found: a thousand torrents
+        # added at once saved their resume data a minute later, all in the same second)
+        last_save = last - ctx.config.resume_save_interval
+        while True:
+            if self.quiet():
+                self._wake = anyio.Event()
+                wait = ctx.config.resume_save_interval - (time.monotonic() - last_save) \
+                    if self._resume.unsaved() else math.inf
+                with anyio.move_on_after(max(wait, interval)):
+                    await self._wake.wait()
+                last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
+            await anyio.sleep(interval)
+            self.ticks += 1
+            now = time.monotonic()
+            elapsed = max(now - last, 1e-6)
+            last = now
+            self._rates.tick(elapsed)
+            peers = list(ctx.peers.values())
+            if isinstance(phase := ctx.phase, Loaded):
+                phase.parts.layers.tick(now)
+            self._time_out(peers, now, elapsed)
+            if peers:
+                upkeep = functools.partial(self._peer_upkeep, now=now)
+                await fan_out(peers, upkeep, ctx.config.control_send_timeout)
+            self._stall_watch.observe(now)
+            self._publish_stats()
+            if now - last_save >= ctx.config.resume_save_interval:
+                last_save = now
+                await self._autosave()
+
+    def _time_out(self, peers: list[PeerState], now: float, elapsed: float) -> None:
+        """Each peer's request rate and pipeline, then its requests that took too long."""
+        for peer in peers:
+            requesting.update_rates(peer, elapsed)
+            self._upkeep.check_timeouts(peer, now)
+
+    async def _peer_upkeep(self, peer: PeerState, now: float) -> None:
+        await self._send_pex(peer, now)
+        await self._keep_alive(peer, now)
+        await self._upkeep.update_interest(peer)
+
+    async def _send_pex(self, peer: PeerState, now: float) -> None:
+        """BEP 11: whom we are connected to, as a diff, at most once a minute."""
+        if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+            msg = peer.pex.update(pex_view(peer, self._ctx.peers.values()))
+            if msg is not None:  # nothing new: look again next second
+                peer.last_pex = now
+                await peer.send(m.Extended(peer.ut_pex, msg.encode()))
+
+    @staticmethod
+    async def _keep_alive(peer: PeerState, now: float) -> None:
+        """BEP 3: peers drop a link silent for 2 minutes."""
+        if now - peer.last_sent >= KEEPALIVE_AFTER:
+            await peer.send(m.KeepAlive())
+
+    def _publish_stats(self) -> None:
+        ctx = self._ctx
+        st = self._status()
+        ctx.events.publish(ev.StatsUpdate(
+            info_hash=ctx.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
+            download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
+            progress=st.progress, eta=st.eta))
+
+    async def _autosave(self) -> None:
+        """The periodic resume save, when something changed since the last."""
+        if self._resume.unsaved():
+            await self._resume.save()
