@@ -49,7 +49,7 @@ from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
-from .snapshot import SESSION_TO_JOB, files_done, job_result, live_job, record_job
+from .snapshot import SESSION_TO_JOB, files_done, job_result, knows_pieces, live_job, record_job
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 
@@ -431,7 +431,8 @@ class JobLifecycle:
         self.sleepers.unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
-            rec.done_size = st.have_bytes
+            if knows_pieces(session, st):
+                rec.done_size = st.have_bytes
             rec.name = st.name
 
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:

@@ -19,8 +19,9 @@ from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, 
 from .store import JobRecord
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..session import Session, SessionStatus
 
+STARTING = frozenset({State.QUEUED.value, State.CHECKING.value})  # a session's states before its check ends
 MIN_ETA_RATE = 1024.0  # bytes/s: below this an ETA means nothing (None)
 
 SESSION_TO_JOB: dict[State, JobState] = {
@@ -59,16 +60,26 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming))
                   for p in session.peers)
+    progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
+    if not knows_pieces(session, st) and rec.total_size > 0:  # what the record last said stands
+        progress, done_size = min(1.0, rec.done_size / rec.total_size), rec.done_size
     return Job(id=rec.id, info_hash=rec.info_hash, name=st.name, source=rec.source, options=rec.options,
                state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
-               completed_at=rec.completed_at, progress=st.progress if has_meta else 0.0,
+               completed_at=rec.completed_at, progress=progress,
                total_size=st.total_wanted if has_meta else rec.total_size,
-               done_size=st.have_bytes if has_meta else 0, downloaded=st.downloaded, uploaded=st.uploaded,
+               done_size=done_size, downloaded=st.downloaded, uploaded=st.uploaded,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
                verified_pieces=st.verified_pieces if has_meta else None,
                num_pieces=num_pieces if has_meta else None)
+
+
+def knows_pieces(session: Session, st: SessionStatus) -> bool:
+    """Whether the session's pieces say what is had: not while it has not checked yet or reads its
+    resume data (a restart, a move): nothing is known lost then, though it has no piece yet (a
+    complete download showed 0 % until the read ended, and its record was told so)."""
+    return st.state not in STARTING or session.rechecked
 
 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:

@@ -6,6 +6,7 @@ walked every second."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,43 @@ async def test_seeds_added_in_a_row_do_not_rank_every_job_again_each_and_the_ran
         jobs.queue.rerank()  # (made anew: the same)
         assert {j.id: j.queue_position for j in jobs.list()} == shown
         assert shown[waiting.id] == 1 and all(shown[i] == 0 for i in ids)
+
+
+async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_progress_not_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a restarted (or moved) seed's session reads its resume data its pieces are not known
+    yet: its progress showed 0 (a complete download seemed to start again), now the record's."""
+    torrent = seeds(tmp_path / "dl", 1)[0]
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await all_seeding(jobs, [job.id])
+    reading, go_on = threading.Event(), threading.Event()
+    real_load = checking.load_resume
+
+    def slow_load(path: Path) -> Any:
+        reading.set()
+        go_on.wait(10)
+        return real_load(path)
+
+    monkeypatch.setattr(checking, "load_resume", slow_load)
+    shown: list[Any] = []
+    restarted = service(tmp_path, seed=True)
+
+    async def look_while_it_reads() -> None:  # (the service's start waits for its torrents)
+        try:
+            while not reading.is_set():
+                await anyio.sleep(0.01)
+            while (session := restarted.manager.get(torrent.info_hash)) is None:
+                await anyio.sleep(0.01)
+            assert session.status().state in ("queued", "checking")  # (reading its resume data)
+            shown.append(restarted.get(job.id))
+        finally:
+            go_on.set()
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(look_while_it_reads)
+            async with restarted as jobs:
+                await all_seeding(jobs, [job.id])
+    assert shown and shown[0].state in (JobState.QUEUED, JobState.CHECKING)
+    assert (shown[0].progress, shown[0].done_size) == (1.0, shown[0].total_size)
