@@ -40,6 +40,7 @@ class Restorer:
                 log.warning("torrent %s has no unfinished job; stopping it", session.name)
                 await self.run.manager.remove(session.info_hash)
         self.run.leases.forgive_downtime(self.run.clock())
+        confined: dict[str, bool] = {}  # data path -> inside the root (10 000 jobs share a few folders)
         for rec in sorted(self.run.jobs, key=lambda r: r.created_at):
             if rec.state in FINISHED_STATES:
                 if rec.delete_pending:  # a crash came between the cancel and the clean-up
@@ -55,9 +56,14 @@ class Restorer:
             early = self.run.early_trackers.pop(rec.info_hash, None)
             if early is not None:
                 self.run.tracker_news.setdefault(rec.id, {}).update(early)
-            try:
-                confine(self.run.download_root, rec.options.data_path)
-            except SavePathError:
+            inside = confined.get(rec.options.data_path)
+            if inside is None:  # (a resolve is an lstat per component, on the loop)
+                try:
+                    confine(self.run.download_root, rec.options.data_path)
+                    inside = confined[rec.options.data_path] = True
+                except SavePathError:
+                    inside = confined[rec.options.data_path] = False
+            if not inside:
                 await self.run.end_job(rec, JobState.FAILED,
                                     f"its save path {rec.options.data_path} is outside the download root")
                 continue

@@ -18,7 +18,7 @@ from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import ConfigError
-from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState
+from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState, restore
 from torrent_engine.jobs.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
@@ -363,3 +363,24 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
                 await all_seeding(jobs, [job.id])
     assert shown and shown[0].state in (JobState.QUEUED, JobState.CHECKING)
     assert (shown[0].progress, shown[0].done_size) == (1.0, shown[0].total_size)
+
+
+async def test_a_restart_resolves_each_save_folder_once_not_each_jobs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolving a save path is an lstat per component on the loop: at 10 000 paused jobs in one
+    folder the restart spent 0.6 s of its 1.5 s there."""
+    async with service(tmp_path) as jobs:
+        for c in "abcd":
+            await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True, save_path="shows")
+        await jobs.add("magnet:?xt=urn:btih:" + "e" * 40, paused=True)
+    resolved: list[str | None] = []
+    real_confine = restore.confine
+
+    def counted(root: Path, save_path: str | None) -> Path:
+        resolved.append(save_path)
+        return real_confine(root, save_path)
+
+    monkeypatch.setattr(restore, "confine", counted)
+    async with service(tmp_path) as jobs:
+        assert len(jobs) == 5 and all(j.state is JobState.PAUSED for j in jobs.list())
+    assert len(resolved) == 2  # the root and "shows"
