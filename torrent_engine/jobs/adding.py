@@ -19,13 +19,13 @@ from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..picker import DEFAULT_PRIORITY
 from ..resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
 from .incomplete import download_path_for
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
-    AddOptions,
     InvalidJobRequest,
     Job,
     JobAdded,

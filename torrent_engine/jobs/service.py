@@ -32,6 +32,7 @@ from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..session import Session
 from .adding import JobAdder
+from .addoptions import AddOptions
 from .categories import Category
 from .configure import SettingsControl
 from .control import JobControl
@@ -40,7 +41,6 @@ from .leases import LeaseTable
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
-    AddOptions,
     InvalidJobRequest,
     Job,
     JobError,
