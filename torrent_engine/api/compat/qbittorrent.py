@@ -26,7 +26,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
-from ...addtorrent import AddTorrent, AddTorrentError, Parsed, TorrentBytes, from_text, read_add_torrent
+from ...addtorrent import (
+    AddTorrent,
+    AddTorrentError,
+    MagnetLink,
+    Parsed,
+    TorrentBytes,
+    from_text,
+    read_add_torrent,
+)
 from ...errors import TorrentEngineError
 from ...jobs import (
     AddOptions,
@@ -558,9 +566,10 @@ class QbittorrentApi:
         urls = [u.strip() for u in (form.get("urls") or "").splitlines() if u.strip()]
         if not sources and not urls:
             raise QbtError(400, "neither urls nor torrents given")
-        for url in urls:  # (magnet links and .torrent URLs, read and fetched by the service)
+        for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
-                sources.append(from_text(url, files=False))
+                asked = from_text(url, files=False)
+                sources.append(Parsed(read_add_torrent(asked)) if isinstance(asked, MagnetLink) else asked)
             except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
