@@ -37,7 +37,7 @@ async def test_a_transmission_add_with_priorities_and_unwanted_files_is_one_step
         r = await api.client.post("/transmission/rpc", json={"method": "session-get"})
         sid = r.headers["x-transmission-session-id"]
         add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True,
-               "files-unwanted": [1], "priority-high": [0], "priority-low": [2]}
+               "files-unwanted": [1], "priority-high": [0], "priority-low": [2], "peer-limit": 7}
         r = await api.client.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
                                   json={"method": "torrent-add", "arguments": add})
         assert r.json()["result"] == "success" and "torrent-added" in r.json()["arguments"]
@@ -45,7 +45,7 @@ async def test_a_transmission_add_with_priorities_and_unwanted_files_is_one_step
         added = [e for e in events if isinstance(e, JobAdded)]
         assert len(added) == 1
         assert [f.priority for f in added[0].job.files] == [7, 0, 1]
-        assert added[0].job.total_size == 40000 + 20000
+        assert added[0].job.total_size == 40000 + 20000 and added[0].job.options.max_peers == 7
         assert [e.name for e in events if e.name == "job.updated"] == []  # (no second call)
         session = api.service.manager.get(torrent.info_hash)
         assert session is not None and session.file_priorities == [7, 0, 1]
@@ -97,11 +97,12 @@ async def test_our_api_adds_with_priorities_and_at_the_top_in_one_step(tmp_path:
         api.service.events.subscribe(JobAdded, added.append)
         r = await api.client.post("/api/jobs", json={
             "source": base64.b64encode(torrent.to_bytes()).decode(), "paused": True, "files": [0, 2],
-            "file_priorities": {"2": 7}, "queue_top": True})
+            "file_priorities": {"2": 7}, "queue_top": True, "max_peers": 9})
         assert r.status_code == 201, r.text
         await _flushed()
         assert [f["priority"] for f in r.json()["files"]] == [4, 0, 7]
         assert [f.priority for f in added[0].job.files] == [4, 0, 7] and added[0].job.queue_position == 1
+        assert added[0].job.options.max_peers == 9
         r = await api.client.post("/api/jobs", json={
             "source": base64.b64encode(three_files("bad").to_bytes()).decode(), "files": [0],
             "file_priorities": {"1": 3}})

@@ -220,6 +220,7 @@ SCHEMAS: dict[str, Schema] = {
                                            "files only), 0 = skip the file"},
         "queue_top": {"type": "boolean", "default": False,
                       "description": "first in the queue rather than last"},
+        "max_peers": _null(_MAX_PEERS),
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
     "AddJobUpload": _obj({

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .features import check_features
 from .model import InvalidJobRequest, JobFeatures
+from .peerlimits import check_job_peers
 from .validate import check_add_priorities, check_file_indices, check_limit, check_peers
 
 
@@ -34,6 +35,7 @@ class AddOptions:
     # A .torrent's alone (a magnet's files are not known at the add)
     file_priorities: tuple[tuple[int, int], ...] = ()
     queue_top: bool = False  # first in the queue rather than last (qBittorrent's addToTopOfQueue)
+    max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
 
     def __post_init__(self) -> None:
         def set_(name: str, value: object) -> None:
@@ -57,3 +59,4 @@ class AddOptions:
         set_("upload_limit", check_limit(self.upload_limit, "upload_limit"))
         set_("features", check_features(self.features))
         set_("file_priorities", check_add_priorities(self.file_priorities, self.files))
+        set_("max_peers", check_job_peers(self.max_peers, "max_peers"))

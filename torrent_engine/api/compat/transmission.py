@@ -544,7 +544,7 @@ class TransmissionRpc:
         ``priority-high``/``-normal``/``-low``, ``labels``: one add, the job's files and their
         priorities its own from its first snapshot."""
         request = self._add_request(arguments)
-        for key in ("cookies", "bandwidthPriority", "peer-limit"):
+        for key in ("cookies", "bandwidthPriority"):
             if arguments.get(key) not in ("", 0, None):
                 raise RpcError(f"{key} is not supported by this daemon")
         keys = ("files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low")
@@ -574,7 +574,8 @@ class TransmissionRpc:
                              paused=bool(arguments.get("paused", False)),
                              files=None if files is None else tuple(files),
                              file_priorities=tuple(sorted(priorities.items())),
-                             features=features_from({"tags": labels}) if labels else None)
+                             features=features_from({"tags": labels}) if labels else None,
+                             max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
         job, created = await self.service.add(request, options)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
