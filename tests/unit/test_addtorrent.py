@@ -9,6 +9,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.integration.helpers import loopback_config
 from tests.unit.torrent_factory import make_torrent
 from torrent_engine.addtorrent import (
     AddTorrent,
@@ -24,6 +25,7 @@ from torrent_engine.addtorrent import (
     recorded_source,
 )
 from torrent_engine.magnet import Magnet, parse_magnet
+from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
 from torrent_engine.resolve import resolve
 
@@ -138,3 +140,18 @@ async def test_the_resolver_fetches_a_url_and_says_why_it_could_not() -> None:
         tg.cancel_scope.cancel()
     magnet = await resolve(MagnetLink(LINK))
     assert isinstance(magnet, Magnet)
+
+
+async def test_a_manager_reads_each_kind_through_the_one_reader(tmp_path: Path) -> None:
+    torrent = _torrent()
+    path = tmp_path / "one.torrent"
+    path.write_bytes(torrent.to_bytes())
+    async with TorrentManager(loopback_config()) as manager:
+        session = await manager.add(str(path), tmp_path / "dl", paused=True)
+        assert session.info_hash == torrent.info_hash
+        for bad, kind in ((b"not bencode", "torrent"), ("magnet:?dn=no-hash", "magnet"),
+                          (str(tmp_path / "missing.torrent"), "file")):
+            with pytest.raises(AddTorrentError) as refused:
+                await manager.add(bad, tmp_path / "dl")
+            assert refused.value.kind == kind
+        assert [s.info_hash for s in manager.sessions] == [torrent.info_hash]
