@@ -19,13 +19,15 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
+from .addtorrent import add_torrent_of
 from .bencode import decode_with_spans
 from .config import Config
 from .errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
 from .events import EventBus
 from .infohash import v2_on_wire
-from .magnet import Magnet, parse_magnet
+from .magnet import Magnet
 from .metainfo import Torrent
+from .resolve import resolve
 from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
 from .session import Session, SessionStatus
 from .shared import SharedResources
@@ -126,14 +128,10 @@ class TorrentManager:
                                  prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
+        """``source`` read by the one resolver (a URL through the configured proxy)."""
         if isinstance(source, (Torrent, Magnet)):
             return source
-        if isinstance(source, bytes):
-            return Torrent.from_bytes(source)
-        text = os.fspath(source)
-        if text.startswith("magnet:"):
-            return parse_magnet(text)
-        return await anyio.to_thread.run_sync(Torrent.load, text)
+        return await resolve(add_torrent_of(source), proxy=self.config.proxy, bind=self.config.netbind())
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
                      paused: bool, persist: bool,

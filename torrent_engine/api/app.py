@@ -10,11 +10,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import TypedDict
 
 import anyio
 from starlette.applications import Starlette
@@ -28,12 +27,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from .. import __version__, fdlimit
+from ..addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
+    AddOptions,
     Job,
     JobConflict,
     JobError,
-    JobFeatures,
     JobNotFound,
     JobService,
     JobState,
@@ -43,8 +43,6 @@ from ..jobs import (
     StateNotSaved,
 )
 from ..jsonvalue import JSON, JSONObject, JSONValue
-from ..magnet import Magnet, parse_magnet
-from ..metainfo import Torrent
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
@@ -67,22 +65,6 @@ BULK_ACTIONS = ("pause", "resume", "recheck", "cancel", "forget")
 BULK_AT_ONCE = 8  # a bulk action's jobs handled at the same time (their saves' waits overlap)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
-
-
-class AddKeywords(TypedDict, total=False):
-    """The keywords of the service's ``add`` that a request gave (the others keep their defaults)."""
-
-    save_path: str
-    files: list[int]
-    sequential: bool
-    paused: bool
-    seed_mode: bool
-    peers: list[tuple[str, int]]
-    client: str
-    download_path: str
-    features: JobFeatures
-    download_limit: int
-    upload_limit: int
 
 
 class ApiError(Exception):
@@ -222,14 +204,14 @@ def parse_peer(text: object) -> tuple[str, int]:
     raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
 
 
-def parse_source(source: object, max_size: int) -> Torrent | Magnet:
-    """A magnet link or a base64 .torrent, checked here so that a bad one says so (400)."""
+def parse_source(source: object, max_size: int) -> Parsed:
+    """A magnet link or a base64 .torrent, read here so that a bad one says so (400)."""
     if not isinstance(source, str) or not source:
         raise ApiError(400, "source must be a magnet link or a base64-encoded .torrent", "source")
     if source.startswith("magnet:"):
         try:
-            return parse_magnet(source)
-        except MagnetError as exc:
+            return Parsed(read_add_torrent(MagnetLink(source)))
+        except AddTorrentError as exc:
             raise ApiError(400, f"bad magnet link: {exc}", "source") from exc
     if len(source) > (max_size * 4) // 3 + 4:
         raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
@@ -240,14 +222,28 @@ def parse_source(source: object, max_size: int) -> Torrent | Magnet:
     return parse_torrent(data, max_size)
 
 
-def parse_torrent(data: bytes, max_size: int) -> Torrent:
-    """Parse an uploaded .torrent of at most ``max_size`` bytes; ``ApiError`` 413/400 otherwise."""
+def parse_torrent(data: bytes, max_size: int) -> Parsed:
+    """Read an uploaded .torrent of at most ``max_size`` bytes; ``ApiError`` 413/400 otherwise."""
     if len(data) > max_size:
         raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
     try:
-        return Torrent.from_bytes(data)
-    except TorrentEngineError as exc:
+        return Parsed(read_add_torrent(TorrentBytes(data)))
+    except AddTorrentError as exc:
         raise ApiError(400, f"not a valid .torrent: {exc}", "source") from exc
+
+
+def parse_file_priorities(raw: JSONValue) -> dict[int, int]:
+    """``{"index": priority 0..7}`` as indices and priorities (``ApiError`` 400 naming the entry)."""
+    if not isinstance(raw, dict):
+        raise ApiError(400, "file_priorities must be an object {index: priority}", "file_priorities")
+    priorities: dict[int, int] = {}
+    for key, value in raw.items():
+        index_ok = key.isascii() and key.isdigit()
+        if not (index_ok and isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 7):
+            raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} (index: 0..7)",
+                           "file_priorities")
+        priorities[int(key)] = value
+    return priorities
 
 
 async def read_body(request: Request, cap: int) -> bytes:
@@ -434,88 +430,72 @@ class Api:
     # -- adding ------------------------------------------------------------------------------
 
     async def add_job(self, request: Request) -> Response:
-        """``POST /api/jobs``: add a job from a magnet, a .torrent URL or an uploaded .torrent."""
+        """``POST /api/jobs``: add a job from a magnet or an uploaded .torrent, with every option
+        in one request: the job has them from its first snapshot."""
         content_type = request.headers.get("content-type", "")
-        options: AddKeywords
-        source: Torrent | Magnet
+        options: AddOptions
+        source: Parsed
         if content_type.startswith("multipart/form-data"):
             body = await read_body(request, self.max_torrent_size + JSON_OVERHEAD)
             upload, fields = parse_multipart(content_type, body)
             if upload is None:
                 raise ApiError(400, "no .torrent file in the upload (field \"torrent\")", "torrent")
             source = parse_torrent(upload, self.max_torrent_size)
-            options = {}
-            if fields.get("save_path"):
-                options["save_path"] = fields["save_path"]
-            yes = ("true", "1", "on", "yes")
-            if "sequential" in fields:
-                options["sequential"] = fields["sequential"].lower() in yes
-            if "paused" in fields:
-                options["paused"] = fields["paused"].lower() in yes
-            if "seed_mode" in fields:
-                options["seed_mode"] = fields["seed_mode"].lower() in yes
-            if fields.get("client"):
-                options["client"] = fields["client"]
-            if "download_path" in fields:
-                options["download_path"] = fields["download_path"]
-            if fields.get("peers"):
-                options["peers"] = [parse_peer(p) for p in fields["peers"].replace(",", " ").split()]
+
+            def yes(name: str) -> bool:
+                return fields.get(name, "").lower() in ("true", "1", "on", "yes")
+
+            peers = fields.get("peers") or ""
+            options = AddOptions(
+                save_path=fields.get("save_path") or None, sequential=yes("sequential"), paused=yes("paused"),
+                seed_mode=yes("seed_mode"), client=fields.get("client") or None,
+                download_path=fields.get("download_path"),
+                peers=tuple(parse_peer(p) for p in peers.replace(",", " ").split()))
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             data = await read_json(request, self.max_json)
             source = parse_source(data.get("source"), self.max_torrent_size)
             options = self._add_options(data)
-            features = add_features(data)  # category, tags, share limits ...
-            if features is not None:
-                options["features"] = features
-            download_limit = _int_or_none(data.get("download_limit"), "download_limit")
-            if download_limit is not None:
-                options["download_limit"] = download_limit
-            upload_limit = _int_or_none(data.get("upload_limit"), "upload_limit")
-            if upload_limit is not None:
-                options["upload_limit"] = upload_limit
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
-        job, created = await self.service.add(source, **options)
+        job, created = await self.service.add(source, options)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
 
     @staticmethod
-    def _add_options(data: Mapping[str, JSONValue]) -> AddKeywords:
-        options: AddKeywords = {}
+    def _add_options(data: JSONObject) -> AddOptions:
         save_path = data.get("save_path")
-        if save_path is not None:
-            if not isinstance(save_path, str) or not save_path:
-                raise ApiError(400, "save_path must be a non-empty string", "save_path")
-            options["save_path"] = save_path
+        if save_path is not None and (not isinstance(save_path, str) or not save_path):
+            raise ApiError(400, "save_path must be a non-empty string", "save_path")
         files = data.get("files")
-        if files is not None:
-            if not isinstance(files, list) or not all(
-                    isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files):
-                raise ApiError(400, "files must be a list of file indices", "files")
-            options["files"] = [i for i in files if isinstance(i, int)]
-        sequential, paused, seed_mode = data.get("sequential"), data.get("paused"), data.get("seed_mode")
-        if sequential is not None:
-            options["sequential"] = _bool(sequential, "sequential")
-        if paused is not None:
-            options["paused"] = _bool(paused, "paused")
-        if seed_mode is not None:
-            options["seed_mode"] = _bool(seed_mode, "seed_mode")
+        if files is not None and (not isinstance(files, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files)):
+            raise ApiError(400, "files must be a list of file indices", "files")
         peers = data.get("peers")
-        if peers is not None:
-            if not isinstance(peers, list):
-                raise ApiError(400, "peers must be a list of \"host:port\"", "peers")
-            options["peers"] = [parse_peer(p) for p in peers]
+        if peers is not None and not isinstance(peers, list):
+            raise ApiError(400, "peers must be a list of \"host:port\"", "peers")
         client = data.get("client")
-        if client is not None:
-            if not isinstance(client, str):
-                raise ApiError(400, "client must be a lease id", "client")
-            options["client"] = client
+        if client is not None and not isinstance(client, str):
+            raise ApiError(400, "client must be a lease id", "client")
         download_path = data.get("download_path")
-        if download_path is not None:
-            if not isinstance(download_path, str):
-                raise ApiError(400, "download_path must be a folder inside the download root, or \"\"",
-                               "download_path")
-            options["download_path"] = download_path
-        return options
+        if download_path is not None and not isinstance(download_path, str):
+            raise ApiError(400, "download_path must be a folder inside the download root, or \"\"",
+                           "download_path")
+        raw = data.get("file_priorities")
+        priorities = {} if raw is None else parse_file_priorities(raw)
+
+        def flag(name: str) -> bool:
+            value = data.get(name)
+            return False if value is None else _bool(value, name)
+
+        selected = None if files is None else tuple(i for i in files if isinstance(i, int))
+        return AddOptions(
+            save_path=save_path, files=selected,
+            sequential=flag("sequential"), paused=flag("paused"), seed_mode=flag("seed_mode"),
+            peers=() if peers is None else tuple(parse_peer(p) for p in peers), client=client,
+            download_path=download_path, features=add_features(data),  # category, tags, share limits ...
+            download_limit=_int_or_none(data.get("download_limit"), "download_limit") or 0,
+            upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit") or 0,
+            file_priorities=tuple(sorted(priorities.items())), queue_top=flag("queue_top"),
+            max_peers=_int_or_none(data.get("max_peers"), "max_peers") or 0)
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -541,20 +521,8 @@ class Api:
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
                            unknown[0])
-        priorities: dict[int, int] | None = None
         raw = data.get("file_priorities")
-        if raw is not None:
-            if not isinstance(raw, dict):
-                raise ApiError(400, "file_priorities must be an object {index: priority}",
-                               "file_priorities")
-            priorities = {}
-            for key, value in raw.items():
-                index_ok = key.isascii() and key.isdigit()
-                if not (index_ok and isinstance(value, int) and not isinstance(value, bool)
-                        and 0 <= value <= 7):
-                    raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} "
-                                        "(index: 0..7)", "file_priorities")
-                priorities[int(key)] = value
+        priorities = None if raw is None else parse_file_priorities(raw)
         sequential = None if data.get("sequential") is None else _bool(data["sequential"], "sequential")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
         if changes:  # category, tags, share limits ...

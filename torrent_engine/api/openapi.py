@@ -213,6 +213,14 @@ SCHEMAS: dict[str, Schema] = {
                           "description": "the folder the data goes to while it downloads, moved to the "
                                          "save path once complete (\"\": none; absent: the incomplete_dir "
                                          "setting)"},
+        "file_priorities": {"type": "object", "additionalProperties": False,
+                            "patternProperties": {"^[0-9]+$": {"type": "integer", "minimum": 0,
+                                                               "maximum": 7}},
+                            "description": "{file index: priority} over the selection's (a .torrent's "
+                                           "files only), 0 = skip the file"},
+        "queue_top": {"type": "boolean", "default": False,
+                      "description": "first in the queue rather than last"},
+        "max_peers": _null(_MAX_PEERS),
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
     "AddJobUpload": _obj({

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ..addtorrent import from_text
 from ..config import DHT_ROUTERS, Config, default_state_dir
-from ..errors import HttpError, MetainfoError, SessionError, StorageError
+from ..errors import MetainfoError, SessionError, StorageError
 from ..events import Event, PieceCompleted
-from ..httpclient import http_get
-from ..magnet import Magnet, parse_magnet
+from ..magnet import Magnet
 from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
+from ..resolve import resolve
 from ..runtime import run as run_loop
 from ..session import Session
 from ..shared import SharedResources
@@ -167,18 +168,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 # -- sources -------------------------------------------------------------------------------------
 async def load_source(text: str) -> Torrent | Magnet:
-    """A magnet link, an http(s) URL of a .torrent, or a .torrent file."""
-    if text[:7].lower() == "magnet:":
-        return parse_magnet(text)
-    if text[:7].lower() == "http://" or text[:8].lower() == "https://":
-        try:
-            response = await http_get(text, max_body=MAX_TORRENT_FILE_SIZE, timeout=60.0)
-        except HttpError as exc:
-            raise MetainfoError(f"cannot fetch: {exc.reason}", text) from None
-        if response.status != 200:
-            raise MetainfoError(f"HTTP status {response.status} {response.reason}", text)
-        return Torrent.from_bytes(response.body)
-    return await anyio.to_thread.run_sync(Torrent.load, text)
+    """A magnet link, an http(s) URL of a .torrent, or a .torrent file (read by the one resolver)."""
+    return await resolve(from_text(text), max_size=MAX_TORRENT_FILE_SIZE)
 
 
 def _spec_parts(specs: list[str]) -> list[str]:

@@ -7,7 +7,8 @@ import datetime
 import json
 from typing import Literal, TypedDict
 
-from ..magnet import Magnet, parse_magnet
+from ..addtorrent import TorrentUrl, from_text, read_add_torrent
+from ..magnet import Magnet
 from ..metainfo import Torrent
 from . import COMMANDS
 
@@ -174,18 +175,15 @@ def _text(s: TorrentSummary | MagnetSummary) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Show a .torrent file's or magnet link's contents; return the exit code."""
-    source: str = args.source
+    request = from_text(args.source)
     summary: TorrentSummary | MagnetSummary
-    if source[:7].lower() == "magnet:":
-        summary = magnet_summary(parse_magnet(source))
-    elif source[:7].lower() == "http://" or source[:8].lower() == "https://":
+    if isinstance(request, TorrentUrl):
         from ..runtime import run as run_loop  # (fetched as download fetches it)
         from .download import load_source
 
-        fetched = run_loop(load_source, source)
-        assert isinstance(fetched, Torrent)
-        summary = torrent_summary(fetched)
+        read = run_loop(load_source, request.url)
     else:
-        summary = torrent_summary(Torrent.load(source))
+        read = read_add_torrent(request)
+    summary = magnet_summary(read) if isinstance(read, Magnet) else torrent_summary(read)
     print(json.dumps(summary, indent=2) if args.json else _text(summary))
     return 0

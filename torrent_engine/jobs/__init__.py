@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
+from .addoptions import AddOptions
 from .categories import Category
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
-    AddOptions,
     InvalidJobRequest,
     Job,
     JobAdded,

@@ -13,19 +13,19 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ..errors import HttpError, TorrentEngineError
-from ..httpclient import http_get
+from ..addtorrent import AddTorrent, AddTorrentError, Parsed, TorrentUrl, read_add_torrent, recorded_source
+from ..errors import TorrentEngineError
 from ..magnet import Magnet
 from ..metainfo import Torrent
-from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..picker import DEFAULT_PRIORITY
+from ..resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
-from .features import check_features
 from .incomplete import download_path_for
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
-    AddOptions,
     InvalidJobRequest,
     Job,
     JobAdded,
@@ -42,12 +42,10 @@ from .paths import Ground, existing_files, ground, missing_dirs
 from .rounds import QueueRounds
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, not_saved
-from .validate import check_files, check_limit, check_peers, read_source
+from .validate import check_files, check_priorities
 
 log = logging.getLogger(__name__)
 
-MAX_FETCHED_TORRENT = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent fetched by URL, at most
-FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 
 
 class JobAdder:
@@ -59,53 +57,46 @@ class JobAdder:
         self.rounds = rounds
         self.organiser = organiser
 
-    async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,
-                  files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
-                  peers: Sequence[tuple[str, int]] = (), client: str | None = None,
-                  features: JobFeatures | None = None, download_limit: int = 0,
-                  upload_limit: int = 0, seed_mode: bool = False,
-                  download_path: str | None = None) -> tuple[Job, bool]:
-        """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
-        info-hash is already active (concurrent adds of one torrent share one job and one start).
-        ``features``: category (a category's save path applies when ``save_path`` is not given),
-        tags, share limits, force-start, first/last-piece priority, a display name.
-        ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
-        ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
-        the first time it is served, and one that fails has the whole torrent checked.
-        ``download_path``: the folder the data goes to while it downloads, moved to the save
-        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides)."""
-        rec, created = await self._add(
-            source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
-            client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
-            seed_mode=seed_mode, download_path=download_path)
+    async def add(self, source: AddTorrent, options: AddOptions) -> tuple[Job, bool]:
+        """Start a job (see ``JobService.add``); ``(job, True)``, or ``(existing job, False)``
+        when one for the same info-hash is already active (concurrent adds of one torrent share
+        one job and one start)."""
+        rec, created = await self._add(source, options)
         return self.run.snapshot(rec), created
 
-    async def _add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
-                   files: Sequence[int] | None, sequential: bool, paused: bool,
-                   peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
-                   download_limit: int, upload_limit: int, seed_mode: bool,
-                   download_path: str | None) -> tuple[JobRecord, bool]:
+    async def _read(self, source: AddTorrent) -> AddTorrent:
+        """``source``, a URL fetched (the service's proxy and bound address): what the add reads."""
+        if isinstance(source, TorrentUrl):
+            return Parsed(await self.fetch_metainfo(source.url))
+        return source
+
+    async def _add(self, source: AddTorrent, o: AddOptions) -> tuple[JobRecord, bool]:
         """``add``'s work: the job's record (its snapshot is the caller's to take)."""
         self.run.require_running()
-        limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
-        features = check_features(features)
-        save_path = self.organiser.add_save_path(features, save_path)
+        features, download_path, seed_mode = o.features, o.download_path, o.seed_mode
+        save_path = self.organiser.add_save_path(features, o.save_path)
         layout = features.content_layout if features is not None else "original"
         root = self.run.download_root
+        request = await self._read(source)
 
-        def read() -> tuple[tuple[Torrent | Magnet, str], Ground]:  # (one worker-thread hop)
-            parsed = read_source(source)
-            return parsed, ground(root, save_path, parsed[0], layout)
+        def read() -> tuple[Torrent | Magnet, Ground]:  # (one worker-thread hop)
+            try:
+                parsed = read_add_torrent(request)
+            except AddTorrentError as exc:
+                raise InvalidJobRequest(str(exc), "source") from exc
+            return parsed, ground(root, save_path, parsed, layout)
 
-        (torrent, source_text), found = await anyio.to_thread.run_sync(read)
+        torrent, found = await anyio.to_thread.run_sync(read)
+        source_text = recorded_source(request, torrent)
         save = found.save
-        selected = check_files(files, torrent)
+        selected = check_files(o.files, torrent)
+        priorities = _add_priorities(o, torrent)
         data: Path | None = None
         if download_path or (download_path is None and self.run.settings.incomplete_dir_enabled):
             data = await anyio.to_thread.run_sync(lambda: download_path_for(
                 self.run.download_root, self.run.settings, download_path, save, torrent, selected,
-                seed_mode=bool(seed_mode)))
-        peer_list = check_peers(peers)
+                seed_mode=seed_mode))
+        client = o.client
         if client is not None and client not in self.run.leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
         info_hash = torrent.info_hash.hex()
@@ -128,8 +119,7 @@ class JobAdder:
         done = anyio.Event()
         self.run.adding[info_hash] = done
         try:
-            rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
-                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data)
+            rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -140,7 +130,7 @@ class JobAdder:
             await self.rounds.enforce()  # (the queue may hold it back at once)
         return rec, True
 
-    async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
+    async def add_many(self, sources: Sequence[AddTorrent],
                        options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
         """Add several torrents with the same options (a batch of a download client's add), at
         once rather than one after the other: each add's writes and checks overlap the others'
@@ -149,12 +139,9 @@ class JobAdder:
         added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
         o = options if options is not None else AddOptions()
 
-        async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
+        async def one(i: int, source: AddTorrent) -> None:
             try:
-                added[i] = await self._add(
-                    source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
-                    peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
-                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path)
+                added[i] = await self._add(source, o)
             except StateNotSaved:
                 raise
             except JobError as exc:
@@ -179,15 +166,14 @@ class JobAdder:
                 for r in added]
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
-                      selected: tuple[int, ...] | None, sequential: bool, paused: bool,
-                      peers: tuple[tuple[str, int], ...], client: str | None,
-                      features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
-                      seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
+                      selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
+                      download_path: Path | None = None) -> JobRecord:
         now = self.run.clock()
         save = found.save
-        options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
-                             peers=peers, client=client, download_limit=limits[0], upload_limit=limits[1],
-                             seed_mode=seed_mode,
+        paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
+        options = JobOptions(save_path=str(save), files=selected, sequential=o.sequential, paused=paused,
+                             peers=peers, client=o.client, download_limit=o.download_limit,
+                             upload_limit=o.upload_limit, seed_mode=seed_mode, max_peers=o.max_peers,
                              download_path=None if download_path is None else str(download_path))
         data = Path(options.data_path)  # (where its files are written while it downloads)
         if isinstance(torrent, Torrent):
@@ -199,7 +185,7 @@ class JobAdder:
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=0, trackers=trackers)
+                        number=0, trackers=trackers, file_priorities=priorities)
         rec.number = self.organiser.take_number()  # (never handed out again)
         if data == found.save:
             rec.created_dirs, preexisting = found.created_dirs, found.preexisting
@@ -221,10 +207,16 @@ class JobAdder:
             self.run.claims.claim(rec.id, paths)
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
-        rec.queue_position = self.run.queue.next_position()
         order_before = self.run.jobs.order_version
-        self.run.jobs.add(rec)
-        self.run.queue.ranked_last(rec, order_before)
+        if o.queue_top:  # (first: before every unfinished job's place, taken as it joins the table)
+            first = min((r.queue_position for r in self.run.jobs.in_queue_order()), default=1)
+            rec.queue_position = first - 1 if first != 1 else -1  # (0 is "no place yet")
+            self.run.jobs.add(rec)
+            self.run.jobs.reordered()
+        else:
+            rec.queue_position = self.run.queue.next_position()
+            self.run.jobs.add(rec)
+            self.run.queue.ranked_last(rec, order_before)
         self.run.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         try:
@@ -267,24 +259,31 @@ class JobAdder:
         return rec
 
     async def fetch_metainfo(self, url: str) -> Torrent:
-        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
-        if not url[:7].lower() == "http://" and not url[:8].lower() == "https://":
-            raise InvalidJobRequest(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "source")
+        """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be
+        had), fetched by the one resolver with the service's proxy and bound address."""
+        proxy = self.run.manager.config.proxy  # (straight under "torrents only", unless proxy only)
+        if proxy is not None and self.run.settings.proxy_torrents_only and not proxy.only:
+            proxy = None
         try:
-            proxy = self.run.manager.config.proxy  # (straight under "torrents only", unless proxy only)
-            if proxy is not None and self.run.settings.proxy_torrents_only and not proxy.only:
-                proxy = None
-            response = await http_get(url, max_body=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT, proxy=proxy,
-                                      bind=self.run.manager.config.netbind())
-        except HttpError as exc:
-            raise InvalidJobRequest(f"cannot fetch {url[:80]}: {exc.reason}", "source") from exc
-        if response.status != 200:
-            raise InvalidJobRequest(f"cannot fetch {url[:80]}: HTTP {response.status} {response.reason}",
-                                    "source")
-        try:
-            return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
-        except TorrentEngineError as exc:
-            raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+            torrent = await resolve(TorrentUrl(url), proxy=proxy, bind=self.run.manager.config.netbind(),
+                                    max_size=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT)
+        except AddTorrentError as exc:
+            raise InvalidJobRequest(str(exc), "source") from exc
+        assert isinstance(torrent, Torrent)  # (a URL is a .torrent's)
+        return torrent
+
+
+def _add_priorities(o: AddOptions, torrent: Torrent | Magnet) -> list[int] | None:
+    """The file priorities a job of ``torrent`` starts with when the add gives some (None: its
+    selection's, made as its layout is learnt); ``InvalidJobRequest`` for a file out of range."""
+    if not o.file_priorities:
+        return None
+    if not isinstance(torrent, Torrent):
+        raise InvalidJobRequest("need the metainfo (not a magnet link)", "file_priorities")
+    files, sel = torrent.files, o.files
+    current = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
+               for i, f in enumerate(files)]
+    return check_priorities(dict(o.file_priorities), current, {i for i, f in enumerate(files) if f.pad})
 
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:

@@ -274,26 +274,6 @@ class JobOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class AddOptions:
-    """What an add asks, as a front end read it (``JobService.add``'s keywords, in one value that
-    a batch of adds shares); checked where the add takes it."""
-
-    save_path: str | None = None  # None: the category's folder, else the download root
-    files: tuple[int, ...] | None = None
-    sequential: bool = False
-    paused: bool = False
-    peers: tuple[tuple[str, int], ...] = ()
-    client: str | None = None
-    features: JobFeatures | None = None
-    download_limit: int = 0
-    upload_limit: int = 0
-    seed_mode: bool = False  # the data is complete on disk: seed at once, verify each piece when served
-    # the folder for the data while it downloads (moved to the save path once complete): None =
-    # the service's setting decides (``incomplete_dir_enabled``), "" = none for this job
-    download_path: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Job:
     """An immutable snapshot of one job at the moment it was taken."""
 

@@ -25,12 +25,14 @@ from typing import Any  # Any: fields of settings or features, each its own type
 import anyio
 import anyio.abc
 
+from ..addtorrent import AddTorrent, AddTorrentError, add_torrent_of
 from ..config import Config
 from ..magnet import Magnet
 from ..manager import TorrentManager
 from ..metainfo import Torrent
 from ..session import Session
 from .adding import JobAdder
+from .addoptions import AddOptions
 from .categories import Category
 from .configure import SettingsControl
 from .control import JobControl
@@ -39,7 +41,7 @@ from .leases import LeaseTable
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
-    AddOptions,
+    InvalidJobRequest,
     Job,
     JobError,
     JobFeatures,
@@ -283,10 +285,10 @@ class JobService:
                             peers=peers, port_mapping=mapping)
 
     # -- add -----------------------------------------------------------------------------
-    async def _add_watched(self, source: bytes | str, save_path: str | None, category: str) -> str:
+    async def _add_watched(self, source: AddTorrent, save_path: str | None, category: str) -> str:
         """Add what a watched folder's file holds (see watch.py); the job's id."""
         features = JobFeatures(category=category) if category else None
-        job, _ = await self.add(source, save_path=save_path, features=features)
+        job, _ = await self.add(source, AddOptions(save_path=save_path, features=features))
         return job.id
 
     def watch_status(self) -> dict[str, object]:
@@ -356,14 +358,19 @@ class JobService:
 
 
     # -- the parts' verbs ------------------------------------------------------------------
-    async def add(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None = None,
+    async def add(self, source: AddTorrent | str | bytes | Torrent | Magnet,
+                  options: AddOptions | None = None, *, save_path: str | None = None,
                   files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
                   peers: Sequence[tuple[str, int]] = (), client: str | None = None,
-                  features: JobFeatures | None = None, download_limit: int = 0,
-                  upload_limit: int = 0, seed_mode: bool = False,
+                  features: JobFeatures | None = None, download_limit: int = 0, upload_limit: int = 0,
+                  seed_mode: bool = False,
                   download_path: str | None = None) -> tuple[Job, bool]:
         """Start a job; ``(job, True)``, or ``(existing job, False)`` when one for the same
         info-hash is already active (concurrent adds of one torrent share one job and one start).
+        ``source``: an ``AddTorrent`` (a URL is fetched with the service's proxy), or a
+        ``Torrent``, a ``Magnet``, .torrent bytes, a magnet link, an http(s) URL or a .torrent
+        path. ``options``: every option of the job, in one value (``AddOptions``); or, the same
+        options as keywords (not both):
         ``features``: category (a category's save path applies when ``save_path`` is not given),
         tags, share limits, force-start, first/last-piece priority, a display name.
         ``seed_mode``: the data is complete in the save path already (a cross-seed, qBittorrent's
@@ -372,19 +379,30 @@ class JobService:
         ``download_path``: the folder the data goes to while it downloads, moved to the save
         path once complete ("" none; None: the service's ``incomplete_dir`` setting decides).
         """
-        return await self._adder.add(source, save_path=save_path, files=files, sequential=sequential,
-                                     paused=paused, peers=peers, client=client, features=features,
-                                     download_limit=download_limit, upload_limit=upload_limit,
-                                     seed_mode=seed_mode, download_path=download_path)
+        given = AddOptions(save_path=save_path, files=None if files is None else tuple(files),
+                           sequential=sequential, paused=paused, peers=tuple(peers), client=client,
+                           features=features, download_limit=download_limit, upload_limit=upload_limit,
+                           seed_mode=seed_mode, download_path=download_path)
+        if options is not None and given != AddOptions():
+            raise TypeError("JobService.add takes its options as AddOptions or as keywords, not both")
+        return await self._adder.add(_request(source), options if options is not None else given)
 
-    async def add_many(self, sources: Sequence[str | bytes | Torrent | Magnet],
+    async def add_many(self, sources: Sequence[AddTorrent | str | bytes | Torrent | Magnet],
                        options: AddOptions | None = None) -> builtins.list[tuple[Job, bool] | JobError]:
         """Add several torrents with the same options (a batch of a download client's add), at
         once rather than one after the other: each add's writes and checks overlap the others'
         waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
         refused it (a ``StateNotSaved`` is raised: nothing more can be added then).
         """
-        return await self._adder.add_many(sources, options)
+        requests: list[AddTorrent | JobError] = []
+        for source in sources:
+            try:
+                requests.append(_request(source))
+            except InvalidJobRequest as exc:
+                requests.append(exc)
+        readable = [r for r in requests if not isinstance(r, JobError)]
+        added = iter(await self._adder.add_many(readable, options))
+        return [r if isinstance(r, JobError) else next(added) for r in requests]
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
@@ -609,3 +627,12 @@ class JobService:
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         await self._edits.add_peers(job_id, peers)
+
+
+def _request(source: object) -> AddTorrent:
+    """The add request a library caller's ``source`` makes (``InvalidJobRequest`` of field
+    ``source`` when it makes none)."""
+    try:
+        return add_torrent_of(source)
+    except AddTorrentError as exc:
+        raise InvalidJobRequest(str(exc), "source") from exc

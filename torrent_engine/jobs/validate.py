@@ -1,8 +1,7 @@
 """Checks of what a caller hands the job service: each bad value is an ``InvalidJobRequest`` naming its field.
 
-Pure functions, except ``parse_source``/``read_source``, which parse metainfo and read a
-``.torrent`` file when given a path (the first in a worker thread). The service calls them before
-it changes anything, so a refused request leaves no trace.
+Pure functions. ``AddOptions`` and the service call them before anything changes, so a refused
+request leaves no trace (what to add is read by ``addtorrent.py``).
 """
 
 from __future__ import annotations
@@ -10,44 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import anyio
-
 from ..config import MAX_RATE_LIMIT
-from ..errors import BencodeError, MagnetError, MetainfoError
-from ..magnet import Magnet, parse_magnet
+from ..magnet import Magnet
 from ..metainfo import Torrent
 from .model import InvalidJobRequest
-
-
-async def parse_source(source: object) -> tuple[Torrent | Magnet, str]:
-    """The torrent or magnet ``source`` names, and the text a job records as its source
-    (the magnet URI, or ``"torrent"`` for metainfo); metainfo is parsed in a worker thread."""
-    if isinstance(source, (bytes, bytearray, memoryview, str)):
-        return await anyio.to_thread.run_sync(read_source, source)
-    return read_source(source)
-
-
-def read_source(source: object) -> tuple[Torrent | Magnet, str]:
-    """``parse_source``'s work, blocking (it parses metainfo, and reads a ``.torrent`` path)."""
-    if isinstance(source, Torrent):
-        return source, "torrent"
-    if isinstance(source, Magnet):
-        return source, source.to_uri()
-    if isinstance(source, str) and not source.strip():
-        raise InvalidJobRequest("is empty", "source")
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            return Torrent.from_bytes(bytes(source)), "torrent"
-        if isinstance(source, str):
-            text = source.strip()
-            if text.lower().startswith("magnet:"):
-                return parse_magnet(text), text
-            return Torrent.load(text), "torrent"
-    except (MetainfoError, BencodeError, MagnetError, ValueError) as exc:  # (each names what was wrong)
-        raise InvalidJobRequest(str(exc), "source") from exc
-    except OSError as exc:
-        raise InvalidJobRequest(f"cannot read {source!r}: {exc.strerror or exc}", "source") from exc
-    raise InvalidJobRequest("must be a magnet URI, a .torrent path or .torrent bytes", "source")
 
 
 def files_refusal(files: Sequence[int], torrent: Torrent) -> str | None:
@@ -61,9 +26,9 @@ def files_refusal(files: Sequence[int], torrent: Torrent) -> str | None:
     return None
 
 
-def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple[int, ...] | None:
-    """The selected file indices, sorted and unique (``None``: every file); for a magnet the
-    range is checked when the metadata arrives."""
+def check_file_indices(files: object) -> tuple[int, ...] | None:
+    """A selection of file indices, sorted and unique (``None``: every file); the range is
+    checked against the torrent at the add (``check_files``)."""
     if files is None:
         return None
     if isinstance(files, (str, bytes)) or not isinstance(files, Sequence):
@@ -73,12 +38,47 @@ def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise InvalidJobRequest(f"{index!r} is not a file index", "files")
         out.append(index)
-    refusal = files_refusal(out, torrent) if isinstance(torrent, Torrent) else None
-    if refusal is not None:
-        raise InvalidJobRequest(refusal, "files")
     if not out:
         raise InvalidJobRequest("selects no file (leave it out to download every file)", "files")
     return tuple(sorted(set(out)))
+
+
+def check_files(files: Sequence[int] | None, torrent: Torrent | Magnet) -> tuple[int, ...] | None:
+    """The selected file indices, sorted and unique (``None``: every file); for a magnet the
+    range is checked when the metadata arrives."""
+    selected = check_file_indices(files)
+    refusal = None
+    if selected is not None and isinstance(torrent, Torrent):
+        refusal = files_refusal(selected, torrent)
+    if refusal is not None:
+        raise InvalidJobRequest(refusal, "files")
+    return selected
+
+
+def check_add_priorities(priorities: object, files: tuple[int, ...] | None) -> tuple[tuple[int, int], ...]:
+    """An add's file priorities (``{index: 0..7}`` or its pairs, 0 = skip) as sorted pairs; a
+    priority above 0 for a file the selection ``files`` leaves out is refused (it would be
+    downloaded after all). The range is checked against the torrent at the add."""
+    if isinstance(priorities, Mapping):
+        pairs: list[object] = list(priorities.items())
+    elif isinstance(priorities, (str, bytes)) or not isinstance(priorities, Sequence):
+        raise InvalidJobRequest("must be {file index: priority 0..7}", "file_priorities")
+    else:
+        pairs = list(priorities)
+    out: dict[int, int] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidJobRequest(f"{pair!r} is not a (file index, priority) pair", "file_priorities")
+        index, prio = pair
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise InvalidJobRequest(f"{index!r} is not a file index", "file_priorities")
+        if not isinstance(prio, int) or isinstance(prio, bool) or not 0 <= prio <= 7:
+            raise InvalidJobRequest(f"priority of file {index} must be 0..7, not {prio!r}", "file_priorities")
+        if prio > 0 and files is not None and index not in files:
+            raise InvalidJobRequest(f"file {index} has a priority but is not among the files selected",
+                                    "file_priorities")
+        out[index] = prio
+    return tuple(sorted(out.items()))
 
 
 def check_limit(value: object, field: str) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ..addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from ..errors import TorrentEngineError
 from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .model import InvalidJobRequest, JobError, StateNotSaved
@@ -132,8 +133,8 @@ class WatchFileError(Exception):
     """A watched file that cannot become a job (the reason)."""
 
 
-def read_watch_file(path: str) -> bytes | str:
-    """A ``.torrent`` file's bytes, or a ``.magnet`` file's magnet link."""
+def read_watch_file(path: str) -> TorrentBytes | MagnetLink:
+    """A ``.torrent`` file's bytes, or a ``.magnet`` file's magnet link (read by the add)."""
     limit = MAX_MAGNET_FILE if path.lower().endswith(".magnet") else MAX_WATCH_FILE
     try:
         with open(path, "rb") as f:
@@ -143,14 +144,14 @@ def read_watch_file(path: str) -> bytes | str:
     if len(data) > limit:
         raise WatchFileError(f"larger than {limit} bytes")
     if not path.lower().endswith(".magnet"):
-        return data
+        return TorrentBytes(data)
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise WatchFileError("a .magnet file must hold a magnet link as text (UTF-8)") from None
     if not text.lower().startswith("magnet:?"):
         raise WatchFileError("a .magnet file must hold a magnet link (magnet:?...)")
-    return text
+    return MagnetLink(text)
 
 
 def mark(path: str, suffix: str) -> None:
@@ -175,8 +176,8 @@ class WatchEntry:
                 "reason": self.reason}
 
 
-# (the file's content, its save path: None = the default, its category) -> the job's id
-AddWatched = Callable[[bytes | str, "str | None", str], Awaitable[str]]
+# (what the file holds, its save path: None = the default, its category) -> the job's id
+AddWatched = Callable[[AddTorrent, "str | None", str], Awaitable[str]]
 
 
 class FolderWatcher:

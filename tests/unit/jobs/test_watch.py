@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from torrent_engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from torrent_engine.jobs import InvalidJobRequest
 from torrent_engine.jobs.model import JobConflict, StateNotSaved
 from torrent_engine.jobs.settings import SavedSettings, ServiceSettings, load_settings, save_settings, updated
@@ -66,13 +67,13 @@ async def test_a_scan_adds_renames_and_refuses(tmp_path: Path) -> None:
     (watch / "refused.torrent").write_bytes(b"junk")
     (watch / "notes.txt").write_text("ignored")
     (watch / "later.torrent").write_bytes(b"full")
-    added: list[tuple[bytes | str, str | None, str]] = []
+    added: list[tuple[AddTorrent, str | None, str]] = []
     full = {"yes": True}
 
-    async def add(source: bytes | str, save_path: str | None, category: str) -> str:
-        if source == b"junk":
+    async def add(source: AddTorrent, save_path: str | None, category: str) -> str:
+        if source == TorrentBytes(b"junk"):
             raise JobConflict("not a torrent", "source")
-        if source == b"full" and full["yes"]:
+        if source == TorrentBytes(b"full") and full["yes"]:
             raise StateNotSaved("disk full", str(tmp_path), full=True)
         added.append((source, save_path, category))
         return f"job{len(added)}"
@@ -82,7 +83,7 @@ async def test_a_scan_adds_renames_and_refuses(tmp_path: Path) -> None:
     await watcher.scan(settings.watch_folders)
     assert added == []  # (first seen: not taken yet)
     await watcher.scan(settings.watch_folders)
-    expected = [(b"d4:infod4:name1:xee", None, ""), (MAGNET, None, "tv")]
+    expected = [(TorrentBytes(b"d4:infod4:name1:xee"), None, ""), (MagnetLink(MAGNET), None, "tv")]
     assert sorted(added, key=str) == sorted(expected, key=str)
     names = sorted(str(p.relative_to(watch)) for p in watch.rglob("*") if p.is_file())
     assert names == ["a.torrent.added", "bad.magnet.invalid", "later.torrent", "notes.txt",
@@ -98,7 +99,7 @@ async def test_a_scan_adds_renames_and_refuses(tmp_path: Path) -> None:
 
 
 async def test_a_folder_that_went_away_is_shown(tmp_path: Path) -> None:
-    async def add(source: bytes | str, save_path: str | None, category: str) -> str:
+    async def add(source: AddTorrent, save_path: str | None, category: str) -> str:
         raise AssertionError("nothing to add")
 
     settings = ServiceSettings(watch_folders=((str(tmp_path / "gone"), None),))

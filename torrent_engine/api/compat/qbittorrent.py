@@ -26,10 +26,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
-from ...errors import MagnetError, TorrentEngineError
+from ...addtorrent import (
+    AddTorrent,
+    AddTorrentError,
+    MagnetLink,
+    Parsed,
+    TorrentBytes,
+    from_text,
+    read_add_torrent,
+)
+from ...errors import TorrentEngineError
 from ...jobs import (
     AddOptions,
-    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -43,7 +51,6 @@ from ...jobs.altspeed import effective_limits
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
 from ...jsonvalue import JSON
-from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
 from . import network
@@ -545,38 +552,35 @@ class QbittorrentApi:
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
             seed_mode=bool(parse_bool(form.get("skip_checking"))),  # (libtorrent's seed mode, as qBittorrent)
-            download_path=self._download_path(form))
-        sources: list[Torrent | Magnet] = []
+            download_path=self._download_path(form),
+            # (qBittorrent's queue positions exist while queueing is on)
+            queue_top=bool(parse_bool(form.get("addToTopOfQueue"))) and self.service.get_settings().queueing)
+        sources: list[AddTorrent] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
                 raise QbtError(413, "Torrent file is too large")
             try:
-                sources.append(Torrent.from_bytes(data))
-            except TorrentEngineError as exc:
+                sources.append(Parsed(read_add_torrent(TorrentBytes(data))))
+            except AddTorrentError as exc:
                 raise QbtError(415, f"Torrent file is not valid: {exc}") from exc
         urls = [u.strip() for u in (form.get("urls") or "").splitlines() if u.strip()]
         if not sources and not urls:
             raise QbtError(400, "neither urls nor torrents given")
-        added = 0
-        for url in urls:
+        for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
-                if url.lower().startswith("magnet:"):
-                    sources.append(parse_magnet(url))
-                else:
-                    sources.append(await self.service.fetch_metainfo(url))
-            except (MagnetError, InvalidJobRequest) as exc:
+                asked = from_text(url, files=False)
+                sources.append(Parsed(read_add_torrent(asked)) if isinstance(asked, MagnetLink) else asked)
+            except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
         # be added, said as such, not as "Fails.")
+        added = 0
         for result in await self.service.add_many(sources, options):
             if isinstance(result, JobError):
                 log.warning("qBittorrent API: add refused: %s", result)
                 continue
-            job, created = result
-            if created:
+            if result[1]:
                 added += 1
-                if parse_bool(form.get("addToTopOfQueue")) and self.service.get_settings().queueing:
-                    await self.service.move_in_queue([job.id], "top")
         return _text("Ok." if added else "Fails.")
 
     # -- changing ------------------------------------------------------------------------------

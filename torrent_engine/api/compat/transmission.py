@@ -26,9 +26,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
+from ...addtorrent import (
+    AddTorrent,
+    AddTorrentError,
+    MagnetLink,
+    Parsed,
+    TorrentBytes,
+    TorrentUrl,
+    from_text,
+    read_add_torrent,
+)
 from ...config import MAX_RATE_LIMIT
-from ...errors import MagnetError, TorrentEngineError
+from ...errors import TorrentEngineError
 from ...jobs import (
+    AddOptions,
     Job,
     JobConflict,
     JobError,
@@ -46,7 +57,6 @@ from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
-from ...magnet import Magnet, parse_magnet
 from ...metainfo import Torrent
 from .. import jsontext
 from . import network
@@ -530,63 +540,73 @@ class TransmissionRpc:
 
     async def torrent_add(self, arguments: JSONObject) -> Answer:
         """``torrent-add`` ``filename`` (magnet or http(s) URL) or ``metainfo`` (base64), with
-        ``download-dir``, ``paused``, ``files-wanted``/``files-unwanted``, ``labels``."""
-        source: Torrent | Magnet
-        metainfo = arguments.get("metainfo")
-        filename = arguments.get("filename")
-        save_path = arguments.get("download-dir") or None
-        if save_path is not None:
-            save_path = as_str(save_path, "download-dir")
-        if isinstance(metainfo, str) and metainfo:
-            if len(metainfo) > self.max_torrent_size * 4 // 3 + 4:
-                raise RpcError("metainfo is too large")
-            try:
-                source = Torrent.from_bytes(base64.b64decode(metainfo, validate=False))
-            except (binascii.Error, ValueError, TorrentEngineError) as exc:
-                raise RpcError(f"invalid or corrupt torrent file: {exc}") from exc
-        elif isinstance(filename, str) and filename:
-            if filename.lower().startswith("magnet:"):
-                try:
-                    source = parse_magnet(filename)
-                except MagnetError as exc:
-                    raise RpcError(f"invalid magnet link: {exc}") from exc
-            elif filename.lower().startswith(("http://", "https://")):
-                source = await self.service.fetch_metainfo(filename)
-            else:
-                raise RpcError("filename must be a magnet link or an http(s) URL (a path on the daemon's "
-                               "machine is not supported: send the file as metainfo)")
-        else:
-            raise RpcError("no filename or metainfo specified")
-        for key in ("cookies", "bandwidthPriority", "peer-limit"):
+        ``download-dir``, ``paused``, ``files-wanted``/``files-unwanted``,
+        ``priority-high``/``-normal``/``-low``, ``labels``: one add, the job's files and their
+        priorities its own from its first snapshot."""
+        request = self._add_request(arguments)
+        for key in ("cookies", "bandwidthPriority"):
             if arguments.get(key) not in ("", 0, None):
                 raise RpcError(f"{key} is not supported by this daemon")
+        keys = ("files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low")
+        if isinstance(request, TorrentUrl) and any(arguments.get(k) for k in keys):
+            # (the files are named by index: the service fetches the .torrent first, by its policy)
+            request = Parsed(await self.service.fetch_metainfo(request.url))
+        source = request.torrent if isinstance(request, Parsed) else None
         files: list[int] | None = None
+        priorities: dict[int, int] = {}
         wanted = arguments.get("files-wanted")
         unwanted = arguments.get("files-unwanted")
-        if isinstance(source, Torrent) and (wanted or unwanted):
+        if isinstance(source, Torrent):
             count = len(source.files)
-            chosen = set(_indices(wanted, count)) if wanted else set(range(count))
-            chosen -= set(_indices(unwanted, count)) if unwanted else set()
-            files = sorted(i for i in chosen if not source.files[i].pad)
+            if wanted or unwanted:
+                chosen = set(_indices(wanted, count)) if wanted else set(range(count))
+                chosen -= set(_indices(unwanted, count)) if unwanted else set()
+                files = sorted(i for i in chosen if not source.files[i].pad)
+            for key, prio in (("priority-low", -1), ("priority-normal", 0), ("priority-high", 1)):
+                for i in _indices(arguments.get(key) or [], count):
+                    if not source.files[i].pad and (files is None or i in files):
+                        priorities[i] = our_priority(prio)
         elif wanted or unwanted:
             raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
         labels = arguments.get("labels") or []
-        features = features_from({"tags": labels}) if labels else None
-        job, created = await self.service.add(source, save_path=save_path,
-                                              paused=bool(arguments.get("paused", False)), files=files,
-                                              features=features)
-        if files is not None and created:
-            priorities = {}
-            for key, prio in (("priority-low", -1), ("priority-normal", 0), ("priority-high", 1)):
-                for i in _indices(arguments.get(key) or [], len(job.files) or 1 << 30):
-                    if i in files:
-                        priorities[i] = our_priority(prio)
-            if priorities:
-                job = await self.service.update(job.id, file_priorities=priorities)
+        save_path = arguments.get("download-dir") or None
+        options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
+                             paused=bool(arguments.get("paused", False)),
+                             files=None if files is None else tuple(files),
+                             file_priorities=tuple(sorted(priorities.items())),
+                             features=features_from({"tags": labels}) if labels else None,
+                             max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
+        job, created = await self.service.add(request, options)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
         return {"torrent-added": item}
+
+    def _add_request(self, arguments: JSONObject) -> AddTorrent:
+        """What ``torrent-add`` asks to add, a .torrent or a magnet link read (a URL: fetched by
+        the service), its faults answered as Transmission answers them."""
+        metainfo = arguments.get("metainfo")
+        filename = arguments.get("filename")
+        if isinstance(metainfo, str) and metainfo:
+            if len(metainfo) > self.max_torrent_size * 4 // 3 + 4:
+                raise RpcError("metainfo is too large")
+            try:
+                return Parsed(read_add_torrent(TorrentBytes(base64.b64decode(metainfo, validate=False))))
+            except (binascii.Error, ValueError) as exc:  # (an AddTorrentError is a ValueError)
+                raise RpcError(f"invalid or corrupt torrent file: {exc}") from exc
+        if isinstance(filename, str) and filename:
+            try:
+                request = from_text(filename, files=False)
+            except AddTorrentError as exc:
+                raise RpcError("filename must be a magnet link or an http(s) URL (a path on the daemon's "
+                               "machine is not supported: send the file as metainfo)") from exc
+            if isinstance(request, MagnetLink):
+                try:
+                    return Parsed(read_add_torrent(request))
+                except AddTorrentError as exc:
+                    raise RpcError(f"invalid magnet link: {exc}") from exc
+            return request
+        raise RpcError("no filename or metainfo specified")
 
     def _start(self, now: bool) -> Method:
         async def start(arguments: JSONObject) -> Answer:

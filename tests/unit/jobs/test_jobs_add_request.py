@@ -1,0 +1,122 @@
+"""One add request: ``JobService.add(AddTorrent, AddOptions)`` takes every option of a job in
+one checked value and acts on it in one step (file priorities, queue place, paused state in the
+job's first snapshot), a URL fetched by the service."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
+from torrent_engine.config import Config
+from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobService, JobState
+from torrent_engine.metainfo import Torrent
+
+pytestmark = pytest.mark.anyio
+
+
+def cfg(slots: int = 0) -> Config:
+    return Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                  lsd_enabled=False, tracker_enabled=False, seed=False, max_active_downloads=slots)
+
+
+def three_files() -> Torrent:
+    return make_torrent([(("a",), payload(1000)), (("b",), payload(2000)), (("c",), payload(3000))], 16384)
+
+
+async def _events_flushed() -> None:
+    for _ in range(5):
+        await anyio.sleep(0)
+
+
+async def test_file_priorities_are_the_jobs_from_its_first_snapshot(tmp_path: Path) -> None:
+    torrent = three_files()
+    added: list[JobAdded] = []
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        jobs.events.subscribe(JobAdded, added.append)
+        options = AddOptions(files=(0, 2), file_priorities=((2, 7),), paused=True)
+        job, created = await jobs.add(TorrentBytes(torrent.to_bytes()), options)
+        await _events_flushed()
+        assert created and [f.priority for f in job.files] == [4, 0, 7] and job.total_size == 4000
+        assert [e.job.id for e in added] == [job.id]
+        assert [f.priority for f in added[0].job.files] == [4, 0, 7]
+        assert added[0].job.state is JobState.PAUSED
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None and session.file_priorities == [4, 0, 7]
+
+
+async def test_options_are_checked_where_they_are_built() -> None:
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"files": []}, "files"), ({"files": [-1]}, "files"), ({"download_limit": -1}, "download_limit"),
+        ({"peers": [("127.0.0.1", 0)]}, "peers"), ({"file_priorities": ((0, 9),)}, "file_priorities"),
+        ({"files": [0], "file_priorities": ((1, 1),)}, "file_priorities"), ({"paused": 1}, "paused")]
+    for kw, field in bad:
+        with pytest.raises(InvalidJobRequest) as refused:
+            AddOptions(**kw)  # type: ignore[arg-type]
+        assert refused.value.field == field
+    mapped = AddOptions(files=[2, 0, 2], file_priorities={1: 0, 0: 5})  # type: ignore[arg-type]
+    assert mapped == AddOptions(files=(0, 2), file_priorities=((0, 5), (1, 0)))
+
+
+async def test_priorities_out_of_range_or_for_a_magnet_are_refused_and_nothing_added(tmp_path: Path) -> None:
+    link = "magnet:?xt=urn:btih:" + "a" * 40
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        for source in (Parsed(three_files()), MagnetLink(link)):
+            with pytest.raises(InvalidJobRequest) as refused:
+                await jobs.add(source, AddOptions(file_priorities=((5, 1),)))
+            assert refused.value.field == "file_priorities"
+        assert jobs.list() == [] and jobs.manager.sessions == []
+
+
+async def test_an_add_to_the_top_of_the_queue_is_first_from_its_first_snapshot(tmp_path: Path) -> None:
+    torrents = [make_torrent([((f"{n}",), payload(5000, n))], 16384, name=f"t{n}") for n in range(3)]
+    added: list[JobAdded] = []
+    async with JobService(cfg(slots=1), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        jobs.events.subscribe(JobAdded, added.append)
+        one, _ = await jobs.add(Parsed(torrents[0]), AddOptions(paused=True))
+        two, _ = await jobs.add(Parsed(torrents[1]), AddOptions(paused=True))
+        top, _ = await jobs.add(Parsed(torrents[2]), AddOptions(paused=True, queue_top=True))
+        await _events_flushed()
+        assert [e.job.queue_position for e in added] == [1, 2, 1]
+        assert top.queue_position == 1
+        assert [jobs.get(j.id).queue_position for j in (top, one, two)] == [1, 2, 3]
+
+
+async def test_keywords_and_add_options_are_one_or_the_other(tmp_path: Path) -> None:
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        with pytest.raises(TypeError):
+            await jobs.add(three_files(), AddOptions(), paused=True)
+        job, _ = await jobs.add(three_files(), files=[1], paused=True)  # (the keyword form)
+        assert job.options.files == (1,) and job.options.paused
+
+
+async def test_a_url_is_fetched_by_the_service(tmp_path: Path) -> None:
+    torrent = three_files()
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive()
+            body = torrent.to_bytes() if head.startswith(b"GET /t.torrent") else b"junk"
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode()
+                              + b"\r\nConnection: close\r\n\r\n" + body)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    config = dataclasses.replace(cfg())
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+            job, created = await jobs.add(TorrentUrl(f"http://127.0.0.1:{port}/t.torrent"),
+                                          AddOptions(paused=True))
+            assert created and job.info_hash == torrent.info_hash.hex() and job.source == "torrent"
+            with pytest.raises(InvalidJobRequest) as refused:
+                await jobs.add(TorrentUrl(f"http://127.0.0.1:{port}/junk"))
+            assert refused.value.field == "source" and "is not a .torrent" in str(refused.value)
+        tg.cancel_scope.cancel()
