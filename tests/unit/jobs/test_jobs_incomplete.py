@@ -58,9 +58,9 @@ async def test_a_complete_download_moves_from_the_incomplete_folder_to_its_save_
         job, _ = await jobs.add(torrent, save_path="done")
         assert job.options.download_path == str(dl / "part")
         assert job.options.save_path == str(dl / "done")
-        with anyio.fail_after(15):
+        with anyio.fail_after(15):  # (committed, the originals removed, its session started there)
             while (now := jobs.get(job.id)).options.download_path is not None \
-                    or now.state is not JobState.SEEDING:
+                    or now.state is not JobState.SEEDING or jobs.manager.get(job.info_hash) is None:
                 await anyio.sleep(0.02)
         assert (dl / "done" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
         assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
