@@ -59,7 +59,9 @@ async def wait_state(jobs: JobService, job_id: str, *states: JobState, timeout: 
 
 
 async def test_add_runs_to_completed_through_events(tmp_path: Path) -> None:
-    async with seeder(tmp_path / "seed") as (seed, torrent, src), service(tmp_path) as jobs:
+    # (the seeder's rate keeps the download going a while: an unlimited one on a loaded machine
+    # could finish it before the job was seen downloading)
+    async with seeder(tmp_path / "seed", rate=1_000_000) as (seed, torrent, src), service(tmp_path) as jobs:
         seen: list[Event] = []
         jobs.events.subscribe("*", seen.append)
         job, created = await jobs.add(torrent.to_bytes(), save_path="one",
