@@ -10,7 +10,6 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any  # Any: fields of settings or features, each its own type
 
 import anyio
 
@@ -52,7 +51,7 @@ class SettingsControl:
         self._alt_scheduled: bool | None = None  # what the schedule said when last looked at
         self._alt_minute = -1  # the minute it was last looked at (once a minute)
 
-    async def load(self, configured: Configured, asked: Mapping[str, Any] | None = None) -> None:
+    async def load(self, configured: Configured, asked: Mapping[str, object] | None = None) -> None:
         """Read the settings; apply the global rate limits, download slots and incomplete folder
         (``configured``: what the configuration asks, ``configure``'s keywords)."""
         saved = await anyio.to_thread.run_sync(load_settings, self.state_dir)
@@ -81,7 +80,7 @@ class SettingsControl:
         shared buckets are set from here alone)."""
         return self.settings
 
-    async def update_settings(self, **changes: Any) -> ServiceSettings:
+    async def update_settings(self, **changes: object) -> ServiceSettings:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here."""
@@ -135,7 +134,7 @@ class SettingsControl:
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",
-                        asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
+                        asked: Mapping[str, object] | None = None) -> builtins.list[str]:
         """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
         a start or a reload: the global rate limits and the download slots (0: none). Each one
         that differs from what the configuration asked last time is a change, made through
@@ -148,11 +147,11 @@ class SettingsControl:
         ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
         each changed when the configuration's value changed, as above. The names of the settings
         changed."""
-        wanted: dict[str, Any] = {"download_limit": download_limit, "upload_limit": upload_limit,
+        wanted: dict[str, object] = {"download_limit": download_limit, "upload_limit": upload_limit,
                                   "max_active_downloads": max_active_downloads,
                                   "incomplete_dir": incomplete_dir}
         seen = self._configured if self._configured is not None else {}
-        changes: dict[str, Any] = {}
+        changes: dict[str, object] = {}
         for name, value in (asked or {}).items():
             value = list(value) if isinstance(value, tuple) else value  # (as JSON notes it)
             wanted[name] = value

@@ -9,9 +9,9 @@ limit, otherwise the limit (a ratio; seconds of seeding).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any  # Any: decoded JSON holds values of any JSON type (checked where read)
+from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON type (checked where read)
 
 from ..magnet import Magnet
 from ..metainfo import Torrent
@@ -48,8 +48,8 @@ def check_tag(tag: object, field: str = "tags") -> str:
     return tag
 
 
-def check_tags(tags: Iterable[object], field: str = "tags") -> tuple[str, ...]:
-    """Tags, sorted and unique."""
+def check_tags(tags: object, field: str = "tags") -> tuple[str, ...]:
+    """Tags (a list of them, else ``InvalidJobRequest``), sorted and unique."""
     if not isinstance(tags, (list, tuple, set, frozenset)):
         raise InvalidJobRequest("must be a list of tags", field)
     return tuple(sorted({check_tag(t, field) for t in tags}))
@@ -110,7 +110,7 @@ def check_rename(value: object) -> str:
     return value.strip()
 
 
-def features_from(data: Mapping[str, Any], base: JobFeatures | None = None) -> JobFeatures:
+def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -> JobFeatures:
     """``base`` (or the defaults) with the fields ``data`` names, each checked."""
     f = base if base is not None else JobFeatures()
     return JobFeatures(
@@ -127,7 +127,7 @@ def features_from(data: Mapping[str, Any], base: JobFeatures | None = None) -> J
         rename=check_rename(data["rename"]) if "rename" in data else f.rename)
 
 
-def _flag(data: Mapping[str, Any], name: str, default: bool) -> bool:
+def _flag(data: Mapping[str, object], name: str, default: bool) -> bool:
     if name not in data:
         return default
     value = data[name]

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any  # Any: fields of settings or features, each its own type
 
 import anyio
 
@@ -169,7 +168,7 @@ class Organiser:
         if changed:
             await self._save_catalogue(before)
 
-    async def set_features(self, job_ids: Iterable[str], **changes: Any) -> builtins.list[Job]:
+    async def set_features(self, job_ids: Iterable[str], **changes: object) -> builtins.list[Job]:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
         them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
         ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first."""

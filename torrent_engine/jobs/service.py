@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any  # Any: fields of settings or features, each its own type
 
 import anyio
 import anyio.abc
@@ -472,7 +471,7 @@ class JobService:
         """
         return self._tuning.get_settings()
 
-    async def update_settings(self, **changes: Any) -> ServiceSettings:
+    async def update_settings(self, **changes: object) -> ServiceSettings:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here.
@@ -481,7 +480,7 @@ class JobService:
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",
-                        asked: Mapping[str, Any] | None = None) -> builtins.list[str]:
+                        asked: Mapping[str, object] | None = None) -> builtins.list[str]:
         """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
         a start or a reload: the global rate limits and the download slots (0: none). Each one
         that differs from what the configuration asked last time is a change, made through
@@ -535,7 +534,7 @@ class JobService:
         """Forget tags, and take them off every job."""
         await self._organiser.delete_tags(tags)
 
-    async def set_features(self, job_ids: Iterable[str], **changes: Any) -> builtins.list[Job]:
+    async def set_features(self, job_ids: Iterable[str], **changes: object) -> builtins.list[Job]:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
         them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
         ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first.

@@ -55,7 +55,7 @@ class _Mmsghdr(ctypes.Structure):
     _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint32)]
 
 
-def _libc_recvmmsg() -> Any:
+def _libc_recvmmsg() -> Any:  # Any: a ctypes foreign function, its type made at run time
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -156,7 +156,7 @@ class MultiReceiver:
         """The sender of datagram ``i`` as four integers (its raw socket address, padded)."""
         return _NAME_KEY.unpack_from(self.buffer, i * STRIDE)
 
-    def address(self, i: int) -> Any:
+    def address(self, i: int) -> tuple[str, int] | tuple[str, int, int, int]:
         """The sender of datagram ``i`` as ``recvfrom`` gives it: ``(host, port)``, or for an
         IPv6 socket ``(host, port, flowinfo, scope_id)``."""
         name = self.buffer[i * STRIDE:i * STRIDE + NAME_SIZE]

@@ -44,7 +44,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any  # Any: socket addresses of any family, as asyncio and the socket module give them
 
@@ -71,7 +71,7 @@ from .packet import (
 )
 from .state import State
 from .stream import UtpStream
-from .table import ConnectionTable, SilentPeers
+from .table import ConnectionTable, SilentPeers, WireAddress
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: UtpSocket) -> None:
         self.owner = owner
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: Any) -> None:  # Any: asyncio's DatagramProtocol signature
         owner = self.owner
         owner.datagrams_received += 1
         owner._datagram(data, addr, owner.now_us())
@@ -330,6 +330,7 @@ class UtpSocket:
                 sock.setblocking(False)
                 return sock
             family = socket.AF_INET6 if host == "::" else socket.AF_INET
+            # Any: a socket address, as getaddrinfo types it per family
             address: Any = (host or "0.0.0.0", port)
         else:
             try:
@@ -594,12 +595,13 @@ class UtpSocket:
             run_key = b""
             stride, skip = mmsg.STRIDE, mmsg.NAME_SIZE
             # (slot, where its sender's address is, where the datagram is, its size)
-            items: Any = zip(range(count), range(0, count * stride, stride),
-                             range(skip, count * stride, stride), lengths, strict=True)
+            items: Iterable[tuple[int, int, int, int]] = zip(
+                range(count), range(0, count * stride, stride), range(skip, count * stride, stride), lengths,
+                strict=True)
             received = count
             if multi.coalesced(count):
-                items = _segments(multi, lengths)
-                received = len(items)
+                segments = _segments(multi, lengths)
+                items, received = segments, len(segments)
                 self.coalesced_reads += 1
             for i, name, start, size in items:
                 # the sender's raw address and the datagram's first four bytes (type, connection id)
@@ -639,7 +641,7 @@ class UtpSocket:
             # take the data in fewer, larger reads
             self._flush(backlog=backlog)
 
-    def _datagram(self, data: bytes, wire_addr: Any, now: int) -> None:
+    def _datagram(self, data: bytes, wire_addr: WireAddress, now: int) -> None:
         """Every datagram the batch path does not take: KRPC, SYNs, unknown connections, the
         first packet of a connection from this address (which enters it in ``table.by_wire``)."""
         addr: Address = (_unmap(str(wire_addr[0])), int(wire_addr[1]))

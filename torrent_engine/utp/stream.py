@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol  # Any: wire addresses of any family; anyio's attributes
+from typing import TYPE_CHECKING, Any, Protocol  # Any: anyio's attributes
 
 import anyio
 import anyio.abc
@@ -14,6 +14,9 @@ import anyio.abc
 from .connection import UtpConnection
 from .state import State
 from .transport import UtpTransport
+
+if TYPE_CHECKING:
+    from .table import WireAddress
 
 __all__ = ["StreamOwner", "UtpStream"]
 
@@ -41,7 +44,8 @@ class UtpStream(anyio.abc.ByteStream):
         self._changed = anyio.Event()
         self.closed_at: int | None = None  # the socket's clock when the connection closed
         self._closed_by_us = False
-        self.wire_key: tuple[Any, int] | None = None  # the socket's key for it by wire address, once known
+        # the socket's key for it by wire address, once known
+        self.wire_key: tuple[WireAddress, int] | None = None
         self.feed = conn.receive_datagrams  # bound once: the socket calls it for every batch
         self._transport: UtpTransport | None = None  # once a protocol reads the connection
 
@@ -131,7 +135,7 @@ class UtpStream(anyio.abc.ByteStream):
         self.wake()
 
     @property
-    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:  # Any: as anyio's TypedAttributeProvider
         """The anyio socket attributes: remote and local address and family."""
         family = socket.AF_INET6 if ":" in self.remote[0] else socket.AF_INET
         return {

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Any  # Any: socket addresses of any family, as the socket module gives them
 
 from .packet import SEQ_MASK, PacketType
 from .state import State
@@ -16,6 +15,9 @@ from .stream import UtpStream
 __all__ = ["MAX_CONNECTIONS", "SILENT_MAX", "SILENT_MEMORY", "ConnectionTable", "SilentPeers"]
 
 Address = tuple[str, int]
+# a sender's address exactly as recvfrom gives it: (host, port), or on an IPv6 socket
+# (host, port, flowinfo, scope_id)
+WireAddress = tuple[str, int] | tuple[str, int, int, int]
 Key = tuple[Address, int]  # the peer's (host, port) and our receive id
 MAX_CONNECTIONS = 4096  # connections (open or lingering) per socket; further SYNs are ignored
 SILENT_MEMORY = 600.0  # s: a peer that ignored our SYN is dialed over TCP straight away meanwhile
@@ -29,7 +31,7 @@ class ConnectionTable:
         self._streams: dict[Key, UtpStream] = {}
         # the same connections keyed by the sender's address exactly as recvfrom returns it (the
         # read path looks a datagram up here without building an address tuple)
-        self.by_wire: dict[tuple[Any, int], UtpStream] = {}
+        self.by_wire: dict[tuple[WireAddress, int], UtpStream] = {}
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -57,7 +59,7 @@ class ConnectionTable:
         self._streams[key] = stream
         return key
 
-    def learn_wire(self, stream: UtpStream, wire_addr: Any, conn_id: int) -> None:
+    def learn_wire(self, stream: UtpStream, wire_addr: WireAddress, conn_id: int) -> None:
         """The first datagram of ``stream`` came from ``wire_addr`` (as recvfrom gave it): key it so."""
         if stream.wire_key is None:
             stream.wire_key = (wire_addr, conn_id)

@@ -53,7 +53,7 @@ class UtpTransport(asyncio.Transport):
         self._take_bytes: Callable[[bytes], None] | None = getattr(protocol, "take_bytes", None)
 
     # -- the asyncio transport API -------------------------------------------------------
-    def get_extra_info(self, name: str, default: Any = None) -> Any:  # noqa: D102
+    def get_extra_info(self, name: str, default: Any = None) -> Any:  # noqa: D102  # Any: asyncio's BaseTransport signature
         return default
 
     def is_closing(self) -> bool:  # noqa: D102
