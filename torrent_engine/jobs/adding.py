@@ -84,8 +84,23 @@ class JobAdder:
                    files: Sequence[int] | None, sequential: bool, paused: bool,
                    peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
                    download_limit: int, upload_limit: int, seed_mode: bool,
-                   download_path: str | None) -> tuple[JobRecord, bool]:
-        """``add``'s work: the job's record (its snapshot is the caller's to take)."""
+                   download_path: str | None, turn: _Turn | None = None) -> tuple[JobRecord, bool]:
+        """``add``'s work: the job's record (its snapshot is the caller's to take). ``turn``: its
+        place in a batch, whose adds are numbered in the batch's order."""
+        try:
+            return await self._add_in_turn(
+                source, save_path=save_path, files=files, sequential=sequential, paused=paused, peers=peers,
+                client=client, features=features, download_limit=download_limit, upload_limit=upload_limit,
+                seed_mode=seed_mode, download_path=download_path, turn=turn)
+        finally:
+            if turn is not None:
+                turn.done()  # (refused, or shared with the add in flight: the next may go on)
+
+    async def _add_in_turn(self, source: str | bytes | Torrent | Magnet, *, save_path: str | None,
+                           files: Sequence[int] | None, sequential: bool, paused: bool,
+                           peers: Sequence[tuple[str, int]], client: str | None, features: JobFeatures | None,
+                           download_limit: int, upload_limit: int, seed_mode: bool,
+                           download_path: str | None, turn: _Turn | None) -> tuple[JobRecord, bool]:
         self.run.require_running()
         limits = (check_limit(download_limit, "download_limit"), check_limit(upload_limit, "upload_limit"))
         features = check_features(features)
@@ -108,6 +123,8 @@ class JobAdder:
         peer_list = check_peers(peers)
         if client is not None and client not in self.run.leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
+        if turn is not None:  # (the reads of a batch end in any order; its numbers follow the batch)
+            await turn.wait()
         info_hash = torrent.info_hash.hex()
         while True:
             pending = self.run.adding.get(info_hash)
@@ -129,7 +146,8 @@ class JobAdder:
         self.run.adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, found, selected, sequential, paused, peer_list,
-                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data)
+                                     client, features, limits, seed_mode=bool(seed_mode), download_path=data,
+                                     turn=turn)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -148,13 +166,15 @@ class JobAdder:
         refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
         added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
         o = options if options is not None else AddOptions()
+        order = _BatchOrder(len(sources))
 
         async def one(i: int, source: str | bytes | Torrent | Magnet) -> None:
             try:
                 added[i] = await self._add(
                     source, save_path=o.save_path, files=o.files, sequential=o.sequential, paused=o.paused,
                     peers=o.peers, client=o.client, features=o.features, download_limit=o.download_limit,
-                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path)
+                    upload_limit=o.upload_limit, seed_mode=o.seed_mode, download_path=o.download_path,
+                    turn=_Turn(order, i))
             except StateNotSaved:
                 raise
             except JobError as exc:
@@ -182,7 +202,8 @@ class JobAdder:
                       selected: tuple[int, ...] | None, sequential: bool, paused: bool,
                       peers: tuple[tuple[str, int], ...], client: str | None,
                       features: JobFeatures | None = None, limits: tuple[int, int] = (0, 0), *,
-                      seed_mode: bool = False, download_path: Path | None = None) -> JobRecord:
+                      seed_mode: bool = False, download_path: Path | None = None,
+                      turn: _Turn | None = None) -> JobRecord:
         now = self.run.clock()
         save = found.save
         options = JobOptions(save_path=str(save), files=selected, sequential=sequential, paused=paused,
@@ -201,6 +222,8 @@ class JobAdder:
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers)
         rec.number = self.organiser.take_number()  # (never handed out again)
+        if turn is not None:
+            turn.done()
         if data == found.save:
             rec.created_dirs, preexisting = found.created_dirs, found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
@@ -285,6 +308,44 @@ class JobAdder:
             return await anyio.to_thread.run_sync(Torrent.from_bytes, response.body)
         except TorrentEngineError as exc:
             raise InvalidJobRequest(f"{url[:80]} is not a .torrent: {exc}", "source") from exc
+
+
+class _BatchOrder:
+    """The turns of a batch's adds at taking their job numbers: the add at place ``i`` takes its
+    number once every add before it has taken its own or ended (refused, or shared with an add
+    in flight), so the numbers follow the batch whichever reads end first."""
+
+    def __init__(self, size: int) -> None:
+        self._done = [False] * size
+        self._next = 0  # the first place whose add has not taken its number
+        self._turns = [anyio.Event() for _ in range(size)]
+
+    async def wait(self, place: int) -> None:
+        if place > self._next:
+            await self._turns[place].wait()
+
+    def done(self, place: int) -> None:
+        if self._done[place]:
+            return
+        self._done[place] = True
+        while self._next < len(self._done) and self._done[self._next]:
+            self._next += 1
+        if self._next < len(self._done):
+            self._turns[self._next].set()
+
+
+class _Turn:
+    """One add's place in a batch (see ``_BatchOrder``)."""
+
+    def __init__(self, order: _BatchOrder, place: int) -> None:
+        self._order = order
+        self._place = place
+
+    async def wait(self) -> None:
+        await self._order.wait(self._place)
+
+    def done(self) -> None:
+        self._order.done(self._place)
 
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
