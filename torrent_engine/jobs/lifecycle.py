@@ -99,9 +99,6 @@ class JobLifecycle:
         # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
-        # what trackers said of torrents the manager reloads at a start, before their jobs are bound
-        self.restoring = False
-        self.early_trackers: dict[str, dict[str, JobTracker]] = {}
         self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         # what the other parts of the service answer for, given to it as it is put together
         # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
@@ -601,23 +598,33 @@ class JobLifecycle:
         rec.result = job_result(rec, self.clock())  # (it ends now)
 
     # -- a session started again --------------------------------------------------------------
-    async def start_again(self, rec: JobRecord) -> Session:
-        """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
-        or a torrent whose resume data was missing)."""
+    async def start_again(self, rec: JobRecord, saved: Torrent | None = None) -> Session:
+        """A session for ``rec`` added again to the manager from its record (at a start, or when
+        a dormant job is resumed or given a slot): its saved metainfo (``saved``, when read
+        already) and resume data, so it goes on from what was verified; a magnet whose metadata
+        never came fetches it again. Told before it starts what the record holds: paused (or
+        held by the queue), its options, file priorities, renamed files and edited trackers."""
         save_path = Path(rec.options.data_path)
         source: Torrent | Magnet
-        metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
-        try:
-            if metainfo is None or not metainfo.is_file():
-                raise SessionError("its metainfo is missing from the state directory")
-            source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
-        except (TorrentEngineError, OSError):
-            if not rec.source.startswith("magnet:"):
-                raise
-            source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
-        added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
-        return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=self.starts_paused(rec), info_hash=added_by,
+        if saved is not None:
+            source = saved
+        else:
+            metainfo = self.manager.saved_metainfo_path(rec.info_hash)
+            try:
+                if metainfo is None or not metainfo.is_file():
+                    raise SessionError("its metainfo is missing from the state directory")
+                source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
+            except (TorrentEngineError, OSError):
+                if not rec.source.startswith("magnet:"):
+                    raise
+                source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
+        paused = self.starts_paused(rec)
+        if isinstance(source, Torrent):  # (saved by the manager: nothing written again)
+            return await self.manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
+                                                peers=rec.options.peers, paused=paused,
+                                                prepare=lambda s: self.prepare_session(rec, s),
+                                                seed_mode=rec.options.seed_mode)
+        return await self.manager.add(source, save_path, peers=rec.options.peers, paused=paused,
                                       prepare=lambda s: self.prepare_session(rec, s),
                                       seed_mode=rec.options.seed_mode)
 

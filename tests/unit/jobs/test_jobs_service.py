@@ -996,3 +996,27 @@ async def test_a_round_of_the_queue_does_not_pause_a_job_on_what_it_read_before_
         await anyio.sleep(0.2)
         assert jobs.get(held.id).state is JobState.SEEDING and session.state is State.SEEDING
         assert jobs.get(second.id).state is JobState.QUEUED
+
+
+async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs' records say which torrents run: one whose record was lost (or that a crash left
+    saved after its job ended) is never started again at a restart (it announced to its trackers
+    and checked its data before it was stopped), and its saved metainfo and resume data go."""
+    one, two = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                for i, n in enumerate(("one", "two")))
+    async with service(tmp_path) as jobs:
+        lost, _ = await jobs.add(one)
+        kept, _ = await jobs.add(two)
+        with anyio.fail_after(10):
+            while jobs.get(lost.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+    state = tmp_path / "state"
+    JobStore(state).write(lost.id, b"{")
+    started = swarms_started(monkeypatch)
+    async with service(tmp_path) as again:
+        assert again.manager.get(one.info_hash) is None
+        await until_downloading(again, kept.id)
+        assert started == ["two"]
+    assert sorted(p.name for p in (state / "torrents").iterdir()) == [
+        f"{two.info_hash.hex()}.resume", f"{two.info_hash.hex()}.torrent"]
