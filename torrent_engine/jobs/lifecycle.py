@@ -49,7 +49,7 @@ from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
-from .snapshot import SESSION_TO_JOB, files_done, job_result, live_job, record_job
+from .snapshot import SESSION_TO_JOB, files_done, job_result, live_job, record_job, selected_priorities
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 
@@ -293,7 +293,8 @@ class JobLifecycle:
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
-        into the session."""
+        into the session; a reader of a file it skips asks the job (``want_file``), which owns them."""
+        session.file_wanted = lambda index: self.want_file(rec, session, index)
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
         if not session.has_metadata:
@@ -305,6 +306,31 @@ class JobLifecycle:
         session.set_sequential(rec.options.sequential)
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)
+
+    def want_file(self, rec: JobRecord, session: Session, index: int) -> None:
+        """A reader opened on file ``index``, which the job skips (a stream of it): reading it
+        means downloading it. The job wants it from now on, at the default priority: its record
+        says so (saved at once; a restart keeps it), and its session is told."""
+        files = session.torrent.files
+        if self.session_of(rec) is not session or rec.id in self.busy:  # (not the job's session now)
+            priorities = session.file_priorities
+            priorities[index] = DEFAULT_PRIORITY
+            session.set_file_priorities(priorities)
+            return
+        if rec.file_priorities is None or len(rec.file_priorities) != len(files):
+            rec.file_priorities = selected_priorities(rec, session.torrent)  # (a magnet's, just here)
+        wanted = list(rec.file_priorities)
+        wanted[index] = DEFAULT_PRIORITY
+        rec.file_priorities = wanted
+        rec.options = dataclasses.replace(rec.options, files=tuple(i for i, p in enumerate(wanted) if p > 0))
+        rec.updated_at = self.clock()
+        session.set_file_priorities(wanted)
+        if rec.features.first_last_piece:
+            prioritise_first_last(session, wanted)
+        self.refresh_counters(rec, session)
+        self.publish_updated(rec)
+        if self.tg is not None:
+            self.tg.start_soon(self.save, rec)
 
     # -- the files a job writes -------------------------------------------------------------
     def overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:

@@ -1020,3 +1020,28 @@ async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
         assert started == ["two"]
     assert sorted(p.name for p in (state / "torrents").iterdir()) == [
         f"{two.info_hash.hex()}.resume", f"{two.info_hash.hex()}.torrent"]
+
+
+async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a_restart(
+        tmp_path: Path) -> None:
+    """Reading a file the job skips means downloading it: the job's record says so (its view and
+    its total show the file wanted), and a restart keeps it wanted."""
+    torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
+                           name="two")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, files=[0])
+        assert [f.priority for f in jobs.get(job.id).files] == [4, 0]
+        session = await jobs.stream_session(job.id)
+        assert session is not None
+        with anyio.fail_after(10):
+            reader = await session.open_file(1).open()
+        await reader.aclose()
+        shown = jobs.get(job.id)
+        assert [f.priority for f in shown.files] == [4, 4] and shown.total_size == 50000
+    async with service(tmp_path) as again:
+        assert [f.priority for f in again.get(job.id).files] == [4, 4]
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            while not session.has_metadata or session.file_priorities != [4, 4]:
+                await anyio.sleep(0.02)
