@@ -166,7 +166,7 @@ class JobControl:
         if not session.has_metadata:
             return self.run.snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = self.run.starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
+        paused = self.run.starts_paused(rec)  # (the record's word, or the queue's)
         rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
         self.run.busy.add(rec.id)
         try:

@@ -199,15 +199,16 @@ class JobLifecycle:
         return (rec.state not in FINISHED_STATES and self.jobs.is_active(rec) and rec.id not in self.busy
                 and self.manager.get(rec.info_hash) is None)
 
-    def starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
+    def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
-        move; ``paused``: the one it replaces was) starts paused: paused by the user, held by
-        the queue, or judged by the queue, which passes over a job while its data is checked
-        and gives it its slot (resumes it) after the check. Started running, a job the queue
-        holds once its check ends would announce and dial until the queue's next round."""
-        if not paused and not rec.options.paused and self.queue.judges(rec):
+        move, at a start) starts paused, as the record and the queue say (the session it
+        replaces is never asked): paused by the user, held by the queue, or judged by the
+        queue, which passes over a job while its data is checked and gives it its slot (resumes
+        it) after the check. Started running, a job the queue holds once its check ends would
+        announce and dial until the queue's next round."""
+        if not rec.options.paused and self.queue.judges(rec):
             self.queue.held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
-        return paused or rec.options.paused or rec.id in self.queue.held
+        return rec.options.paused or rec.id in self.queue.held
 
     async def resume_session(self, rec: JobRecord, session: Session) -> None:
         """Resume ``rec``'s paused session. A magnet without its metadata yet checks its data
@@ -303,6 +304,10 @@ class JobLifecycle:
             pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
+            elif any(p != DEFAULT_PRIORITY for p, f in zip(session.file_priorities, session.torrent.files,
+                                                          strict=False) if not f.pad):
+                session.set_file_priorities(rec.file_priorities)  # (told otherwise before: all wanted now)
+            session.keep_given_priorities()  # (the record's, never the resume data's: one owner)
         session.set_sequential(rec.options.sequential)
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)

@@ -502,6 +502,12 @@ class Session:
         self.checker.priorities_given = True
         self._life.wanted_changed()
 
+    def keep_given_priorities(self) -> None:
+        """The file priorities are the owner's (a job service's record): the session keeps those
+        it has been told (``set_file_priorities``; the defaults when it was told none), never
+        those of its resume data, which its start-up check would otherwise apply."""
+        self.checker.priorities_given = True
+
     def file_parts(self, index: int) -> tuple[str, ...]:
         """The path components of file ``index`` below the save path (renamed, or the torrent's)."""
         return self.renamed_files.get(index) or self.torrent.files[index].path

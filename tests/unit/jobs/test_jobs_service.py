@@ -33,6 +33,7 @@ from torrent_engine.jobs import (
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
+from torrent_engine.resume import load_resume, save_resume
 from torrent_engine.session import Session
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
@@ -1045,3 +1046,25 @@ async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a
         with anyio.fail_after(10):
             while not session.has_metadata or session.file_priorities != [4, 4]:
                 await anyio.sleep(0.02)
+
+
+async def test_a_restart_wants_the_files_the_job_wants_whatever_the_resume_data_says(tmp_path: Path) -> None:
+    """The job's record owns its file priorities: a file wanted again (``update``, saved at once)
+    is wanted after a restart even when the resume data, written later by the session, still
+    skips it (a crash came in between)."""
+    torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
+                           name="two")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, files=[0])
+        await jobs.update(job.id, file_priorities={1: 4})
+    resume_path = tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.resume"
+    resume = load_resume(resume_path)
+    assert resume is not None
+    resume.file_priorities = [4, 0]  # (as the session had saved it before the change)
+    save_resume(resume_path, resume)
+    async with service(tmp_path) as again:
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            await session.wait_ready()
+        assert session.file_priorities == [4, 4] and again.get(job.id).total_size == 50000
