@@ -1068,3 +1068,19 @@ async def test_a_restart_wants_the_files_the_job_wants_whatever_the_resume_data_
         with anyio.fail_after(10):
             await session.wait_ready()
         assert session.file_priorities == [4, 4] and again.get(job.id).total_size == 50000
+
+
+async def test_one_queue_the_jobs_and_none_in_the_manager(tmp_path: Path) -> None:
+    """The configuration's download slots are the job queue's: the job it holds back shows
+    queued, and the service's manager holds no session back of its own (a second queue would
+    start or hold sessions the jobs' queue did not decide)."""
+    one, two = (make_torrent([((c,), payload(5000, n))], 16384, name=f"q{c}") for n, c in enumerate("ab"))
+    async with with_slots(tmp_path, 1) as jobs:
+        first, _ = await jobs.add(one)
+        await until_downloading(jobs, first.id)
+        second, _ = await jobs.add(two)
+        await jobs.enforce()
+        assert jobs.get(second.id).state is JobState.QUEUED and jobs.queue_order() == [first.id, second.id]
+        assert jobs.manager.queued == [] and jobs.manager.config.max_active_downloads == 0
+        await jobs.cancel(first.id)
+        await until_downloading(jobs, second.id)
