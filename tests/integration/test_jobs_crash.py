@@ -505,6 +505,8 @@ async def test_a_sigkill_during_the_move_of_a_completed_download_loses_nothing(t
                     or Path(session.save_path) != done:
                 assert job.state not in FINISHED_STATES, job.error
                 await anyio.sleep(0.05)
+            await session.wait_ready()  # (its verified pieces read from its resume data)
+        job = jobs.get(job_id)
         assert Path(job.options.save_path) == done
         assert same_files(torrent, reference.parent, root / "done") == []
         assert job.downloaded == 0 and job.progress == 1.0
