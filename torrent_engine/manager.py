@@ -1,8 +1,10 @@
 """Many torrents in one process: one ``SharedResources``, a session table, persistence.
 
 ``async with TorrentManager(config) as manager:`` starts the shared services' owner and reloads
-the torrents saved in ``config.state_dir`` (metainfo + resume data); ``add`` starts a session,
-``remove`` stops one. Every session's events are re-published on ``manager.events``.
+the torrents saved in ``config.state_dir`` (metainfo + resume data; ``reload_saved=False``: none,
+the owner adds each again with ``add_saved``, as the job service does from its records); ``add``
+starts a session, ``remove`` stops one. Every session's events are re-published on
+``manager.events``.
 """
 
 from __future__ import annotations
@@ -41,20 +43,13 @@ TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 class TorrentManager:
     """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
 
-    def __init__(self, config: Config | None = None, *,
-                 reload: Callable[[bytes], bool] | None = None,
-                 reload_paused: Callable[[bytes], bool] | None = None,
-                 prepare_reloaded: Callable[[Session], None] | None = None) -> None:
-        """``reload``: which saved torrents (by the info-hash they were added by) to start again
-        on entry; all of them when None. Those left out stay on disk until ``add``ed or
-        ``forget_saved``. ``reload_paused``: which of those start paused whatever their resume
-        data says (checked, then paused until resumed: an owner that decides once they are
-        checked whether they run); none when None. ``prepare_reloaded``: called with each
-        reloaded session before it starts (as ``add``'s ``prepare``: e.g. its files' new names)."""
+    def __init__(self, config: Config | None = None, *, reload_saved: bool = True) -> None:
+        """``reload_saved``: whether entering the manager starts again every torrent saved in
+        the state folder (``reload``), paused or not as its resume data says. An owner that
+        keeps its own record of the torrents (the job service) passes False and adds each again
+        with ``add_saved``; the saved files of one it does not add stay until ``forget_saved``."""
         self.config = config if config is not None else Config()
-        self._reload_filter = reload
-        self._reload_paused = reload_paused
-        self._prepare_reloaded = prepare_reloaded
+        self._reload_saved = reload_saved
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
@@ -73,7 +68,9 @@ class TorrentManager:
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
         try:
-            await self._reload()
+            self._remove_stale_writes()
+            if self._reload_saved:
+                await self.reload()
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -125,6 +122,18 @@ class TorrentManager:
         self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
+                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+
+    async def add_saved(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
+                        info_hash: bytes | None = None, peers: tuple[tuple[str, int], ...] = (),
+                        paused: bool = False, prepare: Callable[[Session], None] | None = None,
+                        seed_mode: bool = False) -> Session:
+        """Start a session again for a torrent this manager saved before (its metainfo, as
+        ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
+        on from what its resume data says was verified (its data is checked when there is none,
+        or when its files changed). ``info_hash``, ``prepare``, ``seed_mode``: as ``add``'s;
+        ``paused`` is the caller's word, whatever the resume data says."""
+        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=False,
                                  prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
@@ -307,33 +316,46 @@ class TorrentManager:
         return self._state_file(key, ".resume")
 
     # -- persistence ---------------------------------------------------------------------
-    async def _reload(self) -> None:
+    def _remove_stale_writes(self) -> None:
+        """Remove the temporary files an interrupted write left in the state folder."""
         if self.config.state_dir is None:
             return
         folder = Path(self.config.state_dir) / "torrents"
         for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", stale)
+
+    async def reload(self) -> None:
+        """Start again every torrent saved in the state folder that has no session, paused when
+        its resume data says so (entering the manager does it, unless ``reload_saved`` is False);
+        one without usable resume data is left out."""
+        if self.config.state_dir is None:
+            return
+        folder = Path(self.config.state_dir) / "torrents"
         if not folder.is_dir():
             return
         # every torrent's metainfo and resume data read in one worker-thread hop (two hops per
         # torrent were most of a start with thousands of them), then the sessions started
-        paths = [p for p in sorted(folder.glob("*.torrent")) if self._reloads(p)]
+        paths = sorted(folder.glob("*.torrent"))
         saved = await anyio.to_thread.run_sync(self._read_saved, paths)
         for torrent, key, resume in saved:
-            paused = resume.paused or (self._reload_paused is not None and self._reload_paused(key))
-            await self._start(torrent, Path(resume.save_path), peers=(), paused=paused, persist=False,
-                              info_hash=key, seed_mode=resume.seed_mode, prepare=self._prepare_reloaded)
+            if key not in self._sessions:
+                await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused,
+                                  persist=False, info_hash=key, seed_mode=resume.seed_mode)
 
-    def _reloads(self, metainfo_path: Path) -> bool:
-        """Whether the job layer wants the torrent saved here reloaded (it is named by the hash
-        it was added by)."""
-        if self._reload_filter is None:
-            return True
-        try:
-            key = bytes.fromhex(metainfo_path.stem)
-        except ValueError:
-            return False  # (not a file this manager wrote)
-        return self._reload_filter(key)
+    def saved(self) -> list[bytes]:
+        """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
+        resume data is saved in the state folder (blocking: call it on a worker thread)."""
+        if self.config.state_dir is None:
+            return []
+        folder = Path(self.config.state_dir) / "torrents"
+        found: set[bytes] = set()
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.suffix in (".torrent", ".resume"):
+                try:
+                    found.add(bytes.fromhex(path.stem))
+                except ValueError:
+                    continue  # (not a file this manager wrote)
+        return sorted(found)
 
     def _read_saved(self, paths: list[Path]) -> list[tuple[Torrent, bytes, ResumeData]]:
         """(metainfo, the hash it was added by, resume data) of each saved torrent to reload (in

@@ -494,15 +494,21 @@ async def test_a_sigkill_during_the_move_of_a_completed_download_loses_nothing(t
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     async with JobService(loopback_config(seed=True), download_root=root, state_dir=state) as jobs:
+        # (a move undone is made again now: its record points at the save path from its commit
+        # on, while the originals are removed and the session started there after it; the move
+        # is over once the job seeds from there)
+        done = (root / "done").resolve()
         with anyio.fail_after(60):
             while (job := jobs.get(job_id)).state is not JobState.SEEDING \
-                    or job.options.download_path is not None:
+                    or job.options.download_path is not None \
+                    or (session := jobs.manager.get(job.info_hash)) is None \
+                    or Path(session.save_path) != done:
                 assert job.state not in FINISHED_STATES, job.error
                 await anyio.sleep(0.05)
-        assert Path(job.options.save_path) == (root / "done").resolve()
+            await session.wait_ready()  # (its verified pieces read from its resume data)
+        job = jobs.get(job_id)
+        assert Path(job.options.save_path) == done
         assert same_files(torrent, reference.parent, root / "done") == []
         assert job.downloaded == 0 and job.progress == 1.0
         left = [p for p in (root / "part").rglob("*") if p.is_file()]
         assert left == []  # no stray copy (nor a partial one) in the incomplete folder
-        session = jobs.manager.get(job.info_hash)
-        assert session is not None and Path(session.save_path) == (root / "done").resolve()

@@ -142,6 +142,29 @@ async def test_torrents_are_saved_in_the_state_dir_and_reloaded(tmp_path: Path) 
         assert paused.state is State.PAUSED and paused.downloaded == 0
 
 
+async def test_an_owner_that_keeps_its_own_records_starts_each_saved_torrent_again_with_its_word(
+        tmp_path: Path) -> None:
+    """``reload_saved=False``: entering reloads nothing; ``add_saved`` starts a saved torrent
+    again from its resume data (no check), paused or not as the caller says whatever the resume
+    data said, and writes no metainfo again."""
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    async with TorrentManager(cfg) as manager:
+        first = await manager.add(complete, tmp_path / "data", paused=True)
+        with anyio.fail_after(20):
+            await first.wait_ready()
+    metainfo = manager.saved_metainfo_path(complete.info_hash)
+    assert metainfo is not None
+    written = metainfo.stat().st_mtime_ns
+    async with TorrentManager(cfg, reload_saved=False) as manager:
+        assert manager.sessions == [] and manager.saved() == [complete.info_hash]
+        again = await manager.add_saved(Torrent.load(metainfo), tmp_path / "data", paused=False)
+        with anyio.fail_after(20):
+            await again.wait_ready()
+        assert again.state is State.SEEDING and not again.rechecked  # (its resume data trusted)
+    assert metainfo.stat().st_mtime_ns == written
+
+
 async def test_nothing_runs_and_no_file_stays_open_after_exit(tmp_path: Path) -> None:
     _, torrent = payload_and_torrent(tmp_path / "seed")
     _, other = payload_and_torrent(tmp_path / "seed", name="other", seed=2)

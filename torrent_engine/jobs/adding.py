@@ -70,8 +70,18 @@ class JobAdder:
             return Parsed(await self.fetch_metainfo(source.url))
         return source
 
-    async def _add(self, source: AddTorrent, o: AddOptions) -> tuple[JobRecord, bool]:
-        """``add``'s work: the job's record (its snapshot is the caller's to take)."""
+    async def _add(self, source: AddTorrent, o: AddOptions,
+                   turn: _Turn | None = None) -> tuple[JobRecord, bool]:
+        """``add``'s work: the job's record (its snapshot is the caller's to take). ``turn``: its
+        place in a batch, whose adds are numbered in the batch's order."""
+        try:
+            return await self._add_in_turn(source, o, turn)
+        finally:
+            if turn is not None:
+                turn.done()  # (refused, or shared with the add in flight: the next may go on)
+
+    async def _add_in_turn(self, source: AddTorrent, o: AddOptions,
+                           turn: _Turn | None) -> tuple[JobRecord, bool]:
         self.run.require_running()
         features, download_path, seed_mode = o.features, o.download_path, o.seed_mode
         save_path = self.organiser.add_save_path(features, o.save_path)
@@ -99,6 +109,8 @@ class JobAdder:
         client = o.client
         if client is not None and client not in self.run.leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
+        if turn is not None:  # (the reads of a batch end in any order; its numbers follow the batch)
+            await turn.wait()
         info_hash = torrent.info_hash.hex()
         while True:
             pending = self.run.adding.get(info_hash)
@@ -119,7 +131,8 @@ class JobAdder:
         done = anyio.Event()
         self.run.adding[info_hash] = done
         try:
-            rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data)
+            rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data,
+                                     turn=turn)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -138,10 +151,11 @@ class JobAdder:
         refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
         added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
         o = options if options is not None else AddOptions()
+        order = _BatchOrder(len(sources))
 
         async def one(i: int, source: AddTorrent) -> None:
             try:
-                added[i] = await self._add(source, o)
+                added[i] = await self._add(source, o, _Turn(order, i))
             except StateNotSaved:
                 raise
             except JobError as exc:
@@ -167,7 +181,7 @@ class JobAdder:
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
-                      download_path: Path | None = None) -> JobRecord:
+                      download_path: Path | None = None, turn: _Turn | None = None) -> JobRecord:
         now = self.run.clock()
         save = found.save
         paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
@@ -187,6 +201,10 @@ class JobAdder:
                         created_at=now, updated_at=now, features=features or JobFeatures(),
                         number=0, trackers=trackers, file_priorities=priorities)
         rec.number = self.organiser.take_number()  # (never handed out again)
+        if turn is not None:
+            turn.done()
+        if turn is not None:
+            turn.done()
         if data == found.save:
             rec.created_dirs, preexisting = found.created_dirs, found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
@@ -284,6 +302,44 @@ def _add_priorities(o: AddOptions, torrent: Torrent | Magnet) -> list[int] | Non
     current = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
                for i, f in enumerate(files)]
     return check_priorities(dict(o.file_priorities), current, {i for i, f in enumerate(files) if f.pad})
+
+
+class _BatchOrder:
+    """The turns of a batch's adds at taking their job numbers: the add at place ``i`` takes its
+    number once every add before it has taken its own or ended (refused, or shared with an add
+    in flight), so the numbers follow the batch whichever reads end first."""
+
+    def __init__(self, size: int) -> None:
+        self._done = [False] * size
+        self._next = 0  # the first place whose add has not taken its number
+        self._turns = [anyio.Event() for _ in range(size)]
+
+    async def wait(self, place: int) -> None:
+        if place > self._next:
+            await self._turns[place].wait()
+
+    def done(self, place: int) -> None:
+        if self._done[place]:
+            return
+        self._done[place] = True
+        while self._next < len(self._done) and self._done[self._next]:
+            self._next += 1
+        if self._next < len(self._done):
+            self._turns[self._next].set()
+
+
+class _Turn:
+    """One add's place in a batch (see ``_BatchOrder``)."""
+
+    def __init__(self, order: _BatchOrder, place: int) -> None:
+        self._order = order
+        self._place = place
+
+    async def wait(self) -> None:
+        await self._order.wait(self._place)
+
+    def done(self) -> None:
+        self._order.done(self._place)
 
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:

@@ -122,8 +122,8 @@ class JobControl:
             if rec is not None and rec.state is JobState.COMPLETED:
                 return None
             rec, session = await self._live(job_id, "stream")
-            await self.run.manager.start_now(session)
             changed = False
+            # (the job queue alone decides: the service's manager queues nothing of its own)
             # (a paused or held one is resumed below: would the queue hold it back then?)
             if self.rounds.starts_held(rec, session):
                 rec.features = dataclasses.replace(rec.features, force_start=True)
@@ -166,7 +166,7 @@ class JobControl:
         if not session.has_metadata:
             return self.run.snapshot(rec)  # nothing on disk to check before the metadata arrives
         torrent = session.torrent
-        paused = self.run.starts_paused(rec, session.paused)  # (or paused once started: added so, or held)
+        paused = self.run.starts_paused(rec)  # (the record's word, or the queue's)
         rec.options = dataclasses.replace(rec.options, seed_mode=False)  # (checked: not taken as complete)
         self.run.busy.add(rec.id)
         try:

@@ -49,7 +49,15 @@ from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
-from .snapshot import SESSION_TO_JOB, files_done, job_result, knows_pieces, live_job, record_job
+from .snapshot import (
+    SESSION_TO_JOB,
+    files_done,
+    job_result,
+    knows_pieces,
+    live_job,
+    record_job,
+    selected_priorities,
+)
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 
@@ -102,9 +110,6 @@ class JobLifecycle:
         # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
-        # what trackers said of torrents the manager reloads at a start, before their jobs are bound
-        self.restoring = False
-        self.early_trackers: dict[str, dict[str, JobTracker]] = {}
         self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         # what the other parts of the service answer for, given to it as it is put together
         # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
@@ -205,15 +210,16 @@ class JobLifecycle:
         return (rec.state not in FINISHED_STATES and self.jobs.is_active(rec) and rec.id not in self.busy
                 and self.manager.get(rec.info_hash) is None)
 
-    def starts_paused(self, rec: JobRecord, paused: bool = False) -> bool:
+    def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
-        move; ``paused``: the one it replaces was) starts paused: paused by the user, held by
-        the queue, or judged by the queue, which passes over a job while its data is checked
-        and gives it its slot (resumes it) after the check. Started running, a job the queue
-        holds once its check ends would announce and dial until the queue's next round."""
-        if not paused and not rec.options.paused and self.queue.judges(rec):
+        move, at a start) starts paused, as the record and the queue say (the session it
+        replaces is never asked): paused by the user, held by the queue, or judged by the
+        queue, which passes over a job while its data is checked and gives it its slot (resumes
+        it) after the check. Started running, a job the queue holds once its check ends would
+        announce and dial until the queue's next round."""
+        if not rec.options.paused and self.queue.judges(rec):
             self.queue.held.add(rec.id)  # (the queue resumes it: shown queued, not paused)
-        return paused or rec.options.paused or rec.id in self.queue.held
+        return rec.options.paused or rec.id in self.queue.held
 
     async def resume_session(self, rec: JobRecord, session: Session) -> None:
         """Resume ``rec``'s paused session. A magnet without its metadata yet checks its data
@@ -309,7 +315,8 @@ class JobLifecycle:
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
-        into the session."""
+        into the session; a reader of a file it skips asks the job (``want_file``), which owns them."""
+        session.file_wanted = lambda index: self.want_file(rec, session, index)
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
         if not session.has_metadata:
@@ -318,9 +325,38 @@ class JobLifecycle:
             pairs = zip(rec.file_priorities, session.torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
                 session.set_file_priorities(rec.file_priorities)
+            elif any(p != DEFAULT_PRIORITY for p, f in zip(session.file_priorities, session.torrent.files,
+                                                          strict=False) if not f.pad):
+                session.set_file_priorities(rec.file_priorities)  # (told otherwise before: all wanted now)
+            session.keep_given_priorities()  # (the record's, never the resume data's: one owner)
         session.set_sequential(rec.options.sequential)
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)
+
+    def want_file(self, rec: JobRecord, session: Session, index: int) -> None:
+        """A reader opened on file ``index``, which the job skips (a stream of it): reading it
+        means downloading it. The job wants it from now on, at the default priority: its record
+        says so (saved at once; a restart keeps it), and its session is told."""
+        files = session.torrent.files
+        if self.session_of(rec) is not session or rec.id in self.busy:  # (not the job's session now)
+            priorities = session.file_priorities
+            priorities[index] = DEFAULT_PRIORITY
+            session.set_file_priorities(priorities)
+            return
+        if rec.file_priorities is None or len(rec.file_priorities) != len(files):
+            rec.file_priorities = selected_priorities(rec, session.torrent)  # (a magnet's, just here)
+        wanted = list(rec.file_priorities)
+        wanted[index] = DEFAULT_PRIORITY
+        rec.file_priorities = wanted
+        rec.options = dataclasses.replace(rec.options, files=tuple(i for i, p in enumerate(wanted) if p > 0))
+        rec.updated_at = self.clock()
+        session.set_file_priorities(wanted)
+        if rec.features.first_last_piece:
+            prioritise_first_last(session, wanted)
+        self.refresh_counters(rec, session)
+        self.publish_updated(rec)
+        if self.tg is not None:
+            self.tg.start_soon(self.save, rec)
 
     # -- the files a job writes -------------------------------------------------------------
     def overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
@@ -615,23 +651,33 @@ class JobLifecycle:
         rec.result = job_result(rec, self.clock())  # (it ends now)
 
     # -- a session started again --------------------------------------------------------------
-    async def start_again(self, rec: JobRecord) -> Session:
-        """A session for ``rec`` that the manager did not reload (a magnet without metadata yet,
-        or a torrent whose resume data was missing)."""
+    async def start_again(self, rec: JobRecord, saved: Torrent | None = None) -> Session:
+        """A session for ``rec`` added again to the manager from its record (at a start, or when
+        a dormant job is resumed or given a slot): its saved metainfo (``saved``, when read
+        already) and resume data, so it goes on from what was verified; a magnet whose metadata
+        never came fetches it again. Told before it starts what the record holds: paused (or
+        held by the queue), its options, file priorities, renamed files and edited trackers."""
         save_path = Path(rec.options.data_path)
         source: Torrent | Magnet
-        metainfo = Path(self.state_dir) / "torrents" / f"{rec.info_hash}.torrent" if self.state_dir else None
-        try:
-            if metainfo is None or not metainfo.is_file():
-                raise SessionError("its metainfo is missing from the state directory")
-            source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
-        except (TorrentEngineError, OSError):
-            if not rec.source.startswith("magnet:"):
-                raise
-            source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
-        added_by = bytes.fromhex(rec.info_hash) if isinstance(source, Torrent) else None
-        return await self.manager.add(source, save_path, peers=rec.options.peers,
-                                      paused=self.starts_paused(rec), info_hash=added_by,
+        if saved is not None:
+            source = saved
+        else:
+            metainfo = self.manager.saved_metainfo_path(rec.info_hash)
+            try:
+                if metainfo is None or not metainfo.is_file():
+                    raise SessionError("its metainfo is missing from the state directory")
+                source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
+            except (TorrentEngineError, OSError):
+                if not rec.source.startswith("magnet:"):
+                    raise
+                source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
+        paused = self.starts_paused(rec)
+        if isinstance(source, Torrent):  # (saved by the manager: nothing written again)
+            return await self.manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
+                                                peers=rec.options.peers, paused=paused,
+                                                prepare=lambda s: self.prepare_session(rec, s),
+                                                seed_mode=rec.options.seed_mode)
+        return await self.manager.add(source, save_path, peers=rec.options.peers, paused=paused,
                                       prepare=lambda s: self.prepare_session(rec, s),
                                       seed_mode=rec.options.seed_mode)
 

@@ -74,16 +74,12 @@ class EngineNews:
 
     def _on_tracker(self, event: TrackerSuccess | TrackerFailed) -> None:
         """Bookkeeping only, so kept while the job is busy too: the first answer often comes
-        while the add is in flight, and would otherwise be unseen until the next announce; and
-        at a start, while the manager reloads the torrents (before their jobs are bound to them:
-        ``restore`` takes these over)."""
+        while the add is in flight, and would otherwise be unseen until the next announce."""
         rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
         heard = tracker_heard(event)
         if rec is not None:
             self.run.tracker_news.setdefault(rec.id, {})[heard.url] = heard
             self.run.sleepers.unview(rec)
-        elif self.run.restoring:
-            self.run.early_trackers.setdefault(event.info_hash, {})[heard.url] = heard
 
     def _woken(self, event: Event) -> JobRecord | None:
         """The job ``event`` is news of, woken for the timers; None when there is none or it is

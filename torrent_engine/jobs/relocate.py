@@ -172,7 +172,7 @@ class Mover:
             raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
         created = await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target)
         self.run.busy.add(rec.id)
-        paused = self.run.starts_paused(rec, session.paused)  # (or paused once started, or held)
+        paused = self.run.starts_paused(rec)  # (the record's word, or the queue's)
         error: Exception | None = None
         try:
             with anyio.CancelScope(shield=True):

@@ -85,10 +85,9 @@ class JobService:
         self.config = dataclasses.replace(config, state_dir=state)
         # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
         # download slots); the manager starts whatever the service asks it to.
-        manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0),
-                                 reload=lambda key: self._restorer.reloads(key),
-                                 reload_paused=lambda key: self._restorer.reloads_paused(key),
-                                 prepare_reloaded=lambda session: self._restorer.prepare_reloaded(session))
+        # The job records say which torrents exist: a start adds each again from its record
+        # (restore.py), the manager reloads none of its own.
+        manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0), reload_saved=False)
         self.store = JobStore(state)
         # the parts, each given explicitly what it works on and what it calls
         self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
@@ -160,9 +159,8 @@ class JobService:
         await self.load()
         stack = AsyncExitStack()
         try:
-            self._run.restoring = True  # (trackers' answers heard during the reload are kept)
-            # (before the manager reloads its torrents)
-            self._restorer.note_dormant(self.queue.held_at_start())
+            # (the jobs the queue holds back stay dormant, without a session, until given a slot)
+            self.queue.held.update(self.queue.held_at_start())
             await stack.enter_async_context(self.manager)
             self._run.tg = await stack.enter_async_context(anyio.create_task_group())
             self._run.running = True
@@ -176,7 +174,6 @@ class JobService:
             self._run.tg.start_soon(self.blocklist.run)
         except BaseException:
             self._run.running = False
-            self._run.restoring = False
             self._run.loaded = False
             self._stack = None
             self._run.tg = None

@@ -168,6 +168,13 @@ def files_done(torrent: Torrent, have: Bitfield) -> list[int]:
     return out
 
 
+def selected_priorities(rec: JobRecord, torrent: Torrent) -> list[int]:
+    """The file priorities the job's selection asks for (every file when it has none; pad files 0)."""
+    sel = rec.options.files
+    return [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
+            for i, f in enumerate(torrent.files)]
+
+
 def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     """Record the torrent's files in ``rec`` once the metainfo is known, and the file priorities
     its selection asks for (unless it already has priorities for these files)."""
@@ -179,9 +186,7 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     rec.file_sizes = [f.length for f in files]
     rec.pad_files = [i for i, f in enumerate(files) if f.pad]
     if rec.file_priorities is None or len(rec.file_priorities) != len(files):
-        sel = rec.options.files
-        rec.file_priorities = [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
-                               for i, f in enumerate(files)]
+        rec.file_priorities = selected_priorities(rec, torrent)
     rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)
 
 

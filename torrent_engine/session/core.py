@@ -54,7 +54,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -69,7 +69,7 @@ from ..infohash import v2_on_wire
 from ..layout import TorrentLayout
 from ..magnet import Magnet
 from ..metainfo import Torrent
-from ..picker import PiecePicker
+from ..picker import DEFAULT_PRIORITY, PiecePicker
 from ..resume import ResumeData, write_atomic
 from ..session_state import State
 from ..shared import SharedResources, TokenBucket
@@ -126,6 +126,10 @@ class Session:
         # the files kept under another path than the torrent's (index -> path components below
         # the save path): set by the owner before the start, changed by ``rename_files``
         self.renamed_files: dict[int, tuple[str, ...]] = {}
+        # the owner of the file priorities, when not the session itself (a job service, which
+        # keeps them in its record): a reader opened on a skipped file asks it to want the file
+        # (it records that and sets the priorities here); None: the session wants it itself
+        self.file_wanted: Callable[[int], None] | None = None
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
         # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
@@ -505,6 +509,12 @@ class Session:
         self.checker.priorities_given = True
         self._life.wanted_changed()
 
+    def keep_given_priorities(self) -> None:
+        """The file priorities are the owner's (a job service's record): the session keeps those
+        it has been told (``set_file_priorities``; the defaults when it was told none), never
+        those of its resume data, which its start-up check would otherwise apply."""
+        self.checker.priorities_given = True
+
     def file_parts(self, index: int) -> tuple[str, ...]:
         """The path components of file ``index`` below the save path (renamed, or the torrent's)."""
         return self.renamed_files.get(index) or self.torrent.files[index].path
@@ -550,7 +560,17 @@ class Session:
         ``read``): it returns only verified bytes, waiting for their pieces, which are fetched
         first while it is open (see ``reader``). A magnet's reader opens once the metadata has
         come; ``StreamError`` if there is no such file or the session ends."""
-        return FileReader(self.context, self.readers, index, set_file_priorities=self.set_file_priorities)
+        return FileReader(self.context, self.readers, index, want_file=self._want_file)
+
+    def _want_file(self, index: int) -> None:
+        """A reader opened on the skipped file ``index``: reading it means downloading it. Its
+        owner (``file_wanted``) decides, else it is wanted at the default priority."""
+        if self.file_wanted is not None:
+            self.file_wanted(index)
+            return
+        priorities = self.file_priorities
+        priorities[index] = DEFAULT_PRIORITY
+        self.set_file_priorities(priorities)
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -26,13 +26,12 @@ import anyio
 
 from ..errors import MissingFiles, StorageError, StreamError
 from ..peer import messages as m
-from ..picker import DEFAULT_PRIORITY
 from ..session_state import State
 from ..storage import PieceStorage
 from .phases import Loaded, Opened
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from .context import TorrentContext
     from .peer import PeerState
@@ -154,10 +153,10 @@ class FileReader:
     """
 
     def __init__(self, context: TorrentContext, readers: Readers, index: int, *,
-                 set_file_priorities: Callable[[Sequence[int]], None]) -> None:
+                 want_file: Callable[[int], None]) -> None:
         self._ctx = context
         self._readers = readers  # the torrent's open readers (this one joins them)
-        self._set_file_priorities = set_file_priorities  # a skipped file that is read is wanted again
+        self._want_file = want_file  # a skipped file that is read is wanted again (its owner's word)
         self.index = index
         self._pos = 0
         self._offset = 0  # the file's start in the piece space
@@ -189,9 +188,7 @@ class FileReader:
         self._piece_length = parts.torrent.piece_length
         self.name = "/".join(entry.path)
         if parts.file_priorities[self.index] == 0:
-            prios = list(parts.file_priorities)
-            prios[self.index] = DEFAULT_PRIORITY
-            self._set_file_priorities(prios)
+            self._want_file(self.index)
         self._opened = True
         self._readers.add(self)
         return self

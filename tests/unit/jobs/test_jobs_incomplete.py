@@ -58,16 +58,20 @@ async def test_a_complete_download_moves_from_the_incomplete_folder_to_its_save_
         job, _ = await jobs.add(torrent, save_path="done")
         assert job.options.download_path == str(dl / "part")
         assert job.options.save_path == str(dl / "done")
-        with anyio.fail_after(15):  # (committed, the originals removed, its session started there)
+        # (the move is over once its session runs at its save path: its record says "moved"
+        # from the move's commit on, while the originals are still being removed)
+        with anyio.fail_after(15):
             while (now := jobs.get(job.id)).options.download_path is not None \
-                    or now.state is not JobState.SEEDING or jobs.manager.get(job.info_hash) is None:
+                    or (session := jobs.manager.get(job.info_hash)) is None \
+                    or Path(session.save_path) != dl / "done":
                 await anyio.sleep(0.02)
+            await session.wait_ready()  # (its verified pieces read from its resume data)
+        now = jobs.get(job.id)
+        assert now.state is JobState.SEEDING
         assert (dl / "done" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
         assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
         assert not (dl / "part" / "pair").exists()  # moved, no copy left behind
         assert now.progress == 1.0 and now.downloaded == 0
-        session = jobs.manager.get(job.info_hash)
-        assert session is not None and Path(session.save_path) == dl / "done"  # it seeds from there
         assert not session.rechecked  # (verified before the move: its resume data came along)
     async with service(tmp_path, seed=True) as again:
         await wait_state(again, job.id, JobState.SEEDING)

@@ -18,7 +18,15 @@ from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import ConfigError
-from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobFeatures, JobService, JobState, restore
+from torrent_engine.jobs import (
+    AddOptions,
+    InvalidJobRequest,
+    JobFeatures,
+    JobService,
+    JobState,
+    adding,
+    restore,
+)
 from torrent_engine.jobs.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.metainfo import Torrent
@@ -175,7 +183,7 @@ async def test_a_batch_of_adds_answers_each_in_order_and_a_refused_one_says_why(
         refused = results[6]
         assert isinstance(refused, InvalidJobRequest) and refused.field == "source"
         numbers = [job.number for job, _ in added]
-        assert sorted(numbers) == list(range(2, 7)) and len(jobs.list()) == 6
+        assert numbers == list(range(2, 7)) and len(jobs.list()) == 6  # (in the batch order)
         assert [jobs.get(job.id).queue_position for job, _ in added] == sorted(
             jobs.get(job.id).queue_position for job, _ in added)  # (each its own place)
 
@@ -384,3 +392,31 @@ async def test_a_restart_resolves_each_save_folder_once_not_each_jobs(
     async with service(tmp_path) as jobs:
         assert len(jobs) == 5 and all(j.state is JobState.PAUSED for j in jobs.list())
     assert len(resolved) == 2  # the root and "shows"
+async def test_the_jobs_of_a_batch_are_numbered_in_the_batch_order_whichever_read_ends_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sources of a batch are read at once; the first, read last here, still takes the first
+    number (Transmission's ids, and its lists sorted by them, follow the order the batch gave)."""
+    torrents = seeds(tmp_path / "dl", 4)
+    blobs = [t.to_bytes() for t in torrents]
+    others_read = threading.Event()
+    read_count = [0]
+    lock = threading.Lock()
+    real_read = adding.read_add_torrent
+
+    def read_source(source: Any) -> Any:
+        if getattr(source, "data", None) == blobs[0]:
+            others_read.wait(10)  # (the first source's read ends after every other one's)
+        out = real_read(source)
+        with lock:
+            read_count[0] += 1
+            if read_count[0] == len(blobs) - 1:
+                others_read.set()
+        return out
+
+    monkeypatch.setattr(adding, "read_add_torrent", read_source)
+    async with service(tmp_path, seed=True) as jobs:
+        results = await jobs.add_many(blobs, AddOptions(paused=True))
+        added = [r[0] for r in results if isinstance(r, tuple)]
+        assert [job.name for job in added] == [t.name for t in torrents]
+        assert [job.number for job in added] == [1, 2, 3, 4]
+        assert [job.name for job in sorted(jobs.list(), key=lambda j: j.number)] == [t.name for t in torrents]

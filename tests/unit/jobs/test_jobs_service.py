@@ -33,6 +33,7 @@ from torrent_engine.jobs import (
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
+from torrent_engine.resume import load_resume, save_resume
 from torrent_engine.session import Session
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
@@ -996,3 +997,90 @@ async def test_a_round_of_the_queue_does_not_pause_a_job_on_what_it_read_before_
         await anyio.sleep(0.2)
         assert jobs.get(held.id).state is JobState.SEEDING and session.state is State.SEEDING
         assert jobs.get(second.id).state is JobState.QUEUED
+
+
+async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs' records say which torrents run: one whose record was lost (or that a crash left
+    saved after its job ended) is never started again at a restart (it announced to its trackers
+    and checked its data before it was stopped), and its saved metainfo and resume data go."""
+    one, two = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                for i, n in enumerate(("one", "two")))
+    async with service(tmp_path) as jobs:
+        lost, _ = await jobs.add(one)
+        kept, _ = await jobs.add(two)
+        with anyio.fail_after(10):
+            while jobs.get(lost.id).state is not JobState.DOWNLOADING:
+                await anyio.sleep(0.01)
+    state = tmp_path / "state"
+    JobStore(state).write(lost.id, b"{")
+    started = swarms_started(monkeypatch)
+    async with service(tmp_path) as again:
+        assert again.manager.get(one.info_hash) is None
+        await until_downloading(again, kept.id)
+        assert started == ["two"]
+    assert sorted(p.name for p in (state / "torrents").iterdir()) == [
+        f"{two.info_hash.hex()}.resume", f"{two.info_hash.hex()}.torrent"]
+
+
+async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a_restart(
+        tmp_path: Path) -> None:
+    """Reading a file the job skips means downloading it: the job's record says so (its view and
+    its total show the file wanted), and a restart keeps it wanted."""
+    torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
+                           name="two")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, files=[0])
+        assert [f.priority for f in jobs.get(job.id).files] == [4, 0]
+        session = await jobs.stream_session(job.id)
+        assert session is not None
+        with anyio.fail_after(10):
+            reader = await session.open_file(1).open()
+        await reader.aclose()
+        shown = jobs.get(job.id)
+        assert [f.priority for f in shown.files] == [4, 4] and shown.total_size == 50000
+    async with service(tmp_path) as again:
+        assert [f.priority for f in again.get(job.id).files] == [4, 4]
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            while not session.has_metadata or session.file_priorities != [4, 4]:
+                await anyio.sleep(0.02)
+
+
+async def test_a_restart_wants_the_files_the_job_wants_whatever_the_resume_data_says(tmp_path: Path) -> None:
+    """The job's record owns its file priorities: a file wanted again (``update``, saved at once)
+    is wanted after a restart even when the resume data, written later by the session, still
+    skips it (a crash came in between)."""
+    torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
+                           name="two")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, files=[0])
+        await jobs.update(job.id, file_priorities={1: 4})
+    resume_path = tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.resume"
+    resume = load_resume(resume_path)
+    assert resume is not None
+    resume.file_priorities = [4, 0]  # (as the session had saved it before the change)
+    save_resume(resume_path, resume)
+    async with service(tmp_path) as again:
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            await session.wait_ready()
+        assert session.file_priorities == [4, 4] and again.get(job.id).total_size == 50000
+
+
+async def test_one_queue_the_jobs_and_none_in_the_manager(tmp_path: Path) -> None:
+    """The configuration's download slots are the job queue's: the job it holds back shows
+    queued, and the service's manager holds no session back of its own (a second queue would
+    start or hold sessions the jobs' queue did not decide)."""
+    one, two = (make_torrent([((c,), payload(5000, n))], 16384, name=f"q{c}") for n, c in enumerate("ab"))
+    async with with_slots(tmp_path, 1) as jobs:
+        first, _ = await jobs.add(one)
+        await until_downloading(jobs, first.id)
+        second, _ = await jobs.add(two)
+        await jobs.enforce()
+        assert jobs.get(second.id).state is JobState.QUEUED and jobs.queue_order() == [first.id, second.id]
+        assert jobs.manager.queued == [] and jobs.manager.config.max_active_downloads == 0
+        await jobs.cancel(first.id)
+        await until_downloading(jobs, second.id)
