@@ -278,9 +278,9 @@ class Pieces:
     async def arrive(self, source: Hashable, index: int, begin: int, block: bytes | memoryview) -> None:
         """``land`` for a block that may wait: past the memory cap, with pieces still being
         assembled, its piece goes to disk block by block (and is hashed from disk once
-        complete), with the same accounting."""
+        complete), with the same accounting. (Its SHA-1 is advanced by the next read's
+        ``hash_taken``, or once its piece is complete: one hashlib call a block would cost more.)"""
         if self.land(source, index, begin, block):
-            self.hash_taken()
             return
         result = self._picker.received(source, index, begin, len(block))
         if not result.accepted:
