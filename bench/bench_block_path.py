@@ -6,8 +6,8 @@ piece and unchokes us; the blocks it "sends" are the ones the picker asked it fo
 Modes (``--mode``):
   batch    each read through ``peer.connection.hand_over`` (the fast path, ``on_batch``)
   message  each block through ``on_message`` alone (the path of a rate-limited peer)
-  direct   as ``batch`` with a piece buffer cap of one piece (most pieces go to disk block by
-           block and are hashed from disk)
+  direct   as ``batch`` with no room for piece buffers (every piece goes to disk block by
+           block and is hashed from disk)
   webseed  whole pieces through the web seeds' ``deliver`` (BEP 19)
 
 Prints one JSON line: mode, blocks, seconds of the feeding loop (wall) and seconds per block.
@@ -116,7 +116,7 @@ async def _one(mode: str, data_path: Path, t: Torrent) -> float:
     config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
                     lsd_enabled=False, tracker_enabled=False, web_seeds=False)
     if mode == "direct":
-        config.piece_buffer_bytes = PIECE
+        config.piece_buffer_bytes = 0
     with tempfile.TemporaryDirectory() as tmp:
         async with Session(t, Path(tmp) / "dl", config=config) as s:
             await s.wait_ready()
