@@ -233,7 +233,7 @@ class PeerHandler:
             for msg in msgs:
                 if type(msg) is piece_type:
                     block = msg.block
-                    if not unlimited or not land(key, msg.index, msg.begin, block):
+                    if not unlimited or land(key, msg.index, msg.begin, block) is None:
                         break
                     nblocks += 1
                     nbytes += len(block)

@@ -256,39 +256,38 @@ class Pieces:
 
     # -- a block arrived -----------------------------------------------------------------------
 
-    def land(self, source: Hashable, index: int, begin: int, block: bytes | memoryview) -> bool:
+    def land(self, source: Hashable, index: int, begin: int, block: bytes | memoryview, *,
+             to_disk: bool = False) -> BlockReceived | None:
         """A block arrived from ``source`` (a peer's or a web seed's key): the one place it is
         accounted and kept, without an await. The picker records it (who sent it; not a block
         we miss: wasted bytes), the other peers it was asked of get a CANCEL (endgame), and it
         is copied into its piece's buffer (``take``; a complete piece is verified in the
-        background). False, with nothing done, when its piece cannot be buffered now
-        (``can_take``): ``arrive`` takes it then, with an await. The caller counts the bytes
-        (per read: ``PeerHandler.on_batch``) and calls ``hash_taken`` once its blocks are in."""
-        if index not in self._buffers and not self.can_take(index):
-            return False
+        background). Returns the picker's verdict; None, with nothing done, when its piece
+        cannot be buffered now (``can_take``): ``arrive`` takes it then, with an await.
+        ``to_disk`` (``arrive``): the piece goes to disk block by block; the block is accounted
+        here and written by the caller if accepted. The caller counts the bytes (per read:
+        ``PeerHandler.on_batch``) and calls ``hash_taken`` once its blocks are in."""
+        if not to_disk and index not in self._buffers and not self.can_take(index):
+            return None
         result = self._picker.received(source, index, begin, len(block))
         if result.accepted:
-            self.take(index, begin, block, result.piece_complete)
+            if not to_disk:
+                self.take(index, begin, block, result.piece_complete)
             if result.cancels:
                 self._cancel(result.cancels)
         else:  # a duplicate (endgame), or its piece was given back meanwhile
             self._ctx.totals.wasted += len(block)
-        return True
+        return result
 
     async def arrive(self, source: Hashable, index: int, begin: int, block: bytes | memoryview) -> None:
         """``land`` for a block that may wait: past the memory cap, with pieces still being
         assembled, its piece goes to disk block by block (and is hashed from disk once
-        complete), with the same accounting. (Its SHA-1 is advanced by the next read's
+        complete). (The SHA-1 of a block kept in memory is advanced by the next read's
         ``hash_taken``, or once its piece is complete: one hashlib call a block would cost more.)"""
-        if self.land(source, index, begin, block):
-            return
-        result = self._picker.received(source, index, begin, len(block))
-        if not result.accepted:
-            self._ctx.totals.wasted += len(block)
-            return
-        if result.cancels:
-            self._cancel(result.cancels)
-        await self._write_direct(index, begin, block, result.piece_complete)
+        to_disk = not self.can_take(index)
+        result = self.land(source, index, begin, block, to_disk=to_disk)
+        if to_disk and result is not None and result.accepted:
+            await self._write_direct(index, begin, block, result.piece_complete)
 
     def take(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted, without an await (``can_take`` said so); once the
