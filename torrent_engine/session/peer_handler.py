@@ -227,13 +227,14 @@ class PeerHandler:
         pieces = ctx.parts.pieces
         land = pieces.land
         key = peer.key
-        unlimited = ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited
-        piece_type, request_type = m.Piece, m.Request
+        # (under a rate limit, every block ends the pass: it waits in ``on_message``)
+        limited = not (ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited)
+        piece_type, request_type = None if limited else m.Piece, m.Request
         try:
             for msg in msgs:
                 if type(msg) is piece_type:
                     block = msg.block
-                    if not unlimited or land(key, msg.index, msg.begin, block) is None:
+                    if land(key, msg.index, msg.begin, block) is None:
                         break
                     nblocks += 1
                     nbytes += len(block)

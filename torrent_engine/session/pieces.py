@@ -256,7 +256,7 @@ class Pieces:
 
     # -- a block arrived -----------------------------------------------------------------------
 
-    def land(self, source: Hashable, index: int, begin: int, block: bytes | memoryview, *,
+    def land(self, source: Hashable, index: int, begin: int, block: bytes | memoryview,
              to_disk: bool = False) -> BlockReceived | None:
         """A block arrived from ``source`` (a peer's or a web seed's key): the one place it is
         accounted and kept, without an await. The picker records it (who sent it; not a block
@@ -267,7 +267,7 @@ class Pieces:
         ``to_disk`` (``arrive``): the piece goes to disk block by block; the block is accounted
         here and written by the caller if accepted. The caller counts the bytes (per read:
         ``PeerHandler.on_batch``) and calls ``hash_taken`` once its blocks are in."""
-        if not to_disk and index not in self._buffers and not self.can_take(index):
+        if index not in self._buffers and not to_disk and not self.can_take(index):
             return None
         result = self._picker.received(source, index, begin, len(block))
         if result.accepted:
@@ -285,7 +285,7 @@ class Pieces:
         complete). (The SHA-1 of a block kept in memory is advanced by the next read's
         ``hash_taken``, or once its piece is complete: one hashlib call a block would cost more.)"""
         to_disk = not self.can_take(index)
-        result = self.land(source, index, begin, block, to_disk=to_disk)
+        result = self.land(source, index, begin, block, to_disk)
         if to_disk and result is not None and result.accepted:
             await self._write_direct(index, begin, block, result.piece_complete)
 
@@ -295,11 +295,12 @@ class Pieces:
         buf = self._buffers.get(index)
         if buf is None:
             buf = self._buffers[index] = self._new_buffer(index)
-        buf[begin:begin + len(block)] = block
-        prefix = self._prefix.get(index)
+        end = begin + len(block)
+        buf[begin:end] = block
+        prefix = self._prefix[index]  # (made with its buffer, dropped with it)
         if prefix is not None:
             if begin == prefix.end:  # in order: hashed at the end of the read (hash_taken)
-                prefix.end = begin + len(block)
+                prefix.end = end
                 self._taken[index] = None
             elif begin < prefix.end:
                 self._prefix[index] = None
