@@ -29,11 +29,15 @@ valgrind makes them, so that their SHA-1 is not counted):
 That counts everything (the writing thread, the loop waiting for it), so thread timing makes it
 vary by a few thousand instructions a block. The block path alone: every call into the handler
 (``on_batch``, ``on_message``, ``deliver``) is made through ``operator.call``, which nothing else
-calls, so that callgrind can count inside those calls only (the event loop's own work, the
-verification tasks and the writing thread are left out):
+calls, so that the inclusive cost of ``_operator_call`` in the same two runs counts the event
+loop thread's work inside those calls only (not the verification tasks nor the writing thread;
+it varies by about 0.1 k instructions a block from run to run):
 
-    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=_operator_call \
-        $PY bench/bench_block_path.py --mode batch --blocks 2048   # per block: Collected / 2048
+    callgrind_annotate --inclusive=yes /tmp/cg.2560 | grep '_operator_call '   # and /tmp/cg.512
+    # per block: (inclusive(2560) - inclusive(512)) / 2048
+
+(``--toggle-collect=_operator_call`` does not do: with the writing thread switching in while
+hashlib gives the GIL up, it counted a varying part of the calls.)
 """
 
 from __future__ import annotations
