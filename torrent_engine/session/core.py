@@ -188,12 +188,13 @@ class Session:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
         in a ``Loaded`` phase)."""
         ctx = self.context
-        pieces = Pieces(ctx, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests)
+        picker = PiecePicker(torrent, self._rng)
+        pieces = Pieces(ctx, picker, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests,
+                        cancel=self.handler.cancel_now)
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
-        webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded,
-                                   cancel_elsewhere=self.handler.cancel_elsewhere)
-        return TorrentParts(torrent, PiecePicker(torrent, self._rng), pieces,
+        webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded)
+        return TorrentParts(torrent, picker, pieces,
                             Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
 
     @property

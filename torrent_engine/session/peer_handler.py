@@ -1,8 +1,9 @@
 """The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11).
 
 One ``PeerHandler`` per session serves every connected peer: the exchange loop reads messages,
-``on_message`` dispatches them; requests go out in batches (see ``requesting``), blocks go to the
-picker and ``Pieces``. A protocol error or I/O failure closes that peer only.
+``on_message`` dispatches them; requests go out in batches (see ``requesting``), blocks go to
+``Pieces.land`` (the block path every source shares). A protocol error or I/O failure closes
+that peer only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..picker import Block
 from ..session_state import State
 from ..version import CLIENT_VERSION
 from . import requesting
-from .peer import PeerState, fan_out
+from .peer import PeerState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -213,48 +214,36 @@ class PeerHandler:
 
     def on_batch(self, peer: PeerState, msgs: list[m.Message]) -> int:
         """The blocks and requests at the front of one read's messages, without an await;
-        returns how many it took (the rest go to ``on_message``, in order). What a block costs
-        is kept to the picker's record and the copy into its piece: the lookups are made once
-        a read, the peer's and the session's counters are moved once a read, the SHA-1 of the
-        blocks taken is advanced once a read (``Pieces.hash_taken``), and our requests are
-        refilled once a read, in one write. A block that needs an await (a rate limit, a piece
-        that cannot be buffered now) ends the pass: ``on_message`` takes it."""
+        returns how many it took (the rest go to ``on_message``, in order). Each block goes
+        through ``Pieces.land`` (the picker's record and the copy into its piece); the rest is
+        done once a read: the lookups, the peer's and the session's counters (``_counted``),
+        the SHA-1 of the blocks taken (``Pieces.hash_taken``), and our requests refilled in one
+        write. A block that needs an await (a rate limit, a piece that cannot be buffered now)
+        ends the pass: ``on_message`` takes it."""
         ctx = self._ctx
-        s = self._s
         assert ctx.shared is not None
-        done = nblocks = nbytes = wasted = 0
+        done = nblocks = nbytes = 0
         uploader = ctx.parts.uploader
         pieces = ctx.parts.pieces
-        can_take, take = pieces.can_take, pieces.take
-        received = ctx.parts.picker.received
+        land = pieces.land
         key = peer.key
-        unlimited = ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited
-        piece_type, request_type = m.Piece, m.Request
+        # (under a rate limit, every block ends the pass: it waits in ``on_message``)
+        limited = not (ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited)
+        piece_type, request_type = None if limited else m.Piece, m.Request
         try:
             for msg in msgs:
                 if type(msg) is piece_type:
-                    index = msg.index
-                    if not unlimited or not can_take(index):
-                        break
                     block = msg.block
-                    length = len(block)
+                    if land(key, msg.index, msg.begin, block) is None:
+                        break
                     nblocks += 1
-                    nbytes += length
-                    result = received(key, index, msg.begin, length)
-                    if result.accepted:
-                        take(index, msg.begin, block, result.piece_complete)
-                        if result.cancels:
-                            self.cancel_now(result.cancels)
-                    else:
-                        wasted += length
+                    nbytes += len(block)
                 elif type(msg) is not request_type or not uploader.take_request(peer, msg):
                     break
                 done += 1
         finally:
             if nblocks:
-                requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
-                s.rates.downloaded(nbytes)
-                ctx.totals.wasted += wasted
+                self._counted(peer, nbytes, nblocks)
         if nblocks:
             pieces.hash_taken()
             if not peer.closed:
@@ -264,26 +253,11 @@ class PeerHandler:
                     peer.link.write(m.encode_requests(requests))
         return done
 
-    def _take_block(self, peer: PeerState, msg: m.Piece) -> bool:
-        """Take one block that waited for the rate limits (``_on_piece``) without a further
-        await; False (nothing done) when its piece cannot be buffered now."""
-        ctx = self._ctx
-        s = self._s
-        index, begin, length = msg.index, msg.begin, len(msg.block)
-        pieces = ctx.parts.pieces
-        if not pieces.can_take(index):
-            return False
-        requesting.on_block(peer, length, time.monotonic())
-        s.rates.downloaded(length)
-        result = ctx.parts.picker.received(peer.key, index, begin, length)
-        if not result.accepted:
-            ctx.totals.wasted += length
-            return True
-        pieces.take(index, begin, msg.block, result.piece_complete)
-        if result.cancels:  # (a link that only receives may be among them: in a task)
-            assert ctx.run.tg is not None
-            ctx.run.tg.start_soon(self.cancel_elsewhere, result.cancels)
-        return True
+    def _counted(self, peer: PeerState, nbytes: int, nblocks: int = 1) -> None:
+        """``nblocks`` blocks of ``nbytes`` in all came from ``peer`` (one read's, or one block
+        that waited): its counters (rate, slow start, snubbing) and the session's rates."""
+        requesting.on_block(peer, nbytes, time.monotonic(), nblocks)
+        self._s.rates.downloaded(nbytes)
 
     async def on_message(self, peer: PeerState, msg: m.Message) -> None:
         """Act on one message from the peer."""
@@ -427,9 +401,10 @@ class PeerHandler:
         return [(b.index, b.begin, b.length) for b in blocks]
 
     async def _on_piece(self, peer: PeerState, msg: m.Piece) -> None:
+        """A block that may wait: for the rate limits, for room in the piece buffers (or its
+        piece goes to disk block by block: ``Pieces.arrive``)."""
         ctx = self._ctx
-        s = self._s
-        index, begin, length = msg.index, msg.begin, len(msg.block)
+        index, length = msg.index, len(msg.block)
         shared = ctx.shared
         assert shared is not None
         if not shared.download_limit.unlimited:
@@ -437,26 +412,18 @@ class PeerHandler:
             await shared.download_limit.consume(length)
         if not ctx.limits.download.unlimited:
             await ctx.limits.download.consume(length)
-        await ctx.parts.pieces.wait_for_room(index)
-        if self._take_block(peer, msg):
-            await self.fill_requests(peer)
-            return
-        # past the memory cap with pieces still being assembled: this one goes to disk block by block
-        requesting.on_block(peer, length, time.monotonic())
-        s.rates.downloaded(length)
-        result = ctx.parts.picker.block_received(peer.key, Block(index, begin, length))
-        if not result.accepted:
-            ctx.totals.wasted += length
-        else:
-            await ctx.parts.pieces.store(index, begin, msg.block, result.piece_complete)
-            await self.cancel_elsewhere(result.cancels)
+        pieces = ctx.parts.pieces
+        await pieces.wait_for_room(index)
+        self._counted(peer, length)
+        await pieces.arrive(peer.key, index, msg.begin, msg.block)
         await self.fill_requests(peer)
 
     def cancel_now(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
         """Endgame: the block came; CANCEL it at the other peers it was asked of, each written
         at once, without a task or an await (a web seed among them needs nothing). With 20 peers
         endgame sends hundreds of them a download, and a task group per block cost more than
-        the block. A peer whose connection has ended is closed."""
+        the block. A peer whose connection has ended is closed. (``Pieces`` calls it for every
+        block that arrives, a web seed's too.)"""
         peers = self._ctx.peers
         now = time.monotonic()
         for key, block in cancels:
@@ -469,20 +436,6 @@ class PeerHandler:
                 other.close(f"send failed: {exc}")
             else:
                 other.last_sent = now
-
-    async def cancel_elsewhere(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
-        """Endgame: the block came; CANCEL it at the other peers it was asked of (a web seed among
-        them needs nothing: its request ends with its run)."""
-        if cancels:
-            asked = {other: block for key, block in cancels
-                     if (other := self._ctx.peers.get(key)) is not None}  # type: ignore[call-overload]
-            if asked:
-                await self._cancel(asked)
-
-    async def _cancel(self, asked: dict[PeerState, Block]) -> None:
-        await fan_out(asked, lambda other: other.send(
-            m.Cancel(asked[other].index, asked[other].begin, asked[other].length)),
-            self._ctx.config.control_send_timeout)
 
     def check_timeouts(self, peer: PeerState, now: float) -> None:
         """Snub a silent peer; free its timed-out requests for other peers."""

@@ -1,30 +1,33 @@
-"""Piece assembly and verification: blocks into the piece's buffer; a complete piece checked and,
-if it passed, written (by the storage's own threads); passed (HAVE to peers) or failed
-(re-download, smart ban).
+"""Piece assembly and verification: every block that arrives, from a peer or a web seed, is
+accounted and kept in one place (``Pieces.land``; ``Pieces.arrive`` for one that may wait); a
+complete piece gets one verdict (``judge``) and one outcome (``Pieces._settle``): passed (HAVE to
+peers, smart ban) or failed (re-download, smart ban).
 
 Blocks of a piece are assembled in memory, so the disk only ever holds data that passed its hash
 check. A v1 piece's SHA-1 is taken as its blocks come, on the event loop: at the end of each read
 (``hash_taken``), the blocks it added in order from the piece's start, in one hashlib call per
 piece, while they are still in the CPU's cache; what came out of order is hashed on the loop
 too, once the piece is complete. (Hashing each whole piece later in a worker thread read it back
-from memory and cost more CPU in all: bench/RESULTS.md.) A piece hashed whole that way is checked
-on the loop and handed to the storage's writing thread with no task of its own
-(``Storage.write_verified``); it counts as had (``passed``) in the loop callback that reports its
-write. Piece buffers count
-against ``Config.piece_buffer_bytes`` until their piece is verified and written, and are reused
-while downloading (no allocation per piece). When verification falls behind, a block that needs
-a new buffer waits for one (``wait_for_room``: its peer's socket is not read meanwhile). Past the
-cap with pieces still being assembled, a new piece goes to disk block by block and is hashed from
-disk once complete (a failed one is then only re-downloaded over).
+from memory and cost more CPU in all: bench/RESULTS.md.) A piece hashed whole that way is judged
+on the loop, once, and if it passed handed to the storage's writing thread with no task of its
+own (``Storage.write_verified``); it counts as had in the loop callback that reports its write.
+Other pieces (v2, a hybrid learning its layers) are judged in the writing thread before their
+write. Piece buffers count against ``Config.piece_buffer_bytes`` until their piece is verified
+and written, and are reused while downloading (no allocation per piece). When verification falls
+behind, a block that needs a new buffer waits for one (``wait_for_room``: its peer's socket is
+not read meanwhile). Past the cap with pieces still being assembled, a new piece goes to disk
+block by block and is judged from disk once complete (a failed one is then only re-downloaded
+over).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 
@@ -33,7 +36,7 @@ from ..errors import StorageError
 from ..peer import messages as m
 from ..session_state import State
 from ..storage import VerifiedPieceWriter, verified
-from ..verify import check_piece_on_disk, piece_ok, piece_ok_and_v2_hash
+from ..verify import piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
 
@@ -43,8 +46,13 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..errors import TorrentEngineError
     from ..metainfo import Torrent
+    from ..picker import Block, BlockReceived
     from ..storage import PieceStorage
+    from .context import Totals
     from .peer import PeerState
+
+Cancels = tuple[tuple[Hashable, "Block"], ...]  # endgame: the block came; the others it was asked of
+FollowUp = Callable[[], Coroutine[Any, Any, None]]  # what an outcome leaves to do with awaits
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -66,8 +74,41 @@ class _DirectPiece:
     idle: anyio.Event = field(default_factory=anyio.Event)
 
 
+def judge(torrent: Torrent, index: int, data: bytes | bytearray | memoryview, prefix: _Prefix | None = None,
+          learned: list[bytes | None] | None = None) -> bool:
+    """Whether piece ``index`` passed its hash check: the one verdict, however the piece was
+    hashed. ``prefix``: the SHA-1 taken as its blocks came (v1), finished here if it is not
+    whole; else the whole piece is hashed now (``piece_ok``; with ``learned``, a hybrid that
+    learns its v2 layers from its own data gets the piece's v2 hash appended). On the loop for a
+    piece hashed as it came; in the storage's writing thread before the write otherwise; in a
+    worker thread for a piece read back from disk (``judge_on_disk``)."""
+    if learned is not None:
+        ok, v2 = piece_ok_and_v2_hash(torrent, index, memoryview(data))
+        learned.append(v2)
+        return ok
+    if prefix is not None:
+        if prefix.hashed < len(data):
+            prefix.sha.update(memoryview(data)[prefix.hashed:])
+            prefix.hashed = len(data)
+        return bool(prefix.sha.digest() == torrent.piece_hashes[index])
+    return piece_ok(torrent, index, memoryview(data))
+
+
+def judge_on_disk(torrent: Torrent, storage: PieceStorage, index: int) -> bool:
+    """``judge`` of piece ``index`` read back from disk; False if it cannot be read."""
+    try:
+        data = storage.read_piece_blocking(index)
+    except StorageError:
+        return False
+    return judge(torrent, index, data)
+
+
 class PieceRecord(Protocol):
     """The picker as piece assembly uses it: the one record of what is verified and who sent what."""
+
+    def received(self, peer_key: Hashable, index: int, begin: int, length: int) -> BlockReceived:
+        """A block arrived from ``peer_key``: whether it is new data, completes its piece, and
+        was asked of other peers too."""
 
     def piece_passed(self, index: int) -> None:
         """The piece is verified and on disk."""
@@ -155,6 +196,10 @@ class PiecesHost(Protocol):
         """The open files."""
 
     @property
+    def totals(self) -> Totals:
+        """Bytes moved in all: the blocks no piece needed count as wasted."""
+
+    @property
     def run(self) -> PieceRun:
         """The task group, and completion."""
 
@@ -166,13 +211,17 @@ class PiecesHost(Protocol):
 
 
 class Pieces:
-    """The pieces being assembled and verified for one session."""
+    """The pieces being assembled and verified for one session: where every block that arrives
+    is accounted and kept (``land``, ``arrive``), and where every complete piece gets its one
+    verdict (``judge``) and its one outcome (``_settle``)."""
 
-    def __init__(self, host: PiecesHost, *, on_passed: Callable[[int], None],
-                 refill: Callable[[PeerState], Awaitable[None]]) -> None:
+    def __init__(self, host: PiecesHost, picker: PieceRecord, *, on_passed: Callable[[int], None],
+                 refill: Callable[[PeerState], Awaitable[None]], cancel: Callable[[Cancels], None]) -> None:
         self._ctx = host
+        self._picker = picker  # (the torrent's, as ``host.parts.picker``: fixed for these pieces)
         self._on_passed = on_passed  # a piece is had: wake what waits for it (the file readers)
         self._refill = refill  # a piece failed: ask a peer for blocks again
+        self._cancel = cancel  # endgame: a block came; CANCEL it at the other peers it was asked of
         self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
         # of _buffers (v1 pieces): the SHA-1 of the piece's first bytes; None once a block landed
         # inside that prefix again (the buffer no longer holds what was hashed)
@@ -205,17 +254,53 @@ class Pieces:
         return index not in self._direct and \
             self._buffered_bytes + ctx.parts.torrent.piece_size(index) <= ctx.config.piece_buffer_bytes
 
+    # -- a block arrived -----------------------------------------------------------------------
+
+    def land(self, source: Hashable, index: int, begin: int, block: bytes | memoryview,
+             to_disk: bool = False) -> BlockReceived | None:
+        """A block arrived from ``source`` (a peer's or a web seed's key): the one place it is
+        accounted and kept, without an await. The picker records it (who sent it; not a block
+        we miss: wasted bytes), the other peers it was asked of get a CANCEL (endgame), and it
+        is copied into its piece's buffer (``take``; a complete piece is verified in the
+        background). Returns the picker's verdict; None, with nothing done, when its piece
+        cannot be buffered now (``can_take``): ``arrive`` takes it then, with an await.
+        ``to_disk`` (``arrive``): the piece goes to disk block by block; the block is accounted
+        here and written by the caller if accepted. The caller counts the bytes (per read:
+        ``PeerHandler.on_batch``) and calls ``hash_taken`` once its blocks are in."""
+        if index not in self._buffers and not to_disk and not self.can_take(index):
+            return None
+        result = self._picker.received(source, index, begin, len(block))
+        if result.accepted:
+            if not to_disk:
+                self.take(index, begin, block, result.piece_complete)
+            if result.cancels:
+                self._cancel(result.cancels)
+        else:  # a duplicate (endgame), or its piece was given back meanwhile
+            self._ctx.totals.wasted += len(block)
+        return result
+
+    async def arrive(self, source: Hashable, index: int, begin: int, block: bytes | memoryview) -> None:
+        """``land`` for a block that may wait: past the memory cap, with pieces still being
+        assembled, its piece goes to disk block by block (and is hashed from disk once
+        complete). (The SHA-1 of a block kept in memory is advanced by the next read's
+        ``hash_taken``, or once its piece is complete: one hashlib call a block would cost more.)"""
+        to_disk = not self.can_take(index)
+        result = self.land(source, index, begin, block, to_disk)
+        if to_disk and result is not None and result.accepted:
+            await self._write_direct(index, begin, block, result.piece_complete)
+
     def take(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
         """Keep a block the picker accepted, without an await (``can_take`` said so); once the
         piece is complete, verify it in the background."""
         buf = self._buffers.get(index)
         if buf is None:
             buf = self._buffers[index] = self._new_buffer(index)
-        buf[begin:begin + len(block)] = block
-        prefix = self._prefix.get(index)
+        end = begin + len(block)
+        buf[begin:end] = block
+        prefix = self._prefix[index]  # (made with its buffer, dropped with it)
         if prefix is not None:
             if begin == prefix.end:  # in order: hashed at the end of the read (hash_taken)
-                prefix.end = begin + len(block)
+                prefix.end = end
                 self._taken[index] = None
             elif begin < prefix.end:
                 self._prefix[index] = None
@@ -275,162 +360,151 @@ class Pieces:
         """Free the buffers kept for reuse (the download is complete)."""
         self._spare.clear()
 
+    async def _write_direct(self, index: int, begin: int, block: bytes | memoryview,
+                            piece_complete: bool) -> None:
+        """A block of a piece that goes to disk block by block (the memory cap was reached when
+        its first block came); the complete piece is hashed from disk (``_verify_direct``)."""
+        ctx = self._ctx
+        direct = self._direct.get(index)
+        if direct is None:
+            direct = self._direct[index] = _DirectPiece()
+        direct.pending += 1
+        try:
+            with anyio.CancelScope(shield=True):  # the picker already counts it as received
+                await ctx.storage.write_block(index, begin, bytes(block))
+        finally:
+            direct.pending -= 1
+            if not direct.pending:
+                direct.idle.set()
+                direct.idle = anyio.Event()
+        if piece_complete:
+            self.verifying.add(index)
+            assert ctx.run.tg is not None
+            ctx.run.tg.start_soon(self._verify_direct, index)
+
+    # -- a piece is complete -------------------------------------------------------------------
+
     def _verify_soon(self, index: int, buf: bytearray) -> None:
+        """Piece ``index`` is complete in ``buf``. Hashed whole as it came (v1): judged here, and
+        if it passed, handed to the storage's writing thread with no task of its own
+        (``write_verified``: the loop hears back in one callback per batch of written pieces,
+        bench/RESULTS.md). Otherwise hashed in that thread before its write (``_verify_piece``)."""
         ctx = self._ctx
         self.verifying.add(index)
         del self._buffers[index]
         prefix = self._prefix.pop(index, None)
-        learning = ctx.parts.layers.learning
-        if prefix is not None and not learning:
-            # the rest of this read's blocks of it (still in cache) and any that came out of
-            # order (a seeder's disk reads may finish out of order): the piece is whole now
-            prefix.end = len(buf)
-            self._hash_prefix(buf, prefix)
         self._verify_bytes += len(buf)
+        assert ctx.run.tg is not None
+        if prefix is None or ctx.parts.layers.learning:
+            ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, None)
+            return
+        # the rest of this read's blocks of it (still in cache) and any that came out of order
+        # (a seeder's disk reads may finish out of order): the piece is whole now
+        prefix.end = len(buf)
+        self._hash_prefix(buf, prefix)
+        ok = judge(ctx.parts.torrent, index, buf, prefix)
         storage = ctx.storage
         if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
-        if prefix is not None and prefix.hashed == len(buf) and not learning and writer is not None and \
-                prefix.sha.digest() == ctx.parts.torrent.piece_hashes[index]:
-            # hashed whole as it came and passed: written with no task of its own; the loop
-            # hears back in one callback per batch of written pieces (bench/RESULTS.md). (A
-            # storage without the capability gets every piece through write_piece_if.)
+        if ok and writer is not None:
             writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
-            return
-        assert ctx.run.tg is not None
-        ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix)
+        else:  # (a storage without the capability gets every piece through write_piece_if)
+            ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, ok)
 
-    def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
-        """A piece that passed its hash (checked on the loop) is written, or failed to be."""
-        ctx = self._ctx
-        self.verifying.discard(index)
-        tg = ctx.run.tg
-        if error is not None:
-            self._buffer_done(buf, reuse=False)
-            if tg is not None:
-                exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
-                ctx.fail(exc)
-            return
-        try:
-            for key in self.smart_ban.piece_passed(index, buf):
-                ctx.ban(cast(tuple[str, int], key))
-        finally:
-            self._buffer_done(buf, reuse=True)
-        if self._passed_now(index) and tg is not None:
-            tg.start_soon(self._passed_later, index)
-
-    async def store(self, index: int, begin: int, block: bytes | memoryview, piece_complete: bool) -> None:
-        """Keep a block the picker accepted; once the piece is complete, verify it in the background."""
+    async def _verify_piece(self, index: int, buf: bytearray, prefix: _Prefix | None,
+                            ok: bool | None) -> None:
+        """A piece assembled in memory, written if it passed: ``ok``, its verdict taken on the
+        loop, or None: judged in the storage's writing thread before the write (a v2 piece, a
+        hybrid learning its layers). Then its outcome (``_settle``). The buffer is given back
+        (for reuse) once nothing uses it any more."""
         ctx = self._ctx
         torrent = ctx.parts.torrent
-        buf = self._buffers.get(index)
-        direct = self._direct.get(index)
-        if buf is None and direct is None:
-            if self._buffered_bytes + torrent.piece_size(index) <= ctx.config.piece_buffer_bytes:
-                buf = self._buffers[index] = self._new_buffer(index)
-            else:  # too much in memory already: this piece goes to disk block by block
-                direct = self._direct[index] = _DirectPiece()
-        if buf is not None:
-            buf[begin:begin + len(block)] = block
-            prefix = self._prefix.get(index)
-            if prefix is not None and begin < prefix.end:
-                self._prefix[index] = None
-        else:
-            assert direct is not None
-            direct.pending += 1
-            try:
-                with anyio.CancelScope(shield=True):  # the picker already counts it as received
-                    await ctx.storage.write_block(index, begin, bytes(block))
-            finally:
-                direct.pending -= 1
-                if not direct.pending:
-                    direct.idle.set()
-                    direct.idle = anyio.Event()
-        if piece_complete:
-            if buf is not None:
-                self._verify_soon(index, buf)
-            else:
-                self.verifying.add(index)
-                assert ctx.run.tg is not None
-                ctx.run.tg.start_soon(self._verify_direct, index)
+        learned: list[bytes | None] | None = [] if ok is None and ctx.parts.layers.learning else None
+        try:
+            if ok is None:
+                ok = await ctx.storage.write_piece_if(
+                    index, buf, lambda: judge(torrent, index, buf, prefix, learned))
+            elif ok:
+                await ctx.storage.write_piece_if(index, buf, verified)
+        except StorageError as exc:
+            self._not_written(index, buf)
+            ctx.fail(exc)
+            return
+        except BaseException:  # cancelled (the session stops): the writing thread may still hold it
+            self._buffer_done(buf, reuse=False)
+            raise
+        if learned and learned[0] is not None:
+            ctx.parts.layers.learn(index, learned[0])
+        follow_up = self._settle(index, buf, ok)
+        if follow_up is not None:
+            await follow_up()
+
+    def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
+        """A piece that passed its hash (judged on the loop) is written, or failed to be."""
+        tg = self._ctx.run.tg
+        if error is not None:
+            self._not_written(index, buf)
+            if tg is not None:
+                exc = error if isinstance(error, StorageError) else StorageError(f"piece {index}: {error}")
+                self._ctx.fail(exc)
+            return
+        follow_up = self._settle(index, buf, True)
+        if follow_up is not None and tg is not None:
+            tg.start_soon(follow_up)
+
+    def _not_written(self, index: int, buf: bytearray) -> None:
+        """Writing the piece failed (our disk, not the peers: the caller fails the torrent)."""
+        self.verifying.discard(index)
+        self._buffer_done(buf, reuse=False)
 
     async def _verify_direct(self, index: int) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
-        ctx = self._ctx
         direct = self._direct.pop(index)
         while direct.pending:
             await direct.idle.wait()
-        ok = await check_piece_on_disk(ctx.parts.torrent, ctx.storage, index)
-        self.verifying.discard(index)
-        if ok:
-            await self.passed(index)
-        else:
-            await self._failed(index, None)
-
-    async def _verify_piece(self, index: int, buf: bytearray, prefix: _Prefix | None) -> None:
-        """Finish the hash of a piece assembled in memory and, if it passed, write it (storage's
-        threads). ``prefix``: the SHA-1 of its first bytes, taken as they came (v1), or None.
-        The buffer is given back (for reuse) once nothing uses it any more."""
         ctx = self._ctx
-        torrent = ctx.parts.torrent
-        reuse = refill = False
+        ok = await anyio.to_thread.run_sync(judge_on_disk, ctx.parts.torrent, ctx.storage, index)
+        follow_up = self._settle(index, None, ok)
+        if follow_up is not None:
+            await follow_up()
+
+    def _settle(self, index: int, buf: bytearray | None, ok: bool) -> FollowUp | None:
+        """The one outcome of a judged piece (``buf``: its data in memory, given back here; None:
+        on disk). Passed: the smart ban compares it with the blocks of its failed copies, it
+        counts as had (picker, readers, ``piece.completed``). Failed: re-downloaded, its senders
+        struck or remembered (``_failed_now``). Returns what is left to do with awaits (HAVE to
+        the peers and maybe completion; the peers asked for blocks again), or None."""
+        ctx = self._ctx
+        self.verifying.discard(index)
+        refill = False
         try:
-            learned: list[bytes | None] = []
-
-            def check() -> bool:  # in the worker thread, before the write
-                if learning:  # a hybrid learning its missing v2 layers from its own data
-                    ok, v2 = piece_ok_and_v2_hash(torrent, index, memoryview(buf))
-                    learned.append(v2)
-                    return ok
-                if prefix is not None:  # v1: the rest of the SHA-1
-                    sha, done = prefix.sha, prefix.hashed
-                    if done < len(buf):
-                        sha.update(memoryview(buf)[done:])
-                    return bool(sha.digest() == torrent.piece_hashes[index])
-                return piece_ok(torrent, index, memoryview(buf))
-
-            learning = ctx.parts.layers.learning
-            try:
-                if prefix is not None and prefix.hashed == len(buf) and not learning:
-                    # hashed whole as it came: checked here, straight to the writing thread
-                    ok = prefix.sha.digest() == torrent.piece_hashes[index]
-                    if ok:
-                        await ctx.storage.write_piece_if(index, buf, verified)
-                else:
-                    ok = await ctx.storage.write_piece_if(index, buf, check)
-            except StorageError as exc:
-                self.verifying.discard(index)
-                ctx.fail(exc)
-                return
-            if learned and learned[0] is not None:
-                ctx.parts.layers.learn(index, learned[0])
-            self.verifying.discard(index)
             if ok:
-                for key in self.smart_ban.piece_passed(index, buf):
-                    ctx.ban(cast(tuple[str, int], key))
+                if buf is not None:
+                    for key in self.smart_ban.piece_passed(index, buf):
+                        ctx.ban(cast(tuple[str, int], key))
             else:
                 refill = self._failed_now(index, buf)
-            reuse = True  # (the worker thread and the smart ban are done with it)
         finally:
-            self._buffer_done(buf, reuse=reuse)
+            if buf is not None:
+                self._buffer_done(buf, reuse=True)
         if ok:
-            await self.passed(index)
-        elif refill:
-            await self._refill_all()
+            return partial(self._passed_later, index) if self._passed_now(index) else None
+        return self._refill_all if refill else None
 
     async def passed(self, index: int) -> None:
-        """Piece ``index`` is verified and on disk: record it, tell the peers, maybe complete."""
+        """Piece ``index`` is verified and on disk (found there by a check): it counts as had,
+        as a piece that passed in ``_settle``."""
         if self._passed_now(index):
             await self._passed_later(index)
 
     def _passed_now(self, index: int) -> bool:
-        """The synchronous part of ``passed``; whether the rest (``_passed_later``) has work."""
+        """The synchronous part of a pass; whether the rest (``_passed_later``) has work."""
         ctx = self._ctx
-        ctx.parts.picker.piece_passed(index)
+        self._picker.piece_passed(index)
         self._on_passed(index)
         ctx.events.publish(ev.PieceCompleted(info_hash=ctx.info_hash_hex, index=index))
-        return ctx.parts.picker.is_complete() or any(index not in p.have for p in ctx.peers.values())
+        return self._picker.is_complete() or any(index not in p.have for p in ctx.peers.values())
 
     async def _passed_later(self, index: int) -> None:
         ctx = self._ctx
@@ -439,21 +513,18 @@ class Pieces:
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), ctx.config.control_send_timeout)
         await ctx.run.maybe_complete()
 
-    async def _failed(self, index: int, buf: bytearray | None) -> None:
-        """Re-download the piece; strike or remember its senders (smart ban). A piece whose v2
-        hash is not known yet has not failed: it is fetched again later, held against no one."""
-        if self._failed_now(index, buf):
-            await self._refill_all()
-
     def _failed_now(self, index: int, buf: bytearray | None) -> bool:
-        """The synchronous part of ``_failed``; False when the piece did not count as failed."""
+        """The synchronous part of a failure: re-download the piece; strike or remember its
+        senders (smart ban). False when it did not count as failed: a piece whose v2 hash is not
+        known yet is fetched again later, held against no one."""
         ctx = self._ctx
+        picker = self._picker
         if ctx.parts.layers.blocked(index):
-            ctx.parts.picker.piece_failed(index)
+            picker.piece_failed(index)
             return False
         self.hash_failures += 1
-        sources = cast(dict[int, tuple[str, int]], ctx.parts.picker.piece_sources(index))
-        ctx.parts.picker.piece_failed(index)
+        sources = cast(dict[int, tuple[str, int]], picker.piece_sources(index))
+        picker.piece_failed(index)
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))
         ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=peers))
         for key in self.smart_ban.piece_failed(index, buf, sources):

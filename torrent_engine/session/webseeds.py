@@ -1,6 +1,6 @@
 """A session's web seeds (BEP 19): one ``WebSeed`` per usable ``url-list`` URL, started in the
 session's swarm task group, fed by the same picker as the peers, and delivering pieces into the
-same block path (``Pieces.store``), so verification, writing, smart-ban, stats, rate limits and
+same block path (``Pieces.arrive``), so verification, writing, smart-ban, stats, rate limits and
 the stall diagnosis treat a web seed like a peer.
 
 A web seed's key is ``(url, 0)``: it never collides with a peer's ``(host, port)``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio.abc
@@ -20,7 +20,6 @@ from ..bitfield import Bitfield
 from ..errors import StorageError
 from ..metainfo import Torrent
 from ..peer.messages import BLOCK_SIZE
-from ..picker import Block
 from ..session_state import State
 from ..webseed import RangeClient, WebSeed, WebSeedKey, WebSeedState
 from ..webseed.client import BANNED
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("torrent_engine.session")
 
 __all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
-
-Cancels = tuple[tuple[Hashable, Block], ...]  # endgame: a block that came, and the others it was asked of
-
 
 def usable_urls(urls: tuple[str, ...]) -> list[str]:
     """The http(s) URLs among ``urls``, each once (BEP 19: others are ignored)."""
@@ -61,11 +57,9 @@ NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
-    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None],
-                 cancel_elsewhere: Callable[[Cancels], Awaitable[None]]) -> None:
+    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None]) -> None:
         self._ctx = context
         self._on_downloaded = on_downloaded  # payload bytes that came (the rates count them)
-        self._cancel_elsewhere = cancel_elsewhere  # endgame: the block came, CANCEL it at the peers
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
@@ -153,14 +147,8 @@ class SessionWebSeeds:
         self._on_downloaded(nbytes)
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:
-        """A whole piece: block by block through the picker into the session's block path."""
-        ctx = self._ctx
-        picker = ctx.parts.picker
+        """A whole piece: block by block into the session's block path (``Pieces.arrive``: a
+        block a peer sent first, in endgame, or of a piece given back meanwhile is wasted)."""
+        arrive = self._ctx.parts.pieces.arrive
         for begin in range(0, len(data), BLOCK_SIZE):
-            block = data[begin:begin + BLOCK_SIZE]
-            result = picker.block_received(key, Block(index, begin, len(block)))
-            if result.accepted:
-                await ctx.parts.pieces.store(index, begin, block, result.piece_complete)
-                await self._cancel_elsewhere(result.cancels)
-            else:  # a peer sent it first (endgame), or the piece was given back meanwhile
-                ctx.totals.wasted += len(block)
+            await arrive(key, index, begin, data[begin:begin + BLOCK_SIZE])

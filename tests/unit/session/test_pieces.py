@@ -122,7 +122,11 @@ def pieces_of(h: Host) -> Pieces:
     async def refill(peer: PeerState) -> None:
         raise AssertionError("no peer is connected")
 
-    return Pieces(h, on_passed=lambda index: None, refill=refill)
+    def cancel(cancels: object) -> None:
+        raise AssertionError("no peer is connected")
+
+    return Pieces(h, h.parts.picker, on_passed=lambda index: None, refill=refill,  # type: ignore[arg-type]
+                  cancel=cancel)
 
 
 async def settled(pieces: Pieces) -> None:

@@ -45,9 +45,11 @@ async def test_pieces_in_saved_resume_data_were_fsynced_first(tmp_path: Path,
     with anyio.fail_after(20):
         async with Session(torrent, tmp_path / "dl", config=cfg, resume_path=resume_path) as s:
             await s.wait_ready()  # nothing on disk: downloading, no peers
-            # piece 0 as a peer's blocks bring it: assembled, hashed, written, counted as had
-            await s.pieces.store(0, 0, piece[:16 * 1024], piece_complete=False)
-            await s.pieces.store(0, 16 * 1024, piece[16 * 1024:], piece_complete=True)
+            # piece 0 as a web seed's blocks bring it: assembled, hashed, written, counted as had
+            seed = ("http://127.0.0.1:1/", 0)
+            s.picker.peer_have_all(seed)
+            assert s.parts.webseeds.pick_run(seed, 1, lowest=True) == [0]
+            await s.parts.webseeds.deliver(seed, 0, memoryview(piece))
             while 0 not in s.have:
                 await anyio.sleep(0.01)
             fsynced = record_fsyncs(monkeypatch)

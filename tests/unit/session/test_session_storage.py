@@ -211,8 +211,9 @@ async def test_a_write_that_fails_after_the_session_ended_starts_no_task(
                 await real_stop()
 
             s.announcer.stop = stop_then_release  # type: ignore[method-assign]
-            half = len(piece) // 2
-            await s.pieces.store(0, 0, piece[:half], piece_complete=False)
-            await s.pieces.store(0, half, piece[half:], piece_complete=True)
+            seed = ("http://127.0.0.1:1/", 0)  # piece 0 as a web seed brings it, block by block
+            s.picker.peer_have_all(seed)
+            assert s.parts.webseeds.pick_run(seed, 1, lowest=True) == [0]
+            await s.parts.webseeds.deliver(seed, 0, memoryview(piece))
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], \
         [r.getMessage() for r in caplog.records]
