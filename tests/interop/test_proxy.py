@@ -31,7 +31,7 @@ from tests.unit.tracker._tracker_servers import UdpTracker, announce_body, http_
 from torrent_engine import Config, Session
 from torrent_engine.bencode import decode
 from torrent_engine.create import create_torrent
-from torrent_engine.errors import ProxyError, TrackerError
+from torrent_engine.errors import HttpError, ProxyError
 from torrent_engine.events import TrackerFailed
 from torrent_engine.httpclient import http_get
 from torrent_engine.proxy import ProxyConfig
@@ -305,7 +305,7 @@ async def test_a_silent_proxy_is_an_error_within_the_timeout_never_a_hang() -> N
                                                      r"127.0.0.2:80 within 0.5 s"):
                     await open_connection(proxy, "127.0.0.2", 80, timeout=0.5)
                 name = rf"proxy {proxy.scheme}://127.0.0.1:{port}"
-                with pytest.raises(TrackerError, match=rf"{name}: no tunnel"):
+                with pytest.raises(HttpError, match=rf"{name}: no tunnel"):
                     await http_get("http://127.0.0.2:80/x.torrent", proxy=proxy, connect_timeout=0.5,
                                    timeout=5)
         tg.cancel_scope.cancel()
