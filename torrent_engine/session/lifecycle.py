@@ -351,7 +351,7 @@ class Life:
                     self.tg = tg
                     if self.stop_requested:
                         tg.cancel_scope.cancel()
-                    tg.start_soon(s.tick.run)
+                    s.tick.start(tg)  # (it runs while it has work: woken by what gives it some)
                     if opened is None:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))
@@ -369,6 +369,7 @@ class Life:
                 # the group is closed: what outlives it (a write's callback from the storage's
                 # thread, an API call) sees no group rather than starting a task in a closed one
                 self.tg = None
+                s.tick.stop()
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
@@ -428,10 +429,12 @@ class Life:
             with anyio.CancelScope() as scope:  # pause() cancels it
                 async with anyio.create_task_group() as group:
                     install(Swarm(group, scope))
-                    group.start_soon(s.connector.run)
+                    # (the dialer and the choker run in it while they have work, and end when
+                    # idle: new addresses, a peer's interest start them again, in ``ctx.swarm``)
+                    s.connector.wake()
                     s.announcer.start(group)
                     if parts is not None:
-                        group.start_soon(parts.uploader.choker_loop)
+                        parts.uploader.swarm_started()
                         parts.webseeds.start(group)
                     if done is None:
                         await anyio.sleep(math.inf)
