@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
 from ..metainfo import Torrent
@@ -72,6 +73,37 @@ class LifeHost(Protocol):
         """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
 
 
+class LazyEvent:
+    """An ``anyio.Event`` made only once something waits for it (``set``, ``is_set`` and
+    ``wait`` as anyio's): most of a session's are set or looked at, seldom waited for, and ten
+    thousand idle torrents need not hold four asyncio events each."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: anyio.Event | None = None
+
+    def set(self) -> None:
+        """Set it: every waiter goes on, and every later wait returns at once."""
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether it was set."""
+        return self._set
+
+    async def wait(self) -> None:
+        """Until it is set (a checkpoint if it is already)."""
+        if self._set:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
 class Life:
     """The running of one session: its phase (``phase``: what the torrent holds now, with the
     public state and the error), its task group, the events its waiters wait for. Only ``Life``
@@ -95,11 +127,11 @@ class Life:
         # permission, a file gone): its cause can go away, and the data verified so far is kept
         self.disk_failure = False
         self.missing_files: tuple[str, ...] = ()  # the files it found gone (a ``MissingFiles`` failure)
-        self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
-        self.completed = anyio.Event()  # every wanted piece is verified
-        self.ready = anyio.Event()  # checking is over
+        self.finished = LazyEvent()  # run() has ended (or stop() came before it ran)
+        self.completed = LazyEvent()  # every wanted piece is verified
+        self.ready = LazyEvent()  # checking is over
         self.check_wanted = False  # the data must be checked again (seed mode found a bad piece)
-        self._wakeup = anyio.Event()  # resume() or stop() while paused
+        self._wakeup = LazyEvent()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
     @property
@@ -142,7 +174,7 @@ class Life:
             raise
         self._own_stack = stack
 
-    async def until(self, event: anyio.Event) -> None:
+    async def until(self, event: LazyEvent) -> None:
         """Wait for ``event``, or for the session to end."""
         async with anyio.create_task_group() as tg:
             async def watch_finish() -> None:
@@ -450,7 +482,7 @@ class Life:
         """Block while paused; True if it was paused (the caller looks at the state again)."""
         if self.machine.state is not State.PAUSED:
             return False
-        self._wakeup = anyio.Event()
+        self._wakeup = LazyEvent()
         await self._wakeup.wait()
         return True
 
