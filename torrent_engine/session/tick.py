@@ -75,7 +75,7 @@ class SessionTick:
         self._upkeep = upkeep  # per-peer timeouts and interest
         self._status = status  # the snapshot the stats event carries
         self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
-        self._wake: anyio.Event | None = None  # (made when the loop waits: ``wake`` sets it)
+        self._wake: anyio.Event | None = None  # (while the loop runs: ``wake`` sets it)
         self._group: anyio.abc.TaskGroup | None = None  # the session's group, while the session runs
         self._subs: list[ev.Subscription] = []
         self._running = False  # the loop's task exists
@@ -134,6 +134,7 @@ class SessionTick:
         interval = ctx.config.stats_interval
         last = time.monotonic()
         while True:
+            self._wake = wake = anyio.Event()  # (a wake while it ticks is seen: it ticks again)
             await anyio.sleep(interval)
             self.ticks += 1
             now = time.monotonic()
@@ -152,14 +153,12 @@ class SessionTick:
             if now - self._last_save >= ctx.config.resume_save_interval:
                 self._last_save = now
                 await self._autosave()
-            if self.quiet():
+            if self.quiet() and not wake.is_set():
                 if not self._resume.unsaved():
                     return  # idle: nothing runs until a wake (no await since quiet() looked)
-                self._wake = anyio.Event()
                 wait = ctx.config.resume_save_interval - (time.monotonic() - self._last_save)
                 with anyio.move_on_after(max(wait, interval)):
-                    await self._wake.wait()
-                self._wake = None
+                    await wake.wait()
                 last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
 
     def _time_out(self, peers: list[PeerState], now: float, elapsed: float) -> None:

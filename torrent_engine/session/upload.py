@@ -77,7 +77,7 @@ class Uploader:
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
         self._unchoked_held = 0  # peers unchoked by the last rechoke (counted in the shared tally)
-        self._rechoke_now: anyio.Event | None = None  # (made when the choker waits: ``rechoke_soon`` sets it)
+        self._rechoke_now: anyio.Event | None = None  # (while the choker runs: ``rechoke_soon`` sets it)
         self._choking = False  # the choker's task exists (in the swarm's group, while there are peers)
         # files changed or gone under the torrent (see the module docstring)
         self._file_map: FileMap | None = None
@@ -411,13 +411,12 @@ class Uploader:
         self._choking = True
         try:
             while True:
+                self._rechoke_now = due = anyio.Event()  # (a call while it rechokes: again at once)
                 await self.rechoke()
                 if not ctx.peers:
                     return  # (no await since the peers were looked at; it unchokes none now)
-                self._rechoke_now = anyio.Event()
                 with anyio.move_on_after(ctx.config.rechoke_interval):
-                    await self._rechoke_now.wait()
-                self._rechoke_now = None
+                    await due.wait()
         finally:  # (no peer, or the swarm stopped: its peers are gone, their slots free for other torrents)
             self._choking = False
             self._rechoke_now = None

@@ -141,3 +141,26 @@ async def test_something_to_save_keeps_the_tick_until_it_is_saved() -> None:
                 await anyio.sleep(0.01)
             assert resume.saves == 1
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_wake_while_it_ticks_is_not_lost() -> None:
+    """The last peer leaves and the torrent completes while a tick is under way: it ticks once
+    more (the stats event shows the new state) before its task ends."""
+    peer = _Peer(time.monotonic())
+    peers: dict[Any, _Peer] = {"a": peer}
+    tick, ctx, upkeep, _ = _tick(peers, State.DOWNLOADING, _Resume(changed=False))
+
+    async def leave(p: Any) -> None:
+        peers.clear()
+        ctx.state = State.SEEDING
+        tick.wake()  # (what the completion's event does)
+
+    upkeep.update_interest = leave  # type: ignore[method-assign]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tick.start(tg)
+            while tick.running or tick.ticks < 1:
+                await anyio.sleep(0.01)
+            assert tick.ticks == 2
+            tg.cancel_scope.cancel()
