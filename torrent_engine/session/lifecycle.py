@@ -67,7 +67,7 @@ class LifeHost(Protocol):
 
     @property
     def tick(self) -> SessionTick:
-        """The once-a-second tick (runs with the run)."""
+        """The once-a-second tick (started with the run, in its group; it ends while idle)."""
 
     async def save_metainfo(self) -> None:
         """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
