@@ -212,7 +212,10 @@ async def test_under_prefer_a_libtorrent_leecher_gets_an_obfuscated_handshake_an
     obfuscated handshake and choose plaintext for the payload (RC4 cost both ends half the rate)."""
     lt = require_libtorrent()
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)
-    async with Session(torrent, tmp_path / "seed", config=loopback_config(encryption="prefer")) as ours:
+    # (a rate keeps the peer connected for a second: unlimited, the transfer could end between
+    # two looks at the peers, and the test saw no link)
+    config = loopback_config(encryption="prefer", upload_rate_limit=1_000_000)
+    async with Session(torrent, tmp_path / "seed", config=config) as ours:
         await ours.wait_ready()
         with lt_session(lt, "prefer") as ses:
             ses.apply_settings({"out_enc_policy": lt.enc_policy.forced,  # dial with MSE, offer both

@@ -30,6 +30,7 @@ from .phases import Checking, Loaded, Opened
 
 if TYPE_CHECKING:
     from .context import TorrentContext
+    from .lifecycle import LazyEvent
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -38,7 +39,7 @@ class CheckRun(Protocol):
     """What the check needs of the torrent's run (``lifecycle.Life``)."""
 
     @property
-    def ready(self) -> anyio.Event:
+    def ready(self) -> LazyEvent:
         """Set once checking is over."""
 
     def recheck_begins(self) -> bool:

@@ -4,7 +4,6 @@ the shared listener hands over."""
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
@@ -53,7 +52,8 @@ class Connector:
         self._ctx = session.context
         self.connecting: set[tuple[str, int]] = set()
         self.encryption_refused: set[tuple[str, int]] = set()  # dialed, refused on the policy
-        self._wakeup = anyio.Event()
+        self._wakeup: anyio.Event | None = None  # (made when run() waits: ``wake`` sets it)
+        self._running = False  # run()'s task exists (in the swarm's group)
         self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         self.rounds = 0  # how many times run() looked for peers to dial
         self.max_peers = 0  # this torrent's connections at most (0: the shared default)
@@ -123,9 +123,22 @@ class Connector:
         shared = self._ctx.shared
         return shared.peers_per_torrent if shared is not None else self._ctx.config.max_peers_per_torrent
 
+    @property
+    def running(self) -> bool:
+        """Whether the dialing loop's task exists (it ends while no address is known)."""
+        return self._running
+
     def wake(self) -> None:
-        """New addresses arrived: dial now rather than at the next round."""
-        self._wakeup.set()
+        """New addresses arrived (or the swarm started): dial now rather than at the next round,
+        starting the dialing loop again in the swarm's group if it had ended."""
+        if self._running:
+            if self._wakeup is not None:
+                self._wakeup.set()
+            return
+        swarm = self._ctx.swarm
+        if swarm is not None:
+            self._running = True
+            swarm.start_soon(self.run)
 
     def done_connecting(self, key: tuple[str, int]) -> None:
         """The dial (or metadata fetch) of ``key`` is over."""
@@ -137,13 +150,22 @@ class Connector:
 
     async def run(self) -> None:
         """Dial candidates every 2 s, or at once when new addresses arrive; with no address
-        known there is nothing to retry, so then it only waits for addresses (no timer)."""
-        while True:
-            self._wakeup = anyio.Event()
-            self.dial_some()
-            self.rounds += 1
-            with anyio.move_on_after(2.0 if len(self._ctx.pool) else math.inf):
-                await self._wakeup.wait()
+        known there is nothing to retry, so then it ends (no timer, no task) until ``wake``
+        (new addresses) starts it again."""
+        self._running = True
+        try:
+            while True:
+                self.dial_some()
+                self.rounds += 1
+                if not len(self._ctx.pool):
+                    return  # (no await since the pool was looked at: ``add`` finds it ended)
+                self._wakeup = anyio.Event()
+                with anyio.move_on_after(2.0):
+                    await self._wakeup.wait()
+                self._wakeup = None
+        finally:
+            self._running = False
+            self._wakeup = None
 
     def dial_some(self) -> None:
         """Start dialing as many candidates as the connection budget allows."""

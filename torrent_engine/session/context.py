@@ -32,6 +32,7 @@ from .phases import Loaded, parts_of, storage_of, swarm_group
 if TYPE_CHECKING:
     from ..shared import SharedResources
     from ..storage import PieceStorage
+    from .lifecycle import LazyEvent
     from .peer import PeerState
     from .phases import Phase, TorrentParts
 
@@ -64,7 +65,7 @@ class Run(Protocol):
         """Whether a stop was asked for (new peers are refused)."""
 
     @property
-    def finished(self) -> anyio.Event:
+    def finished(self) -> LazyEvent:
         """Set once ``run()`` has ended (or a stop came before it ran)."""
 
     async def maybe_complete(self) -> None:

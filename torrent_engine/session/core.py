@@ -36,6 +36,9 @@ The session borrows a ``SharedResources`` and owns everything else in its own ta
 ``run()`` holds the session-level group (the tick, verification, resume saving); the swarm group
 inside it (peers, trackers, the DHT loop, web seeds, the choker) belongs to the ``Live`` phase (or
 a magnet's fetch) and is cancelled by ``pause()`` and ``stop()``. So stopping leaves no task behind.
+The tick, the dialer and the choker run only while they have work (peers, a download, something
+to save; addresses; peers to choke) and are started again, in their group, by what gives them
+some: an idle seeding session is its run's one task.
 
 Invariants:
 - There is a torrent and a picker from the moment the metadata is known (a ``Loaded`` phase or

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
 from ..metainfo import Torrent
@@ -66,10 +67,41 @@ class LifeHost(Protocol):
 
     @property
     def tick(self) -> SessionTick:
-        """The once-a-second tick (runs with the run)."""
+        """The once-a-second tick (started with the run, in its group; it ends while idle)."""
 
     async def save_metainfo(self) -> None:
         """Write the metainfo where the owner asked (a magnet's info dict arrived)."""
+
+
+class LazyEvent:
+    """An ``anyio.Event`` made only once something waits for it (``set``, ``is_set`` and
+    ``wait`` as anyio's): most of a session's are set or looked at, seldom waited for, and ten
+    thousand idle torrents need not hold four asyncio events each."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: anyio.Event | None = None
+
+    def set(self) -> None:
+        """Set it: every waiter goes on, and every later wait returns at once."""
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether it was set."""
+        return self._set
+
+    async def wait(self) -> None:
+        """Until it is set (a checkpoint if it is already)."""
+        if self._set:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
 
 
 class Life:
@@ -95,11 +127,11 @@ class Life:
         # permission, a file gone): its cause can go away, and the data verified so far is kept
         self.disk_failure = False
         self.missing_files: tuple[str, ...] = ()  # the files it found gone (a ``MissingFiles`` failure)
-        self.finished = anyio.Event()  # run() has ended (or stop() came before it ran)
-        self.completed = anyio.Event()  # every wanted piece is verified
-        self.ready = anyio.Event()  # checking is over
+        self.finished = LazyEvent()  # run() has ended (or stop() came before it ran)
+        self.completed = LazyEvent()  # every wanted piece is verified
+        self.ready = LazyEvent()  # checking is over
         self.check_wanted = False  # the data must be checked again (seed mode found a bad piece)
-        self._wakeup = anyio.Event()  # resume() or stop() while paused
+        self._wakeup = LazyEvent()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
     @property
@@ -142,7 +174,7 @@ class Life:
             raise
         self._own_stack = stack
 
-    async def until(self, event: anyio.Event) -> None:
+    async def until(self, event: LazyEvent) -> None:
         """Wait for ``event``, or for the session to end."""
         async with anyio.create_task_group() as tg:
             async def watch_finish() -> None:
@@ -351,7 +383,7 @@ class Life:
                     self.tg = tg
                     if self.stop_requested:
                         tg.cancel_scope.cancel()
-                    tg.start_soon(s.tick.run)
+                    s.tick.start(tg)  # (it runs while it has work: woken by what gives it some)
                     if opened is None:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))
@@ -369,6 +401,7 @@ class Life:
                 # the group is closed: what outlives it (a write's callback from the storage's
                 # thread, an API call) sees no group rather than starting a task in a closed one
                 self.tg = None
+                s.tick.stop()
         except Exception as exc:
             typed = typed_failure(exc)
             if typed is None:  # a bug must not take the manager down with it
@@ -428,10 +461,12 @@ class Life:
             with anyio.CancelScope() as scope:  # pause() cancels it
                 async with anyio.create_task_group() as group:
                     install(Swarm(group, scope))
-                    group.start_soon(s.connector.run)
+                    # (the dialer and the choker run in it while they have work, and end when
+                    # idle: new addresses, a peer's interest start them again, in ``ctx.swarm``)
+                    s.connector.wake()
                     s.announcer.start(group)
                     if parts is not None:
-                        group.start_soon(parts.uploader.choker_loop)
+                        parts.uploader.swarm_started()
                         parts.webseeds.start(group)
                     if done is None:
                         await anyio.sleep(math.inf)
@@ -447,7 +482,7 @@ class Life:
         """Block while paused; True if it was paused (the caller looks at the state again)."""
         if self.machine.state is not State.PAUSED:
             return False
-        self._wakeup = anyio.Event()
+        self._wakeup = LazyEvent()
         await self._wakeup.wait()
         return True
 

@@ -53,7 +53,7 @@ class Readers:
         self._ctx = context
         self._pick_requests = pick_requests  # what a peer should be asked for now (the peer handler's)
         self._open: list[FileReader] = []
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # (made when a read waits: most torrents have none)
         self._fast_floor = 0.0
         self._fast_at = -1.0
         self.active = False  # whether any reader is open (a plain field: read once a refill)
@@ -70,12 +70,15 @@ class Readers:
 
     def wake(self) -> None:
         """Wake every waiting read (it looks at the session again)."""
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     async def wait_change(self, timeout: float) -> None:
         """Until something a waiting read looks at changed, or ``timeout`` seconds."""
         changed = self._changed
+        if changed is None:
+            changed = self._changed = anyio.Event()
         with anyio.move_on_after(timeout):
             await changed.wait()
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import anyio.abc
 
 from .. import events as ev
 from ..peer import messages as m
@@ -60,7 +61,10 @@ class PeerUpkeep(Protocol):
 
 
 class SessionTick:
-    """The tick of one session (``run`` runs with the session; ``wake`` ends a quiet wait)."""
+    """The tick of one session. It runs, in the session's task group (``start``), while the session
+    has something for it: peers, a download, rates to decay, resume data to save; then it ends,
+    and ``wake`` (a peer arrived, the state changed: ``WAKE_EVENTS``) starts it again. An idle
+    seeding torrent has no tick task at all."""
 
     def __init__(self, context: TorrentContext, *, rates: Rates, stall_watch: StallWatch,
                  resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus]) -> None:
@@ -71,45 +75,66 @@ class SessionTick:
         self._upkeep = upkeep  # per-peer timeouts and interest
         self._status = status  # the snapshot the stats event carries
         self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
-        self._wake = anyio.Event()
+        self._wake: anyio.Event | None = None  # (while the loop runs: ``wake`` sets it)
+        self._group: anyio.abc.TaskGroup | None = None  # the session's group, while the session runs
+        self._subs: list[ev.Subscription] = []
+        self._running = False  # the loop's task exists
+        # (the first tick saves at once what the start-up check found: a thousand torrents added
+        # at once saved their resume data a minute later, all in the same second)
+        self._last_save = -math.inf
+
+    @property
+    def running(self) -> bool:
+        """Whether the tick's task exists (it ends while the session is idle)."""
+        return self._running
 
     def quiet(self) -> bool:
         """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
         ctx = self._ctx
         return not ctx.peers and self._rates.still and ctx.state in QUIET_STATES
 
+    def start(self, group: anyio.abc.TaskGroup) -> None:
+        """The session runs, in ``group``: tick, and be woken by what gives the tick work."""
+        self._group = group
+        self._subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        self.wake()
+
+    def stop(self) -> None:
+        """The session's run ended (its group, and the tick's task with it): no more wake-ups."""
+        self._group = None
+        for sub in self._subs:
+            sub.cancel()
+        self._subs = []
+        self._rates.stop()
+
     def wake(self, _event: object = None) -> None:
-        """Something happened that the tick must look at (ends a quiet wait)."""
-        self._wake.set()
+        """Something happened that the tick must look at: end its quiet wait, or start it again
+        (in the session's group) if it had ended."""
+        if self._running:
+            if self._wake is not None:
+                self._wake.set()
+        elif self._group is not None:
+            self._running = True
+            self._group.start_soon(self.run)
 
     async def run(self) -> None:
         """Tick every ``Config.stats_interval`` while the session has peers or a download; while it
-        is quiet (see :meth:`quiet`) wait for a wake-up instead, and for the next periodic resume
-        save only if there is something new to save. So a thousand idle seeding torrents cost no
-        timer each."""
-        subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        is quiet (see :meth:`quiet`) wait for the next periodic resume save if there is something
+        new to save, else end (``wake`` starts it again). So a thousand idle seeding torrents cost
+        no timer and no task each."""
+        self._running = True
         try:
             await self._run()
         finally:
-            for sub in subs:
-                sub.cancel()
-            self._rates.stop()
+            self._running = False
+            self._wake = None
 
     async def _run(self) -> None:
         ctx = self._ctx
         interval = ctx.config.stats_interval
         last = time.monotonic()
-        # (the first quiet wait saves at once what the start-up check found: a thousand torrents
-        # added at once saved their resume data a minute later, all in the same second)
-        last_save = last - ctx.config.resume_save_interval
         while True:
-            if self.quiet():
-                self._wake = anyio.Event()
-                wait = ctx.config.resume_save_interval - (time.monotonic() - last_save) \
-                    if self._resume.unsaved() else math.inf
-                with anyio.move_on_after(max(wait, interval)):
-                    await self._wake.wait()
-                last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
+            self._wake = wake = anyio.Event()  # (a wake while it ticks is seen: it ticks again)
             await anyio.sleep(interval)
             self.ticks += 1
             now = time.monotonic()
@@ -125,9 +150,16 @@ class SessionTick:
                 await fan_out(peers, upkeep, ctx.config.control_send_timeout)
             self._stall_watch.observe(now)
             self._publish_stats()
-            if now - last_save >= ctx.config.resume_save_interval:
-                last_save = now
+            if now - self._last_save >= ctx.config.resume_save_interval:
+                self._last_save = now
                 await self._autosave()
+            if self.quiet() and not wake.is_set():
+                if not self._resume.unsaved():
+                    return  # idle: nothing runs until a wake (no await since quiet() looked)
+                wait = ctx.config.resume_save_interval - (time.monotonic() - self._last_save)
+                with anyio.move_on_after(max(wait, interval)):
+                    await wake.wait()
+                last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
 
     def _time_out(self, peers: list[PeerState], now: float, elapsed: float) -> None:
         """Each peer's request rate and pipeline, then its requests that took too long."""

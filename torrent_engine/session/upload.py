@@ -19,7 +19,6 @@ torrent (``Run.check_again``)."""
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections import deque
@@ -78,7 +77,8 @@ class Uploader:
         self._reading: dict[int, anyio.Event] = {}  # pieces being read into the cache
         self._choker: Choker | None = None
         self._unchoked_held = 0  # peers unchoked by the last rechoke (counted in the shared tally)
-        self._rechoke_now = anyio.Event()
+        self._rechoke_now: anyio.Event | None = None  # (while the choker runs: ``rechoke_soon`` sets it)
+        self._choking = False  # the choker's task exists (in the swarm's group, while there are peers)
         # files changed or gone under the torrent (see the module docstring)
         self._file_map: FileMap | None = None
         self.unsure: set[int] = set()  # had pieces whose file changed since they were verified
@@ -378,23 +378,48 @@ class Uploader:
         self._cache().drop(index)
 
     # -- choking -------------------------------------------------------------------------
+    @property
+    def choking(self) -> bool:
+        """Whether the choker's task exists (it ends while the torrent has no peer)."""
+        return self._choking
+
+    def swarm_started(self) -> None:
+        """A swarm begins: a new choker (its rotation starts afresh); it runs once a peer's
+        interest calls for it (``rechoke_soon``)."""
+        self._choker = Choker(self._rng, upload_slots=self._ctx.config.upload_slots)
+        if self._ctx.peers:
+            self.rechoke_soon()
+
     def rechoke_soon(self) -> None:
-        """Rechoke now rather than at the next interval (a slot freed, or a peer got interested)."""
-        self._rechoke_now.set()
+        """Rechoke now rather than at the next interval (a slot freed, or a peer got interested),
+        starting the choker again in the swarm's group if it had ended."""
+        if self._choking:
+            if self._rechoke_now is not None:
+                self._rechoke_now.set()
+            return
+        swarm = self._ctx.swarm
+        if swarm is not None:
+            self._choking = True
+            swarm.start_soon(self.choker_loop)
 
     async def choker_loop(self) -> None:
         """Rechoke every 10 s (BEP 3), and at once when a choked peer becomes interested while
-        a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke."""
+        a slot is free or an unchoked peer leaves; the choker rotates the optimistic unchoke.
+        With no peer there is nothing to rotate: it ends (every slot is free then), and a peer's
+        interest starts it again."""
         ctx = self._ctx
-        self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
+        self._choking = True
         try:
             while True:
+                self._rechoke_now = due = anyio.Event()  # (a call while it rechokes: again at once)
                 await self.rechoke()
-                self._rechoke_now = anyio.Event()
-                # no peer: nothing to rotate; a peer's interest wakes it (every slot is free then)
-                with anyio.move_on_after(ctx.config.rechoke_interval if ctx.peers else math.inf):
-                    await self._rechoke_now.wait()
-        finally:  # (the swarm stopped: its peers are gone, their slots free for other torrents)
+                if not ctx.peers:
+                    return  # (no await since the peers were looked at; it unchokes none now)
+                with anyio.move_on_after(ctx.config.rechoke_interval):
+                    await due.wait()
+        finally:  # (no peer, or the swarm stopped: its peers are gone, their slots free for other torrents)
+            self._choking = False
+            self._rechoke_now = None
             if ctx.shared is not None:
                 ctx.shared.unchoked -= self._unchoked_held
             self._unchoked_held = 0

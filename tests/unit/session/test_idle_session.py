@@ -4,16 +4,19 @@ arriving wakes the tick again. The periodic resume save writes only when somethi
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 
 from torrent_engine.config import Config
 from torrent_engine.create import create_torrent
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
+from torrent_engine.shared import SharedResources
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +98,63 @@ async def test_what_the_check_found_is_saved_at_once_not_a_save_interval_later(t
                 await anyio.sleep(0.01)
             data = load_resume(resume)
             assert data is not None and data.have == s.picker.have.to_bytes()
+
+
+def _session_tasks(before: set[asyncio.Task[object]]) -> list[str]:
+    """The tasks started since ``before`` (the session's: the shared services run already), by
+    the name anyio gives a task (its function's)."""
+    return sorted(t.get_name().rpartition(".")[0].rpartition(".")[2] + "." + t.get_name().rpartition(".")[2]
+                  for t in asyncio.all_tasks() - before if not t.done())
+
+
+async def _read_message(stream: anyio.abc.ByteStream, buffer: bytearray) -> bytes:
+    while len(buffer) < 4 or len(buffer) < 4 + int.from_bytes(buffer[:4], "big"):
+        buffer += await stream.receive()
+    n = int.from_bytes(buffer[:4], "big")
+    msg = bytes(buffer[4:4 + n])
+    del buffer[:4 + n]
+    return msg
+
+
+async def test_an_idle_seeding_session_holds_one_task_and_a_peer_brings_its_loops_back(
+        tmp_path: Path) -> None:
+    """Ten thousand idle seeding torrents in one daemon: each is its run's one task, not a tick,
+    a dialer and a choker parked on events besides. A peer connecting and asking for a block
+    starts them again and is served."""
+    torrent = seeding_torrent(tmp_path)
+    payload = (tmp_path / "data" / "p.bin").read_bytes()
+    with anyio.fail_after(30):
+        async with SharedResources(config()) as shared:
+            await shared.acquire()  # (the listener and the shared services run before the session)
+            try:
+                before = asyncio.all_tasks()
+                async with Session(torrent, tmp_path / "data", config=config(), shared=shared) as s:
+                    await s.wait_ready()
+                    assert s.state.value == "seeding"
+                    await anyio.sleep(0.5)  # (the first ticks after the check, the resume save)
+                    assert _session_tasks(before) == ["Life.run"]
+
+                    stream = await anyio.connect_tcp("127.0.0.1", s.listen_port)
+                    async with stream:
+                        await stream.send(b"\x13BitTorrent protocol" + bytes(8) + torrent.info_hash
+                                          + b"-XX0001-" + bytes(12))
+                        buffer = bytearray()
+                        while len(buffer) < 68:
+                            buffer += await stream.receive()
+                        del buffer[:68]
+                        await stream.send((1).to_bytes(4, "big") + bytes([2]))  # interested
+                        while (msg := await _read_message(stream, buffer))[:1] != bytes([1]):
+                            pass  # (its bitfield first) ... until it unchokes us
+                        assert "Uploader.choker_loop" in _session_tasks(before)
+                        assert "SessionTick.run" in _session_tasks(before)
+                        await stream.send((13).to_bytes(4, "big") + bytes([6]) + (1).to_bytes(4, "big")
+                                          + (0).to_bytes(4, "big") + (16384).to_bytes(4, "big"))
+                        while (msg := await _read_message(stream, buffer))[:1] != bytes([7]):
+                            pass
+                        assert msg[9:] == payload[16384:32768]
+                    while s.status().peers:
+                        await anyio.sleep(0.01)
+                    while _session_tasks(before) != ["Life.run"]:  # idle again (bounded by fail_after)
+                        await anyio.sleep(0.01)
+            finally:
+                await shared.release()

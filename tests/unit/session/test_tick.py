@@ -105,15 +105,62 @@ async def test_each_tick_keeps_peers_alive_times_them_out_updates_interest_and_s
 
 
 @pytest.mark.anyio
-async def test_a_quiet_session_stops_ticking_until_woken() -> None:
-    tick, _, _, _ = _tick({}, State.SEEDING, _Resume(changed=False))
+async def test_a_quiet_session_has_no_tick_task_until_woken() -> None:
+    """Quiet (no peer, nothing moving, nothing to save): the tick ticks once and its task ends;
+    a wake event (a peer connected) starts it again in the group it was given."""
+    tick, ctx, _, _ = _tick({}, State.SEEDING, _Resume(changed=False))
     assert tick.quiet()
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(tick.run)
-            await anyio.sleep(0.2)  # twenty intervals
-            assert tick.ticks == 0
-            tick.wake()
-            while tick.ticks < 1:
+            tick.start(tg)
+            while tick.running or tick.ticks < 1:
                 await anyio.sleep(0.01)
+            ticks = tick.ticks
+            await anyio.sleep(0.2)  # twenty intervals
+            assert tick.ticks == ticks and not tick.running
+            ctx.events.publish(ev.PeerConnected(info_hash="00" * 20, address="127.0.0.1", port=1))
+            while tick.ticks < ticks + 1:
+                await anyio.sleep(0.01)
+            tick.stop()  # (the session's run ends: no event starts it again)
+            while tick.running:
+                await anyio.sleep(0.01)
+            ticks = tick.ticks
+            ctx.events.publish(ev.PeerConnected(info_hash="00" * 20, address="127.0.0.1", port=1))
+            await anyio.sleep(0.1)
+            assert not tick.running and tick.ticks == ticks
+
+
+@pytest.mark.anyio
+async def test_something_to_save_keeps_the_tick_until_it_is_saved() -> None:
+    resume = _Resume(changed=True)
+    tick, _, _, _ = _tick({}, State.SEEDING, resume)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tick.start(tg)
+            while tick.running or tick.ticks < 1:
+                await anyio.sleep(0.01)
+            assert resume.saves == 1
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_wake_while_it_ticks_is_not_lost() -> None:
+    """The last peer leaves and the torrent completes while a tick is under way: it ticks once
+    more (the stats event shows the new state) before its task ends."""
+    peer = _Peer(time.monotonic())
+    peers: dict[Any, _Peer] = {"a": peer}
+    tick, ctx, upkeep, _ = _tick(peers, State.DOWNLOADING, _Resume(changed=False))
+
+    async def leave(p: Any) -> None:
+        peers.clear()
+        ctx.state = State.SEEDING
+        tick.wake()  # (what the completion's event does)
+
+    upkeep.update_interest = leave  # type: ignore[method-assign]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tick.start(tg)
+            while tick.running or tick.ticks < 1:
+                await anyio.sleep(0.01)
+            assert tick.ticks == 2
             tg.cancel_scope.cancel()
