@@ -145,6 +145,10 @@ class Http:
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            else:  # (a kept connection: this call's timeout, not the one it was opened with)
+                self.conn.timeout = timeout
+                if self.conn.sock is not None:
+                    self.conn.sock.settimeout(timeout)
             try:
                 self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
                 r = self.conn.getresponse()
