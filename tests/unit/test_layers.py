@@ -22,7 +22,7 @@ CORES = [
     "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
     "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
     "webseed/response", "httpclient/url", "httpclient/reader", "session/smart_ban", "session/requesting",
-    "session/peer_pool", "proxy/settings", "proxy/handshake", "addtorrent",
+    "session/peer_pool", "proxy/settings", "proxy/handshake", "storage/read_cache", "addtorrent",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {

@@ -135,18 +135,7 @@ class SettingsControl:
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",
                         asked: Mapping[str, object] | None = None) -> builtins.list[str]:
-        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
-        a start or a reload: the global rate limits and the download slots (0: none). Each one
-        that differs from what the configuration asked last time is a change, made through
-        ``update_settings`` like one from the API; one the configuration did not change leaves
-        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
-        made it, and a restart keeps it. The download slots are the job queue's (there is one
-        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
-        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
-        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
-        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
-        each changed when the configuration's value changed, as above. The names of the settings
-        changed."""
+        """``JobService.configure``'s work (its docstring says what the configuration changes)."""
         wanted: dict[str, object] = {"download_limit": download_limit, "upload_limit": upload_limit,
                                   "max_active_downloads": max_active_downloads,
                                   "incomplete_dir": incomplete_dir}

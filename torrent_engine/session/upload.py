@@ -378,11 +378,6 @@ class Uploader:
         self._cache().drop(index)
 
     # -- choking -------------------------------------------------------------------------
-    @property
-    def choking(self) -> bool:
-        """Whether the choker's task exists (it ends while the torrent has no peer)."""
-        return self._choking
-
     def swarm_started(self) -> None:
         """A swarm begins: a new choker (its rotation starts afresh); it runs once a peer's
         interest calls for it (``rechoke_soon``)."""
