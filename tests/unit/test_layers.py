@@ -14,28 +14,34 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 
 # The sans-I/O cores (DESIGN.md section 1): bytes and values in, bytes and values out. A name
-# may be a module (``picker``) or a package whose every module is a core (``metainfo``).
+# may be a module (``net/peer/wire``) or a package whose every module is a core (``formats``,
+# ``policy``: those two folders hold nothing else).
 CORES = [
-    "bencode", "metainfo", "magnet", "merkle", "bitfield", "layout", "picker", "choker", "version", "compact",
-    "infohash", "errors", "peer/messages", "peer/wire", "peer/mse", "peer/extensions", "peer/metadata_fetch",
-    "peer/buffer", "peer/peer_id", "peer/layer_fetch",
-    "tracker/messages", "dht/krpc", "dht/routing", "dht/bep42", "dht/bep44", "dht/tokens",
-    "portmap/natpmp", "portmap/upnp", "bep40", "stall", "lsd/codec", "lsd/schedule", "webseed/mapping",
-    "webseed/response", "httpclient/url", "httpclient/reader", "session/smart_ban", "session/requesting",
-    "session/peer_pool", "proxy/settings", "proxy/handshake", "storage/read_cache", "addtorrent",
+    "formats", "formats/metainfo", "version", "errors",
+    # (policy/ipfilter too is pure, but reads addresses with the socket module's inet_pton)
+    "policy/picker", "policy/picker_parts", "policy/picker_peers", "policy/picker_endgame",
+    "policy/choker", "policy/bep40", "policy/stall",
+    "net/peer/messages", "net/peer/wire", "net/peer/mse", "net/peer/extensions",
+    "net/peer/metadata_fetch", "net/peer/buffer", "net/peer/peer_id", "net/peer/layer_fetch",
+    "net/tracker/messages", "net/dht/krpc", "net/dht/routing", "net/dht/bep42", "net/dht/bep44",
+    "net/dht/tokens",
+    "net/portmap/natpmp", "net/portmap/upnp", "net/lsd/codec", "net/lsd/schedule", "net/webseed/mapping",
+    "net/webseed/response", "net/httpclient/url", "net/httpclient/reader", "net/interface",
+    "session/smart_ban", "session/requesting", "session/peer_pool", "net/proxy/settings",
+    "net/proxy/handshake", "storage/read_cache", "engine/addtorrent",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {
     "socket", "ssl", "select", "selectors", "asyncio", "anyio", "trio", "uvloop", "threading",
     "subprocess", "time", "datetime", "tempfile", "shutil", "urllib.request", "http",
-    "torrent_engine.session", "torrent_engine.session_state", "torrent_engine.manager",
-    "torrent_engine.shared", "torrent_engine.peer_io", "torrent_engine.storage", "torrent_engine.verify",
-    "torrent_engine.peer.connection", "torrent_engine.tracker.http", "torrent_engine.httpclient.client",
-    "torrent_engine.tracker.udp", "torrent_engine.tracker.coordinator", "torrent_engine.tracker.client",
-    "torrent_engine.dht.node",
-    "torrent_engine.dht.transport", "torrent_engine.dht.server", "torrent_engine.dht.lookup",
-    "torrent_engine.events", "torrent_engine.runtime", "torrent_engine.cli", "torrent_engine.api",
-    "torrent_engine.jobs", "torrent_engine.portmap.service",
+    "torrent_engine.session", "torrent_engine.engine", "torrent_engine.storage",
+    "torrent_engine.net.peer.connection", "torrent_engine.net.tracker.http",
+    "torrent_engine.net.httpclient.client",
+    "torrent_engine.net.tracker.udp", "torrent_engine.net.tracker.coordinator",
+    "torrent_engine.net.tracker.client", "torrent_engine.net.dht.node",
+    "torrent_engine.net.dht.transport", "torrent_engine.net.dht.server", "torrent_engine.net.dht.lookup",
+    "torrent_engine.events", "torrent_engine.engine.runtime", "torrent_engine.cli", "torrent_engine.api",
+    "torrent_engine.jobs", "torrent_engine.net.portmap.service",
 }
 
 
@@ -135,20 +141,21 @@ def test_the_walk_follows_imports_through_modules_that_are_not_cores() -> None:
     assert "torrent_engine.session.peer.PeerState" in bad
     assert "anyio (through session/peer.py)" in bad
     # what only type checking imports is not followed: it never runs
-    assert not any("(through peer/__init__.py)" in b for b in _violations(PACKAGE / "peer" / "wire.py"))
-    peer_init = PACKAGE / "peer" / "__init__.py"
-    assert "torrent_engine.peer.connection" in _imports(peer_init)
-    assert "torrent_engine.peer.connection" not in _imports(peer_init, runtime_only=True)
+    wire = PACKAGE / "net" / "peer" / "wire.py"
+    assert not any("(through net/peer/__init__.py)" in b for b in _violations(wire))
+    peer_init = PACKAGE / "net" / "peer" / "__init__.py"
+    assert "torrent_engine.net.peer.connection" in _imports(peer_init)
+    assert "torrent_engine.net.peer.connection" not in _imports(peer_init, runtime_only=True)
 
 
-@pytest.mark.parametrize("module", ["torrent_engine.bencode", "torrent_engine.metainfo",
-                                    "torrent_engine.magnet", "torrent_engine.peer.wire",
-                                    "torrent_engine.dht.krpc", "torrent_engine.tracker.messages",
-                                    "torrent_engine.picker"])
+@pytest.mark.parametrize("module", ["torrent_engine.formats.bencode", "torrent_engine.formats.metainfo",
+                                    "torrent_engine.formats.magnet", "torrent_engine.net.peer.wire",
+                                    "torrent_engine.net.dht.krpc", "torrent_engine.net.tracker.messages",
+                                    "torrent_engine.policy.picker"])
 def test_importing_a_core_loads_no_event_loop_and_no_session(module: str) -> None:
     code = (f"import sys, {module}\n"
             "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
-            "m.startswith(('torrent_engine.session', 'torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "m.startswith(('torrent_engine.session', 'torrent_engine.engine'))]\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent, timeout=60)
@@ -161,7 +168,7 @@ def test_importing_a_pure_part_of_the_session_loads_no_event_loop_and_no_facade(
     code = (f"import sys, {module}\n"
             "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
             f"(m.startswith('torrent_engine.session.') and m != {module!r}) or "
-            "m.startswith(('torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "m.startswith('torrent_engine.engine')]\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent, timeout=60)

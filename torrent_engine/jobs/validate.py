@@ -1,7 +1,7 @@
 """Checks of what a caller hands the job service: each bad value is an ``InvalidJobRequest`` naming its field.
 
 Pure functions. ``AddOptions`` and the service call them before anything changes, so a refused
-request leaves no trace (what to add is read by ``addtorrent.py``).
+request leaves no trace (what to add is read by ``engine/addtorrent.py``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from ..config import MAX_RATE_LIMIT
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from .model import InvalidJobRequest
 
 

@@ -1,5 +1,5 @@
 """BEP 55 hole punching for a session: the ``ut_holepunch`` roles over the codec of
-``peer/holepunch.py``.
+``net/peer/holepunch.py``.
 
 - Relay: a peer's ``rendezvous`` naming another peer we are connected to is answered with
   ``connect`` to both (each with the other's listen endpoint), or an ``error`` to the initiator.
@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from ..peer import messages as m
-from ..peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
-from ..peer.holepunch import (
+from ..net.peer import messages as m
+from ..net.peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
+from ..net.peer.holepunch import (
     Endpoint,
     HolepunchMessage,
     HolepunchType,

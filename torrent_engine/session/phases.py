@@ -21,9 +21,9 @@ a phase that has them (``isinstance`` narrows; there is no "torrent or None" to 
 - ``Paused``: checked, files open, no swarm; the picker keeps what was verified and a resume
   starts a new ``Live``.
 
-Each phase object also carries the public state (``session_state.State``: queued, downloading,
+Each phase object also carries the public state (``state_table.State``: queued, downloading,
 seeding, paused, ...) and the error that ended the session: the phase is the one record of both.
-One owner moves them, by the one table of ``session_state``: ``lifecycle.Life``'s machine
+One owner moves them, by the one table of ``state_table``: ``lifecycle.Life``'s machine
 (``SessionStateMachine.to`` checks a state change against the table; ``enter`` moves to the next
 phase object and carries the state and the error over). The phase says what the session holds;
 its state is what the session shows (a ``Loaded`` phase is queued before ``run()`` and stopped or
@@ -40,10 +40,10 @@ import anyio
 import anyio.abc
 
 from ..errors import SessionError
-from ..metainfo import Torrent
-from ..picker import PiecePicker
-from ..session_state import State
+from ..formats.metainfo import Torrent
+from ..policy.picker import PiecePicker
 from ..storage import PieceStorage
+from .state_table import State
 
 if TYPE_CHECKING:
     from .layers import PieceLayers
