@@ -56,10 +56,6 @@ class TorrentManager:
         self._undo_forward: dict[bytes, object] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._running: set[bytes] = set()  # sessions whose run() was started
-        self._queue: list[Session] = []  # waiting for a download slot (state "queued")
-        for name in ("session.completed", "session.stopped", "session.error"):
-            self.events.subscribe(name, lambda _event: self._slot_freed())
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -170,14 +166,11 @@ class TorrentManager:
             except BaseException:
                 self._forget(key)  # (not saved: not added)
                 raise
-        if self._has_free_slot():
-            try:
-                await self._launch(session)
-            except BaseException:
-                self._forget(key)
-                raise
-        else:
-            self._queue.append(session)
+        try:
+            await self._tg.start(self._run_session, session)
+        except BaseException:
+            self._forget(key)
+            raise
         if persist and resume_path is not None and not resume_path.exists():
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
@@ -186,53 +179,6 @@ class TorrentManager:
                                      seed_mode=seed_mode)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
-
-    def _active_downloads(self) -> int:
-        return sum(1 for s in self._sessions.values() if s.info_hash in self._running and not s.finished
-                   and not s.status().progress >= 1.0 and s.state.value not in ("seeding", "paused"))
-
-    def set_max_active_downloads(self, limit: int) -> None:
-        """Download at most ``limit`` torrents at once from now on (0: no limit); queued ones
-        start at once if the new limit leaves room."""
-        if limit < 0:
-            raise ValueError("max_active_downloads must be >= 0")
-        self.config.max_active_downloads = limit
-        self._slot_freed()
-
-    def _has_free_slot(self) -> bool:
-        limit = self.config.max_active_downloads
-        return limit <= 0 or self._active_downloads() < limit
-
-    async def _launch(self, session: Session) -> None:
-        assert self._tg is not None
-        self._running.add(session.info_hash)
-        try:
-            await self._tg.start(self._run_session, session)
-        except BaseException:
-            self._running.discard(session.info_hash)
-            raise
-
-    def _slot_freed(self) -> None:
-        if self._queue and self._tg is not None:
-            self._tg.start_soon(self._start_queued)
-
-    async def _start_queued(self) -> None:
-        while self._queue and self._has_free_slot():
-            session = self._queue.pop(0)
-            if self._sessions.get(session.info_hash) is session:
-                await self._launch(session)
-
-    async def start_now(self, session: Session) -> None:
-        """Start a queued session at once, past the download-slot limit (a reader needs its
-        bytes now); nothing for one that is not queued."""
-        if session in self._queue:
-            self._queue.remove(session)
-            await self._launch(session)
-
-    @property
-    def queued(self) -> list[Session]:
-        """Sessions waiting for a download slot, in order."""
-        return list(self._queue)
 
     async def _run_session(self, session: Session, *,
                            task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -244,8 +190,6 @@ class TorrentManager:
 
     def _forget(self, info_hash: bytes) -> None:
         self._sessions.pop(info_hash, None)
-        self._running.discard(info_hash)
-        self._queue = [s for s in self._queue if s.info_hash != info_hash]
         undo = self._undo_forward.pop(info_hash, None)
         if callable(undo):
             undo()

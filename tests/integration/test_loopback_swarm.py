@@ -353,29 +353,6 @@ async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_pa
         assert session.state is (State.SEEDING if seed else State.STOPPED)
 
 
-async def test_manager_queues_downloads_beyond_the_limit(tmp_path: Path) -> None:
-    p1 = make_payload(tmp_path / "seed", name="one", seed=1)
-    p2 = make_payload(tmp_path / "seed", name="two", seed=2)
-    t1, t2 = make_torrent(p1), make_torrent(p2)
-    async with TorrentManager(loopback_config(upload_rate_limit=600_000)) as seeds:
-        for t in (t1, t2):
-            await (await seeds.add(t, tmp_path / "seed")).wait_ready()
-        port = seeds.sessions[0].listen_port
-        order: list[str] = []
-        async with TorrentManager(loopback_config(max_active_downloads=1)) as leech:
-            leech.events.subscribe("session.completed", lambda e: order.append(e.info_hash))
-            a = await leech.add(t1, tmp_path / "leech", peers=(("127.0.0.1", port),))
-            b = await leech.add(t2, tmp_path / "leech", peers=(("127.0.0.1", port),))
-            assert b.state is State.QUEUED and leech.queued == [b]  # waits for a's slot
-            with anyio.fail_after(60):
-                await a.wait_completed()
-                await b.wait_completed()
-            await anyio.sleep(0.05)
-            assert leech.queued == []
-    assert order == [t1.info_hash.hex(), t2.info_hash.hex()]
-    assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
-
-
 async def test_pieces_written_block_by_block_past_the_memory_cap(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed"))
     async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:

@@ -1,6 +1,7 @@
-"""What ``TorrentManager`` promises: one session per info-hash, queueing of downloads, remove with
-and without the files, persistence in the state directory and reload, nothing left running at
-exit, and every session's events on the manager's bus. Real sessions over 127.0.0.1, no DHT."""
+"""What ``TorrentManager`` promises: one session per info-hash, every torrent started as it is
+added (no queue: the job service's is the one), remove with and without the files, persistence
+in the state directory and reload, nothing left running at exit, and every session's events on
+the manager's bus. Real sessions over 127.0.0.1, no DHT."""
 
 from __future__ import annotations
 
@@ -58,36 +59,16 @@ async def test_the_same_info_hash_twice_is_refused_and_the_first_session_runs_on
     assert not (tmp_path / "elsewhere").exists()
 
 
-async def test_downloads_beyond_the_limit_wait_and_start_in_order_as_slots_free(tmp_path: Path) -> None:
+async def test_the_manager_holds_no_torrent_back_whatever_the_download_slots(tmp_path: Path) -> None:
+    """The manager is a registry of running sessions: it starts every torrent it is given, at
+    once. Download slots are the job service's queue (``Config.max_active_downloads`` sets it),
+    never a second queue in the manager that would hold sessions the jobs' queue did not."""
     torrents = [payload_and_torrent(tmp_path / "src", name=f"t{n}", seed=n)[1] for n in range(3)]
-    # no peer has them: each download would run for ever, so only the limit decides who runs
+    # no peer has them: each download would run for ever
     async with TorrentManager(loopback_config(max_active_downloads=1)) as manager:
-        a, b, c = [await manager.add(t, tmp_path / "dl") for t in torrents]
-        assert manager.queued == [b, c]
-        await wait_for(lambda: a.state is State.DOWNLOADING)
-        assert b.state is State.QUEUED and c.state is State.QUEUED and manager.queued == [b, c]
-        await manager.remove(a)
-        await wait_for(lambda: b.state is State.DOWNLOADING)
-        assert c.state is State.QUEUED and manager.queued == [c]
-        await manager.remove(c)  # a queued torrent can be removed: it never ran
-        assert manager.queued == [] and manager.sessions == [b]
-        assert c.finished and c.status().state == State.STOPPED.value
-
-
-async def test_seeding_and_paused_torrents_take_no_download_slot(tmp_path: Path) -> None:
-    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
-    _, paused = payload_and_torrent(tmp_path / "src", name="paused", seed=2)
-    _, wanted = payload_and_torrent(tmp_path / "src", name="wanted", seed=3)
-    async with TorrentManager(loopback_config(max_active_downloads=1)) as manager:
-        seeding = await manager.add(complete, tmp_path / "data")
-        with anyio.fail_after(20):
-            await seeding.wait_ready()
-        assert seeding.state is State.SEEDING
-        held = await manager.add(paused, tmp_path / "dl", paused=True)
-        await wait_for(lambda: held.state is State.PAUSED)
-        running = await manager.add(wanted, tmp_path / "dl")
-        assert manager.queued == []
-        await wait_for(lambda: running.state is State.DOWNLOADING)
+        sessions = [await manager.add(t, tmp_path / "dl") for t in torrents]
+        await wait_for(lambda: all(s.state is State.DOWNLOADING for s in sessions))
+        assert manager.sessions == sessions
 
 
 async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(tmp_path: Path) -> None:
