@@ -1,10 +1,11 @@
-"""Many torrents in one process: one ``SharedResources``, a session table, persistence.
+"""Many torrents in one process: one ``SharedResources`` and a registry of running sessions.
 
-``async with TorrentManager(config) as manager:`` starts the shared services' owner and reloads
-the torrents saved in ``config.state_dir`` (metainfo + resume data; ``reload_saved=False``: none,
-the owner adds each again with ``add_saved``, as the job service does from its records); ``add``
-starts a session, ``remove`` stops one. Every session's events are re-published on
-``manager.events``.
+``async with TorrentManager(config) as manager:`` starts the shared services' owner; ``add``
+starts a session (and saves its metainfo and resume data in ``config.state_dir``), ``remove``
+stops one. The manager holds no torrent back and reloads none of its own: which torrents exist,
+whether they are paused or queued, is its owner's record (the job service's), and a restart is
+that owner adding each again with ``add_saved``, from what the state folder holds. Every
+session's events are re-published on ``manager.events``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ import anyio.abc
 from .addtorrent import add_torrent_of
 from .bencode import decode_with_spans
 from .config import Config
-from .errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
+from .errors import BencodeError, DownloadTimeout, MetainfoError, SessionError
 from .events import EventBus
-from .infohash import v2_on_wire
 from .magnet import Magnet
 from .metainfo import Torrent
 from .resolve import resolve
-from .resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
+from .resume import ResumeData, remove_stale_temp_files, save_resume, write_atomic
 from .session import Session, SessionStatus
 from .shared import SharedResources
 from .storage.paths import real_path
@@ -43,13 +43,8 @@ TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 class TorrentManager:
     """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
 
-    def __init__(self, config: Config | None = None, *, reload_saved: bool = True) -> None:
-        """``reload_saved``: whether entering the manager starts again every torrent saved in
-        the state folder (``reload``), paused or not as its resume data says. An owner that
-        keeps its own record of the torrents (the job service) passes False and adds each again
-        with ``add_saved``; the saved files of one it does not add stay until ``forget_saved``."""
+    def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
-        self._reload_saved = reload_saved
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
@@ -65,8 +60,6 @@ class TorrentManager:
         self._stack = stack
         try:
             self._remove_stale_writes()
-            if self._reload_saved:
-                await self.reload()
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -128,7 +121,7 @@ class TorrentManager:
         ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
         on from what its resume data says was verified (its data is checked when there is none,
         or when its files changed). ``info_hash``, ``prepare``, ``seed_mode``: as ``add``'s;
-        ``paused`` is the caller's word, whatever the resume data says."""
+        ``paused``: as ``add``'s (the caller's word: the resume data holds no such thing)."""
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=False,
                                  prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
 
@@ -144,7 +137,7 @@ class TorrentManager:
                      info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
-        key = info_hash or torrent.info_hash  # (a reloaded hybrid keeps the hash it was added by)
+        key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
         resume_path = self._state_file(key, ".resume")
@@ -175,7 +168,7 @@ class TorrentManager:
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
             placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
-                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused,
+                                     have=b"", num_pieces=0, added_time=int(time.time()),
                                      seed_mode=seed_mode)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
@@ -239,8 +232,8 @@ class TorrentManager:
             path.unlink(missing_ok=True)
 
     def forget_saved(self, info_hash: bytes | str) -> None:
-        """Remove the saved metainfo and resume data of a torrent that has no session (one left
-        out of the reload); blocking file I/O (call it on a worker thread)."""
+        """Remove the saved metainfo and resume data of a torrent that has no session (one its
+        owner no longer records); blocking file I/O (call it on a worker thread)."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
@@ -268,24 +261,6 @@ class TorrentManager:
         for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", stale)
 
-    async def reload(self) -> None:
-        """Start again every torrent saved in the state folder that has no session, paused when
-        its resume data says so (entering the manager does it, unless ``reload_saved`` is False);
-        one without usable resume data is left out."""
-        if self.config.state_dir is None:
-            return
-        folder = Path(self.config.state_dir) / "torrents"
-        if not folder.is_dir():
-            return
-        # every torrent's metainfo and resume data read in one worker-thread hop (two hops per
-        # torrent were most of a start with thousands of them), then the sessions started
-        paths = sorted(folder.glob("*.torrent"))
-        saved = await anyio.to_thread.run_sync(self._read_saved, paths)
-        for torrent, key, resume in saved:
-            if key not in self._sessions:
-                await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused,
-                                  persist=False, info_hash=key, seed_mode=resume.seed_mode)
-
     def saved(self) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
         resume data is saved in the state folder (blocking: call it on a worker thread)."""
@@ -300,30 +275,6 @@ class TorrentManager:
                 except ValueError:
                     continue  # (not a file this manager wrote)
         return sorted(found)
-
-    def _read_saved(self, paths: list[Path]) -> list[tuple[Torrent, bytes, ResumeData]]:
-        """(metainfo, the hash it was added by, resume data) of each saved torrent to reload (in
-        a worker thread); one that cannot be read is logged and left out."""
-        out = []
-        for metainfo_path in paths:
-            try:
-                torrent = load_saved_metainfo(metainfo_path)
-            except (MetainfoError, TorrentEngineError, OSError) as exc:
-                log.warning("cannot reload %s: %s", metainfo_path, exc)
-                continue
-            # the file is named by the hash the torrent was added by: for a hybrid added by a
-            # btmh magnet, its truncated v2 info-hash rather than the v1 one
-            key = torrent.info_hash
-            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
-            if v2 is not None and metainfo_path.stem == v2.hex():
-                key = v2
-            resume_path = self._state_file(key, ".resume")
-            resume = load_resume(resume_path) if resume_path else None
-            if resume is None:
-                log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
-                continue
-            out.append((torrent, key, resume))
-        return out
 
 
 def load_saved_metainfo(path: Path) -> Torrent:

@@ -20,6 +20,7 @@ from torrent_engine.session import MAX_CONNECT_FAILURES, Session
 from torrent_engine.session_state import State
 
 from .helpers import (
+    add_again,
     loopback_config,
     make_payload,
     make_torrent,
@@ -232,7 +233,7 @@ async def test_pause_disconnects_and_resume_completes(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
-async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: Path) -> None:
+async def test_manager_runs_two_torrents_and_both_added_again_start_without_recheck(tmp_path: Path) -> None:
     p1 = make_payload(tmp_path / "seed", name="one", seed=1)
     p2 = make_payload(tmp_path / "seed", [("solo.bin", 300_000), ("x", 3)], name="two", seed=2)
     t1, t2 = make_torrent(p1), make_torrent(p2)
@@ -257,19 +258,19 @@ async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: P
             assert {e.info_hash for e in events} == {t1.info_hash.hex(), t2.info_hash.hex()}
     assert same_files(t1, tmp_path / "seed", tmp_path / "leech") == []
     assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
-    # restart: both torrents come back from the state dir, complete, without a recheck
+    # restart (each added again from the state dir, as an owner of records does): both complete,
+    # without a recheck
     async with TorrentManager(loopback_config(state_dir=state / "leech")) as again:
-        assert {s.info_hash for s in again.sessions} == {t1.info_hash, t2.info_hash}
-        for s in again.sessions:
+        for t in (t1, t2):
+            s = await add_again(again, t.info_hash, tmp_path / "leech")
             await s.wait_ready()
             assert s.state is State.SEEDING and not s.rechecked
     # a touched file makes the resume data untrusted: recheck, and it still finds every piece
     target = tmp_path / "leech" / "two" / "solo.bin"
     os.utime(target, ns=(0, 0))
     async with TorrentManager(loopback_config(state_dir=state / "leech")) as third:
-        s = third.get(t2.info_hash)
-        other = third.get(t1.info_hash)
-        assert s is not None and other is not None
+        s = await add_again(third, t2.info_hash, tmp_path / "leech")
+        other = await add_again(third, t1.info_hash, tmp_path / "leech")
         await s.wait_ready()
         await other.wait_ready()
         assert s.state is State.SEEDING and s.rechecked and len(s.have) == t2.num_pieces

@@ -14,7 +14,7 @@ from torrent_engine.manager import TorrentManager
 from torrent_engine.session import Session
 from torrent_engine.session_state import State
 
-from .helpers import loopback_config, make_payload, make_torrent, same_files
+from .helpers import add_again, loopback_config, make_payload, make_torrent, same_files
 
 pytestmark = pytest.mark.anyio
 
@@ -56,8 +56,8 @@ async def test_manager_adds_magnet_uri_and_keeps_the_metainfo(tmp_path: Path) ->
         saved = state / "torrents" / f"{torrent.info_hash.hex()}.torrent"
         assert saved.exists()
         async with TorrentManager(loopback_config(state_dir=state)) as again:
-            reloaded = again.get(torrent.info_hash)
-            assert reloaded is not None and reloaded.has_metadata
+            reloaded = await add_again(again, torrent.info_hash, tmp_path / "leech")
+            assert reloaded.has_metadata
             await reloaded.wait_ready()
             assert reloaded.state is State.SEEDING
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []

@@ -235,7 +235,7 @@ class Mover:
                 await self.run.save(rec)
                 raise
         # the resume data (for the old place) goes first, or a crash after the commit would
-        # reload the torrent where it no longer is
+        # start the torrent again trusting what was verified where it no longer is
         resume = self.run.manager.saved_resume_path(rec.info_hash)
         kept: ResumeData | None = None
         if resume is not None:
@@ -253,7 +253,7 @@ class Mover:
             rec.moving = None
 
     async def recover_moves(self) -> None:
-        """Before the manager reloads the torrents: a move a crash cut short is finished (its
+        """Before the jobs' torrents are added again at a start: a move a crash cut short is finished (its
         record points at the new place: every file is whole there) or undone (it points at the
         old one, whole there); the job then starts where its record points."""
         for rec in self.run.jobs:

@@ -441,19 +441,19 @@ class Session:
 
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.
-        The resume data says so before this returns (a restart comes back paused)."""
+        What is verified is in the resume data before this returns (once checked). Whether it
+        is paused is the owner's to keep (a job's record): the resume data does not say."""
         self._life.pause()
-        await self.checker.save_paused()
+        await self.checker.save()
 
     async def resume(self, *, pause_after_check: bool = False) -> None:
         """Resume a paused session (or one added paused that has not started yet, or one that
-        would pause after its check); ``SessionError`` if it is neither. The resume data says
-        so before this returns. ``pause_after_check``: run until the start-up check to come is
-        over (a magnet's comes after its metadata, which it fetches meanwhile), then pause as a
-        session added paused does (nothing once the check is over): for an owner that decides,
-        once the data is checked, whether the session runs on (a job queue)."""
+        would pause after its check); ``SessionError`` if it is neither. ``pause_after_check``:
+        run until the start-up check to come is over (a magnet's comes after its metadata, which
+        it fetches meanwhile), then pause as a session added paused does (nothing once the check
+        is over): for an owner that decides, once the data is checked, whether the session runs
+        on (a job queue)."""
         await self._life.resume(pause_after_check=pause_after_check)
-        await self.checker.save_paused()
 
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
