@@ -31,7 +31,7 @@ from .magnet import Magnet
 from .metainfo import Torrent
 from .resolve import resolve
 from .resume import ResumeData, remove_stale_temp_files, save_resume, write_atomic
-from .session import Session, SessionStatus
+from .session import Session, SessionSetup, SessionStatus
 from .shared import SharedResources
 from .storage.paths import real_path
 
@@ -97,13 +97,14 @@ class TorrentManager:
     # -- add / remove --------------------------------------------------------------------
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
-                  prepare: Callable[[Session], None] | None = None,
+                  setup: SessionSetup | None = None,
                   info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
         (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
 
-        ``prepare`` is called with the new session before it starts (e.g. to set file
-        priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
+        ``setup``: what the owner tells the new session before it starts (its file priorities,
+        limits ...: ``SessionSetup``), which the session applies as it is made, so that no piece
+        of a skipped file is requested first. ``info_hash``: the
         hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
         ``seed_mode``: the data is complete on disk (see ``Session``): seeding at once, no check;
         a restart keeps it (the resume data says so) until a piece that fails ends it.
@@ -111,19 +112,19 @@ class TorrentManager:
         self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
-                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode)
 
     async def add_saved(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
                         info_hash: bytes | None = None, peers: tuple[tuple[str, int], ...] = (),
-                        paused: bool = False, prepare: Callable[[Session], None] | None = None,
+                        paused: bool = False, setup: SessionSetup | None = None,
                         seed_mode: bool = False) -> Session:
         """Start a session again for a torrent this manager saved before (its metainfo, as
         ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
         on from what its resume data says was verified (its data is checked when there is none,
-        or when its files changed). ``info_hash``, ``prepare``, ``seed_mode``: as ``add``'s;
+        or when its files changed). ``info_hash``, ``setup``, ``seed_mode``: as ``add``'s;
         ``paused``: as ``add``'s (the caller's word: the resume data holds no such thing)."""
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=False,
-                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
         """``source`` read by the one resolver (a URL through the configured proxy)."""
@@ -132,8 +133,7 @@ class TorrentManager:
         return await resolve(add_torrent_of(source), proxy=self.config.proxy, bind=self.config.netbind())
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
-                     paused: bool, persist: bool,
-                     prepare: Callable[[Session], None] | None = None,
+                     paused: bool, persist: bool, setup: SessionSetup | None = None,
                      info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
@@ -147,10 +147,9 @@ class TorrentManager:
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
+                          setup=setup,
                           metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
                           else None)
-        if prepare is not None:
-            prepare(session)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:

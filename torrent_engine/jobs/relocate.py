@@ -17,7 +17,7 @@ from ..magnet import Magnet
 from ..metainfo import Torrent
 from ..resume import ResumeData, load_resume, save_resume
 from .claims import claimed_paths
-from .lifecycle import JobLifecycle
+from .lifecycle import JobLifecycle, session_setup
 from .model import (
     InvalidJobRequest,
     Job,
@@ -194,7 +194,7 @@ class Mover:
                 # with the old session, and is for the old place anyway)
                 try:
                     await self.run.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self.run.prepare_session(rec, s),
+                                           setup=session_setup(rec),
                                            seed_mode=rec.options.seed_mode)
                 except (TorrentEngineError, OSError) as exc:
                     # (never a job without a session that claims to run: it fails, saying why)

@@ -57,7 +57,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -95,6 +95,7 @@ from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
 from .rates import Rates
 from .reader import FileReader, Readers
+from .setup import TOP_PRIORITY, SessionSetup, first_last_pieces
 from .stall_watch import StallWatch
 from .status import SessionStatus, session_status
 from .tick import SessionTick
@@ -118,21 +119,19 @@ class Session:
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None,
-                 seed_mode: bool = False) -> None:
+                 seed_mode: bool = False, setup: SessionSetup | None = None) -> None:
         """``seed_mode``: the data is complete on disk already (a cross-seed): the start reads
         none of it and seeds at once, each piece verified the first time it is served; the first
         that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
-        Resume data saved after seed mode ended wins over it."""
+        Resume data saved after seed mode ended wins over it. ``setup``: what the owner tells
+        the session before it starts (its record's limits, file priorities ...: ``setup``),
+        applied here, before anything runs; ``SessionError`` when it does not fit the torrent."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
         # the files kept under another path than the torrent's (index -> path components below
-        # the save path): set by the owner before the start, changed by ``rename_files``
+        # the save path): told by the owner before the start (``setup``), changed by ``rename_files``
         self.renamed_files: dict[int, tuple[str, ...]] = {}
-        # the owner of the file priorities, when not the session itself (a job service, which
-        # keeps them in its record): a reader opened on a skipped file asks it to want the file
-        # (it records that and sets the priorities here); None: the session wants it itself
-        self.file_wanted: Callable[[int], None] | None = None
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
         # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
@@ -179,6 +178,40 @@ class Session:
             self.add_peers(torrent.peers, "magnet")
         for host, port in peers:
             self.add_peer(host, port)
+        if setup is not None:
+            self._apply_setup(setup)
+
+    def _apply_setup(self, setup: SessionSetup) -> None:
+        """What the owner told the session before it starts (see ``setup``): the file
+        priorities, sequential mode and the first and last pieces only with the metainfo (a
+        magnet's owner tells them once its metadata is here)."""
+        totals = self.context.totals
+        totals.downloaded = max(totals.downloaded, setup.downloaded)
+        totals.uploaded = max(totals.uploaded, setup.uploaded)
+        self.renamed_files.update(setup.renamed_files)
+        if setup.trackers is not None:
+            self.set_trackers(setup.trackers)
+        self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
+        self.set_max_peers(setup.max_peers)
+        phase = self.phase
+        if not isinstance(phase, Loaded):
+            return
+        torrent, picker = phase.parts.torrent, phase.parts.picker
+        priorities = setup.file_priorities
+        if priorities is not None:
+            if len(priorities) != len(torrent.files):
+                raise SessionError(f"file priorities given for {len(priorities)} files: "
+                                   f"{torrent.name!r} has {len(torrent.files)}")
+            pairs = zip(priorities, torrent.files, strict=True)
+            if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
+                self.set_file_priorities(priorities)
+            self.keep_given_priorities()  # (the owner's, never the resume data's)
+        if setup.sequential:
+            self.set_sequential(True)
+        if setup.first_last_piece:
+            for index in sorted(first_last_pieces(torrent, priorities)):
+                if picker.piece_priority(index) > 0:
+                    picker.set_piece_priority(index, TOP_PRIORITY)
 
     def _open_storage(self, torrent: TorrentLayout, save_path: Path) -> PieceStorage:
         """The default storage: written as the config says, its files opened through the shared
@@ -567,14 +600,13 @@ class Session:
         return FileReader(self.context, self.readers, index, want_file=self._want_file)
 
     def _want_file(self, index: int) -> None:
-        """A reader opened on the skipped file ``index``: reading it means downloading it. Its
-        owner (``file_wanted``) decides, else it is wanted at the default priority."""
-        if self.file_wanted is not None:
-            self.file_wanted(index)
-            return
+        """A reader opened on the skipped file ``index``: reading it means downloading it, at
+        the default priority from now on. ``session.file_wanted`` says so, for an owner that
+        records the file priorities (a job's record) to record it."""
         priorities = self.file_priorities
         priorities[index] = DEFAULT_PRIORITY
         self.set_file_priorities(priorities)
+        self.events.publish(ev.SessionFileWanted(info_hash=self.info_hash_hex, index=index))
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
