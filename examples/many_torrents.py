@@ -1,6 +1,7 @@
 """Many torrents under one ``TorrentManager``: one listen socket, one DHT, shared rate limits,
 and every session's events on the manager's bus. All of them download at once (the manager
-holds none back: a queue, and jobs that survive a restart, are the job service's).
+holds none back: a queue, and jobs that survive a restart, are the job service's, see
+``examples/job_service.py``).
 
     python examples/many_torrents.py downloads/ a.torrent b.torrent 'magnet:?xt=urn:btih:...'
     python examples/many_torrents.py downloads/ a.torrent b.torrent --local --peer 127.0.0.1:6881

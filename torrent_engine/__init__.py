@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         TrackerSuccess,
         UnknownEventError,
     )
+    from .jobs import JobService, JobState
     from .magnet import Magnet, parse_magnet
     from .manager import DownloadSummary, TorrentManager, download
     from .metainfo import FileEntry, Torrent
@@ -112,6 +113,8 @@ _WHERE = {
     "TrackerFailed": "events",
     "TrackerSuccess": "events",
     "FileEntry": "metainfo",
+    "JobService": "jobs",
+    "JobState": "jobs",
     "Magnet": "magnet",
     "HttpError": "errors",
     "LsdError": "errors",
@@ -153,6 +156,8 @@ __all__ = [
     "EventBus",
     "FileEntry",
     "HttpError",
+    "JobService",
+    "JobState",
     "Magnet",
     "MagnetError",
     "LsdError",
