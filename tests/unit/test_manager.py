@@ -123,6 +123,22 @@ async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_ag
     assert metainfo.stat().st_mtime_ns == written
 
 
+async def test_a_torrent_added_again_in_a_later_run_goes_on_from_its_resume_data(tmp_path: Path) -> None:
+    """A program that adds its torrent again each run (``te.download``, ``BackgroundDownload``
+    with a state folder) goes on from what was verified; the next run's entering reloaded it,
+    and the add was refused as "already added"."""
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    async with TorrentManager(cfg) as manager:
+        with anyio.fail_after(20):
+            await (await manager.add(complete, tmp_path / "data")).wait_ready()
+    async with TorrentManager(cfg) as manager:
+        again = await manager.add(complete, tmp_path / "data")
+        with anyio.fail_after(20):
+            await again.wait_ready()
+        assert again.state is State.SEEDING and not again.rechecked and manager.sessions == [again]
+
+
 async def test_nothing_runs_and_no_file_stays_open_after_exit(tmp_path: Path) -> None:
     _, torrent = payload_and_torrent(tmp_path / "seed")
     _, other = payload_and_torrent(tmp_path / "seed", name="other", seed=2)
