@@ -125,7 +125,8 @@ class Session:
         that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
         Resume data saved after seed mode ended wins over it. ``setup``: what the owner tells
         the session before it starts (its record's limits, file priorities ...: ``setup``),
-        applied here, before anything runs; ``SessionError`` when it does not fit the torrent."""
+        applied here, before anything runs (what needs the metainfo, for a magnet, as its
+        metadata arrives); ``SessionError`` when it does not fit the torrent."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
@@ -144,6 +145,7 @@ class Session:
             self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
         self._rng = rng if rng is not None else random.Random()
+        self._setup = setup  # what the owner told it (its parts take theirs as they are made)
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
@@ -182,9 +184,8 @@ class Session:
             self._apply_setup(setup)
 
     def _apply_setup(self, setup: SessionSetup) -> None:
-        """What the owner told the session before it starts (see ``setup``): the file
-        priorities, sequential mode and the first and last pieces only with the metainfo (a
-        magnet's owner tells them once its metadata is here)."""
+        """What the owner told the session before it starts (see ``setup``) and needs no
+        metainfo; the rest goes with the torrent's parts (``_setup_parts``)."""
         totals = self.context.totals
         totals.downloaded = max(totals.downloaded, setup.downloaded)
         totals.uploaded = max(totals.uploaded, setup.uploaded)
@@ -193,10 +194,16 @@ class Session:
             self.set_trackers(setup.trackers)
         self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
         self.set_max_peers(setup.max_peers)
-        phase = self.phase
-        if not isinstance(phase, Loaded):
+
+    def _setup_parts(self, parts: TorrentParts) -> None:
+        """The torrent's parts as the owner's setup asks, before anything reads them (made at
+        once for a .torrent, when the metadata arrives for a magnet, before its first request):
+        file priorities (the owner's: never the resume data's), sequential mode, the first and
+        last pieces; ``SessionError`` when the priorities are for another number of files."""
+        setup = self._setup
+        if setup is None:
             return
-        torrent, picker = phase.parts.torrent, phase.parts.picker
+        torrent, picker = parts.torrent, parts.picker
         priorities = setup.file_priorities
         if priorities is not None:
             if len(priorities) != len(torrent.files):
@@ -204,10 +211,10 @@ class Session:
                                    f"{torrent.name!r} has {len(torrent.files)}")
             pairs = zip(priorities, torrent.files, strict=True)
             if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
-                self.set_file_priorities(priorities)
-            self.keep_given_priorities()  # (the owner's, never the resume data's)
+                parts.set_file_priorities(priorities)
+            self.checker.priorities_given = True  # (the owner's, never the resume data's)
         if setup.sequential:
-            self.set_sequential(True)
+            picker.set_sequential(True)
         if setup.first_last_piece:
             for index in sorted(first_last_pieces(torrent, priorities)):
                 if picker.piece_priority(index) > 0:
@@ -222,7 +229,8 @@ class Session:
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
-        in a ``Loaded`` phase)."""
+        in a ``Loaded`` phase), with a magnet's selection (BEP 53 ``so``) and then what the
+        owner's setup says of them (``_setup_parts``)."""
         ctx = self.context
         picker = PiecePicker(torrent, self._rng)
         pieces = Pieces(ctx, picker, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests,
@@ -230,8 +238,14 @@ class Session:
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
         webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded)
-        return TorrentParts(torrent, picker, pieces,
-                            Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        parts = TorrentParts(torrent, picker, pieces,
+                             Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        magnet = self.magnet
+        if magnet is not None and magnet.select_only:
+            parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
+                                       for i, f in enumerate(torrent.files)])
+        self._setup_parts(parts)
+        return parts
 
     @property
     def phase(self) -> Phase:

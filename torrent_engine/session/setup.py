@@ -25,11 +25,13 @@ class SessionSetup:
     """What the session is told before it starts (each field's default: nothing told).
 
     ``file_priorities`` (one per file, 0 = skip, 1..7; None: the session's own, its resume
-    data's) are the owner's when given: they win over the resume data's, which the start-up
-    check then never applies; a torrent with another number of files is a ``SessionError``. They,
-    ``sequential`` and ``first_last_piece`` need the metainfo: a magnet's owner tells them again
-    once its metadata is here. ``downloaded``/``uploaded``: the totals so far, which the session
-    counts on from (or from its resume data's, whichever is more).
+    data's) are the owner's when given: they win over the resume data's (and a magnet's BEP 53
+    selection), which the start-up check then never applies; a torrent with another number of
+    files is a ``SessionError`` (for a magnet, the session's error once its metadata is here).
+    They, ``sequential`` and ``first_last_piece`` apply as the torrent's parts are made: at once
+    for a .torrent, when a magnet's metadata arrives (before its first request for data).
+    ``downloaded``/``uploaded``: the totals so far, which the session counts on from (or from
+    its resume data's, whichever is more).
     """
 
     download_limit: int = 0  # this torrent's own limit, bytes per second (0 = none)
