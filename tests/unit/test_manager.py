@@ -20,12 +20,12 @@ from tests.integration.helpers import (
     task_count,
 )
 from torrent_engine import events as ev
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..metainfo import Torrent
+from ..formats.metainfo import Torrent
 
 TOP_PRIORITY = 7  # the picker's highest piece priority
 

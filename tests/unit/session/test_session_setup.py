@@ -12,12 +12,12 @@ import pytest
 
 from torrent_engine import events as ev
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import SessionError
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resume import ResumeData, save_resume
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session, SessionSetup
 from torrent_engine.session.setup import TOP_PRIORITY, first_last_pieces
+from torrent_engine.storage.create import create_torrent
+from torrent_engine.storage.resume import ResumeData, save_resume
 
 pytestmark = pytest.mark.anyio
 
