@@ -14,7 +14,8 @@ this driver connected (handshake, then keep-alives only): the seeder process's C
 ``--seconds`` as % of one core (target < 2 %).
 ``many-torrents``: ``--torrents`` small torrents with their data on disk are added to a
 TorrentManager with a state directory once (which writes their resume data); then a fresh
-TorrentManager in a fresh process starts over that state directory: seconds until every torrent
+TorrentManager in a fresh process adds each saved torrent again (as the job service's start
+does from its records): seconds until every torrent
 seeds (target ≤ 5 s), CPU over ``--seconds`` idle (target < 2 %), peak RSS (VmHWM, ≤ 300 MiB).
 Process CPU is ``time.process_time`` (user + system of the whole process, all threads).
 """
@@ -330,17 +331,29 @@ def child_manager_add(state: str, torrents: str, data: str) -> None:
     run(main)
 
 
-def child_manager_idle(state: str, count: int, seconds: float) -> None:
-    """A fresh TorrentManager over ``state``: start-up until all ``count`` seed, then idle CPU."""
+def child_manager_idle(state: str, data: str, count: int, seconds: float) -> None:
+    """A fresh TorrentManager over ``state``, each saved torrent added again (its metainfo read
+    for all in one worker-thread hop, as the job service's start does from its records; the
+    manager reloads none of its own): start-up until all ``count`` seed, then idle CPU."""
     import anyio
 
-    from torrent_engine.engine.manager import TorrentManager
+    from torrent_engine.engine.manager import TorrentManager, load_saved_metainfo
     from torrent_engine.engine.runtime import run
 
     async def main() -> None:
         t0 = time.monotonic()
         cpu_start = time.process_time()
         async with TorrentManager(our_config(state_dir=state)) as manager:
+            def read_saved() -> list[tuple[bytes, Any]]:
+                out = []
+                for ih in manager.saved():
+                    path = manager.saved_metainfo_path(ih)
+                    assert path is not None
+                    out.append((ih, load_saved_metainfo(path)))
+                return out
+
+            for ih, torrent in await anyio.to_thread.run_sync(read_saved):
+                await manager.add_saved(torrent, data, info_hash=ih)
             with anyio.fail_after(600):
                 while not (len(manager.sessions) == count
                            and all(s.status().state == "seeding" for s in manager.sessions)):
@@ -365,7 +378,7 @@ def many_torrents(work: Path, count: int, seconds: float) -> None:
     state = work / "state"
     subprocess.run([sys.executable, __file__, "child-manager-add", str(state), str(work / "torrents"),
                     str(data)], check=True, timeout=900)
-    out = subprocess.run([sys.executable, __file__, "child-manager-idle", str(state), str(count),
+    out = subprocess.run([sys.executable, __file__, "child-manager-idle", str(state), str(data), str(count),
                           str(seconds)], check=True, capture_output=True, text=True, timeout=900)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(json.dumps({"summary": "many-torrents", **result}), flush=True)
@@ -398,7 +411,7 @@ def main() -> int:
     p = sub.add_parser("child-manager-add")
     p.add_argument("args", nargs=3)
     p = sub.add_parser("child-manager-idle")
-    p.add_argument("args", nargs=3)
+    p.add_argument("args", nargs=4)
     args = ap.parse_args()
     if args.cmd == "child-download":
         a = args.args
@@ -417,7 +430,7 @@ def main() -> int:
         return 0
     if args.cmd == "child-manager-idle":
         a = args.args
-        child_manager_idle(a[0], int(a[1]), float(a[2]))
+        child_manager_idle(a[0], a[1], int(a[2]), float(a[3]))
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.workdir))
     print(json.dumps({"case": args.cmd, "cpus": os.cpu_count(), "load_at_start": load_avg()}), flush=True)

@@ -1,5 +1,7 @@
 """Many torrents under one ``TorrentManager``: one listen socket, one DHT, shared rate limits,
-and every session's events on the manager's bus.
+and every session's events on the manager's bus. All of them download at once (the manager
+holds none back: a queue, and jobs that survive a restart, are the job service's, see
+``examples/job_service.py``).
 
     python examples/many_torrents.py downloads/ a.torrent b.torrent 'magnet:?xt=urn:btih:...'
     python examples/many_torrents.py downloads/ a.torrent b.torrent --local --peer 127.0.0.1:6881
@@ -56,14 +58,13 @@ def main() -> int:
     parser.add_argument("save_path", type=Path)
     parser.add_argument("sources", nargs="+", help=".torrent files or magnet links")
     parser.add_argument("--peer", type=address, action="append", default=[], help="HOST:PORT to dial")
-    parser.add_argument("--max-active", type=int, default=2, help="torrents downloading at once")
     parser.add_argument("--local", action="store_true",
                         help="loopback only: no DHT, trackers, LSD or port mapping")
     args = parser.parse_args()
-    config = te.Config(max_active_downloads=args.max_active, seed=False)
+    config = te.Config(seed=False)
     if args.local:
-        config = te.Config(max_active_downloads=args.max_active, seed=False, listen_host="127.0.0.1",
-                           dht_enabled=False, tracker_enabled=False, lsd_enabled=False, port_mapping=False)
+        config = te.Config(seed=False, listen_host="127.0.0.1", dht_enabled=False, tracker_enabled=False,
+                           lsd_enabled=False, port_mapping=False)
     te.run(download_all, args.save_path, args.sources, config, tuple(args.peer))
     return 0
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         SessionChecking,
         SessionCompleted,
         SessionFailed,
+        SessionFileWanted,
         SessionMetadataReceived,
         SessionPaused,
         SessionPieceLayersReceived,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
     from .formats.layout import TorrentLayout
     from .formats.magnet import Magnet, parse_magnet
     from .formats.metainfo import FileEntry, Torrent
+    from .jobs import JobService, JobState
     from .net.proxy import ProxyConfig, parse_proxy_url
     from .session import Session, SessionStatus
     from .session.state_table import State as SessionState
@@ -100,6 +102,7 @@ _WHERE = {
     "SessionChecking": "events",
     "SessionCompleted": "events",
     "SessionFailed": "events",
+    "SessionFileWanted": "events",
     "SessionMetadataReceived": "events",
     "SessionPaused": "events",
     "SessionPieceLayersReceived": "events",
@@ -113,6 +116,8 @@ _WHERE = {
     "TrackerFailed": "events",
     "TrackerSuccess": "events",
     "FileEntry": "formats.metainfo",
+    "JobService": "jobs",
+    "JobState": "jobs",
     "Magnet": "formats.magnet",
     "HttpError": "errors",
     "LsdError": "errors",
@@ -154,6 +159,8 @@ __all__ = [
     "EventBus",
     "FileEntry",
     "HttpError",
+    "JobService",
+    "JobState",
     "Magnet",
     "MagnetError",
     "LsdError",
@@ -173,6 +180,7 @@ __all__ = [
     "SessionError",
     "StreamError",
     "SessionFailed",
+    "SessionFileWanted",
     "SessionMetadataReceived",
     "SessionPaused",
     "SessionPieceLayersReceived",

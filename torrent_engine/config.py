@@ -124,8 +124,9 @@ class Config:
     max_failures_before_ban: int = 2  # a peer that sent data of this many failed pieces is banned
     # Seeding.
     seed: bool = True
-    # Manager queueing: at most this many torrents download (or fetch metadata, or check) at
-    # once; the others wait in state "queued". Seeding torrents do not count. 0 = no limit.
+    # The job service's download slots (its queue: ``JobService``, the daemon's --max-active):
+    # at most this many jobs download at once, the others wait queued; seeding ones do not count.
+    # 0 = no queue. A ``TorrentManager`` holds no torrent back: it runs what it is given.
     max_active_downloads: int = 0
     # Bandwidth (bytes per second, 0 = unlimited), shared by every session of a manager.
     download_rate_limit: int = 0

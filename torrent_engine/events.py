@@ -33,6 +33,7 @@ __all__ = [
     "SessionChecking",
     "SessionCompleted",
     "SessionFailed",
+    "SessionFileWanted",
     "SessionMetadataReceived",
     "SessionPaused",
     "SessionPieceLayersReceived",
@@ -103,6 +104,16 @@ class SessionResumed(Event):
     """The session was resumed (``resume()``)."""
 
     name: ClassVar[str] = "session.resumed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionFileWanted(Event):
+    """A reader was opened on a file the torrent skipped (priority 0): the session downloads it
+    from now on, at the default priority (``index``: the file's), and says so for an owner
+    that records the file priorities (the job service) to record it."""
+
+    name: ClassVar[str] = "session.file_wanted"
+    index: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.config import Config
+from torrent_engine.engine.manager import TorrentManager, load_saved_metainfo
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.peer.messages import Message
+from torrent_engine.session import Session
 from torrent_engine.session.peer_io import PeerLink
 from torrent_engine.storage.create import create_torrent
 
@@ -48,6 +50,16 @@ def loopback_config(**kw: object) -> Config:
     for key, value in kw.items():
         setattr(cfg, key, value)
     return cfg
+
+
+async def add_again(manager: TorrentManager, info_hash: bytes, save_path: Path) -> Session:
+    """A restart as the owner of the records makes it (the job service, from its jobs): the
+    torrent the manager saved before (``info_hash``, the hash it was added by) added again from
+    its saved metainfo, going on from what its resume data says was verified."""
+    metainfo = manager.saved_metainfo_path(info_hash)
+    assert metainfo is not None, "the manager has no state folder"
+    torrent = load_saved_metainfo(metainfo)
+    return await manager.add_saved(torrent, save_path, info_hash=info_hash)
 
 
 def same_files(torrent: Torrent, a: Path, b: Path, *, empty_may_be_missing: bool = False) -> list[str]:

@@ -33,7 +33,7 @@ from torrent_engine.session import Session
 from torrent_engine.storage.resume import load_resume
 from torrent_engine.storage.verify import piece_ok
 
-from .helpers import loopback_config, make_payload, make_torrent, open_fds, same_files, task_count
+from .helpers import add_again, loopback_config, make_payload, make_torrent, open_fds, same_files, task_count
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.interop]
 
@@ -195,6 +195,8 @@ async def test_churn_soak(tmp_path: Path) -> None:
         # the manager wrote resume data at exit: none may mark a piece that is bad on disk
         assert bad_resume_pieces(state, torrents) == []
         async with TorrentManager(loopback_config(state_dir=state, seed=False)) as manager:
+            for ih in await anyio.to_thread.run_sync(manager.saved):  # (as the owner of records would)
+                await add_again(manager, ih, save)
             reloaded = [session.name for session in manager.sessions]  # from the state dir
             assert len(reloaded) == handled
             for session in list(manager.sessions):

@@ -126,6 +126,45 @@ def test_many_torrents_under_one_manager_with_events(tmp_path: Path) -> None:
     assert "piece.completed" in run.stdout and "peer.connected" in run.stdout
 
 
+def test_jobs_with_a_queue_go_on_in_the_next_run_of_the_job_service(tmp_path: Path) -> None:
+    torrents = []
+    for n in range(3):
+        payload = make_payload(tmp_path / "seed", seed=n, name=f"payload{n}")
+        torrent = make_torrent(payload)
+        (tmp_path / f"t{n}.torrent").write_bytes(torrent.to_bytes())
+        torrents.append(torrent)
+    state = str(tmp_path / "state")
+    seeders = [te.BackgroundDownload(t, tmp_path / "seed", config=loopback_config()) for t in torrents]
+    try:
+        for seeder in seeders:
+            assert seeder.wait(30)
+        peers = [arg for s in seeders for arg in ("--peer", f"127.0.0.1:{s.status().listen_port}")]
+        run = run_example("job_service.py", str(tmp_path / "dl"), "t0.torrent", "t1.torrent", "t2.torrent",
+                          "--max-active", "1", "--state-dir", state, "--local", *peers, cwd=tmp_path)
+    finally:
+        for seeder in seeders:
+            seeder.close()
+    assert run.returncode == 0, run.stderr
+    assert f"0 jobs in {state}" in run.stdout
+    lines = run.stdout.splitlines()
+    for torrent in torrents:
+        assert f"added: {torrent.name}" in lines
+        assert f"done: {torrent.name} completed {torrent.payload_size} bytes" in lines
+        assert same_files(torrent, tmp_path / "seed", tmp_path / "dl") == []
+    # one download slot: each job waits, queued, until the one before it has its data
+    def first(name: str, change: str) -> int:
+        return next(i for i, line in enumerate(lines)
+                    if line.startswith(f"{name}: ") and line.endswith(change))
+
+    for before, after in zip(torrents, torrents[1:], strict=False):
+        assert first(before.name, "-> seeding") < first(after.name, "-> downloading")
+    # the next run finds its jobs in the state folder (no seeder, no source: nothing to fetch)
+    again = run_example("job_service.py", str(tmp_path / "dl"), "--state-dir", state, "--local", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"3 jobs in {state}" in again.stdout and "added" not in again.stdout
+    assert all(f"done: {t.name} completed {t.payload_size} bytes" in again.stdout for t in torrents)
+
+
 def test_stream_a_file_into_a_player(tmp_path: Path, seeded: tuple[te.Torrent, Path, int]) -> None:
     torrent, path, port = seeded
     player = "sh -c 'cat > played.bin'"  # a player that keeps what it was given

@@ -433,6 +433,9 @@ async def test_a_magnet_the_queue_holds_once_its_data_is_checked_does_not_run(
         assert started == [job.info_hash, first.info_hash]
         await jobs.pause(first.id)  # its slot frees: the magnet runs
         await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        with anyio.fail_after(10):  # (its swarm starts in the session's group, once resumed)
+            while len(started) < 3:
+                await anyio.sleep(0.01)
         assert started == [job.info_hash, first.info_hash, job.info_hash]
 
 

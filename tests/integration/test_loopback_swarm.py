@@ -20,6 +20,7 @@ from torrent_engine.session.state_table import State
 from torrent_engine.storage.resume import load_resume
 
 from .helpers import (
+    add_again,
     loopback_config,
     make_payload,
     make_torrent,
@@ -232,7 +233,7 @@ async def test_pause_disconnects_and_resume_completes(tmp_path: Path) -> None:
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 
-async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: Path) -> None:
+async def test_manager_runs_two_torrents_and_both_added_again_start_without_recheck(tmp_path: Path) -> None:
     p1 = make_payload(tmp_path / "seed", name="one", seed=1)
     p2 = make_payload(tmp_path / "seed", [("solo.bin", 300_000), ("x", 3)], name="two", seed=2)
     t1, t2 = make_torrent(p1), make_torrent(p2)
@@ -257,19 +258,19 @@ async def test_manager_runs_two_torrents_and_reloads_without_recheck(tmp_path: P
             assert {e.info_hash for e in events} == {t1.info_hash.hex(), t2.info_hash.hex()}
     assert same_files(t1, tmp_path / "seed", tmp_path / "leech") == []
     assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
-    # restart: both torrents come back from the state dir, complete, without a recheck
+    # restart (each added again from the state dir, as an owner of records does): both complete,
+    # without a recheck
     async with TorrentManager(loopback_config(state_dir=state / "leech")) as again:
-        assert {s.info_hash for s in again.sessions} == {t1.info_hash, t2.info_hash}
-        for s in again.sessions:
+        for t in (t1, t2):
+            s = await add_again(again, t.info_hash, tmp_path / "leech")
             await s.wait_ready()
             assert s.state is State.SEEDING and not s.rechecked
     # a touched file makes the resume data untrusted: recheck, and it still finds every piece
     target = tmp_path / "leech" / "two" / "solo.bin"
     os.utime(target, ns=(0, 0))
     async with TorrentManager(loopback_config(state_dir=state / "leech")) as third:
-        s = third.get(t2.info_hash)
-        other = third.get(t1.info_hash)
-        assert s is not None and other is not None
+        s = await add_again(third, t2.info_hash, tmp_path / "leech")
+        other = await add_again(third, t1.info_hash, tmp_path / "leech")
         await s.wait_ready()
         await other.wait_ready()
         assert s.state is State.SEEDING and s.rechecked and len(s.have) == t2.num_pieces
@@ -351,29 +352,6 @@ async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_pa
         saved = load_resume(resume)
         assert saved is not None and saved.completed_time > 0
         assert session.state is (State.SEEDING if seed else State.STOPPED)
-
-
-async def test_manager_queues_downloads_beyond_the_limit(tmp_path: Path) -> None:
-    p1 = make_payload(tmp_path / "seed", name="one", seed=1)
-    p2 = make_payload(tmp_path / "seed", name="two", seed=2)
-    t1, t2 = make_torrent(p1), make_torrent(p2)
-    async with TorrentManager(loopback_config(upload_rate_limit=600_000)) as seeds:
-        for t in (t1, t2):
-            await (await seeds.add(t, tmp_path / "seed")).wait_ready()
-        port = seeds.sessions[0].listen_port
-        order: list[str] = []
-        async with TorrentManager(loopback_config(max_active_downloads=1)) as leech:
-            leech.events.subscribe("session.completed", lambda e: order.append(e.info_hash))
-            a = await leech.add(t1, tmp_path / "leech", peers=(("127.0.0.1", port),))
-            b = await leech.add(t2, tmp_path / "leech", peers=(("127.0.0.1", port),))
-            assert b.state is State.QUEUED and leech.queued == [b]  # waits for a's slot
-            with anyio.fail_after(60):
-                await a.wait_completed()
-                await b.wait_completed()
-            await anyio.sleep(0.05)
-            assert leech.queued == []
-    assert order == [t1.info_hash.hex(), t2.info_hash.hex()]
-    assert same_files(t2, tmp_path / "seed", tmp_path / "leech") == []
 
 
 async def test_pieces_written_block_by_block_past_the_memory_cap(tmp_path: Path) -> None:

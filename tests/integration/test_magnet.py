@@ -11,10 +11,10 @@ from torrent_engine import events as ev
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
 from torrent_engine.formats.magnet import parse_magnet
-from torrent_engine.session import Session
+from torrent_engine.session import Session, SessionSetup
 from torrent_engine.session.state_table import State
 
-from .helpers import loopback_config, make_payload, make_torrent, same_files
+from .helpers import add_again, loopback_config, make_payload, make_torrent, same_files
 
 pytestmark = pytest.mark.anyio
 
@@ -56,8 +56,8 @@ async def test_manager_adds_magnet_uri_and_keeps_the_metainfo(tmp_path: Path) ->
         saved = state / "torrents" / f"{torrent.info_hash.hex()}.torrent"
         assert saved.exists()
         async with TorrentManager(loopback_config(state_dir=state)) as again:
-            reloaded = again.get(torrent.info_hash)
-            assert reloaded is not None and reloaded.has_metadata
+            reloaded = await add_again(again, torrent.info_hash, tmp_path / "leech")
+            assert reloaded.has_metadata
             await reloaded.wait_ready()
             assert reloaded.state is State.SEEDING
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
@@ -175,3 +175,39 @@ async def test_a_magnets_select_only_downloads_just_those_files(tmp_path: Path) 
     for other in ("a.bin", "c.bin"):  # at most the bytes of pieces shared with b.bin
         path = leech / other
         assert not path.exists() or path.read_bytes() != (payload / other).read_bytes()
+
+
+async def test_a_magnets_setup_applies_as_its_metadata_arrives(tmp_path: Path) -> None:
+    """What the owner told the session (``SessionSetup``) of the files applies as the torrent's
+    parts are made from the metadata, before the first request for data: the owner's priorities
+    over the magnet's own selection (``so=0``), sequential mode, the first and last pieces."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 300_000), ("b.bin", 70_000), ("c.bin", 200_000)])
+    torrent = make_torrent(payload, version="v1")
+    magnet = parse_magnet(torrent.magnet_uri() + "&so=0")
+    setup = SessionSetup(file_priorities=(0, 4, 0), sequential=True, first_last_piece=True)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(magnet, tmp_path / "leech", config=loopback_config(), setup=setup,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.file_priorities == [0, 4, 0] and leecher.picker.sequential
+    leech = tmp_path / "leech" / payload.name
+    assert (leech / "b.bin").read_bytes() == (payload / "b.bin").read_bytes()
+    for other in ("a.bin", "c.bin"):  # at most the bytes of pieces shared with b.bin
+        path = leech / other
+        assert not path.exists() or path.read_bytes() != (payload / other).read_bytes()
+
+
+async def test_a_magnets_setup_for_another_number_of_files_is_its_error(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=loopback_config(),
+                           setup=SessionSetup(file_priorities=(4,)),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                while not leecher.error:
+                    await anyio.sleep(0.02)
+            said = f"file priorities given for 1 files: {torrent.name!r} has {len(torrent.files)}"
+            assert said in leecher.error and leecher.finished

@@ -26,7 +26,7 @@ from torrent_engine.session import PeerState, Session
 from torrent_engine.session.state_table import State
 
 from .fake_seed import FakeSeed
-from .helpers import loopback_config, make_payload, make_torrent, record_sent_messages, same_files
+from .helpers import add_again, loopback_config, make_payload, make_torrent, record_sent_messages, same_files
 
 pytestmark = pytest.mark.anyio
 
@@ -63,8 +63,8 @@ async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> No
     assert saved.info_hash_v2 == torrent.info_hash_v2
     # a restart takes the saved metainfo: nothing to ask of peers again (none is there)
     async with TorrentManager(loopback_config(state_dir=state)) as again:
-        reloaded = again.get(torrent.info_hash)
-        assert reloaded is not None and reloaded.has_metadata
+        reloaded = await add_again(again, torrent.info_hash, tmp_path / "leech")
+        assert reloaded.has_metadata
         await reloaded.wait_ready()
         assert reloaded.state is State.SEEDING and reloaded.layers.fetcher is None
         assert reloaded.torrent.piece_layers == torrent.piece_layers
@@ -235,8 +235,8 @@ async def test_a_hybrid_by_btmh_alone_gets_its_layers_and_restarts_by_that_hash(
     saved = Torrent.load(state / "torrents" / f"{v2.hex()}.torrent")
     assert saved.piece_layers == torrent.piece_layers and saved.info_hash_v1 == torrent.info_hash_v1
     async with TorrentManager(loopback_config(state_dir=state)) as again:
-        reloaded = again.get(v2)
-        assert reloaded is not None and reloaded.info_hash == v2
+        reloaded = await add_again(again, v2, tmp_path / "leech")
+        assert reloaded.info_hash == v2
         await reloaded.wait_ready()
         assert reloaded.state is State.SEEDING and not reloaded.rechecked
         assert reloaded.torrent.piece_layers == torrent.piece_layers

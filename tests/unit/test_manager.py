@@ -1,6 +1,7 @@
-"""What ``TorrentManager`` promises: one session per info-hash, queueing of downloads, remove with
-and without the files, persistence in the state directory and reload, nothing left running at
-exit, and every session's events on the manager's bus. Real sessions over 127.0.0.1, no DHT."""
+"""What ``TorrentManager`` promises: one session per info-hash, every torrent started as it is
+added (no queue: the job service's is the one), remove with and without the files, persistence
+in the state directory (nothing reloaded of its own), nothing left running at exit, and every
+session's events on the manager's bus. Real sessions over 127.0.0.1, no DHT."""
 
 from __future__ import annotations
 
@@ -58,36 +59,16 @@ async def test_the_same_info_hash_twice_is_refused_and_the_first_session_runs_on
     assert not (tmp_path / "elsewhere").exists()
 
 
-async def test_downloads_beyond_the_limit_wait_and_start_in_order_as_slots_free(tmp_path: Path) -> None:
+async def test_the_manager_holds_no_torrent_back_whatever_the_download_slots(tmp_path: Path) -> None:
+    """The manager is a registry of running sessions: it starts every torrent it is given, at
+    once. Download slots are the job service's queue (``Config.max_active_downloads`` sets it),
+    never a second queue in the manager that would hold sessions the jobs' queue did not."""
     torrents = [payload_and_torrent(tmp_path / "src", name=f"t{n}", seed=n)[1] for n in range(3)]
-    # no peer has them: each download would run for ever, so only the limit decides who runs
+    # no peer has them: each download would run for ever
     async with TorrentManager(loopback_config(max_active_downloads=1)) as manager:
-        a, b, c = [await manager.add(t, tmp_path / "dl") for t in torrents]
-        assert manager.queued == [b, c]
-        await wait_for(lambda: a.state is State.DOWNLOADING)
-        assert b.state is State.QUEUED and c.state is State.QUEUED and manager.queued == [b, c]
-        await manager.remove(a)
-        await wait_for(lambda: b.state is State.DOWNLOADING)
-        assert c.state is State.QUEUED and manager.queued == [c]
-        await manager.remove(c)  # a queued torrent can be removed: it never ran
-        assert manager.queued == [] and manager.sessions == [b]
-        assert c.finished and c.status().state == State.STOPPED.value
-
-
-async def test_seeding_and_paused_torrents_take_no_download_slot(tmp_path: Path) -> None:
-    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
-    _, paused = payload_and_torrent(tmp_path / "src", name="paused", seed=2)
-    _, wanted = payload_and_torrent(tmp_path / "src", name="wanted", seed=3)
-    async with TorrentManager(loopback_config(max_active_downloads=1)) as manager:
-        seeding = await manager.add(complete, tmp_path / "data")
-        with anyio.fail_after(20):
-            await seeding.wait_ready()
-        assert seeding.state is State.SEEDING
-        held = await manager.add(paused, tmp_path / "dl", paused=True)
-        await wait_for(lambda: held.state is State.PAUSED)
-        running = await manager.add(wanted, tmp_path / "dl")
-        assert manager.queued == []
-        await wait_for(lambda: running.state is State.DOWNLOADING)
+        sessions = [await manager.add(t, tmp_path / "dl") for t in torrents]
+        await wait_for(lambda: all(s.state is State.DOWNLOADING for s in sessions))
+        assert manager.sessions == sessions
 
 
 async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(tmp_path: Path) -> None:
@@ -114,55 +95,48 @@ async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(t
             await manager.remove(torrent.info_hash)
 
 
-async def test_torrents_are_saved_in_the_state_dir_and_reloaded(tmp_path: Path) -> None:
-    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
-    _, held = payload_and_torrent(tmp_path / "src", name="held", seed=2)
-    _, gone = payload_and_torrent(tmp_path / "src", name="gone", seed=3)
-    cfg = loopback_config(state_dir=tmp_path / "state")
-    async with TorrentManager(cfg) as manager:
-        seeding = await manager.add(complete, tmp_path / "data")
-        with anyio.fail_after(20):
-            await seeding.wait_ready()
-        assert seeding.rechecked  # first time: hashed from disk
-        await manager.add(held, tmp_path / "dl", paused=True)
-        await manager.remove(await manager.add(gone, tmp_path / "dl"))
-    async with TorrentManager(cfg) as manager:
-        hashes = sorted(s.info_hash for s in manager.sessions)
-        assert hashes == sorted([complete.info_hash, held.info_hash])  # not the removed one
-        again = manager.get(complete.info_hash)
-        assert again is not None and again.save_path.resolve() == (tmp_path / "data").resolve()
-        with anyio.fail_after(20):
-            await again.wait_ready()
-        assert again.state is State.SEEDING and not again.rechecked  # trusted its resume data
-        assert len(again.have) == complete.num_pieces
-        paused = manager.get(held.info_hash)
-        assert paused is not None
-        with anyio.fail_after(20):
-            await paused.wait_ready()
-        assert paused.state is State.PAUSED and paused.downloaded == 0
-
-
-async def test_an_owner_that_keeps_its_own_records_starts_each_saved_torrent_again_with_its_word(
+async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_again_with_its_word(
         tmp_path: Path) -> None:
-    """``reload_saved=False``: entering reloads nothing; ``add_saved`` starts a saved torrent
-    again from its resume data (no check), paused or not as the caller says whatever the resume
-    data said, and writes no metainfo again."""
+    """The manager reloads nothing of its own (which torrents exist, and whether paused, is its
+    owner's record): entering it over a state folder starts no session; ``add_saved`` starts a
+    saved torrent again from its resume data (no check), paused or not as the caller says
+    whatever it was before, and writes no metainfo again. A removed torrent's are gone."""
     _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    _, gone = payload_and_torrent(tmp_path / "src", name="gone", seed=3)
     cfg = loopback_config(state_dir=tmp_path / "state")
     async with TorrentManager(cfg) as manager:
         first = await manager.add(complete, tmp_path / "data", paused=True)
         with anyio.fail_after(20):
             await first.wait_ready()
+        assert first.rechecked  # first time: hashed from disk
+        await manager.remove(await manager.add(gone, tmp_path / "dl"))
     metainfo = manager.saved_metainfo_path(complete.info_hash)
     assert metainfo is not None
     written = metainfo.stat().st_mtime_ns
-    async with TorrentManager(cfg, reload_saved=False) as manager:
+    async with TorrentManager(cfg) as manager:
         assert manager.sessions == [] and manager.saved() == [complete.info_hash]
         again = await manager.add_saved(Torrent.load(metainfo), tmp_path / "data", paused=False)
         with anyio.fail_after(20):
             await again.wait_ready()
         assert again.state is State.SEEDING and not again.rechecked  # (its resume data trusted)
+        assert len(again.have) == complete.num_pieces
     assert metainfo.stat().st_mtime_ns == written
+
+
+async def test_a_torrent_added_again_in_a_later_run_goes_on_from_its_resume_data(tmp_path: Path) -> None:
+    """A program that adds its torrent again each run (``te.download``, ``BackgroundDownload``
+    with a state folder) goes on from what was verified; the next run's entering reloaded it,
+    and the add was refused as "already added"."""
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    async with TorrentManager(cfg) as manager:
+        with anyio.fail_after(20):
+            await (await manager.add(complete, tmp_path / "data")).wait_ready()
+    async with TorrentManager(cfg) as manager:
+        again = await manager.add(complete, tmp_path / "data")
+        with anyio.fail_after(20):
+            await again.wait_ready()
+        assert again.state is State.SEEDING and not again.rechecked and manager.sessions == [again]
 
 
 async def test_nothing_runs_and_no_file_stays_open_after_exit(tmp_path: Path) -> None:
@@ -214,30 +188,3 @@ async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed
                                    for e in heard[count:]))
         await anyio.sleep(0.05)
         assert not any(e.info_hash == first.info_hash.hex() for e in heard[count:])
-
-
-async def test_a_pause_or_resume_is_in_the_resume_data_when_it_returns(tmp_path: Path) -> None:
-    """Nothing else is written before a crash: the resume file says what ``pause``/``resume``
-    did as soon as they return, before the check (the manager's placeholder) and after it."""
-    from torrent_engine.storage.resume import load_resume
-
-    _, torrent = payload_and_torrent(tmp_path / "src")
-    cfg = loopback_config(state_dir=tmp_path / "state")
-    resume_file = tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.resume"
-
-    def stored_paused() -> bool:
-        data = load_resume(resume_file)
-        assert data is not None
-        return data.paused
-
-    async with TorrentManager(cfg) as manager:
-        session = await manager.add(torrent, tmp_path / "dl", paused=True)
-        assert stored_paused()
-        await session.resume()
-        assert not stored_paused() and not session.paused
-        with anyio.fail_after(20):
-            await session.wait_ready()
-        await session.pause()
-        assert stored_paused()
-        await session.resume()
-        assert not stored_paused()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.errors import StorageError
+from torrent_engine.formats.bencode import decode, encode
 from torrent_engine.storage import resume
 from torrent_engine.storage.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 
@@ -28,6 +29,20 @@ def test_round_trip_and_trust(tmp_path: Path) -> None:
     assert loaded == data
     assert trusted_pieces(loaded, info_hash=b"h" * 20, num_pieces=10, save_path=str(tmp_path),
                           current=stamp_files([f, None])) == {0, 3, 9}
+
+
+def test_resume_data_holds_no_paused_flag_and_reads_one_written_before(tmp_path: Path) -> None:
+    """Whether a torrent is paused is its owner's record, not the resume data's: none is
+    written, and a file an earlier version wrote with the flag reads as before, the flag left."""
+    data = _data(tmp_path, [None], {2})
+    raw = resume.encode_resume(data)
+    assert b"6:paused" not in raw
+    older = decode(raw)
+    assert isinstance(older, dict)
+    older[b"paused"] = 1
+    path = tmp_path / "t.resume"
+    path.write_bytes(encode(older))
+    assert load_resume(path) == data
 
 
 def test_changed_file_or_other_torrent_forces_recheck(tmp_path: Path) -> None:

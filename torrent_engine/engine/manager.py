@@ -1,10 +1,11 @@
-"""Many torrents in one process: one ``SharedResources``, a session table, persistence.
+"""Many torrents in one process: one ``SharedResources`` and a registry of running sessions.
 
-``async with TorrentManager(config) as manager:`` starts the shared services' owner and reloads
-the torrents saved in ``config.state_dir`` (metainfo + resume data; ``reload_saved=False``: none,
-the owner adds each again with ``add_saved``, as the job service does from its records); ``add``
-starts a session, ``remove`` stops one. Every session's events are re-published on
-``manager.events``.
+``async with TorrentManager(config) as manager:`` starts the shared services' owner; ``add``
+starts a session (and saves its metainfo and resume data in ``config.state_dir``), ``remove``
+stops one. The manager holds no torrent back and reloads none of its own: which torrents exist,
+whether they are paused or queued, is its owner's record (the job service's), and a restart is
+that owner adding each again with ``add_saved``, from what the state folder holds. Every
+session's events are re-published on ``manager.events``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ import anyio
 import anyio.abc
 
 from ..config import Config
-from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
+from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError
 from ..events import EventBus
 from ..formats.bencode import decode_with_spans
-from ..formats.infohash import v2_on_wire
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
-from ..session import Session, SessionStatus
+from ..session import Session, SessionSetup, SessionStatus
 from ..storage.paths import real_path
-from ..storage.resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
+from ..storage.resume import ResumeData, remove_stale_temp_files, save_resume, write_atomic
 from .addtorrent import add_torrent_of
 from .resolve import resolve
 from .shared import SharedResources
@@ -43,23 +43,14 @@ TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 class TorrentManager:
     """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
 
-    def __init__(self, config: Config | None = None, *, reload_saved: bool = True) -> None:
-        """``reload_saved``: whether entering the manager starts again every torrent saved in
-        the state folder (``reload``), paused or not as its resume data says. An owner that
-        keeps its own record of the torrents (the job service) passes False and adds each again
-        with ``add_saved``; the saved files of one it does not add stay until ``forget_saved``."""
+    def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
-        self._reload_saved = reload_saved
         self.events = EventBus()
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
         self._undo_forward: dict[bytes, object] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._running: set[bytes] = set()  # sessions whose run() was started
-        self._queue: list[Session] = []  # waiting for a download slot (state "queued")
-        for name in ("session.completed", "session.stopped", "session.error"):
-            self.events.subscribe(name, lambda _event: self._slot_freed())
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -69,8 +60,6 @@ class TorrentManager:
         self._stack = stack
         try:
             self._remove_stale_writes()
-            if self._reload_saved:
-                await self.reload()
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -108,13 +97,14 @@ class TorrentManager:
     # -- add / remove --------------------------------------------------------------------
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
-                  prepare: Callable[[Session], None] | None = None,
+                  setup: SessionSetup | None = None,
                   info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
         (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
 
-        ``prepare`` is called with the new session before it starts (e.g. to set file
-        priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
+        ``setup``: what the owner tells the new session before it starts (its file priorities,
+        limits ...: ``SessionSetup``), which the session applies as it is made, so that no piece
+        of a skipped file is requested first. ``info_hash``: the
         hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
         ``seed_mode``: the data is complete on disk (see ``Session``): seeding at once, no check;
         a restart keeps it (the resume data says so) until a piece that fails ends it.
@@ -122,19 +112,19 @@ class TorrentManager:
         self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
-                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode)
 
     async def add_saved(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
                         info_hash: bytes | None = None, peers: tuple[tuple[str, int], ...] = (),
-                        paused: bool = False, prepare: Callable[[Session], None] | None = None,
+                        paused: bool = False, setup: SessionSetup | None = None,
                         seed_mode: bool = False) -> Session:
         """Start a session again for a torrent this manager saved before (its metainfo, as
         ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
         on from what its resume data says was verified (its data is checked when there is none,
-        or when its files changed). ``info_hash``, ``prepare``, ``seed_mode``: as ``add``'s;
-        ``paused`` is the caller's word, whatever the resume data says."""
+        or when its files changed). ``info_hash``, ``setup``, ``seed_mode``: as ``add``'s;
+        ``paused``: as ``add``'s (the caller's word: the resume data holds no such thing)."""
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=False,
-                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode)
 
     async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
         """``source`` read by the one resolver (a URL through the configured proxy)."""
@@ -143,12 +133,11 @@ class TorrentManager:
         return await resolve(add_torrent_of(source), proxy=self.config.proxy, bind=self.config.netbind())
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
-                     paused: bool, persist: bool,
-                     prepare: Callable[[Session], None] | None = None,
+                     paused: bool, persist: bool, setup: SessionSetup | None = None,
                      info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
-        key = info_hash or torrent.info_hash  # (a reloaded hybrid keeps the hash it was added by)
+        key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
         resume_path = self._state_file(key, ".resume")
@@ -158,10 +147,9 @@ class TorrentManager:
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
+                          setup=setup,
                           metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
                           else None)
-        if prepare is not None:
-            prepare(session)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
@@ -170,69 +158,19 @@ class TorrentManager:
             except BaseException:
                 self._forget(key)  # (not saved: not added)
                 raise
-        if self._has_free_slot():
-            try:
-                await self._launch(session)
-            except BaseException:
-                self._forget(key)
-                raise
-        else:
-            self._queue.append(session)
+        try:
+            await self._tg.start(self._run_session, session)
+        except BaseException:
+            self._forget(key)
+            raise
         if persist and resume_path is not None and not resume_path.exists():
             # the save path must survive a restart even before the first real save; with no file
             # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
             placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
-                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused,
+                                     have=b"", num_pieces=0, added_time=int(time.time()),
                                      seed_mode=seed_mode)
             await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
         return session
-
-    def _active_downloads(self) -> int:
-        return sum(1 for s in self._sessions.values() if s.info_hash in self._running and not s.finished
-                   and not s.status().progress >= 1.0 and s.state.value not in ("seeding", "paused"))
-
-    def set_max_active_downloads(self, limit: int) -> None:
-        """Download at most ``limit`` torrents at once from now on (0: no limit); queued ones
-        start at once if the new limit leaves room."""
-        if limit < 0:
-            raise ValueError("max_active_downloads must be >= 0")
-        self.config.max_active_downloads = limit
-        self._slot_freed()
-
-    def _has_free_slot(self) -> bool:
-        limit = self.config.max_active_downloads
-        return limit <= 0 or self._active_downloads() < limit
-
-    async def _launch(self, session: Session) -> None:
-        assert self._tg is not None
-        self._running.add(session.info_hash)
-        try:
-            await self._tg.start(self._run_session, session)
-        except BaseException:
-            self._running.discard(session.info_hash)
-            raise
-
-    def _slot_freed(self) -> None:
-        if self._queue and self._tg is not None:
-            self._tg.start_soon(self._start_queued)
-
-    async def _start_queued(self) -> None:
-        while self._queue and self._has_free_slot():
-            session = self._queue.pop(0)
-            if self._sessions.get(session.info_hash) is session:
-                await self._launch(session)
-
-    async def start_now(self, session: Session) -> None:
-        """Start a queued session at once, past the download-slot limit (a reader needs its
-        bytes now); nothing for one that is not queued."""
-        if session in self._queue:
-            self._queue.remove(session)
-            await self._launch(session)
-
-    @property
-    def queued(self) -> list[Session]:
-        """Sessions waiting for a download slot, in order."""
-        return list(self._queue)
 
     async def _run_session(self, session: Session, *,
                            task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -244,8 +182,6 @@ class TorrentManager:
 
     def _forget(self, info_hash: bytes) -> None:
         self._sessions.pop(info_hash, None)
-        self._running.discard(info_hash)
-        self._queue = [s for s in self._queue if s.info_hash != info_hash]
         undo = self._undo_forward.pop(info_hash, None)
         if callable(undo):
             undo()
@@ -295,8 +231,8 @@ class TorrentManager:
             path.unlink(missing_ok=True)
 
     def forget_saved(self, info_hash: bytes | str) -> None:
-        """Remove the saved metainfo and resume data of a torrent that has no session (one left
-        out of the reload); blocking file I/O (call it on a worker thread)."""
+        """Remove the saved metainfo and resume data of a torrent that has no session (one its
+        owner no longer records); blocking file I/O (call it on a worker thread)."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
@@ -324,24 +260,6 @@ class TorrentManager:
         for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", stale)
 
-    async def reload(self) -> None:
-        """Start again every torrent saved in the state folder that has no session, paused when
-        its resume data says so (entering the manager does it, unless ``reload_saved`` is False);
-        one without usable resume data is left out."""
-        if self.config.state_dir is None:
-            return
-        folder = Path(self.config.state_dir) / "torrents"
-        if not folder.is_dir():
-            return
-        # every torrent's metainfo and resume data read in one worker-thread hop (two hops per
-        # torrent were most of a start with thousands of them), then the sessions started
-        paths = sorted(folder.glob("*.torrent"))
-        saved = await anyio.to_thread.run_sync(self._read_saved, paths)
-        for torrent, key, resume in saved:
-            if key not in self._sessions:
-                await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused,
-                                  persist=False, info_hash=key, seed_mode=resume.seed_mode)
-
     def saved(self) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
         resume data is saved in the state folder (blocking: call it on a worker thread)."""
@@ -356,30 +274,6 @@ class TorrentManager:
                 except ValueError:
                     continue  # (not a file this manager wrote)
         return sorted(found)
-
-    def _read_saved(self, paths: list[Path]) -> list[tuple[Torrent, bytes, ResumeData]]:
-        """(metainfo, the hash it was added by, resume data) of each saved torrent to reload (in
-        a worker thread); one that cannot be read is logged and left out."""
-        out = []
-        for metainfo_path in paths:
-            try:
-                torrent = load_saved_metainfo(metainfo_path)
-            except (MetainfoError, TorrentEngineError, OSError) as exc:
-                log.warning("cannot reload %s: %s", metainfo_path, exc)
-                continue
-            # the file is named by the hash the torrent was added by: for a hybrid added by a
-            # btmh magnet, its truncated v2 info-hash rather than the v1 one
-            key = torrent.info_hash
-            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
-            if v2 is not None and metainfo_path.stem == v2.hex():
-                key = v2
-            resume_path = self._state_file(key, ".resume")
-            resume = load_resume(resume_path) if resume_path else None
-            if resume is None:
-                log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
-                continue
-            out.append((torrent, key, resume))
-        return out
 
 
 def load_saved_metainfo(path: Path) -> Torrent:

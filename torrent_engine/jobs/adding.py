@@ -30,7 +30,7 @@ from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
 from .incomplete import download_path_for
-from .lifecycle import JobLifecycle
+from .lifecycle import JobLifecycle, session_setup
 from .model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -247,7 +247,7 @@ class JobAdder:
         try:
             try:
                 await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
-                                       prepare=lambda s: self.run.apply_options(rec, s), seed_mode=seed_mode)
+                                       setup=session_setup(rec), seed_mode=seed_mode)
             except BaseException as exc:
                 self.run.queue.held.discard(rec.id)
                 self.run.claims.release(rec.id)

@@ -16,7 +16,7 @@ import anyio.abc
 from ..errors import TorrentEngineError
 from ..session import Session
 from ..session.state_table import State
-from .lifecycle import JobLifecycle
+from .lifecycle import JobLifecycle, session_setup
 from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
 from .organise import Organiser
 from .peerlimits import check_job_peers
@@ -175,7 +175,7 @@ class JobControl:
                 await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
                     await self.run.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
-                                           paused=paused, prepare=lambda s: self.run.prepare_session(rec, s))
+                                           paused=paused, setup=session_setup(rec))
                 except (TorrentEngineError, OSError) as exc:
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON t
 
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..session.setup import TOP_PRIORITY, first_last_pieces
 from .model import NO_LIMIT, InvalidJobRequest, JobFeatures
 
 if TYPE_CHECKING:
     from ..session import Session
-
-TOP_PRIORITY = 7  # the picker's highest piece priority
 
 CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
 MAX_NAME = 255
@@ -134,19 +133,6 @@ def _flag(data: Mapping[str, object], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise InvalidJobRequest("must be true or false", name)
     return value
-
-
-def first_last_pieces(torrent: Torrent, priorities: Sequence[int] | None) -> set[int]:
-    """The first and the last piece of every wanted (priority > 0), non-empty, non-pad file."""
-    pl = torrent.piece_length
-    out: set[int] = set()
-    for i, f in enumerate(torrent.files):
-        wanted = priorities[i] > 0 if priorities is not None and i < len(priorities) else True
-        if f.pad or f.length == 0 or not wanted:
-            continue
-        out.add(f.offset // pl)
-        out.add((f.offset + f.length - 1) // pl)
-    return out
 
 
 def prioritise_first_last(session: Session, priorities: Sequence[int] | None) -> None:

@@ -25,7 +25,7 @@ from ..formats.bitfield import Bitfield
 from ..formats.magnet import Magnet, parse_magnet
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
-from ..session import Session
+from ..session import Session, SessionSetup
 from ..session.state_table import State
 from ..storage.resume import load_resume
 from .autorun import ProgramEvent
@@ -315,8 +315,7 @@ class JobLifecycle:
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
-        into the session; a reader of a file it skips asks the job (``want_file``), which owns them."""
-        session.file_wanted = lambda index: self.want_file(rec, session, index)
+        into the running session (a new one is told them as it is made: ``session_setup``)."""
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
         if not session.has_metadata:
@@ -334,19 +333,17 @@ class JobLifecycle:
             prioritise_first_last(session, rec.file_priorities)
 
     def want_file(self, rec: JobRecord, session: Session, index: int) -> None:
-        """A reader opened on file ``index``, which the job skips (a stream of it): reading it
-        means downloading it. The job wants it from now on, at the default priority: its record
-        says so (saved at once; a restart keeps it), and its session is told."""
+        """A reader opened on file ``index``, which the job skipped (a stream of it), and the
+        session wants it since (``SessionFileWanted``): reading it means downloading it. The job
+        wants it from now on, at the default priority: its record says so (a restart keeps it),
+        and its session is told the record's priorities (and first and last pieces)."""
         files = session.torrent.files
-        if self.session_of(rec) is not session or rec.id in self.busy:  # (not the job's session now)
-            priorities = session.file_priorities
-            priorities[index] = DEFAULT_PRIORITY
-            session.set_file_priorities(priorities)
+        if not 0 <= index < len(files):
             return
         if rec.file_priorities is None or len(rec.file_priorities) != len(files):
             rec.file_priorities = selected_priorities(rec, session.torrent)  # (a magnet's, just here)
         wanted = list(rec.file_priorities)
-        wanted[index] = DEFAULT_PRIORITY
+        wanted[index] = wanted[index] or DEFAULT_PRIORITY
         rec.file_priorities = wanted
         rec.options = dataclasses.replace(rec.options, files=tuple(i for i, p in enumerate(wanted) if p > 0))
         rec.updated_at = self.clock()
@@ -675,11 +672,9 @@ class JobLifecycle:
         if isinstance(source, Torrent):  # (saved by the manager: nothing written again)
             return await self.manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
                                                 peers=rec.options.peers, paused=paused,
-                                                prepare=lambda s: self.prepare_session(rec, s),
-                                                seed_mode=rec.options.seed_mode)
+                                                setup=session_setup(rec), seed_mode=rec.options.seed_mode)
         return await self.manager.add(source, save_path, peers=rec.options.peers, paused=paused,
-                                      prepare=lambda s: self.prepare_session(rec, s),
-                                      seed_mode=rec.options.seed_mode)
+                                      setup=session_setup(rec), seed_mode=rec.options.seed_mode)
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or
@@ -705,18 +700,17 @@ class JobLifecycle:
             return None
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
-    def prepare_session(self, rec: JobRecord, session: Session) -> None:
-        """A new session for a job that had one before (a restart, a recheck, a move): the job's options,
-        and its totals so far, which the new session counts on from (the job owns its totals; a
-        session counts from what it is given or what its resume data says, whichever is more)."""
-        session.downloaded = max(session.downloaded, rec.downloaded)
-        session.uploaded = max(session.uploaded, rec.uploaded)
-        edited_paths_and_trackers(rec, session)
-        self.apply_options(rec, session)
 
-
-def edited_paths_and_trackers(rec: JobRecord, session: Session) -> None:
-    """Tell a session, before it starts, its job's renamed files and edited trackers."""
-    session.renamed_files = {i: tuple(p) for i, p in rec.renamed.items()}
-    if rec.tracker_tiers is not None:
-        session.set_trackers(rec.tracker_tiers)
+def session_setup(rec: JobRecord) -> SessionSetup:
+    """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a
+    move): the job's options, file priorities, renamed files and edited trackers, and its
+    totals so far, which the new session counts on from (the job owns its totals; a session
+    counts from what it is given or what its resume data says, whichever is more)."""
+    o = rec.options
+    return SessionSetup(
+        download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
+        file_priorities=None if rec.file_priorities is None else tuple(rec.file_priorities),
+        sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
+        renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
+        trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
+        downloaded=rec.downloaded, uploaded=rec.uploaded)

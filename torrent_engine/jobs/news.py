@@ -1,7 +1,8 @@
 """The engine's news to the jobs: one typed handler per kind of engine event, subscribed by
 class on the manager's bus. A tracker's answer is noted, a stats update becomes a
-``job.progress``, a magnet's metadata applies the job's selection at once, a session's news
-changes the job's state; any news of a job's session wakes it for the timers (awake.py).
+``job.progress``, a magnet's metadata applies the job's selection at once, a skipped file a
+reader opened is wanted by the job, a session's news changes the job's state; any news of a
+job's session wakes it for the timers (awake.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..events import (
     SessionChecking,
     SessionCompleted,
     SessionFailed,
+    SessionFileWanted,
     SessionMetadataReceived,
     SessionPaused,
     SessionPieceLayersReceived,
@@ -67,6 +69,7 @@ class EngineNews:
             bus.subscribe(tracker_kind, self._on_tracker)
         bus.subscribe(StatsUpdate, self._on_stats)
         bus.subscribe(SessionMetadataReceived, self._on_metadata_received)
+        bus.subscribe(SessionFileWanted, self._on_file_wanted)
         for session_kind in SESSION_NEWS:
             bus.subscribe(session_kind, self._on_session_news)
         for other_kind in OTHER_NEWS:
@@ -124,6 +127,15 @@ class EngineNews:
         if rec is not None:
             self._on_metadata(rec)
             self._on_session_state(rec, check_ended=True)
+
+    def _on_file_wanted(self, event: SessionFileWanted) -> None:
+        """A reader opened on a file the job skipped, which its session downloads since: the job
+        wants it from now on (its record, which owns the file priorities). A busy job's session
+        is being replaced or ended: the new one is told the record's."""
+        rec = self._woken(event)
+        session = self.run.session_of(rec) if rec is not None else None
+        if rec is not None and session is not None and session.has_metadata:
+            self.run.want_file(rec, session, event.index)
 
     def _on_session_news(self, event: Event) -> None:
         rec = self._woken(event)

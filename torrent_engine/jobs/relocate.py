@@ -17,7 +17,7 @@ from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..storage.resume import ResumeData, load_resume, save_resume
 from .claims import claimed_paths
-from .lifecycle import JobLifecycle
+from .lifecycle import JobLifecycle, session_setup
 from .model import (
     InvalidJobRequest,
     Job,
@@ -194,7 +194,7 @@ class Mover:
                 # with the old session, and is for the old place anyway)
                 try:
                     await self.run.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           prepare=lambda s: self.run.prepare_session(rec, s),
+                                           setup=session_setup(rec),
                                            seed_mode=rec.options.seed_mode)
                 except (TorrentEngineError, OSError) as exc:
                     # (never a job without a session that claims to run: it fails, saying why)
@@ -235,7 +235,7 @@ class Mover:
                 await self.run.save(rec)
                 raise
         # the resume data (for the old place) goes first, or a crash after the commit would
-        # reload the torrent where it no longer is
+        # start the torrent again trusting what was verified where it no longer is
         resume = self.run.manager.saved_resume_path(rec.info_hash)
         kept: ResumeData | None = None
         if resume is not None:
@@ -253,7 +253,7 @@ class Mover:
             rec.moving = None
 
     async def recover_moves(self) -> None:
-        """Before the manager reloads the torrents: a move a crash cut short is finished (its
+        """Before the jobs' torrents are added again at a start: a move a crash cut short is finished (its
         record points at the new place: every file is whole there) or undone (it points at the
         old one, whole there); the job then starts where its record points."""
         for rec in self.run.jobs:

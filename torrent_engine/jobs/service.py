@@ -84,10 +84,10 @@ class JobService:
         state = Path(chosen) if chosen is not None else None
         self.config = dataclasses.replace(config, state_dir=state)
         # One queue: the job queue holds jobs back (``configure`` gives it the configuration's
-        # download slots); the manager starts whatever the service asks it to.
-        # The job records say which torrents exist: a start adds each again from its record
-        # (restore.py), the manager reloads none of its own.
-        manager = TorrentManager(dataclasses.replace(self.config, max_active_downloads=0), reload_saved=False)
+        # download slots); the manager, a registry of running sessions, starts whatever the
+        # service asks it to. The job records say which torrents exist: a start adds each again
+        # from its record (restore.py), the manager reloads none of its own.
+        manager = TorrentManager(self.config)
         self.store = JobStore(state)
         # the parts, each given explicitly what it works on and what it calls
         self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
@@ -148,7 +148,7 @@ class JobService:
             await self._organiser.load()
             self.queue.place_all()
             self.queue.rerank()
-            await self._mover.recover_moves()  # (before the manager reloads its torrents)
+            await self._mover.recover_moves()  # (before the jobs' torrents are added again)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.close)

@@ -3,7 +3,7 @@
 ``core`` holds the ``Session`` facade; the parts it is made of each have a module (see
 ``core``'s docstring for the map). ``peer`` holds ``PeerState``; ``peer_pool`` the pure peer pool
 (addresses, bans, back-off). The package offers its public names so that
-``from torrent_engine.session import Session, SessionStatus`` stays the way to reach them; they
+``from torrent_engine.session import Session, SessionSetup, SessionStatus`` stays the way to reach them; they
 load on first use, so importing one of its pure parts (``requesting``, ``smart_ban``,
 ``peer_pool``) loads neither anyio nor the facade.
 """
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .core import Session
     from .peer import PeerState
     from .peer_pool import MAX_CONNECT_FAILURES, RETRY_DELAYS, SEED_RETRY_DELAY, PeerPool
+    from .setup import SessionSetup
     from .status import SessionStatus
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "PeerPool",
     "PeerState",
     "Session",
+    "SessionSetup",
     "SessionStatus",
 ]
 
@@ -40,5 +42,6 @@ __getattr__, __dir__ = lazy_names(__name__, {
     "PeerPool": "peer_pool",
     "PeerState": "peer",
     "Session": "core",
+    "SessionSetup": "setup",
     "SessionStatus": "status",
 })

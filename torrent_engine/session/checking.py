@@ -51,10 +51,6 @@ class CheckRun(Protocol):
     def wanted_changed(self) -> None:
         """The file priorities changed (the resume data's were applied)."""
 
-    @property
-    def paused(self) -> bool:
-        """Whether the torrent is paused, or will be once it has started (saved in the resume data)."""
-
 
 class Checker:
     """Start-up checking and resume data of one session."""
@@ -275,7 +271,7 @@ class Checker:
                           file_priorities=list(ctx.parts.file_priorities), uploaded=ctx.totals.uploaded,
                           downloaded=ctx.totals.downloaded, added_time=self.added_time,
                           completed_time=self.completed_time, saved_time=int(time.time()),
-                          paused=self._run.paused, seed_mode=seed_verified is not None)
+                          seed_mode=seed_verified is not None)
 
     def unsaved(self) -> bool:
         """Whether the resume data differs from what the resume file last written (or trusted at
@@ -283,29 +279,6 @@ class Checker:
         if self.resume_path is None or not isinstance(self._ctx.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
-
-    async def save_paused(self) -> None:
-        """Make the session's paused-or-not durable now (after ``pause()``/``resume()``): the
-        whole resume data once checked; before that, only the flag of the resume file there is
-        (e.g. the manager's placeholder), its pieces untouched."""
-        ctx = self._ctx
-        if self.resume_path is None:
-            return
-        if isinstance(ctx.phase, Opened) and self._run.ready.is_set():
-            await self.save()
-            return
-        path, paused = self.resume_path, self._run.paused
-
-        def set_flag() -> None:
-            data = load_resume(path)
-            if data is not None and data.paused != paused:
-                data.paused = paused
-                save_resume(path, data)
-
-        try:
-            await anyio.to_thread.run_sync(set_flag)
-        except StorageError as exc:
-            log.warning("cannot save resume data of %s: %s", ctx.name, exc)
 
     async def save(self) -> None:
         """Write the resume file (after flushing the files: a durable resume file never counts a
@@ -349,5 +322,4 @@ def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
 def _content(data: ResumeData) -> tuple[object, ...]:
     """The fields of resume data that matter (not when it was saved, nor the file stamps)."""
     return (data.info_hash, data.save_path, data.have, data.num_pieces, tuple(data.file_priorities),
-            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.paused,
-            data.seed_mode)
+            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.seed_mode)

@@ -57,7 +57,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -94,6 +94,7 @@ from .phases import FetchingMetadata, Loaded, Opened, Phase, TorrentParts
 from .pieces import Pieces
 from .rates import Rates
 from .reader import FileReader, Readers
+from .setup import TOP_PRIORITY, SessionSetup, first_last_pieces
 from .stall_watch import StallWatch
 from .state_table import State
 from .status import SessionStatus, session_status
@@ -118,21 +119,20 @@ class Session:
                  resume_path: Path | None = None, metainfo_path: Path | None = None,
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None,
-                 seed_mode: bool = False) -> None:
+                 seed_mode: bool = False, setup: SessionSetup | None = None) -> None:
         """``seed_mode``: the data is complete on disk already (a cross-seed): the start reads
         none of it and seeds at once, each piece verified the first time it is served; the first
         that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
-        Resume data saved after seed mode ended wins over it."""
+        Resume data saved after seed mode ended wins over it. ``setup``: what the owner tells
+        the session before it starts (its record's limits, file priorities ...: ``setup``),
+        applied here, before anything runs (what needs the metainfo, for a magnet, as its
+        metadata arrives); ``SessionError`` when it does not fit the torrent."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
         self.save_path = Path(save_path)
         # the files kept under another path than the torrent's (index -> path components below
-        # the save path): set by the owner before the start, changed by ``rename_files``
+        # the save path): told by the owner before the start (``setup``), changed by ``rename_files``
         self.renamed_files: dict[int, tuple[str, ...]] = {}
-        # the owner of the file priorities, when not the session itself (a job service, which
-        # keeps them in its record): a reader opened on a skipped file asks it to want the file
-        # (it records that and sets the priorities here); None: the session wants it itself
-        self.file_wanted: Callable[[int], None] | None = None
         self.config = config if config is not None else Config()
         self.events = events if events is not None else ev.EventBus()
         # the 20 bytes peers know the torrent by: a hybrid first fetched by a btmh magnet keeps
@@ -145,6 +145,7 @@ class Session:
             self.info_hash = info_hash
         self.info_hash_hex = self.info_hash.hex()
         self._rng = rng if rng is not None else random.Random()
+        self._setup = setup  # what the owner told it (its parts take theirs as they are made)
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
@@ -179,6 +180,45 @@ class Session:
             self.add_peers(torrent.peers, "magnet")
         for host, port in peers:
             self.add_peer(host, port)
+        if setup is not None:
+            self._apply_setup(setup)
+
+    def _apply_setup(self, setup: SessionSetup) -> None:
+        """What the owner told the session before it starts (see ``setup``) and needs no
+        metainfo; the rest goes with the torrent's parts (``_setup_parts``)."""
+        totals = self.context.totals
+        totals.downloaded = max(totals.downloaded, setup.downloaded)
+        totals.uploaded = max(totals.uploaded, setup.uploaded)
+        self.renamed_files.update(setup.renamed_files)
+        if setup.trackers is not None:
+            self.set_trackers(setup.trackers)
+        self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
+        self.set_max_peers(setup.max_peers)
+
+    def _setup_parts(self, parts: TorrentParts) -> None:
+        """The torrent's parts as the owner's setup asks, before anything reads them (made at
+        once for a .torrent, when the metadata arrives for a magnet, before its first request):
+        file priorities (the owner's: never the resume data's), sequential mode, the first and
+        last pieces; ``SessionError`` when the priorities are for another number of files."""
+        setup = self._setup
+        if setup is None:
+            return
+        torrent, picker = parts.torrent, parts.picker
+        priorities = setup.file_priorities
+        if priorities is not None:
+            if len(priorities) != len(torrent.files):
+                raise SessionError(f"file priorities given for {len(priorities)} files: "
+                                   f"{torrent.name!r} has {len(torrent.files)}")
+            pairs = zip(priorities, torrent.files, strict=True)
+            if any(p != DEFAULT_PRIORITY for p, f in pairs if not f.pad):
+                parts.set_file_priorities(priorities)
+            self.checker.priorities_given = True  # (the owner's, never the resume data's)
+        if setup.sequential:
+            picker.set_sequential(True)
+        if setup.first_last_piece:
+            for index in sorted(first_last_pieces(torrent, priorities)):
+                if picker.piece_priority(index) > 0:
+                    picker.set_piece_priority(index, TOP_PRIORITY)
 
     def _open_storage(self, torrent: TorrentLayout, save_path: Path) -> PieceStorage:
         """The default storage: written as the config says, its files opened through the shared
@@ -189,7 +229,8 @@ class Session:
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them
-        in a ``Loaded`` phase)."""
+        in a ``Loaded`` phase), with a magnet's selection (BEP 53 ``so``) and then what the
+        owner's setup says of them (``_setup_parts``)."""
         ctx = self.context
         picker = PiecePicker(torrent, self._rng)
         pieces = Pieces(ctx, picker, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests,
@@ -197,8 +238,14 @@ class Session:
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
         webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded)
-        return TorrentParts(torrent, picker, pieces,
-                            Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        parts = TorrentParts(torrent, picker, pieces,
+                             Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        magnet = self.magnet
+        if magnet is not None and magnet.select_only:
+            parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
+                                       for i, f in enumerate(torrent.files)])
+        self._setup_parts(parts)
+        return parts
 
     @property
     def phase(self) -> Phase:
@@ -441,19 +488,19 @@ class Session:
 
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.
-        The resume data says so before this returns (a restart comes back paused)."""
+        What is verified is in the resume data before this returns (once checked). Whether it
+        is paused is the owner's to keep (a job's record): the resume data does not say."""
         self._life.pause()
-        await self.checker.save_paused()
+        await self.checker.save()
 
     async def resume(self, *, pause_after_check: bool = False) -> None:
         """Resume a paused session (or one added paused that has not started yet, or one that
-        would pause after its check); ``SessionError`` if it is neither. The resume data says
-        so before this returns. ``pause_after_check``: run until the start-up check to come is
-        over (a magnet's comes after its metadata, which it fetches meanwhile), then pause as a
-        session added paused does (nothing once the check is over): for an owner that decides,
-        once the data is checked, whether the session runs on (a job queue)."""
+        would pause after its check); ``SessionError`` if it is neither. ``pause_after_check``:
+        run until the start-up check to come is over (a magnet's comes after its metadata, which
+        it fetches meanwhile), then pause as a session added paused does (nothing once the check
+        is over): for an owner that decides, once the data is checked, whether the session runs
+        on (a job queue)."""
         await self._life.resume(pause_after_check=pause_after_check)
-        await self.checker.save_paused()
 
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
@@ -567,14 +614,13 @@ class Session:
         return FileReader(self.context, self.readers, index, want_file=self._want_file)
 
     def _want_file(self, index: int) -> None:
-        """A reader opened on the skipped file ``index``: reading it means downloading it. Its
-        owner (``file_wanted``) decides, else it is wanted at the default priority."""
-        if self.file_wanted is not None:
-            self.file_wanted(index)
-            return
+        """A reader opened on the skipped file ``index``: reading it means downloading it, at
+        the default priority from now on. ``session.file_wanted`` says so, for an owner that
+        records the file priorities (a job's record) to record it."""
         priorities = self.file_priorities
         priorities[index] = DEFAULT_PRIORITY
         self.set_file_priorities(priorities)
+        self.events.publish(ev.SessionFileWanted(info_hash=self.info_hash_hex, index=index))
 
     # -- life: see lifecycle.Life --------------------------------------------------------
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

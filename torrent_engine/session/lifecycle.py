@@ -511,9 +511,6 @@ class Life:
         parts = self._make_parts(torrent)
         self.machine.enter(Loaded(parts))
         s.connector.register_other_hashes()
-        if magnet is not None and magnet.select_only:
-            parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
-                                       for i, f in enumerate(torrent.files)])
         await s.save_metainfo()
         return parts
 

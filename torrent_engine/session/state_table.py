@@ -21,7 +21,7 @@ from ..errors import SessionError
 class State(enum.Enum):
     """A session's state."""
 
-    QUEUED = "queued"
+    QUEUED = "queued"  # made, not run yet (whether it may run is its owner's word: a job queue)
     CHECKING = "checking"
     DOWNLOADING_METADATA = "downloading_metadata"
     DOWNLOADING = "downloading"

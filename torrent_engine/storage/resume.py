@@ -49,7 +49,6 @@ class ResumeData:
     completed_time: int = 0
     saved_time: int = 0
     files: list[FileStamp | None] = field(default_factory=list)  # None: pad file / not on disk
-    paused: bool = False
     seed_mode: bool = False  # every piece is had; ``have`` holds the ones verified so far
 
     def pieces(self) -> set[int]:
@@ -114,7 +113,6 @@ def encode_resume(data: ResumeData) -> bytes:
         b"completed-time": data.completed_time,
         b"saved-time": data.saved_time,
         b"files": files,
-        b"paused": int(data.paused),
         b"seed-mode": int(data.seed_mode),
     })
 
@@ -170,7 +168,6 @@ def decode_resume(raw: bytes) -> ResumeData:
         completed_time=get_int(b"completed-time"),
         saved_time=get_int(b"saved-time"),
         files=files,
-        paused=bool(get_int(b"paused")),
         seed_mode=bool(get_int(b"seed-mode")),
     )
 

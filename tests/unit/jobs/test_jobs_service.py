@@ -22,8 +22,10 @@ from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
+    AddOptions,
     InvalidJobRequest,
     JobConflict,
+    JobFeatures,
     JobNotFound,
     JobProgress,
     JobRemoved,
@@ -36,6 +38,7 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
+from torrent_engine.session.setup import TOP_PRIORITY
 from torrent_engine.session.state_table import State
 from torrent_engine.storage.resume import load_resume, save_resume
 
@@ -361,7 +364,6 @@ async def test_the_configured_download_slots_are_the_job_queue_and_the_latest_ch
 
     async with configured(2) as jobs:
         assert queue(jobs) == (True, 2, -1, -1)  # downloads held back; seeding never was
-        assert jobs.manager.config.max_active_downloads == 0
         await jobs.update_settings(max_active_downloads=4)  # the API
         assert await jobs.configure(download_limit=0, upload_limit=0, max_active_downloads=2) == []
         assert queue(jobs) == (True, 4, -1, -1)  # a reload that did not change the file: the API's stands
@@ -482,6 +484,32 @@ async def test_a_jobs_rate_limits_reach_its_session(tmp_path: Path) -> None:
         assert (session.download_limit.rate, session.upload_limit.rate) == (300_000, 100_000)
         await jobs.update(job.id, download_limit=0)
         assert session.download_limit.unlimited and session.upload_limit.rate == 100_000
+
+
+async def test_a_jobs_session_is_made_with_its_options_at_the_add_and_at_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's record reaches its session as the session is made (its ``SessionSetup``),
+    before it runs or meets a peer: file priorities, limits, connections, sequential mode and
+    the first and last pieces of the wanted files first."""
+    made: list[tuple[object, ...]] = []
+    make = Session.__init__
+
+    def noted(self: Session, *args: Any, **kw: Any) -> None:
+        make(self, *args, **kw)
+        made.append((self.file_priorities, self.download_limit.rate, self.upload_limit.rate, self.max_peers,
+                     self.picker.sequential, self.picker.piece_priority(1)))
+
+    monkeypatch.setattr(Session, "__init__", noted)
+    torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
+                           name="two")
+    options = AddOptions(files=(1,), download_limit=30_000, upload_limit=20_000, max_peers=9, sequential=True,
+                         features=JobFeatures(first_last_piece=True))
+    told = ([0, 4], 30_000, 20_000, 9, True, TOP_PRIORITY)  # (piece 1: file b's first)
+    async with service(tmp_path) as jobs:
+        await jobs.add(torrent, options)
+        assert made == [told]
+    async with service(tmp_path):
+        assert made == [told, told]
 
 
 async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
@@ -1025,8 +1053,9 @@ async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
 
 async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a_restart(
         tmp_path: Path) -> None:
-    """Reading a file the job skips means downloading it: the job's record says so (its view and
-    its total show the file wanted), and a restart keeps it wanted."""
+    """Reading a file the job skips means downloading it: the session wants it at once, and the
+    job's record says so as soon as it hears the session's news (its view and its total show the
+    file wanted), and a restart keeps it wanted."""
     torrent = make_torrent([(("a",), payload(20000, seed=1)), (("b",), payload(30000, seed=2))], 16384,
                            name="two")
     async with service(tmp_path) as jobs:
@@ -1036,9 +1065,11 @@ async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a
         assert session is not None
         with anyio.fail_after(10):
             reader = await session.open_file(1).open()
-        await reader.aclose()
-        shown = jobs.get(job.id)
-        assert [f.priority for f in shown.files] == [4, 4] and shown.total_size == 50000
+            assert session.file_priorities == [4, 4]  # (the session wants it at once ...)
+            await reader.aclose()
+            while [f.priority for f in jobs.get(job.id).files] != [4, 4]:  # (... and says so: the job
+                await anyio.sleep(0.01)  # records it as it hears it, session.file_wanted)
+        assert jobs.get(job.id).total_size == 50000
     async with service(tmp_path) as again:
         assert [f.priority for f in again.get(job.id).files] == [4, 4]
         session = again.manager.get(torrent.info_hash)
@@ -1081,6 +1112,7 @@ async def test_one_queue_the_jobs_and_none_in_the_manager(tmp_path: Path) -> Non
         second, _ = await jobs.add(two)
         await jobs.enforce()
         assert jobs.get(second.id).state is JobState.QUEUED and jobs.queue_order() == [first.id, second.id]
-        assert jobs.manager.queued == [] and jobs.manager.config.max_active_downloads == 0
+        held = jobs.manager.get(two.info_hash)  # (the job queue holds it back: paused)
+        assert held is not None and held.paused
         await jobs.cancel(first.id)
         await until_downloading(jobs, second.id)

@@ -42,8 +42,8 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
 
 
 async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> None:
-    """E.g. a queued magnet (TorrentManager, max_active_downloads) paused by the user: when
-    its slot comes it must stay paused, not start fetching the metadata."""
+    """E.g. a magnet paused by the user before its session runs: when it runs it must stay
+    paused, not start fetching the metadata."""
     from torrent_engine.formats.magnet import parse_magnet
 
     (tmp_path / "p").mkdir()
@@ -62,8 +62,8 @@ async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> No
 
 
 async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path) -> None:
-    """E.g. a queued torrent removed from a TorrentManager: wait_completed() raises instead of
-    waiting forever, and the session says it stopped."""
+    """E.g. a torrent removed from a TorrentManager before its session ran: wait_completed()
+    raises instead of waiting forever, and the session says it stopped."""
     from torrent_engine.errors import SessionError
 
     (tmp_path / "p").mkdir()
