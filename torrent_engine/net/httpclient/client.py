@@ -8,6 +8,7 @@ callers turn it into their own (a tracker's, a job request's) keeping its reason
 from __future__ import annotations
 
 import ssl
+from typing import TypedDict
 from urllib.parse import urljoin
 
 import anyio
@@ -22,7 +23,8 @@ from .reader import MAX_BODY, HttpResponse, ResponseReader
 from .url import split_http_url
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "describe", "exchange", "http_get",
+    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "GetOptions", "describe", "exchange",
+    "http_get",
 ]
 
 DEFAULT_USER_AGENT = USER_AGENT
@@ -97,6 +99,20 @@ async def exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int) 
         reader.feed(data)
     assert reader.response is not None
     return reader.response
+
+
+class GetOptions(TypedDict, total=False):
+    """``http_get``'s keywords, for a caller that passes them on (the trackers' announce and
+    scrape): each means what it means there, and one left out keeps its default."""
+
+    timeout: float
+    connect_timeout: float
+    max_body: int
+    max_redirects: int
+    user_agent: str
+    ssl_context: ssl.SSLContext | None
+    proxy: ProxyConfig | None
+    bind: NetBind | None
 
 
 async def http_get(
