@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 
 __all__ = [
+    "is_ip_literal",
     "NODE_ID_LEN",
     "PEER_V4_LEN",
     "PEER_V6_LEN",
@@ -40,6 +41,15 @@ NODE_ID_LEN = 20  # BEP 5: a node entry is the node id followed by a compact add
 def peer_entry_size(ipv6: bool) -> int:
     """The size of one compact peer entry: 6 bytes (IPv4) or 18 (IPv6)."""
     return PEER_V6_LEN if ipv6 else PEER_V4_LEN
+
+
+def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address as text (not a host name)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def normalize_host(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

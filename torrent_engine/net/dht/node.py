@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ...errors import BencodeError, DHTError
 from ...events import DhtBootstrapped, EventBus
 from ...formats.bencode import BValue
+from ...formats.compact import is_ip_literal
 from . import bep44, items, krpc
 from .bep42 import generate_node_id, is_exempt, is_valid_node_id
 from .ip_voting import ExternalIpVotes
@@ -113,7 +114,7 @@ class DhtNode:
         self._lookup_names = lookup_names
         # their addresses (names resolved by the first bootstrap): what a lookup asks first while
         # no node of the table has answered
-        self._seeds: list[Address] = [(h, p) for h, p in self._bootstrap_nodes if _is_ip(h)]
+        self._seeds: list[Address] = [(h, p) for h, p in self._bootstrap_nodes if is_ip_literal(h)]
         self._state_path = state_path
         self._events = events
         self._enforce_bep42 = enforce_bep42
@@ -739,11 +740,4 @@ def _rate_key(host: str) -> str:
         return str(ip.ipv4_mapped)
     return f"{int(ip) >> 64:x}::/64"
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 

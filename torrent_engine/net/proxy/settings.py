@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from ...errors import ConfigError
+from ...formats.compact import is_ip_literal
 
 __all__ = ["PROXY_KINDS", "ProxyConfig", "ProxyKind", "parse_proxy_url"]
 
@@ -64,7 +64,7 @@ class ProxyConfig:
                                   f"proxy.{name}")
         if self.kind == "socks4" and self.password:
             raise ConfigError("SOCKS4 has no password (only a user id)", "proxy.password")
-        if self.kind == "socks4" and ":" in self.host and _is_ip(self.host):
+        if self.kind == "socks4" and ":" in self.host and is_ip_literal(self.host):
             raise ConfigError("SOCKS4 has no IPv6", "proxy.host")
         for name in ("remote_dns", "peer_connections", "only"):
             if not isinstance(getattr(self, name), bool):
@@ -130,10 +130,3 @@ def parse_proxy_url(text: object, field: str = "proxy_url", *, peer_connections:
     except ConfigError as exc:
         raise ConfigError(f"{exc.field.removeprefix('proxy.')}: {exc.reason}", field) from None
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
