@@ -439,6 +439,15 @@ class Session:
         """Return once checking is over (the session downloads, seeds, is paused or has ended)."""
         await self._life.until(self._life.ready)
 
+    async def wait_serving(self) -> bool:
+        """Return once the session takes incoming peers for its data (its check over, its swarm
+        running): True; False when it ended first, or stands paused once checked."""
+        await self.wait_ready()
+        if self.finished or self.state is State.PAUSED:
+            return False
+        await self._life.until(self._life.serving)
+        return self._life.serving.is_set() and not self.finished
+
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.
         The resume data says so before this returns (a restart comes back paused)."""
