@@ -1,0 +1,170 @@
+"""A complete seed has no session after a restart (a dormant seed): every client view shows it
+seeding from its record, a peer asking for it wakes it and is served (libtorrent downloads it
+whole), its trackers hear ``started`` once across its sleep and its wake, and a wake that finds
+its files gone stops the job saying why."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.api_helpers import running_api
+from tests.integration.test_jobs_dormant import transmission
+from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.create import create_torrent
+from torrent_engine.jobs import Job, JobService, JobState
+from torrent_engine.metainfo import Torrent
+from torrent_engine.session import Session
+
+from .helpers import loopback_config, make_payload, make_torrent, same_files
+
+pytestmark = pytest.mark.anyio
+
+FILES = (("a.bin", 150_001), ("sub/b.bin", 70_000))
+
+
+async def wait_for(get: Any, ok: Any, timeout: float = 30) -> Any:
+    with anyio.fail_after(timeout):
+        while True:
+            value = get()
+            if ok(value):
+                return value
+            await anyio.sleep(0.05)
+
+
+def service(tmp_path: Path, **config: Any) -> JobService:
+    return JobService(loopback_config(**config), download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+
+async def seeding(jobs: JobService, torrents: list[Torrent]) -> list[Job]:
+    """Add each torrent (its data already in the download folder): checked, it seeds."""
+    added = [(await jobs.add(t.to_bytes()))[0] for t in torrents]
+    return [await wait_for(lambda j=job: jobs.get(j.id), lambda j: j.state is JobState.SEEDING)  # type: ignore[misc]
+            for job in added]
+
+
+def seeds_in(tmp_path: Path, n: int, trackers: tuple[str, ...] = ()) -> list[Torrent]:
+    return [create_torrent(make_payload(tmp_path / "dl", FILES, seed=i, name=f"seed{i}"),
+                           piece_length=16 * 1024, trackers=trackers) for i in range(n)]
+
+
+async def test_complete_seeds_have_no_session_after_a_restart_and_every_client_shows_them_seeding(
+        tmp_path: Path) -> None:
+    torrents = [make_torrent(make_payload(tmp_path / "downloads", FILES, seed=i, name=f"seed{i}"),
+                             piece_length=16 * 1024) for i in range(3)]
+    async with running_api(tmp_path) as api:
+        jobs = await seeding(api.service, torrents)
+    async with running_api(tmp_path) as api:
+        for torrent in torrents:
+            assert api.service.manager.get(torrent.info_hash) is None  # dormant: no session
+        listed = {j["id"]: j for j in (await api.client.get("/api/jobs")).json()["jobs"]}
+        for job in jobs:
+            shown = listed[job.id]
+            assert (shown["state"], shown["progress"], shown["done_size"]) == ("seeding", 1.0, job.total_size)
+            files = (await api.client.get(f"/api/jobs/{job.id}")).json()["files"]
+            assert files and all(f["progress"] == 1.0 for f in files)
+        qb = (await api.client.get("/api/v2/torrents/info")).json()
+        assert {t["hash"]: (t["state"], t["progress"], t["amount_left"]) for t in qb} == {
+            t.info_hash.hex(): ("stalledUP", 1, 0) for t in torrents}
+        fields = ["hashString", "status", "percentDone"]
+        tr = await transmission(api.client, "torrent-get", {"fields": fields})
+        assert {t["hashString"]: (t["status"], t["percentDone"]) for t in tr["torrents"]} == {
+            t.info_hash.hex(): (6, 1) for t in torrents}  # 6: seeding
+        assert api.service.manager.sessions == []  # (looking at them starts none)
+
+
+async def test_a_libtorrent_peer_downloads_a_dormant_seed_whole(tmp_path: Path) -> None:
+    lt = require_libtorrent()
+    torrents = seeds_in(tmp_path, 2)
+    async with service(tmp_path) as jobs:
+        await seeding(jobs, torrents)
+    async with service(tmp_path) as jobs:
+        wanted = torrents[1]
+        assert jobs.manager.get(wanted.info_hash) is None
+        port = jobs.manager.shared.listen_port
+        assert port
+        with lt_session(lt) as ses:
+            handle = lt_add(lt, ses, wanted, tmp_path / "lt")
+            await wait_lt(handle, seeding=True, peer=("127.0.0.1", port))
+        assert not same_files(wanted, tmp_path / "dl", tmp_path / "lt")
+        woken = jobs.manager.get(wanted.info_hash)
+        assert woken is not None and not woken.rechecked  # (its data trusted as at any start)
+        assert jobs.manager.get(torrents[0].info_hash) is None  # (the other still sleeps)
+        assert jobs.list()[0].state is JobState.SEEDING and jobs.list()[1].state is JobState.SEEDING
+
+
+class Tracker:
+    """An HTTP tracker that answers every announce, and records its event."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[bytes, str]] = []  # (info-hash, event)
+
+    async def handle(self, request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        query = request.query()
+        self.events.append((query["info_hash"][0], query.get("event", [b""])[0].decode()))
+        await stream.send(http_response(announce_body(interval=1800)))
+
+    def of(self, torrent: Torrent) -> list[str]:
+        return [event for info_hash, event in self.events if info_hash == torrent.info_hash]
+
+
+@asynccontextmanager
+async def tracker() -> AsyncIterator[tuple[Tracker, str]]:
+    t = Tracker()
+    async with http_tracker(t.handle) as server:
+        yield t, f"http://127.0.0.1:{server.port}/announce"
+
+
+async def test_a_dormant_seed_is_announced_started_once_across_its_wake_and_stopped_at_the_stop(
+        tmp_path: Path) -> None:
+    async with tracker() as (t, url):
+        torrents = seeds_in(tmp_path, 2, trackers=(url,))
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            await seeding(jobs, torrents)
+        t.events.clear()
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            for torrent in torrents:
+                await wait_for(lambda tt=torrent: t.of(tt), lambda events: events == ["started"])  # type: ignore[misc]
+                assert jobs.manager.get(torrent.info_hash) is None
+            job = jobs.list()[0]
+            assert [(tr.url, tr.status) for tr in job.trackers] == [(url, "working")]
+            wanted = torrents[0]
+            async with Session(wanted, tmp_path / "leech", config=loopback_config(seed=False),
+                               peers=[("127.0.0.1", jobs.manager.shared.listen_port)]) as leech:
+                with anyio.fail_after(30):
+                    await leech.wait_completed()
+            woken = jobs.manager.get(wanted.info_hash)
+            assert woken is not None
+            await anyio.sleep(0.5)  # (its session's trackers run: they were told started already)
+            assert t.of(wanted) == ["started"]
+        # the stop: stopped to each (the woken one's session, and the one still dormant)
+        assert t.of(torrents[0]) == ["started", "stopped"]
+        assert t.of(torrents[1]) == ["started", "stopped"]
+
+
+async def test_a_wake_that_finds_the_files_gone_stops_the_job_saying_why(tmp_path: Path) -> None:
+    torrents = seeds_in(tmp_path, 1)
+    async with service(tmp_path) as jobs:
+        (job,) = await seeding(jobs, torrents)
+    async with service(tmp_path) as jobs:
+        torrent = torrents[0]
+        assert jobs.manager.get(torrent.info_hash) is None
+        gone = tmp_path / "dl" / "seed0" / "sub" / "b.bin"
+        gone.unlink()  # (after the start, while it sleeps)
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(seed=False),
+                           peers=[("127.0.0.1", jobs.manager.shared.listen_port)]) as leech:
+            stopped = await wait_for(lambda: jobs.get(job.id), lambda j: j.state not in (
+                JobState.SEEDING, JobState.QUEUED, JobState.CHECKING))  # (woken, it checks first)
+            assert leech.status().progress == 0.0  # (nothing served)
+        assert stopped.state is JobState.ERROR, stopped
+        assert stopped.missing_files == ("seed0/sub/b.bin",)
+        assert stopped.error and "seed0/sub/b.bin" in stopped.error
+        assert not gone.exists()  # nothing fetched
