@@ -168,3 +168,18 @@ async def test_a_wake_that_finds_the_files_gone_stops_the_job_saying_why(tmp_pat
         assert stopped.missing_files == ("seed0/sub/b.bin",)
         assert stopped.error and "seed0/sub/b.bin" in stopped.error
         assert not gone.exists()  # nothing fetched
+
+
+async def test_a_tracker_added_to_a_dormant_seed_hears_of_it_at_once(tmp_path: Path) -> None:
+    async with tracker() as (first, url), tracker() as (second, other):
+        torrents = seeds_in(tmp_path, 1, trackers=(url,))
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            (job,) = await seeding(jobs, torrents)
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            await wait_for(lambda: first.of(torrents[0]), lambda events: "started" in events)
+            await jobs.set_trackers(job.id, [[url], [other]])
+            assert jobs.manager.get(torrents[0].info_hash) is None  # (still dormant)
+            await jobs.set_trackers(job.id, [[other]])
+            await wait_for(lambda: second.of(torrents[0]), lambda events: events == ["started"])
+            await jobs.reannounce(job.id)
+            await wait_for(lambda: second.of(torrents[0]), lambda events: events == ["started", ""])

@@ -99,6 +99,13 @@ class DormantSeeds:
         if config.dht_enabled:
             self._schedule(seed, DHT, now)
 
+    def reannounce(self, rec: JobRecord) -> None:
+        """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);
+        nothing for a job that is none."""
+        seed = self._seeds.get(rec.id)
+        if seed is not None and self._manager.config.tracker_enabled:
+            self._schedule(seed, TRACKERS, time.monotonic())
+
     def leave(self, rec: JobRecord, *, hand_over: bool = False) -> bool:
         """``rec`` is no dormant seed any more (its session starts, it is paused or it ended);
         ``hand_over``: its session starts now and goes on from what its trackers know

@@ -90,9 +90,13 @@ class Restorer:
                 self.run.set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
                 continue
             if rec.id in sleeping:  # dormant: no session until a peer asks for it
-                await self.run.seeds.add(rec)
-                self.run.sleepers.wake(rec)  # (the first round judges its share limits, then it sleeps)
-                continue
+                try:
+                    await self.run.seeds.add(rec)
+                    self.run.sleepers.wake(rec)  # (the first round judges its share limits, then it sleeps)
+                    continue
+                except (TorrentEngineError, OSError) as exc:  # (no listener: its session says why)
+                    log.warning("job %s (%s) cannot wait for peers without a session: %s", rec.id, rec.name,
+                                exc)
             try:
                 # (paused when the queue judges it: it resumes the job once checked, in its slot)
                 await self.run.start_again(rec, metainfo.get(rec.id))

@@ -261,6 +261,8 @@ class QueueRounds:
         self.run.run_program(ProgramEvent.SEEDING_DONE, rec)
         if action is ShareLimitAction.STOP:
             async with self.run.lock(rec.id):
+                if session is None:  # (a dormant seed may have been woken meanwhile)
+                    session = self.run.session_of(rec)
                 if session is not None and session.state is not State.PAUSED:
                     await session.pause()
                 rec.options = dataclasses.replace(rec.options, paused=True)
