@@ -20,7 +20,9 @@ from tests.integration.test_jobs_dormant import transmission
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.create import create_torrent
+from torrent_engine.dht.node import DhtNode
 from torrent_engine.jobs import Job, JobService, JobState
+from torrent_engine.manager import TorrentManager
 from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
 
@@ -183,3 +185,64 @@ async def test_a_tracker_added_to_a_dormant_seed_hears_of_it_at_once(tmp_path: P
             await wait_for(lambda: second.of(torrents[0]), lambda events: events == ["started"])
             await jobs.reannounce(job.id)
             await wait_for(lambda: second.of(torrents[0]), lambda events: events == ["started", ""])
+
+
+async def test_a_leecher_finds_a_dormant_seed_through_the_dht_alone(tmp_path: Path) -> None:
+    torrents = seeds_in(tmp_path, 1)
+    async with service(tmp_path) as jobs:
+        await seeding(jobs, torrents)
+    router = DhtNode(bind=("127.0.0.1", 0), enforce_bep42=False)
+    async with anyio.create_task_group() as tg:
+        await tg.start(router.run)
+        dht = {"dht_enabled": True, "dht_bootstrap": (("127.0.0.1", router.port),), "enforce_bep42": False,
+               "dht_interval": 1.0}
+        async with service(tmp_path, **dht) as jobs:
+            torrent = torrents[0]
+            assert jobs.manager.get(torrent.info_hash) is None
+            async with TorrentManager(loopback_config(**dht)) as leeches:
+                leecher = await leeches.add(torrent, tmp_path / "leech")  # no peer given: the DHT alone
+                with anyio.fail_after(60):
+                    await leecher.wait_completed()
+            assert jobs.manager.get(torrent.info_hash) is not None  # (woken by the leecher)
+        tg.cancel_scope.cancel()
+    assert not same_files(torrents[0], tmp_path / "dl", tmp_path / "leech")
+
+
+async def test_dormant_seeds_are_announced_a_few_at_a_time(tmp_path: Path) -> None:
+    """Never a storm at the start: at most ``active_tracker_limit`` announces in flight."""
+    in_flight, most, answered = 0, 0, 0
+    go_on = anyio.Event()
+
+    async def slow(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        nonlocal in_flight, most, answered
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await go_on.wait()
+            await stream.send(http_response(announce_body(interval=1800)))
+            answered += 1
+        finally:
+            in_flight -= 1
+
+    async def fast(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await stream.send(http_response(announce_body(interval=1800)))
+
+    handler = {"now": fast}
+
+    async def handle(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await handler["now"](request, stream)
+
+    async with http_tracker(handle) as server:
+        url = f"http://127.0.0.1:{server.port}/announce"
+        torrents = seeds_in(tmp_path, 6, trackers=(url,))
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            await seeding(jobs, torrents)
+        handler["now"] = slow
+        async with service(tmp_path, tracker_enabled=True, active_tracker_limit=2) as jobs:
+            await wait_for(lambda: in_flight, lambda n: n == 2)
+            await anyio.sleep(0.3)  # (a third would have come by now)
+            assert in_flight == 2
+            go_on.set()
+            await wait_for(lambda: answered, lambda n: n == 6)
+            assert most == 2
+            assert all(jobs.manager.get(t.info_hash) is None for t in torrents)
