@@ -92,6 +92,7 @@ class Restorer:
             if rec.id in sleeping:  # dormant: no session until a peer asks for it
                 try:
                     await self.run.seeds.add(rec)
+                    self.run.writer.as_read(rec)  # (its first round has nothing to save)
                     self.run.sleepers.wake(rec)  # (the first round judges its share limits, then it sleeps)
                     continue
                 except (TorrentEngineError, OSError) as exc:  # (no listener: its session says why)

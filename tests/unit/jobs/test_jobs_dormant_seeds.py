@@ -96,3 +96,27 @@ async def test_with_queueing_on_a_complete_seed_starts_its_session_as_before(tmp
     async with service(tmp_path, seed=True) as jobs:
         assert jobs.manager.get(torrent.info_hash) is not None
         await wait_state(jobs, job.id, JobState.SEEDING, enforce=True)
+
+
+async def test_the_first_round_after_a_restart_writes_no_dormant_seed_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(10 000 dormant seeds, each record written again one by one at the first round, took
+    longer than the rest of the start.)"""
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    written: list[str] = []
+    real = JobStore.write_many
+
+    def write_many(store: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        written.extend(job_id for job_id, _ in rows)
+        real(store, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.enforce()
+        await jobs.enforce()
+        assert jobs.manager.get(torrent.info_hash) is None
+        assert written == []
