@@ -73,7 +73,6 @@ class DormantSeeds:
         self._rng = random.Random()
         self._changed: anyio.Event | None = None  # set when a seed is added (the loop looks again)
         self._acquired = False
-        self.announces = 0  # rounds begun (trackers and DHT), over the service's life
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._seeds
@@ -171,7 +170,6 @@ class DormantSeeds:
                     if seed is None or due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
                         continue  # (gone, or rescheduled since)
                     await places.acquire()
-                    self.announces += 1
                     tg.start_soon(self._announce, seed, kind, places)
                     await anyio.sleep(1.0 / BEGIN_RATE)
         finally:

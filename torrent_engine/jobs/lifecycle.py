@@ -264,6 +264,8 @@ class JobLifecycle:
         lock (None when the job ended meanwhile; ``JobConflict`` when it cannot be started:
         the job failed, saying why)."""
         async with self.lock(rec.id):
+            if not self.running:  # (the service stops: nothing starts)
+                return None
             if self.dormant(rec):
                 return await self.start_dormant(rec)
             return self.session_of(rec)
