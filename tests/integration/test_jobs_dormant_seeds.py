@@ -246,3 +246,25 @@ async def test_dormant_seeds_are_announced_a_few_at_a_time(tmp_path: Path) -> No
             await wait_for(lambda: answered, lambda n: n == 6)
             assert most == 2
             assert all(jobs.manager.get(t.info_hash) is None for t in torrents)
+
+
+async def test_two_peers_asking_for_a_dormant_seed_at_once_wake_it_once_and_both_are_served(
+        tmp_path: Path) -> None:
+    torrents = seeds_in(tmp_path, 1)
+    async with service(tmp_path) as jobs:
+        (job,) = await seeding(jobs, torrents)
+    async with service(tmp_path) as jobs:
+        torrent = torrents[0]
+        port = jobs.manager.shared.listen_port
+        starts: list[object] = []
+        jobs.manager.events.subscribe("session.started", starts.append)
+        async with Session(torrent, tmp_path / "one", config=loopback_config(seed=False),
+                           peers=[("127.0.0.1", port)]) as one, \
+                Session(torrent, tmp_path / "two", config=loopback_config(seed=False),
+                        peers=[("127.0.0.1", port)]) as two:
+            with anyio.fail_after(30):
+                await one.wait_completed()
+                await two.wait_completed()
+        assert len(starts) == 1 and jobs.get(job.id).state is JobState.SEEDING
+    for leech in ("one", "two"):
+        assert not same_files(torrent, tmp_path / "dl", tmp_path / leech)
