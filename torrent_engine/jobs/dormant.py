@@ -109,6 +109,8 @@ class DormantSeeds:
         """``rec`` is no dormant seed any more (its session starts, it is paused or it ended);
         ``hand_over``: its session starts now and goes on from what its trackers know
         (``hand_to``). Whether it was one."""
+        if not hand_over:
+            self._handed.pop(rec.id, None)  # (handed to a session that never took it: it failed to start)
         seed = self._seeds.pop(rec.id, None)
         if seed is None:
             return False
