@@ -268,3 +268,21 @@ async def test_two_peers_asking_for_a_dormant_seed_at_once_wake_it_once_and_both
         assert len(starts) == 1 and jobs.get(job.id).state is JobState.SEEDING
     for leech in ("one", "two"):
         assert not same_files(torrent, tmp_path / "dl", tmp_path / leech)
+
+
+async def test_a_dormant_seed_in_seed_mode_is_woken_and_verifies_what_it_serves(tmp_path: Path) -> None:
+    """(A seedbox's cross-seeds are added in seed mode: they sleep too.)"""
+    torrents = seeds_in(tmp_path, 1)
+    torrent = torrents[0]
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), seed_mode=True)
+        await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+    async with service(tmp_path) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is None and jobs.get(job.id).seed_mode
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(seed=False),
+                           peers=[("127.0.0.1", jobs.manager.shared.listen_port)]) as leech:
+            with anyio.fail_after(30):
+                await leech.wait_completed()
+        woken = jobs.get(job.id)
+        assert woken.verified_pieces == torrent.num_pieces  # (each piece hashed as it was served)
+    assert not same_files(torrent, tmp_path / "dl", tmp_path / "leech")

@@ -110,13 +110,13 @@ class Restorer:
 
     def _may_sleep(self, rec: JobRecord) -> bool:
         """Whether the running job ``rec`` may stay a dormant seed as its record says: complete
-        and seeding, not stopped by an error, not waiting to move out of its incomplete folder,
-        not in seed mode (its session counts the pieces verified as they are first served),
+        and seeding, not stopped by an error, not waiting to move out of its incomplete folder
+        (in seed mode too: its session, once woken, verifies each piece as it is first served),
         not judged by the queue (which weighs the sessions it lets run), in a service that
         seeds (its files are looked at next: ``_files_there``)."""
         run = self.run
         return (run.manager.config.seed and rec.state is JobState.SEEDING and rec.completed_at is not None
-                and rec.error is None and rec.options.download_path is None and not rec.options.seed_mode
+                and rec.error is None and rec.options.download_path is None
                 and rec.file_paths is not None and rec.file_sizes is not None
                 and rec.total_size > 0 and rec.done_size >= rec.total_size
                 and not run.queue.judges(rec) and rec.id not in run.queue.held)
