@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.e2e_download import make_payload  # noqa: E402
-from torrent_engine.create import create_torrent  # noqa: E402
+from torrent_engine.storage.create import create_torrent  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdefghij"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,7 +11,7 @@ from typing import Any
 import bencodepy
 import pytest
 
-from torrent_engine.bencode import decode, decode_with_spans, encode
+from torrent_engine.formats.bencode import decode, decode_with_spans, encode
 
 NUM_FILES = 600
 NUM_PIECES = 5_000

@@ -58,13 +58,13 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from torrent_engine.bitfield import Bitfield  # noqa: E402
 from torrent_engine.config import Config  # noqa: E402
-from torrent_engine.create import create_torrent  # noqa: E402
-from torrent_engine.metainfo import Torrent  # noqa: E402
-from torrent_engine.peer import messages as m  # noqa: E402
-from torrent_engine.peer.connection import hand_over  # noqa: E402
+from torrent_engine.formats.bitfield import Bitfield  # noqa: E402
+from torrent_engine.formats.metainfo import Torrent  # noqa: E402
+from torrent_engine.net.peer import messages as m  # noqa: E402
+from torrent_engine.net.peer.connection import hand_over  # noqa: E402
 from torrent_engine.session import PeerState, Session  # noqa: E402
+from torrent_engine.storage.create import create_torrent  # noqa: E402
 
 BLOCK = 16 * 1024
 PIECE = 256 * 1024

@@ -14,10 +14,10 @@ import anyio
 import anyio.abc
 import pytest
 
-from torrent_engine.peer.connection import RECEIVE_SIZE, EncryptionPolicy
-from torrent_engine.peer.handshake import accept, connect
-from torrent_engine.peer.messages import Interested, Piece
-from torrent_engine.runtime import run
+from torrent_engine.engine.runtime import run
+from torrent_engine.net.peer.connection import RECEIVE_SIZE, EncryptionPolicy
+from torrent_engine.net.peer.handshake import accept, connect
+from torrent_engine.net.peer.messages import Interested, Piece
 
 BLOCK = 16 * 1024
 BLOCKS_PER_PIECE = 16

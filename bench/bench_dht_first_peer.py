@@ -24,15 +24,15 @@ from typing import Any
 import anyio
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
-from torrent_engine.dht import krpc
-from torrent_engine.dht.node import DhtNode
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.engine.runtime import run
 from torrent_engine.errors import TorrentEngineError
 from torrent_engine.events import PeerConnected
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.runtime import run
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.dht.node import DhtNode
 from torrent_engine.session.announce import Announcer
+from torrent_engine.storage.create import create_torrent
 
 MISS = 30.0  # a lookup that has not found the seeder by then (its next one is 60 s later) missed
 

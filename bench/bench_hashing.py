@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from torrent_engine.create import create_torrent
-from torrent_engine.merkle import BLOCK_SIZE
+from torrent_engine.formats.merkle import BLOCK_SIZE
+from torrent_engine.storage.create import create_torrent
 
 PIECE_LENGTH = 1024 * 1024
 SIZE = 128 * 1024 * 1024

@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from torrent_engine.ipfilter import parse_list
+from torrent_engine.policy.ipfilter import parse_list
 
 
 def make_list(n: int, rng: random.Random) -> tuple[bytes, list[tuple[int, int]]]:

@@ -25,10 +25,10 @@ from pathlib import Path
 import anyio
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
 from torrent_engine.events import Event
 from torrent_engine.jobs import JobService, JobState, JobStateChanged
 from torrent_engine.session import Session
+from torrent_engine.storage.create import create_torrent
 
 
 def config(**kw: object) -> Config:

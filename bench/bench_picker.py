@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from tests.unit.torrent_factory import layout
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.picker import BLOCK_SIZE, PiecePicker
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.policy.picker import BLOCK_SIZE, PiecePicker
 
 PIECE_LENGTH = 64 * BLOCK_SIZE  # 1 MiB: the 1 000-piece torrent has 64 000 blocks to hand out
 PEERS = [f"peer{i}" for i in range(20)]

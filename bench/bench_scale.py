@@ -60,8 +60,8 @@ def child_download(torrent_file: str, dest: str, ports: list[int]) -> dict[str, 
     """Our download from the given loopback ports; CPU and wall time of the whole process."""
     import anyio
 
-    from torrent_engine.metainfo import Torrent
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
 
     torrent = Torrent.load(torrent_file)
@@ -150,7 +150,7 @@ class Seeders:
 
 def many_peers(work: Path, size_mib: int, piece_kib: int, count: int, rounds: int, *,
                capped: bool = True) -> None:
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     seed_dir = work / "seed"
     seed_dir.mkdir()
@@ -195,8 +195,8 @@ def child_idle_seed(torrent_file: str, save_path: str, want: int, seconds: float
     """Seed; print the port; once ``want`` peers are connected, CPU over ``seconds``."""
     import anyio
 
-    from torrent_engine.metainfo import Torrent
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
 
     torrent = Torrent.load(torrent_file)
@@ -263,7 +263,7 @@ async def fake_peers(port: int, info_hash: bytes, count: int, done: asyncio.Even
 
 
 def idle_peers(work: Path, count: int, seconds: float) -> None:
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     payload = work / "idle.bin"
     make_payload(payload, 16 * 1024 * 1024)
@@ -297,7 +297,7 @@ def idle_peers(work: Path, count: int, seconds: float) -> None:
 def make_torrents(work: Path, count: int) -> Path:
     """``count`` small torrents (64 KiB, 16 KiB pieces) with their data in ``work/data``; the
     .torrent files in ``work/torrents``."""
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     data, torrents = work / "data", work / "torrents"
     data.mkdir()
@@ -315,8 +315,8 @@ def child_manager_add(state: str, torrents: str, data: str) -> None:
     writes their resume data)."""
     import anyio
 
-    from torrent_engine.manager import TorrentManager
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.manager import TorrentManager
+    from torrent_engine.engine.runtime import run
 
     async def main() -> None:
         async with TorrentManager(our_config(state_dir=state)) as manager:
@@ -334,8 +334,8 @@ def child_manager_idle(state: str, count: int, seconds: float) -> None:
     """A fresh TorrentManager over ``state``: start-up until all ``count`` seed, then idle CPU."""
     import anyio
 
-    from torrent_engine.manager import TorrentManager
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.manager import TorrentManager
+    from torrent_engine.engine.runtime import run
 
     async def main() -> None:
         t0 = time.monotonic()

@@ -55,7 +55,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from torrent_engine.bencode import encode  # noqa: E402
+from torrent_engine.formats.bencode import encode  # noqa: E402
 
 FILE_SIZE = 256 * 1024
 PIECE = 32 * 1024

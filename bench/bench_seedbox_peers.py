@@ -53,7 +53,7 @@ from bench_seedbox import (  # noqa: E402
     wait_for,
 )
 
-from torrent_engine.bencode import encode  # noqa: E402
+from torrent_engine.formats.bencode import encode  # noqa: E402
 
 PIECE = 64 * 1024
 

@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Callable
 
-from torrent_engine.utp import mmsg
+from torrent_engine.net.utp import mmsg
 
 SOL_UDP = getattr(socket, "SOL_UDP", 17)
 UDP_SEGMENT = 103  # Linux >= 4.18 (netinet/udp.h)

@@ -57,10 +57,10 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
     import anyio
 
     from torrent_engine.config import Config
-    from torrent_engine.metainfo import Torrent
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.engine.shared import SharedResources
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
-    from torrent_engine.shared import SharedResources
 
     torrent = Torrent.load(torrent_file)
     counts: dict[str, int] = {}
@@ -68,7 +68,7 @@ def child_ours(torrent_file: str, dest: str, port: int, transport: str,
     main_cpu: list[float] = []
     socket_cpu = [0.0]  # main-thread CPU inside the uTP socket's read callback (reads, cores, acks)
     try:
-        from torrent_engine.utp.socket import UtpSocket
+        from torrent_engine.net.utp.socket import UtpSocket
         on_readable = UtpSocket._on_readable
 
         def timed(self: Any) -> None:
@@ -186,7 +186,7 @@ def main() -> int:
 
     import libtorrent as lt
 
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     work = Path(tempfile.mkdtemp(prefix="te-bench-utp-"))
     seed_dir = work / "seed"

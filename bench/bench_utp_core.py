@@ -15,8 +15,8 @@ import argparse
 import statistics
 import time
 
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.packet import decode
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.packet import decode
 
 BATCH = 32  # datagrams handed over per "loop wake-up" (what one socket read batch holds)
 

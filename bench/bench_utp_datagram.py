@@ -18,8 +18,8 @@ import time
 
 import anyio
 
-from torrent_engine.utp.socket import UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.socket import UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 CHUNK = 1 << 20
 

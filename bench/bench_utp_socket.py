@@ -20,12 +20,12 @@ from typing import Any
 import anyio
 
 try:
-    from torrent_engine.utp import mmsg
+    from torrent_engine.net.utp import mmsg
 except ImportError:  # code from before recvmmsg
     mmsg = None  # type: ignore[assignment]
-from torrent_engine.utp.packet import PacketType, decode, encode_header
-from torrent_engine.utp.socket import UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.packet import PacketType, decode, encode_header
+from torrent_engine.net.utp.socket import UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 PAYLOAD = 1428  # what libtorrent's ~1 448-byte datagrams carry
 

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from torrent_engine.bencode import encode
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage import Storage
-from torrent_engine.verify import recheck
+from torrent_engine.storage.verify import recheck
 
 PIECE_LENGTH = 1024 * 1024
 SIZES = [80_000_123, 67_108_864, 1, 60_000_000, 61_326_468]  # 256 MiB in all

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from torrent_engine.peer.messages import Handshake, Have, Piece, Request, make_reserved
-from torrent_engine.peer.mse import rc4
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.net.peer.messages import Handshake, Have, Piece, Request, make_reserved
+from torrent_engine.net.peer.mse import rc4
+from torrent_engine.net.peer.wire import PeerWire
 
 BLOCK = 16 * 1024
 NUM_BLOCKS = 1024

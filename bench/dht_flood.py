@@ -19,10 +19,10 @@ import argparse
 import random
 from collections import Counter
 
-from torrent_engine.dht import bep44, krpc
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.ratelimit import ByteLimiter
-from torrent_engine.runtime import run
+from torrent_engine.engine.runtime import run
+from torrent_engine.net.dht import bep44, krpc
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.ratelimit import ByteLimiter
 
 Address = tuple[str, int]
 

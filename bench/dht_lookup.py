@@ -18,9 +18,9 @@ import time
 
 import anyio
 
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.transport import MemoryNetwork
-from torrent_engine.runtime import run
+from torrent_engine.engine.runtime import run
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.transport import MemoryNetwork
 
 
 async def measure(nodes: int, lookups: int, seed: int, loss: float) -> None:

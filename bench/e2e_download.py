@@ -121,7 +121,7 @@ def payload_torrent(workdir: Path | None, prefix: str, size_mib: int, piece_kib:
     """The work folder (``workdir``, or a new temporary one), a random payload of ``size_mib``
     MiB in its ``seed/`` (kept from an earlier run of that size) and its v1 torrent, written to
     ``payload.torrent``: ``(work folder, Torrent)``."""
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     work = workdir or Path(tempfile.mkdtemp(prefix=prefix))
     work.mkdir(parents=True, exist_ok=True)
@@ -140,8 +140,8 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     import anyio
 
     from torrent_engine.config import Config
-    from torrent_engine.metainfo import Torrent
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
 
     torrent = Torrent.load(torrent_file)
@@ -188,8 +188,8 @@ def child_ours_seed(torrent_file: str, save_path: str) -> None:
     import anyio
 
     from torrent_engine.config import Config
-    from torrent_engine.metainfo import Torrent
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
 
     torrent = Torrent.load(torrent_file)

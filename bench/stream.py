@@ -37,11 +37,11 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from torrent_engine.config import Config  # noqa: E402
-from torrent_engine.create import create_torrent  # noqa: E402
-from torrent_engine.magnet import parse_magnet  # noqa: E402
-from torrent_engine.metainfo import Torrent  # noqa: E402
+from torrent_engine.formats.magnet import parse_magnet  # noqa: E402
+from torrent_engine.formats.metainfo import Torrent  # noqa: E402
 from torrent_engine.session import Session  # noqa: E402
 from torrent_engine.session.reader import FileReader  # noqa: E402
+from torrent_engine.storage.create import create_torrent  # noqa: E402
 
 FIRST = 64 * 1024
 WAIT = 0.05  # a read that took longer than this waited for the download

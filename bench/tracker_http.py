@@ -15,10 +15,10 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from torrent_engine.bencode import encode
-from torrent_engine.runtime import run
-from torrent_engine.tracker import http
-from torrent_engine.tracker.messages import AnnounceRequest, announce_url, parse_announce_response
+from torrent_engine.engine.runtime import run
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.tracker import http
+from torrent_engine.net.tracker.messages import AnnounceRequest, announce_url, parse_announce_response
 
 BODY = encode({"interval": 1800, "complete": 10, "incomplete": 40, "peers": bytes(range(6)) * 50})
 REQUEST = AnnounceRequest(info_hash=b"\x12" * 20, peer_id=b"-TE0100-benchmarking", port=6881, left=1)

@@ -67,7 +67,7 @@ UTP_HEAD_START = 5.0  # seconds the uTP upload runs alone before the TCP flow jo
 
 
 def make_torrent(work: Path, size_mib: int) -> tuple[Path, Path]:
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     seed_dir = work / "seed"
     seed_dir.mkdir(parents=True, exist_ok=True)

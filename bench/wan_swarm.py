@@ -140,7 +140,7 @@ def internet_paths() -> None:
     the standard size to every peer, as it does to any non-loopback one. Its connections then
     look for the path MTU from there up to an IPv4 peer's ceiling (``UtpSocket.mtu_ceiling``,
     1 472 bytes, unchanged here) as they would on the Internet."""
-    from torrent_engine.utp import socket as utp_socket
+    from torrent_engine.net.utp import socket as utp_socket
 
     utp_socket.UtpSocket.max_datagram = lambda self, host: utp_socket.PACKET_SIZE  # type: ignore[method-assign]
 
@@ -148,7 +148,7 @@ def internet_paths() -> None:
 def our_child_torrent(torrent_file: str) -> Any:
     """What each child process of ours does first: the torrent, datagrams of the internet's size
     (``internet_paths``), and with ``WAN_LOG`` set a debug log on stderr."""
-    from torrent_engine.metainfo import Torrent
+    from torrent_engine.formats.metainfo import Torrent
 
     internet_paths()
     if os.environ.get("WAN_LOG"):
@@ -214,7 +214,7 @@ def child_seeders(kind: str, torrent_file: str, save_path: str, transports: list
 
     import anyio
 
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
     from torrent_engine.session import Session
 
     torrent = our_child_torrent(torrent_file)
@@ -267,7 +267,7 @@ def child_download(kind: str, torrent_file: str, dest: str, peers: list[tuple[st
 
     import anyio
 
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
     from torrent_engine.session import Session
 
     torrent = our_child_torrent(torrent_file)
@@ -494,7 +494,7 @@ def child_crowd(kind: str, torrent_file: str, dest: str, count: int, limit: floa
 
     import anyio
 
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.runtime import run
     from torrent_engine.session import Session
 
     torrent = our_child_torrent(torrent_file)

@@ -25,9 +25,9 @@ import anyio  # noqa: E402
 
 from tests.interop._nginx import nginx  # noqa: E402
 from torrent_engine.config import Config  # noqa: E402
-from torrent_engine.create import create_torrent  # noqa: E402
-from torrent_engine.metainfo import Torrent  # noqa: E402
+from torrent_engine.formats.metainfo import Torrent  # noqa: E402
 from torrent_engine.session import Session  # noqa: E402
+from torrent_engine.storage.create import create_torrent  # noqa: E402
 
 
 def ours(torrent: Torrent, out: Path) -> float:

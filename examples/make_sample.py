@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from torrent_engine.create import create_torrent
+from torrent_engine.storage.create import create_torrent
 
 HERE = Path(__file__).resolve().parent
 # path inside the torrent, size in bytes: odd sizes, a nested folder and an empty file

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torrent_engine as te
-from torrent_engine.layout import TorrentLayout
+from torrent_engine.formats.layout import TorrentLayout
 from torrent_engine.storage import PieceStorage
 
 

@@ -79,8 +79,8 @@ if getattr(_child_guard, "TE_NETGUARD", False):  # this very process was started
 def _install() -> None:
     from anyio._backends import _asyncio as backend
 
-    import torrent_engine.lsd.service as lsd_service
-    import torrent_engine.utp.socket as utp_socket
+    import torrent_engine.net.lsd.service as lsd_service
+    import torrent_engine.net.utp.socket as utp_socket
 
     _guard.patch_anyio(backend)
     _guard.patch_utp(utp_socket)

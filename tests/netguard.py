@@ -97,7 +97,7 @@ class Guard:
         backend.UDPSocket.send = guarded_udp_send
 
     def patch_utp(self, utp_socket: ModuleType) -> None:
-        """Wrap the uTP socket's one send path (``torrent_engine.utp.socket``): it writes to its
+        """Wrap the uTP socket's one send path (``torrent_engine.net.utp.socket``): it writes to its
         asyncio transport directly. A refused datagram is dropped (and reported)."""
         check = self.check
         sendto = utp_socket.UtpSocket.sendto
@@ -112,7 +112,7 @@ class Guard:
         utp_socket.UtpSocket.sendto = guarded_sendto
 
     def patch_lsd(self, service: ModuleType) -> None:
-        """Wrap LSD's group joins (``torrent_engine.lsd.service``): joining a multicast group
+        """Wrap LSD's group joins (``torrent_engine.net.lsd.service``): joining a multicast group
         sends a membership report (IGMP/MLD) on the network before any announce does, so LSD
         runs only in a network namespace a test makes (where no guard is on)."""
         guard = self

@@ -1,7 +1,7 @@
 """torrent_engine: a BitTorrent engine in pure Python, on one anyio event loop.
 
 The public names load on first use (PEP 562), so importing one core module
-(``torrent_engine.bencode``) loads neither anyio nor the session layer."""
+(``torrent_engine.formats.bencode``) loads neither anyio nor the session layer."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_names
 
-# Bound at import, not lazily: the submodule ``torrent_engine.bencode`` shares the name, and
+# Bound at import, not lazily: the submodule ``torrent_engine.formats.bencode`` shares the name, and
 # importing it (as metainfo does) would otherwise set this package's ``bencode`` to the module.
 # Once the submodule is loaded here, later imports of it leave the package's names alone.
-from .bencode import decode as bdecode
-from .bencode import encode as bencode
+from .formats.bencode import decode as bdecode
+from .formats.bencode import encode as bencode
 from .version import __version__
 
 # A library prints nothing unless the application configures logging (docs/logging.md): without a
@@ -23,7 +23,10 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .config import Config
-    from .create import create_torrent
+    from .engine.manager import DownloadSummary, TorrentManager, download
+    from .engine.runtime import run
+    from .engine.shared import SharedResources
+    from .engine.sync import BackgroundDownload
     from .errors import (
         BencodeError,
         ConfigError,
@@ -69,22 +72,19 @@ if TYPE_CHECKING:
         TrackerSuccess,
         UnknownEventError,
     )
-    from .magnet import Magnet, parse_magnet
-    from .manager import DownloadSummary, TorrentManager, download
-    from .metainfo import FileEntry, Torrent
-    from .runtime import run
+    from .formats.magnet import Magnet, parse_magnet
+    from .formats.metainfo import FileEntry, Torrent
     from .session import Session, SessionStatus
-    from .session_state import State as SessionState
-    from .shared import SharedResources
-    from .sync import BackgroundDownload
+    from .session.state_table import State as SessionState
+    from .storage.create import create_torrent
 
 _WHERE = {
     "BencodeError": "errors",
     "Config": "config",
     "ConfigError": "errors",
     "DHTError": "errors",
-    "BackgroundDownload": "sync",
-    "DownloadSummary": "manager",
+    "BackgroundDownload": "engine.sync",
+    "DownloadSummary": "engine.manager",
     "DownloadTimeout": "errors",
     "EncryptionError": "errors",
     "Event": "events",
@@ -109,8 +109,8 @@ _WHERE = {
     "UnknownEventError": "events",
     "TrackerFailed": "events",
     "TrackerSuccess": "events",
-    "FileEntry": "metainfo",
-    "Magnet": "magnet",
+    "FileEntry": "formats.metainfo",
+    "Magnet": "formats.magnet",
     "HttpError": "errors",
     "LsdError": "errors",
     "MagnetError": "errors",
@@ -122,19 +122,19 @@ _WHERE = {
     "Session": "session",
     "SessionError": "errors",
     "StreamError": "errors",
-    "SessionState": "session_state:State",
+    "SessionState": "session.state_table:State",
     "SessionStatus": "session",
-    "SharedResources": "shared",
+    "SharedResources": "engine.shared",
     "StorageError": "errors",
-    "Torrent": "metainfo",
+    "Torrent": "formats.metainfo",
     "TorrentEngineError": "errors",
-    "TorrentManager": "manager",
+    "TorrentManager": "engine.manager",
     "TrackerError": "errors",
     "WebSeedError": "errors",
-    "create_torrent": "create",
-    "download": "manager",
-    "parse_magnet": "magnet",
-    "run": "runtime",
+    "create_torrent": "storage.create",
+    "download": "engine.manager",
+    "parse_magnet": "formats.magnet",
+    "run": "engine.runtime",
 }
 
 __all__ = [

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigError
-from .interface import NetBind, check_names
-from .proxy.settings import ProxyConfig
+from .net.interface import NetBind, check_names
+from .net.proxy.settings import ProxyConfig
 
 Encryption = Literal["prefer", "require", "disable"]
 # Peer transports: "any" = dial uTP first, TCP too if uTP has no link within utp_head_start,

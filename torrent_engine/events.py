@@ -198,7 +198,7 @@ class DhtBootstrapped(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionStalled(Event):
     """The download has not progressed for ``Config.stall_after`` seconds; ``reason`` is a
-    ``torrent_engine.stall.StallReason`` value, ``message`` says it in words."""
+    ``torrent_engine.policy.stall.StallReason`` value, ``message`` says it in words."""
 
     name: ClassVar[str] = "session.stalled"
     reason: str = ""

@@ -11,18 +11,18 @@ import struct
 
 from tests.fuzz.targets import CORPUS, HANDSHAKE, INFO_HASH, NUM_PIECES
 from tests.unit.torrent_factory import make_torrent
-from torrent_engine.bencode import encode
-from torrent_engine.dht import krpc
-from torrent_engine.peer.extensions import (
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.peer.extensions import (
     ExtensionHandshake,
     MetadataData,
     MetadataRequest,
     PexMessage,
     encode_metadata_message,
 )
-from torrent_engine.peer.messages import Bitfield, HashRequest, Have, Piece, Request, Unchoke
-from torrent_engine.peer.mse import CRYPTO_RC4, MseInitiator
-from torrent_engine.resume import FileStamp, ResumeData, encode_resume
+from torrent_engine.net.peer.messages import Bitfield, HashRequest, Have, Piece, Request, Unchoke
+from torrent_engine.net.peer.mse import CRYPTO_RC4, MseInitiator
+from torrent_engine.storage.resume import FileStamp, ResumeData, encode_resume
 
 H1 = bytes(range(20))
 

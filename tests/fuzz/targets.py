@@ -9,23 +9,23 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from torrent_engine.bencode import decode
-from torrent_engine.dht import krpc
-from torrent_engine.httpclient import ResponseReader
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, decode_metadata_message
-from torrent_engine.peer.messages import Handshake, make_reserved
-from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
-from torrent_engine.peer.wire import PeerWire
-from torrent_engine.resume import decode_resume
-from torrent_engine.tracker.messages import (
+from torrent_engine.formats.bencode import decode
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.httpclient import ResponseReader
+from torrent_engine.net.peer.extensions import ExtensionHandshake, PexMessage, decode_metadata_message
+from torrent_engine.net.peer.messages import Handshake, make_reserved
+from torrent_engine.net.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
+from torrent_engine.net.peer.wire import PeerWire
+from torrent_engine.net.tracker.messages import (
     parse_announce_response,
     parse_scrape_response,
     parse_udp_announce,
     parse_udp_connect,
     parse_udp_scrape,
 )
+from torrent_engine.storage.resume import decode_resume
 
 CORPUS = Path(__file__).resolve().parents[1] / "testdata" / "fuzz"
 INFO_HASH = bytes(range(20))

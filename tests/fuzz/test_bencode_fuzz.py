@@ -7,7 +7,7 @@ import bencodepy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import BencodeError, decode, encode
+from torrent_engine.formats.bencode import BencodeError, decode, encode
 
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 values = st.recursive(

@@ -13,7 +13,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.choker import OPTIMISTIC_INTERVAL, ChokePeer, Choker
+from torrent_engine.policy.choker import OPTIMISTIC_INTERVAL, ChokePeer, Choker
 
 peer_strategy = st.builds(
     ChokePeer,

@@ -9,11 +9,11 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import encode
-from torrent_engine.dht import krpc
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.transport import MemoryNetwork
 from torrent_engine.errors import DHTError
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.transport import MemoryNetwork
 
 ID = b"abcdefghij0123456789"
 VALID = [

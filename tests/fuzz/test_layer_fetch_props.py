@@ -8,11 +8,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import encode
-from torrent_engine.merkle import HASH_SIZE, root_from_piece_layer
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
-from torrent_engine.peer.messages import Hashes
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.merkle import HASH_SIZE, root_from_piece_layer
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
+from torrent_engine.net.peer.messages import Hashes
 
 
 class _All:

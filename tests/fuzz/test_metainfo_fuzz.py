@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import BencodeError, decode, encode
 from torrent_engine.errors import MagnetError, MetainfoError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.bencode import BencodeError, decode, encode
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 
 SAMPLE_BYTES = (Path(__file__).resolve().parents[2] / "examples" / "sample.torrent").read_bytes()
 SAMPLE = decode(SAMPLE_BYTES)

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.torrent_factory import layout
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.picker import BLOCK_SIZE, Block, PiecePicker
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.policy.picker import BLOCK_SIZE, Block, PiecePicker
 
 PEERS = ("p0", "p1", "p2")
 

@@ -16,9 +16,9 @@ import anyio
 import pytest
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
-from torrent_engine.peer import messages as m
+from torrent_engine.net.peer import messages as m
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.torrent_factory import Layout, LayoutFile
-from torrent_engine.layout import FileMap
+from torrent_engine.formats.layout import FileMap
 from torrent_engine.storage import Storage
 
 

@@ -7,10 +7,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import encode
 from torrent_engine.errors import HttpError, TrackerError
-from torrent_engine.httpclient import ResponseReader
-from torrent_engine.tracker.messages import (
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.httpclient import ResponseReader
+from torrent_engine.net.tracker.messages import (
     AnnounceRequest,
     announce_url,
     parse_announce_response,

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.errors import HttpError, WebSeedError
-from torrent_engine.httpclient import ResponseReader
-from torrent_engine.webseed.mapping import FileRange
-from torrent_engine.webseed.response import Redirect, WholeFile, judge_head
+from torrent_engine.net.httpclient import ResponseReader
+from torrent_engine.net.webseed.mapping import FileRange
+from torrent_engine.net.webseed.response import Redirect, WholeFile, judge_head
 
 URL = "http://m/f"
 numbers = st.integers(0, 20_000).map(str) | st.text(max_size=12)

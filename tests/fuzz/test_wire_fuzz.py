@@ -9,9 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torrent_engine.errors import EncryptionError, PeerProtocolError
-from torrent_engine.peer.buffer import ReceiveBuffer
-from torrent_engine.peer.extensions import ExtensionHandshake, PexMessage, PexState, decode_metadata_message
-from torrent_engine.peer.messages import (
+from torrent_engine.net.peer.buffer import ReceiveBuffer
+from torrent_engine.net.peer.extensions import (
+    ExtensionHandshake,
+    PexMessage,
+    PexState,
+    decode_metadata_message,
+)
+from torrent_engine.net.peer.messages import (
     AllowedFast,
     Bitfield,
     Cancel,
@@ -36,8 +41,8 @@ from torrent_engine.peer.messages import (
     Unchoke,
     make_reserved,
 )
-from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.net.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, MseResponder
+from torrent_engine.net.peer.wire import PeerWire
 
 INFO_HASH = bytes(range(20))
 NUM_PIECES = 37
@@ -205,7 +210,7 @@ def test_extension_codecs_only_raise_protocol_errors(data: bytes) -> None:
     st.binary(max_size=40),
 )
 def test_structured_extension_payloads(d: dict[bytes, object], tail: bytes) -> None:
-    from torrent_engine.bencode import encode
+    from torrent_engine.formats.bencode import encode
 
     raw = encode(d)
     for decode, data in (

@@ -55,7 +55,7 @@ class SpySocket(_Socket):
 socket.socket = SpySocket  # type: ignore[misc]  # (before the engine is imported)
 
 from torrent_engine import Config, TorrentManager  # noqa: E402
-from torrent_engine.metainfo import Torrent  # noqa: E402
+from torrent_engine.formats.metainfo import Torrent  # noqa: E402
 
 FAR_HOST, DHT_PORT = "10.9.0.1", 6882
 

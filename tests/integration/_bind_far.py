@@ -16,8 +16,8 @@ import anyio
 import anyio.abc
 
 from torrent_engine import Config, TorrentManager
-from torrent_engine.bencode import encode
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.metainfo import Torrent
 
 FAR_HOST, SEED_PORT, TRACKER_PORT, DHT_PORT = "10.9.0.1", 6881, 8000, 6882
 

@@ -23,9 +23,9 @@ from typing import Any
 import anyio
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
-from torrent_engine.create import create_torrent
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.storage.create import create_torrent
 
 FILES = (("a.bin", 300_001), ("sub/b.bin", 70_000))
 LIMIT = 60.0

@@ -46,7 +46,7 @@ def seed_libtorrent(port: int, dirs: list[Path]) -> None:
 
 async def seed_ours(port: int, dirs: list[Path]) -> None:
     from torrent_engine.config import Config
-    from torrent_engine.manager import TorrentManager
+    from torrent_engine.engine.manager import TorrentManager
 
     cfg = Config(listen_host="127.0.0.1", listen_port=port, dht_enabled=False, port_mapping=False,
                  lsd_enabled=False,

@@ -9,9 +9,9 @@ import os
 import anyio
 import anyio.abc
 
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.wire import PeerWire
 
 
 class FakeSeed:

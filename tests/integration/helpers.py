@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer.messages import Message
-from torrent_engine.peer_io import PeerLink
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer.messages import Message
+from torrent_engine.session.peer_io import PeerLink
+from torrent_engine.storage.create import create_torrent
 
 # Odd sizes, a nested folder and an empty file; hybrid torrents get BEP 47 pad files between.
 DEFAULT_FILES: tuple[tuple[str, int], ...] = (

@@ -11,8 +11,8 @@ import anyio.abc
 import pytest
 
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.create import create_torrent
-from torrent_engine.manager import TorrentManager
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.storage.create import create_torrent
 
 from .helpers import loopback_config, make_payload
 

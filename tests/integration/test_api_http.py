@@ -19,7 +19,7 @@ from tests.integration.helpers import loopback_config, make_payload, make_torren
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.api import EventLog
 from torrent_engine.events import Event, EventBus
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio

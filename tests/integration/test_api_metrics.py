@@ -24,11 +24,11 @@ from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import loopback_config, make_payload
 from tests.unit.tracker._tracker_servers import HttpRequest, HttpServer, http_response, http_tracker
 from torrent_engine.api import ApiServer
-from torrent_engine.bencode import encode
-from torrent_engine.create import create_torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService
-from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
+from torrent_engine.storage.create import create_torrent
 from torrent_engine.storage.timing import PIECE_WRITES
 
 pytestmark = pytest.mark.anyio

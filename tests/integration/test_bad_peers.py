@@ -17,11 +17,11 @@ import anyio.abc
 import pytest
 
 from torrent_engine import events as ev
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 from .fake_seed import FakeSeed
 from .helpers import loopback_config, make_payload, make_torrent, same_files

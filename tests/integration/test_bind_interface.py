@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.conftest import _missing, require_program
 from tests.integration.helpers import make_payload
-from torrent_engine.create import create_torrent
+from torrent_engine.storage.create import create_torrent
 
 ROOT = Path(__file__).resolve().parents[2]
 FAR_HOST = "10.9.0.1"

@@ -26,12 +26,12 @@ import anyio
 import pytest
 
 from tests.conftest import require_libtorrent
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resume import load_resume
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.verify import piece_ok
+from torrent_engine.storage.resume import load_resume
+from torrent_engine.storage.verify import piece_ok
 
 from .helpers import loopback_config, make_payload, make_torrent, open_fds, same_files, task_count
 

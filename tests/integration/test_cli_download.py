@@ -121,7 +121,7 @@ async def test_cli_download_magnet_link(tmp_path: Path) -> None:
 
 
 async def test_cli_download_magnet_through_the_dht_alone(tmp_path: Path) -> None:
-    from torrent_engine.dht.node import DhtNode
+    from torrent_engine.net.dht.node import DhtNode
 
     torrent = make_torrent(make_payload(tmp_path / "seed"))
     router = DhtNode(bind=("127.0.0.1", 0), enforce_bep42=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files

@@ -13,8 +13,8 @@ import pytest
 from tests.integration.api_helpers import running_api
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.events import Event
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobAdded
-from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.integration.helpers import make_payload, make_torrent
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobState
-from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine.resume import load_resume
 from torrent_engine.session import Session
 from torrent_engine.storage import Storage
-from torrent_engine.verify import piece_ok
+from torrent_engine.storage.resume import load_resume
+from torrent_engine.storage.verify import piece_ok
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -24,7 +24,7 @@ LEECHER = textwrap.dedent("""
     import sys
     import anyio
     from torrent_engine.config import Config
-    from torrent_engine.metainfo import Torrent
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.session import Session
     from pathlib import Path
 

@@ -10,9 +10,9 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.dht import krpc
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.manager import TorrentManager
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.dht.node import DhtNode
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

@@ -10,9 +10,9 @@ import random
 import anyio
 import pytest
 
-from torrent_engine.dht import krpc
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.transport import MemoryNetwork
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.transport import MemoryNetwork
 
 pytestmark = pytest.mark.anyio
 

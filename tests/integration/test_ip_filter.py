@@ -13,12 +13,12 @@ import anyio
 import anyio.abc
 import pytest
 
-from torrent_engine.create import create_torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import connector
+from torrent_engine.storage.create import create_torrent
 
 from .fake_seed import IdlePeer
 from .helpers import loopback_config, make_payload, make_torrent

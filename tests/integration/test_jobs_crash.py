@@ -17,8 +17,8 @@ import pytest
 from torrent_engine.jobs import FINISHED_STATES, JobService, JobState
 from torrent_engine.jobs.model import JobOptions
 from torrent_engine.jobs.store import JobRecord, JobStore
-from torrent_engine.resume import load_resume
 from torrent_engine.session import Session
+from torrent_engine.storage.resume import load_resume
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

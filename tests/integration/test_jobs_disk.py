@@ -18,8 +18,8 @@ import pytest
 from tests.integration.api_helpers import TOKEN, Api, running_api
 from torrent_engine.api.compat.qbittorrent_records import state_name as qbittorrent_state
 from torrent_engine.api.compat.transmission import status as transmission_status
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import FINISHED_STATES, Job, JobService, JobState
-from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
 from torrent_engine.storage.core import Storage
 

@@ -19,12 +19,12 @@ from tests.integration.api_helpers import running_api
 from tests.integration.test_jobs_dormant import transmission
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.create import create_torrent
-from torrent_engine.dht.node import DhtNode
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import Job, JobService, JobState
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
+from torrent_engine.net.dht.node import DhtNode
 from torrent_engine.session import Session
+from torrent_engine.storage.create import create_torrent
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.model import InvalidJobRequest, JobConflict
-from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent

@@ -14,6 +14,7 @@ import pytest
 
 from tests.spies import hold_checks, swarms_started
 from torrent_engine.events import Event
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
     FINISHED_STATES,
@@ -24,10 +25,9 @@ from torrent_engine.jobs import (
     JobStateChanged,
 )
 from torrent_engine.jobs.store import JobStore
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resume import ResumeData, save_resume
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.resume import ResumeData, save_resume
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -144,7 +144,7 @@ def hold_adds_until_metadata(jobs: JobService, monkeypatch: pytest.MonkeyPatch) 
             raise TimeoutError("no metadata from the loopback seeder in 30 s")
         save_resume(path, data)
 
-    monkeypatch.setattr("torrent_engine.manager.save_resume", held)
+    monkeypatch.setattr("torrent_engine.engine.manager.save_resume", held)
     return delivered
 
 

@@ -17,10 +17,10 @@ from tests.unit.tracker._tracker_servers import (
     http_response,
     http_tracker,
 )
-from torrent_engine.create import create_torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.model import InvalidJobRequest
-from torrent_engine.metainfo import Torrent
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,10 @@ import pytest
 
 from tests.integration.helpers import loopback_config, make_payload
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.bencode import encode
-from torrent_engine.create import create_torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService, JobState
-from torrent_engine.metainfo import Torrent
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 

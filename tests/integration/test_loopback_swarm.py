@@ -13,11 +13,11 @@ import anyio
 import pytest
 
 from torrent_engine import events as ev
-from torrent_engine.manager import TorrentManager
-from torrent_engine.resume import load_resume
-from torrent_engine.runtime import run
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.engine.runtime import run
 from torrent_engine.session import MAX_CONNECT_FAILURES, Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.resume import load_resume
 
 from .helpers import (
     loopback_config,
@@ -414,7 +414,7 @@ async def test_seeder_whose_data_vanished_goes_to_error(tmp_path: Path) -> None:
 async def test_remove_with_delete_files_after_the_session_ended_on_its_own(tmp_path: Path) -> None:
     """A download that finished and stopped by itself (seed=False), then removed with
     delete_files=True: its files go, other files in the folder stay."""
-    from torrent_engine.manager import TorrentManager
+    from torrent_engine.engine.manager import TorrentManager
 
     payload = make_payload(tmp_path / "seed", [("big.bin", 300_000), ("other/small.bin", 1000)])
     torrent = make_torrent(payload, piece_length=16 * 1024)

@@ -8,11 +8,11 @@ import anyio
 import pytest
 
 from torrent_engine import events as ev
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
+from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -102,8 +102,8 @@ async def test_a_peer_announcing_a_wrong_metadata_size_does_not_stall_the_magnet
 
     import anyio.abc
 
-    from torrent_engine.peer import messages as m
-    from torrent_engine.peer.extensions import (
+    from torrent_engine.net.peer import messages as m
+    from torrent_engine.net.peer.extensions import (
         UT_METADATA,
         ExtensionHandshake,
         MetadataReject,
@@ -111,7 +111,7 @@ async def test_a_peer_announcing_a_wrong_metadata_size_does_not_stall_the_magnet
         decode_metadata_message,
         encode_metadata_message,
     )
-    from torrent_engine.peer.wire import PeerWire
+    from torrent_engine.net.peer.wire import PeerWire
 
     torrent = make_torrent(make_payload(tmp_path / "seed"))
     magnet = parse_magnet(torrent.magnet_uri())

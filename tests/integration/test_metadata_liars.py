@@ -14,9 +14,9 @@ import anyio.abc
 import pytest
 
 from torrent_engine.errors import PeerError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.extensions import (
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.extensions import (
     METADATA_PIECE_SIZE,
     UT_METADATA,
     ExtensionHandshake,
@@ -26,7 +26,7 @@ from torrent_engine.peer.extensions import (
     decode_metadata_message,
     encode_metadata_message,
 )
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files

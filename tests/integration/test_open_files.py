@@ -11,9 +11,9 @@ import pytest
 
 from tests.integration.helpers import loopback_config, open_fds
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.session_state import State
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.session.state_table import State
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
+from torrent_engine.storage.create import create_torrent
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

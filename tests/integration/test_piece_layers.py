@@ -16,14 +16,14 @@ import pytest
 
 from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine import events as ev
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.layer_fetch import hashes_for
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.layer_fetch import hashes_for
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import PeerState, Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 from .fake_seed import FakeSeed
 from .helpers import loopback_config, make_payload, make_torrent, record_sent_messages, same_files

@@ -10,11 +10,11 @@ import anyio
 import pytest
 
 from tests.spies import hold_checks
-from torrent_engine.layout import TorrentLayout
-from torrent_engine.resume import load_resume
+from torrent_engine.formats.layout import TorrentLayout
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 from torrent_engine.storage import PieceStorage, Storage, StorageFactory
+from torrent_engine.storage.resume import load_resume
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

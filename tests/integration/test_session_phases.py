@@ -10,11 +10,11 @@ import anyio
 import pytest
 
 from torrent_engine import events as ev
-from torrent_engine.layout import TorrentLayout
-from torrent_engine.magnet import parse_magnet
+from torrent_engine.formats.layout import TorrentLayout
+from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.session import Session
 from torrent_engine.session.phases import Checking, FetchingMetadata, Live, Loaded, Paused, Phase
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 from torrent_engine.storage import PieceStorage, Storage
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files

@@ -13,12 +13,12 @@ import pytest
 
 import torrent_engine as te
 from torrent_engine import events as ev
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import StreamError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
 
 from .fake_seed import FakeSeed

@@ -12,9 +12,9 @@ import pytest
 
 from tests.linkemu.model import Duplex, LinkSpec
 from tests.linkemu.relay import Emulator, LinkPlan
-from torrent_engine.utp.connection import PACKET_SIZE
-from torrent_engine.utp.socket import UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.connection import PACKET_SIZE
+from torrent_engine.net.utp.socket import UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 from ..unit.utp.loopback import upload
 

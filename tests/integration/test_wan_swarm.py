@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import require_libtorrent
 from tests.linkemu.model import Duplex, LinkSpec
 from tests.linkemu.relay import Emulator, LinkPlan
+from torrent_engine.net.utp import socket as utp_socket
 from torrent_engine.session import Session
-from torrent_engine.utp import socket as utp_socket
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 

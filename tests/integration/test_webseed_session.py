@@ -13,8 +13,8 @@ import pytest
 
 from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine.cli.display import progress_line
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files

@@ -25,7 +25,7 @@ import httpx
 
 TOKEN = "router-test-token"
 PATCH = """import sys
-import torrent_engine.portmap.natpmp as natpmp, torrent_engine.portmap.service as service
+import torrent_engine.net.portmap.natpmp as natpmp, torrent_engine.net.portmap.service as service
 lease = int(sys.argv.pop(1))
 if lease:
     natpmp.RECOMMENDED_LIFETIME = service.UPNP_LEASE = lease

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, require_program
-from torrent_engine.proxy import ProxyConfig, ProxyKind
+from torrent_engine.net.proxy import ProxyConfig, ProxyKind
 
 OUTSIDE = "127.0.0.3"  # the proxies' outgoing address
 SOCKS_USER = "te-proxy"

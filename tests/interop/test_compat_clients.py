@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import require_libtorrent, require_module, require_program
 from tests.integration.helpers import make_payload, make_torrent, same_files
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 

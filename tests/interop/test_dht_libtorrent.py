@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import require_libtorrent
-from torrent_engine.dht.node import DhtNode
+from torrent_engine.net.dht.node import DhtNode
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -140,7 +140,7 @@ async def wait_alert(session: Any, kind: type, seconds: float = 15) -> Any:
 async def test_bep44_items_both_ways_with_libtorrent() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from torrent_engine.dht import bep44
+    from torrent_engine.net.dht import bep44
 
     async with mixed_dht() as (lt, sessions, node):
         # Ours -> libtorrent, immutable.

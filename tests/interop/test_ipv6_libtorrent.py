@@ -13,8 +13,8 @@ from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.interop.test_libtorrent_transfer import lt_add, wait_lt
 from torrent_engine.config import Config
+from torrent_engine.engine.shared import SharedResources
 from torrent_engine.session import Session
-from torrent_engine.shared import SharedResources
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -83,7 +83,7 @@ async def test_the_default_listener_takes_both_families_on_one_port() -> None:
     seen: list[tuple[str, int]] = []
 
     async def handshaker(stream: object, known: object) -> tuple[bytes, object]:
-        from torrent_engine.peer.handshake import _remote_of
+        from torrent_engine.net.peer.handshake import _remote_of
 
         remote = _remote_of(stream)  # type: ignore[arg-type]
         assert remote is not None

@@ -14,7 +14,7 @@ from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

@@ -19,9 +19,9 @@ import pytest
 
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -154,7 +154,7 @@ async def test_mixed_swarm_everyone_finishes(tmp_path: Path) -> None:
 
 async def test_magnet_both_ways(tmp_path: Path) -> None:
     """We fetch the metadata (BEP 9) from a libtorrent seeder; libtorrent fetches it from ours."""
-    from torrent_engine.magnet import parse_magnet
+    from torrent_engine.formats.magnet import parse_magnet
 
     lt = require_libtorrent()
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=64 * 1024)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_libtorrent, require_program
-from torrent_engine.create import create_torrent
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -266,7 +266,7 @@ def test_torrent_made_by_mktorrent(lt: ModuleType, share: Path, tmp_path: Path) 
 def test_hostile_paths_are_sanitized_like_libtorrent(lt: ModuleType) -> None:
     import hashlib
 
-    from torrent_engine.bencode import encode
+    from torrent_engine.formats.bencode import encode
 
     paths = [
         [b"..", b"..", b"etc", b"passwd"],
@@ -300,7 +300,7 @@ def test_hostile_paths_are_sanitized_like_libtorrent(lt: ModuleType) -> None:
 
 @pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 def test_magnet_links_agree_with_libtorrent(lt: ModuleType, share: Path, version: str) -> None:
-    from torrent_engine.magnet import parse_magnet
+    from torrent_engine.formats.magnet import parse_magnet
 
     t = create_torrent(
         share,
@@ -341,7 +341,7 @@ def _edge_cases() -> dict[str, bytes]:
     import copy
 
     from tests.unit.torrent_factory import make_torrent
-    from torrent_engine.bencode import decode, encode
+    from torrent_engine.formats.bencode import decode, encode
 
     files: list[tuple[tuple[str, ...], bytes]] = [
         (("a",), _content("a", 40000)), (("b",), _content("b", 50000))]
@@ -501,8 +501,8 @@ def test_v1_piece_length_not_a_power_of_two(lt: ModuleType, piece_length: int) -
 
 def test_v2_piece_length_must_still_be_a_power_of_two(lt: ModuleType) -> None:
     from tests.unit.torrent_factory import make_torrent
-    from torrent_engine.bencode import decode, encode
     from torrent_engine.errors import MetainfoError
+    from torrent_engine.formats.bencode import decode, encode
 
     top: Any = decode(make_torrent([(("a",), _content("a", 40000))], PL, version="hybrid").to_bytes(),
                       strict=False)
@@ -517,8 +517,8 @@ def test_v2_piece_length_must_still_be_a_power_of_two(lt: ModuleType) -> None:
 def test_the_largest_piece_length_is_libtorrents(lt: ModuleType, piece_length: int) -> None:
     """libtorrent's largest piece (its test set's large_piece_size.torrent has 536854528):
     what it loads we load, what it refuses we refuse."""
-    from torrent_engine.bencode import encode
     from torrent_engine.errors import MetainfoError
+    from torrent_engine.formats.bencode import encode
 
     info = {b"length": 425, b"name": b"temp", b"piece length": piece_length, b"pieces": bytes(20)}
     data = encode({b"info": info})

@@ -15,9 +15,9 @@ import pytest
 from tests.interop._opentracker import Opentracker, opentracker
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.events import Event, EventBus
-from torrent_engine.tracker import AnnounceStats, TrackerCoordinator, http
-from torrent_engine.tracker.messages import AnnounceRequest
-from torrent_engine.tracker.udp import UdpTrackerClient
+from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator, http
+from torrent_engine.net.tracker.messages import AnnounceRequest
+from torrent_engine.net.tracker.udp import UdpTrackerClient
 
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
 

@@ -29,13 +29,13 @@ from tests.interop.test_libtorrent_transfer import wait_lt
 from tests.interop.test_proxy_udp import dht_node_at, udp_tracker_at
 from tests.unit.tracker._tracker_servers import UdpTracker, announce_body, http_response
 from torrent_engine import Config, Session
-from torrent_engine.bencode import decode
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import HttpError, ProxyError
 from torrent_engine.events import TrackerFailed
-from torrent_engine.httpclient import http_get
-from torrent_engine.proxy import ProxyConfig
-from torrent_engine.proxy.dial import open_connection
+from torrent_engine.formats.bencode import decode
+from torrent_engine.net.httpclient import http_get
+from torrent_engine.net.proxy import ProxyConfig
+from torrent_engine.net.proxy.dial import open_connection
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -110,9 +110,9 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     client's own sockets."""
     from anyio._backends import _asyncio as backend
 
-    from torrent_engine.lsd.service import LsdService
-    from torrent_engine.tracker import udp
-    from torrent_engine.utp.socket import UtpSocket
+    from torrent_engine.net.lsd.service import LsdService
+    from torrent_engine.net.tracker import udp
+    from torrent_engine.net.utp.socket import UtpSocket
 
     seen: list[str] = []
     connect_tcp = backend.AsyncIOBackend.connect_tcp.__func__  # (the network guard's, in turn)

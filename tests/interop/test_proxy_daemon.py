@@ -22,7 +22,7 @@ from tests.integration.test_daemon_programs_watch import rpc
 from tests.interop._proxies import OUTSIDE, SOCKS_PASSWORD, SOCKS_USER, dante
 from tests.interop.test_libtorrent_transfer import wait_lt
 from tests.interop.test_proxy import incoming_addresses, lt_seeder
-from torrent_engine.create import create_torrent
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop, pytest.mark.slow]
 

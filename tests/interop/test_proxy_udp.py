@@ -17,14 +17,14 @@ import pytest
 
 from tests.interop._proxies import OUTSIDE, SOCKS_PASSWORD, SOCKS_USER, dante
 from tests.unit.tracker._tracker_servers import UdpTracker
-from torrent_engine.dht.krpc import Address
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.transport import UdpTransport
 from torrent_engine.errors import ProxyError, TrackerError
-from torrent_engine.proxy import ProxyConfig
-from torrent_engine.proxy.udp_relay import UdpRelay
-from torrent_engine.tracker.messages import AnnounceRequest
-from torrent_engine.tracker.udp import UdpTrackerClient
+from torrent_engine.net.dht.krpc import Address
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.transport import UdpTransport
+from torrent_engine.net.proxy import ProxyConfig
+from torrent_engine.net.proxy.udp_relay import UdpRelay
+from torrent_engine.net.tracker.messages import AnnounceRequest
+from torrent_engine.net.tracker.udp import UdpTrackerClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

@@ -13,9 +13,9 @@ from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.interop._opentracker import opentracker
 from torrent_engine import events as ev
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.anyio]
 

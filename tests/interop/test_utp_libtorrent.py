@@ -17,11 +17,11 @@ import pytest
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from torrent_engine.net.utp.connection import PACKET_SIZE
+from torrent_engine.net.utp.pmtud import MTU_SEARCH_DONE
+from torrent_engine.net.utp.socket import IPV4_MTU_CEILING
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
-from torrent_engine.utp.connection import PACKET_SIZE
-from torrent_engine.utp.pmtud import MTU_SEARCH_DONE
-from torrent_engine.utp.socket import IPV4_MTU_CEILING
+from torrent_engine.session.state_table import State
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

@@ -19,10 +19,10 @@ from tests.integration.helpers import (
 )
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine import events as ev
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]

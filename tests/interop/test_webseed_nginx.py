@@ -18,12 +18,12 @@ from tests.integration.helpers import loopback_config, make_payload, same_files
 from tests.interop._nginx import nginx
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine import events as ev
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import WebSeedError
+from torrent_engine.net.webseed.client import RangeClient
+from torrent_engine.net.webseed.mapping import plan_run
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
-from torrent_engine.webseed.client import RangeClient
-from torrent_engine.webseed.mapping import plan_run
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 

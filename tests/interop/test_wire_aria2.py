@@ -20,10 +20,10 @@ import pytest
 
 from tests.conftest import require_libtorrent, require_program
 from torrent_engine.errors import PeerError
-from torrent_engine.peer.connection import EncryptionPolicy
-from torrent_engine.peer.extensions import ExtensionHandshake
-from torrent_engine.peer.handshake import connect
-from torrent_engine.peer.messages import (
+from torrent_engine.net.peer.connection import EncryptionPolicy
+from torrent_engine.net.peer.extensions import ExtensionHandshake
+from torrent_engine.net.peer.handshake import connect
+from torrent_engine.net.peer.messages import (
     Bitfield,
     Extended,
     HaveAll,
@@ -33,7 +33,7 @@ from torrent_engine.peer.messages import (
     Request,
     Unchoke,
 )
-from torrent_engine.peer.peer_id import client_name, generate_peer_id
+from torrent_engine.net.peer.peer_id import client_name, generate_peer_id
 
 pytestmark = pytest.mark.interop
 

@@ -19,8 +19,8 @@ import anyio.abc
 import pytest
 
 from tests.conftest import require_libtorrent
-from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection
-from torrent_engine.peer.extensions import (
+from torrent_engine.net.peer.connection import EncryptionPolicy, PeerConnection
+from torrent_engine.net.peer.extensions import (
     ExtensionHandshake,
     MetadataData,
     MetadataRequest,
@@ -28,8 +28,8 @@ from torrent_engine.peer.extensions import (
     encode_metadata_message,
     metadata_piece_count,
 )
-from torrent_engine.peer.handshake import accept, connect
-from torrent_engine.peer.messages import (
+from torrent_engine.net.peer.handshake import accept, connect
+from torrent_engine.net.peer.messages import (
     AllowedFast,
     Bitfield,
     Extended,
@@ -41,7 +41,7 @@ from torrent_engine.peer.messages import (
     Request,
     Unchoke,
 )
-from torrent_engine.peer.peer_id import generate_peer_id
+from torrent_engine.net.peer.peer_id import generate_peer_id
 
 pytestmark = pytest.mark.interop
 

@@ -86,8 +86,8 @@ if os.environ.get("TE_NETGUARD_LOG") and not _own_namespace():
     _guard.on = True
     sys.addaudithook(_guard.audit)
     sys.meta_path.insert(0, _PatchAfterImport({"anyio._backends._asyncio": _guard.patch_anyio,
-                                               "torrent_engine.utp.socket": _guard.patch_utp,
-                                               "torrent_engine.lsd.service": _guard.patch_lsd}))
+                                               "torrent_engine.net.utp.socket": _guard.patch_utp,
+                                               "torrent_engine.net.lsd.service": _guard.patch_lsd}))
 
 
 def _chain() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.helpers import loopback_config
 from tests.unit.torrent_factory import make_torrent
-from torrent_engine.addtorrent import (
+from torrent_engine.engine.addtorrent import (
     AddTorrent,
     AddTorrentError,
     MagnetLink,
@@ -24,10 +24,10 @@ from torrent_engine.addtorrent import (
     read_add_torrent,
     recorded_source,
 )
-from torrent_engine.magnet import Magnet, parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resolve import resolve
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.engine.resolve import resolve
+from torrent_engine.formats.magnet import Magnet, parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 
 HASH = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a"
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.bencode import BencodeError, decode, decode_with_spans, encode
+from torrent_engine.formats.bencode import BencodeError, decode, decode_with_spans, encode
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torrent_engine.bep40 import crc32c, peer_priority
+from torrent_engine.policy.bep40 import crc32c, peer_priority
 from torrent_engine.session.peer_pool import PeerPool
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.bitfield import Bitfield
+from torrent_engine.formats.bitfield import Bitfield
 
 
 def test_bit_order_is_msb_first_as_on_the_wire() -> None:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from torrent_engine.choker import OPTIMISTIC_INTERVAL, RECHOKE_INTERVAL, ChokePeer, Choker
+from torrent_engine.policy.choker import OPTIMISTIC_INTERVAL, RECHOKE_INTERVAL, ChokePeer, Choker
 
 
 def leechers(rates: dict[str, float], connected_at: float = 0.0) -> list[ChokePeer]:

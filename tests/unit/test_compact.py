@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torrent_engine import compact
-from torrent_engine.dht import krpc
 from torrent_engine.errors import PeerProtocolError
-from torrent_engine.peer.extensions import PexMessage, decode_compact_peers
-from torrent_engine.tracker.messages import parse_compact_peers
+from torrent_engine.formats import compact
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.peer.extensions import PexMessage, decode_compact_peers
+from torrent_engine.net.tracker.messages import parse_compact_peers
 
 V4 = bytes([192, 0, 2, 1, 0x1A, 0xE1])
 V4_PORT0 = bytes([192, 0, 2, 2, 0, 0])

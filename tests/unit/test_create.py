@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.create import auto_piece_length, create_torrent, create_torrent_async
 from torrent_engine.errors import MetainfoError
-from torrent_engine.merkle import BLOCK_SIZE
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.merkle import BLOCK_SIZE
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.storage.create import auto_piece_length, create_torrent, create_torrent_async
 
 PL = 16384
 
@@ -136,7 +136,7 @@ def test_metadata_fields(tmp_path: Path) -> None:
 
 
 def test_threads_and_chunking_do_not_change_the_result(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.create as create_mod
+    import torrent_engine.storage.create as create_mod
 
     one = create_torrent(folder, piece_length=PL, threads=1)
     monkeypatch.setattr(create_mod, "CHUNK_SIZE", PL)  # one piece per task
@@ -145,7 +145,7 @@ def test_threads_and_chunking_do_not_change_the_result(folder: Path, monkeypatch
 
 
 def test_progress_reports_increase_to_the_total(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_engine.create as create_mod
+    import torrent_engine.storage.create as create_mod
 
     monkeypatch.setattr(create_mod, "CHUNK_SIZE", PL)
     seen: list[tuple[int, int]] = []

@@ -14,12 +14,12 @@ import pytest
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from torrent_engine import events as ev
-from torrent_engine.layout import TorrentLayout
-from torrent_engine.peer.messages import BLOCK_SIZE
+from torrent_engine.formats.layout import TorrentLayout
+from torrent_engine.net.peer.messages import BLOCK_SIZE
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 from torrent_engine.storage import Storage
-from torrent_engine.verify import recheck
+from torrent_engine.storage.verify import recheck
 
 pytestmark = pytest.mark.anyio
 

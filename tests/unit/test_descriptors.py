@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.torrent_factory import layout, payload
-from torrent_engine.picker import BLOCK_SIZE
+from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.storage import Storage
 from torrent_engine.storage.descriptors import FileCache
 

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from torrent_engine.infohash import wire_info_hash
-from torrent_engine.magnet import Magnet
+from torrent_engine.formats.infohash import wire_info_hash
+from torrent_engine.formats.magnet import Magnet
 
 V1 = hashlib.sha1(b"info").digest()
 V2 = hashlib.sha256(b"info").digest()

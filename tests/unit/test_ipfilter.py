@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torrent_engine.ipfilter import IpFilter, IpFilterError, parse_list
+from torrent_engine.policy.ipfilter import IpFilter, IpFilterError, parse_list
 
 
 def _ip(text: str) -> int:
@@ -122,7 +122,7 @@ def test_blocked_ipv6_is_any_range_containing_it(ranges: list[list[int]], probes
 @pytest.mark.anyio
 async def test_trackers_at_blocked_addresses_are_refused_by_literal_or_by_name() -> None:
     from torrent_engine.config import Config
-    from torrent_engine.shared import SharedResources
+    from torrent_engine.engine.shared import SharedResources
 
     shared = SharedResources(Config(dht_enabled=False, port_mapping=False, lsd_enabled=False))
     loopback = parse_list(b"127.0.0.0/8\n::1\n").filter

@@ -28,14 +28,14 @@ CORES = [
 FORBIDDEN = {
     "socket", "ssl", "select", "selectors", "asyncio", "anyio", "trio", "uvloop", "threading",
     "subprocess", "time", "datetime", "tempfile", "shutil", "urllib.request", "http",
-    "torrent_engine.session", "torrent_engine.session_state", "torrent_engine.manager",
-    "torrent_engine.shared", "torrent_engine.peer_io", "torrent_engine.storage", "torrent_engine.verify",
-    "torrent_engine.peer.connection", "torrent_engine.tracker.http", "torrent_engine.httpclient.client",
-    "torrent_engine.tracker.udp", "torrent_engine.tracker.coordinator", "torrent_engine.tracker.client",
-    "torrent_engine.dht.node",
-    "torrent_engine.dht.transport", "torrent_engine.dht.server", "torrent_engine.dht.lookup",
-    "torrent_engine.events", "torrent_engine.runtime", "torrent_engine.cli", "torrent_engine.api",
-    "torrent_engine.jobs", "torrent_engine.portmap.service",
+    "torrent_engine.session", "torrent_engine.session.state_table", "torrent_engine.engine.manager",
+    "torrent_engine.engine.shared", "torrent_engine.session.peer_io", "torrent_engine.storage", "torrent_engine.storage.verify",
+    "torrent_engine.net.peer.connection", "torrent_engine.net.tracker.http", "torrent_engine.net.httpclient.client",
+    "torrent_engine.net.tracker.udp", "torrent_engine.net.tracker.coordinator", "torrent_engine.net.tracker.client",
+    "torrent_engine.net.dht.node",
+    "torrent_engine.net.dht.transport", "torrent_engine.net.dht.server", "torrent_engine.net.dht.lookup",
+    "torrent_engine.events", "torrent_engine.engine.runtime", "torrent_engine.cli", "torrent_engine.api",
+    "torrent_engine.jobs", "torrent_engine.net.portmap.service",
 }
 
 
@@ -137,18 +137,18 @@ def test_the_walk_follows_imports_through_modules_that_are_not_cores() -> None:
     # what only type checking imports is not followed: it never runs
     assert not any("(through peer/__init__.py)" in b for b in _violations(PACKAGE / "peer" / "wire.py"))
     peer_init = PACKAGE / "peer" / "__init__.py"
-    assert "torrent_engine.peer.connection" in _imports(peer_init)
-    assert "torrent_engine.peer.connection" not in _imports(peer_init, runtime_only=True)
+    assert "torrent_engine.net.peer.connection" in _imports(peer_init)
+    assert "torrent_engine.net.peer.connection" not in _imports(peer_init, runtime_only=True)
 
 
-@pytest.mark.parametrize("module", ["torrent_engine.bencode", "torrent_engine.metainfo",
-                                    "torrent_engine.magnet", "torrent_engine.peer.wire",
-                                    "torrent_engine.dht.krpc", "torrent_engine.tracker.messages",
-                                    "torrent_engine.picker"])
+@pytest.mark.parametrize("module", ["torrent_engine.formats.bencode", "torrent_engine.formats.metainfo",
+                                    "torrent_engine.formats.magnet", "torrent_engine.net.peer.wire",
+                                    "torrent_engine.net.dht.krpc", "torrent_engine.net.tracker.messages",
+                                    "torrent_engine.policy.picker"])
 def test_importing_a_core_loads_no_event_loop_and_no_session(module: str) -> None:
     code = (f"import sys, {module}\n"
             "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
-            "m.startswith(('torrent_engine.session', 'torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "m.startswith(('torrent_engine.session', 'torrent_engine.engine.manager', 'torrent_engine.engine.shared'))]\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent, timeout=60)
@@ -161,7 +161,7 @@ def test_importing_a_pure_part_of_the_session_loads_no_event_loop_and_no_facade(
     code = (f"import sys, {module}\n"
             "bad = [m for m in sys.modules if m in ('anyio', 'asyncio', 'socket') or "
             f"(m.startswith('torrent_engine.session.') and m != {module!r}) or "
-            "m.startswith(('torrent_engine.manager', 'torrent_engine.shared'))]\n"
+            "m.startswith(('torrent_engine.engine.manager', 'torrent_engine.engine.shared'))]\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent, timeout=60)

@@ -15,7 +15,7 @@ import logging
 import torrent_engine as te
 te.Session  # the session layer loaded too
 logging.getLogger("torrent_engine.session").warning("a warning nobody asked to see")
-logging.getLogger("torrent_engine.manager").error("an error nobody asked to see")
+logging.getLogger("torrent_engine.engine.manager").error("an error nobody asked to see")
 assert logging.getLogger().handlers == [], logging.getLogger().handlers
 print("ok")
 """

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from torrent_engine.errors import MagnetError
-from torrent_engine.magnet import Magnet, parse_magnet
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.magnet import Magnet, parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 
 H1 = bytes(range(20))
 H2 = bytes(range(100, 132))

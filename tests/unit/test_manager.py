@@ -19,12 +19,12 @@ from tests.integration.helpers import (
     task_count,
 )
 from torrent_engine import events as ev
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 pytestmark = pytest.mark.anyio
 
@@ -219,7 +219,7 @@ async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed
 async def test_a_pause_or_resume_is_in_the_resume_data_when_it_returns(tmp_path: Path) -> None:
     """Nothing else is written before a crash: the resume file says what ``pause``/``resume``
     did as soon as they return, before the check (the manager's placeholder) and after it."""
-    from torrent_engine.resume import load_resume
+    from torrent_engine.storage.resume import load_resume
 
     _, torrent = payload_and_torrent(tmp_path / "src")
     cfg = loopback_config(state_dir=tmp_path / "state")

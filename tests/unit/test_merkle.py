@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from torrent_engine.merkle import (
+from torrent_engine.formats.merkle import (
     BLOCK_SIZE,
     ZERO_HASH,
     block_hashes,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from torrent_engine.bencode import BencodeError, encode
 from torrent_engine.errors import MetainfoError
-from torrent_engine.merkle import block_hashes, piece_layer, pieces_root
-from torrent_engine.metainfo import (
+from torrent_engine.formats.bencode import BencodeError, encode
+from torrent_engine.formats.merkle import block_hashes, piece_layer, pieces_root
+from torrent_engine.formats.metainfo import (
     MAX_COMPONENT_BYTES,
     MAX_PIECE_LENGTH,
     FileEntry,
@@ -602,7 +602,7 @@ def test_bad_bencoding_is_a_bencode_error() -> None:
 
 
 def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    from torrent_engine.metainfo import v1, v2
+    from torrent_engine.formats.metainfo import v1, v2
 
     monkeypatch.setattr(v1, "MAX_FILES", 3)
     monkeypatch.setattr(v2, "MAX_FILES", 3)
@@ -615,7 +615,7 @@ def test_file_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_piece_count_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    from torrent_engine.metainfo import build
+    from torrent_engine.formats.metainfo import build
 
     monkeypatch.setattr(build, "MAX_PIECES", 2)
     with pytest.raises(MetainfoError) as exc:

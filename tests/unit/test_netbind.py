@@ -12,8 +12,8 @@ import pytest
 
 from torrent_engine import Config
 from torrent_engine.errors import ConfigError, InterfaceBindError
-from torrent_engine.interface import NetBind
-from torrent_engine.netbind import (
+from torrent_engine.net.interface import NetBind
+from torrent_engine.net.netbind import (
     bind_socket,
     check_address,
     check_interface,
@@ -81,8 +81,8 @@ async def test_the_helpers_sockets_are_bound_and_work_over_the_interface() -> No
 
 @pytest.mark.anyio
 async def test_udp_trackers_http_clients_and_proxy_connections_use_bound_sockets() -> None:
-    from torrent_engine.proxy.dial import open_tcp
-    from torrent_engine.tracker.udp import _Socket
+    from torrent_engine.net.proxy.dial import open_tcp
+    from torrent_engine.net.tracker.udp import _Socket
 
     bind = NetBind("lo")
     async with await _Socket.connect("127.0.0.1", 9, bind) as udp:

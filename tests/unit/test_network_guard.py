@@ -84,7 +84,7 @@ async def test_natpmp_to_a_gateway() -> None:
 @pytest.mark.anyio
 async def test_default_port_mapping() -> None:
     from torrent_engine.config import Config
-    from torrent_engine.shared import SharedResources
+    from torrent_engine.engine.shared import SharedResources
 
     # loopback listener, no DHT, but port mapping on (the default): it asks the gateway
     async with SharedResources(Config(listen_host="127.0.0.1", dht_enabled=False)) as shared:
@@ -111,7 +111,7 @@ def _download(tmp_path, *flags) -> None:
     import subprocess
     import sys
 
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_bytes(b"x" * 1000)
@@ -143,7 +143,7 @@ def test_dns_lookup() -> None:
 async def test_lsd_announce() -> None:
     # an LSD announce outside a namespace of the test's own: multicast leaves loopback. (Should
     # the guard let it through, the socket sends on lo only.)
-    from torrent_engine.lsd import MULTICAST_V4, LsdService
+    from torrent_engine.net.lsd import MULTICAST_V4, LsdService
 
     raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     raw.bind(("127.0.0.1", 0))
@@ -158,7 +158,7 @@ async def test_lsd_announce() -> None:
 @pytest.mark.anyio
 async def test_lsd_join() -> None:
     from torrent_engine.config import Config
-    from torrent_engine.shared import SharedResources
+    from torrent_engine.engine.shared import SharedResources
 
     config = Config(listen_host="127.0.0.1", dht_enabled=False, port_mapping=False, lsd_enabled=True)
     async with SharedResources(config) as shared:

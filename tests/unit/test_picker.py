@@ -8,8 +8,8 @@ import random
 import pytest
 
 from tests.unit.torrent_factory import layout, make_torrent, payload
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.picker import BLOCK_SIZE, Block, PiecePicker
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.policy.picker import BLOCK_SIZE, Block, PiecePicker
 
 B = BLOCK_SIZE
 

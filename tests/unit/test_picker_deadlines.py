@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 from tests.unit.torrent_factory import layout
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.picker import BLOCK_SIZE, Block, PiecePicker
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.policy.picker import BLOCK_SIZE, Block, PiecePicker
 
 B = BLOCK_SIZE
 

@@ -4,9 +4,9 @@ scanned again until something changes."""
 
 from __future__ import annotations
 
-from torrent_engine.peer.messages import BLOCK_SIZE
-from torrent_engine.picker_endgame import Endgame
-from torrent_engine.picker_parts import ALL, Block, Download, PeerKey
+from torrent_engine.net.peer.messages import BLOCK_SIZE
+from torrent_engine.policy.picker_endgame import Endgame
+from torrent_engine.policy.picker_parts import ALL, Block, Download, PeerKey
 
 
 def _in_flight(asked: dict[str, list[tuple[int, float]]]) -> tuple[

@@ -3,9 +3,9 @@ leaving moves, seeds counted apart, and the few pieces of a sparse peer kept as 
 
 from __future__ import annotations
 
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.picker_parts import ALL, NOTHING
-from torrent_engine.picker_peers import PeerPieces
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.policy.picker_parts import ALL, NOTHING
+from torrent_engine.policy.picker_peers import PeerPieces
 
 
 def _bits(n: int, *pieces: int) -> Bitfield:

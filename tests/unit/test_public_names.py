@@ -21,7 +21,7 @@ for name in sorted(m for m in sys.modules if m == "torrent_engine" or m.startswi
     for public in getattr(module, "__all__", ()):
         if isinstance(getattr(module, public), types.ModuleType):
             bad.append(f"{{name}}.{{public}}")
-from torrent_engine.bencode import decode, encode
+from torrent_engine.formats.bencode import decode, encode
 assert te.bencode is encode and te.bdecode is decode, (te.bencode, te.bdecode)
 assert te.bdecode(te.bencode({{b"a": [1, b"x"]}})) == {{b"a": [1, b"x"]}}
 print(bad)
@@ -41,4 +41,4 @@ def test_bencode_and_bdecode_stay_the_functions_after_every_submodule_is_importe
 
 
 def test_the_public_names_hold_when_the_codec_submodule_is_imported_first() -> None:
-    assert _run("import torrent_engine.bencode; import torrent_engine.metainfo") == "[]"
+    assert _run("import torrent_engine.formats.bencode; import torrent_engine.formats.metainfo") == "[]"

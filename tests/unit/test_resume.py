@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine import resume
 from torrent_engine.errors import StorageError
-from torrent_engine.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from torrent_engine.storage import resume
+from torrent_engine.storage.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
 
 
 def _data(tmp_path: Path, files: list[Path | None], pieces: set[int]) -> ResumeData:
@@ -86,9 +86,9 @@ def test_temp_files_of_interrupted_writes_are_removed_at_the_next_start(tmp_path
     import tempfile
 
     from torrent_engine.config import Config
-    from torrent_engine.manager import TorrentManager
-    from torrent_engine.resume import remove_stale_temp_files, write_atomic
-    from torrent_engine.runtime import run
+    from torrent_engine.engine.manager import TorrentManager
+    from torrent_engine.engine.runtime import run
+    from torrent_engine.storage.resume import remove_stale_temp_files, write_atomic
 
     folder = tmp_path / "torrents"
     write_atomic(folder / "ab.resume", b"d1:ai1ee")

@@ -11,8 +11,8 @@ import anyio.abc
 import pytest
 
 from torrent_engine.config import Config
+from torrent_engine.engine.shared import SharedResources, TokenBucket
 from torrent_engine.errors import SessionError
-from torrent_engine.shared import SharedResources, TokenBucket
 
 pytestmark = pytest.mark.anyio
 
@@ -228,8 +228,8 @@ async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once
 async def test_a_refused_peer_is_closed_after_a_real_handshake() -> None:
     """The handshaker may move the socket onto its own transport (TCP fast path): a peer the
     session refuses must still be closed, not left open with no reader."""
-    from torrent_engine.peer.messages import Handshake, make_reserved
-    from torrent_engine.peer_io import handshaker_for
+    from torrent_engine.net.peer.messages import Handshake, make_reserved
+    from torrent_engine.session.peer_io import handshaker_for
 
     info_hash = b"R" * 20
     refused = anyio.Event()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.stall import StallDetector, StallReason, SwarmFacts, diagnose
+from torrent_engine.policy.stall import StallDetector, StallReason, SwarmFacts, diagnose
 
 
 def facts(**kw: object) -> SwarmFacts:

@@ -16,8 +16,8 @@ import pytest
 from tests.unit.torrent_factory import Layout, LayoutFile, layout, make_torrent, payload
 from torrent_engine.config import DiskWriteMode
 from torrent_engine.errors import StorageError
-from torrent_engine.layout import FileMap, FileSlice
-from torrent_engine.picker import BLOCK_SIZE
+from torrent_engine.formats.layout import FileMap, FileSlice
+from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.storage import PieceStorage, Storage, verified
 
 pytestmark = pytest.mark.anyio

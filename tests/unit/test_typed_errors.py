@@ -65,7 +65,7 @@ def test_a_magnet_that_could_not_be_written_out_again_is_refused() -> None:
 
 
 def _info_torrent(info: dict[bytes, Any]) -> bytes:
-    from torrent_engine.bencode import encode
+    from torrent_engine.formats.bencode import encode
 
     return encode({b"info": info})
 

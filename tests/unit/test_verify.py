@@ -12,9 +12,9 @@ import pytest
 
 from tests.unit.test_storage import FailingReads
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage import Storage
-from torrent_engine.verify import hash_piece_v1, piece_ok, recheck, verify_piece
+from torrent_engine.storage.verify import hash_piece_v1, piece_ok, recheck, verify_piece
 
 PL = 32768
 # odd sizes: a file smaller than a piece, one spanning several with a short tail, one tiny
@@ -155,7 +155,7 @@ async def test_recheck_reads_and_hashes_in_two_threads_at_once(
 ) -> None:
     t = make_torrent(FILES, PL)
     await _write_all(t, tmp_path)
-    monkeypatch.setattr("torrent_engine.verify.RECHECK_BATCH_BYTES", PL)  # one piece per hop
+    monkeypatch.setattr("torrent_engine.storage.verify.RECHECK_BATCH_BYTES", PL)  # one piece per hop
     storage = MeetingStorage(t, tmp_path)
     got = await recheck(t, storage, threads=2)
     assert got.all() and storage.met == 2

@@ -1,6 +1,6 @@
 """Builds real .torrent bytes (v1, v2 or hybrid, optional BEP 47 pad files) for storage/verify tests.
 
-Independent of ``torrent_engine.create`` on purpose: the torrents are parsed by
+Independent of ``torrent_engine.storage.create`` on purpose: the torrents are parsed by
 ``Torrent.from_bytes`` so the tests exercise the real metainfo model.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from torrent_engine.bencode import encode
-from torrent_engine.merkle import block_hashes, piece_layer, pieces_root
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.merkle import block_hashes, piece_layer, pieces_root
+from torrent_engine.formats.metainfo import Torrent
 
 
 def _v1_pieces(blob: bytes, piece_length: int) -> bytes:

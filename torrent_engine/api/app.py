@@ -26,8 +26,9 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
-from .. import __version__, fdlimit
-from ..addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent
+from .. import __version__
+from ..engine import fdlimit
+from ..engine.addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
     AddOptions,
@@ -43,7 +44,7 @@ from ..jobs import (
     StateNotSaved,
 )
 from ..jsonvalue import JSON, JSONObject, JSONValue
-from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features

@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from ..errors import StreamError
 from ..jobs import JobService
 from ..jobs.model import JobConflict, JobNotFound
-from ..stall import diagnose
+from ..policy.stall import diagnose
 
 log = logging.getLogger(__name__)
 

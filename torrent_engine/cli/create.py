@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..create import Version, create_torrent
 from ..errors import MetainfoError
+from ..storage.create import Version, create_torrent
 from . import COMMANDS
 from .info import human_size
 

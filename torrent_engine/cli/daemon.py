@@ -22,15 +22,15 @@ from typing import IO
 
 import anyio
 
-from .. import fdlimit
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.locate import API_FILE
 from ..api.security import is_loopback
 from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
+from ..engine import fdlimit
+from ..engine.runtime import run as run_loop
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..jobs.altspeed import parse_days, parse_window
-from ..runtime import run as run_loop
 from . import COMMANDS
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options

@@ -17,10 +17,10 @@ from pathlib import Path
 import anyio
 
 from ..config import Config
-from ..create import create_torrent
+from ..engine.runtime import run as run_loop
 from ..events import PeerConnected
-from ..runtime import run as run_loop
 from ..session import Session
+from ..storage.create import create_torrent
 from . import COMMANDS
 from .display import ProgressDisplay, progress_line
 from .units import human_bytes

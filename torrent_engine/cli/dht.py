@@ -15,11 +15,11 @@ import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from ..bencode import BValue
-from ..dht import bep44
-from ..dht.node import DhtNode
+from ..engine.runtime import run as run_loop
 from ..errors import DHTError
-from ..runtime import run as run_loop
+from ..formats.bencode import BValue
+from ..net.dht import bep44
+from ..net.dht.node import DhtNode
 from . import COMMANDS
 
 T = TypeVar("T")

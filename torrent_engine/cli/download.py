@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..addtorrent import from_text
 from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..engine.addtorrent import from_text
+from ..engine.resolve import resolve
+from ..engine.runtime import run as run_loop
+from ..engine.shared import SharedResources
 from ..errors import MetainfoError, SessionError, StorageError
 from ..events import Event, PieceCompleted
-from ..magnet import Magnet
-from ..metainfo import MAX_TORRENT_FILE_SIZE, Torrent
-from ..resolve import resolve
-from ..runtime import run as run_loop
+from ..formats.magnet import Magnet
+from ..formats.metainfo import MAX_TORRENT_FILE_SIZE, Torrent
+from ..policy.stall import diagnose
 from ..session import Session
-from ..shared import SharedResources
-from ..stall import diagnose
 from . import COMMANDS
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
 from .units import human_bytes, parse_rate

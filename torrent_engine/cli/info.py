@@ -7,9 +7,9 @@ import datetime
 import json
 from typing import Literal, TypedDict
 
-from ..addtorrent import TorrentUrl, from_text, read_add_torrent
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..engine.addtorrent import TorrentUrl, from_text, read_add_torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from . import COMMANDS
 
 
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     request = from_text(args.source)
     summary: TorrentSummary | MagnetSummary
     if isinstance(request, TorrentUrl):
-        from ..runtime import run as run_loop  # (fetched as download fetches it)
+        from ..engine.runtime import run as run_loop  # (fetched as download fetches it)
         from .download import load_source
 
         read = run_loop(load_source, request.url)

@@ -7,12 +7,12 @@ import json
 
 import anyio
 
+from ..engine.runtime import run as run_loop
 from ..errors import TrackerError
-from ..metainfo import Torrent
-from ..runtime import run as run_loop
-from ..tracker.client import scrape
-from ..tracker.messages import ScrapeStats
-from ..tracker.udp import UdpTrackerClient
+from ..formats.metainfo import Torrent
+from ..net.tracker.client import scrape
+from ..net.tracker.messages import ScrapeStats
+from ..net.tracker.udp import UdpTrackerClient
 from . import COMMANDS
 
 

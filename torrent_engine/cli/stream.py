@@ -26,11 +26,11 @@ from starlette.routing import Route
 from ..api.security import is_loopback
 from ..api.stream import range_response
 from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..engine.runtime import run as run_loop
+from ..engine.shared import SharedResources
 from ..errors import MetainfoError, StreamError
-from ..metainfo import Torrent
-from ..runtime import run as run_loop
+from ..formats.metainfo import Torrent
 from ..session import Session
-from ..shared import SharedResources
 from . import COMMANDS
 from .download import (
     EXIT_INTERRUPTED,

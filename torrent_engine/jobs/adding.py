@@ -13,12 +13,19 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ..addtorrent import AddTorrent, AddTorrentError, Parsed, TorrentUrl, read_add_torrent, recorded_source
+from ..engine.addtorrent import (
+    AddTorrent,
+    AddTorrentError,
+    Parsed,
+    TorrentUrl,
+    read_add_torrent,
+    recorded_source,
+)
+from ..engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
 from ..errors import TorrentEngineError
-from ..magnet import Magnet
-from ..metainfo import Torrent
-from ..picker import DEFAULT_PRIORITY
-from ..resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
+from ..policy.picker import DEFAULT_PRIORITY
 from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..metainfo import Torrent
+from ..formats.metainfo import Torrent
 from .model import InvalidJobRequest, Job
 
 __all__ = ["PLACEHOLDERS", "OUTPUT_TAIL", "ProgramContext", "ProgramEvent", "ProgramRun", "OutputTail",

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import HttpError
-from ..httpclient import HttpResponse, http_get
-from ..ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
 from ..jsonvalue import JSON
-from ..resume import write_atomic
+from ..net.httpclient import HttpResponse, http_get
+from ..policy.ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
+from ..storage.resume import write_atomic
 from .model import InvalidJobRequest, JobConflict
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..jsonvalue import JSON
-from ..resume import write_atomic
+from ..storage.resume import write_atomic
 from .model import InvalidJobRequest, JobConflict
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import anyio
 
-from ..ipfilter import IpFilter
-from ..shared import TokenBucket
+from ..engine.shared import TokenBucket
+from ..policy.ipfilter import IpFilter
 from .altspeed import effective_limits, scheduled
 from .blocklist import Blocklist
 from .incomplete import incomplete_folder

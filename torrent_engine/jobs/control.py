@@ -15,7 +15,7 @@ import anyio.abc
 
 from ..errors import TorrentEngineError
 from ..session import Session
-from ..session_state import State
+from ..session.state_table import State
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
 from .organise import Organiser

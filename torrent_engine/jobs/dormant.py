@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
+from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
-from ..manager import TorrentManager, load_saved_metainfo
-from ..peer_io import handshaker_for
+from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
 from ..session import Session
-from ..tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ..session.peer_io import handshaker_for
 from .store import JobRecord
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import anyio
 
 from ..errors import TorrentEngineError
-from ..metainfo import Torrent
+from ..formats.metainfo import Torrent
 from ..storage.paths import real_path
 from ..storage.rename import move_files
 from .claims import claimed_paths

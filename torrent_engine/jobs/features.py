@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON type (checked where read)
 
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from .model import NO_LIMIT, InvalidJobRequest, JobFeatures
 
 if TYPE_CHECKING:

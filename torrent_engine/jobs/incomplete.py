@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from .model import SavePathError
 from .paths import confine
 from .settings import ServiceSettings

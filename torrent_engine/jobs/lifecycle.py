@@ -18,16 +18,16 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ..bitfield import Bitfield
+from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
-from ..magnet import Magnet, parse_magnet
-from ..manager import TorrentManager, load_saved_metainfo
-from ..metainfo import Torrent
-from ..picker import DEFAULT_PRIORITY
-from ..resume import load_resume
+from ..formats.bitfield import Bitfield
+from ..formats.magnet import Magnet, parse_magnet
+from ..formats.metainfo import Torrent
+from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session
-from ..session_state import State
+from ..session.state_table import State
+from ..storage.resume import load_resume
 from .autorun import ProgramEvent
 from .awake import Sleepers
 from .claims import PathClaims, claimed_paths

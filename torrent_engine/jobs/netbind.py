@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..interface import check_names
-from ..netbind import check_address, check_interface
+from ..net.interface import check_names
+from ..net.netbind import check_address, check_interface
 from .model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..manager import TorrentManager
+    from ..engine.manager import TorrentManager
     from .settings import ServiceSettings
 
 BIND_FIELDS = ("bind_interface", "bind_address")

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from .features import layout_save_path
 from .model import SavePathError
 

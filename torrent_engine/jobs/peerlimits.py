@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..shared import SharedResources
+    from ..engine.shared import SharedResources
     from .settings import ServiceSettings
 
 # (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..proxy.settings import ProxyConfig, parse_proxy_url
+from ..net.proxy.settings import ProxyConfig, parse_proxy_url
 from .model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..manager import TorrentManager
+    from ..engine.manager import TorrentManager
     from .settings import ServiceSettings
 
 PROXY_SWITCHES = ("proxy_peer_connections", "proxy_torrents_only", "proxy_only")

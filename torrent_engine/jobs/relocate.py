@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 
 from ..errors import TorrentEngineError
-from ..magnet import Magnet
-from ..metainfo import Torrent
-from ..resume import ResumeData, load_resume, save_resume
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
+from ..storage.resume import ResumeData, load_resume, save_resume
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle
 from .model import (

@@ -17,9 +17,9 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
+from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
-from ..manager import TorrentManager, load_saved_metainfo
-from ..metainfo import Torrent
+from ..formats.metainfo import Torrent
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, SavePathError

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import anyio
 
 from ..session import Session
-from ..session_state import State
+from ..session.state_table import State
 from .autorun import ProgramEvent
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved

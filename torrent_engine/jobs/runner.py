@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 
 from .. import __version__
-from ..metainfo import Torrent
+from ..formats.metainfo import Torrent
 from .autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
 from .model import Job
 

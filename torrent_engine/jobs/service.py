@@ -24,11 +24,11 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
-from ..addtorrent import AddTorrent, AddTorrentError, add_torrent_of
 from ..config import Config
-from ..magnet import Magnet
-from ..manager import TorrentManager
-from ..metainfo import Torrent
+from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
+from ..engine.manager import TorrentManager
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from ..session import Session
 from .adding import JobAdder
 from .addoptions import AddOptions

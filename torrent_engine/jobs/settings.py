@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..jsonvalue import JSON
-from ..resume import write_atomic
+from ..storage.resume import write_atomic
 from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url

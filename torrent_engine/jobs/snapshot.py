@@ -10,11 +10,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..bitfield import Bitfield
 from ..events import TrackerFailed, TrackerSuccess
-from ..metainfo import Torrent
-from ..picker import DEFAULT_PRIORITY
-from ..session_state import State
+from ..formats.bitfield import Bitfield
+from ..formats.metainfo import Torrent
+from ..policy.picker import DEFAULT_PRIORITY
+from ..session.state_table import State
 from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
 from .store import JobRecord
 

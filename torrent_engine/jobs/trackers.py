@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from ..tracker.client import SUPPORTED_SCHEMES
+from ..net.tracker.client import SUPPORTED_SCHEMES
 from .model import InvalidJobRequest, JobConflict
 
 __all__ = ["MAX_TRACKERS", "MAX_URL", "Tiers", "add_trackers", "check_tiers", "check_url", "flat",

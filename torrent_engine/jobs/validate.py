@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from ..config import MAX_RATE_LIMIT
-from ..magnet import Magnet
-from ..metainfo import Torrent
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
 from .model import InvalidJobRequest
 
 

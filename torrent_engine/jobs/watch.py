@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..addtorrent import AddTorrent, MagnetLink, TorrentBytes
+from ..engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from ..errors import TorrentEngineError
-from ..peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from .model import InvalidJobRequest, JobError, StateNotSaved
 
 if TYPE_CHECKING:

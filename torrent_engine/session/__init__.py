@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from ..peer.messages import BLOCK_SIZE
+    from ..net.peer.messages import BLOCK_SIZE
     from .core import Session
     from .peer import PeerState
     from .peer_pool import MAX_CONNECT_FAILURES, RETRY_DELAYS, SEED_RETRY_DELAY, PeerPool
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 __getattr__, __dir__ = lazy_names(__name__, {
-    "BLOCK_SIZE": ".peer.messages",  # (relative to this package: torrent_engine.peer.messages)
+    "BLOCK_SIZE": ".net.peer.messages",  # (relative to this package: torrent_engine.net.peer.messages)
     "MAX_CONNECT_FAILURES": "peer_pool",
     "RETRY_DELAYS": "peer_pool",
     "SEED_RETRY_DELAY": "peer_pool",

@@ -11,7 +11,7 @@ import anyio
 import anyio.abc
 
 from ..errors import TorrentEngineError
-from ..tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
 from .phases import Loaded, swarm_group
 
 if TYPE_CHECKING:

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from .. import events as ev
-from ..bitfield import Bitfield
 from ..errors import MissingFiles, StorageError
-from ..layout import FileMap
-from ..resume import FileStamp, ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from ..formats.bitfield import Bitfield
+from ..formats.layout import FileMap
 from ..storage import StorageFactory, WatchedFiles
 from ..storage.paths import real_path
-from ..verify import recheck
+from ..storage.resume import FileStamp, ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from ..storage.verify import recheck
 from .phases import Checking, Loaded, Opened
 
 if TYPE_CHECKING:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from ..errors import EncryptionError, TorrentEngineError
-from ..infohash import v2_on_wire
-from ..peer_io import PeerLink, open_connection
-from ..session_state import State
+from ..formats.infohash import v2_on_wire
+from .peer_io import PeerLink, open_connection
 from .phases import FetchingMetadata, Loaded
+from .state_table import State
 
 if TYPE_CHECKING:
-    from ..ipfilter import IpFilter
-    from ..shared import IncomingPeer, SharedResources
+    from ..engine.shared import IncomingPeer, SharedResources
+    from ..policy.ipfilter import IpFilter
     from .context import TorrentContext
     from .holepunch import Holepunch
     from .peer_handler import PeerHandler

@@ -22,15 +22,15 @@ import anyio.abc
 
 from .. import events as ev
 from ..config import Config
+from ..engine.shared import TokenBucket
 from ..errors import TorrentEngineError
-from ..magnet import Magnet
-from ..session_state import State
-from ..shared import TokenBucket
+from ..formats.magnet import Magnet
 from .peer_pool import PeerPool, PeerSource
 from .phases import Loaded, parts_of, storage_of, swarm_group
+from .state_table import State
 
 if TYPE_CHECKING:
-    from ..shared import SharedResources
+    from ..engine.shared import SharedResources
     from ..storage import PieceStorage
     from .lifecycle import LazyEvent
     from .peer import PeerState

@@ -65,21 +65,20 @@ import anyio
 import anyio.abc
 
 from .. import events as ev
-from ..bitfield import Bitfield
 from ..config import Config
+from ..engine.shared import SharedResources, TokenBucket
 from ..errors import SessionError
-from ..infohash import v2_on_wire
-from ..layout import TorrentLayout
-from ..magnet import Magnet
-from ..metainfo import Torrent
-from ..picker import DEFAULT_PRIORITY, PiecePicker
-from ..resume import ResumeData, write_atomic
-from ..session_state import State
-from ..shared import SharedResources, TokenBucket
+from ..formats.bitfield import Bitfield
+from ..formats.infohash import v2_on_wire
+from ..formats.layout import TorrentLayout
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
+from ..net.webseed import WebSeedState
+from ..policy.picker import DEFAULT_PRIORITY, PiecePicker
 from ..storage import PieceStorage, RenamesFiles, Storage, StorageFactory
 from ..storage.paths import check_components, real_path
 from ..storage.rename import move_files
-from ..webseed import WebSeedState
+from ..storage.resume import ResumeData, write_atomic
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -96,6 +95,7 @@ from .pieces import Pieces
 from .rates import Rates
 from .reader import FileReader, Readers
 from .stall_watch import StallWatch
+from .state_table import State
 from .status import SessionStatus, session_status
 from .tick import SessionTick
 from .upload import Uploader

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from ..peer import messages as m
-from ..peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
-from ..peer.holepunch import (
+from ..net.peer import messages as m
+from ..net.peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PexMessage
+from ..net.peer.holepunch import (
     Endpoint,
     HolepunchMessage,
     HolepunchType,

@@ -27,13 +27,13 @@ import anyio
 
 from .. import events as ev
 from ..errors import MetainfoError, StorageError
-from ..infohash import v2_on_wire
-from ..merkle import piece_hash_v2
-from ..metainfo import Torrent
-from ..peer import messages as m
-from ..peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
+from ..formats.infohash import v2_on_wire
+from ..formats.merkle import piece_hash_v2
+from ..formats.metainfo import Torrent
+from ..net.peer import messages as m
+from ..net.peer.layer_fetch import PieceLayerFetcher, Verdict, hashes_for
 from ..storage import PieceStorage
-from ..verify import check_piece_on_disk
+from ..storage.verify import check_piece_on_disk
 from .peer import PeerState, fan_out
 from .phases import Opened
 

@@ -21,15 +21,15 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from ..engine.shared import SharedResources
 from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
-from ..metainfo import Torrent
-from ..peer import messages as m
-from ..peer_io import handshaker_for
-from ..session_state import SessionStateMachine, State
-from ..shared import SharedResources
+from ..formats.metainfo import Torrent
+from ..net.peer import messages as m
 from ..storage import PieceStorage, StorageFactory
 from .peer import fan_out
+from .peer_io import handshaker_for
 from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Phase, Swarm, TorrentParts
+from .state_table import SessionStateMachine, State
 
 if TYPE_CHECKING:
     from .announce import Announcer

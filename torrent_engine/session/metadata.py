@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from ..errors import PeerError
-from ..peer import messages as m
-from ..peer.extensions import (
+from ..net.peer import messages as m
+from ..net.peer.extensions import (
     UT_METADATA,
     ExtensionHandshake,
     MetadataData,
@@ -23,10 +23,10 @@ from ..peer.extensions import (
     encode_metadata_message,
     metadata_piece,
 )
-from ..peer.metadata_fetch import MetadataFetcher, Verdict
-from ..peer_io import PeerLink
+from ..net.peer.metadata_fetch import MetadataFetcher, Verdict
 from .peer import PeerState
 from .peer_handler import OUR_UT_METADATA_ID
+from .peer_io import PeerLink
 
 if TYPE_CHECKING:
     from .context import TorrentContext

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from ..bitfield import Bitfield
 from ..errors import PeerError
-from ..peer import messages as m
-from ..peer.extensions import PexState
-from ..peer_io import PeerLink
+from ..formats.bitfield import Bitfield
+from ..net.peer import messages as m
+from ..net.peer.extensions import PexState
+from .peer_io import PeerLink
 
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 

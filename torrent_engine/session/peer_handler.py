@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from .. import events as ev
-from ..bitfield import Bitfield
 from ..errors import PeerError, PeerProtocolError, StorageError
-from ..peer import messages as m
-from ..peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
-from ..peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
-from ..peer_io import PeerLink
-from ..picker import Block
-from ..session_state import State
+from ..formats.bitfield import Bitfield
+from ..net.peer import messages as m
+from ..net.peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
+from ..net.peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
+from ..policy.picker import Block
 from ..version import CLIENT_VERSION
 from . import requesting
 from .peer import PeerState
+from .peer_io import PeerLink
+from .state_table import State
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

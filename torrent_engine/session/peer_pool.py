@@ -20,7 +20,7 @@ from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ..bep40 import peer_priority
+from ..policy.bep40 import peer_priority
 
 Address = tuple[str, int]
 # where an address was heard of: a tracker, the DHT, a peer's PEX, LSD, a magnet's x.pe, the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..peer.extensions import PEX_ENCRYPTION, PEX_HOLEPUNCH, PEX_REACHABLE, PEX_SEED, PEX_UTP
+from ..net.peer.extensions import PEX_ENCRYPTION, PEX_HOLEPUNCH, PEX_REACHABLE, PEX_SEED, PEX_UTP
 from .peer import PeerState
 
 

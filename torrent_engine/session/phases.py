@@ -40,10 +40,10 @@ import anyio
 import anyio.abc
 
 from ..errors import SessionError
-from ..metainfo import Torrent
-from ..picker import PiecePicker
-from ..session_state import State
+from ..formats.metainfo import Torrent
+from ..policy.picker import PiecePicker
 from ..storage import PieceStorage
+from .state_table import State
 
 if TYPE_CHECKING:
     from .layers import PieceLayers

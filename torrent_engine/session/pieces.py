@@ -33,20 +33,20 @@ import anyio
 
 from .. import events as ev
 from ..errors import StorageError
-from ..peer import messages as m
-from ..session_state import State
+from ..net.peer import messages as m
 from ..storage import VerifiedPieceWriter, verified
-from ..verify import piece_ok, piece_ok_and_v2_hash
+from ..storage.verify import piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
+from .state_table import State
 
 if TYPE_CHECKING:
     import anyio.abc
 
     from ..config import Config
     from ..errors import TorrentEngineError
-    from ..metainfo import Torrent
-    from ..picker import Block, BlockReceived
+    from ..formats.metainfo import Torrent
+    from ..policy.picker import Block, BlockReceived
     from ..storage import PieceStorage
     from .context import Totals
     from .peer import PeerState

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import MissingFiles, StorageError, StreamError
-from ..peer import messages as m
-from ..session_state import State
+from ..net.peer import messages as m
 from ..storage import PieceStorage
 from .phases import Loaded, Opened
+from .state_table import State
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..config import Config
-from ..peer.messages import BLOCK_SIZE
+from ..net.peer.messages import BLOCK_SIZE
 
 REQUEST_BATCH = 128  # requests are sent once this many slots are free (or half of the queue)
 MIN_MEMORY_SHARE = 16  # requests a peer may always have in flight, however many peers there are

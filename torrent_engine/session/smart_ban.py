@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Hashable, Mapping
 
-from ..peer.messages import BLOCK_SIZE
+from ..net.peer.messages import BLOCK_SIZE
 
 PeerKey = Hashable
 

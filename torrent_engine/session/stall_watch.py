@@ -8,9 +8,9 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import events as ev
-from ..session_state import State
-from ..stall import Stall, StallDetector, SwarmFacts
+from ..policy.stall import Stall, StallDetector, SwarmFacts
 from .phases import FetchingMetadata, Loaded
+from .state_table import State
 from .webseeds import NO_WEB_SEEDS
 
 if TYPE_CHECKING:

@@ -15,13 +15,13 @@ import anyio
 import anyio.abc
 
 from .. import events as ev
-from ..peer import messages as m
-from ..peer.extensions import PEX_INTERVAL
-from ..session_state import State
+from ..net.peer import messages as m
+from ..net.peer.extensions import PEX_INTERVAL
 from . import requesting
 from .peer import PeerState, fan_out
 from .pex import pex_view
 from .phases import Loaded
+from .state_table import State
 
 if TYPE_CHECKING:
     from .context import TorrentContext

@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .. import events as ev
-from ..bitfield import Bitfield
-from ..choker import ChokePeer, Choker
 from ..errors import FileChanged, PeerProtocolError, StorageError
-from ..layout import FileMap
-from ..peer import messages as m
-from ..session_state import State
+from ..formats.bitfield import Bitfield
+from ..formats.layout import FileMap
+from ..net.peer import messages as m
+from ..policy.choker import ChokePeer, Choker
 from ..storage import WatchedFiles
 from ..storage.read_cache import ReadCache, Shelf
-from ..verify import piece_ok
+from ..storage.verify import piece_ok
 from .peer import PeerState, fan_out
 from .peer_handler import OUR_REQQ
+from .state_table import State
 
 if TYPE_CHECKING:
     from .context import TorrentContext

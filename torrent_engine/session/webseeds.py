@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import anyio.abc
 
-from ..bitfield import Bitfield
 from ..errors import StorageError
-from ..metainfo import Torrent
-from ..peer.messages import BLOCK_SIZE
-from ..session_state import State
-from ..webseed import RangeClient, WebSeed, WebSeedKey, WebSeedState
-from ..webseed.client import BANNED
-from ..webseed.mapping import pieces_without
+from ..formats.bitfield import Bitfield
+from ..formats.metainfo import Torrent
+from ..net.peer.messages import BLOCK_SIZE
+from ..net.webseed import RangeClient, WebSeed, WebSeedKey, WebSeedState
+from ..net.webseed.client import BANNED
+from ..net.webseed.mapping import pieces_without
+from .state_table import State
 
 if TYPE_CHECKING:
     from .context import TorrentContext

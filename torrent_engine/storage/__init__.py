@@ -4,7 +4,7 @@ threads; ``paths`` keeps every file below the save path, ``descriptors`` caches 
 
 from __future__ import annotations
 
-from ..layout import FileMap, FileSlice
+from ..formats.layout import FileMap, FileSlice
 from .core import (
     PieceStorage,
     RenamesFiles,

@@ -88,7 +88,7 @@ except ImportError:  # pragma: no cover
 
 from ..config import DISK_WRITE_MODES, DiskWriteMode
 from ..errors import FileChanged, MissingFiles, StorageError
-from ..layout import FileMap, FileSlice, TorrentLayout
+from ..formats.layout import FileMap, FileSlice, TorrentLayout
 from .descriptors import ALONE_MAX_OPEN_FILES, FileCache, Handle
 from .lanes import Lane
 from .paths import O_NOFOLLOW, check_components, check_inside, real_path

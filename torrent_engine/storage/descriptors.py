@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..fdlimit import exhausted
+from ..engine.fdlimit import exhausted
 
 __all__ = ["ALONE_MAX_OPEN_FILES", "FileCache", "FileSet", "Handle"]
 

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from torrent_engine.cli import build_parser
-from torrent_engine.dht.node import DhtNode
+from torrent_engine.net.dht.node import DhtNode
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "examples" / "sample.torrent"
 HEAVY = ("uvicorn", "starlette", "torrent_engine.api", "torrent_engine.jobs", "torrent_engine.session",
-         "torrent_engine.manager", "torrent_engine.dht", "anyio")
+         "torrent_engine.engine.manager", "torrent_engine.net.dht", "anyio")
 
 PROBE = """
 import json, sys

@@ -11,7 +11,7 @@ import pytest
 
 from torrent_engine.cli import create, main
 from torrent_engine.cli.create import piece_length_arg
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample.torrent"
 

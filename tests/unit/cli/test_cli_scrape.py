@@ -17,9 +17,9 @@ from tests.unit.tracker._tracker_servers import (
     http_tracker,
     udp_tracker,
 )
-from torrent_engine.bencode import encode
 from torrent_engine.cli import main
-from torrent_engine.create import create_torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 

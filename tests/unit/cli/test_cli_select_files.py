@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.cli.download import check_specs, select_files
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import MetainfoError
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.storage.create import create_torrent
 
 
 def multi(tmp_path: Path) -> Torrent:

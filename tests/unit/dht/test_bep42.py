@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from torrent_engine.dht.bep42 import crc32c, generate_node_id, is_exempt, is_valid_node_id, node_id_prefix
+from torrent_engine.net.dht.bep42 import crc32c, generate_node_id, is_exempt, is_valid_node_id, node_id_prefix
 
 # BEP 42 test vectors: IP, rand, node id (first 21 bits fixed by the IP, last byte = rand).
 VECTORS = [

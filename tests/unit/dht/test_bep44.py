@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from torrent_engine.dht import bep44, krpc
+from torrent_engine.net.dht import bep44, krpc
 
 PUBLIC = bytes.fromhex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
 # The BEP gives the 64-byte expanded secret key (clamped scalar || nonce prefix).

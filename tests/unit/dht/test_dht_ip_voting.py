@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torrent_engine.dht.ip_voting import EXTERNAL_IP_VOTES, MAX_CANDIDATES, ExternalIpVotes
+from torrent_engine.net.dht.ip_voting import EXTERNAL_IP_VOTES, MAX_CANDIDATES, ExternalIpVotes
 
 
 def test_an_address_wins_with_enough_distinct_hosts() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from torrent_engine.dht.krpc import NodeInfo
-from torrent_engine.dht.lookup import Lookup
-from torrent_engine.dht.routing import id_to_int
+from torrent_engine.net.dht.krpc import NodeInfo
+from torrent_engine.net.dht.lookup import Lookup
+from torrent_engine.net.dht.routing import id_to_int
 
 
 def make_nodes(n: int, seed: int = 0) -> list[NodeInfo]:

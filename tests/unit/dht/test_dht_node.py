@@ -18,13 +18,13 @@ import anyio
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from torrent_engine.bencode import decode, encode
-from torrent_engine.dht import bep44, krpc
-from torrent_engine.dht.bep42 import is_valid_node_id
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.transport import MemoryNetwork
 from torrent_engine.errors import DHTError
 from torrent_engine.events import DhtBootstrapped, Event, EventBus
+from torrent_engine.formats.bencode import decode, encode
+from torrent_engine.net.dht import bep44, krpc
+from torrent_engine.net.dht.bep42 import is_valid_node_id
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.transport import MemoryNetwork
 
 pytestmark = pytest.mark.anyio
 

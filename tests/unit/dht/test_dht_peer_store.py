@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from torrent_engine.dht.peer_store import (
+from torrent_engine.net.dht.peer_store import (
     PEER_TTL,
     PeerStore,
     bloom_contains,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.bencode import encode
-from torrent_engine.dht.krpc import NodeInfo
-from torrent_engine.dht.persistence import decode_state, encode_state, write_atomically
 from torrent_engine.errors import BencodeError, DHTError
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.dht.krpc import NodeInfo
+from torrent_engine.net.dht.persistence import decode_state, encode_state, write_atomically
 
 
 def test_a_state_round_trips_with_both_families() -> None:

@@ -6,9 +6,9 @@ import random
 
 import anyio
 
-from torrent_engine.dht import bep44, krpc
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.dht.ratelimit import ByteLimiter, RateLimiter
+from torrent_engine.net.dht import bep44, krpc
+from torrent_engine.net.dht.node import DhtNode
+from torrent_engine.net.dht.ratelimit import ByteLimiter, RateLimiter
 
 
 def test_burst_then_refill_per_address() -> None:

@@ -7,12 +7,12 @@ import random
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from torrent_engine.dht import bep44, krpc
-from torrent_engine.dht.bep44 import ItemStore
-from torrent_engine.dht.peer_store import PeerStore, bloom_estimate
-from torrent_engine.dht.routing import RoutingTable
-from torrent_engine.dht.server import QueryHandler
-from torrent_engine.dht.tokens import TokenManager
+from torrent_engine.net.dht import bep44, krpc
+from torrent_engine.net.dht.bep44 import ItemStore
+from torrent_engine.net.dht.peer_store import PeerStore, bloom_estimate
+from torrent_engine.net.dht.routing import RoutingTable
+from torrent_engine.net.dht.server import QueryHandler
+from torrent_engine.net.dht.tokens import TokenManager
 
 OWN = b"\x80" * 20
 ASKER = ("10.0.0.99", 4000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from torrent_engine.dht.tokens import TOKEN_ROTATION, TokenManager
+from torrent_engine.net.dht.tokens import TOKEN_ROTATION, TokenManager
 
 
 def test_token_is_bound_to_the_address_and_key() -> None:

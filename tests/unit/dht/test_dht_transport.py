@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from torrent_engine.dht.transport import MemoryNetwork, UdpTransport
+from torrent_engine.net.dht.transport import MemoryNetwork, UdpTransport
 
 pytestmark = pytest.mark.anyio
 

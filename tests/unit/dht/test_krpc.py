@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.bencode import decode, encode
-from torrent_engine.dht import krpc
-from torrent_engine.dht.krpc import KrpcDecodeError, NodeInfo
+from torrent_engine.formats.bencode import decode, encode
+from torrent_engine.net.dht import krpc
+from torrent_engine.net.dht.krpc import KrpcDecodeError, NodeInfo
 
 ID = b"abcdefghij0123456789"
 OTHER = b"mnopqrstuvwxyz123456"

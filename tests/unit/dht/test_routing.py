@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from torrent_engine.dht.bep42 import generate_node_id
-from torrent_engine.dht.routing import (
+from torrent_engine.net.dht.bep42 import generate_node_id
+from torrent_engine.net.dht.routing import (
     GOOD_INTERVAL,
     K,
     NodeState,

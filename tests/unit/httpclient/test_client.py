@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.tracker._tracker_servers import self_signed
 from torrent_engine.errors import HttpError, TrackerError
-from torrent_engine.httpclient import ResponseReader, http_get
+from torrent_engine.net.httpclient import ResponseReader, http_get
 
 pytestmark = pytest.mark.anyio
 

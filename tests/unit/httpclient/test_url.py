@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from torrent_engine.errors import HttpError, WebSeedError
-from torrent_engine.httpclient.client import _request_bytes
-from torrent_engine.httpclient.url import split_http_url
-from torrent_engine.webseed.mapping import parse_url
+from torrent_engine.net.httpclient.client import _request_bytes
+from torrent_engine.net.httpclient.url import split_http_url
+from torrent_engine.net.webseed.mapping import parse_url
 
 
 def test_ipv6_hosts_get_brackets_and_a_named_port_goes_into_the_host_header() -> None:

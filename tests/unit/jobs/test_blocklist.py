@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.ipfilter import IpFilter
 from torrent_engine.jobs.blocklist import FILE_CHECK, Blocklist
 from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.policy.ipfilter import IpFilter
 
 pytestmark = pytest.mark.anyio
 

@@ -12,10 +12,10 @@ import anyio.abc
 import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
 from torrent_engine.config import Config
+from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobService, JobState
-from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
 

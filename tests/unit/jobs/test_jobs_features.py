@@ -15,6 +15,7 @@ import pytest
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import MAX_RATE_LIMIT, Config
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     InvalidJobRequest,
     JobConflict,
@@ -29,7 +30,6 @@ from torrent_engine.jobs.queue import QueueEntry, admitted, held_jobs, move, sha
 from torrent_engine.jobs.rounds import QueueRounds
 from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
-from torrent_engine.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
 

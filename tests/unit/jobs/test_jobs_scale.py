@@ -18,6 +18,7 @@ from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import ConfigError
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     AddOptions,
     InvalidJobRequest,
@@ -29,7 +30,6 @@ from torrent_engine.jobs import (
 )
 from torrent_engine.jobs.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
-from torrent_engine.metainfo import Torrent
 from torrent_engine.session import Session, SessionStatus, checking
 
 pytestmark = pytest.mark.anyio

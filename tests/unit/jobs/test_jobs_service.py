@@ -18,6 +18,8 @@ from tests.spies import hold_checks, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
     InvalidJobRequest,
@@ -31,13 +33,11 @@ from torrent_engine.jobs import (
     SavePathError,
 )
 from torrent_engine.jobs.store import JobStore
-from torrent_engine.manager import TorrentManager
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resume import load_resume, save_resume
 from torrent_engine.session import Session
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.resume import load_resume, save_resume
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
+from torrent_engine.engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from torrent_engine.jobs import InvalidJobRequest
 from torrent_engine.jobs.model import JobConflict, StateNotSaved
 from torrent_engine.jobs.settings import SavedSettings, ServiceSettings, load_settings, save_settings, updated

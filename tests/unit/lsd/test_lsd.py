@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from torrent_engine.errors import LsdError
-from torrent_engine.lsd import (
+from torrent_engine.net.lsd import (
     MULTICAST_V4,
     MULTICAST_V6,
     AnnounceSchedule,
@@ -14,7 +14,7 @@ from torrent_engine.lsd import (
     encode_announce,
     parse_announce,
 )
-from torrent_engine.lsd.codec import MAX_DATAGRAM, MAX_INFO_HASHES, SEND_LIMIT, host_header
+from torrent_engine.net.lsd.codec import MAX_DATAGRAM, MAX_INFO_HASHES, SEND_LIMIT, host_header
 
 IH1 = bytes(range(20))
 IH2 = bytes(range(20, 40))

@@ -14,11 +14,19 @@ import anyio.abc
 import pytest
 
 from torrent_engine.errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
-from torrent_engine.peer.connection import EncryptionPolicy, PeerConnection
-from torrent_engine.peer.handshake import accept, connect
-from torrent_engine.peer.messages import Handshake, Have, Interested, NotInterested, Piece, Request, Unchoke
-from torrent_engine.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, skey_hash
-from torrent_engine.peer.wire import PeerWire
+from torrent_engine.net.peer.connection import EncryptionPolicy, PeerConnection
+from torrent_engine.net.peer.handshake import accept, connect
+from torrent_engine.net.peer.messages import (
+    Handshake,
+    Have,
+    Interested,
+    NotInterested,
+    Piece,
+    Request,
+    Unchoke,
+)
+from torrent_engine.net.peer.mse import CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, skey_hash
+from torrent_engine.net.peer.wire import PeerWire
 
 INFO_HASH = bytes(range(20))
 OTHER = bytes(range(1, 21))
@@ -558,7 +566,7 @@ class _Reader:
 
 
 async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy_one() -> None:
-    from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
+    from torrent_engine.net.peer.protocol import BUFFER_SIZE, START_BUFFER
 
     go = anyio.Event()
 
@@ -585,7 +593,7 @@ async def test_the_receive_buffer_is_small_for_an_idle_peer_and_grows_for_a_busy
 
 
 async def test_the_receive_buffer_grows_no_further_than_its_ceiling_and_shrinks_to_a_lowered_one() -> None:
-    from torrent_engine.peer.protocol import BUFFER_SIZE, START_BUFFER
+    from torrent_engine.net.peer.protocol import BUFFER_SIZE, START_BUFFER
 
     phase = [anyio.Event(), anyio.Event()]
 

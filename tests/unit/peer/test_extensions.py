@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from torrent_engine.bencode import encode
 from torrent_engine.errors import PeerProtocolError
-from torrent_engine.peer.extensions import (
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.peer.extensions import (
     METADATA_PIECE_SIZE,
     PEX_REACHABLE,
     PEX_SEED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from torrent_engine.errors import PeerProtocolError
-from torrent_engine.peer.holepunch import (
+from torrent_engine.net.peer.holepunch import (
     HolepunchError,
     HolepunchMessage,
     HolepunchType,

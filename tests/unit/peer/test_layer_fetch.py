@@ -9,16 +9,16 @@ from functools import cache
 import pytest
 
 from tests.unit.torrent_factory import make_torrent
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer.layer_fetch import (
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer.layer_fetch import (
     PieceLayerFetcher,
     Verdict,
     hashes_for,
     piece_layer_base,
 )
-from torrent_engine.peer.messages import Hashes, HashReject, HashRequest
-from torrent_engine.peer.wire import PeerWire
-from torrent_engine.verify import piece_ok
+from torrent_engine.net.peer.messages import Hashes, HashReject, HashRequest
+from torrent_engine.net.peer.wire import PeerWire
+from torrent_engine.storage.verify import piece_ok
 
 PL = 32 * 1024  # two blocks per piece: the piece layer is one layer above the leaves
 

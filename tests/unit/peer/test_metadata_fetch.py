@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrent_engine.bencode import encode
-from torrent_engine.infohash import names_info
-from torrent_engine.peer.extensions import METADATA_PIECE_SIZE, metadata_piece, metadata_piece_count
-from torrent_engine.peer.metadata_fetch import (
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.infohash import names_info
+from torrent_engine.net.peer.extensions import METADATA_PIECE_SIZE, metadata_piece, metadata_piece_count
+from torrent_engine.net.peer.metadata_fetch import (
     MAX_SIZES_PER_PEER,
     MAX_UNREQUESTED,
     MetadataFetcher,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from torrent_engine.errors import EncryptionError
-from torrent_engine.peer.mse import (
+from torrent_engine.net.peer.mse import (
     CRYPTO_PLAINTEXT,
     CRYPTO_RC4,
     DH_PRIME,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from torrent_engine.peer.peer_id import CLIENT_PREFIX, client_name, generate_peer_id
+from torrent_engine.net.peer.peer_id import CLIENT_PREFIX, client_name, generate_peer_id
 
 
 def test_generate_peer_id_format_and_determinism() -> None:

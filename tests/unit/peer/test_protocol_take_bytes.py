@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from torrent_engine.peer.messages import Have, KeepAlive, Message, Piece
-from torrent_engine.peer.protocol import PeerProtocol
+from torrent_engine.net.peer.messages import Have, KeepAlive, Message, Piece
+from torrent_engine.net.peer.protocol import PeerProtocol
 
 from .test_wire import ALL_MESSAGES, make_wire
 

@@ -7,8 +7,8 @@ import struct
 import pytest
 
 from torrent_engine.errors import PeerProtocolError
-from torrent_engine.peer.buffer import ReceiveBuffer
-from torrent_engine.peer.messages import (
+from torrent_engine.net.peer.buffer import ReceiveBuffer
+from torrent_engine.net.peer.messages import (
     BLOCK_SIZE,
     AllowedFast,
     Bitfield,
@@ -34,7 +34,7 @@ from torrent_engine.peer.messages import (
     Unchoke,
     make_reserved,
 )
-from torrent_engine.peer.wire import PeerWire, allowed_fast_set, check_bitfield
+from torrent_engine.net.peer.wire import PeerWire, allowed_fast_set, check_bitfield
 
 INFO_HASH = bytes(range(20))
 OTHER_HASH = bytes(range(1, 21))

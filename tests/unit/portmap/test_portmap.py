@@ -15,10 +15,10 @@ import pytest
 
 from tests.unit.portmap.portmap_fakes import NATPMP_EXTERNAL, UPNP_EXTERNAL, FakeIgd, FakeNatPmpGateway
 from torrent_engine.config import Config
-from torrent_engine.dht.bep42 import is_valid_node_id
+from torrent_engine.engine.shared import SharedResources
 from torrent_engine.errors import PortMapError
-from torrent_engine.portmap import natpmp, service, upnp
-from torrent_engine.shared import SharedResources
+from torrent_engine.net.dht.bep42 import is_valid_node_id
+from torrent_engine.net.portmap import natpmp, service, upnp
 
 # -- NAT-PMP messages ---------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ async def test_failures_are_logged_once_and_never_fatal(monkeypatch: pytest.Monk
     monkeypatch.setattr(service, "SSDP_WAIT", 0.3)
     monkeypatch.setattr(service, "RETRY_AFTER_FAILURE", 0.05)
     gateway = FakeNatPmpGateway(refuse=2)
-    caplog.set_level(logging.WARNING, logger="torrent_engine.portmap.service")
+    caplog.set_level(logging.WARNING, logger="torrent_engine.net.portmap.service")
     async with anyio.create_task_group() as tg:
         await tg.start(gateway.serve)
         async with await anyio.create_udp_socket(local_host="127.0.0.1") as silent:  # no SSDP answer
@@ -249,7 +249,7 @@ async def test_a_gateway_that_cannot_be_reached_is_a_logged_failure(
     retried later, never the end of the services."""
     monkeypatch.setattr(service, "NATPMP_TRIES", 2)
     monkeypatch.setattr(service, "SSDP_WAIT", 0.3)
-    caplog.set_level(logging.WARNING, logger="torrent_engine.portmap.service")
+    caplog.set_level(logging.WARNING, logger="torrent_engine.net.portmap.service")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
         closed.bind(("127.0.0.1", 0))
         closed_port = closed.getsockname()[1]  # nobody listens there once it is closed

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from torrent_engine.errors import ProxyError
-from torrent_engine.proxy import ProxyConfig
-from torrent_engine.proxy.handshake import HttpConnect, ProxyHandshake, Socks4Connect, Socks5Connect
+from torrent_engine.net.proxy import ProxyConfig
+from torrent_engine.net.proxy.handshake import HttpConnect, ProxyHandshake, Socks4Connect, Socks5Connect
 
 SOCKS5 = ProxyConfig("socks5", "127.0.0.1", 1080)
 SOCKS5_USER = ProxyConfig("socks5", "127.0.0.1", 1080, username="alice", password="s3cret")

@@ -6,7 +6,7 @@ import pytest
 
 from torrent_engine import Config
 from torrent_engine.errors import ConfigError
-from torrent_engine.proxy import ProxyConfig, parse_proxy_url
+from torrent_engine.net.proxy import ProxyConfig, parse_proxy_url
 
 
 @pytest.mark.parametrize(("url", "kind", "remote_dns", "port"), [

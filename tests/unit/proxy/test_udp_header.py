@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torrent_engine.proxy.udp_header import (
+from torrent_engine.net.proxy.udp_header import (
     MalformedUdpHeader,
     RelayedDatagram,
     decode_udp_datagram,

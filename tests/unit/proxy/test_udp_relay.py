@@ -15,10 +15,10 @@ import pytest
 
 from tests.unit.test_netbind import bound_to
 from torrent_engine.errors import ProxyError
-from torrent_engine.interface import NetBind
-from torrent_engine.proxy import ProxyConfig
-from torrent_engine.proxy.udp_header import decode_udp_datagram, encode_udp_datagram
-from torrent_engine.proxy.udp_relay import UdpRelay
+from torrent_engine.net.interface import NetBind
+from torrent_engine.net.proxy import ProxyConfig
+from torrent_engine.net.proxy.udp_header import decode_udp_datagram, encode_udp_datagram
+from torrent_engine.net.proxy.udp_relay import UdpRelay
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from torrent_engine.peer.connection import hand_over
+from torrent_engine.net.peer.connection import hand_over
 
 
 class IdleLink:

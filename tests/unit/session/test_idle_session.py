@@ -13,10 +13,10 @@ import anyio.abc
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
-from torrent_engine.metainfo import Torrent
+from torrent_engine.engine.shared import SharedResources
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.shared import SharedResources
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -85,7 +85,7 @@ async def test_periodic_resume_save_writes_only_what_changed(tmp_path: Path) -> 
 async def test_what_the_check_found_is_saved_at_once_not_a_save_interval_later(tmp_path: Path) -> None:
     """A thousand torrents added at once each saved their resume data a minute after their check,
     in the same second; now each saves once its check is over (then sleeps: nothing changes)."""
-    from torrent_engine.resume import load_resume
+    from torrent_engine.storage.resume import load_resume
 
     torrent = seeding_torrent(tmp_path)
     resume = tmp_path / "state" / "t.resume"

@@ -18,12 +18,12 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine import events as ev
 from torrent_engine.config import Config
 from torrent_engine.errors import TorrentEngineError
-from torrent_engine.metainfo import Torrent
-from torrent_engine.picker import BLOCK_SIZE
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.session import requesting
 from torrent_engine.session.peer import PeerState
 from torrent_engine.session.pieces import Pieces
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 from torrent_engine.storage import Storage
 
 pytestmark = pytest.mark.anyio

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
-from torrent_engine.peer.messages import BLOCK_SIZE
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.net.peer.messages import BLOCK_SIZE
 from torrent_engine.session import requesting
 from torrent_engine.session.peer import PeerState
 

@@ -10,9 +10,9 @@ import pytest
 
 from tests.integration.helpers import loopback_config
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
+from torrent_engine.engine.shared import SharedResources
 from torrent_engine.session import Session
-from torrent_engine.shared import SharedResources
+from torrent_engine.storage.create import create_torrent
 
 from .idle_link import IdleLink
 
@@ -63,7 +63,7 @@ async def test_peers_busy_with_the_metadata_count_against_the_connection_budget(
     must neither dial them again nor dial past max_peers_per_torrent (a big swarm would use up
     every file descriptor)."""
     import torrent_engine.session.connector as session_module
-    from torrent_engine.magnet import parse_magnet
+    from torrent_engine.formats.magnet import parse_magnet
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
@@ -144,7 +144,7 @@ async def test_over_budget_the_connector_dials_by_bep40_priority(tmp_path: Path)
     """More addresses than the connection budget: the highest BEP 40 priorities with our own
     address (here the listen address, 127.0.0.1, so the ports decide) are dialed, not the
     first heard of."""
-    from torrent_engine.bep40 import peer_priority
+    from torrent_engine.policy.bep40 import peer_priority
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)

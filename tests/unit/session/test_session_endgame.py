@@ -12,11 +12,11 @@ import anyio
 import pytest
 
 from tests.integration.helpers import loopback_config
-from torrent_engine.bitfield import Bitfield
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import PeerConnectionClosed
-from torrent_engine.peer import messages as m
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.net.peer import messages as m
 from torrent_engine.session import PeerState, Session
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 

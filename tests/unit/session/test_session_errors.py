@@ -15,11 +15,11 @@ import pytest
 
 from tests.integration.helpers import loopback_config
 from torrent_engine import events as ev
-from torrent_engine.bencode import encode
 from torrent_engine.errors import MetainfoError, SessionError, StorageError, typed_failure
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.bencode import encode
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 
 DATA = b"x" * 1000
 

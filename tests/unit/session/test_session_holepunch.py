@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PEX_UTP, PexMessage
-from torrent_engine.peer.holepunch import (
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.extensions import PEX_HOLEPUNCH, PEX_REACHABLE, PEX_UTP, PexMessage
+from torrent_engine.net.peer.holepunch import (
     HolepunchError,
     HolepunchMessage,
     HolepunchType,

@@ -8,9 +8,9 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +44,7 @@ async def test_last_piece_verified_while_paused_completes_on_resume(tmp_path: Pa
 async def test_a_magnet_paused_before_it_runs_stays_paused(tmp_path: Path) -> None:
     """E.g. a queued magnet (TorrentManager, max_active_downloads) paused by the user: when
     its slot comes it must stay paused, not start fetching the metadata."""
-    from torrent_engine.magnet import parse_magnet
+    from torrent_engine.formats.magnet import parse_magnet
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)

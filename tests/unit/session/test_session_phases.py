@@ -11,15 +11,15 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
 from torrent_engine.errors import SessionError, StorageError
-from torrent_engine.layout import TorrentLayout
-from torrent_engine.magnet import parse_magnet
-from torrent_engine.metainfo import Torrent
+from torrent_engine.formats.layout import TorrentLayout
+from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 from torrent_engine.session.phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Phase
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
 from torrent_engine.storage import PieceStorage, Storage
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from tests.integration.helpers import loopback_config
-from torrent_engine.create import create_torrent
 from torrent_engine.session import Session
 from torrent_engine.session.peer_handler import RECEIVE_BUDGET
+from torrent_engine.storage.create import create_torrent
 
 from .idle_link import IdleLink
 

@@ -12,16 +12,16 @@ import anyio
 import pytest
 
 from tests.integration.helpers import loopback_config
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
 from torrent_engine.session import BLOCK_SIZE, PeerState, Session
 from torrent_engine.session.requesting import queue_depth
 
 
 def _torrent(tmp_path: Path) -> Torrent:
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(b"x" * 300_000)
@@ -125,7 +125,7 @@ async def test_a_pipeline_cut_to_its_memory_share_is_refilled_at_three_quarters_
     """Piece buffers for 42 blocks, 2-block pieces: one fast peer (queue depth 250) may have
     40 requests in flight; such a short pipeline is refilled once three quarters of it (30) are
     free, not half of it."""
-    from torrent_engine.create import create_torrent
+    from torrent_engine.storage.create import create_torrent
 
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(bytes(2 * 1024 * 1024))  # 128 blocks

@@ -10,10 +10,10 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
-from torrent_engine.metainfo import Torrent
-from torrent_engine.resume import ResumeData, load_resume, save_resume
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
+from torrent_engine.storage.create import create_torrent
+from torrent_engine.storage.resume import ResumeData, load_resume, save_resume
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import pytest
 
 from torrent_engine import events as ev
 from torrent_engine.errors import SessionError
-from torrent_engine.session_state import TRANSITIONS, Record, SessionStateMachine, State
+from torrent_engine.session.state_table import TRANSITIONS, Record, SessionStateMachine, State
 
 
 def _machine() -> tuple[SessionStateMachine[Record], list[ev.Event]]:

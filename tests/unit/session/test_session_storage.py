@@ -23,7 +23,7 @@ from torrent_engine.errors import (
     StorageError,
     TorrentEngineError,
 )
-from torrent_engine.layout import TorrentLayout
+from torrent_engine.formats.layout import TorrentLayout
 from torrent_engine.session import Session
 from torrent_engine.storage import Storage
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.config import Config
-from torrent_engine.create import create_torrent
-from torrent_engine.metainfo import Torrent
-from torrent_engine.peer import messages as m
-from torrent_engine.peer.connection import hand_over
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.connection import hand_over
 from torrent_engine.session import PeerState, Session
-from torrent_engine.session_state import State
+from torrent_engine.session.state_table import State
+from torrent_engine.storage.create import create_torrent
 from torrent_engine.storage.read_cache import ReadCache
 
 pytestmark = pytest.mark.anyio

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torrent_engine.peer.messages import BLOCK_SIZE
+from torrent_engine.net.peer.messages import BLOCK_SIZE
 from torrent_engine.session.smart_ban import SmartBan
 
 GOOD = bytes(range(256)) * (3 * BLOCK_SIZE // 256)  # a piece of three blocks

@@ -14,11 +14,11 @@ import anyio
 import pytest
 
 from torrent_engine import events as ev
-from torrent_engine.peer import messages as m
+from torrent_engine.net.peer import messages as m
 from torrent_engine.session.context import Totals
 from torrent_engine.session.rates import Rates
+from torrent_engine.session.state_table import State
 from torrent_engine.session.tick import KEEPALIVE_AFTER, SessionTick
-from torrent_engine.session_state import State
 
 
 @dataclass

@@ -19,8 +19,8 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSListener
 
-from torrent_engine.bencode import encode
-from torrent_engine.tracker.messages import UDP_PROTOCOL_ID, parse_udp_options
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.tracker.messages import UDP_PROTOCOL_ID, parse_udp_options
 
 Handler = Callable[["HttpRequest", anyio.abc.ByteStream], Awaitable[None]]
 

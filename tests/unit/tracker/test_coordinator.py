@@ -24,9 +24,9 @@ from tests.unit.tracker._tracker_servers import (
     http_tracker,
     udp_tracker,
 )
-from torrent_engine.bencode import encode
 from torrent_engine.events import Event, EventBus
-from torrent_engine.tracker import AnnounceStats, TrackerCoordinator
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator
 
 pytestmark = pytest.mark.anyio
 
@@ -214,7 +214,7 @@ async def test_backoff_and_bep31_retry_in(caplog: pytest.LogCaptureFixture) -> N
         assert c.status()[0].retry_at == clock.now + 20  # exponential: 10 s, 20 s, ...
         clock.now += 21
         flaky.body = encode({"failure reason": "not a tracker", "retry in": "never"})
-        with caplog.at_level(logging.INFO, logger="torrent_engine.tracker.coordinator"):
+        with caplog.at_level(logging.INFO, logger="torrent_engine.net.tracker.coordinator"):
             await c.announce_now()
         said = [r.getMessage() for r in caplog.records if "not a tracker" in r.getMessage()]
         assert said and "never to be tried again" in said[-1] and "next try" not in said[-1]

@@ -17,10 +17,10 @@ from tests.unit.tracker._tracker_servers import (
     http_tracker,
     self_signed,
 )
-from torrent_engine.bencode import encode
 from torrent_engine.errors import TrackerError, TrackerRefused
-from torrent_engine.tracker import client, http
-from torrent_engine.tracker.messages import AnnounceRequest
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.tracker import client, http
+from torrent_engine.net.tracker.messages import AnnounceRequest
 
 pytestmark = pytest.mark.anyio
 

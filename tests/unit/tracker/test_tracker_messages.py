@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 import pytest
 
-from torrent_engine.bencode import encode
 from torrent_engine.errors import TrackerError, TrackerRefused
-from torrent_engine.tracker.messages import (
+from torrent_engine.formats.bencode import encode
+from torrent_engine.net.tracker.messages import (
     MAX_RESPONSE_SIZE,
     RETRY_NEVER,
     UDP_PROTOCOL_ID,
@@ -371,7 +371,7 @@ def test_a_malformed_optional_field_is_left_out_not_fatal() -> None:
 def test_a_huge_peer_list_costs_only_what_the_pool_keeps() -> None:
     import tracemalloc
 
-    from torrent_engine.tracker.messages import MAX_REPLY_PEERS
+    from torrent_engine.net.tracker.messages import MAX_REPLY_PEERS
 
     count = 349_000  # just under the 2 MiB reply cap
     compact = b"".join(struct.pack(">IH", 0x0A000000 + i, 6881) for i in range(count))  # ~2 MiB

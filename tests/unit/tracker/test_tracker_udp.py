@@ -13,8 +13,8 @@ import pytest
 from tests.unit.clock import FakeClock
 from tests.unit.tracker._tracker_servers import UdpTracker, udp_tracker
 from torrent_engine.errors import TrackerError, TrackerRefused
-from torrent_engine.tracker.messages import AnnounceRequest
-from torrent_engine.tracker.udp import UdpTrackerClient
+from torrent_engine.net.tracker.messages import AnnounceRequest
+from torrent_engine.net.tracker.udp import UdpTrackerClient
 
 pytestmark = pytest.mark.anyio
 

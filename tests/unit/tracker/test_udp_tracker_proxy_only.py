@@ -9,10 +9,10 @@ import re
 import pytest
 
 from torrent_engine.errors import TrackerNotUsed
-from torrent_engine.proxy import ProxyConfig
-from torrent_engine.tracker import client
-from torrent_engine.tracker.messages import AnnounceRequest
-from torrent_engine.tracker.udp import UdpTrackerClient
+from torrent_engine.net.proxy import ProxyConfig
+from torrent_engine.net.tracker import client
+from torrent_engine.net.tracker.messages import AnnounceRequest
+from torrent_engine.net.tracker.udp import UdpTrackerClient
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from torrent_engine.utp import gso, mmsg
-from torrent_engine.utp import socket as utp_socket
+from torrent_engine.net.utp import gso, mmsg
+from torrent_engine.net.utp import socket as utp_socket
 
 
 @pytest.fixture(params=["recvmmsg", "recvmmsg-no-offload", "recvfrom"])

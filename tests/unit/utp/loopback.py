@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from torrent_engine.utp.socket import LOOPBACK_DATAGRAM, UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.socket import LOOPBACK_DATAGRAM, UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 
 @asynccontextmanager

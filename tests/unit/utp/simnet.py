@@ -12,9 +12,9 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.events import Closed, Event
-from torrent_engine.utp.packet import PacketType, decode
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.events import Closed, Event
+from torrent_engine.net.utp.packet import PacketType, decode
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from torrent_engine.utp.ack_deferral import ACK_DELAY_US, ACK_EVERY, AckDeferral
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.packet import PacketType, decode, encode_header
+from torrent_engine.net.utp.ack_deferral import ACK_DELAY_US, ACK_EVERY, AckDeferral
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.packet import PacketType, decode, encode_header
 
 NOW = 1_000_000
 PAYLOAD = b"x" * 1000

@@ -9,10 +9,10 @@ import socket
 import anyio
 import pytest
 
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.packet import PacketType, decode, encode_header
-from torrent_engine.utp.socket import READ_BATCH, UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.packet import PacketType, decode, encode_header
+from torrent_engine.net.utp.socket import READ_BATCH, UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 
 def _pair(now: int) -> tuple[UtpConnection, UtpConnection, UtpConnection]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
-from torrent_engine.utp import events as ev
-from torrent_engine.utp.congestion import RttEstimator
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.packet import Packet, PacketType, decode, encode, make_sack
-from torrent_engine.utp.state import TRANSITIONS, State
+from torrent_engine.net.utp import events as ev
+from torrent_engine.net.utp.congestion import RttEstimator
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.packet import Packet, PacketType, decode, encode, make_sack
+from torrent_engine.net.utp.state import TRANSITIONS, State
 
 from .simnet import Link, Pair
 

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from torrent_engine.errors import UtpError
-from torrent_engine.utp.connection import PACKET_SIZE, UtpConnection
-from torrent_engine.utp.packet import Packet, PacketType, decode, encode
-from torrent_engine.utp.socket import IPV4_MTU_CEILING, LOOPBACK_DATAGRAM, UtpSocket
+from torrent_engine.net.utp.connection import PACKET_SIZE, UtpConnection
+from torrent_engine.net.utp.packet import Packet, PacketType, decode, encode
+from torrent_engine.net.utp.socket import IPV4_MTU_CEILING, LOOPBACK_DATAGRAM, UtpSocket
 
 from .loopback import upload, utp_pair
 from .simnet import Link, Pair

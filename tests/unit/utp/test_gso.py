@@ -9,8 +9,8 @@ import sys
 import anyio
 import pytest
 
-from torrent_engine.utp import gso, mmsg
-from torrent_engine.utp.socket import UtpSocket
+from torrent_engine.net.utp import gso, mmsg
+from torrent_engine.net.utp.socket import UtpSocket
 
 from .loopback import upload, utp_pair
 

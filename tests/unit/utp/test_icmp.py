@@ -13,8 +13,8 @@ import sys
 import anyio
 import pytest
 
-from torrent_engine.utp.socket import UtpSocket
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.socket import UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
 
 pytestmark = [
     pytest.mark.anyio,

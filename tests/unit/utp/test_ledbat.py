@@ -4,7 +4,7 @@ and backs off to its minimum window while a competing flow keeps the queue past 
 from __future__ import annotations
 
 from tests.unit.utp.simnet import Link, Pair
-from torrent_engine.utp.congestion import TARGET_DELAY_US, Ledbat
+from torrent_engine.net.utp.congestion import TARGET_DELAY_US, Ledbat
 
 RATE = 1_000_000  # bytes/s at the bottleneck
 S = 1_000_000  # µs per s

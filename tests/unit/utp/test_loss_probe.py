@@ -3,9 +3,9 @@ answers it (the probe repaired a loss) rather than the first copy (the probe was
 
 from __future__ import annotations
 
-from torrent_engine.utp.ack_deferral import ACK_DELAY_US
-from torrent_engine.utp.congestion import RttEstimator
-from torrent_engine.utp.loss_probe import PROBE_MIN_US, TailLossProbe
+from torrent_engine.net.utp.ack_deferral import ACK_DELAY_US
+from torrent_engine.net.utp.congestion import RttEstimator
+from torrent_engine.net.utp.loss_probe import PROBE_MIN_US, TailLossProbe
 
 
 def test_no_probe_before_a_round_trip_is_measured_then_two_round_trips_and_the_ack_delay() -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from torrent_engine.utp import mmsg
+from torrent_engine.net.utp import mmsg
 
 pytestmark = pytest.mark.skipif(not mmsg.available(), reason="recvmmsg is Linux's")
 

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from torrent_engine.errors import UtpError
-from torrent_engine.utp.packet import (
+from torrent_engine.net.utp.packet import (
     EXT_MAX_DATAGRAM,
     EXT_PADDING,
     Packet,

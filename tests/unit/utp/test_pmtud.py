@@ -11,10 +11,10 @@ import socket
 
 import pytest
 
-from torrent_engine.utp.connection import PACKET_SIZE, UtpConnection
-from torrent_engine.utp.packet import HEADER_SIZE, PacketType, decode
-from torrent_engine.utp.pmtud import MTU_PROBE_TRIES, MTU_SEARCH_DONE, PathMtu
-from torrent_engine.utp.socket import (
+from torrent_engine.net.utp.connection import PACKET_SIZE, UtpConnection
+from torrent_engine.net.utp.packet import HEADER_SIZE, PacketType, decode
+from torrent_engine.net.utp.pmtud import MTU_PROBE_TRIES, MTU_SEARCH_DONE, PathMtu
+from torrent_engine.net.utp.socket import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
     IPV4_MTU_CEILING,
@@ -22,7 +22,7 @@ from torrent_engine.utp.socket import (
     LOOPBACK_DATAGRAM,
     UtpSocket,
 )
-from torrent_engine.utp.stream import UtpStream
+from torrent_engine.net.utp.stream import UtpStream
 
 from .loopback import upload, utp_pair
 from .simnet import Link, Pair

@@ -3,8 +3,8 @@ hole, the selective ack that names them, and the window left."""
 
 from __future__ import annotations
 
-from torrent_engine.utp.packet import PacketType, sack_bits
-from torrent_engine.utp.receive_buffer import MAX_REORDER, SACK_LIMIT, ReceiveBuffer
+from torrent_engine.net.utp.packet import PacketType, sack_bits
+from torrent_engine.net.utp.receive_buffer import MAX_REORDER, SACK_LIMIT, ReceiveBuffer
 
 DATA = int(PacketType.DATA)
 

@@ -3,8 +3,8 @@ books of what is in flight after cumulative and selective acks, losses and a tim
 
 from __future__ import annotations
 
-from torrent_engine.utp.packet import HEADER_SIZE, PacketType, decode
-from torrent_engine.utp.send_buffer import SendBuffer
+from torrent_engine.net.utp.packet import HEADER_SIZE, PacketType, decode
+from torrent_engine.net.utp.send_buffer import SendBuffer
 
 NOW = 1_000_000
 HEADER = (7, 0, 50_000, 3)  # send_id, reply, wnd, ack_nr

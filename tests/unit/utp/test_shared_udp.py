@@ -7,8 +7,8 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.dht.node import DhtNode
-from torrent_engine.shared import SharedResources
+from torrent_engine.engine.shared import SharedResources
+from torrent_engine.net.dht.node import DhtNode
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import random
 import anyio
 import pytest
 
-from torrent_engine.utp.socket import UtpSocket
+from torrent_engine.net.utp.socket import UtpSocket
 
 from .loopback import upload, utp_pair
 

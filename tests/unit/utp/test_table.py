@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 
-from torrent_engine.utp.connection import UtpConnection
-from torrent_engine.utp.packet import PacketType, decode, encode_header
-from torrent_engine.utp.state import State
-from torrent_engine.utp.stream import UtpStream
-from torrent_engine.utp.table import SILENT_MAX, SILENT_MEMORY, ConnectionTable, SilentPeers
+from torrent_engine.net.utp.connection import UtpConnection
+from torrent_engine.net.utp.packet import PacketType, decode, encode_header
+from torrent_engine.net.utp.state import State
+from torrent_engine.net.utp.stream import UtpStream
+from torrent_engine.net.utp.table import SILENT_MAX, SILENT_MEMORY, ConnectionTable, SilentPeers
 
 PEER = ("127.0.0.1", 6881)
 

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from torrent_engine.utp.socket import UtpSocket
-from torrent_engine.utp.stream import UtpStream
-from torrent_engine.utp.transport import UtpTransport
+from torrent_engine.net.utp.socket import UtpSocket
+from torrent_engine.net.utp.stream import UtpStream
+from torrent_engine.net.utp.transport import UtpTransport
 
 from .loopback import utp_pair
 
@@ -151,9 +151,9 @@ async def test_abort_ends_both_sides_and_reports_loss_once() -> None:
 async def test_peer_connections_over_utp_are_fed_by_the_socket_callback(encryption: str) -> None:
     """After the handshakes (plaintext or MSE), a uTP peer connection reads through the
     protocol path, as TCP does: messages reach the batch handler from the socket's callback."""
-    from torrent_engine.peer import messages as m
-    from torrent_engine.peer.handshake import accept, connect
-    from torrent_engine.peer.protocol import ProtocolPeerConnection
+    from torrent_engine.net.peer import messages as m
+    from torrent_engine.net.peer.handshake import accept, connect
+    from torrent_engine.net.peer.protocol import ProtocolPeerConnection
 
     info_hash = bytes(range(20))
     block = random.Random(4).randbytes(16384)
@@ -205,7 +205,7 @@ async def test_a_reply_written_from_the_callback_carries_the_ack() -> None:
     data packet, not by a separate ST_STATE before it."""
     import socket
 
-    from torrent_engine.utp.packet import PacketType, decode, encode_header
+    from torrent_engine.net.utp.packet import PacketType, decode, encode_header
 
     class Echo(Recorder):
         transport: asyncio.Transport

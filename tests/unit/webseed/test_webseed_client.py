@@ -12,15 +12,15 @@ import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
 from tests.unit.webseed._webseed_server import http_server, ranged
-from torrent_engine.bitfield import Bitfield
 from torrent_engine.errors import WebSeedError, WebSeedStatusError
-from torrent_engine.layout import FileMap
-from torrent_engine.metainfo import Torrent
-from torrent_engine.picker import Block, PiecePicker
-from torrent_engine.webseed import client as client_mod
-from torrent_engine.webseed.client import RangeClient, WebSeed, WebSeedKey
-from torrent_engine.webseed.mapping import FileRange
-from torrent_engine.webseed.response import Backoff
+from torrent_engine.formats.bitfield import Bitfield
+from torrent_engine.formats.layout import FileMap
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.webseed import client as client_mod
+from torrent_engine.net.webseed.client import RangeClient, WebSeed, WebSeedKey
+from torrent_engine.net.webseed.mapping import FileRange
+from torrent_engine.net.webseed.response import Backoff
+from torrent_engine.policy.picker import Block, PiecePicker
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import WebSeedError
-from torrent_engine.webseed.mapping import (
+from torrent_engine.net.webseed.mapping import (
     file_url,
     is_multi_file,
     parse_url,

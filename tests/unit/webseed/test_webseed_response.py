@@ -6,9 +6,16 @@ from __future__ import annotations
 import pytest
 
 from torrent_engine.errors import WebSeedError, WebSeedRangeError, WebSeedStatusError
-from torrent_engine.httpclient import ResponseReader
-from torrent_engine.webseed.mapping import FileRange
-from torrent_engine.webseed.response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
+from torrent_engine.net.httpclient import ResponseReader
+from torrent_engine.net.webseed.mapping import FileRange
+from torrent_engine.net.webseed.response import (
+    Backoff,
+    RangeSkimmer,
+    Redirect,
+    WholeFile,
+    judge_body,
+    judge_head,
+)
 
 URL = "http://m/pub/f.bin"
 ASKED = FileRange(url=URL, file_index=0, file_offset=1000, length=500, file_size=10_000, target=0)

@@ -12,7 +12,7 @@ from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
 from ...jobs.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
-from ...netbind import check_address, check_interface, interface_addresses, interface_names
+from ...net.netbind import check_address, check_interface, interface_addresses, interface_names
 
 QBT_FIELDS = frozenset({"current_network_interface", "current_interface_address"})
 

@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
 from ...jobs.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
-from ...proxy.settings import ProxyConfig, ProxyKind, parse_proxy_url
+from ...net.proxy.settings import ProxyConfig, ProxyKind, parse_proxy_url
 
 QBT_FIELDS = frozenset({"proxy_type", "proxy_ip", "proxy_port", "proxy_auth_enabled", "proxy_username",
                         "proxy_password", "proxy_hostname_lookup", "proxy_peer_connections",

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
-from ...addtorrent import (
+from ...engine.addtorrent import (
     AddTorrent,
     AddTorrentError,
     MagnetLink,
@@ -36,6 +36,7 @@ from ...addtorrent import (
     read_add_torrent,
 )
 from ...errors import TorrentEngineError
+from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
     Job,
@@ -51,7 +52,6 @@ from ...jobs.altspeed import effective_limits
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
 from ...jsonvalue import JSON
-from ...metainfo import Torrent
 from .. import jsontext
 from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename

@@ -12,10 +12,10 @@ from typing import TypeAlias
 from urllib.parse import quote
 
 from ...config import MAX_RATE_LIMIT
+from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer
 from ...jsonvalue import JSON
-from ...metainfo import Torrent
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
 WEBAPI_VERSION = "2.9.3"

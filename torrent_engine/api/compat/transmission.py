@@ -26,7 +26,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
-from ...addtorrent import (
+from ...config import MAX_RATE_LIMIT
+from ...engine.addtorrent import (
     AddTorrent,
     AddTorrentError,
     MagnetLink,
@@ -36,8 +37,8 @@ from ...addtorrent import (
     from_text,
     read_add_torrent,
 )
-from ...config import MAX_RATE_LIMIT
 from ...errors import TorrentEngineError
+from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
     Job,
@@ -57,7 +58,6 @@ from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
-from ...metainfo import Torrent
 from .. import jsontext
 from . import network
 from .edits import rename_torrent_path, transmission_tiers

@@ -1,0 +1,150 @@
+"""What to add: the one typed request each front end (the API, the qBittorrent and Transmission
+dialects, the CLI, a watched folder, a library caller) makes of the torrent it was handed, and
+the one reading of it into a ``Torrent`` or a ``Magnet``.
+
+``AddTorrent`` is a closed set of small frozen types: .torrent bytes, a magnet link, the URL of
+a .torrent, a local .torrent file, or what a library caller parsed already. ``read_add_torrent``
+turns all but a URL into a ``Torrent | Magnet`` (pure, but for a local file, which it reads: call
+it in a worker thread then); a URL is fetched by the shell (``resolve.py``) with its owner's proxy
+and bind policy. Whatever was wrong is one ``AddTorrentError`` whose ``kind`` says which part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import MagnetError, MetainfoError, TorrentEngineError
+from ..formats.magnet import Magnet, parse_magnet
+from ..formats.metainfo import Torrent
+
+__all__ = ["AddTorrent", "AddTorrentError", "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile",
+           "TorrentUrl", "add_torrent_of", "from_text", "read_add_torrent", "recorded_source"]
+
+# what was wrong: nothing given, .torrent data, a magnet link, a URL (or its fetch), a local file,
+# a value of no source type at all
+AddTorrentErrorKind = Literal["empty", "torrent", "magnet", "url", "file", "type"]
+
+
+class AddTorrentError(TorrentEngineError, ValueError):
+    """A source that cannot be added; ``kind`` says what was wrong, ``str()`` how (a bad .torrent
+    or magnet link: the parser's own message, naming the field or the byte)."""
+
+    def __init__(self, message: str, kind: AddTorrentErrorKind) -> None:
+        super().__init__(message)
+        self.reason = message
+        self.kind: AddTorrentErrorKind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentBytes:
+    """A .torrent's bytes (an upload, a dialect's base64 ``metainfo`` decoded, a watched file)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MagnetLink:
+    """A magnet link as text (recorded as the job's source as given)."""
+
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentUrl:
+    """The http(s) URL of a .torrent, fetched by whoever adds it (its proxy and bind policy)."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentFile:
+    """A .torrent file on this machine (the CLI, a library caller)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A torrent or magnet a library caller parsed already."""
+
+    torrent: Torrent | Magnet
+
+
+AddTorrent = TorrentBytes | MagnetLink | TorrentUrl | TorrentFile | Parsed
+ADD_TORRENT_TYPES = (TorrentBytes, MagnetLink, TorrentUrl, TorrentFile, Parsed)
+
+
+def _is_url(text: str) -> bool:
+    return text[:7].lower() == "http://" or text[:8].lower() == "https://"
+
+
+def from_text(text: str, *, files: bool = True) -> AddTorrent:
+    """What a front end's text names: a magnet link, an http(s) URL, or (``files``) a path to a
+    .torrent; ``AddTorrentError`` when it is empty, or a path where none is taken."""
+    stripped = text.strip()
+    if not stripped:
+        raise AddTorrentError("is empty", "empty")
+    if stripped[:7].lower() == "magnet:":
+        return MagnetLink(stripped)
+    if _is_url(stripped):
+        return TorrentUrl(stripped)
+    if not files:
+        raise AddTorrentError(f"{stripped[:80]!r} is neither a magnet link nor an http(s) URL", "url")
+    return TorrentFile(text)
+
+
+def add_torrent_of(source: object) -> AddTorrent:
+    """The request a library caller's ``source`` makes: an ``AddTorrent`` as it is, a parsed
+    ``Torrent``/``Magnet``, .torrent bytes, or text (``from_text``) or a path-like."""
+    if isinstance(source, ADD_TORRENT_TYPES):
+        return source
+    if isinstance(source, (Torrent, Magnet)):
+        return Parsed(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return TorrentBytes(bytes(source))
+    if isinstance(source, str):
+        return from_text(source)
+    if isinstance(source, os.PathLike):
+        return TorrentFile(os.fspath(source))
+    raise AddTorrentError("must be a magnet URI, a .torrent path or .torrent bytes", "type")
+
+
+def read_add_torrent(add: AddTorrent) -> Torrent | Magnet:
+    """The torrent or magnet ``add`` names (a ``TorrentFile`` is read: blocking). A URL must be
+    fetched first (``resolve.resolve``): ``AddTorrentError`` of kind ``url`` here."""
+    if isinstance(add, Parsed):
+        return add.torrent
+    if isinstance(add, MagnetLink):
+        try:
+            return parse_magnet(add.uri.strip())
+        except (MagnetError, ValueError) as exc:
+            raise AddTorrentError(str(exc), "magnet") from exc
+    if isinstance(add, TorrentBytes):
+        return _torrent(add.data)
+    if isinstance(add, TorrentFile):
+        try:
+            return Torrent.load(add.path)
+        except OSError as exc:
+            raise AddTorrentError(f"cannot read {add.path!r}: {exc.strerror or exc}", "file") from exc
+        except (TorrentEngineError, ValueError) as exc:  # (unreadable: a MetainfoError of "(file)")
+            unread = isinstance(exc, MetainfoError) and exc.field == "(file)"
+            raise AddTorrentError(str(exc), "file" if unread else "torrent") from exc
+    raise AddTorrentError(f"{add.url[:80]} must be fetched before it is read", "url")
+
+
+def _torrent(data: bytes) -> Torrent:
+    try:
+        return Torrent.from_bytes(data)
+    except (TorrentEngineError, ValueError) as exc:
+        raise AddTorrentError(str(exc), "torrent") from exc
+
+
+def recorded_source(add: AddTorrent, torrent: Torrent | Magnet) -> str:
+    """The text a job records as its source: the magnet link as given, else ``"torrent"``."""
+    if isinstance(add, MagnetLink):
+        return add.uri.strip()
+    if isinstance(torrent, Magnet):
+        return torrent.to_uri()
+    return "torrent"

@@ -1,0 +1,477 @@
+"""Many torrents in one process: one ``SharedResources``, a session table, persistence.
+
+``async with TorrentManager(config) as manager:`` starts the shared services' owner and reloads
+the torrents saved in ``config.state_dir`` (metainfo + resume data; ``reload_saved=False``: none,
+the owner adds each again with ``add_saved``, as the job service does from its records); ``add``
+starts a session, ``remove`` stops one. Every session's events are re-published on
+``manager.events``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from ..config import Config
+from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, TorrentEngineError
+from ..events import EventBus
+from ..formats.bencode import decode_with_spans
+from ..formats.infohash import v2_on_wire
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
+from ..session import Session, SessionStatus
+from ..storage.paths import real_path
+from ..storage.resume import ResumeData, load_resume, remove_stale_temp_files, save_resume, write_atomic
+from .addtorrent import add_torrent_of
+from .resolve import resolve
+from .shared import SharedResources
+
+log = logging.getLogger(__name__)
+
+TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
+
+
+class TorrentManager:
+    """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
+
+    def __init__(self, config: Config | None = None, *, reload_saved: bool = True) -> None:
+        """``reload_saved``: whether entering the manager starts again every torrent saved in
+        the state folder (``reload``), paused or not as its resume data says. An owner that
+        keeps its own record of the torrents (the job service) passes False and adds each again
+        with ``add_saved``; the saved files of one it does not add stay until ``forget_saved``."""
+        self.config = config if config is not None else Config()
+        self._reload_saved = reload_saved
+        self.events = EventBus()
+        self.shared = SharedResources(self.config, events=self.events)
+        self._sessions: dict[bytes, Session] = {}
+        self._undo_forward: dict[bytes, object] = {}
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._running: set[bytes] = set()  # sessions whose run() was started
+        self._queue: list[Session] = []  # waiting for a download slot (state "queued")
+        for name in ("session.completed", "session.stopped", "session.error"):
+            self.events.subscribe(name, lambda _event: self._slot_freed())
+
+    # -- context -------------------------------------------------------------------------
+    async def __aenter__(self) -> TorrentManager:
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.shared)
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        try:
+            self._remove_stale_writes()
+            if self._reload_saved:
+                await self.reload()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                for session in list(self._sessions.values()):
+                    await session.stop()
+                self._sessions.clear()
+        finally:  # (the group was entered on this task: it is closed whatever a stop raised)
+            stack, self._stack = self._stack, None
+            self._tg = None
+            if stack is not None:
+                await stack.aclose()
+
+    # -- table ---------------------------------------------------------------------------
+    @property
+    def sessions(self) -> list[Session]:
+        """The sessions the manager runs, in the order they were added."""
+        return list(self._sessions.values())
+
+    def get(self, info_hash: bytes | str) -> Session | None:
+        """The session of ``info_hash`` (bytes or hex), or None."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._sessions.get(key)
+
+    def _state_file(self, info_hash: bytes, suffix: str) -> Path | None:
+        if self.config.state_dir is None:
+            return None
+        return Path(self.config.state_dir) / "torrents" / f"{info_hash.hex()}{suffix}"
+
+    # -- add / remove --------------------------------------------------------------------
+    async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
+                  peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
+                  prepare: Callable[[Session], None] | None = None,
+                  info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
+        """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
+        (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
+
+        ``prepare`` is called with the new session before it starts (e.g. to set file
+        priorities, so that no piece of a skipped file is requested first). ``info_hash``: the
+        hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
+        ``seed_mode``: the data is complete on disk (see ``Session``): seeding at once, no check;
+        a restart keeps it (the resume data says so) until a piece that fails ends it.
+        ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
+        self.shared.check_descriptors("cannot add a torrent")
+        torrent = await self._load_source(source)
+        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
+                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+
+    async def add_saved(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
+                        info_hash: bytes | None = None, peers: tuple[tuple[str, int], ...] = (),
+                        paused: bool = False, prepare: Callable[[Session], None] | None = None,
+                        seed_mode: bool = False) -> Session:
+        """Start a session again for a torrent this manager saved before (its metainfo, as
+        ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
+        on from what its resume data says was verified (its data is checked when there is none,
+        or when its files changed). ``info_hash``, ``prepare``, ``seed_mode``: as ``add``'s;
+        ``paused`` is the caller's word, whatever the resume data says."""
+        return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=False,
+                                 prepare=prepare, info_hash=info_hash, seed_mode=seed_mode)
+
+    async def _load_source(self, source: TorrentSource) -> Torrent | Magnet:
+        """``source`` read by the one resolver (a URL through the configured proxy)."""
+        if isinstance(source, (Torrent, Magnet)):
+            return source
+        return await resolve(add_torrent_of(source), proxy=self.config.proxy, bind=self.config.netbind())
+
+    async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
+                     paused: bool, persist: bool,
+                     prepare: Callable[[Session], None] | None = None,
+                     info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
+        if self._tg is None:
+            raise SessionError("TorrentManager is not entered (use 'async with')")
+        key = info_hash or torrent.info_hash  # (a reloaded hybrid keeps the hash it was added by)
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} is already added")
+        resume_path = self._state_file(key, ".resume")
+        metainfo_path = self._state_file(key, ".torrent")
+        # the session (re)writes the metainfo when a magnet's info dict, or v2 piece layers the
+        # metainfo lacks, arrive from peers
+        lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
+        session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
+                          resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
+                          metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
+                          else None)
+        if prepare is not None:
+            prepare(session)
+        self._sessions[key] = session
+        self._undo_forward[key] = session.events.forward_to(self.events)
+        if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
+            try:
+                await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+            except BaseException:
+                self._forget(key)  # (not saved: not added)
+                raise
+        if self._has_free_slot():
+            try:
+                await self._launch(session)
+            except BaseException:
+                self._forget(key)
+                raise
+        else:
+            self._queue.append(session)
+        if persist and resume_path is not None and not resume_path.exists():
+            # the save path must survive a restart even before the first real save; with no file
+            # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
+            placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
+                                     have=b"", num_pieces=0, added_time=int(time.time()), paused=paused,
+                                     seed_mode=seed_mode)
+            await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
+        return session
+
+    def _active_downloads(self) -> int:
+        return sum(1 for s in self._sessions.values() if s.info_hash in self._running and not s.finished
+                   and not s.status().progress >= 1.0 and s.state.value not in ("seeding", "paused"))
+
+    def set_max_active_downloads(self, limit: int) -> None:
+        """Download at most ``limit`` torrents at once from now on (0: no limit); queued ones
+        start at once if the new limit leaves room."""
+        if limit < 0:
+            raise ValueError("max_active_downloads must be >= 0")
+        self.config.max_active_downloads = limit
+        self._slot_freed()
+
+    def _has_free_slot(self) -> bool:
+        limit = self.config.max_active_downloads
+        return limit <= 0 or self._active_downloads() < limit
+
+    async def _launch(self, session: Session) -> None:
+        assert self._tg is not None
+        self._running.add(session.info_hash)
+        try:
+            await self._tg.start(self._run_session, session)
+        except BaseException:
+            self._running.discard(session.info_hash)
+            raise
+
+    def _slot_freed(self) -> None:
+        if self._queue and self._tg is not None:
+            self._tg.start_soon(self._start_queued)
+
+    async def _start_queued(self) -> None:
+        while self._queue and self._has_free_slot():
+            session = self._queue.pop(0)
+            if self._sessions.get(session.info_hash) is session:
+                await self._launch(session)
+
+    async def start_now(self, session: Session) -> None:
+        """Start a queued session at once, past the download-slot limit (a reader needs its
+        bytes now); nothing for one that is not queued."""
+        if session in self._queue:
+            self._queue.remove(session)
+            await self._launch(session)
+
+    @property
+    def queued(self) -> list[Session]:
+        """Sessions waiting for a download slot, in order."""
+        return list(self._queue)
+
+    async def _run_session(self, session: Session, *,
+                           task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await session.run(task_status=task_status)
+        finally:
+            if self._sessions.get(session.info_hash) is session and session.state.value == "error":
+                log.warning("session %s ended with an error: %s", session.name, session.status().error)
+
+    def _forget(self, info_hash: bytes) -> None:
+        self._sessions.pop(info_hash, None)
+        self._running.discard(info_hash)
+        self._queue = [s for s in self._queue if s.info_hash != info_hash]
+        undo = self._undo_forward.pop(info_hash, None)
+        if callable(undo):
+            undo()
+
+    async def remove(self, info_hash: bytes | str | Session, *, delete_files: bool = False,
+                     keep_saved: bool = False) -> None:
+        """Stop a session and forget it (its state files too, unless ``keep_saved``: its metainfo
+        and resume data, as the stop wrote them, stay until ``add``ed again or ``forget_saved``);
+        optionally delete its data."""
+        if isinstance(info_hash, Session):
+            key = info_hash.info_hash
+        else:
+            key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        session = self._sessions.get(key)
+        if session is None:
+            raise SessionError(f"no torrent {key.hex()} in this manager")
+        if delete_files:
+            await session.cancel(delete_files=True)
+        else:
+            await session.stop()
+        self._forget(key)
+        if keep_saved:
+            return
+        for suffix in (".torrent", ".resume"):
+            path = self._state_file(key, suffix)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    async def unload(self, info_hash: bytes | str) -> None:
+        """Stop a session and forget it, keeping its saved metainfo and resume data: added again
+        later (``add`` with its saved metainfo), it goes on from what was verified."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        session = self._sessions.get(key)
+        if session is None:
+            raise SessionError(f"no torrent {key.hex()} in this manager")
+        await session.stop()
+        self._forget(key)
+
+    def forget_resume(self, info_hash: bytes | str) -> None:
+        """Remove the saved resume data of a torrent that has no session: started again, it
+        hashes the data on disk (blocking file I/O: call it on a worker thread)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        path = self._state_file(key, ".resume")
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def forget_saved(self, info_hash: bytes | str) -> None:
+        """Remove the saved metainfo and resume data of a torrent that has no session (one left
+        out of the reload); blocking file I/O (call it on a worker thread)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        for suffix in (".torrent", ".resume"):
+            path = self._state_file(key, suffix)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def saved_metainfo_path(self, info_hash: bytes | str) -> Path | None:
+        """Where the metainfo of a torrent is saved (None without a state folder)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._state_file(key, ".torrent")
+
+    def saved_resume_path(self, info_hash: bytes | str) -> Path | None:
+        """Where the resume data of a torrent is saved (None without a state folder)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self._state_file(key, ".resume")
+
+    # -- persistence ---------------------------------------------------------------------
+    def _remove_stale_writes(self) -> None:
+        """Remove the temporary files an interrupted write left in the state folder."""
+        if self.config.state_dir is None:
+            return
+        folder = Path(self.config.state_dir) / "torrents"
+        for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
+            log.info("removed %s, left by an interrupted write", stale)
+
+    async def reload(self) -> None:
+        """Start again every torrent saved in the state folder that has no session, paused when
+        its resume data says so (entering the manager does it, unless ``reload_saved`` is False);
+        one without usable resume data is left out."""
+        if self.config.state_dir is None:
+            return
+        folder = Path(self.config.state_dir) / "torrents"
+        if not folder.is_dir():
+            return
+        # every torrent's metainfo and resume data read in one worker-thread hop (two hops per
+        # torrent were most of a start with thousands of them), then the sessions started
+        paths = sorted(folder.glob("*.torrent"))
+        saved = await anyio.to_thread.run_sync(self._read_saved, paths)
+        for torrent, key, resume in saved:
+            if key not in self._sessions:
+                await self._start(torrent, Path(resume.save_path), peers=(), paused=resume.paused,
+                                  persist=False, info_hash=key, seed_mode=resume.seed_mode)
+
+    def saved(self) -> list[bytes]:
+        """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
+        resume data is saved in the state folder (blocking: call it on a worker thread)."""
+        if self.config.state_dir is None:
+            return []
+        folder = Path(self.config.state_dir) / "torrents"
+        found: set[bytes] = set()
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.suffix in (".torrent", ".resume"):
+                try:
+                    found.add(bytes.fromhex(path.stem))
+                except ValueError:
+                    continue  # (not a file this manager wrote)
+        return sorted(found)
+
+    def _read_saved(self, paths: list[Path]) -> list[tuple[Torrent, bytes, ResumeData]]:
+        """(metainfo, the hash it was added by, resume data) of each saved torrent to reload (in
+        a worker thread); one that cannot be read is logged and left out."""
+        out = []
+        for metainfo_path in paths:
+            try:
+                torrent = load_saved_metainfo(metainfo_path)
+            except (MetainfoError, TorrentEngineError, OSError) as exc:
+                log.warning("cannot reload %s: %s", metainfo_path, exc)
+                continue
+            # the file is named by the hash the torrent was added by: for a hybrid added by a
+            # btmh magnet, its truncated v2 info-hash rather than the v1 one
+            key = torrent.info_hash
+            v2 = v2_on_wire(torrent.info_hash_v2) if torrent.info_hash_v2 is not None else None
+            if v2 is not None and metainfo_path.stem == v2.hex():
+                key = v2
+            resume_path = self._state_file(key, ".resume")
+            resume = load_resume(resume_path) if resume_path else None
+            if resume is None:
+                log.warning("no usable resume data for %s; not reloaded", metainfo_path.name)
+                continue
+            out.append((torrent, key, resume))
+        return out
+
+
+def load_saved_metainfo(path: Path) -> Torrent:
+    """A saved .torrent; one written for a magnet link may lack v2 piece layers (they are not in
+    the BEP 9 metadata), which ``Torrent.load`` refuses, so then the info dict is taken alone."""
+    try:
+        return Torrent.load(path)
+    except MetainfoError as first:
+        data = path.read_bytes()
+        try:
+            value, spans = decode_with_spans(data, strict=False)
+        except BencodeError:
+            raise first from None
+        if not isinstance(value, dict) or b"info" not in spans:
+            raise first from None
+        start, end = spans[b"info"]
+        tiers: list[list[str]] = []
+        announce_list = value.get(b"announce-list")
+        if isinstance(announce_list, list):
+            for tier in announce_list:
+                if isinstance(tier, list):
+                    tiers.append([u.decode("utf-8", "replace") for u in tier if isinstance(u, bytes)])
+        return Torrent.from_info_bytes(data[start:end], trackers=tiers)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSummary:
+    """What :func:`download` returns."""
+
+    name: str
+    info_hash: str
+    save_path: str
+    size: int  # payload bytes
+    seconds: float
+    downloaded: int  # bytes received from peers (0 when the data was already there)
+    hash_failures: int
+
+    @property
+    def rate(self) -> float:
+        """Average download rate in bytes per second."""
+        return self.downloaded / self.seconds if self.seconds > 0 else 0.0
+
+
+def download(torrent: TorrentSource, save_path: str | os.PathLike[str], *, config: Config | None = None,
+             peers: tuple[tuple[str, int], ...] = (), timeout: float | None = None,
+             progress: Callable[[SessionStatus], object] | None = None) -> DownloadSummary:
+    """Blocking convenience: download ``torrent`` (a ``Torrent``, a .torrent path or its bytes, or
+    a magnet link) into ``save_path`` and return a summary. It prints nothing; ``progress`` is
+    called with the session's status about once a second (on the engine's thread), and once
+    more with the final status (progress 1.0) when the download completed.
+
+    Runs its own event loop; returns once every piece is verified. Raises ``SessionError`` if the
+    session stops first, ``DownloadTimeout`` (a ``TimeoutError``) after ``timeout`` seconds.
+    """
+    from .runtime import run
+
+    cfg = config if config is not None else Config()
+    cfg.seed = False
+
+    async def main() -> DownloadSummary:
+        started = time.monotonic()
+        async with TorrentManager(cfg) as manager:
+            session = await manager.add(torrent, save_path, peers=peers)
+            try:
+                with anyio.fail_after(timeout):
+                    async with anyio.create_task_group() as tg:
+                        if progress is not None:
+                            tg.start_soon(_report, session, progress)
+                        await session.wait_completed()
+                        tg.cancel_scope.cancel()
+                if progress is not None:
+                    _call_progress(progress, session)  # (the last word is the completed status)
+            except TimeoutError:
+                st = session.status()
+                raise DownloadTimeout(f"{session.name} was not complete after {timeout:g} s "
+                                      f"({st.progress:.1%} of {st.total_wanted} bytes)") from None
+            return DownloadSummary(name=session.name, info_hash=session.info_hash_hex,
+                                   save_path=str(save_path), size=session.torrent.payload_size,
+                                   seconds=time.monotonic() - started, downloaded=session.downloaded,
+                                   hash_failures=session.hash_failures)
+
+    return run(main)
+
+
+async def _report(session: Session, progress: Callable[[SessionStatus], object]) -> None:
+    while True:
+        _call_progress(progress, session)
+        await anyio.sleep(1.0)
+
+
+def _call_progress(progress: Callable[[SessionStatus], object], session: Session) -> None:
+    try:
+        progress(session.status())
+    except Exception:  # the caller's callback must not break the download
+        log.exception("download progress callback failed")

@@ -1,0 +1,779 @@
+"""Resources that every session of one process borrows: listen socket, DHT node, LSD, bandwidth,
+the cache of open data files.
+
+``SharedResources`` is an async context manager that owns a task group; inside it the services
+(listener, DHT) are reference counted: the first ``acquire()`` starts them (single-flight:
+concurrent first acquires share one start-up, and a failure reaches every waiter), the last
+``release()`` stops them and waits until their sockets are closed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from ..config import Config
+from ..errors import SessionError
+from ..events import EventBus
+from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
+from ..net.peer.peer_id import generate_peer_id
+from ..policy.ipfilter import IpFilter, address_int
+from ..storage.descriptors import FileCache
+from ..storage.read_cache import ReadCache
+from . import fdlimit
+from .runtime import mark_asyncio_context
+
+if TYPE_CHECKING:
+    from ..net.dht.node import DhtNode
+    from ..net.lsd import LsdService
+    from ..net.portmap import PortMapper
+    from ..net.proxy.udp_relay import UdpRelay
+    from ..net.utp.socket import UtpSocket
+    from ..net.utp.stream import UtpStream
+
+log = logging.getLogger(__name__)
+
+# An incoming connection after the handshake: the session gets the open stream and what the
+# handshake told us. The handler is synchronous: it hands the peer to the session's own task
+# group and returns, so the connection's lifetime is owned by the session, not the listener.
+class IncomingPeer(Protocol):
+    """What the listener needs of a handshaken incoming peer (``peer_io.PeerLink`` is one): it
+    only hands it on, or closes it when no session takes it."""
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+
+
+IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer: True if it kept it
+# Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
+# layer so this module does not depend on the wire protocol.
+# The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
+Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
+# Starts the session of a torrent that has none (a dormant seed of the job service) and returns
+# once that session takes incoming peers (it registered its handler); raises when it cannot.
+DormantWake = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class PeerLimits:
+    """Connection and upload-slot limits over every session of a process (0: none; per torrent,
+    None: the ``Config``'s ``max_peers_per_torrent`` / ``upload_slots``)."""
+
+    max_connections: int = 0  # peers connected or being dialed, over every torrent
+    max_peers_per_torrent: int | None = None  # a torrent's own (``Session.set_max_peers``) wins
+    max_uploads: int = 0  # peers unchoked, over every torrent
+    max_uploads_per_torrent: int | None = None  # regular unchoke slots (plus one optimistic)
+
+
+NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
+TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
+
+
+class TokenBucket:
+    """A token bucket limiting bytes per second; ``rate`` 0 means unlimited.
+
+    The clock is injectable for tests; the burst is one second of traffic (at least one block).
+    """
+
+    def __init__(self, rate: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.rate = rate
+        self._tokens = float(rate)
+        self._stamp = clock()
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether the bucket lets everything through (rate 0 or less)."""
+        return self.rate <= 0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        burst = max(float(self.rate), 16384.0)
+        self._tokens = min(burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_consume(self, amount: int) -> float:
+        """Take ``amount`` tokens; returns how long to wait first (0.0 = go now)."""
+        if self.unlimited:
+            return 0.0
+        self._refill()
+        self._tokens -= amount
+        if self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self.rate
+
+    async def consume(self, amount: int) -> None:
+        """Wait until ``amount`` bytes may pass."""
+        delay = self.try_consume(amount)
+        if delay > 0:
+            await anyio.sleep(delay)
+
+
+class SharedResources:
+    """Listen socket + DHT + bandwidth + open data files for all sessions of a process.
+
+    ``async with SharedResources(config) as shared:`` opens the task group that owns the
+    services; ``await shared.acquire()`` / ``await shared.release()`` count the sessions that use
+    them. Incoming peers are routed by info-hash to the handler a session registered.
+    """
+
+    def __init__(self, config: Config, *, events: EventBus | None = None,
+                 handshaker: Handshaker | None = None) -> None:
+        self.config = config
+        self.events = events if events is not None else EventBus()
+        self.peer_id = generate_peer_id()
+        self._tracker_slots: anyio.CapacityLimiter | None = None  # (made on the loop, when asked)
+        self._dht_slots: anyio.CapacityLimiter | None = None
+        self._check_slots: anyio.CapacityLimiter | None = None
+        self.download_limit = TokenBucket(config.download_rate_limit)
+        self.upload_limit = TokenBucket(config.upload_rate_limit)
+        self.read_cache = ReadCache()  # the pieces read for the peers every torrent serves
+        self.limits = PeerLimits()
+        self.connections = 0  # peers connected or being dialed, over every session (``limits``)
+        self.unchoked = 0  # peers unchoked, over every session
+        # every session's storage opens its files through it: the process's descriptors for
+        # torrent data follow Config.max_open_files, not the number of torrents; while the
+        # services run, files idle for Config.close_idle_files_after are closed
+        self.files = FileCache(config.max_open_files)
+        self._handshaker = handshaker
+        self._routes: dict[bytes, IncomingHandler] = {}
+        # torrents without a session that incoming peers may ask for: the first peer wakes it
+        # (``register_dormant``); the peers of a wake under way wait for it (how many, by hash)
+        self._dormant: dict[bytes, DormantWake] = {}
+        self._waking: dict[bytes, tuple[anyio.Event, list[None]]] = {}
+        # the IP filter every session's peers pass (dialed, accepted, heard of): one for all
+        self._ip_filter = IpFilter()
+        self._filter_trackers = False  # trackers at blocked addresses are not contacted either
+        self._filter_watchers: dict[bytes, Callable[[IpFilter], None]] = {}
+        self.refused_by_filter = 0  # incoming connections closed at once: blocked address
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._count = 0
+        self._starting: anyio.Event | None = None
+        self._start_error: BaseException | None = None
+        self._running = False
+        self._service_scope: anyio.CancelScope | None = None
+        self._services_done: anyio.Event | None = None
+        self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
+        self._listen_port = 0
+        self._dht: DhtNode | None = None
+        self._utp: UtpSocket | None = None
+        self._port_mapper: PortMapper | None = None
+        self._lsd: LsdService | None = None
+        self._udp_relay: UdpRelay | None = None
+        self.external_ip: str | None = None  # as our gateway reports it (port mapping)
+        # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
+        self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
+        self.starts = 0  # how many times the services were started (tests: single-flight)
+        self.pending_handshakes = 0  # incoming connections not yet through their handshake
+        self.handshakes_refused = 0  # incoming connections closed at once: too many pending
+        self._descriptors_seen: tuple[float, int] | None = None  # (when, how many open) last counted
+
+    @property
+    def tracker_slots(self) -> anyio.CapacityLimiter:
+        """Tracker announces in flight at once over every torrent (``active_tracker_limit``): a
+        start of thousands of torrents paces its announces."""
+        if self._tracker_slots is None:
+            self._tracker_slots = anyio.CapacityLimiter(self.config.active_tracker_limit)
+        return self._tracker_slots
+
+    @property
+    def dht_slots(self) -> anyio.CapacityLimiter:
+        """DHT lookups in flight at once over every torrent (``active_dht_limit``)."""
+        if self._dht_slots is None:
+            self._dht_slots = anyio.CapacityLimiter(self.config.active_dht_limit)
+        return self._dht_slots
+
+    @property
+    def check_slots(self) -> anyio.CapacityLimiter:
+        """Torrents hashing their data at once over every torrent (``active_checking_limit``)."""
+        if self._check_slots is None:
+            self._check_slots = anyio.CapacityLimiter(self.config.active_checking_limit)
+        return self._check_slots
+
+    # -- context -------------------------------------------------------------------------
+    async def __aenter__(self) -> SharedResources:
+        mark_asyncio_context()  # (before any task or socket of the engine is started from here)
+        stack = AsyncExitStack()
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        assert self._stack is not None
+        stack, self._stack = self._stack, None
+        try:
+            self._close_udp_relay()
+            if self._running:
+                await self._stop_services()
+        finally:  # (even when this task is being cancelled: the group was entered on it)
+            self._tg = None
+            suppress = await stack.__aexit__(exc_type, exc, tb)
+        return suppress
+
+    # -- ref counting --------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """How many users hold the services."""
+        return self._count
+
+    @property
+    def running(self) -> bool:
+        """Whether the services run."""
+        return self._running
+
+    async def acquire(self) -> None:
+        """Count one user; the first starts the services. Raises what the start-up raised."""
+        if self._tg is None:
+            raise SessionError("SharedResources is not entered (use 'async with')")
+        if self._running:
+            self._count += 1
+            return
+        if self._starting is not None:
+            starting = self._starting
+            await starting.wait()
+            if self._start_error is not None:
+                raise self._start_error
+            self._count += 1
+            return
+        self._starting = starting = anyio.Event()
+        stopping = self._services_done
+        if stopping is not None and not stopping.is_set():
+            # the last release() is still closing them: their clean-up must not undo the new
+            # start (nor hold the listen port it binds)
+            with anyio.CancelScope(shield=True):
+                await stopping.wait()
+        await self._start_services(starting)
+        self._count += 1
+
+    async def release(self) -> None:
+        """Uncount one user; the last one stops the services and waits for them to close."""
+        if self._count <= 0:
+            raise SessionError("release() without acquire()")
+        self._count -= 1
+        if self._count == 0 and self._running:
+            await self._stop_services()
+
+    async def restart_services(self) -> None:
+        """Close the services and start them again as the config now says (proxy only turned on
+        or off: listening, uTP, DHT, LSD and port mapping stop or start); nothing when they do
+        not run. Their users stay counted; an acquire meanwhile waits for the new start."""
+        if not self._running or self._tg is None or self._starting is not None:
+            return
+        self._starting = starting = anyio.Event()
+        try:
+            await self._stop_services()
+        except BaseException as exc:
+            self._start_error = exc
+            self._starting = None
+            starting.set()
+            raise
+        await self._start_services(starting)
+
+    async def _start_services(self, starting: anyio.Event) -> None:
+        """Start the services (``starting``, set when it is over, is what an acquire meanwhile
+        waits for); what it raises is kept for those acquires too."""
+        assert self._tg is not None
+        self._start_error = None
+        try:
+            self.starts += 1
+            await self._tg.start(self._services)
+            self._running = True
+        except BaseException as exc:
+            self._start_error = exc
+            raise
+        finally:
+            self._starting = None
+            starting.set()
+
+    async def _stop_services(self) -> None:
+        self._running = False
+        self._close_udp_relay()
+        if self._service_scope is not None:
+            self._service_scope.cancel()
+        if self._services_done is not None:
+            await self._services_done.wait()
+
+    async def _services(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        done = self._services_done = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._service_scope = scope
+                only = self.config.proxy_only
+                if only:  # nothing may leave outside the proxy: each part that would is said
+                    self._say_proxy_only()
+                bind = self.config.netbind()  # (every socket below is bound to its interface)
+                if bind is not None:  # (a ConfigError naming the field if it cannot be)
+                    check_interface(bind.interface)
+                    check_address(bind.address, bind.interface)
+                listener = None if only else await anyio.create_tcp_listener(
+                    local_host=self.config.listen_host or None, local_port=self.config.listen_port,
+                    reuse_port=False
+                ) if bind is None else await tcp_listener(bind, self.config.listen_host,
+                                                          self.config.listen_port)
+                self._listener = listener
+                if listener is not None:
+                    self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
+                async with AsyncExitStack() as held:
+                    if listener is not None:
+                        await held.enter_async_context(listener)
+                    tg = await held.enter_async_context(anyio.create_task_group())
+                    utp = None if only else await self._start_utp(tg)
+                    relay = self.udp_relay() if only else None  # (a SOCKS5 proxy's: the DHT by it)
+                    if self.config.dht_enabled and (not only or relay is not None):
+                        from ..net.dht.node import DhtNode
+                        from ..net.dht.transport import UdpTransport
+
+                        state_path = None
+                        if self.config.state_dir is not None:
+                            state_path = Path(self.config.state_dir) / "dht.dat"
+                        dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
+                        # one UDP port for uTP and the DHT (as libtorrent does) unless the
+                        # DHT was given a port of its own
+                        shared_udp = self.config.dht_port in (0, self._listen_port)
+                        own: UdpTransport | None = None
+                        if bind is not None and relay is None and not (utp and shared_udp):
+                            own = UdpTransport(await anyio.abc.UDPSocket.from_socket(
+                                udp_socket(socket.AF_INET, bind, dht_host, self.config.dht_port)))
+                        node = DhtNode(bind=(dht_host, self.config.dht_port),
+                                       bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
+                                       events=self.events, enforce_bep42=self.config.enforce_bep42,
+                                       transport=relay.dht_transport() if relay is not None
+                                       else utp.dht_channel() if utp and shared_udp else own,
+                                       lookup_names=relay is None)
+                        await tg.start(node.run)
+                        self._dht = node
+                    if self.config.lsd_enabled and not only:
+                        from ..net.lsd import LsdService
+
+                        lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
+                        lsd.netbind = bind
+                        await tg.start(lsd.run)
+                        self._lsd = lsd
+                    if self.config.port_mapping and bind is not None and not only:
+                        log.info("port mapping off: the engine is bound to interface %s (a router "
+                                 "elsewhere must not be asked to forward to it)", bind.interface)
+                    if self.config.port_mapping and bind is None and not only:
+                        from ..net.portmap import PortMapper
+
+                        mapper = PortMapper(natpmp_gateway=self.config.natpmp_gateway,
+                                            ssdp_address=self.config.upnp_ssdp_address,
+                                            on_external_ip=self._external_ip_learned)
+                        ports: list[tuple[Literal["tcp", "udp"], int]] = [("tcp", self._listen_port)]
+                        if self._dht is not None:
+                            ports.append(("udp", self._dht.port))
+                        if utp is not None and ("udp", self._listen_port) not in ports:
+                            ports.append(("udp", self._listen_port))  # incoming uTP
+                        await tg.start(mapper.run, ports)
+                        self._port_mapper = mapper
+                    for one in listener.listeners if listener is not None else ():  # (IPv4 and IPv6: two)
+                        assert isinstance(one, anyio.abc.SocketListener)
+                        tg.start_soon(self._accept_peers, one, tg)
+                    tg.start_soon(self._close_idle_files)
+                    task_status.started()
+                    await anyio.sleep(math.inf)
+        finally:
+            self._dht = None
+            self._utp = None
+            self._port_mapper = None
+            self._lsd = None
+            self._listener = None
+            self._listen_port = 0
+            self._service_scope = None
+            done.set()
+
+    def _say_proxy_only(self) -> None:
+        """Log each part that proxy-only mode leaves off (those the config would run)."""
+        config = self.config
+        socks5 = config.proxy is not None and config.proxy.kind == "socks5"  # (the DHT by its UDP relay)
+        parts = {"listening for incoming peer connections": True, "uTP": config.transport != "tcp",
+                 "the DHT": config.dht_enabled and not socks5, "LSD": config.lsd_enabled,
+                 "port mapping": config.port_mapping}
+        name = config.proxy.name if config.proxy is not None else ""
+        for part, on in parts.items():
+            if on:
+                log.warning("proxy only: %s is off (the proxy %s carries outgoing TCP alone)", part, name)
+        if socks5:
+            log.info("proxy only: the DHT and UDP trackers go by the UDP relay of the proxy %s", name)
+
+    async def _accept_peers(self, listener: anyio.abc.SocketListener,
+                            tg: anyio.abc.TaskGroup) -> None:
+        """Hand each incoming connection to ``_on_incoming``. An accept that fails (no
+        descriptor left: EMFILE) is tried again after a pause that grows to a second, said once
+        in the log per episode: the listener neither spins nor dies (the connection waits in the
+        kernel's backlog until a descriptor is free)."""
+        pause = 0.0
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except OSError as exc:
+                if pause == 0.0:
+                    why = (str(fdlimit.limit_reached("incoming peers wait")) if fdlimit.exhausted(exc)
+                           else f"incoming peers wait: accept failed: {exc}")
+                    log.warning("%s", why)
+                pause = min(1.0, max(0.05, pause * 2))
+                await anyio.sleep(pause)
+                continue
+            if pause:
+                log.info("incoming peers accepted again")
+                pause = 0.0
+            tg.start_soon(self._on_incoming, stream)
+
+    async def _close_idle_files(self) -> None:
+        """One sweep for every torrent: close the data files nobody read or wrote for a while."""
+        idle = self.config.close_idle_files_after
+        while True:
+            await anyio.sleep(max(idle / 2, 0.05))
+            closed = await anyio.to_thread.run_sync(self.files.close_idle, idle)
+            if closed:
+                log.debug("closed %d file descriptors idle for %g s", closed, idle)
+
+    async def _start_utp(self, tg: anyio.abc.TaskGroup) -> UtpSocket | None:
+        """The UDP socket for uTP on the TCP listen port (peers learn one port for both)."""
+        if self.config.transport == "tcp":
+            return None
+        from ..net.utp.socket import UtpSocket
+
+        def on_accept(stream: UtpStream) -> None:
+            tg.start_soon(self._on_incoming, stream)
+
+        utp = UtpSocket(on_accept=on_accept)
+        utp.netbind = self.config.netbind()
+        try:
+            await tg.start(utp.run, self.config.listen_host or self.config.bind_address, self._listen_port)
+        except OSError as exc:  # the UDP port is taken: keep TCP, say why uTP is off
+            log.warning("uTP disabled: cannot bind UDP %s:%d: %s",
+                        self.config.listen_host, self._listen_port, exc)
+            return None
+        self._utp = utp
+        return utp
+
+    # -- the proxy's UDP relay ------------------------------------------------------------
+    def udp_relay(self) -> UdpRelay | None:
+        """The UDP relay (SOCKS5 UDP ASSOCIATE) of the proxy the config names now, which UDP
+        trackers, and under proxy only the DHT, go by; None when there is no SOCKS5 proxy. Made
+        when first asked for (it associates at its first datagram) and run in our task group;
+        another proxy in the config gets a relay of its own, and the old one is closed."""
+        proxy = self.config.proxy
+        relay = self._udp_relay
+        bind = self.config.netbind()
+        if relay is not None and relay.proxy == proxy and relay.bind == bind:
+            return relay
+        self._close_udp_relay()
+        if proxy is None or proxy.kind != "socks5" or self._tg is None:
+            return None
+        from ..net.proxy.udp_relay import UdpRelay
+
+        relay = self._udp_relay = UdpRelay(proxy, bind=bind)
+        self._tg.start_soon(relay.run)
+        return relay
+
+    def _close_udp_relay(self) -> None:
+        relay, self._udp_relay = self._udp_relay, None
+        if relay is not None:
+            relay.close()
+
+    # -- services ------------------------------------------------------------------------
+    @property
+    def utp(self) -> UtpSocket | None:
+        """The uTP socket (None when uTP is off or the services are not running)."""
+        return self._utp
+
+    @property
+    def listen_port(self) -> int:
+        """The TCP port incoming peers connect to (0 when the services are not running)."""
+        return self._listen_port
+
+    @property
+    def dht(self) -> DhtNode | None:
+        """The shared DHT node while it runs (``Config.dht_enabled``)."""
+        return self._dht
+
+    @property
+    def lsd(self) -> LsdService | None:
+        """The Local Service Discovery service while it runs (``Config.lsd_enabled``)."""
+        return self._lsd
+
+    @property
+    def port_mapper(self) -> PortMapper | None:
+        """The port mapping service while it runs (``Config.port_mapping``)."""
+        return self._port_mapper
+
+    def own_ip(self, toward: str) -> str | None:
+        """Our address as a peer at ``toward`` sees it, as far as we know (BEP 40 needs it): the
+        gateway's external address (port mapping), else the one the DHT's nodes report, else
+        the listen address if it is one, else the local address the system would send from."""
+        try:
+            peer = ipaddress.ip_address(toward)
+        except ValueError:
+            return None  # a host name: no lookup here (it would block the loop)
+        v6 = peer.version == 6
+        dht_ip = self._dht.external_ip if self._dht is not None else None
+        for ip in (self.external_ip, dht_ip, self.config.listen_host):
+            if ip and _is_specific_ip(ip) and (":" in ip) == v6:
+                return ip
+        now = time.monotonic()
+        key = (v6, peer.is_loopback)
+        cached = self._local_ips.get(key)
+        if cached is None or now - cached[0] > 60.0:
+            try:  # a connected UDP socket knows its source address; nothing is sent
+                with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    bind = self.config.netbind()
+                    if bind is not None:  # (the source address on the bound interface)
+                        bind_socket(probe, bind)
+                    probe.connect((toward, 9))
+                    local = str(probe.getsockname()[0])
+            except OSError:
+                local = ""
+            cached = self._local_ips[key] = (now, local)
+        return cached[1] or None
+
+    def _external_ip_learned(self, address: str) -> None:
+        self.external_ip = address
+        if self._dht is not None:
+            self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
+
+    def check_descriptors(self, what: str) -> None:
+        """Refuse new work (``DescriptorLimitReached``, saying ``what`` was refused, and a log line)
+        while fewer than ``fdlimit.reserve()`` descriptors are free once the data files nobody
+        uses are closed: what runs keeps its descriptors and the API can still answer."""
+        soft = fdlimit.limit()
+        now = time.monotonic()
+        last = self._descriptors_seen
+        if last is not None and now - last[0] < 1.0 and soft - last[1] >= 4 * fdlimit.reserve(soft):
+            return  # (counted within the second with room to spare: a batch of adds lists /proc once)
+        count = fdlimit.open_count()
+        self._descriptors_seen = (now, count)
+        if count < 0 or soft - count >= fdlimit.reserve(soft):
+            return
+        if self.files.shed():
+            count = fdlimit.open_count()
+            if soft - count >= fdlimit.reserve(soft):
+                return
+        error = fdlimit.limit_reached(what)
+        log.warning("%s", error)
+        raise error
+
+    # -- connection and upload-slot limits ---------------------------------------------------
+    @property
+    def peers_per_torrent(self) -> int:
+        """A torrent's connections at most, unless it has its own number."""
+        own = self.limits.max_peers_per_torrent
+        return own if own is not None else self.config.max_peers_per_torrent
+
+    @property
+    def uploads_per_torrent(self) -> int:
+        """A torrent's regular unchoke slots."""
+        own = self.limits.max_uploads_per_torrent
+        return own if own is not None else self.config.upload_slots
+
+    def connection_room(self) -> int:
+        """How many more connections the limit over every torrent allows."""
+        limit = self.limits.max_connections
+        return max(0, limit - self.connections) if limit > 0 else NO_LIMIT_ROOM
+
+    def take_connection(self) -> bool:
+        """Count one more connection, if the limit allows it (each taken is given back once)."""
+        if self.connection_room() <= 0:
+            return False
+        self.connections += 1
+        return True
+
+    def give_connection(self) -> None:
+        """A connection taken with ``take_connection`` ended."""
+        self.connections -= 1
+
+    def upload_room(self, held: int) -> int:
+        """How many peers a session holding ``held`` unchoked ones may have unchoked."""
+        limit = self.limits.max_uploads
+        return max(0, limit - (self.unchoked - held)) if limit > 0 else NO_LIMIT_ROOM
+
+    @property
+    def ip_filter(self) -> IpFilter:
+        """The addresses no session connects to nor accepts (blocklists and banned addresses)."""
+        return self._ip_filter
+
+    def set_ip_filter(self, ip_filter: IpFilter, *, trackers: bool = False) -> None:
+        """Use ``ip_filter`` from now on: every session drops its peers that it blocks;
+        ``trackers``: a tracker whose host is or resolves to a blocked address is not contacted."""
+        self._filter_trackers = trackers
+        if ip_filter is self._ip_filter:  # (the same lists: nothing to drop)
+            return
+        self._ip_filter = ip_filter
+        for watcher in list(self._filter_watchers.values()):
+            watcher(ip_filter)
+
+    async def tracker_refused(self, url: str) -> str | None:
+        """Why the tracker at ``url`` may not be contacted (None: it may): its host is, or
+        resolves to, an address the IP filter blocks, when the filter applies to trackers."""
+        ip_filter = self._ip_filter
+        if not self._filter_trackers or not len(ip_filter):
+            return None
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return None  # (the tracker's client says why the URL is malformed)
+        if not host:
+            return None
+        if ip_filter.blocked(host):
+            return f"the tracker's address {host} is blocked by the IP filter"
+        if address_int(host) is not None:
+            return None
+        infos = []
+        with anyio.move_on_after(TRACKER_LOOKUP_TIMEOUT):
+            try:
+                infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                return None  # (the tracker's client reports the failed look-up)
+        for info in infos:
+            address = str(info[4][0])
+            if ip_filter.blocked(address):
+                return f"the tracker's host {host} resolves to {address}, blocked by the IP filter"
+        return None
+
+    def watch_filter(self, info_hash: bytes, watcher: Callable[[IpFilter], None]) -> None:
+        """Call ``watcher`` with each new filter while ``info_hash`` is registered."""
+        self._filter_watchers[info_hash] = watcher
+
+    def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
+        """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken
+        (by a session, or by a dormant torrent: see ``register_dormant``)."""
+        if info_hash in self._routes or info_hash in self._dormant:
+            raise SessionError(f"torrent {info_hash.hex()} is already registered")
+        self._routes[info_hash] = handler
+
+    def register_dormant(self, info_hash: bytes, wake: DormantWake) -> None:
+        """Incoming peers may ask for ``info_hash``, a torrent without a session now: the first
+        that does calls ``wake`` (which starts its session: that session registers its handler
+        and takes the peer), the others that come meanwhile wait for that one wake (single
+        flight). The entry goes with the wake, whether it works or not (``wake`` raising: the
+        peers that waited are closed); ``SessionError`` if ``info_hash`` is taken."""
+        if info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking:
+            raise SessionError(f"torrent {info_hash.hex()} is already registered")
+        self._dormant[info_hash] = wake
+
+    def unregister_dormant(self, info_hash: bytes) -> None:
+        """``info_hash`` no longer wakes on a peer's request (its session is started otherwise,
+        or it ended)."""
+        self._dormant.pop(info_hash, None)
+
+    def waking(self, info_hash: bytes) -> int:
+        """How many incoming peers wait for ``info_hash``'s wake (0: none under way)."""
+        waking = self._waking.get(info_hash)
+        return len(waking[1]) if waking is not None else 0
+
+    async def _wake(self, info_hash: bytes) -> IncomingHandler | None:
+        """Wake the dormant torrent ``info_hash`` (or wait for the wake under way); the handler
+        its session registered, None when the wake failed (logged) or it has none."""
+        waking = self._waking.get(info_hash)
+        if waking is not None:
+            waking[1].append(None)
+            await waking[0].wait()
+            return self._routes.get(info_hash)
+        wake = self._dormant.pop(info_hash, None)
+        if wake is None:
+            return self._routes.get(info_hash)
+        done = anyio.Event()
+        self._waking[info_hash] = (done, [None])
+        try:
+            await wake()
+        except Exception as exc:
+            log.info("torrent %s could not be woken for an incoming peer: %s", info_hash.hex(), exc)
+            return None
+        finally:
+            del self._waking[info_hash]
+            done.set()
+        return self._routes.get(info_hash)
+
+    def unregister(self, info_hash: bytes) -> None:
+        """Stop routing incoming peers for ``info_hash``."""
+        self._routes.pop(info_hash, None)
+        self._filter_watchers.pop(info_hash, None)
+
+    def set_handshaker(self, handshaker: Handshaker) -> None:
+        """Use ``handshaker`` for incoming connections."""
+        self._handshaker = handshaker
+
+    def info_hashes(self) -> list[bytes]:
+        """The torrents incoming peers may ask for (MSE finds theirs among these): with a
+        session, dormant, or being woken."""
+        return [*self._routes, *self._dormant, *(h for h in self._waking if h not in self._routes)]
+
+    def knows(self, info_hash: bytes) -> bool:
+        """Whether incoming peers may ask for ``info_hash``."""
+        return info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking
+
+    async def _on_incoming(self, stream: anyio.abc.ByteStream) -> None:
+        if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()  # TCP refused: uTP only
+            return
+        remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+        if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
+            self.refused_by_filter += 1
+            log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        if self.pending_handshakes >= self.config.max_pending_handshakes:
+            self.handshakes_refused += 1
+            log.debug("incoming connection refused: %d handshakes pending", self.pending_handshakes)
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        self.pending_handshakes += 1
+        pending = True
+        handed_off = False
+        peer: IncomingPeer | None = None
+        try:
+            if self._handshaker is None:
+                return
+            with anyio.fail_after(self.config.handshake_timeout):
+                info_hash, peer = await self._handshaker(stream, self.knows)
+            self.pending_handshakes -= 1  # (through: a wake's wait is not a handshake's)
+            pending = False
+            handler = self._routes.get(info_hash)
+            if handler is None and (info_hash in self._dormant or info_hash in self._waking):
+                handler = await self._wake(info_hash)
+            if handler is not None:
+                handed_off = handler(peer)
+        except Exception as exc:  # a bad peer never breaks the listener
+            log.debug("incoming connection dropped: %s", exc)
+        finally:
+            if pending:
+                self.pending_handshakes -= 1
+            if not handed_off:
+                with anyio.CancelScope(shield=True):
+                    # (it may own the socket now: see peer/protocol.py); a close that fails
+                    # does not break the listener either
+                    for closing in (peer, stream):
+                        try:
+                            if closing is not None:
+                                await closing.aclose()
+                        except Exception as exc:
+                            log.debug("incoming connection: closing it failed: %r", exc)
+
+
+def _is_specific_ip(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

@@ -1,0 +1,224 @@
+"""Magnet URIs (BEP 9, BEP 52 ``btmh``, BEP 53 ``so``): parse and build.
+
+Pure functions over strings. A URI that cannot be used raises :class:`MagnetError` naming the
+parameter at fault; unknown parameters are ignored, as other clients do.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, unquote_plus
+
+from ..errors import MagnetError
+from .infohash import wire_info_hash
+
+__all__ = ["MAX_SELECT_RANGES", "Magnet", "MagnetError", "parse_magnet"]
+
+BTIH_PREFIX = "urn:btih:"  # BEP 9
+BTMH_PREFIX = "urn:btmh:"  # BEP 52: a multihash, 0x12 0x20 = SHA-256, 32 bytes
+SHA256_MULTIHASH = bytes([0x12, 0x20])  # BEP 52
+MAX_SELECT_RANGES = 10_000  # bound on BEP 53 ``so`` items from an untrusted URI
+MAX_URI_LENGTH = 64 * 1024
+
+_KEY = re.compile(r"^(xt|dn|tr|ws|xl|x\.pe|so)(?:\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class Magnet:
+    """The parts of a magnet link a client uses."""
+
+    info_hash_v1: bytes | None = None  # 20-byte SHA-1 (btih)
+    info_hash_v2: bytes | None = None  # 32-byte SHA-256 (btmh)
+    display_name: str | None = None  # dn
+    trackers: tuple[str, ...] = ()  # tr, in order
+    web_seeds: tuple[str, ...] = ()  # ws (BEP 19)
+    peers: tuple[tuple[str, int], ...] = ()  # x.pe: host, port
+    exact_length: int | None = None  # xl
+    select_only: tuple[tuple[int, int], ...] = ()  # BEP 53 so: inclusive file index ranges
+
+    def __post_init__(self) -> None:
+        if self.info_hash_v1 is None and self.info_hash_v2 is None:
+            raise MagnetError("a magnet needs a btih or btmh info-hash", "xt")
+        if self.info_hash_v1 is not None and len(self.info_hash_v1) != 20:
+            raise MagnetError("btih info-hash must be 20 bytes", "xt")
+        if self.info_hash_v2 is not None and len(self.info_hash_v2) != 32:
+            raise MagnetError("btmh info-hash must be 32 bytes", "xt")
+
+    @property
+    def info_hash(self) -> bytes:
+        """The 20 bytes used on the wire: v1 hash if present, else v2 truncated (BEP 52)."""
+        return wire_info_hash(self.info_hash_v1, self.info_hash_v2)
+
+    def selected(self, index: int) -> bool:
+        """Whether file ``index`` is selected (every file is when ``so`` is absent)."""
+        if not self.select_only:
+            return True
+        return any(lo <= index <= hi for lo, hi in self.select_only)
+
+    def to_uri(self) -> str:
+        """The link as a ``magnet:`` URI."""
+        parts: list[str] = []
+        if self.info_hash_v1 is not None:
+            parts.append("xt=" + BTIH_PREFIX + self.info_hash_v1.hex())
+        if self.info_hash_v2 is not None:
+            parts.append("xt=" + BTMH_PREFIX + (SHA256_MULTIHASH + self.info_hash_v2).hex())
+        if self.display_name is not None:
+            parts.append("dn=" + quote(self.display_name, safe=""))
+        if self.exact_length is not None:
+            parts.append(f"xl={self.exact_length}")
+        parts.extend("tr=" + quote(t, safe="") for t in self.trackers)
+        parts.extend("ws=" + quote(w, safe="") for w in self.web_seeds)
+        for host, port in self.peers:
+            shown = f"[{host}]" if ":" in host else host
+            parts.append("x.pe=" + quote(f"{shown}:{port}", safe=":[]"))
+        if self.select_only:
+            items = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.select_only]
+            parts.append("so=" + ",".join(items))
+        return "magnet:?" + "&".join(parts)
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts characters such as ``²`` that ``int``
+    refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _hash_v1(value: str) -> bytes:
+    if len(value) == 40:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise MagnetError(f"btih is not 40 hex digits: {value!r}", "xt") from None
+    if len(value) == 32:
+        try:
+            return base64.b32decode(value.upper())
+        except ValueError:  # binascii.Error, or non-ASCII text
+            raise MagnetError(f"btih is not 32 base32 characters: {value!r}", "xt") from None
+    raise MagnetError(f"btih must be 40 hex or 32 base32 characters, got {len(value)}", "xt")
+
+
+def _hash_v2(value: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise MagnetError(f"btmh is not hex: {value!r}", "xt") from None
+    if raw[:2] != SHA256_MULTIHASH or len(raw) != 34:
+        raise MagnetError("btmh must be a SHA-256 multihash (1220 + 64 hex digits)", "xt")
+    return raw[2:]
+
+
+def _peer(value: str) -> tuple[str, int]:
+    host, sep, port_s = value.rpartition(":")
+    if not sep or not host or not _is_decimal(port_s):
+        raise MagnetError(f"peer must be host:port, got {value!r}", "x.pe")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise MagnetError(f"IPv6 peer must be in brackets: {value!r}", "x.pe")
+    port = int(port_s)
+    if not 0 < port < 65536 or not host:
+        raise MagnetError(f"bad peer address {value!r}", "x.pe")
+    return host, port
+
+
+def _select_only(value: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        lo_s, dash, hi_s = item.partition("-")
+        if not _is_decimal(lo_s) or (dash and not _is_decimal(hi_s)):
+            raise MagnetError(f"bad file index or range {item!r}", "so")
+        lo = int(lo_s)
+        hi = int(hi_s) if dash else lo
+        if hi < lo:
+            raise MagnetError(f"range {item!r} runs backwards", "so")
+        out.append((lo, hi))
+        if len(out) > MAX_SELECT_RANGES:
+            raise MagnetError(f"more than {MAX_SELECT_RANGES} ranges", "so")
+    return out
+
+
+def parse_magnet(uri: str) -> Magnet:
+    """Parse a ``magnet:?`` URI. Several ``xt`` are allowed (a hybrid has btih and btmh)."""
+    if not isinstance(uri, str):
+        raise MagnetError("a magnet URI must be a string")
+    if len(uri) > MAX_URI_LENGTH:
+        raise MagnetError(f"URI longer than {MAX_URI_LENGTH} characters")
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: it could never be written out again
+        raise MagnetError(f"not valid Unicode at character {exc.start}") from None
+    uri = uri.strip()
+    if uri[:8].lower() != "magnet:?":
+        raise MagnetError("not a magnet URI (must start with 'magnet:?')")
+    v1: bytes | None = None
+    v2: bytes | None = None
+    name: str | None = None
+    length: int | None = None
+    trackers: list[str] = []
+    seeds: list[str] = []
+    peers: list[tuple[str, int]] = []
+    select: list[tuple[int, int]] = []
+    for pair in uri[8:].split("&"):
+        if not pair:
+            continue
+        key, sep, raw = pair.partition("=")
+        m = _KEY.match(key.lower())
+        if m is None:
+            continue  # unknown parameters are ignored (BEP 9 leaves room for extensions)
+        param = m.group(1)
+        if not sep:
+            raise MagnetError("parameter has no value", param)
+        if param == "xt":
+            value = unquote(raw)
+            low = value.lower()
+            if low.startswith(BTIH_PREFIX):
+                h = _hash_v1(value[len(BTIH_PREFIX) :])
+                if v1 is not None and v1 != h:
+                    raise MagnetError("two different btih info-hashes", "xt")
+                v1 = h
+            elif low.startswith(BTMH_PREFIX):
+                h = _hash_v2(value[len(BTMH_PREFIX) :])
+                if v2 is not None and v2 != h:
+                    raise MagnetError("two different btmh info-hashes", "xt")
+                v2 = h
+            # other urn kinds (ed2k, sha1 ...) belong to other networks: ignored
+        elif param == "dn":
+            name = unquote_plus(raw)
+        elif param == "tr":
+            url = unquote(raw).strip()
+            if url and url not in trackers:
+                trackers.append(url)
+        elif param == "ws":
+            url = unquote(raw).strip()
+            if url and url not in seeds:
+                seeds.append(url)
+        elif param == "xl":
+            value = unquote(raw)
+            if not _is_decimal(value) or len(value) > 19:
+                raise MagnetError(f"not a byte count: {value!r}", "xl")
+            length = int(value)
+        elif param == "x.pe":
+            peer = _peer(unquote(raw))
+            if peer not in peers:
+                peers.append(peer)
+        elif param == "so":
+            select.extend(_select_only(unquote(raw)))
+            if len(select) > MAX_SELECT_RANGES:
+                raise MagnetError(f"more than {MAX_SELECT_RANGES} ranges", "so")
+    if v1 is None and v2 is None:
+        raise MagnetError("no urn:btih or urn:btmh exact topic", "xt")
+    return Magnet(
+        info_hash_v1=v1,
+        info_hash_v2=v2,
+        display_name=name,
+        trackers=tuple(trackers),
+        web_seeds=tuple(seeds),
+        peers=tuple(peers),
+        exact_length=length,
+        select_only=tuple(select),
+    )
