@@ -105,8 +105,8 @@ async def test_qbittorrent_renames_files_and_folders_and_edits_trackers_kept_acr
         second.requests.clear()
         async with running_api(tmp_path, config_options=TRACKERS) as again:
             await until_seeding(again, torrent)
-            session = again.service.manager.get(torrent.info_hash)
-            assert session is not None and not session.rechecked
+            # (found whole under its new names: a dormant seed, announced without a session)
+            assert again.service.manager.get(torrent.info_hash) is None
 
             def read() -> tuple[list[str], list[str]]:
                 qbt = qbt_client(again.url)
@@ -182,8 +182,8 @@ async def test_transmission_renames_paths_and_edits_trackers_kept_across_a_resta
                     await anyio.sleep(0.02)
         async with running_api(tmp_path, config_options=TRACKERS) as again:
             await until_seeding(again, torrent)
-            session = again.service.manager.get(torrent.info_hash)
-            assert session is not None and not session.rechecked
+            # (found whole under its new names: a dormant seed, announced without a session)
+            assert again.service.manager.get(torrent.info_hash) is None
             job = again.service.list()[0]
             assert job.name == "Show"
             assert [f.path for f in job.files] == ["Show/a.bin", "Show/folder/b2.bin",

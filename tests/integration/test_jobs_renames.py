@@ -67,19 +67,20 @@ async def test_renamed_mid_download_and_while_seeding_the_files_are_whole_at_the
             names["payload/z.txt"] = "payload/last.txt"
             assert renamed_copy_is_whole(torrent, src, dl, names) == []
     async with service(tmp_path) as again:
-        session = again.manager.get(torrent.info_hash)
-        assert session is not None
-        await session.wait_ready()
-        assert not session.rechecked  # found under the new names: the resume data was trusted
-        job = await wait_state(again, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
+        # (found whole under the new names: a dormant seed, without a session until a peer asks)
+        assert again.manager.get(torrent.info_hash) is None
+        job = again.get(job.id)
         assert job.state is JobState.SEEDING, job.error
         assert {f.path for f in job.files} == {names.get(f"payload/{n}", f"payload/{n}") for n, _ in FILES}
-        # a peer gets every byte from the files at their new names
+        # a peer wakes it and gets every byte from the files at their new names
         async with Session(torrent, tmp_path / "leech", config=loopback_config(),
-                           peers=[("127.0.0.1", session.listen_port)]) as leech:
+                           peers=[("127.0.0.1", again.manager.shared.listen_port)]) as leech:
             with anyio.fail_after(60):
                 await leech.wait_completed()
         assert renamed_copy_is_whole(torrent, src, tmp_path / "leech", {}) == []
+        session = again.manager.get(torrent.info_hash)
+        assert session is not None
+        assert not session.rechecked  # found under the new names: the resume data was trusted
 
 
 async def test_a_paused_job_without_a_session_is_renamed_on_disk_and_found_there_when_resumed(

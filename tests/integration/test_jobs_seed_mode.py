@@ -64,6 +64,13 @@ async def test_a_seed_mode_job_seeds_at_once_reads_nothing_and_keeps_seed_mode_a
         with anyio.fail_after(10):
             while (job := jobs.get(job.id)).state is not JobState.SEEDING:
                 await anyio.sleep(0.01)
+        # (a dormant seed: no session, so how many pieces were verified is not known until one starts)
+        assert jobs.manager.get(job.info_hash) is None
+        assert job.seed_mode and job.options.seed_mode and job.verified_pieces is None
+        session = await jobs.stream_session(job.id)
+        assert session is not None
+        await session.wait_ready()
+        job = jobs.get(job.id)
         assert job.seed_mode and job.options.seed_mode and job.verified_pieces == 1
         assert reads == [0]  # the restart read nothing either
 

@@ -310,3 +310,84 @@ async def test_the_listener_waits_out_a_descriptor_shortage_and_accepts_again(
         client.close()
         assert shared.running
         await shared.release()
+
+
+async def test_a_dormant_torrent_is_woken_once_by_peers_asking_for_it_at_once() -> None:
+    """A torrent without a session (a dormant seed) is known to the listener; the first peer
+    asking for it wakes it, a second one meanwhile waits for that same wake, and both are handed
+    to the handler the woken session registered."""
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        info_hash = await stream.receive(20)
+        if not known(info_hash):
+            raise ValueError("unknown torrent")
+        return info_hash, stream
+
+    info_hash = b"D" * 20
+    wakes = 0
+    both_waiting = anyio.Event()
+    handed: list[Any] = []
+    two_handed = anyio.Event()
+
+    def handler(stream: Any) -> bool:
+        handed.append(stream)
+        if len(handed) == 2:
+            two_handed.set()
+        return False  # (refused: the listener closes them)
+
+    async with SharedResources(_config(), handshaker=handshaker) as shared:
+        async def wake() -> None:
+            nonlocal wakes
+            wakes += 1
+            await both_waiting.wait()  # (a session's start takes a while: the second peer comes)
+            shared.register(info_hash, handler)
+
+        await shared.acquire()
+        shared.register_dormant(info_hash, wake)
+        assert shared.knows(info_hash) and info_hash in shared.info_hashes()
+        with pytest.raises(SessionError):
+            shared.register(info_hash, handler)  # (a session registers once the dormant entry is gone)
+        streams = []
+        for _ in range(2):
+            stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
+            await stream.send(info_hash)
+            streams.append(stream)
+        with anyio.fail_after(5):
+            while shared.waking(info_hash) < 2:
+                await anyio.sleep(0.01)
+            both_waiting.set()
+            await two_handed.wait()
+        assert wakes == 1 and len(handed) == 2
+        for stream in streams:
+            await stream.aclose()
+        shared.unregister(info_hash)
+        await shared.release()
+
+
+async def test_a_wake_that_fails_closes_the_peer_and_the_listener_goes_on() -> None:
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        info_hash = await stream.receive(20)
+        if not known(info_hash):
+            raise ValueError("unknown torrent")
+        return info_hash, stream
+
+    failed = anyio.Event()
+
+    async def wake() -> None:
+        failed.set()
+        raise SessionError("its files are gone")
+
+    async with SharedResources(_config(), handshaker=handshaker) as shared:
+        await shared.acquire()
+        shared.register_dormant(b"F" * 20, wake)
+        await _dial_and_see_it_closed(shared.listen_port, b"F" * 20, failed)
+        assert not shared.knows(b"F" * 20)  # (its owner registers it again if it may sleep again)
+        routed = anyio.Event()
+
+        def handler(stream: Any) -> bool:
+            routed.set()
+            return False
+
+        shared.register(b"G" * 20, handler)
+        await _dial_and_see_it_closed(shared.listen_port, b"G" * 20, routed)
+        shared.unregister(b"G" * 20)
+        await shared.release()

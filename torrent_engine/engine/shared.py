@@ -64,6 +64,9 @@ IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer:
 # layer so this module does not depend on the wire protocol.
 # The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
 Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
+# Starts the session of a torrent that has none (a dormant seed of the job service) and returns
+# once that session takes incoming peers (it registered its handler); raises when it cannot.
+DormantWake = Callable[[], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -149,6 +152,10 @@ class SharedResources:
         self.files = FileCache(config.max_open_files)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
+        # torrents without a session that incoming peers may ask for: the first peer wakes it
+        # (``register_dormant``); the peers of a wake under way wait for it (how many, by hash)
+        self._dormant: dict[bytes, DormantWake] = {}
+        self._waking: dict[bytes, tuple[anyio.Event, list[None]]] = {}
         # the IP filter every session's peers pass (dialed, accepted, heard of): one for all
         self._ip_filter = IpFilter()
         self._filter_trackers = False  # trackers at blocked addresses are not contacted either
@@ -647,10 +654,54 @@ class SharedResources:
         self._filter_watchers[info_hash] = watcher
 
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
-        """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken."""
-        if info_hash in self._routes:
+        """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken
+        (by a session, or by a dormant torrent: see ``register_dormant``)."""
+        if info_hash in self._routes or info_hash in self._dormant:
             raise SessionError(f"torrent {info_hash.hex()} is already registered")
         self._routes[info_hash] = handler
+
+    def register_dormant(self, info_hash: bytes, wake: DormantWake) -> None:
+        """Incoming peers may ask for ``info_hash``, a torrent without a session now: the first
+        that does calls ``wake`` (which starts its session: that session registers its handler
+        and takes the peer), the others that come meanwhile wait for that one wake (single
+        flight). The entry goes with the wake, whether it works or not (``wake`` raising: the
+        peers that waited are closed); ``SessionError`` if ``info_hash`` is taken."""
+        if info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking:
+            raise SessionError(f"torrent {info_hash.hex()} is already registered")
+        self._dormant[info_hash] = wake
+
+    def unregister_dormant(self, info_hash: bytes) -> None:
+        """``info_hash`` no longer wakes on a peer's request (its session is started otherwise,
+        or it ended)."""
+        self._dormant.pop(info_hash, None)
+
+    def waking(self, info_hash: bytes) -> int:
+        """How many incoming peers wait for ``info_hash``'s wake (0: none under way)."""
+        waking = self._waking.get(info_hash)
+        return len(waking[1]) if waking is not None else 0
+
+    async def _wake(self, info_hash: bytes) -> IncomingHandler | None:
+        """Wake the dormant torrent ``info_hash`` (or wait for the wake under way); the handler
+        its session registered, None when the wake failed (logged) or it has none."""
+        waking = self._waking.get(info_hash)
+        if waking is not None:
+            waking[1].append(None)
+            await waking[0].wait()
+            return self._routes.get(info_hash)
+        wake = self._dormant.pop(info_hash, None)
+        if wake is None:
+            return self._routes.get(info_hash)
+        done = anyio.Event()
+        self._waking[info_hash] = (done, [None])
+        try:
+            await wake()
+        except Exception as exc:
+            log.info("torrent %s could not be woken for an incoming peer: %s", info_hash.hex(), exc)
+            return None
+        finally:
+            del self._waking[info_hash]
+            done.set()
+        return self._routes.get(info_hash)
 
     def unregister(self, info_hash: bytes) -> None:
         """Stop routing incoming peers for ``info_hash``."""
@@ -662,12 +713,13 @@ class SharedResources:
         self._handshaker = handshaker
 
     def info_hashes(self) -> list[bytes]:
-        """The torrents incoming peers may ask for (MSE finds theirs among these)."""
-        return list(self._routes)
+        """The torrents incoming peers may ask for (MSE finds theirs among these): with a
+        session, dormant, or being woken."""
+        return [*self._routes, *self._dormant, *(h for h in self._waking if h not in self._routes)]
 
     def knows(self, info_hash: bytes) -> bool:
         """Whether incoming peers may ask for ``info_hash``."""
-        return info_hash in self._routes
+        return info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking
 
     async def _on_incoming(self, stream: anyio.abc.ByteStream) -> None:
         if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
@@ -688,6 +740,7 @@ class SharedResources:
                 await stream.aclose()
             return
         self.pending_handshakes += 1
+        pending = True
         handed_off = False
         peer: IncomingPeer | None = None
         try:
@@ -695,13 +748,18 @@ class SharedResources:
                 return
             with anyio.fail_after(self.config.handshake_timeout):
                 info_hash, peer = await self._handshaker(stream, self.knows)
+            self.pending_handshakes -= 1  # (through: a wake's wait is not a handshake's)
+            pending = False
             handler = self._routes.get(info_hash)
+            if handler is None and (info_hash in self._dormant or info_hash in self._waking):
+                handler = await self._wake(info_hash)
             if handler is not None:
                 handed_off = handler(peer)
         except Exception as exc:  # a bad peer never breaks the listener
             log.debug("incoming connection dropped: %s", exc)
         finally:
-            self.pending_handshakes -= 1
+            if pending:
+                self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
                     # (it may own the socket now: see peer/protocol.py); a close that fails

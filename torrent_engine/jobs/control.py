@@ -73,6 +73,10 @@ class JobControl:
             if session is None and rec.id in self.run.queue.held:  # (dormant, held back by the queue)
                 self.run.queue.held.discard(rec.id)
                 self.run.set_state(rec, JobState.PAUSED)
+            elif session is None and rec.id in self.run.seeds:  # (a dormant seed: no more announced)
+                self.run.sleepers.forget(rec)  # (its seeding time counted)
+                self.run.seeds.leave(rec)
+                self.run.set_state(rec, JobState.PAUSED)
             self.run.sync(rec)
             await self.run.save(rec)  # durable before the caller hears it is done
         await self.rounds.enforce()  # (a slot of the queue may have freed)

@@ -67,6 +67,8 @@ class JobEdits:
         tracker = session.announcer.tracker if session is not None else None
         if tracker is not None:
             tracker.reannounce()
+        elif session is None:
+            self.run.seeds.reannounce(rec)  # (a dormant seed: its round comes now)
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
@@ -159,6 +161,8 @@ class JobEdits:
             session = self.run.session_of(rec)
             if session is not None:
                 session.set_trackers(checked)
+            else:
+                self.run.seeds.reannounce(rec)  # (a dormant seed: a tracker added hears of it at once)
             self.run.sleepers.unview(rec)
             await self.run.save(rec)
         self.run.publish_updated(rec)

@@ -31,6 +31,7 @@ from ..storage.resume import load_resume
 from .autorun import ProgramEvent
 from .awake import Sleepers
 from .claims import PathClaims, claimed_paths
+from .dormant import DormantSeeds
 from .features import prioritise_first_last
 from .leases import LeaseTable
 from .model import (
@@ -126,6 +127,8 @@ class JobLifecycle:
         self.tg: anyio.abc.TaskGroup | None = None
         self.running = False
         self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
+        # the complete seeds without a session: woken by a peer asking for them (dormant.py)
+        self.seeds = DormantSeeds(manager, self.wake_seed)
 
     @property
     def settings(self) -> ServiceSettings:
@@ -188,8 +191,10 @@ class JobLifecycle:
         return rec
 
     def moving(self) -> list[JobRecord]:
-        """The awake jobs whose session runs (what the timers walk); the others leave the set."""
-        return self.sleepers.moving(self.jobs, lambda rec: self.session_of(rec) is not None)
+        """The awake jobs whose session runs, and the dormant seeds woken at their share time
+        limit (what the timers walk); the others leave the set."""
+        return self.sleepers.moving(self.jobs,
+                                    lambda rec: rec.id in self.seeds or self.session_of(rec) is not None)
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
         """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no
@@ -236,6 +241,8 @@ class JobLifecycle:
         options say so or the queue holds it back (``_held``: the queue resumes it with its
         slot); a job that cannot be started fails (``JobConflict`` says why)."""
         self.busy.add(rec.id)
+        if self.seeds.leave(rec, hand_over=True):  # (a dormant seed: its session announces from now on)
+            self.sleepers.wake(rec)  # (its seeding time counted so far)
         try:
             with anyio.CancelScope(shield=True):
                 try:
@@ -251,6 +258,17 @@ class JobLifecycle:
         self.saved_meta.pop(rec.id, None)
         self.sync(rec)
         return session
+
+    async def wake_seed(self, rec: JobRecord) -> Session | None:
+        """A peer asks for the dormant seed ``rec``: its session, started now under the job's
+        lock (None when the job ended meanwhile; ``JobConflict`` when it cannot be started:
+        the job failed, saying why)."""
+        async with self.lock(rec.id):
+            if not self.running:  # (the service stops: nothing starts)
+                return None
+            if self.dormant(rec):
+                return await self.start_dormant(rec)
+            return self.session_of(rec)
 
     def listed(self, rec: JobRecord) -> Job:
         """The job as a list shows it: ``snapshot``'s, except that a seed that is otherwise the
@@ -275,7 +293,12 @@ class JobLifecycle:
             if job is None or job.state is not rec.state or job.result is not rec.result:
                 job = self.finished_jobs[rec.id] = self._decorate(rec, record_job(rec))
             return job
-        job = record_job(rec)
+        mark = self.sleepers.quiet.get(rec.id) if rec.id in self.seeds and self.ready else None
+        if mark is not None:  # (a dormant seed: its view kept while nothing of its record changes)
+            if mark.view is None:
+                mark.view = record_job(rec, self.tracker_news.get(rec.id))
+            return self._decorate(rec, mark.view, seeding_time_step)
+        job = record_job(rec, self.tracker_news.get(rec.id))
         if not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN:
             # (its torrent is not loaded yet, its data not vouched for: qBittorrent shows such a
             # torrent checkingResumeData; the record's "seeding" would be a claim)
@@ -630,6 +653,7 @@ class JobLifecycle:
         """Make the job a finished one (history) and save it; its session is the caller's concern."""
         self.jobs.unbind(rec)
         self.claims.release(rec.id)
+        self.seeds.leave(rec)
         rec.error = error
         rec.delete_pending = False
         if completed_at is not None or rec.completed_at is None:
@@ -669,12 +693,14 @@ class JobLifecycle:
                     raise
                 source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
         paused = self.starts_paused(rec)
+        # (a seed that was dormant: its session goes on from what its trackers were told)
+        setup = dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))
         if isinstance(source, Torrent):  # (saved by the manager: nothing written again)
             return await self.manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
                                                 peers=rec.options.peers, paused=paused,
-                                                setup=session_setup(rec), seed_mode=rec.options.seed_mode)
+                                                setup=setup, seed_mode=rec.options.seed_mode)
         return await self.manager.add(source, save_path, peers=rec.options.peers, paused=paused,
-                                      setup=session_setup(rec), seed_mode=rec.options.seed_mode)
+                                      setup=setup, seed_mode=rec.options.seed_mode)
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or

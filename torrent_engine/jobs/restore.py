@@ -3,12 +3,16 @@ from its record, the one owner of which torrents exist: one that runs is added a
 manager (its saved metainfo and resume data: it goes on from what was verified), told before it
 starts what the record holds (paused or not, file priorities, renamed files, edited trackers);
 one paused or held back by the queue stays dormant, without a session, until resumed or given a
-slot. The torrents saved for no unfinished job are forgotten, never started.
+slot; and so does a complete seed whose files are there (dormant.py: a peer asking for it wakes
+it, and it is announced without a session). The torrents saved for no unfinished job are
+forgotten, never started.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -38,7 +42,11 @@ class Restorer:
         # the jobs that run: their metainfo read in one worker-thread hop (a hop per torrent was
         # most of a start with thousands of them); the torrents saved for no job forgotten there
         runs = [r for r in unfinished if not r.options.paused and r.id not in self.run.queue.held]
-        metainfo = await anyio.to_thread.run_sync(_read_and_tidy, self.run.manager, known, runs)
+        # the complete seeds that may stay dormant (their files and saved torrent looked at in
+        # that hop too: one whose files are gone starts, and stops saying so, as before)
+        seeds = [r for r in runs if self._may_sleep(r)]
+        metainfo, sleeping = await anyio.to_thread.run_sync(_read_and_tidy, self.run.manager, known, runs,
+                                                            seeds)
         self.run.leases.forgive_downtime(self.run.clock())
         confined: dict[str, bool] = {}  # data path -> inside the root (10 000 jobs share a few folders)
         for rec in sorted(self.run.jobs, key=lambda r: r.created_at):
@@ -81,6 +89,15 @@ class Restorer:
             if rec.id in self.run.queue.held:  # (held back since the start: held_at_start)
                 self.run.set_state(rec, JobState.QUEUED)  # dormant: its session starts with its slot
                 continue
+            if rec.id in sleeping:  # dormant: no session until a peer asks for it
+                try:
+                    await self.run.seeds.add(rec)
+                    self.run.writer.as_read(rec)  # (its first round has nothing to save)
+                    self.run.sleepers.wake(rec)  # (the first round judges its share limits, then it sleeps)
+                    continue
+                except (TorrentEngineError, OSError) as exc:  # (no listener: its session says why)
+                    log.warning("job %s (%s) cannot wait for peers without a session: %s", rec.id, rec.name,
+                                exc)
             try:
                 # (paused when the queue judges it: it resumes the job once checked, in its slot)
                 await self.run.start_again(rec, metainfo.get(rec.id))
@@ -91,18 +108,37 @@ class Restorer:
             self.run.sync(rec)
 
 
-def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecord]) -> dict[str, Torrent]:
+    def _may_sleep(self, rec: JobRecord) -> bool:
+        """Whether the running job ``rec`` may stay a dormant seed as its record says: complete
+        and seeding, not stopped by an error, not waiting to move out of its incomplete folder
+        (in seed mode too: its session, once woken, verifies each piece as it is first served),
+        not judged by the queue (which weighs the sessions it lets run), in a service that
+        seeds (its files are looked at next: ``_files_there``)."""
+        run = self.run
+        return (run.manager.config.seed and rec.state is JobState.SEEDING and rec.completed_at is not None
+                and rec.error is None and rec.options.download_path is None
+                and rec.file_paths is not None and rec.file_sizes is not None
+                and rec.total_size > 0 and rec.done_size >= rec.total_size
+                and not run.queue.judges(rec) and rec.id not in run.queue.held)
+
+
+def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecord],
+                   seeds: list[JobRecord]) -> tuple[dict[str, Torrent], set[str]]:
     """(In a worker thread.) Forget the torrents saved for no unfinished job (``known``: their
-    info-hashes; a job's record was lost, or a crash came after its end); and the saved metainfo
-    of each job of ``runs``, by job id (one that cannot be read is left out: the job's start
-    reads it again, and says why)."""
+    info-hashes; a job's record was lost, or a crash came after its end); the ids of the jobs of
+    ``seeds`` that stay dormant (their saved torrent, resume data and files are there:
+    ``_files_there``); and the saved metainfo of each other job of ``runs``, by job id (one that
+    cannot be read is left out: the job's start reads it again, and says why)."""
     for key in manager.saved():
         if key.hex() not in known:
             log.warning("torrent %s saved in the state folder has no unfinished job: forgetting it",
                         key.hex())
             manager.forget_saved(key)
+    sleeping = {rec.id for rec in seeds if _files_there(manager, rec)}
     out: dict[str, Torrent] = {}
     for rec in runs:
+        if rec.id in sleeping:
+            continue
         path = manager.saved_metainfo_path(rec.info_hash)
         if path is None or not path.is_file():
             continue
@@ -110,4 +146,26 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
             out[rec.id] = load_saved_metainfo(path)
         except (TorrentEngineError, OSError):
             continue
-    return out
+    return out, sleeping
+
+
+def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
+    """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
+    saved torrent and resume data, and each file it wants at its full size (a stat each: the
+    session that wakes checks them as any start does, by size and mtime)."""
+    metainfo, resume = manager.saved_metainfo_path(rec.info_hash), manager.saved_resume_path(rec.info_hash)
+    if metainfo is None or resume is None or not metainfo.is_file() or not resume.is_file():
+        return False
+    assert rec.file_paths is not None and rec.file_sizes is not None
+    root = Path(rec.options.data_path)
+    pads = set(rec.pad_files)
+    priorities = rec.file_priorities or [1] * len(rec.file_paths)
+    for i, (path, size) in enumerate(zip(rec.file_paths, rec.file_sizes, strict=False)):
+        if i in pads or (i < len(priorities) and priorities[i] <= 0):
+            continue
+        try:
+            if os.stat(root.joinpath(*path)).st_size != size:
+                return False
+        except OSError:
+            return False
+    return True

@@ -139,11 +139,13 @@ class QueueRounds:
         with_session: set[str] = set()
         live: list[tuple[JobRecord, Session, bool]] = []  # (job, its session, complete)
         for rec in self.run.moving():
+            session = self.run.session_of(rec)
+            if session is None:  # (a dormant seed: its record alone)
+                if rec.id in self.run.seeds and rec.id not in self.run.busy:
+                    await self._dormant_round(rec, step, now)
+                continue
             with_session.add(rec.id)
             if rec.state in FINISHED_STATES or rec.id in self.run.busy:
-                continue
-            session = self.run.session_of(rec)
-            if session is None:
                 continue
             complete = _complete(session)
             if rec.state is JobState.SEEDING:
@@ -161,6 +163,8 @@ class QueueRounds:
         quiet: list[str] = []
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
             for job_id, mark in list(self.run.sleepers.quiet.items()):
+                if job_id in self.run.seeds:  # (a dormant seed: the queue does not judge it)
+                    continue
                 sleeper = self.run.jobs.get(job_id)
                 if (sleeper is None or sleeper.state in FINISHED_STATES
                         or self.run.session_of(sleeper) is None):
@@ -213,20 +217,40 @@ class QueueRounds:
         change while it sleeps; its seeding time is counted when it wakes)."""
         if rec.id in self.run.busy or rec.state in FINISHED_STATES or not self.run.running:
             return
-        time_left = None
-        if rec.state is JobState.SEEDING:
-            limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
-            if limit != NO_LIMIT and limit >= 0:
-                time_left = limit - rec.seeding_time
-        if self.run.fall_quiet(rec, session, complete, time_left):
+        if self.run.fall_quiet(rec, session, complete, self._time_left(rec)):
             self.run.refresh_counters(rec, session)
             if self.run.writer.changed(rec, now):
                 await self.run.save(rec)
 
-    async def _share_limit(self, rec: JobRecord, session: Session) -> bool:
-        """Act on a reached share limit; whether the job was stopped or ended."""
-        st = session.status()
-        ratio = share_ratio(st.uploaded, st.downloaded, st.have_bytes)
+    def _time_left(self, rec: JobRecord) -> float | None:
+        """Seeding seconds until ``rec``'s share time limit (None: it has none, or does not seed)."""
+        if rec.state is JobState.SEEDING:
+            limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
+            if limit != NO_LIMIT and limit >= 0:
+                return limit - rec.seeding_time
+        return None
+
+    async def _dormant_round(self, rec: JobRecord, step: float, now: float) -> None:
+        """A dormant seed in a round (its first after the start, or its share time limit
+        reached): its seeding time counted, its share limits acted on as its record says, then
+        quiet again until its time limit (its seeding time counted when it wakes)."""
+        if rec.state is JobState.SEEDING:
+            rec.seeding_time += step
+            if await self._share_limit(rec, None):
+                return
+        if rec.id in self.run.seeds and rec.state not in FINISHED_STATES:
+            self.run.sleepers.fall_quiet(rec, True, self._time_left(rec))
+            if self.run.writer.changed(rec, now):
+                await self.run.save(rec)
+
+    async def _share_limit(self, rec: JobRecord, session: Session | None) -> bool:
+        """Act on a reached share limit (``session``: the job's, None for a dormant seed, whose
+        record has its totals); whether the job was stopped or ended."""
+        if session is not None:
+            st = session.status()
+            ratio = share_ratio(st.uploaded, st.downloaded, st.have_bytes)
+        else:
+            ratio = share_ratio(rec.uploaded, rec.downloaded, rec.done_size)
         ratio_limit = effective(rec.features.ratio_limit, self.run.settings.ratio_limit)
         time_limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
         if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
@@ -237,12 +261,19 @@ class QueueRounds:
         self.run.run_program(ProgramEvent.SEEDING_DONE, rec)
         if action is ShareLimitAction.STOP:
             async with self.run.lock(rec.id):
-                if session.state is not State.PAUSED:
+                if session is None:  # (a dormant seed may have been woken meanwhile)
+                    session = self.run.session_of(rec)
+                if session is not None and session.state is not State.PAUSED:
                     await session.pause()
                 rec.options = dataclasses.replace(rec.options, paused=True)
                 rec.updated_at = self.run.clock()
                 self.run.queue.held.discard(rec.id)
-                self.run.sync(rec, force_save=True)
+                if session is None:  # a dormant seed: paused without a session, as one paused at a start
+                    self.run.seeds.leave(rec)
+                    self.run.set_state(rec, JobState.PAUSED)
+                    await self.run.save(rec)
+                else:
+                    self.run.sync(rec, force_save=True)
             return True
         delete = action is ShareLimitAction.REMOVE_WITH_FILES
         async with self.run.lock(rec.id):

@@ -165,6 +165,7 @@ class JobService:
             self._run.tg = await stack.enter_async_context(anyio.create_task_group())
             self._run.running = True
             self._stack = stack
+            self._run.tg.start_soon(self._run.seeds.run)  # (the dormant seeds' announces: restore adds them)
             await self._restorer.restore()
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)

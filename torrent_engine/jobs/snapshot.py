@@ -104,9 +104,10 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0)
 
 
-def record_job(rec: JobRecord) -> Job:
-    """A job without a running session (paused since the last start, or finished): what its
-    record says (per-file progress as saved, or whole/none when the record has none)."""
+def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None) -> Job:
+    """A job without a running session (paused since the last start, a dormant seed, or
+    finished): what its record says (per-file progress as saved, or whole/none when the record
+    has none); ``heard``: what its trackers said last (a dormant seed is announced)."""
     done = rec.state is JobState.COMPLETED
     files: tuple[JobFile, ...] = ()
     if rec.file_paths is not None and rec.file_sizes is not None:
@@ -122,7 +123,9 @@ def record_job(rec: JobRecord) -> Job:
                       for i, (p, s, prio) in rows if i not in pads)
     progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
     tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
-    trackers = tuple(JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
+    heard = heard or {}
+    trackers = tuple(dataclasses.replace(heard[url], tier=n) if url in heard
+                     else JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
                      for n, tier in enumerate(tiers) for url in tier)
     if rec.state in FINISHED_STATES:
         trackers = ()

@@ -565,6 +565,11 @@ class JobWriter:
         """The records as ``JobStore.load_all`` read them (what is on disk at the start)."""
         self._written.update(hashes)
 
+    def as_read(self, rec: JobRecord) -> None:
+        """``rec`` is as its record was read at the start: its counters are those on disk (a
+        round that finds them unchanged saves nothing)."""
+        self._saved.setdefault(rec.id, counters(rec))
+
     def due(self, job_id: str, now: float, interval: float) -> bool:
         """Whether ``interval`` seconds have passed since the job's record was last saved."""
         return now - self._last_saved.get(job_id, 0.0) >= interval

@@ -11,7 +11,7 @@ import anyio
 import anyio.abc
 
 from ..errors import TorrentEngineError
-from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator
+from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
 from .phases import Loaded, swarm_group
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ class Announcer:
         self._add_peers = add_peers  # the addresses trackers, the DHT and LSD found, to the pool
         self.tracker: TrackerCoordinator | None = None
         self._edited: tuple[tuple[str, ...], ...] | None = None  # the owner's tiers (None: the torrent's)
+        # what the trackers knew of the torrent before this session ran (announced while it had
+        # none) and the seconds until its next announce: the first coordinator goes on from it
+        self._taken_over: tuple[tuple[TrackerMemory, ...], float] | None = None
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
@@ -56,6 +59,12 @@ class Announcer:
         if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
             swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
 
+    def take_over(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
+        """Before the session runs: its torrent was announced without it (a dormant seed), and
+        its trackers know what ``remembered`` says; the next announce is due in ``next_in``
+        seconds. The session's trackers go on from there: none is told ``started`` again."""
+        self._taken_over = (remembered, next_in)
+
     def set_tiers(self, tiers: tuple[tuple[str, ...], ...]) -> None:
         """Announce to ``tiers`` from now on: the running coordinator takes them (a tracker added
         is announced to at once, one removed no more); with none running and a swarm live, one
@@ -80,13 +89,17 @@ class Announcer:
                 return AnnounceStats(uploaded=totals.uploaded, downloaded=totals.downloaded, left=left)
 
             shared = ctx.shared
+            remembered, next_in = self._taken_over if self._taken_over is not None else ((), 0.0)
+            self._taken_over = None  # (once: a coordinator after it goes on from its predecessor's)
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats,
                                               on_peers=self._from("tracker"), events=ctx.events,
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
                                               proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
-                                              refused=shared.tracker_refused, netbind=ctx.config.netbind)
-            swarm.start_soon(self.tracker.run)
+                                              refused=shared.tracker_refused, netbind=ctx.config.netbind,
+                                              remembered=remembered)
+            tracker = self.tracker
+            swarm.start_soon(lambda: tracker.run(first_in=next_in))
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""

@@ -194,6 +194,8 @@ class Session:
             self.set_trackers(setup.trackers)
         self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
         self.set_max_peers(setup.max_peers)
+        if setup.announced is not None:
+            self.announcer.take_over(*setup.announced)
 
     def _setup_parts(self, parts: TorrentParts) -> None:
         """The torrent's parts as the owner's setup asks, before anything reads them (made at
@@ -485,6 +487,15 @@ class Session:
     async def wait_ready(self) -> None:
         """Return once checking is over (the session downloads, seeds, is paused or has ended)."""
         await self._life.until(self._life.ready)
+
+    async def wait_serving(self) -> bool:
+        """Return once the session takes incoming peers for its data (its check over, its swarm
+        running): True; False when it ended first, or stands paused once checked."""
+        await self.wait_ready()
+        if self.finished or self.state is State.PAUSED:
+            return False
+        await self._life.until(self._life.serving)
+        return self._life.serving.is_set() and not self.finished
 
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.

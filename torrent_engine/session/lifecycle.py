@@ -130,6 +130,7 @@ class Life:
         self.finished = LazyEvent()  # run() has ended (or stop() came before it ran)
         self.completed = LazyEvent()  # every wanted piece is verified
         self.ready = LazyEvent()  # checking is over
+        self.serving = LazyEvent()  # a swarm with the torrent's data ran: incoming peers are taken
         self.check_wanted = False  # the data must be checked again (seed mode found a bad piece)
         self._wakeup = LazyEvent()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
@@ -461,6 +462,8 @@ class Life:
             with anyio.CancelScope() as scope:  # pause() cancels it
                 async with anyio.create_task_group() as group:
                     install(Swarm(group, scope))
+                    if parts is not None:
+                        self.serving.set()
                     # (the dialer and the choker run in it while they have work, and end when
                     # idle: new addresses, a peer's interest start them again, in ``ctx.swarm``)
                     s.connector.wake()

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..formats.metainfo import Torrent
+
+if TYPE_CHECKING:
+    from ..net.tracker.coordinator import TrackerMemory
 
 TOP_PRIORITY = 7  # the picker's highest piece priority
 
@@ -44,6 +48,9 @@ class SessionSetup:
     trackers: tuple[tuple[str, ...], ...] | None = None  # tiers (BEP 12) instead of the torrent's
     downloaded: int = 0
     uploaded: int = 0
+    # the torrent was announced without a session (a dormant seed): what its trackers know, and
+    # in how many seconds its next announce is due; none of them is told ``started`` again
+    announced: tuple[tuple[TrackerMemory, ...], float] | None = None
 
 
 def first_last_pieces(torrent: Torrent, priorities: Sequence[int] | None) -> set[int]:

@@ -339,6 +339,8 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
     yet: its progress showed 0 (a complete download seemed to start again), now the record's."""
     torrent = seeds(tmp_path / "dl", 1)[0]
     async with service(tmp_path, seed=True) as jobs:
+        # (judged by the queue, a seed starts its session at the restart: it is not left dormant)
+        await jobs.update_settings(queueing=True)
         job, _ = await jobs.add(torrent)
         await all_seeding(jobs, [job.id])
     reading, go_on = threading.Event(), threading.Event()

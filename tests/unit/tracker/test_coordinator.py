@@ -478,3 +478,44 @@ async def test_tiers_set_while_an_announce_is_in_flight_are_announced_to_once_it
                     await anyio.sleep(0.01)
             assert fast.events == ["started"]
             tg.cancel_scope.cancel()
+
+
+async def test_what_trackers_know_is_handed_to_the_next_coordinator_of_the_torrent() -> None:
+    """A dormant seed's announces are made by short-lived coordinators, and its woken session's
+    by another: what each tracker knows of us (told started, its tracker id, its failures and
+    back-off) goes from one to the next, so a tracker hears ``started`` once, a failing one is
+    not hammered, and ``stopped`` goes to those that know us."""
+    clock = FakeClock(5000.0)
+    t = Tracker(announce_body(**{"tracker id": b"tid-1"}))
+    dead = Tracker(encode({"failure reason": "busy"}))
+    async with running(t, dead):
+        first = coordinator([[dead.url], [t.url]], clock=clock)
+        await first.announce_now()
+        kept = first.remembered()
+        assert {m.url for m in kept} == {t.url, dead.url}
+        second = coordinator([[dead.url], [t.url]], clock=clock, remembered=kept)
+        await second.announce_now()  # the dead one is in its back-off: not asked again
+        clock.now += 3600
+        third = coordinator([[dead.url], [t.url]], clock=clock, remembered=second.remembered())
+        await third.announce_now()
+        await third.stop()
+    assert t.events == ["started", "", "", "stopped"]
+    assert [q.get("trackerid") for q in t.queries] == [None, [b"tid-1"], [b"tid-1"], [b"tid-1"]]
+    assert dead.events == ["started", "started"]  # (once, then after its back-off)
+    assert dict.fromkeys(m.failures for m in third.remembered() if m.url == dead.url) == {2: None}
+
+
+async def test_run_may_wait_before_its_first_announce() -> None:
+    """A woken seed's session announces when the next announce of its dormant rounds was due,
+    not at once."""
+    t = Tracker()
+    async with running(t):
+        c = coordinator([[t.url]])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: c.run(first_in=0.5))
+            await anyio.sleep(0.25)
+            assert t.events == []
+            with anyio.fail_after(5):
+                while not t.events:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()

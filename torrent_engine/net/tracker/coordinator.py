@@ -43,7 +43,7 @@ from .udp import RETRANSMIT_BASE, UdpTrackerClient
 if TYPE_CHECKING:
     from ..proxy.udp_relay import UdpRelay
 
-__all__ = ["AnnounceStats", "TrackerCoordinator", "TrackerStatus"]
+__all__ = ["AnnounceStats", "TrackerCoordinator", "TrackerMemory", "TrackerStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,21 @@ class TrackerStatus:
     external_ip: str | None = None  # our address as this tracker sees it (BEP 24)
 
 
+@dataclass(frozen=True, slots=True)
+class TrackerMemory:
+    """What one tracker knows of a torrent, handed from a coordinator to the next one of that
+    torrent (a dormant seed is announced by short-lived coordinators, then by its woken
+    session's): whether it was told ``started`` (and not ``stopped`` since), its tracker id, its
+    consecutive failures and the ``clock()`` before which it is not tried again."""
+
+    url: str
+    announced: bool = False
+    tracker_id: bytes | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    disabled: bool = False
+
+
 class _Tracker:
     """Mutable state of one tracker URL."""
 
@@ -95,6 +110,19 @@ class _Tracker:
         self.peers = 0
         self.last_success: float | None = None
         self.last_error: str | None = None
+
+    def memory(self) -> TrackerMemory:
+        return TrackerMemory(self.url, self.announced, self.tracker_id, self.failures, self.retry_at,
+                             self.disabled)
+
+    def recall(self, memory: TrackerMemory) -> None:
+        self.announced = memory.announced
+        self.tracker_id = memory.tracker_id
+        self.failures = memory.failures
+        self.retry_at = memory.retry_at
+        if memory.failures:
+            self.state = "failing"
+        self.disabled = self.disabled or memory.disabled
 
     def status(self) -> TrackerStatus:
         last = self.last
@@ -157,6 +185,7 @@ class TrackerCoordinator:
         announce_to_all_tiers: bool = False,
         slots: anyio.CapacityLimiter | None = None,
         refused: Callable[[str], Awaitable[str | None]] | None = None,
+        remembered: Iterable[TrackerMemory] = (),
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -164,6 +193,11 @@ class TrackerCoordinator:
         self._slots = slots  # announces in flight over every torrent (None: no bound)
         self._refused = refused  # why a tracker's URL may not be contacted now (the IP filter)
         self._tiers: list[list[_Tracker]] = self._make_tiers(tiers, {})
+        memories = {m.url: m for m in remembered}  # (what a coordinator before this one handed on)
+        for tier in self._tiers:
+            for tracker in tier:
+                if tracker.url in memories:
+                    tracker.recall(memories[tracker.url])
         self.running = False  # run() is under way (it returns when no tracker is usable)
         self._edits = 0  # set_tiers calls so far
         self.info_hash = info_hash
@@ -227,11 +261,15 @@ class TrackerCoordinator:
         self._edits += 1
         self.reannounce()
 
-    async def run(self) -> None:
-        """Announce ``started``, then re-announce on schedule until cancelled or stopped.
+    async def run(self, *, first_in: float = 0.0) -> None:
+        """Announce ``started`` (to a tracker that was not told it: see ``remembered``), then
+        re-announce on schedule until cancelled or stopped; ``first_in``: seconds to wait
+        before the first round (when it is due, as the coordinator before this one said).
         Returns early when there is no usable tracker at all."""
         self.running = True
         try:
+            if first_in > 0:
+                await self._wait(first_in)
             await self._run()
         finally:
             self.running = False
@@ -247,11 +285,21 @@ class TrackerCoordinator:
                 continue  # completed() came during the round, too late for it: go again now
             if self._edits != edits:
                 continue  # the tiers changed during the round, which walked the old ones: go again now
-            with anyio.move_on_after(delay):
-                requests = self._wake_requests
-                while not self._stopping and self._wake_requests == requests:
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
+            await self._wait(delay)
+
+    async def _wait(self, delay: float) -> None:
+        """Until ``delay`` seconds passed, or something asks for a round now."""
+        with anyio.move_on_after(delay):
+            requests = self._wake_requests
+            while not self._stopping and self._wake_requests == requests:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+
+    def remembered(self) -> tuple[TrackerMemory, ...]:
+        """What each tracker that heard from us, or failed, knows (for the next coordinator of
+        this torrent: ``remembered``)."""
+        return tuple(t.memory() for tier in self._tiers for t in tier
+                     if t.announced or t.failures or t.tracker_id is not None or t.disabled)
 
     def reannounce(self) -> None:
         """Announce to every tier now (a user's "reannounce"), whatever the schedule says."""

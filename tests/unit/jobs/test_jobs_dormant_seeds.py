@@ -1,0 +1,122 @@
+"""A dormant seed (complete, without a session since the start) still counts its seeding time
+and meets its share limits, is paused and resumed as any job, and is not made when the queue
+judges it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.unit.clock import FakeClock
+from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
+from torrent_engine.jobs import JobFeatures, JobState, ShareLimitAction
+from torrent_engine.jobs.store import JobStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("action", [ShareLimitAction.STOP, ShareLimitAction.REMOVE])
+async def test_a_dormant_seed_counts_its_seeding_time_and_meets_its_time_limit(
+        tmp_path: Path, action: ShareLimitAction) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        await jobs.update_settings(share_limit_action=action.value)
+        job, _ = await jobs.add(torrent, features=JobFeatures(seeding_time_limit=120))
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is None  # dormant
+        start = jobs.get(job.id).seeding_time
+        await jobs.enforce()
+        clock.now += 60
+        await jobs.enforce()
+        assert jobs.get(job.id).state is JobState.SEEDING
+        assert jobs.get(job.id).seeding_time == pytest.approx(start + 60)
+        clock.now += 120 - start - 60 + 1
+        await jobs.enforce()
+        done = jobs.get(job.id)
+        if action is ShareLimitAction.STOP:
+            assert done.state is JobState.PAUSED and done.options.paused
+        else:
+            assert done.state is JobState.COMPLETED
+        assert jobs.manager.get(torrent.info_hash) is None  # (stopped or ended without waking it)
+        assert (tmp_path / "dl" / "pair" / "a.bin").is_file()
+    saved = json.loads(JobStore(tmp_path / "state").read(job.id) or b"null")
+    assert saved["seeding_time"] == pytest.approx(121)
+    assert saved["state"] == ("paused" if action is ShareLimitAction.STOP else "completed")
+
+
+async def test_a_dormant_seed_meets_a_ratio_limit_set_while_it_sleeps(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.enforce()
+        assert jobs.manager.get(torrent.info_hash) is None and jobs.get(job.id).state is JobState.SEEDING
+        await jobs.update_settings(ratio_limit=0)
+        await wait_state(jobs, job.id, JobState.PAUSED, enforce=True)
+
+
+async def test_a_dormant_seed_is_paused_and_resumed_as_any_job(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    async with service(tmp_path, seed=True) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is None
+        paused = await jobs.pause(job.id)
+        assert paused.state is JobState.PAUSED and jobs.manager.get(torrent.info_hash) is None
+    async with service(tmp_path, seed=True) as jobs:
+        assert jobs.get(job.id).state is JobState.PAUSED
+        await jobs.resume(job.id)
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None
+        await session.wait_ready()
+        assert not session.rechecked
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    async with service(tmp_path, seed=True) as jobs:  # (seeding again: dormant again at the start)
+        assert jobs.get(job.id).state is JobState.SEEDING and jobs.manager.get(torrent.info_hash) is None
+
+
+async def test_with_queueing_on_a_complete_seed_starts_its_session_as_before(tmp_path: Path) -> None:
+    """The queue weighs the seeds it lets run by their sessions: a seed it judges is not made
+    dormant."""
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.update_settings(queueing=True)
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING, enforce=True)
+    async with service(tmp_path, seed=True) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is not None
+        await wait_state(jobs, job.id, JobState.SEEDING, enforce=True)
+
+
+async def test_the_first_round_after_a_restart_writes_no_dormant_seed_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(10 000 dormant seeds, each record written again one by one at the first round, took
+    longer than the rest of the start.)"""
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    written: list[str] = []
+    real = JobStore.write_many
+
+    def write_many(store: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        written.extend(job_id for job_id, _ in rows)
+        real(store, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.enforce()
+        await jobs.enforce()
+        assert jobs.manager.get(torrent.info_hash) is None
+        assert written == []

@@ -1,0 +1,268 @@
+"""Dormant seeds: a complete job that seeds without a session (DESIGN.md section 12: an idle
+torrent is its record and its piece bitfield, not its live parts).
+
+At the service's start a complete seed whose files are there stays without a session: its
+record says what it shows, and it costs a few hundred bytes. It still seeds:
+- the shared listener knows its info-hash: the first peer that asks for it wakes it (its
+  session starts as a dormant job's does, its data trusted by size and mtime as at any start,
+  else checked) and is handed to it;
+- one task announces every dormant seed to its trackers (and the DHT), paced: at most
+  ``BEGIN_RATE`` announces begun a second, at most ``active_tracker_limit`` rounds in flight, the
+  next round of each after the interval its tracker gave, shortened by a random share
+  (``JITTER``) so that seeds announced together drift apart. What each tracker knows (told
+  ``started``, its tracker id, its back-off) is kept between rounds and handed to the session
+  when the seed wakes, so no tracker is told ``started`` twice;
+- the service's stop sends ``stopped`` to the trackers that know a dormant seed, as a stopping
+  session does, all at once and bounded (``STOP_TIMEOUT``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+
+from ..engine.manager import TorrentManager, load_saved_metainfo
+from ..errors import TorrentEngineError
+from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ..session import Session
+from ..session.peer_io import handshaker_for
+from .store import JobRecord
+
+log = logging.getLogger(__name__)
+
+BEGIN_RATE = 200.0  # announces begun a second at most (10 000 seeds at a start: 50 s)
+JITTER = 0.1  # a round comes up to this share of its interval early (seeds drift apart)
+STOP_TIMEOUT = 5.0  # seconds the service's stop gives the dormant seeds' ``stopped`` announces
+WAKE_TIMEOUT = 120.0  # seconds a wake may take (its session's start, its check if it needs one)
+TRACKERS, DHT = "tracker", "dht"
+
+
+@dataclass(slots=True, eq=False)
+class _Seed:
+    """One dormant seed: its record, and what its announces left (the rest is on disk)."""
+
+    rec: JobRecord
+    info_hash: bytes
+    remembered: tuple[TrackerMemory, ...] = ()  # what its trackers know of it
+    tracker_due: float = math.inf  # monotonic time of its next tracker round (inf: none)
+    dht_due: float = math.inf
+    private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
+
+
+class DormantSeeds:
+    """The service's dormant seeds (see the module's docstring). ``wake`` starts a dormant
+    seed's session (the job layer's ``start_dormant``, under the job's lock) and returns it."""
+
+    def __init__(self, manager: TorrentManager,
+                 wake: Callable[[JobRecord], Awaitable[Session | None]]) -> None:
+        self._manager = manager
+        self._wake_job = wake
+        self._seeds: dict[str, _Seed] = {}  # job id -> its dormant seed
+        self._heap: list[tuple[float, int, str, str]] = []  # (due, n, job id, TRACKERS or DHT)
+        self._order = itertools.count()
+        self._handed: dict[str, tuple[tuple[TrackerMemory, ...], float]] = {}  # job id -> for its session
+        self._rng = random.Random()
+        self._changed: anyio.Event | None = None  # set when a seed is added (the loop looks again)
+        self._acquired = False
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._seeds
+
+    def __len__(self) -> int:
+        return len(self._seeds)
+
+    async def add(self, rec: JobRecord) -> None:
+        """``rec``, complete and seeding, stays without a session from now on (the caller made
+        sure: see ``Restorer``): peers asking for it wake it, and it is announced."""
+        shared = self._manager.shared
+        if not self._acquired:  # (the listener must run while a dormant seed waits for peers)
+            await shared.acquire()
+            self._acquired = True
+            shared.set_handshaker(handshaker_for(shared))
+        seed = _Seed(rec, bytes.fromhex(rec.info_hash))
+        shared.register_dormant(seed.info_hash, lambda: self._wake(seed))
+        self._seeds[rec.id] = seed
+        config = self._manager.config
+        now = time.monotonic()
+        if config.tracker_enabled and _tiers(rec):
+            self._schedule(seed, TRACKERS, now)
+        if config.dht_enabled:
+            self._schedule(seed, DHT, now)
+
+    def reannounce(self, rec: JobRecord) -> None:
+        """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);
+        nothing for a job that is none."""
+        seed = self._seeds.get(rec.id)
+        if seed is not None and self._manager.config.tracker_enabled:
+            self._schedule(seed, TRACKERS, time.monotonic())
+
+    def leave(self, rec: JobRecord, *, hand_over: bool = False) -> bool:
+        """``rec`` is no dormant seed any more (its session starts, it is paused or it ended);
+        ``hand_over``: its session starts now and goes on from what its trackers know
+        (``handed``). Whether it was one."""
+        if not hand_over:
+            self._handed.pop(rec.id, None)  # (handed to a session that never took it: it failed to start)
+        seed = self._seeds.pop(rec.id, None)
+        if seed is None:
+            return False
+        self._manager.shared.unregister_dormant(seed.info_hash)
+        if hand_over and seed.remembered:
+            next_in = seed.tracker_due - time.monotonic() if seed.tracker_due != math.inf else 0.0
+            self._handed[rec.id] = (seed.remembered, max(0.0, next_in))
+        return True
+
+    def handed(self, rec: JobRecord) -> tuple[tuple[TrackerMemory, ...], float] | None:
+        """For the session of a seed that was dormant, made now: what its trackers know, and in
+        how many seconds its next announce is due (``SessionSetup.announced``); None for any
+        other session."""
+        return self._handed.pop(rec.id, None)
+
+    async def _wake(self, seed: _Seed) -> None:
+        """A peer asks for ``seed``: its session started, once it takes peers (``SharedResources``
+        calls this once for all the peers that come meanwhile)."""
+        rec = seed.rec
+        with anyio.fail_after(WAKE_TIMEOUT):
+            session = await self._wake_job(rec)
+            if session is None:
+                raise TorrentEngineError(f"job {rec.id} ({rec.name}) has no session to wake")
+            if not await session.wait_serving():
+                why = session.error or f"its session is {session.state.value}"
+                raise TorrentEngineError(f"job {rec.id} ({rec.name}) did not start seeding: {why}")
+
+    # -- announces ------------------------------------------------------------------------
+    def _schedule(self, seed: _Seed, kind: str, due: float) -> None:
+        if kind == TRACKERS:
+            seed.tracker_due = due
+        else:
+            seed.dht_due = due
+        heapq.heappush(self._heap, (due, next(self._order), seed.rec.id, kind))
+        if self._changed is not None:
+            self._changed.set()
+
+    def _next_in(self, interval: float) -> float:
+        return time.monotonic() + interval * (1.0 - JITTER * self._rng.random())
+
+    async def run(self) -> None:
+        """The one task that announces every dormant seed (in the service's task group); when
+        it is cancelled (the service stops), ``stopped`` to their trackers, then the listener
+        is given back."""
+        places = anyio.Semaphore(max(1, self._manager.config.active_tracker_limit))
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    heap = self._heap
+                    now = time.monotonic()
+                    if not heap or heap[0][0] > now:
+                        self._changed = anyio.Event()
+                        with anyio.move_on_after(heap[0][0] - now if heap else math.inf):
+                            await self._changed.wait()
+                        continue
+                    due, _, job_id, kind = heapq.heappop(heap)
+                    seed = self._seeds.get(job_id)
+                    if seed is None or due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
+                        continue  # (gone, or rescheduled since)
+                    await places.acquire()
+                    tg.start_soon(self._announce, seed, kind, places)
+                    await anyio.sleep(1.0 / BEGIN_RATE)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stop()
+
+    async def _announce(self, seed: _Seed, kind: str, places: anyio.Semaphore) -> None:
+        try:
+            if kind == TRACKERS:
+                await self._announce_trackers(seed)
+            else:
+                await self._announce_dht(seed)
+        except Exception:  # (a bug in one announce must not end the others)
+            log.exception("dormant seed %s: the %s announce failed", seed.rec.id, kind)
+        finally:
+            places.release()
+
+    def _coordinator(self, seed: _Seed) -> TrackerCoordinator:
+        """A coordinator for one round of ``seed``'s trackers, from what they know of it."""
+        shared, config, rec = self._manager.shared, self._manager.config, seed.rec
+        return TrackerCoordinator(
+            tiers=_tiers(rec), info_hash=seed.info_hash, peer_id=shared.peer_id, port=shared.listen_port,
+            stats=lambda: AnnounceStats(uploaded=rec.uploaded, downloaded=rec.downloaded, left=0),
+            on_peers=lambda peers: None,  # (a seed waits for leechers to come: it dials no one)
+            events=self._manager.events, info_hash_hex=rec.info_hash, rng=self._rng,
+            slots=shared.tracker_slots, proxy=config.proxy, udp_relay=shared.udp_relay,
+            refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered)
+
+    async def _announce_trackers(self, seed: _Seed) -> None:
+        if not _tiers(seed.rec):  # (its trackers were all removed since)
+            seed.tracker_due = math.inf
+            return
+        coordinator = self._coordinator(seed)
+        delay = await coordinator.announce_now()
+        seed.remembered = coordinator.remembered()
+        if self._seeds.get(seed.rec.id) is not seed:  # woken meanwhile: its session announces now
+            return
+        if delay is None:  # no usable tracker
+            seed.tracker_due = math.inf
+            return
+        self._schedule(seed, TRACKERS, self._next_in(delay))
+
+    async def _announce_dht(self, seed: _Seed) -> None:
+        shared, config = self._manager.shared, self._manager.config
+        dht = shared.dht
+        if seed.private is None:
+            seed.private = await anyio.to_thread.run_sync(self._is_private, seed.rec)
+        if dht is not None and not seed.private:  # BEP 27: a private torrent is never on the DHT
+            try:
+                async with shared.dht_slots:
+                    await dht.announce_peer(seed.info_hash, shared.listen_port, on_peers=lambda peers: None)
+            except TorrentEngineError as exc:
+                log.debug("DHT announce of dormant seed %s failed: %s", seed.rec.id, exc)
+        if self._seeds.get(seed.rec.id) is seed and not seed.private:
+            self._schedule(seed, DHT, self._next_in(config.dht_interval))
+
+    def _is_private(self, rec: JobRecord) -> bool:
+        """(In a worker thread.) Whether the job's torrent is private (unknown: taken as so)."""
+        path = self._manager.saved_metainfo_path(rec.info_hash)
+        try:
+            return path is None or load_saved_metainfo(path).private
+        except (TorrentEngineError, OSError):
+            return True
+
+    async def _stop(self) -> None:
+        """The service stops: ``stopped`` to every tracker that knows a dormant seed, all at once
+        (at most ``active_tracker_limit`` in flight) within ``STOP_TIMEOUT``; the listener given back."""
+        try:
+            knowing = [s for s in self._seeds.values() if any(m.announced for m in s.remembered)]
+            if knowing:
+                places = anyio.Semaphore(max(1, self._manager.config.active_tracker_limit))
+
+                async def stop(seed: _Seed) -> None:
+                    async with places:
+                        await self._coordinator(seed).stop()
+
+                with anyio.move_on_after(STOP_TIMEOUT):
+                    async with anyio.create_task_group() as tg:
+                        for seed in knowing:
+                            tg.start_soon(stop, seed)
+        finally:
+            for seed in self._seeds.values():
+                self._manager.shared.unregister_dormant(seed.info_hash)
+            self._seeds.clear()
+            self._heap.clear()
+            if self._acquired:
+                self._acquired = False
+                await self._manager.shared.release()
+
+
+def _tiers(rec: JobRecord) -> list[list[str]]:
+    """The job's trackers as its record says: as edited, else the torrent's (one tier each)."""
+    if rec.tracker_tiers is not None:
+        return [tier for tier in rec.tracker_tiers if tier]
+    return [[url] for url in rec.trackers or ()]
