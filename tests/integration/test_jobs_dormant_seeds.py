@@ -286,3 +286,44 @@ async def test_a_dormant_seed_in_seed_mode_is_woken_and_verifies_what_it_serves(
         woken = jobs.get(job.id)
         assert woken.verified_pieces == torrent.num_pieces  # (each piece hashed as it was served)
     assert not same_files(torrent, tmp_path / "dl", tmp_path / "leech")
+
+
+async def test_a_seed_added_in_seed_mode_is_dormant_at_once_and_a_libtorrent_peer_downloads_it(
+        tmp_path: Path) -> None:
+    """(What a cross-seeding tool adds by the thousand: no session is made for it, its record
+    alone, until a peer asks for it; then each piece is verified as it is first served.)"""
+    lt = require_libtorrent()
+    torrent = seeds_in(tmp_path, 1)[0]
+    async with service(tmp_path) as jobs:
+        job, created = await jobs.add(torrent.to_bytes(), seed_mode=True)
+        assert created and job.state is JobState.SEEDING and job.progress == 1.0
+        assert jobs.manager.get(torrent.info_hash) is None  # dormant from the add
+        assert (jobs.state_dir / "torrents" / f"{torrent.info_hash.hex()}.torrent").is_file()
+        port = jobs.manager.shared.listen_port
+        assert port
+        with lt_session(lt) as ses:
+            handle = lt_add(lt, ses, torrent, tmp_path / "lt")
+            await wait_lt(handle, seeding=True, peer=("127.0.0.1", port))
+        assert not same_files(torrent, tmp_path / "dl", tmp_path / "lt")
+        assert jobs.manager.get(torrent.info_hash) is not None  # (woken by the peer)
+        assert jobs.get(job.id).verified_pieces == torrent.num_pieces  # (each piece hashed as served)
+
+
+async def test_a_seed_mode_add_whose_file_is_short_gets_its_session_which_says_so(tmp_path: Path) -> None:
+    torrent = seeds_in(tmp_path, 1)[0]
+    with open(tmp_path / "dl" / "seed0" / "sub" / "b.bin", "r+b") as f:
+        f.truncate(1000)
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), seed_mode=True)
+        assert job.state is not JobState.SEEDING  # not dormant: its session looks, and says why
+        job = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.ERROR)
+        assert job.error is not None and "sub/b.bin" in job.error
+
+
+async def test_a_checked_add_of_complete_data_still_checks_it_in_a_session(tmp_path: Path) -> None:
+    torrent = seeds_in(tmp_path, 1)[0]
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes())
+        assert jobs.manager.get(torrent.info_hash) is not None
+        job = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+        assert job.verified_pieces == torrent.num_pieces

@@ -49,14 +49,15 @@ async def test_a_seed_mode_job_seeds_at_once_reads_nothing_and_keeps_seed_mode_a
     async with JobService(cfg, download_root=root, state_dir=state) as jobs:
         job, created = await jobs.add(torrent.to_bytes(), save_path="x", seed_mode=True)
         assert created
-        with anyio.fail_after(10):
-            while (job := jobs.get(job.id)).state is not JobState.SEEDING:
-                await anyio.sleep(0.01)
-        assert job.progress == 1.0 and job.seed_mode and job.options.seed_mode
-        assert (job.verified_pieces, job.num_pieces) == (0, torrent.num_pieces)
-        assert reads == []  # seeding, and not a byte of the data read
-        session = jobs.manager.get(job.info_hash)
+        # seeding as the add returns, a dormant seed: no session until something asks for it
+        job = jobs.get(job.id)
+        assert job.state is JobState.SEEDING and jobs.manager.get(job.info_hash) is None
+        assert job.progress == 1.0 and job.seed_mode and job.options.seed_mode and job.verified_pieces is None
+        session = await jobs.stream_session(job.id)  # (woken: what a peer asking for it does too)
         assert session is not None
+        await session.wait_ready()
+        assert (jobs.get(job.id).verified_pieces, jobs.get(job.id).num_pieces) == (0, torrent.num_pieces)
+        assert reads == []  # seeding, and not a byte of the data read
         async with session.open_file(0) as f:  # a piece read (for a reader, as for a peer) is verified
             await f.read(10)
         assert jobs.get(job.id).verified_pieces == 1 and reads == [0]
@@ -106,7 +107,7 @@ async def test_our_api_adds_in_seed_mode(tmp_path: Path) -> None:
                 await anyio.sleep(0.02)
                 body = (await api.client.get(f"/api/jobs/{body['id']}")).json()
         assert body["seed_mode"] is True and body["progress"] == 1.0
-        assert (body["verified_pieces"], body["num_pieces"]) == (0, torrent.num_pieces)
+        assert body["verified_pieces"] is None  # (dormant: no session has verified a piece yet)
         r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "ab" * 20,
                                                       "seed_mode": "yes"})
         assert r.status_code == 400 and r.json()["field"] == "seed_mode"

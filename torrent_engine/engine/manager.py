@@ -152,9 +152,9 @@ class TorrentManager:
                           else None)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
-        if persist and isinstance(torrent, Torrent) and metainfo_path is not None:
+        if persist and isinstance(torrent, Torrent):
             try:
-                await anyio.to_thread.run_sync(write_atomic, metainfo_path, torrent.to_bytes())
+                await anyio.to_thread.run_sync(self._save_metainfo, key, torrent)
             except BaseException:
                 self._forget(key)  # (not saved: not added)
                 raise
@@ -163,14 +163,35 @@ class TorrentManager:
         except BaseException:
             self._forget(key)
             raise
-        if persist and resume_path is not None and not resume_path.exists():
-            # the save path must survive a restart even before the first real save; with no file
-            # stamps this placeholder is never trusted, so a restart rechecks whatever is on disk
-            placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)),
-                                     have=b"", num_pieces=0, added_time=int(time.time()),
-                                     seed_mode=seed_mode)
-            await anyio.to_thread.run_sync(save_resume, resume_path, placeholder)
+        if persist:
+            await anyio.to_thread.run_sync(self._save_placeholder, key, save_path, seed_mode)
         return session
+
+    def save_torrent(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
+                     info_hash: bytes | None = None, seed_mode: bool = False) -> None:
+        """Save ``torrent`` in the state folder as ``add`` does, without starting a session: its
+        owner starts one later with ``add_saved`` (the job service's dormant seeds). Blocking
+        file I/O (call it on a worker thread); nothing without a state folder."""
+        key = info_hash or torrent.info_hash
+        self._save_metainfo(key, torrent)
+        self._save_placeholder(key, Path(save_path), seed_mode)
+
+    def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:
+        """(In a worker thread.) The metainfo of a torrent added, in the state folder."""
+        metainfo_path = self._state_file(key, ".torrent")
+        if metainfo_path is not None:
+            write_atomic(metainfo_path, torrent.to_bytes())
+
+    def _save_placeholder(self, key: bytes, save_path: Path, seed_mode: bool) -> None:
+        """(In a worker thread.) A first resume record for a torrent added: the save path must
+        survive a restart even before the first real save; with no file stamps this placeholder
+        is never trusted, so a restart rechecks whatever is on disk (in seed mode: verifies each
+        piece as it is first served)."""
+        resume_path = self._state_file(key, ".resume")
+        if resume_path is not None and not resume_path.exists():
+            placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"",
+                                     num_pieces=0, added_time=int(time.time()), seed_mode=seed_mode)
+            save_resume(resume_path, placeholder)
 
     async def _run_session(self, session: Session, *,
                            task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -29,6 +29,7 @@ from ..policy.picker import DEFAULT_PRIORITY
 from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
+from .dormant import wanted_files_there
 from .incomplete import download_path_for
 from .lifecycle import JobLifecycle, session_setup
 from .model import (
@@ -244,10 +245,14 @@ class JobAdder:
             self.run.queue.ranked_last(rec, order_before)
         self.run.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
+        dormant = False  # (a seed added in seed mode: no session until a peer asks for it)
         try:
             try:
-                await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
-                                       setup=session_setup(rec), seed_mode=seed_mode)
+                if isinstance(torrent, Torrent) and self._may_sleep_at_add(rec):
+                    dormant = await anyio.to_thread.run_sync(self._save_if_there, rec, torrent)
+                if not dormant:
+                    await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
+                                               setup=session_setup(rec), seed_mode=seed_mode)
             except BaseException as exc:
                 self.run.queue.held.discard(rec.id)
                 self.run.claims.release(rec.id)
@@ -264,7 +269,10 @@ class JobAdder:
                 raise
             with anyio.CancelScope(shield=True):
                 self.run.queue.held.discard(rec.id)
-                await self.run.manager.remove(rec.info_hash)
+                if dormant:
+                    await anyio.to_thread.run_sync(self.run.manager.forget_saved, rec.info_hash)
+                else:
+                    await self.run.manager.remove(rec.info_hash)
                 await anyio.to_thread.run_sync(self.run.remove_files, rec)
                 self.run.claims.release(rec.id)
                 self.run.jobs.discard(rec)
@@ -274,6 +282,11 @@ class JobAdder:
             self.run.busy.discard(rec.id)
             refusal = self.run.starting.pop(rec.id, None)
         self.run.events.publish(JobAdded(info_hash=rec.info_hash, job=self.run.snapshot(rec)))
+        if dormant:  # complete, as seed mode takes it: it seeds from its record
+            rec.done_size = rec.total_size
+            self.run.set_state(rec, JobState.SEEDING)
+            await self.run.seeds.add(rec)
+            self.run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
         if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
             self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
@@ -282,6 +295,28 @@ class JobAdder:
         # leaves a torrent without a job, which the next start stops; the add had not returned)
         await self.run.save(rec)
         return rec
+
+    def _may_sleep_at_add(self, rec: JobRecord) -> bool:
+        """Whether ``rec``, being added, may be a dormant seed from the start: added in seed mode
+        (its data is there, its owner says: libtorrent's ``seed_mode``), not paused, given no peer
+        to dial, saving where its files are (no incomplete folder), in a service whose state
+        folder keeps its torrent, and as ``may_sleep`` would judge it once seeding (its files are
+        looked at next, with the writes: ``_save_if_there``)."""
+        o, manager = rec.options, self.run.manager
+        return (o.seed_mode and not o.paused and not o.peers and o.download_path is None
+                and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
+                and manager.saved_metainfo_path(rec.info_hash) is not None
+                and not self.run.queue.judges(rec))
+
+    def _save_if_there(self, rec: JobRecord, torrent: Torrent) -> bool:
+        """(In a worker thread.) When every file ``rec`` wants is there at its full size: its
+        torrent saved in the state folder as an add saves it (a session starts from it when a
+        peer asks), and True; else nothing written, and False (its session starts now, and
+        says what is missing)."""
+        if not wanted_files_there(rec):
+            return False
+        self.run.manager.save_torrent(torrent, rec.options.data_path, seed_mode=True)
+        return True
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be

@@ -22,10 +22,12 @@ import heapq
 import itertools
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -266,3 +268,21 @@ def _tiers(rec: JobRecord) -> list[list[str]]:
     if rec.tracker_tiers is not None:
         return [tier for tier in rec.tracker_tiers if tier]
     return [[url] for url in rec.trackers or ()]
+
+
+def wanted_files_there(rec: JobRecord) -> bool:
+    """(Blocking: a stat a file.) Whether each file the seed ``rec`` wants is at its save path
+    at its full size, as its record says."""
+    assert rec.file_paths is not None and rec.file_sizes is not None
+    root = Path(rec.options.data_path)
+    pads = set(rec.pad_files)
+    priorities = rec.file_priorities or [1] * len(rec.file_paths)
+    for i, (path, size) in enumerate(zip(rec.file_paths, rec.file_sizes, strict=False)):
+        if i in pads or (i < len(priorities) and priorities[i] <= 0):
+            continue
+        try:
+            if os.stat(root.joinpath(*path)).st_size != size:
+                return False
+        except OSError:
+            return False
+    return True

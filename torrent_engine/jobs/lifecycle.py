@@ -215,6 +215,18 @@ class JobLifecycle:
         return (rec.state not in FINISHED_STATES and self.jobs.is_active(rec) and rec.id not in self.busy
                 and self.manager.get(rec.info_hash) is None)
 
+    def may_sleep(self, rec: JobRecord) -> bool:
+        """Whether the running job ``rec`` may be a dormant seed as its record says: complete
+        and seeding, not stopped by an error, not waiting to move out of its incomplete folder
+        (in seed mode too: its session, once woken, verifies each piece as it is first served),
+        not judged by the queue (which weighs the sessions it lets run), in a service that
+        seeds (its files are looked at by the caller: ``dormant.wanted_files_there``)."""
+        return (self.manager.config.seed and rec.state is JobState.SEEDING and rec.completed_at is not None
+                and rec.error is None and rec.options.download_path is None
+                and rec.file_paths is not None and rec.file_sizes is not None
+                and rec.total_size > 0 and rec.done_size >= rec.total_size
+                and not self.queue.judges(rec) and rec.id not in self.queue.held)
+
     def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
         move, at a start) starts paused, as the record and the queue say (the session it

@@ -11,8 +11,6 @@ forgotten, never started.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -21,6 +19,7 @@ from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from .claims import claimed_paths
+from .dormant import wanted_files_there
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, SavePathError
 from .paths import confine
@@ -44,7 +43,7 @@ class Restorer:
         runs = [r for r in unfinished if not r.options.paused and r.id not in self.run.queue.held]
         # the complete seeds that may stay dormant (their files and saved torrent looked at in
         # that hop too: one whose files are gone starts, and stops saying so, as before)
-        seeds = [r for r in runs if self._may_sleep(r)]
+        seeds = [r for r in runs if self.run.may_sleep(r)]
         metainfo, sleeping = await anyio.to_thread.run_sync(_read_and_tidy, self.run.manager, known, runs,
                                                             seeds)
         self.run.leases.forgive_downtime(self.run.clock())
@@ -108,20 +107,6 @@ class Restorer:
             self.run.sync(rec)
 
 
-    def _may_sleep(self, rec: JobRecord) -> bool:
-        """Whether the running job ``rec`` may stay a dormant seed as its record says: complete
-        and seeding, not stopped by an error, not waiting to move out of its incomplete folder
-        (in seed mode too: its session, once woken, verifies each piece as it is first served),
-        not judged by the queue (which weighs the sessions it lets run), in a service that
-        seeds (its files are looked at next: ``_files_there``)."""
-        run = self.run
-        return (run.manager.config.seed and rec.state is JobState.SEEDING and rec.completed_at is not None
-                and rec.error is None and rec.options.download_path is None
-                and rec.file_paths is not None and rec.file_sizes is not None
-                and rec.total_size > 0 and rec.done_size >= rec.total_size
-                and not run.queue.judges(rec) and rec.id not in run.queue.held)
-
-
 def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecord],
                    seeds: list[JobRecord]) -> tuple[dict[str, Torrent], set[str]]:
     """(In a worker thread.) Forget the torrents saved for no unfinished job (``known``: their
@@ -151,21 +136,9 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
 
 def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
     """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
-    saved torrent and resume data, and each file it wants at its full size (a stat each: the
-    session that wakes checks them as any start does, by size and mtime)."""
+    saved torrent and resume data, and each file it wants at its full size (the session that
+    wakes checks them as any start does, by size and mtime)."""
     metainfo, resume = manager.saved_metainfo_path(rec.info_hash), manager.saved_resume_path(rec.info_hash)
     if metainfo is None or resume is None or not metainfo.is_file() or not resume.is_file():
         return False
-    assert rec.file_paths is not None and rec.file_sizes is not None
-    root = Path(rec.options.data_path)
-    pads = set(rec.pad_files)
-    priorities = rec.file_priorities or [1] * len(rec.file_paths)
-    for i, (path, size) in enumerate(zip(rec.file_paths, rec.file_sizes, strict=False)):
-        if i in pads or (i < len(priorities) and priorities[i] <= 0):
-            continue
-        try:
-            if os.stat(root.joinpath(*path)).st_size != size:
-                return False
-        except OSError:
-            return False
-    return True
+    return wanted_files_there(rec)
