@@ -327,3 +327,49 @@ async def test_a_checked_add_of_complete_data_still_checks_it_in_a_session(tmp_p
         assert jobs.manager.get(torrent.info_hash) is not None
         job = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
         assert job.verified_pieces == torrent.num_pieces
+
+
+async def test_a_seed_added_in_seed_mode_is_announced_started_once_and_stopped_at_the_stop(
+        tmp_path: Path) -> None:
+    async with tracker() as (t, url):
+        torrent = seeds_in(tmp_path, 1, trackers=(url,))[0]
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            job, _ = await jobs.add(torrent.to_bytes(), seed_mode=True)
+            await wait_for(lambda: t.of(torrent), lambda events: events == ["started"])
+            assert jobs.manager.get(torrent.info_hash) is None
+            shown = await wait_for(lambda: jobs.get(job.id).trackers,
+                                   lambda trs: trs and trs[0].status == "working")
+            assert [tr.url for tr in shown] == [url]
+        assert t.of(torrent) == ["started", "stopped"]
+
+
+async def test_a_list_of_dormant_seeds_reads_no_metainfo_and_shows_their_torrents_facts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A seedbox lists 10 000 dormant seeds a second: their size, private flag and trackers
+    come from their records, not from 10 000 .torrent files read on the loop and kept.)"""
+    url = "http://127.0.0.1:9/announce"
+    torrents = [create_torrent(make_payload(tmp_path / "downloads", FILES, seed=i, name=f"seed{i}"),
+                               piece_length=16 * 1024, trackers=(url,), private=i == 1) for i in range(2)]
+    async with running_api(tmp_path) as api:
+        await seeding(api.service, torrents)
+    reads: list[Path] = []
+    import torrent_engine.engine.manager as manager_module
+    real = manager_module.load_saved_metainfo
+
+    def counted(path: Path) -> Torrent:
+        reads.append(path)
+        return real(path)
+
+    for module in ("lifecycle", "edits", "dormant"):  # (wherever the job layer reads a saved torrent)
+        monkeypatch.setattr(f"torrent_engine.jobs.{module}.load_saved_metainfo", counted, raising=False)
+    async with running_api(tmp_path) as api:
+        assert all(api.service.manager.get(t.info_hash) is None for t in torrents)  # dormant
+        for _ in range(2):
+            qb = {t["hash"]: t for t in (await api.client.get("/api/v2/torrents/info")).json()}
+            for torrent in torrents:
+                shown = qb[torrent.info_hash.hex()]
+                assert (shown["total_size"], shown["private"]) == (torrent.total_length, torrent.private)
+                assert "tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce" in shown["magnet_uri"]
+            maindata = (await api.client.get("/api/v2/sync/maindata")).json()
+            assert len(maindata["torrents"]) == 2
+        assert reads == []

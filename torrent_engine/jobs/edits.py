@@ -11,13 +11,14 @@ from collections.abc import Iterable
 
 import anyio
 
+from ..engine.manager import load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from ..storage.paths import real_path
 from ..storage.rename import move_files
 from .claims import claimed_paths
 from .lifecycle import JobLifecycle
-from .model import Job, JobConflict, JobNotFound
+from .model import Job, JobConflict, JobNotFound, TorrentFacts
 from .renames import check_path, plan_rename
 from .trackers import Tiers, check_tiers, flat
 from .validate import check_peers
@@ -40,6 +41,34 @@ class JobEdits:
         if session is None and self.run.dormant(rec):
             return self.run.saved_metainfo(rec)
         return session.torrent if session is not None and session.has_metadata else None
+
+    def torrent_facts(self, job_id: str) -> TorrentFacts | None:
+        """What a list shows of the job's torrent (``TorrentFacts``), from its running session
+        or its record, never read from disk for a list (None before a magnet's metadata). A
+        record written before it kept them reads the saved metainfo once (not kept: a dormant
+        seed's metainfo stays on disk), and keeps what it says."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self.run.session_of(rec)
+        if session is not None and session.has_metadata:
+            facts = TorrentFacts.of(session.torrent)
+            if rec.tracker_tiers is None:
+                return facts
+            return dataclasses.replace(facts, trackers=tuple(tuple(tier) for tier in rec.tracker_tiers))
+        if rec.file_sizes is None:
+            return None
+        if rec.torrent_length is None or rec.private is None:
+            path = self.run.manager.saved_metainfo_path(rec.info_hash)
+            try:
+                torrent = load_saved_metainfo(path) if path is not None else None
+            except (TorrentEngineError, OSError):
+                torrent = None
+            if torrent is None:
+                return None
+            rec.torrent_length, rec.private = torrent.total_length, torrent.private
+        tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
+        return TorrentFacts(rec.torrent_length, rec.private, tuple(tuple(tier) for tier in tiers))
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""

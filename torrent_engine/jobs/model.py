@@ -15,10 +15,12 @@ from ..events import Event
 from ..jsonvalue import JSON, JSONValue
 
 if TYPE_CHECKING:
+    from ..formats.metainfo import Torrent
     from .autorun import ProgramRun
 
 __all__ = [
     "FINISHED_STATES",
+    "TorrentFacts",
     "InvalidJobRequest",
     "Job",
     "JobAdded",
@@ -169,6 +171,22 @@ def _opt_float(value: object) -> float | None:
     if not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a number, got {type(value).__name__}")
     return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentFacts:
+    """What a list shows of a job's torrent beyond the job itself, read from the job's record
+    (no metainfo read: a seedbox lists thousands of dormant seeds): the size of its piece space
+    (pad files and alignment too), its BEP 27 private flag, and its own trackers by tier."""
+
+    total_length: int
+    private: bool
+    trackers: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, torrent: Torrent) -> TorrentFacts:
+        """The facts of a metainfo at hand (a running session's)."""
+        return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers))
 
 
 @dataclass(frozen=True, slots=True)

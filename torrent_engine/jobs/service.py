@@ -49,6 +49,7 @@ from .model import (
     PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
+    TorrentFacts,
 )
 from .news import EngineNews
 from .organise import Organiser
@@ -587,6 +588,11 @@ class JobService:
     def metainfo(self, job_id: str) -> Torrent | None:
         """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
         return self._edits.metainfo(job_id)
+
+    def torrent_facts(self, job_id: str) -> TorrentFacts | None:
+        """What a list shows of the job's torrent: its piece space's size, private flag and
+        trackers, from its session or its record (None before a magnet's metadata)."""
+        return self._edits.torrent_facts(job_id)
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""

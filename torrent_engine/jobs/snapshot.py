@@ -188,6 +188,7 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     rec.file_paths = [rec.renamed.get(i) or list(f.path) for i, f in enumerate(files)]
     rec.file_sizes = [f.length for f in files]
     rec.pad_files = [i for i, f in enumerate(files) if f.pad]
+    rec.torrent_length, rec.private = torrent.total_length, torrent.private
     if rec.file_priorities is None or len(rec.file_priorities) != len(files):
         rec.file_priorities = selected_priorities(rec, torrent)
     rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)

@@ -95,6 +95,10 @@ class JobRecord:
     # path): the owner of that fact; ``file_paths`` shows it applied
     renamed: dict[int, list[str]] = field(default_factory=dict)
     tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
+    # what lists show of its torrent (``TorrentFacts``), learnt with its files (None: not yet, or a
+    # record written before they were kept)
+    torrent_length: int | None = None
+    private: bool | None = None
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -120,6 +124,7 @@ class JobRecord:
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
+            "torrent_length": self.torrent_length, "private": self.private,
         }
 
     @classmethod
@@ -161,6 +166,7 @@ class JobRecord:
             file_done = d.get("file_done")
             trackers = d.get("trackers")
             tiers = d.get("tracker_tiers")
+            length, private = d.get("torrent_length"), d.get("private")
             return cls(
                 id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
                 options=options, state=JobState(d["state"]), created_at=float(d["created_at"]),
@@ -185,7 +191,9 @@ class JobRecord:
                 trackers=None if trackers is None else [_str(u) for u in trackers],
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
                 renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
-                tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers])
+                tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers],
+                torrent_length=None if length is None else int(length),
+                private=None if private is None else bool(private))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

@@ -407,7 +407,7 @@ class QbittorrentApi:
     def _record(self, job: Job, settings: ServiceSettings) -> QbtRecord:
         """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
         is kept and its JSON written as it is, past the answers' own conversion)."""
-        return qt_record(torrent_record(job, settings, self._torrent(job)))
+        return qt_record(torrent_record(job, settings, self.service.torrent_facts(job.id)))
 
     async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""

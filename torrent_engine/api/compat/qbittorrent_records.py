@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT, JobPeer
+from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
 from ...jsonvalue import JSON
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
@@ -209,18 +209,19 @@ def content_path(job: Job) -> str:
     return ""
 
 
-def magnet_uri(job: Job, torrent: Torrent | None) -> str:
+def magnet_uri(job: Job, facts: TorrentFacts | None) -> str:
     """The job's magnet link (its own when it was added by one)."""
     if job.source.startswith("magnet:"):
         return job.source
     parts = [f"xt=urn:btih:{job.info_hash}", "dn=" + quote(job.name, safe="")]
-    if torrent is not None:
-        parts.extend("tr=" + quote(url, safe="") for tier in torrent.trackers for url in tier)
+    if facts is not None:
+        parts.extend("tr=" + quote(url, safe="") for tier in facts.trackers for url in tier)
     return "magnet:?" + "&".join(parts)
 
 
-def torrent_record(job: Job, settings: ServiceSettings, torrent: Torrent | None) -> QbtRecord:
-    """One entry of ``torrents/info`` (and of ``sync/maindata``)."""
+def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | None) -> QbtRecord:
+    """One entry of ``torrents/info`` (and of ``sync/maindata``): the job, and what a list shows
+    of its torrent (``torrent``: read from its record, never from disk)."""
     eta = INFINITE_ETA if job.eta is None else int(job.eta)
     ratio_limit = share_limit_out(job.features.ratio_limit)
     time_limit = seeding_time_limit_out(job.features.seeding_time_limit)
@@ -326,7 +327,7 @@ def matches(record: Mapping[str, Scalar], status: str) -> bool:
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
                       states: list[int] | None) -> QbtRecord:
     """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata)."""
-    record = torrent_record(job, settings, torrent)
+    record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
     elapsed = max(0.0, job.updated_at - job.created_at)
     return {
         "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",

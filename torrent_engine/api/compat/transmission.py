@@ -52,7 +52,7 @@ from ...jobs import (
 )
 from ...jobs.features import features_from
 from ...jobs.incomplete import shown_folder
-from ...jobs.model import NO_LIMIT, JobPeer, JobTracker
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.paths import confine
 from ...jobs.peerlimits import check_job_peers
 from ...jobs.queue import effective, share_limit_reached
@@ -470,7 +470,7 @@ class TransmissionRpc:
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
                                                   - job.created_at)),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
-            "magnetLink": lambda: magnet_uri(job, torrent),
+            "magnetLink": lambda: magnet_uri(job, TorrentFacts.of(torrent) if torrent is not None else None),
             "comment": lambda: (torrent.comment or "") if torrent else "",
             "creator": lambda: (torrent.created_by or "") if torrent else "",
             "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
