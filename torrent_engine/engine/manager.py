@@ -281,6 +281,17 @@ class TorrentManager:
         for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", stale)
 
+    def saved_files(self) -> set[str]:
+        """The names of the files in the state folder's ``torrents/`` (``<info-hash>.torrent``,
+        ``.resume``): one listing, for an owner that looks for many (blocking: a worker thread)."""
+        if self.config.state_dir is None:
+            return set()
+        folder = Path(self.config.state_dir) / "torrents"
+        try:
+            return set(os.listdir(folder))
+        except FileNotFoundError:
+            return set()
+
     def saved(self) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
         resume data is saved in the state folder (blocking: call it on a worker thread)."""

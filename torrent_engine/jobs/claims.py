@@ -93,10 +93,15 @@ class PathClaims:
 
 
 def _folders(path: str) -> list[str]:
-    """The folders above ``path``, innermost first (the file system's root left out)."""
+    """The folders above ``path``, innermost first (the file system's root left out). (By the
+    separators, not ``os.path.dirname`` a level: a start claims every file of 10 000 jobs.)"""
     out: list[str] = []
-    parent = os.path.dirname(path)
-    while parent and parent != os.path.dirname(parent):
-        out.append(parent)
-        parent = os.path.dirname(parent)
+    end = path.rfind(os.sep)
+    while end > 0:
+        while end > 1 and path[end - 1] == os.sep:  # ("a//b": one folder, "a")
+            end -= 1
+        if path[end - 1] == os.sep:  # (only the root is left)
+            break
+        out.append(path[:end])
+        end = path.rfind(os.sep, 0, end)
     return out

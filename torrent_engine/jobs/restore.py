@@ -72,12 +72,12 @@ class Restorer:
                                     f"its save path {rec.options.data_path} is outside the download root")
                 continue
             if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
-                clash = self.run.overlap(f"job {rec.id} ({rec.name})", rec.id, claimed_paths(
-                    rec.options.data_path, rec.file_paths, rec.pad_files))
+                paths = claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files)
+                clash = self.run.overlap(f"job {rec.id} ({rec.name})", rec.id, paths)
                 if clash is not None:
                     await self.run.end_job(rec, JobState.FAILED, clash.reason)
                     continue
-                self.run.claim(rec)
+                self.run.claims.claim(rec.id, paths)
             if rec.options.client is not None and rec.options.client not in self.run.leases:
                 await self.run.client_gone(rec)
                 continue
@@ -119,7 +119,8 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
             log.warning("torrent %s saved in the state folder has no unfinished job: forgetting it",
                         key.hex())
             manager.forget_saved(key)
-    sleeping = {rec.id for rec in seeds if _files_there(manager, rec)}
+    saved = manager.saved_files()
+    sleeping = {rec.id for rec in seeds if _files_there(saved, rec)}
     out: dict[str, Torrent] = {}
     for rec in runs:
         if rec.id in sleeping:
@@ -134,11 +135,10 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
     return out, sleeping
 
 
-def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
+def _files_there(saved: set[str], rec: JobRecord) -> bool:
     """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
-    saved torrent and resume data, and each file it wants at its full size (the session that
-    wakes checks them as any start does, by size and mtime)."""
-    metainfo, resume = manager.saved_metainfo_path(rec.info_hash), manager.saved_resume_path(rec.info_hash)
-    if metainfo is None or resume is None or not metainfo.is_file() or not resume.is_file():
-        return False
-    return wanted_files_there(rec)
+    saved torrent and resume data (``saved``: the state folder's file names, one listing for
+    every job), and each file it wants at its full size (the session that wakes checks them as
+    any start does, by size and mtime)."""
+    return (f"{rec.info_hash}.torrent" in saved and f"{rec.info_hash}.resume" in saved
+            and wanted_files_there(rec))
