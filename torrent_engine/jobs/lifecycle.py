@@ -310,12 +310,11 @@ class JobLifecycle:
             if mark.view is None:
                 mark.view = record_job(rec, self.tracker_news.get(rec.id))
             return self._decorate(rec, mark.view, seeding_time_step)
-        job = record_job(rec, self.tracker_news.get(rec.id))
-        if not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN:
-            # (its torrent is not loaded yet, its data not vouched for: qBittorrent shows such a
-            # torrent checkingResumeData; the record's "seeding" would be a claim)
-            job = dataclasses.replace(job, state=JobState.CHECKING)
-        return self._decorate(rec, job)
+        # (not started yet, its torrent not loaded, its data not vouched for: qBittorrent shows
+        # such a torrent checkingResumeData; the record's "seeding" would be a claim)
+        starting = not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN
+        return self._decorate(rec, record_job(rec, self.tracker_news.get(rec.id),
+                                              state=JobState.CHECKING if starting else None))
 
     def _decorate(self, rec: JobRecord, job: Job, seeding_time_step: float = 0.0) -> Job:
         """The snapshot with the record's features, queue position, seeding time and ratio; the

@@ -104,10 +104,12 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0)
 
 
-def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None) -> Job:
+def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
+               state: JobState | None = None) -> Job:
     """A job without a running session (paused since the last start, a dormant seed, or
     finished): what its record says (per-file progress as saved, or whole/none when the record
-    has none); ``heard``: what its trackers said last (a dormant seed is announced)."""
+    has none); ``heard``: what its trackers said last (a dormant seed is announced); ``state``:
+    the state shown instead of the record's."""
     done = rec.state is JobState.COMPLETED
     files: tuple[JobFile, ...] = ()
     if rec.file_paths is not None and rec.file_sizes is not None:
@@ -130,8 +132,9 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None) ->
     if rec.state in FINISHED_STATES:
         trackers = ()
     return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
-               state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
-               completed_at=rec.completed_at, progress=progress, total_size=rec.total_size,
+               state=rec.state if state is None else state, created_at=rec.created_at,
+               updated_at=rec.updated_at, completed_at=rec.completed_at, progress=progress,
+               total_size=rec.total_size,
                done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,

@@ -119,9 +119,11 @@ def qt_json(value: JSON) -> JSON:
 
 
 def qt_record(record: QbtRecord) -> QbtRecord:
-    """``qt_json`` of a flat record."""
-    return {k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53 else v
-            for k, v in record.items()}
+    """``qt_json`` of a flat record (in place: each whole float an int)."""
+    for k, v in record.items():
+        if v.__class__ is float and v.is_integer() and abs(v) < 2 ** 53:
+            record[k] = int(v)
+    return record
 
 
 def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
