@@ -150,10 +150,3 @@ def delete_job_files(save_path: Path, relative_paths: Iterable[Sequence[str]], *
             pass
     return removed
 
-
-def remove_quietly(path: Path) -> None:
-    """Remove ``path`` if it is there; ignore errors."""
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
