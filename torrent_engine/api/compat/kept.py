@@ -17,9 +17,12 @@ from ...jsonvalue import JSON
 R = TypeVar("R", bound=Mapping[str, JSON])  # a dialect's record of a job
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # (json.dumps makes one a call)
+
+
 def encode(value: object) -> bytes:
     """JSON as the dialects answer it (UTF-8, no spaces)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 class Kept(Generic[R]):
