@@ -313,8 +313,9 @@ class JobLifecycle:
         # (not started yet, its torrent not loaded, its data not vouched for: qBittorrent shows
         # such a torrent checkingResumeData; the record's "seeding" would be a claim)
         starting = not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN
-        return self._decorate(rec, record_job(rec, self.tracker_news.get(rec.id),
-                                              state=JobState.CHECKING if starting else None))
+        self.sleepers.fold(rec)
+        return record_job(rec, self.tracker_news.get(rec.id), state=JobState.CHECKING if starting else None,
+                          queue_position=self.queue.rank(rec.id))  # (made anew each time: shown at once)
 
     def _decorate(self, rec: JobRecord, job: Job, seeding_time_step: float = 0.0) -> Job:
         """The snapshot with the record's features, queue position, seeding time and ratio; the

@@ -16,6 +16,7 @@ from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session.state_table import State
 from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
+from .queue import share_ratio
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -105,11 +106,13 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
 
 
 def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
-               state: JobState | None = None) -> Job:
+               state: JobState | None = None, queue_position: int | None = None) -> Job:
     """A job without a running session (paused since the last start, a dormant seed, or
     finished): what its record says (per-file progress as saved, or whole/none when the record
     has none); ``heard``: what its trackers said last (a dormant seed is announced); ``state``:
-    the state shown instead of the record's."""
+    the state shown instead of the record's; ``queue_position``: given, the view is made as the
+    service shows it at once (``JobLifecycle._decorate``'s: its renamed name, features, place in
+    the queue, seeding time, ratio and number), not made and then copied with them."""
     done = rec.state is JobState.COMPLETED
     files: tuple[JobFile, ...] = ()
     if rec.file_paths is not None and rec.file_sizes is not None:
@@ -131,14 +134,18 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                      for n, tier in enumerate(tiers) for url in tier)
     if rec.state in FINISHED_STATES:
         trackers = ()
-    return Job(id=rec.id, info_hash=rec.info_hash, name=rec.name, source=rec.source, options=rec.options,
+    done_size = rec.total_size if done else rec.done_size
+    shown = queue_position is not None  # (made as the service shows it: see the docstring)
+    name = (rec.features.rename or rec.name) if shown else rec.name
+    return Job(id=rec.id, info_hash=rec.info_hash, name=name, source=rec.source, options=rec.options,
                state=rec.state if state is None else state, created_at=rec.created_at,
-               updated_at=rec.updated_at, completed_at=rec.completed_at, progress=progress,
-               total_size=rec.total_size,
-               done_size=rec.total_size if done else rec.done_size, downloaded=rec.downloaded,
+               updated_at=rec.updated_at, completed_at=rec.completed_at,
+               progress=progress, total_size=rec.total_size, done_size=done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
-               result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode)
+               result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
+               features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
+               ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,
