@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_libtorrent
 from tests.integration.test_jobs_dormant_seeds import seeding, seeds_in, service, tracker, wait_for
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
-from torrent_engine.jobs import JobService, JobState, JobStateChanged
+from torrent_engine.jobs import JobFeatures, JobService, JobState, JobStateChanged
 
 from .helpers import same_files
 
@@ -108,3 +108,15 @@ async def test_a_seed_never_goes_dormant_with_dormant_after_zero(tmp_path: Path)
         session = jobs.manager.get(torrent.info_hash)
         await anyio.sleep(2.5)  # (with dormant_after=0.3 it would have gone by now)
         assert session is not None and jobs.manager.get(torrent.info_hash) is session
+
+
+async def test_a_seed_gone_dormant_still_stops_at_its_seeding_time_limit(tmp_path: Path) -> None:
+    torrent = seeds_in(tmp_path, 1)[0]
+    async with service(tmp_path, dormant_after=SOON) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), features=JobFeatures(seeding_time_limit=6))
+        await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
+        await wait_for(lambda: has_session(jobs, torrent.info_hash), lambda has: not has)
+        assert jobs.get(job.id).state is JobState.SEEDING  # (dormant before its limit)
+        stopped = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is not JobState.SEEDING)
+        assert stopped.state is JobState.PAUSED and stopped.seeding_time >= 6
+        assert not has_session(jobs, torrent.info_hash)  # (paused from its record, as it slept)

@@ -247,6 +247,8 @@ class JobLifecycle:
                         log.debug("job %s: %s", rec.id, exc)
                         return
                     self.refresh_counters(rec, session)  # (what it served until it stopped)
+                    if not self.running:  # (the service stops: its dormant seeds gave the listener back)
+                        return
                     await self.seeds.add(rec, announced)
                     log.info("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
                     if self.writer.changed(rec, self.clock()):
