@@ -10,7 +10,10 @@ torrents are added first and left out (imports, the listener, the first worker t
 the process's RSS is read, the N are added, and once every job seeds and the tasks settled
 (each session saved its resume data, its loops went idle) RSS is read again: the delta over N
 is the cost of one idle seeding torrent. The asyncio tasks alive per torrent are counted too.
-``--work DIR`` keeps the generated torrents and data for the next run.
+``--work DIR`` keeps the generated torrents and data for the next run. ``--checked`` adds them
+without seed mode (each hashed in a session, which then seeds: a completed download's case);
+``--dormant-after S`` sets ``Config.dormant_after`` (default 0 here: sessions kept) and, above 0,
+waits until every session went dormant before reading RSS.
 
 The reference is the same script run from another tree (``PYTHONPATH=OTHER python
 OTHER/bench/bench_idle_memory.py``, with this file copied there if it has none), alternated:
@@ -47,10 +50,11 @@ def rss_kib() -> int:
     raise SystemExit("no VmRSS in /proc/self/status")
 
 
-async def settle(jobs: JobService, count: int, timeout: float = 600.0) -> None:
-    """Until ``count`` jobs seed, then until the number of tasks stays put for 3 s."""
+async def settle(jobs: JobService, count: int, timeout: float = 600.0, *, dormant: bool = False) -> None:
+    """Until ``count`` jobs seed (``dormant``: and have no session), then until the number of
+    tasks stays put for 3 s."""
     deadline = time.monotonic() + timeout
-    while len(jobs.list(JobState.SEEDING)) < count:
+    while len(jobs.list(JobState.SEEDING)) < count or (dormant and jobs.manager.sessions):
         if time.monotonic() > deadline:
             states = sorted({j.state for j in jobs.list()})
             raise SystemExit(f"not all seeding after {timeout:.0f} s: {states}")
@@ -78,15 +82,17 @@ async def run(args: argparse.Namespace) -> None:
         data, files = make_torrents(work, args.warm + args.torrents)
         blobs = [f.read_bytes() for f in files]
         config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
-                        lsd_enabled=False, tracker_enabled=False, seed=True, state_dir=state)
+                        lsd_enabled=False, tracker_enabled=False, seed=True, state_dir=state,
+                        dormant_after=args.dormant_after)
+        dormant = args.dormant_after > 0
         async with JobService(config, download_root=data, state_dir=state) as jobs:
-            options = AddOptions(save_path=str(data), seed_mode=True)
+            options = AddOptions(save_path=str(data), seed_mode=not args.checked)
             await add(jobs, blobs[:args.warm], options, args.batch)
-            await settle(jobs, args.warm)
+            await settle(jobs, args.warm, dormant=dormant)
             gc.collect()
             rss0, tasks0 = rss_kib(), len(asyncio.all_tasks())
             await add(jobs, blobs[args.warm:], options, args.batch)
-            await settle(jobs, args.warm + args.torrents)
+            await settle(jobs, args.warm + args.torrents, dormant=dormant)
             gc.collect()
             rss1, tasks1 = rss_kib(), len(asyncio.all_tasks())
         n = args.torrents
@@ -101,6 +107,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--warm", type=int, default=20)
     p.add_argument("--work", default="")
+    p.add_argument("--checked", action="store_true")
+    p.add_argument("--dormant-after", type=float, default=0.0)
     asyncio.run(run(p.parse_args()))
 
 

@@ -124,6 +124,11 @@ class Config:
     max_failures_before_ban: int = 2  # a peer that sent data of this many failed pieces is banned
     # Seeding.
     seed: bool = True
+    # The job service: a seed whose session has been quiet this many seconds (no peer, no
+    # transfer, no reader open) goes dormant, its session stopped without telling its trackers
+    # (they go on hearing of it from the dormant seeds' announcer) until a peer asks for it.
+    # 0 = a seed keeps its session until the service stops.
+    dormant_after: float = 300.0
     # The job service's download slots (its queue: ``JobService``, the daemon's --max-active):
     # at most this many jobs download at once, the others wait queued; seeding ones do not count.
     # 0 = no queue. A ``TorrentManager`` holds no torrent back: it runs what it is given.
@@ -190,6 +195,7 @@ class Config:
             _check_port(name, getattr(self, name), allow_zero=True)
         for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads"):
             _check_number(name, getattr(self, name), minimum=0)
+        _check_number("dormant_after", self.dormant_after, minimum=0)
         for name in ("download_rate_limit", "upload_rate_limit"):
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
         for name in ("min_request_queue", "initial_request_queue", "max_request_queue",

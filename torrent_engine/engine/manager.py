@@ -28,6 +28,7 @@ from ..events import EventBus
 from ..formats.bencode import decode_with_spans
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..net.tracker.coordinator import TrackerMemory
 from ..session import Session, SessionSetup, SessionStatus
 from ..storage.paths import real_path
 from ..storage.resume import ResumeData, remove_stale_temp_files, save_resume, write_atomic
@@ -240,6 +241,18 @@ class TorrentManager:
             raise SessionError(f"no torrent {key.hex()} in this manager")
         await session.stop()
         self._forget(key)
+
+    async def suspend(self, info_hash: bytes | str) -> tuple[tuple[TrackerMemory, ...], float]:
+        """As ``unload``, but no tracker is told ``stopped`` (``Session.suspend``): what its
+        trackers know of the torrent, and in how many seconds its next announce is due, for
+        whoever announces it from now on (and for its next session: ``SessionSetup.announced``)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        session = self._sessions.get(key)
+        if session is None:
+            raise SessionError(f"no torrent {key.hex()} in this manager")
+        handed = await session.suspend()
+        self._forget(key)
+        return handed
 
     def forget_resume(self, info_hash: bytes | str) -> None:
         """Remove the saved resume data of a torrent that has no session: started again, it

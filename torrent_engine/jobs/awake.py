@@ -3,13 +3,16 @@
 A job whose session has news is awake; one where nothing moves (seeding or paused, no peer, no
 rate) falls quiet and costs nothing per tick until news of its session wakes it (or its share
 time limit comes), so 10 000 idle seeds are not 10 000 steps a second. The seeding time of a
-quiet seed is counted when it wakes, from the seeding clock the rounds advance.
+quiet seed is counted when it wakes, from the seeding clock the rounds advance. A quiet seed
+that may sleep is given the time when it goes dormant (``Config.dormant_after`` after it fell
+quiet): still quiet then, its session is suspended (``dormant_due``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
+import math
 from collections.abc import Callable
 
 from .model import Job, JobState
@@ -24,6 +27,7 @@ class Quiet:
     since: float  # the seeding clock when its seeding time was last counted (``Sleepers.fold``)
     complete: bool  # every wanted piece verified, as its session said when it went quiet
     view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
+    dormant_at: float = math.inf  # when its session is suspended if it is still quiet (inf: never)
 
 
 class Sleepers:
@@ -35,6 +39,8 @@ class Sleepers:
         self.seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
         # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
         self._deadlines: list[tuple[float, str]] = []
+        # (time, job id) when a quiet seed goes dormant, if it is still quiet since
+        self._dormant: list[tuple[float, str]] = []
 
     def moving(self, table: JobTable, runs: Callable[[JobRecord], bool]) -> list[JobRecord]:
         """The awake jobs of ``table`` whose session ``runs`` (what the timers walk); the others
@@ -72,13 +78,37 @@ class Sleepers:
                 rec.seeding_time += self.seeding_clock - mark.since
             mark.since = self.seeding_clock
 
-    def fall_quiet(self, rec: JobRecord, complete: bool, time_left: float | None) -> None:
+    def fall_quiet(self, rec: JobRecord, complete: bool, time_left: float | None,
+                   dormant_at: float | None = None) -> None:
         """``rec`` leaves the timers' walk (nothing of it moves: the caller judged so).
-        ``time_left``: seeding seconds until its share time limit (it wakes then)."""
+        ``time_left``: seeding seconds until its share time limit (it wakes then);
+        ``dormant_at``: the time its session is suspended if it is still quiet then."""
         self.awake.pop(rec.id, None)
         self.quiet[rec.id] = Quiet(self.seeding_clock, complete)
         if time_left is not None and rec.state is JobState.SEEDING:
             heapq.heappush(self._deadlines, (self.seeding_clock + max(0.0, time_left), rec.id))
+        if dormant_at is not None:
+            self.put_off(rec, dormant_at)
+
+    def put_off(self, rec: JobRecord, dormant_at: float) -> None:
+        """The quiet seed ``rec`` goes dormant at ``dormant_at``, if it is still quiet then."""
+        mark = self.quiet.get(rec.id)
+        if mark is not None:
+            mark.dormant_at = dormant_at
+            heapq.heappush(self._dormant, (dormant_at, rec.id))
+
+    def dormant_due(self, now: float) -> list[str]:
+        """The quiet seeds whose time to go dormant came by ``now`` and that have been quiet
+        since they were given it (once each: a seed not suspended then is ``put_off``)."""
+        out = []
+        heap = self._dormant
+        while heap and heap[0][0] <= now:
+            at, job_id = heapq.heappop(heap)
+            mark = self.quiet.get(job_id)
+            if mark is not None and mark.dormant_at == at:
+                mark.dormant_at = math.inf
+                out.append(job_id)
+        return out
 
     def unview(self, rec: JobRecord) -> None:
         """``rec`` changed: a quiet job's kept snapshot is made again when next read."""

@@ -126,6 +126,7 @@ class JobControl:
             if rec is not None and rec.state is JobState.COMPLETED:
                 return None
             rec, session = await self._live(job_id, "stream")
+            self.run.sleepers.wake(rec)  # (a reader comes: it must not go dormant before it opens)
             changed = False
             # (the job queue alone decides: the service's manager queues nothing of its own)
             # (a paused or held one is resumed below: would the queue hold it back then?)

@@ -14,6 +14,11 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   when the seed wakes, so no tracker is told ``started`` twice;
 - the service's stop sends ``stopped`` to the trackers that know a dormant seed, as a stopping
   session does, all at once and bounded (``STOP_TIMEOUT``).
+
+A seed whose session has been quiet for ``Config.dormant_after`` seconds (no peer, no transfer,
+no reader) becomes a dormant seed again (``JobLifecycle.fall_dormant``): its session is
+suspended (stopped without a ``stopped`` to its trackers) and what its trackers know is handed
+here (``add``'s ``announced``).
 """
 
 from __future__ import annotations
@@ -82,23 +87,38 @@ class DormantSeeds:
     def __len__(self) -> int:
         return len(self._seeds)
 
-    async def add(self, rec: JobRecord) -> None:
+    async def add(self, rec: JobRecord,
+                  announced: tuple[tuple[TrackerMemory, ...], float] | None = None) -> None:
         """``rec``, complete and seeding, stays without a session from now on (the caller made
-        sure: see ``Restorer``): peers asking for it wake it, and it is announced."""
+        sure: see ``Restorer``): peers asking for it wake it, and it is announced.
+        ``announced``: its session was just suspended (it went quiet), and handed what its
+        trackers know and in how many seconds its next announce is due: its rounds go on from
+        there (no ``started`` again), and its DHT announce comes within one interval."""
         shared = self._manager.shared
-        if not self._acquired:  # (the listener must run while a dormant seed waits for peers)
-            await shared.acquire()
-            self._acquired = True
-            shared.set_handshaker(handshaker_for(shared))
+        await self.hold_listener()
         seed = _Seed(rec, bytes.fromhex(rec.info_hash))
         shared.register_dormant(seed.info_hash, lambda: self._wake(seed))
         self._seeds[rec.id] = seed
         config = self._manager.config
         now = time.monotonic()
+        tracker_in = dht_in = 0.0
+        if announced is not None:
+            seed.remembered, tracker_in = announced
+            dht_in = config.dht_interval * self._rng.random()  # (its session announced it lately)
         if config.tracker_enabled and _tiers(rec):
-            self._schedule(seed, TRACKERS, now)
+            self._schedule(seed, TRACKERS, now + tracker_in)
         if config.dht_enabled:
-            self._schedule(seed, DHT, now)
+            self._schedule(seed, DHT, now + dht_in)
+
+    async def hold_listener(self) -> None:
+        """Hold the shared resources (the listener must run while a dormant seed waits for
+        peers), once: before a seed's session is suspended, so that its release is never the
+        last one (the listener and the DHT would close, and open again for the dormant seed)."""
+        if not self._acquired:
+            shared = self._manager.shared
+            await shared.acquire()
+            self._acquired = True
+            shared.set_handshaker(handshaker_for(shared))
 
     def reannounce(self, rec: JobRecord) -> None:
         """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +130,9 @@ class JobLifecycle:
         self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
         # the complete seeds without a session: woken by a peer asking for them (dormant.py)
         self.seeds = DormantSeeds(manager, self.wake_seed)
+        # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
+        # its turn to look at its files (queued), as they were while they slept
+        self.waking: set[str] = set()
 
     @property
     def settings(self) -> ServiceSettings:
@@ -205,8 +209,52 @@ class JobLifecycle:
         st = session.status()
         if st.peers or st.download_rate or st.upload_rate:
             return False
-        self.sleepers.fall_quiet(rec, complete, time_left)
+        after = self.manager.config.dormant_after
+        sleeps = after > 0 and complete and session.state is State.SEEDING and self.may_sleep(rec)
+        self.sleepers.fall_quiet(rec, complete, time_left, time.monotonic() + after if sleeps else None)
         return True
+
+    async def fall_dormant(self, rec: JobRecord) -> None:
+        """The seed ``rec`` has been quiet for ``Config.dormant_after`` seconds (``fall_quiet``
+        gave it the time): if it still is, and may sleep, it becomes a dormant seed, as one
+        restarted complete is. Its session is suspended (its resume data written as by any stop,
+        no ``stopped`` to its trackers) and forgotten, its saved metainfo and resume data kept;
+        the dormant seeds' announcer goes on from what its trackers know, a peer wakes it. Its
+        record shows it seeding as before (no state change), its seeding time and totals going
+        on. A reader open (a stream) or a peer keeps it awake: looked at again later."""
+        async with self.lock(rec.id):
+            session = self.session_of(rec)
+            if (session is None or not self.running or rec.id in self.busy
+                    or rec.id not in self.sleepers.quiet or session.state is not State.SEEDING
+                    or not self.may_sleep(rec)):
+                return
+            st = session.status()
+            if st.peers or st.download_rate or st.upload_rate or session.readers.active:
+                self.sleepers.put_off(rec, time.monotonic() + self.manager.config.dormant_after)
+                return
+            self.busy.add(rec.id)
+            try:
+                with anyio.CancelScope(shield=True):  # (half of it: a seed neither asleep nor awake)
+                    try:
+                        await self.seeds.hold_listener()
+                    except (TorrentEngineError, OSError) as exc:
+                        log.warning("job %s (%s) keeps its session: %s", rec.id, rec.name, exc)
+                        return
+                    self.refresh_counters(rec, session)
+                    try:
+                        announced = await self.manager.suspend(session.info_hash)
+                    except SessionError as exc:
+                        log.debug("job %s: %s", rec.id, exc)
+                        return
+                    self.refresh_counters(rec, session)  # (what it served until it stopped)
+                    if not self.running:  # (the service stops: its dormant seeds gave the listener back)
+                        return
+                    await self.seeds.add(rec, announced)
+                    log.info("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
+                    if self.writer.changed(rec, self.clock()):
+                        await self.save(rec)
+            finally:
+                self.busy.discard(rec.id)
 
     def dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
@@ -279,6 +327,8 @@ class JobLifecycle:
             if not self.running:  # (the service stops: nothing starts)
                 return None
             if self.dormant(rec):
+                if rec.id in self.seeds:
+                    self.waking.add(rec.id)
                 return await self.start_dormant(rec)
             return self.session_of(rec)
 
@@ -422,6 +472,10 @@ class JobLifecycle:
             rec.options = dataclasses.replace(rec.options, seed_mode=False)
             self.sleepers.unview(rec)
             changed = True
+        if rec.id in self.waking:  # (woken by a peer: seeding as it was while its start waits its turn)
+            if state is State.QUEUED and rec.state is JobState.SEEDING:
+                return
+            self.waking.discard(rec.id)
         if state in SESSION_TO_JOB:
             new = SESSION_TO_JOB[state]
             if new is JobState.PAUSED and rec.id in self.queue.held and not rec.options.paused:
@@ -549,6 +603,7 @@ class JobLifecycle:
                         except SessionError as exc:
                             log.debug("job %s: %s", rec.id, exc)
                     log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
+                    self.waking.discard(rec.id)
                     rec.options = dataclasses.replace(rec.options, paused=True)
                     self.queue.held.discard(rec.id)
                     self.last_progress.pop(rec.id, None)
@@ -675,6 +730,7 @@ class JobLifecycle:
         self.last_progress.pop(rec.id, None)
         self.published.pop(rec.id, None)
         self.sleepers.forget(rec)  # (no session: its seeding time counted, the timers' sets forget it)
+        self.waking.discard(rec.id)
         self.queue.held.discard(rec.id)  # (the queue walks its held jobs each tick)
         self.set_state(rec, state)
         await self.save(rec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 
 import anyio
@@ -134,6 +135,11 @@ class QueueRounds:
         step = 0.0 if last is None else min(max(0.0, now - last), MAX_STEP)
         # (the quiet seeds woken at their time limits: this step counted below)
         self.run.sleepers.advance(step, self.run.jobs)
+        tg = self.run.tg
+        for job_id in self.run.sleepers.dormant_due(time.monotonic()):  # quiet long enough: dormant
+            sleeper = self.run.jobs.get(job_id)
+            if sleeper is not None and tg is not None:
+                tg.start_soon(self.run.fall_dormant, sleeper)
         queueing = self.run.settings.queueing
         judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
         with_session: set[str] = set()

@@ -34,6 +34,8 @@ class Announcer:
         # what the trackers knew of the torrent before this session ran (announced while it had
         # none) and the seconds until its next announce: the first coordinator goes on from it
         self._taken_over: tuple[tuple[TrackerMemory, ...], float] | None = None
+        # what the trackers know once the session stopped without telling them (``hand_over``)
+        self.handed_over: tuple[tuple[TrackerMemory, ...], float] | None = None
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
@@ -109,6 +111,16 @@ class Announcer:
     def forget(self) -> None:
         """The metadata phase ended: the full session announces afresh."""
         self.tracker = None
+
+    def hand_over(self) -> None:
+        """The session stops without telling its trackers (``Session.suspend``): keep in
+        ``handed_over`` what they know and in how many seconds the next announce is due, for
+        whoever announces the torrent next (the swarm has ended: nothing changes it any more)."""
+        tracker, self.tracker = self.tracker, None
+        if tracker is not None:
+            self.handed_over = (tracker.remembered(), tracker.next_in())
+        else:  # (it never announced: what it was handed, unchanged)
+            self.handed_over = self._taken_over if self._taken_over is not None else ((), 0.0)
 
     async def stop(self) -> None:
         """Send the trackers event=stopped (bounded: a dead tracker must not block a stop)."""

@@ -73,6 +73,7 @@ from ..formats.infohash import v2_on_wire
 from ..formats.layout import TorrentLayout
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..net.tracker.coordinator import TrackerMemory
 from ..net.webseed import WebSeedState
 from ..policy.picker import DEFAULT_PRIORITY, PiecePicker
 from ..storage import PieceStorage, RenamesFiles, Storage, StorageFactory
@@ -516,6 +517,20 @@ class Session:
     async def stop(self) -> None:
         """Disconnect everything, close files, write resume data, release the shared resources."""
         await self._life.stop()
+
+    async def suspend(self) -> tuple[tuple[TrackerMemory, ...], float]:
+        """Stop as ``stop`` does (resume data written, files closed, shared resources
+        released), but tell no tracker ``stopped``: the torrent is still announced, by whoever
+        takes over (a job service's dormant seed). Returns what each tracker knows of it and in
+        how many seconds its next announce is due: ``SessionSetup.announced`` of the session
+        that goes on from there (so no tracker hears ``started`` twice)."""
+        self._life.hand_over_on_stop = True
+        await self._life.stop()
+        if self.announcer.handed_over is None:  # (it never ran: nothing announced it but its owner)
+            self.announcer.hand_over()
+        handed = self.announcer.handed_over
+        assert handed is not None
+        return handed
 
     async def cancel(self, *, delete_files: bool = True) -> None:
         """Stop at once; with ``delete_files`` the torrent's files (partial or not) are removed."""

@@ -120,6 +120,7 @@ class Life:
         self.tg: anyio.abc.TaskGroup | None = None  # the session-level group, while run() runs
         self.stop_requested = False
         self.delete_on_stop = False
+        self.hand_over_on_stop = False  # the stop tells no tracker ``stopped`` (``Session.suspend``)
         self.start_paused = paused  # paused before it ran (e.g. restored paused): stays paused
         self.hold_after_check = False  # pauses once its start-up check is over (resumed so)
         self.ran = False
@@ -430,7 +431,10 @@ class Life:
         shared = self.shared
         phase = self.phase
         try:
-            await s.announcer.stop()
+            if self.hand_over_on_stop:
+                s.announcer.hand_over()
+            else:
+                await s.announcer.stop()
             if isinstance(phase, Opened):
                 if self.delete_on_stop:
                     await s.checker.delete_files()

@@ -43,3 +43,17 @@ def test_a_job_without_a_session_leaves_the_walk() -> None:
     sleepers.wake(a)
     assert sleepers.moving(table, lambda rec: False) == []
     assert a.id not in sleepers.awake
+
+
+def test_a_quiet_seed_is_due_to_go_dormant_only_if_it_stayed_quiet() -> None:
+    stays, woke, put_off = record(1, complete=True), record(2, complete=True), record(3, complete=True)
+    sleepers = Sleepers()
+    for rec in (stays, woke, put_off):
+        sleepers.fall_quiet(rec, complete=True, time_left=None, dormant_at=100.0)
+    sleepers.wake(woke)  # (news of its session: not quiet since)
+    sleepers.put_off(put_off, 200.0)  # (looked at, a reader open: again later)
+    assert sleepers.dormant_due(99.0) == []
+    assert sleepers.dormant_due(100.0) == [stays.id]
+    assert sleepers.dormant_due(150.0) == []  # (once each)
+    sleepers.fall_quiet(woke, complete=True, time_left=None)  # (quiet again, without a time: never)
+    assert sleepers.dormant_due(1000.0) == [put_off.id]

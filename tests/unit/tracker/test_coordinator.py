@@ -519,3 +519,23 @@ async def test_run_may_wait_before_its_first_announce() -> None:
                 while not t.events:
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
+
+
+async def test_a_coordinator_ended_while_it_waits_says_when_its_next_round_was_due() -> None:
+    """(What a suspended session hands to whoever announces its torrent next: the next round
+    comes when its tracker asked, not at once.)"""
+    clock = FakeClock(5000.0)
+    t = Tracker()
+    async with running(t):
+        c = coordinator([[t.url]], clock=clock)
+        assert c.next_in() == 0.0  # (not run yet: due now)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            with anyio.fail_after(5):
+                while not t.events:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.05)  # (its answer read: it waits for the next round)
+            clock.now += 100
+            tg.cancel_scope.cancel()
+    assert c.next_in() == 1800 - 100
+    assert t.events == ["started"]

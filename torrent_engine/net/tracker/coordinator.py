@@ -231,6 +231,7 @@ class TrackerCoordinator:
         self._wake_requests = 0
         self._stopping = False
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
+        self._due: float | None = None  # clock() when run()'s next round is due (None: now)
 
     def _make_tiers(self, tiers: Sequence[Sequence[str] | str],
                     known: dict[str, _Tracker]) -> list[list[_Tracker]]:
@@ -289,11 +290,18 @@ class TrackerCoordinator:
 
     async def _wait(self, delay: float) -> None:
         """Until ``delay`` seconds passed, or something asks for a round now."""
+        self._due = self._clock() + delay
         with anyio.move_on_after(delay):
             requests = self._wake_requests
             while not self._stopping and self._wake_requests == requests:
                 self._wake = anyio.Event()
                 await self._wake.wait()
+        self._due = None  # (a round begins: due now; cancelled while waiting, the due time stays)
+
+    def next_in(self) -> float:
+        """Seconds until :meth:`run`'s next round is due as its schedule says (0: now, or it
+        is under way): what the next coordinator of this torrent waits first (``first_in``)."""
+        return 0.0 if self._due is None else max(0.0, self._due - self._clock())
 
     def remembered(self) -> tuple[TrackerMemory, ...]:
         """What each tracker that heard from us, or failed, knows (for the next coordinator of
