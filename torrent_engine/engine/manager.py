@@ -305,17 +305,16 @@ class TorrentManager:
         except FileNotFoundError:
             return set()
 
-    def saved(self) -> list[bytes]:
+    def saved(self, files: set[str] | None = None) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
-        resume data is saved in the state folder (blocking: call it on a worker thread)."""
-        if self.config.state_dir is None:
-            return []
-        folder = Path(self.config.state_dir) / "torrents"
+        resume data is saved in the state folder (blocking: call it on a worker thread);
+        ``files``: the folder's listing (``saved_files``), when the caller has it already."""
         found: set[bytes] = set()
-        for path in folder.iterdir() if folder.is_dir() else []:
-            if path.suffix in (".torrent", ".resume"):
+        for name in self.saved_files() if files is None else files:
+            stem, dot, suffix = name.rpartition(".")
+            if dot and suffix in ("torrent", "resume"):
                 try:
-                    found.add(bytes.fromhex(path.stem))
+                    found.add(bytes.fromhex(stem))
                 except ValueError:
                     continue  # (not a file this manager wrote)
         return sorted(found)

@@ -114,12 +114,12 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
     ``seeds`` that stay dormant (their saved torrent, resume data and files are there:
     ``_files_there``); and the saved metainfo of each other job of ``runs``, by job id (one that
     cannot be read is left out: the job's start reads it again, and says why)."""
-    for key in manager.saved():
+    saved = manager.saved_files()  # (one listing: what the forgetting below removes is no job's)
+    for key in manager.saved(saved):
         if key.hex() not in known:
             log.warning("torrent %s saved in the state folder has no unfinished job: forgetting it",
                         key.hex())
             manager.forget_saved(key)
-    saved = manager.saved_files()
     sleeping = {rec.id for rec in seeds if _files_there(saved, rec)}
     out: dict[str, Torrent] = {}
     for rec in runs:
