@@ -373,3 +373,21 @@ async def test_a_list_of_dormant_seeds_reads_no_metainfo_and_shows_their_torrent
             maindata = (await api.client.get("/api/v2/sync/maindata")).json()
             assert len(maindata["torrents"]) == 2
         assert reads == []
+
+
+async def test_a_torrent_saved_for_no_job_is_forgotten_at_a_start_and_the_seeds_still_sleep(
+        tmp_path: Path) -> None:
+    """(One listing of the state folder serves both: the stray torrent's files go, the seeds'
+    saved torrent and resume data are found there.)"""
+    torrents = seeds_in(tmp_path, 2)
+    async with service(tmp_path) as jobs:
+        await seeding(jobs, torrents[:1])
+    folder = tmp_path / "state" / "torrents"
+    stray = folder / f"{torrents[1].info_hash.hex()}.torrent"
+    stray.write_bytes(torrents[1].to_bytes())
+    (folder / "notes.txt").write_text("not the engine's")
+    async with service(tmp_path) as jobs:
+        assert not stray.exists()
+        assert (folder / "notes.txt").exists()
+        assert jobs.manager.get(torrents[0].info_hash) is None  # (dormant: its files were found)
+        assert jobs.list()[0].state is JobState.SEEDING
