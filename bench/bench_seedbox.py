@@ -48,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
@@ -235,8 +236,64 @@ class QbApi:
 
     def seeding(self, n: int) -> bool:
         torrents = self.info()
-        return len(torrents) == n and all(t["state"] in ("uploading", "stalledUP", "queuedUP", "forcedUP")
-                                          for t in torrents)
+        return len(torrents) == n and all(t["state"] in SEEDING_STATES for t in torrents)
+
+
+SEEDING_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
+
+
+class Poller(threading.Thread):
+    """A client polling ``sync/maindata`` with its ``rid`` once a second, as qbit_manage, VueTorrent,
+    Flood and the *arr apps do: it keeps the torrents' states from the answers (full or deltas)
+    and times each answer to its last byte (the parse is the client's own, not counted)."""
+
+    def __init__(self, port: int, password: str | None) -> None:
+        super().__init__(daemon=True)
+        self.api = QbApi(port, password)
+        self.states: dict[str, str] = {}
+        self.latencies: list[float] = []
+        self.fulls = 0
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+
+    def seeding(self, n: int) -> bool:
+        with self._lock:
+            return len(self.states) == n and all(s in SEEDING_STATES for s in self.states.values())
+
+    def run(self) -> None:
+        if not self.api.login():
+            self.errors.append("login failed")
+            return
+        rid = 0
+        while not self._halt.is_set():
+            t0 = time.perf_counter()
+            try:
+                status, _, body = self.api.http.request("GET", f"/api/v2/sync/maindata?rid={rid}")
+            except OSError as exc:
+                self.errors.append(str(exc))
+                self._halt.wait(1.0)
+                continue
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+            if status == 200:
+                answer = json.loads(body)
+                rid = int(answer.get("rid", 0))
+                with self._lock:
+                    if answer.get("full_update"):
+                        self.fulls += 1
+                        self.states = {}
+                    for h, rec in (answer.get("torrents") or {}).items():
+                        if "state" in rec:
+                            self.states[h] = rec["state"]
+                        elif h not in self.states:
+                            self.states[h] = ""
+                    for h in answer.get("torrents_removed") or ():
+                        self.states.pop(h, None)
+            self._halt.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(30)
 
 
 TR_LIST_FIELDS = ["id", "name", "status", "percentDone", "rateDownload", "rateUpload", "eta",
@@ -319,6 +376,7 @@ class Client:
         self.peer_port = free_port()
         self.log = work / "log.txt"
         self.skip_checking = False  # add with skip_checking=true (where the dialect has it)
+        self.checking: int | None = None  # torrents checking at once (None: the client's own choice)
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -464,7 +522,8 @@ class Ours:
         return [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(self.work / "state"),
                 "--download-dir", str(self.data), "--api-port", str(self.api_port),
                 "--api-token", TOKEN, "--listen-host", "127.0.0.1", "--listen-port", str(self.peer_port),
-                "--no-dht", "--no-lsd", "--no-port-mapping", "-q"]
+                "--no-dht", "--no-lsd", "--no-port-mapping", "-q",
+                *(["--active-checking-limit", str(self.checking)] if self.checking is not None else [])]
 
     def job_list(self, samples: int) -> tuple[float, float]:
         h = Http(self.api_port)
@@ -499,9 +558,11 @@ class OursTr(Ours, TrDialect):
         return out
 
 
-def write_qbittorrent_conf(profile: Path, api_port: int, peer_port: int, save_path: Path) -> None:
+def write_qbittorrent_conf(profile: Path, api_port: int, peer_port: int, save_path: Path,
+                           checking: int = -1) -> None:
     """qbittorrent-nox's config in ``profile`` (its ``--profile``): the WebUI on 127.0.0.1 with no
-    login from loopback, DHT, LSD, PEX, port mapping, peer country lookups and its queue off."""
+    login from loopback, DHT, LSD, PEX, port mapping, peer country lookups and its queue off;
+    ``checking`` torrents checked at once (-1: no limit; qBittorrent's own default is 1)."""
     conf = profile / "qBittorrent" / "config"
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "qBittorrent.conf").write_text(f"""[LegalNotice]
@@ -513,6 +574,7 @@ Session\\LSDEnabled=false
 Session\\PeXEnabled=false
 Session\\Port={peer_port}
 Session\\QueueingSystemEnabled=false
+Session\\MaxActiveCheckingTorrents={checking}
 Session\\DefaultSavePath={save_path}
 
 [Preferences]
@@ -531,7 +593,8 @@ class QbittorrentNox(QbDialect):
     name = "qbittorrent-nox"
 
     def prepare(self) -> None:
-        write_qbittorrent_conf(self.work / "profile", self.api_port, self.peer_port, self.data)
+        write_qbittorrent_conf(self.work / "profile", self.api_port, self.peer_port, self.data,
+                               -1 if self.checking is None else self.checking)
 
     def command(self) -> list[str]:
         return ["qbittorrent-nox", f"--profile={self.work / 'profile'}"]
@@ -581,18 +644,38 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
     client.prepare()
     n = len(files)
     client.skip_checking = args.skip_checking and isinstance(client, QbDialect)
+    client.checking = args.checking
     out: dict[str, Any] = {"client": client.name, "dialect": client.dialect, "n": n,
                            "skip_checking": client.skip_checking}
     started = time.monotonic()
     client.start()
     try:
         out["first_answer_s"] = wait_for(f"{client.name} answers", client.ready, 60, 0.05)
+        poller = None
+        if args.poll and isinstance(client, QbDialect):
+            poller = Poller(client.api_port, client.password)
+            poller.start()
+        cpu0 = cpu_seconds(client.pid)
         t0 = time.monotonic()
         out["add_call_ms"] = quantiles(client.add_all(files, args.batch))
         out["add_s"] = time.monotonic() - t0
         out["add_load"] = load_avg()
-        wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
+        if poller is not None:
+            def all_seeding() -> bool:
+                client.alive()
+                return poller.seeding(n)
+            try:
+                wait_for(f"{client.name}: all seeding (polled)", all_seeding, WAIT_LIMIT, 0.1)
+            finally:
+                poller.stop()
+            out["poll_ms"] = (*quantiles(poller.latencies), max(poller.latencies))
+            out["polls"] = len(poller.latencies)
+            out["poll_errors"] = poller.errors[:5]
+        else:
+            wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
         out["seed_s"] = time.monotonic() - t0
+        out["seed_cpu_s"] = cpu_seconds(client.pid) - cpu0
+        out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
         time.sleep(5)  # what the start set off settles
         out["idle"] = idle(client, args.idle_seconds)
         out["idle_load"] = load_avg()
@@ -624,6 +707,11 @@ def print_row(r: dict[str, Any]) -> None:
     per = "batch" if r["dialect"] == "qbittorrent" else "torrent"
     print(f"  add all: {r['add_s']:.2f} s (load {r['add_load']}); one call (a {per}): median "
           f"{med:.1f} ms, p95 {p95:.1f} ms; all seeding: {r['seed_s']:.2f} s after the first add")
+    if "poll_ms" in r:
+        pm, pp, px = r["poll_ms"]
+        print(f"  polled sync/maindata once a second until all seeding: {r['polls']} answers, median "
+              f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms" + (f"; errors {r['poll_errors']}" if r["poll_errors"] else ""))
+    print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; peak RSS {r['peak_rss_mib']:.0f} MiB")
     print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
           f"{i['threads']} threads (load {r['idle_load']})")
     for name, (med, p95) in r["latency_ms"].items():
@@ -645,6 +733,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--poll", action="store_true",
+                   help="a client polls sync/maindata with its rid once a second from the first add until "
+                        "all seed (the qBittorrent-dialect clients); all seeding is then seen through it")
+    p.add_argument("--checking", type=int, default=None,
+                   help="torrents checking at once: ours' --active-checking-limit (default: its own "
+                        "default), qbittorrent-nox's MaxActiveCheckingTorrents (default -1, no limit)")
     p.add_argument("--skip-checking", action="store_true",
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
