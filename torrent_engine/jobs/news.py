@@ -82,6 +82,7 @@ class EngineNews:
         heard = tracker_heard(event)
         if rec is not None:
             self.run.tracker_news.setdefault(rec.id, {})[heard.url] = heard
+            self.run.live_views.pop(rec.id, None)
             self.run.sleepers.unview(rec)
 
     def _woken(self, event: Event) -> JobRecord | None:
@@ -101,8 +102,13 @@ class EngineNews:
 
     def _on_stats(self, event: StatsUpdate) -> None:
         rec = self._woken(event)
-        if rec is None:
-            return
+        if rec is not None:
+            self._progress(rec)
+
+    def _progress(self, rec: JobRecord) -> None:
+        """A ``job.progress`` for ``rec`` when what it shows moved, at most every
+        ``PROGRESS_INTERVAL``: from a ticking session's stats, or a check's progress (a checking
+        session does not tick)."""
         now = time.monotonic()
         if now - self.run.last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
             self.run.last_progress[rec.id] = now
@@ -141,6 +147,8 @@ class EngineNews:
         rec = self._woken(event)
         if rec is not None:
             self._on_session_state(rec, check_ended=isinstance(event, SessionStarted))
+            if isinstance(event, SessionChecking):
+                self._progress(rec)
 
     def _on_session_state(self, rec: JobRecord, *, check_ended: bool) -> None:
         """The session's state may have changed: the job's follows; ``check_ended``: its

@@ -32,11 +32,14 @@ if TYPE_CHECKING:
 __all__ = ["KEEPALIVE_AFTER", "QUIET_STATES", "WAKE_EVENTS", "PeerUpkeep", "ResumeSaving", "SessionTick"]
 
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
-# States in which a session with no peer has nothing for its tick to do (no download to watch).
-QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
-# What ends a quiet wait: a peer arrives, or the state changes (every change publishes one of these).
+# States in which a session with no peer has nothing for its tick to do (no download to watch):
+# a check or a wait for the queue's word reports its own news (``SessionChecking``, the state's
+# events), so thousands of torrents checking or waiting their turn cost no timer and no task.
+QUIET_STATES = frozenset({State.SEEDING, State.PAUSED, State.CHECKING, State.QUEUED})
+# What ends a quiet wait: a peer arrives, or the state changes (every change publishes one of these;
+# a check's, ``SessionChecking``, again with each step of its progress: see ``SessionTick.checking``).
 WAKE_EVENTS: tuple[type[ev.Event], ...] = (
-    ev.PeerConnected, ev.SessionStarted, ev.SessionChecking, ev.SessionMetadataReceived,
+    ev.PeerConnected, ev.SessionStarted, ev.SessionMetadataReceived,
     ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
 
 
@@ -97,7 +100,15 @@ class SessionTick:
         """The session runs, in ``group``: tick, and be woken by what gives the tick work."""
         self._group = group
         self._subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
+        self._subs.append(self._ctx.events.subscribe(ev.SessionChecking, self.checking))
         self.wake()
+
+    def checking(self, _event: object = None) -> None:
+        """A check began or moved on: the tick starts only if it has something to do then (peers
+        still connected during a recheck); a check's progress is its own news (``SessionChecking``),
+        so thousands of torrents checking or waiting for their turn cost no tick each."""
+        if not self._running and not self.quiet():
+            self.wake()
 
     def stop(self) -> None:
         """The session's run ended (its group, and the tick's task with it): no more wake-ups."""

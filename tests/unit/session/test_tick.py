@@ -164,3 +164,31 @@ async def test_a_wake_while_it_ticks_is_not_lost() -> None:
                 await anyio.sleep(0.01)
             assert tick.ticks == 2
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("state", [State.CHECKING, State.QUEUED])
+async def test_a_session_checking_or_waiting_for_its_turn_without_peers_costs_no_tick(state: State) -> None:
+    """Thousands of torrents checking, or waiting for their turn to check, had a tick task each,
+    publishing stats every second: without a peer they have none, and a check's progress
+    (``SessionChecking``, every half second of a long check) does not start one; a peer does."""
+    tick, ctx, _, _ = _tick({}, state, _Resume(changed=False))
+    stats: list[ev.StatsUpdate] = []
+    ctx.events.subscribe(ev.StatsUpdate, stats.append)
+    assert tick.quiet()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tick.start(tg)
+            while tick.running or tick.ticks < 1:  # (the first tick, at the start: then it ends)
+                await anyio.sleep(0.01)
+            ticks, published = tick.ticks, len(stats)
+            for _ in range(5):
+                ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.5))
+                await anyio.sleep(0.03)  # (three intervals each)
+            assert tick.ticks == ticks and not tick.running and len(stats) == published
+            ctx.peers["a"] = _Peer(time.monotonic())
+            ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.6))  # (a recheck with peers)
+            while tick.ticks < ticks + 2:
+                await anyio.sleep(0.01)
+            tick.stop()
+            tg.cancel_scope.cancel()
