@@ -57,6 +57,7 @@ from .snapshot import (
     job_result,
     knows_pieces,
     live_job,
+    live_stamp,
     record_job,
     selected_priorities,
 )
@@ -109,6 +110,10 @@ class JobLifecycle:
         self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         # job id -> (the view decorated, what decorated it, the result): see control's _decorate
         self.decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
+        # job id -> (the live view of a running job, what it was made from: ``live_stamp``): kept
+        # while nothing it shows moved, so a list of thousands of checking or queued jobs (whose
+        # sessions are still) makes no view, record or JSON again
+        self.live_views: dict[str, tuple[tuple[object, ...], Job]] = {}
         # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
@@ -346,9 +351,9 @@ class JobLifecycle:
         if session is not None:
             mark = self.sleepers.quiet.get(rec.id)
             if mark is None:
-                return self._decorate(rec, live_job(rec, session, self.tracker_news.get(rec.id, {})))
+                return self._decorate(rec, self._live_view(rec, session))
             if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
-                mark.view = live_job(rec, session, self.tracker_news.get(rec.id, {}))
+                mark.view = self._live_view(rec, session)
             return self._decorate(rec, mark.view, seeding_time_step)
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
             job = self.finished_jobs.get(rec.id)
@@ -366,6 +371,17 @@ class JobLifecycle:
         self.sleepers.fold(rec)
         return record_job(rec, self.tracker_news.get(rec.id), state=JobState.CHECKING if starting else None,
                           queue_position=self.queue.rank(rec.id))  # (made anew each time: shown at once)
+
+    def _live_view(self, rec: JobRecord, session: Session) -> Job:
+        """The view of ``rec`` running in ``session``: the one kept while its ``live_stamp`` is the
+        same (a poll of thousands of checking or queued jobs makes none again), else made."""
+        stamp = live_stamp(rec, session)
+        kept = self.live_views.get(rec.id)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        view = live_job(rec, session, self.tracker_news.get(rec.id, {}))
+        self.live_views[rec.id] = (stamp, view)
+        return view
 
     def _decorate(self, rec: JobRecord, job: Job, seeding_time_step: float = 0.0) -> Job:
         """The snapshot with the record's features, queue position, seeding time and ratio; the
@@ -727,6 +743,7 @@ class JobLifecycle:
             rec.completed_at = completed_at if completed_at is not None else self.clock()
         self.set_result(rec)
         self.tracker_news.pop(rec.id, None)
+        self.live_views.pop(rec.id, None)
         self.last_progress.pop(rec.id, None)
         self.published.pop(rec.id, None)
         self.sleepers.forget(rec)  # (no session: its seeding time counted, the timers' sets forget it)

@@ -76,6 +76,23 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                num_pieces=num_pieces if has_meta else None)
 
 
+def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
+    """What ``live_job(rec, session, ...)`` is made from, cheaply: equal stamps, equal views. The
+    session's part moves with its state, pieces, totals, peers, stall and ticks (a session with
+    peers or a download ticks each second: its rates and peers' numbers are read anew then; a
+    still one — checking, queued, idle — keeps its stamp); the record's with what a change of it
+    sets (its state, ``updated_at``, options, sizes, file priorities). What trackers said is not
+    in it: its news drops the kept view (``EngineNews``)."""
+    ctx = session.context
+    stall = session.stall_watch.stall
+    return (session, ctx.state, session.tick.ticks, session.has_metadata, session.rechecked,
+            len(session.have), ctx.totals.downloaded, ctx.totals.uploaded, len(ctx.peers),
+            session.verified_pieces, session.error, stall, session.listen_port,
+            rec.state, rec.updated_at, rec.completed_at, rec.error, rec.result, rec.total_size,
+            rec.done_size, rec.options, rec.file_paths,
+            None if rec.file_priorities is None else tuple(rec.file_priorities))
+
+
 def knows_pieces(session: Session, st: SessionStatus) -> bool:
     """Whether the session's pieces say what is had: not while it has not checked yet or reads its
     resume data (a restart, a move): nothing is known lost then, though it has no piece yet (a
