@@ -45,6 +45,9 @@ MAX_RATE_LIMIT = 2**31 - 1
 
 # Config.max_open_files unless set (the daemon's --max-open-files too).
 DEFAULT_MAX_OPEN_FILES = 256
+# torrents hashing their data at once (Config.active_checking_limit, the daemon's
+# --active-checking-limit, qBittorrent's max_active_checking_torrents)
+DEFAULT_ACTIVE_CHECKING = 1
 
 
 @dataclass(slots=True)
@@ -108,8 +111,9 @@ class Config:
     # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
     # every torrent of a manager (libtorrent's active_checking): the others wait their turn in
     # "checking", so that adding a thousand torrents whose data is on disk reads one at a time
-    # rather than a thousand files at once.
-    active_checking_limit: int = 1
+    # rather than a thousand files at once; -1: no limit (qBittorrent's "Maximum active checking
+    # torrents" at ∞). The default is measured: bench/RESULTS.md, "Live torrents at scale".
+    active_checking_limit: int = DEFAULT_ACTIVE_CHECKING
     # Peers.
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
@@ -200,8 +204,10 @@ class Config:
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
         for name in ("min_request_queue", "initial_request_queue", "max_request_queue",
                      "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban",
-                     "max_open_files", "active_tracker_limit", "active_dht_limit", "active_checking_limit"):
+                     "max_open_files", "active_tracker_limit", "active_dht_limit"):
             _check_number(name, getattr(self, name), minimum=1)
+        if self.active_checking_limit != -1:
+            _check_number("active_checking_limit", self.active_checking_limit, minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",

@@ -308,6 +308,8 @@ SCHEMAS: dict[str, Schema] = {
         "queueing": BOOL, "max_active_downloads": {"type": "integer", "minimum": -1},
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},
+        "max_active_checking": {"type": "integer", "minimum": -1, "not": {"const": 0},
+                                "description": "torrents hashing their data at once; -1: no limit"},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
@@ -315,7 +317,7 @@ SCHEMAS: dict[str, Schema] = {
         **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
         **_PEER_LIMIT_SETTINGS, **_BIND_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
-        "max_active_uploads", "max_active_torrents", "download_limit", "upload_limit",
+        "max_active_uploads", "max_active_torrents", "max_active_checking", "download_limit", "upload_limit",
         "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
         *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,

@@ -25,7 +25,7 @@ import anyio
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api.locate import API_FILE
 from ..api.security import is_loopback
-from ..config import DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
+from ..config import DEFAULT_ACTIVE_CHECKING, DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..engine import fdlimit
 from ..engine.runtime import run as run_loop
 from ..errors import TorrentEngineError
@@ -45,7 +45,7 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
               "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "bind_interface",
-              "bind_address")
+              "bind_address", "active_checking_limit")
 
 
 class DaemonError(TorrentEngineError):
@@ -103,6 +103,17 @@ def parse_file_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of files, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1 file, got {value}")
+    return value
+
+
+def parse_checking_limit(text: str) -> int:
+    """Torrents checked at once: a whole number from 1, or -1 for no limit."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of torrents, got {text!r}") from None
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(f"expected -1 (no limit) or at least 1, got {value}")
     return value
 
 
@@ -194,6 +205,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="apply the IP filter to trackers' addresses too")
     p.add_argument("--banned-ip", action="append", default=[], metavar="ADDRESS",
                    help="refuse peers from this IP address (repeatable)")
+    p.add_argument("--active-checking-limit", type=parse_checking_limit, default=DEFAULT_ACTIVE_CHECKING,
+                   metavar="N", help="torrents hashing their data at once (a check, a recheck); "
+                                     f"-1 = no limit (default: {DEFAULT_ACTIVE_CHECKING})")
     p.add_argument("--max-connections", type=int, default=500, metavar="N",
                    help="peers connected at once over every torrent; -1 = no limit (default: 500)")
     p.add_argument("--max-connections-per-torrent", type=int, default=60, metavar="N",
@@ -337,7 +351,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     lsd_enabled=args.lsd,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
-                    max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()))
+                    max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()),
+                    active_checking_limit=args.active_checking_limit)
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
                          history_ttl=args.history_ttl, incomplete_dir=args.incomplete_dir,
                          configured=asked_settings(args))

@@ -133,6 +133,7 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["alt_schedule_days"] = parse_days(args.alt_schedule_days)
     for name in ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent"):
         out[name] = getattr(args, name)
+    out["max_active_checking"] = args.active_checking_limit
     out["bind_interface"] = args.bind_interface
     out["bind_address"] = args.bind_address
     return out

@@ -203,8 +203,13 @@ class SharedResources:
     def check_slots(self) -> anyio.CapacityLimiter:
         """Torrents hashing their data at once over every torrent (``active_checking_limit``)."""
         if self._check_slots is None:
-            self._check_slots = anyio.CapacityLimiter(self.config.active_checking_limit)
+            self._check_slots = anyio.CapacityLimiter(_tokens(self.config.active_checking_limit))
         return self._check_slots
+
+    def set_checking_limit(self, limit: int) -> None:
+        """Hash at most ``limit`` torrents at once from now on (-1: no limit): a raised limit lets
+        waiting checks begin at once, a lowered one lets those under way end."""
+        self.check_slots.total_tokens = _tokens(limit)
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:
@@ -777,3 +782,8 @@ def _is_specific_ip(host: str) -> bool:
         return not ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+def _tokens(limit: int) -> float:
+    """A limit as a ``CapacityLimiter``'s tokens (-1: no limit)."""
+    return math.inf if limit < 0 else limit

@@ -71,6 +71,7 @@ class SettingsControl:
         shared.download_limit = TokenBucket(down)
         shared.upload_limit = TokenBucket(up)
         apply_peer_limits(shared, self.settings)
+        shared.set_checking_limit(self.settings.max_active_checking)
 
     def _apply_ip_filter(self, ip_filter: IpFilter, trackers: bool) -> None:
         self.run.manager.shared.set_ip_filter(ip_filter, trackers=trackers)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from ..config import DEFAULT_ACTIVE_CHECKING
 from ..jsonvalue import JSON
 from ..storage.resume import write_atomic
 from .altspeed import check_days, check_minute
@@ -57,6 +58,9 @@ class ServiceSettings:
     max_active_downloads: int = 3
     max_active_uploads: int = 3
     max_active_torrents: int = 5
+    # torrents hashing their data at once (-1: no limit): the Config's ``active_checking_limit``
+    # unless changed (qBittorrent's max_active_checking_torrents)
+    max_active_checking: int = DEFAULT_ACTIVE_CHECKING
     download_limit: int = 0  # bytes per second for all jobs together, 0 = none
     upload_limit: int = 0
     # new jobs download into the incomplete folder and move to their save path once complete
@@ -159,6 +163,11 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = value
         elif name in LIMIT_SETTINGS:
             values[name] = check_peer_limit(value, name)
+        elif name == "max_active_checking":
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not (value == -1 or 1 <= value < 2**31):
+                raise InvalidJobRequest("must be -1 (no limit) or a whole number from 1", name)
+            values[name] = value
         elif name.startswith("max_active"):
             values[name] = _int(value, name, -1)
         elif name in ("download_limit", "upload_limit", "alt_download_limit", "alt_upload_limit"):
@@ -209,7 +218,7 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "bind_interface",
-         "bind_address")
+         "bind_address", "max_active_checking")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

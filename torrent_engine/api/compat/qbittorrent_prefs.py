@@ -22,6 +22,7 @@ from .qbittorrent_records import ACTIONS_AT_LIMIT, QbtError
 # the preferences that are our settings under another name
 _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
           "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
+          "max_active_checking_torrents": "max_active_checking",
           "dl_limit": "download_limit", "up_limit": "upload_limit",
           "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir"}
 
@@ -45,6 +46,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
         "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
+        "max_active_checking_torrents": s.max_active_checking,
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
         "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
