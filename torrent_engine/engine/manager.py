@@ -169,13 +169,16 @@ class TorrentManager:
         return session
 
     def save_torrent(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
-                     info_hash: bytes | None = None, seed_mode: bool = False) -> None:
+                     info_hash: bytes | None = None, seed_mode: bool = False,
+                     placeholder: bool = True) -> None:
         """Save ``torrent`` in the state folder as ``add`` does, without starting a session: its
         owner starts one later with ``add_saved`` (the job service's dormant seeds). Blocking
-        file I/O (call it on a worker thread); nothing without a state folder."""
+        file I/O (call it on a worker thread); nothing without a state folder. ``placeholder``:
+        also its first resume record (not when the owner writes its resume data itself)."""
         key = info_hash or torrent.info_hash
         self._save_metainfo(key, torrent)
-        self._save_placeholder(key, Path(save_path), seed_mode)
+        if placeholder:
+            self._save_placeholder(key, Path(save_path), seed_mode)
 
     def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:
         """(In a worker thread.) The metainfo of a torrent added, in the state folder."""

@@ -246,11 +246,14 @@ class JobAdder:
         self.run.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         dormant = False  # (a seed added in seed mode: no session until a peer asks for it)
+        pending = False  # (its data on disk: checked without a session first, checks.py)
         try:
             try:
                 if isinstance(torrent, Torrent) and self._may_sleep_at_add(rec):
                     dormant = await anyio.to_thread.run_sync(self._save_if_there, rec, torrent)
-                if not dormant:
+                elif isinstance(torrent, Torrent) and self._may_check_at_add(rec, o):
+                    pending = await anyio.to_thread.run_sync(self._save_if_there, rec, torrent)
+                if not dormant and not pending:
                     await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
                                                setup=session_setup(rec), seed_mode=seed_mode)
             except BaseException as exc:
@@ -269,7 +272,7 @@ class JobAdder:
                 raise
             with anyio.CancelScope(shield=True):
                 self.run.queue.held.discard(rec.id)
-                if dormant:
+                if dormant or pending:
                     await anyio.to_thread.run_sync(self.run.manager.forget_saved, rec.info_hash)
                 else:
                     await self.run.manager.remove(rec.info_hash)
@@ -287,6 +290,9 @@ class JobAdder:
             self.run.set_state(rec, JobState.SEEDING)
             await self.run.seeds.add(rec)
             self.run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
+        elif pending:  # its data is hashed in its turn, with no session until then
+            self.run.set_state(rec, JobState.CHECKING)
+            self.run.checks.add(rec)
         if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
             self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
@@ -308,14 +314,27 @@ class JobAdder:
                 and manager.saved_metainfo_path(rec.info_hash) is not None
                 and not self.run.queue.judges(rec))
 
+    def _may_check_at_add(self, rec: JobRecord, o: AddOptions) -> bool:
+        """Whether ``rec``, being added, may have its data checked without a session first
+        (checks.py): as ``_may_sleep_at_add`` but not in seed mode, every file wanted (its
+        files are looked at next, with the writes: ``_save_if_there``)."""
+        opts, manager = rec.options, self.run.manager
+        return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
+                and o.files is None and not o.file_priorities and not o.sequential
+                and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
+                and manager.saved_metainfo_path(rec.info_hash) is not None
+                and not self.run.queue.judges(rec))
+
     def _save_if_there(self, rec: JobRecord, torrent: Torrent) -> bool:
         """(In a worker thread.) When every file ``rec`` wants is there at its full size: its
         torrent saved in the state folder as an add saves it (a session starts from it when a
-        peer asks), and True; else nothing written, and False (its session starts now, and
-        says what is missing)."""
+        peer asks, or its check ends), and True; else nothing written, and False (its session
+        starts now, and says what is missing)."""
         if not wanted_files_there(rec):
             return False
-        self.run.manager.save_torrent(torrent, rec.options.data_path, seed_mode=True)
+        seed_mode = rec.options.seed_mode  # (else its check writes its resume data: checks.py)
+        self.run.manager.save_torrent(torrent, rec.options.data_path, seed_mode=seed_mode,
+                                      placeholder=seed_mode)
         return True
 
     async def fetch_metainfo(self, url: str) -> Torrent:

@@ -31,6 +31,7 @@ from ..session.state_table import State
 from ..storage.resume import load_resume
 from .autorun import ProgramEvent
 from .awake import Sleepers
+from .checks import PendingChecks
 from .claims import PathClaims, claimed_paths
 from .dormant import DormantSeeds
 from .features import prioritise_first_last
@@ -135,6 +136,8 @@ class JobLifecycle:
         self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
         # the complete seeds without a session: woken by a peer asking for them (dormant.py)
         self.seeds = DormantSeeds(manager, self.wake_seed)
+        # the jobs added with their data on disk, hashed without a session in their turn (checks.py)
+        self.checks = PendingChecks(self)
         # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
         # its turn to look at its files (queued), as they were while they slept
         self.waking: set[str] = set()
@@ -306,6 +309,7 @@ class JobLifecycle:
         options say so or the queue holds it back (``_held``: the queue resumes it with its
         slot); a job that cannot be started fails (``JobConflict`` says why)."""
         self.busy.add(rec.id)
+        self.checks.leave(rec)  # (its session checks for itself from now on)
         if self.seeds.leave(rec, hand_over=True):  # (a dormant seed: its session announces from now on)
             self.sleepers.wake(rec)  # (its seeding time counted so far)
         try:
@@ -737,6 +741,7 @@ class JobLifecycle:
         self.jobs.unbind(rec)
         self.claims.release(rec.id)
         self.seeds.leave(rec)
+        self.checks.leave(rec)
         rec.error = error
         rec.delete_pending = False
         if completed_at is not None or rec.completed_at is None:

@@ -140,7 +140,8 @@ class JobService:
             self._run.leases = LeaseTable(await anyio.to_thread.run_sync(self.store.load_leases))
             # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
             asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
-                     "max_uploads_per_torrent": self.config.upload_slots, **self._asked}
+                     "max_uploads_per_torrent": self.config.upload_slots,
+                     "max_active_checking": self.config.active_checking_limit, **self._asked}
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,
@@ -167,6 +168,7 @@ class JobService:
             self._run.running = True
             self._stack = stack
             self._run.tg.start_soon(self._run.seeds.run)  # (the dormant seeds' announces: restore adds them)
+            self._run.tg.start_soon(self._run.checks.run)  # (the checks of jobs added with their data)
             await self._restorer.restore()
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)

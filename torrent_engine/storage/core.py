@@ -833,6 +833,12 @@ class Storage:
             else:  # (nothing to wait for, nothing open: an idle seed's stop takes no thread hop)
                 self._close_sync()
 
+    def close_blocking(self) -> None:
+        """``close`` from a worker thread (a check that read the files in that thread)."""
+        if not self._closed:
+            self._closed = True
+            self._close_sync()
+
     async def delete_files(self) -> None:
         """Remove the torrent's files and those of their folders left empty; nothing else."""
         self._closed = True

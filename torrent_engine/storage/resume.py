@@ -194,15 +194,19 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half.
+    ``durable=False``: without the two ``fsync`` (the file's and its folder's) — for a file whose
+    loss or emptiness after a crash only costs work again (resume data that vouches for pieces a
+    check just found: without it, a start checks them again), never for one a record relies on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -210,6 +214,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+    if not durable:
+        return
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -222,10 +228,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-def save_resume(path: Path, data: ResumeData) -> None:
-    """Write the resume data to ``path`` atomically; ``StorageError`` when that fails."""
+def save_resume(path: Path, data: ResumeData, *, durable: bool = True) -> None:
+    """Write the resume data to ``path`` atomically (``durable``: as ``write_atomic``);
+    ``StorageError`` when that fails."""
     try:
-        write_atomic(path, encode_resume(data))
+        write_atomic(path, encode_resume(data), durable=durable)
     except OSError as exc:
         raise StorageError(f"cannot write resume data {path}: {exc}") from exc
 

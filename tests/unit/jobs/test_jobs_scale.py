@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ from torrent_engine.jobs import (
     JobService,
     JobState,
     adding,
+    checks,
     restore,
 )
 from torrent_engine.jobs.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session, SessionStatus, checking
+from torrent_engine.storage.resume import load_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +110,7 @@ async def test_quiet_seeds_cost_the_tick_nothing_until_news_of_one_wakes_it(
         await jobs.pause(ids[3])  # news of one: it wakes, and it alone is walked (then sleeps again)
         await anyio.sleep(0.05)  # (the engine's events are delivered on the next loop turns)
         await jobs.tick()
-        assert set(calls) == {torrents[3].info_hash.hex()}
+        assert set(calls) <= {torrents[3].info_hash.hex()}  # (none: a dormant seed has no session)
         calls.clear()
         await jobs.tick()
         assert not calls
@@ -136,7 +139,7 @@ async def test_a_quiet_seed_counts_its_seeding_time_and_meets_its_time_limit_asl
         clock.now += 60  # 300 s: past its limit, its deadline wakes it and the round stops it
         calls.clear()
         await jobs.enforce()
-        assert set(calls) == {torrents[0].info_hash.hex()}
+        assert set(calls) <= {torrents[0].info_hash.hex()}  # (none: a dormant seed has no session)
         stopped = jobs.get(limited.id)
         assert stopped.state is JobState.PAUSED and stopped.options.paused
         assert stopped.seeding_time == pytest.approx(300)
@@ -266,12 +269,51 @@ async def test_a_quiet_job_is_listed_as_the_same_snapshot_until_something_of_it_
         assert after[ids[2]] is first[ids[2]] and after[ids[3]] is first[ids[3]]
 
 
-@pytest.mark.parametrize("limit", [1, 2])
-async def test_torrents_added_with_their_data_on_disk_hash_it_a_few_at_a_time(
+@pytest.mark.parametrize("limit", [1, 2, -1])
+async def test_torrents_added_with_their_data_on_disk_are_checked_without_a_session_a_few_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
-    """The check of data already on disk is scheduled: ``active_checking_limit`` torrents hash
-    at once (libtorrent's ``active_checking``), the others wait in "checking" for their turn;
-    each is checked and seeds in the end."""
+    """Torrents added with their data on disk are hashed by the job layer before any session:
+    ``active_checking_limit`` at once (-1: all), the others waiting in "checking" as records
+    alone; each ends a dormant seed (no session), its resume data vouching for its pieces."""
+    torrents = seeds(tmp_path / "dl", 6)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    real_check = checks.check_on_disk
+
+    def check_on_disk(*args: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.1)  # (long enough for every other job to ask for its turn)
+            return real_check(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    config = dataclasses.replace(cfg(seed=True), active_checking_limit=limit)
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        results = await jobs.add_many(torrents)
+        ids = [r[0].id for r in results if isinstance(r, tuple)]
+        assert {jobs.get(i).state for i in ids} == {JobState.CHECKING}
+        assert len(jobs.manager.sessions) == 0  # (waiting: records and a place in the queue)
+        await all_seeding(jobs, ids)
+        assert len(jobs.manager.sessions) == 0  # dormant seeds
+        for t in torrents:
+            resume = load_resume(jobs.manager.saved_resume_path(t.info_hash) or Path("/nonexistent"))
+            assert resume is not None and len(resume.pieces()) == t.num_pieces and resume.files
+    assert most == (len(torrents) if limit == -1 else limit)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_rechecks_hash_a_few_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """A recheck is scheduled: ``active_checking_limit`` torrents hash at once (libtorrent's
+    ``active_checking``), the others wait in "checking" for their turn; each is checked and
+    seeds in the end."""
     torrents = seeds(tmp_path / "dl", 5)
     running = 0
     most = 0
@@ -292,6 +334,11 @@ async def test_torrents_added_with_their_data_on_disk_hash_it_a_few_at_a_time(
     async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         results = await jobs.add_many(torrents)
         ids = [r[0].id for r in results if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+        assert most == 0  # (checked without a session: their sessions had nothing to hash)
+        async with anyio.create_task_group() as tg:
+            for i in ids:
+                tg.start_soon(jobs.recheck, i)
         await all_seeding(jobs, ids)
     assert most == limit
 
@@ -422,3 +469,25 @@ async def test_the_jobs_of_a_batch_are_numbered_in_the_batch_order_whichever_rea
         assert [job.name for job in added] == [t.name for t in torrents]
         assert [job.number for job in added] == [1, 2, 3, 4]
         assert [job.name for job in sorted(jobs.list(), key=lambda j: j.number)] == [t.name for t in torrents]
+
+
+async def test_a_running_jobs_view_is_made_again_only_when_something_of_it_moved(tmp_path: Path) -> None:
+    """A job whose session runs (here a magnet waiting for its metadata, ticking) is shown as the
+    same view until something of it moves (a tick, its state): a poll of thousands of live jobs
+    made each one's view, record and JSON again for every answer."""
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add("magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=live")
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None
+        with anyio.fail_after(10):
+            while session.tick.ticks < 1:
+                await anyio.sleep(0.01)
+            ticks = session.tick.ticks
+            first = jobs.get(job.id)
+            assert jobs.get(job.id) is first and jobs.list()[0] is first  # (nothing moved between)
+            while session.tick.ticks == ticks:
+                await anyio.sleep(0.01)
+        assert jobs.get(job.id) is not first  # (a tick: its rates and peers are read anew)
+        await jobs.pause(job.id)
+        paused = jobs.get(job.id)
+        assert paused.state is JobState.PAUSED and paused is not first

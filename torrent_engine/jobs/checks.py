@@ -1,0 +1,219 @@
+"""Checks without a session (DESIGN.md section 12): a torrent added with its data already on disk
+(every file it wants there at its full size: an import from another client, a cross-seed) is
+hashed here in its turn, before it has any live part. While it waits it is its record and a
+place in a queue — no session, no task, no timer; a thousand of them cost a thousand records.
+
+Its turn is one of the shared resources' ``check_slots`` (``active_checking_limit``: the same
+limit a session's recheck takes). The check reads the torrent's saved metainfo and its files in
+one worker thread (hashlib releases the GIL: the checks use the other core), stamping the files
+before and after. Then, on the loop, under the job's lock:
+
+- every piece verified, no file changed meanwhile: resume data that vouches for them is saved and
+  the job is a dormant seed (seeding from its record; the first peer that asks starts its session,
+  which trusts that resume data);
+- otherwise: resume data with what was verified (and the stamps, when no file changed) is saved
+  and the job's session starts from it, downloading the rest;
+- the files cannot be read: the job stops with an error that says why, and the others go on.
+
+A job that something else starts meanwhile (a pause, an edit, a move: ``JobLifecycle.start_dormant``
+takes it out of here) is left to its session, which checks for itself; a check under way for it is
+stopped between two pieces and what it found is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ..engine.manager import load_saved_metainfo
+from ..errors import TorrentEngineError
+from ..formats.bitfield import Bitfield
+from ..storage import Storage
+from ..storage.paths import real_path
+from ..storage.resume import FileStamp, ResumeData, save_resume, stamp_files
+from ..storage.verify import piece_ok
+from .model import JobState
+
+if TYPE_CHECKING:
+    from ..storage.descriptors import FileCache
+    from .lifecycle import JobLifecycle
+    from .store import JobRecord
+
+log = logging.getLogger("torrent_engine.jobs")
+
+__all__ = ["CheckFound", "PendingChecks", "check_on_disk"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFound:
+    """What a check found: the verified pieces of how many, and the files' stamps (``steady``:
+    the same before and after the reads, so the stamps vouch for the pieces)."""
+
+    have: Bitfield
+    num_pieces: int
+    stamps: list[FileStamp | None]
+    steady: bool
+
+    @property
+    def complete(self) -> bool:
+        """Every piece verified, and no file changed while they were read."""
+        return self.steady and len(self.have) == self.num_pieces
+
+
+def check_on_disk(metainfo: Path, data_path: Path, files: FileCache | None,
+                  stop: threading.Event) -> CheckFound | None:
+    """(Blocking: a worker thread.) Hash every piece of the torrent saved at ``metainfo`` from
+    its files under ``data_path``; None when ``stop`` was set before the end. A piece that cannot
+    be read is not verified; ``TorrentEngineError``/``OSError`` when the metainfo cannot be read."""
+    torrent = load_saved_metainfo(metainfo)
+    storage = Storage(torrent, data_path, files=files)
+    try:
+        paths = [storage.file_path(i) for i in range(len(torrent.files))]
+        before = stamp_files(paths)
+        have = Bitfield(torrent.num_pieces)
+        for index in range(torrent.num_pieces):
+            if stop.is_set():
+                return None
+            try:
+                data = storage.read_piece_blocking(index)
+            except TorrentEngineError:
+                continue
+            if piece_ok(torrent, index, data):
+                have.add(index)
+        after = stamp_files(paths)
+    finally:
+        storage.close_blocking()
+    return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after)
+
+
+class PendingChecks:
+    """The jobs waiting for (or under) a check without a session, in the order they came."""
+
+    def __init__(self, run: JobLifecycle) -> None:
+        self.life = run
+        self._waiting: dict[str, JobRecord] = {}  # job id -> its record, first come first
+        self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check
+        self._changed: anyio.Event | None = None  # set when a job comes (the runner looks again)
+        self.checked = 0  # checks ended here (for the tests and the bench)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._waiting or job_id in self._under_way
+
+    def __len__(self) -> int:
+        return len(self._waiting) + len(self._under_way)
+
+    def add(self, rec: JobRecord) -> None:
+        """``rec`` (its torrent saved in the state folder, its files there) is checked in its turn."""
+        self._waiting[rec.id] = rec
+        if self._changed is not None:
+            self._changed.set()
+
+    def leave(self, rec: JobRecord) -> bool:
+        """``rec`` is no longer checked here (started, paused, ended): whether it was waiting or
+        under a check (which stops between two pieces; what it found is dropped)."""
+        if self._waiting.pop(rec.id, None) is not None:
+            return True
+        stop = self._under_way.pop(rec.id, None)
+        if stop is not None:
+            stop.set()
+            return True
+        return False
+
+    async def run(self) -> None:
+        """Check the waiting jobs, as many at once as the shared check slots allow, until
+        cancelled (the service stops: a check under way is stopped, its job checked at the next
+        start by its session)."""
+        slots = self.life.manager.shared.check_slots
+        async with anyio.create_task_group() as tg:
+            while True:
+                while not self._waiting:
+                    self._changed = anyio.Event()
+                    await self._changed.wait()
+                self._changed = None
+                token = object()
+                await slots.acquire_on_behalf_of(token)
+                if not self._waiting:  # (they left while the slot was awaited)
+                    slots.release_on_behalf_of(token)
+                    continue
+                job_id = next(iter(self._waiting))
+                rec = self._waiting.pop(job_id)
+                stop = self._under_way[job_id] = threading.Event()
+                tg.start_soon(self._check, rec, stop, token)
+
+    async def _check(self, rec: JobRecord, stop: threading.Event, token: object) -> None:
+        run = self.life
+        slots = run.manager.shared.check_slots
+        metainfo = run.manager.saved_metainfo_path(rec.info_hash)
+        try:
+            if metainfo is None:
+                raise TorrentEngineError("its metainfo is not in the state folder")
+            found = await anyio.to_thread.run_sync(check_on_disk, metainfo, Path(rec.options.data_path),
+                                                   run.manager.shared.files, stop, abandon_on_cancel=True)
+        except (TorrentEngineError, OSError) as exc:
+            if self._under_way.pop(rec.id, None) is stop:
+                await self._failed(rec, exc)
+            return
+        finally:
+            stop.set()  # (cancelled: the abandoned thread ends at its next piece)
+            slots.release_on_behalf_of(token)
+        if self._under_way.pop(rec.id, None) is not stop or found is None:
+            return  # (it left meanwhile: its session checks for itself)
+        self.checked += 1
+        await self._apply(rec, found)
+
+    def _ours(self, rec: JobRecord) -> bool:
+        """Whether ``rec`` is still a job without a session waiting for this check's word."""
+        run = self.life
+        return (run.running and rec.state is JobState.CHECKING and not rec.options.paused
+                and run.dormant(rec) and run.jobs.get(rec.id) is rec)
+
+    async def _apply(self, rec: JobRecord, found: CheckFound) -> None:
+        run = self.life
+        async with run.lock(rec.id):
+            if not self._ours(rec):
+                return
+            now = int(time.time())
+            resume = ResumeData(
+                info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
+                have=found.have.to_bytes(), num_pieces=found.num_pieces,
+                file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at),
+                completed_time=now if found.complete else 0, saved_time=now,
+                files=found.stamps if found.steady else [])
+            path = run.manager.saved_resume_path(rec.info_hash)
+            if path is not None:
+                try:
+                    # (not durable: lost in a crash, its session checks the files again)
+                    await anyio.to_thread.run_sync(lambda: save_resume(path, resume, durable=False))
+                except TorrentEngineError as exc:
+                    log.warning("job %s (%s): %s", rec.id, rec.name, exc)
+            if found.complete and run.manager.config.seed:
+                await run.seeds.hold_listener()  # (before it is shown seeding: nothing waits after)
+                rec.done_size = rec.total_size
+                run.set_state(rec, JobState.SEEDING)
+                if run.may_sleep(rec):
+                    await run.seeds.add(rec)  # (the listener held: this waits for nothing)
+                    run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
+                    await run.save(rec)
+                    return
+            try:
+                await run.start_dormant(rec)  # (its session trusts what was found, downloads the rest)
+            except TorrentEngineError as exc:
+                log.warning("job %s (%s) cannot be started after its check: %s", rec.id, rec.name, exc)
+
+    async def _failed(self, rec: JobRecord, exc: BaseException) -> None:
+        """The check could not read what it needs: the job stops with the reason."""
+        run = self.life
+        async with run.lock(rec.id):
+            if not self._ours(rec):
+                return
+            log.warning("job %s (%s): check failed: %s", rec.id, rec.name, exc)
+            rec.error = f"check failed: {exc}"
+            run.set_state(rec, JobState.ERROR)
+            await run.save(rec)
