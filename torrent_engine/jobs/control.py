@@ -77,6 +77,8 @@ class JobControl:
                 self.run.sleepers.forget(rec)  # (its seeding time counted)
                 self.run.seeds.leave(rec)
                 self.run.set_state(rec, JobState.PAUSED)
+            elif session is None and self.run.checks.leave(rec):  # (waiting for its check: no more)
+                self.run.set_state(rec, JobState.PAUSED)
             self.run.sync(rec)
             await self.run.save(rec)  # durable before the caller hears it is done
         await self.rounds.enforce()  # (a slot of the queue may have freed)

@@ -1,0 +1,128 @@
+"""Checks without a session (``jobs/checks.py``): a torrent added with its data on disk waits as
+its record, is hashed in its turn, and becomes a dormant seed (complete) or a session going on
+from what was found (not); a check that cannot read stops its job alone; a job paused or
+cancelled while it waits is not checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.unit.jobs.test_jobs_features import cfg
+from tests.unit.jobs.test_jobs_scale import all_seeding, seeds
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.jobs import JobService, JobState, checks
+from torrent_engine.session import checking
+from torrent_engine.storage.resume import load_resume
+
+pytestmark = pytest.mark.anyio
+
+
+def _service(tmp_path: Path, limit: int = 1) -> JobService:
+    config = dataclasses.replace(cfg(seed=True), active_checking_limit=limit)
+    return JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state")
+
+
+async def _state(jobs: JobService, job_id: str, state: JobState) -> None:
+    with anyio.fail_after(20):
+        while jobs.get(job_id).state is not state:
+            await anyio.sleep(0.02)
+
+
+def _count_rechecks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each session recheck (the session hashing the data itself)."""
+    calls: list[int] = []
+    real = checking.recheck
+
+    async def recheck(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(checking, "recheck", recheck)
+    return calls
+
+
+async def test_data_with_a_bad_piece_starts_its_session_from_what_the_check_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = payload(5 * 16384, 7)
+    torrent = make_torrent([(("part.bin",), data)], 16384, name="part")
+    target = (tmp_path / "dl").joinpath(*torrent.files[0].path)
+    target.parent.mkdir(parents=True)  # (a folder of its name: as its files' paths say)
+    target.write_bytes(data[:16384] + b"\0" * 16384 + data[2 * 16384:])  # (full size, piece 1 wrong)
+    rechecks = _count_rechecks(monkeypatch)
+    async with _service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent)
+        await _state(jobs, job.id, JobState.DOWNLOADING)  # (no peer: it waits for one)
+        shown = jobs.get(job.id)
+        assert shown.done_size == 4 * 16384 and shown.progress == pytest.approx(0.8)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None and sorted(session.have) == [0, 2, 3, 4]
+        assert rechecks == []  # (the session trusted what the check found: nothing hashed twice)
+
+
+async def test_a_check_that_cannot_read_stops_its_job_alone_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 3)
+    bad = torrents[1].info_hash.hex()
+    real = checks.check_on_disk
+
+    def check_on_disk(metainfo: Path, *args: Any) -> Any:
+        if metainfo.stem == bad:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(metainfo, *args)
+
+    monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    async with _service(tmp_path) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, [ids[0], ids[2]])
+        await _state(jobs, ids[1], JobState.ERROR)
+        failed = jobs.get(ids[1])
+        assert failed.error is not None and "check failed" in failed.error and "Input/output" in failed.error
+        assert jobs.manager.get(bad) is None  # (no session made for it)
+        await jobs.resume(ids[1])  # (resumed, its session checks the files itself)
+        await all_seeding(jobs, [ids[1]])
+
+
+async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 3)
+    release = threading.Event()
+    checked: list[str] = []
+    real = checks.check_on_disk
+
+    def check_on_disk(metainfo: Path, *args: Any) -> Any:
+        checked.append(metainfo.stem)
+        release.wait(10)  # (the first holds the one slot while the others wait)
+        return real(metainfo, *args)
+
+    monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    try:
+        async with _service(tmp_path, limit=1) as jobs:
+            ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+            with anyio.fail_after(10):
+                while not checked:
+                    await anyio.sleep(0.01)
+            by_hash = {t.info_hash.hex(): i for t, i in zip(torrents, ids, strict=True)}
+            first = by_hash[checked[0]]  # (under its check: the others wait)
+            waiting = [i for i in ids if i != first]
+            paused = await jobs.pause(waiting[0])
+            assert paused.state is JobState.PAUSED and jobs.manager.get(paused.info_hash) is None
+            await jobs.cancel(waiting[1], delete_files=False)
+            release.set()
+            await all_seeding(jobs, [first])
+            await anyio.sleep(0.2)
+            assert checked == [jobs.get(first).info_hash]  # (the paused and the cancelled: never)
+            assert jobs.get(waiting[0]).state is JobState.PAUSED
+            assert jobs.get(waiting[1]).state is JobState.CANCELLED
+            await jobs.resume(waiting[0])  # its session checks it
+            await all_seeding(jobs, [waiting[0]])
+            resume = load_resume(jobs.manager.saved_resume_path(jobs.get(first).info_hash) or Path("/none"))
+            assert resume is not None and resume.files and len(resume.pieces()) == torrents[0].num_pieces
+    finally:
+        release.set()
