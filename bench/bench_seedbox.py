@@ -709,9 +709,11 @@ def print_row(r: dict[str, Any]) -> None:
           f"{med:.1f} ms, p95 {p95:.1f} ms; all seeding: {r['seed_s']:.2f} s after the first add")
     if "poll_ms" in r:
         pm, pp, px = r["poll_ms"]
+        errors = f"; errors {r['poll_errors']}" if r["poll_errors"] else ""
         print(f"  polled sync/maindata once a second until all seeding: {r['polls']} answers, median "
-              f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms" + (f"; errors {r['poll_errors']}" if r["poll_errors"] else ""))
-    print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; peak RSS {r['peak_rss_mib']:.0f} MiB")
+              f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms{errors}")
+    print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; "
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
           f"{i['threads']} threads (load {r['idle_load']})")
     for name, (med, p95) in r["latency_ms"].items():

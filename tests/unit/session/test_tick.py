@@ -187,7 +187,8 @@ async def test_a_session_checking_or_waiting_for_its_turn_without_peers_costs_no
                 await anyio.sleep(0.03)  # (three intervals each)
             assert tick.ticks == ticks and not tick.running and len(stats) == published
             ctx.peers["a"] = _Peer(time.monotonic())
-            ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.6))  # (a recheck with peers)
+            # (a recheck with peers)
+            ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.6))
             while tick.ticks < ticks + 2:
                 await anyio.sleep(0.01)
             tick.stop()
