@@ -4,7 +4,8 @@ manager (its saved metainfo and resume data: it goes on from what was verified),
 starts what the record holds (paused or not, file priorities, renamed files, edited trackers);
 one paused or held back by the queue stays dormant, without a session, until resumed or given a
 slot; and so does a complete seed whose files are there (dormant.py: a peer asking for it wakes
-it, and it is announced without a session). The torrents saved for no unfinished job are
+it, and it is announced without a session), and a job added with its data whose check without a
+session had not ended (checks.py: it waits in that queue again). The torrents saved for no unfinished job are
 forgotten, never started.
 """
 
@@ -44,8 +45,12 @@ class Restorer:
         # the complete seeds that may stay dormant (their files and saved torrent looked at in
         # that hop too: one whose files are gone starts, and stops saying so, as before)
         seeds = [r for r in runs if self.run.may_sleep(r)]
-        metainfo, sleeping = await anyio.to_thread.run_sync(_read_and_tidy, self.run.manager, known, runs,
-                                                            seeds)
+        # the jobs added with their data whose check without a session had not ended: checked
+        # there again, in their turn (those checked before the stop are seeds: not checked again)
+        unchecked = [r for r in runs if r.state is JobState.CHECKING and not r.options.seed_mode
+                     and r.file_paths is not None]
+        metainfo, sleeping, to_check = await anyio.to_thread.run_sync(
+            _read_and_tidy, self.run.manager, known, runs, seeds, unchecked)
         self.run.leases.forgive_downtime(self.run.clock())
         confined: dict[str, bool] = {}  # data path -> inside the root (10 000 jobs share a few folders)
         for rec in sorted(self.run.jobs, key=lambda r: r.created_at):
@@ -97,6 +102,9 @@ class Restorer:
                 except (TorrentEngineError, OSError) as exc:  # (no listener: its session says why)
                     log.warning("job %s (%s) cannot wait for peers without a session: %s", rec.id, rec.name,
                                 exc)
+            if rec.id in to_check:  # dormant: its check goes on (its session starts after it)
+                self.run.checks.add(rec)
+                continue
             try:
                 # (paused when the queue judges it: it resumes the job once checked, in its slot)
                 await self.run.start_again(rec, metainfo.get(rec.id))
@@ -107,13 +115,15 @@ class Restorer:
             self.run.sync(rec)
 
 
-def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecord],
-                   seeds: list[JobRecord]) -> tuple[dict[str, Torrent], set[str]]:
+def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecord], seeds: list[JobRecord],
+                   unchecked: list[JobRecord]) -> tuple[dict[str, Torrent], set[str], set[str]]:
     """(In a worker thread.) Forget the torrents saved for no unfinished job (``known``: their
     info-hashes; a job's record was lost, or a crash came after its end); the ids of the jobs of
     ``seeds`` that stay dormant (their saved torrent, resume data and files are there:
-    ``_files_there``); and the saved metainfo of each other job of ``runs``, by job id (one that
-    cannot be read is left out: the job's start reads it again, and says why)."""
+    ``_files_there``); the saved metainfo of each other job of ``runs``, by job id (one that
+    cannot be read is left out: the job's start reads it again, and says why), but for the ids
+    of the jobs of ``unchecked`` checked without a session (their saved torrent there, no resume
+    data: nothing of theirs was checked yet), which are the third."""
     saved = manager.saved_files()  # (one listing: what the forgetting below removes is no job's)
     for key in manager.saved(saved):
         if key.hex() not in known:
@@ -121,9 +131,11 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
                         key.hex())
             manager.forget_saved(key)
     sleeping = {rec.id for rec in seeds if _files_there(saved, rec)}
+    to_check = {rec.id for rec in unchecked if f"{rec.info_hash}.torrent" in saved
+                and f"{rec.info_hash}.resume" not in saved}
     out: dict[str, Torrent] = {}
     for rec in runs:
-        if rec.id in sleeping:
+        if rec.id in sleeping or rec.id in to_check:
             continue
         path = manager.saved_metainfo_path(rec.info_hash)
         if path is None or not path.is_file():
@@ -132,7 +144,7 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
             out[rec.id] = load_saved_metainfo(path)
         except (TorrentEngineError, OSError):
             continue
-    return out, sleeping
+    return out, sleeping, to_check
 
 
 def _files_there(saved: set[str], rec: JobRecord) -> bool:

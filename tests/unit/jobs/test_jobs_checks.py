@@ -126,3 +126,39 @@ async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
             assert resume is not None and resume.files and len(resume.pieces()) == torrents[0].num_pieces
     finally:
         release.set()
+
+
+async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checking_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 4)
+    release = threading.Event()
+    checked: list[str] = []
+    real = checks.check_on_disk
+
+    def held(metainfo: Path, *args: Any) -> Any:
+        checked.append(metainfo.stem)
+        if len(checked) > 1:  # (the first ends; the second holds the one slot until the stop)
+            release.wait(10)
+        return real(metainfo, *args)
+
+    monkeypatch.setattr(checks, "check_on_disk", held)
+    try:
+        async with _service(tmp_path, limit=1) as jobs:
+            ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+            with anyio.fail_after(10):
+                while len(checked) < 2:
+                    await anyio.sleep(0.01)
+            first = next(i for i in ids if jobs.get(i).info_hash == checked[0])
+            await all_seeding(jobs, [first])
+            assert [jobs.get(i).state for i in ids].count(JobState.CHECKING) == 3
+    finally:
+        release.set()
+    checked.clear()
+    monkeypatch.setattr(checks, "check_on_disk", lambda metainfo, *args: (checked.append(metainfo.stem),
+                                                                          real(metainfo, *args))[1])
+    rechecks = _count_rechecks(monkeypatch)
+    async with _service(tmp_path, limit=1) as jobs:
+        await all_seeding(jobs, ids)
+        assert sorted(checked) == sorted(jobs.get(i).info_hash for i in ids if i != first)  # (once each)
+        assert rechecks == []  # (no session checked them: each waited as its record)
+        assert all(jobs.manager.get(jobs.get(i).info_hash) is None for i in ids)  # (dormant seeds)
