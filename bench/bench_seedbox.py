@@ -525,6 +525,27 @@ class Ours:
                 "--no-dht", "--no-lsd", "--no-port-mapping", "-q",
                 *(["--active-checking-limit", str(self.checking)] if self.checking is not None else [])]
 
+    def loop_lag(self) -> tuple[float, int, int]:
+        """The event loop's worst lag since the start (its probe wakes every 0.5 s), how many
+        wake-ups it measured and how many of them were over 50 ms late, read from /metrics."""
+        h = Http(self.api_port)
+        h.headers["Authorization"] = f"Bearer {TOKEN}"
+        try:
+            status, _, body = h.request("GET", "/metrics")
+        finally:
+            h.close()
+        if status != 200:
+            raise RuntimeError(f"/metrics: {status} {body[:200]!r}")
+        worst, count, within = 0.0, 0, 0
+        for line in body.decode().splitlines():
+            if line.startswith("torrent_engine_event_loop_lag_max_seconds "):
+                worst = float(line.split()[1])
+            elif line.startswith("torrent_engine_event_loop_lag_seconds_count "):
+                count = int(float(line.split()[1]))
+            elif line.startswith('torrent_engine_event_loop_lag_seconds_bucket{le="0.05"}'):
+                within = int(float(line.split()[1]))
+        return worst, count, count - within
+
     def job_list(self, samples: int) -> tuple[float, float]:
         h = Http(self.api_port)
         h.headers["Authorization"] = f"Bearer {TOKEN}"
@@ -676,6 +697,8 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         out["seed_s"] = time.monotonic() - t0
         out["seed_cpu_s"] = cpu_seconds(client.pid) - cpu0
         out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
+        if isinstance(client, Ours):
+            out["loop_lag"] = client.loop_lag()
         time.sleep(5)  # what the start set off settles
         out["idle"] = idle(client, args.idle_seconds)
         out["idle_load"] = load_avg()
@@ -714,6 +737,10 @@ def print_row(r: dict[str, Any]) -> None:
               f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms{errors}")
     print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if "loop_lag" in r:
+        worst, wakes, late = r["loop_lag"]
+        print(f"  event loop from the start until all seeding: worst lag {worst * 1000:.0f} ms; "
+              f"{late} of {wakes} probe wake-ups over 50 ms late")
     print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
           f"{i['threads']} threads (load {r['idle_load']})")
     for name, (med, p95) in r["latency_ms"].items():

@@ -147,6 +147,7 @@ async def test_a_scrape_reads_a_downloading_job_from_the_objects_that_own_its_fa
     assert value(got, "torrent_engine_jobs_downloaded_bytes") >= torrent.payload_size
     assert value(got, "torrent_engine_piece_write_seconds_count") >= writes_before + torrent.num_pieces
     assert value(got, "torrent_engine_event_loop_lag_seconds_count") >= 1
+    assert 0 <= value(got, "torrent_engine_event_loop_lag_max_seconds") <= 10
     assert value(got, "torrent_engine_api_request_duration_seconds_count",
                  method="GET", route="/api/jobs/{job_id}", code="200") >= 1
     assert value(got, "torrent_engine_process_open_fds") > 0

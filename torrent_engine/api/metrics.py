@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 import anyio
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -216,6 +216,7 @@ class Metrics:
 
     def __init__(self, service: JobService, *, tokens: Iterable[str]) -> None:
         self._tokens = [t.encode() for t in tokens if t]
+        self._lag_max = 0.0
         if not self._tokens:
             raise ValueError("/metrics needs at least one token")
         self.registry = CollectorRegistry(auto_describe=False)
@@ -229,6 +230,9 @@ class Metrics:
             f"{PREFIX}_event_loop_lag_seconds",
             f"How late the event loop woke a task that slept {LAG_INTERVAL} s (measured every "
             f"{LAG_INTERVAL} s).", buckets=LAG_BUCKETS, registry=self.registry)
+        self.loop_lag_max = Gauge(
+            f"{PREFIX}_event_loop_lag_max_seconds",
+            "The worst event-loop lag the probe has seen since the daemon started.", registry=self.registry)
 
     def authorised(self, authorization: str) -> bool:
         """Whether an ``Authorization`` header carries one of the accepted bearer tokens."""
@@ -258,4 +262,8 @@ class Metrics:
         while True:
             due = anyio.current_time() + interval
             await anyio.sleep(interval)
-            self.loop_lag.observe(max(0.0, anyio.current_time() - due))
+            lag = max(0.0, anyio.current_time() - due)
+            self.loop_lag.observe(lag)
+            if lag > self._lag_max:
+                self._lag_max = lag
+                self.loop_lag_max.set(lag)
