@@ -121,6 +121,7 @@ async def test_a_watched_folder_from_the_config_file_then_both_dialects(tmp_path
     one = make_small_torrent([(("a.bin",), payload(20000, 1))], 16384, name="one")
     two = make_small_torrent([(("b.bin",), payload(20000, 2))], 16384, name="two")
     three = make_small_torrent([(("c.bin",), payload(20000, 3))], 16384, name="three")
+    four = make_small_torrent([(("d.bin",), payload(20000, 4))], 16384, name="four")
     magnet = "magnet:?xt=urn:btih:" + "d" * 40 + "&dn=from-a-magnet"
     async with daemon(tmp_path, "--config", str(config)) as d:
         (watch / "one.torrent").write_bytes(one.to_bytes())
@@ -144,10 +145,19 @@ async def test_a_watched_folder_from_the_config_file_then_both_dialects(tmp_path
         assert status["folders"] == [{"folder": str(watch), "save_path": None, "error": None}]
 
         prefs = (await d.client.get("/api/v2/app/preferences")).json()
-        assert prefs["scan_dirs"] == {str(watch): 0}
+        assert prefs["scan_dirs"] == {str(watch): 1}  # (1: the default save path, as qBittorrent says)
         r = await d.client.post("/api/v2/app/setPreferences", data={"json": json.dumps(
-            {"scan_dirs": {str(tmp_path / "missing"): 0}})})
+            {"scan_dirs": {str(tmp_path / "missing"): 1}})})
         assert r.status_code == 400 and "scan_dirs" in r.text and "no such folder" in r.text
+        r = await d.client.post("/api/v2/app/setPreferences", data={"json": json.dumps(
+            {"scan_dirs": {str(watch): 1}})})  # (as a qBittorrent client sets it)
+        assert r.status_code == 200, r.text
+        (watch / "four.torrent").write_bytes(four.to_bytes())
+        with anyio.fail_after(30):
+            while not (watch / "four.torrent.added").exists():
+                await anyio.sleep(0.1)
+        jobs = {j["name"]: j for j in (await d.client.get("/api/jobs")).json()["jobs"]}
+        assert jobs["four"]["options"]["save_path"] == jobs["one"]["options"]["save_path"]
         session = (await rpc(d, "session-get", {"fields": ["watch-dir", "watch-dir-enabled"]}))["arguments"]
         assert session == {"watch-dir": str(watch), "watch-dir-enabled": True}
         other = tmp_path / "other"

@@ -9,6 +9,7 @@ a number; strings, booleans, lists and objects are the same kind on both sides."
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -17,12 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.formats.metainfo import Torrent
 
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
 
@@ -159,3 +162,43 @@ async def test_every_field_has_the_type_a_real_qbittorrent_gives_it(tmp_path: Pa
     shared = {name: len(theirs[name].keys() & ours[name].keys()) if isinstance(theirs[name], dict)
               else len(theirs[name][0].keys() & ours[name][0].keys()) for name in theirs}
     assert min(shared.values()) >= 5, shared  # (the comparison compared something)
+
+
+async def _watched_into(c: httpx.AsyncClient, watch: Path, value: int, torrent: Torrent) -> tuple[str, str]:
+    """``scan_dirs`` set to {watch: value} and ``torrent`` dropped into ``watch``: the folder it
+    is saved to, and the default save path."""
+    r = await c.post("/api/v2/app/setPreferences",
+                     data={"json": json.dumps({"scan_dirs": {str(watch): value}})})
+    assert r.status_code == 200, r.text
+    prefs = (await c.get("/api/v2/app/preferences")).json()
+    assert prefs["scan_dirs"] == {str(watch): value}
+    (watch / "dropped.torrent").write_bytes(torrent.to_bytes())
+    info_hash = torrent.info_hash.hex()
+    with anyio.fail_after(60):
+        while not (found := (await c.get(f"/api/v2/torrents/info?hashes={info_hash}")).json()):
+            await anyio.sleep(0.2)
+    return found[0]["save_path"], prefs["save_path"]
+
+
+async def test_a_watched_folder_saves_where_a_real_qbittorrent_says_its_scan_dirs_value_means(
+        tmp_path: Path) -> None:
+    one = make_torrent([(("a.bin",), payload(20000, 5))], 16384, name="one")
+    two = make_torrent([(("b.bin",), payload(20000, 6))], 16384, name="two")
+    seen: dict[str, dict[int, tuple[Path, Path]]] = {}
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        watch = tmp_path / "qbt" / "watch"
+        watch.mkdir()
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            saved = {v: await _watched_into(c, watch, v, t) for v, t in ((1, one), (0, two))}
+        seen["qbittorrent-nox"] = {v: (Path(s), Path(d)) for v, (s, d) in saved.items()}
+        seen["qbittorrent-nox watch"] = {0: (watch, watch)}
+    async with running_api(tmp_path / "ours") as api:
+        watch = api.download_root / "watch"  # (a save path of ours is inside the download root)
+        watch.mkdir()
+        saved = {v: await _watched_into(api.client, watch, v, t) for v, t in ((1, one), (0, two))}
+        seen["ours"] = {v: (Path(s), Path(d)) for v, (s, d) in saved.items()}
+        seen["ours watch"] = {0: (watch, watch)}
+    for name in ("qbittorrent-nox", "ours"):
+        (one_at, default), (two_at, _) = seen[name][1], seen[name][0]
+        assert one_at == default, (name, seen)  # 1: the default save path
+        assert two_at == seen[f"{name} watch"][0][0], (name, seen)  # 0: the watched folder itself

@@ -184,6 +184,8 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
     changes = qbt_changes({"autorun_enabled": True, "autorun_program": "/bin/x \"%N\"",
                            "scan_dirs": {str(a): 0, str(b): 1}})
     s = updated(ServiceSettings(), changes)
+    # as qBittorrent reads them: 0 saves into the watched folder itself, 1 into the default save path
+    assert dict(s.watch_folders) == {str(a): str(a), str(b): None}
     assert s.run_on_completed_enabled and s.run_on_completed == "/bin/x \"%N\""
     prefs = qbt_preferences(s)
     assert prefs["scan_dirs"] == {str(a): 0, str(b): 1} and prefs["autorun_program"] == "/bin/x \"%N\""

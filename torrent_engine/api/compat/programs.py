@@ -34,8 +34,9 @@ TR_FIELDS = frozenset({*TR_NAMES, "watch-dir", "watch-dir-enabled"})
 def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     """The fields of ``app/preferences``."""
     out: dict[str, JSON] = {theirs: getattr(s, ours) for theirs, ours in QBT_NAMES.items()}
-    # 0: the default save path, 1: the watched folder itself, else a save path
-    out["scan_dirs"] = {folder: 0 if save is None else 1 if save == folder else save
+    # as qBittorrent's appcontroller: 0 the watched folder itself, 1 the default save path, else a
+    # save path
+    out["scan_dirs"] = {folder: 1 if save is None else 0 if save == folder else save
                         for folder, save in s.watch_folders} if s.watch_enabled else {}
     return out
 
@@ -50,18 +51,19 @@ def qbt_changes(prefs: Mapping[str, JSONValue]) -> SettingChanges:
     if "scan_dirs" in prefs:
         dirs = prefs["scan_dirs"]
         if not isinstance(dirs, dict):
-            raise InvalidJobRequest("must be an object {folder: 0, 1 or a save path}", "scan_dirs")
+            raise InvalidJobRequest("must be an object {folder: 0 (the folder itself), 1 (the default save "
+                                    "path) or a save path}", "scan_dirs")
         folders: dict[str, str | None] = {}
         for folder, target in dirs.items():
-            if target == 0 and not isinstance(target, bool):
+            if target == 1 and not isinstance(target, bool):
                 folders[folder] = None
-            elif target == 1 and not isinstance(target, bool):
+            elif target == 0 and not isinstance(target, bool):
                 folders[folder] = folder
             elif isinstance(target, str) and target:
                 folders[folder] = target
             else:
-                raise InvalidJobRequest(f"{folder!r}: must be 0 (the default save path), 1 (the folder "
-                                        "itself) or a save path", "scan_dirs")
+                raise InvalidJobRequest(f"{folder!r}: must be 0 (the folder itself), 1 (the default save "
+                                        "path) or a save path", "scan_dirs")
         changes["watch_folders"] = _folders(folders, "scan_dirs")
         changes["watch_enabled"] = True
     return changes
