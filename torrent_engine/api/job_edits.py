@@ -22,7 +22,7 @@ class JobEditApi(JsonRoutes):
         folder of the job a new path (``kind``: "file", "folder" or "any", the default)."""
         data = await self._body(request)
         kind = data.get("kind", "any")
-        if kind not in RENAME_KINDS:
+        if not isinstance(kind, str) or kind not in RENAME_KINDS:
             raise InvalidJobRequest(f"must be one of {', '.join(RENAME_KINDS)}", "kind")
         unknown = sorted(set(data) - {"old_path", "new_path", "kind"})
         if unknown:
