@@ -207,6 +207,30 @@ async def test_too_old_last_event_id_gets_a_snapshot(tmp_path: Path) -> None:
         assert first.event == "snapshot" and len(first.data["jobs"]) == 7
 
 
+async def test_a_last_event_id_is_what_the_document_says_and_empty_is_from_now(tmp_path: Path) -> None:
+    import re
+
+    async with running_api(tmp_path) as api:
+        document = (await api.client.get("/api/openapi.json")).json()
+        for path in ("/api/events", "/api/jobs/{job_id}/events"):
+            given = document["paths"][path]["get"]["parameters"]
+            params = {p["name"]: p["schema"].get("pattern") for p in given}
+            assert params["last_event_id"] == params["Last-Event-ID"]
+            pattern = re.compile(params["last_event_id"])
+        for value in ("", "12", "-1"):  # (empty: as not given, from now)
+            assert pattern.search(value)
+            async with api.client.stream("GET", f"/api/events?last_event_id={value}") as response:
+                assert response.status_code == 200
+                assert (await anext(sse_messages(response))).event == "snapshot"
+        for value in ("+1", "1_0", " 1", "x", "1.5"):  # (int() takes the first three)
+            assert not pattern.search(value)
+            r = await api.client.get("/api/events", params={"last_event_id": value})
+            assert r.status_code == 400 and r.json()["field"] == "Last-Event-ID", r.text
+            if value == value.strip():  # (a header's value has no surrounding blanks)
+                r = await api.client.get("/api/events", headers={"Last-Event-ID": value})
+                assert r.status_code == 400, (value, r.text)
+
+
 async def test_concurrent_adds_of_one_magnet_give_one_job(tmp_path: Path) -> None:
     magnet = "magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=same"
     async with running_api(tmp_path) as api:

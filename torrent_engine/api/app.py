@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from email import policy
 from email.parser import BytesParser
@@ -62,6 +63,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metadata we accept
 JSON_OVERHEAD = 64 * 1024
 MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
+EVENT_ID = re.compile(r"-?[0-9]+")  # a Last-Event-ID (int() would also take " 1", "+1", "1_0")
 BULK_ACTIONS = ("pause", "resume", "recheck", "cancel", "forget")
 BULK_AT_ONCE = 8  # a bulk action's jobs handled at the same time (their saves' waits overlap)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -620,11 +622,10 @@ class Api:
     def _sse(self, request: Request, job_id: str | None) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         last: int | None = None
-        if raw:
-            try:
-                last = int(raw)
-            except ValueError as exc:
-                raise ApiError(400, "Last-Event-ID must be an event id", "Last-Event-ID") from exc
+        if raw:  # (empty, as not given: from now — what the document's pattern allows)
+            if not EVENT_ID.fullmatch(raw):
+                raise ApiError(400, "Last-Event-ID must be an event id (digits)", "Last-Event-ID")
+            last = int(raw)
         return StreamingResponse(
             self.events.stream(job_id, last, self.heartbeat), media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"})

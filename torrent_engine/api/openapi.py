@@ -416,10 +416,11 @@ def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence
         responses[str(status)] = {"description": summary,
                                   "content": {"text/event-stream": {"schema": _ref("ServerSentEvent")}}}
         op["security"] = [{"bearer": []}, {"apiToken": []}, {"ticket": []}]
-        last = {"type": "string", "pattern": "^-?[0-9]+$"}
+        last = {"type": "string", "pattern": "^(-?[0-9]+)?$"}
         op["parameters"] = [
             {"name": "Last-Event-ID", "in": "header", "required": False, "schema": last,
-             "description": "resume after this event (a browser's EventSource sends it by itself)"},
+             "description": "resume after this event (a browser's EventSource sends it by itself); "
+                            "empty, as not given: from now"},
             _query("last_event_id", last, "the same, for a client that cannot send the header"),
         ]
     elif answer is not None:
