@@ -25,6 +25,7 @@ from torrent_engine.jobs import Job, JobService, JobState
 from torrent_engine.net.dht.node import DhtNode
 from torrent_engine.session import Session
 from torrent_engine.storage.create import create_torrent
+from torrent_engine.storage.resume import load_resume
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -320,13 +321,15 @@ async def test_a_seed_mode_add_whose_file_is_short_gets_its_session_which_says_s
         assert job.error is not None and "sub/b.bin" in job.error
 
 
-async def test_a_checked_add_of_complete_data_still_checks_it_in_a_session(tmp_path: Path) -> None:
+async def test_a_checked_add_of_complete_data_is_hashed_then_seeds_without_a_session(tmp_path: Path) -> None:
     torrent = seeds_in(tmp_path, 1)[0]
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(torrent.to_bytes())
-        assert jobs.manager.get(torrent.info_hash) is not None
+        assert job.state is JobState.CHECKING  # (its check without a session: jobs/checks.py)
         job = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
-        assert job.verified_pieces == torrent.num_pieces
+        assert jobs.manager.get(torrent.info_hash) is None  # a dormant seed, its pieces hashed
+        resume = load_resume(jobs.state_dir / "torrents" / f"{torrent.info_hash.hex()}.resume")
+        assert resume is not None and len(resume.pieces()) == torrent.num_pieces and resume.files
 
 
 async def test_a_seed_added_in_seed_mode_is_announced_started_once_and_stopped_at_the_stop(

@@ -1,4 +1,4 @@
-"""A seed that has a session (a checked add that completed, a seed woken by a peer) and stays
+"""A seed that has a session (one woken by a peer or a reader, or a download that completed) and stays
 quiet for ``Config.dormant_after`` seconds goes dormant again: its session stopped without a
 ``stopped`` to its trackers, the job still listed seeding with its seeding time and totals going
 on, its tracker memory kept (a peer that wakes it again is served, and no tracker hears
@@ -37,7 +37,7 @@ async def test_a_quiet_seed_goes_dormant_without_stopped_and_a_peer_wakes_it_wit
         async with service(tmp_path, tracker_enabled=True, dormant_after=SOON) as jobs:
             changes: list[JobStateChanged] = []
             jobs.events.subscribe(JobStateChanged, changes.append)
-            (job,) = await seeding(jobs, [torrent])  # a checked add: it has a session
+            (job,) = await seeding(jobs, [torrent])  # (checked without a session: dormant at once)
             await wait_for(lambda: t.of(torrent), lambda events: events == ["started"])
             await wait_for(lambda: has_session(jobs, torrent.info_hash), lambda has: not has)
             asleep = jobs.get(job.id)
@@ -83,9 +83,7 @@ async def test_a_seed_with_a_reader_open_stays_awake_and_sleeps_once_it_is_close
 async def test_a_seed_with_a_peer_connected_stays_awake(tmp_path: Path) -> None:
     torrent = seeds_in(tmp_path, 1)[0]
     async with service(tmp_path, dormant_after=SOON) as jobs:
-        await seeding(jobs, [torrent])
-        session = jobs.manager.get(torrent.info_hash)
-        assert session is not None
+        await seeding(jobs, [torrent])  # (dormant: the peer wakes it)
         port = jobs.manager.shared.listen_port
         handshake = b"\x13BitTorrent protocol" + bytes(8) + torrent.info_hash + b"-XX0001-" + bytes(12)
         async with await anyio.connect_tcp("127.0.0.1", port) as peer:
@@ -95,6 +93,9 @@ async def test_a_seed_with_a_peer_connected_stays_awake(tmp_path: Path) -> None:
                 while len(got) < 68:
                     got += await peer.receive()
             assert got[28:48] == torrent.info_hash
+            await wait_for(lambda: has_session(jobs, torrent.info_hash), lambda has: has)
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
             await wait_for(lambda: session.status().peers, lambda n: n == 1)
             await anyio.sleep(2.5)  # (an idle peer connected: still awake)
             assert jobs.manager.get(torrent.info_hash) is session
@@ -104,8 +105,11 @@ async def test_a_seed_with_a_peer_connected_stays_awake(tmp_path: Path) -> None:
 async def test_a_seed_never_goes_dormant_with_dormant_after_zero(tmp_path: Path) -> None:
     torrent = seeds_in(tmp_path, 1)[0]
     async with service(tmp_path, dormant_after=0) as jobs:
-        await seeding(jobs, [torrent])
-        session = jobs.manager.get(torrent.info_hash)
+        (job,) = await seeding(jobs, [torrent])
+        session = await jobs.stream_session(job.id)  # (woken by a reader, which leaves at once)
+        assert session is not None
+        async with session.open_file(0) as reader:
+            assert len(await reader.read(100)) == 100
         await anyio.sleep(2.5)  # (with dormant_after=0.3 it would have gone by now)
         assert session is not None and jobs.manager.get(torrent.info_hash) is session
 

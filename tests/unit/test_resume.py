@@ -139,3 +139,45 @@ def test_seed_mode_and_its_verified_pieces_round_trip(tmp_path: Path) -> None:
     save_resume(path, data)
     loaded = load_resume(path)
     assert loaded is not None and not loaded.seed_mode
+
+
+def test_many_files_written_at_once_sync_each_durable_one_and_each_folder_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(resume.os, "fsync", fsync)
+    a, b = tmp_path / "a", tmp_path / "b"
+    files = [(a / f"{i}.torrent", bytes([i]) * 10, True) for i in range(3)] + [(a / "x.resume", b"x", False),
+                                                                             (b / "y.torrent", b"y", True)]
+    resume.write_atomic_many(files)
+    assert all(path.read_bytes() == data for path, data, _ in files)
+    assert len([s for s in synced if s.endswith(".tmp")]) == 4  # (the durable ones, before their rename)
+    assert sorted(s for s in synced if not s.endswith(".tmp")) == [str(a), str(b)]  # (each folder once)
+    assert sorted(p.name for p in a.iterdir()) == ["0.torrent", "1.torrent", "2.torrent", "x.resume"]
+
+
+def test_many_files_a_failed_write_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(resume.os, "fsync", fsync)
+    (tmp_path / "old.torrent").write_bytes(b"old")
+    with pytest.raises(OSError):
+        resume.write_atomic_many([(tmp_path / "new.torrent", b"new", True),
+                                  (tmp_path / "old.torrent", b"x", True),
+                                  (tmp_path / "z.torrent", b"z", True)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.torrent"]  # (nothing renamed, no temp file)
+    assert (tmp_path / "old.torrent").read_bytes() == b"old"

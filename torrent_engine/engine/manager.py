@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,14 @@ from ..formats.metainfo import Torrent
 from ..net.tracker.coordinator import TrackerMemory
 from ..session import Session, SessionSetup, SessionStatus
 from ..storage.paths import real_path
-from ..storage.resume import ResumeData, remove_stale_temp_files, save_resume, write_atomic
+from ..storage.resume import (
+    ResumeData,
+    encode_resume,
+    remove_stale_temp_files,
+    save_resume,
+    write_atomic,
+    write_atomic_many,
+)
 from .addtorrent import add_torrent_of
 from .resolve import resolve
 from .shared import SharedResources
@@ -179,6 +186,28 @@ class TorrentManager:
         self._save_metainfo(key, torrent)
         if placeholder:
             self._save_placeholder(key, Path(save_path), seed_mode)
+
+    def save_torrents(self, torrents: Sequence[tuple[Torrent, str | os.PathLike[str], bool, bool]], *,
+                      durable_placeholder: bool = True) -> None:
+        """``save_torrent`` for many, (torrent, save path, seed mode, placeholder) each, written
+        together (``write_atomic_many``: one sync of the state folder for all). ``durable_placeholder=
+        False``: the placeholders without fsync — for an owner whose own records hold what they
+        say (the save path, seed mode), so that losing one in a crash only costs a session at
+        the next start. Blocking file I/O; nothing without a state folder."""
+        files: list[tuple[Path, bytes, bool]] = []
+        now = int(time.time())
+        for torrent, save_path, seed_mode, placeholder in torrents:
+            key = torrent.info_hash
+            metainfo_path = self._state_file(key, ".torrent")
+            if metainfo_path is None:
+                return
+            files.append((metainfo_path, torrent.to_bytes(), True))
+            resume_path = self._state_file(key, ".resume")
+            if placeholder and resume_path is not None and not resume_path.exists():
+                files.append((resume_path, encode_resume(ResumeData(
+                    info_hash=key, save_path=str(real_path(Path(save_path))), have=b"", num_pieces=0,
+                    added_time=now, seed_mode=seed_mode)), durable_placeholder))
+        write_atomic_many(files)
 
     def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:
         """(In a worker thread.) The metainfo of a torrent added, in the state folder."""

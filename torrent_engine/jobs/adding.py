@@ -7,8 +7,10 @@ from __future__ import annotations
 import builtins
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -54,6 +56,67 @@ from .validate import check_files, check_priorities
 
 log = logging.getLogger(__name__)
 
+_I = TypeVar("_I")
+
+
+@dataclass(eq=False)
+class _Group(Generic[_I]):
+    items: list[_I] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)  # (each item's result or exception)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class _Grouped(Generic[_I]):
+    """Blocking work of the adds done in groups, one worker-thread hop for many: the items asked
+    while a group is in its thread are the next group (a batch of 25 adds makes a few hops, not
+    25 threads at once that take the GIL from the loop, each waking it). ``work`` (in the
+    thread): for the items in order, each one's result or the exception it raised."""
+
+    def __init__(self, work: Callable[[list[_I]], list[Any]]) -> None:
+        self._work = work
+        self._open: _Group[_I] | None = None
+        self._lock = anyio.Lock()  # one group in a thread at a time
+
+    async def run(self, item: _I) -> Any:
+        """``item``'s result, once its group's work is done (or the exception it raised)."""
+        group = self._open
+        lead = group is None
+        if group is None:
+            group = self._open = _Group()
+        place = len(group.items)
+        group.items.append(item)
+        with anyio.CancelScope(shield=True):  # (the others of its group wait for this)
+            if lead:
+                try:
+                    async with self._lock:  # (meanwhile the group takes the items asked)
+                        if self._open is group:
+                            self._open = None
+                        try:
+                            group.results = await anyio.to_thread.run_sync(self._work, group.items)
+                        except Exception as exc:  # (the work itself: every item has it)
+                            group.results = [exc] * len(group.items)
+                finally:
+                    if len(group.results) != len(group.items):  # (interrupted: nothing known)
+                        group.results = [RuntimeError("the work was interrupted")] * len(group.items)
+                    group.done.set()
+            else:
+                await group.done.wait()
+        result = group.results[place]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def _each(calls: list[Callable[[], Any]]) -> list[Any]:
+    """(In a worker thread.) Each call's result, or the exception it raised."""
+    out: list[Any] = []
+    for call in calls:
+        try:
+            out.append(call())
+        except Exception as exc:
+            out.append(exc)
+    return out
+
 
 
 class JobAdder:
@@ -61,6 +124,8 @@ class JobAdder:
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
     def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser) -> None:
+        self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
+        self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)
         self.run = run
         self.rounds = rounds
         self.organiser = organiser
@@ -104,7 +169,7 @@ class JobAdder:
                 raise InvalidJobRequest(str(exc), "source") from exc
             return parsed, ground(root, save_path, parsed, layout)
 
-        torrent, found = await anyio.to_thread.run_sync(read)
+        torrent, found = await self._reads.run(read)
         source_text = recorded_source(request, torrent)
         save = found.save
         selected = check_files(o.files, torrent)
@@ -250,9 +315,9 @@ class JobAdder:
         try:
             try:
                 if isinstance(torrent, Torrent) and self._may_sleep_at_add(rec):
-                    dormant = await anyio.to_thread.run_sync(self._save_if_there, rec, torrent)
+                    dormant = await self._saves.run((rec, torrent))
                 elif isinstance(torrent, Torrent) and self._may_check_at_add(rec, o):
-                    pending = await anyio.to_thread.run_sync(self._save_if_there, rec, torrent)
+                    pending = await self._saves.run((rec, torrent))
                 if not dormant and not pending:
                     await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
                                                setup=session_setup(rec), seed_mode=seed_mode)
@@ -325,17 +390,23 @@ class JobAdder:
                 and manager.saved_metainfo_path(rec.info_hash) is not None
                 and not self.run.queue.judges(rec))
 
-    def _save_if_there(self, rec: JobRecord, torrent: Torrent) -> bool:
-        """(In a worker thread.) When every file ``rec`` wants is there at its full size: its
-        torrent saved in the state folder as an add saves it (a session starts from it when a
-        peer asks, or its check ends), and True; else nothing written, and False (its session
-        starts now, and says what is missing)."""
-        if not wanted_files_there(rec):
-            return False
-        seed_mode = rec.options.seed_mode  # (else its check writes its resume data: checks.py)
-        self.run.manager.save_torrent(torrent, rec.options.data_path, seed_mode=seed_mode,
-                                      placeholder=seed_mode)
-        return True
+    def _save_if_there(self, adds: list[tuple[JobRecord, Torrent]]) -> list[Any]:
+        """(In a worker thread: a group of adds.) For each add, when every file its job wants is
+        there at its full size: its torrent saved in the state folder as an add saves it (a
+        session starts from it when a peer asks, or its check ends), and True; else nothing
+        written, and False (its session starts now, and says what is missing). Saved together:
+        one sync of the state folder; a write that fails is every one's exception."""
+        there = [wanted_files_there(rec) for rec, _ in adds]
+        try:
+            # a seed-mode seed's placeholder (its save path and seed mode: its record says them
+            # too) without fsync; a checked torrent's resume data is written by its check
+            self.run.manager.save_torrents(
+                [(torrent, rec.options.data_path, rec.options.seed_mode, rec.options.seed_mode)
+                 for (rec, torrent), ok in zip(adds, there, strict=True) if ok],
+                durable_placeholder=False)
+        except OSError as exc:
+            return [exc if ok else False for ok in there]
+        return there
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be

@@ -162,3 +162,23 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
         assert sorted(checked) == sorted(jobs.get(i).info_hash for i in ids if i != first)  # (once each)
         assert rechecks == []  # (no session checked them: each waited as its record)
         assert all(jobs.manager.get(jobs.get(i).info_hash) is None for i in ids)  # (dormant seeds)
+
+
+async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_thread_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 25)
+    async with _service(tmp_path) as jobs:
+        groups: list[int] = []
+        real = jobs.manager.save_torrents
+
+        def save_torrents(items: Any, **kwargs: Any) -> None:
+            groups.append(len(items))
+            real(items, **kwargs)
+
+        monkeypatch.setattr(jobs.manager, "save_torrents", save_torrents)
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        assert len(ids) == 25 and sum(groups) == 25
+        assert len(groups) <= 5, groups  # (the adds that asked while a group was written: the next group)
+        await all_seeding(jobs, ids)
+        for t in torrents:
+            assert (jobs.state_dir / "torrents" / f"{t.info_hash.hex()}.torrent").read_bytes() == t.to_bytes()
