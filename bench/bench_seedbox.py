@@ -3,8 +3,8 @@ same run, on the same data, driven through the same APIs (the qBittorrent WebAPI
 Transmission RPC; our daemon through both dialects and through its own job list).
 
     python bench/bench_seedbox.py [--torrents 1000] [--clients ours,qbittorrent,transmission]
-                                  [--idle-seconds 60] [--batch 25] [--samples 20] [--keep DIR]
-                                  [--skip-checking]
+                                  [--idle-seconds 60] [--settle 5] [--batch 25] [--samples 20]
+                                  [--keep DIR] [--skip-checking] [--poll] [--checking N]
 
 N small single-file torrents (256 KiB, 32 KiB pieces) are made once with their data on disk; each
 client gets a fresh state folder over that one data folder (read-only for them: every torrent is
@@ -17,8 +17,8 @@ complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no trac
   with ``--skip-checking`` the qBittorrent-dialect clients (ours, qbittorrent-nox) are asked to
   add with ``skip_checking=true`` (seed mode: nothing hashed at the add, each piece verified when
   first served); Transmission's RPC has no such flag, its dialect checks as before;
-- idle over ``--idle-seconds``: CPU as % of one core (utime+stime of all threads from /proc),
-  RSS at the end, open descriptors, threads;
+- idle over ``--idle-seconds``, ``--settle`` seconds after all seed: CPU as % of one core
+  (utime+stime of all threads from /proc), RSS at the end, open descriptors, threads;
 - list latency, median and p95 of ``--samples`` calls each, from the request to the answer's
   last byte (the measuring client's parse of the JSON is not counted: 10 000 torrents are 10 MB,
   50 to 80 ms of ``json.loads``): qBittorrent ``torrents/info`` and ``sync/maindata`` (full,
@@ -699,7 +699,7 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
         if isinstance(client, Ours):
             out["loop_lag"] = client.loop_lag()
-        time.sleep(5)  # what the start set off settles
+        time.sleep(args.settle)  # what the start set off settles
         out["idle"] = idle(client, args.idle_seconds)
         out["idle_load"] = load_avg()
         out["latency_ms"] = client.latencies(args.samples)
@@ -758,6 +758,8 @@ def main() -> None:
     p.add_argument("--clients", default="ours-qb,ours-tr,qbittorrent,transmission",
                    help=f"comma-separated, of {', '.join(CLIENTS)}")
     p.add_argument("--idle-seconds", type=float, default=60.0)
+    p.add_argument("--settle", type=float, default=5.0,
+                   help="seconds from all seeding until the idle CPU is measured (default 5)")
     p.add_argument("--batch", type=int, default=25)
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
