@@ -361,12 +361,15 @@ class Api:
     # -- reading -----------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        """``GET /api/health``: status (``starting`` while the torrents are loaded after a start:
-        the jobs are listed from their records, changes are refused with 503), version and the
-        job records that could not be loaded."""
+        """``GET /api/health``: status (``starting``, with HTTP 503 for readiness probes, while the
+        torrents are loaded after a start: the jobs are listed from their records, a change waits
+        until the start is over, up to a minute), version and the job records that could not be
+        loaded."""
         lost = [{"record": record, "reason": reason} for record, reason in self.service.lost]
-        status = "ok" if self.service.ready else "starting"
-        return JSONResponse({"status": status, "version": __version__, "lost_jobs": lost})
+        ready = self.service.ready
+        return JSONResponse({"status": "ok" if ready else "starting", "version": __version__,
+                             "lost_jobs": lost}, status_code=200 if ready else 503,
+                            headers={} if ready else {"retry-after": "2"})
 
     async def stats(self, request: Request) -> Response:
         """``GET /api/stats``: the service's totals and rates."""

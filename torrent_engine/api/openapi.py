@@ -455,8 +455,13 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
         "responses": {"200": {"description": "the OpenAPI document",
                               "content": {"application/json": {"schema": {"type": "object"}}}},
                       **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403)}}},
-    ("GET", "/api/health"): _op("Status, version and the job records that could not be loaded",
-                                "Health", tag="service"),
+    ("GET", "/api/health"): {
+        **_op("Status, version and the job records that could not be loaded", "Health", tag="service"),
+        "responses": {"200": {"description": "started", **_json(_ref("Health"))},
+                      "503": {"description": "starting: the torrents are being loaded (a change waits "
+                                             "for the start, up to a minute); ask again after Retry-After",
+                              **_json(_ref("Health"))},
+                      **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403)}}},
     ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
     ("GET", "/api/stats/history"): _op("The last hour of rates and peers, a sample every 10 s (oldest first)",
                                        "StatsHistory", tag="service"),

@@ -155,7 +155,7 @@ class JobAdder:
 
     async def _add_in_turn(self, source: AddTorrent, o: AddOptions,
                            turn: _Turn | None) -> tuple[JobRecord, bool]:
-        self.run.require_running()
+        await self.run.require_running()
         features, download_path, seed_mode = o.features, o.download_path, o.seed_mode
         save_path = self.organiser.add_save_path(features, o.save_path)
         layout = features.content_layout if features is not None else "original"

@@ -85,7 +85,7 @@ class SettingsControl:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
         the configuration (``configure``: a start, a SIGHUP) all come here."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         new = updated(self.settings, changes)
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)

@@ -62,7 +62,7 @@ class JobControl:
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
-        self.run.require_running()
+        await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "pause")
             await self._save_planned(rec, paused=True)  # (refused, nothing changed, if it cannot be)
@@ -87,7 +87,7 @@ class JobControl:
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job (a job paused since the service started gets its session now), or
         one stopped by its disk (``error``): it goes on from the data verified before."""
-        self.run.require_running()
+        await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "resume")
             await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
@@ -122,7 +122,7 @@ class JobControl:
         files are whole on disk). A job the queue holds back is force-started (as qBittorrent
         would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
         cancelled job."""
-        self.run.require_running()
+        await self.run.require_running()
         async with self.run.lock(job_id):
             rec = self.run.jobs.get(job_id)
             if rec is not None and rec.state is JobState.COMPLETED:
@@ -150,7 +150,7 @@ class JobControl:
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data). A job
         stopped by its disk (``error``) goes on after the check, from what it finds."""
-        self.run.require_running()
+        await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "recheck")
             if session is None and rec.state is JobState.ERROR:
@@ -197,7 +197,7 @@ class JobControl:
                      upload_limit: int | None = None, max_peers: int | None = None) -> Job:
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
         job's connections at most (``max_peers``, 0: the setting for every torrent)."""
-        self.run.require_running()
+        await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
@@ -250,7 +250,7 @@ class JobControl:
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
         """Stop the job at once; with ``delete_files`` remove its files and the folders it made.
         Cancelling a cancelled job again changes nothing."""
-        self.run.require_running()
+        await self.run.require_running()
         rec = self.run.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
@@ -263,7 +263,7 @@ class JobControl:
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         if older_than is not None:
             older_than = check_age(older_than, "older_than")
         now = self.run.clock()
@@ -300,7 +300,7 @@ class JobControl:
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
         made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         rec = self.run.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")

@@ -90,7 +90,7 @@ class JobEdits:
 
     async def reannounce(self, job_id: str) -> None:
         """Announce the job to its trackers now (a job without trackers: nothing happens)."""
-        self.run.check_running()
+        await self.run.check_running()
         rec = self.run.unfinished(job_id)
         session = self.run.session_of(rec)
         tracker = session.announcer.tracker if session is not None else None
@@ -108,7 +108,7 @@ class JobEdits:
         ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
         ``JobConflict`` for a new path taken (a file of the job or another job's, something on
         disk): ``fields`` names the offending input; nothing changed then."""
-        self.run.check_running()
+        await self.run.check_running()
         old = check_path(old_path, fields[0])
         new = check_path(new_path, fields[1])
         async with self.run.lock(job_id):
@@ -173,7 +173,7 @@ class JobEdits:
         """Announce the job to these tracker tiers from now on (``tracker_tiers``, edited): a
         tracker added is announced to at once, one removed no more; kept across restarts. Every
         URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then)."""
-        self.run.check_running()
+        await self.run.check_running()
         checked = check_tiers(tiers, field)
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)
@@ -199,7 +199,7 @@ class JobEdits:
 
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
-        self.run.check_running()
+        await self.run.check_running()
         checked = check_peers(list(peers))
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)

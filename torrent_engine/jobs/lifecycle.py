@@ -68,6 +68,9 @@ from .table import JobTable
 log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
+# How long a change asked while the service starts waits for the start (then ServiceStarting): an
+# *arr app's grab sent as a restarted daemon loads 10 000 torrents is made, not refused.
+START_WAIT = 60.0
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
@@ -128,6 +131,7 @@ class JobLifecycle:
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
         self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
+        self._ready_event: anyio.Event | None = None  # (made by the first change that waits for it)
         # What the timers walk each second: the jobs with news since they were last found quiet
         # (any engine event of a job's session wakes it): awake.py
         self.sleepers = Sleepers()
@@ -165,21 +169,39 @@ class JobLifecycle:
                 out.append(rec)
         return out
 
-    def refuse_while_starting(self) -> None:
-        """``ServiceStarting`` while the torrents load after the records were read."""
+    async def started(self) -> None:
+        """While the service starts (its records read, its torrents loading: a restart answers at
+        once), wait until it has started — a change asked then is made once the jobs are back,
+        in the order asked, not refused — at most ``START_WAIT`` seconds, then
+        ``ServiceStarting``."""
+        if not self.loaded or self.ready:
+            return
+        if self._ready_event is None:
+            self._ready_event = anyio.Event()
+        with anyio.move_on_after(START_WAIT):
+            while self.loaded and not self.ready:  # (a start that fails ends the wait too)
+                with anyio.move_on_after(0.5):
+                    await self._ready_event.wait()
         if self.loaded and not self.ready:
-            raise ServiceStarting("the job service is starting (its torrents are being loaded): "
-                                  "ask again in a moment")
+            raise ServiceStarting(f"the job service is still starting after {START_WAIT:.0f} s (its torrents "
+                                  "are being loaded): ask again in a moment")
 
-    def check_running(self) -> None:
-        """``JobConflict`` unless the service runs (``ServiceStarting`` while it starts)."""
-        self.refuse_while_starting()
+    def set_ready(self, ready: bool) -> None:
+        """The service has started (its jobs restored), or stops: the changes waiting go on."""
+        self.ready = ready
+        if ready and self._ready_event is not None:
+            self._ready_event.set()
+            self._ready_event = None
+
+    async def check_running(self) -> None:
+        """``JobConflict`` unless the service runs (it waits while the service starts: ``started``)."""
+        await self.started()
         if not self.running or self.tg is None:
             raise JobConflict("the job service is not running (use 'async with JobService(...)')")
 
-    def require_running(self) -> anyio.abc.TaskGroup:
+    async def require_running(self) -> anyio.abc.TaskGroup:
         """The service's task group; as ``check_running`` when it does not run."""
-        self.check_running()
+        await self.check_running()
         assert self.tg is not None  # (checked above)
         return self.tg
 

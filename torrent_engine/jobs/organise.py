@@ -89,7 +89,7 @@ class Organiser:
 
     async def create_category(self, name: str, save_path: str = "") -> Category:
         """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         name = check_category(name)
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
@@ -99,7 +99,7 @@ class Organiser:
 
     async def edit_category(self, name: str, save_path: str) -> Category:
         """Change a category's save path (jobs already added stay where they are)."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         path = await self._category_save_path(save_path)
         before = self.catalogue.snapshot()
         cat = self.catalogue.edit(check_category(name), path)
@@ -115,7 +115,7 @@ class Organiser:
 
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         before = self.catalogue.snapshot()
         gone = self.catalogue.remove([check_category(n) for n in names])
         await self._save_catalogue(before)
@@ -133,7 +133,7 @@ class Organiser:
 
     async def create_tags(self, tags: Iterable[str]) -> builtins.list[str]:
         """Make tags known (without giving them to a job)."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         new = check_tags(tags)
         before = self.catalogue.snapshot()
         self.catalogue.tags.update(new)
@@ -142,7 +142,7 @@ class Organiser:
 
     async def delete_tags(self, tags: Iterable[str]) -> None:
         """Forget tags, and take them off every job."""
-        self.run.refuse_while_starting()
+        await self.run.started()
         gone = set(check_tags(tags))
         before = self.catalogue.snapshot()
         self.catalogue.tags.difference_update(gone)
@@ -172,7 +172,7 @@ class Organiser:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
         them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
         ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first."""
-        self.run.check_running()
+        await self.run.check_running()
         ids = list(dict.fromkeys(job_ids))
         recs = [self.run.unfinished(i) for i in ids]
         if "category" in changes:
@@ -191,7 +191,7 @@ class Organiser:
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
         """Give tags to jobs (unknown tags become known)."""
-        self.run.check_running()
+        await self.run.check_running()
         extra = check_tags(tags)
         recs = [self.run.unfinished(i) for i in dict.fromkeys(job_ids)]
         for rec in recs:
@@ -202,7 +202,7 @@ class Organiser:
     async def remove_tags(self, job_ids: Iterable[str],
                           tags: Iterable[str] | None = None) -> builtins.list[Job]:
         """Take tags (all of them when ``tags`` is None) off jobs."""
-        self.run.check_running()
+        await self.run.check_running()
         gone = set(check_tags(tags)) if tags is not None else None
         recs = [self.run.unfinished(i) for i in dict.fromkeys(job_ids)]
         for rec in recs:

@@ -51,7 +51,7 @@ class Mover:
         the data is verified again at its new place. A job still downloading into its
         incomplete folder keeps its data there: the new save path is where it moves once
         complete (as qBittorrent's)."""
-        self.run.check_running()
+        await self.run.check_running()
         if not isinstance(location, str) or not location:
             raise InvalidJobRequest("must be a folder inside the download root", "location")
         target = await anyio.to_thread.run_sync(confine, self.run.download_root, location)
@@ -70,7 +70,7 @@ class Mover:
     async def set_download_path(self, job_id: str, path: str) -> Job:
         """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
         download root; "" = none: to its save path), where it stays until complete."""
-        self.run.check_running()
+        await self.run.check_running()
         if not isinstance(path, str):
             raise InvalidJobRequest("must be a folder inside the download root, or \"\"", "download_path")
         try:

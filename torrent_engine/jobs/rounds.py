@@ -58,7 +58,7 @@ class QueueRounds:
         """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
         ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
         once queueing is on, as Transmission's queue positions do)."""
-        self.run.check_running()
+        await self.run.check_running()
         if where not in QUEUE_MOVES:
             raise InvalidJobRequest(f"must be one of {', '.join(QUEUE_MOVES)}", "where")
         if not self.run.settings.queueing and not while_off:

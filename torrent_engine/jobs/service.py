@@ -185,13 +185,14 @@ class JobService:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.store.close)
             raise
-        self._run.ready = True
+        self._run.set_ready(True)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self._run.running = False
-        self._run.ready = self._run.loaded = False
+        self._run.set_ready(False)
+        self._run.loaded = False
         stack, self._stack = self._stack, None
         for rec in self._run.jobs:
             if rec.state not in FINISHED_STATES:
@@ -301,8 +302,8 @@ class JobService:
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
         ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
         unless their download completed (those are kept and end as completed)."""
-        self._run.refuse_while_starting()
-        self._run.require_running()
+        await self._run.started()
+        await self._run.require_running()
         seconds = check_ttl(ttl)
         if replaces is not None and replaces in self._run.leases:
             await self.end_lease(replaces)
@@ -312,13 +313,13 @@ class JobService:
 
     async def heartbeat(self, lease_id: str) -> Lease:
         """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
-        self._run.refuse_while_starting()
+        await self._run.started()
         return self._run.leases.renew(lease_id, self._run.clock())
 
     async def end_lease(self, lease_id: str) -> None:
         """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
         download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
-        self._run.refuse_while_starting()
+        await self._run.started()
         self._run.leases.end(lease_id)
         await self._save_leases()
         for rec in self._run.jobs:
