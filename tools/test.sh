@@ -26,7 +26,8 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# the test tools at the versions of tools/constraints.txt (tools/update-constraints.py moves them on)
+python3 -m pip install -q --disable-pip-version-check -c tools/constraints.txt -e '.[test]'
 
 # The checks run in a network namespace that has only loopback where the machine allows it
 # (root and unshare): then no test can reach another host, whatever a default says.

@@ -147,11 +147,17 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
             [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
              "watch", job_id], env=env, stdout=subprocess.PIPE, text=True)
         assert watcher.stdout is not None
-        first_line = await anyio.to_thread.run_sync(watcher.stdout.readline)
-        assert job_id in first_line and "paused" in first_line
-        assert "cancelled" in await remote("cancel", job_id, "--delete-files")
-        assert await anyio.to_thread.run_sync(lambda: watcher.wait(timeout=30)) == 1
-        assert "cancelled" in watcher.stdout.read()
+        try:
+            with anyio.fail_after(60):
+                first_line = await anyio.to_thread.run_sync(watcher.stdout.readline, abandon_on_cancel=True)
+            assert job_id in first_line and "paused" in first_line
+            assert "cancelled" in await remote("cancel", job_id, "--delete-files")
+            assert await anyio.to_thread.run_sync(lambda: watcher.wait(timeout=60)) == 1
+            assert "cancelled" in watcher.stdout.read()
+        finally:  # (stopped on every path)
+            if watcher.poll() is None:
+                watcher.kill()
+            watcher.wait()
         result = await anyio.run_process(
             [sys.executable, "-m", "torrent_engine", "remote", "--url", d.url, "--token", "wrong", "list"],
             check=False)

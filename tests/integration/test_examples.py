@@ -54,9 +54,22 @@ def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
 
 
 def interrupt(process: subprocess.Popen[str]) -> tuple[str, str]:
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    return out, err
+    """Ctrl-C, as a user stops the example, and its output; one that does not end within
+    ``TIMEOUT`` (a loaded machine is given time) is killed, and the test fails saying so: no
+    example outlives its test."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the example did not end {TIMEOUT} s after Ctrl-C (killed): "
+                             f"{err[-2000:]}") from None
+    except BaseException:  # (the test itself interrupted: the example still ends with it)
+        process.kill()
+        process.communicate()
+        raise
 
 
 @pytest.fixture

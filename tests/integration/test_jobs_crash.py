@@ -172,11 +172,13 @@ async def test_a_sigkill_loses_no_acknowledged_change_of_the_store(tmp_path: Pat
     change it had been told was done is in the database (a later one may be too)."""
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    with anyio.fail_after(60):
-        first = await anyio.to_thread.run_sync(proc.stdout.readline)  # (started: the database is open)
-    await anyio.sleep(after)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        with anyio.fail_after(60):  # (started: the database is open)
+            first = await anyio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+        await anyio.sleep(after)
+    finally:  # (killed on every path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     lines = [first, *proc.stdout.read().splitlines(keepends=True)]
     acked: dict[str, int] = {}
     for line in lines:
@@ -228,11 +230,13 @@ async def test_a_migration_killed_at_any_moment_loses_no_record(tmp_path: Path, 
         (state / "jobs" / f"{rec.id}.json").write_bytes(JobStore.encode(rec))
     proc = subprocess.Popen([sys.executable, "-c", MIGRATOR, str(state)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    with anyio.fail_after(60):
-        await anyio.to_thread.run_sync(proc.stdout.readline)
-    await anyio.sleep(after)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        with anyio.fail_after(60):
+            await anyio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+        await anyio.sleep(after)
+    finally:  # (killed on every path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     db = state / "jobs.sqlite3"
     rows = 0
     if db.exists():

@@ -2,9 +2,12 @@
 tree: the wheel goes into a fresh venv and an example runs against a seeder on loopback.
 
 Offline, as the tests run: the build uses the installed setuptools (``--no-isolation``), and the
-venv sees the already-installed dependencies (``--system-site-packages``) while the wheel is
-installed with ``--no-index --no-deps``; the venv's own site-packages comes first, so the
-example imports the wheel's copy, not the source tree's (the test checks where it came from)."""
+venv sees the already-installed dependencies — those of the interpreter running the tests (a
+``.pth`` naming its site-packages: when the suite itself runs in a venv, the base interpreter's,
+which ``--system-site-packages`` gives, may have none of them) — while the wheel is installed
+with ``--no-index --no-deps``; the venv's own site-packages comes first, so the example imports
+the wheel's copy, not the source tree's (the test checks where it came from; the ``.pth`` files
+of the running interpreter's site-packages, an editable install's among them, are not read)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import venv
 import zipfile
@@ -48,6 +52,10 @@ def test_the_wheel_installs_in_a_fresh_venv_and_an_example_runs_from_it(tmp_path
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (Path(own) / "running-interpreter-deps.pth").write_text("".join(f"{p}\n" for p in ours))
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                                 "--disable-pip-version-check", "--no-index", "--no-deps", str(wheel)],
                                capture_output=True, text=True, timeout=300)
