@@ -431,3 +431,28 @@ async def test_bulk_action_acts_on_exactly_the_ids_given_and_lists_what_it_refus
                             ({"action": "pause", "ids": ids, "delete_files": True}, "delete_files")):
             r = await api.client.post("/api/jobs/bulk", json=body)
             assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)
+
+
+async def test_an_idle_server_wakes_once_a_second_and_stops_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torrent_engine.api import server as server_module
+
+    ticks: list[float] = []
+    real = server_module._Server.on_tick
+
+    async def on_tick(self: server_module._Server, counter: int) -> bool:
+        ticks.append(anyio.current_time())
+        return await real(self, counter)
+
+    monkeypatch.setattr(server_module._Server, "on_tick", on_tick)
+    async with running_api(tmp_path) as api:
+        await anyio.sleep(2.5)
+        assert 2 <= len(ticks) <= 4, ticks  # (uvicorn's own loop wakes ten times a second)
+        date = (await api.client.get("/api/health")).headers["date"]
+        assert date.endswith(" GMT")  # (the Date header is still renewed, once a second)
+        began = anyio.current_time()
+        api.server.stop()
+        with anyio.fail_after(5):
+            while api.server._server is not None and not api.server._server.should_exit:
+                await anyio.sleep(0.01)
+    assert anyio.current_time() - began < 2.0  # (the stop did not wait for a tick)

@@ -30,10 +30,27 @@ log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
+    _exit: anyio.Event | None = None
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # The daemon handles SIGINT/SIGTERM itself (and stops us); uvicorn must not take them.
         yield
+
+    async def main_loop(self) -> None:
+        """uvicorn's, waking once a second (its ``Date`` header's resolution: ``on_tick`` with a
+        count that is a multiple of 10 renews it) instead of ten times: an idle daemon's loop
+        sleeps; ``exit`` ends the wait at once."""
+        self._exit = anyio.Event()
+        while not await self.on_tick(0):
+            with anyio.move_on_after(1.0):
+                await self._exit.wait()
+
+    def exit(self) -> None:
+        """Begin uvicorn's graceful stop now."""
+        self.should_exit = True
+        if self._exit is not None:
+            self._exit.set()
 
 
 @dataclass
@@ -131,7 +148,7 @@ class ApiServer:
         if self.events is not None:
             self.events.close()
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.exit()
 
     def _snapshot(self, job_id: str | None) -> list[dict[str, object]]:
         if job_id is None:
