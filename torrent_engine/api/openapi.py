@@ -52,6 +52,10 @@ def _null(schema: Schema) -> Schema:
 
 
 STRING: Schema = {"type": "string"}
+# an announce URL as the server takes it (jobs/trackers.check_url): http, https or udp and a host
+# (the pattern no stricter than the server: what it refuses, the server refuses too)
+TRACKER_URL: Schema = {"type": "string",
+                       "pattern": "^\\s*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://[^\\s/?#]+([/?#]\\S*)?\\s*$"}
 NUMBER: Schema = {"type": "number"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 BOOL: Schema = {"type": "boolean"}
@@ -346,7 +350,7 @@ SCHEMAS: dict[str, Schema] = {
                      "description": "relative to the job's save path (no \"..\", not absolute)"},
         "kind": {"type": "string", "enum": ["file", "folder", "any"], "description": "default: any"},
     }, ["old_path", "new_path"]),
-    "TrackerTiers": _obj({"tiers": {"type": "array", "items": {"type": "array", "items": STRING},
+    "TrackerTiers": _obj({"tiers": {"type": "array", "items": {"type": "array", "items": TRACKER_URL},
                                     "description": "BEP 12 tiers of announce URLs (http, https, udp)"}},
                          ["tiers"]),
 }
