@@ -5,6 +5,7 @@ Transmission RPC; our daemon through both dialects and through its own job list)
     python bench/bench_seedbox.py [--torrents 1000] [--clients ours,qbittorrent,transmission]
                                   [--idle-seconds 60] [--settle 5] [--batch 25] [--samples 20]
                                   [--keep DIR] [--skip-checking] [--poll] [--checking N]
+                                  [--cache warm|cold|as-is]
 
 N small single-file torrents (256 KiB, 32 KiB pieces) are made once with their data on disk; each
 client gets a fresh state folder over that one data folder (read-only for them: every torrent is
@@ -13,7 +14,9 @@ complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no trac
 - ``add``: every ``.torrent`` added through the API, ``--batch`` files per qBittorrent
   ``torrents/add`` call; Transmission's ``torrent-add`` takes one torrent per call (its RPC has no
   batch), so its dialect adds one per call, each answer awaited;
-- ``seed``: from the first add until the list shows every torrent seeding (checks included);
+- ``seed``: from the first add until the list shows every torrent seeding (checks included; the
+  data in the page cache before each client as ``--cache`` says: read once by default, so that
+  no client's checks read the disk while another's read memory);
   with ``--skip-checking`` the qBittorrent-dialect clients (ours, qbittorrent-nox) are asked to
   add with ``skip_checking=true`` (seed mode: nothing hashed at the add, each piece verified when
   first served); Transmission's RPC has no such flag, its dialect checks as before;
@@ -658,8 +661,23 @@ def idle(client: Client, seconds: float) -> dict[str, float]:
             "fds": st["fds"], "threads": st["Threads"]}
 
 
+def page_cache(data: Path, n: int, how: str) -> None:
+    """The page cache as ``--cache`` asks, before a client starts: ``warm``, the first ``n`` data
+    files read once (all in memory, as just written); ``cold``, every cached page dropped (root:
+    the checks read from the disk); ``as-is``, untouched."""
+    if how == "warm":
+        for i in range(n):
+            with open(data / f"t{i:05d}.bin", "rb") as f:
+                while f.read(1 << 20):
+                    pass
+    elif how == "cold":
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
 def run_client(kind: str, work: Path, data: Path, files: list[Path],
                args: argparse.Namespace) -> dict[str, Any]:
+    page_cache(data, len(files), args.cache)
     client = CLIENTS[kind](work, data)
     work.mkdir(parents=True, exist_ok=True)
     client.prepare()
@@ -758,6 +776,9 @@ def main() -> None:
     p.add_argument("--clients", default="ours-qb,ours-tr,qbittorrent,transmission",
                    help=f"comma-separated, of {', '.join(CLIENTS)}")
     p.add_argument("--idle-seconds", type=float, default=60.0)
+    p.add_argument("--cache", choices=("warm", "cold", "as-is"), default="warm",
+                   help="the data in the page cache before each client starts: read once (warm, the "
+                        "default), dropped (cold: root), or as it is")
     p.add_argument("--settle", type=float, default=5.0,
                    help="seconds from all seeding until the idle CPU is measured (default 5)")
     p.add_argument("--batch", type=int, default=25)
