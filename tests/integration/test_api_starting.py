@@ -2,8 +2,9 @@
 (the jobs as their records say, ``/api/health`` says ``starting`` with a 503 for readiness
 probes), then the torrents are loaded and the jobs restored. A change asked meanwhile — ours, a
 qBittorrent client's add (Sonarr grabs right after a restart), a setting — waits for the start
-and is then made (the waiting changes go on in the order they came); one that would wait longer than ``START_WAIT`` is refused
-with 503 and ``Retry-After`` (qBittorrent's ``Fails.``), nothing of it made."""
+and is then made (the waiting changes go on in the order they came); one that would wait longer
+than ``START_WAIT`` is refused with 503 and ``Retry-After`` (qBittorrent's ``Fails.``), nothing
+of it made."""
 
 from __future__ import annotations
 
