@@ -225,7 +225,10 @@ async def test_a_last_event_id_is_what_the_document_says_and_empty_is_from_now(t
         for value in ("+1", "1_0", " 1", "x", "1.5"):  # (int() takes the first three)
             assert not pattern.search(value)
             r = await api.client.get("/api/events", params={"last_event_id": value})
-            assert r.status_code == 400 and r.json()["field"] == "Last-Event-ID", r.text
+            assert r.status_code == 400 and r.json()["field"] == "last_event_id", r.text
+            r = await api.client.get("/api/events", params={"last_event_id": value},
+                                     headers={"Last-Event-ID": "3"})  # (a good header beside it)
+            assert r.status_code == 400 and r.json()["field"] == "last_event_id", r.text
             if value == value.strip():  # (a header's value has no surrounding blanks)
                 r = await api.client.get("/api/events", headers={"Last-Event-ID": value})
                 assert r.status_code == 400, (value, r.text)

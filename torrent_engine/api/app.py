@@ -623,12 +623,13 @@ class Api:
                             status_code=201)
 
     def _sse(self, request: Request, job_id: str | None) -> Response:
-        raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-        last: int | None = None
-        if raw:  # (empty, as not given: from now — what the document's pattern allows)
-            if not EVENT_ID.fullmatch(raw):
-                raise ApiError(400, "Last-Event-ID must be an event id (digits)", "Last-Event-ID")
-            last = int(raw)
+        given = {"Last-Event-ID": request.headers.get("last-event-id"),
+                 "last_event_id": request.query_params.get("last_event_id")}
+        for name, raw in given.items():  # (each one given is checked, even beside the other)
+            if raw and not EVENT_ID.fullmatch(raw):  # (empty, as not given: from now, as the pattern says)
+                raise ApiError(400, f"{name} must be an event id (digits)", name)
+        raw = given["Last-Event-ID"] or given["last_event_id"]
+        last = int(raw) if raw else None
         return StreamingResponse(
             self.events.stream(job_id, last, self.heartbeat), media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"})

@@ -118,7 +118,6 @@ def _each(calls: list[Callable[[], Any]]) -> list[Any]:
     return out
 
 
-
 class JobAdder:
     """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
     the job; the queue may hold it back at once (a round of ``rounds``)."""
