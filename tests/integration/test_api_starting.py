@@ -21,7 +21,7 @@ from tests.integration.helpers import loopback_config
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.api import ApiServer
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs import JobService, JobState, ServiceStarting, lifecycle
+from torrent_engine.jobs import JobService, JobState, ServiceStarting, starting
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +91,7 @@ async def test_changes_asked_while_the_torrents_load_are_made_once_they_are_in_o
 
 async def test_a_change_that_would_wait_too_long_for_the_start_is_refused_and_nothing_made(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lifecycle, "START_WAIT", 0.5)
+    monkeypatch.setattr(starting, "START_WAIT", 0.5)
     download_root, state_dir = tmp_path / "downloads", tmp_path / "state"
     config = loopback_config(state_dir=state_dir)
     torrents = _torrents(2)

@@ -46,7 +46,6 @@ from .model import (
     JobTracker,
     JobUpdated,
     SavePathError,
-    ServiceStarting,
 )
 from .paths import confine, delete_job_files
 from .queue import JobQueue, share_ratio
@@ -62,15 +61,13 @@ from .snapshot import (
     record_job,
     selected_priorities,
 )
+from .starting import StartWait
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 
 log = logging.getLogger(__name__)
 
 CLIENT_SESSION_ENDED = "client session ended"
-# How long a change asked while the service starts waits for the start (then ServiceStarting): an
-# *arr app's grab sent as a restarted daemon loads 10 000 torrents is made, not refused.
-START_WAIT = 60.0
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
@@ -131,7 +128,7 @@ class JobLifecycle:
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
         self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
-        self._ready_event: anyio.Event | None = None  # (made by the first change that waits for it)
+        self.start_wait = StartWait()  # (the changes asked while it starts)
         # What the timers walk each second: the jobs with news since they were last found quiet
         # (any engine event of a job's session wakes it): awake.py
         self.sleepers = Sleepers()
@@ -170,28 +167,14 @@ class JobLifecycle:
         return out
 
     async def started(self) -> None:
-        """While the service starts (its records read, its torrents loading: a restart answers at
-        once), wait until it has started — a change asked then is made once the jobs are back,
-        in the order asked, not refused — at most ``START_WAIT`` seconds, then
-        ``ServiceStarting``."""
-        if not self.loaded or self.ready:
-            return
-        if self._ready_event is None:
-            self._ready_event = anyio.Event()
-        with anyio.move_on_after(START_WAIT):
-            while self.loaded and not self.ready:  # (a start that fails ends the wait too)
-                with anyio.move_on_after(0.5):
-                    await self._ready_event.wait()
-        if self.loaded and not self.ready:
-            raise ServiceStarting(f"the job service is still starting after {START_WAIT:.0f} s (its torrents "
-                                  "are being loaded): ask again in a moment")
+        """While the service starts, wait until it has started (``starting.StartWait``)."""
+        await self.start_wait.wait(lambda: self.loaded and not self.ready)
 
     def set_ready(self, ready: bool) -> None:
         """The service has started (its jobs restored), or stops: the changes waiting go on."""
         self.ready = ready
-        if ready and self._ready_event is not None:
-            self._ready_event.set()
-            self._ready_event = None
+        if ready:
+            self.start_wait.started()
 
     async def check_running(self) -> None:
         """``JobConflict`` unless the service runs (it waits while the service starts: ``started``)."""
