@@ -36,6 +36,7 @@ from ..policy.ipfilter import IpFilter, address_int
 from ..storage.descriptors import FileCache
 from ..storage.read_cache import ReadCache
 from . import fdlimit
+from .clock import EngineClock
 from .runtime import mark_asyncio_context
 
 if TYPE_CHECKING:
@@ -143,6 +144,9 @@ class SharedResources:
         self.download_limit = TokenBucket(config.download_rate_limit)
         self.upload_limit = TokenBucket(config.upload_rate_limit)
         self.read_cache = ReadCache()  # the pieces read for the peers every torrent serves
+        # the one clock of every session's tick: a round a second over the sessions that have
+        # something to do, and deadlines (a torrent with nothing to do costs no timer)
+        self.clock = EngineClock(config.stats_interval)
         self.limits = PeerLimits()
         self.connections = 0  # peers connected or being dialed, over every session (``limits``)
         self.unchoked = 0  # peers unchoked, over every session
@@ -217,12 +221,14 @@ class SharedResources:
         stack = AsyncExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
+        self.clock.attach(self._tg)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         assert self._stack is not None
         stack, self._stack = self._stack, None
+        self.clock.detach()
         try:
             self._close_udp_relay()
             if self._running:

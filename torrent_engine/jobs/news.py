@@ -107,8 +107,8 @@ class EngineNews:
 
     def _progress(self, rec: JobRecord) -> None:
         """A ``job.progress`` for ``rec`` when what it shows moved, at most every
-        ``PROGRESS_INTERVAL``: from a ticking session's stats, or a check's progress (a checking
-        session does not tick)."""
+        ``PROGRESS_INTERVAL``: from a session's stats (published when its numbers moved), a
+        check's progress or a new stall reason (a session with nothing moving does not tick)."""
         now = time.monotonic()
         if now - self.run.last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
             self.run.last_progress[rec.id] = now
@@ -147,8 +147,8 @@ class EngineNews:
         rec = self._woken(event)
         if rec is not None:
             self._on_session_state(rec, check_ended=isinstance(event, SessionStarted))
-            if isinstance(event, SessionChecking):
-                self._progress(rec)
+            if isinstance(event, (SessionChecking, SessionStalled)):
+                self._progress(rec)  # (what a job.progress shows moved: no stats event says it)
 
     def _on_session_state(self, rec: JobRecord, *, check_ended: bool) -> None:
         """The session's state may have changed: the job's follows; ``check_ended``: its

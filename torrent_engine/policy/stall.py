@@ -7,6 +7,7 @@ Sans-I/O: the clock is passed in; nothing here reads a socket or a file.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -104,18 +105,30 @@ class StallDetector:
         self._progress: int | None = None
         self._since = 0.0
 
-    def observe(self, now: float, progress: int, facts: SwarmFacts) -> Stall | None:
+    def observe(self, now: float, progress: int,
+                facts: SwarmFacts | Callable[[], SwarmFacts]) -> Stall | None:
         """``progress``: anything that grows while the download moves (verified bytes; bytes
-        received). Returns the stall, or None while the download moves or within the grace."""
+        received). Returns the stall, or None while the download moves or within the grace.
+        ``facts`` may be a function: it is called only when a verdict is due."""
+        waited = self.waited(now, progress)
+        if waited is None:
+            return None
+        reason, message = diagnose(facts if isinstance(facts, SwarmFacts) else facts())
+        return Stall(reason=reason, message=message, seconds=waited)
+
+    def waited(self, now: float, progress: int) -> float | None:
+        """The seconds without progress once they reach the grace, else None (``progress`` is
+        recorded: a change starts the count again)."""
         if self._progress is None or progress != self._progress:
             self._progress = progress
             self._since = now
             return None
         waited = now - self._since
-        if waited < self.grace:
-            return None
-        reason, message = diagnose(facts)
-        return Stall(reason=reason, message=message, seconds=waited)
+        return waited if waited >= self.grace else None
+
+    def grace_ends(self) -> float | None:
+        """When a download that does not move from now on is stalled (None before a first look)."""
+        return None if self._progress is None else self._since + self.grace
 
     def reset(self, now: float) -> None:
         """Start counting again (e.g. after a resume)."""

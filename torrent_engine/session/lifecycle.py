@@ -385,7 +385,7 @@ class Life:
                     self.tg = tg
                     if self.stop_requested:
                         tg.cancel_scope.cancel()
-                    s.tick.start(tg)  # (it runs while it has work: woken by what gives it some)
+                    s.tick.start(tg, shared.clock)  # (in the clock's round while it has work)
                     if opened is None:
                         assert isinstance(phase, FetchingMetadata)
                         opened = self._open(await self._fetch_metadata(phase))

@@ -4,6 +4,7 @@ totals as they come), averaged over the last ``RATE_TICKS`` ticks."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from .context import Totals
 
@@ -39,16 +40,22 @@ class Rates:
         self._up_window = 0
         self._down_meter = RateMeter()
         self._up_meter = RateMeter()
+        # told when bytes move while the rates stand still (the tick, off the clock's round, wakes)
+        self.on_move: Callable[[], object] | None = None
 
     def downloaded(self, n: int) -> None:
         """``n`` payload bytes arrived."""
         self._down_window += n
         self._totals.downloaded += n
+        if self.on_move is not None and self.down_rate == 0.0:
+            self.on_move()
 
     def uploaded(self, n: int) -> None:
         """``n`` payload bytes were sent."""
         self._up_window += n
         self._totals.uploaded += n
+        if self.on_move is not None and self.up_rate == 0.0:
+            self.on_move()
 
     @property
     def still(self) -> bool:

@@ -18,9 +18,13 @@ if TYPE_CHECKING:
     from .connector import Connector
     from .context import TorrentContext
 
-__all__ = ["StallWatch"]
+__all__ = ["STALL_LOOK", "StallWatch"]
 
 log = logging.getLogger("torrent_engine.session")
+
+# seconds between two looks at the swarm of a download that stalled while nothing wakes its tick
+# (a peer, a tracker's answer, a state change do: the reason is looked at again then)
+STALL_LOOK = 10.0
 
 
 class StallWatch:
@@ -67,7 +71,7 @@ class StallWatch:
             self._detector.reset(now)
             self.stall = self.stalled_since = None
             return
-        stall = self._detector.observe(now, ctx.totals.downloaded, self.swarm_facts())
+        stall = self._detector.observe(now, ctx.totals.downloaded, self.swarm_facts)
         previous, self.stall = self.stall, stall
         if stall is None:
             self.stalled_since = None
@@ -77,3 +81,13 @@ class StallWatch:
             log.info("%s is not progressing: %s", ctx.name, stall.message)
             ctx.events.publish(ev.SessionStalled(info_hash=ctx.info_hash_hex, reason=stall.reason.value,
                                                  message=stall.message))
+
+    def next_look(self, now: float) -> float | None:
+        """When the diagnosis needs a look while nothing happens: the grace's end, then every
+        ``STALL_LOOK`` seconds while stalled; None when not downloading (nothing to watch)."""
+        if self._ctx.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
+            return None
+        if self.stall is not None:
+            return now + STALL_LOOK
+        ends = self._detector.grace_ends()
+        return now if ends is None else ends

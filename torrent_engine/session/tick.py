@@ -1,7 +1,9 @@
-"""The session's once-a-second tick: it takes the rates (``rates.py``), times out peers' requests,
-sends PEX and keep-alives and updates interest per peer, lets the stall watch look
-(``stall_watch.py``), publishes the stats event and saves the resume data now and then. While the
-session is quiet (no peer, nothing moving, no download) it waits for a wake-up instead."""
+"""The session's once-a-second tick, a visitor of the engine's one clock (``engine.clock``): it
+takes the rates (``rates.py``), times out peers' requests, sends PEX and keep-alives and updates
+interest per peer, lets the stall watch look (``stall_watch.py``), publishes the stats event when
+what it shows changed and saves the resume data now and then. While the session is quiet (no
+peer, nothing moving) it leaves the clock's round and asks only for a deadline: when its stall
+verdict is due, when its resume data is to be saved."""
 
 from __future__ import annotations
 
@@ -21,26 +23,25 @@ from . import requesting
 from .peer import PeerState, fan_out
 from .pex import pex_view
 from .phases import Loaded
-from .state_table import State
 
 if TYPE_CHECKING:
+    from ..engine.clock import EngineClock
     from .context import TorrentContext
     from .rates import Rates
     from .stall_watch import StallWatch
     from .status import SessionStatus
 
-__all__ = ["KEEPALIVE_AFTER", "QUIET_STATES", "WAKE_EVENTS", "PeerUpkeep", "ResumeSaving", "SessionTick"]
+__all__ = ["KEEPALIVE_AFTER", "WAKE_EVENTS", "PeerUpkeep", "ResumeSaving", "SessionTick"]
 
 KEEPALIVE_AFTER = 90.0  # seconds without sending anything before a keep-alive (BEP 3: 2 min timeout)
-# States in which a session with no peer has nothing for its tick to do (no download to watch):
-# a check or a wait for the queue's word reports its own news (``SessionChecking``, the state's
-# events), so thousands of torrents checking or waiting their turn cost no timer and no task.
-QUIET_STATES = frozenset({State.SEEDING, State.PAUSED, State.CHECKING, State.QUEUED})
-# What ends a quiet wait: a peer arrives, or the state changes (every change publishes one of these;
-# a check's, ``SessionChecking``, again with each step of its progress: see ``SessionTick.checking``).
+# What brings a quiet session back into the clock's round: a peer arrives, the state changes (every
+# change publishes one of these; a check's, ``SessionChecking``, again with each step of its
+# progress: see ``SessionTick.checking``), a tracker answers (the stall's reason may change);
+# bytes moving (a web seed's) wake it through ``Rates.on_move``.
 WAKE_EVENTS: tuple[type[ev.Event], ...] = (
     ev.PeerConnected, ev.SessionStarted, ev.SessionMetadataReceived,
-    ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed)
+    ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed,
+    ev.TrackerSuccess, ev.TrackerFailed)
 
 
 class ResumeSaving(Protocol):
@@ -64,10 +65,11 @@ class PeerUpkeep(Protocol):
 
 
 class SessionTick:
-    """The tick of one session. It runs, in the session's task group (``start``), while the session
-    has something for it: peers, a download, rates to decay, resume data to save; then it ends,
-    and ``wake`` (a peer arrived, the state changed: ``WAKE_EVENTS``) starts it again. An idle
-    seeding torrent has no tick task at all."""
+    """The tick of one session (see the module's docstring). ``start`` puts it in the engine
+    clock's round (``SharedResources.clock``) for the session's run; it leaves the round while it
+    has nothing to do and ``wake`` (a peer arrived, the state changed, bytes moved:
+    ``WAKE_EVENTS``) puts it back. What takes a wait (the peers' sends, a save) runs as a task of
+    the session's group, one at a time. An idle torrent has no timer and no task of its own."""
 
     def __init__(self, context: TorrentContext, *, rates: Rates, stall_watch: StallWatch,
                  resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus]) -> None:
@@ -77,106 +79,123 @@ class SessionTick:
         self._resume = resume  # saved every ``Config.resume_save_interval`` when something changed
         self._upkeep = upkeep  # per-peer timeouts and interest
         self._status = status  # the snapshot the stats event carries
-        self.ticks = 0  # how many times the tick ran (an idle session stops ticking)
-        self._wake: anyio.Event | None = None  # (while the loop runs: ``wake`` sets it)
+        self.ticks = 0  # how many times the clock visited (a quiet session is not visited)
+        self._clock: EngineClock | None = None  # the engine's, while the session runs
         self._group: anyio.abc.TaskGroup | None = None  # the session's group, while the session runs
         self._subs: list[ev.Subscription] = []
-        self._running = False  # the loop's task exists
+        self._last: float | None = None  # when the rates last took in a tick (None: off the round)
+        self._upkeeping = False  # the peers' sends of a tick are under way
+        self._saving = False
+        self._shown: tuple[object, ...] | None = None  # what the last stats event showed
         # (the first tick saves at once what the start-up check found: a thousand torrents added
         # at once saved their resume data a minute later, all in the same second)
         self._last_save = -math.inf
 
     @property
     def running(self) -> bool:
-        """Whether the tick's task exists (it ends while the session is idle)."""
-        return self._running
+        """Whether the tick is in the clock's round (it leaves it while the session is quiet)."""
+        return self._clock is not None and self._clock.wants(self)
 
     def quiet(self) -> bool:
-        """Nothing for the tick to do: no peer, no rate left to decay, no download to watch."""
-        ctx = self._ctx
-        return not ctx.peers and self._rates.still and ctx.state in QUIET_STATES
+        """Nothing for the tick to do each second: no peer and no rate left to decay."""
+        return not self._ctx.peers and self._rates.still
 
-    def start(self, group: anyio.abc.TaskGroup) -> None:
-        """The session runs, in ``group``: tick, and be woken by what gives the tick work."""
+    def start(self, group: anyio.abc.TaskGroup, clock: EngineClock) -> None:
+        """The session runs, in ``group``: tick on ``clock``, and be woken by what gives the tick work."""
         self._group = group
+        self._clock = clock
         self._subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
         self._subs.append(self._ctx.events.subscribe(ev.SessionChecking, self.checking))
+        self._rates.on_move = self.wake
         self.wake()
 
     def checking(self, _event: object = None) -> None:
-        """A check began or moved on: the tick starts only if it has something to do then (peers
+        """A check began or moved on: the tick is woken only if it has something to do then (peers
         still connected during a recheck); a check's progress is its own news (``SessionChecking``),
         so thousands of torrents checking or waiting for their turn cost no tick each."""
-        if not self._running and not self.quiet():
+        if not self.running and not self.quiet():
             self.wake()
 
     def stop(self) -> None:
-        """The session's run ended (its group, and the tick's task with it): no more wake-ups."""
+        """The session's run ended (its group, and the tick's tasks with it): no more visits."""
+        if self._clock is not None:
+            self._clock.drop(self)
+        self._clock = None
         self._group = None
         for sub in self._subs:
             sub.cancel()
         self._subs = []
+        self._rates.on_move = None
         self._rates.stop()
+        self._last = None
 
     def wake(self, _event: object = None) -> None:
-        """Something happened that the tick must look at: end its quiet wait, or start it again
-        (in the session's group) if it had ended."""
-        if self._running:
-            if self._wake is not None:
-                self._wake.set()
-        elif self._group is not None:
-            self._running = True
-            self._group.start_soon(self.run)
+        """Something happened that the tick must look at: back into the clock's round (from the
+        next round on) if it had left it."""
+        clock = self._clock
+        if clock is not None and self._group is not None and not clock.wants(self):
+            if self._last is None:
+                self._last = time.monotonic()  # (nothing moved while it was off the round)
+            clock.want(self)
 
-    async def run(self) -> None:
-        """Tick every ``Config.stats_interval`` while the session has peers or a download; while it
-        is quiet (see :meth:`quiet`) wait for the next periodic resume save if there is something
-        new to save, else end (``wake`` starts it again). So a thousand idle seeding torrents cost
-        no timer and no task each."""
-        self._running = True
+    def on_tick(self, now: float) -> bool:
+        """The clock's visit: one tick; whether to stay in the round (see the module's docstring).
+        A bug here fails the session, as it would have in a task of its own."""
+        group = self._group
+        if group is None:
+            return False
         try:
-            await self._run()
-        finally:
-            self._running = False
-            self._wake = None
+            return self._tick(now, group)
+        except Exception as exc:
+            group.start_soon(_reraise, exc)
+            return False
 
-    async def _run(self) -> None:
+    def _tick(self, now: float, group: anyio.abc.TaskGroup) -> bool:
         ctx = self._ctx
-        interval = ctx.config.stats_interval
-        last = time.monotonic()
-        while True:
-            self._wake = wake = anyio.Event()  # (a wake while it ticks is seen: it ticks again)
-            await anyio.sleep(interval)
-            self.ticks += 1
-            now = time.monotonic()
-            elapsed = max(now - last, 1e-6)
-            last = now
-            self._rates.tick(elapsed)
-            peers = list(ctx.peers.values())
+        self.ticks += 1
+        last, self._last = self._last, now
+        elapsed = ctx.config.stats_interval if last is None else max(now - last, 1e-6)
+        self._rates.tick(elapsed)
+        peers = list(ctx.peers.values())
+        if peers:
             if isinstance(phase := ctx.phase, Loaded):
                 phase.parts.layers.tick(now)
             self._time_out(peers, now, elapsed)
-            if peers:
-                upkeep = functools.partial(self._peer_upkeep, now=now)
-                await fan_out(peers, upkeep, ctx.config.control_send_timeout)
-            self._stall_watch.observe(now)
-            self._publish_stats()
-            if now - self._last_save >= ctx.config.resume_save_interval:
-                self._last_save = now
-                await self._autosave()
-            if self.quiet() and not wake.is_set():
-                if not self._resume.unsaved():
-                    return  # idle: nothing runs until a wake (no await since quiet() looked)
-                wait = ctx.config.resume_save_interval - (time.monotonic() - self._last_save)
-                with anyio.move_on_after(max(wait, interval)):
-                    await wake.wait()
-                last = time.monotonic()  # (no bytes moved while quiet: nothing to average)
+            if not self._upkeeping:
+                self._upkeeping = True
+                group.start_soon(self._peer_upkeep_all, peers, now)
+        self._stall_watch.observe(now)
+        self._publish_stats()
+        interval = ctx.config.resume_save_interval
+        unsaved = self._resume.unsaved()
+        if now - self._last_save >= interval:
+            self._last_save = now
+            if unsaved and not self._saving:
+                self._saving = True
+                group.start_soon(self._save)
+                unsaved = False
+        if not self.quiet():
+            return True
+        # off the round: a deadline for what is due while nothing happens
+        self._last = None
+        due = [t for t in (self._stall_watch.next_look(now),
+                           self._last_save + interval if unsaved else None) if t is not None]
+        if due and self._clock is not None:
+            self._clock.at(max(min(due), now + ctx.config.stats_interval), self)
+        return False
 
     def _time_out(self, peers: list[PeerState], now: float, elapsed: float) -> None:
         """Each peer's request rate and pipeline, then its requests that took too long."""
         for peer in peers:
             requesting.update_rates(peer, elapsed)
             self._upkeep.check_timeouts(peer, now)
+
+    async def _peer_upkeep_all(self, peers: list[PeerState], now: float) -> None:
+        try:
+            upkeep = functools.partial(self._peer_upkeep, now=now)
+            await fan_out(peers, upkeep, self._ctx.config.control_send_timeout)
+        finally:
+            self._upkeeping = False
 
     async def _peer_upkeep(self, peer: PeerState, now: float) -> None:
         await self._send_pex(peer, now)
@@ -198,14 +217,32 @@ class SessionTick:
             await peer.send(m.KeepAlive())
 
     def _publish_stats(self) -> None:
+        """The stats event, when something it shows changed since the last (a torrent whose
+        numbers stand still sends none: its state's changes are events of their own)."""
         ctx = self._ctx
+        rates = self._rates
+        stamp = (ctx.state, ctx.totals.downloaded, ctx.totals.uploaded, rates.down_rate, rates.up_rate,
+                 len(ctx.peers))
+        if stamp == self._shown:
+            return
+        self._shown = stamp
         st = self._status()
         ctx.events.publish(ev.StatsUpdate(
             info_hash=ctx.info_hash_hex, state=st.state, downloaded=st.downloaded, uploaded=st.uploaded,
             download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers,
             progress=st.progress, eta=st.eta))
 
-    async def _autosave(self) -> None:
-        """The periodic resume save, when something changed since the last."""
+    async def _save(self) -> None:
+        """The periodic resume save (something changed since the last)."""
+        try:
+            if self._resume.unsaved():
+                await self._resume.save()
+        finally:
+            self._saving = False
         if self._resume.unsaved():
-            await self._resume.save()
+            self.wake()  # (changed while it was written: the next save's deadline)
+
+
+async def _reraise(exc: Exception) -> None:
+    """A tick's bug, raised in the session's group (the session fails with it)."""
+    raise exc

@@ -119,8 +119,8 @@ async def _read_message(stream: anyio.abc.ByteStream, buffer: bytearray) -> byte
 async def test_an_idle_seeding_session_holds_one_task_and_a_peer_brings_its_loops_back(
         tmp_path: Path) -> None:
     """Ten thousand idle seeding torrents in one daemon: each is its run's one task, not a tick,
-    a dialer and a choker parked on events besides. A peer connecting and asking for a block
-    starts them again and is served."""
+    a dialer and a choker parked on events besides, and the engine's clock sleeps for none of
+    them. A peer connecting and asking for a block starts them again and is served."""
     torrent = seeding_torrent(tmp_path)
     payload = (tmp_path / "data" / "p.bin").read_bytes()
     with anyio.fail_after(30):
@@ -146,7 +146,10 @@ async def test_an_idle_seeding_session_holds_one_task_and_a_peer_brings_its_loop
                         while (msg := await _read_message(stream, buffer))[:1] != bytes([1]):
                             pass  # (its bitfield first) ... until it unchokes us
                         assert "Uploader.choker_loop" in _session_tasks(before)
-                        assert "SessionTick.run" in _session_tasks(before)
+                        # its tick is in the engine clock's round: the clock's one task, no tick
+                        # task of its own
+                        assert s.tick.running and "EngineClock._run" in _session_tasks(before)
+                        assert not any(t.startswith("SessionTick.") for t in _session_tasks(before))
                         await stream.send((13).to_bytes(4, "big") + bytes([6]) + (1).to_bytes(4, "big")
                                           + (0).to_bytes(4, "big") + (16384).to_bytes(4, "big"))
                         while (msg := await _read_message(stream, buffer))[:1] != bytes([7]):
@@ -154,7 +157,8 @@ async def test_an_idle_seeding_session_holds_one_task_and_a_peer_brings_its_loop
                         assert msg[9:] == payload[16384:32768]
                     while s.status().peers:
                         await anyio.sleep(0.01)
-                    while _session_tasks(before) != ["Life.run"]:  # idle again (bounded by fail_after)
+                    # idle again, the engine's clock too (nobody wants it): bounded by fail_after
+                    while _session_tasks(before) != ["Life.run"]:
                         await anyio.sleep(0.01)
             finally:
                 await shared.release()

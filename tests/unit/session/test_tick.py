@@ -1,7 +1,8 @@
-"""The session's tick on its own, with stand-ins for the torrent and its peers: a peer silent for
-90 s gets a keep-alive (one that sent lately none), every peer's requests are timed out and its
-interest updated each tick, the stats event goes out, the resume data is saved only when it
-changed, and a quiet session (no peer, nothing moving, seeding) stops ticking."""
+"""The session's tick on its own, on an engine clock of its own, with stand-ins for the torrent and
+its peers: a peer silent for 90 s gets a keep-alive (one that sent lately none), every peer's
+requests are timed out and its interest updated each tick, the stats event goes out when what it
+shows changed, the resume data is saved only when it changed, and a quiet session (no peer,
+nothing moving) leaves the clock's round, asking only for the deadlines it has."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import anyio
 import pytest
 
 from torrent_engine import events as ev
+from torrent_engine.engine.clock import EngineClock
 from torrent_engine.net.peer import messages as m
 from torrent_engine.session.context import Totals
 from torrent_engine.session.rates import Rates
@@ -63,11 +65,15 @@ class _Resume:
 
 
 class _Stall:
-    def __init__(self) -> None:
+    def __init__(self, look_in: float | None = None) -> None:
         self.looks = 0
+        self.look_in = look_in  # seconds until the next look it asks for while quiet (None: none)
 
     def observe(self, now: float) -> None:
         self.looks += 1
+
+    def next_look(self, now: float) -> float | None:
+        return None if self.look_in is None else now + self.look_in
 
 
 def _status() -> Any:
@@ -75,49 +81,54 @@ def _status() -> Any:
                            peers=2, progress=0.5, eta=None)
 
 
-def _tick(peers: dict[Any, _Peer], state: State, resume: _Resume) -> tuple[SessionTick, Any, _Upkeep, _Stall]:
+def _tick(peers: dict[Any, _Peer], state: State, resume: _Resume, *,
+          stall: _Stall | None = None) -> tuple[SessionTick, Any, _Upkeep, _Stall, EngineClock]:
     config = SimpleNamespace(stats_interval=0.01, resume_save_interval=0.0, control_send_timeout=5.0)
     ctx = SimpleNamespace(config=config, events=ev.EventBus(), peers=peers, state=state, phase=None,
-                          info_hash_hex="00" * 20)
-    upkeep, stall = _Upkeep(), _Stall()
-    tick = SessionTick(ctx, rates=Rates(Totals()), stall_watch=stall, resume=resume,  # type: ignore[arg-type]
+                          info_hash_hex="00" * 20, totals=Totals())
+    upkeep, stall = _Upkeep(), stall or _Stall()
+    tick = SessionTick(ctx, rates=Rates(ctx.totals), stall_watch=stall, resume=resume,  # type: ignore[arg-type]
                        upkeep=upkeep, status=_status)
-    return tick, ctx, upkeep, stall
+    return tick, ctx, upkeep, stall, EngineClock(config.stats_interval)
 
 
 @pytest.mark.anyio
 async def test_each_tick_keeps_peers_alive_times_them_out_updates_interest_and_saves() -> None:
     silent, talking = _Peer(time.monotonic() - KEEPALIVE_AFTER - 1), _Peer(time.monotonic() + 3600)
     resume = _Resume(changed=True)
-    tick, ctx, upkeep, stall = _tick({"a": silent, "b": talking}, State.DOWNLOADING, resume)
+    tick, ctx, upkeep, stall, clock = _tick({"a": silent, "b": talking}, State.DOWNLOADING, resume)
     updates: list[ev.StatsUpdate] = []
     ctx.events.subscribe("stats.update", updates.append)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(tick.run)
-            while tick.ticks < 3 or not updates:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.ticks < 3 or not updates or not upkeep.interest:
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
     assert any(isinstance(msg, m.KeepAlive) for msg in silent.sent) and talking.sent == []
     assert {id(p) for p in upkeep.timed_out} == {id(p) for p in upkeep.interest} == {id(silent), id(talking)}
     assert stall.looks >= 3 and updates[0].peers == 2
+    assert len(updates) == 1  # the numbers stood still after the first: no event each tick
     assert resume.saves == 1  # saved once: nothing changed after
 
 
 @pytest.mark.anyio
-async def test_a_quiet_session_has_no_tick_task_until_woken() -> None:
-    """Quiet (no peer, nothing moving, nothing to save): the tick ticks once and its task ends;
-    a wake event (a peer connected) starts it again in the group it was given."""
-    tick, ctx, _, _ = _tick({}, State.SEEDING, _Resume(changed=False))
+async def test_a_quiet_session_leaves_the_clocks_round_until_woken() -> None:
+    """Quiet (no peer, nothing moving, nothing to save): the tick ticks once and leaves the engine
+    clock's round (whose task then ends: nobody wants it); a wake event (a peer connected) puts it
+    back."""
+    tick, ctx, _, _, clock = _tick({}, State.SEEDING, _Resume(changed=False))
     assert tick.quiet()
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tick.start(tg)
+            clock.attach(tg)
+            tick.start(tg, clock)
             while tick.running or tick.ticks < 1:
                 await anyio.sleep(0.01)
             ticks = tick.ticks
             await anyio.sleep(0.2)  # twenty intervals
-            assert tick.ticks == ticks and not tick.running
+            assert tick.ticks == ticks and not tick.running and not clock.running
             ctx.events.publish(ev.PeerConnected(info_hash="00" * 20, address="127.0.0.1", port=1))
             while tick.ticks < ticks + 1:
                 await anyio.sleep(0.01)
@@ -128,16 +139,18 @@ async def test_a_quiet_session_has_no_tick_task_until_woken() -> None:
             ctx.events.publish(ev.PeerConnected(info_hash="00" * 20, address="127.0.0.1", port=1))
             await anyio.sleep(0.1)
             assert not tick.running and tick.ticks == ticks
+            tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
-async def test_something_to_save_keeps_the_tick_until_it_is_saved() -> None:
+async def test_something_to_save_is_saved_then_the_tick_leaves_the_round() -> None:
     resume = _Resume(changed=True)
-    tick, _, _, _ = _tick({}, State.SEEDING, resume)
+    tick, _, _, _, clock = _tick({}, State.SEEDING, resume)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tick.start(tg)
-            while tick.running or tick.ticks < 1:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.running or tick.ticks < 1 or resume.saves < 1:
                 await anyio.sleep(0.01)
             assert resume.saves == 1
             tg.cancel_scope.cancel()
@@ -149,7 +162,7 @@ async def test_a_wake_while_it_ticks_is_not_lost() -> None:
     more (the stats event shows the new state) before its task ends."""
     peer = _Peer(time.monotonic())
     peers: dict[Any, _Peer] = {"a": peer}
-    tick, ctx, upkeep, _ = _tick(peers, State.DOWNLOADING, _Resume(changed=False))
+    tick, ctx, upkeep, _, clock = _tick(peers, State.DOWNLOADING, _Resume(changed=False))
 
     async def leave(p: Any) -> None:
         peers.clear()
@@ -159,26 +172,30 @@ async def test_a_wake_while_it_ticks_is_not_lost() -> None:
     upkeep.update_interest = leave  # type: ignore[method-assign]
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tick.start(tg)
-            while tick.running or tick.ticks < 1:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.running or tick.ticks < 2:
                 await anyio.sleep(0.01)
             assert tick.ticks == 2
             tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("state", [State.CHECKING, State.QUEUED])
-async def test_a_session_checking_or_waiting_for_its_turn_without_peers_costs_no_tick(state: State) -> None:
-    """Thousands of torrents checking, or waiting for their turn to check, had a tick task each,
-    publishing stats every second: without a peer they have none, and a check's progress
-    (``SessionChecking``, every half second of a long check) does not start one; a peer does."""
-    tick, ctx, _, _ = _tick({}, state, _Resume(changed=False))
+@pytest.mark.parametrize("state", [State.CHECKING, State.QUEUED, State.DOWNLOADING,
+                                   State.DOWNLOADING_METADATA])
+async def test_a_session_with_no_peer_and_nothing_moving_costs_no_tick(state: State) -> None:
+    """Thousands of torrents checking, waiting for their turn to check, or downloading with
+    nobody to download from had a tick each, publishing stats every second: without a peer and
+    with nothing moving they are not in the clock's round, and a check's progress
+    (``SessionChecking``, every half second of a long check) does not put them back; a peer does."""
+    tick, ctx, _, _, clock = _tick({}, state, _Resume(changed=False))
     stats: list[ev.StatsUpdate] = []
     ctx.events.subscribe(ev.StatsUpdate, stats.append)
     assert tick.quiet()
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tick.start(tg)
+            clock.attach(tg)
+            tick.start(tg, clock)
             while tick.running or tick.ticks < 1:  # (the first tick, at the start: then it ends)
                 await anyio.sleep(0.01)
             ticks, published = tick.ticks, len(stats)
@@ -191,5 +208,28 @@ async def test_a_session_checking_or_waiting_for_its_turn_without_peers_costs_no
             ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.6))
             while tick.ticks < ticks + 2:
                 await anyio.sleep(0.01)
+            tick.stop()
+            assert not tick.running
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_quiet_download_asks_only_for_its_stall_looks_and_bytes_moving_wake_it() -> None:
+    """A download with no peer is visited when its stall watch asks (its grace's end, then its
+    looks), not every second; bytes arriving from elsewhere (a web seed) put it back in the round."""
+    stall = _Stall(look_in=0.1)  # (ten intervals)
+    tick, ctx, _, _, clock = _tick({}, State.DOWNLOADING, _Resume(changed=False), stall=stall)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            await anyio.sleep(0.55)  # 55 intervals: about 5 looks, not 55 ticks
+            assert 3 <= stall.looks <= 7 and 3 <= tick.ticks <= 7 and not tick.running
+            assert clock.running  # (its next look is a deadline)
+            tick._rates.downloaded(16384)  # (what a web seed's block does)
+            assert tick.running
+            while ctx.totals.downloaded and tick._rates.still:  # its rate is taken at the next round
+                await anyio.sleep(0.01)
+            assert tick._rates.down_rate > 0
             tick.stop()
             tg.cancel_scope.cancel()

@@ -1,0 +1,134 @@
+"""The engine's one clock: a round visits only the tickers that want it, a ticker that answers
+False leaves it, deadlines come once (a later one replaces an earlier one), a dropped ticker is
+visited no more, a ticker's bug does not stop the others, and the clock's task exists only while
+somebody wants it."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import pytest
+
+from torrent_engine.engine.clock import EngineClock
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL = 0.01
+
+
+class _Ticker:
+    def __init__(self, rounds: int = 10**9) -> None:
+        self.visits: list[float] = []
+        self.rounds = rounds  # visits it stays in the round for
+
+    def on_tick(self, now: float) -> bool:
+        self.visits.append(now)
+        return len(self.visits) < self.rounds
+
+
+async def _until(predicate: object, seconds: float = 5.0) -> None:
+    with anyio.fail_after(seconds):
+        while not predicate():  # type: ignore[operator]
+            await anyio.sleep(INTERVAL / 2)
+
+
+async def test_a_round_visits_the_tickers_that_want_it_until_they_leave() -> None:
+    clock = EngineClock(INTERVAL)
+    busy, brief, idle = _Ticker(), _Ticker(rounds=2), _Ticker()
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        assert not clock.running  # (nobody wants it: no task)
+        clock.want(busy)
+        clock.want(brief)
+        await _until(lambda: len(busy.visits) >= 6)
+        assert len(brief.visits) == 2 and idle.visits == []
+        assert not clock.wants(brief) and clock.wants(busy) and clock.ticking == 1
+        clock.drop(busy)
+        await _until(lambda: not clock.running)  # nobody left: the task ends
+        seen = len(busy.visits)
+        await anyio.sleep(5 * INTERVAL)
+        assert len(busy.visits) == seen
+        clock.want(idle)  # (and it starts again)
+        await _until(lambda: len(idle.visits) >= 2)
+        tg.cancel_scope.cancel()
+
+
+async def test_a_deadline_comes_once_and_a_later_one_replaces_it() -> None:
+    clock = EngineClock(INTERVAL)
+    once, moved, dropped = _Ticker(rounds=1), _Ticker(rounds=1), _Ticker(rounds=1)
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        t0 = anyio.current_time()
+        clock.at(t0 + 0.05, once)
+        clock.at(t0 + 0.02, moved)
+        clock.at(t0 + 0.08, moved)  # (replaces the first)
+        clock.at(t0 + 0.03, dropped)
+        clock.drop(dropped)
+        await _until(lambda: not clock.running)
+        assert len(once.visits) == 1 and once.visits[0] >= t0 + 0.05
+        assert len(moved.visits) == 1 and moved.visits[0] >= t0 + 0.08
+        assert dropped.visits == [] and clock.ticking == 0  # (each answered False: off the round)
+        tg.cancel_scope.cancel()
+
+
+async def test_a_deadline_that_answers_true_joins_the_round() -> None:
+    clock = EngineClock(INTERVAL)
+    ticker = _Ticker(rounds=3)
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        clock.at(anyio.current_time() + 0.02, ticker)
+        await _until(lambda: len(ticker.visits) == 3)
+        await _until(lambda: not clock.running)
+        assert len(ticker.visits) == 3
+        tg.cancel_scope.cancel()
+
+
+async def test_a_ticker_that_raises_leaves_and_the_others_go_on(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def on_tick(self, now: float) -> bool:
+            raise RuntimeError("a bug")
+
+    clock = EngineClock(INTERVAL)
+    fine = _Ticker()
+    caplog.set_level(logging.ERROR, "torrent_engine.engine")
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        broken = Broken()
+        clock.want(broken)
+        clock.want(fine)
+        await _until(lambda: len(fine.visits) >= 3)
+        assert not clock.wants(broken)
+        assert "leaves the round" in caplog.text
+        tg.cancel_scope.cancel()
+
+
+async def test_detach_ends_the_task_and_attach_starts_it_again() -> None:
+    clock = EngineClock(INTERVAL)
+    ticker = _Ticker()
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        clock.want(ticker)
+        await _until(lambda: len(ticker.visits) >= 1)
+        clock.detach()
+        await _until(lambda: not clock.running)
+        seen = len(ticker.visits)
+        await anyio.sleep(5 * INTERVAL)
+        assert len(ticker.visits) == seen and clock.wants(ticker)
+        clock.attach(tg)
+        await _until(lambda: len(ticker.visits) >= seen + 2)
+        tg.cancel_scope.cancel()
+
+
+async def test_many_tickers_share_one_round_a_interval() -> None:
+    """A thousand tickers are one task and one timer: each visited once a round."""
+    clock = EngineClock(INTERVAL)
+    tickers = [_Ticker() for _ in range(1000)]
+    async with anyio.create_task_group() as tg:
+        clock.attach(tg)
+        for t in tickers:
+            clock.want(t)
+        await _until(lambda: clock.rounds >= 3)
+        rounds = clock.rounds
+        assert all(rounds - 1 <= len(t.visits) <= rounds + 1 for t in tickers)
+        tg.cancel_scope.cancel()
