@@ -70,6 +70,54 @@ Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable
 DormantWake = Callable[[], Awaitable[None]]
 
 
+# The receive buffers of every connected peer, in all: each may grow to the power of two at or
+# below its share (a connection's own ceiling, 1 MiB, for up to 8 peers; 256 KiB for 32; never
+# below 64 KiB). Shared by every session: a budget each made 1 000 torrents downloading from 4
+# peers each hold 800 MiB of buffers that reads seldom fill (bench_many_downloads, RESULTS).
+RECEIVE_BUDGET = 8 * 1024 * 1024
+
+
+class SizedBuffer(Protocol):
+    """A connection whose receive buffer's ceiling can be set."""
+
+    def set_max_buffer(self, size: int) -> None:
+        """The most bytes the receive buffer may grow to."""
+
+
+class ReceiveBudget:
+    """Splits ``total`` bytes of receive buffers among the connections that joined: one that joins
+    gets the share; when the share changes (the count crosses a power of two), every one does."""
+
+    def __init__(self, total: int = RECEIVE_BUDGET) -> None:
+        self.total = total
+        self.share = 0
+        self._members: set[SizedBuffer] = set()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def join(self, link: SizedBuffer) -> None:
+        """``link`` shares the budget from now on (its ceiling set)."""
+        self._members.add(link)
+        self._reshare(link)
+
+    def leave(self, link: SizedBuffer) -> None:
+        """``link`` no longer shares the budget (closed)."""
+        if link in self._members:
+            self._members.discard(link)
+            self._reshare(None)
+
+    def _reshare(self, joined: SizedBuffer | None) -> None:
+        share = 1 << max(0, (self.total // max(1, len(self._members))).bit_length() - 1)
+        if share != self.share:
+            self.share = share
+            targets: list[SizedBuffer] = list(self._members)
+        else:
+            targets = [joined] if joined is not None else []
+        for link in targets:
+            link.set_max_buffer(share)
+
+
 @dataclass(slots=True)
 class PeerLimits:
     """Connection and upload-slot limits over every session of a process (0: none; per torrent,
@@ -150,6 +198,7 @@ class SharedResources:
         self.limits = PeerLimits()
         self.connections = 0  # peers connected or being dialed, over every session (``limits``)
         self.unchoked = 0  # peers unchoked, over every session
+        self.receive = ReceiveBudget()  # every connected peer's receive buffer, in all
         # every session's storage opens its files through it: the process's descriptors for
         # torrent data follow Config.max_open_files, not the number of torrents; while the
         # services run, files idle for Config.close_idle_files_after are closed

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from .. import events as ev
+from ..engine.shared import ReceiveBudget
 from ..errors import PeerError, PeerProtocolError, StorageError
 from ..formats.bitfield import Bitfield
 from ..net.peer import messages as m
@@ -48,10 +49,6 @@ OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch m
 # REQUEST_BATCH), not half of it (``requesting.requests_wanted``): with 20 rate-capped peers
 # (38 requests each) that took 4-7 % less CPU per GiB, in fewer writes (bench/RESULTS.md).
 SHARE_BATCH_PERCENT = 75
-# The receive buffers of a session's peers, in all: each connected peer's may grow to the power
-# of two at or below its share (a connection's own ceiling, 1 MiB, for up to 8 peers; 256 KiB
-# for 20, whose reads from rate-limited peers rarely bring more; never below 64 KiB).
-RECEIVE_BUDGET = 8 * 1024 * 1024
 
 
 class PeerHandlerHost(Protocol):
@@ -89,7 +86,8 @@ class PeerHandler:
     def __init__(self, session: PeerHandlerHost) -> None:
         self._s = session
         self._ctx = session.context
-        self._receive_share = 0  # what each peer's receive buffer may grow to (_share_receive)
+        # the receive buffers' budget: the shared resources' (every session's peers), else its own
+        self._own_budget: ReceiveBudget | None = None
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
@@ -127,7 +125,7 @@ class PeerHandler:
                          connected_at=now, last_block=now, last_sent=now,
                          queue_target=ctx.config.initial_request_queue, client=link.peer_id_client)
         ctx.peers[key] = peer
-        self._share_receive(peer)
+        self._budget().join(peer.link)
         if incoming:
             link.set_metadata(torrent.num_pieces, torrent.piece_size)
         ctx.events.publish(ev.PeerConnected(info_hash=ctx.info_hash_hex, address=host, port=port,
@@ -150,7 +148,7 @@ class PeerHandler:
         ctx = self._ctx
         if ctx.peers.get(peer.key) is peer:
             del ctx.peers[peer.key]
-            self._share_receive(None)
+            self._budget().leave(peer.link)
         ctx.parts.picker.peer_gone(peer.key)
         ctx.parts.layers.peer_gone(peer.key)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
@@ -160,19 +158,13 @@ class PeerHandler:
         if not peer.am_choking and ctx.swarm is not None:
             ctx.parts.uploader.rechoke_soon()
 
-    def _share_receive(self, joined: PeerState | None) -> None:
-        """Split ``RECEIVE_BUDGET`` among the connected peers: a peer that ``joined`` gets the
-        share; when the share changes, every peer does. (Twenty 1 MiB receive buffers cost 20
-        MiB and their first touches, for reads that seldom fill a quarter of them.)"""
-        peers = self._ctx.peers
-        share = 1 << max(0, (RECEIVE_BUDGET // max(1, len(peers))).bit_length() - 1)
-        if share != self._receive_share:
-            self._receive_share = share
-            targets = list(peers.values())
-        else:
-            targets = [joined] if joined is not None else []
-        for peer in targets:
-            peer.link.set_max_buffer(share)
+    def _budget(self) -> ReceiveBudget:
+        shared = self._ctx.shared
+        if shared is not None:
+            return shared.receive
+        if self._own_budget is None:
+            self._own_budget = ReceiveBudget()
+        return self._own_budget
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""

@@ -1,5 +1,6 @@
-"""The receive buffers of a session's peers share one budget (``RECEIVE_BUDGET``): a running
-session (loopback, no DHT) serving fake links that record the ceiling they are given."""
+"""The receive buffers of every session's peers share one budget (``RECEIVE_BUDGET``, the shared
+resources'): a running session (loopback, no DHT) serving fake links that record the ceiling they
+are given, and the budget itself across sessions."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import anyio
 import pytest
 
 from tests.integration.helpers import loopback_config
+from torrent_engine.engine.shared import RECEIVE_BUDGET, ReceiveBudget
 from torrent_engine.session import Session
-from torrent_engine.session.peer_handler import RECEIVE_BUDGET
 from torrent_engine.storage.create import create_torrent
 
 from .idle_link import IdleLink
@@ -31,6 +32,7 @@ async def test_the_peers_share_the_receive_budget_as_they_come_and_go(tmp_path: 
             while len(s.peers) < 1:
                 await anyio.sleep(0.01)
             assert links[0].max_buffer == RECEIVE_BUDGET  # alone: all of it (the link clamps it)
+            assert s.context.shared is not None and len(s.context.shared.receive) == 1
             for i, link in enumerate(links[1:], 1):
                 tg.start_soon(s.handler.serve, link, "127.0.0.1", 40000 + i, True)
             while len(s.peers) < 20:
@@ -45,3 +47,30 @@ async def test_the_peers_share_the_receive_budget_as_they_come_and_go(tmp_path: 
             left = [link.max_buffer for i, link in enumerate(links) if 40000 + i in remaining]
             assert left == [1024 * 1024] * 8  # 8 MiB / 8
             tg.cancel_scope.cancel()
+
+
+class _Link:
+    def __init__(self) -> None:
+        self.max_buffer = 0
+        self.calls = 0
+
+    def set_max_buffer(self, size: int) -> None:
+        self.max_buffer = size
+        self.calls += 1
+
+
+def test_one_budget_is_split_among_the_peers_of_every_session() -> None:
+    budget = ReceiveBudget(8 * 1024 * 1024)
+    # 300 torrents of 4 peers each: 1 200 links of one engine, not 300 budgets of 8 MiB
+    links = [_Link() for _ in range(1200)]
+    for link in links:
+        budget.join(link)
+    assert {link.max_buffer for link in links} == {4096}  # (the connection clamps it to 64 KiB)
+    # the share is set again for all only when it changes: at each power of two, not each join
+    assert sum(link.calls for link in links) < 1200 * 12
+    for link in links[4:]:
+        budget.leave(link)
+    assert [link.max_buffer for link in links[:4]] == [2 * 1024 * 1024] * 4
+    budget.leave(links[0])
+    budget.leave(links[0])  # (a second leave changes nothing)
+    assert len(budget) == 3
