@@ -176,10 +176,15 @@ class PieceLayers:
             return 0, 0, 0
         return f.missing_files, f.sent, f.rejected + f.timed_out
 
+    def may_ask(self, peer: PeerState) -> bool:
+        """Whether ``ask`` may send the peer hash requests (layers missing, the peer has pieces)."""
+        fetcher = self.fetcher
+        return fetcher is not None and not fetcher.done and not peer.closed and bool(len(peer.have))
+
     async def ask(self, peer: PeerState) -> None:
         """Send the peer the hash requests the fetcher gives it (in any choke state, BEP 52)."""
         fetcher = self.fetcher
-        if fetcher is None or fetcher.done or peer.closed or not len(peer.have):
+        if fetcher is None or not self.may_ask(peer):
             return  # (a peer without pieces is asked nothing: BEP 52 asks for announced pieces)
         reqs = fetcher.next_requests(peer.key, self._ctx.parts.picker.peer_has(peer.key), time.monotonic())
         if reqs:

@@ -349,6 +349,16 @@ class PeerHandler:
         if interesting:
             await self.fill_requests(peer)
 
+    def interest_due(self, peer: PeerState) -> bool:
+        """Whether ``update_interest`` may have something to send ``peer`` now: its interest
+        changed, hash requests to ask (BEP 52), or requests to top up (an interesting peer that
+        lets us ask). The tick calls ``update_interest`` only then."""
+        ctx = self._ctx
+        interesting = ctx.state is State.DOWNLOADING and ctx.parts.picker.is_interesting(peer.key)
+        if interesting != peer.am_interested or ctx.parts.layers.may_ask(peer):
+            return True
+        return interesting and (not peer.peer_choking or bool(peer.allowed_fast))
+
     async def fill_requests(self, peer: PeerState) -> None:
         """Top the peer's request pipeline up to its queue depth, in one write."""
         requests = self.pick_requests(peer)

@@ -63,6 +63,9 @@ class PeerUpkeep(Protocol):
     async def update_interest(self, peer: PeerState) -> None:
         """Tell the peer whether it has something we want."""
 
+    def interest_due(self, peer: PeerState) -> bool:
+        """Whether ``update_interest`` may have something to send the peer now."""
+
 
 class SessionTick:
     """The tick of one session (see the module's docstring). ``start`` puts it in the engine
@@ -162,8 +165,11 @@ class SessionTick:
                 phase.parts.layers.tick(now)
             self._time_out(peers, now, elapsed)
             if not self._upkeeping:
-                self._upkeeping = True
-                group.start_soon(self._peer_upkeep_all, peers, now)
+                # (a task only for the peers with something to send: most seconds, none has)
+                wanting = [peer for peer in peers if self._upkeep_due(peer, now)]
+                if wanting:
+                    self._upkeeping = True
+                    group.start_soon(self._peer_upkeep_all, wanting, now)
         self._stall_watch.observe(now)
         self._publish_stats()
         interval = ctx.config.resume_save_interval
@@ -197,6 +203,15 @@ class SessionTick:
         finally:
             self._upkeeping = False
 
+    def _upkeep_due(self, peer: PeerState, now: float) -> bool:
+        """Whether ``_peer_upkeep`` may send the peer something now (PEX, a keep-alive, interest
+        or requests)."""
+        if peer.closed:
+            return False
+        if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+            return True
+        return now - peer.last_sent >= KEEPALIVE_AFTER or self._upkeep.interest_due(peer)
+
     async def _peer_upkeep(self, peer: PeerState, now: float) -> None:
         await self._send_pex(peer, now)
         await self._keep_alive(peer, now)
@@ -206,8 +221,8 @@ class SessionTick:
         """BEP 11: whom we are connected to, as a diff, at most once a minute."""
         if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
             msg = peer.pex.update(pex_view(peer, self._ctx.peers.values()))
-            if msg is not None:  # nothing new: look again next second
-                peer.last_pex = now
+            peer.last_pex = now  # (nothing new: look again in a minute, as libtorrent's ut_pex)
+            if msg is not None:
                 await peer.send(m.Extended(peer.ut_pex, msg.encode()))
 
     @staticmethod
