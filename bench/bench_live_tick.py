@@ -1,7 +1,7 @@
 """What a live torrent with no peer costs each second: the event loop's work per torrent while
 thousands of torrents download, check or wait for their turn with nobody to talk to.
 
-    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20]
+    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers]
 
 ``--torrents`` small torrents (``bench_seedbox``'s: one 256 KiB file each) are added to one
 ``TorrentManager`` in this process, saved into an empty folder, with no peer, tracker, DHT, LSD
@@ -11,6 +11,11 @@ with no torrent (the loop's own timers: the baseline) and then with them all dow
 same run; the figure is (with − without) / N per second, in µs of CPU per live torrent, and the
 number of ticks the sessions made meanwhile (a downloading session ticks each second while it
 waits; a checking or queued one with no peer does not: ``session/tick.py``).
+
+``--peers``: each torrent has one peer — a second ``TorrentManager`` in this process holds the
+same torrents (downloading into another empty folder) and each of ours dials it: both sides
+live, connected, neither with a piece the other lacks (keep-alives, the choker's rounds, the
+rates). The figure is then per live torrent with a peer, over the 2 N sessions of both managers.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def load_avg() -> str:
 async def run(args: argparse.Namespace) -> None:
     import anyio
 
+    from torrent_engine import events as ev
     from torrent_engine.engine.manager import TorrentManager
     from torrent_engine.formats.metainfo import Torrent
 
@@ -47,31 +53,47 @@ async def run(args: argparse.Namespace) -> None:
         torrents = [Torrent.load(f) for f in files]
         config = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False, lsd_enabled=False,
                         port_mapping=False, state_dir=None)
-        async with TorrentManager(config) as manager:
+        async with TorrentManager(config) as manager, TorrentManager(config) as other:
             await anyio.sleep(2)
             c0, t0 = time.process_time(), time.monotonic()
             await anyio.sleep(args.seconds)
             base = (time.process_time() - c0) / (time.monotonic() - t0)
             sessions = [await manager.add(t, root / "empty") for t in torrents]
+            if args.peers:
+                sessions += [await other.add(t, root / "empty2") for t in torrents]
             with anyio.fail_after(300):
                 while any(s.status().state != "downloading" for s in sessions):
                     await anyio.sleep(0.2)
+            if args.peers:
+                port = other.shared.listen_port
+                for s in sessions[:len(torrents)]:
+                    s.add_peer("127.0.0.1", port)
+                with anyio.fail_after(300):
+                    while sum(len(s.peers) for s in sessions) < 2 * len(torrents):
+                        await anyio.sleep(0.2)
             await anyio.sleep(3)  # (what the adds set off settles)
             ticks0 = sum(s.tick.ticks for s in sessions)
+            churn: list[object] = []  # (a peer connected meanwhile: the figure would count its dial)
+            manager.events.subscribe(ev.PeerConnected, churn.append)
+            other.events.subscribe(ev.PeerConnected, churn.append)
             c0, t0 = time.process_time(), time.monotonic()
             await anyio.sleep(args.seconds)
             live = (time.process_time() - c0) / (time.monotonic() - t0)
             ticks = sum(s.tick.ticks for s in sessions) - ticks0
+            connected = sum(len(s.peers) for s in sessions)
         per = (live - base) / len(sessions) * 1e6
-        print(f"{len(sessions)} torrents downloading with no peer: {live * 100:.2f} % of a core against "
+        what = "with one peer each" if args.peers else "with no peer"
+        print(f"{len(sessions)} torrents downloading {what}: {live * 100:.2f} % of a core against "
               f"{base * 100:.2f} % with none; {per:.1f} µs of CPU per live torrent per second; "
-              f"{ticks / args.seconds:.0f} session ticks a second (load {load_avg()})")
+              f"{ticks / args.seconds:.0f} session ticks a second; peers connected {connected}, connects "
+              f"meanwhile {len(churn)} (load {load_avg()})")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--torrents", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--peers", action="store_true", help="each torrent with one connected peer")
     args = p.parse_args()
     import anyio
 
