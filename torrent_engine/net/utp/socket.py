@@ -217,6 +217,10 @@ class UtpSocket:
         self._dual = False  # an IPv6 socket that also carries IPv4 (as mapped addresses)
         self.resets_sent = 0
         self.timer_rounds = 0  # how many times the timers ran (an idle socket: once a second)
+        # the connections a timer round looks at: those serviced since (a datagram came, one was
+        # written, a timer fired: what may arm a timer) and those the last round saw armed or
+        # closing; none, the round waits for one, at most IDLE_TICK, not TICK
+        self._timed: set[UtpStream] = set()
         self.send_errors = 0
         self.datagrams_received = 0  # every datagram that reached the socket (uTP and KRPC)
         self.datagrams_sent = 0
@@ -296,7 +300,7 @@ class UtpSocket:
             self._sock = sock
             task_status.started()
             while True:
-                if self.table:
+                if self._timed:
                     await anyio.sleep(TICK)
                 else:  # (a connection made or accepted wakes the timers at once)
                     self._connected = anyio.Event()
@@ -308,6 +312,7 @@ class UtpSocket:
                 self._tick()
         finally:
             self._reader = None
+            self._timed.clear()
             for stream in self.table.clear():
                 stream.conn.abort("the uTP socket closed")
                 stream.wake()
@@ -728,6 +733,9 @@ class UtpSocket:
 
     def _service(self, stream: UtpStream, now: int, *, backlog: bool = False) -> None:
         conn = stream.conn
+        if stream not in self._timed:  # (what happens here may arm a timer: the rounds look)
+            self._timed.add(stream)
+            self._connected.set()
         # the reader first: a protocol fed from here answers at once (requests), and what it
         # wrote leaves below with the ack, in one data packet instead of an ack and a packet
         events = conn.events()
@@ -771,18 +779,23 @@ class UtpSocket:
 
     def _tick(self) -> None:
         now = self.now_us()
-        for key, stream in self.table:
+        for stream in list(self._timed):
             conn = stream.conn
             deadline = conn.timeout_at
+            keep = deadline is not None
             if deadline is not None and now >= deadline:
                 conn.on_timer(now)
                 self._service(stream, now)
             if conn.state is State.CLOSED:
+                keep = True  # (lingering until forgotten)
                 if stream.closed_at is None:
                     stream.closed_at = now
                     stream.wake()
                 elif now - stream.closed_at > LINGER_US or conn.error is not None:
-                    self.table.forget(key)
+                    self.table.forget((stream.remote, conn.recv_id))
+                    keep = False
+            if not keep:
+                self._timed.discard(stream)
 
     # -- dialing -------------------------------------------------------------------------
     def note_silent(self, host: str, port: int) -> None:
