@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import os
 import socket
 import sys
 import time
@@ -34,6 +35,7 @@ from ..net.netbind import bind_socket, check_address, check_interface, tcp_liste
 from ..net.peer.peer_id import generate_peer_id
 from ..policy.ipfilter import IpFilter, address_int
 from ..storage.descriptors import FileCache
+from ..storage.lanes import LanePool, shared_pool_size
 from ..storage.read_cache import ReadCache
 from . import fdlimit
 from .clock import EngineClock
@@ -203,6 +205,9 @@ class SharedResources:
         # torrent data follow Config.max_open_files, not the number of torrents; while the
         # services run, files idle for Config.close_idle_files_after are closed
         self.files = FileCache(config.max_open_files)
+        # the threads every session's storage hashes and writes pieces on (each storage's jobs in
+        # order): a few for the process, not two a torrent downloading
+        self.lanes = LanePool(shared_pool_size(os.cpu_count()), "torrent_engine storage")
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         # torrents without a session that incoming peers may ask for: the first peer wakes it
@@ -285,6 +290,9 @@ class SharedResources:
         finally:  # (even when this task is being cancelled: the group was entered on it)
             self._tg = None
             suppress = await stack.__aexit__(exc_type, exc, tb)
+            if self.lanes.threads:  # (the storages' threads end with their owner)
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.lanes.release)
         return suppress
 
     # -- ref counting --------------------------------------------------------------------

@@ -225,10 +225,12 @@ class Session:
 
     def _open_storage(self, torrent: TorrentLayout, save_path: Path) -> PieceStorage:
         """The default storage: written as the config says, its files opened through the shared
-        resources' descriptor cache (one bound for every torrent of the process)."""
+        resources' descriptor cache (one bound for every torrent of the process), its hashing and
+        writing on their threads (a few for every torrent)."""
         shared = self._life.shared
         return Storage(torrent, save_path, write_mode=self.config.disk_write_mode,
-                       files=shared.files if shared is not None else None, renamed=self.renamed_files)
+                       files=shared.files if shared is not None else None, renamed=self.renamed_files,
+                       lanes=shared.lanes if shared is not None else None)
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them

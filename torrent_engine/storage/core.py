@@ -90,7 +90,7 @@ from ..config import DISK_WRITE_MODES, DiskWriteMode
 from ..errors import FileChanged, MissingFiles, StorageError
 from ..formats.layout import FileMap, FileSlice, TorrentLayout
 from .descriptors import ALONE_MAX_OPEN_FILES, FileCache, Handle
-from .lanes import Lane
+from .lanes import Lane, LanePool
 from .paths import O_NOFOLLOW, check_components, check_inside, real_path
 from .rename import FileMove, move_files
 from .timing import PIECE_WRITES
@@ -229,9 +229,12 @@ class Storage:
         self, torrent: TorrentLayout, save_path: str | os.PathLike[str], *, max_open_files: int | None = None,
         write_mode: DiskWriteMode = "direct", files: FileCache | None = None,
         check_interval: float = FILE_CHECK_INTERVAL, renamed: Mapping[int, tuple[str, ...]] | None = None,
+        lanes: LanePool | None = None,
     ) -> None:
         """``files``: the descriptor cache to open files through (shared with other storages);
         without it the storage has a cache of its own of ``max_open_files`` descriptors.
+        ``lanes``: the threads its hashing and writing run on (shared with other storages);
+        without it, a thread each of its own.
         ``renamed``: the files kept under another path than the torrent's (index -> path
         components below the save path; see ``rename_files``)."""
         if files is not None and max_open_files is not None:
@@ -266,8 +269,8 @@ class Storage:
         self._dirty_lock = threading.Lock()
         self._empty_files_done = False
         self._closed = False
-        self._hasher = Lane("torrent_engine piece hashing")  # write_piece_if: check(), in order
-        self._writer = Lane("torrent_engine piece writing")  # then the write, in order
+        self._hasher = Lane("torrent_engine piece hashing", lanes)  # write_piece_if: check(), in order
+        self._writer = Lane("torrent_engine piece writing", lanes)  # then the write, in order
         # write_verified: (done, error) of pieces written, for the loop to take in one callback
         self._results: list[tuple[Callable[[BaseException | None], None], BaseException | None]] = []
         self._results_lock = threading.Lock()
