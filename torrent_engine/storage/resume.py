@@ -215,10 +215,15 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         except OSError:
             pass
         raise
-    if not durable:
-        return
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+    if durable:
+        _sync_folder(path.parent)  # make the rename itself durable
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync ``folder`` (the renames into it survive a crash); a folder that cannot be opened or
+    synced is left as it is (the file itself was synced)."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -258,16 +263,7 @@ def write_atomic_many(files: Sequence[tuple[Path, bytes, bool]]) -> None:
                 pass
         raise
     for folder in dict.fromkeys(path.parent for path, _, durable in files if durable):
-        try:  # make the renames durable
-            dir_fd = os.open(folder, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+        _sync_folder(folder)  # make the renames durable
 
 
 def save_resume(path: Path, data: ResumeData, *, durable: bool = True) -> None:
