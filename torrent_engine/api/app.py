@@ -189,25 +189,12 @@ def _query_count(request: Request, name: str) -> int | None:
     return int(raw)
 
 
-def whole(value: object) -> int | None:
-    """A JSON integer as JSON Schema reads one (what the OpenAPI document's ``integer`` allows):
-    an int, or a number with no fraction (``1.0``); None for anything else (``true`` included)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
 def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
     if value is None:
         return None
-    number = whole(value)
-    if number is None or number < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ApiError(400, f"{name} must be an integer >= {minimum}", name)
-    return number
+    return value
 
 
 def parse_peer(text: object) -> tuple[str, int]:
@@ -255,11 +242,10 @@ def parse_file_priorities(raw: JSONValue) -> dict[int, int]:
     priorities: dict[int, int] = {}
     for key, value in raw.items():
         index_ok = key.isascii() and key.isdigit()
-        priority = whole(value)
-        if not (index_ok and priority is not None and 0 <= priority <= 7):
-            raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} (a file index: a "
-                                "priority from 0 to 7)", "file_priorities")
-        priorities[int(key)] = priority
+        if not (index_ok and isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 7):
+            raise ApiError(400, f"file_priorities: bad entry {key!r}: {value!r} (index: 0..7)",
+                           "file_priorities")
+        priorities[int(key)] = value
     return priorities
 
 
@@ -486,9 +472,8 @@ class Api:
         if save_path is not None and (not isinstance(save_path, str) or not save_path):
             raise ApiError(400, "save_path must be a non-empty string", "save_path")
         files = data.get("files")
-        indices = [whole(i) for i in files] if isinstance(files, list) else []
         if files is not None and (not isinstance(files, list) or not all(
-                i is not None and i >= 0 for i in indices)):
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in files)):
             raise ApiError(400, "files must be a list of file indices", "files")
         peers = data.get("peers")
         if peers is not None and not isinstance(peers, list):
@@ -507,7 +492,7 @@ class Api:
             value = data.get(name)
             return False if value is None else _bool(value, name)
 
-        selected = None if files is None else tuple(i for i in indices if i is not None)
+        selected = None if files is None else tuple(i for i in files if isinstance(i, int))
         return AddOptions(
             save_path=save_path, files=selected,
             sequential=flag("sequential"), paused=flag("paused"), seed_mode=flag("seed_mode"),

@@ -52,36 +52,16 @@ def _null(schema: Schema) -> Schema:
 
 
 STRING: Schema = {"type": "string"}
-_H16 = "[0-9A-Fa-f]{1,4}"
-_PORT = "0*([0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"  # (0-65535)
-_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_LS32 = f"({_H16}:{_H16}|{_OCTET}(\\.{_OCTET}){{3}})"
-_IPV6 = "(" + "|".join([  # RFC 3986's IPv6address, alternative by alternative
-    f"({_H16}:){{6}}{_LS32}", f"::({_H16}:){{5}}{_LS32}", f"({_H16})?::({_H16}:){{4}}{_LS32}",
-    *[f"(({_H16}:){{0,{k}}}{_H16})?::({_H16}:){{{3 - k}}}{_LS32}" for k in (1, 2)],
-    f"(({_H16}:){{0,3}}{_H16})?::{_LS32}", f"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
-    f"(({_H16}:){{0,5}}{_H16})?::{_H16}", f"(({_H16}:){{0,6}}{_H16})?::"]) + ")"
-# an announce URL as the server takes it (jobs/trackers.check_url): http, https or udp and a host,
-# brackets only around an IPv6 address, a port from 0 to 65535 (the pattern no stricter than the
-# server: what it refuses, the server refuses too)
+# an announce URL as the server takes it (jobs/trackers.check_url): http, https or udp and a host
+# (the pattern no stricter than the server: what it refuses, the server refuses too)
 TRACKER_URL: Schema = {"type": "string",
-                       "pattern": "^\\s*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://"
-                                  "([^\\s/?#\\[\\]@]*@)?(\\[" + _IPV6 + "\\]|[^\\s/?#\\[\\]:@]+)"
-                                  "(:" + _PORT + ")?([/?#]\\S*)?\\s*$"}
+                       "pattern": "^\\s*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://[^\\s/?#]+([/?#]\\S*)?\\s*$"}
 NUMBER: Schema = {"type": "number"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 BOOL: Schema = {"type": "boolean"}
 RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "description": "bytes per second, 0 = none"}
-JOB_RATE_LIMIT: Schema = {**RATE_LIMIT, "maximum": 2**31 - 1}  # (jobs/validate.check_limit)
-# (as jobs/features.check_share_limit takes it: exactly -1, or a number >= 0, or null)
-SHARE_LIMIT: Schema = {"anyOf": [{"type": "null"}, {"const": -1}, {"type": "number", "minimum": 0}],
+SHARE_LIMIT: Schema = {"type": ["number", "null"],
                        "description": "null = the service's default, -1 = none, otherwise >= 0"}
-# a tag as jobs/features.check_tag takes it: not empty, no comma (lists of tags are comma-separated)
-# and no NUL (surrounding spaces are trimmed: a tag of spaces alone is refused too)
-TAG: Schema = {"type": "string", "minLength": 1, "pattern": "^[^,\\u0000]*$"}
-# what api/app.parse_source reads: a magnet link, or standard base64 (padded; spaces around it)
-SOURCE_PATTERN = ("^(magnet:[\\s\\S]*|\\s*([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
-                  "\\s*)$")
 EXAMPLE_MAGNET = "magnet:?xt=urn:btih:" + "0123456789abcdef" * 2 + "01234567&dn=example"
 CATEGORY_PATH: Schema = {"type": ["string", "null"],
                          "description": "inside the download root; \"\", null or none = the root"}
@@ -89,7 +69,7 @@ CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
 
 _FEATURE_PROPERTIES: dict[str, Schema] = {
     "category": {"type": "string", "description": "\"\" = none; words joined by \"/\""},
-    "tags": {"type": "array", "items": TAG},
+    "tags": {"type": "array", "items": STRING},
     "ratio_limit": SHARE_LIMIT,
     "seeding_time_limit": SHARE_LIMIT,
     "force_start": BOOL,
@@ -164,7 +144,7 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "max_connections": _PEER_LIMIT, "max_connections_per_torrent": _PEER_LIMIT,
     "max_uploads": _PEER_LIMIT, "max_uploads_per_torrent": _PEER_LIMIT,
 }
-_MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+_MAX_PEERS: Schema = {"type": "integer", "minimum": 0,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
@@ -218,7 +198,7 @@ SCHEMAS: dict[str, Schema] = {
                         "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"}},
                        ["url", "status", "message", "peers", "tier"]),
     "AddJob": _obj({
-        "source": {"type": "string", "minLength": 1, "format": "torrent-source", "pattern": SOURCE_PATTERN,
+        "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "description": "a magnet link, or a .torrent encoded in base64",
                    "examples": [EXAMPLE_MAGNET]},
         "save_path": {"type": "string", "minLength": 1,
@@ -228,7 +208,7 @@ SCHEMAS: dict[str, Schema] = {
         "peers": {"type": "array", "items": {"type": "string", "description": "HOST:PORT"},
                   "examples": [["127.0.0.1:6881"]]},
         "client": {"type": "string", "description": "a lease id"},
-        "download_limit": _null(JOB_RATE_LIMIT), "upload_limit": _null(JOB_RATE_LIMIT),
+        "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
         "seed_mode": {"type": "boolean", "default": False,
                       "description": "the data is complete in the save path already (a cross-seed): seed at "
                                      "once without checking it; each piece is verified the first time it is "
@@ -258,8 +238,8 @@ SCHEMAS: dict[str, Schema] = {
                             "patternProperties": {"^[0-9]+$": {"type": "integer", "minimum": 0,
                                                                "maximum": 7}},
                             "description": "{file index: priority}, 0 = skip the file"},
-        "sequential": _null(BOOL), "download_limit": _null(JOB_RATE_LIMIT),
-        "upload_limit": _null(JOB_RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
+        "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
+        "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
