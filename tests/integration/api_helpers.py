@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import httpx
@@ -78,3 +79,19 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SseMessage]:
             data.append(value)
         elif key == "id":
             last_id = value
+
+
+def loopback_only(case: Any, port: int) -> None:
+    """Keep a generated request from sending the daemon anywhere but loopback: peers become a
+    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers)."""
+    body = case.body
+    if isinstance(body, dict):
+        if isinstance(body.get("peers"), list):
+            body["peers"] = [f"127.0.0.1:{port}" for _ in body["peers"]]
+        elif isinstance(body.get("peers"), str):
+            body["peers"] = f"127.0.0.1:{port}"
+        source = body.get("source")
+        if isinstance(source, str) and source.startswith("magnet:"):
+            head, _, query = source.partition("?")
+            kept = [(k, v) for k, v in parse_qsl(query) if k in ("xt", "dn")]
+            body["source"] = f"{head}?{urlencode(kept)}"

@@ -267,7 +267,7 @@ async def read_json(request: Request, cap: int) -> JSONObject:
     if not body:
         return {}
     try:
-        value = jsontext.loads(body)
+        value = jsontext.loads(body, whole_floats=True)  # (675.0: the document's integer 675)
     except ValueError as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
         raise ApiError(400, f"malformed JSON: {exc}", "body") from exc
     except RecursionError as exc:  # the decoder's own guard, far past MAX_JSON_DEPTH

@@ -45,6 +45,9 @@ class JobEditApi(JsonRoutes):
         """``PUT /api/jobs/{id}/trackers`` ``{"tiers": [[url, ...], ...]}``: the job's trackers
         from now on (every URL checked first: one bad URL and nothing changes)."""
         data = await self._body(request)
+        unknown = sorted(set(data) - {"tiers"})
+        if unknown:
+            raise InvalidJobRequest("unknown field (known: tiers)", unknown[0])
         tiers = data.get("tiers")
         if not isinstance(tiers, list) or not all(isinstance(t, list) for t in tiers):
             raise InvalidJobRequest("must be a list of tiers, each a list of announce URLs", "tiers")

@@ -15,7 +15,17 @@ def _refuse(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def loads(data: bytes | str) -> JSONValue:
-    """Decode ``data``; ``ValueError`` (``json.JSONDecodeError`` for bad syntax) when it is not JSON."""
-    value: JSONValue = json.loads(data, parse_constant=_refuse)
+def _whole_as_int(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
+def loads(data: bytes | str, *, whole_floats: bool = False) -> JSONValue:
+    """Decode ``data``; ``ValueError`` (``json.JSONDecodeError`` for bad syntax) when it is not JSON.
+
+    ``whole_floats``: a number with a fraction or an exponent that is whole (``675.0``, ``1e3``)
+    is the integer it is, as JSON Schema counts it (what an OpenAPI "integer" allows, and what
+    a client that writes every number as a double sends); else it stays a float."""
+    value: JSONValue = json.loads(data, parse_constant=_refuse,
+                                  parse_float=_whole_as_int if whole_floats else float)
     return value

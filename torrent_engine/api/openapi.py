@@ -17,7 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
+from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
+from ..jobs.features import MAX_NAME
+from ..jobs.peerlimits import MAX_JOB_PEERS
+from ..jobs.trackers import MAX_URL
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 
@@ -51,16 +55,52 @@ def _null(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+# Patterns that say what the server's checks take, so that what the document allows is what the
+# server accepts (schemathesis' "schema-valid request rejected"). JSON Schema's regexes are
+# ECMA-262's, whose \s is not Python's str.isspace: a character the server strips or refuses as a
+# space is excluded both as \s and as the ones Python adds (\x1c-\x1f, \x85).
+_SPACE = r"\s\x1c-\x1f\x85"
+# a port 1..65535, leading zeros let pass (as int() reads them)
+_PORT = r"0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# a URL's host as urllib.parse.urlsplit reads it (the server's parser): a name without the
+# characters that end or split a netloc, or an IPv6 address in brackets (its full form)
+_URL_HOST = rf"([^{_SPACE}\x00/?#@:\[\]]+|\[([0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}\])"
+# an announce URL as the server takes it (jobs/trackers.check_url): http, https or udp, a host
+# and a port in range if any, no space or NUL inside (around it: trimmed), at most MAX_URL long
+TRACKER_URL: Schema = {
+    "type": "string", "maxLength": MAX_URL,
+    "pattern": rf"^[{_SPACE}]*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://([^{_SPACE}\x00/?#@\[\]]*@)?"
+               rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
+# a magnet link (api/app.parse_source, formats/magnet.parse_magnet): a BEP 9 btih info-hash (40
+# hex or 32 base32) or a BEP 52 btmh one (a SHA-256 multihash), other parameters beside it
+_MAGNET = (r"magnet:\?([^&#]*&)*[Xx][Tt]=urn(:|%3[Aa])[Bb][Tt]([Ii][Hh](:|%3[Aa])"
+           r"([0-9A-Fa-f]{40}|[A-Za-z2-7]{32})|[Mm][Hh](:|%3[Aa])1220[0-9A-Fa-f]{64})(&[^&#=]+=[^&#]*)*")
+# a .torrent in base64 (padded; whitespace around it trimmed): that it holds a .torrent no
+# pattern says ("format": "torrent-source" is for a generator that knows)
+_BASE64 = (rf"[{_SPACE}]*([A-Za-z0-9+/]{{4}})*([A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=|[A-Za-z0-9+/]{{4}})"
+           rf"[{_SPACE}]*")
+# a peer as api/app.parse_peer takes it: HOST:PORT, HOST not empty once its brackets are off
+PEER: Schema = {"type": "string", "pattern": rf"^[^\x00]*[^\x00\[\]][^\x00]*:{_PORT}$",
+                "description": "HOST:PORT (an IPv6 host in brackets)"}
+# the same in a list separated by spaces or commas (a multipart upload's): none in the host
+_LISTED_PEER = rf"[^{_SPACE},\x00]*[^{_SPACE},\x00\[\]][^{_SPACE},\x00]*:{_PORT}"
+# a tag (jobs/features.check_tag): something besides spaces, no comma, no NUL, 255 at most
+TAG: Schema = {"type": "string", "maxLength": MAX_NAME, "pattern": rf"^[^,\x00]*[^,{_SPACE}\x00][^,\x00]*$"}
+# a category (jobs/features.check_category): "" (none) or words joined by single "/", no "\",
+# no NUL, no space at either end, 255 at most
+_CATEGORY_EDGE = rf"[^{_SPACE}/\\\x00]"
+CATEGORY: Schema = {"type": "string", "maxLength": MAX_NAME,
+                    "pattern": rf"^({_CATEGORY_EDGE}((/?[^/\\\x00])*/?{_CATEGORY_EDGE})?)?$",
+                    "description": "\"\" = none; words joined by \"/\""}
+# a path the server confines to the download root (jobs/paths.confine): no NUL in it
+PATH: Schema = {"type": "string", "pattern": r"^[^\x00]*$"}
 STRING: Schema = {"type": "string"}
-# an announce URL as the server takes it (jobs/trackers.check_url): http, https or udp and a host
-# (the pattern no stricter than the server: what it refuses, the server refuses too)
-TRACKER_URL: Schema = {"type": "string",
-                       "pattern": "^\\s*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://[^\\s/?#]+([/?#]\\S*)?\\s*$"}
 NUMBER: Schema = {"type": "number"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 BOOL: Schema = {"type": "boolean"}
-RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "description": "bytes per second, 0 = none"}
-SHARE_LIMIT: Schema = {"type": ["number", "null"],
+RATE_LIMIT: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_RATE_LIMIT,
+                      "description": "bytes per second, 0 = none"}
+SHARE_LIMIT: Schema = {"anyOf": [{"type": "null"}, {"const": -1}, {"type": "number", "minimum": 0}],
                        "description": "null = the service's default, -1 = none, otherwise >= 0"}
 EXAMPLE_MAGNET = "magnet:?xt=urn:btih:" + "0123456789abcdef" * 2 + "01234567&dn=example"
 CATEGORY_PATH: Schema = {"type": ["string", "null"],
@@ -68,14 +108,15 @@ CATEGORY_PATH: Schema = {"type": ["string", "null"],
 CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
 
 _FEATURE_PROPERTIES: dict[str, Schema] = {
-    "category": {"type": "string", "description": "\"\" = none; words joined by \"/\""},
-    "tags": {"type": "array", "items": STRING},
+    "category": CATEGORY,
+    "tags": {"type": "array", "items": TAG},
     "ratio_limit": SHARE_LIMIT,
     "seeding_time_limit": SHARE_LIMIT,
     "force_start": BOOL,
     "first_last_piece": BOOL,
     "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS},
-    "rename": {"type": "string", "description": "the name shown (\"\" = the torrent's own)"},
+    "rename": {"type": "string", "maxLength": 4 * MAX_NAME, "pattern": r"^[^\x00]*$",
+               "description": "the name shown (\"\" = the torrent's own)"},
 }
 
 _JOB_PROPERTIES: dict[str, Schema] = {
@@ -144,7 +185,7 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "max_connections": _PEER_LIMIT, "max_connections_per_torrent": _PEER_LIMIT,
     "max_uploads": _PEER_LIMIT, "max_uploads_per_torrent": _PEER_LIMIT,
 }
-_MAX_PEERS: Schema = {"type": "integer", "minimum": 0,
+_MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
@@ -199,21 +240,22 @@ SCHEMAS: dict[str, Schema] = {
                        ["url", "status", "message", "peers", "tier"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
-                   "description": "a magnet link, or a .torrent encoded in base64",
+                   "pattern": f"^({_MAGNET}|{_BASE64})$",
+                   "description": "a magnet link (btih or btmh), or a .torrent encoded in base64",
                    "examples": [EXAMPLE_MAGNET]},
-        "save_path": {"type": "string", "minLength": 1,
+        "save_path": {**PATH, "minLength": 1,
                       "description": "relative to the download root, or absolute inside it"},
-        "files": {"type": "array", "items": COUNT, "description": "the file indices to download"},
+        "files": {"type": "array", "items": COUNT, "minItems": 1,
+                  "description": "the file indices to download (leave it out for every file)"},
         "sequential": BOOL, "paused": BOOL,
-        "peers": {"type": "array", "items": {"type": "string", "description": "HOST:PORT"},
-                  "examples": [["127.0.0.1:6881"]]},
+        "peers": {"type": "array", "items": PEER, "examples": [["127.0.0.1:6881"]]},
         "client": {"type": "string", "description": "a lease id"},
         "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
         "seed_mode": {"type": "boolean", "default": False,
                       "description": "the data is complete in the save path already (a cross-seed): seed at "
                                      "once without checking it; each piece is verified the first time it is "
                                      "served, and one that fails has the whole torrent checked"},
-        "download_path": {"type": "string",
+        "download_path": {**PATH,
                           "description": "the folder the data goes to while it downloads, moved to the "
                                          "save path once complete (\"\": none; absent: the incomplete_dir "
                                          "setting)"},
@@ -227,19 +269,29 @@ SCHEMAS: dict[str, Schema] = {
         "max_peers": _null(_MAX_PEERS),
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
+    # (a magnet's files are not known at the add: no file priorities, the original layout only)
+    "AddJobMagnet": {"if": {"properties": {"source": {"pattern": "^magnet:"}}},
+                     "then": {"properties": {"content_layout": {"const": "original"},
+                                             "file_priorities": {"maxProperties": 0}}}},
     "AddJobUpload": _obj({
-        "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent"},
-        "save_path": STRING, "sequential": STRING, "paused": STRING, "client": STRING,
-        "seed_mode": STRING, "download_path": STRING,
-        "peers": {"type": "string", "description": "HOST:PORT, separated by spaces or commas"},
+        "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent", "minLength": 1},
+        "save_path": PATH, "sequential": STRING, "paused": STRING, "client": STRING,
+        "seed_mode": STRING, "download_path": PATH,
+        "peers": {"type": "string", "pattern": f"^[{_SPACE},]*({_LISTED_PEER}([{_SPACE},]+{_LISTED_PEER})*)?"
+                                               f"[{_SPACE},]*$",
+                  "description": "HOST:PORT, separated by spaces or commas"},
     }, ["torrent"], closed=False),
     "UpdateJob": _obj({
-        "file_priorities": {"type": "object", "additionalProperties": False,
-                            "patternProperties": {"^[0-9]+$": {"type": "integer", "minimum": 0,
-                                                               "maximum": 7}},
-                            "description": "{file index: priority}, 0 = skip the file"},
+        "file_priorities": _null({"type": "object", "additionalProperties": False,
+                                  "patternProperties": {"^[0-9]+$": {"type": "integer", "minimum": 0,
+                                                                     "maximum": 7}},
+                                  "description": "{file index: priority}, 0 = skip the file (409 "
+                                                 "while a magnet's metadata has not come)"}),
         "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
         "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
+        "category": {**CATEGORY, "description": "\"\" = none, or a category that exists (409 otherwise)"},
+        "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS,
+                           "description": "the job's own only: the layout is chosen at the add (409)"},
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
@@ -479,7 +531,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
         **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
               status=201, errors=(404, 409, *_BODY_ERRORS, 503), tag="jobs"),
         "requestBody": {"required": True, "content": {
-            "application/json": {"schema": _ref("AddJob")},
+            "application/json": {"schema": {"allOf": [_ref("AddJob"), _ref("AddJobMagnet")]}},
             "multipart/form-data": {"schema": _ref("AddJobUpload")}}},
     },
     ("DELETE", "/api/jobs"): _op("Forget finished jobs", "Removed", tag="jobs", query=[

@@ -18,20 +18,22 @@ if TYPE_CHECKING:
 # (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:
 # ``JobService.load`` asks for them as the configuration's, which a change of them then changes)
 LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
+MAX_JOB_PEERS = 2**31 - 1  # a limit's largest value (a C int's, as qBittorrent's)
 
 
 def check_peer_limit(value: object, name: str) -> int:
     """-1 (none) or a whole number >= 1 (>= 0 for ``max_uploads_per_torrent``: 0 leaves a torrent
     its optimistic unchoke alone, as ``Config.upload_slots`` 0 does)."""
     low = 0 if name == "max_uploads_per_torrent" else 1
-    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or low <= value < 2**31):
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not (value == -1 or low <= value <= MAX_JOB_PEERS)):
         raise InvalidJobRequest(f"must be -1 (no limit) or a whole number from {low}", name)
     return value
 
 
 def check_job_peers(value: object, name: str) -> int:
     """A job's own connections at most: 0 (the setting for every torrent) or a whole number."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JOB_PEERS:
         raise InvalidJobRequest("must be 0 (the setting for every torrent) or a whole number from 1", name)
     return value
 

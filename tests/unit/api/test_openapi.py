@@ -4,6 +4,7 @@ description naming a route, and the document a valid OpenAPI 3.1 one."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -14,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from tests.conftest import require_module
 from torrent_engine.api import create_app
+from torrent_engine.api.app import parse_peer, parse_source
 from torrent_engine.api.openapi import (
     OPERATIONS,
     SCHEMAS,
@@ -23,6 +25,8 @@ from torrent_engine.api.openapi import (
     undescribed,
     unrouted,
 )
+from torrent_engine.jobs.features import check_category, check_tag
+from torrent_engine.jobs.trackers import check_url
 
 
 def app_routes() -> list[BaseRoute]:
@@ -103,3 +107,44 @@ def test_the_document_route_is_built_from_the_app_it_serves() -> None:
                             Route("/api/health", _nothing, methods=["GET"])])
     doc = openapi_document(app.routes)
     assert sorted(doc["paths"]) == ["/api/health", "/api/openapi.json"]
+
+
+def _by_path(*names: str) -> dict[str, Any]:
+    node: Any = SCHEMAS
+    for name in names:
+        node = node[name]
+    return dict(node)
+
+
+# (a string schema of the document, the server's check of such a value): what the pattern
+# allows the check takes (the document no looser than the server where it refuses)
+_CHECKED: list[tuple[str, tuple[str, ...], Callable[[str], object]]] = [
+    ("announce URL", ("TrackerTiers", "properties", "tiers", "items", "items"),
+     lambda v: check_url(v, "tiers")),
+    ("peer", ("AddJob", "properties", "peers", "items"), parse_peer),
+    ("uploaded peers", ("AddJobUpload", "properties", "peers"),
+     lambda v: [parse_peer(p) for p in v.replace(",", " ").split()]),
+    ("tag", ("AddJob", "properties", "tags", "items"), check_tag),
+    ("category", ("AddJob", "properties", "category"), check_category),
+    ("magnet", ("AddJob", "properties", "source"),
+     lambda v: parse_source(v, 1 << 20) if v.startswith("magnet:") else None),
+]
+
+
+@pytest.mark.parametrize(("what", "where", "check"), _CHECKED, ids=[c[0] for c in _CHECKED])
+def test_a_value_the_documents_pattern_allows_the_server_takes(
+        what: str, where: tuple[str, ...], check: Callable[[str], object]) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    schema = _by_path(*where)
+    longest = schema.get("maxLength", 10_000)
+
+    # (fullmatch: JSON Schema's "$" is ECMA-262's, which takes no newline before the end)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.from_regex(schema["pattern"], fullmatch=True).filter(lambda v: len(v) <= longest))
+    def taken(value: str) -> None:
+        check(value)  # (a refusal raises)
+
+    taken()
