@@ -363,7 +363,7 @@ async def test_a_list_of_dormant_seeds_reads_no_metainfo_and_shows_their_torrent
         reads.append(path)
         return real(path)
 
-    for module in ("lifecycle", "edits", "dormant"):  # (wherever the job layer reads a saved torrent)
+    for module in ("lifecycle", "edits", "queueing.dormant"):  # (where the job layer reads a saved torrent)
         monkeypatch.setattr(f"torrent_engine.jobs.{module}.load_saved_metainfo", counted, raising=False)
     async with running_api(tmp_path) as api:
         assert all(api.service.manager.get(t.info_hash) is None for t in torrents)  # dormant

@@ -31,8 +31,8 @@ from ..policy.picker import DEFAULT_PRIORITY
 from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
-from .dormant import wanted_files_there
-from .incomplete import download_path_for
+from .disk.incomplete import download_path_for
+from .disk.paths import Ground, existing_files, ground, missing_dirs
 from .lifecycle import JobLifecycle, session_setup
 from .model import (
     FINISHED_STATES,
@@ -48,8 +48,8 @@ from .model import (
     StateNotSaved,
 )
 from .organise import Organiser
-from .paths import Ground, existing_files, ground, missing_dirs
-from .rounds import QueueRounds
+from .queueing.dormant import wanted_files_there
+from .queueing.rounds import QueueRounds
 from .snapshot import learn_layout
 from .store import FULL_ERRNOS, JobRecord, not_saved
 from .validate import check_files, check_priorities

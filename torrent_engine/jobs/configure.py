@@ -17,13 +17,13 @@ from ..engine.shared import TokenBucket
 from ..policy.ipfilter import IpFilter
 from .altspeed import effective_limits, scheduled
 from .blocklist import Blocklist
-from .incomplete import incomplete_folder
+from .disk.incomplete import incomplete_folder
 from .lifecycle import JobLifecycle
 from .model import StateNotSaved
 from .netbind import apply_binding
 from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
-from .rounds import QueueRounds
+from .queueing.rounds import QueueRounds
 from .settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
 from .store import not_saved
 

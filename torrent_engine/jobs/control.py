@@ -20,7 +20,7 @@ from .lifecycle import JobLifecycle, session_setup
 from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
 from .organise import Organiser
 from .peerlimits import check_job_peers
-from .rounds import QUEUE_MOVES, QueueRounds
+from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .store import JobRecord
 from .validate import check_age, check_limit, check_priorities
 

@@ -30,12 +30,10 @@ from ..session import Session, SessionSetup
 from ..session.state_table import State
 from ..storage.resume import load_resume
 from .autorun import ProgramEvent
-from .awake import Sleepers
 from .checks import PendingChecks
 from .claims import PathClaims, claimed_paths
-from .dormant import DormantSeeds
+from .disk.paths import confine, delete_job_files
 from .features import prioritise_first_last
-from .leases import LeaseTable
 from .model import (
     FINISHED_STATES,
     Job,
@@ -47,8 +45,10 @@ from .model import (
     JobUpdated,
     SavePathError,
 )
-from .paths import confine, delete_job_files
-from .queue import JobQueue, share_ratio
+from .queueing.awake import Sleepers
+from .queueing.dormant import DormantSeeds
+from .queueing.leases import LeaseTable
+from .queueing.queue import JobQueue, share_ratio
 from .runner import ProgramRunner
 from .settings import ServiceSettings
 from .snapshot import (

@@ -38,9 +38,9 @@ from ..events import (
 )
 from ..session import Session
 from .claims import claimed_paths
+from .disk.paths import existing_files
 from .lifecycle import JobLifecycle
 from .model import JobProgress, JobState
-from .paths import existing_files
 from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
 from .validate import files_refusal

@@ -14,11 +14,11 @@ from pathlib import Path
 import anyio
 
 from .categories import Catalogue, Category
+from .disk.paths import confine
 from .features import check_category, check_tags, features_from
 from .lifecycle import JobLifecycle
 from .model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
-from .paths import confine
-from .rounds import QueueRounds
+from .queueing.rounds import QueueRounds
 from .store import JobRecord, not_saved
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from .claims import claimed_paths
-from .dormant import wanted_files_there
+from .disk.paths import confine
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, SavePathError
-from .paths import confine
+from .queueing.dormant import wanted_files_there
 from .store import JobRecord
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ from .addoptions import AddOptions
 from .categories import Category
 from .configure import SettingsControl
 from .control import JobControl
+from .disk.relocate import Mover
 from .edits import JobEdits
-from .leases import LeaseTable
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -53,9 +53,9 @@ from .model import (
 )
 from .news import EngineNews
 from .organise import Organiser
-from .relocate import Mover
+from .queueing.leases import LeaseTable
+from .queueing.rounds import QueueRounds
 from .restore import Restorer
-from .rounds import QueueRounds
 from .settings import ServiceSettings
 from .store import JobStore
 from .table import JobTable

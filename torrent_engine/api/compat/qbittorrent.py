@@ -49,8 +49,8 @@ from ...jobs import (
     StateNotSaved,
 )
 from ...jobs.altspeed import effective_limits
+from ...jobs.disk.incomplete import shown_folder
 from ...jobs.features import features_from
-from ...jobs.incomplete import shown_folder
 from ...jsonvalue import JSON
 from .. import jsontext
 from . import network

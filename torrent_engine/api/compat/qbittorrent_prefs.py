@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...jobs import JobService, ShareLimitAction
-from ...jobs.incomplete import shown_folder
+from ...jobs.disk.incomplete import shown_folder
 from ...jobs.settings import SettingChanges
 from ...jsonvalue import JSON, JSONValue, as_float_text
 from . import network

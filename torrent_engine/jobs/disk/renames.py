@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import InvalidJobRequest, JobConflict
+from ..model import InvalidJobRequest, JobConflict
 
 __all__ = ["MAX_PATH", "check_path", "plan_rename"]
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .model import FINISHED_STATES, NO_LIMIT
-from .settings import ServiceSettings
-from .store import JobRecord
-from .table import JobTable
+from ..model import FINISHED_STATES, NO_LIMIT
+from ..settings import ServiceSettings
+from ..store import JobRecord
+from ..table import JobTable
 
 
 @dataclass(frozen=True, slots=True)
