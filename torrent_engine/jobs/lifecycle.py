@@ -29,11 +29,10 @@ from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session, SessionSetup
 from ..session.state_table import State
 from ..storage.resume import load_resume
-from .autorun import ProgramEvent
-from .checks import PendingChecks
-from .claims import PathClaims, claimed_paths
 from .disk.paths import confine, delete_job_files
-from .features import prioritise_first_last
+from .intake.autorun import ProgramEvent
+from .intake.checks import PendingChecks
+from .intake.claims import PathClaims, claimed_paths
 from .model import (
     FINISHED_STATES,
     Job,
@@ -45,12 +44,12 @@ from .model import (
     JobUpdated,
     SavePathError,
 )
+from .organising.features import prioritise_first_last
 from .queueing.awake import Sleepers
 from .queueing.dormant import DormantSeeds
 from .queueing.leases import LeaseTable
 from .queueing.queue import JobQueue, share_ratio
 from .runner import ProgramRunner
-from .settings import ServiceSettings
 from .snapshot import (
     SESSION_TO_JOB,
     files_done,
@@ -64,6 +63,7 @@ from .snapshot import (
 from .starting import StartWait
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
+from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import anyio.abc
 
 from .. import __version__
 from ..formats.metainfo import Torrent
-from .autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
+from .intake.autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
 from .model import Job
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,13 @@ from ..engine.manager import TorrentManager
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..session import Session
-from .adding import JobAdder
-from .addoptions import AddOptions
-from .categories import Category
-from .configure import SettingsControl
 from .control import JobControl
 from .disk.relocate import Mover
 from .edits import JobEdits
+from .intake.adding import JobAdder
+from .intake.addoptions import AddOptions
+from .intake.validate import check_ttl
+from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -52,16 +52,16 @@ from .model import (
     TorrentFacts,
 )
 from .news import EngineNews
-from .organise import Organiser
+from .organising.categories import Category
+from .organising.organise import Organiser
 from .queueing.leases import LeaseTable
 from .queueing.rounds import QueueRounds
 from .restore import Restorer
-from .settings import ServiceSettings
 from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
-from .validate import check_ttl
-from .watch import FolderWatcher
+from .tuning.configure import SettingsControl
+from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

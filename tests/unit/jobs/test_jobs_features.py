@@ -35,8 +35,8 @@ from torrent_engine.jobs.queueing.queue import (
     share_ratio,
 )
 from torrent_engine.jobs.queueing.rounds import QueueRounds
-from torrent_engine.jobs.settings import ServiceSettings, load_settings
 from torrent_engine.jobs.store import JobStore
+from torrent_engine.jobs.tuning.settings import ServiceSettings, load_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ..model import SavePathError
-from ..settings import ServiceSettings
+from ..tuning.settings import ServiceSettings
 from .paths import confine
 
 DEFAULT_INCOMPLETE = "incomplete"  # under the download root, when the setting names no folder

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
-from ..features import layout_save_path
 from ..model import SavePathError
+from ..organising.features import layout_save_path
 
 log = logging.getLogger("torrent_engine.jobs.paths")
 

@@ -16,7 +16,7 @@ from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...storage.resume import ResumeData, load_resume, save_resume
-from ..claims import claimed_paths
+from ..intake.claims import claimed_paths
 from ..lifecycle import JobLifecycle, session_setup
 from ..model import (
     InvalidJobRequest,

@@ -16,9 +16,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ..model import FINISHED_STATES, NO_LIMIT
-from ..settings import ServiceSettings
 from ..store import JobRecord
 from ..table import JobTable
+from ..tuning.settings import ServiceSettings
 
 
 @dataclass(frozen=True, slots=True)

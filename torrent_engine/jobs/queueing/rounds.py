@@ -16,11 +16,11 @@ import anyio
 
 from ...session import Session
 from ...session.state_table import State
-from ..autorun import ProgramEvent
+from ..intake.autorun import ProgramEvent
 from ..lifecycle import JobLifecycle
 from ..model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
-from ..settings import ShareLimitAction
 from ..store import JobRecord
+from ..tuning.settings import ShareLimitAction
 from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
 
 log = logging.getLogger("torrent_engine.jobs.rounds")
