@@ -2,7 +2,7 @@
 class on the manager's bus. A tracker's answer is noted, a stats update becomes a
 ``job.progress``, a magnet's metadata applies the job's selection at once, a skipped file a
 reader opened is wanted by the job, a session's news changes the job's state; any news of a
-job's session wakes it for the timers (awake.py).
+job's session wakes it for the timers (queueing/awake.py).
 """
 
 from __future__ import annotations

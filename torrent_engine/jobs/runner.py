@@ -1,4 +1,4 @@
-"""Runs the programs of autorun.py: a thin async shell over one child process per run. Each run
+"""Runs the programs of intake/autorun.py: a thin async shell over one child process per run. Each run
 is a task of the job service's task group (stopping the service kills what still runs), a few
 at a time; its process gets a session (a process group) of its own, killed whole at the time
 limit. What a run did is logged and kept as the job's last run; a program that fails, hangs or

@@ -287,7 +287,7 @@ class JobService:
 
     # -- add -----------------------------------------------------------------------------
     async def _add_watched(self, source: AddTorrent, save_path: str | None, category: str) -> str:
-        """Add what a watched folder's file holds (see watch.py); the job's id."""
+        """Add what a watched folder's file holds (see intake/watch.py); the job's id."""
         features = JobFeatures(category=category) if category else None
         job, _ = await self.add(source, AddOptions(save_path=save_path, features=features))
         return job.id

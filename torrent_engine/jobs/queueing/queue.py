@@ -2,7 +2,7 @@
 holds back, the positions it shows, and whether a seeding job has reached its share limit.
 ``JobQueue`` is the sync core: it reads the job table and the settings it is handed and returns
 what a round must do; the round (rounds.py) starts, pauses and resumes sessions accordingly
-(``features.py`` holds the per-job flags, ``settings.py`` the maxima and the defaults).
+(``organising/features.py`` holds the per-job flags, ``tuning/settings.py`` the maxima and the defaults).
 
 Rules (those of qBittorrent's queue): jobs are taken in queue order; at most
 ``max_active_downloads`` incomplete ones run, at most ``max_active_uploads`` complete ones, and

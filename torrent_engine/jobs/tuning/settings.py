@@ -1,6 +1,6 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
-programs run on a job's events (autorun.py), the watched folders (watch.py), the proxy
+programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
 (proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py) and the
 connection limits (peerlimits.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
