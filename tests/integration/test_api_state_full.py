@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import torrent_engine.engine.manager
-import torrent_engine.jobs.categories
-import torrent_engine.jobs.settings
+import torrent_engine.jobs.organising.categories
+import torrent_engine.jobs.tuning.settings
 import torrent_engine.session.core
 from tests.integration.api_helpers import running_api
 from tests.unit.torrent_factory import make_torrent, payload
@@ -36,7 +36,7 @@ class FullStateFolder:
         self.database_only = False  # (SQLite's file grows; the others still fit)
         folder = self
 
-        for module in (torrent_engine.jobs.categories, torrent_engine.jobs.settings,
+        for module in (torrent_engine.jobs.organising.categories, torrent_engine.jobs.tuning.settings,
                        torrent_engine.engine.manager, torrent_engine.session.core):
             real_write = module.write_atomic
 

@@ -262,7 +262,7 @@ MOVER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
-    from torrent_engine.jobs import move, relocate
+    from torrent_engine.jobs.disk import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
 
@@ -412,7 +412,7 @@ COMPLETER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
-    from torrent_engine.jobs import move, relocate
+    from torrent_engine.jobs.disk import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
 

@@ -325,7 +325,7 @@ async def test_a_checked_add_of_complete_data_is_hashed_then_seeds_without_a_ses
     torrent = seeds_in(tmp_path, 1)[0]
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(torrent.to_bytes())
-        assert job.state is JobState.CHECKING  # (its check without a session: jobs/checks.py)
+        assert job.state is JobState.CHECKING  # (its check without a session: jobs/intake/checks.py)
         job = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.SEEDING)
         assert jobs.manager.get(torrent.info_hash) is None  # a dormant seed, its pieces hashed
         resume = load_resume(jobs.state_dir / "torrents" / f"{torrent.info_hash.hex()}.resume")
@@ -363,7 +363,7 @@ async def test_a_list_of_dormant_seeds_reads_no_metainfo_and_shows_their_torrent
         reads.append(path)
         return real(path)
 
-    for module in ("lifecycle", "edits", "dormant"):  # (wherever the job layer reads a saved torrent)
+    for module in ("lifecycle", "edits", "queueing.dormant"):  # (where the job layer reads a saved torrent)
         monkeypatch.setattr(f"torrent_engine.jobs.{module}.load_saved_metainfo", counted, raising=False)
     async with running_api(tmp_path) as api:
         assert all(api.service.manager.get(t.info_hash) is None for t in torrents)  # dormant

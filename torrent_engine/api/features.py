@@ -12,8 +12,8 @@ from starlette.routing import Route
 
 from ..jobs import InvalidJobRequest, JobService
 from ..jobs.control import QUEUE_MOVES
-from ..jobs.features import check_category, check_tags, features_from
 from ..jobs.model import JobFeatures
+from ..jobs.organising.features import check_category, check_tags, features_from
 from ..jsonvalue import JSONObject
 
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader

@@ -30,7 +30,7 @@ from ..engine import fdlimit
 from ..engine.runtime import run as run_loop
 from ..errors import TorrentEngineError
 from ..jobs import JobService
-from ..jobs.altspeed import parse_days, parse_window
+from ..jobs.tuning.altspeed import parse_days, parse_window
 from . import COMMANDS
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options

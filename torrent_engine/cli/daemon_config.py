@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import TorrentEngineError
-from ..jobs.altspeed import parse_days, parse_window
-from ..jobs.settings import SettingChanges
+from ..jobs.tuning.altspeed import parse_days, parse_window
+from ..jobs.tuning.settings import SettingChanges
 
 __all__ = ["ConfigFileError", "apply_config_file", "asked_settings", "file_options", "load_config_file"]
 

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from .addoptions import AddOptions
-from .categories import Category
+from .intake.addoptions import AddOptions
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
@@ -37,8 +36,9 @@ from .model import (
     ServiceStatsEvent,
     StateNotSaved,
 )
+from .organising.categories import Category
 from .service import JobService
-from .settings import ServiceSettings, ShareLimitAction
+from .tuning.settings import ServiceSettings, ShareLimitAction
 
 __all__ = [
     "CLIENT_SESSION_ENDED",

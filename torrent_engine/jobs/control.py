@@ -16,13 +16,13 @@ import anyio.abc
 from ..errors import TorrentEngineError
 from ..session import Session
 from ..session.state_table import State
+from .intake.validate import check_age, check_limit, check_priorities
 from .lifecycle import JobLifecycle, session_setup
 from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
-from .organise import Organiser
-from .peerlimits import check_job_peers
-from .rounds import QUEUE_MOVES, QueueRounds
+from .organising.organise import Organiser
+from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .store import JobRecord
-from .validate import check_age, check_limit, check_priorities
+from .tuning.peerlimits import check_job_peers
 
 log = logging.getLogger(__name__)
 

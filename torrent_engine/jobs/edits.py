@@ -16,12 +16,12 @@ from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from ..storage.paths import real_path
 from ..storage.rename import move_files
-from .claims import claimed_paths
+from .disk.renames import check_path, plan_rename
+from .intake.claims import claimed_paths
+from .intake.validate import check_peers
 from .lifecycle import JobLifecycle
 from .model import Job, JobConflict, JobNotFound, TorrentFacts
-from .renames import check_path, plan_rename
 from .trackers import Tiers, check_tiers, flat
-from .validate import check_peers
 
 log = logging.getLogger(__name__)
 

@@ -29,13 +29,10 @@ from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session, SessionSetup
 from ..session.state_table import State
 from ..storage.resume import load_resume
-from .autorun import ProgramEvent
-from .awake import Sleepers
-from .checks import PendingChecks
-from .claims import PathClaims, claimed_paths
-from .dormant import DormantSeeds
-from .features import prioritise_first_last
-from .leases import LeaseTable
+from .disk.paths import confine, delete_job_files
+from .intake.autorun import ProgramEvent
+from .intake.checks import PendingChecks
+from .intake.claims import PathClaims, claimed_paths
 from .model import (
     FINISHED_STATES,
     Job,
@@ -47,10 +44,12 @@ from .model import (
     JobUpdated,
     SavePathError,
 )
-from .paths import confine, delete_job_files
-from .queue import JobQueue, share_ratio
+from .organising.features import prioritise_first_last
+from .queueing.awake import Sleepers
+from .queueing.dormant import DormantSeeds
+from .queueing.leases import LeaseTable
+from .queueing.queue import JobQueue, share_ratio
 from .runner import ProgramRunner
-from .settings import ServiceSettings
 from .snapshot import (
     SESSION_TO_JOB,
     files_done,
@@ -64,6 +63,7 @@ from .snapshot import (
 from .starting import StartWait
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
+from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class JobLifecycle:
                  state_dir: Path | None, clock: Callable[[], float],
                  settings: Callable[[], ServiceSettings]) -> None:
         self.manager = manager
-        self._settings = settings  # the run-time settings as they are now (configure.py owns them)
+        self._settings = settings  # the run-time settings as they are now (tuning/configure.py owns them)
         self.events = EventBus()
         self.download_root = download_root
         self.state_dir = state_dir
@@ -115,13 +115,13 @@ class JobLifecycle:
         # while nothing it shows moved, so a list of thousands of checking or queued jobs (whose
         # sessions are still) makes no view, record or JSON again
         self.live_views: dict[str, tuple[tuple[object, ...], Job]] = {}
-        # which jobs the queue holds back, the positions it shows, its decisions (queue.py)
+        # which jobs the queue holds back, the positions it shows, its decisions (queueing/queue.py)
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
         self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
         # what the other parts of the service answer for, given to it as it is put together
-        # (service.py): a round of the queue asked for soon (rounds.py), and the move of a job
-        # complete in its incomplete folder to its save path, whether one is under way (relocate.py)
+        # (service.py): a round of the queue asked for soon (queueing/rounds.py), and the move of a job
+        # complete in its incomplete folder to its save path, whether one is under way (disk/relocate.py)
         self.round_soon: Callable[[], None] = lambda: None
         self.move_when_complete: Callable[[JobRecord], bool] = lambda rec: False
         # the start in two steps (JobService.load, then entering it): records read, then torrents
@@ -130,14 +130,14 @@ class JobLifecycle:
         self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
         self.start_wait = StartWait()  # (the changes asked while it starts)
         # What the timers walk each second: the jobs with news since they were last found quiet
-        # (any engine event of a job's session wakes it): awake.py
+        # (any engine event of a job's session wakes it): queueing/awake.py
         self.sleepers = Sleepers()
         self.tg: anyio.abc.TaskGroup | None = None
         self.running = False
-        self.programs = ProgramRunner(clock)  # the programs run on jobs' events (autorun.py)
-        # the complete seeds without a session: woken by a peer asking for them (dormant.py)
+        self.programs = ProgramRunner(clock)  # the programs run on jobs' events (intake/autorun.py)
+        # the complete seeds without a session: woken by a peer asking for them (queueing/dormant.py)
         self.seeds = DormantSeeds(manager, self.wake_seed)
-        # the jobs added with their data on disk, hashed without a session in their turn (checks.py)
+        # the jobs added with their data on disk, hashed without a session in their turn (intake/checks.py)
         self.checks = PendingChecks(self)
         # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
         # its turn to look at its files (queued), as they were while they slept
@@ -145,7 +145,7 @@ class JobLifecycle:
 
     @property
     def settings(self) -> ServiceSettings:
-        """The run-time settings as they are now (read only here: configure.py changes them)."""
+        """The run-time settings as they are now (read only here: tuning/configure.py changes them)."""
         return self._settings()
 
     # -- a job's session and its view -----------------------------------------------------

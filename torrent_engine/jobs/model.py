@@ -16,7 +16,7 @@ from ..jsonvalue import JSON, JSONValue
 
 if TYPE_CHECKING:
     from ..formats.metainfo import Torrent
-    from .autorun import ProgramRun
+    from .intake.autorun import ProgramRun
 
 __all__ = [
     "FINISHED_STATES",

@@ -2,7 +2,7 @@
 class on the manager's bus. A tracker's answer is noted, a stats update becomes a
 ``job.progress``, a magnet's metadata applies the job's selection at once, a skipped file a
 reader opened is wanted by the job, a session's news changes the job's state; any news of a
-job's session wakes it for the timers (awake.py).
+job's session wakes it for the timers (queueing/awake.py).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from ..events import (
     TrackerSuccess,
 )
 from ..session import Session
-from .claims import claimed_paths
+from .disk.paths import existing_files
+from .intake.claims import claimed_paths
+from .intake.validate import files_refusal
 from .lifecycle import JobLifecycle
 from .model import JobProgress, JobState
-from .paths import existing_files
 from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
-from .validate import files_refusal
 
 PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
 # the engine's news, by kind: a session's (besides its metadata, which has its own handler), a

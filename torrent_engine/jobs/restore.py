@@ -3,10 +3,10 @@ from its record, the one owner of which torrents exist: one that runs is added a
 manager (its saved metainfo and resume data: it goes on from what was verified), told before it
 starts what the record holds (paused or not, file priorities, renamed files, edited trackers);
 one paused or held back by the queue stays dormant, without a session, until resumed or given a
-slot; and so does a complete seed whose files are there (dormant.py: a peer asking for it wakes
-it, and it is announced without a session), and a job added with its data whose check without a
-session had not ended (checks.py: it waits in that queue again). The torrents saved for no unfinished job are
-forgotten, never started.
+slot; and so does a complete seed whose files are there (queueing/dormant.py: a peer asking for
+it wakes it, and it is announced without a session), and a job added with its data whose check
+without a session had not ended (intake/checks.py: it waits in that queue again). The torrents
+saved for no unfinished job are forgotten, never started.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import anyio.abc
 from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
-from .claims import claimed_paths
-from .dormant import wanted_files_there
+from .disk.paths import confine
+from .intake.claims import claimed_paths
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, SavePathError
-from .paths import confine
+from .queueing.dormant import wanted_files_there
 from .store import JobRecord
 
 log = logging.getLogger(__name__)

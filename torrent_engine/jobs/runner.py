@@ -1,4 +1,4 @@
-"""Runs the programs of autorun.py: a thin async shell over one child process per run. Each run
+"""Runs the programs of intake/autorun.py: a thin async shell over one child process per run. Each run
 is a task of the job service's task group (stopping the service kills what still runs), a few
 at a time; its process gets a session (a process group) of its own, killed whole at the time
 limit. What a run did is logged and kept as the job's last run; a program that fails, hangs or
@@ -18,7 +18,7 @@ import anyio.abc
 
 from .. import __version__
 from ..formats.metainfo import Torrent
-from .autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
+from .intake.autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
 from .model import Job
 
 log = logging.getLogger(__name__)

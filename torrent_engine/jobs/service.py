@@ -30,13 +30,13 @@ from ..engine.manager import TorrentManager
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..session import Session
-from .adding import JobAdder
-from .addoptions import AddOptions
-from .categories import Category
-from .configure import SettingsControl
 from .control import JobControl
+from .disk.relocate import Mover
 from .edits import JobEdits
-from .leases import LeaseTable
+from .intake.adding import JobAdder
+from .intake.addoptions import AddOptions
+from .intake.validate import check_ttl
+from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -52,16 +52,16 @@ from .model import (
     TorrentFacts,
 )
 from .news import EngineNews
-from .organise import Organiser
-from .relocate import Mover
+from .organising.categories import Category
+from .organising.organise import Organiser
+from .queueing.leases import LeaseTable
+from .queueing.rounds import QueueRounds
 from .restore import Restorer
-from .rounds import QueueRounds
-from .settings import ServiceSettings
 from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
-from .validate import check_ttl
-from .watch import FolderWatcher
+from .tuning.configure import SettingsControl
+from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class JobService:
 
     # -- add -----------------------------------------------------------------------------
     async def _add_watched(self, source: AddTorrent, save_path: str | None, category: str) -> str:
-        """Add what a watched folder's file holds (see watch.py); the job's id."""
+        """Add what a watched folder's file holds (see intake/watch.py); the job's id."""
         features = JobFeatures(category=category) if category else None
         job, _ = await self.add(source, AddOptions(save_path=save_path, features=features))
         return job.id

@@ -16,7 +16,7 @@ from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session.state_table import State
 from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
-from .queue import share_ratio
+from .queueing.queue import share_ratio
 from .store import JobRecord
 
 if TYPE_CHECKING:

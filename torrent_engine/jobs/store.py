@@ -24,8 +24,8 @@ from pathlib import Path
 import anyio
 
 from ..jsonvalue import JSON
+from .disk.move import PendingMove
 from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
-from .move import PendingMove
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import pytest
 
 from torrent_engine.api.compat.proxies import qbt_changes, qbt_preferences, tr_changes, tr_session
 from torrent_engine.jobs import InvalidJobRequest
-from torrent_engine.jobs.settings import ServiceSettings, updated
+from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
 
 NONE = ServiceSettings()
 

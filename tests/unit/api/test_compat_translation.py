@@ -176,7 +176,7 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
         tr_session,
     )
     from torrent_engine.jobs import InvalidJobRequest
-    from torrent_engine.jobs.settings import ServiceSettings, updated
+    from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
 
     a, b = tmp_path / "a", tmp_path / "b dir"
     a.mkdir()

@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.helpers import loopback_config
 from torrent_engine.jobs import JobService
-from torrent_engine.jobs.altspeed import QBT_DAYS, day_bit, in_window, parse_days, parse_window
 from torrent_engine.jobs.model import InvalidJobRequest
+from torrent_engine.jobs.tuning.altspeed import QBT_DAYS, day_bit, in_window, parse_days, parse_window
 
 pytestmark = pytest.mark.anyio
 

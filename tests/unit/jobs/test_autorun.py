@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from torrent_engine.jobs import InvalidJobRequest
-from torrent_engine.jobs.autorun import (
+from torrent_engine.jobs.intake.autorun import (
     OutputTail,
     ProgramContext,
     ProgramEvent,
@@ -24,7 +24,7 @@ from torrent_engine.jobs.autorun import (
     split_command,
 )
 from torrent_engine.jobs.runner import ProgramRunner, run_program
-from torrent_engine.jobs.settings import ServiceSettings, updated
+from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.jobs.blocklist import FILE_CHECK, Blocklist
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.tuning.blocklist import FILE_CHECK, Blocklist
+from torrent_engine.jobs.tuning.settings import ServiceSettings
 from torrent_engine.policy.ipfilter import IpFilter
 
 pytestmark = pytest.mark.anyio

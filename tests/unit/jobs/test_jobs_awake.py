@@ -4,7 +4,7 @@ seeding time is still counted when it wakes, and it wakes by itself at its share
 from __future__ import annotations
 
 from tests.unit.jobs.test_jobs_queue import record
-from torrent_engine.jobs.awake import Sleepers
+from torrent_engine.jobs.queueing.awake import Sleepers
 from torrent_engine.jobs.table import JobTable
 
 

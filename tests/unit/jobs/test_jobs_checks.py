@@ -1,4 +1,4 @@
-"""Checks without a session (``jobs/checks.py``): a torrent added with its data on disk waits as
+"""Checks without a session (``jobs/intake/checks.py``): a torrent added with its data on disk waits as
 its record, is hashed in its turn, and becomes a dormant seed (complete) or a session going on
 from what was found (not); a check that cannot read stops its job alone; a job paused or
 cancelled while it waits is not checked."""
@@ -17,7 +17,8 @@ import pytest
 from tests.unit.jobs.test_jobs_features import cfg
 from tests.unit.jobs.test_jobs_scale import all_seeding, seeds
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.jobs import JobService, JobState, checks
+from torrent_engine.jobs import JobService, JobState
+from torrent_engine.jobs.intake import checks
 from torrent_engine.session import checking
 from torrent_engine.storage.resume import load_resume
 

@@ -26,10 +26,17 @@ from torrent_engine.jobs import (
     SavePathError,
     ShareLimitAction,
 )
-from torrent_engine.jobs.queue import QueueEntry, admitted, held_jobs, move, share_limit_reached, share_ratio
-from torrent_engine.jobs.rounds import QueueRounds
-from torrent_engine.jobs.settings import ServiceSettings, load_settings
+from torrent_engine.jobs.queueing.queue import (
+    QueueEntry,
+    admitted,
+    held_jobs,
+    move,
+    share_limit_reached,
+    share_ratio,
+)
+from torrent_engine.jobs.queueing.rounds import QueueRounds
 from torrent_engine.jobs.store import JobStore
+from torrent_engine.jobs.tuning.settings import ServiceSettings, load_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ import pytest
 from tests.unit.jobs.test_jobs_features import cfg, magnet, seed_data, service, two_files, wait_state
 from tests.unit.torrent_factory import payload
 from torrent_engine.jobs import InvalidJobRequest, JobService, JobState, SavePathError
-from torrent_engine.jobs.incomplete import download_path_for
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.disk.incomplete import download_path_for
+from torrent_engine.jobs.tuning.settings import ServiceSettings
 
 pytestmark = pytest.mark.anyio
 

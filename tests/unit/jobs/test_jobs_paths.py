@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.jobs import SavePathError
-from torrent_engine.jobs.paths import confine, delete_job_files, existing_files, missing_dirs
+from torrent_engine.jobs.disk.paths import confine, delete_job_files, existing_files, missing_dirs
 
 
 @pytest.fixture

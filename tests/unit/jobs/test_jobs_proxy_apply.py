@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from torrent_engine import Config
-from torrent_engine.jobs.proxy import apply_proxy
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.tuning.proxy import apply_proxy
+from torrent_engine.jobs.tuning.settings import ServiceSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 
 from torrent_engine.jobs import JobFeatures, JobOptions, JobState
-from torrent_engine.jobs.queue import JobQueue, QueueEntry, queue_entry
-from torrent_engine.jobs.settings import ServiceSettings
+from torrent_engine.jobs.queueing.queue import JobQueue, QueueEntry, queue_entry
 from torrent_engine.jobs.store import JobRecord
 from torrent_engine.jobs.table import JobTable
+from torrent_engine.jobs.tuning.settings import ServiceSettings
 
 
 def record(n: int, *, complete: bool = False, paused: bool = False, force: bool = False) -> JobRecord:

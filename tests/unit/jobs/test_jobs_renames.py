@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from torrent_engine.jobs.disk.renames import check_path, plan_rename
 from torrent_engine.jobs.model import InvalidJobRequest, JobConflict
-from torrent_engine.jobs.renames import check_path, plan_rename
 
 FILES = [["Top", "a.bin"], ["Top", "sub", "b.bin"], ["Top", ".pad", "0"], ["Top", "sub", "c.txt"]]
 PADS = [2]

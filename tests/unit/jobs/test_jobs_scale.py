@@ -26,11 +26,10 @@ from torrent_engine.jobs import (
     JobFeatures,
     JobService,
     JobState,
-    adding,
-    checks,
     restore,
 )
-from torrent_engine.jobs.queue import JobQueue
+from torrent_engine.jobs.intake import adding, checks
+from torrent_engine.jobs.queueing.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session, SessionStatus, checking
 from torrent_engine.storage.resume import load_resume

@@ -10,9 +10,15 @@ import pytest
 
 from torrent_engine.engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from torrent_engine.jobs import InvalidJobRequest
+from torrent_engine.jobs.intake.watch import FolderWatcher, StableFiles, category_of, check_watch_folders
 from torrent_engine.jobs.model import JobConflict, StateNotSaved
-from torrent_engine.jobs.settings import SavedSettings, ServiceSettings, load_settings, save_settings, updated
-from torrent_engine.jobs.watch import FolderWatcher, StableFiles, category_of, check_watch_folders
+from torrent_engine.jobs.tuning.settings import (
+    SavedSettings,
+    ServiceSettings,
+    load_settings,
+    save_settings,
+    updated,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings, SettingChanges
+from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
 from ...net.netbind import check_address, check_interface, interface_addresses, interface_names
 

@@ -4,8 +4,8 @@ alternative rate limits with their schedule (qBittorrent's ``alt_*_limit`` in by
 ``schedule*``/``scheduler_days``, Transmission's ``alt-speed-*`` in kB/s, minutes and a days mask),
 and the connection limits (qBittorrent's ``max_connec*``/``max_uploads*``, -1 for none;
 Transmission's ``peer-limit-*``, which has no "none": shown as ``TR_NO_LIMIT``).
-Translation only: the settings are the job service's (jobs/settings.py, jobs/blocklist.py,
-jobs/altspeed.py).
+Translation only: the settings are the job service's (jobs/tuning/settings.py, jobs/tuning/blocklist.py,
+jobs/tuning/altspeed.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 from ...config import MAX_RATE_LIMIT
 from ...jobs import InvalidJobRequest
-from ...jobs.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
-from ...jobs.blocklist import check_addresses, check_filter_url
-from ...jobs.peerlimits import check_peer_limit
-from ...jobs.settings import ServiceSettings, SettingChanges
-from ...jobs.validate import check_limit as rate_limit_in
+from ...jobs.intake.validate import check_limit as rate_limit_in
+from ...jobs.tuning.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
+from ...jobs.tuning.blocklist import check_addresses, check_filter_url
+from ...jobs.tuning.peerlimits import check_peer_limit
+from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
 
 QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",

@@ -1,6 +1,6 @@
 """The programs run on a job's events and the watched folders, in the names the two dialects
 give them: qBittorrent's ``autorun_*`` and ``scan_dirs``, Transmission's ``script-torrent-*``
-and ``watch-dir``. Translation only: the settings are the job service's (jobs/settings.py).
+and ``watch-dir``. Translation only: the settings are the job service's (jobs/tuning/settings.py).
 
 Transmission names a script file, run with its ``TR_*`` variables (which every program gets):
 it is kept as a command line of one argument (quoted, ``%`` doubled) and shown back as the file.
@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Mapping
 
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings, SettingChanges
-from ...jobs.watch import check_watch_folders
+from ...jobs.intake.watch import check_watch_folders
+from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
 
 # qBittorrent's preference -> our setting

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ...errors import ConfigError
 from ...jobs import InvalidJobRequest
-from ...jobs.settings import ServiceSettings, SettingChanges
+from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
 from ...net.proxy.settings import ProxyConfig, ProxyKind, parse_proxy_url
 

@@ -48,9 +48,9 @@ from ...jobs import (
     ServiceStarting,
     StateNotSaved,
 )
-from ...jobs.altspeed import effective_limits
-from ...jobs.features import features_from
-from ...jobs.incomplete import shown_folder
+from ...jobs.disk.incomplete import shown_folder
+from ...jobs.organising.features import features_from
+from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
 from . import network

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...jobs import JobService, ShareLimitAction
-from ...jobs.incomplete import shown_folder
-from ...jobs.settings import SettingChanges
+from ...jobs.disk.incomplete import shown_folder
+from ...jobs.tuning.settings import SettingChanges
 from ...jsonvalue import JSON, JSONValue, as_float_text
 from . import network
 from .interfaces import QBT_FIELDS as INTERFACE_FIELDS

@@ -9,7 +9,7 @@ from typing import TypedDict
 from starlette.responses import Response
 
 from ...jobs import JobService
-from ...jobs.altspeed import effective_limits
+from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .kept import Kept, encode
 from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord

@@ -50,13 +50,13 @@ from ...jobs import (
     ServiceSettings,
     ServiceStarting,
 )
-from ...jobs.features import features_from
-from ...jobs.incomplete import shown_folder
+from ...jobs.disk.incomplete import shown_folder
+from ...jobs.disk.paths import confine
 from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
-from ...jobs.paths import confine
-from ...jobs.peerlimits import check_job_peers
-from ...jobs.queue import effective, share_limit_reached
+from ...jobs.organising.features import features_from
+from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
+from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
 from . import network

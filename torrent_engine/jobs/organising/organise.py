@@ -13,15 +13,15 @@ from pathlib import Path
 
 import anyio
 
+from ..disk.paths import confine
+from ..lifecycle import JobLifecycle
+from ..model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
+from ..queueing.rounds import QueueRounds
+from ..store import JobRecord, not_saved
 from .categories import Catalogue, Category
 from .features import check_category, check_tags, features_from
-from .lifecycle import JobLifecycle
-from .model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
-from .paths import confine
-from .rounds import QueueRounds
-from .store import JobRecord, not_saved
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.organise")
 
 
 class Organiser:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from ..config import MAX_RATE_LIMIT
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from .model import InvalidJobRequest
+from ...config import MAX_RATE_LIMIT
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ..model import InvalidJobRequest
 
 
 def files_refusal(files: Sequence[int], torrent: Torrent) -> str | None:

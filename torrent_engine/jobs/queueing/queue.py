@@ -2,7 +2,7 @@
 holds back, the positions it shows, and whether a seeding job has reached its share limit.
 ``JobQueue`` is the sync core: it reads the job table and the settings it is handed and returns
 what a round must do; the round (rounds.py) starts, pauses and resumes sessions accordingly
-(``features.py`` holds the per-job flags, ``settings.py`` the maxima and the defaults).
+(``organising/features.py`` holds the per-job flags, ``tuning/settings.py`` the maxima and the defaults).
 
 Rules (those of qBittorrent's queue): jobs are taken in queue order; at most
 ``max_active_downloads`` incomplete ones run, at most ``max_active_uploads`` complete ones, and
@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .model import FINISHED_STATES, NO_LIMIT
-from .settings import ServiceSettings
-from .store import JobRecord
-from .table import JobTable
+from ..model import FINISHED_STATES, NO_LIMIT
+from ..store import JobRecord
+from ..table import JobTable
+from ..tuning.settings import ServiceSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,14 +37,14 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ..engine.manager import TorrentManager, load_saved_metainfo
-from ..errors import TorrentEngineError
-from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
-from ..session import Session
-from ..session.peer_io import handshaker_for
-from .store import JobRecord
+from ...engine.manager import TorrentManager, load_saved_metainfo
+from ...errors import TorrentEngineError
+from ...net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ...session import Session
+from ...session.peer_io import handshaker_for
+from ..store import JobRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.dormant")
 
 BEGIN_RATE = 200.0  # announces begun a second at most (10 000 seeds at a start: 50 s)
 JITTER = 0.1  # a round comes up to this share of its interval early (seeds drift apart)

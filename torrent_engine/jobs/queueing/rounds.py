@@ -14,16 +14,16 @@ from collections.abc import Iterable
 
 import anyio
 
-from ..session import Session
-from ..session.state_table import State
-from .autorun import ProgramEvent
-from .lifecycle import JobLifecycle
-from .model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
+from ...session import Session
+from ...session.state_table import State
+from ..intake.autorun import ProgramEvent
+from ..lifecycle import JobLifecycle
+from ..model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
+from ..store import JobRecord
+from ..tuning.settings import ShareLimitAction
 from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
-from .settings import ShareLimitAction
-from .store import JobRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.rounds")
 
 
 QUEUE_MOVES = ("top", "bottom", "up", "down")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from .model import InvalidJobRequest
+from ..model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..engine.shared import SharedResources
+    from ...engine.shared import SharedResources
     from .settings import ServiceSettings
 
 # (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:

@@ -8,13 +8,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..net.interface import check_names
-from ..net.netbind import check_address, check_interface
-from .model import InvalidJobRequest
+from ...errors import ConfigError
+from ...net.interface import check_names
+from ...net.netbind import check_address, check_interface
+from ..model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..engine.manager import TorrentManager
+    from ...engine.manager import TorrentManager
     from .settings import ServiceSettings
 
 BIND_FIELDS = ("bind_interface", "bind_address")

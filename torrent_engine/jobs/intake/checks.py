@@ -32,19 +32,19 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ..engine.manager import load_saved_metainfo
-from ..errors import TorrentEngineError
-from ..formats.bitfield import Bitfield
-from ..storage import Storage
-from ..storage.paths import real_path
-from ..storage.resume import FileStamp, ResumeData, save_resume, stamp_files
-from ..storage.verify import piece_ok
-from .model import JobState
+from ...engine.manager import load_saved_metainfo
+from ...errors import TorrentEngineError
+from ...formats.bitfield import Bitfield
+from ...storage import Storage
+from ...storage.paths import real_path
+from ...storage.resume import FileStamp, ResumeData, save_resume, stamp_files
+from ...storage.verify import piece_ok
+from ..model import JobState
 
 if TYPE_CHECKING:
-    from ..storage.descriptors import FileCache
-    from .lifecycle import JobLifecycle
-    from .store import JobRecord
+    from ...storage.descriptors import FileCache
+    from ..lifecycle import JobLifecycle
+    from ..store import JobRecord
 
 log = logging.getLogger("torrent_engine.jobs")
 

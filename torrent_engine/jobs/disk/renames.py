@@ -5,14 +5,14 @@ the torrent's top folder first for a multi-file torrent. A rename names one file
 every file below it) by its path now and gives it a new path; the plan is every file's new path
 components, checked so that nothing can leave the save path or land on another of the job's
 files. The disk (a file there already, a symlink on the way) is the storage's to check, and the
-other jobs' files are the claims' (``claims.py``).
+other jobs' files are the claims' (``intake/claims.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import InvalidJobRequest, JobConflict
+from ..model import InvalidJobRequest, JobConflict
 
 __all__ = ["MAX_PATH", "check_path", "plan_rename"]
 

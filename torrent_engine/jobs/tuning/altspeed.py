@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .model import InvalidJobRequest
+from ..model import InvalidJobRequest
 
 if TYPE_CHECKING:
     from .settings import ServiceSettings

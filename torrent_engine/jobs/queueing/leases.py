@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 
-from .model import Lease, LeaseNotFound
+from ..model import Lease, LeaseNotFound
 
 
 class LeaseTable:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..net.proxy.settings import ProxyConfig, parse_proxy_url
-from .model import InvalidJobRequest
+from ...errors import ConfigError
+from ...net.proxy.settings import ProxyConfig, parse_proxy_url
+from ..model import InvalidJobRequest
 
 if TYPE_CHECKING:
-    from ..engine.manager import TorrentManager
+    from ...engine.manager import TorrentManager
     from .settings import ServiceSettings
 
 PROXY_SWITCHES = ("proxy_peer_connections", "proxy_torrents_only", "proxy_only")

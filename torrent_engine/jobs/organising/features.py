@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON type (checked where read)
 
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from ..session.setup import TOP_PRIORITY, first_last_pieces
-from .model import NO_LIMIT, InvalidJobRequest, JobFeatures
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ...session.setup import TOP_PRIORITY, first_last_pieces
+from ..model import NO_LIMIT, InvalidJobRequest, JobFeatures
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ...session import Session
 
 CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
 MAX_NAME = 255

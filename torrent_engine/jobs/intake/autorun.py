@@ -16,8 +16,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..formats.metainfo import Torrent
-from .model import InvalidJobRequest, Job
+from ...formats.metainfo import Torrent
+from ..model import InvalidJobRequest, Job
 
 __all__ = ["PLACEHOLDERS", "OUTPUT_TAIL", "ProgramContext", "ProgramEvent", "ProgramRun", "OutputTail",
            "build_argv", "build_env", "check_command", "job_context", "split_command"]

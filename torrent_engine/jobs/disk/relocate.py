@@ -12,13 +12,13 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import TorrentEngineError
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from ..storage.resume import ResumeData, load_resume, save_resume
-from .claims import claimed_paths
-from .lifecycle import JobLifecycle, session_setup
-from .model import (
+from ...errors import TorrentEngineError
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ...storage.resume import ResumeData, load_resume, save_resume
+from ..intake.claims import claimed_paths
+from ..lifecycle import JobLifecycle, session_setup
+from ..model import (
     InvalidJobRequest,
     Job,
     JobConflict,
@@ -28,12 +28,12 @@ from .model import (
     SavePathError,
     StateNotSaved,
 )
+from ..queueing.rounds import QueueRounds
+from ..store import JobRecord
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
-from .rounds import QueueRounds
-from .store import JobRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.relocate")
 
 
 class Mover:

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from .features import layout_save_path
-from .model import SavePathError
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ..model import SavePathError
+from ..organising.features import layout_save_path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.paths")
 
 NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows alike)
 PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)

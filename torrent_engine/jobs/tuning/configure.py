@@ -13,21 +13,21 @@ from pathlib import Path
 
 import anyio
 
-from ..engine.shared import TokenBucket
-from ..policy.ipfilter import IpFilter
+from ...engine.shared import TokenBucket
+from ...policy.ipfilter import IpFilter
+from ..disk.incomplete import incomplete_folder
+from ..lifecycle import JobLifecycle
+from ..model import StateNotSaved
+from ..queueing.rounds import QueueRounds
+from ..store import not_saved
 from .altspeed import effective_limits, scheduled
 from .blocklist import Blocklist
-from .incomplete import incomplete_folder
-from .lifecycle import JobLifecycle
-from .model import StateNotSaved
 from .netbind import apply_binding
 from .peerlimits import apply_peer_limits
 from .proxy import apply_proxy, proxy_config
-from .rounds import QueueRounds
 from .settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
-from .store import not_saved
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.configure")
 
 
 SCHEDULE_SETTINGS = frozenset({"alt_schedule_enabled", "alt_schedule_from", "alt_schedule_to",

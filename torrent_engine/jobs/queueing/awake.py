@@ -15,9 +15,9 @@ import heapq
 import math
 from collections.abc import Callable
 
-from .model import Job, JobState
-from .store import JobRecord
-from .table import JobTable
+from ..model import Job, JobState
+from ..store import JobRecord
+from ..table import JobTable
 
 
 @dataclasses.dataclass(slots=True)

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jsonvalue import JSON
-from ..storage.resume import write_atomic
-from .model import InvalidJobRequest, JobConflict
+from ...jsonvalue import JSON
+from ...storage.resume import write_atomic
+from ..model import InvalidJobRequest, JobConflict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.categories")
 
 CATALOGUE_FILE = "categories.json"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .features import check_features
-from .model import InvalidJobRequest, JobFeatures
-from .peerlimits import check_job_peers
+from ..model import InvalidJobRequest, JobFeatures
+from ..organising.features import check_features
+from ..tuning.peerlimits import check_job_peers
 from .validate import check_add_priorities, check_file_indices, check_limit, check_peers
 
 

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jsonvalue import JSON, JSONValue
-from .model import JobConflict
+from ...jsonvalue import JSON, JSONValue
+from ..model import JobConflict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.move")
 
 PARTIAL_SUFFIX = ".moving"  # a copy under way at the new place (never taken for the file)
 COPY_CHUNK = 1 << 20

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
-from ..errors import TorrentEngineError
-from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
-from .model import InvalidJobRequest, JobError, StateNotSaved
+from ...engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
+from ...errors import TorrentEngineError
+from ...net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
+from ..model import InvalidJobRequest, JobError, StateNotSaved
 
 if TYPE_CHECKING:
-    from .settings import ServiceSettings
+    from ..tuning.settings import ServiceSettings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.watch")
 
 SUFFIXES = (".torrent", ".magnet")
 ADDED_SUFFIX = ".added"

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..errors import HttpError
-from ..jsonvalue import JSON
-from ..net.httpclient import HttpResponse, http_get
-from ..policy.ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
-from ..storage.resume import write_atomic
-from .model import InvalidJobRequest, JobConflict
+from ...errors import HttpError
+from ...jsonvalue import JSON
+from ...net.httpclient import HttpResponse, http_get
+from ...policy.ipfilter import IpFilter, IpFilterError, ParsedList, parse_list
+from ...storage.resume import write_atomic
+from ..model import InvalidJobRequest, JobConflict
 
 if TYPE_CHECKING:
     from .settings import ServiceSettings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.blocklist")
 
 FILE_CHECK = 60.0  # seconds between two looks at the list file's time
 URL_REFRESH = 24 * 3600.0  # seconds between two fetches of the list URL

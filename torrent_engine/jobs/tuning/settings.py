@@ -1,6 +1,6 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
-programs run on a job's events (autorun.py), the watched folders (watch.py), the proxy
+programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
 (proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py) and the
 connection limits (peerlimits.py). One JSON file,
 ``state_dir/settings.json``, written atomically; every value is checked on the way in.
@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from ..config import DEFAULT_ACTIVE_CHECKING
-from ..jsonvalue import JSON
-from ..storage.resume import write_atomic
+from ...config import DEFAULT_ACTIVE_CHECKING
+from ...jsonvalue import JSON
+from ...storage.resume import write_atomic
+from ..intake.autorun import ProgramEvent, check_command
+from ..intake.validate import check_limit
+from ..intake.watch import check_seconds, check_watch_folders
+from ..model import InvalidJobRequest
+from ..organising.features import check_share_limit
 from .altspeed import check_days, check_minute
-from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
-from .features import check_share_limit
-from .model import InvalidJobRequest
 from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .proxy import PROXY_SWITCHES, check_proxy_url
-from .validate import check_limit
-from .watch import check_seconds, check_watch_folders
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.settings")
 
 SETTINGS_FILE = "settings.json"
 # settings to change, by name, with their values as a client or a file sent them: ``updated``

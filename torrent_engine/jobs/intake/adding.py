@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.abc
 
-from ..engine.addtorrent import (
+from ...engine.addtorrent import (
     AddTorrent,
     AddTorrentError,
     Parsed,
@@ -23,18 +23,15 @@ from ..engine.addtorrent import (
     read_add_torrent,
     recorded_source,
 )
-from ..engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
-from ..errors import TorrentEngineError
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from ..policy.picker import DEFAULT_PRIORITY
-from .addoptions import AddOptions
-from .autorun import ProgramEvent
-from .claims import claimed_paths
-from .dormant import wanted_files_there
-from .incomplete import download_path_for
-from .lifecycle import JobLifecycle, session_setup
-from .model import (
+from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from ...errors import TorrentEngineError
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ...policy.picker import DEFAULT_PRIORITY
+from ..disk.incomplete import download_path_for
+from ..disk.paths import Ground, existing_files, ground, missing_dirs
+from ..lifecycle import JobLifecycle, session_setup
+from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
     Job,
@@ -47,14 +44,17 @@ from .model import (
     LeaseNotFound,
     StateNotSaved,
 )
-from .organise import Organiser
-from .paths import Ground, existing_files, ground, missing_dirs
-from .rounds import QueueRounds
-from .snapshot import learn_layout
-from .store import FULL_ERRNOS, JobRecord, not_saved
+from ..organising.organise import Organiser
+from ..queueing.dormant import wanted_files_there
+from ..queueing.rounds import QueueRounds
+from ..snapshot import learn_layout
+from ..store import FULL_ERRNOS, JobRecord, not_saved
+from .addoptions import AddOptions
+from .autorun import ProgramEvent
+from .claims import claimed_paths
 from .validate import check_files, check_priorities
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("torrent_engine.jobs.adding")
 
 _I = TypeVar("_I")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
-from .model import SavePathError
+from ...formats.magnet import Magnet
+from ...formats.metainfo import Torrent
+from ..model import SavePathError
+from ..tuning.settings import ServiceSettings
 from .paths import confine
-from .settings import ServiceSettings
 
 DEFAULT_INCOMPLETE = "incomplete"  # under the download root, when the setting names no folder
 

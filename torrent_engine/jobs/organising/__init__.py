@@ -1,0 +1,1 @@
+"""What jobs are organised by: categories, tags, job numbers and each job's features."""

@@ -1,0 +1,1 @@
+"""The run-time settings and what applies them: alternative speeds, peer limits, binding, proxy, blocklist."""
