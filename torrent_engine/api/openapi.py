@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
-from ..jobs.features import MAX_NAME
-from ..jobs.peerlimits import MAX_JOB_PEERS
+from ..jobs.organising.features import MAX_NAME
 from ..jobs.trackers import MAX_URL
+from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 

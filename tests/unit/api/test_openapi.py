@@ -25,7 +25,7 @@ from torrent_engine.api.openapi import (
     undescribed,
     unrouted,
 )
-from torrent_engine.jobs.features import check_category, check_tag
+from torrent_engine.jobs.organising.features import check_category, check_tag
 from torrent_engine.jobs.trackers import check_url
 
 
