@@ -49,6 +49,11 @@ def test_a_lane_of_its_own_ends_its_thread_at_stop_and_a_failing_job_does_not_st
 
     lane.submit(boom)
     lane.submit(lambda: done.append(1))
+    deadline = time.monotonic() + 5
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.01)
+    assert lane.running()  # (its jobs ran, its thread idles: a stop would join it, off the loop)
     lane.stop()
     assert done == [1] and not lane.running()
     assert not [t for t in threading.enumerate() if t.name == "test own lane"]

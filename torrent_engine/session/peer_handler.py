@@ -86,8 +86,6 @@ class PeerHandler:
     def __init__(self, session: PeerHandlerHost) -> None:
         self._s = session
         self._ctx = session.context
-        # the receive buffers' budget: the shared resources' (every session's peers), else its own
-        self._own_budget: ReceiveBudget | None = None
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), ut_pex and ut_holepunch (BEP 55) unless
@@ -159,12 +157,11 @@ class PeerHandler:
             ctx.parts.uploader.rechoke_soon()
 
     def _budget(self) -> ReceiveBudget:
+        """The receive buffers' budget every session's peers share (a peer joins a started
+        session, which holds its shared resources)."""
         shared = self._ctx.shared
-        if shared is not None:
-            return shared.receive
-        if self._own_budget is None:
-            self._own_budget = ReceiveBudget()
-        return self._own_budget
+        assert shared is not None
+        return shared.receive
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""

@@ -147,9 +147,12 @@ class Lane:
             return False
 
     def running(self) -> bool:
-        """Whether jobs wait or run (a ``stop`` would wait for them)."""
+        """Whether jobs wait or run, or a thread of its own is still up (a ``stop`` would wait
+        for them: not a call for the event loop)."""
         with self._lock:
-            return self._queued
+            if self._queued:
+                return True
+        return self._own and self._pool.threads > 0
 
     def stop(self) -> None:
         """Blocking: wait until the jobs already submitted have run (and a pool of its own has
