@@ -148,3 +148,25 @@ async def test_a_socket_without_connections_checks_its_timers_once_a_second() ->
         await anyio.sleep(0.3)
         assert client.timer_rounds - busy >= 1
         await dialed.aclose()
+
+
+@pytest.mark.parametrize("forgetful", ["server", "client"])
+async def test_a_reset_from_a_socket_that_forgot_the_connection_ends_it_at_once(forgetful: str) -> None:
+    """A socket answers a packet of a connection it does not know with ST_RESET carrying the
+    packet's connection id: the sender's send id (libutp does the same). The sender looked the
+    reset up by its receive id only, so it never heard it: data or a FIN to a peer that had forgotten it
+    was resent for minutes (1 800 connections after a swarm's dials, each walked by every timer
+    round). Dialer and acceptor hold ids one apart the other way round: both are found."""
+    async with utp_pair(timeout=30) as (stream, accepted, server, client):
+        await stream.send(b"hello")
+        assert await accepted.receive() == b"hello"
+        gone, kept = (accepted, stream) if forgetful == "server" else (stream, accepted)
+        gone_socket = server if forgetful == "server" else client
+        gone_socket.table.forget((gone.remote, gone.conn.recv_id))  # (as after a restart)
+        resets = gone_socket.resets_sent
+        await kept.send(b"still there?")  # (reaches a socket that no longer knows the connection)
+        with anyio.fail_after(3):  # (unheard, it is resent from 0.5 s up to 60 s apart)
+            while kept.conn.error is None:
+                await anyio.sleep(0.02)
+        assert gone_socket.resets_sent > resets
+        assert kept.conn.error == "connection reset by peer"

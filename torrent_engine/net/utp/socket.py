@@ -668,6 +668,12 @@ class UtpSocket:
             stream = self.table.get(addr, pkt.connection_id)
             if stream is not None:
                 self.table.learn_wire(stream, wire_addr, pkt.connection_id)
+            elif pkt.type is PacketType.RESET:
+                # a socket that does not know a connection resets it with the id the packet it
+                # got carried: our send id (libutp's and ours; libutp looks up all three ids).
+                # Unheard, a FIN to a peer that forgot us was resent for minutes, and the
+                # connection walked by every timer round meanwhile (1 800 after a swarm's dials)
+                stream = self.table.sender_of(data[:HEADER_SIZE], addr)
         if stream is None:
             if pkt.type is not PacketType.RESET:
                 self.resets_sent += 1
