@@ -5,9 +5,11 @@ Only verified bytes are served, also when a file changes under the torrent: the 
 read of a file changed since its data was verified (``FileChanged``); its pieces we have are then
 ``unsure``, each verified again (read and hashed in one worker-thread hop) before it is served; a
 piece that fails is no longer had (``lose``: the picker wants it again, a seed goes back to
-downloading, a peer's request of it is rejected, not taken for a protocol error). A file found
-gone or shorter (``MissingFiles``) fails the torrent; the pieces it held are no longer had
-(``files_gone``).
+downloading, a peer's request of it is rejected, not taken for a protocol error). The peers that
+take BEP 54 ``lt_donthave`` are told it is lost, since a HAVE cannot be taken back: libtorrent
+asks again at once for the blocks of a piece it has begun, and with us its only source it asked
+for nothing else, each request rejected, for ever. A file found gone or shorter
+(``MissingFiles``) fails the torrent; the pieces it held are no longer had (``files_gone``).
 
 Seed mode (data its owner said is complete, ``Session(seed_mode=True)``): every piece is had from
 the start, none verified (``seed_verified``: those verified since); each is read and hashed, in
@@ -32,6 +34,7 @@ from ..errors import FileChanged, PeerProtocolError, StorageError
 from ..formats.bitfield import Bitfield
 from ..formats.layout import FileMap
 from ..net.peer import messages as m
+from ..net.peer.donthave import encode_donthave
 from ..policy.choker import ChokePeer, Choker
 from ..storage import WatchedFiles
 from ..storage.read_cache import ReadCache, Shelf
@@ -355,8 +358,23 @@ class Uploader:
         self.unsure.discard(index)
         self.lost.add(index)
         self._uncache(index)
+        self._say_lost(index)
         ctx.events.publish(ev.PieceHashFailed(info_hash=ctx.info_hash_hex, index=index, peers=()))
         ctx.run.wanted_changed()
+
+    def _say_lost(self, index: int) -> None:
+        """BEP 54: each peer that takes ``lt_donthave`` is told at once (written, not waited for)
+        that we no longer have piece ``index``; the others learn it from a reject per request."""
+        now = time.monotonic()
+        for peer in list(self._ctx.peers.values()):
+            if peer.closed or not peer.lt_donthave:
+                continue
+            try:
+                peer.link.write_many([m.Extended(peer.lt_donthave, encode_donthave(index))])
+            except Exception as exc:  # its connection has ended (its own task reports why)
+                peer.close(f"send failed: {exc}")
+            else:
+                peer.last_sent = now
 
     def files_gone(self, files: tuple[tuple[int, int], ...]) -> None:
         """Files found gone (or only so many bytes long: ``(file index, bytes left)``) while the

@@ -4,6 +4,7 @@ recorded), the data comes from real files."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +13,15 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
+from torrent_engine.errors import PeerProtocolError
 from torrent_engine.formats.bitfield import Bitfield
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.connection import hand_over
+from torrent_engine.net.peer.donthave import encode_donthave
+from torrent_engine.net.peer.extensions import ExtensionHandshake
 from torrent_engine.session import PeerState, Session
+from torrent_engine.session.peer_handler import OUR_LT_DONTHAVE_ID
 from torrent_engine.session.state_table import State
 from torrent_engine.storage.create import create_torrent
 from torrent_engine.storage.read_cache import ReadCache
@@ -179,3 +184,57 @@ async def test_served_pieces_are_held_in_the_engines_read_cache_within_its_size_
             tg.cancel_scope.cancel()
         assert sorted(_answers(link.sent)) == [(r.index, 0) for r in requests]
     assert cache.bytes == 0 and len(cache) == 0  # the run ended: none of its pieces is held
+
+
+class _ExtensionLink(_Link):
+    """A fast peer that speaks BEP 10 too."""
+
+    extension = True
+
+
+def _overwrite_in_place(path: Path, offset: int) -> None:
+    """Other bytes at ``offset``, same size; the mtime moves (a coarse clock may not move it)."""
+    before = path.stat()
+    with path.open("r+b") as f:
+        f.seek(offset)
+        f.write(b"\xa5" * 100)
+    os.utime(path, ns=(before.st_atime_ns, max(path.stat().st_mtime_ns, before.st_mtime_ns + 1_000_000)))
+
+
+async def test_a_piece_lost_under_our_seed_is_taken_back_from_peers_that_take_lt_donthave(
+        tmp_path: Path) -> None:
+    """A HAVE (here HAVE ALL) cannot be taken back but by BEP 54: told only by rejects,
+    libtorrent asked again at once for the piece it had begun, and nothing else, for ever (the
+    interop test test_libtorrent_changed_seed.py stalled so, 1 run in 12 under load)."""
+    lost = 2
+    link = _ExtensionLink(1)
+    async with _seeding_session(tmp_path) as (torrent, s):
+        _overwrite_in_place(tmp_path / "p" / "a", lost * torrent.piece_length + 10)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(s.handler.serve, link, "127.0.0.1", 1, False)
+            await link.tell(m.Extended(0, ExtensionHandshake(m={"lt_donthave": 7}).encode()),
+                            m.HaveNone(), m.Interested())
+            await link.unchoked.wait()
+            await link.tell(m.Request(lost, 0, 16384))
+            await link.all_answered.wait()
+            tg.cancel_scope.cancel()
+        assert lost not in s.have
+    assert m.HaveAll() in link.sent
+    assert m.RejectRequest(lost, 0, 16384) in link.sent
+    assert m.Extended(7, encode_donthave(lost)) in link.sent  # BEP 54: no longer had
+
+
+async def test_a_peers_lt_donthave_takes_the_piece_out_of_what_it_has(tmp_path: Path) -> None:
+    link = _Link(0)
+    async with _seeding_session(tmp_path) as (torrent, s):
+        peer = PeerState(host="127.0.0.1", port=1, link=link, incoming=False,  # type: ignore[arg-type]
+                         have=Bitfield.full(torrent.num_pieces), fast=True)
+        s.picker.peer_have_all(peer.key)
+        assert s.picker.availability(3) == 1
+        await s.handler.on_message(peer, m.Extended(OUR_LT_DONTHAVE_ID, encode_donthave(3)))
+        assert 3 not in peer.have and len(peer.have) == torrent.num_pieces - 1
+        assert s.picker.availability(3) == 0 and s.picker.availability(4) == 1
+        beyond = m.Extended(OUR_LT_DONTHAVE_ID, encode_donthave(torrent.num_pieces))
+        with pytest.raises(PeerProtocolError):
+            await s.handler.on_message(peer, beyond)
+        s.picker.peer_gone(peer.key)
