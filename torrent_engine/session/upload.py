@@ -8,7 +8,8 @@ piece that fails is no longer had (``lose``: the picker wants it again, a seed g
 downloading, a peer's request of it is rejected, not taken for a protocol error). The peers that
 take BEP 54 ``lt_donthave`` are told it is lost, since a HAVE cannot be taken back: libtorrent
 asks again at once for the blocks of a piece it has begun, and with us its only source it asked
-for nothing else, each request rejected, for ever. A file found gone or shorter
+for nothing else, each request rejected, for ever; a peer that cannot take it and keeps asking is
+disconnected (``LOST_ASKS``): its next connection's bitfield tells it. A file found gone or shorter
 (``MissingFiles``) fails the torrent; the pieces it held are no longer had (``files_gone``).
 
 Seed mode (data its owner said is complete, ``Session(seed_mode=True)``): every piece is had from
@@ -59,6 +60,9 @@ PIECE_CACHE_MAX = 32 * 1024 * 1024
 UPLOAD_RUN_BYTES = 256 * 1024  # block bytes sent in one write when the peer has that many queued
 READ_AHEAD_PIECES = 2  # pieces read ahead of the upload queue's head
 READ_AHEAD_SCAN = 128  # how far down the upload queue read ahead looks
+# requests of pieces we lost a peer that cannot take lt_donthave may make before it is
+# disconnected: its next connection's bitfield is the one thing that tells it (a few pipelines)
+LOST_ASKS = 64
 
 
 def cache_budget(serving: int, piece_length: int) -> int:
@@ -95,9 +99,7 @@ class Uploader:
     async def on_request(self, peer: PeerState, req: m.Request) -> None:
         """Queue a peer's REQUEST (or reject it: choked, or too many queued, or a piece we lost)."""
         if req.index not in self._ctx.parts.picker.have:
-            if req.index not in self.lost and not self.checking_again:
-                raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
-            if peer.fast:
+            if self.refuse_lost(peer, req) and peer.fast:
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
             return
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
@@ -107,12 +109,27 @@ class Uploader:
         peer.upload_queue.append(req)
         peer.upload_wakeup.set()
 
+    def refuse_lost(self, peer: PeerState, req: m.Request) -> bool:
+        """A request of a piece we do not have: a protocol error unless we had it and lost it (or
+        seed mode failed: every piece is checked again). True: reject it (a fast peer is told).
+        A peer that cannot take lt_donthave learns of the loss only from rejects, and a client
+        that re-asks at once for the blocks of a piece it began (libtorrent does) asks for
+        nothing else from us: after ``LOST_ASKS`` of them it is disconnected, with the reason —
+        the bitfield of its next connection leaves the piece out."""
+        if req.index not in self.lost and not self.checking_again:
+            raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
+        if req.index in self.lost and not peer.lt_donthave:
+            peer.lost_asks += 1
+            if peer.lost_asks >= LOST_ASKS:
+                peer.close(f"asked {peer.lost_asks} times for pieces we lost (piece {req.index} last); "
+                           "it does not take lt_donthave: a new connection's bitfield tells it")
+                return False
+        return True
+
     def take_request(self, peer: PeerState, req: m.Request) -> bool:
         """``on_request`` without an await (a reject is written, not waited for). Always True."""
         if req.index not in self._ctx.parts.picker.have:
-            if req.index not in self.lost and not self.checking_again:
-                raise PeerProtocolError(f"request for piece {req.index}, which we do not have")
-            if peer.fast:
+            if self.refuse_lost(peer, req) and peer.fast:
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
             return True
         if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
@@ -364,7 +381,8 @@ class Uploader:
 
     def _say_lost(self, index: int) -> None:
         """BEP 54: each peer that takes ``lt_donthave`` is told at once (written, not waited for)
-        that we no longer have piece ``index``; the others learn it from a reject per request."""
+        that we no longer have piece ``index``; the others learn it from a reject per request (and,
+        if they keep asking, from the bitfield of a new connection: ``refuse_lost``)."""
         now = time.monotonic()
         for peer in list(self._ctx.peers.values()):
             if peer.closed or not peer.lt_donthave:

@@ -238,3 +238,36 @@ async def test_a_peers_lt_donthave_takes_the_piece_out_of_what_it_has(tmp_path: 
         with pytest.raises(PeerProtocolError):
             await s.handler.on_message(peer, beyond)
         s.picker.peer_gone(peer.key)
+
+
+async def test_a_peer_without_lt_donthave_that_keeps_asking_for_a_lost_piece_is_disconnected_saying_why(
+        tmp_path: Path) -> None:
+    """A peer that cannot take lt_donthave learns of a lost piece only from rejects; one that asks
+    again at once (as libtorrent does for a piece it began) asked for nothing else from us, for
+    ever. After ``LOST_ASKS`` such requests it is disconnected, with the reason: the bitfield of
+    its next connection leaves the piece out. Its first requests are rejected as before."""
+    from torrent_engine import events as ev
+    from torrent_engine.session.upload import LOST_ASKS
+
+    lost = 2
+    link = _Link(LOST_ASKS)  # (a fast peer, no BEP 10: no lt_donthave)
+    gone: list[ev.PeerDisconnected] = []
+    async with _seeding_session(tmp_path) as (torrent, s):
+        s.events.subscribe(ev.PeerDisconnected, gone.append)
+        _overwrite_in_place(tmp_path / "p" / "a", lost * torrent.piece_length + 10)
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.handler.serve, link, "127.0.0.1", 1, False)
+                await link.tell(m.HaveNone(), m.Interested())
+                await link.unchoked.wait()
+                await link.tell(m.Request(lost, 0, 16384))  # (found lost: rejected)
+                while lost in s.have:
+                    await anyio.sleep(0.01)
+                for _ in range(LOST_ASKS):
+                    await link.tell(m.Request(lost, 0, 16384))
+                while not gone:  # (the serve task ends with the link: the group ends)
+                    await anyio.sleep(0.01)
+    # (the first, found lost, and each but the last of the others: rejected)
+    assert _answers(link.sent).count((lost, 0)) == LOST_ASKS
+    assert "we lost" in gone[0].reason and f"piece {lost}" in gone[0].reason
+    assert "lt_donthave" in gone[0].reason
