@@ -76,6 +76,9 @@ async def run(args: argparse.Namespace) -> None:
             churn: list[object] = []  # (a peer connected meanwhile: the figure would count its dial)
             manager.events.subscribe(ev.PeerConnected, churn.append)
             other.events.subscribe(ev.PeerConnected, churn.append)
+            # (on stderr: the moment a profiler may attach, py-spy record -p PID)
+            print(f"measuring {len(sessions)} live torrents for {args.seconds:.0f} s", file=sys.stderr,
+                  flush=True)
             c0, t0 = time.process_time(), time.monotonic()
             await anyio.sleep(args.seconds)
             live = (time.process_time() - c0) / (time.monotonic() - t0)
