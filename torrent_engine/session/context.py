@@ -32,13 +32,19 @@ from .state_table import State
 if TYPE_CHECKING:
     from ..engine.shared import SharedResources
     from ..storage import PieceStorage
-    from .lifecycle import LazyEvent
     from .peer import PeerState
     from .phases import Phase, TorrentParts
 
 Address = tuple[str, int]
 # addresses heard of, and from where, into the pool (Session.add_peers)
 AddPeers = Callable[[Iterable[Address], PeerSource], None]
+
+
+class Flag(Protocol):
+    """Something that is set once and stays set (``lifecycle.LazyEvent``), as a part reads it."""
+
+    def is_set(self) -> bool:
+        """Whether it was set."""
 
 
 class Run(Protocol):
@@ -65,7 +71,7 @@ class Run(Protocol):
         """Whether a stop was asked for (new peers are refused)."""
 
     @property
-    def finished(self) -> LazyEvent:
+    def finished(self) -> Flag:
         """Set once ``run()`` has ended (or a stop came before it ran)."""
 
     async def maybe_complete(self) -> None:

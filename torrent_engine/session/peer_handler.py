@@ -25,6 +25,7 @@ from ..net.peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..policy.picker import Block
 from ..version import CLIENT_VERSION
 from . import requesting
+from .extension_ids import OUR_REQQ, OUR_UT_HOLEPUNCH_ID, OUR_UT_METADATA_ID, OUR_UT_PEX_ID
 from .peer import PeerState
 from .peer_io import PeerLink
 from .state_table import State
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
-OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
-OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
-OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
-OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
 # A pipeline cut to its memory share is refilled once this much of it is free (at most
 # REQUEST_BATCH), not half of it (``requesting.requests_wanted``): with 20 rate-capped peers
 # (38 requests each) that took 4-7 % less CPU per GiB, in fewer writes (bench/RESULTS.md).
