@@ -60,6 +60,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -260,22 +261,22 @@ class Session:
     @property
     def pieces(self) -> Pieces:
         """Piece assembly and verification (a part of ``parts``: only with the metadata)."""
-        return self.parts.pieces
+        return cast(Pieces, self.parts.pieces)  # (built so by ``_make_parts``)
 
     @property
     def uploader(self) -> Uploader:
         """Uploading and the choker (a part of ``parts``: only with the metadata)."""
-        return self.parts.uploader
+        return cast(Uploader, self.parts.uploader)  # (built so by ``_make_parts``)
 
     @property
     def layers(self) -> PieceLayers:
         """BEP 52 piece layers the metainfo lacks (a part of ``parts``: only with the metadata)."""
-        return self.parts.layers
+        return cast(PieceLayers, self.parts.layers)  # (built so by ``_make_parts``)
 
     @property
     def webseeds(self) -> SessionWebSeeds:
         """The BEP 19 web seeds (a part of ``parts``: only with the metadata)."""
-        return self.parts.webseeds
+        return cast(SessionWebSeeds, self.parts.webseeds)  # (built so by ``_make_parts``)
 
     @property
     def parts(self) -> TorrentParts:

@@ -46,11 +46,7 @@ from ..storage import PieceStorage
 from .state_table import State
 
 if TYPE_CHECKING:
-    from .layers import PieceLayers
-    from .metadata import MetadataClient
-    from .pieces import Pieces
-    from .upload import Uploader
-    from .webseeds import SessionWebSeeds
+    from .roles import LayerFetch, MetadataFetch, PieceAssembly, Uploading, WebSeeding
 
 
 @dataclass(eq=False)
@@ -62,10 +58,10 @@ class TorrentParts:
 
     torrent: Torrent
     picker: PiecePicker
-    pieces: Pieces
-    uploader: Uploader
-    layers: PieceLayers
-    webseeds: SessionWebSeeds
+    pieces: PieceAssembly
+    uploader: Uploading
+    layers: LayerFetch
+    webseeds: WebSeeding
     file_priorities: list[int] = field(init=False)
     total_wanted: int = field(init=False)  # bytes of the files not skipped (pad files never count)
 
@@ -107,7 +103,7 @@ class PhaseRecord:
 class FetchingMetadata(PhaseRecord):
     """A magnet before its info dictionary: the fetch, and its swarm while not paused."""
 
-    metadata: MetadataClient
+    metadata: MetadataFetch
     swarm: Swarm | None = None
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from .. import events as ev
 from ..policy.stall import Stall, StallDetector, SwarmFacts
 from .phases import FetchingMetadata, Loaded
+from .roles import NO_WEB_SEEDS
 from .state_table import State
-from .webseeds import NO_WEB_SEEDS
 
 if TYPE_CHECKING:
     from .announce import Announcer
