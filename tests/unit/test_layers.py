@@ -252,9 +252,29 @@ def test_no_two_modules_import_each_other_at_run_time() -> None:
     assert _runtime_cycles() == []
 
 
-def test_the_session_parts_import_the_context_not_each_other() -> None:
-    # (issue 47) type-only imports count: a part that names a sibling's class for its type
-    # makes one circle of the package all the same; a part says what it needs of another as a
-    # Protocol (``roles``, ``context``, or its own ``...Host``), and only the facade (``core``)
-    # imports the parts, to build them
+
+def test_no_import_cycle_within_the_session_package_type_only_imports_too() -> None:
+    # (issue 47) a part that names a sibling's class for its type ties the package into one
+    # circle all the same (it was one of 18 modules): a part says what it needs of another as a
+    # Protocol instead (``roles``, ``context``, or its own ``...Host``)
     assert _runtime_cycles(runtime_only=False, under="session") == []
+
+
+# The session's parts (each owns one thing; only the facade, ``core``, imports them, to build
+# them) and the small modules they share (the context, the phases, the parts' Protocols, values
+# and pure helpers). A new module of the package is one or the other.
+SESSION_PARTS = {"announce", "checking", "connector", "holepunch", "layers", "lifecycle", "metadata",
+                 "peer_handler", "pieces", "rates", "reader", "stall_watch", "tick", "upload", "webseeds"}
+SESSION_SHARED = {"context", "phases", "roles", "state_table", "status", "extension_ids", "peer", "peer_io",
+                  "peer_pool", "requesting", "smart_ban", "pex", "setup"}
+
+
+def test_the_session_parts_import_the_context_not_each_other() -> None:
+    session = PACKAGE / "session"
+    modules = {path.stem for path in session.glob("*.py")} - {"__init__", "core"}
+    assert modules == SESSION_PARTS | SESSION_SHARED, "a session module is neither a part nor shared"
+    for name in sorted(modules):
+        imported = {imp.split(".")[2] for imp in _imports(session / f"{name}.py")
+                    if imp.startswith("torrent_engine.session.") and imp.count(".") >= 2}
+        siblings = imported & SESSION_PARTS
+        assert siblings == set(), f"session/{name}.py imports the parts {sorted(siblings)}"
