@@ -8,7 +8,9 @@ shared resources it borrows (``shared``: a standalone session makes its own when
 stop asked for, and completion once a piece passed.
 
 Each part declares, as a Protocol in its own module, what else it needs of the torrent (its
-``...Host``); the session is given as that and no more.
+``...Host``, or a Protocol of just what it calls of a sibling part); the session is given as that
+and no more. This module is the bottom of the package: it imports no part (the parts the phases
+hold are typed by ``roles``), so every part can import it.
 """
 
 from __future__ import annotations

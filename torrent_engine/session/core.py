@@ -15,6 +15,9 @@ passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found
 the run, as ``CheckRun``; ...); the three that need each other both ways (the connector, the peer
 handler, the run) declare what they need of the session as a Protocol of their own
 (``ConnectorHost``, ``PeerHandlerHost``, ``LifeHost``) and are given the session as that.
+No part imports another, not even for its types: the phases hold the parts as the Protocols of
+``roles``, and a part that calls a sibling names a Protocol of just what it calls; this module,
+which builds them, is the only one that imports the parts.
 ``Pieces`` tells the run, the one owner of completion, when a piece passed
 (``Run.maybe_complete``):
 
