@@ -54,7 +54,8 @@ class TorrentParts:
     """What exists once the torrent is known, whatever the phase: the metainfo (replaced when
     BEP 52 piece layers arrive), the picker (the one record of what is verified and in flight),
     the user's file priorities, and the parts that work on the torrent's pieces: assembly and
-    verification, uploading, piece layers, web seeds."""
+    verification, uploading, piece layers, web seeds (held as the Protocols of ``roles``: the
+    facade builds them, and this module, below every part, imports none)."""
 
     torrent: Torrent
     picker: PiecePicker
