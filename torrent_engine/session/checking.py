@@ -29,8 +29,7 @@ from ..storage.verify import recheck
 from .phases import Checking, Loaded, Opened
 
 if TYPE_CHECKING:
-    from .context import TorrentContext
-    from .lifecycle import LazyEvent
+    from .context import Flag, TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -39,7 +38,7 @@ class CheckRun(Protocol):
     """What the check needs of the torrent's run (``lifecycle.Life``)."""
 
     @property
-    def ready(self) -> LazyEvent:
+    def ready(self) -> Flag:
         """Set once checking is over."""
 
     def recheck_begins(self) -> bool:

@@ -20,11 +20,23 @@ if TYPE_CHECKING:
     from ..engine.shared import IncomingPeer, SharedResources
     from ..policy.ipfilter import IpFilter
     from .context import TorrentContext
-    from .holepunch import Holepunch
-    from .peer_handler import PeerHandler
     from .peer_pool import PeerSource
 
 log = logging.getLogger("torrent_engine.session")
+
+
+class PeerGreeting(Protocol):
+    """The wire protocol as the connector hands it a connected peer (``peer_handler.PeerHandler``)."""
+
+    async def serve(self, link: PeerLink, host: str, port: int, incoming: bool) -> None:
+        """Run one connected peer until it or the session goes."""
+
+
+class HolepunchDials(Protocol):
+    """BEP 55 as the connector asks it for help (``holepunch.Holepunch``)."""
+
+    async def dial_failed(self, key: tuple[str, int]) -> None:
+        """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
 
 
 class ConnectorHost(Protocol):
@@ -36,11 +48,11 @@ class ConnectorHost(Protocol):
         """What every part reads and calls (``context``)."""
 
     @property
-    def handler(self) -> PeerHandler:
+    def handler(self) -> PeerGreeting:
         """Runs a connected peer."""
 
     @property
-    def holepunch(self) -> Holepunch:
+    def holepunch(self) -> HolepunchDials:
         """Asked to relay when a direct dial failed (BEP 55)."""
 
 

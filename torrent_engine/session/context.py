@@ -8,7 +8,9 @@ shared resources it borrows (``shared``: a standalone session makes its own when
 stop asked for, and completion once a piece passed.
 
 Each part declares, as a Protocol in its own module, what else it needs of the torrent (its
-``...Host``); the session is given as that and no more.
+``...Host``, or a Protocol of just what it calls of a sibling part); the session is given as that
+and no more. This module is the bottom of the package: it imports no part (the parts the phases
+hold are typed by ``roles``), so every part can import it.
 """
 
 from __future__ import annotations
@@ -32,13 +34,19 @@ from .state_table import State
 if TYPE_CHECKING:
     from ..engine.shared import SharedResources
     from ..storage import PieceStorage
-    from .lifecycle import LazyEvent
     from .peer import PeerState
     from .phases import Phase, TorrentParts
 
 Address = tuple[str, int]
 # addresses heard of, and from where, into the pool (Session.add_peers)
 AddPeers = Callable[[Iterable[Address], PeerSource], None]
+
+
+class Flag(Protocol):
+    """Something that is set once and stays set (``lifecycle.LazyEvent``), as a part reads it."""
+
+    def is_set(self) -> bool:
+        """Whether it was set."""
 
 
 class Run(Protocol):
@@ -65,7 +73,7 @@ class Run(Protocol):
         """Whether a stop was asked for (new peers are refused)."""
 
     @property
-    def finished(self) -> LazyEvent:
+    def finished(self) -> Flag:
         """Set once ``run()`` has ended (or a stop came before it ran)."""
 
     async def maybe_complete(self) -> None:

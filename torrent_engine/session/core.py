@@ -15,6 +15,9 @@ passed, a piece failed; ``Uploader``: bytes sent; ``Announcer``: addresses found
 the run, as ``CheckRun``; ...); the three that need each other both ways (the connector, the peer
 handler, the run) declare what they need of the session as a Protocol of their own
 (``ConnectorHost``, ``PeerHandlerHost``, ``LifeHost``) and are given the session as that.
+No part imports another, not even for its types: the phases hold the parts as the Protocols of
+``roles``, and a part that calls a sibling names a Protocol of just what it calls; this module,
+which builds them, is the only one that imports the parts.
 ``Pieces`` tells the run, the one owner of completion, when a piece passed
 (``Run.maybe_complete``):
 
@@ -60,6 +63,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -260,22 +264,22 @@ class Session:
     @property
     def pieces(self) -> Pieces:
         """Piece assembly and verification (a part of ``parts``: only with the metadata)."""
-        return self.parts.pieces
+        return cast(Pieces, self.parts.pieces)  # (built so by ``_make_parts``)
 
     @property
     def uploader(self) -> Uploader:
         """Uploading and the choker (a part of ``parts``: only with the metadata)."""
-        return self.parts.uploader
+        return cast(Uploader, self.parts.uploader)  # (built so by ``_make_parts``)
 
     @property
     def layers(self) -> PieceLayers:
         """BEP 52 piece layers the metainfo lacks (a part of ``parts``: only with the metadata)."""
-        return self.parts.layers
+        return cast(PieceLayers, self.parts.layers)  # (built so by ``_make_parts``)
 
     @property
     def webseeds(self) -> SessionWebSeeds:
         """The BEP 19 web seeds (a part of ``parts``: only with the metadata)."""
-        return self.parts.webseeds
+        return cast(SessionWebSeeds, self.parts.webseeds)  # (built so by ``_make_parts``)
 
     @property
     def parts(self) -> TorrentParts:

@@ -32,17 +32,80 @@ from .phases import Checking, FetchingMetadata, Live, Loaded, Opened, Paused, Ph
 from .state_table import SessionStateMachine, State
 
 if TYPE_CHECKING:
-    from .announce import Announcer
-    from .checking import Checker
-    from .connector import Connector
+    from ..engine.clock import EngineClock
     from .context import TorrentContext
-    from .tick import SessionTick
 
 log = logging.getLogger("torrent_engine.session")
 
 # Marks the log record of a session's failure: its owner hears of it too (the error state, a
 # SessionError from wait_completed), so a program that says it itself (the CLI) can leave it out.
 OWNER_HEARS = {"owner_hears": True}
+
+
+class Dialing(Protocol):
+    """The connector as the run registers, wakes and resets it (``connector.Connector``)."""
+
+    def register(self, shared: SharedResources) -> None:
+        """Have the shared listener hand this torrent's incoming peers over."""
+
+    def register_other_hashes(self) -> None:
+        """A hybrid's peers that came by its other info-hash are taken too."""
+
+    def unregister(self, shared: SharedResources) -> None:
+        """Incoming peers of this torrent are no longer ours."""
+
+    def wake(self) -> None:
+        """The swarm started: dial now."""
+
+    def reset(self) -> None:
+        """The swarm stopped: nothing is being dialed."""
+
+
+class Announcing(Protocol):
+    """Trackers, DHT and LSD as the run starts and stops them (``announce.Announcer``)."""
+
+    def start(self, swarm: anyio.abc.TaskGroup) -> None:
+        """Start announcing in the swarm's task group."""
+
+    def completed(self) -> None:
+        """The download completed: the trackers hear it."""
+
+    def forget(self) -> None:
+        """The metadata phase ended: the full session announces afresh."""
+
+    def hand_over(self) -> None:
+        """The session stops without telling its trackers: keep what they know for the next."""
+
+    async def stop(self) -> None:
+        """Tell the trackers the torrent stopped (bounded)."""
+
+
+class StartCheck(Protocol):
+    """Checking and resume data as the run uses them (``checking.Checker``)."""
+
+    completed_time: int  # when the download completed (epoch seconds; 0: not yet)
+
+    async def check(self, checking: Checking) -> None:
+        """Find the verified pieces (from resume data, else by hashing what is on disk)."""
+
+    async def check_again(self, checking: Checking) -> None:
+        """Hash the whole torrent while it runs (seed mode found a piece that fails)."""
+
+    async def save(self) -> None:
+        """Write the resume file."""
+
+    async def delete_files(self) -> None:
+        """Remove the torrent's files and its resume data."""
+
+
+class Ticking(Protocol):
+    """The once-a-second tick as the run starts and stops it (``tick.SessionTick``)."""
+
+    def start(self, group: anyio.abc.TaskGroup, clock: EngineClock) -> None:
+        """The session runs, in ``group``: tick on ``clock``."""
+
+    def stop(self) -> None:
+        """The session's run ended: no more visits."""
 
 
 class LifeHost(Protocol):
@@ -54,19 +117,19 @@ class LifeHost(Protocol):
         """What every part reads and calls (``context``; made once the run exists)."""
 
     @property
-    def connector(self) -> Connector:
+    def connector(self) -> Dialing:
         """Registered with the shared listener; dials in the swarm."""
 
     @property
-    def announcer(self) -> Announcer:
+    def announcer(self) -> Announcing:
         """Started with the swarm; told of completion and stop."""
 
     @property
-    def checker(self) -> Checker:
+    def checker(self) -> StartCheck:
         """Checks at start, saves the resume data."""
 
     @property
-    def tick(self) -> SessionTick:
+    def tick(self) -> Ticking:
         """The once-a-second tick (started with the run, in its group; it ends while idle)."""
 
     async def save_metainfo(self) -> None:

@@ -24,8 +24,8 @@ from ..net.peer.extensions import (
     metadata_piece,
 )
 from ..net.peer.metadata_fetch import MetadataFetcher, Verdict
+from .extension_ids import OUR_UT_METADATA_ID
 from .peer import PeerState
-from .peer_handler import OUR_UT_METADATA_ID
 from .peer_io import PeerLink
 
 if TYPE_CHECKING:

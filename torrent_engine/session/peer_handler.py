@@ -27,6 +27,13 @@ from ..net.peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
 from ..policy.picker import Block
 from ..version import CLIENT_VERSION
 from . import requesting
+from .extension_ids import (
+    OUR_LT_DONTHAVE_ID,
+    OUR_REQQ,
+    OUR_UT_HOLEPUNCH_ID,
+    OUR_UT_METADATA_ID,
+    OUR_UT_PEX_ID,
+)
 from .peer import PeerState
 from .peer_io import PeerLink
 from .state_table import State
@@ -35,23 +42,49 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from .context import TorrentContext
-    from .holepunch import Holepunch
-    from .metadata import MetadataServer
     from .peer_pool import PeerSource
-    from .rates import Rates
-    from .reader import Readers
 
 log = logging.getLogger("torrent_engine.session")
 
-OUR_REQQ = 500  # BEP 10: how many requests we queue for one peer
-OUR_UT_METADATA_ID = 2  # BEP 9/10: the id we ask peers to send ut_metadata messages with
-OUR_UT_PEX_ID = 3  # BEP 11/10: the id we ask peers to send ut_pex messages with
-OUR_UT_HOLEPUNCH_ID = 4  # BEP 55/10: the id we ask peers to send ut_holepunch messages with
-OUR_LT_DONTHAVE_ID = 5  # BEP 54/10: the id we ask peers to send lt_donthave messages with
 # A pipeline cut to its memory share is refilled once this much of it is free (at most
 # REQUEST_BATCH), not half of it (``requesting.requests_wanted``): with 20 rate-capped peers
 # (38 requests each) that took 4-7 % less CPU per GiB, in fewer writes (bench/RESULTS.md).
 SHARE_BATCH_PERCENT = 75
+
+
+class RateCounting(Protocol):
+    """The rates as the wire protocol counts bytes into them (``rates.Rates``)."""
+
+    def downloaded(self, n: int) -> None:
+        """``n`` payload bytes arrived."""
+
+
+class MetadataServing(Protocol):
+    """Our info dictionary as the wire protocol serves it (``metadata.MetadataServer``)."""
+
+    async def serve_request(self, peer: PeerState, payload: bytes) -> None:
+        """Serve our metadata (BEP 9) to a peer that asked for it."""
+
+
+class HolepunchRelay(Protocol):
+    """BEP 55 as the wire protocol hands it messages (``holepunch.Holepunch``)."""
+
+    def note_pex(self, peer: PeerState, pex: PexMessage) -> None:
+        """Remember which addresses ``peer`` listed as reachable only through a relay."""
+
+    async def on_message(self, peer: PeerState, payload: bytes) -> None:
+        """A ``ut_holepunch`` message from ``peer``."""
+
+
+class ReadWaiting(Protocol):
+    """The torrent's file readers as the requests see them (``reader.Readers``)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any reader is open."""
+
+    def is_fast(self, peer: PeerState) -> bool:
+        """Whether ``peer`` may take the pieces a reader waits on."""
 
 
 class PeerHandlerHost(Protocol):
@@ -64,19 +97,19 @@ class PeerHandlerHost(Protocol):
         """What every part reads and calls (``context``)."""
 
     @property
-    def rates(self) -> Rates:
+    def rates(self) -> RateCounting:
         """Counts the bytes that came."""
 
     @property
-    def metadata(self) -> MetadataServer:
+    def metadata(self) -> MetadataServing:
         """Answers BEP 9 requests."""
 
     @property
-    def holepunch(self) -> Holepunch:
+    def holepunch(self) -> HolepunchRelay:
         """BEP 55 messages and PEX-listed relays."""
 
     @property
-    def readers(self) -> Readers:
+    def readers(self) -> ReadWaiting:
         """Open file readers: whether a peer is fast enough for their pieces."""
 
     def add_peers(self, peers: Iterable[tuple[str, int]], source: PeerSource = ...) -> None:

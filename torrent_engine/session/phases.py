@@ -46,11 +46,7 @@ from ..storage import PieceStorage
 from .state_table import State
 
 if TYPE_CHECKING:
-    from .layers import PieceLayers
-    from .metadata import MetadataClient
-    from .pieces import Pieces
-    from .upload import Uploader
-    from .webseeds import SessionWebSeeds
+    from .roles import LayerFetch, MetadataFetch, PieceAssembly, Uploading, WebSeeding
 
 
 @dataclass(eq=False)
@@ -58,14 +54,15 @@ class TorrentParts:
     """What exists once the torrent is known, whatever the phase: the metainfo (replaced when
     BEP 52 piece layers arrive), the picker (the one record of what is verified and in flight),
     the user's file priorities, and the parts that work on the torrent's pieces: assembly and
-    verification, uploading, piece layers, web seeds."""
+    verification, uploading, piece layers, web seeds (held as the Protocols of ``roles``: the
+    facade builds them, and this module, below every part, imports none)."""
 
     torrent: Torrent
     picker: PiecePicker
-    pieces: Pieces
-    uploader: Uploader
-    layers: PieceLayers
-    webseeds: SessionWebSeeds
+    pieces: PieceAssembly
+    uploader: Uploading
+    layers: LayerFetch
+    webseeds: WebSeeding
     file_priorities: list[int] = field(init=False)
     total_wanted: int = field(init=False)  # bytes of the files not skipped (pad files never count)
 
@@ -107,7 +104,7 @@ class PhaseRecord:
 class FetchingMetadata(PhaseRecord):
     """A magnet before its info dictionary: the fetch, and its swarm while not paused."""
 
-    metadata: MetadataClient
+    metadata: MetadataFetch
     swarm: Swarm | None = None
 
 

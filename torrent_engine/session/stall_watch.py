@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .. import events as ev
 from ..policy.stall import Stall, StallDetector, SwarmFacts
 from .phases import FetchingMetadata, Loaded
+from .roles import NO_WEB_SEEDS
 from .state_table import State
-from .webseeds import NO_WEB_SEEDS
 
 if TYPE_CHECKING:
-    from .announce import Announcer
-    from .connector import Connector
+    from collections.abc import Set
+
     from .context import TorrentContext
 
 __all__ = ["STALL_LOOK", "StallWatch"]
@@ -27,11 +27,29 @@ log = logging.getLogger("torrent_engine.session")
 STALL_LOOK = 10.0
 
 
+class TrackerFacts(Protocol):
+    """The trackers as the stall diagnosis counts them (``announce.Announcer``)."""
+
+    def tiers(self) -> tuple[tuple[str, ...], ...]:
+        """The tracker tiers."""
+
+    def errors(self) -> tuple[str, ...]:
+        """The trackers failing now, with their last error."""
+
+
+class DialFacts(Protocol):
+    """The dialer as the stall diagnosis counts its refusals (``connector.Connector``)."""
+
+    @property
+    def encryption_refused(self) -> Set[tuple[str, int]]:
+        """Addresses dialed and refused on the encryption policy."""
+
+
 class StallWatch:
     """Whether the download is stuck (``stall``, since ``stalled_since``), from the swarm's facts."""
 
-    def __init__(self, context: TorrentContext, *, given_peers: int, announcer: Announcer,
-                 connector: Connector) -> None:
+    def __init__(self, context: TorrentContext, *, given_peers: int, announcer: TrackerFacts,
+                 connector: DialFacts) -> None:
         self._ctx = context
         self._announcer = announcer  # tracker tiers and errors
         self._connector = connector  # peers refused on the encryption policy

@@ -4,12 +4,15 @@ ETA and, while it does not progress, why."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .phases import Loaded
 
 if TYPE_CHECKING:
-    from .core import Session
+    from collections.abc import Sized
+
+    from ..policy.stall import Stall
+    from .context import TorrentContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,79 @@ class SessionStatus:
     verified_pieces: int = 0  # pieces verified (all of ``pieces`` when not in seed mode)
 
 
-def session_status(s: Session) -> SessionStatus:
+class RatesShown(Protocol):
+    """The rates as the snapshot shows them (``rates.Rates``)."""
+
+    @property
+    def down_rate(self) -> float:
+        """Payload bytes/s received, over the last ticks."""
+
+    @property
+    def up_rate(self) -> float:
+        """Payload bytes/s sent, over the last ticks."""
+
+
+class StallShown(Protocol):
+    """The stall diagnosis as the snapshot shows it (``stall_watch.StallWatch``)."""
+
+    @property
+    def stall(self) -> Stall | None:
+        """Why the download is stuck (None: it is not)."""
+
+    @property
+    def stalled_since(self) -> float | None:
+        """Wall-clock time the download stopped progressing."""
+
+
+class StatusSource(Protocol):
+    """What the snapshot reads of the session (``core.Session``)."""
+
+    @property
+    def context(self) -> TorrentContext:
+        """The torrent's facts, phase and peers."""
+
+    @property
+    def rates(self) -> RatesShown:
+        """The rates."""
+
+    @property
+    def stall_watch(self) -> StallShown:
+        """The stall diagnosis."""
+
+    @property
+    def name(self) -> str:
+        """The torrent's name."""
+
+    @property
+    def downloaded(self) -> int:
+        """Payload bytes received in all."""
+
+    @property
+    def uploaded(self) -> int:
+        """Payload bytes sent in all."""
+
+    @property
+    def have(self) -> Sized:
+        """The pieces had (counted)."""
+
+    @property
+    def listen_port(self) -> int:
+        """The port peers reach us on."""
+
+    @property
+    def error(self) -> str:
+        """Why the session failed ("": it has not)."""
+
+    @property
+    def seed_mode(self) -> bool:
+        """Whether it seeds in seed mode (each piece verified the first time it is served)."""
+
+    @property
+    def verified_pieces(self) -> int:
+        """Pieces verified so far."""
+
+
+def session_status(s: StatusSource) -> SessionStatus:
     """A snapshot of the session's state, progress, rates and peers."""
     ctx = s.context
     phase = ctx.phase

@@ -27,8 +27,6 @@ from .phases import Loaded
 if TYPE_CHECKING:
     from ..engine.clock import EngineClock
     from .context import TorrentContext
-    from .rates import Rates
-    from .stall_watch import StallWatch
     from .status import SessionStatus
 
 __all__ = ["KEEPALIVE_AFTER", "WAKE_EVENTS", "PeerUpkeep", "ResumeSaving", "SessionTick"]
@@ -42,6 +40,40 @@ WAKE_EVENTS: tuple[type[ev.Event], ...] = (
     ev.PeerConnected, ev.SessionStarted, ev.SessionMetadataReceived,
     ev.SessionPieceLayersReceived, ev.SessionCompleted, ev.SessionPaused, ev.SessionResumed,
     ev.TrackerSuccess, ev.TrackerFailed)
+
+
+class RateTaking(Protocol):
+    """The rates as the tick takes them (``rates.Rates``)."""
+
+    on_move: Callable[[], object] | None  # bytes moved after a still tick (the tick is woken)
+
+    @property
+    def down_rate(self) -> float:
+        """Payload bytes/s received."""
+
+    @property
+    def up_rate(self) -> float:
+        """Payload bytes/s sent."""
+
+    @property
+    def still(self) -> bool:
+        """Nothing moves: both rates are zero."""
+
+    def tick(self, elapsed: float) -> None:
+        """A tick of ``elapsed`` seconds ended: the rates take in its bytes."""
+
+    def stop(self) -> None:
+        """The session no longer runs: nothing moves."""
+
+
+class StallLooking(Protocol):
+    """The stall diagnosis as the tick asks it to look (``stall_watch.StallWatch``)."""
+
+    def observe(self, now: float) -> None:
+        """Once a tick: is the download stuck, and why?"""
+
+    def next_look(self, now: float) -> float | None:
+        """When the diagnosis needs a look while nothing happens (None: nothing to watch)."""
 
 
 class ResumeSaving(Protocol):
@@ -74,7 +106,7 @@ class SessionTick:
     ``WAKE_EVENTS``) puts it back. What takes a wait (the peers' sends, a save) runs as a task of
     the session's group, one at a time. An idle torrent has no timer and no task of its own."""
 
-    def __init__(self, context: TorrentContext, *, rates: Rates, stall_watch: StallWatch,
+    def __init__(self, context: TorrentContext, *, rates: RateTaking, stall_watch: StallLooking,
                  resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus]) -> None:
         self._ctx = context
         self._rates = rates

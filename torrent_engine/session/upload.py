@@ -40,8 +40,8 @@ from ..policy.choker import ChokePeer, Choker
 from ..storage import WatchedFiles
 from ..storage.read_cache import ReadCache, Shelf
 from ..storage.verify import piece_ok
+from .extension_ids import OUR_REQQ
 from .peer import PeerState, fan_out
-from .peer_handler import OUR_REQQ
 from .state_table import State
 
 if TYPE_CHECKING:

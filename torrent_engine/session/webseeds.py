@@ -23,6 +23,7 @@ from ..net.peer.messages import BLOCK_SIZE
 from ..net.webseed import RangeClient, WebSeed, WebSeedKey, WebSeedState
 from ..net.webseed.client import BANNED
 from ..net.webseed.mapping import pieces_without
+from .roles import NO_WEB_SEEDS, WebSeedFacts
 from .state_table import State
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.session")
 
-__all__ = ["SessionWebSeeds", "WebSeedFacts", "usable_urls"]
+__all__ = ["NO_WEB_SEEDS", "SessionWebSeeds", "WebSeedFacts", "usable_urls"]  # (the facts: ``roles``)
 
 def usable_urls(urls: tuple[str, ...]) -> list[str]:
     """The http(s) URLs among ``urls``, each once (BEP 19: others are ignored)."""
@@ -39,19 +40,6 @@ def usable_urls(urls: tuple[str, ...]) -> list[str]:
         if url.lower().startswith(("http://", "https://")) and url not in out:
             out.append(url)
     return out
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class WebSeedFacts:
-    """The web seeds as the stall diagnosis sees them."""
-
-    count: int  # web seeds of the torrent (a source of pieces, though no peer)
-    in_use: int  # not given up on, not banned
-    errors: tuple[str, ...]  # "url: error" of each failing or given-up one
-    banned: int  # banned for bad data (their keys are in the peer pool's bans)
-
-
-NO_WEB_SEEDS = WebSeedFacts(count=0, in_use=0, errors=(), banned=0)  # (a magnet before its metadata)
 
 
 class SessionWebSeeds:
