@@ -57,6 +57,9 @@ class StallWatch:
         self._detector = StallDetector(context.config.stall_after)
         self.stall: Stall | None = None
         self.stalled_since: float | None = None  # wall-clock time the download stopped progressing
+        self._looked: tuple[object, ...] | None = None  # the state and peer count the verdict saw
+        self._looked_at = -STALL_LOOK  # when (a stalled download's verdict is made again at most
+        # every STALL_LOOK seconds while these stay: its swarm's facts walk the peers and trackers)
 
     def swarm_facts(self) -> SwarmFacts:
         """What the session knows about its swarm, for the stall diagnosis."""
@@ -83,12 +86,20 @@ class StallWatch:
             hash_requests_failed=hash_failed)
 
     def observe(self, now: float) -> None:
-        """Once a tick: is the download stuck, and why? A new reason is published as an event."""
+        """Once a tick: is the download stuck, and why? A new reason is published as an event.
+        While stalled, with its state and peer count as they were, the reason is looked at again
+        every ``STALL_LOOK`` seconds, as when nothing ticks: a session with idle peers ticks each
+        second, and the look (every peer, tier and web seed) was a fifth of that tick)."""
         ctx = self._ctx
         if ctx.state not in (State.DOWNLOADING, State.DOWNLOADING_METADATA):
             self._detector.reset(now)
             self.stall = self.stalled_since = None
             return
+        looked = (ctx.state, len(ctx.peers))
+        if (self.stall is not None and looked == self._looked and now - self._looked_at < STALL_LOOK
+                and self._detector.waited(now, ctx.totals.downloaded) is not None):
+            return  # (still stalled, as the last verdict said: a byte received ends it at once)
+        self._looked, self._looked_at = looked, now
         stall = self._detector.observe(now, ctx.totals.downloaded, self.swarm_facts)
         previous, self.stall = self.stall, stall
         if stall is None:
