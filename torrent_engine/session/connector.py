@@ -137,7 +137,7 @@ class Connector:
 
     @property
     def running(self) -> bool:
-        """Whether the dialing loop's task exists (it ends while no address is known)."""
+        """Whether the dialing loop's task exists (it ends while nothing is left to dial: ``run``)."""
         return self._running
 
     def wake(self) -> None:
@@ -161,15 +161,17 @@ class Connector:
         self.connecting.clear()
 
     async def run(self) -> None:
-        """Dial candidates every 2 s, or at once when new addresses arrive; with no address
-        known there is nothing to retry, so then it ends (no timer, no task) until ``wake``
-        (new addresses) starts it again."""
+        """Dial candidates every 2 s, or at once when new addresses arrive; with nothing to
+        retry — no address known, or each connected, banned or given up on, and no dial under
+        way — it ends (no timer, no task: a thousand torrents each connected to its one peer
+        woke every 2 s for nothing) until ``wake`` (new addresses, a peer gone) starts it again."""
         self._running = True
         try:
             while True:
                 self.dial_some()
                 self.rounds += 1
-                if not len(self._ctx.pool):
+                pool = self._ctx.pool
+                if not len(pool) or not self.connecting and not pool.may_dial(self._ctx.peers.keys()):
                     return  # (no await since the pool was looked at: ``add`` finds it ended)
                 self._wakeup = anyio.Event()
                 with anyio.move_on_after(2.0):

@@ -87,6 +87,13 @@ class ReadWaiting(Protocol):
         """Whether ``peer`` may take the pieces a reader waits on."""
 
 
+class Redialing(Protocol):
+    """The dialer (``connector.Connector``) as a peer leaving sees it."""
+
+    def wake(self) -> None:
+        """Dial again (its loop ends while every known address is connected)."""
+
+
 class PeerHandlerHost(Protocol):
     """What the wire protocol needs of its torrent beside the context: the parts it hands
     messages to and the rates that count the bytes (several of them need the handler too, so
@@ -111,6 +118,10 @@ class PeerHandlerHost(Protocol):
     @property
     def readers(self) -> ReadWaiting:
         """Open file readers: whether a peer is fast enough for their pieces."""
+
+    @property
+    def connector(self) -> Redialing:
+        """Dials the pool's addresses: woken when a peer leaves."""
 
     def add_peers(self, peers: Iterable[tuple[str, int]], source: PeerSource = ...) -> None:
         """Addresses heard of (PEX)."""
@@ -189,6 +200,8 @@ class PeerHandler:
             now = time.monotonic()
             ctx.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
                              both_seeds=peer.is_seed and ctx.state is State.SEEDING)
+            if not ctx.run.stop_requested:
+                self._s.connector.wake()  # (its address is dialable again after its back-off)
         if not peer.am_choking and ctx.swarm is not None:
             ctx.parts.uploader.rechoke_soon()
 

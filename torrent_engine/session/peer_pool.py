@@ -122,6 +122,13 @@ class PeerPool:
         """Addresses whose last attempt failed."""
         return {key for key, entry in self._entries.items() if entry.failures}
 
+    def may_dial(self, busy: Container[Address]) -> bool:
+        """Whether an address may be dialed now or after its back-off (``busy``: connected or
+        being dialed): False when each is busy, banned or given up on — then only a new
+        address or a peer leaving makes work for the dialer."""
+        return any(key not in busy and key not in self._banned and entry.failures < MAX_CONNECT_FAILURES
+                   for key, entry in self._entries.items())
+
     def candidates(self, now: float, busy: Container[Address]) -> Iterator[Address]:
         """Addresses to dial now, in the order heard of (``busy``: connected or being dialed)."""
         for key, entry in self._entries.items():

@@ -47,6 +47,32 @@ async def test_an_idle_seeding_session_stops_ticking_and_dialing(tmp_path: Path)
             assert s.connector.rounds == rounds
 
 
+async def test_a_download_connected_to_every_address_it_knows_dials_no_more_until_one_leaves(
+        tmp_path: Path) -> None:
+    """Its dialer woke every 2 s to find nothing to dial (a thousand torrents, each connected to
+    its one peer, a timer each); it ends until an address arrives or a peer leaves, and the
+    address of a peer that left is dialed again after its back-off."""
+    torrent = seeding_torrent(tmp_path)
+    with anyio.fail_after(30):  # (two downloads, neither with data: connected, idle)
+        async with Session(torrent, tmp_path / "a", config=config()) as a, \
+                Session(torrent, tmp_path / "b", config=config()) as b:
+            await a.wait_ready()
+            await b.wait_ready()
+            a.add_peer("127.0.0.1", b.listen_port)
+            while not a.peers or not b.peers or a.connector.running:  # (a round after the dial)
+                await anyio.sleep(0.01)
+            rounds = a.connector.rounds
+            await anyio.sleep(2.5)  # (more than one dial round of 2 s)
+            assert a.connector.rounds == rounds and not a.connector.running
+            b.peers[0].close("gone for the test")
+            while a.peers:
+                await anyio.sleep(0.01)
+            while a.connector.rounds == rounds:  # (woken by the peer leaving)
+                await anyio.sleep(0.01)
+            while not a.peers:  # (dialed again after its back-off, 3 s)
+                await anyio.sleep(0.05)
+
+
 async def test_a_peer_arriving_wakes_the_tick(tmp_path: Path) -> None:
     torrent = seeding_torrent(tmp_path)
     with anyio.fail_after(30):
