@@ -33,6 +33,7 @@ from .disk.paths import confine, delete_job_files
 from .intake.autorun import ProgramEvent
 from .intake.checks import PendingChecks
 from .intake.claims import PathClaims, claimed_paths
+from .marks import ViewMarks
 from .model import (
     FINISHED_STATES,
     Job,
@@ -142,6 +143,11 @@ class JobLifecycle:
         # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
         # its turn to look at its files (queued), as they were while they slept
         self.waking: set[str] = set()
+        # Which jobs changed, and when (changelog.py, marked as marks.py says): every list
+        # answer that takes a cursor or a time is built from it; the service's start asks every
+        # cursor for a full answer (a job that runs showed checking until then)
+        self.marks = ViewMarks(self, self.events, clock, LISTED_SEEDING_TIME_STEP)
+        self.queue.ranks_moved = self.marks.ranks_moved
 
     @property
     def settings(self) -> ServiceSettings:
@@ -173,6 +179,7 @@ class JobLifecycle:
     def set_ready(self, ready: bool) -> None:
         """The service has started (its jobs restored), or stops: the changes waiting go on."""
         self.ready = ready
+        self.marks.log.reset()  # (a job that runs showed checking while the service started)
         if ready:
             self.start_wait.started()
 
@@ -263,6 +270,7 @@ class JobLifecycle:
                     if not self.running:  # (the service stops: its dormant seeds gave the listener back)
                         return
                     await self.seeds.add(rec, announced)
+                    self.marks.mark(rec)  # (shown from its record from now on)
                     log.info("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
                     if self.writer.changed(rec, self.clock()):
                         await self.save(rec)
@@ -410,6 +418,8 @@ class JobLifecycle:
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
         self.decorated[rec.id] = (job, key, shown)
+        if rec.state is JobState.SEEDING:  # (its listed seeding time moves on: marks.py)
+            self.marks.shown_seeding(rec)
         return shown
 
     def publish_updated(self, rec: JobRecord) -> None:
@@ -575,6 +585,7 @@ class JobLifecycle:
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
+        self.marks.mark(rec)
         self.sleepers.unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
@@ -587,6 +598,7 @@ class JobLifecycle:
         ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
         self.sleepers.fold(rec)
         self.sleepers.unview(rec)
+        self.marks.mark(rec)  # (written: something of it changed, before or after, in the same step)
         if content is None and rec.options.paused:
             self.refresh_files(rec)
         await self.writer.save(rec, content, strict=strict)
