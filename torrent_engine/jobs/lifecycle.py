@@ -143,9 +143,8 @@ class JobLifecycle:
         # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
         # its turn to look at its files (queued), as they were while they slept
         self.waking: set[str] = set()
-        # Which jobs changed, and when (changelog.py, marked as marks.py says): every list
-        # answer that takes a cursor or a time is built from it; the service's start asks every
-        # cursor for a full answer (a job that runs showed checking until then)
+        # which jobs changed, and when (changelog.py, marked as marks.py says): the lists'
+        # answers to a cursor or a time (the start's end: every cursor a full answer, set_ready)
         self.marks = ViewMarks(self, self.events, clock, LISTED_SEEDING_TIME_STEP)
         self.queue.ranks_moved = self.marks.ranks_moved
 
@@ -582,16 +581,18 @@ class JobLifecycle:
         if session is None:
             return
         st = session.status()
+        before = (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name)
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
-        self.marks.mark(rec)
         self.sleepers.unview(rec)
         if session.has_metadata:
             rec.total_size = st.total_wanted
             if knows_pieces(session, st):
                 rec.done_size = st.have_bytes
             rec.name = st.name
+        if (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name) != before:
+            self.marks.mark(rec)
 
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes;
