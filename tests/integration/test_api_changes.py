@@ -191,3 +191,31 @@ async def test_maindata_with_a_known_rid_shows_what_changed_and_only_that(tmp_pa
             assert again["torrents_removed"] == [b.info_hash]
 
 
+
+
+async def test_a_seed_whose_listed_seeding_time_moved_a_minute_is_marked(tmp_path: Path) -> None:
+    """(No event says a seed's seeding time moved: the list shows it to the minute, and a
+    cursor's answer has the seed once it moved a minute, not before.)"""
+    from tests.integration.helpers import loopback_config
+    from tests.integration.test_jobs_dormant_seeds import seeds_in
+    from torrent_engine.jobs import JobService
+
+    clock = Clock()
+    seed = seeds_in(tmp_path, 1)[0]
+    async with JobService(loopback_config(), download_root=tmp_path / "dl", state_dir=tmp_path / "state",
+                          clock=clock) as jobs:
+        job, _ = await jobs.add(seed.to_bytes(), seed_mode=True)
+        for _ in range(200):
+            if jobs.get(job.id).state is JobState.SEEDING:
+                break
+            await _sleep()
+        await jobs.enforce()
+        cursor = jobs.changes(None).cursor  # (every job listed: its view made now)
+        clock.now += 30
+        await jobs.enforce()
+        told = jobs.changes(cursor)
+        assert told.jobs == [] and not told.full  # (30 s more: the list shows the same minute)
+        clock.now += 40
+        await jobs.enforce()
+        told = jobs.changes(cursor)
+        assert [j.id for j in told.jobs] == [job.id] and told.jobs[0].seeding_time >= 70
