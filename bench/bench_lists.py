@@ -8,7 +8,10 @@ times, over HTTP from one client, each list a client polls: our ``GET /api/jobs`
 ``torrents/info``, ``sync/maindata`` in full (rid=0) and incremental (the rid of the answer
 before: nothing changed, and after 10 jobs were paused, then resumed), and Transmission's
 ``torrent-get`` with the fields a Sonarr or a Flood asks for. Prints one JSON line per list:
-median and p90 in milliseconds and the answer's size, with the machine's load average.
+median and p90 in milliseconds and the answer's size, with the machine's load average. Then
+the answers from the job service's change log with 100 jobs changed before each (our
+``/api/jobs?since=``, Transmission's ``recently-active``, ``sync/maindata`` with a rid) beside
+the full lists in the same run (``changed_lists``).
 ``--reference`` runs qbittorrent-nox and transmission-daemon after ours with the same paused
 magnets (DHT, LSD, PEX, port mapping off; the magnets name no tracker) and times the same lists
 of theirs.
@@ -212,6 +215,7 @@ def ours(work: Path, jobs: int, rounds: int) -> None:
             t0 = time.perf_counter()
             add_paused(client, jobs)
             added = time.perf_counter() - t0
+            added_at = time.monotonic()
             print(json.dumps({"jobs": jobs, "added_s": round(added, 1)}), flush=True)
             time.sleep(SETTLE)
             sid = client.post("/transmission/rpc", json={"method": "session-get"}).headers[
@@ -260,8 +264,81 @@ def ours(work: Path, jobs: int, rounds: int) -> None:
                               "jobs": jobs, "median_ms": round(statistics.median(times), 1),
                               "p90_ms": round(pct(times, 0.9), 1), "bytes": len(r.content),
                               "load": [round(x, 2) for x in os.getloadavg()]}), flush=True)
+            changed_lists(client, jobs, rounds, rpc_headers, added_at=added_at)
     finally:
         daemon.stop()
+
+
+RECENT = 60.0  # Transmission's "recently-active" window (api/compat/transmission.py)
+CHANGED = 100  # jobs changed before each timed answer from the change log
+
+
+def changed_lists(client: httpx.Client, jobs: int, rounds: int, rpc_headers: dict[str, str], *,
+                  added_at: float) -> None:
+    """Answers from the change log against the full lists, in the same run: before each timed
+    request ``CHANGED`` jobs get a tag (then lose it: a change of each), then our
+    ``/api/jobs?since=`` (the cursor of the answer before), Transmission's ``recently-active``
+    (once the adds are older than its window: only the changed jobs are recent) and
+    ``sync/maindata`` with the last rid; the full ``/api/jobs`` and ``torrent-get`` timed the
+    same way beside them."""
+    wait = added_at + RECENT + 5 - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    hashes = "|".join(f"{i + 1:040x}" for i in range(CHANGED))
+    flip = [False]
+
+    def change() -> None:
+        flip[0] = not flip[0]
+        r = client.post(f"/api/v2/torrents/{'addTags' if flip[0] else 'removeTags'}",
+                        data={"hashes": hashes, "tags": "bench"})
+        r.raise_for_status()
+
+    cursor = client.get("/api/jobs").json()["cursor"]
+    rid = client.get("/api/v2/sync/maindata", params={"rid": 0}).json()["rid"]
+    recent = {"method": "torrent-get", "arguments": {"fields": TRANSMISSION_FIELDS, "ids": "recently-active"}}
+    every = {"method": "torrent-get", "arguments": {"fields": TRANSMISSION_FIELDS}}
+
+    def since() -> httpx.Response:
+        nonlocal cursor
+        r = client.get("/api/jobs", params={"since": cursor})
+        body = r.json()
+        assert not body["full"] and len(body["jobs"]) == CHANGED, (body["full"], len(body["jobs"]))
+        cursor = body["cursor"]
+        return r
+
+    def recently_active() -> httpx.Response:
+        r = client.post("/transmission/rpc", json=recent, headers=rpc_headers)
+        assert len(r.json()["arguments"]["torrents"]) == CHANGED, len(r.json()["arguments"]["torrents"])
+        return r
+
+    def maindata() -> httpx.Response:
+        nonlocal rid
+        r = client.get("/api/v2/sync/maindata", params={"rid": rid})
+        assert len(r.json()["torrents"]) == CHANGED
+        rid = r.json()["rid"]
+        return r
+
+    lists: dict[str, Callable[[], httpx.Response]] = {
+        "GET /api/jobs?since= (100 changed)": since,
+        "GET /api/jobs (full, 100 changed)": lambda: client.get("/api/jobs"),
+        "transmission torrent-get recently-active (100 changed)": recently_active,
+        "transmission torrent-get (full, 100 changed)": lambda: client.post("/transmission/rpc", json=every,
+                                                                              headers=rpc_headers),
+        "qbittorrent sync/maindata incremental (100 changed)": maindata,
+    }
+    for name, request in lists.items():
+        times: list[float] = []
+        size = 0
+        for _ in range(rounds):
+            change()
+            t0 = time.perf_counter()
+            r = request()
+            r.raise_for_status()
+            times.append((time.perf_counter() - t0) * 1000)
+            size = len(r.content)
+        print(json.dumps({"list": name, "jobs": jobs, "median_ms": round(statistics.median(times), 1),
+                          "p90_ms": round(pct(times, 0.9), 1), "bytes": size,
+                          "load": [round(x, 2) for x in os.getloadavg()]}), flush=True)
 
 
 if __name__ == "__main__":

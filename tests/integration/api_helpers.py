@@ -4,7 +4,8 @@ API tests. Requests go over TCP with httpx, as any client's would."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,12 @@ class Api:
 
 @asynccontextmanager
 async def running_api(tmp_path: Path, *, config_options: dict[str, Any] | None = None,
-                      **server_options: Any) -> AsyncIterator[Api]:
+                      clock: Callable[[], float] = time.time, **server_options: Any) -> AsyncIterator[Api]:
     download_root = tmp_path / "downloads"
     state_dir = tmp_path / "state"
     download_root.mkdir(parents=True, exist_ok=True)
     config = loopback_config(state_dir=state_dir, **(config_options or {}))
-    async with JobService(config, download_root=download_root, state_dir=state_dir) as service:
+    async with JobService(config, download_root=download_root, state_dir=state_dir, clock=clock) as service:
         server = ApiServer(service, token=TOKEN, port=0, **server_options)
         async with anyio.create_task_group() as tg:
             await tg.start(server.serve)

@@ -381,7 +381,19 @@ class Api:
 
     async def list_jobs(self, request: Request) -> Response:
         """``GET /api/jobs``: every job, or those in ``?state=``; a page of them with ``?limit=``
-        and ``?offset=`` (newest first)."""
+        and ``?offset=`` (newest first). Each answer carries the change log's ``cursor``; with
+        ``?since=<cursor>`` only the jobs changed after it and the ids removed (every job, with
+        ``"full": true``, when the cursor is not known: too old, or of an earlier run)."""
+        since = _query_count(request, "since")
+        if since is not None:
+            mixed = [n for n in ("state", "offset", "limit") if n in request.query_params]
+            if mixed:  # (a page of what changed has no meaning: a client keeps the whole list)
+                raise ApiError(400, f"since cannot be combined with {', '.join(mixed)}", "since")
+            changes = self.service.changes(since)
+            removed = _dumps(changes.removed)
+            return Response(b'{"jobs":%b,"removed":%b,"cursor":%d,"full":%b}'
+                            % (self._jobs_array(changes.jobs), removed, changes.cursor,
+                               b"true" if changes.full else b"false"), media_type="application/json")
         raw = request.query_params.get("state")
         state: JobState | None = None
         if raw is not None:
@@ -392,7 +404,10 @@ class Api:
                 raise ApiError(400, f"unknown state {raw!r} (one of {names})", "state") from exc
         offset = _query_count(request, "offset") or 0
         limit = _query_count(request, "limit")
-        return self._jobs_response(self.service.list(state, offset=offset, limit=limit))
+        cursor = self.service.change_cursor()  # (taken before the list: a change after it is after it)
+        jobs = self.service.list(state, offset=offset, limit=limit)
+        return Response(b'{"jobs":%b,"cursor":%d}' % (self._jobs_array(jobs), cursor),
+                        media_type="application/json")
 
     async def active_jobs(self, request: Request) -> Response:
         """``GET /api/jobs/active``: the jobs that are not finished."""

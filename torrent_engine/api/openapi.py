@@ -207,6 +207,16 @@ SCHEMAS: dict[str, Schema] = {
                 description="A job (the detail fields only in a single job's answers)"),
     "JobDetail": {"allOf": [_ref("Job"), {"required": sorted(_JOB_DETAIL)}]},
     "JobList": _obj({"jobs": {"type": "array", "items": _ref("Job")}}, ["jobs"]),
+    "JobPage": _obj({
+        "jobs": {"type": "array", "items": _ref("Job"),
+                 "description": "the jobs (with since: those changed after it), newest first"},
+        "cursor": {"type": "integer", "minimum": 0,
+                   "description": "the change log's cursor of this answer: ask ?since= it next time"},
+        "removed": {"type": "array", "items": STRING,
+                    "description": "with since: the ids of the jobs removed after it"},
+        "full": {"type": "boolean", "description": "with since: true when the cursor was not known (too "
+                 "old, or of an earlier run) and jobs is every job: drop any other job held"}},
+        ["jobs", "cursor"]),
     "JobOptions": _obj({
         "save_path": STRING, "files": _null({"type": "array", "items": COUNT}),
         "sequential": BOOL, "paused": BOOL, "peers": {"type": "array", "items": STRING},
@@ -521,7 +531,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
     ("GET", "/api/stats/history"): _op("The last hour of rates and peers, a sample every 10 s (oldest first)",
                                        "StatsHistory", tag="service"),
-    ("GET", "/api/jobs"): _op("Every job, or those in one state", "JobList", tag="jobs", query=[
+    ("GET", "/api/jobs"): _op("Every job, or those in one state; or those changed since a cursor",
+                              "JobPage", tag="jobs", query=[
+        _query("since", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+               "only the jobs changed after this cursor (an earlier answer's), and the ids removed; "
+               "not with state, limit or offset"),
         _query("state", _ref("JobState"), "only the jobs in this state"),
         _query("limit", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
                "at most this many jobs (newest first; default: all)"),

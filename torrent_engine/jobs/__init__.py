@@ -10,9 +10,11 @@ from .intake.addoptions import AddOptions
 from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
+    ClientChanges,
     InvalidJobRequest,
     Job,
     JobAdded,
+    JobChanges,
     JobConflict,
     JobError,
     JobFeatures,
@@ -43,10 +45,12 @@ from .tuning.settings import ServiceSettings, ShareLimitAction
 __all__ = [
     "CLIENT_SESSION_ENDED",
     "Category",
+    "ClientChanges",
     "FINISHED_STATES",
     "InvalidJobRequest",
     "Job",
     "JobAdded",
+    "JobChanges",
     "JobConflict",
     "JobError",
     "JobFeatures",

@@ -16,9 +16,20 @@ import anyio.abc
 from ..errors import TorrentEngineError
 from ..session import Session
 from ..session.state_table import State
+from .changelog import Changes
 from .intake.validate import check_age, check_limit, check_priorities
 from .lifecycle import JobLifecycle, session_setup
-from .model import FINISHED_STATES, Job, JobConflict, JobNotFound, JobRemoved, JobState, StateNotSaved
+from .model import (
+    FINISHED_STATES,
+    ClientChanges,
+    Job,
+    JobChanges,
+    JobConflict,
+    JobNotFound,
+    JobRemoved,
+    JobState,
+    StateNotSaved,
+)
 from .organising.organise import Organiser
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .store import JobRecord
@@ -207,6 +218,7 @@ class JobControl:
                 await self.run.save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
                 rec.options, rec.file_priorities, rec.updated_at = before
+                self.run.marks.mark(rec)  # (a list may have shown the change while it was written)
                 if session is not None:
                     if before[1] is not None and file_priorities is not None:
                         session.set_file_priorities(before[1])
@@ -272,6 +284,7 @@ class JobControl:
             await self.organiser.keep_numbers()
         for rec in gone:
             self.run.jobs.remove(rec.id)
+            self.run.marks.removed(rec)
             self.run.finished_jobs.pop(rec.id, None)
             self.run.decorated.pop(rec.id, None)
             self.run.locks.pop(rec.id, None)
@@ -297,6 +310,57 @@ class JobControl:
         out.extend(self.run.listed(rec) for rec in failed.values())
         return out
 
+    def _client_recs(self, info_hash: str) -> list[JobRecord]:
+        """What ``client_jobs`` lists of the torrent ``info_hash``, from its own jobs alone: its
+        unfinished job, else its newest failed one (a job of another torrent changes nothing of it)."""
+        recs = self.run.jobs.of_torrent(info_hash)
+        out = [r for r in recs if r.state not in FINISHED_STATES]
+        if self.run.jobs.active_id(info_hash) is None:
+            out.extend([r for r in recs if r.state is JobState.FAILED][:1])
+        return out
+
+    def changes(self, cursor: int | None) -> JobChanges:
+        """Every job (``list``'s) changed after ``cursor``, and those removed; every job (``full``)
+        when the log cannot tell what changed after it, or ``cursor`` is None."""
+        self.run.marks.settle()
+        log = self.run.marks.log
+        told = log.since(cursor) if cursor is not None else None
+        if told is None:
+            recs = self.run.jobs.newest_first()
+            return JobChanges(log.cursor, True, [self.run.listed(r) for r in recs], [])
+        recs = self.run.jobs.newest_of(r for r in map(self.run.jobs.get, told.changed) if r is not None)
+        return JobChanges(told.cursor, False, [self.run.listed(r) for r in recs],
+                          [r.job_id for r in told.removed if r.job_id not in self.run.jobs])
+
+    def client_changes(self, cursor: int | None = None, *, within: float | None = None) -> ClientChanges:
+        """What ``client_jobs`` lists changed after ``cursor``, or within the last ``within``
+        seconds: the torrents of the jobs changed, each as listed now, and the numbers of their
+        jobs not listed (and of those removed). ``full`` when the cursor is unknown."""
+        self.run.marks.settle()
+        log = self.run.marks.log
+        told: Changes | None
+        if within is not None:
+            told = log.within(self.run.clock() - within)
+        else:
+            told = log.since(cursor) if cursor is not None else None
+        if told is None:
+            return ClientChanges(log.cursor, True, {}, [])
+        hashes: dict[str, None] = {}
+        for job_id in told.changed:
+            rec = self.run.jobs.get(job_id)
+            if rec is not None:
+                hashes[rec.info_hash] = None
+        for gone in told.removed:  # (its torrent may list another job now, or none)
+            hashes[gone.info_hash] = None
+        torrents: dict[str, list[Job]] = {}
+        removed: list[int] = [r.number for r in told.removed if r.number]
+        for info_hash in hashes:
+            listed = self._client_recs(info_hash)
+            torrents[info_hash] = [self.run.listed(r) for r in listed]
+            removed.extend(r.number for r in self.run.jobs.of_torrent(info_hash)
+                           if r.number and r not in listed)
+        return ClientChanges(told.cursor, False, torrents, removed)
+
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
         made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
@@ -313,6 +377,7 @@ class JobControl:
                 return
             await self.organiser.keep_numbers()
             self.run.jobs.remove(rec.id)
+            self.run.marks.removed(rec)
             self.run.finished_jobs.pop(rec.id, None)
             self.run.decorated.pop(rec.id, None)
             self.run.writer.forget(rec.id)

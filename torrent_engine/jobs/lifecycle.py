@@ -33,6 +33,7 @@ from .disk.paths import confine, delete_job_files
 from .intake.autorun import ProgramEvent
 from .intake.checks import PendingChecks
 from .intake.claims import PathClaims, claimed_paths
+from .marks import ViewMarks
 from .model import (
     FINISHED_STATES,
     Job,
@@ -142,6 +143,10 @@ class JobLifecycle:
         # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
         # its turn to look at its files (queued), as they were while they slept
         self.waking: set[str] = set()
+        # which jobs changed, and when (changelog.py, marked as marks.py says): the lists'
+        # answers to a cursor or a time (the start's end: every cursor a full answer, set_ready)
+        self.marks = ViewMarks(self, self.events, clock, LISTED_SEEDING_TIME_STEP)
+        self.queue.ranks_moved = self.marks.ranks_moved
 
     @property
     def settings(self) -> ServiceSettings:
@@ -173,6 +178,7 @@ class JobLifecycle:
     def set_ready(self, ready: bool) -> None:
         """The service has started (its jobs restored), or stops: the changes waiting go on."""
         self.ready = ready
+        self.marks.log.reset()  # (a job that runs showed checking while the service started)
         if ready:
             self.start_wait.started()
 
@@ -263,6 +269,7 @@ class JobLifecycle:
                     if not self.running:  # (the service stops: its dormant seeds gave the listener back)
                         return
                     await self.seeds.add(rec, announced)
+                    self.marks.mark(rec)  # (shown from its record from now on)
                     log.info("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
                     if self.writer.changed(rec, self.clock()):
                         await self.save(rec)
@@ -410,6 +417,8 @@ class JobLifecycle:
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
         self.decorated[rec.id] = (job, key, shown)
+        if rec.state is JobState.SEEDING:  # (its listed seeding time moves on: marks.py)
+            self.marks.shown_seeding(rec)
         return shown
 
     def publish_updated(self, rec: JobRecord) -> None:
@@ -572,6 +581,7 @@ class JobLifecycle:
         if session is None:
             return
         st = session.status()
+        before = (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name)
         rec.downloaded = st.downloaded
         rec.uploaded = st.uploaded
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
@@ -581,12 +591,15 @@ class JobLifecycle:
             if knows_pieces(session, st):
                 rec.done_size = st.have_bytes
             rec.name = st.name
+        if (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name) != before:
+            self.marks.mark(rec)
 
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes;
         ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
         self.sleepers.fold(rec)
         self.sleepers.unview(rec)
+        self.marks.mark(rec)  # (written: something of it changed, before or after, in the same step)
         if content is None and rec.options.paused:
             self.refresh_files(rec)
         await self.writer.save(rec, content, strict=strict)

@@ -372,6 +372,32 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class JobChanges:
+    """The jobs changed after a cursor (``JobService.changes``): each as a list shows it now,
+    newest first, and the ids of those removed; ``cursor`` names this answer (the next one asks
+    for what changed after it). ``full``: the cursor was unknown (too old, of another run): the
+    answer has every job, and the asker drops whatever it holds that is not among them."""
+
+    cursor: int
+    full: bool
+    jobs: list[Job]
+    removed: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientChanges:
+    """What a download client lists of each torrent changed after a cursor or within a time
+    (``JobService.client_changes``): by info-hash, the jobs it lists of it now (none: it is
+    gone for such a client), and the numbers of jobs it may have listed that it lists no more.
+    ``full``: the cursor was unknown, nothing else is said: the caller answers with every job."""
+
+    cursor: int
+    full: bool
+    torrents: dict[str, list[Job]]
+    removed_numbers: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """A client's session with the service: its jobs live only while the lease does."""
 

@@ -84,6 +84,7 @@ class EngineNews:
             self.run.tracker_news.setdefault(rec.id, {})[heard.url] = heard
             self.run.live_views.pop(rec.id, None)
             self.run.sleepers.unview(rec)
+            self.run.marks.mark(rec)
 
     def _woken(self, event: Event) -> JobRecord | None:
         """The job ``event`` is news of, woken for the timers; None when there is none or it is
@@ -94,6 +95,7 @@ class EngineNews:
         if rec is None:
             return None
         self.run.sleepers.wake(rec)
+        self.run.marks.mark(rec)  # (its session moved: what its views show may have, busy or not)
         return None if rec.id in self.run.busy else rec
 
     def _on_news(self, event: Event) -> None:
@@ -127,6 +129,7 @@ class EngineNews:
         rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
         if self.run.running and rec is not None and rec.id in self.run.busy and rec.id in self.run.starting:
             self.run.sleepers.wake(rec)
+            self.run.marks.mark(rec)
             self._on_metadata(rec)
             return
         rec = self._woken(event)

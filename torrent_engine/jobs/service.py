@@ -40,8 +40,10 @@ from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
+    ClientChanges,
     InvalidJobRequest,
     Job,
+    JobChanges,
     JobError,
     JobFeatures,
     JobState,
@@ -453,6 +455,24 @@ class JobService:
     async def clear_history(self, *, older_than: float | None = None) -> int:
         """Forget finished jobs (those finished at least ``older_than`` seconds ago, when given)."""
         return await self._control.clear_history(older_than=older_than)
+
+    def change_cursor(self) -> int:
+        """The change log's cursor now: a list made at once after it shows every change up to it,
+        and ``changes`` tells what changed after it."""
+        self._run.marks.settle()
+        return self._run.marks.log.cursor
+
+    def changes(self, cursor: int | None) -> JobChanges:
+        """The jobs (as ``list`` shows them, newest first) changed after ``cursor``, and the ids of
+        those removed; every job (``full``) when the change log cannot tell (a cursor of another
+        run, or older than the removals it keeps) or ``cursor`` is None. It costs the jobs
+        changed, not the jobs held."""
+        return self._control.changes(cursor)
+
+    def client_changes(self, cursor: int | None = None, *, within: float | None = None) -> ClientChanges:
+        """What ``client_jobs`` lists that changed after ``cursor`` (or in the last ``within``
+        seconds), by torrent; ``full`` (nothing else said) when the cursor is unknown."""
+        return self._control.client_changes(cursor, within=within)
 
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent

@@ -41,8 +41,12 @@ class JobTable:
         self._unfinished_counts: dict[JobState, int] = dict.fromkeys(JobState, 0)
         self._unfinished_bytes = [0, 0]  # downloaded, uploaded
         self._counted: dict[str, tuple[JobState, int, int]] = {}
+        # info-hash -> the ids of its jobs (active and history): what a client lists of one
+        # torrent is worked out from these alone (``of_torrent``)
+        self._of_torrent: dict[str, dict[str, None]] = {}
         for rec in ordered:
             self._count(rec, 1, loading=True)
+            self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
         self._by_age.sort()  # (once: an insort per record of a long history is quadratic)
 
     def __contains__(self, job_id: object) -> bool:
@@ -162,11 +166,13 @@ class JobTable:
         self._order[rec.id] = self._seq
         self._count(rec, 1)
         self._by_hash[rec.info_hash] = rec.id
+        self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
 
     def discard(self, rec: JobRecord) -> None:
         """Forget a job whose start failed (as if it had never been added)."""
         if self._records.pop(rec.id, None) is not None:
             self._count(rec, -1)
+            self._unindex(rec)
         self._newest = None
         self._order.pop(rec.id, None)
         self.unbind(rec)
@@ -198,6 +204,23 @@ class JobTable:
 
     def remove(self, job_id: str) -> None:
         """Forget a finished job."""
-        self._count(self._records.pop(job_id), -1)
+        rec = self._records.pop(job_id)
+        self._count(rec, -1)
+        self._unindex(rec)
         self._newest = None
         self._order.pop(job_id, None)
+
+    def _unindex(self, rec: JobRecord) -> None:
+        ids = self._of_torrent.get(rec.info_hash)
+        if ids is not None:
+            ids.pop(rec.id, None)
+            if not ids:
+                del self._of_torrent[rec.info_hash]
+
+    def of_torrent(self, info_hash: str) -> list[JobRecord]:
+        """The jobs of the torrent ``info_hash`` (active and history), newest first."""
+        return self.newest_of(self._records[i] for i in self._of_torrent.get(info_hash, {}))
+
+    def newest_of(self, recs: Iterable[JobRecord]) -> list[JobRecord]:
+        """``recs`` (of this table), newest first as ``newest_first`` orders them."""
+        return sorted(recs, key=lambda r: (r.created_at, self._order[r.id]), reverse=True)

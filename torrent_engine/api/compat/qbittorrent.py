@@ -84,7 +84,7 @@ from .qbittorrent_records import (
     torrent_record,
     tracker_rows,
 )
-from .qbittorrent_sync import MainData, MainDataSync, server_state
+from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
 
 log = logging.getLogger(__name__)
 
@@ -501,10 +501,28 @@ class QbittorrentApi:
         the records' kept JSON."""
         rid = _int(form.get("rid"), "rid", 0)
         categories = {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
-        records = {str(k.record["hash"]): k for k in self._records()}
-        now: MainData = {"torrents": {h: k.record for h, k in records.items()}, "categories": categories,
+        settings = self.service.get_settings()
+        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        before = self._sync.shown(rid)
+        changes = self.service.client_changes(before.cursor) if before is not None else None
+        if before is None or changes is None or changes.full or before.limits != limits:
+            cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
+            records = {str(k.record["hash"]): k for k in self._records()}
+            torrents = {h: k.record for h, k in records.items()}
+            changed: list[str] | None = None
+        else:  # (the torrents changed since answer rid, from the change log: not every torrent)
+            cursor, records = changes.cursor, {}
+            torrents = dict(before.data["torrents"])
+            for h, listed in changes.torrents.items():
+                if listed:  # (as a dict of every listed job by hash keeps: the last listed)
+                    job = listed[-1]
+                    torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings)).record
+                else:
+                    torrents.pop(h, None)
+            changed = list(changes.torrents)
+        now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.service.tags(), "server_state": server_state(self.service)}
-        return self._sync.answer(rid, records, now)
+        return self._sync.answer(rid, records, Shown(now, cursor, limits), changed)
 
     async def torrent_peers(self, form: Form, request: Request) -> dict[str, JSON]:
         """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,

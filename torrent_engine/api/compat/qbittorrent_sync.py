@@ -4,6 +4,8 @@ changed since the one a client names (all of it, ``full_update``, when that one 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypedDict
 
 from starlette.responses import Response
@@ -46,37 +48,59 @@ def server_state(service: JobService) -> QbtRecord:
             "write_cache_overload": "0"}
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What one answer showed, the job service's change cursor it was made at, and the share
+    settings its records were made with (records read them: another value remakes them all)."""
+
+    data: MainData
+    cursor: int
+    limits: tuple[object, ...]
+
+
 class MainDataSync:
     """The answers' ``rid`` (one count for ``sync/maindata`` and ``sync/torrentPeers``) and the
     last ``MAX_SYNC_SNAPSHOTS`` states shown."""
 
     def __init__(self) -> None:
         self.rid = 0
-        self._shown: dict[int, MainData] = {}
+        self._shown: dict[int, Shown] = {}
 
     def next_rid(self) -> int:
         """The next answer's ``rid``."""
         self.rid += 1
         return self.rid
 
-    def answer(self, rid: int, records: dict[str, Kept[QbtRecord]],
-               now: MainData) -> dict[str, JSON] | Response:
+    def shown(self, rid: int) -> Shown | None:
+        """What answer ``rid`` showed, while it is kept (0: none, a client's first ask)."""
+        return self._shown.get(rid) if rid else None
+
+    def answer(self, rid: int, records: dict[str, Kept[QbtRecord]], now: Shown,
+               changed: Iterable[str] | None = None) -> dict[str, JSON] | Response:
         """The answer to ``sync/maindata?rid=rid`` showing ``now`` (whose torrents are
         ``records``'): a record still the same object (its job's snapshot unchanged) is passed
-        over without a look at its fields, and a full answer joins the records' kept JSON."""
+        over without a look at its fields, and a full answer joins the records' kept JSON.
+        ``changed``: the only torrents that may differ from answer ``rid``'s (from the job
+        service's change log; None: any may)."""
+        before = self.shown(rid)
         self._shown[self.next_rid()] = now
         while len(self._shown) > MAX_SYNC_SNAPSHOTS:
             del self._shown[next(iter(self._shown))]
-        before = self._shown.get(rid) if rid else None
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
-            rest = encode({k: v for k, v in now.items() if k != "torrents"})
+            rest = encode({k: v for k, v in now.data.items() if k != "torrents"})
             torrents_json = b",".join(encode(h) + b":" + k.json() for h, k in records.items())
             return Response(b'{"rid":%d,"full_update":true,"torrents":{%b},%b'
                             % (self.rid, torrents_json, rest[1:]), media_type="application/json")
+        return self._delta(before.data, now.data, changed)
+
+    def _delta(self, before: MainData, now: MainData, changed: Iterable[str] | None) -> dict[str, JSON]:
         out: dict[str, JSON] = {"rid": self.rid}
         torrents: dict[str, QbtRecord] = {}
         shown = before["torrents"]
-        for h, rec in now["torrents"].items():
+        current = now["torrents"]
+        looked = current if changed is None else [h for h in changed if h in current]
+        for h in looked:
+            rec = current[h]
             old = shown.get(h)
             if old is rec:
                 continue
@@ -85,7 +109,11 @@ class MainDataSync:
                 torrents[h] = delta
         if torrents:
             out["torrents"] = torrents
-        removed = [h for h in before["torrents"] if h not in now["torrents"]]
+        if changed is None:
+            removed = [h for h in shown if h not in current]
+        else:  # (in the order the earlier answer showed them, as a walk of it would give)
+            dropped = {h for h in changed if h in shown and h not in current}
+            removed = [h for h in shown if h in dropped] if dropped else []
         if removed:
             out["torrents_removed"] = removed
         cats = {n: c for n, c in now["categories"].items() if before["categories"].get(n) != c}

@@ -17,7 +17,6 @@ import hmac
 import logging
 import secrets
 import shutil
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
@@ -170,13 +169,12 @@ class TransmissionRpc:
     """The ``/transmission/rpc`` route over one service."""
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
-                 max_torrent_size: int, clock: Callable[[], float] = time.time) -> None:
+                 max_torrent_size: int) -> None:
         self.service = service
         self.token = token.encode()
         self.username = username
         self.max_body = max_body
         self.max_torrent_size = max_torrent_size
-        self._clock = clock
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
         self._kept: dict[tuple[str, ...], KeptRecords[Record]] = {}  # torrent-get's rows, per field set
         methods: dict[str, Method] = {
@@ -275,15 +273,24 @@ class TransmissionRpc:
             body = encode(result)
         return Response(body, media_type="application/json", headers=session_header)
 
+    def _recently_active(self) -> tuple[list[Job], list[int]]:
+        """The listed jobs changed in the last ``RECENT`` seconds, and the numbers of those no
+        longer listed, from the service's change log (the jobs changed, not every job: a job
+        that transfers is marked as its numbers move, so one with a rate is among them)."""
+        changes = self.service.client_changes(within=RECENT)
+        jobs = [job for listed in changes.torrents.values() for job in listed]
+        return jobs, sorted(set(changes.removed_numbers))
+
     def _jobs(self, arguments: JSONObject) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
-        active = self.service.client_jobs()
         ids = arguments.get("ids")
+        if ids == "recently-active":
+            return self._recently_active()[0]
+        active = self.service.client_jobs()
         if ids is None:
             return active
         if ids == "recently-active":
-            now = self._clock()
-            return [j for j in active if now - j.updated_at <= RECENT or j.download_rate or j.upload_rate]
+            return self._recently_active()[0]
         if isinstance(ids, (int, str)):
             ids = [ids]
         if not isinstance(ids, list):
@@ -523,7 +530,13 @@ class TransmissionRpc:
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             raise RpcError("torrent-get needs \"fields\": a list of field names")
         wanted = tuple(dict.fromkeys(f for f in fields if isinstance(f, str)))
-        jobs = sorted(self._jobs(arguments), key=lambda j: j.number)
+        recent = arguments.get("ids") == "recently-active"
+        removed: list[int] = []
+        if recent:  # (and the numbers of those removed lately: one look at the change log)
+            listed, removed = self._recently_active()
+        else:
+            listed = self._jobs(arguments)
+        jobs = sorted(listed, key=lambda j: j.number)
         kept = self._rows(jobs, wanted, every=arguments.get("ids") is None)
         out: dict[str, JSON | KeptRows[Record]]
         if arguments.get("format") == "table":
@@ -532,10 +545,8 @@ class TransmissionRpc:
             out = {"torrents": [names, *[[row[n] for n in names] for row in rows]]}
         else:
             out = {"torrents": kept}
-        if arguments.get("ids") == "recently-active":  # (and the ids of those removed lately)
-            now = self._clock()
-            out["removed"] = [j.number for j in self.service.history()
-                              if j.state is not JobState.FAILED and now - (j.completed_at or 0) <= RECENT]
+        if recent:
+            out["removed"] = list(removed)
         return out
 
     async def torrent_add(self, arguments: JSONObject) -> Answer:

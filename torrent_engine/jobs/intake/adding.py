@@ -307,6 +307,7 @@ class JobAdder:
             rec.queue_position = self.run.queue.next_position()
             self.run.jobs.add(rec)
             self.run.queue.ranked_last(rec, order_before)
+        self.run.marks.mark(rec)  # (listed from now on, before its job.added)
         self.run.busy.add(rec.id)  # its session's first events wait for job.added (then _sync catches up)
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         dormant = False  # (a seed added in seed mode: no session until a peer asks for it)
@@ -324,6 +325,7 @@ class JobAdder:
                 self.run.queue.held.discard(rec.id)
                 self.run.claims.release(rec.id)
                 self.run.jobs.discard(rec)
+                self.run.marks.removed(rec)  # (a list may have shown it meanwhile)
                 if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
                     raise not_saved(exc, self.run.state_dir) from exc
                 if isinstance(exc, (TorrentEngineError, OSError)):
@@ -343,6 +345,7 @@ class JobAdder:
                 await anyio.to_thread.run_sync(self.run.remove_files, rec)
                 self.run.claims.release(rec.id)
                 self.run.jobs.discard(rec)
+                self.run.marks.removed(rec)
                 self.run.writer.forget(rec.id)
             raise
         finally:

@@ -75,6 +75,8 @@ class JobQueue:
         self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_position = 0  # the highest queue position given
+        # told the jobs whose shown position moved (the job service's change log marks them)
+        self.ranks_moved: Callable[[Iterable[str]], None] = lambda ids: None
 
     def judges(self, rec: JobRecord) -> bool:
         """Whether the queue says when ``rec`` runs (queueing on, not force-started)."""
@@ -171,7 +173,9 @@ class JobQueue:
         table = self._table()
         self._ranked = (table.order_version, self.completions)
         waiting = [r for r in table.in_queue_order() if waits(r)]
-        self._ranks = {r.id: n for n, r in enumerate(waiting, 1)}
+        old, self._ranks = self._ranks, {r.id: n for n, r in enumerate(waiting, 1)}
+        new = self._ranks
+        self.ranks_moved([*(i for i, n in new.items() if old.get(i) != n), *(i for i in old if i not in new)])
 
     def ranked_last(self, rec: JobRecord, order_before: int) -> None:
         """``rec`` joined the table last in the queue: its rank follows the others' (no new
@@ -192,10 +196,13 @@ class JobQueue:
         if current and not waits(rec):
             rank = self._ranks.pop(rec.id, None)
             if rank is not None:
+                moved = [rec.id]
                 for job_id in reversed(self._ranks):  # (in rank order: those after it)
                     if self._ranks[job_id] < rank:
                         break
                     self._ranks[job_id] -= 1
+                    moved.append(job_id)
+                self.ranks_moved(moved)
             self._ranked = (version, self.completions)
 
 

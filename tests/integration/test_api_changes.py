@@ -1,0 +1,221 @@
+"""Answers from the job service's change log, through the HTTP app: ``/api/jobs?since=``,
+Transmission's ``recently-active`` and qBittorrent's ``sync/maindata`` with a known ``rid``. A
+job whose view changed is in the answer (one test per kind of change); one that did not is not:
+a missed mark would leave a client showing stale data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.api_helpers import TOKEN, Api, running_api
+from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.events import StatsUpdate
+from torrent_engine.jobs import JobState
+
+pytestmark = pytest.mark.anyio
+
+
+def torrent(name: str) -> bytes:
+    return make_torrent([((f"{name}.bin",), payload(40000, len(name)))], 16384, name=name).to_bytes()
+
+
+async def since(api: Api, cursor: int) -> dict[str, Any]:
+    r = await api.client.get("/api/jobs", params={"since": cursor})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def cursor_now(api: Api) -> int:
+    r = await api.client.get("/api/jobs")
+    cursor: int = r.json()["cursor"]
+    return cursor
+
+
+async def test_since_answers_the_jobs_changed_after_the_cursor_and_none_other(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        a, _ = await api.service.add(torrent("alpha"), paused=True)
+        b, _ = await api.service.add(torrent("bravo"), paused=True)
+        first = await api.client.get("/api/jobs")
+        assert {j["id"] for j in first.json()["jobs"]} == {a.id, b.id}
+        cursor = first.json()["cursor"]
+        quiet = await since(api, cursor)
+        assert quiet == {"jobs": [], "removed": [], "cursor": quiet["cursor"], "full": False}
+
+        # a record edit: rename
+        await api.service.set_features([a.id], rename="renamed")
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [a.id] and told["jobs"][0]["name"] == "renamed"
+        assert told["full"] is False and told["removed"] == []
+        cursor = told["cursor"]
+        # tags and a category
+        await api.service.add_tags([b.id], ["tv"])
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [b.id]
+        await api.service.create_category("films")
+        cursor = told["cursor"]
+        await api.service.set_features([a.id], category="films")
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [a.id]
+        # a state change
+        cursor = told["cursor"]
+        await api.service.resume(b.id)
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [b.id] and told["jobs"][0]["state"] != "paused"
+        # an add
+        cursor = told["cursor"]
+        c, _ = await api.service.add(torrent("charlie"), paused=True)
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [c.id]
+        # an end, then a removal
+        cursor = told["cursor"]
+        await api.service.cancel(c.id)
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [c.id] and told["jobs"][0]["state"] == "cancelled"
+        cursor = told["cursor"]
+        await api.service.forget(c.id)
+        told = await since(api, cursor)
+        assert told["jobs"] == [] and told["removed"] == [c.id]
+
+
+async def test_progress_of_a_downloading_job_marks_it(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        a, _ = await api.service.add(torrent("alpha"))
+        await api.service.add(torrent("bravo"), paused=True)
+        for _ in range(200):  # (its session's first news: downloading, with no peer on loopback)
+            if api.service.get(a.id).state is JobState.DOWNLOADING:
+                break
+            await _sleep()
+        cursor = await cursor_now(api)
+        assert (await since(api, cursor))["jobs"] == []
+        # what a session's tick publishes when its numbers move (the one way a job's progress is told)
+        api.service.manager.events.publish(StatsUpdate(
+            info_hash=a.info_hash, state="downloading", downloaded=16384, uploaded=0, download_rate=1000.0,
+            upload_rate=0.0, peers=1, progress=0.4, eta=10.0))
+        await _sleep()
+        told = await since(api, cursor)
+        assert [j["id"] for j in told["jobs"]] == [a.id]
+
+
+async def test_since_refuses_what_is_not_a_cursor_and_answers_an_unknown_one_in_full(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        a, _ = await api.service.add(torrent("alpha"), paused=True)
+        for bad in ("x", "-1", "1.5", ""):
+            r = await api.client.get("/api/jobs", params={"since": bad})
+            assert r.status_code == 400 and r.json()["field"] == "since", (bad, r.text)
+        r = await api.client.get("/api/jobs", params={"since": 1, "state": "paused"})
+        assert r.status_code == 400 and r.json()["field"] == "since"
+        told = await since(api, 1)  # (below this run's first change number: from an earlier run)
+        assert told["full"] is True and [j["id"] for j in told["jobs"]] == [a.id]
+        told = await since(api, told["cursor"] + 10)  # (ahead: not one this run gave)
+        assert told["full"] is True
+
+
+async def _sleep() -> None:
+    import anyio
+    await anyio.sleep(0.02)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def rpc(c: httpx.AsyncClient, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    r = await c.post("/transmission/rpc", json={"method": method, "arguments": arguments}, auth=("u", TOKEN))
+    if r.status_code == 409:
+        c.headers["X-Transmission-Session-Id"] = r.headers["x-transmission-session-id"]
+        r = await c.post("/transmission/rpc", json={"method": method, "arguments": arguments},
+                         auth=("u", TOKEN))
+    body: dict[str, Any] = r.json()
+    assert body["result"] == "success", body
+    return body["arguments"]  # type: ignore[no-any-return]
+
+
+async def test_recently_active_is_the_jobs_changed_in_the_last_minute(tmp_path: Path) -> None:
+    clock = Clock()
+    async with running_api(tmp_path, clock=clock) as api, httpx.AsyncClient(base_url=api.url) as c:
+        a, _ = await api.service.add(torrent("alpha"), paused=True)
+        b, _ = await api.service.add(torrent("bravo"), paused=True)
+        d, _ = await api.service.add(torrent("delta"), paused=True)
+        got = await rpc(c, "torrent-get", {"fields": ["id", "name"], "ids": "recently-active"})
+        assert {t["id"] for t in got["torrents"]} == {a.number, b.number, d.number}
+        clock.now += 120  # (a minute later than RECENT: none of them changed since)
+        got = await rpc(c, "torrent-get", {"fields": ["id", "name"], "ids": "recently-active"})
+        assert got == {"torrents": [], "removed": []}
+        await rpc(c, "torrent-set", {"ids": [a.number], "labels": ["tv"]})
+        got = await rpc(c, "torrent-get", {"fields": ["id", "labels"], "ids": "recently-active"})
+        assert got == {"torrents": [{"id": a.number, "labels": ["tv"]}], "removed": []}  # not b nor d
+        clock.now += 120
+        await api.service.cancel(b.id)
+        got = await rpc(c, "torrent-get", {"fields": ["id", "queuePosition"], "ids": "recently-active"})
+        assert got["removed"] == [b.number]  # (cancelled: gone for a download client)
+        # (d's queue position moved up: a change of its view; a's did not)
+        assert got["torrents"] == [{"id": d.number, "queuePosition": 1}]
+        clock.now += 120
+        await api.service.forget(b.id)
+        got = await rpc(c, "torrent-get", {"fields": ["id"], "ids": "recently-active"})
+        assert got == {"torrents": [], "removed": [b.number]}
+
+
+async def test_maindata_with_a_known_rid_shows_what_changed_and_only_that(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        a, _ = await api.service.add(torrent("alpha"), paused=True)
+        b, _ = await api.service.add(torrent("bravo"), paused=True)
+        q = httpx.AsyncClient(base_url=api.url)
+        async with q:
+            r = await q.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
+            assert r.status_code == 200
+            full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
+            assert full["full_update"] is True and set(full["torrents"]) == {a.info_hash, b.info_hash}
+            rid = full["rid"]
+            await api.service.set_features([a.id], rename="renamed")
+            await api.service.add_tags([a.id], ["tv"])
+            delta = (await q.get("/api/v2/sync/maindata", params={"rid": rid})).json()
+            assert "full_update" not in delta and set(delta["torrents"]) == {a.info_hash}  # not b
+            shown = delta["torrents"][a.info_hash]
+            assert shown["name"] == "renamed" and shown["tags"] == "tv" and "state" not in shown
+            await api.service.cancel(b.id)
+            after = (await q.get("/api/v2/sync/maindata", params={"rid": delta["rid"]})).json()
+            assert after.get("torrents_removed") == [b.info_hash] and "torrents" not in after
+            # (an older rid still kept: the changes since it, the same as a walk of every torrent)
+            again = (await q.get("/api/v2/sync/maindata", params={"rid": rid})).json()
+            assert again["torrents"] == delta["torrents"]
+            assert again["torrents_removed"] == [b.info_hash]
+
+
+
+
+async def test_a_seed_whose_listed_seeding_time_moved_a_minute_is_marked(tmp_path: Path) -> None:
+    """(No event says a seed's seeding time moved: the list shows it to the minute, and a
+    cursor's answer has the seed once it moved a minute, not before.)"""
+    from tests.integration.helpers import loopback_config
+    from tests.integration.test_jobs_dormant_seeds import seeds_in
+    from torrent_engine.jobs import JobService
+
+    clock = Clock()
+    seed = seeds_in(tmp_path, 1)[0]
+    async with JobService(loopback_config(), download_root=tmp_path / "dl", state_dir=tmp_path / "state",
+                          clock=clock) as jobs:
+        job, _ = await jobs.add(seed.to_bytes(), seed_mode=True)
+        for _ in range(200):
+            if jobs.get(job.id).state is JobState.SEEDING:
+                break
+            await _sleep()
+        await jobs.enforce()
+        cursor = jobs.changes(None).cursor  # (every job listed: its view made now)
+        clock.now += 30
+        await jobs.enforce()
+        told = jobs.changes(cursor)
+        assert told.jobs == [] and not told.full  # (30 s more: the list shows the same minute)
+        clock.now += 40
+        await jobs.enforce()
+        told = jobs.changes(cursor)
+        assert [j.id for j in told.jobs] == [job.id] and told.jobs[0].seeding_time >= 70

@@ -1,0 +1,103 @@
+"""Where the job service marks its change log (changelog.py): the job events, a queue position
+moved, a seed's listed seeding time passing a minute. The other marks are made where the change
+is (``JobLifecycle.mark``: a record written, counters copied, news of a job's session).
+
+A mark later than the change is harmless (the next answer has it); one missing is a stale
+client, so every change of what a job's view shows is followed by one. What is worked out only
+when read (queue positions, seeding time shown to the minute) is marked by ``settle``, which
+every answer read from the log takes first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from ..events import ALL, Event, EventBus
+from .changelog import ChangeLog
+from .model import Job, JobRemoved, JobState
+from .store import JobRecord
+
+if TYPE_CHECKING:
+    from .lifecycle import JobLifecycle
+
+# seeding seconds after which a seed's listed view is looked at again when its seeding time was
+# still within a minute of the view's (``ViewMarks.settle``)
+SEEDING_RECHECK = 1.0
+
+
+class ViewMarks:
+    """The change log of ``run``'s jobs and what marks it (see the module's docstring)."""
+
+    def __init__(self, run: JobLifecycle, events: EventBus, clock: Callable[[], float],
+                 listed_step: float) -> None:
+        self.run = run
+        self.clock = clock
+        self.listed_step = listed_step  # a list shows a seed's seeding time to this many seconds
+        # numbers start at the boot time in microseconds: a cursor of an earlier run is below them
+        self.log = ChangeLog(start=time.time_ns() // 1000)
+        events.subscribe(ALL, self._on_job_event)
+        # (seeding clock at which a seed's listed seeding time may next move, job id); the entry
+        # of each job that counts (older ones are stale)
+        self._seeding_due: list[tuple[float, str]] = []
+        self._due_at: dict[str, float] = {}
+
+    def mark(self, rec: JobRecord) -> None:
+        """What ``rec``'s views show may have changed."""
+        self.log.mark(rec.id, self.clock())
+
+    def removed(self, rec: JobRecord) -> None:
+        """``rec`` left the table: its number and torrent are noted for the clients that listed it."""
+        self.log.remove(rec.id, self.clock(), number=rec.number or 0, info_hash=rec.info_hash)
+
+    def _on_job_event(self, event: Event) -> None:
+        """Every job event is a change of that job's views: added, state, progress, updated (its
+        removal is noted where it is removed, with its number: ``removed``)."""
+        if isinstance(event, JobRemoved):
+            return
+        job = getattr(event, "job", None)
+        if isinstance(job, Job) and job.id in self.run.jobs:
+            self.log.mark(job.id, self.clock())
+
+    def ranks_moved(self, job_ids: Iterable[str]) -> None:
+        """The queue positions shown of ``job_ids`` moved (one job's move shifts the others')."""
+        now = self.clock()
+        for job_id in job_ids:
+            if job_id in self.run.jobs:
+                self.log.mark(job_id, now)
+
+    def shown_seeding(self, rec: JobRecord) -> None:
+        """A view of the seed ``rec`` was made now: its listed seeding time moves on a minute later."""
+        self._follow(rec.id, self.run.sleepers.seeding_clock + self.listed_step)
+
+    def settle(self) -> None:
+        """Mark what is worked out only when read, before an answer reads the log: the queue's
+        positions (ranked again after its order changed: those that moved are marked) and the
+        seeds whose listed seeding time moved on since their view was made (no event says so:
+        it moves with the seeding clock)."""
+        run = self.run
+        run.queue.rank("")
+        clock = run.sleepers.seeding_clock
+        heap = self._seeding_due
+        while heap and heap[0][0] <= clock:
+            due, job_id = heapq.heappop(heap)
+            if self._due_at.get(job_id) != due:
+                continue  # (a newer view of it was made since: its own entry follows)
+            rec = run.jobs.get(job_id)
+            kept = run.decorated.get(job_id)
+            if rec is None or kept is None or rec.state is not JobState.SEEDING:
+                del self._due_at[job_id]  # (gone, or its state changed: marked then)
+                continue
+            run.sleepers.fold(rec)
+            moved = abs(kept[2].seeding_time - rec.seeding_time)
+            if moved > self.listed_step:  # (as ``JobLifecycle._decorate`` judges it)
+                del self._due_at[job_id]  # (its next view, made when it is listed, is followed)
+                self.mark(rec)
+            else:
+                self._follow(job_id, clock + max(self.listed_step - moved, SEEDING_RECHECK))
+
+    def _follow(self, job_id: str, due: float) -> None:
+        self._due_at[job_id] = due
+        heapq.heappush(self._seeding_due, (due, job_id))
