@@ -125,6 +125,8 @@ class QbittorrentApi:
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
             "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
             "torrents/export": self.export, "auth/logout": self.logout,
+            "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
+            "transfer/getSpeedLimits": self.speed_limits,
         }
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
@@ -147,7 +149,8 @@ class QbittorrentApi:
             "torrents/toggleSequentialDownload": self.toggle_sequential,
             "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
             "torrents/setAutoManagement": self.set_auto_management,
-            "torrents/setSuperSeeding": self.set_super_seeding,
+            "torrents/setSuperSeeding": self.set_super_seeding, "torrents/setTags": self.set_tags,
+            "transfer/setSpeedLimits": self.set_speed_limits,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
             "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
@@ -385,6 +388,29 @@ class QbittorrentApi:
         name = "alt_upload_limit" if alt else "upload_limit"
         await self.service.update_settings(**{name: _limit(form)})
 
+    async def speed_limits(self, form: Form, request: Request) -> dict[str, int]:
+        """``transfer/getSpeedLimits``: the global and the alternative limits (bytes per second,
+        0 = none), whichever is in force."""
+        s = self.service.get_settings()
+        return {"up_limit": s.upload_limit, "dl_limit": s.download_limit,
+                "alt_up_limit": s.alt_upload_limit, "alt_dl_limit": s.alt_download_limit}
+
+    async def set_speed_limits(self, form: Form, request: Request) -> None:
+        """``transfer/setSpeedLimits`` ``up_limit``, ``dl_limit``, ``alt_up_limit``,
+        ``alt_dl_limit`` (all four required; bytes per second, 0 or -1 = none): one settings
+        change. qBittorrent reads a value that is no integer as 0 (no limit); that is refused
+        here (400 naming it) rather than lifting a limit the client did not mean to lift."""
+        names = {"up_limit": "upload_limit", "dl_limit": "download_limit",
+                 "alt_up_limit": "alt_upload_limit", "alt_dl_limit": "alt_download_limit"}
+        _require(form, *names)
+        changes: dict[str, object] = {}
+        for name, ours in names.items():
+            value = parse_int(form.get(name))
+            if value is None:
+                raise QbtError(400, f"{name} must be an integer")
+            changes[ours] = rate_limit_in(value, name)
+        await self.service.update_settings(**changes)
+
     async def ban_peers(self, form: Form, request: Request) -> None:
         """``transfer/banPeers`` ``peers`` (``host:port`` joined by ``|``): their addresses join
         the banned ones (peers connected from them are dropped)."""
@@ -476,6 +502,16 @@ class QbittorrentApi:
         """``torrents/pieceHashes`` (SHA-1, v1 torrents)."""
         torrent = self._torrent(self._one(form))
         return [h.hex() for h in torrent.piece_hashes] if torrent is not None else []
+
+    async def piece_availability(self, form: Form, request: Request) -> list[int]:
+        """``torrents/pieceAvailability`` ``hash``: per piece, how many connected peers have it
+        (``[]`` before the metadata and for a complete torrent, as libtorrent answers)."""
+        _require(form, "hash")
+        return self.service.piece_availability(self._one(form).id)
+
+    async def count(self, form: Form, request: Request) -> str:
+        """``torrents/count``: how many torrents are listed."""
+        return str(len(self.service.client_jobs()))
 
     async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str]]:
         """``torrents/categories``."""
@@ -671,6 +707,12 @@ class QbittorrentApi:
         """``torrents/addTags``."""
         await self.service.add_tags([j.id for j in self._selected(form)], _tags(form))
 
+    async def set_tags(self, form: Form, request: Request) -> None:
+        """``torrents/setTags`` ``hashes``, ``tags``: each torrent's tags become exactly these
+        (unknown ones are created); unknown hashes are skipped, as qBittorrent does."""
+        _require(form, "hashes", "tags")
+        await self.service.set_features([j.id for j in self._selected(form)], tags=_tags(form))
+
     async def remove_tags(self, form: Form, request: Request) -> None:
         """``torrents/removeTags`` (no ``tags``: all of them)."""
         tags = _tags(form)
@@ -815,6 +857,13 @@ class QbittorrentApi:
 # -- small helpers ---------------------------------------------------------------------------
 def _text(text: str, status: int = 200) -> Response:
     return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
+
+
+def _require(form: Form, *names: str) -> None:
+    """qBittorrent's ``requireParams``: a 400 naming every parameter not sent."""
+    missing = [name for name in names if form.get(name) is None]
+    if missing:
+        raise QbtError(400, f"Missing required parameters: {', '.join(missing)}")
 
 
 def _int(value: str | None, name: str, default: int) -> int:
