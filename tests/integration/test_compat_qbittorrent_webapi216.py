@@ -3,6 +3,7 @@ the real ``qbittorrent-api`` client, with the refusals qBittorrent gives for bad
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,39 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
                     != [0] * 5:
                 await anyio.sleep(0.1)
         tg.cancel_scope.cancel()
+
+
+def set_comments(url: str, info_hash: str) -> None:
+    client = client_of(url)
+    assert client.torrents_properties(torrent_hash=info_hash).comment == "from the metainfo"
+    client.torrents_set_comment(comment="  mine  ", torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
+    assert client.torrents_properties(torrent_hash=info_hash).comment == "mine"  # (trimmed, as qBittorrent)
+    client.torrents_set_comment(comment="", torrent_hashes="all")  # (empty: none, not the metainfo's)
+    assert client.torrents_properties(torrent_hash=info_hash).comment == ""
+    client.torrents_set_comment(comment="kept", torrent_hashes=info_hash)
+
+
+async def test_set_comment_is_the_jobs_own_and_kept_across_a_restart(tmp_path: Path) -> None:
+    torrent = dataclasses.replace(five_pieces(), comment="from the metainfo")
+    info_hash = torrent.info_hash.hex()
+    async with running_api(tmp_path) as api:
+        c = api.client
+        r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
+                         data={"paused": "true"})
+        assert r.text == "Ok."
+        await anyio.to_thread.run_sync(set_comments, api.url, info_hash)
+        for fields, text in (({"hashes": info_hash}, "Missing required parameters: comment"),
+                             ({"comment": "x"}, "Missing required parameters: hashes"),
+                             ({"hashes": info_hash, "comment": "a\x00b"}, "")):
+            r = await c.post("/api/v2/torrents/setComment", data=fields)
+            assert r.status_code == 400 and r.text.startswith(text), (fields, r.status_code, r.text)
+        exported = await c.get("/api/v2/torrents/export", params={"hash": info_hash})
+        assert exported.content == torrent.to_bytes()  # (the .torrent keeps its own comment)
+    async with running_api(tmp_path) as api:  # (the same state folder: a restart)
+        r = await api.client.get("/api/v2/torrents/properties", params={"hash": info_hash})
+        assert r.json()["comment"] == "kept"
+        sid = (await api.client.post("/transmission/rpc", json={})).headers["x-transmission-session-id"]
+        r = await api.client.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
+                                  json={"method": "torrent-get", "arguments": {"fields": ["comment"]}})
+        assert r.json()["arguments"]["torrents"] == [{"comment": "kept"}]
+        assert (await api.client.get("/api/jobs")).json()["jobs"][0]["features"]["comment"] == "kept"

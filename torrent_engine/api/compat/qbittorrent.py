@@ -150,6 +150,7 @@ class QbittorrentApi:
             "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
             "torrents/setAutoManagement": self.set_auto_management,
             "torrents/setSuperSeeding": self.set_super_seeding, "torrents/setTags": self.set_tags,
+            "torrents/setComment": self.set_comment,
             "transfer/setSpeedLimits": self.set_speed_limits,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
@@ -712,6 +713,14 @@ class QbittorrentApi:
         (unknown ones are created); unknown hashes are skipped, as qBittorrent does."""
         _require(form, "hashes", "tags")
         await self.service.set_features([j.id for j in self._selected(form)], tags=_tags(form))
+
+    async def set_comment(self, form: Form, request: Request) -> None:
+        """``torrents/setComment`` ``hashes``, ``comment`` (trimmed): the comment each torrent
+        shows from now on in place of its metainfo's (kept with the job, as qBittorrent keeps it
+        in its resume data; the .torrent is not changed)."""
+        _require(form, "hashes", "comment")
+        comment = (form.get("comment") or "").strip()
+        await self.service.set_features([j.id for j in self._selected(form)], comment=comment)
 
     async def remove_tags(self, form: Form, request: Request) -> None:
         """``torrents/removeTags`` (no ``tags``: all of them)."""
