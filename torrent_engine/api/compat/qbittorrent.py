@@ -19,8 +19,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -58,6 +60,7 @@ from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
+from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
@@ -108,6 +111,8 @@ class QbittorrentApi:
         self.max_torrent_size = max_torrent_size
         self._clock = clock
         self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
+        state_dir = service.config.state_dir
+        self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         getters: dict[str, Handler] = {
@@ -152,6 +157,7 @@ class QbittorrentApi:
             "torrents/setSuperSeeding": self.set_super_seeding, "torrents/setTags": self.set_tags,
             "torrents/setComment": self.set_comment,
             "transfer/setSpeedLimits": self.set_speed_limits,
+            "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
             "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
@@ -177,20 +183,34 @@ class QbittorrentApi:
                     return False
         return True
 
-    def _authorised(self, request: Request) -> bool:
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            return hmac.compare_digest(auth[7:].strip().encode(), self.token)
+    def _authorised(self, request: Request, scheme: str, credentials: str) -> bool:
+        """A Bearer token (the daemon's, or the API key), else a live ``SID`` cookie, else HTTP
+        Basic credentials (a wrong one: ``401``, as qBittorrent)."""
+        if scheme == "bearer":
+            return hmac.compare_digest(credentials.encode(), self.token) or self.api_key.matches(credentials)
         sid = request.cookies.get("SID")
-        if not sid:
-            return False
-        now = self._clock()
-        last = self._sessions.get(sid)
-        if last is None or now - last > SESSION_TTL:
+        if sid:
+            now = self._clock()
+            last = self._sessions.get(sid)
+            if last is not None and now - last <= SESSION_TTL:
+                self._sessions[sid] = now
+                return True
             self._sessions.pop(sid, None)
-            return False
-        self._sessions[sid] = now
-        return True
+        if scheme == "basic":
+            user_password = basic_credentials(credentials)
+            if user_password is None or not self._credentials_good(*user_password):
+                log.warning("qBittorrent API: refused HTTP Basic credentials for user %r",
+                            (user_password or ("",))[0][:40])
+                raise QbtError(401, "Unauthorized")
+            return True
+        return False
+
+    def _credentials_good(self, user: str, password: str) -> bool:
+        """The password is the API token; the user name the configured one, if any."""
+        good = hmac.compare_digest(password.encode(), self.token)
+        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
+            good = False
+        return good
 
     async def dispatch(self, request: Request) -> Response:
         """Check origin and authentication, read the form, run the method, answer as qBittorrent."""
@@ -198,13 +218,16 @@ class QbittorrentApi:
         if not self._same_origin(request):
             log.warning("qBittorrent API: refused %s with a foreign Origin/Referer", name)
             return _text("Unauthorized", 401)
+        scheme, credentials = authorization(request.headers.get("authorization", ""))
+        if scheme == "bearer" and name.startswith("auth/"):
+            return _text("Forbidden", 403)  # (a key is no way to log in or out, as qBittorrent)
         try:
             form = await self._form(request)
             if name == "auth/login":
                 if request.method != "POST":  # (never a password in a URL, as qBittorrent)
                     return _text("Method Not Allowed", 405)
                 return self.login(form)
-            if not self._authorised(request):
+            if not self._authorised(request, scheme, credentials):
                 return _text("Forbidden", 403)
             handler = self._getters.get(name)
             if handler is None:
@@ -287,10 +310,7 @@ class QbittorrentApi:
     def login(self, form: Form) -> Response:
         """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``Fails.``."""
         user, password = form.get("username") or "", form.get("password") or ""
-        good = hmac.compare_digest(password.encode(), self.token)
-        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
-            good = False
-        if not good:
+        if not self._credentials_good(user, password):
             log.warning("qBittorrent API: failed login for user %r", user[:40])
             return _text("Fails.")
         now = self._clock()
@@ -308,6 +328,15 @@ class QbittorrentApi:
         sid = request.cookies.get("SID")
         if sid:
             self._sessions.pop(sid, None)
+
+    async def rotate_api_key(self, form: Form, request: Request) -> dict[str, str]:
+        """``app/rotateAPIKey``: a new API key (``{"apiKey": ...}``, shown this once); the old one
+        no longer works. ``Authorization: Bearer <key>`` opens every call but ``auth/``."""
+        return {"apiKey": await anyio.to_thread.run_sync(self.api_key.rotate)}
+
+    async def delete_api_key(self, form: Form, request: Request) -> None:
+        """``app/deleteAPIKey``: no API key from now on."""
+        await anyio.to_thread.run_sync(self.api_key.delete)
 
     # -- app -----------------------------------------------------------------------------------
     async def app_version(self, form: Form, request: Request) -> str:
