@@ -60,6 +60,7 @@ from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
+from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
@@ -113,6 +114,8 @@ class QbittorrentApi:
         self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
         state_dir = service.config.state_dir
         self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
+        self.client_data = ClientData(Path(state_dir) if state_dir is not None else None)
+        self._launch_time = launch_time()
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         getters: dict[str, Handler] = {
@@ -132,6 +135,8 @@ class QbittorrentApi:
             "torrents/export": self.export, "auth/logout": self.logout,
             "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
             "transfer/getSpeedLimits": self.speed_limits,
+            "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
+            "app/processInfo": self.process_info, "clientdata/load": self.load_client_data,
         }
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
@@ -158,6 +163,7 @@ class QbittorrentApi:
             "torrents/setComment": self.set_comment,
             "transfer/setSpeedLimits": self.set_speed_limits,
             "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
+            "clientdata/store": self.store_client_data,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
             "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
@@ -339,6 +345,33 @@ class QbittorrentApi:
         await anyio.to_thread.run_sync(self.api_key.delete)
 
     # -- app -----------------------------------------------------------------------------------
+    async def directory_content(self, form: Form, request: Request) -> list[JSON]:
+        """``app/getDirectoryContent`` ``dirPath`` (absolute, inside the download root), ``mode``
+        (``all``, ``dirs``, ``files``), ``withMetadata``."""
+        _require(form, "dirPath")
+        return await anyio.to_thread.run_sync(
+            directory_content, self.service.download_root, form.get("dirPath") or "",
+            form.get("mode") or "all", bool(parse_bool(form.get("withMetadata"))))
+
+    async def free_space(self, form: Form, request: Request) -> str:
+        """``app/getFreeSpaceAtPath`` ``path`` (inside the download root): bytes free there."""
+        _require(form, "path")
+        return str(await anyio.to_thread.run_sync(free_space, self.service.download_root,
+                                                  form.get("path") or ""))
+
+    async def process_info(self, form: Form, request: Request) -> dict[str, int]:
+        """``app/processInfo``: when the daemon's process started."""
+        return {"launch_time": self._launch_time}
+
+    async def load_client_data(self, form: Form, request: Request) -> dict[str, JSON]:
+        """``clientdata/load`` ``keys`` (a JSON array; none: everything stored)."""
+        return dict(self.client_data.load(form.get("keys") or ""))
+
+    async def store_client_data(self, form: Form, request: Request) -> None:
+        """``clientdata/store`` ``data`` (a JSON object; a ``null`` value removes its key)."""
+        _require(form, "data")
+        await anyio.to_thread.run_sync(self.client_data.store, form.get("data") or "")
+
     async def app_version(self, form: Form, request: Request) -> str:
         """``app/version``."""
         return APP_VERSION
