@@ -3,7 +3,9 @@
 A translator: names, states, units and answers are qBittorrent's, every fact is the service's
 (categories, tags, share limits, the queue ... are job features). Authentication: ``auth/login``
 with the daemon's API token as the password (any user name, unless the daemon is given one)
-sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call. As qBittorrent
+sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call, and so do an API key
+and HTTP Basic credentials (``qbittorrent_auth.py``). Of the calls of later WebAPI versions, those
+in docs/compat.md are answered; ``app/webapiVersion`` stays 2.9.3 until issue 45 is done. As qBittorrent
 does, a request whose ``Origin`` or ``Referer`` names another host than its ``Host`` is refused
 (401), so a web page elsewhere cannot use a logged-in browser's cookie. What the service cannot
 do is answered as a qBittorrent without that feature would answer (404 for an unknown method,
