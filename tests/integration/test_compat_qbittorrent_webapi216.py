@@ -192,4 +192,9 @@ async def test_set_comment_is_the_jobs_own_and_kept_across_a_restart(tmp_path: P
         r = await api.client.post("/transmission/rpc", headers={"X-Transmission-Session-Id": sid},
                                   json={"method": "torrent-get", "arguments": {"fields": ["comment"]}})
         assert r.json()["arguments"]["torrents"] == [{"comment": "kept"}]
-        assert (await api.client.get("/api/jobs")).json()["jobs"][0]["features"]["comment"] == "kept"
+        job = (await api.client.get("/api/jobs")).json()["jobs"][0]
+        assert job["features"]["comment"] == "kept"
+        r = await api.client.patch(f"/api/jobs/{job['id']}", json={"comment": None})  # (the metainfo's again)
+        assert r.status_code == 200, r.text
+        r = await api.client.get("/api/v2/torrents/properties", params={"hash": info_hash})
+        assert r.json()["comment"] == "from the metainfo"
