@@ -19,7 +19,7 @@ from ..jsonvalue import JSONObject
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
-                            "first_last_piece", "content_layout", "rename"})
+                            "first_last_piece", "content_layout", "rename", "comment"})
 
 
 def _text(data: JSONObject, name: str, default: str | None = None) -> str:

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
-from ..jobs.organising.features import MAX_NAME
+from ..jobs.organising.features import MAX_COMMENT, MAX_NAME
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
 from ..jsonvalue import JSON
@@ -117,6 +117,8 @@ _FEATURE_PROPERTIES: dict[str, Schema] = {
     "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS},
     "rename": {"type": "string", "maxLength": 4 * MAX_NAME, "pattern": r"^[^\x00]*$",
                "description": "the name shown (\"\" = the torrent's own)"},
+    "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT, "pattern": r"^[^\x00]*$",
+                "description": "the comment shown (null = the metainfo's own)"},
 }
 
 _JOB_PROPERTIES: dict[str, Schema] = {

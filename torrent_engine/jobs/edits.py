@@ -88,6 +88,20 @@ class JobEdits:
                 states[i] = 1
         return states
 
+    def piece_availability(self, job_id: str) -> builtins.list[int]:
+        """Per piece, how many connected peers have it, from the running session's picker; as
+        libtorrent answers (``torrent::piece_availability``): empty without the metainfo or once
+        every piece is had (a seed keeps no picker), 0 each for a job not running (no peers)."""
+        states = self.piece_states(job_id)  # (JobNotFound for an unknown job)
+        if states is None or all(s == 2 for s in states):
+            return []
+        rec = self.run.jobs.get(job_id)
+        session = self.run.session_of(rec) if rec is not None else None
+        if session is None or not session.has_metadata:
+            return [0] * len(states)
+        picker = session.picker
+        return [picker.availability(i) for i in range(session.torrent.num_pieces)]
+
     async def reannounce(self, job_id: str) -> None:
         """Announce the job to its trackers now (a job without trackers: nothing happens)."""
         await self.run.check_running()

@@ -135,13 +135,14 @@ class JobFeatures:
     first_last_piece: bool = False  # each wanted file's first and last piece before the others
     content_layout: str = "original"
     rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
+    comment: str | None = None  # the comment shown instead of the metainfo's (None = the torrent's own)
 
     def to_json(self) -> dict[str, JSON]:
         """The features as JSON (the record's and the API's)."""
         return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
                 "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
                 "first_last_piece": self.first_last_piece, "content_layout": self.content_layout,
-                "rename": self.rename}
+                "rename": self.rename, "comment": self.comment}
 
     @classmethod
     def from_json(cls, d: JSONValue) -> JobFeatures:
@@ -160,7 +161,8 @@ class JobFeatures:
                        force_start=bool(d.get("force_start", False)),
                        first_last_piece=bool(d.get("first_last_piece", False)),
                        content_layout=str(d.get("content_layout", "original")),
-                       rename=str(d.get("rename", "")))
+                       rename=str(d.get("rename", "")),
+                       comment=None if d.get("comment") is None else str(d.get("comment")))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"features: {exc}") from exc
 

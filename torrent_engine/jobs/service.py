@@ -621,6 +621,11 @@ class JobService:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
         return self._edits.piece_states(job_id)
 
+    def piece_availability(self, job_id: str) -> builtins.list[int]:
+        """Per piece, how many connected peers have it (empty without the metainfo or for a
+        complete job, as libtorrent answers; 0 each while the job is not running)."""
+        return self._edits.piece_availability(job_id)
+
     async def reannounce(self, job_id: str) -> None:
         """Announce the job to its trackers now (a job without trackers: nothing happens)."""
         await self._edits.reannounce(job_id)

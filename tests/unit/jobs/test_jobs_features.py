@@ -26,6 +26,7 @@ from torrent_engine.jobs import (
     SavePathError,
     ShareLimitAction,
 )
+from torrent_engine.jobs.organising.features import MAX_COMMENT, features_from, shown_comment
 from torrent_engine.jobs.queueing.queue import (
     QueueEntry,
     admitted,
@@ -542,3 +543,17 @@ async def test_a_running_job_force_started_for_a_stream_is_saved_so(
         assert session is not None and not session.paused
         saved = json.loads(JobStore(tmp_path / "state").read(second.id) or b"null")
         assert saved["features"]["force_start"] is True  # (what a restart after a crash follows)
+
+
+def test_a_comment_is_checked_and_its_json_round_trips() -> None:
+    torrent = dataclasses.replace(make_torrent([(("a",), payload(10, 1))], 16384), comment="theirs")
+    assert shown_comment(JobFeatures(), torrent) == "theirs"
+    assert shown_comment(JobFeatures(), None) == ""
+    mine = features_from({"comment": ""})
+    assert (mine.comment, shown_comment(mine, torrent)) == ("", "")  # ("" is none, not the torrent's)
+    assert JobFeatures.from_json(json.loads(json.dumps(mine.to_json()))) == mine
+    assert JobFeatures.from_json({"category": ""}).comment is None  # (a record written before it)
+    for bad in ("a\x00b", "x" * (MAX_COMMENT + 1), 5):
+        with pytest.raises(InvalidJobRequest) as info:
+            features_from({"comment": bad})
+        assert info.value.field == "comment"

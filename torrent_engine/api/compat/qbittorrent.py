@@ -3,7 +3,9 @@
 A translator: names, states, units and answers are qBittorrent's, every fact is the service's
 (categories, tags, share limits, the queue ... are job features). Authentication: ``auth/login``
 with the daemon's API token as the password (any user name, unless the daemon is given one)
-sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call. As qBittorrent
+sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call, and so do an API key
+and HTTP Basic credentials (``qbittorrent_auth.py``). Of the calls of later WebAPI versions, those
+in docs/compat.md are answered; ``app/webapiVersion`` stays 2.9.3 until issue 45 is done. As qBittorrent
 does, a request whose ``Origin`` or ``Referer`` names another host than its ``Host`` is refused
 (401), so a web page elsewhere cannot use a logged-in browser's cookie. What the service cannot
 do is answered as a qBittorrent without that feature would answer (404 for an unknown method,
@@ -19,8 +21,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -58,6 +62,8 @@ from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
+from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
+from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
@@ -108,6 +114,10 @@ class QbittorrentApi:
         self.max_torrent_size = max_torrent_size
         self._clock = clock
         self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
+        state_dir = service.config.state_dir
+        self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
+        self.client_data = ClientData(Path(state_dir) if state_dir is not None else None)
+        self._launch_time = launch_time()
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         getters: dict[str, Handler] = {
@@ -125,6 +135,10 @@ class QbittorrentApi:
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
             "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
             "torrents/export": self.export, "auth/logout": self.logout,
+            "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
+            "transfer/getSpeedLimits": self.speed_limits,
+            "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
+            "app/processInfo": self.process_info, "clientdata/load": self.load_client_data,
         }
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
@@ -147,7 +161,11 @@ class QbittorrentApi:
             "torrents/toggleSequentialDownload": self.toggle_sequential,
             "torrents/toggleFirstLastPiecePrio": self.toggle_first_last,
             "torrents/setAutoManagement": self.set_auto_management,
-            "torrents/setSuperSeeding": self.set_super_seeding,
+            "torrents/setSuperSeeding": self.set_super_seeding, "torrents/setTags": self.set_tags,
+            "torrents/setComment": self.set_comment,
+            "transfer/setSpeedLimits": self.set_speed_limits,
+            "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
+            "clientdata/store": self.store_client_data,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
             "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
@@ -173,20 +191,34 @@ class QbittorrentApi:
                     return False
         return True
 
-    def _authorised(self, request: Request) -> bool:
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            return hmac.compare_digest(auth[7:].strip().encode(), self.token)
+    def _authorised(self, request: Request, scheme: str, credentials: str) -> bool:
+        """A Bearer token (the daemon's, or the API key), else a live ``SID`` cookie, else HTTP
+        Basic credentials (a wrong one: ``401``, as qBittorrent)."""
+        if scheme == "bearer":
+            return hmac.compare_digest(credentials.encode(), self.token) or self.api_key.matches(credentials)
         sid = request.cookies.get("SID")
-        if not sid:
-            return False
-        now = self._clock()
-        last = self._sessions.get(sid)
-        if last is None or now - last > SESSION_TTL:
+        if sid:
+            now = self._clock()
+            last = self._sessions.get(sid)
+            if last is not None and now - last <= SESSION_TTL:
+                self._sessions[sid] = now
+                return True
             self._sessions.pop(sid, None)
-            return False
-        self._sessions[sid] = now
-        return True
+        if scheme == "basic":
+            user_password = basic_credentials(credentials)
+            if user_password is None or not self._credentials_good(*user_password):
+                log.warning("qBittorrent API: refused HTTP Basic credentials for user %r",
+                            (user_password or ("",))[0][:40])
+                raise QbtError(401, "Unauthorized")
+            return True
+        return False
+
+    def _credentials_good(self, user: str, password: str) -> bool:
+        """The password is the API token; the user name the configured one, if any."""
+        good = hmac.compare_digest(password.encode(), self.token)
+        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
+            good = False
+        return good
 
     async def dispatch(self, request: Request) -> Response:
         """Check origin and authentication, read the form, run the method, answer as qBittorrent."""
@@ -194,13 +226,16 @@ class QbittorrentApi:
         if not self._same_origin(request):
             log.warning("qBittorrent API: refused %s with a foreign Origin/Referer", name)
             return _text("Unauthorized", 401)
+        scheme, credentials = authorization(request.headers.get("authorization", ""))
+        if scheme == "bearer" and name.startswith("auth/"):
+            return _text("Forbidden", 403)  # (a key is no way to log in or out, as qBittorrent)
         try:
             form = await self._form(request)
             if name == "auth/login":
                 if request.method != "POST":  # (never a password in a URL, as qBittorrent)
                     return _text("Method Not Allowed", 405)
                 return self.login(form)
-            if not self._authorised(request):
+            if not self._authorised(request, scheme, credentials):
                 return _text("Forbidden", 403)
             handler = self._getters.get(name)
             if handler is None:
@@ -283,10 +318,7 @@ class QbittorrentApi:
     def login(self, form: Form) -> Response:
         """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``Fails.``."""
         user, password = form.get("username") or "", form.get("password") or ""
-        good = hmac.compare_digest(password.encode(), self.token)
-        if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
-            good = False
-        if not good:
+        if not self._credentials_good(user, password):
             log.warning("qBittorrent API: failed login for user %r", user[:40])
             return _text("Fails.")
         now = self._clock()
@@ -305,7 +337,43 @@ class QbittorrentApi:
         if sid:
             self._sessions.pop(sid, None)
 
+    async def rotate_api_key(self, form: Form, request: Request) -> dict[str, str]:
+        """``app/rotateAPIKey``: a new API key (``{"apiKey": ...}``, shown this once); the old one
+        no longer works. ``Authorization: Bearer <key>`` opens every call but ``auth/``."""
+        return {"apiKey": await anyio.to_thread.run_sync(self.api_key.rotate)}
+
+    async def delete_api_key(self, form: Form, request: Request) -> None:
+        """``app/deleteAPIKey``: no API key from now on."""
+        await anyio.to_thread.run_sync(self.api_key.delete)
+
     # -- app -----------------------------------------------------------------------------------
+    async def directory_content(self, form: Form, request: Request) -> list[JSON]:
+        """``app/getDirectoryContent`` ``dirPath`` (absolute, inside the download root), ``mode``
+        (``all``, ``dirs``, ``files``), ``withMetadata``."""
+        _require(form, "dirPath")
+        return await anyio.to_thread.run_sync(
+            directory_content, self.service.download_root, form.get("dirPath") or "",
+            form.get("mode") or "all", bool(parse_bool(form.get("withMetadata"))))
+
+    async def free_space(self, form: Form, request: Request) -> str:
+        """``app/getFreeSpaceAtPath`` ``path`` (inside the download root): bytes free there."""
+        _require(form, "path")
+        return str(await anyio.to_thread.run_sync(free_space, self.service.download_root,
+                                                  form.get("path") or ""))
+
+    async def process_info(self, form: Form, request: Request) -> dict[str, int]:
+        """``app/processInfo``: when the daemon's process started."""
+        return {"launch_time": self._launch_time}
+
+    async def load_client_data(self, form: Form, request: Request) -> dict[str, JSON]:
+        """``clientdata/load`` ``keys`` (a JSON array; none: everything stored)."""
+        return dict(self.client_data.load(form.get("keys") or ""))
+
+    async def store_client_data(self, form: Form, request: Request) -> None:
+        """``clientdata/store`` ``data`` (a JSON object; a ``null`` value removes its key)."""
+        _require(form, "data")
+        await anyio.to_thread.run_sync(self.client_data.store, form.get("data") or "")
+
     async def app_version(self, form: Form, request: Request) -> str:
         """``app/version``."""
         return APP_VERSION
@@ -384,6 +452,29 @@ class QbittorrentApi:
         alt = self.service.get_settings().alt_speed_enabled
         name = "alt_upload_limit" if alt else "upload_limit"
         await self.service.update_settings(**{name: _limit(form)})
+
+    async def speed_limits(self, form: Form, request: Request) -> dict[str, int]:
+        """``transfer/getSpeedLimits``: the global and the alternative limits (bytes per second,
+        0 = none), whichever is in force."""
+        s = self.service.get_settings()
+        return {"up_limit": s.upload_limit, "dl_limit": s.download_limit,
+                "alt_up_limit": s.alt_upload_limit, "alt_dl_limit": s.alt_download_limit}
+
+    async def set_speed_limits(self, form: Form, request: Request) -> None:
+        """``transfer/setSpeedLimits`` ``up_limit``, ``dl_limit``, ``alt_up_limit``,
+        ``alt_dl_limit`` (all four required; bytes per second, 0 or -1 = none): one settings
+        change. qBittorrent reads a value that is no integer as 0 (no limit); that is refused
+        here (400 naming it) rather than lifting a limit the client did not mean to lift."""
+        names = {"up_limit": "upload_limit", "dl_limit": "download_limit",
+                 "alt_up_limit": "alt_upload_limit", "alt_dl_limit": "alt_download_limit"}
+        _require(form, *names)
+        changes: dict[str, object] = {}
+        for name, ours in names.items():
+            value = parse_int(form.get(name))
+            if value is None:
+                raise QbtError(400, f"{name} must be an integer")
+            changes[ours] = rate_limit_in(value, name)
+        await self.service.update_settings(**changes)
 
     async def ban_peers(self, form: Form, request: Request) -> None:
         """``transfer/banPeers`` ``peers`` (``host:port`` joined by ``|``): their addresses join
@@ -476,6 +567,16 @@ class QbittorrentApi:
         """``torrents/pieceHashes`` (SHA-1, v1 torrents)."""
         torrent = self._torrent(self._one(form))
         return [h.hex() for h in torrent.piece_hashes] if torrent is not None else []
+
+    async def piece_availability(self, form: Form, request: Request) -> list[int]:
+        """``torrents/pieceAvailability`` ``hash``: per piece, how many connected peers have it
+        (``[]`` before the metadata and for a complete torrent, as libtorrent answers)."""
+        _require(form, "hash")
+        return self.service.piece_availability(self._one(form).id)
+
+    async def count(self, form: Form, request: Request) -> str:
+        """``torrents/count``: how many torrents are listed."""
+        return str(len(self.service.client_jobs()))
 
     async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str]]:
         """``torrents/categories``."""
@@ -671,6 +772,20 @@ class QbittorrentApi:
         """``torrents/addTags``."""
         await self.service.add_tags([j.id for j in self._selected(form)], _tags(form))
 
+    async def set_tags(self, form: Form, request: Request) -> None:
+        """``torrents/setTags`` ``hashes``, ``tags``: each torrent's tags become exactly these
+        (unknown ones are created); unknown hashes are skipped, as qBittorrent does."""
+        _require(form, "hashes", "tags")
+        await self.service.set_features([j.id for j in self._selected(form)], tags=_tags(form))
+
+    async def set_comment(self, form: Form, request: Request) -> None:
+        """``torrents/setComment`` ``hashes``, ``comment`` (trimmed): the comment each torrent
+        shows from now on in place of its metainfo's (kept with the job, as qBittorrent keeps it
+        in its resume data; the .torrent is not changed)."""
+        _require(form, "hashes", "comment")
+        comment = (form.get("comment") or "").strip()
+        await self.service.set_features([j.id for j in self._selected(form)], comment=comment)
+
     async def remove_tags(self, form: Form, request: Request) -> None:
         """``torrents/removeTags`` (no ``tags``: all of them)."""
         tags = _tags(form)
@@ -815,6 +930,13 @@ class QbittorrentApi:
 # -- small helpers ---------------------------------------------------------------------------
 def _text(text: str, status: int = 200) -> Response:
     return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
+
+
+def _require(form: Form, *names: str) -> None:
+    """qBittorrent's ``requireParams``: a 400 naming every parameter not sent."""
+    missing = [name for name in names if form.get(name) is None]
+    if missing:
+        raise QbtError(400, f"Missing required parameters: {', '.join(missing)}")
 
 
 def _int(value: str | None, name: str, default: int) -> int:

@@ -15,6 +15,7 @@ from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
+from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
@@ -336,7 +337,7 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "save_path": job.options.save_path, "download_path": job.options.download_path or "",
         "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
         "piece_size": torrent.piece_length if torrent is not None else -1,
-        "comment": torrent.comment or "" if torrent is not None else "",
+        "comment": shown_comment(job.features, torrent),
         "created_by": torrent.created_by or "" if torrent is not None else "",
         "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
         "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,

@@ -52,7 +52,7 @@ from ...jobs import (
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.disk.paths import confine
 from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
-from ...jobs.organising.features import features_from
+from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
 from ...jobs.tuning.peerlimits import check_job_peers
@@ -478,7 +478,7 @@ class TransmissionRpc:
                                                   - job.created_at)),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
             "magnetLink": lambda: magnet_uri(job, TorrentFacts.of(torrent) if torrent is not None else None),
-            "comment": lambda: (torrent.comment or "") if torrent else "",
+            "comment": lambda: shown_comment(job.features, torrent),
             "creator": lambda: (torrent.created_by or "") if torrent else "",
             "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
             "pieceCount": lambda: torrent.num_pieces if torrent else 0,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
 MAX_NAME = 255
+MAX_COMMENT = 64 * 1024  # (a comment is prose; a cap keeps a record small)
 
 
 def check_category(name: object, field: str = "category") -> str:
@@ -109,6 +110,23 @@ def check_rename(value: object) -> str:
     return value.strip()
 
 
+def check_comment(value: object) -> str | None:
+    """A comment shown instead of the metainfo's (None = the torrent's own, "" = none)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or "\x00" in value or len(value) > MAX_COMMENT:
+        raise InvalidJobRequest(f"must be null or a text of at most {MAX_COMMENT} characters without NUL",
+                                "comment")
+    return value
+
+
+def shown_comment(features: JobFeatures, torrent: Torrent | None) -> str:
+    """The comment a client shows: the job's own, else its metainfo's ("" before the metadata)."""
+    if features.comment is not None:
+        return features.comment
+    return (torrent.comment or "") if torrent is not None else ""
+
+
 def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -> JobFeatures:
     """``base`` (or the defaults) with the fields ``data`` names, each checked."""
     f = base if base is not None else JobFeatures()
@@ -123,7 +141,8 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         first_last_piece=_flag(data, "first_last_piece", f.first_last_piece),
         content_layout=check_content_layout(data["content_layout"]) if "content_layout" in data
         else f.content_layout,
-        rename=check_rename(data["rename"]) if "rename" in data else f.rename)
+        rename=check_rename(data["rename"]) if "rename" in data else f.rename,
+        comment=check_comment(data["comment"]) if "comment" in data else f.comment)
 
 
 def _flag(data: Mapping[str, object], name: str, default: bool) -> bool:

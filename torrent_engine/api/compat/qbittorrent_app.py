@@ -1,0 +1,176 @@
+"""qBittorrent's ``app/getDirectoryContent``, ``app/getFreeSpaceAtPath``, ``app/processInfo`` and
+``clientdata/load``/``store`` (WebAPI 2.11-2.15.2), as qBittorrent's appcontroller.cpp and
+clientdatastorage.cpp answer them, but within the download root: a path outside it is refused
+(qBittorrent lists any folder of the host; the daemon shows none outside the root, as it saves
+none there). Blocking file work: the caller runs these in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+
+from ...jobs import SavePathError
+from ...jobs.disk.paths import confine
+from ...jsonvalue import JSON, JSONObject
+from .. import jsontext
+from .qbittorrent_records import QbtError
+
+CLIENT_DATA_FILE = "qbittorrent_clientdata.json"
+CLIENT_DATA_MAX = 1024 * 1024  # qBittorrent's CLIENT_DATA_FILE_MAX_SIZE
+_MODES = {"all": (True, True), "dirs": (True, False), "files": (False, True)}
+
+
+def _confined(root: Path, text: str) -> Path:
+    try:
+        return confine(root, text)
+    except SavePathError as exc:
+        raise QbtError(400, f"Invalid directory path: {exc}") from exc
+
+
+def directory_content(root: Path, dir_path: str, mode: str, with_metadata: bool) -> list[JSON]:
+    """``app/getDirectoryContent``: the entries of ``dir_path`` (absolute, inside ``root``) but
+    ``.`` and ``..`` and hidden ones (QDir's filters), their full paths, or with ``with_metadata``
+    their ``name``, ``type``, ``size`` (files) and dates (epoch seconds; ``-1`` for a birth time
+    the file system does not give). Sorted by name (QDirIterator's order is the file system's)."""
+    if not dir_path or dir_path.startswith(":") or not Path(dir_path).is_absolute():
+        raise QbtError(400, "Invalid directory path")
+    folder = _confined(root, dir_path)
+    if not folder.is_dir():
+        raise QbtError(404, "Directory does not exist")
+    wanted = _MODES.get(mode)
+    if wanted is None:
+        raise QbtError(400, "Invalid mode, allowed values: all, dirs, files")
+    dirs, files = wanted
+    out: list[JSON] = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            try:
+                st = entry.stat()  # (a symlink as what it points to, as QDir lists it)
+                if entry.is_symlink():
+                    confine(root, str(folder / entry.name))  # (one leading out of the root is not shown)
+            except (OSError, SavePathError):
+                continue  # (a dangling symlink: neither a folder nor a file)
+            is_dir, is_file = stat.S_ISDIR(st.st_mode), stat.S_ISREG(st.st_mode)
+            if not ((is_dir and dirs) or (is_file and files)):
+                continue
+            if not with_metadata:
+                out.append(str(folder / entry.name))
+                continue
+            record: dict[str, JSON] = {
+                "name": entry.name,
+                "creation_date": int(getattr(st, "st_birthtime", -1)),
+                "last_access_date": int(st.st_atime), "last_modification_date": int(st.st_mtime),
+                "type": "dir" if is_dir else "file"}
+            if is_file:
+                record["size"] = st.st_size
+            out.append(record)
+    return out
+
+
+def free_space(root: Path, path: str) -> int:
+    """``app/getFreeSpaceAtPath``: the bytes free to us at ``path`` (inside ``root``; relative to
+    it when relative), or at its nearest folder that exists (one to be made on demand)."""
+    current = _confined(root, path)
+    while True:
+        try:
+            return shutil.disk_usage(current).free
+        except OSError:
+            if current == root or current.parent == current:
+                return -1  # (qBittorrent's answer when it cannot tell)
+            current = current.parent
+
+
+def launch_time() -> int:
+    """When this process started (epoch seconds): from /proc on Linux, else when this module was
+    loaded (at the daemon's start)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rpartition(")")[2].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # (field 22: start time after boot)
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return int(boot + started)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _LOADED
+
+
+_LOADED = int(time.time())
+
+
+class ClientData:
+    """A web client's own settings (``clientdata/store``), kept as one JSON object in
+    ``STATE_DIR/qbittorrent_clientdata.json`` (in memory without a state folder)."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.path = state_dir / CLIENT_DATA_FILE if state_dir is not None else None
+        self.data: JSONObject = self._read()
+
+    def _read(self) -> JSONObject:
+        if self.path is None:
+            return {}
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read(CLIENT_DATA_MAX + 1)
+            value = jsontext.loads(raw)
+        except (OSError, ValueError):
+            return {}  # (none yet, or not ours: qBittorrent starts empty and says so in its log)
+        return value if isinstance(value, dict) else {}
+
+    def load(self, keys: str) -> JSONObject:
+        """``clientdata/load`` ``keys`` (a JSON array of strings; empty: everything)."""
+        if not keys:
+            return dict(self.data)
+        try:
+            names = jsontext.loads(keys)
+        except ValueError as exc:
+            raise QbtError(400, f"keys is not JSON: {exc}") from exc
+        if not isinstance(names, list):
+            raise QbtError(400, "`keys` must be an array")
+        if not all(isinstance(n, str) for n in names):
+            raise QbtError(400, "Items of `keys` must be strings")
+        return {n: self.data[n] for n in names if isinstance(n, str) and n in self.data}
+
+    def store(self, data: str) -> None:
+        """``clientdata/store`` ``data`` (a JSON object): its keys set, those with ``null``
+        removed; ``409`` when the whole would be over 1 MiB, nothing changed then."""
+        try:
+            changes = jsontext.loads(data)
+        except ValueError as exc:
+            raise QbtError(400, f"data is not JSON: {exc}") from exc
+        if not isinstance(changes, dict):
+            raise QbtError(400, "`data` must be an object")
+        merged = dict(self.data)
+        for key, value in changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if merged == self.data:
+            return
+        text = json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode()
+        if len(text) > CLIENT_DATA_MAX:
+            raise QbtError(409, f"Total web client data must not be larger than {CLIENT_DATA_MAX} bytes")
+        if self.path is not None:
+            try:
+                self._write(text)
+            except OSError as exc:
+                raise QbtError(409, f"Failed to save web client data. Error: \"{exc.strerror}\"") from exc
+        self.data = merged
+
+    def _write(self, text: bytes) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{CLIENT_DATA_FILE}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
