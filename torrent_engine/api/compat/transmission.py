@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -59,6 +60,7 @@ from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
 from . import network
+from . import transmission_jsonrpc as jsonrpc
 from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
@@ -73,16 +75,24 @@ RPC_VERSION = 17
 RPC_VERSION_MINIMUM = 14
 RPC_SEMVER = "5.3.0"
 VERSION = f"4.0.6 (torrent_engine {__version__})"
+VERSION_41 = f"4.1.0 (torrent_engine {__version__})"  # session_get's version over JSON-RPC
 SESSION_HEADER = "X-Transmission-Session-Id"
 MAX_KEPT_FIELD_SETS = 16  # the torrent-get field sets whose rows are kept (see _rows)
 # where an answer's kept rows go (no job's text holds it: random, NULs)
 ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
 RECENT = 60.0  # seconds: "recently-active"
+PORT_TEST_TIMEOUT = 5.0  # seconds: port-test's connection to the daemon's own peer port
 
 STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
-UNSUPPORTED = ("port-test", "session-close", "group-get", "group-set", "torrent-add-trackers")
+# the methods this daemon does not have, and why (an answer says so: never a fake success)
+UNSUPPORTED = {
+    "session-close": " (the daemon is stopped by its service manager, not by a client)",
+    "group-get": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
+    "group-set": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
+    "torrent-add-trackers": "",
+}
 
 
 # a method's answer (a torrent-get's rows as the records it keeps, written as their kept JSON)
@@ -92,7 +102,19 @@ Method = Callable[[JSONObject], Awaitable[Answer]]
 
 
 class RpcError(Exception):
-    """An error ``result`` for the request (the answer is still HTTP 200, as Transmission's)."""
+    """An error ``result`` for the request (the answer is still HTTP 200, as Transmission's);
+    over JSON-RPC an error object with ``code`` (Transmission's, else "invalid params")."""
+
+    def __init__(self, message: str, code: int = jsonrpc.INVALID_PARAMS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnknownMethod(RpcError):
+    """A method this daemon does not have."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, jsonrpc.METHOD_NOT_FOUND)
 
 
 # -- translation (pure) ------------------------------------------------------------------------
@@ -188,7 +210,7 @@ class TransmissionRpc:
             "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
             "torrent-rename-path": self.rename_path,
-            "blocklist-update": self.blocklist_update,
+            "blocklist-update": self.blocklist_update, "port-test": self.port_test,
         }
         self._methods = methods
 
@@ -223,7 +245,8 @@ class TransmissionRpc:
         given = request.headers.get(SESSION_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.session_id.encode()):
             return Response(f"<h1>409: Conflict</h1><p>{SESSION_HEADER}: {self.session_id}</p>".encode(),
-                            status_code=409, media_type="text/html", headers=session_header)
+                            status_code=409, media_type="text/html",
+                            headers={**session_header, jsonrpc.RPC_VERSION_HEADER: jsonrpc.RPC_SEMVER})
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -231,13 +254,21 @@ class TransmissionRpc:
             if size > self.max_body:
                 return Response(b"request too large", status_code=413, headers=session_header)
             chunks.append(chunk)
+        try:
+            call = jsontext.loads(b"".join(chunks) or b"{}")
+        except ValueError as exc:  # (either protocol: answered as 4.1 answers it)
+            return self._jsonrpc_response(jsonrpc.failure(None, jsonrpc.PARSE_ERROR, f"not JSON: {exc}"),
+                                          session_header)
+        if jsonrpc.is_jsonrpc(call):
+            return self._jsonrpc_response(await self._jsonrpc_body(call), session_header)
+        return await self._legacy_call(call, session_header)
+
+    async def _legacy_call(self, call: JSONValue, session_header: dict[str, str]) -> Response:
+        """The old protocol: ``{"method", "arguments", "tag"}`` in, ``{"result", "arguments",
+        "tag"}`` out, an error as a ``result`` string."""
         tag: JSONValue = None
         answer: Answer = {}
         try:
-            try:
-                call = jsontext.loads(b"".join(chunks) or b"{}")
-            except ValueError as exc:
-                raise RpcError("the request is not JSON") from exc
             if not isinstance(call, dict):
                 raise RpcError("the request must be a JSON object")
             tag = call.get("tag")
@@ -245,12 +276,7 @@ class TransmissionRpc:
             arguments = call.get("arguments") or {}
             if not isinstance(arguments, dict):
                 raise RpcError("arguments must be an object")
-            if method in UNSUPPORTED:
-                raise RpcError(f"method not supported by this daemon: {method}")
-            handler = self._methods.get(method) if isinstance(method, str) else None
-            if handler is None:
-                raise RpcError(f"method name not recognized: {str(method)[:60]}")
-            answer = await handler(arguments)
+            answer = await self._run(method, arguments)
             outcome = "success"
         except RpcError as exc:
             outcome = str(exc)
@@ -272,6 +298,76 @@ class TransmissionRpc:
         else:
             body = encode(result)
         return Response(body, media_type="application/json", headers=session_header)
+
+    async def _run(self, method: object, arguments: JSONObject) -> Answer:
+        """One method (its old name) on its arguments (old names)."""
+        if method in UNSUPPORTED:
+            raise UnknownMethod(f"method not supported by this daemon: {method}{UNSUPPORTED[str(method)]}")
+        handler = self._methods.get(method) if isinstance(method, str) else None
+        if handler is None:
+            raise UnknownMethod(f"method name not recognized: {str(method)[:60]}")
+        return await handler(arguments)
+
+    # -- JSON-RPC 2.0 (Transmission 4.1) -----------------------------------------------------------
+    @staticmethod
+    def _jsonrpc_response(body: JSON, session_header: dict[str, str]) -> Response:
+        if body is None:  # (notifications only: nothing to answer, as Transmission: 204)
+            return Response(status_code=204, headers=session_header)
+        return Response(encode(body), media_type="application/json", headers=session_header)
+
+    async def _jsonrpc_body(self, request: JSONValue) -> JSON:
+        """The answer to a request or a batch (an array: answered by an array, without the
+        notifications'; None when there is nothing to answer)."""
+        if not isinstance(request, list):
+            return await self._jsonrpc_call(request)
+        if not request:
+            return jsonrpc.failure(None, jsonrpc.INVALID_REQUEST, "an empty batch")
+        answers = [await self._jsonrpc_call(one) for one in request]
+        shown = [a for a in answers if a is not None]
+        return shown or None
+
+    async def _jsonrpc_call(self, request: JSONValue) -> dict[str, JSON] | None:
+        try:
+            call = jsonrpc.read_call(request)
+        except jsonrpc.CallError as exc:
+            return jsonrpc.failure(exc.id, exc.code, exc.error_string)
+        method, arguments = jsonrpc.to_legacy(call.method, call.params)
+        known = call.method in jsonrpc.LEGACY and (method in self._methods or method in UNSUPPORTED)
+        if call.notification and (call.method in jsonrpc.NO_SIDE_EFFECTS or not known):
+            return None
+        try:
+            if not known:
+                raise UnknownMethod(f"method name not recognized: {call.method[:60]}")
+            answer = await self._run(method, arguments)
+            result = self._snake_answer(method, arguments, answer)
+        except RpcError as exc:
+            failed = jsonrpc.failure(call.id, exc.code, str(exc))
+        except (JobError, TorrentEngineError) as exc:
+            failed = jsonrpc.failure(call.id, jsonrpc.SYSTEM_ERROR, str(exc))
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in the params
+            log.warning("Transmission RPC: refused: %s", exc)
+            failed = jsonrpc.failure(call.id, jsonrpc.INVALID_PARAMS, f"invalid argument: {exc}")
+        else:
+            return None if call.notification else jsonrpc.success(call.id, result)
+        return None if call.notification else failed
+
+    def _snake_answer(self, method: str, arguments: JSONObject, answer: Answer) -> dict[str, JSON]:
+        """A method's answer under 4.1's names and values."""
+        plain: dict[str, JSON] = {k: [kept.record for kept in v] if isinstance(v, KeptRows) else v
+                                  for k, v in answer.items()}
+        table = method == "torrent-get" and arguments.get("format") == "table"
+        result: dict[str, JSON] = {}
+        for key, value in plain.items():
+            if table and key == "torrents" and isinstance(value, list):
+                result[key] = jsonrpc.table_to_snake(list(value))
+            else:
+                result[jsonrpc.snake_case(key)] = jsonrpc.to_snake(value, key=key)
+        if method == "session-get":  # (what 4.1 reports of itself, where it was asked)
+            for key, value in (("rpc_version", jsonrpc.RPC_VERSION),
+                               ("rpc_version_semver", jsonrpc.RPC_SEMVER), ("version", VERSION_41)):
+                if key in result:
+                    result[key] = value
+        return result
 
     def _recently_active(self) -> tuple[list[Job], list[int]]:
         """The listed jobs changed in the last ``RECENT`` seconds, and the numbers of those no
@@ -402,6 +498,31 @@ class TransmissionRpc:
         """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
         return {"blocklist-size": await self.service.blocklist.update()}
 
+    async def port_test(self, arguments: JSONObject) -> Answer:
+        """``port-test`` (``ip_protocol`` ipv4/ipv6): whether the peer port accepts a TCP
+        connection *on this machine* (the listen address, else loopback). Transmission asks a
+        test service on the internet; this daemon asks nobody outside, so an open answer does
+        not mean the port is reachable from outside (a NAT or firewall is not seen)."""
+        protocol = arguments.get("ip_protocol")
+        if protocol not in (None, "ipv4", "ipv6"):
+            raise RpcError("invalid ip protocol string (ipv4 or ipv6)")
+        port = self.service.stats().listen_port
+        listen_host = self.service.config.listen_host
+        host = listen_host if listen_host not in ("", "0.0.0.0", "::") \
+            else "::1" if protocol == "ipv6" else "127.0.0.1"
+        shown = protocol or ("ipv6" if ":" in host else "ipv4")
+        is_open = False
+        if port:
+            with anyio.move_on_after(PORT_TEST_TIMEOUT):
+                try:
+                    stream = await anyio.connect_tcp(host, port)
+                except OSError:
+                    pass
+                else:
+                    await stream.aclose()
+                    is_open = True
+        return {"port-is-open": is_open, "ip_protocol": shown}
+
     async def session_stats(self, arguments: JSONObject) -> Answer:
         """``session-stats``."""
         stats = self.service.stats()
@@ -433,6 +554,10 @@ class TransmissionRpc:
                 files_meta.append({"name": f.path, "length": f.size,
                                    "bytesCompleted": int(f.progress * f.size), "beginPiece": begin,
                                    "endPiece": end})
+
+        def web_seeds() -> list[dict[str, JSON]]:
+            return self._web_seeds(job, torrent)
+
         values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
@@ -493,11 +618,28 @@ class TransmissionRpc:
                                  for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
-            "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
+            "webseeds": lambda: list(torrent.web_seeds) if torrent else [],
+            "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
+            "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
             "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
+
+    def _web_seeds(self, job: Job, torrent: Torrent | None) -> list[dict[str, JSON]]:
+        """``webseeds_ex``: each BEP 19 web seed of the metainfo, ``is_downloading`` while the
+        job's session uses it (not given up, not failing) and wants pieces. The engine counts a
+        web seed's bytes, not its rate: ``download_bytes_per_second`` is 0."""
+        if torrent is None:
+            return []
+        live = {w.url: w for w in self.service.web_seed_states(job.id)}
+        downloading = job.state is JobState.DOWNLOADING
+        out: list[dict[str, JSON]] = []
+        for url in torrent.web_seeds:
+            state = live.get(url)
+            used = state is not None and not state.gave_up and not state.failing
+            out.append({"url": url, "is_downloading": downloading and used, "download_bytes_per_second": 0})
+        return out
 
     def _torrent_file(self, job: Job) -> str:
         """The absolute path of the .torrent the daemon keeps in its state folder, as Transmission
@@ -555,7 +697,7 @@ class TransmissionRpc:
         ``priority-high``/``-normal``/``-low``, ``labels``: one add, the job's files and their
         priorities its own from its first snapshot."""
         request = self._add_request(arguments)
-        for key in ("cookies", "bandwidthPriority"):
+        for key in ("cookies", "bandwidthPriority", "sequentialDownloadFromPiece"):
             if arguments.get(key) not in ("", 0, None):
                 raise RpcError(f"{key} is not supported by this daemon")
         keys = ("files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low")
@@ -583,6 +725,7 @@ class TransmissionRpc:
         save_path = arguments.get("download-dir") or None
         options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
                              paused=bool(arguments.get("paused", False)),
+                             sequential=bool(arguments.get("sequentialDownload", False)),
                              files=None if files is None else tuple(files),
                              file_priorities=tuple(sorted(priorities.items())),
                              features=features_from({"tags": labels}) if labels else None,
@@ -604,7 +747,7 @@ class TransmissionRpc:
             try:
                 return Parsed(read_add_torrent(TorrentBytes(base64.b64decode(metainfo, validate=False))))
             except (binascii.Error, ValueError) as exc:  # (an AddTorrentError is a ValueError)
-                raise RpcError(f"invalid or corrupt torrent file: {exc}") from exc
+                raise RpcError(f"invalid or corrupt torrent file: {exc}", jsonrpc.CORRUPT_TORRENT) from exc
         if isinstance(filename, str) and filename:
             try:
                 request = from_text(filename, files=False)
@@ -673,7 +816,11 @@ class TransmissionRpc:
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
-            raise RpcError("bandwidth groups are not supported by this daemon")
+            raise RpcError("group: bandwidth groups are not supported by this daemon (it has only the "
+                           "global and per-torrent speed limits)")
+        if a.get("sequentialDownloadFromPiece"):
+            raise RpcError("sequential_download_from_piece is not supported by this daemon (a sequential "
+                           "download starts from the first piece)")
         features: dict[str, object] = {}  # (checked whole by features_from before any change)
         if "seedRatioMode" in a or "seedRatioLimit" in a:
             mode = a.get("seedRatioMode", 1)
@@ -817,7 +964,7 @@ def _indices(value: object, count: int) -> list[int]:
     indices = [i for i in value if isinstance(i, int)]
     bad = [i for i in indices if not 0 <= i < count]
     if bad:
-        raise RpcError(f"no file {bad[0]} (the torrent has {count})")
+        raise RpcError(f"no file {bad[0]} (the torrent has {count})", jsonrpc.FILE_IDX_OOR)
     return indices
 
 
