@@ -84,7 +84,6 @@ LEGACY_NAMES = (
     "torrent-set-location", "torrent-start", "torrent-start-now", "torrent-stop", "torrent-verify",
     # this daemon's own old-protocol names for what 4.1 added (the old protocol has none)
     "beginPiece", "endPiece", "sequentialDownload", "sequentialDownloadFromPiece", "webseedsEx",
-    "ip-protocol",
 )
 _NOT_BY_RULE = {"cache-size-mb": "cache_size_mib"}
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
