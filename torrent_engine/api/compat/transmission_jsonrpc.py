@@ -9,6 +9,7 @@ an answer's keys; ``success``/``failure`` build the response objects. One table 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -89,6 +90,7 @@ _NOT_BY_RULE = {"cache-size-mb": "cache_size_mib"}
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+@functools.cache  # (every key of every row of an answer: a few hundred names in all)
 def snake_case(old: str) -> str:
     """The 4.1 name of an old name: camelCase and kebab-case as snake_case (``isUTP`` is_utp)."""
     return _NOT_BY_RULE.get(old) or _CAMEL_HUMP.sub(r"_\1", old).replace("-", "_").lower()
