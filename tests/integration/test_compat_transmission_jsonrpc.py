@@ -16,7 +16,6 @@ import pytest
 
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.unit.torrent_factory import make_torrent, payload
-from torrent_engine.api.compat.transmission_jsonrpc import LEGACY, LEGACY_NAMES, snake_case
 
 pytestmark = pytest.mark.anyio
 
@@ -65,14 +64,6 @@ def seeded_torrent() -> tuple[bytes, str]:
     return t.to_bytes(), t.info_hash.hex()
 
 
-def test_the_name_table_maps_each_old_name_to_one_new_name() -> None:
-    assert snake_case("percentDone") == "percent_done" and snake_case("isUTP") == "is_utp"
-    assert snake_case("peer-limit-global") == "peer_limit_global"
-    assert snake_case("cache-size-mb") == "cache_size_mib"  # (renamed by 4.1, not by the rule)
-    assert len(LEGACY) == len(LEGACY_NAMES)  # no two old names meet on one new name
-    assert all(LEGACY[snake_case(old)] == old for old in LEGACY_NAMES)
-
-
 async def test_session_and_torrents_in_snake_case(tmp_path: Path) -> None:
     data, info_hash = seeded_torrent()
     async with rpc(tmp_path) as (c, api):
@@ -89,6 +80,10 @@ async def test_session_and_torrents_in_snake_case(tmp_path: Path) -> None:
         assert "cache_size_mib" in everything
         await c.result("session_set", {"speed_limit_down": 300, "speed_limit_down_enabled": True})
         assert api.service.get_settings().download_limit == 300_000
+        assert everything["sequential_download"] is False
+        for refused in ({"sequential_download": True}, {"preferred_transports": ["tcp", "utp", "x"]}):
+            answer = await c.call("session_set", refused)
+            assert answer.get("error", {}).get("code") == -32602, (refused, answer)  # (said so)
 
         added = await c.result("torrent_add", {"metainfo": base64.b64encode(data).decode(), "paused": True,
                                                "labels": ["tv"], "files_unwanted": [1],

@@ -422,10 +422,10 @@ class TransmissionRpc:
             "peer-port": stats.listen_port, "peer-port-random-on-start": False,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
             "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
-            # (Transmission 4.1's, spelled so in both protocols: with both, uTP is tried first; an
-            # added torrent is not sequential unless asked)
+            # (Transmission 4.1's: with both, uTP is tried first; an added torrent is not
+            # sequential unless asked; 4.1 names it sequential_download, as a torrent's)
             "preferred_transports": ["utp", "tcp"] if config.transport == "any" else [config.transport],
-            "sequential_download": False,
+            "sequentialDownload": False,
             "encryption": encryption.get(config.encryption, "preferred"),
             "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
             "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
