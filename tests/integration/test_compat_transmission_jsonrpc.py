@@ -175,6 +175,8 @@ async def test_errors_are_json_rpc_error_objects(tmp_path: Path) -> None:
         grouped = await c.call("torrent_set", {"ids": [tid], "group": "slow"})
         assert grouped["error"]["code"] == -32602
         assert "bandwidth groups are not supported" in grouped["error"]["data"]["error_string"]
+        outside = await c.call("torrent_set_location", {"ids": [tid], "location": "/", "move": True})
+        assert outside["error"]["code"] == -32602 and outside["error"]["data"]["error_string"]
         out_of_range = await c.call("torrent_set", {"ids": [tid], "files_wanted": [7]})
         assert out_of_range["error"]["code"] == 6  # Transmission's FILE_IDX_OOR
         old = await c.post({"method": "group-get", "tag": 4})

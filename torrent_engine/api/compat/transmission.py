@@ -41,6 +41,7 @@ from ...errors import TorrentEngineError
 from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
+    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -342,7 +343,9 @@ class TransmissionRpc:
             result = self._snake_answer(method, arguments, answer)
         except RpcError as exc:
             failed = jsonrpc.failure(call.id, exc.code, str(exc))
-        except (JobError, TorrentEngineError) as exc:
+        except InvalidJobRequest as exc:  # (a bad value the service found: a folder outside the root …)
+            failed = jsonrpc.failure(call.id, jsonrpc.INVALID_PARAMS, str(exc))
+        except (JobError, TorrentEngineError) as exc:  # (the service cannot do it now)
             failed = jsonrpc.failure(call.id, jsonrpc.SYSTEM_ERROR, str(exc))
         except (ValueError, TypeError) as exc:  # a value of the wrong kind in the params
             log.warning("Transmission RPC: refused: %s", exc)
