@@ -223,3 +223,5 @@ async def test_the_old_protocol_is_answered_as_before(tmp_path: Path) -> None:
         assert r.json()["result"] != "success" and "error" not in r.json()
         r = await c.post({"method": "no-such"})
         assert r.json()["result"].startswith("method name not recognized")
+        r = await c.post(content=b'{"method": "session-get", "tag": ')  # (no "jsonrpc": the old answer)
+        assert r.json() == {"result": "the request is not JSON", "arguments": {}}

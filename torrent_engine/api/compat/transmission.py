@@ -255,11 +255,14 @@ class TransmissionRpc:
             if size > self.max_body:
                 return Response(b"request too large", status_code=413, headers=session_header)
             chunks.append(chunk)
+        body = b"".join(chunks)
         try:
-            call = jsontext.loads(b"".join(chunks) or b"{}")
-        except ValueError as exc:  # (either protocol: answered as 4.1 answers it)
-            return self._jsonrpc_response(jsonrpc.failure(None, jsonrpc.PARSE_ERROR, f"not JSON: {exc}"),
-                                          session_header)
+            call = jsontext.loads(body or b"{}")
+        except ValueError as exc:
+            if b'"jsonrpc"' in body:  # (what it meant to be: 4.1's parse error, else the old answer)
+                failed = jsonrpc.failure(None, jsonrpc.PARSE_ERROR, f"not JSON: {exc}")
+                return self._jsonrpc_response(failed, session_header)
+            return self._legacy_response(None, "the request is not JSON", {}, session_header)
         if jsonrpc.is_jsonrpc(call):
             return self._jsonrpc_response(await self._jsonrpc_body(call), session_header)
         return await self._legacy_call(call, session_header)
@@ -288,7 +291,13 @@ class TransmissionRpc:
             outcome = f"invalid argument: {exc}"
         if outcome != "success":
             answer = {}
-        # (a torrent-get's rows are written from their kept JSON, in the place a mark holds)
+        return self._legacy_response(tag, outcome, answer, session_header)
+
+    @staticmethod
+    def _legacy_response(tag: JSONValue, outcome: str, answer: Answer,
+                         session_header: dict[str, str]) -> Response:
+        """An old-protocol answer (a torrent-get's rows are written from their kept JSON, in the
+        place a mark holds)."""
         shown = {k: ROWS_MARK if isinstance(v, KeptRows) else v for k, v in answer.items()}
         result: dict[str, JSON] = {"result": outcome, "arguments": shown}
         if tag is not None:
