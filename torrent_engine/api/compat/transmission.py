@@ -6,7 +6,9 @@ job's tags), statuses and units (KB/s of 1000 bytes) are Transmission's. Authent
 Basic with the daemon's API token as the password (any user name unless the daemon is given
 one) or ``Authorization: Bearer``; then the ``X-Transmission-Session-Id`` hand-shake (409 with
 the id to use) keeps other web sites out. A method or a value the service cannot honour gets
-an error ``result`` saying so, never a fake ``success``. See docs/compat.md.
+an error ``result`` saying so, never a fake ``success``. A body with ``"jsonrpc": "2.0"`` (or a
+batch) is Transmission 4.1's JSON-RPC 2.0: renamed to the old names by transmission_jsonrpc.py,
+run by the same methods, answered in 4.1's names. See docs/compat.md.
 """
 
 from __future__ import annotations
@@ -238,7 +240,7 @@ class TransmissionRpc:
         return good
 
     async def handle(self, request: Request) -> Response:
-        """Auth (401), session id (409), then one RPC call; errors are ``result`` strings."""
+        """Auth (401), session id (409), then one old-protocol call or a JSON-RPC request or batch."""
         if not self._authorised(request):
             return Response(b"<h1>401: Unauthorized</h1>", status_code=401, media_type="text/html",
                             headers={"WWW-Authenticate": 'Basic realm="Transmission"'})
