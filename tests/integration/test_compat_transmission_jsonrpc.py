@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.unit.torrent_factory import make_torrent, payload
+from tests.unit.webseed._webseed_server import http_server
 
 pytestmark = pytest.mark.anyio
 
@@ -126,6 +127,36 @@ async def test_session_and_torrents_in_snake_case(tmp_path: Path) -> None:
         assert stats["torrent_count"] == 1 and "uploaded_bytes" in stats["cumulative_stats"]
         await c.result("torrent_remove", {"ids": [tid], "delete_local_data": True})
         assert (await c.result("torrent_get", {"fields": ["id"]}))["torrents"] == []
+
+
+def half_answered(path: str, start: int, end: int) -> tuple[bytes, bool]:
+    """A web seed that sends the head and half the body of each range, then waits: in use."""
+    length = end - start + 1
+    size = 40000 if path.endswith("a.bin") else 30000
+    head = f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{size}\r\n" \
+           f"Content-Length: {length}\r\n\r\n"
+    return head.encode() + bytes(length // 2), True
+
+
+async def test_webseeds_ex_shows_the_web_seed_a_download_uses(tmp_path: Path) -> None:
+    t = make_torrent([(("a.bin",), payload(40000, 5)), (("b.bin",), payload(30000, 6))], 16384, name="w")
+    async with http_server(half_answered) as server, rpc(tmp_path) as (c, api):
+        url = server.url("/pub/")
+        t = dataclasses.replace(t, web_seeds=(url,))
+        tid = (await c.result("torrent_add", {"metainfo": base64.b64encode(t.to_bytes()).decode()}))[
+            "torrent_added"]["id"]
+        fields = ["webseeds_ex", "webseeds_sending_to_us"]
+        row: dict[str, Any] = {}
+        with anyio.fail_after(20):
+            while not row.get("webseeds_sending_to_us"):
+                await anyio.sleep(0.05)
+                [row] = (await c.result("torrent_get", {"ids": [tid], "fields": fields}))["torrents"]
+        assert server.requests  # (asked for a range: in use)
+        assert row == {"webseeds_ex": [{"url": url, "is_downloading": True, "download_bytes_per_second": 0}],
+                       "webseeds_sending_to_us": 1}
+        await c.result("torrent_stop", {"ids": [tid]})
+        [row] = (await c.result("torrent_get", {"ids": [tid], "fields": fields}))["torrents"]
+        assert row["webseeds_ex"][0]["is_downloading"] is False
 
 
 async def test_port_test_asks_the_peer_port_on_this_machine(tmp_path: Path) -> None:

@@ -668,9 +668,10 @@ class TransmissionRpc:
 
     def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
-        share settings are the same objects; made anew when they include the pieces (read live
-        from the session, not from the snapshot). ``every``: ``jobs`` are all the listed jobs."""
-        if "pieces" in fields:
+        share settings are the same objects; made anew when they include the pieces or the web
+        seeds in use (read live from the session, not from the snapshot). ``every``: ``jobs``
+        are all the listed jobs."""
+        if _LIVE_FIELDS.intersection(fields):
             return KeptRows(Kept(job, (), self._fields(job, fields)) for job in jobs)
         kept = self._kept.get(fields)
         if kept is None:
@@ -937,8 +938,11 @@ class TransmissionRpc:
         return move
 
 
+# the fields read from the live session, not from the job's snapshot: never kept
+_LIVE_FIELDS = frozenset({"pieces", "webseedsEx", "webseedsSendingToUs"})
 _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
-                              "pieceCount", "pieceSize", "webseeds", "magnetLink"})
+                              "pieceCount", "pieceSize", "webseeds", "magnetLink", "webseedsEx",
+                              "webseedsSendingToUs"})
 
 
 def _tiers(job: Job) -> Tiers:
