@@ -142,7 +142,9 @@ def read_call(request: JSON) -> Call:
     method = request.get("method")
     if not isinstance(method, str):
         raise CallError(INVALID_REQUEST, "method must be a String", call_id)
-    params = request.get("params", {})
+    params = request.get("params")
+    if params is None:  # (omitted, or null: no params, as Transmission takes it)
+        params = {}
     if not isinstance(params, dict):
         raise CallError(INVALID_PARAMS, "params must be an Object (by-position params are not supported)",
                         call_id)
