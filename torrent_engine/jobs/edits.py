@@ -14,6 +14,7 @@ import anyio
 from ..engine.manager import load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
+from ..net.webseed import WebSeedState
 from ..storage.paths import real_path
 from ..storage.rename import move_files
 from .disk.renames import check_path, plan_rename
@@ -69,6 +70,14 @@ class JobEdits:
             rec.torrent_length, rec.private = torrent.total_length, torrent.private
         tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
         return TorrentFacts(rec.torrent_length, rec.private, tuple(tuple(tier) for tier in tiers))
+
+    def web_seed_states(self, job_id: str) -> builtins.list[WebSeedState]:
+        """The job's BEP 19 web seeds as its live session sees them ([] without a session)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self.run.session_of(rec)
+        return [] if session is None else session.web_seeds
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""

@@ -29,6 +29,7 @@ from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
 from ..engine.manager import TorrentManager
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..net.webseed import WebSeedState
 from ..session import Session
 from .control import JobControl
 from .disk.relocate import Mover
@@ -616,6 +617,10 @@ class JobService:
         """What a list shows of the job's torrent: its piece space's size, private flag and
         trackers, from its session or its record (None before a magnet's metadata)."""
         return self._edits.torrent_facts(job_id)
+
+    def web_seed_states(self, job_id: str) -> builtins.list[WebSeedState]:
+        """The job's BEP 19 web seeds as its live session sees them ([] without a session)."""
+        return self._edits.web_seed_states(job_id)
 
     def piece_states(self, job_id: str) -> builtins.list[int] | None:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""

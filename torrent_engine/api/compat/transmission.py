@@ -6,7 +6,9 @@ job's tags), statuses and units (KB/s of 1000 bytes) are Transmission's. Authent
 Basic with the daemon's API token as the password (any user name unless the daemon is given
 one) or ``Authorization: Bearer``; then the ``X-Transmission-Session-Id`` hand-shake (409 with
 the id to use) keeps other web sites out. A method or a value the service cannot honour gets
-an error ``result`` saying so, never a fake ``success``. See docs/compat.md.
+an error ``result`` saying so, never a fake ``success``. A body with ``"jsonrpc": "2.0"`` (or a
+batch) is Transmission 4.1's JSON-RPC 2.0: renamed to the old names by transmission_jsonrpc.py,
+run by the same methods, answered in 4.1's names. See docs/compat.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,6 +43,7 @@ from ...errors import TorrentEngineError
 from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
+    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -59,6 +63,7 @@ from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
 from . import network
+from . import transmission_jsonrpc as jsonrpc
 from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
@@ -73,16 +78,24 @@ RPC_VERSION = 17
 RPC_VERSION_MINIMUM = 14
 RPC_SEMVER = "5.3.0"
 VERSION = f"4.0.6 (torrent_engine {__version__})"
+VERSION_41 = f"4.1.0 (torrent_engine {__version__})"  # session_get's version over JSON-RPC
 SESSION_HEADER = "X-Transmission-Session-Id"
 MAX_KEPT_FIELD_SETS = 16  # the torrent-get field sets whose rows are kept (see _rows)
 # where an answer's kept rows go (no job's text holds it: random, NULs)
 ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
 RECENT = 60.0  # seconds: "recently-active"
+PORT_TEST_TIMEOUT = 5.0  # seconds: port-test's connection to the daemon's own peer port
 
 STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
-UNSUPPORTED = ("port-test", "session-close", "group-get", "group-set", "torrent-add-trackers")
+# the methods this daemon does not have, and why (an answer says so: never a fake success)
+UNSUPPORTED = {
+    "session-close": " (the daemon is stopped by its service manager, not by a client)",
+    "group-get": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
+    "group-set": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
+    "torrent-add-trackers": "",
+}
 
 
 # a method's answer (a torrent-get's rows as the records it keeps, written as their kept JSON)
@@ -92,7 +105,19 @@ Method = Callable[[JSONObject], Awaitable[Answer]]
 
 
 class RpcError(Exception):
-    """An error ``result`` for the request (the answer is still HTTP 200, as Transmission's)."""
+    """An error ``result`` for the request (the answer is still HTTP 200, as Transmission's);
+    over JSON-RPC an error object with ``code`` (Transmission's, else "invalid params")."""
+
+    def __init__(self, message: str, code: int = jsonrpc.INVALID_PARAMS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnknownMethod(RpcError):
+    """A method this daemon does not have."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, jsonrpc.METHOD_NOT_FOUND)
 
 
 # -- translation (pure) ------------------------------------------------------------------------
@@ -188,7 +213,7 @@ class TransmissionRpc:
             "queue-move-top": self._queue("top"), "queue-move-bottom": self._queue("bottom"),
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
             "torrent-rename-path": self.rename_path,
-            "blocklist-update": self.blocklist_update,
+            "blocklist-update": self.blocklist_update, "port-test": self.port_test,
         }
         self._methods = methods
 
@@ -215,7 +240,7 @@ class TransmissionRpc:
         return good
 
     async def handle(self, request: Request) -> Response:
-        """Auth (401), session id (409), then one RPC call; errors are ``result`` strings."""
+        """Auth (401), session id (409), then one old-protocol call or a JSON-RPC request or batch."""
         if not self._authorised(request):
             return Response(b"<h1>401: Unauthorized</h1>", status_code=401, media_type="text/html",
                             headers={"WWW-Authenticate": 'Basic realm="Transmission"'})
@@ -223,7 +248,8 @@ class TransmissionRpc:
         given = request.headers.get(SESSION_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.session_id.encode()):
             return Response(f"<h1>409: Conflict</h1><p>{SESSION_HEADER}: {self.session_id}</p>".encode(),
-                            status_code=409, media_type="text/html", headers=session_header)
+                            status_code=409, media_type="text/html",
+                            headers={**session_header, jsonrpc.RPC_VERSION_HEADER: jsonrpc.RPC_SEMVER})
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -231,13 +257,24 @@ class TransmissionRpc:
             if size > self.max_body:
                 return Response(b"request too large", status_code=413, headers=session_header)
             chunks.append(chunk)
+        body = b"".join(chunks)
+        try:
+            call = jsontext.loads(body or b"{}")
+        except ValueError as exc:
+            if b'"jsonrpc"' in body:  # (what it meant to be: 4.1's parse error, else the old answer)
+                failed = jsonrpc.failure(None, jsonrpc.PARSE_ERROR, f"not JSON: {exc}")
+                return self._jsonrpc_response(failed, session_header)
+            return self._legacy_response(None, "the request is not JSON", {}, session_header)
+        if jsonrpc.is_jsonrpc(call):
+            return self._jsonrpc_response(await self._jsonrpc_body(call), session_header)
+        return await self._legacy_call(call, session_header)
+
+    async def _legacy_call(self, call: JSONValue, session_header: dict[str, str]) -> Response:
+        """The old protocol: ``{"method", "arguments", "tag"}`` in, ``{"result", "arguments",
+        "tag"}`` out, an error as a ``result`` string."""
         tag: JSONValue = None
         answer: Answer = {}
         try:
-            try:
-                call = jsontext.loads(b"".join(chunks) or b"{}")
-            except ValueError as exc:
-                raise RpcError("the request is not JSON") from exc
             if not isinstance(call, dict):
                 raise RpcError("the request must be a JSON object")
             tag = call.get("tag")
@@ -245,12 +282,7 @@ class TransmissionRpc:
             arguments = call.get("arguments") or {}
             if not isinstance(arguments, dict):
                 raise RpcError("arguments must be an object")
-            if method in UNSUPPORTED:
-                raise RpcError(f"method not supported by this daemon: {method}")
-            handler = self._methods.get(method) if isinstance(method, str) else None
-            if handler is None:
-                raise RpcError(f"method name not recognized: {str(method)[:60]}")
-            answer = await handler(arguments)
+            answer = await self._run(method, arguments)
             outcome = "success"
         except RpcError as exc:
             outcome = str(exc)
@@ -261,7 +293,13 @@ class TransmissionRpc:
             outcome = f"invalid argument: {exc}"
         if outcome != "success":
             answer = {}
-        # (a torrent-get's rows are written from their kept JSON, in the place a mark holds)
+        return self._legacy_response(tag, outcome, answer, session_header)
+
+    @staticmethod
+    def _legacy_response(tag: JSONValue, outcome: str, answer: Answer,
+                         session_header: dict[str, str]) -> Response:
+        """An old-protocol answer (a torrent-get's rows are written from their kept JSON, in the
+        place a mark holds)."""
         shown = {k: ROWS_MARK if isinstance(v, KeptRows) else v for k, v in answer.items()}
         result: dict[str, JSON] = {"result": outcome, "arguments": shown}
         if tag is not None:
@@ -272,6 +310,78 @@ class TransmissionRpc:
         else:
             body = encode(result)
         return Response(body, media_type="application/json", headers=session_header)
+
+    async def _run(self, method: object, arguments: JSONObject) -> Answer:
+        """One method (its old name) on its arguments (old names)."""
+        if method in UNSUPPORTED:
+            raise UnknownMethod(f"method not supported by this daemon: {method}{UNSUPPORTED[str(method)]}")
+        handler = self._methods.get(method) if isinstance(method, str) else None
+        if handler is None:
+            raise UnknownMethod(f"method name not recognized: {str(method)[:60]}")
+        return await handler(arguments)
+
+    # -- JSON-RPC 2.0 (Transmission 4.1) -----------------------------------------------------------
+    @staticmethod
+    def _jsonrpc_response(body: JSON, session_header: dict[str, str]) -> Response:
+        if body is None:  # (notifications only: nothing to answer, as Transmission: 204)
+            return Response(status_code=204, headers=session_header)
+        return Response(encode(body), media_type="application/json", headers=session_header)
+
+    async def _jsonrpc_body(self, request: JSONValue) -> JSON:
+        """The answer to a request or a batch (an array: answered by an array, without the
+        notifications'; None when there is nothing to answer)."""
+        if not isinstance(request, list):
+            return await self._jsonrpc_call(request)
+        if not request:
+            return jsonrpc.failure(None, jsonrpc.INVALID_REQUEST, "an empty batch")
+        answers = [await self._jsonrpc_call(one) for one in request]
+        shown = [a for a in answers if a is not None]
+        return shown or None
+
+    async def _jsonrpc_call(self, request: JSONValue) -> dict[str, JSON] | None:
+        try:
+            call = jsonrpc.read_call(request)
+        except jsonrpc.CallError as exc:
+            return jsonrpc.failure(exc.id, exc.code, exc.error_string)
+        method, arguments = jsonrpc.to_legacy(call.method, call.params)
+        known = call.method in jsonrpc.LEGACY and (method in self._methods or method in UNSUPPORTED)
+        if call.notification and (call.method in jsonrpc.NO_SIDE_EFFECTS or not known):
+            return None
+        try:
+            if not known:
+                raise UnknownMethod(f"method name not recognized: {call.method[:60]}")
+            answer = await self._run(method, arguments)
+            result = self._snake_answer(method, arguments, answer)
+        except RpcError as exc:
+            failed = jsonrpc.failure(call.id, exc.code, str(exc))
+        except InvalidJobRequest as exc:  # (a bad value the service found: a folder outside the root …)
+            failed = jsonrpc.failure(call.id, jsonrpc.INVALID_PARAMS, str(exc))
+        except (JobError, TorrentEngineError) as exc:  # (the service cannot do it now)
+            failed = jsonrpc.failure(call.id, jsonrpc.SYSTEM_ERROR, str(exc))
+        except (ValueError, TypeError) as exc:  # a value of the wrong kind in the params
+            log.warning("Transmission RPC: refused: %s", exc)
+            failed = jsonrpc.failure(call.id, jsonrpc.INVALID_PARAMS, f"invalid argument: {exc}")
+        else:
+            return None if call.notification else jsonrpc.success(call.id, result)
+        return None if call.notification else failed
+
+    def _snake_answer(self, method: str, arguments: JSONObject, answer: Answer) -> dict[str, JSON]:
+        """A method's answer under 4.1's names and values."""
+        plain: dict[str, JSON] = {k: [kept.record for kept in v] if isinstance(v, KeptRows) else v
+                                  for k, v in answer.items()}
+        table = method == "torrent-get" and arguments.get("format") == "table"
+        result: dict[str, JSON] = {}
+        for key, value in plain.items():
+            if table and key == "torrents" and isinstance(value, list):
+                result[key] = jsonrpc.table_to_snake(list(value))
+            else:
+                result[jsonrpc.snake_case(key)] = jsonrpc.to_snake(value, key=key)
+        if method == "session-get":  # (what 4.1 reports of itself, where it was asked)
+            for key, value in (("rpc_version", jsonrpc.RPC_VERSION),
+                               ("rpc_version_semver", jsonrpc.RPC_SEMVER), ("version", VERSION_41)):
+                if key in result:
+                    result[key] = value
+        return result
 
     def _recently_active(self) -> tuple[list[Job], list[int]]:
         """The listed jobs changed in the last ``RECENT`` seconds, and the numbers of those no
@@ -326,6 +436,10 @@ class TransmissionRpc:
             "peer-port": stats.listen_port, "peer-port-random-on-start": False,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
             "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
+            # (Transmission 4.1's: with both, uTP is tried first; an added torrent is not
+            # sequential unless asked; 4.1 names it sequential_download, as a torrent's)
+            "preferred_transports": ["utp", "tcp"] if config.transport == "any" else [config.transport],
+            "sequentialDownload": False,
             "encryption": encryption.get(config.encryption, "preferred"),
             "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
             "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
@@ -402,6 +516,31 @@ class TransmissionRpc:
         """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
         return {"blocklist-size": await self.service.blocklist.update()}
 
+    async def port_test(self, arguments: JSONObject) -> Answer:
+        """``port-test`` (``ip_protocol`` ipv4/ipv6): whether the peer port accepts a TCP
+        connection *on this machine* (the listen address, else loopback). Transmission asks a
+        test service on the internet; this daemon asks nobody outside, so an open answer does
+        not mean the port is reachable from outside (a NAT or firewall is not seen)."""
+        protocol = arguments.get("ip_protocol")
+        if protocol not in (None, "ipv4", "ipv6"):
+            raise RpcError("invalid ip protocol string (ipv4 or ipv6)")
+        port = self.service.stats().listen_port
+        listen_host = self.service.config.listen_host
+        host = listen_host if listen_host not in ("", "0.0.0.0", "::") \
+            else "::1" if protocol == "ipv6" else "127.0.0.1"
+        shown = protocol or ("ipv6" if ":" in host else "ipv4")
+        is_open = False
+        if port:
+            with anyio.move_on_after(PORT_TEST_TIMEOUT):
+                try:
+                    stream = await anyio.connect_tcp(host, port)
+                except OSError:
+                    pass
+                else:
+                    await stream.aclose()
+                    is_open = True
+        return {"port-is-open": is_open, "ip_protocol": shown}
+
     async def session_stats(self, arguments: JSONObject) -> Answer:
         """``session-stats``."""
         stats = self.service.stats()
@@ -433,6 +572,10 @@ class TransmissionRpc:
                 files_meta.append({"name": f.path, "length": f.size,
                                    "bytesCompleted": int(f.progress * f.size), "beginPiece": begin,
                                    "endPiece": end})
+
+        def web_seeds() -> list[dict[str, JSON]]:
+            return self._web_seeds(job, torrent)
+
         values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
@@ -493,11 +636,28 @@ class TransmissionRpc:
                                  for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
-            "webseeds": lambda: list(torrent.web_seeds) if torrent else [], "webseedsSendingToUs": lambda: 0,
+            "webseeds": lambda: list(torrent.web_seeds) if torrent else [],
+            "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
+            "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
             "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
+
+    def _web_seeds(self, job: Job, torrent: Torrent | None) -> list[dict[str, JSON]]:
+        """``webseeds_ex``: each BEP 19 web seed of the metainfo, ``is_downloading`` while the
+        job's session uses it (not given up, not failing) and wants pieces. The engine counts a
+        web seed's bytes, not its rate: ``download_bytes_per_second`` is 0."""
+        if torrent is None:
+            return []
+        live = {w.url: w for w in self.service.web_seed_states(job.id)}
+        downloading = job.state is JobState.DOWNLOADING
+        out: list[dict[str, JSON]] = []
+        for url in torrent.web_seeds:
+            state = live.get(url)
+            used = state is not None and not state.gave_up and not state.failing
+            out.append({"url": url, "is_downloading": downloading and used, "download_bytes_per_second": 0})
+        return out
 
     def _torrent_file(self, job: Job) -> str:
         """The absolute path of the .torrent the daemon keeps in its state folder, as Transmission
@@ -508,9 +668,10 @@ class TransmissionRpc:
 
     def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
-        share settings are the same objects; made anew when they include the pieces (read live
-        from the session, not from the snapshot). ``every``: ``jobs`` are all the listed jobs."""
-        if "pieces" in fields:
+        share settings are the same objects; made anew when they include the pieces or the web
+        seeds in use (read live from the session, not from the snapshot). ``every``: ``jobs``
+        are all the listed jobs."""
+        if _LIVE_FIELDS.intersection(fields):
             return KeptRows(Kept(job, (), self._fields(job, fields)) for job in jobs)
         kept = self._kept.get(fields)
         if kept is None:
@@ -555,7 +716,7 @@ class TransmissionRpc:
         ``priority-high``/``-normal``/``-low``, ``labels``: one add, the job's files and their
         priorities its own from its first snapshot."""
         request = self._add_request(arguments)
-        for key in ("cookies", "bandwidthPriority"):
+        for key in ("cookies", "bandwidthPriority", "sequentialDownloadFromPiece"):
             if arguments.get(key) not in ("", 0, None):
                 raise RpcError(f"{key} is not supported by this daemon")
         keys = ("files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low")
@@ -583,6 +744,7 @@ class TransmissionRpc:
         save_path = arguments.get("download-dir") or None
         options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
                              paused=bool(arguments.get("paused", False)),
+                             sequential=bool(arguments.get("sequentialDownload", False)),
                              files=None if files is None else tuple(files),
                              file_priorities=tuple(sorted(priorities.items())),
                              features=features_from({"tags": labels}) if labels else None,
@@ -604,7 +766,7 @@ class TransmissionRpc:
             try:
                 return Parsed(read_add_torrent(TorrentBytes(base64.b64decode(metainfo, validate=False))))
             except (binascii.Error, ValueError) as exc:  # (an AddTorrentError is a ValueError)
-                raise RpcError(f"invalid or corrupt torrent file: {exc}") from exc
+                raise RpcError(f"invalid or corrupt torrent file: {exc}", jsonrpc.CORRUPT_TORRENT) from exc
         if isinstance(filename, str) and filename:
             try:
                 request = from_text(filename, files=False)
@@ -673,7 +835,11 @@ class TransmissionRpc:
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         if a.get("group"):
-            raise RpcError("bandwidth groups are not supported by this daemon")
+            raise RpcError("group: bandwidth groups are not supported by this daemon (it has only the "
+                           "global and per-torrent speed limits)")
+        if a.get("sequentialDownloadFromPiece"):
+            raise RpcError("sequential_download_from_piece is not supported by this daemon (a sequential "
+                           "download starts from the first piece)")
         features: dict[str, object] = {}  # (checked whole by features_from before any change)
         if "seedRatioMode" in a or "seedRatioLimit" in a:
             mode = a.get("seedRatioMode", 1)
@@ -772,8 +938,11 @@ class TransmissionRpc:
         return move
 
 
+# the fields read from the live session, not from the job's snapshot: never kept
+_LIVE_FIELDS = frozenset({"pieces", "webseedsEx", "webseedsSendingToUs"})
 _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
-                              "pieceCount", "pieceSize", "webseeds", "magnetLink"})
+                              "pieceCount", "pieceSize", "webseeds", "magnetLink", "webseedsEx",
+                              "webseedsSendingToUs"})
 
 
 def _tiers(job: Job) -> Tiers:
@@ -817,7 +986,7 @@ def _indices(value: object, count: int) -> list[int]:
     indices = [i for i in value if isinstance(i, int)]
     bad = [i for i in indices if not 0 <= i < count]
     if bad:
-        raise RpcError(f"no file {bad[0]} (the torrent has {count})")
+        raise RpcError(f"no file {bad[0]} (the torrent has {count})", jsonrpc.FILE_IDX_OOR)
     return indices
 
 
