@@ -5,6 +5,7 @@ then hands every message it receives to ``on_message``, which subclasses script.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import anyio
 import anyio.abc
@@ -50,11 +51,13 @@ class FakeSeed:
 
 
 class IdlePeer:
-    """A peer on ``host`` with every piece that never answers a request: it only stays connected."""
+    """A peer on ``host`` with every piece (or those in ``have``) that never answers a request
+    and never unchokes: it only stays connected."""
 
-    def __init__(self, torrent: Torrent, host: str) -> None:
+    def __init__(self, torrent: Torrent, host: str, have: Iterable[int] | None = None) -> None:
         self.torrent = torrent
         self.host = host
+        self.have = range(torrent.num_pieces) if have is None else list(have)
         self.port = 0
         self.accepted = 0
         self.closed = 0  # connections our side ended
@@ -78,8 +81,7 @@ class IdlePeer:
         async with stream:
             try:
                 await stream.send(wire.handshake())
-                full = m.Bitfield.from_indexes(range(self.torrent.num_pieces), self.torrent.num_pieces)
-                await stream.send(wire.send(full))
+                await stream.send(wire.send(m.Bitfield.from_indexes(self.have, self.torrent.num_pieces)))
                 while True:
                     await stream.receive()
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):

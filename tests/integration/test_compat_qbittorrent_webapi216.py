@@ -17,7 +17,6 @@ from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.fake_seed import IdlePeer
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.net.peer import messages as m
 
 pytestmark = pytest.mark.anyio
 
@@ -110,30 +109,10 @@ async def test_bad_input_is_refused_as_qbittorrent_refuses_it(tmp_path: Path) ->
             assert api.service.client_jobs()[0].features.tags == ()
 
 
-class PartialPeer(IdlePeer):
-    """A peer on loopback with pieces ``have`` alone, that never unchokes."""
-
-    def __init__(self, torrent: Torrent, have: list[int]) -> None:
-        super().__init__(torrent, "127.0.0.1")
-        self.have = have
-
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        self.accepted += 1
-        wire = self.wire()
-        async with stream:
-            try:
-                await stream.send(wire.handshake())
-                await stream.send(wire.send(m.Bitfield.from_indexes(self.have, self.torrent.num_pieces)))
-                while True:
-                    await stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                self.closed += 1
-
-
 async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Path) -> None:
     torrent = five_pieces()
     info_hash = torrent.info_hash.hex()
-    peers = [PartialPeer(torrent, [0, 2]), PartialPeer(torrent, [2, 4])]
+    peers = [IdlePeer(torrent, "127.0.0.1", [0, 2]), IdlePeer(torrent, "127.0.0.1", [2, 4])]
     async with running_api(tmp_path, config_options={"encryption": "disable"}) as api, \
             anyio.create_task_group() as tg:  # (the peers speak plaintext alone)
         for peer in peers:

@@ -55,7 +55,10 @@ async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> Non
             for s in sessions:
                 s.connector.wake()
             pairs = list(zip(sessions, rounds, strict=True))
-            await _wait(lambda: all(s.connector.rounds >= r + 2 for s, r in pairs))
+            # (two rounds of each dialer; one, for a torrent connected to every address it
+            # knows: its loop ends then, until a peer leaves)
+            await _wait(lambda: all(s.connector.rounds >= r + 2 or s.connector.rounds >= r + 1
+                                    and not s.connector.running for s, r in pairs))
             assert connected() == 4
             assert sum(p.accepted for p in everyone) == 4  # (the others were not dialed at all)
             assert jobs.manager.shared.connections == 4
