@@ -334,7 +334,7 @@ class Checker:
         if self.resume_path is None or not isinstance(phase, Opened):
             return
         if not self._run.ready.is_set():
-            return  # still checking: the pieces on disk are not known yet (keep the old file)
+            return  # still checking: the pieces on disk are not known yet (the check saves its own progress)
         path = self.resume_path
         data = self.snapshot()
         if self._saved == _content(data):
