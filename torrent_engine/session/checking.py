@@ -150,12 +150,13 @@ class Checker:
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
-                begun = check_resume_point(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
+                # (an earlier check stopped midway, its files unchanged: it goes on from there)
+                go_on = check_resume_point(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
                                            save_path=str(real_path(ctx.save_path)), current=current)
-                at = begun[1] / torrent.num_pieces if begun is not None and torrent.num_pieces else 0.0
+                at = go_on[1] / torrent.num_pieces if go_on is not None and torrent.num_pieces else 0.0
                 paused = self._run.recheck_begins(at)
                 self.rechecked = True
-                pieces = await self._recheck(checking, _CheckProgress(self, current, begun))
+                pieces = await self._recheck(checking, _CheckProgress(self, current, go_on))
                 self._run.recheck_ended(paused)
             else:
                 pieces = set()
