@@ -5,6 +5,7 @@ until the test releases them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -45,11 +46,11 @@ def hold_checks(monkeypatch: pytest.MonkeyPatch) -> HeldChecks:
     held = HeldChecks()
     recheck = Checker._recheck
 
-    async def held_recheck(self: Checker, phase: Checking) -> set[int]:
+    async def held_recheck(self: Checker, phase: Checking, *rest: Any) -> set[int]:
         if phase.parts.torrent.name in held.names:
             held.checking.set()
             await held.release.wait()
-        return await recheck(self, phase)
+        return await recheck(self, phase, *rest)
 
     monkeypatch.setattr(Checker, "_recheck", held_recheck)
     return held

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.errors import StorageError
+from torrent_engine.errors import BencodeError, StorageError
 from torrent_engine.formats.bencode import decode, encode
 from torrent_engine.storage import resume
-from torrent_engine.storage.resume import ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from torrent_engine.storage.resume import (
+    ResumeData,
+    check_resume_point,
+    load_resume,
+    save_resume,
+    stamp_files,
+    trusted_pieces,
+)
 
 
 def _data(tmp_path: Path, files: list[Path | None], pieces: set[int]) -> ResumeData:
@@ -139,6 +146,62 @@ def test_seed_mode_and_its_verified_pieces_round_trip(tmp_path: Path) -> None:
     save_resume(path, data)
     loaded = load_resume(path)
     assert loaded is not None and not loaded.seed_mode
+
+
+def test_an_unfinished_checks_point_round_trips_and_is_absent_from_a_finished_ones(tmp_path: Path) -> None:
+    """``checked-up-to``: written only for an unfinished check; a file without it (every file
+    written before it existed) is a finished check's, trusted as a whole as before."""
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x" * 100)
+    kw = {"info_hash": b"h" * 20, "num_pieces": 10, "save_path": str(tmp_path)}
+    finished = _data(tmp_path, [f], {0, 3})
+    raw = resume.encode_resume(finished)
+    assert b"checked-up-to" not in raw
+    path = tmp_path / "t.resume"
+    save_resume(path, finished)
+    loaded = load_resume(path)
+    assert loaded is not None and loaded.checked_up_to is None
+    assert trusted_pieces(loaded, current=stamp_files([f]), **kw) == {0, 3}  # type: ignore[arg-type]
+    assert check_resume_point(loaded, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
+    for up_to in (0, 4, 10):
+        partial = _data(tmp_path, [f], {0, 3})
+        partial.checked_up_to = up_to
+        save_resume(path, partial)
+        loaded = load_resume(path)
+        assert loaded == partial
+        assert trusted_pieces(loaded, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
+        point = check_resume_point(loaded, current=stamp_files([f]), **kw)  # type: ignore[arg-type]
+        assert point == ({i for i in (0, 3) if i < up_to}, up_to)
+
+
+@pytest.mark.parametrize("bad", [-1, 11, 1 << 70, b"5", [5]])
+def test_a_checked_up_to_out_of_range_makes_the_file_unusable(tmp_path: Path, bad: object) -> None:
+    raw = decode(resume.encode_resume(_data(tmp_path, [None], {2})))
+    assert isinstance(raw, dict)
+    raw[b"checked-up-to"] = bad
+    path = tmp_path / "t.resume"
+    path.write_bytes(encode(raw))
+    assert load_resume(path) is None  # (checked again, never trusted)
+    with pytest.raises(BencodeError):
+        resume.decode_resume(encode(raw))
+
+
+def test_an_unfinished_check_is_not_resumed_when_a_file_changed_or_it_is_for_another_torrent(
+        tmp_path: Path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"x" * 100)
+    data = _data(tmp_path, [f], {1})
+    data.checked_up_to = 5
+    kw = {"info_hash": b"h" * 20, "num_pieces": 10, "save_path": str(tmp_path)}
+    assert check_resume_point(data, info_hash=b"h" * 20, num_pieces=11, save_path=str(tmp_path),
+                              current=stamp_files([f])) is None
+    assert check_resume_point(data, info_hash=b"h" * 20, num_pieces=10, save_path=str(tmp_path / "x"),
+                              current=stamp_files([f])) is None
+    assert check_resume_point(data, info_hash=b"o" * 20, num_pieces=10, save_path=str(tmp_path),
+                              current=stamp_files([f])) is None
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # touched after the check began
+    assert check_resume_point(data, current=stamp_files([f]), **kw) is None  # type: ignore[arg-type]
 
 
 def test_many_files_written_at_once_sync_each_durable_one_and_each_folder_once(

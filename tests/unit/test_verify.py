@@ -12,6 +12,7 @@ import pytest
 
 from tests.unit.test_storage import FailingReads
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.formats.bitfield import Bitfield
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage import Storage
 from torrent_engine.storage.verify import hash_piece_v1, piece_ok, recheck, verify_piece
@@ -159,3 +160,43 @@ async def test_recheck_reads_and_hashes_in_two_threads_at_once(
     storage = MeetingStorage(t, tmp_path)
     got = await recheck(t, storage, threads=2)
     assert got.all() and storage.met == 2
+
+
+class CountingReads(Storage):
+    """Records which pieces are read."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.read: list[int] = []
+
+    def read_piece_blocking(self, index: int) -> bytes:
+        self.read.append(index)
+        return super().read_piece_blocking(index)
+
+
+@pytest.mark.anyio
+async def test_recheck_from_a_piece_on_reads_only_those_and_says_how_far_it_got_without_a_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = make_torrent(FILES, PL)
+    await _write_all(t, tmp_path)
+    monkeypatch.setattr("torrent_engine.storage.verify.RECHECK_BATCH_BYTES", PL)  # one piece per hop
+    storage = CountingReads(t, tmp_path)
+    seen: list[tuple[int, int]] = []
+    points: list[tuple[int, set[int]]] = []
+
+    async def checkpoint(up_to: int, found: Bitfield) -> None:
+        points.append((up_to, set(found)))
+
+    got = await recheck(t, storage, progress=lambda done, total: seen.append((done, total)),
+                        threads=2, start=2, checkpoint=checkpoint)
+    assert sorted(storage.read) == list(range(2, t.num_pieces))  # nothing below 2 is read again
+    assert set(got) == set(range(2, t.num_pieces))
+    assert seen[0] == (2, t.num_pieces) and seen[-1] == (t.num_pieces, t.num_pieces)
+    ups = [up for up, _ in points]
+    assert ups == sorted(set(ups)) and ups[-1] == t.num_pieces  # forward only, to the end
+    for up_to, found in points:  # every piece below it was hashed (each verifies)
+        assert set(range(2, up_to)) <= found
+    with pytest.raises(ValueError):
+        await recheck(t, storage, start=t.num_pieces + 1)
+    assert len(await recheck(t, storage, start=t.num_pieces)) == 0

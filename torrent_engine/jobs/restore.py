@@ -5,7 +5,8 @@ starts what the record holds (paused or not, file priorities, renamed files, edi
 one paused or held back by the queue stays dormant, without a session, until resumed or given a
 slot; and so does a complete seed whose files are there (queueing/dormant.py: a peer asking for
 it wakes it, and it is announced without a session), and a job added with its data whose check
-without a session had not ended (intake/checks.py: it waits in that queue again). The torrents
+without a session had not ended (intake/checks.py: it waits in that queue again, and its check goes
+on from the progress it saved). The torrents
 saved for no unfinished job are forgotten, never started.
 """
 
@@ -19,6 +20,7 @@ import anyio.abc
 from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
+from ..storage.resume import load_resume
 from .disk.paths import confine
 from .intake.claims import claimed_paths
 from .lifecycle import JobLifecycle
@@ -122,8 +124,8 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
     ``seeds`` that stay dormant (their saved torrent, resume data and files are there:
     ``_files_there``); the saved metainfo of each other job of ``runs``, by job id (one that
     cannot be read is left out: the job's start reads it again, and says why), but for the ids
-    of the jobs of ``unchecked`` checked without a session (their saved torrent there, no resume
-    data: nothing of theirs was checked yet), which are the third."""
+    of the jobs of ``unchecked`` checked without a session (their saved torrent there, and no
+    resume data, or that of a check cut short: the check goes on from it), which are the third."""
     saved = manager.saved_files()  # (one listing: what the forgetting below removes is no job's)
     for key in manager.saved(saved):
         if key.hex() not in known:
@@ -132,7 +134,7 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
             manager.forget_saved(key)
     sleeping = {rec.id for rec in seeds if _files_there(saved, rec)}
     to_check = {rec.id for rec in unchecked if f"{rec.info_hash}.torrent" in saved
-                and f"{rec.info_hash}.resume" not in saved}
+                and (f"{rec.info_hash}.resume" not in saved or _check_unfinished(manager, rec))}
     out: dict[str, Torrent] = {}
     for rec in runs:
         if rec.id in sleeping or rec.id in to_check:
@@ -145,6 +147,13 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
         except (TorrentEngineError, OSError):
             continue
     return out, sleeping, to_check
+
+
+def _check_unfinished(manager: TorrentManager, rec: JobRecord) -> bool:
+    """(Blocking.) Whether ``rec``'s resume data is the progress of a check cut short."""
+    path = manager.saved_resume_path(rec.info_hash)
+    data = load_resume(path) if path is not None else None
+    return data is not None and data.checked_up_to is not None
 
 
 def _files_there(saved: set[str], rec: JobRecord) -> bool:

@@ -1,6 +1,13 @@
 """Checking and resume data: which pieces on disk can be trusted at start (resume data that
 matches the files, else a recheck), and saving what a restart needs.
 
+A start-up check's progress survives a stop or a crash: every ``CHECK_SAVE_INTERVAL`` seconds,
+and when it is stopped midway, resume data is written (not durable: losing it costs the hashing
+again) with the pieces verified below where the check got (``checked_up_to``) and the files'
+stamps as they were when it began. A start that finds such data, its files' stamps unchanged,
+trusts those pieces and hashes only from that point on (its ``SessionChecking`` events start
+there); a changed file, another save path or piece count: the whole torrent is hashed again.
+
 Seed mode (``Session(seed_mode=True)``: the owner says the data is complete, as libtorrent's
 ``seed_mode`` and qBittorrent's ``skip_checking``): the start reads nothing; it only looks that
 every file is there at its full size (``MissingFiles`` if not), and every piece is had, each
@@ -24,7 +31,15 @@ from ..formats.bitfield import Bitfield
 from ..formats.layout import FileMap
 from ..storage import StorageFactory, WatchedFiles
 from ..storage.paths import real_path
-from ..storage.resume import FileStamp, ResumeData, load_resume, save_resume, stamp_files, trusted_pieces
+from ..storage.resume import (
+    FileStamp,
+    ResumeData,
+    check_resume_point,
+    load_resume,
+    save_resume,
+    stamp_files,
+    trusted_pieces,
+)
 from ..storage.verify import recheck
 from .phases import Checking, Loaded, Opened
 
@@ -32,6 +47,8 @@ if TYPE_CHECKING:
     from .context import Flag, TorrentContext
 
 log = logging.getLogger("torrent_engine.session")
+
+CHECK_SAVE_INTERVAL = 5.0  # seconds between two saves of a start-up check's progress
 
 
 class CheckRun(Protocol):
@@ -41,8 +58,9 @@ class CheckRun(Protocol):
     def ready(self) -> Flag:
         """Set once checking is over."""
 
-    def recheck_begins(self) -> bool:
-        """The data is hashed: the state is ``CHECKING``; whether it was paused before."""
+    def recheck_begins(self, checked: float = 0.0) -> bool:
+        """The data is hashed: the state is ``CHECKING`` (``checked``: the share hashed already,
+        by a check it goes on from); whether it was paused before."""
 
     def recheck_ended(self, paused: bool) -> None:
         """The recheck is over: paused again if it was paused before it."""
@@ -132,9 +150,13 @@ class Checker:
         if pieces is None:
             on_disk = any(p is not None and p.exists() for p in self.file_paths())
             if on_disk:
-                paused = self._run.recheck_begins()
+                # (an earlier check stopped midway, its files unchanged: it goes on from there)
+                go_on = check_resume_point(resume, info_hash=ctx.info_hash, num_pieces=torrent.num_pieces,
+                                           save_path=str(real_path(ctx.save_path)), current=current)
+                at = go_on[1] / torrent.num_pieces if go_on is not None and torrent.num_pieces else 0.0
+                paused = self._run.recheck_begins(at)
                 self.rechecked = True
-                pieces = await self._recheck(checking)
+                pieces = await self._recheck(checking, _CheckProgress(self, current, go_on))
                 self._run.recheck_ended(paused)
             else:
                 pieces = set()
@@ -222,17 +244,18 @@ class Checker:
                     stamps[f] = None
         return stamps
 
-    async def _recheck(self, checking: Checking) -> set[int]:
+    async def _recheck(self, checking: Checking, saved: _CheckProgress | None = None) -> set[int]:
         """Hash every piece on disk (verify.recheck: both cores), reporting progress as events,
         once the shared resources give it a turn (``active_checking_limit`` torrents at once:
-        until then it waits, still checking, at 0 %)."""
+        until then it waits, still checking, at 0 %). ``saved``: a start-up check, which goes on
+        from where an earlier one stopped and saves how far it got."""
         shared = self._ctx.shared
         if shared is None:
-            return await self._hash_all(checking)
+            return await self._hash_all(checking, saved)
         async with shared.check_slots:
-            return await self._hash_all(checking)
+            return await self._hash_all(checking, saved)
 
-    async def _hash_all(self, checking: Checking) -> set[int]:
+    async def _hash_all(self, checking: Checking, saved: _CheckProgress | None) -> set[int]:
         ctx = self._ctx
         last_report = 0.0
 
@@ -244,7 +267,32 @@ class Checker:
                 ctx.events.publish(ev.SessionChecking(info_hash=ctx.info_hash_hex,
                                                       progress=done / total if total else 1.0))
 
-        return set(await recheck(checking.parts.torrent, checking.storage, progress))
+        if saved is None:
+            return set(await recheck(checking.parts.torrent, checking.storage, progress))
+        try:
+            found = await recheck(checking.parts.torrent, checking.storage, progress,
+                                  start=saved.start, checkpoint=saved.checkpoint)
+        finally:  # (stopped or failed midway: what was hashed is kept for the next start)
+            with anyio.CancelScope(shield=True):
+                await saved.save()
+        return saved.known | set(found)
+
+    @property
+    def name(self) -> str:
+        """The torrent's name (for the log)."""
+        return self._ctx.name
+
+    @property
+    def num_pieces(self) -> int:
+        """How many pieces the torrent has."""
+        return self._ctx.parts.torrent.num_pieces
+
+    def progress_data(self, have: bytes, checked_up_to: int, begun: list[FileStamp | None]) -> ResumeData:
+        """The resume data of a start-up check under way: ``have`` verified below ``checked_up_to``,
+        the files as they were when the check began."""
+        data = self.snapshot()
+        data.have, data.checked_up_to, data.files = have, checked_up_to, begun
+        return data
 
     def resume_data(self) -> ResumeData:
         """What a restart needs. The file stamps are taken after the have-set: a file written in
@@ -287,7 +335,7 @@ class Checker:
         if self.resume_path is None or not isinstance(phase, Opened):
             return
         if not self._run.ready.is_set():
-            return  # still checking: the pieces on disk are not known yet (keep the old file)
+            return  # still checking: the pieces on disk are not known yet (the check saves its own progress)
         path = self.resume_path
         data = self.snapshot()
         if self._saved == _content(data):
@@ -321,4 +369,52 @@ def _same_place(data: ResumeData, info_hash: bytes, save_path: Path) -> bool:
 def _content(data: ResumeData) -> tuple[object, ...]:
     """The fields of resume data that matter (not when it was saved, nor the file stamps)."""
     return (data.info_hash, data.save_path, data.have, data.num_pieces, tuple(data.file_priorities),
-            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.seed_mode)
+            data.uploaded, data.downloaded, data.added_time, data.completed_time, data.seed_mode,
+            data.checked_up_to)
+
+
+class _CheckProgress:
+    """Where a start-up check stands, and its saves: every ``CHECK_SAVE_INTERVAL`` seconds as the
+    hashing goes on, and once more when it ends or is stopped."""
+
+    def __init__(self, checker: Checker, begun: list[FileStamp | None],
+                 resumed: tuple[set[int], int] | None) -> None:
+        self._checker = checker
+        self._begun = begun  # the files' stamps when the check began: a file changed since voids it
+        self.known, self.start = resumed if resumed is not None else (set(), 0)
+        num_pieces = checker.num_pieces
+        self._width = (num_pieces + 7) // 8
+        self._known_bits = int.from_bytes(Bitfield(num_pieces, self.known).to_bytes(), "big")
+        self._have = self._known_bits.to_bytes(self._width, "big")
+        self._up_to = self._saved_up_to = self.start
+        self._last_save = time.monotonic()
+        self._saving = False
+
+    async def checkpoint(self, up_to: int, found: Bitfield) -> None:
+        """(``verify.recheck``'s) every piece below ``up_to`` is hashed, ``found`` verified: kept,
+        and saved when the last save is old enough."""
+        bits = int.from_bytes(found.to_bytes(), "big")
+        spare = self._width * 8 - up_to  # (the bits of pieces at and past ``up_to``: not known yet)
+        self._have = ((bits >> spare << spare) | self._known_bits).to_bytes(self._width, "big")
+        self._up_to = up_to
+        if time.monotonic() - self._last_save >= CHECK_SAVE_INTERVAL:
+            await self.save()
+
+    async def save(self) -> None:
+        """Write where the check got, when that is further than the last save (one at a time)."""
+        checker = self._checker
+        path = checker.resume_path
+        if path is None or self._saving or self._up_to <= self._saved_up_to:
+            return
+        up_to = self._up_to
+        data = checker.progress_data(self._have, up_to, self._begun)
+        self._saving = True
+        try:
+            # (not durable: lost in a crash, the next start hashes these pieces again)
+            await anyio.to_thread.run_sync(lambda: save_resume(path, data, durable=False))
+            self._saved_up_to = up_to
+        except StorageError as exc:
+            log.warning("cannot save the check's progress of %s: %s", checker.name, exc)
+        finally:
+            self._saving = False
+            self._last_save = time.monotonic()

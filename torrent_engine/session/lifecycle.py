@@ -356,11 +356,12 @@ class Life:
         if isinstance(exc, MissingFiles) and exc.files and isinstance(phase, Loaded):
             phase.parts.uploader.files_gone(exc.files)
 
-    def recheck_begins(self) -> bool:
-        """The start-up check hashes the data: ``CHECKING``; whether it was paused before (a
-        session paused before its check began is paused after it)."""
+    def recheck_begins(self, checked: float = 0.0) -> bool:
+        """The start-up check hashes the data: ``CHECKING`` (``checked``: the share an earlier
+        check hashed already); whether it was paused before (a session paused before its check
+        began is paused after it)."""
         paused = self.machine.state is State.PAUSED
-        self.machine.to(State.CHECKING)
+        self.machine.to(State.CHECKING, checked=checked)
         return paused
 
     def recheck_ended(self, paused: bool) -> None:

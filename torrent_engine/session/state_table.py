@@ -36,42 +36,43 @@ _ACTIVE = (S.CHECKING, S.DOWNLOADING_METADATA, S.DOWNLOADING, S.SEEDING)
 
 # (from, to) -> the event published. States a session may be resumed into from PAUSED are the
 # active ones; STOPPED may be restarted (it re-checks or trusts its resume data).
-TRANSITIONS: dict[tuple[State, State], Callable[[str, str], ev.Event]] = {}
+TRANSITIONS: dict[tuple[State, State], Callable[[str, str, float], ev.Event]] = {}
+# (the maker gets: info-hash, error, how much of the data a check has hashed already)
 
 
-def _add(src: State, dst: State, make: Callable[[str, str], ev.Event]) -> None:
+def _add(src: State, dst: State, make: Callable[[str, str, float], ev.Event]) -> None:
     TRANSITIONS[(src, dst)] = make
 
 
-def _started(h: str, _e: str) -> ev.Event:
+def _started(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionStarted(info_hash=h)
 
 
-def _checking(h: str, _e: str) -> ev.Event:
-    return ev.SessionChecking(info_hash=h, progress=0.0)
+def _checking(h: str, _e: str, checked: float) -> ev.Event:
+    return ev.SessionChecking(info_hash=h, progress=checked)
 
 
-def _metadata(h: str, _e: str) -> ev.Event:
+def _metadata(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionMetadataReceived(info_hash=h)
 
 
-def _completed(h: str, _e: str) -> ev.Event:
+def _completed(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionCompleted(info_hash=h)
 
 
-def _paused(h: str, _e: str) -> ev.Event:
+def _paused(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionPaused(info_hash=h)
 
 
-def _resumed(h: str, _e: str) -> ev.Event:
+def _resumed(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionResumed(info_hash=h)
 
 
-def _stopped(h: str, _e: str) -> ev.Event:
+def _stopped(h: str, _e: str, _checked: float) -> ev.Event:
     return ev.SessionStopped(info_hash=h)
 
 
-def _error(h: str, e: str) -> ev.Event:
+def _error(h: str, e: str, _checked: float) -> ev.Event:
     return ev.SessionFailed(info_hash=h, error=e)
 
 
@@ -153,12 +154,13 @@ class SessionStateMachine(Generic[R]):
         """Whether moving to ``new`` is allowed now."""
         return (self.current.state, new) in TRANSITIONS
 
-    def to(self, new: State, *, error: str = "") -> ev.Event:
-        """Move to ``new`` and return the event that announces it; ``SessionError`` if not allowed."""
+    def to(self, new: State, *, error: str = "", checked: float = 0.0) -> ev.Event:
+        """Move to ``new`` and return the event that announces it; ``SessionError`` if not allowed.
+        ``checked``: to ``CHECKING``, how much a check that goes on where one stopped has done."""
         make = TRANSITIONS.get((self.current.state, new))
         if make is None:
             raise SessionError(f"illegal session transition {self.current.state.value} -> {new.value}")
         self.current.state = new
-        event = make(self._info_hash, error)
+        event = make(self._info_hash, error, checked)
         self._bus.publish(event)
         return event

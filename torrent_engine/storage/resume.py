@@ -9,6 +9,12 @@ otherwise the session rechecks. So a crash never makes an unverified piece count
 Seed mode (``seed-mode`` 1: data its owner said is complete, each piece verified the first time
 it is served): every piece counts as had, and ``pieces`` holds those verified so far, which a
 restart does not verify again (when the files' stamps still match; else none is).
+
+An unfinished check (``checked-up-to`` N, saved while a start-up check hashed the data): every
+piece below N was hashed, ``pieces`` holds those that passed, and ``files`` the stamps the files
+had when the check began. A restart whose files still have them trusts those pieces and hashes
+only from N on (``check_resume_point``); anything else hashes it all. Without the key (files
+written before it existed, and every complete save) the data is a finished check's, as before.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class ResumeData:
     saved_time: int = 0
     files: list[FileStamp | None] = field(default_factory=list)  # None: pad file / not on disk
     seed_mode: bool = False  # every piece is had; ``have`` holds the ones verified so far
+    checked_up_to: int | None = None  # an unfinished check: pieces below it hashed (None: finished)
 
     def pieces(self) -> set[int]:
         """The verified pieces as a set of indices."""
@@ -101,7 +108,7 @@ def encode_resume(data: ResumeData) -> bytes:
     files: list[object] = []
     for stamp in data.files:
         files.append([] if stamp is None else [stamp.size, stamp.mtime_ns])
-    return encode({
+    value: dict[bytes, object] = {
         b"version": RESUME_VERSION,
         b"info-hash": data.info_hash,
         b"save-path": data.save_path.encode("utf-8", "surrogateescape"),
@@ -115,7 +122,10 @@ def encode_resume(data: ResumeData) -> bytes:
         b"saved-time": data.saved_time,
         b"files": files,
         b"seed-mode": int(data.seed_mode),
-    })
+    }
+    if data.checked_up_to is not None:  # (absent: a finished check, as every older file says)
+        value[b"checked-up-to"] = data.checked_up_to
+    return encode(value)
 
 
 def decode_resume(raw: bytes) -> ResumeData:
@@ -148,6 +158,10 @@ def decode_resume(raw: bytes) -> ResumeData:
         raise BencodeError("resume file-priorities is not a list of integers", 0)
     if not isinstance(files_raw, list):
         raise BencodeError("resume files is not a list", 0)
+    checked_up_to = value.get(b"checked-up-to")
+    if checked_up_to is not None and (not isinstance(checked_up_to, int)
+                                      or not 0 <= checked_up_to <= num_pieces):
+        raise BencodeError("resume checked-up-to is not a piece count up to num-pieces", 0)
     files: list[FileStamp | None] = []
     for item in files_raw:
         if item == []:
@@ -170,6 +184,7 @@ def decode_resume(raw: bytes) -> ResumeData:
         saved_time=get_int(b"saved-time"),
         files=files,
         seed_mode=bool(get_int(b"seed-mode")),
+        checked_up_to=checked_up_to,
     )
 
 
@@ -293,7 +308,32 @@ def trusted_pieces(data: ResumeData | None, *, info_hash: bytes, num_pieces: int
 
     Trusted only if it is for this torrent and save path, and every file has exactly the size
     and mtime recorded (a file touched since, e.g. after a crash mid-download, forces a recheck).
+    The data of an unfinished check is never trusted as a whole (``check_resume_point``).
     """
+    if data is not None and data.checked_up_to is not None:
+        return None
+    return _matching_pieces(data, info_hash=info_hash, num_pieces=num_pieces, save_path=save_path,
+                            current=current)
+
+
+def check_resume_point(data: ResumeData | None, *, info_hash: bytes, num_pieces: int, save_path: str,
+                       current: list[FileStamp | None]) -> tuple[set[int], int] | None:
+    """Where an unfinished check saved in ``data`` can go on from: the pieces it verified and the
+    first piece it had not hashed; None when the data is not an unfinished check's or cannot be
+    trusted (another torrent, save path or piece count, a file's stamp changed since the check
+    began): then everything is hashed again."""
+    if data is None or data.checked_up_to is None or not 0 <= data.checked_up_to <= num_pieces:
+        return None
+    pieces = _matching_pieces(data, info_hash=info_hash, num_pieces=num_pieces, save_path=save_path,
+                              current=current)
+    if pieces is None:
+        return None
+    return {i for i in pieces if i < data.checked_up_to}, data.checked_up_to
+
+
+def _matching_pieces(data: ResumeData | None, *, info_hash: bytes, num_pieces: int, save_path: str,
+                     current: list[FileStamp | None]) -> set[int] | None:
+    """The pieces of ``data`` when it is for this torrent, save path and files as they are now."""
     if data is None or data.info_hash != info_hash or data.num_pieces != num_pieces:
         return None
     if os.path.abspath(data.save_path) != os.path.abspath(save_path):

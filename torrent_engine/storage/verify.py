@@ -2,7 +2,8 @@
 
 ``piece_ok`` is pure and synchronous; ``verify_piece`` runs it in a worker thread (hashlib
 releases the GIL, so hashing uses the second core); ``recheck`` reads and hashes every piece
-of existing files with several threads at once.
+of existing files (or those from a given piece on: a check that goes on where one stopped) with
+several threads at once.
 
 Hybrid torrents must pass both checks. A v2 piece is hashed over its file's bytes only (the
 pad that follows a file in the hybrid piece space is not part of the v2 tree).
@@ -11,7 +12,7 @@ pad that follows a file in the hybrid piece space is not part of the v2 tree).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.to_thread
@@ -24,6 +25,7 @@ from . import PieceStorage
 
 __all__ = [
     "RECHECK_BATCH_BYTES",
+    "CheckpointCallback",
     "ProgressCallback",
     "check_piece_on_disk",
     "hash_piece_v1",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 ProgressCallback = Callable[[int, int], None]  # (pieces checked so far, total pieces)
+# (every piece below this one is hashed, the pieces found verified so far): where a check stands
+CheckpointCallback = Callable[[int, Bitfield], Awaitable[None]]
 
 
 def hash_piece_v1(data: bytes | memoryview) -> bytes:
@@ -111,34 +115,52 @@ async def recheck(
     storage: PieceStorage,
     progress: ProgressCallback | None = None,
     threads: int = 2,
+    *,
+    start: int = 0,
+    checkpoint: CheckpointCallback | None = None,
 ) -> Bitfield:
-    """Read and hash every piece on disk; the pieces that verify.
+    """Read and hash every piece on disk from piece ``start`` on; the pieces that verify (none
+    below ``start``: the caller knows those).
 
     ``threads`` workers read and hash at once (2 = both cores of a small machine); each
     worker-thread hop handles a batch of consecutive pieces (about ``RECHECK_BATCH_BYTES``), so
     small pieces do not pay a hop each and a busy event loop does not starve the hashing threads.
     A piece that cannot be read (missing file, file too short) does not count; nothing is
-    written. ``progress(checked, total)`` is called at the start and after each batch, ending
-    with ``(total, total)``.
+    written. ``progress(checked, total)`` is called at the start (``checked`` = ``start``) and
+    after each batch, ending with ``(total, total)``. ``checkpoint(up_to, found)`` is awaited each
+    time the pieces hashed from ``start`` with no gap reach further (the workers end their
+    batches out of order): every piece below ``up_to`` is hashed, ``found`` the verified so far.
     """
     total = torrent.num_pieces
+    if not 0 <= start <= total:
+        raise ValueError(f"recheck start {start} is not a piece of 0..{total}")
     result = Bitfield(total)
     workers = max(1, threads)
     limiter = anyio.CapacityLimiter(workers)
     batch_pieces = max(1, RECHECK_BATCH_BYTES // max(1, torrent.piece_length))
-    batches = iter([list(range(i, min(i + batch_pieces, total))) for i in range(0, total, batch_pieces)])
-    checked = 0
+    batches = iter([list(range(i, min(i + batch_pieces, total))) for i in range(start, total, batch_pieces)])
+    checked = start
+    up_to = start  # every piece below it hashed
+    ended: dict[int, int] = {}  # batches hashed beyond ``up_to``: first piece -> end
     if progress is not None:
-        progress(0, total)
+        progress(start, total)
 
     async def worker() -> None:
-        nonlocal checked
+        nonlocal checked, up_to
         for batch in batches:  # the shared iterator hands each batch to one worker
             oks = await anyio.to_thread.run_sync(_check_batch, torrent, storage, batch, limiter=limiter)
             for index, ok in zip(batch, oks, strict=True):
                 if ok:
                     result.add(index)
             checked += len(batch)
+            ended[batch[0]] = batch[-1] + 1
+            reached = up_to
+            while reached in ended:
+                reached = ended.pop(reached)
+            if reached != up_to:
+                up_to = reached
+                if checkpoint is not None:
+                    await checkpoint(up_to, result)
             if progress is not None:
                 progress(checked, total)
 

@@ -183,3 +183,56 @@ async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_threa
         await all_seeding(jobs, ids)
         for t in torrents:
             assert (jobs.state_dir / "torrents" / f"{t.info_hash.hex()}.torrent").read_bytes() == t.to_bytes()
+
+
+async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big import stopped at a third of its check: the next start hashes only the rest."""
+    data = bytearray(payload(48 * 16384, 9))
+    torrent = make_torrent([(("big.bin",), bytes(data))], 16384, name="big")
+    data[5 * 16384] ^= 0xFF  # (piece 5 wrong: not had after either run)
+    target = (tmp_path / "dl").joinpath(*torrent.files[0].path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(bytes(data))
+    monkeypatch.setattr(checks, "CHECK_SAVE_INTERVAL", 0.0)
+    hashed: list[int] = []
+    gate, ended = threading.Event(), threading.Event()
+    real_ok, real_check = checks.piece_ok, checks.check_on_disk
+
+    def counting_ok(t: Any, index: int, piece: Any) -> bool:
+        if len(hashed) >= 16:
+            gate.wait(10)  # (held: the service is stopped meanwhile)
+        hashed.append(index)
+        return real_ok(t, index, piece)
+
+    def check(*args: Any) -> Any:
+        try:
+            return real_check(*args)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(checks, "piece_ok", counting_ok)
+    monkeypatch.setattr(checks, "check_on_disk", check)
+    rechecks = _count_rechecks(monkeypatch)
+    try:
+        async with _service(tmp_path) as jobs:
+            job, _ = await jobs.add(torrent)
+            with anyio.fail_after(10):
+                while len(hashed) < 16:
+                    await anyio.sleep(0.01)
+            resume_path = jobs.manager.saved_resume_path(job.info_hash)
+            assert resume_path is not None
+    finally:
+        gate.set()
+    assert await anyio.to_thread.run_sync(ended.wait, 10)  # (the abandoned thread has seen its stop)
+    saved = load_resume(resume_path)
+    assert saved is not None and saved.checked_up_to is not None and 0 < saved.checked_up_to < 48
+    up_to = saved.checked_up_to
+    assert saved.pieces() == set(range(up_to)) - {5}
+    hashed.clear()
+    async with _service(tmp_path) as jobs:
+        await _state(jobs, job.id, JobState.DOWNLOADING)  # (piece 5 missing: it waits for a peer)
+        assert sorted(hashed) == list(range(up_to, 48))  # only the rest
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None and set(session.have) == set(range(48)) - {5}
+        assert rechecks == []

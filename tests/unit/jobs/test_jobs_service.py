@@ -720,11 +720,11 @@ async def test_a_job_the_queue_holds_back_while_it_checks_is_not_left_paused(
     checking, release = anyio.Event(), anyio.Event()
     recheck = Checker._recheck
 
-    async def held_recheck(self: Checker, phase: Checking) -> set[int]:  # (hashing lasts until released)
+    async def held_recheck(self: Checker, phase: Checking, *rest: Any) -> set[int]:  # (lasts until released)
         if phase.parts.torrent.name == "whole":
             checking.set()
             await release.wait()
-        return await recheck(self, phase)
+        return await recheck(self, phase, *rest)
 
     monkeypatch.setattr(Checker, "_recheck", held_recheck)
     async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:

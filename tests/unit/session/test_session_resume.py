@@ -4,11 +4,14 @@ fsynced before the resume file that counts their pieces as had."""
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 from pathlib import Path
 
 import anyio
 import pytest
 
+from torrent_engine import events as ev
 from torrent_engine.config import Config
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
@@ -109,7 +112,7 @@ async def test_stopped_during_the_recheck_the_next_start_rechecks(tmp_path: Path
     real_recheck = session_module.recheck
     checking = anyio.Event()
 
-    async def endless_recheck(*args: object) -> object:
+    async def endless_recheck(*args: object, **kwargs: object) -> object:
         checking.set()
         await anyio.sleep_forever()
 
@@ -219,3 +222,132 @@ async def test_a_restart_from_resume_data_reads_the_disk_in_one_worker_thread_ho
             monkeypatch.undo()
             assert s.state.value == "seeding" and not s.checker.rechecked
     assert len(hops) == 1, hops
+
+
+class StoppedCheck:
+    """Counts the pieces the checks read (``verify._check_batch``, one piece a batch) and holds
+    the reads once ``hold_at`` are read (a run to be stopped midway) until ``release``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, piece_length: int) -> None:
+        import torrent_engine.storage.verify as verify
+
+        real = verify._check_batch
+        self.read: list[int] = []
+        self.hold_at: int | None = None
+        self.gate = threading.Event()
+
+        def counting(torrent: Torrent, storage: object, batch: list[int]) -> list[bool]:
+            if self.hold_at is not None and len(self.read) >= self.hold_at:
+                self.gate.wait(30)
+            self.read.extend(batch)
+            return real(torrent, storage, batch)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(verify, "RECHECK_BATCH_BYTES", piece_length)
+        monkeypatch.setattr(verify, "_check_batch", counting)
+
+    async def stop_midway(self, torrent: Torrent, save_path: Path, resume_path: Path, at: int) -> int:
+        """A session checks ``save_path`` and is stopped once ``at`` pieces are read; where its
+        check got, as the resume data says."""
+        self.read.clear()
+        self.hold_at, self.gate = at, threading.Event()
+        async with Session(torrent, save_path, config=idle_config(), resume_path=resume_path):
+            while len(self.read) < at:
+                await anyio.sleep(0.01)
+            self.gate.set()  # (the reads under way end; the stop then lands mid-check)
+        self.hold_at = None
+        saved = load_resume(resume_path)
+        assert saved is not None and saved.checked_up_to is not None
+        assert 0 < saved.checked_up_to < torrent.num_pieces
+        return saved.checked_up_to
+
+
+def many_pieces(tmp_path: Path) -> tuple[Path, Torrent]:
+    """64 pieces of 16 KiB on disk, pieces 1 and 60 corrupt."""
+    payload = tmp_path / "seed" / "p"
+    payload.mkdir(parents=True)
+    data = bytearray(os.urandom(64 * 16 * 1024))
+    (payload / "a").write_bytes(data)
+    torrent = create_torrent(payload, piece_length=16 * 1024, version="v1")
+    for piece in (1, 60):
+        data[piece * 16 * 1024 + 7] ^= 0xFF
+    (payload / "a").write_bytes(data)
+    return payload, torrent
+
+
+async def test_a_check_stopped_midway_goes_on_from_where_it_got_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload, torrent = many_pieces(tmp_path)
+    reads = StoppedCheck(monkeypatch, torrent.piece_length)
+    resume_path = tmp_path / "state" / "t.resume"
+    bus = ev.EventBus()
+    progress: list[float] = []
+    bus.subscribe(ev.SessionChecking, lambda e: progress.append(e.progress))
+    with anyio.fail_after(60):
+        up_to = await reads.stop_midway(torrent, tmp_path / "seed", resume_path, at=20)
+        reads.read.clear()
+        async with Session(torrent, tmp_path / "seed", config=idle_config(), resume_path=resume_path,
+                           events=bus) as again:
+            await again.wait_ready()
+            assert sorted(reads.read) == list(range(up_to, torrent.num_pieces))  # only the rest
+            assert set(again.have) == set(range(torrent.num_pieces)) - {1, 60}  # as a whole check finds
+            assert again.rechecked
+    assert progress[0] == up_to / torrent.num_pieces and progress[-1] == 1.0
+    saved = load_resume(resume_path)
+    assert saved is not None and saved.pieces() == set(range(torrent.num_pieces)) - {1, 60}
+
+
+async def test_a_file_touched_after_a_check_was_stopped_makes_the_next_start_hash_everything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload, torrent = many_pieces(tmp_path)
+    reads = StoppedCheck(monkeypatch, torrent.piece_length)
+    resume_path = tmp_path / "state" / "t.resume"
+    with anyio.fail_after(60):
+        await reads.stop_midway(torrent, tmp_path / "seed", resume_path, at=20)
+        st = (payload / "a").stat()
+        os.utime(payload / "a", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        reads.read.clear()
+        async with Session(torrent, tmp_path / "seed", config=idle_config(),
+                           resume_path=resume_path) as again:
+            await again.wait_ready()
+            assert sorted(reads.read) == list(range(torrent.num_pieces))
+            assert set(again.have) == set(range(torrent.num_pieces)) - {1, 60}
+
+
+async def test_a_check_stopped_midway_in_another_save_path_is_not_gone_on_with(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same files copied elsewhere: the check saved for the first place says nothing of them."""
+    payload, torrent = many_pieces(tmp_path)
+    reads = StoppedCheck(monkeypatch, torrent.piece_length)
+    resume_path = tmp_path / "state" / "t.resume"
+    with anyio.fail_after(60):
+        await reads.stop_midway(torrent, tmp_path / "seed", resume_path, at=20)
+        (tmp_path / "copy" / "p").mkdir(parents=True)
+        shutil.copy2(payload / "a", tmp_path / "copy" / "p" / "a")  # (the same size and mtime)
+        reads.read.clear()
+        async with Session(torrent, tmp_path / "copy", config=idle_config(),
+                           resume_path=resume_path) as again:
+            await again.wait_ready()
+            assert sorted(reads.read) == list(range(torrent.num_pieces))
+
+
+async def test_a_check_under_way_saves_how_far_it_got_before_any_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash mid-check (no stop to save at) loses only what was hashed since the last save."""
+    import torrent_engine.session.checking as session_module
+
+    _, torrent = many_pieces(tmp_path)
+    reads = StoppedCheck(monkeypatch, torrent.piece_length)
+    monkeypatch.setattr(session_module, "CHECK_SAVE_INTERVAL", 0.0)
+    resume_path = tmp_path / "state" / "t.resume"
+    reads.hold_at = 20
+    with anyio.fail_after(60):
+        async with Session(torrent, tmp_path / "seed", config=idle_config(), resume_path=resume_path) as s:
+            try:
+                saved = load_resume(resume_path)
+                while saved is None or not saved.checked_up_to:
+                    await anyio.sleep(0.01)
+                    saved = load_resume(resume_path)
+                assert saved.checked_up_to <= 20 and s.state.value == "checking"
+                assert saved.pieces() == set(range(saved.checked_up_to)) - {1}
+            finally:
+                reads.gate.set()

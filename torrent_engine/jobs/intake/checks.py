@@ -15,6 +15,12 @@ before and after. Then, on the loop, under the job's lock:
   and the job's session starts from it, downloading the rest;
 - the files cannot be read: the job stops with an error that says why, and the others go on.
 
+While it hashes, the check saves its progress every ``CHECK_SAVE_INTERVAL`` seconds, as a
+session's start-up check does (resume data with ``checked-up-to``, not durable); a check that
+begins where such data is, its files' stamps unchanged (a restart: the job waits here again),
+trusts the pieces it verified and hashes only the rest, and so does the job's session if it is
+the one that checks next.
+
 A job that something else starts meanwhile (a pause, an edit, a move: ``JobLifecycle.start_dormant``
 takes it out of here) is left to its session, which checks for itself; a check under way for it is
 stopped between two pieces and what it found is dropped.
@@ -22,6 +28,7 @@ stopped between two pieces and what it found is dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -35,9 +42,10 @@ import anyio.abc
 from ...engine.manager import load_saved_metainfo
 from ...errors import TorrentEngineError
 from ...formats.bitfield import Bitfield
+from ...session.checking import CHECK_SAVE_INTERVAL
 from ...storage import Storage
 from ...storage.paths import real_path
-from ...storage.resume import FileStamp, ResumeData, save_resume, stamp_files
+from ...storage.resume import FileStamp, ResumeData, check_resume_point, load_resume, save_resume, stamp_files
 from ...storage.verify import piece_ok
 from ..model import JobState
 
@@ -48,7 +56,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.jobs")
 
-__all__ = ["CheckFound", "PendingChecks", "check_on_disk"]
+__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "check_on_disk"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSaves:
+    """Where a check saves its progress (``path``), and what that resume data says of the job
+    (``job``: its info-hash, save path, file priorities, added time)."""
+
+    path: Path
+    job: ResumeData
+
+    def resume_point(self, num_pieces: int, now: list[FileStamp | None]) -> tuple[set[int], int] | None:
+        """(Blocking.) What an earlier check saved at ``path`` lets this one trust, and from
+        where it hashes (``storage.resume.check_resume_point``)."""
+        return check_resume_point(load_resume(self.path), info_hash=self.job.info_hash, num_pieces=num_pieces,
+                                  save_path=self.job.save_path, current=now)
+
+    def save(self, have: Bitfield, checked_up_to: int, begun: list[FileStamp | None]) -> bool:
+        """(Blocking.) Save that every piece below ``checked_up_to`` was hashed, ``have`` verified,
+        the files as they were when the check began; False when it cannot be written."""
+        data = dataclasses.replace(self.job, have=have.to_bytes(), num_pieces=have.num_pieces,
+                                   checked_up_to=checked_up_to, files=begun, saved_time=int(time.time()))
+        try:
+            save_resume(self.path, data, durable=False)  # (lost in a crash: hashed again)
+        except TorrentEngineError as exc:
+            log.warning("cannot save a check's progress in %s: %s", self.path, exc)
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +103,40 @@ class CheckFound:
 
 
 def check_on_disk(metainfo: Path, data_path: Path, files: FileCache | None,
-                  stop: threading.Event) -> CheckFound | None:
+                  stop: threading.Event, saves: CheckSaves | None = None) -> CheckFound | None:
     """(Blocking: a worker thread.) Hash every piece of the torrent saved at ``metainfo`` from
     its files under ``data_path``; None when ``stop`` was set before the end. A piece that cannot
-    be read is not verified; ``TorrentEngineError``/``OSError`` when the metainfo cannot be read."""
+    be read is not verified; ``TorrentEngineError``/``OSError`` when the metainfo cannot be read.
+    ``saves``: the check goes on from the progress an earlier one saved there (its files
+    unchanged), and saves its own every ``CHECK_SAVE_INTERVAL`` seconds."""
     torrent = load_saved_metainfo(metainfo)
     storage = Storage(torrent, data_path, files=files)
     try:
         paths = [storage.file_path(i) for i in range(len(torrent.files))]
         before = stamp_files(paths)
         have = Bitfield(torrent.num_pieces)
-        for index in range(torrent.num_pieces):
+        start = 0
+        point = saves.resume_point(torrent.num_pieces, before) if saves is not None else None
+        if point is not None:
+            known, start = point
+            for index in known:
+                have.add(index)
+        last_save = time.monotonic()
+        for index in range(start, torrent.num_pieces):
             if stop.is_set():
                 return None
             try:
                 data = storage.read_piece_blocking(index)
             except TorrentEngineError:
-                continue
-            if piece_ok(torrent, index, data):
+                data = None
+            if data is not None and piece_ok(torrent, index, data):
                 have.add(index)
+            if (saves is not None and time.monotonic() - last_save >= CHECK_SAVE_INTERVAL
+                    and not stop.is_set()):
+                # (not once it is stopped: the job may be its session's now, which saves its own)
+                if not saves.save(have, index + 1, before):
+                    saves = None
+                last_save = time.monotonic()
         after = stamp_files(paths)
     finally:
         storage.close_blocking()
@@ -151,11 +201,17 @@ class PendingChecks:
         run = self.life
         slots = run.manager.shared.check_slots
         metainfo = run.manager.saved_metainfo_path(rec.info_hash)
+        resume_path = run.manager.saved_resume_path(rec.info_hash)
+        saves = None if resume_path is None else CheckSaves(resume_path, ResumeData(
+            info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
+            have=b"", num_pieces=0, file_priorities=list(rec.file_priorities or []),
+            added_time=int(rec.created_at)))
         try:
             if metainfo is None:
                 raise TorrentEngineError("its metainfo is not in the state folder")
             found = await anyio.to_thread.run_sync(check_on_disk, metainfo, Path(rec.options.data_path),
-                                                   run.manager.shared.files, stop, abandon_on_cancel=True)
+                                                   run.manager.shared.files, stop, saves,
+                                                   abandon_on_cancel=True)
         except (TorrentEngineError, OSError) as exc:
             if self._under_way.pop(rec.id, None) is stop:
                 await self._failed(rec, exc)
