@@ -80,7 +80,7 @@ def _confined(root: Path, text: str, name: str) -> Path:
 def read_request(root: Path, form: Form) -> CreationRequest:
     """The request ``form`` makes, or a ``400`` naming what is wrong: a path outside the download
     root, an unknown ``format`` (qBittorrent takes it as hybrid), a ``pieceSize`` that is not a
-    power of two in 16 KiB..128 MiB, a tracker or web seed that is not a URL (qBittorrent makes a
+    power of two from 16 KiB to 256 MiB, a tracker or web seed that is not a URL (qBittorrent makes a
     torrent with it)."""
     text = form.get("sourcePath")
     if not text:
@@ -94,10 +94,11 @@ def read_request(root: Path, form: Form) -> CreationRequest:
     if version is None:
         raise QbtError(400, "format must be v1, v2 or hybrid")
     piece_length = parse_int(form.get("pieceSize")) or 0
-    if piece_length and (piece_length < MIN_PIECE_LENGTH or piece_length > MAX_PIECE_LENGTH
+    largest = 1 << (MAX_PIECE_LENGTH.bit_length() - 1)  # (the largest power of two we load: 256 MiB)
+    if piece_length and (piece_length < MIN_PIECE_LENGTH or piece_length > largest
                          or piece_length & (piece_length - 1)):
-        raise QbtError(400, f"pieceSize must be 0 (automatic) or a power of two in "
-                            f"{MIN_PIECE_LENGTH}..{MAX_PIECE_LENGTH}")
+        raise QbtError(400, f"pieceSize must be 0 (automatic) or a power of two from "
+                            f"{MIN_PIECE_LENGTH >> 10} KiB to {largest >> 20} MiB")
     trackers, web_seeds = _urls(form.get("trackers")), _urls(form.get("urlSeeds"))
     try:
         for url in trackers:
