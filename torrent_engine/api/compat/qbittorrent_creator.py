@@ -11,6 +11,7 @@ root, as ``app/getDirectoryContent`` is (qBittorrent reads and writes anywhere o
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -32,6 +33,8 @@ from ...jsonvalue import JSON
 from ...storage.create import TRACKER_SCHEMES, WEB_SEED_SCHEMES, Version, check_url, create_torrent
 from .forms import Form
 from .qbittorrent_records import QbtError, parse_bool, parse_int
+
+log = logging.getLogger(__name__)
 
 MAX_TASKS = 256  # qBittorrent's TorrentCreator/Manager/MaxTasks default
 HASHING_AT_ONCE = 1  # qBittorrent's TorrentCreator/Manager/NumThreads default
@@ -230,6 +233,11 @@ class TorrentCreations:
                 torrent, data = await anyio.to_thread.run_sync(self._make, task, limiter=self._hashing)
             except (OSError, TorrentEngineError, ValueError) as exc:
                 task.error = f"Create new torrent file failed. Reason: {exc}."
+                task.time_finished = self._clock()
+                return
+            except Exception as exc:  # (a bug here fails the task, not the service's task group)
+                log.exception("torrent creation %s failed", task.id)
+                task.error = f"Create new torrent file failed. Reason: {exc!r}."
                 task.time_finished = self._clock()
                 return
             if task.scope.cancel_called:  # (deleted, or the daemon stops, as the file was written)
