@@ -221,3 +221,35 @@ def test_single_file_can_be_given_another_name(tmp_path: Path, version: str) -> 
     (tmp_path / "f.bin").write_bytes(b"q" * 100)
     t = create_torrent(tmp_path / "f.bin", version=version, name="renamed.bin")  # type: ignore[arg-type]
     assert t.name == "renamed.bin" and t.files[0].path == ("renamed.bin",)
+
+
+def test_source_goes_in_the_info_dict_and_changes_the_info_hash(folder: Path) -> None:
+    plain = create_torrent(folder, version="hybrid", piece_length=PL)
+    tagged = create_torrent(folder, version="hybrid", piece_length=PL, source="TRACKER")
+    assert b"6:source7:TRACKER" in tagged.info_bytes
+    assert tagged.info_hash_v1 != plain.info_hash_v1 and tagged.info_hash_v2 != plain.info_hash_v2
+
+
+def test_skip_hidden_leaves_dotfiles_and_dot_folders_out(folder: Path) -> None:
+    (folder / ".hidden").write_bytes(b"x" * 10)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "objects").write_bytes(b"y" * 10)
+    every = {f.path for f in create_torrent(folder, version="v1", piece_length=PL).files}
+    shown = {f.path for f in create_torrent(folder, version="v1", piece_length=PL, skip_hidden=True).files}
+    assert any(".hidden" in p for p in every) and any(".git" in p for p in every)
+    assert not any(".hidden" in p or ".git" in p for p in shown) and shown
+
+
+def test_an_exception_from_progress_stops_the_hashing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torrent_engine.storage.create as create
+
+    monkeypatch.setattr(create, "CHUNK_SIZE", PL)
+    calls: list[int] = []
+
+    def stop(done: int, total: int) -> None:
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        create_torrent(folder, version="v1", piece_length=PL, progress=stop, threads=2)
+    assert len(calls) == 1

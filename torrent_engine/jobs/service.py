@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +45,7 @@ from .model import (
     InvalidJobRequest,
     Job,
     JobChanges,
+    JobConflict,
     JobError,
     JobFeatures,
     JobState,
@@ -360,6 +361,14 @@ class JobService:
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
+
+    def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+        """Run ``work`` in the service's task group: a front end's background work (a torrent
+        being made) is the service's, and ends when the service stops. ``JobConflict`` while the
+        service does not run."""
+        if self._run.tg is None:
+            raise JobConflict("the service is not running")
+        self._run.tg.start_soon(work, name=name)
 
     # -- the parts' verbs ------------------------------------------------------------------
     async def add(self, source: AddTorrent | str | bytes | Torrent | Magnet,

@@ -69,9 +69,10 @@ def auto_piece_length(total_size: int) -> int:
     return pl
 
 
-def _scan(root: Path) -> tuple[bool, list[_SourceFile]]:
+def _scan(root: Path, skip_hidden: bool = False) -> tuple[bool, list[_SourceFile]]:
     """Regular files under ``root`` in BEP 52 file-tree order (bytewise, component by
-    component); symlinks are not followed."""
+    component); symlinks are not followed, and with ``skip_hidden`` neither are files and
+    folders whose name starts with a dot (qBittorrent's "ignore dotfiles")."""
     if root.is_file():
         return False, [_SourceFile((os.fsencode(root.name),), root, root.stat().st_size)]
     if not root.is_dir():
@@ -83,10 +84,11 @@ def _scan(root: Path) -> tuple[bool, list[_SourceFile]]:
         prefix = tuple(os.fsencode(p) for p in rel.parts)
         for fn in filenames:
             p = base / fn
-            if p.is_symlink() or not p.is_file():
+            if p.is_symlink() or not p.is_file() or (skip_hidden and fn.startswith(".")):
                 continue
             found.append(_SourceFile((*prefix, os.fsencode(fn)), p, p.stat().st_size))
-        dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames
+                       if not (base / d).is_symlink() and not (skip_hidden and d.startswith("."))]
     found.sort(key=lambda f: f.components)
     return True, found
 
@@ -247,13 +249,19 @@ def create_torrent(
     created_by: str | None = CREATED_BY,
     creation_date: int | None = None,
     name: str | None = None,
+    source: str | None = None,
+    skip_hidden: bool = False,
     threads: int = 2,
     progress: ProgressCallback | None = None,
 ) -> Torrent:
     """Hash ``path`` (a file or a folder) and return the validated :class:`Torrent`.
 
     ``trackers`` are tiers (BEP 12) or plain URLs (each its own tier). ``creation_date`` is
-    left out unless given (no clock is read here). Write the file with ``torrent.to_bytes()``.
+    left out unless given (no clock is read here). ``source`` goes in the info dict (private
+    trackers' convention: the same data gets another info-hash per tracker). ``progress`` is
+    called after each chunk of pieces, on the calling thread: an exception it raises (a
+    cancellation, ``anyio.from_thread.check_cancelled``) stops the hashing there. Write the
+    file with ``torrent.to_bytes()``.
     """
     if version not in ("v1", "v2", "hybrid"):
         raise ValueError(f"version must be 'v1', 'v2' or 'hybrid', not {version!r}")
@@ -266,7 +274,7 @@ def create_torrent(
     for url in web_seeds:
         check_url(url, WEB_SEED_SCHEMES, "url-list")
     root = Path(path)
-    multi, sources = _scan(root)
+    multi, sources = _scan(root, skip_hidden)
     total_data = sum(f.length for f in sources)
     if total_data == 0:
         raise MetainfoError(f"{root}: nothing to share (no data)", "info.length")
@@ -316,6 +324,8 @@ def create_torrent(
     info[b"piece length"] = pl
     if private:
         info[b"private"] = 1  # BEP 27
+    if source:
+        info[b"source"] = source.encode()
     if v1:
         info[b"pieces"] = b"".join(v1_hashes)
         if multi:
@@ -372,6 +382,8 @@ class CreateOptions(TypedDict, total=False):
     created_by: str | None
     creation_date: int | None
     name: str | None
+    source: str | None
+    skip_hidden: bool
     threads: int
     progress: ProgressCallback | None
 

@@ -64,6 +64,7 @@ from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
 from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
+from .qbittorrent_creator import TorrentCreations, read_request
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
@@ -118,6 +119,7 @@ class QbittorrentApi:
         self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
         self.client_data = ClientData(Path(state_dir) if state_dir is not None else None)
         self._launch_time = launch_time()
+        self.creations = TorrentCreations(service)  # torrentcreator/*: tasks in the service's task group
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         getters: dict[str, Handler] = {
@@ -139,6 +141,7 @@ class QbittorrentApi:
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
             "app/processInfo": self.process_info, "clientdata/load": self.load_client_data,
+            "torrentcreator/status": self.creation_status, "torrentcreator/torrentFile": self.created_file,
         }
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
@@ -166,6 +169,7 @@ class QbittorrentApi:
             "transfer/setSpeedLimits": self.set_speed_limits,
             "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
             "clientdata/store": self.store_client_data,
+            "torrentcreator/addTask": self.add_creation, "torrentcreator/deleteTask": self.delete_creation,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
             "torrents/addTrackers": lambda f, r: qbt_add_trackers(self.service, self._one(f), f),
@@ -701,6 +705,37 @@ class QbittorrentApi:
             if result[1]:
                 added += 1
         return _text("Ok." if added else "Fails.")
+
+    # -- the torrent creator -------------------------------------------------------------------
+    async def add_creation(self, form: Form, request: Request) -> dict[str, JSON]:
+        """``torrentcreator/addTask``: ``sourcePath`` (inside the download root), ``torrentFilePath``
+        (inside it too; none: kept in memory), ``format``, ``pieceSize``, ``private``,
+        ``ignoreDotfiles``, ``startSeeding``, ``comment``, ``source``, ``trackers`` and ``urlSeeds``
+        (``|``-separated): ``{"taskID": ...}``."""
+        creation = read_request(self.service.download_root, form)
+        return {"taskID": self.creations.add(creation).id}
+
+    async def creation_status(self, form: Form, request: Request) -> list[JSON]:
+        """``torrentcreator/status`` ``taskID`` (none: every task)."""
+        task_id = form.get("taskID") or ""
+        tasks = [self.creations.get(task_id)] if task_id else self.creations.tasks()
+        return [task.record() for task in tasks]
+
+    async def created_file(self, form: Form, request: Request) -> Response:
+        """``torrentcreator/torrentFile`` ``taskID``: the .torrent (409 until it is made)."""
+        _require(form, "taskID")
+        task = self.creations.get(form.get("taskID") or "")
+        if not task.finished:
+            raise QbtError(409, "Torrent creation is still unfinished.")
+        if task.error or task.torrent_file is None:
+            raise QbtError(409, "Torrent creation failed.")
+        return Response(task.torrent_file, media_type="application/x-bittorrent",
+                        headers={"Content-Disposition": f'attachment; filename="{task.id}.torrent"'})
+
+    async def delete_creation(self, form: Form, request: Request) -> None:
+        """``torrentcreator/deleteTask`` ``taskID``: forgotten; cancelled if not finished."""
+        _require(form, "taskID")
+        self.creations.delete(form.get("taskID") or "")
 
     # -- changing ------------------------------------------------------------------------------
     async def delete(self, form: Form, request: Request) -> None:
