@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -57,7 +58,7 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
-from . import network
+from . import network, qbittorrent_records
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
@@ -93,6 +94,7 @@ from .qbittorrent_records import (
 from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
 
 log = logging.getLogger(__name__)
+_INFO_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[2-7A-Za-z]{32}")
 
 Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
 # torrents/add's enumerations (qBittorrent's names, in any case) -> ours
@@ -642,7 +644,7 @@ class QbittorrentApi:
     # -- adding --------------------------------------------------------------------------------
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
-        uploaded ``torrents``; ``Ok.`` when at least one was added, else ``Fails.``."""
+        uploaded ``torrents``; the answer of the WebAPI version this layer speaks (``_add_answer``)."""
         # Every field is read as qBittorrent 4.6's addAction reads it: parseBool, parseInt and
         # parseDouble fall back to the default, an enum name it does not know is its default
         # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
@@ -670,7 +672,7 @@ class QbittorrentApi:
             sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
-            seed_mode=bool(parse_bool(form.get("skip_checking"))),  # (libtorrent's seed mode, as qBittorrent)
+            seed_mode=_seed_mode(form),  # (libtorrent's seed mode, as qBittorrent)
             download_path=self._download_path(form),
             # (qBittorrent's queue positions exist while queueing is on)
             queue_top=bool(parse_bool(form.get("addToTopOfQueue"))) and self.service.get_settings().queueing)
@@ -687,20 +689,23 @@ class QbittorrentApi:
             raise QbtError(400, "neither urls nor torrents given")
         for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
-                asked = from_text(url, files=False)
+                asked = from_text(_magnet_of_hash(url), files=False)
                 sources.append(Parsed(read_add_torrent(asked)) if isinstance(asked, MagnetLink) else asked)
             except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
         # be added, said as such, not as "Fails.")
-        added = 0
+        added: list[str] = []
+        failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
         for result in await self.service.add_many(sources, options):
             if isinstance(result, JobError):
                 log.warning("qBittorrent API: add refused: %s", result)
-                continue
-            if result[1]:
-                added += 1
-        return _text("Ok." if added else "Fails.")
+                failed += 1
+            elif result[1]:
+                added.append(result[0].info_hash)
+            else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
+                failed += 1
+        return _add_answer(added, failed, counts=qbittorrent_records.ADD_ANSWERS_COUNTS)
 
     # -- changing ------------------------------------------------------------------------------
     async def delete(self, form: Form, request: Request) -> None:
@@ -930,6 +935,36 @@ class QbittorrentApi:
 # -- small helpers ---------------------------------------------------------------------------
 def _text(text: str, status: int = 200) -> Response:
     return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
+
+
+def _magnet_of_hash(text: str) -> str:
+    """A bare info-hash (40 hex digits, 32 base32 ones, or a v2 one's 64 hex) as the magnet link
+    it names, as qBittorrent's ``TorrentDescriptor::parse`` reads it; anything else as it is."""
+    text = text.strip()
+    if len(text) in (32, 40) and _INFO_HASH.fullmatch(text):
+        return "magnet:?xt=urn:btih:" + text
+    if len(text) == 64 and _INFO_HASH.fullmatch(text):
+        return "magnet:?xt=urn:btmh:1220" + text  # (BEP 52: the multihash of a SHA-256)
+    return text
+
+
+def _seed_mode(form: Form) -> bool:
+    """``seedMode`` (WebAPI 2.16), else ``skip_checking`` (its name before): no check at the add."""
+    seed_mode = parse_bool(form.get("seedMode"))
+    return bool(parse_bool(form.get("skip_checking")) if seed_mode is None else seed_mode)
+
+
+def _add_answer(added: list[str], failed: int, *, counts: bool) -> Response:
+    """``torrents/add``'s answer: before WebAPI 2.14 ``Ok.`` when one was added, else ``Fails.``;
+    from 2.14 the counts and the added torrents' hashes, or ``409 Conflict`` when none was added.
+    (No add here is pending: a URL is fetched before the answer, so ``pending_count`` is 0.)"""
+    if not counts:
+        return _text("Ok." if added else "Fails.")
+    if not added:
+        return _text("Conflict", 409)
+    body = {"success_count": len(added), "failure_count": failed, "pending_count": 0,
+            "added_torrent_ids": added}
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
 
 
 def _require(form: Form, *names: str) -> None:

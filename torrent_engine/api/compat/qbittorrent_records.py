@@ -20,6 +20,9 @@ from ...jsonvalue import JSON
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
 WEBAPI_VERSION = "2.9.3"
+# torrents/add answers JSON counts from WebAPI 2.14 on, "Ok."/"Fails." before: the answer follows
+# the version this layer says it speaks, as a client reads it (qBittorrent has one answer per version)
+ADD_ANSWERS_COUNTS = tuple(int(x) for x in WEBAPI_VERSION.split(".")) >= (2, 14)
 SESSION_TTL = 3600.0  # seconds an idle SID stays valid (qBittorrent's default)
 MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
