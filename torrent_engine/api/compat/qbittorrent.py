@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from starlette.requests import Request
@@ -41,9 +41,11 @@ from ...engine.addtorrent import (
     read_add_torrent,
 )
 from ...errors import TorrentEngineError
+from ...formats.magnet import Magnet, MagnetError, parse_magnet
 from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
+    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -65,6 +67,7 @@ from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
 from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
+from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
@@ -122,6 +125,7 @@ class QbittorrentApi:
         self._launch_time = launch_time()
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
+        self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
             "app/buildInfo": self.build_info, "app/preferences": self.get_preferences,
@@ -137,6 +141,8 @@ class QbittorrentApi:
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
             "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
             "torrents/export": self.export, "auth/logout": self.logout,
+            "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
+            "torrents/saveMetadata": self.save_metadata,
             "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
@@ -641,6 +647,83 @@ class QbittorrentApi:
             raise QbtError(409, "Torrent's metadata has not yet downloaded")
         return Response(torrent.to_bytes(), media_type="application/x-bittorrent")
 
+    # -- metadata without adding (WebAPI 2.11.9) ------------------------------------------------
+    async def fetch_metadata(self, form: Form, request: Request) -> Response:
+        """``torrents/fetchMetadata`` ``source`` (a magnet link, an info-hash or an http(s) URL):
+        the metainfo as qBittorrent shows it (``metadata_record``); for a magnet whose metadata
+        is still being fetched, ``202`` with its hashes, to be asked again. A magnet's fetch is
+        the job service's (``JobService.fetch_metadata``: bounded, stopped by an add); a URL is
+        fetched before the answer (the service's fetch, with its time limit)."""
+        _require(form, "source")
+        source = _metadata_source(form)
+        if (form.get("downloader") or "").strip():
+            raise QbtError(400, "downloader must be a valid search plugin")  # (none here)
+        magnet = _magnet_in(source)
+        key = magnet.info_hash.hex() if magnet is not None else self._metadata.sources.get(source)
+        if key is not None:
+            known = self._metadata.torrents.get(key)
+            if known is not None:
+                return _json(metadata_record(known))
+            job = self._active().get(key)
+            if job is not None:  # (in the transfer list: its metainfo, or its hashes while it has none)
+                torrent = self._torrent(job)
+                return _json(metadata_record(torrent)) if torrent is not None else \
+                    _json(info_hash_record(magnet or parse_magnet("magnet:?xt=urn:btih:" + key)), 202)
+        if magnet is not None:
+            fetched = self.service.fetch_metadata(magnet)
+            if fetched is None:
+                self._metadata.asked(magnet)
+                return _json(info_hash_record(magnet), 202)
+            self._metadata.keep(fetched)
+            return _json(metadata_record(fetched))
+        if source[:7].lower() != "http://" and source[:8].lower() != "https://":
+            raise QbtError(400, f"Unable to parse '{source}'")
+        try:
+            torrent = await self.service.fetch_metainfo(source)
+        except InvalidJobRequest as exc:
+            cause = exc.__cause__
+            if isinstance(cause, AddTorrentError) and cause.kind == "torrent":
+                raise QbtError(415, f"'{source}' is not a valid torrent file.") from exc
+            raise QbtError(400, f"Unable to download '{source}': {exc}") from exc
+        self._metadata.keep(torrent, source)
+        return _json(metadata_record(torrent))
+
+    async def parse_metadata(self, form: Form, request: Request) -> list[JSON]:
+        """``torrents/parseMetadata``: each uploaded .torrent's metainfo, in the order sent (2.13),
+        remembered for ``saveMetadata`` and ``torrents/add``."""
+        if not form.files:
+            raise QbtError(400, "Must specify torrent file(s)")
+        parsed: list[Torrent] = []
+        for name, (_, data) in zip(form.filenames, form.files, strict=True):
+            if len(data) > self.max_torrent_size:
+                raise QbtError(413, "Torrent file is too large")
+            try:
+                parsed.append(Torrent.from_bytes(data))
+            except (TorrentEngineError, ValueError) as exc:
+                raise QbtError(415, f"'{name}' is not a valid torrent file.") from exc
+        for torrent in parsed:
+            self._metadata.keep(torrent)
+        return [metadata_record(t) for t in parsed]
+
+    async def save_metadata(self, form: Form, request: Request) -> Response:
+        """``torrents/saveMetadata`` ``source``: the .torrent of metadata ``fetchMetadata`` or
+        ``parseMetadata`` had (``404`` for a source never seen, ``409`` while it is fetched)."""
+        _require(form, "source")
+        source = _metadata_source(form)
+        magnet = _magnet_in(source)
+        key = magnet.info_hash.hex() if magnet is not None else self._metadata.sources.get(source)
+        if key is None:
+            raise QbtError(404, "Not Found")
+        torrent = self._metadata.torrents.get(key)
+        if torrent is None and key in self._metadata.magnets and not self.service.metadata_fetching(key):
+            torrent = self.service.fetch_metadata(self._metadata.magnets[key])  # (done since: take it)
+            if torrent is not None:
+                self._metadata.keep(torrent)
+        if torrent is None:
+            raise QbtError(409, "Metadata is not yet available")
+        return Response(torrent.to_bytes(), media_type="application/x-bittorrent",
+                        headers={"Content-Disposition": f'attachment; filename="{key}.torrent"'})
+
     # -- adding --------------------------------------------------------------------------------
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
@@ -690,9 +773,19 @@ class QbittorrentApi:
         for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
                 asked = from_text(_magnet_of_hash(url), files=False)
-                sources.append(Parsed(read_add_torrent(asked)) if isinstance(asked, MagnetLink) else asked)
+                parsed = read_add_torrent(asked) if isinstance(asked, MagnetLink) else None
             except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
+                continue
+            # (metadata fetchMetadata or parseMetadata had: added with it, then forgotten, as
+            # qBittorrent's add does; a fetch under way for it ends, the job fetches its own)
+            key = parsed.info_hash.hex() if parsed is not None else self._metadata.sources.get(url)
+            known = self._metadata.torrents.get(key) if key is not None else None
+            if key is not None:
+                self._metadata.forget(key, url)
+                self.service.stop_metadata_fetch(key)
+            sources.append(Parsed(known) if known is not None
+                           else Parsed(parsed) if parsed is not None else asked)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
         # be added, said as such, not as "Fails.")
         added: list[str] = []
@@ -946,6 +1039,30 @@ def _magnet_of_hash(text: str) -> str:
     if len(text) == 64 and _INFO_HASH.fullmatch(text):
         return "magnet:?xt=urn:btmh:1220" + text  # (BEP 52: the multihash of a SHA-256)
     return text
+
+
+def _json(value: JSON, status: int = 200) -> Response:
+    return Response(json.dumps(qt_json(value), ensure_ascii=False, separators=(",", ":")).encode(),
+                    status_code=status, media_type="application/json")
+
+
+def _metadata_source(form: Form) -> str:
+    """The metadata calls' ``source``, trimmed and percent-decoded (as qBittorrent reads it)."""
+    source = unquote((form.get("source") or "").strip())
+    if not source:
+        raise QbtError(400, "Must specify URI or hash")
+    return source
+
+
+def _magnet_in(source: str) -> Magnet | None:
+    """The magnet ``source`` is (a magnet link or a bare info-hash), else None."""
+    link = _magnet_of_hash(source)
+    if link[:7].lower() != "magnet:":
+        return None
+    try:
+        return parse_magnet(link)
+    except (MagnetError, ValueError) as exc:
+        raise QbtError(400, f"Unable to parse '{source}'") from exc
 
 
 def _seed_mode(form: Form) -> bool:
