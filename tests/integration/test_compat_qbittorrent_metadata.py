@@ -103,6 +103,8 @@ async def test_metadata_calls_refuse_bad_input_as_qbittorrent(tmp_path: Path) ->
             r = await c.post(f"/api/v2/torrents/{method}", data=fields)
             assert r.status_code == status and r.text.startswith(text), (method, fields, r.status_code,
                                                                          r.text)
+        for method in ("fetchMetadata", "parseMetadata"):  # (POST alone, as in qBittorrent)
+            assert (await c.get(f"/api/v2/torrents/{method}", params={"source": "a" * 40})).status_code == 405
         r = await c.post("/api/v2/torrents/parseMetadata", files={"torrents": ("x.torrent", b"junk")})
         assert (r.status_code, r.text) == (415, "'x.torrent' is not a valid torrent file.")
         assert api.service.client_jobs() == []
@@ -156,3 +158,50 @@ async def test_a_magnet_fetch_without_peers_ends_at_its_time_limit(tmp_path: Pat
         assert not list(api.state_dir.glob("metadata-*"))  # (its scratch folder removed)
         r = await api.client.post("/api/v2/torrents/saveMetadata", data={"source": "d" * 40})
         assert r.status_code == 409  # (asked for, never had: a new fetch is under way)
+
+
+def download_files(url: str, info_hash: str, text: str) -> None:
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = client_of(url)
+    assert client.torrents_download_file(torrent_hash=info_hash, file=0) == text
+    assert client.torrents_download_file(torrent_hash=info_hash, file="doc/b.txt") == "second file\n"
+    with pytest.raises(qbittorrentapi.NotFound404Error):
+        client.torrents_download_file(torrent_hash="0" * 40, file=0)
+    with pytest.raises(qbittorrentapi.Conflict409Error):
+        client.torrents_download_file(torrent_hash=info_hash, file=2)
+
+
+async def test_download_file_sends_a_complete_file(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        folder = api.download_root / "x" / "doc"
+        folder.mkdir(parents=True)
+        text = "".join(f"line {i}\n" for i in range(5000))
+        (folder / "a.txt").write_text(text)
+        (folder / "b.txt").write_text("second file\n")
+        torrent = make_torrent(folder, piece_length=16384, version="v1")
+        info_hash = torrent.info_hash.hex()
+        missing = five_pieces()  # (no data: nothing of it complete)
+        c = api.client
+        r = await c.post("/api/v2/torrents/add", data={"savepath": str(folder.parent), "seedMode": "true"},
+                         files={"torrents": ("doc.torrent", torrent.to_bytes())})
+        assert r.text == "Ok."
+        r = await c.post("/api/v2/torrents/add", data={"paused": "true", "urls": "e" * 40},
+                         files={"torrents": ("m.torrent", missing.to_bytes())})
+        assert r.text == "Ok."
+        await anyio.to_thread.run_sync(download_files, api.url, info_hash, text)
+        r = await c.post("/api/v2/torrents/downloadFile", data={"hash": info_hash, "file": "0"},
+                         headers={"Range": "bytes=7-13"})
+        assert (r.status_code, r.content) == (206, text.encode()[7:14])
+        for fields, status, answer in (
+                ({"hash": info_hash}, 400, "Missing required parameters: file"),
+                ({"file": "0"}, 400, "Missing required parameters: hash"),
+                ({"hash": info_hash, "file": "-1"}, 409, '"-1" is not a valid file index'),
+                ({"hash": info_hash, "file": "7"}, 409, "File index 7 is out of bounds"),
+                ({"hash": info_hash, "file": "doc/c.txt"}, 409, '"doc/c.txt" is not a valid file path'),
+                ({"hash": missing.info_hash.hex(), "file": "qbt/a.bin"}, 409, "File not fully downloaded"),
+                ({"hash": "e" * 40, "file": "0"}, 409, "Torrent metadata not available"),
+                ({"hash": "0" * 40, "file": "0"}, 404, "Torrent not found")):
+            r = await c.post("/api/v2/torrents/downloadFile", data=fields)
+            assert (r.status_code, r.text) == (status, answer), fields
+        r = await c.get("/api/v2/torrents/downloadFile", params={"hash": info_hash, "file": "1"})
+        assert (r.status_code, r.text) == (200, "second file\n")  # (GET too, as in qBittorrent)

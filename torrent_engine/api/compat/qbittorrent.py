@@ -40,7 +40,7 @@ from ...engine.addtorrent import (
     from_text,
     read_add_torrent,
 )
-from ...errors import TorrentEngineError
+from ...errors import StreamError, TorrentEngineError
 from ...formats.magnet import Magnet, MagnetError, parse_magnet
 from ...formats.metainfo import Torrent
 from ...jobs import (
@@ -60,6 +60,7 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
+from ..stream import DiskFile, range_response
 from . import network, qbittorrent_records
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
@@ -97,6 +98,7 @@ from .qbittorrent_records import (
 from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
 
 log = logging.getLogger(__name__)
+_QT_INT = re.compile(r"\s*[+-]?[0-9]+\s*")  # what QString::toInt reads as a number
 _INFO_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[2-7A-Za-z]{32}")
 
 Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
@@ -141,8 +143,7 @@ class QbittorrentApi:
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
             "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
             "torrents/export": self.export, "auth/logout": self.logout,
-            "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
-            "torrents/saveMetadata": self.save_metadata,
+            "torrents/saveMetadata": self.save_metadata, "torrents/downloadFile": self.download_file,
             "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
@@ -151,6 +152,7 @@ class QbittorrentApi:
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
+            "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
             "transfer/banPeers": self.ban_peers, "transfer/toggleSpeedLimitsMode": self.toggle_speed_mode,
             "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
             "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
@@ -646,6 +648,38 @@ class QbittorrentApi:
         if torrent is None:
             raise QbtError(409, "Torrent's metadata has not yet downloaded")
         return Response(torrent.to_bytes(), media_type="application/x-bittorrent")
+
+    async def download_file(self, form: Form, request: Request) -> Response:
+        """``torrents/downloadFile`` ``hash``, ``file`` (its index, or its path as
+        ``torrents/files`` names it) (2.16): the bytes of a file that is complete, read from
+        disk (a ``Range`` is honoured); ``409`` with qBittorrent's reason otherwise."""
+        _require(form, "hash", "file")
+        job = self._active().get((form.get("hash") or "").strip().lower())
+        if job is None:
+            raise QbtError(404, "Torrent not found")
+        if self._torrent(job) is None:
+            raise QbtError(409, "Torrent metadata not available")
+        asked = form.get("file") or ""
+        files = {f.index: f for f in job.files}
+        if _QT_INT.fullmatch(asked):
+            index = int(asked)
+            if index < 0:
+                raise QbtError(409, f'"{asked}" is not a valid file index')
+            entry = files.get(index)
+            if entry is None:
+                raise QbtError(409, f"File index {index} is out of bounds")
+        else:
+            entry = next((f for f in job.files if f.path == asked), None)
+            if entry is None:
+                raise QbtError(409, f'"{asked}" is not a valid file path')
+        if entry.progress < 1:
+            raise QbtError(409, "File not fully downloaded")
+        path = Path(job.options.data_path).joinpath(*entry.path.split("/"))
+        try:
+            source = await DiskFile(path, entry.path, entry.size).open()
+        except StreamError as exc:  # (complete, and gone from the disk since)
+            raise QbtError(409, str(exc)) from exc
+        return await range_response(request, source)
 
     # -- metadata without adding (WebAPI 2.11.9) ------------------------------------------------
     async def fetch_metadata(self, form: Form, request: Request) -> Response:
