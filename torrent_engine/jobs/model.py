@@ -179,16 +179,23 @@ def _opt_float(value: object) -> float | None:
 class TorrentFacts:
     """What a list shows of a job's torrent beyond the job itself, read from the job's record
     (no metainfo read: a seedbox lists thousands of dormant seeds): the size of its piece space
-    (pad files and alignment too), its BEP 27 private flag, and its own trackers by tier."""
+    (pad files and alignment too), its BEP 27 private flag, its own trackers by tier, its piece
+    length, and the metainfo's creator, creation date (-1: none) and comment ("": none)."""
 
     total_length: int
     private: bool
     trackers: tuple[tuple[str, ...], ...]
+    piece_length: int = 0  # (0: not known, a record written before it was kept)
+    created_by: str = ""
+    creation_date: int = -1
+    comment: str = ""
 
     @classmethod
     def of(cls, torrent: Torrent) -> TorrentFacts:
         """The facts of a metainfo at hand (a running session's)."""
-        return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers))
+        return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers),
+                   torrent.piece_length, torrent.created_by or "",
+                   torrent.creation_date if torrent.creation_date is not None else -1, torrent.comment or "")
 
 
 @dataclass(frozen=True, slots=True)
