@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.conftest import require_module
 from tests.integration.api_helpers import running_api
 from tests.integration.test_compat_qbittorrent_webapi216 import MAGNET, client_of, five_pieces
 
@@ -61,3 +62,34 @@ async def test_new_torrent_and_server_fields(tmp_path: Path) -> None:
         t = data["torrents"][info_hash]
         assert (t["piece_size"], t["created_by"], t["creation_date"], t["comment"]) == (
             16384, "maker 1.0", 1700000000, "c1")
+
+
+def share_limit_actions(url: str, info_hash: str) -> None:
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = client_of(url)
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="RemoveWithContent", torrent_hashes=info_hash)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.share_limit_action, t.ratio_limit) == ("RemoveWithContent", 2)
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     torrent_hashes=info_hash)  # (not sent: left as it is)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "RemoveWithContent"
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="Default", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "Default"
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error):
+        client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                         share_limit_action="EnableSuperSeeding", torrent_hashes=info_hash)
+
+
+async def test_share_limit_actions_are_the_jobs_own(tmp_path: Path) -> None:
+    torrent = five_pieces()
+    info_hash = torrent.info_hash.hex()
+    async with running_api(tmp_path) as api:
+        r = await api.client.post("/api/v2/torrents/add", data={"paused": "true", "shareLimitAction": "Stop"},
+                                  files={"torrents": ("t.torrent", torrent.to_bytes())})
+        assert r.text == "Ok."
+        [job] = api.service.client_jobs()
+        assert job.features.share_limit_action == "stop"
+        await anyio.to_thread.run_sync(share_limit_actions, api.url, info_hash)
+        assert api.service.client_jobs()[0].features.share_limit_action is None

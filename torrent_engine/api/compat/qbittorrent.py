@@ -106,7 +106,7 @@ Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
 _STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
 _SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
-                        "removewithcontent": "remove_with_content", "enablesuperseeding": "super_seeding"}
+                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seeding"}
 
 
 class QbittorrentApi:
@@ -771,8 +771,6 @@ class QbittorrentApi:
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
             raise QbtError(400, "stopCondition is not supported (only None)")
-        if enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default") != "default":
-            raise QbtError(400, "a per-torrent shareLimitAction is not supported (only Default)")
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
         stopped = parse_bool(form.get("stopped"))
         paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)
@@ -782,7 +780,8 @@ class QbittorrentApi:
             "seeding_time_limit": seeding_time_limit_in(parse_int(form.get("seedingTimeLimit"))),
             "force_start": bool(parse_bool(form.get("forced"))),
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
-            "rename": (form.get("rename") or "").strip(), "content_layout": layout})
+            "rename": (form.get("rename") or "").strip(), "content_layout": layout,
+            "share_limit_action": _share_limit_action(form)})
         auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
@@ -938,10 +937,15 @@ class QbittorrentApi:
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if form.get("ratioLimit") is None or form.get("seedingTimeLimit") is None:
             raise QbtError(400, "ratioLimit and seedingTimeLimit are required")
+        # (shareLimitAction, WebAPI 2.12, which makes it required: optional here, for the
+        # clients of the 2.9.3 this layer says it speaks; not sent, the action is left as it is)
+        action = {} if form.get("shareLimitAction") is None else {
+            "share_limit_action": _share_limit_action(form)}
         await self.service.set_features(
             [j.id for j in self._selected(form)],
             ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
-            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0))
+            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
+            **action)
 
     def _queue(self, where: str) -> Handler:
         async def handler(form: Form, request: Request) -> None:
@@ -1097,6 +1101,17 @@ def _magnet_in(source: str) -> Magnet | None:
         return parse_magnet(link)
     except (MagnetError, ValueError) as exc:
         raise QbtError(400, f"Unable to parse '{source}'") from exc
+
+
+def _share_limit_action(form: Form) -> str | None:
+    """``shareLimitAction`` (WebAPI 2.12) as a job's own action (None: ``Default``, the global
+    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it. Super-seeding
+    (BEP 16) is not implemented: ``EnableSuperSeeding`` is a 400."""
+    action = enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default")
+    if action == "super_seeding":
+        raise QbtError(400, "shareLimitAction EnableSuperSeeding is not supported "
+                            "(no super-seeding, BEP 16)")
+    return None if action == "default" else action
 
 
 def _seed_mode(form: Form) -> bool:

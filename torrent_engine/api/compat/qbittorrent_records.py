@@ -32,6 +32,7 @@ MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
 MAX_SEEDING_TIME = 525600  # minutes
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
+_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent"}
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
 
@@ -273,7 +274,8 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "connections_count": job.peers,
         "connections_limit": job.options.max_peers or settings.max_connections_per_torrent,
         "popularity": popularity(job), "root_path": root_path(job),
-        "share_limit_action": "Default", "share_limits_mode": "Default", "total_wasted": 0,
+        "share_limit_action": _ACTION_NAMES.get(job.features.share_limit_action or "", "Default"),
+        "share_limits_mode": "Default", "total_wasted": 0,
         **announce_flags(job),
     }
 
