@@ -205,3 +205,34 @@ async def test_download_file_sends_a_complete_file(tmp_path: Path) -> None:
             assert (r.status_code, r.text) == (status, answer), fields
         r = await c.get("/api/v2/torrents/downloadFile", params={"hash": info_hash, "file": "1"})
         assert (r.status_code, r.text) == (200, "second file\n")  # (GET too, as in qBittorrent)
+
+
+async def test_add_with_file_priorities_of_parsed_metadata(tmp_path: Path) -> None:
+    torrent = five_pieces()
+    info_hash = torrent.info_hash.hex()
+    async with running_api(tmp_path) as api:
+        c = api.client
+        for fields, answer in (
+                ({"urls": info_hash, "filePriorities": "0,7"}, "`filePriorities` may only be specified when "
+                                                               "metadata has already been fetched"),
+                ({"urls": f"{info_hash}\n{'a' * 40}", "filePriorities": "0,7"},
+                 "Cannot specify filePriorities when adding multiple torrents"),
+                ({"urls": info_hash, "filePriorities": "0,x"}, "Priority must be an integer"),
+                ({"urls": info_hash, "filePriorities": "0,3"}, "Priority is not valid")):
+            r = await c.post("/api/v2/torrents/add", data=fields)
+            assert (r.status_code, r.text) == (400, answer), fields
+        r = await c.post("/api/v2/torrents/add", data={"filePriorities": "1"},
+                         files={"torrents": ("t.torrent", torrent.to_bytes())})
+        assert (r.status_code, r.text) == (400, "Cannot specify filePriorities when uploading torrent files")
+        r = await c.post("/api/v2/torrents/parseMetadata",
+                         files={"torrents": ("t.torrent", torrent.to_bytes())})
+        assert r.status_code == 200
+        r = await c.post("/api/v2/torrents/add", data={"urls": info_hash, "filePriorities": "0,1,7"})
+        assert (r.status_code, r.text) == (400, "Length of filePriorities must equal number of files in "
+                                                "torrent")
+        r = await c.post("/api/v2/torrents/add", data={"urls": info_hash, "filePriorities": "0,7",
+                                                        "paused": "true"})
+        assert r.text == "Ok."
+        r = await c.get("/api/v2/torrents/files", params={"hash": info_hash})
+        assert [f["priority"] for f in r.json()] == [0, 7]
+        assert api.service.client_jobs()[0].files[0].priority == 0

@@ -14,6 +14,7 @@ do is answered as a qBittorrent without that feature would answer (404 for an un
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -803,6 +804,7 @@ class QbittorrentApi:
         urls = [u.strip() for u in (form.get("urls") or "").splitlines() if u.strip()]
         if not sources and not urls:
             raise QbtError(400, "neither urls nor torrents given")
+        priorities = _file_priorities(form, len(urls))
         for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
                 asked = from_text(_magnet_of_hash(url), files=False)
@@ -814,6 +816,15 @@ class QbittorrentApi:
             # qBittorrent's add does; a fetch under way for it ends, the job fetches its own)
             key = parsed.info_hash.hex() if parsed is not None else self._metadata.sources.get(url)
             known = self._metadata.torrents.get(key) if key is not None else None
+            if priorities:  # (2.11.9: of the one torrent whose metadata was fetched or parsed)
+                if known is None:
+                    raise QbtError(400, "`filePriorities` may only be specified when metadata has "
+                                        "already been fetched")
+                indices = [i for i, f in enumerate(known.files) if not f.pad]  # (as qBittorrent lists them)
+                if len(priorities) != len(indices):
+                    raise QbtError(400, "Length of filePriorities must equal number of files in torrent")
+                options = dataclasses.replace(
+                    options, file_priorities=tuple(zip(indices, priorities, strict=True)))
             if key is not None:
                 self._metadata.forget(key, url)
                 self.service.stop_metadata_fetch(key)
@@ -1112,6 +1123,26 @@ def _share_limit_action(form: Form) -> str | None:
         raise QbtError(400, "shareLimitAction EnableSuperSeeding is not supported "
                             "(no super-seeding, BEP 16)")
     return None if action == "default" else action
+
+
+def _file_priorities(form: Form, urls: int) -> list[int]:
+    """``torrents/add``'s ``filePriorities`` (2.11.9: one a file, joined by ``,``) as our
+    priorities, refused as qBittorrent refuses them; [] when not sent."""
+    given = [p for p in (form.get("filePriorities") or "").split(",") if p]
+    if not given:
+        return []
+    if urls > 1:
+        raise QbtError(400, "Cannot specify filePriorities when adding multiple torrents")
+    if form.files:
+        raise QbtError(400, "Cannot specify filePriorities when uploading torrent files")
+    out: list[int] = []
+    for text in given:
+        if not _QT_INT.fullmatch(text):
+            raise QbtError(400, "Priority must be an integer")
+        if int(text) not in QBT_TO_OURS:
+            raise QbtError(400, "Priority is not valid")
+        out.append(QBT_TO_OURS[int(text)])
+    return out
 
 
 def _seed_mode(form: Form) -> bool:
