@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...session import Session
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 FETCH_METADATA_TIMEOUT = 300.0  # seconds a fetch may look for peers that have the info dict
 MAX_METADATA_FETCHES = 8  # fetches at once (each a session with its peers)
 MAX_FETCHED_KEPT = 32  # fetched info dicts kept until asked for
+STOP_WAIT = 10.0  # seconds a fetch's session has to stop and its scratch folder to go
 
 
 class MetadataFetches:
@@ -48,7 +50,8 @@ class MetadataFetches:
     def fetch(self, magnet: Magnet) -> Torrent | None:
         """The magnet's metainfo once fetched (handed over: asked again, it is fetched again),
         else None, with a fetch started unless one is under way. ``JobConflict`` when the service
-        is not running or ``limit`` fetches are under way."""
+        is not running or ``limit`` fetches are under way; ``DescriptorLimitReached`` when the
+        process has nearly no file descriptor left."""
         key = magnet.info_hash.hex()
         torrent = self._fetched.pop(key, None)
         if torrent is not None or key in self._running:
@@ -57,6 +60,7 @@ class MetadataFetches:
             raise JobConflict("the service is not running")
         if len(self._running) >= self.limit:
             raise JobConflict(f"{self.limit} metadata fetches are under way already")
+        self.run.manager.shared.check_descriptors("cannot fetch metadata")  # (as an add)
         scope = self._running[key] = anyio.CancelScope(deadline=anyio.current_time() + self.timeout)
         self.run.tg.start_soon(self._fetch, key, magnet, scope)
         return None
@@ -71,12 +75,14 @@ class MetadataFetches:
 
     async def _fetch(self, key: str, magnet: Magnet, scope: anyio.CancelScope) -> None:
         root = self.run.state_dir
-        scratch = Path(await anyio.to_thread.run_sync(
-            lambda: tempfile.mkdtemp(prefix="metadata-", dir=root)))
         manager = self.run.manager
+        scratch: Path | None = None
+        session: Session | None = None
         got = anyio.Event()
         try:
             with scope:
+                scratch = Path(await anyio.to_thread.run_sync(
+                    lambda: tempfile.mkdtemp(prefix="metadata-", dir=root)))
                 session = Session(magnet, scratch, config=manager.config, shared=manager.shared,
                                   peers=magnet.peers)
                 session.events.subscribe("session.metadata_received", lambda _event: got.set())
@@ -85,15 +91,20 @@ class MetadataFetches:
                     if not session.has_metadata:
                         await got.wait()
                     torrent = session.torrent
-                    tg.cancel_scope.cancel()  # (the info dict is in: no data is fetched)
+                    await session.stop()  # (the info dict is in: no data is fetched)
                 if self._running.get(key) is scope:
                     self._fetched[key] = torrent
                     while len(self._fetched) > MAX_FETCHED_KEPT:
                         self._fetched.popitem(last=False)
             if scope.cancelled_caught:
                 log.info("metadata fetch of %s ended without the info dict", key)
+        except (TorrentEngineError, OSError) as exc:  # (a fetch that fails is not the service's end)
+            log.warning("metadata fetch of %s failed: %s", key, exc)
         finally:
             if self._running.get(key) is scope:
                 del self._running[key]
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            with anyio.move_on_after(STOP_WAIT, shield=True):
+                if session is not None:
+                    await session.stop()  # (at once when it ran to its end above)
+                if scratch is not None:
+                    await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
