@@ -133,7 +133,7 @@ async def test_the_resolver_fetches_a_url_and_says_why_it_could_not() -> None:
         assert isinstance(got, Torrent) and got.info_hash == torrent.info_hash
         with pytest.raises(AddTorrentError) as junk:
             await resolve(TorrentUrl(f"http://127.0.0.1:{port}/junk"))
-        assert junk.value.kind == "url" and "is not a .torrent" in str(junk.value)
+        assert junk.value.kind == "torrent" and "is not a .torrent" in str(junk.value)
         with pytest.raises(AddTorrentError) as gone:
             await resolve(TorrentUrl(f"http://127.0.0.1:{port}/gone"))
         assert gone.value.kind == "url" and "HTTP status 404" in str(gone.value)

@@ -19,7 +19,8 @@ from ..jsonvalue import JSONObject
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
-                            "first_last_piece", "content_layout", "rename", "comment"})
+                            "first_last_piece", "content_layout", "rename", "comment",
+                            "share_limit_action"})
 
 
 def _text(data: JSONObject, name: str, default: str | None = None) -> str:

@@ -119,6 +119,9 @@ _FEATURE_PROPERTIES: dict[str, Schema] = {
                "description": "the name shown (\"\" = the torrent's own)"},
     "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT, "pattern": r"^[^\x00]*$",
                 "description": "the comment shown (null = the metainfo's own)"},
+    "share_limit_action": {"type": ["string", "null"], "enum": ["stop", "remove", "remove_with_files", None],
+                           "description": "what a reached share limit does (null = the service's "
+                                          "share_limit_action)"},
 }
 
 _JOB_PROPERTIES: dict[str, Schema] = {

@@ -44,7 +44,7 @@ async def resolve(add: AddTorrent, *, proxy: ProxyConfig | None = None, bind: Ne
         try:
             return await anyio.to_thread.run_sync(read_add_torrent, TorrentBytes(data))
         except AddTorrentError as exc:
-            raise AddTorrentError(f"{add.url[:80]} is not a .torrent: {exc}", "url") from exc
+            raise AddTorrentError(f"{add.url[:80]} is not a .torrent: {exc}", "torrent") from exc
     if isinstance(add, (TorrentBytes, TorrentFile)):
         return await anyio.to_thread.run_sync(read_add_torrent, add)
     return read_add_torrent(add)

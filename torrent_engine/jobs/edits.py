@@ -22,6 +22,7 @@ from .intake.claims import claimed_paths
 from .intake.validate import check_peers
 from .lifecycle import JobLifecycle
 from .model import Job, JobConflict, JobNotFound, TorrentFacts
+from .snapshot import learn_facts
 from .trackers import Tiers, check_tiers, flat
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class JobEdits:
             return dataclasses.replace(facts, trackers=tuple(tuple(tier) for tier in rec.tracker_tiers))
         if rec.file_sizes is None:
             return None
-        if rec.torrent_length is None or rec.private is None:
+        if rec.torrent_length is None or rec.private is None or rec.piece_length is None:
             path = self.run.manager.saved_metainfo_path(rec.info_hash)
             try:
                 torrent = load_saved_metainfo(path) if path is not None else None
@@ -67,9 +68,15 @@ class JobEdits:
                 torrent = None
             if torrent is None:
                 return None
-            rec.torrent_length, rec.private = torrent.total_length, torrent.private
+            learn_facts(rec, torrent)
         tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
-        return TorrentFacts(rec.torrent_length, rec.private, tuple(tuple(tier) for tier in tiers))
+        length, private = rec.torrent_length, rec.private
+        if length is None or private is None:  # (learnt just above)
+            return None
+        return TorrentFacts(length, private, tuple(tuple(tier) for tier in tiers),
+                            rec.piece_length or 0, rec.created_by or "",
+                            rec.creation_date if rec.creation_date is not None else -1,
+                            rec.torrent_comment or "")
 
     def web_seed_states(self, job_id: str) -> builtins.list[WebSeedState]:
         """The job's BEP 19 web seeds as its live session sees them ([] without a session)."""

@@ -136,13 +136,17 @@ class JobFeatures:
     content_layout: str = "original"
     rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
     comment: str | None = None  # the comment shown instead of the metainfo's (None = the torrent's own)
+    # what its reached share limit does ("stop", "remove", "remove_with_files": ShareLimitAction's
+    # values); None = the service's share_limit_action
+    share_limit_action: str | None = None
 
     def to_json(self) -> dict[str, JSON]:
         """The features as JSON (the record's and the API's)."""
         return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
                 "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
                 "first_last_piece": self.first_last_piece, "content_layout": self.content_layout,
-                "rename": self.rename, "comment": self.comment}
+                "rename": self.rename, "comment": self.comment,
+                "share_limit_action": self.share_limit_action}
 
     @classmethod
     def from_json(cls, d: JSONValue) -> JobFeatures:
@@ -162,7 +166,9 @@ class JobFeatures:
                        first_last_piece=bool(d.get("first_last_piece", False)),
                        content_layout=str(d.get("content_layout", "original")),
                        rename=str(d.get("rename", "")),
-                       comment=None if d.get("comment") is None else str(d.get("comment")))
+                       comment=None if d.get("comment") is None else str(d.get("comment")),
+                       share_limit_action=None if d.get("share_limit_action") is None
+                       else str(d.get("share_limit_action")))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"features: {exc}") from exc
 
@@ -179,16 +185,23 @@ def _opt_float(value: object) -> float | None:
 class TorrentFacts:
     """What a list shows of a job's torrent beyond the job itself, read from the job's record
     (no metainfo read: a seedbox lists thousands of dormant seeds): the size of its piece space
-    (pad files and alignment too), its BEP 27 private flag, and its own trackers by tier."""
+    (pad files and alignment too), its BEP 27 private flag, its own trackers by tier, its piece
+    length, and the metainfo's creator, creation date (-1: none) and comment ("": none)."""
 
     total_length: int
     private: bool
     trackers: tuple[tuple[str, ...], ...]
+    piece_length: int = 0  # (0: not known, a record written before it was kept)
+    created_by: str = ""
+    creation_date: int = -1
+    comment: str = ""
 
     @classmethod
     def of(cls, torrent: Torrent) -> TorrentFacts:
         """The facts of a metainfo at hand (a running session's)."""
-        return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers))
+        return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers),
+                   torrent.piece_length, torrent.created_by or "",
+                   torrent.creation_date if torrent.creation_date is not None else -1, torrent.comment or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from .disk.relocate import Mover
 from .edits import JobEdits
 from .intake.adding import JobAdder
 from .intake.addoptions import AddOptions
+from .intake.metadata import MetadataFetches
 from .intake.validate import check_ttl
 from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
@@ -105,6 +106,7 @@ class JobService:
         self._mover = Mover(run, self._rounds)
         self._edits = JobEdits(run)
         self._adder = JobAdder(run, self._rounds, self._organiser)
+        self._metadata = MetadataFetches(run)
         self._control = JobControl(run, self._rounds, self._organiser)
         run.round_soon = self._rounds.round_soon
         run.move_when_complete = self._mover.move_when_complete
@@ -420,6 +422,21 @@ class JobService:
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""
         return await self._adder.fetch_metainfo(url)
+
+    def fetch_metadata(self, magnet: Magnet) -> Torrent | None:
+        """A magnet's metainfo without adding it: None while it is fetched (the first call starts
+        a fetch, a session of its own that ends when the info dict is in, after
+        ``FETCH_METADATA_TIMEOUT``, or with the service); once fetched, the metainfo, handed over
+        once. ``JobConflict`` when too many fetches are under way."""
+        return self._metadata.fetch(magnet)
+
+    def metadata_fetching(self, info_hash: str) -> bool:
+        """Whether the metadata of ``info_hash`` (hex) is being fetched without a job."""
+        return self._metadata.fetching(info_hash)
+
+    def stop_metadata_fetch(self, info_hash: str) -> None:
+        """End the fetch of ``info_hash``'s metadata (its torrent is added as a job)."""
+        self._metadata.stop(info_hash)
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""

@@ -205,6 +205,15 @@ def selected_priorities(rec: JobRecord, torrent: Torrent) -> list[int]:
             for i, f in enumerate(torrent.files)]
 
 
+def learn_facts(rec: JobRecord, torrent: Torrent) -> None:
+    """Keep in ``rec`` what lists show of the torrent (``TorrentFacts``), so that no list reads
+    its metainfo."""
+    rec.torrent_length, rec.private = torrent.total_length, torrent.private
+    rec.piece_length, rec.created_by = torrent.piece_length, torrent.created_by or ""
+    rec.creation_date = torrent.creation_date if torrent.creation_date is not None else -1
+    rec.torrent_comment = torrent.comment or ""
+
+
 def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     """Record the torrent's files in ``rec`` once the metainfo is known, and the file priorities
     its selection asks for (unless it already has priorities for these files)."""
@@ -215,7 +224,7 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     rec.file_paths = [rec.renamed.get(i) or list(f.path) for i, f in enumerate(files)]
     rec.file_sizes = [f.length for f in files]
     rec.pad_files = [i for i, f in enumerate(files) if f.pad]
-    rec.torrent_length, rec.private = torrent.total_length, torrent.private
+    learn_facts(rec, torrent)
     if rec.file_priorities is None or len(rec.file_priorities) != len(files):
         rec.file_priorities = selected_priorities(rec, torrent)
     rec.total_size = sum(f.length for f, p in zip(files, rec.file_priorities, strict=True) if p > 0)

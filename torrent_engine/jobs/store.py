@@ -99,6 +99,10 @@ class JobRecord:
     # record written before they were kept)
     torrent_length: int | None = None
     private: bool | None = None
+    piece_length: int | None = None  # (and the three below: learnt with it; None: not yet)
+    created_by: str | None = None  # ("" none)
+    creation_date: int | None = None  # (-1 none)
+    torrent_comment: str | None = None  # the metainfo's ("" none; the job's own is a feature)
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -125,6 +129,8 @@ class JobRecord:
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
             "torrent_length": self.torrent_length, "private": self.private,
+            "piece_length": self.piece_length, "created_by": self.created_by,
+            "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
         }
 
     @classmethod
@@ -167,6 +173,8 @@ class JobRecord:
             trackers = d.get("trackers")
             tiers = d.get("tracker_tiers")
             length, private = d.get("torrent_length"), d.get("private")
+            piece_length, creation_date = d.get("piece_length"), d.get("creation_date")
+            created_by, comment = d.get("created_by"), d.get("torrent_comment")
             return cls(
                 id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
                 options=options, state=JobState(d["state"]), created_at=float(d["created_at"]),
@@ -193,7 +201,11 @@ class JobRecord:
                 renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
                 tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers],
                 torrent_length=None if length is None else int(length),
-                private=None if private is None else bool(private))
+                private=None if private is None else bool(private),
+                piece_length=None if piece_length is None else int(piece_length),
+                created_by=None if created_by is None else _str(created_by),
+                creation_date=None if creation_date is None else int(creation_date),
+                torrent_comment=None if comment is None else _str(comment))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

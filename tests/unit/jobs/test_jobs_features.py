@@ -270,6 +270,20 @@ async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(
     assert saved["seeding_time"] == pytest.approx(121)
 
 
+async def test_a_jobs_own_share_limit_action_wins_over_the_services(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:  # (the service's action: stop)
+        job, _ = await jobs.add(torrent, features=JobFeatures(ratio_limit=0, share_limit_action="remove"))
+        await wait_state(jobs, job.id, JobState.COMPLETED, enforce=True)
+        assert (tmp_path / "dl" / "pair" / "a.bin").is_file()  # (remove: the files kept)
+    with pytest.raises(InvalidJobRequest) as refused:
+        features_from({"share_limit_action": "explode"})
+    assert refused.value.field == "share_limit_action"
+    kept = JobFeatures.from_json(JobFeatures(share_limit_action="stop").to_json())
+    assert kept.share_limit_action == "stop"
+
+
 async def test_the_service_ratio_limit_applies_unless_the_job_has_none(tmp_path: Path) -> None:
     torrent = two_files()
     seed_data(tmp_path / "dl", torrent)

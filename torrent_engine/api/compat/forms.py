@@ -25,10 +25,12 @@ class FormError(ValueError):
 
 @dataclass
 class Form:
-    """The fields (last value wins) and the uploaded files (field name, bytes), in order."""
+    """The fields (last value wins) and the uploaded files (field name, bytes), in order, with
+    the name each file was sent as (``filenames``, one per file: what qBittorrent's errors name)."""
 
     fields: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, bytes]] = field(default_factory=list)
+    filenames: list[str] = field(default_factory=list)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A field's value."""
@@ -46,6 +48,7 @@ def parse_form(content_type: str, body: bytes, query: str = "") -> Form:
         for name, filename, payload in multipart_parts(content_type, body):
             if filename is not None:
                 form.files.append((name, payload))
+                form.filenames.append(filename)
             else:
                 form.fields[name] = payload.decode("utf-8", "replace")
     elif kind in ("application/x-www-form-urlencoded", "", "text/plain"):

@@ -14,15 +14,17 @@ do is answered as a qBittorrent without that feature would answer (404 for an un
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from starlette.requests import Request
@@ -39,10 +41,12 @@ from ...engine.addtorrent import (
     from_text,
     read_add_torrent,
 )
-from ...errors import TorrentEngineError
+from ...errors import StreamError, TorrentEngineError
+from ...formats.magnet import Magnet, MagnetError, parse_magnet
 from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
+    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -57,7 +61,8 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
-from . import network
+from ..stream import DiskFile, range_response
+from . import network, qbittorrent_records
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
@@ -65,6 +70,7 @@ from .kept import Kept, KeptRecords
 from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_creator import TorrentCreations, read_request
+from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
@@ -94,13 +100,15 @@ from .qbittorrent_records import (
 from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
 
 log = logging.getLogger(__name__)
+_QT_INT = re.compile(r"\s*[+-]?[0-9]+\s*")  # what QString::toInt reads as a number
+_INFO_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[2-7A-Za-z]{32}")
 
 Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
 # torrents/add's enumerations (qBittorrent's names, in any case) -> ours
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
 _STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
 _SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
-                        "removewithcontent": "remove_with_content", "enablesuperseeding": "super_seeding"}
+                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seeding"}
 
 
 class QbittorrentApi:
@@ -122,6 +130,7 @@ class QbittorrentApi:
         self.creations = TorrentCreations(service)  # torrentcreator/*: tasks in the service's task group
         self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
+        self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
             "app/buildInfo": self.build_info, "app/preferences": self.get_preferences,
@@ -137,6 +146,7 @@ class QbittorrentApi:
             "torrents/downloadLimit": self.download_limits, "torrents/uploadLimit": self.upload_limits,
             "sync/maindata": self.maindata, "sync/torrentPeers": self.torrent_peers,
             "torrents/export": self.export, "auth/logout": self.logout,
+            "torrents/saveMetadata": self.save_metadata, "torrents/downloadFile": self.download_file,
             "torrents/count": self.count, "torrents/pieceAvailability": self.piece_availability,
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
@@ -146,6 +156,7 @@ class QbittorrentApi:
         actions: dict[str, Handler] = {
             "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
+            "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
             "transfer/banPeers": self.ban_peers, "transfer/toggleSpeedLimitsMode": self.toggle_speed_mode,
             "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
             "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
@@ -643,10 +654,119 @@ class QbittorrentApi:
             raise QbtError(409, "Torrent's metadata has not yet downloaded")
         return Response(torrent.to_bytes(), media_type="application/x-bittorrent")
 
+    async def download_file(self, form: Form, request: Request) -> Response:
+        """``torrents/downloadFile`` ``hash``, ``file`` (its index, or its path as
+        ``torrents/files`` names it) (2.16): the bytes of a file that is complete, read from
+        disk (a ``Range`` is honoured); ``409`` with qBittorrent's reason otherwise."""
+        _require(form, "hash", "file")
+        job = self._active().get((form.get("hash") or "").strip().lower())
+        if job is None:
+            raise QbtError(404, "Torrent not found")
+        if self._torrent(job) is None:
+            raise QbtError(409, "Torrent metadata not available")
+        asked = form.get("file") or ""
+        files = {f.index: f for f in job.files}
+        if _QT_INT.fullmatch(asked):
+            index = int(asked)
+            if index < 0:
+                raise QbtError(409, f'"{asked}" is not a valid file index')
+            entry = files.get(index)
+            if entry is None:
+                raise QbtError(409, f"File index {index} is out of bounds")
+        else:
+            entry = next((f for f in job.files if f.path == asked), None)
+            if entry is None:
+                raise QbtError(409, f'"{asked}" is not a valid file path')
+        if entry.progress < 1:
+            raise QbtError(409, "File not fully downloaded")
+        path = Path(job.options.data_path).joinpath(*entry.path.split("/"))
+        try:
+            source = await DiskFile(path, entry.path, entry.size).open()
+        except StreamError as exc:  # (complete, and gone from the disk since)
+            raise QbtError(409, str(exc)) from exc
+        return await range_response(request, source)
+
+    # -- metadata without adding (WebAPI 2.11.9) ------------------------------------------------
+    async def fetch_metadata(self, form: Form, request: Request) -> Response:
+        """``torrents/fetchMetadata`` ``source`` (a magnet link, an info-hash or an http(s) URL):
+        the metainfo as qBittorrent shows it (``metadata_record``); for a magnet whose metadata
+        is still being fetched, ``202`` with its hashes, to be asked again. A magnet's fetch is
+        the job service's (``JobService.fetch_metadata``: bounded, stopped by an add); a URL is
+        fetched before the answer (the service's fetch, with its time limit)."""
+        _require(form, "source")
+        source = _metadata_source(form)
+        if (form.get("downloader") or "").strip():
+            raise QbtError(400, "downloader must be a valid search plugin")  # (none here)
+        magnet = _magnet_in(source)
+        key = magnet.info_hash.hex() if magnet is not None else self._metadata.sources.get(source)
+        if key is not None:
+            known = self._metadata.torrents.get(key)
+            if known is not None:
+                return _json(metadata_record(known))
+            job = self._active().get(key)
+            if job is not None:  # (in the transfer list: its metainfo, or its hashes while it has none)
+                torrent = self._torrent(job)
+                return _json(metadata_record(torrent)) if torrent is not None else \
+                    _json(info_hash_record(magnet or parse_magnet("magnet:?xt=urn:btih:" + key)), 202)
+        if magnet is not None:
+            fetched = self.service.fetch_metadata(magnet)
+            if fetched is None:
+                self._metadata.asked(magnet)
+                return _json(info_hash_record(magnet), 202)
+            self._metadata.keep(fetched)
+            return _json(metadata_record(fetched))
+        if source[:7].lower() != "http://" and source[:8].lower() != "https://":
+            raise QbtError(400, f"Unable to parse '{source}'")
+        try:
+            torrent = await self.service.fetch_metainfo(source)
+        except InvalidJobRequest as exc:
+            cause = exc.__cause__
+            if isinstance(cause, AddTorrentError) and cause.kind == "torrent":
+                raise QbtError(415, f"'{source}' is not a valid torrent file.") from exc
+            raise QbtError(400, f"Unable to download '{source}': {exc}") from exc
+        self._metadata.keep(torrent, source)
+        return _json(metadata_record(torrent))
+
+    async def parse_metadata(self, form: Form, request: Request) -> list[JSON]:
+        """``torrents/parseMetadata``: each uploaded .torrent's metainfo, in the order sent (2.13),
+        remembered for ``saveMetadata`` and ``torrents/add``."""
+        if not form.files:
+            raise QbtError(400, "Must specify torrent file(s)")
+        parsed: list[Torrent] = []
+        for name, (_, data) in zip(form.filenames, form.files, strict=True):
+            if len(data) > self.max_torrent_size:
+                raise QbtError(413, "Torrent file is too large")
+            try:
+                parsed.append(Torrent.from_bytes(data))
+            except (TorrentEngineError, ValueError) as exc:
+                raise QbtError(415, f"'{name}' is not a valid torrent file.") from exc
+        for torrent in parsed:
+            self._metadata.keep(torrent)
+        return [metadata_record(t) for t in parsed]
+
+    async def save_metadata(self, form: Form, request: Request) -> Response:
+        """``torrents/saveMetadata`` ``source``: the .torrent of metadata ``fetchMetadata`` or
+        ``parseMetadata`` had (``404`` for a source never seen, ``409`` while it is fetched)."""
+        _require(form, "source")
+        source = _metadata_source(form)
+        magnet = _magnet_in(source)
+        key = magnet.info_hash.hex() if magnet is not None else self._metadata.sources.get(source)
+        if key is None:
+            raise QbtError(404, "Not Found")
+        torrent = self._metadata.torrents.get(key)
+        if torrent is None and key in self._metadata.magnets and not self.service.metadata_fetching(key):
+            torrent = self.service.fetch_metadata(self._metadata.magnets[key])  # (done since: take it)
+            if torrent is not None:
+                self._metadata.keep(torrent)
+        if torrent is None:
+            raise QbtError(409, "Metadata is not yet available")
+        return Response(torrent.to_bytes(), media_type="application/x-bittorrent",
+                        headers={"Content-Disposition": f'attachment; filename="{key}.torrent"'})
+
     # -- adding --------------------------------------------------------------------------------
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
-        uploaded ``torrents``; ``Ok.`` when at least one was added, else ``Fails.``."""
+        uploaded ``torrents``; the answer of the WebAPI version this layer speaks (``_add_answer``)."""
         # Every field is read as qBittorrent 4.6's addAction reads it: parseBool, parseInt and
         # parseDouble fall back to the default, an enum name it does not know is its default
         # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
@@ -656,8 +776,6 @@ class QbittorrentApi:
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
             raise QbtError(400, "stopCondition is not supported (only None)")
-        if enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default") != "default":
-            raise QbtError(400, "a per-torrent shareLimitAction is not supported (only Default)")
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
         stopped = parse_bool(form.get("stopped"))
         paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)
@@ -667,14 +785,15 @@ class QbittorrentApi:
             "seeding_time_limit": seeding_time_limit_in(parse_int(form.get("seedingTimeLimit"))),
             "force_start": bool(parse_bool(form.get("forced"))),
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
-            "rename": (form.get("rename") or "").strip(), "content_layout": layout})
+            "rename": (form.get("rename") or "").strip(), "content_layout": layout,
+            "share_limit_action": _share_limit_action(form)})
         auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
             sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
-            seed_mode=bool(parse_bool(form.get("skip_checking"))),  # (libtorrent's seed mode, as qBittorrent)
+            seed_mode=_seed_mode(form),  # (libtorrent's seed mode, as qBittorrent)
             download_path=self._download_path(form),
             # (qBittorrent's queue positions exist while queueing is on)
             queue_top=bool(parse_bool(form.get("addToTopOfQueue"))) and self.service.get_settings().queueing)
@@ -689,22 +808,45 @@ class QbittorrentApi:
         urls = [u.strip() for u in (form.get("urls") or "").splitlines() if u.strip()]
         if not sources and not urls:
             raise QbtError(400, "neither urls nor torrents given")
+        priorities = _file_priorities(form, len(urls))
         for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
-                asked = from_text(url, files=False)
-                sources.append(Parsed(read_add_torrent(asked)) if isinstance(asked, MagnetLink) else asked)
+                asked = from_text(_magnet_of_hash(url), files=False)
+                parsed = read_add_torrent(asked) if isinstance(asked, MagnetLink) else None
             except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
+                continue
+            # (metadata fetchMetadata or parseMetadata had: added with it, then forgotten, as
+            # qBittorrent's add does; a fetch under way for it ends, the job fetches its own)
+            key = parsed.info_hash.hex() if parsed is not None else self._metadata.sources.get(url)
+            known = self._metadata.torrents.get(key) if key is not None else None
+            if priorities:  # (2.11.9: of the one torrent whose metadata was fetched or parsed)
+                if known is None:
+                    raise QbtError(400, "`filePriorities` may only be specified when metadata has "
+                                        "already been fetched")
+                indices = [i for i, f in enumerate(known.files) if not f.pad]  # (as qBittorrent lists them)
+                if len(priorities) != len(indices):
+                    raise QbtError(400, "Length of filePriorities must equal number of files in torrent")
+                options = dataclasses.replace(
+                    options, file_priorities=tuple(zip(indices, priorities, strict=True)))
+            if key is not None:
+                self._metadata.forget(key, url)
+                self.service.stop_metadata_fetch(key)
+            sources.append(Parsed(known) if known is not None
+                           else Parsed(parsed) if parsed is not None else asked)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
         # be added, said as such, not as "Fails.")
-        added = 0
+        added: list[str] = []
+        failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
         for result in await self.service.add_many(sources, options):
             if isinstance(result, JobError):
                 log.warning("qBittorrent API: add refused: %s", result)
-                continue
-            if result[1]:
-                added += 1
-        return _text("Ok." if added else "Fails.")
+                failed += 1
+            elif result[1]:
+                added.append(result[0].info_hash)
+            else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
+                failed += 1
+        return _add_answer(added, failed, counts=qbittorrent_records.ADD_ANSWERS_COUNTS)
 
     # -- the torrent creator -------------------------------------------------------------------
     async def add_creation(self, form: Form, request: Request) -> dict[str, JSON]:
@@ -841,10 +983,15 @@ class QbittorrentApi:
             raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if form.get("ratioLimit") is None or form.get("seedingTimeLimit") is None:
             raise QbtError(400, "ratioLimit and seedingTimeLimit are required")
+        # (shareLimitAction, WebAPI 2.12, which makes it required: optional here, for the
+        # clients of the 2.9.3 this layer says it speaks; not sent, the action is left as it is)
+        action = {} if form.get("shareLimitAction") is None else {
+            "share_limit_action": _share_limit_action(form)}
         await self.service.set_features(
             [j.id for j in self._selected(form)],
             ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
-            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0))
+            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
+            **action)
 
     def _queue(self, where: str) -> Handler:
         async def handler(form: Form, request: Request) -> None:
@@ -965,6 +1112,91 @@ class QbittorrentApi:
 # -- small helpers ---------------------------------------------------------------------------
 def _text(text: str, status: int = 200) -> Response:
     return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
+
+
+def _magnet_of_hash(text: str) -> str:
+    """A bare info-hash (40 hex digits, 32 base32 ones, or a v2 one's 64 hex) as the magnet link
+    it names, as qBittorrent's ``TorrentDescriptor::parse`` reads it; anything else as it is."""
+    text = text.strip()
+    if len(text) in (32, 40) and _INFO_HASH.fullmatch(text):
+        return "magnet:?xt=urn:btih:" + text
+    if len(text) == 64 and _INFO_HASH.fullmatch(text):
+        return "magnet:?xt=urn:btmh:1220" + text  # (BEP 52: the multihash of a SHA-256)
+    return text
+
+
+def _json(value: JSON, status: int = 200) -> Response:
+    return Response(json.dumps(qt_json(value), ensure_ascii=False, separators=(",", ":")).encode(),
+                    status_code=status, media_type="application/json")
+
+
+def _metadata_source(form: Form) -> str:
+    """The metadata calls' ``source``, trimmed and percent-decoded (as qBittorrent reads it)."""
+    source = unquote((form.get("source") or "").strip())
+    if not source:
+        raise QbtError(400, "Must specify URI or hash")
+    return source
+
+
+def _magnet_in(source: str) -> Magnet | None:
+    """The magnet ``source`` is (a magnet link or a bare info-hash), else None."""
+    link = _magnet_of_hash(source)
+    if link[:7].lower() != "magnet:":
+        return None
+    try:
+        return parse_magnet(link)
+    except (MagnetError, ValueError) as exc:
+        raise QbtError(400, f"Unable to parse '{source}'") from exc
+
+
+def _share_limit_action(form: Form) -> str | None:
+    """``shareLimitAction`` (WebAPI 2.12) as a job's own action (None: ``Default``, the global
+    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it. Super-seeding
+    (BEP 16) is not implemented: ``EnableSuperSeeding`` is a 400."""
+    action = enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default")
+    if action == "super_seeding":
+        raise QbtError(400, "shareLimitAction EnableSuperSeeding is not supported "
+                            "(no super-seeding, BEP 16)")
+    return None if action == "default" else action
+
+
+def _file_priorities(form: Form, urls: int) -> list[int]:
+    """``torrents/add``'s ``filePriorities`` (2.11.9: one a file, joined by ``,``) as our
+    priorities, refused as qBittorrent refuses them; [] when not sent."""
+    given = [p for p in (form.get("filePriorities") or "").split(",") if p]
+    if not given:
+        return []
+    if urls > 1:
+        raise QbtError(400, "Cannot specify filePriorities when adding multiple torrents")
+    if form.files:
+        raise QbtError(400, "Cannot specify filePriorities when uploading torrent files")
+    out: list[int] = []
+    for text in given:
+        if not _QT_INT.fullmatch(text):
+            raise QbtError(400, "Priority must be an integer")
+        if int(text) not in QBT_TO_OURS:
+            raise QbtError(400, "Priority is not valid")
+        out.append(QBT_TO_OURS[int(text)])
+    return out
+
+
+def _seed_mode(form: Form) -> bool:
+    """``seedMode`` (WebAPI 2.16), else ``skip_checking`` (its name before): no check at the add."""
+    seed_mode = parse_bool(form.get("seedMode"))
+    return bool(parse_bool(form.get("skip_checking")) if seed_mode is None else seed_mode)
+
+
+def _add_answer(added: list[str], failed: int, *, counts: bool) -> Response:
+    """``torrents/add``'s answer: before WebAPI 2.14 ``Ok.`` when one was added, else ``Fails.``;
+    from 2.14 the counts and the added torrents' hashes, or ``409 Conflict`` when none was added.
+    (No add here is pending: a URL is fetched before the answer, so ``pending_count`` is 0.)"""
+    if not counts:
+        return _text("Ok." if added else "Fails.")
+    if not added:
+        return _text("Conflict", 409)
+    body = {"success_count": len(added), "failure_count": failed, "pending_count": 0,
+            "added_torrent_ids": added}
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
 
 
 def _require(form: Form, *names: str) -> None:

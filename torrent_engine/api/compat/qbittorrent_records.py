@@ -20,6 +20,9 @@ from ...jsonvalue import JSON
 
 APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
 WEBAPI_VERSION = "2.9.3"
+# torrents/add answers JSON counts from WebAPI 2.14 on, "Ok."/"Fails." before: the answer follows
+# the version this layer says it speaks, as a client reads it (qBittorrent has one answer per version)
+ADD_ANSWERS_COUNTS = tuple(int(x) for x in WEBAPI_VERSION.split(".")) >= (2, 14)
 SESSION_TTL = 3600.0  # seconds an idle SID stays valid (qBittorrent's default)
 MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
@@ -29,6 +32,7 @@ MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
 MAX_SEEDING_TIME = 525600  # minutes
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
+_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent"}
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
 
@@ -260,7 +264,54 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
         "auto_tmm": False, "availability": float(job.seeds),
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
+        # (WebAPI 2.10–2.16's fields)
+        "has_metadata": torrent is not None, "comment": job.features.comment if job.features.comment
+        is not None else torrent.comment if torrent is not None else "",
+        "created_by": torrent.created_by if torrent is not None else "",
+        "creation_date": torrent.creation_date if torrent is not None else -1,
+        "piece_size": torrent.piece_length if torrent is not None else 0,
+        "pieces_num": job.num_pieces or 0, "pieces_have": pieces_have(job),
+        "connections_count": job.peers,
+        "connections_limit": job.options.max_peers or settings.max_connections_per_torrent,
+        "popularity": popularity(job), "root_path": root_path(job),
+        "share_limit_action": _ACTION_NAMES.get(job.features.share_limit_action or "", "Default"),
+        "share_limits_mode": "Default", "total_wasted": 0,
+        **announce_flags(job),
     }
+
+
+def pieces_have(job: Job) -> int:
+    """The pieces the job has: those verified, or every one of a complete job that has not run
+    since its start (its data was verified before; a seed mode job counts every piece as had)."""
+    if job.verified_pieces is not None and not job.seed_mode:
+        return job.verified_pieces
+    return (job.num_pieces or 0) if job.progress >= 1 else 0
+
+
+def popularity(job: Job) -> float:
+    """qBittorrent's popularity: the share ratio per month of the time shown as ``time_active``
+    (a month as ``std::chrono::months``: 2629746 seconds)."""
+    months = max(0.0, job.updated_at - job.created_at) / 2629746
+    return round(job.ratio / months, 4) if months > 0 else 0.0
+
+
+def root_path(job: Job) -> str:
+    """The torrent's top folder where its data is now; "" for a one-file torrent (none) and
+    before the metadata, as qBittorrent's ``rootPath``."""
+    tops = {f.path.split("/")[0] for f in job.files}
+    if len(tops) == 1 and all("/" in f.path for f in job.files):
+        return f"{job.options.data_path}/{tops.pop()}"
+    return ""
+
+
+def announce_flags(job: Job) -> QbtRecord:
+    """``sync/maindata``'s announce fields of a torrent (2.11.7), as qBittorrent sets them from
+    its trackers' states: a tracker of the job that failed is ``Not working`` (status 4 in
+    ``torrents/trackers``), which qBittorrent counts as ``has_other_announce_error``. The job's
+    trackers tell neither a refusal (``Tracker error``, status 5) apart nor a warning beside a
+    working answer, so ``has_tracker_error`` and ``has_tracker_warning`` are false."""
+    return {"has_tracker_warning": False, "has_tracker_error": False,
+            "has_other_announce_error": any(t.status == "failed" for t in job.trackers)}
 
 
 # qBittorrent's peer flags that we know (its others tell choking and interest, which the job's

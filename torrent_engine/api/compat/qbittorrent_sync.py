@@ -30,6 +30,7 @@ def server_state(service: JobService) -> QbtRecord:
     """``server_state`` (``transfer/info`` shows a part of it)."""
     stats = service.stats()
     s = service.get_settings()
+    external = (stats.port_mapping.external_ip or "") if stats.port_mapping is not None else ""
     try:
         free = shutil.disk_usage(service.download_root).free
     except OSError:
@@ -42,10 +43,15 @@ def server_state(service: JobService) -> QbtRecord:
             "free_space_on_disk": free, "queueing": s.queueing,
             "use_alt_speed_limits": s.alt_speed_enabled,
             "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
-            if stats.downloaded else "-", "total_peer_connections": 0, "total_wasted_session": 0,
+            if stats.downloaded else "-", "total_peer_connections": stats.peers, "total_wasted_session": 0,
             "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
             "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
-            "write_cache_overload": "0"}
+            "write_cache_overload": "0",
+            # (WebAPI 2.11–2.16: the address the gateway reports, when port mapping has one; no
+            # disk request latency nor announce queue is measured: qBittorrent's 0 for none)
+            "last_external_address_v4": external if "." in external else "",
+            "last_external_address_v6": external if ":" in external else "",
+            "request_latency": 0, "queued_tracker_announces": 0}
 
 
 @dataclass(frozen=True, slots=True)

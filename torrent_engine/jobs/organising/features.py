@@ -120,6 +120,17 @@ def check_comment(value: object) -> str | None:
     return value
 
 
+SHARE_LIMIT_ACTIONS = ("stop", "remove", "remove_with_files")  # ShareLimitAction's values
+
+
+def check_share_limit_action(value: object) -> str | None:
+    """What a job's reached share limit does (None = the service's ``share_limit_action``)."""
+    if value is not None and value not in SHARE_LIMIT_ACTIONS:
+        raise InvalidJobRequest(f"must be null or one of {', '.join(SHARE_LIMIT_ACTIONS)}",
+                                "share_limit_action")
+    return value if isinstance(value, str) else None
+
+
 def shown_comment(features: JobFeatures, torrent: Torrent | None) -> str:
     """The comment a client shows: the job's own, else its metainfo's ("" before the metadata)."""
     if features.comment is not None:
@@ -142,7 +153,9 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         content_layout=check_content_layout(data["content_layout"]) if "content_layout" in data
         else f.content_layout,
         rename=check_rename(data["rename"]) if "rename" in data else f.rename,
-        comment=check_comment(data["comment"]) if "comment" in data else f.comment)
+        comment=check_comment(data["comment"]) if "comment" in data else f.comment,
+        share_limit_action=check_share_limit_action(data["share_limit_action"])
+        if "share_limit_action" in data else f.share_limit_action)
 
 
 def _flag(data: Mapping[str, object], name: str, default: bool) -> bool:

@@ -261,7 +261,8 @@ class QueueRounds:
         time_limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
         if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
             return False
-        action = self.run.settings.share_limit_action
+        own = rec.features.share_limit_action
+        action = ShareLimitAction(own) if own is not None else self.run.settings.share_limit_action
         log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
                  ratio, rec.seeding_time, action.value)
         self.run.run_program(ProgramEvent.SEEDING_DONE, rec)

@@ -1,0 +1,76 @@
+"""``torrents/add`` of WebAPI 2.14–2.16 (issue 45): ``seedMode`` (2.16's name for
+``skip_checking``) and the counted answer 2.14 gives, driven by the real ``qbittorrent-api``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import require_module
+from tests.integration.api_helpers import running_api
+from tests.integration.helpers import make_payload, make_torrent
+from tests.integration.test_compat_qbittorrent_webapi216 import MAGNET, client_of, five_pieces
+from torrent_engine.api.compat import qbittorrent_records
+from torrent_engine.jobs import JobState
+
+pytestmark = pytest.mark.anyio
+
+FILES = (("a.bin", 70_003), ("b.bin", 30_001))
+
+
+def add_counted(url: str, data: bytes, info_hash: str) -> None:
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = client_of(url)
+    answer = client.torrents_add(urls=[MAGNET, "not a link"], torrent_files=data, is_paused=True)
+    assert dict(answer) == {"success_count": 2, "failure_count": 1, "pending_count": 0,
+                            "added_torrent_ids": [info_hash, "c" * 40]}
+    with pytest.raises(qbittorrentapi.Conflict409Error):  # (none added: both there already)
+        client.torrents_add(urls=[MAGNET, "c" * 40], is_paused=True)  # (a bare info-hash is a magnet)
+
+
+async def test_add_answers_counts_from_webapi_214(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qbittorrent_records, "ADD_ANSWERS_COUNTS", True)  # (as at app/webapiVersion 2.14+)
+    torrent = five_pieces()
+    async with running_api(tmp_path) as api:
+        await anyio.to_thread.run_sync(add_counted, api.url, torrent.to_bytes(), torrent.info_hash.hex())
+        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET})
+        assert (r.status_code, r.text) == (409, "Conflict")
+        r = await api.client.post("/api/v2/torrents/add", data={})
+        assert r.status_code == 400
+        r = await api.client.post("/api/v2/torrents/add", files={"torrents": ("x.torrent", b"not bencode")})
+        assert r.status_code == 415  # (qBittorrent's BadData)
+        assert len(api.service.client_jobs()) == 2
+
+
+async def test_add_answers_ok_or_fails_at_the_advertised_webapi_293(tmp_path: Path) -> None:
+    assert not qbittorrent_records.ADD_ANSWERS_COUNTS  # (app/webapiVersion 2.9.3: the old answer)
+    async with running_api(tmp_path) as api:
+        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
+        assert (r.status_code, r.text) == (200, "Ok.")
+        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
+        assert (r.status_code, r.text) == (200, "Fails.")
+
+
+def add_seed_mode(url: str, save: str, seeded: bytes, checked: bytes) -> None:
+    client = client_of(url)
+    # (qbittorrent-api sends is_skip_checking as both seedMode and skip_checking: seedMode is read)
+    assert client.torrents_add(torrent_files=seeded, save_path=save, is_skip_checking=True) == "Ok."
+    client._post(_name="torrents", _method="add", data={"savepath": save, "seedMode": "false",
+                                                        "skip_checking": "true"},
+                 files={"torrents": ("checked.torrent", checked)})
+
+
+async def test_seed_mode_adds_a_seeding_job_and_wins_over_skip_checking(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        save = api.download_root / "x"
+        seeded = make_torrent(make_payload(save, FILES, name="seeded"), piece_length=16384)
+        checked = make_torrent(make_payload(save, FILES, name="checked", seed=2), piece_length=16384)
+        await anyio.to_thread.run_sync(add_seed_mode, api.url, str(save), seeded.to_bytes(),
+                                       checked.to_bytes())
+        with anyio.fail_after(20):
+            while not all(j.state is JobState.SEEDING for j in api.service.client_jobs()):
+                await anyio.sleep(0.05)
+        jobs = {j.name: j for j in api.service.client_jobs()}
+        assert jobs["seeded"].seed_mode and not jobs["checked"].seed_mode
