@@ -95,6 +95,7 @@ class JobRecord:
     # path): the owner of that fact; ``file_paths`` shows it applied
     renamed: dict[int, list[str]] = field(default_factory=dict)
     tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
+    web_seeds: list[str] | None = None  # the BEP 19 web seeds as edited (None: the torrent's url-list)
     # what lists show of its torrent (``TorrentFacts``), learnt with its files (None: not yet, or a
     # record written before they were kept)
     torrent_length: int | None = None
@@ -124,7 +125,7 @@ class JobRecord:
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
-            "torrent_length": self.torrent_length, "private": self.private,
+            "web_seeds": self.web_seeds, "torrent_length": self.torrent_length, "private": self.private,
         }
 
     @classmethod
@@ -166,6 +167,7 @@ class JobRecord:
             file_done = d.get("file_done")
             trackers = d.get("trackers")
             tiers = d.get("tracker_tiers")
+            web_seeds = d.get("web_seeds")
             length, private = d.get("torrent_length"), d.get("private")
             return cls(
                 id=job_id, info_hash=info_hash, name=_str(d["name"]), source=_str(d["source"]),
@@ -192,6 +194,7 @@ class JobRecord:
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
                 renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
                 tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers],
+                web_seeds=None if web_seeds is None else [_str(u) for u in web_seeds],
                 torrent_length=None if length is None else int(length),
                 private=None if private is None else bool(private))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
