@@ -9,11 +9,11 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from .model import InvalidJobRequest, JobConflict
+from .trackers import MAX_URL
 
 __all__ = ["MAX_WEB_SEEDS", "WEB_SEED_SCHEMES", "add_web_seeds", "check_web_seed", "check_web_seeds",
            "remove_web_seeds", "replace_web_seed"]
 
-MAX_URL = 2048  # characters of one web seed URL
 MAX_WEB_SEEDS = 1000  # web seeds of one job
 WEB_SEED_SCHEMES = ("http", "https")  # BEP 19: the others are ignored
 
