@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.unit.webseed._webseed_server import http_server, ranged
+from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session, SessionSetup
 
@@ -81,3 +82,37 @@ async def test_the_setup_web_seeds_replace_the_url_list(tmp_path: Path) -> None:
             with anyio.fail_after(30):
                 await leecher.wait_completed()
     assert listed.requests == [] and given.requests
+
+
+async def test_web_seeds_set_while_paused_start_with_the_resume(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(torrent, tmp_path / "seed")
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(), paused=True) as leecher:
+            await leecher.wait_ready()
+            leecher.set_web_seeds([server.url("/pub/")])
+            await anyio.sleep(0.3)
+            assert server.requests == []  # (no swarm while paused)
+            await leecher.resume()
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_magnets_web_seeds_set_before_its_metadata_are_used_once_it_comes(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(torrent, tmp_path / "seed")
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        magnet = parse_magnet(torrent.magnet_uri())
+        async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+            await seeder.wait_ready()
+            seeder.set_rate_limits(upload=1)  # the peer gives the metadata, hardly any data
+            async with Session(magnet, tmp_path / "leech", config=loopback_config(),
+                               peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+                assert leecher.web_seed_urls == []
+                leecher.set_web_seeds([server.url("/pub/")])
+                assert leecher.web_seed_urls == [server.url("/pub/")]
+                with anyio.fail_after(60):
+                    await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    assert server.requests
