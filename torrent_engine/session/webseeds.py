@@ -101,6 +101,8 @@ class SessionWebSeeds:
     async def _run(self, seed: WebSeed, scope: anyio.CancelScope) -> None:
         ctx = self._ctx
         parts = ctx.parts
+        if self._running.get(seed.url) is not scope:
+            return  # (removed before its task began)
         with scope:
             if seed.state.missing_files:  # (started again after a pause: it still lacks them)
                 parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
@@ -116,6 +118,8 @@ class SessionWebSeeds:
             finally:
                 if self._running.get(seed.url) is scope:
                     del self._running[seed.url]
+                # (not when removed and added again meanwhile: the key is the new task's then)
+                if self.seeds.get(seed.url, seed) is seed:
                     ctx.parts.picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:

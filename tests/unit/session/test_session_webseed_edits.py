@@ -116,3 +116,23 @@ async def test_a_magnets_web_seeds_set_before_its_metadata_are_used_once_it_come
                     await leecher.wait_completed()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     assert server.requests
+
+
+async def test_a_web_seed_removed_before_its_task_began_leaves_nothing_behind(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(torrent, tmp_path / "seed")
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        url = server.url("/pub/")
+        async with Session(torrent, tmp_path / "leech", config=loopback_config()) as leecher:
+            await leecher.wait_ready()
+            leecher.set_web_seeds([url])
+            leecher.set_web_seeds([])  # (its task not started yet)
+            await anyio.sleep(0.3)
+            assert server.requests == [] and leecher.web_seeds == []
+            assert all(leecher.picker.availability(i) == 0 for i in range(torrent.num_pieces))
+            leecher.set_web_seeds([url])
+            leecher.set_web_seeds([])
+            leecher.set_web_seeds([url])  # (added again: the new one runs, the old one's end is harmless)
+            with anyio.fail_after(30):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
