@@ -129,6 +129,14 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         tiers = await c.call("GET", "/api/jobs/{job_id}/trackers", 200, path=ids)
         assert tiers == {"tiers": [[tracker]]}
         await c.call("GET", "/api/jobs/{job_id}/trackers", 404, path={"job_id": "nope"})
+        assert await c.call("GET", "/api/jobs/{job_id}/webseeds", 200, path=ids) == {"urls": []}
+        seed = "http://127.0.0.1:9/pub/"
+        await c.call("PUT", "/api/jobs/{job_id}/webseeds", 200, path=ids, json={"urls": [seed]})
+        await c.call("PUT", "/api/jobs/{job_id}/webseeds", 400, path=ids, json={"urls": ["ftp://x/"]})
+        await c.call("PUT", "/api/jobs/{job_id}/webseeds", 400, path=ids, json={"url": [seed]})
+        assert await c.call("GET", "/api/jobs/{job_id}/webseeds", 200, path=ids) == {"urls": [seed]}
+        await c.call("GET", "/api/jobs/{job_id}/webseeds", 404, path={"job_id": "nope"})
+        await c.call("PUT", "/api/jobs/{job_id}/webseeds", 404, path={"job_id": "nope"}, json={"urls": []})
         await c.call("PATCH", "/api/settings", 200, json={"queueing": True, "max_active_downloads": 2})
         await c.call("PATCH", "/api/settings", 400, json={"queueing": "sometimes"})
         await c.call("GET", "/api/settings", 200)

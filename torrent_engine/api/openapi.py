@@ -71,6 +71,12 @@ TRACKER_URL: Schema = {
     "type": "string", "maxLength": MAX_URL,
     "pattern": rf"^[{_SPACE}]*([Hh][Tt][Tt][Pp][Ss]?|[Uu][Dd][Pp])://([^{_SPACE}\x00/?#@\[\]]*@)?"
                rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
+# a web seed URL as the server takes it (jobs/webseeds.check_web_seed): http or https, a host
+# and a port in range if any, no space or NUL inside (around it: trimmed), at most MAX_URL long
+WEB_SEED_URL: Schema = {
+    "type": "string", "maxLength": MAX_URL,
+    "pattern": rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://([^{_SPACE}\x00/?#@\[\]]*@)?"
+               rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
 # a magnet link (api/app.parse_source, formats/magnet.parse_magnet): a BEP 9 btih info-hash (40
 # hex or 32 base32) or a BEP 52 btmh one (a SHA-256 multihash), other parameters beside it
 _MAGNET = (r"magnet:\?([^&#]*&)*[Xx][Tt]=urn(:|%3[Aa])[Bb][Tt]([Ii][Hh](:|%3[Aa])"
@@ -420,6 +426,8 @@ SCHEMAS: dict[str, Schema] = {
     "TrackerTiers": _obj({"tiers": {"type": "array", "items": {"type": "array", "items": TRACKER_URL},
                                     "description": "BEP 12 tiers of announce URLs (http, https, udp)"}},
                          ["tiers"]),
+    "WebSeeds": _obj({"urls": {"type": "array", "items": WEB_SEED_URL,
+                               "description": "BEP 19 web seed URLs (http, https)"}}, ["urls"]),
 }
 # PATCH /api/settings takes any of the settings (the same names and kinds as their answer).
 SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
@@ -583,6 +591,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                                 errors=(404,), tag="jobs"),
     ("PUT", "/api/jobs/{job_id}/trackers"): _op("Set the job's trackers (announced to at once)", "JobDetail",
                                                 errors=(404, 409, *_BODY_ERRORS), body="TrackerTiers",
+                                                body_required=True, tag="jobs"),
+    ("GET", "/api/jobs/{job_id}/webseeds"): _op("The job's web seeds (BEP 19)", "WebSeeds",
+                                                errors=(404,), tag="jobs"),
+    ("PUT", "/api/jobs/{job_id}/webseeds"): _op("Set the job's web seeds (used at once)", "JobDetail",
+                                                errors=(404, 409, *_BODY_ERRORS), body="WebSeeds",
                                                 body_required=True, tag="jobs"),
     ("GET", "/api/jobs/{job_id}/events"): _op("One job's events (server-sent events)", None,
                                               errors=(404,), sse=True, tag="events"),

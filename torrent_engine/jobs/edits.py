@@ -1,5 +1,5 @@
 """What download clients read and edit of one job besides its options: its metainfo and pieces,
-its files' names (``rename_path``), its trackers, a re-announce, peers to dial.
+its files' names (``rename_path``), its trackers, its web seeds, a re-announce, peers to dial.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import anyio
 
 from ..engine.manager import load_saved_metainfo
 from ..errors import TorrentEngineError
+from ..formats.magnet import parse_magnet
 from ..formats.metainfo import Torrent
 from ..net.webseed import WebSeedState
+from ..session.webseeds import usable_urls
 from ..storage.paths import real_path
 from ..storage.rename import move_files
 from .disk.renames import check_path, plan_rename
@@ -24,6 +26,7 @@ from .lifecycle import JobLifecycle
 from .model import Job, JobConflict, JobNotFound, TorrentFacts
 from .snapshot import learn_facts
 from .trackers import Tiers, check_tiers, flat
+from .webseeds import check_web_seeds
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +225,48 @@ class JobEdits:
                 session.set_trackers(checked)
             else:
                 self.run.seeds.reannounce(rec)  # (a dormant seed: a tracker added hears of it at once)
+            self.run.sleepers.unview(rec)
+            await self.run.save(rec)
+        self.run.publish_updated(rec)
+        return self.run.snapshot(rec)
+
+    def web_seeds(self, job_id: str) -> builtins.list[str]:
+        """The job's BEP 19 web seed URLs: as edited, else the torrent's url-list (or its
+        magnet's ``ws=``)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        if rec.web_seeds is not None:
+            return list(rec.web_seeds)
+        session = self.run.session_of(rec)
+        if session is not None:
+            return session.web_seed_urls
+        torrent = self.run.saved_metainfo(rec) if self.run.dormant(rec) else None
+        if torrent is not None:
+            return usable_urls(torrent.web_seeds)
+        if rec.source.startswith("magnet:"):
+            try:
+                return usable_urls(parse_magnet(rec.source).web_seeds)
+            except TorrentEngineError:
+                return []
+        return []
+
+    async def set_web_seeds(self, job_id: str, urls: Iterable[str], field: str = "web_seeds") -> Job:
+        """Fetch the job's pieces from these BEP 19 web seeds from now on (``web_seeds``,
+        edited): one added is asked at once while the job downloads, one removed no more (its
+        requests given back); kept across restarts. Every URL is checked first
+        (``InvalidJobRequest`` naming ``field`` and the URL: nothing changes then)."""
+        await self.run.check_running()
+        checked = check_web_seeds(urls, field)
+        async with self.run.lock(job_id):
+            rec = self.run.unfinished(job_id)
+            now = self.run.clock()
+            content = dataclasses.replace(rec, web_seeds=checked, updated_at=now)
+            await self.run.save(rec, content, strict=True)
+            rec.web_seeds, rec.updated_at = checked, now
+            session = self.run.session_of(rec)
+            if session is not None:
+                session.set_web_seeds(checked)
             self.run.sleepers.unview(rec)
             await self.run.save(rec)
         self.run.publish_updated(rec)

@@ -837,7 +837,7 @@ class JobLifecycle:
 
 def session_setup(rec: JobRecord) -> SessionSetup:
     """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a
-    move): the job's options, file priorities, renamed files and edited trackers, and its
+    move): the job's options, file priorities, renamed files, edited trackers and web seeds, and its
     totals so far, which the new session counts on from (the job owns its totals; a session
     counts from what it is given or what its resume data says, whichever is more)."""
     o = rec.options
@@ -847,4 +847,5 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
+        web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
         downloaded=rec.downloaded, uploaded=rec.uploaded)

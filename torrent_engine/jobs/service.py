@@ -686,6 +686,20 @@ class JobService:
         """
         return await self._edits.set_trackers(job_id, tiers, field)
 
+    def web_seeds(self, job_id: str) -> builtins.list[str]:
+        """The job's BEP 19 web seed URLs: as edited, else the torrent's url-list (or its
+        magnet's ``ws=``).
+        """
+        return self._edits.web_seeds(job_id)
+
+    async def set_web_seeds(self, job_id: str, urls: Iterable[str], field: str = "web_seeds") -> Job:
+        """Fetch the job's pieces from these BEP 19 web seeds from now on (edited): one added is
+        asked at once while the job downloads, one removed no more (its requests given back);
+        kept across restarts. Every URL is checked first (``InvalidJobRequest`` naming ``field``
+        and the URL, for one that is not http(s): nothing changes then).
+        """
+        return await self._edits.set_web_seeds(job_id, urls, field)
+
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:
         """Dial these peers for the job (``(host, port)`` pairs, checked)."""
         await self._edits.add_peers(job_id, peers)

@@ -95,6 +95,7 @@ class JobRecord:
     # path): the owner of that fact; ``file_paths`` shows it applied
     renamed: dict[int, list[str]] = field(default_factory=dict)
     tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
+    web_seeds: list[str] | None = None  # the BEP 19 web seeds as edited (None: the torrent's url-list)
     # what lists show of its torrent (``TorrentFacts``), learnt with its files (None: not yet, or a
     # record written before they were kept)
     torrent_length: int | None = None
@@ -128,6 +129,7 @@ class JobRecord:
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
+            "web_seeds": self.web_seeds,
             "torrent_length": self.torrent_length, "private": self.private,
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
@@ -172,6 +174,7 @@ class JobRecord:
             file_done = d.get("file_done")
             trackers = d.get("trackers")
             tiers = d.get("tracker_tiers")
+            web_seeds = d.get("web_seeds")
             length, private = d.get("torrent_length"), d.get("private")
             piece_length, creation_date = d.get("piece_length"), d.get("creation_date")
             created_by, comment = d.get("created_by"), d.get("torrent_comment")
@@ -200,6 +203,7 @@ class JobRecord:
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
                 renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
                 tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers],
+                web_seeds=None if web_seeds is None else [_str(u) for u in web_seeds],
                 torrent_length=None if length is None else int(length),
                 private=None if private is None else bool(private),
                 piece_length=None if piece_length is None else int(piece_length),

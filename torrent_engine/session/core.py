@@ -105,7 +105,7 @@ from .state_table import State
 from .status import SessionStatus, session_status
 from .tick import SessionTick
 from .upload import Uploader
-from .webseeds import SessionWebSeeds
+from .webseeds import SessionWebSeeds, usable_urls
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -151,6 +151,8 @@ class Session:
         self.info_hash_hex = self.info_hash.hex()
         self._rng = rng if rng is not None else random.Random()
         self._setup = setup  # what the owner told it (its parts take theirs as they are made)
+        # the web seeds as the owner set them (None: the torrent's; its parts take them when made)
+        self._web_seeds = setup.web_seeds if setup is not None else None
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
@@ -246,7 +248,7 @@ class Session:
                         cancel=self.handler.cancel_now)
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
-        webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded)
+        webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded, urls=self._web_seeds)
         parts = TorrentParts(torrent, picker, pieces,
                              Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
         magnet = self.magnet
@@ -637,6 +639,26 @@ class Session:
         """Announce to these tracker tiers (BEP 12) instead of the torrent's from now on: a
         tracker added is announced to at once, one removed no more."""
         self.announcer.set_tiers(tuple(tuple(tier) for tier in tiers if tier))
+
+    @property
+    def web_seed_urls(self) -> list[str]:
+        """The BEP 19 web seed URLs in use: as set (``set_web_seeds``), else the torrent's
+        url-list (a magnet's ``ws=`` before its metadata)."""
+        phase = self.phase
+        if isinstance(phase, Loaded):
+            return phase.parts.webseeds.in_use()
+        if self._web_seeds is not None:
+            return list(self._web_seeds)
+        return usable_urls(self.magnet.web_seeds) if self.magnet is not None else []
+
+    def set_web_seeds(self, urls: Sequence[str]) -> None:
+        """Use these BEP 19 web seeds (http(s) URLs) instead of the torrent's from now on: one
+        removed stops at once (its requests given back), one added starts while the swarm runs
+        (a magnet's, once its metadata has come)."""
+        self._web_seeds = tuple(urls)
+        phase = self.phase
+        if isinstance(phase, Loaded):
+            phase.parts.webseeds.set_urls(self._web_seeds)
 
     def open_file(self, index: int) -> FileReader:
         """A reader of file ``index`` (``async with session.open_file(i) as f``: ``seek``,

@@ -8,7 +8,7 @@ these, so no part imports another."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Hashable, Set
+from collections.abc import Container, Hashable, Sequence, Set
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -163,6 +163,12 @@ class WebSeeding(Protocol):
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start one task per web seed in the swarm group."""
+
+    def in_use(self) -> list[str]:
+        """The web seed URLs in use."""
+
+    def set_urls(self, urls: Sequence[str]) -> None:
+        """Use these web seeds from now on (one removed stops at once, one added starts)."""
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state."""

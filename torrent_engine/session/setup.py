@@ -46,6 +46,7 @@ class SessionSetup:
     first_last_piece: bool = False  # each wanted file's first and last piece first
     renamed_files: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (index, path below the save path)
     trackers: tuple[tuple[str, ...], ...] | None = None  # tiers (BEP 12) instead of the torrent's
+    web_seeds: tuple[str, ...] | None = None  # BEP 19 URLs instead of the torrent's url-list
     downloaded: int = 0
     uploaded: int = 0
     # the torrent was announced without a session (a dormant seed): what its trackers know, and

@@ -4,6 +4,9 @@ same block path (``Pieces.arrive``), so verification, writing, smart-ban, stats,
 the stall diagnosis treat a web seed like a peer.
 
 A web seed's key is ``(url, 0)``: it never collides with a peer's ``(host, port)``.
+
+The URLs in use are the torrent's ``url-list`` until the owner sets others (``set_urls``, a job's
+edited web seeds): one added starts in the running swarm, one removed stops at once.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio.abc
@@ -45,41 +48,79 @@ def usable_urls(urls: tuple[str, ...]) -> list[str]:
 class SessionWebSeeds:
     """The web seeds of one session, and the ``WebSeedHost`` they run against."""
 
-    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None]) -> None:
+    def __init__(self, context: TorrentContext, *, on_downloaded: Callable[[int], None],
+                 urls: Sequence[str] | None = None) -> None:
         self._ctx = context
         self._on_downloaded = on_downloaded  # payload bytes that came (the rates count them)
+        # as the owner set them (None: the torrent's url-list)
+        self.urls: list[str] | None = None if urls is None else usable_urls(tuple(urls))
         self.seeds: dict[str, WebSeed] = {}  # by URL; kept across pauses (their state with them)
+        self._running: dict[str, anyio.CancelScope] = {}  # the task of each web seed running now
+
+    def in_use(self) -> list[str]:
+        """The web seed URLs in use: as set (``set_urls``), else the torrent's usable ones."""
+        return list(self.urls) if self.urls is not None else usable_urls(self._ctx.parts.torrent.web_seeds)
 
     def start(self, swarm: anyio.abc.TaskGroup) -> None:
         """Start one task per web seed in the swarm group (a pause cancels them; a resume starts
         them again). Nothing when web seeds are off in the config."""
-        ctx = self._ctx
-        if not ctx.config.web_seeds:
+        if not self._ctx.config.web_seeds:
             return
-        for url in usable_urls(ctx.parts.torrent.web_seeds):
-            seed = self.seeds.get(url)
-            if seed is None:
-                seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy,
-                                                                                   netbind=ctx.config.netbind))
-            if not seed.state.gave_up:
-                swarm.start_soon(self._run, seed)
+        for url in self.in_use():
+            self._start(swarm, url)
 
-    async def _run(self, seed: WebSeed) -> None:
+    def _start(self, swarm: anyio.abc.TaskGroup, url: str) -> None:
+        ctx = self._ctx
+        seed = self.seeds.get(url)
+        if seed is None:
+            seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy,
+                                                                               netbind=ctx.config.netbind))
+        if not seed.state.gave_up and url not in self._running:
+            scope = self._running[url] = anyio.CancelScope()
+            swarm.start_soon(self._run, seed, scope)
+
+    def set_urls(self, urls: Sequence[str]) -> None:
+        """Use these web seeds (http(s) URLs, checked by the owner) instead of those so far: one
+        removed stops at once (its task cancelled, its undelivered blocks back to the picker, its
+        state forgotten); one added starts now if the swarm runs, else with the swarm."""
+        ctx = self._ctx
+        wanted = usable_urls(tuple(urls))
+        self.urls = wanted
+        for url in [u for u in self.seeds if u not in wanted]:
+            seed = self.seeds.pop(url)
+            scope = self._running.pop(url, None)
+            if scope is not None:
+                scope.cancel()
+            # (at once, not when the cancelled task gets to its ``finally``: no block waits on it)
+            ctx.parts.picker.peer_gone(seed.key)
+        swarm = ctx.swarm
+        if swarm is not None and ctx.config.web_seeds:
+            for url in wanted:
+                self._start(swarm, url)
+
+    async def _run(self, seed: WebSeed, scope: anyio.CancelScope) -> None:
         ctx = self._ctx
         parts = ctx.parts
-        if seed.state.missing_files:  # (started again after a pause: it still lacks them)
-            parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
-        else:
-            parts.picker.peer_have_all(seed.key)
-        try:
-            await seed.run()
-        except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
-            ctx.fail(exc)
-        except Exception as exc:  # a bug met through one web seed must not take the session down
-            log.exception("web seed %s of %s: unexpected error", seed.url, ctx.name)
-            seed.state.gave_up = f"internal error: {exc!r}"
-        finally:
-            ctx.parts.picker.peer_gone(seed.key)
+        if self._running.get(seed.url) is not scope:
+            return  # (removed before its task began)
+        with scope:
+            if seed.state.missing_files:  # (started again after a pause: it still lacks them)
+                parts.picker.peer_bitfield(seed.key, pieces_without(parts.torrent, seed.state.missing_files))
+            else:
+                parts.picker.peer_have_all(seed.key)
+            try:
+                await seed.run()
+            except StorageError as exc:  # our disk, not the web seed: the session fails as with a peer
+                ctx.fail(exc)
+            except Exception as exc:  # a bug met through one web seed must not take the session down
+                log.exception("web seed %s of %s: unexpected error", seed.url, ctx.name)
+                seed.state.gave_up = f"internal error: {exc!r}"
+            finally:
+                if self._running.get(seed.url) is scope:
+                    del self._running[seed.url]
+                # (not when removed and added again meanwhile: the key is the new task's then)
+                if self.seeds.get(seed.url, seed) is seed:
+                    ctx.parts.picker.peer_gone(seed.key)
 
     def states(self) -> list[WebSeedState]:
         """Each web seed's state (for the status and the stall diagnosis); a banned one counts as

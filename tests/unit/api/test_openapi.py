@@ -27,6 +27,7 @@ from torrent_engine.api.openapi import (
 )
 from torrent_engine.jobs.organising.features import check_category, check_tag
 from torrent_engine.jobs.trackers import check_url
+from torrent_engine.jobs.webseeds import check_web_seed
 
 
 def app_routes() -> list[BaseRoute]:
@@ -121,6 +122,7 @@ def _by_path(*names: str) -> dict[str, Any]:
 _CHECKED: list[tuple[str, tuple[str, ...], Callable[[str], object]]] = [
     ("announce URL", ("TrackerTiers", "properties", "tiers", "items", "items"),
      lambda v: check_url(v, "tiers")),
+    ("web seed URL", ("WebSeeds", "properties", "urls", "items"), lambda v: check_web_seed(v, "urls")),
     ("peer", ("AddJob", "properties", "peers", "items"), parse_peer),
     ("uploaded peers", ("AddJobUpload", "properties", "peers"),
      lambda v: [parse_peer(p) for p in v.replace(",", " ").split()]),

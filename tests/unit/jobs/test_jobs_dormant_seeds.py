@@ -4,6 +4,7 @@ judges it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -120,3 +121,21 @@ async def test_the_first_round_after_a_restart_writes_no_dormant_seed_record(
         await jobs.enforce()
         assert jobs.manager.get(torrent.info_hash) is None
         assert written == []
+
+
+async def test_a_dormant_seeds_web_seeds_are_its_metainfos_until_edited_and_its_session_takes_them(
+        tmp_path: Path) -> None:
+    torrent = dataclasses.replace(two_files(), web_seeds=("http://a.example/pub/", "ftp://b.example/"))
+    seed_data(tmp_path / "dl", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+    async with service(tmp_path, seed=True) as jobs:
+        assert jobs.manager.get(torrent.info_hash) is None  # dormant
+        assert jobs.web_seeds(job.id) == ["http://a.example/pub/"]
+        await jobs.set_web_seeds(job.id, ["https://c.example/x"])
+        assert jobs.manager.get(torrent.info_hash) is None  # (still asleep: an edit wakes nothing)
+        assert jobs.web_seeds(job.id) == ["https://c.example/x"]
+        await jobs.add_peers(job.id, [("127.0.0.1", 9)])  # (a peer to dial wakes it)
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None and session.web_seed_urls == ["https://c.example/x"]

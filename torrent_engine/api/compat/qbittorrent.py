@@ -98,6 +98,7 @@ from .qbittorrent_records import (
     tracker_rows,
 )
 from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
+from .webseed_edits import qbt_add_web_seeds, qbt_edit_web_seed, qbt_remove_web_seeds, qbt_web_seeds
 
 log = logging.getLogger(__name__)
 _QT_INT = re.compile(r"\s*[+-]?[0-9]+\s*")  # what QString::toInt reads as a number
@@ -187,6 +188,8 @@ class QbittorrentApi:
             "torrents/editTracker": lambda f, r: qbt_edit_tracker(self.service, self._one(f), f),
             "torrents/removeTrackers": lambda f, r: qbt_remove_trackers(
                 self.service, self._selected(f, "hash" if f.get("hashes") is None else "hashes"), f),
+            "torrents/addWebSeeds": self.add_web_seeds, "torrents/editWebSeed": self.edit_web_seed,
+            "torrents/removeWebSeeds": self.remove_web_seeds,
         }
         self._getters = getters
         self._actions = actions
@@ -570,9 +573,23 @@ class QbittorrentApi:
                             (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)))
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
-        """``torrents/webseeds``."""
-        torrent = self._torrent(self._one(form))
-        return [{"url": url} for url in (torrent.web_seeds if torrent is not None else ())]
+        """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""
+        return qbt_web_seeds(self.service, self._one(form))
+
+    async def add_web_seeds(self, form: Form, request: Request) -> None:
+        """``torrents/addWebSeeds`` ``hash``, ``urls`` (see ``webseed_edits``)."""
+        _require(form, "hash", "urls")
+        await qbt_add_web_seeds(self.service, self._one(form), form.fields["urls"])
+
+    async def edit_web_seed(self, form: Form, request: Request) -> None:
+        """``torrents/editWebSeed`` ``hash``, ``origUrl``, ``newUrl`` (see ``webseed_edits``)."""
+        _require(form, "hash", "origUrl", "newUrl")
+        await qbt_edit_web_seed(self.service, self._one(form), form.fields["origUrl"], form.fields["newUrl"])
+
+    async def remove_web_seeds(self, form: Form, request: Request) -> None:
+        """``torrents/removeWebSeeds`` ``hash``, ``urls`` (see ``webseed_edits``)."""
+        _require(form, "hash", "urls")
+        await qbt_remove_web_seeds(self.service, self._one(form), form.fields["urls"])
 
     async def piece_states(self, form: Form, request: Request) -> list[int]:
         """``torrents/pieceStates``: 0 missing, 1 downloading, 2 have."""

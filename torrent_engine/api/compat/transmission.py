@@ -636,7 +636,7 @@ class TransmissionRpc:
                                  for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
-            "webseeds": lambda: list(torrent.web_seeds) if torrent else [],
+            "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
             "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
             "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
             "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
@@ -645,15 +645,16 @@ class TransmissionRpc:
         return {name: values[name]() for name in fields if name in values}
 
     def _web_seeds(self, job: Job, torrent: Torrent | None) -> list[dict[str, JSON]]:
-        """``webseeds_ex``: each BEP 19 web seed of the metainfo, ``is_downloading`` while the
-        job's session uses it (not given up, not failing) and wants pieces. The engine counts a
-        web seed's bytes, not its rate: ``download_bytes_per_second`` is 0."""
+        """``webseeds_ex``: each BEP 19 web seed of the job (as edited, else the metainfo's http(s)
+        ones), ``is_downloading`` while the job's session uses it (not given up, not failing)
+        and wants pieces. The engine counts a web seed's bytes, not its rate:
+        ``download_bytes_per_second`` is 0."""
         if torrent is None:
             return []
         live = {w.url: w for w in self.service.web_seed_states(job.id)}
         downloading = job.state is JobState.DOWNLOADING
         out: list[dict[str, JSON]] = []
-        for url in torrent.web_seeds:
+        for url in self.service.web_seeds(job.id):
             state = live.get(url)
             used = state is not None and not state.gave_up and not state.failing
             out.append({"url": url, "is_downloading": downloading and used, "download_bytes_per_second": 0})
