@@ -836,10 +836,9 @@ class JobLifecycle:
 
 
 def session_setup(rec: JobRecord) -> SessionSetup:
-    """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a
-    move): the job's options, file priorities, renamed files, edited trackers and web seeds, and its
-    totals so far, which the new session counts on from (the job owns its totals; a session
-    counts from what it is given or what its resume data says, whichever is more)."""
+    """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a move):
+    the job's options, file priorities, renamed files, edited trackers and web seeds, and its totals
+    (the job owns them; a session counts on from what it is given or what its resume data says, the more)."""
     o = rec.options
     return SessionSetup(
         download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
