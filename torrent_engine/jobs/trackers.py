@@ -23,14 +23,19 @@ MAX_TRACKERS = 1000  # announce URLs of one job
 def check_url(value: object, field: str) -> str:
     """An announce URL we can announce to (http, https, udp; with a host), trimmed;
     ``InvalidJobRequest`` naming ``field`` otherwise."""
+    return check_url_of(value, field, "tracker URL", SUPPORTED_SCHEMES)
+
+
+def check_url_of(value: object, field: str, kind: str, schemes: Sequence[str]) -> str:
+    """A ``kind`` of URL (a tracker's, a web seed's) whose scheme is one of ``schemes`` and that
+    has a host, trimmed; ``InvalidJobRequest`` naming ``field`` and the URL otherwise."""
     if not isinstance(value, str):
-        raise InvalidJobRequest("must be a tracker URL (a string)", field)
+        raise InvalidJobRequest(f"must be a {kind} (a string)", field)
     url = value.strip()
     if not url:
-        raise InvalidJobRequest("must be a tracker URL, not empty", field)
+        raise InvalidJobRequest(f"must be a {kind}, not empty", field)
     if len(url) > MAX_URL or any(c.isspace() or c == "\x00" for c in url):
-        raise InvalidJobRequest(f"{url[:80]!r} is not a tracker URL (too long, or a space or NUL in it)",
-                                field)
+        raise InvalidJobRequest(f"{url[:80]!r} is not a {kind} (too long, or a space or NUL in it)", field)
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -38,9 +43,9 @@ def check_url(value: object, field: str) -> str:
     except ValueError as exc:
         raise InvalidJobRequest(f"{url[:80]!r} is not a URL: {exc}", field) from None
     scheme = parts.scheme.lower()
-    if scheme not in SUPPORTED_SCHEMES:
-        raise InvalidJobRequest(f"{url[:80]!r}: the scheme {scheme or '(none)'!r} is not one of "
-                                f"{', '.join(SUPPORTED_SCHEMES)}", field)
+    if scheme not in schemes:
+        raise InvalidJobRequest(f"{url[:80]!r} is not a {kind}: the scheme {scheme or '(none)'!r} is not "
+                                f"one of {', '.join(schemes)}", field)
     if not host:
         raise InvalidJobRequest(f"{url[:80]!r} has no host", field)
     return url

@@ -6,10 +6,9 @@ raises naming the input that was wrong, so a batch is checked whole before anyth
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
 from .model import InvalidJobRequest, JobConflict
-from .trackers import MAX_URL
+from .trackers import check_url_of
 
 __all__ = ["MAX_WEB_SEEDS", "WEB_SEED_SCHEMES", "add_web_seeds", "check_web_seed", "check_web_seeds",
            "remove_web_seeds", "replace_web_seed"]
@@ -21,27 +20,7 @@ WEB_SEED_SCHEMES = ("http", "https")  # BEP 19: the others are ignored
 def check_web_seed(value: object, field: str) -> str:
     """A web seed URL we can fetch from (http or https, with a host), trimmed;
     ``InvalidJobRequest`` naming ``field`` and the URL otherwise."""
-    if not isinstance(value, str):
-        raise InvalidJobRequest("must be a web seed URL (a string)", field)
-    url = value.strip()
-    if not url:
-        raise InvalidJobRequest("must be a web seed URL, not empty", field)
-    if len(url) > MAX_URL or any(c.isspace() or c == "\x00" for c in url):
-        raise InvalidJobRequest(f"{url[:80]!r} is not a web seed URL (too long, or a space or NUL in it)",
-                                field)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 (a port out of range raises here)
-    except ValueError as exc:
-        raise InvalidJobRequest(f"{url[:80]!r} is not a URL: {exc}", field) from None
-    scheme = parts.scheme.lower()
-    if scheme not in WEB_SEED_SCHEMES:
-        raise InvalidJobRequest(f"{url[:80]!r} is not a web seed URL: the scheme {scheme or '(none)'!r} "
-                                f"is not http or https", field)
-    if not host:
-        raise InvalidJobRequest(f"{url[:80]!r} has no host", field)
-    return url
+    return check_url_of(value, field, "web seed URL", WEB_SEED_SCHEMES)
 
 
 def check_web_seeds(urls: Iterable[object], field: str = "web_seeds") -> list[str]:
