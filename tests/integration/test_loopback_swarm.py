@@ -344,7 +344,9 @@ async def test_skipping_the_missing_files_completes_as_a_last_piece_would(tmp_pa
         session.set_file_priorities([0 if f.path[-1] == "b.bin" else 4 for f in torrent.files])
         with anyio.fail_after(10):
             await session.wait_completed()
-            while tracker.completions == 0 or not resume.exists():
+            # (the start-up check writes its progress there too: wait for the completion's save)
+            while (tracker.completions == 0 or (saved := load_resume(resume)) is None
+                   or not saved.completed_time):
                 await anyio.sleep(0.02)
             while not seed and session.state is not State.STOPPED:
                 await anyio.sleep(0.02)
