@@ -222,6 +222,8 @@ class Session:
             self.checker.priorities_given = True  # (the owner's, never the resume data's)
         if setup.sequential:
             picker.set_sequential(True)
+        if setup.super_seeding:
+            cast(Uploader, parts.uploader).super_seeding.set(True)
         if setup.first_last_piece:
             for index in sorted(first_last_pieces(torrent, priorities)):
                 if picker.piece_priority(index) > 0:
@@ -584,6 +586,18 @@ class Session:
         if not isinstance(phase, Loaded):
             raise SessionError("sequential mode needs the torrent's metadata")
         phase.parts.picker.set_sequential(sequential)
+
+    def set_super_seeding(self, super_seeding: bool) -> None:
+        """BEP 16: while seeding, greet new peers without our pieces and offer each one rare piece
+        at a time (a downloading torrent ignores it until it seeds; see ``superseed``). Off: the
+        peers greeted so are told of every piece."""
+        self.uploader.super_seeding.set(super_seeding)
+
+    @property
+    def super_seeding(self) -> bool:
+        """Whether super-seeding is on (it applies while seeding)."""
+        phase = self.phase
+        return isinstance(phase, Loaded) and self.uploader.super_seeding.enabled
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first). Set before the start-up

@@ -196,6 +196,7 @@ class PeerHandler:
             self._budget().leave(peer.link)
         ctx.parts.picker.peer_gone(peer.key)
         ctx.parts.layers.peer_gone(peer.key)
+        ctx.parts.uploader.super_seeding.peer_gone(peer)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             ctx.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
@@ -235,7 +236,10 @@ class PeerHandler:
         if peer.extension:
             msgs.append(m.Extended(0, self.extension_handshake(with_metadata=True)))
         count = len(parts.picker.have)
-        if peer.fast and count == parts.torrent.num_pieces:
+        hiding = parts.uploader.super_seeding.greeting(peer)  # BEP 16: our pieces one at a time
+        if hiding is not None:
+            msgs += hiding
+        elif peer.fast and count == parts.torrent.num_pieces:
             msgs.append(m.HaveAll())
         elif peer.fast and count == 0:
             msgs.append(m.HaveNone())
@@ -308,6 +312,7 @@ class PeerHandler:
             if msg.index not in peer.have:
                 peer.have.add(msg.index)
                 picker.peer_have(peer.key, msg.index)
+                ctx.parts.uploader.super_seeding.peer_have(peer, msg.index)
                 if ctx.state is State.SEEDING and peer.is_seed:
                     peer.close("both seeds")
                     return
@@ -339,7 +344,9 @@ class PeerHandler:
                 peer.have = Bitfield.full(ctx.parts.torrent.num_pieces)
                 picker.peer_have_all(peer.key)
             else:
+                peer.have = Bitfield(ctx.parts.torrent.num_pieces)
                 picker.peer_have_none(peer.key)
+            ctx.parts.uploader.super_seeding.peer_bitfield(peer, peer.have)
             if ctx.state is State.SEEDING and peer.is_seed:
                 peer.close("both seeds")
                 return
