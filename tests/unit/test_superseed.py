@@ -102,3 +102,17 @@ def test_leave_forgets_the_peer() -> None:
     s.leave("x")
     assert s.join("a") is not None
     assert not s.hidden("x") and s.hidden("a")
+
+
+def test_losing_interest_counts_as_having_the_offer() -> None:
+    """A client that sends no HAVE to a peer it thinks has the piece (ours) says so by losing
+    interest: alone, it is offered the next piece."""
+    s = seeder(4)
+    first = s.join("a")
+    assert first is not None
+    offers = s.not_interested("a")
+    assert len(offers) == 1 and offers[0].index != first.index
+    s2 = seeder(4)
+    one = s2.join("a")
+    s2.join("b")
+    assert one is not None and s2.not_interested("a") == []  # "b" lacks it: it must spread first

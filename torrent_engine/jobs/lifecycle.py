@@ -448,6 +448,7 @@ class JobLifecycle:
                 session.set_file_priorities(rec.file_priorities)  # (told otherwise before: all wanted now)
             session.keep_given_priorities()  # (the record's, never the resume data's: one owner)
         session.set_sequential(rec.options.sequential)
+        session.set_super_seeding(rec.options.super_seeding)
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)
 
@@ -845,6 +846,7 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
         file_priorities=None if rec.file_priorities is None else tuple(rec.file_priorities),
         sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
+        super_seeding=o.super_seeding,
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         downloaded=rec.downloaded, uploaded=rec.uploaded)

@@ -117,6 +117,13 @@ class SuperSeeder:
                     offers.append(offer)
         return offers
 
+    def not_interested(self, peer: Hashable) -> list[Offer]:
+        """A hidden peer is not interested in us: it has its offer (a client that tells no HAVE
+        to a peer it thinks has the piece, as ours, says so only by losing interest), taken as
+        its HAVE of it."""
+        current = self._offered.get(peer)
+        return [] if current is None else self.have(peer, current)
+
     # -- the choice ------------------------------------------------------------------------
     def _offer(self, peer: Hashable) -> Offer | None:
         """The peer's next offer: a piece it lacks and was not told of, rarest first, not offered

@@ -332,6 +332,7 @@ class PeerHandler:
                 ctx.parts.uploader.rechoke_soon()
         elif isinstance(msg, m.NotInterested):
             peer.peer_interested = False
+            ctx.parts.uploader.super_seeding.peer_not_interested(peer)
         elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
             # BEP 3 wants it first, but some clients (aria2) send another later: it replaces the first
             if isinstance(msg, m.Bitfield):
@@ -340,7 +341,10 @@ class PeerHandler:
                 except ValueError as exc:
                     raise PeerProtocolError(f"bad bitfield: {exc}") from None
                 picker.peer_bitfield(peer.key, peer.have)
+                if len(peer.have):
+                    peer.started_empty = False
             elif isinstance(msg, m.HaveAll):
+                peer.started_empty = False
                 peer.have = Bitfield.full(ctx.parts.torrent.num_pieces)
                 picker.peer_have_all(peer.key)
             else:

@@ -79,6 +79,11 @@ class SuperSeeding:
         if self._policy is not None:
             self._send(self._policy.have(peer.key, index))
 
+    def peer_not_interested(self, peer: PeerState) -> None:
+        """``peer`` lost interest in us: a hidden one has its offer (see ``SuperSeeder``)."""
+        if self._policy is not None:
+            self._send(self._policy.not_interested(peer.key))
+
     def peer_bitfield(self, peer: PeerState, have: Bitfield) -> None:
         """``peer`` told us all its pieces (bitfield, HAVE ALL, HAVE NONE)."""
         if self._policy is not None:
