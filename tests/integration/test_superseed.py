@@ -4,6 +4,7 @@ told of every piece at once; a job keeps the option over a restart."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anyio
@@ -11,6 +12,8 @@ import pytest
 
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from torrent_engine.jobs import JobService, JobState
+from torrent_engine.net.peer import messages as m
+from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
 from torrent_engine.session.peer import PeerState
 from torrent_engine.session.state_table import State
@@ -19,6 +22,47 @@ pytestmark = pytest.mark.anyio
 
 PL = 16 * 1024
 FILES = (("a.bin", 40 * PL + 123),)  # 41 pieces
+
+
+async def test_on_the_wire_a_super_seed_says_have_none_offers_one_piece_and_rejects_the_rest(
+        tmp_path: Path) -> None:
+    """A fast-extension peer of the tests' making: HAVE NONE then one HAVE; a request of another
+    piece is rejected, of the offered one served; its HAVE of it (alone) brings the next offer."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=PL)
+    async with Session(torrent, tmp_path / "seed", config=loopback_config(encryption="disable")) as seed:
+        await seed.wait_ready()
+        seed.set_super_seeding(True)
+        wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0003-" + os.urandom(6).hex().encode(),
+                        reserved=m.make_reserved(extension=False, fast=True),
+                        num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+        seen: list[m.Message] = []
+        async with await anyio.connect_tcp("127.0.0.1", seed.listen_port) as stream:
+
+            async def until(kind: type[m.Message], count: int = 1) -> list[m.Message]:
+                with anyio.fail_after(10):
+                    while sum(isinstance(x, kind) for x in seen) < count:
+                        wire.receive_data(await stream.receive())
+                        seen.extend(wire.events())
+                return [x for x in seen if isinstance(x, kind)]
+
+            await stream.send(wire.handshake())
+            await until(m.Handshake)
+            await stream.send(wire.send(m.HaveNone()) + wire.send(m.Interested()))
+            offered = (await until(m.Have))[0]
+            assert isinstance(offered, m.Have)
+            assert not any(isinstance(x, (m.Bitfield, m.HaveAll)) for x in seen)
+            assert any(isinstance(x, m.HaveNone) for x in seen)
+            await until(m.Unchoke)
+            other = (offered.index + 1) % torrent.num_pieces
+            await stream.send(wire.send(m.Request(other, 0, 1024))
+                              + wire.send(m.Request(offered.index, 0, 1024)))
+            rejected = await until(m.RejectRequest)
+            piece = (await until(m.Piece))[0]
+            assert [(r.index, r.begin) for r in rejected if isinstance(r, m.RejectRequest)] == [(other, 0)]
+            assert isinstance(piece, m.Piece) and piece.index == offered.index
+            await stream.send(wire.send(m.Have(offered.index)))  # (as if it had the whole piece)
+            offers = await until(m.Have, 2)
+            assert isinstance(offers[1], m.Have) and offers[1].index != offered.index
 
 
 def the_seed(leech: Session) -> PeerState | None:
