@@ -433,10 +433,10 @@ class JobLifecycle:
         return lock
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
-        """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
-        into the running session (a new one is told them as it is made: ``session_setup``)."""
+        """Push the job's options into its running session (a new one is told them as it is made)."""
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
+        session.set_super_seeding(rec.options.super_seeding)  # (kept by a magnet until its metadata)
         if not session.has_metadata:
             return
         if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):
@@ -448,7 +448,6 @@ class JobLifecycle:
                 session.set_file_priorities(rec.file_priorities)  # (told otherwise before: all wanted now)
             session.keep_given_priorities()  # (the record's, never the resume data's: one owner)
         session.set_sequential(rec.options.sequential)
-        session.set_super_seeding(rec.options.super_seeding)
         if rec.features.first_last_piece:
             prioritise_first_last(session, rec.file_priorities)
 
@@ -846,7 +845,6 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
         file_priorities=None if rec.file_priorities is None else tuple(rec.file_priorities),
         sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
-        super_seeding=o.super_seeding,
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
-        downloaded=rec.downloaded, uploaded=rec.uploaded)
+        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding)

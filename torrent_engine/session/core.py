@@ -151,6 +151,7 @@ class Session:
         self.info_hash_hex = self.info_hash.hex()
         self._rng = rng if rng is not None else random.Random()
         self._setup = setup  # what the owner told it (its parts take theirs as they are made)
+        self._super_seeding = setup is not None and setup.super_seeding  # BEP 16 (``set_super_seeding``)
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
@@ -222,8 +223,6 @@ class Session:
             self.checker.priorities_given = True  # (the owner's, never the resume data's)
         if setup.sequential:
             picker.set_sequential(True)
-        if setup.super_seeding:
-            cast(Uploader, parts.uploader).super_seeding.set(True)
         if setup.first_last_piece:
             for index in sorted(first_last_pieces(torrent, priorities)):
                 if picker.piece_priority(index) > 0:
@@ -249,13 +248,14 @@ class Session:
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
         webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded)
-        parts = TorrentParts(torrent, picker, pieces,
-                             Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        uploader = Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded)
+        parts = TorrentParts(torrent, picker, pieces, uploader, layers, webseeds)
         magnet = self.magnet
         if magnet is not None and magnet.select_only:
             parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
                                        for i, f in enumerate(torrent.files)])
         self._setup_parts(parts)
+        uploader.super_seeding.set(self._super_seeding)
         return parts
 
     @property
@@ -590,14 +590,15 @@ class Session:
     def set_super_seeding(self, super_seeding: bool) -> None:
         """BEP 16: while seeding, greet new peers without our pieces and offer each one rare piece
         at a time (a downloading torrent ignores it until it seeds; see ``superseed``). Off: the
-        peers greeted so are told of every piece."""
-        self.uploader.super_seeding.set(super_seeding)
+        peers greeted so are told of every piece. A magnet keeps it until its metadata."""
+        self._super_seeding = bool(super_seeding)
+        if isinstance(self.phase, Loaded):
+            self.uploader.super_seeding.set(self._super_seeding)
 
     @property
     def super_seeding(self) -> bool:
         """Whether super-seeding is on (it applies while seeding)."""
-        phase = self.phase
-        return isinstance(phase, Loaded) and self.uploader.super_seeding.enabled
+        return self._super_seeding
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first). Set before the start-up
