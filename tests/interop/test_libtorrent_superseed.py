@@ -74,3 +74,27 @@ async def test_five_libtorrent_leechers_complete_while_our_super_seed_uploads_th
                 f"a plain seed: {plain_ratio:.2f}x in {plain_seconds:.1f} s")
     print(measured)
     assert ratio <= RATIO, measured
+
+
+async def test_we_download_from_a_libtorrent_super_seed(tmp_path: Path) -> None:
+    """The other way: libtorrent super-seeds (HAVE NONE, then a piece at a time) and offers the
+    next piece once it hears our HAVE of the last, which we send it although it told us it has
+    the piece (it started empty)."""
+    lt = require_libtorrent()
+    seed_dir = tmp_path / "seed"
+    torrent = make_torrent(make_payload(seed_dir, FILES), piece_length=PL)
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, seed_dir)
+        with anyio.fail_after(30):
+            while not handle.status().is_seeding:
+                await anyio.sleep(0.05)
+        handle.set_flags(lt.torrent_flags.super_seeding)
+        async with Session(torrent, tmp_path / "ours", config=loopback_config(),
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            try:
+                with anyio.fail_after(60):
+                    await ours.wait_completed()
+            except TimeoutError:
+                raise AssertionError(f"not complete after 60 s: {len(ours.have)} of {torrent.num_pieces} "
+                                     f"pieces, {len(ours.peers)} peers") from None
+    assert same_files(torrent, seed_dir, tmp_path / "ours") == []
