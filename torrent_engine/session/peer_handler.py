@@ -1,4 +1,4 @@
-"""The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11, 54).
+"""The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11, 16, 54).
 
 One ``PeerHandler`` per session serves every connected peer: the exchange loop reads messages,
 ``on_message`` dispatches them; requests go out in batches (see ``requesting``), blocks go to
