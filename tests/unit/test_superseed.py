@@ -116,3 +116,10 @@ def test_losing_interest_counts_as_having_the_offer() -> None:
     one = s2.join("a")
     s2.join("b")
     assert one is not None and s2.not_interested("a") == []  # "b" lacks it: it must spread first
+
+
+def test_a_piece_the_seed_lost_is_never_offered() -> None:
+    lost = {0, 1, 2}
+    s = SuperSeeder(4, random.Random(1), had=lambda index: index not in lost)
+    assert s.join("a") == Offer("a", 3)
+    assert s.have("a", 3) == []  # nothing else to offer it

@@ -9,7 +9,7 @@ upload of it was not wasted. The shell (``session/superseed.py``) sends what thi
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["Offer", "SuperSeeder"]
@@ -32,9 +32,13 @@ class SuperSeeder:
     spread, and is fetched from the peers that have it.
     """
 
-    def __init__(self, num_pieces: int, rng: random.Random) -> None:
+    def __init__(self, num_pieces: int, rng: random.Random, *,
+                 had: Callable[[int], bool] = lambda index: True) -> None:
+        """``had``: whether the seed has the piece now (one lost since, its file changed, is
+        never offered)."""
         self.num_pieces = num_pieces
         self._rng = rng
+        self._had = had
         self._have: dict[Hashable, set[int]] = {}  # every watched peer: the pieces it told us of
         self._count = [0] * num_pieces  # watched peers that have each piece
         self._offered: dict[Hashable, int] = {}  # hidden peers: the piece offered now
@@ -137,7 +141,8 @@ class SuperSeeder:
         best_key: tuple[bool, int] | None = None
         for fresh_only in (True, False):
             for index in range(self.num_pieces):
-                if index in have or index == current or (fresh_only and index in told):
+                if (index in have or index == current or (fresh_only and index in told)
+                        or not self._had(index)):
                     continue
                 key = (index in elsewhere, self._count[index])
                 if best_key is None or key < best_key:

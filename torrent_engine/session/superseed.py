@@ -60,7 +60,9 @@ class SuperSeeding:
             return None
         policy = self._policy
         if policy is None:
-            policy = self._policy = SuperSeeder(self._ctx.parts.torrent.num_pieces, self._rng)
+            parts = self._ctx.parts
+            policy = self._policy = SuperSeeder(parts.torrent.num_pieces, self._rng,
+                                                had=lambda index: index in parts.picker.have)
             for other in self._ctx.peers.values():
                 if other is not peer:
                     policy.watch(other.key, other.have)
