@@ -32,6 +32,8 @@ async def test_on_the_wire_a_super_seed_says_have_none_offers_one_piece_and_reje
     async with Session(torrent, tmp_path / "seed", config=loopback_config(encryption="disable")) as seed:
         await seed.wait_ready()
         seed.set_super_seeding(True)
+        reasons: list[str] = []
+        seed.events.subscribe("peer.disconnected", lambda e: reasons.append(getattr(e, "reason", "")))
         wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0003-" + os.urandom(6).hex().encode(),
                         reserved=m.make_reserved(extension=False, fast=True),
                         num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
@@ -41,7 +43,11 @@ async def test_on_the_wire_a_super_seed_says_have_none_offers_one_piece_and_reje
             async def until(kind: type[m.Message], count: int = 1) -> list[m.Message]:
                 with anyio.fail_after(10):
                     while sum(isinstance(x, kind) for x in seen) < count:
-                        wire.receive_data(await stream.receive())
+                        try:
+                            wire.receive_data(await stream.receive())
+                        except anyio.EndOfStream:
+                            raise AssertionError(f"the seed closed the connection ({reasons}) while we "
+                                                 f"waited for {kind.__name__}; seen {seen}") from None
                         seen.extend(wire.events())
                 return [x for x in seen if isinstance(x, kind)]
 
@@ -53,9 +59,10 @@ async def test_on_the_wire_a_super_seed_says_have_none_offers_one_piece_and_reje
             assert not any(isinstance(x, (m.Bitfield, m.HaveAll)) for x in seen)
             assert any(isinstance(x, m.HaveNone) for x in seen)
             await until(m.Unchoke)
-            other = (offered.index + 1) % torrent.num_pieces
+            other = (offered.index + 1) % (torrent.num_pieces - 1)  # (a whole piece, not the last)
+            length = min(1024, torrent.piece_size(offered.index))  # (the last piece is short)
             await stream.send(wire.send(m.Request(other, 0, 1024))
-                              + wire.send(m.Request(offered.index, 0, 1024)))
+                              + wire.send(m.Request(offered.index, 0, length)))
             rejected = await until(m.RejectRequest)
             piece = (await until(m.Piece))[0]
             assert [(r.index, r.begin) for r in rejected if isinstance(r, m.RejectRequest)] == [(other, 0)]

@@ -2,8 +2,8 @@
 connects while the torrent seeds with super-seeding on is greeted without our pieces and told of
 one at a time; its requests of other pieces are rejected. A downloading torrent ignores the flag
 (libtorrent's rule): it applies from the next peer greeted while seeding. Turning it off tells
-each hidden peer of every piece it was not told of (HAVEs: libtorrent sends a fresh bitfield,
-which BEP 3 does not allow after the first message)."""
+each hidden peer of every piece it lacks and was not told of, with HAVEs (as libtorrent 0.x did;
+libtorrent 1.x and 2.x send a fresh bitfield, which BEP 3 allows only as the first message)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class SuperSeeding:
             if peer is None or peer.closed:
                 continue
             told = policy.told(key)
-            self._write(peer, [m.Have(i) for i in have if i not in told])
+            self._write(peer, [m.Have(i) for i in have if i not in told and i not in peer.have])
 
     def greeting(self, peer: PeerState) -> list[m.Message] | None:
         """What tells ``peer`` of our pieces when super-seeding applies (HAVE NONE or nothing,
