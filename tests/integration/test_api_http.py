@@ -77,8 +77,10 @@ async def test_every_endpoint(tmp_path: Path) -> None:
                                                             "payload/sub/c.txt"]
             assert same_files(torrent, tmp_path / "seed", api.download_root / "mine") == []
 
-            r = await c.patch(f"/api/jobs/{job_id}", json={"upload_limit": 100_000, "sequential": True})
+            r = await c.patch(f"/api/jobs/{job_id}", json={"upload_limit": 100_000, "sequential": True,
+                                                            "super_seeding": True})
             assert r.status_code == 200, r.text
+            assert r.json()["options"]["super_seeding"] is True
             r = await c.patch(f"/api/jobs/{job_id}", json={"bogus": 1})
             assert r.status_code == 400 and r.json()["field"] == "bogus"
             assert (await c.post(f"/api/jobs/{job_id}/pause")).json()["state"] == "paused"

@@ -102,8 +102,10 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("GET", stream, 400, path={**ids, "index": "x"})
         await c.call("GET", stream, 404, path={"job_id": "nope", "index": "0"})
         await c.call("PATCH", "/api/jobs/{job_id}", 200, path=ids,
-                     json={"file_priorities": {"1": 0}, "sequential": True, "upload_limit": 1000})
+                     json={"file_priorities": {"1": 0}, "sequential": True, "upload_limit": 1000,
+                           "super_seeding": True})
         await c.call("PATCH", "/api/jobs/{job_id}", 400, path=ids, json={"colour": "red"})
+        await c.call("PATCH", "/api/jobs/{job_id}", 400, path=ids, json={"super_seeding": "yes"})
         await c.call("POST", "/api/jobs/{job_id}/resume", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/pause", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/recheck", 200, path=ids)

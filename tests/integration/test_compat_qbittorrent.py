@@ -328,19 +328,26 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
 
 
 async def test_set_super_seeding(tmp_path: Path) -> None:
-    """Flood turns super-seeding off after each add: that is what there is (200); turning it on is
-    refused as a value the engine cannot take (409), never a fake success."""
+    """Super-seeding (BEP 16) per torrent: on and off (Flood turns it off after each add), shown
+    in torrents/info and sync/maindata, kept in the job's options."""
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
             assert r.text == "Ok."
             r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "c" * 40, "value": "false"})
             assert (r.status_code, r.text) == (200, "")
+            assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False
+            rid = (await c.get("/api/v2/sync/maindata")).json()["rid"]
             r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "all", "value": "true"})
-            assert r.status_code == 409 and "super-seeding" in r.text
+            assert (r.status_code, r.text) == (200, "")
+            assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is True
+            changed = (await c.get("/api/v2/sync/maindata", params={"rid": rid})).json()["torrents"]
+            assert changed["c" * 40]["super_seeding"] is True
+            assert api.service.list()[0].options.super_seeding
+            r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "c" * 40, "value": "false"})
+            assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False
             r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "all"})
             assert r.status_code == 400
-            assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False
 
 
 async def test_kept_records_follow_every_change_in_both_dialects(tmp_path: Path) -> None:

@@ -533,11 +533,11 @@ class Api:
         return JSONResponse((await self.service.recheck(request.path_params["job_id"])).to_json(detail=True))
 
     async def update(self, request: Request) -> Response:
-        """``PATCH /api/jobs/{id}``: change file priorities, sequential order, rate limits or the
-        job's connections at most."""
+        """``PATCH /api/jobs/{id}``: change file priorities, sequential order, rate limits, the
+        job's connections at most or super-seeding (BEP 16)."""
         data = await read_json(request, self.max_json)
         known = {"file_priorities", "sequential", "download_limit", "upload_limit", "max_peers",
-                 *FEATURE_FIELDS}
+                 "super_seeding", *FEATURE_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
@@ -545,6 +545,8 @@ class Api:
         raw = data.get("file_priorities")
         priorities = None if raw is None else parse_file_priorities(raw)
         sequential = None if data.get("sequential") is None else _bool(data["sequential"], "sequential")
+        raw_super = data.get("super_seeding")
+        super_seeding = None if raw_super is None else _bool(raw_super, "super_seeding")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
         if changes:  # category, tags, share limits ...
             await self.service.set_features([request.path_params["job_id"]], **changes)
@@ -554,7 +556,7 @@ class Api:
             request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
             download_limit=_int_or_none(data.get("download_limit"), "download_limit"),
             upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit"),
-            max_peers=_int_or_none(data.get("max_peers"), "max_peers"))
+            max_peers=_int_or_none(data.get("max_peers"), "max_peers"), super_seeding=super_seeding)
         return JSONResponse(job.to_json(detail=True))
 
     async def cancel(self, request: Request) -> Response:

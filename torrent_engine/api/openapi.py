@@ -198,6 +198,8 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}
+_SUPER_SEEDING: Schema = {"type": "boolean", "description": "BEP 16 while the job seeds: peers that "
+                          "connect are told of one rare piece at a time (a downloading job ignores it)"}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
                                                               ["line", "reason"])},
@@ -235,9 +237,9 @@ SCHEMAS: dict[str, Schema] = {
         "seed_mode": BOOL,
         "download_path": _null({"type": "string", "description": "the incomplete folder the data is in while "
                                 "the job downloads (moved to save_path once complete); null: at save_path"}),
-        "max_peers": _MAX_PEERS,
+        "max_peers": _MAX_PEERS, "super_seeding": _SUPER_SEEDING,
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode", "download_path", "max_peers"]),
+        "upload_limit", "seed_mode", "download_path", "max_peers", "super_seeding"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -309,7 +311,8 @@ SCHEMAS: dict[str, Schema] = {
                                   "description": "{file index: priority}, 0 = skip the file (409 "
                                                  "while a magnet's metadata has not come)"}),
         "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
-        "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS), **_FEATURE_PROPERTIES,
+        "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS),
+        "super_seeding": _null(_SUPER_SEEDING), **_FEATURE_PROPERTIES,
         "category": {**CATEGORY, "description": "\"\" = none, or a category that exists (409 otherwise)"},
         "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS,
                            "description": "the job's own only: the layout is chosen at the add (409)"},

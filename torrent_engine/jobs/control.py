@@ -205,15 +205,17 @@ class JobControl:
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
-                     upload_limit: int | None = None, max_peers: int | None = None) -> Job:
-        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits or the
-        job's connections at most (``max_peers``, 0: the setting for every torrent)."""
+                     upload_limit: int | None = None, max_peers: int | None = None,
+                     super_seeding: bool | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits, the
+        job's connections at most (``max_peers``, 0: the setting for every torrent) or
+        super-seeding (BEP 16, while it seeds)."""
         await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
             job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
-                               max_peers)
+                               max_peers, super_seeding)
             try:
                 await self.run.save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
@@ -228,7 +230,7 @@ class JobControl:
 
     def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None,
-                max_peers: int | None = None) -> Job:
+                max_peers: int | None = None, super_seeding: bool | None = None) -> Job:
         options = rec.options  # (everything is checked before anything changes)
         if max_peers is not None:
             options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
@@ -240,6 +242,8 @@ class JobControl:
             options = dataclasses.replace(options, upload_limit=up)
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
+        if super_seeding is not None:
+            options = dataclasses.replace(options, super_seeding=bool(super_seeding))
         if file_priorities is not None:
             known = session.has_metadata if session is not None else rec.file_paths is not None
             if rec.file_priorities is None or not known:

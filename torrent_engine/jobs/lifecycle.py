@@ -433,10 +433,10 @@ class JobLifecycle:
         return lock
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
-        """Push rate limits, and (once it has its metainfo) file priorities and sequential mode,
-        into the running session (a new one is told them as it is made: ``session_setup``)."""
+        """Push the job's options into its running session (a new one is told them as it is made)."""
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
+        session.set_super_seeding(rec.options.super_seeding)  # (kept by a magnet until its metadata)
         if not session.has_metadata:
             return
         if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):
@@ -847,4 +847,4 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
-        downloaded=rec.downloaded, uploaded=rec.uploaded)
+        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding)

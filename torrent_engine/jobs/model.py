@@ -289,6 +289,7 @@ class JobOptions:
     # the data is at ``save_path`` (no incomplete folder, or moved there already)
     download_path: str | None = None
     max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
+    super_seeding: bool = False  # BEP 16 while it seeds (a downloading job ignores it)
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -297,7 +298,8 @@ class JobOptions:
                 "peers": [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in self.peers],
                 "client": self.client, "download_limit": self.download_limit,
                 "upload_limit": self.upload_limit, "seed_mode": self.seed_mode,
-                "download_path": self.download_path, "max_peers": self.max_peers}
+                "download_path": self.download_path, "max_peers": self.max_peers,
+                "super_seeding": self.super_seeding}
 
     @property
     def data_path(self) -> str:

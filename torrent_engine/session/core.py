@@ -153,6 +153,7 @@ class Session:
         self._setup = setup  # what the owner told it (its parts take theirs as they are made)
         # the web seeds as the owner set them (None: the torrent's; its parts take them when made)
         self._web_seeds = setup.web_seeds if setup is not None else None
+        self._super_seeding = setup is not None and setup.super_seeding  # BEP 16 (``set_super_seeding``)
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
@@ -249,13 +250,14 @@ class Session:
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
         webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded, urls=self._web_seeds)
-        parts = TorrentParts(torrent, picker, pieces,
-                             Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded), layers, webseeds)
+        uploader = Uploader(ctx, self._rng, on_uploaded=self.rates.uploaded)
+        parts = TorrentParts(torrent, picker, pieces, uploader, layers, webseeds)
         magnet = self.magnet
         if magnet is not None and magnet.select_only:
             parts.set_file_priorities([4 if magnet.selected(i) and not f.pad else 0
                                        for i, f in enumerate(torrent.files)])
         self._setup_parts(parts)
+        uploader.super_seeding.set(self._super_seeding)
         return parts
 
     @property
@@ -586,6 +588,19 @@ class Session:
         if not isinstance(phase, Loaded):
             raise SessionError("sequential mode needs the torrent's metadata")
         phase.parts.picker.set_sequential(sequential)
+
+    def set_super_seeding(self, super_seeding: bool) -> None:
+        """BEP 16: while seeding, greet new peers without our pieces and offer each one rare piece
+        at a time (a downloading torrent ignores it until it seeds; see ``superseed``). Off: the
+        peers greeted so are told of every piece. A magnet keeps it until its metadata."""
+        self._super_seeding = bool(super_seeding)
+        if isinstance(self.phase, Loaded):
+            self.uploader.super_seeding.set(self._super_seeding)
+
+    @property
+    def super_seeding(self) -> bool:
+        """Whether super-seeding is on (it applies while seeding)."""
+        return self._super_seeding
 
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Priority per file (0 = skip, 1..7 = download; higher first). Set before the start-up

@@ -44,6 +44,10 @@ class PeerState:
     ut_pex: int = 0  # the peer's id for ut_pex messages (0: it has none)
     ut_holepunch: int = 0  # the peer's id for ut_holepunch messages (0: it has none; BEP 55)
     lt_donthave: int = 0  # the peer's id for lt_donthave messages (0: it has none; BEP 54)
+    # it told us of no piece at first (HAVE NONE, an empty bitfield or none): it may be a BEP 16
+    # super-seed, which hands out its next piece once it hears our HAVE of the last: it is told
+    # every HAVE, also of pieces it says it has
+    started_empty: bool = True
     lost_asks: int = 0  # its requests of pieces we lost, rejected (see ``Uploader.refuse_lost``)
     listen_port: int | None = None  # from its extension handshake ('p')
     pex: PexState = field(default_factory=PexState)

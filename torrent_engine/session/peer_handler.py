@@ -1,4 +1,4 @@
-"""The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11, 54).
+"""The per-peer protocol: greet a peer, read its messages and act on them (BEP 3, 6, 10, 11, 16, 54).
 
 One ``PeerHandler`` per session serves every connected peer: the exchange loop reads messages,
 ``on_message`` dispatches them; requests go out in batches (see ``requesting``), blocks go to
@@ -196,6 +196,7 @@ class PeerHandler:
             self._budget().leave(peer.link)
         ctx.parts.picker.peer_gone(peer.key)
         ctx.parts.layers.peer_gone(peer.key)
+        ctx.parts.uploader.super_seeding.peer_gone(peer)
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             ctx.pool.dropped(peer.key, now, held_for=now - peer.connected_at,
@@ -235,7 +236,10 @@ class PeerHandler:
         if peer.extension:
             msgs.append(m.Extended(0, self.extension_handshake(with_metadata=True)))
         count = len(parts.picker.have)
-        if peer.fast and count == parts.torrent.num_pieces:
+        hiding = parts.uploader.super_seeding.greeting(peer)  # BEP 16: our pieces one at a time
+        if hiding is not None:
+            msgs += hiding
+        elif peer.fast and count == parts.torrent.num_pieces:
             msgs.append(m.HaveAll())
         elif peer.fast and count == 0:
             msgs.append(m.HaveNone())
@@ -308,6 +312,7 @@ class PeerHandler:
             if msg.index not in peer.have:
                 peer.have.add(msg.index)
                 picker.peer_have(peer.key, msg.index)
+                ctx.parts.uploader.super_seeding.peer_have(peer, msg.index)
                 if ctx.state is State.SEEDING and peer.is_seed:
                     peer.close("both seeds")
                     return
@@ -327,6 +332,7 @@ class PeerHandler:
                 ctx.parts.uploader.rechoke_soon()
         elif isinstance(msg, m.NotInterested):
             peer.peer_interested = False
+            ctx.parts.uploader.super_seeding.peer_not_interested(peer)
         elif isinstance(msg, (m.Bitfield, m.HaveAll, m.HaveNone)):
             # BEP 3 wants it first, but some clients (aria2) send another later: it replaces the first
             if isinstance(msg, m.Bitfield):
@@ -335,11 +341,16 @@ class PeerHandler:
                 except ValueError as exc:
                     raise PeerProtocolError(f"bad bitfield: {exc}") from None
                 picker.peer_bitfield(peer.key, peer.have)
+                if len(peer.have):
+                    peer.started_empty = False
             elif isinstance(msg, m.HaveAll):
+                peer.started_empty = False
                 peer.have = Bitfield.full(ctx.parts.torrent.num_pieces)
                 picker.peer_have_all(peer.key)
             else:
+                peer.have = Bitfield(ctx.parts.torrent.num_pieces)
                 picker.peer_have_none(peer.key)
+            ctx.parts.uploader.super_seeding.peer_bitfield(peer, peer.have)
             if ctx.state is State.SEEDING and peer.is_seed:
                 peer.close("both seeds")
                 return

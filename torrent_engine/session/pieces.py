@@ -504,11 +504,13 @@ class Pieces:
         self._picker.piece_passed(index)
         self._on_passed(index)
         ctx.events.publish(ev.PieceCompleted(info_hash=ctx.info_hash_hex, index=index))
-        return self._picker.is_complete() or any(index not in p.have for p in ctx.peers.values())
+        return self._picker.is_complete() or any(index not in p.have or p.started_empty
+                                                 for p in ctx.peers.values())
 
     async def _passed_later(self, index: int) -> None:
         ctx = self._ctx
-        missing = [p for p in ctx.peers.values() if index not in p.have]
+        # (a peer that started empty may be a super-seed that waits for this HAVE: BEP 16)
+        missing = [p for p in ctx.peers.values() if index not in p.have or p.started_empty]
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), ctx.config.control_send_timeout)
         await ctx.run.maybe_complete()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..policy.picker import BlockReceived
     from .peer import PeerState
     from .peer_io import PeerLink
+    from .superseed import SuperSeeding
 
 __all__ = ["NO_WEB_SEEDS", "LayerFetch", "MetadataFetch", "PieceAssembly", "Uploading", "WebSeedFacts",
            "WebSeeding"]
@@ -85,6 +86,10 @@ class Uploading(Protocol):
     @property
     def gone_pieces(self) -> Set[int]:
         """Pieces of files found gone or shorter (still had in the resume data)."""
+
+    @property
+    def super_seeding(self) -> SuperSeeding:
+        """BEP 16: what peers greeted while seeding are told of our pieces (``superseed``)."""
 
     async def serve(self, peer: PeerState) -> None:
         """Serve the peer's queued requests."""

@@ -43,6 +43,7 @@ from ..storage.verify import piece_ok
 from .extension_ids import OUR_REQQ
 from .peer import PeerState, fan_out
 from .state_table import State
+from .superseed import SuperSeeding
 
 if TYPE_CHECKING:
     from .context import TorrentContext
@@ -95,6 +96,7 @@ class Uploader:
         # seed mode: the pieces verified so far (None: not in seed mode; every had piece is verified)
         self.seed_verified: Bitfield | None = None
         self.checking_again = False  # seed mode failed: the run checks the data (requests rejected)
+        self.super_seeding = SuperSeeding(context, rng)  # BEP 16 (off unless the owner turns it on)
 
     async def on_request(self, peer: PeerState, req: m.Request) -> None:
         """Queue a peer's REQUEST (or reject it: choked, or too many queued, or a piece we lost)."""
@@ -102,7 +104,8 @@ class Uploader:
             if self.refuse_lost(peer, req) and peer.fast:
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
             return
-        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+        if (peer.am_choking or len(peer.upload_queue) >= OUR_REQQ
+                or not self.super_seeding.may_serve(peer, req.index)):
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
             return
@@ -132,7 +135,8 @@ class Uploader:
             if self.refuse_lost(peer, req) and peer.fast:
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
             return True
-        if peer.am_choking or len(peer.upload_queue) >= OUR_REQQ:
+        if (peer.am_choking or len(peer.upload_queue) >= OUR_REQQ
+                or not self.super_seeding.may_serve(peer, req.index)):
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
             return True

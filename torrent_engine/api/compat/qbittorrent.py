@@ -1111,13 +1111,15 @@ class QbittorrentApi:
             await self.service.set_features([job.id], first_last_piece=not job.features.first_last_piece)
 
     async def set_super_seeding(self, form: Form, request: Request) -> None:
-        """``torrents/setSuperSeeding`` ``hashes``, ``value``: the engine has no super-seeding
-        (BEP 16), so off is what every torrent already is (200); on is refused (409)."""
-        if form.get("value") is None:
+        """``torrents/setSuperSeeding`` ``hashes``, ``value``: super-seeding (BEP 16) on or off
+        for each torrent (kept while it downloads, applied while it seeds, as qBittorrent's
+        libtorrent does)."""
+        value = parse_bool(form.get("value"))
+        if value is None:
             raise QbtError(400, "missing parameter value")
-        jobs = self._selected(form)
-        if parse_bool(form.get("value")) and jobs:
-            raise QbtError(409, "super-seeding (BEP 16) is not supported")
+        for job in self._selected(form):
+            if job.options.super_seeding != value:
+                await self.service.update(job.id, super_seeding=value)
 
     async def set_auto_management(self, form: Form, request: Request) -> None:
         """``torrents/setAutoManagement``: off is what there is; on is not supported (400)."""

@@ -248,7 +248,7 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "num_incomplete": max(0, job.peers - job.seeds), "ratio": round(job.ratio, 4), "eta": eta,
         "state": state_name(job), "seq_dl": job.options.sequential,
         "f_l_piece_prio": job.features.first_last_piece, "category": job.features.category,
-        "tags": ", ".join(job.features.tags), "super_seeding": False,
+        "tags": ", ".join(job.features.tags), "super_seeding": job.options.super_seeding,
         "force_start": job.features.force_start, "save_path": job.options.save_path,
         "download_path": job.options.download_path or "", "content_path": content_path(job),
         "added_on": int(job.created_at),
