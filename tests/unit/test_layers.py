@@ -266,7 +266,7 @@ def test_no_import_cycle_within_the_session_package_type_only_imports_too() -> N
 SESSION_PARTS = {"announce", "checking", "connector", "holepunch", "layers", "lifecycle", "metadata",
                  "peer_handler", "pieces", "rates", "reader", "stall_watch", "tick", "upload", "webseeds"}
 SESSION_SHARED = {"context", "phases", "roles", "state_table", "status", "extension_ids", "peer", "peer_io",
-                  "peer_pool", "requesting", "smart_ban", "pex", "setup"}
+                  "peer_pool", "requesting", "smart_ban", "pex", "setup", "superseed"}
 
 
 def test_the_session_parts_import_the_context_not_each_other() -> None:

@@ -21,10 +21,9 @@ if TYPE_CHECKING:
     from ..policy.picker import BlockReceived
     from .peer import PeerState
     from .peer_io import PeerLink
-    from .superseed import SuperSeeding
 
-__all__ = ["NO_WEB_SEEDS", "LayerFetch", "MetadataFetch", "PieceAssembly", "Uploading", "WebSeedFacts",
-           "WebSeeding"]
+__all__ = ["NO_WEB_SEEDS", "LayerFetch", "MetadataFetch", "PieceAssembly", "SuperSeedOffers", "Uploading",
+           "WebSeedFacts", "WebSeeding"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +67,29 @@ class PieceAssembly(Protocol):
         """Free the buffers kept for reuse (the download is complete)."""
 
 
+class SuperSeedOffers(Protocol):
+    """BEP 16 as the wire protocol and the facade reach it, through the uploader
+    (``superseed.SuperSeeding``)."""
+
+    def set(self, enabled: bool) -> None:
+        """On (for the peers greeted from now on, while seeding) or off (the hidden told our pieces)."""
+
+    def greeting(self, peer: PeerState) -> list[m.Message] | None:
+        """What tells ``peer`` of our pieces when super-seeding applies; None: the real bitfield."""
+
+    def peer_have(self, peer: PeerState, index: int) -> None:
+        """``peer`` told us it has piece ``index``."""
+
+    def peer_not_interested(self, peer: PeerState) -> None:
+        """``peer`` lost interest in us."""
+
+    def peer_bitfield(self, peer: PeerState, have: Bitfield) -> None:
+        """``peer`` told us all its pieces."""
+
+    def peer_gone(self, peer: PeerState) -> None:
+        """``peer`` disconnected."""
+
+
 class Uploading(Protocol):
     """Serving blocks to peers, the choker and seed mode (``upload.Uploader``)."""
 
@@ -88,7 +110,7 @@ class Uploading(Protocol):
         """Pieces of files found gone or shorter (still had in the resume data)."""
 
     @property
-    def super_seeding(self) -> SuperSeeding:
+    def super_seeding(self) -> SuperSeedOffers:
         """BEP 16: what peers greeted while seeding are told of our pieces (``superseed``)."""
 
     async def serve(self, peer: PeerState) -> None:
