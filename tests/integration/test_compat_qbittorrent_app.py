@@ -9,7 +9,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -17,18 +16,11 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import qbt_client as client_of
 
 pytestmark = pytest.mark.anyio
 
 
-def client_of(url: str) -> Any:
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
-    # The client sends nothing newer than app/webapiVersion, which stays 2.9.3 until issue 45 is
-    # done: its gate alone is told 2.16.0 (what it sends and reads is its own).
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
 
 
 def drive(url: str, root: Path) -> None:

@@ -8,40 +8,34 @@ import base64
 import logging
 import stat
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import TOKEN, running_api, with_newer_webapi
 
 pytestmark = pytest.mark.anyio
 
-
-def _gate(client: Any) -> Any:
-    # The client sends nothing newer than app/webapiVersion, which stays 2.9.3 until issue 45 is
-    # done: its gate alone is told 2.16.0 (what it sends and reads is its own).
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
 
 
 def keys(url: str) -> tuple[str, str]:
     """Make a key, use it, rotate it, delete the new one (a worker thread)."""
     qbittorrentapi = require_module("qbittorrentapi")
-    logged_in = _gate(qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
+    logged_in = with_newer_webapi(qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
                                             REQUESTS_ARGS={"timeout": 30}))
     logged_in.auth_log_in()
     first = logged_in.app_rotate_api_key()["apiKey"]
     assert first.startswith("qbt_") and len(first) == 32
-    by_key = _gate(qbittorrentapi.Client(host=url, api_key=first, REQUESTS_ARGS={"timeout": 30}))
+    by_key = with_newer_webapi(qbittorrentapi.Client(host=url, api_key=first, REQUESTS_ARGS={"timeout": 30}))
     assert by_key.app_version() == "v4.6.7" and by_key.torrents_info() == []
     second = by_key.app_rotate_api_key()["apiKey"]  # (a key may rotate itself)
     assert second != first
     with pytest.raises(qbittorrentapi.Forbidden403Error):
         by_key.app_version()  # the old key opens nothing
-    by_second = _gate(qbittorrentapi.Client(host=url, api_key=second, REQUESTS_ARGS={"timeout": 30}))
+    by_second = with_newer_webapi(qbittorrentapi.Client(host=url, api_key=second,
+                                                        REQUESTS_ARGS={"timeout": 30}))
     assert by_second.torrents_count() == 0
     return first, second
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 import torrent_engine.api.compat.qbittorrent_creator as creator
-from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import qbt_client as client_of
 from tests.unit.torrent_factory import payload
 from torrent_engine.formats.bencode import decode
 from torrent_engine.formats.metainfo import Torrent
@@ -27,14 +27,6 @@ TRACKERS = ["http://t1.example/announce", "udp://t2.example:6969", "", "http://t
 WEB_SEED = "http://seed.example/files/"
 
 
-def client_of(url: str) -> Any:
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
-    # The client sends nothing newer than app/webapiVersion, which stays 2.9.3 until issue 45 is
-    # done: its gate alone is told 2.16.0 (what it sends and reads is its own).
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
 
 
 def share(root: Path) -> Path:

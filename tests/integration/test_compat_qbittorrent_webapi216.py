@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import qbt_client as client_of
 from tests.integration.fake_seed import IdlePeer
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.formats.metainfo import Torrent
@@ -27,16 +27,6 @@ def five_pieces(name: str = "qbt") -> Torrent:
     return make_torrent([(("a.bin",), payload(40000, 3)), (("b.bin",), payload(30000, 4))], 16384, name=name)
 
 
-def client_of(url: str) -> Any:
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
-                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
-    # The client sends nothing newer than the server's app/webapiVersion; the dialect says 2.9.3
-    # until every item of issue 45 works, so its gate alone is told 2.16.0: what it sends and
-    # reads is its own.
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
 
 
 def drive(url: str, data: bytes, info_hash: str) -> None:

@@ -15,7 +15,8 @@ import anyio
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import qbt_client as client_of
+from tests.integration.api_helpers import running_api
 from tests.integration.helpers import make_payload, make_torrent, same_files
 from tests.unit.webseed._webseed_server import Server, http_server, ranged
 from torrent_engine.formats.metainfo import Torrent
@@ -28,15 +29,6 @@ def served_files(torrent: Torrent, folder: Path) -> dict[str, bytes]:
             for f in torrent.files if not f.pad}
 
 
-def client_of(url: str) -> Any:
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
-                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
-    # (as test_compat_qbittorrent_webapi216: the dialect's app/webapiVersion stays 2.9.3 until
-    # every item of issue 45 works, so only the client's own gate is told 2.16.0)
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
 
 
 def until(test: Any, limit: float = 30) -> None:
