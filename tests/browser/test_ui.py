@@ -346,15 +346,32 @@ async def test_the_charts_draw_the_rate_and_peers_of_the_last_hour(tmp_path: Pat
     assert "top 1" in peers_now, peers_now
 
 
+def side(driver: Any, filter: str, value: str) -> Any:
+    """The sidebar's entry of ``filter`` (status, category, tag) for ``value`` ("": all)."""
+    from selenium.webdriver.common.by import By
+
+    for b in driver.find_elements(By.CSS_SELECTOR, f'#sidebar button[data-filter="{filter}"]'):
+        if b.get_attribute("data-value") == value:
+            return b
+    raise AssertionError(f"no {filter} entry {value!r} in the sidebar")
+
+
+def side_counts(driver: Any, filter: str) -> dict[str, str]:
+    """The counts the sidebar shows for ``filter``'s entries, by value."""
+    return dict(driver.execute_script(
+        "return [...document.querySelectorAll(`#sidebar button[data-filter='${arguments[0]}']`)]"
+        ".map((b) => [b.dataset.value, b.querySelector('.count').textContent])", filter))
+
+
 def _magnet(i: int) -> str:
     return f"magnet:?xt=urn:btih:{i + 1:040x}&dn=job-{i:05d}"
 
 
 async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_path: Path) -> None:
     """10 000 jobs: the table draws only the rows in view, scrolls to the last, sorts, filters by
-    category, tag and state, searches, and pauses or resumes exactly the filtered selection."""
+    category, tag and status from the sidebar (each with its count), searches, and pauses or
+    resumes exactly the filtered selection."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     n = 10_000
     async with running_api(tmp_path) as api:
@@ -408,18 +425,30 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
 
             assert await in_thread(sort_by_name) == (f"job-{n - 1:05d}", "descending")
 
-            def by_category_and_tag() -> tuple[int, set[str], int]:
-                Select(driver.find_element(By.ID, "filter-category")).select_by_value("linux")
+            def by_category_and_tag() -> tuple[dict[str, str], dict[str, str], set[str], int, int]:
+                categories, tags = side_counts(driver, "category"), side_counts(driver, "tag")
+                side(driver, "category", "linux").click()
                 wait(driver, lambda d: count(d) == n // 10)
                 tails = {name[-1] for name in names(driver)}
-                Select(driver.find_element(By.ID, "filter-tag")).select_by_value("iso")
+                side(driver, "tag", "\u0000").click()  # (untagged, within linux: none)
+                wait(driver, lambda d: count(d) == 0)
+                side(driver, "tag", "iso").click()
                 wait(driver, lambda d: count(d) == n // 10)
-                Select(driver.find_element(By.ID, "filter-category")).select_by_value("")
-                Select(driver.find_element(By.ID, "filter-tag")).select_by_value("")
+                pressed = side(driver, "tag", "iso").get_attribute("aria-pressed")
+                side(driver, "category", "").click()
+                side(driver, "tag", "").click()
                 wait(driver, lambda d: count(d) == n)
-                return n // 10, tails, count(driver)
+                assert pressed == "true"
+                return categories, tags, tails, n // 10, count(driver)
 
-            assert await in_thread(by_category_and_tag) == (n // 10, {"0"}, n)
+            categories, tags, tails, linux_shown, everything_shown = await in_thread(by_category_and_tag)
+            every, untagged, tenth = f"{n:,}", f"{n - n // 10:,}", f"{n // 10:,}"
+            assert categories == {"": every, "\u0000": untagged, "linux": tenth}, categories
+            assert tags == {"": every, "\u0000": untagged, "iso": tenth}, tags
+            assert (tails, linux_shown, everything_shown) == ({"0"}, n // 10, n)
+            statuses = await in_thread(lambda: side_counts(driver, "status"))
+            assert statuses["paused"] == statuses["downloading"] == statuses["inactive"] == f"{n:,}", statuses
+            assert statuses["running"] == statuses["seeding"] == statuses["active"] == "0", statuses
 
             wanted = {f"job-{i:05d}" for i in range(120, 130)}
 
@@ -437,7 +466,7 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
             assert set(await in_thread(search_select_resume)) == wanted
             running = {j.name: j.state for j in service.list() if j.state is not JobState.PAUSED}
             assert set(running) == wanted, sorted(running)[:20]
-            (resumed_state,) = set(running.values())  # (no peers: waiting for the metadata, or queued)
+            assert len(set(running.values())) == 1  # (no peers: waiting for the metadata, or queued)
 
             def sort_by_state() -> list[str]:
                 search = driver.find_element(By.ID, "search")
@@ -455,8 +484,9 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
             assert set(first[:-1]) == wanted and first[-1] not in wanted, first
 
             def filter_state_and_pause() -> list[str]:
-                Select(driver.find_element(By.ID, "filter-state")).select_by_value(resumed_state.value)
+                side(driver, "status", "running").click()
                 wait(driver, lambda d: count(d) == len(wanted))
+                assert side_counts(driver, "status")["running"] == str(len(wanted))
                 shown = names(driver)
                 # (the selection made before is still there: cleared, then made again)
                 driver.find_element(By.ID, "bulk-clear").click()
@@ -469,6 +499,79 @@ async def test_ten_thousand_jobs_scroll_sort_filter_search_and_bulk_actions(tmp_
 
             assert set(await in_thread(filter_state_and_pause)) == wanted
             assert all(j.state is JobState.PAUSED for j in service.list())
+
+
+async def test_sidebar_counts_collapses_and_is_a_drawer_on_a_phone(tmp_path: Path) -> None:
+    """The sidebar's status, category and tag entries count the tab's jobs; it collapses (kept
+    by the browser across a reload); a state badge fits its column at 1 400 px; at 400 px the
+    page has no sideways scrolling and the sidebar is a drawer, closed once a filter is chosen."""
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "nowhere", FILES, name="Long Downloading Name"),
+                           piece_length=32 * 1024)
+    async with running_api(tmp_path) as api:
+        await api.service.create_category("films")
+        downloading, _ = await api.service.add(torrent.to_bytes(), AddOptions())  # (no peer: downloading)
+        await api.service.add(_magnet(1), AddOptions(paused=True, features=JobFeatures(category="films",
+                                                                                       tags=("hd",))))
+        await api.service.add(_magnet(2), AddOptions(paused=True))
+
+        def fits(d: Any) -> bool:
+            return bool(d.execute_script(
+                "const s = document.querySelector(`tr.job[data-job-id='${arguments[0]}'] .state`);"
+                "const c = s.closest('td').getBoundingClientRect(), r = s.getBoundingClientRect();"
+                "return s.textContent === 'downloading' && r.right <= c.right && r.width > 0",
+                downloading.id))
+
+        with chromium(1400, 900) as driver:
+            def wide() -> tuple[dict[str, str], dict[str, str], dict[str, str], bool, bool, bool, bool]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                wait(driver, fits)
+                statuses = side_counts(driver, "status")
+                categories, tags = side_counts(driver, "category"), side_counts(driver, "tag")
+                if os.environ.get("UI_SIDEBAR_SCREENSHOT"):
+                    driver.save_screenshot(os.environ["UI_SIDEBAR_SCREENSHOT"])
+                toggle = driver.find_element(By.ID, "sidebar-toggle")
+                toggle.click()
+                hidden = not driver.find_element(By.ID, "sidebar").is_displayed()
+                driver.refresh()
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                still_hidden = not driver.find_element(By.ID, "sidebar").is_displayed()
+                expanded = driver.find_element(By.ID, "sidebar-toggle").get_attribute("aria-expanded")
+                driver.find_element(By.ID, "sidebar-toggle").click()
+                shown_again = driver.find_element(By.ID, "sidebar").is_displayed()
+                return statuses, categories, tags, hidden, still_hidden, expanded == "false", shown_again
+
+            statuses, categories, tags, *collapsing = await in_thread(wide)
+        assert [statuses[k] for k in ("", "downloading", "paused", "running")] == ["3", "3", "2", "1"]
+        assert statuses["stalled"] == "1" and statuses["seeding"] == statuses["errored"] == "0", statuses
+        assert categories == {"": "3", "\u0000": "2", "films": "1"}, categories
+        assert tags == {"": "3", "\u0000": "2", "hd": "1"}, tags
+        assert collapsing == [True, True, True, True]
+
+        with chromium(400, 800) as driver:
+            def phone() -> tuple[bool, bool, bool, bool, int, int]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                wait(driver, fits)
+                sideways = driver.execute_script(
+                    "return document.documentElement.scrollWidth > window.innerWidth")
+                closed = not driver.find_element(By.ID, "sidebar").is_displayed()
+                driver.find_element(By.ID, "sidebar-toggle").click()
+                opened = driver.find_element(By.ID, "sidebar").is_displayed()
+                if os.environ.get("UI_PHONE_SCREENSHOT"):
+                    driver.save_screenshot(os.environ["UI_PHONE_SCREENSHOT"])
+                side(driver, "category", "films").click()
+                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
+                closed_after = not driver.find_element(By.ID, "sidebar").is_displayed()
+                return (bool(sideways), closed, opened, closed_after,
+                        driver.execute_script("return document.documentElement.scrollWidth"),
+                        driver.execute_script("return window.innerWidth"))
+
+            sideways, closed, opened, closed_after, width, window_width = await in_thread(phone)
+        assert not sideways, (width, window_width)
+        assert (closed, opened, closed_after) == (True, True, True)
 
 
 class SettingsView:

@@ -34,7 +34,26 @@ const SORT_KEYS = {
   added: (j) => j.created_at || 0,
 };
 const sortBy = {active: {key: "added", dir: 1}, history: {key: "added", dir: -1}};
-const filters = {state: "", category: "", tag: "", search: ""};
+const filters = {status: "", category: "", tag: "", search: ""};  // "": all; "\u0000": none
+// The sidebar's status filters, as qBittorrent's: each a test of a job (the counts are the jobs
+// of the tab that pass it, whatever the other filters).
+const LIVE = new Set(["downloading", "fetching_metadata"]);
+const isActive = (j) => (j.download_rate || 0) > 0 || (j.upload_rate || 0) > 0;
+const STATUS = [
+  ["", "All", () => true],
+  ["downloading", "Downloading", (j) => LIVE.has(j.state)
+    || (["queued", "paused", "checking"].includes(j.state) && (j.progress || 0) < 1)],
+  ["seeding", "Seeding", (j) => j.state === "seeding"],
+  ["completed", "Completed", (j) => j.state === "completed" || (j.progress || 0) >= 1],
+  ["running", "Running", (j) => !FINISHED.has(j.state) && j.state !== "paused"],
+  ["paused", "Paused", (j) => j.state === "paused"],
+  ["active", "Active", isActive],
+  ["inactive", "Inactive", (j) => !isActive(j)],
+  ["stalled", "Stalled", (j) => (LIVE.has(j.state) && !j.download_rate) || (j.state === "seeding" && !j.upload_rate)],
+  ["checking", "Checking", (j) => j.state === "checking"],
+  ["errored", "Errored", (j) => j.state === "error" || j.state === "failed"],
+];
+const STATUS_TEST = new Map(STATUS.map(([key, , test]) => [key, test]));
 const selected = new Set();      // ids of the selected jobs (always among those shown)
 let view = [];                   // the jobs shown, filtered and sorted (refreshed in a frame)
 let viewStale = true;            // something that decides `view` changed: filter and sort again
@@ -251,10 +270,10 @@ function onTab(job) { return tab === "history" ? FINISHED.has(job.state) : !FINI
 
 function shown(job) {
   if (!onTab(job)) return false;
-  if (filters.state && job.state !== filters.state) return false;
+  if (filters.status && !STATUS_TEST.get(filters.status)(job)) return false;
   const f = job.features || {};
   if (filters.category && (filters.category === "\u0000" ? f.category : f.category !== filters.category)) return false;
-  if (filters.tag && !(f.tags || []).includes(filters.tag)) return false;
+  if (filters.tag && (filters.tag === "\u0000" ? (f.tags || []).length : !(f.tags || []).includes(filters.tag))) return false;
   if (filters.search && !(job.name || job.info_hash || "").toLowerCase().includes(filters.search)) return false;
   return true;
 }
@@ -262,6 +281,7 @@ function shown(job) {
 // Whether a new version of a job may move it in or out of the shown list, or in its order.
 function decidesView(old, job) {
   if (!old || old.state !== job.state || old.name !== job.name) return "now";
+  if (filters.status && STATUS_TEST.get(filters.status)(old) !== STATUS_TEST.get(filters.status)(job)) return "now";
   const a = old.features || {}, b = job.features || {};
   if (a.category !== b.category || (a.tags || []).join("\n") !== (b.tags || []).join("\n")) return "now";
   const key = SORT_KEYS[sortBy[tab].key];
@@ -288,16 +308,20 @@ function schedule() { if (!frame) frame = requestAnimationFrame(paint); }
 // Filter and sort every job again: the tab counts, the filters' choices and the shown list.
 function rebuild() {
   viewStale = false;
-  let active = 0, finished = 0;
-  const categories = new Set(), tags = new Set(), states = new Set();
+  let unfinished = 0, finished = 0;
+  const statuses = new Map(STATUS.map(([key]) => [key, 0]));
+  const categories = new Map([["", 0], ["\u0000", 0]]), tags = new Map([["", 0], ["\u0000", 0]]);
+  const bump = (counts, key) => counts.set(key, (counts.get(key) || 0) + 1);
   const list = [];
   for (const job of jobs.values()) {
-    if (FINISHED.has(job.state)) finished++; else active++;
+    if (FINISHED.has(job.state)) finished++; else unfinished++;
     if (onTab(job)) {
       const f = job.features || {};
-      if (f.category) categories.add(f.category);
-      for (const t of f.tags || []) tags.add(t);
-      states.add(job.state);
+      for (const [key, , test] of STATUS) if (test(job)) bump(statuses, key);
+      bump(categories, ""); bump(categories, f.category || "\u0000");
+      bump(tags, "");
+      if (!(f.tags || []).length) bump(tags, "\u0000");
+      for (const t of f.tags || []) bump(tags, t);
     }
     if (shown(job)) list.push(job);
   }
@@ -311,17 +335,16 @@ function rebuild() {
   view = keyed.map((k) => k[3]);
   const ids = new Set(view.map((j) => j.id));
   for (const id of selected) if (!ids.has(id)) selected.delete(id);
-  $("count-active").textContent = active;
+  $("count-active").textContent = unfinished;
   $("count-history").textContent = finished;
   $("view-count").textContent = view.length.toLocaleString();
-  $("view-total").textContent = (tab === "history" ? finished : active).toLocaleString();
-  choices($("filter-state"), "All states", [...states].sort().map((s) => [s, STATE_LABEL[s] || s]), filters.state);
-  choices($("filter-category"), "All categories",
-          [["\u0000", "(no category)"], ...[...categories].sort().map((c) => [c, c])], filters.category);
-  choices($("filter-tag"), "All tags", [...tags].sort().map((t) => [t, `#${t}`]), filters.tag);
+  $("view-total").textContent = (tab === "history" ? finished : unfinished).toLocaleString();
+  sideList($("filters-status"), "status", STATUS.map(([key, label]) => [key, label, statuses.get(key)]));
+  sideList($("filters-category"), "category", named(categories, "All", "Uncategorized", (c) => c));
+  sideList($("filters-tag"), "tag", named(tags, "All", "Untagged", (t) => `#${t}`));
   const empty = $("empty");
   empty.hidden = view.length > 0;
-  const any = tab === "history" ? finished : active;
+  const any = tab === "history" ? finished : unfinished;
   empty.textContent = any ? "No job matches the filters."
     : tab === "history" ? "No finished jobs." : "Nothing here yet. Paste a magnet link above to start.";
   $("clear-history").hidden = tab !== "history" || finished === 0;
@@ -330,14 +353,38 @@ function rebuild() {
   }
 }
 
-// A select's options, redrawn only when they differ (the one chosen stays, even if gone).
-function choices(select, all, options, current) {
-  if (current && !options.some(([v]) => v === current)) options.push([current, current === "\u0000" ? "(no category)" : current]);
-  const sig = options.map(([v, t]) => `${v}\t${t}`).join("\n");
-  if (select.dataset.sig === sig) return;
-  select.dataset.sig = sig;
-  select.replaceChildren(el("option", {value: "", text: all}), ...options.map(([v, t]) => el("option", {value: v, text: t})));
-  select.value = current;
+// A sidebar list's entries [value, label, count]: "All", the "none" entry, then the names in order.
+function named(counts, all, none, label) {
+  const names = [...counts.keys()].filter((k) => k && k !== "\u0000").sort();
+  return [["", all, counts.get("")], ["\u0000", none, counts.get("\u0000")],
+          ...names.map((k) => [k, label(k), counts.get(k)])];
+}
+
+// A sidebar list, redrawn only when its entries or counts differ; the one chosen stays listed
+// (with 0) even when no job has it any more, so that it can be left.
+function sideList(list, filter, entries) {
+  const current = filters[filter];
+  if (current && !entries.some(([v]) => v === current)) entries.push([current, current, 0]);
+  const sig = entries.map(([v, t, n]) => `${v}\t${t}\t${n}`).join("\n") + `\n${current}`;
+  if (list.dataset.sig === sig) return;
+  list.dataset.sig = sig;
+  list.replaceChildren(...entries.map(([value, label, n]) => el("li", {},
+    el("button", {class: "filter", "data-filter": filter, "data-value": value,
+                  "aria-pressed": String(value === current), title: label},
+       el("span", {class: "filter-name", text: label}), el("span", {class: "count", text: (n || 0).toLocaleString()})))));
+}
+
+function onFilter(ev) {
+  const b = ev.target.closest("button[data-filter]");
+  if (!b) return;
+  filters[b.dataset.filter] = b.dataset.value;
+  if (window.matchMedia("(max-width: 640px)").matches) showSidebar(false);  // (a drawer: closed once chosen)
+  refilter();
+}
+
+function showSidebar(on) {
+  $("sidebar").classList.toggle("closed", !on);
+  $("sidebar-toggle").setAttribute("aria-expanded", String(on));
 }
 
 // One frame: the shown list if it is stale, then the rows of the scrolled window.
@@ -954,7 +1001,7 @@ async function saveSettings(ev) {
 function switchTab(name) {
   tab = name;
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("selected", b.dataset.tab === name);
-  filters.state = "";  // (the states differ from one tab to the other)
+  filters.status = "";  // (the statuses differ from one tab to the other)
   selected.clear();
   refilter();
 }
@@ -1011,9 +1058,23 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const b of document.querySelectorAll(".jobs-table button.sort")) b.addEventListener("click", () => sortOn(b.dataset.sort));
   $("select-all").addEventListener("change", (ev) => selectAll(ev.target.checked));
   $("search").addEventListener("input", (ev) => { filters.search = ev.target.value.trim().toLowerCase(); refilter(); });
-  for (const [name, id] of [["state", "filter-state"], ["category", "filter-category"], ["tag", "filter-tag"]]) {
-    $(id).addEventListener("change", (ev) => { filters[name] = ev.target.value; refilter(); });
-  }
+  $("sidebar").addEventListener("click", onFilter);
+  $("sidebar-close").addEventListener("click", () => showSidebar(false));
+  $("sidebar").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && window.matchMedia("(max-width: 640px)").matches) {
+      showSidebar(false);
+      $("sidebar-toggle").focus();
+    }
+  });
+  // the filters: beside the list on a wide window (and kept so), a drawer on a phone (closed)
+  const narrow = window.matchMedia("(max-width: 640px)").matches;
+  showSidebar(!narrow && localStorage.getItem("torrent-engine-sidebar") !== "closed");
+  $("sidebar-toggle").addEventListener("click", () => {
+    const on = $("sidebar").classList.contains("closed");
+    showSidebar(on);
+    if (!window.matchMedia("(max-width: 640px)").matches) localStorage.setItem("torrent-engine-sidebar", on ? "open" : "closed");
+    schedule();
+  });
   for (const b of document.querySelectorAll("[data-bulk]")) b.addEventListener("click", () => onBulk(b.dataset.bulk));
   $("bulk-clear").addEventListener("click", () => selectAll(false));
   // the details
