@@ -10,7 +10,7 @@ import logging
 import anyio
 import pytest
 
-from torrent_engine.engine.clock import EngineClock
+from torrent_engine.engine.clock import EngineClock, next_beat, sleep_to_beat
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +132,27 @@ async def test_many_tickers_share_one_round_a_interval() -> None:
         rounds = clock.rounds
         assert all(rounds - 1 <= len(t.visits) <= rounds + 1 for t in tickers)
         tg.cancel_scope.cancel()
+
+
+def test_the_next_beat_is_the_first_multiple_of_the_interval_after_now() -> None:
+    assert next_beat(10.2, 1.0) == 11.0
+    assert next_beat(11.0, 1.0) == 12.0  # (a beat now is not waited for: the next one is)
+    assert next_beat(7.4, 2.5) == 7.5
+
+
+async def test_timers_of_one_period_started_apart_wake_at_the_same_beat() -> None:
+    # the daemon's periodic timers (the service's tick, the lag probe, uvicorn's, the history's)
+    # wake the loop once a period together, whatever phase each started at
+    woke: list[tuple[float, float]] = []
+
+    async def sleeper(delay: float) -> None:
+        await anyio.sleep(delay)
+        due = await sleep_to_beat(0.5)
+        woke.append((due, anyio.current_time()))
+
+    start = await sleep_to_beat(0.5)  # (just after a beat: the three start within the next)
+    async with anyio.create_task_group() as tg:
+        for delay in (0.0, 0.05, 0.1):
+            tg.start_soon(sleeper, delay)
+    assert {due for due, _ in woke} == {start + 0.5}, woke
+    assert all(at >= due for due, at in woke)

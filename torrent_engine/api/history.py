@@ -14,8 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio
-
+from ..engine.clock import sleep_to_beat
 from ..jobs.model import ServiceStats
 
 __all__ = ["HISTORY_SECONDS", "SAMPLE_INTERVAL", "Sample", "StatsHistory"]
@@ -72,4 +71,4 @@ class StatsHistory:
         server's task group)."""
         while True:
             self.add(time.time(), stats())
-            await anyio.sleep(self.interval)
+            await sleep_to_beat(self.interval)  # (woken with the daemon's other timers)

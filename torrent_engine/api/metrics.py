@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..engine.clock import sleep_to_beat
 from ..jobs import JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
 
@@ -261,8 +262,7 @@ class Metrics:
         """Until cancelled: sleep ``interval`` seconds and count how much later than asked the
         loop woke this task (its lag: callbacks and tasks that held it)."""
         while True:
-            due = anyio.current_time() + interval
-            await anyio.sleep(interval)
+            due = await sleep_to_beat(interval)  # (woken with the daemon's other timers)
             lag = max(0.0, anyio.current_time() - due)
             self.loop_lag.observe(lag)
             if lag > self._lag_max:

@@ -16,6 +16,7 @@ import anyio
 import uvicorn
 from anyio.abc import TaskStatus
 
+from ..engine.clock import next_beat
 from ..jobs import JobNotFound, JobService
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
@@ -43,7 +44,7 @@ class _Server(uvicorn.Server):
         sleeps; ``exit`` ends the wait at once."""
         self._exit = anyio.Event()
         while not await self.on_tick(0):
-            with anyio.move_on_after(1.0):
+            with anyio.CancelScope(deadline=next_beat(anyio.current_time(), 1.0)):  # (the others' beat)
                 await self._exit.wait()
 
     def exit(self) -> None:

@@ -26,6 +26,7 @@ import anyio.abc
 
 from ..config import Config
 from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
+from ..engine.clock import sleep_to_beat
 from ..engine.manager import TorrentManager
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
@@ -339,7 +340,7 @@ class JobService:
     # -- timers --------------------------------------------------------------------------
     async def _ticker(self) -> None:
         while True:
-            await anyio.sleep(self.tick_interval)
+            await sleep_to_beat(self.tick_interval)  # (with the daemon's other timers: one wake-up)
             await self.tick()
 
     async def tick(self) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
+from ...engine.clock import sleep_to_beat
 from ...errors import TorrentEngineError
 from ...net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..model import InvalidJobRequest, JobError, StateNotSaved
@@ -199,7 +200,7 @@ class FolderWatcher:
             s = self._settings()
             if s.watch_enabled and s.watch_folders:
                 await self.scan(s.watch_folders)
-            await anyio.sleep(s.watch_interval)
+            await sleep_to_beat(s.watch_interval)  # (woken with the daemon's other timers)
 
     async def scan(self, folders: WatchFolders) -> None:
         """One scan: every stable new file of every folder becomes a job (or is refused)."""
