@@ -19,6 +19,7 @@ import pytest
 from torrent_engine.config import Config
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import Job, JobService, JobState
+from torrent_engine.jobs.disk.dedup import Deduplicator
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_torrent
@@ -226,3 +227,52 @@ def test_config_refuses_an_unknown_mode() -> None:
 
     with pytest.raises(ConfigError, match="dedup"):
         Config(dedup="symlink")  # type: ignore[arg-type]
+
+
+async def test_a_changed_source_is_not_hard_linked_so_the_download_never_writes_into_it(
+        tmp_path: Path) -> None:
+    data = contents()
+    b_src = write(tmp_path / "seed" / "B", [(n, data[n]) for n, _ in (*SHARED, B_ONLY)])
+    b = make_torrent(b_src, piece_length=PL, version="v2")
+    async with service(tmp_path, dedup="hardlink") as jobs:
+        await holding_a(jobs, tmp_path / "dl", data, "v2")
+        source = tmp_path / "dl" / "A" / SHARED[0][0]
+        with open(source, "r+b") as f:
+            f.seek(100)
+            f.write(b"\xff" * 10)
+        changed = source.read_bytes()
+        async with seeding(tmp_path / "seed", b) as seed:
+            job, _ = await jobs.add(b.to_bytes(), save_path="got", peers=[("127.0.0.1", seed.listen_port)])
+            assert job.dedup_bytes == SHARED[1][1]  # (the second file alone: the first was hashed first)
+            job = await wait_for(jobs, job.id, JobState.SEEDING)
+        assert SHARED[0][1] + B_ONLY[1] <= job.downloaded
+        got = tmp_path / "dl" / "got" / "B"
+        assert (got / SHARED[0][0]).read_bytes() == data[SHARED[0][0]]
+        assert source.read_bytes() == changed  # A's file was not written through a link
+        assert os.stat(got / SHARED[1][0]).st_ino == os.stat(tmp_path / "dl" / "A" / SHARED[1][0]).st_ino
+
+
+async def test_the_index_is_rebuilt_once_when_missing_and_follows_a_moved_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = contents()
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    async with service(tmp_path) as jobs:
+        a = await holding_a(jobs, tmp_path / "dl", data, "v2")
+        a_id = jobs.list()[0].id
+    index_file = tmp_path / "state" / "dedup.json"
+    assert index_file.exists()
+    index_file.unlink()  # (a state folder from before the index: rebuilt from the saved torrents)
+    # (what a job's news would teach is not heard: the rebuild alone)
+    monkeypatch.setattr(Deduplicator, "_on_state", lambda self, event: None)
+    async with service(tmp_path, dedup="copy") as jobs:
+        await wait_for(jobs, a_id, JobState.SEEDING)
+        assert all(jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None)
+        await jobs.set_location(a_id, str(tmp_path / "dl" / "moved"))
+        await wait_for(jobs, a_id, JobState.SEEDING)
+        job, _ = await jobs.add(b.to_bytes(), save_path="got")
+        job = await wait_for(jobs, job.id, JobState.SEEDING)
+        assert job.dedup_bytes == sum(size for _, size in SHARED)
+        assert sorted(p.source for p in jobs.dedup.placed[job.id]) == sorted(
+            str(tmp_path / "dl" / "moved" / "A" / n) for n, _ in SHARED)
+    assert index_file.exists()

@@ -50,7 +50,7 @@ def file_pieces_root(path: str | os.PathLike[str], length: int | None = None) ->
     leaves: list[bytes] = []
     sha = hashlib.sha256
     left = length
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb") as f:  # (buffered: a read is short only at the end of the file)
         while left is None or left > 0:
             want = _READ if left is None else min(_READ, left)
             chunk = f.read(want)
@@ -60,9 +60,8 @@ def file_pieces_root(path: str | os.PathLike[str], length: int | None = None) ->
             leaves.extend(sha(view[i:i + BLOCK_SIZE]).digest() for i in range(0, len(view), BLOCK_SIZE))
             if left is not None:
                 left -= len(chunk)
-            if len(chunk) % BLOCK_SIZE and (left is None or left > 0):
-                # (a short read mid-file would shift the blocks: read on to a block's end)
-                raise OSError(errno.EIO, f"short read in {os.fspath(path)}")
+            if len(chunk) < want:
+                break
     if left:
         raise OSError(errno.ENODATA, f"{os.fspath(path)} is shorter than {length} bytes")
     return pieces_root(leaves, BLOCK_SIZE)
