@@ -276,3 +276,43 @@ async def test_the_index_is_rebuilt_once_when_missing_and_follows_a_moved_job(
         assert sorted(p.source for p in jobs.dedup.placed[job.id]) == sorted(
             str(tmp_path / "dl" / "moved" / "A" / n) for n, _ in SHARED)
     assert index_file.exists()
+
+
+async def test_a_cancelled_or_removed_job_gives_nothing(tmp_path: Path) -> None:
+    data = contents()
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    async with service(tmp_path) as jobs:
+        a = await holding_a(jobs, tmp_path / "dl", data, "v2")
+        a_id = jobs.list()[0].id
+        await jobs.cancel(a_id)  # (its files kept on disk, but no longer vouched for by a job)
+        with anyio.fail_after(10):
+            while any(jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None):
+                await anyio.sleep(0.01)
+        await jobs.forget(a_id)
+        job, _ = await jobs.add(b.to_bytes(), save_path="got")
+        assert job.dedup_bytes == 0
+        assert not (tmp_path / "dl" / "got" / "B" / SHARED[0][0]).exists()
+
+
+async def test_our_api_says_how_many_bytes_were_taken(tmp_path: Path) -> None:
+    import base64
+
+    from .api_helpers import running_api
+
+    data = contents()
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    async with running_api(tmp_path, config_options={"dedup": "copy"}) as api:
+        await holding_a(api.service, api.download_root, data, "v2")
+        r = await api.client.post("/api/jobs", json={"source": base64.b64encode(b.to_bytes()).decode(),
+                                                      "save_path": "got"})
+        assert r.status_code == 201, r.text
+        assert r.json()["dedup_bytes"] == sum(size for _, size in SHARED)
+        job_id = r.json()["id"]
+        await wait_for(api.service, job_id, JobState.SEEDING)
+        body = (await api.client.get(f"/api/jobs/{job_id}")).json()
+        assert body["dedup_bytes"] == sum(size for _, size in SHARED) and body["downloaded"] == 0
+        listed = (await api.client.get("/api/jobs")).json()
+        jobs = listed["jobs"] if isinstance(listed, dict) else listed
+        assert {j["id"]: j["dedup_bytes"] for j in jobs}[job_id] == sum(size for _, size in SHARED)

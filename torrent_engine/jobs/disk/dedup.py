@@ -30,7 +30,7 @@ from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
 from ...storage.paths import safe_join
 from ..lifecycle import JobLifecycle
-from ..model import FINISHED_STATES, JobState, JobStateChanged
+from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
 
 __all__ = ["FOLDER_RESCAN_INTERVAL", "MAX_FOLDER_FILES", "Deduplicator", "FolderIndex", "PlacedFile"]
@@ -247,9 +247,18 @@ class Deduplicator:
         self._changed()
 
     def listen(self) -> None:
-        """Learn each job's files as it completes (``job.state`` events)."""
+        """Learn each job's files as it completes (``job.state`` events); forget them as it ends
+        without its data or leaves the history (``job.removed``)."""
         if self.mode != "off":
             self.run.events.subscribe(JobStateChanged, self._on_state)
+            self.run.events.subscribe(JobRemoved, self._on_removed)
+
+    def _on_removed(self, event: JobRemoved) -> None:
+        self._added.pop(event.job_id, None)
+        self.placed.pop(event.job_id, None)
+        if event.job_id in self._by_job:
+            self._forget(event.job_id)
+            self._changed()
 
     def _on_state(self, event: JobStateChanged) -> None:
         rec = self.run.jobs.get(event.job.id)
@@ -257,6 +266,7 @@ class Deduplicator:
             return
         if event.new in (JobState.FAILED, JobState.CANCELLED):
             self._added.pop(rec.id, None)
+            self.placed.pop(rec.id, None)
             if rec.id in self._by_job:
                 self._forget(rec.id)
                 self._changed()
