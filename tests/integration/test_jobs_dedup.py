@@ -252,8 +252,9 @@ async def test_a_changed_source_is_not_hard_linked_so_the_download_never_writes_
         assert os.stat(got / SHARED[1][0]).st_ino == os.stat(tmp_path / "dl" / "A" / SHARED[1][0]).st_ino
 
 
-async def test_the_index_is_rebuilt_once_when_missing_and_follows_a_moved_job(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("lost", ["the file", "the job"])
+async def test_what_the_index_lacks_is_learnt_at_a_start_and_it_follows_a_moved_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
     data = contents()
     b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
                      version="v2")
@@ -262,7 +263,10 @@ async def test_the_index_is_rebuilt_once_when_missing_and_follows_a_moved_job(
         a_id = jobs.list()[0].id
     index_file = tmp_path / "state" / "dedup.json"
     assert index_file.exists()
-    index_file.unlink()  # (a state folder from before the index: rebuilt from the saved torrents)
+    if lost == "the file":  # (a state folder from before the index: built from the saved torrents)
+        index_file.unlink()
+    else:  # (a job that completed as the service stopped, before the index was saved)
+        index_file.write_text('{"version": 1, "jobs": {}}')
     # (what a job's news would teach is not heard: the rebuild alone)
     monkeypatch.setattr(Deduplicator, "_on_state", lambda self, event: None)
     async with service(tmp_path, dedup="copy") as jobs:

@@ -4,12 +4,12 @@ file held whole — a complete job's, or one in a folder the user indexes — is
 it: no piece counts as had before it is hashed, and what fails is downloaded as usual.
 
 The index of the jobs' files (pieces root -> job id, file index, length) is this part's alone:
-learnt when a job completes, kept in ``state_dir/dedup.json`` (built once from the saved
-torrents of the complete jobs when the file is not there yet); it names no path: a file's place
-is read from its job's record when it is used, so a move or a rename needs no update, and a
-job that ended or was removed is passed over. The indexed folders' files are hashed in a worker
-thread, each once per (size, mtime) (``state_dir/dedup-folders.json``), at the start and every
-``FOLDER_RESCAN_INTERVAL``; see docs/dedup.md.
+learnt when a job completes, kept in ``state_dir/dedup.json`` (what it lacks of the complete
+jobs — all of them the first time — read from their saved torrents at a start); it names no
+path: a file's place is read from its job's record when it is used, so a move or a rename needs
+no update, and a job that ended or was removed is passed over. The indexed folders' files are
+hashed in a worker thread, each once per (size, mtime) (``state_dir/dedup-folders.json``), at
+the start and every ``FOLDER_RESCAN_INTERVAL``; see docs/dedup.md.
 """
 
 from __future__ import annotations
@@ -185,7 +185,6 @@ class Deduplicator:
         self._by_job: dict[str, set[bytes]] = {}
         # the files (index, pieces root, length) of jobs added from a .torrent, until learnt
         self._added: dict[str, list[tuple[int, bytes, int]]] = {}
-        self._rebuild = False  # no index file yet: built from the complete jobs at the start
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -215,29 +214,32 @@ class Deduplicator:
                 return None
 
         jobs = await anyio.to_thread.run_sync(read)
-        self._rebuild = jobs is None
         for job_id, files in (jobs or {}).items():
             if job_id in self.run.jobs:
                 self._learn(job_id, files)
 
     async def rebuild(self) -> None:
-        """(At a start with no index file.) Learn the files of every complete job from its saved
-        torrent, once; later starts read the index."""
-        if self.mode == "off" or not self._rebuild:
+        """(At a start, the jobs restored.) Learn the files of each complete job the index does not
+        know (all of them when there was no index file yet, from before this part; else those that
+        completed as an earlier run stopped, before the index was saved) from its saved torrent.
+        A job learnt with no v2 file is known too: a start reads no torrent it read before."""
+        if self.mode == "off":
             return
-        self._rebuild = False
         manager = self.run.manager
         wanted = [(rec.id, manager.saved_metainfo_path(rec.info_hash), list(rec.file_priorities or []))
-                  for rec in self.run.jobs if _complete(rec)]
+                  for rec in self.run.jobs if rec.id not in self._by_job and _complete(rec)]
+        if not wanted:
+            return
 
         def read() -> list[tuple[str, list[tuple[int, bytes, int]]]]:
-            out = []
+            out: list[tuple[str, list[tuple[int, bytes, int]]]] = []
             for job_id, path, priorities in wanted:
-                if path is None:
-                    continue
                 try:
+                    if path is None:
+                        raise FileNotFoundError("no state folder")
                     torrent = load_saved_metainfo(path)
                 except (TorrentEngineError, OSError):
+                    out.append((job_id, []))  # (its torrent is not kept: nothing to learn, not asked again)
                     continue
                 out.append((job_id, _roots(torrent, priorities)))
             return out
@@ -322,7 +324,7 @@ class Deduplicator:
                 path = self._path
                 if path is None:
                     return
-                jobs: dict[str, list[list[object]]] = {}
+                jobs: dict[str, list[list[object]]] = {j: [] for j in self._by_job if j in self.run.jobs}
                 for root, entries in self._by_root.items():
                     for (job_id, index), length in entries.items():
                         if job_id in self.run.jobs:
