@@ -154,3 +154,14 @@ def test_a_source_of_another_length_or_gone_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PlaceError, match="no way"):
         place_file(src, tmp_path / "f.bin", len(data), [])
     assert not (tmp_path / "f.bin").exists()
+
+
+def test_a_copy_stopped_by_its_owner_leaves_nothing(tmp_path: Path) -> None:
+    import threading
+
+    src, data = source_file(tmp_path)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(PlaceError, match="stopped"):
+        place_file(src, tmp_path / "f.bin", len(data), ["copy"], stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.bin"]

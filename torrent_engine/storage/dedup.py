@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = ["FICLONE", "PlaceError", "Placed", "file_pieces_root", "place_file"]
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), share the source's extents (reflink)
 _READ = 1024 * 1024  # bytes read at once while hashing or copying
+_COPY = 64 * 1024 * 1024  # bytes copied within the kernel at once (a stop is seen between two)
 # errors that say "this way does not work here" (try the next way), not "this file is bad"
 _UNSUPPORTED = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS,
                 errno.EPERM, errno.EMLINK}
@@ -68,10 +70,11 @@ def file_pieces_root(path: str | os.PathLike[str], length: int | None = None) ->
 
 
 def place_file(source: str | os.PathLike[str], target: str | os.PathLike[str], length: int,
-               ways: Sequence[Method]) -> Placed:
+               ways: Sequence[Method], stop: threading.Event | None = None) -> Placed:
     """Make ``target`` (which must not exist) hold the ``length`` bytes of ``source``, by the
     first of ``ways`` the file system takes; the folders above ``target`` are made. ``PlaceError``
-    when none could (the target is then left absent), or when ``source`` is not ``length`` long."""
+    when none could (the target is then left absent), when ``source`` is not ``length`` long, or
+    when ``stop`` is set during a copy (its owner was cancelled)."""
     src, dst = Path(source), Path(target)
     if not ways:
         raise PlaceError(f"no way to place {dst} asked")
@@ -89,7 +92,7 @@ def place_file(source: str | os.PathLike[str], target: str | os.PathLike[str], l
             if way == "hardlink":
                 os.link(src, tmp)
             else:
-                _copy(src, tmp, length, reflink=way == "reflink")
+                _copy(src, tmp, length, reflink=way == "reflink", stop=stop)
             if dst.exists():  # (something came there meanwhile: it is the torrent's to check)
                 raise PlaceError(f"{dst} appeared while it was being placed")
             os.replace(tmp, dst)
@@ -107,7 +110,7 @@ def place_file(source: str | os.PathLike[str], target: str | os.PathLike[str], l
     raise PlaceError(f"cannot place {dst} from {src}: {said}")
 
 
-def _copy(src: Path, tmp: Path, length: int, *, reflink: bool) -> None:
+def _copy(src: Path, tmp: Path, length: int, *, reflink: bool, stop: threading.Event | None) -> None:
     """``src`` into the new file ``tmp``: its extents shared (FICLONE) when ``reflink``, else
     its bytes copied (``copy_file_range``, within the kernel, then read and write if refused)."""
     with open(src, "rb") as fin, open(tmp, "xb") as fout:
@@ -117,7 +120,8 @@ def _copy(src: Path, tmp: Path, length: int, *, reflink: bool) -> None:
         done = 0
         try:
             while done < length:
-                n = os.copy_file_range(fin.fileno(), fout.fileno(), min(length - done, 1 << 30))
+                _stopped(stop, src)
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), min(length - done, _COPY))
                 if n == 0:
                     break
                 done += n
@@ -127,6 +131,7 @@ def _copy(src: Path, tmp: Path, length: int, *, reflink: bool) -> None:
             fin.seek(done)
             fout.seek(done)
             while done < length:
+                _stopped(stop, src)
                 chunk = fin.read(min(_READ, length - done))
                 if not chunk:
                     break
@@ -136,3 +141,8 @@ def _copy(src: Path, tmp: Path, length: int, *, reflink: bool) -> None:
             raise OSError(errno.ENODATA, f"{src} ended after {done} of {length} bytes")
         fout.flush()
         os.fsync(fout.fileno())
+
+
+def _stopped(stop: threading.Event | None, src: Path) -> None:
+    if stop is not None and stop.is_set():
+        raise PlaceError(f"the copy of {src} was stopped")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,6 +403,8 @@ class Deduplicator:
         ways = self.ways
         folder_index = self.folder_index
 
+        stop = threading.Event()  # (set when the add is cancelled: the thread ends at its next step)
+
         def work() -> list[PlacedFile]:  # (one worker-thread hop)
             wanted = [Wanted(index=i, pieces_root=f.pieces_root, length=f.length,
                              wanted=i < len(priorities) and priorities[i] > 0,
@@ -409,12 +412,17 @@ class Deduplicator:
                       for i, f in enumerate(files)]
             done: list[PlacedFile] = []
             for p in plan(wanted, known, targets=targets):
-                placed = _place_one(p, files[p.index].pieces_root, targets[p.index], ways, folder_index)
+                if stop.is_set():
+                    break
+                placed = _place_one(p, files[p.index].pieces_root, targets[p.index], ways, folder_index, stop)
                 if placed is not None:
                     done.append(placed)
             return done
 
-        placed = await anyio.to_thread.run_sync(work)
+        try:
+            placed = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        finally:
+            stop.set()
         for f in placed:
             how = f.method if not f.refused else (
                 f"{f.method} ({'; '.join(f'{w} refused: {why}' for w, why in f.refused)})")
@@ -426,7 +434,7 @@ class Deduplicator:
 
 
 def _place_one(p: Placement, root: bytes | None, target: str, ways: Sequence[Method],
-               folders: FolderIndex) -> PlacedFile | None:
+               folders: FolderIndex, stop: threading.Event) -> PlacedFile | None:
     """(Blocking.) Place one file; None (said in the log) when its source changed or it could
     not be placed: it is downloaded then."""
     source = p.source
@@ -439,7 +447,7 @@ def _place_one(p: Placement, root: bytes | None, target: str, ways: Sequence[Met
             # download written into it; it is hashed before it is linked)
             log.warning("dedup: %s no longer has the pieces root it had: not linked", source.path)
             return None
-        placed = place_file(source.path, target, source.length, ways)
+        placed = place_file(source.path, target, source.length, ways, stop)
     except (PlaceError, OSError) as exc:
         log.warning("dedup: cannot place %s: %s", target, exc)
         return None
