@@ -218,6 +218,7 @@ async def test_an_indexed_folder_gives_its_files_and_the_index_survives_a_restar
         with anyio.fail_after(30):
             await jobs.dedup.folders_indexed.wait()
         assert jobs.dedup.folder_index.hashed == 1  # (the changed one alone)
+        assert jobs.get(job.id).dedup_bytes == sum(size for _, size in SHARED)  # (kept in its record)
         # the job of B learnt on completion, kept in the index file: its files are known
         assert all(jobs.dedup.known(f.pieces_root) for f in b.files if f.pieces_root is not None)
 
@@ -271,6 +272,8 @@ async def test_what_the_index_lacks_is_learnt_at_a_start_and_it_follows_a_moved_
     monkeypatch.setattr(Deduplicator, "_on_state", lambda self, event: None)
     async with service(tmp_path, dedup="copy") as jobs:
         await wait_for(jobs, a_id, JobState.SEEDING)
+        with anyio.fail_after(10):
+            await jobs.dedup.rebuilt.wait()
         assert all(jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None)
         await jobs.set_location(a_id, str(tmp_path / "dl" / "moved"))
         await wait_for(jobs, a_id, JobState.SEEDING)

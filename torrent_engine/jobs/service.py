@@ -181,7 +181,9 @@ class JobService:
             self._run.tg.start_soon(self._run.seeds.run)  # (the dormant seeds' announces: restore adds them)
             self._run.tg.start_soon(self._run.checks.run)  # (the checks of jobs added with their data)
             await self._restorer.restore()
-            await self.dedup.rebuild()  # (once, when no index was saved yet)
+            # (what the dedup index lacks of the complete jobs, read from their torrents, and the
+            # indexed folders' walks: in the background, a start does not wait for them)
+            self._run.tg.start_soon(self.dedup.rebuild)
             self._run.tg.start_soon(self.dedup.run_folders)
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)

@@ -189,6 +189,7 @@ class Deduplicator:
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
+        self.rebuilt = anyio.Event()  # set once a start learnt what the index lacked (``rebuild``)
         self.placed: dict[str, list[PlacedFile]] = {}  # job id -> what its add placed (reported)
 
     # -- the index of the jobs' files ---------------------------------------------------------
@@ -224,8 +225,13 @@ class Deduplicator:
         know (all of them when there was no index file yet, from before this part; else those that
         completed as an earlier run stopped, before the index was saved) from its saved torrent.
         A job learnt with no v2 file is known too: a start reads no torrent it read before."""
-        if self.mode == "off":
-            return
+        try:
+            if self.mode != "off":
+                await self._rebuild()
+        finally:
+            self.rebuilt.set()
+
+    async def _rebuild(self) -> None:
         manager = self.run.manager
         wanted = [(rec.id, manager.saved_metainfo_path(rec.info_hash), list(rec.file_priorities or []))
                   for rec in self.run.jobs if rec.id not in self._by_job and _complete(rec)]
@@ -245,8 +251,10 @@ class Deduplicator:
                 out.append((job_id, _roots(torrent, priorities)))
             return out
 
-        for job_id, files in await anyio.to_thread.run_sync(read):
-            self._learn(job_id, files)
+        for job_id, files in await anyio.to_thread.run_sync(read, abandon_on_cancel=True):
+            rec = self.run.jobs.get(job_id)
+            if job_id not in self._by_job and rec is not None and _complete(rec):  # (as it is now)
+                self._learn(job_id, files)
         self._changed()
 
     def listen(self) -> None:
