@@ -323,3 +323,21 @@ async def test_our_api_says_how_many_bytes_were_taken(tmp_path: Path) -> None:
         listed = (await api.client.get("/api/jobs")).json()
         jobs = listed["jobs"] if isinstance(listed, dict) else listed
         assert {j["id"]: j["dedup_bytes"] for j in jobs}[job_id] == sum(size for _, size in SHARED)
+
+
+async def test_a_seed_added_in_seed_mode_gives_its_files_once_learnt_from_its_saved_torrent(
+        tmp_path: Path) -> None:
+    data = contents()
+    a = make_torrent(write(tmp_path / "dl" / "A", [(n, data[n]) for n, _ in (*SHARED, A_ONLY)]),
+                     piece_length=PL, version="v2")
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    async with service(tmp_path, dedup="copy") as jobs:
+        ja, _ = await jobs.add(a.to_bytes(), seed_mode=True)
+        assert jobs.manager.get(ja.info_hash) is None  # (a dormant seed: no session, no torrent in memory)
+        with anyio.fail_after(10):
+            while not all(jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None):
+                await anyio.sleep(0.01)
+        job, _ = await jobs.add(b.to_bytes(), save_path="got")
+        job = await wait_for(jobs, job.id, JobState.SEEDING)
+        assert job.dedup_bytes == sum(size for _, size in SHARED) and job.downloaded == 0

@@ -285,24 +285,34 @@ class Deduplicator:
         if not _complete(rec):
             return
         files = self._added.pop(rec.id, None)
-        if files is None:
-            torrent = self._torrent_of(rec)
-            if torrent is None:
-                return
-            files = _roots(torrent, rec.file_priorities or [])
-        else:
-            priorities = rec.file_priorities or []
+        priorities = rec.file_priorities or []
+        if files is not None:
             files = [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]
+        else:
+            session = self.run.session_of(rec)
+            if session is None or not session.has_metadata:  # (its torrent read in a worker thread)
+                if self.run.tg is not None:
+                    self.run.tg.start_soon(self._learn_saved, rec.id)
+                return
+            files = _roots(session.torrent, priorities)
         if self._by_job.get(rec.id) == {root for _i, root, _n in files}:
             return
         self._learn(rec.id, files)
         self._changed()
 
-    def _torrent_of(self, rec: JobRecord) -> Torrent | None:
-        session = self.run.session_of(rec)
-        if session is not None and session.has_metadata:
-            return session.torrent
-        return self.run.saved_metainfo(rec)
+    async def _learn_saved(self, job_id: str) -> None:
+        """Learn the files of the complete job ``job_id`` from its saved torrent."""
+        rec = self.run.jobs.get(job_id)
+        path = None if rec is None else self.run.manager.saved_metainfo_path(rec.info_hash)
+        if rec is None or path is None:
+            return
+        try:
+            torrent = await anyio.to_thread.run_sync(load_saved_metainfo, path)
+        except (TorrentEngineError, OSError):
+            return
+        if self.run.jobs.get(job_id) is rec and _complete(rec):  # (as it is now)
+            self._learn(job_id, _roots(torrent, rec.file_priorities or []))
+            self._changed()
 
     def _learn(self, job_id: str, files: list[tuple[int, bytes, int]]) -> None:
         self._forget(job_id)
