@@ -184,8 +184,6 @@ class Deduplicator:
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, set[bytes]] = {}
-        # the files (index, pieces root, length) of jobs added from a .torrent, until learnt
-        self._added: dict[str, list[tuple[int, bytes, int]]] = {}
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -265,7 +263,6 @@ class Deduplicator:
             self.run.events.subscribe(JobRemoved, self._on_removed)
 
     def _on_removed(self, event: JobRemoved) -> None:
-        self._added.pop(event.job_id, None)
         self.placed.pop(event.job_id, None)
         if event.job_id in self._by_job:
             self._forget(event.job_id)
@@ -276,7 +273,6 @@ class Deduplicator:
         if rec is None:
             return
         if event.new in (JobState.FAILED, JobState.CANCELLED):
-            self._added.pop(rec.id, None)
             self.placed.pop(rec.id, None)
             if rec.id in self._by_job:
                 self._forget(rec.id)
@@ -284,17 +280,12 @@ class Deduplicator:
             return
         if not _complete(rec):
             return
-        files = self._added.pop(rec.id, None)
-        priorities = rec.file_priorities or []
-        if files is not None:
-            files = [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]
-        else:
-            session = self.run.session_of(rec)
-            if session is None or not session.has_metadata:  # (its torrent read in a worker thread)
-                if self.run.tg is not None:
-                    self.run.tg.start_soon(self._learn_saved, rec.id)
-                return
-            files = _roots(session.torrent, priorities)
+        session = self.run.session_of(rec)
+        if session is None or not session.has_metadata:  # (checked without a session, a dormant
+            if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
+                self.run.tg.start_soon(self._learn_saved, rec.id)
+            return
+        files = _roots(session.torrent, rec.file_priorities or [])
         if self._by_job.get(rec.id) == {root for _i, root, _n in files}:
             return
         self._learn(rec.id, files)
@@ -394,17 +385,11 @@ class Deduplicator:
             await anyio.sleep(FOLDER_RESCAN_INTERVAL)
 
     # -- placing a new job's files ----------------------------------------------------------
-    def note_added(self, rec: JobRecord, torrent: Torrent) -> None:
-        """Remember the files of ``rec`` added from ``torrent``, for when it completes."""
-        if self.mode != "off" and torrent.is_v2:
-            self._added[rec.id] = _roots(torrent, None)
-
     async def place(self, rec: JobRecord, torrent: Torrent) -> int:
         """Before the first check of ``rec`` (being added from ``torrent``, saving in
         ``rec.options.data_path``): place each wanted file with nothing at its place that a
         file held whole has the pieces root and length of. The bytes placed (the check that
         follows verifies them; a file that could not be placed is downloaded)."""
-        self.note_added(rec, torrent)
         if self.mode == "off" or not torrent.is_v2 or rec.file_paths is None:
             return 0
         priorities = rec.file_priorities or []
