@@ -14,6 +14,7 @@ from typing import Literal
 from .errors import ConfigError
 from .net.interface import NetBind, check_names
 from .net.proxy.settings import ProxyConfig
+from .policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE, DedupMode
 
 Encryption = Literal["prefer", "require", "disable"]
 # Peer transports: "any" = dial uTP first, TCP too if uTP has no link within utp_head_start,
@@ -179,6 +180,12 @@ class Config:
     # of its addresses, is then the source and listen address ("": the kernel's choice on it).
     bind_interface: str = ""
     bind_address: str = ""
+    # v2 deduplication (docs/dedup.md; the job service): a new torrent's file whose BEP 52 pieces
+    # root is that of a file held whole (a complete job's, or one below ``dedup_folders``) is
+    # placed from it before the torrent's check verifies it: "reflink" (copy-on-write where the
+    # file system can, else a copy: the default), "hardlink" (else a copy), "copy", or "off".
+    dedup: DedupMode = DEFAULT_DEDUP_MODE
+    dedup_folders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Check every setting at construction, so a bad value is an error here, naming it,
@@ -227,6 +234,11 @@ class Config:
             raise ConfigError(f"{self.proxy!r} is not a ProxyConfig (proxy.parse_proxy_url reads a URL)",
                               "proxy")
         self.bind_address = check_names(self.bind_interface, self.bind_address)
+        if self.dedup not in DEDUP_MODES:
+            raise ConfigError(f"{self.dedup!r} is not one of {', '.join(DEDUP_MODES)}", "dedup")
+        if isinstance(self.dedup_folders, (str, os.PathLike)) or not all(
+                isinstance(f, (str, os.PathLike)) for f in self.dedup_folders):
+            raise ConfigError(f"{self.dedup_folders!r} is not a tuple of folders", "dedup_folders")
 
     def netbind(self) -> NetBind | None:
         """Where the engine's sockets are bound (None: no interface is set)."""

@@ -150,6 +150,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "verified_pieces": _null({**COUNT, "description": "pieces verified (in seed mode: hashed so far); "
                                                       "null while the job has no session or metadata"}),
     "num_pieces": _null(COUNT),
+    "dedup_bytes": {**COUNT, "description": "bytes of its files taken at the add from files held whole "
+                                            "with the same v2 pieces root (another job's, an indexed "
+                                            "folder's), verified by its check and not downloaded"},
 }
 _JOB_DETAIL: dict[str, Schema] = {
     "files": {"type": "array", "items": _ref("JobFile")},

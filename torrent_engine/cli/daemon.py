@@ -31,6 +31,7 @@ from ..engine.runtime import run as run_loop
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
+from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
@@ -233,6 +234,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--bind-address", default="", metavar="IP",
                    help="with --bind-interface: this one of its addresses as the source and listen "
                         "address (default: the kernel's choice among the interface's own)")
+    p.add_argument("--dedup", choices=DEDUP_MODES, default=DEFAULT_DEDUP_MODE,
+                   help="take a new v2 torrent's file from a file already held whole with the same "
+                        "pieces root (a complete torrent's, an indexed folder's), verified before use: "
+                        "reflink (copy-on-write where the file system can, else a copy), hardlink "
+                        "(else a copy), copy, or off (default: reflink; see docs/dedup.md)")
+    p.add_argument("--dedup-folder", action="append", default=[], metavar="DIR",
+                   help="index this folder's files for --dedup (repeatable; hashed once, then again "
+                        "when a file's size or time changes)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 
@@ -352,7 +361,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()),
-                    active_checking_limit=args.active_checking_limit)
+                    active_checking_limit=args.active_checking_limit, dedup=args.dedup,
+                    dedup_folders=tuple(str(Path(f).expanduser().absolute()) for f in args.dedup_folder))
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
                          history_ttl=args.history_ttl, incomplete_dir=args.incomplete_dir,
                          configured=asked_settings(args))

@@ -352,6 +352,9 @@ class Job:
     # the last program run for it (autorun.ProgramRun; a single job's answer only, None: none
     # since the service started)
     last_program: ProgramRun | None = None
+    # bytes of its files taken at the add from files held whole with the same BEP 52 pieces root
+    # (another job's, an indexed folder's: docs/dedup.md), then verified by its check, not downloaded
+    dedup_bytes: int = 0
 
     @property
     def finished(self) -> bool:
@@ -373,7 +376,7 @@ class Job:
             "seeding_time": self.seeding_time, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
-            "num_pieces": self.num_pieces,
+            "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

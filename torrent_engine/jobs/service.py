@@ -33,6 +33,7 @@ from ..formats.metainfo import Torrent
 from ..net.webseed import WebSeedState
 from ..session import Session
 from .control import JobControl
+from .disk.dedup import Deduplicator
 from .disk.relocate import Mover
 from .edits import JobEdits
 from .intake.adding import JobAdder
@@ -106,7 +107,10 @@ class JobService:
         self._organiser = Organiser(run, self._rounds, state)
         self._mover = Mover(run, self._rounds)
         self._edits = JobEdits(run)
-        self._adder = JobAdder(run, self._rounds, self._organiser)
+        # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
+        self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
+        self.dedup.listen()
+        self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup)
         self._metadata = MetadataFetches(run)
         self._control = JobControl(run, self._rounds, self._organiser)
         run.round_soon = self._rounds.round_soon
@@ -155,6 +159,7 @@ class JobService:
                                        "incomplete_dir": self.incomplete_dir},
                                     asked)
             await self._organiser.load()
+            await self.dedup.load()
             self.queue.place_all()
             self.queue.rerank()
             await self._mover.recover_moves()  # (before the jobs' torrents are added again)
@@ -177,6 +182,10 @@ class JobService:
             self._run.tg.start_soon(self._run.seeds.run)  # (the dormant seeds' announces: restore adds them)
             self._run.tg.start_soon(self._run.checks.run)  # (the checks of jobs added with their data)
             await self._restorer.restore()
+            # (what the dedup index lacks of the complete jobs, read from their torrents, and the
+            # indexed folders' walks: in the background, a start does not wait for them)
+            self._run.tg.start_soon(self.dedup.rebuild)
+            self._run.tg.start_soon(self.dedup.run_folders)
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)

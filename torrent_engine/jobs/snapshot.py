@@ -73,7 +73,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
                verified_pieces=st.verified_pieces if has_meta else None,
-               num_pieces=num_pieces if has_meta else None)
+               num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes)
 
 
 def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
@@ -162,7 +162,8 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
-               ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number)
+               ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
+               dedup_bytes=rec.dedup_bytes)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,

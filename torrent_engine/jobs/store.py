@@ -104,6 +104,7 @@ class JobRecord:
     created_by: str | None = None  # ("" none)
     creation_date: int | None = None  # (-1 none)
     torrent_comment: str | None = None  # the metainfo's ("" none; the job's own is a feature)
+    dedup_bytes: int = 0  # bytes of its files placed at the add from files held whole (disk/dedup.py)
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -134,6 +135,7 @@ class JobRecord:
             "torrent_length": self.torrent_length, "private": self.private,
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
+            "dedup_bytes": self.dedup_bytes,
         }
 
     @classmethod
@@ -211,7 +213,8 @@ class JobRecord:
                 piece_length=None if piece_length is None else int(piece_length),
                 created_by=None if created_by is None else _str(created_by),
                 creation_date=None if creation_date is None else int(creation_date),
-                torrent_comment=None if comment is None else _str(comment))
+                torrent_comment=None if comment is None else _str(comment),
+                dedup_bytes=int(d.get("dedup_bytes", 0)))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

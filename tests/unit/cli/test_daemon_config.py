@@ -101,3 +101,16 @@ def test_the_network_keys_become_the_services_settings(tmp_path: Path) -> None:
     bad.write_text('alt-schedule = "25:00-01:00"\n')
     with pytest.raises(ConfigFileError, match=r"bad.toml:1: alt-schedule: expected HH:MM-HH:MM"):
         load_config_file(bad, daemon)
+
+
+def test_the_dedup_keys_are_read_and_checked(tmp_path: Path) -> None:
+    parser, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text('dedup = "hardlink"\ndedup-folder = ["/srv/media", "/srv/isos"]\n')
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    assert (args.dedup, args.dedup_folder) == ("hardlink", ["/srv/media", "/srv/isos"])
+    assert parser.parse_args(["daemon"]).dedup == "reflink"
+    path.write_text('dedup = "symlink"\n')
+    with pytest.raises(ConfigFileError, match="c.toml:1: dedup: expected one of off, reflink, hardlink"):
+        load_config_file(path, daemon)

@@ -28,6 +28,7 @@ from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...policy.picker import DEFAULT_PRIORITY
+from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, existing_files, ground, missing_dirs
 from ..lifecycle import JobLifecycle, session_setup
@@ -122,10 +123,12 @@ class JobAdder:
     """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
-    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser) -> None:
+    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser,
+                 dedup: Deduplicator | None = None) -> None:
         self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
         self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)
         self.run = run
+        self.dedup = dedup  # (v2 files already held, placed before the first check)
         self.rounds = rounds
         self.organiser = organiser
 
@@ -295,6 +298,12 @@ class JobAdder:
             if clash is not None:
                 raise clash
             self.run.claims.claim(rec.id, paths)
+            if self.dedup is not None and not seed_mode:  # (its files taken: none written by another)
+                try:
+                    rec.dedup_bytes = await self.dedup.place(rec, torrent)
+                except BaseException:
+                    self.run.claims.release(rec.id)
+                    raise
         # (last in the queue, taken as it joins the table: an add overlapping this one took the
         # same place when it was taken before the waits above)
         order_before = self.run.jobs.order_version

@@ -1,0 +1,80 @@
+"""v2 deduplication against libtorrent: torrent B, made and seeded by libtorrent, shares two of
+its three files with torrent A, made by us and complete in the job service. The pieces roots
+libtorrent wrote match the files we hold, so B takes them from A's, verifies them, and
+receives only the third file's bytes from libtorrent."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from types import ModuleType
+
+import anyio
+import pytest
+
+from tests.conftest import require_libtorrent
+from tests.integration.helpers import loopback_config, make_torrent
+from tests.interop.test_libtorrent_transfer import lt_session
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.jobs import JobService, JobState
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+PL = 64 * 1024
+SHARED = (("one.bin", 700_001), ("two.bin", 300_000))
+A_ONLY = ("a3.bin", 90_003)
+B_ONLY = ("b3.bin", 250_007)
+
+
+def lt_make(lt: ModuleType, root: Path, flags: int) -> bytes:
+    fs = lt.file_storage()
+    lt.add_files(fs, str(root))
+    ct = lt.create_torrent(fs, PL, flags=flags)
+    lt.set_piece_hashes(ct, str(root.parent))
+    data: bytes = lt.bencode(ct.generate())
+    return data
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tmp_path: Path,
+                                                                              version: str) -> None:
+    lt = require_libtorrent()
+    rng = random.Random(46)
+    data = {name: rng.randbytes(size) for name, size in (*SHARED, A_ONLY, B_ONLY)}
+    root, state, seed = tmp_path / "dl", tmp_path / "state", tmp_path / "seed"
+    for folder, names in ((root / "A", (*SHARED, A_ONLY)), (seed / "B", (*SHARED, B_ONLY))):
+        folder.mkdir(parents=True)
+        for name, _ in names:
+            (folder / name).write_bytes(data[name])
+    a = make_torrent(root / "A", piece_length=PL, version=version)
+    b_bytes = lt_make(lt, seed / "B", lt.create_torrent.v2_only if version == "v2" else 0)
+    b = Torrent.from_bytes(b_bytes)
+    assert {f.pieces_root for f in b.files} & {f.pieces_root for f in a.files} != set()
+    async with JobService(loopback_config(state_dir=state), download_root=root, state_dir=state) as jobs:
+        ja, _ = await jobs.add(a.to_bytes())
+        with anyio.fail_after(30):
+            while jobs.get(ja.id).state is not JobState.SEEDING or not all(
+                    jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None):
+                await anyio.sleep(0.02)
+        with lt_session(lt) as ses:
+            params = lt.add_torrent_params()
+            params.ti = lt.torrent_info(lt.bdecode(b_bytes))
+            params.save_path = str(seed)
+            handle = ses.add_torrent(params)
+            with anyio.fail_after(30):
+                while not handle.status().is_seeding:
+                    await anyio.sleep(0.05)
+            job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
+            assert job.dedup_bytes == sum(size for _, size in SHARED)
+            with anyio.fail_after(60):
+                while (job := jobs.get(job.id)).state is not JobState.SEEDING:
+                    assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
+                    await anyio.sleep(0.05)
+            sent = handle.status().total_payload_upload
+        third = B_ONLY[1]
+        # (hybrid: the pad after the third file, up to its last piece's end, comes too)
+        assert third <= job.downloaded < third + PL, job.downloaded
+        assert sent >= job.downloaded - 16 * 1024 and sent < third + PL + 16 * 1024, sent
+        assert job.verified_pieces == job.num_pieces == b.num_pieces
+        for name, _ in (*SHARED, B_ONLY):
+            assert (root / "got" / "B" / name).read_bytes() == data[name]

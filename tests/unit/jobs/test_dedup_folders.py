@@ -1,0 +1,54 @@
+"""The indexed folders of v2 deduplication (jobs/disk/dedup.py's FolderIndex): each file hashed
+once per size and mtime, the cache kept across runs, links and temporaries passed over, the walk
+bounded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torrent_engine.jobs.disk.dedup import FolderIndex
+from torrent_engine.storage.dedup import file_pieces_root
+
+
+def test_files_are_hashed_once_per_size_and_mtime_and_the_cache_outlives_the_index(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "a.bin").write_bytes(b"a" * 40_000)
+    (lib / "sub" / "b.bin").write_bytes(b"b" * 20_000)
+    (lib / "empty").write_bytes(b"")
+    (lib / ".b.bin.1234.dedup").write_bytes(b"half")  # (a file being placed)
+    os.symlink(lib / "a.bin", lib / "link.bin")
+    cache = tmp_path / "cache.json"
+    index = FolderIndex(cache)
+    assert index.scan([str(lib)]) == 2 and index.hashed == 2
+    root = file_pieces_root(lib / "a.bin")
+    assert [k.path for k in index.known(root)] == [str(lib / "a.bin")]
+    assert index.known(root)[0].length == 40_000 and index.known(root)[0].origin == "folder"
+    assert index.unchanged(str(lib / "a.bin"))
+    index.scan([str(lib)])
+    assert index.hashed == 2  # nothing changed: nothing hashed
+    again = FolderIndex(cache)
+    again.load()
+    assert [k.path for k in again.known(root)] == [str(lib / "a.bin")]
+    (lib / "a.bin").write_bytes(b"c" * 40_000)
+    os.utime(lib / "a.bin", ns=(1, 1))
+    assert not again.unchanged(str(lib / "a.bin"))
+    again.scan([str(lib)])
+    assert again.hashed == 1 and again.known(root) == []
+    assert [k.path for k in again.known(file_pieces_root(lib / "a.bin"))] == [str(lib / "a.bin")]
+
+
+def test_a_walk_stops_at_its_bound(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.bin").write_bytes(bytes([i]) * 100)
+    index = FolderIndex(None)
+    assert index.scan([str(tmp_path)], max_files=3) == 3 and index.truncated
+
+
+def test_an_unreadable_cache_is_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    cache.write_text("{not json")
+    index = FolderIndex(cache)
+    index.load()
+    assert index.files == {}

@@ -1,0 +1,488 @@
+"""v2 deduplication across swarms: a new torrent's file whose BEP 52 ``pieces root`` is that of a
+file held whole — a complete job's, or one in a folder the user indexes — is placed from it
+(reflink, hard link or copy as configured) before the torrent's first check, which verifies
+it: no piece counts as had before it is hashed, and what fails is downloaded as usual.
+
+The index of the jobs' files (pieces root -> job id, file index, length) is this part's alone:
+learnt when a job completes, kept in ``state_dir/dedup.json`` (what it lacks of the complete
+jobs — all of them the first time — read from their saved torrents at a start); it names no
+path: a file's place is read from its job's record when it is used, so a move or a rename needs
+no update, and a job that ended or was removed is passed over. The indexed folders' files are
+hashed in a worker thread, each once per (size, mtime) (``state_dir/dedup-folders.json``), at
+the start and every ``FOLDER_RESCAN_INTERVAL``; see docs/dedup.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from ...engine.manager import load_saved_metainfo
+from ...errors import TorrentEngineError
+from ...formats.metainfo import Torrent
+from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
+from ...storage.dedup import PlaceError, file_pieces_root, place_file
+from ...storage.paths import safe_join
+from ..lifecycle import JobLifecycle
+from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
+from ..store import JobRecord
+
+__all__ = ["FOLDER_RESCAN_INTERVAL", "MAX_FOLDER_FILES", "Deduplicator", "FolderIndex", "PlacedFile"]
+
+log = logging.getLogger("torrent_engine.jobs.dedup")
+
+INDEX_FILE = "dedup.json"
+FOLDERS_FILE = "dedup-folders.json"
+INDEX_VERSION = 1
+FOLDER_RESCAN_INTERVAL = 15 * 60.0  # seconds between two walks of the indexed folders
+MAX_FOLDER_FILES = 100_000  # files looked at in one walk of the indexed folders, all together
+FOLDER = "folder"  # the origin of an indexed folder's file (a job's file: its job id)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedFile:
+    """A file of a new job placed from one held: which, from where, how, and the ways the file
+    system refused before (a fallback, reported)."""
+
+    index: int
+    source: str
+    origin: str  # the job id the source belongs to, or "folder"
+    length: int
+    method: Method
+    refused: tuple[tuple[Method, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _FolderFile:
+    size: int
+    mtime_ns: int
+    root: bytes
+
+
+class FolderIndex:
+    """The pieces roots of the files below the indexed folders (blocking: a worker thread's)."""
+
+    def __init__(self, cache_path: Path | None) -> None:
+        self._cache_path = cache_path
+        self.files: dict[str, _FolderFile] = {}
+        self.by_root: dict[bytes, list[str]] = {}
+        self.hashed = 0  # files hashed by the walks so far (a file unchanged is not hashed again)
+        self.truncated = False  # the last walk stopped at MAX_FOLDER_FILES
+
+    def load(self) -> None:
+        """Read the cache of an earlier run (nothing when there is none or it is unreadable)."""
+        if self._cache_path is None:
+            return
+        try:
+            data = json.loads(self._cache_path.read_text(encoding="utf-8"))
+            files = {str(p): _FolderFile(int(v[0]), int(v[1]), bytes.fromhex(v[2]))
+                     for p, v in data["files"].items()}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            log.warning("ignoring the indexed folders' cache %s: %s", self._cache_path, exc)
+            return
+        self._set(files)
+
+    def scan(self, folders: Sequence[str], max_files: int = MAX_FOLDER_FILES) -> int:
+        """Walk ``folders`` (no symbolic link followed) and hash each regular, non-empty file not
+        hashed before at its size and mtime; keep the result, saved. The files indexed."""
+        files: dict[str, _FolderFile] = {}
+        seen = 0
+        self.truncated = False
+        for folder in folders:
+            for top, dirs, names in os.walk(folder, onerror=lambda exc: log.warning(
+                    "indexed folder: cannot read %s: %s", exc.filename, exc.strerror)):
+                dirs.sort()
+                for name in sorted(names):
+                    if name.endswith(".dedup"):  # (a file being placed)
+                        continue
+                    if seen >= max_files:
+                        self.truncated = True
+                        break
+                    seen += 1
+                    path = os.path.join(top, name)
+                    found = self._look(path)
+                    if found is not None:
+                        files[path] = found
+                if self.truncated:
+                    break
+            if self.truncated:
+                log.warning("indexed folders: more than %d files, the rest not indexed", max_files)
+                break
+        self._set(files)
+        self._save(files)
+        return len(files)
+
+    def _look(self, path: str) -> _FolderFile | None:
+        try:
+            st = os.lstat(path)
+            if not os.path.isfile(path) or os.path.islink(path) or st.st_size <= 0:
+                return None
+            kept = self.files.get(path)
+            if kept is not None and (kept.size, kept.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                return kept
+            root = file_pieces_root(path, st.st_size)
+            self.hashed += 1
+            now = os.lstat(path)
+            if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                return None  # (written while hashed: the next walk sees it settled)
+            return _FolderFile(st.st_size, st.st_mtime_ns, root)
+        except OSError as exc:
+            log.warning("indexed folder: cannot hash %s: %s", path, exc.strerror or exc)
+            return None
+
+    def _set(self, files: dict[str, _FolderFile]) -> None:
+        by_root: dict[bytes, list[str]] = {}
+        for path, f in files.items():
+            by_root.setdefault(f.root, []).append(path)
+        self.files, self.by_root = files, by_root
+
+    def _save(self, files: dict[str, _FolderFile]) -> None:
+        if self._cache_path is None:
+            return
+        data = {"version": INDEX_VERSION,
+                "files": {p: [f.size, f.mtime_ns, f.root.hex()] for p, f in files.items()}}
+        try:
+            _write_json(self._cache_path, data)
+        except OSError as exc:
+            log.warning("cannot save the indexed folders' cache %s: %s", self._cache_path, exc)
+
+    def known(self, root: bytes) -> list[Known]:
+        """The indexed files of pieces root ``root``."""
+        return [Known(path=p, length=self.files[p].size, origin=FOLDER) for p in self.by_root.get(root, ())]
+
+    def unchanged(self, path: str) -> bool:
+        """Whether the file at ``path`` is as it was when hashed (blocking)."""
+        f = self.files.get(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return f is not None and (f.size, f.mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+class Deduplicator:
+    """The job service's deduplication: the index of complete jobs' files by pieces root, the
+    indexed folders, and the placing of a new job's files from them (``place``)."""
+
+    def __init__(self, run: JobLifecycle, *, mode: DedupMode, folders: Sequence[str] = ()) -> None:
+        self.run = run
+        self.mode = mode
+        self.ways = methods(mode)
+        self.folders = tuple(str(Path(f).expanduser().absolute()) for f in folders)
+        state = run.state_dir
+        self._path = state / INDEX_FILE if state is not None else None
+        self.folder_index = FolderIndex(state / FOLDERS_FILE if state is not None else None)
+        # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
+        self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
+        self._by_job: dict[str, set[bytes]] = {}
+        self._dirty = False
+        self._saving = False
+        self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
+        self.rebuilt = anyio.Event()  # set once a start learnt what the index lacked (``rebuild``)
+        self.placed: dict[str, list[PlacedFile]] = {}  # job id -> what its add placed (reported)
+
+    # -- the index of the jobs' files ---------------------------------------------------------
+    async def load(self) -> None:
+        """Read the index (and the folders' cache) saved by an earlier run."""
+        if self.mode == "off":
+            return
+        path = self._path
+
+        def read() -> dict[str, list[tuple[int, bytes, int]]] | None:
+            self.folder_index.load()
+            if path is None:
+                return {}
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("version") != INDEX_VERSION:
+                    raise ValueError(f"unknown version {data.get('version')!r}")
+                return {str(job): [(int(i), bytes.fromhex(root), int(length)) for i, root, length in files]
+                        for job, files in data["jobs"].items()}
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("rebuilding the dedup index: %s is unreadable (%s)", path, exc)
+                return None
+
+        jobs = await anyio.to_thread.run_sync(read)
+        for job_id, files in (jobs or {}).items():
+            if job_id in self.run.jobs:
+                self._learn(job_id, files)
+
+    async def rebuild(self) -> None:
+        """(At a start, the jobs restored.) Learn the files of each complete job the index does not
+        know (all of them when there was no index file yet, from before this part; else those that
+        completed as an earlier run stopped, before the index was saved) from its saved torrent.
+        A job learnt with no v2 file is known too: a start reads no torrent it read before."""
+        try:
+            if self.mode != "off":
+                await self._rebuild()
+        finally:
+            self.rebuilt.set()
+
+    async def _rebuild(self) -> None:
+        manager = self.run.manager
+        wanted = [(rec.id, manager.saved_metainfo_path(rec.info_hash), list(rec.file_priorities or []))
+                  for rec in self.run.jobs if rec.id not in self._by_job and _complete(rec)]
+        if not wanted:
+            return
+
+        def read() -> list[tuple[str, list[tuple[int, bytes, int]]]]:
+            out: list[tuple[str, list[tuple[int, bytes, int]]]] = []
+            for job_id, path, priorities in wanted:
+                try:
+                    if path is None:
+                        raise FileNotFoundError("no state folder")
+                    torrent = load_saved_metainfo(path)
+                except (TorrentEngineError, OSError):
+                    out.append((job_id, []))  # (its torrent is not kept: nothing to learn, not asked again)
+                    continue
+                out.append((job_id, _roots(torrent, priorities)))
+            return out
+
+        for job_id, files in await anyio.to_thread.run_sync(read, abandon_on_cancel=True):
+            rec = self.run.jobs.get(job_id)
+            if job_id not in self._by_job and rec is not None and _complete(rec):  # (as it is now)
+                self._learn(job_id, files)
+        self._changed()
+
+    def listen(self) -> None:
+        """Learn each job's files as it completes (``job.state`` events); forget them as it ends
+        without its data or leaves the history (``job.removed``)."""
+        if self.mode != "off":
+            self.run.events.subscribe(JobStateChanged, self._on_state)
+            self.run.events.subscribe(JobRemoved, self._on_removed)
+
+    def _on_removed(self, event: JobRemoved) -> None:
+        self.placed.pop(event.job_id, None)
+        if event.job_id in self._by_job:
+            self._forget(event.job_id)
+            self._changed()
+
+    def _on_state(self, event: JobStateChanged) -> None:
+        rec = self.run.jobs.get(event.job.id)
+        if rec is None:
+            return
+        if event.new in (JobState.FAILED, JobState.CANCELLED):
+            self.placed.pop(rec.id, None)
+            if rec.id in self._by_job:
+                self._forget(rec.id)
+                self._changed()
+            return
+        if not _complete(rec):
+            return
+        session = self.run.session_of(rec)
+        if session is None or not session.has_metadata:  # (checked without a session, a dormant
+            if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
+                self.run.tg.start_soon(self._learn_saved, rec.id)
+            return
+        files = _roots(session.torrent, rec.file_priorities or [])
+        if self._by_job.get(rec.id) == {root for _i, root, _n in files}:
+            return
+        self._learn(rec.id, files)
+        self._changed()
+
+    async def _learn_saved(self, job_id: str) -> None:
+        """Learn the files of the complete job ``job_id`` from its saved torrent."""
+        rec = self.run.jobs.get(job_id)
+        path = None if rec is None else self.run.manager.saved_metainfo_path(rec.info_hash)
+        if rec is None or path is None:
+            return
+        try:
+            torrent = await anyio.to_thread.run_sync(load_saved_metainfo, path)
+        except (TorrentEngineError, OSError):
+            return
+        if self.run.jobs.get(job_id) is rec and _complete(rec):  # (as it is now)
+            self._learn(job_id, _roots(torrent, rec.file_priorities or []))
+            self._changed()
+
+    def _learn(self, job_id: str, files: list[tuple[int, bytes, int]]) -> None:
+        self._forget(job_id)
+        for index, root, length in files:
+            self._by_root.setdefault(root, {})[(job_id, index)] = length
+        self._by_job[job_id] = {root for _i, root, _n in files}
+
+    def _forget(self, job_id: str) -> None:
+        for root in self._by_job.pop(job_id, ()):
+            entries = self._by_root.get(root)
+            if entries is None:
+                continue
+            for key in [k for k in entries if k[0] == job_id]:
+                del entries[key]
+            if not entries:
+                del self._by_root[root]
+
+    def _changed(self) -> None:
+        self._dirty = True
+        if not self._saving and self.run.tg is not None:
+            self._saving = True
+            self.run.tg.start_soon(self._save)
+
+    async def _save(self) -> None:
+        try:
+            while self._dirty:
+                self._dirty = False
+                path = self._path
+                if path is None:
+                    return
+                jobs: dict[str, list[list[object]]] = {j: [] for j in self._by_job if j in self.run.jobs}
+                for root, entries in self._by_root.items():
+                    for (job_id, index), length in entries.items():
+                        if job_id in self.run.jobs:
+                            jobs.setdefault(job_id, []).append([index, root.hex(), length])
+                data = {"version": INDEX_VERSION, "jobs": jobs}
+                try:
+                    await anyio.to_thread.run_sync(_write_json, path, data)
+                except OSError as exc:
+                    log.warning("cannot save the dedup index %s: %s", path, exc)
+        finally:
+            self._saving = False
+
+    def known(self, root: bytes) -> list[Known]:
+        """The files held whole with pieces root ``root``: the complete jobs' (each where its
+        record says it is now), then the indexed folders'."""
+        out: list[Known] = []
+        for (job_id, index), length in self._by_root.get(root, {}).items():
+            rec = self.run.jobs.get(job_id)
+            if rec is None or not _complete(rec) or rec.file_paths is None or index >= len(rec.file_paths):
+                continue
+            priorities = rec.file_priorities or []
+            if index >= len(priorities) or priorities[index] <= 0:
+                continue
+            try:
+                path = safe_join(Path(rec.options.data_path), tuple(rec.file_paths[index]))
+            except TorrentEngineError:
+                continue
+            out.append(Known(path=str(path), length=length, origin=job_id))
+        out.extend(self.folder_index.known(root))
+        return out
+
+    # -- the indexed folders ------------------------------------------------------------------
+    async def index_folders(self) -> int:
+        """Walk the indexed folders now (a worker thread); the files indexed."""
+        folders = self.folders
+        count = await anyio.to_thread.run_sync(self.folder_index.scan, folders)
+        self.folders_indexed.set()
+        return count
+
+    async def run_folders(self) -> None:
+        """Walk the indexed folders at the start and every ``FOLDER_RESCAN_INTERVAL`` (the
+        service's task group runs it; nothing when there are none, or dedup is off)."""
+        if self.mode == "off" or not self.folders:
+            self.folders_indexed.set()
+            return
+        while True:
+            await self.index_folders()
+            await anyio.sleep(FOLDER_RESCAN_INTERVAL)
+
+    # -- placing a new job's files ----------------------------------------------------------
+    async def place(self, rec: JobRecord, torrent: Torrent) -> int:
+        """Before the first check of ``rec`` (being added from ``torrent``, saving in
+        ``rec.options.data_path``): place each wanted file with nothing at its place that a
+        file held whole has the pieces root and length of. The bytes placed (the check that
+        follows verifies them; a file that could not be placed is downloaded)."""
+        if self.mode == "off" or not torrent.is_v2 or rec.file_paths is None:
+            return 0
+        priorities = rec.file_priorities or []
+        roots = {f.pieces_root for f in torrent.files if f.pieces_root is not None}
+        known = {root: found for root in roots if (found := self.known(root))}
+        if not known:
+            return 0
+        data = Path(rec.options.data_path)
+        try:
+            targets = [str(safe_join(data, tuple(p))) for p in rec.file_paths]
+        except TorrentEngineError:
+            return 0
+        files = torrent.files
+        ways = self.ways
+        folder_index = self.folder_index
+
+        stop = threading.Event()  # (set when the add is cancelled: the thread ends at its next step)
+
+        def work() -> list[PlacedFile]:  # (one worker-thread hop)
+            wanted = [Wanted(index=i, pieces_root=f.pieces_root, length=f.length,
+                             wanted=i < len(priorities) and priorities[i] > 0,
+                             special=f.pad or "l" in f.attr, present=os.path.lexists(targets[i]))
+                      for i, f in enumerate(files)]
+            done: list[PlacedFile] = []
+            for p in plan(wanted, known, targets=targets):
+                if stop.is_set():
+                    break
+                placed = _place_one(p, files[p.index].pieces_root, targets[p.index], ways, folder_index, stop)
+                if placed is not None:
+                    done.append(placed)
+            return done
+
+        try:
+            placed = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        finally:
+            stop.set()
+        for f in placed:
+            how = f.method if not f.refused else (
+                f"{f.method} ({'; '.join(f'{w} refused: {why}' for w, why in f.refused)})")
+            log.info("job %s: file %d (%d bytes) taken from %s by %s", rec.id, f.index, f.length,
+                     f.source, how)
+        if placed:
+            self.placed[rec.id] = placed
+        return sum(f.length for f in placed)
+
+
+def _place_one(p: Placement, root: bytes | None, target: str, ways: Sequence[Method],
+               folders: FolderIndex, stop: threading.Event) -> PlacedFile | None:
+    """(Blocking.) Place one file; None (said in the log) when its source changed or it could
+    not be placed: it is downloaded then."""
+    source = p.source
+    try:
+        if source.origin == FOLDER and not folders.unchanged(source.path):
+            log.info("dedup: %s changed since it was indexed: not used", source.path)
+            return None
+        if ways and ways[0] == "hardlink" and file_pieces_root(source.path, source.length) != root:
+            # (a link is the same file: a source that fails would have the new torrent's
+            # download written into it; it is hashed before it is linked)
+            log.warning("dedup: %s no longer has the pieces root it had: not linked", source.path)
+            return None
+        placed = place_file(source.path, target, source.length, ways, stop)
+    except (PlaceError, OSError) as exc:
+        log.warning("dedup: cannot place %s: %s", target, exc)
+        return None
+    return PlacedFile(index=p.index, source=source.path, origin=source.origin, length=source.length,
+                      method=placed.method, refused=placed.refused)
+
+
+def _complete(rec: JobRecord) -> bool:
+    """Whether ``rec``'s wanted files are whole on disk as far as its record says: its download
+    completed and it is neither ended without its data (failed, cancelled), stopped by its
+    disk, nor moving."""
+    if rec.moving is not None or rec.delete_pending:
+        return False
+    if rec.state is JobState.COMPLETED:
+        return True
+    return (rec.state not in FINISHED_STATES and rec.state is not JobState.ERROR
+            and rec.completed_at is not None)
+
+
+def _roots(torrent: Torrent, priorities: Sequence[int] | None) -> list[tuple[int, bytes, int]]:
+    """(index, pieces root, length) of each wanted, non-empty v2 file of ``torrent``
+    (``priorities`` None: every one)."""
+    return [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
+            if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr
+            and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
