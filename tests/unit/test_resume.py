@@ -244,3 +244,40 @@ def test_many_files_a_failed_write_leaves_no_temporary_file(
                                   (tmp_path / "z.torrent", b"z", True)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.torrent"]  # (nothing renamed, no temp file)
     assert (tmp_path / "old.torrent").read_bytes() == b"old"
+
+
+def _names_a_tmp(fd: str) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp")
+    except OSError:  # (listdir's own, closed since)
+        return False
+
+
+def test_many_files_are_all_written_before_the_first_sync_a_bounded_number_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the syncs of a batch come after its writes (one journal commit takes the others' metadata),
+    # with at most _SYNC_AT_ONCE temporary files open at a time
+    events: list[str] = []
+    real_fsync, real_write = os.fsync, os.write
+    most_open = 0
+
+    def fsync(fd: int) -> None:
+        nonlocal most_open
+        events.append("sync")
+        most_open = max(most_open, len([n for n in os.listdir("/proc/self/fd") if _names_a_tmp(n)]))
+        real_fsync(fd)
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        events.append("write")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(resume.os, "fsync", fsync)
+    monkeypatch.setattr(resume.os, "write", write)
+    n = resume._SYNC_AT_ONCE + 6
+    files = [(tmp_path / f"{i}.torrent", b"t" * 100, True) for i in range(n)]
+    resume.write_atomic_many(files)
+    assert all(path.read_bytes() == b"t" * 100 for path, _, _ in files)
+    first = resume._SYNC_AT_ONCE
+    assert events[:first] == ["write"] * first and events[first:2 * first] == ["sync"] * first
+    assert events[2 * first:] == ["write"] * 6 + ["sync"] * 6 + ["sync"]  # (then the folder, once)
+    assert most_open == resume._SYNC_AT_ONCE

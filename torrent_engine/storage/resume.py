@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,24 +250,59 @@ def _sync_folder(folder: Path) -> None:
         os.close(dir_fd)
 
 
+_SYNC_AT_ONCE = 64  # (write_atomic_many: files written, then synced, at most so many open at a time)
+_SYNC_THREADS = 8  # (write_atomic_many: syncs in flight at once)
+
+
+def _sync_all(fds: list[int]) -> None:
+    """fsync every one of ``fds``, several at once (threads of this call, joined before it
+    returns): the file system's journal takes the syncs that wait together in one commit, where
+    one sync after the other waits a commit each — 25 small files in about half the time on
+    this machine's ext4 (bench/bench_write_many.py). The first error is raised."""
+    if len(fds) < 2:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(fds), _SYNC_THREADS),
+                            thread_name_prefix="te-sync") as pool:
+        for _ in pool.map(os.fsync, fds):
+            pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_atomic_many(files: Sequence[tuple[Path, bytes, bool]]) -> None:
     """``write_atomic`` for many files at once, (path, data, durable) each: every file written
-    to its temporary name, the durable ones fsynced, then each renamed into place, then each
-    folder that holds a durable one fsynced once — a batch of adds pays one folder sync, not
-    one a file. A failure leaves the files renamed before it in place and removes the rest's
-    temporary files (the first error is raised)."""
+    to its temporary name, then the durable ones fsynced together (``_sync_all``; up to
+    ``_SYNC_AT_ONCE`` files open at a time), then each renamed into place, then each folder that
+    holds a durable one fsynced once — a batch of adds pays one folder sync, not one a file,
+    and about one journal commit for its files' syncs, not one each. A failure leaves the files
+    renamed before it in place and removes the rest's temporary files (the first error is
+    raised)."""
     written: list[tuple[str, Path]] = []
     renamed = 0
     try:
-        for path, data, durable in files:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-            written.append((tmp_name, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                if durable:
-                    f.flush()
-                    os.fsync(f.fileno())
+        for at in range(0, len(files), _SYNC_AT_ONCE):
+            to_sync: list[int] = []
+            try:
+                for path, data, durable in files[at:at + _SYNC_AT_ONCE]:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+                    written.append((tmp_name, path))
+                    if durable:
+                        to_sync.append(fd)  # (closed below, once synced)
+                        _write_all(fd, data)
+                    else:
+                        with os.fdopen(fd, "wb") as f:
+                            f.write(data)
+                _sync_all(to_sync)
+            finally:
+                for fd in to_sync:
+                    os.close(fd)
         for tmp_name, path in written:
             os.replace(tmp_name, path)
             renamed += 1
