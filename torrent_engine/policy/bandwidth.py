@@ -1,0 +1,109 @@
+"""Bandwidth groups' shares of a global rate limit: weighted max-min fair shares (sans-I/O).
+
+When the global limit binds, the groups that want more share it in proportion to their weights
+(a group of weight 3 gets three times a group of weight 1 while both want more); a group that
+wants less than its share gets what it wants and leaves the rest to the others. What a group
+"wants" is judged from one round of its traffic: a group held back by its share wants more than
+it got (as much as its own limit lets it); one that was not used what it needed, and may grow by
+``HEADROOM`` before the next round judges it again. The shell (``engine/bandwidth.py``) counts
+the bytes and the waits, and puts the rates computed here into its token buckets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+__all__ = ["HEADROOM", "MIN_RATE", "Claim", "Observed", "fair_shares", "share_rates", "wanted"]
+
+K = TypeVar("K", bound=Hashable)
+
+HEADROOM = 1.25  # a group not held back may take this much more than it used, until judged again
+MIN_RATE = 16 * 1024  # bytes/s a quiet group may start at before the next round (one block a second)
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one group asks of the capacity: its weight (>= 1) and the rate it wants (bytes/s;
+    ``math.inf``: all it can get)."""
+
+    weight: int
+    want: float
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One group's traffic over a round: its weight, its own limit (bytes/s, 0: none), the bytes
+    it moved and whether its share held it back (a transfer had to wait for it)."""
+
+    weight: int
+    limit: int
+    nbytes: int
+    held_back: bool
+
+
+def fair_shares(capacity: float, claims: Mapping[K, Claim]) -> dict[K, float]:
+    """Split ``capacity`` among ``claims`` by weight, no group above what it wants (water-filling:
+    the groups that want less than their weighted share get what they want, the rest is split
+    again among the others by weight). Every group is in the answer (0.0 for one that wants nothing).
+    ``ValueError`` for a weight below 1, a negative want or a negative capacity."""
+    if capacity < 0 or math.isnan(capacity):
+        raise ValueError(f"capacity must be >= 0, got {capacity!r}")
+    for key, claim in claims.items():
+        if claim.weight < 1:
+            raise ValueError(f"weight of {key!r} must be >= 1, got {claim.weight!r}")
+        if not claim.want >= 0:
+            raise ValueError(f"want of {key!r} must be >= 0, got {claim.want!r}")
+    shares = dict.fromkeys(claims, 0.0)
+    open_ = {k: c for k, c in claims.items() if c.want > 0}
+    left = float(capacity)
+    while open_ and left > _EPSILON:
+        weights = sum(c.weight for c in open_.values())
+        # the groups that want no more than their weighted share of what is left: given what they want
+        filled = [k for k, c in open_.items() if c.want - shares[k] <= left * c.weight / weights]
+        if not filled:
+            for k, c in open_.items():
+                shares[k] += left * c.weight / weights
+            break
+        for k in filled:
+            left -= claims[k].want - shares[k]
+            shares[k] = claims[k].want
+            del open_[k]
+    return shares
+
+
+def wanted(observed: Observed, elapsed: float) -> Claim:
+    """What a group wants after a round of ``elapsed`` seconds: held back, all it can get (its own
+    limit, if any); else what it used, with ``HEADROOM`` to grow."""
+    want = math.inf if observed.held_back else observed.nbytes / max(elapsed, _EPSILON) * HEADROOM
+    if observed.limit > 0:
+        want = min(want, float(observed.limit))
+    return Claim(observed.weight, want)
+
+
+def share_rates(capacity: int, observed: Mapping[K, Observed], elapsed: float) -> dict[K, int]:
+    """The rate (bytes/s, >= 1) each group may move in the next round, of a global limit of
+    ``capacity`` bytes/s, from what each did in the round of ``elapsed`` seconds that ended.
+
+    A group given what it wants keeps ``HEADROOM`` above what it used; until it uses that room,
+    the room goes to the groups held back, by weight (no capacity sits idle while a group wants
+    more; the global limit holds the total if the room is taken back). A quiet group may still
+    start at ``MIN_RATE`` (less only when its own limit or the capacity is less)."""
+    claims = {k: wanted(o, elapsed) for k, o in observed.items()}
+    shares = fair_shares(capacity, claims)
+    seconds = max(elapsed, _EPSILON)
+    short = {k for k, share in shares.items() if share < claims[k].want * (1 - 1e-9)}
+    room = sum(max(0.0, shares[k] - observed[k].nbytes / seconds) for k in shares if k not in short)
+    weights = sum(observed[k].weight for k in short)
+    rates: dict[K, int] = {}
+    for k, share in shares.items():
+        if k in short and room > 0:
+            share += room * observed[k].weight / weights
+            if observed[k].limit > 0:
+                share = min(share, float(observed[k].limit))
+        floor = min(MIN_RATE, capacity, observed[k].limit or MIN_RATE)
+        rates[k] = max(1, math.floor(share), floor)
+    return rates
