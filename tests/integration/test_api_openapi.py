@@ -106,6 +106,22 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
                            "super_seeding": True})
         await c.call("PATCH", "/api/jobs/{job_id}", 400, path=ids, json={"colour": "red"})
         await c.call("PATCH", "/api/jobs/{job_id}", 400, path=ids, json={"super_seeding": "yes"})
+        await c.call("POST", "/api/groups", 201, json={"name": "slow", "weight": 3, "download_limit": 10_000,
+                                                       "categories": ["films"], "tags": ["hd"]})
+        await c.call("POST", "/api/groups", 409, json={"name": "slow"})
+        await c.call("POST", "/api/groups", 400, json={"name": "bad", "weight": 0})
+        await c.call("PATCH", "/api/groups/{name}", 200, path={"name": "slow"}, json={"upload_limit": 5000})
+        await c.call("PATCH", "/api/groups/{name}", 404, path={"name": "none"}, json={"weight": 2})
+        await c.call("GET", "/api/groups/{name}", 200, path={"name": "slow"})
+        await c.call("GET", "/api/groups/{name}", 404, path={"name": "none"})
+        await c.call("GET", "/api/groups", 200)
+        in_group = await c.call("GET", "/api/jobs/{job_id}/group", 200, path=ids)
+        assert in_group == {"group": "", "in": "slow"}  # (its category's group)
+        await c.call("GET", "/api/jobs/{job_id}/group", 404, path={"job_id": "nope"})
+        await c.call("PUT", "/api/jobs/{job_id}/group", 200, path=ids, json={"group": "slow"})
+        await c.call("PUT", "/api/jobs/{job_id}/group", 400, path=ids, json={"group": "none"})
+        await c.call("PATCH", "/api/jobs/{job_id}", 200, path=ids, json={"group": ""})
+        await c.call("PATCH", "/api/jobs/{job_id}", 400, path=ids, json={"group": "none"})
         await c.call("POST", "/api/jobs/{job_id}/resume", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/pause", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/recheck", 200, path=ids)
@@ -166,6 +182,8 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("DELETE", "/api/jobs", 200, params={"finished": "true"})
         await c.call("DELETE", "/api/clients/{lease_id}", 200, path={"lease_id": lease["id"]})
         await c.call("DELETE", "/api/categories/{name}", 200, path={"name": "films"})
+        await c.call("DELETE", "/api/groups/{name}", 200, path={"name": "slow"})
+        await c.call("DELETE", "/api/groups/{name}", 404, path={"name": "slow"})
 
         # The event streams: text/event-stream, as documented (their content is tested elsewhere).
         for template, path in (("/api/events", {}), ("/api/jobs/{job_id}/events", ids)):
