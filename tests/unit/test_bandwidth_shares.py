@@ -60,6 +60,9 @@ def test_a_group_held_back_wants_all_its_own_limit_lets_it() -> None:
     assert wanted(Observed(2, 0, 1000, True), 1.0) == Claim(2, math.inf)
     assert wanted(Observed(2, 5000, 1000, True), 1.0) == Claim(2, 5000.0)
     assert wanted(Observed(1, 0, 1000, False), 0.5) == Claim(1, 2000 * HEADROOM)
+    # (it never waited, but it used nearly all it was given: it wants more)
+    assert wanted(Observed(1, 0, 950, False, given=1000), 1.0) == Claim(1, math.inf)
+    assert wanted(Observed(1, 0, 500, False, given=1000), 1.0) == Claim(1, 500 * HEADROOM)
 
 
 def test_rates_of_a_round_follow_the_weights_and_give_a_quiet_group_a_start() -> None:

@@ -148,7 +148,7 @@ class Direction:
 
     def _apply(self, elapsed: float) -> None:
         sharing = self._sharing()
-        observed = {name: Observed(ch.weight, ch.limit, ch.nbytes, ch.held_back)
+        observed = {name: Observed(ch.weight, ch.limit, ch.nbytes, ch.held_back, ch.bucket.rate)
                     for name, ch in self._channels.items() if ch.honors_global}
         rates = share_rates(self.global_limit.rate, observed, elapsed) if sharing and observed else {}
         for name, ch in self._channels.items():

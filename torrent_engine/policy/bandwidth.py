@@ -16,11 +16,14 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["HEADROOM", "MIN_RATE", "Claim", "Observed", "fair_shares", "share_rates", "wanted"]
+__all__ = ["FULL_USE", "HEADROOM", "MIN_RATE", "Claim", "Observed", "fair_shares", "share_rates", "wanted"]
 
 K = TypeVar("K", bound=Hashable)
 
 HEADROOM = 1.25  # a group not held back may take this much more than it used, until judged again
+# a group that used this much of the rate it was given counts as held back although it never had
+# to wait (its transfers were late to ask, e.g. on a busy machine): it wants more, not less
+FULL_USE = 0.9
 MIN_RATE = 16 * 1024  # bytes/s a quiet group may start at before the next round (one block a second)
 _EPSILON = 1e-9
 
@@ -37,12 +40,14 @@ class Claim:
 @dataclass(frozen=True, slots=True)
 class Observed:
     """One group's traffic over a round: its weight, its own limit (bytes/s, 0: none), the bytes
-    it moved and whether its share held it back (a transfer had to wait for it)."""
+    it moved, whether its share held it back (a transfer had to wait for it), and the rate it was
+    given for the round (bytes/s, 0: none)."""
 
     weight: int
     limit: int
     nbytes: int
     held_back: bool
+    given: int = 0
 
 
 def fair_shares(capacity: float, claims: Mapping[K, Claim]) -> dict[K, float]:
@@ -76,9 +81,12 @@ def fair_shares(capacity: float, claims: Mapping[K, Claim]) -> dict[K, float]:
 
 
 def wanted(observed: Observed, elapsed: float) -> Claim:
-    """What a group wants after a round of ``elapsed`` seconds: held back, all it can get (its own
-    limit, if any); else what it used, with ``HEADROOM`` to grow."""
-    want = math.inf if observed.held_back else observed.nbytes / max(elapsed, _EPSILON) * HEADROOM
+    """What a group wants after a round of ``elapsed`` seconds: held back (or it used ``FULL_USE``
+    of the rate it was given), all it can get (its own limit, if any); else what it used, with
+    ``HEADROOM`` to grow."""
+    used = observed.nbytes / max(elapsed, _EPSILON)
+    held = observed.held_back or (observed.given > 0 and used >= FULL_USE * observed.given)
+    want = math.inf if held else used * HEADROOM
     if observed.limit > 0:
         want = min(want, float(observed.limit))
     return Claim(observed.weight, want)
