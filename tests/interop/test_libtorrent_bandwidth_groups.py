@@ -27,16 +27,17 @@ WARM_UP = 3.0  # seconds after both receive before the window opens (TCP, the fi
 WINDOW = 8.0  # seconds the rates are measured over
 
 
-async def measure_shares(tmp_path: Path, limits: dict[str, int] | None = None) -> dict[str, float]:
+async def measure_shares(tmp_path: Path, limits: dict[str, int] | None = None,
+                         sizes: dict[str, int] = SIZES) -> dict[str, float]:
     """Each group's download rate (bytes/s) over the steady window (``limits``: groups' own
-    download limits)."""
+    download limits; ``sizes``: each group's torrent's, large enough to last the test)."""
     lt = require_libtorrent()
     root, state = tmp_path / "dl", tmp_path / "state"
     torrents = {name: make_torrent(make_payload(tmp_path / f"seed-{name}", (("data.bin", size),),
                                                 seed=len(name)), piece_length=256 * 1024, version="v1")
-                for name, size in SIZES.items()}
+                for name, size in sizes.items()}
     with ExitStack() as stack:
-        seeders = {name: stack.enter_context(lt_session(lt)) for name in SIZES}
+        seeders = {name: stack.enter_context(lt_session(lt)) for name in sizes}
         handles = {name: lt_add(lt, seeders[name], t, tmp_path / f"seed-{name}")
                    for name, t in torrents.items()}
         with anyio.fail_after(30):
@@ -84,7 +85,7 @@ async def test_two_groups_share_the_global_limit_by_weight(tmp_path: Path) -> No
 async def test_a_group_that_wants_less_leaves_the_rest_to_the_other(tmp_path: Path) -> None:
     """The heavier group's own limit is below its share: the lighter one takes the rest."""
     own = LIMIT // 4
-    rates = await measure_shares(tmp_path, {"heavy": own})
+    rates = await measure_shares(tmp_path, {"heavy": own}, {"heavy": 16 * MIB, "light": 32 * MIB})
     measured = (f"heavy (own limit {own / MIB:g} MiB/s) {rates['heavy'] / MIB:.4f} MiB/s, "
                 f"light {rates['light'] / MIB:.4f} MiB/s, total {sum(rates.values()) / MIB:.4f} MiB/s "
                 f"of {LIMIT / MIB:g}")

@@ -8,9 +8,12 @@ import pytest
 
 from torrent_engine.policy.bandwidth import (
     HEADROOM,
+    HELD_ROUNDS,
+    KEEP,
     MIN_RATE,
     Claim,
     Observed,
+    ShareRounds,
     fair_shares,
     share_rates,
     wanted,
@@ -62,7 +65,25 @@ def test_a_group_held_back_wants_all_its_own_limit_lets_it() -> None:
     assert wanted(Observed(1, 0, 1000, False), 0.5) == Claim(1, 2000 * HEADROOM)
     # (it never waited, but it used nearly all it was given: it wants more)
     assert wanted(Observed(1, 0, 950, False, given=1000), 1.0) == Claim(1, math.inf)
-    assert wanted(Observed(1, 0, 500, False, given=1000), 1.0) == Claim(1, 500 * HEADROOM)
+    # (it used half: it comes down, by at most 1 - KEEP a round)
+    assert wanted(Observed(1, 0, 500, False, given=1000), 1.0) == Claim(1, 1000 * KEEP)
+    assert wanted(Observed(1, 0, 100, False, given=100), 1.0, held_lately=True) == Claim(1, math.inf)
+
+
+def test_a_group_held_back_lately_keeps_its_share_through_a_slow_round() -> None:
+    rounds: ShareRounds[str] = ShareRounds()
+    k = 1024
+    busy = {"a": Observed(3, 0, 1500 * k, True, given=1500 * k),
+            "b": Observed(1, 0, 500 * k, True, given=500 * k)}
+    assert rounds.rates(2000 * k, busy, 1.0) == {"a": 1500 * k, "b": 500 * k}
+    # a round in which "b" was late (a busy machine): it still wants more, its share is kept
+    slow = {"a": Observed(3, 0, 1500 * k, True, given=1500 * k),
+            "b": Observed(1, 0, 200 * k, False, given=500 * k)}
+    for _ in range(HELD_ROUNDS):
+        assert rounds.rates(2000 * k, slow, 1.0) == {"a": 1500 * k, "b": 500 * k}
+    # slow for longer than HELD_ROUNDS: it wants less, and "a" is given what it leaves
+    rates = rounds.rates(2000 * k, slow, 1.0)
+    assert rates["b"] == 500 * k * KEEP and rates["a"] == 2000 * k - 200 * k
 
 
 def test_rates_of_a_round_follow_the_weights_and_give_a_quiet_group_a_start() -> None:

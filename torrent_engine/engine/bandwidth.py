@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from ..policy.bandwidth import Observed, share_rates
+from ..policy.bandwidth import Observed, ShareRounds
 
 __all__ = ["DEFAULT_GROUP", "SHARE_ROUND", "Bandwidth", "BandwidthGroup", "Direction", "TokenBucket"]
 
@@ -112,6 +112,7 @@ class Direction:
         self._clock = clock
         self.global_limit = TokenBucket(rate, clock=clock)
         self._channels: dict[str, _Channel] = {}  # none: no groups
+        self._rounds: ShareRounds[str] = ShareRounds()
         self._round_at = clock()
 
     def set_global(self, bucket: TokenBucket) -> None:
@@ -126,6 +127,7 @@ class Direction:
         if channels and DEFAULT_GROUP not in channels:
             channels[DEFAULT_GROUP] = _Channel(1, 0, True, self._clock)
         self._channels = channels
+        self._rounds = ShareRounds()
         self._start_round()
 
     def _channel(self, group: str) -> _Channel | None:
@@ -150,7 +152,7 @@ class Direction:
         sharing = self._sharing()
         observed = {name: Observed(ch.weight, ch.limit, ch.nbytes, ch.held_back, ch.bucket.rate)
                     for name, ch in self._channels.items() if ch.honors_global}
-        rates = share_rates(self.global_limit.rate, observed, elapsed) if sharing and observed else {}
+        rates = self._rounds.rates(self.global_limit.rate, observed, elapsed) if sharing and observed else {}
         for name, ch in self._channels.items():
             ch.bucket.set_rate(rates.get(name, ch.limit))
             ch.nbytes, ch.held_back = 0, False
