@@ -75,9 +75,9 @@ class GroupApi(JsonRoutes):
         return [
             Route("/api/groups", self.groups, methods=["GET"]),
             Route("/api/groups", self.create, methods=["POST"]),
-            Route("/api/groups/{name}", self.get, methods=["GET"]),
-            Route("/api/groups/{name}", self.update, methods=["PATCH"]),
-            Route("/api/groups/{name}", self.delete, methods=["DELETE"]),
+            Route("/api/groups/{name:path}", self.get, methods=["GET"]),
+            Route("/api/groups/{name:path}", self.update, methods=["PATCH"]),
+            Route("/api/groups/{name:path}", self.delete, methods=["DELETE"]),
             Route("/api/jobs/{job_id}/group", self.job_group, methods=["GET"]),
             Route("/api/jobs/{job_id}/group", self.set_job_group, methods=["PUT"]),
         ]
