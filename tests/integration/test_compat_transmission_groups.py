@@ -87,6 +87,8 @@ async def test_groups_over_jsonrpc_in_snake_case_with_the_weight(tmp_path: Path)
             refused = await c.call("group_set", bad)
             assert refused["error"]["code"] == -32602, (bad, refused)
             assert word in refused["error"]["data"]["error_string"], (bad, refused)
+        by_name = await c.result("group_get", {"name": ["films", "other"]})  # (libtransmission's key)
+        assert [g["name"] for g in by_name["group"]] == ["films"]
         refused = await c.call("group_get", {"group": 5})
         assert refused["error"]["code"] == -32602
         assert api.service.bandwidth_group("films").weight == 2  # (nothing changed by a refusal)

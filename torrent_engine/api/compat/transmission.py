@@ -903,8 +903,10 @@ class TransmissionRpc:
         return {}
 
     async def group_get(self, arguments: JSONObject) -> Answer:
-        """``group-get`` (``group``: a name or a list of names; absent: every group)."""
-        wanted = arguments.get("group")
+        """``group-get`` (``group``: a name or a list of names, as docs/rpc-spec.md says, or
+        ``name`` as libtransmission's groupGet reads it; absent: every group)."""
+        key = "group" if "group" in arguments else "name"
+        wanted = arguments.get(key)
         if isinstance(wanted, str):
             names: set[str] | None = {wanted}
         elif isinstance(wanted, list) and all(isinstance(n, str) for n in wanted):
@@ -912,7 +914,7 @@ class TransmissionRpc:
         elif wanted is None:
             names = None
         else:
-            raise RpcError(f"group: expected a bandwidth group's name or a list of names, got {wanted!r}")
+            raise RpcError(f"{key}: expected a bandwidth group's name or a list of names, got {wanted!r}")
         return {"group": [transmission_group(g) for g in self.service.bandwidth_groups()
                           if names is None or g.name in names]}
 
@@ -920,8 +922,10 @@ class TransmissionRpc:
         """``group-set``: ``name`` (the group is made when there is none, as Transmission does), its
         speed limits, ``honorsSessionLimits``, and this daemon's ``weight``."""
         name = arguments.get("name")
+        if isinstance(name, str):
+            name = name.strip()  # (as Transmission's groupSet strips it)
         if not isinstance(name, str) or not name:
-            raise RpcError(f"name: expected a bandwidth group's name, got {name!r}")
+            raise RpcError(f"name: no group name given, got {name!r}")
         current = next((g for g in self.service.bandwidth_groups() if g.name == name), None)
         changes: dict[str, object] = {}
         for key, ours in (("speed-limit-down", "download_limit"), ("speed-limit-up", "upload_limit")):
