@@ -849,4 +849,5 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
-        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding)
+        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding,
+        bandwidth_group=rec.bandwidth_group)

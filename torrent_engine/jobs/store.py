@@ -104,6 +104,9 @@ class JobRecord:
     created_by: str | None = None  # ("" none)
     creation_date: int | None = None  # (-1 none)
     torrent_comment: str | None = None  # the metainfo's ("" none; the job's own is a feature)
+    # the bandwidth group it is in now (tuning/groups.py places it; not written: its own group is
+    # ``options.group``, the rest follows from the groups' rules)
+    bandwidth_group: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""

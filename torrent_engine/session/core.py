@@ -201,6 +201,7 @@ class Session:
         if setup.trackers is not None:
             self.set_trackers(setup.trackers)
         self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
+        self.set_bandwidth_group(setup.bandwidth_group)
         self.set_max_peers(setup.max_peers)
         if setup.announced is not None:
             self.announcer.take_over(*setup.announced)

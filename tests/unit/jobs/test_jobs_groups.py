@@ -58,6 +58,8 @@ async def test_groups_place_jobs_tell_sessions_and_survive_a_restart(tmp_path: P
         assert jobs.get(plain.id).options.group == "movies"
         assert jobs.job_bandwidth_group(plain.id) == "movies"
         assert jobs.job_bandwidth_group(film.id) == "movies"
+        restored = jobs.manager.get(plain.info_hash)  # (made at the start: told its group as it was made)
+        assert restored is not None and restored.bandwidth_group == "movies"
         await jobs.delete_bandwidth_group("movies")  # (the jobs that named it name none)
         assert jobs.get(plain.id).options.group == ""
         assert jobs.job_bandwidth_group(film.id) == "hd"  # (its category's group gone: its tag's)

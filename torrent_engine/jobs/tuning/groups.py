@@ -185,7 +185,7 @@ class BandwidthGroups:
         """Place a job again when it is added, its features change (its category, its tags) or
         its state does (a new session, or the end); a session made is told by
         ``JobLifecycle.apply_options`` too."""
-        self.run.bandwidth_group = self._place
+        self.run.bandwidth_group = self._place  # (and ``session_setup`` reads the record's)
         for kind in (JobAdded, JobUpdated, JobStateChanged):
             self.run.events.subscribe(kind, lambda e: self._place_id(e.job.id))
 
@@ -303,6 +303,7 @@ class BandwidthGroups:
         if name:
             self._placed[rec.id] = name
             self._members[name] += 1
+        rec.bandwidth_group = name  # (what a session made from the record is told: session_setup)
         session = self.run.session_of(rec)
         if session is not None and session.bandwidth_group != name:
             session.set_bandwidth_group(name)
