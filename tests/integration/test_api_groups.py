@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.api_helpers import running_api
 
@@ -60,3 +61,20 @@ async def test_groups_and_a_jobs_group_over_http(tmp_path: Path) -> None:
         shown = (await c.get(f"/api/jobs/{job['id']}")).json()
         assert shown["options"]["group"] == ""  # (the group it named is gone: it names none)
         assert (await c.delete("/api/groups/own")).status_code == 404
+
+
+async def test_metrics_show_each_groups_share_of_the_global_limit(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        c = api.client
+        await c.patch("/api/settings", json={"download_limit": 400_000})
+        await c.post("/api/groups", json={"name": "a", "weight": 3})
+        await c.post("/api/groups", json={"name": "b", "upload_limit": 7000})
+        r = await c.get("/metrics")
+        assert r.status_code == 200
+        name = "torrent_engine_bandwidth_group_rate_limit_bytes_per_second"
+        shown = {(s.labels["group"], s.labels["direction"]): s.value
+                 for family in text_string_to_metric_families(r.text) for s in family.samples
+                 if s.name == name}
+        # (before any traffic: the weighted shares of 400 000, the jobs of no group weighing 1)
+        assert shown == {("a", "download"): 240_000, ("b", "download"): 80_000, ("", "download"): 80_000,
+                         ("a", "upload"): 0, ("b", "upload"): 7000, ("", "upload"): 0}
