@@ -202,8 +202,10 @@ async def test_errors_are_json_rpc_error_objects(tmp_path: Path) -> None:
         data, _ = seeded_torrent()
         tid = (await c.result("torrent_add", {"metainfo": base64.b64encode(data).decode(),
                                               "paused": True}))["torrent_added"]["id"]
-        grouped = await c.call("torrent_set", {"ids": [tid], "group": 5})
-        assert grouped["error"]["code"] == -32602 and "group" in grouped["error"]["data"]["error_string"]
+        for bad in (5, " padded", "x" * 200):
+            grouped = await c.call("torrent_set", {"ids": [tid], "group": bad})
+            assert grouped["error"]["code"] == -32602, grouped
+            assert grouped["error"]["data"]["error_string"].startswith("group:"), grouped
         outside = await c.call("torrent_set_location", {"ids": [tid], "location": "/", "move": True})
         assert outside["error"]["code"] == -32602 and outside["error"]["data"]["error_string"]
         out_of_range = await c.call("torrent_set", {"ids": [tid], "files_wanted": [7]})

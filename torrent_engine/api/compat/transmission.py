@@ -846,7 +846,10 @@ class TransmissionRpc:
             if not isinstance(group, str):
                 raise RpcError(f"group: expected a bandwidth group's name, got {group!r}")
             if group and not any(g.name == group for g in self.service.bandwidth_groups()):
-                await self.service.set_bandwidth_group(group)  # (made on first use, as Transmission does)
+                try:
+                    await self.service.set_bandwidth_group(group)  # (made on first use, as Transmission does)
+                except InvalidJobRequest as exc:
+                    raise RpcError(f"group: {exc.reason}") from exc
         if a.get("sequentialDownloadFromPiece"):
             raise RpcError("sequential_download_from_piece is not supported by this daemon (a sequential "
                            "download starts from the first piece)")
