@@ -196,21 +196,21 @@ async def test_errors_are_json_rpc_error_objects(tmp_path: Path) -> None:
         corrupt = await c.call("torrent_add", {"metainfo": base64.b64encode(b"not bencode").decode()}, "x")
         assert corrupt["error"]["code"] == 9 and corrupt["id"] == "x"  # Transmission's CORRUPT_TORRENT
         assert corrupt["error"]["message"] == "invalid or corrupt torrent file"
-        for method in ("group_get", "group_set"):
-            answer = await c.call(method, {"name": "slow"})
-            assert answer["error"]["code"] == -32601
-            assert "bandwidth groups" in answer["error"]["data"]["error_string"]
+        closed = await c.call("session_close")
+        assert closed["error"]["code"] == -32601
+        assert "service manager" in closed["error"]["data"]["error_string"]
         data, _ = seeded_torrent()
         tid = (await c.result("torrent_add", {"metainfo": base64.b64encode(data).decode(),
                                               "paused": True}))["torrent_added"]["id"]
-        grouped = await c.call("torrent_set", {"ids": [tid], "group": "slow"})
-        assert grouped["error"]["code"] == -32602
-        assert "bandwidth groups are not supported" in grouped["error"]["data"]["error_string"]
+        for bad in (5, " padded", "x" * 200):
+            grouped = await c.call("torrent_set", {"ids": [tid], "group": bad})
+            assert grouped["error"]["code"] == -32602, grouped
+            assert grouped["error"]["data"]["error_string"].startswith("group:"), grouped
         outside = await c.call("torrent_set_location", {"ids": [tid], "location": "/", "move": True})
         assert outside["error"]["code"] == -32602 and outside["error"]["data"]["error_string"]
         out_of_range = await c.call("torrent_set", {"ids": [tid], "files_wanted": [7]})
         assert out_of_range["error"]["code"] == 6  # Transmission's FILE_IDX_OOR
-        old = await c.post({"method": "group-get", "tag": 4})
+        old = await c.post({"method": "session-close", "tag": 4})
         assert old.json() == {"result": old.json()["result"], "arguments": {}, "tag": 4}
         assert old.json()["result"].startswith("method not supported")
 

@@ -20,7 +20,8 @@ CORES = [
     "formats", "formats/metainfo", "version", "errors",
     # (policy/ipfilter too is pure, but reads addresses with the socket module's inet_pton)
     "policy/picker", "policy/picker_parts", "policy/picker_peers", "policy/picker_endgame",
-    "policy/choker", "policy/bep40", "policy/stall", "policy/superseed", "policy/dedup", "jobs/changelog",
+    "policy/choker", "policy/bep40", "policy/stall", "policy/superseed", "policy/dedup", "policy/bandwidth",
+    "jobs/changelog",
     "net/peer/messages", "net/peer/wire", "net/peer/mse", "net/peer/extensions",
     "net/peer/metadata_fetch", "net/peer/buffer", "net/peer/peer_id", "net/peer/layer_fetch",
     "net/tracker/messages", "net/dht/krpc", "net/dht/routing", "net/dht/bep42", "net/dht/bep44",

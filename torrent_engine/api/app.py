@@ -49,6 +49,7 @@ from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .groups import GroupApi
 from .history import StatsHistory
 from .job_edits import JobEditApi
 from .metrics import Metrics, RequestTimer
@@ -534,10 +535,10 @@ class Api:
 
     async def update(self, request: Request) -> Response:
         """``PATCH /api/jobs/{id}``: change file priorities, sequential order, rate limits, the
-        job's connections at most or super-seeding (BEP 16)."""
+        job's connections at most, super-seeding (BEP 16) or its bandwidth group."""
         data = await read_json(request, self.max_json)
         known = {"file_priorities", "sequential", "download_limit", "upload_limit", "max_peers",
-                 "super_seeding", *FEATURE_FIELDS}
+                 "super_seeding", "group", *FEATURE_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ApiError(400, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})",
@@ -547,10 +548,16 @@ class Api:
         sequential = None if data.get("sequential") is None else _bool(data["sequential"], "sequential")
         raw_super = data.get("super_seeding")
         super_seeding = None if raw_super is None else _bool(raw_super, "super_seeding")
+        group = data.get("group")
+        if group is not None and not isinstance(group, str):
+            raise ApiError(400, "must be a bandwidth group's name, or \"\" for none", "group")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
         if changes:  # category, tags, share limits ...
             await self.service.set_features([request.path_params["job_id"]], **changes)
-            if not set(data) - FEATURE_FIELDS:
+        if group is not None:
+            await self.service.set_job_group(request.path_params["job_id"], group, "group")
+        if changes or group is not None:
+            if not set(data) - FEATURE_FIELDS - {"group"}:
                 return JSONResponse(self.service.get(request.path_params["job_id"]).to_json(detail=True))
         job = await self.service.update(
             request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
@@ -763,6 +770,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
         *FeatureApi(service, read_json, api.max_json).routes(),
+        *GroupApi(service, read_json, api.max_json).routes(),
         *JobEditApi(service, read_json, api.max_json).routes(),
         *QbittorrentApi(service, token=token, username=compat_username,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),

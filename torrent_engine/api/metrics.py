@@ -101,6 +101,16 @@ class EngineCollector(Collector):
                                 "loop's, the worker threads', the storages').",
                                 value=threading.active_count())
         yield from self._jobs()
+        allowed = GaugeMetricFamily(
+            f"{p}_bandwidth_group_rate_limit_bytes_per_second",
+            "What each bandwidth group may move now: its weighted share of the global limit while that "
+            "binds, else its own limit (0: none); group \"\" is the jobs of no group.",
+            labels=["group", "direction"])
+        bandwidth = service.manager.shared.bandwidth
+        for direction, limits in (("download", bandwidth.download), ("upload", bandwidth.upload)):
+            for name, rate in sorted(limits.rates().items()):
+                allowed.add_metric([name, direction], rate)
+        yield allowed
         yield _histogram(f"{p}_piece_write_seconds",
                          "Time the storages' writing threads took to write one whole piece.",
                          PIECE_WRITES.snapshot())

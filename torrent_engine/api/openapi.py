@@ -21,6 +21,7 @@ from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
 from ..jobs.organising.features import MAX_COMMENT, MAX_NAME
 from ..jobs.trackers import MAX_URL
+from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
@@ -203,6 +204,22 @@ _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}
 _SUPER_SEEDING: Schema = {"type": "boolean", "description": "BEP 16 while the job seeds: peers that "
                           "connect are told of one rare piece at a time (a downloading job ignores it)"}
+_GROUP_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_GROUP_NAME}
+_JOB_GROUP: Schema = {"type": "string", "maxLength": MAX_GROUP_NAME,
+                      "description": "the bandwidth group the job names (\"\": none of its own; its "
+                                     "category's or tags' group may take it); an unknown group is a 400"}
+_GROUP_FIELDS: dict[str, Schema] = {
+    "weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT,
+               "description": "its share of the global limits while they bind, against the other "
+                              "groups' that want more (the jobs of no group: weight 1)"},
+    "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+    "honors_global": {"type": "boolean", "description": "its traffic passes the global limits (else "
+                      "only its own, and it takes no share of them)"},
+    "categories": {"type": "array", "items": CATEGORY, "description": "the jobs of these categories "
+                   "are in the group (unless they name a group)"},
+    "tags": {"type": "array", "items": TAG, "description": "the jobs with one of these tags are in "
+             "the group (unless they name one, or their category's group takes them)"},
+}
 _IP_LIST = _obj({"source": STRING, "ranges": COUNT, "rules": COUNT, "bad_lines": COUNT,
                  "first_bad": {"type": "array", "items": _obj({"line": COUNT, "reason": STRING},
                                                               ["line", "reason"])},
@@ -240,9 +257,9 @@ SCHEMAS: dict[str, Schema] = {
         "seed_mode": BOOL,
         "download_path": _null({"type": "string", "description": "the incomplete folder the data is in while "
                                 "the job downloads (moved to save_path once complete); null: at save_path"}),
-        "max_peers": _MAX_PEERS, "super_seeding": _SUPER_SEEDING,
+        "max_peers": _MAX_PEERS, "super_seeding": _SUPER_SEEDING, "group": _JOB_GROUP,
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode", "download_path", "max_peers", "super_seeding"]),
+        "upload_limit", "seed_mode", "download_path", "max_peers", "super_seeding", "group"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},
@@ -315,7 +332,7 @@ SCHEMAS: dict[str, Schema] = {
                                                  "while a magnet's metadata has not come)"}),
         "sequential": _null(BOOL), "download_limit": _null(RATE_LIMIT),
         "upload_limit": _null(RATE_LIMIT), "max_peers": _null(_MAX_PEERS),
-        "super_seeding": _null(_SUPER_SEEDING), **_FEATURE_PROPERTIES,
+        "super_seeding": _null(_SUPER_SEEDING), "group": _null(_JOB_GROUP), **_FEATURE_PROPERTIES,
         "category": {**CATEGORY, "description": "\"\" = none, or a category that exists (409 otherwise)"},
         "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS,
                            "description": "the job's own only: the layout is chosen at the add (409)"},
@@ -383,6 +400,17 @@ SCHEMAS: dict[str, Schema] = {
     "EditCategory": _obj({"save_path": CATEGORY_PATH}, closed=False),
     "CategoriesRemoved": _obj({"removed": {"type": "array", "items": STRING}}, ["removed"]),
     "TagList": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"]),
+    "BandwidthGroup": _obj({"name": _GROUP_NAME, **_GROUP_FIELDS,
+                            "jobs": {**COUNT, "description": "how many unfinished jobs are in it now"}},
+                           ["name", *_GROUP_FIELDS, "jobs"]),
+    "BandwidthGroupList": _obj({"groups": {"type": "array", "items": _ref("BandwidthGroup")}}, ["groups"]),
+    "NewBandwidthGroup": _obj({"name": _GROUP_NAME, **_GROUP_FIELDS}, ["name"]),
+    "EditBandwidthGroup": _obj(_GROUP_FIELDS),
+    "BandwidthGroupRemoved": _obj({"removed": _GROUP_NAME}, ["removed"]),
+    "JobGroup": _obj({"group": _JOB_GROUP,
+                      "in": {"type": "string", "description": "the group the job is in now: its own, else "
+                             "its category's, else its tags' (\"\": none)"}}, ["group", "in"]),
+    "SetJobGroup": _obj({"group": _JOB_GROUP}, ["group"]),
     # (a request's body: other fields are passed over, as every body of the API's)
     "NewTags": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"], closed=False),
     "Settings": _obj({
@@ -475,7 +503,7 @@ _ERRORS = {
     400: "bad input (`field` names it)",
     401: "no token, or a wrong one",
     403: "the Host header is not allowed",
-    404: "no such job, lease, category or route",
+    404: "no such job, lease, category, bandwidth group or route",
     409: "not possible in the job's (or the service's) present state",
     413: "the body is too large",
     415: "neither JSON nor multipart",
@@ -624,6 +652,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                              tag="categories"),
     ("DELETE", "/api/categories/{name}"): _op("Remove a category and its subcategories",
                                               "CategoriesRemoved", errors=(404, 409), tag="categories"),
+    ("GET", "/api/groups"): _op("Every bandwidth group", "BandwidthGroupList", tag="groups"),
+    ("POST", "/api/groups"): _op("Create a bandwidth group", "BandwidthGroup", status=201,
+                                 errors=(409, *_BODY_ERRORS), body="NewBandwidthGroup",
+                                 body_required=True, tag="groups"),
+    ("GET", "/api/groups/{name}"): _op("One bandwidth group", "BandwidthGroup", errors=(404,), tag="groups"),
+    ("PATCH", "/api/groups/{name}"): _op("Change a bandwidth group", "BandwidthGroup",
+                                         errors=(404, *_BODY_ERRORS), body="EditBandwidthGroup",
+                                         tag="groups"),
+    ("DELETE", "/api/groups/{name}"): _op("Delete a bandwidth group (the jobs naming it name none)",
+                                          "BandwidthGroupRemoved", errors=(404,), tag="groups"),
+    ("GET", "/api/jobs/{job_id}/group"): _op("The bandwidth group the job names, and the one it is in",
+                                             "JobGroup", errors=(404,), tag="groups"),
+    ("PUT", "/api/jobs/{job_id}/group"): _op("Put the job in a bandwidth group", "JobGroup",
+                                             errors=(404, 409, *_BODY_ERRORS), body="SetJobGroup",
+                                             body_required=True, tag="groups"),
     ("GET", "/api/tags"): _op("Every known tag", "TagList", tag="tags"),
     ("POST", "/api/tags"): _op("Make tags known", "TagList", status=201, errors=_BODY_ERRORS,
                                body="NewTags", tag="tags"),
@@ -679,7 +722,7 @@ _ADD["responses"] = {**_mapping(_ADD["responses"]), "200": {
 _PATH_PARAMS = {
     "job_id": "a job's id",
     "lease_id": "a client lease's id",
-    "name": "a category's name (a subcategory's holds \"/\")",
+    "name": "a category's name (a subcategory's holds \"/\"), or a bandwidth group's",
     "tag": "a tag",
     "index": "a file's index, as the job's files number them",
 }

@@ -38,6 +38,8 @@ from ..storage.descriptors import FileCache
 from ..storage.lanes import LanePool, shared_pool_size
 from ..storage.read_cache import ReadCache
 from . import fdlimit
+from .bandwidth import Bandwidth
+from .bandwidth import TokenBucket as TokenBucket  # (where the sessions and the jobs long took it)
 from .clock import EngineClock
 from .runtime import mark_asyncio_context
 
@@ -135,46 +137,6 @@ NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
 TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
 
 
-class TokenBucket:
-    """A token bucket limiting bytes per second; ``rate`` 0 means unlimited.
-
-    The clock is injectable for tests; the burst is one second of traffic (at least one block).
-    """
-
-    def __init__(self, rate: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.rate = rate
-        self._tokens = float(rate)
-        self._stamp = clock()
-
-    @property
-    def unlimited(self) -> bool:
-        """Whether the bucket lets everything through (rate 0 or less)."""
-        return self.rate <= 0
-
-    def _refill(self) -> None:
-        now = self._clock()
-        burst = max(float(self.rate), 16384.0)
-        self._tokens = min(burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def try_consume(self, amount: int) -> float:
-        """Take ``amount`` tokens; returns how long to wait first (0.0 = go now)."""
-        if self.unlimited:
-            return 0.0
-        self._refill()
-        self._tokens -= amount
-        if self._tokens >= 0:
-            return 0.0
-        return -self._tokens / self.rate
-
-    async def consume(self, amount: int) -> None:
-        """Wait until ``amount`` bytes may pass."""
-        delay = self.try_consume(amount)
-        if delay > 0:
-            await anyio.sleep(delay)
-
-
 class SharedResources:
     """Listen socket + DHT + bandwidth + open data files for all sessions of a process.
 
@@ -191,8 +153,8 @@ class SharedResources:
         self._tracker_slots: anyio.CapacityLimiter | None = None  # (made on the loop, when asked)
         self._dht_slots: anyio.CapacityLimiter | None = None
         self._check_slots: anyio.CapacityLimiter | None = None
-        self.download_limit = TokenBucket(config.download_rate_limit)
-        self.upload_limit = TokenBucket(config.upload_rate_limit)
+        # the global limits, the bandwidth groups' and the torrents' own, every transfer passes
+        self.bandwidth = Bandwidth(config.download_rate_limit, config.upload_rate_limit)
         self.read_cache = ReadCache()  # the pieces read for the peers every torrent serves
         # the one clock of every session's tick: a round a second over the sessions that have
         # something to do, and deadlines (a torrent with nothing to do costs no timer)
@@ -241,6 +203,24 @@ class SharedResources:
         self.pending_handshakes = 0  # incoming connections not yet through their handshake
         self.handshakes_refused = 0  # incoming connections closed at once: too many pending
         self._descriptors_seen: tuple[float, int] | None = None  # (when, how many open) last counted
+
+    @property
+    def download_limit(self) -> TokenBucket:
+        """The global download limit's bucket (``bandwidth.download``)."""
+        return self.bandwidth.download.global_limit
+
+    @download_limit.setter
+    def download_limit(self, bucket: TokenBucket) -> None:
+        self.bandwidth.download.set_global(bucket)
+
+    @property
+    def upload_limit(self) -> TokenBucket:
+        """The global upload limit's bucket (``bandwidth.upload``)."""
+        return self.bandwidth.upload.global_limit
+
+    @upload_limit.setter
+    def upload_limit(self, bucket: TokenBucket) -> None:
+        self.bandwidth.upload.set_global(bucket)
 
     @property
     def tracker_slots(self) -> anyio.CapacityLimiter:

@@ -125,6 +125,7 @@ class JobLifecycle:
         # complete in its incomplete folder to its save path, whether one is under way (disk/relocate.py)
         self.round_soon: Callable[[], None] = lambda: None
         self.move_when_complete: Callable[[JobRecord], bool] = lambda rec: False
+        self.bandwidth_group: Callable[[JobRecord], str] = lambda rec: ""  # (tuning/groups.py)
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
@@ -437,6 +438,7 @@ class JobLifecycle:
         session.set_rate_limits(download=rec.options.download_limit, upload=rec.options.upload_limit)
         session.set_max_peers(rec.options.max_peers)
         session.set_super_seeding(rec.options.super_seeding)  # (kept by a magnet until its metadata)
+        session.set_bandwidth_group(self.bandwidth_group(rec))
         if not session.has_metadata:
             return
         if rec.file_priorities is not None and len(rec.file_priorities) == len(session.torrent.files):
@@ -847,4 +849,5 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
-        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding)
+        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding,
+        bandwidth_group=rec.bandwidth_group)

@@ -68,6 +68,7 @@ from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
 from .tuning.configure import SettingsControl
+from .tuning.groups import BandwidthGroups, GroupSettings
 from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class JobService:
         self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup)
         self._metadata = MetadataFetches(run)
         self._control = JobControl(run, self._rounds, self._organiser)
+        self._groups = BandwidthGroups(run, state)
+        self._groups.listen()
         run.round_soon = self._rounds.round_soon
         run.move_when_complete = self._mover.move_when_complete
         # what callers read of the service (the machinery's, the parts')
@@ -160,6 +163,7 @@ class JobService:
                                     asked)
             await self._organiser.load()
             await self.dedup.load()
+            await self._groups.load()
             self.queue.place_all()
             self.queue.rerank()
             await self._mover.recover_moves()  # (before the jobs' torrents are added again)
@@ -582,6 +586,47 @@ class JobService:
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
         return await self._organiser.remove_categories(names)
+
+    def bandwidth_groups(self) -> builtins.list[GroupSettings]:
+        """Every bandwidth group, by name."""
+        return self._groups.list()
+
+    def bandwidth_group(self, name: str) -> GroupSettings:
+        """The bandwidth group ``name``; ``JobNotFound`` (field ``name``) if there is none."""
+        return self._groups.get(name)
+
+    def bandwidth_group_members(self, name: str) -> int:
+        """How many unfinished jobs are in the bandwidth group ``name`` now."""
+        return self._groups.members(name)
+
+    async def create_bandwidth_group(self, name: str, **fields: object) -> GroupSettings:
+        """A new bandwidth group (tuning/groups.py): ``weight`` (1 … 1000), ``download_limit``,
+        ``upload_limit`` (bytes/s, 0: none), ``honors_global`` (its traffic passes the global
+        limits), ``categories`` and ``tags`` (whose jobs it takes). ``JobConflict`` if it exists."""
+        return await self._groups.create(name, **fields)
+
+    async def update_bandwidth_group(self, name: str, **fields: object) -> GroupSettings:
+        """Change a bandwidth group's fields (as ``create_bandwidth_group`` names them);
+        ``JobNotFound`` for an unknown one."""
+        return await self._groups.update(name, **fields)
+
+    async def set_bandwidth_group(self, name: str, **fields: object) -> GroupSettings:
+        """Change a bandwidth group's fields, made first when there is none (Transmission's
+        ``group-set``)."""
+        return await self._groups.set(name, **fields)
+
+    async def delete_bandwidth_group(self, name: str) -> None:
+        """Forget a bandwidth group; the jobs that named it are left without one of their own."""
+        await self._groups.delete(name)
+
+    async def set_job_group(self, job_id: str, group: str, field: str = "group") -> Job:
+        """Put the job in bandwidth group ``group`` ("": none of its own; its category's or tags'
+        group may take it); ``InvalidJobRequest`` naming ``field`` for an unknown group."""
+        return await self._groups.set_job_group(job_id, group, field)
+
+    def job_bandwidth_group(self, job_id: str) -> str:
+        """The bandwidth group the job is in now: its own, its category's or its tags' ("": none)."""
+        return self._groups.group_of(job_id)
 
     def tags(self) -> builtins.list[str]:
         """Every known tag, sorted."""

@@ -105,6 +105,9 @@ class JobRecord:
     creation_date: int | None = None  # (-1 none)
     torrent_comment: str | None = None  # the metainfo's ("" none; the job's own is a feature)
     dedup_bytes: int = 0  # bytes of its files placed at the add from files held whole (disk/dedup.py)
+    # the bandwidth group it is in now (tuning/groups.py places it; not written: its own group is
+    # ``options.group``, the rest follows from the groups' rules)
+    bandwidth_group: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -117,7 +120,7 @@ class JobRecord:
                         "client": o.client, "download_limit": o.download_limit,
                         "upload_limit": o.upload_limit, "seed_mode": o.seed_mode,
                         "download_path": o.download_path, "max_peers": o.max_peers,
-                        "super_seeding": o.super_seeding},
+                        "super_seeding": o.super_seeding, "group": o.group},
             "state": self.state.value, "created_at": self.created_at, "updated_at": self.updated_at,
             "completed_at": self.completed_at, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
@@ -159,7 +162,7 @@ class JobRecord:
                 client=None if o["client"] is None else _str(o["client"]),
                 download_limit=int(o["download_limit"]), upload_limit=int(o["upload_limit"]),
                 seed_mode=bool(o.get("seed_mode", False)),
-                super_seeding=bool(o.get("super_seeding", False)),
+                super_seeding=bool(o.get("super_seeding", False)), group=_str(o.get("group", "")),
                 download_path=None if o.get("download_path") is None else _str(o["download_path"]),
                 max_peers=int(o.get("max_peers", 0)))
             r = d["result"]

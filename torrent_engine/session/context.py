@@ -99,10 +99,12 @@ class Totals:
 @dataclass(slots=True)
 class Limits:
     """This torrent's own rate limits (bytes/s, 0 = none), on top of the shared ones; replaced
-    whole by ``Session.set_rate_limits``."""
+    whole by ``Session.set_rate_limits``; and the bandwidth group its traffic passes
+    (``Session.set_bandwidth_group``, "": none)."""
 
     download: TokenBucket = field(default_factory=lambda: TokenBucket(0))
     upload: TokenBucket = field(default_factory=lambda: TokenBucket(0))
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -201,6 +201,7 @@ class Session:
         if setup.trackers is not None:
             self.set_trackers(setup.trackers)
         self.set_rate_limits(download=setup.download_limit, upload=setup.upload_limit)
+        self.set_bandwidth_group(setup.bandwidth_group)
         self.set_max_peers(setup.max_peers)
         if setup.announced is not None:
             self.announcer.take_over(*setup.announced)
@@ -568,6 +569,18 @@ class Session:
             self.context.limits.download = TokenBucket(download)
         if upload is not None:
             self.context.limits.upload = TokenBucket(upload)
+
+    def set_bandwidth_group(self, name: str) -> None:
+        """The bandwidth group this torrent's traffic passes from now on ("": none; a name the
+        shared resources do not know counts as none: ``engine/bandwidth.py``)."""
+        if not isinstance(name, str):
+            raise SessionError(f"bandwidth group must be a name, got {name!r}")
+        self.context.limits.group = name
+
+    @property
+    def bandwidth_group(self) -> str:
+        """The bandwidth group this torrent's traffic passes ("": none)."""
+        return self.context.limits.group
 
     def set_max_peers(self, max_peers: int) -> None:
         """This torrent's connections at most (0: the manager's default for every torrent);

@@ -270,7 +270,7 @@ class PeerHandler:
         land = pieces.land
         key = peer.key
         # (under a rate limit, every block ends the pass: it waits in ``on_message``)
-        limited = not (ctx.shared.download_limit.unlimited and ctx.limits.download.unlimited)
+        limited = ctx.shared.bandwidth.download.limited(ctx.limits.group, ctx.limits.download)
         piece_type, request_type = None if limited else m.Piece, m.Request
         try:
             for msg in msgs:
@@ -482,11 +482,11 @@ class PeerHandler:
         index, length = msg.index, len(msg.block)
         shared = ctx.shared
         assert shared is not None
-        if not shared.download_limit.unlimited:
+        limits = ctx.limits
+        download = shared.bandwidth.download
+        if download.limited(limits.group, limits.download):
             # waiting here stops reading the socket: TCP flow control slows the sender down
-            await shared.download_limit.consume(length)
-        if not ctx.limits.download.unlimited:
-            await ctx.limits.download.consume(length)
+            await download.consume(limits.group, limits.download, length)
         pieces = ctx.parts.pieces
         await pieces.wait_for_room(index)
         self._counted(peer, length)

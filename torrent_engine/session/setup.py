@@ -45,6 +45,7 @@ class SessionSetup:
     sequential: bool = False  # new pieces in index order instead of rarest-first
     first_last_piece: bool = False  # each wanted file's first and last piece first
     super_seeding: bool = False  # BEP 16 while seeding (``Session.set_super_seeding``)
+    bandwidth_group: str = ""  # the bandwidth group its traffic passes (``Session.set_bandwidth_group``)
     renamed_files: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (index, path below the save path)
     trackers: tuple[tuple[str, ...], ...] | None = None  # tiers (BEP 12) instead of the torrent's
     web_seeds: tuple[str, ...] | None = None  # BEP 19 URLs instead of the torrent's url-list

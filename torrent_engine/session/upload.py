@@ -158,7 +158,8 @@ class Uploader:
         write, the pieces asked for next read ahead while a run goes out."""
         ctx = self._ctx
         assert ctx.shared is not None
-        limit = ctx.shared.upload_limit
+        upload = ctx.shared.bandwidth.upload
+        limits = ctx.limits
         link = peer.link
         queue = peer.upload_queue
         cache = self._cache()
@@ -196,9 +197,8 @@ class Uploader:
             if not pieces:
                 continue
             self._read_ahead(queue)
-            await limit.consume(size)
-            if not ctx.limits.upload.unlimited:
-                await ctx.limits.upload.consume(size)
+            if upload.limited(limits.group, limits.upload):
+                await upload.consume(limits.group, limits.upload, size)
             peer.last_sent = time.monotonic()
             link.write_pieces(pieces)
             await link.drain()

@@ -169,10 +169,11 @@ class SessionWebSeeds:
         """Bytes from the web seed: the shared and the torrent's rate limits, then the stats."""
         ctx = self._ctx
         shared = ctx.shared
-        if shared is not None and not shared.download_limit.unlimited:
-            await shared.download_limit.consume(nbytes)
-        if not ctx.limits.download.unlimited:
-            await ctx.limits.download.consume(nbytes)
+        limits = ctx.limits
+        if shared is not None and shared.bandwidth.download.limited(limits.group, limits.download):
+            await shared.bandwidth.download.consume(limits.group, limits.download, nbytes)
+        elif shared is None and not limits.download.unlimited:
+            await limits.download.consume(nbytes)
         self._on_downloaded(nbytes)
 
     async def deliver(self, key: WebSeedKey, index: int, data: memoryview) -> None:

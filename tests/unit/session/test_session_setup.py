@@ -47,12 +47,13 @@ async def test_a_session_holds_its_setup_from_the_moment_it_is_made_and_over_its
     tracker = "http://127.0.0.1:9/announce"
     setup = SessionSetup(download_limit=30_000, upload_limit=20_000, max_peers=7, file_priorities=(0, 4),
                          sequential=True, first_last_piece=True, renamed_files=((1, ("kept", "b")),),
-                         trackers=((tracker,),), downloaded=500, uploaded=10)
+                         trackers=((tracker,),), downloaded=500, uploaded=10, bandwidth_group="films")
     s = Session(torrent, dl, config=idle_config(), resume_path=resume_path, setup=setup)
 
     def told() -> None:
         assert s.file_priorities == [0, 4]
         assert (s.download_limit.rate, s.upload_limit.rate, s.max_peers) == (30_000, 20_000, 7)
+        assert s.bandwidth_group == "films"
         assert s.picker.sequential
         firsts = first_last_pieces(torrent, [0, 4])
         assert firsts and all(s.picker.piece_priority(i) == TOP_PRIORITY for i in firsts)

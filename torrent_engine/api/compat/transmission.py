@@ -59,6 +59,7 @@ from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, tier_list_text
+from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
@@ -92,8 +93,6 @@ PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..
 # the methods this daemon does not have, and why (an answer says so: never a fake success)
 UNSUPPORTED = {
     "session-close": " (the daemon is stopped by its service manager, not by a client)",
-    "group-get": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
-    "group-set": " (bandwidth groups: the engine has none, only the global and per-torrent limits)",
     "torrent-add-trackers": "",
 }
 
@@ -214,6 +213,7 @@ class TransmissionRpc:
             "queue-move-up": self._queue("up"), "queue-move-down": self._queue("down"),
             "torrent-rename-path": self.rename_path,
             "blocklist-update": self.blocklist_update, "port-test": self.port_test,
+            "group-get": self.group_get, "group-set": self.group_set,
         }
         self._methods = methods
 
@@ -615,7 +615,8 @@ class TransmissionRpc:
             "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
             "bandwidthPriority": lambda: 0,
             "peer-limit": lambda: peer_limit, "maxConnectedPeers": lambda: peer_limit,
-            "labels": lambda: list(job.features.tags), "group": lambda: "",
+            "labels": lambda: list(job.features.tags),
+            "group": lambda: self.service.job_bandwidth_group(job.id),
             "secondsSeeding": lambda: int(job.seeding_time),
             "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
                                                   - job.created_at)),
@@ -681,7 +682,12 @@ class TransmissionRpc:
             kept = self._kept[fields] = KeptRecords()
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.max_connections_per_torrent)
-        rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
+        if "group" in fields:  # (a job's group may change while its snapshot does not: a rule changed)
+            group = self.service.job_bandwidth_group
+            rows = KeptRows(kept.get(job, (*limits, group(job.id)), partial(self._fields, job, fields))
+                            for job in jobs)
+        else:
+            rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
         if every:
             kept.prune(rows)
         return rows
@@ -835,9 +841,15 @@ class TransmissionRpc:
                            "this daemon")
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
-        if a.get("group"):
-            raise RpcError("group: bandwidth groups are not supported by this daemon (it has only the "
-                           "global and per-torrent speed limits)")
+        group = a.get("group")
+        if group is not None:
+            if not isinstance(group, str):
+                raise RpcError(f"group: expected a bandwidth group's name, got {group!r}")
+            if group and not any(g.name == group for g in self.service.bandwidth_groups()):
+                try:
+                    await self.service.set_bandwidth_group(group)  # (made on first use, as Transmission does)
+                except InvalidJobRequest as exc:
+                    raise RpcError(f"group: {exc.reason}") from exc
         if a.get("sequentialDownloadFromPiece"):
             raise RpcError("sequential_download_from_piece is not supported by this daemon (a sequential "
                            "download starts from the first piece)")
@@ -889,6 +901,56 @@ class TransmissionRpc:
             tiers = trackers[job.id]
             if tiers is not None:
                 await self.service.set_trackers(job.id, tiers)
+            if group is not None:
+                await self.service.set_job_group(job.id, group)
+        return {}
+
+    async def group_get(self, arguments: JSONObject) -> Answer:
+        """``group-get`` (``group``: a name or a list of names, as docs/rpc-spec.md says, or
+        ``name`` as libtransmission's groupGet reads it; absent: every group)."""
+        key = "group" if "group" in arguments else "name"
+        wanted = arguments.get(key)
+        if isinstance(wanted, str):
+            names: set[str] | None = {wanted}
+        elif isinstance(wanted, list) and all(isinstance(n, str) for n in wanted):
+            names = {n for n in wanted if isinstance(n, str)}
+        elif wanted is None:
+            names = None
+        else:
+            raise RpcError(f"{key}: expected a bandwidth group's name or a list of names, got {wanted!r}")
+        return {"group": [transmission_group(g) for g in self.service.bandwidth_groups()
+                          if names is None or g.name in names]}
+
+    async def group_set(self, arguments: JSONObject) -> Answer:
+        """``group-set``: ``name`` (the group is made when there is none, as Transmission does), its
+        speed limits, ``honorsSessionLimits``, and this daemon's ``weight``."""
+        name = arguments.get("name")
+        if isinstance(name, str):
+            name = name.strip()  # (as Transmission's groupSet strips it)
+        if not isinstance(name, str) or not name:
+            raise RpcError(f"name: no group name given, got {name!r}")
+        current = next((g for g in self.service.bandwidth_groups() if g.name == name), None)
+        changes: dict[str, object] = {}
+        for key, ours in (("speed-limit-down", "download_limit"), ("speed-limit-up", "upload_limit")):
+            enabled = arguments.get(key + "-enabled")
+            if enabled is not None and not isinstance(enabled, bool):
+                raise RpcError(f"{key}-enabled: expected true or false, got {enabled!r}")
+            if key in arguments or enabled is not None:
+                before = getattr(current, ours) if current is not None else 0
+                value = _speed(arguments.get(key, before // KILO), key)
+                on = enabled if enabled is not None else (before > 0 or key in arguments)
+                changes[ours] = value if on else 0
+        if "honorsSessionLimits" in arguments:
+            honors = arguments["honorsSessionLimits"]
+            if not isinstance(honors, bool):
+                raise RpcError(f"honorsSessionLimits: expected true or false, got {honors!r}")
+            changes["honors_global"] = honors
+        if "weight" in arguments:
+            changes["weight"] = arguments["weight"]
+        try:
+            await self.service.set_bandwidth_group(name, **changes)
+        except InvalidJobRequest as exc:
+            raise RpcError(f"{exc.field}: {exc.reason}") from exc
         return {}
 
     async def rename_path(self, arguments: JSONObject) -> Answer:
@@ -964,6 +1026,16 @@ def _tracker_stat(n: int, t: JobTracker) -> dict[str, JSON]:
             "nextAnnounceTime": 0, "hasScraped": False, "lastScrapeSucceeded": False, "lastScrapeResult": "",
             "lastScrapeTime": 0, "lastScrapeStartTime": 0, "lastScrapeTimedOut": False, "nextScrapeTime": 0,
             "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
+
+
+def transmission_group(group: GroupSettings) -> dict[str, JSON]:
+    """A bandwidth group as group-get describes it (speeds in kB/s; a limit of 0 is "not
+    enabled"), with this daemon's ``weight``."""
+    return {"name": group.name, "honorsSessionLimits": group.honors_global,
+            "speed-limit-down-enabled": group.download_limit > 0,
+            "speed-limit-down": group.download_limit // KILO,
+            "speed-limit-up-enabled": group.upload_limit > 0, "speed-limit-up": group.upload_limit // KILO,
+            "weight": group.weight}
 
 
 def _whole(value: object, name: str) -> int:
