@@ -321,8 +321,7 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
             assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["up_limit"], t["dl_limit"],
                     t["seq_dl"], t["force_start"]) == ("metaDL", -2, -2, 0, 0, True, False)
             # what it knows and the engine cannot do is still said so
-            for name, value in (("stopCondition", "MetadataReceived"), ("inactiveSeedingTimeLimit", "30"),
-                                ("shareLimitAction", "EnableSuperSeeding")):
+            for name, value in (("stopCondition", "MetadataReceived"), ("inactiveSeedingTimeLimit", "30")):
                 r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"), name: value})
                 assert r.status_code == 400 and name in r.text, (name, r.status_code, r.text)
 

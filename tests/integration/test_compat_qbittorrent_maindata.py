@@ -77,9 +77,15 @@ def share_limit_actions(url: str, info_hash: str) -> None:
     client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
                                      share_limit_action="Default", torrent_hashes=info_hash)
     assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "Default"
-    with pytest.raises(qbittorrentapi.InvalidRequest400Error):
-        client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
-                                         share_limit_action="EnableSuperSeeding", torrent_hashes=info_hash)
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="EnableSuperSeeding", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "EnableSuperSeeding"
+    client.app_set_preferences({"max_ratio_act": 2})  # (the global action: super-seeding too)
+    assert client.app_preferences()["max_ratio_act"] == 2
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="max_ratio_act"):
+        client.app_set_preferences({"max_ratio_act": 4})
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="Default", torrent_hashes=info_hash)
 
 
 async def test_share_limit_actions_are_the_jobs_own(tmp_path: Path) -> None:

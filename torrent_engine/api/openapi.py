@@ -125,7 +125,8 @@ _FEATURE_PROPERTIES: dict[str, Schema] = {
                "description": "the name shown (\"\" = the torrent's own)"},
     "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT, "pattern": r"^[^\x00]*$",
                 "description": "the comment shown (null = the metainfo's own)"},
-    "share_limit_action": {"type": ["string", "null"], "enum": ["stop", "remove", "remove_with_files", None],
+    "share_limit_action": {"type": ["string", "null"],
+                           "enum": ["stop", "remove", "remove_with_files", "super_seed", None],
                            "description": "what a reached share limit does (null = the service's "
                                           "share_limit_action)"},
 }
@@ -384,7 +385,8 @@ SCHEMAS: dict[str, Schema] = {
     "NewTags": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"], closed=False),
     "Settings": _obj({
         "ratio_limit": NUMBER, "seeding_time_limit": NUMBER,
-        "share_limit_action": {"type": "string", "enum": ["stop", "remove", "remove_with_files"]},
+        "share_limit_action": {"type": "string",
+                               "enum": ["stop", "remove", "remove_with_files", "super_seed"]},
         "queueing": BOOL, "max_active_downloads": {"type": "integer", "minimum": -1},
         "max_active_uploads": {"type": "integer", "minimum": -1},
         "max_active_torrents": {"type": "integer", "minimum": -1},

@@ -109,7 +109,7 @@ Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
 _STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
 _SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
-                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seeding"}
+                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seed"}
 
 
 class QbittorrentApi:
@@ -1170,12 +1170,8 @@ def _magnet_in(source: str) -> Magnet | None:
 
 def _share_limit_action(form: Form) -> str | None:
     """``shareLimitAction`` (WebAPI 2.12) as a job's own action (None: ``Default``, the global
-    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it. Super-seeding
-    (BEP 16) is not implemented: ``EnableSuperSeeding`` is a 400."""
+    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it."""
     action = enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default")
-    if action == "super_seeding":
-        raise QbtError(400, "shareLimitAction EnableSuperSeeding is not supported "
-                            "(no super-seeding, BEP 16)")
     return None if action == "default" else action
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...jobs import JobService, ShareLimitAction
+from ...jobs import JobService
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.tuning.settings import SettingChanges
 from ...jsonvalue import JSON, JSONValue, as_float_text
@@ -31,7 +31,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
     """``app/preferences``: the fields tools read, from the service's settings and config."""
     s = service.get_settings()
     config = service.config
-    action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
+    action = {act: number for number, act in ACTIONS_AT_LIMIT.items()}
     encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
     return {
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
@@ -81,8 +81,8 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         if isinstance(act, (int, float)) and act == int(act):  # (true is 1 and 1.0 is 1, as a key)
             action = ACTIONS_AT_LIMIT.get(int(act))
         if action is None:
-            raise QbtError(400, "max_ratio_act: only 0 (pause), 1 (remove) and 3 (remove with "
-                                "files) are supported")
+            raise QbtError(400, "max_ratio_act: must be 0 (pause), 1 (remove), 2 (super seeding) "
+                                "or 3 (remove with files)")
         changes["share_limit_action"] = action.value
     for theirs, ours in _NAMES.items():
         if theirs in prefs:

@@ -32,8 +32,9 @@ MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
 MAX_SEEDING_TIME = 525600  # minutes
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
-_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent"}
-ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
+_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent",
+                 "super_seed": "EnableSuperSeeding"}
+ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE, 2: ShareLimitAction.SUPER_SEED,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
 
 
