@@ -12,7 +12,6 @@ from tests.conftest import require_module
 from tests.integration.api_helpers import running_api
 from tests.integration.helpers import make_payload, make_torrent
 from tests.integration.test_compat_qbittorrent_webapi216 import MAGNET, client_of, five_pieces
-from torrent_engine.api.compat import qbittorrent_records
 from torrent_engine.jobs import JobState
 
 pytestmark = pytest.mark.anyio
@@ -30,8 +29,7 @@ def add_counted(url: str, data: bytes, info_hash: str) -> None:
         client.torrents_add(urls=[MAGNET, "c" * 40], is_paused=True)  # (a bare info-hash is a magnet)
 
 
-async def test_add_answers_counts_from_webapi_214(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qbittorrent_records, "ADD_ANSWERS_COUNTS", True)  # (as at app/webapiVersion 2.14+)
+async def test_add_answers_counts_as_webapi_214(tmp_path: Path) -> None:
     torrent = five_pieces()
     async with running_api(tmp_path) as api:
         await anyio.to_thread.run_sync(add_counted, api.url, torrent.to_bytes(), torrent.info_hash.hex())
@@ -44,19 +42,11 @@ async def test_add_answers_counts_from_webapi_214(tmp_path: Path, monkeypatch: p
         assert len(api.service.client_jobs()) == 2
 
 
-async def test_add_answers_ok_or_fails_at_the_advertised_webapi_293(tmp_path: Path) -> None:
-    assert not qbittorrent_records.ADD_ANSWERS_COUNTS  # (app/webapiVersion 2.9.3: the old answer)
-    async with running_api(tmp_path) as api:
-        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-        assert (r.status_code, r.text) == (200, "Ok.")
-        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-        assert (r.status_code, r.text) == (200, "Fails.")
-
-
 def add_seed_mode(url: str, save: str, seeded: bytes, checked: bytes) -> None:
     client = client_of(url)
     # (qbittorrent-api sends is_skip_checking as both seedMode and skip_checking: seedMode is read)
-    assert client.torrents_add(torrent_files=seeded, save_path=save, is_skip_checking=True) == "Ok."
+    added = client.torrents_add(torrent_files=seeded, save_path=save, is_skip_checking=True)
+    assert added["success_count"] == 1
     client._post(_name="torrents", _method="add", data={"savepath": save, "seedMode": "false",
                                                         "skip_checking": "true"},
                  files={"torrents": ("checked.torrent", checked)})

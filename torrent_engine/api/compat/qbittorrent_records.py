@@ -1,5 +1,5 @@
 """qBittorrent's WebAPI v2, the translation itself: state names, the torrent record, its
-properties, files and trackers, filters and share limits as qBittorrent 4.6 shows them,
+properties, files and trackers, filters and share limits as qBittorrent 5 shows them,
 computed from the job service's jobs and settings. Pure: no request, no I/O (``qbittorrent.py``
 serves them)."""
 
@@ -18,11 +18,10 @@ from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
-APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
-WEBAPI_VERSION = "2.9.3"
-# torrents/add answers JSON counts from WebAPI 2.14 on, "Ok."/"Fails." before: the answer follows
-# the version this layer says it speaks, as a client reads it (qBittorrent has one answer per version)
-ADD_ANSWERS_COUNTS = tuple(int(x) for x in WEBAPI_VERSION.split(".")) >= (2, 14)
+# the WebAPI this layer speaks, and the qBittorrent that first answered it: 2.16.0 came with the
+# development of 5.3 (its master said v5.3.0alpha1; 5.3.0 itself was released at 2.16.2)
+APP_VERSION = "v5.3.0alpha1"
+WEBAPI_VERSION = "2.16.0"
 SESSION_TTL = 3600.0  # seconds an idle SID stays valid (qBittorrent's default)
 MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
@@ -66,7 +65,8 @@ def complete(job: Job) -> bool:
 
 
 def state_name(job: Job) -> str:
-    """The job's state in qBittorrent's words (4.6: ``pausedDL``/``pausedUP`` for stopped jobs)."""
+    """The job's state in qBittorrent's words (5.0's ``stoppedDL``/``stoppedUP`` for stopped
+    jobs, 4.6's ``pausedDL``/``pausedUP``)."""
     up = complete(job)
     forced = job.features.force_start
     match job.state:
@@ -83,11 +83,11 @@ def state_name(job: Job) -> str:
                 return "forcedUP"
             return "uploading" if job.upload_rate > 0 else "stalledUP"
         case JobState.PAUSED:
-            return "pausedUP" if up else "pausedDL"
+            return "stoppedUP" if up else "stoppedDL"
         case JobState.QUEUED:
             return "queuedUP" if up else "queuedDL"
         case JobState.COMPLETED:
-            return "pausedUP"
+            return "stoppedUP"
         case JobState.ERROR if job.missing_files:
             return "missingFiles"  # (files that held verified data are gone: a drive not mounted?)
     return "error"
@@ -338,7 +338,7 @@ def peer_record(p: JobPeer) -> QbtRecord:
 
 def _is_downloading(state: str) -> bool:
     return state in ("downloading", "metaDL", "forcedMetaDL", "forcedDL", "stalledDL", "checkingDL",
-                     "pausedDL", "queuedDL")
+                     "stoppedDL", "queuedDL")
 
 
 def _rate(record: Mapping[str, Scalar], key: str) -> float:
@@ -357,7 +357,7 @@ def _is_active(record: Mapping[str, Scalar]) -> bool:
 def matches(record: Mapping[str, Scalar], status: str) -> bool:
     """Whether a record passes ``torrents/info``'s ``filter``."""
     state = str(record["state"])
-    paused = state in ("pausedDL", "pausedUP")
+    paused = state in ("stoppedDL", "stoppedUP")
     checks: dict[str, Callable[[], bool]] = {
         "all": lambda: True,
         "downloading": lambda: _is_downloading(state),
