@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import anyio
@@ -64,3 +65,28 @@ async def test_seed_mode_adds_a_seeding_job_and_wins_over_skip_checking(tmp_path
                 await anyio.sleep(0.05)
         jobs = {j.name: j for j in api.service.client_jobs()}
         assert jobs["seeded"].seed_mode and not jobs["checked"].seed_mode
+
+
+def super_seed_at_limit(url: str, save: str, data: bytes, info_hash: str) -> None:
+    client = client_of(url)
+    added = client.torrents_add(torrent_files=data, save_path=save, is_skip_checking=True, ratio_limit=0,
+                                share_limit_action="EnableSuperSeeding")
+    assert added["added_torrent_ids"] == [info_hash]
+    deadline = time.monotonic() + 20
+    while not (t := client.torrents_info(torrent_hashes=info_hash)[0]).super_seeding:
+        assert time.monotonic() < deadline, dict(t)
+        time.sleep(0.1)
+    assert t.state in ("uploading", "stalledUP") and t.share_limit_action == "EnableSuperSeeding"
+
+
+async def test_a_share_limit_of_enable_super_seeding_turns_it_on_and_the_torrent_seeds_on(
+        tmp_path: Path) -> None:
+    """qBittorrent's ``EnableSuperSeeding`` (2.12): at its ratio limit (0 here) the torrent
+    super-seeds and goes on seeding, instead of stopping."""
+    async with running_api(tmp_path) as api:
+        save = api.download_root / "x"
+        seeded = make_torrent(make_payload(save, FILES, name="seeded"), piece_length=16384)
+        await anyio.to_thread.run_sync(super_seed_at_limit, api.url, str(save), seeded.to_bytes(),
+                                       seeded.info_hash.hex())
+        [job] = api.service.client_jobs()
+        assert job.state is JobState.SEEDING and job.options.super_seeding

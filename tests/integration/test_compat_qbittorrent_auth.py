@@ -58,10 +58,15 @@ async def test_an_api_key_is_made_used_rotated_kept_hashed_and_deleted(
             assert second.encode() not in path.read_bytes() and first.encode() not in path.read_bytes(), path
     assert first not in caplog.text and second not in caplog.text
     async with running_api(tmp_path) as api:  # (the same state folder: a restart)
-        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {second}"}) as c:
-            assert (await c.get("/api/v2/app/version")).text == "v5.3.0alpha1"
-            assert (await c.post("/api/v2/app/deleteAPIKey")).status_code == 200
-            assert (await c.get("/api/v2/app/version")).status_code == 403
+        def delete_key() -> None:  # (through the client, with the key it deletes)
+            qbittorrentapi = require_module("qbittorrentapi")
+            by_key = qbittorrentapi.Client(host=api.url, api_key=second, REQUESTS_ARGS={"timeout": 30})
+            assert by_key.app_version() == "v5.3.0alpha1"
+            by_key.app_delete_api_key()
+            with pytest.raises(qbittorrentapi.Forbidden403Error):
+                by_key.app_version()
+
+        await anyio.to_thread.run_sync(delete_key)
         assert not kept.exists()
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             assert (await c.get("/api/v2/app/version")).status_code == 200  # (the token still opens it)
