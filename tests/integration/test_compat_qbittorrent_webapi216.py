@@ -45,6 +45,18 @@ def drive(url: str, data: bytes, info_hash: str) -> None:
     client.torrents_set_tags(tags="", torrent_hashes="all")  # (no tags: every one taken off)
     assert [t.tags for t in client.torrents_info()] == ["", ""]
 
+    # torrents/info's private filter (2.11.1), includeTrackers (2.11.4), includeFiles (2.11.8)
+    assert client.torrents_info(private=True) == []
+    assert len(client.torrents_info(private=False)) == 2
+    client.torrents_add_trackers(torrent_hash=info_hash, urls=["http://127.0.0.1:9/announce"])
+    listed = {t.hash: t for t in client.torrents_info(include_trackers=True, include_files=True)}
+    trackers, files = listed[info_hash]["trackers"], listed[info_hash]["files"]
+    assert [(r["url"], r["tier"]) for r in trackers] == [("http://127.0.0.1:9/announce", 0)]
+    assert [(f["name"], f["size"]) for f in files] == [("qbt/a.bin", 40000), ("qbt/b.bin", 30000)]
+    assert listed["c" * 40]["trackers"] == [] and "files" not in listed["c" * 40]  # (no metadata yet)
+    assert "files" not in client.torrents_info()[0]
+    assert [t.state for t in client.torrents_info(status_filter="stopped")] == ["stoppedDL", "stoppedDL"]
+
     assert dict(client.transfer_speed_limits()) == {
         "up_limit": 0, "dl_limit": 0, "alt_up_limit": 0, "alt_dl_limit": 0}
     client.transfer_set_speed_limits(upload_limit=1000, download_limit=2000,

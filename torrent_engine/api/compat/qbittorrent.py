@@ -537,11 +537,17 @@ class QbittorrentApi:
         return qt_record(torrent_record(job, settings, self.service.torrent_facts(job.id)))
 
     async def info(self, form: Form, request: Request) -> Response:
-        """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
+        """``torrents/info`` with filter, category, tag, hashes, private (2.11.1), sort, reverse,
+        limit, offset; ``includeTrackers`` (2.11.4) and ``includeFiles`` (2.11.8) put each
+        torrent's ``trackers`` and ``files`` (as ``torrents/trackers`` and ``files`` list them) in
+        its record."""
         records = self._records()
         status = form.get("filter") or "all"
         if status != "all":
             records = [k for k in records if matches(k.record, status)]
+        private = parse_bool(form.get("private"))
+        if private is not None:
+            records = [k for k in records if k.record["private"] is private]
         category = form.get("category")
         if category is not None:
             records = [k for k in records if k.record["category"] == category]
@@ -566,6 +572,20 @@ class QbittorrentApi:
         records = records[offset:]
         if limit > 0:
             records = records[:limit]
+        with_trackers = parse_bool(form.get("includeTrackers"))
+        with_files = parse_bool(form.get("includeFiles"))
+        if with_trackers or with_files:  # (each record made again with them: asked for, not kept)
+            rows: list[JSON] = []
+            for k in records:
+                row: dict[str, JSON] = dict(qt_record(dict(k.record)))
+                torrent = self._torrent(k.job)
+                if with_trackers:  # (its trackers alone, as qBittorrent's getTrackers)
+                    row["trackers"] = list(self.trackers_of(k.job, sticky=False))
+                if with_files and torrent is not None:  # (none before the metadata)
+                    row["files"] = list(file_rows(k.job, torrent, None))
+                rows.append(row)
+            return Response(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode(),
+                            media_type="application/json")
         return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
 
     async def properties(self, form: Form, request: Request) -> QbtRecord:
@@ -584,11 +604,14 @@ class QbittorrentApi:
 
     async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
-        job = self._one(form)
+        return self.trackers_of(self._one(form), sticky=True)
+
+    def trackers_of(self, job: Job, *, sticky: bool) -> list[QbtRecord]:
+        """The rows ``torrents/trackers`` answers for ``job`` (``sticky``: DHT, PeX and LSD's too)."""
         torrent = self._torrent(job)
         config = self.service.config
-        return tracker_rows(job, torrent is not None and torrent.private,
-                            (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)))
+        rows = (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)) if sticky else ()
+        return tracker_rows(job, torrent is not None and torrent.private, rows)
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""

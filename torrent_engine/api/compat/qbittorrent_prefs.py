@@ -37,7 +37,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
         "temp_path": shown_folder(service.download_root, s),
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
-        "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
+        "start_paused_enabled": False, "add_stopped_enabled": False,  # (5.0's name of the first)
+        "add_to_top_of_queue": False, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
         "max_seeding_time_enabled": s.seeding_time_limit >= 0,
