@@ -330,6 +330,9 @@ def peer_record(p: JobPeer) -> QbtRecord:
     return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,
             "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
             "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
+            # 2.16's contribution is what qBittorrent computes from uploaded (0: not counted per
+            # peer here); 2.15.1's host_name is "" as with its reverse resolution off (its default)
+            "contribution": 0, "host_name": "",
             "connection": "μTP" if p.transport == "utp" else "BT",
             "flags": " ".join(letter for letter, _ in flags),
             "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
