@@ -10,6 +10,7 @@ import errno
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class UrlCookies:
     def __init__(self, state_dir: Path | None, clock: Callable[[], float]) -> None:
         self.path = state_dir / COOKIES_FILE if state_dir is not None else None
         self._clock = clock
+        self._writing = threading.Lock()  # (changes in worker threads: one after the other)
         self._cookies: tuple[Cookie, ...] = self._read()
 
     def _read(self) -> tuple[Cookie, ...]:
@@ -66,15 +68,16 @@ class UrlCookies:
             raise InvalidJobRequest(f"at most {MAX_COOKIES} cookies", "cookies")
         now = self._clock()
         kept = tuple(c for c in cookies if not c.expired(now))
-        if self.path is not None:
-            rows = [{"name": c.name, "value": c.value, "domain": c.domain, "path": c.path,
-                     "expirationDate": c.expires} for c in kept if c.expires is not None]
-            try:
-                self._write(json.dumps(rows, separators=(",", ":")).encode())
-            except OSError as exc:
-                raise StateNotSaved(f"cannot save the URL cookies: {exc.strerror or exc}",
-                                    str(self.path.parent), full=exc.errno == errno.ENOSPC) from exc
-        self._cookies = kept
+        with self._writing:
+            if self.path is not None:
+                rows = [{"name": c.name, "value": c.value, "domain": c.domain, "path": c.path,
+                         "expirationDate": c.expires} for c in kept if c.expires is not None]
+                try:
+                    self._write(json.dumps(rows, separators=(",", ":")).encode())
+                except OSError as exc:
+                    raise StateNotSaved(f"cannot save the URL cookies: {exc.strerror or exc}",
+                                        str(self.path.parent), full=exc.errno == errno.ENOSPC) from exc
+            self._cookies = kept
 
     def header_for(self, url: str) -> str:
         """The ``Cookie:`` value a GET of ``url`` carries now (``""``: none)."""
