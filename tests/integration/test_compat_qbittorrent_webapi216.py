@@ -142,7 +142,11 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
 
 def set_comments(url: str, info_hash: str) -> None:
     client = client_of(url)
-    assert client.torrents_properties(torrent_hash=info_hash).comment == "from the metainfo"
+    props = client.torrents_properties(torrent_hash=info_hash)
+    assert props.comment == "from the metainfo"
+    # (2.10–2.15.1's fields, as torrents/info has them)
+    assert (props.has_metadata, props.private, props.progress, props.popularity, props.availability) == (
+        True, False, 0, 0, 0)
     client.torrents_set_comment(comment="  mine  ", torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
     assert client.torrents_properties(torrent_hash=info_hash).comment == "mine"  # (trimmed, as qBittorrent)
     client.torrents_set_comment(comment="", torrent_hashes="all")  # (empty: none, not the metainfo's)

@@ -588,7 +588,7 @@ class QbittorrentApi:
                             media_type="application/json")
         return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
 
-    async def properties(self, form: Form, request: Request) -> QbtRecord:
+    async def properties(self, form: Form, request: Request) -> dict[str, JSON]:
         """``torrents/properties``."""
         job = self._one(form)
         return properties_record(job, self.service.get_settings(), self._torrent(job),

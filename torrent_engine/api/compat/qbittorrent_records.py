@@ -383,8 +383,10 @@ def matches(record: Mapping[str, Scalar], status: str) -> bool:
 
 
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
-                      states: list[int] | None) -> QbtRecord:
-    """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata)."""
+                      states: list[int] | None) -> dict[str, JSON]:
+    """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata);
+    with 2.10–2.15.1's ``has_metadata``, ``private`` (null before the metadata), ``progress``,
+    ``popularity`` and ``availability``, as ``torrents/info`` shows them."""
     record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
     elapsed = max(0.0, job.updated_at - job.created_at)
     return {
@@ -408,7 +410,9 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
         "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
         "total_size": record["total_size"], "is_private": record["private"],
-        "isPrivate": record["private"],
+        "isPrivate": record["private"], "private": torrent.private if torrent is not None else None,
+        "has_metadata": torrent is not None, "progress": record["progress"],
+        "popularity": record["popularity"], "availability": record["availability"],
     }
 
 
