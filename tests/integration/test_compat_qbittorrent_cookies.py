@@ -119,3 +119,12 @@ async def test_bad_cookies_are_a_400_naming_the_field(tmp_path: Path) -> None:
             assert (r.status_code, (await c.get("/api/v2/app/cookies")).json()) == (200, [one])
             r = await c.post("/api/v2/app/setCookies", data={"cookies": "[]"})  # (none from then on)
             assert (await c.get("/api/v2/app/cookies")).json() == []
+        # our own API: the same cookies, its errors naming the field
+        bad = {"name": "a", "value": "b", "domain": ""}
+        r = await api.client.put("/api/cookies", json={"cookies": [bad]})
+        assert (r.status_code, r.json()["field"]) == (400, "cookies[0].domain")
+        ours = {"name": "a", "value": "b", "domain": "t.example", "path": "/", "expires": LATER}
+        r = await api.client.put("/api/cookies", json={"cookies": [ours]})
+        assert r.json() == {"cookies": [ours]}
+        r = await api.client.get("/api/v2/app/cookies")
+        assert r.json() == [one]
