@@ -84,6 +84,15 @@ def share_limit_actions(url: str, info_hash: str) -> None:
     assert client.app_preferences()["max_ratio_act"] == 2
     with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="max_ratio_act"):
         client.app_set_preferences({"max_ratio_act": 4})
+    # shareLimitsMode (2.16): either limit reached is enough here (MatchAny); MatchAll is refused
+    assert client.app_preferences()["share_limits_mode"] == "MatchAny"
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="share_limits_mode"):
+        client.app_set_preferences({"share_limits_mode": "MatchAll"})
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limits_mode="MatchAny", torrent_hashes=info_hash)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="shareLimitsMode"):
+        client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                         share_limits_mode="MatchAll", torrent_hashes=info_hash)
     client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
                                      share_limit_action="Default", torrent_hashes=info_hash)
 

@@ -847,6 +847,7 @@ class QbittorrentApi:
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout,
             "share_limit_action": _share_limit_action(form)})
+        _check_share_limits_mode(form)
         auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
@@ -1047,6 +1048,7 @@ class QbittorrentApi:
         # clients written against 4.x; not sent, the action is left as it is)
         action = {} if form.get("shareLimitAction") is None else {
             "share_limit_action": _share_limit_action(form)}
+        _check_share_limits_mode(form)
         await self.service.set_features(
             [j.id for j in self._selected(form)],
             ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
@@ -1216,6 +1218,15 @@ def _share_limit_action(form: Form) -> str | None:
     one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it."""
     action = enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default")
     return None if action == "default" else action
+
+
+def _check_share_limits_mode(form: Form) -> None:
+    """``shareLimitsMode`` (2.16: ``torrents/add``, ``setShareLimits``): a limit here is reached
+    when either is (``MatchAny``, what ``Default`` is); ``MatchAll`` is a 400, an unknown name
+    ``Default`` as qBittorrent's ``toEnum`` reads it."""
+    if (form.get("shareLimitsMode") or "").strip().lower() == "matchall":
+        raise QbtError(400, "shareLimitsMode MatchAll is not supported: a share limit is reached when "
+                            "either the ratio or the seeding time limit is (MatchAny)")
 
 
 def _file_priorities(form: Form, urls: int) -> list[int]:

@@ -45,6 +45,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
         "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
+        "share_limits_mode": "MatchAny",  # (2.15.3: either limit reached is enough, the one mode here)
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
         "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
         "max_active_checking_torrents": s.max_active_checking,
