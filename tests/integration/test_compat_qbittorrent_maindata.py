@@ -85,7 +85,9 @@ def share_limit_actions(url: str, info_hash: str) -> None:
     with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="max_ratio_act"):
         client.app_set_preferences({"max_ratio_act": 4})
     # shareLimitsMode (2.16): either limit reached is enough here (MatchAny); MatchAll is refused
-    assert client.app_preferences()["share_limits_mode"] == "MatchAny"
+    prefs = client.app_preferences()
+    assert (prefs["share_limits_mode"], prefs["add_stopped_enabled"]) == ("MatchAny", False)
+    assert (prefs["web_ui_sessions_count_limit"], prefs["web_ui_session_timeout"]) == (1024, 3600)
     with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="share_limits_mode"):
         client.app_set_preferences({"share_limits_mode": "MatchAll"})
     client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,

@@ -17,7 +17,7 @@ from .programs import QBT_FIELDS, qbt_changes, qbt_preferences
 from .proxies import QBT_FIELDS as PROXY_FIELDS
 from .proxies import qbt_changes as proxy_changes
 from .proxies import qbt_preferences as proxy_preferences
-from .qbittorrent_records import ACTIONS_AT_LIMIT, QbtError
+from .qbittorrent_records import ACTIONS_AT_LIMIT, MAX_SESSIONS, SESSION_TTL, QbtError
 
 # the preferences that are our settings under another name
 _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
@@ -53,6 +53,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
+        # (the SID cookies: at most this many, each valid for this many idle seconds; 2.16.0's field)
+        "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
