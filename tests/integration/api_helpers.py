@@ -98,19 +98,21 @@ def loopback_only(case: Any, port: int) -> None:
             body["source"] = f"{head}?{urlencode(kept)}"
 
 
-def with_newer_webapi(client: Any) -> Any:
-    """``client`` (qbittorrent-api) told WebAPI 2.16.0 by its own version gate: it sends nothing
-    newer than the server's ``app/webapiVersion``, which stays 2.9.3 until every call of issue 45
-    works; what it sends and reads stays its own."""
-    client.app_web_api_version = lambda **kwargs: "2.16.0"
-    return client
-
-
 def qbt_client(url: str) -> Any:
-    """A logged-in qbittorrent-api client of the dialect at ``url``, gated as ``with_newer_webapi``."""
+    """A logged-in qbittorrent-api client of the dialect at ``url`` (it reads the WebAPI version the
+    dialect says, 2.16.0, and sends what that version takes)."""
     from tests.conftest import require_module
 
     qbittorrentapi = require_module("qbittorrentapi")
     client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN, REQUESTS_ARGS={"timeout": 30})
     client.auth_log_in()
-    return with_newer_webapi(client)
+    return client
+
+
+def qbt_added(response: httpx.Response, count: int = 1) -> list[str]:
+    """The hashes a qBittorrent dialect's ``torrents/add`` answered as added (WebAPI 2.14's
+    answer), once it says ``count`` were."""
+    assert response.status_code == 200, (response.status_code, response.text)
+    body = response.json()
+    assert body["success_count"] == count == len(body["added_torrent_ids"]), body
+    return list(body["added_torrent_ids"])

@@ -175,6 +175,12 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
             "ip_filter_enabled": True, "ip_filter_path": str(ip_list), "banned_ips": ["127.0.0.9"]})
         await c.call("PATCH", "/api/settings", 400, json={"banned_ips": ["not an address"]})
         await c.call("GET", "/api/ipfilter", 200)
+        await c.call("PUT", "/api/cookies", 200, json={"cookies": [
+            {"name": "uid", "value": "7", "domain": ".t.example", "path": "/dl", "expires": 4102444800},
+            {"name": "s", "value": "", "domain": "t.example"}]})
+        await c.call("PUT", "/api/cookies", 400,
+                     json={"cookies": [{"name": "a b", "value": "", "domain": "x"}]})
+        await c.call("GET", "/api/cookies", 200)
         await c.call("POST", "/api/ipfilter/update", 409)  # (no list URL set)
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)

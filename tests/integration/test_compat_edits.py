@@ -79,10 +79,20 @@ def qbt_edits(url: str, h: str, root: Path, one: str, two: str) -> None:
         qbt.torrents_edit_tracker(torrent_hash=h, original_url=one, new_url="not a url")
     with pytest.raises(qbittorrentapi.Conflict409Error):
         qbt.torrents_edit_tracker(torrent_hash=h, original_url="http://127.0.0.1:1/none", new_url=two)
-    with pytest.raises(qbittorrentapi.Conflict409Error):
-        qbt.torrents_edit_tracker(torrent_hash=h, original_url=one, new_url=one)
+    qbt.torrents_edit_tracker(torrent_hash=h, original_url=one, new_url=one)  # (2.13: no change)
     qbt.torrents_add_trackers(torrent_hash=h, urls=["udp://127.0.0.1:9/announce"])
     qbt.torrents_edit_tracker(torrent_hash=h, original_url=one, new_url=two)
+    udp = "udp://127.0.0.1:9/announce"
+    tiers = [(t.url, t.tier) for t in qbt.torrents_trackers(torrent_hash=h) if not t.url.startswith("** [")]
+    assert tiers == [(two, 0), (udp, 1)]
+    qbt.torrents_edit_tracker(torrent_hash=h, original_url=udp, tier=0)  # (2.13: a tracker's tier)
+    tiers = [(t.url, t.tier) for t in qbt.torrents_trackers(torrent_hash=h) if not t.url.startswith("** [")]
+    assert tiers == [(two, 0), (udp, 0)]
+    for tier in ("first", "256"):
+        with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="tier"):
+            qbt.torrents_edit_tracker(torrent_hash=h, original_url=udp, tier=tier)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="newUrl, tier"):
+        qbt.torrents_edit_tracker(torrent_hash=h, original_url=udp)
     qbt.torrents_remove_trackers(torrent_hash=h, urls=["udp://127.0.0.1:9/announce", "http://unknown/"])
     rows = [t for t in qbt.torrents_trackers(torrent_hash=h) if not t.url.startswith("** [")]
     assert [t.url for t in rows] == [two]

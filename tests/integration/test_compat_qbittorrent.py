@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import TOKEN, qbt_added, running_api
 from tests.unit.torrent_factory import make_torrent, payload
 
 pytestmark = pytest.mark.anyio
@@ -34,14 +34,14 @@ async def test_login_cookie_bearer_and_cross_site_refusal(tmp_path: Path) -> Non
             assert (await c.get("/api/v2/app/version")).status_code == 403
             assert (await c.get(f"/api/v2/auth/login?username=a&password={TOKEN}")).status_code == 405
             r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": "wrong"})
-            assert r.text == "Fails." and "SID" not in r.cookies
+            assert (r.status_code, r.text) == (401, "Fails.") and "SID" not in r.cookies  # (2.14: 401)
             r = await c.post("/api/v2/auth/login", data={"username": "any", "password": TOKEN},
                              headers={"Origin": "http://evil.example"})
             assert r.status_code == 401 and "SID" not in r.cookies
             r = await c.post("/api/v2/auth/login", data={"username": "any", "password": TOKEN})
             assert r.text == "Ok." and r.cookies.get("SID")
             assert "httponly" in r.headers["set-cookie"].lower()
-            assert (await c.get("/api/v2/app/webapiVersion")).text == "2.9.3"
+            assert (await c.get("/api/v2/app/webapiVersion")).text == "2.16.0"
             r = await c.post("/api/v2/torrents/pause", data={"hashes": "all"},
                              headers={"Referer": "http://evil.example/x"})
             assert r.status_code == 401
@@ -53,7 +53,7 @@ async def test_login_cookie_bearer_and_cross_site_refusal(tmp_path: Path) -> Non
             await c.post("/api/v2/auth/login", data={"username": "x", "password": TOKEN})
             assert (await c.get("/api/jobs")).status_code == 401
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-            assert (await c.get("/api/v2/app/version")).text.startswith("v4.")
+            assert (await c.get("/api/v2/app/version")).text.startswith("v5.")
         async with httpx.AsyncClient(base_url=api.url, headers={"Host": "evil.example"}) as c:
             assert (await c.post("/api/v2/auth/login", data={"password": TOKEN})).status_code == 403
 
@@ -62,7 +62,7 @@ async def test_a_configured_user_name_is_required(tmp_path: Path) -> None:
     async with running_api(tmp_path, compat_username="sonarr") as api:
         async with httpx.AsyncClient(base_url=api.url) as c:
             r = await c.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
-            assert r.text == "Fails."
+            assert r.status_code == 401
             r = await c.post("/api/v2/auth/login", data={"username": "sonarr", "password": TOKEN})
             assert r.text == "Ok."
 
@@ -82,17 +82,19 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_categories()["tv"]["savePath"] == str((root / "shows").resolve())
     assert client.torrents_add(torrent_files=data, category="tv", tags=["hd", "new"], is_paused=True,
                                ratio_limit=2, seeding_time_limit=90, is_first_last_piece_priority=True,
-                               upload_limit=5000) == "Ok."
-    assert client.torrents_add(urls=MAGNET, category="films", is_paused=True) == "Ok."
-    assert client.torrents_add(torrent_files=data) == "Fails."  # already there
-    assert client.torrents_add(urls="magnet:?xt=urn:btih:zz") == "Fails."
-    assert client.torrents_add(urls=MAGNET.replace("c", "d"), save_path="/etc") == "Fails."
+                               upload_limit=5000)["success_count"] == 1
+    assert client.torrents_add(urls=MAGNET, category="films", is_paused=True)["success_count"] == 1
     multi = torrent_bytes("multi")[0]
-    assert client.torrents_add(torrent_files=multi, content_layout="NoSubfolder") == "Fails."
+    for refused in ({"torrent_files": data},  # (already there)
+                    {"urls": "magnet:?xt=urn:btih:zz"},
+                    {"urls": MAGNET.replace("c", "d"), "save_path": "/etc"},
+                    {"torrent_files": multi, "content_layout": "NoSubfolder"}):
+        with pytest.raises(qbittorrentapi.Conflict409Error):  # (2.14: none added)
+            client.torrents_add(**refused)
     tv = client.torrents_info(category="tv")
     assert [t.hash for t in tv] == [info_hash]
     t = tv[0]
-    assert t.state == "pausedDL" and t.tags == "hd, new" and t.category == "tv"
+    assert t.state == "stoppedDL" and t.tags == "hd, new" and t.category == "tv"
     assert t.save_path == str((root / "shows").resolve()) and t.content_path.endswith("shows/qbt")
     assert (t.ratio_limit, t.seeding_time_limit, t.f_l_piece_prio, t.up_limit) == (2, 90, True, 5000)
     assert t.size == 70000 and t.amount_left == 70000 and t.added_on > 0 and t.completion_on == 0
@@ -171,7 +173,7 @@ async def test_qbittorrent_api_client_drives_the_daemon(tmp_path: Path) -> None:
     data, info_hash = torrent_bytes()
     async with running_api(tmp_path) as api:
         seen = await anyio.to_thread.run_sync(drive, api.url, data, info_hash, api.download_root)
-        assert seen == {"version": "v4.6.7", "api": "2.9.3"}
+        assert seen == {"version": "v5.3.0alpha1", "api": "2.16.0"}
         assert api.service.list()[0].state.value == "cancelled"  # one model underneath
 
 
@@ -208,9 +210,9 @@ async def test_torrent_urls_are_fetched_by_both_dialects(tmp_path: Path) -> None
             async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
                 urls = f"{base}/one.torrent\n{base}/missing.torrent"
                 r = await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"})
-                assert r.text == "Ok."
+                qbt_added(r)
                 r = await c.post("/api/v2/torrents/add", data={"urls": f"{base}/missing.torrent"})
-                assert r.text == "Fails."
+                assert (r.status_code, r.text) == (409, "Conflict")
                 r = await c.post("/transmission/rpc", json={"method": "session-get"})
                 sid = r.headers["x-transmission-session-id"]
                 add = {"filename": f"{base}/two.torrent", "paused": True}
@@ -225,12 +227,12 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET), "paused": (None, "true")})
-            assert r.text == "Ok."
+            qbt_added(r)
             r = await c.post("/api/v2/torrents/add", files={"urls": (None, MAGNET)})
-            assert r.text == "Fails."  # already there
+            assert (r.status_code, r.text) == (409, "Conflict")  # already there
             info = (await c.get("/api/v2/torrents/info")).json()[0]
             assert (info["total_size"], info["content_path"], info["completion_on"], info["dl_limit"],
-                    info["eta"], info["priority"], info["state"]) == (-1, "", 0, 0, 8640000, 1, "pausedDL")
+                    info["eta"], info["priority"], info["state"]) == (-1, "", 0, 0, 8640000, 1, "stoppedDL")
             r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "1"})
             assert (r.status_code, r.text) == (409, "Torrent's metadata has not yet downloaded")
             r = await c.post("/api/v2/torrents/filePrio", data={"hash": "c" * 40, "id": "0", "priority": "3"})
@@ -243,7 +245,7 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             prefs = '{"max_ratio": "lots", "max_ratio_enabled": true}'
             r = await c.post("/api/v2/app/setPreferences", data={"json": prefs})
             assert r.status_code == 400
-            assert (await c.get("/api/v2/torrents/nosuch")).text == "Not Found"
+            assert (await c.get("/api/v2/torrents/nosuch")).text == "Endpoint does not exist"  # (2.14)
             r = await c.post("/api/v2/torrents/add", files={"torrents": ("g.torrent", b"garbage")})
             assert r.status_code == 415
             r = await c.post("/api/v2/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
@@ -251,7 +253,7 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             other = MAGNET.replace("c", "f")
             fields = {"urls": (None, other), "useDownloadPath": (None, "true"), "downloadPath": (None, "x")}
             r = await c.post("/api/v2/torrents/add", files=fields)
-            assert r.text == "Ok."  # its data in x while it downloads
+            qbt_added(r)  # its data in x while it downloads
             info = (await c.get("/api/v2/torrents/info")).json()[0]
             assert info["download_path"] == str((api.download_root / "x").resolve())
             await c.post("/api/v2/torrents/delete", data={"hashes": "f" * 40, "deleteFiles": "false"})
@@ -259,7 +261,7 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             fields = {"urls": (None, MAGNET), "category": (None, "tv"), "autoTMM": (None, "true"),
                       "savepath": (None, "x")}
             r = await c.post("/api/v2/torrents/add", files=fields)
-            assert r.text == "Ok."
+            qbt_added(r)
             info = (await c.get("/api/v2/torrents/info")).json()[0]
             assert info["save_path"] == str((api.download_root / "shows").resolve())
 
@@ -270,7 +272,7 @@ async def test_add_peers_with_a_port_that_is_no_ascii_number_is_a_400(tmp_path: 
             data, info_hash = torrent_bytes()
             r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", data)},
                              data={"paused": "true"})
-            assert r.text == "Ok.", r.text
+            qbt_added(r)
             for peers in ("127.0.0.1:²", "127.0.0.1:x", "nocolon"):
                 r = await c.post("/api/v2/torrents/addPeers", data={"hashes": info_hash, "peers": peers})
                 assert r.status_code == 400 and "bad peer" in r.text, (peers, r.status_code, r.text)
@@ -299,7 +301,7 @@ async def test_flood_adds_with_content_layout_undefined(tmp_path: Path) -> None:
                       "contentLayout": (None, "undefined"), "sequentialDownload": (None, "false"),
                       "skip_checking": (None, "false")}
             r = await c.post("/api/v2/torrents/add", files=fields)
-            assert (r.status_code, r.text) == (200, "Ok.")
+            qbt_added(r)
             info = (await c.get("/api/v2/torrents/info")).json()
             assert [(t["hash"], t["content_path"]) for t in info] == [
                 (info_hash, str((api.download_root / "f" / "flood").resolve()))]
@@ -316,13 +318,12 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
                       "inactiveSeedingTimeLimit": "soon", "sequentialDownload": "TRUE",
                       "shareLimitAction": "Sometimes", "useDownloadPath": "no", "forced": "yes"}
             r = await c.post("/api/v2/torrents/add", data=fields)
-            assert (r.status_code, r.text) == (200, "Ok.")
+            qbt_added(r)
             t = (await c.get("/api/v2/torrents/info")).json()[0]
             assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["up_limit"], t["dl_limit"],
                     t["seq_dl"], t["force_start"]) == ("metaDL", -2, -2, 0, 0, True, False)
             # what it knows and the engine cannot do is still said so
-            for name, value in (("stopCondition", "MetadataReceived"), ("inactiveSeedingTimeLimit", "30"),
-                                ("shareLimitAction", "EnableSuperSeeding")):
+            for name, value in (("stopCondition", "MetadataReceived"), ("inactiveSeedingTimeLimit", "30")):
                 r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"), name: value})
                 assert r.status_code == 400 and name in r.text, (name, r.status_code, r.text)
 
@@ -333,7 +334,7 @@ async def test_set_super_seeding(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-            assert r.text == "Ok."
+            qbt_added(r)
             r = await c.post("/api/v2/torrents/setSuperSeeding", data={"hashes": "c" * 40, "value": "false"})
             assert (r.status_code, r.text) == (200, "")
             assert (await c.get("/api/v2/torrents/info")).json()[0]["super_seeding"] is False
@@ -358,7 +359,7 @@ async def test_kept_records_follow_every_change_in_both_dialects(tmp_path: Path)
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             urls = "\n".join(f"magnet:?xt=urn:btih:{h}&dn=kept-{h[-1]}" for h in hashes)
-            assert (await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"})).text == "Ok."
+            qbt_added(await c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"}), 3)
             await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": ""})
             sid = (await c.post("/transmission/rpc", json={})).headers["x-transmission-session-id"]
             fields = ["labels", "id", "seedRatioLimit", "name"]

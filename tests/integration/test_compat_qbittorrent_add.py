@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import anyio
@@ -12,7 +13,6 @@ from tests.conftest import require_module
 from tests.integration.api_helpers import running_api
 from tests.integration.helpers import make_payload, make_torrent
 from tests.integration.test_compat_qbittorrent_webapi216 import MAGNET, client_of, five_pieces
-from torrent_engine.api.compat import qbittorrent_records
 from torrent_engine.jobs import JobState
 
 pytestmark = pytest.mark.anyio
@@ -30,8 +30,7 @@ def add_counted(url: str, data: bytes, info_hash: str) -> None:
         client.torrents_add(urls=[MAGNET, "c" * 40], is_paused=True)  # (a bare info-hash is a magnet)
 
 
-async def test_add_answers_counts_from_webapi_214(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qbittorrent_records, "ADD_ANSWERS_COUNTS", True)  # (as at app/webapiVersion 2.14+)
+async def test_add_answers_counts_as_webapi_214(tmp_path: Path) -> None:
     torrent = five_pieces()
     async with running_api(tmp_path) as api:
         await anyio.to_thread.run_sync(add_counted, api.url, torrent.to_bytes(), torrent.info_hash.hex())
@@ -44,19 +43,11 @@ async def test_add_answers_counts_from_webapi_214(tmp_path: Path, monkeypatch: p
         assert len(api.service.client_jobs()) == 2
 
 
-async def test_add_answers_ok_or_fails_at_the_advertised_webapi_293(tmp_path: Path) -> None:
-    assert not qbittorrent_records.ADD_ANSWERS_COUNTS  # (app/webapiVersion 2.9.3: the old answer)
-    async with running_api(tmp_path) as api:
-        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-        assert (r.status_code, r.text) == (200, "Ok.")
-        r = await api.client.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-        assert (r.status_code, r.text) == (200, "Fails.")
-
-
 def add_seed_mode(url: str, save: str, seeded: bytes, checked: bytes) -> None:
     client = client_of(url)
     # (qbittorrent-api sends is_skip_checking as both seedMode and skip_checking: seedMode is read)
-    assert client.torrents_add(torrent_files=seeded, save_path=save, is_skip_checking=True) == "Ok."
+    added = client.torrents_add(torrent_files=seeded, save_path=save, is_skip_checking=True)
+    assert added["success_count"] == 1
     client._post(_name="torrents", _method="add", data={"savepath": save, "seedMode": "false",
                                                         "skip_checking": "true"},
                  files={"torrents": ("checked.torrent", checked)})
@@ -74,3 +65,28 @@ async def test_seed_mode_adds_a_seeding_job_and_wins_over_skip_checking(tmp_path
                 await anyio.sleep(0.05)
         jobs = {j.name: j for j in api.service.client_jobs()}
         assert jobs["seeded"].seed_mode and not jobs["checked"].seed_mode
+
+
+def super_seed_at_limit(url: str, save: str, data: bytes, info_hash: str) -> None:
+    client = client_of(url)
+    added = client.torrents_add(torrent_files=data, save_path=save, is_skip_checking=True, ratio_limit=0,
+                                share_limit_action="EnableSuperSeeding")
+    assert added["added_torrent_ids"] == [info_hash]
+    deadline = time.monotonic() + 20
+    while not (t := client.torrents_info(torrent_hashes=info_hash)[0]).super_seeding:
+        assert time.monotonic() < deadline, dict(t)
+        time.sleep(0.1)
+    assert t.state in ("uploading", "stalledUP") and t.share_limit_action == "EnableSuperSeeding"
+
+
+async def test_a_share_limit_of_enable_super_seeding_turns_it_on_and_the_torrent_seeds_on(
+        tmp_path: Path) -> None:
+    """qBittorrent's ``EnableSuperSeeding`` (2.12): at its ratio limit (0 here) the torrent
+    super-seeds and goes on seeding, instead of stopping."""
+    async with running_api(tmp_path) as api:
+        save = api.download_root / "x"
+        seeded = make_torrent(make_payload(save, FILES, name="seeded"), piece_length=16384)
+        await anyio.to_thread.run_sync(super_seed_at_limit, api.url, str(save), seeded.to_bytes(),
+                                       seeded.info_hash.hex())
+        [job] = api.service.client_jobs()
+        assert job.state is JobState.SEEDING and job.options.super_seeding

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import qbt_added, running_api
 from tests.integration.test_compat_qbittorrent_webapi216 import MAGNET, client_of, five_pieces
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +33,7 @@ async def test_new_torrent_and_server_fields(tmp_path: Path) -> None:
         c = api.client
         r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
                          data={"urls": MAGNET, "paused": "true"})
-        assert r.text == "Ok."
+        qbt_added(r, 2)
         data = await anyio.to_thread.run_sync(maindata, api.url)
         state = data["server_state"]
         assert {k: state[k] for k in NEW_SERVER_FIELDS} == NEW_SERVER_FIELDS
@@ -77,9 +77,26 @@ def share_limit_actions(url: str, info_hash: str) -> None:
     client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
                                      share_limit_action="Default", torrent_hashes=info_hash)
     assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "Default"
-    with pytest.raises(qbittorrentapi.InvalidRequest400Error):
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="EnableSuperSeeding", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].share_limit_action == "EnableSuperSeeding"
+    client.app_set_preferences({"max_ratio_act": 2})  # (the global action: super-seeding too)
+    assert client.app_preferences()["max_ratio_act"] == 2
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="max_ratio_act"):
+        client.app_set_preferences({"max_ratio_act": 4})
+    # shareLimitsMode (2.16): either limit reached is enough here (MatchAny); MatchAll is refused
+    prefs = client.app_preferences()
+    assert (prefs["share_limits_mode"], prefs["add_stopped_enabled"]) == ("MatchAny", False)
+    assert (prefs["web_ui_sessions_count_limit"], prefs["web_ui_session_timeout"]) == (1024, 3600)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="share_limits_mode"):
+        client.app_set_preferences({"share_limits_mode": "MatchAll"})
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limits_mode="MatchAny", torrent_hashes=info_hash)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="shareLimitsMode"):
         client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
-                                         share_limit_action="EnableSuperSeeding", torrent_hashes=info_hash)
+                                         share_limits_mode="MatchAll", torrent_hashes=info_hash)
+    client.torrents_set_share_limits(ratio_limit=2, seeding_time_limit=-2, inactive_seeding_time_limit=-2,
+                                     share_limit_action="Default", torrent_hashes=info_hash)
 
 
 async def test_share_limit_actions_are_the_jobs_own(tmp_path: Path) -> None:
@@ -88,7 +105,7 @@ async def test_share_limit_actions_are_the_jobs_own(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
         r = await api.client.post("/api/v2/torrents/add", data={"paused": "true", "shareLimitAction": "Stop"},
                                   files={"torrents": ("t.torrent", torrent.to_bytes())})
-        assert r.text == "Ok."
+        qbt_added(r)
         [job] = api.service.client_jobs()
         assert job.features.share_limit_action == "stop"
         await anyio.to_thread.run_sync(share_limit_actions, api.url, info_hash)

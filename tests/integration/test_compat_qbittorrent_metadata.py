@@ -13,7 +13,7 @@ import anyio.abc
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import qbt_added, running_api
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.integration.test_compat_qbittorrent_webapi216 import client_of, five_pieces
 from torrent_engine.formats.magnet import parse_magnet
@@ -39,7 +39,7 @@ def parse_and_save(url: str, data: bytes, torrent: Torrent) -> None:
     with pytest.raises(qbittorrentapi.UnsupportedMediaType415Error):
         client.torrents_parse_metadata(torrent_files={"bad.torrent": b"d4:infoi1ee"})
     # (added with the metadata parsed: the job has its files at once, and it is forgotten)
-    assert client.torrents_add(urls=info_hash, is_paused=True) == "Ok."
+    assert client.torrents_add(urls=info_hash, is_paused=True)["success_count"] == 1
     assert [f.name for f in client.torrents_files(torrent_hash=info_hash)] == ["qbt/a.bin", "qbt/b.bin"]
     with pytest.raises(qbittorrentapi.Conflict409Error):
         client.torrents_save_metadata(source=info_hash)
@@ -65,7 +65,7 @@ def fetch_then_add(url: str, magnet: str, torrent: Torrent) -> None:
     assert record["info"]["name"] == torrent.name and record["info"]["pieces_num"] == torrent.num_pieces
     assert Torrent.from_bytes(client.torrents_save_metadata(source=magnet)).info_bytes == torrent.info_bytes
     assert client.torrents_fetch_metadata(source=magnet)["info"]["name"] == torrent.name  # (remembered)
-    assert client.torrents_add(urls=magnet, is_paused=True) == "Ok."
+    assert client.torrents_add(urls=magnet, is_paused=True)["success_count"] == 1
     assert client.torrents_properties(torrent_hash=torrent.info_hash.hex()).pieces_num == torrent.num_pieces
 
 
@@ -134,7 +134,8 @@ def fetch_url(base: str, url: str, torrent: Torrent) -> None:
     assert Torrent.from_bytes(saved).info_bytes == torrent.info_bytes
     with pytest.raises(qbittorrentapi.UnsupportedMediaType415Error):
         client.torrents_fetch_metadata(source=f"{base}/junk")
-    assert client.torrents_add(urls=f"{base}/t.torrent", is_paused=True) == "Ok."  # (the remembered one)
+    # (the remembered one)
+    assert client.torrents_add(urls=f"{base}/t.torrent", is_paused=True)["success_count"] == 1
     assert client.torrents_count() == 1
 
 
@@ -184,10 +185,10 @@ async def test_download_file_sends_a_complete_file(tmp_path: Path) -> None:
         c = api.client
         r = await c.post("/api/v2/torrents/add", data={"savepath": str(folder.parent), "seedMode": "true"},
                          files={"torrents": ("doc.torrent", torrent.to_bytes())})
-        assert r.text == "Ok."
+        qbt_added(r)
         r = await c.post("/api/v2/torrents/add", data={"paused": "true", "urls": "e" * 40},
                          files={"torrents": ("m.torrent", missing.to_bytes())})
-        assert r.text == "Ok."
+        qbt_added(r, 2)
         await anyio.to_thread.run_sync(download_files, api.url, info_hash, text)
         r = await c.post("/api/v2/torrents/downloadFile", data={"hash": info_hash, "file": "0"},
                          headers={"Range": "bytes=7-13"})
@@ -232,7 +233,7 @@ async def test_add_with_file_priorities_of_parsed_metadata(tmp_path: Path) -> No
                                                 "torrent")
         r = await c.post("/api/v2/torrents/add", data={"urls": info_hash, "filePriorities": "0,7",
                                                         "paused": "true"})
-        assert r.text == "Ok."
+        qbt_added(r)
         r = await c.get("/api/v2/torrents/files", params={"hash": info_hash})
         assert [f["priority"] for f in r.json()] == [0, 7]
         assert api.service.client_jobs()[0].files[0].priority == 0

@@ -1,4 +1,4 @@
-"""The calls of qBittorrent's WebAPI after 2.9.3 that the dialect answers (issue 45): driven by
+"""The calls of qBittorrent's WebAPI 2.10–2.16 that the dialect answers (issue 45): driven by
 the real ``qbittorrent-api`` client, with the refusals qBittorrent gives for bad input."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import TOKEN, qbt_added, running_api
 from tests.integration.api_helpers import qbt_client as client_of
 from tests.integration.fake_seed import IdlePeer
 from tests.unit.torrent_factory import make_torrent, payload
@@ -34,8 +34,8 @@ def drive(url: str, data: bytes, info_hash: str) -> None:
     qbittorrentapi = require_module("qbittorrentapi")
     client = client_of(url)
     assert client.torrents_count() == 0
-    assert client.torrents_add(torrent_files=data, tags=["old", "hd"], is_paused=True) == "Ok."
-    assert client.torrents_add(urls=MAGNET, is_paused=True) == "Ok."
+    assert client.torrents_add(torrent_files=data, tags=["old", "hd"], is_paused=True)["success_count"] == 1
+    assert client.torrents_add(urls=MAGNET, is_paused=True)["success_count"] == 1
     assert client.torrents_count() == 2
 
     client.torrents_set_tags(tags=["new", "hd"], torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
@@ -44,6 +44,18 @@ def drive(url: str, data: bytes, info_hash: str) -> None:
     assert {"new", "hd", "old"} <= set(client.torrents_tags())  # (the new one is created)
     client.torrents_set_tags(tags="", torrent_hashes="all")  # (no tags: every one taken off)
     assert [t.tags for t in client.torrents_info()] == ["", ""]
+
+    # torrents/info's private filter (2.11.1), includeTrackers (2.11.4), includeFiles (2.11.8)
+    assert client.torrents_info(private=True) == []
+    assert len(client.torrents_info(private=False)) == 2
+    client.torrents_add_trackers(torrent_hash=info_hash, urls=["http://127.0.0.1:9/announce"])
+    listed = {t.hash: t for t in client.torrents_info(include_trackers=True, include_files=True)}
+    trackers, files = listed[info_hash]["trackers"], listed[info_hash]["files"]
+    assert [(r["url"], r["tier"]) for r in trackers] == [("http://127.0.0.1:9/announce", 0)]
+    assert [(f["name"], f["size"]) for f in files] == [("qbt/a.bin", 40000), ("qbt/b.bin", 30000)]
+    assert listed["c" * 40]["trackers"] == [] and "files" not in listed["c" * 40]  # (no metadata yet)
+    assert "files" not in client.torrents_info()[0]
+    assert [t.state for t in client.torrents_info(status_filter="stopped")] == ["stoppedDL", "stoppedDL"]
 
     assert dict(client.transfer_speed_limits()) == {
         "up_limit": 0, "dl_limit": 0, "alt_up_limit": 0, "alt_dl_limit": 0}
@@ -76,7 +88,7 @@ async def test_bad_input_is_refused_as_qbittorrent_refuses_it(tmp_path: Path) ->
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})
-            assert r.text == "Ok."
+            qbt_added(r)
             for method, fields, text in (
                     ("torrents/setTags", {"hashes": "all"}, "Missing required parameters: tags"),
                     ("torrents/setTags", {}, "Missing required parameters: hashes, tags"),
@@ -109,7 +121,7 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
             await tg.start(peer.serve)
         c = api.client
         r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())})
-        assert r.text == "Ok."
+        qbt_added(r)
         addresses = "|".join(f"127.0.0.1:{p.port}" for p in peers)
         with anyio.fail_after(20):
             while (await c.get("/api/v2/torrents/info")).json()[0]["state"] not in ("stalledDL",
@@ -130,7 +142,11 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
 
 def set_comments(url: str, info_hash: str) -> None:
     client = client_of(url)
-    assert client.torrents_properties(torrent_hash=info_hash).comment == "from the metainfo"
+    props = client.torrents_properties(torrent_hash=info_hash)
+    assert props.comment == "from the metainfo"
+    # (2.10–2.15.1's fields, as torrents/info has them)
+    assert (props.has_metadata, props.private, props.progress, props.popularity, props.availability) == (
+        True, False, 0, 0, 0)
     client.torrents_set_comment(comment="  mine  ", torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
     assert client.torrents_properties(torrent_hash=info_hash).comment == "mine"  # (trimmed, as qBittorrent)
     client.torrents_set_comment(comment="", torrent_hashes="all")  # (empty: none, not the metainfo's)
@@ -145,7 +161,7 @@ async def test_set_comment_is_the_jobs_own_and_kept_across_a_restart(tmp_path: P
         c = api.client
         r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
                          data={"paused": "true"})
-        assert r.text == "Ok."
+        qbt_added(r)
         await anyio.to_thread.run_sync(set_comments, api.url, info_hash)
         for fields, text in (({"hashes": info_hash}, "Missing required parameters: comment"),
                              ({"comment": "x"}, "Missing required parameters: hashes"),

@@ -144,8 +144,9 @@ def test_qbittorrent_api_against_the_daemon(tmp_path: Path) -> None:
                                         REQUESTS_ARGS={"timeout": 30})
             qbt.auth_log_in()
             qbt.torrents_create_category(name="tv", save_path="shows")
-            assert qbt.torrents_add(torrent_files=one.to_bytes(), category="tv", tags="hd,new") == "Ok."
-            assert qbt.torrents_add(urls=two.magnet_uri(), category="tv", tags="new") == "Ok."
+            added = qbt.torrents_add(torrent_files=one.to_bytes(), category="tv", tags="hd,new")
+            assert added["success_count"] == 1
+            assert qbt.torrents_add(urls=two.magnet_uri(), category="tv", tags="new")["success_count"] == 1
             h1, h2 = one.info_hash.hex(), two.info_hash.hex()
             qbt.torrents_add_peers(peers=peer, torrent_hashes=f"{h1}|{h2}")
             until(lambda: all(t.progress == 1.0 for t in qbt.torrents_info(category="tv")) and
@@ -158,13 +159,13 @@ def test_qbittorrent_api_against_the_daemon(tmp_path: Path) -> None:
             assert t1.state in ("uploading", "stalledUP") and t1.completion_on > 0
             assert t1.save_path == str((d.downloads / "shows").resolve())
             qbt.torrents_pause(torrent_hashes=h1)
-            until(lambda: qbt.torrents_info(torrent_hashes=h1)[0].state == "pausedUP", "paused")
+            until(lambda: qbt.torrents_info(torrent_hashes=h1)[0].state == "stoppedUP", "paused")
             qbt.torrents_resume(torrent_hashes=h1)
             until(lambda: qbt.torrents_info(torrent_hashes=h1)[0].state in ("uploading", "stalledUP"),
                   "resumed")
             # a share limit: seeding time 0 minutes, the default action (pause) stops it
             qbt.torrents_set_share_limits(ratio_limit=-2, seeding_time_limit=0, torrent_hashes=h2)
-            until(lambda: qbt.torrents_info(torrent_hashes=h2)[0].state == "pausedUP",
+            until(lambda: qbt.torrents_info(torrent_hashes=h2)[0].state == "stoppedUP",
                   "stopped at its limit")
             d.stop()
             d.start()  # the same torrents, categories and tags after a restart
@@ -175,7 +176,7 @@ def test_qbittorrent_api_against_the_daemon(tmp_path: Path) -> None:
             after = {t.hash: t for t in qbt.torrents_info(category="tv")}
             assert set(after) == {h1, h2}
             assert (after[h1].tags, after[h2].tags) == ("hd, new", "new")
-            assert after[h2].state == "pausedUP" and after[h2].seeding_time_limit == 0
+            assert after[h2].state == "stoppedUP" and after[h2].seeding_time_limit == 0
             until(lambda: qbt.torrents_info(torrent_hashes=h1)[0].state in ("uploading", "stalledUP"),
                   "seeding again")
             assert same_files(one, tmp_path / "seed", d.downloads / "shows") == []
@@ -283,7 +284,7 @@ def test_renamed_files_and_edited_trackers_survive_a_restart_of_the_daemon(tmp_p
         qbt = qbittorrentapi.Client(host=d.url, username="sonarr", password=TOKEN,
                                     REQUESTS_ARGS={"timeout": 30})
         qbt.auth_log_in()
-        assert qbt.torrents_add(torrent_files=torrent.to_bytes()) == "Ok."
+        assert qbt.torrents_add(torrent_files=torrent.to_bytes())["success_count"] == 1
         until(lambda: qbt.torrents_info(torrent_hashes=h)[0].state in ("uploading", "stalledUP"), "seeding")
         qbt.torrents_rename_file(torrent_hash=h, old_path="show/a.bin", new_path="show/Season 1/a.bin")
         tr = transmission_rpc.Client(host="127.0.0.1", port=d.port, username="sonarr", password=TOKEN)

@@ -27,7 +27,8 @@ CORES = [
     "net/tracker/messages", "net/dht/krpc", "net/dht/routing", "net/dht/bep42", "net/dht/bep44",
     "net/dht/tokens",
     "net/portmap/natpmp", "net/portmap/upnp", "net/lsd/codec", "net/lsd/schedule", "net/webseed/mapping",
-    "net/webseed/response", "net/httpclient/url", "net/httpclient/reader", "net/interface",
+    "net/webseed/response", "net/httpclient/url", "net/httpclient/reader", "net/httpclient/cookies",
+    "net/interface",
     "session/smart_ban", "session/requesting", "session/peer_pool", "net/proxy/settings",
     "net/proxy/handshake", "storage/read_cache", "engine/addtorrent",
 ]

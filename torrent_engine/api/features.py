@@ -1,6 +1,7 @@
-"""Our API's routes for categories, tags, the queue, moving a job and the run-time settings
-(the job fields themselves, category, tags, share limits ..., go through ``PATCH /api/jobs/{id}``
-and ``POST /api/jobs``: see app.py). Same JSON and errors as the rest of the API."""
+"""Our API's routes for categories, tags, the queue, moving a job, the run-time settings and
+the cookies sent with .torrent URLs (the job fields themselves, category, tags, share limits ...,
+go through ``PATCH /api/jobs/{id}`` and ``POST /api/jobs``: see app.py). Same JSON and errors as
+the rest of the API."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..jobs import InvalidJobRequest, JobService
 from ..jobs.control import QUEUE_MOVES
 from ..jobs.model import JobFeatures
 from ..jobs.organising.features import check_category, check_tags, features_from
-from ..jsonvalue import JSONObject
+from ..jsonvalue import JSON, JSONObject
+from ..net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
 
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
@@ -38,6 +40,33 @@ def add_features(data: JSONObject) -> JobFeatures | None:
     if not FEATURE_FIELDS & set(data):
         return None
     return features_from({k: v for k, v in data.items() if k in FEATURE_FIELDS})
+
+
+def cookie_json(cookie: Cookie) -> JSONObject:
+    """One cookie as our API shows it (``expires``: epoch seconds, null a session cookie)."""
+    return {"name": cookie.name, "value": cookie.value, "domain": cookie.domain, "path": cookie.path,
+            "expires": cookie.expires}
+
+
+def cookies_from(data: JSONObject) -> list[Cookie]:
+    """``{"cookies": [...]}`` as checked cookies; ``InvalidJobRequest`` naming the first bad
+    field (``cookies[1].domain``)."""
+    rows = data.get("cookies")
+    if not isinstance(rows, list):
+        raise InvalidJobRequest("must be a list of cookies" if rows is not None else "is required", "cookies")
+    if len(rows) > MAX_COOKIES:
+        raise InvalidJobRequest(f"at most {MAX_COOKIES} cookies", "cookies")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InvalidJobRequest("must be an object", f"cookies[{i}]")
+        try:
+            out.append(check_cookie(row.get("name"), row.get("value"), row.get("domain"), row.get("path", ""),
+                                    row.get("expires")))
+        except CookieError as exc:
+            field = "expires" if exc.field == "expirationDate" else exc.field
+            raise InvalidJobRequest(exc.reason, f"cookies[{i}].{field}") from exc
+    return out
 
 
 class JsonRoutes:
@@ -105,6 +134,16 @@ class FeatureApi(JsonRoutes):
         data = await self._body(request)
         return JSONResponse((await self.service.update_settings(**data)).to_json())
 
+    async def cookies(self, request: Request) -> Response:
+        """``GET /api/cookies``: the cookies sent with the .torrent URLs the service fetches."""
+        rows: list[JSON] = [cookie_json(c) for c in self.service.url_cookies()]
+        return JSONResponse({"cookies": rows})
+
+    async def set_cookies(self, request: Request) -> Response:
+        """``PUT /api/cookies`` ``{"cookies": [...]}``: they become all of them."""
+        await self.service.set_url_cookies(cookies_from(await self._body(request)))
+        return await self.cookies(request)
+
     async def watch(self, request: Request) -> Response:
         """``GET /api/watch``: the watched folders, why one cannot be read, the files they held lately."""
         return JSONResponse(self.service.watch_status())
@@ -154,6 +193,8 @@ class FeatureApi(JsonRoutes):
             Route("/api/settings", self.settings, methods=["GET"]),
             Route("/api/settings", self.update_settings, methods=["PATCH"]),
             Route("/api/watch", self.watch, methods=["GET"]),
+            Route("/api/cookies", self.cookies, methods=["GET"]),
+            Route("/api/cookies", self.set_cookies, methods=["PUT"]),
             Route("/api/ipfilter", self.ip_filter, methods=["GET"]),
             Route("/api/ipfilter/update", self.ip_filter_update, methods=["POST"]),
             Route("/api/queue", self.queue, methods=["GET"]),

@@ -4,6 +4,8 @@ bound address its caller's policy gives) and reads .torrent data in a worker thr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
 from ..errors import HttpError
@@ -20,12 +22,15 @@ FETCH_TIMEOUT = 60.0  # seconds to fetch a .torrent by URL
 
 
 async def fetch_torrent(url: str, *, proxy: ProxyConfig | None = None, bind: NetBind | None = None,
-                        max_size: int = MAX_FETCHED_TORRENT, timeout: float = FETCH_TIMEOUT) -> bytes:
-    """The body at the http(s) ``url`` (``AddTorrentError`` of kind ``url`` saying why not)."""
+                        max_size: int = MAX_FETCHED_TORRENT, timeout: float = FETCH_TIMEOUT,
+                        cookies: Callable[[str], str] | None = None) -> bytes:
+    """The body at the http(s) ``url`` (``AddTorrentError`` of kind ``url`` saying why not);
+    ``cookies``: the ``Cookie:`` value for a URL (of the request and each redirect)."""
     if url[:7].lower() != "http://" and url[:8].lower() != "https://":
         raise AddTorrentError(f"{url[:80]!r} is neither a magnet link nor an http(s) URL", "url")
     try:
-        response = await http_get(url, max_body=max_size, timeout=timeout, proxy=proxy, bind=bind)
+        response = await http_get(url, max_body=max_size, timeout=timeout, proxy=proxy, bind=bind,
+                                  cookies=cookies)
     except HttpError as exc:
         raise AddTorrentError(f"cannot fetch {url[:80]}: {exc.reason}", "url") from exc
     if response.status != 200:
@@ -35,12 +40,14 @@ async def fetch_torrent(url: str, *, proxy: ProxyConfig | None = None, bind: Net
 
 
 async def resolve(add: AddTorrent, *, proxy: ProxyConfig | None = None, bind: NetBind | None = None,
-                  max_size: int = MAX_FETCHED_TORRENT, timeout: float = FETCH_TIMEOUT) -> Torrent | Magnet:
-    """The torrent or magnet ``add`` names: a URL fetched (``proxy``, ``bind``: its caller's
-    policy; at most ``max_size`` bytes), .torrent data parsed in a worker thread. Whatever was
-    wrong is an ``AddTorrentError``."""
+                  max_size: int = MAX_FETCHED_TORRENT, timeout: float = FETCH_TIMEOUT,
+                  cookies: Callable[[str], str] | None = None) -> Torrent | Magnet:
+    """The torrent or magnet ``add`` names: a URL fetched (``proxy``, ``bind``, ``cookies``: its
+    caller's policy; at most ``max_size`` bytes), .torrent data parsed in a worker thread.
+    Whatever was wrong is an ``AddTorrentError``."""
     if isinstance(add, TorrentUrl):
-        data = await fetch_torrent(add.url, proxy=proxy, bind=bind, max_size=max_size, timeout=timeout)
+        data = await fetch_torrent(add.url, proxy=proxy, bind=bind, max_size=max_size, timeout=timeout,
+                                   cookies=cookies)
         try:
             return await anyio.to_thread.run_sync(read_add_torrent, TorrentBytes(data))
         except AddTorrentError as exc:

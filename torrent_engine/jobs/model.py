@@ -136,8 +136,8 @@ class JobFeatures:
     content_layout: str = "original"
     rename: str = ""  # the name shown instead of the torrent's ("" = the torrent's own)
     comment: str | None = None  # the comment shown instead of the metainfo's (None = the torrent's own)
-    # what its reached share limit does ("stop", "remove", "remove_with_files": ShareLimitAction's
-    # values); None = the service's share_limit_action
+    # what its reached share limit does ("stop", "remove", "remove_with_files", "super_seed":
+    # ShareLimitAction's values); None = the service's share_limit_action
     share_limit_action: str | None = None
 
     def to_json(self) -> dict[str, JSON]:

@@ -30,6 +30,7 @@ from ..engine.clock import sleep_to_beat
 from ..engine.manager import TorrentManager
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..net.httpclient.cookies import Cookie
 from ..net.webseed import WebSeedState
 from ..session import Session
 from .control import JobControl
@@ -38,6 +39,7 @@ from .disk.relocate import Mover
 from .edits import JobEdits
 from .intake.adding import JobAdder
 from .intake.addoptions import AddOptions
+from .intake.cookies import UrlCookies
 from .intake.metadata import MetadataFetches
 from .intake.validate import check_ttl
 from .intake.watch import FolderWatcher
@@ -111,7 +113,8 @@ class JobService:
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
         self.dedup.listen()
-        self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup)
+        self._cookies = UrlCookies(state, clock)
+        self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup, self._cookies)
         self._metadata = MetadataFetches(run)
         self._control = JobControl(run, self._rounds, self._organiser)
         self._groups = BandwidthGroups(run, state)
@@ -432,6 +435,17 @@ class JobService:
         readable = [r for r in requests if not isinstance(r, JobError)]
         added = iter(await self._adder.add_many(readable, options))
         return [r if isinstance(r, JobError) else next(added) for r in requests]
+
+    def url_cookies(self) -> builtins.list[Cookie]:
+        """The cookies sent with the .torrent URLs the service fetches (those not expired)."""
+        return self._cookies.cookies()
+
+    async def set_url_cookies(self, cookies: Sequence[Cookie]) -> None:
+        """The cookies sent with .torrent URLs become exactly ``cookies`` (each checked by
+        ``check_cookie``; at most ``MAX_COOKIES``, else ``InvalidJobRequest``), those with an
+        expiry kept in the state folder (``StateNotSaved``: not written, nothing changed). A
+        cookie goes with a GET of its domain (with a leading dot, its sub-domains too) and path."""
+        await anyio.to_thread.run_sync(self._cookies.replace, list(cookies))
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be had)."""

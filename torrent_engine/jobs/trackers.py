@@ -13,7 +13,7 @@ from ..net.tracker.client import SUPPORTED_SCHEMES
 from .model import InvalidJobRequest, JobConflict
 
 __all__ = ["MAX_TRACKERS", "MAX_URL", "Tiers", "add_trackers", "check_tiers", "check_url", "flat",
-           "parse_tier_list", "remove_trackers", "replace_tracker", "tier_list_text"]
+           "move_to_tier", "parse_tier_list", "remove_trackers", "replace_tracker", "tier_list_text"]
 
 Tiers = tuple[tuple[str, ...], ...]
 MAX_URL = 2048  # characters of one announce URL
@@ -96,6 +96,17 @@ def replace_tracker(tiers: Tiers, old: str, new: object, *, old_field: str = "or
     if url in flat(tiers):
         raise JobConflict(f"the job has the tracker {url[:80]!r} already", new_field)
     return tuple(tuple(url if u == old else u for u in tier) for tier in tiers)
+
+
+def move_to_tier(tiers: Tiers, url: str, tier: int) -> Tiers:
+    """``tiers`` with ``url`` (one of them) in tier number ``tier`` (the tiers counted from 0, as
+    qBittorrent numbers them), after the URLs there; tiers left empty close up, so a number past
+    the last tier is a new last tier."""
+    numbered = [(u, n) for n, t in enumerate(tiers) for u in t if u != url] + [(url, tier)]
+    by_tier: dict[int, list[str]] = {}
+    for u, n in numbered:
+        by_tier.setdefault(n, []).append(u)
+    return tuple(tuple(by_tier[n]) for n in sorted(by_tier))
 
 
 def remove_trackers(tiers: Tiers, urls: Iterable[str]) -> Tiers:

@@ -58,8 +58,8 @@ def job(state: JobState, *, progress: float = 0.5, down: float = 0.0, up: float 
     (JobState.SEEDING, 1.0, 0.0, 5.0, False, "uploading"),
     (JobState.SEEDING, 1.0, 0.0, 0.0, False, "stalledUP"),
     (JobState.SEEDING, 1.0, 0.0, 0.0, True, "forcedUP"),
-    (JobState.PAUSED, 0.5, 0.0, 0.0, False, "pausedDL"),
-    (JobState.PAUSED, 1.0, 0.0, 0.0, False, "pausedUP"),
+    (JobState.PAUSED, 0.5, 0.0, 0.0, False, "stoppedDL"),
+    (JobState.PAUSED, 1.0, 0.0, 0.0, False, "stoppedUP"),
     (JobState.QUEUED, 0.5, 0.0, 0.0, False, "queuedDL"),
     (JobState.QUEUED, 1.0, 0.0, 0.0, False, "queuedUP"),
     (JobState.CHECKING, 0.2, 0.0, 0.0, False, "checkingDL"),
@@ -157,6 +157,7 @@ def test_where_peers_came_from_in_both_dialects() -> None:
     record = peer_record(lsd)
     assert (record["ip"], record["port"], record["connection"]) == ("10.0.0.1", 6881, "μTP")
     assert record["flags"] == "L P" and record["flags_desc"] == "L = Peer from LSD\nP = μTP"
+    assert (record["contribution"], record["host_name"]) == (0, "")  # (2.16, 2.15.1)
     assert peer_record(incoming)["flags"] == "I" and peer_record(incoming)["ip"] == "fd00::2"
     assert peer_record(dht_pex)["flags"] == "H X" and peer_record(given)["flags"] == ""
     assert [flag_str(p) for p in (lsd, incoming, dht_pex, given)] == ["T", "I", "HX", ""]

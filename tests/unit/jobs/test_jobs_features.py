@@ -270,6 +270,39 @@ async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(
     assert saved["seeding_time"] == pytest.approx(121)
 
 
+async def test_a_job_at_its_share_limit_with_super_seed_goes_on_seeding_super_seeding(tmp_path: Path) -> None:
+    """``super_seed`` (qBittorrent's ``EnableSuperSeeding``): at the limit super-seeding is turned
+    on in the record (kept across restarts) and the running session, the job goes on seeding,
+    and the limit is acted on once (the seeding-done program runs once)."""
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        await jobs.update_settings(share_limit_action="super_seed")
+        job, _ = await jobs.add(torrent, features=JobFeatures(seeding_time_limit=120))
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        ran: list[str] = []
+        jobs._run.run_program = lambda event, rec: ran.append(event.value)  # type: ignore[method-assign]
+        await jobs.enforce()
+        clock.now += 60
+        await jobs.enforce()
+        assert not jobs.get(job.id).options.super_seeding
+        session = await jobs._run.wake_seed(jobs._run.jobs.get(job.id))  # type: ignore[arg-type]
+        assert session is not None and not session.super_seeding
+        clock.now += 61
+        await jobs.enforce()
+        done = jobs.get(job.id)
+        assert done.state is JobState.SEEDING and not done.options.paused
+        assert done.options.super_seeding and session.super_seeding
+        clock.now += 60
+        await jobs.enforce()
+        assert jobs.get(job.id).state is JobState.SEEDING
+        assert len(ran) == 1, ran
+    async with service(tmp_path, seed=True, clock=clock) as again:
+        assert again.get(job.id).options.super_seeding
+    assert "super_seed" in features_from({"share_limit_action": "super_seed"}).share_limit_action
+
+
 async def test_a_jobs_own_share_limit_action_wins_over_the_services(tmp_path: Path) -> None:
     torrent = two_files()
     seed_data(tmp_path / "dl", torrent)

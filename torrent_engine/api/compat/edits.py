@@ -14,6 +14,7 @@ from ...jobs.trackers import (
     add_trackers,
     check_url,
     flat,
+    move_to_tier,
     parse_tier_list,
     remove_trackers,
     replace_tracker,
@@ -121,21 +122,37 @@ async def qbt_add_trackers(service: JobService, job: Job, form: Form) -> None:
 
 
 async def qbt_edit_tracker(service: JobService, job: Job, form: Form) -> None:
-    """``torrents/editTracker`` ``hash``, ``origUrl``, ``newUrl``: 400 for a new URL that is not
-    one, 409 when ``origUrl`` is not the torrent's or ``newUrl`` is already (as qBittorrent)."""
-    orig, new = _required(form, "origUrl"), _required(form, "newUrl")
-    tiers = service.tracker_tiers(job.id)
-    try:
-        check_url(new, "newUrl")
-    except InvalidJobRequest as exc:
-        raise QbtError(400, "New tracker URL is invalid") from exc
-    if new.strip() in flat(tiers):
-        raise QbtError(409, "New tracker URL already exists")
-    try:
-        edited = replace_tracker(tiers, orig, new, old_field="origUrl", new_field="newUrl")
-    except JobConflict as exc:
-        raise QbtError(409, "Tracker not found") from exc
-    await service.set_trackers(job.id, edited, "newUrl")
+    """``torrents/editTracker`` ``hash``, ``url`` (2.13; before, ``origUrl``, still read), and
+    ``newUrl`` or ``tier`` (2.13: 0 to 255) or both: 400 for a new URL that is not one or a bad
+    tier, 409 when ``url`` is not the torrent's or ``newUrl`` is already (as qBittorrent)."""
+    orig = form.get("url") or _required(form, "origUrl")
+    new, tier_text = form.get("newUrl"), form.get("tier")
+    if new is None and tier_text is None:
+        raise QbtError(400, "Must specify at least one of [newUrl, tier]")
+    tier = None
+    if tier_text is not None:
+        try:
+            tier = int(tier_text.strip())
+        except ValueError as exc:
+            raise QbtError(400, "tier must be an integer") from exc
+        if not 0 <= tier <= 255:
+            raise QbtError(400, "tier must be between 0 and 255")
+    tiers = edited = service.tracker_tiers(job.id)
+    if new is not None:
+        try:
+            check_url(new, "newUrl")
+        except InvalidJobRequest as exc:
+            raise QbtError(400, "New tracker URL is invalid") from exc
+        if new.strip() != orig and new.strip() in flat(tiers):
+            raise QbtError(409, "New tracker URL already exists")
+    if orig not in flat(tiers):
+        raise QbtError(409, "Tracker not found")
+    if new is not None:
+        edited = replace_tracker(tiers, orig, new, old_field="url", new_field="newUrl")
+    if tier is not None:
+        edited = move_to_tier(edited, orig if new is None else new.strip(), tier)
+    if edited != tiers:
+        await service.set_trackers(job.id, edited, "newUrl")
 
 
 async def qbt_remove_trackers(service: JobService, jobs: list[Job], form: Form) -> None:

@@ -1,13 +1,13 @@
-"""qBittorrent's WebAPI v2 (the level of qBittorrent 4.6, WebAPI 2.9.3) over the job service.
+"""qBittorrent's WebAPI v2 (WebAPI 2.16.0, the level of qBittorrent 5.3) over the job service.
 
 A translator: names, states, units and answers are qBittorrent's, every fact is the service's
 (categories, tags, share limits, the queue ... are job features). Authentication: ``auth/login``
 with the daemon's API token as the password (any user name, unless the daemon is given one)
 sets an ``SID`` cookie; ``Authorization: Bearer <token>`` works on every call, and so do an API key
-and HTTP Basic credentials (``qbittorrent_auth.py``). Of the calls of later WebAPI versions, those
-in docs/compat.md are answered; ``app/webapiVersion`` stays 2.9.3 until issue 45 is done. As qBittorrent
-does, a request whose ``Origin`` or ``Referer`` names another host than its ``Host`` is refused
-(401), so a web page elsewhere cannot use a logged-in browser's cookie. What the service cannot
+and HTTP Basic credentials (``qbittorrent_auth.py``). The calls docs/compat.md lists as
+supported are answered, the others are qBittorrent's 404. As qBittorrent does, a request whose
+``Origin`` or ``Referer`` names another host than its ``Host`` is refused (401), so a web page
+elsewhere cannot use a logged-in browser's cookie. What the service cannot
 do is answered as a qBittorrent without that feature would answer (404 for an unknown method,
 400/409 for a value it cannot take), never with a fake success. See docs/compat.md.
 """
@@ -62,12 +62,19 @@ from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
 from ..stream import DiskFile, range_response
-from . import network, qbittorrent_records
+from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords
-from .qbittorrent_app import ClientData, directory_content, free_space, launch_time
+from .qbittorrent_app import (
+    ClientData,
+    cookie_records,
+    directory_content,
+    free_space,
+    launch_time,
+    read_cookies,
+)
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_creator import TorrentCreations, read_request
 from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
@@ -109,7 +116,7 @@ Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
 _STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
 _SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
-                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seeding"}
+                        "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seed"}
 
 
 class QbittorrentApi:
@@ -152,6 +159,7 @@ class QbittorrentApi:
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
             "app/processInfo": self.process_info, "clientdata/load": self.load_client_data,
+            "app/cookies": self.cookies,
             "torrentcreator/status": self.creation_status, "torrentcreator/torrentFile": self.created_file,
         }
         actions: dict[str, Handler] = {
@@ -180,7 +188,7 @@ class QbittorrentApi:
             "torrents/setComment": self.set_comment,
             "transfer/setSpeedLimits": self.set_speed_limits,
             "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
-            "clientdata/store": self.store_client_data,
+            "clientdata/store": self.store_client_data, "app/setCookies": self.set_cookies,
             "torrentcreator/addTask": self.add_creation, "torrentcreator/deleteTask": self.delete_creation,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
@@ -259,7 +267,7 @@ class QbittorrentApi:
             if handler is None:
                 handler = self._actions.get(name)
                 if handler is None:
-                    return _text("Not Found", 404)
+                    return _text("Endpoint does not exist", 404)  # (2.14's words; "Not Found" before)
                 if request.method != "POST":
                     return _text("Method Not Allowed", 405)
             result = await handler(form, request)
@@ -334,11 +342,12 @@ class QbittorrentApi:
 
     # -- auth ----------------------------------------------------------------------------------
     def login(self, form: Form) -> Response:
-        """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``Fails.``."""
+        """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``401`` (WebAPI 2.14; ``Fails.``
+        before, which the body still says for a client of 4.x)."""
         user, password = form.get("username") or "", form.get("password") or ""
         if not self._credentials_good(user, password):
             log.warning("qBittorrent API: failed login for user %r", user[:40])
-            return _text("Fails.")
+            return _text("Fails.", 401)
         now = self._clock()
         self._sessions = {s: t for s, t in self._sessions.items() if now - t <= SESSION_TTL}
         while len(self._sessions) >= MAX_SESSIONS:
@@ -391,6 +400,15 @@ class QbittorrentApi:
         """``clientdata/store`` ``data`` (a JSON object; a ``null`` value removes its key)."""
         _require(form, "data")
         await anyio.to_thread.run_sync(self.client_data.store, form.get("data") or "")
+
+    async def cookies(self, form: Form, request: Request) -> list[JSON]:
+        """``app/cookies`` (2.11.3): the cookies sent with the .torrent URLs fetched."""
+        return cookie_records(self.service.url_cookies())
+
+    async def set_cookies(self, form: Form, request: Request) -> None:
+        """``app/setCookies`` (2.11.3) ``cookies``: a JSON array of them, which become all of them."""
+        _require(form, "cookies")
+        await self.service.set_url_cookies(read_cookies(form.get("cookies") or ""))
 
     async def app_version(self, form: Form, request: Request) -> str:
         """``app/version``."""
@@ -519,11 +537,17 @@ class QbittorrentApi:
         return qt_record(torrent_record(job, settings, self.service.torrent_facts(job.id)))
 
     async def info(self, form: Form, request: Request) -> Response:
-        """``torrents/info`` with filter, category, tag, hashes, sort, reverse, limit, offset."""
+        """``torrents/info`` with filter, category, tag, hashes, private (2.11.1), sort, reverse,
+        limit, offset; ``includeTrackers`` (2.11.4) and ``includeFiles`` (2.11.8) put each
+        torrent's ``trackers`` and ``files`` (as ``torrents/trackers`` and ``files`` list them) in
+        its record."""
         records = self._records()
         status = form.get("filter") or "all"
         if status != "all":
             records = [k for k in records if matches(k.record, status)]
+        private = parse_bool(form.get("private"))
+        if private is not None:
+            records = [k for k in records if k.record["private"] is private]
         category = form.get("category")
         if category is not None:
             records = [k for k in records if k.record["category"] == category]
@@ -548,9 +572,23 @@ class QbittorrentApi:
         records = records[offset:]
         if limit > 0:
             records = records[:limit]
+        with_trackers = parse_bool(form.get("includeTrackers"))
+        with_files = parse_bool(form.get("includeFiles"))
+        if with_trackers or with_files:  # (each record made again with them: asked for, not kept)
+            rows: list[JSON] = []
+            for k in records:
+                row: dict[str, JSON] = dict(qt_record(dict(k.record)))
+                torrent = self._torrent(k.job)
+                if with_trackers:  # (its trackers alone, as qBittorrent's getTrackers)
+                    row["trackers"] = list(self.trackers_of(k.job, sticky=False))
+                if with_files and torrent is not None:  # (none before the metadata)
+                    row["files"] = list(file_rows(k.job, torrent, None))
+                rows.append(row)
+            return Response(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode(),
+                            media_type="application/json")
         return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
 
-    async def properties(self, form: Form, request: Request) -> QbtRecord:
+    async def properties(self, form: Form, request: Request) -> dict[str, JSON]:
         """``torrents/properties``."""
         job = self._one(form)
         return properties_record(job, self.service.get_settings(), self._torrent(job),
@@ -566,11 +604,14 @@ class QbittorrentApi:
 
     async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
-        job = self._one(form)
+        return self.trackers_of(self._one(form), sticky=True)
+
+    def trackers_of(self, job: Job, *, sticky: bool) -> list[QbtRecord]:
+        """The rows ``torrents/trackers`` answers for ``job`` (``sticky``: DHT, PeX and LSD's too)."""
         torrent = self._torrent(job)
         config = self.service.config
-        return tracker_rows(job, torrent is not None and torrent.private,
-                            (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)))
+        rows = (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)) if sticky else ()
+        return tracker_rows(job, torrent is not None and torrent.private, rows)
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""
@@ -610,9 +651,10 @@ class QbittorrentApi:
         """``torrents/count``: how many torrents are listed."""
         return str(len(self.service.client_jobs()))
 
-    async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str]]:
+    async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str | None]]:
         """``torrents/categories``."""
-        return {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
+        return {c.name: {"name": c.name, "savePath": c.save_path, "downloadPath": None}
+                for c in self.service.categories()}  # (downloadPath null: the default, as 2.11.10 writes it)
 
     async def tags(self, form: Form, request: Request) -> list[str]:
         """``torrents/tags``."""
@@ -633,7 +675,8 @@ class QbittorrentApi:
         snapshot unchanged) is passed over without a look at its fields, and a full answer joins
         the records' kept JSON."""
         rid = _int(form.get("rid"), "rid", 0)
-        categories = {c.name: {"name": c.name, "savePath": c.save_path} for c in self.service.categories()}
+        categories = {c.name: {"name": c.name, "savePath": c.save_path, "downloadPath": None}
+                      for c in self.service.categories()}
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit)
         before = self._sync.shown(rid)
@@ -783,7 +826,7 @@ class QbittorrentApi:
     # -- adding --------------------------------------------------------------------------------
     async def add(self, form: Form, request: Request) -> Response:
         """``torrents/add``: ``urls`` (magnets and http(s) .torrent URLs, one a line) and/or
-        uploaded ``torrents``; the answer of the WebAPI version this layer speaks (``_add_answer``)."""
+        uploaded ``torrents``; WebAPI 2.14's answer (``_add_answer``)."""
         # Every field is read as qBittorrent 4.6's addAction reads it: parseBool, parseInt and
         # parseDouble fall back to the default, an enum name it does not know is its default
         # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
@@ -804,6 +847,7 @@ class QbittorrentApi:
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout,
             "share_limit_action": _share_limit_action(form)})
+        _check_share_limits_mode(form)
         auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
@@ -863,7 +907,7 @@ class QbittorrentApi:
                 added.append(result[0].info_hash)
             else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
                 failed += 1
-        return _add_answer(added, failed, counts=qbittorrent_records.ADD_ANSWERS_COUNTS)
+        return _add_answer(added, failed)
 
     # -- the torrent creator -------------------------------------------------------------------
     async def add_creation(self, form: Form, request: Request) -> dict[str, JSON]:
@@ -1001,9 +1045,10 @@ class QbittorrentApi:
         if form.get("ratioLimit") is None or form.get("seedingTimeLimit") is None:
             raise QbtError(400, "ratioLimit and seedingTimeLimit are required")
         # (shareLimitAction, WebAPI 2.12, which makes it required: optional here, for the
-        # clients of the 2.9.3 this layer says it speaks; not sent, the action is left as it is)
+        # clients written against 4.x; not sent, the action is left as it is)
         action = {} if form.get("shareLimitAction") is None else {
             "share_limit_action": _share_limit_action(form)}
+        _check_share_limits_mode(form)
         await self.service.set_features(
             [j.id for j in self._selected(form)],
             ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
@@ -1170,13 +1215,18 @@ def _magnet_in(source: str) -> Magnet | None:
 
 def _share_limit_action(form: Form) -> str | None:
     """``shareLimitAction`` (WebAPI 2.12) as a job's own action (None: ``Default``, the global
-    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it. Super-seeding
-    (BEP 16) is not implemented: ``EnableSuperSeeding`` is a 400."""
+    one); an unknown name is ``Default``, as qBittorrent's ``toEnum`` reads it."""
     action = enum_value(form.get("shareLimitAction"), _SHARE_LIMIT_ACTIONS, "default")
-    if action == "super_seeding":
-        raise QbtError(400, "shareLimitAction EnableSuperSeeding is not supported "
-                            "(no super-seeding, BEP 16)")
     return None if action == "default" else action
+
+
+def _check_share_limits_mode(form: Form) -> None:
+    """``shareLimitsMode`` (2.16: ``torrents/add``, ``setShareLimits``): a limit here is reached
+    when either is (``MatchAny``, what ``Default`` is); ``MatchAll`` is a 400, an unknown name
+    ``Default`` as qBittorrent's ``toEnum`` reads it."""
+    if (form.get("shareLimitsMode") or "").strip().lower() == "matchall":
+        raise QbtError(400, "shareLimitsMode MatchAll is not supported: a share limit is reached when "
+                            "either the ratio or the seeding time limit is (MatchAny)")
 
 
 def _file_priorities(form: Form, urls: int) -> list[int]:
@@ -1205,12 +1255,10 @@ def _seed_mode(form: Form) -> bool:
     return bool(parse_bool(form.get("skip_checking")) if seed_mode is None else seed_mode)
 
 
-def _add_answer(added: list[str], failed: int, *, counts: bool) -> Response:
-    """``torrents/add``'s answer: before WebAPI 2.14 ``Ok.`` when one was added, else ``Fails.``;
-    from 2.14 the counts and the added torrents' hashes, or ``409 Conflict`` when none was added.
-    (No add here is pending: a URL is fetched before the answer, so ``pending_count`` is 0.)"""
-    if not counts:
-        return _text("Ok." if added else "Fails.")
+def _add_answer(added: list[str], failed: int) -> Response:
+    """``torrents/add``'s answer (WebAPI 2.14; ``Ok.``/``Fails.`` before): the counts and the added
+    torrents' hashes, or ``409 Conflict`` when none was added. (No add here is pending: a URL is
+    fetched before the answer, so ``pending_count`` is 0.)"""
     if not added:
         return _text("Conflict", 409)
     body = {"success_count": len(added), "failure_count": failed, "pending_count": 0,

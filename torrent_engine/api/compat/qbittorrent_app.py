@@ -1,8 +1,9 @@
-"""qBittorrent's ``app/getDirectoryContent``, ``app/getFreeSpaceAtPath``, ``app/processInfo`` and
-``clientdata/load``/``store`` (WebAPI 2.11-2.15.2), as qBittorrent's appcontroller.cpp and
-clientdatastorage.cpp answer them, but within the download root: a path outside it is refused
-(qBittorrent lists any folder of the host; the daemon shows none outside the root, as it saves
-none there). Blocking file work: the caller runs these in a worker thread.
+"""qBittorrent's ``app/getDirectoryContent``, ``app/getFreeSpaceAtPath``, ``app/processInfo``,
+``app/cookies``/``setCookies`` and ``clientdata/load``/``store`` (WebAPI 2.11-2.15.2), as
+qBittorrent's appcontroller.cpp and clientdatastorage.cpp answer them, but within the download
+root: a path outside it is refused (qBittorrent lists any folder of the host; the daemon shows
+none outside the root, as it saves none there). Blocking file work: the caller runs these in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from ...jobs import SavePathError
 from ...jobs.disk.paths import confine
 from ...jsonvalue import JSON, JSONObject
+from ...net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
 from .. import jsontext
 from .qbittorrent_records import QbtError
 
@@ -102,6 +104,41 @@ def launch_time() -> int:
 
 
 _LOADED = int(time.time())
+
+
+def cookie_records(cookies: list[Cookie]) -> list[JSON]:
+    """``app/cookies``: qBittorrent's records (``expirationDate`` ``-1`` for a session cookie)."""
+    return [{"name": c.name, "domain": c.domain, "path": c.path, "value": c.value,
+             "expirationDate": -1 if c.expires is None else c.expires} for c in cookies]
+
+
+def read_cookies(text: str) -> list[Cookie]:
+    """``app/setCookies``'s ``cookies``: a JSON array of qBittorrent's records (a field left out
+    is empty, ``expirationDate`` left out (or ``-1``, as ``app/cookies`` shows one) a session
+    cookie, other fields passed over, as qBittorrent reads them), each checked: a ``400`` naming
+    the first that is wrong (``cookies[2].domain: …``), where qBittorrent would keep a cookie it
+    never sends."""
+    try:
+        rows = jsontext.loads(text.strip())
+    except ValueError as exc:
+        raise QbtError(400, f"cookies is not JSON: {exc}") from exc
+    if not isinstance(rows, list):
+        raise QbtError(400, "cookies must be array")
+    if len(rows) > MAX_COOKIES:
+        raise QbtError(400, f"cookies: at most {MAX_COOKIES} cookies")
+    out: list[Cookie] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise QbtError(400, f"cookies[{i}]: must be an object")
+        expires = row.get("expirationDate")
+        if expires == -1 and not isinstance(expires, bool):
+            expires = None  # (what app/cookies shows for a session cookie: one read and written back stays)
+        try:
+            out.append(check_cookie(row.get("name", ""), row.get("value", ""), row.get("domain", ""),
+                                    row.get("path", ""), expires))
+        except CookieError as exc:
+            raise QbtError(400, f"cookies[{i}].{exc.field}: {exc.reason}") from exc
+    return out
 
 
 class ClientData:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...jobs import JobService, ShareLimitAction
+from ...jobs import JobService
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.tuning.settings import SettingChanges
 from ...jsonvalue import JSON, JSONValue, as_float_text
@@ -17,7 +17,7 @@ from .programs import QBT_FIELDS, qbt_changes, qbt_preferences
 from .proxies import QBT_FIELDS as PROXY_FIELDS
 from .proxies import qbt_changes as proxy_changes
 from .proxies import qbt_preferences as proxy_preferences
-from .qbittorrent_records import ACTIONS_AT_LIMIT, QbtError
+from .qbittorrent_records import ACTIONS_AT_LIMIT, MAX_SESSIONS, SESSION_TTL, QbtError
 
 # the preferences that are our settings under another name
 _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
@@ -31,19 +31,21 @@ def preferences(service: JobService) -> dict[str, JSON]:
     """``app/preferences``: the fields tools read, from the service's settings and config."""
     s = service.get_settings()
     config = service.config
-    action = {ShareLimitAction.STOP: 0, ShareLimitAction.REMOVE: 1, ShareLimitAction.REMOVE_WITH_FILES: 3}
+    action = {act: number for number, act in ACTIONS_AT_LIMIT.items()}
     encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
     return {
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
         "temp_path": shown_folder(service.download_root, s),
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
-        "start_paused_enabled": False, "add_to_top_of_queue": False, "preallocate_all": False,
+        "start_paused_enabled": False, "add_stopped_enabled": False,  # (5.0's name of the first)
+        "add_to_top_of_queue": False, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
         "max_seeding_time_enabled": s.seeding_time_limit >= 0,
         "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
         "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
+        "share_limits_mode": "MatchAny",  # (2.15.3: either limit reached is enough, the one mode here)
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
         "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
         "max_active_checking_torrents": s.max_active_checking,
@@ -51,6 +53,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
         "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
+        # (the SID cookies: at most this many, each valid for this many idle seconds; 2.16.0's field)
+        "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
@@ -81,8 +85,8 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         if isinstance(act, (int, float)) and act == int(act):  # (true is 1 and 1.0 is 1, as a key)
             action = ACTIONS_AT_LIMIT.get(int(act))
         if action is None:
-            raise QbtError(400, "max_ratio_act: only 0 (pause), 1 (remove) and 3 (remove with "
-                                "files) are supported")
+            raise QbtError(400, "max_ratio_act: must be 0 (pause), 1 (remove), 2 (super seeding) "
+                                "or 3 (remove with files)")
         changes["share_limit_action"] = action.value
     for theirs, ours in _NAMES.items():
         if theirs in prefs:

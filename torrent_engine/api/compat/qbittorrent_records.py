@@ -1,5 +1,5 @@
 """qBittorrent's WebAPI v2, the translation itself: state names, the torrent record, its
-properties, files and trackers, filters and share limits as qBittorrent 4.6 shows them,
+properties, files and trackers, filters and share limits as qBittorrent 5 shows them,
 computed from the job service's jobs and settings. Pure: no request, no I/O (``qbittorrent.py``
 serves them)."""
 
@@ -18,11 +18,10 @@ from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
-APP_VERSION = "v4.6.7"  # the qBittorrent release whose WebAPI this layer speaks
-WEBAPI_VERSION = "2.9.3"
-# torrents/add answers JSON counts from WebAPI 2.14 on, "Ok."/"Fails." before: the answer follows
-# the version this layer says it speaks, as a client reads it (qBittorrent has one answer per version)
-ADD_ANSWERS_COUNTS = tuple(int(x) for x in WEBAPI_VERSION.split(".")) >= (2, 14)
+# the WebAPI this layer speaks, and the qBittorrent that first answered it: 2.16.0 came with the
+# development of 5.3 (its master said v5.3.0alpha1; 5.3.0 itself was released at 2.16.2)
+APP_VERSION = "v5.3.0alpha1"
+WEBAPI_VERSION = "2.16.0"
 SESSION_TTL = 3600.0  # seconds an idle SID stays valid (qBittorrent's default)
 MAX_SESSIONS = 1024
 INFINITE_ETA = 8640000  # qBittorrent's "∞" (100 days)
@@ -32,8 +31,9 @@ MAX_RATIO = 9999.0  # qBittorrent's ceilings for a torrent's share limits
 MAX_SEEDING_TIME = 525600  # minutes
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
-_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent"}
-ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE,
+_ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent",
+                 "super_seed": "EnableSuperSeeding"}
+ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE, 2: ShareLimitAction.SUPER_SEED,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
 
 
@@ -65,7 +65,8 @@ def complete(job: Job) -> bool:
 
 
 def state_name(job: Job) -> str:
-    """The job's state in qBittorrent's words (4.6: ``pausedDL``/``pausedUP`` for stopped jobs)."""
+    """The job's state in qBittorrent's words (5.0's ``stoppedDL``/``stoppedUP`` for stopped
+    jobs, 4.6's ``pausedDL``/``pausedUP``)."""
     up = complete(job)
     forced = job.features.force_start
     match job.state:
@@ -82,11 +83,11 @@ def state_name(job: Job) -> str:
                 return "forcedUP"
             return "uploading" if job.upload_rate > 0 else "stalledUP"
         case JobState.PAUSED:
-            return "pausedUP" if up else "pausedDL"
+            return "stoppedUP" if up else "stoppedDL"
         case JobState.QUEUED:
             return "queuedUP" if up else "queuedDL"
         case JobState.COMPLETED:
-            return "pausedUP"
+            return "stoppedUP"
         case JobState.ERROR if job.missing_files:
             return "missingFiles"  # (files that held verified data are gone: a drive not mounted?)
     return "error"
@@ -329,6 +330,9 @@ def peer_record(p: JobPeer) -> QbtRecord:
     return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,
             "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
             "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
+            # 2.16's contribution is what qBittorrent computes from uploaded (0: not counted per
+            # peer here); 2.15.1's host_name is "" as with its reverse resolution off (its default)
+            "contribution": 0, "host_name": "",
             "connection": "μTP" if p.transport == "utp" else "BT",
             "flags": " ".join(letter for letter, _ in flags),
             "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
@@ -337,7 +341,7 @@ def peer_record(p: JobPeer) -> QbtRecord:
 
 def _is_downloading(state: str) -> bool:
     return state in ("downloading", "metaDL", "forcedMetaDL", "forcedDL", "stalledDL", "checkingDL",
-                     "pausedDL", "queuedDL")
+                     "stoppedDL", "queuedDL")
 
 
 def _rate(record: Mapping[str, Scalar], key: str) -> float:
@@ -356,7 +360,7 @@ def _is_active(record: Mapping[str, Scalar]) -> bool:
 def matches(record: Mapping[str, Scalar], status: str) -> bool:
     """Whether a record passes ``torrents/info``'s ``filter``."""
     state = str(record["state"])
-    paused = state in ("pausedDL", "pausedUP")
+    paused = state in ("stoppedDL", "stoppedUP")
     checks: dict[str, Callable[[], bool]] = {
         "all": lambda: True,
         "downloading": lambda: _is_downloading(state),
@@ -379,8 +383,10 @@ def matches(record: Mapping[str, Scalar], status: str) -> bool:
 
 
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
-                      states: list[int] | None) -> QbtRecord:
-    """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata)."""
+                      states: list[int] | None) -> dict[str, JSON]:
+    """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata);
+    with 2.10–2.15.1's ``has_metadata``, ``private`` (null before the metadata), ``progress``,
+    ``popularity`` and ``availability``, as ``torrents/info`` shows them."""
     record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
     elapsed = max(0.0, job.updated_at - job.created_at)
     return {
@@ -404,7 +410,9 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
         "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
         "total_size": record["total_size"], "is_private": record["private"],
-        "isPrivate": record["private"],
+        "isPrivate": record["private"], "private": torrent.private if torrent is not None else None,
+        "has_metadata": torrent is not None, "progress": record["progress"],
+        "popularity": record["popularity"], "availability": record["availability"],
     }
 
 

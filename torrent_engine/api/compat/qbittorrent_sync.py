@@ -21,7 +21,7 @@ class MainData(TypedDict):
     """What one ``sync/maindata`` answer showed."""
 
     torrents: dict[str, QbtRecord]  # by info-hash
-    categories: dict[str, dict[str, str]]
+    categories: dict[str, dict[str, str | None]]
     tags: list[str]
     server_state: QbtRecord
 

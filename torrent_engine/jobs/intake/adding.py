@@ -53,6 +53,7 @@ from ..store import FULL_ERRNOS, JobRecord, not_saved
 from .addoptions import AddOptions
 from .autorun import ProgramEvent
 from .claims import claimed_paths
+from .cookies import UrlCookies
 from .validate import check_files, check_priorities
 
 log = logging.getLogger("torrent_engine.jobs.adding")
@@ -124,13 +125,14 @@ class JobAdder:
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
     def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser,
-                 dedup: Deduplicator | None = None) -> None:
+                 dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
         self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
         self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)
         self.run = run
         self.dedup = dedup  # (v2 files already held, placed before the first check)
         self.rounds = rounds
         self.organiser = organiser
+        self.cookies = cookies  # sent with the .torrent URLs fetched
 
     async def add(self, source: AddTorrent, options: AddOptions) -> tuple[Job, bool]:
         """Start a job (see ``JobService.add``); ``(job, True)``, or ``(existing job, False)``
@@ -421,13 +423,15 @@ class JobAdder:
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be
-        had), fetched by the one resolver with the service's proxy and bound address."""
+        had), fetched by the one resolver with the service's proxy, bound address and the cookies
+        given for its domain and path."""
         proxy = self.run.manager.config.proxy  # (straight under "torrents only", unless proxy only)
         if proxy is not None and self.run.settings.proxy_torrents_only and not proxy.only:
             proxy = None
         try:
             torrent = await resolve(TorrentUrl(url), proxy=proxy, bind=self.run.manager.config.netbind(),
-                                    max_size=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT)
+                                    max_size=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT,
+                                    cookies=self.cookies.header_for if self.cookies is not None else None)
         except AddTorrentError as exc:
             raise InvalidJobRequest(str(exc), "source") from exc
         assert isinstance(torrent, Torrent)  # (a URL is a .torrent's)

@@ -120,7 +120,7 @@ def check_comment(value: object) -> str | None:
     return value
 
 
-SHARE_LIMIT_ACTIONS = ("stop", "remove", "remove_with_files")  # ShareLimitAction's values
+SHARE_LIMIT_ACTIONS = ("stop", "remove", "remove_with_files", "super_seed")  # ShareLimitAction's values
 
 
 def check_share_limit_action(value: object) -> str | None:

@@ -228,9 +228,15 @@ class QueueRounds:
             if self.run.writer.changed(rec, now):
                 await self.run.save(rec)
 
+    def _action(self, rec: JobRecord) -> ShareLimitAction:
+        """What ``rec``'s reached share limit does: its own action, else the service's."""
+        own = rec.features.share_limit_action
+        return ShareLimitAction(own) if own is not None else self.run.settings.share_limit_action
+
     def _time_left(self, rec: JobRecord) -> float | None:
-        """Seeding seconds until ``rec``'s share time limit (None: it has none, or does not seed)."""
-        if rec.state is JobState.SEEDING:
+        """Seeding seconds until ``rec``'s share time limit (None: it has none, does not seed, or
+        its limit's action, super-seeding, is taken already: nothing more happens at it)."""
+        if rec.state is JobState.SEEDING and not self._super_seeds_at_limit(rec):
             limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
             if limit != NO_LIMIT and limit >= 0:
                 return limit - rec.seeding_time
@@ -251,7 +257,10 @@ class QueueRounds:
 
     async def _share_limit(self, rec: JobRecord, session: Session | None) -> bool:
         """Act on a reached share limit (``session``: the job's, None for a dormant seed, whose
-        record has its totals); whether the job was stopped or ended."""
+        record has its totals); whether the job was stopped or ended (super-seeding turned on,
+        it goes on seeding: False)."""
+        if self._super_seeds_at_limit(rec):
+            return False  # (as qBittorrent: its action is taken once, a torrent super-seeding has no other)
         if session is not None:
             st = session.status()
             ratio = share_ratio(st.uploaded, st.downloaded, st.have_bytes)
@@ -261,11 +270,22 @@ class QueueRounds:
         time_limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
         if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
             return False
-        own = rec.features.share_limit_action
-        action = ShareLimitAction(own) if own is not None else self.run.settings.share_limit_action
+        action = self._action(rec)
         log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
                  ratio, rec.seeding_time, action.value)
         self.run.run_program(ProgramEvent.SEEDING_DONE, rec)
+        if action is ShareLimitAction.SUPER_SEED:
+            async with self.run.lock(rec.id):
+                if rec.state in FINISHED_STATES:
+                    return True
+                rec.options = dataclasses.replace(rec.options, super_seeding=True)  # (kept across restarts)
+                rec.updated_at = self.run.clock()
+                if session is None:  # (a dormant seed may have been woken meanwhile; else its next wake)
+                    session = self.run.session_of(rec)
+                if session is not None:
+                    session.set_super_seeding(True)
+                await self.run.save(rec)
+            return False
         if action is ShareLimitAction.STOP:
             async with self.run.lock(rec.id):
                 if session is None:  # (a dormant seed may have been woken meanwhile)
@@ -287,6 +307,10 @@ class QueueRounds:
             if rec.state not in FINISHED_STATES:
                 await self.run.end_job(rec, JobState.COMPLETED, None, delete_files=delete)
         return True
+
+    def _super_seeds_at_limit(self, rec: JobRecord) -> bool:
+        """Whether ``rec``'s share limit turns super-seeding on and it is on already."""
+        return rec.options.super_seeding and self._action(rec) is ShareLimitAction.SUPER_SEED
 
 
 def _unchecked(session: Session) -> bool:

@@ -45,6 +45,7 @@ class ShareLimitAction(enum.StrEnum):
     STOP = "stop"  # pause it (it stays in the list, complete)
     REMOVE = "remove"  # end it as completed (into the history), files kept
     REMOVE_WITH_FILES = "remove_with_files"  # end it and delete its files
+    SUPER_SEED = "super_seed"  # turn super-seeding (BEP 16) on; it goes on seeding
 
 
 @dataclass(frozen=True, slots=True)

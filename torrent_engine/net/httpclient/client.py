@@ -8,6 +8,7 @@ callers turn it into their own (a tracker's, a job request's) keeping its reason
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from typing import TypedDict
 from urllib.parse import urljoin
 
@@ -34,7 +35,7 @@ MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
-def _request_bytes(url: str, user_agent: str) -> tuple[str, int, bool, bytes]:
+def _request_bytes(url: str, user_agent: str, cookie: str = "") -> tuple[str, int, bool, bytes]:
     try:
         where = split_http_url(url)
     except ValueError as exc:
@@ -42,10 +43,13 @@ def _request_bytes(url: str, user_agent: str) -> tuple[str, int, bool, bytes]:
     target = where.path + (f"?{where.query}" if where.query else "")
     if any(c in target for c in "\r\n "):
         raise HttpError("URL contains spaces or line breaks", url)
+    if any(c in cookie for c in "\r\n"):
+        raise HttpError("a cookie contains a line break", url)  # (cookies.py's check lets none through)
     request = (
         f"GET {target} HTTP/1.1\r\n"
         f"Host: {where.host_header}\r\n"
         f"User-Agent: {user_agent}\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "") +
         "Accept-Encoding: gzip, deflate\r\n"
         "Connection: close\r\n"
         "\r\n"
@@ -62,9 +66,10 @@ async def _fetch_once(
     ssl_context: ssl.SSLContext | None,
     proxy: ProxyConfig | None,
     bind: NetBind | None = None,
+    cookie: str = "",
 ) -> HttpResponse:
     try:
-        host, port, tls, request = _request_bytes(url, user_agent)
+        host, port, tls, request = _request_bytes(url, user_agent, cookie)
     except UnicodeEncodeError:
         raise HttpError("URL is not ASCII", url) from None
     # (through a proxy: its tunnel has its own connect_timeout, the TLS on top this one)
@@ -126,10 +131,12 @@ async def http_get(
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
+    cookies: Callable[[str], str] | None = None,
 ) -> HttpResponse:
     """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds,
     through ``proxy`` when one is given (a failure there is a HttpError naming the proxy),
-    from sockets bound by ``bind`` when one is given.
+    from sockets bound by ``bind`` when one is given. ``cookies``: the ``Cookie:`` value for a
+    URL (``""`` none), asked for each request (a redirect to another host gets that host's).
 
     Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
     is a :class:`HttpError` naming the URL first asked for.
@@ -146,6 +153,7 @@ async def http_get(
                     ssl_context=ssl_context,
                     proxy=proxy,
                     bind=bind,
+                    cookie=cookies(current) if cookies is not None else "",
                 )
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:
