@@ -574,6 +574,60 @@ async def test_sidebar_counts_collapses_and_is_a_drawer_on_a_phone(tmp_path: Pat
         assert (closed, opened, closed_after) == (True, True, True)
 
 
+async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Path) -> None:
+    """The Columns menu adds qBittorrent's columns (category, tags, ratio, save path …), each
+    sortable by its head; the choice survives a reload; a column taken away leaves the table."""
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        for name in ("zeta", "alpha", "mid"):
+            await api.service.create_category(name)
+        for i, category in enumerate(("zeta", "alpha", "mid")):
+            await api.service.add(_magnet(i), AddOptions(paused=True, features=JobFeatures(
+                category=category, tags=(f"t{i}",))))
+
+        def heads(d: Any) -> list[str]:
+            found = d.find_elements(By.CSS_SELECTOR, "#jobs-head th[data-col]")
+            return [str(th.get_attribute("data-col")) for th in found]
+
+        def cells(d: Any, key: str) -> list[str]:
+            found = d.find_elements(By.CSS_SELECTOR, f'#jobs tr.job td[data-col="{key}"]')
+            return [str(td.text) for td in found]
+
+        def choose(d: Any, key: str) -> None:
+            if not d.find_element(By.ID, "columns").get_attribute("open"):
+                d.find_element(By.CSS_SELECTOR, "#columns summary").click()
+            d.find_element(By.CSS_SELECTOR, f'#columns-list input[value="{key}"]').click()
+
+        with chromium(1400, 900) as driver:
+            def run() -> tuple[list[str], list[str], list[str], list[str], list[str], list[str]]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                default = heads(driver)
+                choose(driver, "category")
+                choose(driver, "tags")
+                choose(driver, "size")  # (taken away)
+                wait(driver, lambda d: "category" in heads(d) and "size" not in heads(d))
+                driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="category"]').click()
+                wait(driver, lambda d: cells(d, "category") == ["alpha", "mid", "zeta"])
+                tags = cells(driver, "tags")
+                if os.environ.get("UI_COLUMNS_SCREENSHOT"):
+                    driver.save_screenshot(os.environ["UI_COLUMNS_SCREENSHOT"])
+                driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="category"]').click()
+                wait(driver, lambda d: cells(d, "category") == ["zeta", "mid", "alpha"])
+                driver.refresh()
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                wait(driver, lambda d: len(cells(d, "category")) == 3)
+                return (default, heads(driver), tags, cells(driver, "tags"), cells(driver, "size"),
+                        cells(driver, "category"))
+
+            default, after_reload, tags, tags_again, sizes, categories = await in_thread(run)
+        assert default == ["state", "progress", "size", "down", "up", "added"], default
+        assert after_reload == ["state", "progress", "down", "up", "category", "tags", "added"], after_reload
+        assert tags == ["t1", "t2", "t0"] and sizes == [], (tags, sizes)
+        assert len(tags_again) == 3 and sorted(categories) == ["alpha", "mid", "zeta"]
+
+
 class SettingsView:
     """The web UI's settings view in a driven Chromium: open it, type, save, read a refusal."""
 

@@ -24,15 +24,76 @@ let tab = "active";
 let token = null;
 const ROW_HEIGHT = 44;           // px, as .jobs-table tr.job in app.css: the window is computed
 const OVERSCAN = 8;              // rows drawn above and below the window (smooth scrolling)
-const SORT_KEYS = {
-  name: (j) => (j.name || j.info_hash || "").toLowerCase(),
-  state: (j) => STATE_LABEL[j.state] || j.state,
-  progress: (j) => j.progress || 0,
-  size: (j) => j.total_size || 0,
-  down: (j) => j.download_rate || 0,
-  up: (j) => j.upload_rate || 0,
-  added: (j) => j.created_at || 0,
-};
+// The table's columns after the name, as qBittorrent's: each with its head, the value it sorts
+// by and how its cell is drawn; `shown` ones by default (the browser keeps the choice made in
+// the Columns menu). The name column is always there.
+const live = (j) => j.state === "downloading" || j.state === "seeding";
+const cellText = (f) => (td, j) => { td.textContent = f(j); };
+const featuresOf = (j) => j.features || {};
+const COLUMNS = [
+  {key: "state", label: "State", cls: "c-state", shown: true, sort: (j) => STATE_LABEL[j.state] || j.state,
+   draw: (td, j) => {
+     const badge = td.firstElementChild || td.appendChild(el("span"));
+     badge.textContent = STATE_LABEL[j.state] || j.state;
+     badge.className = `state ${j.state}`;
+   }},
+  {key: "progress", label: "Progress", cls: "c-progress", shown: true, sort: (j) => j.progress || 0,
+   draw: (td, j) => {
+     if (!td.firstElementChild) {
+       td.append(el("div", {class: "progress"}, el("div", {class: "bar"}, el("div", {class: "fill"})),
+                    el("span", {class: "pct"})));
+     }
+     const pct = Math.floor((j.progress || 0) * 1000) / 10;
+     td.querySelector(".fill").style.width = `${pct}%`;
+     td.querySelector(".pct").textContent = `${pct.toFixed(pct === 100 || pct === 0 ? 0 : 1)} %`;
+   }},
+  {key: "size", label: "Size", cls: "num c-size", shown: true, sort: (j) => j.total_size || 0,
+   draw: cellText((j) => (j.total_size ? bytes(j.total_size) : ""))},
+  {key: "done", label: "Done", title: "verified bytes of the wanted files", cls: "num c-size",
+   sort: (j) => j.done_size || 0, draw: cellText((j) => (j.total_size ? bytes(j.done_size || 0) : ""))},
+  {key: "down", label: "↓", title: "download rate", cls: "num c-rate", shown: true, sort: (j) => j.download_rate || 0,
+   draw: cellText((j) => (live(j) && j.download_rate ? rate(j.download_rate) : ""))},
+  {key: "up", label: "↑", title: "upload rate", cls: "num c-rate", shown: true, sort: (j) => j.upload_rate || 0,
+   draw: cellText((j) => (live(j) && j.upload_rate ? rate(j.upload_rate) : ""))},
+  {key: "eta", label: "ETA", title: "time left at the current rate", cls: "num c-time",
+   sort: (j) => (j.eta == null ? Infinity : j.eta), draw: cellText((j) => (j.eta == null ? "" : duration(j.eta)))},
+  {key: "seeds", label: "Seeds", title: "connected peers that have every piece", cls: "num c-count",
+   sort: (j) => j.seeds || 0, draw: cellText((j) => (live(j) ? String(j.seeds || 0) : ""))},
+  {key: "peers", label: "Peers", title: "connected peers", cls: "num c-count",
+   sort: (j) => j.peers || 0, draw: cellText((j) => (live(j) ? String(j.peers || 0) : ""))},
+  {key: "ratio", label: "Ratio", title: "uploaded over downloaded", cls: "num c-count",
+   sort: (j) => j.ratio || 0, draw: cellText((j) => (j.ratio || 0).toFixed(2))},
+  {key: "downloaded", label: "Downloaded", cls: "num c-size", sort: (j) => j.downloaded || 0,
+   draw: cellText((j) => bytes(j.downloaded || 0))},
+  {key: "uploaded", label: "Uploaded", cls: "num c-size", sort: (j) => j.uploaded || 0,
+   draw: cellText((j) => bytes(j.uploaded || 0))},
+  {key: "category", label: "Category", cls: "c-text", sort: (j) => (featuresOf(j).category || "").toLowerCase(),
+   draw: cellText((j) => featuresOf(j).category || "")},
+  {key: "tags", label: "Tags", cls: "c-text", sort: (j) => (featuresOf(j).tags || []).join(", ").toLowerCase(),
+   draw: cellText((j) => (featuresOf(j).tags || []).join(", "))},
+  {key: "added", label: "Added", cls: "c-added", shown: true, sort: (j) => j.created_at || 0,
+   draw: (td, j) => { td.textContent = shortWhen(j.created_at); td.title = when(j.created_at); }},
+  {key: "completed", label: "Completed", cls: "c-added", sort: (j) => j.completed_at || 0,
+   draw: (td, j) => { td.textContent = shortWhen(j.completed_at); td.title = when(j.completed_at); }},
+  {key: "seeding_time", label: "Seeding time", cls: "num c-time", sort: (j) => j.seeding_time || 0,
+   draw: cellText((j) => (j.seeding_time ? duration(j.seeding_time) : ""))},
+  {key: "save_path", label: "Save path", cls: "c-path", sort: (j) => (j.options || {}).save_path || "",
+   draw: (td, j) => { td.textContent = (j.options || {}).save_path || ""; td.title = td.textContent; }},
+  {key: "queue", label: "#", title: "place in the queue", cls: "num c-count",
+   sort: (j) => j.queue_position || Infinity, draw: cellText((j) => (j.queue_position ? String(j.queue_position) : ""))},
+  {key: "limits", label: "Share limits", title: "the job's own ratio and seeding-time limits", cls: "c-text",
+   sort: (j) => featuresOf(j).ratio_limit ?? -1, draw: cellText(shareLimits)},
+];
+// each column's width (px; the name takes what is left, at least NAME_WIDTH: the table scrolls
+// sideways past that)
+const WIDTH = {"c-state": 124, "c-progress": 150, "c-size": 84, "c-rate": 88, "c-time": 92, "c-count": 64,
+               "c-text": 120, "c-added": 132, "c-path": 180};
+const NAME_WIDTH = 240, FIXED_WIDTH = 32 + 30 + 142;  // (the name; the select, expand and actions columns)
+const widthOf = (c) => WIDTH[c.cls.split(" ").pop()];
+const COLUMN = new Map(COLUMNS.map((c) => [c.key, c]));
+const SORT_KEYS = {name: (j) => (j.name || j.info_hash || "").toLowerCase(),
+                   ...Object.fromEntries(COLUMNS.map((c) => [c.key, c.sort]))};
+let columns = [];                // the keys of the columns shown, in COLUMNS' order
 const sortBy = {active: {key: "added", dir: 1}, history: {key: "added", dir: -1}};
 const filters = {status: "", category: "", tag: "", search: ""};  // "": all; "\u0000": none
 // The sidebar's status filters, as qBittorrent's: each a test of a job (the counts are the jobs
@@ -401,8 +462,9 @@ function paint() {
   // spacer rows keep the scrollbar true to the whole list
   let before = body.querySelector("tr.spacer.before"), after = body.querySelector("tr.spacer.after");
   if (!before) {
-    before = el("tr", {class: "spacer before", "aria-hidden": "true"}, el("td", {colspan: "10"}));
-    after = el("tr", {class: "spacer after", "aria-hidden": "true"}, el("td", {colspan: "10"}));
+    const span = String(columns.length + 4);
+    before = el("tr", {class: "spacer before", "aria-hidden": "true"}, el("td", {colspan: span}));
+    after = el("tr", {class: "spacer after", "aria-hidden": "true"}, el("td", {colspan: span}));
     body.replaceChildren(before, after);
   }
   before.style.height = `${first * ROW_HEIGHT}px`;
@@ -413,7 +475,7 @@ function paint() {
   const rows = [];
   for (let n = before.nextElementSibling; n !== after; n = n.nextElementSibling) rows.push(n);
   while (rows.length < last - first) {
-    const row = $("job-template").content.firstElementChild.cloneNode(true);
+    const row = rowTemplate().cloneNode(true);
     after.before(row);
     rows.push(row);
   }
@@ -440,23 +502,64 @@ function drawRow(node, job, index) {
   const name = node.querySelector(".name");
   name.textContent = job.name || job.info_hash;
   name.title = job.name || job.info_hash;
-  const state = node.querySelector(".state");
-  state.textContent = STATE_LABEL[job.state] || job.state;
-  state.className = `state ${job.state}`;
-  const pct = Math.floor((job.progress || 0) * 1000) / 10;
-  node.querySelector(".fill").style.width = `${pct}%`;
-  node.querySelector(".pct").textContent = `${pct.toFixed(pct === 100 || pct === 0 ? 0 : 1)} %`;
-  node.querySelector(".size").textContent = job.total_size ? bytes(job.total_size) : "";
-  const live = job.state === "downloading" || job.state === "seeding";
-  node.querySelector(".down").textContent = live && job.download_rate ? rate(job.download_rate) : "";
-  node.querySelector(".up").textContent = live && job.upload_rate ? rate(job.upload_rate) : "";
-  node.querySelector(".added").textContent = shortWhen(job.created_at);
-  node.querySelector(".added").title = when(job.created_at);
+  for (const td of node.querySelectorAll("td[data-col]")) COLUMN.get(td.dataset.col).draw(td, job);
   node.querySelector(".line2").replaceChildren(secondLine(job));
   const finished = FINISHED.has(job.state);
   node.querySelector('[data-action="pause"]').hidden = finished || job.state === "paused";
   node.querySelector('[data-action="resume"]').hidden = job.state !== "paused";
   node.querySelector('[data-action="cancel"]').hidden = finished;
+}
+
+function shareLimits(j) {
+  const f = featuresOf(j), parts = [];
+  if (f.ratio_limit != null) parts.push(f.ratio_limit < 0 ? "ratio ∞" : `ratio ${f.ratio_limit}`);
+  if (f.seeding_time_limit != null) parts.push(f.seeding_time_limit < 0 ? "time ∞" : duration(f.seeding_time_limit));
+  return parts.join(", ");
+}
+
+// ---- the columns: chosen in the Columns menu, kept by the browser -------------------------
+
+let template = null;  // the row template for the columns shown (made again when they change)
+
+function rowTemplate() {
+  if (!template) {
+    template = $("job-template").content.firstElementChild.cloneNode(true);
+    const actions = template.querySelector(".c-actions");
+    for (const key of columns) {
+      const c = COLUMN.get(key);
+      actions.before(el("td", {class: `${c.cls}${key === "state" ? "" : " hide-narrow"}`, "data-col": key}));
+    }
+  }
+  return template;
+}
+
+function setColumns(keys) {
+  columns = COLUMNS.map((c) => c.key).filter((k) => keys.includes(k));
+  localStorage.setItem("torrent-engine-columns", JSON.stringify(columns));
+  template = null;
+  const head = $("jobs-head");
+  for (const th of head.querySelectorAll("th[data-col]")) th.remove();
+  const actions = head.querySelector(".c-actions");
+  for (const key of columns) {
+    const c = COLUMN.get(key);
+    actions.before(el("th", {class: `${c.cls}${key === "state" ? "" : " hide-narrow"}`, "data-sort": key, "data-col": key,
+                             style: `width: ${widthOf(c)}px`},
+      el("button", {class: "sort", "data-sort": key, ...(c.title ? {title: c.title} : {})}, c.label)));
+  }
+  const least = NAME_WIDTH + FIXED_WIDTH + columns.reduce((sum, key) => sum + widthOf(COLUMN.get(key)), 0);
+  $("jobs-table").style.setProperty("--least-width", `${least}px`);
+  for (const box of $("columns-list").querySelectorAll("input")) box.checked = columns.includes(box.value);
+  $("jobs").replaceChildren();  // (rows and spacers made again for these columns)
+  changed();
+}
+
+function loadColumns() {
+  let keys = null;
+  try { keys = JSON.parse(localStorage.getItem("torrent-engine-columns")); } catch (e) { keys = null; }
+  if (!Array.isArray(keys)) keys = COLUMNS.filter((c) => c.shown).map((c) => c.key);
+  $("columns-list").append(...COLUMNS.map((c) => el("label", {class: "check"},
+    el("input", {type: "checkbox", value: c.key}), c.title && c.label.length < 3 ? `${c.label} ${c.title}` : c.label)));
+  setColumns(keys);
 }
 
 function shortWhen(t) {  // 2026-05-04 17:03, local time (the same width on every row)
@@ -523,7 +626,7 @@ function selectAll(on) {
 function sortOn(key) {
   const s = sortBy[tab];
   if (s.key === key) s.dir = -s.dir;
-  else { s.key = key; s.dir = key === "name" || key === "state" || key === "added" ? 1 : -1; }
+  else { s.key = key; s.dir = ["name", "state", "added", "category", "tags", "save_path", "queue"].includes(key) ? 1 : -1; }
   refilter();
 }
 
@@ -1055,7 +1158,19 @@ document.addEventListener("DOMContentLoaded", () => {
   $("jobs").addEventListener("click", onRowClick);
   $("jobs-scroll").addEventListener("scroll", schedule, {passive: true});
   window.addEventListener("resize", schedule);
-  for (const b of document.querySelectorAll(".jobs-table button.sort")) b.addEventListener("click", () => sortOn(b.dataset.sort));
+  $("jobs-head").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button.sort");
+    if (b) sortOn(b.dataset.sort);
+  });
+  loadColumns();
+  document.addEventListener("click", (ev) => {  // (the Columns menu closes on a click elsewhere)
+    if ($("columns").open && !$("columns").contains(ev.target)) $("columns").open = false;
+  });
+  $("columns").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") { $("columns").open = false; $("columns").querySelector("summary").focus(); }
+  });
+  $("columns-list").addEventListener("change", () => setColumns(
+    [...$("columns-list").querySelectorAll("input:checked")].map((box) => box.value)));
   $("select-all").addEventListener("change", (ev) => selectAll(ev.target.checked));
   $("search").addEventListener("input", (ev) => { filters.search = ev.target.value.trim().toLowerCase(); refilter(); });
   $("sidebar").addEventListener("click", onFilter);
