@@ -123,6 +123,11 @@ async def test_bad_cookies_are_a_400_naming_the_field(tmp_path: Path) -> None:
         bad = {"name": "a", "value": "b", "domain": ""}
         r = await api.client.put("/api/cookies", json={"cookies": [bad]})
         assert (r.status_code, r.json()["field"]) == (400, "cookies[0].domain")
+        secure = {**bad, "domain": "t.example", "secure": True}
+        for body, field in (({"cookies": [], "extra": 1}, "extra"),
+                            ({"cookies": [secure]}, "cookies[0].secure")):
+            r = await api.client.put("/api/cookies", json=body)  # (a field the schema does not have)
+            assert (r.status_code, r.json()["field"]) == (400, field), r.text
         ours = {"name": "a", "value": "b", "domain": "t.example", "path": "/", "expires": LATER}
         r = await api.client.put("/api/cookies", json={"cookies": [ours]})
         assert r.json() == {"cookies": [ours]}

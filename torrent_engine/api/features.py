@@ -48,9 +48,15 @@ def cookie_json(cookie: Cookie) -> JSONObject:
             "expires": cookie.expires}
 
 
+_COOKIE_FIELDS = frozenset({"name", "value", "domain", "path", "expires"})
+
+
 def cookies_from(data: JSONObject) -> list[Cookie]:
     """``{"cookies": [...]}`` as checked cookies; ``InvalidJobRequest`` naming the first bad
     field (``cookies[1].domain``)."""
+    unknown = sorted(set(data) - {"cookies"})
+    if unknown:
+        raise InvalidJobRequest("is not a field of the cookies' list", unknown[0])
     rows = data.get("cookies")
     if not isinstance(rows, list):
         raise InvalidJobRequest("must be a list of cookies" if rows is not None else "is required", "cookies")
@@ -60,6 +66,9 @@ def cookies_from(data: JSONObject) -> list[Cookie]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidJobRequest("must be an object", f"cookies[{i}]")
+        extra = sorted(set(row) - _COOKIE_FIELDS)
+        if extra:
+            raise InvalidJobRequest("is not a field of a cookie", f"cookies[{i}].{extra[0]}")
         try:
             out.append(check_cookie(row.get("name"), row.get("value"), row.get("domain"), row.get("path", ""),
                                     row.get("expires")))

@@ -18,7 +18,7 @@ from ..session import Session
 from ..session.state_table import State
 from .changelog import Changes
 from .intake.validate import check_age, check_limit, check_priorities
-from .lifecycle import JobLifecycle, session_setup
+from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     ClientChanges,
@@ -32,6 +32,7 @@ from .model import (
 )
 from .organising.organise import Organiser
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
+from .snapshot import session_setup
 from .store import JobRecord
 from .tuning.peerlimits import check_job_peers
 

@@ -14,6 +14,7 @@ from ..events import TrackerFailed, TrackerSuccess
 from ..formats.bitfield import Bitfield
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
+from ..session import SessionSetup
 from ..session.state_table import State
 from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
 from .queueing.queue import share_ratio
@@ -241,3 +242,19 @@ def job_result(rec: JobRecord, end: float) -> JobResult:
     rate = rec.downloaded / downloading if downloading > 0 else 0.0
     return JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
                      average_rate=rate, error=rec.error)
+
+
+def session_setup(rec: JobRecord) -> SessionSetup:
+    """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a move):
+    the job's options, file priorities, renamed files, edited trackers and web seeds, and its totals
+    (the job owns them; a session counts on from what it is given or what its resume data says, the more)."""
+    o = rec.options
+    return SessionSetup(
+        download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
+        file_priorities=None if rec.file_priorities is None else tuple(rec.file_priorities),
+        sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
+        renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
+        trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
+        web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
+        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding,
+        bandwidth_group=rec.bandwidth_group)

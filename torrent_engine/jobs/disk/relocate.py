@@ -17,7 +17,7 @@ from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...storage.resume import ResumeData, load_resume, save_resume
 from ..intake.claims import claimed_paths
-from ..lifecycle import JobLifecycle, session_setup
+from ..lifecycle import JobLifecycle
 from ..model import (
     InvalidJobRequest,
     Job,
@@ -29,6 +29,7 @@ from ..model import (
     StateNotSaved,
 )
 from ..queueing.rounds import QueueRounds
+from ..snapshot import session_setup
 from ..store import JobRecord
 from .move import PendingMove, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs

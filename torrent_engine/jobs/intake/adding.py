@@ -31,7 +31,7 @@ from ...policy.picker import DEFAULT_PRIORITY
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, existing_files, ground, missing_dirs
-from ..lifecycle import JobLifecycle, session_setup
+from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -48,7 +48,7 @@ from ..model import (
 from ..organising.organise import Organiser
 from ..queueing.dormant import wanted_files_there
 from ..queueing.rounds import QueueRounds
-from ..snapshot import learn_layout
+from ..snapshot import learn_layout, session_setup
 from ..store import FULL_ERRNOS, JobRecord, not_saved
 from .addoptions import AddOptions
 from .autorun import ProgramEvent
