@@ -628,6 +628,118 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
         assert len(tags_again) == 3 and sorted(categories) == ["alpha", "mid", "zeta"]
 
 
+async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path: Path) -> None:
+    """The menu of a right-clicked row acts on it (or on the selection it is in): pause and
+    resume together, a category set (an unknown one refused with the server's reason), tags,
+    first and last pieces, the magnet link copied; a click on a row opens its details, a
+    double-click pauses it; arrows, Enter, Ctrl-A, Delete and "/" from the keyboard."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    async with running_api(tmp_path) as api:
+        service = api.service
+        await service.create_category("films")
+        added = [(await service.add(_magnet(i), AddOptions(paused=True)))[0] for i in range(3)]
+        ids = [j.id for j in added]
+
+        def row(d: Any, job_id: str) -> Any:
+            return d.find_element(By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{job_id}"]')
+
+        def menu(d: Any, job_id: str, action: str) -> None:
+            ActionChains(d).context_click(row(d, job_id).find_element(By.CSS_SELECTOR, ".name")).perform()
+            wait(d, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
+            d.find_element(By.CSS_SELECTOR, f'#context-menu [data-menu="{action}"]').click()
+
+        def answer(d: Any, text: str) -> None:
+            wait(d, lambda d: d.find_element(By.ID, "prompt-dialog").is_displayed())
+            box = d.find_element(By.ID, "prompt-input")
+            box.clear()
+            box.send_keys(text)
+            d.find_element(By.ID, "prompt-ok").click()
+
+        with chromium(1400, 900) as driver:
+            driver.execute_cdp_cmd("Browser.grantPermissions", {
+                "origin": api.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+
+            def by_menu() -> tuple[str, str, list[str]]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
+                for job_id in ids[:2]:  # (two ticked: the menu of either acts on both)
+                    row(driver, job_id).find_element(By.CSS_SELECTOR, "input[data-select]").click()
+                menu(driver, ids[0], "resume")
+                menu(driver, ids[1], "category")
+                answer(driver, "nowhere")
+                refused = wait(driver, lambda d: d.find_element(By.ID, "errors").text)
+                menu(driver, ids[1], "category")
+                answer(driver, "films")
+                menu(driver, ids[0], "tags")
+                answer(driver, "hd, new")
+                menu(driver, ids[0], "first_last_piece")
+                menu(driver, ids[2], "copy_magnet")  # (not in the selection: it alone)
+                selected = driver.find_element(By.ID, "bulk-count").text
+                copied = wait(driver, lambda d: d.execute_async_script(
+                    "navigator.clipboard.readText().then(arguments[0], () => arguments[0](''))"))
+                return refused, copied, [selected]
+
+            refused, copied, (selected,) = await in_thread(by_menu)
+            assert "nowhere" in refused, refused
+            assert copied == _magnet(2) and selected == "1", (copied, selected)
+
+            async def settled() -> None:
+                with anyio.fail_after(20):
+                    while service.get(ids[0]).features.first_last_piece is not True:
+                        await anyio.sleep(0.05)
+
+            await settled()
+            first, second, third = (service.get(i) for i in ids)
+            assert first.state is not JobState.PAUSED and second.state is not JobState.PAUSED
+            assert third.state is JobState.PAUSED
+            assert first.features.category == second.features.category == "films"
+            assert not third.features.category
+            assert first.features.tags == second.features.tags == ("hd", "new")
+            assert second.features.first_last_piece is True and not third.features.first_last_piece
+
+            def by_keyboard() -> tuple[str, bool, str, str, bool]:
+                body = driver.find_element(By.TAG_NAME, "body")
+                driver.find_element(By.ID, "bulk-clear").click()
+                driver.find_element(By.CSS_SELECTOR, "#jobs-head th.c-name").click()  # (focus the page)
+                ActionChains(driver).send_keys(Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ENTER).perform()
+                wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed())
+                opened = driver.find_element(By.ID, "details").get_attribute("data-job-id")
+                current = driver.find_element(By.CSS_SELECTOR, "#jobs tr.job.current").get_attribute(
+                    "data-job-id")
+                ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).perform()
+                wait(driver, lambda d: d.find_element(By.ID, "bulk-count").text == "3")
+                ActionChains(driver).send_keys(Keys.DELETE).perform()
+                asked = wait(driver, lambda d: d.find_element(By.ID, "cancel-dialog").is_displayed()
+                             and d.find_element(By.ID, "cancel-name").text)
+                driver.find_element(By.CSS_SELECTOR, '#cancel-dialog button[value="keep"]').click()
+                body.send_keys("/")
+                searching = driver.switch_to.active_element.get_attribute("id") == "search"
+                return str(opened), opened == current, str(asked), str(current), searching
+
+            opened, same, asked, current, searching = await in_thread(by_keyboard)
+            assert opened in ids and same and asked == "3 jobs" and searching, (opened, current, asked)
+            assert all(not service.get(i).finished for i in ids)  # (kept: the dialog was answered "keep")
+
+            def click_and_double_click() -> str:
+                driver.find_element(By.ID, "search").send_keys(Keys.ESCAPE)
+                row(driver, ids[2]).find_element(By.CSS_SELECTOR, ".name").click()
+                details = driver.find_element(By.ID, "details")
+                wait(driver, lambda d: details.get_attribute("data-job-id") == ids[2])
+                name = row(driver, ids[0]).find_element(By.CSS_SELECTOR, ".name")
+                ActionChains(driver).double_click(name).perform()
+                def state(d: Any) -> str:
+                    return str(row(d, ids[0]).find_element(By.CSS_SELECTOR, ".state").text.lower())
+
+                wait(driver, lambda d: state(d) == "paused")
+                return state(driver)
+
+            assert await in_thread(click_and_double_click) == "paused"
+            assert service.get(ids[0]).state is JobState.PAUSED
+
+
 class SettingsView:
     """The web UI's settings view in a driven Chromium: open it, type, save, read a refusal."""
 

@@ -121,6 +121,7 @@ let viewStale = true;            // something that decides `view` changed: filte
 let reorderTimer = null;         // a sort key alone changed: sort again within a second
 let frame = 0;                   // the requested animation frame (0: none)
 let lastClicked = -1;            // index in `view` of the last row ticked (shift-click: a range)
+let current = -1;                // index in `view` of the keyboard's row (arrows move it, Enter opens it)
 let lastEventId = null;
 // The charts: the server's last hour (GET /api/stats/history, a sample every `interval` s),
 // extended from the live service.stats events at the same interval.
@@ -493,10 +494,11 @@ function drawRow(node, job, index) {
   const open = details.has(job.id);
   const sel = selected.has(job.id);
   node.dataset.index = index;
-  if (node._job === job && node._sel === sel && node._open === open) return;
-  node._job = job; node._sel = sel; node._open = open;
+  const cur = index === current;
+  if (node._job === job && node._sel === sel && node._open === open && node._cur === cur) return;
+  node._job = job; node._sel = sel; node._open = open; node._cur = cur;
   node.dataset.jobId = job.id;
-  node.className = `job ${job.state}${sel ? " selected" : ""}${open ? " open" : ""}`;
+  node.className = `job ${job.state}${sel ? " selected" : ""}${open ? " open" : ""}${cur ? " current" : ""}`;
   node.querySelector("input[data-select]").checked = sel;
   node.querySelector(".expand").setAttribute("aria-expanded", String(open));
   const name = node.querySelector(".name");
@@ -603,7 +605,186 @@ function onRowClick(ev) {
   const box = ev.target.closest("input[data-select]");
   if (box) { tick(Number(row.dataset.index), box.checked, ev.shiftKey); return; }
   const b = ev.target.closest("button");
-  if (b && b.dataset.action) onAction(id, b.dataset.action);
+  if (b && b.dataset.action) { onAction(id, b.dataset.action); return; }
+  if (b || ev.target.closest("a, input")) return;
+  current = Number(row.dataset.index);  // a click elsewhere on the row opens its details
+  if (!details.has(id)) openDetails(id); else schedule();
+}
+
+// A double-click starts or stops the job (qBittorrent's default action).
+function onRowDoubleClick(ev) {
+  const row = ev.target.closest("tr.job");
+  if (!row || !row.dataset.jobId || ev.target.closest("button, a, input")) return;
+  const job = jobs.get(row.dataset.jobId);
+  if (job && !FINISHED.has(job.state)) onAction(job.id, job.state === "paused" ? "resume" : "pause");
+}
+
+// ---- the right-click menu and the keyboard ----------------------------------------------
+
+let menuIds = [];  // the jobs the open menu acts on
+
+// The jobs a menu opened on `id`'s row acts on: the selection when the row is in it (as
+// qBittorrent), else that row alone (which becomes the selection).
+function menuTargets(id) {
+  if (!selected.has(id)) { selected.clear(); selected.add(id); schedule(); }
+  return view.filter((j) => selected.has(j.id)).map((j) => j.id);
+}
+
+function openMenu(ids, x, y) {
+  menuIds = ids;
+  const all = (test) => ids.length > 0 && ids.every((id) => { const j = jobs.get(id); return j && test(j); });
+  const menu = $("context-menu");
+  const checks = {force_start: all((j) => featuresOf(j).force_start), first_last_piece: all((j) => featuresOf(j).first_last_piece),
+                  sequential: all((j) => (j.options || {}).sequential)};
+  for (const b of menu.querySelectorAll("button[data-menu]")) {
+    const key = b.dataset.menu;
+    if (key in checks) { b.setAttribute("role", "menuitemcheckbox"); b.setAttribute("aria-checked", String(checks[key])); }
+  }
+  menu.querySelector('[data-menu="resume"]').hidden = !ids.some((id) => (jobs.get(id) || {}).state === "paused");
+  menu.querySelector('[data-menu="pause"]').hidden = !ids.some((id) => { const j = jobs.get(id); return j && !FINISHED.has(j.state) && j.state !== "paused"; });
+  menu.hidden = false;
+  const w = menu.offsetWidth, h = menu.offsetHeight;
+  menu.style.left = `${Math.max(0, Math.min(x, window.innerWidth - w - 4))}px`;
+  menu.style.top = `${Math.max(0, Math.min(y, window.innerHeight - h - 4))}px`;
+  menu.querySelector("button:not([hidden])").focus();
+}
+
+function closeMenu() {
+  if ($("context-menu").hidden) return;
+  $("context-menu").hidden = true;
+  menuIds = [];
+}
+
+function onContextMenu(ev) {
+  const row = ev.target.closest("tr.job");
+  if (!row || !row.dataset.jobId) return;
+  ev.preventDefault();
+  current = Number(row.dataset.index);
+  openMenu(menuTargets(row.dataset.jobId), ev.clientX, ev.clientY);
+}
+
+// Each job's PATCH; what the server refuses is said with its reason (the first, and how many).
+async function patchEach(ids, body, what) {
+  const refused = [];
+  for (const id of ids) {
+    try { upsert(await api("PATCH", `/api/jobs/${id}`, body)); } catch (e) { refused.push(e.message); }
+  }
+  if (refused.length) showError(`${what}: ${refused.length} of ${ids.length} refused (${refused[0]})`);
+}
+
+function magnetOf(job) {
+  const hash = job.info_hash || "";
+  const xt = hash.length === 64 ? `urn:btmh:1220${hash}` : `urn:btih:${hash}`;
+  return `magnet:?xt=${xt}${job.name ? `&dn=${encodeURIComponent(job.name)}` : ""}`;
+}
+
+async function copy(textToCopy) {
+  try { await navigator.clipboard.writeText(textToCopy); return; } catch (e) { /* no clipboard API here */ }
+  const area = el("textarea", {class: "offscreen", "aria-hidden": "true"});
+  area.value = textToCopy;
+  document.body.append(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
+// A question with a text answer (and choices to pick from): the answer, or null if cancelled.
+function ask(title, label, value, choicesList, hint) {
+  const dialog = $("prompt-dialog");
+  $("prompt-title").textContent = title;
+  $("prompt-label").textContent = label;
+  $("prompt-input").value = value;
+  $("prompt-hint").textContent = hint || "";
+  $("prompt-choices").replaceChildren(...choicesList.map((c) => el("option", {value: c})));
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("prompt-input").select();
+  return new Promise((resolve) => dialog.addEventListener("close", () =>
+    resolve(dialog.returnValue === "ok" ? $("prompt-input").value.trim() : null), {once: true}));
+}
+
+async function onMenu(action) {
+  const ids = menuIds;
+  closeMenu();
+  if (!ids.length) return;
+  const targets = ids.map((id) => jobs.get(id)).filter(Boolean);
+  const one = targets.length === 1 ? targets[0] : null;
+  const on = (b) => b.getAttribute("aria-checked") !== "true";
+  const item = $("context-menu").querySelector(`[data-menu="${action}"]`);
+  if (["pause", "resume", "recheck"].includes(action)) return bulk(action, ids);
+  if (action === "force_start" || action === "first_last_piece") return patchEach(ids, {[action]: on(item)}, item.textContent);
+  if (action === "sequential") return patchEach(ids, {sequential: on(item)}, item.textContent);
+  if (action === "details") return openDetails(ids[0]);
+  if (action === "delete") return askDelete(ids, one ? (one.name || one.info_hash) : `${ids.length.toLocaleString()} jobs`);
+  if (action.startsWith("copy_")) {
+    const pick = {copy_name: (j) => j.name || j.info_hash, copy_hash: (j) => j.info_hash, copy_magnet: magnetOf}[action];
+    return copy(targets.map(pick).join("\n")).catch((e) => showError(`copy: ${e.message}`));
+  }
+  if (action === "category") {
+    let names = [];
+    try { names = (await api("GET", "/api/categories")).categories.map((c) => c.name); } catch (e) { showError(e.message); }
+    const answer = await ask("Category", "Category (empty: none)", one ? featuresOf(one).category || "" : "", names,
+                             "A category must exist (Settings, or an add that names it).");
+    if (answer !== null) await patchEach(ids, {category: answer || null}, "category");
+  } else if (action === "tags") {
+    const known = new Set();
+    for (const j of jobs.values()) for (const t of featuresOf(j).tags || []) known.add(t);
+    const answer = await ask("Tags", "Tags, separated by commas", one ? (featuresOf(one).tags || []).join(", ") : "",
+                             [...known].sort(), "The jobs get exactly these tags.");
+    if (answer !== null) await patchEach(ids, {tags: answer.split(",").map((t) => t.trim()).filter(Boolean)}, "tags");
+  }
+}
+
+function onMenuKey(ev) {
+  const items = [...$("context-menu").querySelectorAll("button:not([hidden])")];
+  const at = items.indexOf(document.activeElement);
+  if (ev.key === "Escape") { ev.preventDefault(); closeMenu(); $("jobs-scroll").focus(); }
+  else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    ev.preventDefault();
+    items[(at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
+  }
+}
+
+// The keyboard on the list: arrows move the current row, Enter opens it, Delete asks about the
+// selection (or the current row), Ctrl-A selects every job shown, "/" goes to the search, the
+// menu key (or Shift-F10) opens the menu. Not while typing in a field or a dialog is open.
+function onKey(ev) {
+  if (document.querySelector("dialog[open]") || !$("context-menu").hidden) return;
+  const t = ev.target;
+  if (t.closest && t.closest("input, textarea, select, [contenteditable]")) {
+    if (ev.key === "Escape" && t.id === "search") t.blur();
+    return;
+  }
+  if ($("app").hidden) return;
+  const move = (to) => {
+    current = Math.max(0, Math.min(view.length - 1, to));
+    const scroller = $("jobs-scroll"), head = $("jobs-table").tHead.offsetHeight;
+    const top = current * ROW_HEIGHT, bottom = top + ROW_HEIGHT + head;
+    if (top < scroller.scrollTop) scroller.scrollTop = top;
+    else if (bottom > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = bottom - scroller.clientHeight;
+    schedule();
+  };
+  const job = current >= 0 && current < view.length ? view[current] : null;
+  if (ev.key === "/") { ev.preventDefault(); $("search").focus(); }
+  else if (ev.key === "ArrowDown") { ev.preventDefault(); move(current + 1); }
+  else if (ev.key === "ArrowUp") { ev.preventDefault(); move(current < 0 ? 0 : current - 1); }
+  else if (ev.key === "Home") { ev.preventDefault(); move(0); }
+  else if (ev.key === "End") { ev.preventDefault(); move(view.length - 1); }
+  else if (ev.key === "Enter" && job) { ev.preventDefault(); openDetails(job.id); }
+  else if (ev.key === " " && job) { ev.preventDefault(); tick(current, !selected.has(job.id), ev.shiftKey); }
+  else if ((ev.key === "a" || ev.key === "A") && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); selectAll(true); }
+  else if (ev.key === "Escape") { if (details.size) closeDetails(); else selectAll(false); }
+  else if (ev.key === "Delete" || ev.key === "Backspace") {
+    const ids = selected.size ? view.filter((j) => selected.has(j.id)).map((j) => j.id) : job ? [job.id] : [];
+    if (!ids.length) return;
+    ev.preventDefault();
+    askDelete(ids, ids.length === 1 ? (jobs.get(ids[0]).name || ids[0]) : `${ids.length.toLocaleString()} jobs`);
+  } else if ((ev.key === "ContextMenu" || (ev.key === "F10" && ev.shiftKey)) && job) {
+    ev.preventDefault();
+    const row = document.querySelector(`#jobs tr.job[data-index="${current}"]`);
+    const r = row ? row.getBoundingClientRect() : {left: 100, bottom: 100};
+    openMenu(menuTargets(job.id), r.left + 40, r.bottom);
+  }
 }
 
 // A row's box ticked or unticked; with shift, every row from the last one ticked to this one.
@@ -633,6 +814,7 @@ function sortOn(key) {
 // The list's filter or order changed: back to its top (a range of ticks no longer means a range).
 function refilter() {
   lastClicked = -1;
+  current = -1;
   $("jobs-scroll").scrollTop = 0;
   changed();
 }
@@ -1156,6 +1338,16 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   // the table
   $("jobs").addEventListener("click", onRowClick);
+  $("jobs").addEventListener("dblclick", onRowDoubleClick);
+  $("jobs").addEventListener("contextmenu", onContextMenu);
+  $("context-menu").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-menu]");
+    if (b) act(onMenu(b.dataset.menu));
+  });
+  $("context-menu").addEventListener("keydown", onMenuKey);
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("mousedown", (ev) => { if (!$("context-menu").contains(ev.target)) closeMenu(); });
+  window.addEventListener("blur", closeMenu);
   $("jobs-scroll").addEventListener("scroll", schedule, {passive: true});
   window.addEventListener("resize", schedule);
   $("jobs-head").addEventListener("click", (ev) => {
