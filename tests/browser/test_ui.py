@@ -740,6 +740,37 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
             assert service.get(ids[0]).state is JobState.PAUSED
 
 
+async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_alternative_speed(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        await api.service.update_settings(download_limit=2_097_152, alt_download_limit=102_400)
+
+        def text(d: Any, element_id: str) -> str:
+            return str(d.find_element(By.ID, element_id).text)
+
+        with chromium(1400, 900) as driver:
+            def run() -> tuple[str, str, str, str, str, str]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: text(d, "sb-down-limit") == "[2.00 MiB/s]")
+                free = wait(driver, lambda d: text(d, "sb-free") != "?" and text(d, "sb-free"))
+                conn = wait(driver, lambda d: text(d, "sb-conn") == "connected" and "connected")
+                driver.find_element(By.ID, "sb-alt").click()
+                wait(driver, lambda d: text(d, "sb-down-limit") == "[100 KiB/s]")
+                pressed = driver.find_element(By.ID, "sb-alt").get_attribute("aria-pressed")
+                covered = driver.execute_script(  # (the bar hides no row: the list ends above it)
+                    "return document.getElementById('jobs-scroll').getBoundingClientRect().bottom"
+                    " <= document.getElementById('statusbar').getBoundingClientRect().top")
+                return (free, conn, str(pressed), str(covered), text(driver, "sb-dht"),
+                        text(driver, "sb-up-limit"))
+
+            free, conn, pressed, above, dht, up_limit = await in_thread(run)
+        assert free.endswith("B") and conn == "connected" and pressed == "true" and above == "True"
+        assert dht == "0" and up_limit == "", (dht, up_limit)
+        assert api.service.settings.alt_speed_enabled is True
+
+
 class SettingsView:
     """The web UI's settings view in a driven Chromium: open it, type, save, read a refusal."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,6 +51,8 @@ async def test_every_endpoint(tmp_path: Path) -> None:
             assert (await c.get("/api/health")).json()["status"] == "ok"
             stats = (await c.get("/api/stats")).json()
             assert {"download_rate", "upload_rate", "listen_port", "dht_nodes", "jobs"} <= set(stats)
+            free = shutil.disk_usage(api.download_root).free  # (GET /api/stats says it too: the status bar)
+            assert 0 < stats["free_space"] == pytest.approx(free, rel=0.05)
             listed = (await c.get("/api/jobs")).json()
             assert listed["jobs"] == [] and isinstance(listed["cursor"], int)  # (to ask ?since= with)
 

@@ -11,6 +11,7 @@ import binascii
 import json
 import logging
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from email import policy
 from email.parser import BytesParser
@@ -373,8 +374,14 @@ class Api:
                             headers={} if ready else {"retry-after": "2"})
 
     async def stats(self, request: Request) -> Response:
-        """``GET /api/stats``: the service's totals and rates."""
-        return JSONResponse(self.service.stats().to_json())
+        """``GET /api/stats``: the service's totals and rates, and the free space where the
+        downloads go (``free_space``, bytes; null when the folder cannot be read)."""
+        out = self.service.stats().to_json()
+        try:
+            out["free_space"] = shutil.disk_usage(self.service.download_root).free
+        except OSError:
+            out["free_space"] = None
+        return JSONResponse(out)
 
     async def stats_history(self, request: Request) -> Response:
         """``GET /api/stats/history``: the last hour of rates and peers (the UI's charts)."""

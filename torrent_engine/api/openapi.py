@@ -368,7 +368,10 @@ SCHEMAS: dict[str, Schema] = {
                    "uploaded": COUNT, "listen_port": COUNT, "dht_nodes": COUNT,
                    "jobs": {"type": "object", "additionalProperties": COUNT,
                             "description": "the number of jobs in each state"},
-                   "peers": COUNT, "port_mapping": _null(_ref("PortMapping"))},
+                   "peers": COUNT, "port_mapping": _null(_ref("PortMapping")),
+                   "free_space": _null({"type": "integer", "minimum": 0, "description":
+                                        "bytes free where the downloads go (GET /api/stats only; "
+                                        "null: the folder cannot be read)"})},
                   ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
                    "dht_nodes", "jobs", "peers", "port_mapping"]),
     "StatsHistory": _obj({

@@ -196,9 +196,42 @@ const act = (promise) => promise.catch((e) => showError(e.message));
 
 // ---- live events (SSE over fetch) -------------------------------------------------------
 
+// ---- the status bar ----------------------------------------------------------------------
+
+let limits = null;  // the settings the status bar shows: the global and alternative limits
+
+function statusStats(stats) {
+  $("sb-down").textContent = rate(stats.download_rate);
+  $("sb-up").textContent = rate(stats.upload_rate);
+  $("sb-dht").textContent = (stats.dht_nodes || 0).toLocaleString();
+  $("sb-peers").textContent = (stats.peers || 0).toLocaleString();
+  if ("free_space" in stats) $("sb-free").textContent = stats.free_space == null ? "?" : bytes(stats.free_space);
+}
+
+function statusLimits(settings) {
+  limits = settings;
+  const alt = !!settings.alt_speed_enabled;
+  const shown = (n) => (n ? `[${rate(n)}]` : "");
+  $("sb-down-limit").textContent = shown(alt ? settings.alt_download_limit : settings.download_limit);
+  $("sb-up-limit").textContent = shown(alt ? settings.alt_upload_limit : settings.upload_limit);
+  $("sb-alt").setAttribute("aria-pressed", String(alt));
+}
+
+async function refreshStatus() {
+  const [stats, settings] = await Promise.all([api("GET", "/api/stats"), api("GET", "/api/settings")]);
+  statusStats(stats);
+  statusLimits(settings);
+}
+
+async function toggleAlt() {
+  const on = $("sb-alt").getAttribute("aria-pressed") !== "true";
+  statusLimits(await api("PATCH", "/api/settings", {alt_speed_enabled: on}));
+}
+
 function setConn(state, text) {
   $("conn").className = `conn ${state}`;
   $("conn-text").textContent = text;
+  $("sb-conn").textContent = state === "live" ? "connected" : text;
 }
 
 async function followEvents() {
@@ -269,6 +302,7 @@ function dispatch(block) {
     case "service.stats":
       $("stat-down").textContent = rate(msg.stats.download_rate);
       $("stat-up").textContent = rate(msg.stats.upload_rate);
+      statusStats(msg.stats);
       chartLive(msg.stats);
       break;
   }
@@ -1266,7 +1300,9 @@ async function saveSettings(ev) {
   $("settings-status").textContent = "Saving…";
   $("settings-save").disabled = true;
   try {
-    drawSettings(await api("PATCH", "/api/settings", changes));  // (all of them, or none)
+    const saved = await api("PATCH", "/api/settings", changes);  // (all of them, or none)
+    drawSettings(saved);
+    statusLimits(saved);
     $("settings-status").textContent = "Saved.";
   } catch (e) {
     const input = e.field ? $(`setting-${e.field}`) : null;
@@ -1295,13 +1331,21 @@ function logout() {
   sessionStorage.removeItem("torrent-engine-token");
   token = null;
   $("app").hidden = true;
+  $("statusbar").hidden = true;
+  clearInterval(statusTimer);
   $("login").hidden = false;
   setConn("down", "signed out");
 }
 
+let statusTimer = null;
+
 function start() {
   $("login").hidden = true;
   $("app").hidden = false;
+  $("statusbar").hidden = false;
+  act(refreshStatus());
+  clearInterval(statusTimer);  // (the free space and the limits set elsewhere, every 30 s)
+  statusTimer = setInterval(() => refreshStatus().catch(() => {}), 30000);
   followEvents();
   loadHistory().catch(() => {});
   api("GET", "/api/health").then((health) => {
@@ -1337,6 +1381,7 @@ document.addEventListener("DOMContentLoaded", () => {
     else bulk("cancel", ids, del);
   });
   // the table
+  $("sb-alt").addEventListener("click", () => act(toggleAlt()));
   $("jobs").addEventListener("click", onRowClick);
   $("jobs").addEventListener("dblclick", onRowDoubleClick);
   $("jobs").addEventListener("contextmenu", onContextMenu);
