@@ -130,3 +130,33 @@ async def test_a_btpk_link_without_a_dht_is_refused(tmp_path: Path) -> None:
                           state_dir=tmp_path / "state") as jobs:
         with pytest.raises(InvalidJobRequest, match="the DHT is off"):
             await jobs.add(MutableMagnet(bytes(32)).to_uri())
+
+
+async def test_the_timer_follows_a_paused_job_and_a_restart_keeps_its_link(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    first, second = bytes([1]) * 20, bytes([2]) * 20  # (nobody seeds them: the job stays paused)
+    async with loopback_dht() as dht:
+        await publish_version(dht[0], key, first)
+        link = MutableMagnet(bep44.public_key_bytes(key)).to_uri()
+        boot = tuple(node.address for node in dht[1:])
+        config = loopback_config(dht_enabled=True, dht_bootstrap=boot, enforce_bep42=False,
+                                 mutable_poll_interval=0.3)
+
+        def service() -> JobService:
+            return JobService(config, download_root=tmp_path / "downloads", state_dir=tmp_path / "state")
+
+        async with service() as jobs:
+            job, _ = await jobs.add(link, paused=True, save_path="kept")
+            assert job.state is JobState.PAUSED and job.info_hash == first.hex()
+        async with service() as jobs:  # a restart: the job comes back from its record, link and all
+            again = jobs.get(job.id)
+            assert again.state is JobState.PAUSED and again.source == link
+            await publish_version(dht[1], key, second)
+            with anyio.fail_after(30):  # (no call: the service's own timer finds the new version)
+                while len(jobs.list()) < 2:
+                    await anyio.sleep(0.05)
+            new = next(j for j in jobs.list() if j.id != job.id)
+            assert new.info_hash == second.hex() and new.source == link
+            assert new.state is JobState.PAUSED  # (its options as the job it replaces had them)
+            assert new.options.save_path == again.options.save_path
+            assert jobs.get(job.id).state is JobState.CANCELLED
