@@ -9,6 +9,7 @@ from torrent_engine.errors import MagnetError
 from torrent_engine.formats.magnet import (
     MutableMagnet,
     is_mutable_magnet,
+    magnet_again,
     parse_magnet,
     parse_mutable_magnet,
 )
@@ -77,3 +78,11 @@ def test_bad_links_name_the_parameter(uri: str, param: str, words: str) -> None:
 def test_not_a_magnet() -> None:
     with pytest.raises(MagnetError, match="not a magnet URI"):
         parse_mutable_magnet("https://example.invalid/?xs=urn:btpk:" + KEY_HEX)
+
+
+def test_magnet_again_of_a_plain_magnet_and_of_a_btpk_link() -> None:
+    plain = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=x"
+    assert magnet_again(plain, b"\xff" * 20) == parse_magnet(plain)  # (its own hash, not the record's)
+    link = f"magnet:?xs=urn:btpk:{KEY_HEX}&dn=dumps"
+    again = magnet_again(link, b"\x01" * 20)
+    assert again.info_hash == b"\x01" * 20 and again.display_name == "dumps"

@@ -14,8 +14,8 @@ from urllib.parse import quote, unquote, unquote_plus
 from ..errors import MagnetError
 from .infohash import wire_info_hash
 
-__all__ = ["MAX_SELECT_RANGES", "Magnet", "MagnetError", "MutableMagnet", "is_mutable_magnet", "parse_magnet",
-           "parse_mutable_magnet"]
+__all__ = ["MAX_SELECT_RANGES", "Magnet", "MagnetError", "MutableMagnet", "is_mutable_magnet", "magnet_again",
+           "parse_magnet", "parse_mutable_magnet"]
 
 BTIH_PREFIX = "urn:btih:"  # BEP 9
 BTMH_PREFIX = "urn:btmh:"  # BEP 52: a multihash, 0x12 0x20 = SHA-256, 32 bytes
@@ -341,3 +341,11 @@ def parse_mutable_magnet(uri: str) -> MutableMagnet:
         raise MagnetError("no xs=urn:btpk: public key (BEP 46)", "xs")
     return MutableMagnet(public_key=key, salt=salt or b"", display_name=name, trackers=tuple(trackers),
                          peers=tuple(peers))
+
+
+def magnet_again(uri: str, info_hash: bytes) -> Magnet:
+    """The magnet a job added from ``uri`` fetches its metadata by again: ``uri`` itself, or for
+    a BEP 46 link the version it had (``info_hash``)."""
+    if is_mutable_magnet(uri):
+        return parse_mutable_magnet(uri).magnet_for(info_hash)
+    return parse_magnet(uri)

@@ -23,7 +23,7 @@ from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
 from ..formats.bitfield import Bitfield
-from ..formats.magnet import Magnet, is_mutable_magnet, parse_magnet, parse_mutable_magnet
+from ..formats.magnet import Magnet, magnet_again
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session, SessionSetup
@@ -801,9 +801,7 @@ class JobLifecycle:
             except (TorrentEngineError, OSError):
                 if not rec.source.startswith("magnet:"):
                     raise
-                # a magnet can fetch its metadata again (a BEP 46 link: of the version it had)
-                source = (parse_mutable_magnet(rec.source).magnet_for(bytes.fromhex(rec.info_hash))
-                          if is_mutable_magnet(rec.source) else parse_magnet(rec.source))
+                source = magnet_again(rec.source, bytes.fromhex(rec.info_hash))  # (fetches its metadata)
         paused = self.starts_paused(rec)
         # (a seed that was dormant: its session goes on from what its trackers were told)
         setup = dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))
