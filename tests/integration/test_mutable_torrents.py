@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -23,6 +24,7 @@ from torrent_engine.jobs.store import JobStore
 from torrent_engine.net.dht import bep44
 from torrent_engine.net.dht.node import DhtNode
 
+from .api_helpers import TOKEN, running_api
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
 pytestmark = pytest.mark.anyio
@@ -160,3 +162,33 @@ async def test_the_timer_follows_a_paused_job_and_a_restart_keeps_its_link(tmp_p
             assert new.state is JobState.PAUSED  # (its options as the job it replaces had them)
             assert new.options.save_path == again.options.save_path
             assert jobs.get(job.id).state is JobState.CANCELLED
+
+
+async def test_every_door_takes_a_btpk_link(tmp_path: Path) -> None:
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    hashes = [bytes([i + 1]) * 20 for i in range(3)]  # (nobody seeds them: added paused)
+    async with loopback_dht() as dht:
+        links = []
+        for key, ih in zip(keys, hashes, strict=True):
+            await publish_version(dht[0], key, ih, salt=b"door")
+            links.append(MutableMagnet(bep44.public_key_bytes(key), b"door").to_uri())
+        boot = tuple(node.address for node in dht[1:])
+        options = {"dht_enabled": True, "dht_bootstrap": boot, "enforce_bep42": False}
+        async with running_api(tmp_path, config_options=options) as api:
+            # our API
+            r = await api.client.post("/api/jobs", json={"source": links[0], "paused": True})
+            assert r.status_code == 201, r.text
+            assert (r.json()["source"], r.json()["info_hash"]) == (links[0], hashes[0].hex())
+            r = await api.client.post("/api/jobs", json={"source": "magnet:?xs=urn:btpk:zz"})
+            assert r.status_code == 400 and "xs: btpk public key must be 64 hex digits" in r.text
+            # qBittorrent's torrents/add
+            r = await api.client.post("/api/v2/torrents/add", data={"urls": links[1], "paused": "true"})
+            assert r.status_code == 200, r.text
+            # Transmission's torrent-add
+            async with httpx.AsyncClient(base_url=api.url, auth=("u", TOKEN)) as c:
+                call = {"method": "torrent-add", "arguments": {"filename": links[2], "paused": True}}
+                sid = (await c.post("/transmission/rpc", json=call)).headers["x-transmission-session-id"]
+                r = await c.post("/transmission/rpc", json=call, headers={"X-Transmission-Session-Id": sid})
+                assert r.json()["result"] == "success", r.text
+            added = {(j.source, j.info_hash) for j in api.service.list()}
+            assert added == {(link, ih.hex()) for link, ih in zip(links, hashes, strict=True)}

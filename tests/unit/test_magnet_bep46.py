@@ -86,3 +86,15 @@ def test_magnet_again_of_a_plain_magnet_and_of_a_btpk_link() -> None:
     link = f"magnet:?xs=urn:btpk:{KEY_HEX}&dn=dumps"
     again = magnet_again(link, b"\x01" * 20)
     assert again.info_hash == b"\x01" * 20 and again.display_name == "dumps"
+
+
+def test_a_front_end_reads_a_plain_magnet_and_hands_a_btpk_link_on_checked() -> None:
+    from torrent_engine.engine.addtorrent import AddTorrentError, MagnetLink, Parsed, read_link
+
+    plain = read_link(MagnetLink("magnet:?xt=urn:btih:" + "ab" * 20))
+    assert isinstance(plain, Parsed) and plain.torrent.info_hash == bytes.fromhex("ab" * 20)
+    link = MagnetLink(f"magnet:?xs=urn:btpk:{KEY_HEX}&s=6e")
+    assert read_link(link) is link  # (resolved over the DHT by the add)
+    with pytest.raises(AddTorrentError, match="salt is not hex") as info:
+        read_link(MagnetLink(f"magnet:?xs=urn:btpk:{KEY_HEX}&s=zz"))
+    assert info.value.kind == "magnet"
