@@ -192,3 +192,24 @@ async def test_every_door_takes_a_btpk_link(tmp_path: Path) -> None:
                 assert r.json()["result"] == "success", r.text
             added = {(j.source, j.info_hash) for j in api.service.list()}
             assert added == {(link, ih.hex()) for link, ih in zip(links, hashes, strict=True)}
+
+
+async def test_a_round_puts_the_item_it_follows_again(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    async with loopback_dht() as dht:
+        await publish_version(dht[0], key, bytes([7]) * 20)
+        holders = [n for n in dht if len(n.items)]
+        assert holders
+        for node in holders[1:]:  # (as if it had expired everywhere but on one node)
+            node.items = bep44.ItemStore()
+        boot = tuple(node.address for node in dht)
+        config = loopback_config(dht_enabled=True, dht_bootstrap=boot, enforce_bep42=False)
+        async with JobService(config, download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.add(MutableMagnet(bep44.public_key_bytes(key)).to_uri(), paused=True)
+            assert sum(len(n.items) for n in dht) == 1
+            assert await jobs.follow_mutable() == 0
+            # put again as it was signed: the other nodes closest to its target hold it again
+            assert sum(len(n.items) for n in dht) >= 2
+            stored = [n.items.get(bep44.mutable_target(bep44.public_key_bytes(key)), 0.0) for n in dht]
+            assert {item.seq for item in stored if item is not None} == {1}

@@ -7,7 +7,7 @@ import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..formats.magnet import MutableMagnet
-from ..net.dht import bep44, bep46
+from ..net.dht import bep44, bep46, items
 from ..net.dht.bep46 import MutableTorrentError, TorrentVersion
 from ..net.dht.node import DhtNode
 from .shared import SharedResources
@@ -17,21 +17,25 @@ __all__ = ["RESOLVE_TIMEOUT", "latest_version", "publish_version", "resolve_with
 RESOLVE_TIMEOUT = 60.0  # seconds for the bootstrap and one lookup of a mutable item
 
 
-async def latest_version(node: DhtNode, magnet: MutableMagnet) -> TorrentVersion:
+async def latest_version(node: DhtNode, magnet: MutableMagnet, *, keep_alive: bool = False) -> TorrentVersion:
     """The version the highest-``seq`` correctly signed item of ``magnet``'s key and salt names
-    (items with a bad signature are never taken: ``items.get_mutable`` verifies each one).
-    ``MutableTorrentError`` when no node holds one, or its value names no info-hash."""
-    found = await node.get_mutable(magnet.public_key, magnet.salt)
-    if found is None:
+    (items with a bad signature are never taken: ``items.get_mutable_item`` verifies each one).
+    ``keep_alive``: that item is put again, as signed, to the nodes closest to its target (BEP 46:
+    a consumer keeps the items it follows alive). ``MutableTorrentError`` when no node holds one,
+    or its value names no info-hash."""
+    item = await items.get_mutable_item(node, magnet.public_key, magnet.salt)
+    if item is None or item.seq is None:
         target = bep44.mutable_target(magnet.public_key, magnet.salt).hex()
         raise MutableTorrentError(f"no DHT node holds the item of key {magnet.public_key.hex()} "
                                   f"(target {target})")
-    value, seq = found
-    return TorrentVersion(bep46.info_hash_of(value), seq)
+    version = TorrentVersion(bep46.info_hash_of(item.value), item.seq)
+    if keep_alive:
+        await items.put_signed(node, item)
+    return version
 
 
 async def resolve_with(shared: SharedResources, magnet: MutableMagnet, *,
-                       timeout: float = RESOLVE_TIMEOUT) -> TorrentVersion:
+                       timeout: float = RESOLVE_TIMEOUT, keep_alive: bool = False) -> TorrentVersion:
     """``latest_version`` over ``shared``'s DHT node, started for the lookup if no torrent holds
     it (``MutableTorrentError`` when the DHT is off or nothing answers within ``timeout``)."""
     await shared.acquire()
@@ -42,7 +46,7 @@ async def resolve_with(shared: SharedResources, magnet: MutableMagnet, *,
         try:
             with anyio.fail_after(timeout):
                 await node.wait_bootstrapped()
-                return await latest_version(node, magnet)
+                return await latest_version(node, magnet, keep_alive=keep_alive)
         except TimeoutError:
             raise MutableTorrentError(
                 f"no answer for key {magnet.public_key.hex()} within {timeout:g}s") from None

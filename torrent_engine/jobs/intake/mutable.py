@@ -5,7 +5,8 @@ newest signed item of each link some unfinished or completed job was added from 
 DHT. A higher ``seq`` naming another info-hash replaces the job: it is cancelled, its files kept,
 and the new version is added with the same save path (no incomplete folder), category, tags and
 limits, so the new torrent's check finds the files that did not change and downloads only the
-rest. A higher ``seq`` naming the same info-hash is only recorded. See docs/mutable.md.
+rest. A higher ``seq`` naming the same info-hash is only recorded. Each round puts the newest
+item it read again, as signed (BEP 46: consumers keep the items alive). See docs/mutable.md.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class MutableFollower:
             moved = 0
             for link, recs in self.followed().items():
                 try:
-                    version = await resolve_with(self.run.manager.shared, parse_mutable_magnet(link))
+                    version = await resolve_with(self.run.manager.shared, parse_mutable_magnet(link),
+                                                 keep_alive=True)
                 except (MagnetError, MutableTorrentError) as exc:
                     log.warning("mutable torrent %s: no version read: %s", link[:100], exc)
                     continue
