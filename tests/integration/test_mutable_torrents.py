@@ -213,3 +213,20 @@ async def test_a_round_puts_the_item_it_follows_again(tmp_path: Path) -> None:
             assert sum(len(n.items) for n in dht) >= 2
             stored = [n.items.get(bep44.mutable_target(bep44.public_key_bytes(key)), 0.0) for n in dht]
             assert {item.seq for item in stored if item is not None} == {1}
+
+
+async def test_a_newer_item_that_names_no_torrent_changes_nothing(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    key = Ed25519PrivateKey.generate()
+    async with loopback_dht() as dht:
+        await publish_version(dht[0], key, bytes([7]) * 20)
+        boot = tuple(node.address for node in dht[1:])
+        config = loopback_config(dht_enabled=True, dht_bootstrap=boot, enforce_bep42=False)
+        async with JobService(config, download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            job, _ = await jobs.add(MutableMagnet(bep44.public_key_bytes(key)).to_uri(), paused=True)
+            _, seq, _ = await dht[2].put_mutable(key, b"not a BEP 46 value")  # (signed, seq 2)
+            assert seq == 2
+            assert await jobs.follow_mutable() == 0
+            assert [(j.id, j.state) for j in jobs.list()] == [(job.id, JobState.PAUSED)]
+            assert "no version read: the item's value is a bytes, not a dictionary" in caplog.text

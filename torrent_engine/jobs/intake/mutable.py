@@ -16,9 +16,9 @@ import logging
 import anyio
 
 from ...engine.mutable import resolve_with
-from ...errors import MagnetError
+from ...errors import TorrentEngineError
 from ...formats.magnet import parse_mutable_magnet
-from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
+from ...net.dht.bep46 import TorrentVersion
 from ..lifecycle import JobLifecycle
 from ..model import JobError, JobState
 from ..store import JobRecord
@@ -65,7 +65,7 @@ class MutableFollower:
                 try:
                     version = await resolve_with(self.run.manager.shared, parse_mutable_magnet(link),
                                                  keep_alive=True)
-                except (MagnetError, MutableTorrentError) as exc:
+                except (TorrentEngineError, OSError) as exc:  # (a bad item, no answer, the DHT off)
                     log.warning("mutable torrent %s: no version read: %s", link[:100], exc)
                     continue
                 for rec in recs:
