@@ -148,6 +148,8 @@ class Config:
     dht_bootstrap: tuple[tuple[str, int], ...] = DHT_ROUTERS
     enforce_bep42: bool = True
     dht_interval: float = 15 * 60.0
+    # BEP 46: seconds between two looks at a mutable torrent's DHT item for a newer version
+    mutable_poll_interval: float = 60 * 60.0
     # Port mapping: ask the gateway (NAT-PMP, then UPnP IGD) to forward the listen ports, renew
     # the leases and remove them at the end. On, as in every client people compare us with; tests,
     # benchmarks and the demo set it explicitly (the test suite's guard fails any that leaks).
@@ -217,7 +219,8 @@ class Config:
             _check_number("active_checking_limit", self.active_checking_limit, minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
-                     "keepalive_interval", "control_send_timeout", "dht_interval", "stats_interval",
+                     "keepalive_interval", "control_send_timeout", "dht_interval", "mutable_poll_interval",
+                     "stats_interval",
                      "stall_after", "resume_save_interval", "utp_connect_timeout", "utp_head_start",
                      "close_idle_files_after"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)

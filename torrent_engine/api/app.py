@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, 
 
 from .. import __version__
 from ..engine import fdlimit
-from ..engine.addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent
+from ..engine.addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent, read_link
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
     AddOptions,
@@ -209,13 +209,14 @@ def parse_peer(text: object) -> tuple[str, int]:
     raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
 
 
-def parse_source(source: object, max_size: int) -> Parsed:
-    """A magnet link or a base64 .torrent, read here so that a bad one says so (400)."""
+def parse_source(source: object, max_size: int) -> Parsed | MagnetLink:
+    """A magnet link or a base64 .torrent, read here so that a bad one says so (400); a BEP 46
+    link is checked here and resolved by the add."""
     if not isinstance(source, str) or not source:
         raise ApiError(400, "source must be a magnet link or a base64-encoded .torrent", "source")
     if source.startswith("magnet:"):
         try:
-            return Parsed(read_add_torrent(MagnetLink(source)))
+            return read_link(MagnetLink(source))
         except AddTorrentError as exc:
             raise ApiError(400, f"bad magnet link: {exc}", "source") from exc
     if len(source) > (max_size * 4) // 3 + 4:
@@ -463,7 +464,7 @@ class Api:
         in one request: the job has them from its first snapshot."""
         content_type = request.headers.get("content-type", "")
         options: AddOptions
-        source: Parsed
+        source: Parsed | MagnetLink
         if content_type.startswith("multipart/form-data"):
             body = await read_body(request, self.max_torrent_size + JSON_OVERHEAD)
             upload, fields = parse_multipart(content_type, body)

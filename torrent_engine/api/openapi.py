@@ -79,9 +79,11 @@ WEB_SEED_URL: Schema = {
     "pattern": rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://([^{_SPACE}\x00/?#@\[\]]*@)?"
                rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
 # a magnet link (api/app.parse_source, formats/magnet.parse_magnet): a BEP 9 btih info-hash (40
-# hex or 32 base32) or a BEP 52 btmh one (a SHA-256 multihash), other parameters beside it
-_MAGNET = (r"magnet:\?([^&#]*&)*[Xx][Tt]=urn(:|%3[Aa])[Bb][Tt]([Ii][Hh](:|%3[Aa])"
-           r"([0-9A-Fa-f]{40}|[A-Za-z2-7]{32})|[Mm][Hh](:|%3[Aa])1220[0-9A-Fa-f]{64})(&[^&#=]+=[^&#]*)*")
+# hex or 32 base32) or a BEP 52 btmh one (a SHA-256 multihash), or a BEP 46 btpk public key (64
+# hex, in ``xs``), other parameters beside it
+_MAGNET = (r"magnet:\?([^&#]*&)*([Xx][Tt]=urn(:|%3[Aa])[Bb][Tt]([Ii][Hh](:|%3[Aa])"
+           r"([0-9A-Fa-f]{40}|[A-Za-z2-7]{32})|[Mm][Hh](:|%3[Aa])1220[0-9A-Fa-f]{64})"
+           r"|[Xx][Ss]=urn(:|%3[Aa])[Bb][Tt][Pp][Kk](:|%3[Aa])[0-9A-Fa-f]{64})(&[^&#=]+=[^&#]*)*")
 # a .torrent in base64 (padded; whitespace around it trimmed): that it holds a .torrent no
 # pattern says ("format": "torrent-source" is for a generator that knows)
 _BASE64 = (rf"[{_SPACE}]*([A-Za-z0-9+/]{{4}})*([A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=|[A-Za-z0-9+/]{{4}})"
@@ -285,7 +287,8 @@ SCHEMAS: dict[str, Schema] = {
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_BASE64})$",
-                   "description": "a magnet link (btih or btmh), or a .torrent encoded in base64",
+                   "description": "a magnet link (btih or btmh; or a BEP 46 btpk link, resolved over the "
+                                  "DHT), or a .torrent encoded in base64",
                    "examples": [EXAMPLE_MAGNET]},
         "save_path": {**PATH, "minLength": 1,
                       "description": "relative to the download root, or absolute inside it"},

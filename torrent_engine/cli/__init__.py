@@ -27,6 +27,7 @@ COMMANDS = {
     "demo": "seed and download a generated payload over loopback",
     "scrape": "ask a torrent's trackers for its seeders, leechers and completed downloads",
     "dht": "query the DHT: ping, get-peers, announce, put, get",
+    "publish": "put a new version of a BEP 46 mutable torrent in the DHT; prints its btpk link",
     "daemon": "run the job service with its HTTP API and web UI",
     "remote": "control a running daemon (add, list, watch, ...)",
 }
@@ -45,6 +46,9 @@ EXAMPLES = {
   torrent-engine dht get-peers 3f481fc25cda983e3374e16c93d8f8e9502682f7 --bootstrap HOST:PORT
   torrent-engine dht genkey key.hex
   torrent-engine dht put 'hello' --key key.hex --bootstrap HOST:PORT""",
+    "publish": """  torrent-engine publish v2.torrent --key publisher.key --bootstrap HOST:PORT
+  torrent-engine publish 3f481fc25cda983e3374e16c93d8f8e9502682f7 --key publisher.key --salt dumps \\
+      --bootstrap HOST:PORT""",
     "demo": """  torrent-engine demo                 # 256 MiB between two sessions on 127.0.0.1
   torrent-engine demo --size 1024 --encryption require""",
     "daemon": """  torrent-engine daemon --download-dir ~/Downloads/torrents

@@ -12,6 +12,7 @@ import fcntl
 import gc
 import json
 import logging
+import math
 import os
 import resource
 import signal
@@ -242,6 +243,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--dedup-folder", action="append", default=[], metavar="DIR",
                    help="index this folder's files for --dedup (repeatable; hashed once, then again "
                         "when a file's size or time changes)")
+    p.add_argument("--mutable-poll-interval", type=_positive_seconds, default=3600.0, metavar="SECONDS",
+                   help="look this often for a newer version of each BEP 46 (btpk) link a job came "
+                        "from (default: 3600)")
     p.add_argument("--sse-heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)
 
@@ -338,6 +342,16 @@ def _watchdog(seconds: float) -> None:
     timer.start()
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 async def _daemon(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     download_dir = Path(args.download_dir) if args.download_dir else default_download_dir()
@@ -362,7 +376,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()),
                     active_checking_limit=args.active_checking_limit, dedup=args.dedup,
-                    dedup_folders=tuple(str(Path(f).expanduser().absolute()) for f in args.dedup_folder))
+                    dedup_folders=tuple(str(Path(f).expanduser().absolute()) for f in args.dedup_folder),
+                    mutable_poll_interval=args.mutable_poll_interval)
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
                          history_ttl=args.history_ttl, incomplete_dir=args.incomplete_dir,
                          configured=asked_settings(args))

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
-from ..formats.magnet import Magnet, parse_magnet
+from ..formats.magnet import Magnet, is_mutable_magnet, parse_magnet, parse_mutable_magnet
 from ..formats.metainfo import Torrent
 
 __all__ = ["AddTorrent", "AddTorrentError", "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile",
-           "TorrentUrl", "add_torrent_of", "from_text", "read_add_torrent", "recorded_source"]
+           "TorrentUrl", "add_torrent_of", "from_text", "read_add_torrent", "read_link", "recorded_source"]
 
 # what was wrong: nothing given, .torrent data, a magnet link, a URL (or its fetch), a local file,
 # a value of no source type at all
@@ -132,6 +132,18 @@ def read_add_torrent(add: AddTorrent) -> Torrent | Magnet:
             unread = isinstance(exc, MetainfoError) and exc.field == "(file)"
             raise AddTorrentError(str(exc), "file" if unread else "torrent") from exc
     raise AddTorrentError(f"{add.url[:80]} must be fetched before it is read", "url")
+
+
+def read_link(add: MagnetLink) -> Parsed | MagnetLink:
+    """A front end's magnet link read at once (``Parsed``: a bad one is refused there), or a BEP 46
+    ``xs=urn:btpk:`` link checked and handed on as it is: the add resolves it over the DHT."""
+    if not is_mutable_magnet(add.uri):
+        return Parsed(read_add_torrent(add))
+    try:
+        parse_mutable_magnet(add.uri)
+    except (MagnetError, ValueError) as exc:
+        raise AddTorrentError(str(exc), "magnet") from exc
+    return add
 
 
 def _torrent(data: bytes) -> Torrent:

@@ -23,7 +23,7 @@ from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
 from ..formats.bitfield import Bitfield
-from ..formats.magnet import Magnet, parse_magnet
+from ..formats.magnet import Magnet, magnet_again
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session
@@ -802,7 +802,7 @@ class JobLifecycle:
             except (TorrentEngineError, OSError):
                 if not rec.source.startswith("magnet:"):
                     raise
-                source = parse_magnet(rec.source)  # a magnet can fetch its metadata again
+                source = magnet_again(rec.source, bytes.fromhex(rec.info_hash))  # (fetches its metadata)
         paused = self.starts_paused(rec)
         # (a seed that was dormant: its session goes on from what its trackers were told)
         setup = dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))

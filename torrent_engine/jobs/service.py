@@ -41,6 +41,7 @@ from .intake.adding import JobAdder
 from .intake.addoptions import AddOptions
 from .intake.cookies import UrlCookies
 from .intake.metadata import MetadataFetches
+from .intake.mutable import MutableFollower
 from .intake.validate import check_ttl
 from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
@@ -116,6 +117,8 @@ class JobService:
         self._cookies = UrlCookies(state, clock)
         self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup, self._cookies)
         self._metadata = MetadataFetches(run)
+        # the jobs added from a BEP 46 link follow its newer versions (docs/mutable.md)
+        self._follower = MutableFollower(run, self._adder, self.config.mutable_poll_interval)
         self._control = JobControl(run, self._rounds, self._organiser)
         self._groups = BandwidthGroups(run, state)
         self._groups.listen()
@@ -199,6 +202,7 @@ class JobService:
             self._run.tg.start_soon(self._ticker)
             self._run.tg.start_soon(self._watcher.run)
             self._run.tg.start_soon(self.blocklist.run)
+            self._run.tg.start_soon(self._follower.run_forever)
         except BaseException:
             self._run.running = False
             self._run.loaded = False
@@ -465,6 +469,12 @@ class JobService:
     def stop_metadata_fetch(self, info_hash: str) -> None:
         """End the fetch of ``info_hash``'s metadata (its torrent is added as a job)."""
         self._metadata.stop(info_hash)
+
+    async def follow_mutable(self) -> int:
+        """Look now for newer versions of the BEP 46 links jobs were added from (the service does
+        it every ``Config.mutable_poll_interval`` seconds); returns how many jobs moved to one."""
+        await self._run.require_running()
+        return await self._follower.poll()
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""

@@ -108,6 +108,9 @@ class JobRecord:
     # the bandwidth group it is in now (tuning/groups.py places it; not written: its own group is
     # ``options.group``, the rest follows from the groups' rules)
     bandwidth_group: str = ""
+    # BEP 46: the ``seq`` of the version its btpk link (``source``) named when it was added
+    # (None: not a mutable torrent); a newer one replaces the job (jobs/intake/mutable.py)
+    mutable_seq: int | None = None
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -138,7 +141,7 @@ class JobRecord:
             "torrent_length": self.torrent_length, "private": self.private,
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
-            "dedup_bytes": self.dedup_bytes,
+            "dedup_bytes": self.dedup_bytes, "mutable_seq": self.mutable_seq,
         }
 
     @classmethod
@@ -217,7 +220,8 @@ class JobRecord:
                 created_by=None if created_by is None else _str(created_by),
                 creation_date=None if creation_date is None else int(creation_date),
                 torrent_comment=None if comment is None else _str(comment),
-                dedup_bytes=int(d.get("dedup_bytes", 0)))
+                dedup_bytes=int(d.get("dedup_bytes", 0)),
+                mutable_seq=None if d.get("mutable_seq") is None else int(d["mutable_seq"]))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

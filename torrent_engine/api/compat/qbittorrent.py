@@ -40,6 +40,7 @@ from ...engine.addtorrent import (
     TorrentBytes,
     from_text,
     read_add_torrent,
+    read_link,
 )
 from ...errors import StreamError, TorrentEngineError
 from ...formats.magnet import Magnet, MagnetError, parse_magnet
@@ -873,7 +874,8 @@ class QbittorrentApi:
         for url in urls:  # (a magnet link read here, in the batch's order; a URL fetched by the service)
             try:
                 asked = from_text(_magnet_of_hash(url), files=False)
-                parsed = read_add_torrent(asked) if isinstance(asked, MagnetLink) else None
+                read = read_link(asked) if isinstance(asked, MagnetLink) else None  # (BEP 46: added as given)
+                parsed = read.torrent if isinstance(read, Parsed) else None
             except AddTorrentError as exc:
                 log.warning("qBittorrent API: cannot add %s: %s", url[:80], exc)
                 continue

@@ -38,6 +38,7 @@ from ...engine.addtorrent import (
     TorrentUrl,
     from_text,
     read_add_torrent,
+    read_link,
 )
 from ...errors import TorrentEngineError
 from ...formats.metainfo import Torrent
@@ -782,7 +783,7 @@ class TransmissionRpc:
                                "machine is not supported: send the file as metainfo)") from exc
             if isinstance(request, MagnetLink):
                 try:
-                    return Parsed(read_add_torrent(request))
+                    return read_link(request)  # (a BEP 46 link: checked, resolved by the add)
                 except AddTorrentError as exc:
                     raise RpcError(f"invalid magnet link: {exc}") from exc
             return request

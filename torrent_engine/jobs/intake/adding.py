@@ -18,15 +18,18 @@ import anyio.abc
 from ...engine.addtorrent import (
     AddTorrent,
     AddTorrentError,
+    MagnetLink,
     Parsed,
     TorrentUrl,
     read_add_torrent,
     recorded_source,
 )
+from ...engine.mutable import resolve_with
 from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
-from ...errors import TorrentEngineError
-from ...formats.magnet import Magnet
+from ...errors import MagnetError, TorrentEngineError
+from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
+from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
 from ...policy.picker import DEFAULT_PRIORITY
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
@@ -141,30 +144,48 @@ class JobAdder:
         rec, created = await self._add(source, options)
         return self.run.snapshot(rec), created
 
-    async def _read(self, source: AddTorrent) -> AddTorrent:
-        """``source``, a URL fetched (the service's proxy and bound address): what the add reads."""
-        if isinstance(source, TorrentUrl):
-            return Parsed(await self.fetch_metainfo(source.url))
-        return source
+    async def add_version(self, link: str, version: TorrentVersion, options: AddOptions) -> tuple[Job, bool]:
+        """Add the version ``version`` of the BEP 46 link ``link``, already resolved (a job that
+        follows the link moves to a newer version: mutable.py)."""
+        rec, created = await self._add(MagnetLink(link), options, version=version)
+        return self.run.snapshot(rec), created
 
-    async def _add(self, source: AddTorrent, o: AddOptions,
-                   turn: _Turn | None = None) -> tuple[JobRecord, bool]:
+    async def _read(self, source: AddTorrent, version: TorrentVersion | None
+                    ) -> tuple[AddTorrent, str | None, TorrentVersion | None]:
+        """``source``, a URL fetched (the service's proxy and bound address), a BEP 46 link
+        resolved over the DHT (unless ``version`` says already what it names): what the add
+        reads, and for a BEP 46 link the link as recorded and the version."""
+        if isinstance(source, TorrentUrl):
+            return Parsed(await self.fetch_metainfo(source.url)), None, None
+        if isinstance(source, MagnetLink) and is_mutable_magnet(source.uri):
+            try:
+                link = parse_mutable_magnet(source.uri)
+                if version is None:
+                    version = await resolve_with(self.run.manager.shared, link)
+            except (MagnetError, MutableTorrentError) as exc:
+                raise InvalidJobRequest(str(exc), "source") from exc
+            return Parsed(link.magnet_for(version.info_hash)), link.to_uri(), version
+        return source, None, None
+
+    async def _add(self, source: AddTorrent, o: AddOptions, turn: _Turn | None = None, *,
+                   version: TorrentVersion | None = None) -> tuple[JobRecord, bool]:
         """``add``'s work: the job's record (its snapshot is the caller's to take). ``turn``: its
-        place in a batch, whose adds are numbered in the batch's order."""
+        place in a batch, whose adds are numbered in the batch's order; ``version``: what a BEP 46
+        ``source`` names, when known already."""
         try:
-            return await self._add_in_turn(source, o, turn)
+            return await self._add_in_turn(source, o, turn, version)
         finally:
             if turn is not None:
                 turn.done()  # (refused, or shared with the add in flight: the next may go on)
 
-    async def _add_in_turn(self, source: AddTorrent, o: AddOptions,
-                           turn: _Turn | None) -> tuple[JobRecord, bool]:
+    async def _add_in_turn(self, source: AddTorrent, o: AddOptions, turn: _Turn | None,
+                           version: TorrentVersion | None = None) -> tuple[JobRecord, bool]:
         await self.run.require_running()
         features, download_path, seed_mode = o.features, o.download_path, o.seed_mode
         save_path = self.organiser.add_save_path(features, o.save_path)
         layout = features.content_layout if features is not None else "original"
         root = self.run.download_root
-        request = await self._read(source)
+        request, link, version = await self._read(source, version)
 
         def read() -> tuple[Torrent | Magnet, Ground]:  # (one worker-thread hop)
             try:
@@ -174,7 +195,7 @@ class JobAdder:
             return parsed, ground(root, save_path, parsed, layout)
 
         torrent, found = await self._reads.run(read)
-        source_text = recorded_source(request, torrent)
+        source_text = link if link is not None else recorded_source(request, torrent)
         save = found.save
         selected = check_files(o.files, torrent)
         priorities = _add_priorities(o, torrent)
@@ -209,7 +230,7 @@ class JobAdder:
         self.run.adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data,
-                                     turn=turn)
+                                     turn=turn, version=version)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -258,7 +279,8 @@ class JobAdder:
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
-                      download_path: Path | None = None, turn: _Turn | None = None) -> JobRecord:
+                      download_path: Path | None = None, turn: _Turn | None = None,
+                      version: TorrentVersion | None = None) -> JobRecord:
         now = self.run.clock()
         save = found.save
         paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
@@ -276,7 +298,8 @@ class JobAdder:
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=0, trackers=trackers, file_priorities=priorities)
+                        number=0, trackers=trackers, file_priorities=priorities,
+                        mutable_seq=None if version is None else version.seq)
         rec.number = self.organiser.take_number()  # (never handed out again)
         if turn is not None:
             turn.done()

@@ -48,6 +48,12 @@ async def put_immutable(node: DhtNode, value: BValue) -> tuple[bytes, int]:
 
 async def get_mutable(node: DhtNode, public_key: bytes, salt: bytes = b"") -> tuple[BValue, int] | None:
     """BEP 44 get of a mutable item: the verified value with the highest seq, and that seq."""
+    item = await get_mutable_item(node, public_key, salt)
+    return None if item is None else (item.value, item.seq or 0)
+
+
+async def get_mutable_item(node: DhtNode, public_key: bytes, salt: bytes = b"") -> bep44.Item | None:
+    """As ``get_mutable``, the whole signed item: what ``put_signed`` stores again."""
 
     def ok(r: krpc.Response) -> bool:
         return (r.key == public_key and r.signature is not None and r.seq is not None
@@ -58,7 +64,19 @@ async def get_mutable(node: DhtNode, public_key: bytes, salt: bytes = b"") -> tu
         return None
     best = max(found, key=lambda r: r.seq or 0)
     assert best.value is not None and best.seq is not None
-    return best.value, best.seq
+    return bep44.Item(best.value, public_key, best.signature, best.seq, salt)
+
+
+async def put_signed(node: DhtNode, item: bep44.Item) -> int:
+    """Put a mutable item someone else signed again, as it is (BEP 44: whoever uses an item keeps
+    it alive); returns how many nodes stored it."""
+    if item.key is None or item.signature is None or item.seq is None:
+        raise DHTError("only a signed mutable item can be put again")
+    key, signature, seq, salt, value = item.key, item.signature, item.seq, item.salt, item.value
+    lookup, _ = await node.item_lookup(item.target, lambda r: False)
+    return await node.put_to(lookup, lambda token: krpc.PutItem(
+        tid=b"", node_id=node.node_id, token=token, value=value, key=key, signature=signature, seq=seq,
+        salt=salt))
 
 
 async def put_mutable(node: DhtNode, private_key: Ed25519PrivateKey, value: BValue, *, seq: int | None = None,
