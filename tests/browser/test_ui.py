@@ -771,6 +771,81 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
         assert api.service.settings.alt_speed_enabled is True
 
 
+async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_chosen(tmp_path: Path) -> None:
+    """The add dialog: a magnet and a .torrent at once with a category, tags and start paused;
+    the .torrent's files listed from the file itself and one left out before anything is
+    written; a refusal (a save path out of the download root) keeps the form and shows the
+    server's reason; a .torrent dropped on the
+    page opens the dialog with it."""
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "made", FILES, name="Dialog Payload"),
+                           piece_length=32 * 1024)
+    path = tmp_path / "dialog.torrent"
+    path.write_bytes(torrent.to_bytes())
+    dropped = make_torrent(make_payload(tmp_path / "made2", (("one.bin", 70_000),), name="Dropped"),
+                           piece_length=16 * 1024)
+    async with running_api(tmp_path) as api:
+        service = api.service
+        await service.create_category("films")
+
+        def run() -> tuple[list[str], str, str, str, str]:
+            driver.get(f"{api.url}/#token={TOKEN}")
+            wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+            driver.find_element(By.ID, "add-open").click()
+            wait(driver, lambda d: d.find_element(By.ID, "add-dialog").is_displayed())
+            driver.find_element(By.ID, "ad-links").send_keys(_magnet(7))
+            driver.find_element(By.ID, "ad-files").send_keys(str(path))
+            boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-tree input[data-index]"))
+            listed = [str(b.get_attribute("aria-label")) for b in boxes]
+            boxes[1].click()  # (extras/notes.txt: not downloaded)
+            size = driver.find_element(By.ID, "ad-content-size").text
+            driver.find_element(By.ID, "ad-category").send_keys("films")
+            driver.find_element(By.ID, "ad-save-path").send_keys("../outside")  # (refused: out of the root)
+            driver.find_element(By.ID, "ad-tags").send_keys("new, hd")
+            driver.find_element(By.ID, "ad-paused").click()
+            driver.find_element(By.ID, "ad-submit").click()
+            refused = wait(driver, lambda d: d.find_element(By.ID, "ad-errors").text)
+            kept = driver.find_element(By.ID, "ad-links").get_attribute("value")
+            driver.find_element(By.ID, "ad-save-path").clear()
+            driver.find_element(By.ID, "ad-submit").click()
+            wait(driver, lambda d: not d.find_element(By.ID, "add-dialog").is_displayed())
+            # a .torrent dropped on the page (a drop event with the file, as a browser makes it)
+            driver.execute_script("""
+                const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+                const data = new DataTransfer();
+                data.items.add(new File([bytes], "dropped.torrent", {type: "application/x-bittorrent"}));
+                for (const type of ["dragenter", "dragover", "drop"]) {
+                  document.body.dispatchEvent(
+                    new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+                }""", base64.b64encode(dropped.to_bytes()).decode())
+            wait(driver, lambda d: d.find_element(By.ID, "add-dialog").is_displayed())
+            names = driver.find_element(By.ID, "ad-file-names").text
+            driver.find_element(By.ID, "ad-submit").click()
+            wait(driver, lambda d: not d.find_element(By.ID, "add-dialog").is_displayed())
+            return listed, size, str(refused), str(kept), str(names)
+
+        with chromium(1400, 900) as driver:
+            listed, size, refused, kept, names = await in_thread(run)
+        assert listed == ["Dialog Payload/extras/cover.jpg", "Dialog Payload/extras/notes.txt",
+                          "Dialog Payload/movie.mkv"], listed  # (the metainfo's order)
+        assert size.startswith("2 of 3 files"), size
+        assert "save_path" in refused and kept == _magnet(7), (refused, kept)
+        assert names == "dropped.torrent"
+        with anyio.fail_after(20):
+            while len(service.list()) < 3:
+                await anyio.sleep(0.05)
+        by_hash = {j.info_hash: j for j in service.list()}
+        job = by_hash[torrent.info_hash.hex()]
+        assert job.features.category == "films" and set(job.features.tags) == {"new", "hd"}
+        assert job.state is JobState.PAUSED
+        assert [f.selected for f in job.files] == [True, False, True]
+        assert by_hash[f"{8:040x}"].features.category == "films"
+        assert dropped.info_hash.hex() in by_hash
+
+
 class SettingsView:
     """The web UI's settings view in a driven Chromium: open it, type, save, read a refusal."""
 

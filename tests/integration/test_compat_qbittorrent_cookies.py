@@ -133,3 +133,25 @@ async def test_bad_cookies_are_a_400_naming_the_field(tmp_path: Path) -> None:
         assert r.json() == {"cookies": [ours]}
         r = await api.client.get("/api/v2/app/cookies")
         assert r.json() == [one]
+
+
+async def test_our_api_adds_a_torrent_url_with_the_cookies_and_names_a_bad_one(tmp_path: Path) -> None:
+    # POST /api/jobs takes a .torrent's URL too (the web UI's add dialog sends one as it is)
+    torrent = five_pieces("ours")
+    heads: list[bytes] = []
+    async with anyio.create_task_group() as tg, running_api(tmp_path) as api:
+        port = await tg.start(private_tracker, torrent, heads)
+        url = f"http://127.0.0.1:{port}/private/t.torrent"
+        r = await api.client.post("/api/jobs", json={"source": url, "paused": True})
+        assert (r.status_code, r.json()["field"]) == (400, "source"), r.text  # (403: not logged in)
+        assert "403" in r.json()["error"], r.text
+        cookies = [{"name": "uid", "value": "7", "domain": "127.0.0.1", "path": "/"},
+                   {"name": "pass", "value": "s3cret", "domain": "127.0.0.1", "path": "/private"}]
+        assert (await api.client.put("/api/cookies", json={"cookies": cookies})).status_code == 200
+        r = await api.client.post("/api/jobs", json={"source": f"  {url} ", "paused": True})
+        assert r.status_code == 201, r.text
+        assert r.json()["info_hash"] == torrent.info_hash.hex()
+        for bad in ("ftp://127.0.0.1/t.torrent", "http:///t.torrent", "https://x y/t.torrent"):
+            r = await api.client.post("/api/jobs", json={"source": bad})
+            assert (r.status_code, r.json()["field"]) == (400, "source"), (bad, r.text)
+        tg.cancel_scope.cancel()

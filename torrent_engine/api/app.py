@@ -30,10 +30,19 @@ from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, 
 
 from .. import __version__
 from ..engine import fdlimit
-from ..engine.addtorrent import AddTorrentError, MagnetLink, Parsed, TorrentBytes, read_add_torrent, read_link
+from ..engine.addtorrent import (
+    AddTorrentError,
+    MagnetLink,
+    Parsed,
+    TorrentBytes,
+    TorrentUrl,
+    read_add_torrent,
+    read_link,
+)
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..jobs import (
     AddOptions,
+    InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
@@ -45,6 +54,7 @@ from ..jobs import (
     ServiceStarting,
     StateNotSaved,
 )
+from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
@@ -209,11 +219,18 @@ def parse_peer(text: object) -> tuple[str, int]:
     raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
 
 
-def parse_source(source: object, max_size: int) -> Parsed | MagnetLink:
-    """A magnet link or a base64 .torrent, read here so that a bad one says so (400); a BEP 46
+def parse_source(source: object, max_size: int) -> Parsed | MagnetLink | TorrentUrl:
+    """A magnet link, an http(s) URL of a .torrent (fetched by the add, with the service's
+    proxy and cookies) or a base64 .torrent, read here so that a bad one says so (400); a BEP 46
     link is checked here and resolved by the add."""
     if not isinstance(source, str) or not source:
-        raise ApiError(400, "source must be a magnet link or a base64-encoded .torrent", "source")
+        raise ApiError(400, "source must be a magnet link, a .torrent's URL or a base64-encoded .torrent",
+                       "source")
+    if source.lstrip()[:8].lower().startswith(("http://", "https://")):
+        try:
+            return TorrentUrl(check_url_of(source, "source", ".torrent URL", ("http", "https")))
+        except InvalidJobRequest as exc:
+            raise ApiError(400, exc.reason, "source") from exc
     if source.startswith("magnet:"):
         try:
             return read_link(MagnetLink(source))
@@ -464,7 +481,7 @@ class Api:
         in one request: the job has them from its first snapshot."""
         content_type = request.headers.get("content-type", "")
         options: AddOptions
-        source: Parsed | MagnetLink
+        source: Parsed | MagnetLink | TorrentUrl
         if content_type.startswith("multipart/form-data"):
             body = await read_body(request, self.max_torrent_size + JSON_OVERHEAD)
             upload, fields = parse_multipart(content_type, body)

@@ -74,10 +74,9 @@ TRACKER_URL: Schema = {
                rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
 # a web seed URL as the server takes it (jobs/webseeds.check_web_seed): http or https, a host
 # and a port in range if any, no space or NUL inside (around it: trimmed), at most MAX_URL long
-WEB_SEED_URL: Schema = {
-    "type": "string", "maxLength": MAX_URL,
-    "pattern": rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://([^{_SPACE}\x00/?#@\[\]]*@)?"
-               rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*$"}
+_HTTP_URL = (rf"[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://([^{_SPACE}\x00/?#@\[\]]*@)?"
+             rf"{_URL_HOST}(:({_PORT}|0+)?)?([/?#][^{_SPACE}\x00]*)?[{_SPACE}]*")
+WEB_SEED_URL: Schema = {"type": "string", "maxLength": MAX_URL, "pattern": f"^{_HTTP_URL}$"}
 # a magnet link (api/app.parse_source, formats/magnet.parse_magnet): a BEP 9 btih info-hash (40
 # hex or 32 base32) or a BEP 52 btmh one (a SHA-256 multihash), or a BEP 46 btpk public key (64
 # hex, in ``xs``), other parameters beside it
@@ -286,9 +285,10 @@ SCHEMAS: dict[str, Schema] = {
                        ["url", "status", "message", "peers", "tier"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
-                   "pattern": f"^({_MAGNET}|{_BASE64})$",
+                   "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)
                    "description": "a magnet link (btih or btmh; or a BEP 46 btpk link, resolved over the "
-                                  "DHT), or a .torrent encoded in base64",
+                                  "DHT), an http(s) URL of a .torrent (fetched by the add), or a .torrent "
+                                  "encoded in base64",
                    "examples": [EXAMPLE_MAGNET]},
         "save_path": {**PATH, "minLength": 1,
                       "description": "relative to the download root, or absolute inside it"},

@@ -1099,18 +1099,204 @@ async function addMagnet(ev) {
   finally { $("add-button").disabled = false; }
 }
 
-async function addFile() {
-  const file = $("add-file").files[0];
-  if (!file) return;
-  const form = new FormData();
-  form.append("torrent", file, file.name);
-  const opts = addOptions();
-  for (const [k, v] of Object.entries(opts)) form.append(k, Array.isArray(v) ? v.join(" ") : String(v));
-  try {
-    upsert(await api("POST", "/api/jobs", form));
-    if (tab !== "active") switchTab("active");
-  } catch (e) { showError(e.message); }
+// .torrent files chosen by the card's button: the add dialog, with them and the card's options
+function addFile() {
+  const files = [...$("add-file").files];
   $("add-file").value = "";
+  if (files.length) act(openAdd(files));
+}
+
+// ---- the add dialog ---------------------------------------------------------------------
+// Several links and .torrent files at once (also dropped on the page), with the options of
+// qBittorrent's dialog; a single .torrent's files are listed, read here from the file itself,
+// to choose what to download before anything is written. A refused add keeps the form as it was.
+
+let addFiles = [];  // [{file, name, bytes, files: [{index, path, length, pad}] | null, error}]
+
+// The bencoded value at the start of `bytes` (a Uint8Array): numbers, Uint8Array strings, arrays,
+// Maps with string keys. Error: what is wrong and at which byte.
+function bdecode(bytes) {
+  const text = new TextDecoder();
+  let i = 0, depth = 0;
+  const until = (byte) => {
+    const j = bytes.indexOf(byte, i);
+    if (j < 0) throw new Error(`not a .torrent: unterminated value at byte ${i}`);
+    return j;
+  };
+  function value() {
+    if (i >= bytes.length) throw new Error(`not a .torrent: it ends at byte ${i}`);
+    if (++depth > 64) throw new Error(`not a .torrent: nested too deep at byte ${i}`);
+    const c = bytes[i];
+    let out;
+    if (c === 0x69) { const j = until(0x65); out = Number(text.decode(bytes.subarray(i + 1, j))); i = j + 1; }
+    else if (c === 0x6c) { i++; out = []; while (bytes[i] !== 0x65) { out.push(value()); if (i >= bytes.length) throw new Error("not a .torrent: a list never ends"); } i++; }
+    else if (c === 0x64) {
+      i++; out = new Map();
+      while (bytes[i] !== 0x65) {
+        const key = value();
+        if (!(key instanceof Uint8Array)) throw new Error(`not a .torrent: a key that is no string at byte ${i}`);
+        out.set(text.decode(key), value());
+        if (i >= bytes.length) throw new Error("not a .torrent: a dictionary never ends");
+      }
+      i++;
+    } else if (c >= 0x30 && c <= 0x39) {
+      const j = until(0x3a), n = Number(text.decode(bytes.subarray(i, j)));
+      if (!Number.isSafeInteger(n) || j + 1 + n > bytes.length) throw new Error(`not a .torrent: a string past the end at byte ${i}`);
+      out = bytes.subarray(j + 1, j + 1 + n); i = j + 1 + n;
+    } else throw new Error(`not a .torrent: unexpected byte ${c} at ${i}`);
+    depth--;
+    return out;
+  }
+  return value();
+}
+
+// A .torrent's files as the job lists them (the metainfo's order: v1's list, or v2's tree).
+function torrentFiles(bytes) {
+  const root = bdecode(bytes);
+  const info = root instanceof Map ? root.get("info") : null;
+  if (!(info instanceof Map)) throw new Error("not a .torrent: no info dictionary");
+  const str = (v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : "");
+  const name = str(info.get("name"));
+  if (Array.isArray(info.get("files"))) {
+    return info.get("files").map((f, index) => ({
+      index, path: [name, ...(f.get("path") || []).map(str)].join("/"), length: f.get("length") || 0,
+      pad: str(f.get("attr")).includes("p")}));
+  }
+  if (info.has("length")) return [{index: 0, path: name, length: info.get("length"), pad: false}];
+  const out = [];
+  const walk = (tree, prefix) => {
+    for (const [key, sub] of tree) {
+      if (key === "" && sub instanceof Map) out.push({index: out.length, path: prefix.join("/"), length: sub.get("length") || 0, pad: false});
+      else if (sub instanceof Map) walk(sub, [...prefix, key]);
+    }
+  };
+  if (info.get("file tree") instanceof Map) walk(info.get("file tree"), [name]);
+  return out;
+}
+
+async function openAdd(files = []) {
+  const dialog = $("add-dialog");
+  if (!dialog.open) {
+    $("ad-errors").replaceChildren();
+    $("ad-save-path").value = $("add-save-path").value;
+    $("ad-paused").checked = $("add-paused").checked;
+    $("ad-sequential").checked = $("add-sequential").checked;
+    if (!$("ad-links").value.trim()) $("ad-links").value = $("add-source").value.trim();
+    dialog.showModal();
+    api("GET", "/api/categories").then((answer) => $("ad-categories").replaceChildren(
+      ...answer.categories.map((c) => el("option", {value: c.name})))).catch(() => {});
+  }
+  if (files.length) await takeFiles(files);
+}
+
+async function takeFiles(files) {
+  addFiles = await Promise.all(files.map(async (file) => {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    try { return {file, name: file.name, bytes, files: torrentFiles(bytes), error: null}; }
+    catch (e) { return {file, name: file.name, bytes, files: null, error: e.message}; }
+  }));
+  $("ad-file-names").textContent = addFiles.map((f) => f.name + (f.error ? ` (${f.error})` : "")).join(", ");
+  drawTree();
+}
+
+// One .torrent: its files, each with a box (folders as headings); several: none (all of each).
+function drawTree() {
+  const one = addFiles.length === 1 && addFiles[0].files ? addFiles[0].files : null;
+  $("ad-content").hidden = !one;
+  if (!one) { $("ad-tree").replaceChildren(); return; }
+  const rows = [];
+  let folder = "";
+  for (const f of one) {
+    if (f.pad) continue;  // (BEP 47 padding: never a file to choose)
+    const parts = f.path.split("/"), dir = parts.slice(0, -1).join("/");
+    if (dir && dir !== folder) { folder = dir; rows.push(el("li", {class: "folder"}, `${dir}/`)); }
+    rows.push(el("li", {style: `padding-left: ${8 + 14 * Math.max(0, parts.length - 1)}px`},
+      el("input", {type: "checkbox", "data-index": String(f.index), checked: "", "aria-label": f.path}),
+      el("span", {class: "fname", text: parts[parts.length - 1]}), el("span", {class: "size", text: bytes(f.length)})));
+  }
+  $("ad-tree").replaceChildren(...rows);
+  treeSize();
+}
+
+function treeSize() {
+  const one = addFiles[0].files;
+  const chosen = new Set([...$("ad-tree").querySelectorAll("input:checked")].map((b) => Number(b.dataset.index)));
+  const total = one.filter((f) => chosen.has(f.index)).reduce((n, f) => n + f.length, 0);
+  $("ad-content-size").textContent = `${chosen.size} of ${one.filter((f) => !f.pad).length} files, ${bytes(total)}`;
+}
+
+function base64(bytesIn) {
+  let out = "";
+  for (let i = 0; i < bytesIn.length; i += 0x8000) out += String.fromCharCode(...bytesIn.subarray(i, i + 0x8000));
+  return btoa(out);
+}
+
+async function submitAdd(ev) {
+  ev.preventDefault();
+  const errors = $("ad-errors");
+  errors.replaceChildren();
+  const opts = {};
+  const save = $("ad-save-path").value.trim();
+  if (save) opts.save_path = save;
+  const category = $("ad-category").value.trim();
+  if (category) opts.category = category;
+  const tags = $("ad-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags.length) opts.tags = tags;
+  if ($("ad-layout").value !== "original") opts.content_layout = $("ad-layout").value;
+  if ($("ad-paused").checked) opts.paused = true;
+  if ($("ad-sequential").checked) opts.sequential = true;
+  if ($("ad-skip-check").checked) opts.seed_mode = true;
+  const links = $("ad-links").value.split("\n").map((l) => l.trim()).filter(Boolean);
+  const sources = [...links.map((l) => ({what: l, body: {source: l}})),
+                   ...addFiles.map((f) => ({what: f.name, body: {source: base64(f.bytes)}, parsed: f}))];
+  if (!sources.length) { errors.append(el("div", {class: "error", text: "Paste a link or choose a .torrent file."})); return; }
+  if (addFiles.length === 1 && addFiles[0].files) {
+    const chosen = [...$("ad-tree").querySelectorAll("input:checked")].map((b) => Number(b.dataset.index));
+    if (!chosen.length) { errors.append(el("div", {class: "error", text: "Choose at least one file to download."})); return; }
+    if (chosen.length < addFiles[0].files.filter((f) => !f.pad).length) sources[sources.length - 1].body.files = chosen;
+  }
+  $("ad-submit").disabled = true;
+  const left = [];
+  try {
+    for (const s of sources) {
+      try {
+        upsert(await api("POST", "/api/jobs", {...s.body, ...opts}));
+      } catch (e) {
+        left.push(s);
+        errors.append(el("div", {class: "error", text: `${s.what.slice(0, 80)}: ${e.message}`}));
+      }
+    }
+  } finally { $("ad-submit").disabled = false; }
+  // what was added leaves the form; what was refused stays, to mend and add again
+  $("ad-links").value = left.filter((s) => !s.parsed).map((s) => s.what).join("\n");
+  addFiles = addFiles.filter((f) => left.some((s) => s.parsed === f));
+  if (!left.length) {
+    $("ad-file-names").textContent = "or drop them on the page";
+    $("ad-tree").replaceChildren();
+    $("ad-content").hidden = true;
+    $("add-dialog").close();
+    $("add-source").value = "";
+    if (tab !== "active") switchTab("active");
+  }
+}
+
+// Files dragged over the page: a drop zone; dropped .torrent files open the add dialog.
+function setupDrop() {
+  let depth = 0;
+  const zone = $("drop-zone");
+  const hasFiles = (ev) => ev.dataTransfer && [...ev.dataTransfer.types].includes("Files");
+  document.addEventListener("dragenter", (ev) => { if (hasFiles(ev) && token) { depth++; zone.hidden = false; } });
+  document.addEventListener("dragleave", () => { if (depth && --depth === 0) zone.hidden = true; });
+  document.addEventListener("dragover", (ev) => { if (hasFiles(ev)) ev.preventDefault(); });
+  document.addEventListener("drop", (ev) => {
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    depth = 0;
+    zone.hidden = true;
+    const files = [...ev.dataTransfer.files].filter((f) => /\.torrent$/i.test(f.name) || f.type === "application/x-bittorrent");
+    if (!files.length) { showError("Only .torrent files can be dropped here."); return; }
+    if (!$("app").hidden) act(openAdd(files));
+  });
 }
 
 // ---- settings ---------------------------------------------------------------------------
@@ -1365,6 +1551,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
   $("add-file").addEventListener("change", addFile);
+  $("add-open").addEventListener("click", () => act(openAdd()));
+  $("ad-files").addEventListener("change", () => { act(takeFiles([...$("ad-files").files])); $("ad-files").value = ""; });
+  $("add-dialog-form").addEventListener("submit", (ev) => act(submitAdd(ev)));
+  $("ad-cancel").addEventListener("click", () => $("add-dialog").close());
+  $("ad-tree").addEventListener("change", treeSize);
+  $("ad-all").addEventListener("click", () => { for (const b of $("ad-tree").querySelectorAll("input")) b.checked = true; treeSize(); });
+  $("ad-none").addEventListener("click", () => { for (const b of $("ad-tree").querySelectorAll("input")) b.checked = false; treeSize(); });
+  setupDrop();
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => switchTab(b.dataset.tab));
   $("clear-history").addEventListener("click", () =>
     act(api("DELETE", "/api/jobs?finished=true").then(() => {
