@@ -780,6 +780,7 @@ async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_ch
     import base64
 
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     torrent = make_torrent(make_payload(tmp_path / "made", FILES, name="Dialog Payload"),
                            piece_length=32 * 1024)
@@ -796,7 +797,7 @@ async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_ch
             wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
             driver.find_element(By.ID, "add-open").click()
             wait(driver, lambda d: d.find_element(By.ID, "add-dialog").is_displayed())
-            driver.find_element(By.ID, "ad-links").send_keys(_magnet(7))
+            driver.find_element(By.ID, "ad-links").send_keys(_magnet(7), Keys.ENTER, f"{9:040x}")
             driver.find_element(By.ID, "ad-files").send_keys(str(path))
             boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-tree input[data-index]"))
             listed = [str(b.get_attribute("aria-label")) for b in boxes]
@@ -832,10 +833,10 @@ async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_ch
         assert listed == ["Dialog Payload/extras/cover.jpg", "Dialog Payload/extras/notes.txt",
                           "Dialog Payload/movie.mkv"], listed  # (the metainfo's order)
         assert size.startswith("2 of 3 files"), size
-        assert "save_path" in refused and kept == _magnet(7), (refused, kept)
+        assert "save_path" in refused and kept == f"{_magnet(7)}\n{9:040x}", (refused, kept)
         assert names == "dropped.torrent"
         with anyio.fail_after(20):
-            while len(service.list()) < 3:
+            while len(service.list()) < 4:
                 await anyio.sleep(0.05)
         by_hash = {j.info_hash: j for j in service.list()}
         job = by_hash[torrent.info_hash.hex()]
@@ -843,7 +844,7 @@ async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_ch
         assert job.state is JobState.PAUSED
         assert [f.selected for f in job.files] == [True, False, True]
         assert by_hash[f"{8:040x}"].features.category == "films"
-        assert dropped.info_hash.hex() in by_hash
+        assert dropped.info_hash.hex() in by_hash and f"{9:040x}" in by_hash  # (a bare info-hash: a magnet)
 
 
 class SettingsView:

@@ -1247,7 +1247,9 @@ async function submitAdd(ev) {
   if ($("ad-sequential").checked) opts.sequential = true;
   if ($("ad-skip-check").checked) opts.seed_mode = true;
   const links = $("ad-links").value.split("\n").map((l) => l.trim()).filter(Boolean);
-  const sources = [...links.map((l) => ({what: l, body: {source: l}})),
+  const asSource = (l) => (/^[0-9a-f]{40}$/i.test(l) ? `magnet:?xt=urn:btih:${l}`  // (a bare info-hash)
+    : /^[0-9a-f]{64}$/i.test(l) ? `magnet:?xt=urn:btmh:1220${l}` : l);
+  const sources = [...links.map((l) => ({what: l, body: {source: asSource(l)}})),
                    ...addFiles.map((f) => ({what: f.name, body: {source: base64(f.bytes)}, parsed: f}))];
   if (!sources.length) { errors.append(el("div", {class: "error", text: "Paste a link or choose a .torrent file."})); return; }
   if (addFiles.length === 1 && addFiles[0].files) {
