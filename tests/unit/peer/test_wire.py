@@ -461,3 +461,16 @@ def test_messages_parsed_before_the_metadata_are_checked_against_it() -> None:
                 Piece(3, 500, b"x" * 501), Bitfield(b"\xf0\x00")):
         with pytest.raises(PeerProtocolError):
             wire.check_message(bad)
+
+
+def test_make_piece_is_the_frozen_piece_the_dataclass_makes() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from torrent_engine.net.peer.messages import make_piece
+
+    made = make_piece(3, BLOCK_SIZE, b"data")
+    assert type(made) is Piece and made == Piece(3, BLOCK_SIZE, b"data")
+    assert hash(made) == hash(Piece(3, BLOCK_SIZE, b"data"))
+    assert made.to_bytes() == Piece(3, BLOCK_SIZE, b"data").to_bytes()
+    with pytest.raises(FrozenInstanceError):
+        made.index = 4  # type: ignore[misc]

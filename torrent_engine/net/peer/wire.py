@@ -48,6 +48,7 @@ from .messages import (
     Request,
     SuggestPiece,
     Unchoke,
+    make_piece,
     make_reserved,
 )
 
@@ -293,7 +294,7 @@ class PeerWire:
                             if begin + length - 9 > size:
                                 raise PeerProtocolError(
                                     f"block {index}:{begin}+{length - 9} beyond the piece's end")
-                    append(Piece(index, begin, data[pos + 13:pos + total]))
+                    append(make_piece(index, begin, data[pos + 13:pos + total]))
                 else:
                     msg = self._decode(msg_id, data[pos:pos + total], length - 1)
                     if msg is not _SKIP:
