@@ -1,7 +1,8 @@
-"""The pure per-block stages of a download, timed alone (no sockets, no session): the wire
-parser on a 1 MiB read of 64 Piece messages (``PeerWire.parse_batch``, one ``Piece`` a block),
-and the picker's round of a block (``pick`` of the requests to send, then ``received`` of the
-block). CPU µs a 16 KiB block, best of ``--repeat``.
+"""The pure per-block stages of a transfer, timed alone (no sockets, no session): the wire
+parser on a 1 MiB read of 64 Piece messages (``PeerWire.parse_batch``, one ``Piece`` a block)
+and on a read of 64 Request messages (a leecher's, as a seeder parses them), and the picker's
+round of a block (``pick`` of the requests to send, then ``received`` of the block). CPU µs a
+16 KiB block, best of ``--repeat``.
 
     python bench/bench_per_block.py [--repeat 7]
 
@@ -33,14 +34,18 @@ NUM_PIECES = 1024
 READ_BLOCKS = 64
 
 
-def parse_us(repeat: int, reads: int = 400) -> float:
+def parse_us(repeat: int, reads: int = 400, requests: bool = False) -> float:
     wire = PeerWire(info_hash=bytes(20), peer_id=bytes(20), num_pieces=NUM_PIECES,
                     piece_size=lambda i: PIECE)
     wire.receive_data(Handshake(make_reserved(), bytes(20), bytes(20)).to_bytes())
     assert wire.next_event() is not None
     payload = bytes(BLOCK)
-    data = memoryview(b"".join(struct.pack(">IBII", 9 + BLOCK, 7, 3, j * BLOCK) + payload
-                               for j in range(READ_BLOCKS)))
+    if requests:  # a leecher's read: 64 requests
+        data = memoryview(b"".join(struct.pack(">IBIII", 13, 6, 3, j * BLOCK, BLOCK)
+                                   for j in range(READ_BLOCKS)))
+    else:
+        data = memoryview(b"".join(struct.pack(">IBII", 9 + BLOCK, 7, 3, j * BLOCK) + payload
+                                   for j in range(READ_BLOCKS)))
     best = float("inf")
     for _ in range(repeat):
         t0 = time.process_time()
@@ -74,6 +79,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
     print(json.dumps({"parse_us_per_block": round(parse_us(args.repeat), 3),
+                      "parse_request_us": round(parse_us(args.repeat, requests=True), 3),
                       "picker_us_per_block": round(picker_us(args.repeat), 3)}))
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "piece_header",
     "encode_requests",
     "make_piece",
+    "make_request",
     "BLOCK_SIZE",
     "DHT_BIT",
     "EXTENSION_BIT",
@@ -274,6 +275,9 @@ class _BlockMessage:
         return _LEN_ID_III.pack(13, self.msg_id, self.index, self.begin, self.length)
 
 
+_new = object.__new__  # (make_request, make_piece)
+
+
 def piece_header(index: int, begin: int, length: int) -> bytes:
     """The 13 bytes in front of a ``piece`` message's block of ``length`` bytes."""
     return _LEN_ID_II.pack(9 + length, MessageId.PIECE, index, begin)
@@ -290,6 +294,21 @@ class Request(_BlockMessage):
     """``request``: send a block of a piece."""
 
     msg_id: ClassVar[int] = MessageId.REQUEST
+
+
+# (the slots are _BlockMessage's: Request adds none)
+_request_index, _request_begin, _request_length = (
+    vars(_BlockMessage)[name].__set__ for name in ("index", "begin", "length"))
+
+
+def make_request(index: int, begin: int, length: int) -> Request:
+    """``Request(index, begin, length)`` without the frozen dataclass's ``__init__`` (as
+    ``make_piece``): the parser makes one a block a leecher asks for."""
+    request: Request = _new(Request)
+    _request_index(request, index)
+    _request_begin(request, begin)
+    _request_length(request, length)
+    return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +343,6 @@ class Piece:
         return self.header() + self.block
 
 
-_new = object.__new__
 # (the slots' own setters: what the frozen ``__setattr__`` would refuse, ``__init__`` does so)
 _piece_index, _piece_begin, _piece_block = (vars(Piece)[name].__set__ for name in ("index", "begin", "block"))
 
