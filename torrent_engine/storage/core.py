@@ -206,7 +206,9 @@ def aligned_buffer(size: int) -> bytearray | mmap.mmap:
     """A zeroed buffer of ``size`` bytes for a piece being assembled: from ``ALIGNED_MIN`` up,
     mapped at a page boundary, so that an O_DIRECT write takes it as it is (``_write_direct``:
     no copy into the scratch buffer). Written into and read like a bytearray of a fixed size."""
-    return mmap.mmap(-1, size) if size >= ALIGNED_MIN else bytearray(size)
+    if size < ALIGNED_MIN:
+        return bytearray(size)
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # (anonymous: private memory, as malloc's)
 
 
 def buffer_address(view: memoryview) -> int:
