@@ -170,14 +170,10 @@ class Uploader:
                 continue
             pieces: list[tuple[int, int, memoryview]] = []
             size = 0
-            # the piece of the run's last block, and its data: the blocks of one piece come
-            # together, so the cache is asked (and its order touched) once for them
-            held, held_data = -1, None
             while queue and size < UPLOAD_RUN_BYTES and not peer.am_choking:
                 req = queue[0]
-                data = held_data if req.index == held else cache.get(req.index)
+                data = cache.get(req.index)
                 if data is None:
-                    held = -1  # (an await below: what was held may be dropped meanwhile)
                     if pieces:
                         break  # send what is at hand first
                     data = await self.read_piece(req.index)
@@ -189,7 +185,6 @@ class Uploader:
                             await peer.send(m.RejectRequest(req.index, req.begin, req.length))
                         continue
                 queue.popleft()
-                held, held_data = req.index, data
                 block = memoryview(data)[req.begin:req.begin + req.length]
                 if len(block) == req.length:
                     pieces.append((req.index, req.begin, block))
