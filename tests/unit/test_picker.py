@@ -415,3 +415,15 @@ def test_a_piece_lost_from_disk_is_wanted_again_and_the_torrent_is_not_complete(
     assert pk.pick("a", None, 5) == [Block(1, 0, B), Block(1, B, B)]
     pk.piece_lost(1)  # (not had: nothing changes)
     assert pk.left_bytes() == 2 * B
+
+
+def test_make_block_is_the_frozen_block_the_dataclass_makes() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from torrent_engine.policy.picker_parts import make_block
+
+    made = make_block(2, BLOCK_SIZE, 100)
+    assert type(made) is Block and made == Block(2, BLOCK_SIZE, 100)
+    assert {made: 1}[Block(2, BLOCK_SIZE, 100)] == 1  # (hashed as one)
+    with pytest.raises(FrozenInstanceError):
+        made.length = 1  # type: ignore[misc]

@@ -18,7 +18,8 @@ from torrent_engine.config import DiskWriteMode
 from torrent_engine.errors import StorageError
 from torrent_engine.formats.layout import FileMap, FileSlice
 from torrent_engine.policy.picker import BLOCK_SIZE
-from torrent_engine.storage import PieceStorage, Storage, verified
+from torrent_engine.storage import PieceStorage, Storage, aligned_buffer, verified
+from torrent_engine.storage.core import ALIGNED_MIN, DIRECT_ALIGN, buffer_address
 
 pytestmark = pytest.mark.anyio
 
@@ -584,6 +585,39 @@ async def test_direct_descriptors_count_against_the_bound_and_are_all_closed(tmp
     await st.delete_files()
     assert open_fds() - before == set()
     assert not (tmp_path / "t").exists()
+
+
+def test_aligned_buffers_start_on_a_page_from_their_threshold_up() -> None:
+    big = aligned_buffer(ALIGNED_MIN)
+    assert len(big) == ALIGNED_MIN and bytes(big) == bytes(ALIGNED_MIN)
+    assert buffer_address(memoryview(big)) % DIRECT_ALIGN == 0
+    big[BLOCK_SIZE:2 * BLOCK_SIZE] = b"x" * BLOCK_SIZE  # written into as a piece buffer is
+    assert bytes(memoryview(big)[BLOCK_SIZE:BLOCK_SIZE + 2]) == b"xx"
+    small = aligned_buffer(ALIGNED_MIN - 1)
+    assert isinstance(small, bytearray) and len(small) == ALIGNED_MIN - 1
+    assert buffer_address(memoryview(b"read-only")) == -1  # never taken as aligned
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+async def test_direct_writes_take_an_aligned_buffer_without_a_copy(tmp_path: Path, aligned: bool) -> None:
+    """A piece buffer at a page boundary goes to O_DIRECT as it is: the scratch buffer is never
+    made; any other buffer is copied through it. The bytes on disk are right either way."""
+    lay = layout(ALIGNED_MIN, 3 * ALIGNED_MIN)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path)
+    for i, data in pieces_of(lay, blob):
+        if aligned:
+            buf = aligned_buffer(len(data))
+            buf[:] = data
+        else:
+            buf = bytearray(len(data) + 1)
+            buf[1:] = data  # (one byte in: off any page boundary)
+        assert await st.write_piece_if(i, memoryview(buf)[0 if aligned else 1:], verified)
+    assert st.bytes_written_direct == len(blob)
+    assert (st._scratch is None) == aligned
+    await st.flush()
+    assert on_disk(tmp_path, lay) == blob
+    await st.close()
 
 
 async def test_flush_fsyncs_files_written_directly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,6 +68,7 @@ from .picker_parts import (
     Download,
     PeerKey,
     Without,
+    make_block,
 )
 from .picker_peers import PeerPieces
 
@@ -611,7 +612,7 @@ class PiecePicker:
             if self._requests[reqs[0]].get((i, j), now) <= cutoff:
                 reqs.append(peer_key)
                 mine[(i, j)] = now
-                out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
+                out.append(make_block(i, j * BLOCK_SIZE, d.block_length(j)))
                 if len(out) >= n:
                     return
 
@@ -666,7 +667,7 @@ class PiecePicker:
             requesters[j].append(peer_key)
             d.free -= 1
             mine[(i, j)] = now
-            out.append(Block(i, j * BLOCK_SIZE, d.block_length(j)))
+            out.append(make_block(i, j * BLOCK_SIZE, d.block_length(j)))
             j += 1
         d.hint = j
         if not d.free:

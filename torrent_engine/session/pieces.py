@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,7 +35,7 @@ import anyio
 from .. import events as ev
 from ..errors import StorageError
 from ..net.peer import messages as m
-from ..storage import VerifiedPieceWriter, verified
+from ..storage import VerifiedPieceWriter, aligned_buffer, verified
 from ..storage.verify import piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 Cancels = tuple[tuple[Hashable, "Block"], ...]  # endgame: the block came; the others it was asked of
 FollowUp = Callable[[], Coroutine[Any, Any, None]]  # what an outcome leaves to do with awaits
+# a piece being assembled (``storage.aligned_buffer``: page-aligned from 128 KiB, for O_DIRECT)
+PieceBuffer = bytearray | mmap.mmap
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -74,8 +77,8 @@ class _DirectPiece:
     idle: anyio.Event = field(default_factory=anyio.Event)
 
 
-def judge(torrent: Torrent, index: int, data: bytes | bytearray | memoryview, prefix: _Prefix | None = None,
-          learned: list[bytes | None] | None = None) -> bool:
+def judge(torrent: Torrent, index: int, data: bytes | bytearray | mmap.mmap | memoryview,
+          prefix: _Prefix | None = None, learned: list[bytes | None] | None = None) -> bool:
     """Whether piece ``index`` passed its hash check: the one verdict, however the piece was
     hashed. ``prefix``: the SHA-1 taken as its blocks came (v1), finished here if it is not
     whole; else the whole piece is hashed now (``piece_ok``; with ``learned``, a hybrid that
@@ -222,14 +225,14 @@ class Pieces:
         self._on_passed = on_passed  # a piece is had: wake what waits for it (the file readers)
         self._refill = refill  # a piece failed: ask a peer for blocks again
         self._cancel = cancel  # endgame: a block came; CANCEL it at the other peers it was asked of
-        self._buffers: dict[int, bytearray] = {}  # pieces being downloaded, assembled in memory
+        self._buffers: dict[int, PieceBuffer] = {}  # pieces being downloaded, assembled in memory
         # of _buffers (v1 pieces): the SHA-1 of the piece's first bytes; None once a block landed
         # inside that prefix again (the buffer no longer holds what was hashed)
         self._prefix: dict[int, _Prefix | None] = {}
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
-        self._spare: list[bytearray] = []  # piece buffers to reuse
+        self._spare: list[PieceBuffer] = []  # piece buffers to reuse
         # the storage last seen, and it again if it writes verified pieces without an await
         self._capable_of: tuple[object, VerifiedPieceWriter | None] = (None, None)
         # set when a verified piece gives its buffer back; made by the first waiter (most
@@ -318,7 +321,7 @@ class Pieces:
         self._taken.clear()
 
     @staticmethod
-    def _hash_prefix(buf: bytearray, prefix: _Prefix) -> None:
+    def _hash_prefix(buf: PieceBuffer, prefix: _Prefix) -> None:
         hashed, end = prefix.hashed, prefix.end
         if hashed < end:
             prefix.sha.update(memoryview(buf)[hashed:end])
@@ -335,7 +338,7 @@ class Pieces:
                 self._room = anyio.Event()
             await self._room.wait()
 
-    def _new_buffer(self, index: int) -> bytearray:
+    def _new_buffer(self, index: int) -> PieceBuffer:
         """A buffer for piece ``index`` (reused if one is spare), with its hash state."""
         torrent = self._ctx.parts.torrent
         size = torrent.piece_size(index)
@@ -343,9 +346,9 @@ class Pieces:
         self._prefix[index] = _Prefix(hashlib.sha1()) if torrent.piece_hashes and not torrent.is_v2 else None
         if size == torrent.piece_length and self._spare:
             return self._spare.pop()
-        return bytearray(size)
+        return aligned_buffer(size)
 
-    def _buffer_done(self, buf: bytearray, *, reuse: bool) -> None:
+    def _buffer_done(self, buf: PieceBuffer, *, reuse: bool) -> None:
         ctx = self._ctx
         self._buffered_bytes -= len(buf)
         self._verify_bytes -= len(buf)
@@ -384,7 +387,7 @@ class Pieces:
 
     # -- a piece is complete -------------------------------------------------------------------
 
-    def _verify_soon(self, index: int, buf: bytearray) -> None:
+    def _verify_soon(self, index: int, buf: PieceBuffer) -> None:
         """Piece ``index`` is complete in ``buf``. Hashed whole as it came (v1): judged here, and
         if it passed, handed to the storage's writing thread with no task of its own
         (``write_verified``: the loop hears back in one callback per batch of written pieces,
@@ -408,11 +411,11 @@ class Pieces:
             self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
         writer = self._capable_of[1]
         if ok and writer is not None:
-            writer.write_verified(index, buf, lambda error: self._written(index, buf, error))
+            writer.write_verified(index, memoryview(buf), lambda error: self._written(index, buf, error))
         else:  # (a storage without the capability gets every piece through write_piece_if)
             ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, ok)
 
-    async def _verify_piece(self, index: int, buf: bytearray, prefix: _Prefix | None,
+    async def _verify_piece(self, index: int, buf: PieceBuffer, prefix: _Prefix | None,
                             ok: bool | None) -> None:
         """A piece assembled in memory, written if it passed: ``ok``, its verdict taken on the
         loop, or None: judged in the storage's writing thread before the write (a v2 piece, a
@@ -424,9 +427,9 @@ class Pieces:
         try:
             if ok is None:
                 ok = await ctx.storage.write_piece_if(
-                    index, buf, lambda: judge(torrent, index, buf, prefix, learned))
+                    index, memoryview(buf), lambda: judge(torrent, index, buf, prefix, learned))
             elif ok:
-                await ctx.storage.write_piece_if(index, buf, verified)
+                await ctx.storage.write_piece_if(index, memoryview(buf), verified)
         except StorageError as exc:
             self._not_written(index, buf)
             ctx.fail(exc)
@@ -440,7 +443,7 @@ class Pieces:
         if follow_up is not None:
             await follow_up()
 
-    def _written(self, index: int, buf: bytearray, error: BaseException | None) -> None:
+    def _written(self, index: int, buf: PieceBuffer, error: BaseException | None) -> None:
         """A piece that passed its hash (judged on the loop) is written, or failed to be."""
         tg = self._ctx.run.tg
         if error is not None:
@@ -453,7 +456,7 @@ class Pieces:
         if follow_up is not None and tg is not None:
             tg.start_soon(follow_up)
 
-    def _not_written(self, index: int, buf: bytearray) -> None:
+    def _not_written(self, index: int, buf: PieceBuffer) -> None:
         """Writing the piece failed (our disk, not the peers: the caller fails the torrent)."""
         self.verifying.discard(index)
         self._buffer_done(buf, reuse=False)
@@ -469,7 +472,7 @@ class Pieces:
         if follow_up is not None:
             await follow_up()
 
-    def _settle(self, index: int, buf: bytearray | None, ok: bool) -> FollowUp | None:
+    def _settle(self, index: int, buf: PieceBuffer | None, ok: bool) -> FollowUp | None:
         """The one outcome of a judged piece (``buf``: its data in memory, given back here; None:
         on disk). Passed: the smart ban compares it with the blocks of its failed copies, it
         counts as had (picker, readers, ``piece.completed``). Failed: re-downloaded, its senders
@@ -515,7 +518,7 @@ class Pieces:
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), ctx.config.control_send_timeout)
         await ctx.run.maybe_complete()
 
-    def _failed_now(self, index: int, buf: bytearray | None) -> bool:
+    def _failed_now(self, index: int, buf: PieceBuffer | None) -> bool:
         """The synchronous part of a failure: re-download the piece; strike or remember its
         senders (smart ban). False when it did not count as failed: a piece whose v2 hash is not
         known yet is fetched again later, held against no one."""

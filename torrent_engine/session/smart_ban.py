@@ -8,6 +8,7 @@ the piece passes with good data, a peer whose block differs is proven to have li
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections.abc import Hashable, Mapping
 
 from ..net.peer.messages import BLOCK_SIZE
@@ -24,7 +25,7 @@ class SmartBan:
         # failed pieces several peers contributed to: block number -> (sha1 of the block, sender)
         self._suspects: dict[int, dict[int, tuple[bytes, PeerKey]]] = {}
 
-    def piece_failed(self, index: int, data: bytes | bytearray | memoryview | None,
+    def piece_failed(self, index: int, data: bytes | bytearray | mmap.mmap | memoryview | None,
                      sources: Mapping[int, PeerKey]) -> list[PeerKey]:
         """Piece ``index`` failed its hash check; ``sources`` says who sent each block. Returns the
         peers to ban now. Without ``data`` (a piece written straight to disk) only a lone sender
@@ -39,7 +40,7 @@ class SmartBan:
                 for block, key in sources.items()}
         return []
 
-    def piece_passed(self, index: int, good: bytes | bytearray | memoryview) -> list[PeerKey]:
+    def piece_passed(self, index: int, good: bytes | bytearray | mmap.mmap | memoryview) -> list[PeerKey]:
         """Piece ``index`` passed with ``good``: the peers proven to have sent other data earlier."""
         suspects = self._suspects.pop(index, None)
         if not suspects:

@@ -212,12 +212,16 @@ class Uploader:
         if tg is None:
             return
         wanted: list[int] = []
+        cache, reading = self._cache(), self._reading
+        last = -1  # (a piece's requests come one after the other: each run of them looked at once)
         for n, req in enumerate(queue):
             if n >= READ_AHEAD_SCAN or len(wanted) >= READ_AHEAD_PIECES:
                 break
             i = req.index
-            if i not in self._cache() and i not in self._reading and i not in wanted:
-                wanted.append(i)
+            if i != last:
+                last = i
+                if i not in cache and i not in reading and i not in wanted:
+                    wanted.append(i)
         for i in wanted:
             tg.start_soon(self._read_quietly, i)
 

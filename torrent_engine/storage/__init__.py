@@ -12,9 +12,11 @@ from .core import (
     StorageFactory,
     VerifiedPieceWriter,
     WatchedFiles,
+    aligned_buffer,
     verified,
 )
 from .paths import check_components, safe_join
 
 __all__ = ["FileMap", "FileSlice", "PieceStorage", "RenamesFiles", "Storage", "StorageFactory",
-           "VerifiedPieceWriter", "WatchedFiles", "check_components", "safe_join", "verified"]
+           "VerifiedPieceWriter", "WatchedFiles", "aligned_buffer", "check_components", "safe_join",
+           "verified"]

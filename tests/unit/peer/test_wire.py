@@ -262,6 +262,25 @@ def test_out_of_range_index(msg: Message) -> None:
 )
 def test_bad_block_ranges(msg: Message, match: str) -> None:
     rejects(make_wire(), msg.to_bytes(), match)
+    data = memoryview(Have(1).to_bytes() + msg.to_bytes())  # (parse_batch checks them inline)
+    out: list[Message] = []
+    with pytest.raises(PeerProtocolError, match=match):
+        make_wire().parse_batch(data, 0, len(data), out)
+    assert out == [Have(1)]
+
+
+def test_parse_batch_checks_requests_against_their_own_piece() -> None:
+    """Requests are parsed inline with the size of the piece asked last; one for another piece
+    (here the short last one) is checked against that piece's size."""
+    ok = [Piece(9, 0, b"x"), Request(9, 0, BLOCK_SIZE), Request(0, PIECE_LENGTH - BLOCK_SIZE, BLOCK_SIZE),
+          Request(9, LAST_PIECE - 1, 1)]
+    stream = b"".join(m.to_bytes() for m in ok)
+    out: list[Message] = []
+    assert make_wire().parse_batch(memoryview(stream), 0, len(stream), out) == (len(stream), 5)
+    assert out == ok and all(type(a) is type(b) for a, b in zip(out, ok, strict=True))
+    bad = memoryview(Request(0, 0, BLOCK_SIZE).to_bytes() + Request(9, LAST_PIECE - 1, 2).to_bytes())
+    with pytest.raises(PeerProtocolError, match="beyond the piece"):
+        make_wire().parse_batch(bad, 0, len(bad), [])
 
 
 @pytest.mark.parametrize(
@@ -461,3 +480,18 @@ def test_messages_parsed_before_the_metadata_are_checked_against_it() -> None:
                 Piece(3, 500, b"x" * 501), Bitfield(b"\xf0\x00")):
         with pytest.raises(PeerProtocolError):
             wire.check_message(bad)
+
+
+def test_make_piece_is_the_frozen_piece_the_dataclass_makes() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from torrent_engine.net.peer.messages import make_piece, make_request
+
+    made_request = make_request(3, BLOCK_SIZE, 10)
+    assert type(made_request) is Request and made_request == Request(3, BLOCK_SIZE, 10)
+    made = make_piece(3, BLOCK_SIZE, b"data")
+    assert type(made) is Piece and made == Piece(3, BLOCK_SIZE, b"data")
+    assert hash(made) == hash(Piece(3, BLOCK_SIZE, b"data"))
+    assert made.to_bytes() == Piece(3, BLOCK_SIZE, b"data").to_bytes()
+    with pytest.raises(FrozenInstanceError):
+        made.index = 4  # type: ignore[misc]

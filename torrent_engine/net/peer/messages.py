@@ -14,6 +14,8 @@ from typing import ClassVar
 __all__ = [
     "piece_header",
     "encode_requests",
+    "make_piece",
+    "make_request",
     "BLOCK_SIZE",
     "DHT_BIT",
     "EXTENSION_BIT",
@@ -273,6 +275,9 @@ class _BlockMessage:
         return _LEN_ID_III.pack(13, self.msg_id, self.index, self.begin, self.length)
 
 
+_new = object.__new__  # (make_request, make_piece)
+
+
 def piece_header(index: int, begin: int, length: int) -> bytes:
     """The 13 bytes in front of a ``piece`` message's block of ``length`` bytes."""
     return _LEN_ID_II.pack(9 + length, MessageId.PIECE, index, begin)
@@ -289,6 +294,21 @@ class Request(_BlockMessage):
     """``request``: send a block of a piece."""
 
     msg_id: ClassVar[int] = MessageId.REQUEST
+
+
+# (the slots are _BlockMessage's: Request adds none)
+_request_index, _request_begin, _request_length = (
+    vars(_BlockMessage)[name].__set__ for name in ("index", "begin", "length"))
+
+
+def make_request(index: int, begin: int, length: int) -> Request:
+    """``Request(index, begin, length)`` without the frozen dataclass's ``__init__`` (as
+    ``make_piece``): the parser makes one a block a leecher asks for."""
+    request: Request = _new(Request)
+    _request_index(request, index)
+    _request_begin(request, begin)
+    _request_length(request, length)
+    return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +341,21 @@ class Piece:
     def to_bytes(self) -> bytes:
         """The message on the wire."""
         return self.header() + self.block
+
+
+# (the slots' own setters: what the frozen ``__setattr__`` would refuse, ``__init__`` does so)
+_piece_index, _piece_begin, _piece_block = (vars(Piece)[name].__set__ for name in ("index", "begin", "block"))
+
+
+def make_piece(index: int, begin: int, block: bytes | memoryview) -> Piece:
+    """``Piece(index, begin, block)`` without the frozen dataclass's ``__init__`` (a Python frame
+    and one ``object.__setattr__`` a field): the parser makes one a block, and this costs 0.4 µs
+    against 1.1 (bench/RESULTS.md). The same frozen ``Piece``, equal to the one ``Piece()`` makes."""
+    piece: Piece = _new(Piece)
+    _piece_index(piece, index)
+    _piece_begin(piece, begin)
+    _piece_block(piece, block)
+    return piece
 
 
 @dataclass(frozen=True, slots=True)

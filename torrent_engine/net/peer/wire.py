@@ -48,6 +48,8 @@ from .messages import (
     Request,
     SuggestPiece,
     Unchoke,
+    make_piece,
+    make_request,
     make_reserved,
 )
 
@@ -256,6 +258,7 @@ class PeerWire:
             raise ValueError("parse_batch before the peer's handshake")
         header = _HEADER.unpack_from
         pair = _II.unpack_from
+        triple = _III.unpack_from
         num_pieces = self.num_pieces
         piece_size = self.piece_size
         append = out.append
@@ -293,7 +296,18 @@ class PeerWire:
                             if begin + length - 9 > size:
                                 raise PeerProtocolError(
                                     f"block {index}:{begin}+{length - 9} beyond the piece's end")
-                    append(Piece(index, begin, data[pos + 13:pos + total]))
+                    append(make_piece(index, begin, data[pos + 13:pos + total]))
+                elif msg_id == 6 and length == 13:  # MessageId.REQUEST, inline: a leecher's, one a block
+                    index, begin, n = triple(data, pos + 5)
+                    if num_pieces is None or piece_size is None or index >= num_pieces or \
+                            not 0 < n <= BLOCK_SIZE:
+                        self._check_block("request", index, begin, n)  # (raises, or has no size to check)
+                    else:
+                        if index != sized:
+                            sized, size = index, piece_size(index)
+                        if begin + n > size:
+                            self._check_block("request", index, begin, n)  # (raises)
+                    append(make_request(index, begin, n))
                 else:
                     msg = self._decode(msg_id, data[pos:pos + total], length - 1)
                     if msg is not _SKIP:
