@@ -48,18 +48,23 @@ async def test_a_piece_overwritten_under_our_seed_is_never_sent_to_libtorrent(tm
             handle = lt_add(lt, ses, torrent, tmp_path / "lt")
             handle.connect_peer(("127.0.0.1", ours.listen_port))
             hash_failures: list[int] = []
+            links: list[str] = []  # (libtorrent's connects and disconnects: said when it stalls)
             with anyio.move_on_after(60):
                 while handle.status().num_pieces < torrent.num_pieces - 1 and not hash_failures:
                     for alert in ses.pop_alerts():
                         if isinstance(alert, lt.hash_failed_alert):
                             hash_failures.append(alert.piece_index)
+                        elif isinstance(alert, (lt.peer_connect_alert, lt.peer_disconnected_alert,
+                                                lt.peer_error_alert)):
+                            links.append(alert.message())
                     await anyio.sleep(0.05)
             st = handle.status()
             assert st.num_pieces >= torrent.num_pieces - 1 or hash_failures, (
                 f"libtorrent stalled at {st.num_pieces} of {torrent.num_pieces} pieces after 60 s: "
                 f"missing {[i for i, had in enumerate(st.pieces) if not had]}, peers {st.num_peers}, "
-                f"downloading {[q['piece_index'] for q in handle.get_download_queue()]}; "
-                f"ours lost {sorted(ours.uploader.lost)}")
+                f"downloading {[q['piece_index'] for q in handle.get_download_queue()]}, "
+                f"its connections {links}; ours lost {sorted(ours.uploader.lost)}, "
+                f"ours has {ours.status().peers} peers")
             await anyio.sleep(0.5)  # (a bad piece on its way would be hashed by now)
             for alert in ses.pop_alerts():
                 if isinstance(alert, lt.hash_failed_alert):

@@ -8,12 +8,17 @@ import dataclasses
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
+from tests.integration.helpers import loopback_config
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
-from torrent_engine.jobs import JobFeatures, JobState, ShareLimitAction
-from torrent_engine.jobs.store import JobStore
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.jobs import JobFeatures, JobOptions, JobState, ShareLimitAction
+from torrent_engine.jobs.queueing.dormant import DormantSeeds, _tiers
+from torrent_engine.jobs.store import JobRecord, JobStore
+from torrent_engine.net.tracker.coordinator import TrackerMemory
 
 pytestmark = pytest.mark.anyio
 
@@ -139,3 +144,67 @@ async def test_a_dormant_seeds_web_seeds_are_its_metainfos_until_edited_and_its_
         await jobs.add_peers(job.id, [("127.0.0.1", 9)])  # (a peer to dial wakes it)
         session = jobs.manager.get(torrent.info_hash)
         assert session is not None and session.web_seed_urls == ["https://c.example/x"]
+
+
+class _Round:
+    """One tracker round of a dormant seed, in place of a ``TrackerCoordinator``: it records the
+    tiers it was made with, and the first one is held in flight until ``release`` is set."""
+
+    made: list[list[list[str]]]
+    in_flight: anyio.Event
+    release: anyio.Event
+
+    def __init__(self, tiers: list[list[str]]) -> None:
+        self.tiers = tiers
+
+    async def announce_now(self) -> float:
+        _Round.made.append(self.tiers)
+        if len(_Round.made) == 1:
+            _Round.in_flight.set()
+            await _Round.release.wait()
+        return 1800.0  # (the tracker's interval: the next round comes half an hour later)
+
+    def remembered(self) -> tuple[TrackerMemory, ...]:
+        return tuple(TrackerMemory(url, announced=True) for tier in self.tiers for url in tier)
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_trackers_edited_while_a_dormant_seeds_round_is_in_flight_are_announced_when_it_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A reannounce that came while a round was in flight was lost when that round ended first:
+    the end scheduled the next round 30 minutes away, and the loop then took the one asked for as
+    rescheduled; one that came before started a second round beside it, which told ``started``
+    again to a tracker the first had told.)"""
+    first, other = "http://first.example/announce", "http://other.example/announce"
+    _Round.made, _Round.in_flight, _Round.release = [], anyio.Event(), anyio.Event()
+    monkeypatch.setattr(DormantSeeds, "_coordinator", lambda self, seed: _Round(_tiers(seed.rec)))
+    options = JobOptions(save_path=str(tmp_path), files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    rec = JobRecord(id="j1", info_hash="ab" * 20, name="seed", source="torrent", options=options,
+                    state=JobState.SEEDING, created_at=0.0, updated_at=0.0, trackers=[first])
+
+    async def wake(rec: JobRecord) -> None:
+        raise AssertionError("nothing wakes it here")
+
+    async with TorrentManager(loopback_config(tracker_enabled=True)) as manager:
+        seeds = DormantSeeds(manager, wake)
+        async with anyio.create_task_group() as tg:
+            await seeds.add(rec)
+            tg.start_soon(seeds.run)
+            with anyio.fail_after(10):
+                await _Round.in_flight.wait()
+            rec.tracker_tiers = [[first], [other]]
+            seeds.reannounce(rec)  # (its trackers edited while the first round is in flight)
+            await anyio.sleep(0.1)  # (a second round begun beside it would be under way by now)
+            rec.tracker_tiers = [[other]]
+            _Round.release.set()  # the round in flight ends ...
+            seeds.reannounce(rec)  # ... just as the next edit lands: the order a loaded machine has
+            with anyio.move_on_after(10):  # (lost, it would come in 30 minutes)
+                while len(_Round.made) < 2:
+                    await anyio.sleep(0.01)
+            for _ in range(20):
+                await anyio.sleep(0)
+            assert _Round.made == [[[first]], [[other]]]  # one round at a time, the next with the edit
+            tg.cancel_scope.cancel()

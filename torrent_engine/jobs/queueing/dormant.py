@@ -11,7 +11,9 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   next round of each after the interval its tracker gave, shortened by a random share
   (``JITTER``) so that seeds announced together drift apart. What each tracker knows (told
   ``started``, its tracker id, its back-off) is kept between rounds and handed to the session
-  when the seed wakes, so no tracker is told ``started`` twice;
+  when the seed wakes, so no tracker is told ``started`` twice. A seed has one tracker round in
+  flight at most: a round asked for meanwhile (``reannounce``: asked, or its trackers edited)
+  comes as soon as that one ends, with the trackers as they are then;
 - the service's stop sends ``stopped`` to the trackers that know a dormant seed, as a stopping
   session does, all at once and bounded (``STOP_TIMEOUT``).
 
@@ -61,6 +63,8 @@ class _Seed:
     info_hash: bytes
     remembered: tuple[TrackerMemory, ...] = ()  # what its trackers know of it
     tracker_due: float = math.inf  # monotonic time of its next tracker round (inf: none)
+    tracker_round: bool = False  # a tracker round of it is in flight
+    tracker_again: bool = False  # a round was asked for while one was in flight: it comes next
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
 
@@ -124,7 +128,14 @@ class DormantSeeds:
         """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);
         nothing for a job that is none."""
         seed = self._seeds.get(rec.id)
-        if seed is not None and self._manager.config.tracker_enabled:
+        if seed is None or not self._manager.config.tracker_enabled:
+            return
+        if seed.tracker_round:
+            # (a round of it is in flight, with the trackers it had: the next comes when it ends.
+            # Scheduled now, it would start a second round beside it, or be put off by that one's
+            # end, which schedules the next round an interval away)
+            seed.tracker_again = True
+        else:
             self._schedule(seed, TRACKERS, time.monotonic())
 
     def leave(self, rec: JobRecord, *, hand_over: bool = False) -> bool:
@@ -192,6 +203,8 @@ class DormantSeeds:
                     seed = self._seeds.get(job_id)
                     if seed is None or due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
                         continue  # (gone, or rescheduled since)
+                    if kind == TRACKERS:
+                        seed.tracker_round = True  # (from now on: a reannounce waits for this round)
                     await places.acquire()
                     tg.start_soon(self._announce, seed, kind, places)
                     await anyio.sleep(1.0 / BEGIN_RATE)
@@ -222,18 +235,28 @@ class DormantSeeds:
             refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered)
 
     async def _announce_trackers(self, seed: _Seed) -> None:
-        if not _tiers(seed.rec):  # (its trackers were all removed since)
-            seed.tracker_due = math.inf
+        try:
+            delay = await self._tracker_round(seed)
+        finally:
+            seed.tracker_round = False
+            again, seed.tracker_again = seed.tracker_again, False
+        if self._seeds.get(seed.rec.id) is not seed:  # woken meanwhile: its session announces now
             return
+        if again:  # (asked for while this round was in flight: its trackers may have changed)
+            self._schedule(seed, TRACKERS, time.monotonic())
+        elif delay is None:  # no usable tracker
+            seed.tracker_due = math.inf
+        else:
+            self._schedule(seed, TRACKERS, self._next_in(delay))
+
+    async def _tracker_round(self, seed: _Seed) -> float | None:
+        """One round of ``seed``'s trackers: the seconds until its next, None for none."""
+        if not _tiers(seed.rec):  # (its trackers were all removed since)
+            return None
         coordinator = self._coordinator(seed)
         delay = await coordinator.announce_now()
         seed.remembered = coordinator.remembered()
-        if self._seeds.get(seed.rec.id) is not seed:  # woken meanwhile: its session announces now
-            return
-        if delay is None:  # no usable tracker
-            seed.tracker_due = math.inf
-            return
-        self._schedule(seed, TRACKERS, self._next_in(delay))
+        return delay
 
     async def _announce_dht(self, seed: _Seed) -> None:
         shared, config = self._manager.shared, self._manager.config
