@@ -83,7 +83,8 @@ def _other_key(path: Path, *, password: bytes | None = None) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     encryption = (serialization.BestAvailableEncryption(password) if password
                   else serialization.NoEncryption())
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    path.write_bytes(pem)
     return path
 
 
@@ -91,7 +92,7 @@ def test_a_given_pair_is_checked_naming_the_flag(tmp_path: Path) -> None:
     pair = self_signed(tmp_path / "made", served_names("127.0.0.1"))
     good = load_tls(pair.certfile, pair.keyfile)
     assert good.fingerprint == pair.fingerprint and not good.self_signed
-    with pytest.raises(TlsError, match=r"^--tls-cert: cannot read the certificate '.*nope.pem': No such file"):
+    with pytest.raises(TlsError, match=r"^--tls-cert: cannot read the certificate '.*nope.pem': No such"):
         load_tls(tmp_path / "nope.pem", pair.keyfile)
     with pytest.raises(TlsError, match=r"^--tls-key: cannot read the key '.*nope.key': No such file"):
         load_tls(pair.certfile, tmp_path / "nope.key")
