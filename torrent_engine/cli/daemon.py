@@ -125,7 +125,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "daemon", help=COMMANDS["daemon"],
         description="Run downloads in the background, with an HTTP API and a web UI on "
-                    f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ until SIGINT/SIGTERM. "
+                    f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ (HTTPS with --tls-cert or --https) until "
+                    "SIGINT/SIGTERM. "
                     "Jobs and their history are kept in the state directory.")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="read options from this TOML file (keys: these flags' names, e.g. api-port = 8686); "
