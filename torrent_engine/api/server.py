@@ -25,6 +25,7 @@ from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
 from .stream import METADATA_WAIT
+from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class ApiServer:
     metrics_token: str | None = None  # a token that /metrics takes besides ``token`` (and nothing else does)
     history_interval: float = SAMPLE_INTERVAL  # seconds between the web UI's chart samples
     stream_metadata_wait: float = METADATA_WAIT  # a magnet's stream: seconds to wait for the metadata
+    tls: TlsFiles | None = None  # serve HTTPS with this certificate and key (None: plain HTTP)
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -84,7 +86,8 @@ class ApiServer:
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.bound_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.bound_port}"
 
     @property
     def ui_url(self) -> str:
@@ -123,7 +126,9 @@ class ApiServer:
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
-                                server_header=False, proxy_headers=False)
+                                server_header=False, proxy_headers=False,
+                                ssl_certfile=str(self.tls.certfile) if self.tls is not None else None,
+                                ssl_keyfile=str(self.tls.keyfile) if self.tls is not None else None)
         self._server = _Server(config)
         try:
             async with anyio.create_task_group() as tg:  # the loop-lag probe and the charts' sampler

@@ -24,6 +24,7 @@ from typing import IO
 import anyio
 
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
+from ..api import tls as api_tls
 from ..api.locate import API_FILE
 from ..api.security import is_loopback
 from ..config import DEFAULT_ACTIVE_CHECKING, DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
@@ -124,7 +125,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "daemon", help=COMMANDS["daemon"],
         description="Run downloads in the background, with an HTTP API and a web UI on "
-                    f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ until SIGINT/SIGTERM. "
+                    f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}/ (HTTPS with --tls-cert or --https) until "
+                    "SIGINT/SIGTERM. "
                     "Jobs and their history are kept in the state directory.")
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="read options from this TOML file (keys: these flags' names, e.g. api-port = 8686); "
@@ -151,6 +153,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="also answer requests for this Host name (repeatable; e.g. behind a proxy)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin API calls from this origin (repeatable; default: none)")
+    p.add_argument("--tls-cert", type=_optional_path, default=None, metavar="FILE",
+                   help="serve the API, web UI and client dialects over HTTPS with this PEM certificate "
+                        "(its chain may follow it; needs --tls-key; default: plain HTTP)")
+    p.add_argument("--tls-key", type=_optional_path, default=None, metavar="FILE",
+                   help="the certificate's private key (PEM, unencrypted) for --tls-cert")
+    p.add_argument("--https", action="store_true",
+                   help=f"serve over HTTPS with a self-signed certificate made at the first start in the "
+                        f"state dir ({api_tls.SELF_SIGNED_CERT}, {api_tls.SELF_SIGNED_KEY}; made again once "
+                        "expired); its SHA-256 fingerprint is printed at start")
     p.add_argument("--listen-port", type=int, default=0, help="TCP port for peers (default: any)")
     p.add_argument("--listen-host", default="",
                    help="address for peers (default: every interface, IPv4 and IPv6)")
@@ -250,10 +261,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=run, parser=p)
 
 
-def _write_api_file(state_dir: Path, url: str) -> None:
+def _write_api_file(state_dir: Path, url: str, cafile: Path | None = None) -> None:
+    """``api.json``: the address `remote` finds the daemon at (with ``cafile``, the self-signed
+    certificate to verify it with)."""
     path = state_dir / API_FILE
     tmp = path.with_name(f".{API_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+    written: dict[str, object] = {"url": url, "pid": os.getpid()}
+    if cafile is not None:
+        written["cafile"] = str(cafile.absolute())
+    tmp.write_text(json.dumps(written) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -342,6 +358,11 @@ def _watchdog(seconds: float) -> None:
     timer.start()
 
 
+def _optional_path(text: str) -> Path | None:
+    """A file's path; "" (a config file's way to say none) is None."""
+    return Path(text).expanduser() if text.strip() else None
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -364,7 +385,36 @@ async def _daemon(args: argparse.Namespace) -> int:
         lock.close()
 
 
+def check_tls_flags(args: argparse.Namespace) -> None:
+    """``TlsError`` naming the flag when the TLS flags do not go together."""
+    if args.https and (args.tls_cert is not None or args.tls_key is not None):
+        raise api_tls.TlsError("cannot go with --tls-cert/--tls-key (--https makes its own certificate; give "
+                       "one or the other)", "--https")
+    if args.tls_cert is not None and args.tls_key is None:
+        raise api_tls.TlsError("needs --tls-key, the certificate's private key", "--tls-cert")
+    if args.tls_key is not None and args.tls_cert is None:
+        raise api_tls.TlsError("needs --tls-cert, the certificate the key goes with", "--tls-key")
+
+
+def tls_files(args: argparse.Namespace, state_dir: Path) -> api_tls.TlsFiles | None:
+    """The certificate and key the API serves with, checked (or made, ``--https``); None: HTTP."""
+    check_tls_flags(args)
+    if args.https:
+        return api_tls.self_signed(state_dir, api_tls.served_names(args.api_host, args.allowed_host))
+    if args.tls_cert is not None:
+        return api_tls.load_tls(Path(args.tls_cert).expanduser(), Path(args.tls_key).expanduser())
+    return None
+
+
+def describe_tls(tls: api_tls.TlsFiles) -> str:
+    """The lines printed at start about the certificate the API serves with."""
+    kind = ("self-signed, made now" if tls.made else "self-signed") if tls.self_signed else "given"
+    return (f"  TLS certificate {tls.certfile} ({kind}, valid until {tls.not_after:%Y-%m-%d}); "
+            f"SHA-256 fingerprint:\n  {tls.fingerprint}")
+
+
 async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) -> int:
+    tls = tls_files(args, state_dir)  # (a bad certificate stops the start before anything is loaded)
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port,
@@ -387,7 +437,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
     api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
-                    metrics_token=args.metrics_token)
+                    metrics_token=args.metrics_token, tls=tls)
     async with anyio.create_task_group() as tg:
         try:
             await tg.start(api.serve)
@@ -397,6 +447,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                               "choose another port with --api-port, or --api-port 0 for any "
                               "free one)") from None
         print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
+        if tls is not None:
+            print(describe_tls(tls), flush=True)
         print(f"  downloads in {download_dir}, state in {state_dir}; "
               "stop with Ctrl-C (or SIGTERM)", flush=True)
         stopping = anyio.Event()
@@ -427,7 +479,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
         with starting:
             async with service:  # the torrents loaded, the jobs restored: changes are taken
                 freeze_started()
-                _write_api_file(state_dir, api.url)  # (what `remote` and scripts wait for: ready)
+                # (what `remote` and scripts wait for: ready)
+                _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
                 await stopping.wait()
     # Leaving JobService's context stops every job and saves its state.
     (state_dir / API_FILE).unlink(missing_ok=True)
@@ -462,6 +515,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
     if args.config is not None:
         apply_config_file(args, args.config, args.parser)
+    check_tls_flags(args)
     raise_descriptor_limit()
     tune_gc()
     return run_loop(_daemon, args)

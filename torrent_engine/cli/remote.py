@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.parse
@@ -65,19 +66,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 class Client:
-    """A tiny HTTP client of the API, on ``http.client``."""
+    """A tiny HTTP client of the API, on ``http.client``; over HTTPS the certificate is verified
+    against the system's authorities, or ``cafile`` (the daemon's self-signed one) alone."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 30.0, *, cafile: str | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise RemoteError(f"the daemon's URL must be http://HOST:PORT, got {url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError(f"the daemon's URL must be http://HOST:PORT or https://HOST:PORT, got {url!r}")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.tls = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
         self.token = token
         self.timeout = timeout
         self.last_status = 0  # the HTTP status of the last answer (e.g. 200, not 201: already there)
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -158,16 +163,19 @@ def resolve(args: argparse.Namespace) -> Client:
     folder."""
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     url = args.url or os.environ.get(URL_ENV)
+    cafile = None
     if not url:
         try:
-            url = json.loads((state_dir / API_FILE).read_text(encoding="utf-8"))["url"]
-        except (OSError, ValueError, KeyError, TypeError):
+            written = json.loads((state_dir / API_FILE).read_text(encoding="utf-8"))
+            url = written["url"]
+            cafile = written.get("cafile")  # (the daemon's self-signed certificate, --https)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             url = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
     token = args.token or os.environ.get(TOKEN_ENV) or read_token(state_dir)
     if not token:
         raise RemoteError(f"no API token: pass --token, set ${TOKEN_ENV}, or point --state-dir at the "
                           "daemon's state directory")
-    return Client(str(url), token)
+    return Client(str(url), token, cafile=str(cafile) if isinstance(cafile, str) else None)
 
 
 def _obj(value: JSONValue, what: str) -> JSONObject:

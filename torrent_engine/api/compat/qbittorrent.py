@@ -261,7 +261,7 @@ class QbittorrentApi:
             if name == "auth/login":
                 if request.method != "POST":  # (never a password in a URL, as qBittorrent)
                     return _text("Method Not Allowed", 405)
-                return self.login(form)
+                return self.login(form, secure=request.url.scheme == "https")
             if not self._authorised(request, scheme, credentials):
                 return _text("Forbidden", 403)
             handler = self._getters.get(name)
@@ -342,9 +342,10 @@ class QbittorrentApi:
             return None
 
     # -- auth ----------------------------------------------------------------------------------
-    def login(self, form: Form) -> Response:
-        """``auth/login``: ``Ok.`` with an ``SID`` cookie, or ``401`` (WebAPI 2.14; ``Fails.``
-        before, which the body still says for a client of 4.x)."""
+    def login(self, form: Form, *, secure: bool = False) -> Response:
+        """``auth/login``: ``Ok.`` with an ``SID`` cookie (``Secure`` when ``secure``: asked over
+        HTTPS), or ``401`` (WebAPI 2.14; ``Fails.`` before, which the body still says for a
+        client of 4.x)."""
         user, password = form.get("username") or "", form.get("password") or ""
         if not self._credentials_good(user, password):
             log.warning("qBittorrent API: failed login for user %r", user[:40])
@@ -356,7 +357,7 @@ class QbittorrentApi:
         sid = secrets.token_urlsafe(24)
         self._sessions[sid] = now
         response = _text("Ok.")
-        response.set_cookie("SID", sid, httponly=True, samesite="strict", path="/")
+        response.set_cookie("SID", sid, httponly=True, samesite="strict", path="/", secure=secure)
         return response
 
     async def logout(self, form: Form, request: Request) -> None:
