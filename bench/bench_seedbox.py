@@ -215,7 +215,9 @@ class QbApi:
             fields.append(("skip_checking", "true"))
         body, ctype = multipart(fields, files)
         status, _, text = self.http.request("POST", "/api/v2/torrents/add", body, {"Content-Type": ctype})
-        if status != 200 or text.strip() != b"Ok.":
+        # "Ok." (WebAPI before 2.14, qbittorrent-nox 4.5), or 2.14's counts (our dialect at 2.16)
+        ok = text.strip() == b"Ok." or (text.startswith(b"{") and json.loads(text).get("failure_count") == 0)
+        if status != 200 or not ok:
             raise RuntimeError(f"torrents/add: {status} {text[:200]!r}")
 
     def info_answer(self) -> bytes:
