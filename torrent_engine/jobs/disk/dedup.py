@@ -185,6 +185,7 @@ class Deduplicator:
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, set[bytes]] = {}
+        self._added: set[str] = set()  # complete at their add, learnt from its torrent (learn_added)
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -265,6 +266,7 @@ class Deduplicator:
 
     def _on_removed(self, event: JobRemoved) -> None:
         self.placed.pop(event.job_id, None)
+        self._added.discard(event.job_id)
         if event.job_id in self._by_job:
             self._forget(event.job_id)
             self._changed()
@@ -281,6 +283,9 @@ class Deduplicator:
             return
         if not _complete(rec):
             return
+        if rec.id in self._added:  # (learnt at its add: its saved torrent need not be read again)
+            self._added.discard(rec.id)
+            return
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
             if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
@@ -290,6 +295,16 @@ class Deduplicator:
         if self._by_job.get(rec.id) == {root for _i, root, _n in files}:
             return
         self._learn(rec.id, files)
+        self._changed()
+
+    def learn_added(self, rec: JobRecord, torrent: Torrent) -> None:
+        """``rec``, complete as it is added (a seed-mode seed), learnt from the torrent its add
+        read — not from its saved torrent read again once it seeds (thousands of seed-mode adds
+        would each read and parse their .torrent once more)."""
+        if self.mode == "off":
+            return
+        self._learn(rec.id, _roots(torrent, rec.file_priorities or []))
+        self._added.add(rec.id)
         self._changed()
 
     async def _learn_saved(self, job_id: str) -> None:

@@ -388,6 +388,8 @@ class JobAdder:
         self.run.events.publish(JobAdded(info_hash=rec.info_hash, job=self.run.snapshot(rec)))
         if dormant:  # complete, as seed mode takes it: it seeds from its record
             rec.done_size = rec.total_size
+            if self.dedup is not None and isinstance(torrent, Torrent):
+                self.dedup.learn_added(rec, torrent)
             self.run.set_state(rec, JobState.SEEDING)
             await self.run.seeds.add(rec)
             self.run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
