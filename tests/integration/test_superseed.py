@@ -123,6 +123,28 @@ async def test_a_downloading_torrent_ignores_super_seeding(tmp_path: Path) -> No
             assert middle.uploaded >= torrent.payload_size
 
 
+async def test_an_update_of_a_dormant_seed_whose_view_is_kept_answers_the_new_options(tmp_path: Path) -> None:
+    """A seed with no session (dormant) keeps its snapshot while nothing of it changes: an update
+    answers and lists the new options at once, not the kept snapshot."""
+    root, state = tmp_path / "dl", tmp_path / "state"
+    torrent = make_torrent(make_payload(root / "x", FILES), piece_length=PL)
+    async with JobService(loopback_config(state_dir=state), download_root=root, state_dir=state) as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), save_path="x")
+        with anyio.fail_after(10):
+            while (job := jobs.get(job.id)).state is not JobState.SEEDING:
+                await anyio.sleep(0.01)
+        run = jobs._run  # (the kept view is what this test is about)
+        rec = run.jobs.get(job.id)
+        assert rec is not None and jobs.manager.get(torrent.info_hash) is None  # (dormant)
+        run.sleepers.fall_quiet(rec, complete=True, time_left=None)
+        kept = jobs.get(job.id)
+        assert jobs.get(job.id) is kept  # (its view is kept while it sleeps)
+        job = await jobs.update(job.id, super_seeding=True, upload_limit=1000)
+        assert job.options.super_seeding and job.options.upload_limit == 1000
+        listed = jobs.get(job.id)
+        assert listed.options.super_seeding and listed.options.upload_limit == 1000
+
+
 async def test_a_job_keeps_super_seeding_over_a_restart(tmp_path: Path) -> None:
     root, state = tmp_path / "dl", tmp_path / "state"
     torrent = make_torrent(make_payload(root / "x", FILES), piece_length=PL)

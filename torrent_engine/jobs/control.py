@@ -258,6 +258,7 @@ class JobControl:
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))
         rec.options = options
         rec.updated_at = self.run.clock()
+        self.run.sleepers.unview(rec)  # (a dormant seed's kept view: it has no session to refresh it)
         if session is not None:  # (a dormant job's session takes them from the record when it starts)
             self.run.apply_options(rec, session)
         self.run.refresh_counters(rec)

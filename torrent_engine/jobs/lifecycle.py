@@ -370,8 +370,8 @@ class JobLifecycle:
             mark = self.sleepers.quiet.get(rec.id)
             if mark is None:
                 return self._decorate(rec, self._live_view(rec, session))
-            if mark.view is None:  # (asleep, nothing of it moves: a list of 10 000 reads it as kept)
-                mark.view = self._live_view(rec, session)
+            if mark.view is None or mark.view.options is not rec.options:  # (asleep, nothing of it
+                mark.view = self._live_view(rec, session)  # moves: a list of 10 000 reads it as kept)
             return self._decorate(rec, mark.view, seeding_time_step)
         if rec.state in FINISHED_STATES:  # (a finished job no longer changes: built once)
             job = self.finished_jobs.get(rec.id)
@@ -380,8 +380,8 @@ class JobLifecycle:
             return job
         mark = self.sleepers.quiet.get(rec.id) if rec.id in self.seeds and self.ready else None
         if mark is not None:  # (a dormant seed: its view kept while nothing of its record changes)
-            if mark.view is None:
-                mark.view = record_job(rec, self.tracker_news.get(rec.id))
+            if mark.view is None or mark.view.options is not rec.options:  # (an edit that did not
+                mark.view = record_job(rec, self.tracker_news.get(rec.id))  # unview: made again)
             return self._decorate(rec, mark.view, seeding_time_step)
         # (not started yet, its torrent not loaded, its data not vouched for: qBittorrent shows
         # such a torrent checkingResumeData; the record's "seeding" would be a claim)
