@@ -3,7 +3,8 @@ seeder on 127.0.0.1, fetched by our engine and, in the same run from the same se
 libtorrent itself. Each downloader runs in its own process, so its CPU time and peak RSS are its own.
 
     python bench/e2e_download.py [--size-mib 1024] [--piece-kib 1024] [--rounds 3] [--rc4] [--upload]
-                                 [--disk-write-modes direct,cached]
+                                 [--disk-write-modes direct,cached] [--seeders 1] [--hog]
+                                 [--transports tcp,utp]
 
 Prints one JSON line per download and a summary: best and median MB/s of both, their ratios,
 CPU seconds per GiB and peak RSS of both, and (ours) CPU seconds of the event-loop thread per
@@ -12,6 +13,11 @@ CPU seconds per GiB and peak RSS of both, and (ours) CPU seconds of the event-lo
 ``--upload`` the roles turn: a libtorrent leecher downloads the torrent from our seeder and, in
 the same run, from a libtorrent seeder (each seeder in its own process).
 ``--profile FILE`` writes a cProfile of our downloader (slows it down: for where, not how fast).
+``--seeders N``: N libtorrent seeders (each its own session in this process, its own port), both
+downloaders connected to all of them. ``--hog``: a process spinning on the CPU for the whole of each
+download, ours and libtorrent's alike (the machine's other core busy, as on a shared box).
+``--transports tcp,utp``: our downloader once per transport each round (the seeders accept uTP
+too); libtorrent's downloader stays on TCP. Every child and hog is killed on every path.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ def defaults() -> bool:
     """``--default-encryption``: every end at its default policy (ours "prefer", libtorrent's
     "enabled" with both levels); ``E2E_PREFER_RC4=1`` makes ours choose RC4 when offered both."""
     return os.environ.get("E2E_DEFAULT_ENC") == "1"
+
+
+def our_transport() -> str:
+    """Our downloader's transport this run (``--transports``; TCP by default)."""
+    return os.environ.get("E2E_TRANSPORT") or TRANSPORT
 
 
 def our_encryption() -> dict[str, Any]:
@@ -136,7 +147,7 @@ def payload_torrent(workdir: Path | None, prefix: str, size_mib: int, piece_kib:
     return work, torrent
 
 
-def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
+def child_ours(torrent_file: str, dest: str, ports: list[int]) -> dict[str, Any]:
     import anyio
 
     from torrent_engine.config import Config
@@ -153,8 +164,8 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
         cfg = Config(listen_host="127.0.0.1", **our_encryption(),
                      tracker_enabled=False, dht_enabled=False, port_mapping=False,
                      lsd_enabled=False, seed=True,
-                     transport=TRANSPORT, **disk_write_mode())
-        async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", port)]) as session:
+                     transport=our_transport(), **disk_write_mode())
+        async with Session(torrent, dest, config=cfg, peers=[("127.0.0.1", p) for p in ports]) as session:
             await session.wait_ready()
             start = time.monotonic()
             loop0 = time.thread_time()
@@ -180,6 +191,7 @@ def child_ours(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
     return {"who": "torrent_engine", "seconds": seconds, "bytes": torrent.payload_size,
             "cpu": time.process_time() - cpu0, "loop_cpu": loop_cpu[0],
             "peak_rss_mib": peak_rss_mib(), "mode": os.environ.get("E2E_DISK_WRITE_MODE", ""),
+            "transport": our_transport(),
             "direct_bytes": written["direct"], "cached_bytes": written["cached"]}
 
 
@@ -241,7 +253,7 @@ def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> d
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stdin is not None
     port = json.loads(proc.stdout.readline())["port"]
-    result = child_libtorrent(str(torrent_file), str(dest), port)
+    result = child_libtorrent(str(torrent_file), str(dest), [port])
     proc.stdin.close()
     seeder = json.loads(proc.stdout.readline())
     proc.wait(timeout=60)
@@ -254,12 +266,13 @@ def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> d
     return out
 
 
-def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
+def child_libtorrent(torrent_file: str, dest: str, ports: list[int]) -> dict[str, Any]:
     import libtorrent as lt
 
     ses, handle, cpu0 = lt_download(lt, lt_settings(lt), torrent_file, dest,
                                     best_disk=os.environ.get("LT_DEFAULT_DISK") != "1")
-    handle.connect_peer(("127.0.0.1", port))
+    for port in ports:
+        handle.connect_peer(("127.0.0.1", port))
     start = time.monotonic()
     deadline = start + 1800
     while not handle.status().is_seeding:
@@ -272,12 +285,21 @@ def child_libtorrent(torrent_file: str, dest: str, port: int) -> dict[str, Any]:
             "peak_rss_mib": peak_rss_mib()}
 
 
-def run_child(kind: str, torrent_file: Path, dest: Path, port: int, mode: str = "") -> dict[str, Any]:
+def run_child(kind: str, torrent_file: Path, dest: Path, ports: list[int], mode: str = "",
+              transport: str = "", hog: bool = False) -> dict[str, Any]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    env = dict(os.environ, E2E_DISK_WRITE_MODE=mode)
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest), str(port)],
-                         check=True, capture_output=True, text=True, env=env)
+    env = dict(os.environ, E2E_DISK_WRITE_MODE=mode, E2E_TRANSPORT=transport)
+    # the hog spins for as long as the download runs, and no longer (killed on every path)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if hog else None
+    try:
+        out = subprocess.run([sys.executable, __file__, "--child", kind, str(torrent_file), str(dest),
+                              ",".join(map(str, ports))],
+                             check=True, capture_output=True, text=True, env=env, timeout=1900)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
     print(json.dumps(result), flush=True)
@@ -299,6 +321,11 @@ def main() -> int:
     ap.add_argument("--disk-write-modes", default="",
                     help="our downloader's Config.disk_write_mode, comma-separated: each round runs "
                          "ours once per mode, alternating (e.g. direct,cached); default: Config's")
+    ap.add_argument("--seeders", type=int, default=1, help="libtorrent seeders, each its own session")
+    ap.add_argument("--hog", action="store_true", help="a process spinning on a core during each download")
+    ap.add_argument("--transports", default="",
+                    help="our downloader's transports, comma-separated (tcp, utp): each round runs ours "
+                         "once per transport; default: tcp")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--seed-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -313,9 +340,9 @@ def main() -> int:
         (child_ours_seed if kind == "ours" else child_lt_seed)(torrent_file, save_path)
         return 0
     if args.child:
-        kind, torrent_file, dest, port = args.child
+        kind, torrent_file, dest, ports = args.child
         fn = child_ours if kind == "ours" else child_libtorrent
-        print(json.dumps(fn(torrent_file, dest, int(port))))
+        print(json.dumps(fn(torrent_file, dest, [int(p) for p in ports.split(",")])))
         return 0
 
     import libtorrent as lt
@@ -337,28 +364,44 @@ def main() -> int:
             summarize(args, rounds["ours-rc4"], rounds["libtorrent"], "seeding, RC4 chosen")
         return 0
 
-    ses = lt.session(lt_settings(lt))
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(str(torrent_file))
-    params.save_path = str(seed_dir)
-    handle = ses.add_torrent(params)
-    while not handle.status().is_seeding:
-        time.sleep(0.05)
-    port = ses.listen_port()
+    transports = [t.strip() for t in args.transports.split(",") if t.strip()] or [""]
+    seeder_settings = lt_settings(lt)
+    if any(t in ("utp", "any") for t in transports):
+        seeder_settings["enable_incoming_utp"] = True  # (libtorrent's downloader still dials TCP)
+    sessions, handles = [], []
+    for _ in range(args.seeders):
+        ses = lt.session(seeder_settings)
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(str(torrent_file))
+        params.save_path = str(seed_dir)
+        sessions.append(ses)
+        handles.append(ses.add_torrent(params))
+    for handle in handles:
+        while not handle.status().is_seeding:
+            time.sleep(0.05)
+    ports = [ses.listen_port() for ses in sessions]
     modes = [m.strip() for m in args.disk_write_modes.split(",") if m.strip()] or [""]
-    ours: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    variants = [(m, t) for m in modes for t in transports]
+    ours: dict[tuple[str, str], list[dict[str, Any]]] = {v: [] for v in variants}
     theirs: list[dict[str, Any]] = []
     try:
         for _ in range(args.rounds):
-            for mode in modes:
-                ours[mode].append(run_child("ours", torrent_file, work / "ours", port, mode))
-            theirs.append(run_child("libtorrent", torrent_file, work / "lt", port))
+            for mode, transport in variants:
+                ours[(mode, transport)].append(run_child("ours", torrent_file, work / "ours", ports, mode,
+                                                         transport, args.hog))
+            theirs.append(run_child("libtorrent", torrent_file, work / "lt", ports, hog=args.hog))
     finally:
-        del handle, ses
+        del handles, sessions
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    for mode in modes:
-        summarize(args, ours[mode], theirs, f"downloading{f' ({mode})' if mode else ''}")
+    for mode, transport in variants:
+        label = ", ".join(x for x in (mode, transport) if x)
+        summarize(args, ours[(mode, transport)], theirs, f"downloading{f' ({label})' if label else ''}")
+    if len(transports) > 1:
+        base = statistics.median(r["mb_s"] for r in ours[(modes[0], transports[0])])
+        for transport in transports[1:]:
+            rate = statistics.median(r["mb_s"] for r in ours[(modes[0], transport)])
+            print(f"ours over {transport} / over {transports[0] or 'tcp'}, median rate: {rate / base:.2f}")
     return 0
 
 
@@ -366,7 +409,9 @@ def summarize(args: argparse.Namespace, ours: list[dict[str, Any]], theirs: list
               what: str) -> None:
     """Best and median rate of both, their ratios, CPU s/GiB, peak RSS, loop-thread µs/block."""
     crypto = "RC4" if args.rc4 else "default encryption" if args.default_encryption else "plaintext"
-    print(f"{what}: size {args.size_mib} MiB, pieces {args.piece_kib} KiB, {crypto}, "
+    extra = "".join([f", {args.seeders} seeders" if getattr(args, "seeders", 1) > 1 else "",
+                     ", a CPU hog beside" if getattr(args, "hog", False) else ""])
+    print(f"{what}: size {args.size_mib} MiB, pieces {args.piece_kib} KiB, {crypto}{extra}, "
           f"rounds {args.rounds}, load average {os.getloadavg()[0]:.2f}")
     for label, rs in (("torrent_engine", ours), ("libtorrent    ", theirs)):
         rates = [r["mb_s"] for r in rs]
