@@ -18,6 +18,9 @@ downloaders connected to all of them. ``--hog``: a process spinning on the CPU f
 download, ours and libtorrent's alike (the machine's other core busy, as on a shared box).
 ``--transports tcp,utp``: our downloader once per transport each round (the seeders accept uTP
 too); libtorrent's downloader stays on TCP. Every child and hog is killed on every path.
+``--check``: instead of a download, each client checks the complete payload from scratch (no
+resume data: every piece read and hashed, the files page-cached after the first round), ours and
+libtorrent alternated, each in its own process: CPU seconds per GiB checked.
 """
 
 from __future__ import annotations
@@ -266,6 +269,65 @@ def upload_round(kind: str, torrent_file: Path, seed_dir: Path, dest: Path) -> d
     return out
 
 
+def child_check(kind: str, torrent_file: str, save_path: str) -> dict[str, Any]:
+    """Check the complete payload in ``save_path`` from scratch (``kind`` "ours" or libtorrent):
+    seconds, CPU and peak RSS of this process over the check."""
+    if kind == "ours":
+        import anyio
+
+        from torrent_engine.config import Config
+        from torrent_engine.engine.runtime import run
+        from torrent_engine.formats.metainfo import Torrent
+        from torrent_engine.session import Session
+
+        torrent = Torrent.load(torrent_file)
+        size = torrent.payload_size
+
+        async def main() -> float:
+            cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
+                         port_mapping=False, lsd_enabled=False, transport=TRANSPORT)
+            start = time.monotonic()
+            async with Session(torrent, save_path, config=cfg) as session:
+                with anyio.fail_after(1800):
+                    await session.wait_ready()
+                seconds = time.monotonic() - start
+                if session.status().progress < 1.0:
+                    raise RuntimeError(f"the check found {session.status().progress:.3f} of the payload")
+                return seconds
+
+        cpu0 = time.process_time()
+        seconds = run(main)
+    else:
+        import libtorrent as lt
+
+        ses = lt.session(lt_settings(lt))
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(torrent_file)
+        params.save_path = save_path
+        size = params.ti.total_size()
+        cpu0 = time.process_time()
+        start = time.monotonic()
+        handle = ses.add_torrent(params)
+        deadline = start + 1800
+        while not handle.status().is_seeding:
+            if time.monotonic() > deadline:
+                raise TimeoutError("libtorrent's check did not finish")
+            time.sleep(0.005)
+        seconds = time.monotonic() - start
+    return {"who": "torrent_engine" if kind == "ours" else "libtorrent", "what": "check",
+            "seconds": seconds, "bytes": size, "cpu": time.process_time() - cpu0,
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def run_check(kind: str, torrent_file: Path, save_path: Path) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--check-child", kind, str(torrent_file), str(save_path)],
+                         check=True, capture_output=True, text=True, timeout=1900)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["mb_s"] = result["bytes"] / result["seconds"] / 1e6
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def child_libtorrent(torrent_file: str, dest: str, ports: list[int]) -> dict[str, Any]:
     import libtorrent as lt
 
@@ -326,6 +388,8 @@ def main() -> int:
     ap.add_argument("--transports", default="",
                     help="our downloader's transports, comma-separated (tcp, utp): each round runs ours "
                          "once per transport; default: tcp")
+    ap.add_argument("--check", action="store_true", help="measure a check of the payload instead")
+    ap.add_argument("--check-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=4, metavar=("KIND", "TORRENT", "DEST", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--seed-child", nargs=3, metavar=("KIND", "TORRENT", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -339,6 +403,9 @@ def main() -> int:
         kind, torrent_file, save_path = args.seed_child
         (child_ours_seed if kind == "ours" else child_lt_seed)(torrent_file, save_path)
         return 0
+    if args.check_child:
+        print(json.dumps(child_check(*args.check_child)))
+        return 0
     if args.child:
         kind, torrent_file, dest, ports = args.child
         fn = child_ours if kind == "ours" else child_libtorrent
@@ -349,6 +416,17 @@ def main() -> int:
 
     work, _torrent = payload_torrent(args.workdir, "te-bench-", args.size_mib, args.piece_kib)
     seed_dir, torrent_file = work / "seed", work / "payload.torrent"
+    if args.check:
+        checks: dict[str, list[dict[str, Any]]] = {"ours": [], "libtorrent": []}
+        try:
+            for _ in range(args.rounds):
+                for kind in checks:
+                    checks[kind].append(run_check(kind, torrent_file, seed_dir))
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        summarize(args, checks["ours"], checks["libtorrent"], "checking")
+        return 0
     if args.upload:
         kinds = ("ours", "ours-rc4", "libtorrent") if args.default_encryption else ("ours", "libtorrent")
         rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
