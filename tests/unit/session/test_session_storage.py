@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,64 @@ async def test_a_write_that_fails_after_the_session_ended_starts_no_task(
             await s.parts.webseeds.deliver(seed, 0, memoryview(piece))
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], \
         [r.getMessage() for r in caplog.records]
+
+
+class SlowDisk(Storage):
+    """Real storage whose piece writes take ``delay`` seconds each (a slow or busy disk), counting
+    the bytes of pieces handed to it and not yet written."""
+
+    def __init__(self, torrent: TorrentLayout, save_path: Path, delay: float) -> None:
+        super().__init__(torrent, save_path)
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.pending = 0
+        self.peak = 0
+
+    def _handed(self, size: int) -> None:
+        with self.lock:
+            self.pending += size
+            self.peak = max(self.peak, self.pending)
+
+    def write_verified(self, index: int, data: bytes | bytearray | memoryview,
+                       done: Callable[[BaseException | None], None]) -> None:
+        self._handed(len(data))
+        super().write_verified(index, data, done)
+
+    async def write_piece_if(self, index: int, data: bytes | bytearray | memoryview,
+                             check: Callable[[], bool]) -> bool:
+        self._handed(len(data))
+        return await super().write_piece_if(index, data, check)
+
+    def _write_piece_sync(self, slices: Any, view: memoryview) -> BaseException | None:
+        time.sleep(self.delay)
+        try:
+            return super()._write_piece_sync(slices, view)
+        finally:
+            with self.lock:
+                self.pending -= len(view)
+
+
+async def test_a_slow_disk_slows_the_download_and_holds_no_more_than_the_piece_buffer(tmp_path: Path) -> None:
+    """Pieces come from the seed far faster than the disk writes them: the download waits for
+    the disk (the peers' sockets are not read meanwhile), and the pieces held for writing never
+    pass ``Config.piece_buffer_bytes`` (with the default 32 MiB, the whole 3 MiB would be held at
+    once); every piece arrives and is written whole."""
+    piece = 64 * 1024
+    payload = make_payload(tmp_path / "seed", [("a.bin", 48 * piece)])
+    torrent = make_torrent(payload, piece_length=piece, version="v1")
+    made: list[SlowDisk] = []
+
+    def slow(t: TorrentLayout, path: Path) -> SlowDisk:
+        made.append(SlowDisk(t, path, delay=0.02))
+        return made[-1]
+
+    cap = 4 * piece
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(piece_buffer_bytes=cap),
+                           storage=slow, peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+    disk = made[0]
+    assert disk.pending == 0 and 0 < disk.peak <= cap, (disk.peak, cap)
