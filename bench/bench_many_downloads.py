@@ -5,7 +5,7 @@ from the same seeders, in the same run.
     python bench/bench_many_downloads.py [--torrents 1000] [--seeders 4] [--seed 47] [--batch 25]
                                          [--piece-kib 0] [--large-piece-kib 1024] [--limit 1800]
                                          [--daemon-arg=--max-connections=2000] [--profile FILE]
-                                         [--keep DIR] [--json FILE]
+                                         [--keep DIR] [--json FILE] [--client ours|qbittorrent]
 
 The data: N single-file torrents of random sizes from 1 to 4 MiB (the RNG seeded with ``--seed``;
 pieces of 64 KiB under 2 MiB, 128 KiB above, as a tool would choose for such sizes, or
@@ -34,6 +34,11 @@ the ratio of the two phases' CPU per GiB (many / one; the target of issue 47 is 
 CPU the many cost beyond the one, a torrent, and the load average. ``--phases add`` (or
 ``many,one,add``): the N torrents added to a daemon that announces to no tracker, its CPU until
 the last add answered and 5 s later: what adding alone costs.
+
+``--client qbittorrent`` runs the same phases with qbittorrent-nox in place of our daemon
+(bench_seedbox's configuration, its queue off, every torrent checked at once, several connections
+to one address allowed, no connection limit: the seeders all listen on 127.0.0.1), for its own
+many / one ratio on this machine; its event loop's lag is not measured.
 
 Every process is killed on every path; every wait is bounded (``--limit`` a phase; the seeders exit
 by themselves after their own limit or when this process goes). Only loopback: as root with
@@ -68,6 +73,7 @@ from bench_seedbox import (  # noqa: E402
     TICKS,
     OursQb,
     Poller,
+    QbittorrentNox,
     cpu_seconds,
     load_avg,
     proc_status,
@@ -323,11 +329,36 @@ class Daemon(OursQb):
         return [*super().command(), *self.extra]
 
 
+class Qbittorrent(QbittorrentNox):
+    """qbittorrent-nox (bench_seedbox's configuration) allowed what this bench's swarm needs:
+    several connections to one address (every seeder is on 127.0.0.1) and no connection limit."""
+
+    extra: list[str] = []
+
+    def prepare(self) -> None:
+        super().prepare()
+        conf = self.work / "profile" / "qBittorrent" / "config" / "qBittorrent.conf"
+        allowed = ("Session\\MultiConnectionsPerIp=true\nSession\\MaxConnections=-1\n"
+                   "Session\\MaxConnectionsPerTorrent=-1\nSession\\MaxUploads=-1\nSession\\MaxUploadsPerTorrent=-1\n")
+        text = conf.read_text().replace("[BitTorrent]\n", "[BitTorrent]\n" + allowed, 1)
+        conf.write_text(text)
+
+    def loop_lag(self) -> tuple[float, int, int]:
+        return (float("nan"), 0, 0)
+
+
+def make_client(args: argparse.Namespace, work: Path, dl: Path) -> Daemon | Qbittorrent:
+    client: Daemon | Qbittorrent = Qbittorrent(work, dl) if args.client == "qbittorrent" else Daemon(work, dl)
+    if isinstance(client, Qbittorrent):
+        client.prepare()
+    return client
+
+
 def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: Seeders,
               args: argparse.Namespace) -> dict[str, Any]:
     dl = work / "dl"
     dl.mkdir(parents=True)
-    client = Daemon(work, dl)
+    client = make_client(args, work, dl)
     client.extra = list(args.daemon_arg)
     n = len(files)
     out: dict[str, Any] = {"phase": name, "n": n, "bytes": total, "load_before": load_avg()}
@@ -458,7 +489,9 @@ def print_phase(r: dict[str, Any]) -> None:
         print(f"  sync/maindata polled once a second: {r['polls']} answers, median {pm:.1f} ms, p95 "
               f"{pp:.1f} ms, max {px:.1f} ms{errors}")
     worst, wakes, late = r["loop_lag"]
-    print(f"  event loop: worst lag {worst * 1000:.0f} ms; {late} of {wakes} probe wake-ups over 50 ms late")
+    if wakes:
+        print(f"  event loop: worst lag {worst * 1000:.0f} ms; {late} of {wakes} probe wake-ups over 50 ms "
+              "late")
     print(f"  tracker announces so far: {r['tracker_announces']}; stop {r['stop_s']:.2f} s; "
           f"load after {r['load_after']}", flush=True)
 
@@ -490,6 +523,8 @@ def main() -> None:
                    help="py-spy record the many-torrent daemon into this file (.svg, .json or raw)")
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--client", choices=("ours", "qbittorrent"), default="ours",
+                   help="the downloader: our daemon or qbittorrent-nox (phases many and one)")
     args = p.parse_args()
 
     if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
@@ -501,6 +536,8 @@ def main() -> None:
     phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     if not phases or any(x not in ("many", "one", "add") for x in phases):
         p.error("--phases: of many, one and add")
+    if args.client == "qbittorrent" and ("add" in phases or args.daemon_arg or args.profile):
+        p.error("--client qbittorrent: phases many and one only, no --daemon-arg or --profile")
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="many-downloads-"))
     results: list[dict[str, Any]] = []
