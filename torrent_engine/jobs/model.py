@@ -7,7 +7,6 @@ the events; the HTTP API and the CLI read them.
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
@@ -244,19 +243,37 @@ class JobTracker:
     leechers: int | None = None
 
 
-@functools.lru_cache(maxsize=4096)
+_HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
+_HOSTS_KEPT = 4096
+
+
 def tracker_host(url: str) -> str:
     """The host an announce URL names, lower case ("" when it names none): what a list groups
-    its jobs by (kept per URL: thousands of jobs share a handful of trackers)."""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
+    its jobs by."""
+    host = _HOSTS.get(url)
+    if host is None:
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            host = ""
+        if len(_HOSTS) >= _HOSTS_KEPT:
+            _HOSTS.clear()
+        _HOSTS[url] = host
+    return host
 
 
 def tracker_hosts(trackers: tuple[JobTracker, ...]) -> list[str]:
-    """The hosts of ``trackers``, once each, in their order."""
-    return list(dict.fromkeys(h for h in map(tracker_host, (t.url for t in trackers)) if h))
+    """The hosts of ``trackers``, once each, in their order (every job's summary carries them: a
+    plain dict's lookup per tracker, as a list of 10 000 jobs is made of them)."""
+    out: list[str] = []
+    known = _HOSTS.get
+    for t in trackers:
+        host = known(t.url)
+        if host is None:
+            host = tracker_host(t.url)
+        if host and host not in out:
+            out.append(host)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
