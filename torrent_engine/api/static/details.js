@@ -292,7 +292,7 @@ DETAIL_VIEWS.trackers = {
     tbody.addEventListener("click", (ev) => onTrackerClick(id, open, ev));
     const form = urlForm("Add trackers, one URL a line (each in a tier of its own)", "Add trackers", "tracker-add",
       (urls) => editTiers(id, (tiers) => [...tiers, ...urls.map((u) => [u])]));
-    return el("div", {class: "trackers"}, el("p", {class: "empty", hidden: ""}, "No trackers: DHT, PEX and LSD find the peers."),
+    return el("div", {class: "trackers"}, el("p", {class: "empty", hidden: ""}, "No trackers: the peers come from the DHT, PEX, LSD or those given."),
               table, form);
   },
   draw(view, job, open) {
@@ -486,9 +486,9 @@ function contentTree(files) {
 
 function prioOf(open, f) { return prioLevel(open.pendingPrio.has(f.index) ? open.pendingPrio.get(f.index) : f.priority); }
 
-function prioSelect(value, label) {
+function prioSelect(value, label, mixed = "Mixed") {
   const select = el("select", {"aria-label": label, class: "prio"});
-  const choices = value === "mixed" ? [["mixed", "Mixed"], ...PRIORITY_CHOICES] : PRIORITY_CHOICES;
+  const choices = value === "mixed" ? [["mixed", mixed], ...PRIORITY_CHOICES] : PRIORITY_CHOICES;
   for (const [v, text] of choices) select.append(el("option", {value: String(v), text}));
   select.value = String(value);
   return select;
@@ -529,7 +529,7 @@ DETAIL_VIEWS.content = {
     table.classList.add("content-tree");
     const bar = el("div", {class: "content-bar row"},
       el("span", {class: "picked-count muted", text: "Click rows to pick them (Ctrl, Shift: several)"}),
-      prioSelect("mixed", "the priority of the rows picked"), el("button", {class: "ghost", "data-content": "rename", text: "Rename…", disabled: ""}),
+      prioSelect("mixed", "the priority of the rows picked", "Priority…"), el("button", {class: "ghost", "data-content": "rename", text: "Rename…", disabled: ""}),
       errorSpan("", "content"));
     bar.querySelector("select").dataset.content = "priority";
     bar.querySelector("select").disabled = true;
@@ -614,7 +614,8 @@ DETAIL_VIEWS.content = {
     const select = bar.querySelector("select");
     if (document.activeElement !== select) {
       const prios = new Set(picked.flatMap((n) => n.files.map((f) => prioOf(open, f))));
-      select.replaceWith(Object.assign(prioSelect(prios.size === 1 ? [...prios][0] : "mixed", "the priority of the rows picked"),
+      const value = prios.size === 1 ? [...prios][0] : "mixed";
+      select.replaceWith(Object.assign(prioSelect(value, "the priority of the rows picked", picked.length ? "Mixed" : "Priority…"),
                                        {disabled: !picked.length || finished}));
       bar.querySelector("select").dataset.content = "priority";
     }
