@@ -441,3 +441,45 @@ async def test_on_a_phone_the_details_are_a_sheet_without_sideways_scrolling(tmp
 
             sideways, covers, closed = await in_thread(sheet)
         assert sideways == [False] * 6 and covers and closed
+
+
+async def test_a_restarted_server_is_followed_again_without_a_reload(tmp_path: Path) -> None:
+    """The API server stopped (its streams end, its port refuses) and started again on the same
+    port: the page says "reconnecting…" meanwhile, then follows the new server's events from
+    every job anew, the one added while it was down included."""
+    from selenium.webdriver.common.by import By
+
+    from torrent_engine.api import ApiServer
+
+    async with running_api(tmp_path) as api:
+        await api.service.add(_magnet(0), AddOptions(paused=True))
+        port = api.server.bound_port
+        with chromium(1400, 900) as driver:
+            def live() -> float:
+                open_page(driver, api)
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "1")
+                return float(driver.execute_script("return performance.timeOrigin"))
+
+            loaded = await in_thread(live)
+            api.server.stop()
+
+            def lost() -> str:
+                wait(driver, lambda d: d.find_element(By.ID, "sb-conn").text == "reconnecting…", 30)
+                return str(driver.find_element(By.ID, "sb-conn").text)
+
+            assert await in_thread(lost) == "reconnecting…"
+            await api.service.add(_magnet(1), AddOptions(paused=True))  # (while no server runs)
+            again = ApiServer(api.service, token=TOKEN, port=port)
+            async with anyio.create_task_group() as tg:
+                await tg.start(again.serve)
+                try:
+                    def back() -> tuple[str, float]:
+                        wait(driver, lambda d: d.find_element(By.ID, "sb-conn").text == "connected", 30)
+                        wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "2")
+                        return (str(driver.find_element(By.ID, "count-active").text),
+                                float(driver.execute_script("return performance.timeOrigin")))
+
+                    count, origin = await in_thread(back)
+                finally:
+                    again.stop()
+            assert count == "2" and origin == loaded  # (the same page: no reload)
