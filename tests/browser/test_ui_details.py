@@ -483,3 +483,35 @@ async def test_a_restarted_server_is_followed_again_without_a_reload(tmp_path: P
                 finally:
                     again.stop()
             assert count == "2" and origin == loaded  # (the same page: no reload)
+
+
+async def test_the_details_tabs_are_used_from_the_keyboard(tmp_path: Path) -> None:
+    """Enter on the current row opens its details; the arrows move between the tabs; Enter on a
+    tab's button presses it (not taken for the list's Enter); Escape closes the details."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    async with running_api(tmp_path) as api:
+        job, _ = await api.service.add(_magnet(0), AddOptions(paused=True))
+        with chromium(1400, 900) as driver:
+            def keys() -> tuple[str, str, str, bool]:
+                open_page(driver, api)
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "1")
+                css(driver, "#jobs-head th.c-name").click()  # (the page has the focus)
+                ActionChains(driver).send_keys(Keys.ARROW_DOWN, Keys.ENTER).perform()
+                wait(driver, lambda d: css(d, "#details").get_attribute("data-job-id") == job.id)
+                css(driver, '#details [data-sub="general"]').click()
+                ActionChains(driver).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT).perform()
+                by_arrows = str(driver.switch_to.active_element.get_attribute("data-sub"))
+                driver.execute_script("document.querySelector('#details [data-sub=\"speed\"]').focus()")
+                ActionChains(driver).send_keys(Keys.ENTER).perform()
+                wait(driver, lambda d: css(d, '#details [data-sub="speed"]').get_attribute("aria-selected")
+                     == "true", 10)
+                pressed = str(css(driver, '#details [aria-selected="true"]').get_attribute("data-sub"))
+                shown = str(css(driver, "#details .subbody > *").get_attribute("class"))
+                ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+                wait(driver, lambda d: not d.find_element(By.ID, "details").is_displayed())
+                return by_arrows, pressed, shown, True
+
+            assert await in_thread(keys) == ("peers", "speed", "speed", True)

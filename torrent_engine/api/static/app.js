@@ -819,6 +819,8 @@ function onKey(ev) {
     return;
   }
   if ($("app").hidden) return;
+  // (in the details, keys are their controls' own: Enter on a button presses it; Escape closes)
+  if (t.closest && t.closest("#details") && ev.key !== "Escape") return;
   const move = (to) => {
     current = Math.max(0, Math.min(view.length - 1, to));
     const scroller = $("jobs-scroll"), head = $("jobs-table").tHead.offsetHeight;
