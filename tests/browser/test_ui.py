@@ -122,8 +122,10 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
 
                 def details() -> list[str]:
                     driver.find_element(By.CSS_SELECTOR, '.job [data-action="details"]').click()
-                    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#details td.path"))
-                    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#details td.path")]
+                    driver.find_element(By.CSS_SELECTOR, '#details [data-sub="content"]').click()
+                    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#details tr.tree-file td.path"))
+                    return [e.get_attribute("data-path")
+                            for e in driver.find_elements(By.CSS_SELECTOR, "#details tr.tree-file td.path")]
 
                 assert sorted(await in_thread(details)) == sorted(
                     f"Example Payload/{path}" for path, _ in FILES)
@@ -247,6 +249,7 @@ async def test_a_file_change_the_server_has_not_answered_is_never_shown_stale(tm
                 wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
                 details = '.job [data-action="details"]'
                 wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, details)).click()
+                driver.find_element(By.CSS_SELECTOR, '#details [data-sub="content"]').click()
                 boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
                                                                "#details input[data-file-index]"))
                 index = int(boxes[1].get_attribute("data-file-index"))

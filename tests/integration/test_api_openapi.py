@@ -158,6 +158,15 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         assert await c.call("GET", "/api/jobs/{job_id}/webseeds", 200, path=ids) == {"urls": [seed]}
         await c.call("GET", "/api/jobs/{job_id}/webseeds", 404, path={"job_id": "nope"})
         await c.call("PUT", "/api/jobs/{job_id}/webseeds", 404, path={"job_id": "nope"}, json={"urls": []})
+        pieces = await c.call("GET", "/api/jobs/{job_id}/pieces", 200, path=ids)
+        assert pieces["num_pieces"] is None or pieces["num_pieces"] > 0
+        await c.call("GET", "/api/jobs/{job_id}/pieces", 404, path={"job_id": "nope"})
+        facts = await c.call("GET", "/api/jobs/{job_id}/torrent", 200, path=ids)
+        assert facts["info_hash_v1"] or facts["info_hash_v2"]
+        await c.call("GET", "/api/jobs/{job_id}/torrent", 404, path={"job_id": "nope"})
+        banned = await c.call("POST", "/api/peers/ban", 200, json={"peers": ["192.0.2.7:6881"]})
+        assert "192.0.2.7" in banned["banned_ips"]
+        await c.call("POST", "/api/peers/ban", 400, json={"peers": ["nowhere:1"]})
         await c.call("PATCH", "/api/settings", 200, json={"queueing": True, "max_active_downloads": 2})
         await c.call("PATCH", "/api/settings", 400, json={"queueing": "sometimes"})
         await c.call("GET", "/api/settings", 200)

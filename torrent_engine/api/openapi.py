@@ -156,6 +156,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "dedup_bytes": {**COUNT, "description": "bytes of its files taken at the add from files held whole "
                                             "with the same v2 pieces root (another job's, an indexed "
                                             "folder's), verified by its check and not downloaded"},
+    "tracker_hosts": {"type": "array", "items": STRING,
+                      "description": "the hosts of its trackers, once each, in tier order "
+                                     "(none: trackerless)"},
 }
 _JOB_DETAIL: dict[str, Schema] = {
     "files": {"type": "array", "items": _ref("JobFile")},
@@ -281,8 +284,12 @@ SCHEMAS: dict[str, Schema] = {
                      "sources"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT,
-                        "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"}},
-                       ["url", "status", "message", "peers", "tier"]),
+                        "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"},
+                        "seeds": _null({**COUNT, "description": "the swarm's seeders, as its last answer "
+                                                                "said"}),
+                        "leechers": _null({**COUNT, "description": "the swarm's leechers, as its last "
+                                                                   "answer said"})},
+                       ["url", "status", "message", "peers", "tier", "seeds", "leechers"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)
@@ -479,6 +486,29 @@ SCHEMAS: dict[str, Schema] = {
                          ["tiers"]),
     "WebSeeds": _obj({"urls": {"type": "array", "items": WEB_SEED_URL,
                                "description": "BEP 19 web seed URLs (http, https)"}}, ["urls"]),
+    "PieceMap": _obj({
+        "num_pieces": _null({**COUNT, "description": "null before a magnet's metadata"}),
+        "have": {"type": "string", "contentEncoding": "base64",
+                 "description": "the verified pieces, a BEP 3 bitfield (piece 0: the first byte's high bit)"},
+        "downloading": {"type": "string", "contentEncoding": "base64",
+                        "description": "the pieces being downloaded, a bitfield as have"},
+        "availability": _null({"type": "number", "minimum": 0, "description": "distributed copies among "
+                               "the connected peers (null: not known, or every piece had)"})},
+        ["num_pieces", "have", "downloading", "availability"]),
+    "TorrentFacts": _obj({
+        "has_metadata": BOOL, "info_hash_v1": _null(STRING), "info_hash_v2": _null(STRING),
+        "piece_length": _null(COUNT), "num_pieces": _null(COUNT), "total_length": _null(COUNT),
+        "private": _null(BOOL), "created_by": _null(STRING), "creation_date": _null(NUMBER),
+        "comment": _null(STRING)},
+        ["has_metadata", "info_hash_v1", "info_hash_v2", "piece_length", "num_pieces", "total_length",
+         "private", "created_by", "creation_date", "comment"],
+        description="what the job's metainfo says (null but the job's info-hash before the metadata)"),
+    "BanPeers": _obj({"peers": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                "items": {"type": "string", "description": "HOST:PORT or an IP address"}}},
+                     ["peers"]),
+    "BannedIps": _obj({"banned_ips": {"type": "array", "items": STRING,
+                                      "description": "every banned address (the banned_ips setting)"}},
+                      ["banned_ips"]),
 }
 # PATCH /api/settings takes any of the settings (the same names and kinds as their answer).
 SCHEMAS["SettingsChange"] = {**SCHEMAS["Settings"], "required": []}
@@ -648,6 +678,13 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("PUT", "/api/jobs/{job_id}/webseeds"): _op("Set the job's web seeds (used at once)", "JobDetail",
                                                 errors=(404, 409, *_BODY_ERRORS), body="WebSeeds",
                                                 body_required=True, tag="jobs"),
+    ("GET", "/api/jobs/{job_id}/pieces"): _op("The job's piece map and availability", "PieceMap",
+                                              errors=(404,), tag="jobs"),
+    ("GET", "/api/jobs/{job_id}/torrent"): _op("What the job's metainfo says: hashes, pieces, creator, "
+                                               "comment", "TorrentFacts", errors=(404,), tag="jobs"),
+    ("POST", "/api/peers/ban"): _op("Ban peers' addresses (added to banned_ips; connected ones dropped)",
+                                    "BannedIps", errors=_BODY_ERRORS, body="BanPeers", body_required=True,
+                                    tag="settings"),
     ("GET", "/api/jobs/{job_id}/events"): _op("One job's events (server-sent events)", None,
                                               errors=(404,), sse=True, tag="events"),
     ("GET", "/api/events"): _op("Every job's events and the service's stats (server-sent events)",

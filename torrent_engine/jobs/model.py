@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from ..errors import TorrentEngineError
 from ..events import Event
@@ -238,6 +239,41 @@ class JobTracker:
     message: str
     peers: int
     tier: int = 0  # its BEP 12 tier (0 first)
+    seeds: int | None = None  # the swarm's seeders and leechers as its last answer said (None: not said)
+    leechers: int | None = None
+
+
+_HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
+_HOSTS_KEPT = 4096
+
+
+def tracker_host(url: str) -> str:
+    """The host an announce URL names, lower case ("" when it names none): what a list groups
+    its jobs by."""
+    host = _HOSTS.get(url)
+    if host is None:
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            host = ""
+        if len(_HOSTS) >= _HOSTS_KEPT:
+            _HOSTS.clear()
+        _HOSTS[url] = host
+    return host
+
+
+def tracker_hosts(trackers: tuple[JobTracker, ...]) -> list[str]:
+    """The hosts of ``trackers``, once each, in their order (every job's summary carries them: a
+    plain dict's lookup per tracker, as a list of 10 000 jobs is made of them)."""
+    out: list[str] = []
+    known = _HOSTS.get
+    for t in trackers:
+        host = known(t.url)
+        if host is None:
+            host = tracker_host(t.url)
+        if host and host not in out:
+            out.append(host)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +414,7 @@ class Job:
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
             "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,
+            "tracker_hosts": tracker_hosts(self.trackers),
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,
@@ -387,7 +424,8 @@ class Job:
                                  "transport": p.transport, "sources": list(p.sources)}
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers,
-                                "tier": t.tier} for t in self.trackers]
+                                "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers}
+                               for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out
 

@@ -119,7 +119,8 @@ def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[Job
 def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
     """What a ``tracker.success`` or ``tracker.failed`` event says of its tracker."""
     if isinstance(event, TrackerSuccess):
-        return JobTracker(url=event.url, status="working", message="", peers=event.peers)
+        return JobTracker(url=event.url, status="working", message="", peers=event.peers,
+                          seeds=event.seeders, leechers=event.leechers)
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0)
 
 

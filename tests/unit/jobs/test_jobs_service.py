@@ -328,8 +328,10 @@ async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -
         job, _ = await jobs.add(f"magnet:?xt=urn:btih:{'e' * 40}&tr={tr}", paused=True)
         assert [(t.url, t.status) for t in job.trackers] == [(tr, "unknown")]
         assert job.to_json(detail=True)["trackers"] == [{"url": tr, "status": "unknown", "message": "",
-                                                         "peers": 0, "tier": 0}]
+                                                         "peers": 0, "tier": 0, "seeds": None,
+                                                         "leechers": None}]
         assert "trackers" not in job.to_json()
+        assert job.to_json()["tracker_hosts"] == ["127.0.0.1"]  # (a list groups by it)
 
 
 async def test_a_job_waiting_for_a_download_slot_is_queued(tmp_path: Path) -> None:

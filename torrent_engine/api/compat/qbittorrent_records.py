@@ -444,6 +444,7 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
     status = {"working": 2, "failed": 4, "unknown": 1}
     for t in job.trackers:
         rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
-                     "num_peers": t.peers, "num_seeds": -1, "num_leeches": -1, "num_downloaded": -1,
+                     "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
+                     "num_leeches": -1 if t.leechers is None else t.leechers, "num_downloaded": -1,
                      "msg": t.message})
     return rows

@@ -95,7 +95,7 @@ const SORT_KEYS = {name: (j) => (j.name || j.info_hash || "").toLowerCase(),
                    ...Object.fromEntries(COLUMNS.map((c) => [c.key, c.sort]))};
 let columns = [];                // the keys of the columns shown, in COLUMNS' order
 const sortBy = {active: {key: "added", dir: 1}, history: {key: "added", dir: -1}};
-const filters = {status: "", category: "", tag: "", search: ""};  // "": all; "\u0000": none
+const filters = {status: "", category: "", tag: "", tracker: "", search: ""};  // "": all; "\u0000": none
 // The sidebar's status filters, as qBittorrent's: each a test of a job (the counts are the jobs
 // of the tab that pass it, whatever the other filters).
 const LIVE = new Set(["downloading", "fetching_metadata"]);
@@ -234,21 +234,39 @@ function setConn(state, text) {
   $("sb-conn").textContent = state === "live" ? "connected" : text;
 }
 
+// The live events, followed for as long as the page is open: a stream that fails, ends or
+// goes silent past two heartbeats (the server sends one every 15 s) is asked again after a
+// pause (1 s, doubling to 8 s), with the id of the last event seen, so the server replays what
+// was missed (or sends every job anew): the list is current again without a reload.
+const STREAM_SILENCE = 40000;  // ms without a byte before the stream is taken for lost
+let streamLost = false;        // the stream was lost since it was last live (the bar says so)
+
 async function followEvents() {
+  let pause = 1000;
   for (;;) {
     if (!token) return;
+    const abort = new AbortController();
+    let watchdog = setTimeout(() => abort.abort(), STREAM_SILENCE);
     try {
       const headers = {Authorization: `Bearer ${token}`, Accept: "text/event-stream"};
       if (lastEventId) headers["Last-Event-ID"] = lastEventId;
-      const res = await fetch("/api/events", {headers, cache: "no-store"});
+      const res = await fetch("/api/events", {headers, cache: "no-store", signal: abort.signal});
       if (res.status === 401) { logout(); return; }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
       setConn("live", "live");
+      pause = 1000;
+      if (streamLost) {  // (back: what the events do not carry is asked again too)
+        streamLost = false;
+        refreshStatus().catch(() => {});
+        for (const id of details.keys()) refreshDetails(id);
+      }
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "", from = 0;
       for (;;) {
         const {value, done} = await reader.read();
         if (done) break;
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => abort.abort(), STREAM_SILENCE);
         buffer += value.replace(/\r\n?/g, "\n");
         // Look for the end of an event only in what arrived since the last look: a snapshot of
         // 10 000 jobs (megabytes) arrives in hundreds of chunks.
@@ -263,9 +281,12 @@ async function followEvents() {
       }
     } catch (e) {
       /* fall through to the retry */
-    }
-    setConn("down", "reconnecting");
-    await new Promise((r) => setTimeout(r, 2000));
+    } finally { clearTimeout(watchdog); abort.abort(); }
+    if (!token) return;
+    streamLost = true;
+    setConn("down", "reconnecting…");
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(8000, pause * 2);
   }
 }
 
@@ -370,6 +391,8 @@ function shown(job) {
   const f = job.features || {};
   if (filters.category && (filters.category === "\u0000" ? f.category : f.category !== filters.category)) return false;
   if (filters.tag && (filters.tag === "\u0000" ? (f.tags || []).length : !(f.tags || []).includes(filters.tag))) return false;
+  const hosts = job.tracker_hosts || [];
+  if (filters.tracker && (filters.tracker === "\u0000" ? hosts.length : !hosts.includes(filters.tracker))) return false;
   if (filters.search && !(job.name || job.info_hash || "").toLowerCase().includes(filters.search)) return false;
   return true;
 }
@@ -380,6 +403,7 @@ function decidesView(old, job) {
   if (filters.status && STATUS_TEST.get(filters.status)(old) !== STATUS_TEST.get(filters.status)(job)) return "now";
   const a = old.features || {}, b = job.features || {};
   if (a.category !== b.category || (a.tags || []).join("\n") !== (b.tags || []).join("\n")) return "now";
+  if ((old.tracker_hosts || []).join("\n") !== (job.tracker_hosts || []).join("\n")) return "now";
   const key = SORT_KEYS[sortBy[tab].key];
   return key(old) !== key(job) ? "soon" : "";
 }
@@ -407,6 +431,7 @@ function rebuild() {
   let unfinished = 0, finished = 0;
   const statuses = new Map(STATUS.map(([key]) => [key, 0]));
   const categories = new Map([["", 0], ["\u0000", 0]]), tags = new Map([["", 0], ["\u0000", 0]]);
+  const trackers = new Map([["", 0], ["\u0000", 0]]);
   const bump = (counts, key) => counts.set(key, (counts.get(key) || 0) + 1);
   const list = [];
   for (const job of jobs.values()) {
@@ -418,6 +443,9 @@ function rebuild() {
       bump(tags, "");
       if (!(f.tags || []).length) bump(tags, "\u0000");
       for (const t of f.tags || []) bump(tags, t);
+      bump(trackers, "");
+      if (!(job.tracker_hosts || []).length) bump(trackers, "\u0000");
+      for (const h of job.tracker_hosts || []) bump(trackers, h);
     }
     if (shown(job)) list.push(job);
   }
@@ -438,6 +466,7 @@ function rebuild() {
   sideList($("filters-status"), "status", STATUS.map(([key, label]) => [key, label, statuses.get(key)]));
   sideList($("filters-category"), "category", named(categories, "All", "Uncategorized", (c) => c));
   sideList($("filters-tag"), "tag", named(tags, "All", "Untagged", (t) => `#${t}`));
+  sideList($("filters-tracker"), "tracker", named(trackers, "All", "Trackerless", (h) => h));
   const empty = $("empty");
   empty.hidden = view.length > 0;
   const any = tab === "history" ? finished : unfinished;
@@ -790,6 +819,8 @@ function onKey(ev) {
     return;
   }
   if ($("app").hidden) return;
+  // (in the details, keys are their controls' own: Enter on a button presses it; Escape closes)
+  if (t.closest && t.closest("#details") && ev.key !== "Escape") return;
   const move = (to) => {
     current = Math.max(0, Math.min(view.length - 1, to));
     const scroller = $("jobs-scroll"), head = $("jobs-table").tHead.offsetHeight;
@@ -910,167 +941,7 @@ function onBulk(action) {
   else bulk(action, ids);
 }
 
-// ---- details (one job's, under the table) -----------------------------------------------
-
-function openDetails(id) {
-  closeDetails();
-  details.set(id, {sub: "files", timer: setInterval(() => refreshDetails(id), 2000),
-                   asked: 0, shown: 0, pending: new Map()});
-  const panel = $("details");
-  panel.dataset.jobId = id;
-  const job = jobs.get(id);
-  $("details-name").textContent = job ? (job.name || job.info_hash) : id;
-  panel.querySelector(".subbody").replaceChildren();
-  for (const b of panel.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === "files");
-  panel.hidden = false;
-  schedule();
-  refreshDetails(id);
-}
-
-function closeDetails() {
-  for (const open of details.values()) clearInterval(open.timer);
-  details.clear();
-  $("details").hidden = true;
-  delete $("details").dataset.jobId;
-  schedule();
-}
-
-async function refreshDetails(id) {
-  const open = details.get(id);
-  if (!open) return;
-  const n = ++open.asked;
-  let job;
-  try { job = await api("GET", `/api/jobs/${id}`); } catch (e) { return; }
-  if (!streamTokens.has(id) && (job.files || []).length) {
-    try { streamTokens.set(id, (await api("GET", `/api/jobs/${id}/stream-token`)).token); } catch (e) { /* no links */ }
-  }
-  showDetails(id, job, n);
-}
-
-// Show ``job`` (the answer to request number ``n``) in the open details of job ``id``, unless a
-// newer answer is shown already.
-function showDetails(id, job, n) {
-  const open = details.get(id);
-  const node = $("details");
-  if (!open || node.dataset.jobId !== id || n <= open.shown) return;
-  $("details-name").textContent = job.name || job.info_hash;
-  open.shown = n;
-  for (const b of node.querySelectorAll(".subtab")) b.classList.toggle("selected", b.dataset.sub === open.sub);
-  const body = node.querySelector(".subbody");
-  if (open.sub !== "files" || !updateFiles(body, job, open.pending)) {
-    body.replaceChildren(detailView(job, open.sub, open.pending));
-  }
-}
-
-// A file (un)ticked: the change goes to the server; until it answers, the box keeps the choice
-// and is disabled; then the view shows the server's answer (or, on an error, what it holds).
-function selectFile(id, box) {
-  const open = details.get(id);
-  const index = Number(box.dataset.fileIndex);
-  const selected = box.checked;
-  if (open) open.pending.set(index, selected);
-  box.disabled = true;
-  const done = () => { if (open && open.pending.get(index) === selected) open.pending.delete(index); };
-  // The answer is newer than whatever a refresh asked before it came (numbered when it comes).
-  api("PATCH", `/api/jobs/${id}`, {file_priorities: {[index]: selected ? 1 : 0}})
-    .then((job) => { done(); if (open) showDetails(id, job, ++open.asked); })
-    .catch((e) => { done(); showError(e.message); refreshDetails(id); });
-}
-
-// Update a files table in place (the same files in the same order): a click is not lost to a
-// redraw, and a box being clicked stays the same element. False if it must be drawn anew.
-function updateFiles(body, job, pending) {
-  const files = job.files || [];
-  const rows = body.querySelectorAll("tbody tr");
-  if (!files.length || rows.length !== files.length) return false;
-  if (streamTokens.has(job.id) !== Boolean(body.querySelector("a.stream"))) return false;
-  const finished = FINISHED.has(job.state);
-  for (let i = 0; i < files.length; i++) {
-    const box = rows[i].querySelector("input[data-file-index]");
-    if (!box || Number(box.dataset.fileIndex) !== files[i].index) return false;
-  }
-  files.forEach((f, i) => {
-    const cells = rows[i].children;
-    fileBox(cells[0].firstChild, f, finished, pending);
-    cells[1].textContent = f.path;
-    cells[2].textContent = bytes(f.size);
-    cells[3].textContent = `${Math.floor((f.progress || 0) * 100)} %`;
-    cells[4].firstChild.firstChild.style.width = `${(f.progress || 0) * 100}%`;
-  });
-  return true;
-}
-
-function fileBox(box, f, finished, pending) {
-  const waiting = pending.has(f.index);
-  box.checked = waiting ? pending.get(f.index) : f.selected;
-  box.disabled = finished || waiting;
-  box.title = waiting ? "saving…" : "download this file";
-  box.dataset.fileIndex = f.index;
-  return box;
-}
-
-function table(headers, rows) {
-  const head = el("tr", {}, ...headers.map(([h, cls]) => el("th", {class: cls || "", text: h})));
-  return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
-}
-
-function detailView(job, sub, pending) {
-  if (sub === "files") {
-    const files = job.files || [];
-    if (!files.length) return el("p", {class: "empty", text: "The file list arrives with the metadata."});
-    const finished = FINISHED.has(job.state);
-    const token = streamTokens.get(job.id);
-    const canStream = token && !["failed", "cancelled"].includes(job.state);
-    return table([["", ""], ["File", ""], ["Size", "num"], ["Done", "num"], ["", "hide-narrow"], ["", ""]], files.map((f) => {
-      const box = fileBox(el("input", {type: "checkbox"}), f, finished, pending);
-      const bar = el("div", {class: "mini"}, el("div"));
-      bar.firstChild.style.width = `${(f.progress || 0) * 100}%`;
-      const url = `/api/jobs/${encodeURIComponent(job.id)}/files/${f.index}/stream?token=${encodeURIComponent(token || "")}`;
-      const link = canStream ? el("a", {class: "stream", href: url, target: "_blank", rel: "noopener",
-                                        title: "play or save this file while it downloads", text: "stream"}) : "";
-      return el("tr", {}, el("td", {}, box), el("td", {class: "path", text: f.path}),
-        el("td", {class: "num", text: bytes(f.size)}),
-        el("td", {class: "num", text: `${Math.floor((f.progress || 0) * 100)} %`}),
-        el("td", {class: "hide-narrow"}, bar), el("td", {}, link));
-    }));
-  }
-  if (sub === "peers") {
-    const peers = job.peer_list || [];
-    if (!peers.length) return el("p", {class: "empty", text: "No peers connected."});
-    return table([["Address", ""], ["Via", ""], ["From", "hide-narrow"], ["Client", "hide-narrow"], ["↓", "num"], ["↑", "num"], ["Has", "num"]],
-      peers.map((p) => el("tr", {}, el("td", {text: p.address}), el("td", {text: (p.transport || "").toUpperCase()}),
-        el("td", {class: "hide-narrow peer-sources", text: (p.sources || []).map((s) => SOURCE_LABEL[s] || s).join(", ")}),
-        el("td", {class: "hide-narrow", text: p.client || ""}),
-        el("td", {class: "num", text: rate(p.download_rate)}), el("td", {class: "num", text: rate(p.upload_rate)}),
-        el("td", {class: "num", text: `${Math.floor((p.progress || 0) * 100)} %`}))));
-  }
-  if (sub === "trackers") {
-    const trackers = job.trackers || [];
-    if (!trackers.length) return el("p", {class: "empty", text: "No trackers."});
-    return table([["URL", ""], ["Status", ""], ["Peers", "num"]], trackers.map((t) =>
-      el("tr", {}, el("td", {class: "path", text: t.url}),
-        el("td", {text: t.message ? `${t.status}: ${t.message}` : t.status}),
-        el("td", {class: "num", text: String(t.peers ?? "")}))));
-  }
-  const kv = el("dl", {class: "kv"});
-  const add = (k, v) => { if (v !== undefined && v !== null && v !== "") kv.append(el("dt", {text: k}), el("dd", {text: String(v)})); };
-  add("Job id", job.id); add("Info-hash", job.info_hash); add("Saved in", job.save_path || (job.options && job.options.save_path));
-  add("Added", when(job.created_at)); add("Completed", when(job.completed_at));
-  add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
-  add("Seeds", job.seeds); add("Error", job.error);
-  if (job.stall) add("Stalled since", `${when(job.stall.since)}: ${job.stall.message}`);
-  const f = job.features || {};
-  add("Category", f.category); add("Tags", (f.tags || []).join(", "));
-  if (job.ratio != null) add("Ratio", job.ratio.toFixed(2));
-  if (job.seeding_time) add("Seeding for", duration(job.seeding_time));
-  if (job.queue_position) add("Queue position", job.queue_position);
-  const limit = (v, unit) => (v == null ? "default" : v < 0 ? "none" : unit(v));
-  if (!FINISHED.has(job.state)) {
-    add("Ratio limit", limit(f.ratio_limit, (v) => String(v)));
-    add("Seeding time limit", limit(f.seeding_time_limit, duration));
-  }
-  return kv;
-}
+// ---- details: details.js (General, Trackers, Peers, HTTP sources, Content, Speed) ------
 
 // ---- adding -----------------------------------------------------------------------------
 
@@ -1625,20 +1496,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   for (const b of document.querySelectorAll("[data-bulk]")) b.addEventListener("click", () => onBulk(b.dataset.bulk));
   $("bulk-clear").addEventListener("click", () => selectAll(false));
-  // the details
-  $("details-close").addEventListener("click", closeDetails);
-  $("details").addEventListener("click", (ev) => {
-    const b = ev.target.closest("button[data-sub]");
-    const id = $("details").dataset.jobId;
-    if (!b || !id || !details.has(id)) return;
-    details.get(id).sub = b.dataset.sub;
-    refreshDetails(id);
-  });
-  $("details").addEventListener("change", (ev) => {
-    const box = ev.target;
-    const id = $("details").dataset.jobId;
-    if (id && box.dataset.fileIndex !== undefined) selectFile(id, box);
-  });
+  setupDetails();  // (details.js)
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     token = $("login-token").value.trim();
