@@ -9,6 +9,7 @@ average over the interval, so a short burst between two samples is not lost); wh
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from ..engine.clock import sleep_to_beat
 from ..jobs.model import ServiceStats
+
+log = logging.getLogger(__name__)
 
 __all__ = ["HISTORY_SECONDS", "SAMPLE_INTERVAL", "Sample", "StatsHistory"]
 
@@ -70,5 +73,8 @@ class StatsHistory:
         """Until cancelled: add ``stats()`` now and every ``interval`` seconds (a task of the API
         server's task group)."""
         while True:
-            self.add(time.time(), stats())
+            try:
+                self.add(time.time(), stats())
+            except Exception:  # (a chart's sample must not take the API server down with it)
+                log.exception("the web UI's rate history could not read the service's figures")
             await sleep_to_beat(self.interval)  # (woken with the daemon's other timers)

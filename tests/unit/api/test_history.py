@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
+
+import anyio
+import pytest
+
 from torrent_engine.api.history import StatsHistory
 from torrent_engine.jobs.model import ServiceStats
 
@@ -35,3 +40,22 @@ def test_an_hour_of_samples_is_kept_oldest_first() -> None:
     samples = body["samples"]
     assert isinstance(samples, list) and len(samples) == 360 and body["interval"] == 10
     assert samples[0]["time"] == 400.0 and samples[-1]["time"] == 3990.0
+
+
+@pytest.mark.anyio
+async def test_a_sample_that_fails_is_logged_and_the_sampling_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The sampler is a task of the API server's task group: a failure of the service's figures
+    must not end it, nor with it the server."""
+    history = StatsHistory(interval=0.01)
+    calls = 0
+
+    def broken() -> ServiceStats:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("figures unavailable")
+
+    with anyio.move_on_after(0.2):
+        await history.sample(broken)
+    assert calls >= 2  # (it went on after the first failure)
+    assert "rate history could not read" in caplog.text and history.samples == deque()
