@@ -260,8 +260,9 @@ SCHEMAS: dict[str, Schema] = {
         "download_path": _null({"type": "string", "description": "the incomplete folder the data is in while "
                                 "the job downloads (moved to save_path once complete); null: at save_path"}),
         "max_peers": _MAX_PEERS, "super_seeding": _SUPER_SEEDING, "group": _JOB_GROUP,
+        "owner": {"type": "string", "description": "the user who added the job (\"\": the admin's)"},
     }, ["save_path", "files", "sequential", "paused", "peers", "client", "download_limit",
-        "upload_limit", "seed_mode", "download_path", "max_peers", "super_seeding", "group"]),
+        "upload_limit", "seed_mode", "download_path", "max_peers", "super_seeding", "group", "owner"]),
     "JobFeatures": _obj(_FEATURE_PROPERTIES, _FEATURE_PROPERTIES),
     "JobResult": _obj({"downloaded": COUNT, "uploaded": COUNT, "duration": NUMBER,
                        "average_rate": NUMBER, "error": _null(STRING)},

@@ -73,6 +73,7 @@ class _Client:
     job_id: str | None
     send: MemoryObjectSendStream[SseEvent]
     lagging: bool = False
+    shows: Callable[[str | None], bool] | None = None  # the jobs its user sees (None: every job)
 
 
 @dataclass
@@ -150,6 +151,8 @@ class EventLog:
         for client in list(self._clients):
             if client.job_id is not None and (job_id != client.job_id or not stored):
                 continue
+            if client.shows is not None and not client.shows(job_id):
+                continue
             try:
                 client.send.send_nowait(sse)
             except anyio.WouldBlock:
@@ -163,12 +166,16 @@ class EventLog:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._clients.discard(client)
 
-    def _snapshot_event(self, job_id: str | None) -> SseEvent:
+    def _snapshot_event(self, job_id: str | None,
+                        shows: Callable[[str | None], bool] | None = None) -> SseEvent:
         jobs = self.snapshot(job_id)
+        if shows is not None:
+            jobs = [j for j in jobs if shows(str(j.get("id")))]
         data = json.dumps({"jobs": jobs, "time": self.clock()}, separators=(",", ":"))
         return SseEvent(self._seq, "snapshot", job_id, data, False)
 
-    def subscribe(self, job_id: str | None, last_event_id: int | None
+    def subscribe(self, job_id: str | None, last_event_id: int | None,
+                  shows: Callable[[str | None], bool] | None = None,
                   ) -> tuple[list[SseEvent], MemoryObjectReceiveStream[SseEvent], _Client]:
         """The events to send first (a replay, or a snapshot) and the stream of what follows.
 
@@ -181,18 +188,21 @@ class EventLog:
         first: list[SseEvent]
         if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
             first = [e for e in self._buffer
-                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)]
+                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)
+                     and (shows is None or shows(e.job_id))]
         else:
-            first = [self._snapshot_event(job_id)]
-        client = _Client(job_id, send)
+            first = [self._snapshot_event(job_id, shows)]
+        client = _Client(job_id, send, shows=shows)
         self._clients.add(client)
         return first, receive, client
 
     async def stream(self, job_id: str | None, last_event_id: int | None,
-                     heartbeat: float = DEFAULT_HEARTBEAT) -> AsyncIterator[bytes]:
+                     heartbeat: float = DEFAULT_HEARTBEAT, *,
+                     shows: Callable[[str | None], bool] | None = None) -> AsyncIterator[bytes]:
         """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
-        with a comment line every ``heartbeat`` seconds of silence."""
-        first, receive, client = self.subscribe(job_id, last_event_id)
+        with a comment line every ``heartbeat`` seconds of silence (``shows``: only the events
+        of the jobs it accepts, for a user who sees their own)."""
+        first, receive, client = self.subscribe(job_id, last_event_id, shows)
         try:
             async with receive:
                 yield b"retry: 2000\n\n"
