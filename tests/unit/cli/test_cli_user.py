@@ -35,7 +35,7 @@ def test_a_user_is_added_listed_given_a_new_password_and_removed(
     assert store.check_password("alice", "first password") is None
     assert store.check_password("alice", "second password") is not None
     assert run(["user", "key", "add", "alice", "--scope", "read", *state], monkeypatch) == 0
-    key = capsys.readouterr().out.strip()
+    key = capsys.readouterr().out.strip().splitlines()[-1]
     assert key.startswith("te_") and UserStore(tmp_path).check_key(key) is not None
     assert run(["user", "key", "list", *state], monkeypatch) == 0
     out = capsys.readouterr().out
