@@ -17,14 +17,15 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from ..engine.addtorrent import Parsed
+from ..engine.addtorrent import MagnetLink, Parsed
+from ..formats.magnet import MagnetError, parse_magnet
 from ..formats.metainfo import Torrent
 from ..jobs import AddOptions, Job, JobConflict, JobError, JobNotFound, JobService, JobState, SavePathError
 from .users import ROLE_SCOPES, Role, Scope, User, UserStore
@@ -116,9 +117,24 @@ def principal_of(user: User, scopes: Iterable[Scope] | None = None) -> Principal
 
 
 def known_size(sources: Iterable[object]) -> int:
-    """The bytes of the torrents among ``sources`` whose metainfo is known before the add."""
-    return sum(s.torrent.total_length for s in sources
-               if isinstance(s, Parsed) and isinstance(s.torrent, Torrent))
+    """The bytes of the torrents among ``sources`` whose metainfo is known before the add (their
+    files', not BEP 47 pad files')."""
+    return sum(f.length for s in sources if isinstance(s, Parsed) and isinstance(s.torrent, Torrent)
+               for f in s.torrent.files if not f.pad)
+
+
+def known_hashes(sources: Iterable[object]) -> set[str]:
+    """The info-hashes (hex) of ``sources`` known before the add (a .torrent's, a magnet's)."""
+    out = set()
+    for s in sources:
+        if isinstance(s, Parsed):
+            out.add(s.torrent.info_hash.hex())
+        elif isinstance(s, MagnetLink):
+            try:
+                out.add(parse_magnet(s.uri).info_hash.hex())
+            except MagnetError:
+                pass  # (the add says what is wrong with it)
+    return out
 
 
 class LoginLimiter:
@@ -276,13 +292,6 @@ class Gate:
         except JobError:
             return self._owners.get(job_id) == p.name
 
-    def shows_for(self, principal: Principal) -> Callable[[str | None], bool]:
-        """``shows_id`` as ``principal`` (for a stream whose events come from other tasks)."""
-        def shows(job_id: str | None) -> bool:
-            with acting(principal):
-                return self.shows_id(job_id)
-        return shows
-
     def visible(self, jobs: Iterable[Job]) -> list[Job]:
         """The jobs of ``jobs`` the current principal sees."""
         p = current()
@@ -356,14 +365,20 @@ class Gate:
 
     # -- adding ---------------------------------------------------------------------------------
     @asynccontextmanager
-    async def adding(self, options: AddOptions, size: int | None = None,
-                     count: int = 1) -> AsyncIterator[AddOptions]:
+    async def adding(self, options: AddOptions, sources: Sequence[object]) -> AsyncIterator[AddOptions]:
         """The add's options as the current principal may give them (its owner, a user's save
-        path inside their folder), once its quotas allow ``count`` more torrents of ``size``
-        bytes in all (None: not known before the add: ``added`` checks it); one add at a time
-        per user, so that two cannot both pass the last place."""
+        path inside their folder), once its quotas allow ``sources`` (the bytes of those known
+        before the add: ``added`` checks the others') and none of them is another user's
+        torrent already (said without naming it or its folder); one add at a time per user, so
+        that two cannot both pass the last place."""
         self.require(Scope.ADD, "add a torrent")
         p = current()
+        if not p.admin:
+            hashes = known_hashes(sources)
+            if hashes and any(j.info_hash in hashes and self.owner_of(j) != p.name
+                              for j in self.service.list() if not j.finished):
+                raise JobConflict("this torrent is already on the daemon for another user")
+        count, size = len(sources), known_size(sources)
         confined = dataclasses.replace(
             options, owner=p.name, save_path=self.confine(options.save_path),
             download_path=options.download_path if options.download_path in (None, "")
@@ -373,7 +388,7 @@ class Gate:
             return
         lock = self._add_locks.setdefault(p.name, anyio.Lock())
         async with lock:
-            self._check_quota(p, count, size or 0)
+            self._check_quota(p, count, size)
             yield confined
 
     def _usage(self, p: Principal) -> tuple[int, int]:

@@ -58,7 +58,7 @@ from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
-from .access import AccessDenied, Gate, LoginRefused, current, known_size
+from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .groups import GroupApi
@@ -516,8 +516,7 @@ class Api:
             options = self._add_options(data)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
-        size = known_size([source])
-        async with self.gate.adding(options, size) as options:
+        async with self.gate.adding(options, [source]) as options:
             job, created = await self.service.add(source, options)
             job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
@@ -695,9 +694,9 @@ class Api:
                 raise ApiError(400, f"{name} must be an event id (digits)", name)
         raw = given["Last-Event-ID"] or given["last_event_id"]
         last = int(raw) if raw else None
-        shows = None if current().reads_all else self.gate.shows_for(current())
+        only = None if current().reads_all else current().name
         return StreamingResponse(
-            self.events.stream(job_id, last, self.heartbeat, shows=shows), media_type="text/event-stream",
+            self.events.stream(job_id, last, self.heartbeat, only=only), media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     async def all_events(self, request: Request) -> Response:

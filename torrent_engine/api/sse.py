@@ -38,6 +38,11 @@ class SseEvent:
     job_id: str | None
     data: str  # JSON text
     stored: bool = True  # kept for replay (stats are not: a missed one is of no use)
+    owner: str | None = None  # the user whose job it is ("": the admin's; None: no job's)
+
+    def shown_to(self, only: str | None) -> bool:
+        """Whether a stream of user ``only``'s jobs (None: every job's) carries it."""
+        return only is None or self.job_id is None or self.owner == only
 
     def encode(self) -> bytes:
         """The event in the ``text/event-stream`` wire form."""
@@ -68,12 +73,17 @@ _PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded"
                     "download_rate", "upload_rate", "peers", "seeds", "name", "error", "stall")
 
 
+def _owner(job: dict[str, object]) -> object:
+    options = job.get("options")
+    return options.get("owner") if isinstance(options, dict) else None
+
+
 @dataclass(eq=False)
 class _Client:
     job_id: str | None
     send: MemoryObjectSendStream[SseEvent]
     lagging: bool = False
-    shows: Callable[[str | None], bool] | None = None  # the jobs its user sees (None: every job)
+    only: str | None = None  # the user whose jobs' events it carries (None: every job's)
 
 
 @dataclass
@@ -91,6 +101,7 @@ class EventLog:
     _clients: set[_Client] = field(default_factory=set)
     _sub: Subscription | None = None
     _last_progress: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner, from its events
     dropped_clients: int = 0
 
     def __post_init__(self) -> None:
@@ -143,7 +154,14 @@ class EventLog:
         job_id, payload, stored = converted
         payload["time"] = self.clock()
         self._seq += 1
-        sse = SseEvent(self._seq, event.name, job_id, json.dumps(payload, separators=(",", ":")), stored)
+        job = getattr(event, "job", None)
+        owner = None
+        if job_id is not None:  # (a removed job's owner: as its last event said)
+            owner = self._owners.pop(job_id, "") if job is None else job.options.owner
+            if job is not None:
+                self._owners[job_id] = owner
+        sse = SseEvent(self._seq, event.name, job_id, json.dumps(payload, separators=(",", ":")), stored,
+                       owner)
         if stored:
             self._buffer.append(sse)
             if len(self._buffer) > self.buffer_size:
@@ -151,7 +169,7 @@ class EventLog:
         for client in list(self._clients):
             if client.job_id is not None and (job_id != client.job_id or not stored):
                 continue
-            if client.shows is not None and not client.shows(job_id):
+            if not sse.shown_to(client.only):
                 continue
             try:
                 client.send.send_nowait(sse)
@@ -166,16 +184,15 @@ class EventLog:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._clients.discard(client)
 
-    def _snapshot_event(self, job_id: str | None,
-                        shows: Callable[[str | None], bool] | None = None) -> SseEvent:
+    def _snapshot_event(self, job_id: str | None, only: str | None = None) -> SseEvent:
         jobs = self.snapshot(job_id)
-        if shows is not None:
-            jobs = [j for j in jobs if shows(str(j.get("id")))]
+        if only is not None:
+            jobs = [j for j in jobs if _owner(j) == only]
         data = json.dumps({"jobs": jobs, "time": self.clock()}, separators=(",", ":"))
         return SseEvent(self._seq, "snapshot", job_id, data, False)
 
     def subscribe(self, job_id: str | None, last_event_id: int | None,
-                  shows: Callable[[str | None], bool] | None = None,
+                  only: str | None = None,
                   ) -> tuple[list[SseEvent], MemoryObjectReceiveStream[SseEvent], _Client]:
         """The events to send first (a replay, or a snapshot) and the stream of what follows.
 
@@ -189,20 +206,20 @@ class EventLog:
         if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
             first = [e for e in self._buffer
                      if e.id > last_event_id and (job_id is None or e.job_id == job_id)
-                     and (shows is None or shows(e.job_id))]
+                     and e.shown_to(only)]
         else:
-            first = [self._snapshot_event(job_id, shows)]
-        client = _Client(job_id, send, shows=shows)
+            first = [self._snapshot_event(job_id, only)]
+        client = _Client(job_id, send, only=only)
         self._clients.add(client)
         return first, receive, client
 
     async def stream(self, job_id: str | None, last_event_id: int | None,
                      heartbeat: float = DEFAULT_HEARTBEAT, *,
-                     shows: Callable[[str | None], bool] | None = None) -> AsyncIterator[bytes]:
+                     only: str | None = None) -> AsyncIterator[bytes]:
         """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
-        with a comment line every ``heartbeat`` seconds of silence (``shows``: only the events
-        of the jobs it accepts, for a user who sees their own)."""
-        first, receive, client = self.subscribe(job_id, last_event_id, shows)
+        with a comment line every ``heartbeat`` seconds of silence (``only``: the events of
+        that user's jobs alone, and the service's totals)."""
+        first, receive, client = self.subscribe(job_id, last_event_id, only)
         try:
             async with receive:
                 yield b"retry: 2000\n\n"

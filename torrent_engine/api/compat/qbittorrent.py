@@ -62,7 +62,7 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
-from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current, known_size
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
 from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
@@ -947,8 +947,7 @@ class QbittorrentApi:
         # be added, said as such, not as "Fails.")
         added: list[str] = []
         failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
-        size = known_size(sources)
-        async with self.gate.adding(options, size, len(sources)) as options:
+        async with self.gate.adding(options, sources) as options:
             results = await self.service.add_many(sources, options)
             for result in results:
                 if isinstance(result, JobError):

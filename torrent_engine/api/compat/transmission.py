@@ -64,7 +64,7 @@ from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
-from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, known_size
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
 from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
@@ -784,7 +784,7 @@ class TransmissionRpc:
                              file_priorities=tuple(sorted(priorities.items())),
                              features=features_from({"tags": labels}) if labels else None,
                              max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
-        async with self.gate.adding(options, known_size([request])) as options:
+        async with self.gate.adding(options, [request]) as options:
             job, created = await self.service.add(request, options)
             job = await self.gate.added(job, created)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
