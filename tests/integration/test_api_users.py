@@ -87,7 +87,8 @@ async def test_each_door_logs_a_user_in_and_a_read_only_key_cannot_add(
         seen: list[str] = []
         async with as_user(api, "alice") as alice:  # our login: a session token
             me = (await alice.get("/api/me")).json()
-            assert me == {"name": "alice", "role": "user", "scopes": ["add", "control", "read"], "users": True}
+            assert me == {"name": "alice", "role": "user", "scopes": ["add", "control", "read"],
+                          "users": True}
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as c:
             r = await c.post("/api/login", json={"name": "alice", "password": "not her password"})
             assert r.status_code == 401 and r.json() == {"error": "wrong user name or password"}
@@ -147,17 +148,19 @@ async def test_a_user_sees_and_controls_only_their_own_torrents(tmp_path: Path) 
             assert Path(job["options"]["save_path"]) == api.download_root.resolve() / "users" / "alice"
             r = await bob.post("/api/jobs", json={"source": b64(torrent(tmp_path, 3)), "paused": True,
                                                  "save_path": str(api.download_root / "users" / "alice")})
-            assert r.status_code == 400 and r.json()["field"] == "save_path" and "outside" in r.json()["error"]
+            assert r.status_code == 400 and r.json()["field"] == "save_path"
+            assert "outside" in r.json()["error"]
             r = await bob.post("/api/jobs", json={"source": b64(t), "paused": True})  # (the same torrent)
             assert r.status_code == 409 and "another user" in r.json()["error"]
 
             # bob: not listed, not found, not changed, no stream link, no event
             assert (await bob.get("/api/jobs")).json()["jobs"] == []
             assert (await bob.get("/api/jobs/active")).json()["jobs"] == []
-            assert (await bob.get(f"/api/jobs?since=0")).json()["jobs"] == []
+            assert (await bob.get("/api/jobs?since=0")).json()["jobs"] == []
             for method, path in (("GET", ""), ("POST", "/resume"), ("DELETE", ""), ("GET", "/stream-token"),
                                  ("GET", "/files/0/stream"), ("PATCH", ""), ("GET", "/events")):
-                r = await bob.request(method, f"/api/jobs/{job_id}{path}", json={} if method == "PATCH" else None)
+                body = {} if method == "PATCH" else None
+                r = await bob.request(method, f"/api/jobs/{job_id}{path}", json=body)
                 assert r.status_code == 404, (method, path, r.status_code, r.text)
             r = await bob.post("/api/jobs/bulk", json={"action": "resume", "ids": [job_id]})
             assert r.json()["failed"][0]["status"] == 404 and r.json()["done"] == []
@@ -172,7 +175,8 @@ async def test_a_user_sees_and_controls_only_their_own_torrents(tmp_path: Path) 
             # the viewer reads it all, changes nothing
             assert [j["id"] for j in (await vera.get("/api/jobs")).json()["jobs"]] == [job_id]
             r = await vera.post(f"/api/jobs/{job_id}/resume")
-            assert r.status_code == 403 and "viewer" in r.json()["error"] and "'control' scope" in r.json()["error"]
+            assert r.status_code == 403 and "viewer" in r.json()["error"]
+            assert "'control' scope" in r.json()["error"]
             r = await vera.post("/api/jobs", json={"source": b64(torrent(tmp_path, 4))})
             assert r.status_code == 403
 
@@ -266,6 +270,7 @@ async def test_an_add_past_a_quota_is_refused_naming_it(tmp_path: Path) -> None:
                              files={"torrents": ("t.torrent", torrent(tmp_path, 10).to_bytes())},
                              data={"paused": "true"})
             assert r.status_code == 409 and "quota of 1 torrents" in r.text
-        answer = await rpc(api, "alice", "torrent-add", {"metainfo": b64(torrent(tmp_path, 11)), "paused": True})
+        answer = await rpc(api, "alice", "torrent-add",
+                           {"metainfo": b64(torrent(tmp_path, 11)), "paused": True})
         assert "quota of 1 torrents" in str(answer["result"])
         assert len((await api.client.get("/api/jobs")).json()["jobs"]) == 1
