@@ -162,6 +162,10 @@ async def test_a_user_sees_and_controls_only_their_own_torrents(tmp_path: Path) 
                 body = {} if method == "PATCH" else None
                 r = await bob.request(method, f"/api/jobs/{job_id}{path}", json=body)
                 assert r.status_code == 404, (method, path, r.status_code, r.text)
+            r = await bob.get(f"/api/jobs/{job_id}")  # (said as of a job that does not exist)
+            assert r.json() == {"error": f"id: no job {job_id!r}", "field": "id"}
+            assert (await bob.get("/api/jobs/0123456789abcdef")).json() == {
+                "error": "id: no job '0123456789abcdef'", "field": "id"}
             r = await bob.post("/api/jobs/bulk", json={"action": "resume", "ids": [job_id]})
             assert r.json()["failed"][0]["status"] == 404 and r.json()["done"] == []
             ticket = (await bob.post("/api/events/ticket")).json()["ticket"]

@@ -304,7 +304,7 @@ class Gate:
         is not there for them) and holds ``scope``."""
         job = self.service.get(job_id)
         if not self.shows(job):
-            raise JobNotFound(f"no job {job_id!r}")
+            raise JobNotFound(f"no job {job_id!r}", "id")
         self.require(scope)
         return job
 

@@ -202,7 +202,7 @@ class GuardMiddleware:
             return self.tickets.redeem(ticket) if ticket else None
         return None
 
-    def _allowed(self, principal: Principal, method: str, path: str) -> tuple[int, str] | None:
+    def _allowed(self, principal: Principal, method: str, path: str) -> tuple[int, str, str | None] | None:
         """None if ``principal`` may make this request, else the status and reason (404 for
         another user's job, which is not there for them)."""
         if self.gate is None or (principal.admin and principal.can(Scope.ADMIN)):
@@ -216,9 +216,9 @@ class GuardMiddleware:
                 else:
                     self.gate.require(needed)
         except AccessDenied as exc:
-            return 403, str(exc)
-        except JobNotFound as exc:
-            return 404, str(exc)
+            return 403, str(exc), None
+        except JobNotFound as exc:  # (as the route says it of a job that does not exist)
+            return 404, str(exc), "id"
         except JobError:
             return None  # (the route answers it: the service is starting ...)
         return None
@@ -247,7 +247,8 @@ class GuardMiddleware:
             principal = found
             refused = self._allowed(principal, scope["method"], path)
             if refused is not None:
-                await send_json(send, refused[0], {"error": refused[1]})
+                status, message, field = refused
+                await send_json(send, status, {"error": message, **({"field": field} if field else {})})
                 return
         length = headers.get(b"content-length")
         if length is not None:

@@ -157,7 +157,8 @@ class EventLog:
         job = getattr(event, "job", None)
         owner = None
         if job_id is not None:  # (a removed job's owner: as its last event said)
-            owner = self._owners.pop(job_id, "") if job is None else job.options.owner
+            owner = self._owners.pop(job_id, "") if job is None else \
+                str(getattr(getattr(job, "options", None), "owner", ""))
             if job is not None:
                 self._owners[job_id] = owner
         sse = SseEvent(self._seq, event.name, job_id, json.dumps(payload, separators=(",", ":")), stored,

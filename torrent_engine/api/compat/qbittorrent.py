@@ -1164,6 +1164,8 @@ class QbittorrentApi:
         """``torrents/setDownloadPath`` ``path`` (inside the download root): where an unfinished
         torrent's data is until it completes (moved there now)."""
         path = (form.get("path") or "").strip()
+        if path:
+            path = self.gate.confine(path, "path") or path
         for job in self._selected(form):
             await self.service.set_download_path(job.id, path)
 
