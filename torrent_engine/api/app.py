@@ -148,8 +148,12 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
         return _descriptors_exhausted(request, exc)
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.field)
-    if isinstance(exc, ServiceStarting | LoginRefused):  # (loading; too many failed logins: wait)
-        response = error_response(503 if isinstance(exc, ServiceStarting) else 429, str(exc))
+    if isinstance(exc, ServiceStarting):  # (its torrents are loading: ask again in a moment)
+        response = error_response(503, str(exc))
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, LoginRefused):  # (too many failed logins from this address)
+        response = error_response(429, str(exc))
         response.headers["retry-after"] = str(int(exc.retry_after) + 1)
         return response
     if isinstance(exc, JobError):
