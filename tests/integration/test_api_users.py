@@ -278,3 +278,37 @@ async def test_an_add_past_a_quota_is_refused_naming_it(tmp_path: Path) -> None:
                            {"metainfo": b64(torrent(tmp_path, 11)), "paused": True})
         assert "quota of 1 torrents" in str(answer["result"])
         assert len((await api.client.get("/api/jobs")).json()["jobs"]) == 1
+
+
+async def test_the_admin_s_torrents_and_each_user_s_labels_are_theirs(tmp_path: Path) -> None:
+    users(tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        r = await api.client.post("/api/jobs", json={"source": b64(torrent(tmp_path, 12)), "paused": True})
+        admins = r.json()
+        assert admins["options"]["owner"] == ""  # (the token's, as every job from before users)
+        async with as_user(api, "alice") as alice, as_user(api, "bob") as bob, as_user(api, "vera") as vera:
+            assert (await alice.get("/api/jobs")).json()["jobs"] == []
+            assert (await alice.get(f"/api/jobs/{admins['id']}")).status_code == 404
+            assert [j["id"] for j in (await vera.get("/api/jobs")).json()["jobs"]] == [admins["id"]]
+            assert (await alice.post("/api/categories", json={"name": "alice-films"})).status_code == 201
+            assert (await alice.post("/api/tags", json={"tags": ["alice-hd"]})).status_code == 201
+            r = await alice.post("/api/categories", json={"name": "elsewhere", "save_path": "/tmp"})
+            assert r.status_code == 400 and r.json()["field"] == "save_path"
+            assert [c["name"] for c in (await alice.get("/api/categories")).json()["categories"]] == [
+                "alice-films"]
+            assert (await alice.get("/api/tags")).json()["tags"] == ["alice-hd"]
+            assert (await bob.get("/api/categories")).json()["categories"] == []
+            assert (await bob.get("/api/tags")).json()["tags"] == []
+            r = await bob.delete("/api/tags/alice-hd")
+            assert r.status_code == 403 and "'admin' scope" in r.json()["error"]
+            assert "alice-hd" in (await vera.get("/api/tags")).json()["tags"]
+        async with qbt_as(api, "bob") as q:
+            assert (await q.get("/api/v2/torrents/categories")).json() == {}
+            assert (await q.get("/api/v2/torrents/tags")).json() == []
+            assert (await q.post("/api/v2/torrents/createTags", data={"tags": "bobs"})).status_code == 200
+            assert (await q.get("/api/v2/torrents/tags")).json() == ["bobs"]
+            main = (await q.get("/api/v2/sync/maindata")).json()
+            assert main["categories"] == {} and main["tags"] == ["bobs"] and main["torrents"] == {}
+        async with qbt_as(api, "alice") as q:
+            assert list((await q.get("/api/v2/torrents/categories")).json()) == ["alice-films"]
+            assert (await q.get("/api/v2/torrents/tags")).json() == ["alice-hd"]
