@@ -312,3 +312,20 @@ async def test_the_admin_s_torrents_and_each_user_s_labels_are_theirs(tmp_path: 
         async with qbt_as(api, "alice") as q:
             assert list((await q.get("/api/v2/torrents/categories")).json()) == ["alice-films"]
             assert (await q.get("/api/v2/torrents/tags")).json() == ["alice-hd"]
+
+
+async def test_the_daemon_s_proxy_password_is_shown_to_an_admin_alone(tmp_path: Path) -> None:
+    users(tmp_path / "state")
+    secret = "proxy-secret-0451"
+    async with running_api(tmp_path) as api:
+        r = await api.client.patch("/api/settings", json={"proxy_url": f"socks5://me:{secret}@127.0.0.1:1080"})
+        assert r.status_code == 200 and secret in r.text
+        assert secret in (await api.client.get("/api/settings")).text
+        async with as_user(api, "vera") as vera:
+            shown = (await vera.get("/api/settings")).json()["proxy_url"]
+            assert shown == "socks5://me:***@127.0.0.1:1080"
+        async with qbt_as(api, "vera") as q:
+            prefs = (await q.get("/api/v2/app/preferences")).json()
+            assert prefs["proxy_password"] == "***" and prefs["proxy_ip"] == "127.0.0.1"
+        answer = await rpc(api, "bob", "session-get", {"fields": ["proxy_url"]})
+        assert secret not in json.dumps(answer) and "***" in json.dumps(answer)

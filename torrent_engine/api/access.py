@@ -25,9 +25,11 @@ from pathlib import Path
 import anyio
 
 from ..engine.addtorrent import MagnetLink, Parsed
+from ..errors import ConfigError
 from ..formats.magnet import MagnetError, parse_magnet
 from ..formats.metainfo import Torrent
 from ..jobs import AddOptions, Job, JobConflict, JobError, JobNotFound, JobService, JobState, SavePathError
+from ..net.proxy.settings import parse_proxy_url
 from .users import ROLE_SCOPES, Role, Scope, User, UserStore
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,17 @@ def known_hashes(sources: Iterable[object]) -> set[str]:
             except MagnetError:
                 pass  # (the add says what is wrong with it)
     return out
+
+
+def shown_proxy_url(url: str) -> str:
+    """The proxy URL as the current principal is shown it: an admin's whole, anyone else's
+    without its password (the daemon's secret, not theirs)."""
+    if not url or current().admin:
+        return url
+    try:
+        return parse_proxy_url(url).url(with_password=False)
+    except ConfigError:
+        return ""
 
 
 class LoginLimiter:

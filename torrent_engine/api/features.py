@@ -18,6 +18,7 @@ from ..jobs.model import JobFeatures
 from ..jobs.organising.features import check_category, check_tags, features_from
 from ..jsonvalue import JSON, JSONObject
 from ..net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
+from .access import shown_proxy_url
 
 if TYPE_CHECKING:
     from .access import Gate
@@ -157,8 +158,12 @@ class FeatureApi(JsonRoutes):
         return JSONResponse({"tags": self.service.tags()})
 
     async def settings(self, request: Request) -> Response:
-        """``GET /api/settings``: share limits and action, queue, global rate limits."""
-        return JSONResponse(self.service.get_settings().to_json())
+        """``GET /api/settings``: share limits and action, queue, global rate limits (the proxy's
+        password shown to an admin alone)."""
+        out = self.service.get_settings().to_json()
+        if isinstance(out.get("proxy_url"), str):
+            out["proxy_url"] = shown_proxy_url(str(out["proxy_url"]))
+        return JSONResponse(out)
 
     async def update_settings(self, request: Request) -> Response:
         """``PATCH /api/settings``: change some of them."""

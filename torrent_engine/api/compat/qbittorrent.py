@@ -455,7 +455,10 @@ class QbittorrentApi:
 
     async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
-        return preferences(self.service)
+        prefs = preferences(self.service)
+        if not current().admin and prefs.get("proxy_password"):  # (the daemon's secret: an admin's to see)
+            prefs["proxy_password"] = "***"
+        return prefs
 
     async def network_interfaces(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``app/networkInterfaceList``: the interfaces the engine may be bound to."""
