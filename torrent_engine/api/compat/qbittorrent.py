@@ -229,7 +229,7 @@ class QbittorrentApi:
         if scheme == "bearer":
             if hmac.compare_digest(credentials.encode(), self.token) or self.api_key.matches(credentials):
                 return TOKEN
-            return self.gate.bearer(credentials) if credentials.startswith("te_") else None
+            return self.gate.bearer(credentials)  # (a user's key, or a session of our /api/login)
         sid = request.cookies.get("SID")
         if sid:
             now = self._clock()
