@@ -329,3 +329,28 @@ async def test_the_daemon_s_proxy_password_is_shown_to_an_admin_alone(tmp_path: 
             assert prefs["proxy_password"] == "***" and prefs["proxy_ip"] == "127.0.0.1"
         answer = await rpc(api, "bob", "session-get", {"fields": ["proxy_url"]})
         assert secret not in json.dumps(answer) and "***" in json.dumps(answer)
+
+
+async def test_a_user_cannot_move_their_torrent_out_of_their_folder(tmp_path: Path) -> None:
+    users(tmp_path / "state")
+    outside = str(tmp_path / "downloads" / "users" / "bob")
+    async with running_api(tmp_path) as api:
+        async with as_user(api, "alice") as alice:
+            job = (await alice.post("/api/jobs", json={"source": b64(torrent(tmp_path, 13)),
+                                                       "paused": True})).json()
+            r = await alice.post(f"/api/jobs/{job['id']}/move", json={"save_path": outside})
+            assert r.status_code == 400 and r.json()["field"] == "save_path"
+            assert "outside" in r.json()["error"]
+            r = await alice.post(f"/api/jobs/{job['id']}/move", json={"save_path": "sub"})  # (inside hers)
+            assert r.status_code == 200, r.text
+            assert Path(r.json()["options"]["save_path"]) == api.download_root.resolve() / "users/alice/sub"
+        async with qbt_as(api, "alice") as q:
+            r = await q.post("/api/v2/torrents/setLocation",
+                             data={"hashes": job["info_hash"], "location": outside})
+            assert r.status_code == 400 and "outside" in r.text
+        for method, arguments in (("torrent-set-location", {"ids": [job["info_hash"]], "location": outside}),
+                                  ("torrent-set", {"ids": [job["info_hash"]], "location": outside})):
+            answer = await rpc(api, "alice", method, arguments)
+            assert "outside" in str(answer["result"]), answer
+        saved = (await api.client.get(f"/api/jobs/{job['id']}")).json()["options"]["save_path"]
+        assert Path(saved) == api.download_root.resolve() / "users/alice/sub"

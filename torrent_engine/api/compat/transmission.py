@@ -927,7 +927,8 @@ class TransmissionRpc:
             if "queuePosition" in a:
                 await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
-                await self.service.set_location(job.id, str(a["location"]))
+                location = str(a["location"])
+                await self.service.set_location(job.id, self.gate.confine(location, "location") or location)
             tiers = trackers[job.id]
             if tiers is not None:
                 await self.service.set_trackers(job.id, tiers)
