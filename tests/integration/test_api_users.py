@@ -25,7 +25,8 @@ from torrent_engine.formats.metainfo import Torrent
 
 pytestmark = pytest.mark.anyio
 
-PASSWORDS = {"alice": "alice's long password", "bob": "bob's long password", "vera": "vera's long password"}
+PASSWORDS = {"alice": "alice's long password", "bob": "bob's long password", "vera": "vera's long password",
+             "root": "root's long password"}
 FILES = (("a.bin", 200_001), ("b.bin", 50_000))
 
 
@@ -354,3 +355,38 @@ async def test_a_user_cannot_move_their_torrent_out_of_their_folder(tmp_path: Pa
             assert "outside" in str(answer["result"]), answer
         saved = (await api.client.get(f"/api/jobs/{job['id']}")).json()["options"]["save_path"]
         assert Path(saved) == api.download_root.resolve() / "users/alice/sub"
+
+
+async def test_users_are_managed_through_the_api_by_an_admin_alone(tmp_path: Path) -> None:
+    store = users(tmp_path / "state")
+    store.add("root", "admin", PASSWORDS["root"])
+    async with running_api(tmp_path) as api:
+        async with as_user(api, "bob") as bob, as_user(api, "vera") as vera, as_user(api, "root") as root:
+            for client in (bob, vera):
+                r = await client.get("/api/users")
+                assert r.status_code == 403 and "'admin' scope" in r.json()["error"]
+                eve = {"name": "eve", "role": "admin", "password": "x" * 12}
+                r = await client.post("/api/users", json=eve)
+                assert r.status_code == 403
+            carol = {"name": "carol", "role": "user", "password": "carol's password", "max_torrents": 2}
+            r = await root.post("/api/users", json=carol)
+            assert r.status_code == 201 and r.json()["max_torrents"] == 2 and "password" not in r.json()
+            assert "carol's password" not in r.text
+            listed = (await root.get("/api/users")).json()["users"]
+            assert [u["name"] for u in listed] == ["alice", "bob", "carol", "root", "vera"]
+            assert all("password" not in u for u in listed)
+            key = (await root.post("/api/users/carol/keys", json={"scopes": ["read"]})).json()
+            assert key["key"].startswith(f"te_{key['id']}_")
+            assert key["key"] not in (await root.get("/api/users/carol")).text
+            r = await root.patch("/api/users/carol", json={"role": "boss", "password": "a new password"})
+            assert r.status_code == 400 and r.json()["field"] == "role"
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as c:
+            r = await c.post("/api/login", json={"name": "carol", "password": "carol's password"})
+            assert r.status_code == 200  # (the refused change changed nothing, the password neither)
+            c.headers["Authorization"] = f"Bearer {key['key']}"
+            assert (await c.get("/api/me")).json()["scopes"] == ["read"]
+        assert (await api.client.delete("/api/users/carol")).status_code == 200
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {key['key']}"}) as c:
+            assert (await c.get("/api/me")).status_code == 401  # (her key went with her)
+    assert "carol's password" not in (tmp_path / "state" / "users.json").read_text()

@@ -69,7 +69,8 @@ from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import METADATA_WAIT, StreamApi
-from .users import MAX_PASSWORD
+from .user_routes import UserApi, user_error_status
+from .users import MAX_PASSWORD, UserError
 from .users import Scope as AccessScope
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
         return response
     if isinstance(exc, JobError):
         return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
+    if isinstance(exc, UserError):
+        return error_response(user_error_status(exc), str(exc), exc.field)
     if isinstance(exc, HTTPException):
         response = error_response(exc.status_code, str(exc.detail))
         if exc.status_code == 405:  # RFC 9110 15.5.6: say what the path does take
@@ -855,6 +858,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *FeatureApi(service, read_json, api.max_json, gate).routes(),
         *GroupApi(service, read_json, api.max_json).routes(),
         *JobEditApi(service, read_json, api.max_json).routes(),
+        *UserApi(gate.users, read_json).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),

@@ -45,6 +45,8 @@ _LABEL_CREATION = frozenset({"/api/categories", "/api/tags"})
 def route_scope(method: str, path: str) -> Scope:
     """The scope an ``/api`` request needs: reading, adding a torrent, changing one (or the
     categories and tags a user makes), else changing the daemon (admin)."""
+    if path == "/api/users" or path.startswith("/api/users/"):
+        return Scope.ADMIN  # (the users, their roles and keys: an admin's)
     if method in ("GET", "HEAD"):
         return Scope.ADMIN if path == "/api/cookies" else Scope.READ
     if path in ("/api/events/ticket", "/api/logout"):

@@ -354,7 +354,8 @@ class UserStore:
         return None
 
     # -- changing ------------------------------------------------------------------------------
-    def add(self, name: str, role: str, password: str, *, max_torrents: int = 0, max_bytes: int = 0) -> User:
+    def add(self, name: str, role: str, password: str, *, max_torrents: object = 0,
+            max_bytes: object = 0) -> User:
         """A new user (``DuplicateUser``, ``UserError``, ``WeakPassword``)."""
         name, checked_role = check_name(name), check_role(role)
         check_password(password)
@@ -388,13 +389,18 @@ class UserStore:
         checked = check_role(role)
         return self._update(name, lambda u: replace(u, role=checked))
 
-    def set_quota(self, name: str, *, max_torrents: int | None = None, max_bytes: int | None = None) -> User:
+    def set_quota(self, name: str, *, max_torrents: object = None, max_bytes: object = None) -> User:
         """New quotas for ``name`` (None: unchanged; 0: none)."""
         def edit(u: User) -> User:
             t, b = _quotas(u.max_torrents if max_torrents is None else max_torrents,
                            u.max_bytes if max_bytes is None else max_bytes)
             return replace(u, max_torrents=t, max_bytes=b)
         return self._update(name, edit)
+
+    @staticmethod
+    def check_quotas(max_torrents: object, max_bytes: object) -> None:
+        """``UserError`` naming the quota that is no whole number of at least 0."""
+        _quotas(max_torrents, max_bytes)
 
     def add_key(self, name: str, scopes: Iterable[object]) -> tuple[KeyRecord, str]:
         """A new key for ``name`` with ``scopes`` (within the user's role): its record and the
