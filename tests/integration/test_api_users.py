@@ -18,6 +18,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.conftest import require_module
 from tests.integration.api_helpers import Api, SseMessage, running_api, sse_messages
 from tests.integration.helpers import make_payload, make_torrent
 from torrent_engine.api.users import UserStore
@@ -390,3 +391,41 @@ async def test_users_are_managed_through_the_api_by_an_admin_alone(tmp_path: Pat
                                      headers={"Authorization": f"Bearer {key['key']}"}) as c:
             assert (await c.get("/api/me")).status_code == 401  # (her key went with her)
     assert "carol's password" not in (tmp_path / "state" / "users.json").read_text()
+
+
+def _real_clients(url: str, port: int, torrents: list[bytes]) -> None:
+    """qbittorrent-api and transmission-rpc, each logged in as a user: what one adds, the other
+    user's client does not list or touch."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    transmission_rpc = require_module("transmission_rpc")
+    alice = qbittorrentapi.Client(host=url, username="alice", password=PASSWORDS["alice"],
+                                  REQUESTS_ARGS={"timeout": 30})
+    alice.auth_log_in()
+    assert alice.torrents_add(torrent_files=torrents[0], is_paused=True)["success_count"] == 1
+    [mine] = alice.torrents_info()
+    with pytest.raises(qbittorrentapi.LoginFailed):
+        qbittorrentapi.Client(host=url, username="alice", password="not hers",
+                              REQUESTS_ARGS={"timeout": 30}).auth_log_in()
+    bob = transmission_rpc.Client(host="127.0.0.1", port=port, username="bob", password=PASSWORDS["bob"],
+                                  timeout=30)
+    assert bob.get_torrents() == []
+    bob.add_torrent(torrents[1], paused=True)
+    [bobs] = bob.get_torrents()
+    bob.remove_torrent(mine.hash, delete_data=True)  # (not his: nothing happens)
+    assert [t.hash for t in alice.torrents_info()] == [mine.hash]
+    assert [t.hash_string for t in bob.get_torrents()] == [bobs.hash_string] != [mine.hash]
+    vera = transmission_rpc.Client(host="127.0.0.1", port=port, username="vera", password=PASSWORDS["vera"],
+                                   timeout=30)
+    assert sorted(t.hash_string for t in vera.get_torrents()) == sorted([mine.hash, bobs.hash_string])
+    with pytest.raises(transmission_rpc.TransmissionError, match="'control' scope"):
+        vera.start_torrent(mine.hash)
+
+
+async def test_real_clients_each_logged_in_as_a_user_see_their_own(tmp_path: Path) -> None:
+    users(tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        port = int(api.url.rsplit(":", 1)[1])
+        await anyio.to_thread.run_sync(_real_clients, api.url, port,
+                                       [torrent(tmp_path, 14).to_bytes(), torrent(tmp_path, 15).to_bytes()])
+        owners = sorted(j.options.owner for j in api.service.list())
+        assert owners == ["alice", "bob"]
