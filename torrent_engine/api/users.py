@@ -261,7 +261,9 @@ class UserStore:
         self.path = state_dir / USERS_FILE if state_dir is not None else None
         self._lock = threading.Lock()
         self._users: dict[str, User] = {}
-        self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the file last read
+        # (inode, mtime_ns, size) of the file last read: each write is a new file renamed over
+        # the old, so a new inode says it changed even within the clock's granularity
+        self._seen: tuple[int, int, int] | None = None
         self._verified: dict[bytes, str] = {}  # HMAC of (name, password) -> the hash it matched
         self._pepper = secrets.token_bytes(32)  # (for that cache alone: never written)
 
@@ -274,7 +276,7 @@ class UserStore:
         except FileNotFoundError:
             self._users, self._seen = {}, None
             return
-        seen = (st.st_mtime_ns, st.st_size)
+        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         if seen == self._seen:
             return
         try:
@@ -486,7 +488,7 @@ class UserStore:
             os.close(fd)
         os.replace(tmp, self.path)
         st = self.path.stat()
-        self._seen = (st.st_mtime_ns, st.st_size)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _quotas(max_torrents: object, max_bytes: object) -> tuple[int, int]:
