@@ -4,6 +4,7 @@ on 127.0.0.1; a seeder of ours serves the torrent on loopback."""
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -1016,3 +1017,44 @@ async def test_the_network_settings_are_set_in_the_settings_view_and_a_bad_one_n
             s = api.service.get_settings()
             assert s.max_uploads == -1 and s.ip_filter_path == "" and s.alt_schedule_to == 7 * 60
             assert s.bind_interface == ""
+
+
+async def test_a_user_signs_in_by_name_and_password_and_sees_their_own_torrents(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from torrent_engine.api.users import UserStore
+
+    store = UserStore(tmp_path / "state")
+    store.add("alice", "user", "alice's long password")
+    store.add("bob", "user", "bob's long password")
+    async with running_api(tmp_path) as api:
+        ids = {}
+        for who in ("alice", "bob"):
+            torrent = make_torrent(make_payload(tmp_path / who, (("a.bin", 40_000),), name=f"{who} payload"))
+            async with httpx.AsyncClient(base_url=api.url, timeout=30) as c:
+                login = {"name": who, "password": f"{who}'s long password"}
+                session = (await c.post("/api/login", json=login)).json()["token"]
+                c.headers["Authorization"] = f"Bearer {session}"
+                r = await c.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
+                                                    "paused": True})
+                ids[who] = r.json()["id"]
+        with chromium() as driver:
+            def sign_in(password: str) -> None:
+                driver.find_element(By.ID, "login-name").clear()
+                driver.find_element(By.ID, "login-name").send_keys("alice")
+                driver.find_element(By.ID, "login-password").send_keys(password)
+                driver.find_element(By.CSS_SELECTOR, "#user-login-form button").click()
+
+            def signs_in() -> list[str]:
+                driver.get(f"{api.url}/")
+                wait(driver, lambda d: d.find_element(By.ID, "login").is_displayed())
+                sign_in("not her password")
+                said = wait(driver, lambda d: d.find_element(By.ID, "login-error").text)
+                assert "wrong user name or password" in said
+                sign_in("alice's long password")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".job[data-job-id]"))
+                return [n.get_attribute("data-job-id") for n in
+                        driver.find_elements(By.CSS_SELECTOR, ".job[data-job-id]")]
+
+            assert await in_thread(signs_in) == [ids["alice"]]  # (bob's is not shown to her)

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
+from torrent_engine.api.users import UserStore
 
 pytestmark = pytest.mark.anyio
 
@@ -194,6 +195,29 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)
         await c.call("POST", "/api/events/ticket", 201)
+        await c.call("GET", "/api/me", 200)
+        UserStore(api.state_dir).add("alice", "user", "alice's password")
+        await c.call("POST", "/api/login", 200, json={"name": "alice", "password": "alice's password"})
+        await c.call("POST", "/api/login", 401, json={"name": "alice", "password": "wrong"})
+        await c.call("POST", "/api/login", 400, json={"name": 5, "password": "wrong"})
+        await c.call("POST", "/api/logout", 200)
+        await c.call("GET", "/api/users", 200)
+        bob = {"name": "bob", "role": "viewer", "password": "bob's password"}
+        await c.call("POST", "/api/users", 201, json=bob)
+        await c.call("POST", "/api/users", 409, json=bob)
+        await c.call("POST", "/api/users", 400, json={**bob, "name": "carl", "role": "boss"})
+        named = {"name": "bob"}
+        await c.call("GET", "/api/users/{name}", 200, path=named)
+        await c.call("GET", "/api/users/{name}", 404, path={"name": "zed"})
+        await c.call("PATCH", "/api/users/{name}", 200, path=named, json={"max_torrents": 5})
+        await c.call("PATCH", "/api/users/{name}", 400, path=named, json={"password": "short"})
+        key = await c.call("POST", "/api/users/{name}/keys", 201, path=named, json={"scopes": ["read"]})
+        await c.call("POST", "/api/users/{name}/keys", 400, path=named, json={"scopes": ["add"]})
+        key_path = "/api/users/{name}/keys/{key_id}"
+        await c.call("DELETE", key_path, 200, path={**named, "key_id": key["id"]})
+        await c.call("DELETE", key_path, 404, path={**named, "key_id": key["id"]})
+        await c.call("DELETE", "/api/users/{name}", 200, path=named)
+        await c.call("DELETE", "/api/users/{name}", 404, path={"name": "bob"})
         await c.call("DELETE", "/api/jobs/{job_id}", 200, path={"job_id": magnet["id"]},
                      params={"delete_files": "true"})
         await c.call("DELETE", "/api/jobs", 400)

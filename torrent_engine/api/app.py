@@ -58,6 +58,7 @@ from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
+from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .groups import GroupApi
@@ -68,6 +69,9 @@ from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import METADATA_WAIT, StreamApi
+from .user_routes import UserApi, user_error_status
+from .users import MAX_PASSWORD, UserError
+from .users import Scope as AccessScope
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,10 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
 def _job_error_status(exc: JobError) -> int:
     if isinstance(exc, JobNotFound | LeaseNotFound):
         return 404
+    if isinstance(exc, AccessDenied):
+        return 403
+    if isinstance(exc, LoginRefused):
+        return 429
     if isinstance(exc, ServiceStarting):  # (the torrents are loading: ask again in a moment)
         return 503
     if isinstance(exc, JobConflict):
@@ -145,8 +153,14 @@ async def _handle_exception(request: Request, exc: Exception) -> Response:
         response = error_response(503, str(exc))
         response.headers["retry-after"] = str(exc.retry_after)
         return response
+    if isinstance(exc, LoginRefused):  # (too many failed logins from this address)
+        response = error_response(429, str(exc))
+        response.headers["retry-after"] = str(int(exc.retry_after) + 1)
+        return response
     if isinstance(exc, JobError):
         return error_response(_job_error_status(exc), str(exc), getattr(exc, "field", None))
+    if isinstance(exc, UserError):
+        return error_response(user_error_status(exc), str(exc), exc.field)
     if isinstance(exc, HTTPException):
         response = error_response(exc.status_code, str(exc.detail))
         if exc.status_code == 405:  # RFC 9110 15.5.6: say what the path does take
@@ -368,8 +382,9 @@ class Api:
     """The route handlers; one per app, over one service."""
 
     def __init__(self, service: JobService, events: EventLog, tickets: Tickets, *,
-                 max_torrent_size: int, heartbeat: float, history: StatsHistory) -> None:
+                 max_torrent_size: int, heartbeat: float, history: StatsHistory, gate: Gate) -> None:
         self.service = service
+        self.gate = gate
         self.history = history
         self.events = events
         self.tickets = tickets
@@ -416,9 +431,9 @@ class Api:
             if mixed:  # (a page of what changed has no meaning: a client keeps the whole list)
                 raise ApiError(400, f"since cannot be combined with {', '.join(mixed)}", "since")
             changes = self.service.changes(since)
-            removed = _dumps(changes.removed)
+            removed = _dumps([i for i in changes.removed if self.gate.shows_id(i)])
             return Response(b'{"jobs":%b,"removed":%b,"cursor":%d,"full":%b}'
-                            % (self._jobs_array(changes.jobs), removed, changes.cursor,
+                            % (self._jobs_array(self.gate.visible(changes.jobs)), removed, changes.cursor,
                                b"true" if changes.full else b"false"), media_type="application/json")
         raw = request.query_params.get("state")
         state: JobState | None = None
@@ -431,13 +446,17 @@ class Api:
         offset = _query_count(request, "offset") or 0
         limit = _query_count(request, "limit")
         cursor = self.service.change_cursor()  # (taken before the list: a change after it is after it)
-        jobs = self.service.list(state, offset=offset, limit=limit)
+        if current().reads_all:
+            jobs = self.service.list(state, offset=offset, limit=limit)
+        else:  # (a user's page is of their own jobs)
+            mine = self.gate.visible(self.service.list(state))
+            jobs = mine[offset:None if limit is None else offset + limit]
         return Response(b'{"jobs":%b,"cursor":%d}' % (self._jobs_array(jobs), cursor),
                         media_type="application/json")
 
     async def active_jobs(self, request: Request) -> Response:
         """``GET /api/jobs/active``: the jobs that are not finished."""
-        return self._jobs_response(self.service.active())
+        return self._jobs_response(self.gate.visible(self.service.active()))
 
     async def active_jobs_other_method(self, request: Request) -> Response:
         """Every other method on ``/api/jobs/active``: a 405, as that path is the list, never a job
@@ -504,7 +523,9 @@ class Api:
             options = self._add_options(data)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
-        job, created = await self.service.add(source, options)
+        async with self.gate.adding(options, [source]) as options:
+            job, created = await self.service.add(source, options)
+            job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
 
     @staticmethod
@@ -630,6 +651,7 @@ class Api:
         async def act(job_id: str) -> None:
             async with limiter:
                 try:
+                    self.gate.job(job_id, AccessScope.CONTROL)
                     await one(job_id)
                 except StateNotSaved:
                     raise
@@ -668,7 +690,7 @@ class Api:
 
     async def ticket(self, request: Request) -> Response:
         """``POST /api/events/ticket``: a one-use ticket for an EventSource, which cannot send headers."""
-        return JSONResponse({"ticket": self.tickets.issue(), "expires_in": self.tickets.ttl},
+        return JSONResponse({"ticket": self.tickets.issue(current()), "expires_in": self.tickets.ttl},
                             status_code=201)
 
     def _sse(self, request: Request, job_id: str | None) -> Response:
@@ -679,8 +701,9 @@ class Api:
                 raise ApiError(400, f"{name} must be an event id (digits)", name)
         raw = given["Last-Event-ID"] or given["last_event_id"]
         last = int(raw) if raw else None
+        only = None if current().reads_all else current().name
         return StreamingResponse(
-            self.events.stream(job_id, last, self.heartbeat), media_type="text/event-stream",
+            self.events.stream(job_id, last, self.heartbeat, only=only), media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     async def all_events(self, request: Request) -> Response:
@@ -691,6 +714,40 @@ class Api:
         """``GET /api/jobs/{id}/events``: one job's events as server-sent events."""
         job = self.service.get(request.path_params["job_id"])
         return self._sse(request, job.id)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        """``POST /api/login`` ``{"name", "password"}``: a session token (sent as ``Authorization:
+        Bearer``, as the API token is) for a user of the daemon; 401 for a wrong name or
+        password, 429 after too many failures from one address."""
+        data = await read_json(request, 4 * MAX_PASSWORD + 1024)
+        name, password = data.get("name"), data.get("password")
+        if not isinstance(name, str) or not name:
+            raise ApiError(400, "name must be a user's name", "name")
+        if not isinstance(password, str):
+            raise ApiError(400, "password must be a string", "password")
+        address = request.client.host if request.client is not None else ""
+        principal = await self.gate.password(name, password, address)
+        if principal is None:
+            return error_response(401, "wrong user name or password")
+        return JSONResponse({"token": self.gate.open_session(principal), "name": principal.name,
+                             "role": principal.role.value, "scopes": sorted(principal.scopes)},
+                            headers={"cache-control": "no-store"})
+
+    async def logout(self, request: Request) -> Response:
+        """``POST /api/logout``: the session token of this request no longer works."""
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            self.gate.close_session(auth[7:].strip())
+        return JSONResponse({"logged_out": True})
+
+    async def me(self, request: Request) -> Response:
+        """``GET /api/me``: who the request acts for (name, role, scopes; the token: an admin
+        without a name), and whether the daemon has users."""
+        p = current()
+        return JSONResponse({"name": p.name, "role": p.role.value, "scopes": sorted(p.scopes),
+                             "users": self.gate.users.any})
 
     # -- client leases -----------------------------------------------------------------------
 
@@ -762,8 +819,9 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     waits ``stream_metadata_wait`` seconds for the metadata before a 503)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     tickets = Tickets()
+    gate = Gate(service, token=token)
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
-              history=history if history is not None else StatsHistory())
+              history=history if history is not None else StatsHistory(), gate=gate)
     streams = StreamApi(service, token, metadata_wait=stream_metadata_wait)
     routes = [
         Route("/", api.index, methods=["GET"]),
@@ -771,6 +829,9 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Mount("/ui", StaticFiles(directory=STATIC_DIR), name="ui"),
         Route("/api/openapi.json", openapi_json, methods=["GET"]),
         Route("/api/health", api.health, methods=["GET"]),
+        Route("/api/login", api.login, methods=["POST"]),
+        Route("/api/logout", api.logout, methods=["POST"]),
+        Route("/api/me", api.me, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/stats/history", api.stats_history, methods=["GET"]),
         Route("/api/jobs", api.list_jobs, methods=["GET"]),
@@ -794,20 +855,21 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/clients", api.open_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}/heartbeat", api.heartbeat_lease, methods=["POST"]),
         Route("/api/clients/{lease_id}", api.end_lease, methods=["DELETE"]),
-        *FeatureApi(service, read_json, api.max_json).routes(),
+        *FeatureApi(service, read_json, api.max_json, gate).routes(),
         *GroupApi(service, read_json, api.max_json).routes(),
         *JobEditApi(service, read_json, api.max_json).routes(),
-        *QbittorrentApi(service, token=token, username=compat_username,
+        *UserApi(gate.users, read_json).routes(),
+        *QbittorrentApi(service, token=token, username=compat_username, gate=gate,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),
-        *TransmissionRpc(service, token=token, username=compat_username,
+        *TransmissionRpc(service, token=token, username=compat_username, gate=gate,
                          max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                          max_torrent_size=max_torrent_size).routes(),
     ]
     middleware = [Middleware(_SecurityHeaders),
                   Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,
                              max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
-                             tickets=tickets)]
+                             tickets=tickets, gate=gate)]
     if cors_origins:
         # Only when asked for; the token is still required (a header, so no credentials mode).
         middleware.insert(1, Middleware(CORSMiddleware, allow_origins=list(cors_origins),

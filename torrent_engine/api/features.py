@@ -6,6 +6,7 @@ the rest of the API."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,10 @@ from ..jobs.model import JobFeatures
 from ..jobs.organising.features import check_category, check_tags, features_from
 from ..jsonvalue import JSON, JSONObject
 from ..net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
+from .access import shown_proxy_url
+
+if TYPE_CHECKING:
+    from .access import Gate
 
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
@@ -92,17 +97,33 @@ class JsonRoutes:
 
 
 class FeatureApi(JsonRoutes):
-    """Categories, tags, the queue, moving a job and the run-time settings."""
+    """Categories, tags, the queue, moving a job and the run-time settings (``gate``: what a
+    user is shown of the categories and tags, and where they may move a job)."""
+
+    def __init__(self, service: JobService, read_json: ReadJson, max_json: int, gate: Gate) -> None:
+        super().__init__(service, read_json, max_json)
+        self.gate = gate
+
+    def _tags(self) -> list[str]:
+        return self.gate.labels((), self.service.tags())[1]
 
     async def categories(self, request: Request) -> Response:
-        """``GET /api/categories``: ``{"categories": [{"name", "save_path"}]}``."""
-        return JSONResponse({"categories": [c.to_json() for c in self.service.categories()]})
+        """``GET /api/categories``: ``{"categories": [{"name", "save_path"}]}`` (a user's: those
+        they made and those their jobs carry)."""
+        cats = {c.name: c for c in self.service.categories()}
+        shown = self.gate.labels(cats, ())[0]
+        return JSONResponse({"categories": [cats[name].to_json() for name in shown]})
 
     async def create_category(self, request: Request) -> Response:
-        """``POST /api/categories`` ``{"name", "save_path"?}``."""
+        """``POST /api/categories`` ``{"name", "save_path"?}`` (a user's is theirs, its folder
+        inside theirs)."""
         data = await self._body(request)
-        cat = await self.service.create_category(check_category(_text(data, "name"), "name"),
-                                                 _text(data, "save_path", ""))
+        name = check_category(_text(data, "name"), "name")
+        save_path = _text(data, "save_path", "")
+        if save_path:
+            save_path = self.gate.confine(save_path) or ""
+        cat = await self.service.create_category(name, save_path)
+        self.gate.made_labels(categories=[name])
         return JSONResponse(cat.to_json(), status_code=201)
 
     async def edit_category(self, request: Request) -> Response:
@@ -117,8 +138,8 @@ class FeatureApi(JsonRoutes):
         return JSONResponse({"removed": gone})
 
     async def tags(self, request: Request) -> Response:
-        """``GET /api/tags``: ``{"tags": [...]}``."""
-        return JSONResponse({"tags": self.service.tags()})
+        """``GET /api/tags``: ``{"tags": [...]}`` (a user's: those they made and their jobs')."""
+        return JSONResponse({"tags": self._tags()})
 
     async def create_tags(self, request: Request) -> Response:
         """``POST /api/tags`` ``{"tags": [...]}``."""
@@ -126,8 +147,10 @@ class FeatureApi(JsonRoutes):
         tags = data.get("tags")
         if not isinstance(tags, list):
             raise InvalidJobRequest("must be a list of tags", "tags")
-        await self.service.create_tags(check_tags(tags))
-        return JSONResponse({"tags": self.service.tags()}, status_code=201)
+        made = check_tags(tags)
+        await self.service.create_tags(made)
+        self.gate.made_labels(tags=made)
+        return JSONResponse({"tags": self._tags()}, status_code=201)
 
     async def delete_tag(self, request: Request) -> Response:
         """``DELETE /api/tags/{tag}``: forget a tag and take it off every job."""
@@ -135,8 +158,12 @@ class FeatureApi(JsonRoutes):
         return JSONResponse({"tags": self.service.tags()})
 
     async def settings(self, request: Request) -> Response:
-        """``GET /api/settings``: share limits and action, queue, global rate limits."""
-        return JSONResponse(self.service.get_settings().to_json())
+        """``GET /api/settings``: share limits and action, queue, global rate limits (the proxy's
+        password shown to an admin alone)."""
+        out = self.service.get_settings().to_json()
+        if isinstance(out.get("proxy_url"), str):
+            out["proxy_url"] = shown_proxy_url(str(out["proxy_url"]))
+        return JSONResponse(out)
 
     async def update_settings(self, request: Request) -> Response:
         """``PATCH /api/settings``: change some of them."""
@@ -173,7 +200,8 @@ class FeatureApi(JsonRoutes):
         save_path = _text(data, "save_path")
         if not save_path:
             raise InvalidJobRequest("must be a folder inside the download root", "save_path")
-        job = await self.service.set_location(request.path_params["job_id"], save_path)
+        job = await self.service.set_location(request.path_params["job_id"],
+                                              self.gate.confine(save_path) or save_path)
         return JSONResponse(job.to_json(detail=True))
 
     async def queue(self, request: Request) -> Response:

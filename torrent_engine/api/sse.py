@@ -35,14 +35,16 @@ class SseEvent:
     when first read — an event no client reads (no stream open, and out of the replay buffer
     before a reconnect) costs no JSON, and 10 000 adds made 20 000 such events."""
 
-    __slots__ = ("id", "event", "job_id", "stored", "_data", "_make")
+    __slots__ = ("id", "event", "job_id", "stored", "owner", "_data", "_make")
 
     def __init__(self, id: int, event: str, job_id: str | None,
-                 data: str | Callable[[], dict[str, object]], stored: bool = True) -> None:
+                 data: str | Callable[[], dict[str, object]], stored: bool = True,
+                 owner: str | None = None) -> None:
         self.id = id
         self.event = event
         self.job_id = job_id
         self.stored = stored  # kept for replay (stats are not: a missed one is of no use)
+        self.owner = owner  # the user whose job it is ("": the admin's; None: no job's)
         self._data: str | None = data if isinstance(data, str) else None
         self._make: Callable[[], dict[str, object]] | None = None if isinstance(data, str) else data
 
@@ -55,8 +57,13 @@ class SseEvent:
             self._make = None
         return self._data
 
+    def shown_to(self, only: str | None) -> bool:
+        """Whether a stream of user ``only``'s jobs (None: every job's) carries it."""
+        return only is None or self.job_id is None or self.owner == only
+
     def __repr__(self) -> str:
-        return f"SseEvent({self.id}, {self.event!r}, {self.job_id!r}, stored={self.stored})"
+        return (f"SseEvent({self.id}, {self.event!r}, {self.job_id!r}, stored={self.stored}, "
+                f"owner={self.owner!r})")
 
     def encode(self) -> bytes:
         """The event in the ``text/event-stream`` wire form."""
@@ -94,11 +101,17 @@ _PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded"
                     "download_rate", "upload_rate", "peers", "seeds", "name", "error", "stall")
 
 
+def _owner(job: dict[str, object]) -> object:
+    options = job.get("options")
+    return options.get("owner") if isinstance(options, dict) else None
+
+
 @dataclass(eq=False)
 class _Client:
     job_id: str | None
     send: MemoryObjectSendStream[SseEvent]
     lagging: bool = False
+    only: str | None = None  # the user whose jobs' events it carries (None: every job's)
 
 
 @dataclass
@@ -116,6 +129,7 @@ class EventLog:
     _clients: set[_Client] = field(default_factory=set)
     _sub: Subscription | None = None
     _last_progress: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner, from its events
     dropped_clients: int = 0
 
     def __post_init__(self) -> None:
@@ -167,13 +181,22 @@ class EventLog:
             return
         job_id, payload, stored = converted
         self._seq += 1
-        sse = SseEvent(self._seq, event.name, job_id, payload, stored)
+        job = getattr(event, "job", None)
+        owner = None
+        if job_id is not None:  # (a removed job's owner: as its last event said)
+            owner = self._owners.pop(job_id, "") if job is None else \
+                str(getattr(getattr(job, "options", None), "owner", ""))
+            if job is not None:
+                self._owners[job_id] = owner
+        sse = SseEvent(self._seq, event.name, job_id, payload, stored, owner)
         if stored:
             self._buffer.append(sse)
             if len(self._buffer) > self.buffer_size:
                 self._evicted_upto = self._buffer.popleft().id
         for client in list(self._clients):
             if client.job_id is not None and (job_id != client.job_id or not stored):
+                continue
+            if not sse.shown_to(client.only):
                 continue
             try:
                 client.send.send_nowait(sse)
@@ -188,12 +211,15 @@ class EventLog:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._clients.discard(client)
 
-    def _snapshot_event(self, job_id: str | None) -> SseEvent:
+    def _snapshot_event(self, job_id: str | None, only: str | None = None) -> SseEvent:
         jobs = self.snapshot(job_id)
+        if only is not None:
+            jobs = [j for j in jobs if _owner(j) == only]
         data = json.dumps({"jobs": jobs, "time": self.clock()}, separators=(",", ":"))
         return SseEvent(self._seq, "snapshot", job_id, data, False)
 
-    def subscribe(self, job_id: str | None, last_event_id: int | None
+    def subscribe(self, job_id: str | None, last_event_id: int | None,
+                  only: str | None = None,
                   ) -> tuple[list[SseEvent], MemoryObjectReceiveStream[SseEvent], _Client]:
         """The events to send first (a replay, or a snapshot) and the stream of what follows.
 
@@ -206,18 +232,21 @@ class EventLog:
         first: list[SseEvent]
         if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
             first = [e for e in self._buffer
-                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)]
+                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)
+                     and e.shown_to(only)]
         else:
-            first = [self._snapshot_event(job_id)]
-        client = _Client(job_id, send)
+            first = [self._snapshot_event(job_id, only)]
+        client = _Client(job_id, send, only=only)
         self._clients.add(client)
         return first, receive, client
 
     async def stream(self, job_id: str | None, last_event_id: int | None,
-                     heartbeat: float = DEFAULT_HEARTBEAT) -> AsyncIterator[bytes]:
+                     heartbeat: float = DEFAULT_HEARTBEAT, *,
+                     only: str | None = None) -> AsyncIterator[bytes]:
         """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
-        with a comment line every ``heartbeat`` seconds of silence."""
-        first, receive, client = self.subscribe(job_id, last_event_id)
+        with a comment line every ``heartbeat`` seconds of silence (``only``: the events of
+        that user's jobs alone, and the service's totals)."""
+        first, receive, client = self.subscribe(job_id, last_event_id, only)
         try:
             async with receive:
                 yield b"retry: 2000\n\n"

@@ -30,6 +30,7 @@ COMMANDS = {
     "publish": "put a new version of a BEP 46 mutable torrent in the DHT; prints its btpk link",
     "daemon": "run the job service with its HTTP API and web UI",
     "remote": "control a running daemon (add, list, watch, ...)",
+    "user": "manage the daemon's users, their passwords, quotas and API keys",
 }
 
 

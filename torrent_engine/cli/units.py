@@ -22,6 +22,14 @@ def parse_rate(text: str) -> int:
     return int(value)
 
 
+def parse_size(text: str) -> int:
+    """``500G``, ``2T``, ``1.5GiB``, ``0`` -> bytes (K, M, G, T are powers of 1024)."""
+    match = _SIZE.match(text)
+    if match is None or text.strip().lower().endswith("/s"):
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M, 20G or 2T, got {text!r}")
+    return int(float(match.group(1)) * 1024 ** _POWERS[match.group(2).lower()])
+
+
 def human_bytes(n: float) -> str:
     """``n`` bytes in binary units, e.g. ``1.5 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

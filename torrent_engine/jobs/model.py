@@ -327,6 +327,7 @@ class JobOptions:
     max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
     super_seeding: bool = False  # BEP 16 while it seeds (a downloading job ignores it)
     group: str = ""  # the bandwidth group it names ("": none; its category's or tags' may take it)
+    owner: str = ""  # the user who added it ("": the admin's, as every job from before users)
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""
@@ -336,7 +337,7 @@ class JobOptions:
                 "client": self.client, "download_limit": self.download_limit,
                 "upload_limit": self.upload_limit, "seed_mode": self.seed_mode,
                 "download_path": self.download_path, "max_peers": self.max_peers,
-                "super_seeding": self.super_seeding, "group": self.group}
+                "super_seeding": self.super_seeding, "group": self.group, "owner": self.owner}
 
     @property
     def data_path(self) -> str:

@@ -123,7 +123,7 @@ class JobRecord:
                         "client": o.client, "download_limit": o.download_limit,
                         "upload_limit": o.upload_limit, "seed_mode": o.seed_mode,
                         "download_path": o.download_path, "max_peers": o.max_peers,
-                        "super_seeding": o.super_seeding, "group": o.group},
+                        "super_seeding": o.super_seeding, "group": o.group, "owner": o.owner},
             "state": self.state.value, "created_at": self.created_at, "updated_at": self.updated_at,
             "completed_at": self.completed_at, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
@@ -167,7 +167,7 @@ class JobRecord:
                 seed_mode=bool(o.get("seed_mode", False)),
                 super_seeding=bool(o.get("super_seeding", False)), group=_str(o.get("group", "")),
                 download_path=None if o.get("download_path") is None else _str(o["download_path"]),
-                max_peers=int(o.get("max_peers", 0)))
+                max_peers=int(o.get("max_peers", 0)), owner=_str(o.get("owner", "")))
             r = d["result"]
             result = None if r is None else JobResult(
                 downloaded=int(r["downloaded"]), uploaded=int(r["uploaded"]), duration=float(r["duration"]),

@@ -14,6 +14,7 @@ from ...jobs import InvalidJobRequest
 from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jsonvalue import JSON, JSONValue
 from ...net.proxy.settings import ProxyConfig, ProxyKind, parse_proxy_url
+from ..access import shown_proxy_url
 
 QBT_FIELDS = frozenset({"proxy_type", "proxy_ip", "proxy_port", "proxy_auth_enabled", "proxy_username",
                         "proxy_password", "proxy_hostname_lookup", "proxy_peer_connections",
@@ -113,7 +114,7 @@ def _qbt_url(kind: ProxyKind, auth: bool, values: Mapping[str, object]) -> str:
 
 def tr_session(s: ServiceSettings) -> dict[str, JSON]:
     """The proxy field of ``session-get`` (Transmission 4.1's ``proxy_url``: "" for none)."""
-    return {"proxy_url": s.proxy_url}
+    return {"proxy_url": shown_proxy_url(s.proxy_url)}
 
 
 def tr_changes(arguments: Mapping[str, JSONValue]) -> SettingChanges:

@@ -62,7 +62,9 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
 from ..stream import DiskFile, range_response
+from ..users import Scope
 from . import network
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
@@ -124,20 +126,23 @@ class QbittorrentApi:
     """The ``/api/v2/{namespace}/{method}`` routes over one service."""
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
-                 max_torrent_size: int, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_torrent_size: int, clock: Callable[[], float] = time.monotonic,
+                 gate: Gate | None = None) -> None:
         self.service = service
+        self.gate = gate if gate is not None else Gate(service, token=token)
         self.token = token.encode()
         self.username = username
         self.max_body = max_body
         self.max_torrent_size = max_torrent_size
         self._clock = clock
-        self._sessions: dict[str, float] = {}  # SID -> when it was last used (auth, not job state)
+        # SID -> when it was last used and who logged in (auth, not job state)
+        self._sessions: dict[str, tuple[float, Principal]] = {}
         state_dir = service.config.state_dir
         self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
         self.client_data = ClientData(Path(state_dir) if state_dir is not None else None)
         self._launch_time = launch_time()
         self.creations = TorrentCreations(service)  # torrentcreator/*: tasks in the service's task group
-        self._sync = MainDataSync()  # what each sync/maindata answer showed, by rid
+        self._syncs: dict[str, MainDataSync] = {}  # what each sync/maindata answer showed, by rid, per user
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
         getters: dict[str, Handler] = {
@@ -218,34 +223,48 @@ class QbittorrentApi:
                     return False
         return True
 
-    def _authorised(self, request: Request, scheme: str, credentials: str) -> bool:
-        """A Bearer token (the daemon's, or the API key), else a live ``SID`` cookie, else HTTP
-        Basic credentials (a wrong one: ``401``, as qBittorrent)."""
+    async def _authorised(self, request: Request, scheme: str, credentials: str) -> Principal | None:
+        """A Bearer token (the daemon's, the API key, a user's key), else a live ``SID`` cookie,
+        else HTTP Basic credentials (a wrong one: ``401``, as qBittorrent): who it is, or None."""
         if scheme == "bearer":
-            return hmac.compare_digest(credentials.encode(), self.token) or self.api_key.matches(credentials)
+            if hmac.compare_digest(credentials.encode(), self.token) or self.api_key.matches(credentials):
+                return TOKEN
+            return self.gate.bearer(credentials)  # (a user's key, or a session of our /api/login)
         sid = request.cookies.get("SID")
         if sid:
             now = self._clock()
-            last = self._sessions.get(sid)
-            if last is not None and now - last <= SESSION_TTL:
-                self._sessions[sid] = now
-                return True
+            held = self._sessions.get(sid)
+            if held is not None and now - held[0] <= SESSION_TTL:
+                principal = self.gate.again(held[1])  # (a user removed since: logged out)
+                if principal is not None:
+                    self._sessions[sid] = (now, principal)
+                    return principal
             self._sessions.pop(sid, None)
         if scheme == "basic":
             user_password = basic_credentials(credentials)
-            if user_password is None or not self._credentials_good(*user_password):
+            principal = None if user_password is None else await self._credentials(
+                *user_password, _address(request))
+            if principal is None:
                 log.warning("qBittorrent API: refused HTTP Basic credentials for user %r",
                             (user_password or ("",))[0][:40])
                 raise QbtError(401, "Unauthorized")
-            return True
-        return False
+            return principal
+        return None
 
-    def _credentials_good(self, user: str, password: str) -> bool:
-        """The password is the API token; the user name the configured one, if any."""
+    async def _credentials(self, user: str, password: str, address: str) -> Principal | None:
+        """Who a user name and password are: a user of the daemon with their password, or (any
+        user name, or the configured one) the API token as the password. A failure counts
+        against ``address`` (``LoginRefused`` after too many)."""
+        if self.gate.users.any and self.gate.users.find(user) is not None:
+            return await self.gate.password(user, password, address)
+        self.gate.limiter.check(address)
         good = hmac.compare_digest(password.encode(), self.token)
         if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
             good = False
-        return good
+        if not good:
+            self.gate.limiter.failed(address)
+            return None
+        return TOKEN
 
     async def dispatch(self, request: Request) -> Response:
         """Check origin and authentication, read the form, run the method, answer as qBittorrent."""
@@ -261,8 +280,9 @@ class QbittorrentApi:
             if name == "auth/login":
                 if request.method != "POST":  # (never a password in a URL, as qBittorrent)
                     return _text("Method Not Allowed", 405)
-                return self.login(form, secure=request.url.scheme == "https")
-            if not self._authorised(request, scheme, credentials):
+                return await self.login(form, _address(request), secure=request.url.scheme == "https")
+            principal = await self._authorised(request, scheme, credentials)
+            if principal is None:
                 return _text("Forbidden", 403)
             handler = self._getters.get(name)
             if handler is None:
@@ -271,7 +291,13 @@ class QbittorrentApi:
                     return _text("Endpoint does not exist", 404)  # (2.14's words; "Not Found" before)
                 if request.method != "POST":
                     return _text("Method Not Allowed", 405)
-            result = await handler(form, request)
+            with acting(principal):
+                self.gate.require(_scope_of(name, name in self._getters), name)
+                result = await handler(form, request)
+        except LoginRefused:  # (qBittorrent's words for an address banned after failed logins)
+            return _text(BANNED, 403)
+        except AccessDenied as exc:
+            return _text(str(exc), 403)
         except QbtError as exc:
             return _text(exc.text, exc.status)
         except FormError as exc:
@@ -313,7 +339,7 @@ class QbittorrentApi:
         return parse_form(request.headers.get("content-type", ""), body, request.url.query)
 
     def _active(self) -> dict[str, Job]:
-        return {job.info_hash: job for job in self.service.client_jobs()}
+        return {job.info_hash: job for job in self.gate.visible(self.service.client_jobs())}
 
     def _selected(self, form: Form, name: str = "hashes") -> list[Job]:
         """The jobs ``hashes`` names (``all``, or hashes joined by ``|``); unknown ones are skipped,
@@ -342,20 +368,22 @@ class QbittorrentApi:
             return None
 
     # -- auth ----------------------------------------------------------------------------------
-    def login(self, form: Form, *, secure: bool = False) -> Response:
+    async def login(self, form: Form, address: str, *, secure: bool = False) -> Response:
         """``auth/login``: ``Ok.`` with an ``SID`` cookie (``Secure`` when ``secure``: asked over
         HTTPS), or ``401`` (WebAPI 2.14; ``Fails.`` before, which the body still says for a
-        client of 4.x)."""
+        client of 4.x). A user of the daemon logs in with their name and password; the API
+        token as the password logs in as the admin."""
         user, password = form.get("username") or "", form.get("password") or ""
-        if not self._credentials_good(user, password):
+        principal = await self._credentials(user, password, address)
+        if principal is None:
             log.warning("qBittorrent API: failed login for user %r", user[:40])
             return _text("Fails.", 401)
         now = self._clock()
-        self._sessions = {s: t for s, t in self._sessions.items() if now - t <= SESSION_TTL}
+        self._sessions = {s: t for s, t in self._sessions.items() if now - t[0] <= SESSION_TTL}
         while len(self._sessions) >= MAX_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
         sid = secrets.token_urlsafe(24)
-        self._sessions[sid] = now
+        self._sessions[sid] = (now, principal)
         response = _text("Ok.")
         response.set_cookie("SID", sid, httponly=True, samesite="strict", path="/", secure=secure)
         return response
@@ -427,7 +455,10 @@ class QbittorrentApi:
 
     async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
-        return preferences(self.service)
+        prefs = preferences(self.service)
+        if not current().admin and prefs.get("proxy_password"):  # (the daemon's secret: an admin's to see)
+            prefs["proxy_password"] = "***"
+        return prefs
 
     async def network_interfaces(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``app/networkInterfaceList``: the interfaces the engine may be bound to."""
@@ -529,7 +560,7 @@ class QbittorrentApi:
         limits = (settings.ratio_limit, settings.seeding_time_limit)
         kept = self._kept
         out = [kept.get(job, limits, partial(self._record, job, settings))
-               for job in self.service.client_jobs()]
+               for job in self.gate.visible(self.service.client_jobs())]
         kept.prune(out)
         return out
 
@@ -651,16 +682,21 @@ class QbittorrentApi:
 
     async def count(self, form: Form, request: Request) -> str:
         """``torrents/count``: how many torrents are listed."""
-        return str(len(self.service.client_jobs()))
+        return str(len(self.gate.visible(self.service.client_jobs())))
 
     async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str | None]]:
-        """``torrents/categories``."""
-        return {c.name: {"name": c.name, "savePath": c.save_path, "downloadPath": None}
-                for c in self.service.categories()}  # (downloadPath null: the default, as 2.11.10 writes it)
+        """``torrents/categories`` (a user's: those they made and their torrents')."""
+        return self._categories()
+
+    def _categories(self) -> dict[str, dict[str, str | None]]:
+        cats = {c.name: c for c in self.service.categories()}
+        # (downloadPath null: the default, as 2.11.10 writes it)
+        return {name: {"name": name, "savePath": cats[name].save_path, "downloadPath": None}
+                for name in self.gate.labels(cats, ())[0]}
 
     async def tags(self, form: Form, request: Request) -> list[str]:
-        """``torrents/tags``."""
-        return self.service.tags()
+        """``torrents/tags`` (a user's: those they made and their torrents')."""
+        return self.gate.labels((), self.service.tags())[1]
 
     async def download_limits(self, form: Form, request: Request) -> dict[str, int]:
         """``torrents/downloadLimit``: per hash, bytes per second (0: none)."""
@@ -677,11 +713,11 @@ class QbittorrentApi:
         snapshot unchanged) is passed over without a look at its fields, and a full answer joins
         the records' kept JSON."""
         rid = _int(form.get("rid"), "rid", 0)
-        categories = {c.name: {"name": c.name, "savePath": c.save_path, "downloadPath": None}
-                      for c in self.service.categories()}
+        categories = self._categories()
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit)
-        before = self._sync.shown(rid)
+        sync = self._sync_of(current())
+        before = sync.shown(rid)
         changes = self.service.client_changes(before.cursor) if before is not None else None
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
@@ -692,22 +728,34 @@ class QbittorrentApi:
             cursor, records = changes.cursor, {}
             torrents = dict(before.data["torrents"])
             for h, listed in changes.torrents.items():
-                if listed:  # (as a dict of every listed job by hash keeps: the last listed)
+                if listed and self.gate.shows(listed[-1]):  # (the last listed, as a dict by hash keeps)
                     job = listed[-1]
                     torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings)).record
                 else:
                     torrents.pop(h, None)
             changed = list(changes.torrents)
         now: MainData = {"torrents": torrents, "categories": categories,
-                         "tags": self.service.tags(), "server_state": server_state(self.service)}
-        return self._sync.answer(rid, records, Shown(now, cursor, limits), changed)
+                         "tags": self.gate.labels((), self.service.tags())[1],
+                         "server_state": server_state(self.service)}
+        return sync.answer(rid, records, Shown(now, cursor, limits), changed)
+
+    def _sync_of(self, principal: Principal) -> MainDataSync:
+        """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""
+        key = f"{principal.role.value}:{principal.name}" if not principal.reads_all else ""
+        sync = self._syncs.get(key)
+        if sync is None:
+            if len(self._syncs) >= 1024:
+                del self._syncs[next(iter(self._syncs))]
+            sync = self._syncs[key] = MainDataSync()
+        return sync
 
     async def torrent_peers(self, form: Form, request: Request) -> dict[str, JSON]:
         """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
         which qBittorrent's protocol allows)."""
         job = self._one(form)
         peers = {p.address: peer_record(p) for p in job.peer_list}
-        return {"rid": self._sync.next_rid(), "full_update": True, "show_flags": True, "peers": peers}
+        return {"rid": self._sync_of(current()).next_rid(), "full_update": True, "show_flags": True,
+                "peers": peers}
 
     async def export(self, form: Form, request: Request) -> Response:
         """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""
@@ -902,14 +950,25 @@ class QbittorrentApi:
         # be added, said as such, not as "Fails.")
         added: list[str] = []
         failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
-        for result in await self.service.add_many(sources, options):
-            if isinstance(result, JobError):
-                log.warning("qBittorrent API: add refused: %s", result)
-                failed += 1
-            elif result[1]:
-                added.append(result[0].info_hash)
-            else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
-                failed += 1
+        async with self.gate.adding(options, sources) as options:
+            results = await self.service.add_many(sources, options)
+            for result in results:
+                if isinstance(result, JobError):
+                    log.warning("qBittorrent API: add refused: %s", result)
+                    failed += 1
+                    continue
+                try:
+                    await self.gate.added(*result)
+                except JobError as exc:  # (another user's torrent; past a byte quota: removed)
+                    log.warning("qBittorrent API: add refused: %s", exc)
+                    if len(results) == 1:
+                        raise
+                    failed += 1
+                    continue
+                if result[1]:
+                    added.append(result[0].info_hash)
+                else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
+                    failed += 1
         return _add_answer(added, failed)
 
     # -- the torrent creator -------------------------------------------------------------------
@@ -989,10 +1048,12 @@ class QbittorrentApi:
         name = form.get("category") or ""
         if not name:
             raise QbtError(400, "Category cannot be empty")
+        save_path = form.get("savePath") or ""
         try:
-            await self.service.create_category(name, form.get("savePath") or "")
+            await self.service.create_category(name, self.gate.confine(save_path) or "" if save_path else "")
         except JobConflict as exc:
             raise QbtError(409, "Unable to create category") from exc
+        self.gate.made_labels(categories=[name])
 
     async def edit_category(self, form: Form, request: Request) -> None:
         """``torrents/editCategory``."""
@@ -1034,7 +1095,9 @@ class QbittorrentApi:
 
     async def create_tags(self, form: Form, request: Request) -> None:
         """``torrents/createTags``."""
-        await self.service.create_tags(_tags(form))
+        tags = _tags(form)
+        await self.service.create_tags(tags)
+        self.gate.made_labels(tags=tags)
 
     async def delete_tags(self, form: Form, request: Request) -> None:
         """``torrents/deleteTags``."""
@@ -1104,6 +1167,8 @@ class QbittorrentApi:
         """``torrents/setDownloadPath`` ``path`` (inside the download root): where an unfinished
         torrent's data is until it completes (moved there now)."""
         path = (form.get("path") or "").strip()
+        if path:
+            path = self.gate.confine(path, "path") or path
         for job in self._selected(form):
             await self.service.set_download_path(job.id, path)
 
@@ -1112,6 +1177,7 @@ class QbittorrentApi:
         location = form.get("location") or ""
         if not location:
             raise QbtError(400, "Save path cannot be empty")
+        location = self.gate.confine(location, "location") or location
         for job in self._selected(form):
             await self.service.set_location(job.id, location)
 
@@ -1177,6 +1243,34 @@ class QbittorrentApi:
 
 
 # -- small helpers ---------------------------------------------------------------------------
+BANNED = "Your IP address has been banned after too many failed authentication attempts."
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+# what a method needs beyond reading: most actions change torrents (``control``, on the ones the
+# asker sees); these add one; those change the daemon (``admin``), as do the getters named here
+_ADDING = frozenset({"torrents/add", "torrents/fetchMetadata", "torrents/parseMetadata"})
+_CONTROL_PREFIX = "torrents/"
+_ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags"})
+_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent"})
+
+
+def _scope_of(name: str, getter: bool) -> Scope:
+    """The scope qBittorrent's method ``name`` needs."""
+    if name in ("auth/logout", "torrents/saveMetadata"):
+        return Scope.READ
+    if getter:
+        return Scope.ADMIN if name in _ADMIN_GETTERS else Scope.READ
+    if name in _ADDING:
+        return Scope.ADD
+    if name.startswith(_CONTROL_PREFIX) and name not in _ADMIN_ACTIONS:
+        return Scope.CONTROL
+    return Scope.ADMIN
+
+
 def _text(text: str, status: int = 200) -> Response:
     return Response(text.encode(), status_code=status, media_type="text/plain; charset=UTF-8")
 

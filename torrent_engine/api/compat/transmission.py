@@ -64,6 +64,8 @@ from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from .. import jsontext
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
+from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
 from .edits import rename_torrent_path, transmission_tiers
@@ -194,8 +196,9 @@ class TransmissionRpc:
     """The ``/transmission/rpc`` route over one service."""
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
-                 max_torrent_size: int) -> None:
+                 max_torrent_size: int, gate: Gate | None = None) -> None:
         self.service = service
+        self.gate = gate if gate is not None else Gate(service, token=token)
         self.token = token.encode()
         self.username = username
         self.max_body = max_body
@@ -224,27 +227,47 @@ class TransmissionRpc:
                 Route("/transmission/rpc/", self.handle, methods=["GET", "POST"])]
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _authorised(self, request: Request) -> bool:
+    async def _authorised(self, request: Request) -> Principal | None:
+        """Who the request is: the API token (Bearer, or Basic's password), a user's key
+        (Bearer), or a user of the daemon by Basic name and password (a failure counts against
+        the address: ``LoginRefused`` after too many)."""
         auth = request.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer":
-            return hmac.compare_digest(value.strip().encode(), self.token)
+            return self.gate.bearer(value.strip())
         if scheme.lower() != "basic":
-            return False
+            return None
         try:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, ValueError):
-            return False
+            return None
+        address = request.client.host if request.client is not None else ""
+        if self.gate.users.any and self.gate.users.find(user) is not None:
+            return await self.gate.password(user, password, address)
+        self.gate.limiter.check(address)
         good = hmac.compare_digest(password.encode(), self.token)
         if self.username is not None and not hmac.compare_digest(user.encode(), self.username.encode()):
-            return False
-        return good
+            good = False
+        if not good:
+            self.gate.limiter.failed(address)
+            log.warning("Transmission RPC: refused Basic credentials for user %r from %s", user[:40], address)
+            return None
+        return TOKEN
 
     async def handle(self, request: Request) -> Response:
         """Auth (401), session id (409), then one old-protocol call or a JSON-RPC request or batch."""
-        if not self._authorised(request):
+        try:
+            principal = await self._authorised(request)
+        except LoginRefused as exc:
+            return Response(b"<h1>429: Too Many Requests</h1><p>too many failed logins</p>", status_code=429,
+                            media_type="text/html", headers={"Retry-After": str(int(exc.retry_after) + 1)})
+        if principal is None:
             return Response(b"<h1>401: Unauthorized</h1>", status_code=401, media_type="text/html",
                             headers={"WWW-Authenticate": 'Basic realm="Transmission"'})
+        with acting(principal):
+            return await self._handle(request)
+
+    async def _handle(self, request: Request) -> Response:
         session_header = {SESSION_HEADER: self.session_id}
         given = request.headers.get(SESSION_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.session_id.encode()):
@@ -319,6 +342,10 @@ class TransmissionRpc:
         handler = self._methods.get(method) if isinstance(method, str) else None
         if handler is None:
             raise UnknownMethod(f"method name not recognized: {str(method)[:60]}")
+        try:
+            self.gate.require(_SCOPES.get(str(method), Scope.ADMIN), str(method))
+        except AccessDenied as exc:
+            raise RpcError(str(exc)) from exc
         return await handler(arguments)
 
     # -- JSON-RPC 2.0 (Transmission 4.1) -----------------------------------------------------------
@@ -389,15 +416,15 @@ class TransmissionRpc:
         longer listed, from the service's change log (the jobs changed, not every job: a job
         that transfers is marked as its numbers move, so one with a rate is among them)."""
         changes = self.service.client_changes(within=RECENT)
-        jobs = [job for listed in changes.torrents.values() for job in listed]
-        return jobs, sorted(set(changes.removed_numbers))
+        jobs = self.gate.visible(job for listed in changes.torrents.values() for job in listed)
+        return jobs, sorted({n for n in changes.removed_numbers if self.gate.shows_number(n)})
 
     def _jobs(self, arguments: JSONObject) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
         ids = arguments.get("ids")
         if ids == "recently-active":
             return self._recently_active()[0]
-        active = self.service.client_jobs()
+        active = self.gate.visible(self.service.client_jobs())
         if ids is None:
             return active
         if ids == "recently-active":
@@ -545,7 +572,7 @@ class TransmissionRpc:
     async def session_stats(self, arguments: JSONObject) -> Answer:
         """``session-stats``."""
         stats = self.service.stats()
-        active = self.service.client_jobs()
+        active = self.gate.visible(self.service.client_jobs())
         paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.ERROR, JobState.FAILED))
         totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
                   "filesAdded": len(self.service.list()), "sessionCount": 1, "secondsActive": 0}
@@ -757,7 +784,9 @@ class TransmissionRpc:
                              file_priorities=tuple(sorted(priorities.items())),
                              features=features_from({"tags": labels}) if labels else None,
                              max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
-        job, created = await self.service.add(request, options)
+        async with self.gate.adding(options, [request]) as options:
+            job, created = await self.service.add(request, options)
+            job = await self.gate.added(job, created)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
@@ -898,7 +927,8 @@ class TransmissionRpc:
             if "queuePosition" in a:
                 await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
-                await self.service.set_location(job.id, str(a["location"]))
+                location = str(a["location"])
+                await self.service.set_location(job.id, self.gate.confine(location, "location") or location)
             tiers = trackers[job.id]
             if tiers is not None:
                 await self.service.set_trackers(job.id, tiers)
@@ -979,6 +1009,7 @@ class TransmissionRpc:
         location = arguments.get("location")
         if not isinstance(location, str) or not location:
             raise RpcError("location must be a folder")
+        location = self.gate.confine(location, "location") or location
         for job in self._jobs(arguments):
             await self.service.set_location(job.id, location)
         return {}
@@ -1073,3 +1104,13 @@ async def _quietly(call: Awaitable[object]) -> None:
     except (JobConflict, JobNotFound) as exc:
         log.debug("Transmission RPC: skipped: %s", exc)
 
+
+# what each method needs (any other: ``admin``)
+_SCOPES: dict[str, Scope] = {
+    **dict.fromkeys(("session-get", "session-stats", "torrent-get", "free-space", "group-get"), Scope.READ),
+    "torrent-add": Scope.ADD,
+    **dict.fromkeys(("torrent-start", "torrent-start-now", "torrent-stop", "torrent-verify",
+                     "torrent-reannounce", "torrent-remove", "torrent-set", "torrent-set-location",
+                     "queue-move-top", "queue-move-bottom", "queue-move-up", "queue-move-down",
+                     "torrent-rename-path"), Scope.CONTROL),
+}

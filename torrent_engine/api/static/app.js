@@ -1503,5 +1503,28 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem("torrent-engine-token", token);
     start();
   });
+  $("user-login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(userLogin());
+  });
   if (token) start(); else logout();
 });
+
+// A user's name and password give a session token (POST /api/login), sent as the API token is.
+async function userLogin() {
+  const res = await fetch("/api/login", {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({name: $("login-name").value.trim(), password: $("login-password").value}),
+  });
+  $("login-password").value = "";
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    $("login-error").textContent = body.error || `sign-in refused (${res.status})`;
+    $("login-error").hidden = false;
+    return;
+  }
+  $("login-error").hidden = true;
+  token = body.token;
+  sessionStorage.setItem("torrent-engine-token", token);
+  start();
+}

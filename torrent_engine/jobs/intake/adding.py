@@ -287,6 +287,7 @@ class JobAdder:
         options = JobOptions(save_path=str(save), files=selected, sequential=o.sequential, paused=paused,
                              peers=peers, client=o.client, download_limit=o.download_limit,
                              upload_limit=o.upload_limit, seed_mode=seed_mode, max_peers=o.max_peers,
+                             owner=o.owner,
                              download_path=None if download_path is None else str(download_path))
         data = Path(options.data_path)  # (where its files are written while it downloads)
         if isinstance(torrent, Torrent):

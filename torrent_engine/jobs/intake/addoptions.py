@@ -36,6 +36,7 @@ class AddOptions:
     file_priorities: tuple[tuple[int, int], ...] = ()
     queue_top: bool = False  # first in the queue rather than last (qBittorrent's addToTopOfQueue)
     max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
+    owner: str = ""  # the user adding it ("": the admin's)
 
     def __post_init__(self) -> None:
         def set_(name: str, value: object) -> None:
@@ -46,6 +47,8 @@ class AddOptions:
             raise InvalidJobRequest("must be a path", "save_path")
         if self.download_path is not None and not isinstance(self.download_path, str):
             raise InvalidJobRequest("must be a path, or \"\" for none", "download_path")
+        if not isinstance(self.owner, str):
+            raise InvalidJobRequest("must be a user name", "owner")
         if self.client is not None and not isinstance(self.client, str):
             raise InvalidJobRequest("must be a lease id", "client")
         if self.features is not None and not isinstance(self.features, JobFeatures):

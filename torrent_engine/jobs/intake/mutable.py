@@ -83,7 +83,8 @@ class MutableFollower:
         o = rec.options
         options = AddOptions(save_path=o.save_path, files=None, sequential=o.sequential, paused=o.paused,
                              peers=o.peers, features=rec.features, download_limit=o.download_limit,
-                             upload_limit=o.upload_limit, download_path="", max_peers=o.max_peers)
+                             upload_limit=o.upload_limit, download_path="", max_peers=o.max_peers,
+                             owner=o.owner)
         reason = f"replaced by version {version.seq} of its BEP 46 link (info-hash {version.info_hash.hex()})"
         log.info("job %s (seq %d, %s): %s", rec.id, rec.mutable_seq, rec.info_hash, reason)
         if rec.state is not JobState.COMPLETED:  # (its files stay: the new version's check reads them)
