@@ -32,7 +32,8 @@ async def test_a_magnets_files_are_fetched_without_a_job_then_added_with_some_ch
             assert first.json() == {"info_hash": torrent.info_hash.hex(), "state": "fetching"}
             assert api.service.list() == []  # (no job: nothing written)
             with anyio.fail_after(30):
-                while (answer := await api.client.post("/api/metadata", json={"source": link})).status_code == 202:
+                while (answer := await api.client.post("/api/metadata", json={"source": link})) \
+                        .status_code == 202:
                     await anyio.sleep(0.1)
             assert answer.status_code == 200, answer.text
             got = answer.json()
@@ -61,3 +62,13 @@ async def test_a_bad_source_or_field_is_refused_by_name(tmp_path: Path) -> None:
             assert r.status_code == 400, (body, r.text)
             assert r.json()["field"] == field and text in r.json()["error"], (body, r.json())
         assert api.service.list() == []
+
+
+async def test_adding_the_magnet_ends_the_look_at_its_files(tmp_path: Path) -> None:
+    magnet = f"magnet:?xt=urn:btih:{3:040x}"
+    async with running_api(tmp_path) as api:
+        assert (await api.client.post("/api/metadata", json={"source": magnet})).status_code == 202
+        assert api.service.metadata_fetching(f"{3:040x}")
+        added = await api.client.post("/api/jobs", json={"source": magnet, "paused": True})
+        assert added.status_code == 201, added.text
+        assert not api.service.metadata_fetching(f"{3:040x}")  # (the job fetches its own)

@@ -42,6 +42,7 @@ class MetadataFetches:
         self.limit = limit
         self._running: dict[str, anyio.CancelScope] = {}
         self._fetched: OrderedDict[str, Torrent] = OrderedDict()
+        self._ended: dict[str, anyio.Event] = {}  # set once a fetch's session has stopped
 
     def fetching(self, info_hash: str) -> bool:
         """Whether ``info_hash``'s metadata is being fetched."""
@@ -62,7 +63,8 @@ class MetadataFetches:
             raise JobConflict(f"{self.limit} metadata fetches are under way already")
         self.run.manager.shared.check_descriptors("cannot fetch metadata")  # (as an add)
         scope = self._running[key] = anyio.CancelScope(deadline=anyio.current_time() + self.timeout)
-        self.run.tg.start_soon(self._fetch, key, magnet, scope)
+        ended = self._ended[key] = anyio.Event()
+        self.run.tg.start_soon(self._fetch, key, magnet, scope, ended)
         return None
 
     def stop(self, info_hash: str) -> None:
@@ -73,7 +75,16 @@ class MetadataFetches:
             scope.cancel()
         self._fetched.pop(info_hash, None)
 
-    async def _fetch(self, key: str, magnet: Magnet, scope: anyio.CancelScope) -> None:
+    async def end(self, info_hash: str) -> None:
+        """``stop``, and wait (at most ``STOP_WAIT``) until the fetch's session has stopped: the
+        info-hash is free for a job of it (a session still running holds it)."""
+        ended = self._ended.get(info_hash)
+        self.stop(info_hash)
+        if ended is not None:
+            with anyio.move_on_after(STOP_WAIT):
+                await ended.wait()
+
+    async def _fetch(self, key: str, magnet: Magnet, scope: anyio.CancelScope, ended: anyio.Event) -> None:
         root = self.run.state_dir
         manager = self.run.manager
         scratch: Path | None = None
@@ -108,3 +119,6 @@ class MetadataFetches:
                     await session.stop()  # (at once when it ran to its end above)
                 if scratch is not None:
                     await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            if self._ended.get(key) is ended:
+                del self._ended[key]
+            ended.set()
