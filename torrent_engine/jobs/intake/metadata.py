@@ -90,6 +90,7 @@ class MetadataFetches:
         scratch: Path | None = None
         session: Session | None = None
         got = anyio.Event()
+        torrent: Torrent | None = None
         try:
             with scope:
                 scratch = Path(await anyio.to_thread.run_sync(
@@ -103,7 +104,9 @@ class MetadataFetches:
                         await got.wait()
                     torrent = session.torrent
                     await session.stop()  # (the info dict is in: no data is fetched)
-                if self._running.get(key) is scope:
+                # (ended by ``end`` while its session started, the block above may be left with
+                # no info dict and no exception: nothing is kept then)
+                if torrent is not None and self._running.get(key) is scope:
                     self._fetched[key] = torrent
                     while len(self._fetched) > MAX_FETCHED_KEPT:
                         self._fetched.popitem(last=False)
