@@ -109,7 +109,11 @@ async function takeFiles(files) {
   const read = await Promise.all(files.map(async (file) => {
     const data = new Uint8Array(await file.arrayBuffer());
     const item = {key: `file:${file.name}`, kind: "file", what: file.name, name: file.name, bytes: data};
-    try { item.files = torrentFiles(data); item.state = "read"; }
+    try {
+      item.files = torrentFiles(data);
+      item.state = "read";
+      item.name = (item.files.find((f) => !f.pad) || {path: file.name}).path.split("/")[0];  // (the torrent's name)
+    }
     catch (e) { item.files = null; item.state = "failed"; item.note = e.message; }
     return item;
   }));
