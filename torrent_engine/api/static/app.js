@@ -1006,6 +1006,7 @@ function fileBox(box, f, finished, pending) {
   box.disabled = finished || waiting;
   box.title = waiting ? "saving…" : "download this file";
   box.dataset.fileIndex = f.index;
+  box.setAttribute("aria-label", `download ${f.path}`);  // (a screen reader's name for the box)
   return box;
 }
 
