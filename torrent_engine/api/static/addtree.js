@@ -176,7 +176,7 @@ function drawAddItems() {
   const shown = addItems.filter((i) => i.kind === "magnet" || i.files || i.note);
   $("ad-content").hidden = !shown.length;
   $("ad-file-names").textContent = addItems.filter((i) => i.kind === "file").map(
-    (i) => i.name + (i.state === "failed" ? ` (${i.note})` : "")).join(", ") || "or drop them on the page";
+    (i) => i.what + (i.state === "failed" ? ` (${i.note})` : "")).join(", ") || "or drop them on the page";
   box.replaceChildren(...shown.map((item, n) => {
     const id = `ad-item-${n}`;
     const head = el("div", {class: "row item-head"}, el("b", {id, class: "item-name", text: item.name}),
