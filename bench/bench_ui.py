@@ -62,6 +62,11 @@ async def main() -> None:
                     figures = await in_thread(lambda: run_steps(driver, api.url, args.jobs))
                     runs.append(figures)
                     print(f"run {i + 1}: {line(figures)}  ({time.perf_counter() - started:.1f} s)")
+                    m = figures.marks
+                    print(f"    event stream asked at {m.get('eventsAsked', -1):.0f} ms, answered "
+                          f"{m.get('eventsAnswered', -1):.0f}; snapshot ({m.get('snapshotBytes', 0) / 1e6:.1f} MB) "
+                          f"received {m.get('snapshotReceived', -1):.0f}, parsed {m.get('snapshotParsed', -1):.0f}; "
+                          f"list drawn {figures.first_paint:.0f} ms")
     med = statistics.median
     print(f"median of {len(runs)}: first paint {med(f.first_paint for f in runs):.1f} ms, "
           f"filter {med(x for f in runs for x in f.filter_ms):.1f} ms "

@@ -41,6 +41,25 @@ try {
   new PerformanceObserver((l) => { for (const e of l.getEntries()) __perf.paints[e.name] = e.startTime; })
     .observe({type: "paint", buffered: true});
 } catch (e) { /* (an engine without them) */ }
+// where the first paint's time goes: the event stream asked for and answering (its headers), and
+// the snapshot's JSON (the one big parse) received and parsed
+__perf.marks = {};
+const realFetch = window.fetch;
+window.fetch = function (path, opts) {
+  const events = String(path).startsWith("/api/events") && !("eventsAsked" in __perf.marks);
+  if (events) __perf.marks.eventsAsked = performance.now();
+  const answer = realFetch.apply(this, arguments);
+  if (events) answer.then(() => { __perf.marks.eventsAnswered = performance.now(); }, () => {});
+  return answer;
+};
+const realParse = JSON.parse;
+JSON.parse = function (text) {
+  const big = typeof text === "string" && text.length > 1000000 && !("snapshotParsed" in __perf.marks);
+  if (big) { __perf.marks.snapshotReceived = performance.now(); __perf.marks.snapshotBytes = text.length; }
+  const out = realParse.apply(this, arguments);
+  if (big) __perf.marks.snapshotParsed = performance.now();
+  return out;
+};
 (function watch() {
   const count = document.getElementById("view-count");
   if (count && count.textContent.replace(/\\D/g, "") === "%d" && document.querySelector("#jobs tr.job")) {
@@ -105,6 +124,9 @@ class Figures:
     jump_ms: float = 0.0  # scrollTop to the middle: its rows drawn
     frame_gaps: list[float] = field(default_factory=list)  # a scroll of the whole list, a step a frame
     longtasks: list[tuple[float, float]] = field(default_factory=list)
+    # ms from the navigation: eventsAsked, eventsAnswered (headers), snapshotReceived (its last
+    # byte: the JSON parsed), snapshotParsed; snapshotBytes (characters)
+    marks: dict[str, float] = field(default_factory=dict)
     seen: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,12 +161,14 @@ def run_steps(driver: Any, url: str, n: int = N) -> Figures:
 
     out = Figures()
     install_probe(driver, n)
+    driver.get("about:blank")  # (a page load of its own: the same URL again would only change its #)
     driver.get(f"{url}/#token={TOKEN}")
     WebDriverWait(driver, 120, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.__perf && window.__perf.listShown"))
     perf = driver.execute_script("return window.__perf")
     out.first_paint = float(perf["listShown"])
     out.first_contentful_paint = float(perf["paints"].get("first-contentful-paint", 0.0))
+    out.marks = {str(k): float(v) for k, v in perf["marks"].items()}
     out.seen["first count"] = count_text(driver)
     out.seen["rows at first"] = rows_in_dom(driver)
     click = "document.querySelector(`#sidebar button[data-filter='category'][data-value='%s']`).click()"
