@@ -63,9 +63,11 @@ async def main() -> None:
                     runs.append(figures)
                     print(f"run {i + 1}: {line(figures)}  ({time.perf_counter() - started:.1f} s)")
                     m = figures.marks
+                    size = m.get("snapshotBytes", 0) / 1e6
                     print(f"    event stream asked at {m.get('eventsAsked', -1):.0f} ms, answered "
-                          f"{m.get('eventsAnswered', -1):.0f}; snapshot ({m.get('snapshotBytes', 0) / 1e6:.1f} MB) "
-                          f"received {m.get('snapshotReceived', -1):.0f}, parsed {m.get('snapshotParsed', -1):.0f}; "
+                          f"{m.get('eventsAnswered', -1):.0f}; snapshot ({size:.1f} MB) "
+                          f"received {m.get('snapshotReceived', -1):.0f}, "
+                          f"parsed {m.get('snapshotParsed', -1):.0f}; "
                           f"list drawn {figures.first_paint:.0f} ms")
     med = statistics.median
     print(f"median of {len(runs)}: first paint {med(f.first_paint for f in runs):.1f} ms, "
