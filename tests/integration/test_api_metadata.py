@@ -72,3 +72,6 @@ async def test_adding_the_magnet_ends_the_look_at_its_files(tmp_path: Path) -> N
         added = await api.client.post("/api/jobs", json={"source": magnet, "paused": True})
         assert added.status_code == 201, added.text
         assert not api.service.metadata_fetching(f"{3:040x}")  # (the job fetches its own)
+        again = await api.client.post("/api/metadata", json={"source": magnet})  # (a job of it now)
+        assert again.status_code == 409 and added.json()["id"] in again.json()["error"], again.text
+        assert not api.service.metadata_fetching(f"{3:040x}")
