@@ -7,6 +7,7 @@ and adds each torrent with the files chosen there."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -18,6 +19,16 @@ from torrent_engine.jobs import JobState
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+# the bodies of the page's PATCH requests, in window.patches
+RECORD_PATCHES = """
+window.patches = [];
+const realFetch = window.fetch;
+window.fetch = function (path, opts) {
+  if (opts && opts.method === "PATCH") window.patches.push(JSON.parse(opts.body));
+  return realFetch.apply(this, arguments);
+};
+"""
 
 
 async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_by_its_field(
@@ -44,13 +55,16 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
             assert units == {"download_limit": "KiB/s", "seeding_time_limit": "minutes",
                              "watch_interval": "s", "max_active_checking": "jobs"}
 
-            def change() -> None:
+            def change() -> list[dict[str, Any]]:
+                driver.execute_script(RECORD_PATCHES)
                 view.retype("max_active_checking", "2")
                 Select(view.field("share_limit_action")).select_by_value("super_seed")
                 view.retype("ratio_limit", "1.5")
                 view.save("Saved.")
+                return list(driver.execute_script("return window.patches"))
 
-            await in_thread(change)
+            assert await in_thread(change) == [  # (what changed alone)
+                {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5}]
             s = api.service.get_settings()
             assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit) == \
                 (2, "super_seed", 1.5)
