@@ -803,10 +803,10 @@ async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_ch
             wait(driver, lambda d: d.find_element(By.ID, "add-dialog").is_displayed())
             driver.find_element(By.ID, "ad-links").send_keys(_magnet(7), Keys.ENTER, f"{9:040x}")
             driver.find_element(By.ID, "ad-files").send_keys(str(path))
-            boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-tree input[data-index]"))
+            boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-trees input[data-index]"))
             listed = [str(b.get_attribute("aria-label")) for b in boxes]
             boxes[1].click()  # (extras/notes.txt: not downloaded)
-            size = driver.find_element(By.ID, "ad-content-size").text
+            size = driver.find_element(By.CSS_SELECTOR, "#ad-trees .item-size").text
             driver.find_element(By.ID, "ad-category").send_keys("films")
             driver.find_element(By.ID, "ad-save-path").send_keys("../outside")  # (refused: out of the root)
             driver.find_element(By.ID, "ad-tags").send_keys("new, hd")
@@ -904,8 +904,8 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
 
             def change() -> None:
                 view.open()
-                assert view.legends() == ["Downloads", "Speed", "Connection", "Alternative speed",
-                                          "IP filter", "BitTorrent", "Programs"]
+                assert view.legends() == ["Downloads", "Connection", "Speed", "BitTorrent", "Web UI",
+                                          "Advanced"]
                 assert view.field("download_limit").get_attribute("value") == "0"
                 assert not view.field("incomplete_dir_enabled").is_selected()
                 view.retype("download_limit", "100")  # KiB/s

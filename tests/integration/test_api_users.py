@@ -91,6 +91,9 @@ async def test_each_door_logs_a_user_in_and_a_read_only_key_cannot_add(
             me = (await alice.get("/api/me")).json()
             assert me == {"name": "alice", "role": "user", "scopes": ["add", "control", "read"],
                           "users": True}
+            # she may look at a magnet's files before she adds it (the add dialog does)
+            r = await alice.post("/api/metadata", json={"source": t.magnet_uri()})
+            assert r.status_code == 202 and r.json()["state"] == "fetching", r.text
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as c:
             r = await c.post("/api/login", json={"name": "alice", "password": "not her password"})
             assert r.status_code == 401 and r.json() == {"error": "wrong user name or password"}
@@ -101,6 +104,8 @@ async def test_each_door_logs_a_user_in_and_a_read_only_key_cannot_add(
             r = await c.post("/api/jobs", json={"source": b64(t), "paused": True})
             assert r.status_code == 403 and "'add' scope" in r.json()["error"]
             seen.append(r.text)
+            r = await c.post("/api/metadata", json={"source": t.magnet_uri()})  # (part of an add)
+            assert r.status_code == 403 and "'add' scope" in r.json()["error"]
             assert (await c.get("/metrics")).status_code == 401  # (/metrics: the token's alone)
             r = await c.get("/api/v2/torrents/info")  # (the key opens the qBittorrent dialect, read-only)
             assert r.status_code == 200 and r.json() == []

@@ -40,6 +40,7 @@ from ..engine.addtorrent import (
     read_link,
 )
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
+from ..formats.magnet import parse_magnet
 from ..jobs import (
     AddOptions,
     InvalidJobRequest,
@@ -64,6 +65,7 @@ from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .groups import GroupApi
 from .history import StatsHistory
 from .job_edits import JobEditApi
+from .jobjson import JobJson
 from .metrics import Metrics, RequestTimer
 from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .security import GuardMiddleware, Tickets
@@ -106,6 +108,19 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _info_hash_of(source: Parsed | MagnetLink | TorrentUrl) -> str | None:
+    """The info-hash (hex) of an add's source when it is known before the add (None for a URL,
+    or a link the add will refuse)."""
+    if isinstance(source, Parsed):
+        return source.torrent.info_hash.hex()
+    if isinstance(source, MagnetLink):
+        try:
+            return parse_magnet(source.uri).info_hash.hex()
+        except MagnetError:
+            return None
+    return None
 
 
 def _job_error_status(exc: JobError) -> int:
@@ -382,7 +397,8 @@ class Api:
     """The route handlers; one per app, over one service."""
 
     def __init__(self, service: JobService, events: EventLog, tickets: Tickets, *,
-                 max_torrent_size: int, heartbeat: float, history: StatsHistory, gate: Gate) -> None:
+                 max_torrent_size: int, heartbeat: float, history: StatsHistory, gate: Gate,
+                 job_json: JobJson | None = None) -> None:
         self.service = service
         self.gate = gate
         self.history = history
@@ -391,7 +407,7 @@ class Api:
         self.max_torrent_size = max_torrent_size
         self.max_json = (max_torrent_size * 4) // 3 + JSON_OVERHEAD
         self.heartbeat = heartbeat
-        self._job_json: dict[str, tuple[Job, bytes]] = {}
+        self.job_json = job_json if job_json is not None else JobJson(service)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -471,22 +487,8 @@ class Api:
         return Response(b'{"jobs":' + self._jobs_array(jobs) + b"}", media_type="application/json")
 
     def _jobs_array(self, jobs: list[Job]) -> bytes:
-        """The JSON array of ``jobs``, reusing the JSON of each job whose snapshot has not changed
-        (the service keeps a finished job's snapshot object: with 1 000 mostly finished jobs, the
-        list took 22-25 ms to build and encode, most of it for jobs that never change)."""
-        cache = self._job_json
-        parts: list[bytes] = []
-        for job in jobs:
-            hit = cache.get(job.id)
-            if hit is None or hit[0] is not job:
-                hit = (job, _dumps(job.to_json()))
-                cache[job.id] = hit
-            parts.append(hit[1])
-        if len(cache) > 2 * len(self.service) + 1024:  # forget removed jobs now and then (only
-            # ask about the cached ids: snapshotting every job would cost a page of a long list)
-            for job_id in [k for k in cache if k not in self.service]:
-                del cache[job_id]
-        return b"[" + b",".join(parts) + b"]"
+        """The JSON array of ``jobs`` (each job's text kept while it is unchanged: jobjson.py)."""
+        return self.job_json.array(jobs)
 
     async def get_job(self, request: Request) -> Response:
         """``GET /api/jobs/{id}``: one job in detail."""
@@ -524,6 +526,10 @@ class Api:
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
         async with self.gate.adding(options, [source]) as options:
+            looked_at = _info_hash_of(source)
+            if looked_at is not None:  # (a look at its files, POST /api/metadata, ends: the job
+                # fetches its own)
+                await self.service.end_metadata_fetch(looked_at)
             job, created = await self.service.add(source, options)
             job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
@@ -811,17 +817,18 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
                metrics: Metrics | None = None, history: StatsHistory | None = None,
-               stream_metadata_wait: float = METADATA_WAIT) -> Starlette:
+               stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
     API token; ``/api/stats/history``: ``history``, which the caller samples; a magnet's stream
-    waits ``stream_metadata_wait`` seconds for the metadata before a 503)."""
+    waits ``stream_metadata_wait`` seconds for the metadata before a 503; ``job_json``: the jobs'
+    kept JSON, shared with the event stream's snapshot)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     tickets = Tickets()
     gate = Gate(service, token=token)
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
-              history=history if history is not None else StatsHistory(), gate=gate)
+              history=history if history is not None else StatsHistory(), gate=gate, job_json=job_json)
     streams = StreamApi(service, token, metadata_wait=stream_metadata_wait)
     routes = [
         Route("/", api.index, methods=["GET"]),

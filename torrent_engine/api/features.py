@@ -5,6 +5,7 @@ the rest of the API."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import MagnetError
+from ..formats.magnet import parse_magnet
+from ..formats.metainfo import Torrent
 from ..jobs import InvalidJobRequest, JobService
 from ..jobs.control import QUEUE_MOVES
 from ..jobs.model import JobFeatures
@@ -45,6 +49,17 @@ def add_features(data: JSONObject) -> JobFeatures | None:
     if not FEATURE_FIELDS & set(data):
         return None
     return features_from({k: v for k, v in data.items() if k in FEATURE_FIELDS})
+
+
+def metadata_json(torrent: Torrent) -> dict[str, JSON]:
+    """A torrent's metainfo as ``POST /api/metadata`` answers it: its name, size and files (each
+    with the index ``files`` of ``POST /api/jobs`` takes, BEP 47 pad files marked), and the
+    .torrent itself (base64), to be added as it is."""
+    files: list[JSON] = [{"index": i, "path": "/".join(f.path), "length": f.length, "pad": f.pad}
+                         for i, f in enumerate(torrent.files)]
+    return {"info_hash": torrent.info_hash.hex(), "state": "fetched", "name": torrent.name,
+            "size": torrent.payload_size, "files": files,
+            "torrent": base64.b64encode(torrent.to_bytes()).decode("ascii")}
 
 
 def cookie_json(cookie: Cookie) -> JSONObject:
@@ -170,6 +185,25 @@ class FeatureApi(JsonRoutes):
         data = await self._body(request)
         return JSONResponse((await self.service.update_settings(**data)).to_json())
 
+    async def metadata(self, request: Request) -> Response:
+        """``POST /api/metadata`` ``{"source": "magnet:?…"}``: the magnet's files before it is
+        added, its info dict fetched from its peers without a job (nothing written). ``202``
+        ``{"info_hash", "state": "fetching"}`` while it is fetched (the first call starts the
+        fetch: ask again); then ``200`` with ``metadata_json`` (handed over once: asked again, it
+        is fetched again). ``409`` when too many fetches are under way."""
+        data = await self._body(request)
+        unknown = sorted(set(data) - {"source"})
+        if unknown:
+            raise InvalidJobRequest("is not a field of a metadata fetch (only source)", unknown[0])
+        try:
+            magnet = parse_magnet(_text(data, "source"))
+        except MagnetError as exc:
+            raise InvalidJobRequest(str(exc), "source") from exc
+        torrent = self.service.fetch_metadata(magnet)
+        if torrent is None:
+            return JSONResponse({"info_hash": magnet.info_hash.hex(), "state": "fetching"}, status_code=202)
+        return JSONResponse(metadata_json(torrent))
+
     async def cookies(self, request: Request) -> Response:
         """``GET /api/cookies``: the cookies sent with the .torrent URLs the service fetches."""
         rows: list[JSON] = [cookie_json(c) for c in self.service.url_cookies()]
@@ -230,6 +264,7 @@ class FeatureApi(JsonRoutes):
             Route("/api/settings", self.settings, methods=["GET"]),
             Route("/api/settings", self.update_settings, methods=["PATCH"]),
             Route("/api/watch", self.watch, methods=["GET"]),
+            Route("/api/metadata", self.metadata, methods=["POST"]),
             Route("/api/cookies", self.cookies, methods=["GET"]),
             Route("/api/cookies", self.set_cookies, methods=["PUT"]),
             Route("/api/ipfilter", self.ip_filter, methods=["GET"]),

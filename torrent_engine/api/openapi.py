@@ -505,6 +505,17 @@ SCHEMAS: dict[str, Schema] = {
         "expires": {"type": ["integer", "null"],
                     "description": "epoch seconds; null: until the daemon stops"},
     }, ["name", "value", "domain"])}}, ["cookies"]),
+    "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
+    "Metadata": _obj({
+        "info_hash": STRING,
+        "state": {"type": "string", "enum": ["fetching", "fetched"]},
+        "name": STRING, "size": COUNT,
+        "files": {"type": "array", "items": _obj(
+            {"index": COUNT, "path": STRING, "length": COUNT,
+             "pad": {"type": "boolean", "description": "a BEP 47 pad file: never one to choose"}},
+            ["index", "path", "length", "pad"])},
+        "torrent": {"type": "string", "description": "the .torrent, base64 (an add's source)"},
+    }, ["info_hash", "state"], description="202 while fetched (info_hash and state alone); 200 once fetched"),
     "Queue": _obj({"queue": {"type": "array", "items": STRING}}, ["queue"]),
     "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1}}, ["save_path"], closed=False),
     "QueueMove": _obj({"move": {"type": "string", "enum": ["top", "bottom", "up", "down"]}}, ["move"],
@@ -792,6 +803,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                  tag="settings"),
     ("PUT", "/api/cookies"): _op("Replace the cookies sent with .torrent URLs", "UrlCookies",
                                  errors=_BODY_ERRORS, body="UrlCookies", body_required=True, tag="settings"),
+    ("POST", "/api/metadata"): _op("A magnet's files before it is added (fetched without a job)", "Metadata",
+                                   errors=(409, *_BODY_ERRORS, 503), body="MetadataSource",
+                                   body_required=True, tag="jobs"),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
     ("GET", "/api/ipfilter"): _op("The IP filter in force and what its lists gave", "IpFilterStatus",
                                   tag="settings"),
@@ -830,6 +844,9 @@ OPERATIONS[("GET", "/api/jobs/{job_id}/stream-token")] = _op(
 OPERATIONS[("GET", "/api/jobs/{job_id}/files/{index}/stream")] = _stream_op(
     "A file's bytes as its pieces pass their hash check (ranges; starts a queued or paused job)")
 
+_FETCH = OPERATIONS[("POST", "/api/metadata")]
+_FETCH["responses"] = {**_mapping(_FETCH["responses"]), "202": {
+    "description": "being fetched: ask again", **_json(_ref("Metadata"))}}
 _ADD = OPERATIONS[("POST", "/api/jobs")]
 _ADD["responses"] = {**_mapping(_ADD["responses"]), "200": {
     "description": "the job already there for this info-hash", **_json(_ref("JobDetail"))}}

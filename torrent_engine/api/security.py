@@ -51,8 +51,8 @@ def route_scope(method: str, path: str) -> Scope:
         return Scope.ADMIN if path == "/api/cookies" else Scope.READ
     if path in ("/api/events/ticket", "/api/logout"):
         return Scope.READ
-    if path == "/api/jobs" and method == "POST":
-        return Scope.ADD
+    if path in ("/api/jobs", "/api/metadata") and method == "POST":
+        return Scope.ADD  # (a magnet's files looked at before its add: part of adding)
     if path == "/api/jobs/bulk" or _JOB_PATH.fullmatch(path) or \
             (path in _LABEL_CREATION and method == "POST"):
         return Scope.CONTROL

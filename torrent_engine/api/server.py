@@ -20,6 +20,7 @@ from ..engine.clock import next_beat
 from ..jobs import JobNotFound, JobService
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
+from .jobjson import JobJson
 from .locate import DEFAULT_API_HOST, DEFAULT_API_PORT
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
@@ -114,15 +115,17 @@ class ApiServer:
                         "token controls the daemon (and its downloads folder)", self.host)
         sock = self._bind()
         self.bound_port = sock.getsockname()[1]
+        job_json = JobJson(self.service)
         self.events = EventLog(self.service.events, self._snapshot, buffer_size=self.buffer_size,
-                               queue_size=self.queue_size)
+                               queue_size=self.queue_size, snapshot_json=job_json.snapshot)
         metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
         history = StatsHistory(interval=self.history_interval)
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
-                         metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait)
+                         metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
+                         job_json=job_json)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,

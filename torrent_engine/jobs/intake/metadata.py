@@ -42,6 +42,7 @@ class MetadataFetches:
         self.limit = limit
         self._running: dict[str, anyio.CancelScope] = {}
         self._fetched: OrderedDict[str, Torrent] = OrderedDict()
+        self._ended: dict[str, anyio.Event] = {}  # set once a fetch's session has stopped
 
     def fetching(self, info_hash: str) -> bool:
         """Whether ``info_hash``'s metadata is being fetched."""
@@ -50,19 +51,23 @@ class MetadataFetches:
     def fetch(self, magnet: Magnet) -> Torrent | None:
         """The magnet's metainfo once fetched (handed over: asked again, it is fetched again),
         else None, with a fetch started unless one is under way. ``JobConflict`` when the service
-        is not running or ``limit`` fetches are under way; ``DescriptorLimitReached`` when the
-        process has nearly no file descriptor left."""
+        is not running, an unfinished job of that torrent exists, or ``limit`` fetches are under
+        way; ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
         key = magnet.info_hash.hex()
         torrent = self._fetched.pop(key, None)
         if torrent is not None or key in self._running:
             return torrent
         if self.run.tg is None:
             raise JobConflict("the service is not running")
+        job_id = self.run.jobs.active_id(key)
+        if job_id is not None:  # (its session holds the info-hash: a fetch's could not start)
+            raise JobConflict(f"torrent {key} is job {job_id} already: its files are the job's")
         if len(self._running) >= self.limit:
             raise JobConflict(f"{self.limit} metadata fetches are under way already")
         self.run.manager.shared.check_descriptors("cannot fetch metadata")  # (as an add)
         scope = self._running[key] = anyio.CancelScope(deadline=anyio.current_time() + self.timeout)
-        self.run.tg.start_soon(self._fetch, key, magnet, scope)
+        ended = self._ended[key] = anyio.Event()
+        self.run.tg.start_soon(self._fetch, key, magnet, scope, ended)
         return None
 
     def stop(self, info_hash: str) -> None:
@@ -73,12 +78,22 @@ class MetadataFetches:
             scope.cancel()
         self._fetched.pop(info_hash, None)
 
-    async def _fetch(self, key: str, magnet: Magnet, scope: anyio.CancelScope) -> None:
+    async def end(self, info_hash: str) -> None:
+        """``stop``, and wait (at most ``STOP_WAIT``) until the fetch's session has stopped: the
+        info-hash is free for a job of it (a session still running holds it)."""
+        ended = self._ended.get(info_hash)
+        self.stop(info_hash)
+        if ended is not None:
+            with anyio.move_on_after(STOP_WAIT):
+                await ended.wait()
+
+    async def _fetch(self, key: str, magnet: Magnet, scope: anyio.CancelScope, ended: anyio.Event) -> None:
         root = self.run.state_dir
         manager = self.run.manager
         scratch: Path | None = None
         session: Session | None = None
         got = anyio.Event()
+        torrent: Torrent | None = None
         try:
             with scope:
                 scratch = Path(await anyio.to_thread.run_sync(
@@ -92,7 +107,9 @@ class MetadataFetches:
                         await got.wait()
                     torrent = session.torrent
                     await session.stop()  # (the info dict is in: no data is fetched)
-                if self._running.get(key) is scope:
+                # (ended by ``end`` while its session started, the block above may be left with
+                # no info dict and no exception: nothing is kept then)
+                if torrent is not None and self._running.get(key) is scope:
                     self._fetched[key] = torrent
                     while len(self._fetched) > MAX_FETCHED_KEPT:
                         self._fetched.popitem(last=False)
@@ -108,3 +125,6 @@ class MetadataFetches:
                     await session.stop()  # (at once when it ran to its end above)
                 if scratch is not None:
                     await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            if self._ended.get(key) is ended:
+                del self._ended[key]
+            ended.set()

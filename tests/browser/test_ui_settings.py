@@ -1,0 +1,162 @@
+"""The web UI's settings view and add dialog in headless Chromium (the fixtures of test_ui.py):
+every setting the daemon answers has its field in qBittorrent's groups; a change reaches the
+server and a refused value is shown by its field, kept as typed; the add dialog lists the files of
+each of several .torrent files, and of a magnet once its metadata came from a loopback seeder,
+and adds each torrent with the files chosen there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.browser.test_ui import SettingsView, chromium, in_thread, wait
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from torrent_engine.jobs import JobState
+from torrent_engine.session import Session
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+# the bodies of the page's PATCH requests, in window.patches
+RECORD_PATCHES = """
+window.patches = [];
+const realFetch = window.fetch;
+window.fetch = function (path, opts) {
+  if (opts && opts.method === "PATCH") window.patches.push(JSON.parse(opts.body));
+  return realFetch.apply(this, arguments);
+};
+"""
+
+
+async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_by_its_field(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    async with running_api(tmp_path) as api:
+        names = set((await api.client.get("/api/settings")).json())
+        with chromium() as driver:
+            view = SettingsView(driver, api.url)
+
+            def fields() -> tuple[list[str], set[str], dict[str, str]]:
+                view.open()
+                shown = {str(e.get_attribute("data-setting")) for e in driver.find_elements(
+                    view.by.CSS_SELECTOR, "#settings-groups [data-setting]")}
+                units = {n: str(driver.find_element(view.by.ID, f"setting-unit-{n}").text) for n in (
+                    "download_limit", "seeding_time_limit", "watch_interval", "max_active_checking")}
+                return view.legends(), shown, units
+
+            legends, shown, units = await in_thread(fields)
+            assert legends == ["Downloads", "Connection", "Speed", "BitTorrent", "Web UI", "Advanced"]
+            assert names <= shown, names - shown  # (every setting of the daemon)
+            assert shown - names == {"ui_theme"}  # (the browser's own)
+            assert units == {"download_limit": "KiB/s", "seeding_time_limit": "minutes",
+                             "watch_interval": "s", "max_active_checking": "jobs"}
+
+            def change() -> list[dict[str, Any]]:
+                driver.execute_script(RECORD_PATCHES)
+                view.retype("max_active_checking", "2")
+                Select(view.field("share_limit_action")).select_by_value("super_seed")
+                view.retype("ratio_limit", "1.5")
+                view.save("Saved.")
+                return list(driver.execute_script("return window.patches"))
+
+            assert await in_thread(change) == [  # (what changed alone)
+                {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5}]
+            s = api.service.get_settings()
+            assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit) == \
+                (2, "super_seed", 1.5)
+
+            def refused() -> tuple[str, str, str, str]:
+                view.retype("max_connections_per_torrent", "30")  # (good, but goes with the bad one)
+                view.retype("max_active_checking", "0")
+                view.save("Not saved")
+                reason = wait(driver, lambda d: d.find_element(
+                    view.by.ID, "setting-error-max_active_checking").text)
+                described = str(view.field("max_active_checking").get_attribute("aria-describedby"))
+                return (str(reason), str(view.field("max_active_checking").get_attribute("value")),
+                        str(view.field("max_connections_per_torrent").get_attribute("value")), described)
+
+            reason, kept, other, described = await in_thread(refused)
+            assert "-1 (no limit) or a whole number from 1" in reason
+            assert (kept, other) == ("0", "30")  # (the form as typed)
+            assert "setting-error-max_active_checking" in described.split()
+            s = api.service.get_settings()
+            assert (s.max_active_checking, s.max_connections_per_torrent) == (2, 60)  # (nothing saved)
+
+
+async def test_the_add_dialog_chooses_the_files_of_several_torrents_and_of_a_magnet_once_fetched(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    one = make_torrent(make_payload(tmp_path / "one", (("a.bin", 30_000), ("docs/b.txt", 2_000),
+                                                       ("docs/c.txt", 3_000)), name="First"),
+                       piece_length=16 * 1024)
+    two = make_torrent(make_payload(tmp_path / "two", (("x.bin", 20_000), ("y.bin", 10_000)), name="Second"),
+                       piece_length=16 * 1024)
+    paths = []
+    for name, t in (("first.torrent", one), ("second.torrent", two)):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(t.to_bytes())
+    fetched = make_torrent(make_payload(tmp_path / "seed", (("v.mkv", 50_000), ("subs/en.srt", 1_000),
+                                                             ("subs/fr.srt", 1_000)), name="Fetched"),
+                           version="v1", piece_length=16 * 1024)
+    async with Session(fetched, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        link = f"{fetched.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
+        async with running_api(tmp_path / "daemon") as api:
+            def run() -> tuple[dict[str, list[str]], str]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                driver.find_element(By.ID, "add-open").click()
+                driver.find_element(By.ID, "ad-files").send_keys("\n".join(str(p) for p in paths))
+                driver.find_element(By.ID, "ad-links").send_keys(link)
+                # the magnet's files, once its metadata came (its info dict fetched, no job yet)
+                wait(driver, lambda d: d.find_elements(
+                    By.CSS_SELECTOR, '.add-item.fetched input[aria-label="Fetched/v.mkv"]'), 60)
+                assert api.service.list() == []
+                trees = {}
+                for section in driver.find_elements(By.CSS_SELECTOR, "#ad-trees .add-item"):
+                    name = section.find_element(By.CSS_SELECTOR, ".item-name").text
+                    trees[name] = [str(b.get_attribute("aria-label"))
+                                   for b in section.find_elements(By.CSS_SELECTOR, "input")]
+
+                def tick(label: str) -> None:
+                    driver.find_element(By.CSS_SELECTOR, f'#ad-trees input[aria-label="{label}"]').click()
+
+                tick("the folder First/docs")  # (both files under it)
+                tick("Second/y.bin")
+                tick("the folder Fetched/subs")
+                tick("Fetched/subs/en.srt")  # (back on: the folder is half ticked)
+                half = driver.execute_script(
+                    "return document.querySelector('#ad-trees input[aria-label=\"the folder Fetched/subs\"]')"
+                    ".indeterminate")
+                assert half is True
+                sizes = " | ".join(
+                    e.text for e in driver.find_elements(By.CSS_SELECTOR, "#ad-trees .item-size"))
+                driver.find_element(By.ID, "ad-paused").click()
+                driver.find_element(By.ID, "ad-submit").click()
+                wait(driver, lambda d: not d.find_element(By.ID, "add-dialog").is_displayed())
+                return trees, sizes
+
+            with chromium(1400, 900) as driver:
+                trees, sizes = await in_thread(run)
+            assert trees == {
+                "Fetched": ["the folder Fetched", "the folder Fetched/subs", "Fetched/subs/en.srt",
+                            "Fetched/subs/fr.srt", "Fetched/v.mkv"],
+                "First": [
+                    "the folder First", "First/a.bin", "the folder First/docs", "First/docs/b.txt",
+                    "First/docs/c.txt"],
+                "Second": ["the folder Second", "Second/x.bin", "Second/y.bin"]}, trees
+            assert "1 of 3 files" in sizes and "1 of 2 files" in sizes and "2 of 3 files" in sizes, sizes
+            with anyio.fail_after(20):
+                while len(api.service.list()) < 3:
+                    await anyio.sleep(0.05)
+            by_name = {j.name: j for j in api.service.list()}
+            assert all(j.state is JobState.PAUSED for j in by_name.values())
+            assert [f.selected for f in by_name["First"].files] == [True, False, False]
+            assert [f.selected for f in by_name["Second"].files] == [True, False]
+            assert [f.selected for f in by_name["Fetched"].files] == [True, False, True]
+            assert by_name["Fetched"].info_hash == fetched.info_hash.hex()

@@ -1,0 +1,282 @@
+// The settings view (index.html's #settings-dialog): the daemon's run-time settings (GET and
+// PATCH /api/settings) grouped as qBittorrent's preferences are (Downloads, Connection, Speed,
+// BitTorrent, Web UI, Advanced), each with its label, input and unit; Save sends what changed
+// alone, and a value the server refuses is shown by its field (the API's error names it), the
+// form kept as typed. The Web UI group holds this browser's own choices (the theme). Uses
+// app.js's helpers ($, el, api, bytes, statusLimits, logout).
+"use strict";
+
+// One entry per setting: another one is one more line here. kind: "bool" (a checkbox), "text",
+// "number" (shown divided by `scale`; -1, "none", passes as it is), "time" (minutes after
+// midnight as HH:MM), "choice" (`options`: [value, label]), "lines" or "folders" (a text box). A
+// number is typed as text (inputmode: the phone's number pad): what was typed goes to the server
+// as it is when it is no number, and the server names what is wrong with it.
+const SETTINGS = [
+  {group: "Downloads", fields: [
+    {name: "incomplete_dir_enabled", label: "Keep incomplete downloads in another folder", kind: "bool"},
+    {name: "incomplete_dir", label: "Incomplete folder", kind: "text", placeholder: "incomplete",
+     hint: "inside the download folder; a job moves to its save path once complete"},
+    {name: "watch_enabled", label: "Add the torrents dropped in watched folders", kind: "bool"},
+    {name: "watch_folders", label: "Watched folders", kind: "folders",
+     placeholder: "/srv/watch\n/srv/watch-tv => tv",
+     hint: "one a line: an absolute folder, or 'folder => save path'; a sub-folder's name is the category"},
+    {name: "watch_interval", label: "Look every", kind: "number", unit: "s"},
+    {name: "run_on_added_enabled", label: "Run a program when a job is added", kind: "bool"},
+    {name: "run_on_added", label: "Command line", kind: "text", placeholder: "/usr/local/bin/added %I \"%N\"",
+     hint: "no shell: %N name, %L category, %G tags, %F content path, %R root path, %D save path, " +
+           "%C files, %Z size, %T tracker, %I info-hash v1, %J v2, %K id"},
+    {name: "run_on_completed_enabled", label: "Run a program when a job completes", kind: "bool"},
+    {name: "run_on_completed", label: "Command line", kind: "text"},
+    {name: "run_on_seeding_done_enabled", label: "Run a program when a job reaches its share limit", kind: "bool"},
+    {name: "run_on_seeding_done", label: "Command line", kind: "text"},
+  ]},
+  {group: "Connection", fields: [
+    {name: "max_connections", label: "Connections at most", kind: "number", unit: "peers",
+     hint: "over every torrent; -1 = no limit"},
+    {name: "max_connections_per_torrent", label: "Connections per torrent", kind: "number", unit: "peers",
+     hint: "-1 = no limit"},
+    {name: "max_uploads", label: "Upload slots at most", kind: "number", unit: "peers",
+     hint: "over every torrent; -1 = no limit"},
+    {name: "max_uploads_per_torrent", label: "Upload slots per torrent", kind: "number", unit: "peers",
+     hint: "-1 = no limit"},
+    {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
+     hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
+    {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},
+    {name: "proxy_torrents_only", label: "Only torrents through the proxy (.torrent links go straight)", kind: "bool"},
+    {name: "proxy_only", label: "Proxy only: send nothing outside it (no incoming peers, uTP, DHT, LSD, UDP trackers)",
+     kind: "bool"},
+    {name: "ip_filter_enabled", label: "Refuse the peers an IP filter list blocks", kind: "bool"},
+    {name: "ip_filter_path", label: "List file", kind: "text", placeholder: "/srv/lists/ipfilter.dat",
+     hint: "eMule .dat, PeerGuardian .p2p or CIDR lines, gzip or not"},
+    {name: "ip_filter_url", label: "List URL", kind: "text", placeholder: "https://…/blocklist.gz",
+     hint: "fetched daily"},
+    {name: "ip_filter_trackers", label: "Apply the list to trackers too", kind: "bool"},
+    {name: "banned_ips", label: "Banned addresses", kind: "lines", hint: "one a line: always refused"},
+  ], note: "The listening port, DHT, PeX, LSD and encryption are set when the daemon starts " +
+           "(its flags or config file: docs/daemon.md)."},
+  {group: "Speed", fields: [
+    {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
+    {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
+    {name: "alt_speed_enabled", label: "Use the alternative limits now", kind: "bool"},
+    {name: "alt_download_limit", label: "Alternative download limit", kind: "number", scale: 1024, unit: "KiB/s",
+     hint: "0 = none"},
+    {name: "alt_upload_limit", label: "Alternative upload limit", kind: "number", scale: 1024, unit: "KiB/s",
+     hint: "0 = none"},
+    {name: "alt_schedule_enabled", label: "Use the alternative limits on a schedule", kind: "bool"},
+    {name: "alt_schedule_from", label: "From", kind: "time", hint: "HH:MM, local time"},
+    {name: "alt_schedule_to", label: "To", kind: "time", hint: "may be past midnight"},
+    {name: "alt_schedule_days", label: "On", kind: "choice",
+     options: [[127, "every day"], [62, "weekdays"], [65, "weekends"], [2, "Monday"], [4, "Tuesday"],
+               [8, "Wednesday"], [16, "Thursday"], [32, "Friday"], [64, "Saturday"], [1, "Sunday"]]},
+  ], extra: "groups"},
+  {group: "BitTorrent", fields: [
+    {name: "queueing", label: "Queue jobs", kind: "bool"},
+    {name: "max_active_downloads", label: "Downloads at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
+    {name: "max_active_uploads", label: "Seeds at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
+    {name: "max_active_torrents", label: "Jobs at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
+    {name: "ratio_limit", label: "Seed until the ratio", kind: "number", hint: "-1 = no limit"},
+    {name: "seeding_time_limit", label: "Seed for at most", kind: "number", scale: 60, unit: "minutes",
+     hint: "-1 = no limit"},
+    {name: "share_limit_action", label: "Then", kind: "choice",
+     options: [["stop", "pause it"], ["remove", "remove it"], ["remove_with_files", "remove it and its files"],
+               ["super_seed", "super-seed it (BEP 16)"]]},
+  ]},
+  {group: "Web UI", local: true, fields: [
+    {name: "ui_theme", label: "Theme", kind: "choice", local: true,
+     options: [["system", "as the system"], ["light", "light"], ["dark", "dark"]],
+     hint: "kept by this browser"},
+  ]},
+  {group: "Advanced", fields: [
+    {name: "max_active_checking", label: "Torrents checked at once", kind: "number", unit: "jobs",
+     hint: "hashing their data; -1 = no limit"},
+    {name: "run_timeout", label: "Stop a program after", kind: "number", unit: "s"},
+    {name: "bind_interface", label: "Network interface", kind: "text", placeholder: "wg0",
+     hint: "every connection by this interface alone, nothing elsewhere while it is down; empty = any"},
+    {name: "bind_address", label: "Its address", kind: "text", placeholder: "10.8.0.2",
+     hint: "one of the interface's addresses; empty = any of them"},
+  ]},
+];
+let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value
+
+function settingText(f, value) {
+  if (f.kind === "lines") return (value || []).join("\n");
+  if (f.kind === "time") {
+    return `${String(Math.floor(value / 60)).padStart(2, "0")}:${String(value % 60).padStart(2, "0")}`;
+  }
+  if (f.kind === "folders") {  // {folder: save path or null}: one a line
+    return Object.entries(value || {}).map(([folder, save]) => save ? `${folder} => ${save}` : folder).join("\n");
+  }
+  if (f.kind !== "number" || !f.scale || value === -1) return String(value);
+  return String(Math.round((value / f.scale) * 1000) / 1000);
+}
+
+function settingValue(f, input) {  // what the input asks, as the API takes it
+  if (f.kind === "bool") return input.checked;
+  if (f.kind === "choice" && typeof f.options[0][0] === "number") return Number(input.value);
+  const text = input.value.trim();
+  if (f.kind === "lines") return text.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (f.kind === "time") {
+    const m = /^(\d{1,2}):(\d{2})$/.exec(text);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : text;  // (the server says what is wrong with it)
+  }
+  if (f.kind === "folders") {
+    const out = {};
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      const at = line.indexOf("=>");
+      if (at < 0) out[line.trim()] = null;
+      else out[line.slice(0, at).trim()] = line.slice(at + 2).trim() || null;
+    }
+    return out;
+  }
+  if (f.kind !== "number") return text;
+  const n = text === "" ? NaN : Number(text);
+  if (!isFinite(n)) return text;  // (the server says what is wrong with it)
+  return f.scale && n !== -1 ? Math.round(n * f.scale) : n;
+}
+
+// ---- this browser's own settings (the Web UI group) ------------------------------------------
+
+const THEME_KEY = "torrent-engine-theme";
+function applyTheme(theme) {
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+const localValues = () => ({ui_theme: localStorage.getItem(THEME_KEY) || "system"});
+function saveLocal(name, value) {
+  if (name === "ui_theme") {
+    if (value === "system") localStorage.removeItem(THEME_KEY); else localStorage.setItem(THEME_KEY, value);
+    applyTheme(value);
+  }
+}
+applyTheme(localStorage.getItem(THEME_KEY));
+
+// ---- the form ----------------------------------------------------------------------------------
+
+function settingInput(f, id, value) {
+  let input;
+  if (f.kind === "bool") {
+    input = el("input", {id, type: "checkbox"});
+    input.checked = Boolean(value);
+    settingsShown[f.name] = input.checked;
+  } else if (f.kind === "choice") {
+    input = el("select", {id});
+    const options = f.options.some(([v]) => v === value) ? f.options
+      : [...f.options, [value, `as set elsewhere (${value})`]];
+    for (const [v, label] of options) input.append(el("option", {value: v, text: label}));
+    input.value = String(value);
+    settingsShown[f.name] = input.value;
+  } else {
+    input = f.kind === "folders" || f.kind === "lines" ? el("textarea", {id, rows: "3", spellcheck: "false"})
+      : el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});  // (a time too: what was typed is kept, the server names a bad one)
+    if (f.kind === "number") input.inputMode = f.scale || f.name === "ratio_limit" ? "decimal" : "numeric";
+    if (f.placeholder || f.kind === "time") input.placeholder = f.placeholder || "HH:MM";
+    input.value = settingText(f, value);
+    settingsShown[f.name] = input.value.trim();
+  }
+  input.dataset.setting = f.name;
+  return input;
+}
+
+function drawSettings(values) {
+  const box = $("settings-groups");
+  box.replaceChildren();
+  settingsShown = {};
+  const all = {...values, ...localValues()};
+  for (const g of SETTINGS) {
+    const set = el("fieldset", {class: "settings-group", id: `settings-group-${g.group.replace(/\W/g, "").toLowerCase()}`},
+                   el("legend", {text: g.group}));
+    for (const f of g.fields) {
+      if (!(f.name in all)) continue;  // (a daemon without that setting)
+      const id = `setting-${f.name}`;
+      const input = settingInput(f, id, all[f.name]);
+      const error = el("span", {class: "field-error", id: `setting-error-${f.name}`, role: "alert"});
+      const described = [error.id];
+      const row = el("div", {class: `setting ${f.kind}`});
+      if (f.kind === "bool") row.append(el("label", {class: "check", for: id}, input, ` ${f.label}`));
+      else {
+        const unit = el("span", {class: "muted unit", id: `setting-unit-${f.name}`, text: f.unit || ""});
+        if (f.unit) described.unshift(unit.id);
+        row.append(el("label", {for: id, text: f.label}), input, unit);
+      }
+      if (f.hint) {
+        row.append(el("span", {class: "hint muted", id: `setting-hint-${f.name}`, text: f.hint}));
+        described.splice(-1, 0, `setting-hint-${f.name}`);
+      }
+      input.setAttribute("aria-describedby", described.join(" "));
+      row.append(error);
+      set.append(row);
+    }
+    if (g.note) set.append(el("p", {class: "muted note", text: g.note}));
+    if (g.extra === "groups") set.append(el("div", {id: "settings-bandwidth-groups", class: "muted note"}));
+    if (g.local) {
+      const out = el("button", {type: "button", class: "ghost", id: "settings-sign-out", text: "Sign out of this browser"});
+      out.addEventListener("click", () => { $("settings-dialog").close(); logout(); });
+      set.append(el("div", {class: "setting"}, el("span", {class: "muted", text: "API token"}), out));
+    }
+    box.append(set);
+  }
+  api("GET", "/api/groups").then(drawBandwidthGroups).catch(() => {});
+}
+
+// The bandwidth groups (their own API: /api/groups), listed under the speed limits
+function drawBandwidthGroups(answer) {
+  const box = $("settings-bandwidth-groups");
+  if (!box) return;
+  const groups = answer.groups || [];
+  const limit = (n) => (n ? `${bytes(n)}/s` : "no limit");
+  box.replaceChildren(el("p", {text: groups.length
+    ? "Bandwidth groups (set through /api/groups, docs/api.md):" : "No bandwidth group (they are made through /api/groups: docs/api.md)."}));
+  if (groups.length) {
+    box.append(el("ul", {}, ...groups.map((g) => el("li", {text:
+      `${g.name}: ↓ ${limit(g.download_limit)}, ↑ ${limit(g.upload_limit)}, weight ${g.weight}, ${(g.jobs || []).length} jobs`}))));
+  }
+}
+
+async function openSettings() {
+  $("settings-status").textContent = "";
+  $("settings-groups").replaceChildren(el("p", {class: "muted", text: "Loading…"}));
+  $("settings-dialog").showModal();
+  try { drawSettings(await api("GET", "/api/settings")); }
+  catch (e) { $("settings-status").textContent = e.message; }
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const changes = {};
+  const local = {};
+  for (const g of SETTINGS) {
+    for (const f of g.fields) {
+      const input = $(`setting-${f.name}`);
+      if (!input) continue;
+      $(`setting-error-${f.name}`).textContent = "";
+      input.removeAttribute("aria-invalid");
+      const now = f.kind === "bool" ? input.checked : input.value.trim();
+      if (now === settingsShown[f.name]) continue;
+      if (f.local) local[f.name] = input.value; else changes[f.name] = settingValue(f, input);
+    }
+  }
+  for (const [name, value] of Object.entries(local)) { saveLocal(name, value); settingsShown[name] = value; }
+  if (!Object.keys(changes).length) {
+    $("settings-status").textContent = Object.keys(local).length ? "Saved." : "Nothing changed.";
+    return;
+  }
+  $("settings-status").textContent = "Saving…";
+  $("settings-save").disabled = true;
+  try {
+    const saved = await api("PATCH", "/api/settings", changes);  // (all of them, or none)
+    drawSettings(saved);
+    statusLimits(saved);
+    $("settings-status").textContent = "Saved.";
+  } catch (e) {
+    const input = e.field ? $(`setting-${e.field}`) : null;
+    if (input) {
+      $(`setting-error-${e.field}`).textContent = e.message.replace(`${e.field}: `, "");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      $("settings-status").textContent = "Not saved: nothing changed (see the field marked).";
+    } else {
+      $("settings-status").textContent = `Not saved: ${e.message}`;
+    }
+  } finally { $("settings-save").disabled = false; }
+}
