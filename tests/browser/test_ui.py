@@ -586,9 +586,10 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
     async with running_api(tmp_path) as api:
         for name in ("zeta", "alpha", "mid"):
             await api.service.create_category(name)
-        for i, category in enumerate(("zeta", "alpha", "mid")):
-            await api.service.add(_magnet(i), AddOptions(paused=True, features=JobFeatures(
-                category=category, tags=(f"t{i}",))))
+        for i, category in enumerate(("zeta", "alpha", "mid")):  # (trackers: paused, never announced to)
+            await api.service.add(_magnet(i) + f"&tr=http%3A%2F%2Ftracker-{category}.invalid%2Fannounce",
+                                  AddOptions(paused=True, features=JobFeatures(category=category,
+                                                                               tags=(f"t{i}",))))
 
         def heads(d: Any) -> list[str]:
             found = d.find_elements(By.CSS_SELECTOR, "#jobs-head th[data-col]")
@@ -619,6 +620,11 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
                     driver.save_screenshot(os.environ["UI_COLUMNS_SCREENSHOT"])
                 driver.find_element(By.CSS_SELECTOR, 'button.sort[data-sort="category"]').click()
                 wait(driver, lambda d: cells(d, "category") == ["zeta", "mid", "alpha"])
+                choose(driver, "tracker")
+                hosts = [f"tracker-{c}.invalid" for c in ("zeta", "mid", "alpha")]
+                wait(driver, lambda d: cells(d, "tracker") == hosts)
+                choose(driver, "tracker")  # (taken away again)
+                wait(driver, lambda d: "tracker" not in heads(d))
                 driver.refresh()
                 wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
                 wait(driver, lambda d: len(cells(d, "category")) == 3)
