@@ -481,3 +481,39 @@ async def test_the_services_totals_are_its_jobs_totals_mid_download_and_after_a_
         done = await wait_state(jobs, job.id, *FINISHED_STATES)
         assert done.state is JobState.COMPLETED, done.error
         same_totals(jobs)
+
+
+async def test_a_job_shows_moving_while_its_files_move(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While ``set_location`` copies a job's files, its snapshot says ``moving`` (our API's JSON,
+    qBittorrent's state "moving", the web UI's Moving filter read it); once moved, it does not."""
+    from torrent_engine.api.compat.qbittorrent_records import state_name
+    from torrent_engine.jobs.disk import relocate
+
+    copying, release = threading.Event(), threading.Event()
+    real_copy = relocate.copy_files
+
+    def held_copy(*args: object) -> None:
+        copying.set()
+        release.wait(20)
+        real_copy(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(relocate, "copy_files", held_copy)
+    async with seeder(tmp_path / "seed") as (seed, torrent, _src), \
+            JobService(loopback_config(seed=True), download_root=tmp_path / "downloads",
+                       state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        assert not jobs.get(job.id).moving
+        seen: list[object] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(jobs.set_location, job.id, "moved")
+            with anyio.fail_after(20):
+                await anyio.to_thread.run_sync(copying.wait)
+            during = jobs.get(job.id)
+            seen += [during.moving, during.to_json()["moving"], state_name(during)]
+            seen += [any(j.id == job.id and j.moving for j in jobs.list())]
+            release.set()
+        after = await wait_state(jobs, job.id, JobState.SEEDING)
+    assert seen == [True, True, "moving", True]
+    assert not after.moving and after.to_json()["moving"] is False and state_name(after) != "moving"

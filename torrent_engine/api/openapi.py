@@ -159,6 +159,8 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "tracker_hosts": {"type": "array", "items": STRING,
                       "description": "the hosts of its trackers, once each, in tier order "
                                      "(none: trackerless)"},
+    "moving": {"type": "boolean",
+               "description": "its files are being moved to another folder (its session stopped meanwhile)"},
 }
 _JOB_DETAIL: dict[str, Schema] = {
     "files": {"type": "array", "items": _ref("JobFile")},

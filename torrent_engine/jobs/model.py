@@ -393,6 +393,9 @@ class Job:
     # bytes of its files taken at the add from files held whole with the same BEP 52 pieces root
     # (another job's, an indexed folder's: docs/dedup.md), then verified by its check, not downloaded
     dedup_bytes: int = 0
+    # its files are being moved to another folder (``set_location``, the completed-folder move):
+    # its session is stopped meanwhile (qBittorrent's "moving")
+    moving: bool = False
 
     @property
     def finished(self) -> bool:
@@ -415,7 +418,7 @@ class Job:
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
             "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,
-            "tracker_hosts": tracker_hosts(self.trackers),
+            "tracker_hosts": tracker_hosts(self.trackers), "moving": self.moving,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

@@ -74,7 +74,8 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
                verified_pieces=st.verified_pieces if has_meta else None,
-               num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes)
+               num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes,
+               moving=rec.moving is not None)
 
 
 def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
@@ -165,7 +166,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
-               dedup_bytes=rec.dedup_bytes)
+               dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,

@@ -67,6 +67,8 @@ def complete(job: Job) -> bool:
 def state_name(job: Job) -> str:
     """The job's state in qBittorrent's words (5.0's ``stoppedDL``/``stoppedUP`` for stopped
     jobs, 4.6's ``pausedDL``/``pausedUP``)."""
+    if job.moving:
+        return "moving"
     up = complete(job)
     forced = job.features.force_start
     match job.state:

@@ -116,6 +116,7 @@ const STATUS = [
   ["stalled", "Stalled", (j) => (LIVE.has(j.state) && !j.download_rate) || (j.state === "seeding" && !j.upload_rate)],
   ["checking", "Checking", (j) => j.state === "checking"],
   ["errored", "Errored", (j) => j.state === "error" || j.state === "failed"],
+  ["moving", "Moving", (j) => !!j.moving],
 ];
 const STATUS_TEST = new Map(STATUS.map(([key, , test]) => [key, test]));
 const selected = new Set();      // ids of the selected jobs (always among those shown)

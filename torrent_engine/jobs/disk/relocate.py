@@ -229,10 +229,12 @@ class Mover:
             # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
             await self.run.save(rec, dataclasses.replace(rec, moving=pending), strict=True)
             rec.moving = pending
+            self._moving_shown(rec)
             try:
                 await anyio.to_thread.run_sync(copy_files, old, target, files)
             except OSError:
                 rec.moving = None
+                self._moving_shown(rec)
                 await self.run.save(rec)
                 raise
         # the resume data (for the old place) goes first, or a crash after the commit would
@@ -252,6 +254,13 @@ class Mover:
         if files:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None
+            self._moving_shown(rec)
+
+    def _moving_shown(self, rec: JobRecord) -> None:
+        """``rec`` began or ended moving its files: lists and the event stream show it."""
+        self.run.sleepers.unview(rec)
+        self.run.marks.mark(rec)
+        self.run.publish_updated(rec)
 
     async def recover_moves(self) -> None:
         """Before the jobs' torrents are added again at a start: a move a crash cut short is finished (its
