@@ -29,7 +29,8 @@ TIMEOUT = 120
 
 def python_env() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
-    return {**os.environ, "PYTHONPATH": path}
+    # (faulthandler: an example that hangs is aborted with every thread's stack on its stderr)
+    return {**os.environ, "PYTHONPATH": path, "PYTHONFAULTHANDLER": "1"}
 
 
 def run_example(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -62,10 +63,14 @@ def interrupt(process: subprocess.Popen[str]) -> tuple[str, str]:
     try:
         return process.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate()
-        raise AssertionError(f"the example did not end {TIMEOUT} s after Ctrl-C (killed): "
-                             f"{err[-2000:]}") from None
+        process.send_signal(signal.SIGABRT)  # (faulthandler prints where each thread waits)
+        try:
+            _, err = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        raise AssertionError(f"the example did not end {TIMEOUT} s after Ctrl-C (aborted; its threads "
+                             f"then):\n{err[-8000:]}") from None
     except BaseException:  # (the test itself interrupted: the example still ends with it)
         process.kill()
         process.communicate()
