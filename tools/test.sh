@@ -44,4 +44,5 @@ python3 -m mypy --strict
 # The site: docs/ and the API reference from the docstrings; a warning (a public name without a
 # docstring or not in the reference, a reference or link that leads nowhere) fails the run.
 python3 -m sphinx -E -W --keep-going -n -q -b html docs build/docs
-python3 -m pytest -q -p no:cacheprovider "$@"
+# (the slowest tests named at the end: the run is kept under 30 minutes)
+python3 -m pytest -q -p no:cacheprovider --durations=30 "$@"
