@@ -38,9 +38,16 @@ def run_example(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess
                           text=True, timeout=TIMEOUT, env=python_env())
 
 
+# An example started as from a terminal, where Ctrl-C interrupts: a test run started in the
+# background (a non-interactive shell's `cmd &`, as a CI runner may) has SIGINT ignored, every
+# child inherits that, and Python then leaves it ignored: the example would never hear Ctrl-C.
+AS_FROM_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
 def start_example(name: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=python_env())
+    return subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, str(EXAMPLES / name), *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
 
 
 def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
