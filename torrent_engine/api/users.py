@@ -16,7 +16,6 @@ import enum
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
@@ -27,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from ..errors import TorrentEngineError
+from ..storage.resume import write_atomic
 
 USERS_FILE = "users.json"
 FILE_VERSION = 1
@@ -478,15 +478,7 @@ class UserStore:
         assert self.path is not None
         listed = [u.to_json(secret=True) for u in sorted(users.values(), key=lambda u: u.name)]
         data = json.dumps({"version": FILE_VERSION, "users": listed}, indent=1).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{USERS_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, data)  # (mkstemp's file: mode 0600 from its first byte)
         st = self.path.stat()
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
 
