@@ -210,9 +210,18 @@ async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_st
             await utp_failed.wait()
         await attempt("tcp", tcp_dial, tg)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(attempt, "utp", utp_dial, tg)
-        tg.start_soon(tcp_after_head_start, tg)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(attempt, "utp", utp_dial, tg)
+            tg.start_soon(tcp_after_head_start, tg)
+    except BaseException:
+        # the dial itself was cancelled (a pause) as a link won: nobody will use or close that
+        # link, and the peer would keep it as a live connection, refusing our next one as a
+        # duplicate of its peer id
+        for link in won:
+            with anyio.CancelScope(shield=True):
+                await link.aclose()
+        raise
     if won:
         return won[0]
     raise errors.get("tcp") or errors["utp"]

@@ -1,0 +1,60 @@
+"""Dialing a peer by uTP and TCP at once (``peer_io._race``): whatever ends the race, a link that
+won is either handed back or closed."""
+
+from __future__ import annotations
+
+import math
+from typing import cast
+
+import anyio
+import pytest
+
+from torrent_engine.net.peer.connection import PeerConnection
+from torrent_engine.session.peer_io import _race
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeConnection:
+    """What ``PeerLink`` reads of a handshaken connection, and whether it was closed."""
+
+    peer_id = b"-TE0000-" + b"0" * 12
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_link_that_won_as_the_dial_was_cancelled_is_closed() -> None:
+    """A pause cancelled the dialer just as uTP's handshake completed: the link was left open,
+    so the peer kept it as connected and refused our next dial as a duplicate of our peer id
+    (a paused and resumed download that never reconnected)."""
+    conn = FakeConnection()
+
+    with anyio.CancelScope() as outer:
+        async def utp_dial() -> PeerConnection:
+            outer.cancel()  # (the swarm cancelled between the handshake and the race's end)
+            return cast(PeerConnection, conn)
+
+        async def tcp_dial() -> PeerConnection:
+            await anyio.sleep(math.inf)
+            raise AssertionError("unreachable")
+
+        await _race(utp_dial, tcp_dial, ("127.0.0.1", 6881), head_start=30.0)
+    assert outer.cancel_called and conn.closed
+
+
+async def test_a_link_that_won_is_handed_back_open() -> None:
+    conn = FakeConnection()
+
+    async def utp_dial() -> PeerConnection:
+        return cast(PeerConnection, conn)
+
+    async def tcp_dial() -> PeerConnection:
+        await anyio.sleep(math.inf)
+        raise AssertionError("unreachable")
+
+    link = await _race(utp_dial, tcp_dial, ("127.0.0.1", 6881), head_start=30.0)
+    assert link.conn is cast(PeerConnection, conn) and link.transport == "utp" and not conn.closed
