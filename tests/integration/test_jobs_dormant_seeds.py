@@ -271,6 +271,26 @@ async def test_two_peers_asking_for_a_dormant_seed_at_once_wake_it_once_and_both
         assert not same_files(torrent, tmp_path / "dl", tmp_path / leech)
 
 
+async def test_a_seed_mode_add_writes_its_torrent_alone_and_restarts_dormant(tmp_path: Path) -> None:
+    """A seed-mode add (qBittorrent's skip_checking) creates one file in the state folder, its
+    torrent: its save path and seed mode are its job record's, which a restart reads (a
+    placeholder resume file beside it was a second file created an add, the larger part of a
+    batch's time on a disk slow to create files)."""
+    torrents = seeds_in(tmp_path, 3)
+    async with service(tmp_path) as jobs:
+        added = [(await jobs.add(t.to_bytes(), seed_mode=True))[0] for t in torrents]
+        for job in added:
+            await wait_for(lambda j=job: jobs.get(j.id), lambda j: j.state is JobState.SEEDING)  # type: ignore[misc]
+        saved = {p.name for p in (tmp_path / "state").rglob("*") if p.is_file()}
+        for t in torrents:
+            assert f"{t.info_hash.hex()}.torrent" in saved
+            assert f"{t.info_hash.hex()}.resume" not in saved
+    async with service(tmp_path) as jobs:
+        for t, job in zip(torrents, added, strict=True):
+            assert jobs.manager.get(t.info_hash) is None  # (dormant: no session)
+            assert jobs.get(job.id).state is JobState.SEEDING and jobs.get(job.id).seed_mode
+
+
 async def test_a_dormant_seed_in_seed_mode_is_woken_and_verifies_what_it_serves(tmp_path: Path) -> None:
     """(A seedbox's cross-seeds are added in seed mode: they sleep too.)"""
     torrents = seeds_in(tmp_path, 1)

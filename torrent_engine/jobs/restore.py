@@ -159,7 +159,10 @@ def _check_unfinished(manager: TorrentManager, rec: JobRecord) -> bool:
 def _files_there(saved: set[str], rec: JobRecord) -> bool:
     """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
     saved torrent and resume data (``saved``: the state folder's file names, one listing for
-    every job), and each file it wants at its full size (the session that wakes checks them as
-    any start does, by size and mtime)."""
-    return (f"{rec.info_hash}.torrent" in saved and f"{rec.info_hash}.resume" in saved
+    every job) — a seed in seed mode has none until its session first saves, its record says
+    what a resume file would: its save path and that nothing is verified — and each file it
+    wants at its full size (the session that wakes checks them as any start does, by size and
+    mtime; in seed mode it verifies each piece as it is first served)."""
+    return (f"{rec.info_hash}.torrent" in saved
+            and (f"{rec.info_hash}.resume" in saved or rec.options.seed_mode)
             and wanted_files_there(rec))

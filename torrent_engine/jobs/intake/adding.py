@@ -437,10 +437,12 @@ class JobAdder:
         one sync of the state folder; a write that fails is every one's exception."""
         there = [wanted_files_there(rec) for rec, _ in adds]
         try:
-            # a seed-mode seed's placeholder (its save path and seed mode: its record says them
-            # too) without fsync; a checked torrent's resume data is written by its check
+            # the torrent alone: a seed-mode seed's save path and seed mode are in its job
+            # record, which restores it and starts its session with them (a placeholder resume
+            # file would be a second file created an add); a checked torrent's resume data is
+            # written by its check
             self.run.manager.save_torrents(
-                [(torrent, rec.options.data_path, rec.options.seed_mode, rec.options.seed_mode)
+                [(torrent, rec.options.data_path, rec.options.seed_mode, False)
                  for (rec, torrent), ok in zip(adds, there, strict=True) if ok],
                 durable_placeholder=False)
         except OSError as exc:
